@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+// Docket: a job and event server. Dependencies point one way:
+//   DocketWire (pure bytes) <- DocketEngine (subjects, subscriptions; no I/O)
+//   <- DocketStore (LMDB) / DocketServer (libevent) <- docketd (thin executable)
+import PackageDescription
+
+let package = Package(
+    name: "Docket",
+    products: [
+        .executable(name: "docketd", targets: ["docketd"]),
+        .library(name: "DocketWire", targets: ["DocketWire"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Each C library is imported by exactly one Swift module (their fd_set definitions clash).
+        .systemLibrary(
+            name: "CLibevent", path: "Sources/CLibevent", pkgConfig: "libevent",
+            providers: [.apt(["libevent-dev"])]),
+        .systemLibrary(
+            name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]),
+        .target(name: "DocketWire"),
+        .target(name: "DocketEngine", dependencies: ["DocketWire"]),
+        .target(name: "DocketStore", dependencies: ["CLMDB"]),
+        .target(
+            name: "DocketServer",
+            dependencies: ["DocketWire", "DocketEngine", "DocketStore", "CLibevent"]),
+        .executableTarget(
+            name: "docketd",
+            dependencies: [
+                "DocketServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
+        .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
+        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
+        // Integration tests spawn the real docketd binary; depending on it makes SwiftPM build it.
+        .testTarget(name: "DocketServerTests", dependencies: ["docketd"]),
+    ]
+)

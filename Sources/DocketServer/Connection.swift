@@ -1,0 +1,57 @@
+import DocketEngine
+import DocketWire
+
+/// One client connection: its socket, its buffers and what it negotiated.
+///
+/// A connection only holds state; the server reads, parses, dispatches and writes for it.
+final class Connection {
+    let id: UInt64
+    let fd: Int32
+    /// The server outlives every connection: it closes them all before it goes.
+    unowned let server: Server
+    /// `ip:port` of the peer, for logs.
+    let remote: String
+    let remoteHost: String
+    let openedAt: Int
+
+    var readEvent: OpaquePointer?
+    var writeEvent: OpaquePointer?
+    let input: ByteBuffer
+    let output: ByteBuffer
+
+    var options = ClientOptions()
+    /// Whether the client has sent CONNECT; server PINGs wait for it (or for one ping interval),
+    /// because nats-py reads exactly one PONG after its CONNECT+PING and nothing may come first.
+    var sentConnect = false
+    var subscriptions: [[UInt8]: Subscription] = [:]
+    var pingsOutstanding = 0
+
+    /// Queued on the server's list of connections to flush at the end of this pass.
+    var isQueuedForFlush = false
+    /// Waiting for the socket to take more output (its write event is added).
+    var isWaitingToWrite = false
+    private(set) var isClosed = false
+
+    var messagesIn = 0
+    var bytesIn = 0
+    var messagesOut = 0
+    var bytesOut = 0
+
+    init(server: Server, id: UInt64, fd: Int32, remoteHost: String, remotePort: Int, now: Int) {
+        self.server = server
+        self.id = id
+        self.fd = fd
+        self.remoteHost = remoteHost
+        self.remote = remoteHost.contains(":") ? "[\(remoteHost)]:\(remotePort)" : "\(remoteHost):\(remotePort)"
+        self.openedAt = now
+        // Reads land straight in here; 64 KiB per read covers 16 of libevent's default
+        // 4 KiB reads at once. It grows only for a command larger than that.
+        self.input = ByteBuffer(capacity: 64 << 10)
+        self.output = ByteBuffer(capacity: 16 << 10)
+    }
+
+    func markClosed() { isClosed = true }
+
+    /// Log prefix naming this connection.
+    var label: String { "\(remote) - cid:\(id)" }
+}

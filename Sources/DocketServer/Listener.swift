@@ -1,0 +1,80 @@
+import Glibc
+
+/// A non-blocking listening TCP socket.
+struct Listener {
+    let fd: Int32
+    /// The address and port actually bound (the port differs from the requested one for port 0).
+    let boundHost: String
+    let boundPort: Int
+
+    init(host: String, port: Int, backlog: Int32 = 1024) throws {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &result)
+        guard status == 0, let info = result else {
+            throw ServerError("cannot resolve listen address \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(result) }
+
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let message = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw ServerError("cannot listen on \(host):\(port): \(message)")
+        }
+        guard listen(fd, backlog) == 0 else {
+            let message = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw ServerError("listen: \(message)")
+        }
+        self.fd = fd
+        (boundHost, boundPort) = Self.address(of: fd, peer: false) ?? (host, port)
+    }
+
+    /// The numeric host and port of a socket's local or peer address.
+    static func address(of fd: Int32, peer: Bool) -> (String, Int)? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let status = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                peer ? getpeername(fd, $0, &length) : getsockname(fd, $0, &length)
+            }
+        }
+        guard status == 0 else { return nil }
+        var hostBuffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var portBuffer = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let resolved = withUnsafePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo(
+                    $0, length, &hostBuffer, socklen_t(hostBuffer.count), &portBuffer,
+                    socklen_t(portBuffer.count), NI_NUMERICHOST | NI_NUMERICSERV)
+            }
+        }
+        guard resolved == 0 else { return nil }
+        let host = String(decoding: hostBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let port = Int(String(decoding: portBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) ?? 0
+        return (host, port)
+    }
+
+    /// Accepts one pending connection as a non-blocking socket with Nagle off; nil when none is
+    /// waiting (or on a transient error, which the next readiness event retries).
+    func accept() -> Int32? {
+        // accept4 is hidden behind _GNU_SOURCE in Glibc's module; two fcntls do the same.
+        let client = Glibc.accept(fd, nil, nil)
+        guard client >= 0 else { return nil }
+        _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+        var one: Int32 = 1
+        // Replies are already batched per loop pass; Nagle would only add latency on top.
+        setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return client
+    }
+
+    func close() { Glibc.close(fd) }
+}

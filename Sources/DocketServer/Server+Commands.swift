@@ -1,0 +1,185 @@
+import DocketEngine
+import DocketWire
+
+/// What each client command does.
+extension Server {
+    func execute(_ op: ClientOp, _ bytes: UnsafeRawBufferPointer, _ connection: Connection) {
+        switch op {
+        case .pub(let subject, let reply, let payload):
+            publish(connection, bytes, subject, reply, message: payload, headerCount: nil)
+        case .hpub(let subject, let reply, let headerCount, let message):
+            guard connection.options.headers else {
+                return protocolError(connection, ProtocolError(.headersNotNegotiated))
+            }
+            publish(connection, bytes, subject, reply, message: message, headerCount: headerCount)
+        case .sub(let subject, let queue, let sid):
+            subscribe(connection, Array(bytes[subject]), queue.map { Array(bytes[$0]) }, Array(bytes[sid]))
+        case .unsub(let sid, let max):
+            unsubscribe(connection, Array(bytes[sid]), max: max)
+        case .ping:
+            connection.output.append("PONG\r\n")
+            queueFlush(connection)
+        case .pong:
+            connection.pingsOutstanding = 0
+        case .connect(let json):
+            connect(connection, UnsafeRawBufferPointer(rebasing: bytes[json]))
+        case .help:
+            connection.output.appendDataReply("HELP", body: HelpText.body)
+            queueFlush(connection)
+        }
+    }
+
+    private func acknowledge(_ connection: Connection) {
+        if connection.options.verbose {
+            connection.output.append("+OK\r\n")
+            queueFlush(connection)
+        }
+    }
+
+    // MARK: CONNECT
+
+    private func connect(_ connection: Connection, _ json: UnsafeRawBufferPointer) {
+        guard let document = JSONValue.parse(json) else {
+            return protocolError(connection, ProtocolError(.invalidProtocol, "CONNECT needs a JSON object"))
+        }
+        switch ClientOptions.from(connect: document) {
+        case .failure(let error):
+            protocolError(connection, error)
+        case .success(let options):
+            connection.options = options
+            connection.sentConnect = true
+            log.debug("\(connection.label) - CONNECT name='\(options.name)' lang='\(options.lang)' version='\(options.version)'")
+            acknowledge(connection)
+        }
+    }
+
+    // MARK: Publishing
+
+    /// Delivers one message to every matching subscription and one member of each queue group.
+    private func publish(
+        _ publisher: Connection, _ bytes: UnsafeRawBufferPointer, _ subjectRange: Range<Int>,
+        _ replyRange: Range<Int>?, message messageRange: Range<Int>, headerCount: Int?
+    ) {
+        stats.messagesIn += 1
+        publisher.messagesIn += 1
+        let subject = UnsafeRawBufferPointer(rebasing: bytes[subjectRange])
+        guard Subject.isValidLiteral(subject) else {
+            // nats-server complains only in pedantic mode; otherwise the message goes nowhere.
+            if publisher.options.pedantic {
+                protocolError(publisher, ProtocolError(.invalidPublishSubject))
+            } else {
+                acknowledge(publisher)
+            }
+            return
+        }
+        acknowledge(publisher)
+        let reply = replyRange.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
+        let message = UnsafeRawBufferPointer(rebasing: bytes[messageRange])
+        let match = index.match(subject)
+        var deliveries = 0
+        for subscription in match.plain {
+            if deliver(subscription, from: publisher, subject, reply, message, headerCount) { deliveries += 1 }
+        }
+        for group in match.groups {
+            let member = group.nextMember { candidate in
+                let owner = unsafeDowncast(candidate.owner, to: Connection.self)
+                return owner.isClosed || (owner === publisher && !publisher.options.echo)
+            }
+            if let member, deliver(member, from: publisher, subject, reply, message, headerCount) {
+                deliveries += 1
+            }
+        }
+        if deliveries == 0, let reply, publisher.options.noResponders {
+            sendNoResponders(to: publisher, reply: reply)
+        }
+    }
+
+    /// Appends one MSG (or HMSG) for `subscription`; false if it was not delivered.
+    @inline(__always)
+    private func deliver(
+        _ subscription: Subscription, from publisher: Connection, _ subject: UnsafeRawBufferPointer,
+        _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer, _ headerCount: Int?
+    ) -> Bool {
+        let target = unsafeDowncast(subscription.owner, to: Connection.self)
+        if target.isClosed || !subscription.isIndexed { return false }
+        if target === publisher && !publisher.options.echo { return false }
+        subscription.sid.withUnsafeBytes { sid in
+            if let headerCount {
+                if target.options.headers {
+                    target.output.appendHmsg(
+                        subject: subject, sid: sid, reply: reply, headerCount: headerCount, message: message)
+                } else {
+                    // A subscriber that did not negotiate headers gets the payload alone.
+                    target.output.appendMsg(
+                        subject: subject, sid: sid, reply: reply,
+                        payload: UnsafeRawBufferPointer(rebasing: message[headerCount...]))
+                }
+            } else {
+                target.output.appendMsg(subject: subject, sid: sid, reply: reply, payload: message)
+            }
+        }
+        stats.messagesOut += 1
+        target.messagesOut += 1
+        target.bytesOut += message.count
+        subscription.delivered += 1
+        if subscription.isExhausted { removeSubscription(subscription, of: target) }
+        if target.output.readableCount > config.maxPending {
+            slowConsumer(target, reason: "pending output over \(config.maxPending) bytes")
+        } else {
+            queueFlush(target)
+        }
+        return true
+    }
+
+    /// Tells a requester that nobody received its request: a 503 status message on the
+    /// requester's own subscription that matches the reply subject, as nats-server does.
+    private func sendNoResponders(to publisher: Connection, reply: UnsafeRawBufferPointer) {
+        guard publisher.options.headers, Subject.isValidLiteral(reply) else { return }
+        let match = index.match(reply)
+        let own = match.plain.first { $0.owner === publisher }
+            ?? match.groups.lazy.compactMap { $0.members.first { $0.owner === publisher } }.first
+        guard let own else { return }
+        let header = NoResponders.headerBlock
+        own.sid.withUnsafeBytes { sid in
+            publisher.output.appendHmsg(
+                subject: reply, sid: sid, reply: nil, headerCount: header.utf8CodeUnitCount,
+                message: UnsafeRawBufferPointer(start: header.utf8Start, count: header.utf8CodeUnitCount))
+        }
+        queueFlush(publisher)
+    }
+
+    // MARK: Subscriptions
+
+    private func subscribe(_ connection: Connection, _ subject: [UInt8], _ queue: [UInt8]?, _ sid: [UInt8]) {
+        guard Subject.isValidFilter(subject) else {
+            return protocolError(connection, ProtocolError(.invalidSubject))
+        }
+        if connection.subscriptions[sid] != nil {
+            // NATS ignores a second SUB with a sid already in use.
+            return acknowledge(connection)
+        }
+        if config.maxSubscriptions > 0 && connection.subscriptions.count >= config.maxSubscriptions {
+            return protocolError(connection, ProtocolError(.maxSubscriptions))
+        }
+        let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
+        index.insert(subscription)
+        connection.subscriptions[sid] = subscription
+        acknowledge(connection)
+    }
+
+    private func unsubscribe(_ connection: Connection, _ sid: [UInt8], max: Int?) {
+        if let subscription = connection.subscriptions[sid] {
+            if let max, max > subscription.delivered {
+                subscription.maxMessages = max
+            } else {
+                removeSubscription(subscription, of: connection)
+            }
+        }
+        acknowledge(connection)
+    }
+
+    func removeSubscription(_ subscription: Subscription, of connection: Connection) {
+        index.remove(subscription)
+        connection.subscriptions[subscription.sid] = nil
+    }
+}

@@ -1,0 +1,37 @@
+import DocketWire
+
+/// Everything docketd can be told at start-up. Every limit is here, with its default and why.
+public struct ServerConfig: Sendable {
+    /// Address to listen on; loopback by default, so a fresh install is not open to the network.
+    public var host = "127.0.0.1"
+    /// TCP port; 4222 is the NATS port, so NATS clients connect with no configuration. 0 picks a free one.
+    public var port = 4222
+    /// Where durable state lives; created if missing.
+    public var dataDirectory = "./docket-data"
+    /// Name reported in INFO; the server id when empty.
+    public var serverName = ""
+    /// Largest PUB/HPUB payload (headers included). 1 MiB, as nats-server.
+    public var maxPayload = 1 << 20
+    /// Longest control line, CRLF not counted. 4096, as nats-server (its docs say 1024; the server uses 4096).
+    public var maxControlLine = 4096
+    /// Concurrent client connections; the next one gets `-ERR 'maximum connections exceeded'`.
+    public var maxConnections = 65_536
+    /// Subscriptions per connection; 0 means no limit.
+    public var maxSubscriptions = 0
+    /// Output a connection may have waiting before it is cut off as a slow consumer. 64 MiB, as nats-server.
+    public var maxPending = 64 << 20
+    /// How long a connection's socket may refuse to take more output before it is cut off, in ms.
+    public var writeDeadlineMilliseconds = 10_000
+    /// How often the server pings each client, in ms. 2 minutes, as nats-server.
+    public var pingIntervalMilliseconds = 120_000
+    /// Unanswered pings after which a client is closed with `-ERR 'Stale Connection'`.
+    public var maxPingsOutstanding = 2
+    /// How long shutdown waits for clients to take what they are owed, in ms.
+    public var shutdownGraceMilliseconds = 5_000
+    /// Least severe log level written.
+    public var logLevel = LogLevel.info
+
+    public init() {}
+
+    var parseLimits: ParseLimits { ParseLimits(maxControlLine: maxControlLine, maxPayload: maxPayload) }
+}

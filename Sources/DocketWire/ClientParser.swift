@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Frames and parses client commands straight from an input buffer.
+///
+/// The parser is pure and stateless: given bytes that start at a command boundary it returns
+/// one op (as ranges into those bytes), says the command is not complete yet, or reports a
+/// protocol error. Because it keeps no state, a command split across reads is simply parsed
+/// again once more bytes arrive; the caller keeps the unconsumed tail contiguous. Line ends are
+/// found with `memchr`, and a payload is skipped by its announced length, never scanned.
+public enum ClientParser {
+    /// Parses the command starting at `start` in `bytes`.
+    public static func parse(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, limits: ParseLimits
+    ) -> ParseOutcome {
+        let available = bytes.count - start
+        guard available > 0, let base = bytes.baseAddress else { return .incomplete }
+
+        // A control line may be at most maxControlLine bytes plus "\r\n", so the newline, if
+        // the line is legal, lies within the first maxControlLine + 2 bytes.
+        let window = min(available, limits.maxControlLine + 2)
+        guard let hit = memchr(base + start, 0x0A, window) else {
+            return available >= limits.maxControlLine + 2
+                ? .failure(ProtocolError(.maxControlLine)) : .incomplete
+        }
+        let newline = base.distance(to: UnsafeRawPointer(hit))
+        var lineEnd = newline
+        if lineEnd > start && bytes[lineEnd - 1] == Byte.cr { lineEnd -= 1 }
+        if lineEnd - start > limits.maxControlLine { return .failure(ProtocolError(.maxControlLine)) }
+        let afterLine = newline + 1
+
+        var scanner = FieldScanner(bytes: bytes, position: start, end: lineEnd)
+        guard let name = scanner.next() else { return .skip(next: afterLine) }
+
+        switch Verb(bytes, name) {
+        case .pub: return parsePub(bytes, &scanner, afterLine, limits)
+        case .hpub: return parseHpub(bytes, &scanner, afterLine, limits)
+        case .sub: return parseSub(&scanner, afterLine)
+        case .unsub: return parseUnsub(bytes, &scanner, afterLine)
+        case .ping: return noArguments(.ping, &scanner, afterLine, "PING")
+        case .pong: return noArguments(.pong, &scanner, afterLine, "PONG")
+        case .help: return noArguments(.help, &scanner, afterLine, "HELP")
+        case .connect:
+            guard let json = scanner.rest() else {
+                return invalid("CONNECT needs a JSON object")
+            }
+            return .op(.connect(json: json), next: afterLine)
+        case nil:
+            return .failure(ProtocolError(.unknownOperation))
+        }
+    }
+
+    // MARK: Verbs
+
+    private static func parsePub(
+        _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ afterLine: Int,
+        _ limits: ParseLimits
+    ) -> ParseOutcome {
+        var fields = FieldList()
+        guard scanner.collect(into: &fields, max: 3), fields.count >= 2 else {
+            return invalid("PUB needs <subject> [reply-to] <#bytes>")
+        }
+        guard let size = parseCount(bytes, fields[fields.count - 1]) else {
+            return invalid("PUB byte count must be a non-negative number")
+        }
+        if size > limits.maxPayload { return .failure(ProtocolError(.maxPayload)) }
+        return payload(bytes, afterLine, size) { range in
+            .pub(subject: fields[0], reply: fields.count == 3 ? fields[1] : nil, payload: range)
+        }
+    }
+
+    private static func parseHpub(
+        _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ afterLine: Int,
+        _ limits: ParseLimits
+    ) -> ParseOutcome {
+        var fields = FieldList()
+        guard scanner.collect(into: &fields, max: 4), fields.count >= 3 else {
+            return invalid("HPUB needs <subject> [reply-to] <#header bytes> <#total bytes>")
+        }
+        guard let headerCount = parseCount(bytes, fields[fields.count - 2]),
+            let total = parseCount(bytes, fields[fields.count - 1])
+        else { return invalid("HPUB byte counts must be non-negative numbers") }
+        if total > limits.maxPayload { return .failure(ProtocolError(.maxPayload)) }
+        guard headerCount <= total else { return invalid("HPUB header size exceeds total size") }
+        return payload(bytes, afterLine, total) { range in
+            .hpub(
+                subject: fields[0], reply: fields.count == 4 ? fields[1] : nil,
+                headerCount: headerCount, message: range)
+        }
+    }
+
+    private static func parseSub(_ scanner: inout FieldScanner, _ afterLine: Int) -> ParseOutcome {
+        var fields = FieldList()
+        guard scanner.collect(into: &fields, max: 3), fields.count >= 2 else {
+            return invalid("SUB needs <subject> [queue group] <sid>")
+        }
+        let queue = fields.count == 3 ? fields[1] : nil
+        return .op(.sub(subject: fields[0], queue: queue, sid: fields[fields.count - 1]), next: afterLine)
+    }
+
+    private static func parseUnsub(
+        _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ afterLine: Int
+    ) -> ParseOutcome {
+        var fields = FieldList()
+        guard scanner.collect(into: &fields, max: 2), fields.count >= 1 else {
+            return invalid("UNSUB needs <sid> [max messages]")
+        }
+        var max: Int? = nil
+        if fields.count == 2 {
+            guard let value = parseCount(bytes, fields[1]) else {
+                return invalid("UNSUB max messages must be a non-negative number")
+            }
+            max = value
+        }
+        return .op(.unsub(sid: fields[0], max: max), next: afterLine)
+    }
+
+    private static func noArguments(
+        _ op: ClientOp, _ scanner: inout FieldScanner, _ afterLine: Int, _ verb: String
+    ) -> ParseOutcome {
+        if scanner.next() != nil { return invalid("\(verb) takes no arguments") }
+        return .op(op, next: afterLine)
+    }
+
+    /// Frames a payload of `size` bytes that starts right after the control line and must be
+    /// followed by exactly CRLF.
+    private static func payload(
+        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ size: Int, _ make: (Range<Int>) -> ClientOp
+    ) -> ParseOutcome {
+        let end = start + size
+        guard end + 2 <= bytes.count else { return .incomplete }
+        guard bytes[end] == Byte.cr, bytes[end + 1] == Byte.lf else {
+            return invalid("payload must be followed by CRLF")
+        }
+        return .op(make(start..<end), next: end + 2)
+    }
+
+    private static func invalid(_ detail: String) -> ParseOutcome {
+        .failure(ProtocolError(.invalidProtocol, detail))
+    }
+
+    /// Parses a decimal count of at most 10 digits (enough for any size the limits allow,
+    /// small enough never to overflow).
+    public static func parseCount(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, range.count <= 10 else { return nil }
+        var value = 0
+        for index in range {
+            let digit = Int(bytes[index]) &- 48
+            guard digit >= 0 && digit <= 9 else { return nil }
+            value = value * 10 + digit
+        }
+        return value
+    }
+}
+
+/// Verbs a client may send, recognised case-insensitively without building a string.
+enum Verb {
+    case connect, ping, pong, pub, hpub, sub, unsub, help
+
+    init?(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) {
+        // ASCII letters differ from their lower case only in bit 0x20, and no other byte
+        // maps onto a lower-case letter that way, so OR-ing 0x20 compares case-insensitively.
+        func `is`(_ word: StaticString) -> Bool {
+            guard range.count == word.utf8CodeUnitCount else { return false }
+            let letters = word.utf8Start
+            for offset in 0..<range.count where bytes[range.lowerBound + offset] | 0x20 != letters[offset] {
+                return false
+            }
+            return true
+        }
+        switch range.count {
+        case 3:
+            if `is`("pub") { self = .pub } else if `is`("sub") { self = .sub } else { return nil }
+        case 4:
+            if `is`("ping") { self = .ping } else if `is`("pong") { self = .pong }
+            else if `is`("hpub") { self = .hpub } else if `is`("help") { self = .help }
+            else { return nil }
+        case 5:
+            if `is`("unsub") { self = .unsub } else { return nil }
+        case 7:
+            if `is`("connect") { self = .connect } else { return nil }
+        default:
+            return nil
+        }
+    }
+}
+
+/// ASCII bytes the protocol cares about.
+public enum Byte {
+    public static let cr: UInt8 = 0x0D
+    public static let lf: UInt8 = 0x0A
+    public static let space: UInt8 = 0x20
+    public static let tab: UInt8 = 0x09
+    public static let dot: UInt8 = 0x2E
+    public static let star: UInt8 = 0x2A
+    public static let greater: UInt8 = 0x3E
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import DocketServer
+import DocketWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The docketd command line. Every option can also come from an environment variable
+/// (`DOCKET_PORT`, …); a flag on the command line wins.
+struct DocketdCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "docketd",
+        abstract: "Docket: a job and event server that speaks the NATS core client protocol.",
+        discussion: """
+            Durations read like 250ms, 30s, 5m or 2h; sizes like 4096, 64KiB or 1MiB. Each option \
+            can also be set with the environment variable shown in its help; a flag wins over the \
+            variable.
+            """,
+        version: Server.version)
+
+    @Option(name: [.short, .customLong("addr")], help: "The address to listen on (DOCKET_ADDR).")
+    var host = env("DOCKET_ADDR") ?? "127.0.0.1"
+
+    @Option(name: .shortAndLong, help: "The TCP port to listen on; 0 picks a free port and logs it (DOCKET_PORT).")
+    var port = Int(env("DOCKET_PORT") ?? "") ?? 4222
+
+    @Option(name: [.short, .customLong("data-dir")], help: "The directory for durable state, created if missing (DOCKET_DATA_DIR).")
+    var dataDirectory = env("DOCKET_DATA_DIR") ?? "./docket-data"
+
+    @Option(name: .customLong("name"), help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
+    var serverName = env("DOCKET_NAME") ?? ""
+
+    @Option(help: "The largest message payload a client may publish, headers included (DOCKET_MAX_PAYLOAD).")
+    var maxPayload = env("DOCKET_MAX_PAYLOAD") ?? "1MiB"
+
+    @Option(help: "The longest protocol control line, line ending not counted (DOCKET_MAX_CONTROL_LINE).")
+    var maxControlLine = env("DOCKET_MAX_CONTROL_LINE") ?? "4096"
+
+    @Option(help: "The most client connections served at once (DOCKET_MAX_CONNECTIONS).")
+    var maxConnections = Int(env("DOCKET_MAX_CONNECTIONS") ?? "") ?? 65_536
+
+    @Option(help: "The most subscriptions one connection may hold; 0 for no limit (DOCKET_MAX_SUBSCRIPTIONS).")
+    var maxSubscriptions = Int(env("DOCKET_MAX_SUBSCRIPTIONS") ?? "") ?? 0
+
+    @Option(help: "The most output a connection may have waiting before it is cut off as a slow consumer (DOCKET_MAX_PENDING).")
+    var maxPending = env("DOCKET_MAX_PENDING") ?? "64MiB"
+
+    @Option(help: "How long a client's socket may take no output before it is cut off as a slow consumer (DOCKET_WRITE_DEADLINE).")
+    var writeDeadline = env("DOCKET_WRITE_DEADLINE") ?? "10s"
+
+    @Option(help: "How often the server pings each client (DOCKET_PING_INTERVAL).")
+    var pingInterval = env("DOCKET_PING_INTERVAL") ?? "2m"
+
+    @Option(help: "Unanswered pings after which a client is closed as stale (DOCKET_MAX_PINGS_OUT).")
+    var maxPingsOut = Int(env("DOCKET_MAX_PINGS_OUT") ?? "") ?? 2
+
+    @Option(help: "How long shutdown waits for clients to take what they are owed (DOCKET_SHUTDOWN_GRACE).")
+    var shutdownGrace = env("DOCKET_SHUTDOWN_GRACE") ?? "5s"
+
+    @Option(help: "The least severe log level written: trace, debug, info, warn or error (DOCKET_LOG_LEVEL).")
+    var logLevel = env("DOCKET_LOG_LEVEL") ?? "info"
+
+    func validate() throws {
+        _ = try makeConfig()
+    }
+
+    func makeConfig() throws -> ServerConfig {
+        var config = ServerConfig()
+        config.host = host
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
+        config.port = port
+        config.dataDirectory = dataDirectory
+        config.serverName = serverName
+        config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
+        config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)
+        config.maxPending = try size(maxPending, "--max-pending", minimum: 1024)
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
+        config.maxConnections = maxConnections
+        guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }
+        config.maxSubscriptions = maxSubscriptions
+        config.writeDeadlineMilliseconds = try duration(writeDeadline, "--write-deadline")
+        config.pingIntervalMilliseconds = try duration(pingInterval, "--ping-interval")
+        guard maxPingsOut > 0 else { throw ValidationError("--max-pings-out must be at least 1.") }
+        config.maxPingsOutstanding = maxPingsOut
+        config.shutdownGraceMilliseconds = try duration(shutdownGrace, "--shutdown-grace")
+        guard let level = LogLevel(name: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, warn, error.")
+        }
+        config.logLevel = level
+        return config
+    }
+
+    func run() throws {
+        let config = try makeConfig()
+        let server: Server
+        do {
+            server = try Server(config: config)
+            try server.start()
+        } catch {
+            Log(level: .error).error("Cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        server.run()
+    }
+
+    private func size(_ text: String, _ flag: String, minimum: Int) throws -> Int {
+        guard let value = Units.bytes(text), value >= minimum, value <= 1 << 30 else {
+            throw ValidationError("\(flag) must be a size between \(minimum) bytes and 1GiB, like 4096, 64KiB or 1MiB.")
+        }
+        return value
+    }
+
+    private func duration(_ text: String, _ flag: String) throws -> Int {
+        guard let value = Units.milliseconds(text), value > 0 else {
+            throw ValidationError("\(flag) must be a positive duration, like 250ms, 30s or 2m.")
+        }
+        return value
+    }
+}
+
+private func env(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    return String(cString: value)
+}
