@@ -12,20 +12,21 @@ struct ClientOptions {
     var lang = ""
     var version = ""
 
-    /// Applies a CONNECT document. Keys a client leaves out keep their NATS defaults.
-    static func from(connect json: JSONValue) -> Result<ClientOptions, ProtocolError> {
+    /// These options with a CONNECT document applied. As in nats-server, a CONNECT changes
+    /// only the keys it names; the rest keep their current values.
+    func applying(connect json: JSONValue) -> Result<ClientOptions, ProtocolError> {
         guard case .object = json else {
             return .failure(ProtocolError(.invalidProtocol, "CONNECT needs a JSON object"))
         }
-        var options = ClientOptions()
-        options.verbose = json["verbose"]?.boolValue ?? true
-        options.pedantic = json["pedantic"]?.boolValue ?? true
-        options.echo = json["echo"]?.boolValue ?? true
-        options.headers = json["headers"]?.boolValue ?? false
-        options.noResponders = json["no_responders"]?.boolValue ?? false
-        options.name = json["name"]?.stringValue ?? ""
-        options.lang = json["lang"]?.stringValue ?? ""
-        options.version = json["version"]?.stringValue ?? ""
+        var options = self
+        options.verbose = json["verbose"]?.boolValue ?? verbose
+        options.pedantic = json["pedantic"]?.boolValue ?? pedantic
+        options.echo = json["echo"]?.boolValue ?? echo
+        options.headers = json["headers"]?.boolValue ?? headers
+        options.noResponders = json["no_responders"]?.boolValue ?? noResponders
+        options.name = json["name"]?.stringValue ?? name
+        options.lang = json["lang"]?.stringValue ?? lang
+        options.version = json["version"]?.stringValue ?? version
         if let proto = json["protocol"]?.numberValue, proto > 1 {
             return .failure(ProtocolError(.invalidClientProtocol))
         }

@@ -42,7 +42,7 @@ extension Server {
         guard let document = JSONValue.parse(json) else {
             return protocolError(connection, ProtocolError(.invalidProtocol, "CONNECT needs a JSON object"))
         }
-        switch ClientOptions.from(connect: document) {
+        switch connection.options.applying(connect: document) {
         case .failure(let error):
             protocolError(connection, error)
         case .success(let options):
@@ -64,12 +64,10 @@ extension Server {
         publisher.messagesIn += 1
         let subject = UnsafeRawBufferPointer(rebasing: bytes[subjectRange])
         guard Subject.isValidLiteral(subject) else {
-            // nats-server complains only in pedantic mode; otherwise the message goes nowhere.
-            if publisher.options.pedantic {
-                protocolError(publisher, ProtocolError(.invalidPublishSubject))
-            } else {
-                acknowledge(publisher)
-            }
+            // nats-server complains only in pedantic mode (and still says +OK when verbose);
+            // either way the message goes nowhere.
+            if publisher.options.pedantic { protocolError(publisher, ProtocolError(.invalidPublishSubject)) }
+            acknowledge(publisher)
             return
         }
         acknowledge(publisher)

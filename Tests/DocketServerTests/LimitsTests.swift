@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+
+/// Bad input and limits: each gets its documented reply, and everyone else keeps being served.
+@Suite struct LimitsTests {
+    @Test func payloadOverTheLimitIsRefusedBeforeItIsRead() throws {
+        let server = try DocketdProcess(["--max-payload", "8"])
+        let bystander = try server.client()
+        _ = try bystander.handshake()
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.line("PUB foo 9")
+        #expect(try client.readLine() == "-ERR 'Maximum Payload Violation'")
+        _ = try client.readUntilClosed()
+        #expect(try bystander.sync() == [])
+    }
+
+    @Test func controlLineOverTheLimitCloses() throws {
+        let server = try DocketdProcess(["--max-control-line", "64"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.line("SUB " + String(repeating: "a", count: 60) + " 1")
+        #expect(try client.readLine() == "-ERR 'maximum control line exceeded'")
+        _ = try client.readUntilClosed()
+        #expect(server.log.waitForLine(containing: "maximum control line exceeded", timeout: 5) != nil)
+    }
+
+    @Test func junkGetsUnknownOperationAndASanitizedLog() throws {
+        let server = try DocketdProcess()
+        let bystander = try server.client()
+        _ = try bystander.handshake()
+        let client = try server.client()
+        _ = try client.readLine()
+        try client.send([0xFF, 0xFE, 0x00, 0x41, 0x0D, 0x0A])
+        #expect(try client.readLine() == "-ERR 'Unknown Protocol Operation'")
+        _ = try client.readUntilClosed()
+        #expect(server.log.waitForLine(containing: #"proto='\xff\xfe\x00A\r\n'"#, timeout: 5) != nil)
+        #expect(try bystander.sync() == [])
+    }
+
+    @Test func argumentErrorsSayWhatIsWrong() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.readLine()
+        try client.line("PUB foo bar baz 1")
+        #expect(try client.readLine() == "-ERR 'Invalid Protocol: PUB needs <subject> [reply-to] <#bytes>'")
+        _ = try client.readUntilClosed()
+    }
+
+    @Test func badSubjectsAreNotFatal() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.readLine()
+        try client.line("SUB foo..bar 1")
+        #expect(try client.readLine() == "-ERR 'Invalid Subject'")
+        try client.line("PUB foo.* 1\r\nx")
+        #expect(try client.readLine() == "-ERR 'Invalid Publish Subject'")
+        #expect(try client.readLine() == "+OK")
+        try client.line(#"CONNECT {"verbose":true,"pedantic":false}"#)
+        #expect(try client.readLine() == "+OK")
+        try client.line("PUB foo.* 1\r\nx")
+        #expect(try client.readLine() == "+OK")
+        #expect(try client.sync() == [])
+    }
+
+    @Test func connectErrorsClose() throws {
+        for (options, expected) in [
+            (#"{"protocol":2}"#, "-ERR 'invalid client protocol'"),
+            (#"{"no_responders":true}"#, "-ERR 'no responders requires headers support'"),
+            (#"{"verbose":"#, "-ERR 'Invalid Protocol: CONNECT needs a JSON object'"),
+        ] {
+            let server = try DocketdProcess()
+            let client = try server.client()
+            _ = try client.readLine()
+            try client.line("CONNECT \(options)")
+            #expect(try client.readLine() == expected)
+            _ = try client.readUntilClosed()
+        }
+    }
+
+    @Test func hpubWithoutHeadersNegotiatedCloses() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("HPUB h 12 12\r\nNATS/1.0\r\n\r\n\r\n")
+        #expect(try client.readLine() == "-ERR 'Headers Not Negotiated'")
+        _ = try client.readUntilClosed()
+    }
+
+    @Test func connectionsBeyondTheLimitAreRefused() throws {
+        let server = try DocketdProcess(["--max-connections", "2"])
+        var first: LineClient? = try server.client()
+        let second = try server.client()
+        _ = try first!.handshake()
+        _ = try second.handshake()
+        let third = try server.client()
+        #expect(try third.readLine() == "-ERR 'maximum connections exceeded'")
+        _ = try third.readUntilClosed()
+        try first!.sync()
+        first = nil
+        // The slot frees up once the server has seen the close.
+        var admitted = false
+        for _ in 0..<100 where !admitted {
+            let next = try server.client()
+            admitted = try next.readLine().hasPrefix("INFO")
+            if !admitted { usleep(10_000) }
+        }
+        #expect(admitted)
+    }
+
+    @Test func subscriptionLimitIsNotFatal() throws {
+        let server = try DocketdProcess(["--max-subscriptions", "2"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.line("SUB a 1")
+        try client.line("SUB b 2")
+        try client.line("SUB c 3")
+        #expect(try client.sync() == ["-ERR 'maximum subscriptions exceeded'"])
+    }
+
+    @Test func slowConsumerIsCutOffWithoutSlowingOthers() throws {
+        let server = try DocketdProcess(["--max-pending", "256KiB"])
+        let stuck = try server.client()
+        _ = try stuck.handshake()
+        try stuck.line("SUB firehose 1")
+        try stuck.sync()
+        let healthy = try server.client()
+        _ = try healthy.handshake()
+        try healthy.line("SUB firehose 1")
+        try healthy.sync()
+        let publisher = try server.client()
+        _ = try publisher.handshake()
+        // 16 MiB towards a subscriber that reads nothing: far more than its socket buffers
+        // and its 256 KiB allowance together. The healthy one reads 64 KiB after each batch.
+        let payload = String(repeating: "x", count: 4000)
+        var batch = ""
+        for _ in 0..<16 { batch += "PUB firehose 4000\r\n\(payload)\r\n" }
+        var healthyCount = 0
+        for _ in 0..<256 {
+            try publisher.send(batch)
+            try publisher.sync()
+            healthyCount += try healthy.sync().count / 2
+        }
+        #expect(healthyCount == 256 * 16)
+        #expect(server.log.waitForLine(containing: "Slow Consumer Detected", timeout: 5) != nil)
+        _ = try stuck.readUntilClosed()
+    }
+
+    @Test func staleClientsAreClosedAfterUnansweredPings() throws {
+        let server = try DocketdProcess(["--ping-interval", "100ms", "--max-pings-out", "2"])
+        let lively = try server.client()
+        _ = try lively.handshake()
+        let stalled = try server.client()
+        _ = try stalled.handshake()
+        // Half a command, then silence: the client is stuck, and only pings can tell.
+        try stalled.send("PUB foo 10\r\nabc")
+        #expect(try stalled.readLine() == "PING")
+        #expect(try lively.readLine() == "PING")
+        try lively.line("PONG")
+        #expect(try stalled.readLine() == "PING")
+        #expect(try lively.readLine() == "PING")
+        try lively.line("PONG")
+        #expect(try stalled.readLine() == "-ERR 'Stale Connection'")
+        _ = try stalled.readUntilClosed()
+        #expect(try lively.readLine() == "PING")
+        try lively.line("PONG")
+        let lines = try lively.sync()
+        #expect(lines.allSatisfy { $0 == "PING" })
+    }
+}

@@ -1,0 +1,90 @@
+import DocketWire
+import Testing
+
+@Suite struct JSONTests {
+    @Test func parsesConnectDocuments() {
+        let json = JSONValue.parse(#"{"verbose":false,"pedantic":true,"name":"w\u00e9 \"1\"","protocol":1,"list":[1,2.5,-3e2,null]}"#)
+        #expect(json?["verbose"]?.boolValue == false)
+        #expect(json?["pedantic"]?.boolValue == true)
+        #expect(json?["name"]?.stringValue == "wé \"1\"")
+        #expect(json?["protocol"]?.numberValue == 1)
+        #expect(json?["list"] == .array([.number(1), .number(2.5), .number(-300), .null]))
+    }
+
+    @Test(arguments: ["", "{", "{\"a\"}", "{\"a\":}", "[1,]", "{\"a\":1,}", "tru", "\"abc", "{} x", "\"\u{01}\""])
+    func rejectsMalformedJSON(_ text: String) {
+        #expect(JSONValue.parse(text) == nil)
+    }
+
+    @Test func refusesDeepNesting() {
+        #expect(JSONValue.parse(String(repeating: "[", count: 10_000)) == nil)
+    }
+
+    @Test func writerEscapes() {
+        var writer = JSONObjectWriter()
+        writer.add("a", "q\"\\\n\u{01}")
+        writer.add("n", 5)
+        writer.add("b", true)
+        #expect(writer.result == #"{"a":"q\"\\\n\u0001","n":5,"b":true}"#)
+        #expect(JSONValue.parse(writer.result)?["a"]?.stringValue == "q\"\\\n\u{01}")
+    }
+}
+
+@Suite struct UnitsTests {
+    @Test func durations() {
+        #expect(Units.milliseconds("250ms") == 250)
+        #expect(Units.milliseconds("30s") == 30_000)
+        #expect(Units.milliseconds("5m") == 300_000)
+        #expect(Units.milliseconds("2h") == 7_200_000)
+        #expect(Units.milliseconds("7") == 7_000)
+        #expect(Units.milliseconds("5x") == nil)
+        #expect(Units.milliseconds("ms") == nil)
+        #expect(Units.milliseconds("-5s") == nil)
+        #expect(Units.milliseconds("999d") == nil)
+    }
+
+    @Test func sizes() {
+        #expect(Units.bytes("4096") == 4096)
+        #expect(Units.bytes("64KiB") == 65_536)
+        #expect(Units.bytes("1MiB") == 1_048_576)
+        #expect(Units.bytes("1mb") == 1_048_576)
+        #expect(Units.bytes("2G") == 2 << 30)
+        #expect(Units.bytes("12 MiB") == nil)
+        #expect(Units.bytes("") == nil)
+    }
+}
+
+@Suite struct ByteBufferTests {
+    @Test func appendsAndConsumes() {
+        let buffer = ByteBuffer(capacity: 16)
+        buffer.append("MSG ")
+        buffer.appendDecimal(0)
+        buffer.append(Byte.space)
+        buffer.appendDecimal(1_234_567_890)
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == "MSG 0 1234567890")
+        buffer.consume(4)
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == "0 1234567890")
+        buffer.append(Array(repeating: 0x61, count: 1000))
+        #expect(buffer.readableCount == 1012)
+        buffer.consume(1012)
+        #expect(buffer.isEmpty)
+    }
+
+    @Test func encodesMessages() {
+        let buffer = ByteBuffer()
+        let subject = Array("foo.bar".utf8), sid = Array("9".utf8), reply = Array("r".utf8)
+        let payload = Array("NATS/1.0\r\n\r\nhi".utf8)
+        subject.withUnsafeBytes { subject in
+            sid.withUnsafeBytes { sid in
+                reply.withUnsafeBytes { reply in
+                    payload.withUnsafeBytes { payload in
+                        buffer.appendMsg(subject: subject, sid: sid, reply: nil, payload: payload)
+                        buffer.appendHmsg(subject: subject, sid: sid, reply: reply, headerCount: 12, message: payload)
+                    }
+                }
+            }
+        }
+        #expect(String(decoding: buffer.bytes, as: UTF8.self)
+            == "MSG foo.bar 9 14\r\nNATS/1.0\r\n\r\nhi\r\nHMSG foo.bar 9 r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+    }
+}
