@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing Docket needs and is not already here:
+# Debian packages (libevent, LMDB, pkg-config, netcat) and, with --test, the Python
+# packages the interoperability tests use (nats-py, pytest). Safe to run again.
+set -euo pipefail
+
+packages=(libevent-dev liblmdb-dev pkg-config netcat-openbsd)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    echo "setup: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ]; then
+    if ! python3 -c 'import nats, pytest' 2>/dev/null; then
+        echo "setup: installing nats-py and pytest"
+        # Debian's own python3 refuses pip installs outside a venv (PEP 668); a user install
+        # with --break-system-packages touches only ~/.local.
+        python3 -m pip install -q nats-py pytest 2>/dev/null \
+            || python3 -m pip install -q --user --break-system-packages nats-py pytest
+    fi
+fi

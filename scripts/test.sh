@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up and runs every test suite: Swift (unit, integration over TCP, conformance
+# transcripts), the Python conformance runner and the nats-py interoperability suite.
+# Every suite runs even if an earlier one fails; the exit status is non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test || exit 1
+
+failed=()
+run_suite() {
+    local name="$1"; shift
+    echo
+    echo "=== $name: $*"
+    if "$@"; then
+        echo "=== $name: PASSED"
+    else
+        echo "=== $name: FAILED"
+        failed+=("$name")
+    fi
+}
+
+swift build --build-tests || { echo "=== build: FAILED"; exit 1; }
+docketd="$(swift build --show-bin-path)/docketd"
+
+run_suite swift swift test --skip-build
+run_suite conformance python3 Protocol/conformance/run.py --docketd "$docketd"
+run_suite python env DOCKETD="$docketd" python3 -m pytest -q Protocol/conformance/test_run.py Tests/interop
+
+echo
+if ((${#failed[@]})); then
+    echo "test.sh: failed suites: ${failed[*]}"
+    exit 1
+fi
+echo "test.sh: all suites passed"
