@@ -26,6 +26,15 @@ final class Connection {
     var subscriptions: [[UInt8]: Subscription] = [:]
     var pingsOutstanding = 0
 
+    /// Replies waiting for the commit of their batch, oldest first.
+    var heldReplies: [(batch: UInt64, buffer: ByteBuffer)] = []
+    /// Jobs this connection reserved and may still hold.
+    var heldJobs: Set<UInt64> = []
+    /// A RESERVE waiting for a job; while set, the connection's further commands wait too.
+    var waiter: Waiter?
+    /// Reading stopped because it sent a lot while waiting for a job.
+    var isReadPaused = false
+
     /// Queued on the server's list of connections to flush at the end of this pass.
     var isQueuedForFlush = false
     /// Waiting for the socket to take more output (its write event is added).

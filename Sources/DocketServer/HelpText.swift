@@ -8,6 +8,16 @@ enum HelpText {
         "UNSUB <sid> [max-msgs]                  unsubscribe now, or after max-msgs messages in all",
         "PING                                    the server answers PONG",
         "PONG                                    answer to the server's PING",
+        "ENQ <queue> [opt=value ...] <#bytes>    enqueue a job; opts: delay at pri attempts backoff jitter lease key",
+        "RESERVE <queue>[,<queue>...] [timeout=<d>]  take the next job; waits unless timeout=0",
+        "ACK <id> [<#bytes>]                     complete a job you hold, with an optional result",
+        "FAIL <id> [retry=<d>|retry=no] [<#bytes>]  fail this attempt, with an optional reason",
+        "PROGRESS <id> <0-100> [<#bytes>]        report progress and extend the lease",
+        "TOUCH <id>                              extend the lease",
+        "INSPECT <id>                            show a job as JSON",
+        "DEAD <queue> [limit=<n>]                list dead jobs as JSON",
+        "RETRY <id> | RETRY queue=<queue>        run dead jobs again",
+        "DEL <id>                                delete a job",
         "HELP                                    this list",
     ]
 

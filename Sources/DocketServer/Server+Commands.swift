@@ -17,23 +17,20 @@ extension Server {
         case .unsub(let sid, let max):
             unsubscribe(connection, Array(bytes[sid]), max: max)
         case .ping:
-            connection.output.append("PONG\r\n")
-            queueFlush(connection)
+            replies(for: connection).append("PONG\r\n")
         case .pong:
             connection.pingsOutstanding = 0
         case .connect(let json):
             connect(connection, UnsafeRawBufferPointer(rebasing: bytes[json]))
         case .help:
-            connection.output.appendDataReply("HELP", body: HelpText.body)
-            queueFlush(connection)
+            replies(for: connection).appendDataReply("HELP", body: HelpText.body)
+        case .job(let verb, let arguments, let payload):
+            executeJob(verb, bytes, arguments, payload, connection)
         }
     }
 
     private func acknowledge(_ connection: Connection) {
-        if connection.options.verbose {
-            connection.output.append("+OK\r\n")
-            queueFlush(connection)
-        }
+        if connection.options.verbose { replies(for: connection).append("+OK\r\n") }
     }
 
     // MARK: CONNECT

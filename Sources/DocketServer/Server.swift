@@ -23,7 +23,21 @@ public final class Server {
     private var pingTimer: OpaquePointer?
     private var signalEvents: [OpaquePointer] = []
     private var graceTimer: OpaquePointer?
-    private var dataDirectory: DataDirectory?
+    private var syncTimer: OpaquePointer?
+    private(set) var dataDirectory: DataDirectory?
+
+    let clock = SystemClock()
+    let engine: JobEngine
+    /// Set once `start` has opened the data directory.
+    var store: JobStore { dataDirectory! }
+    /// The batch of changes the current pass is making; replies held for it wait for its commit.
+    var currentBatch: UInt64 = 1
+    /// Connections with replies held for `currentBatch`.
+    var awaitingCommit: [Connection] = []
+    var jobTimer: OpaquePointer?
+    var armedJobDeadline: Int64?
+    /// Bytes ENQs of the current pass will add to the store (an estimate, for admission).
+    var stagedBytes = 0
 
     var connections: [UInt64: Connection] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -45,6 +59,10 @@ public final class Server {
         self.loop = try EventLoop()
         self.limits = config.parseLimits
         self.serverID = Self.makeServerID()
+        var defaults = QueueDefaults()
+        defaults.keepCompleted = config.keepCompleted
+        defaults.keepDead = config.keepDead
+        self.engine = JobEngine(clock: clock, defaults: defaults)
     }
 
     /// The port clients connect to, once `start` has bound it.
@@ -65,8 +83,9 @@ public final class Server {
         log.info("Starting docketd version \(Self.version)")
         log.info("Server id is \(serverID)")
         let started = monotonicMilliseconds()
-        dataDirectory = try DataDirectory(path: config.dataDirectory)
-        log.info("Data directory \(config.dataDirectory) opened in \(monotonicMilliseconds() - started) ms (layout version \(DataDirectory.layoutVersion))")
+        let directory = try DataDirectory(path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode)
+        dataDirectory = directory
+        try recoverJobs(from: directory, started: started)
 
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener
@@ -74,6 +93,14 @@ public final class Server {
             fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: acceptCallback)
         EventLoop.add(event)
         listenEvent = event
+
+        jobTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: jobTimerCallback)
+        armJobTimer()
+        if config.syncMode == .none {
+            let sync = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: syncCallback)
+            EventLoop.add(sync, timeoutMilliseconds: 1000)
+            syncTimer = sync
+        }
 
         let timer = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: pingCallback)
         EventLoop.add(timer, timeoutMilliseconds: config.pingIntervalMilliseconds)
@@ -100,8 +127,34 @@ public final class Server {
         finishShutdown()
     }
 
-    /// Work done once per loop pass, after every callback of the pass has run.
+    /// Rebuilds the job engine from the store and makes what recovery changed durable.
+    private func recoverJobs(from directory: DataDirectory, started: Int) throws {
+        let stored = try directory.loadJobs()
+        var jobs: [Job] = []
+        jobs.reserveCapacity(stored.records.count)
+        for record in stored.records {
+            guard let job = JobCodec.decode(id: record.id, record.record, payload: record.payload) else {
+                throw ServerError("job \(record.id) in \(config.dataDirectory) cannot be decoded")
+            }
+            job.isPayloadStored = true
+            jobs.append(job)
+        }
+        engine.restore(jobs, nextID: stored.nextID)
+        var states: [JobState: Int] = [:]
+        for job in engine.jobs.values { states[job.state, default: 0] += 1 }
+        let summary = [JobState.waiting, .delayed, .completed, .dead].map { "\(states[$0] ?? 0) \($0.name)" }.joined(separator: ", ")
+        log.info("Recovered \(jobs.count) jobs from \(config.dataDirectory) in \(monotonicMilliseconds() - started) ms (\(summary); layout version \(DataDirectory.layoutVersion), sync \(config.syncMode.rawValue))")
+        commitChanges()
+    }
+
+    /// Work done once per loop pass, after every callback of the pass has run: waiting
+    /// RESERVEs are resolved, the pass's changes are committed in one transaction (releasing
+    /// the replies that waited for it), every touched connection is written once, and the job
+    /// timer is set for the next deadline.
     func endOfPass() {
+        handleEngineEvents()
+        commitChanges()
+        armJobTimer()
         guard !flushQueue.isEmpty else { return }
         let queue = flushQueue
         flushQueue.removeAll(keepingCapacity: true)
@@ -185,6 +238,13 @@ public final class Server {
                 connection.bytesIn += count
                 process(connection)
                 if connection.isClosed || count < space.count { break }
+                if connection.waiter != nil && connection.input.readableCount > limits.maxCommandSize {
+                    // It is waiting for a job and sending more than one command's worth:
+                    // stop reading until it is served.
+                    if let event = connection.readEvent { EventLoop.remove(event) }
+                    connection.isReadPaused = true
+                    break
+                }
             } else if count == 0 {
                 close(connection, reason: "Client Closed")
                 return
@@ -203,11 +263,13 @@ public final class Server {
         }
     }
 
-    /// Parses and runs every complete command in the connection's input.
+    /// Parses and runs every complete command in the connection's input, until a RESERVE
+    /// has to wait.
     private func process(_ connection: Connection) {
+        if connection.waiter != nil { return }
         let bytes = connection.input.readableBytes
         var position = 0
-        parsing: while true {
+        parsing: while connection.waiter == nil {
             switch ClientParser.parse(bytes, from: position, limits: limits) {
             case .op(let op, let next):
                 execute(op, bytes, connection)
@@ -225,6 +287,16 @@ public final class Server {
             }
         }
         connection.input.consume(position)
+    }
+
+    /// Continues with commands a connection sent while its RESERVE waited.
+    func resume(_ connection: Connection) {
+        guard !connection.isClosed, connection.waiter == nil else { return }
+        if connection.isReadPaused, !shuttingDown, let event = connection.readEvent {
+            connection.isReadPaused = false
+            EventLoop.add(event)
+        }
+        process(connection)
     }
 
     // MARK: Writing
@@ -270,13 +342,36 @@ public final class Server {
 
     /// Sends a protocol error; fatal ones are written at once and the connection closed.
     func protocolError(_ connection: Connection, _ error: ProtocolError) {
-        connection.output.appendError(error)
         if error.isFatal {
+            connection.output.appendError(error)
             flush(connection)
             close(connection, reason: error.text)
         } else {
-            queueFlush(connection)
+            replies(for: connection).appendError(error)
         }
+    }
+
+    /// Where replies to a connection's commands go. Replies must reach the client in the order
+    /// of its commands, so once a reply waits for a commit (see `holdReplies`), every later
+    /// reply of that connection waits behind it. Messages to subscriptions (MSG) do not: they
+    /// are not answers, and clients tell them apart by their op.
+    func replies(for connection: Connection) -> ByteBuffer {
+        if let last = connection.heldReplies.last {
+            if last.batch == currentBatch { return last.buffer }
+            return holdReplies(connection)
+        }
+        queueFlush(connection)
+        return connection.output
+    }
+
+    /// A buffer for replies that may be sent only once the current batch of changes is on disk.
+    @discardableResult
+    func holdReplies(_ connection: Connection) -> ByteBuffer {
+        if let last = connection.heldReplies.last, last.batch == currentBatch { return last.buffer }
+        let buffer = ByteBuffer(capacity: 256)
+        connection.heldReplies.append((currentBatch, buffer))
+        awaitingCommit.append(connection)
+        return buffer
     }
 
     /// Cuts off a client that cannot keep up, without a word: it would not read it anyway.
@@ -293,6 +388,10 @@ public final class Server {
     func close(_ connection: Connection, reason: String) {
         guard !connection.isClosed else { return }
         connection.markClosed()
+        if let waiter = connection.waiter { engine.cancel(waiter) }
+        connection.waiter = nil
+        // Jobs it held are lost attempts now; they follow their retry policy.
+        engine.ownerGone(connection.id, heldJobs: Array(connection.heldJobs))
         for subscription in connection.subscriptions.values { index.remove(subscription) }
         connection.subscriptions.removeAll()
         if let event = connection.readEvent { EventLoop.free(event) }
@@ -310,6 +409,12 @@ public final class Server {
         let now = monotonicMilliseconds()
         for connection in Array(connections.values) {
             guard connection.sentConnect || now - connection.openedAt >= config.pingIntervalMilliseconds else { continue }
+            if connection.waiter != nil {
+                // Blocked in RESERVE, it reads nothing we send until served; its socket closing
+                // is what tells us it is gone.
+                connection.pingsOutstanding = 0
+                continue
+            }
             if connection.pingsOutstanding >= config.maxPingsOutstanding {
                 log.debug("\(connection.label) - Stale Client Connection - Closing")
                 protocolError(connection, ProtocolError(.staleConnection))
@@ -345,6 +450,8 @@ public final class Server {
         graceTimer = timer
     }
 
+    fileprivate func flushStoreToDisk() { dataDirectory?.flushToDisk() }
+
     fileprivate func graceEnded() {
         log.warn("Shutdown grace of \(config.shutdownGraceMilliseconds) ms over; closing remaining clients")
         graceExpired = true
@@ -359,6 +466,12 @@ public final class Server {
         pingTimer = nil
         if let graceTimer { EventLoop.free(graceTimer) }
         graceTimer = nil
+        if let jobTimer { EventLoop.free(jobTimer) }
+        jobTimer = nil
+        if let syncTimer { EventLoop.free(syncTimer) }
+        syncTimer = nil
+        // Closing connections released their jobs; write that before closing the store.
+        commitChanges()
         dataDirectory?.close()
         dataDirectory = nil
         log.info("Closed \(open) client connections and the data directory; server exiting")
@@ -380,6 +493,7 @@ struct ServerStats {
     var messagesOut = 0
     var bytesIn = 0
     var bytesOut = 0
+    var commits = 0
 }
 
 // libevent calls these with the object registered as the event's context.
@@ -399,6 +513,14 @@ private func pingCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRa
 
 private func signalCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().signalReceived(fd)
+}
+
+private func jobTimerCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().jobTimerFired()
+}
+
+private func syncCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().flushStoreToDisk()
 }
 
 private func graceCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

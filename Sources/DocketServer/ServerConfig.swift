@@ -1,3 +1,4 @@
+import DocketStore
 import DocketWire
 
 /// Everything docketd can be told at start-up. Every limit is here, with its default and why.
@@ -28,6 +29,14 @@ public struct ServerConfig: Sendable {
     public var maxPingsOutstanding = 2
     /// How long shutdown waits for clients to take what they are owed, in ms.
     public var shutdownGraceMilliseconds = 5_000
+    /// When a commit counts as done; `.always` fsyncs before any reply that promises durability.
+    public var syncMode = SyncMode.always
+    /// The most bytes the store may hold (the LMDB map size; the file grows only as needed).
+    public var maxStoreBytes = 1 << 30
+    /// Completed jobs kept per queue for inspection; older ones are deleted.
+    public var keepCompleted = 1000
+    /// Dead jobs kept per queue; older ones are deleted.
+    public var keepDead = 10_000
     /// Least severe log level written.
     public var logLevel = LogLevel.info
 

@@ -6,20 +6,28 @@ import Glibc
 ///
 /// The job store (issue 3) grows inside this environment; for now it holds the layout record,
 /// which is what lets a later version refuse, or migrate, data it does not understand.
-public final class DataDirectory {
+public final class DataDirectory: JobStore {
     /// Version of the on-disk layout. Bump it whenever a key or value format changes, and teach
     /// `open` to migrate the previous version (read with the old codec, rewrite with the new,
     /// in one write transaction) before raising it.
     public static let layoutVersion: UInt32 = 1
 
     public let path: String
+    public let syncMode: SyncMode
     private var env: OpaquePointer?
     private var lockDescriptor: Int32 = -1
+    private var jobsDB: MDB_dbi = 0
+    private var payloadsDB: MDB_dbi = 0
+    private var metaDB: MDB_dbi = 0
+    public private(set) var usedBytes = 0
+    public let capacityBytes: Int
 
     /// Opens (creating if needed) the data directory at `path`.
     /// - Parameter mapSize: the most bytes LMDB may map; the file is sparse, so this is a cap.
-    public init(path: String, mapSize: Int = 1 << 32) throws {
+    public init(path: String, mapSize: Int = 1 << 30, syncMode: SyncMode = .always) throws {
         self.path = path
+        self.syncMode = syncMode
+        self.capacityBytes = mapSize
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw StoreError("cannot create data directory \(path): \(String(cString: strerror(errno)))")
         }
@@ -49,7 +57,9 @@ public final class DataDirectory {
         try check(mdb_env_create(&env), "mdb_env_create")
         try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
         try check(mdb_env_set_maxdbs(env, 16), "mdb_env_set_maxdbs")
-        try check(mdb_env_open(env, path, UInt32(MDB_NOTLS), 0o644), "mdb_env_open")
+        var flags = UInt32(MDB_NOTLS)
+        if syncMode == .none { flags |= UInt32(MDB_NOSYNC) }
+        try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open")
     }
 
     /// Reads the layout record, writing it on first open; refuses a layout it does not know.
@@ -58,8 +68,10 @@ public final class DataDirectory {
         try check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
         var committed = false
         defer { if !committed { mdb_txn_abort(txn) } }
-        var dbi: MDB_dbi = 0
-        try check(mdb_dbi_open(txn, "meta", UInt32(MDB_CREATE), &dbi), "mdb_dbi_open meta")
+        try check(mdb_dbi_open(txn, "meta", UInt32(MDB_CREATE), &metaDB), "mdb_dbi_open meta")
+        try check(mdb_dbi_open(txn, "jobs", UInt32(MDB_CREATE), &jobsDB), "mdb_dbi_open jobs")
+        try check(mdb_dbi_open(txn, "payloads", UInt32(MDB_CREATE), &payloadsDB), "mdb_dbi_open payloads")
+        let dbi = metaDB
         var keyBytes = Array("layout_version".utf8)
         var found = MDB_val()
         let status = keyBytes.withUnsafeMutableBytes { key -> Int32 in
@@ -86,6 +98,145 @@ public final class DataDirectory {
         }
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
         committed = true
+    }
+
+    /// Writes a layout version directly, to test that an unknown one is refused.
+    public static func overwriteLayoutVersionForTesting(path: String, version: UInt32) throws {
+        var env: OpaquePointer?
+        mdb_env_create(&env)
+        mdb_env_set_maxdbs(env, 16)
+        defer { mdb_env_close(env) }
+        guard mdb_env_open(env, path, UInt32(MDB_NOTLS), 0o644) == 0 else { throw StoreError("cannot open \(path)") }
+        var txn: OpaquePointer?
+        mdb_txn_begin(env, nil, 0, &txn)
+        var dbi: MDB_dbi = 0
+        mdb_dbi_open(txn, "meta", 0, &dbi)
+        var key = Array("layout_version".utf8)
+        var value = version.bigEndian
+        key.withUnsafeMutableBytes { keyRaw in
+            withUnsafeMutableBytes(of: &value) { valueRaw in
+                var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                var valueVal = MDB_val(mv_size: 4, mv_data: valueRaw.baseAddress)
+                _ = mdb_put(txn, dbi, &keyVal, &valueVal, 0)
+            }
+        }
+        guard mdb_txn_commit(txn) == 0 else { throw StoreError("commit failed") }
+    }
+
+    // MARK: JobStore
+
+    public func loadJobs() throws -> StoredJobs {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
+        defer { mdb_txn_abort(txn) }
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(txn, jobsDB, &cursor), "mdb_cursor_open")
+        defer { mdb_cursor_close(cursor) }
+        var records: [StoredJob] = []
+        var key = MDB_val()
+        var value = MDB_val()
+        var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
+        while status == 0 {
+            guard key.mv_size == 8 else { throw StoreError("job key of \(key.mv_size) bytes in \(path)") }
+            let id = UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
+            let record = Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+            var payload = MDB_val()
+            let found = mdb_get(txn, payloadsDB, &key, &payload)
+            guard found == 0 else { throw StoreError("job \(id) has no payload in \(path)") }
+            records.append(StoredJob(id: id, record: record, payload: Array(UnsafeRawBufferPointer(start: payload.mv_data, count: payload.mv_size))))
+            status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+        }
+        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredJobs(records: [], nextID: 1) }
+        var nextID: UInt64 = 1
+        var found = MDB_val()
+        var nextKey = Array("next_job_id".utf8)
+        let got = nextKey.withUnsafeMutableBytes { raw -> Int32 in
+            var keyVal = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            return mdb_get(txn, metaDB, &keyVal, &found)
+        }
+        if got == 0 && found.mv_size == 8 { nextID = UInt64(bigEndian: found.mv_data.loadUnaligned(as: UInt64.self)) }
+        return StoredJobs(records: records, nextID: nextID)
+    }
+
+    public func commit(_ batch: StoreBatch, completion: @escaping (Result<Void, StoreError>) -> Void) {
+        do {
+            try write(batch)
+            completion(.success(()))
+        } catch let error as StoreError {
+            completion(.failure(error))
+        } catch {
+            completion(.failure(StoreError("\(error)")))
+        }
+    }
+
+    /// One write transaction for the whole batch; with `SyncMode.always`, LMDB fsyncs before
+    /// `mdb_txn_commit` returns.
+    private func write(_ batch: StoreBatch) throws {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
+        var committed = false
+        defer { if !committed { mdb_txn_abort(txn) } }
+        for (id, bytes) in batch.payloads { try put(txn, payloadsDB, id, bytes) }
+        for (id, bytes) in batch.puts { try put(txn, jobsDB, id, bytes) }
+        for id in batch.deletes {
+            try delete(txn, jobsDB, id)
+            try delete(txn, payloadsDB, id)
+        }
+        var nextKey = Array("next_job_id".utf8)
+        var next = batch.nextID.bigEndian
+        let status = nextKey.withUnsafeMutableBytes { keyRaw in
+            withUnsafeMutableBytes(of: &next) { valueRaw -> Int32 in
+                var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                var valueVal = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
+                return mdb_put(txn, metaDB, &keyVal, &valueVal, 0)
+            }
+        }
+        try check(status, "mdb_put next_job_id")
+        usedBytes = measureUse(txn)
+        try check(mdb_txn_commit(txn), "mdb_txn_commit")
+        committed = true
+    }
+
+    private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64, _ bytes: [UInt8]) throws {
+        var key = id.bigEndian
+        var mutable = bytes
+        let status = withUnsafeMutableBytes(of: &key) { keyRaw in
+            mutable.withUnsafeMutableBytes { valueRaw -> Int32 in
+                var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
+                var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: valueRaw.baseAddress)
+                return mdb_put(txn, dbi, &keyVal, &valueVal, 0)
+            }
+        }
+        try check(status, "mdb_put job \(id)")
+    }
+
+    private func delete(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64) throws {
+        var key = id.bigEndian
+        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
+            var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
+            return mdb_del(txn, dbi, &keyVal, nil)
+        }
+        if status != MDB_NOTFOUND { try check(status, "mdb_del job \(id)") }
+    }
+
+    /// Bytes in the pages held by every database (free-list included).
+    /// Freed pages are reused, so this, unlike the file's high-water mark, goes down again.
+    private func measureUse(_ txn: OpaquePointer?) -> Int {
+        var pages = 0
+        var pageSize = 4096
+        for dbi in [MDB_dbi(0), MDB_dbi(1), jobsDB, payloadsDB, metaDB] {
+            var stat = MDB_stat()
+            if mdb_stat(txn, dbi, &stat) == 0 {
+                pages += Int(stat.ms_branch_pages) + Int(stat.ms_leaf_pages) + Int(stat.ms_overflow_pages)
+                pageSize = Int(stat.ms_psize)
+            }
+        }
+        return pages * pageSize
+    }
+
+    /// Flushes written data to disk; with `SyncMode.none` the server calls this every second.
+    public func flushToDisk() {
+        if let env { mdb_env_sync(env, 1) }
     }
 
     /// Flushes and closes the environment and releases the directory lock. Safe to call twice.

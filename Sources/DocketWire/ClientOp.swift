@@ -18,6 +18,40 @@ public enum ClientOp: Equatable, Sendable {
     case unsub(sid: Range<Int>, max: Int?)
     /// `HELP`: a Docket extension listing the verbs.
     case help
+    /// A Docket job verb: its arguments (between the verb and the byte count, if any) and its
+    /// payload, if the verb carried one. `JobCommand.parse` gives them meaning.
+    case job(JobVerb, arguments: Range<Int>, payload: Range<Int>?)
+}
+
+/// The Docket job verbs.
+public enum JobVerb: Sendable, Equatable, CaseIterable {
+    case enq, reserve, ack, fail, progress, touch, inspect, dead, retry, del
+
+    /// Fields that always come before an optional trailing byte count, or nil if the verb
+    /// never carries a payload. A verb's trailing count is the last field when there are more
+    /// fields than this and it is all digits (options always contain `=`, so they never are).
+    var fieldsBeforeCount: Int? {
+        switch self {
+        case .enq, .ack, .fail: return 1
+        case .progress: return 2
+        case .reserve, .touch, .inspect, .dead, .retry, .del: return nil
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .enq: return "ENQ"
+        case .reserve: return "RESERVE"
+        case .ack: return "ACK"
+        case .fail: return "FAIL"
+        case .progress: return "PROGRESS"
+        case .touch: return "TOUCH"
+        case .inspect: return "INSPECT"
+        case .dead: return "DEAD"
+        case .retry: return "RETRY"
+        case .del: return "DEL"
+        }
+    }
 }
 
 /// What `ClientParser.parse` found at the start of the bytes it was given.

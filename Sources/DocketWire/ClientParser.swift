@@ -43,6 +43,8 @@ public enum ClientParser {
         case .ping: return noArguments(.ping, &scanner, afterLine, "PING")
         case .pong: return noArguments(.pong, &scanner, afterLine, "PONG")
         case .help: return noArguments(.help, &scanner, afterLine, "HELP")
+        case .job(let verb):
+            return parseJob(verb, bytes, &scanner, afterLine, limits)
         case .connect:
             guard let json = scanner.rest() else {
                 return invalid("CONNECT needs a JSON object")
@@ -118,6 +120,35 @@ public enum ClientParser {
         return .op(.unsub(sid: fields[0], max: max), next: afterLine)
     }
 
+    private static func parseJob(
+        _ verb: JobVerb, _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ afterLine: Int,
+        _ limits: ParseLimits
+    ) -> ParseOutcome {
+        // Arguments run from the first field to the last one, minus a trailing byte count.
+        var first: Range<Int>? = nil
+        var last: Range<Int>? = nil
+        var count = 0
+        while let field = scanner.next() {
+            if first == nil { first = field }
+            last = field
+            count += 1
+        }
+        guard let first, let last else {
+            if verb == .enq { return invalid("ENQ needs <queue> [option=value ...] <#bytes>") }
+            return .op(.job(verb, arguments: afterLine..<afterLine, payload: nil), next: afterLine)
+        }
+        guard let before = verb.fieldsBeforeCount, count > before, let size = parseCount(bytes, last) else {
+            if verb == .enq { return invalid("ENQ needs <queue> [option=value ...] <#bytes>") }
+            return .op(.job(verb, arguments: first.lowerBound..<last.upperBound, payload: nil), next: afterLine)
+        }
+        if size > limits.maxPayload { return .failure(ProtocolError(.maxPayload)) }
+        var argumentsEnd = last.lowerBound
+        while argumentsEnd > first.lowerBound, FieldScanner.isBlank(bytes[argumentsEnd - 1]) { argumentsEnd -= 1 }
+        return payload(bytes, afterLine, size) { range in
+            .job(verb, arguments: first.lowerBound..<argumentsEnd, payload: range)
+        }
+    }
+
     private static func noArguments(
         _ op: ClientOp, _ scanner: inout FieldScanner, _ afterLine: Int, _ verb: String
     ) -> ParseOutcome {
@@ -159,6 +190,7 @@ public enum ClientParser {
 /// Verbs a client may send, recognised case-insensitively without building a string.
 enum Verb {
     case connect, ping, pong, pub, hpub, sub, unsub, help
+    case job(JobVerb)
 
     init?(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) {
         // ASCII letters differ from their lower case only in bit 0x20, and no other byte
@@ -173,15 +205,22 @@ enum Verb {
         }
         switch range.count {
         case 3:
-            if `is`("pub") { self = .pub } else if `is`("sub") { self = .sub } else { return nil }
+            if `is`("pub") { self = .pub } else if `is`("sub") { self = .sub }
+            else if `is`("enq") { self = .job(.enq) } else if `is`("ack") { self = .job(.ack) }
+            else if `is`("del") { self = .job(.del) } else { return nil }
         case 4:
             if `is`("ping") { self = .ping } else if `is`("pong") { self = .pong }
             else if `is`("hpub") { self = .hpub } else if `is`("help") { self = .help }
+            else if `is`("fail") { self = .job(.fail) } else if `is`("dead") { self = .job(.dead) }
             else { return nil }
         case 5:
-            if `is`("unsub") { self = .unsub } else { return nil }
+            if `is`("unsub") { self = .unsub } else if `is`("touch") { self = .job(.touch) }
+            else if `is`("retry") { self = .job(.retry) } else { return nil }
         case 7:
-            if `is`("connect") { self = .connect } else { return nil }
+            if `is`("connect") { self = .connect } else if `is`("reserve") { self = .job(.reserve) }
+            else if `is`("inspect") { self = .job(.inspect) } else { return nil }
+        case 8:
+            if `is`("progress") { self = .job(.progress) } else { return nil }
         default:
             return nil
         }

@@ -226,6 +226,11 @@ public struct JSONObjectWriter {
     public mutating func add(_ key: String, _ value: String) { member(key, Self.quote(value)) }
     public mutating func add(_ key: String, _ value: Int) { member(key, String(value)) }
     public mutating func add(_ key: String, _ value: Bool) { member(key, value ? "true" : "false") }
+    public mutating func add(_ key: String, _ value: Double) { member(key, value.isFinite ? "\(value)" : "null") }
+    public mutating func add(_ key: String, _ value: String?) { member(key, value.map(Self.quote) ?? "null") }
+    public mutating func add(_ key: String, _ value: Int?) { member(key, value.map { String($0) } ?? "null") }
+    /// Adds an already encoded JSON value.
+    public mutating func add(_ key: String, json: String) { member(key, json) }
 
     private mutating func member(_ key: String, _ encoded: String) {
         if !first { text += "," }

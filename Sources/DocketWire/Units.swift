@@ -30,6 +30,7 @@ public enum Units {
         case "k", "kb", "kib": scale = 1 << 10
         case "m", "mb", "mib": scale = 1 << 20
         case "g", "gb", "gib": scale = 1 << 30
+        case "t", "tb", "tib": scale = 1 << 40
         default: return nil
         }
         let (result, overflow) = value.multipliedReportingOverflow(by: scale)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DocketServer
+import DocketStore
 import DocketWire
 
 #if canImport(Glibc)
@@ -58,6 +59,18 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "How long shutdown waits for clients to take what they are owed (DOCKET_SHUTDOWN_GRACE).")
     var shutdownGrace = env("DOCKET_SHUTDOWN_GRACE") ?? "5s"
 
+    @Option(help: "When a change counts as done: always (fsync before every reply that promises durability) or none (flush every second; an OS crash can lose the last second) (DOCKET_SYNC).")
+    var sync = env("DOCKET_SYNC") ?? "always"
+
+    @Option(help: "The most the job store may hold; ENQ is refused at 90% (DOCKET_MAX_STORE).")
+    var maxStore = env("DOCKET_MAX_STORE") ?? "1GiB"
+
+    @Option(help: "Completed jobs kept per queue for inspection; older ones are deleted (DOCKET_KEEP_COMPLETED).")
+    var keepCompleted = Int(env("DOCKET_KEEP_COMPLETED") ?? "") ?? 1000
+
+    @Option(help: "Dead jobs kept per queue; older ones are deleted (DOCKET_KEEP_DEAD).")
+    var keepDead = Int(env("DOCKET_KEEP_DEAD") ?? "") ?? 10_000
+
     @Option(help: "The least severe log level written: trace, debug, info, warn or error (DOCKET_LOG_LEVEL).")
     var logLevel = env("DOCKET_LOG_LEVEL") ?? "info"
 
@@ -84,6 +97,17 @@ struct DocketdCommand: ParsableCommand {
         guard maxPingsOut > 0 else { throw ValidationError("--max-pings-out must be at least 1.") }
         config.maxPingsOutstanding = maxPingsOut
         config.shutdownGraceMilliseconds = try duration(shutdownGrace, "--shutdown-grace")
+        guard let mode = SyncMode(rawValue: sync) else { throw ValidationError("--sync must be always or none.") }
+        config.syncMode = mode
+        guard let store = Units.bytes(maxStore), store >= 1 << 20, store <= 1 << 40 else {
+            throw ValidationError("--max-store must be a size from 1MiB to 1TiB, like 512MiB or 4GiB.")
+        }
+        config.maxStoreBytes = store
+        guard keepCompleted >= 0, keepDead >= 0 else {
+            throw ValidationError("--keep-completed and --keep-dead must not be negative.")
+        }
+        config.keepCompleted = keepCompleted
+        config.keepDead = keepDead
         guard let level = LogLevel(name: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, warn, error.")
         }

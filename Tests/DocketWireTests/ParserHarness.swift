@@ -31,6 +31,8 @@ func render(_ op: ClientOp, _ bytes: UnsafeRawBufferPointer) -> String {
         return "SUB \(text(bytes, subject)) \(queue.map { text(bytes, $0) } ?? "-") \(text(bytes, sid))"
     case .unsub(let sid, let max):
         return "UNSUB \(text(bytes, sid)) \(max.map(String.init) ?? "-")"
+    case .job(let verb, let arguments, let payload):
+        return "\(verb.name) <\(text(bytes, arguments))>" + (payload.map { " [\(text(bytes, $0))]" } ?? "")
     }
 }
 

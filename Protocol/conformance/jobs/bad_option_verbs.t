@@ -1,0 +1,38 @@
+# BAD_OPTION on the other verbs: RESERVE with an unknown, repeated or
+# unreadable option, FAIL with a bad retry=, an unknown or a repeated
+# option, RETRY queue= with another option (DEAD: bad_option_dead.t).
+# A FAIL refused this way changes nothing: the job is still held and can
+# be ACKed.
+! docket-only
+a~ INFO \{.*\} ?
+a> CONNECT {"verbose":false,"pedantic":false}
+a> RESERVE q wait=1s
+a~ -ERR 'BAD_OPTION .*'
+a> RESERVE q timeout=forever
+a~ -ERR 'BAD_OPTION .*'
+a> RESERVE q timeout=0 timeout=0
+a~ -ERR 'BAD_OPTION .*'
+a> RETRY queue=q limit=1
+a~ -ERR 'BAD_OPTION .*'
+a> RETRY queue=q queue=r
+a~ -ERR 'BAD_OPTION .*'
+a> ENQ q 1
+a> x
+a< +OK 1
+a> RESERVE q timeout=0
+a< JOB 1 q 1 1
+a< x
+a> FAIL 1 retry=maybe
+a~ -ERR 'BAD_OPTION .*'
+a> FAIL 1 delay=1s
+a~ -ERR 'BAD_OPTION .*'
+a> FAIL 1 retry=1s retry=no
+a~ -ERR 'BAD_OPTION .*'
+a> FAIL 1 retry=maybe 4
+a> oops
+a~ -ERR 'BAD_OPTION .*'
+a> INSPECT 1
+a~ JSON \d+
+a~ \{(?=.*"state":"active")(?=.*"attempts":1[,}]).*\}
+a> ACK 1
+a< +OK

@@ -1,0 +1,39 @@
+/// A min-heap: `pop` returns the smallest element.
+struct BinaryHeap<Element: Comparable> {
+    private(set) var elements: [Element] = []
+
+    var isEmpty: Bool { elements.isEmpty }
+    var count: Int { elements.count }
+    var top: Element? { elements.first }
+
+    mutating func push(_ element: Element) {
+        elements.append(element)
+        var child = elements.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard elements[child] < elements[parent] else { break }
+            elements.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    @discardableResult
+    mutating func pop() -> Element? {
+        guard !elements.isEmpty else { return nil }
+        if elements.count == 1 { return elements.removeLast() }
+        let smallest = elements[0]
+        elements[0] = elements.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var candidate = parent
+            if left < elements.count && elements[left] < elements[candidate] { candidate = left }
+            if right < elements.count && elements[right] < elements[candidate] { candidate = right }
+            if candidate == parent { break }
+            elements.swapAt(parent, candidate)
+            parent = candidate
+        }
+        return smallest
+    }
+}

@@ -1,0 +1,343 @@
+/// A job verb's arguments, checked and typed. Pure: bytes in, values out.
+public enum JobCommand: Equatable, Sendable {
+    case enqueue(queue: Range<Int>, EnqueueOptions)
+    case reserve(queues: [Range<Int>], timeoutMilliseconds: Int?)
+    case ack(id: UInt64)
+    case fail(id: UInt64, RetryChoice)
+    case progress(id: UInt64, percent: Int)
+    case touch(id: UInt64)
+    case inspect(id: UInt64)
+    case dead(queue: Range<Int>, limit: Int)
+    case retryJob(id: UInt64)
+    case retryQueue(queue: Range<Int>)
+    case delete(id: UInt64)
+
+    /// Parses the arguments of `verb` found at `arguments` in `bytes`.
+    public static func parse(
+        _ verb: JobVerb, _ bytes: UnsafeRawBufferPointer, _ arguments: Range<Int>
+    ) -> Result<JobCommand, JobError> {
+        var scanner = FieldScanner(bytes: bytes, position: arguments.lowerBound, end: arguments.upperBound)
+        switch verb {
+        case .enq:
+            guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
+            var options = EnqueueOptions()
+            while let field = scanner.next() {
+                if let error = options.apply(bytes, field) { return .failure(error) }
+            }
+            return .success(.enqueue(queue: queue, options))
+        case .reserve:
+            guard let list = scanner.next() else { return .failure(.badQueue(bytes, arguments)) }
+            var queues: [Range<Int>] = []
+            var start = list.lowerBound
+            for index in list.lowerBound...list.upperBound where index == list.upperBound || bytes[index] == UInt8(ascii: ",") {
+                let queue = start..<index
+                guard QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, queue)) }
+                queues.append(queue)
+                start = index + 1
+            }
+            var timeout: Int? = nil
+            while let field = scanner.next() {
+                guard let (key, value) = Option.split(bytes, field), Option.equals(bytes, key, "timeout"), timeout == nil,
+                    let milliseconds = Option.duration(bytes, value)
+                else { return .failure(.badOption(bytes, field, "RESERVE takes only timeout=<duration>")) }
+                timeout = milliseconds
+            }
+            return .success(.reserve(queues: queues, timeoutMilliseconds: timeout))
+        case .ack, .touch, .inspect, .del:
+            guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a job id")) }
+            switch verb {
+            case .ack: return .success(.ack(id: value))
+            case .touch: return .success(.touch(id: value))
+            case .inspect: return .success(.inspect(id: value))
+            default: return .success(.delete(id: value))
+            }
+        case .fail:
+            guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
+            var choice = RetryChoice.policy
+            while let field = scanner.next() {
+                guard choice == .policy, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "retry") else {
+                    return .failure(.badOption(bytes, field, "FAIL takes only retry=<duration> or retry=no"))
+                }
+                if Option.equals(bytes, raw, "no") {
+                    choice = .never
+                } else if let milliseconds = Option.duration(bytes, raw) {
+                    choice = .after(milliseconds: milliseconds)
+                } else {
+                    return .failure(.badOption(bytes, field, "retry must be a duration or no"))
+                }
+            }
+            return .success(.fail(id: value, choice))
+        case .progress:
+            guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
+            guard let field = scanner.next(), let percent = ClientParser.parseCount(bytes, field), percent <= 100 else {
+                return .failure(JobError(.badOption, "PROGRESS needs a percentage from 0 to 100"))
+            }
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "PROGRESS takes <job-id> <0-100>")) }
+            return .success(.progress(id: value, percent: percent))
+        case .dead:
+            guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
+            var limit: Int? = nil
+            while let field = scanner.next() {
+                guard limit == nil, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "limit"),
+                    let value = ClientParser.parseCount(bytes, raw), value > 0
+                else { return .failure(.badOption(bytes, field, "DEAD takes only one limit=<n>")) }
+                limit = value
+            }
+            return .success(.dead(queue: queue, limit: limit ?? 100))
+        case .retry:
+            guard let field = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "RETRY takes <job-id> or queue=<queue>")) }
+            if let (key, raw) = Option.split(bytes, field) {
+                guard Option.equals(bytes, key, "queue") else { return .failure(.badOption(bytes, field, "RETRY takes <job-id> or queue=<queue>")) }
+                guard QueueName.isValid(bytes, raw) else { return .failure(.badQueue(bytes, raw)) }
+                return .success(.retryQueue(queue: raw))
+            }
+            guard let value = Option.jobID(bytes, field) else { return .failure(.badID(bytes, field)) }
+            return .success(.retryJob(id: value))
+        }
+    }
+}
+
+/// How a worker wants a failed attempt handled.
+public enum RetryChoice: Equatable, Sendable {
+    /// The job's own backoff decides.
+    case policy
+    /// Retry after exactly this long (still only if attempts are left).
+    case after(milliseconds: Int)
+    /// Do not retry: the job is dead.
+    case never
+}
+
+/// How long to wait before retry number `attempt`.
+public enum Backoff: Equatable, Sendable {
+    case fixed(milliseconds: Int)
+    case exponential(baseMilliseconds: Int, capMilliseconds: Int)
+
+    public static let `default` = Backoff.exponential(baseMilliseconds: 1000, capMilliseconds: 3_600_000)
+
+    /// The wait after failed attempt number `attempt` (1 for the first run), before jitter.
+    public func delay(afterAttempt attempt: Int) -> Int {
+        switch self {
+        case .fixed(let milliseconds):
+            return milliseconds
+        case .exponential(let base, let cap):
+            let doublings = min(max(attempt - 1, 0), 40)
+            let (value, overflow) = base.multipliedReportingOverflow(by: 1 << doublings)
+            return overflow ? cap : min(value, cap)
+        }
+    }
+
+    /// `fixed:30s` or `exp:1s:1h`, as ENQ takes it.
+    public var text: String {
+        switch self {
+        case .fixed(let milliseconds): return "fixed:\(milliseconds)ms"
+        case .exponential(let base, let cap): return "exp:\(base)ms:\(cap)ms"
+        }
+    }
+}
+
+/// ENQ options; nil means "the queue's default".
+public struct EnqueueOptions: Equatable, Sendable {
+    public var delayMilliseconds: Int?
+    /// Absolute run time, unix milliseconds.
+    public var runAtMilliseconds: Int64?
+    public var priority = 0
+    public var maxAttempts: Int?
+    public var backoff: Backoff?
+    public var jitter: Double?
+    public var leaseMilliseconds: Int?
+    public var key: Range<Int>?
+    private var prioritySet = false
+
+    public init() {}
+
+    static let priorityRange = -1_000_000...1_000_000
+    static let attemptsRange = 1...1000
+
+    /// Applies one `key=value` field; an error if it is unknown, repeated or out of range.
+    mutating func apply(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>) -> JobError? {
+        guard let (key, value) = Option.split(bytes, field) else {
+            return .badOption(bytes, field, "options are written key=value")
+        }
+        func bad(_ why: String) -> JobError { .badOption(bytes, field, why) }
+        switch Option.word(bytes, key) {
+        case "delay":
+            guard delayMilliseconds == nil, runAtMilliseconds == nil, let value = Option.duration(bytes, value) else {
+                return bad("delay needs a duration, and not together with at")
+            }
+            delayMilliseconds = value
+        case "at":
+            guard delayMilliseconds == nil, runAtMilliseconds == nil, let seconds = ClientParser.parseCount(bytes, value) else {
+                return bad("at needs unix seconds, and not together with delay")
+            }
+            runAtMilliseconds = Int64(seconds) * 1000
+        case "pri":
+            guard !prioritySet, let number = Option.signedInt(bytes, value), Self.priorityRange.contains(number) else {
+                return bad("pri must be an integer from -1000000 to 1000000")
+            }
+            priority = number
+            prioritySet = true
+        case "attempts":
+            guard maxAttempts == nil, let number = ClientParser.parseCount(bytes, value), Self.attemptsRange.contains(number) else {
+                return bad("attempts must be from 1 to 1000")
+            }
+            maxAttempts = number
+        case "backoff":
+            guard backoff == nil, let parsed = Option.backoff(bytes, value) else {
+                return bad("backoff must be fixed:<duration> or exp:<base>[:<cap>]")
+            }
+            backoff = parsed
+        case "jitter":
+            guard jitter == nil, let number = Double(Option.word(bytes, value)), number >= 0, number <= 1 else {
+                return bad("jitter must be a fraction from 0 to 1")
+            }
+            jitter = number
+        case "lease":
+            guard leaseMilliseconds == nil, let value = Option.duration(bytes, value), value > 0 else {
+                return bad("lease must be a positive duration")
+            }
+            leaseMilliseconds = value
+        case "key":
+            guard self.key == nil, (1...200).contains(value.count) else { return bad("key must be 1 to 200 bytes") }
+            self.key = value
+        default:
+            return bad("unknown option")
+        }
+        return nil
+    }
+}
+
+/// Queue names: 1 to 128 bytes of letters, digits, `_` and `-`, so a name is always one
+/// subject token.
+public enum QueueName {
+    public static let maxLength = 128
+
+    public static func isValid(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        guard !range.isEmpty, range.count <= maxLength else { return false }
+        for index in range {
+            switch bytes[index] {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                continue
+            default:
+                return false
+            }
+        }
+        return true
+    }
+}
+
+/// Helpers for `key=value` option fields.
+enum Option {
+    static func split(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>) -> (Range<Int>, Range<Int>)? {
+        for index in field where bytes[index] == UInt8(ascii: "=") {
+            guard index > field.lowerBound else { return nil }
+            return (field.lowerBound..<index, (index + 1)..<field.upperBound)
+        }
+        return nil
+    }
+
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ word: StaticString) -> Bool {
+        guard range.count == word.utf8CodeUnitCount else { return false }
+        for offset in 0..<range.count where bytes[range.lowerBound + offset] != word.utf8Start[offset] { return false }
+        return true
+    }
+
+    static func word(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    static func duration(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, range.count <= 16 else { return nil }
+        return Units.milliseconds(word(bytes, range))
+    }
+
+    static func signedInt(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard let first = range.first else { return nil }
+        if bytes[first] == UInt8(ascii: "-") {
+            return ClientParser.parseCount(bytes, (first + 1)..<range.upperBound).map { -$0 }
+        }
+        return ClientParser.parseCount(bytes, range)
+    }
+
+    /// A job id: a positive decimal of at most 19 digits.
+    static func jobID(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt64? {
+        guard !range.isEmpty, range.count <= 19 else { return nil }
+        var value: UInt64 = 0
+        for index in range {
+            let digit = bytes[index] &- 48
+            guard digit <= 9 else { return nil }
+            value = value * 10 + UInt64(digit)
+        }
+        return value > 0 ? value : nil
+    }
+
+    static func backoff(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Backoff? {
+        let parts = word(bytes, range).split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        switch (parts.first, parts.count) {
+        case ("fixed", 2):
+            return Units.milliseconds(parts[1]).map { .fixed(milliseconds: $0) }
+        case ("exp", 2), ("exp", 3):
+            guard let base = Units.milliseconds(parts[1]), base > 0 else { return nil }
+            let cap = parts.count == 3 ? Units.milliseconds(parts[2]) : 3_600_000
+            guard let cap, cap >= base else { return nil }
+            return .exponential(baseMilliseconds: base, capMilliseconds: cap)
+        default:
+            return nil
+        }
+    }
+}
+
+/// A job verb's error: a stable code (see PROTOCOL.md) and a message for people.
+public struct JobError: Error, Equatable, Sendable {
+    public enum Code: String, Sendable {
+        case badQueue = "BAD_QUEUE"
+        case badOption = "BAD_OPTION"
+        case badID = "BAD_ID"
+        case notFound = "NOT_FOUND"
+        case notHeld = "NOT_HELD"
+        case notDead = "NOT_DEAD"
+        case storeFull = "STORE_FULL"
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The wire line: `-ERR '<CODE> <message>'`. Quotes in the message become `"` so the line
+    /// always parses.
+    public var line: String {
+        "-ERR '\(code.rawValue) \(message.replacingQuotes())'\r\n"
+    }
+
+    static func badQueue(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> JobError {
+        JobError(.badQueue, "queue names are 1 to \(QueueName.maxLength) letters, digits, _ or -")
+    }
+
+    static func badOption(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>, _ why: String) -> JobError {
+        JobError(.badOption, "\(Option.word(bytes, field.clamped(to: field.lowerBound..<min(field.upperBound, field.lowerBound + 64)))): \(why)")
+    }
+
+    static func badID(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>) -> JobError {
+        JobError(.badID, "job ids are positive numbers")
+    }
+
+    public static func notFound(_ id: UInt64) -> JobError { JobError(.notFound, "job \(id) does not exist") }
+    public static func notHeld(_ id: UInt64) -> JobError {
+        JobError(.notHeld, "job \(id) is not reserved by this connection")
+    }
+}
+
+extension String {
+    fileprivate func replacingQuotes() -> String {
+        String(unicodeScalars.map { $0 == "'" ? "\"" : Character($0) })
+    }
+}

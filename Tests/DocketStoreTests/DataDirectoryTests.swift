@@ -1,0 +1,104 @@
+import DocketStore
+import Foundation
+import Testing
+
+@Suite struct DataDirectoryTests {
+    func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
+    }
+
+    func commit(_ store: DataDirectory, _ batch: StoreBatch) throws {
+        var outcome: Result<Void, StoreError>?
+        store.commit(batch) { outcome = $0 }
+        try #require(outcome != nil)
+        try outcome!.get()
+    }
+
+    @Test func writeCloseReopenCompare() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var batch = StoreBatch()
+        let records: [(UInt64, [UInt8])] = (1...500).map { ($0, Array("job-\($0)".utf8) + [UInt8](repeating: UInt8($0 % 251), count: Int($0))) }
+        batch.puts = records.map { (id: $0.0, bytes: $0.1) }
+        batch.payloads = records.map { (id: $0.0, bytes: Array("payload-\($0.0)".utf8)) }
+        batch.nextID = 501
+        do {
+            let store = try DataDirectory(path: path)
+            try commit(store, batch)
+            var second = StoreBatch()
+            second.deletes = [7, 8, 9]
+            second.puts = [(id: 10, bytes: Array("rewritten".utf8))]
+            second.nextID = 600
+            try commit(store, second)
+            store.close()
+        }
+        let reopened = try DataDirectory(path: path)
+        let loaded = try reopened.loadJobs()
+        #expect(loaded.nextID == 600)
+        var expected = Dictionary(uniqueKeysWithValues: records)
+        expected[7] = nil
+        expected[8] = nil
+        expected[9] = nil
+        expected[10] = Array("rewritten".utf8)
+        #expect(loaded.records.count == expected.count)
+        #expect(loaded.records.map(\.id) == loaded.records.map(\.id).sorted())
+        for record in loaded.records {
+            #expect(expected[record.id] == record.record)
+            #expect(record.payload == Array("payload-\(record.id)".utf8))
+        }
+    }
+
+    @Test func aSecondOpenOfTheSameDirectoryIsRefused() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let first = try DataDirectory(path: path)
+        #expect(throws: StoreError.self) { _ = try DataDirectory(path: path) }
+        first.close()
+        _ = try DataDirectory(path: path)
+    }
+
+    @Test func aFullMapFailsTheCommitAndKeepsWhatWasStored() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try DataDirectory(path: path, mapSize: 1 << 20)
+        var small = StoreBatch()
+        small.puts = [(id: 1, bytes: Array("keep me".utf8))]
+        small.payloads = [(id: 1, bytes: [])]
+        small.nextID = 2
+        try commit(store, small)
+        #expect(store.usedBytes > 0 && store.usedBytes < store.capacityBytes)
+        var huge = StoreBatch()
+        huge.puts = (2...400).map { (id: UInt64($0), bytes: [1]) }
+        huge.payloads = (2...400).map { (id: UInt64($0), bytes: [UInt8](repeating: 1, count: 8000)) }
+        huge.nextID = 401
+        var outcome: Result<Void, StoreError>?
+        store.commit(huge) { outcome = $0 }
+        guard case .failure(let error) = outcome else {
+            Issue.record("a 3 MB batch fit in a 1 MiB map")
+            return
+        }
+        #expect(error.description.contains("MDB_MAP_FULL"))
+        // The failed batch left nothing behind, and the store still takes what fits.
+        var after = StoreBatch()
+        after.puts = [(id: 2, bytes: Array("still works".utf8))]
+        after.payloads = [(id: 2, bytes: [])]
+        after.nextID = 3
+        try commit(store, after)
+        store.close()
+        let loaded = try DataDirectory(path: path, mapSize: 1 << 20).loadJobs()
+        #expect(loaded.records.map(\.id) == [1, 2])
+        #expect(loaded.records.first?.record == Array("keep me".utf8))
+    }
+
+    @Test func anUnknownLayoutVersionIsRefused() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // A directory written by a future docketd: its layout record says version 99.
+        do {
+            let store = try DataDirectory(path: path)
+            store.close()
+        }
+        try DataDirectory.overwriteLayoutVersionForTesting(path: path, version: 99)
+        #expect(throws: StoreError.self) { _ = try DataDirectory(path: path) }
+    }
+}
