@@ -32,6 +32,21 @@ import Testing
         #expect(try again.readLine() == "+OK 4")
     }
 
+    @Test func relaxedSyncStillSurvivesAProcessCrash() throws {
+        // --sync none skips fsync, but the data is in the page cache: only an OS crash could
+        // lose it, never a docketd crash.
+        let first = try DocketdProcess(["--sync", "none"])
+        let client = try first.client()
+        _ = try client.handshake()
+        var batch = ""
+        for number in 0..<100 { batch += "ENQ relaxed \(String(number).utf8.count)\r\n\(number)\r\n" }
+        try client.send(batch)
+        for _ in 0..<100 { #expect(try client.readLine().hasPrefix("+OK ")) }
+        first.crash()
+        let second = try DocketdProcess(["--sync", "none"], dataDirectory: first.dataDirectory)
+        #expect(second.log.text.contains("Recovered 100 jobs"))
+    }
+
     @Test func waitingWorkersAreWokenAndServedInOrder() throws {
         let server = try DocketdProcess()
         let workers = try (0..<3).map { _ in try server.client() }

@@ -146,6 +146,26 @@ import Testing
         _ = try stuck.readUntilClosed()
     }
 
+    @Test func aSocketThatTakesNothingIsCutOffAtTheWriteDeadline() throws {
+        // Pending output is allowed to grow (64 MiB), so only the deadline can end this.
+        let server = try DocketdProcess(["--write-deadline", "300ms"])
+        let stuck = try server.client()
+        _ = try stuck.handshake()
+        try stuck.line("SUB firehose 1")
+        try stuck.sync()
+        let publisher = try server.client()
+        _ = try publisher.handshake()
+        let payload = String(repeating: "z", count: 8000)
+        var batch = ""
+        for _ in 0..<64 { batch += "PUB firehose 8000\r\n\(payload)\r\n" }
+        // 16 MiB: more than the kernel buffers of both sockets hold.
+        for _ in 0..<32 { try publisher.send(batch) }
+        try publisher.sync()
+        #expect(server.log.waitForLine(containing: "write deadline of 300 ms exceeded", timeout: 10) != nil)
+        try publisher.send("PUB firehose 1\r\nx\r\n")
+        #expect(try publisher.sync() == [])
+    }
+
     @Test func staleClientsAreClosedAfterUnansweredPings() throws {
         let server = try DocketdProcess(["--ping-interval", "100ms", "--max-pings-out", "2"])
         let lively = try server.client()
