@@ -29,6 +29,8 @@ public final class Job {
     public internal(set) var jitter: Double
     public internal(set) var leaseMilliseconds: Int
     public internal(set) var key: [UInt8]?
+    /// The group (tenant, customer) whose limits apply to it.
+    public internal(set) var group: [UInt8]?
     /// Unix milliseconds.
     public internal(set) var enqueuedAt: Int64
     /// When a delayed job becomes waiting, unix milliseconds.
@@ -48,6 +50,8 @@ public final class Job {
     var leaseExpiresAt: Int64 = 0
     /// Changes at every reservation and every heap insertion, so stale heap entries are recognised.
     var generation: UInt64 = 0
+    /// Its place in the ready order when it last became waiting.
+    var readySequence: UInt64 = 0
 
     init(
         id: UInt64, queue: String, payload: [UInt8], state: JobState, priority: Int, attempts: Int,
@@ -82,6 +86,7 @@ public final class Job {
         writer.add("jitter", jitter)
         writer.add("lease_ms", leaseMilliseconds)
         writer.add("key", key.map { String(decoding: $0, as: UTF8.self) })
+        writer.add("group", group.map { String(decoding: $0, as: UTF8.self) })
         writer.add("enqueued_at", Int(enqueuedAt))
         writer.add("run_at", Int(runAt))
         writer.add("started_at", startedAt.map { Int($0) })

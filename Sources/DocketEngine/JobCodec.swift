@@ -37,6 +37,7 @@ public enum JobCodec {
         put(&out, job.lastError)
         put(&out, job.result)
         put(&out, Array(job.queue.utf8))
+        put(&out, job.group)
         return out
     }
 
@@ -56,7 +57,7 @@ public enum JobCodec {
         guard let key = reader.optionalBytes(), let enqueuedAt = reader.int(), let runAt = reader.int(),
             let startedAt = reader.optionalInt(), let finishedAt = reader.optionalInt(), let progress = reader.int(),
             let note = reader.optionalBytes(), let lastError = reader.optionalBytes(), let result = reader.optionalBytes(),
-            let queue = reader.blob(), reader.atEnd
+            let queue = reader.blob(), let group = reader.optionalBytes(), reader.atEnd
         else { return nil }
         let job = Job(
             id: id, queue: String(decoding: queue, as: UTF8.self), payload: payload, state: state,
@@ -69,6 +70,7 @@ public enum JobCodec {
         job.progressNote = note.value
         job.lastError = lastError.value
         job.result = result.value
+        job.group = group.value
         return job
     }
 

@@ -45,18 +45,25 @@ public enum FailOutcome: Equatable, Sendable {
     case dead
 }
 
-/// The job queues: every job's state, the ready order, delays, leases and waiting workers.
+/// The job queues: every job's state, the ready order, delays, leases, waiting workers, and
+/// each queue's policies (rate limits, concurrency cap, pause, throttling).
 ///
 /// The engine does no I/O. Every change marks the job dirty; the server takes the dirty set
 /// after each loop pass (`takeChanges`), writes it to the store in one transaction, and only
 /// then releases the replies that promised durability.
+///
+/// Starting a job always goes through `startable(_:)`, which applies the queue's policies, and
+/// anything that can make a queue startable again (a job arriving, a job ending, a rate window
+/// sliding, a throttle or pause ending) calls `dispatch(_:)`, which hands jobs to waiting
+/// workers in arrival order. Time-driven wake-ups sit in a heap the server's timer drains
+/// through `advance()`, so nothing polls.
 public final class JobEngine {
     private let clock: EngineClock
     private let random: () -> Double
     public var defaults: QueueDefaults
 
     private let queues = ByteKeyedTable<JobQueue>()
-    private var queueList: [JobQueue] = []
+    public private(set) var queueList: [JobQueue] = []
     public private(set) var jobs: [UInt64: Job] = [:]
     public private(set) var nextID: UInt64 = 1
     private var generation: UInt64 = 0
@@ -64,9 +71,11 @@ public final class JobEngine {
     private var delayed = BinaryHeap<TimedEntry>()
     private var leases = BinaryHeap<TimedEntry>()
     private var waiterDeadlines = BinaryHeap<WaiterEntry>()
-    private var waiterSequence: UInt64 = 0
+    private var wakes = BinaryHeap<WakeEntry>()
+    private var sequence: UInt64 = 0
 
     private var changed: [UInt64: Job?] = [:]
+    private var changedQueues: [String: JobQueue] = [:]
     private var events: [EngineEvent] = []
 
     public init(clock: EngineClock, defaults: QueueDefaults = QueueDefaults(), random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
@@ -77,10 +86,12 @@ public final class JobEngine {
 
     // MARK: Recovery
 
-    /// Rebuilds the in-memory indexes from stored jobs. Active jobs become waiting: their
-    /// worker is gone with the old process, and the attempt they were on stays counted.
-    public func restore(_ stored: [Job], nextID storedNextID: UInt64) {
+    /// Rebuilds the in-memory indexes from stored queues and jobs. Active jobs become waiting:
+    /// their worker is gone with the old process, and the attempt they were on stays counted.
+    public func restore(_ stored: [Job], nextID storedNextID: UInt64, queueConfigs: [(String, QueueConfig)] = []) {
+        for (name, config) in queueConfigs { queue(named: name).config = config }
         for job in stored.sorted(by: { $0.id < $1.id }) {
+            let queue = queue(named: job.queue)
             if job.state == .active {
                 job.state = .waiting
                 job.startedAt = nil
@@ -92,10 +103,12 @@ public final class JobEngine {
                 markChanged(job)
             }
             jobs[job.id] = job
-            let queue = queue(named: job.queue)
+            queue.counts[Int(job.state.rawValue)] += 1
             if let key = job.key { queue.keys[key] = job.id }
             switch job.state {
-            case .waiting: makeReady(job, in: queue)
+            case .waiting:
+                job.readySequence = nextGeneration(job)
+                queue.ready.push(ReadyEntry(priority: job.priority, sequence: job.readySequence, job: job))
             case .delayed: schedule(job)
             case .completed: queue.completed.append(job.id)
             case .dead: queue.dead.append(job.id)
@@ -110,7 +123,8 @@ public final class JobEngine {
 
     /// Creates a job, or finds the one that already has its idempotency key.
     public func enqueue(
-        queue name: UnsafeRawBufferPointer, options: EnqueueOptions, key: [UInt8]?, payload: [UInt8]
+        queue name: UnsafeRawBufferPointer, options: EnqueueOptions, key: [UInt8]?, group: [UInt8]? = nil,
+        payload: [UInt8]
     ) -> (id: UInt64, duplicate: Bool) {
         let queue = queue(named: name)
         if let key, let existing = queue.keys[key], jobs[existing] != nil {
@@ -120,14 +134,20 @@ public final class JobEngine {
         var runAt = now
         if let delay = options.delayMilliseconds { runAt = now + Int64(delay) }
         if let at = options.runAtMilliseconds { runAt = at }
+        let config = queue.config
         let job = Job(
             id: nextID, queue: queue.name, payload: payload, state: runAt > now ? .delayed : .waiting,
-            priority: options.priority, attempts: 0, maxAttempts: options.maxAttempts ?? defaults.maxAttempts,
-            backoff: options.backoff ?? defaults.backoff, jitter: options.jitter ?? 0,
-            leaseMilliseconds: options.leaseMilliseconds ?? defaults.leaseMilliseconds, key: key,
-            enqueuedAt: now, runAt: runAt)
+            priority: options.priority, attempts: 0,
+            maxAttempts: options.maxAttempts ?? config.maxAttempts ?? defaults.maxAttempts,
+            backoff: options.backoff ?? config.backoff ?? defaults.backoff,
+            jitter: options.jitter ?? config.jitter ?? 0,
+            leaseMilliseconds: options.leaseMilliseconds ?? config.leaseMilliseconds ?? defaults.leaseMilliseconds,
+            key: key, enqueuedAt: now, runAt: runAt)
+        job.group = group
         nextID += 1
         jobs[job.id] = job
+        queue.counts[Int(job.state.rawValue)] += 1
+        queue.enqueuedTotal += 1
         if let key { queue.keys[key] = job.id }
         markChanged(job)
         if job.state == .delayed { schedule(job) } else { makeReady(job, in: queue) }
@@ -136,15 +156,15 @@ public final class JobEngine {
 
     // MARK: Consuming
 
-    /// Reserves the next job from the first of `queues` that has one, for `owner`.
-    /// With no job ready and a wait asked for (`wait` true), registers a waiter instead,
-    /// which a later `.delivered` or `.timedOut` event resolves.
+    /// Reserves the next job from the first of `queues` that has one it may start, for
+    /// `owner`. With none and a wait asked for, registers a waiter instead, which a later
+    /// `.delivered` or `.timedOut` event resolves.
     public func reserve(
         queues names: [UnsafeRawBufferPointer], owner: UInt64, wait: Bool, timeoutMilliseconds: Int?
     ) -> (job: Job?, waiter: Waiter?) {
         let chosen = names.map { queue(named: $0) }
-        for queue in chosen {
-            if let job = popReady(queue) {
+        for queue in chosen where queue.waiters.isEmpty || queue.liveWaiters == 0 {
+            if let job = startable(queue) {
                 activate(job, owner: owner)
                 return (job, nil)
             }
@@ -152,29 +172,37 @@ public final class JobEngine {
         guard wait else { return (nil, nil) }
         let deadline = timeoutMilliseconds.map { clock.now() + Int64($0) }
         let waiter = Waiter(owner: owner, queues: chosen, deadline: deadline)
-        for queue in chosen { queue.waiters.append(waiter) }
+        for queue in chosen {
+            queue.waiters.append(waiter)
+            queue.liveWaiters += 1
+            scheduleWake(queue)
+        }
         if let deadline {
-            waiterSequence += 1
-            waiterDeadlines.push(WaiterEntry(time: deadline, sequence: waiterSequence, waiter: waiter))
+            sequence += 1
+            waiterDeadlines.push(WaiterEntry(time: deadline, sequence: sequence, waiter: waiter))
         }
         return (nil, waiter)
     }
 
     /// Withdraws a waiter (its connection went away).
     public func cancel(_ waiter: Waiter) {
-        waiter.isDone = true
+        finish(waiter)
     }
 
     public func ack(id: UInt64, owner: UInt64, result: [UInt8]?) -> Result<Void, JobError> {
         switch held(id, owner) {
         case .failure(let error): return .failure(error)
         case .success(let job):
-            job.state = .completed
+            let queue = queue(named: job.queue)
             job.result = result
             job.finishedAt = clock.now()
             job.holder = 0
-            retain(job, in: queue(named: job.queue).completed, keep: defaults.keepCompleted)
+            observeRun(job, queue)
+            transition(job, to: .completed, in: queue)
+            queue.completedTotal += 1
+            retain(job, in: queue.completed, keep: queue.config.keepCompleted ?? defaults.keepCompleted)
             markChanged(job)
+            dispatch(queue)
             return .success(())
         }
     }
@@ -183,6 +211,35 @@ public final class JobEngine {
         switch held(id, owner) {
         case .failure(let error): return .failure(error)
         case .success(let job): return .success(endAttempt(job, choice: choice, reason: reason))
+        }
+    }
+
+    /// A worker hit a downstream limit: the job goes back without using up an attempt, and its
+    /// queue (or, with `groupOnly`, the job's group) starts nothing for `milliseconds`.
+    public func throttle(id: UInt64, owner: UInt64, milliseconds: Int, groupOnly: Bool, reason: [UInt8]?) -> Result<Void, JobError> {
+        switch held(id, owner) {
+        case .failure(let error): return .failure(error)
+        case .success(let job):
+            let queue = queue(named: job.queue)
+            let until = clock.now() + Int64(milliseconds)
+            if groupOnly {
+                guard let group = job.group else {
+                    return .failure(JobError(.badOption, "job \(id) has no group to throttle"))
+                }
+                let state = queue.group(group)
+                state.heldUntil = max(state.heldUntil, until)
+            } else {
+                queue.heldUntil = max(queue.heldUntil, until)
+            }
+            queue.throttledTotal += 1
+            job.holder = 0
+            job.attempts -= 1
+            if let reason { job.lastError = reason }
+            observeRun(job, queue)
+            markChanged(job)
+            transition(job, to: .waiting, in: queue)
+            makeReady(job, in: queue, keepingPlace: true)
+            return .success(())
         }
     }
 
@@ -216,9 +273,44 @@ public final class JobEngine {
         }
     }
 
+    // MARK: Queue policies
+
+    /// A queue's settings (creating the queue if needed).
+    public func config(of name: UnsafeRawBufferPointer) -> QueueConfig { queue(named: name).config }
+
+    /// Replaces a queue's settings; they are persisted with the next commit.
+    public func setConfig(_ config: QueueConfig, of name: UnsafeRawBufferPointer) {
+        let queue = queue(named: name)
+        queue.config = config
+        if let rate = config.rate {
+            if queue.rateWindow?.limit != rate.limit || queue.rateWindow?.window != Int64(rate.windowMilliseconds) {
+                queue.rateWindow = RateWindow(limit: rate.limit, windowMilliseconds: rate.windowMilliseconds)
+            }
+        } else {
+            queue.rateWindow = nil
+        }
+        if config.groupRate == nil { queue.groups.removeAll() }
+        for state in queue.groups.values where state.window?.limit != config.groupRate?.limit
+            || state.window?.window != config.groupRate.map({ Int64($0.windowMilliseconds) })
+        {
+            state.window = nil
+        }
+        changedQueues[queue.name] = queue
+        unparkAll(queue)
+        dispatch(queue)
+    }
+
+    /// Queues changed since the last call, for the store.
+    public func takeQueueChanges() -> [JobQueue] {
+        defer { changedQueues.removeAll(keepingCapacity: true) }
+        return Array(changedQueues.values)
+    }
+
     // MARK: Inspection and repair
 
     public func job(_ id: UInt64) -> Job? { jobs[id] }
+
+    public func existingQueue(_ name: UnsafeRawBufferPointer) -> JobQueue? { queues.find(name) }
 
     public func deadJobs(queue name: UnsafeRawBufferPointer, limit: Int) -> [Job] {
         guard let queue = queues.find(name) else { return [] }
@@ -254,19 +346,79 @@ public final class JobEngine {
         return .success(())
     }
 
+    /// A queue's settings and state as one JSON document.
+    public func queueDocument(_ queue: JobQueue) -> String {
+        let now = clock.now()
+        var config = JSONObjectWriter()
+        config.add("rate", queue.config.rate?.text)
+        config.add("group_rate", queue.config.groupRate?.text)
+        config.add("concurrency", queue.config.concurrency)
+        config.add("attempts", queue.config.maxAttempts ?? defaults.maxAttempts)
+        config.add("backoff", (queue.config.backoff ?? defaults.backoff).text)
+        config.add("jitter", queue.config.jitter ?? 0)
+        config.add("lease_ms", queue.config.leaseMilliseconds ?? defaults.leaseMilliseconds)
+        config.add("keep_completed", queue.config.keepCompleted ?? defaults.keepCompleted)
+        config.add("keep_dead", queue.config.keepDead ?? defaults.keepDead)
+        var counts = JSONObjectWriter()
+        for state in [JobState.waiting, .delayed, .active, .completed, .dead] {
+            counts.add(state.name, queue.counts[Int(state.rawValue)])
+        }
+        var totals = JSONObjectWriter()
+        totals.add("enqueued", queue.enqueuedTotal)
+        totals.add("started", queue.startedTotal)
+        totals.add("completed", queue.completedTotal)
+        totals.add("failed", queue.failedTotal)
+        totals.add("dead", queue.deadTotal)
+        totals.add("throttled", queue.throttledTotal)
+        var rates = JSONObjectWriter()
+        rates.add("started_per_s", queue.startRate.perSecond(at: now))
+        rates.add("completed_per_s", queue.completeRate.perSecond(at: now))
+        var document = JSONObjectWriter()
+        document.add("queue", queue.name)
+        document.add("paused", queue.config.paused)
+        document.add("config", json: config.result)
+        document.add("jobs", json: counts.result)
+        document.add("totals", json: totals.result)
+        document.add("rates", json: rates.result)
+        document.add("oldest_waiting_ms", oldestWaiting(queue).map { Int(now - $0) })
+        document.add("active", queue.counts[Int(JobState.active.rawValue)])
+        document.add("waiting_workers", queue.liveWaiters)
+        document.add("rate_window_starts", queue.rateWindow?.count(at: now))
+        document.add("next_start_at", blockedUntil(queue, now).map { Int($0) })
+        document.add("held_until", queue.heldUntil > now ? Int(queue.heldUntil) : nil)
+        return document.result
+    }
+
+    /// The enqueue or retry time of the queue's longest-waiting job.
+    private func oldestWaiting(_ queue: JobQueue) -> Int64? {
+        var oldest: Int64? = nil
+        for entry in queue.ready.elements where entry.job.state == .waiting && entry.job.generation == entry.sequence {
+            let since = max(entry.job.runAt, entry.job.enqueuedAt)
+            oldest = min(oldest ?? since, since)
+        }
+        for state in queue.groups.values {
+            for job in state.parked where job.state == .waiting {
+                oldest = min(oldest ?? job.runAt, job.runAt)
+            }
+        }
+        return oldest
+    }
+
     // MARK: Time
 
     /// Moves delayed jobs whose time has come to waiting, ends expired leases as failed
-    /// attempts, and times out waiters. Call when `nextDeadline` passes (or any time).
+    /// attempts, times out waiters, and wakes queues whose limits allow starts again. Call
+    /// when `nextDeadline` passes (or any time).
     public func advance() {
         let now = clock.now()
         while let entry = delayed.top, entry.time <= now {
             delayed.pop()
             let job = entry.job
             guard job.state == .delayed, job.generation == entry.generation, jobs[job.id] === job else { continue }
-            job.state = .waiting
             markChanged(job)
-            makeReady(job, in: queue(named: job.queue))
+            let queue = queue(named: job.queue)
+            transition(job, to: .waiting, in: queue)
+            makeReady(job, in: queue)
         }
         while let entry = leases.top, entry.time <= now {
             leases.pop()
@@ -279,14 +431,20 @@ public final class JobEngine {
         while let entry = waiterDeadlines.top, entry.time <= now {
             waiterDeadlines.pop()
             guard !entry.waiter.isDone else { continue }
-            entry.waiter.isDone = true
+            finish(entry.waiter)
             events.append(.timedOut(entry.waiter))
+        }
+        while let entry = wakes.top, entry.time <= now {
+            wakes.pop()
+            entry.queue.wakeScheduled = nil
+            unparkAll(entry.queue)
+            dispatch(entry.queue)
         }
     }
 
     /// The earliest time `advance` has something to do, unix milliseconds.
     public var nextDeadline: Int64? {
-        [delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time].compactMap { $0 }.min()
+        [delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time].compactMap { $0 }.min()
     }
 
     // MARK: Output
@@ -298,7 +456,7 @@ public final class JobEngine {
     }
 
     /// Whether there are changes not yet taken for the store.
-    public var hasChanges: Bool { !changed.isEmpty }
+    public var hasChanges: Bool { !changed.isEmpty || !changedQueues.isEmpty }
 
     /// Jobs changed since the last call (nil: deleted), for one store transaction.
     public func takeChanges() -> [UInt64: Job?] {
@@ -308,7 +466,8 @@ public final class JobEngine {
 
     // MARK: Internals
 
-    func queue(named name: UnsafeRawBufferPointer) -> JobQueue {
+    /// The queue with this name, created empty if it does not exist yet.
+    public func queue(named name: UnsafeRawBufferPointer) -> JobQueue {
         if let queue = queues.find(name) { return queue }
         let queue = JobQueue(name: String(decoding: name, as: UTF8.self))
         queues.set(Array(name), queue)
@@ -335,34 +494,130 @@ public final class JobEngine {
         return generation
     }
 
-    /// A waiting job goes to the first live waiter, or into the ready heap.
-    private func makeReady(_ job: Job, in queue: JobQueue) {
-        while let waiter = queue.waiters.first {
-            queue.waiters.removeFirst()
-            if waiter.isDone { continue }
-            waiter.isDone = true
-            activate(job, owner: waiter.owner)
-            events.append(.delivered(waiter, job))
-            return
-        }
-        queue.ready.push(ReadyEntry(priority: job.priority, sequence: nextGeneration(job), job: job))
+    /// Moves a job between states, keeping the queue's counts true.
+    private func transition(_ job: Job, to state: JobState, in queue: JobQueue) {
+        queue.counts[Int(job.state.rawValue)] -= 1
+        job.state = state
+        queue.counts[Int(state.rawValue)] += 1
     }
 
-    private func popReady(_ queue: JobQueue) -> Job? {
-        while let entry = queue.ready.pop() {
+    private func finish(_ waiter: Waiter) {
+        guard !waiter.isDone else { return }
+        waiter.isDone = true
+        for queue in waiter.queues { queue.liveWaiters -= 1 }
+    }
+
+    /// A waiting job enters the ready order, and goes to a waiting worker if policies allow.
+    /// With `keepingPlace` it goes back where it was (a throttled job was not at fault).
+    private func makeReady(_ job: Job, in queue: JobQueue, keepingPlace: Bool = false) {
+        if keepingPlace && job.readySequence != 0 {
+            job.generation = job.readySequence
+        } else {
+            job.readySequence = nextGeneration(job)
+        }
+        queue.ready.push(ReadyEntry(priority: job.priority, sequence: job.readySequence, job: job))
+        dispatch(queue)
+    }
+
+    /// Hands startable jobs to the queue's waiting workers, first come first served.
+    private func dispatch(_ queue: JobQueue) {
+        while queue.liveWaiters > 0, let waiter = queue.waiters.first {
+            if waiter.isDone {
+                queue.waiters.removeFirst()
+                continue
+            }
+            guard let job = startable(queue) else { break }
+            queue.waiters.removeFirst()
+            finish(waiter)
+            activate(job, owner: waiter.owner)
+            events.append(.delivered(waiter, job))
+        }
+        // Drop the served and withdrawn ones at the front so the list does not grow.
+        while let first = queue.waiters.first, first.isDone { queue.waiters.removeFirst() }
+        scheduleWake(queue)
+    }
+
+    /// The next job the queue's policies let start now, taken out of the ready order.
+    /// Jobs whose group is over its limit are parked with their group until it frees up.
+    private func startable(_ queue: JobQueue) -> Job? {
+        let now = clock.now()
+        guard blockedUntil(queue, now) == nil else { return nil }
+        while let entry = queue.ready.top {
             let job = entry.job
-            if job.state == .waiting, job.generation == entry.sequence, jobs[job.id] === job { return job }
+            guard job.state == .waiting, job.generation == entry.sequence, jobs[job.id] === job else {
+                queue.ready.pop()
+                continue
+            }
+            if let group = job.group, let state = queue.groupIfLimited(group, config: queue.config),
+                state.nextStart(at: now) > now
+            {
+                queue.ready.pop()
+                state.parked.append(job)
+                scheduleWake(queue, at: state.nextStart(at: now))
+                continue
+            }
+            queue.ready.pop()
+            return job
         }
         return nil
     }
 
+    /// When a queue-wide policy next allows a start, or nil if one is allowed now.
+    private func blockedUntil(_ queue: JobQueue, _ now: Int64) -> Int64? {
+        if queue.config.paused { return Int64.max }
+        if let cap = queue.config.concurrency, queue.counts[Int(JobState.active.rawValue)] >= cap { return Int64.max }
+        var until: Int64 = now
+        if queue.heldUntil > until { until = queue.heldUntil }
+        if let window = queue.rateWindow { until = max(until, window.nextAllowed(after: now)) }
+        return until > now ? until : nil
+    }
+
+    /// Makes sure a blocked queue with work and workers is looked at again when it unblocks.
+    private func scheduleWake(_ queue: JobQueue) {
+        guard queue.liveWaiters > 0, !queue.ready.isEmpty else { return }
+        let now = clock.now()
+        if let until = blockedUntil(queue, now), until != Int64.max { scheduleWake(queue, at: until) }
+    }
+
+    private func scheduleWake(_ queue: JobQueue, at time: Int64) {
+        if let scheduled = queue.wakeScheduled, scheduled <= time { return }
+        queue.wakeScheduled = time
+        sequence += 1
+        wakes.push(WakeEntry(time: time, sequence: sequence, queue: queue))
+    }
+
+    /// Returns parked jobs of groups that may start again to the ready order.
+    private func unparkAll(_ queue: JobQueue) {
+        let now = clock.now()
+        for (name, state) in queue.groups {
+            if !state.parked.isEmpty && state.nextStart(at: now) <= now {
+                for job in state.parked where job.state == .waiting && jobs[job.id] === job {
+                    queue.ready.push(ReadyEntry(priority: job.priority, sequence: job.generation, job: job))
+                }
+                state.parked.removeAll()
+            } else if !state.parked.isEmpty {
+                scheduleWake(queue, at: state.nextStart(at: now))
+            }
+            if state.parked.isEmpty && state.isIdle(at: now) { queue.groups[name] = nil }
+        }
+    }
+
     private func activate(_ job: Job, owner: UInt64) {
-        job.state = .active
+        let queue = queue(named: job.queue)
+        let now = clock.now()
+        queue.waitHistogram.record(Int(now - max(job.runAt, job.enqueuedAt)))
+        transition(job, to: .active, in: queue)
         job.attempts += 1
         job.holder = owner
-        job.startedAt = clock.now()
+        job.startedAt = now
         job.progress = 0
         job.progressNote = nil
+        queue.rateWindow?.record(now)
+        if let group = job.group, let state = queue.groupIfLimited(group, config: queue.config) {
+            state.window?.record(now)
+        }
+        queue.startedTotal += 1
+        queue.startRate.add(now)
         _ = nextGeneration(job)
         extendLease(job)
         markChanged(job)
@@ -377,16 +632,25 @@ public final class JobEngine {
         delayed.push(TimedEntry(time: job.runAt, generation: nextGeneration(job), job: job))
     }
 
+    private func observeRun(_ job: Job, _ queue: JobQueue) {
+        if let started = job.startedAt { queue.runHistogram.record(Int(clock.now() - started)) }
+        if job.state == .active { queue.completeRate.add(clock.now()) }
+    }
+
     /// Ends the current attempt of an active job as a failure.
     private func endAttempt(_ job: Job, choice: RetryChoice, reason: [UInt8]?) -> FailOutcome {
         job.holder = 0
         if let reason { job.lastError = reason }
         let now = clock.now()
         let queue = queue(named: job.queue)
+        observeRun(job, queue)
+        queue.failedTotal += 1
+        defer { dispatch(queue) }
         if choice == .never || job.attempts >= job.maxAttempts {
-            job.state = .dead
+            transition(job, to: .dead, in: queue)
             job.finishedAt = now
-            retain(job, in: queue.dead, keep: defaults.keepDead)
+            queue.deadTotal += 1
+            retain(job, in: queue.dead, keep: queue.config.keepDead ?? defaults.keepDead)
             markChanged(job)
             return .dead
         }
@@ -400,22 +664,23 @@ public final class JobEngine {
         job.runAt = now + Int64(wait)
         markChanged(job)
         if wait > 0 {
-            job.state = .delayed
+            transition(job, to: .delayed, in: queue)
             schedule(job)
         } else {
-            job.state = .waiting
+            transition(job, to: .waiting, in: queue)
             makeReady(job, in: queue)
         }
         return .retry(afterMilliseconds: wait)
     }
 
     private func revive(_ job: Job) {
-        job.state = .waiting
+        let queue = queue(named: job.queue)
         job.attempts = 0
         job.finishedAt = nil
         job.runAt = clock.now()
         markChanged(job)
-        makeReady(job, in: queue(named: job.queue))
+        transition(job, to: .waiting, in: queue)
+        makeReady(job, in: queue)
     }
 
     /// Records a finished job in its queue's history, forgetting the oldest past `keep`.
@@ -427,27 +692,121 @@ public final class JobEngine {
     }
 
     private func forget(_ job: Job) {
+        let queue = queue(named: job.queue)
+        let wasActive = job.state == .active
         jobs[job.id] = nil
-        job.state = .dead
+        queue.counts[Int(job.state.rawValue)] -= 1
         job.holder = 0
-        if let key = job.key {
-            let queue = queue(named: job.queue)
-            if queue.keys[key] == job.id { queue.keys[key] = nil }
-        }
+        if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
         changed[job.id] = .some(nil)
+        if wasActive { dispatch(queue) }
     }
 }
 
-/// One named queue's indexes.
-final class JobQueue {
-    let name: String
+/// One named queue: its indexes, policies and counters.
+public final class JobQueue {
+    public let name: String
+    public internal(set) var config = QueueConfig()
     var ready = BinaryHeap<ReadyEntry>()
     var waiters = FIFO<Waiter>()
+    /// Waiters in `waiters` that are not done yet.
+    var liveWaiters = 0
     var keys: [[UInt8]: UInt64] = [:]
     let completed = JobHistory()
     let dead = JobHistory()
 
+    var rateWindow: RateWindow?
+    var groups: [[UInt8]: GroupState] = [:]
+    /// Throttled: nothing starts before this time.
+    var heldUntil: Int64 = 0
+    var wakeScheduled: Int64?
+
+    /// Jobs per state, indexed by `JobState.rawValue`.
+    public internal(set) var counts = [Int](repeating: 0, count: 5)
+    public internal(set) var enqueuedTotal = 0
+    public internal(set) var startedTotal = 0
+    public internal(set) var completedTotal = 0
+    public internal(set) var failedTotal = 0
+    public internal(set) var deadTotal = 0
+    public internal(set) var throttledTotal = 0
+    var startRate = MinuteRate()
+    var completeRate = MinuteRate()
+    /// Time from becoming runnable to starting, and from starting to ending, in ms.
+    public internal(set) var waitHistogram = LatencyHistogram()
+    public internal(set) var runHistogram = LatencyHistogram()
+
     init(name: String) { self.name = name }
+
+    func group(_ name: [UInt8]) -> GroupState {
+        if let state = groups[name] { return state }
+        let state = GroupState()
+        groups[name] = state
+        return state
+    }
+
+    /// The group's state if anything limits it (a group rate, or a throttle in force).
+    func groupIfLimited(_ name: [UInt8], config: QueueConfig) -> GroupState? {
+        if let rate = config.groupRate {
+            let state = group(name)
+            if state.window == nil { state.window = RateWindow(limit: rate.limit, windowMilliseconds: rate.windowMilliseconds) }
+            return state
+        }
+        return groups[name]
+    }
+}
+
+/// One group of a queue (a tenant, a customer): its own rate window and throttle.
+final class GroupState {
+    var window: RateWindow?
+    var heldUntil: Int64 = 0
+    /// Waiting jobs of this group taken out of the ready order while it may not start.
+    var parked: [Job] = []
+
+    func nextStart(at now: Int64) -> Int64 {
+        max(heldUntil, window?.nextAllowed(after: now) ?? now)
+    }
+
+    func isIdle(at now: Int64) -> Bool { heldUntil <= now && (window?.isIdle(at: now) ?? true) }
+}
+
+/// Events per second over the last minute, from per-second buckets.
+struct MinuteRate {
+    private var buckets = [Int](repeating: 0, count: 60)
+    private var stamps = [Int64](repeating: -1, count: 60)
+
+    mutating func add(_ now: Int64) {
+        let second = now / 1000
+        let slot = Int(second % 60)
+        if stamps[slot] != second {
+            stamps[slot] = second
+            buckets[slot] = 0
+        }
+        buckets[slot] += 1
+    }
+
+    func perSecond(at now: Int64) -> Double {
+        let second = now / 1000
+        var total = 0
+        for slot in 0..<60 where stamps[slot] > second - 60 && stamps[slot] <= second { total += buckets[slot] }
+        return Double(total) / 60
+    }
+}
+
+/// A fixed-bucket latency histogram in milliseconds, in Prometheus's cumulative shape.
+public struct LatencyHistogram: Sendable {
+    /// Upper bounds of the buckets, ms; a last, unbounded bucket follows.
+    public static let bounds = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000]
+    public private(set) var counts = [Int](repeating: 0, count: LatencyHistogram.bounds.count + 1)
+    public private(set) var count = 0
+    public private(set) var sum = 0
+
+    mutating func record(_ milliseconds: Int) {
+        let value = max(milliseconds, 0)
+        let bucket = Self.bounds.firstIndex { value <= $0 } ?? Self.bounds.count
+        counts[bucket] += 1
+        count += 1
+        sum += value
+    }
 }
 
 /// Ids of finished jobs, oldest first.
@@ -508,6 +867,18 @@ struct TimedEntry: Comparable {
     }
 
     static func == (a: TimedEntry, b: TimedEntry) -> Bool { a.time == b.time && a.generation == b.generation }
+}
+
+struct WakeEntry: Comparable {
+    let time: Int64
+    let sequence: UInt64
+    let queue: JobQueue
+
+    static func < (a: WakeEntry, b: WakeEntry) -> Bool {
+        a.time != b.time ? a.time < b.time : a.sequence < b.sequence
+    }
+
+    static func == (a: WakeEntry, b: WakeEntry) -> Bool { a.time == b.time && a.sequence == b.sequence }
 }
 
 struct WaiterEntry: Comparable {

@@ -27,8 +27,10 @@ extension Server {
             }
             stagedBytes += cost
             let key = options.key.map { Array(bytes[$0]) }
+            let group = options.group.map { Array(bytes[$0]) }
             let (id, duplicate) = engine.enqueue(
-                queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), options: options, key: key, payload: body ?? [])
+                queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), options: options, key: key, group: group,
+                payload: body ?? [])
             let out = holdReplies(connection)
             out.append("+OK ")
             out.appendDecimal(Int(id))
@@ -61,6 +63,36 @@ extension Server {
                 out.appendDecimal(milliseconds)
                 out.append("\r\n")
             }
+        case .throttle(let id, let milliseconds, let groupOnly):
+            connection.heldJobs.remove(id)
+            switch engine.throttle(id: id, owner: connection.id, milliseconds: milliseconds, groupOnly: groupOnly, reason: body) {
+            case .failure(let error): jobError(connection, error)
+            case .success:
+                let out = holdReplies(connection)
+                out.append("+OK throttled ")
+                out.appendDecimal(milliseconds)
+                out.append("\r\n")
+            }
+        case .queue(let queue, let settings):
+            let name = UnsafeRawBufferPointer(rebasing: bytes[queue])
+            if settings.isEmpty {
+                let document = engine.queueDocument(engine.queue(named: name))
+                replies(for: connection).appendDataReply("JSON", body: Array(document.utf8))
+            } else {
+                engine.setConfig(engine.config(of: name).applying(settings), of: name)
+                holdReplies(connection).append("+OK\r\n")
+            }
+        case .pause(let queue), .resume(let queue):
+            let name = UnsafeRawBufferPointer(rebasing: bytes[queue])
+            var config = engine.config(of: name)
+            if case .pause = command { config.paused = true } else { config.paused = false }
+            engine.setConfig(config, of: name)
+            holdReplies(connection).append("+OK\r\n")
+        case .stats:
+            replies(for: connection).appendDataReply("JSON", body: Array(statsDocument().utf8))
+        case .queues:
+            let documents = engine.queueList.map { engine.queueDocument($0) }
+            replies(for: connection).appendDataReply("JSON", body: Array(("[" + documents.joined(separator: ",") + "]").utf8))
         case .progress(let id, let percent):
             switch engine.progress(id: id, owner: connection.id, percent: percent, note: body) {
             case .failure(let error): jobError(connection, error)
@@ -94,6 +126,33 @@ extension Server {
             case .success: holdReplies(connection).append("+OK\r\n")
             }
         }
+    }
+
+    /// The server's counters as one JSON document, for STATS and `/varz`.
+    func statsDocument() -> String {
+        var writer = JSONObjectWriter()
+        writer.add("server_id", serverID)
+        writer.add("version", Self.natsCompatibleVersion)
+        writer.add("docket_version", Self.version)
+        writer.add("uptime_ms", monotonicMilliseconds() - startedAt)
+        writer.add("connections", connections.count)
+        writer.add("total_connections", stats.totalConnections)
+        writer.add("refused_connections", stats.refusedConnections)
+        writer.add("subscriptions", index.count)
+        writer.add("slow_consumers", stats.slowConsumers)
+        writer.add("in_msgs", stats.messagesIn)
+        writer.add("out_msgs", stats.messagesOut)
+        writer.add("in_bytes", stats.bytesIn)
+        writer.add("out_bytes", stats.bytesOut)
+        writer.add("jobs", engine.jobs.count)
+        writer.add("queues", engine.queueList.count)
+        writer.add("commits", stats.commits)
+        writer.add("store_used_bytes", store.usedBytes)
+        writer.add("store_capacity_bytes", store.capacityBytes)
+        writer.add("store_file_bytes", dataDirectory?.fileBytes ?? 0)
+        writer.add("sync", config.syncMode.rawValue)
+        writer.add("max_payload", config.maxPayload)
+        return writer.result
     }
 
     /// ENQ is refused past this fraction of the store, keeping room for ACK and FAIL.
@@ -163,6 +222,9 @@ extension Server {
                 job.isPayloadStored = true
             }
             batch.puts.append((id, JobCodec.encode(job)))
+        }
+        for queue in engine.takeQueueChanges() {
+            batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config)))
         }
         batch.nextID = engine.nextID
         let committed = currentBatch

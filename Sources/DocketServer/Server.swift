@@ -49,6 +49,8 @@ public final class Server {
     /// Counters for the whole server.
     var stats = ServerStats()
 
+    let startedAt = monotonicMilliseconds()
+
     public static let version = "0.1.0"
     /// The NATS protocol version announced in INFO; clients expect a 2.x server.
     static let natsCompatibleVersion = "2.9.0"
@@ -139,7 +141,19 @@ public final class Server {
             job.isPayloadStored = true
             jobs.append(job)
         }
-        engine.restore(jobs, nextID: stored.nextID)
+        var queueConfigs: [(String, QueueConfig)] = []
+        for (name, bytes) in stored.queues {
+            guard let config = QueueConfigCodec.decode(bytes) else {
+                throw ServerError("settings of queue \(name) in \(config.dataDirectory) cannot be decoded")
+            }
+            queueConfigs.append((name, config))
+        }
+        engine.restore(jobs, nextID: stored.nextID, queueConfigs: queueConfigs)
+        for (name, config) in queueConfigs {
+            var copy = name
+            copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }
+        }
+        _ = engine.takeQueueChanges()
         var states: [JobState: Int] = [:]
         for job in engine.jobs.values { states[job.state, default: 0] += 1 }
         let summary = [JobState.waiting, .delayed, .completed, .dead].map { "\(states[$0] ?? 0) \($0.name)" }.joined(separator: ", ")

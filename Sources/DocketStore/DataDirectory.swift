@@ -18,6 +18,7 @@ public final class DataDirectory: JobStore {
     private var lockDescriptor: Int32 = -1
     private var jobsDB: MDB_dbi = 0
     private var payloadsDB: MDB_dbi = 0
+    private var queuesDB: MDB_dbi = 0
     private var metaDB: MDB_dbi = 0
     public private(set) var usedBytes = 0
     public let capacityBytes: Int
@@ -71,6 +72,7 @@ public final class DataDirectory: JobStore {
         try check(mdb_dbi_open(txn, "meta", UInt32(MDB_CREATE), &metaDB), "mdb_dbi_open meta")
         try check(mdb_dbi_open(txn, "jobs", UInt32(MDB_CREATE), &jobsDB), "mdb_dbi_open jobs")
         try check(mdb_dbi_open(txn, "payloads", UInt32(MDB_CREATE), &payloadsDB), "mdb_dbi_open payloads")
+        try check(mdb_dbi_open(txn, "queues", UInt32(MDB_CREATE), &queuesDB), "mdb_dbi_open queues")
         let dbi = metaDB
         var keyBytes = Array("layout_version".utf8)
         var found = MDB_val()
@@ -146,7 +148,17 @@ public final class DataDirectory: JobStore {
             records.append(StoredJob(id: id, record: record, payload: Array(UnsafeRawBufferPointer(start: payload.mv_data, count: payload.mv_size))))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
-        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredJobs(records: [], nextID: 1) }
+        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredJobs(records: [], nextID: 1, queues: []) }
+        var queues: [(name: String, bytes: [UInt8])] = []
+        var queueCursor: OpaquePointer?
+        try check(mdb_cursor_open(txn, queuesDB, &queueCursor), "mdb_cursor_open queues")
+        defer { mdb_cursor_close(queueCursor) }
+        status = mdb_cursor_get(queueCursor, &key, &value, MDB_FIRST)
+        while status == 0 {
+            let name = String(decoding: UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size), as: UTF8.self)
+            queues.append((name, Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+            status = mdb_cursor_get(queueCursor, &key, &value, MDB_NEXT)
+        }
         var nextID: UInt64 = 1
         var found = MDB_val()
         var nextKey = Array("next_job_id".utf8)
@@ -155,7 +167,7 @@ public final class DataDirectory: JobStore {
             return mdb_get(txn, metaDB, &keyVal, &found)
         }
         if got == 0 && found.mv_size == 8 { nextID = UInt64(bigEndian: found.mv_data.loadUnaligned(as: UInt64.self)) }
-        return StoredJobs(records: records, nextID: nextID)
+        return StoredJobs(records: records, nextID: nextID, queues: queues)
     }
 
     public func commit(_ batch: StoreBatch, completion: @escaping (Result<Void, StoreError>) -> Void) {
@@ -181,6 +193,18 @@ public final class DataDirectory: JobStore {
         for id in batch.deletes {
             try delete(txn, jobsDB, id)
             try delete(txn, payloadsDB, id)
+        }
+        for (name, bytes) in batch.queues {
+            var nameBytes = Array(name.utf8)
+            var mutable = bytes
+            let status = nameBytes.withUnsafeMutableBytes { keyRaw in
+                mutable.withUnsafeMutableBytes { valueRaw -> Int32 in
+                    var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                    var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: valueRaw.baseAddress)
+                    return mdb_put(txn, queuesDB, &keyVal, &valueVal, 0)
+                }
+            }
+            try check(status, "mdb_put queue \(name)")
         }
         var nextKey = Array("next_job_id".utf8)
         var next = batch.nextID.bigEndian
@@ -224,7 +248,7 @@ public final class DataDirectory: JobStore {
     private func measureUse(_ txn: OpaquePointer?) -> Int {
         var pages = 0
         var pageSize = 4096
-        for dbi in [MDB_dbi(0), MDB_dbi(1), jobsDB, payloadsDB, metaDB] {
+        for dbi in [MDB_dbi(0), MDB_dbi(1), jobsDB, payloadsDB, queuesDB, metaDB] {
             var stat = MDB_stat()
             if mdb_stat(txn, dbi, &stat) == 0 {
                 pages += Int(stat.ms_branch_pages) + Int(stat.ms_leaf_pages) + Int(stat.ms_overflow_pages)
@@ -232,6 +256,12 @@ public final class DataDirectory: JobStore {
             }
         }
         return pages * pageSize
+    }
+
+    /// Size of the data file on disk (LMDB grows it as pages are used).
+    public var fileBytes: Int {
+        var info = stat()
+        return stat(path + "/data.mdb", &info) == 0 ? Int(info.st_size) : 0
     }
 
     /// Flushes written data to disk; with `SyncMode.none` the server calls this every second.

@@ -21,6 +21,8 @@ public protocol JobStore: AnyObject {
 public struct StoredJobs {
     public var records: [StoredJob]
     public var nextID: UInt64
+    /// Each queue's settings record, by queue name.
+    public var queues: [(name: String, bytes: [UInt8])]
 }
 
 /// One job as stored: its state record and, apart, its payload.
@@ -41,12 +43,14 @@ public struct StoreBatch {
     public var payloads: [(id: UInt64, bytes: [UInt8])] = []
     /// Jobs to forget: record and payload.
     public var deletes: [UInt64] = []
+    /// Queue settings records to write.
+    public var queues: [(name: String, bytes: [UInt8])] = []
     /// The next job id, so ids stay unique after the newest jobs are deleted.
     public var nextID: UInt64 = 0
 
     public init() {}
 
-    public var isEmpty: Bool { puts.isEmpty && deletes.isEmpty }
+    public var isEmpty: Bool { puts.isEmpty && deletes.isEmpty && queues.isEmpty }
 }
 
 /// When a commit counts as done.

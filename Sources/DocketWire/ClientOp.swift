@@ -26,6 +26,7 @@ public enum ClientOp: Equatable, Sendable {
 /// The Docket job verbs.
 public enum JobVerb: Sendable, Equatable, CaseIterable {
     case enq, reserve, ack, fail, progress, touch, inspect, dead, retry, del
+    case queue, pause, resume, stats, queues
 
     /// Fields that always come before an optional trailing byte count, or nil if the verb
     /// never carries a payload. A verb's trailing count is the last field when there are more
@@ -34,7 +35,7 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         switch self {
         case .enq, .ack, .fail: return 1
         case .progress: return 2
-        case .reserve, .touch, .inspect, .dead, .retry, .del: return nil
+        case .reserve, .touch, .inspect, .dead, .retry, .del, .queue, .pause, .resume, .stats, .queues: return nil
         }
     }
 
@@ -50,6 +51,11 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         case .dead: return "DEAD"
         case .retry: return "RETRY"
         case .del: return "DEL"
+        case .queue: return "QUEUE"
+        case .pause: return "PAUSE"
+        case .resume: return "RESUME"
+        case .stats: return "STATS"
+        case .queues: return "QUEUES"
         }
     }
 }

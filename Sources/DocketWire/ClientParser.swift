@@ -215,7 +215,11 @@ enum Verb {
             else { return nil }
         case 5:
             if `is`("unsub") { self = .unsub } else if `is`("touch") { self = .job(.touch) }
-            else if `is`("retry") { self = .job(.retry) } else { return nil }
+            else if `is`("retry") { self = .job(.retry) } else if `is`("queue") { self = .job(.queue) }
+            else if `is`("pause") { self = .job(.pause) } else if `is`("stats") { self = .job(.stats) }
+            else { return nil }
+        case 6:
+            if `is`("resume") { self = .job(.resume) } else if `is`("queues") { self = .job(.queues) } else { return nil }
         case 7:
             if `is`("connect") { self = .connect } else if `is`("reserve") { self = .job(.reserve) }
             else if `is`("inspect") { self = .job(.inspect) } else { return nil }

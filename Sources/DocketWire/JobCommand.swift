@@ -11,6 +11,12 @@ public enum JobCommand: Equatable, Sendable {
     case retryJob(id: UInt64)
     case retryQueue(queue: Range<Int>)
     case delete(id: UInt64)
+    case throttle(id: UInt64, milliseconds: Int, groupOnly: Bool)
+    case queue(queue: Range<Int>, QueueSettings)
+    case pause(queue: Range<Int>)
+    case resume(queue: Range<Int>)
+    case stats
+    case queues
 
     /// Parses the arguments of `verb` found at `arguments` in `bytes`.
     public static func parse(
@@ -56,20 +62,38 @@ public enum JobCommand: Equatable, Sendable {
         case .fail:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
-            var choice = RetryChoice.policy
+            var choice: RetryChoice? = nil
+            var throttle: Int? = nil
+            var groupOnly: Bool? = nil
+            let usage = "FAIL takes retry=<duration>, retry=no, or throttle=<duration> [scope=queue|group]"
             while let field = scanner.next() {
-                guard choice == .policy, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "retry") else {
-                    return .failure(.badOption(bytes, field, "FAIL takes only retry=<duration> or retry=no"))
-                }
-                if Option.equals(bytes, raw, "no") {
-                    choice = .never
-                } else if let milliseconds = Option.duration(bytes, raw) {
-                    choice = .after(milliseconds: milliseconds)
+                guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
+                if Option.equals(bytes, key, "retry"), choice == nil {
+                    if Option.equals(bytes, raw, "no") {
+                        choice = .never
+                    } else if let milliseconds = Option.duration(bytes, raw) {
+                        choice = .after(milliseconds: milliseconds)
+                    } else {
+                        return .failure(.badOption(bytes, field, "retry must be a duration or no"))
+                    }
+                } else if Option.equals(bytes, key, "throttle"), throttle == nil, let milliseconds = Option.duration(bytes, raw),
+                    milliseconds > 0
+                {
+                    throttle = milliseconds
+                } else if Option.equals(bytes, key, "scope"), groupOnly == nil,
+                    Option.equals(bytes, raw, "queue") || Option.equals(bytes, raw, "group")
+                {
+                    groupOnly = Option.equals(bytes, raw, "group")
                 } else {
-                    return .failure(.badOption(bytes, field, "retry must be a duration or no"))
+                    return .failure(.badOption(bytes, field, usage))
                 }
             }
-            return .success(.fail(id: value, choice))
+            if let throttle {
+                guard choice == nil else { return .failure(JobError(.badOption, "retry and throttle do not go together")) }
+                return .success(.throttle(id: value, milliseconds: throttle, groupOnly: groupOnly ?? false))
+            }
+            if groupOnly != nil { return .failure(JobError(.badOption, "scope goes with throttle")) }
+            return .success(.fail(id: value, choice ?? .policy))
         case .progress:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
@@ -98,6 +122,20 @@ public enum JobCommand: Equatable, Sendable {
             }
             guard let value = Option.jobID(bytes, field) else { return .failure(.badID(bytes, field)) }
             return .success(.retryJob(id: value))
+        case .queue:
+            guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
+            var settings = QueueSettings()
+            while let field = scanner.next() {
+                if let error = settings.apply(bytes, field) { return .failure(error) }
+            }
+            return .success(.queue(queue: queue, settings))
+        case .pause, .resume:
+            guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a queue")) }
+            return .success(verb == .pause ? .pause(queue: queue) : .resume(queue: queue))
+        case .stats, .queues:
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes no arguments")) }
+            return .success(verb == .stats ? .stats : .queues)
         }
     }
 }
@@ -131,6 +169,12 @@ public enum Backoff: Equatable, Sendable {
         }
     }
 
+    /// Parses `fixed:<duration>` or `exp:<base>[:<cap>]`.
+    public static func parse(_ text: String) -> Backoff? {
+        var copy = text
+        return copy.withUTF8 { Option.backoff(UnsafeRawBufferPointer($0), 0..<$0.count) }
+    }
+
     /// `fixed:30s` or `exp:1s:1h`, as ENQ takes it.
     public var text: String {
         switch self {
@@ -151,6 +195,8 @@ public struct EnqueueOptions: Equatable, Sendable {
     public var jitter: Double?
     public var leaseMilliseconds: Int?
     public var key: Range<Int>?
+    /// The group whose limits apply (a tenant, a customer, an API key).
+    public var group: Range<Int>?
     private var prioritySet = false
 
     public init() {}
@@ -204,9 +250,92 @@ public struct EnqueueOptions: Equatable, Sendable {
         case "key":
             guard self.key == nil, (1...200).contains(value.count) else { return bad("key must be 1 to 200 bytes") }
             self.key = value
+        case "group":
+            guard group == nil, (1...200).contains(value.count) else { return bad("group must be 1 to 200 bytes") }
+            group = value
         default:
             return bad("unknown option")
         }
+        return nil
+    }
+}
+
+/// A rate: `limit` events per `windowMilliseconds`, written `100/1s` (or `100/s`).
+public struct Rate: Sendable, Equatable {
+    public var limit: Int
+    public var windowMilliseconds: Int
+
+    public init(limit: Int, windowMilliseconds: Int) {
+        self.limit = limit
+        self.windowMilliseconds = windowMilliseconds
+    }
+
+    public var text: String { "\(limit)/\(windowMilliseconds)ms" }
+
+    /// Parses `N/<duration>`; a bare unit (`/s`, `/m`, `/h`) means one of it.
+    public static func parse(_ text: String) -> Rate? {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let limit = Int(parts[0]), (1...1_000_000).contains(limit) else { return nil }
+        let unit = String(parts[1])
+        guard !unit.isEmpty, let window = Units.milliseconds(unit.first?.isNumber == true ? unit : "1" + unit), window > 0 else { return nil }
+        return Rate(limit: limit, windowMilliseconds: window)
+    }
+}
+
+/// Changes to a queue's settings, from `QUEUE <queue> key=value ...`. Each field is nil when
+/// not mentioned, `.some(nil)` when set to `none` (back to the default or no limit).
+public struct QueueSettings: Equatable, Sendable {
+    public var rate: Rate??
+    public var groupRate: Rate??
+    public var concurrency: Int??
+    public var maxAttempts: Int??
+    public var backoff: Backoff??
+    public var jitter: Double??
+    public var leaseMilliseconds: Int??
+    public var keepCompleted: Int??
+    public var keepDead: Int??
+
+    public init() {}
+
+    public var isEmpty: Bool { self == QueueSettings() }
+
+    mutating func apply(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>) -> JobError? {
+        guard let (key, value) = Option.split(bytes, field) else {
+            return .badOption(bytes, field, "settings are written key=value")
+        }
+        let text = Option.word(bytes, value)
+        let clear = text == "none"
+        func bad(_ why: String) -> JobError { .badOption(bytes, field, why) }
+        func once<T>(_ slot: T??, _ parsed: T?, _ why: String) -> Result<T??, JobError> {
+            guard slot == nil else { return .failure(bad("set twice")) }
+            if clear { return .success(.some(nil)) }
+            guard let parsed else { return .failure(bad(why)) }
+            return .success(.some(parsed))
+        }
+        let result: Result<Void, JobError>
+        switch Option.word(bytes, key) {
+        case "rate": result = once(rate, Rate.parse(text), "rate is N/<duration> or none").map { rate = $0 }
+        case "group_rate": result = once(groupRate, Rate.parse(text), "group_rate is N/<duration> or none").map { groupRate = $0 }
+        case "concurrency":
+            result = once(concurrency, Int(text).flatMap { (1...100_000).contains($0) ? $0 : nil }, "concurrency is 1 to 100000 or none")
+                .map { concurrency = $0 }
+        case "attempts":
+            result = once(maxAttempts, Int(text).flatMap { EnqueueOptions.attemptsRange.contains($0) ? $0 : nil }, "attempts is 1 to 1000 or none")
+                .map { maxAttempts = $0 }
+        case "backoff": result = once(backoff, Option.backoff(bytes, value), "backoff is fixed:<d>, exp:<base>[:<cap>] or none").map { backoff = $0 }
+        case "jitter":
+            result = once(jitter, Double(text).flatMap { $0 >= 0 && $0 <= 1 ? $0 : nil }, "jitter is 0 to 1 or none").map { jitter = $0 }
+        case "lease":
+            result = once(leaseMilliseconds, Units.milliseconds(text).flatMap { $0 > 0 ? $0 : nil }, "lease is a positive duration or none")
+                .map { leaseMilliseconds = $0 }
+        case "keep_completed":
+            result = once(keepCompleted, Int(text).flatMap { $0 >= 0 ? $0 : nil }, "keep_completed is a count or none").map { keepCompleted = $0 }
+        case "keep_dead":
+            result = once(keepDead, Int(text).flatMap { $0 >= 0 ? $0 : nil }, "keep_dead is a count or none").map { keepDead = $0 }
+        default:
+            return bad("unknown setting")
+        }
+        if case .failure(let error) = result { return error }
         return nil
     }
 }
