@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Docket needs and is not already here:
 # Debian packages (libevent, LMDB, pkg-config, netcat) and, with --test, the Python
-# packages the interoperability tests use (nats-py, pytest). Safe to run again.
+# packages the tests use (nats-py, pytest, prometheus-client). Safe to run again.
 set -euo pipefail
 
 packages=(libevent-dev liblmdb-dev pkg-config netcat-openbsd)
@@ -18,11 +18,11 @@ if ((${#missing[@]})); then
 fi
 
 if [ "${1:-}" = "--test" ]; then
-    if ! python3 -c 'import nats, pytest' 2>/dev/null; then
-        echo "setup: installing nats-py and pytest"
+    if ! python3 -c 'import nats, pytest, prometheus_client' 2>/dev/null; then
+        echo "setup: installing nats-py, pytest and prometheus-client"
         # Debian's own python3 refuses pip installs outside a venv (PEP 668); a user install
         # with --break-system-packages touches only ~/.local.
-        python3 -m pip install -q nats-py pytest 2>/dev/null \
-            || python3 -m pip install -q --user --break-system-packages nats-py pytest
+        python3 -m pip install -q nats-py pytest prometheus-client 2>/dev/null \
+            || python3 -m pip install -q --user --break-system-packages nats-py pytest prometheus-client
     fi
 fi

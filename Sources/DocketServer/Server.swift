@@ -25,6 +25,7 @@ public final class Server {
     private var graceTimer: OpaquePointer?
     private var syncTimer: OpaquePointer?
     private(set) var dataDirectory: DataDirectory?
+    private var monitoring: MonitoringServer?
 
     let clock = SystemClock()
     let engine: JobEngine
@@ -116,6 +117,11 @@ public final class Server {
         }
         let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
         log.info("Listening for client connections on \(host):\(listener.boundPort)")
+        if let httpPort = config.httpPort {
+            let server = try startMonitoring(port: httpPort)
+            monitoring = server
+            log.info("Listening for monitoring connections on http://\(host):\(server.boundPort)")
+        }
         log.info("Server is ready")
     }
 
@@ -486,6 +492,7 @@ public final class Server {
         syncTimer = nil
         // Closing connections released their jobs; write that before closing the store.
         commitChanges()
+        monitoring = nil
         dataDirectory?.close()
         dataDirectory = nil
         log.info("Closed \(open) client connections and the data directory; server exiting")

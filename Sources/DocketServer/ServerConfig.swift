@@ -37,6 +37,9 @@ public struct ServerConfig: Sendable {
     public var keepCompleted = 1000
     /// Dead jobs kept per queue; older ones are deleted.
     public var keepDead = 10_000
+    /// Port of the HTTP monitoring endpoint (`/varz`, `/connz`, `/healthz`, `/queues`, `/metrics`);
+    /// nil turns it off. 0 picks a free port.
+    public var httpPort: Int?
     /// Least severe log level written.
     public var logLevel = LogLevel.info
 

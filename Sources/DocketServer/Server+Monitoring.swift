@@ -1,0 +1,124 @@
+import DocketEngine
+import DocketWire
+
+/// What the monitoring endpoint serves.
+extension Server {
+    func startMonitoring(port: Int) throws -> MonitoringServer {
+        let json = "application/json"
+        return try MonitoringServer(
+            base: loop.base, host: config.host, port: port,
+            routes: [
+                "/healthz": (json, { #"{"status":"ok"}"# }),
+                "/varz": (json, { [unowned self] in statsDocument() }),
+                "/connz": (json, { [unowned self] in connectionsDocument() }),
+                "/queues": (json, { [unowned self] in "[" + engine.queueList.map { engine.queueDocument($0) }.joined(separator: ",") + "]" }),
+                "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] in metricsText() }),
+            ])
+    }
+
+    /// NATS-style `/connz`: one entry per client connection.
+    func connectionsDocument() -> String {
+        let now = monotonicMilliseconds()
+        let entries = connections.values.sorted { $0.id < $1.id }.map { connection -> String in
+            var entry = JSONObjectWriter()
+            entry.add("cid", Int(connection.id))
+            entry.add("ip", connection.remoteHost)
+            entry.add("name", connection.options.name)
+            entry.add("lang", connection.options.lang)
+            entry.add("version", connection.options.version)
+            entry.add("uptime_ms", now - connection.openedAt)
+            entry.add("subscriptions", connection.subscriptions.count)
+            entry.add("pending_bytes", connection.output.readableCount)
+            entry.add("in_msgs", connection.messagesIn)
+            entry.add("out_msgs", connection.messagesOut)
+            entry.add("in_bytes", connection.bytesIn)
+            entry.add("out_bytes", connection.bytesOut)
+            entry.add("held_jobs", connection.heldJobs.count)
+            entry.add("waiting_for_job", connection.waiter != nil)
+            return entry.result
+        }
+        var document = JSONObjectWriter()
+        document.add("server_id", serverID)
+        document.add("num_connections", connections.count)
+        document.add("connections", json: "[" + entries.joined(separator: ",") + "]")
+        return document.result
+    }
+
+    /// Prometheus text exposition format, version 0.0.4.
+    func metricsText() -> String {
+        var text = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func sample(_ name: String, _ labels: String = "", _ value: Int) {
+            text += labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
+        }
+        family("docket_uptime_seconds", "gauge", "Seconds since the server started.")
+        text += "docket_uptime_seconds \(Double(monotonicMilliseconds() - startedAt) / 1000)\n"
+        family("docket_connections", "gauge", "Client connections open now.")
+        sample("docket_connections", "", connections.count)
+        family("docket_connections_total", "counter", "Client connections accepted since start.")
+        sample("docket_connections_total", "", stats.totalConnections)
+        family("docket_subscriptions", "gauge", "Subscriptions held now.")
+        sample("docket_subscriptions", "", index.count)
+        family("docket_slow_consumers_total", "counter", "Connections cut off for not reading.")
+        sample("docket_slow_consumers_total", "", stats.slowConsumers)
+        family("docket_messages_received_total", "counter", "Messages published by clients.")
+        sample("docket_messages_received_total", "", stats.messagesIn)
+        family("docket_messages_delivered_total", "counter", "Messages delivered to subscriptions.")
+        sample("docket_messages_delivered_total", "", stats.messagesOut)
+        family("docket_received_bytes_total", "counter", "Bytes read from clients.")
+        sample("docket_received_bytes_total", "", stats.bytesIn)
+        family("docket_sent_bytes_total", "counter", "Bytes written to clients.")
+        sample("docket_sent_bytes_total", "", stats.bytesOut)
+        family("docket_store_commits_total", "counter", "Store transactions committed (one per loop pass with changes).")
+        sample("docket_store_commits_total", "", stats.commits)
+        family("docket_store_used_bytes", "gauge", "Bytes the job store holds.")
+        sample("docket_store_used_bytes", "", store.usedBytes)
+        family("docket_store_capacity_bytes", "gauge", "Most bytes the job store may hold.")
+        sample("docket_store_capacity_bytes", "", store.capacityBytes)
+
+        let queues = engine.queueList
+        family("docket_jobs", "gauge", "Jobs per queue and state.")
+        for queue in queues {
+            for state in [JobState.waiting, .delayed, .active, .completed, .dead] {
+                sample("docket_jobs", "queue=\"\(queue.name)\",state=\"\(state.name)\"", queue.counts[Int(state.rawValue)])
+            }
+        }
+        let totals: [(String, String, (JobQueue) -> Int)] = [
+            ("enqueued", "Jobs enqueued", { $0.enqueuedTotal }),
+            ("started", "Job attempts started", { $0.startedTotal }),
+            ("completed", "Jobs completed", { $0.completedTotal }),
+            ("failed", "Job attempts failed (FAIL, lease expiry, worker lost)", { $0.failedTotal }),
+            ("dead", "Jobs that ended dead", { $0.deadTotal }),
+            ("throttled", "Jobs returned by a throttle", { $0.throttledTotal }),
+        ]
+        for (name, help, value) in totals {
+            family("docket_jobs_\(name)_total", "counter", "\(help) since the server started.")
+            for queue in queues { sample("docket_jobs_\(name)_total", "queue=\"\(queue.name)\"", value(queue)) }
+        }
+        family("docket_queue_paused", "gauge", "1 if the queue is paused.")
+        for queue in queues { sample("docket_queue_paused", "queue=\"\(queue.name)\"", queue.config.paused ? 1 : 0) }
+        histogram("docket_job_wait_seconds", "Time from a job becoming runnable to its start.", queues, \.waitHistogram, into: &text)
+        histogram("docket_job_run_seconds", "Time from a job's start to its ACK, FAIL or loss.", queues, \.runHistogram, into: &text)
+        return text
+    }
+
+    private func histogram(
+        _ name: String, _ help: String, _ queues: [JobQueue], _ path: KeyPath<JobQueue, LatencyHistogram>,
+        into text: inout String
+    ) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+        for queue in queues {
+            let histogram = queue[keyPath: path]
+            var cumulative = 0
+            for (index, bound) in LatencyHistogram.bounds.enumerated() {
+                cumulative += histogram.counts[index]
+                text += "\(name)_bucket{queue=\"\(queue.name)\",le=\"\(Double(bound) / 1000)\"} \(cumulative)\n"
+            }
+            text += "\(name)_bucket{queue=\"\(queue.name)\",le=\"+Inf\"} \(histogram.count)\n"
+            text += "\(name)_sum{queue=\"\(queue.name)\"} \(Double(histogram.sum) / 1000)\n"
+            text += "\(name)_count{queue=\"\(queue.name)\"} \(histogram.count)\n"
+        }
+    }
+}

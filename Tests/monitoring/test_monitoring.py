@@ -1,0 +1,195 @@
+"""The HTTP monitoring endpoint, checked from outside: every route over real HTTP, /metrics
+parsed back by prometheus_client's parser plus the structural rules it does not enforce, and
+the issue's scenario: a queue limited to 100 starts per second and 4 at once, 10 workers, and
+the limits visible in /metrics and QUEUE while they hold."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+DOCKETD = os.environ.get("DOCKETD")
+pytestmark = pytest.mark.skipif(not DOCKETD, reason="set DOCKETD to a docketd binary")
+
+
+class Docketd:
+    """A docketd on free loopback ports (protocol and HTTP) with a temporary data dir."""
+
+    def __init__(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.proc = subprocess.Popen(
+            [DOCKETD, "--port", "0", "-m", "0", "--data-dir", self.dir.name + "/data"],
+            stderr=subprocess.PIPE, text=True)
+        self.log = []
+        deadline = time.time() + 10
+        for line in self.proc.stderr:
+            self.log.append(line)
+            if m := re.search(r"client connections on 127\.0\.0\.1:(\d+)", line):
+                self.port = int(m.group(1))
+            if m := re.search(r"monitoring connections on http://127\.0\.0\.1:(\d+)", line):
+                self.http = int(m.group(1))
+            if "Server is ready" in line or time.time() > deadline:
+                break
+        threading.Thread(target=lambda: [self.log.append(l) for l in self.proc.stderr], daemon=True).start()
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=5) as response:
+            return response.status, response.headers.get("Content-Type"), response.read().decode()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.dir.cleanup()
+
+
+class Conn:
+    """A minimal protocol client: one command, one reply (job verbs always answer)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.file = self.sock.makefile("rb")
+        self.file.readline()  # INFO
+        self.sock.sendall(b'CONNECT {"verbose":false}\r\n')
+
+    def call(self, line, payload=None):
+        data = line.encode() + b"\r\n"
+        if payload is not None:
+            data += payload + b"\r\n"
+        self.sock.sendall(data)
+        reply = self.file.readline().decode().rstrip("\r\n")
+        if reply.startswith(("JOB ", "JSON ")):
+            size = int(reply.rsplit(" ", 1)[1])
+            body = self.file.read(size + 2)[:-2]
+            return reply, body
+        return reply, None
+
+
+@pytest.fixture
+def server():
+    s = Docketd()
+    yield s
+    s.stop()
+
+
+def check_exposition(text):
+    """prometheus_client's parser is lenient; also check what it lets through: every sample
+    belongs to a family declared once with HELP and TYPE before it, and histograms are
+    cumulative with +Inf equal to _count."""
+    families = list(text_string_to_metric_families(text))
+    declared = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M)
+    names = [name for name, _ in declared]
+    assert len(names) == len(set(names)), "a family is declared twice"
+    assert len(re.findall(r"^# HELP ", text, re.M)) == len(names)
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in names or base in names, f"undeclared sample {line}"
+    for family in families:
+        if family.type != "histogram":
+            continue
+        buckets = {}
+        counts = {}
+        for sample in family.samples:
+            queue = sample.labels.get("queue")
+            if sample.name.endswith("_bucket"):
+                buckets.setdefault(queue, []).append((sample.labels["le"], sample.value))
+            elif sample.name.endswith("_count"):
+                counts[queue] = sample.value
+        for queue, series in buckets.items():
+            values = [v for _, v in series]
+            assert values == sorted(values), f"{family.name} not cumulative for {queue}"
+            assert series[-1][0] == "+Inf" and series[-1][1] == counts[queue]
+    return {f.name: f for f in families}
+
+
+def test_every_route_answers(server):
+    """healthz, varz, connz, queues answer JSON; metrics answers the text format; unknown paths 404."""
+    client = Conn(server.port)
+    assert client.call("ENQ mail 2", b"hi")[0] == "+OK 1"
+    status, kind, body = server.get("/healthz")
+    assert status == 200 and kind == "application/json" and json.loads(body) == {"status": "ok"}
+    varz = json.loads(server.get("/varz")[2])
+    assert varz["version"].startswith("2.") and varz["jobs"] == 1 and varz["connections"] == 1
+    connz = json.loads(server.get("/connz")[2])
+    assert connz["num_connections"] == 1 and connz["connections"][0]["ip"] == "127.0.0.1"
+    queues = json.loads(server.get("/queues")[2])
+    assert queues[0]["queue"] == "mail" and queues[0]["jobs"]["waiting"] == 1
+    status, kind, text = server.get("/metrics")
+    assert status == 200 and kind.startswith("text/plain; version=0.0.4")
+    check_exposition(text)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        server.get("/nope")
+    assert missing.value.code == 404
+
+
+def test_limits_hold_and_show_in_metrics(server):
+    """100 starts per second and 4 at once, 10 workers: never more than 4 active, never more
+    than 100 started in any second, and /metrics and QUEUE say so."""
+    control = Conn(server.port)
+    assert control.call("QUEUE render rate=100/1s concurrency=4")[0] == "+OK"
+    for n in range(150):
+        assert control.call("ENQ render 1", str(n % 10).encode())[0].startswith("+OK")
+    starts = []
+    lock = threading.Lock()
+    peak = [0]
+    active = [0]
+
+    def worker():
+        conn = Conn(server.port)
+        while True:
+            reply, _ = conn.call("RESERVE render timeout=1500ms")
+            if reply == "NOJOB":
+                return
+            job = reply.split()[1]
+            with lock:
+                starts.append(time.monotonic())
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.02)  # the "work"
+            with lock:
+                active[0] -= 1
+            assert conn.call(f"ACK {job}")[0] == "+OK"
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for t in threads:
+        t.start()
+    seen_active = []
+    while any(t.is_alive() for t in threads):
+        families = check_exposition(server.get("/metrics")[2])
+        for sample in families["docket_jobs"].samples:
+            if sample.labels == {"queue": "render", "state": "active"}:
+                seen_active.append(sample.value)
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert len(starts) == 150
+    assert peak[0] <= 4
+    assert max(seen_active) <= 4 and max(seen_active) >= 1
+    starts.sort()
+    # Client-side clocks see starts a little after the server made them; allow a small skew.
+    for i, t0 in enumerate(starts):
+        assert sum(1 for t in starts[i:] if t < t0 + 0.95) <= 100
+    families = check_exposition(server.get("/metrics")[2])
+    started = {s.labels["queue"]: s.value for s in families["docket_jobs_started"].samples if s.name.endswith("_total")}
+    assert started["render"] == 150
+    waits = [s for s in families["docket_job_wait_seconds"].samples
+             if s.name.endswith("_count") and s.labels["queue"] == "render"]
+    assert waits[0].value == 150
+    _, body = control.call("QUEUE render")
+    queue = json.loads(body)
+    assert queue["config"]["concurrency"] == 4 and queue["config"]["rate"] == "100/1000ms"
+    assert queue["totals"]["completed"] == 150 and queue["jobs"]["active"] == 0
