@@ -8,6 +8,7 @@ let package = Package(
     name: "Docket",
     products: [
         .executable(name: "docketd", targets: ["docketd"]),
+        .executable(name: "docket-bench", targets: ["docket-bench"]),
         .library(name: "DocketWire", targets: ["DocketWire"]),
     ],
     dependencies: [
@@ -31,6 +32,13 @@ let package = Package(
             name: "docketd",
             dependencies: [
                 "DocketServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // Native load generator: the same client against docketd and its peers.
+        .executableTarget(
+            name: "docket-bench",
+            dependencies: [
+                "DocketWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One blocking TCP connection to a loopback server, with the receive buffer its reader
+/// parses in place.
+///
+/// Reads and writes time out every `pollInterval` (`SO_RCVTIMEO` / `SO_SNDTIMEO`) so that a
+/// thread blocked on a quiet or stalled socket wakes regularly to check the run's deadline
+/// and stop flag, without poll(2) or another thread having to interrupt it.
+///
+/// Not thread-safe: each connection is created, used and closed by the one thread that owns it.
+final class Connection {
+    /// How often a blocked read or write gives up waiting to let its thread look around.
+    static let pollInterval = timeval(tv_sec: 0, tv_usec: 50_000)
+
+    private let descriptor: Int32
+    private let storage: UnsafeMutableRawBufferPointer
+    /// Received bytes not yet consumed are `storage[start..<end]`.
+    private var start = 0
+    private var end = 0
+
+    /// Connects to `address:port` with `TCP_NODELAY` set, so small handshake commands and the
+    /// final PING are not held back by Nagle's algorithm.
+    init(to address: LoopbackAddress, port: Int, receiveBufferSize: Int) throws {
+        let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socketDescriptor >= 0 else { throw BenchError.system("socket") }
+        descriptor = socketDescriptor
+        storage = .allocate(byteCount: receiveBufferSize, alignment: 16)
+        // From here on deinit closes the socket and frees the buffer if a step below throws.
+
+        try Self.setOption(socketDescriptor, Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
+        try Self.setOption(socketDescriptor, SOL_SOCKET, SO_RCVTIMEO, Self.pollInterval, "SO_RCVTIMEO")
+        try Self.setOption(socketDescriptor, SOL_SOCKET, SO_SNDTIMEO, Self.pollInterval, "SO_SNDTIMEO")
+
+        var server = sockaddr_in()
+        server.sin_family = sa_family_t(AF_INET)
+        server.sin_port = in_port_t(UInt16(port)).bigEndian
+        server.sin_addr = in_addr(s_addr: address.networkOrder)
+        let result = withUnsafePointer(to: &server) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socketDescriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else { throw BenchError.system("connect to \(address):\(port)") }
+    }
+
+    deinit {
+        close(descriptor)
+        storage.deallocate()
+    }
+
+    private static func setOption<Value: BitwiseCopyable>(
+        _ socket: Int32, _ level: Int32, _ name: Int32, _ value: Value, _ label: String
+    ) throws {
+        let result = withUnsafeBytes(of: value) {
+            setsockopt(socket, level, name, $0.baseAddress, socklen_t($0.count))
+        }
+        guard result == 0 else {
+            throw BenchError.system("setsockopt \(label)")
+        }
+    }
+
+    // MARK: Reading
+
+    /// Bytes received and not yet consumed.
+    var unread: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage[start..<end])
+    }
+
+    /// Marks the first `count` unread bytes as dealt with.
+    func consume(_ count: Int) {
+        precondition(count >= 0 && count <= end - start)
+        start += count
+    }
+
+    /// Reads whatever the socket has into the free part of the buffer, first moving any
+    /// unconsumed bytes to the front. Readers consume everything but an incomplete control
+    /// line, so that move is at most a few bytes and the buffer never fills with stale data.
+    /// - Returns: false if nothing arrived within the poll interval.
+    /// - Throws: if the server closed the connection or the read failed.
+    func fill() throws -> Bool {
+        if start == end {
+            start = 0
+            end = 0
+        } else if start > 0 {
+            let base = storage.baseAddress!
+            memmove(base, base + start, end - start)
+            end -= start
+            start = 0
+        }
+        guard end < storage.count else {
+            throw BenchError("the server sent a control line longer than \(storage.count) bytes")
+        }
+        while true {
+            let count = read(descriptor, storage.baseAddress! + end, storage.count - end)
+            if count > 0 {
+                end += count
+                return true
+            }
+            if count == 0 { throw BenchError.connectionClosed }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return false
+            default: throw BenchError.system("read")
+            }
+        }
+    }
+
+    /// The next CRLF-terminated line, without its line ending. Only for the handshake and the
+    /// final flush, where a `String` per line costs nothing that matters.
+    /// - Parameter shouldStop: asked every poll interval while no line is complete.
+    func readLine(shouldStop: () -> Bool) throws -> String {
+        while true {
+            let bytes = unread
+            if !bytes.isEmpty, let newline = memchr(bytes.baseAddress!, 0x0A, bytes.count) {
+                let length = bytes.baseAddress!.distance(to: UnsafeRawPointer(newline))
+                let lineLength = length > 0 && bytes[length - 1] == 0x0D ? length - 1 : length
+                let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<lineLength]), as: UTF8.self)
+                consume(length + 1)
+                return line
+            }
+            if try !fill() && shouldStop() {
+                throw BenchError("timed out waiting for the server to answer")
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes all of `bytes`, however many write(2) calls that takes.
+    /// - Parameter shouldStop: asked every poll interval while the socket accepts nothing.
+    /// - Returns: false if `shouldStop` said to give up before everything was written.
+    @discardableResult
+    func write(_ bytes: UnsafeRawBufferPointer, shouldStop: () -> Bool) throws -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if count > 0 {
+                offset += count
+                continue
+            }
+            // write(2) on a socket returns 0 only for an empty request, which the loop never makes.
+            guard count < 0 else { throw BenchError("write accepted no bytes") }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: if shouldStop() { return false }
+            default: throw BenchError.system("write")
+            }
+        }
+        return true
+    }
+
+    /// Writes a short command such as `PING\r\n`.
+    @discardableResult
+    func write(_ text: String, shouldStop: () -> Bool) throws -> Bool {
+        var text = text
+        return try text.withUTF8 { try write(UnsafeRawBufferPointer($0), shouldStop: shouldStop) }
+    }
+}

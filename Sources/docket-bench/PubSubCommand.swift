@@ -1,0 +1,108 @@
+import ArgumentParser
+import DocketWire
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `docket-bench pubsub`: publish/subscribe throughput against one loopback server.
+struct PubSubCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pubsub",
+        abstract: "Measure publish/subscribe throughput: one publisher, K subscribers.",
+        discussion: """
+            Subscribers connect and subscribe first; then one publisher writes every message in \
+            large batches and the run ends when the subscribers have counted them all (exactly \
+            once). Exits with status 1 if that did not happen within --timeout.
+            """)
+
+    @Option(help: "The server's address; only loopback (127.0.0.0/8 or localhost) is accepted.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The server's TCP port.")
+    var port = 4222
+
+    @Option(help: "Messages to publish.")
+    var messages = 1_000_000
+
+    @Option(help: ArgumentHelp("Payload bytes per message, like 16, 256 or 1KiB.", valueName: "bytes"))
+    var size = "16"
+
+    @Option(help: "Subscriber connections, one subscription each.")
+    var subscribers = 1
+
+    @Option(help: "The subject to publish to (and, without --wildcard, to subscribe to).")
+    var subject = "bench.x.y"
+
+    @Flag(help: "Subscribe to '<first token>.>' (bench.> by default) instead of the subject itself.")
+    var wildcard = false
+
+    @Option(help: "Put every subscription in this queue group: the subscribers share the messages.")
+    var queueGroup: String?
+
+    @Option(help: "Seconds the whole run may take before it fails.")
+    var timeout = 60.0
+
+    @Option(help: "A local server process whose CPU time during the run to report.")
+    var serverPid: Int32?
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        _ = try makePlan()
+    }
+
+    func run() throws {
+        let plan = try makePlan()
+        // A server that drops a connection must surface as an error from write(2), not kill us.
+        signal(SIGPIPE, SIG_IGN)
+        let report = PubSubScenario(plan: plan).run()
+        print(json ? report.json : report.text)
+        if let failure = report.failure {
+            FileHandle.standardError.write(Data("docket-bench: run failed: \(failure)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// The options, checked and combined into a plan.
+    func makePlan() throws -> PubSubPlan {
+        guard let address = LoopbackAddress(host) else {
+            throw ValidationError("--host must be a loopback address (127.0.0.0/8 or localhost); '\(host)' is not.")
+        }
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535.") }
+        guard messages >= 1 else { throw ValidationError("--messages must be at least 1.") }
+        guard let payloadSize = Units.bytes(size), payloadSize <= 64 << 20 else {
+            throw ValidationError("--size must be a size up to 64MiB, like 16, 256 or 1KiB.")
+        }
+        guard (1...1024).contains(subscribers) else { throw ValidationError("--subscribers must be between 1 and 1024.") }
+        guard messages.multipliedReportingOverflow(by: subscribers).overflow == false else {
+            throw ValidationError("--messages times --subscribers is too large.")
+        }
+        guard timeout > 0, timeout <= 86_400 else { throw ValidationError("--timeout must be between 0 and 86400 seconds.") }
+
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        guard !subject.isEmpty, tokens.allSatisfy({ !$0.isEmpty }),
+              !subject.contains(where: { $0.isWhitespace || $0 == "*" || $0 == ">" }) else {
+            throw ValidationError("--subject must be a literal subject such as bench.x.y: dot-separated tokens, no spaces or wildcards.")
+        }
+        var subscribeSubject = subject
+        if wildcard {
+            guard tokens.count >= 2 else {
+                throw ValidationError("--wildcard needs a subject of at least two tokens, so that '<first>.>' covers it.")
+            }
+            subscribeSubject = tokens[0] + ".>"
+        }
+        if let queueGroup, queueGroup.isEmpty || queueGroup.contains(where: \.isWhitespace) {
+            throw ValidationError("--queue-group must be a non-empty name without spaces.")
+        }
+        if let serverPid, ServerCPU.seconds(pid: serverPid) == nil {
+            throw ValidationError("--server-pid \(serverPid): cannot read /proc/\(serverPid)/stat.")
+        }
+        return PubSubPlan(
+            address: address, port: port, messages: messages, size: payloadSize,
+            subscribers: subscribers, publishSubject: subject, subscribeSubject: subscribeSubject,
+            queueGroup: queueGroup, timeoutSeconds: timeout, serverPID: serverPid)
+    }
+}
