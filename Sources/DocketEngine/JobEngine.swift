@@ -37,6 +37,12 @@ public enum EngineEvent {
     case delivered(Waiter, Job)
     /// A waiting RESERVE timed out: tell its owner there is no job.
     case timedOut(Waiter)
+    /// A WAIT's job completed or died.
+    case watchFinished(JobWatch, Job)
+    /// A WAIT's job was deleted.
+    case watchGone(JobWatch)
+    /// A WAIT timed out.
+    case watchTimedOut(JobWatch)
 }
 
 /// What a FAIL (or a lost lease) led to.
@@ -73,6 +79,12 @@ public final class JobEngine {
     private var waiterDeadlines = BinaryHeap<WaiterEntry>()
     private var wakes = BinaryHeap<WakeEntry>()
     private var sequence: UInt64 = 0
+
+    private var watches: [UInt64: [JobWatch]] = [:]
+    private var watchDeadlines = BinaryHeap<WatchEntry>()
+    /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
+    public var recordsLifecycle = false
+    private var lifecycle: [LifecycleEvent] = []
 
     private var changed: [UInt64: Job?] = [:]
     private var changedQueues: [String: JobQueue] = [:]
@@ -150,6 +162,7 @@ public final class JobEngine {
         queue.enqueuedTotal += 1
         if let key { queue.keys[key] = job.id }
         markChanged(job)
+        note(.enqueued, job, queue)
         if job.state == .delayed { schedule(job) } else { makeReady(job, in: queue) }
         return (job.id, false)
     }
@@ -197,9 +210,14 @@ public final class JobEngine {
             job.result = result
             job.finishedAt = clock.now()
             job.holder = 0
-            observeRun(job, queue)
+            let run = observeRun(job, queue)
             transition(job, to: .completed, in: queue)
             queue.completedTotal += 1
+            note(.completed, job, queue) {
+                $0.runMilliseconds = run
+                $0.resultBytes = result?.count ?? 0
+            }
+            resolveWatches(job)
             retain(job, in: queue.completed, keep: queue.config.keepCompleted ?? defaults.keepCompleted)
             markChanged(job)
             dispatch(queue)
@@ -235,9 +253,14 @@ public final class JobEngine {
             job.holder = 0
             job.attempts -= 1
             if let reason { job.lastError = reason }
-            observeRun(job, queue)
+            let run = observeRun(job, queue)
             markChanged(job)
             transition(job, to: .waiting, in: queue)
+            note(.throttled, job, queue) {
+                $0.runMilliseconds = run
+                $0.error = reason
+                $0.retryInMilliseconds = milliseconds
+            }
             makeReady(job, in: queue, keepingPlace: true)
             return .success(())
         }
@@ -251,6 +274,10 @@ public final class JobEngine {
             if let note { job.progressNote = note }
             extendLease(job)
             markChanged(job)
+            self.note(.progress, job, queue(named: job.queue)) {
+                $0.progress = percent
+                $0.note = note
+            }
             return .success(())
         }
     }
@@ -268,9 +295,60 @@ public final class JobEngine {
     public func ownerGone(_ owner: UInt64, heldJobs: [UInt64]) {
         for id in heldJobs {
             if let job = jobs[id], job.state == .active, job.holder == owner {
-                _ = endAttempt(job, choice: .policy, reason: Array("worker lost: connection closed".utf8))
+                _ = endAttempt(job, choice: .policy, reason: Array("worker lost: connection closed".utf8), cause: .lost)
             }
         }
+    }
+
+    // MARK: Outcomes
+
+    /// Waits for a job to complete or die: at once if it already has.
+    public func watch(id: UInt64, owner: UInt64, timeoutMilliseconds: Int?) -> WatchStart {
+        guard let job = jobs[id] else { return .notFound }
+        if job.state == .completed || job.state == .dead { return .finished(job) }
+        let watch = JobWatch(owner: owner, id: id)
+        watches[id, default: []].append(watch)
+        if let timeout = timeoutMilliseconds {
+            sequence += 1
+            watchDeadlines.push(WatchEntry(time: clock.now() + Int64(timeout), sequence: sequence, watch: watch))
+        }
+        return .waiting(watch)
+    }
+
+    /// Withdraws a WAIT (its connection went away).
+    public func cancel(_ watch: JobWatch) {
+        watch.isDone = true
+        if var list = watches[watch.id] {
+            list.removeAll { $0 === watch }
+            watches[watch.id] = list.isEmpty ? nil : list
+        }
+    }
+
+    private func resolveWatches(_ job: Job) {
+        guard let waiting = watches.removeValue(forKey: job.id) else { return }
+        for watch in waiting where !watch.isDone {
+            watch.isDone = true
+            events.append(.watchFinished(watch, job))
+        }
+    }
+
+    /// Lifecycle events recorded since the last call (only while `recordsLifecycle` is on).
+    public func takeLifecycle() -> [LifecycleEvent] {
+        defer { lifecycle.removeAll(keepingCapacity: true) }
+        return lifecycle
+    }
+
+    private func note(_ kind: LifecycleEvent.Kind, _ job: Job, _ queue: JobQueue, _ fill: (inout LifecycleEvent) -> Void = { _ in }) {
+        // The sequence advances whether or not anyone listens, so a subscriber that sees a jump
+        // knows it missed events; building the event is skipped when nobody listens.
+        queue.eventSequence += 1
+        guard recordsLifecycle else { return }
+        var event = LifecycleEvent(
+            kind: kind, sequence: queue.eventSequence, queue: queue.name, id: job.id, attempt: job.attempts,
+            maxAttempts: job.maxAttempts, state: job.state, at: clock.now())
+        event.group = job.group
+        fill(&event)
+        lifecycle.append(event)
     }
 
     // MARK: Queue policies
@@ -426,13 +504,19 @@ public final class JobEngine {
             guard job.state == .active, job.generation == entry.generation, job.leaseExpiresAt == entry.time,
                 jobs[job.id] === job
             else { continue }
-            _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8))
+            _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8), cause: .stalled)
         }
         while let entry = waiterDeadlines.top, entry.time <= now {
             waiterDeadlines.pop()
             guard !entry.waiter.isDone else { continue }
             finish(entry.waiter)
             events.append(.timedOut(entry.waiter))
+        }
+        while let entry = watchDeadlines.top, entry.time <= now {
+            watchDeadlines.pop()
+            guard !entry.watch.isDone else { continue }
+            entry.watch.isDone = true
+            events.append(.watchTimedOut(entry.watch))
         }
         while let entry = wakes.top, entry.time <= now {
             wakes.pop()
@@ -444,7 +528,8 @@ public final class JobEngine {
 
     /// The earliest time `advance` has something to do, unix milliseconds.
     public var nextDeadline: Int64? {
-        [delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time].compactMap { $0 }.min()
+        [delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time]
+            .compactMap { $0 }.min()
     }
 
     // MARK: Output
@@ -605,7 +690,8 @@ public final class JobEngine {
     private func activate(_ job: Job, owner: UInt64) {
         let queue = queue(named: job.queue)
         let now = clock.now()
-        queue.waitHistogram.record(Int(now - max(job.runAt, job.enqueuedAt)))
+        let waited = Int(now - max(job.runAt, job.enqueuedAt))
+        queue.waitHistogram.record(waited)
         transition(job, to: .active, in: queue)
         job.attempts += 1
         job.holder = owner
@@ -621,6 +707,7 @@ public final class JobEngine {
         _ = nextGeneration(job)
         extendLease(job)
         markChanged(job)
+        note(.started, job, queue) { $0.waitMilliseconds = max(waited, 0) }
     }
 
     private func extendLease(_ job: Job) {
@@ -632,18 +719,23 @@ public final class JobEngine {
         delayed.push(TimedEntry(time: job.runAt, generation: nextGeneration(job), job: job))
     }
 
-    private func observeRun(_ job: Job, _ queue: JobQueue) {
-        if let started = job.startedAt { queue.runHistogram.record(Int(clock.now() - started)) }
+    @discardableResult
+    private func observeRun(_ job: Job, _ queue: JobQueue) -> Int? {
         if job.state == .active { queue.completeRate.add(clock.now()) }
+        guard let started = job.startedAt else { return nil }
+        let run = Int(clock.now() - started)
+        queue.runHistogram.record(run)
+        return run
     }
 
-    /// Ends the current attempt of an active job as a failure.
-    private func endAttempt(_ job: Job, choice: RetryChoice, reason: [UInt8]?) -> FailOutcome {
+    /// Ends the current attempt of an active job as a failure (`cause`: a FAIL, an expired
+    /// lease, or a lost worker).
+    private func endAttempt(_ job: Job, choice: RetryChoice, reason: [UInt8]?, cause: LifecycleEvent.Kind = .failed) -> FailOutcome {
         job.holder = 0
         if let reason { job.lastError = reason }
         let now = clock.now()
         let queue = queue(named: job.queue)
-        observeRun(job, queue)
+        let run = observeRun(job, queue)
         queue.failedTotal += 1
         defer { dispatch(queue) }
         if choice == .never || job.attempts >= job.maxAttempts {
@@ -652,6 +744,13 @@ public final class JobEngine {
             queue.deadTotal += 1
             retain(job, in: queue.dead, keep: queue.config.keepDead ?? defaults.keepDead)
             markChanged(job)
+            note(cause, job, queue) {
+                $0.error = reason
+                $0.next = "dead"
+                $0.runMilliseconds = run
+            }
+            note(.dead, job, queue) { $0.error = job.lastError }
+            resolveWatches(job)
             return .dead
         }
         var wait: Int
@@ -663,13 +762,14 @@ public final class JobEngine {
         }
         job.runAt = now + Int64(wait)
         markChanged(job)
-        if wait > 0 {
-            transition(job, to: .delayed, in: queue)
-            schedule(job)
-        } else {
-            transition(job, to: .waiting, in: queue)
-            makeReady(job, in: queue)
+        transition(job, to: wait > 0 ? .delayed : .waiting, in: queue)
+        note(cause, job, queue) {
+            $0.error = reason
+            $0.next = "retry"
+            $0.retryInMilliseconds = wait
+            $0.runMilliseconds = run
         }
+        if wait > 0 { schedule(job) } else { makeReady(job, in: queue) }
         return .retry(afterMilliseconds: wait)
     }
 
@@ -680,6 +780,7 @@ public final class JobEngine {
         job.runAt = clock.now()
         markChanged(job)
         transition(job, to: .waiting, in: queue)
+        note(.retried, job, queue)
         makeReady(job, in: queue)
     }
 
@@ -699,6 +800,12 @@ public final class JobEngine {
         job.holder = 0
         if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
         changed[job.id] = .some(nil)
+        if let waiting = watches.removeValue(forKey: job.id) {
+            for watch in waiting where !watch.isDone {
+                watch.isDone = true
+                events.append(.watchGone(watch))
+            }
+        }
         if wasActive { dispatch(queue) }
     }
 }
@@ -720,6 +827,8 @@ public final class JobQueue {
     /// Throttled: nothing starts before this time.
     var heldUntil: Int64 = 0
     var wakeScheduled: Int64?
+    /// Lifecycle events so far, for their `seq`.
+    public internal(set) var eventSequence: UInt64 = 0
 
     /// Jobs per state, indexed by `JobState.rawValue`.
     public internal(set) var counts = [Int](repeating: 0, count: 5)
@@ -867,6 +976,18 @@ struct TimedEntry: Comparable {
     }
 
     static func == (a: TimedEntry, b: TimedEntry) -> Bool { a.time == b.time && a.generation == b.generation }
+}
+
+struct WatchEntry: Comparable {
+    let time: Int64
+    let sequence: UInt64
+    let watch: JobWatch
+
+    static func < (a: WatchEntry, b: WatchEntry) -> Bool {
+        a.time != b.time ? a.time < b.time : a.sequence < b.sequence
+    }
+
+    static func == (a: WatchEntry, b: WatchEntry) -> Bool { a.time == b.time && a.sequence == b.sequence }
 }
 
 struct WakeEntry: Comparable {

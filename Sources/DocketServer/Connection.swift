@@ -32,6 +32,11 @@ final class Connection {
     var heldJobs: Set<UInt64> = []
     /// A RESERVE waiting for a job; while set, the connection's further commands wait too.
     var waiter: Waiter?
+    /// A WAIT in progress; like a waiting RESERVE, it holds back the connection's later commands.
+    var watch: JobWatch?
+
+    /// Waiting in RESERVE or WAIT: later commands wait their turn.
+    var isBlocked: Bool { waiter != nil || watch != nil }
     /// Reading stopped because it sent a lot while waiting for a job.
     var isReadPaused = false
 

@@ -22,6 +22,10 @@ enum HelpText {
         "QUEUE <queue> [setting=value ...]       show or change a queue: rate group_rate concurrency attempts backoff jitter lease keep_completed keep_dead",
         "PAUSE <queue> / RESUME <queue>          stop or restart handing out a queue's jobs",
         "STATS / QUEUES                          server counters / every queue, as JSON",
+        "WAIT <id> [timeout=<d>]                 wait for a job's outcome: OUTCOME <id> completed|dead <#bytes>",
+        "ROUTE <pattern> <queue> [opt=value ...] turn messages published on matching subjects into jobs",
+        "UNROUTE <id> / ROUTES                   remove a route / list routes as JSON",
+        "SUB $JOB.<queue>.>                      follow a queue's job events (enqueued started completed dead ...)",
         "HELP                                    this list",
     ]
 

@@ -52,7 +52,8 @@ extension Server {
 
     // MARK: Publishing
 
-    /// Delivers one message to every matching subscription and one member of each queue group.
+    /// A client's PUB or HPUB: API requests go to the job API, routes turn the message into
+    /// jobs, and every matching subscription gets it.
     private func publish(
         _ publisher: Connection, _ bytes: UnsafeRawBufferPointer, _ subjectRange: Range<Int>,
         _ replyRange: Range<Int>?, message messageRange: Range<Int>, headerCount: Int?
@@ -67,9 +68,32 @@ extension Server {
             acknowledge(publisher)
             return
         }
-        acknowledge(publisher)
         let reply = replyRange.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
         let message = UnsafeRawBufferPointer(rebasing: bytes[messageRange])
+        if JobAPI.isRequest(subject) {
+            acknowledge(publisher)
+            return handleAPIRequest(publisher, subject, reply, message, headerCount)
+        }
+        // Routed jobs must be on disk before the publisher hears +OK.
+        let routed = routeIndex.count > 0 ? routeMessage(subject, reply, message, headerCount, from: publisher) : 0
+        if routed > 0 {
+            if publisher.options.verbose { holdReplies(publisher).append("+OK\r\n") }
+        } else {
+            acknowledge(publisher)
+        }
+        let deliveries = fanOut(subject, reply, message, headerCount, from: publisher)
+        if deliveries + routed == 0, let reply, publisher.options.noResponders {
+            sendNoResponders(to: publisher, reply: reply)
+        }
+    }
+
+    /// Delivers one message to every matching subscription and one member of each queue group;
+    /// returns how many got it. `publisher` is nil for messages the server itself publishes.
+    @discardableResult
+    func fanOut(
+        _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer,
+        _ headerCount: Int?, from publisher: Connection?
+    ) -> Int {
         let match = index.match(subject)
         var deliveries = 0
         for subscription in match.plain {
@@ -78,26 +102,24 @@ extension Server {
         for group in match.groups {
             let member = group.nextMember { candidate in
                 let owner = unsafeDowncast(candidate.owner, to: Connection.self)
-                return owner.isClosed || (owner === publisher && !publisher.options.echo)
+                return owner.isClosed || (owner === publisher && publisher?.options.echo == false)
             }
             if let member, deliver(member, from: publisher, subject, reply, message, headerCount) {
                 deliveries += 1
             }
         }
-        if deliveries == 0, let reply, publisher.options.noResponders {
-            sendNoResponders(to: publisher, reply: reply)
-        }
+        return deliveries
     }
 
     /// Appends one MSG (or HMSG) for `subscription`; false if it was not delivered.
     @inline(__always)
     private func deliver(
-        _ subscription: Subscription, from publisher: Connection, _ subject: UnsafeRawBufferPointer,
+        _ subscription: Subscription, from publisher: Connection?, _ subject: UnsafeRawBufferPointer,
         _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer, _ headerCount: Int?
     ) -> Bool {
         let target = unsafeDowncast(subscription.owner, to: Connection.self)
         if target.isClosed || !subscription.isIndexed { return false }
-        if target === publisher && !publisher.options.echo { return false }
+        if target === publisher && publisher?.options.echo == false { return false }
         subscription.sid.withUnsafeBytes { sid in
             if let headerCount {
                 if target.options.headers {
@@ -159,6 +181,7 @@ extension Server {
         let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
         index.insert(subscription)
         connection.subscriptions[sid] = subscription
+        noteLifecycleInterest(subscription, added: true)
         acknowledge(connection)
     }
 
@@ -174,7 +197,9 @@ extension Server {
     }
 
     func removeSubscription(_ subscription: Subscription, of connection: Connection) {
+        guard subscription.isIndexed else { return }
         index.remove(subscription)
         connection.subscriptions[subscription.sid] = nil
+        noteLifecycleInterest(subscription, added: false)
     }
 }

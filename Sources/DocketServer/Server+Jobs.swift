@@ -9,12 +9,18 @@ extension Server {
         _ verb: JobVerb, _ bytes: UnsafeRawBufferPointer, _ arguments: Range<Int>, _ payload: Range<Int>?,
         _ connection: Connection
     ) {
-        let command: JobCommand
         switch JobCommand.parse(verb, bytes, arguments) {
-        case .failure(let error): return jobError(connection, error)
-        case .success(let parsed): command = parsed
+        case .failure(let error):
+            render(.error(error), to: connection)
+        case .success(let command):
+            render(perform(command, bytes, payload.map { Array(bytes[$0]) }, for: connection), to: connection)
         }
-        let body = payload.map { Array(bytes[$0]) }
+    }
+
+    /// Carries out a job command for `connection` (the lease owner) and says what to answer;
+    /// the wire protocol and the request/reply API render the same answer their own way.
+    func perform(_ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection) -> JobReply {
+        func name(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[range]) }
         switch command {
         case .enqueue(let queue, let options):
             // Count what this pass already staged too: a burst of pipelined ENQs all land in
@@ -23,108 +29,144 @@ extension Server {
             let cost = 2 * ((body?.count ?? 0) + 256)
             if Double(store.usedBytes + stagedBytes + cost) > Self.storeFullFraction * Double(store.capacityBytes) {
                 let percent = Int(100 * Double(store.usedBytes + stagedBytes) / Double(store.capacityBytes))
-                return jobError(connection, JobError(.storeFull, "the store is \(percent)% full; ENQ is refused until jobs are acked or deleted"))
+                return .error(JobError(.storeFull, "the store is \(percent)% full; ENQ is refused until jobs are acked or deleted"))
             }
             stagedBytes += cost
-            let key = options.key.map { Array(bytes[$0]) }
-            let group = options.group.map { Array(bytes[$0]) }
             let (id, duplicate) = engine.enqueue(
-                queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), options: options, key: key, group: group,
-                payload: body ?? [])
+                queue: name(queue), options: options, key: options.key.map { Array(bytes[$0]) },
+                group: options.group.map { Array(bytes[$0]) }, payload: body ?? [])
+            return .enqueued(id: id, duplicate: duplicate)
+        case .reserve(let queues, let timeout):
+            let (job, waiter) = engine.reserve(
+                queues: queues.map(name), owner: connection.id, wait: timeout != 0, timeoutMilliseconds: timeout)
+            if let job { return .job(job) }
+            if let waiter { return .waitingForJob(waiter) }
+            return .noJob
+        case .ack(let id):
+            connection.heldJobs.remove(id)
+            return outcome(engine.ack(id: id, owner: connection.id, result: body)) { .done }
+        case .fail(let id, let choice):
+            connection.heldJobs.remove(id)
+            switch engine.fail(id: id, owner: connection.id, choice: choice, reason: body) {
+            case .failure(let error): return .error(error)
+            case .success(.dead): return .dead
+            case .success(.retry(let milliseconds)): return .retry(milliseconds)
+            }
+        case .throttle(let id, let milliseconds, let groupOnly):
+            connection.heldJobs.remove(id)
+            return outcome(engine.throttle(id: id, owner: connection.id, milliseconds: milliseconds, groupOnly: groupOnly, reason: body)) {
+                .throttled(milliseconds)
+            }
+        case .progress(let id, let percent):
+            return outcome(engine.progress(id: id, owner: connection.id, percent: percent, note: body)) { .doneNow }
+        case .touch(let id):
+            return outcome(engine.touch(id: id, owner: connection.id)) { .doneNow }
+        case .inspect(let id):
+            guard let job = engine.job(id) else { return .error(.notFound(id)) }
+            return .document(job.json)
+        case .wait(let id, let timeout):
+            switch engine.watch(id: id, owner: connection.id, timeoutMilliseconds: timeout) {
+            case .notFound: return .error(.notFound(id))
+            case .finished(let job): return .outcome(job)
+            case .waiting(let watch): return .waitingForOutcome(watch)
+            }
+        case .dead(let queue, let limit):
+            return .document("[" + engine.deadJobs(queue: name(queue), limit: limit).map(\.json).joined(separator: ",") + "]")
+        case .retryJob(let id):
+            return outcome(engine.retry(id: id)) { .done }
+        case .retryQueue(let queue):
+            return .count(engine.retryAll(queue: name(queue)))
+        case .delete(let id):
+            return outcome(engine.delete(id: id)) { .done }
+        case .queue(let queue, let settings):
+            if settings.isEmpty { return .document(engine.queueDocument(engine.queue(named: name(queue)))) }
+            engine.setConfig(engine.config(of: name(queue)).applying(settings), of: name(queue))
+            return .done
+        case .pause(let queue), .resume(let queue):
+            var config = engine.config(of: name(queue))
+            if case .pause = command { config.paused = true } else { config.paused = false }
+            engine.setConfig(config, of: name(queue))
+            return .done
+        case .stats:
+            return .document(statsDocument())
+        case .queues:
+            return .document("[" + engine.queueList.map { engine.queueDocument($0) }.joined(separator: ",") + "]")
+        case .route(let pattern, let queue, let options, let text):
+            return addRoute(
+                pattern: Array(bytes[pattern]), queue: Array(bytes[queue]), options: options,
+                group: options.group.map { Array(bytes[$0]) }, text: Array(bytes[text]))
+        case .unroute(let id):
+            return removeRoute(id)
+        case .routes:
+            return .document("[" + routes.keys.sorted().compactMap { routes[$0]?.json }.joined(separator: ",") + "]")
+        }
+    }
+
+    private func outcome(_ result: Result<Void, JobError>, _ success: () -> JobReply) -> JobReply {
+        switch result {
+        case .failure(let error): return .error(error)
+        case .success: return success()
+        }
+    }
+
+    /// Writes a job command's answer on the wire, in order with the connection's other replies;
+    /// answers that promise a change on disk wait for this pass's commit.
+    func render(_ reply: JobReply, to connection: Connection) {
+        switch reply {
+        case .enqueued(let id, let duplicate):
             let out = holdReplies(connection)
             out.append("+OK ")
             out.appendDecimal(Int(id))
             out.append(duplicate ? " duplicate\r\n" : "\r\n")
-        case .reserve(let queues, let timeout):
-            let names = queues.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
-            let (job, waiter) = engine.reserve(
-                queues: names, owner: connection.id, wait: timeout != 0, timeoutMilliseconds: timeout)
-            if let job {
-                sendJob(job, to: connection)
-            } else if let waiter {
-                connection.waiter = waiter
-            } else {
-                replies(for: connection).append("NOJOB\r\n")
-            }
-        case .ack(let id):
-            connection.heldJobs.remove(id)
-            switch engine.ack(id: id, owner: connection.id, result: body) {
-            case .failure(let error): jobError(connection, error)
-            case .success: holdReplies(connection).append("+OK\r\n")
-            }
-        case .fail(let id, let choice):
-            connection.heldJobs.remove(id)
-            switch engine.fail(id: id, owner: connection.id, choice: choice, reason: body) {
-            case .failure(let error): jobError(connection, error)
-            case .success(.dead): holdReplies(connection).append("+OK dead\r\n")
-            case .success(.retry(let milliseconds)):
-                let out = holdReplies(connection)
-                out.append("+OK retry ")
-                out.appendDecimal(milliseconds)
-                out.append("\r\n")
-            }
-        case .throttle(let id, let milliseconds, let groupOnly):
-            connection.heldJobs.remove(id)
-            switch engine.throttle(id: id, owner: connection.id, milliseconds: milliseconds, groupOnly: groupOnly, reason: body) {
-            case .failure(let error): jobError(connection, error)
-            case .success:
-                let out = holdReplies(connection)
-                out.append("+OK throttled ")
-                out.appendDecimal(milliseconds)
-                out.append("\r\n")
-            }
-        case .queue(let queue, let settings):
-            let name = UnsafeRawBufferPointer(rebasing: bytes[queue])
-            if settings.isEmpty {
-                let document = engine.queueDocument(engine.queue(named: name))
-                replies(for: connection).appendDataReply("JSON", body: Array(document.utf8))
-            } else {
-                engine.setConfig(engine.config(of: name).applying(settings), of: name)
-                holdReplies(connection).append("+OK\r\n")
-            }
-        case .pause(let queue), .resume(let queue):
-            let name = UnsafeRawBufferPointer(rebasing: bytes[queue])
-            var config = engine.config(of: name)
-            if case .pause = command { config.paused = true } else { config.paused = false }
-            engine.setConfig(config, of: name)
-            holdReplies(connection).append("+OK\r\n")
-        case .stats:
-            replies(for: connection).appendDataReply("JSON", body: Array(statsDocument().utf8))
-        case .queues:
-            let documents = engine.queueList.map { engine.queueDocument($0) }
-            replies(for: connection).appendDataReply("JSON", body: Array(("[" + documents.joined(separator: ",") + "]").utf8))
-        case .progress(let id, let percent):
-            switch engine.progress(id: id, owner: connection.id, percent: percent, note: body) {
-            case .failure(let error): jobError(connection, error)
-            case .success: replies(for: connection).append("+OK\r\n")
-            }
-        case .touch(let id):
-            switch engine.touch(id: id, owner: connection.id) {
-            case .failure(let error): jobError(connection, error)
-            case .success: replies(for: connection).append("+OK\r\n")
-            }
-        case .inspect(let id):
-            guard let job = engine.job(id) else { return jobError(connection, .notFound(id)) }
-            replies(for: connection).appendDataReply("JSON", body: Array(job.json.utf8))
-        case .dead(let queue, let limit):
-            let jobs = engine.deadJobs(queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), limit: limit)
-            replies(for: connection).appendDataReply("JSON", body: Array(("[" + jobs.map(\.json).joined(separator: ",") + "]").utf8))
-        case .retryJob(let id):
-            switch engine.retry(id: id) {
-            case .failure(let error): jobError(connection, error)
-            case .success: holdReplies(connection).append("+OK\r\n")
-            }
-        case .retryQueue(let queue):
-            let count = engine.retryAll(queue: UnsafeRawBufferPointer(rebasing: bytes[queue]))
+        case .done, .routeAdded:
             let out = holdReplies(connection)
-            out.append("+OK ")
-            out.appendDecimal(count)
-            out.append("\r\n")
-        case .delete(let id):
-            switch engine.delete(id: id) {
-            case .failure(let error): jobError(connection, error)
-            case .success: holdReplies(connection).append("+OK\r\n")
+            out.append("+OK")
+            if case .routeAdded(let id) = reply {
+                out.append(Byte.space)
+                out.appendDecimal(Int(id))
             }
+            out.append("\r\n")
+        case .doneNow:
+            replies(for: connection).append("+OK\r\n")
+        case .retry(let milliseconds), .throttled(let milliseconds), .count(let milliseconds):
+            let out = holdReplies(connection)
+            if case .retry = reply { out.append("+OK retry ") } else if case .throttled = reply { out.append("+OK throttled ") } else { out.append("+OK ") }
+            out.appendDecimal(milliseconds)
+            out.append("\r\n")
+        case .dead:
+            holdReplies(connection).append("+OK dead\r\n")
+        case .document(let text):
+            replies(for: connection).appendDataReply("JSON", body: Array(text.utf8))
+        case .job(let job):
+            sendJob(job, to: connection)
+        case .noJob:
+            replies(for: connection).append("NOJOB\r\n")
+        case .outcome(let job):
+            // A WAIT answered at once: the job's end is on disk already, or commits with this pass.
+            let out = holdReplies(connection)
+            out.append("OUTCOME ")
+            out.appendDecimal(Int(job.id))
+            out.append(job.state == .completed ? " completed " : " dead ")
+            let detail = (job.state == .completed ? job.result : job.lastError) ?? []
+            out.appendDecimal(detail.count)
+            out.append("\r\n")
+            out.append(detail)
+            out.append("\r\n")
+        case .pending(let job):
+            let out = replies(for: connection)
+            out.append("PENDING ")
+            out.appendDecimal(Int(job.id))
+            out.append(Byte.space)
+            out.append(string: job.state.name)
+            out.append("\r\n")
+        case .gone(let id):
+            replies(for: connection).append(string: JobError.notFound(id).line)
+        case .error(let error):
+            replies(for: connection).append(string: error.line)
+        case .waitingForJob(let waiter):
+            connection.waiter = waiter
+        case .waitingForOutcome(let watch):
+            connection.watch = watch
         }
     }
 
@@ -158,10 +200,6 @@ extension Server {
     /// ENQ is refused past this fraction of the store, keeping room for ACK and FAIL.
     static let storeFullFraction = 0.9
 
-    private func jobError(_ connection: Connection, _ error: JobError) {
-        replies(for: connection).append(string: error.line)
-    }
-
     /// `JOB <id> <queue> <attempt> <#bytes>\r\n<payload>\r\n`.
     func sendJob(_ job: Job, to connection: Connection) {
         connection.heldJobs.insert(job.id)
@@ -188,6 +226,11 @@ extension Server {
             for event in events {
                 switch event {
                 case .delivered(let waiter, let job):
+                    if let request = apiWaiters.removeValue(forKey: ObjectIdentifier(waiter)) {
+                        request.connection.heldJobs.insert(job.id)
+                        answerAPI(request, .job(job))
+                        continue
+                    }
                     guard let connection = connections[waiter.owner], connection.waiter === waiter else {
                         // Its connection is gone: the job goes back as a lost attempt.
                         engine.ownerGone(waiter.owner, heldJobs: [job.id])
@@ -197,20 +240,49 @@ extension Server {
                     sendJob(job, to: connection)
                     resume(connection)
                 case .timedOut(let waiter):
+                    if let request = apiWaiters.removeValue(forKey: ObjectIdentifier(waiter)) {
+                        answerAPI(request, .noJob)
+                        continue
+                    }
                     guard let connection = connections[waiter.owner], connection.waiter === waiter else { continue }
                     connection.waiter = nil
-                    replies(for: connection).append("NOJOB\r\n")
+                    render(.noJob, to: connection)
                     resume(connection)
+                case .watchFinished(let watch, let job):
+                    finishWatch(watch, .outcome(job))
+                case .watchGone(let watch):
+                    finishWatch(watch, .gone(watch.id))
+                case .watchTimedOut(let watch):
+                    guard let job = engine.job(watch.id) else {
+                        finishWatch(watch, .gone(watch.id))
+                        continue
+                    }
+                    finishWatch(watch, .pending(job))
                 }
             }
         }
+    }
+
+    private func finishWatch(_ watch: JobWatch, _ reply: JobReply) {
+        if let request = apiWatches.removeValue(forKey: ObjectIdentifier(watch)) {
+            answerAPI(request, reply)
+            return
+        }
+        guard let connection = connections[watch.owner], connection.watch === watch else { return }
+        connection.watch = nil
+        render(reply, to: connection)
+        resume(connection)
     }
 
     // MARK: Group commit
 
     /// Writes every change of this pass in one transaction; replies held for it go out after.
     func commitChanges() {
-        guard engine.hasChanges || !awaitingCommit.isEmpty else { return }
+        guard engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty else {
+            // Nothing to write, but events (a progress report, say) may still be waiting.
+            publishLifecycle(engine.takeLifecycle())
+            return
+        }
         var batch = StoreBatch()
         for (id, job) in engine.takeChanges() {
             guard let job else {
@@ -226,6 +298,11 @@ extension Server {
         for queue in engine.takeQueueChanges() {
             batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config)))
         }
+        batch.routes = routeChanges
+        routeChanges.removeAll()
+        let lifecycle = engine.takeLifecycle()
+        let actions = afterCommit
+        afterCommit.removeAll()
         batch.nextID = engine.nextID
         let committed = currentBatch
         currentBatch += 1
@@ -243,6 +320,10 @@ extension Server {
                     }
                     queueFlush(connection)
                 }
+                // What the commit made true is published only now, so no subscriber ever
+                // hears of a change that a crash could still undo.
+                publishLifecycle(lifecycle)
+                for action in actions { action() }
             case .failure(let error):
                 // The changes are in memory but not on disk, and their replies were not sent.
                 // Stopping is the only way to keep every acknowledged change true: on restart

@@ -15,6 +15,20 @@ public final class Server {
     let log: Log
     let loop: EventLoop
     let index = SubscriptionIndex()
+    /// Routes by subject pattern; each entry's owner is its `Route`.
+    let routeIndex = SubscriptionIndex()
+    var routes: [UInt64: Route] = [:]
+    var nextRouteID: UInt64 = 1
+    /// Subscriptions that could match `$JOB.…` subjects; lifecycle events are built only while
+    /// there are some.
+    var lifecycleListeners = 0
+    /// Work to do once the current batch is on disk (publishing what it made true).
+    var afterCommit: [() -> Void] = []
+    /// RESERVEs and WAITs made through the request/reply API, by waiter.
+    var apiWaiters: [ObjectIdentifier: APIRequest] = [:]
+    var apiWatches: [ObjectIdentifier: APIRequest] = [:]
+    /// Routes added (with their stored text) or removed (nil) since the last commit.
+    var routeChanges: [(UInt64, [UInt8]?)] = []
     let serverID: String
     let limits: ParseLimits
 
@@ -160,10 +174,19 @@ public final class Server {
             copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }
         }
         _ = engine.takeQueueChanges()
+        for (id, text) in stored.routes {
+            let parsed = text.withUnsafeBytes { JobCommand.parse(.route, $0, 0..<$0.count) }
+            guard case .success(.route(let pattern, let queue, let options, let range)) = parsed else {
+                throw ServerError("route \(id) in \(config.dataDirectory) cannot be parsed")
+            }
+            install(Route(
+                id: id, pattern: Array(text[pattern]), queue: Array(text[queue]), options: options,
+                group: options.group.map { Array(text[$0]) }, text: Array(text[range])))
+        }
         var states: [JobState: Int] = [:]
         for job in engine.jobs.values { states[job.state, default: 0] += 1 }
         let summary = [JobState.waiting, .delayed, .completed, .dead].map { "\(states[$0] ?? 0) \($0.name)" }.joined(separator: ", ")
-        log.info("Recovered \(jobs.count) jobs from \(config.dataDirectory) in \(monotonicMilliseconds() - started) ms (\(summary); layout version \(DataDirectory.layoutVersion), sync \(config.syncMode.rawValue))")
+        log.info("Recovered \(jobs.count) jobs and \(stored.routes.count) routes from \(config.dataDirectory) in \(monotonicMilliseconds() - started) ms (\(summary); layout version \(DataDirectory.layoutVersion), sync \(config.syncMode.rawValue))")
         commitChanges()
     }
 
@@ -258,7 +281,7 @@ public final class Server {
                 connection.bytesIn += count
                 process(connection)
                 if connection.isClosed || count < space.count { break }
-                if connection.waiter != nil && connection.input.readableCount > limits.maxCommandSize {
+                if connection.isBlocked && connection.input.readableCount > limits.maxCommandSize {
                     // It is waiting for a job and sending more than one command's worth:
                     // stop reading until it is served.
                     if let event = connection.readEvent { EventLoop.remove(event) }
@@ -286,10 +309,10 @@ public final class Server {
     /// Parses and runs every complete command in the connection's input, until a RESERVE
     /// has to wait.
     private func process(_ connection: Connection) {
-        if connection.waiter != nil { return }
+        if connection.isBlocked { return }
         let bytes = connection.input.readableBytes
         var position = 0
-        parsing: while connection.waiter == nil {
+        parsing: while !connection.isBlocked {
             switch ClientParser.parse(bytes, from: position, limits: limits) {
             case .op(let op, let next):
                 execute(op, bytes, connection)
@@ -311,7 +334,7 @@ public final class Server {
 
     /// Continues with commands a connection sent while its RESERVE waited.
     func resume(_ connection: Connection) {
-        guard !connection.isClosed, connection.waiter == nil else { return }
+        guard !connection.isClosed, !connection.isBlocked else { return }
         if connection.isReadPaused, !shuttingDown, let event = connection.readEvent {
             connection.isReadPaused = false
             EventLoop.add(event)
@@ -412,8 +435,9 @@ public final class Server {
         connection.waiter = nil
         // Jobs it held are lost attempts now; they follow their retry policy.
         engine.ownerGone(connection.id, heldJobs: Array(connection.heldJobs))
-        for subscription in connection.subscriptions.values { index.remove(subscription) }
-        connection.subscriptions.removeAll()
+        for subscription in Array(connection.subscriptions.values) { removeSubscription(subscription, of: connection) }
+        if let watch = connection.watch { engine.cancel(watch) }
+        connection.watch = nil
         if let event = connection.readEvent { EventLoop.free(event) }
         if let event = connection.writeEvent { EventLoop.free(event) }
         connection.readEvent = nil
@@ -429,8 +453,8 @@ public final class Server {
         let now = monotonicMilliseconds()
         for connection in Array(connections.values) {
             guard connection.sentConnect || now - connection.openedAt >= config.pingIntervalMilliseconds else { continue }
-            if connection.waiter != nil {
-                // Blocked in RESERVE, it reads nothing we send until served; its socket closing
+            if connection.isBlocked {
+                // Blocked in RESERVE or WAIT, it reads nothing we send until served; its socket closing
                 // is what tells us it is gone.
                 connection.pingsOutstanding = 0
                 continue

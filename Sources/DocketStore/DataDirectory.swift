@@ -19,6 +19,7 @@ public final class DataDirectory: JobStore {
     private var jobsDB: MDB_dbi = 0
     private var payloadsDB: MDB_dbi = 0
     private var queuesDB: MDB_dbi = 0
+    private var routesDB: MDB_dbi = 0
     private var metaDB: MDB_dbi = 0
     public private(set) var usedBytes = 0
     public let capacityBytes: Int
@@ -73,6 +74,7 @@ public final class DataDirectory: JobStore {
         try check(mdb_dbi_open(txn, "jobs", UInt32(MDB_CREATE), &jobsDB), "mdb_dbi_open jobs")
         try check(mdb_dbi_open(txn, "payloads", UInt32(MDB_CREATE), &payloadsDB), "mdb_dbi_open payloads")
         try check(mdb_dbi_open(txn, "queues", UInt32(MDB_CREATE), &queuesDB), "mdb_dbi_open queues")
+        try check(mdb_dbi_open(txn, "routes", UInt32(MDB_CREATE), &routesDB), "mdb_dbi_open routes")
         let dbi = metaDB
         var keyBytes = Array("layout_version".utf8)
         var found = MDB_val()
@@ -148,7 +150,17 @@ public final class DataDirectory: JobStore {
             records.append(StoredJob(id: id, record: record, payload: Array(UnsafeRawBufferPointer(start: payload.mv_data, count: payload.mv_size))))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
-        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredJobs(records: [], nextID: 1, queues: []) }
+        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredJobs(records: [], nextID: 1, queues: [], routes: []) }
+        var routes: [(id: UInt64, bytes: [UInt8])] = []
+        var routeCursor: OpaquePointer?
+        try check(mdb_cursor_open(txn, routesDB, &routeCursor), "mdb_cursor_open routes")
+        defer { mdb_cursor_close(routeCursor) }
+        status = mdb_cursor_get(routeCursor, &key, &value, MDB_FIRST)
+        while status == 0 {
+            guard key.mv_size == 8 else { throw StoreError("route key of \(key.mv_size) bytes in \(path)") }
+            routes.append((UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self)), Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+            status = mdb_cursor_get(routeCursor, &key, &value, MDB_NEXT)
+        }
         var queues: [(name: String, bytes: [UInt8])] = []
         var queueCursor: OpaquePointer?
         try check(mdb_cursor_open(txn, queuesDB, &queueCursor), "mdb_cursor_open queues")
@@ -167,7 +179,7 @@ public final class DataDirectory: JobStore {
             return mdb_get(txn, metaDB, &keyVal, &found)
         }
         if got == 0 && found.mv_size == 8 { nextID = UInt64(bigEndian: found.mv_data.loadUnaligned(as: UInt64.self)) }
-        return StoredJobs(records: records, nextID: nextID, queues: queues)
+        return StoredJobs(records: records, nextID: nextID, queues: queues, routes: routes)
     }
 
     public func commit(_ batch: StoreBatch, completion: @escaping (Result<Void, StoreError>) -> Void) {
@@ -193,6 +205,9 @@ public final class DataDirectory: JobStore {
         for id in batch.deletes {
             try delete(txn, jobsDB, id)
             try delete(txn, payloadsDB, id)
+        }
+        for (id, bytes) in batch.routes {
+            if let bytes { try put(txn, routesDB, id, bytes) } else { try delete(txn, routesDB, id) }
         }
         for (name, bytes) in batch.queues {
             var nameBytes = Array(name.utf8)
@@ -248,7 +263,7 @@ public final class DataDirectory: JobStore {
     private func measureUse(_ txn: OpaquePointer?) -> Int {
         var pages = 0
         var pageSize = 4096
-        for dbi in [MDB_dbi(0), MDB_dbi(1), jobsDB, payloadsDB, queuesDB, metaDB] {
+        for dbi in [MDB_dbi(0), MDB_dbi(1), jobsDB, payloadsDB, queuesDB, routesDB, metaDB] {
             var stat = MDB_stat()
             if mdb_stat(txn, dbi, &stat) == 0 {
                 pages += Int(stat.ms_branch_pages) + Int(stat.ms_leaf_pages) + Int(stat.ms_overflow_pages)

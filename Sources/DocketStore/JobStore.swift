@@ -23,6 +23,8 @@ public struct StoredJobs {
     public var nextID: UInt64
     /// Each queue's settings record, by queue name.
     public var queues: [(name: String, bytes: [UInt8])]
+    /// Routes, by id.
+    public var routes: [(id: UInt64, bytes: [UInt8])]
 }
 
 /// One job as stored: its state record and, apart, its payload.
@@ -45,12 +47,14 @@ public struct StoreBatch {
     public var deletes: [UInt64] = []
     /// Queue settings records to write.
     public var queues: [(name: String, bytes: [UInt8])] = []
+    /// Routes to write, or to delete (nil).
+    public var routes: [(UInt64, [UInt8]?)] = []
     /// The next job id, so ids stay unique after the newest jobs are deleted.
     public var nextID: UInt64 = 0
 
     public init() {}
 
-    public var isEmpty: Bool { puts.isEmpty && deletes.isEmpty && queues.isEmpty }
+    public var isEmpty: Bool { puts.isEmpty && deletes.isEmpty && queues.isEmpty && routes.isEmpty }
 }
 
 /// When a commit counts as done.

@@ -27,6 +27,7 @@ public enum ClientOp: Equatable, Sendable {
 public enum JobVerb: Sendable, Equatable, CaseIterable {
     case enq, reserve, ack, fail, progress, touch, inspect, dead, retry, del
     case queue, pause, resume, stats, queues
+    case wait, route, unroute, routes
 
     /// Fields that always come before an optional trailing byte count, or nil if the verb
     /// never carries a payload. A verb's trailing count is the last field when there are more
@@ -35,7 +36,9 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         switch self {
         case .enq, .ack, .fail: return 1
         case .progress: return 2
-        case .reserve, .touch, .inspect, .dead, .retry, .del, .queue, .pause, .resume, .stats, .queues: return nil
+        case .reserve, .touch, .inspect, .dead, .retry, .del, .queue, .pause, .resume, .stats, .queues, .wait, .route,
+            .unroute, .routes:
+            return nil
         }
     }
 
@@ -56,6 +59,10 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         case .resume: return "RESUME"
         case .stats: return "STATS"
         case .queues: return "QUEUES"
+        case .wait: return "WAIT"
+        case .route: return "ROUTE"
+        case .unroute: return "UNROUTE"
+        case .routes: return "ROUTES"
         }
     }
 }

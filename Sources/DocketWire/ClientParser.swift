@@ -192,6 +192,17 @@ enum Verb {
     case connect, ping, pong, pub, hpub, sub, unsub, help
     case job(JobVerb)
 
+    /// Every verb, lower case. The NATS ones come first: they are the hot path.
+    static let table: [(StaticString, Verb)] = [
+        ("pub", .pub), ("hpub", .hpub), ("ping", .ping), ("pong", .pong), ("sub", .sub), ("unsub", .unsub),
+        ("connect", .connect), ("help", .help),
+        ("enq", .job(.enq)), ("reserve", .job(.reserve)), ("ack", .job(.ack)), ("fail", .job(.fail)),
+        ("progress", .job(.progress)), ("touch", .job(.touch)), ("inspect", .job(.inspect)), ("dead", .job(.dead)),
+        ("retry", .job(.retry)), ("del", .job(.del)), ("queue", .job(.queue)), ("pause", .job(.pause)),
+        ("resume", .job(.resume)), ("stats", .job(.stats)), ("queues", .job(.queues)), ("wait", .job(.wait)),
+        ("route", .job(.route)), ("unroute", .job(.unroute)), ("routes", .job(.routes)),
+    ]
+
     init?(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) {
         // ASCII letters differ from their lower case only in bit 0x20, and no other byte
         // maps onto a lower-case letter that way, so OR-ing 0x20 compares case-insensitively.
@@ -203,31 +214,11 @@ enum Verb {
             }
             return true
         }
-        switch range.count {
-        case 3:
-            if `is`("pub") { self = .pub } else if `is`("sub") { self = .sub }
-            else if `is`("enq") { self = .job(.enq) } else if `is`("ack") { self = .job(.ack) }
-            else if `is`("del") { self = .job(.del) } else { return nil }
-        case 4:
-            if `is`("ping") { self = .ping } else if `is`("pong") { self = .pong }
-            else if `is`("hpub") { self = .hpub } else if `is`("help") { self = .help }
-            else if `is`("fail") { self = .job(.fail) } else if `is`("dead") { self = .job(.dead) }
-            else { return nil }
-        case 5:
-            if `is`("unsub") { self = .unsub } else if `is`("touch") { self = .job(.touch) }
-            else if `is`("retry") { self = .job(.retry) } else if `is`("queue") { self = .job(.queue) }
-            else if `is`("pause") { self = .job(.pause) } else if `is`("stats") { self = .job(.stats) }
-            else { return nil }
-        case 6:
-            if `is`("resume") { self = .job(.resume) } else if `is`("queues") { self = .job(.queues) } else { return nil }
-        case 7:
-            if `is`("connect") { self = .connect } else if `is`("reserve") { self = .job(.reserve) }
-            else if `is`("inspect") { self = .job(.inspect) } else { return nil }
-        case 8:
-            if `is`("progress") { self = .job(.progress) } else { return nil }
-        default:
-            return nil
+        for (word, verb) in Self.table where `is`(word) {
+            self = verb
+            return
         }
+        return nil
     }
 }
 

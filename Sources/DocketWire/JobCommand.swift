@@ -17,6 +17,11 @@ public enum JobCommand: Equatable, Sendable {
     case resume(queue: Range<Int>)
     case stats
     case queues
+    case wait(id: UInt64, timeoutMilliseconds: Int?)
+    /// `ROUTE <pattern> <queue> [option=value ...]`; `text` is the whole argument text.
+    case route(pattern: Range<Int>, queue: Range<Int>, EnqueueOptions, text: Range<Int>)
+    case unroute(id: UInt64)
+    case routes
 
     /// Parses the arguments of `verb` found at `arguments` in `bytes`.
     public static func parse(
@@ -133,9 +138,34 @@ public enum JobCommand: Equatable, Sendable {
             guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a queue")) }
             return .success(verb == .pause ? .pause(queue: queue) : .resume(queue: queue))
-        case .stats, .queues:
+        case .stats, .queues, .routes:
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes no arguments")) }
-            return .success(verb == .stats ? .stats : .queues)
+            return .success(verb == .stats ? .stats : verb == .queues ? .queues : .routes)
+        case .wait:
+            guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
+            var timeout: Int? = nil
+            while let field = scanner.next() {
+                guard timeout == nil, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "timeout"),
+                    let milliseconds = Option.duration(bytes, raw)
+                else { return .failure(.badOption(bytes, field, "WAIT takes only timeout=<duration>")) }
+                timeout = milliseconds
+            }
+            return .success(.wait(id: value, timeoutMilliseconds: timeout))
+        case .route:
+            guard let pattern = scanner.next() else { return .failure(JobError(.badOption, "ROUTE needs <subject pattern> <queue> [option=value ...]")) }
+            guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
+            var options = EnqueueOptions()
+            while let field = scanner.next() {
+                if let error = options.apply(bytes, field) { return .failure(error) }
+            }
+            if options.key != nil || options.runAtMilliseconds != nil {
+                return .failure(JobError(.badOption, "a route cannot fix key= or at=; each message makes a new job"))
+            }
+            return .success(.route(pattern: pattern, queue: queue, options, text: pattern.lowerBound..<arguments.upperBound))
+        case .unroute:
+            guard let id = scanner.next(), let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, arguments)) }
+            return .success(.unroute(id: value))
         }
     }
 }

@@ -1,0 +1,260 @@
+import DocketEngine
+import DocketStore
+import DocketWire
+
+/// The bridge between the two halves: job lifecycle events published on `$JOB.<queue>.<event>`,
+/// routes that turn published messages into jobs, and the job verbs as request/reply on
+/// `$DOCKET.API.…` for stock NATS clients.
+extension Server {
+    // MARK: Lifecycle events
+
+    /// Counts subscriptions that could receive `$JOB.…` subjects, so lifecycle events cost
+    /// nothing while nobody listens.
+    func noteLifecycleInterest(_ subscription: Subscription, added: Bool) {
+        let first = subscription.subject.split(separator: Byte.dot, maxSplits: 1).first.map(Array.init) ?? []
+        guard first == Array("$JOB".utf8) || first == [Byte.star] || first == [Byte.greater] else { return }
+        lifecycleListeners += added ? 1 : -1
+        engine.recordsLifecycle = lifecycleListeners > 0
+    }
+
+    /// Publishes lifecycle events as ordinary messages. Slow subscribers are cut off by the
+    /// usual slow-consumer rules; nothing here ever waits for one.
+    func publishLifecycle(_ events: [LifecycleEvent]) {
+        for event in events {
+            let subject = Array("$JOB.\(event.queue).\(event.kind.rawValue)".utf8)
+            let body = Array(event.json.utf8)
+            subject.withUnsafeBytes { subject in
+                body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil) }
+            }
+        }
+    }
+
+    // MARK: Routes
+
+    func addRoute(pattern: [UInt8], queue: [UInt8], options: EnqueueOptions, group: [UInt8]?, text: [UInt8]) -> JobReply {
+        guard Subject.isValidFilter(pattern) else { return .error(JobError(.badOption, "the route pattern is not a valid subject filter")) }
+        if pattern.starts(with: Array("$".utf8)) {
+            return .error(JobError(.badOption, "routes cannot take reserved $ subjects"))
+        }
+        let route = Route(id: nextRouteID, pattern: pattern, queue: queue, options: options, group: group, text: text)
+        nextRouteID += 1
+        install(route)
+        routeChanges.append((route.id, text))
+        return .routeAdded(route.id)
+    }
+
+    func install(_ route: Route) {
+        routes[route.id] = route
+        let entry = Subscription(owner: route, subject: route.pattern, queue: nil, sid: [])
+        route.entry = entry
+        routeIndex.insert(entry)
+        nextRouteID = max(nextRouteID, route.id + 1)
+    }
+
+    func removeRoute(_ id: UInt64) -> JobReply {
+        guard let route = routes.removeValue(forKey: id) else {
+            return .error(JobError(.notFound, "route \(id) does not exist"))
+        }
+        if let entry = route.entry { routeIndex.remove(entry) }
+        routeChanges.append((id, nil))
+        return .done
+    }
+
+    /// Enqueues one job per route matching the subject; returns how many. With a reply subject,
+    /// the publisher is told the job ids there once they are on disk.
+    func routeMessage(
+        _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer,
+        _ headerCount: Int?, from publisher: Connection
+    ) -> Int {
+        let match = routeIndex.match(subject)
+        guard !match.plain.isEmpty else { return 0 }
+        let payload = Array(message[(headerCount ?? 0)...])
+        var ids: [UInt64] = []
+        for entry in match.plain {
+            let route = unsafeDowncast(entry.owner, to: Route.self)
+            let (id, _) = route.queue.withUnsafeBytes {
+                engine.enqueue(queue: $0, options: route.options, key: nil, group: route.group, payload: payload)
+            }
+            stagedBytes += 2 * (payload.count + 256)
+            ids.append(id)
+        }
+        if let reply {
+            let replySubject = Array(reply)
+            let body = Array(("{\"jobs\":[" + ids.map { String($0) }.joined(separator: ",") + "]}").utf8)
+            afterCommit.append { [unowned self] in
+                replySubject.withUnsafeBytes { subject in
+                    body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil) }
+                }
+            }
+        }
+        return ids.count
+    }
+
+    // MARK: Request/reply API
+
+    /// A job command that arrived as a request on `$DOCKET.API.<VERB>.<argument>`. Options come
+    /// in a `Docket-Options` header, written exactly as on the wire; the payload is the body.
+    func handleAPIRequest(
+        _ publisher: Connection, _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?,
+        _ message: UnsafeRawBufferPointer, _ headerCount: Int?
+    ) {
+        let request = APIRequest(connection: publisher, reply: reply.map(Array.init))
+        guard let (verb, argument) = JobAPI.parse(subject) else {
+            return answerAPI(request, .error(JobError(.badOption, "unknown API subject; see PROTOCOL.md, $DOCKET.API")))
+        }
+        let headers = headerCount.map { JobAPI.headers(UnsafeRawBufferPointer(rebasing: message[..<$0])) } ?? [:]
+        let body = Array(message[(headerCount ?? 0)...])
+        let arguments = Array((argument + " " + (headers["docket-options"] ?? "")).utf8)
+        arguments.withUnsafeBytes { bytes in
+            switch JobCommand.parse(verb, bytes, 0..<bytes.count) {
+            case .failure(let error):
+                answerAPI(request, .error(error))
+            case .success(let command):
+                // The body is ENQ's payload, or ACK's result, FAIL's reason, PROGRESS's note
+                // (an empty one meaning none, as when the wire command has no byte count).
+                let carriesBody = verb == .enq || ([JobVerb.ack, .fail, .progress].contains(verb) && !body.isEmpty)
+                let reply = perform(command, bytes, carriesBody ? body : nil, for: publisher)
+                switch reply {
+                case .job(let job):
+                    publisher.heldJobs.insert(job.id)
+                    answerAPI(request, reply)
+                case .waitingForJob(let waiter):
+                    apiWaiters[ObjectIdentifier(waiter)] = request
+                case .waitingForOutcome(let watch):
+                    apiWatches[ObjectIdentifier(watch)] = request
+                default:
+                    answerAPI(request, reply)
+                }
+            }
+        }
+    }
+
+    /// Sends an API answer as a message on the request's reply subject: JSON, except a
+    /// reserved job, which comes as its payload with `Docket-*` headers. Answers that promise
+    /// a change on disk go out after the commit.
+    func answerAPI(_ request: APIRequest, _ reply: JobReply) {
+        guard let subject = request.reply else { return }
+        var headers: [UInt8]? = nil
+        var body: [UInt8]
+        switch reply {
+        case .enqueued(let id, let duplicate): body = Array("{\"id\":\(id),\"duplicate\":\(duplicate)}".utf8)
+        case .done, .doneNow: body = Array("{\"ok\":true}".utf8)
+        case .routeAdded(let id): body = Array("{\"route\":\(id)}".utf8)
+        case .retry(let milliseconds): body = Array("{\"next\":\"retry\",\"retry_in_ms\":\(milliseconds)}".utf8)
+        case .dead: body = Array("{\"next\":\"dead\"}".utf8)
+        case .throttled(let milliseconds): body = Array("{\"throttled_ms\":\(milliseconds)}".utf8)
+        case .count(let count): body = Array("{\"count\":\(count)}".utf8)
+        case .document(let text): body = Array(text.utf8)
+        case .noJob: body = Array("{\"job\":null}".utf8)
+        case .job(let job):
+            headers = Array(
+                "NATS/1.0\r\nDocket-Job-Id: \(job.id)\r\nDocket-Queue: \(job.queue)\r\nDocket-Attempt: \(job.attempts)\r\n\r\n".utf8)
+            body = job.payload
+        case .outcome(let job):
+            var writer = JSONObjectWriter()
+            writer.add("id", Int(job.id))
+            writer.add("state", job.state.name)
+            writer.add("result", job.result.map { String(decoding: $0, as: UTF8.self) })
+            writer.add("error", job.state == .dead ? job.lastError.map { String(decoding: $0, as: UTF8.self) } : nil)
+            body = Array(writer.result.utf8)
+        case .pending(let job): body = Array("{\"id\":\(job.id),\"state\":\"\(job.state.name)\",\"pending\":true}".utf8)
+        case .gone(let id): body = Array(JobAPI.errorJSON(.notFound(id)).utf8)
+        case .error(let error): body = Array(JobAPI.errorJSON(error).utf8)
+        case .waitingForJob, .waitingForOutcome: return
+        }
+        let send: () -> Void = { [unowned self] in
+            var message = headers ?? []
+            message += body
+            subject.withUnsafeBytes { subject in
+                message.withUnsafeBytes { message in
+                    _ = fanOut(subject, nil, message, headers?.count, from: nil)
+                }
+            }
+        }
+        if reply.isDurable { afterCommit.append(send) } else { send() }
+    }
+}
+
+/// A rule that turns every message published on a matching subject into a job.
+final class Route {
+    let id: UInt64
+    let pattern: [UInt8]
+    let queue: [UInt8]
+    let options: EnqueueOptions
+    let group: [UInt8]?
+    /// The ROUTE arguments as given, which is also how the route is stored.
+    let text: [UInt8]
+    var entry: Subscription?
+
+    init(id: UInt64, pattern: [UInt8], queue: [UInt8], options: EnqueueOptions, group: [UInt8]?, text: [UInt8]) {
+        self.id = id
+        self.pattern = pattern
+        self.queue = queue
+        self.options = options
+        self.group = group
+        self.text = text
+    }
+
+    var json: String {
+        var writer = JSONObjectWriter()
+        writer.add("id", Int(id))
+        writer.add("pattern", String(decoding: pattern, as: UTF8.self))
+        writer.add("queue", String(decoding: queue, as: UTF8.self))
+        writer.add("rule", String(decoding: text, as: UTF8.self))
+        return writer.result
+    }
+}
+
+/// A request made through `$DOCKET.API`: who asked, and where the answer goes.
+struct APIRequest {
+    let connection: Connection
+    let reply: [UInt8]?
+}
+
+/// The subjects of the request/reply job API.
+enum JobAPI {
+    static let prefix = Array("$DOCKET.API.".utf8)
+
+    static func isRequest(_ subject: UnsafeRawBufferPointer) -> Bool {
+        subject.count > prefix.count && subject.starts(with: prefix)
+    }
+
+    /// The verb and its argument (a queue or a job id, with PROGRESS's percentage after it).
+    static func parse(_ subject: UnsafeRawBufferPointer) -> (JobVerb, String)? {
+        let rest = String(decoding: subject.dropFirst(prefix.count), as: UTF8.self)
+        let tokens = rest.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard let verbName = tokens.first else { return nil }
+        let verbs: [String: JobVerb] = [
+            "ENQ": .enq, "RESERVE": .reserve, "ACK": .ack, "FAIL": .fail, "PROGRESS": .progress, "TOUCH": .touch,
+            "INSPECT": .inspect, "WAIT": .wait, "RETRY": .retry, "DEL": .del, "QUEUE": .queue, "STATS": .stats,
+        ]
+        guard let verb = verbs[verbName.uppercased()] else { return nil }
+        return (verb, tokens.dropFirst().joined(separator: " "))
+    }
+
+    /// Header names (lower-cased) and values from a `NATS/1.0` header block.
+    static func headers(_ block: UnsafeRawBufferPointer) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in String(decoding: block, as: UTF8.self).split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].trimmingCharacters(in: " \t").lowercased()
+            result[name] = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+        }
+        return result
+    }
+
+    static func errorJSON(_ error: JobError) -> String {
+        var inner = JSONObjectWriter()
+        inner.add("code", error.code.rawValue)
+        inner.add("message", error.message)
+        var outer = JSONObjectWriter()
+        outer.add("error", json: inner.result)
+        return outer.result
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in blanks: String) -> String {
+        String(drop { blanks.contains($0) }.reversed().drop { blanks.contains($0) }.reversed())
+    }
+}

@@ -1,0 +1,131 @@
+"""The job queue through a stock NATS client: nats-py with no Docket code enqueues, reserves,
+reports progress, fails, acks and waits through request/reply on $DOCKET.API, follows job
+events on $JOB.<queue>.>, and sees routes turn its publishes into jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from urllib.parse import urlparse
+
+import nats
+import pytest
+
+pytestmark = pytest.mark.docketd_only("the job API is a Docket extension")
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def api(nc, subject, body=b"", options=None, timeout=5):
+    headers = {"Docket-Options": options} if options else None
+    msg = await nc.request(subject, body, headers=headers, timeout=timeout)
+    return msg
+
+
+def raw_command(url, line):
+    """One command over the raw protocol (for ROUTE, which admins type)."""
+    parsed = urlparse(url)
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=5) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        sock.sendall(b'CONNECT {"verbose":false}\r\n' + line.encode() + b"\r\n")
+        return reader.readline().decode().strip()
+
+
+def test_a_full_worker_loop_with_plain_nats_py(nats_url):
+    """20 jobs, 3 workers on their own connections, one transient failure per job that is
+    divisible by 4, progress reports, WAIT for every outcome, and every event observed in
+    order with gap-free sequence numbers."""
+
+    async def main():
+        producer = await nats.connect(nats_url)
+        watcher = await nats.connect(nats_url)
+        events = []
+
+        async def on_event(msg):
+            events.append(json.loads(msg.data))
+
+        await watcher.subscribe("$JOB.work.>", cb=on_event)
+        await watcher.flush()
+        await watcher.flush()
+        ids = []
+        for n in range(20):
+            reply = json.loads((await api(producer, "$DOCKET.API.ENQ.work", f"job-{n}".encode(),
+                                          options="attempts=3 backoff=fixed:50ms")).data)
+            assert reply["duplicate"] is False
+            ids.append(reply["id"])
+        again = json.loads((await api(producer, "$DOCKET.API.ENQ.work", b"x", options="key=once")).data)
+        dup = json.loads((await api(producer, "$DOCKET.API.ENQ.work", b"y", options="key=once")).data)
+        assert dup == {"id": again["id"], "duplicate": True}
+        ids.append(again["id"])
+
+        async def worker():
+            nc = await nats.connect(nats_url)
+            done = 0
+            while True:
+                msg = await api(nc, "$DOCKET.API.RESERVE.work", options="timeout=300ms")
+                if msg.headers is None:
+                    assert json.loads(msg.data) == {"job": None}
+                    break
+                job = msg.headers["Docket-Job-Id"]
+                attempt = int(msg.headers["Docket-Attempt"])
+                progress = json.loads((await api(nc, f"$DOCKET.API.PROGRESS.{job}.50", b"halfway")).data)
+                assert progress == {"ok": True}
+                if int(job) % 4 == 0 and attempt == 1:
+                    failed = json.loads((await api(nc, f"$DOCKET.API.FAIL.{job}", b"transient")).data)
+                    assert failed == {"next": "retry", "retry_in_ms": 50}
+                    continue
+                acked = json.loads((await api(nc, f"$DOCKET.API.ACK.{job}", b"ok:" + msg.data)).data)
+                assert acked == {"ok": True}
+                done += 1
+            await nc.drain()
+            return done
+
+        done = await asyncio.gather(*(worker() for _ in range(3)))
+        assert sum(done) == 21
+        for job in ids:
+            outcome = json.loads((await api(producer, f"$DOCKET.API.WAIT.{job}")).data)
+            assert outcome["state"] == "completed" and outcome["result"].startswith("ok:")
+        # Not held any more: a clear error, as JSON.
+        error = json.loads((await api(producer, f"$DOCKET.API.ACK.{ids[0]}")).data)
+        assert error["error"]["code"] == "NOT_HELD"
+        await producer.flush()
+        for _ in range(50):
+            if sum(1 for e in events if e["event"] == "completed") == 21:
+                break
+            await asyncio.sleep(0.05)
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        kinds = [e["event"] for e in events]
+        assert kinds.count("enqueued") == 21 and kinds.count("completed") == 21
+        assert kinds.count("failed") == 5 and kinds.count("progress") == 26
+        per_job = {}
+        for e in events:
+            per_job.setdefault(e["id"], []).append(e["event"])
+        assert per_job[ids[3]] == ["enqueued", "started", "progress", "failed", "started", "progress", "completed"]
+        await producer.drain()
+        await watcher.drain()
+
+    run(main())
+
+
+def test_routes_turn_publishes_into_jobs(nats_url):
+    """A route set over the raw protocol makes each matching nats-py publish a job, and a
+    request to a routed subject answers with the job ids."""
+    assert raw_command(nats_url, "ROUTE orders.* invoices attempts=2") == "+OK 1"
+
+    async def main():
+        nc = await nats.connect(nats_url)
+        reply = await nc.request("orders.created", b'{"order":17}', timeout=5)
+        assert json.loads(reply.data) == {"jobs": [1]}
+        await nc.publish("orders.updated", b'{"order":17}')
+        await nc.flush()
+        job = await api(nc, "$DOCKET.API.RESERVE.invoices", options="timeout=1s")
+        assert job.data == b'{"order":17}' and job.headers["Docket-Queue"] == "invoices"
+        second = await api(nc, "$DOCKET.API.RESERVE.invoices", options="timeout=1s")
+        assert second.headers["Docket-Job-Id"] == "2"
+        await nc.drain()
+
+    run(main())
