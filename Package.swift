@@ -4,6 +4,12 @@
 //   <- DocketStore (LMDB) / DocketServer (libevent) <- docketd (thin executable)
 import PackageDescription
 
+/// The per-message path (parser, buffers, fan-out) accesses class properties millions of times
+/// a second; Swift's dynamic exclusivity checks on them cost over half the server's CPU in
+/// profiles. The server is single-threaded and debug builds (all tests) keep the checks, so
+/// release builds of the hot modules drop them.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "Docket",
     products: [
@@ -22,12 +28,13 @@ let package = Package(
         .systemLibrary(
             name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
             providers: [.apt(["liblmdb-dev"])]),
-        .target(name: "DocketWire"),
-        .target(name: "DocketEngine", dependencies: ["DocketWire"]),
+        .target(name: "DocketWire", swiftSettings: hotPath),
+        .target(name: "DocketEngine", dependencies: ["DocketWire"], swiftSettings: hotPath),
         .target(name: "DocketStore", dependencies: ["CLMDB"]),
         .target(
             name: "DocketServer",
-            dependencies: ["DocketWire", "DocketEngine", "DocketStore", "CLibevent"]),
+            dependencies: ["DocketWire", "DocketEngine", "DocketStore", "CLibevent"],
+            swiftSettings: hotPath),
         .executableTarget(
             name: "docketd",
             dependencies: [

@@ -113,7 +113,7 @@ public enum JobCommand: Equatable, Sendable {
             while let field = scanner.next() {
                 guard limit == nil, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "limit"),
                     let value = ClientParser.parseCount(bytes, raw), value > 0
-                else { return .failure(.badOption(bytes, field, "DEAD takes only one limit=<n>")) }
+                else { return .failure(.badOption(bytes, field, "DEAD takes one limit=<n>, n at least 1")) }
                 limit = value
             }
             return .success(.dead(queue: queue, limit: limit ?? 100))
