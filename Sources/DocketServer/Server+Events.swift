@@ -119,9 +119,13 @@ extension Server {
                     publisher.heldJobs.insert(job.id)
                     answerAPI(request, reply)
                 case .waitingForJob(let waiter):
-                    apiWaiters[ObjectIdentifier(waiter)] = request
+                    var waiting = request
+                    waiting.waiter = waiter
+                    apiWaiters[ObjectIdentifier(waiter)] = waiting
                 case .waitingForOutcome(let watch):
-                    apiWatches[ObjectIdentifier(watch)] = request
+                    var waiting = request
+                    waiting.watch = watch
+                    apiWatches[ObjectIdentifier(watch)] = waiting
                 default:
                     answerAPI(request, reply)
                 }
@@ -205,10 +209,12 @@ final class Route {
     }
 }
 
-/// A request made through `$DOCKET.API`: who asked, and where the answer goes.
+/// A request made through `$DOCKET.API`: who asked, where the answer goes, and what it waits for.
 struct APIRequest {
     let connection: Connection
     let reply: [UInt8]?
+    var waiter: Waiter? = nil
+    var watch: JobWatch? = nil
 }
 
 /// The subjects of the request/reply job API.

@@ -227,6 +227,10 @@ extension Server {
                 switch event {
                 case .delivered(let waiter, let job):
                     if let request = apiWaiters.removeValue(forKey: ObjectIdentifier(waiter)) {
+                        guard !request.connection.isClosed else {
+                            engine.ownerGone(waiter.owner, heldJobs: [job.id])
+                            continue
+                        }
                         request.connection.heldJobs.insert(job.id)
                         answerAPI(request, .job(job))
                         continue

@@ -438,6 +438,17 @@ public final class Server {
         for subscription in Array(connection.subscriptions.values) { removeSubscription(subscription, of: connection) }
         if let watch = connection.watch { engine.cancel(watch) }
         connection.watch = nil
+        // RESERVEs and WAITs it made through $DOCKET.API die with it too.
+        if !apiWaiters.isEmpty || !apiWatches.isEmpty {
+            for (key, request) in apiWaiters where request.connection === connection {
+                apiWaiters[key] = nil
+                if let waiter = request.waiter { engine.cancel(waiter) }
+            }
+            for (key, request) in apiWatches where request.connection === connection {
+                apiWatches[key] = nil
+                if let watch = request.watch { engine.cancel(watch) }
+            }
+        }
         if let event = connection.readEvent { EventLoop.free(event) }
         if let event = connection.writeEvent { EventLoop.free(event) }
         connection.readEvent = nil

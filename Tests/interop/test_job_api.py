@@ -129,3 +129,23 @@ def test_routes_turn_publishes_into_jobs(nats_url):
         await nc.drain()
 
     run(main())
+
+
+def test_an_api_reserve_dies_with_its_connection(nats_url):
+    """A RESERVE waiting through the API is withdrawn when its connection closes: the next
+    job goes to the next worker, not to the departed one."""
+
+    async def main():
+        gone = await nats.connect(nats_url)
+        pending = asyncio.ensure_future(
+            api(gone, "$DOCKET.API.RESERVE.q", options="timeout=10s", timeout=10))
+        await asyncio.sleep(0.2)  # the request reaches the server and waits there
+        pending.cancel()
+        await gone.close()
+        nc = await nats.connect(nats_url)
+        await api(nc, "$DOCKET.API.ENQ.q", b"work")
+        job = await api(nc, "$DOCKET.API.RESERVE.q", options="timeout=2s")
+        assert job.headers["Docket-Attempt"] == "1" and job.data == b"work"
+        await nc.drain()
+
+    run(main())
