@@ -74,14 +74,14 @@ public final class JobEngine {
     public private(set) var nextID: UInt64 = 1
     private var generation: UInt64 = 0
 
-    private var delayed = BinaryHeap<TimedEntry>()
-    private var leases = BinaryHeap<TimedEntry>()
-    private var waiterDeadlines = BinaryHeap<WaiterEntry>()
-    private var wakes = BinaryHeap<WakeEntry>()
+    private var delayed = BinaryHeap<Deadline<Job>>()
+    private var leases = BinaryHeap<Deadline<Job>>()
+    private var waiterDeadlines = BinaryHeap<Deadline<Waiter>>()
+    private var wakes = BinaryHeap<Deadline<JobQueue>>()
     private var sequence: UInt64 = 0
 
     private var watches: [UInt64: [JobWatch]] = [:]
-    private var watchDeadlines = BinaryHeap<WatchEntry>()
+    private var watchDeadlines = BinaryHeap<Deadline<JobWatch>>()
     /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
     public var recordsLifecycle = false
     private var lifecycle: [LifecycleEvent] = []
@@ -192,7 +192,7 @@ public final class JobEngine {
         }
         if let deadline {
             sequence += 1
-            waiterDeadlines.push(WaiterEntry(time: deadline, sequence: sequence, waiter: waiter))
+            waiterDeadlines.push(Deadline(time: deadline, sequence: sequence, item: waiter))
         }
         return (nil, waiter)
     }
@@ -310,7 +310,7 @@ public final class JobEngine {
         watches[id, default: []].append(watch)
         if let timeout = timeoutMilliseconds {
             sequence += 1
-            watchDeadlines.push(WatchEntry(time: clock.now() + Int64(timeout), sequence: sequence, watch: watch))
+            watchDeadlines.push(Deadline(time: clock.now() + Int64(timeout), sequence: sequence, item: watch))
         }
         return .waiting(watch)
     }
@@ -491,8 +491,8 @@ public final class JobEngine {
         let now = clock.now()
         while let entry = delayed.top, entry.time <= now {
             delayed.pop()
-            let job = entry.job
-            guard job.state == .delayed, job.generation == entry.generation, jobs[job.id] === job else { continue }
+            let job = entry.item
+            guard job.state == .delayed, job.generation == entry.sequence, jobs[job.id] === job else { continue }
             markChanged(job)
             let queue = queue(named: job.queue)
             transition(job, to: .waiting, in: queue)
@@ -500,29 +500,29 @@ public final class JobEngine {
         }
         while let entry = leases.top, entry.time <= now {
             leases.pop()
-            let job = entry.job
-            guard job.state == .active, job.generation == entry.generation, job.leaseExpiresAt == entry.time,
+            let job = entry.item
+            guard job.state == .active, job.generation == entry.sequence, job.leaseExpiresAt == entry.time,
                 jobs[job.id] === job
             else { continue }
             _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8), cause: .stalled)
         }
         while let entry = waiterDeadlines.top, entry.time <= now {
             waiterDeadlines.pop()
-            guard !entry.waiter.isDone else { continue }
-            finish(entry.waiter)
-            events.append(.timedOut(entry.waiter))
+            guard !entry.item.isDone else { continue }
+            finish(entry.item)
+            events.append(.timedOut(entry.item))
         }
         while let entry = watchDeadlines.top, entry.time <= now {
             watchDeadlines.pop()
-            guard !entry.watch.isDone else { continue }
-            entry.watch.isDone = true
-            events.append(.watchTimedOut(entry.watch))
+            guard !entry.item.isDone else { continue }
+            entry.item.isDone = true
+            events.append(.watchTimedOut(entry.item))
         }
         while let entry = wakes.top, entry.time <= now {
             wakes.pop()
-            entry.queue.wakeScheduled = nil
-            unparkAll(entry.queue)
-            dispatch(entry.queue)
+            entry.item.wakeScheduled = nil
+            unparkAll(entry.item)
+            dispatch(entry.item)
         }
     }
 
@@ -668,7 +668,7 @@ public final class JobEngine {
         if let scheduled = queue.wakeScheduled, scheduled <= time { return }
         queue.wakeScheduled = time
         sequence += 1
-        wakes.push(WakeEntry(time: time, sequence: sequence, queue: queue))
+        wakes.push(Deadline(time: time, sequence: sequence, item: queue))
     }
 
     /// Returns parked jobs of groups that may start again to the ready order.
@@ -712,11 +712,11 @@ public final class JobEngine {
 
     private func extendLease(_ job: Job) {
         job.leaseExpiresAt = clock.now() + Int64(job.leaseMilliseconds)
-        leases.push(TimedEntry(time: job.leaseExpiresAt, generation: job.generation, job: job))
+        leases.push(Deadline(time: job.leaseExpiresAt, sequence: job.generation, item: job))
     }
 
     private func schedule(_ job: Job) {
-        delayed.push(TimedEntry(time: job.runAt, generation: nextGeneration(job), job: job))
+        delayed.push(Deadline(time: job.runAt, sequence: nextGeneration(job), item: job))
     }
 
     @discardableResult
@@ -966,50 +966,17 @@ struct ReadyEntry: Comparable {
     static func == (a: ReadyEntry, b: ReadyEntry) -> Bool { a.priority == b.priority && a.sequence == b.sequence }
 }
 
-struct TimedEntry: Comparable {
-    let time: Int64
-    let generation: UInt64
-    let job: Job
-
-    static func < (a: TimedEntry, b: TimedEntry) -> Bool {
-        a.time != b.time ? a.time < b.time : a.generation < b.generation
-    }
-
-    static func == (a: TimedEntry, b: TimedEntry) -> Bool { a.time == b.time && a.generation == b.generation }
-}
-
-struct WatchEntry: Comparable {
+/// Something due at a time: a delayed job, a lease end, a RESERVE or WAIT timeout, a queue
+/// to look at again. Equal times keep the order of `sequence`.
+struct Deadline<Item>: Comparable {
     let time: Int64
     let sequence: UInt64
-    let watch: JobWatch
+    let item: Item
 
-    static func < (a: WatchEntry, b: WatchEntry) -> Bool {
+    static func < (a: Deadline, b: Deadline) -> Bool {
         a.time != b.time ? a.time < b.time : a.sequence < b.sequence
     }
 
-    static func == (a: WatchEntry, b: WatchEntry) -> Bool { a.time == b.time && a.sequence == b.sequence }
+    static func == (a: Deadline, b: Deadline) -> Bool { a.time == b.time && a.sequence == b.sequence }
 }
 
-struct WakeEntry: Comparable {
-    let time: Int64
-    let sequence: UInt64
-    let queue: JobQueue
-
-    static func < (a: WakeEntry, b: WakeEntry) -> Bool {
-        a.time != b.time ? a.time < b.time : a.sequence < b.sequence
-    }
-
-    static func == (a: WakeEntry, b: WakeEntry) -> Bool { a.time == b.time && a.sequence == b.sequence }
-}
-
-struct WaiterEntry: Comparable {
-    let time: Int64
-    let sequence: UInt64
-    let waiter: Waiter
-
-    static func < (a: WaiterEntry, b: WaiterEntry) -> Bool {
-        a.time != b.time ? a.time < b.time : a.sequence < b.sequence
-    }
-
-    static func == (a: WaiterEntry, b: WaiterEntry) -> Bool { a.time == b.time && a.sequence == b.sequence }
-}

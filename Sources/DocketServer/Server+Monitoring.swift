@@ -55,28 +55,23 @@ extension Server {
         }
         family("docket_uptime_seconds", "gauge", "Seconds since the server started.")
         text += "docket_uptime_seconds \(Double(monotonicMilliseconds() - startedAt) / 1000)\n"
-        family("docket_connections", "gauge", "Client connections open now.")
-        sample("docket_connections", "", connections.count)
-        family("docket_connections_total", "counter", "Client connections accepted since start.")
-        sample("docket_connections_total", "", stats.totalConnections)
-        family("docket_subscriptions", "gauge", "Subscriptions held now.")
-        sample("docket_subscriptions", "", index.count)
-        family("docket_slow_consumers_total", "counter", "Connections cut off for not reading.")
-        sample("docket_slow_consumers_total", "", stats.slowConsumers)
-        family("docket_messages_received_total", "counter", "Messages published by clients.")
-        sample("docket_messages_received_total", "", stats.messagesIn)
-        family("docket_messages_delivered_total", "counter", "Messages delivered to subscriptions.")
-        sample("docket_messages_delivered_total", "", stats.messagesOut)
-        family("docket_received_bytes_total", "counter", "Bytes read from clients.")
-        sample("docket_received_bytes_total", "", stats.bytesIn)
-        family("docket_sent_bytes_total", "counter", "Bytes written to clients.")
-        sample("docket_sent_bytes_total", "", stats.bytesOut)
-        family("docket_store_commits_total", "counter", "Store transactions committed (one per loop pass with changes).")
-        sample("docket_store_commits_total", "", stats.commits)
-        family("docket_store_used_bytes", "gauge", "Bytes the job store holds.")
-        sample("docket_store_used_bytes", "", store.usedBytes)
-        family("docket_store_capacity_bytes", "gauge", "Most bytes the job store may hold.")
-        sample("docket_store_capacity_bytes", "", store.capacityBytes)
+        let scalars: [(String, String, String, Int)] = [
+            ("docket_connections", "gauge", "Client connections open now.", connections.count),
+            ("docket_connections_total", "counter", "Client connections accepted since start.", stats.totalConnections),
+            ("docket_subscriptions", "gauge", "Subscriptions held now.", index.count),
+            ("docket_slow_consumers_total", "counter", "Connections cut off for not reading.", stats.slowConsumers),
+            ("docket_messages_received_total", "counter", "Messages published by clients.", stats.messagesIn),
+            ("docket_messages_delivered_total", "counter", "Messages delivered to subscriptions.", stats.messagesOut),
+            ("docket_received_bytes_total", "counter", "Bytes read from clients.", stats.bytesIn),
+            ("docket_sent_bytes_total", "counter", "Bytes written to clients.", stats.bytesOut),
+            ("docket_store_commits_total", "counter", "Store transactions committed (one per loop pass with changes).", stats.commits),
+            ("docket_store_used_bytes", "gauge", "Bytes the job store holds.", store.usedBytes),
+            ("docket_store_capacity_bytes", "gauge", "Most bytes the job store may hold.", store.capacityBytes),
+        ]
+        for (name, type, help, value) in scalars {
+            family(name, type, help)
+            sample(name, "", value)
+        }
 
         let queues = engine.queueList
         family("docket_jobs", "gauge", "Jobs per queue and state.")
