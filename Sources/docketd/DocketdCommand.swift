@@ -20,13 +20,13 @@ struct DocketdCommand: ParsableCommand {
             """,
         version: Server.version)
 
-    @Option(name: [.short, .customLong("addr")], help: "The address to listen on (DOCKET_ADDR).")
+    @Option(name: [.customShort("a"), .customLong("addr")], help: "The address to listen on (DOCKET_ADDR).")
     var host = env("DOCKET_ADDR") ?? "127.0.0.1"
 
     @Option(name: .shortAndLong, help: "The TCP port to listen on; 0 picks a free port and logs it (DOCKET_PORT).")
     var port = Int(env("DOCKET_PORT") ?? "") ?? 4222
 
-    @Option(name: [.short, .customLong("data-dir")], help: "The directory for durable state, created if missing (DOCKET_DATA_DIR).")
+    @Option(name: [.customShort("d"), .customLong("data-dir")], help: "The directory for durable state, created if missing (DOCKET_DATA_DIR).")
     var dataDirectory = env("DOCKET_DATA_DIR") ?? "./docket-data"
 
     @Option(name: .customLong("name"), help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")

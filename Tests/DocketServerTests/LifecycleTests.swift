@@ -57,19 +57,21 @@ import Testing
         }
     }
 
-    @Test func helpDescribesEveryOption() throws {
+    @Test(arguments: ["--help", "-h"])
+    func helpDescribesEveryOption(_ flag: String) throws {
         let process = Process()
         process.executableURL = DocketdProcess.binary
-        process.arguments = ["--help"]
+        process.arguments = [flag]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
         for option in [
             "--addr", "--port", "--data-dir", "--max-payload", "--max-control-line", "--max-connections",
             "--max-subscriptions", "--max-pending", "--write-deadline", "--ping-interval", "--max-pings-out",
-            "--shutdown-grace", "--log-level", "DOCKET_PORT",
+            "--shutdown-grace", "--log-level", "DOCKET_PORT", "-a, --addr", "-m, --http-port", "--sync", "--max-store",
         ] {
             #expect(output.contains(option), "--help mentions \(option)")
         }
