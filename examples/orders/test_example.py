@@ -15,7 +15,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-DOCKETD = os.environ.get("DOCKETD") or str(REPO / ".build" / "debug" / "docketd")
+DOCKETD = os.path.abspath(os.environ.get("DOCKETD") or str(REPO / ".build" / "debug" / "docketd"))
 ORDERS = 5
 LIMIT_S = 60
 
