@@ -27,8 +27,9 @@ extension Server {
             // one transaction, which must still fit. LMDB pages and B-tree splits can take about
             // twice the raw bytes, hence the factor.
             let cost = 2 * ((body?.count ?? 0) + 256)
-            if Double(store.usedBytes + stagedBytes + cost) > Self.storeFullFraction * Double(store.capacityBytes) {
-                let percent = Int(100 * Double(store.usedBytes + stagedBytes) / Double(store.capacityBytes))
+            let pending = store.usedBytes + committingBytes + stagedBytes
+            if Double(pending + cost) > Self.storeFullFraction * Double(store.capacityBytes) {
+                let percent = Int(100 * Double(pending) / Double(store.capacityBytes))
                 return .error(JobError(.storeFull, "the store is \(percent)% full; ENQ is refused until jobs are acked or deleted"))
             }
             stagedBytes += cost
@@ -282,6 +283,7 @@ extension Server {
 
     /// Writes every change of this pass in one transaction; replies held for it go out after.
     func commitChanges() {
+        guard !commitInFlight else { return }
         guard engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty else {
             // Nothing to write, but events (a progress report, say) may still be waiting.
             publishLifecycle(engine.takeLifecycle())
@@ -310,11 +312,15 @@ extension Server {
         batch.nextID = engine.nextID
         let committed = currentBatch
         currentBatch += 1
+        committingBytes = stagedBytes
         stagedBytes = 0
         let waiting = awaitingCommit
         awaitingCommit.removeAll(keepingCapacity: true)
         stats.commits += 1
+        commitInFlight = true
         store.commit(batch) { [self] result in
+            commitInFlight = false
+            committingBytes = 0
             switch result {
             case .success:
                 for connection in waiting where !connection.isClosed {

@@ -40,6 +40,10 @@ public final class Server {
     private var syncTimer: OpaquePointer?
     private(set) var dataDirectory: DataDirectory?
     private var monitoring: MonitoringServer?
+    private var commitEvent: OpaquePointer?
+    /// A batch is being committed; the next one gathers until it is done (one in flight keeps
+    /// batches in order and makes each as large as the fsync it waits for).
+    var commitInFlight = false
 
     let clock = SystemClock()
     let engine: JobEngine
@@ -53,6 +57,8 @@ public final class Server {
     var armedJobDeadline: Int64?
     /// Bytes ENQs of the current pass will add to the store (an estimate, for admission).
     var stagedBytes = 0
+    /// The same estimate for the batch being committed, until the store reports its real use.
+    var committingBytes = 0
 
     var connections: [UInt64: Connection] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -103,6 +109,14 @@ public final class Server {
         let directory = try DataDirectory(path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode)
         dataDirectory = directory
         try recoverJobs(from: directory, started: started)
+        // From here on an fsync no longer stops the loop: commits run on their own thread and
+        // their completions come back through this event.
+        try directory.startBackgroundCommits()
+        let commits = loop.makeEvent(
+            fd: directory.completionDescriptor, flags: EventLoop.read | EventLoop.persist, context: self,
+            callback: commitsCallback)
+        EventLoop.add(commits)
+        commitEvent = commits
 
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener
@@ -144,7 +158,9 @@ public final class Server {
         while true {
             loop.runOnce()
             endOfPass()
-            if shuttingDown && (graceExpired || connections.values.allSatisfy { $0.output.isEmpty }) { break }
+            if shuttingDown && (graceExpired || (!commitInFlight && awaitingCommit.isEmpty && connections.values.allSatisfy { $0.output.isEmpty })) {
+                break
+            }
         }
         finishShutdown()
     }
@@ -507,6 +523,8 @@ public final class Server {
 
     fileprivate func flushStoreToDisk() { dataDirectory?.flushToDisk() }
 
+    fileprivate func commitsFinished() { dataDirectory?.runFinishedCommits() }
+
     fileprivate func graceEnded() {
         log.warn("Shutdown grace of \(config.shutdownGraceMilliseconds) ms over; closing remaining clients")
         graceExpired = true
@@ -526,7 +544,17 @@ public final class Server {
         if let syncTimer { EventLoop.free(syncTimer) }
         syncTimer = nil
         // Closing connections released their jobs; write that before closing the store.
-        commitChanges()
+        while true {
+            if commitInFlight {
+                dataDirectory?.waitForCommits()
+            } else if engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty {
+                commitChanges()
+            } else {
+                break
+            }
+        }
+        if let commitEvent { EventLoop.free(commitEvent) }
+        commitEvent = nil
         monitoring = nil
         dataDirectory?.close()
         dataDirectory = nil
@@ -569,6 +597,10 @@ private func pingCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRa
 
 private func signalCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().signalReceived(fd)
+}
+
+private func commitsCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().commitsFinished()
 }
 
 private func jobTimerCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

@@ -21,7 +21,15 @@ public final class DataDirectory: JobStore {
     private var queuesDB: MDB_dbi = 0
     private var routesDB: MDB_dbi = 0
     private var metaDB: MDB_dbi = 0
-    public private(set) var usedBytes = 0
+    /// Bytes in use as of the last commit; written by the commit thread, hence the lock.
+    public var usedBytes: Int {
+        pthread_mutex_lock(&usageLock)
+        defer { pthread_mutex_unlock(&usageLock) }
+        return lastUsedBytes
+    }
+    private var lastUsedBytes = 0
+    private var usageLock = pthread_mutex_t()
+    private var writer: CommitWriter?
     public let capacityBytes: Int
 
     /// Opens (creating if needed) the data directory at `path`.
@@ -30,6 +38,7 @@ public final class DataDirectory: JobStore {
         self.path = path
         self.syncMode = syncMode
         self.capacityBytes = mapSize
+        pthread_mutex_init(&usageLock, nil)
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw StoreError("cannot create data directory \(path): \(String(cString: strerror(errno)))")
         }
@@ -182,14 +191,44 @@ public final class DataDirectory: JobStore {
         return StoredJobs(records: records, nextID: nextID, queues: queues, routes: routes)
     }
 
+    /// Commits from now on run on a thread of their own (see `CommitWriter`); completions then
+    /// run from `runFinishedCommits()`, which the owner calls when `completionDescriptor` is
+    /// readable. Without this, `commit` completes before it returns.
+    public func startBackgroundCommits() throws {
+        guard writer == nil else { return }
+        writer = try CommitWriter { [unowned self] batch in commitNow(batch) }
+    }
+
+    /// Readable when background commits have completions to run; -1 without background commits.
+    public var completionDescriptor: Int32 { writer?.readDescriptor ?? -1 }
+
+    /// Runs the completions of finished background commits, in order.
+    public func runFinishedCommits() { writer?.runFinished() }
+
+    /// Blocks until at least one background commit has finished, then runs the completions.
+    public func waitForCommits() {
+        guard let writer else { return }
+        var poller = pollfd(fd: writer.readDescriptor, events: Int16(POLLIN), revents: 0)
+        _ = poll(&poller, 1, -1)
+        writer.runFinished()
+    }
+
     public func commit(_ batch: StoreBatch, completion: @escaping (Result<Void, StoreError>) -> Void) {
+        if let writer {
+            writer.submit(batch, completion)
+        } else {
+            completion(commitNow(batch))
+        }
+    }
+
+    private func commitNow(_ batch: StoreBatch) -> Result<Void, StoreError> {
         do {
             try write(batch)
-            completion(.success(()))
+            return .success(())
         } catch let error as StoreError {
-            completion(.failure(error))
+            return .failure(error)
         } catch {
-            completion(.failure(StoreError("\(error)")))
+            return .failure(StoreError("\(error)"))
         }
     }
 
@@ -231,7 +270,10 @@ public final class DataDirectory: JobStore {
             }
         }
         try check(status, "mdb_put next_job_id")
-        usedBytes = measureUse(txn)
+        let used = measureUse(txn)
+        pthread_mutex_lock(&usageLock)
+        lastUsedBytes = used
+        pthread_mutex_unlock(&usageLock)
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
         committed = true
     }
@@ -286,6 +328,8 @@ public final class DataDirectory: JobStore {
 
     /// Flushes and closes the environment and releases the directory lock. Safe to call twice.
     public func close() {
+        writer?.stop()
+        writer = nil
         if let env {
             mdb_env_sync(env, 1)
             mdb_env_close(env)

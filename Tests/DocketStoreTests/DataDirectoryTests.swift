@@ -102,3 +102,30 @@ import Testing
         #expect(throws: StoreError.self) { _ = try DataDirectory(path: path) }
     }
 }
+
+@Suite struct BackgroundCommitTests {
+    @Test func commitsCompleteInOrderOnTheCallersThreadAndSurviveReopen() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try DataDirectory(path: path)
+        try store.startBackgroundCommits()
+        #expect(store.completionDescriptor >= 0)
+        var completed: [Int] = []
+        for number in 1...20 {
+            var batch = StoreBatch()
+            batch.puts = [(id: UInt64(number), bytes: Array("record \(number)".utf8))]
+            batch.payloads = [(id: UInt64(number), bytes: [])]
+            batch.nextID = UInt64(number + 1)
+            store.commit(batch) { result in
+                #expect((try? result.get()) != nil)
+                completed.append(number)
+            }
+        }
+        // Completions never run behind the caller's back: only when it asks.
+        while completed.count < 20 { store.waitForCommits() }
+        #expect(completed == Array(1...20))
+        store.close()
+        let loaded = try DataDirectory(path: path).loadJobs()
+        #expect(loaded.records.count == 20 && loaded.nextID == 21)
+    }
+}
