@@ -18,6 +18,14 @@ if ((${#missing[@]})); then
 fi
 
 if [ "${1:-}" = "--test" ]; then
+    # The Node.js client's suite runs on node's built-in test runner (node 18 or later).
+    if ! command -v node >/dev/null 2>&1; then
+        echo "setup: installing nodejs"
+        sudo=""
+        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs >/dev/null
+    fi
     if ! python3 -c 'import nats, pytest, prometheus_client' 2>/dev/null; then
         echo "setup: installing nats-py, pytest and prometheus-client"
         # Debian's own python3 refuses pip installs outside a venv (PEP 668); a user install

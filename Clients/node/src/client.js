@@ -1,0 +1,752 @@
+// The Docket client: one TCP connection, pipelined commands, subscriptions, jobs, reconnects.
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+
+import {
+  ConnectionClosed,
+  ConnectionLost,
+  InvalidArgument,
+  NoResponders,
+  ServerError,
+  TimeoutError,
+} from './errors.js';
+import {
+  PING,
+  PONG,
+  Parser,
+  encodeAck,
+  encodeConnect,
+  encodeDead,
+  encodeDelete,
+  encodeEnqueue,
+  encodeFail,
+  encodeHelp,
+  encodeInspect,
+  encodeProgress,
+  encodePublish,
+  encodeReserve,
+  encodeRetry,
+  encodeRetryQueue,
+  encodeSub,
+  encodeTouch,
+  encodeUnsub,
+  replyDecoders,
+  route,
+  toBytes,
+} from './protocol.js';
+import { Msg, Subscription } from './subscription.js';
+
+export const VERSION = '0.1.0';
+
+/**
+ * @typedef {object} ConnectOptions
+ * @property {string} [host] default 127.0.0.1
+ * @property {number} [port] default 4222
+ * @property {string} [name] connection name shown in server logs
+ * @property {boolean} [echo] deliver this connection's own publishes to its subscriptions (default true)
+ * @property {boolean} [reconnect] reconnect after the connection breaks (default true)
+ * @property {number} [maxReconnectAttempts] attempts in a row before giving up and closing (default Infinity)
+ * @property {number} [reconnectDelayMs] first wait between attempts, doubled up to maxReconnectDelayMs (default 50)
+ * @property {number} [maxReconnectDelayMs] default 2000
+ * @property {number} [connectTimeoutMs] time for one attempt to reach a working connection (default 5000)
+ * @property {number} [maxOutboxBytes] bytes of commands kept while disconnected (default 8 MiB)
+ * @property {number} [requestTimeoutMs] default timeout of request() (default 5000)
+ */
+
+/**
+ * @typedef {object} Pending  a command written (or to be written) that expects one reply
+ * @property {string} call its call name (a key of replyDecoders, or a name of its own)
+ * @property {(frame: import('./protocol.js').Frame) => any} decode
+ * @property {(v: any) => void} resolve
+ * @property {(e: Error) => void} reject
+ * @property {boolean} settled
+ */
+
+/** A FIFO with O(1) push and shift. */
+class Fifo {
+  constructor() {
+    /** @type {any[]} */
+    this.items = [];
+    this.head = 0;
+  }
+  get length() {
+    return this.items.length - this.head;
+  }
+  push(x) {
+    this.items.push(x);
+  }
+  peek() {
+    return this.items[this.head];
+  }
+  shift() {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return x;
+  }
+  drain() {
+    const all = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return all;
+  }
+}
+
+/**
+ * Connects to docketd and resolves once the server has accepted the connection.
+ * @param {ConnectOptions} [options]
+ * @returns {Promise<Client>}
+ */
+export async function connect(options = {}) {
+  const client = new Client(options);
+  await client._firstConnect();
+  return client;
+}
+
+/**
+ * A connection to docketd. Events: `connect`, `disconnect` (err), `reconnecting` (attempt, delayMs),
+ * `reconnect`, `error` (asynchronous server or handler errors; only emitted when listened to),
+ * `close` (err|null).
+ */
+export class Client extends EventEmitter {
+  /** @param {ConnectOptions} [options] */
+  constructor(options = {}) {
+    super();
+    this.options = {
+      host: '127.0.0.1',
+      port: 4222,
+      echo: true,
+      reconnect: true,
+      maxReconnectAttempts: Infinity,
+      reconnectDelayMs: 50,
+      maxReconnectDelayMs: 2000,
+      connectTimeoutMs: 5000,
+      maxOutboxBytes: 8 * 1024 * 1024,
+      requestTimeoutMs: 5000,
+      ...options,
+    };
+    /** @type {'connecting'|'connected'|'disconnected'|'closed'} */
+    this.state = 'connecting';
+    /** @type {Record<string, any>|null} the server's INFO */
+    this.info = null;
+    /** @type {net.Socket|null} */
+    this.socket = null;
+    /** commands on the current socket waiting for their reply, in order */
+    this.inflight = new Fifo();
+    /** @type {{bytes: Buffer, entry: Pending|null}[]} commands held while not connected */
+    this.outbox = [];
+    this.outboxBytes = 0;
+    /** @type {Map<string, Subscription>} */
+    this.subs = new Map();
+    this.nextSid = 1;
+    /** @type {string|null} */
+    this.inboxPrefix = null;
+    /** @type {Subscription|null} */
+    this.inboxSub = null;
+    /** @type {Map<string, {resolve: (m: Msg) => void, reject: (e: Error) => void, timer: NodeJS.Timeout, subject: string, held: boolean}>} */
+    this.requests = new Map();
+    this.nextRequest = 1;
+    this.reconnectAttempts = 0;
+    /** @type {NodeJS.Timeout|null} */
+    this.reconnectTimer = null;
+    /** @type {Error|null} the last server -ERR or socket error, the cause of a ConnectionLost */
+    this.lastError = null;
+    this.corked = false;
+    /** @type {Promise<void>|null} */
+    this._closing = null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connection lifecycle
+
+  /** @internal */
+  _firstConnect() {
+    return new Promise((resolve, reject) => {
+      this._openSocket((err) => {
+        if (err) {
+          this.state = 'closed';
+          this._failAll(err, true);
+          reject(err);
+        } else {
+          resolve();
+        }
+      });
+    });
+  }
+
+  /**
+   * Opens a socket and runs the handshake (INFO → CONNECT, subscriptions, PING → PONG).
+   * @param {(err: Error|null) => void} done called once: handshake done, or this attempt failed
+   * @internal
+   */
+  _openSocket(done) {
+    const { host, port } = this.options;
+    const socket = net.createConnection({ host, port });
+    socket.setNoDelay(true);
+    this.socket = socket;
+    let finished = false;
+    const finish = (/** @type {Error|null} */ err) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      done(err);
+    };
+    const timer = setTimeout(() => {
+      finish(new TimeoutError(`connecting to ${host}:${port} timed out`));
+      socket.destroy();
+    }, this.options.connectTimeoutMs);
+    let handshakeDone = false;
+    const parser = new Parser((frame) => {
+      if (!handshakeDone && frame.op === 'INFO') {
+        handshakeDone = true;
+        this.info = frame.info;
+        this._handshake(socket, finish);
+        return;
+      }
+      this._onFrame(frame);
+    });
+    socket.on('data', (chunk) => {
+      if (this.socket !== socket) return;
+      try {
+        parser.push(chunk);
+      } catch (err) {
+        this._protocolFailure(/** @type {Error} */ (err));
+      }
+    });
+    socket.on('error', (err) => {
+      this.lastError = err;
+    });
+    socket.on('close', () => {
+      if (!finished) finish(this.lastError ?? new ConnectionLost('connection closed during the handshake'));
+      if (this.socket === socket) this._onSocketClosed();
+    });
+  }
+
+  /**
+   * @param {net.Socket} socket
+   * @param {(err: Error|null) => void} finish
+   * @internal
+   */
+  _handshake(socket, finish) {
+    const connectOpts = {
+      verbose: false,
+      pedantic: false,
+      headers: true,
+      no_responders: true,
+      echo: this.options.echo,
+      protocol: 1,
+      lang: 'node',
+      version: VERSION,
+    };
+    if (this.options.name) connectOpts.name = this.options.name;
+    this._write(encodeConnect(connectOpts));
+    for (const sub of this.subs.values()) {
+      this._write(encodeSub(sub.subject, sub.sid, { queue: sub.queue }));
+      if (sub.max !== undefined) this._write(encodeUnsub(sub.sid, Math.max(sub.max - sub.received, 0)));
+    }
+    this._expect(PING, {
+      call: 'ping',
+      decode: replyDecoders.ping,
+      resolve: () => {
+        if (this.socket !== socket) return;
+        const reconnected = this.state === 'disconnected';
+        this.state = 'connected';
+        this.reconnectAttempts = 0;
+        this.lastError = null;
+        this._sendOutbox();
+        finish(null);
+        this.emit(reconnected ? 'reconnect' : 'connect');
+      },
+      reject: (err) => finish(err),
+      settled: false,
+    });
+  }
+
+  /** @internal */
+  _sendOutbox() {
+    const held = this.outbox;
+    this.outbox = [];
+    for (const r of this.requests.values()) r.held = false;
+    this.outboxBytes = 0;
+    for (const { bytes, entry } of held) {
+      if (entry) this._expect(bytes, entry);
+      else this._write(bytes);
+    }
+  }
+
+  /** @internal */
+  _onSocketClosed() {
+    this.socket = null;
+    const cause = this.lastError;
+    // Everything written and unanswered may or may not have happened.
+    for (const entry of this.inflight.drain()) {
+      this._settle(entry, new ConnectionLost(undefined, { cause }));
+    }
+    for (const [token, r] of this.requests) {
+      if (r.held) continue;
+      clearTimeout(r.timer);
+      this.requests.delete(token);
+      r.reject(new ConnectionLost(`connection lost before the reply to ${r.subject} arrived`, { cause }));
+    }
+    if (this.state === 'closed') return;
+    const wasConnected = this.state === 'connected';
+    this.state = 'disconnected';
+    if (wasConnected) this.emit('disconnect', cause);
+    this._scheduleReconnect();
+  }
+
+  /** @internal */
+  _scheduleReconnect() {
+    if (this.state === 'closed') return;
+    if (!this.options.reconnect || this.reconnectAttempts >= this.options.maxReconnectAttempts) {
+      this._shutdown(new ConnectionLost('connection lost and not reconnecting', { cause: this.lastError }));
+      return;
+    }
+    const attempt = ++this.reconnectAttempts;
+    const delay = Math.min(this.options.reconnectDelayMs * 2 ** (attempt - 1), this.options.maxReconnectDelayMs);
+    this.emit('reconnecting', attempt, delay);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.state === 'closed') return;
+      this._openSocket((err) => {
+        if (err) {
+          this.lastError = err;
+          this.socket?.destroy();
+        }
+      });
+    }, delay);
+  }
+
+  /** @param {Error} err @internal */
+  _protocolFailure(err) {
+    this.lastError = err;
+    this._asyncError(err);
+    this.socket?.destroy();
+  }
+
+  /** @param {unknown} err @internal */
+  _asyncError(err) {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** True while the connection is up. */
+  get isConnected() {
+    return this.state === 'connected';
+  }
+
+  /** True once close() was called or the client gave up reconnecting. */
+  get isClosed() {
+    return this.state === 'closed';
+  }
+
+  /**
+   * Closes the connection. Commands waiting for a reply reject with ConnectionClosed, subscriptions
+   * end. What was already written is still delivered to the server.
+   * @returns {Promise<void>}
+   */
+  close() {
+    if (!this._closing) this._closing = this._shutdown(null);
+    return this._closing;
+  }
+
+  /**
+   * Waits until the server has handled everything sent so far (flush), then closes.
+   * @param {{timeout?: number}} [opts]
+   */
+  async drain(opts = {}) {
+    try {
+      if (this.state === 'connected') await this.flush(opts);
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** @param {Error|null} err @internal */
+  _shutdown(err) {
+    if (this.state === 'closed' && !this.socket) return Promise.resolve();
+    this.state = 'closed';
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this._failAll(err ?? new ConnectionClosed(), false);
+    const socket = this.socket;
+    const closed = new Promise((resolve) => {
+      if (!socket || socket.destroyed) return resolve(undefined);
+      socket.once('close', () => resolve(undefined));
+      socket.end();
+      setTimeout(() => socket.destroy(), 1000).unref();
+    });
+    return closed.then(() => {
+      this.emit('close', err);
+    });
+  }
+
+  /** @param {Error} err @param {boolean} _first @internal */
+  _failAll(err, _first) {
+    for (const entry of this.inflight.drain()) this._settle(entry, err);
+    for (const { entry } of this.outbox) if (entry) this._settle(entry, err);
+    this.outbox = [];
+    this.outboxBytes = 0;
+    for (const [token, r] of this.requests) {
+      clearTimeout(r.timer);
+      this.requests.delete(token);
+      r.reject(err);
+    }
+    for (const sub of this.subs.values()) sub._end();
+    this.subs.clear();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writing and reply matching
+
+  /** @param {Buffer} bytes @internal */
+  _write(bytes) {
+    const socket = this.socket;
+    if (!socket) return;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(bytes);
+  }
+
+  /**
+   * Sends bytes that expect no reply (PUB, SUB, UNSUB), now or after a reconnect.
+   * @param {Buffer} bytes @internal
+   */
+  _send(bytes) {
+    if (this.state === 'closed') throw new ConnectionClosed();
+    if (this.state === 'connected') this._write(bytes);
+    else this._hold(bytes, null);
+  }
+
+  /** @param {Buffer} bytes @param {Pending|null} entry @internal */
+  _hold(bytes, entry) {
+    if (this.outboxBytes + bytes.length > this.options.maxOutboxBytes) {
+      throw new ConnectionLost('disconnected, and the outbox is full');
+    }
+    this.outbox.push({ bytes, entry });
+    this.outboxBytes += bytes.length;
+  }
+
+  /** @param {Buffer} bytes @param {Pending} entry @internal */
+  _expect(bytes, entry) {
+    this.inflight.push(entry);
+    this._write(bytes);
+  }
+
+  /** @param {Pending} entry @param {Error|null} err @param {any} [value] @internal */
+  _settle(entry, err, value) {
+    if (entry.settled) return;
+    entry.settled = true;
+    if (err) entry.reject(err);
+    else entry.resolve(value);
+  }
+
+  /**
+   * Sends a command that gets exactly one reply, and decodes that reply. This is the building
+   * block of every job verb; a verb the server adds later is an encoder and a reply decoder.
+   * @param {Buffer} bytes the encoded command
+   * @param {string} call its name: a key of `replyDecoders` (protocol.js)
+   * @param {{timeout?: number, decode?: (frame: import('./protocol.js').Frame) => any}} [opts]
+   *   timeout: reject with TimeoutError after this many ms (the reply is still read and dropped);
+   *   decode: a reply decoder for a call not in `replyDecoders`
+   * @returns {Promise<any>}
+   */
+  command(bytes, call, opts = {}) {
+    return new Promise((resolve, reject) => {
+      if (this.state === 'closed') throw new ConnectionClosed();
+      const decoder = opts.decode ?? replyDecoders[call];
+      if (!decoder) throw new InvalidArgument(`no reply decoder for ${call}`);
+      /** @type {NodeJS.Timeout|undefined} */
+      let timer;
+      /** @type {Pending} */
+      const entry = {
+        call,
+        decode: decoder,
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+        settled: false,
+      };
+      if (opts.timeout !== undefined) {
+        // The entry stays in line: its late reply is read and dropped, keeping replies matched.
+        timer = setTimeout(() => this._settle(entry, new TimeoutError('no reply in time')), opts.timeout);
+      }
+      if (this.state === 'connected') this._expect(bytes, entry);
+      else this._hold(bytes, entry);
+    });
+  }
+
+  /** @param {import('./protocol.js').Frame} frame @internal */
+  _onFrame(frame) {
+    /** @type {Pending|undefined} */
+    const head = this.inflight.peek();
+    let routed;
+    try {
+      routed = route(frame, head?.call, head?.decode);
+    } catch (err) {
+      // A reply nobody waits for, or one that does not fit: replies no longer line up with
+      // commands, so start over on a new connection (everything waiting gets ConnectionLost).
+      if (head) {
+        this.inflight.shift();
+        this._settle(head, /** @type {Error} */ (err));
+      }
+      this._protocolFailure(/** @type {Error} */ (err));
+      return;
+    }
+    switch (routed.to) {
+      case 'message':
+        this._onMsg(routed.frame);
+        return;
+      case 'ping':
+        this._write(PONG);
+        return;
+      case 'info':
+        this.info = { ...this.info, ...routed.info };
+        return;
+      case 'server_error': {
+        // A NATS error: it answers no command; fatal ones are followed by the server closing.
+        const err = new ServerError(routed.text);
+        this.lastError = err;
+        this._asyncError(err);
+        return;
+      }
+      case 'reply':
+        this.inflight.shift();
+        if ('error' in routed) this._settle(/** @type {Pending} */ (head), routed.error);
+        else this._settle(/** @type {Pending} */ (head), null, routed.value);
+    }
+  }
+
+  /** @param {any} frame @internal */
+  _onMsg(frame) {
+    const sub = this.subs.get(frame.sid);
+    if (!sub) return; // a message that was on its way when we unsubscribed
+    sub._deliver(new Msg(this, frame));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // NATS core
+
+  /**
+   * Resolves once the server has handled everything sent before (PING → PONG).
+   * @param {{timeout?: number}} [opts]
+   * @returns {Promise<void>}
+   */
+  flush(opts = {}) {
+    return this.command(PING, 'ping', { timeout: opts.timeout });
+  }
+
+  /** @param {number} n @internal */
+  _checkPayload(n) {
+    const max = this.info?.max_payload;
+    if (typeof max === 'number' && n > max) throw new InvalidArgument(`payload of ${n} bytes is over the server's max_payload of ${max}`);
+  }
+
+  /**
+   * Publishes a message (fire and forget; it is held and sent after a reconnect while disconnected).
+   * @param {string} subject
+   * @param {unknown} [data] Buffer, string, or a value sent as JSON
+   * @param {{reply?: string, headers?: Record<string, string|string[]>|Map<string, string|string[]>|import('./protocol.js').MsgHeaders}} [opts]
+   */
+  publish(subject, data, opts = {}) {
+    const bytes = encodePublish(subject, data, opts);
+    this._checkPayload(bytes.length - bytes.indexOf(10) - 3);
+    this._send(bytes);
+  }
+
+  /**
+   * Subscribes to a subject (wildcards `*` and `>` allowed).
+   * @param {string} subject
+   * @param {{queue?: string, max?: number, callback?: (err: Error|null, msg: Msg|null) => void}} [opts]
+   * @returns {Subscription}
+   */
+  subscribe(subject, opts = {}) {
+    const sid = this.nextSid++;
+    const bytes = encodeSub(subject, sid, opts);
+    const sub = new Subscription(this, sid, subject, opts);
+    this._send(bytes);
+    this.subs.set(String(sid), sub);
+    if (opts.max !== undefined) this._send(encodeUnsub(sid, opts.max));
+    return sub;
+  }
+
+  /** @param {Subscription} sub @param {number} [max] @internal */
+  _unsubscribe(sub, max) {
+    if (sub.isClosed || this.state === 'closed') return;
+    if (max !== undefined && max !== null && max > sub.received) {
+      sub.max = max;
+      this._send(encodeUnsub(sub.sid, max));
+      return;
+    }
+    this._send(encodeUnsub(sub.sid));
+    this._finishSubscription(sub);
+  }
+
+  /** @param {Subscription} sub @internal */
+  _finishSubscription(sub) {
+    this.subs.delete(String(sub.sid));
+    sub._end();
+  }
+
+  /**
+   * Publishes a request and resolves with the first reply. Rejects with NoResponders when no
+   * subscription received it, TimeoutError after `timeout` ms, ConnectionLost if the connection
+   * breaks first.
+   * @param {string} subject
+   * @param {unknown} [data]
+   * @param {{timeout?: number, headers?: any}} [opts]
+   * @returns {Promise<Msg>}
+   */
+  request(subject, data, opts = {}) {
+    return new Promise((resolve, reject) => {
+      if (this.state === 'closed') throw new ConnectionClosed();
+      if (!this.inboxSub) {
+        this.inboxPrefix = `_INBOX.${randomBytes(12).toString('hex')}`;
+        this.inboxSub = this.subscribe(`${this.inboxPrefix}.*`, {
+          callback: (_err, msg) => msg && this._onReply(msg),
+        });
+      }
+      const token = String(this.nextRequest++);
+      const timeout = opts.timeout ?? this.options.requestTimeoutMs;
+      const timer = setTimeout(() => {
+        this.requests.delete(token);
+        reject(new TimeoutError(`no reply to ${subject} within ${timeout}ms`));
+      }, timeout);
+      // held: not written yet (disconnected); such a request survives a failed reconnect attempt
+      this.requests.set(token, { resolve, reject, timer, subject, held: this.state !== 'connected' });
+      try {
+        this.publish(subject, data, { reply: `${this.inboxPrefix}.${token}`, headers: opts.headers });
+      } catch (err) {
+        clearTimeout(timer);
+        this.requests.delete(token);
+        throw err;
+      }
+    });
+  }
+
+  /** @param {Msg} msg @internal */
+  _onReply(msg) {
+    const token = msg.subject.slice(/** @type {string} */ (this.inboxPrefix).length + 1);
+    const r = this.requests.get(token);
+    if (!r) return;
+    this.requests.delete(token);
+    clearTimeout(r.timer);
+    if (msg.status === 503 && msg.data.length === 0) r.reject(new NoResponders(r.subject));
+    else r.resolve(msg);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Jobs
+
+  /**
+   * Adds a job to a queue. Durations are milliseconds (numbers) or strings like "250ms", "30s".
+   * @param {string} queue
+   * @param {unknown} payload Buffer, string, or a value sent as JSON
+   * @param {import('./protocol.js').EnqueueOptions} [opts]
+   * @returns {Promise<{id: number, duplicate: boolean}>}
+   */
+  async enqueue(queue, payload, opts = {}) {
+    const bytes = toBytes(payload);
+    this._checkPayload(bytes.length);
+    return this.command(encodeEnqueue(queue, bytes, opts), 'enqueue');
+  }
+
+  /**
+   * Takes the next job from the first of `queues` that has one. Without `timeout` it waits until a
+   * job comes, and the connection handles nothing else meanwhile; with it, it resolves null when
+   * the time passes (`timeout: 0` does not wait).
+   * @param {string|string[]} queues
+   * @param {{timeout?: number|string}} [opts]
+   * @returns {Promise<import('./protocol.js').Job|null>}
+   */
+  async reserve(queues, opts = {}) {
+    return this.command(encodeReserve(queues, opts), 'reserve');
+  }
+
+  /**
+   * Completes a job this connection holds, keeping an optional result.
+   * @param {number|string} id @param {unknown} [result]
+   * @returns {Promise<void>}
+   */
+  async ack(id, result) {
+    const bytes = result === undefined || result === null ? null : toBytes(result);
+    if (bytes) this._checkPayload(bytes.length);
+    return this.command(encodeAck(id, bytes), 'ack');
+  }
+
+  /**
+   * Ends this attempt of a job. `retry`: a delay (ms or "5s") instead of the backoff, or false for
+   * no retry (dead at once).
+   * @param {number|string} id
+   * @param {{reason?: unknown, retry?: number|string|false}} [opts]
+   * @returns {Promise<{outcome: 'retry', delayMs: number} | {outcome: 'dead'}>}
+   */
+  async fail(id, opts = {}) {
+    let reason = opts.reason instanceof Error ? opts.reason.message : opts.reason;
+    const bytes = reason === undefined || reason === null ? null : toBytes(reason);
+    if (bytes) this._checkPayload(bytes.length);
+    return this.command(encodeFail(id, { ...opts, reason: bytes }), 'fail');
+  }
+
+  /**
+   * Records progress (0..100) with an optional note, and extends the lease.
+   * @param {number|string} id @param {number} percent @param {unknown} [note]
+   * @returns {Promise<void>}
+   */
+  async progress(id, percent, note) {
+    const bytes = note === undefined || note === null ? null : toBytes(note);
+    if (bytes) this._checkPayload(bytes.length);
+    return this.command(encodeProgress(id, percent, bytes), 'progress');
+  }
+
+  /** Extends the lease of a job this connection holds (heartbeat). @param {number|string} id @returns {Promise<void>} */
+  async touch(id) {
+    return this.command(encodeTouch(id), 'touch');
+  }
+
+  /** One job as a document (see PROTOCOL.md). @param {number|string} id @returns {Promise<Record<string, any>>} */
+  async inspect(id) {
+    return this.command(encodeInspect(id), 'inspect');
+  }
+
+  /** A queue's dead jobs, oldest first. @param {string} queue @param {{limit?: number}} [opts] @returns {Promise<Record<string, any>[]>} */
+  async dead(queue, opts = {}) {
+    return this.command(encodeDead(queue, opts), 'dead');
+  }
+
+  /** Runs a dead job again, with its attempts reset. @param {number|string} id @returns {Promise<void>} */
+  async retry(id) {
+    return this.command(encodeRetry(id), 'retry');
+  }
+
+  /** Runs every dead job of a queue again; resolves with how many. @param {string} queue @returns {Promise<number>} */
+  async retryQueue(queue) {
+    return this.command(encodeRetryQueue(queue), 'retry_queue');
+  }
+
+  /** Forgets a job in any state. @param {number|string} id @returns {Promise<void>} */
+  async delete(id) {
+    return this.command(encodeDelete(id), 'delete');
+  }
+
+  /** The server's list of verbs. @returns {Promise<string>} */
+  async help() {
+    return this.command(encodeHelp(), 'help');
+  }
+}

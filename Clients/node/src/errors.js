@@ -1,0 +1,105 @@
+// Error classes thrown or used by docket-client.
+
+/** Base class of every error this library creates. */
+export class DocketClientError extends Error {
+  /** @param {string} message @param {ErrorOptions} [options] */
+  constructor(message, options) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A job command was refused by the server: `-ERR '<CODE> <message>'`.
+ * `code` is one of `BAD_QUEUE`, `BAD_OPTION`, `BAD_ID`, `NOT_FOUND`, `NOT_HELD`, `NOT_DEAD`,
+ * `STORE_FULL`, or a code a later server adds.
+ */
+export class DocketError extends DocketClientError {
+  /** @param {string} code @param {string} message */
+  constructor(code, message) {
+    super(message ? `${code} ${message}` : code);
+    /** @type {string} */
+    this.code = code;
+    /** The server's text after the code. @type {string} */
+    this.serverMessage = message;
+  }
+}
+
+/** The connection broke while a command was waiting for its reply (it may or may not have run). */
+export class ConnectionLost extends DocketClientError {
+  constructor(message = 'connection lost before the reply arrived', options) {
+    super(message, options);
+    this.code = 'CONNECTION_LOST';
+  }
+}
+
+/** The client was closed with `close()`; the command was not (or no longer) sent. */
+export class ConnectionClosed extends DocketClientError {
+  constructor(message = 'connection closed', options) {
+    super(message, options);
+    this.code = 'CONNECTION_CLOSED';
+  }
+}
+
+/** The server sent bytes that break the protocol; the connection is dropped. */
+export class ProtocolError extends DocketClientError {
+  constructor(message, options) {
+    super(message, options);
+    this.code = 'PROTOCOL_ERROR';
+  }
+}
+
+/** A NATS-level `-ERR` from the server that is not a reply to a job command. */
+export class ServerError extends DocketClientError {
+  /** @param {string} text the text inside the quotes */
+  constructor(text) {
+    super(text);
+    this.code = 'SERVER_ERROR';
+    this.text = text;
+  }
+}
+
+/** A request was published, and the server said no subscription received it (status 503). */
+export class NoResponders extends DocketClientError {
+  /** @param {string} subject */
+  constructor(subject) {
+    super(`no responders for ${subject}`);
+    this.code = 'NO_RESPONDERS';
+    this.subject = subject;
+  }
+}
+
+/** A client-side timeout ran out (request(), flush(), a command with a timeout). */
+export class TimeoutError extends DocketClientError {
+  constructor(message = 'timed out') {
+    super(message);
+    this.code = 'TIMEOUT';
+  }
+}
+
+/** An argument given to a client method is not valid; nothing was sent. */
+export class InvalidArgument extends DocketClientError {
+  constructor(message) {
+    super(message);
+    this.code = 'INVALID_ARGUMENT';
+  }
+}
+
+/** Thrown by a worker handler: the job is dead at once (`FAIL <id> retry=no`). */
+export class NonRetryableError extends Error {
+  /** @param {string} message @param {ErrorOptions} [options] */
+  constructor(message, options) {
+    super(message, options);
+    this.name = 'NonRetryableError';
+  }
+}
+
+/** Thrown by a worker handler: retry after `delayMs` (`FAIL <id> retry=<ms>ms`) if attempts are left. */
+export class RetryAfterError extends Error {
+  /** @param {number} delayMs @param {string} [message] @param {ErrorOptions} [options] */
+  constructor(delayMs, message = `retry after ${delayMs}ms`, options) {
+    super(message, options);
+    this.name = 'RetryAfterError';
+    this.delayMs = delayMs;
+  }
+}

@@ -1,0 +1,19 @@
+// docket-client: Node.js client for Docket (docketd).
+
+export { Client, connect, VERSION } from './client.js';
+export { Msg, Subscription } from './subscription.js';
+export { Worker } from './worker.js';
+export { MsgHeaders, commandBytes, durationMs, formatDuration, replyDecoders } from './protocol.js';
+export {
+  ConnectionClosed,
+  ConnectionLost,
+  DocketClientError,
+  DocketError,
+  InvalidArgument,
+  NoResponders,
+  NonRetryableError,
+  ProtocolError,
+  RetryAfterError,
+  ServerError,
+  TimeoutError,
+} from './errors.js';

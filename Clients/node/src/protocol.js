@@ -1,0 +1,823 @@
+// The Docket wire protocol, pure and stateless: a streaming parser for what the server sends,
+// encoders for what the client sends. No sockets here (see client.js), so it is easy to test on
+// bytes (the client-conformance cases run against this module).
+
+import { DocketError, InvalidArgument, ProtocolError } from './errors.js';
+
+const CR = 13;
+const LF = 10;
+const CRLF = Buffer.from('\r\n');
+const EMPTY = Buffer.alloc(0);
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+/**
+ * Bytes of a payload: a Buffer / Uint8Array as is, a string as UTF-8, null/undefined as nothing,
+ * an ArrayBuffer as its bytes, anything else as JSON.
+ * @param {unknown} data
+ * @returns {Buffer}
+ */
+export function toBytes(data) {
+  if (data === undefined || data === null) return EMPTY;
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  const json = JSON.stringify(data);
+  if (json === undefined) throw new InvalidArgument(`cannot encode a ${typeof data} as a payload`);
+  return Buffer.from(json, 'utf8');
+}
+
+const DURATION_RE = /^\d+(ms|s|m|h|d)?$/;
+
+/**
+ * A duration as the server reads it. A number of milliseconds is written in the canonical form
+ * every Docket client uses: `<n>s` when it is a whole number of seconds, else `<n>ms` rounded to
+ * the nearest millisecond (30000 → `30s`, 0 → `0s`, 1500 → `1500ms`). A string such as `250ms`,
+ * `30s`, `5m`, `2h`, `1d` (or a bare number of seconds) is sent exactly as written.
+ * @param {number|string} d
+ * @param {string} what the option name, for error messages
+ * @returns {string}
+ */
+export function formatDuration(d, what = 'duration') {
+  if (typeof d === 'number') {
+    if (!Number.isFinite(d) || d < 0) throw new InvalidArgument(`${what} must be a non-negative number of milliseconds`);
+    if (d % 1000 === 0) return `${d / 1000}s`;
+    return `${Math.round(d)}ms`;
+  }
+  if (typeof d === 'string' && DURATION_RE.test(d)) return d;
+  throw new InvalidArgument(`${what} must be milliseconds or a duration like "250ms", "30s", "5m" (got ${JSON.stringify(d)})`);
+}
+
+/**
+ * A number in plain decimal, without an exponent or trailing zeros (0.5, 1, 0.0000001).
+ * @param {number} n
+ */
+export function plainDecimal(n) {
+  const s = String(n);
+  if (!/e/i.test(s)) return s;
+  return n.toFixed(20).replace(/\.?0+$/, '');
+}
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Milliseconds of a duration (number of ms, or a string like "250ms", "30s", "5m", "2h", "1d").
+ * @param {number|string} d
+ * @returns {number}
+ */
+export function durationMs(d) {
+  if (typeof d === 'number') return d;
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(String(d));
+  if (!m) throw new InvalidArgument(`not a duration: ${JSON.stringify(d)}`);
+  return Number(m[1]) * UNIT_MS[m[2] ?? 's'];
+}
+
+/** @param {string} s */
+function hasBlankOrControl(s) {
+  return /[\s\x00-\x1f\x7f]/.test(s);
+}
+
+/**
+ * A token sent in a control line (queue name, option value): non-empty, no blanks or control bytes.
+ * @param {unknown} v @param {string} what
+ */
+function token(v, what) {
+  if (typeof v !== 'string' || v.length === 0 || hasBlankOrControl(v)) {
+    throw new InvalidArgument(`${what} must be a non-empty string without blanks (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+const QUEUE_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** @param {unknown} q @returns {string} a valid queue name */
+export function checkQueue(q) {
+  if (typeof q !== 'string' || !QUEUE_RE.test(q)) {
+    throw new InvalidArgument(`queue names are 1 to 128 of A-Z a-z 0-9 _ - (got ${JSON.stringify(q)})`);
+  }
+  return q;
+}
+
+/** @param {unknown} k @returns {string} a valid idempotency key */
+function checkKey(k) {
+  token(k, 'key');
+  if (Buffer.byteLength(/** @type {string} */ (k), 'utf8') > 200) throw new InvalidArgument('key is longer than 200 bytes');
+  return /** @type {string} */ (k);
+}
+
+/**
+ * @param {unknown} n @param {string} what @param {number} min @param {number} max
+ * @returns {string}
+ */
+function intInRange(n, what, min, max) {
+  if (!Number.isSafeInteger(n) || /** @type {number} */ (n) < min || /** @type {number} */ (n) > max) {
+    throw new InvalidArgument(`${what} must be an integer from ${min} to ${max} (got ${String(n)})`);
+  }
+  return String(n);
+}
+
+/**
+ * A job id as sent: positive decimal digits.
+ * @param {number|string|bigint} id
+ * @returns {string}
+ */
+export function formatJobId(id) {
+  const s = typeof id === 'bigint' ? id.toString() : typeof id === 'number' ? (Number.isSafeInteger(id) ? String(id) : '') : String(id ?? '');
+  if (!/^[0-9]{1,20}$/.test(s) || /^0+$/.test(s)) throw new InvalidArgument(`job id must be a positive integer (got ${String(id)})`);
+  return s;
+}
+
+/** @param {string} s @returns {boolean} a subject one can publish to (no wildcards) */
+export function isValidPublishSubject(s) {
+  if (typeof s !== 'string' || s.length === 0 || hasBlankOrControl(s)) return false;
+  return s.split('.').every((t) => t.length > 0 && t !== '*' && t !== '>');
+}
+
+/** @param {string} s @returns {boolean} a subject one can subscribe to (wildcards allowed) */
+export function isValidSubscribeSubject(s) {
+  if (typeof s !== 'string' || s.length === 0 || hasBlankOrControl(s)) return false;
+  const tokens = s.split('.');
+  return tokens.every((t, i) => t.length > 0 && (t !== '>' || i === tokens.length - 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headers
+
+/**
+ * NATS message headers: `[name, value]` pairs in order; names keep their case and may repeat.
+ */
+export class MsgHeaders {
+  constructor() {
+    /** @type {[string, string][]} */
+    this.list = [];
+  }
+  /**
+   * @param {MsgHeaders|[string, string][]|Map<string, string|string[]>|Record<string, string|string[]>|undefined|null} init
+   *   pairs in order, or names with one value or a list of values
+   * @returns {MsgHeaders}
+   */
+  static from(init) {
+    if (init instanceof MsgHeaders) return init;
+    const h = new MsgHeaders();
+    if (!init) return h;
+    if (Array.isArray(init)) {
+      for (const pair of init) {
+        if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidArgument('headers must be [name, value] pairs');
+        h.append(pair[0], pair[1]);
+      }
+      return h;
+    }
+    const entries = init instanceof Map ? init.entries() : Object.entries(init);
+    for (const [k, v] of entries) {
+      for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+    }
+    return h;
+  }
+  /** @param {string} name @param {string} value */
+  append(name, value) {
+    if (typeof name !== 'string' || !/^[!-9;-~]+$/.test(name)) throw new InvalidArgument(`invalid header name ${JSON.stringify(name)}`);
+    if (typeof value !== 'string') value = String(value);
+    if (/[\r\n]/.test(value)) throw new InvalidArgument(`header value of ${name} contains CR or LF`);
+    this.list.push([name, value]);
+  }
+  /** Replaces every value of `name`. @param {string} name @param {string} value */
+  set(name, value) {
+    this.delete(name);
+    this.append(name, value);
+  }
+  /** @param {string} name */
+  delete(name) {
+    this.list = this.list.filter(([n]) => n !== name);
+  }
+  /** First value of a header; the name is matched exactly, else without regard to case. */
+  get(name) {
+    return this.getAll(name)[0];
+  }
+  /** @param {string} name @returns {string[]} */
+  getAll(name) {
+    const exact = this.list.filter(([n]) => n === name);
+    if (exact.length > 0) return exact.map(([, v]) => v);
+    const lower = name.toLowerCase();
+    return this.list.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v);
+  }
+  has(name) {
+    return this.getAll(name).length > 0;
+  }
+  /** number of header lines */
+  get size() {
+    return this.list.length;
+  }
+  /** @returns {IterableIterator<[string, string]>} */
+  [Symbol.iterator]() {
+    return this.list[Symbol.iterator]();
+  }
+  /** @returns {[string, string][]} */
+  toJSON() {
+    return this.list.map(([n, v]) => [n, v]);
+  }
+}
+
+/**
+ * The header block of an HPUB: `NATS/1.0\r\n` + `Name: Value\r\n` ... + `\r\n`.
+ * @param {MsgHeaders} headers
+ * @returns {Buffer}
+ */
+export function encodeHeaders(headers) {
+  let s = 'NATS/1.0\r\n';
+  for (const [name, value] of headers) s += `${name}: ${value}\r\n`;
+  return Buffer.from(s + '\r\n', 'utf8');
+}
+
+/**
+ * Parses a header block (`NATS/1.0[ <status>[ <description>]]\r\n...\r\n\r\n`).
+ * @param {Buffer} block
+ * @returns {{status: number|null, description: string|null, headers: MsgHeaders}}
+ */
+export function decodeHeaders(block) {
+  const text = block.toString('utf8');
+  if (!text.endsWith('\r\n\r\n')) throw new ProtocolError('header block does not end with an empty line');
+  const lines = text.slice(0, -4).split('\r\n');
+  const first = /^NATS\/1\.0(?:[ \t]+(\d{3})(?:[ \t]+(.*))?)?[ \t]*$/.exec(lines[0]);
+  if (!first) throw new ProtocolError(`header block does not start with NATS/1.0: ${JSON.stringify(lines[0].slice(0, 40))}`);
+  const headers = new MsgHeaders();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0 || /\n|\r/.test(line)) throw new ProtocolError(`malformed header line ${JSON.stringify(line.slice(0, 60))}`);
+    const name = line.slice(0, colon);
+    if (!/^[!-9;-~]+$/.test(name)) throw new ProtocolError(`malformed header name ${JSON.stringify(name)}`);
+    headers.list.push([name, line.slice(colon + 1).replace(/^[ \t]+/, '')]);
+  }
+  const description = first[2]?.trim();
+  return { status: first[1] ? Number(first[1]) : null, description: description ? description : null, headers };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client → server: NATS core
+
+/**
+ * @param {Record<string, unknown>} options
+ * @returns {Buffer}
+ */
+export function encodeConnect(options) {
+  return Buffer.from(`CONNECT ${JSON.stringify(options)}\r\n`, 'utf8');
+}
+
+export const PING = Buffer.from('PING\r\n');
+export const PONG = Buffer.from('PONG\r\n');
+
+/**
+ * PUB, or HPUB when there are headers.
+ * @param {string} subject
+ * @param {unknown} data
+ * @param {{reply?: string, headers?: any}} [opts]
+ * @returns {Buffer}
+ */
+export function encodePublish(subject, data, opts = {}) {
+  if (!isValidPublishSubject(subject)) throw new InvalidArgument(`invalid publish subject ${JSON.stringify(subject)}`);
+  const reply = opts.reply;
+  if (reply !== undefined && reply !== null && !isValidPublishSubject(reply)) {
+    throw new InvalidArgument(`invalid reply subject ${JSON.stringify(reply)}`);
+  }
+  const payload = toBytes(data);
+  const head = reply ? `${subject} ${reply}` : subject;
+  const headers = opts.headers ? MsgHeaders.from(opts.headers) : null;
+  if (headers && headers.size > 0) {
+    const block = encodeHeaders(headers);
+    return Buffer.concat([
+      Buffer.from(`HPUB ${head} ${block.length} ${block.length + payload.length}\r\n`, 'utf8'),
+      block,
+      payload,
+      CRLF,
+    ]);
+  }
+  return Buffer.concat([Buffer.from(`PUB ${head} ${payload.length}\r\n`, 'utf8'), payload, CRLF]);
+}
+
+/**
+ * @param {string} subject @param {string|number} sid @param {{queue?: string}} [opts]
+ * @returns {Buffer}
+ */
+export function encodeSub(subject, sid, opts = {}) {
+  if (!isValidSubscribeSubject(subject)) throw new InvalidArgument(`invalid subject ${JSON.stringify(subject)}`);
+  const queue = opts.queue !== undefined && opts.queue !== null ? ` ${token(opts.queue, 'queue group')}` : '';
+  return Buffer.from(`SUB ${subject}${queue} ${token(String(sid), 'sid')}\r\n`, 'utf8');
+}
+
+/**
+ * @param {string|number} sid @param {number} [max]
+ * @returns {Buffer}
+ */
+export function encodeUnsub(sid, max) {
+  if (max !== undefined && max !== null) {
+    if (!Number.isSafeInteger(max) || max < 0) throw new InvalidArgument('max must be a non-negative integer');
+    return Buffer.from(`UNSUB ${token(String(sid), 'sid')} ${max}\r\n`);
+  }
+  return Buffer.from(`UNSUB ${token(String(sid), 'sid')}\r\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client → server: jobs (Docket extensions). Each verb has an encoder here and a reply decoder
+// below; a new verb (WAIT, STATS, …) is one more pair plus a thin method in client.js.
+
+/**
+ * A command line with an optional payload.
+ * @param {string} line the control line without CRLF
+ * @param {Buffer|null} [payload] appended as ` <#bytes>\r\n<payload>\r\n` when given
+ * @returns {Buffer}
+ */
+export function commandBytes(line, payload) {
+  if (payload === undefined || payload === null) return Buffer.from(`${line}\r\n`, 'utf8');
+  return Buffer.concat([Buffer.from(`${line} ${payload.length}\r\n`, 'utf8'), payload, CRLF]);
+}
+
+/**
+ * @typedef {object} EnqueueOptions
+ * @property {number|string} [delay] run no sooner than this from now (ms, or "30s")
+ * @property {Date|number} [at] run no sooner than this time (a Date, or unix seconds)
+ * @property {number} [priority] lower runs first (-1000000..1000000)
+ * @property {number} [attempts] most times the job may run (1..1000)
+ * @property {string|{type:'fixed', delay:number|string}|{type:'exp', base:number|string, cap?:number|string}} [backoff]
+ * @property {number} [jitter] 0..1
+ * @property {number|string} [lease] how long a worker may hold the job without a heartbeat
+ * @property {string} [key] idempotency key
+ */
+
+/** @param {EnqueueOptions['backoff']} b */
+function formatBackoff(b) {
+  if (typeof b === 'string') return token(b, 'backoff');
+  if (b && b.type === 'fixed') return `fixed:${formatDuration(b.delay, 'backoff delay')}`;
+  if (b && b.type === 'exp') {
+    const base = formatDuration(b.base, 'backoff base');
+    return b.cap === undefined ? `exp:${base}` : `exp:${base}:${formatDuration(b.cap, 'backoff cap')}`;
+  }
+  throw new InvalidArgument('backoff must be "fixed:<d>", "exp:<base>[:<cap>]", {type:"fixed",delay} or {type:"exp",base,cap}');
+}
+
+/**
+ * @param {string} queue @param {unknown} payload @param {EnqueueOptions} [opts]
+ * @returns {Buffer}
+ */
+export function encodeEnqueue(queue, payload, opts = {}) {
+  let line = `ENQ ${checkQueue(queue)}`;
+  if (opts.delay !== undefined && opts.at !== undefined) throw new InvalidArgument('delay and at cannot be used together');
+  if (opts.delay !== undefined) line += ` delay=${formatDuration(opts.delay, 'delay')}`;
+  if (opts.at !== undefined) {
+    const at = opts.at instanceof Date ? Math.ceil(opts.at.getTime() / 1000) : opts.at;
+    if (!Number.isSafeInteger(at) || /** @type {number} */ (at) < 0) throw new InvalidArgument('at must be a Date or unix seconds');
+    line += ` at=${at}`;
+  }
+  if (opts.priority !== undefined) line += ` pri=${intInRange(opts.priority, 'priority', -1_000_000, 1_000_000)}`;
+  if (opts.attempts !== undefined) line += ` attempts=${intInRange(opts.attempts, 'attempts', 1, 1000)}`;
+  if (opts.backoff !== undefined) line += ` backoff=${formatBackoff(opts.backoff)}`;
+  if (opts.jitter !== undefined) {
+    if (typeof opts.jitter !== 'number' || !(opts.jitter >= 0 && opts.jitter <= 1)) throw new InvalidArgument('jitter must be a number from 0 to 1');
+    line += ` jitter=${plainDecimal(opts.jitter)}`;
+  }
+  if (opts.lease !== undefined) line += ` lease=${formatDuration(opts.lease, 'lease')}`;
+  if (opts.key !== undefined) line += ` key=${checkKey(opts.key)}`;
+  return commandBytes(line, toBytes(payload));
+}
+
+/**
+ * @param {string|string[]} queues @param {{timeout?: number|string}} [opts] no timeout: wait forever
+ * @returns {Buffer}
+ */
+export function encodeReserve(queues, opts = {}) {
+  const list = Array.isArray(queues) ? queues : [queues];
+  if (list.length === 0) throw new InvalidArgument('reserve needs at least one queue');
+  for (const q of list) checkQueue(q);
+  let line = `RESERVE ${list.join(',')}`;
+  if (opts.timeout !== undefined && opts.timeout !== null) line += ` timeout=${formatDuration(opts.timeout, 'timeout')}`;
+  return commandBytes(line);
+}
+
+/** @param {unknown} v */
+function optionalPayload(v) {
+  return v === undefined || v === null ? null : toBytes(v instanceof Error ? v.message : v);
+}
+
+/**
+ * @param {number|string} id @param {unknown} [result] kept with the job (string, bytes, or JSON)
+ * @returns {Buffer}
+ */
+export function encodeAck(id, result) {
+  return commandBytes(`ACK ${formatJobId(id)}`, optionalPayload(result));
+}
+
+/**
+ * @param {number|string} id
+ * @param {{reason?: unknown, retry?: number|string|false}} [opts] retry: a delay, or false for `retry=no`
+ * @returns {Buffer}
+ */
+export function encodeFail(id, opts = {}) {
+  let line = `FAIL ${formatJobId(id)}`;
+  if (opts.retry === false || opts.retry === 'no') line += ' retry=no';
+  else if (opts.retry !== undefined && opts.retry !== null) line += ` retry=${formatDuration(opts.retry, 'retry')}`;
+  return commandBytes(line, optionalPayload(opts.reason));
+}
+
+/**
+ * @param {number|string} id @param {number} percent 0..100 @param {unknown} [note]
+ * @returns {Buffer}
+ */
+export function encodeProgress(id, percent, note) {
+  return commandBytes(`PROGRESS ${formatJobId(id)} ${intInRange(percent, 'percent', 0, 100)}`, optionalPayload(note));
+}
+
+/** @param {number|string} id */
+export const encodeTouch = (id) => commandBytes(`TOUCH ${formatJobId(id)}`);
+/** @param {number|string} id */
+export const encodeInspect = (id) => commandBytes(`INSPECT ${formatJobId(id)}`);
+/** @param {number|string} id */
+export const encodeRetry = (id) => commandBytes(`RETRY ${formatJobId(id)}`);
+/** @param {string} queue */
+export const encodeRetryQueue = (queue) => commandBytes(`RETRY queue=${checkQueue(queue)}`);
+/** @param {number|string} id */
+export const encodeDelete = (id) => commandBytes(`DEL ${formatJobId(id)}`);
+export const encodeHelp = () => commandBytes('HELP');
+
+/**
+ * @param {string} queue @param {{limit?: number}} [opts]
+ * @returns {Buffer}
+ */
+export function encodeDead(queue, opts = {}) {
+  let line = `DEAD ${checkQueue(queue)}`;
+  if (opts.limit !== undefined) line += ` limit=${intInRange(opts.limit, 'limit', 1, 9_999_999_999)}`;
+  return commandBytes(line);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server → client: frames
+
+/**
+ * @typedef {{op:'INFO', info: Record<string, any>}
+ *   | {op:'MSG', subject: string, sid: string, reply: string|null, payload: Buffer}
+ *   | {op:'HMSG', subject: string, sid: string, reply: string|null, payload: Buffer, headers: MsgHeaders, status: number|null, description: string}
+ *   | {op:'PING'} | {op:'PONG'} | {op:'NOJOB'}
+ *   | {op:'OK', text: string}
+ *   | {op:'ERR', text: string}
+ *   | {op:'JOB', id: number, queue: string, attempt: number, payload: Buffer}
+ *   | {op:'JSON', value: any, payload: Buffer}
+ *   | {op:'HELP', text: string}} Frame
+ */
+
+const SIZE_RE = /^[0-9]{1,10}$/;
+
+/** @param {string} s @param {string} what */
+function size(s, what) {
+  if (!SIZE_RE.test(s)) throw new ProtocolError(`${what} is not a byte count: ${JSON.stringify(s)}`);
+  return Number(s);
+}
+
+/**
+ * Splits a control line into fields (one or more spaces or tabs).
+ * @param {string} s
+ */
+function fields(s) {
+  return s.split(/[ \t]+/).filter((f) => f.length > 0);
+}
+
+/**
+ * A streaming parser for the server's byte stream. Feed it Buffers as they arrive with `push`;
+ * it calls `onFrame` for every complete frame, in order, and throws a ProtocolError on bytes that
+ * break the protocol (after which it must not be used again). It never assumes a read holds a
+ * whole line or a whole payload.
+ */
+export class Parser {
+  /**
+   * @param {(frame: Frame) => void} onFrame
+   * @param {{maxControlLine?: number, maxPayload?: number}} [limits]
+   */
+  constructor(onFrame, limits = {}) {
+    this.onFrame = onFrame;
+    this.maxControlLine = limits.maxControlLine ?? 1024 * 1024;
+    this.maxPayload = limits.maxPayload ?? 256 * 1024 * 1024;
+    /** @type {Buffer[]} */
+    this.chunks = [];
+    this.length = 0;
+    /** bytes needed before it is worth looking again (a payload + CRLF) */
+    this.need = 0;
+    /** bytes of the current partial line already scanned for LF */
+    this.scanned = 0;
+    /** @type {null | {kind: string, fields: string[], size: number, hdr?: number}} */
+    this.pending = null;
+    this.failed = null;
+  }
+
+  /** True when no partial operation is buffered: everything pushed so far was framed. */
+  get idle() {
+    return this.pending === null && this.length === 0;
+  }
+
+  /** @param {Buffer} chunk */
+  push(chunk) {
+    if (this.failed) throw this.failed;
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    if (this.length < this.need) return;
+    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length);
+    this.chunks = [];
+    this.length = 0;
+    let pos = 0;
+    try {
+      for (;;) {
+        if (this.pending) {
+          const p = this.pending;
+          if (buf.length - pos < p.size + 2) {
+            this.need = p.size + 2;
+            break;
+          }
+          if (buf[pos + p.size] !== CR || buf[pos + p.size + 1] !== LF) throw new ProtocolError(`${p.kind} payload is not followed by CRLF`);
+          const payload = Buffer.from(buf.subarray(pos, pos + p.size));
+          pos += p.size + 2;
+          this.pending = null;
+          this.need = 0;
+          this.onFrame(finishPayloadFrame(p, payload));
+          continue;
+        }
+        const from = pos + this.scanned;
+        const nl = buf.indexOf(LF, from);
+        if (nl < 0) {
+          const partial = buf.length - pos;
+          if (partial > this.maxControlLine + 1) throw new ProtocolError('control line too long');
+          this.scanned = partial;
+          break;
+        }
+        this.scanned = 0;
+        if (nl === pos || buf[nl - 1] !== CR) throw new ProtocolError('control line does not end with CRLF');
+        if (nl - 1 - pos > this.maxControlLine) throw new ProtocolError('control line too long');
+        const line = buf.toString('utf8', pos, nl - 1);
+        pos = nl + 1;
+        const frame = this.parseLine(line);
+        if (frame) this.onFrame(frame);
+      }
+    } catch (err) {
+      this.failed = err instanceof ProtocolError ? err : new ProtocolError(String(err?.message ?? err), { cause: err });
+      throw this.failed;
+    }
+    if (pos < buf.length) {
+      const rest = buf.subarray(pos);
+      this.chunks.push(rest);
+      this.length = rest.length;
+    }
+  }
+
+  /**
+   * @param {string} line the control line without its CRLF
+   * @returns {Frame|null} a frame, or null when a payload must follow
+   */
+  parseLine(line) {
+    const m = /^([^ \t]*)[ \t]*(.*)$/s.exec(line);
+    const op = m[1];
+    const rest = m[2];
+    switch (op) {
+      case 'MSG': {
+        const f = fields(rest);
+        if (f.length !== 3 && f.length !== 4) throw new ProtocolError(`MSG needs 3 or 4 fields: ${JSON.stringify(line)}`);
+        const n = size(f[f.length - 1], 'MSG size');
+        this.expectPayload({ kind: 'MSG', fields: f, size: n });
+        return null;
+      }
+      case 'HMSG': {
+        const f = fields(rest);
+        if (f.length !== 4 && f.length !== 5) throw new ProtocolError(`HMSG needs 4 or 5 fields: ${JSON.stringify(line)}`);
+        const hdr = size(f[f.length - 2], 'HMSG header size');
+        const total = size(f[f.length - 1], 'HMSG total size');
+        if (hdr > total) throw new ProtocolError('HMSG header size is larger than its total size');
+        this.expectPayload({ kind: 'HMSG', fields: f, size: total, hdr });
+        return null;
+      }
+      case 'PING':
+      case 'PONG':
+      case 'NOJOB':
+        if (rest.trim() !== '') throw new ProtocolError(`${op} takes no arguments: ${JSON.stringify(line)}`);
+        return { op };
+      case '+OK':
+        return { op: 'OK', text: rest.trimEnd() };
+      case '-ERR': {
+        const t = rest.trimEnd();
+        const q = /^'(.*)'$/s.exec(t);
+        if (!q) throw new ProtocolError(`-ERR text is not in single quotes: ${JSON.stringify(line)}`);
+        return { op: 'ERR', text: q[1] };
+      }
+      case 'INFO': {
+        let info;
+        try {
+          info = JSON.parse(rest);
+        } catch {
+          throw new ProtocolError('INFO is not followed by JSON');
+        }
+        if (info === null || typeof info !== 'object' || Array.isArray(info)) throw new ProtocolError('INFO is not a JSON object');
+        return { op: 'INFO', info };
+      }
+      case 'JOB': {
+        const f = fields(rest);
+        if (f.length !== 4) throw new ProtocolError(`JOB needs 4 fields: ${JSON.stringify(line)}`);
+        if (!SIZE_RE.test(f[0]) || !SIZE_RE.test(f[2])) throw new ProtocolError(`JOB id and attempt must be numbers: ${JSON.stringify(line)}`);
+        this.expectPayload({ kind: 'JOB', fields: f, size: size(f[3], 'JOB size') });
+        return null;
+      }
+      case 'JSON':
+      case 'HELP': {
+        const f = fields(rest);
+        if (f.length !== 1) throw new ProtocolError(`${op} needs 1 field: ${JSON.stringify(line)}`);
+        this.expectPayload({ kind: op, fields: f, size: size(f[0], `${op} size`) });
+        return null;
+      }
+      default:
+        throw new ProtocolError(`unknown server operation ${JSON.stringify(op.slice(0, 40))}`);
+    }
+  }
+
+  /** @param {{kind: string, fields: string[], size: number, hdr?: number}} p */
+  expectPayload(p) {
+    if (p.size > this.maxPayload) throw new ProtocolError(`${p.kind} payload of ${p.size} bytes is over the limit`);
+    this.pending = p;
+    this.need = 0;
+  }
+}
+
+/**
+ * @param {{kind: string, fields: string[], size: number, hdr?: number}} p
+ * @param {Buffer} payload
+ * @returns {Frame}
+ */
+function finishPayloadFrame(p, payload) {
+  const f = p.fields;
+  switch (p.kind) {
+    case 'MSG':
+      return { op: 'MSG', subject: f[0], sid: f[1], reply: f.length === 4 ? f[2] : null, payload };
+    case 'HMSG': {
+      const { status, description, headers } = decodeHeaders(payload.subarray(0, p.hdr));
+      return {
+        op: 'HMSG',
+        subject: f[0],
+        sid: f[1],
+        reply: f.length === 5 ? f[2] : null,
+        payload: Buffer.from(payload.subarray(p.hdr)),
+        headers,
+        status,
+        description,
+      };
+    }
+    case 'JOB':
+      return { op: 'JOB', id: Number(f[0]), queue: f[1], attempt: Number(f[2]), payload };
+    case 'JSON': {
+      let value;
+      try {
+        value = JSON.parse(payload.toString('utf8'));
+      } catch {
+        throw new ProtocolError('JSON reply does not hold valid JSON');
+      }
+      return { op: 'JSON', value, payload };
+    }
+    case 'HELP':
+      return { op: 'HELP', text: payload.toString('utf8') };
+    default:
+      throw new ProtocolError(`internal: unknown payload frame ${p.kind}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server → client: routing and replies. A client sends `CONNECT {"verbose":false,…}`, so every
+// command but PUB/HPUB/SUB/UNSUB gets exactly one reply, in order: replies are matched to the
+// oldest waiting command. Each call has a reply decoder here; a new verb (WAIT, STATS, …) adds
+// one entry to `replyDecoders` and an encoder above.
+
+/** @param {Frame} f @param {string} call */
+function unexpected(f, call) {
+  return new ProtocolError(`unexpected reply to ${call}: ${f.op}${'text' in f && f.text ? ' ' + f.text : ''}`);
+}
+
+const JOB_ERROR_RE = /^([A-Z][A-Z0-9_]*[A-Z0-9])(?:[ \t]+([^]*))?$/;
+
+/**
+ * `-ERR '<CODE> <message>'`: the code and message, or null when the text is not a job error
+ * (a NATS error such as `Invalid Subject`).
+ * @param {string} text
+ * @returns {{code: string, message: string} | null}
+ */
+export function parseJobError(text) {
+  const m = JOB_ERROR_RE.exec(text);
+  return m ? { code: m[1], message: m[2] ?? '' } : null;
+}
+
+/**
+ * @typedef {object} Job
+ * @property {number} id
+ * @property {string} queue
+ * @property {number} attempt which run this is, from 1
+ * @property {Buffer} payload
+ */
+
+/** @param {Frame} f @param {string} call */
+function plainOk(f, call) {
+  if (f.op !== 'OK' || f.text !== '') throw unexpected(f, call);
+}
+
+/**
+ * Reply decoders by call name: each gets the reply frame (never -ERR: a job error is turned into
+ * a DocketError before) and returns the result, or throws a ProtocolError when it does not fit.
+ * @type {Record<string, (f: Frame) => any>}
+ */
+export const replyDecoders = {
+  ping(f) {
+    if (f.op !== 'PONG') throw unexpected(f, 'ping');
+    return null;
+  },
+  /** `+OK <id>` or `+OK <id> duplicate` @returns {{id: number, duplicate: boolean}} */
+  enqueue(f) {
+    const m = f.op === 'OK' && /^([0-9]{1,20})(?:[ \t]+(duplicate))?$/.exec(f.text);
+    if (!m) throw unexpected(f, 'enqueue');
+    return { id: Number(m[1]), duplicate: m[2] === 'duplicate' };
+  },
+  /** `JOB …` or `NOJOB` @returns {Job|null} */
+  reserve(f) {
+    if (f.op === 'NOJOB') return null;
+    if (f.op !== 'JOB') throw unexpected(f, 'reserve');
+    return { id: f.id, queue: f.queue, attempt: f.attempt, payload: f.payload };
+  },
+  ack: (f) => plainOk(f, 'ack'),
+  progress: (f) => plainOk(f, 'progress'),
+  touch: (f) => plainOk(f, 'touch'),
+  retry: (f) => plainOk(f, 'retry'),
+  delete: (f) => plainOk(f, 'delete'),
+  /** `+OK retry <ms>` or `+OK dead` @returns {{outcome: 'retry', delayMs: number} | {outcome: 'dead'}} */
+  fail(f) {
+    if (f.op === 'OK') {
+      if (f.text === 'dead') return { outcome: 'dead' };
+      const m = /^retry[ \t]+([0-9]{1,20})$/.exec(f.text);
+      if (m) return { outcome: 'retry', delayMs: Number(m[1]) };
+    }
+    throw unexpected(f, 'fail');
+  },
+  /** `+OK <count>` */
+  retry_queue(f) {
+    const m = f.op === 'OK' && /^([0-9]{1,20})$/.exec(f.text);
+    if (!m) throw unexpected(f, 'retry_queue');
+    return Number(m[1]);
+  },
+  /** `JSON <n>` + an object */
+  inspect(f) {
+    if (f.op !== 'JSON' || f.value === null || typeof f.value !== 'object' || Array.isArray(f.value)) throw unexpected(f, 'inspect');
+    return f.value;
+  },
+  /** `JSON <n>` + an array */
+  dead(f) {
+    if (f.op !== 'JSON' || !Array.isArray(f.value)) throw unexpected(f, 'dead');
+    return f.value;
+  },
+  help(f) {
+    if (f.op !== 'HELP') throw unexpected(f, 'help');
+    return f.text;
+  },
+};
+
+/** Calls whose reply may be a job error (`-ERR '<CODE> …'`): every call but ping. @param {string} call */
+export function takesJobErrors(call) {
+  return call !== 'ping';
+}
+
+/**
+ * @typedef {{to: 'message', frame: Frame}
+ *   | {to: 'ping'}
+ *   | {to: 'info', info: Record<string, any>}
+ *   | {to: 'server_error', text: string}
+ *   | {to: 'reply', value: any}
+ *   | {to: 'reply', error: DocketError}} Routed
+ */
+
+/**
+ * Where a frame from the server goes, given the call the oldest waiting command was made with
+ * (undefined when none waits). Throws a ProtocolError for a reply that no command waits for or
+ * that does not fit the waiting one; the connection must then be dropped.
+ * @param {Frame} f
+ * @param {string|undefined} waiting a key of replyDecoders
+ * @param {(f: Frame) => any} [decoder] the waiting command's decoder, when not in replyDecoders
+ * @returns {Routed}
+ */
+export function route(f, waiting, decoder) {
+  switch (f.op) {
+    case 'MSG':
+    case 'HMSG':
+      return { to: 'message', frame: f };
+    case 'PING':
+      return { to: 'ping' };
+    case 'INFO':
+      return { to: 'info', info: f.info };
+    case 'ERR': {
+      const jobErr = waiting !== undefined && takesJobErrors(waiting) ? parseJobError(f.text) : null;
+      if (jobErr) return { to: 'reply', error: new DocketError(jobErr.code, jobErr.message) };
+      return { to: 'server_error', text: f.text };
+    }
+    default: {
+      if (waiting === undefined) throw new ProtocolError(`${f.op} arrived with no command waiting for a reply`);
+      const d = decoder ?? replyDecoders[waiting];
+      if (!d) throw new ProtocolError(`no reply decoder for ${waiting}`);
+      return { to: 'reply', value: d(f) };
+    }
+  }
+}

@@ -1,0 +1,141 @@
+// Messages and subscriptions.
+
+/** @typedef {import('./protocol.js').MsgHeaders} MsgHeaders */
+
+/** A message delivered to a subscription. */
+export class Msg {
+  /**
+   * @param {import('./client.js').Client} client
+   * @param {{subject: string, sid: string, reply: string|null, payload: Buffer, headers?: MsgHeaders, status?: number|null, description?: string|null}} f
+   */
+  constructor(client, f) {
+    this._client = client;
+    /** the concrete subject it was published on */
+    this.subject = f.subject;
+    this.sid = f.sid;
+    /** @type {string|null} where a responder answers */
+    this.reply = f.reply;
+    /** @type {Buffer} */
+    this.data = f.payload;
+    /** @type {MsgHeaders|null} */
+    this.headers = f.headers ?? null;
+    /** @type {number|null} a status from the header line (503: no responders) */
+    this.status = f.status ?? null;
+    /** @type {string|null} */
+    this.description = f.description ?? null;
+  }
+  /** The payload as UTF-8 text. */
+  string() {
+    return this.data.toString('utf8');
+  }
+  /** The payload parsed as JSON. */
+  json() {
+    return JSON.parse(this.data.toString('utf8'));
+  }
+  /**
+   * Publishes an answer to the message's reply subject.
+   * @param {unknown} [data] @param {{headers?: any}} [opts]
+   * @returns {boolean} false when the message has no reply subject
+   */
+  respond(data, opts = {}) {
+    if (!this.reply) return false;
+    this._client.publish(this.reply, data, { headers: opts.headers });
+    return true;
+  }
+}
+
+/**
+ * A subscription: an async iterator of Msg (`for await (const m of sub)`), or a callback.
+ * Messages are buffered until read. It ends on `unsubscribe()`, after `max` messages, or when the
+ * client closes; it survives reconnects (the client subscribes again).
+ */
+export class Subscription {
+  /**
+   * @param {import('./client.js').Client} client
+   * @param {number} sid
+   * @param {string} subject
+   * @param {{queue?: string, max?: number, callback?: (err: Error|null, msg: Msg|null) => void}} opts
+   */
+  constructor(client, sid, subject, opts) {
+    this._client = client;
+    this.sid = sid;
+    this.subject = subject;
+    this.queue = opts.queue;
+    /** messages delivered so far */
+    this.received = 0;
+    /** @type {number|undefined} the subscription ends after this many messages in total */
+    this.max = opts.max;
+    this.callback = opts.callback;
+    this.isClosed = false;
+    /** @type {Msg[]} */
+    this._buffer = [];
+    /** @type {{resolve: (r: IteratorResult<Msg>) => void, reject: (e: Error) => void}[]} */
+    this._waiters = [];
+    /** @type {Error|null} */
+    this._error = null;
+    /** @type {() => void} */
+    let resolveClosed = () => {};
+    /** Resolves when the subscription has ended. */
+    this.closed = new Promise((r) => (resolveClosed = r));
+    this._resolveClosed = resolveClosed;
+  }
+
+  /**
+   * Stops the subscription: at once, or after it has delivered `max` messages in total.
+   * @param {number} [max]
+   */
+  unsubscribe(max) {
+    this._client._unsubscribe(this, max);
+  }
+
+  /** Messages received and not yet read. */
+  get pending() {
+    return this._buffer.length;
+  }
+
+  /** @param {Msg} msg @internal */
+  _deliver(msg) {
+    if (this.isClosed) return;
+    this.received += 1;
+    if (this.callback) {
+      try {
+        this.callback(null, msg);
+      } catch (err) {
+        this._client._asyncError(err);
+      }
+    } else {
+      const w = this._waiters.shift();
+      if (w) w.resolve({ value: msg, done: false });
+      else this._buffer.push(msg);
+    }
+    if (this.max !== undefined && this.received >= this.max) this._client._finishSubscription(this);
+  }
+
+  /** @param {Error|null} [err] @internal */
+  _end(err = null) {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this._error = err;
+    for (const w of this._waiters.splice(0)) {
+      if (err) w.reject(err);
+      else w.resolve({ value: undefined, done: true });
+    }
+    this._resolveClosed();
+  }
+
+  /** @returns {AsyncIterator<Msg>} */
+  [Symbol.asyncIterator]() {
+    return {
+      next: () => {
+        if (this._buffer.length > 0) return Promise.resolve({ value: /** @type {Msg} */ (this._buffer.shift()), done: false });
+        if (this.isClosed) return this._error ? Promise.reject(this._error) : Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => this._waiters.push({ resolve, reject }));
+      },
+      return: () => {
+        this.unsubscribe();
+        this._buffer.length = 0;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}

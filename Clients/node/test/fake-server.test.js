@@ -1,0 +1,123 @@
+// The live client against a scripted fake server: replies dribbled one byte at a time,
+// asynchronous server errors, and a protocol violation that forces a reconnect.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+
+import { connect, ConnectionLost, ServerError, ProtocolError } from '../src/index.js';
+import { within, sleep, waitFor } from '../testkit/helpers.js';
+
+/**
+ * A fake docketd: sends INFO, answers the handshake PING, then hands each connection's lines
+ * to `onLine(line, socket, index)`.
+ * @param {(line: string, socket: net.Socket, index: number) => void} onLine
+ */
+async function fakeServer(onLine) {
+  /** @type {net.Socket[]} */
+  const sockets = [];
+  const server = net.createServer((socket) => {
+    const index = sockets.length;
+    sockets.push(socket);
+    socket.on('error', () => {});
+    socket.write('INFO {"server_id":"FAKE","version":"2.9.0","proto":1,"headers":true,"max_payload":1048576}\r\n');
+    let buf = '';
+    let handshake = true;
+    socket.on('data', (d) => {
+      buf += d.toString('latin1');
+      let nl;
+      while ((nl = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        if (handshake) {
+          if (line === 'PING') {
+            handshake = false;
+            socket.write('PONG\r\n');
+          }
+          continue;
+        }
+        onLine(line, socket, index);
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
+  const port = /** @type {net.AddressInfo} */ (server.address()).port;
+  return {
+    port,
+    sockets,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r(undefined));
+      }),
+  };
+}
+
+/** @param {net.Socket} socket @param {string} text */
+async function dribble(socket, text) {
+  for (const ch of Buffer.from(text, 'latin1')) {
+    socket.write(Buffer.from([ch]));
+    await sleep(1);
+  }
+}
+
+test('replies split into single bytes, async errors, and a reconnect after a protocol error', { timeout: 15_000 }, async () => {
+  const fake = await fakeServer((line, socket, index) => {
+    if (index === 0 && line.startsWith('ENQ q 5')) {
+      // the payload line ("hello") follows; answer once it arrives
+      return;
+    }
+    if (index === 0 && line === 'hello') {
+      dribble(socket, "-ERR 'Invalid Subject'\r\nPING\r\n+OK 41 duplicate\r\nJOB 41 q 1 7\r\na\r\nb\r\nc\r\n");
+      return;
+    }
+    if (index === 0 && line === 'INSPECT 41') {
+      socket.write('+OK\r\n'); // a reply that does not fit INSPECT: the client must drop the connection
+      return;
+    }
+    if (index === 1 && line === 'PING') socket.write('PONG\r\n');
+  });
+  const c = await connect({ port: fake.port, reconnectDelayMs: 10 });
+  /** @type {unknown[]} */
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  let reconnected = false;
+  c.on('reconnect', () => (reconnected = true));
+  try {
+    const enq = c.enqueue('q', 'hello');
+    const job = c.reserve('q', { timeout: 0 });
+    assert.deepEqual(await within(enq, 3000, 'enqueue'), { id: 41, duplicate: true });
+    const j = await within(job, 3000, 'reserve');
+    assert.equal(j?.payload.toString(), 'a\r\nb\r\nc');
+    assert.ok(errors[0] instanceof ServerError);
+    assert.equal(/** @type {ServerError} */ (errors[0]).text, 'Invalid Subject');
+
+    await assert.rejects(within(c.inspect(41), 3000, 'inspect'), ProtocolError);
+    await waitFor(() => reconnected, 3000, 'reconnect');
+    await within(c.flush(), 3000, 'flush on the new connection');
+    assert.equal(fake.sockets.length, 2);
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});
+
+test('commands pipelined behind a broken connection reject with ConnectionLost', { timeout: 15_000 }, async () => {
+  const fake = await fakeServer((line, socket) => {
+    if (line === 'TOUCH 2') socket.destroy();
+  });
+  const c = await connect({ port: fake.port, reconnect: false });
+  try {
+    const results = await within(
+      Promise.allSettled([c.touch(1), c.touch(2), c.touch(3)]),
+      3000,
+      'rejections',
+    );
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.ok(r.reason instanceof ConnectionLost);
+    }
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});

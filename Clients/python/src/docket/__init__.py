@@ -1,0 +1,74 @@
+"""Python client for Docket, a job and event server.
+
+>>> import docket
+>>> client = docket.Client("nats://127.0.0.1:4222")
+>>> client.enqueue("emails", b"hello", attempts=3, backoff="fixed:5s").id
+1
+
+Pub/sub (the NATS core protocol): :meth:`Client.publish`,
+:meth:`Client.subscribe`, :meth:`Client.request`. Jobs:
+:meth:`Client.enqueue`, :meth:`Client.reserve`, :meth:`Client.ack`,
+:meth:`Client.fail`, ... and :class:`Worker` to run handlers.
+"""
+
+from .client import DEFAULT_URL, Client, Subscription, connect
+from .errors import (
+    BadArgument,
+    BadId,
+    BadOption,
+    BadQueue,
+    ConnectError,
+    ConnectionClosed,
+    ConnectionLost,
+    DocketError,
+    Error,
+    NoResponders,
+    NotDead,
+    NotFound,
+    NotHeld,
+    ProtocolError,
+    ServerError,
+    StoreFull,
+    SubscriptionClosed,
+    Timeout,
+)
+from .models import EnqueueResult, FailOutcome, Job, Msg
+from .protocol import exponential, fixed
+from .worker import JobContext, NonRetryable, RetryAfter, Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_URL",
+    "Client",
+    "Subscription",
+    "connect",
+    "Msg",
+    "Job",
+    "EnqueueResult",
+    "FailOutcome",
+    "Worker",
+    "JobContext",
+    "NonRetryable",
+    "RetryAfter",
+    "fixed",
+    "exponential",
+    "Error",
+    "DocketError",
+    "NotFound",
+    "NotHeld",
+    "NotDead",
+    "BadOption",
+    "BadQueue",
+    "BadId",
+    "StoreFull",
+    "ConnectionLost",
+    "ConnectionClosed",
+    "ConnectError",
+    "Timeout",
+    "NoResponders",
+    "ProtocolError",
+    "ServerError",
+    "SubscriptionClosed",
+    "BadArgument",
+]

@@ -1,0 +1,897 @@
+"""The Docket wire protocol, without sockets.
+
+This module is pure: encoders turn calls into the exact bytes a client
+sends, :class:`Parser` turns the bytes a server sends into operations, and
+:func:`interpret_reply` turns an operation into the result of the command
+that awaits it. The :class:`~docket.Client` is a thin layer of sockets and
+threads over it, and the client-conformance cases
+(``Protocol/client-conformance``) test it directly.
+
+Adding a verb (e.g. a future ``WAIT`` or queue ``STATS``) takes an encoder
+here, an entry in :data:`REPLY_KINDS` saying how its reply reads, and a
+method on the client that calls ``_request(kind, bytes)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .errors import BadArgument, ProtocolError, job_error
+from .models import EnqueueResult, FailOutcome, Job
+
+__all__ = [
+    "CRLF",
+    "Duration",
+    "Payload",
+    "HeadersArg",
+    "format_duration",
+    "format_backoff",
+    "duration_seconds",
+    "fixed",
+    "exponential",
+    "check_subject",
+    "check_queue_name",
+    "to_bytes",
+    "encode_connect",
+    "encode_ping",
+    "encode_pong",
+    "encode_publish",
+    "encode_subscribe",
+    "encode_unsubscribe",
+    "encode_enqueue",
+    "encode_reserve",
+    "encode_ack",
+    "encode_fail",
+    "encode_progress",
+    "encode_touch",
+    "encode_inspect",
+    "encode_dead",
+    "encode_retry",
+    "encode_retry_queue",
+    "encode_delete",
+    "encode_help",
+    "Info",
+    "MsgOp",
+    "Ping",
+    "Pong",
+    "Ok",
+    "Err",
+    "JobOp",
+    "NoJob",
+    "JsonOp",
+    "HelpOp",
+    "Op",
+    "Parser",
+    "split_job_error",
+    "REPLY_KINDS",
+    "interpret_reply",
+    "is_job_error_for",
+    "route",
+]
+
+CRLF = b"\r\n"
+
+#: A duration: seconds as a number, a ``datetime.timedelta``, or a string
+#: the server reads (``250ms``, ``30s``, ``5m``, ``2h``, ``1d``, or a bare
+#: number of seconds).
+Duration = Union[int, float, str, datetime.timedelta]
+#: A payload: bytes-like, or a str sent as UTF-8.
+Payload = Union[bytes, bytearray, memoryview, str]
+#: Headers: a mapping of name to value (or list of values), or (name, value) pairs.
+HeadersArg = Union[Mapping[str, Union[str, Sequence[str]]], Sequence[Tuple[str, str]]]
+
+_MAX_NUMBER = 9_999_999_999  # numbers are at most 10 decimal digits
+_DURATION_RE = re.compile(r"^[0-9]{1,10}(ms|s|m|h|d)?$")
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_NUMBER_RE = re.compile(r"^[0-9]{1,10}$")
+_BLANKS_RE = re.compile(r"[ \t]+")
+_JOB_ERROR_RE = re.compile(r"^([A-Z][A-Z0-9_]*[A-Z0-9])(?:[ \t]+(.*))?$", re.S)
+_FORBIDDEN_IN_TOKEN = re.compile(r"[\s\x00-\x1f\x7f]")
+_OP_RE = re.compile(r"^([^ \t]+)(?:[ \t]+(.*))?$", re.S)
+
+
+# --------------------------------------------------------------------------
+# Arguments
+
+
+def to_bytes(data: Optional[Payload], what: str = "payload") -> bytes:
+    """A payload as bytes (str is encoded as UTF-8; None is empty)."""
+    if data is None:
+        return b""
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise BadArgument(f"{what} must be bytes or str, not {type(data).__name__}")
+
+
+def _check_int(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadArgument(f"{what} must be an integer, not {value!r}")
+    if not low <= value <= high:
+        raise BadArgument(f"{what} must be in {low}..{high}, not {value}")
+    return int(value)
+
+
+def _job_id(value: Any) -> int:
+    """A job id: an int, or anything with an integer ``id`` (a Job)."""
+    if not isinstance(value, int) and isinstance(getattr(value, "id", None), int):
+        value = value.id
+    return _check_int(value, "job id", 0, _MAX_NUMBER)
+
+
+def format_duration(value: Duration, what: str = "duration") -> str:
+    """The wire form of a duration.
+
+    Numbers (and timedeltas) are seconds: whole seconds are written ``<n>s``,
+    anything else as milliseconds rounded to the nearest one (``0.25`` ->
+    ``250ms``). Strings must already be in the server's syntax and are sent
+    unchanged.
+    """
+    if isinstance(value, str):
+        if not _DURATION_RE.match(value):
+            raise BadArgument(f"{what} {value!r} is not a duration like 250ms, 30s, 5m, 2h, 1d")
+        return value
+    if isinstance(value, datetime.timedelta):
+        seconds: float = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadArgument(f"{what} must be seconds or a string like '250ms', not {value!r}")
+    else:
+        seconds = value
+    if not math.isfinite(seconds) or seconds < 0:
+        raise BadArgument(f"{what} must be a non-negative number of seconds, not {value!r}")
+    ms = int(round(seconds * 1000))
+    if ms % 1000 == 0:
+        text = f"{ms // 1000}s"
+    else:
+        text = f"{ms}ms"
+    if len(text.rstrip("ms")) > 10:
+        raise BadArgument(f"{what} {value!r} is too long")
+    return text
+
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration string of the server's syntax (``"250ms"`` -> 0.25)."""
+    match = _DURATION_RE.match(text)
+    if match is None:
+        raise BadArgument(f"{text!r} is not a duration like 250ms, 30s, 5m, 2h, 1d")
+    unit = match.group(1) or ""
+    return int(text[: len(text) - len(unit)]) * _UNIT_SECONDS[unit]
+
+
+def format_backoff(value: str) -> str:
+    """Check a backoff policy: ``fixed:<duration>`` or ``exp:<base>[:<cap>]``."""
+    if not isinstance(value, str):
+        raise BadArgument(f"backoff must be a string like 'fixed:5s' or 'exp:1s:1h', not {value!r}")
+    parts = value.split(":")
+    ok = (parts[0] == "fixed" and len(parts) == 2) or (parts[0] == "exp" and len(parts) in (2, 3))
+    if not ok or not all(_DURATION_RE.match(p) for p in parts[1:]):
+        raise BadArgument(f"backoff {value!r} is not fixed:<duration> or exp:<base>[:<cap>]")
+    return value
+
+
+def fixed(delay: Duration) -> str:
+    """Backoff policy: wait ``delay`` before each retry (``backoff=fixed(5)``)."""
+    return f"fixed:{format_duration(delay, 'backoff delay')}"
+
+
+def exponential(base: Duration, cap: Optional[Duration] = None) -> str:
+    """Backoff policy: wait base x 2^(attempt-1), at most ``cap`` (server default 1h)."""
+    text = f"exp:{format_duration(base, 'backoff base')}"
+    if cap is not None:
+        text += f":{format_duration(cap, 'backoff cap')}"
+    return text
+
+
+def _format_fraction(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadArgument(f"{what} must be a number, not {value!r}")
+    if not 0 <= value <= 1:
+        raise BadArgument(f"{what} must be in 0..1, not {value}")
+    text = ("%.6f" % value).rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _format_at(value: Union[int, float, datetime.datetime]) -> str:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise BadArgument("at= needs a timezone-aware datetime (or unix seconds)")
+        seconds: float = value.timestamp()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadArgument(f"at must be unix seconds or a datetime, not {value!r}")
+    else:
+        seconds = value
+    whole = int(math.ceil(seconds))  # never earlier than asked
+    return str(_check_int(max(whole, 0), "at", 0, _MAX_NUMBER))
+
+
+def _token(value: str, what: str) -> str:
+    """A field that must be one token: non-empty, no blanks or control bytes."""
+    if not isinstance(value, str) or not value or _FORBIDDEN_IN_TOKEN.search(value):
+        raise BadArgument(f"{what} {value!r} must be non-empty without blanks or control characters")
+    return value
+
+
+def check_subject(subject: str, wildcards: bool = False) -> str:
+    """Check a subject: tokens separated by ``.``, none empty, no blanks.
+
+    With ``wildcards`` (subscriptions), ``*`` and a last ``>`` are allowed as
+    whole tokens; without (publishing), a ``*`` or ``>`` token is refused.
+    """
+    _token(subject, "subject")
+    tokens = subject.split(".")
+    for i, tok in enumerate(tokens):
+        if not tok:
+            raise BadArgument(f"subject {subject!r} has an empty token")
+        if tok in ("*", ">"):
+            if not wildcards:
+                raise BadArgument(f"subject {subject!r} has a wildcard: it cannot be published to")
+            if tok == ">" and i != len(tokens) - 1:
+                raise BadArgument(f"subject {subject!r}: '>' must be the last token")
+    return subject
+
+
+def check_queue_name(queue: str) -> str:
+    """Check a job queue name: 1 to 128 of ``A-Z a-z 0-9 _ -``."""
+    if not isinstance(queue, str) or not _QUEUE_RE.match(queue):
+        raise BadArgument(f"queue name {queue!r} must be 1 to 128 of A-Z a-z 0-9 _ -")
+    return queue
+
+
+def _enc(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _with_payload(line: str, payload: bytes) -> bytes:
+    return b"".join((_enc(line), b" ", str(len(payload)).encode(), CRLF, payload, CRLF))
+
+
+def _header_items(headers: HeadersArg) -> List[Tuple[str, str]]:
+    items: List[Tuple[str, str]] = []
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            if isinstance(value, str):
+                items.append((name, value))
+            else:
+                items.extend((name, v) for v in value)
+    else:
+        items = [(n, v) for n, v in headers]
+    for name, value in items:
+        if not isinstance(name, str) or not name or ":" in name or _FORBIDDEN_IN_TOKEN.search(name):
+            raise BadArgument(f"header name {name!r} is not valid")
+        if not isinstance(value, str) or "\r" in value or "\n" in value:
+            raise BadArgument(f"header {name!r} has a value with CR or LF")
+    return items
+
+
+def encode_headers(headers: HeadersArg) -> bytes:
+    """The header block of an HPUB: ``NATS/1.0\\r\\n<Name>: <Value>\\r\\n...\\r\\n``."""
+    lines = [b"NATS/1.0\r\n"]
+    for name, value in _header_items(headers):
+        lines.append(_enc(f"{name}: {value}") + CRLF)
+    lines.append(CRLF)
+    return b"".join(lines)
+
+
+# --------------------------------------------------------------------------
+# Encoders: NATS core
+
+
+def encode_connect(options: Mapping[str, Any]) -> bytes:
+    """``CONNECT <json>`` with compact JSON."""
+    return b"CONNECT " + json.dumps(dict(options), separators=(",", ":")).encode() + CRLF
+
+
+def encode_ping() -> bytes:
+    """``PING``."""
+    return b"PING\r\n"
+
+
+def encode_pong() -> bytes:
+    """``PONG``."""
+    return b"PONG\r\n"
+
+
+def encode_publish(
+    subject: str,
+    payload: Optional[Payload] = b"",
+    reply: Optional[str] = None,
+    headers: Optional[HeadersArg] = None,
+) -> bytes:
+    """``PUB`` (or ``HPUB`` when there are headers)."""
+    check_subject(subject)
+    data = to_bytes(payload)
+    head = subject
+    if reply is not None:
+        head += " " + check_subject(reply)
+    if headers:
+        block = encode_headers(headers)
+        total = len(block) + len(data)
+        return b"".join((_enc(f"HPUB {head} {len(block)} {total}"), CRLF, block, data, CRLF))
+    return _with_payload(f"PUB {head}", data)
+
+
+def encode_subscribe(subject: str, sid: str, queue: Optional[str] = None) -> bytes:
+    """``SUB <subject> [queue group] <sid>``."""
+    check_subject(subject, wildcards=True)
+    _token(sid, "sid")
+    if queue is not None:
+        return _enc(f"SUB {subject} {_token(queue, 'queue group')} {sid}") + CRLF
+    return _enc(f"SUB {subject} {sid}") + CRLF
+
+
+def encode_unsubscribe(sid: str, max_msgs: Optional[int] = None) -> bytes:
+    """``UNSUB <sid> [max messages]``."""
+    _token(sid, "sid")
+    if max_msgs is None:
+        return _enc(f"UNSUB {sid}") + CRLF
+    return _enc(f"UNSUB {sid} {_check_int(max_msgs, 'max_msgs', 0, _MAX_NUMBER)}") + CRLF
+
+
+# --------------------------------------------------------------------------
+# Encoders: jobs
+
+
+def encode_enqueue(
+    queue: str,
+    payload: Optional[Payload] = b"",
+    *,
+    delay: Optional[Duration] = None,
+    at: Optional[Union[int, float, datetime.datetime]] = None,
+    priority: Optional[int] = None,
+    attempts: Optional[int] = None,
+    backoff: Optional[str] = None,
+    jitter: Optional[float] = None,
+    lease: Optional[Duration] = None,
+    key: Optional[str] = None,
+) -> bytes:
+    """``ENQ <queue> [options] <#bytes>``; options in the order delay, at,
+    pri, attempts, backoff, jitter, lease, key."""
+    parts = ["ENQ", check_queue_name(queue)]
+    if delay is not None and at is not None:
+        raise BadArgument("give delay or at, not both")
+    if delay is not None:
+        parts.append("delay=" + format_duration(delay, "delay"))
+    if at is not None:
+        parts.append("at=" + _format_at(at))
+    if priority is not None:
+        parts.append(f"pri={_check_int(priority, 'priority', -1_000_000, 1_000_000)}")
+    if attempts is not None:
+        parts.append(f"attempts={_check_int(attempts, 'attempts', 1, 1000)}")
+    if backoff is not None:
+        parts.append("backoff=" + format_backoff(backoff))
+    if jitter is not None:
+        parts.append("jitter=" + _format_fraction(jitter, "jitter"))
+    if lease is not None:
+        parts.append("lease=" + format_duration(lease, "lease"))
+    if key is not None:
+        _token(key, "key")
+        if len(_enc(key)) > 200:
+            raise BadArgument("key must be at most 200 bytes")
+        parts.append("key=" + key)
+    return _with_payload(" ".join(parts), to_bytes(payload))
+
+
+def encode_reserve(queues: Union[str, Iterable[str]], timeout: Optional[Duration] = None) -> bytes:
+    """``RESERVE <queue>[,<queue>...] [timeout=<duration>]``."""
+    names = [queues] if isinstance(queues, str) else list(queues)
+    if not names:
+        raise BadArgument("reserve needs at least one queue")
+    line = "RESERVE " + ",".join(check_queue_name(q) for q in names)
+    if timeout is not None:
+        line += " timeout=" + format_duration(timeout, "timeout")
+    return _enc(line) + CRLF
+
+
+def encode_ack(job_id: Any, result: Optional[Payload] = None) -> bytes:
+    """``ACK <id> [<#bytes>\\r\\n<result>]``."""
+    line = f"ACK {_job_id(job_id)}"
+    if result is None:
+        return _enc(line) + CRLF
+    return _with_payload(line, to_bytes(result, "result"))
+
+
+def _retry_option(retry: Union[None, bool, Duration]) -> Optional[str]:
+    if retry is None or retry is True:
+        return None
+    if retry is False or retry == "no":
+        return "retry=no"
+    return "retry=" + format_duration(retry, "retry")
+
+
+def encode_fail(
+    job_id: Any, reason: Optional[Payload] = None, retry: Union[None, bool, Duration] = None
+) -> bytes:
+    """``FAIL <id> [retry=<duration>|retry=no] [<#bytes>\\r\\n<reason>]``.
+
+    ``retry``: None (or True) follows the job's backoff, False means
+    ``retry=no`` (dead at once), a duration retries after that long.
+    """
+    line = f"FAIL {_job_id(job_id)}"
+    option = _retry_option(retry)
+    if option:
+        line += " " + option
+    if reason is None:
+        return _enc(line) + CRLF
+    return _with_payload(line, to_bytes(reason, "reason"))
+
+
+def encode_progress(job_id: Any, percent: int, note: Optional[Payload] = None) -> bytes:
+    """``PROGRESS <id> <0-100> [<#bytes>\\r\\n<note>]``."""
+    line = f"PROGRESS {_job_id(job_id)} {_check_int(percent, 'percent', 0, 100)}"
+    if note is None:
+        return _enc(line) + CRLF
+    return _with_payload(line, to_bytes(note, "note"))
+
+
+def encode_touch(job_id: Any) -> bytes:
+    """``TOUCH <id>``."""
+    return _enc(f"TOUCH {_job_id(job_id)}") + CRLF
+
+
+def encode_inspect(job_id: Any) -> bytes:
+    """``INSPECT <id>``."""
+    return _enc(f"INSPECT {_job_id(job_id)}") + CRLF
+
+
+def encode_dead(queue: str, limit: Optional[int] = None) -> bytes:
+    """``DEAD <queue> [limit=<n>]``."""
+    line = f"DEAD {check_queue_name(queue)}"
+    if limit is not None:
+        line += f" limit={_check_int(limit, 'limit', 1, _MAX_NUMBER)}"
+    return _enc(line) + CRLF
+
+
+def encode_retry(job_id: Any) -> bytes:
+    """``RETRY <id>``."""
+    return _enc(f"RETRY {_job_id(job_id)}") + CRLF
+
+
+def encode_retry_queue(queue: str) -> bytes:
+    """``RETRY queue=<queue>``."""
+    return _enc(f"RETRY queue={check_queue_name(queue)}") + CRLF
+
+
+def encode_delete(job_id: Any) -> bytes:
+    """``DEL <id>``."""
+    return _enc(f"DEL {_job_id(job_id)}") + CRLF
+
+
+def encode_help() -> bytes:
+    """``HELP``."""
+    return b"HELP\r\n"
+
+
+# --------------------------------------------------------------------------
+# Server operations
+
+
+@dataclass(frozen=True)
+class Info:
+    """``INFO <json>``."""
+
+    data: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MsgOp:
+    """``MSG`` or ``HMSG``; ``header_items`` is None for MSG."""
+
+    subject: str
+    sid: str
+    reply: Optional[str]
+    payload: bytes
+    header_items: Optional[List[Tuple[str, str]]] = None
+    status: Optional[int] = None
+    description: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Ping:
+    """``PING``: the server checks that the client is alive."""
+
+
+@dataclass(frozen=True)
+class Pong:
+    """``PONG``: the reply to the client's PING."""
+
+
+@dataclass(frozen=True)
+class Ok:
+    """``+OK [args]``; ``args`` is the rest of the line (blanks normalised)."""
+
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Err:
+    """``-ERR '<text>'``; ``text`` is without the quotes."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class JobOp:
+    """``JOB <id> <queue> <attempt> <#bytes>``."""
+
+    id: int
+    queue: str
+    attempt: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class NoJob:
+    """``NOJOB``: RESERVE timed out."""
+
+
+@dataclass(frozen=True)
+class JsonOp:
+    """``JSON <#bytes>`` and the parsed document."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class HelpOp:
+    """``HELP <#bytes>`` and the text."""
+
+    text: str
+
+
+Op = Union[Info, MsgOp, Ping, Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp]
+
+#: Ops that are replies to a client command (everything but INFO, MSG/HMSG, PING).
+REPLY_OPS = (Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp)
+
+
+def _number(text: str, what: str) -> int:
+    if not _NUMBER_RE.match(text):
+        raise ProtocolError(f"{what} {text!r} is not an unsigned decimal number of at most 10 digits")
+    return int(text)
+
+
+def _parse_header_block(block: bytes) -> Tuple[List[Tuple[str, str]], Optional[int], Optional[str]]:
+    if not block.startswith(b"NATS/1.0"):
+        raise ProtocolError("header block does not start with NATS/1.0")
+    if not block.endswith(b"\r\n\r\n"):
+        raise ProtocolError("header block does not end with an empty line")
+    lines = block[:-4].split(b"\r\n")
+    first = lines[0].decode("utf-8", "surrogateescape")
+    status: Optional[int] = None
+    description: Optional[str] = None
+    rest = first[len("NATS/1.0"):]
+    if rest:
+        if rest[0] not in " \t":
+            raise ProtocolError(f"bad header version line {first!r}")
+        fields = rest.strip(" \t").split(None, 1)
+        if fields:
+            if not re.match(r"^[0-9]{3}$", fields[0]):
+                raise ProtocolError(f"bad status in header version line {first!r}")
+            status = int(fields[0])
+            if len(fields) > 1:
+                description = fields[1].strip()
+    items: List[Tuple[str, str]] = []
+    for raw in lines[1:]:
+        line = raw.decode("utf-8", "surrogateescape")
+        if "\r" in line or "\n" in line:
+            raise ProtocolError("bare CR or LF in a header line")
+        name, sep, value = line.partition(":")
+        if not sep or not name or _FORBIDDEN_IN_TOKEN.search(name):
+            raise ProtocolError(f"bad header line {line!r}")
+        items.append((name, value.strip(" \t")))
+    return items, status, description
+
+
+class Parser:
+    """Incremental parser of the server's byte stream.
+
+    ``feed(data)`` adds bytes; ``next_op()`` returns the next complete
+    operation, or None when more bytes are needed. Anything the protocol
+    does not allow raises :class:`ProtocolError` (after which the stream
+    cannot be trusted). Strict on purpose: the server always ends lines
+    with CRLF, quotes error texts, and sends only the ops of PROTOCOL.md.
+    """
+
+    def __init__(self, max_control_line: int = 65536, max_size: int = 1 << 28) -> None:
+        self.max_control_line = max_control_line
+        self.max_size = max_size
+        self._buf = bytearray()
+        self._pos = 0
+        # (op name, fields, payload size, header size) of a control line
+        # whose payload has not fully arrived yet
+        self._awaiting: Optional[Tuple[str, List[str], int, int]] = None
+
+    def feed(self, data: bytes) -> None:
+        """Add received bytes."""
+        self._buf += data
+
+    def parse(self, data: bytes) -> List[Op]:
+        """``feed(data)`` and return every operation now complete."""
+        self.feed(data)
+        ops: List[Op] = []
+        while True:
+            op = self.next_op()
+            if op is None:
+                return ops
+            ops.append(op)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet parsed into an operation."""
+        return len(self._buf) - self._pos
+
+    def next_op(self) -> Optional[Op]:
+        """The next complete operation, or None."""
+        op = self._next()
+        if op is None and self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        return op
+
+    def _next(self) -> Optional[Op]:
+        buf = self._buf
+        if self._awaiting is not None:
+            name, fields, size, hsize = self._awaiting
+            start = self._pos
+            if len(buf) - start < size + 2:
+                return None
+            if buf[start + size : start + size + 2] != CRLF:
+                raise ProtocolError(f"{name} payload of {size} bytes is not followed by CRLF")
+            payload = bytes(buf[start : start + size])
+            self._pos = start + size + 2
+            self._awaiting = None
+            return self._with_payload(name, fields, payload, hsize)
+
+        nl = buf.find(b"\n", self._pos)
+        if nl < 0:
+            if len(buf) - self._pos > self.max_control_line + 1:
+                raise ProtocolError("control line too long")
+            return None
+        if nl == self._pos or buf[nl - 1] != 13:
+            raise ProtocolError("control line not terminated by CRLF")
+        raw = bytes(buf[self._pos : nl - 1])
+        self._pos = nl + 1
+        if len(raw) > self.max_control_line:
+            raise ProtocolError("control line too long")
+        if b"\r" in raw:
+            raise ProtocolError("bare CR in a control line")
+        line = raw.decode("utf-8", "surrogateescape")
+        stripped = line.strip(" \t")
+        if not stripped:
+            raise ProtocolError("empty control line")
+        match = _OP_RE.match(stripped)
+        assert match is not None
+        name = match.group(1).upper()
+        rest = (match.group(2) or "").strip(" \t")
+        fields = _BLANKS_RE.split(rest) if rest else []
+
+        if name == "MSG":
+            if len(fields) not in (3, 4):
+                raise ProtocolError(f"MSG needs 3 or 4 fields, got {len(fields)}")
+            return self._await(name, fields, _number(fields[-1], "MSG size"), 0)
+        if name == "HMSG":
+            if len(fields) not in (4, 5):
+                raise ProtocolError(f"HMSG needs 4 or 5 fields, got {len(fields)}")
+            hsize = _number(fields[-2], "HMSG header size")
+            total = _number(fields[-1], "HMSG total size")
+            if hsize > total:
+                raise ProtocolError("HMSG header size above total size")
+            return self._await(name, fields, total, hsize)
+        if name == "JOB":
+            if len(fields) != 4:
+                raise ProtocolError(f"JOB needs 4 fields, got {len(fields)}")
+            _number(fields[0], "job id")
+            _number(fields[2], "attempt")
+            return self._await(name, fields, _number(fields[3], "JOB size"), 0)
+        if name in ("JSON", "HELP"):
+            if len(fields) != 1:
+                raise ProtocolError(f"{name} needs 1 field, got {len(fields)}")
+            return self._await(name, fields, _number(fields[0], f"{name} size"), 0)
+        if name in ("PING", "PONG", "NOJOB"):
+            if fields:
+                raise ProtocolError(f"{name} takes no arguments")
+            if name == "PING":
+                return Ping()
+            return Pong() if name == "PONG" else NoJob()
+        if name == "+OK":
+            return Ok(" ".join(fields))
+        if name == "-ERR":
+            if len(rest) < 2 or rest[0] != "'" or rest[-1] != "'":
+                raise ProtocolError(f"-ERR text is not in single quotes: {rest!r}")
+            return Err(rest[1:-1])
+        if name == "INFO":
+            try:
+                data = json.loads(rest)
+            except ValueError as exc:
+                raise ProtocolError(f"INFO is not JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise ProtocolError("INFO is not a JSON object")
+            return Info(data)
+        raise ProtocolError(f"unknown operation {name[:32]!r}")
+
+    def _await(self, name: str, fields: List[str], size: int, hsize: int) -> Optional[Op]:
+        if size > self.max_size:
+            raise ProtocolError(f"{name} announces {size} bytes, above the client's limit")
+        self._awaiting = (name, fields, size, hsize)
+        return self._next()
+
+    @staticmethod
+    def _with_payload(name: str, fields: List[str], payload: bytes, hsize: int) -> Op:
+        if name == "MSG":
+            reply = fields[2] if len(fields) == 4 else None
+            return MsgOp(fields[0], fields[1], reply, payload)
+        if name == "HMSG":
+            reply = fields[2] if len(fields) == 5 else None
+            items, status, description = _parse_header_block(payload[:hsize])
+            return MsgOp(fields[0], fields[1], reply, payload[hsize:], items, status, description)
+        if name == "JOB":
+            return JobOp(int(fields[0]), fields[1], int(fields[2]), payload)
+        if name == "JSON":
+            try:
+                return JsonOp(json.loads(payload.decode("utf-8")))
+            except ValueError as exc:
+                raise ProtocolError(f"JSON reply is not valid JSON: {exc}") from None
+        try:
+            return HelpOp(payload.decode("utf-8"))
+        except ValueError:
+            raise ProtocolError("HELP text is not UTF-8") from None
+
+
+# --------------------------------------------------------------------------
+# Replies
+
+
+def split_job_error(text: str) -> Optional[Tuple[str, str]]:
+    """``(code, message)`` if an -ERR text is a job error (``'<CODE> <message>'``
+    with an upper-case code such as ``NOT_HELD``); None for NATS errors such as
+    ``'Invalid Subject'``."""
+    match = _JOB_ERROR_RE.match(text)
+    if match is None:
+        return None
+    return match.group(1), (match.group(2) or "").strip(" \t")
+
+
+def _want(op: Op, cls: type, kind: str) -> Any:
+    if not isinstance(op, cls):
+        raise ProtocolError(f"unexpected {type(op).__name__} in reply to {kind}")
+    return op
+
+
+def _plain_ok(kind: str) -> Callable[[Op], None]:
+    def read(op: Op) -> None:
+        if _want(op, Ok, kind).args:
+            raise ProtocolError(f"unexpected '+OK {op.args}' in reply to {kind}")  # type: ignore[union-attr]
+        return None
+
+    return read
+
+
+def _read_pong(op: Op) -> None:
+    _want(op, Pong, "ping")
+    return None
+
+
+def _read_enqueue(op: Op) -> EnqueueResult:
+    args = _want(op, Ok, "enqueue").args.split(" ")
+    if len(args) == 1 and args[0]:
+        return EnqueueResult(_number(args[0], "job id"), False)
+    if len(args) == 2 and args[1] == "duplicate":
+        return EnqueueResult(_number(args[0], "job id"), True)
+    raise ProtocolError(f"unexpected '+OK {op.args}' in reply to enqueue")  # type: ignore[union-attr]
+
+
+def _read_reserve(op: Op) -> Optional[Job]:
+    if isinstance(op, NoJob):
+        return None
+    job = _want(op, JobOp, "reserve")
+    return Job(job.id, job.queue, job.attempt, job.payload)
+
+
+def _read_fail(op: Op) -> FailOutcome:
+    args = _want(op, Ok, "fail").args.split(" ")
+    if args == ["dead"]:
+        return FailOutcome("dead")
+    if len(args) == 2 and args[0] == "retry":
+        return FailOutcome("retry", _number(args[1], "retry delay"))
+    raise ProtocolError(f"unexpected '+OK {op.args}' in reply to fail")  # type: ignore[union-attr]
+
+
+def _read_count(op: Op) -> int:
+    return _number(_want(op, Ok, "retry_queue").args, "count")
+
+
+def _read_json(kind: str, types: Tuple[type, ...]) -> Callable[[Op], Any]:
+    def read(op: Op) -> Any:
+        value = _want(op, JsonOp, kind).value
+        if not isinstance(value, types):
+            raise ProtocolError(f"unexpected JSON {type(value).__name__} in reply to {kind}")
+        return value
+
+    return read
+
+
+def _read_help(op: Op) -> str:
+    return str(_want(op, HelpOp, "help").text)
+
+
+#: How the reply to each command reads, by the neutral command names of the
+#: client-conformance cases. A new verb adds its reader here.
+REPLY_KINDS: Dict[str, Callable[[Op], Any]] = {
+    "ping": _read_pong,
+    "enqueue": _read_enqueue,
+    "reserve": _read_reserve,
+    "ack": _plain_ok("ack"),
+    "fail": _read_fail,
+    "progress": _plain_ok("progress"),
+    "touch": _plain_ok("touch"),
+    "inspect": _read_json("inspect", (dict,)),
+    "dead": _read_json("dead", (list,)),
+    "retry": _plain_ok("retry"),
+    "retry_queue": _read_count,
+    "delete": _plain_ok("delete"),
+    "help": _read_help,
+}
+
+#: Commands whose errors are job errors ('<CODE> <message>').
+JOB_KINDS = frozenset(REPLY_KINDS) - {"ping"}
+
+
+def interpret_reply(kind: str, op: Op) -> Any:
+    """The result of command ``kind`` from its reply ``op``.
+
+    A job error (``-ERR '<CODE> <message>'``) raises the matching
+    :class:`~docket.DocketError`; a reply that does not fit the command
+    raises :class:`ProtocolError`.
+    """
+    if isinstance(op, Err):
+        parsed = split_job_error(op.text) if kind in JOB_KINDS else None
+        if parsed is None:
+            raise ProtocolError(f"unexpected -ERR '{op.text}' in reply to {kind}")
+        raise job_error(*parsed)
+    try:
+        reader = REPLY_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown command kind {kind!r}") from None
+    return reader(op)
+
+
+def is_job_error_for(kind: Optional[str], op: Op) -> bool:
+    """True when ``op`` is a job error that answers a pending command ``kind``."""
+    return isinstance(op, Err) and kind in JOB_KINDS and split_job_error(op.text) is not None
+
+
+def route(op: Op, waiting: Optional[str]) -> str:
+    """Where an operation goes, given the kind of the oldest command waiting
+    for a reply (None when none waits):
+
+    * ``"message"``: MSG/HMSG, to its subscription;
+    * ``"ping"``: the server's PING, to be answered PONG;
+    * ``"info"``: INFO;
+    * ``"server_error"``: an ``-ERR`` that answers no command (a NATS error
+      such as ``'Invalid Subject'``, or any -ERR while no job verb waits);
+    * ``"reply"``: the reply of the waiting command (read it with
+      :func:`interpret_reply`).
+
+    A reply while no command waits raises :class:`ProtocolError`.
+    """
+    if isinstance(op, MsgOp):
+        return "message"
+    if isinstance(op, Ping):
+        return "ping"
+    if isinstance(op, Info):
+        return "info"
+    if isinstance(op, Err) and not is_job_error_for(waiting, op):
+        return "server_error"
+    if waiting is None:
+        raise ProtocolError(f"{type(op).__name__} reply while no command awaits one")
+    return "reply"
+

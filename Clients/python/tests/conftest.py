@@ -1,0 +1,208 @@
+"""Fixtures: a real docketd per test, on a free port with a temporary data dir.
+
+The binary comes from ``DOCKETD=/path/to/docketd``; without it the tests that
+need a server are skipped (the client-conformance cases still run). The
+approach (read the log for ``Listening ... :<port>`` and ``Server is ready``,
+SIGTERM then SIGKILL, always reap) follows ``Tests/interop/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import errno
+import faulthandler
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Sequence
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+TEST_WATCHDOG = 90.0  # a hung test dumps its threads and ends the run
+LISTEN_RE = re.compile(r"Listening for client connections on 127\.0\.0\.1:(\d+)")
+
+
+class _Log(threading.Thread):
+    """Drains the server's output so its pipe never fills."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.cond = threading.Condition()
+        self.lines: List[str] = []
+        self.eof = False
+
+    def run(self) -> None:
+        for raw in iter(self.stream.readline, b""):
+            with self.cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+
+class Server:
+    """One docketd process."""
+
+    def __init__(self, binary: str, data_dir: Path, port: int, flags: Sequence[str]) -> None:
+        self.data_dir = data_dir
+        self.argv = [binary, "--port", str(port), "--data-dir", str(data_dir), *flags]
+        # The binary may be being rebuilt right now (ETXTBSY): retry briefly.
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                self.proc = subprocess.Popen(
+                    self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                )
+                break
+            except OSError as exc:
+                if exc.errno != errno.ETXTBSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.log = _Log(self.proc.stdout)
+        self.log.start()
+        self.port: Optional[int] = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        with self.log.cond:
+            while not any("Server is ready" in line for line in self.log.lines):
+                if self.log.eof:
+                    raise RuntimeError("docketd exited before it was ready")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RuntimeError("docketd not ready in time")
+                self.log.cond.wait(remaining)
+            for line in self.log.lines:
+                match = LISTEN_RE.search(line)
+                if match:
+                    self.port = int(match.group(1))
+        if self.port is None:
+            raise RuntimeError("docketd logged no listen address")
+
+    def stop(self) -> Optional[int]:
+        """SIGTERM, SIGKILL after STOP_TIMEOUT; always reaped."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.join(2)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL (a crash)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def text(self) -> str:
+        with self.log.cond:
+            return "\n".join(self.log.lines)
+
+
+@pytest.fixture(autouse=True)
+def _watchdog() -> Iterator[None]:
+    faulthandler.dump_traceback_later(TEST_WATCHDOG, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture
+def start_docketd(request, tmp_path_factory) -> Iterator[Callable[..., Server]]:
+    """Factory: ``start_docketd(port=0, data_dir=None, flags=())`` starts a
+    docketd and returns its :class:`Server`; every server is stopped at the
+    end of the test (its log is printed if the test failed)."""
+    binary = os.environ.get("DOCKETD")
+    if not binary:
+        pytest.skip("set DOCKETD=/path/to/docketd to run the tests that need a server")
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"DOCKETD={binary} is not executable", pytrace=False)
+    started: List[Server] = []
+
+    def start(port: int = 0, data_dir: Optional[Path] = None, flags: Sequence[str] = ()) -> Server:
+        if data_dir is None:
+            data_dir = tmp_path_factory.mktemp("docket") / "data"
+        # A port just released can take a moment to bind again: retry briefly.
+        deadline = time.monotonic() + 5.0
+        while True:
+            server = Server(binary, data_dir, port, flags)
+            started.append(server)
+            try:
+                server.wait_ready()
+                return server
+            except RuntimeError as exc:
+                server.stop()
+                if port == 0 or time.monotonic() > deadline:
+                    pytest.fail(f"{exc}\n{' '.join(server.argv)}\n{server.text()}", pytrace=False)
+                time.sleep(0.1)
+
+    yield start
+    for server in started:
+        server.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for server in started:
+            sys.stderr.write(f"--- {' '.join(server.argv)}\n{server.text()[-10000:]}\n")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def server(start_docketd) -> Server:
+    """A fresh docketd with default settings."""
+    return start_docketd()
+
+
+@pytest.fixture
+def url(server: Server) -> str:
+    return server.url
+
+
+@pytest.fixture
+def client(url: str) -> Iterator["object"]:
+    import docket
+
+    c = docket.Client(url, request_timeout=5.0)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def make_client(url: str) -> Iterator[Callable[..., "object"]]:
+    """Factory for more clients on the test's server; all closed at the end."""
+    import docket
+
+    made: List[docket.Client] = []
+
+    def make(**options) -> docket.Client:
+        options.setdefault("request_timeout", 5.0)
+        c = docket.Client(url, **options)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

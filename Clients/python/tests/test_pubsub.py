@@ -1,0 +1,183 @@
+"""Pub/sub and request/reply against a real docketd."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import docket
+
+
+def test_publish_subscribe_iterator(client, make_client):
+    sub = client.subscribe("orders.*", timeout=2.0)
+    client.flush()
+    other = make_client()
+    for i in range(3):
+        other.publish(f"orders.n{i}", f"order {i}")
+    other.flush()
+    got = []
+    for msg in sub:
+        got.append((msg.subject, msg.data))
+        if len(got) == 3:
+            break
+    assert got == [("orders.n0", b"order 0"), ("orders.n1", b"order 1"), ("orders.n2", b"order 2")]
+
+
+def test_iterator_timeout_ends_iteration(client):
+    sub = client.subscribe("quiet", timeout=0.2)
+    assert list(sub) == []
+    with pytest.raises(docket.Timeout):
+        sub.next_msg(timeout=0.05)
+
+
+def test_binary_payload_and_headers(client):
+    sub = client.subscribe("bin.>")
+    client.flush()
+    payload = bytes(range(256)) + b"\r\nMSG x 1 2\r\n"
+    client.publish("bin.a.b", payload, headers={"X-Id": "42", "Multi": ["a", "b"]})
+    client.publish("bin.c", b"")
+    msg = sub.next_msg(timeout=2)
+    assert msg.data == payload
+    assert msg.headers == {"X-Id": "42", "Multi": "a, b"}
+    assert msg.header_items == [("X-Id", "42"), ("Multi", "a"), ("Multi", "b")]
+    empty = sub.next_msg(timeout=2)
+    assert (empty.subject, empty.data, empty.headers) == ("bin.c", b"", None)
+
+
+def test_callback_and_queue_group(client, make_client):
+    got = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def on_msg(msg):
+        with lock:
+            got.append(msg.data)
+            if len(got) == 20:
+                done.set()
+
+    a = make_client()
+    b = make_client()
+    a.subscribe("jobs.work", queue="workers", callback=on_msg)
+    b.subscribe("jobs.work", queue="workers", callback=on_msg)
+    a.flush()
+    b.flush()
+    for i in range(20):
+        client.publish("jobs.work", str(i))
+    assert done.wait(5)
+    client.flush()
+    assert sorted(int(x) for x in got) == list(range(20))  # each exactly once
+
+
+def test_unsubscribe_and_max_msgs(client):
+    sub = client.subscribe("m", timeout=1.0)
+    sub.unsubscribe(max_msgs=2)
+    for i in range(5):
+        client.publish("m", str(i))
+    client.flush()
+    assert [m.data for m in sub] == [b"0", b"1"]
+    assert sub.closed
+    with pytest.raises(docket.SubscriptionClosed):
+        sub.next_msg(timeout=0.1)
+
+    sub2 = client.subscribe("n", timeout=0.3)
+    client.publish("n", "x")
+    client.flush()
+    sub2.unsubscribe()
+    client.publish("n", "y")
+    client.flush()
+    assert [m.data for m in sub2] == [b"x"]
+
+
+def test_request_reply(client, make_client):
+    responder = make_client()
+
+    def answer(msg):
+        msg.respond(b"echo:" + msg.data)
+
+    responder.subscribe("svc.echo", callback=answer)
+    responder.flush()
+    assert client.request("svc.echo", b"hi", timeout=2).data == b"echo:hi"
+    # many at once, from several threads, each gets its own answer
+    results = {}
+
+    def ask(i):
+        results[i] = client.request("svc.echo", str(i), timeout=5).data
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == {i: f"echo:{i}".encode() for i in range(20)}
+
+
+def test_request_in_own_callback(client):
+    # a callback may make requests: callbacks do not run on the reader thread
+    client.subscribe("svc.inner", callback=lambda m: m.respond(b"inner"))
+    client.subscribe("svc.outer", callback=lambda m: m.respond(client.request("svc.inner", b"", timeout=2).data + b"+outer"))
+    client.flush()
+    assert client.request("svc.outer", b"", timeout=3).data == b"inner+outer"
+
+
+def test_no_responders(client):
+    with pytest.raises(docket.NoResponders):
+        client.request("nobody.home", b"?", timeout=2)
+
+
+def test_request_timeout(client, make_client):
+    silent = make_client()
+    silent.subscribe("svc.silent")
+    silent.flush()
+    with pytest.raises(docket.Timeout):
+        client.request("svc.silent", b"?", timeout=0.2)
+
+
+def test_client_side_validation(client):
+    with pytest.raises(docket.BadArgument):
+        client.publish("a..b", b"x")
+    with pytest.raises(docket.BadArgument):
+        client.publish("a.*", b"x")
+    with pytest.raises(docket.BadArgument):
+        client.subscribe("a.>.b")
+    with pytest.raises(docket.BadArgument):
+        client.publish("big", b"x" * (client.max_payload + 1))
+    client.flush()  # the connection is still fine
+
+
+def test_async_server_error_reaches_callback(url):
+    errors = []
+    with docket.Client(url, error_callback=errors.append) as c:
+        # bypass validation to get a real -ERR 'Invalid Subject' (non-fatal)
+        c._send(b"SUB foo..bar 99\r\n")
+        c.flush()
+        assert c.enqueue("q", b"still in step").id == 1  # FIFO matching unaffected
+    assert [e.text for e in errors if isinstance(e, docket.ServerError)] == ["Invalid Subject"]
+
+
+def test_close_fails_waiters(url):
+    c = docket.Client(url)
+    sub = c.subscribe("x")
+    c.close()
+    with pytest.raises(docket.SubscriptionClosed):
+        sub.next_msg(timeout=1)
+    with pytest.raises(docket.ConnectionClosed):
+        c.publish("x", b"")
+    with pytest.raises(docket.ConnectionClosed):
+        c.enqueue("q", b"")
+    c.close()  # idempotent
+
+
+def test_answers_server_pings(start_docketd):
+    # --ping-interval 100ms with 2 pings out: a client that did not answer
+    # would be cut off as stale within about 0.3 s
+    server = start_docketd(flags=["--ping-interval", "100ms", "--max-pings-out", "2"])
+    errors = []
+    with docket.Client(server.url, error_callback=errors.append) as c:
+        sub = c.subscribe("tick")
+        import time
+
+        time.sleep(1.0)
+        assert c.is_connected and c.reconnects == 0 and not errors
+        c.publish("tick", b"still here")
+        assert sub.next_msg(timeout=2).data == b"still here"

@@ -1,0 +1,147 @@
+"""Reconnecting after the server restarts on the same port and data dir."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import docket
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.mark.parametrize("how", ["sigterm", "kill"])
+def test_reconnect_after_restart(start_docketd, how):
+    first = start_docketd()
+    events = []
+    client = docket.Client(first.url, request_timeout=5.0,
+                           disconnected_callback=lambda: events.append("down"),
+                           reconnected_callback=lambda: events.append("up"))
+    blocker = docket.Client(first.url, request_timeout=5.0)
+    try:
+        sub = client.subscribe("news.>")
+        client.subscribe("svc.echo", callback=lambda m: m.respond(m.data))
+        first_job = client.enqueue("keyed", "before", key="order-1")
+        held = client.enqueue("q", "held", backoff="fixed:0s").id
+        job = client.reserve("q", timeout=0)
+        assert job.id == held
+        client.flush()
+
+        # a RESERVE in flight when the server goes away fails, retryably
+        outcome = []
+
+        def wait_for_job():
+            try:
+                outcome.append(blocker.reserve("empty"))
+            except Exception as exc:
+                outcome.append(exc)
+
+        t = threading.Thread(target=wait_for_job)
+        t.start()
+        time.sleep(0.2)
+        if how == "kill":
+            first.kill()
+        else:
+            first.stop()
+        t.join(5)
+        assert len(outcome) == 1 and isinstance(outcome[0], docket.ConnectionLost)
+        assert wait_until(lambda: not client.is_connected, 5)
+
+        # published while disconnected: buffered, sent after re-subscribing
+        client.publish("news.offline", b"queued while down")
+
+        second = start_docketd(port=first.port, data_dir=first.data_dir)
+        assert wait_until(lambda: client.is_connected and blocker.is_connected and "up" in events, 10)
+        assert events == ["down", "up"] and client.reconnects == 1
+
+        msg = sub.next_msg(timeout=5)
+        assert (msg.subject, msg.data) == ("news.offline", b"queued while down")
+
+        # subscriptions are back, seen from a fresh connection
+        other = docket.Client(second.url, request_timeout=5.0)
+        try:
+            other.publish("news.online", b"after")
+            assert sub.next_msg(timeout=5).data == b"after"
+            assert other.request("svc.echo", b"ping", timeout=5).data == b"ping"
+        finally:
+            other.close()
+
+        # the jobs are still there; ENQ with a key is safe to retry
+        assert client.enqueue("keyed", "before", key="order-1") == docket.EnqueueResult(first_job.id, True)
+        # the job held across the restart is no longer ours: it runs again
+        with pytest.raises(docket.NotHeld):
+            client.ack(held)
+        again = blocker.reserve("q", timeout=3)
+        assert (again.id, again.attempt) == (held, 2)
+        blocker.ack(again)
+        assert client.inspect(first_job.id)["state"] == "waiting"
+    finally:
+        client.close()
+        blocker.close()
+
+
+def test_requests_wait_for_the_reconnect(start_docketd):
+    first = start_docketd()
+    client = docket.Client(first.url, request_timeout=10.0)
+    try:
+        first.stop()
+        assert wait_until(lambda: not client.is_connected, 5)
+        result = []
+        t = threading.Thread(target=lambda: result.append(client.enqueue("q", "sent after reconnect")))
+        t.start()
+        time.sleep(0.3)
+        assert not result  # waiting for a connection, nothing sent yet
+        start_docketd(port=first.port, data_dir=first.data_dir)
+        t.join(10)
+        assert result and result[0].id == 1
+    finally:
+        client.close()
+
+
+def test_gives_up_after_max_attempts(start_docketd):
+    server = start_docketd()
+    client = docket.Client(server.url, max_reconnect_attempts=2, reconnect_wait=0.01, reconnect_max_wait=0.05)
+    sub = client.subscribe("x")
+    server.stop()
+    assert wait_until(lambda: client.is_closed, 5)
+    with pytest.raises(docket.ConnectionClosed):
+        client.enqueue("q", "x")
+    with pytest.raises(docket.SubscriptionClosed):
+        sub.next_msg(timeout=1)
+    client.close()
+
+
+def test_connect_error():
+    with pytest.raises(docket.ConnectError):
+        docket.Client("nats://127.0.0.1:1", connect_timeout=1)
+
+
+def test_worker_survives_a_restart(start_docketd):
+    first = start_docketd()
+    done = []
+    worker = docket.Worker(first.url, "q", lambda ctx: done.append(ctx.text), concurrency=2, reserve_timeout=0.2)
+    worker.start()
+    try:
+        with docket.Client(first.url) as c:
+            for i in range(5):
+                c.enqueue("q", f"a{i}")
+        assert wait_until(lambda: worker.acked == 5, 10)
+        first.stop()
+        second = start_docketd(port=first.port, data_dir=first.data_dir)
+        with docket.Client(second.url) as c:
+            for i in range(5):
+                c.enqueue("q", f"b{i}")
+            assert wait_until(lambda: worker.acked == 10, 10)
+            assert all(c.inspect(i)["state"] == "completed" for i in range(1, 11))
+    finally:
+        assert worker.stop(grace=5)
+    assert sorted(done) == sorted([f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)])
