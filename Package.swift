@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "docketd", targets: ["docketd"]),
         .executable(name: "docket-bench", targets: ["docket-bench"]),
+        .executable(name: "docket", targets: ["docket"]),
+        .library(name: "DocketClient", targets: ["DocketClient"]),
         .library(name: "DocketWire", targets: ["DocketWire"]),
     ],
     dependencies: [
@@ -41,6 +43,14 @@ let package = Package(
                 "DocketServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The Swift client library and the `docket` command-line tool built on it.
+        .target(name: "DocketClient", dependencies: ["DocketWire"]),
+        .executableTarget(
+            name: "docket",
+            dependencies: [
+                "DocketClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // Native load generator: the same client against docketd and its peers.
         .executableTarget(
             name: "docket-bench",
@@ -51,6 +61,9 @@ let package = Package(
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
+        .testTarget(
+            name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket"],
+            exclude: ["conformance-gaps.txt"]),
         // Integration tests spawn the real docketd binary; depending on it makes SwiftPM build it.
         .testTarget(name: "DocketServerTests", dependencies: ["docketd"]),
     ]

@@ -45,6 +45,19 @@ final class Connection {
         guard result == 0 else { throw BenchError.system("connect to \(address):\(port)") }
     }
 
+    /// The socket, for poll(2). Reading and writing still go through this object.
+    var fileDescriptor: Int32 { descriptor }
+
+    /// Makes reads and writes return at once instead of waiting up to `pollInterval`: for
+    /// connections that one thread multiplexes with poll(2), after a blocking handshake.
+    /// `fill()` then returns false when nothing is there.
+    func makeNonBlocking() throws {
+        let flags = fcntl(descriptor, F_GETFL)
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            throw BenchError.system("fcntl O_NONBLOCK")
+        }
+    }
+
     deinit {
         close(descriptor)
         storage.deallocate()
@@ -149,6 +162,21 @@ final class Connection {
             }
         }
         return true
+    }
+
+    /// Writes what the socket takes now, without waiting; for connections switched to
+    /// non-blocking mode, whose owner polls for writability.
+    /// - Returns: the bytes written, 0 if the socket's send buffer is full.
+    func writeAvailable(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        while true {
+            let count = Glibc.write(descriptor, bytes.baseAddress!, bytes.count)
+            if count >= 0 { return count }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return 0
+            default: throw BenchError.system("write")
+            }
+        }
     }
 
     /// Writes a short command such as `PING\r\n`.

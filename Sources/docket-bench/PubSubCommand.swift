@@ -17,11 +17,14 @@ struct PubSubCommand: ParsableCommand {
             once). Exits with status 1 if that did not happen within --timeout.
             """)
 
+    @Option(help: "nats (docketd, nats-server) or redis (PUBLISH/SUBSCRIBE).")
+    var `protocol` = PubSubProtocol.nats
+
     @Option(help: "The server's address; only loopback (127.0.0.0/8 or localhost) is accepted.")
     var host = "127.0.0.1"
 
-    @Option(help: "The server's TCP port.")
-    var port = 4222
+    @Option(help: "The server's TCP port (default: 4222, or 6379 for redis).")
+    var port: Int?
 
     @Option(help: "Messages to publish.")
     var messages = 1_000_000
@@ -35,7 +38,7 @@ struct PubSubCommand: ParsableCommand {
     @Option(help: "The subject to publish to (and, without --wildcard, to subscribe to).")
     var subject = "bench.x.y"
 
-    @Flag(help: "Subscribe to '<first token>.>' (bench.> by default) instead of the subject itself.")
+    @Flag(help: "Subscribe to '<first token>.>' (bench.> by default; the pattern bench.* in Redis) instead of the subject itself.")
     var wildcard = false
 
     @Option(help: "Put every subscription in this queue group: the subscribers share the messages.")
@@ -71,6 +74,8 @@ struct PubSubCommand: ParsableCommand {
         guard let address = LoopbackAddress(host) else {
             throw ValidationError("--host must be a loopback address (127.0.0.0/8 or localhost); '\(host)' is not.")
         }
+        let redis = `protocol` == .redis
+        let port = self.port ?? (redis ? 6379 : 4222)
         guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535.") }
         guard messages >= 1 else { throw ValidationError("--messages must be at least 1.") }
         guard let payloadSize = Units.bytes(size), payloadSize <= 64 << 20 else {
@@ -92,7 +97,15 @@ struct PubSubCommand: ParsableCommand {
             guard tokens.count >= 2 else {
                 throw ValidationError("--wildcard needs a subject of at least two tokens, so that '<first>.>' covers it.")
             }
-            subscribeSubject = tokens[0] + ".>"
+            // Redis patterns are globs, where '*' also matches dots.
+            subscribeSubject = tokens[0] + (redis ? ".*" : ".>")
+        }
+        if redis && queueGroup != nil {
+            throw ValidationError("--queue-group: Redis pub/sub has no queue groups.")
+        }
+        // A Redis subscriber parses each message whole, so it must fit its receive buffer.
+        if redis && payloadSize > Subscriber.receiveBufferSize / 2 {
+            throw ValidationError("--size must be at most \(Subscriber.receiveBufferSize / 2) bytes with --protocol redis.")
         }
         if let queueGroup, queueGroup.isEmpty || queueGroup.contains(where: \.isWhitespace) {
             throw ValidationError("--queue-group must be a non-empty name without spaces.")
@@ -101,7 +114,7 @@ struct PubSubCommand: ParsableCommand {
             throw ValidationError("--server-pid \(serverPid): cannot read /proc/\(serverPid)/stat.")
         }
         return PubSubPlan(
-            address: address, port: port, messages: messages, size: payloadSize,
+            protocolKind: `protocol`, address: address, port: port, messages: messages, size: payloadSize,
             subscribers: subscribers, publishSubject: subject, subscribeSubject: subscribeSubject,
             queueGroup: queueGroup, timeoutSeconds: timeout, serverPID: serverPid)
     }

@@ -1,5 +1,13 @@
+import ArgumentParser
+
+/// The wire protocols `pubsub` speaks: NATS core (docketd, nats-server) or Redis pub/sub.
+enum PubSubProtocol: String, CaseIterable, ExpressibleByArgument, Sendable {
+    case nats, redis
+}
+
 /// One pub/sub run, validated: who connects where, what is published and what must arrive.
 struct PubSubPlan: Sendable {
+    var protocolKind = PubSubProtocol.nats
     var address: LoopbackAddress
     var port: Int
     /// Messages the publisher sends.
@@ -10,7 +18,8 @@ struct PubSubPlan: Sendable {
     var subscribers: Int
     /// Where the publisher publishes.
     var publishSubject: String
-    /// What the subscribers subscribe to: the publish subject, or a `>` wildcard covering it.
+    /// What the subscribers subscribe to: the publish subject, or a wildcard covering it
+    /// (`>` in NATS, a `*` glob pattern in Redis).
     var subscribeSubject: String
     /// When set, all subscriptions join this queue group and share the messages.
     var queueGroup: String?
@@ -35,8 +44,13 @@ struct PubSubPlan: Sendable {
         }
     }
 
-    /// The `SUB` command each subscriber sends, with subscription id 1 (one per connection).
+    /// The command each subscriber sends: `SUB` with subscription id 1 (one per connection),
+    /// or Redis's `SUBSCRIBE`, or `PSUBSCRIBE` for a pattern.
     var subscribeCommand: String {
+        if protocolKind == .redis {
+            let verb = subscribeSubject == publishSubject ? "SUBSCRIBE" : "PSUBSCRIBE"
+            return String(decoding: RESP.command([verb, subscribeSubject]), as: UTF8.self)
+        }
         if let queueGroup { return "SUB \(subscribeSubject) \(queueGroup) 1\r\n" }
         return "SUB \(subscribeSubject) 1\r\n"
     }

@@ -1,11 +1,11 @@
-/// A buffer of identical `PUB` commands, built once and written over and over, so the
+/// A buffer of identical publish commands (NATS `PUB`, or Redis `PUBLISH`), built once and written over and over, so the
 /// publisher's only per-message cost is its share of a large write(2).
 struct PublishBatch {
     /// Roughly how much one write hands the kernel: large enough that system calls are rare,
     /// small enough to sit in cache and let the server start routing early.
     static let targetBytes = 64 << 10
 
-    /// `PUB <subject> <size>\r\n<payload>\r\n`, repeated `commandCount` times.
+    /// One command, such as `PUB <subject> <size>\r\n<payload>\r\n`, repeated `commandCount` times.
     let bytes: [UInt8]
     /// Bytes of one command.
     let commandSize: Int
@@ -18,6 +18,11 @@ struct PublishBatch {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz".utf8)
         command += (0..<payloadSize).map { alphabet[$0 % alphabet.count] }
         command += Array("\r\n".utf8)
+        self.init(command: command)
+    }
+
+    /// A batch of copies of any one complete command (Redis's PUBLISH, say).
+    init(command: [UInt8]) {
         commandSize = command.count
         commandCount = max(1, Self.targetBytes / command.count)
         var batch: [UInt8] = []

@@ -30,6 +30,9 @@ enum Publisher {
     }
 
     private static func publish(plan: PubSubPlan, control: RunControl, outcome: inout PublisherOutcome) throws {
+        if plan.protocolKind == .redis {
+            return try RedisPublisher.publish(plan: plan, control: control, outcome: &outcome)
+        }
         let connection = try Connection(to: plan.address, port: plan.port, receiveBufferSize: receiveBufferSize)
         if let maxPayload = try Handshake.greet(connection, control: control), plan.size > maxPayload {
             throw BenchError("--size \(plan.size) exceeds the server's max_payload of \(maxPayload) bytes")

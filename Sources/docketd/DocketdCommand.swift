@@ -72,7 +72,7 @@ struct DocketdCommand: ParsableCommand {
     var keepDead = Int(env("DOCKET_KEEP_DEAD") ?? "") ?? 10_000
 
     @Option(name: [.customShort("m"), .customLong("http-port")], help: "Serve monitoring over HTTP on this port (8222 is the usual one; 0 picks a free port): /varz, /connz, /healthz, /queues, /metrics. Off when not given (DOCKET_HTTP_PORT).")
-    var httpPort = Int(env("DOCKET_HTTP_PORT") ?? "")
+    var httpPort: Int?
 
     @Option(help: "The least severe log level written: trace, debug, info, warn or error (DOCKET_LOG_LEVEL).")
     var logLevel = env("DOCKET_LOG_LEVEL") ?? "info"
@@ -115,6 +115,7 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, warn, error.")
         }
         config.logLevel = level
+        let httpPort = self.httpPort ?? Int(env("DOCKET_HTTP_PORT") ?? "")
         if let httpPort {
             guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be between 0 and 65535.") }
             guard httpPort != port || port == 0 else { throw ValidationError("--http-port must differ from --port.") }

@@ -1,0 +1,64 @@
+/// A job error code from the server (PROTOCOL.md, "Job error codes"). Codes this client does
+/// not know yet pass through unchanged.
+public struct ServerErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+
+    /// The queue name is missing or not valid.
+    public static let badQueue = ServerErrorCode("BAD_QUEUE")
+    /// An option is unknown, repeated, or out of range.
+    public static let badOption = ServerErrorCode("BAD_OPTION")
+    /// The job id is not a number.
+    public static let badID = ServerErrorCode("BAD_ID")
+    /// No job (or route) has this id.
+    public static let notFound = ServerErrorCode("NOT_FOUND")
+    /// The job is not active under a lease this connection holds.
+    public static let notHeld = ServerErrorCode("NOT_HELD")
+    /// RETRY of a job that is not dead.
+    public static let notDead = ServerErrorCode("NOT_DEAD")
+    /// The store is too full to take new jobs.
+    public static let storeFull = ServerErrorCode("STORE_FULL")
+
+    public var description: String { rawValue }
+}
+
+/// Everything the client throws.
+public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A job command was refused by the server: `-ERR '<CODE> <message>'`.
+    case server(code: ServerErrorCode, message: String)
+    /// The call's arguments cannot make a valid command; nothing was sent.
+    case badArgument(String)
+    /// The server sent bytes that break the protocol; the connection was closed.
+    case protocolViolation(String)
+    /// The connection is closed (or broke); commands that were waiting may or may not have
+    /// been carried out. The text says why, with the server's last `-ERR` if there was one.
+    case connectionClosed(String)
+    /// Connecting (or the handshake) failed.
+    case connectFailed(String)
+    /// No reply (or message) came within the time allowed.
+    case timeout
+    /// A request reached no subscriber (the server's 503 status).
+    case noResponders
+    /// The subscription ended (unsubscribed, its message limit reached, or the connection closed).
+    case subscriptionClosed
+
+    /// The server's code, for `.server` errors.
+    public var code: ServerErrorCode? {
+        if case .server(let code, _) = self { return code }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .server(let code, let message): return message.isEmpty ? code.rawValue : "\(code.rawValue) \(message)"
+        case .badArgument(let text): return "bad argument: \(text)"
+        case .protocolViolation(let text): return "protocol violation: \(text)"
+        case .connectionClosed(let text): return "connection closed: \(text)"
+        case .connectFailed(let text): return "cannot connect: \(text)"
+        case .timeout: return "timed out"
+        case .noResponders: return "no responders"
+        case .subscriptionClosed: return "subscription closed"
+        }
+    }
+}

@@ -1,0 +1,331 @@
+import DocketWire
+
+/// The JSON value type the client returns documents in (re-exported from DocketWire).
+public typealias JSONValue = DocketWire.JSONValue
+
+/// One header line of an `HPUB`/`HMSG`.
+public struct Header: Sendable, Hashable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A message delivered to a subscription.
+public struct Message: Sendable, Equatable {
+    /// The concrete subject it was published on.
+    public let subject: String
+    /// The subscription id it arrived for.
+    public let sid: String
+    /// The reply subject, if the publisher gave one.
+    public let reply: String?
+    /// The header lines in order (nil for a plain `MSG`).
+    public let headers: [Header]?
+    /// The status of a `NATS/1.0 <status> <description>` line (503: no responders).
+    public let status: Int?
+    public let statusDescription: String?
+    /// The payload (without the header block).
+    public let payload: [UInt8]
+
+    public init(
+        subject: String, sid: String, reply: String? = nil, headers: [Header]? = nil, status: Int? = nil,
+        statusDescription: String? = nil, payload: [UInt8]
+    ) {
+        self.subject = subject
+        self.sid = sid
+        self.reply = reply
+        self.headers = headers
+        self.status = status
+        self.statusDescription = statusDescription
+        self.payload = payload
+    }
+
+    /// The payload as UTF-8 text.
+    public var text: String { String(decoding: payload, as: UTF8.self) }
+
+    /// The first value of header `name` (case-insensitive).
+    public func header(_ name: String) -> String? {
+        let wanted = name.lowercased()
+        return headers?.first { $0.name.lowercased() == wanted }?.value
+    }
+}
+
+/// A job handed out by RESERVE.
+public struct Job: Sendable, Equatable {
+    public let id: UInt64
+    public let queue: String
+    /// Which run this is, from 1.
+    public let attempt: Int
+    public let payload: [UInt8]
+
+    public init(id: UInt64, queue: String, attempt: Int, payload: [UInt8]) {
+        self.id = id
+        self.queue = queue
+        self.attempt = attempt
+        self.payload = payload
+    }
+
+    /// The payload as UTF-8 text.
+    public var text: String { String(decoding: payload, as: UTF8.self) }
+}
+
+/// The answer to ENQ.
+public struct Enqueued: Sendable, Equatable {
+    public let id: UInt64
+    /// True when the idempotency key named a job the queue still knows: nothing was created.
+    public let duplicate: Bool
+    public init(id: UInt64, duplicate: Bool) {
+        self.id = id
+        self.duplicate = duplicate
+    }
+}
+
+/// What FAIL did with the job.
+public enum FailOutcome: Sendable, Equatable {
+    /// It runs again after this many milliseconds.
+    case retry(afterMilliseconds: Int)
+    /// No attempts left, or `retry=no`: it is dead.
+    case dead
+    /// `throttle=`: it went back to waiting without using an attempt; the queue (or group) is held this long.
+    case throttled(milliseconds: Int)
+}
+
+/// How a failed attempt should be retried.
+public enum RetryPolicy: Sendable, Equatable {
+    /// The job's backoff decides (the default).
+    case backoff
+    /// Retry after exactly this long (still only if attempts are left).
+    case after(DocketDuration)
+    /// Do not retry: the job is dead at once (a non-retryable error).
+    case never
+}
+
+/// What a throttle holds.
+public enum ThrottleScope: String, Sendable {
+    /// The whole queue.
+    case queue
+    /// Only the jobs of the failed job's group.
+    case group
+}
+
+/// The answer to WAIT.
+public enum WaitOutcome: Sendable, Equatable {
+    /// The job completed; its result.
+    case completed(result: [UInt8])
+    /// The job is dead; its last error.
+    case dead(error: [UInt8])
+    /// The timeout passed first; the job's state now.
+    case pending(state: String)
+
+    /// The result or error as text (nil while pending).
+    public var text: String? {
+        switch self {
+        case .completed(let bytes), .dead(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .pending: return nil
+        }
+    }
+}
+
+/// How long to wait before each retry.
+public struct Backoff: Sendable, Hashable, ExpressibleByStringLiteral, CustomStringConvertible {
+    enum Storage: Sendable, Hashable {
+        case text(String)
+        case fixed(DocketDuration)
+        case exponential(DocketDuration, DocketDuration?)
+    }
+
+    let storage: Storage
+
+    /// `fixed:<duration>`, `exp:<base>` or `exp:<base>:<cap>`, as the server reads it.
+    public init(stringLiteral value: String) { storage = .text(value) }
+    public init(_ text: String) { storage = .text(text) }
+    private init(storage: Storage) { self.storage = storage }
+
+    /// Wait the same time before every retry.
+    public static func fixed(_ delay: DocketDuration) -> Backoff { Backoff(storage: .fixed(delay)) }
+    /// Wait base × 2^(attempt-1), at most cap (the server's default cap is one hour).
+    public static func exponential(base: DocketDuration, cap: DocketDuration? = nil) -> Backoff {
+        Backoff(storage: .exponential(base, cap))
+    }
+
+    func wireText() throws(DocketError) -> String {
+        switch storage {
+        case .fixed(let delay): return "fixed:" + (try delay.wireText())
+        case .exponential(let base, let cap):
+            var text = "exp:" + (try base.wireText())
+            if let cap { text += ":" + (try cap.wireText()) }
+            return text
+        case .text(let text):
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let valid: Bool
+            switch (parts.first, parts.count) {
+            case ("fixed", 2): valid = DocketDuration.isValidText(parts[1])
+            case ("exp", 2): valid = DocketDuration.isValidText(parts[1])
+            case ("exp", 3): valid = DocketDuration.isValidText(parts[1]) && DocketDuration.isValidText(parts[2])
+            default: valid = false
+            }
+            guard valid else { throw .badArgument("backoff \"\(text)\" is not fixed:<duration> or exp:<base>[:<cap>]") }
+            return text
+        }
+    }
+
+    public var description: String {
+        if let text = try? wireText() { return text }
+        if case .text(let text) = storage { return text }
+        return "invalid backoff"
+    }
+}
+
+/// ENQ options (PROTOCOL.md 4b); nil leaves the queue's default.
+public struct JobOptions: Sendable, Equatable {
+    /// Run no sooner than this from now (not with `at`).
+    public var delay: DocketDuration?
+    /// Run no sooner than this time, in unix seconds (not with `delay`).
+    public var at: Int64?
+    /// Lower runs first, -1000000...1000000.
+    public var priority: Int?
+    /// Most times the job may run, 1...1000.
+    public var attempts: Int?
+    public var backoff: Backoff?
+    /// Spread each backoff wait randomly, downwards, by up to this fraction (0...1).
+    public var jitter: Double?
+    /// How long a worker may hold the job without ACK, FAIL, PROGRESS or TOUCH.
+    public var lease: DocketDuration?
+    /// Idempotency key, 1...200 bytes without blanks.
+    public var key: String?
+    /// The group (tenant, customer) whose `group_rate` applies, 1...200 bytes without blanks.
+    public var group: String?
+
+    public init(
+        delay: DocketDuration? = nil, at: Int64? = nil, priority: Int? = nil, attempts: Int? = nil,
+        backoff: Backoff? = nil, jitter: Double? = nil, lease: DocketDuration? = nil, key: String? = nil,
+        group: String? = nil
+    ) {
+        self.delay = delay
+        self.at = at
+        self.priority = priority
+        self.attempts = attempts
+        self.backoff = backoff
+        self.jitter = jitter
+        self.lease = lease
+        self.key = key
+        self.group = group
+    }
+}
+
+/// One `QUEUE <queue> <setting>=<value>` change. `reset(_:)` returns a setting to its default.
+public struct QueueSetting: Sendable, Hashable, CustomStringConvertible {
+    public let name: String
+    public let value: String
+
+    /// A setting by name, with its value in the server's syntax (`rate`, `100/1s`).
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    /// At most `count` jobs started in any window of this length, across all workers.
+    public static func rate(_ count: Int, per window: DocketDuration) -> QueueSetting {
+        QueueSetting("rate", "\(count)/\(window.description)")
+    }
+    /// A rate written `100/1s`, `100/s` or `5/250ms`.
+    public static func rate(_ text: String) -> QueueSetting { QueueSetting("rate", text) }
+    /// The same limit, for each group separately.
+    public static func groupRate(_ count: Int, per window: DocketDuration) -> QueueSetting {
+        QueueSetting("group_rate", "\(count)/\(window.description)")
+    }
+    public static func groupRate(_ text: String) -> QueueSetting { QueueSetting("group_rate", text) }
+    /// At most this many jobs of the queue active at once.
+    public static func concurrency(_ count: Int) -> QueueSetting { QueueSetting("concurrency", String(count)) }
+    public static func attempts(_ count: Int) -> QueueSetting { QueueSetting("attempts", String(count)) }
+    public static func backoff(_ backoff: Backoff) -> QueueSetting { QueueSetting("backoff", backoff.description) }
+    public static func jitter(_ fraction: Double) -> QueueSetting { QueueSetting("jitter", Wire.decimal(fraction)) }
+    public static func lease(_ lease: DocketDuration) -> QueueSetting { QueueSetting("lease", lease.description) }
+    public static func keepCompleted(_ count: Int) -> QueueSetting { QueueSetting("keep_completed", String(count)) }
+    public static func keepDead(_ count: Int) -> QueueSetting { QueueSetting("keep_dead", String(count)) }
+    /// Back to the default (or no limit).
+    public static func reset(_ name: String) -> QueueSetting { QueueSetting(name, "none") }
+
+    /// The names the server knows.
+    public static let names: Set<String> = [
+        "rate", "group_rate", "concurrency", "attempts", "backoff", "jitter", "lease", "keep_completed", "keep_dead",
+    ]
+
+    public var description: String { "\(name)=\(value)" }
+}
+
+/// A job document (INSPECT, DEAD): typed fields, and the document itself.
+public struct JobInfo: Sendable, Equatable {
+    /// The whole document.
+    public let json: JSONValue
+
+    public init(_ json: JSONValue) { self.json = json }
+
+    public var id: UInt64 { json["id"]?.numberValue.map { UInt64($0) } ?? 0 }
+    public var queue: String { json["queue"]?.stringValue ?? "" }
+    /// `waiting`, `delayed`, `active`, `completed` or `dead`.
+    public var state: String { json["state"]?.stringValue ?? "" }
+    public var priority: Int { json["priority"]?.numberValue.map { Int($0) } ?? 0 }
+    /// Runs so far.
+    public var attempts: Int { json["attempts"]?.numberValue.map { Int($0) } ?? 0 }
+    public var maxAttempts: Int { json["max_attempts"]?.numberValue.map { Int($0) } ?? 0 }
+    public var leaseMilliseconds: Int? { json["lease_ms"]?.numberValue.map { Int($0) } }
+    public var key: String? { json["key"]?.stringValue }
+    public var group: String? { json["group"]?.stringValue }
+    public var progress: Int? { json["progress"]?.numberValue.map { Int($0) } }
+    public var progressNote: String? { json["progress_note"]?.stringValue }
+    public var lastError: String? { json["last_error"]?.stringValue }
+    public var result: String? { json["result"]?.stringValue }
+    public var payloadBytes: Int { json["payload_bytes"]?.numberValue.map { Int($0) } ?? 0 }
+    /// Unix milliseconds, or nil.
+    public var enqueuedAt: Int64? { json["enqueued_at"]?.numberValue.map { Int64($0) } }
+    public var runAt: Int64? { json["run_at"]?.numberValue.map { Int64($0) } }
+    public var startedAt: Int64? { json["started_at"]?.numberValue.map { Int64($0) } }
+    public var finishedAt: Int64? { json["finished_at"]?.numberValue.map { Int64($0) } }
+
+    public subscript(key: String) -> JSONValue? { json[key] }
+}
+
+/// A lifecycle event published on `$JOB.<queue>.<event>` (PROTOCOL.md 4c).
+public struct JobEvent: Sendable, Equatable {
+    /// The whole event body.
+    public let json: JSONValue
+    /// The subject it came on.
+    public let subject: String
+
+    /// Reads an event message; nil if its body is not an event.
+    public init?(_ message: Message) {
+        guard let json = message.payload.withUnsafeBytes({ JSONValue.parse($0) }), json["event"]?.stringValue != nil
+        else { return nil }
+        self.json = json
+        self.subject = message.subject
+    }
+
+    /// `enqueued`, `started`, `progress`, `completed`, `failed`, `stalled`, `lost`, `dead`,
+    /// `throttled` or `retried`.
+    public var event: String { json["event"]?.stringValue ?? "" }
+    /// Per queue, increasing by one per event: a jump means missed events.
+    public var seq: Int64 { json["seq"]?.numberValue.map { Int64($0) } ?? 0 }
+    public var id: UInt64 { json["id"]?.numberValue.map { UInt64($0) } ?? 0 }
+    public var queue: String { json["queue"]?.stringValue ?? "" }
+    public var attempt: Int { json["attempt"]?.numberValue.map { Int($0) } ?? 0 }
+    public var maxAttempts: Int { json["max_attempts"]?.numberValue.map { Int($0) } ?? 0 }
+    /// The job's state after the transition.
+    public var state: String { json["state"]?.stringValue ?? "" }
+    /// Unix milliseconds.
+    public var at: Int64 { json["at"]?.numberValue.map { Int64($0) } ?? 0 }
+    public var group: String? { json["group"]?.stringValue }
+    public var error: String? { json["error"]?.stringValue }
+    /// `retry` or `dead`, after `failed`, `stalled`, `lost`.
+    public var next: String? { json["next"]?.stringValue }
+    public var retryInMilliseconds: Int? { json["retry_in_ms"]?.numberValue.map { Int($0) } }
+    public var runMilliseconds: Int? { json["run_ms"]?.numberValue.map { Int($0) } }
+    public var waitMilliseconds: Int? { json["wait_ms"]?.numberValue.map { Int($0) } }
+    public var progress: Int? { json["progress"]?.numberValue.map { Int($0) } }
+    public var note: String? { json["note"]?.stringValue }
+    public var resultBytes: Int? { json["result_bytes"]?.numberValue.map { Int($0) } }
+
+    public subscript(key: String) -> JSONValue? { json[key] }
+}

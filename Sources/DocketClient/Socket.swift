@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DocketWire
+
+/// Blocking TCP sockets.
+enum Socket {
+    enum ReadResult {
+        case data
+        case closed
+        case timeout
+    }
+
+    /// Connects to `host:port` (IPv4 or IPv6), giving up after the timeout.
+    static func connect(host: String, port: Int, timeoutMilliseconds: Int) throws(DocketError) -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        #if canImport(Darwin)
+        hints.ai_socktype = SOCK_STREAM
+        #else
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        #endif
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let list else {
+            throw .connectFailed("cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(list) }
+        var lastError = "no address"
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let current = entry {
+            entry = current.pointee.ai_next
+            // Close-on-exec: a worker's child processes must not keep its connection open.
+            #if canImport(Glibc) || canImport(Musl)
+            let type = current.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue)
+            #else
+            let type = current.pointee.ai_socktype
+            #endif
+            let fd = socket(current.pointee.ai_family, type, current.pointee.ai_protocol)
+            guard fd >= 0 else { continue }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            if let error = connect(fd, current.pointee.ai_addr, current.pointee.ai_addrlen, timeoutMilliseconds) {
+                lastError = error
+                closeDescriptor(fd)
+                continue
+            }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            #if canImport(Darwin)
+            setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
+            #endif
+            return fd
+        }
+        throw .connectFailed("\(host):\(port): \(lastError)")
+    }
+
+    /// A non-blocking connect waited for with poll; nil on success, else the reason.
+    private static func connect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t, _ timeout: Int) -> String? {
+        let flags = fcntl(fd, F_GETFL, 0)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        defer { _ = fcntl(fd, F_SETFL, flags) }
+        #if canImport(Darwin)
+        let started = Darwin.connect(fd, address, length)
+        #elseif canImport(Musl)
+        let started = Musl.connect(fd, address, length)
+        #else
+        let started = Glibc.connect(fd, address, length)
+        #endif
+        if started == 0 { return nil }
+        guard errno == EINPROGRESS else { return String(cString: strerror(errno)) }
+        var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let deadline = Deadline.after(milliseconds: timeout)
+        while true {
+            let ready = poll(&poller, 1, Int32(deadline.remainingMilliseconds))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return "timed out after \(timeout) ms" }
+            break
+        }
+        var error: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size)
+        return error == 0 ? nil : String(cString: strerror(error))
+    }
+
+    /// Reads what is available (at least one byte) into `buffer`, waiting until `deadline`
+    /// (nil: forever).
+    static func read(_ fd: Int32, into buffer: ByteBuffer, deadline: Deadline?) -> ReadResult {
+        if let deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            while true {
+                let ready = poll(&poller, 1, Int32(min(deadline.remainingMilliseconds, Int(Int32.max))))
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 { return .timeout }
+                break
+            }
+        }
+        let space = buffer.writableSpace(atLeast: 64 * 1024)
+        while true {
+            let count = recv(fd, space.baseAddress, space.count, 0)
+            if count > 0 {
+                buffer.commitWrite(count)
+                return .data
+            }
+            if count < 0 && errno == EINTR { continue }
+            return .closed
+        }
+    }
+
+    /// Writes every byte; false if the socket broke.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                #if canImport(Darwin)
+                let written = send(fd, raw.baseAddress! + offset, raw.count - offset, 0)
+                #else
+                let written = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                #endif
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { return false }
+                offset += written
+            }
+            return true
+        }
+    }
+
+    static func closeDescriptor(_ fd: Int32) {
+        #if canImport(Darwin)
+        _ = Darwin.close(fd)
+        #elseif canImport(Musl)
+        _ = Musl.close(fd)
+        #else
+        _ = Glibc.close(fd)
+        #endif
+    }
+}
+
+/// Carries a non-Sendable value to another thread that alone uses it from then on.
+final class Handoff<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,131 @@
+/// A subscription: read its messages with `next(timeout:)` or by iterating it, unless it was
+/// made with a handler (then the handler gets them, in order, on a thread of its own).
+public final class Subscription: @unchecked Sendable, Sequence {
+    enum Mode {
+        /// Messages queue up for `next`.
+        case queued
+        /// A thread of the subscription calls the handler.
+        case handler(@Sendable (Message) -> Void)
+        /// The reader thread calls it directly (internal, quick handlers only).
+        case inline(@Sendable (Message) -> Void)
+    }
+
+    public let sid: String
+    public let subject: String
+    public let queue: String?
+
+    private weak var connection: DocketConnection?
+    private let mode: Mode
+    private let limit: Int
+    private let lock = PosixLock()
+    private let arrived = PosixCondition()
+    private var messages: [Message] = []
+    private var head = 0
+    private var ended = false
+    private var maxMessages: Int?
+    private var deliveredCount = 0
+    private var droppedCount = 0
+    private var dispatcher: PosixThread?
+
+    init(connection: DocketConnection, sid: String, subject: String, queue: String?, mode: Mode, limit: Int) {
+        self.connection = connection
+        self.sid = sid
+        self.subject = subject
+        self.queue = queue
+        self.mode = mode
+        self.limit = Swift.max(1, limit)
+        if case .handler(let handler) = mode {
+            dispatcher = PosixThread.start { [self] in
+                while let message = try? self.next() { handler(message) }
+            }
+            dispatcher?.detach()
+        }
+    }
+
+    /// Messages delivered to this subscription so far.
+    public var delivered: Int { lock.withLock { deliveredCount } }
+    /// Messages dropped because `pendingMessageLimit` were already waiting unread.
+    public var dropped: Int { lock.withLock { droppedCount } }
+    /// Messages received and not yet read.
+    public var pending: Int { lock.withLock { messages.count - head } }
+    /// Whether the subscription has ended (its queued messages may still be read).
+    public var isClosed: Bool { lock.withLock { ended } }
+
+    /// The next message; waits up to `timeout` (nil: forever). Throws `timeout`, or
+    /// `subscriptionClosed` once the subscription has ended and every message was read.
+    public func next(timeout: DocketDuration? = nil) throws(DocketError) -> Message {
+        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        return try lock.withLock { () throws(DocketError) -> Message in
+            while head == messages.count {
+                if ended { throw .subscriptionClosed }
+                if !arrived.wait(lock, until: deadline), head == messages.count {
+                    if ended { throw .subscriptionClosed }
+                    throw .timeout
+                }
+            }
+            let message = messages[head]
+            head += 1
+            if head == messages.count {
+                messages.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            return message
+        }
+    }
+
+    /// Ends the subscription now, or once it has delivered `max` messages in total (at once if
+    /// it already has).
+    public func unsubscribe(after max: Int? = nil) throws(DocketError) {
+        guard let connection else {
+            finish()
+            return
+        }
+        try connection.unsubscribe(self, after: max)
+    }
+
+    /// Iterates until the subscription ends.
+    public func makeIterator() -> AnyIterator<Message> {
+        AnyIterator { try? self.next() }
+    }
+
+    // MARK: From the connection
+
+    /// Takes a message from the reader; true when the subscription's limit is now reached.
+    func deliver(_ message: Message) -> Bool {
+        if case .inline(let handler) = mode {
+            let reachedLimit = lock.withLock { () -> Bool in
+                deliveredCount += 1
+                return maxMessages.map { deliveredCount >= $0 } ?? false
+            }
+            handler(message)
+            return reachedLimit
+        }
+        return lock.withLock { () -> Bool in
+            guard !ended else { return false }
+            deliveredCount += 1
+            if messages.count - head >= limit {
+                droppedCount += 1
+            } else {
+                messages.append(message)
+                arrived.broadcast()
+            }
+            return maxMessages.map { deliveredCount >= $0 } ?? false
+        }
+    }
+
+    /// Records a message limit; true if it is already reached.
+    func limitDelivered(to max: Int) -> Bool {
+        lock.withLock {
+            maxMessages = max
+            return deliveredCount >= max
+        }
+    }
+
+    /// Ends the subscription; queued messages can still be read.
+    func finish() {
+        lock.withLock {
+            ended = true
+            arrived.broadcast()
+        }
+    }
+}

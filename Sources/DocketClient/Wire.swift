@@ -1,0 +1,316 @@
+import DocketWire
+
+/// Encoders for every command the client sends. Each checks its arguments first and throws
+/// `badArgument` without producing anything when they cannot make a valid command: a malformed
+/// command would get a job error at best, and at worst a fatal protocol error that closes the
+/// connection under every other request pipelined on it.
+///
+/// The forms are canonical (PROTOCOL.md 4b; Protocol/client-conformance/README.md): fields
+/// separated by one space, ENQ options in the order of the protocol's table, a payload count
+/// only when a payload is given.
+enum Wire {
+    static let crlf: [UInt8] = [13, 10]
+
+    // MARK: Event channel
+
+    static func connect(name: String?, echo: Bool, noResponders: Bool) -> [UInt8] {
+        var writer = JSONObjectWriter()
+        writer.add("verbose", false)
+        writer.add("pedantic", false)
+        writer.add("headers", true)
+        if noResponders { writer.add("no_responders", true) }
+        if !echo { writer.add("echo", false) }
+        writer.add("protocol", 1)
+        writer.add("lang", "swift")
+        writer.add("version", DocketConnection.version)
+        if let name { writer.add("name", name) }
+        return Array("CONNECT \(writer.result)\r\n".utf8)
+    }
+
+    static func publish(subject: String, payload: [UInt8], reply: String? = nil, headers: [Header]? = nil) throws(DocketError)
+        -> [UInt8]
+    {
+        try checkLiteralSubject(subject, "subject")
+        if let reply { try checkLiteralSubject(reply, "reply subject") }
+        if let headers, !headers.isEmpty {
+            var block = Array("NATS/1.0\r\n".utf8)
+            for header in headers {
+                try checkHeader(header)
+                block += Array("\(header.name): \(header.value)\r\n".utf8)
+            }
+            block += crlf
+            var out = Array("HPUB \(subject) ".utf8)
+            if let reply { out += Array("\(reply) ".utf8) }
+            out += Array("\(block.count) \(block.count + payload.count)\r\n".utf8)
+            out += block
+            out += payload
+            out += crlf
+            return out
+        }
+        var out = Array("PUB \(subject) ".utf8)
+        if let reply { out += Array("\(reply) ".utf8) }
+        out += Array("\(payload.count)\r\n".utf8)
+        out += payload
+        out += crlf
+        return out
+    }
+
+    static func subscribe(subject: String, sid: String, queue: String? = nil) throws(DocketError) -> [UInt8] {
+        guard isToken(subject), Subject.isValidFilter(Array(subject.utf8)) else {
+            throw .badArgument("\"\(subject)\" is not a valid subject filter")
+        }
+        try checkSid(sid)
+        if let queue {
+            guard isToken(queue) else { throw .badArgument("queue group \"\(queue)\" must be one word without blanks") }
+            return Array("SUB \(subject) \(queue) \(sid)\r\n".utf8)
+        }
+        return Array("SUB \(subject) \(sid)\r\n".utf8)
+    }
+
+    static func unsubscribe(sid: String, max: Int? = nil) throws(DocketError) -> [UInt8] {
+        try checkSid(sid)
+        if let max {
+            guard max >= 0 else { throw .badArgument("max messages must not be negative") }
+            return Array("UNSUB \(sid) \(max)\r\n".utf8)
+        }
+        return Array("UNSUB \(sid)\r\n".utf8)
+    }
+
+    static func ping() -> [UInt8] { Array("PING\r\n".utf8) }
+    static func pong() -> [UInt8] { Array("PONG\r\n".utf8) }
+    static func help() -> [UInt8] { Array("HELP\r\n".utf8) }
+
+    // MARK: Jobs
+
+    static func enqueue(queue: String, payload: [UInt8], options: JobOptions = JobOptions()) throws(DocketError) -> [UInt8] {
+        try checkQueue(queue)
+        let fields = try optionFields(options, forRoute: false)
+        return withPayload("ENQ \(queue)" + fields, payload)
+    }
+
+    /// The ENQ option fields, each with a leading space, in the protocol table's order.
+    static func optionFields(_ options: JobOptions, forRoute: Bool) throws(DocketError) -> String {
+        var text = ""
+        if options.delay != nil && options.at != nil { throw .badArgument("delay and at do not go together") }
+        if let delay = options.delay { text += " delay=" + (try delay.wireText()) }
+        if let at = options.at {
+            if forRoute { throw .badArgument("a route cannot fix at=: each message makes a new job") }
+            guard at >= 0 else { throw .badArgument("at is unix seconds, not negative") }
+            text += " at=\(at)"
+        }
+        if let priority = options.priority {
+            guard (-1_000_000...1_000_000).contains(priority) else {
+                throw .badArgument("priority must be from -1000000 to 1000000, not \(priority)")
+            }
+            text += " pri=\(priority)"
+        }
+        if let attempts = options.attempts {
+            guard (1...1000).contains(attempts) else { throw .badArgument("attempts must be from 1 to 1000, not \(attempts)") }
+            text += " attempts=\(attempts)"
+        }
+        if let backoff = options.backoff { text += " backoff=" + (try backoff.wireText()) }
+        if let jitter = options.jitter {
+            guard jitter.isFinite, jitter >= 0, jitter <= 1 else { throw .badArgument("jitter must be from 0 to 1, not \(jitter)") }
+            text += " jitter=" + decimal(jitter)
+        }
+        if let lease = options.lease {
+            let wire = try lease.wireText()
+            guard (lease.milliseconds ?? 0) > 0 else { throw .badArgument("lease must be longer than zero") }
+            text += " lease=" + wire
+        }
+        if let key = options.key {
+            if forRoute { throw .badArgument("a route cannot fix key=: each message makes a new job") }
+            try checkWord(key, "key", maxBytes: 200)
+            text += " key=" + key
+        }
+        if let group = options.group {
+            try checkWord(group, "group", maxBytes: 200)
+            text += " group=" + group
+        }
+        return text
+    }
+
+    static func reserve(queues: [String], timeout: DocketDuration? = nil) throws(DocketError) -> [UInt8] {
+        guard !queues.isEmpty else { throw .badArgument("reserve needs at least one queue") }
+        for queue in queues { try checkQueue(queue) }
+        var line = "RESERVE " + queues.joined(separator: ",")
+        if let timeout { line += " timeout=" + (try timeout.wireText()) }
+        return Array((line + "\r\n").utf8)
+    }
+
+    static func ack(id: UInt64, result: [UInt8]? = nil) throws(DocketError) -> [UInt8] {
+        try checkID(id)
+        return withOptionalPayload("ACK \(id)", result)
+    }
+
+    static func fail(id: UInt64, reason: [UInt8]? = nil, retry: RetryPolicy = .backoff) throws(DocketError) -> [UInt8] {
+        try checkID(id)
+        var line = "FAIL \(id)"
+        switch retry {
+        case .backoff: break
+        case .never: line += " retry=no"
+        case .after(let delay): line += " retry=" + (try delay.wireText())
+        }
+        return withOptionalPayload(line, reason)
+    }
+
+    static func throttle(id: UInt64, for hold: DocketDuration, scope: ThrottleScope? = nil, reason: [UInt8]? = nil)
+        throws(DocketError) -> [UInt8]
+    {
+        try checkID(id)
+        let wire = try hold.wireText()
+        guard (hold.milliseconds ?? 0) > 0 else { throw .badArgument("a throttle must be longer than zero") }
+        var line = "FAIL \(id) throttle=\(wire)"
+        if let scope { line += " scope=\(scope.rawValue)" }
+        return withOptionalPayload(line, reason)
+    }
+
+    static func progress(id: UInt64, percent: Int, note: [UInt8]? = nil) throws(DocketError) -> [UInt8] {
+        try checkID(id)
+        guard (0...100).contains(percent) else { throw .badArgument("progress must be from 0 to 100, not \(percent)") }
+        return withOptionalPayload("PROGRESS \(id) \(percent)", note)
+    }
+
+    static func touch(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("TOUCH", id) }
+    static func inspect(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("INSPECT", id) }
+    static func retry(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("RETRY", id) }
+    static func delete(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("DEL", id) }
+
+    static func retryQueue(queue: String) throws(DocketError) -> [UInt8] {
+        try checkQueue(queue)
+        return Array("RETRY queue=\(queue)\r\n".utf8)
+    }
+
+    static func dead(queue: String, limit: Int? = nil) throws(DocketError) -> [UInt8] {
+        try checkQueue(queue)
+        if let limit {
+            guard limit >= 1 else { throw .badArgument("limit must be at least 1") }
+            return Array("DEAD \(queue) limit=\(limit)\r\n".utf8)
+        }
+        return Array("DEAD \(queue)\r\n".utf8)
+    }
+
+    static func wait(id: UInt64, timeout: DocketDuration? = nil) throws(DocketError) -> [UInt8] {
+        try checkID(id)
+        if let timeout { return Array("WAIT \(id) timeout=\(try timeout.wireText())\r\n".utf8) }
+        return Array("WAIT \(id)\r\n".utf8)
+    }
+
+    // MARK: Queues, routes, server
+
+    static func queue(_ name: String, settings: [QueueSetting] = []) throws(DocketError) -> [UInt8] {
+        try checkQueue(name)
+        var line = "QUEUE \(name)"
+        var seen = Set<String>()
+        for setting in settings {
+            guard QueueSetting.names.contains(setting.name) else {
+                throw .badArgument("unknown queue setting \"\(setting.name)\"; known: \(QueueSetting.names.sorted().joined(separator: ", "))")
+            }
+            guard seen.insert(setting.name).inserted else { throw .badArgument("\(setting.name) is set twice") }
+            try checkWord(setting.value, setting.name, maxBytes: 64)
+            line += " \(setting.name)=\(setting.value)"
+        }
+        return Array((line + "\r\n").utf8)
+    }
+
+    static func pause(_ name: String) throws(DocketError) -> [UInt8] {
+        try checkQueue(name)
+        return Array("PAUSE \(name)\r\n".utf8)
+    }
+
+    static func resume(_ name: String) throws(DocketError) -> [UInt8] {
+        try checkQueue(name)
+        return Array("RESUME \(name)\r\n".utf8)
+    }
+
+    static func stats() -> [UInt8] { Array("STATS\r\n".utf8) }
+    static func queues() -> [UInt8] { Array("QUEUES\r\n".utf8) }
+    static func routes() -> [UInt8] { Array("ROUTES\r\n".utf8) }
+
+    static func route(pattern: String, queue: String, options: JobOptions = JobOptions()) throws(DocketError) -> [UInt8] {
+        guard isToken(pattern), Subject.isValidFilter(Array(pattern.utf8)) else {
+            throw .badArgument("\"\(pattern)\" is not a valid subject pattern")
+        }
+        guard !pattern.hasPrefix("$") else { throw .badArgument("reserved $ subjects cannot be routed") }
+        try checkQueue(queue)
+        return Array(("ROUTE \(pattern) \(queue)" + (try optionFields(options, forRoute: true)) + "\r\n").utf8)
+    }
+
+    static func unroute(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("UNROUTE", id) }
+
+    // MARK: Helpers
+
+    private static func idCommand(_ verb: String, _ id: UInt64) throws(DocketError) -> [UInt8] {
+        try checkID(id)
+        return Array("\(verb) \(id)\r\n".utf8)
+    }
+
+    private static func withPayload(_ line: String, _ payload: [UInt8]) -> [UInt8] {
+        var out = Array("\(line) \(payload.count)\r\n".utf8)
+        out.reserveCapacity(out.count + payload.count + 2)
+        out += payload
+        out += crlf
+        return out
+    }
+
+    private static func withOptionalPayload(_ line: String, _ payload: [UInt8]?) -> [UInt8] {
+        guard let payload else { return Array((line + "\r\n").utf8) }
+        return withPayload(line, payload)
+    }
+
+    /// `0.5`, `1`, `0.125`: plain decimal, no exponent, no trailing zeros (to 1e-6).
+    static func decimal(_ value: Double) -> String {
+        let micros = Int((value * 1_000_000).rounded())
+        let whole = micros / 1_000_000
+        var fraction = String(micros % 1_000_000)
+        if fraction == "0" { return String(whole) }
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(whole).\(fraction)"
+    }
+
+    static func checkID(_ id: UInt64) throws(DocketError) {
+        guard id > 0, id <= 9_999_999_999_999_999_999 else { throw .badArgument("job ids are positive numbers of at most 19 digits") }
+    }
+
+    static func isValidQueue(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        return bytes.withUnsafeBytes { QueueName.isValid($0, 0..<bytes.count) }
+    }
+
+    static func checkQueue(_ name: String) throws(DocketError) {
+        guard isValidQueue(name) else {
+            throw .badArgument("queue name \"\(name)\" must be 1 to 128 letters, digits, _ or -")
+        }
+    }
+
+    /// No blanks, line ends or other control bytes: one field of a control line.
+    static func isToken(_ text: String) -> Bool {
+        !text.isEmpty && !text.utf8.contains { $0 <= 0x20 || $0 == 0x7F }
+    }
+
+    static func checkWord(_ text: String, _ what: String, maxBytes: Int) throws(DocketError) {
+        guard isToken(text), text.utf8.count <= maxBytes else {
+            throw .badArgument("\(what) must be 1 to \(maxBytes) bytes without blanks")
+        }
+    }
+
+    static func checkLiteralSubject(_ subject: String, _ what: String) throws(DocketError) {
+        guard isToken(subject), Subject.isValidLiteral(Array(subject.utf8)) else {
+            throw .badArgument("\(what) \"\(subject)\" is not a valid subject to publish on (no empty tokens, no wildcards, no blanks)")
+        }
+    }
+
+    static func checkSid(_ sid: String) throws(DocketError) {
+        guard isToken(sid) else { throw .badArgument("a subscription id is one word without blanks") }
+    }
+
+    static func checkHeader(_ header: Header) throws(DocketError) {
+        guard isToken(header.name), !header.name.contains(":") else {
+            throw .badArgument("header name \"\(header.name)\" must be one word without a colon")
+        }
+        guard !header.value.utf8.contains(where: { $0 == 13 || $0 == 10 }) else {
+            throw .badArgument("header values cannot contain line ends")
+        }
+    }
+}

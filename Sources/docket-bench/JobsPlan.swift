@@ -1,0 +1,93 @@
+import ArgumentParser
+
+/// The servers `docket-bench jobs` can drive, each through its own `JobWire`.
+enum JobProtocol: String, CaseIterable, ExpressibleByArgument, Sendable {
+    case docket, beanstalkd, redis
+
+    /// Where each server listens out of the box.
+    var defaultPort: Int {
+        switch self {
+        case .docket: return 4222
+        case .beanstalkd: return 11300
+        case .redis: return 6379
+        }
+    }
+
+    func makeWire(queue: String, payloadSize: Int) -> any JobWire {
+        switch self {
+        case .docket: return DocketJobWire(queue: queue, payloadSize: payloadSize)
+        case .beanstalkd: return BeanstalkWire(queue: queue, payloadSize: payloadSize)
+        case .redis: return RedisJobWire(queue: queue, payloadSize: payloadSize)
+        }
+    }
+}
+
+/// Which part of a job's life a run measures.
+enum JobMode: String, CaseIterable, ExpressibleByArgument, Sendable {
+    /// Producers and workers at once: enqueue, reserve, ack.
+    case cycle
+    /// Producers only: how fast jobs become durable.
+    case enqueue
+    /// Workers only, on a queue filled beforehand (not timed): reserve and ack.
+    case drain
+
+    /// What the latency of a job is measured between, for reports.
+    var latencyName: String {
+        switch self {
+        case .cycle: return "enqueue-to-ack"
+        case .enqueue: return "enqueue-to-confirm"
+        case .drain: return "reserve-to-ack"
+        }
+    }
+}
+
+/// One `jobs` run, validated.
+struct JobsPlan: Sendable {
+    var address: LoopbackAddress
+    var port: Int
+    var protocolKind: JobProtocol
+    var mode: JobMode
+    /// Jobs enqueued and, unless only enqueueing, acked.
+    var jobs: Int
+    var producers: Int
+    /// Enqueues each producer keeps unanswered (pipelined).
+    var window: Int
+    var workers: Int
+    /// Jobs each worker keeps in flight: reserved or being reserved, and not yet acked.
+    var inFlight: Int
+    /// Payload bytes per job.
+    var size: Int
+    var queue: String
+    /// Client threads the connections are spread over.
+    var threads: Int
+    var timeoutSeconds: Double
+    /// A local server process whose CPU time to report.
+    var serverPID: Int32?
+
+    var wire: any JobWire { protocolKind.makeWire(queue: queue, payloadSize: size) }
+
+    /// The connections of the timed part of the run.
+    var timedRoles: [SessionRole] {
+        switch mode {
+        case .cycle: return producerRoles + workerRoles
+        case .enqueue: return producerRoles
+        case .drain: return workerRoles
+        }
+    }
+
+    var producerRoles: [SessionRole] { (0..<producers).map { .producer($0) } }
+    var workerRoles: [SessionRole] { (0..<workers).map { .worker($0) } }
+}
+
+/// What one connection of a run does.
+enum SessionRole: Sendable, CustomStringConvertible {
+    case producer(Int)
+    case worker(Int)
+
+    var description: String {
+        switch self {
+        case .producer(let index): return "producer \(index)"
+        case .worker(let index): return "worker \(index)"
+        }
+    }
+}

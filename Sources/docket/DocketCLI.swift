@@ -1,0 +1,131 @@
+import ArgumentParser
+import DocketClient
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `docket`: the command line for a Docket server.
+struct DocketCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "docket",
+        abstract: "Publish and follow events, and enqueue, run and inspect jobs on a Docket server.",
+        discussion: """
+            Every command connects to the server given with --server (host:port), or in the \
+            DOCKET_SERVER environment variable, or to 127.0.0.1:4222 without either. Durations \
+            read like 250ms, 30s, 5m or 2h. Errors go to standard error and make the exit \
+            status 1.
+            """,
+        version: DocketConnection.version,
+        subcommands: [
+            Pub.self, Sub.self, Enq.self, JobCommand.self, WaitCommand.self, Retry.self, Dead.self, Del.self,
+            QueueCommand.self, Queues.self, Stats.self, Events.self, Work.self, RouteCommand.self, Unroute.self,
+            Routes.self,
+        ])
+}
+
+/// The `--server` option every command shares.
+struct ServerOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "The server to talk to, as host:port. Without it, DOCKET_SERVER is used, or 127.0.0.1:4222.")
+    var server: String?
+
+    var address: String {
+        if let server { return server }
+        if let value = getenv("DOCKET_SERVER"), let text = String(validatingCString: value), !text.isEmpty { return text }
+        return "127.0.0.1:4222"
+    }
+
+    /// Connects, runs `body`, and closes; Docket errors are printed and become exit status 1.
+    func with<T>(_ body: (DocketConnection) throws -> T) throws -> T {
+        let connection: DocketConnection
+        do {
+            connection = try DocketConnection(address, options: DocketConnection.Options(name: "docket-cli"))
+        } catch {
+            throw fail(error)
+        }
+        defer { connection.close() }
+        do {
+            return try body(connection)
+        } catch let error as DocketError {
+            throw fail(error)
+        }
+    }
+}
+
+/// Prints a Docket error the way the tool reports every error, and gives the exit code.
+func fail(_ error: DocketError) -> ExitCode {
+    writeStderr("docket: \(error)\n")
+    return ExitCode(1)
+}
+
+/// Runs `body`; a Docket error is printed and becomes exit status 1.
+func reportingFailure<T>(_ body: () throws(DocketError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw fail(error)
+    }
+}
+
+/// Reads all of standard input.
+func readStandardInput() -> [UInt8] {
+    var data: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { break }
+        data += chunk[..<count]
+    }
+    return data
+}
+
+/// A payload argument: its text, or standard input for `-`.
+func payloadBytes(_ argument: String) -> [UInt8] {
+    argument == "-" ? readStandardInput() : Array(argument.utf8)
+}
+
+/// A job id argument.
+func parseJobID(_ text: String) throws -> UInt64 {
+    guard let id = UInt64(text), id > 0 else { throw ValidationError("\"\(text)\" is not a job id: job ids are positive numbers.") }
+    return id
+}
+
+/// A size such as 4096, 64KiB or 1MiB.
+func parseSize(_ text: String, _ what: String) throws -> Int {
+    let (digits, unit) = (text.prefix { $0.isNumber }, text.drop { $0.isNumber }.lowercased())
+    guard let value = Int(digits) else { throw ValidationError("\(what) must be a size such as 4096, 64KiB or 1MiB.") }
+    switch unit {
+    case "", "b": return value
+    case "k", "kb", "kib": return value << 10
+    case "m", "mb", "mib": return value << 20
+    default: throw ValidationError("\(what) must be a size such as 4096, 64KiB or 1MiB.")
+    }
+}
+
+/// A duration option, checked.
+func parseDuration(_ text: String, _ what: String) throws -> DocketDuration {
+    let duration = DocketDuration(text)
+    guard duration.milliseconds != nil else { throw ValidationError("\(what) must be a duration such as 250ms, 30s or 5m.") }
+    return duration
+}
+
+/// Wall-clock time of day `HH:MM:SS.mmm` for unix milliseconds.
+func timeOfDay(_ unixMilliseconds: Int64) -> String {
+    var seconds = time_t(unixMilliseconds / 1000)
+    var parts = tm()
+    localtime_r(&seconds, &parts)
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    let millis = Int(unixMilliseconds % 1000)
+    let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+    return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)"
+}
+
+/// A payload for the terminal: UTF-8 text, with undecodable bytes replaced.
+func printable(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

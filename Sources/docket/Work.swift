@@ -1,0 +1,204 @@
+import ArgumentParser
+import DocketClient
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The write end of the pipe the signal handler reports SIGTERM and SIGINT on.
+nonisolated(unsafe) private var signalWriteFD: Int32 = -1
+
+struct Work: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command once per job of a queue: any program becomes a reliable worker.",
+        discussion: """
+            For each job, the command after -- runs with the job's payload on its standard \
+            input and DOCKET_JOB_ID, DOCKET_QUEUE and DOCKET_ATTEMPT in its environment. Exit \
+            status 0 completes the job with the command's standard output as the result (trailing \
+            line ends removed, cut to --max-result). Any other status fails the attempt with the \
+            end of its standard error as the reason (cut to --max-reason), and the job's retry \
+            policy decides what happens next. A line 'progress <0-100> [note]' on standard error \
+            reports progress instead of being part of the reason. While a command runs, \
+            heartbeats keep the job's lease alive, however long it takes.
+
+            With --concurrency N, up to N commands run at once. SIGTERM or Ctrl-C stops taking \
+            jobs and lets running commands finish (each runs in a process group of its own, so \
+            Ctrl-C does not reach it); a second signal sends SIGTERM to the running commands.
+
+            Example: docket work thumbnails --concurrency 4 -- ./make-thumbnail.sh
+            """)
+
+    @OptionGroup var connection: ServerOptions
+
+    @Argument(help: "The queue to take jobs from; several may be given separated by commas, the first preferred.")
+    var queue: String
+
+    @Option(name: [.customShort("c"), .long], help: "How many commands may run at once.")
+    var concurrency = 1
+
+    @Option(help: "Send a heartbeat this often while a command runs (default: a third of each job's lease).")
+    var heartbeat: String?
+
+    @Option(help: "Stop a command that runs longer than this (SIGTERM, then SIGKILL after 5s) and fail its job.")
+    var timeout: String?
+
+    @Option(help: "The most bytes of standard output kept as the result.")
+    var maxResult = "64KiB"
+
+    @Option(help: "The most bytes at the end of standard error kept as the failure reason.")
+    var maxReason = "2KiB"
+
+    @Flag(help: "Keep trailing line ends of the output in the result.")
+    var keepNewlines = false
+
+    @Flag(name: .shortAndLong, help: "Do not log jobs as they start and end, nor echo the commands' standard error.")
+    var quiet = false
+
+    @Argument(parsing: .postTerminator, help: "The command to run for each job, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        if command.isEmpty { throw ValidationError("Give the command to run after --, as in: docket work emails -- ./send.sh") }
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1.") }
+    }
+
+    func run() throws {
+        let queues = queue.split(separator: ",").map(String.init)
+        let resultLimit = try parseSize(maxResult, "--max-result")
+        let reasonLimit = max(1, try parseSize(maxReason, "--max-reason"))
+        let commandTimeout = try timeout.map { try parseDuration($0, "--timeout").milliseconds! }
+        var heartbeatPolicy = Worker.Heartbeat.automatic
+        if let heartbeat { heartbeatPolicy = .every(try parseDuration(heartbeat, "--heartbeat")) }
+        let runner = CommandRunner(
+            arguments: command, maxResult: resultLimit, maxReason: reasonLimit, timeoutMilliseconds: commandTimeout,
+            echoStderr: !quiet, environment: ["DOCKET_SERVER": connection.address])
+        let keepNewlines = self.keepNewlines
+        let quiet = self.quiet
+        var onEvent: (@Sendable (WorkerEvent) -> Void)? = nil
+        if !quiet { onEvent = { event in Self.log(event) } }
+        let options = Worker.Options(
+            concurrency: concurrency, heartbeat: heartbeatPolicy, connection: DocketConnection.Options(name: "docket-work"),
+            onEvent: onEvent)
+
+        let handler: Worker.Handler = { context in
+            let outcome = try runner.run(job: context.job) { percent, note in
+                do {
+                    try context.progress(percent, note: note)
+                } catch {
+                    if !quiet { writeStderr("docket work: job \(context.id): progress not recorded: \(error)\n") }
+                }
+            }
+            return try Self.finish(outcome, keepNewlines: keepNewlines, timeout: commandTimeout)
+        }
+        let address = connection.address
+        let worker = try reportingFailure { () throws(DocketError) in
+            try Worker(address: address, queues: queues, options: options, handler: handler)
+        }
+
+        let signals = Self.installSignalHandlers()
+        try reportingFailure { () throws(DocketError) in try worker.start() }
+        if !quiet {
+            writeStderr("docket work: taking jobs from \(queues.joined(separator: ", ")) with \(concurrency) slot\(concurrency == 1 ? "" : "s"): \(command.joined(separator: " "))\n")
+        }
+        var signalsSeen = 0
+        while !worker.wait(timeout: .milliseconds(0)) {
+            var poller = pollfd(fd: signals, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 200) > 0 else { continue }
+            var byte: UInt8 = 0
+            guard read(signals, &byte, 1) == 1 else { continue }
+            signalsSeen += 1
+            if signalsSeen == 1 {
+                if !quiet { writeStderr("docket work: stopping: no new jobs; running commands may finish (signal again to terminate them)\n") }
+                worker.stop()
+            } else {
+                if !quiet { writeStderr("docket work: terminating running commands\n") }
+                runner.terminateAll()
+            }
+        }
+        if !quiet { writeStderr("docket work: stopped after \(worker.completed) completed and \(worker.failed) failed\n") }
+        if worker.runningSlots == 0, signalsSeen == 0 {
+            // Every slot ended without a stop: a fatal error (such as a queue the server refuses).
+            throw ExitCode(1)
+        }
+    }
+
+    /// The job's result, or the error that fails it.
+    static func finish(_ outcome: CommandOutcome, keepNewlines: Bool, timeout: Int?) throws -> [UInt8] {
+        let tail = String(decoding: outcome.stderrTail, as: UTF8.self).trimmingBlanks()
+        if outcome.timedOut {
+            throw CommandFailure("timed out after \(timeout ?? 0) ms" + (tail.isEmpty ? "" : ": \(tail)"))
+        }
+        if outcome.status == 0 {
+            var result = outcome.stdout
+            if !keepNewlines {
+                while let last = result.last, last == 10 || last == 13 { result.removeLast() }
+            }
+            return result
+        }
+        if !tail.isEmpty { throw CommandFailure(tail) }
+        if let signal = outcome.signal { throw CommandFailure("killed by signal \(signal)") }
+        throw CommandFailure("exited with status \(outcome.status ?? -1)")
+    }
+
+    static func log(_ event: WorkerEvent) {
+        switch event {
+        case .started(let job):
+            writeStderr("docket work: job \(job.id) (\(job.queue), attempt \(job.attempt)) started\n")
+        case .completed(let job, let milliseconds):
+            writeStderr("docket work: job \(job.id) completed in \(milliseconds) ms\n")
+        case .failed(let job, let reason, let outcome):
+            let next: String
+            switch outcome {
+            case .retry(let delay)?: next = "retry in \(delay) ms"
+            case .dead?: next = "dead"
+            case .throttled(let hold)?: next = "throttled \(hold) ms"
+            case nil: next = "not recorded"
+            }
+            writeStderr("docket work: job \(job.id) failed (\(next)): \(Events.oneLine(reason))\n")
+        case .leaseLost(let job):
+            writeStderr("docket work: job \(job.id): lease lost; another worker may run it\n")
+        case .finishRefused(let job, let error):
+            writeStderr("docket work: job \(job.id): the server refused its outcome: \(error)\n")
+        case .connectionProblem(let slot, let error):
+            writeStderr("docket work: slot \(slot + 1): \(error)\n")
+        }
+    }
+
+    /// SIGTERM and SIGINT write a byte to a pipe; returns its read end. They are unblocked
+    /// too (a parent may have started this process with them blocked), before any thread of
+    /// the worker starts, so every thread inherits that.
+    static func installSignalHandlers() -> Int32 {
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGTERM)
+        sigaddset(&unblock, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        var fds: [Int32] = [-1, -1]
+        _ = pipe(&fds)
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
+        signalWriteFD = fds[1]
+        for signalNumber in [SIGTERM, SIGINT] {
+            var action = sigaction()
+            #if canImport(Darwin)
+            action.__sigaction_u.__sa_handler = { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(signalWriteFD, &byte, 1)
+            }
+            #else
+            action.__sigaction_handler.sa_handler = { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(signalWriteFD, &byte, 1)
+            }
+            #endif
+            action.sa_flags = SA_RESTART
+            sigemptyset(&action.sa_mask)
+            sigaction(signalNumber, &action, nil)
+        }
+        return fds[0]
+    }
+}

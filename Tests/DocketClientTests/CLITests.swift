@@ -1,0 +1,193 @@
+import DocketClient
+import Foundation
+import Testing
+
+@Suite struct CLITests {
+    /// Writes an executable shell script into a fresh directory; returns its path.
+    static func script(_ body: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-script-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("job.sh").path
+        try ("#!/bin/sh\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    @Test func enqJobStatsOutputs() throws {
+        try withServer { server in
+            var (status, out, err) = try docket("enq", "emails", "hello world", "--attempts", "2", "--key", "k-1", server: server)
+            #expect(status == 0, "\(err)")
+            #expect(out == "1\n")
+            (status, out, _) = try docket("enq", "emails", "again", "--key", "k-1", server: server)
+            #expect(status == 0 && out == "1 duplicate\n")
+            // - reads the payload from standard input.
+            (status, out, _) = try docket("enq", "emails", "-", "--priority=-3", "--delay", "1h", server: server, stdin: "from stdin\n")
+            #expect(status == 0 && out == "2\n")
+
+            (status, out, err) = try docket("job", "1", server: server)
+            #expect(status == 0, "\(err)")
+            #expect(out.hasPrefix("{\n  \"id\": 1,\n  \"queue\": \"emails\",\n"), "pretty JSON in the server's key order: \(out)")
+            let job = try #require(parseJSON(out))
+            #expect(job["state"]?.stringValue == "waiting")
+            #expect(job["max_attempts"]?.int == 2)
+            #expect(job["key"]?.stringValue == "k-1")
+            #expect(job["payload_bytes"]?.int == 11)
+            let second = try #require(parseJSON(try docket("job", "2", server: server).1))
+            #expect(second["state"]?.stringValue == "delayed")
+            #expect(second["priority"]?.int == -3)
+            #expect(second["payload_bytes"]?.int == 11)
+
+            (status, out, err) = try docket("stats", server: server)
+            #expect(status == 0, "\(err)")
+            let stats = try #require(parseJSON(out))
+            #expect(stats["jobs"]?.int == 2)
+            #expect(stats["queues"]?.int == 1)
+            #expect(stats["version"]?.stringValue == "2.9.0")
+
+            (status, out, _) = try docket("queues", server: server)
+            #expect(status == 0)
+            #expect(out.split(separator: "\n").first?.hasPrefix("QUEUE") == true)
+            #expect(out.contains("emails"))
+
+            // Errors: a message on stderr, exit status 1.
+            (status, _, err) = try docket("job", "999", server: server)
+            #expect(status == 1)
+            #expect(err.contains("NOT_FOUND"))
+            (status, _, err) = try docket("enq", "bad.queue", "x", server: server)
+            #expect(status == 1)
+            #expect(err.contains("queue name"))
+            (status, _, _) = try docket("job", "abc", server: server)
+            #expect(status != 0)
+            let unreachable = try CLIRun(["stats", "--server", "127.0.0.1:1"], server: server)
+            #expect(unreachable.exitStatus() == 1)
+            #expect(unreachable.stderr.contains("cannot connect"))
+        }
+    }
+
+    @Test func queueWaitRetryAndPubSub() throws {
+        try withServer { server in
+            var (status, out, err) = try docket("queue", "render", "--rate", "100/1s", "--concurrency", "4", server: server)
+            #expect(status == 0, "\(err)")
+            let document = try #require(parseJSON(out))
+            #expect(document["config"]?["rate"]?.stringValue == "100/1000ms")
+            #expect(document["config"]?["concurrency"]?.int == 4)
+            (status, out, _) = try docket("queue", "render", "--pause", server: server)
+            #expect(parseJSON(out)?["paused"]?.boolValue == true)
+            (status, out, _) = try docket("queue", "render", "--resume", "--concurrency", "none", server: server)
+            #expect(parseJSON(out)?["paused"]?.boolValue == false)
+            #expect(parseJSON(out)?["config"]?["concurrency"] == .null)
+            (status, _, err) = try docket("queue", "render", "--rate", "fast", server: server)
+            #expect(status == 1 && err.contains("BAD_OPTION"))
+
+            // wait: pending (2), dead (1), completed (0); retry brings a dead job back.
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let id = try client.enqueue("render", "x", options: JobOptions(attempts: 1)).id
+            (status, _, err) = try docket("wait", "\(id)", "--timeout", "100ms", server: server)
+            #expect(status == 2 && err.contains("waiting"))
+            let job = try #require(try client.reserve("render", timeout: 5))
+            try client.fail(job.id, reason: "bad frame")
+            (status, _, err) = try docket("wait", "\(id)", server: server)
+            #expect(status == 1 && err.contains("bad frame"))
+            (status, out, _) = try docket("retry", "\(id)", server: server)
+            #expect(status == 0 && out.contains("will run again"))
+            let again = try #require(try client.reserve("render", timeout: 5))
+            try client.ack(again.id, result: "rendered")
+            (status, out, _) = try docket("wait", "\(id)", server: server)
+            #expect(status == 0 && out == "rendered\n")
+
+            // sub prints what pub sends; --count ends it.
+            let subscriber = try CLIRun(["sub", "greetings.*", "--count", "2"], server: server)
+            #expect(eventually { subscriber.stderr.contains("Listening") })
+            (status, _, _) = try docket("pub", "greetings.en", "hello", server: server)
+            #expect(status == 0)
+            (status, _, _) = try docket("pub", "greetings.fr", "-", server: server, stdin: "bonjour")
+            #expect(subscriber.exitStatus() == 0)
+            #expect(subscriber.stdout == "greetings.en: hello\ngreetings.fr: bonjour\n")
+        }
+    }
+
+    @Test func workSucceedsWithStdoutAsResultAndReportsProgress() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let events = try EventLog(server, queue: "thumbs")
+            defer { events.close() }
+            let path = try Self.script(
+                """
+                input=$(cat)
+                echo "progress 40 resizing $input" >&2
+                echo "a log line" >&2
+                sleep 0.2
+                echo "done:$input:$DOCKET_JOB_ID:$DOCKET_ATTEMPT"
+                """)
+            let ids = try (0..<3).map { try client.enqueue("thumbs", "img\($0)").id }
+            let worker = try CLIRun(["work", "thumbs", "--concurrency", "2", "--", "/bin/sh", path], server: server)
+            defer { _ = worker.exitStatus(timeout: 0) }
+            for (index, id) in ids.enumerated() {
+                #expect(try client.wait(id, timeout: 10) == .completed(result: Array("done:img\(index):\(id):1".utf8)))
+            }
+            let info = try client.inspect(ids[0])
+            #expect(info.progress == 40)
+            #expect(info.progressNote == "resizing img0")
+            let progress = events.wait { $0.event == "progress" && $0.id == ids[0] }
+            #expect(progress?.progress == 40 && progress?.note == "resizing img0")
+            worker.signal(SIGTERM)
+            #expect(worker.exitStatus(timeout: 5) == 0)
+            #expect(worker.stderr.contains("a log line"))
+            #expect(!worker.stderr.contains("progress 40"))
+        }
+    }
+
+    @Test func workFailsWithStderrTailAndRetries() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let events = try EventLog(server, queue: "flaky")
+            defer { events.close() }
+            let path = try Self.script(
+                """
+                cat > /dev/null
+                echo "progress 10 starting" >&2
+                echo "step 1 ok" >&2
+                echo "fatal: disk on fire (attempt $DOCKET_ATTEMPT)" >&2
+                exit 3
+                """)
+            let id = try client.enqueue("flaky", "x", options: JobOptions(attempts: 2, backoff: .fixed(.milliseconds(100)))).id
+            let worker = try CLIRun(["work", "flaky", "--quiet", "--", path], server: server)
+            defer { _ = worker.exitStatus(timeout: 0) }
+            #expect(try client.wait(id, timeout: 10) == .dead(error: Array("step 1 ok\nfatal: disk on fire (attempt 2)".utf8)))
+            let info = try client.inspect(id)
+            #expect(info.attempts == 2)
+            #expect(info.lastError?.contains("progress") == false)
+            #expect(events.wait { $0.event == "dead" && $0.id == id } != nil)
+            let failed = events.of(id).filter { $0.event == "failed" }
+            #expect(failed.map(\.next) == ["retry", "dead"])
+            #expect(failed.first?.error == "step 1 ok\nfatal: disk on fire (attempt 1)")
+            worker.signal(SIGINT)
+            #expect(worker.exitStatus(timeout: 5) == 0)
+        }
+    }
+
+    @Test func workStopsGracefullyOnSIGTERM() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let events = try EventLog(server, queue: "slow")
+            defer { events.close() }
+            // A lease shorter than the run: only heartbeats keep the job from being re-delivered.
+            let path = try Self.script("cat > /dev/null\nsleep 1.2\necho finished\n")
+            let id = try client.enqueue("slow", "x", options: JobOptions(lease: .milliseconds(400))).id
+            let worker = try CLIRun(["work", "slow", "--", path], server: server)
+            defer { _ = worker.exitStatus(timeout: 0) }
+            #expect(events.wait { $0.event == "started" && $0.id == id } != nil)
+            worker.signal(SIGTERM)
+            let later = try client.enqueue("slow", "y").id
+            #expect(try client.wait(id, timeout: 10) == .completed(result: Array("finished".utf8)))
+            #expect(worker.exitStatus(timeout: 5) == 0)
+            #expect(try client.inspect(id).attempts == 1)
+            #expect(!events.all.contains { $0.event == "stalled" })
+            #expect(try client.inspect(later).state == "waiting")
+        }
+    }
+}

@@ -1,0 +1,371 @@
+import Foundation
+import Testing
+
+@testable import DocketClient
+
+/// Runs the language-agnostic client cases of `Protocol/client-conformance/cases.json`
+/// against the encoders, parser and reply router the live client uses.
+@Suite struct ClientConformanceTests {
+    static let casesFile = DocketdProcess.packageRoot.appendingPathComponent("Protocol/client-conformance/cases.json")
+    static let gapsFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("conformance-gaps.txt")
+
+    static let document: JSONValue = {
+        guard let data = FileManager.default.contents(atPath: casesFile.path),
+            let value = Array(data).withUnsafeBytes({ JSONValue.parse($0) })
+        else { fatalError("cannot read \(casesFile.path)") }
+        return value
+    }()
+
+    static let cases: [JSONValue] = {
+        guard case .array(let items)? = document["cases"] else { fatalError("cases.json has no cases array") }
+        return items
+    }()
+
+    static let names: [String] = cases.map { $0["name"]?.stringValue ?? "?" }
+
+    static let gaps: Set<String> = {
+        let text = (try? String(contentsOf: gapsFile, encoding: .utf8)) ?? ""
+        return Set(
+            text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") })
+    }()
+
+    @Test func fileFormat() {
+        #expect(Self.document["version"] == .number(1))
+        #expect(Set(Self.names).count == Self.names.count, "case names are unique")
+        for gap in Self.gaps { #expect(Self.names.contains(gap), "conformance-gaps.txt lists \(gap), which is not a case") }
+    }
+
+    @Test(arguments: names) func clientCase(_ name: String) {
+        let testCase = Self.cases.first { $0["name"]?.stringValue == name }!
+        if Self.gaps.contains(name) {
+            // Listed as a gap: it must still fail, or the list is stale.
+            withKnownIssue("listed in conformance-gaps.txt") {
+                if let failure = ConformanceRunner.run(testCase) { Issue.record(Comment(rawValue: failure)) }
+            }
+        } else if let failure = ConformanceRunner.run(testCase) {
+            Issue.record(Comment(rawValue: "\(name): \(failure)"))
+        }
+    }
+}
+
+/// Runs one case; nil when it passes, else why not.
+enum ConformanceRunner {
+    static func run(_ testCase: JSONValue) -> String? {
+        guard case .object(let fields) = testCase, let kind = fields["kind"]?.stringValue else { return "a case without a kind" }
+        let common: Set<String> = ["name", "kind", "note"]
+        let known: Set<String>
+        switch kind {
+        case "encode": known = common.union(["call", "args", "expect", "expect_error"])
+        case "decode": known = common.union(["reply_to", "input", "expect"])
+        case "reject": known = common.union(["reply_to", "input"])
+        default: return "unknown case kind \(kind)"
+        }
+        if let unknown = fields.keys.first(where: { !known.contains($0) }) { return "unknown field \(unknown)" }
+        do {
+            switch kind {
+            case "encode": return try encode(fields)
+            case "decode": return try decode(fields)
+            default: return try reject(fields)
+            }
+        } catch {
+            return "malformed case: \(error)"
+        }
+    }
+
+    struct CaseError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    // MARK: encode
+
+    static func encode(_ fields: [String: JSONValue]) throws -> String? {
+        guard let call = fields["call"]?.stringValue, case .object(let args)? = fields["args"] else {
+            throw CaseError("encode needs call and args")
+        }
+        let result: Result<[UInt8], DocketError>
+        do {
+            result = .success(try encodeCall(call, Args(args)))
+        } catch let error as DocketError {
+            result = .failure(error)
+        }
+        if let expected = fields["expect_error"]?.stringValue {
+            guard expected == "bad_argument" else { throw CaseError("unknown expect_error \(expected)") }
+            switch result {
+            case .failure(.badArgument): return nil
+            case .failure(let error): return "expected bad_argument, got \(error)"
+            case .success(let bytes): return "expected bad_argument, but it encoded \(show(bytes))"
+            }
+        }
+        guard let expected = fields["expect"]?.stringValue else { throw CaseError("encode needs expect or expect_error") }
+        switch result {
+        case .failure(let error): return "expected \(show(try bytes(expected))), got \(error)"
+        case .success(let bytes):
+            let want = try Self.bytes(expected)
+            return bytes == want ? nil : "expected \(show(want)), got \(show(bytes))"
+        }
+    }
+
+    /// A case's arguments; every one must be used.
+    final class Args {
+        var values: [String: JSONValue]
+        init(_ values: [String: JSONValue]) { self.values = values }
+
+        func take(_ name: String) -> JSONValue? {
+            guard let value = values.removeValue(forKey: name), value != .null else { return nil }
+            return value
+        }
+
+        func string(_ name: String) throws -> String? {
+            guard let value = take(name) else { return nil }
+            guard let text = value.stringValue else { throw CaseError("\(name) must be a string") }
+            return text
+        }
+
+        func required(_ name: String) throws -> String {
+            guard let text = try string(name) else { throw CaseError("missing \(name)") }
+            return text
+        }
+
+        func bytes(_ name: String) throws -> [UInt8]? { try string(name).map(ConformanceRunner.bytes) }
+
+        func int(_ name: String) throws -> Int? {
+            guard let value = take(name) else { return nil }
+            guard let number = value.numberValue, number == number.rounded() else { throw CaseError("\(name) must be an integer") }
+            return Int(number)
+        }
+
+        func id(_ name: String = "id") throws -> UInt64 {
+            guard let value = try int(name), value >= 0 else { throw CaseError("missing \(name)") }
+            return UInt64(value)
+        }
+
+        func duration(_ name: String) throws -> DocketDuration? {
+            guard let value = take(name) else { return nil }
+            switch value {
+            case .number(let seconds): return .seconds(seconds)
+            case .string(let text): return DocketDuration(text)
+            default: throw CaseError("\(name) must be a number or a string")
+            }
+        }
+
+        func finish() throws {
+            if let name = values.keys.first { throw CaseError("unknown argument \(name)") }
+        }
+    }
+
+    static func encodeCall(_ call: String, _ args: Args) throws -> [UInt8] {
+        let bytes: [UInt8]
+        switch call {
+        case "publish":
+            var headers: [Header]? = nil
+            if let list = args.take("headers") {
+                guard case .array(let pairs) = list else { throw CaseError("headers must be a list") }
+                headers = try pairs.map { pair in
+                    guard case .array(let parts) = pair, parts.count == 2, let name = parts[0].stringValue, let value = parts[1].stringValue
+                    else { throw CaseError("a header is [name, value]") }
+                    return Header(name, value)
+                }
+            }
+            bytes = try Wire.publish(
+                subject: args.required("subject"), payload: args.bytes("payload") ?? [], reply: args.string("reply"), headers: headers)
+        case "subscribe":
+            bytes = try Wire.subscribe(subject: args.required("subject"), sid: args.required("sid"), queue: args.string("queue"))
+        case "unsubscribe":
+            bytes = try Wire.unsubscribe(sid: args.required("sid"), max: args.int("max"))
+        case "ping":
+            bytes = Wire.ping()
+        case "enqueue":
+            let queue = try args.required("queue")
+            let payload = try args.bytes("payload") ?? []
+            var options = JobOptions()
+            options.delay = try args.duration("delay")
+            options.at = try args.int("at").map(Int64.init)
+            options.priority = try args.int("priority")
+            options.attempts = try args.int("attempts")
+            options.backoff = try args.string("backoff").map { Backoff($0) }
+            if let jitter = args.take("jitter") {
+                guard let value = jitter.numberValue else { throw CaseError("jitter must be a number") }
+                options.jitter = value
+            }
+            options.lease = try args.duration("lease")
+            options.key = try args.string("key")
+            options.group = try args.string("group")
+            bytes = try Wire.enqueue(queue: queue, payload: payload, options: options)
+        case "reserve":
+            guard case .array(let list)? = args.take("queues") else { throw CaseError("queues must be a list") }
+            bytes = try Wire.reserve(queues: list.compactMap(\.stringValue), timeout: args.duration("timeout"))
+        case "ack":
+            bytes = try Wire.ack(id: args.id(), result: args.bytes("result"))
+        case "fail":
+            let id = try args.id()
+            let reason = try args.bytes("reason")
+            var policy = RetryPolicy.backoff
+            if let retry = args.take("retry") {
+                switch retry {
+                case .bool(false): policy = .never
+                case .number(let seconds): policy = .after(.seconds(seconds))
+                case .string(let text): policy = .after(DocketDuration(text))
+                default: throw CaseError("retry must be false or a duration")
+                }
+            }
+            bytes = try Wire.fail(id: id, reason: reason, retry: policy)
+        case "progress":
+            guard let percent = try args.int("percent") else { throw CaseError("missing percent") }
+            bytes = try Wire.progress(id: args.id(), percent: percent, note: args.bytes("note"))
+        case "touch": bytes = try Wire.touch(id: args.id())
+        case "inspect": bytes = try Wire.inspect(id: args.id())
+        case "dead": bytes = try Wire.dead(queue: args.required("queue"), limit: args.int("limit"))
+        case "retry": bytes = try Wire.retry(id: args.id())
+        case "retry_queue": bytes = try Wire.retryQueue(queue: args.required("queue"))
+        case "delete": bytes = try Wire.delete(id: args.id())
+        case "help": bytes = Wire.help()
+        default: throw CaseError("unknown call \(call)")
+        }
+        try args.finish()
+        return bytes
+    }
+
+    // MARK: decode and reject
+
+    /// Feeds `input` to a fresh parser, all at once or one byte at a time, and routes what it
+    /// frames: the ops routed, or the protocol error.
+    static func feed(_ input: [UInt8], waiting: CommandKind?, byteByByte: Bool) -> Result<[Routed], DocketError> {
+        var buffer: [UInt8] = []
+        var routed: [Routed] = []
+        var waiting = waiting
+        let chunks: [[UInt8]] = byteByByte ? input.map { [$0] } : [input]
+        for chunk in chunks {
+            buffer += chunk
+            while true {
+                let outcome = buffer.withUnsafeBytes { ServerParser.parse($0, from: 0) }
+                switch outcome {
+                case .incomplete:
+                    break
+                case .failure(let why):
+                    return .failure(.protocolViolation(why))
+                case .op(let op, let next):
+                    buffer.removeFirst(next)
+                    switch Replies.route(op, waiting: waiting) {
+                    case .failure(let error): return .failure(error)
+                    case .success(let result):
+                        if case .reply = result { waiting = nil }
+                        routed.append(result)
+                    }
+                    continue
+                }
+                break
+            }
+        }
+        if !buffer.isEmpty { return .failure(.protocolViolation("\(buffer.count) bytes left over")) }
+        return .success(routed)
+    }
+
+    static func waitingKind(_ fields: [String: JSONValue]) throws -> CommandKind? {
+        guard let name = fields["reply_to"]?.stringValue else { return nil }
+        guard let kind = CommandKind(rawValue: name) else { throw CaseError("unknown reply_to \(name)") }
+        return kind
+    }
+
+    static func decode(_ fields: [String: JSONValue]) throws -> String? {
+        guard let input = fields["input"]?.stringValue, let expected = fields["expect"] else { throw CaseError("decode needs input and expect") }
+        let waiting = try waitingKind(fields)
+        for byteByByte in [false, true] {
+            let how = byteByByte ? "byte by byte" : "all at once"
+            switch feed(try bytes(input), waiting: waiting, byteByByte: byteByByte) {
+            case .failure(let error): return "\(how): \(error)"
+            case .success(let ops):
+                guard ops.count == 1 else { return "\(how): \(ops.count) operations instead of one" }
+                let got = vocabulary(ops[0])
+                if got != expected { return "\(how): expected \(JSONFormat.compact(expected)), got \(JSONFormat.compact(got))" }
+            }
+        }
+        return nil
+    }
+
+    static func reject(_ fields: [String: JSONValue]) throws -> String? {
+        guard let input = fields["input"]?.stringValue else { throw CaseError("reject needs input") }
+        let waiting = try waitingKind(fields)
+        for byteByByte in [false, true] {
+            let how = byteByByte ? "byte by byte" : "all at once"
+            switch feed(try bytes(input), waiting: waiting, byteByByte: byteByByte) {
+            case .failure(.protocolViolation): continue
+            case .failure(let error): return "\(how): expected a protocol error, got \(error)"
+            case .success(let ops):
+                return "\(how): expected a protocol error, got \(ops.map { JSONFormat.compact(vocabulary($0)) })"
+            }
+        }
+        return nil
+    }
+
+    /// A routed op in the result vocabulary of the cases.
+    static func vocabulary(_ routed: Routed) -> JSONValue {
+        func one(_ key: String, _ value: JSONValue) -> JSONValue { .object([key: value]) }
+        func number<T: BinaryInteger>(_ value: T) -> JSONValue { .number(Double(value)) }
+        switch routed {
+        case .message(let message):
+            return one(
+                "message",
+                .object([
+                    "subject": .string(message.subject), "sid": .string(message.sid),
+                    "reply": message.reply.map(JSONValue.string) ?? .null,
+                    "headers": message.headers.map { .array($0.map { .array([.string($0.name), .string($0.value)]) }) } ?? .null,
+                    "status": message.status.map { number($0) } ?? .null,
+                    "description": message.statusDescription.map(JSONValue.string) ?? .null,
+                    "payload": .string(latin1(message.payload)),
+                ]))
+        case .ping: return one("ping", .null)
+        case .info(let json): return one("info", json)
+        case .serverError(let text): return one("server_error", .string(text))
+        case .reply(let reply):
+            switch reply {
+            case .pong: return one("pong", .null)
+            case .ok: return one("ok", .null)
+            case .enqueued(let result): return one("enqueued", .object(["id": number(result.id), "duplicate": .bool(result.duplicate)]))
+            case .job(let job):
+                guard let job else { return one("job", .null) }
+                return one(
+                    "job",
+                    .object([
+                        "id": number(job.id), "queue": .string(job.queue), "attempt": number(job.attempt),
+                        "payload": .string(latin1(job.payload)),
+                    ]))
+            case .fail(.retry(let milliseconds)): return one("fail", .object(["outcome": .string("retry"), "delay_ms": number(milliseconds)]))
+            case .fail(.dead): return one("fail", .object(["outcome": .string("dead"), "delay_ms": .null]))
+            case .fail(.throttled(let milliseconds)):
+                return one("fail", .object(["outcome": .string("throttled"), "delay_ms": number(milliseconds)]))
+            case .count(let count): return one("count", number(count))
+            case .json(let value, _): return one("json", value)
+            case .help(let text): return one("help", .string(text))
+            case .wait(let outcome): return one("wait", .string("\(outcome)"))
+            case .routeID(let id): return one("route", number(id))
+            case .error(let code, let message): return one("error", .object(["code": .string(code), "message": .string(message)]))
+            }
+        }
+    }
+
+    /// Bytes as the file writes them: one character per byte, U+0000 to U+00FF.
+    static func bytes(_ text: String) throws -> [UInt8] {
+        try text.unicodeScalars.map { scalar in
+            guard scalar.value <= 0xFF else { throw CaseError("a character above U+00FF in a byte string") }
+            return UInt8(scalar.value)
+        }
+    }
+
+    static func latin1(_ bytes: [UInt8]) -> String {
+        var text = ""
+        text.unicodeScalars.append(contentsOf: bytes.map { Unicode.Scalar($0) })
+        return text
+    }
+
+    static func show(_ bytes: [UInt8]) -> String {
+        bytes.map { byte -> String in
+            switch byte {
+            case 13: return "\\r"
+            case 10: return "\\n"
+            case 0x20..<0x7F: return String(UnicodeScalar(byte))
+            default: return "\\x" + String(byte, radix: 16)
+            }
+        }.joined()
+    }
+}

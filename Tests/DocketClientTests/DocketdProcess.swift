@@ -1,0 +1,142 @@
+import Foundation
+
+/// A real docketd child process on a free loopback port with its own temporary data directory.
+final class DocketdProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let dataDirectory: URL
+    let log: LogCollector
+    private let ownsDirectory: Bool
+
+    /// Where the docketd binary built next to the tests is.
+    static let binary: URL = builtBinary("docketd", environment: "DOCKETD")
+
+    /// The `docket` command-line tool built next to the tests.
+    static let docketBinary: URL = builtBinary("docket", environment: "DOCKET_CLI")
+
+    /// A product binary of this package: `$environment` if set, else next to the test bundle
+    /// (whatever the scratch path).
+    static func builtBinary(_ name: String, environment: String) -> URL {
+        if let path = ProcessInfo.processInfo.environment[environment] { return URL(fileURLWithPath: path) }
+        var candidates: [URL] = []
+        for argument in CommandLine.arguments where argument.contains(".xctest") {
+            candidates.append(URL(fileURLWithPath: argument).deletingLastPathComponent())
+        }
+        candidates.append(URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent())
+        candidates.append(packageRoot.appendingPathComponent(".build-client/debug"))
+        for directory in candidates {
+            let binary = directory.appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: binary.path) { return binary }
+        }
+        fatalError("\(name) binary not found next to the tests; set \(environment)")
+    }
+
+    /// `127.0.0.1:<port>`, for clients.
+    var address: String { "127.0.0.1:\(port)" }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Starts docketd and waits until it logs `Server is ready`.
+    init(_ flags: [String] = [], dataDirectory: URL? = nil) throws {
+        if let dataDirectory {
+            self.dataDirectory = dataDirectory
+            ownsDirectory = false
+        } else {
+            self.dataDirectory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("docket-test-\(UUID().uuidString)")
+            ownsDirectory = true
+        }
+        let log = LogCollector()
+        self.log = log
+        process.executableURL = Self.binary
+        process.arguments = ["--port", "0", "--data-dir", self.dataDirectory.path] + flags
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
+        }
+        try process.run()
+        let process = self.process
+        guard log.waitForLine(containing: "Server is ready", timeout: 10, while: { process.isRunning }) != nil,
+            let listening = log.lines.first(where: { $0.contains("Listening for client connections on") }),
+            let port = Int(listening.split(separator: ":").last ?? "")
+        else {
+            process.terminate()
+            throw HarnessError("docketd did not become ready:\n\(log.text)")
+        }
+        self.port = port
+    }
+
+    /// Sends SIGTERM and waits for exit (SIGKILL after `timeout`); returns the exit status.
+    @discardableResult
+    func stop(timeout: TimeInterval = 10) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        return waitForExit(timeout: timeout)
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    func crash() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        _ = waitForExit(timeout: 10)
+    }
+
+    func waitForExit(timeout: TimeInterval) -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            // A child can inherit a blocked SIGTERM from the test runner; SIGKILL always works.
+            kill(process.processIdentifier, SIGKILL)
+            while process.isRunning { usleep(5_000) }
+            return -9
+        }
+        return process.terminationStatus
+    }
+
+    func client() throws -> LineClient { try LineClient(port: port) }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        if ownsDirectory { try? FileManager.default.removeItem(at: dataDirectory) }
+    }
+}
+
+/// Collects a child's stderr lines, thread-safely.
+final class LogCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffer = Data()
+
+    func append(_ data: Data) {
+        lock.lock()
+        buffer.append(data)
+        lock.unlock()
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    var lines: [String] { text.split(separator: "\n").map(String.init) }
+
+    /// The first line containing `needle`, waiting up to `timeout` while `condition` holds.
+    func waitForLine(containing needle: String, timeout: TimeInterval, while condition: () -> Bool = { true }) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline && condition() {
+            if let line = lines.first(where: { $0.contains(needle) }) { return line }
+            usleep(5_000)
+        }
+        return nil
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
