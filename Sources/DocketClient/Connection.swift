@@ -24,9 +24,20 @@ import DocketWire
 /// **Threads.** A reader thread parses everything the server sends (on raw bytes), answers the
 /// server's PINGs, completes replies and hands messages to subscriptions; a subscription with
 /// a handler has a thread of its own, so a handler may make requests on the same connection.
+/// After a lost connection the reader also reconnects.
 ///
-/// A broken connection fails every waiting command with `connectionClosed` (it may or may not
-/// have been carried out); jobs this connection held go back to their queue ("worker lost").
+/// **Reconnecting.** When the socket breaks (the server restarted, or the network dropped),
+/// every command waiting for its reply fails with `connectionLost`: it may or may not have been
+/// carried out (an ENQ with a `key` is safe to repeat; it answers `duplicate`). Jobs the
+/// connection held go back to their queue ("worker lost"); an ACK for one afterwards is refused
+/// with `NOT_HELD`. The reader then reconnects, waiting `reconnectWait` before the first
+/// attempt and doubling the wait up to `reconnectMaxWait`. Once the new connection has answered
+/// CONNECT and PING, every live subscription is sent again with its sid (and what is left of
+/// its message limit), then the publishes made meanwhile; subscriptions keep delivering.
+/// Commands that await a reply and are issued while disconnected are held back until the new
+/// connection is up, within their own timeout (then they throw `connectionLost`, unsent).
+/// After `reconnectTimeout` without success, or at once with `reconnect` off, the connection
+/// closes for good: waiting and later calls throw `connectionClosed`, subscriptions end.
 public final class DocketConnection: @unchecked Sendable {
     /// This client's version, sent in CONNECT.
     public static let version = "0.1.0"
@@ -39,7 +50,7 @@ public final class DocketConnection: @unchecked Sendable {
         public var connectTimeout: DocketDuration
         /// How long a command the server answers at once may go unanswered before the call
         /// throws `timeout` (nil: forever). RESERVE and WAIT add their own timeout to it, and
-        /// wait forever without one.
+        /// wait forever without one. Time spent waiting for a reconnect counts.
         public var requestTimeout: DocketDuration?
         /// Deliver this connection's own publishes to its own subscriptions.
         public var echo: Bool
@@ -49,10 +60,30 @@ public final class DocketConnection: @unchecked Sendable {
         /// Called (on the reader thread) with every `-ERR` that answers no command, such as
         /// `'Invalid Subject'` or `'Stale Connection'`.
         public var onServerError: (@Sendable (String) -> Void)?
+        /// Reconnect after the connection breaks (off: it closes for good at once).
+        public var reconnect: Bool
+        /// The wait before the first reconnect attempt; it doubles after each failed attempt.
+        public var reconnectWait: DocketDuration
+        /// The longest wait between reconnect attempts.
+        public var reconnectMaxWait: DocketDuration
+        /// How long to keep trying to reconnect before closing for good (nil: forever).
+        public var reconnectTimeout: DocketDuration?
+        /// Bytes of publishes held while disconnected, sent after the reconnect; a publish
+        /// beyond it throws `connectionLost`.
+        public var reconnectBufferSize: Int
+        /// Called (on the reader thread) when the connection is lost and a reconnect begins.
+        /// It must return quickly and not wait for a reply on this connection.
+        public var onDisconnect: (@Sendable (DocketError) -> Void)?
+        /// Called (on the reader thread) once a reconnect has succeeded and the subscriptions
+        /// were sent again. It must return quickly and not wait for a reply on this connection.
+        public var onReconnect: (@Sendable () -> Void)?
 
         public init(
             name: String? = nil, connectTimeout: DocketDuration = 5, requestTimeout: DocketDuration? = 30,
-            echo: Bool = true, pendingMessageLimit: Int = 65_536, onServerError: (@Sendable (String) -> Void)? = nil
+            echo: Bool = true, pendingMessageLimit: Int = 65_536, onServerError: (@Sendable (String) -> Void)? = nil,
+            reconnect: Bool = true, reconnectWait: DocketDuration = .milliseconds(50), reconnectMaxWait: DocketDuration = 2,
+            reconnectTimeout: DocketDuration? = 30, reconnectBufferSize: Int = 8 << 20,
+            onDisconnect: (@Sendable (DocketError) -> Void)? = nil, onReconnect: (@Sendable () -> Void)? = nil
         ) {
             self.name = name
             self.connectTimeout = connectTimeout
@@ -60,6 +91,13 @@ public final class DocketConnection: @unchecked Sendable {
             self.echo = echo
             self.pendingMessageLimit = pendingMessageLimit
             self.onServerError = onServerError
+            self.reconnect = reconnect
+            self.reconnectWait = reconnectWait
+            self.reconnectMaxWait = reconnectMaxWait
+            self.reconnectTimeout = reconnectTimeout
+            self.reconnectBufferSize = reconnectBufferSize
+            self.onDisconnect = onDisconnect
+            self.onReconnect = onReconnect
         }
     }
 
@@ -70,38 +108,76 @@ public final class DocketConnection: @unchecked Sendable {
         init(_ kind: CommandKind) { self.kind = kind }
     }
 
+    /// Where the connection is.
+    enum Phase {
+        /// A socket is up and handshaken: commands go out at once.
+        case connected
+        /// The socket broke; the reader is (about to be) reconnecting.
+        case disconnected
+        /// Closed for good (by `close()`, or the reconnects gave up).
+        case closed
+    }
+
+    /// What a send does while disconnected.
+    enum WhenDisconnected {
+        /// Wait for the reconnect until the deadline (nil: for ever), then throw `connectionLost`.
+        case wait(Deadline?)
+        /// Hold the bytes (a publish) for the new connection; the waiter of a request learns
+        /// which connection carried it.
+        case hold(RequestWaiter?)
+        /// Drop them (a PONG for a connection that is gone).
+        case drop
+    }
+
     public let host: String
     public let port: Int
     public let options: Options
 
-    private let fd: Int32
-    /// Serializes writes, and with them the order of the FIFO.
+    /// Serializes writes, and with them the order of the FIFO. Taken before `state`; the
+    /// current socket is replaced or closed only with both held.
     private let writeLock = PosixLock()
     /// Guards everything below.
     private let state = PosixLock()
+    /// Broadcast when a reply arrives and when the phase changes.
     private let replyArrived = PosixCondition()
+    private var phase = Phase.connected
+    /// The current socket (-1: none).
+    private var socket: Int32 = -1
+    /// Counts connections: 1 for the first, one more per reconnect.
+    private var generation: UInt64 = 1
+    /// A socket being handshaken by a reconnect attempt (-1: none), so `close` can break it off.
+    private var attemptSocket: Int32 = -1
     private var fifo: [Pending] = []
     private var fifoHead = 0
     private var subscriptions: [String: Subscription] = [:]
     private var nextSid: UInt64 = 1
     private var closeReason: DocketError?
     private var lastServerError: String?
-    private var fdClosed = false
     private var serverInfo: JSONValue
     private var reader: PosixThread?
+    /// Publishes made while disconnected.
+    private var outbox: [(bytes: [UInt8], waiter: RequestWaiter?)] = []
+    private var outboxBytes = 0
+    private var reconnectCount = 0
     // Request/reply.
     private var inboxPrefix: String?
     private var nextRequest: UInt64 = 1
     private var requests: [String: RequestWaiter] = [:]
 
-    /// The server's INFO document.
+    /// The server's INFO document (of the current connection).
     public var info: JSONValue { state.withLock { serverInfo } }
 
     /// The largest payload the server takes (INFO `max_payload`).
     public var maxPayload: Int { state.withLock { serverInfo["max_payload"]?.numberValue.map { Int($0) } ?? 1 << 20 } }
 
-    /// Whether the connection is still usable.
-    public var isConnected: Bool { state.withLock { closeReason == nil } }
+    /// Whether a connection is up now (false while reconnecting, and once closed).
+    public var isConnected: Bool { state.withLock { phase == .connected } }
+
+    /// Whether the connection is closed for good (by `close()`, or the reconnects gave up).
+    public var isClosed: Bool { state.withLock { phase == .closed } }
+
+    /// How many times the connection was re-established.
+    public var reconnects: Int { state.withLock { reconnectCount } }
 
     /// Connects to `address` (`host:port`, or `host` for port 4222) and completes the
     /// handshake: INFO, CONNECT, then a PING answered PONG.
@@ -110,64 +186,32 @@ public final class DocketConnection: @unchecked Sendable {
         try self.init(host: host, port: port, options: options)
     }
 
+    /// Connects to `host:port` and completes the handshake. Failing to connect the first time
+    /// throws `connectFailed` at once (reconnecting starts only once connected).
     public init(host: String, port: Int, options: Options = Options()) throws(DocketError) {
         self.host = host
         self.port = port
         self.options = options
         let connectMilliseconds = options.connectTimeout.milliseconds ?? 5000
         let deadline = Deadline.after(milliseconds: connectMilliseconds)
-        fd = try Socket.connect(host: host, port: port, timeoutMilliseconds: connectMilliseconds)
-        // INFO comes first (or an -ERR instead, when the server is full).
-        let input = ByteBuffer(capacity: 64 * 1024)
-        var first: ServerOp?
-        var consumed = 0
-        while first == nil {
-            switch ServerParser.parse(input.readableBytes, from: 0) {
-            case .op(let op, let next):
-                first = op
-                consumed = next
-            case .failure(let why):
-                Socket.closeDescriptor(fd)
-                throw .connectFailed("the server's greeting breaks the protocol: \(why)")
-            case .incomplete:
-                switch Socket.read(fd, into: input, deadline: deadline) {
-                case .data: continue
-                case .closed:
-                    Socket.closeDescriptor(fd)
-                    throw .connectFailed("\(host):\(port) closed the connection before INFO")
-                case .timeout:
-                    Socket.closeDescriptor(fd)
-                    throw .connectFailed("no INFO from \(host):\(port) within \(connectMilliseconds) ms")
-                }
-            }
-        }
-        input.consume(consumed)
-        switch first {
-        case .info(let json):
-            serverInfo = json
-        case .err(let text):
-            Socket.closeDescriptor(fd)
-            throw .connectFailed("\(host):\(port) refused the connection: \(text)")
-        default:
-            Socket.closeDescriptor(fd)
-            throw .connectFailed("\(host):\(port) did not start with INFO; is it a Docket or NATS server?")
-        }
-        let handoff = Handoff(input)
-        reader = PosixThread.start { [self] in readLoop(handoff.value) }
-        do {
-            try sendBytes(Wire.connect(name: options.name, echo: options.echo, noResponders: true), expecting: nil)
-            let ping = try sendBytes(Wire.ping(), expecting: .ping)!
-            _ = try wait(ping, deadline: deadline)
+        let fd = try Socket.connect(host: host, port: port, timeoutMilliseconds: connectMilliseconds)
+        let handshaken: (JSONValue, ByteBuffer)
+        do throws(DocketError) {
+            handshaken = try Self.handshake(fd, host: host, port: port, options: options, deadline: deadline)
         } catch {
-            close(flush: false)
-            throw .connectFailed("handshake with \(host):\(port) failed: \(error)")
+            Socket.closeDescriptor(fd)
+            throw error
         }
+        serverInfo = handshaken.0
+        socket = fd
+        let handoff = Handoff(handshaken.1)
+        reader = PosixThread.start { [self] in run(fd, handoff.value) }
     }
 
     deinit {
-        // close() joins the reader, which holds a reference until it ends, so this only runs
-        // once the connection is closed; the descriptor goes with it.
-        if !fdClosed { Socket.closeDescriptor(fd) }
+        // The reader holds a reference until it ends, and closes every socket it used before
+        // it does, so this only runs once the connection is closed.
+        if socket >= 0 { Socket.closeDescriptor(socket) }
     }
 
     /// Splits `host:port` (the port defaults to 4222).
@@ -182,54 +226,116 @@ public final class DocketConnection: @unchecked Sendable {
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
-    // MARK: Closing
-
-    /// Closes the connection. With `flush` (the default), first waits (briefly) until the
-    /// server has handled everything sent, so nothing published is lost. Jobs still held go
-    /// back to their queues as "worker lost"; blocked calls throw `connectionClosed`.
-    public func close(flush: Bool = true) {
-        if flush, isConnected { try? self.flush(timeout: 2) }
-        let alreadyClosed = state.withLock { () -> Bool in
-            if closeReason == nil { closeReason = .connectionClosed("closed by the client") }
-            return fdClosed
-        }
-        // Once closed, the descriptor's number may belong to another socket: leave it alone.
-        guard !alreadyClosed else { return }
-        shutdown(fd, Int32(SHUT_RDWR))
-        if let reader, !reader.isCurrent { reader.join() }
-        writeLock.withLock {
-            state.withLock {
-                if !fdClosed {
-                    fdClosed = true
-                    Socket.closeDescriptor(fd)
+    /// The handshake on a fresh socket: INFO (or an `-ERR` when the server is full), then
+    /// CONNECT and a PING answered PONG. Returns the INFO and whatever was read after the PONG.
+    /// The caller closes `fd` if it throws.
+    static func handshake(_ fd: Int32, host: String, port: Int, options: Options, deadline: Deadline) throws(DocketError)
+        -> (JSONValue, ByteBuffer)
+    {
+        let input = ByteBuffer(capacity: 64 * 1024)
+        func nextOp(_ what: String) throws(DocketError) -> ServerOp {
+            while true {
+                switch ServerParser.parse(input.readableBytes, from: 0) {
+                case .op(let op, let next):
+                    input.consume(next)
+                    return op
+                case .failure(let why):
+                    throw .connectFailed("the server's \(what) breaks the protocol: \(why)")
+                case .incomplete:
+                    switch Socket.read(fd, into: input, deadline: deadline) {
+                    case .data: continue
+                    case .closed: throw .connectFailed("\(host):\(port) closed the connection before \(what)")
+                    case .timeout: throw .connectFailed("no \(what) from \(host):\(port) in time")
+                    }
                 }
+            }
+        }
+        var info: JSONValue
+        switch try nextOp("INFO") {
+        case .info(let json):
+            info = json
+        case .err(let text):
+            throw .connectFailed("\(host):\(port) refused the connection: \(text)")
+        default:
+            throw .connectFailed("\(host):\(port) did not start with INFO; is it a Docket or NATS server?")
+        }
+        let hello = Wire.connect(name: options.name, echo: options.echo, noResponders: true) + Wire.ping()
+        guard Socket.writeAll(fd, hello) else {
+            throw .connectFailed("handshake with \(host):\(port) failed: \(String(cString: strerror(errno)))")
+        }
+        while true {
+            switch try nextOp("PONG") {
+            case .pong:
+                return (info, input)
+            case .ping:
+                guard Socket.writeAll(fd, Wire.pong()) else {
+                    throw .connectFailed("handshake with \(host):\(port) failed: \(String(cString: strerror(errno)))")
+                }
+            case .info(let json):
+                info = json
+            case .err(let text):
+                throw .connectFailed("handshake with \(host):\(port) failed: the server refused CONNECT: \(text)")
+            default:
+                throw .connectFailed("handshake with \(host):\(port) failed: an unexpected reply before PONG")
             }
         }
     }
 
+    // MARK: Closing
+
+    /// Closes the connection. With `flush` (the default), first waits (briefly) until the
+    /// server has handled everything sent, so nothing published is lost. Jobs still held go
+    /// back to their queues as "worker lost"; blocked calls throw `connectionClosed`; a
+    /// reconnect under way stops.
+    public func close(flush: Bool = true) {
+        if flush, isConnected { try? self.flush(timeout: 2) }
+        state.withLock {
+            if phase != .closed {
+                phase = .closed
+                closeReason = .connectionClosed("closed by the client")
+            }
+            // The reader closes these, under this lock: until then their numbers are ours.
+            if socket >= 0 { shutdown(socket, Int32(SHUT_RDWR)) }
+            if attemptSocket >= 0 { shutdown(attemptSocket, Int32(SHUT_RDWR)) }
+            replyArrived.broadcast()
+        }
+        // The reader ends everything that waits, and closes its socket, before it ends.
+        if let reader, !reader.isCurrent { reader.join() }
+    }
+
     /// Waits until the server has handled everything sent before (a PING answered PONG).
     public func flush(timeout: DocketDuration? = 10) throws(DocketError) {
-        let pending = try sendBytes(Wire.ping(), expecting: .ping)!
-        _ = try wait(pending, deadline: Deadline.within(timeout?.milliseconds))
+        let deadline = Deadline.within(timeout?.milliseconds)
+        let pending = try sendBytes(Wire.ping(), expecting: .ping, whenDisconnected: .wait(deadline))!
+        _ = try wait(pending, deadline: deadline)
     }
 
     // MARK: Event channel
 
-    /// Publishes `payload` on `subject` (optionally with a reply subject and headers).
+    /// Publishes `payload` on `subject` (optionally with a reply subject and headers). While
+    /// disconnected, the message is held (up to `reconnectBufferSize`) and sent after the
+    /// reconnect (dropped if the connection closes for good instead).
     public func publish(_ subject: String, _ payload: [UInt8], reply: String? = nil, headers: [Header]? = nil)
         throws(DocketError)
     {
-        let bytes = try Wire.publish(subject: subject, payload: payload, reply: reply, headers: headers)
-        try checkPayload(payload.count + (headers?.isEmpty == false ? bytes.count : 0))
-        _ = try sendBytes(bytes, expecting: nil)
+        try publish(subject, payload, reply: reply, headers: headers, waiter: nil)
     }
 
     public func publish(_ subject: String, _ text: String, reply: String? = nil, headers: [Header]? = nil) throws(DocketError) {
         try publish(subject, Array(text.utf8), reply: reply, headers: headers)
     }
 
+    private func publish(_ subject: String, _ payload: [UInt8], reply: String?, headers: [Header]?, waiter: RequestWaiter?)
+        throws(DocketError)
+    {
+        let bytes = try Wire.publish(subject: subject, payload: payload, reply: reply, headers: headers)
+        try checkPayload(payload.count + (headers?.isEmpty == false ? bytes.count : 0))
+        _ = try sendBytes(bytes, expecting: nil, whenDisconnected: .hold(waiter))
+    }
+
     /// Subscribes to `subject` (wildcards allowed). Read messages from the returned
-    /// subscription with `next(timeout:)` or by iterating it.
+    /// subscription with `next(timeout:)` or by iterating it. A subscription outlives
+    /// reconnects: it is sent again on each new connection.
     public func subscribe(_ subject: String, queue: String? = nil) throws(DocketError) -> Subscription {
         try subscribe(subject, queue: queue, mode: .queued)
     }
@@ -257,38 +363,57 @@ public final class DocketConnection: @unchecked Sendable {
         let bytes = try Wire.subscribe(subject: subject, sid: sid, queue: queue)
         let subscription = Subscription(
             connection: self, sid: sid, subject: subject, queue: queue, mode: mode, limit: options.pendingMessageLimit)
-        try state.withLock { () throws(DocketError) in
-            if let reason = closeReason { throw reason }
-            subscriptions[sid] = subscription
-        }
+        // Registering and sending happen under the write lock, so a reconnect sends the SUB
+        // either with the other subscriptions or not at all.
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        let target: (fd: Int32, generation: UInt64)?
         do {
-            _ = try sendBytes(bytes, expecting: nil)
+            target = try state.withLock { () throws(DocketError) -> (Int32, UInt64)? in
+                if phase == .closed { throw closeReason! }
+                subscriptions[sid] = subscription
+                return phase == .connected ? (socket, generation) : nil
+            }
         } catch {
-            _ = state.withLock { subscriptions.removeValue(forKey: sid) }
             subscription.finish()
             throw error
+        }
+        if let target, !Socket.writeAll(target.fd, bytes) {
+            socketFailed(target.fd, generation: target.generation)
+            if !options.reconnect {
+                _ = state.withLock { subscriptions.removeValue(forKey: sid) }
+                subscription.finish()
+                throw .connectionLost("writing to \(host):\(port) failed")
+            }
+            // Otherwise it is sent again with the others after the reconnect.
         }
         return subscription
     }
 
     func unsubscribe(_ subscription: Subscription, after max: Int?) throws(DocketError) {
         let bytes = try Wire.unsubscribe(sid: subscription.sid, max: max)
-        if let max, subscription.limitDelivered(to: max) {
-            // Already delivered that many: it ends now.
-            _ = state.withLock { subscriptions.removeValue(forKey: subscription.sid) }
-            subscription.finish()
-        } else if max == nil {
-            _ = state.withLock { subscriptions.removeValue(forKey: subscription.sid) }
-            subscription.finish()
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        var ended = max == nil
+        if let max, subscription.limitDelivered(to: max) { ended = true }  // Already delivered that many.
+        let target = state.withLock { () -> (fd: Int32, generation: UInt64)? in
+            if ended { subscriptions.removeValue(forKey: subscription.sid) }
+            // While disconnected nothing need be sent: the reconnect sends only live
+            // subscriptions, each with what is left of its limit.
+            return phase == .connected ? (socket, generation) : nil
         }
-        if isConnected { _ = try sendBytes(bytes, expecting: nil) }
+        if ended { subscription.finish() }
+        if let target, !Socket.writeAll(target.fd, bytes) { socketFailed(target.fd, generation: target.generation) }
     }
 
     /// Sends a request and waits for the first reply (request/reply over a private inbox).
-    /// Throws `noResponders` when no subscriber got the request, `timeout` when no reply came.
+    /// Throws `noResponders` when no subscriber got the request, `timeout` when no reply came,
+    /// `connectionLost` when the connection that carried it broke first. A request made while
+    /// disconnected goes out after the reconnect (within its timeout).
     public func request(_ subject: String, _ payload: [UInt8], headers: [Header]? = nil, timeout: DocketDuration = 5)
         throws(DocketError) -> Message
     {
+        let deadline = Deadline.after(milliseconds: timeout.milliseconds ?? 5000)
         let prefix = try ensureInbox()
         let waiter = RequestWaiter()
         let token = state.withLock { () -> String in
@@ -298,12 +423,15 @@ public final class DocketConnection: @unchecked Sendable {
             return token
         }
         defer { _ = state.withLock { requests.removeValue(forKey: token) } }
-        try publish(subject, payload, reply: prefix + token, headers: headers)
-        let deadline = Deadline.after(milliseconds: timeout.milliseconds ?? 5000)
+        try publish(subject, payload, reply: prefix + token, headers: headers, waiter: waiter)
         let message = try state.withLock { () throws(DocketError) -> Message in
             while waiter.message == nil {
-                if let reason = closeReason { throw reason }
-                if !replyArrived.wait(state, until: deadline), waiter.message == nil { throw .timeout }
+                if let error = waiter.error { throw error }
+                if phase == .closed { throw closeReason! }
+                if !replyArrived.wait(state, until: deadline), waiter.message == nil {
+                    if let error = waiter.error { throw error }
+                    throw .timeout
+                }
             }
             return waiter.message!
         }
@@ -319,6 +447,10 @@ public final class DocketConnection: @unchecked Sendable {
 
     final class RequestWaiter {
         var message: Message?
+        /// Why it failed (its connection broke).
+        var error: DocketError?
+        /// The connection that carried the request (nil: not sent yet).
+        var sentOn: UInt64?
     }
 
     private func ensureInbox() throws(DocketError) -> String {
@@ -366,12 +498,12 @@ public final class DocketConnection: @unchecked Sendable {
     {
         var pendings: [Pending] = []
         pendings.reserveCapacity(payloads.count)
+        let deadline = Deadline.within(options0RequestTimeout())
         for payload in payloads {
             let bytes = try Wire.enqueue(queue: queue, payload: payload, options: options)
             try checkPayload(payload.count)
-            pendings.append(try sendBytes(bytes, expecting: .enqueue)!)
+            pendings.append(try sendBytes(bytes, expecting: .enqueue, whenDisconnected: .wait(deadline))!)
         }
-        let deadline = Deadline.within(options0RequestTimeout())
         var results: [Enqueued] = []
         for pending in pendings {
             guard case .enqueued(let result) = try wait(pending, deadline: deadline) else { throw unexpected() }
@@ -548,33 +680,103 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Sends a command and waits for its reply; job errors are thrown as `.server`.
     /// `serverWait` is how long the server itself may wait before answering (RESERVE, WAIT).
+    /// While disconnected, the command waits for the reconnect within the same deadline.
     func call(_ bytes: [UInt8], _ kind: CommandKind, serverWait: Int? = nil, waitsForever: Bool = false) throws(DocketError)
         -> Reply
     {
-        let pending = try sendBytes(bytes, expecting: kind)!
         var deadline: Deadline? = nil
         if !waitsForever, let budget = options.requestTimeout?.milliseconds {
             deadline = Deadline.after(milliseconds: budget + (serverWait ?? 0))
         }
+        let pending = try sendBytes(bytes, expecting: kind, whenDisconnected: .wait(deadline))!
         return try wait(pending, deadline: deadline)
     }
 
-    /// Writes `bytes`; with `kind`, first adds a command awaiting a reply to the FIFO.
+    /// Writes `bytes`; with `kind`, first adds a command awaiting a reply to the FIFO. While
+    /// disconnected, does what `whenDisconnected` says.
     @discardableResult
-    func sendBytes(_ bytes: [UInt8], expecting kind: CommandKind?) throws(DocketError) -> Pending? {
-        writeLock.lock()
-        defer { writeLock.unlock() }
-        let pending = kind.map(Pending.init)
-        try state.withLock { () throws(DocketError) in
-            if let reason = closeReason { throw reason }
-            if let pending { fifo.append(pending) }
+    func sendBytes(_ bytes: [UInt8], expecting kind: CommandKind?, whenDisconnected: WhenDisconnected) throws(DocketError)
+        -> Pending?
+    {
+        while true {
+            writeLock.lock()
+            state.lock()
+            switch phase {
+            case .closed:
+                let reason = closeReason!
+                state.unlock()
+                writeLock.unlock()
+                throw reason
+            case .connected:
+                let pending = kind.map(Pending.init)
+                if let pending { fifo.append(pending) }
+                let fd = socket
+                let current = generation
+                var waiter: RequestWaiter? = nil
+                if case .hold(let held) = whenDisconnected, let held {
+                    held.sentOn = current
+                    waiter = held
+                }
+                state.unlock()
+                defer { writeLock.unlock() }
+                if Socket.writeAll(fd, bytes) { return pending }
+                let error = DocketError.connectionLost("writing to \(host):\(port) failed: \(String(cString: strerror(errno)))")
+                socketFailed(fd, generation: current)
+                // A command awaiting a reply is in the FIFO: the reader fails it with the rest.
+                if pending != nil { return pending }
+                // Not all of a publish reached the socket, so the server has not seen it whole:
+                // it goes out again after the reconnect.
+                if case .hold = whenDisconnected, options.reconnect {
+                    try state.withLock { () throws(DocketError) in
+                        waiter?.sentOn = nil
+                        try hold(bytes, waiter)
+                    }
+                    return nil
+                }
+                throw error
+            case .disconnected:
+                writeLock.unlock()
+                defer { state.unlock() }
+                switch whenDisconnected {
+                case .drop:
+                    return nil
+                case .hold(let waiter) where options.reconnect:
+                    try hold(bytes, waiter)
+                    return nil
+                case .hold:
+                    // Not reconnecting: the reader is about to close for good.
+                    while phase == .disconnected { replyArrived.wait(state) }
+                case .wait(let deadline):
+                    while phase == .disconnected {
+                        if !replyArrived.wait(state, until: deadline), phase == .disconnected {
+                            throw .connectionLost("not connected to \(host):\(port) in time; the command was not sent")
+                        }
+                    }
+                }
+                // The phase changed: try again.
+            }
         }
-        if !Socket.writeAll(fd, bytes) {
-            let error = DocketError.connectionClosed("writing to \(host):\(port) failed: \(String(cString: strerror(errno)))")
-            breakConnection(error)
-            throw error
+    }
+
+    /// Adds a publish to the outbox (`state` held).
+    private func hold(_ bytes: [UInt8], _ waiter: RequestWaiter?) throws(DocketError) {
+        guard outboxBytes + bytes.count <= options.reconnectBufferSize else {
+            throw .connectionLost("disconnected from \(host):\(port), and the reconnect buffer is full")
         }
-        return pending
+        outbox.append((bytes, waiter))
+        outboxBytes += bytes.count
+    }
+
+    /// A write to `fd` failed (the write lock held): nothing more goes to it, and the reader
+    /// soon sees it closed.
+    private func socketFailed(_ fd: Int32, generation failed: UInt64) {
+        state.withLock {
+            if generation == failed, phase == .connected {
+                phase = .disconnected
+                replyArrived.broadcast()
+            }
+        }
+        shutdown(fd, Int32(SHUT_RDWR))
     }
 
     /// Waits for `pending`'s reply; a job error is thrown as `.server`.
@@ -597,11 +799,37 @@ public final class DocketConnection: @unchecked Sendable {
         guard count <= limit else { throw .badArgument("\(count) bytes is more than the server's max_payload of \(limit)") }
     }
 
-    // MARK: Reading
+    // MARK: Reading and reconnecting
 
-    private func readLoop(_ input: ByteBuffer) {
-        var failure: DocketError? = nil
-        reading: while true {
+    /// The reader thread: reads each connection until it breaks, then reconnects (or closes
+    /// for good).
+    private func run(_ firstSocket: Int32, _ firstInput: ByteBuffer) {
+        var fd = firstSocket
+        var input = firstInput
+        while true {
+            let why = readLoop(fd, input)
+            let lost = connectionLost(fd, why)
+            if isClosed {
+                finishClosing(closeReason(or: lost))
+                return
+            }
+            guard options.reconnect else {
+                finishClosing(.connectionClosed("the connection to \(host):\(port) was lost (reconnecting is off): \(why)"))
+                return
+            }
+            options.onDisconnect?(lost)
+            guard let (newSocket, newInput) = reconnect(after: why) else { return }
+            fd = newSocket
+            input = newInput
+            options.onReconnect?()
+        }
+    }
+
+    private func closeReason(or fallback: DocketError) -> DocketError { state.withLock { closeReason ?? fallback } }
+
+    /// Reads and handles everything the server sends on `fd` until it breaks; returns why.
+    private func readLoop(_ fd: Int32, _ input: ByteBuffer) -> DocketError {
+        while true {
             var consumed = 0
             let bytes = input.readableBytes
             parsing: while true {
@@ -609,27 +837,19 @@ public final class DocketConnection: @unchecked Sendable {
                 case .incomplete:
                     break parsing
                 case .failure(let why):
-                    failure = .protocolViolation(why)
-                    break reading
+                    return .protocolViolation(why)
                 case .op(let op, let next):
                     consumed = next
-                    if let error = handle(op) {
-                        failure = error
-                        break reading
-                    }
+                    if let error = handle(op) { return error }
                 }
             }
             input.consume(consumed)
             switch Socket.read(fd, into: input, deadline: nil) {
             case .data: continue
-            case .closed, .timeout: break reading
+            case .closed, .timeout:
+                let text = state.withLock { lastServerError.map { "the server closed it after -ERR '\($0)'" } }
+                return .connectionClosed(text ?? "the server closed the connection")
             }
-        }
-        if let failure {
-            breakConnection(failure)
-        } else {
-            let text = state.withLock { lastServerError.map { "the server closed it after -ERR '\($0)'" } }
-            breakConnection(.connectionClosed(text ?? "the server closed the connection"))
         }
     }
 
@@ -660,7 +880,7 @@ public final class DocketConnection: @unchecked Sendable {
             }
         case .success(.ping):
             state.unlock()
-            _ = try? sendBytes(Wire.pong(), expecting: nil)
+            _ = try? sendBytes(Wire.pong(), expecting: nil, whenDisconnected: .drop)
         case .success(.info(let json)):
             serverInfo = json
             state.unlock()
@@ -672,10 +892,45 @@ public final class DocketConnection: @unchecked Sendable {
         return nil
     }
 
-    /// Marks the connection broken: every waiting command and subscription ends.
-    private func breakConnection(_ error: DocketError) {
+    /// The connection on `fd` broke (or was closed): every command waiting for its reply on it
+    /// fails with `connectionLost`, as do the requests it carried, and `fd` is closed. Returns
+    /// the error those got.
+    private func connectionLost(_ fd: Int32, _ why: DocketError) -> DocketError {
+        // The write lock keeps every writer off `fd` while it goes.
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        return state.withLock { () -> DocketError in
+            var text = "\(host):\(port): \(why)"
+            if let last = lastServerError, !text.contains(last) { text += " (the server's last error: '\(last)')" }
+            let lost = DocketError.connectionLost(text)
+            let error = phase == .closed ? closeReason! : lost
+            if phase == .connected { phase = .disconnected }
+            while fifoHead < fifo.count {
+                fifo[fifoHead].result = .failure(error)
+                fifoHead += 1
+            }
+            fifo.removeAll()
+            fifoHead = 0
+            for waiter in requests.values where waiter.message == nil && waiter.sentOn == generation {
+                waiter.error = error
+            }
+            lastServerError = nil
+            shutdown(fd, Int32(SHUT_RDWR))
+            Socket.closeDescriptor(fd)
+            if socket == fd { socket = -1 }
+            replyArrived.broadcast()
+            return lost
+        }
+    }
+
+    /// Closed for good: everything still waiting fails with `reason` (or the reason `close()`
+    /// gave), held publishes are dropped, and every subscription ends.
+    private func finishClosing(_ reason: DocketError) {
         let ended = state.withLock { () -> [Subscription] in
-            if closeReason == nil { closeReason = error }
+            if phase != .closed {
+                phase = .closed
+                closeReason = reason
+            }
             let reason = closeReason!
             while fifoHead < fifo.count {
                 fifo[fifoHead].result = .failure(reason)
@@ -683,12 +938,113 @@ public final class DocketConnection: @unchecked Sendable {
             }
             fifo.removeAll()
             fifoHead = 0
+            for waiter in requests.values where waiter.message == nil && waiter.error == nil { waiter.error = reason }
+            outbox.removeAll()
+            outboxBytes = 0
             let all = Array(subscriptions.values)
             subscriptions.removeAll()
             replyArrived.broadcast()
             return all
         }
         for subscription in ended { subscription.finish() }
-        shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    /// Reconnects with backoff; returns the new socket (subscriptions and held publishes
+    /// already sent on it) and what was read after its handshake. Nil once closed for good
+    /// (`close()` was called, or `reconnectTimeout` passed).
+    private func reconnect(after why: DocketError) -> (Int32, ByteBuffer)? {
+        let giveUp = Deadline.within(options.reconnectTimeout?.milliseconds)
+        let firstWait = max(options.reconnectWait.milliseconds ?? 50, 1)
+        let longestWait = max(options.reconnectMaxWait.milliseconds ?? 2000, firstWait)
+        let connectMilliseconds = options.connectTimeout.milliseconds ?? 5000
+        var delay = firstWait
+        var lastError = why
+        while true {
+            // Wait out the delay (close() cuts it short).
+            var until = Deadline.after(milliseconds: delay)
+            if let giveUp, giveUp < until { until = giveUp }
+            let closed = state.withLock { () -> Bool in
+                while phase != .closed, replyArrived.wait(state, until: until) {}
+                return phase == .closed
+            }
+            if closed {
+                finishClosing(closeReason(or: lastError))
+                return nil
+            }
+            delay = min(delay * 2, longestWait)
+            do throws(DocketError) {
+                let budget = giveUp.map { min(connectMilliseconds, max($0.remainingMilliseconds, 100)) } ?? connectMilliseconds
+                let deadline = Deadline.after(milliseconds: budget)
+                let fd = try Socket.connect(host: host, port: port, timeoutMilliseconds: budget)
+                let (info, input): (JSONValue, ByteBuffer)
+                do throws(DocketError) {
+                    let registered = state.withLock { () -> Bool in
+                        guard phase != .closed else { return false }
+                        attemptSocket = fd
+                        return true
+                    }
+                    guard registered else { throw .connectionClosed("closed by the client") }
+                    (info, input) = try Self.handshake(fd, host: host, port: port, options: options, deadline: deadline)
+                } catch {
+                    state.withLock { attemptSocket = -1 }
+                    Socket.closeDescriptor(fd)
+                    throw error
+                }
+                if install(fd, info: info) { return (fd, input) }
+                finishClosing(closeReason(or: lastError))
+                return nil
+            } catch {
+                lastError = error
+            }
+            if let giveUp, giveUp.hasPassed {
+                let seconds = Double(options.reconnectTimeout?.milliseconds ?? 0) / 1000
+                finishClosing(
+                    .connectionClosed(
+                        "the connection to \(host):\(port) was lost and not re-established within \(seconds) s: \(why); "
+                            + "the last attempt: \(lastError)"))
+                return nil
+            }
+        }
+    }
+
+    /// Makes the handshaken `fd` the connection: sends every live subscription again, then the
+    /// publishes held meanwhile, before any other command can go. False (and `fd` closed) if
+    /// the connection was closed meanwhile.
+    private func install(_ fd: Int32, info: JSONValue) -> Bool {
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        state.lock()
+        attemptSocket = -1
+        guard phase != .closed else {
+            state.unlock()
+            Socket.closeDescriptor(fd)
+            return false
+        }
+        var bytes: [UInt8] = []
+        for subscription in subscriptions.values.sorted(by: { $0.sidNumber < $1.sidNumber }) {
+            let left = subscription.remainingLimit()
+            // One that has had all its messages is about to end.
+            guard left != 0,
+                let sub = try? Wire.subscribe(subject: subscription.subject, sid: subscription.sid, queue: subscription.queue)
+            else { continue }
+            bytes += sub
+            if let left, let unsub = try? Wire.unsubscribe(sid: subscription.sid, max: left) { bytes += unsub }
+        }
+        generation += 1
+        let current = generation
+        for (held, waiter) in outbox {
+            bytes += held
+            waiter?.sentOn = current
+        }
+        outbox.removeAll()
+        outboxBytes = 0
+        serverInfo = info
+        socket = fd
+        phase = .connected
+        reconnectCount += 1
+        replyArrived.broadcast()
+        state.unlock()
+        if !bytes.isEmpty, !Socket.writeAll(fd, bytes) { socketFailed(fd, generation: current) }
+        return true
     }
 }

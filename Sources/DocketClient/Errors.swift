@@ -31,9 +31,15 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case badArgument(String)
     /// The server sent bytes that break the protocol; the connection was closed.
     case protocolViolation(String)
-    /// The connection is closed (or broke); commands that were waiting may or may not have
-    /// been carried out. The text says why, with the server's last `-ERR` if there was one.
+    /// The connection is closed for good: by `close()`, or it broke and reconnecting is off or
+    /// gave up. Commands that were waiting may or may not have been carried out. The text says
+    /// why, with the server's last `-ERR` if there was one.
     case connectionClosed(String)
+    /// The connection broke while the command waited for its reply (it may or may not have been
+    /// carried out: retry it if that is safe, as ENQ with a `key` is), or no connection came
+    /// back within the command's timeout (then it was not sent). The connection itself
+    /// reconnects, unless `reconnect` is off.
+    case connectionLost(String)
     /// Connecting (or the handshake) failed.
     case connectFailed(String)
     /// No reply (or message) came within the time allowed.
@@ -55,6 +61,7 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badArgument(let text): return "bad argument: \(text)"
         case .protocolViolation(let text): return "protocol violation: \(text)"
         case .connectionClosed(let text): return "connection closed: \(text)"
+        case .connectionLost(let text): return "connection lost: \(text)"
         case .connectFailed(let text): return "cannot connect: \(text)"
         case .timeout: return "timed out"
         case .noResponders: return "no responders"

@@ -121,6 +121,15 @@ public final class Subscription: @unchecked Sendable, Sequence {
         }
     }
 
+    /// What is left of its message limit (nil: it has none), for subscribing again after a
+    /// reconnect.
+    func remainingLimit() -> Int? {
+        lock.withLock { maxMessages.map { Swift.max($0 - deliveredCount, 0) } }
+    }
+
+    /// The sid as a number, to send subscriptions again in the order they were made.
+    var sidNumber: UInt64 { UInt64(sid) ?? 0 }
+
     /// Ends the subscription; queued messages can still be read.
     func finish() {
         lock.withLock {

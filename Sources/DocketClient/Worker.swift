@@ -97,6 +97,8 @@ public final class Worker: @unchecked Sendable {
         public var heartbeat: Heartbeat
         /// The RESERVE timeout: how quickly an idle slot notices `stop()`.
         public var pollInterval: DocketDuration
+        /// The slots' connection settings. A slot reconnects on its own (with backoff, for as
+        /// long as the worker runs), so its connection's `reconnect` is turned off.
         public var connection: DocketConnection.Options
         /// Called (from slot threads) as jobs start and end.
         public var onEvent: (@Sendable (WorkerEvent) -> Void)?
@@ -147,6 +149,13 @@ public final class Worker: @unchecked Sendable {
         self.handler = handler
     }
 
+    /// The options of a slot's connection: the slot does the reconnecting itself.
+    var slotConnectionOptions: DocketConnection.Options {
+        var connection = options.connection
+        connection.reconnect = false
+        return connection
+    }
+
     /// Whether `stop()` was called.
     public var isStopping: Bool { lock.withLock { stopping } }
     /// Jobs acknowledged so far.
@@ -165,7 +174,7 @@ public final class Worker: @unchecked Sendable {
         var connections: [DocketConnection] = []
         for _ in 0..<options.concurrency {
             do {
-                connections.append(try DocketConnection(address, options: options.connection))
+                connections.append(try DocketConnection(address, options: slotConnectionOptions))
             } catch {
                 for connection in connections { connection.close(flush: false) }
                 throw error
@@ -309,7 +318,7 @@ final class Slot: @unchecked Sendable {
         if let connection = lock.withLock({ connection }), connection.isConnected { return connection }
         dropConnection()
         do {
-            let fresh = try DocketConnection(worker.address, options: worker.options.connection)
+            let fresh = try DocketConnection(worker.address, options: worker.slotConnectionOptions)
             lock.withLock { connection = fresh }
             return fresh
         } catch {

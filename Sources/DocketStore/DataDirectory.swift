@@ -250,11 +250,11 @@ public final class DataDirectory: JobStore {
         }
         for (name, bytes) in batch.queues {
             var nameBytes = Array(name.utf8)
-            var mutable = bytes
             let status = nameBytes.withUnsafeMutableBytes { keyRaw in
-                mutable.withUnsafeMutableBytes { valueRaw -> Int32 in
+                bytes.withUnsafeBytes { valueRaw -> Int32 in
                     var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
-                    var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: valueRaw.baseAddress)
+                    // LMDB copies the value and never writes through this pointer.
+                    var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: UnsafeMutableRawPointer(mutating: valueRaw.baseAddress))
                     return mdb_put(txn, queuesDB, &keyVal, &valueVal, 0)
                 }
             }
@@ -280,11 +280,12 @@ public final class DataDirectory: JobStore {
 
     private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64, _ bytes: [UInt8]) throws {
         var key = id.bigEndian
-        var mutable = bytes
         let status = withUnsafeMutableBytes(of: &key) { keyRaw in
-            mutable.withUnsafeMutableBytes { valueRaw -> Int32 in
+            bytes.withUnsafeBytes { valueRaw -> Int32 in
                 var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
-                var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: valueRaw.baseAddress)
+                // LMDB copies the value and never writes through this pointer; passing the
+                // array's own storage avoids copying every payload once more.
+                var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: UnsafeMutableRawPointer(mutating: valueRaw.baseAddress))
                 return mdb_put(txn, dbi, &keyVal, &valueVal, 0)
             }
         }

@@ -37,8 +37,9 @@ final class DocketdProcess: @unchecked Sendable {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// Starts docketd and waits until it logs `Server is ready`.
-    init(_ flags: [String] = [], dataDirectory: URL? = nil) throws {
+    /// Starts docketd and waits until it logs `Server is ready`. `port` 0 picks a free port;
+    /// give a stopped server's `port` and `dataDirectory` to restart it where clients knew it.
+    init(_ flags: [String] = [], dataDirectory: URL? = nil, port: Int = 0) throws {
         if let dataDirectory {
             self.dataDirectory = dataDirectory
             ownsDirectory = false
@@ -50,7 +51,7 @@ final class DocketdProcess: @unchecked Sendable {
         let log = LogCollector()
         self.log = log
         process.executableURL = Self.binary
-        process.arguments = ["--port", "0", "--data-dir", self.dataDirectory.path] + flags
+        process.arguments = ["--port", String(port), "--data-dir", self.dataDirectory.path] + flags
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
@@ -96,6 +97,20 @@ final class DocketdProcess: @unchecked Sendable {
     }
 
     func client() throws -> LineClient { try LineClient(port: port) }
+
+    /// A new docketd on this one's port and data directory (this one must have stopped).
+    /// Binding can fail for a moment while the old listener's port is released: it retries.
+    func restart(_ flags: [String] = []) throws -> DocketdProcess {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            do {
+                return try DocketdProcess(flags, dataDirectory: dataDirectory, port: port)
+            } catch {
+                if Date() >= deadline { throw error }
+                usleep(100_000)
+            }
+        }
+    }
 
     deinit {
         if process.isRunning {

@@ -20,6 +20,16 @@ func eventually(timeout: TimeInterval = 10, _ condition: () throws -> Bool) reth
     return try condition()
 }
 
+/// The error `body` throws (nil if it succeeds).
+func failure(_ body: () throws(DocketError) -> Void) -> DocketError? {
+    do {
+        try body()
+        return nil
+    } catch {
+        return error
+    }
+}
+
 /// A value shared between threads.
 final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()

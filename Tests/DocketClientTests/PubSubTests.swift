@@ -90,8 +90,9 @@ import Testing
         let port = try withServer { $0.port }
         #expect(throws: DocketError.self) { try DocketConnection("127.0.0.1:\(port)") }
 
+        // With reconnecting off, a lost connection closes for good.
         try withServer { server in
-            let client = try DocketConnection(server.address)
+            let client = try DocketConnection(server.address, options: DocketConnection.Options(reconnect: false))
             let waiter = Locked<Result<Job?, DocketError>?>(nil)
             background {
                 let result = Result { () throws(DocketError) -> Job? in try client.reserve("never") }
@@ -102,12 +103,23 @@ import Testing
             // A blocked RESERVE ends with the connection.
             #expect(eventually(timeout: 10) { waiter.current != nil })
             if case .failure(let error)? = waiter.current {
-                if case .connectionClosed = error {} else { Issue.record("expected connectionClosed, got \(error)") }
+                if case .connectionLost = error {} else { Issue.record("expected connectionLost, got \(error)") }
             } else {
                 Issue.record("RESERVE did not fail: \(String(describing: waiter.current))")
             }
+            #expect(eventually(timeout: 5) { client.isClosed })
             #expect(!client.isConnected)
-            #expect(throws: DocketError.self) { try client.enqueue("q", "x") }
+            // Later calls fail at once.
+            let started = Date()
+            let errors = [
+                failure { () throws(DocketError) in _ = try client.enqueue("q", "x") },
+                failure { () throws(DocketError) in try client.publish("s", "x") },
+                failure { () throws(DocketError) in try client.flush() },
+            ]
+            for error in errors {
+                if case .connectionClosed? = error {} else { Issue.record("expected connectionClosed, got \(String(describing: error))") }
+            }
+            #expect(Date().timeIntervalSince(started) < 1)
             client.close()
         }
     }
