@@ -412,7 +412,7 @@ enum Option {
 
     static func duration(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
         guard !range.isEmpty, range.count <= 16 else { return nil }
-        return Units.milliseconds(word(bytes, range))
+        return Units.milliseconds(UnsafeRawBufferPointer(rebasing: bytes[range]))
     }
 
     static func signedInt(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
