@@ -61,6 +61,7 @@ let package = Package(
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
+        .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd"]),
         .testTarget(
             name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket"],
             exclude: ["conformance-gaps.txt"]),

@@ -15,6 +15,8 @@ struct JobLoop: Sendable {
     let control: RunControl
     /// Whether confirmed enqueues, rather than acks, complete the run.
     let enqueuesComplete: Bool
+    /// When the run's first job was enqueued at the earliest, if before this phase (a prefill).
+    var earliestEnqueue: UInt64? = nil
 
     /// Big enough for thousands of small replies per read, and for any one reply with its payload.
     static let receiveBufferSize = 256 << 10
@@ -75,7 +77,8 @@ struct JobLoop: Sendable {
             try wire.prepareWorker(connection, shouldStop: shouldStop)
             try connection.makeNonBlocking()
             return WorkerSession(role: role, connection: connection, wire: wire, budget: budget,
-                                 inFlight: plan.inFlight, measureFromEnqueue: plan.mode == .cycle, control: control)
+                                 inFlight: plan.inFlight, measureFromEnqueue: plan.mode == .cycle,
+                                 earliestEnqueue: earliestEnqueue, control: control)
         }
     }
 

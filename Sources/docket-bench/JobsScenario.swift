@@ -17,6 +17,7 @@ struct JobsScenario {
         var report = JobsReport(plan: plan)
         let runDeadline = MonotonicClock.now() + UInt64(plan.timeoutSeconds * 1e9)
 
+        var earliestEnqueue: UInt64?
         if plan.mode == .drain {
             // A deep window fills the queue in few durable commits: the fill is not measured,
             // and on a server that fsyncs per commit it would otherwise take longer than the run.
@@ -24,12 +25,15 @@ struct JobsScenario {
             filling.plan.window = max(plan.window, Self.prefillWindow)
             let prefill = filling.runPhase(roles: plan.producerRoles, enqueuesComplete: true, until: runDeadline)
             report.prefillSeconds = prefill.elapsedSeconds
+            earliestEnqueue = prefill.startedAt
             if let failure = prefill.failure {
                 report.failure = "filling the queue: \(failure)"
                 return report
             }
         }
-        let phase = runPhase(roles: plan.timedRoles, enqueuesComplete: plan.mode == .enqueue, until: runDeadline)
+        let phase = runPhase(
+            roles: plan.timedRoles, enqueuesComplete: plan.mode == .enqueue, earliestEnqueue: earliestEnqueue,
+            until: runDeadline)
         report.record(phase)
         return report
     }
@@ -38,12 +42,16 @@ struct JobsScenario {
     struct Phase {
         var stats = SessionStats()
         var elapsedSeconds = 0.0
+        /// When the phase's connections were released, in monotonic nanoseconds.
+        var startedAt: UInt64 = 0
         var serverCPUSeconds: Double?
         var clientCPUSeconds: Double?
         var failure: String?
     }
 
-    private func runPhase(roles: [SessionRole], enqueuesComplete: Bool, until deadline: UInt64) -> Phase {
+    private func runPhase(
+        roles: [SessionRole], enqueuesComplete: Bool, earliestEnqueue: UInt64? = nil, until deadline: UInt64
+    ) -> Phase {
         let now = MonotonicClock.now()
         let control = RunControl(timeoutSeconds: deadline > now ? Double(deadline - now) / 1e9 : 0, target: plan.jobs)
         let budget = JobBudget(limit: plan.jobs)
@@ -54,7 +62,8 @@ struct JobsScenario {
         // Round-robin, so that in a cycle run every thread gets producers and workers alike.
         let loops = (0..<threads).map { thread in
             let share = roles.indices.filter { $0 % threads == thread }.map { roles[$0] }
-            let loop = JobLoop(roles: share, plan: plan, budget: budget, control: control, enqueuesComplete: enqueuesComplete)
+            let loop = JobLoop(roles: share, plan: plan, budget: budget, control: control, enqueuesComplete: enqueuesComplete,
+                               earliestEnqueue: earliestEnqueue)
             return Worker(name: "jobs-\(thread)") { loop.run(ready: ready, go: go) }
         }
         for _ in loops {
@@ -72,6 +81,7 @@ struct JobsScenario {
         control.markPublishStarted(at: startedAt)
         for _ in loops { go.signal() }
         var phase = Phase()
+        phase.startedAt = startedAt
         for loop in loops { phase.stats.merge(loop.join()) }
         let endedAt = control.completionTime ?? MonotonicClock.now()
 

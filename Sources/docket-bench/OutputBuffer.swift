@@ -12,6 +12,9 @@ struct OutputBuffer {
 
     var isEmpty: Bool { written == bytes.count }
 
+    /// The bytes not yet written, for tests and diagnostics.
+    var pendingBytes: ArraySlice<UInt8> { bytes[written...] }
+
     mutating func append(_ data: [UInt8]) { bytes.append(contentsOf: data) }
 
     mutating func append(_ data: UnsafeRawBufferPointer) { bytes.append(contentsOf: data) }

@@ -23,17 +23,22 @@ final class WorkerSession: JobSession {
     /// Cycle runs measure from the enqueue timestamp in the payload; drain runs, whose jobs
     /// were enqueued before the clock started, from the reserve.
     private let measureFromEnqueue: Bool
+    /// Every job of the run was enqueued at or after this moment (the start of the prefill for a
+    /// drain run); nil for the start of the timed part, which `control` knows once it begins.
+    /// A job stamped earlier is from elsewhere, such as an earlier run against the same queue.
+    private let earliestEnqueue: UInt64?
     private let control: RunControl
     private var pending: FIFO<Pending>
 
     init(role: SessionRole, connection: Connection, wire: any JobWire, budget: JobBudget,
-         inFlight: Int, measureFromEnqueue: Bool, control: RunControl) {
+         inFlight: Int, measureFromEnqueue: Bool, earliestEnqueue: UInt64? = nil, control: RunControl) {
         self.role = role
         self.connection = connection
         self.wire = wire
         self.budget = budget
         self.inFlight = inFlight
         self.measureFromEnqueue = measureFromEnqueue
+        self.earliestEnqueue = earliestEnqueue
         self.control = control
         pending = FIFO(capacity: 2 * inFlight)
     }
@@ -48,13 +53,12 @@ final class WorkerSession: JobSession {
         guard let oldest = pending.pop() else { throw BenchError("a reply arrived that no command asked for") }
         switch (oldest, reply) {
         case (.reserve(let sentAt), .job(let handle, let payload)):
-            var since = sentAt
-            if measureFromEnqueue {
-                guard let enqueuedAt = JobPayload.timestamp(of: payload) else {
-                    throw BenchError("reserved a job this run did not enqueue (the queue was not empty; use another --queue)")
-                }
-                since = enqueuedAt
+            // Monotonic timestamps of this boot: one from before the run means an old job.
+            guard let enqueuedAt = JobPayload.timestamp(of: payload),
+                  enqueuedAt >= earliestEnqueue ?? control.publishStartTime ?? 0 else {
+                throw BenchError("reserved a job this run did not enqueue (the queue was not empty; use another --queue)")
             }
+            let since = measureFromEnqueue ? enqueuedAt : sentAt
             wire.appendAck(handle: handle, to: &output)
             pending.push(.ack(since: since))
             if budget.claimReserve() { reserve(now: now) }
