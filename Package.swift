@@ -61,11 +61,14 @@ let package = Package(
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
-        .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd"]),
+        .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTestSupport"]),
         .testTarget(
-            name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket"],
+            name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket", "DocketTestSupport"],
             exclude: ["conformance-gaps.txt"]),
         // Integration tests spawn the real docketd binary; depending on it makes SwiftPM build it.
-        .testTarget(name: "DocketServerTests", dependencies: ["docketd"]),
+        // Starts a real docketd on port 0 with a temporary data directory, and talks to it over
+        // TCP: shared by every test target that needs a live server.
+        .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
+        .testTarget(name: "DocketServerTests", dependencies: ["docketd", "DocketTestSupport"]),
     ]
 )

@@ -1,4 +1,5 @@
 import DocketClient
+import DocketTestSupport
 import Foundation
 import Testing
 

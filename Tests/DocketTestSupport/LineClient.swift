@@ -2,12 +2,12 @@ import Foundation
 
 /// A blocking TCP client for tests: send bytes, read CRLF lines or counted bodies, with a
 /// deadline on every read so a missing reply fails the test instead of hanging it.
-final class LineClient {
-    let fd: Int32
+public final class LineClient {
+    public let fd: Int32
     private var buffer: [UInt8] = []
-    var timeout: TimeInterval = 5
+    public var timeout: TimeInterval = 5
 
-    init(port: Int) throws {
+    public init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -29,9 +29,9 @@ final class LineClient {
 
     deinit { Foundation.close(fd) }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -41,10 +41,10 @@ final class LineClient {
     }
 
     /// Sends `text` followed by CRLF.
-    func line(_ text: String) throws { try send(text + "\r\n") }
+    public func line(_ text: String) throws { try send(text + "\r\n") }
 
     /// The next line without its CRLF. Fails if the line does not end in CRLF.
-    func readLine() throws -> String {
+    public func readLine() throws -> String {
         while true {
             if let newline = buffer.firstIndex(of: 10) {
                 let line = Array(buffer[..<newline])
@@ -59,7 +59,7 @@ final class LineClient {
     }
 
     /// Exactly `count` bytes.
-    func readBytes(_ count: Int) throws -> [UInt8] {
+    public func readBytes(_ count: Int) throws -> [UInt8] {
         while buffer.count < count {
             guard try fill() else { throw HarnessError("connection closed before \(count) bytes") }
         }
@@ -69,7 +69,7 @@ final class LineClient {
     }
 
     /// Reads a `MSG`/`HMSG` line and its payload: (control line, payload).
-    func readMessage() throws -> (String, [UInt8]) {
+    public func readMessage() throws -> (String, [UInt8]) {
         let control = try readLine()
         guard let count = Int(control.split(separator: " ").last ?? "") else {
             throw HarnessError("expected a message, got: \(control)")
@@ -81,7 +81,7 @@ final class LineClient {
 
     /// Whether the server closes the connection (EOF or reset) within the timeout; any bytes
     /// before the close are returned.
-    func readUntilClosed() throws -> [UInt8] {
+    public func readUntilClosed() throws -> [UInt8] {
         while try fill() {}
         defer { buffer.removeAll() }
         return buffer
@@ -90,7 +90,7 @@ final class LineClient {
     /// Sends PING and reads until PONG: proof the server has handled everything sent before.
     /// Returns the lines that came before the PONG.
     @discardableResult
-    func sync() throws -> [String] {
+    public func sync() throws -> [String] {
         try line("PING")
         var before: [String] = []
         while true {
@@ -101,7 +101,7 @@ final class LineClient {
     }
 
     /// Reads INFO and turns verbose mode off, the way a real client starts.
-    func handshake(_ options: String = #"{"verbose":false}"#) throws -> String {
+    public func handshake(_ options: String = #"{"verbose":false}"#) throws -> String {
         let info = try readLine()
         try line("CONNECT \(options)")
         return info

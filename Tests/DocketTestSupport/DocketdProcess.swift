@@ -1,29 +1,29 @@
 import Foundation
 
 /// A real docketd child process on a free loopback port with its own temporary data directory.
-final class DocketdProcess: @unchecked Sendable {
-    let process = Process()
-    let port: Int
-    let dataDirectory: URL
-    let log: LogCollector
+public final class DocketdProcess: @unchecked Sendable {
+    public let process = Process()
+    public let port: Int
+    public let dataDirectory: URL
+    public let log: LogCollector
     private let ownsDirectory: Bool
 
     /// Where the docketd binary built next to the tests is.
-    static let binary: URL = builtBinary("docketd", environment: "DOCKETD")
+    public static let binary: URL = builtBinary("docketd", environment: "DOCKETD")
 
     /// The `docket` command-line tool built next to the tests.
-    static let docketBinary: URL = builtBinary("docket", environment: "DOCKET_CLI")
+    public static let docketBinary: URL = builtBinary("docket", environment: "DOCKET_CLI")
 
     /// A product binary of this package: `$environment` if set, else next to the test bundle
     /// (whatever the scratch path).
-    static func builtBinary(_ name: String, environment: String) -> URL {
+    public static func builtBinary(_ name: String, environment: String) -> URL {
         if let path = ProcessInfo.processInfo.environment[environment] { return URL(fileURLWithPath: path) }
         var candidates: [URL] = []
         for argument in CommandLine.arguments where argument.contains(".xctest") {
             candidates.append(URL(fileURLWithPath: argument).deletingLastPathComponent())
         }
         candidates.append(URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent())
-        candidates.append(packageRoot.appendingPathComponent(".build-client/debug"))
+        candidates.append(packageRoot.appendingPathComponent(".build/debug"))
         for directory in candidates {
             let binary = directory.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: binary.path) { return binary }
@@ -31,15 +31,18 @@ final class DocketdProcess: @unchecked Sendable {
         fatalError("\(name) binary not found next to the tests; set \(environment)")
     }
 
-    /// `127.0.0.1:<port>`, for clients.
-    var address: String { "127.0.0.1:\(port)" }
+    /// The server's process id.
+    public var pid: Int32 { process.processIdentifier }
 
-    static let packageRoot = URL(fileURLWithPath: #filePath)
+    /// `127.0.0.1:<port>`, for clients.
+    public var address: String { "127.0.0.1:\(port)" }
+
+    public static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// Starts docketd and waits until it logs `Server is ready`. `port` 0 picks a free port;
     /// give a stopped server's `port` and `dataDirectory` to restart it where clients knew it.
-    init(_ flags: [String] = [], dataDirectory: URL? = nil, port: Int = 0) throws {
+    public init(_ flags: [String] = [], dataDirectory: URL? = nil, port: Int = 0) throws {
         if let dataDirectory {
             self.dataDirectory = dataDirectory
             ownsDirectory = false
@@ -73,18 +76,18 @@ final class DocketdProcess: @unchecked Sendable {
 
     /// Sends SIGTERM and waits for exit (SIGKILL after `timeout`); returns the exit status.
     @discardableResult
-    func stop(timeout: TimeInterval = 10) -> Int32 {
+    public func stop(timeout: TimeInterval = 10) -> Int32 {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         return waitForExit(timeout: timeout)
     }
 
     /// Kills the server with SIGKILL, as a crash would.
-    func crash() {
+    public func crash() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         _ = waitForExit(timeout: 10)
     }
 
-    func waitForExit(timeout: TimeInterval) -> Int32 {
+    public func waitForExit(timeout: TimeInterval) -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(5_000) }
         if process.isRunning {
@@ -96,11 +99,11 @@ final class DocketdProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    func client() throws -> LineClient { try LineClient(port: port) }
+    public func client() throws -> LineClient { try LineClient(port: port) }
 
     /// A new docketd on this one's port and data directory (this one must have stopped).
     /// Binding can fail for a moment while the old listener's port is released: it retries.
-    func restart(_ flags: [String] = []) throws -> DocketdProcess {
+    public func restart(_ flags: [String] = []) throws -> DocketdProcess {
         let deadline = Date().addingTimeInterval(10)
         while true {
             do {
@@ -122,26 +125,26 @@ final class DocketdProcess: @unchecked Sendable {
 }
 
 /// Collects a child's stderr lines, thread-safely.
-final class LogCollector: @unchecked Sendable {
+public final class LogCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var buffer = Data()
 
-    func append(_ data: Data) {
+    public func append(_ data: Data) {
         lock.lock()
         buffer.append(data)
         lock.unlock()
     }
 
-    var text: String {
+    public var text: String {
         lock.lock()
         defer { lock.unlock() }
         return String(decoding: buffer, as: UTF8.self)
     }
 
-    var lines: [String] { text.split(separator: "\n").map(String.init) }
+    public var lines: [String] { text.split(separator: "\n").map(String.init) }
 
     /// The first line containing `needle`, waiting up to `timeout` while `condition` holds.
-    func waitForLine(containing needle: String, timeout: TimeInterval, while condition: () -> Bool = { true }) -> String? {
+    public func waitForLine(containing needle: String, timeout: TimeInterval, while condition: () -> Bool = { true }) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline && condition() {
             if let line = lines.first(where: { $0.contains(needle) }) { return line }
@@ -151,7 +154,7 @@ final class LogCollector: @unchecked Sendable {
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
