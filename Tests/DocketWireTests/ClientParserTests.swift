@@ -147,3 +147,39 @@ import Testing
         #expect(results.last == "PING")
     }
 }
+
+/// Random streams, built from protocol fragments and junk, must parse the same however they are
+/// split, and never crash: the property a fuzzer would check, run on every test.
+@Suite struct ClientParserRandomTests {
+    static let fragments: [String] = [
+        "PUB a.b 3\r\nxyz\r\n", "pub a 0\r\n\r\n", "SUB a.* q 1\r\n", "UNSUB 1 2\r\n", "PING\r\n", "PONG\n",
+        "HPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n", "CONNECT {\"verbose\":false}\r\n", "ENQ q pri=1 2\r\nab\r\n",
+        "RESERVE q,r timeout=1s\r\n", "ACK 5 2\r\nok\r\n", "FAIL 7 retry=no\r\n", "\r\n", "  \t\r\n",
+        "PUB a 5\r\nab", "PUB x 99999999\r\n", "FOO\r\n", "PUB a 2\r\nabc\r\n", "\u{00ff}\u{0000}", "SUB\r\n",
+        "HPUB h 20 10\r\n", "help\r\n", "WAIT 3 timeout=5s\r\n", "QUEUE q rate=5/s\r\n",
+    ]
+
+    @Test func splitsNeverChangeTheResult() {
+        var generator = SystemRandomNumberGenerator()
+        let limits = ParseLimits(maxControlLine: 64, maxPayload: 1024)
+        for _ in 0..<2000 {
+            var stream: [UInt8] = []
+            for _ in 0..<Int(generator.next() % 8) {
+                if generator.next() % 10 == 0 {
+                    stream += (0..<Int(generator.next() % 20)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+                } else {
+                    stream += Array(Self.fragments[Int(generator.next() % UInt64(Self.fragments.count))].utf8)
+                }
+            }
+            let whole = feed([stream], limits: limits)
+            var chunks: [[UInt8]] = []
+            var rest = stream[...]
+            while !rest.isEmpty {
+                let size = 1 + Int(generator.next() % UInt64(min(rest.count, 17)))
+                chunks.append(Array(rest.prefix(size)))
+                rest = rest.dropFirst(size)
+            }
+            #expect(feed(chunks, limits: limits) == whole, "\(String(decoding: stream, as: UTF8.self).debugDescription)")
+        }
+    }
+}
