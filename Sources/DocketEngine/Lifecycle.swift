@@ -28,25 +28,60 @@ public struct LifecycleEvent: Sendable {
 
     /// The event's JSON body.
     public var json: String {
-        var writer = JSONObjectWriter()
-        writer.add("seq", Int(sequence))
-        writer.add("event", kind.rawValue)
-        writer.add("id", Int(id))
-        writer.add("queue", queue)
-        writer.add("attempt", attempt)
-        writer.add("max_attempts", maxAttempts)
-        writer.add("state", state.name)
-        writer.add("at", Int(at))
-        if let group { writer.add("group", String(decoding: group, as: UTF8.self)) }
-        if let progress { writer.add("progress", progress) }
-        if let note { writer.add("note", String(decoding: note, as: UTF8.self)) }
-        if let error { writer.add("error", String(decoding: error, as: UTF8.self)) }
-        if let next { writer.add("next", next) }
-        if let retryInMilliseconds { writer.add("retry_in_ms", retryInMilliseconds) }
-        if let waitMilliseconds { writer.add("wait_ms", waitMilliseconds) }
-        if let runMilliseconds { writer.add("run_ms", runMilliseconds) }
-        if let resultBytes { writer.add("result_bytes", resultBytes) }
-        return writer.result
+        var bytes: [UInt8] = []
+        appendJSON(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the event's JSON body to `out`. Events go out for every transition while anyone
+    /// listens, so the common fields are written as bytes, with no `String` on the way; only
+    /// the free-text fields (note, error, group) take the slower, fully escaping path.
+    public func appendJSON(to out: inout [UInt8]) {
+        var first = true
+        func key(_ name: StaticString) {
+            out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            first = false
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        }
+        func number(_ value: Int) {
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            var magnitude = value.magnitude
+            var digits: [UInt8] = []
+            repeat {
+                digits.append(UInt8(48 + magnitude % 10))
+                magnitude /= 10
+            } while magnitude > 0
+            out.append(contentsOf: digits.reversed())
+        }
+        func plain(_ text: String) {
+            // Queue names, event kinds and state names are letters, digits, '_' and '-'.
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: text.utf8)
+            out.append(UInt8(ascii: "\""))
+        }
+        func text(_ bytes: [UInt8]) {
+            out.append(contentsOf: JSONObjectWriter.quote(String(decoding: bytes, as: UTF8.self)).utf8)
+        }
+        key("seq"); number(Int(sequence))
+        key("event"); plain(kind.rawValue)
+        key("id"); number(Int(id))
+        key("queue"); plain(queue)
+        key("attempt"); number(attempt)
+        key("max_attempts"); number(maxAttempts)
+        key("state"); plain(state.name)
+        key("at"); number(Int(at))
+        if let group { key("group"); text(group) }
+        if let progress { key("progress"); number(progress) }
+        if let note { key("note"); text(note) }
+        if let error { key("error"); text(error) }
+        if let next { key("next"); plain(next) }
+        if let retryInMilliseconds { key("retry_in_ms"); number(retryInMilliseconds) }
+        if let waitMilliseconds { key("wait_ms"); number(waitMilliseconds) }
+        if let runMilliseconds { key("run_ms"); number(runMilliseconds) }
+        if let resultBytes { key("result_bytes"); number(resultBytes) }
+        out.append(UInt8(ascii: "}"))
     }
 }
 

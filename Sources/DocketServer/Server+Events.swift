@@ -20,9 +20,19 @@ extension Server {
     /// Publishes lifecycle events as ordinary messages. Slow subscribers are cut off by the
     /// usual slow-consumer rules; nothing here ever waits for one.
     func publishLifecycle(_ events: [LifecycleEvent]) {
+        guard !events.isEmpty else { return }
+        var subject: [UInt8] = []
+        var body: [UInt8] = []
+        subject.reserveCapacity(64)
+        body.reserveCapacity(256)
         for event in events {
-            let subject = Array("$JOB.\(event.queue).\(event.kind.rawValue)".utf8)
-            let body = Array(event.json.utf8)
+            subject.removeAll(keepingCapacity: true)
+            subject.append(contentsOf: "$JOB.".utf8)
+            subject.append(contentsOf: event.queue.utf8)
+            subject.append(Byte.dot)
+            subject.append(contentsOf: event.kind.rawValue.utf8)
+            body.removeAll(keepingCapacity: true)
+            event.appendJSON(to: &body)
             subject.withUnsafeBytes { subject in
                 body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil) }
             }

@@ -175,3 +175,29 @@ import Testing
         #expect(QueueConfigCodec.decode(QueueConfigCodec.encode(QueueConfig())) == QueueConfig())
     }
 }
+
+@Suite struct LifecycleEventTests {
+    @Test func bodiesAreValidJSONWithEveryField() {
+        let h = Harness()
+        h.engine.recordsLifecycle = true
+        let id = h.enq { $0.backoff = .fixed(milliseconds: 5) }
+        _ = h.next()
+        _ = h.engine.progress(id: id, owner: 1, percent: 40, note: Array("half \"way\"\n".utf8))
+        _ = h.engine.fail(id: id, owner: 1, choice: .policy, reason: Array("bad\\thing".utf8))
+        let events = h.engine.takeLifecycle()
+        #expect(events.map(\.kind) == [.enqueued, .started, .progress, .failed])
+        for event in events {
+            var bytes: [UInt8] = Array("prefix".utf8)
+            event.appendJSON(to: &bytes)
+            let body = Array(bytes.dropFirst(6))
+            let json = body.withUnsafeBytes { JSONValue.parse($0) }
+            #expect(json?["seq"]?.numberValue == Double(event.sequence))
+            #expect(json?["event"]?.stringValue == event.kind.rawValue)
+            #expect(json?["queue"]?.stringValue == "q")
+        }
+        let progress = events[2].json
+        #expect(JSONValue.parse(progress)?["note"]?.stringValue == "half \"way\"\n")
+        #expect(JSONValue.parse(events[3].json)?["error"]?.stringValue == "bad\\thing")
+        #expect(JSONValue.parse(events[3].json)?["retry_in_ms"]?.numberValue == 5)
+    }
+}
