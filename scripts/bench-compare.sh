@@ -490,12 +490,19 @@ durable_peers = ["beanstalkd-fsync", "redis-always"]
 for scenario in [s for s in job_scenarios if s.startswith("cycle")]:
     fastest = max(peers, key=lambda s: median(scenario, s, rate) or 0)
     best_peer = median(scenario, fastest, rate)
-    mine = median(scenario, "docket-none", rate)
-    ratio = mine / best_peer if mine and best_peer else None
-    targets.append([f"job {scenario}: docketd ≥ 1.0× the fastest peer", f"docketd --sync none {mine:,.0f} jobs/s" if mine else "n/a",
+    # The issue's target is the durable configuration (fsync before every +OK) against the
+    # fastest peer, durable or not; --sync none is shown beside it for reference, not judged.
+    durable = median(scenario, "docket-always", rate)
+    ratio = durable / best_peer if durable and best_peer else None
+    targets.append([f"job {scenario}: durable docketd ≥ 1.0× the fastest peer", f"docketd --sync always {durable:,.0f} jobs/s" if durable else "n/a",
                     f"{LABELS[fastest]} {best_peer:,.0f}" if best_peer else "n/a",
                     f"{ratio:.2f}×" if ratio else "n/a", verdict(ratio, lambda v: v >= 1.0)])
-    durable = median(scenario, "docket-always", rate)
+    relaxed = median(scenario, "docket-none", rate)
+    ratio = relaxed / best_peer if relaxed and best_peer else None
+    targets.append([f"job {scenario}: docketd --sync none against the fastest peer (reference)",
+                    f"docketd --sync none {relaxed:,.0f} jobs/s" if relaxed else "n/a",
+                    f"{LABELS[fastest]} {best_peer:,.0f}" if best_peer else "n/a",
+                    f"{ratio:.2f}×" if ratio else "n/a", "not a target"])
     for peer in durable_peers:
         value = median(scenario, peer, rate)
         ratio = durable / value if durable and value else None
@@ -529,8 +536,9 @@ if recovery_runs:
 if targets:
     out.append("\n## Targets\n")
     out.append("The performance issue's targets against this run's medians. \"Fastest peer\" is the fastest configuration "
-               "of beanstalkd or Redis in that scenario, persistence or not, compared with docketd `--sync none`; the "
-               "durable peers are beanstalkd `-f 0` and Redis `appendfsync always`, compared with docketd `--sync always`.\n")
+               "of beanstalkd or Redis in that scenario, persistence or not; every job target is judged on docketd "
+               "`--sync always` (fsync before every `+OK`), as the issue states it, and `--sync none` is shown for reference. "
+               "The durable peers are beanstalkd `-f 0` and Redis `appendfsync always`.\n")
     out.append(table(["target", "docketd", "reference", "ratio", "verdict"], targets))
 
 problems = [r for r in runs if not ok(r) or r["server_log"]]
