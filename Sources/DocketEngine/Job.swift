@@ -13,64 +13,159 @@ public enum JobState: UInt8, Sendable {
         case .dead: return "dead"
         }
     }
+
+    var isFinished: Bool { self == .completed || self == .dead }
 }
 
-/// One job. The persisted fields are what `JobCodec` writes; the rest is rebuilt at start.
-public final class Job {
-    public let id: UInt64
-    public let queue: String
-    public let payload: [UInt8]
-    public internal(set) var state: JobState
-    public internal(set) var priority: Int
-    /// Runs started so far (the current one included while active).
-    public internal(set) var attempts: Int
-    public internal(set) var maxAttempts: Int
-    public internal(set) var backoff: Backoff
-    public internal(set) var jitter: Double
-    public internal(set) var leaseMilliseconds: Int
-    public internal(set) var key: [UInt8]?
-    /// The group (tenant, customer) whose limits apply to it.
-    public internal(set) var group: [UInt8]?
-    /// Unix milliseconds.
-    public internal(set) var enqueuedAt: Int64
-    /// When a delayed job becomes waiting, unix milliseconds.
-    public internal(set) var runAt: Int64
-    public internal(set) var startedAt: Int64?
-    public internal(set) var finishedAt: Int64?
-    public internal(set) var progress: Int = 0
-    public internal(set) var progressNote: [UInt8]?
-    public internal(set) var lastError: [UInt8]?
-    public internal(set) var result: [UInt8]?
+/// The retry and lease settings a job was enqueued with. They never change after ENQ, and
+/// nearly every job of a queue has the same ones, so jobs share one instance (see
+/// `JobQueue.policy`) instead of carrying four fields each.
+public final class JobPolicy: Equatable {
+    public let maxAttempts: Int
+    public let backoff: Backoff
+    public let jitter: Double
+    public let leaseMilliseconds: Int
 
-    // Not persisted.
-    /// Whether the payload is in the store already (it is written once, with the job's first commit).
-    public var isPayloadStored = false
-    /// The connection holding the lease while active.
-    public internal(set) var holder: UInt64 = 0
-    var leaseExpiresAt: Int64 = 0
-    /// Changes at every reservation and every heap insertion, so stale heap entries are recognised.
-    var generation: UInt64 = 0
-    /// Its place in the ready order when it last became waiting.
-    var readySequence: UInt64 = 0
-
-    init(
-        id: UInt64, queue: String, payload: [UInt8], state: JobState, priority: Int, attempts: Int,
-        maxAttempts: Int, backoff: Backoff, jitter: Double, leaseMilliseconds: Int, key: [UInt8]?,
-        enqueuedAt: Int64, runAt: Int64
-    ) {
-        self.id = id
-        self.queue = queue
-        self.payload = payload
-        self.state = state
-        self.priority = priority
-        self.attempts = attempts
+    init(maxAttempts: Int, backoff: Backoff, jitter: Double, leaseMilliseconds: Int) {
         self.maxAttempts = maxAttempts
         self.backoff = backoff
         self.jitter = jitter
         self.leaseMilliseconds = leaseMilliseconds
-        self.key = key
+    }
+
+    public static func == (a: JobPolicy, b: JobPolicy) -> Bool {
+        a.maxAttempts == b.maxAttempts && a.backoff == b.backoff && a.jitter == b.jitter
+            && a.leaseMilliseconds == b.leaseMilliseconds
+    }
+}
+
+/// A job's rarely set byte strings, kept out of line: most jobs have none of them, and a
+/// million waiting jobs must fit in little memory.
+final class JobExtras {
+    var key: [UInt8]?
+    var group: [UInt8]?
+    var progressNote: [UInt8]?
+    var lastError: [UInt8]?
+    var result: [UInt8]?
+
+    var isEmpty: Bool { key == nil && group == nil && progressNote == nil && lastError == nil && result == nil }
+}
+
+/// One job, as the engine keeps it in memory. The persisted fields are what `JobCodec` writes;
+/// the rest is rebuilt at start. The payload is not here: it lives in the store (and, until its
+/// first commit, with the server), so a backlog costs memory for its bookkeeping only.
+///
+/// Memory matters more than usual here (a million waiting jobs is an ordinary backlog): the
+/// stored fields fit malloc's 128-byte size class, which is why small counters are narrow,
+/// the retry settings are shared, the rare byte strings sit in `JobExtras`, and one field holds
+/// the lease end while active and the finish time once finished.
+public final class Job {
+    public let id: UInt64
+    /// The queue. Queues live as long as the engine, so no reference count is kept.
+    public unowned(unsafe) let home: JobQueue
+    public internal(set) var policy: JobPolicy
+    var extras: JobExtras?
+    /// Unix milliseconds.
+    public internal(set) var enqueuedAt: Int64
+    /// When a delayed job becomes waiting, unix milliseconds.
+    public internal(set) var runAt: Int64
+    /// When the current or last run started, unix milliseconds; 0 for never.
+    var startedAtStamp: Int64 = 0
+    /// While active, when the lease ends; once completed or dead, when that happened.
+    var leaseOrFinish: Int64 = 0
+    /// The connection holding the lease while active.
+    public internal(set) var holder: UInt64 = 0
+    /// Changes at every reservation and every heap insertion, so stale heap entries are recognised.
+    var generation: UInt64 = 0
+    /// Its place in the ready order when it last became waiting.
+    var readySequence: UInt64 = 0
+    private var storedPriority: Int32
+    public let payloadSize: UInt32
+    private var storedAttempts: UInt16 = 0
+    public internal(set) var state: JobState
+    private var storedProgress: UInt8 = 0
+    /// Changed since the engine last handed its changes to the store.
+    var isDirty = false
+
+    init(id: UInt64, home: JobQueue, policy: JobPolicy, payloadSize: Int, state: JobState, priority: Int, enqueuedAt: Int64, runAt: Int64) {
+        self.id = id
+        self.home = home
+        self.policy = policy
+        self.payloadSize = UInt32(clamping: payloadSize)
+        self.state = state
+        self.storedPriority = Int32(clamping: priority)
         self.enqueuedAt = enqueuedAt
         self.runAt = runAt
+    }
+
+    public var queue: String { home.name }
+    public var priority: Int { Int(storedPriority) }
+    public var maxAttempts: Int { policy.maxAttempts }
+    public var backoff: Backoff { policy.backoff }
+    public var jitter: Double { policy.jitter }
+    public var leaseMilliseconds: Int { policy.leaseMilliseconds }
+
+    /// Runs started so far (the current one included while active).
+    public internal(set) var attempts: Int {
+        get { Int(storedAttempts) }
+        set { storedAttempts = UInt16(clamping: newValue) }
+    }
+
+    public internal(set) var progress: Int {
+        get { Int(storedProgress) }
+        set { storedProgress = UInt8(clamping: newValue) }
+    }
+
+    public internal(set) var startedAt: Int64? {
+        get { startedAtStamp == 0 ? nil : startedAtStamp }
+        set { startedAtStamp = newValue ?? 0 }
+    }
+
+    public internal(set) var finishedAt: Int64? {
+        get { state.isFinished && leaseOrFinish != 0 ? leaseOrFinish : nil }
+        set { leaseOrFinish = newValue ?? 0 }
+    }
+
+    var leaseExpiresAt: Int64 {
+        get { leaseOrFinish }
+        set { leaseOrFinish = newValue }
+    }
+
+    public internal(set) var key: [UInt8]? {
+        get { extras?.key }
+        set { setExtra(\.key, newValue) }
+    }
+
+    /// The group (tenant, customer) whose limits apply to it.
+    public internal(set) var group: [UInt8]? {
+        get { extras?.group }
+        set { setExtra(\.group, newValue) }
+    }
+
+    public internal(set) var progressNote: [UInt8]? {
+        get { extras?.progressNote }
+        set { setExtra(\.progressNote, newValue) }
+    }
+
+    public internal(set) var lastError: [UInt8]? {
+        get { extras?.lastError }
+        set { setExtra(\.lastError, newValue) }
+    }
+
+    public internal(set) var result: [UInt8]? {
+        get { extras?.result }
+        set { setExtra(\.result, newValue) }
+    }
+
+    private func setExtra(_ field: ReferenceWritableKeyPath<JobExtras, [UInt8]?>, _ value: [UInt8]?) {
+        if let extras {
+            extras[keyPath: field] = value
+            if value == nil && extras.isEmpty { self.extras = nil }
+        } else if let value {
+            let extras = JobExtras()
+            extras[keyPath: field] = value
+            self.extras = extras
+        }
     }
 
     /// The job as a JSON document, for INSPECT and DEAD.
@@ -95,7 +190,7 @@ public final class Job {
         writer.add("progress_note", progressNote.map { String(decoding: $0, as: UTF8.self) })
         writer.add("last_error", lastError.map { String(decoding: $0, as: UTF8.self) })
         writer.add("result", result.map { String(decoding: $0, as: UTF8.self) })
-        writer.add("payload_bytes", payload.count)
+        writer.add("payload_bytes", Int(payloadSize))
         return writer.result
     }
 }

@@ -7,9 +7,8 @@ import DocketWire
 public enum JobCodec {
     static let version: UInt8 = 1
 
-    public static func encode(_ job: Job) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(job.queue.utf8.count + 160)
+    /// Appends the record of `job` to `out` (one buffer serves a whole batch of records).
+    public static func encode(_ job: Job, into out: inout [UInt8]) {
         out.append(version)
         out.append(job.state.rawValue)
         put(&out, Int64(job.priority))
@@ -33,15 +32,22 @@ public enum JobCodec {
         put(&out, job.startedAt)
         put(&out, job.finishedAt)
         put(&out, Int64(job.progress))
-        put(&out, job.progressNote)
-        put(&out, job.lastError)
-        put(&out, job.result)
-        put(&out, Array(job.queue.utf8))
-        put(&out, job.group)
+        let extras = job.extras
+        put(&out, extras?.progressNote)
+        put(&out, extras?.lastError)
+        put(&out, extras?.result)
+        put(&out, job.home.nameBytes)
+        put(&out, extras?.group)
+    }
+
+    public static func encode(_ job: Job) -> [UInt8] {
+        var out: [UInt8] = []
+        encode(job, into: &out)
         return out
     }
 
-    public static func decode(id: UInt64, _ bytes: [UInt8], payload: [UInt8]) -> Job? {
+    /// Reads a record; nil if it is not one this version can read.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
         var reader = Reader(bytes: bytes)
         guard reader.byte() == version, let state = reader.byte().flatMap(JobState.init(rawValue:)),
             let priority = reader.int(), let attempts = reader.int(), let maxAttempts = reader.int(),
@@ -57,21 +63,18 @@ public enum JobCodec {
         guard let key = reader.optionalBytes(), let enqueuedAt = reader.int(), let runAt = reader.int(),
             let startedAt = reader.optionalInt(), let finishedAt = reader.optionalInt(), let progress = reader.int(),
             let note = reader.optionalBytes(), let lastError = reader.optionalBytes(), let result = reader.optionalBytes(),
-            let queue = reader.blob(), let group = reader.optionalBytes(), reader.atEnd
+            let queue = reader.blobRange(), let group = reader.optionalBytes(), reader.atEnd
         else { return nil }
-        let job = Job(
-            id: id, queue: String(decoding: queue, as: UTF8.self), payload: payload, state: state,
-            priority: Int(priority), attempts: Int(attempts), maxAttempts: Int(maxAttempts), backoff: backoff,
-            jitter: Double(bitPattern: UInt64(bitPattern: jitterBits)), leaseMilliseconds: Int(lease), key: key.value,
-            enqueuedAt: enqueuedAt, runAt: runAt)
-        job.startedAt = startedAt.value
-        job.finishedAt = finishedAt.value
-        job.progress = Int(progress)
-        job.progressNote = note.value
-        job.lastError = lastError.value
-        job.result = result.value
-        job.group = group.value
-        return job
+        return StoredJobFields(
+            state: state, priority: Int(priority), attempts: Int(attempts), maxAttempts: Int(maxAttempts),
+            backoff: backoff, jitter: Double(bitPattern: UInt64(bitPattern: jitterBits)), leaseMilliseconds: Int(lease),
+            key: key.value, enqueuedAt: enqueuedAt, runAt: runAt, startedAt: startedAt.value,
+            finishedAt: finishedAt.value, progress: Int(progress), progressNote: note.value, lastError: lastError.value,
+            result: result.value, queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value)
+    }
+
+    public static func decode(_ bytes: [UInt8]) -> StoredJobFields? {
+        bytes.withUnsafeBytes { decode($0) }
     }
 
     private static func put(_ out: inout [UInt8], _ value: Int64) {
@@ -97,7 +100,7 @@ public enum JobCodec {
     struct Decoded<T> { let value: T? }
 
     struct Reader {
-        let bytes: [UInt8]
+        let bytes: UnsafeRawBufferPointer
         var position = 0
 
         var atEnd: Bool { position == bytes.count }
@@ -116,14 +119,14 @@ public enum JobCodec {
             return value
         }
 
-        mutating func blob() -> [UInt8]? {
+        mutating func blobRange() -> Range<Int>? {
             guard position + 4 <= bytes.count else { return nil }
             var length = 0
             for offset in 0..<4 { length = length << 8 | Int(bytes[position + offset]) }
             position += 4
             guard position + length <= bytes.count else { return nil }
             defer { position += length }
-            return Array(bytes[position..<(position + length)])
+            return position..<(position + length)
         }
 
         mutating func optionalInt() -> Decoded<Int64>? {
@@ -137,9 +140,32 @@ public enum JobCodec {
         mutating func optionalBytes() -> Decoded<[UInt8]>? {
             switch byte() {
             case 0: return Decoded(value: nil)
-            case 1: return blob().map { Decoded(value: $0) }
+            case 1: return blobRange().map { Decoded(value: Array(bytes[$0])) }
             default: return nil
             }
         }
     }
+}
+
+/// A job record as read back from the store. `queue` points into the record's bytes and is
+/// valid only as long as they are.
+public struct StoredJobFields {
+    public var state: JobState
+    public var priority: Int
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var backoff: Backoff
+    public var jitter: Double
+    public var leaseMilliseconds: Int
+    public var key: [UInt8]?
+    public var enqueuedAt: Int64
+    public var runAt: Int64
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+    public var progress: Int
+    public var progressNote: [UInt8]?
+    public var lastError: [UInt8]?
+    public var result: [UInt8]?
+    public var queue: UnsafeRawBufferPointer
+    public var group: [UInt8]?
 }

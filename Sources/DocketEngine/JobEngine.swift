@@ -31,6 +31,12 @@ public final class Waiter {
     }
 }
 
+/// What changed since the store last took the changes: one transaction's worth.
+public struct JobChanges {
+    public var changed: [Job]
+    public var deleted: [UInt64]
+}
+
 /// Something the engine did on its own (time passing, a job arriving) that someone must hear.
 public enum EngineEvent {
     /// A waiting RESERVE got a job: send it to the waiter's owner.
@@ -70,12 +76,13 @@ public final class JobEngine {
 
     private let queues = ByteKeyedTable<JobQueue>()
     public private(set) var queueList: [JobQueue] = []
-    public private(set) var jobs: [UInt64: Job] = [:]
+    public private(set) var jobs = JobTable()
     public private(set) var nextID: UInt64 = 1
     private var generation: UInt64 = 0
 
-    private var delayed = BinaryHeap<Deadline<Job>>()
-    private var leases = BinaryHeap<Deadline<Job>>()
+    // Heaps of job ids, not references: sifting plain values needs no reference counting.
+    private var delayed = BinaryHeap<Deadline<UInt64>>()
+    private var leases = BinaryHeap<Deadline<UInt64>>()
     private var waiterDeadlines = BinaryHeap<Deadline<Waiter>>()
     private var wakes = BinaryHeap<Deadline<JobQueue>>()
     private var sequence: UInt64 = 0
@@ -86,7 +93,8 @@ public final class JobEngine {
     public var recordsLifecycle = false
     private var lifecycle: [LifecycleEvent] = []
 
-    private var changed: [UInt64: Job?] = [:]
+    private var changedJobs: [Job] = []
+    private var deletedJobs: [UInt64] = []
     private var changedQueues: [String: JobQueue] = [:]
     private var events: [EngineEvent] = []
 
@@ -98,36 +106,55 @@ public final class JobEngine {
 
     // MARK: Recovery
 
-    /// Rebuilds the in-memory indexes from stored queues and jobs. Active jobs become waiting:
+    /// Rebuilds one stored job. Call it for every stored job in id order (the ready order
+    /// within a priority is the id order), then `finishRestore`. Active jobs become waiting:
     /// their worker is gone with the old process, and the attempt they were on stays counted.
-    public func restore(_ stored: [Job], nextID storedNextID: UInt64, queueConfigs: [(String, QueueConfig)] = []) {
-        for (name, config) in queueConfigs { queue(named: name).config = config }
-        for job in stored.sorted(by: { $0.id < $1.id }) {
-            let queue = queue(named: job.queue)
-            if job.state == .active {
-                job.state = .waiting
-                job.startedAt = nil
-                if job.attempts >= job.maxAttempts {
-                    job.state = .dead
-                    job.lastError = Array("worker lost: server restarted".utf8)
-                    job.finishedAt = clock.now()
-                }
-                markChanged(job)
+    public func restoreJob(id: UInt64, _ stored: StoredJobFields, payloadSize: Int) {
+        let queue = queue(named: stored.queue)
+        let policy = queue.policy(
+            maxAttempts: stored.maxAttempts, backoff: stored.backoff, jitter: stored.jitter,
+            leaseMilliseconds: stored.leaseMilliseconds)
+        let job = Job(
+            id: id, home: queue, policy: policy, payloadSize: payloadSize, state: stored.state,
+            priority: stored.priority, enqueuedAt: stored.enqueuedAt, runAt: stored.runAt)
+        job.attempts = stored.attempts
+        job.startedAt = stored.startedAt
+        job.finishedAt = stored.finishedAt
+        job.progress = stored.progress
+        job.key = stored.key
+        job.group = stored.group
+        job.progressNote = stored.progressNote
+        job.lastError = stored.lastError
+        job.result = stored.result
+        if job.state == .active {
+            job.state = .waiting
+            job.startedAt = nil
+            job.leaseOrFinish = 0
+            if job.attempts >= job.maxAttempts {
+                job.state = .dead
+                job.lastError = Array("worker lost: server restarted".utf8)
+                job.finishedAt = clock.now()
             }
-            jobs[job.id] = job
-            queue.counts[Int(job.state.rawValue)] += 1
-            if let key = job.key { queue.keys[key] = job.id }
-            switch job.state {
-            case .waiting:
-                job.readySequence = nextGeneration(job)
-                queue.ready.push(ReadyEntry(priority: job.priority, sequence: job.readySequence, job: job))
-            case .delayed: schedule(job)
-            case .completed: queue.completed.append(job.id)
-            case .dead: queue.dead.append(job.id)
-            case .active: break
-            }
-            nextID = max(nextID, job.id + 1)
+            markChanged(job)
         }
+        jobs.insert(job)
+        queue.counts[Int(job.state.rawValue)] += 1
+        if let key = job.key { queue.keys[key] = job.id }
+        switch job.state {
+        case .waiting:
+            job.readySequence = nextGeneration(job)
+            queue.ready.push(ReadyEntry(job))
+        case .delayed: schedule(job)
+        case .completed: queue.completed.append(job.id)
+        case .dead: queue.dead.append(job.id)
+        case .active: break
+        }
+        nextID = max(nextID, id + 1)
+    }
+
+    /// Ends a restore: the stored next id and queue settings.
+    public func finishRestore(nextID storedNextID: UInt64, queueConfigs: [(String, QueueConfig)] = []) {
+        for (name, config) in queueConfigs { queue(named: name).config = config }
         nextID = max(nextID, storedNextID)
     }
 
@@ -136,7 +163,7 @@ public final class JobEngine {
     /// Creates a job, or finds the one that already has its idempotency key.
     public func enqueue(
         queue name: UnsafeRawBufferPointer, options: EnqueueOptions, key: [UInt8]?, group: [UInt8]? = nil,
-        payload: [UInt8]
+        payloadSize: Int
     ) -> (id: UInt64, duplicate: Bool) {
         let queue = queue(named: name)
         if let key, let existing = queue.keys[key], jobs[existing] != nil {
@@ -147,17 +174,22 @@ public final class JobEngine {
         if let delay = options.delayMilliseconds { runAt = now + Int64(delay) }
         if let at = options.runAtMilliseconds { runAt = at }
         let config = queue.config
-        let job = Job(
-            id: nextID, queue: queue.name, payload: payload, state: runAt > now ? .delayed : .waiting,
-            priority: options.priority, attempts: 0,
+        let policy = queue.policy(
             maxAttempts: options.maxAttempts ?? config.maxAttempts ?? defaults.maxAttempts,
             backoff: options.backoff ?? config.backoff ?? defaults.backoff,
             jitter: options.jitter ?? config.jitter ?? 0,
-            leaseMilliseconds: options.leaseMilliseconds ?? config.leaseMilliseconds ?? defaults.leaseMilliseconds,
-            key: key, enqueuedAt: now, runAt: runAt)
-        job.group = group
+            leaseMilliseconds: options.leaseMilliseconds ?? config.leaseMilliseconds ?? defaults.leaseMilliseconds)
+        let job = Job(
+            id: nextID, home: queue, policy: policy, payloadSize: payloadSize, state: runAt > now ? .delayed : .waiting,
+            priority: options.priority, enqueuedAt: now, runAt: runAt)
+        if key != nil || group != nil {
+            let extras = JobExtras()
+            extras.key = key
+            extras.group = group
+            job.extras = extras
+        }
         nextID += 1
-        jobs[job.id] = job
+        jobs.insert(job)
         queue.counts[Int(job.state.rawValue)] += 1
         queue.enqueuedTotal += 1
         if let key { queue.keys[key] = job.id }
@@ -206,7 +238,7 @@ public final class JobEngine {
         switch held(id, owner) {
         case .failure(let error): return .failure(error)
         case .success(let job):
-            let queue = queue(named: job.queue)
+            let queue = job.home
             job.result = result
             job.finishedAt = clock.now()
             job.holder = 0
@@ -238,7 +270,7 @@ public final class JobEngine {
         switch held(id, owner) {
         case .failure(let error): return .failure(error)
         case .success(let job):
-            let queue = queue(named: job.queue)
+            let queue = job.home
             let until = clock.now() + Int64(milliseconds)
             if groupOnly {
                 guard let group = job.group else {
@@ -274,7 +306,7 @@ public final class JobEngine {
             if let note { job.progressNote = note }
             extendLease(job)
             markChanged(job)
-            self.note(.progress, job, queue(named: job.queue)) {
+            self.note(.progress, job, job.home) {
                 $0.progress = percent
                 $0.note = note
             }
@@ -470,8 +502,9 @@ public final class JobEngine {
     /// The enqueue or retry time of the queue's longest-waiting job.
     private func oldestWaiting(_ queue: JobQueue) -> Int64? {
         var oldest: Int64? = nil
-        for entry in queue.ready.elements where entry.job.state == .waiting && entry.job.generation == entry.sequence {
-            let since = max(entry.job.runAt, entry.job.enqueuedAt)
+        for entry in queue.ready.elements {
+            guard let job = jobs[entry.id], job.state == .waiting, job.generation == entry.sequence else { continue }
+            let since = max(job.runAt, job.enqueuedAt)
             oldest = min(oldest ?? since, since)
         }
         for state in queue.groups.values {
@@ -491,18 +524,16 @@ public final class JobEngine {
         let now = clock.now()
         while let entry = delayed.top, entry.time <= now {
             delayed.pop()
-            let job = entry.item
-            guard job.state == .delayed, job.generation == entry.sequence, jobs[job.id] === job else { continue }
+            guard let job = jobs[entry.item], job.state == .delayed, job.generation == entry.sequence else { continue }
             markChanged(job)
-            let queue = queue(named: job.queue)
+            let queue = job.home
             transition(job, to: .waiting, in: queue)
             makeReady(job, in: queue)
         }
         while let entry = leases.top, entry.time <= now {
             leases.pop()
-            let job = entry.item
-            guard job.state == .active, job.generation == entry.sequence, job.leaseExpiresAt == entry.time,
-                jobs[job.id] === job
+            guard let job = jobs[entry.item], job.state == .active, job.generation == entry.sequence,
+                job.leaseExpiresAt == entry.time
             else { continue }
             _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8), cause: .stalled)
         }
@@ -541,12 +572,20 @@ public final class JobEngine {
     }
 
     /// Whether there are changes not yet taken for the store.
-    public var hasChanges: Bool { !changed.isEmpty || !changedQueues.isEmpty }
+    public var hasChanges: Bool { !changedJobs.isEmpty || !deletedJobs.isEmpty || !changedQueues.isEmpty }
 
-    /// Jobs changed since the last call (nil: deleted), for one store transaction.
-    public func takeChanges() -> [UInt64: Job?] {
-        defer { changed.removeAll(keepingCapacity: true) }
-        return changed
+    /// Jobs changed and deleted since the last call, for one store transaction.
+    public func takeChanges() -> JobChanges {
+        var changes = JobChanges(changed: [], deleted: deletedJobs)
+        changes.changed.reserveCapacity(changedJobs.count)
+        for job in changedJobs {
+            job.isDirty = false
+            // A job deleted after it changed is in `deleted` already.
+            if jobs[job.id] === job { changes.changed.append(job) }
+        }
+        changedJobs.removeAll(keepingCapacity: true)
+        deletedJobs.removeAll(keepingCapacity: true)
+        return changes
     }
 
     // MARK: Internals
@@ -565,7 +604,11 @@ public final class JobEngine {
         return copy.withUTF8 { queue(named: UnsafeRawBufferPointer($0)) }
     }
 
-    private func markChanged(_ job: Job) { changed[job.id] = job }
+    private func markChanged(_ job: Job) {
+        guard !job.isDirty else { return }
+        job.isDirty = true
+        changedJobs.append(job)
+    }
 
     private func held(_ id: UInt64, _ owner: UInt64) -> Result<Job, JobError> {
         guard let job = jobs[id] else { return .failure(.notFound(id)) }
@@ -600,7 +643,7 @@ public final class JobEngine {
         } else {
             job.readySequence = nextGeneration(job)
         }
-        queue.ready.push(ReadyEntry(priority: job.priority, sequence: job.readySequence, job: job))
+        queue.ready.push(ReadyEntry(job))
         dispatch(queue)
     }
 
@@ -628,8 +671,7 @@ public final class JobEngine {
         let now = clock.now()
         guard blockedUntil(queue, now) == nil else { return nil }
         while let entry = queue.ready.top {
-            let job = entry.job
-            guard job.state == .waiting, job.generation == entry.sequence, jobs[job.id] === job else {
+            guard let job = jobs[entry.id], job.state == .waiting, job.generation == entry.sequence else {
                 queue.ready.pop()
                 continue
             }
@@ -677,7 +719,7 @@ public final class JobEngine {
         for (name, state) in queue.groups {
             if !state.parked.isEmpty && state.nextStart(at: now) <= now {
                 for job in state.parked where job.state == .waiting && jobs[job.id] === job {
-                    queue.ready.push(ReadyEntry(priority: job.priority, sequence: job.generation, job: job))
+                    queue.ready.push(ReadyEntry(job))
                 }
                 state.parked.removeAll()
             } else if !state.parked.isEmpty {
@@ -688,7 +730,7 @@ public final class JobEngine {
     }
 
     private func activate(_ job: Job, owner: UInt64) {
-        let queue = queue(named: job.queue)
+        let queue = job.home
         let now = clock.now()
         let waited = Int(now - max(job.runAt, job.enqueuedAt))
         queue.waitHistogram.record(waited)
@@ -712,11 +754,11 @@ public final class JobEngine {
 
     private func extendLease(_ job: Job) {
         job.leaseExpiresAt = clock.now() + Int64(job.leaseMilliseconds)
-        leases.push(Deadline(time: job.leaseExpiresAt, sequence: job.generation, item: job))
+        leases.push(Deadline(time: job.leaseExpiresAt, sequence: job.generation, item: job.id))
     }
 
     private func schedule(_ job: Job) {
-        delayed.push(Deadline(time: job.runAt, sequence: nextGeneration(job), item: job))
+        delayed.push(Deadline(time: job.runAt, sequence: nextGeneration(job), item: job.id))
     }
 
     @discardableResult
@@ -734,7 +776,7 @@ public final class JobEngine {
         job.holder = 0
         if let reason { job.lastError = reason }
         let now = clock.now()
-        let queue = queue(named: job.queue)
+        let queue = job.home
         let run = observeRun(job, queue)
         queue.failedTotal += 1
         defer { dispatch(queue) }
@@ -774,7 +816,7 @@ public final class JobEngine {
     }
 
     private func revive(_ job: Job) {
-        let queue = queue(named: job.queue)
+        let queue = job.home
         job.attempts = 0
         job.finishedAt = nil
         job.runAt = clock.now()
@@ -793,13 +835,13 @@ public final class JobEngine {
     }
 
     private func forget(_ job: Job) {
-        let queue = queue(named: job.queue)
+        let queue = job.home
         let wasActive = job.state == .active
-        jobs[job.id] = nil
+        jobs.remove(job.id)
         queue.counts[Int(job.state.rawValue)] -= 1
         job.holder = 0
         if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
-        changed[job.id] = .some(nil)
+        deletedJobs.append(job.id)
         if let waiting = watches.removeValue(forKey: job.id) {
             for watch in waiting where !watch.isDone {
                 watch.isDone = true
@@ -813,6 +855,10 @@ public final class JobEngine {
 /// One named queue: its indexes, policies and counters.
 public final class JobQueue {
     public let name: String
+    /// The name as bytes, as job records store it.
+    public let nameBytes: [UInt8]
+    /// The retry settings of the last job enqueued, shared by the next ones that have the same.
+    private var lastPolicy: JobPolicy?
     public internal(set) var config = QueueConfig()
     var ready = BinaryHeap<ReadyEntry>()
     var waiters = FIFO<Waiter>()
@@ -844,7 +890,22 @@ public final class JobQueue {
     public internal(set) var waitHistogram = LatencyHistogram()
     public internal(set) var runHistogram = LatencyHistogram()
 
-    init(name: String) { self.name = name }
+    init(name: String) {
+        self.name = name
+        self.nameBytes = Array(name.utf8)
+    }
+
+    /// A policy with these settings: the last one handed out if it matches, else a new one.
+    func policy(maxAttempts: Int, backoff: Backoff, jitter: Double, leaseMilliseconds: Int) -> JobPolicy {
+        if let last = lastPolicy, last.maxAttempts == maxAttempts, last.backoff == backoff, last.jitter == jitter,
+            last.leaseMilliseconds == leaseMilliseconds
+        {
+            return last
+        }
+        let policy = JobPolicy(maxAttempts: maxAttempts, backoff: backoff, jitter: jitter, leaseMilliseconds: leaseMilliseconds)
+        lastPolicy = policy
+        return policy
+    }
 
     func group(_ name: [UInt8]) -> GroupState {
         if let state = groups[name] { return state }
@@ -954,10 +1015,19 @@ struct FIFO<Element> {
     }
 }
 
+/// A job's place in its queue's ready order. It names the job by id: plain values sift
+/// through the heap without reference counting, and an entry whose job moved on since (started,
+/// deleted, made ready again under a new sequence) is recognised and dropped when it surfaces.
 struct ReadyEntry: Comparable {
     let priority: Int
     let sequence: UInt64
-    let job: Job
+    let id: UInt64
+
+    init(_ job: Job) {
+        priority = job.priority
+        sequence = job.generation
+        id = job.id
+    }
 
     static func < (a: ReadyEntry, b: ReadyEntry) -> Bool {
         a.priority != b.priority ? a.priority < b.priority : a.sequence < b.sequence

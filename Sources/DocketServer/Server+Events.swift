@@ -83,8 +83,9 @@ extension Server {
         for entry in match.plain {
             let route = unsafeDowncast(entry.owner, to: Route.self)
             let (id, _) = route.queue.withUnsafeBytes {
-                engine.enqueue(queue: $0, options: route.options, key: nil, group: route.group, payload: payload)
+                engine.enqueue(queue: $0, options: route.options, key: nil, group: route.group, payloadSize: payload.count)
             }
+            stagedPayloads.append((id, payload))
             stagedBytes += 2 * (payload.count + 256)
             ids.append(id)
         }
@@ -148,8 +149,7 @@ extension Server {
     /// a change on disk go out after the commit.
     func answerAPI(_ request: APIRequest, _ reply: JobReply) {
         guard let subject = request.reply else { return }
-        var headers: [UInt8]? = nil
-        var body: [UInt8]
+        let body: [UInt8]
         switch reply {
         case .enqueued(let id, let duplicate): body = Array("{\"id\":\(id),\"duplicate\":\(duplicate)}".utf8)
         case .done, .doneNow: body = Array("{\"ok\":true}".utf8)
@@ -161,9 +161,16 @@ extension Server {
         case .document(let text): body = Array(text.utf8)
         case .noJob: body = Array("{\"job\":null}".utf8)
         case .job(let job):
-            headers = Array(
+            let headers = Array(
                 "NATS/1.0\r\nDocket-Job-Id: \(job.id)\r\nDocket-Queue: \(job.queue)\r\nDocket-Attempt: \(job.attempts)\r\n\r\n".utf8)
-            body = job.payload
+            // Not durable: the job goes out as soon as its payload is at hand.
+            withPayload(of: job) { [unowned self] payload in
+                let message = headers + payload
+                subject.withUnsafeBytes { subject in
+                    message.withUnsafeBytes { message in _ = fanOut(subject, nil, message, headers.count, from: nil) }
+                }
+            }
+            return
         case .outcome(let job):
             var writer = JSONObjectWriter()
             writer.add("id", Int(job.id))
@@ -177,12 +184,8 @@ extension Server {
         case .waitingForJob, .waitingForOutcome: return
         }
         let send: () -> Void = { [unowned self] in
-            var message = headers ?? []
-            message += body
             subject.withUnsafeBytes { subject in
-                message.withUnsafeBytes { message in
-                    _ = fanOut(subject, nil, message, headers?.count, from: nil)
-                }
+                body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil) }
             }
         }
         if reply.isDurable { afterCommit.append(send) } else { send() }

@@ -35,7 +35,8 @@ extension Server {
             stagedBytes += cost
             let (id, duplicate) = engine.enqueue(
                 queue: name(queue), options: options, key: options.key.map { Array(bytes[$0]) },
-                group: options.group.map { Array(bytes[$0]) }, payload: body ?? [])
+                group: options.group.map { Array(bytes[$0]) }, payloadSize: body?.count ?? 0)
+            if !duplicate { stagedPayloads.append((id, body ?? [])) }
             return .enqueued(id: id, duplicate: duplicate)
         case .reserve(let queues, let timeout):
             let (job, waiter) = engine.reserve(
@@ -201,21 +202,83 @@ extension Server {
     /// ENQ is refused past this fraction of the store, keeping room for ACK and FAIL.
     static let storeFullFraction = 0.9
 
-    /// `JOB <id> <queue> <attempt> <#bytes>\r\n<payload>\r\n`.
+    /// `JOB <id> <queue> <attempt> <#bytes>\r\n<payload>\r\n`, in order with the connection's
+    /// other replies even when the payload has to come from the store.
     func sendJob(_ job: Job, to connection: Connection) {
         connection.heldJobs.insert(job.id)
-        let out = replies(for: connection)
+        if let payload = payloadInMemory(job.id) {
+            writeJob(job, payload, to: replies(for: connection))
+            return
+        }
+        // A local store answers before `readPayload` returns; a remote one later, and then the
+        // reply waits in a place of its own so that later replies cannot overtake it.
+        var answered: [UInt8]?
+        var placeholder: ByteBuffer?
+        store.readPayload(job.id) { [unowned self] result in
+            let payload = payloadOrStop(result, of: job.id)
+            guard let placeholder else {
+                answered = payload
+                return
+            }
+            writeJob(job, payload, to: placeholder)
+            fillDeferredReply(placeholder, of: connection)
+        }
+        if let answered {
+            writeJob(job, answered, to: replies(for: connection))
+        } else {
+            placeholder = deferReply(connection)
+        }
+    }
+
+    private func writeJob(_ job: Job, _ payload: [UInt8], to out: ByteBuffer) {
         out.append("JOB ")
         out.appendDecimal(Int(job.id))
         out.append(Byte.space)
-        out.append(string: job.queue)
+        out.append(job.home.nameBytes)
         out.append(Byte.space)
         out.appendDecimal(job.attempts)
         out.append(Byte.space)
-        out.appendDecimal(job.payload.count)
+        out.appendDecimal(payload.count)
         out.append("\r\n")
-        out.append(job.payload)
+        out.append(payload)
         out.append("\r\n")
+    }
+
+    /// Calls `body` with a job's payload: at once when it is in memory or the store answers at
+    /// once, later otherwise.
+    func withPayload(of job: Job, _ body: @escaping ([UInt8]) -> Void) {
+        if let payload = payloadInMemory(job.id) {
+            body(payload)
+            return
+        }
+        store.readPayload(job.id) { [unowned self] result in body(payloadOrStop(result, of: job.id)) }
+    }
+
+    /// The payload of a job whose first commit has not completed yet; nil once the store has it.
+    func payloadInMemory(_ id: UInt64) -> [UInt8]? {
+        for list in [stagedPayloads, committingPayloads] {
+            guard let first = list.first, id >= first.id, id <= list[list.count - 1].id else { continue }
+            var low = 0
+            var high = list.count - 1
+            while low <= high {
+                let middle = (low + high) / 2
+                if list[middle].id == id { return list[middle].bytes }
+                if list[middle].id < id { low = middle + 1 } else { high = middle - 1 }
+            }
+        }
+        return nil
+    }
+
+    /// A payload the store could not read: the job's record says it was committed, so the
+    /// store is damaged or gone. As with a failed commit, stopping keeps the store the only
+    /// truth; the job's attempt is not lost (it was never acknowledged) and runs after restart.
+    private func payloadOrStop(_ result: Result<[UInt8], StoreError>, of id: UInt64) -> [UInt8] {
+        switch result {
+        case .success(let payload): return payload
+        case .failure(let error):
+            log.error("Reading the payload of job \(id) failed: \(error); exiting, the store is the truth")
+            exit(1)
+        }
     }
 
     /// Resolves waiting RESERVEs the engine served or timed out, and lets those connections
@@ -290,17 +353,15 @@ extension Server {
             return
         }
         var batch = StoreBatch()
-        for (id, job) in engine.takeChanges() {
-            guard let job else {
-                batch.deletes.append(id)
-                continue
-            }
-            if !job.isPayloadStored {
-                batch.payloads.append((id, job.payload))
-                job.isPayloadStored = true
-            }
-            batch.puts.append((id, JobCodec.encode(job)))
+        let changes = engine.takeChanges()
+        batch.records.reserveCapacity(changes.changed.count * 128)
+        for job in changes.changed {
+            batch.put(id: job.id) { JobCodec.encode(job, into: &$0) }
         }
+        batch.deletes = changes.deleted
+        batch.payloads = stagedPayloads
+        committingPayloads = stagedPayloads
+        stagedPayloads = []
         for queue in engine.takeQueueChanges() {
             batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config)))
         }
@@ -323,13 +384,9 @@ extension Server {
             committingBytes = 0
             switch result {
             case .success:
-                for connection in waiting where !connection.isClosed {
-                    while let first = connection.heldReplies.first, first.batch <= committed {
-                        connection.heldReplies.removeFirst()
-                        connection.output.append(first.buffer.readableBytes)
-                    }
-                    queueFlush(connection)
-                }
+                committedBatch = committed
+                committingPayloads = []
+                for connection in waiting { releaseHeldReplies(connection) }
                 // What the commit made true is published only now, so no subscriber ever
                 // hears of a change that a crash could still undo.
                 publishLifecycle(lifecycle)

@@ -59,6 +59,13 @@ public final class Server {
     var stagedBytes = 0
     /// The same estimate for the batch being committed, until the store reports its real use.
     var committingBytes = 0
+    /// The newest batch whose commit has completed.
+    var committedBatch: UInt64 = 0
+    /// Payloads of jobs created this pass, and of the batch being committed: until its commit
+    /// completes, a payload is only here. After it, only the store has it. Ids are handed out
+    /// in order, so both lists are sorted by id.
+    var stagedPayloads: [(id: UInt64, bytes: [UInt8])] = []
+    var committingPayloads: [(id: UInt64, bytes: [UInt8])] = []
 
     var connections: [UInt64: Connection] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -167,15 +174,13 @@ public final class Server {
 
     /// Rebuilds the job engine from the store and makes what recovery changed durable.
     private func recoverJobs(from directory: DataDirectory, started: Int) throws {
-        let stored = try directory.loadJobs()
-        var jobs: [Job] = []
-        jobs.reserveCapacity(stored.records.count)
-        for record in stored.records {
-            guard let job = JobCodec.decode(id: record.id, record.record, payload: record.payload) else {
+        var recovered = 0
+        let stored = try directory.load { record in
+            guard let fields = JobCodec.decode(record.record) else {
                 throw ServerError("job \(record.id) in \(config.dataDirectory) cannot be decoded")
             }
-            job.isPayloadStored = true
-            jobs.append(job)
+            engine.restoreJob(id: record.id, fields, payloadSize: record.payloadSize)
+            recovered += 1
         }
         var queueConfigs: [(String, QueueConfig)] = []
         for (name, bytes) in stored.queues {
@@ -184,7 +189,7 @@ public final class Server {
             }
             queueConfigs.append((name, config))
         }
-        engine.restore(jobs, nextID: stored.nextID, queueConfigs: queueConfigs)
+        engine.finishRestore(nextID: stored.nextID, queueConfigs: queueConfigs)
         for (name, config) in queueConfigs {
             var copy = name
             copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }
@@ -199,10 +204,10 @@ public final class Server {
                 id: id, pattern: Array(text[pattern]), queue: Array(text[queue]), options: options,
                 group: options.group.map { Array(text[$0]) }, text: Array(text[range])))
         }
-        var states: [JobState: Int] = [:]
-        for job in engine.jobs.values { states[job.state, default: 0] += 1 }
-        let summary = [JobState.waiting, .delayed, .completed, .dead].map { "\(states[$0] ?? 0) \($0.name)" }.joined(separator: ", ")
-        log.info("Recovered \(jobs.count) jobs and \(stored.routes.count) routes from \(config.dataDirectory) in \(monotonicMilliseconds() - started) ms (\(summary); layout version \(DataDirectory.layoutVersion), sync \(config.syncMode.rawValue))")
+        var states = [Int](repeating: 0, count: 5)
+        engine.jobs.forEach { states[Int($0.state.rawValue)] += 1 }
+        let summary = [JobState.waiting, .delayed, .completed, .dead].map { "\(states[Int($0.rawValue)]) \($0.name)" }.joined(separator: ", ")
+        log.info("Recovered \(recovered) jobs and \(stored.routes.count) routes from \(config.dataDirectory) in \(monotonicMilliseconds() - started) ms (\(summary); layout version \(DataDirectory.layoutVersion), sync \(config.syncMode.rawValue))")
         commitChanges()
     }
 
@@ -421,6 +426,31 @@ public final class Server {
         }
         queueFlush(connection)
         return connection.output
+    }
+
+    /// A place in `connection`'s replies for an answer that is not ready yet (it waits for the
+    /// store): later replies queue behind it until `fillDeferredReply` releases it.
+    func deferReply(_ connection: Connection) -> ByteBuffer {
+        let buffer = ByteBuffer(capacity: 256)
+        connection.heldReplies.append((UInt64.max, buffer))
+        return buffer
+    }
+
+    /// Marks a deferred reply (now written) as ready and sends what may go.
+    func fillDeferredReply(_ buffer: ByteBuffer, of connection: Connection) {
+        guard let index = connection.heldReplies.firstIndex(where: { $0.buffer === buffer }) else { return }
+        connection.heldReplies[index].batch = 0
+        releaseHeldReplies(connection)
+    }
+
+    /// Sends, in order, the held replies whose batch has committed, up to the first that has not.
+    func releaseHeldReplies(_ connection: Connection) {
+        guard !connection.isClosed else { return }
+        while let first = connection.heldReplies.first, first.batch <= committedBatch {
+            connection.heldReplies.removeFirst()
+            connection.output.append(first.buffer.readableBytes)
+        }
+        queueFlush(connection)
     }
 
     /// A buffer for replies that may be sent only once the current batch of changes is on disk.

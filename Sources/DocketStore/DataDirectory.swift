@@ -30,6 +30,8 @@ public final class DataDirectory: JobStore {
     private var lastUsedBytes = 0
     private var usageLock = pthread_mutex_t()
     private var writer: CommitWriter?
+    /// The loop thread's read-only transaction for payloads, reset between reads.
+    private var reader: OpaquePointer?
     public let capacityBytes: Int
 
     /// Opens (creating if needed) the data directory at `path`.
@@ -138,28 +140,42 @@ public final class DataDirectory: JobStore {
 
     // MARK: JobStore
 
-    public func loadJobs() throws -> StoredJobs {
+    public func load(jobs visit: (StoredJobRecord) throws -> Void) throws -> StoredState {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
         defer { mdb_txn_abort(txn) }
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(txn, jobsDB, &cursor), "mdb_cursor_open")
         defer { mdb_cursor_close(cursor) }
-        var records: [StoredJob] = []
+        // Every job has a payload under the same key, so one cursor per database walking side
+        // by side finds each payload's size without a lookup (and without reading it).
+        var payloadCursor: OpaquePointer?
+        try check(mdb_cursor_open(txn, payloadsDB, &payloadCursor), "mdb_cursor_open payloads")
+        defer { mdb_cursor_close(payloadCursor) }
         var key = MDB_val()
         var value = MDB_val()
+        var payloadKey = MDB_val()
+        var payload = MDB_val()
         var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
+        var payloadStatus = mdb_cursor_get(payloadCursor, &payloadKey, &payload, MDB_FIRST)
         while status == 0 {
             guard key.mv_size == 8 else { throw StoreError("job key of \(key.mv_size) bytes in \(path)") }
             let id = UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
-            let record = Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
-            var payload = MDB_val()
-            let found = mdb_get(txn, payloadsDB, &key, &payload)
-            guard found == 0 else { throw StoreError("job \(id) has no payload in \(path)") }
-            records.append(StoredJob(id: id, record: record, payload: Array(UnsafeRawBufferPointer(start: payload.mv_data, count: payload.mv_size))))
+            // Skip payloads without a job (none should exist), then expect this job's.
+            while payloadStatus == 0, payloadKey.mv_size == 8,
+                UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) < id
+            {
+                payloadStatus = mdb_cursor_get(payloadCursor, &payloadKey, &payload, MDB_NEXT)
+            }
+            guard payloadStatus == 0, payloadKey.mv_size == 8,
+                UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) == id
+            else { throw StoreError("job \(id) has no payload in \(path)") }
+            try visit(StoredJobRecord(
+                id: id, record: UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size),
+                payloadSize: payload.mv_size))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
-        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredJobs(records: [], nextID: 1, queues: [], routes: []) }
+        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredState(nextID: 1, queues: [], routes: []) }
         var routes: [(id: UInt64, bytes: [UInt8])] = []
         var routeCursor: OpaquePointer?
         try check(mdb_cursor_open(txn, routesDB, &routeCursor), "mdb_cursor_open routes")
@@ -188,7 +204,40 @@ public final class DataDirectory: JobStore {
             return mdb_get(txn, metaDB, &keyVal, &found)
         }
         if got == 0 && found.mv_size == 8 { nextID = UInt64(bigEndian: found.mv_data.loadUnaligned(as: UInt64.self)) }
-        return StoredJobs(records: records, nextID: nextID, queues: queues, routes: routes)
+        return StoredState(nextID: nextID, queues: queues, routes: routes)
+    }
+
+    /// Every stored job at once, with copies of its record; for tests and tools.
+    public func loadJobs() throws -> (records: [(id: UInt64, record: [UInt8], payloadSize: Int)], state: StoredState) {
+        var records: [(id: UInt64, record: [UInt8], payloadSize: Int)] = []
+        let state = try load { records.append(($0.id, Array($0.record), $0.payloadSize)) }
+        return (records, state)
+    }
+
+    /// Payloads are read on the loop's thread in a read-only transaction of their own, which
+    /// LMDB runs alongside the commit thread's writes; the handle is kept and renewed per read.
+    public func readPayload(_ id: UInt64, completion: @escaping (Result<[UInt8], StoreError>) -> Void) {
+        completion(readPayloadNow(id))
+    }
+
+    private func readPayloadNow(_ id: UInt64) -> Result<[UInt8], StoreError> {
+        if let reader {
+            guard mdb_txn_renew(reader) == 0 else { return .failure(StoreError("mdb_txn_renew failed in \(path)")) }
+        } else {
+            let status = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &reader)
+            guard status == 0 else { return .failure(StoreError("mdb_txn_begin failed in \(path): \(String(cString: mdb_strerror(status)))")) }
+        }
+        defer { mdb_txn_reset(reader) }
+        var key = id.bigEndian
+        var found = MDB_val()
+        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
+            var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
+            return mdb_get(reader, payloadsDB, &keyVal, &found)
+        }
+        guard status == 0 else {
+            return .failure(StoreError("reading the payload of job \(id) failed in \(path): \(String(cString: mdb_strerror(status)))"))
+        }
+        return .success(Array(UnsafeRawBufferPointer(start: found.mv_data, count: found.mv_size)))
     }
 
     /// Commits from now on run on a thread of their own (see `CommitWriter`); completions then
@@ -240,7 +289,9 @@ public final class DataDirectory: JobStore {
         var committed = false
         defer { if !committed { mdb_txn_abort(txn) } }
         for (id, bytes) in batch.payloads { try put(txn, payloadsDB, id, bytes) }
-        for (id, bytes) in batch.puts { try put(txn, jobsDB, id, bytes) }
+        try batch.records.withUnsafeBytes { records in
+            for (id, range) in batch.puts { try put(txn, jobsDB, id, UnsafeRawBufferPointer(rebasing: records[range])) }
+        }
         for id in batch.deletes {
             try delete(txn, jobsDB, id)
             try delete(txn, payloadsDB, id)
@@ -279,15 +330,17 @@ public final class DataDirectory: JobStore {
     }
 
     private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try put(txn, dbi, id, $0) }
+    }
+
+    private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
         var key = id.bigEndian
-        let status = withUnsafeMutableBytes(of: &key) { keyRaw in
-            bytes.withUnsafeBytes { valueRaw -> Int32 in
-                var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
-                // LMDB copies the value and never writes through this pointer; passing the
-                // array's own storage avoids copying every payload once more.
-                var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: UnsafeMutableRawPointer(mutating: valueRaw.baseAddress))
-                return mdb_put(txn, dbi, &keyVal, &valueVal, 0)
-            }
+        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
+            var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
+            // LMDB copies the value and never writes through this pointer; passing the
+            // caller's storage avoids copying every payload once more.
+            var valueVal = MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+            return mdb_put(txn, dbi, &keyVal, &valueVal, 0)
         }
         try check(status, "mdb_put job \(id)")
     }
@@ -331,6 +384,10 @@ public final class DataDirectory: JobStore {
     public func close() {
         writer?.stop()
         writer = nil
+        if let reader {
+            mdb_txn_abort(reader)
+            self.reader = nil
+        }
         if let env {
             mdb_env_sync(env, 1)
             mdb_env_close(env)

@@ -3,12 +3,18 @@
 /// commits on another thread or over the network (a Postgres backend for many docketd nodes is
 /// planned) fits the same interface; nothing above it may assume the store is local.
 public protocol JobStore: AnyObject {
-    /// Every stored job record and the next job id to hand out.
-    func loadJobs() throws -> StoredJobs
+    /// Calls `visit` with every stored job record, in id order, then returns the rest of the
+    /// stored state. Payloads are not read: they stay in the store until a job is delivered.
+    func load(jobs visit: (StoredJobRecord) throws -> Void) throws -> StoredState
 
     /// Writes `batch` durably (as `SyncMode` promises), then calls `completion` on the loop's
     /// thread. Batches commit in the order they are given.
     func commit(_ batch: StoreBatch, completion: @escaping (Result<Void, StoreError>) -> Void)
+
+    /// Reads the payload of a job whose first commit has completed, and calls `completion`
+    /// with it on the loop's thread: before returning if the store can (a local one), later if
+    /// it cannot (a remote one). Callers handle both.
+    func readPayload(_ id: UInt64, completion: @escaping (Result<[UInt8], StoreError>) -> Void)
 
     /// Bytes the store holds, as of the last commit.
     var usedBytes: Int { get }
@@ -17,9 +23,15 @@ public protocol JobStore: AnyObject {
     var capacityBytes: Int { get }
 }
 
-/// What `loadJobs` finds.
-public struct StoredJobs {
-    public var records: [StoredJob]
+/// One stored job, as `load` shows it. `record` is valid only during the visit.
+public struct StoredJobRecord {
+    public var id: UInt64
+    public var record: UnsafeRawBufferPointer
+    public var payloadSize: Int
+}
+
+/// What `load` finds besides the jobs.
+public struct StoredState {
     public var nextID: UInt64
     /// Each queue's settings record, by queue name.
     public var queues: [(name: String, bytes: [UInt8])]
@@ -27,20 +39,15 @@ public struct StoredJobs {
     public var routes: [(id: UInt64, bytes: [UInt8])]
 }
 
-/// One job as stored: its state record and, apart, its payload.
-public struct StoredJob {
-    public var id: UInt64
-    public var record: [UInt8]
-    public var payload: [UInt8]
-}
-
 /// Changes for one transaction.
 ///
 /// A job's payload is stored apart from its state record and written once, when the job is
-/// new: every later change (reserve, ack, fail, progress) rewrites only the small record.
+/// new: every later change (reserve, ack, fail, progress) rewrites only the small record. The
+/// records of a batch share one buffer, `records`, so encoding a batch allocates once.
 public struct StoreBatch {
-    /// State records to write.
-    public var puts: [(id: UInt64, bytes: [UInt8])] = []
+    /// State records to write: each one's bytes in `records`.
+    public var puts: [(id: UInt64, bytes: Range<Int>)] = []
+    public var records: [UInt8] = []
     /// Payloads of new jobs.
     public var payloads: [(id: UInt64, bytes: [UInt8])] = []
     /// Jobs to forget: record and payload.
@@ -53,6 +60,18 @@ public struct StoreBatch {
     public var nextID: UInt64 = 0
 
     public init() {}
+
+    /// Adds the state record of job `id`, written by `encode` at the end of `records`.
+    public mutating func put(id: UInt64, _ encode: (inout [UInt8]) -> Void) {
+        let start = records.count
+        encode(&records)
+        puts.append((id, start..<records.count))
+    }
+
+    /// Adds a state record given as bytes.
+    public mutating func put(id: UInt64, bytes: [UInt8]) {
+        put(id: id) { $0.append(contentsOf: bytes) }
+    }
 
     public var isEmpty: Bool { puts.isEmpty && deletes.isEmpty && queues.isEmpty && routes.isEmpty }
 }

@@ -126,7 +126,7 @@ import Testing
             group.withUTF8 { bytes in
                 var queue = "q"
                 return queue.withUTF8 {
-                    h.engine.enqueue(queue: UnsafeRawBufferPointer($0), options: EnqueueOptions(), key: nil, group: Array(bytes), payload: []).id
+                    h.engine.enqueue(queue: UnsafeRawBufferPointer($0), options: EnqueueOptions(), key: nil, group: Array(bytes), payloadSize: 0).id
                 }
             }
         }

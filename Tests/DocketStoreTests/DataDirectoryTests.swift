@@ -19,7 +19,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         var batch = StoreBatch()
         let records: [(UInt64, [UInt8])] = (1...500).map { ($0, Array("job-\($0)".utf8) + [UInt8](repeating: UInt8($0 % 251), count: Int($0))) }
-        batch.puts = records.map { (id: $0.0, bytes: $0.1) }
+        for (id, bytes) in records { batch.put(id: id, bytes: bytes) }
         batch.payloads = records.map { (id: $0.0, bytes: Array("payload-\($0.0)".utf8)) }
         batch.nextID = 501
         do {
@@ -27,14 +27,14 @@ import Testing
             try commit(store, batch)
             var second = StoreBatch()
             second.deletes = [7, 8, 9]
-            second.puts = [(id: 10, bytes: Array("rewritten".utf8))]
+            second.put(id: 10, bytes: Array("rewritten".utf8))
             second.nextID = 600
             try commit(store, second)
             store.close()
         }
         let reopened = try DataDirectory(path: path)
         let loaded = try reopened.loadJobs()
-        #expect(loaded.nextID == 600)
+        #expect(loaded.state.nextID == 600)
         var expected = Dictionary(uniqueKeysWithValues: records)
         expected[7] = nil
         expected[8] = nil
@@ -44,7 +44,10 @@ import Testing
         #expect(loaded.records.map(\.id) == loaded.records.map(\.id).sorted())
         for record in loaded.records {
             #expect(expected[record.id] == record.record)
-            #expect(record.payload == Array("payload-\(record.id)".utf8))
+            #expect(record.payloadSize == "payload-\(record.id)".utf8.count)
+            var read: [UInt8]?
+            reopened.readPayload(record.id) { read = try? $0.get() }
+            #expect(read == Array("payload-\(record.id)".utf8))
         }
     }
 
@@ -62,13 +65,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let store = try DataDirectory(path: path, mapSize: 1 << 20)
         var small = StoreBatch()
-        small.puts = [(id: 1, bytes: Array("keep me".utf8))]
+        small.put(id: 1, bytes: Array("keep me".utf8))
         small.payloads = [(id: 1, bytes: [])]
         small.nextID = 2
         try commit(store, small)
         #expect(store.usedBytes > 0 && store.usedBytes < store.capacityBytes)
         var huge = StoreBatch()
-        huge.puts = (2...400).map { (id: UInt64($0), bytes: [1]) }
+        for id in 2...400 { huge.put(id: UInt64(id), bytes: [1]) }
         huge.payloads = (2...400).map { (id: UInt64($0), bytes: [UInt8](repeating: 1, count: 8000)) }
         huge.nextID = 401
         var outcome: Result<Void, StoreError>?
@@ -80,7 +83,7 @@ import Testing
         #expect(error.description.contains("MDB_MAP_FULL"))
         // The failed batch left nothing behind, and the store still takes what fits.
         var after = StoreBatch()
-        after.puts = [(id: 2, bytes: Array("still works".utf8))]
+        after.put(id: 2, bytes: Array("still works".utf8))
         after.payloads = [(id: 2, bytes: [])]
         after.nextID = 3
         try commit(store, after)
@@ -113,7 +116,7 @@ import Testing
         var completed: [Int] = []
         for number in 1...20 {
             var batch = StoreBatch()
-            batch.puts = [(id: UInt64(number), bytes: Array("record \(number)".utf8))]
+            batch.put(id: UInt64(number), bytes: Array("record \(number)".utf8))
             batch.payloads = [(id: UInt64(number), bytes: [])]
             batch.nextID = UInt64(number + 1)
             store.commit(batch) { result in
@@ -126,6 +129,6 @@ import Testing
         #expect(completed == Array(1...20))
         store.close()
         let loaded = try DataDirectory(path: path).loadJobs()
-        #expect(loaded.records.count == 20 && loaded.nextID == 21)
+        #expect(loaded.records.count == 20 && loaded.state.nextID == 21)
     }
 }
