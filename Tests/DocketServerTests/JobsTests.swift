@@ -22,7 +22,8 @@ import Testing
         let again = try second.client()
         _ = try again.handshake()
         try again.line("RESERVE mail timeout=0")
-        #expect(try again.readMessage().0 == "JOB 1 mail 1 3")
+        let (line, payload) = try again.readMessage()
+        #expect(line == "JOB 1 mail 1 3" && payload == Array("one".utf8))
         try again.line("RESERVE mail timeout=0")
         #expect(try again.readLine() == "NOJOB")  // job 2 is still delayed
         try again.line("INSPECT 3")
@@ -31,6 +32,25 @@ import Testing
         // Ids keep growing after a restart.
         try again.send("ENQ mail 1\r\nx\r\n")
         #expect(try again.readLine() == "+OK 4")
+    }
+
+    @Test func aJobReservedBeforeItsFirstCommitComesWithItsPayload() throws {
+        // The payload is with the server until the commit completes, then only in the store;
+        // a RESERVE in the same pass as the ENQ, or while the commit runs, must find it too.
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        var batch = ""
+        for number in 0..<50 { batch += "ENQ fresh 6\r\nbody\(String(format: "%02d", number))\r\nRESERVE fresh timeout=0\r\n" }
+        try client.send(batch)
+        var seen: [String] = []
+        for _ in 0..<50 {
+            #expect(try client.readLine().hasPrefix("+OK "))
+            let (line, payload) = try client.readMessage()
+            #expect(line.hasPrefix("JOB ") && line.hasSuffix(" fresh 1 6"))
+            seen.append(String(decoding: payload, as: UTF8.self))
+        }
+        #expect(seen == (0..<50).map { "body" + String(format: "%02d", $0) })
     }
 
     @Test func relaxedSyncStillSurvivesAProcessCrash() throws {
@@ -119,7 +139,9 @@ import Testing
                         let line = try worker.readLine()
                         if line == "NOJOB" { break }
                         let id = Int(line.split(separator: " ")[1])!
-                        _ = try worker.readBytes(Int(line.split(separator: " ")[4])! + 2)
+                        // Job n carries the number n - 1; its payload comes back from the store.
+                        let payload = try worker.readBytes(Int(line.split(separator: " ")[4])! + 2)
+                        guard payload == Array("\(id - 1)\r\n".utf8) else { throw HarnessError("job \(id) came with the wrong payload") }
                         try worker.line("ACK \(id)")
                         guard try worker.readLine() == "+OK" else { throw HarnessError("ACK refused") }
                         record.add(id)
