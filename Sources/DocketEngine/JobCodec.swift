@@ -1,16 +1,187 @@
 import DocketWire
 
-/// The on-disk form of a job's state: a version byte, then fixed-order fields, integers
-/// big-endian, byte strings length-prefixed. The payload is stored apart (it never changes, and
-/// rewriting it on every state change would multiply the bytes written). A new field goes at
-/// the end under a new version; `decode` keeps reading every older version.
+/// The on-disk form of a job's state. The payload is stored apart (it never changes, and
+/// rewriting it on every state change would multiply the bytes written).
+///
+/// Version 2, written now: a version byte, the state, a byte of flags saying which optional
+/// fields follow, then LEB128 varints (signed ones zigzag-encoded; times other than the enqueue
+/// time as differences from it) and length-prefixed byte strings. A typical record is about 30
+/// bytes, a quarter of version 1, which makes every commit and the data file smaller.
+/// Version 1 (fixed 8-byte big-endian integers) is still read. A new field goes at the end
+/// under a new version; `decode` keeps reading every older version.
 public enum JobCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+
+    private enum Flag {
+        static let key: UInt8 = 1, startedAt: UInt8 = 2, finishedAt: UInt8 = 4, progressNote: UInt8 = 8
+        static let lastError: UInt8 = 16, result: UInt8 = 32, group: UInt8 = 64, jitter: UInt8 = 128
+    }
 
     /// Appends the record of `job` to `out` (one buffer serves a whole batch of records).
     public static func encode(_ job: Job, into out: inout [UInt8]) {
-        out.append(version)
-        out.append(job.state.rawValue)
+        let extras = job.extras
+        let startedAt = job.startedAt
+        let finishedAt = job.finishedAt
+        var flags: UInt8 = 0
+        if extras?.key != nil { flags |= Flag.key }
+        if startedAt != nil { flags |= Flag.startedAt }
+        if finishedAt != nil { flags |= Flag.finishedAt }
+        if extras?.progressNote != nil { flags |= Flag.progressNote }
+        if extras?.lastError != nil { flags |= Flag.lastError }
+        if extras?.result != nil { flags |= Flag.result }
+        if extras?.group != nil { flags |= Flag.group }
+        if job.jitter != 0 { flags |= Flag.jitter }
+        // The fixed part is at most 3 bytes + 13 varints of 10 bytes + 8 bytes of jitter; it is
+        // built on the stack and appended at once (appending field by field cost a third of the
+        // encoding time).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 160) { buffer in
+            var writer = VarintWriter(buffer: buffer)
+            writer.byte(version)
+            writer.byte(job.state.rawValue)
+            writer.byte(flags)
+            writer.signed(Int64(job.priority))
+            writer.unsigned(UInt64(job.attempts))
+            writer.unsigned(UInt64(job.maxAttempts))
+            switch job.backoff {
+            case .fixed(let milliseconds):
+                writer.byte(0)
+                writer.signed(Int64(milliseconds))
+            case .exponential(let base, let cap):
+                writer.byte(1)
+                writer.signed(Int64(base))
+                writer.signed(Int64(cap))
+            }
+            if flags & Flag.jitter != 0 { writer.fixed(job.jitter.bitPattern) }
+            writer.signed(Int64(job.leaseMilliseconds))
+            writer.signed(job.enqueuedAt)
+            writer.signed(job.runAt &- job.enqueuedAt)
+            if let startedAt { writer.signed(startedAt &- job.enqueuedAt) }
+            if let finishedAt { writer.signed(finishedAt &- job.enqueuedAt) }
+            writer.byte(UInt8(clamping: job.progress))
+            writer.unsigned(UInt64(job.payloadSize))
+            writer.unsigned(UInt64(job.home.nameBytes.count))
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<writer.position]))
+        }
+        out.append(contentsOf: job.home.nameBytes)
+        for (flag, value) in [(Flag.key, extras?.key), (Flag.progressNote, extras?.progressNote), (Flag.lastError, extras?.lastError),
+            (Flag.result, extras?.result), (Flag.group, extras?.group)] where flags & flag != 0
+        {
+            putVarint(&out, UInt64(value!.count))
+            out.append(contentsOf: value!)
+        }
+    }
+
+    public static func encode(_ job: Job) -> [UInt8] {
+        var out: [UInt8] = []
+        encode(job, into: &out)
+        return out
+    }
+
+    /// Reads a record of any version; nil if it is not one this version can read.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
+        switch bytes.first {
+        case 1: return decodeVersion1(bytes)
+        case 2: return decodeVersion2(bytes)
+        default: return nil
+        }
+    }
+
+    public static func decode(_ bytes: [UInt8]) -> StoredJobFields? {
+        bytes.withUnsafeBytes { decode($0) }
+    }
+
+    private static func decodeVersion2(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
+        var reader = Reader(bytes: bytes)
+        guard reader.byte() == 2, let state = reader.byte().flatMap(JobState.init(rawValue:)), let flags = reader.byte(),
+            let priority = reader.signed(), let attempts = reader.unsigned(), let maxAttempts = reader.unsigned(),
+            let kind = reader.byte()
+        else { return nil }
+        let backoff: Backoff
+        switch kind {
+        case 0:
+            guard let milliseconds = reader.signed() else { return nil }
+            backoff = .fixed(milliseconds: Int(milliseconds))
+        case 1:
+            guard let base = reader.signed(), let cap = reader.signed() else { return nil }
+            backoff = .exponential(baseMilliseconds: Int(base), capMilliseconds: Int(cap))
+        default: return nil
+        }
+        var jitter = 0.0
+        if flags & Flag.jitter != 0 {
+            guard let bits = reader.int() else { return nil }
+            jitter = Double(bitPattern: UInt64(bitPattern: bits))
+        }
+        guard let lease = reader.signed(), let enqueuedAt = reader.signed(), let runAt = reader.signed() else { return nil }
+        var startedAt: Int64?
+        var finishedAt: Int64?
+        if flags & Flag.startedAt != 0 {
+            guard let delta = reader.signed() else { return nil }
+            startedAt = enqueuedAt &+ delta
+        }
+        if flags & Flag.finishedAt != 0 {
+            guard let delta = reader.signed() else { return nil }
+            finishedAt = enqueuedAt &+ delta
+        }
+        guard let progress = reader.byte(), let payloadSize = reader.unsigned(), let queue = reader.varintBlob() else { return nil }
+        func optional(_ flag: UInt8) -> Decoded<[UInt8]>? {
+            guard flags & flag != 0 else { return Decoded(value: nil) }
+            return reader.varintBlob().map { Decoded(value: Array(bytes[$0])) }
+        }
+        guard let key = optional(Flag.key), let note = optional(Flag.progressNote), let lastError = optional(Flag.lastError),
+            let result = optional(Flag.result), let group = optional(Flag.group), reader.atEnd,
+            attempts <= UInt64(Int.max), maxAttempts <= UInt64(Int.max), payloadSize <= UInt64(UInt32.max)
+        else { return nil }
+        return StoredJobFields(
+            state: state, priority: Int(priority), attempts: Int(attempts), maxAttempts: Int(maxAttempts),
+            backoff: backoff, jitter: jitter, leaseMilliseconds: Int(lease), key: key.value, enqueuedAt: enqueuedAt,
+            runAt: enqueuedAt &+ runAt, startedAt: startedAt, finishedAt: finishedAt, progress: Int(progress),
+            progressNote: note.value, lastError: lastError.value, result: result.value,
+            queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value, payloadSize: Int(payloadSize))
+    }
+
+    private static func putVarint(_ out: inout [UInt8], _ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        out.append(UInt8(value))
+    }
+
+    /// Writes the fixed part of a version 2 record into a buffer known to be large enough.
+    struct VarintWriter {
+        let buffer: UnsafeMutableBufferPointer<UInt8>
+        var position = 0
+
+        mutating func byte(_ value: UInt8) {
+            buffer[position] = value
+            position += 1
+        }
+
+        mutating func unsigned(_ value: UInt64) {
+            var value = value
+            while value >= 0x80 {
+                byte(UInt8(truncatingIfNeeded: value) | 0x80)
+                value >>= 7
+            }
+            byte(UInt8(value))
+        }
+
+        mutating func signed(_ value: Int64) {
+            unsigned(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+        }
+
+        mutating func fixed(_ value: UInt64) {
+            for shift in stride(from: 56, through: 0, by: -8) { byte(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        }
+    }
+
+    // MARK: Version 1
+
+    /// A record in the version 1 layout, as docketd 0.1 wrote them; kept so tests can prove
+    /// that such records still read.
+    public static func encodeVersion1(_ job: Job) -> [UInt8] {
+        var out: [UInt8] = [1, job.state.rawValue]
         put(&out, Int64(job.priority))
         put(&out, Int64(job.attempts))
         put(&out, Int64(job.maxAttempts))
@@ -32,24 +203,17 @@ public enum JobCodec {
         put(&out, job.startedAt)
         put(&out, job.finishedAt)
         put(&out, Int64(job.progress))
-        let extras = job.extras
-        put(&out, extras?.progressNote)
-        put(&out, extras?.lastError)
-        put(&out, extras?.result)
+        put(&out, job.progressNote)
+        put(&out, job.lastError)
+        put(&out, job.result)
         put(&out, job.home.nameBytes)
-        put(&out, extras?.group)
-    }
-
-    public static func encode(_ job: Job) -> [UInt8] {
-        var out: [UInt8] = []
-        encode(job, into: &out)
+        put(&out, job.group)
         return out
     }
 
-    /// Reads a record; nil if it is not one this version can read.
-    public static func decode(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
+    private static func decodeVersion1(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
         var reader = Reader(bytes: bytes)
-        guard reader.byte() == version, let state = reader.byte().flatMap(JobState.init(rawValue:)),
+        guard reader.byte() == 1, let state = reader.byte().flatMap(JobState.init(rawValue:)),
             let priority = reader.int(), let attempts = reader.int(), let maxAttempts = reader.int(),
             let kind = reader.byte(), let first = reader.int(), let second = reader.int(),
             let jitterBits = reader.int(), let lease = reader.int()
@@ -70,11 +234,8 @@ public enum JobCodec {
             backoff: backoff, jitter: Double(bitPattern: UInt64(bitPattern: jitterBits)), leaseMilliseconds: Int(lease),
             key: key.value, enqueuedAt: enqueuedAt, runAt: runAt, startedAt: startedAt.value,
             finishedAt: finishedAt.value, progress: Int(progress), progressNote: note.value, lastError: lastError.value,
-            result: result.value, queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value)
-    }
-
-    public static func decode(_ bytes: [UInt8]) -> StoredJobFields? {
-        bytes.withUnsafeBytes { decode($0) }
+            result: result.value, queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value,
+            payloadSize: nil)
     }
 
     private static func put(_ out: inout [UInt8], _ value: Int64) {
@@ -117,6 +278,29 @@ public enum JobCodec {
             for offset in 0..<8 { value = value << 8 | Int64(bytes[position + offset]) }
             position += 8
             return value
+        }
+
+        mutating func unsigned() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while let next = byte() {
+                guard shift < 64 else { return nil }
+                value |= UInt64(next & 0x7f) << shift
+                if next & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+
+        mutating func signed() -> Int64? {
+            guard let raw = unsigned() else { return nil }
+            return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
+        }
+
+        mutating func varintBlob() -> Range<Int>? {
+            guard let length = unsigned(), length <= UInt64(bytes.count - position) else { return nil }
+            defer { position += Int(length) }
+            return position..<(position + Int(length))
         }
 
         mutating func blobRange() -> Range<Int>? {
@@ -168,4 +352,6 @@ public struct StoredJobFields {
     public var result: [UInt8]?
     public var queue: UnsafeRawBufferPointer
     public var group: [UInt8]?
+    /// Version 2 records carry it; for older ones the store's payload tells.
+    public var payloadSize: Int?
 }

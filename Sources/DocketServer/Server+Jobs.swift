@@ -254,6 +254,24 @@ extension Server {
         store.readPayload(job.id) { [unowned self] result in body(payloadOrStop(result, of: job.id)) }
     }
 
+    /// Forgets the staged payload of job `id`, if it has one; whether it had.
+    private func dropStagedPayload(_ id: UInt64) -> Bool {
+        guard let index = stagedIndex(id) else { return false }
+        stagedPayloads.remove(at: index)
+        return true
+    }
+
+    private func stagedIndex(_ id: UInt64) -> Int? {
+        var low = 0
+        var high = stagedPayloads.count - 1
+        while low <= high {
+            let middle = (low + high) / 2
+            if stagedPayloads[middle].id == id { return middle }
+            if stagedPayloads[middle].id < id { low = middle + 1 } else { high = middle - 1 }
+        }
+        return nil
+    }
+
     /// The payload of a job whose first commit has not completed yet; nil once the store has it.
     func payloadInMemory(_ id: UInt64) -> [UInt8]? {
         for list in [stagedPayloads, committingPayloads] {
@@ -354,10 +372,14 @@ extension Server {
         }
         var batch = StoreBatch()
         let changes = engine.takeChanges()
-        batch.records.reserveCapacity(changes.changed.count * 128)
+        batch.records.reserveCapacity(changes.changed.count * 48)
         for job in changes.changed {
             batch.put(id: job.id) { JobCodec.encode(job, into: &$0) }
+            // A completed job never runs again, so its payload goes: never written at all if
+            // the job came and went within this pass (the common case without a backlog).
+            if job.state == .completed && !dropStagedPayload(job.id) { batch.payloadDeletes.append(job.id) }
         }
+        for id in changes.deleted { _ = dropStagedPayload(id) }
         batch.deletes = changes.deleted
         batch.payloads = stagedPayloads
         committingPayloads = stagedPayloads

@@ -179,7 +179,11 @@ public final class Server {
             guard let fields = JobCodec.decode(record.record) else {
                 throw ServerError("job \(record.id) in \(config.dataDirectory) cannot be decoded")
             }
-            engine.restoreJob(id: record.id, fields, payloadSize: record.payloadSize)
+            // Completed jobs give their payload up; every other job must still have it.
+            guard record.payloadSize != nil || fields.state == .completed else {
+                throw ServerError("job \(record.id) in \(config.dataDirectory) has no payload")
+            }
+            engine.restoreJob(id: record.id, fields, payloadSize: fields.payloadSize ?? record.payloadSize ?? 0)
             recovered += 1
         }
         var queueConfigs: [(String, QueueConfig)] = []

@@ -147,8 +147,8 @@ public final class DataDirectory: JobStore {
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(txn, jobsDB, &cursor), "mdb_cursor_open")
         defer { mdb_cursor_close(cursor) }
-        // Every job has a payload under the same key, so one cursor per database walking side
-        // by side finds each payload's size without a lookup (and without reading it).
+        // A job's payload is under the same key, so one cursor per database walking side by
+        // side finds each payload's size without a lookup (and without reading it).
         var payloadCursor: OpaquePointer?
         try check(mdb_cursor_open(txn, payloadsDB, &payloadCursor), "mdb_cursor_open payloads")
         defer { mdb_cursor_close(payloadCursor) }
@@ -161,18 +161,17 @@ public final class DataDirectory: JobStore {
         while status == 0 {
             guard key.mv_size == 8 else { throw StoreError("job key of \(key.mv_size) bytes in \(path)") }
             let id = UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
-            // Skip payloads without a job (none should exist), then expect this job's.
+            // Skip payloads without a job (none should exist); a job may have none (completed).
             while payloadStatus == 0, payloadKey.mv_size == 8,
                 UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) < id
             {
                 payloadStatus = mdb_cursor_get(payloadCursor, &payloadKey, &payload, MDB_NEXT)
             }
-            guard payloadStatus == 0, payloadKey.mv_size == 8,
-                UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) == id
-            else { throw StoreError("job \(id) has no payload in \(path)") }
+            let hasPayload = payloadStatus == 0 && payloadKey.mv_size == 8
+                && UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) == id
             try visit(StoredJobRecord(
                 id: id, record: UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size),
-                payloadSize: payload.mv_size))
+                payloadSize: hasPayload ? payload.mv_size : nil))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
         guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredState(nextID: 1, queues: [], routes: []) }
@@ -208,8 +207,8 @@ public final class DataDirectory: JobStore {
     }
 
     /// Every stored job at once, with copies of its record; for tests and tools.
-    public func loadJobs() throws -> (records: [(id: UInt64, record: [UInt8], payloadSize: Int)], state: StoredState) {
-        var records: [(id: UInt64, record: [UInt8], payloadSize: Int)] = []
+    public func loadJobs() throws -> (records: [(id: UInt64, record: [UInt8], payloadSize: Int?)], state: StoredState) {
+        var records: [(id: UInt64, record: [UInt8], payloadSize: Int?)] = []
         let state = try load { records.append(($0.id, Array($0.record), $0.payloadSize)) }
         return (records, state)
     }
@@ -292,6 +291,7 @@ public final class DataDirectory: JobStore {
         try batch.records.withUnsafeBytes { records in
             for (id, range) in batch.puts { try put(txn, jobsDB, id, UnsafeRawBufferPointer(rebasing: records[range])) }
         }
+        for id in batch.payloadDeletes { try delete(txn, payloadsDB, id) }
         for id in batch.deletes {
             try delete(txn, jobsDB, id)
             try delete(txn, payloadsDB, id)

@@ -27,7 +27,8 @@ public protocol JobStore: AnyObject {
 public struct StoredJobRecord {
     public var id: UInt64
     public var record: UnsafeRawBufferPointer
-    public var payloadSize: Int
+    /// The stored payload's size; nil if the job has none (completed jobs give theirs up).
+    public var payloadSize: Int?
 }
 
 /// What `load` finds besides the jobs.
@@ -50,6 +51,8 @@ public struct StoreBatch {
     public var records: [UInt8] = []
     /// Payloads of new jobs.
     public var payloads: [(id: UInt64, bytes: [UInt8])] = []
+    /// Payloads no longer needed (their job completed); the record stays.
+    public var payloadDeletes: [UInt64] = []
     /// Jobs to forget: record and payload.
     public var deletes: [UInt64] = []
     /// Queue settings records to write.
@@ -73,7 +76,9 @@ public struct StoreBatch {
         put(id: id) { $0.append(contentsOf: bytes) }
     }
 
-    public var isEmpty: Bool { puts.isEmpty && deletes.isEmpty && queues.isEmpty && routes.isEmpty }
+    public var isEmpty: Bool {
+        puts.isEmpty && payloads.isEmpty && payloadDeletes.isEmpty && deletes.isEmpty && queues.isEmpty && routes.isEmpty
+    }
 }
 
 /// When a commit counts as done.

@@ -28,7 +28,9 @@ import Testing
         #expect(try again.readLine() == "NOJOB")  // job 2 is still delayed
         try again.line("INSPECT 3")
         let (_, document) = try again.readMessage()
+        // Its payload was dropped from the store when it completed; its size is in the record.
         #expect(String(decoding: document, as: UTF8.self).contains(#""state":"completed""#))
+        #expect(String(decoding: document, as: UTF8.self).contains(#""payload_bytes":5"#))
         // Ids keep growing after a restart.
         try again.send("ENQ mail 1\r\nx\r\n")
         #expect(try again.readLine() == "+OK 4")

@@ -51,6 +51,32 @@ import Testing
         }
     }
 
+    @Test func aPayloadDeleteKeepsTheRecord() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try DataDirectory(path: path)
+        var batch = StoreBatch()
+        for id in UInt64(1)...3 {
+            batch.put(id: id, bytes: [UInt8(id)])
+            batch.payloads.append((id, Array("p\(id)".utf8)))
+        }
+        batch.nextID = 4
+        try commit(store, batch)
+        var second = StoreBatch()
+        second.payloadDeletes = [2]
+        second.nextID = 4
+        try commit(store, second)
+        let loaded = try store.loadJobs()
+        #expect(loaded.records.map(\.id) == [1, 2, 3])
+        #expect(loaded.records.map(\.payloadSize) == [2, nil, 2])
+        var read: Result<[UInt8], StoreError>?
+        store.readPayload(2) { read = $0 }
+        guard case .failure = read else {
+            Issue.record("a deleted payload was read back")
+            return
+        }
+    }
+
     @Test func aSecondOpenOfTheSameDirectoryIsRefused() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
