@@ -82,6 +82,12 @@ public struct Log: Sendable {
 }
 
 /// Milliseconds on a clock that never jumps, for deadlines and ages.
+func monotonicMicroseconds() -> Int {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec * 1_000_000 + now.tv_nsec / 1000
+}
+
 func monotonicMilliseconds() -> Int {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)

@@ -191,6 +191,7 @@ extension Server {
         writer.add("jobs", engine.jobs.count)
         writer.add("queues", engine.queueList.count)
         writer.add("commits", stats.commits)
+        writer.add("commit_us_total", stats.commitMicroseconds)
         writer.add("store_used_bytes", store.usedBytes)
         writer.add("store_capacity_bytes", store.capacityBytes)
         writer.add("store_file_bytes", dataDirectory?.fileBytes ?? 0)
@@ -401,7 +402,9 @@ extension Server {
         awaitingCommit.removeAll(keepingCapacity: true)
         stats.commits += 1
         commitInFlight = true
+        let submitted = monotonicMicroseconds()
         store.commit(batch) { [self] result in
+            stats.commitMicroseconds += monotonicMicroseconds() - submitted
             commitInFlight = false
             committingBytes = 0
             switch result {

@@ -72,6 +72,9 @@ extension Server {
             family(name, type, help)
             sample(name, "", value)
         }
+        // With the commit count, the mean time a durable reply waits for the store.
+        family("docket_store_commit_seconds_total", "counter", "Time from submitting each commit to its completion, summed.")
+        text += "docket_store_commit_seconds_total \(Double(stats.commitMicroseconds) / 1_000_000)\n"
 
         let queues = engine.queueList
         family("docket_jobs", "gauge", "Jobs per queue and state.")

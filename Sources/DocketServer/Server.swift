@@ -612,6 +612,8 @@ struct ServerStats {
     var bytesIn = 0
     var bytesOut = 0
     var commits = 0
+    /// Time from submitting each commit to its completion, summed, microseconds.
+    var commitMicroseconds = 0
 }
 
 // libevent calls these with the object registered as the event's context.

@@ -193,3 +193,7 @@ def test_limits_hold_and_show_in_metrics(server):
     queue = json.loads(body)
     assert queue["config"]["concurrency"] == 4 and queue["config"]["rate"] == "100/1000ms"
     assert queue["totals"]["completed"] == 150 and queue["jobs"]["active"] == 0
+    # Every ENQ and ACK went through a commit; their total time is counted and plausible.
+    commits = families["docket_store_commits"].samples[0].value
+    commit_seconds = families["docket_store_commit_seconds"].samples[0].value
+    assert commits >= 1 and 0 < commit_seconds < 60
