@@ -35,6 +35,9 @@ public final class Waiter {
 public struct JobChanges {
     public var changed: [Job]
     public var deleted: [UInt64]
+    /// The deleted jobs that may still have a payload in the store: all but those whose
+    /// completion was taken in an earlier batch (a completed job gives its payload up then).
+    public var deletedWithPayload: [UInt64]
 }
 
 /// Something the engine did on its own (time passing, a job arriving) that someone must hear.
@@ -95,6 +98,7 @@ public final class JobEngine {
 
     private var changedJobs: [Job] = []
     private var deletedJobs: [UInt64] = []
+    private var deletedPayloads: [UInt64] = []
     private var changedQueues: [String: JobQueue] = [:]
     private var events: [EngineEvent] = []
 
@@ -576,7 +580,7 @@ public final class JobEngine {
 
     /// Jobs changed and deleted since the last call, for one store transaction.
     public func takeChanges() -> JobChanges {
-        var changes = JobChanges(changed: [], deleted: deletedJobs)
+        var changes = JobChanges(changed: [], deleted: deletedJobs, deletedWithPayload: deletedPayloads)
         changes.changed.reserveCapacity(changedJobs.count)
         for job in changedJobs {
             job.isDirty = false
@@ -585,6 +589,7 @@ public final class JobEngine {
         }
         changedJobs.removeAll(keepingCapacity: true)
         deletedJobs.removeAll(keepingCapacity: true)
+        deletedPayloads.removeAll(keepingCapacity: true)
         return changes
     }
 
@@ -842,6 +847,7 @@ public final class JobEngine {
         job.holder = 0
         if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
         deletedJobs.append(job.id)
+        if job.state != .completed || job.isDirty { deletedPayloads.append(job.id) }
         if let waiting = watches.removeValue(forKey: job.id) {
             for watch in waiting where !watch.isDone {
                 watch.isDone = true

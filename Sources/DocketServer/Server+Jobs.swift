@@ -366,7 +366,9 @@ extension Server {
     /// Writes every change of this pass in one transaction; replies held for it go out after.
     func commitChanges() {
         guard !commitInFlight else { return }
-        guard engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty else {
+        guard engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty
+            || !stalePayloads.isEmpty
+        else {
             // Nothing to write, but events (a progress report, say) may still be waiting.
             publishLifecycle(engine.takeLifecycle())
             return
@@ -380,8 +382,10 @@ extension Server {
             // the job came and went within this pass (the common case without a backlog).
             if job.state == .completed && !dropStagedPayload(job.id) { batch.payloadDeletes.append(job.id) }
         }
-        for id in changes.deleted { _ = dropStagedPayload(id) }
+        for id in changes.deletedWithPayload where !dropStagedPayload(id) { batch.payloadDeletes.append(id) }
         batch.deletes = changes.deleted
+        batch.payloadDeletes += stalePayloads
+        stalePayloads.removeAll()
         batch.payloads = stagedPayloads
         committingPayloads = stagedPayloads
         stagedPayloads = []

@@ -65,6 +65,8 @@ public final class Server {
     /// completes, a payload is only here. After it, only the store has it. Ids are handed out
     /// in order, so both lists are sorted by id.
     var stagedPayloads: [(id: UInt64, bytes: [UInt8])] = []
+    /// Payloads to delete with the next commit that no job change asks for (see `recoverJobs`).
+    var stalePayloads: [UInt64] = []
     var committingPayloads: [(id: UInt64, bytes: [UInt8])] = []
 
     var connections: [UInt64: Connection] = [:]
@@ -184,6 +186,8 @@ public final class Server {
                 throw ServerError("job \(record.id) in \(config.dataDirectory) has no payload")
             }
             engine.restoreJob(id: record.id, fields, payloadSize: fields.payloadSize ?? record.payloadSize ?? 0)
+            // Completed jobs written by docketd 0.1 kept their payload: give it up now.
+            if fields.state == .completed && record.payloadSize != nil { stalePayloads.append(record.id) }
             recovered += 1
         }
         var queueConfigs: [(String, QueueConfig)] = []

@@ -30,8 +30,12 @@ public final class DataDirectory: JobStore {
     private var lastUsedBytes = 0
     private var usageLock = pthread_mutex_t()
     private var writer: CommitWriter?
-    /// The loop thread's read-only transaction for payloads, reset between reads.
+    /// The loop thread's read-only transaction for payloads. It is renewed by the first read
+    /// after a commit completes and reset just before any completion runs, so a read never
+    /// sees a snapshot older than the commits the caller has heard of, and never holds back
+    /// the writer's page reuse for longer than one commit.
     private var reader: OpaquePointer?
+    private var readerIsCurrent = false
     public let capacityBytes: Int
 
     /// Opens (creating if needed) the data directory at `path`.
@@ -220,13 +224,16 @@ public final class DataDirectory: JobStore {
     }
 
     private func readPayloadNow(_ id: UInt64) -> Result<[UInt8], StoreError> {
-        if let reader {
+        if readerIsCurrent {
+            // Still the snapshot of the newest completed commit.
+        } else if let reader {
             guard mdb_txn_renew(reader) == 0 else { return .failure(StoreError("mdb_txn_renew failed in \(path)")) }
+            readerIsCurrent = true
         } else {
             let status = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &reader)
             guard status == 0 else { return .failure(StoreError("mdb_txn_begin failed in \(path): \(String(cString: mdb_strerror(status)))")) }
+            readerIsCurrent = true
         }
-        defer { mdb_txn_reset(reader) }
         var key = id.bigEndian
         var found = MDB_val()
         let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
@@ -251,13 +258,23 @@ public final class DataDirectory: JobStore {
     public var completionDescriptor: Int32 { writer?.readDescriptor ?? -1 }
 
     /// Runs the completions of finished background commits, in order.
-    public func runFinishedCommits() { writer?.runFinished() }
+    public func runFinishedCommits() {
+        resetReader()
+        writer?.runFinished()
+    }
+
+    private func resetReader() {
+        guard readerIsCurrent else { return }
+        mdb_txn_reset(reader)
+        readerIsCurrent = false
+    }
 
     /// Blocks until at least one background commit has finished, then runs the completions.
     public func waitForCommits() {
         guard let writer else { return }
         var poller = pollfd(fd: writer.readDescriptor, events: Int16(POLLIN), revents: 0)
         _ = poll(&poller, 1, -1)
+        resetReader()
         writer.runFinished()
     }
 
@@ -265,7 +282,9 @@ public final class DataDirectory: JobStore {
         if let writer {
             writer.submit(batch, completion)
         } else {
-            completion(commitNow(batch))
+            let result = commitNow(batch)
+            resetReader()
+            completion(result)
         }
     }
 
@@ -292,10 +311,7 @@ public final class DataDirectory: JobStore {
             for (id, range) in batch.puts { try put(txn, jobsDB, id, UnsafeRawBufferPointer(rebasing: records[range])) }
         }
         for id in batch.payloadDeletes { try delete(txn, payloadsDB, id) }
-        for id in batch.deletes {
-            try delete(txn, jobsDB, id)
-            try delete(txn, payloadsDB, id)
-        }
+        for id in batch.deletes { try delete(txn, jobsDB, id) }
         for (id, bytes) in batch.routes {
             if let bytes { try put(txn, routesDB, id, bytes) } else { try delete(txn, routesDB, id) }
         }
@@ -369,6 +385,16 @@ public final class DataDirectory: JobStore {
         return pages * pageSize
     }
 
+    /// Payloads stored, whether or not a job record still has them; for tests and tools.
+    public func storedPayloadCount() throws -> Int {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
+        defer { mdb_txn_abort(txn) }
+        var stat = MDB_stat()
+        try check(mdb_stat(txn, payloadsDB, &stat), "mdb_stat payloads")
+        return Int(stat.ms_entries)
+    }
+
     /// Size of the data file on disk (LMDB grows it as pages are used).
     public var fileBytes: Int {
         var info = stat()
@@ -387,6 +413,7 @@ public final class DataDirectory: JobStore {
         if let reader {
             mdb_txn_abort(reader)
             self.reader = nil
+            readerIsCurrent = false
         }
         if let env {
             mdb_env_sync(env, 1)

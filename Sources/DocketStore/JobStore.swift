@@ -51,9 +51,9 @@ public struct StoreBatch {
     public var records: [UInt8] = []
     /// Payloads of new jobs.
     public var payloads: [(id: UInt64, bytes: [UInt8])] = []
-    /// Payloads no longer needed (their job completed); the record stays.
+    /// Payloads to delete: of jobs that completed (the record stays) or were forgotten.
     public var payloadDeletes: [UInt64] = []
-    /// Jobs to forget: record and payload.
+    /// Job records to delete (their payloads, if any, are in `payloadDeletes`).
     public var deletes: [UInt64] = []
     /// Queue settings records to write.
     public var queues: [(name: String, bytes: [UInt8])] = []

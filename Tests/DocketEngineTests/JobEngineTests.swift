@@ -254,6 +254,24 @@ struct Harness {
         #expect(Set(changes.changed.map(\.id)) == Set(ids.suffix(5)))
     }
 
+    @Test func deletedJobsSayWhetherTheyMayStillHaveAPayload() {
+        let h = Harness()
+        let early = h.enq(), late = h.enq(), dead = h.enq { $0.maxAttempts = 1 }, waiting = h.enq()
+        _ = h.next()
+        _ = h.engine.ack(id: early, owner: 1, result: nil)
+        _ = h.next()
+        _ = h.next()
+        _ = h.engine.fail(id: dead, owner: 1, choice: .policy, reason: nil)
+        _ = h.engine.takeChanges()  // the completion of `early` is committed: its payload went with it
+        _ = h.engine.ack(id: late, owner: 1, result: nil)
+        for id in [early, late, dead, waiting] { _ = h.engine.delete(id: id) }
+        let changes = h.engine.takeChanges()
+        #expect(changes.deleted == [early, late, dead, waiting])
+        // `late` completed in this very batch, so its payload may not have been dropped yet.
+        #expect(changes.deletedWithPayload == [late, dead, waiting])
+        #expect(changes.changed.isEmpty)
+    }
+
     @Test func restoreTurnsActiveJobsBackIntoWaitingOnes() {
         let h = Harness()
         let waiting = h.enq("q", "w")

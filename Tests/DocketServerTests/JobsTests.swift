@@ -1,3 +1,4 @@
+import DocketStore
 import DocketTestSupport
 import Foundation
 import Testing
@@ -53,6 +54,29 @@ import Testing
             seen.append(String(decoding: payload, as: UTF8.self))
         }
         #expect(seen == (0..<50).map { "body" + String(format: "%02d", $0) })
+    }
+
+    @Test func theStoreKeepsPayloadsOnlyForJobsThatMayStillRun() throws {
+        let server = try DocketdProcess(["--keep-completed", "2", "--keep-dead", "5"])
+        let client = try server.client()
+        _ = try client.handshake()
+        var batch = ""
+        for number in 1...6 { batch += "ENQ kept attempts=1 2\r\nj\(number)\r\n" }
+        try client.send(batch)
+        for _ in 1...6 { #expect(try client.readLine().hasPrefix("+OK ")) }
+        // Jobs 1-4 complete (the oldest two are then forgotten), 5 dies, 6 waits.
+        for id in 1...5 {
+            try client.line("RESERVE kept timeout=0")
+            #expect(try client.readMessage().0.hasPrefix("JOB \(id) "))
+            try client.line(id == 5 ? "FAIL \(id)" : "ACK \(id)")
+            #expect(try client.readLine().hasPrefix("+OK"))
+        }
+        #expect(server.stop() == 0)
+        let store = try DataDirectory(path: server.dataDirectory.path)
+        let loaded = try store.loadJobs()
+        #expect(loaded.records.map(\.id) == [3, 4, 5, 6])
+        #expect(loaded.records.map(\.payloadSize) == [nil, nil, 2, 2])
+        #expect(try store.storedPayloadCount() == 2)
     }
 
     @Test func relaxedSyncStillSurvivesAProcessCrash() throws {

@@ -27,6 +27,7 @@ import Testing
             try commit(store, batch)
             var second = StoreBatch()
             second.deletes = [7, 8, 9]
+            second.payloadDeletes = [7, 8, 9]
             second.put(id: 10, bytes: Array("rewritten".utf8))
             second.nextID = 600
             try commit(store, second)
