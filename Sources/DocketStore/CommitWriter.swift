@@ -9,8 +9,10 @@ import Glibc
 final class CommitWriter: @unchecked Sendable {
     typealias Completion = (Result<Void, StoreError>) -> Void
 
-    private var mutex = pthread_mutex_t()
-    private var wakeWriter = pthread_cond_t()
+    // Allocated apart: a pthread object must not move, and passing a stored property with `&`
+    // to C makes Swift track an exclusive access for the whole call (a wait included).
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wakeWriter = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var submitted: [(StoreBatch, Completion)] = []
     private var finished: [(Completion, Result<Void, StoreError>)] = []
     private var stopping = false
@@ -31,8 +33,10 @@ final class CommitWriter: @unchecked Sendable {
         }
         readDescriptor = fds[0]
         writeDescriptor = fds[1]
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&wakeWriter, nil)
+        mutex.initialize(to: pthread_mutex_t())
+        wakeWriter.initialize(to: pthread_cond_t())
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wakeWriter, nil)
         let context = Unmanaged.passRetained(self).toOpaque()
         guard pthread_create(&thread, nil, { context in
             let writer = Unmanaged<CommitWriter>.fromOpaque(context!).takeRetainedValue()
@@ -45,12 +49,19 @@ final class CommitWriter: @unchecked Sendable {
         running = true
     }
 
+    deinit {
+        pthread_cond_destroy(wakeWriter)
+        pthread_mutex_destroy(mutex)
+        wakeWriter.deallocate()
+        mutex.deallocate()
+    }
+
     /// Queues a batch; its completion runs from `runFinished()` once it is committed.
     func submit(_ batch: StoreBatch, _ completion: @escaping Completion) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         submitted.append((batch, completion))
-        pthread_cond_signal(&wakeWriter)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(wakeWriter)
+        pthread_mutex_unlock(mutex)
     }
 
     /// Runs the completions of committed batches. Call on the loop thread when
@@ -58,10 +69,10 @@ final class CommitWriter: @unchecked Sendable {
     func runFinished() {
         var drain = [UInt8](repeating: 0, count: 64)
         while read(readDescriptor, &drain, drain.count) > 0 {}
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         let ready = finished
         finished.removeAll()
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
         for (completion, result) in ready { completion(result) }
     }
 
@@ -69,10 +80,10 @@ final class CommitWriter: @unchecked Sendable {
     func stop() {
         guard running else { return }
         running = false
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         stopping = true
-        pthread_cond_signal(&wakeWriter)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(wakeWriter)
+        pthread_mutex_unlock(mutex)
         pthread_join(thread, nil)
         runFinished()
         Glibc.close(readDescriptor)
@@ -81,18 +92,18 @@ final class CommitWriter: @unchecked Sendable {
 
     private func loop() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while submitted.isEmpty && !stopping { pthread_cond_wait(&wakeWriter, &mutex) }
+            pthread_mutex_lock(mutex)
+            while submitted.isEmpty && !stopping { pthread_cond_wait(wakeWriter, mutex) }
             if submitted.isEmpty && stopping {
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
                 return
             }
             let (batch, completion) = submitted.removeFirst()
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             let result = write(batch)
-            pthread_mutex_lock(&mutex)
+            pthread_mutex_lock(mutex)
             finished.append((completion, result))
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             var byte: UInt8 = 1
             _ = Glibc.write(writeDescriptor, &byte, 1)
         }

@@ -23,12 +23,13 @@ public final class DataDirectory: JobStore {
     private var metaDB: MDB_dbi = 0
     /// Bytes in use as of the last commit; written by the commit thread, hence the lock.
     public var usedBytes: Int {
-        pthread_mutex_lock(&usageLock)
-        defer { pthread_mutex_unlock(&usageLock) }
+        pthread_mutex_lock(usageLock)
+        defer { pthread_mutex_unlock(usageLock) }
         return lastUsedBytes
     }
     private var lastUsedBytes = 0
-    private var usageLock = pthread_mutex_t()
+    /// Allocated apart, like `CommitWriter`'s: a pthread mutex must not move.
+    private let usageLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var writer: CommitWriter?
     /// The loop thread's read-only transaction for payloads. It is renewed by the first read
     /// after a commit completes and reset just before any completion runs, so a read never
@@ -44,7 +45,8 @@ public final class DataDirectory: JobStore {
         self.path = path
         self.syncMode = syncMode
         self.capacityBytes = mapSize
-        pthread_mutex_init(&usageLock, nil)
+        usageLock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(usageLock, nil)
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw StoreError("cannot create data directory \(path): \(String(cString: strerror(errno)))")
         }
@@ -68,7 +70,11 @@ public final class DataDirectory: JobStore {
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        pthread_mutex_destroy(usageLock)
+        usageLock.deallocate()
+    }
 
     private func openEnvironment(mapSize: Int) throws {
         try check(mdb_env_create(&env), "mdb_env_create")
@@ -338,9 +344,9 @@ public final class DataDirectory: JobStore {
         }
         try check(status, "mdb_put next_job_id")
         let used = measureUse(txn)
-        pthread_mutex_lock(&usageLock)
+        pthread_mutex_lock(usageLock)
         lastUsedBytes = used
-        pthread_mutex_unlock(&usageLock)
+        pthread_mutex_unlock(usageLock)
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
         committed = true
     }
