@@ -397,7 +397,10 @@ extension Server {
         let lifecycle = engine.takeLifecycle()
         let actions = afterCommit
         afterCommit.removeAll()
-        batch.nextID = engine.nextID
+        if batch.deletes.contains(where: { $0 >= storedNextID }) {
+            batch.nextID = engine.nextID
+            storedNextID = engine.nextID
+        }
         let committed = currentBatch
         currentBatch += 1
         committingBytes = stagedBytes

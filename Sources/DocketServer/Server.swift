@@ -65,6 +65,10 @@ public final class Server {
     /// completes, a payload is only here. After it, only the store has it. Ids are handed out
     /// in order, so both lists are sorted by id.
     var stagedPayloads: [(id: UInt64, bytes: [UInt8])] = []
+    /// The next job id as the store has it. Recovery takes the larger of it and the newest
+    /// stored job's id + 1, so it needs rewriting only when a batch deletes a job whose id is
+    /// at or above it: until then every id at or above it is still stored.
+    var storedNextID: UInt64 = 1
     /// Payloads to delete with the next commit that no job change asks for (see `recoverJobs`).
     var stalePayloads: [UInt64] = []
     var committingPayloads: [(id: UInt64, bytes: [UInt8])] = []
@@ -198,6 +202,7 @@ public final class Server {
             queueConfigs.append((name, config))
         }
         engine.finishRestore(nextID: stored.nextID, queueConfigs: queueConfigs)
+        storedNextID = stored.nextID
         for (name, config) in queueConfigs {
             var copy = name
             copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }

@@ -333,16 +333,18 @@ public final class DataDirectory: JobStore {
             }
             try check(status, "mdb_put queue \(name)")
         }
-        var nextKey = Array("next_job_id".utf8)
-        var next = batch.nextID.bigEndian
-        let status = nextKey.withUnsafeMutableBytes { keyRaw in
-            withUnsafeMutableBytes(of: &next) { valueRaw -> Int32 in
-                var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
-                var valueVal = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
-                return mdb_put(txn, metaDB, &keyVal, &valueVal, 0)
+        if let nextID = batch.nextID {
+            var nextKey = Array("next_job_id".utf8)
+            var next = nextID.bigEndian
+            let status = nextKey.withUnsafeMutableBytes { keyRaw in
+                withUnsafeMutableBytes(of: &next) { valueRaw -> Int32 in
+                    var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                    var valueVal = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
+                    return mdb_put(txn, metaDB, &keyVal, &valueVal, 0)
+                }
             }
+            try check(status, "mdb_put next_job_id")
         }
-        try check(status, "mdb_put next_job_id")
         let used = measureUse(txn)
         pthread_mutex_lock(usageLock)
         lastUsedBytes = used

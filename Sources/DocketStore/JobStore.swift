@@ -59,8 +59,9 @@ public struct StoreBatch {
     public var queues: [(name: String, bytes: [UInt8])] = []
     /// Routes to write, or to delete (nil).
     public var routes: [(UInt64, [UInt8]?)] = []
-    /// The next job id, so ids stay unique after the newest jobs are deleted.
-    public var nextID: UInt64 = 0
+    /// The next job id, so ids stay unique after the newest jobs are deleted; nil leaves the
+    /// stored one as it is (rewriting it in every transaction would cost a page each time).
+    public var nextID: UInt64?
 
     public init() {}
 

@@ -79,6 +79,24 @@ import Testing
         #expect(try store.storedPayloadCount() == 2)
     }
 
+    @Test func idsAreNeverHandedOutTwiceEvenAfterTheNewestJobsAreDeleted() throws {
+        let first = try DocketdProcess()
+        let client = try first.client()
+        _ = try client.handshake()
+        try client.send("ENQ ids 1\r\na\r\nENQ ids 1\r\nb\r\nENQ ids 1\r\nc\r\n")
+        #expect(try [client.readLine(), client.readLine(), client.readLine()] == ["+OK 1", "+OK 2", "+OK 3"])
+        try client.line("DEL 3")
+        #expect(try client.readLine() == "+OK")
+        try client.line("DEL 2")
+        #expect(try client.readLine() == "+OK")
+        #expect(first.stop() == 0)
+        let second = try DocketdProcess(dataDirectory: first.dataDirectory)
+        let again = try second.client()
+        _ = try again.handshake()
+        try again.send("ENQ ids 1\r\nd\r\n")
+        #expect(try again.readLine() == "+OK 4")
+    }
+
     @Test func relaxedSyncStillSurvivesAProcessCrash() throws {
         // --sync none skips fsync, but the data is in the page cache: only an OS crash could
         // lose it, never a docketd crash.
