@@ -200,6 +200,9 @@ extension Server {
         return writer.result
     }
 
+    /// Payloads of completed jobs deleted in one commit (see `completedPayloads`).
+    static let payloadDeleteBatch = 512
+
     /// ENQ is refused past this fraction of the store, keeping room for ACK and FAIL.
     static let storeFullFraction = 0.9
 
@@ -363,12 +366,16 @@ extension Server {
 
     // MARK: Group commit
 
+    /// Whether anything waits for a commit: changed jobs, queues or routes, held replies,
+    /// actions to run after a commit, payloads to delete now.
+    var hasUncommittedWork: Bool {
+        engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty || !stalePayloads.isEmpty
+    }
+
     /// Writes every change of this pass in one transaction; replies held for it go out after.
     func commitChanges() {
         guard !commitInFlight else { return }
-        guard engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty
-            || !stalePayloads.isEmpty
-        else {
+        guard hasUncommittedWork else {
             // Nothing to write, but events (a progress report, say) may still be waiting.
             publishLifecycle(engine.takeLifecycle())
             return
@@ -380,7 +387,13 @@ extension Server {
             batch.put(id: job.id) { JobCodec.encode(job, into: &$0) }
             // A completed job never runs again, so its payload goes: never written at all if
             // the job came and went within this pass (the common case without a backlog).
-            if job.state == .completed && !dropStagedPayload(job.id) { batch.payloadDeletes.append(job.id) }
+            if job.state == .completed && !dropStagedPayload(job.id) { completedPayloads.append(job.id) }
+        }
+        // Deleting them one commit at a time would rewrite the same few B-tree pages in every
+        // commit; together, a run of them costs a few pages once. Nothing reads them meanwhile.
+        if completedPayloads.count >= Self.payloadDeleteBatch {
+            batch.payloadDeletes += completedPayloads
+            completedPayloads.removeAll()
         }
         for id in changes.deletedWithPayload where !dropStagedPayload(id) { batch.payloadDeletes.append(id) }
         batch.deletes = changes.deleted

@@ -71,6 +71,9 @@ public final class Server {
     var storedNextID: UInt64 = 1
     /// Payloads to delete with the next commit that no job change asks for (see `recoverJobs`).
     var stalePayloads: [UInt64] = []
+    /// Payloads of completed jobs, deleted together once there are `payloadDeleteBatch` of
+    /// them (or at shutdown; after a crash, recovery finds and deletes them).
+    var completedPayloads: [UInt64] = []
     var committingPayloads: [(id: UInt64, bytes: [UInt8])] = []
 
     var connections: [UInt64: Connection] = [:]
@@ -586,11 +589,16 @@ public final class Server {
         jobTimer = nil
         if let syncTimer { EventLoop.free(syncTimer) }
         syncTimer = nil
-        // Closing connections released their jobs; write that before closing the store.
+        // Closing connections released their jobs; write that before closing the store, and
+        // the payload deletes still gathering.
         while true {
             if commitInFlight {
                 dataDirectory?.waitForCommits()
-            } else if engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty {
+                continue
+            }
+            stalePayloads += completedPayloads
+            completedPayloads.removeAll()
+            if hasUncommittedWork {
                 commitChanges()
             } else {
                 break

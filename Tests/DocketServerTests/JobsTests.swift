@@ -79,6 +79,48 @@ import Testing
         #expect(try store.storedPayloadCount() == 2)
     }
 
+    @Test func payloadsOfCompletedJobsAreDeletedInBulkAndAfterACrash() throws {
+        let first = try DocketdProcess()
+        let client = try first.client()
+        _ = try client.handshake()
+        let total = 600
+        var batch = ""
+        for number in 1...total { batch += "ENQ bulk 3\r\n\(String(format: "%03d", number % 1000))\r\n" }
+        try client.send(batch)
+        for _ in 1...total { #expect(try client.readLine().hasPrefix("+OK ")) }
+        batch = ""
+        for id in 1...total { batch += "RESERVE bulk timeout=0\r\nACK \(id)\r\n" }
+        try client.send(batch)
+        for id in 1...total {
+            #expect(try client.readMessage().0.hasPrefix("JOB \(id) "))
+            #expect(try client.readLine() == "+OK")
+        }
+        // Deletes go out at least 512 at a time, so the crash finds some done.
+        first.crash()
+        #expect(try DataDirectory(path: first.dataDirectory.path).storedPayloadCount() < total)
+        // Ten more complete: too few for a bulk delete, so a crash leaves their payloads...
+        let second = try DocketdProcess(dataDirectory: first.dataDirectory)
+        let again = try second.client()
+        _ = try again.handshake()
+        batch = ""
+        for _ in 1...10 { batch += "ENQ bulk 1\r\nx\r\n" }
+        try again.send(batch)
+        var ids: [String] = []
+        for _ in 1...10 { ids.append(String(try again.readLine().dropFirst(4))) }
+        for id in ids {
+            try again.line("RESERVE bulk timeout=0")
+            _ = try again.readMessage()
+            try again.line("ACK \(id)")
+            #expect(try again.readLine() == "+OK")
+        }
+        second.crash()
+        #expect(try DataDirectory(path: first.dataDirectory.path).storedPayloadCount() >= 10)
+        // ...which recovery finds (completed jobs with a payload) and deletes.
+        let third = try DocketdProcess(dataDirectory: first.dataDirectory)
+        #expect(third.stop() == 0)
+        #expect(try DataDirectory(path: first.dataDirectory.path).storedPayloadCount() == 0)
+    }
+
     @Test func idsAreNeverHandedOutTwiceEvenAfterTheNewestJobsAreDeleted() throws {
         let first = try DocketdProcess()
         let client = try first.client()
