@@ -10,7 +10,11 @@ public final class DataDirectory: JobStore {
     /// Version of the on-disk layout. Bump it whenever a key or value format changes, and teach
     /// `open` to migrate the previous version (read with the old codec, rewrite with the new,
     /// in one write transaction) before raising it.
-    public static let layoutVersion: UInt32 = 1
+    ///
+    /// Version 2 added the write-ahead log (`wal.log`): a version 1 docketd would ignore it and
+    /// lose what it holds, so it must refuse a version 2 directory. Version 1 directories are
+    /// upgraded on open (there is nothing to convert).
+    public static let layoutVersion: UInt32 = 2
 
     public let path: String
     public let syncMode: SyncMode
@@ -25,12 +29,31 @@ public final class DataDirectory: JobStore {
     public var usedBytes: Int {
         pthread_mutex_lock(usageLock)
         defer { pthread_mutex_unlock(usageLock) }
-        return lastUsedBytes
+        return lastUsedBytes + unappliedBytes
     }
     private var lastUsedBytes = 0
     /// Allocated apart, like `CommitWriter`'s: a pthread mutex must not move.
     private let usageLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var writer: CommitWriter?
+    /// Durable batches not yet in LMDB (see `WriteAheadLog`). The log, the batches and the
+    /// sequence are the commit thread's (or, before it starts and after it stops, the caller's).
+    private var log: WriteAheadLog?
+    private var nextSequence: UInt64 = 1
+    private var unapplied: [StoreBatch] = []
+    private var lastCheckpoint = 0
+    /// An error of the last checkpoint: the next commit fails with it (the batches it could not
+    /// apply are safe in the log, and replay on restart tries again).
+    private var checkpointError: StoreError?
+    /// Payloads of unapplied batches, by job id: the loop thread reads them while the commit
+    /// thread adds and drops them, hence the lock.
+    private var unappliedPayloads: [UInt64: [UInt8]] = [:]
+    private let unappliedLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    /// Bytes the unapplied batches will take in LMDB, estimated as the server estimates.
+    private var unappliedBytes = 0
+    /// A checkpoint is due after this long, or once the log is this large.
+    public static let checkpointMilliseconds = 100
+    static let checkpointLogBytes = 64 << 20
+
     /// The loop thread's read-only transaction for payloads. It is renewed by the first read
     /// after a commit completes and reset just before any completion runs, so a read never
     /// sees a snapshot older than the commits the caller has heard of, and never holds back
@@ -47,6 +70,8 @@ public final class DataDirectory: JobStore {
         self.capacityBytes = mapSize
         usageLock.initialize(to: pthread_mutex_t())
         pthread_mutex_init(usageLock, nil)
+        unappliedLock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(unappliedLock, nil)
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw StoreError("cannot create data directory \(path): \(String(cString: strerror(errno)))")
         }
@@ -64,6 +89,7 @@ public final class DataDirectory: JobStore {
         do {
             try openEnvironment(mapSize: mapSize)
             try checkLayout()
+            try replayLog()
         } catch {
             close()
             throw error
@@ -74,6 +100,8 @@ public final class DataDirectory: JobStore {
         close()
         pthread_mutex_destroy(usageLock)
         usageLock.deallocate()
+        pthread_mutex_destroy(unappliedLock)
+        unappliedLock.deallocate()
     }
 
     private func openEnvironment(mapSize: Int) throws {
@@ -116,9 +144,19 @@ public final class DataDirectory: JobStore {
             try check(status, "mdb_get layout_version")
             guard found.mv_size == 4 else { throw StoreError("layout record is corrupt in \(path)") }
             let stored = UInt32(bigEndian: found.mv_data.loadUnaligned(as: UInt32.self))
-            guard stored == Self.layoutVersion else {
+            guard stored == Self.layoutVersion || stored == 1 else {
                 throw StoreError(
-                    "data directory \(path) has layout version \(stored); this docketd reads version \(Self.layoutVersion)")
+                    "data directory \(path) has layout version \(stored); this docketd reads versions 1 and \(Self.layoutVersion)")
+            }
+            if stored == 1 {
+                var version = Self.layoutVersion.bigEndian
+                try keyBytes.withUnsafeMutableBytes { key throws in
+                    var keyVal = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
+                    try withUnsafeMutableBytes(of: &version) { value throws in
+                        var valueVal = MDB_val(mv_size: value.count, mv_data: value.baseAddress)
+                        try check(mdb_put(txn, dbi, &keyVal, &valueVal, 0), "mdb_put layout_version")
+                    }
+                }
             }
         }
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
@@ -230,14 +268,25 @@ public final class DataDirectory: JobStore {
     }
 
     private func readPayloadNow(_ id: UInt64) -> Result<[UInt8], StoreError> {
+        pthread_mutex_lock(unappliedLock)
+        let unappliedPayload = unappliedPayloads[id]
+        pthread_mutex_unlock(unappliedLock)
+        if let unappliedPayload { return .success(unappliedPayload) }
+        if let payload = readStoredPayload(id) { return .success(payload) }
+        // A checkpoint may have moved it into LMDB after this snapshot was taken.
+        resetReader()
+        if let payload = readStoredPayload(id) { return .success(payload) }
+        return .failure(StoreError("the payload of job \(id) is not in \(path)"))
+    }
+
+    private func readStoredPayload(_ id: UInt64) -> [UInt8]? {
         if readerIsCurrent {
             // Still the snapshot of the newest completed commit.
         } else if let reader {
-            guard mdb_txn_renew(reader) == 0 else { return .failure(StoreError("mdb_txn_renew failed in \(path)")) }
+            guard mdb_txn_renew(reader) == 0 else { return nil }
             readerIsCurrent = true
         } else {
-            let status = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &reader)
-            guard status == 0 else { return .failure(StoreError("mdb_txn_begin failed in \(path): \(String(cString: mdb_strerror(status)))")) }
+            guard mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &reader) == 0 else { return nil }
             readerIsCurrent = true
         }
         var key = id.bigEndian
@@ -246,10 +295,8 @@ public final class DataDirectory: JobStore {
             var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
             return mdb_get(reader, payloadsDB, &keyVal, &found)
         }
-        guard status == 0 else {
-            return .failure(StoreError("reading the payload of job \(id) failed in \(path): \(String(cString: mdb_strerror(status)))"))
-        }
-        return .success(Array(UnsafeRawBufferPointer(start: found.mv_data, count: found.mv_size)))
+        guard status == 0 else { return nil }
+        return Array(UnsafeRawBufferPointer(start: found.mv_data, count: found.mv_size))
     }
 
     /// Commits from now on run on a thread of their own (see `CommitWriter`); completions then
@@ -257,7 +304,7 @@ public final class DataDirectory: JobStore {
     /// readable. Without this, `commit` completes before it returns.
     public func startBackgroundCommits() throws {
         guard writer == nil else { return }
-        writer = try CommitWriter { [unowned self] batch in commitNow(batch) }
+        writer = try CommitWriter(afterCompletion: { [unowned self] in checkpointIfDue() }) { [unowned self] batch in commitNow(batch) }
     }
 
     /// Readable when background commits have completions to run; -1 without background commits.
@@ -295,8 +342,14 @@ public final class DataDirectory: JobStore {
     }
 
     private func commitNow(_ batch: StoreBatch) -> Result<Void, StoreError> {
+        if let checkpointError { return .failure(checkpointError) }
         do {
-            try write(batch)
+            if syncMode == .always {
+                try appendToLog(batch)
+                if writer == nil { try checkpoint() }  // no thread to do it later
+            } else {
+                try write(batch)
+            }
             return .success(())
         } catch let error as StoreError {
             return .failure(error)
@@ -305,13 +358,28 @@ public final class DataDirectory: JobStore {
         }
     }
 
-    /// One write transaction for the whole batch; with `SyncMode.always`, LMDB fsyncs before
-    /// `mdb_txn_commit` returns.
+    /// One write transaction for the whole batch (`SyncMode.none`: LMDB does not flush).
     private func write(_ batch: StoreBatch) throws {
+        try transaction { txn in try apply(batch, in: txn) }
+    }
+
+    /// Runs `body` in a write transaction, records the space in use and commits; with
+    /// `SyncMode.always`, LMDB flushes before `mdb_txn_commit` returns.
+    private func transaction(_ body: (OpaquePointer?) throws -> Void) throws {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
         var committed = false
         defer { if !committed { mdb_txn_abort(txn) } }
+        try body(txn)
+        let used = measureUse(txn)
+        try check(mdb_txn_commit(txn), "mdb_txn_commit")
+        committed = true
+        pthread_mutex_lock(usageLock)
+        lastUsedBytes = used
+        pthread_mutex_unlock(usageLock)
+    }
+
+    private func apply(_ batch: StoreBatch, in txn: OpaquePointer?) throws {
         for (id, bytes) in batch.payloads { try put(txn, payloadsDB, id, bytes) }
         try batch.records.withUnsafeBytes { records in
             for (id, range) in batch.puts { try put(txn, jobsDB, id, UnsafeRawBufferPointer(rebasing: records[range])) }
@@ -345,12 +413,119 @@ public final class DataDirectory: JobStore {
             }
             try check(status, "mdb_put next_job_id")
         }
-        let used = measureUse(txn)
+    }
+
+    // MARK: Write-ahead log
+
+    /// Makes `batch` durable in the log; LMDB gets it at the next checkpoint.
+    private func appendToLog(_ batch: StoreBatch) throws {
+        guard let log else { throw StoreError("the write-ahead log of \(path) is not open") }
+        // Once logged, a batch is acknowledged and must reach LMDB, so one that might not fit
+        // is refused here, before it becomes durable. As the server estimates staged bytes,
+        // B-tree pages take about twice the raw bytes.
+        var bytes = 2 * (batch.records.count + 64 * batch.puts.count)
+        for (_, payload) in batch.payloads { bytes += 2 * (payload.count + 64) }
+        let inUse = usedBytes
+        guard inUse + bytes <= capacityBytes else {
+            throw StoreError(
+                "MDB_MAP_FULL: a batch of about \(bytes) bytes would not fit in \(path) (\(inUse) of \(capacityBytes) bytes in use); nothing of it was written")
+        }
+        try log.append(sequence: nextSequence, batch: batch)
+        nextSequence += 1
+        unapplied.append(batch)
+        pthread_mutex_lock(unappliedLock)
+        for (id, payload) in batch.payloads { unappliedPayloads[id] = payload }
+        for id in batch.payloadDeletes { unappliedPayloads[id] = nil }
+        pthread_mutex_unlock(unappliedLock)
         pthread_mutex_lock(usageLock)
-        lastUsedBytes = used
+        unappliedBytes += bytes
         pthread_mutex_unlock(usageLock)
-        try check(mdb_txn_commit(txn), "mdb_txn_commit")
-        committed = true
+    }
+
+    /// Runs a checkpoint if one is due; the commit thread calls this after each completion.
+    private func checkpointIfDue() {
+        guard !unapplied.isEmpty, checkpointError == nil else { return }
+        let now = monotonicMilliseconds()
+        guard now - lastCheckpoint >= Self.checkpointMilliseconds || (log?.size ?? 0) >= Self.checkpointLogBytes else { return }
+        do {
+            try checkpoint()
+        } catch let error as StoreError {
+            checkpointError = error
+        } catch {
+            checkpointError = StoreError("\(error)")
+        }
+    }
+
+    /// Writes every unapplied batch into LMDB in one durable transaction, with the sequence
+    /// of the last one, then empties the log.
+    private func checkpoint() throws {
+        lastCheckpoint = monotonicMilliseconds()
+        guard !unapplied.isEmpty else { return }
+        let last = nextSequence - 1
+        try transaction { txn in
+            for batch in unapplied { try apply(batch, in: txn) }
+            try putMeta(txn, "applied_sequence", last)
+        }
+        try log?.reset()
+        unapplied.removeAll()
+        pthread_mutex_lock(unappliedLock)
+        unappliedPayloads.removeAll()
+        pthread_mutex_unlock(unappliedLock)
+        pthread_mutex_lock(usageLock)
+        unappliedBytes = 0
+        pthread_mutex_unlock(usageLock)
+    }
+
+    /// Opens the log and applies what it holds beyond the last checkpoint.
+    private func replayLog() throws {
+        let log = try WriteAheadLog(path: path + "/wal.log")
+        self.log = log
+        let records = try log.readRecords()
+        var applied: UInt64 = 0
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
+        applied = getMeta(txn, "applied_sequence") ?? 0
+        mdb_txn_abort(txn)
+        let pending = records.filter { $0.sequence > applied }
+        nextSequence = max(applied, records.last?.sequence ?? 0) + 1
+        guard !records.isEmpty else { return }
+        if !pending.isEmpty {
+            try transaction { txn in
+                for record in pending {
+                    guard let batch = BatchCodec.decode(record.body) else {
+                        throw StoreError("batch \(record.sequence) in \(log.path) has a valid checksum but cannot be read")
+                    }
+                    try apply(batch, in: txn)
+                }
+                try putMeta(txn, "applied_sequence", pending.last!.sequence)
+            }
+            if syncMode == .none { mdb_env_sync(env, 1) }
+        }
+        try log.reset()
+    }
+
+    private func putMeta(_ txn: OpaquePointer?, _ name: String, _ value: UInt64) throws {
+        var key = Array(name.utf8)
+        var bytes = value.bigEndian
+        let status = key.withUnsafeMutableBytes { keyRaw in
+            withUnsafeMutableBytes(of: &bytes) { valueRaw -> Int32 in
+                var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                var valueVal = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
+                return mdb_put(txn, metaDB, &keyVal, &valueVal, 0)
+            }
+        }
+        try check(status, "mdb_put \(name)")
+    }
+
+    private func getMeta(_ txn: OpaquePointer?, _ name: String) -> UInt64? {
+        var key = Array(name.utf8)
+        var found = MDB_val()
+        let status = key.withUnsafeMutableBytes { keyRaw -> Int32 in
+            var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+            return mdb_get(txn, metaDB, &keyVal, &found)
+        }
+        guard status == 0, found.mv_size == 8 else { return nil }
+        return UInt64(bigEndian: found.mv_data.loadUnaligned(as: UInt64.self))
     }
 
     private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64, _ bytes: [UInt8]) throws {
@@ -414,10 +589,21 @@ public final class DataDirectory: JobStore {
         if let env { mdb_env_sync(env, 1) }
     }
 
+    /// Closes without a checkpoint, leaving the directory as a crash after the last commit
+    /// would: what is only in the write-ahead log stays there. For tests of replay.
+    public func abandonForTesting() {
+        writer?.stop()
+        writer = nil
+        unapplied.removeAll()
+        close()
+    }
+
     /// Flushes and closes the environment and releases the directory lock. Safe to call twice.
     public func close() {
         writer?.stop()
         writer = nil
+        if env != nil && !unapplied.isEmpty && checkpointError == nil { try? checkpoint() }
+        log = nil
         if let reader {
             mdb_txn_abort(reader)
             self.reader = nil
@@ -441,6 +627,12 @@ public final class DataDirectory: JobStore {
             throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))")
         }
     }
+}
+
+private func monotonicMilliseconds() -> Int {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
 }
 
 /// A storage failure, with a message fit for the log.

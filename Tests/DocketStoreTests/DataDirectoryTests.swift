@@ -133,6 +133,132 @@ import Testing
     }
 }
 
+@Suite struct WriteAheadLogTests {
+    func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("docket-wal-\(UUID().uuidString)").path
+    }
+
+    func batch(_ id: UInt64, next: UInt64? = nil) -> StoreBatch {
+        var batch = StoreBatch()
+        batch.put(id: id, bytes: Array("record \(id)".utf8))
+        batch.payloads = [(id, Array("payload \(id)".utf8))]
+        batch.nextID = next
+        return batch
+    }
+
+    func commitAll(_ store: DataDirectory, _ batches: [StoreBatch]) {
+        var completed = 0
+        for batch in batches {
+            store.commit(batch) { result in
+                #expect((try? result.get()) != nil)
+                completed += 1
+            }
+        }
+        while completed < batches.count { store.waitForCommits() }
+    }
+
+    @Test func batchesOnlyInTheLogAreReplayedOnOpen() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            try store.startBackgroundCommits()
+            commitAll(store, (1...50).map { batch(UInt64($0)) })
+            // Committed, so readable, though no checkpoint has put them in LMDB yet.
+            var read: [UInt8]?
+            store.readPayload(7) { read = try? $0.get() }
+            #expect(read == Array("payload 7".utf8))
+            store.abandonForTesting()
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: path + "/wal.log")[.size] as? Int ?? 0 > 0)
+        let reopened = try DataDirectory(path: path)
+        let loaded = try reopened.loadJobs()
+        #expect(loaded.records.map(\.id) == Array(1...50))
+        #expect(loaded.records.allSatisfy { $0.record == Array("record \($0.id)".utf8) && $0.payloadSize == "payload \($0.id)".utf8.count })
+        // Replayed into LMDB, the log starts empty again.
+        #expect(try FileManager.default.attributesOfItem(atPath: path + "/wal.log")[.size] as? Int == 0)
+    }
+
+    @Test func aTornRecordEndsTheLogAndIsCutOff() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            try store.startBackgroundCommits()
+            commitAll(store, (1...3).map { batch(UInt64($0)) })
+            store.abandonForTesting()
+        }
+        // A crash in the middle of the fourth append: a header promising more than follows.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path + "/wal.log"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([200, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9]))
+        try handle.close()
+        do {
+            let store = try DataDirectory(path: path)
+            #expect(try store.loadJobs().records.map(\.id) == [1, 2, 3])
+            try store.startBackgroundCommits()
+            commitAll(store, [batch(4)])
+            store.abandonForTesting()
+        }
+        // Had the torn bytes stayed, replay would stop at them and lose batch 4.
+        #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1, 2, 3, 4])
+    }
+
+    @Test func aRecordWithAWrongChecksumIsNotReplayed() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            try store.startBackgroundCommits()
+            commitAll(store, [batch(1), batch(2)])
+            store.abandonForTesting()
+        }
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path + "/wal.log")))
+        bytes[bytes.count - 3] ^= 0xFF  // inside the second record's body
+        try Data(bytes).write(to: URL(fileURLWithPath: path + "/wal.log"))
+        #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1])
+    }
+
+    @Test func aCheckpointMovesTheLogIntoLMDB() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try DataDirectory(path: path)
+        try store.startBackgroundCommits()
+        commitAll(store, [batch(1, next: 2)])
+        // The next commit after the checkpoint interval triggers one.
+        Thread.sleep(forTimeInterval: Double(DataDirectory.checkpointMilliseconds) / 1000 + 0.1)
+        commitAll(store, [batch(2, next: 3)])
+        var size = -1
+        for _ in 0..<100 {
+            size = try FileManager.default.attributesOfItem(atPath: path + "/wal.log")[.size] as? Int ?? -1
+            if size == 0 { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        #expect(size == 0)
+        store.abandonForTesting()
+        let loaded = try DataDirectory(path: path).loadJobs()
+        #expect(loaded.records.map(\.id) == [1, 2] && loaded.state.nextID == 3)
+    }
+
+    @Test func aVersionOneDirectoryIsUpgraded() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            var one = StoreBatch()
+            one.put(id: 1, bytes: [1])
+            one.payloads = [(1, [2])]
+            var outcome: Result<Void, StoreError>?
+            store.commit(one) { outcome = $0 }
+            #expect((try? outcome?.get()) != nil)
+            store.close()
+        }
+        try DataDirectory.overwriteLayoutVersionForTesting(path: path, version: 1)
+        let store = try DataDirectory(path: path)
+        #expect(try store.loadJobs().records.map(\.id) == [1])
+    }
+}
+
 @Suite struct BackgroundCommitTests {
     @Test func commitsCompleteInOrderOnTheCallersThreadAndSurviveReopen() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
