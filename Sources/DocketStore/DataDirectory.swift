@@ -11,7 +11,7 @@ public final class DataDirectory: JobStore {
     /// `open` to migrate the previous version (read with the old codec, rewrite with the new,
     /// in one write transaction) before raising it.
     ///
-    /// Version 2 added the write-ahead log (`wal.log`): a version 1 docketd would ignore it and
+    /// Version 2 added the write-ahead log (`wal-*.log`): a version 1 docketd would ignore it and
     /// lose what it holds, so it must refuse a version 2 directory. Version 1 directories are
     /// upgraded on open (there is nothing to convert).
     public static let layoutVersion: UInt32 = 2
@@ -35,24 +35,31 @@ public final class DataDirectory: JobStore {
     /// Allocated apart, like `CommitWriter`'s: a pthread mutex must not move.
     private let usageLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var writer: CommitWriter?
-    /// Durable batches not yet in LMDB (see `WriteAheadLog`). The log, the batches and the
-    /// sequence are the commit thread's (or, before it starts and after it stops, the caller's).
+    /// Durable batches not yet in LMDB (see `WriteAheadLog`): the log segment being appended
+    /// to, the batches logged since the last checkpoint with their estimated size, and the
+    /// next sequence number. The commit thread appends; the checkpoint thread takes the
+    /// batches and starts a new segment; `logLock` keeps the two apart.
     private var log: WriteAheadLog?
+    private var logSegment = 0
     private var nextSequence: UInt64 = 1
-    private var unapplied: [StoreBatch] = []
-    private var lastCheckpoint = 0
+    private var unapplied: [(batch: StoreBatch, bytes: Int)] = []
+    private let logLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var checkpointer: PeriodicThread?
     /// An error of the last checkpoint: the next commit fails with it (the batches it could not
     /// apply are safe in the log, and replay on restart tries again).
-    private var checkpointError: StoreError?
+    private var checkpointError: StoreError? {
+        get { withLock(logLock) { storedCheckpointError } }
+        set { withLock(logLock) { storedCheckpointError = newValue } }
+    }
+    private var storedCheckpointError: StoreError?
     /// Payloads of unapplied batches, by job id: the loop thread reads them while the commit
-    /// thread adds and drops them, hence the lock.
+    /// and checkpoint threads add and drop them, hence the lock.
     private var unappliedPayloads: [UInt64: [UInt8]] = [:]
     private let unappliedLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Bytes the unapplied batches will take in LMDB, estimated as the server estimates.
     private var unappliedBytes = 0
-    /// A checkpoint is due after this long, or once the log is this large.
+    /// How often logged batches are moved into LMDB.
     public static let checkpointMilliseconds = 100
-    static let checkpointLogBytes = 64 << 20
 
     /// The loop thread's read-only transaction for payloads. It is renewed by the first read
     /// after a commit completes and reset just before any completion runs, so a read never
@@ -72,6 +79,8 @@ public final class DataDirectory: JobStore {
         pthread_mutex_init(usageLock, nil)
         unappliedLock.initialize(to: pthread_mutex_t())
         pthread_mutex_init(unappliedLock, nil)
+        logLock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(logLock, nil)
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw StoreError("cannot create data directory \(path): \(String(cString: strerror(errno)))")
         }
@@ -102,6 +111,8 @@ public final class DataDirectory: JobStore {
         usageLock.deallocate()
         pthread_mutex_destroy(unappliedLock)
         unappliedLock.deallocate()
+        pthread_mutex_destroy(logLock)
+        logLock.deallocate()
     }
 
     private func openEnvironment(mapSize: Int) throws {
@@ -304,7 +315,12 @@ public final class DataDirectory: JobStore {
     /// readable. Without this, `commit` completes before it returns.
     public func startBackgroundCommits() throws {
         guard writer == nil else { return }
-        writer = try CommitWriter(afterCompletion: { [unowned self] in checkpointIfDue() }) { [unowned self] batch in commitNow(batch) }
+        writer = try CommitWriter { [unowned self] batch in commitNow(batch) }
+        if syncMode == .always {
+            checkpointer = try PeriodicThread(intervalMilliseconds: Self.checkpointMilliseconds) { [unowned self] in
+                checkpointRecordingErrors()
+            }
+        }
     }
 
     /// Readable when background commits have completions to run; -1 without background commits.
@@ -346,7 +362,7 @@ public final class DataDirectory: JobStore {
         do {
             if syncMode == .always {
                 try appendToLog(batch)
-                if writer == nil { try checkpoint() }  // no thread to do it later
+                if checkpointer == nil { try checkpoint() }  // no thread to do it later
             } else {
                 try write(batch)
             }
@@ -419,7 +435,6 @@ public final class DataDirectory: JobStore {
 
     /// Makes `batch` durable in the log; LMDB gets it at the next checkpoint.
     private func appendToLog(_ batch: StoreBatch) throws {
-        guard let log else { throw StoreError("the write-ahead log of \(path) is not open") }
         // Once logged, a batch is acknowledged and must reach LMDB, so one that might not fit
         // is refused here, before it becomes durable. As the server estimates staged bytes,
         // B-tree pages take about twice the raw bytes.
@@ -430,23 +445,23 @@ public final class DataDirectory: JobStore {
             throw StoreError(
                 "MDB_MAP_FULL: a batch of about \(bytes) bytes would not fit in \(path) (\(inUse) of \(capacityBytes) bytes in use); nothing of it was written")
         }
+        // The lock is held across the flush so that a checkpoint never starts a new segment
+        // between a batch's append and its entry in `unapplied`.
+        pthread_mutex_lock(logLock)
+        defer { pthread_mutex_unlock(logLock) }
+        guard let log else { throw StoreError("the write-ahead log of \(path) is not open") }
         try log.append(sequence: nextSequence, batch: batch)
         nextSequence += 1
-        unapplied.append(batch)
-        pthread_mutex_lock(unappliedLock)
-        for (id, payload) in batch.payloads { unappliedPayloads[id] = payload }
-        for id in batch.payloadDeletes { unappliedPayloads[id] = nil }
-        pthread_mutex_unlock(unappliedLock)
-        pthread_mutex_lock(usageLock)
-        unappliedBytes += bytes
-        pthread_mutex_unlock(usageLock)
+        unapplied.append((batch, bytes))
+        withLock(unappliedLock) {
+            for (id, payload) in batch.payloads { unappliedPayloads[id] = payload }
+            for id in batch.payloadDeletes { unappliedPayloads[id] = nil }
+        }
+        withLock(usageLock) { unappliedBytes += bytes }
     }
 
-    /// Runs a checkpoint if one is due; the commit thread calls this after each completion.
-    private func checkpointIfDue() {
-        guard !unapplied.isEmpty, checkpointError == nil else { return }
-        let now = monotonicMilliseconds()
-        guard now - lastCheckpoint >= Self.checkpointMilliseconds || (log?.size ?? 0) >= Self.checkpointLogBytes else { return }
+    private func checkpointRecordingErrors() {
+        guard checkpointError == nil else { return }
         do {
             try checkpoint()
         } catch let error as StoreError {
@@ -456,52 +471,92 @@ public final class DataDirectory: JobStore {
         }
     }
 
-    /// Writes every unapplied batch into LMDB in one durable transaction, with the sequence
-    /// of the last one, then empties the log.
+    /// Moves every logged batch into LMDB in one durable transaction that also records the
+    /// last one's sequence. Appends go on meanwhile, into a new log segment; the old segment
+    /// is deleted once LMDB has its batches. If the transaction fails, the old segment stays
+    /// (replay applies it on the next start) and so do the payloads in memory.
     private func checkpoint() throws {
-        lastCheckpoint = monotonicMilliseconds()
-        guard !unapplied.isEmpty else { return }
+        pthread_mutex_lock(logLock)
+        let batches = unapplied
+        guard !batches.isEmpty else {
+            pthread_mutex_unlock(logLock)
+            return
+        }
         let last = nextSequence - 1
+        let old = log
+        do {
+            log = try WriteAheadLog(path: segmentPath(logSegment + 1))
+            logSegment += 1
+            unapplied.removeAll()
+        } catch {
+            pthread_mutex_unlock(logLock)
+            throw error
+        }
+        pthread_mutex_unlock(logLock)
         try transaction { txn in
-            for batch in unapplied { try apply(batch, in: txn) }
+            for (batch, _) in batches { try apply(batch, in: txn) }
             try putMeta(txn, "applied_sequence", last)
         }
-        try log?.reset()
-        unapplied.removeAll()
-        pthread_mutex_lock(unappliedLock)
-        unappliedPayloads.removeAll()
-        pthread_mutex_unlock(unappliedLock)
-        pthread_mutex_lock(usageLock)
-        unappliedBytes = 0
-        pthread_mutex_unlock(usageLock)
+        if let old { unlink(old.path) }
+        withLock(unappliedLock) {
+            for (batch, _) in batches {
+                for (id, _) in batch.payloads { unappliedPayloads[id] = nil }
+            }
+        }
+        let bytes = batches.reduce(0) { $0 + $1.bytes }
+        withLock(usageLock) { unappliedBytes -= bytes }
     }
 
-    /// Opens the log and applies what it holds beyond the last checkpoint.
+    private func segmentPath(_ number: Int) -> String {
+        path + "/wal-" + String(number).leftPadded(to: 8) + ".log"
+    }
+
+    /// The numbers of the log segments in the directory, oldest first.
+    private func segmentNumbers() -> [Int] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var numbers: [Int] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("wal-"), name.hasSuffix(".log"), let number = Int(name.dropFirst(4).dropLast(4)) else { continue }
+            numbers.append(number)
+        }
+        return numbers.sorted()
+    }
+
+    /// Applies what the log segments hold beyond the last checkpoint, then starts a new,
+    /// empty segment.
     private func replayLog() throws {
-        let log = try WriteAheadLog(path: path + "/wal.log")
-        self.log = log
-        let records = try log.readRecords()
-        var applied: UInt64 = 0
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
-        applied = getMeta(txn, "applied_sequence") ?? 0
+        let applied = getMeta(txn, "applied_sequence") ?? 0
         mdb_txn_abort(txn)
-        let pending = records.filter { $0.sequence > applied }
-        nextSequence = max(applied, records.last?.sequence ?? 0) + 1
-        guard !records.isEmpty else { return }
+        let segments = segmentNumbers()
+        var pending: [(sequence: UInt64, body: [UInt8], path: String)] = []
+        var newest = applied
+        for number in segments {
+            let segment = try WriteAheadLog(path: segmentPath(number))
+            for record in try segment.readRecords() {
+                newest = max(newest, record.sequence)
+                if record.sequence > applied { pending.append((record.sequence, record.body, segment.path)) }
+            }
+        }
         if !pending.isEmpty {
             try transaction { txn in
-                for record in pending {
+                for record in pending.sorted(by: { $0.sequence < $1.sequence }) {
                     guard let batch = BatchCodec.decode(record.body) else {
-                        throw StoreError("batch \(record.sequence) in \(log.path) has a valid checksum but cannot be read")
+                        throw StoreError("batch \(record.sequence) in \(record.path) has a valid checksum but cannot be read")
                     }
                     try apply(batch, in: txn)
                 }
-                try putMeta(txn, "applied_sequence", pending.last!.sequence)
+                try putMeta(txn, "applied_sequence", newest)
             }
             if syncMode == .none { mdb_env_sync(env, 1) }
         }
-        try log.reset()
+        for number in segments { unlink(segmentPath(number)) }
+        logSegment = (segments.last ?? 0) + 1
+        log = try WriteAheadLog(path: segmentPath(logSegment))
+        nextSequence = newest + 1
     }
 
     private func putMeta(_ txn: OpaquePointer?, _ name: String, _ value: UInt64) throws {
@@ -594,6 +649,8 @@ public final class DataDirectory: JobStore {
     public func abandonForTesting() {
         writer?.stop()
         writer = nil
+        checkpointer?.stop(runningOnceMore: false)
+        checkpointer = nil
         unapplied.removeAll()
         close()
     }
@@ -602,6 +659,8 @@ public final class DataDirectory: JobStore {
     public func close() {
         writer?.stop()
         writer = nil
+        checkpointer?.stop(runningOnceMore: true)
+        checkpointer = nil
         if env != nil && !unapplied.isEmpty && checkpointError == nil { try? checkpoint() }
         log = nil
         if let reader {
@@ -629,10 +688,16 @@ public final class DataDirectory: JobStore {
     }
 }
 
-private func monotonicMilliseconds() -> Int {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
+private func withLock<T>(_ lock: UnsafeMutablePointer<pthread_mutex_t>, _ body: () throws -> T) rethrows -> T {
+    pthread_mutex_lock(lock)
+    defer { pthread_mutex_unlock(lock) }
+    return try body()
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }
 
 /// A storage failure, with a message fit for the log.

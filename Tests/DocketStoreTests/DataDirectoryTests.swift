@@ -146,6 +146,16 @@ import Testing
         return batch
     }
 
+    /// The log segments in the directory, oldest first.
+    func segments(_ path: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("wal-") && $0.hasSuffix(".log") }
+            .sorted().map { path + "/" + $0 }
+    }
+
+    func loggedBytes(_ path: String) throws -> Int {
+        try segments(path).reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int ?? 0) }
+    }
+
     func commitAll(_ store: DataDirectory, _ batches: [StoreBatch]) {
         var completed = 0
         for batch in batches {
@@ -170,13 +180,13 @@ import Testing
             #expect(read == Array("payload 7".utf8))
             store.abandonForTesting()
         }
-        #expect(try FileManager.default.attributesOfItem(atPath: path + "/wal.log")[.size] as? Int ?? 0 > 0)
+        #expect(try loggedBytes(path) > 0)
         let reopened = try DataDirectory(path: path)
         let loaded = try reopened.loadJobs()
         #expect(loaded.records.map(\.id) == Array(1...50))
         #expect(loaded.records.allSatisfy { $0.record == Array("record \($0.id)".utf8) && $0.payloadSize == "payload \($0.id)".utf8.count })
-        // Replayed into LMDB, the log starts empty again.
-        #expect(try FileManager.default.attributesOfItem(atPath: path + "/wal.log")[.size] as? Int == 0)
+        // Replayed into LMDB, the log starts empty again, in one new segment.
+        #expect(try loggedBytes(path) == 0 && (try segments(path)).count == 1)
     }
 
     @Test func aTornRecordEndsTheLogAndIsCutOff() throws {
@@ -189,7 +199,7 @@ import Testing
             store.abandonForTesting()
         }
         // A crash in the middle of the fourth append: a header promising more than follows.
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path + "/wal.log"))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: try segments(path).last!))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data([200, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9]))
         try handle.close()
@@ -213,9 +223,10 @@ import Testing
             commitAll(store, [batch(1), batch(2)])
             store.abandonForTesting()
         }
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path + "/wal.log")))
+        let segment = try segments(path).last!
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))
         bytes[bytes.count - 3] ^= 0xFF  // inside the second record's body
-        try Data(bytes).write(to: URL(fileURLWithPath: path + "/wal.log"))
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
         #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1])
     }
 
@@ -224,17 +235,19 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let store = try DataDirectory(path: path)
         try store.startBackgroundCommits()
-        commitAll(store, [batch(1, next: 2)])
-        // The next commit after the checkpoint interval triggers one.
-        Thread.sleep(forTimeInterval: Double(DataDirectory.checkpointMilliseconds) / 1000 + 0.1)
-        commitAll(store, [batch(2, next: 3)])
+        commitAll(store, [batch(1, next: 2), batch(2, next: 3)])
+        #expect(try loggedBytes(path) > 0)
+        // The checkpoint thread moves them into LMDB and drops the segment that held them.
         var size = -1
-        for _ in 0..<100 {
-            size = try FileManager.default.attributesOfItem(atPath: path + "/wal.log")[.size] as? Int ?? -1
+        for _ in 0..<200 {
+            size = try loggedBytes(path)
             if size == 0 { break }
             Thread.sleep(forTimeInterval: 0.01)
         }
-        #expect(size == 0)
+        #expect(try size == 0 && (try segments(path)).count == 1)
+        var read: [UInt8]?
+        store.readPayload(2) { read = try? $0.get() }
+        #expect(read == Array("payload 2".utf8))
         store.abandonForTesting()
         let loaded = try DataDirectory(path: path).loadJobs()
         #expect(loaded.records.map(\.id) == [1, 2] && loaded.state.nextID == 3)

@@ -1,0 +1,71 @@
+import Glibc
+
+/// Runs `work` on a thread of its own every `intervalMilliseconds` until stopped. The store's
+/// checkpoints run here, so that moving logged batches into LMDB never holds up a commit.
+final class PeriodicThread: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var stopping = false
+    private var runOnceMore = true
+    private var thread = pthread_t()
+    private var running = false
+    private let interval: Int
+    private let work: () -> Void
+
+    init(intervalMilliseconds: Int, work: @escaping () -> Void) throws {
+        interval = intervalMilliseconds
+        self.work = work
+        mutex.initialize(to: pthread_mutex_t())
+        wake.initialize(to: pthread_cond_t())
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        let context = Unmanaged.passRetained(self).toOpaque()
+        guard pthread_create(&thread, nil, { context in
+            let periodic = Unmanaged<PeriodicThread>.fromOpaque(context!).takeRetainedValue()
+            periodic.loop()
+            return nil
+        }, context) == 0 else {
+            Unmanaged<PeriodicThread>.fromOpaque(context).release()
+            throw StoreError("cannot start the checkpoint thread")
+        }
+        running = true
+    }
+
+    deinit {
+        pthread_cond_destroy(wake)
+        pthread_mutex_destroy(mutex)
+        wake.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Stops the thread, after one last run of `work` if `runningOnceMore`, and waits for it.
+    func stop(runningOnceMore: Bool) {
+        guard running else { return }
+        running = false
+        pthread_mutex_lock(mutex)
+        stopping = true
+        runOnceMore = runningOnceMore
+        pthread_cond_signal(wake)
+        pthread_mutex_unlock(mutex)
+        pthread_join(thread, nil)
+    }
+
+    private func loop() {
+        pthread_mutex_lock(mutex)
+        while !stopping {
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            let nanoseconds = deadline.tv_nsec + interval * 1_000_000
+            deadline.tv_sec += nanoseconds / 1_000_000_000
+            deadline.tv_nsec = nanoseconds % 1_000_000_000
+            _ = pthread_cond_timedwait(wake, mutex, &deadline)
+            if stopping { break }
+            pthread_mutex_unlock(mutex)
+            work()
+            pthread_mutex_lock(mutex)
+        }
+        let last = runOnceMore
+        pthread_mutex_unlock(mutex)
+        if last { work() }
+    }
+}
