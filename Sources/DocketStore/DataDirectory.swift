@@ -476,22 +476,17 @@ public final class DataDirectory: JobStore {
     /// is deleted once LMDB has its batches. If the transaction fails, the old segment stays
     /// (replay applies it on the next start) and so do the payloads in memory.
     private func checkpoint() throws {
+        guard !withLock(logLock, { unapplied.isEmpty }) else { return }
+        // The new segment is created (and its name made durable) before the lock is taken, so
+        // appends wait only for the swap. Only checkpoints change `logSegment`.
+        let next = try WriteAheadLog(path: segmentPath(logSegment + 1))
         pthread_mutex_lock(logLock)
         let batches = unapplied
-        guard !batches.isEmpty else {
-            pthread_mutex_unlock(logLock)
-            return
-        }
         let last = nextSequence - 1
         let old = log
-        do {
-            log = try WriteAheadLog(path: segmentPath(logSegment + 1))
-            logSegment += 1
-            unapplied.removeAll()
-        } catch {
-            pthread_mutex_unlock(logLock)
-            throw error
-        }
+        log = next
+        logSegment += 1
+        unapplied.removeAll()
         pthread_mutex_unlock(logLock)
         try transaction { txn in
             for (batch, _) in batches { try apply(batch, in: txn) }

@@ -20,8 +20,19 @@ final class WriteAheadLog {
 
     init(path: String) throws {
         self.path = path
+        let existed = access(path, F_OK) == 0
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        if !existed {
+            // fdatasync of the file does not make its name durable: without this, a power
+            // loss could take a new segment, and the batches acknowledged from it, away.
+            let directory = open(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer { if directory >= 0 { Glibc.close(directory) } }
+            guard directory >= 0, fsync(directory) == 0 else {
+                Glibc.close(descriptor)
+                throw StoreError("cannot make \(path) durable: \(String(cString: strerror(errno)))")
+            }
+        }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw StoreError("cannot stat \(path): \(String(cString: strerror(errno)))") }
         size = Int(info.st_size)
