@@ -254,15 +254,7 @@ public final class DataDirectory: JobStore {
             queues.append((name, Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
             status = mdb_cursor_get(queueCursor, &key, &value, MDB_NEXT)
         }
-        var nextID: UInt64 = 1
-        var found = MDB_val()
-        var nextKey = Array("next_job_id".utf8)
-        let got = nextKey.withUnsafeMutableBytes { raw -> Int32 in
-            var keyVal = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
-            return mdb_get(txn, metaDB, &keyVal, &found)
-        }
-        if got == 0 && found.mv_size == 8 { nextID = UInt64(bigEndian: found.mv_data.loadUnaligned(as: UInt64.self)) }
-        return StoredState(nextID: nextID, queues: queues, routes: routes)
+        return StoredState(nextID: getMeta(txn, "next_job_id") ?? 1, queues: queues, routes: routes)
     }
 
     /// Every stored job at once, with copies of its record; for tests and tools.
@@ -417,18 +409,7 @@ public final class DataDirectory: JobStore {
             }
             try check(status, "mdb_put queue \(name)")
         }
-        if let nextID = batch.nextID {
-            var nextKey = Array("next_job_id".utf8)
-            var next = nextID.bigEndian
-            let status = nextKey.withUnsafeMutableBytes { keyRaw in
-                withUnsafeMutableBytes(of: &next) { valueRaw -> Int32 in
-                    var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
-                    var valueVal = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
-                    return mdb_put(txn, metaDB, &keyVal, &valueVal, 0)
-                }
-            }
-            try check(status, "mdb_put next_job_id")
-        }
+        if let nextID = batch.nextID { try putMeta(txn, "next_job_id", nextID) }
     }
 
     // MARK: Write-ahead log
