@@ -406,6 +406,7 @@ extension Server {
             batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config)))
         }
         batch.routes = routeChanges
+        if !routeChanges.isEmpty { batch.nextRouteID = nextRouteID }
         routeChanges.removeAll()
         let lifecycle = engine.takeLifecycle()
         let actions = afterCommit

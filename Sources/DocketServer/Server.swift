@@ -206,6 +206,7 @@ public final class Server {
         }
         engine.finishRestore(nextID: stored.nextID, queueConfigs: queueConfigs)
         storedNextID = stored.nextID
+        nextRouteID = max(nextRouteID, stored.nextRouteID)
         for (name, config) in queueConfigs {
             var copy = name
             copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }

@@ -233,7 +233,7 @@ public final class DataDirectory: JobStore {
                 payloadSize: hasPayload ? payload.mv_size : nil))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
-        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredState(nextID: 1, queues: [], routes: []) }
+        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredState(nextID: 1, nextRouteID: 1, queues: [], routes: []) }
         var routes: [(id: UInt64, bytes: [UInt8])] = []
         var routeCursor: OpaquePointer?
         try check(mdb_cursor_open(txn, routesDB, &routeCursor), "mdb_cursor_open routes")
@@ -254,7 +254,9 @@ public final class DataDirectory: JobStore {
             queues.append((name, Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
             status = mdb_cursor_get(queueCursor, &key, &value, MDB_NEXT)
         }
-        return StoredState(nextID: getMeta(txn, "next_job_id") ?? 1, queues: queues, routes: routes)
+        return StoredState(
+            nextID: getMeta(txn, "next_job_id") ?? 1, nextRouteID: getMeta(txn, "next_route_id") ?? 1, queues: queues,
+            routes: routes)
     }
 
     /// Every stored job at once, with copies of its record; for tests and tools.
@@ -410,6 +412,7 @@ public final class DataDirectory: JobStore {
             try check(status, "mdb_put queue \(name)")
         }
         if let nextID = batch.nextID { try putMeta(txn, "next_job_id", nextID) }
+        if let nextRouteID = batch.nextRouteID { try putMeta(txn, "next_route_id", nextRouteID) }
     }
 
     // MARK: Write-ahead log

@@ -34,6 +34,8 @@ public struct StoredJobRecord {
 /// What `load` finds besides the jobs.
 public struct StoredState {
     public var nextID: UInt64
+    /// The next route id (routes removed before a restart keep their ids from coming back).
+    public var nextRouteID: UInt64
     /// Each queue's settings record, by queue name.
     public var queues: [(name: String, bytes: [UInt8])]
     /// Routes, by id.
@@ -62,6 +64,8 @@ public struct StoreBatch {
     /// The next job id, so ids stay unique after the newest jobs are deleted; nil leaves the
     /// stored one as it is (rewriting it in every transaction would cost a page each time).
     public var nextID: UInt64?
+    /// The next route id, written with route changes.
+    public var nextRouteID: UInt64?
 
     public init() {}
 

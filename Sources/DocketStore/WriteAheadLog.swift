@@ -140,11 +140,13 @@ enum BatchCodec {
                 out.append(0)
             }
         }
-        if let next = batch.nextID {
-            out.append(1)
-            put(&out, next)
-        } else {
-            out.append(0)
+        for value in [batch.nextID, batch.nextRouteID] {
+            if let value {
+                out.append(1)
+                put(&out, value)
+            } else {
+                out.append(0)
+            }
         }
     }
 
@@ -187,10 +189,12 @@ enum BatchCodec {
                 batch.routes.append((id, nil))
             }
         }
-        guard let hasNext = reader.byte() else { return nil }
-        if hasNext == 1 {
-            guard let next = reader.uint64() else { return nil }
-            batch.nextID = next
+        for field in [\StoreBatch.nextID, \StoreBatch.nextRouteID] {
+            guard let present = reader.byte() else { return nil }
+            if present == 1 {
+                guard let value = reader.uint64() else { return nil }
+                batch[keyPath: field] = value
+            }
         }
         return reader.atEnd ? batch : nil
     }

@@ -137,6 +137,14 @@ import Testing
         #expect(try publisher.readLine() == "+OK")
         try publisher.line("ROUTES")
         #expect(String(decoding: try publisher.readMessage().1, as: UTF8.self) == #"[{"id":1,"pattern":"orders.*","queue":"invoices","rule":"orders.* invoices pri=2"}]"#)
+        #expect(second.stop() == 0)
+
+        // The removed route's id is not handed out again after a restart.
+        let third = try DocketdProcess(dataDirectory: first.dataDirectory)
+        let again = try third.client()
+        _ = try again.handshake()
+        try again.line("ROUTE orders.> audit")
+        #expect(try again.readLine() == "+OK 3")
     }
 
     @Test func aStuckEventSubscriberIsCutOffAndJobsStillComplete() throws {
