@@ -11,7 +11,7 @@ public final class DataDirectory: JobStore {
     /// `open` to migrate the previous version (read with the old codec, rewrite with the new,
     /// in one write transaction) before raising it.
     ///
-    /// Version 2 added the write-ahead log (`wal-*.log`): a version 1 docketd would ignore it and
+    /// Version 2 added the write-ahead log (`wal-a.log`, `wal-b.log`): a version 1 docketd would ignore it and
     /// lose what it holds, so it must refuse a version 2 directory. Version 1 directories are
     /// upgraded on open (there is nothing to convert).
     public static let layoutVersion: UInt32 = 2
@@ -35,12 +35,13 @@ public final class DataDirectory: JobStore {
     /// Allocated apart, like `CommitWriter`'s: a pthread mutex must not move.
     private let usageLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var writer: CommitWriter?
-    /// Durable batches not yet in LMDB (see `WriteAheadLog`): the log segment being appended
-    /// to, the batches logged since the last checkpoint with their estimated size, and the
-    /// next sequence number. The commit thread appends; the checkpoint thread takes the
-    /// batches and starts a new segment; `logLock` keeps the two apart.
+    /// Durable batches not yet in LMDB (see `WriteAheadLog`): the log file being written, the
+    /// batches logged since the last checkpoint with their estimated size, and the next
+    /// sequence number. The commit thread writes; the checkpoint thread takes the batches and
+    /// switches the commit thread to the other file (`spareLog`, whose batches are all in
+    /// LMDB); `logLock` keeps the two apart.
     private var log: WriteAheadLog?
-    private var logSegment = 0
+    private var spareLog: WriteAheadLog?
     private var nextSequence: UInt64 = 1
     private var unapplied: [(batch: StoreBatch, bytes: Int)] = []
     private let logLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -307,10 +308,12 @@ public final class DataDirectory: JobStore {
     /// Commits from now on run on a thread of their own (see `CommitWriter`); completions then
     /// run from `runFinishedCommits()`, which the owner calls when `completionDescriptor` is
     /// readable. Without this, `commit` completes before it returns.
-    public func startBackgroundCommits() throws {
+    /// - Parameter checkpoints: false leaves logged batches in the log until `close`, so that
+    ///   tests can abandon the directory with everything still to replay.
+    public func startBackgroundCommits(checkpoints: Bool = true) throws {
         guard writer == nil else { return }
         writer = try CommitWriter { [unowned self] batch in commitNow(batch) }
-        if syncMode == .always {
+        if syncMode == .always && checkpoints {
             checkpointer = try PeriodicThread(intervalMilliseconds: Self.checkpointMilliseconds) { [unowned self] in
                 checkpointRecordingErrors()
             }
@@ -356,7 +359,7 @@ public final class DataDirectory: JobStore {
         do {
             if syncMode == .always {
                 try appendToLog(batch)
-                if checkpointer == nil { try checkpoint() }  // no thread to do it later
+                if writer == nil { try checkpoint() }  // no thread to do it later
             } else {
                 try write(batch)
             }
@@ -429,8 +432,8 @@ public final class DataDirectory: JobStore {
             throw StoreError(
                 "MDB_MAP_FULL: a batch of about \(bytes) bytes would not fit in \(path) (\(inUse) of \(capacityBytes) bytes in use); nothing of it was written")
         }
-        // The lock is held across the flush so that a checkpoint never starts a new segment
-        // between a batch's append and its entry in `unapplied`.
+        // The lock is held across the flush so that a checkpoint never switches files between
+        // a batch's write and its entry in `unapplied`.
         pthread_mutex_lock(logLock)
         defer { pthread_mutex_unlock(logLock) }
         guard let log else { throw StoreError("the write-ahead log of \(path) is not open") }
@@ -456,27 +459,25 @@ public final class DataDirectory: JobStore {
     }
 
     /// Moves every logged batch into LMDB in one durable transaction that also records the
-    /// last one's sequence. Appends go on meanwhile, into a new log segment; the old segment
-    /// is deleted once LMDB has its batches. If the transaction fails, the old segment stays
-    /// (replay applies it on the next start) and so do the payloads in memory.
+    /// last one's sequence. Writes go on meanwhile, into the other log file; this one becomes
+    /// the spare once LMDB has its batches. If the transaction fails, the file keeps them (replay
+    /// applies them on the next start), and so does memory.
     private func checkpoint() throws {
-        guard !withLock(logLock, { unapplied.isEmpty }) else { return }
-        // The new segment is created (and its name made durable) before the lock is taken, so
-        // appends wait only for the swap. Only checkpoints change `logSegment`.
-        let next = try WriteAheadLog(path: segmentPath(logSegment + 1))
+        guard let next = spareLog, !withLock(logLock, { unapplied.isEmpty }) else { return }
+        next.rewind()
         pthread_mutex_lock(logLock)
         let batches = unapplied
         let last = nextSequence - 1
         let old = log
         log = next
-        logSegment += 1
+        spareLog = nil
         unapplied.removeAll()
         pthread_mutex_unlock(logLock)
         try transaction { txn in
             for (batch, _) in batches { try apply(batch, in: txn) }
             try putMeta(txn, "applied_sequence", last)
         }
-        if let old { unlink(old.path) }
+        spareLog = old
         withLock(unappliedLock) {
             for (batch, _) in batches {
                 for (id, _) in batch.payloads { unappliedPayloads[id] = nil }
@@ -486,55 +487,44 @@ public final class DataDirectory: JobStore {
         withLock(usageLock) { unappliedBytes -= bytes }
     }
 
-    private func segmentPath(_ number: Int) -> String {
-        path + "/wal-" + String(number).leftPadded(to: 8) + ".log"
-    }
-
-    /// The numbers of the log segments in the directory, oldest first.
-    private func segmentNumbers() -> [Int] {
-        guard let directory = opendir(path) else { return [] }
-        defer { closedir(directory) }
-        var numbers: [Int] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasPrefix("wal-"), name.hasSuffix(".log"), let number = Int(name.dropFirst(4).dropLast(4)) else { continue }
-            numbers.append(number)
-        }
-        return numbers.sorted()
-    }
-
-    /// Applies what the log segments hold beyond the last checkpoint, then starts a new,
-    /// empty segment.
+    /// Applies what the log files hold beyond the last checkpoint, then starts writing the
+    /// first of them from its beginning.
     private func replayLog() throws {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
         let applied = getMeta(txn, "applied_sequence") ?? 0
         mdb_txn_abort(txn)
-        let segments = segmentNumbers()
+        let files = [try WriteAheadLog(path: path + "/wal-a.log"), try WriteAheadLog(path: path + "/wal-b.log")]
         var pending: [(sequence: UInt64, body: [UInt8], path: String)] = []
-        var newest = applied
-        for number in segments {
-            let segment = try WriteAheadLog(path: segmentPath(number))
-            for record in try segment.readRecords() {
-                newest = max(newest, record.sequence)
-                if record.sequence > applied { pending.append((record.sequence, record.body, segment.path)) }
+        for file in files {
+            for record in try file.readRecords() where record.sequence > applied {
+                pending.append((record.sequence, record.body, file.path))
             }
         }
+        pending.sort { $0.sequence < $1.sequence }
+        var newest = applied
         if !pending.isEmpty {
-            try transaction { txn in
-                for record in pending.sorted(by: { $0.sequence < $1.sequence }) {
-                    guard let batch = BatchCodec.decode(record.body) else {
-                        throw StoreError("batch \(record.sequence) in \(record.path) has a valid checksum but cannot be read")
-                    }
-                    try apply(batch, in: txn)
+            var batches: [StoreBatch] = []
+            for record in pending {
+                // Only the newest record can have been cut short, so a gap is damage.
+                guard record.sequence == newest + 1 else {
+                    throw StoreError("the write-ahead log in \(path) lacks batch \(newest + 1) but has \(record.sequence)")
                 }
+                guard let batch = BatchCodec.decode(record.body) else {
+                    throw StoreError("batch \(record.sequence) in \(record.path) has a valid checksum but cannot be read")
+                }
+                batches.append(batch)
+                newest = record.sequence
+            }
+            try transaction { txn in
+                for batch in batches { try apply(batch, in: txn) }
                 try putMeta(txn, "applied_sequence", newest)
             }
             if syncMode == .none { mdb_env_sync(env, 1) }
         }
-        for number in segments { unlink(segmentPath(number)) }
-        logSegment = (segments.last ?? 0) + 1
-        log = try WriteAheadLog(path: segmentPath(logSegment))
+        files[0].rewind()
+        log = files[0]
+        spareLog = files[1]
         nextSequence = newest + 1
     }
 
@@ -642,6 +632,7 @@ public final class DataDirectory: JobStore {
         checkpointer = nil
         if env != nil && !unapplied.isEmpty && checkpointError == nil { try? checkpoint() }
         log = nil
+        spareLog = nil
         if let reader {
             mdb_txn_abort(reader)
             self.reader = nil
@@ -673,11 +664,6 @@ private func withLock<T>(_ lock: UnsafeMutablePointer<pthread_mutex_t>, _ body: 
     return try body()
 }
 
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}
 
 /// A storage failure, with a message fit for the log.
 public struct StoreError: Error, CustomStringConvertible, Sendable {

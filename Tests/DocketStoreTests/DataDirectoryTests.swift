@@ -146,16 +146,6 @@ import Testing
         return batch
     }
 
-    /// The log segments in the directory, oldest first.
-    func segments(_ path: String) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("wal-") && $0.hasSuffix(".log") }
-            .sorted().map { path + "/" + $0 }
-    }
-
-    func loggedBytes(_ path: String) throws -> Int {
-        try segments(path).reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int ?? 0) }
-    }
-
     func commitAll(_ store: DataDirectory, _ batches: [StoreBatch]) {
         var completed = 0
         for batch in batches {
@@ -167,51 +157,79 @@ import Testing
         while completed < batches.count { store.waitForCommits() }
     }
 
+    /// Where each record of a log file starts, in its current round (length, checksum, body).
+    func recordOffsets(_ file: String) throws -> [Int] {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        var offsets: [Int] = []
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
+            guard length > 0 else { break }
+            offsets.append(offset)
+            offset += 8 + length
+        }
+        offsets.append(offset)  // where the next would go
+        return offsets
+    }
+
+    func overwrite(_ file: String, at offset: Int, with bytes: [UInt8]) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: Data(bytes))
+        try handle.close()
+    }
+
     @Test func batchesOnlyInTheLogAreReplayedOnOpen() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             let store = try DataDirectory(path: path)
-            try store.startBackgroundCommits()
+            try store.startBackgroundCommits(checkpoints: false)
             commitAll(store, (1...50).map { batch(UInt64($0)) })
-            // Committed, so readable, though no checkpoint has put them in LMDB yet.
+            // Committed, so readable, though no checkpoint may have put them in LMDB yet.
             var read: [UInt8]?
             store.readPayload(7) { read = try? $0.get() }
             #expect(read == Array("payload 7".utf8))
             store.abandonForTesting()
         }
-        #expect(try loggedBytes(path) > 0)
-        let reopened = try DataDirectory(path: path)
-        let loaded = try reopened.loadJobs()
-        #expect(loaded.records.map(\.id) == Array(1...50))
-        #expect(loaded.records.allSatisfy { $0.record == Array("record \($0.id)".utf8) && $0.payloadSize == "payload \($0.id)".utf8.count })
-        // Replayed into LMDB, the log starts empty again, in one new segment.
-        #expect(try loggedBytes(path) == 0 && (try segments(path)).count == 1)
+        // The log files are written over, never grown.
+        for file in ["wal-a.log", "wal-b.log"] {
+            #expect(try FileManager.default.attributesOfItem(atPath: path + "/" + file)[.size] as? Int == 8 << 20)
+        }
+        for _ in 0..<2 {
+            // Replayed on the first open; the second finds the same (the log restarts after replay).
+            let reopened = try DataDirectory(path: path)
+            let loaded = try reopened.loadJobs()
+            #expect(loaded.records.map(\.id) == Array(1...50))
+            #expect(loaded.records.allSatisfy { $0.record == Array("record \($0.id)".utf8) && $0.payloadSize == "payload \($0.id)".utf8.count })
+            reopened.abandonForTesting()
+        }
     }
 
-    @Test func aTornRecordEndsTheLogAndIsCutOff() throws {
+    @Test func aTornRecordEndsTheLogAndLaterRecordsStillReplay() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             let store = try DataDirectory(path: path)
-            try store.startBackgroundCommits()
-            commitAll(store, (1...3).map { batch(UInt64($0)) })
+            commitAll(store, (1...3).map { batch(UInt64($0)) })  // no threads: each is checkpointed at once
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, (4...6).map { batch(UInt64($0)) })
             store.abandonForTesting()
         }
-        // A crash in the middle of the fourth append: a header promising more than follows.
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: try segments(path).last!))
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data([200, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9]))
-        try handle.close()
+        // A crash in the middle of the next record: a header promising more than was written.
+        // Three checkpoints switched files three times: 4-6 went to the second file.
+        let file = path + "/wal-b.log"
+        #expect(try recordOffsets(file).count == 4)
+        let end = try recordOffsets(file).last!
+        try overwrite(file, at: end, with: [200, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9])
         do {
             let store = try DataDirectory(path: path)
-            #expect(try store.loadJobs().records.map(\.id) == [1, 2, 3])
-            try store.startBackgroundCommits()
-            commitAll(store, [batch(4)])
+            #expect(try store.loadJobs().records.map(\.id) == Array(1...6))
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, [batch(7)])
             store.abandonForTesting()
         }
-        // Had the torn bytes stayed, replay would stop at them and lose batch 4.
-        #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1, 2, 3, 4])
+        #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == Array(1...7))
     }
 
     @Test func aRecordWithAWrongChecksumIsNotReplayed() throws {
@@ -219,36 +237,33 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             let store = try DataDirectory(path: path)
-            try store.startBackgroundCommits()
+            try store.startBackgroundCommits(checkpoints: false)
             commitAll(store, [batch(1), batch(2)])
             store.abandonForTesting()
         }
-        let segment = try segments(path).last!
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))
-        bytes[bytes.count - 3] ^= 0xFF  // inside the second record's body
-        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        let file = path + "/wal-a.log"
+        let offsets = try recordOffsets(file)
+        #expect(offsets.count == 3)
+        try overwrite(file, at: offsets[2] - 3, with: [0xEE])  // inside the second record's body
         #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1])
     }
 
-    @Test func aCheckpointMovesTheLogIntoLMDB() throws {
+    @Test func afterACheckpointTheLogIsNotNeeded() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let store = try DataDirectory(path: path)
         try store.startBackgroundCommits()
         commitAll(store, [batch(1, next: 2), batch(2, next: 3)])
-        #expect(try loggedBytes(path) > 0)
-        // The checkpoint thread moves them into LMDB and drops the segment that held them.
-        var size = -1
-        for _ in 0..<200 {
-            size = try loggedBytes(path)
-            if size == 0 { break }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        #expect(try size == 0 && (try segments(path)).count == 1)
+        // Wait for the checkpoint thread, then commit once more into the other file.
+        Thread.sleep(forTimeInterval: Double(DataDirectory.checkpointMilliseconds) / 1000 * 3)
         var read: [UInt8]?
         store.readPayload(2) { read = try? $0.get() }
         #expect(read == Array("payload 2".utf8))
         store.abandonForTesting()
+        // Zeros over both files: everything must come from LMDB now.
+        for file in ["wal-a.log", "wal-b.log"] {
+            try overwrite(path + "/" + file, at: 0, with: [UInt8](repeating: 0, count: 4096))
+        }
         let loaded = try DataDirectory(path: path).loadJobs()
         #expect(loaded.records.map(\.id) == [1, 2] && loaded.state.nextID == 3)
     }
