@@ -143,7 +143,7 @@ public final class DataDirectory: JobStore {
             var keyVal = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
             return mdb_get(txn, dbi, &keyVal, &found)
         }
-        if status == MDB_NOTFOUND {
+        func writeCurrentVersion() throws {
             var version = Self.layoutVersion.bigEndian
             try keyBytes.withUnsafeMutableBytes { key throws in
                 var keyVal = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
@@ -152,6 +152,9 @@ public final class DataDirectory: JobStore {
                     try check(mdb_put(txn, dbi, &keyVal, &valueVal, 0), "mdb_put layout_version")
                 }
             }
+        }
+        if status == MDB_NOTFOUND {
+            try writeCurrentVersion()
         } else {
             try check(status, "mdb_get layout_version")
             guard found.mv_size == 4 else { throw StoreError("layout record is corrupt in \(path)") }
@@ -160,16 +163,7 @@ public final class DataDirectory: JobStore {
                 throw StoreError(
                     "data directory \(path) has layout version \(stored); this docketd reads versions 1 and \(Self.layoutVersion)")
             }
-            if stored == 1 {
-                var version = Self.layoutVersion.bigEndian
-                try keyBytes.withUnsafeMutableBytes { key throws in
-                    var keyVal = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
-                    try withUnsafeMutableBytes(of: &version) { value throws in
-                        var valueVal = MDB_val(mv_size: value.count, mv_data: value.baseAddress)
-                        try check(mdb_put(txn, dbi, &keyVal, &valueVal, 0), "mdb_put layout_version")
-                    }
-                }
-            }
+            if stored == 1 { try writeCurrentVersion() }  // nothing else to convert
         }
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
         committed = true
