@@ -69,13 +69,18 @@ final class WriteAheadLog {
     /// The records of the file's current round, in order (see the type's description). Read
     /// record by record: a round is usually far shorter than the file.
     func readRecords() throws -> [(sequence: UInt64, body: [UInt8])] {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw StoreError("cannot stat \(path): \(String(cString: strerror(errno)))") }
+        let size = Int(info.st_size)
         var records: [(sequence: UInt64, body: [UInt8])] = []
         var offset = 0
         var header = [UInt8](repeating: 0, count: 8)
         while try read(&header, at: offset) {
             let length = Int(Self.uint32(header, 0))
             let checksum = Self.uint32(header, 4)
-            guard length >= 8 else { break }
+            // After the round's records come zeros, older records or the torn end of one: a
+            // "length" read there can be anything, and must not be trusted to allocate.
+            guard length >= 8, length <= size - offset - 8 else { break }
             var body = [UInt8](repeating: 0, count: length)
             guard try read(&body, at: offset + 8), CRC32C.checksum(body) == checksum else { break }
             var sequence: UInt64 = 0

@@ -232,6 +232,23 @@ import Testing
         #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == Array(1...7))
     }
 
+    @Test func aGarbageLengthAfterTheLastRecordIsNotBelieved() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, [batch(1), batch(2)])
+            store.abandonForTesting()
+        }
+        // Old bytes where the next record would go, read as a length of almost 2 GiB.
+        let file = path + "/wal-a.log"
+        try overwrite(file, at: try recordOffsets(file).last!, with: [0xF0, 0xFF, 0xFF, 0x7F, 1, 2, 3, 4, 5])
+        let started = Date()
+        #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1, 2])
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+
     @Test func aRecordWithAWrongChecksumIsNotReplayed() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
