@@ -20,7 +20,7 @@ public enum JobState: UInt8, Sendable {
 /// The retry and lease settings a job was enqueued with. They never change after ENQ, and
 /// nearly every job of a queue has the same ones, so jobs share one instance (see
 /// `JobQueue.policy`) instead of carrying four fields each.
-public final class JobPolicy: Equatable {
+public final class JobPolicy {
     public let maxAttempts: Int
     public let backoff: Backoff
     public let jitter: Double
@@ -31,11 +31,6 @@ public final class JobPolicy: Equatable {
         self.backoff = backoff
         self.jitter = jitter
         self.leaseMilliseconds = leaseMilliseconds
-    }
-
-    public static func == (a: JobPolicy, b: JobPolicy) -> Bool {
-        a.maxAttempts == b.maxAttempts && a.backoff == b.backoff && a.jitter == b.jitter
-            && a.leaseMilliseconds == b.leaseMilliseconds
     }
 }
 

@@ -265,29 +265,24 @@ extension Server {
         return true
     }
 
-    private func stagedIndex(_ id: UInt64) -> Int? {
+    private func stagedIndex(_ id: UInt64) -> Int? { Self.index(of: id, in: stagedPayloads) }
+
+    /// Where job `id` is in a list of payloads sorted by id (binary search).
+    private static func index(of id: UInt64, in list: [(id: UInt64, bytes: [UInt8])]) -> Int? {
         var low = 0
-        var high = stagedPayloads.count - 1
+        var high = list.count - 1
         while low <= high {
             let middle = (low + high) / 2
-            if stagedPayloads[middle].id == id { return middle }
-            if stagedPayloads[middle].id < id { low = middle + 1 } else { high = middle - 1 }
+            if list[middle].id == id { return middle }
+            if list[middle].id < id { low = middle + 1 } else { high = middle - 1 }
         }
         return nil
     }
 
     /// The payload of a job whose first commit has not completed yet; nil once the store has it.
     func payloadInMemory(_ id: UInt64) -> [UInt8]? {
-        for list in [stagedPayloads, committingPayloads] {
-            guard let first = list.first, id >= first.id, id <= list[list.count - 1].id else { continue }
-            var low = 0
-            var high = list.count - 1
-            while low <= high {
-                let middle = (low + high) / 2
-                if list[middle].id == id { return list[middle].bytes }
-                if list[middle].id < id { low = middle + 1 } else { high = middle - 1 }
-            }
-        }
+        if let index = Self.index(of: id, in: stagedPayloads) { return stagedPayloads[index].bytes }
+        if let index = Self.index(of: id, in: committingPayloads) { return committingPayloads[index].bytes }
         return nil
     }
 

@@ -19,16 +19,12 @@ final class CommitWriter: @unchecked Sendable {
     private var running = false
     private var thread = pthread_t()
     private let write: (StoreBatch) -> Result<Void, StoreError>
-    /// Runs on the writer thread after each completion is handed over (a checkpoint, say),
-    /// so that it never delays a completion.
-    private let afterCompletion: (() -> Void)?
     /// Readable when completions are waiting; the loop watches it.
     let readDescriptor: Int32
     private let writeDescriptor: Int32
 
-    init(afterCompletion: (() -> Void)? = nil, write: @escaping (StoreBatch) -> Result<Void, StoreError>) throws {
+    init(write: @escaping (StoreBatch) -> Result<Void, StoreError>) throws {
         self.write = write
-        self.afterCompletion = afterCompletion
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw StoreError("pipe: \(String(cString: strerror(errno)))") }
         for fd in fds {
@@ -110,7 +106,6 @@ final class CommitWriter: @unchecked Sendable {
             pthread_mutex_unlock(mutex)
             var byte: UInt8 = 1
             _ = Glibc.write(writeDescriptor, &byte, 1)
-            afterCompletion?()
         }
     }
 }
