@@ -157,15 +157,17 @@ public enum ClientParser {
     }
 
     /// Frames a payload of `size` bytes that starts right after the control line and must be
-    /// followed by exactly CRLF.
+    /// followed by CRLF or, as a control line may be, by a bare LF (what `nc` sends when a
+    /// person types a PUB or ENQ by hand).
     private static func payload(
         _ bytes: UnsafeRawBufferPointer, _ start: Int, _ size: Int, _ make: (Range<Int>) -> ClientOp
     ) -> ParseOutcome {
         let end = start + size
-        guard end + 2 <= bytes.count else { return .incomplete }
-        guard bytes[end] == Byte.cr, bytes[end + 1] == Byte.lf else {
-            return invalid("payload must be followed by CRLF")
-        }
+        guard end < bytes.count else { return .incomplete }
+        if bytes[end] == Byte.lf { return .op(make(start..<end), next: end + 1) }
+        guard bytes[end] == Byte.cr else { return invalid("payload must be followed by CRLF") }
+        guard end + 1 < bytes.count else { return .incomplete }
+        guard bytes[end + 1] == Byte.lf else { return invalid("payload must be followed by CRLF") }
         return .op(make(start..<end), next: end + 2)
     }
 

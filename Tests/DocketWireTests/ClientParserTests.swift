@@ -62,7 +62,8 @@ import Testing
         ("PUB foo x\r\n", .invalidProtocol),
         ("PUB foo 99999999999\r\n", .invalidProtocol),
         ("PUB foo 2\r\nabc\r\n", .invalidProtocol),
-        ("PUB foo 3\r\nabc\n\n", .invalidProtocol),
+        ("PUB foo 3\r\nabc\rX", .invalidProtocol),
+        ("PUB foo 3\r\nabcX\r\n", .invalidProtocol),
         ("HPUB foo 5\r\n", .invalidProtocol),
         ("HPUB foo 10 5\r\n", .invalidProtocol),
         ("SUB foo\r\n", .invalidProtocol),
@@ -137,6 +138,13 @@ import Testing
         // Refused before any payload byte arrives.
         #expect(feed("PUB foo 9\r\n", limits: limits) == [.error(.maxPayload)])
         #expect(feed("HPUB foo 2 9\r\n", limits: limits) == [.error(.maxPayload)])
+    }
+
+    @Test func payloadMayEndInABareLF() {
+        // What `nc` sends when a person types the payload; CRLF stays what clients send.
+        #expect(feed("PUB foo 2\nhi\nPING\n") == ["PUB foo - [hi]", "PING"])
+        #expect(feed("ENQ q 1\nx\nACK 5 2\nok\n") == ["ENQ <q> [x]", "ACK <5> [ok]"])
+        #expect(feed("PUB foo 2\r\nhi\r\nPING\r\n") == ["PUB foo - [hi]", "PING"])
     }
 
     @Test func payloadBytesAreNeverInterpreted() {
