@@ -45,6 +45,9 @@ final class Connection {
     /// Waiting for the socket to take more output (its write event is added).
     var isWaitingToWrite = false
     private(set) var isClosed = false
+    /// Set once the connection is ending (EOF, a fatal error): it reads nothing more and closes
+    /// when the replies it is owed are written.
+    var closeReason: String?
 
     var messagesIn = 0
     var bytesIn = 0

@@ -318,7 +318,7 @@ public final class Server {
                 stats.bytesIn += count
                 connection.bytesIn += count
                 process(connection)
-                if connection.isClosed || count < space.count { break }
+                if connection.isClosed || connection.closeReason != nil || count < space.count { break }
                 if connection.isBlocked && connection.input.readableCount > limits.maxCommandSize {
                     // It is waiting for a job and sending more than one command's worth:
                     // stop reading until it is served.
@@ -327,7 +327,9 @@ public final class Server {
                     break
                 }
             } else if count == 0 {
-                close(connection, reason: "Client Closed")
+                // The client will send nothing more (it may have only half-closed): what it is
+                // owed still goes out before the close.
+                endAfterOwedReplies(connection, reason: "Client Closed")
                 return
             } else if errno == EINTR {
                 continue
@@ -355,7 +357,7 @@ public final class Server {
             case .op(let op, let next):
                 execute(op, bytes, connection)
                 position = next
-                if connection.isClosed { return }
+                if connection.isClosed || connection.closeReason != nil { return }
             case .skip(let next):
                 position = next
             case .incomplete:
@@ -372,7 +374,7 @@ public final class Server {
 
     /// Continues with commands a connection sent while its RESERVE waited.
     func resume(_ connection: Connection) {
-        guard !connection.isClosed, !connection.isBlocked else { return }
+        guard !connection.isClosed, !connection.isBlocked, connection.closeReason == nil else { return }
         if connection.isReadPaused, !shuttingDown, let event = connection.readEvent {
             connection.isReadPaused = false
             EventLoop.add(event)
@@ -419,16 +421,40 @@ public final class Server {
             EventLoop.remove(event)
         }
         if output.allocatedCapacity > 1 << 20 { output.shrink(to: 16 << 10) }
+        if connection.closeReason != nil && connection.heldReplies.isEmpty { close(connection, reason: connection.closeReason!) }
     }
 
-    /// Sends a protocol error; fatal ones are written at once and the connection closed.
+    /// Sends a protocol error. A fatal one follows the replies the connection is still owed
+    /// (an ENQ committed just before, say), then the connection closes.
     func protocolError(_ connection: Connection, _ error: ProtocolError) {
-        if error.isFatal {
-            connection.output.appendError(error)
-            flush(connection)
-            close(connection, reason: error.text)
+        replies(for: connection).appendError(error)
+        if error.isFatal { endAfterOwedReplies(connection, reason: error.text) }
+    }
+
+    /// Reads no more from `connection` and closes it once every reply it is owed for commands
+    /// already run is written. A RESERVE or WAIT still waiting is withdrawn (nothing is handed to
+    /// a client that has stopped talking), and its subscriptions end, so that messages cannot
+    /// keep the connection open.
+    func endAfterOwedReplies(_ connection: Connection, reason: String) {
+        guard !connection.isClosed, connection.closeReason == nil else { return }
+        connection.closeReason = reason
+        if let event = connection.readEvent { EventLoop.remove(event) }
+        connection.input.clear()
+        if let waiter = connection.waiter { engine.cancel(waiter) }
+        connection.waiter = nil
+        if let watch = connection.watch { engine.cancel(watch) }
+        connection.watch = nil
+        for subscription in Array(connection.subscriptions.values) { removeSubscription(subscription, of: connection) }
+        closeIfDrained(connection)
+    }
+
+    /// Closes an ending connection once nothing is held or unwritten for it.
+    private func closeIfDrained(_ connection: Connection) {
+        guard let reason = connection.closeReason, !connection.isClosed else { return }
+        if connection.heldReplies.isEmpty && connection.output.isEmpty {
+            close(connection, reason: reason)
         } else {
-            replies(for: connection).appendError(error)
+            queueFlush(connection)
         }
     }
 
@@ -525,7 +551,7 @@ public final class Server {
 
     fileprivate func pingTick() {
         let now = monotonicMilliseconds()
-        for connection in Array(connections.values) {
+        for connection in Array(connections.values) where connection.closeReason == nil {
             guard connection.sentConnect || now - connection.openedAt >= config.pingIntervalMilliseconds else { continue }
             if connection.isBlocked {
                 // Blocked in RESERVE or WAIT, it reads nothing we send until served; its socket closing

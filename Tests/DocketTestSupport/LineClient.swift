@@ -79,6 +79,20 @@ public final class LineClient {
         return (control, Array(body.dropLast(2)))
     }
 
+    /// Sends a command answered by `JSON <n>` and returns the document, parsed.
+    public func document(_ command: String) throws -> Any {
+        try line(command)
+        let (control, body) = try readMessage()
+        guard control.hasPrefix("JSON ") else { throw HarnessError("expected JSON, got: \(control)") }
+        return try JSONSerialization.jsonObject(with: Data(body))
+    }
+
+    /// `document` for commands whose answer is a JSON object.
+    public func object(_ command: String) throws -> [String: Any] {
+        guard let object = try document(command) as? [String: Any] else { throw HarnessError("\(command): not an object") }
+        return object
+    }
+
     /// Whether the server closes the connection (EOF or reset) within the timeout; any bytes
     /// before the close are returned.
     public func readUntilClosed() throws -> [UInt8] {
