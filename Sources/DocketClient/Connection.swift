@@ -525,50 +525,55 @@ public final class DocketConnection: @unchecked Sendable {
         try reserve([queue], timeout: timeout)
     }
 
-    /// Completes a job this connection holds, with an optional result.
-    public func ack(_ id: UInt64, result: [UInt8]? = nil) throws(DocketError) {
-        let bytes = try Wire.ack(id: id, result: result)
+    /// Completes a job this connection holds, with an optional result. With `attempt` (the
+    /// `Job`'s), an ACK for an attempt that is no longer current is refused (`NOT_HELD`).
+    public func ack(_ id: UInt64, attempt: Int? = nil, result: [UInt8]? = nil) throws(DocketError) {
+        let bytes = try Wire.ack(id: id, attempt: attempt, result: result)
         try checkPayload(result?.count ?? 0)
         _ = try call(bytes, .ack)
     }
 
-    public func ack(_ id: UInt64, result: String) throws(DocketError) { try ack(id, result: Array(result.utf8)) }
+    public func ack(_ id: UInt64, attempt: Int? = nil, result: String) throws(DocketError) {
+        try ack(id, attempt: attempt, result: Array(result.utf8))
+    }
 
     /// Ends this attempt of a job this connection holds. Returns what happens next.
     @discardableResult
-    public func fail(_ id: UInt64, reason: [UInt8]? = nil, retry: RetryPolicy = .backoff) throws(DocketError) -> FailOutcome {
-        let bytes = try Wire.fail(id: id, reason: reason, retry: retry)
+    public func fail(_ id: UInt64, attempt: Int? = nil, reason: [UInt8]? = nil, retry: RetryPolicy = .backoff)
+        throws(DocketError) -> FailOutcome
+    {
+        let bytes = try Wire.fail(id: id, attempt: attempt, reason: reason, retry: retry)
         try checkPayload(reason?.count ?? 0)
         guard case .fail(let outcome) = try call(bytes, .fail) else { throw unexpected() }
         return outcome
     }
 
     @discardableResult
-    public func fail(_ id: UInt64, reason: String, retry: RetryPolicy = .backoff) throws(DocketError) -> FailOutcome {
-        try fail(id, reason: Array(reason.utf8), retry: retry)
+    public func fail(_ id: UInt64, attempt: Int? = nil, reason: String, retry: RetryPolicy = .backoff) throws(DocketError) -> FailOutcome {
+        try fail(id, attempt: attempt, reason: Array(reason.utf8), retry: retry)
     }
 
     /// A downstream limit was hit: the job goes back to waiting without using an attempt, and
     /// its queue (or only its group) starts nothing for `duration`.
     @discardableResult
-    public func throttle(_ id: UInt64, for duration: DocketDuration, scope: ThrottleScope? = nil, reason: String? = nil)
-        throws(DocketError) -> FailOutcome
-    {
-        let bytes = try Wire.throttle(id: id, for: duration, scope: scope, reason: reason.map { Array($0.utf8) })
+    public func throttle(
+        _ id: UInt64, attempt: Int? = nil, for duration: DocketDuration, scope: ThrottleScope? = nil, reason: String? = nil
+    ) throws(DocketError) -> FailOutcome {
+        let bytes = try Wire.throttle(id: id, attempt: attempt, for: duration, scope: scope, reason: reason.map { Array($0.utf8) })
         guard case .fail(let outcome) = try call(bytes, .throttle) else { throw unexpected() }
         return outcome
     }
 
     /// Records progress (0...100) and an optional note; extends the lease.
-    public func progress(_ id: UInt64, percent: Int, note: String? = nil) throws(DocketError) {
-        let bytes = try Wire.progress(id: id, percent: percent, note: note.map { Array($0.utf8) })
+    public func progress(_ id: UInt64, percent: Int, attempt: Int? = nil, note: String? = nil) throws(DocketError) {
+        let bytes = try Wire.progress(id: id, percent: percent, attempt: attempt, note: note.map { Array($0.utf8) })
         try checkPayload(note?.utf8.count ?? 0)
         _ = try call(bytes, .progress)
     }
 
     /// Extends the lease of a job this connection holds (a heartbeat).
-    public func touch(_ id: UInt64) throws(DocketError) {
-        _ = try call(try Wire.touch(id: id), .touch)
+    public func touch(_ id: UInt64, attempt: Int? = nil) throws(DocketError) {
+        _ = try call(try Wire.touch(id: id, attempt: attempt), .touch)
     }
 
     /// The job's document.

@@ -56,15 +56,22 @@ public struct Message: Sendable, Equatable {
 public struct Job: Sendable, Equatable {
     public let id: UInt64
     public let queue: String
-    /// Which run this is, from 1.
+    /// Which run this is, from 1. Commands about the job name it, so a stale one is refused.
     public let attempt: Int
     public let payload: [UInt8]
+    /// The job's lease (the server's `lease=`), nil from a server that does not send it.
+    public let leaseMilliseconds: Int?
+    /// This hand-out's number, unique for the server's data directory, crashes included: the
+    /// key for side effects that must happen once per run (the attempt can repeat after a crash).
+    public let delivery: UInt64?
 
-    public init(id: UInt64, queue: String, attempt: Int, payload: [UInt8]) {
+    public init(id: UInt64, queue: String, attempt: Int, payload: [UInt8], leaseMilliseconds: Int? = nil, delivery: UInt64? = nil) {
         self.id = id
         self.queue = queue
         self.attempt = attempt
         self.payload = payload
+        self.leaseMilliseconds = leaseMilliseconds
+        self.delivery = delivery
     }
 
     /// The payload as UTF-8 text.

@@ -120,13 +120,33 @@ enum ServerParser {
         case "JOB":
             var fields: [Range<Int>] = []
             while let field = scanner.next() { fields.append(field) }
-            guard fields.count == 4 else { return .failure("JOB needs <job-id> <queue> <attempt> <#bytes>") }
+            guard fields.count >= 4 else { return .failure("JOB needs <job-id> <queue> <attempt> [name=value ...] <#bytes>") }
             guard let id = jobID(bytes, fields[0]) else { return .failure("JOB id is not a job id") }
             guard let attempt = number(bytes, fields[2], maxDigits: 10) else { return .failure("JOB attempt is not a number") }
-            guard let size = number(bytes, fields[3], maxDigits: 10) else { return .failure("JOB size is not a number") }
+            guard let size = number(bytes, fields[fields.count - 1], maxDigits: 10) else { return .failure("JOB size is not a number") }
+            // Fields between the attempt and the size are name=value; unknown names are a
+            // later server's additions and are skipped.
+            var lease: Int? = nil
+            var delivery: UInt64? = nil
+            for field in fields[3..<(fields.count - 1)] {
+                guard let equals = field.first(where: { bytes[$0] == UInt8(ascii: "=") }), equals > field.lowerBound else {
+                    return .failure("JOB field is not name=value: \(text(bytes, field))")
+                }
+                let value = (equals + 1)..<field.upperBound
+                switch text(bytes, field.lowerBound..<equals) {
+                case "lease":
+                    guard let parsed = number(bytes, value, maxDigits: 10) else { return .failure("JOB lease is not a number") }
+                    lease = parsed
+                case "delivery":
+                    guard let parsed = jobID(bytes, value) else { return .failure("JOB delivery is not a number") }
+                    delivery = parsed
+                default:
+                    continue
+                }
+            }
             let queue = text(bytes, fields[1])
             return payload(bytes, afterLine, size) { body in
-                .job(Job(id: id, queue: queue, attempt: attempt, payload: Array(bytes[body])))
+                .job(Job(id: id, queue: queue, attempt: attempt, payload: Array(bytes[body]), leaseMilliseconds: lease, delivery: delivery))
             }
         case "NOJOB":
             guard scanner.next() == nil else { return .failure("NOJOB takes no arguments") }

@@ -138,14 +138,22 @@ enum Wire {
         return Array((line + "\r\n").utf8)
     }
 
-    static func ack(id: UInt64, result: [UInt8]? = nil) throws(DocketError) -> [UInt8] {
+    static func ack(id: UInt64, attempt: Int? = nil, result: [UInt8]? = nil) throws(DocketError) -> [UInt8] {
         try checkID(id)
-        return withOptionalPayload("ACK \(id)", result)
+        return withOptionalPayload("ACK \(id)" + (try attemptField(attempt)), result)
     }
 
-    static func fail(id: UInt64, reason: [UInt8]? = nil, retry: RetryPolicy = .backoff) throws(DocketError) -> [UInt8] {
+    /// ` attempt=<n>` when the caller names the attempt it holds (the server then refuses a
+    /// command for an attempt that is no longer current).
+    static func attemptField(_ attempt: Int?) throws(DocketError) -> String {
+        guard let attempt else { return "" }
+        guard attempt >= 1 else { throw .badArgument("an attempt is numbered from 1, not \(attempt)") }
+        return " attempt=\(attempt)"
+    }
+
+    static func fail(id: UInt64, attempt: Int? = nil, reason: [UInt8]? = nil, retry: RetryPolicy = .backoff) throws(DocketError) -> [UInt8] {
         try checkID(id)
-        var line = "FAIL \(id)"
+        var line = "FAIL \(id)" + (try attemptField(attempt))
         switch retry {
         case .backoff: break
         case .never: line += " retry=no"
@@ -154,24 +162,27 @@ enum Wire {
         return withOptionalPayload(line, reason)
     }
 
-    static func throttle(id: UInt64, for hold: DocketDuration, scope: ThrottleScope? = nil, reason: [UInt8]? = nil)
-        throws(DocketError) -> [UInt8]
-    {
+    static func throttle(
+        id: UInt64, attempt: Int? = nil, for hold: DocketDuration, scope: ThrottleScope? = nil, reason: [UInt8]? = nil
+    ) throws(DocketError) -> [UInt8] {
         try checkID(id)
         let wire = try hold.wireText()
         guard (hold.milliseconds ?? 0) > 0 else { throw .badArgument("a throttle must be longer than zero") }
-        var line = "FAIL \(id) throttle=\(wire)"
+        var line = "FAIL \(id)" + (try attemptField(attempt)) + " throttle=\(wire)"
         if let scope { line += " scope=\(scope.rawValue)" }
         return withOptionalPayload(line, reason)
     }
 
-    static func progress(id: UInt64, percent: Int, note: [UInt8]? = nil) throws(DocketError) -> [UInt8] {
+    static func progress(id: UInt64, percent: Int, attempt: Int? = nil, note: [UInt8]? = nil) throws(DocketError) -> [UInt8] {
         try checkID(id)
         guard (0...100).contains(percent) else { throw .badArgument("progress must be from 0 to 100, not \(percent)") }
-        return withOptionalPayload("PROGRESS \(id) \(percent)", note)
+        return withOptionalPayload("PROGRESS \(id) \(percent)" + (try attemptField(attempt)), note)
     }
 
-    static func touch(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("TOUCH", id) }
+    static func touch(id: UInt64, attempt: Int? = nil) throws(DocketError) -> [UInt8] {
+        try checkID(id)
+        return Array(("TOUCH \(id)" + (try attemptField(attempt)) + "\r\n").utf8)
+    }
     static func inspect(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("INSPECT", id) }
     static func retry(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("RETRY", id) }
     static func delete(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("DEL", id) }

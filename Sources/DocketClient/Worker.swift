@@ -34,6 +34,8 @@ public final class JobContext: @unchecked Sendable {
     public var id: UInt64 { job.id }
     public var queue: String { job.queue }
     public var attempt: Int { job.attempt }
+    /// This run's number, unique even across server crashes (see `Job.delivery`).
+    public var delivery: UInt64? { job.delivery }
     public var payload: [UInt8] { job.payload }
     public var text: String { job.text }
 
@@ -48,11 +50,11 @@ public final class JobContext: @unchecked Sendable {
 
     /// Records progress (0...100) with an optional note; extends the lease.
     public func progress(_ percent: Int, note: String? = nil) throws(DocketError) {
-        try connection.progress(job.id, percent: percent, note: note)
+        try connection.progress(job.id, percent: percent, attempt: job.attempt, note: note)
     }
 
     /// Extends the lease now.
-    public func touch() throws(DocketError) { try connection.touch(job.id) }
+    public func touch() throws(DocketError) { try connection.touch(job.id, attempt: job.attempt) }
 }
 
 /// What a worker reports as it goes (for logs).
@@ -356,18 +358,20 @@ final class Slot: @unchecked Sendable {
         do {
             switch outcome {
             case .success(let result):
-                try connection.ack(job.id, result: result.map { Array($0.prefix(limit)) })
+                try connection.ack(job.id, attempt: job.attempt, result: result.map { Array($0.prefix(limit)) })
                 worker.record(completed: true)
                 worker.report(.completed(job, milliseconds: Int(Clock.milliseconds() - startedAt)))
             case .failure(let error):
                 let reason = Array(Self.reason(error).utf8.prefix(limit))
                 let result: FailOutcome
                 switch error as? JobFailure {
-                case .permanent?: result = try connection.fail(job.id, reason: reason, retry: .never)
-                case .retryAfter(let delay, _)?: result = try connection.fail(job.id, reason: reason, retry: .after(delay))
+                case .permanent?: result = try connection.fail(job.id, attempt: job.attempt, reason: reason, retry: .never)
+                case .retryAfter(let delay, _)?:
+                    result = try connection.fail(job.id, attempt: job.attempt, reason: reason, retry: .after(delay))
                 case .throttle(let hold, let scope, _)?:
-                    result = try connection.throttle(job.id, for: hold, scope: scope, reason: String(decoding: reason, as: UTF8.self))
-                case nil: result = try connection.fail(job.id, reason: reason)
+                    result = try connection.throttle(
+                        job.id, attempt: job.attempt, for: hold, scope: scope, reason: String(decoding: reason, as: UTF8.self))
+                case nil: result = try connection.fail(job.id, attempt: job.attempt, reason: reason)
                 }
                 worker.record(completed: false)
                 worker.report(.failed(job, reason: String(decoding: reason, as: UTF8.self), outcome: result))
@@ -408,8 +412,12 @@ final class Slot: @unchecked Sendable {
             case .every(let every):
                 interval = every.milliseconds ?? 10_000
             case .automatic:
+                // A third of the lease, as the JOB line names it; an older server's JOB does
+                // not, and one INSPECT finds it.
                 interval = 10_000
-                if beginBeat(context) {
+                if let lease = context.job.leaseMilliseconds, lease > 0 {
+                    interval = max(lease / 3, 20)
+                } else if beginBeat(context) {
                     if let lease = try? context.connection.inspect(context.id).leaseMilliseconds, lease > 0 {
                         interval = max(lease / 3, 20)
                     }
@@ -425,7 +433,7 @@ final class Slot: @unchecked Sendable {
                 guard stillRunning, beginBeat(context) else { break }
                 var lost = false
                 do {
-                    try context.connection.touch(context.id)
+                    try context.connection.touch(context.id, attempt: context.attempt)
                 } catch {
                     if case .server = error { lost = true }
                 }

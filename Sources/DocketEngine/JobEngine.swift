@@ -238,8 +238,8 @@ public final class JobEngine {
         finish(waiter)
     }
 
-    public func ack(id: UInt64, owner: UInt64, result: [UInt8]?) -> Result<Void, JobError> {
-        switch held(id, owner) {
+    public func ack(id: UInt64, owner: UInt64, attempt: Int? = nil, result: [UInt8]?) -> Result<Void, JobError> {
+        switch held(id, owner, attempt) {
         case .failure(let error): return .failure(error)
         case .success(let job):
             let queue = job.home
@@ -261,8 +261,10 @@ public final class JobEngine {
         }
     }
 
-    public func fail(id: UInt64, owner: UInt64, choice: RetryChoice, reason: [UInt8]?) -> Result<FailOutcome, JobError> {
-        switch held(id, owner) {
+    public func fail(
+        id: UInt64, owner: UInt64, attempt: Int? = nil, choice: RetryChoice, reason: [UInt8]?
+    ) -> Result<FailOutcome, JobError> {
+        switch held(id, owner, attempt) {
         case .failure(let error): return .failure(error)
         case .success(let job): return .success(endAttempt(job, choice: choice, reason: reason))
         }
@@ -270,8 +272,10 @@ public final class JobEngine {
 
     /// A worker hit a downstream limit: the job goes back without using up an attempt, and its
     /// queue (or, with `groupOnly`, the job's group) starts nothing for `milliseconds`.
-    public func throttle(id: UInt64, owner: UInt64, milliseconds: Int, groupOnly: Bool, reason: [UInt8]?) -> Result<Void, JobError> {
-        switch held(id, owner) {
+    public func throttle(
+        id: UInt64, owner: UInt64, attempt: Int? = nil, milliseconds: Int, groupOnly: Bool, reason: [UInt8]?
+    ) -> Result<Void, JobError> {
+        switch held(id, owner, attempt) {
         case .failure(let error): return .failure(error)
         case .success(let job):
             let queue = job.home
@@ -302,8 +306,8 @@ public final class JobEngine {
         }
     }
 
-    public func progress(id: UInt64, owner: UInt64, percent: Int, note: [UInt8]?) -> Result<Void, JobError> {
-        switch held(id, owner) {
+    public func progress(id: UInt64, owner: UInt64, attempt: Int? = nil, percent: Int, note: [UInt8]?) -> Result<Void, JobError> {
+        switch held(id, owner, attempt) {
         case .failure(let error): return .failure(error)
         case .success(let job):
             job.progress = percent
@@ -318,8 +322,8 @@ public final class JobEngine {
         }
     }
 
-    public func touch(id: UInt64, owner: UInt64) -> Result<Void, JobError> {
-        switch held(id, owner) {
+    public func touch(id: UInt64, owner: UInt64, attempt: Int? = nil) -> Result<Void, JobError> {
+        switch held(id, owner, attempt) {
         case .failure(let error): return .failure(error)
         case .success(let job):
             extendLease(job)
@@ -615,9 +619,13 @@ public final class JobEngine {
         changedJobs.append(job)
     }
 
-    private func held(_ id: UInt64, _ owner: UInt64) -> Result<Job, JobError> {
+    /// The active job `id` if `owner` holds it, in `attempt` when one is named: one connection
+    /// can be handed the same job again after its lease ended (every `$DOCKET.API` user shares
+    /// one), and only the attempt tells the stale worker's ACK from the current one's.
+    private func held(_ id: UInt64, _ owner: UInt64, _ attempt: Int?) -> Result<Job, JobError> {
         guard let job = jobs[id] else { return .failure(.notFound(id)) }
         guard job.state == .active, job.holder == owner else { return .failure(.notHeld(id)) }
+        if let attempt, attempt != job.attempts { return .failure(.staleAttempt(id, attempt, current: job.attempts)) }
         return .success(job)
     }
 

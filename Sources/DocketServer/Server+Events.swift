@@ -162,7 +162,8 @@ extension Server {
         case .noJob: body = Array("{\"job\":null}".utf8)
         case .job(let job):
             let headers = Array(
-                "NATS/1.0\r\nDocket-Job-Id: \(job.id)\r\nDocket-Queue: \(job.queue)\r\nDocket-Attempt: \(job.attempts)\r\n\r\n".utf8)
+                ("NATS/1.0\r\nDocket-Job-Id: \(job.id)\r\nDocket-Queue: \(job.queue)\r\nDocket-Attempt: \(job.attempts)\r\n"
+                    + "Docket-Lease-Ms: \(job.leaseMilliseconds)\r\nDocket-Delivery: \(nextDeliveryID())\r\n\r\n").utf8)
             // Not durable: the job goes out as soon as its payload is at hand.
             withPayload(of: job) { [unowned self] payload in
                 let message = headers + payload

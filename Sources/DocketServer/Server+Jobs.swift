@@ -44,25 +44,32 @@ extension Server {
             if let job { return .job(job) }
             if let waiter { return .waitingForJob(waiter) }
             return .noJob
-        case .ack(let id):
-            connection.heldJobs.remove(id)
-            return outcome(engine.ack(id: id, owner: connection.id, result: body)) { .done }
-        case .fail(let id, let choice):
-            connection.heldJobs.remove(id)
-            switch engine.fail(id: id, owner: connection.id, choice: choice, reason: body) {
+        // A job leaves the connection's held set only once the engine has let it go: a refused
+        // command changes nothing, and the job is still returned if the connection closes.
+        case .ack(let id, let attempt):
+            return outcome(engine.ack(id: id, owner: connection.id, attempt: attempt, result: body)) {
+                connection.heldJobs.remove(id)
+                return .done
+            }
+        case .fail(let id, let choice, let attempt):
+            switch engine.fail(id: id, owner: connection.id, attempt: attempt, choice: choice, reason: body) {
             case .failure(let error): return .error(error)
-            case .success(.dead): return .dead
-            case .success(.retry(let milliseconds)): return .retry(milliseconds)
+            case .success(let result):
+                connection.heldJobs.remove(id)
+                if case .retry(let milliseconds) = result { return .retry(milliseconds) }
+                return .dead
             }
-        case .throttle(let id, let milliseconds, let groupOnly):
-            connection.heldJobs.remove(id)
-            return outcome(engine.throttle(id: id, owner: connection.id, milliseconds: milliseconds, groupOnly: groupOnly, reason: body)) {
-                .throttled(milliseconds)
+        case .throttle(let id, let milliseconds, let groupOnly, let attempt):
+            let result = engine.throttle(
+                id: id, owner: connection.id, attempt: attempt, milliseconds: milliseconds, groupOnly: groupOnly, reason: body)
+            return outcome(result) {
+                connection.heldJobs.remove(id)
+                return .throttled(milliseconds)
             }
-        case .progress(let id, let percent):
-            return outcome(engine.progress(id: id, owner: connection.id, percent: percent, note: body)) { .doneNow }
-        case .touch(let id):
-            return outcome(engine.touch(id: id, owner: connection.id)) { .doneNow }
+        case .progress(let id, let percent, let attempt):
+            return outcome(engine.progress(id: id, owner: connection.id, attempt: attempt, percent: percent, note: body)) { .doneNow }
+        case .touch(let id, let attempt):
+            return outcome(engine.touch(id: id, owner: connection.id, attempt: attempt)) { .doneNow }
         case .inspect(let id):
             guard let job = engine.job(id) else { return .error(.notFound(id)) }
             return .document(job.json)
@@ -206,12 +213,20 @@ extension Server {
     /// ENQ is refused past this fraction of the store, keeping room for ACK and FAIL.
     static let storeFullFraction = 0.9
 
-    /// `JOB <id> <queue> <attempt> <#bytes>\r\n<payload>\r\n`, in order with the connection's
-    /// other replies even when the payload has to come from the store.
+    /// A number for one hand-out of a job, unique for the data directory's life: the start
+    /// count in the high bits, so a crash that forgets a reservation cannot repeat one.
+    func nextDeliveryID() -> UInt64 {
+        deliveriesThisStart += 1
+        return (dataDirectory?.bootCount ?? 0) << 40 | deliveriesThisStart
+    }
+
+    /// `JOB <id> <queue> <attempt> lease=<ms> delivery=<n> <#bytes>\r\n<payload>\r\n`, in order
+    /// with the connection's other replies even when the payload has to come from the store.
     func sendJob(_ job: Job, to connection: Connection) {
         connection.heldJobs.insert(job.id)
+        let delivery = nextDeliveryID()
         if let payload = payloadInMemory(job.id) {
-            writeJob(job, payload, to: replies(for: connection))
+            writeJob(job, delivery, payload, to: replies(for: connection))
             return
         }
         // A local store answers before `readPayload` returns; a remote one later, and then the
@@ -224,23 +239,27 @@ extension Server {
                 answered = payload
                 return
             }
-            writeJob(job, payload, to: placeholder)
+            writeJob(job, delivery, payload, to: placeholder)
             fillDeferredReply(placeholder, of: connection)
         }
         if let answered {
-            writeJob(job, answered, to: replies(for: connection))
+            writeJob(job, delivery, answered, to: replies(for: connection))
         } else {
             placeholder = deferReply(connection)
         }
     }
 
-    private func writeJob(_ job: Job, _ payload: [UInt8], to out: ByteBuffer) {
+    private func writeJob(_ job: Job, _ delivery: UInt64, _ payload: [UInt8], to out: ByteBuffer) {
         out.append("JOB ")
         out.appendDecimal(Int(job.id))
         out.append(Byte.space)
         out.append(job.home.nameBytes)
         out.append(Byte.space)
         out.appendDecimal(job.attempts)
+        out.append(" lease=")
+        out.appendDecimal(job.leaseMilliseconds)
+        out.append(" delivery=")
+        out.appendDecimal(Int(delivery))
         out.append(Byte.space)
         out.appendDecimal(payload.count)
         out.append("\r\n")

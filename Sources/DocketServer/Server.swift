@@ -75,6 +75,8 @@ public final class Server {
     /// them (or at shutdown; after a crash, recovery finds and deletes them).
     var completedPayloads: [UInt64] = []
     var committingPayloads: [(id: UInt64, bytes: [UInt8])] = []
+    /// Jobs handed out since this start (see `nextDeliveryID`).
+    var deliveriesThisStart: UInt64 = 0
 
     var connections: [UInt64: Connection] = [:]
     private var nextConnectionID: UInt64 = 1

@@ -69,6 +69,8 @@ public final class DataDirectory: JobStore {
     private var reader: OpaquePointer?
     private var readerIsCurrent = false
     public let capacityBytes: Int
+    /// How many times a server has opened this directory, this one included.
+    public private(set) var bootCount: UInt64 = 0
 
     /// Opens (creating if needed) the data directory at `path`.
     /// - Parameter mapSize: the most bytes LMDB may map; the file is sparse, so this is a cap.
@@ -165,6 +167,10 @@ public final class DataDirectory: JobStore {
             }
             if stored == 1 { try writeCurrentVersion() }  // nothing else to convert
         }
+        // Counted durably before anything is served, so that what is numbered per start (the
+        // delivery ids) never repeats, crashes included.
+        bootCount = (getMeta(txn, "boot_count") ?? 0) + 1
+        try putMeta(txn, "boot_count", bootCount)
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
         committed = true
     }

@@ -2,16 +2,18 @@
 public enum JobCommand: Equatable, Sendable {
     case enqueue(queue: Range<Int>, EnqueueOptions)
     case reserve(queues: [Range<Int>], timeoutMilliseconds: Int?)
-    case ack(id: UInt64)
-    case fail(id: UInt64, RetryChoice)
-    case progress(id: UInt64, percent: Int)
-    case touch(id: UInt64)
+    /// `attempt` (ACK, FAIL, PROGRESS, TOUCH): the attempt the worker believes it holds; a
+    /// command for another attempt of the job is refused (a stale worker is fenced off).
+    case ack(id: UInt64, attempt: Int?)
+    case fail(id: UInt64, RetryChoice, attempt: Int?)
+    case progress(id: UInt64, percent: Int, attempt: Int?)
+    case touch(id: UInt64, attempt: Int?)
     case inspect(id: UInt64)
     case dead(queue: Range<Int>, limit: Int)
     case retryJob(id: UInt64)
     case retryQueue(queue: Range<Int>)
     case delete(id: UInt64)
-    case throttle(id: UInt64, milliseconds: Int, groupOnly: Bool)
+    case throttle(id: UInt64, milliseconds: Int, groupOnly: Bool, attempt: Int?)
     case queue(queue: Range<Int>, QueueSettings)
     case pause(queue: Range<Int>)
     case resume(queue: Range<Int>)
@@ -54,26 +56,35 @@ public enum JobCommand: Equatable, Sendable {
                 timeout = milliseconds
             }
             return .success(.reserve(queues: queues, timeoutMilliseconds: timeout))
-        case .ack, .touch, .inspect, .del:
+        case .ack, .touch:
+            guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
+            var attempt: Int? = nil
+            while let field = scanner.next() {
+                guard attempt == nil, let parsed = Option.attempt(bytes, field) else {
+                    return .failure(.badOption(bytes, field, "\(verb.name) takes <job-id> [attempt=<n>]"))
+                }
+                attempt = parsed
+            }
+            return .success(verb == .ack ? .ack(id: value, attempt: attempt) : .touch(id: value, attempt: attempt))
+        case .inspect, .del:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a job id")) }
-            switch verb {
-            case .ack: return .success(.ack(id: value))
-            case .touch: return .success(.touch(id: value))
-            case .inspect: return .success(.inspect(id: value))
-            default: return .success(.delete(id: value))
-            }
+            return .success(verb == .inspect ? .inspect(id: value) : .delete(id: value))
         case .fail:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
             var choice: RetryChoice? = nil
             var throttle: Int? = nil
             var groupOnly: Bool? = nil
-            let usage = "FAIL takes retry=<duration>, retry=no, or throttle=<duration> [scope=queue|group]"
+            var attempt: Int? = nil
+            let usage = "FAIL takes [attempt=<n>] and retry=<duration>, retry=no, or throttle=<duration> [scope=queue|group]"
             while let field = scanner.next() {
                 guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
-                if Option.equals(bytes, key, "retry"), choice == nil {
+                if Option.equals(bytes, key, "attempt"), attempt == nil, let parsed = Option.attempt(bytes, field) {
+                    attempt = parsed
+                } else if Option.equals(bytes, key, "retry"), choice == nil {
                     if Option.equals(bytes, raw, "no") {
                         choice = .never
                     } else if let milliseconds = Option.duration(bytes, raw) {
@@ -95,18 +106,24 @@ public enum JobCommand: Equatable, Sendable {
             }
             if let throttle {
                 guard choice == nil else { return .failure(JobError(.badOption, "retry and throttle do not go together")) }
-                return .success(.throttle(id: value, milliseconds: throttle, groupOnly: groupOnly ?? false))
+                return .success(.throttle(id: value, milliseconds: throttle, groupOnly: groupOnly ?? false, attempt: attempt))
             }
             if groupOnly != nil { return .failure(JobError(.badOption, "scope goes with throttle")) }
-            return .success(.fail(id: value, choice ?? .policy))
+            return .success(.fail(id: value, choice ?? .policy, attempt: attempt))
         case .progress:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
             guard let field = scanner.next(), let percent = ClientParser.parseCount(bytes, field), percent <= 100 else {
                 return .failure(JobError(.badOption, "PROGRESS needs a percentage from 0 to 100"))
             }
-            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "PROGRESS takes <job-id> <0-100>")) }
-            return .success(.progress(id: value, percent: percent))
+            var attempt: Int? = nil
+            while let field = scanner.next() {
+                guard attempt == nil, let parsed = Option.attempt(bytes, field) else {
+                    return .failure(.badOption(bytes, field, "PROGRESS takes <job-id> <0-100> [attempt=<n>]"))
+                }
+                attempt = parsed
+            }
+            return .success(.progress(id: value, percent: percent, attempt: attempt))
         case .dead:
             guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
             var limit: Int? = nil
@@ -423,6 +440,14 @@ enum Option {
         return ClientParser.parseCount(bytes, range)
     }
 
+    /// `attempt=<n>`, n from 1: the attempt a worker holds.
+    static func attempt(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>) -> Int? {
+        guard let (key, value) = split(bytes, field), equals(bytes, key, "attempt"),
+            let number = ClientParser.parseCount(bytes, value), number >= 1
+        else { return nil }
+        return number
+    }
+
     /// A job id: a positive decimal of at most 19 digits.
     static func jobID(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt64? {
         guard !range.isEmpty, range.count <= 19 else { return nil }
@@ -492,6 +517,9 @@ public struct JobError: Error, Equatable, Sendable {
     public static func notFound(_ id: UInt64) -> JobError { JobError(.notFound, "job \(id) does not exist") }
     public static func notHeld(_ id: UInt64) -> JobError {
         JobError(.notHeld, "job \(id) is not reserved by this connection")
+    }
+    public static func staleAttempt(_ id: UInt64, _ attempt: Int, current: Int) -> JobError {
+        JobError(.notHeld, "job \(id) is on attempt \(current), not \(attempt): this worker's lease ended and the job was handed out again")
     }
 }
 

@@ -50,8 +50,8 @@ struct DocketJobWire: JobWire {
         guard let (line, lineLength) = RawText.line(in: bytes) else { return nil }
         if RawText.hasPrefix(line, "+OK") { return ParsedReply(reply: .done, length: lineLength) }
         if RawText.hasPrefix(line, "JOB ") {
-            // JOB <id> <queue> <attempt> <#bytes>
-            guard let id = RawText.field(1, of: line), let sizeField = RawText.field(4, of: line),
+            // JOB <id> <queue> <attempt> [name=value ...] <#bytes>
+            guard let id = RawText.field(1, of: line), let sizeField = RawText.lastField(of: line),
                   let size = RawText.integer(sizeField), size >= 0 else {
                 throw BenchError("malformed JOB line: \(RawText.text(line))")
             }

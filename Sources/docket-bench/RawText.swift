@@ -40,6 +40,16 @@ enum RawText {
         return nil
     }
 
+    /// The last space-separated field; nil for an empty line.
+    static func lastField(of line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        var end = line.count
+        while end > 0, line[end - 1] == 0x20 { end -= 1 }
+        guard end > 0 else { return nil }
+        var start = end
+        while start > 0, line[start - 1] != 0x20 { start -= 1 }
+        return UnsafeRawBufferPointer(rebasing: line[start..<end])
+    }
+
     /// A decimal integer filling all of `digits`, with an optional leading `-` (RESP writes
     /// -1 for "nothing"); nil for anything else, or more than 18 digits.
     static func integer(_ digits: UnsafeRawBufferPointer) -> Int? {

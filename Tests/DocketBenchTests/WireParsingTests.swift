@@ -11,7 +11,7 @@ import Testing
         "+OK 18 duplicate\r\n",
         "JOB 42 bench 1 5\r\nhello\r\n",
         "PING\r\n",
-        "JOB 43 bench 2 0\r\n\r\n",
+        "JOB 43 bench 2 lease=30000 delivery=1099511627777 0\r\n\r\n",
         "JOB 44 bench 1 13\r\nJOB 1 a 1 1\r\n\r\n",
         "NOJOB\r\n",
         "+OK\r\n",

@@ -197,9 +197,10 @@ enum ConformanceRunner {
             guard case .array(let list)? = args.take("queues") else { throw CaseError("queues must be a list") }
             bytes = try Wire.reserve(queues: list.compactMap(\.stringValue), timeout: args.duration("timeout"))
         case "ack":
-            bytes = try Wire.ack(id: args.id(), result: args.bytes("result"))
+            bytes = try Wire.ack(id: args.id(), attempt: args.int("attempt"), result: args.bytes("result"))
         case "fail":
             let id = try args.id()
+            let attempt = try args.int("attempt")
             let reason = try args.bytes("reason")
             var policy = RetryPolicy.backoff
             if let retry = args.take("retry") {
@@ -210,11 +211,11 @@ enum ConformanceRunner {
                 default: throw CaseError("retry must be false or a duration")
                 }
             }
-            bytes = try Wire.fail(id: id, reason: reason, retry: policy)
+            bytes = try Wire.fail(id: id, attempt: attempt, reason: reason, retry: policy)
         case "progress":
             guard let percent = try args.int("percent") else { throw CaseError("missing percent") }
-            bytes = try Wire.progress(id: args.id(), percent: percent, note: args.bytes("note"))
-        case "touch": bytes = try Wire.touch(id: args.id())
+            bytes = try Wire.progress(id: args.id(), percent: percent, attempt: args.int("attempt"), note: args.bytes("note"))
+        case "touch": bytes = try Wire.touch(id: args.id(), attempt: args.int("attempt"))
         case "inspect": bytes = try Wire.inspect(id: args.id())
         case "dead": bytes = try Wire.dead(queue: args.required("queue"), limit: args.int("limit"))
         case "retry": bytes = try Wire.retry(id: args.id())
@@ -330,6 +331,7 @@ enum ConformanceRunner {
                     .object([
                         "id": number(job.id), "queue": .string(job.queue), "attempt": number(job.attempt),
                         "payload": .string(latin1(job.payload)),
+                        "lease_ms": job.leaseMilliseconds.map { number($0) } ?? .null, "delivery": job.delivery.map { number($0) } ?? .null,
                     ]))
             case .fail(.retry(let milliseconds)): return one("fail", .object(["outcome": .string("retry"), "delay_ms": number(milliseconds)]))
             case .fail(.dead): return one("fail", .object(["outcome": .string("dead"), "delay_ms": .null]))

@@ -19,7 +19,7 @@ import Testing
                         let line = try worker.readLine()
                         if line == "NOJOB" { break }
                         let fields = line.split(separator: " ")
-                        _ = try worker.readBytes(Int(fields[4])! + 2)
+                        _ = try worker.readBytes(Int(fields.last!)! + 2)
                         try worker.line("ACK \(fields[1])")
                         guard try worker.readLine() == "+OK" else { throw HarnessError("ACK refused") }
                         record.add(Int(fields[1])!)

@@ -132,3 +132,9 @@ public final class LineClient {
         return true
     }
 }
+
+/// A `JOB` line without its `name=value` fields (`lease=`, `delivery=`), for tests that
+/// compare the id, queue, attempt and size: `JOB 1 q 1 lease=30000 delivery=7 4` -> `JOB 1 q 1 4`.
+public func plainJobLine(_ line: String) -> String {
+    line.split(separator: " ").filter { !$0.contains("=") }.joined(separator: " ")
+}

@@ -103,10 +103,25 @@ import Testing
 
     @Test func otherVerbs() throws {
         #expect(try parse(.reserve, "a,b-2,c_3 timeout=0").get() == .reserve(queues: [0..<1, 2..<5, 6..<9], timeoutMilliseconds: 0))
-        #expect(try parse(.fail, "9 retry=no").get() == .fail(id: 9, .never))
-        #expect(try parse(.fail, "9 retry=2s").get() == .fail(id: 9, .after(milliseconds: 2000)))
-        #expect(try parse(.fail, "9").get() == .fail(id: 9, .policy))
-        #expect(try parse(.progress, "9 100").get() == .progress(id: 9, percent: 100))
+        #expect(try parse(.fail, "9 retry=no").get() == .fail(id: 9, .never, attempt: nil))
+        #expect(try parse(.fail, "9 retry=2s").get() == .fail(id: 9, .after(milliseconds: 2000), attempt: nil))
+        #expect(try parse(.fail, "9").get() == .fail(id: 9, .policy, attempt: nil))
+        #expect(try parse(.progress, "9 100").get() == .progress(id: 9, percent: 100, attempt: nil))
+    }
+
+    @Test func attemptFencesTheHeldVerbs() throws {
+        #expect(try parse(.ack, "9 attempt=2").get() == .ack(id: 9, attempt: 2))
+        #expect(try parse(.touch, "9 attempt=12").get() == .touch(id: 9, attempt: 12))
+        #expect(try parse(.fail, "9 attempt=3 retry=no").get() == .fail(id: 9, .never, attempt: 3))
+        #expect(try parse(.fail, "9 retry=no attempt=3").get() == .fail(id: 9, .never, attempt: 3))
+        #expect(try parse(.fail, "9 attempt=1 throttle=1s").get() == .throttle(id: 9, milliseconds: 1000, groupOnly: false, attempt: 1))
+        #expect(try parse(.progress, "9 50 attempt=4").get() == .progress(id: 9, percent: 50, attempt: 4))
+        for bad in ["9 attempt=0", "9 attempt=x", "9 attempt=", "9 attempt=1 attempt=1", "9 other=1", "9 2"] {
+            #expect(code(.ack, bad) == .badOption, "\(bad)")
+            #expect(code(.touch, bad) == .badOption, "\(bad)")
+        }
+        #expect(code(.progress, "9 50 attempt=0") == .badOption)
+        #expect(code(.fail, "9 attempt=0") == .badOption)
         #expect(try parse(.retry, "18446744073709551").get() == .retryJob(id: 18_446_744_073_709_551))
         #expect(try parse(.retry, "queue=q").get() == .retryQueue(queue: 6..<7))
         #expect(try parse(.dead, "q").get() == .dead(queue: 0..<1, limit: 100))

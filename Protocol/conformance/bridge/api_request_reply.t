@@ -13,11 +13,13 @@ a< MSG _INBOX.r 1 26
 a< {"id":1,"duplicate":false}
 a> PUB $DOCKET.API.RESERVE.mail _INBOX.r 0
 a>
-a< HMSG _INBOX.r 1 69 74
+a~ HMSG _INBOX.r 1 \d+ \d+
 a< NATS/1.0
 a< Docket-Job-Id: 1
 a< Docket-Queue: mail
 a< Docket-Attempt: 1
+a< Docket-Lease-Ms: 30000
+a~ Docket-Delivery: \d+
 a<
 a< hello
 a> PUB $DOCKET.API.ACK.1 _INBOX.r 4

@@ -11,7 +11,7 @@ a> ENQ mail 1
 a> x
 a< +OK 1
 a> RESERVE mail
-a< JOB 1 mail 1 1
+a~ JOB 1 mail 1 lease=\d+ delivery=\d+ 1
 a< x
 a> ACK 1
 a< +OK

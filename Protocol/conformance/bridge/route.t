@@ -10,7 +10,7 @@ a> hello
 a< MSG _INBOX.x 1 12
 a< {"jobs":[1]}
 a> RESERVE invoices timeout=0
-a< JOB 1 invoices 1 5
+a~ JOB 1 invoices 1 lease=\d+ delivery=\d+ 5
 a< hello
 a> PUB unrelated 1
 a> y

@@ -12,7 +12,7 @@ b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}
 b> WAIT 1 timeout=5s
 a> RESERVE q
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> ACK 1 4
 a> done

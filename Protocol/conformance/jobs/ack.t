@@ -10,12 +10,12 @@ a> ENQ q 1
 a> y
 a< +OK 2
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> ACK 1
 a< +OK
 a> RESERVE q timeout=0
-a< JOB 2 q 1 1
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
 a< y
 a> ACK 2 4
 a> done

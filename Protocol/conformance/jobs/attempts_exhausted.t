@@ -8,12 +8,12 @@ a> ENQ q attempts=2 1
 a> x
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> FAIL 1 retry=100ms
 a< +OK retry 100
 a> RESERVE q timeout=5s
-a< JOB 1 q 2 1
+a~ JOB 1 q 2 lease=\d+ delivery=\d+ 1
 a< x
 a> FAIL 1 retry=100ms
 a< +OK dead
@@ -24,7 +24,7 @@ a> ENQ q attempts=1 1
 a> y
 a< +OK 2
 a> RESERVE q timeout=0
-a< JOB 2 q 1 1
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
 a< y
 a> FAIL 2
 a< +OK dead

@@ -20,7 +20,7 @@ a> ENQ q 1
 a> x
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> FAIL 1 retry=maybe
 a~ -ERR 'BAD_OPTION .*'

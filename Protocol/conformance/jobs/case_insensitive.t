@@ -7,7 +7,7 @@ a> enq q 2
 a> hi
 a< +OK 1
 a> Reserve q timeout=0
-a< JOB 1 q 1 2
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 2
 a< hi
 a> inspect 1
 a~ JSON \d+

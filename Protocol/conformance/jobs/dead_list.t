@@ -20,19 +20,19 @@ a> ENQ other 1
 a> d
 a< +OK 4
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< a
 a> FAIL 1 retry=no 5
 a> first
 a< +OK dead
 a> RESERVE q timeout=0
-a< JOB 2 q 1 1
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
 a< b
 a> FAIL 2 retry=no 6
 a> second
 a< +OK dead
 a> RESERVE other timeout=0
-a< JOB 4 other 1 1
+a~ JOB 4 other 1 lease=\d+ delivery=\d+ 1
 a< d
 a> FAIL 4 retry=no
 a< +OK dead

@@ -17,7 +17,7 @@ a~ -ERR 'NOT_FOUND .*'
 a> DEL 1
 a~ -ERR 'NOT_FOUND .*'
 a> RESERVE q timeout=0
-a< JOB 2 q 1 1
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
 a< y
 a> RESERVE q timeout=0
 a< NOJOB
@@ -38,7 +38,7 @@ a> ENQ q 1
 a> w
 a< +OK 4
 a> RESERVE q timeout=0
-a< JOB 4 q 1 1
+a~ JOB 4 q 1 lease=\d+ delivery=\d+ 1
 a< w
 a> ACK 4
 a< +OK

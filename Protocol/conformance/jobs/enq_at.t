@@ -16,7 +16,7 @@ a> INSPECT 2
 a~ JSON \d+
 a~ \{.*"state":"waiting".*\}
 a> RESERVE q timeout=0
-a< JOB 2 q 1 4
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 4
 a< past
 a> RESERVE q timeout=0
 a< NOJOB

@@ -12,5 +12,5 @@ a> INSPECT 1
 a~ JSON \d+
 a~ \{(?=.*"state":"delayed")(?=.*"run_at":\d+[,}]).*\}
 a> RESERVE q timeout=5s
-a< JOB 1 q 1 5
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 5
 a< later

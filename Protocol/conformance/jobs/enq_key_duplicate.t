@@ -15,7 +15,7 @@ a> ENQ other key=order-17 5
 a> third
 a~ \+OK \d+
 a> RESERVE q timeout=0
-a< JOB 1 q 1 5
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 5
 a< first
 a> RESERVE q timeout=0
 a< NOJOB
@@ -37,5 +37,5 @@ a> ENQ q key=order-17 6
 a> fourth
 a~ \+OK \d+
 a> RESERVE q timeout=0
-a~ JOB \d+ q 1 6
+a~ JOB \d+ q 1 lease=\d+ delivery=\d+ 6
 a< fourth

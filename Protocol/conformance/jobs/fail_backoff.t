@@ -11,18 +11,18 @@ a> ENQ f backoff=fixed:250ms 1
 a> y
 a< +OK 2
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> FAIL 1
 a< +OK retry 1000
 a> RESERVE f timeout=0
-a< JOB 2 f 1 1
+a~ JOB 2 f 1 lease=\d+ delivery=\d+ 1
 a< y
 a> FAIL 2 4
 a> oops
 a< +OK retry 250
 a> RESERVE f timeout=5s
-a< JOB 2 f 2 1
+a~ JOB 2 f 2 lease=\d+ delivery=\d+ 1
 a< y
 a> FAIL 2
 a< +OK retry 250

@@ -11,7 +11,7 @@ a> ENQ q 1
 a> y
 a< +OK 2
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}

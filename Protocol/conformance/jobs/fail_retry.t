@@ -8,7 +8,7 @@ a> ENQ q 1
 a> x
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> FAIL 1 retry=200ms 4
 a> oops
@@ -19,12 +19,12 @@ a~ \{(?=.*"state":"delayed")(?=.*"attempts":1[,}])(?=.*"last_error":"oops").*\}
 a> RESERVE q timeout=0
 a< NOJOB
 a> RESERVE q timeout=5s
-a< JOB 1 q 2 1
+a~ JOB 1 q 2 lease=\d+ delivery=\d+ 1
 a< x
 a> FAIL 1 retry=0
 a< +OK retry 0
 a> RESERVE q timeout=5s
-a< JOB 1 q 3 1
+a~ JOB 1 q 3 lease=\d+ delivery=\d+ 1
 a< x
 a> ACK 1
 a< +OK

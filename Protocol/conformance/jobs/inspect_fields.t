@@ -13,7 +13,7 @@ a> INSPECT 1
 a~ JSON [1-9][0-9]*
 a~ \{(?=.*"id":1[,}])(?=.*"queue":"mail")(?=.*"state":"waiting")(?=.*"priority":3[,}])(?=.*"attempts":0[,}])(?=.*"max_attempts":5[,}])(?=.*"backoff":)(?=.*"lease_ms":250[,}])(?=.*"key":"k1")(?=.*"enqueued_at":[1-9][0-9]{11,}[,}])(?=.*"run_at":[1-9][0-9]{11,}[,}])(?=.*"started_at":null)(?=.*"finished_at":null)(?=.*"progress":)(?=.*"progress_note":)(?=.*"last_error":)(?=.*"result":null)(?=.*"payload_bytes":5[,}]).*\}
 a> RESERVE mail timeout=0
-a< JOB 1 mail 1 5
+a~ JOB 1 mail 1 lease=\d+ delivery=\d+ 5
 a< hello
 a> INSPECT 1
 a~ JSON [1-9][0-9]*

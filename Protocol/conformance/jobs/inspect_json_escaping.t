@@ -9,7 +9,7 @@ a> ENQ q key=a"b\\c 1
 a> x
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a>> PROGRESS 1 5 3\r\n\t\x00z\r\n
 a< +OK
@@ -22,7 +22,7 @@ a> ENQ q 0
 a>
 a< +OK 2
 a> RESERVE q timeout=0
-a< JOB 2 q 1 0
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 0
 a<
 a>> ACK 2 4\r\n"\n\\\t\r\n
 a< +OK

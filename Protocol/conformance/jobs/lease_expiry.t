@@ -10,12 +10,12 @@ a> ENQ q lease=100ms backoff=fixed:100ms 3
 a> job
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 3
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 3
 a< job
 b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}
 b> RESERVE q timeout=5s
-b< JOB 1 q 2 3
+b~ JOB 1 q 2 lease=\d+ delivery=\d+ 3
 b< job
 a> ACK 1
 a~ -ERR 'NOT_HELD .*'

@@ -7,7 +7,7 @@ a> ENQ q attempts=1 lease=100ms 3
 a> job
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 3
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 3
 a< job
 b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}

@@ -15,7 +15,7 @@ a! eof
 b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}
 b> RESERVE q timeout=0
-b< JOB 1 q 1 8
+b~ JOB 1 q 1 lease=\d+ delivery=\d+ 8
 b< 12345678
 b> ACK 1 9
 b< -ERR 'Maximum Payload Violation'

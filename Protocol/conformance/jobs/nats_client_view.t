@@ -17,7 +17,7 @@ a< NOJOB
 a> ENQ work 3
 a> job
 a< +OK 1
-b< JOB 1 work 1 3
+b~ JOB 1 work 1 lease=\d+ delivery=\d+ 3
 b< job
 c> PUB news 2
 c> hi

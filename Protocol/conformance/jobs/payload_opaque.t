@@ -9,10 +9,10 @@ a~ \+OK \d+
 a>> ENQ q 6\r\na\r\nb\x00c\r\n
 a~ \+OK \d+
 a> RESERVE q timeout=0
-a~ JOB \d+ q 1 0
+a~ JOB \d+ q 1 lease=\d+ delivery=\d+ 0
 a<
 a> RESERVE q timeout=0
-a~ JOB \d+ q 1 6
+a~ JOB \d+ q 1 lease=\d+ delivery=\d+ 6
 a< a
 a< b\x00c
 a> PING

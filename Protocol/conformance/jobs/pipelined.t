@@ -7,11 +7,11 @@ a>> ENQ q 1\r\na\r\nPING\r\nENQ q pri=-1 1\r\nb\r\nRESERVE q timeout=0\r\nINSPEC
 a< +OK 1
 a< PONG
 a< +OK 2
-a< JOB 2 q 1 1
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
 a< b
 a~ -ERR 'NOT_FOUND .*'
 a< +OK
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< a
 a< +OK dead
 a< PONG

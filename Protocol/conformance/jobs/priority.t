@@ -22,22 +22,22 @@ a> ENQ q pri=-1000000 3
 a> min
 a< +OK 6
 a> RESERVE q timeout=0
-a< JOB 6 q 1 3
+a~ JOB 6 q 1 lease=\d+ delivery=\d+ 3
 a< min
 a> RESERVE q timeout=0
-a< JOB 3 q 1 3
+a~ JOB 3 q 1 lease=\d+ delivery=\d+ 3
 a< neg
 a> RESERVE q timeout=0
-a< JOB 2 q 1 5
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 5
 a< zero1
 a> RESERVE q timeout=0
-a< JOB 4 q 1 5
+a~ JOB 4 q 1 lease=\d+ delivery=\d+ 5
 a< zero2
 a> RESERVE q timeout=0
-a< JOB 1 q 1 4
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 4
 a< five
 a> RESERVE q timeout=0
-a< JOB 5 q 1 3
+a~ JOB 5 q 1 lease=\d+ delivery=\d+ 3
 a< max
 a> RESERVE q timeout=0
 a< NOJOB

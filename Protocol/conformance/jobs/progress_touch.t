@@ -9,7 +9,7 @@ a> ENQ q 1
 a> x
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> TOUCH 1
 a< +OK

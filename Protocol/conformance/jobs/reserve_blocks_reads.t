@@ -8,5 +8,5 @@ a> CONNECT {"verbose":false,"pedantic":false}
 a>> RESERVE q timeout=200ms\r\nENQ q 1\r\nx\r\nRESERVE q timeout=0\r\n
 a< NOJOB
 a< +OK 1
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x

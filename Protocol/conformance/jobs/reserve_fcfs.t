@@ -16,10 +16,10 @@ a< NOJOB
 a> ENQ q 5
 a> first
 a< +OK 1
-b< JOB 1 q 1 5
+b~ JOB 1 q 1 lease=\d+ delivery=\d+ 5
 b< first
 a> ENQ q 6
 a> second
 a< +OK 2
-c< JOB 2 q 1 6
+c~ JOB 2 q 1 lease=\d+ delivery=\d+ 6
 c< second

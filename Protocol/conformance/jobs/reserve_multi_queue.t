@@ -11,10 +11,10 @@ a> ENQ high 1
 a> H
 a< +OK 2
 a> RESERVE high,low timeout=0
-a< JOB 2 high 1 1
+a~ JOB 2 high 1 lease=\d+ delivery=\d+ 1
 a< H
 a> RESERVE high,low timeout=0
-a< JOB 1 low 1 1
+a~ JOB 1 low 1 lease=\d+ delivery=\d+ 1
 a< L
 a> RESERVE high,low timeout=0
 a< NOJOB

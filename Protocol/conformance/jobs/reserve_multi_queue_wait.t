@@ -11,7 +11,7 @@ a< NOJOB
 a> ENQ second 2
 a> hi
 a< +OK 1
-b< JOB 1 second 1 2
+b~ JOB 1 second 1 lease=\d+ delivery=\d+ 2
 b< hi
 b> ACK 1
 b< +OK

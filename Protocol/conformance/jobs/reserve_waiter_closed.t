@@ -16,5 +16,5 @@ a< NOJOB
 a> ENQ q 3
 a> job
 a< +OK 1
-c< JOB 1 q 1 3
+c~ JOB 1 q 1 lease=\d+ delivery=\d+ 3
 c< job

@@ -14,6 +14,6 @@ a< NOJOB
 a> ENQ work 3
 a> job
 a< +OK 1
-b< JOB 1 work 1 3
+b~ JOB 1 work 1 lease=\d+ delivery=\d+ 3
 b< job
 b< PONG

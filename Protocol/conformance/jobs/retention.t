@@ -22,12 +22,12 @@ a> c
 a< +OK 5
 # dead jobs: the second death deletes the first
 a> RESERVE d timeout=0
-a< JOB 1 d 1 1
+a~ JOB 1 d 1 lease=\d+ delivery=\d+ 1
 a< x
 a> FAIL 1 retry=no
 a< +OK dead
 a> RESERVE d timeout=0
-a< JOB 2 d 1 1
+a~ JOB 2 d 1 lease=\d+ delivery=\d+ 1
 a< y
 a> FAIL 2 retry=no
 a< +OK dead
@@ -38,12 +38,12 @@ a~ JSON \d+
 a~ \[\{(?=.*"id":2[,}])(?:(?!"id":1[,}]).)*\}\]
 # completed jobs, per queue
 a> RESERVE other timeout=0
-a< JOB 5 other 1 1
+a~ JOB 5 other 1 lease=\d+ delivery=\d+ 1
 a< c
 a> ACK 5
 a< +OK
 a> RESERVE q timeout=0
-a< JOB 3 q 1 1
+a~ JOB 3 q 1 lease=\d+ delivery=\d+ 1
 a< a
 a> ACK 3
 a< +OK
@@ -51,7 +51,7 @@ a> ENQ q key=k1 1
 a> a
 a< +OK 3 duplicate
 a> RESERVE q timeout=0
-a< JOB 4 q 1 1
+a~ JOB 4 q 1 lease=\d+ delivery=\d+ 1
 a< b
 a> ACK 4
 a< +OK
@@ -68,5 +68,5 @@ a> ENQ q key=k1 1
 a> a
 a~ \+OK \d+
 a> RESERVE q timeout=0
-a~ JOB \d+ q 1 1
+a~ JOB \d+ q 1 lease=\d+ delivery=\d+ 1
 a< a

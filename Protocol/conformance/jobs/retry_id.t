@@ -10,7 +10,7 @@ a< +OK 1
 a> RETRY 1
 a~ -ERR 'NOT_DEAD .*'
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> RETRY 1
 a~ -ERR 'NOT_DEAD .*'
@@ -24,7 +24,7 @@ a~ \{(?=.*"state":"waiting")(?=.*"attempts":0[,}]).*\}
 a> RETRY 1
 a~ -ERR 'NOT_DEAD .*'
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> ACK 1
 a< +OK

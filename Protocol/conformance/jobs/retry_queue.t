@@ -15,27 +15,27 @@ a> ENQ other 1
 a> c
 a< +OK 3
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< a
 a> FAIL 1 retry=no
 a< +OK dead
 a> RESERVE q timeout=0
-a< JOB 2 q 1 1
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
 a< b
 a> FAIL 2 retry=no
 a< +OK dead
 a> RESERVE other timeout=0
-a< JOB 3 other 1 1
+a~ JOB 3 other 1 lease=\d+ delivery=\d+ 1
 a< c
 a> FAIL 3 retry=no
 a< +OK dead
 a> RETRY queue=q
 a< +OK 2
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< a
 a> RESERVE q timeout=0
-a< JOB 2 q 1 1
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
 a< b
 a> RESERVE q,other timeout=0
 a< NOJOB

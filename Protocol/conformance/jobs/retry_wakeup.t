@@ -7,7 +7,7 @@ a> ENQ q 1
 a> x
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> FAIL 1 retry=no
 a< +OK dead
@@ -18,5 +18,5 @@ a> RESERVE other timeout=100ms
 a< NOJOB
 a> RETRY 1
 a< +OK
-b< JOB 1 q 1 1
+b~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 b< x

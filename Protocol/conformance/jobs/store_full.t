@@ -50,12 +50,12 @@ a> PING
 a< PONG
 # the other verbs still work
 a> RESERVE q timeout=0
-a< JOB 1 q 1 90000
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 90000
 a! body
 a> ACK 1
 a< +OK
 a> RESERVE q timeout=0
-a~ JOB 2 q 1 90000
+a~ JOB 2 q 1 lease=\d+ delivery=\d+ 90000
 a! body
 a> FAIL 2 retry=no
 a< +OK dead

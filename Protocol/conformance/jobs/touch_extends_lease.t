@@ -9,7 +9,7 @@ a> ENQ q lease=400ms backoff=fixed:0 3
 a> job
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 3
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 3
 a< job
 b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}

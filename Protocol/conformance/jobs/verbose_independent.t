@@ -8,7 +8,7 @@ a> ENQ q 1
 a> x
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 1
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
 a< x
 a> PROGRESS 1 10
 a< +OK
@@ -25,7 +25,7 @@ b> ENQ q 1
 b> y
 b< +OK 2
 b> RESERVE q timeout=0
-b< JOB 2 q 1 1
+b~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
 b< y
 b> TOUCH 2
 b< +OK

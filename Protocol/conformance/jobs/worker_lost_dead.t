@@ -8,13 +8,13 @@ a> ENQ q attempts=2 backoff=fixed:100ms 3
 a> job
 a< +OK 1
 a> RESERVE q timeout=0
-a< JOB 1 q 1 3
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 3
 a< job
 a! close
 b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}
 b> RESERVE q timeout=5s
-b< JOB 1 q 2 3
+b~ JOB 1 q 2 lease=\d+ delivery=\d+ 3
 b< job
 b! close
 c~ INFO \{.*\} ?

@@ -11,7 +11,7 @@ a> ENQ pdf 1
 a> b
 a< +OK 2
 a> RESERVE pdf timeout=0
-a< JOB 1 pdf 1 1
+a~ JOB 1 pdf 1 lease=\d+ delivery=\d+ 1
 a< a
 b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}
@@ -20,5 +20,5 @@ b< NOJOB
 b> RESERVE pdf timeout=5s
 a> ACK 1
 a< +OK
-b< JOB 2 pdf 1 1
+b~ JOB 2 pdf 1 lease=\d+ delivery=\d+ 1
 b< b

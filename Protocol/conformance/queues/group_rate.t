@@ -15,10 +15,10 @@ a> ENQ send group=zeta 2
 a> z1
 a< +OK 3
 a> RESERVE send timeout=0
-a< JOB 1 send 1 2
+a~ JOB 1 send 1 lease=\d+ delivery=\d+ 2
 a< a1
 a> RESERVE send timeout=0
-a< JOB 3 send 1 2
+a~ JOB 3 send 1 lease=\d+ delivery=\d+ 2
 a< z1
 a> RESERVE send timeout=0
 a< NOJOB

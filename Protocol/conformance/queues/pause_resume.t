@@ -17,5 +17,5 @@ b> CONNECT {"verbose":false,"pedantic":false}
 b> RESERVE q timeout=5s
 a> RESUME q
 a< +OK
-b< JOB 1 q 1 2
+b~ JOB 1 q 1 lease=\d+ delivery=\d+ 2
 b< hi

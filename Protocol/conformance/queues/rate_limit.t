@@ -15,15 +15,15 @@ a> ENQ mail 1
 a> 3
 a< +OK 3
 a> RESERVE mail timeout=0
-a< JOB 1 mail 1 1
+a~ JOB 1 mail 1 lease=\d+ delivery=\d+ 1
 a< 1
 a> RESERVE mail timeout=0
-a< JOB 2 mail 1 1
+a~ JOB 2 mail 1 lease=\d+ delivery=\d+ 1
 a< 2
 a> RESERVE mail timeout=0
 a< NOJOB
 a> RESERVE mail timeout=5s
-a< JOB 3 mail 1 1
+a~ JOB 3 mail 1 lease=\d+ delivery=\d+ 1
 a< 3
 a> QUEUE mail
 a~ JSON \d+
