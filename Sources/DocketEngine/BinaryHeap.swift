@@ -17,6 +17,28 @@ struct BinaryHeap<Element: Comparable> {
         }
     }
 
+    /// Keeps only the elements `keep` accepts, in O(n): for dropping many withdrawn entries at
+    /// once instead of letting them wait for their time to come.
+    mutating func retain(where keep: (Element) -> Bool) {
+        elements.removeAll { !keep($0) }
+        // Floyd's heap construction: sift every parent down, last first.
+        var start = elements.count / 2 - 1
+        while start >= 0 {
+            var parent = start
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var candidate = parent
+                if left < elements.count && elements[left] < elements[candidate] { candidate = left }
+                if right < elements.count && elements[right] < elements[candidate] { candidate = right }
+                if candidate == parent { break }
+                elements.swapAt(parent, candidate)
+                parent = candidate
+            }
+            start -= 1
+        }
+    }
+
     @discardableResult
     mutating func pop() -> Element? {
         guard !elements.isEmpty else { return nil }

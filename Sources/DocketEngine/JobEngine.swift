@@ -92,6 +92,11 @@ public final class JobEngine {
 
     private var watches: [UInt64: [JobWatch]] = [:]
     private var watchDeadlines = BinaryHeap<Deadline<JobWatch>>()
+    /// Watches and waiters withdrawn but still listed (in `watches`, a queue's `waiters`, a
+    /// deadline heap): swept out together once they are many, so that withdrawing one is O(1)
+    /// amortised and clients that come and go cannot make the lists grow.
+    private var withdrawnWatches = 0
+    private var withdrawnWaiters = 0
     /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
     public var recordsLifecycle = false
     private var lifecycle: [LifecycleEvent] = []
@@ -211,14 +216,16 @@ public final class JobEngine {
     public func reserve(
         queues names: [UnsafeRawBufferPointer], owner: UInt64, wait: Bool, timeoutMilliseconds: Int?
     ) -> (job: Job?, waiter: Waiter?) {
-        let chosen = names.map { queue(named: $0) }
-        for queue in chosen where queue.waiters.isEmpty || queue.liveWaiters == 0 {
+        // Looking costs nothing: only a RESERVE that waits makes a queue to wait on.
+        for name in names {
+            guard let queue = queues.find(name), queue.waiters.isEmpty || queue.liveWaiters == 0 else { continue }
             if let job = startable(queue) {
                 activate(job, owner: owner)
                 return (job, nil)
             }
         }
         guard wait else { return (nil, nil) }
+        let chosen = names.map { queue(named: $0) }
         let deadline = timeoutMilliseconds.map { clock.now() + Int64($0) }
         let waiter = Waiter(owner: owner, queues: chosen, deadline: deadline)
         for queue in chosen {
@@ -235,7 +242,10 @@ public final class JobEngine {
 
     /// Withdraws a waiter (its connection went away).
     public func cancel(_ waiter: Waiter) {
+        guard !waiter.isDone else { return }
         finish(waiter)
+        withdrawnWaiters += 1
+        sweepWithdrawn()
     }
 
     public func ack(id: UInt64, owner: UInt64, attempt: Int? = nil, result: [UInt8]?) -> Result<Void, JobError> {
@@ -306,6 +316,19 @@ public final class JobEngine {
         }
     }
 
+    /// Undoes a hand-out that never reached anyone (the requester stopped listening): the job
+    /// is waiting again in its old place, the attempt not counted.
+    public func giveBack(_ id: UInt64, owner: UInt64) {
+        guard let job = jobs[id], job.state == .active, job.holder == owner else { return }
+        let queue = job.home
+        job.holder = 0
+        job.attempts -= 1
+        job.startedAt = nil
+        markChanged(job)
+        transition(job, to: .waiting, in: queue)
+        makeReady(job, in: queue, keepingPlace: true)
+    }
+
     public func progress(id: UInt64, owner: UInt64, attempt: Int? = nil, percent: Int, note: [UInt8]?) -> Result<Void, JobError> {
         switch held(id, owner, attempt) {
         case .failure(let error): return .failure(error)
@@ -357,10 +380,38 @@ public final class JobEngine {
 
     /// Withdraws a WAIT (its connection went away).
     public func cancel(_ watch: JobWatch) {
+        guard !watch.isDone else { return }
         watch.isDone = true
-        if var list = watches[watch.id] {
-            list.removeAll { $0 === watch }
-            watches[watch.id] = list.isEmpty ? nil : list
+        withdrawnWatches += 1
+        sweepWithdrawn()
+    }
+
+    /// How many entries the engine keeps for deadlines and waiting lists; tests check these
+    /// stay proportional to what is live.
+    var bookkeeping: (leases: Int, waiterDeadlines: Int, watchDeadlines: Int, watches: Int, waiters: Int) {
+        (leases.count, waiterDeadlines.count, watchDeadlines.count, watches.values.reduce(0) { $0 + $1.count },
+            queueList.reduce(0) { $0 + $1.waiters.count })
+    }
+
+    /// Drops withdrawn waiters and watches from every list and heap once they are at least
+    /// as many as what is listed for real (and more than a few): linear work, paid for by the
+    /// withdrawals that made it necessary.
+    private func sweepWithdrawn() {
+        if withdrawnWatches > 256 && withdrawnWatches * 2 > watchDeadlines.count + watches.count {
+            for (id, list) in watches {
+                let live = list.filter { !$0.isDone }
+                watches[id] = live.isEmpty ? nil : live
+            }
+            watchDeadlines.retain { !$0.item.isDone }
+            withdrawnWatches = 0
+        }
+        if withdrawnWaiters > 256 && withdrawnWaiters * 2 > waiterDeadlines.count {
+            for queue in queueList where queue.waiters.count > queue.liveWaiters {
+                queue.waiters.retain { !$0.isDone }
+                forgetIfUnused(queue)
+            }
+            waiterDeadlines.retain { !$0.item.isDone }
+            withdrawnWaiters = 0
         }
     }
 
@@ -433,8 +484,10 @@ public final class JobEngine {
     public func deadJobs(queue name: UnsafeRawBufferPointer, limit: Int) -> [Job] {
         guard let queue = queues.find(name) else { return [] }
         var found: [Job] = []
+        // A job that died, was retried and died again is listed twice in the history.
+        var seen = Set<UInt64>()
         for id in queue.dead where found.count < limit {
-            if let job = jobs[id], job.state == .dead, !found.contains(where: { $0 === job }) { found.append(job) }
+            if let job = jobs[id], job.state == .dead, seen.insert(id).inserted { found.append(job) }
         }
         return found
     }
@@ -540,9 +593,13 @@ public final class JobEngine {
         }
         while let entry = leases.top, entry.time <= now {
             leases.pop()
-            guard let job = jobs[entry.item], job.state == .active, job.generation == entry.sequence,
-                job.leaseExpiresAt == entry.time
-            else { continue }
+            guard let job = jobs[entry.item], job.state == .active, job.generation == entry.sequence else { continue }
+            // A heartbeat moved the lease on: look again then (one entry per lease, however
+            // often it is touched).
+            if job.leaseExpiresAt > entry.time {
+                leases.push(Deadline(time: job.leaseExpiresAt, sequence: job.generation, item: job.id))
+                continue
+            }
             _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8), cause: .stalled)
         }
         while let entry = waiterDeadlines.top, entry.time <= now {
@@ -604,8 +661,34 @@ public final class JobEngine {
         if let queue = queues.find(name) { return queue }
         let queue = JobQueue(name: String(decoding: name, as: UTF8.self))
         queues.set(Array(name), queue)
+        queue.listIndex = queueList.count
         queueList.append(queue)
         return queue
+    }
+
+    /// Whether a queue of this name exists (reads must not create one).
+    public func hasQueue(_ name: UnsafeRawBufferPointer) -> Bool { queues.find(name) != nil }
+
+    /// A queue's document, without creating the queue: a name never used reads as an empty
+    /// queue with the default settings.
+    public func queueDocument(named name: UnsafeRawBufferPointer) -> String {
+        queueDocument(queues.find(name) ?? JobQueue(name: String(decoding: name, as: UTF8.self)))
+    }
+
+    /// Forgets a queue that holds nothing worth keeping: no jobs in any state (history
+    /// included), default settings, no workers waiting, no group or throttle state, and no
+    /// settings change still to be written. It comes back, empty, the next time it is used.
+    private func forgetIfUnused(_ queue: JobQueue) {
+        guard queue.liveWaiters == 0, queue.counts.allSatisfy({ $0 == 0 }), queue.config == QueueConfig(),
+            queue.groups.isEmpty, queue.heldUntil <= clock.now(), queue.keys.isEmpty, changedQueues[queue.name] == nil,
+            queues.find(queue.nameBytes) === queue
+        else { return }
+        _ = queues.remove(queue.nameBytes)
+        let last = queueList.removeLast()
+        if last !== queue {
+            queueList[queue.listIndex] = last
+            last.listIndex = queue.listIndex
+        }
     }
 
     private func queue(named name: String) -> JobQueue {
@@ -645,7 +728,12 @@ public final class JobEngine {
     private func finish(_ waiter: Waiter) {
         guard !waiter.isDone else { return }
         waiter.isDone = true
-        for queue in waiter.queues { queue.liveWaiters -= 1 }
+        for queue in waiter.queues {
+            queue.liveWaiters -= 1
+            // Served or withdrawn ones at the front go at once; the rest with the next sweep.
+            while let first = queue.waiters.first, first.isDone { queue.waiters.removeFirst() }
+            if queue.liveWaiters == 0 { forgetIfUnused(queue) }
+        }
     }
 
     /// A waiting job enters the ready order, and goes to a waiting worker if policies allow.
@@ -760,14 +848,16 @@ public final class JobEngine {
         queue.startedTotal += 1
         queue.startRate.add(now)
         _ = nextGeneration(job)
-        extendLease(job)
+        extendLease(job, start: true)
         markChanged(job)
         note(.started, job, queue) { $0.waitMilliseconds = max(waited, 0) }
     }
 
-    private func extendLease(_ job: Job) {
+    /// Starts a lease (`start`, when the job is handed out) or extends it (a heartbeat). Only
+    /// the start adds a deadline; an extension is found when that deadline comes.
+    private func extendLease(_ job: Job, start: Bool = false) {
         job.leaseExpiresAt = clock.now() + Int64(job.leaseMilliseconds)
-        leases.push(Deadline(time: job.leaseExpiresAt, sequence: job.generation, item: job.id))
+        if start { leases.push(Deadline(time: job.leaseExpiresAt, sequence: job.generation, item: job.id)) }
     }
 
     private func schedule(_ job: Job) {
@@ -852,6 +942,7 @@ public final class JobEngine {
         let wasActive = job.state == .active
         jobs.remove(job.id)
         queue.counts[Int(job.state.rawValue)] -= 1
+        defer { forgetIfUnused(queue) }
         job.holder = 0
         if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
         deletedJobs.append(job.id)
@@ -874,6 +965,8 @@ public final class JobQueue {
     /// The retry settings of the last job enqueued, shared by the next ones that have the same.
     private var lastPolicy: JobPolicy?
     public internal(set) var config = QueueConfig()
+    /// Where the queue is in the engine's `queueList`.
+    var listIndex = 0
     var ready = BinaryHeap<ReadyEntry>()
     var waiters = FIFO<Waiter>()
     /// Waiters in `waiters` that are not done yet.
@@ -1015,6 +1108,12 @@ struct FIFO<Element> {
     mutating func append(_ element: Element) { storage.append(element) }
 
     mutating func removeFirst() { _ = popFirst() }
+
+    /// Keeps only the elements `keep` accepts, in order.
+    mutating func retain(where keep: (Element) -> Bool) {
+        storage = storage[head...].filter(keep)
+        head = 0
+    }
 
     mutating func popFirst() -> Element? {
         guard head < storage.count else { return nil }

@@ -30,6 +30,9 @@ final class Connection {
     var heldReplies: [(batch: UInt64, buffer: ByteBuffer)] = []
     /// Jobs this connection reserved and may still hold.
     var heldJobs: Set<UInt64> = []
+    /// Its `$DOCKET.API` RESERVEs and WAITs still waiting (keys of the server's `apiWaiters`
+    /// and `apiWatches`), so that closing costs as much as it has, not as much as everyone has.
+    var waitingRequests: Set<ObjectIdentifier> = []
     /// A RESERVE waiting for a job; while set, the connection's further commands wait too.
     var waiter: Waiter?
     /// A WAIT in progress; like a waiting RESERVE, it holds back the connection's later commands.
@@ -68,6 +71,13 @@ final class Connection {
     }
 
     func markClosed() { isClosed = true }
+
+    /// Every byte queued for the client: output not yet written and replies held for a commit.
+    var pendingBytes: Int {
+        var total = output.readableCount
+        for held in heldReplies { total += held.buffer.readableCount }
+        return total
+    }
 
     /// Log prefix naming this connection.
     var label: String { "\(remote) - cid:\(id)" }

@@ -113,6 +113,19 @@ extension Server {
         guard let (verb, argument) = JobAPI.parse(subject) else {
             return answerAPI(request, .error(JobError(.badOption, "unknown API subject; see PROTOCOL.md, $DOCKET.API")))
         }
+        if verb == .reserve || verb == .wait {
+            // A job handed to nobody would still use up an attempt: a RESERVE needs someone
+            // listening on its reply subject (a WAIT the same, to be worth keeping).
+            guard let reply, hasInterest(in: reply) else {
+                log.debug("\(publisher.label) - $DOCKET.API \(verb.name) without a subscribed reply subject: ignored")
+                return
+            }
+            if publisher.waitingRequests.count >= config.maxWaitingRequests {
+                return answerAPI(
+                    request,
+                    .error(JobError(.limit, "this connection already has \(config.maxWaitingRequests) RESERVE and WAIT requests waiting (--max-waiting-requests)")))
+            }
+        }
         let headers = headerCount.map { JobAPI.headers(UnsafeRawBufferPointer(rebasing: message[..<$0])) } ?? [:]
         let body = Array(message[(headerCount ?? 0)...])
         let arguments = Array((argument + " " + (headers["docket-options"] ?? "")).utf8)
@@ -133,15 +146,24 @@ extension Server {
                     var waiting = request
                     waiting.waiter = waiter
                     apiWaiters[ObjectIdentifier(waiter)] = waiting
+                    publisher.waitingRequests.insert(ObjectIdentifier(waiter))
                 case .waitingForOutcome(let watch):
                     var waiting = request
                     waiting.watch = watch
                     apiWatches[ObjectIdentifier(watch)] = waiting
+                    publisher.waitingRequests.insert(ObjectIdentifier(watch))
                 default:
                     answerAPI(request, reply)
                 }
             }
         }
+    }
+
+    /// Whether any subscription would receive a message on `subject`.
+    func hasInterest(in subject: UnsafeRawBufferPointer) -> Bool {
+        guard Subject.isValidLiteral(subject) else { return false }
+        let match = index.match(subject)
+        return !match.plain.isEmpty || !match.groups.isEmpty
     }
 
     /// Sends an API answer as a message on the request's reply subject: JSON, except a

@@ -32,6 +32,7 @@ extension Server {
                 let percent = Int(100 * Double(pending) / Double(store.capacityBytes))
                 return .error(JobError(.storeFull, "the store is \(percent)% full; ENQ is refused until jobs are acked or deleted"))
             }
+            if let refused = refuseNewQueue(name(queue)) { return refused }
             stagedBytes += cost
             let (id, duplicate) = engine.enqueue(
                 queue: name(queue), options: options, key: options.key.map { Array(bytes[$0]) },
@@ -39,6 +40,7 @@ extension Server {
             if !duplicate { stagedPayloads.append((id, body ?? [])) }
             return .enqueued(id: id, duplicate: duplicate)
         case .reserve(let queues, let timeout):
+            if timeout != 0, let refused = queues.lazy.compactMap({ self.refuseNewQueue(name($0)) }).first { return refused }
             let (job, waiter) = engine.reserve(
                 queues: queues.map(name), owner: connection.id, wait: timeout != 0, timeoutMilliseconds: timeout)
             if let job { return .job(job) }
@@ -88,10 +90,12 @@ extension Server {
         case .delete(let id):
             return outcome(engine.delete(id: id)) { .done }
         case .queue(let queue, let settings):
-            if settings.isEmpty { return .document(engine.queueDocument(engine.queue(named: name(queue)))) }
+            if settings.isEmpty { return .document(engine.queueDocument(named: name(queue))) }
+            if let refused = refuseNewQueue(name(queue)) { return refused }
             engine.setConfig(engine.config(of: name(queue)).applying(settings), of: name(queue))
             return .done
         case .pause(let queue), .resume(let queue):
+            if let refused = refuseNewQueue(name(queue)) { return refused }
             var config = engine.config(of: name(queue))
             if case .pause = command { config.paused = true } else { config.paused = false }
             engine.setConfig(config, of: name(queue))
@@ -99,8 +103,9 @@ extension Server {
         case .stats:
             return .document(statsDocument())
         case .queues:
-            return .document("[" + engine.queueList.map { engine.queueDocument($0) }.joined(separator: ",") + "]")
+            return .document(queuesDocument())
         case .route(let pattern, let queue, let options, let text):
+            if let refused = refuseNewQueue(name(queue)) { return refused }
             return addRoute(
                 pattern: Array(bytes[pattern]), queue: Array(bytes[queue]), options: options,
                 group: options.group.map { Array(bytes[$0]) }, text: Array(bytes[text]))
@@ -109,6 +114,17 @@ extension Server {
         case .routes:
             return .document("[" + routes.keys.sorted().compactMap { routes[$0]?.json }.joined(separator: ",") + "]")
         }
+    }
+
+    /// Every queue's document, by name, as one JSON array (QUEUES, `/queues`).
+    func queuesDocument() -> String {
+        "[" + engine.queueList.sorted { $0.name < $1.name }.map { engine.queueDocument($0) }.joined(separator: ",") + "]"
+    }
+
+    /// `LIMIT` when `name` is not a queue yet and there are `--max-queues` already.
+    func refuseNewQueue(_ name: UnsafeRawBufferPointer) -> JobReply? {
+        guard engine.queueList.count >= config.maxQueues, !engine.hasQueue(name) else { return nil }
+        return .error(JobError(.limit, "there are \(config.maxQueues) queues already (--max-queues)"))
     }
 
     private func outcome(_ result: Result<Void, JobError>, _ success: () -> JobReply) -> JobReply {
@@ -327,8 +343,15 @@ extension Server {
                 switch event {
                 case .delivered(let waiter, let job):
                     if let request = apiWaiters.removeValue(forKey: ObjectIdentifier(waiter)) {
+                        request.connection.waitingRequests.remove(ObjectIdentifier(waiter))
                         guard !request.connection.isClosed else {
                             engine.ownerGone(waiter.owner, heldJobs: [job.id])
+                            continue
+                        }
+                        // Nobody listens on the reply subject any more (the requester gave up):
+                        // the job goes back, its attempt not counted.
+                        guard let reply = request.reply, reply.withUnsafeBytes({ hasInterest(in: $0) }) else {
+                            engine.giveBack(job.id, owner: waiter.owner)
                             continue
                         }
                         request.connection.heldJobs.insert(job.id)
@@ -345,6 +368,7 @@ extension Server {
                     resume(connection)
                 case .timedOut(let waiter):
                     if let request = apiWaiters.removeValue(forKey: ObjectIdentifier(waiter)) {
+                        request.connection.waitingRequests.remove(ObjectIdentifier(waiter))
                         answerAPI(request, .noJob)
                         continue
                     }
@@ -369,6 +393,7 @@ extension Server {
 
     private func finishWatch(_ watch: JobWatch, _ reply: JobReply) {
         if let request = apiWatches.removeValue(forKey: ObjectIdentifier(watch)) {
+            request.connection.waitingRequests.remove(ObjectIdentifier(watch))
             answerAPI(request, reply)
             return
         }

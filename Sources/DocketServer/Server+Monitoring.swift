@@ -11,7 +11,7 @@ extension Server {
                 "/healthz": (json, { #"{"status":"ok"}"# }),
                 "/varz": (json, { [unowned self] in statsDocument() }),
                 "/connz": (json, { [unowned self] in connectionsDocument() }),
-                "/queues": (json, { [unowned self] in "[" + engine.queueList.map { engine.queueDocument($0) }.joined(separator: ",") + "]" }),
+                "/queues": (json, { [unowned self] in queuesDocument() }),
                 "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] in metricsText() }),
             ])
     }

@@ -360,6 +360,11 @@ public final class Server {
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }
+                // Replies count as much as messages: a client that pipelines commands and
+                // never reads must not grow the server without bound.
+                if connection.pendingBytes > config.maxPending {
+                    return slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+                }
             case .skip(let next):
                 position = next
             case .incomplete:
@@ -530,16 +535,11 @@ public final class Server {
         if let watch = connection.watch { engine.cancel(watch) }
         connection.watch = nil
         // RESERVEs and WAITs it made through $DOCKET.API die with it too.
-        if !apiWaiters.isEmpty || !apiWatches.isEmpty {
-            for (key, request) in apiWaiters where request.connection === connection {
-                apiWaiters[key] = nil
-                if let waiter = request.waiter { engine.cancel(waiter) }
-            }
-            for (key, request) in apiWatches where request.connection === connection {
-                apiWatches[key] = nil
-                if let watch = request.watch { engine.cancel(watch) }
-            }
+        for key in connection.waitingRequests {
+            if let waiter = apiWaiters.removeValue(forKey: key)?.waiter { engine.cancel(waiter) }
+            if let watch = apiWatches.removeValue(forKey: key)?.watch { engine.cancel(watch) }
         }
+        connection.waitingRequests.removeAll()
         if let event = connection.readEvent { EventLoop.free(event) }
         if let event = connection.writeEvent { EventLoop.free(event) }
         connection.readEvent = nil

@@ -37,6 +37,13 @@ public struct ServerConfig: Sendable {
     public var keepCompleted = 1000
     /// Dead jobs kept per queue; older ones are deleted.
     public var keepDead = 10_000
+    /// Queues that may exist at once; a command that would make one more is refused (`LIMIT`).
+    /// Each costs a few hundred bytes and a line in QUEUES and /metrics, so a client naming
+    /// random queues must not be able to make them without bound.
+    public var maxQueues = 10_000
+    /// `$DOCKET.API` RESERVE and WAIT requests one connection may have waiting at once; the next
+    /// is answered `LIMIT`. (On the wire a connection waits for one at a time.)
+    public var maxWaitingRequests = 1024
     /// Port of the HTTP monitoring endpoint (`/varz`, `/connz`, `/healthz`, `/queues`, `/metrics`);
     /// nil turns it off. 0 picks a free port.
     public var httpPort: Int?

@@ -486,6 +486,8 @@ public struct JobError: Error, Equatable, Sendable {
         case notHeld = "NOT_HELD"
         case notDead = "NOT_DEAD"
         case storeFull = "STORE_FULL"
+        /// A configured limit was reached (`--max-queues`, `--max-waiting-requests`).
+        case limit = "LIMIT"
     }
 
     public let code: Code
@@ -519,7 +521,10 @@ public struct JobError: Error, Equatable, Sendable {
         JobError(.notHeld, "job \(id) is not reserved by this connection")
     }
     public static func staleAttempt(_ id: UInt64, _ attempt: Int, current: Int) -> JobError {
-        JobError(.notHeld, "job \(id) is on attempt \(current), not \(attempt): this worker's lease ended and the job was handed out again")
+        JobError(
+            .notHeld,
+            "job \(id) is on attempt \(current), not \(attempt)"
+                + (attempt < current ? ": the lease of attempt \(attempt) ended and the job was handed out again" : ""))
     }
 }
 

@@ -65,6 +65,12 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most the job store may hold; ENQ is refused at 90% (DOCKET_MAX_STORE).")
     var maxStore = env("DOCKET_MAX_STORE") ?? "1GiB"
 
+    @Option(help: "The most queues that may exist at once; a command that would make another is refused (DOCKET_MAX_QUEUES).")
+    var maxQueues = Int(env("DOCKET_MAX_QUEUES") ?? "") ?? 10_000
+
+    @Option(help: "The most $DOCKET.API RESERVE and WAIT requests one connection may have waiting (DOCKET_MAX_WAITING_REQUESTS).")
+    var maxWaitingRequests = Int(env("DOCKET_MAX_WAITING_REQUESTS") ?? "") ?? 1024
+
     @Option(help: "Completed jobs kept per queue for inspection; older ones are deleted (DOCKET_KEEP_COMPLETED).")
     var keepCompleted = Int(env("DOCKET_KEEP_COMPLETED") ?? "") ?? 1000
 
@@ -109,6 +115,11 @@ struct DocketdCommand: ParsableCommand {
         guard keepCompleted >= 0, keepDead >= 0 else {
             throw ValidationError("--keep-completed and --keep-dead must not be negative.")
         }
+        guard maxQueues > 0, maxWaitingRequests > 0 else {
+            throw ValidationError("--max-queues and --max-waiting-requests must be at least 1.")
+        }
+        config.maxQueues = maxQueues
+        config.maxWaitingRequests = maxWaitingRequests
         config.keepCompleted = keepCompleted
         config.keepDead = keepDead
         guard let level = LogLevel(name: logLevel) else {
@@ -131,8 +142,10 @@ struct DocketdCommand: ParsableCommand {
             server = try Server(config: config)
             try server.start()
         } catch {
+            // Exit here, before the half-started server is torn down: what start() set up
+            // may still point at it, and one clear line is all an operator needs.
             Log(level: .error).error("Cannot start: \(error)")
-            throw ExitCode(1)
+            Glibc.exit(1)
         }
         server.run()
     }

@@ -35,3 +35,120 @@ import Testing
         #expect(jobs?["waiting"] as? Int == 2)
     }
 }
+
+/// Limits that keep one client from exhausting or freezing the server.
+@Suite struct HostileClientTests {
+    @Test func repliesCountTowardsMaxPending() throws {
+        let server = try DocketdProcess(["--max-pending", "256KiB"])
+        let bystander = try server.client()
+        _ = try bystander.handshake()
+        let flooder = try server.client()
+        _ = try flooder.handshake()
+        // HELP answers ~1.5 KB for 9 bytes: 2,000 of them owe ~3 MB that are never read.
+        let burst = String(repeating: "HELP\r\n", count: 2000)
+        for _ in 0..<20 { try? flooder.send(burst) }
+        let started = Date()
+        #expect(try bystander.sync() == [])
+        #expect(Date().timeIntervalSince(started) < 2)
+        let stats = try bystander.object("STATS")
+        #expect(stats["slow_consumers"] as? Int == 1)
+        #expect(server.log.waitForLine(containing: "Slow Consumer Detected: pending output over", timeout: 5) != nil)
+    }
+
+    @Test func waitingAPIRequestsAreBoundedAndCheapToClose() throws {
+        let server = try DocketdProcess(["--max-waiting-requests", "100"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ q 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        try client.line("SUB _INBOX.w 1")
+        // 20,000 WAITs on one job, then the connection goes: closing must not freeze the loop.
+        try client.send(String(repeating: "PUB $DOCKET.API.WAIT.1 _INBOX.w 0\r\n\r\n", count: 20_000))
+        let (_, refusal) = try client.readMessage()
+        #expect(String(decoding: refusal, as: UTF8.self).contains(#""code":"LIMIT""#))
+        let bystander = try server.client()
+        _ = try bystander.handshake()
+        let started = Date()
+        shutdown(client.fd, Int32(SHUT_RDWR))
+        #expect(try bystander.sync() == [])
+        #expect(Date().timeIntervalSince(started) < 1)
+    }
+
+    @Test func readsNeverCreateQueuesAndNewOnesAreCapped() throws {
+        let server = try DocketdProcess(["--max-queues", "3"])
+        let client = try server.client()
+        _ = try client.handshake()
+        for index in 0..<50 {
+            #expect((try client.object("QUEUE probe\(index)"))["queue"] as? String == "probe\(index)")
+            try client.line("RESERVE probe\(index) timeout=0")
+            #expect(try client.readLine() == "NOJOB")
+        }
+        // A RESERVE that waits makes its queue, which goes again when the wait ends.
+        try client.line("RESERVE waited timeout=10ms")
+        #expect(try client.readLine() == "NOJOB")
+        #expect(try client.object("STATS")["queues"] as? Int == 0)
+        for name in ["a", "b", "c"] {
+            try client.send("ENQ \(name) 1\r\nx\r\n")
+            #expect(try client.readLine().hasPrefix("+OK "))
+        }
+        try client.send("ENQ d 1\r\nx\r\n")
+        #expect(try client.readLine() == "-ERR 'LIMIT there are 3 queues already (--max-queues)'")
+        try client.line("QUEUE d rate=1/s")
+        #expect(try client.readLine().hasPrefix("-ERR 'LIMIT "))
+        try client.send("ENQ a 1\r\nx\r\n")
+        #expect(try client.readLine().hasPrefix("+OK "))
+        // Emptied, a queue is forgotten and its place is free again.
+        try client.line("DEL 3")
+        #expect(try client.readLine() == "+OK")
+        try client.send("ENQ d 1\r\nx\r\n")
+        #expect(try client.readLine().hasPrefix("+OK "))
+    }
+
+    @Test func aRefusedFailChangesNothing() throws {
+        let server = try DocketdProcess()
+        var worker: LineClient? = try server.client()
+        _ = try worker!.handshake()
+        try worker!.send("ENQ q lease=1h backoff=fixed:0s 1\r\nx\r\nRESERVE q\r\n")
+        #expect(try worker!.readLine() == "+OK 1")
+        _ = try worker!.readMessage()
+        try worker!.line("FAIL 1 throttle=1s scope=group")
+        #expect(try worker!.readLine().hasPrefix("-ERR 'BAD_OPTION "))
+        worker = nil
+        // Still held by the closed connection, so it came back as a lost attempt at once,
+        // not after the hour-long lease.
+        let checker = try server.client()
+        _ = try checker.handshake()
+        try checker.line("RESERVE q timeout=5s")
+        #expect(plainJobLine(try checker.readMessage().0) == "JOB 1 q 2 1")
+    }
+
+    @Test func anAPIReserveWithNobodyListeningHandsOutNothing() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ q 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        try client.send("PUB $DOCKET.API.RESERVE.q 0\r\n\r\nPUB $DOCKET.API.RESERVE.q _INBOX.nobody 0\r\n\r\n")
+        let job = try client.object("INSPECT 1")
+        #expect(job["state"] as? String == "waiting")
+        #expect(job["attempts"] as? Int == 0)
+    }
+}
+
+/// Start-up mistakes end in one clear line and exit status 1, never a trap.
+@Suite struct StartupTests {
+    @Test func portInUseExitsWithOneLine() throws {
+        let running = try DocketdProcess()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-port-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (status, output) = try DocketdProcess.runToExit(["--port", String(running.port), "--data-dir", directory.path])
+        #expect(status == 1)
+        #expect(output.contains("Cannot start"))
+        #expect(!output.contains("Fatal error"))
+        let (httpStatus, httpOutput) = try DocketdProcess.runToExit(
+            ["--port", "0", "--http-port", String(running.port), "--data-dir", directory.path])
+        #expect(httpStatus == 1)
+        #expect(httpOutput.contains("monitoring"))
+        #expect(!httpOutput.contains("Fatal error"))
+    }
+}

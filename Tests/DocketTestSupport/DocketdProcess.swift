@@ -74,6 +74,32 @@ public final class DocketdProcess: @unchecked Sendable {
         self.port = port
     }
 
+    /// Runs docketd with `arguments` to its end, for start-ups that must fail: the exit status
+    /// and everything it wrote to standard error. Killed after `timeout` (status -9).
+    public static func runToExit(_ arguments: [String], timeout: TimeInterval = 10) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        let log = LogCollector()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            while process.isRunning { usleep(5_000) }
+            return (-9, log.text)
+        }
+        usleep(50_000)  // the last bytes of the pipe
+        return (process.terminationStatus, log.text)
+    }
+
     /// Sends SIGTERM and waits for exit (SIGKILL after `timeout`); returns the exit status.
     @discardableResult
     public func stop(timeout: TimeInterval = 10) -> Int32 {

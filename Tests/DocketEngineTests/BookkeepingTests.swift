@@ -1,0 +1,87 @@
+@testable import DocketEngine
+import DocketWire
+import Testing
+
+/// What clients that come and go leave behind in the engine stays proportional to what is
+/// live: withdrawn waiters and watches, heartbeats on long leases, queues only looked at.
+@Suite struct BookkeepingTests {
+    @Test func withdrawnWaitersDoNotPileUp() {
+        let h = Harness()
+        for owner in 1...20_000 {
+            let (_, waiter) = h.reserve(["q"], owner: UInt64(owner), wait: true, timeout: owner % 2 == 0 ? 3_600_000 : nil)
+            h.engine.cancel(waiter!)
+        }
+        let kept = h.engine.bookkeeping
+        #expect(kept.waiters < 600)
+        #expect(kept.waiterDeadlines < 600)
+        // Nothing waits and nothing was enqueued: the queue itself is gone too.
+        #expect(h.engine.queueList.isEmpty)
+    }
+
+    @Test func withdrawnWaitersAcrossManyQueuesDoNotPileUp() {
+        let h = Harness()
+        h.enq("keep")
+        let names = ["keep"] + (0..<99).map { "q\($0)" }
+        for owner in 1...1_500 {
+            let (job, waiter) = h.reserve(names, owner: UInt64(owner + 10), wait: true)
+            if let job { _ = h.engine.ack(id: job.id, owner: UInt64(owner + 10), result: nil) }
+            if let waiter { h.engine.cancel(waiter) }
+        }
+        #expect(h.engine.bookkeeping.waiters < 600 * names.count / 50)
+        #expect(h.engine.queueList.map(\.name) == ["keep"])
+    }
+
+    @Test func withdrawnWatchesDoNotPileUp() {
+        let h = Harness()
+        let id = h.enq()
+        for owner in 1...20_000 {
+            guard case .waiting(let watch) = h.engine.watch(id: id, owner: UInt64(owner), timeoutMilliseconds: owner % 2 == 0 ? 60_000 : nil)
+            else { Issue.record("the job should still be waiting"); return }
+            h.engine.cancel(watch)
+        }
+        let kept = h.engine.bookkeeping
+        #expect(kept.watches < 600)
+        #expect(kept.watchDeadlines < 600)
+    }
+
+    @Test func heartbeatsKeepOneLeaseDeadline() {
+        let h = Harness()
+        h.enq { $0.leaseMilliseconds = 3_600_000 }
+        let job = h.next()!
+        for _ in 0..<10_000 {
+            h.clock.advance(10)
+            #expect(errorOf(h.engine.touch(id: job.id, owner: 1)) == nil)
+        }
+        #expect(h.engine.bookkeeping.leases == 1)
+        // The lease still ends a full lease after the last heartbeat, not after the first.
+        h.advance(3_600_000 - 1)
+        #expect(h.engine.job(job.id)?.state == .active)
+        h.advance(1)
+        #expect(h.engine.job(job.id)?.state != .active)
+    }
+
+    @Test func lookingCreatesNoQueue() {
+        let h = Harness()
+        #expect(h.reserve(["nowhere"]).0 == nil)
+        #expect(h.engine.queueList.isEmpty)
+        var name = "nowhere"
+        let document = name.withUTF8 { h.engine.queueDocument(named: UnsafeRawBufferPointer($0)) }
+        #expect(document.contains(#""queue":"nowhere""#))
+        #expect(h.engine.queueList.isEmpty)
+    }
+
+    @Test func deadListingIsLinearAndDistinct() {
+        var defaults = QueueDefaults()
+        defaults.keepDead = 100_000
+        let h = Harness(defaults: defaults)
+        let ids = (0..<40_000).map { _ in h.enq { $0.maxAttempts = 1 } }
+        for _ in ids {
+            let job = h.next()!
+            _ = h.engine.fail(id: job.id, owner: 1, choice: .never, reason: nil)
+        }
+        var name = "q"
+        let dead = name.withUTF8 { h.engine.deadJobs(queue: UnsafeRawBufferPointer($0), limit: 40_000) }
+        #expect(dead.count == 40_000)
+        #expect(Set(dead.map(\.id)).count == 40_000)
+    }
+}
