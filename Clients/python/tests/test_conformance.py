@@ -90,10 +90,10 @@ ENCODERS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
         key=a.get("key"),
     ),
     "reserve": lambda a: P.encode_reserve(a["queues"], a.get("timeout")),
-    "ack": lambda a: P.encode_ack(a["id"], _payload(a, "result")),
-    "fail": lambda a: P.encode_fail(a["id"], _payload(a, "reason"), _retry(a)),
-    "progress": lambda a: P.encode_progress(a["id"], a["percent"], _payload(a, "note")),
-    "touch": lambda a: P.encode_touch(a["id"]),
+    "ack": lambda a: P.encode_ack(a["id"], _payload(a, "result"), attempt=a.get("attempt")),
+    "fail": lambda a: P.encode_fail(a["id"], _payload(a, "reason"), _retry(a), attempt=a.get("attempt")),
+    "progress": lambda a: P.encode_progress(a["id"], a["percent"], _payload(a, "note"), attempt=a.get("attempt")),
+    "touch": lambda a: P.encode_touch(a["id"], attempt=a.get("attempt")),
     "inspect": lambda a: P.encode_inspect(a["id"]),
     "dead": lambda a: P.encode_dead(a["queue"], a.get("limit")),
     "retry": lambda a: P.encode_retry(a["id"]),
@@ -168,7 +168,16 @@ def result_of(op: P.Op, reply_to: Optional[str]) -> Dict[str, Any]:
     if reply_to == "reserve":
         if value is None:
             return {"job": None}
-        return {"job": {"id": value.id, "queue": value.queue, "attempt": value.attempt, "payload": unwire(value.payload)}}
+        return {
+            "job": {
+                "id": value.id,
+                "queue": value.queue,
+                "attempt": value.attempt,
+                "payload": unwire(value.payload),
+                "lease_ms": value.lease_ms,
+                "delivery": value.delivery,
+            }
+        }
     if reply_to == "fail":
         return {"fail": {"outcome": value.outcome, "delay_ms": value.delay_ms}}
     if reply_to == "retry_queue":

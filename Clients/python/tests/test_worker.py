@@ -140,7 +140,7 @@ def test_graceful_stop_finishes_running_jobs(client, url):
     worker = docket.Worker(url, "g", handler, concurrency=2, reserve_timeout=0.2).start()
     assert started.wait(5)
     t0 = time.monotonic()
-    assert worker.stop(grace=5) is True  # both handlers finished in time
+    assert worker.stop(grace=5).clean is True  # both handlers finished in time
     assert time.monotonic() - t0 < 3
     states = collections.Counter(client.inspect(i)["state"] for i in ids)
     assert states["completed"] == worker.acked == count[0] >= 2
@@ -162,7 +162,7 @@ def test_grace_period_expiry_hands_jobs_back(client, url, make_client):
     try:
         assert running.wait(5)
         t0 = time.monotonic()
-        assert worker.stop(grace=0.3) is False
+        assert worker.stop(grace=0.3).clean is False
         assert time.monotonic() - t0 < 3
         assert worker.abandoned == 1
         other = make_client()

@@ -34,7 +34,7 @@ from .errors import (
 )
 from .models import EnqueueResult, FailOutcome, Job, Msg
 from .protocol import exponential, fixed
-from .worker import JobContext, NonRetryable, RetryAfter, Worker
+from .worker import AUTO, JobContext, NonRetryable, RetryAfter, Worker, WorkerResult
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,8 @@ __all__ = [
     "EnqueueResult",
     "FailOutcome",
     "Worker",
+    "WorkerResult",
+    "AUTO",
     "JobContext",
     "NonRetryable",
     "RetryAfter",

@@ -952,34 +952,53 @@ class Client:
             wait = P.duration_seconds(P.format_duration(timeout)) + self.request_timeout
         return self._request("reserve", wire, wait)  # type: ignore[no-any-return]
 
-    def ack(self, job_id: Union[int, Job], result: Optional[P.Payload] = None) -> None:
-        """Complete a job this connection holds, keeping ``result`` with it."""
+    def ack(
+        self, job_id: Union[int, Job], result: Optional[P.Payload] = None, *, attempt: Optional[int] = None
+    ) -> None:
+        """Complete a job this connection holds, keeping ``result`` with it.
+
+        ``attempt`` (here and for :meth:`fail`, :meth:`progress`,
+        :meth:`touch`): the attempt this caller holds (``job.attempt``);
+        the server refuses the command with :class:`~docket.NotHeld` when
+        the job has moved on to another attempt. Nothing is sent when None.
+        """
         if result is not None:
             self._check_payload(len(P.to_bytes(result, "result")))
-        self._request("ack", P.encode_ack(job_id, result))
+        self._request("ack", P.encode_ack(job_id, result, attempt=attempt))
 
     def fail(
         self,
         job_id: Union[int, Job],
         reason: Optional[P.Payload] = None,
         retry: Union[None, bool, P.Duration] = None,
+        *,
+        attempt: Optional[int] = None,
     ) -> FailOutcome:
         """End this attempt of a job this connection holds. ``retry``: None
         follows the job's backoff, False makes it dead at once, a duration
         retries after that long (still bounded by its attempts)."""
         if reason is not None:
             self._check_payload(len(P.to_bytes(reason, "reason")))
-        return self._request("fail", P.encode_fail(job_id, reason, retry))  # type: ignore[no-any-return]
+        return self._request(  # type: ignore[no-any-return]
+            "fail", P.encode_fail(job_id, reason, retry, attempt=attempt)
+        )
 
-    def progress(self, job_id: Union[int, Job], percent: int, note: Optional[P.Payload] = None) -> None:
+    def progress(
+        self,
+        job_id: Union[int, Job],
+        percent: int,
+        note: Optional[P.Payload] = None,
+        *,
+        attempt: Optional[int] = None,
+    ) -> None:
         """Record progress (0..100, optional note) and extend the lease."""
         if note is not None:
             self._check_payload(len(P.to_bytes(note, "note")))
-        self._request("progress", P.encode_progress(job_id, percent, note))
+        self._request("progress", P.encode_progress(job_id, percent, note, attempt=attempt))
 
-    def touch(self, job_id: Union[int, Job]) -> None:
+    def touch(self, job_id: Union[int, Job], *, attempt: Optional[int] = None) -> None:
         """Extend the lease of a job this connection holds (heartbeat)."""
-        self._request("touch", P.encode_touch(job_id))
+        self._request("touch", P.encode_touch(job_id, attempt=attempt))
 
     def inspect(self, job_id: Union[int, Job]) -> Dict[str, Any]:
         """One job's document (state, attempts, times, last_error, ...)."""

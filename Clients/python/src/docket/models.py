@@ -59,15 +59,23 @@ class Msg:
 
 @dataclass(frozen=True)
 class Job:
-    """A reserved job: ``JOB <id> <queue> <attempt> <#bytes>``.
+    """A reserved job: ``JOB <id> <queue> <attempt> [name=value ...] <#bytes>``.
 
-    ``attempt`` counts from 1 (the first run is attempt 1).
+    ``attempt`` counts from 1 (the first run is attempt 1); send it back with
+    ``attempt=`` on ACK, FAIL, PROGRESS and TOUCH so that a command from a
+    stale run is refused (``NotHeld``) instead of acting on a newer one.
+    ``lease_ms`` is the job's lease in milliseconds and ``delivery`` an id
+    the server gives this one hand-out of the job, never given twice by a
+    data directory (crashes included): both None when the server did not
+    send them (servers before attempt fencing).
     """
 
     id: int
     queue: str
     attempt: int
     payload: bytes
+    lease_ms: Optional[int] = None
+    delivery: Optional[int] = None
 
     @property
     def text(self) -> str:

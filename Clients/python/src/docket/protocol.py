@@ -86,9 +86,11 @@ Payload = Union[bytes, bytearray, memoryview, str]
 HeadersArg = Union[Mapping[str, Union[str, Sequence[str]]], Sequence[Tuple[str, str]]]
 
 _MAX_NUMBER = 9_999_999_999  # numbers are at most 10 decimal digits
+_MAX_U64 = (1 << 64) - 1
 _DURATION_RE = re.compile(r"^[0-9]{1,10}(ms|s|m|h|d)?$")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _NUMBER_RE = re.compile(r"^[0-9]{1,10}$")
+_U64_RE = re.compile(r"^[0-9]{1,20}$")
 _BLANKS_RE = re.compile(r"[ \t]+")
 _JOB_ERROR_RE = re.compile(r"^([A-Z][A-Z0-9_]*[A-Z0-9])(?:[ \t]+(.*))?$", re.S)
 _FORBIDDEN_IN_TOKEN = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -123,6 +125,13 @@ def _job_id(value: Any) -> int:
     if not isinstance(value, int) and isinstance(getattr(value, "id", None), int):
         value = value.id
     return _check_int(value, "job id", 0, _MAX_NUMBER)
+
+
+def _with_attempt(line: str, attempt: Optional[int]) -> str:
+    """``line`` followed by ``attempt=<n>`` when an attempt is given (n >= 1)."""
+    if attempt is None:
+        return line
+    return f"{line} attempt={_check_int(attempt, 'attempt', 1, _MAX_NUMBER)}"
 
 
 def format_duration(value: Duration, what: str = "duration") -> str:
@@ -391,9 +400,14 @@ def encode_reserve(queues: Union[str, Iterable[str]], timeout: Optional[Duration
     return _enc(line) + CRLF
 
 
-def encode_ack(job_id: Any, result: Optional[Payload] = None) -> bytes:
-    """``ACK <id> [<#bytes>\\r\\n<result>]``."""
-    line = f"ACK {_job_id(job_id)}"
+def encode_ack(job_id: Any, result: Optional[Payload] = None, *, attempt: Optional[int] = None) -> bytes:
+    """``ACK <id> [attempt=<n>] [<#bytes>\\r\\n<result>]``.
+
+    ``attempt`` (the attempt the worker holds) fences the command: the
+    server refuses it with ``NOT_HELD`` when the job has moved on to
+    another attempt since. The same holds for FAIL, PROGRESS and TOUCH.
+    """
+    line = _with_attempt(f"ACK {_job_id(job_id)}", attempt)
     if result is None:
         return _enc(line) + CRLF
     return _with_payload(line, to_bytes(result, "result"))
@@ -408,14 +422,18 @@ def _retry_option(retry: Union[None, bool, Duration]) -> Optional[str]:
 
 
 def encode_fail(
-    job_id: Any, reason: Optional[Payload] = None, retry: Union[None, bool, Duration] = None
+    job_id: Any,
+    reason: Optional[Payload] = None,
+    retry: Union[None, bool, Duration] = None,
+    *,
+    attempt: Optional[int] = None,
 ) -> bytes:
-    """``FAIL <id> [retry=<duration>|retry=no] [<#bytes>\\r\\n<reason>]``.
+    """``FAIL <id> [attempt=<n>] [retry=<duration>|retry=no] [<#bytes>\\r\\n<reason>]``.
 
     ``retry``: None (or True) follows the job's backoff, False means
     ``retry=no`` (dead at once), a duration retries after that long.
     """
-    line = f"FAIL {_job_id(job_id)}"
+    line = _with_attempt(f"FAIL {_job_id(job_id)}", attempt)
     option = _retry_option(retry)
     if option:
         line += " " + option
@@ -424,17 +442,19 @@ def encode_fail(
     return _with_payload(line, to_bytes(reason, "reason"))
 
 
-def encode_progress(job_id: Any, percent: int, note: Optional[Payload] = None) -> bytes:
-    """``PROGRESS <id> <0-100> [<#bytes>\\r\\n<note>]``."""
-    line = f"PROGRESS {_job_id(job_id)} {_check_int(percent, 'percent', 0, 100)}"
+def encode_progress(
+    job_id: Any, percent: int, note: Optional[Payload] = None, *, attempt: Optional[int] = None
+) -> bytes:
+    """``PROGRESS <id> <0-100> [attempt=<n>] [<#bytes>\\r\\n<note>]``."""
+    line = _with_attempt(f"PROGRESS {_job_id(job_id)} {_check_int(percent, 'percent', 0, 100)}", attempt)
     if note is None:
         return _enc(line) + CRLF
     return _with_payload(line, to_bytes(note, "note"))
 
 
-def encode_touch(job_id: Any) -> bytes:
-    """``TOUCH <id>``."""
-    return _enc(f"TOUCH {_job_id(job_id)}") + CRLF
+def encode_touch(job_id: Any, *, attempt: Optional[int] = None) -> bytes:
+    """``TOUCH <id> [attempt=<n>]``."""
+    return _enc(_with_attempt(f"TOUCH {_job_id(job_id)}", attempt)) + CRLF
 
 
 def encode_inspect(job_id: Any) -> bytes:
@@ -520,12 +540,16 @@ class Err:
 
 @dataclass(frozen=True)
 class JobOp:
-    """``JOB <id> <queue> <attempt> <#bytes>``."""
+    """``JOB <id> <queue> <attempt> [name=value ...] <#bytes>``; ``lease_ms``
+    and ``delivery`` come from the ``lease=`` and ``delivery=`` fields (None
+    when absent), other fields are ignored."""
 
     id: int
     queue: str
     attempt: int
     payload: bytes
+    lease_ms: Optional[int] = None
+    delivery: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -557,6 +581,37 @@ def _number(text: str, what: str) -> int:
     if not _NUMBER_RE.match(text):
         raise ProtocolError(f"{what} {text!r} is not an unsigned decimal number of at most 10 digits")
     return int(text)
+
+
+def _u64(text: str, what: str) -> int:
+    if not _U64_RE.match(text) or int(text) > _MAX_U64:
+        raise ProtocolError(f"{what} {text!r} is not an unsigned 64-bit decimal number")
+    return int(text)
+
+
+#: The ``name=value`` fields of a JOB line that the client reads.
+_JOB_FIELDS = {"lease": "lease_ms", "delivery": "delivery"}
+
+
+def _job_fields(fields: Sequence[str]) -> Dict[str, int]:
+    """The known ``name=value`` fields between a JOB's attempt and its size.
+
+    Unknown names are ignored (later servers add fields); a field without
+    ``=``, without a name, a repeated known field, or a known one whose
+    value is not a number is a protocol error.
+    """
+    out: Dict[str, int] = {}
+    for field in fields:
+        name, sep, value = field.partition("=")
+        if not sep or not name:
+            raise ProtocolError(f"JOB field {field!r} is not name=value")
+        key = _JOB_FIELDS.get(name)
+        if key is None:
+            continue
+        if key in out:
+            raise ProtocolError(f"JOB field {name}= is repeated")
+        out[key] = _u64(value, f"JOB {name}=")
+    return out
 
 
 def _parse_header_block(block: bytes) -> Tuple[List[Tuple[str, str]], Optional[int], Optional[str]]:
@@ -687,11 +742,12 @@ class Parser:
                 raise ProtocolError("HMSG header size above total size")
             return self._await(name, fields, total, hsize)
         if name == "JOB":
-            if len(fields) != 4:
-                raise ProtocolError(f"JOB needs 4 fields, got {len(fields)}")
+            if len(fields) < 4:
+                raise ProtocolError(f"JOB needs at least 4 fields, got {len(fields)}")
             _number(fields[0], "job id")
             _number(fields[2], "attempt")
-            return self._await(name, fields, _number(fields[3], "JOB size"), 0)
+            _job_fields(fields[3:-1])
+            return self._await(name, fields, _number(fields[-1], "JOB size"), 0)
         if name in ("JSON", "HELP"):
             if len(fields) != 1:
                 raise ProtocolError(f"{name} needs 1 field, got {len(fields)}")
@@ -734,7 +790,7 @@ class Parser:
             items, status, description = _parse_header_block(payload[:hsize])
             return MsgOp(fields[0], fields[1], reply, payload[hsize:], items, status, description)
         if name == "JOB":
-            return JobOp(int(fields[0]), fields[1], int(fields[2]), payload)
+            return JobOp(int(fields[0]), fields[1], int(fields[2]), payload, **_job_fields(fields[3:-1]))
         if name == "JSON":
             try:
                 return JsonOp(json.loads(payload.decode("utf-8")))
@@ -793,7 +849,7 @@ def _read_reserve(op: Op) -> Optional[Job]:
     if isinstance(op, NoJob):
         return None
     job = _want(op, JobOp, "reserve")
-    return Job(job.id, job.queue, job.attempt, job.payload)
+    return Job(job.id, job.queue, job.attempt, job.payload, job.lease_ms, job.delivery)
 
 
 def _read_fail(op: Op) -> FailOutcome:
