@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test suite: Swift (unit, integration over TCP, conformance
 # transcripts), the Python conformance runner, the nats-py interoperability suite, the
-# monitoring endpoint's suite, and the client libraries' suites.
+# monitoring endpoint's suite, the client libraries' suites, and a minute of coverage-guided
+# fuzzing of the wire parser (scripts/fuzz.sh).
 # Every suite runs even if an earlier one fails; the exit status is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ run_suite conformance python3 Protocol/conformance/run.py --docketd "$docketd"
 run_suite python env DOCKETD="$docketd" python3 -m pytest -q Protocol/conformance/test_run.py Tests/interop Tests/monitoring examples/orders/test_example.py
 run_suite python-client env DOCKETD="$docketd" python3 -m pytest -q Clients/python/tests
 run_suite node bash -c "cd Clients/node && DOCKETD='$docketd' node --test"
+run_suite fuzz bash scripts/fuzz.sh 60
 
 echo
 if ((${#failed[@]})); then

@@ -498,8 +498,8 @@ public struct JobError: Error, Equatable, Sendable {
         self.message = message
     }
 
-    /// The wire line: `-ERR '<CODE> <message>'`. Quotes in the message become `"` so the line
-    /// always parses.
+    /// The wire line: `-ERR '<CODE> <message>'`. Quotes in the message become `"` and control
+    /// characters (a CR echoed from a client's field, say) `?`, so the line always parses as one.
     public var line: String {
         "-ERR '\(code.rawValue) \(message.replacingQuotes())'\r\n"
     }
@@ -530,6 +530,6 @@ public struct JobError: Error, Equatable, Sendable {
 
 extension String {
     fileprivate func replacingQuotes() -> String {
-        String(unicodeScalars.map { $0 == "'" ? "\"" : Character($0) })
+        String(unicodeScalars.map { $0 == "'" ? "\"" : $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
     }
 }

@@ -130,5 +130,7 @@ import Testing
     @Test func errorLinesAreQuotedSafely() {
         let line = JobError(.badOption, "it's bad").line
         #expect(line == "-ERR 'BAD_OPTION it\"s bad'\r\n")
+        // A field can hold a bare CR (only blanks split fields); echoed, it must not split the line.
+        #expect(JobError(.badOption, "a\rb=1: unknown option").line == "-ERR 'BAD_OPTION a?b=1: unknown option'\r\n")
     }
 }

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the wire parser (ClientParser) and the job-command layer
+# (JobCommand) with libFuzzer. The harness is Fuzz/*.swift; Fuzz/README.md says what it checks.
+#
+#   scripts/fuzz.sh [SECONDS [LIBFUZZER-FLAGS...]]   fuzz for SECONDS (default 60), print a summary
+#   scripts/fuzz.sh --replay FILE-OR-DIR...          run the harness once over the given inputs
+#   scripts/fuzz.sh --coverage                       edges of each DocketWire file the corpus reaches
+#
+# The harness is compiled with swiftc straight from Fuzz/*.swift and Sources/DocketWire/*.swift
+# into .build-fuzz/ (rebuilt when a source is newer), so `swift build` and .build/ are untouched.
+# Seeds are refreshed from Protocol/conformance into Fuzz/corpus/ on every run; the corpus
+# libFuzzer grows stays in .build-fuzz/corpus/ and carries over to the next run.
+#
+# Exit status: 0 if nothing was found; 1 if an input crashed or broke a property (it is saved
+# under .build-fuzz/crashes/ and its path printed); 2 for a usage, build or setup error.
+set -uo pipefail
+# The whole script is one { ... } block, read before it runs, so that editing this file while a
+# long run is going cannot make bash execute the edited text from the middle.
+{
+caller=$PWD
+script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+cd "$(dirname "$script")/.."
+
+build=.build-fuzz
+binary=$build/docket-fuzz
+log=$build/fuzz.log
+mkdir -p "$build/corpus" "$build/crashes"
+
+# Flags from PLATFORM-NOTES: simpler spellings fail to link or drop one sanitizer. -O keeps
+# Swift's overflow and bounds traps (only -Ounchecked drops them) and runs several times faster.
+common=(-swift-version 6 -parse-as-library -O -g -wmo)
+# The Swift backtracer otherwise causes a false AddressSanitizer report.
+export SWIFT_BACKTRACE=enable=no
+
+usage() {
+    sed -n '5,7p' "$script" | sed 's/^# *//' >&2
+    exit 2
+}
+
+# DocketWire gets coverage instrumentation; the harness only AddressSanitizer, so that
+# libFuzzer follows the parser's branches rather than the checks'.
+build_harness() {
+    local wire=(Sources/DocketWire/*.swift) harness=(Fuzz/*.swift)
+    if [[ -x $binary ]] && [[ -z $(find "${wire[@]}" "${harness[@]}" "$script" -newer "$binary" 2>/dev/null) ]]; then
+        return 0
+    fi
+    echo "fuzz: building $binary"
+    local started=$SECONDS tmp=$build/tmp.$$
+    mkdir -p "$tmp"
+    if swiftc "${common[@]}" -sanitize=fuzzer,address -module-name DocketWire "${wire[@]}" \
+            -c -o "$tmp/DocketWire.o" -emit-module -emit-module-path "$tmp/DocketWire.swiftmodule" &&
+        swiftc "${common[@]}" -sanitize=address -module-name DocketFuzz -I "$tmp" "${harness[@]}" \
+            -c -o "$tmp/DocketFuzz.o" &&
+        swiftc -sanitize=fuzzer,address -use-ld=lld "$tmp/DocketWire.o" "$tmp/DocketFuzz.o" -o "$tmp/docket-fuzz"
+    then
+        mv -f "$tmp/docket-fuzz" "$binary"
+        rm -rf "$tmp"
+        echo "fuzz: built in $((SECONDS - started)) s"
+    else
+        rm -rf "$tmp"
+        echo "fuzz: build FAILED" >&2
+        exit 2
+    fi
+}
+
+show_crash() {
+    local file=$1
+    echo "fuzz: crashing input: $file ($(wc -c <"$file") bytes)"
+    echo "fuzz: replay with: scripts/fuzz.sh --replay $file"
+    echo "fuzz: input as hex (first 512 bytes):"
+    head -c 512 "$file" | od -An -tx1 | sed 's/^/    /'
+}
+
+# Two runs at once would fight over the binary and the corpus.
+exec 9>"$build/lock"
+flock -w 120 9 || { echo "fuzz: another fuzz.sh holds $build/lock" >&2; exit 2; }
+
+if [[ ${1:-} == --replay ]]; then
+    shift
+    (($#)) || usage
+    inputs=()
+    for path in "$@"; do
+        [[ $path == /* ]] || path=$caller/$path
+        if [[ -d $path ]]; then
+            while IFS= read -r -d '' file; do inputs+=("$file"); done < <(find "$path" -type f -print0 | sort -z)
+        elif [[ -f $path ]]; then
+            inputs+=("$path")
+        else
+            echo "fuzz: no such file or folder: $path" >&2
+            exit 2
+        fi
+    done
+    ((${#inputs[@]})) || { echo "fuzz: no inputs under $*" >&2; exit 2; }
+    build_harness
+    echo "fuzz: replaying ${#inputs[@]} input(s)"
+    if "$binary" "${inputs[@]}"; then
+        echo "fuzz: replay passed (${#inputs[@]} inputs)"
+        exit 0
+    fi
+    echo "fuzz: replay FAILED"
+    exit 1
+fi
+
+if [[ ${1:-} == --coverage ]]; then
+    (($# == 1)) || usage
+    build_harness
+    python3 Fuzz/make_seeds.py Fuzz/corpus "$build/docket.dict" >/dev/null || exit 2
+    # -runs=0 only runs the corpus; -print_coverage lists every function with its edges.
+    "$binary" "$build/corpus" Fuzz/corpus -runs=0 -print_coverage=1 2>&1 | awk '
+        /^(UN)?COVERED_FUNC:/ {
+            for (i = 1; i <= NF; i++) if ($i == "edges:") split($(i + 1), edges, "/")
+            file = $NF; sub(/:[0-9]+$/, "", file)
+            if (file !~ /Sources\/DocketWire\//) next
+            sub(/.*\//, "", file)
+            covered[file] += edges[1]; total[file] += edges[2]
+        }
+        END {
+            for (file in total) {
+                printf "%-20s %5d of %5d edges (%3d%%)\n", file, covered[file], total[file], 100 * covered[file] / total[file] | "sort"
+                all += total[file]; hit += covered[file]
+            }
+            close("sort")
+            printf "%-20s %5d of %5d edges (%3d%%)\n", "all", hit, all, all ? 100 * hit / all : 0
+        }'
+    exit 0
+fi
+
+seconds=${1:-60}
+[[ $seconds =~ ^[0-9]+$ ]] && ((10#$seconds > 0)) || usage
+seconds=$((10#$seconds))
+shift $(($# > 0 ? 1 : 0))
+
+build_harness
+python3 Fuzz/make_seeds.py Fuzz/corpus "$build/docket.dict" || exit 2
+
+echo "fuzz: fuzzing for $seconds s (full log: $log)"
+# -max_len 4096 holds several commands at the fuzzer's limits (256-byte lines, 1 KiB payloads);
+# -timeout 10 turns a parser that loops into a reported failure instead of a stuck run.
+timeout --kill-after=10 $((seconds + 120)) "$binary" "$build/corpus" Fuzz/corpus \
+    -dict="$build/docket.dict" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+    -artifact_prefix="$build/crashes/" -print_final_stats=1 "$@" >"$log" 2>&1
+status=$?
+
+stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
+executions=$(stat number_of_executed_units)
+rate=$(stat average_exec_per_sec)
+final=$(grep -E '^#[0-9]+\s.* cov: ' "$log" | tail -1)
+cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$final")
+ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$final")
+edges=$(sed -n 's/.*Loaded 1 modules *(\([0-9]*\) inline 8-bit counters.*/\1/p' "$log" | head -1)
+corpus=$(find "$build/corpus" -type f | wc -l)
+seeds=$(find Fuzz/corpus -type f | wc -l)
+crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+
+if ((status == 0)) && [[ -z $crash ]]; then
+    verdict="no crash"
+else
+    verdict="FAILED (exit $status)"
+fi
+echo "fuzz: ${executions:-?} executions in $seconds s (${rate:-?}/s), cov: ${cov:-?} of ${edges:-?} edges, ft: ${ft:-?}, corpus $corpus inputs ($seeds seeds); $verdict"
+
+if [[ $verdict != "no crash" ]]; then
+    echo "fuzz: last lines of $log:"
+    grep -v -E '^#[0-9]+\s|^\s*NEW_FUNC|^\s*$' "$log" | tail -40 | sed 's/^/    /'
+    [[ -n $crash && -f $crash ]] && show_crash "$crash"
+    exit 1
+fi
+exit 0
+}
