@@ -118,7 +118,8 @@ public final class JobEngine {
     /// Rebuilds one stored job. Call it for every stored job in id order (the ready order
     /// within a priority is the id order), then `finishRestore`. Active jobs become waiting:
     /// their worker is gone with the old process, and the attempt they were on stays counted.
-    public func restoreJob(id: UInt64, _ stored: StoredJobFields, payloadSize: Int) {
+    /// `rewritten`: recovery changed the stored fields (a salvage), so they are written back.
+    public func restoreJob(id: UInt64, _ stored: StoredJobFields, payloadSize: Int, rewritten: Bool = false) {
         let queue = queue(named: stored.queue)
         let policy = queue.policy(
             maxAttempts: stored.maxAttempts, backoff: stored.backoff, jitter: stored.jitter,
@@ -146,6 +147,7 @@ public final class JobEngine {
             }
             markChanged(job)
         }
+        if rewritten { markChanged(job) }
         jobs.insert(job)
         queue.counts[Int(job.state.rawValue)] += 1
         if let key = job.key { queue.keys[key] = job.id }

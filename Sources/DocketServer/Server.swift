@@ -124,8 +124,10 @@ public final class Server {
         log.info("Starting docketd version \(Self.version)")
         log.info("Server id is \(serverID)")
         let started = monotonicMilliseconds()
-        let directory = try DataDirectory(path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode)
+        let directory = try DataDirectory(
+            path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode, salvage: config.salvage)
         dataDirectory = directory
+        for line in directory.salvageReport { log.error("Salvage: \(line)") }
         try recoverJobs(from: directory, started: started)
         // From here on an fsync no longer stops the loop: commits run on their own thread and
         // their completions come back through this event.
@@ -187,14 +189,24 @@ public final class Server {
     private func recoverJobs(from directory: DataDirectory, started: Int) throws {
         var recovered = 0
         let stored = try directory.load { record in
-            guard let fields = JobCodec.decode(record.record) else {
+            guard var fields = JobCodec.decode(record.record) else {
                 throw ServerError("job \(record.id) in \(config.dataDirectory) cannot be decoded")
             }
             // Completed jobs give their payload up; every other job must still have it.
-            guard record.payloadSize != nil || fields.state == .completed else {
-                throw ServerError("job \(record.id) in \(config.dataDirectory) has no payload")
+            var rewritten = false
+            if record.payloadSize == nil && fields.state != .completed {
+                guard config.salvage else {
+                    throw ServerError("job \(record.id) in \(config.dataDirectory) has no payload; start with --salvage to mark such jobs dead")
+                }
+                // Its payload was in a batch the salvage had to drop: it cannot run.
+                log.error("Salvage: job \(record.id) lost its payload with a dropped batch; it is dead")
+                fields.state = .dead
+                fields.lastError = Array("salvaged: the payload was lost with a damaged write-ahead log".utf8)
+                fields.finishedAt = clock.now()
+                rewritten = true
             }
-            engine.restoreJob(id: record.id, fields, payloadSize: fields.payloadSize ?? record.payloadSize ?? 0)
+            engine.restoreJob(
+                id: record.id, fields, payloadSize: fields.payloadSize ?? record.payloadSize ?? 0, rewritten: rewritten)
             // Completed jobs written by docketd 0.1 kept their payload: give it up now.
             if fields.state == .completed && record.payloadSize != nil { stalePayloads.append(record.id) }
             recovered += 1

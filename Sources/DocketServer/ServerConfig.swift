@@ -44,6 +44,9 @@ public struct ServerConfig: Sendable {
     /// `$DOCKET.API` RESERVE and WAIT requests one connection may have waiting at once; the next
     /// is answered `LIMIT`. (On the wire a connection waits for one at a time.)
     public var maxWaitingRequests = 1024
+    /// Start even though the write-ahead log is damaged: apply every valid batch, log what was
+    /// dropped, and mark jobs whose payload was lost dead. Off: such a start is refused.
+    public var salvage = false
     /// Port of the HTTP monitoring endpoint (`/varz`, `/connz`, `/healthz`, `/queues`, `/metrics`);
     /// nil turns it off. 0 picks a free port.
     public var httpPort: Int?

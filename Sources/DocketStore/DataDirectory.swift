@@ -20,6 +20,9 @@ public final class DataDirectory: JobStore {
     public let syncMode: SyncMode
     private var env: OpaquePointer?
     private var lockDescriptor: Int32 = -1
+    /// `data.mdb` itself, locked too: deleting `LOCK` (or LMDB's `lock.mdb`) must not let a
+    /// second server in, and the data file is the one thing that cannot go while we hold it.
+    private var dataLockDescriptor: Int32 = -1
     private var jobsDB: MDB_dbi = 0
     private var payloadsDB: MDB_dbi = 0
     private var queuesDB: MDB_dbi = 0
@@ -69,12 +72,16 @@ public final class DataDirectory: JobStore {
     private var reader: OpaquePointer?
     private var readerIsCurrent = false
     public let capacityBytes: Int
+    /// What a salvaging open found damaged and dropped, for the log; empty when nothing was.
+    public private(set) var salvageReport: [String] = []
     /// How many times a server has opened this directory, this one included.
     public private(set) var bootCount: UInt64 = 0
 
     /// Opens (creating if needed) the data directory at `path`.
     /// - Parameter mapSize: the most bytes LMDB may map; the file is sparse, so this is a cap.
-    public init(path: String, mapSize: Int = 1 << 30, syncMode: SyncMode = .always) throws {
+    /// - Parameter salvage: start even though the write-ahead log is damaged, applying every
+    ///   valid batch (see `replayLog`); what was lost is in `salvageReport`.
+    public init(path: String, mapSize: Int = 1 << 30, syncMode: SyncMode = .always, salvage: Bool = false) throws {
         self.path = path
         self.syncMode = syncMode
         self.capacityBytes = mapSize
@@ -98,10 +105,21 @@ public final class DataDirectory: JobStore {
             lockDescriptor = -1
             throw StoreError("data directory \(path) is in use by another docketd")
         }
+        dataLockDescriptor = open(path + "/data.mdb", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard dataLockDescriptor >= 0, flock(dataLockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = dataLockDescriptor < 0
+                ? "cannot open \(path)/data.mdb: \(String(cString: strerror(errno)))"
+                : "data directory \(path) is in use by another docketd (its LOCK file was removed)"
+            if dataLockDescriptor >= 0 { Glibc.close(dataLockDescriptor) }
+            dataLockDescriptor = -1
+            Glibc.close(lockDescriptor)
+            lockDescriptor = -1
+            throw StoreError(reason)
+        }
         do {
             try openEnvironment(mapSize: mapSize)
             try checkLayout()
-            try replayLog()
+            try replayLog(salvage: salvage)
         } catch {
             close()
             throw error
@@ -476,6 +494,9 @@ public final class DataDirectory: JobStore {
         try transaction { txn in
             for (batch, _) in batches { try apply(batch, in: txn) }
             try putMeta(txn, "applied_sequence", last)
+            // Batches logged into the other file meanwhile are durable already: a start that
+            // finds fewer knows the log lost some (it was cut, zeroed or replaced).
+            try putMeta(txn, "logged_through", withLock(logLock) { nextSequence - 1 })
         }
         spareLog = old
         withLock(unappliedLock) {
@@ -489,36 +510,81 @@ public final class DataDirectory: JobStore {
 
     /// Applies what the log files hold beyond the last checkpoint, then starts writing the
     /// first of them from its beginning.
-    private func replayLog() throws {
+    ///
+    /// A log never silently comes up short: a missing or cut file, a damaged record with valid
+    /// newer ones after it, or fewer batches than the last checkpoint saw logged, all refuse the
+    /// start with a message that names the file, the offset and the batches at stake. With
+    /// `salvage`, every valid batch is applied in order, what was lost is listed in
+    /// `salvageReport`, and the start goes on.
+    private func replayLog(salvage: Bool) throws {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
-        let applied = getMeta(txn, "applied_sequence") ?? 0
+        let checkpointed = getMeta(txn, "applied_sequence")
+        let applied = checkpointed ?? 0
+        // Batches the last checkpoint knew were durable in the log; at least these must be there.
+        let loggedThrough = getMeta(txn, "logged_through") ?? applied
         mdb_txn_abort(txn)
-        let files = [try WriteAheadLog(path: path + "/wal-a.log"), try WriteAheadLog(path: path + "/wal-b.log")]
+        var problems: [String] = []
+        var files: [WriteAheadLog] = []
+        for name in ["wal-a.log", "wal-b.log"] {
+            let file = try WriteAheadLog(path: path + "/" + name)
+            if !file.existed && checkpointed != nil {
+                problems.append("\(file.path) was missing (a new empty one was made)")
+            } else if file.size < WriteAheadLog.preallocatedBytes {
+                problems.append("\(file.path) is \(file.size) bytes, shorter than the \(WriteAheadLog.preallocatedBytes) it was made with: it was cut")
+            }
+            files.append(file)
+        }
         var pending: [(sequence: UInt64, body: [UInt8], path: String)] = []
         for file in files {
-            for record in try file.readRecords() where record.sequence > applied {
-                pending.append((record.sequence, record.body, file.path))
+            let (records, end) = try file.readRecords()
+            for record in records where record.sequence > applied { pending.append((record.sequence, record.body, file.path)) }
+            let floor = max(applied, records.last?.sequence ?? 0)
+            let stray = try file.strayRecords(from: end, after: floor)
+            if let first = stray.first {
+                problems.append(
+                    "\(file.path) has a damaged record at offset \(end), and \(stray.count) valid newer batch(es) after it (from batch \(first.sequence) at offset \(first.offset))")
+                for record in stray { pending.append((record.sequence, record.body, file.path)) }
             }
         }
         pending.sort { $0.sequence < $1.sequence }
-        var newest = applied
-        if !pending.isEmpty {
-            var batches: [StoreBatch] = []
-            for record in pending {
-                // Only the newest record can have been cut short, so a gap is damage.
-                guard record.sequence == newest + 1 else {
-                    throw StoreError("the write-ahead log in \(path) lacks batch \(newest + 1) but has \(record.sequence)")
-                }
-                guard let batch = BatchCodec.decode(record.body) else {
-                    throw StoreError("batch \(record.sequence) in \(record.path) has a valid checksum but cannot be read")
-                }
-                batches.append(batch)
-                newest = record.sequence
+        var batches: [StoreBatch] = []
+        var missing: [ClosedRange<UInt64>] = []
+        var expected = applied + 1
+        var previous: UInt64 = applied
+        for record in pending where record.sequence > previous {
+            if record.sequence > expected { missing.append(expected...(record.sequence - 1)) }
+            guard let batch = BatchCodec.decode(record.body) else {
+                problems.append("batch \(record.sequence) in \(record.path) has a valid checksum but cannot be read")
+                missing.append(record.sequence...record.sequence)
+                expected = record.sequence + 1
+                previous = record.sequence
+                continue
             }
+            batches.append(batch)
+            expected = record.sequence + 1
+            previous = record.sequence
+        }
+        if loggedThrough >= expected { missing.append(expected...loggedThrough) }
+        let newest = max(previous, loggedThrough)
+        if !missing.isEmpty {
+            let lost = missing.reduce(0) { $0 + $1.count }
+            let list = missing.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ", ")
+            problems.append("\(lost) acknowledged batch(es) cannot be read from the log: \(list) (after checkpoint \(applied))")
+        }
+        if !problems.isEmpty {
+            guard salvage else {
+                throw StoreError(
+                    "the write-ahead log of \(path) is damaged: " + problems.joined(separator: "; ")
+                        + ". Acknowledged changes are at stake, so docketd will not start. Restore the directory from a backup, or start once with --salvage to keep the \(batches.count) valid batch(es) beyond the last checkpoint and drop the rest (each is logged)")
+            }
+            salvageReport = problems + ["salvage: applying \(batches.count) valid batch(es) beyond checkpoint \(applied); jobs whose payload was lost become dead"]
+        }
+        if !batches.isEmpty || newest > applied {
             try transaction { txn in
                 for batch in batches { try apply(batch, in: txn) }
                 try putMeta(txn, "applied_sequence", newest)
+                try putMeta(txn, "logged_through", newest)
             }
             if syncMode == .none { mdb_env_sync(env, 1) }
         }
@@ -642,6 +708,10 @@ public final class DataDirectory: JobStore {
             mdb_env_sync(env, 1)
             mdb_env_close(env)
             self.env = nil
+        }
+        if dataLockDescriptor >= 0 {
+            Glibc.close(dataLockDescriptor)
+            dataLockDescriptor = -1
         }
         if lockDescriptor >= 0 {
             Glibc.close(lockDescriptor)

@@ -29,27 +29,43 @@ final class WriteAheadLog {
     /// Where the next record goes.
     private(set) var position = 0
 
+    /// Whether the file was there before this open (a new one is made whole first).
+    let existed: Bool
+
     init(path: String) throws {
         self.path = path
-        let existed = access(path, F_OK) == 0
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        if !existed {
-            do {
-                try preallocate()
-            } catch {
-                Glibc.close(descriptor)
-                unlink(path)
-                throw error
-            }
+        existed = access(path, F_OK) == 0
+        if existed {
+            descriptor = open(path, O_RDWR | O_CLOEXEC)
+            guard descriptor >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
+            return
         }
+        // Made whole under another name and renamed into place, so that a log file that exists
+        // always has its full size: a shorter one was cut, not left half-made by a crash.
+        let temporary = path + ".new"
+        descriptor = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw StoreError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        do {
+            try preallocate(naming: temporary)
+        } catch {
+            Glibc.close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+    }
+
+    /// The file's size in bytes.
+    var size: Int {
+        var info = stat()
+        return fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
     }
 
     deinit { Glibc.close(descriptor) }
 
     /// Writes zeros over the whole size (allocated blocks, unlike `fallocate`'s unwritten
-    /// extents, need no metadata update when written), then makes the file and its name durable.
-    private func preallocate() throws {
+    /// extents, need no metadata update when written), then gives the file its name and makes
+    /// both durable.
+    private func preallocate(naming temporary: String) throws {
         let zeros = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
         while offset < Self.preallocatedBytes {
@@ -58,6 +74,7 @@ final class WriteAheadLog {
             offset += count
         }
         guard fsync(descriptor) == 0 else { throw StoreError("fsync of \(path) failed: \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else { throw StoreError("cannot rename \(temporary): \(String(cString: strerror(errno)))") }
         // fsync of the file does not make its name durable.
         let directory = open(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if directory >= 0 { Glibc.close(directory) } }
@@ -68,7 +85,8 @@ final class WriteAheadLog {
 
     /// The records of the file's current round, in order (see the type's description). Read
     /// record by record: a round is usually far shorter than the file.
-    func readRecords() throws -> [(sequence: UInt64, body: [UInt8])] {
+    /// `end` is where reading stopped.
+    func readRecords() throws -> (records: [(sequence: UInt64, body: [UInt8])], end: Int) {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw StoreError("cannot stat \(path): \(String(cString: strerror(errno)))") }
         let size = Int(info.st_size)
@@ -89,7 +107,38 @@ final class WriteAheadLog {
             records.append((sequence, Array(body[8...])))
             offset += 8 + length
         }
-        return records
+        return (records, offset)
+    }
+
+    /// Whole, valid records with a sequence above `sequence` anywhere from `offset` on. Reading
+    /// stops at the first bad record; there should be none of these after it (what follows a
+    /// round is zeros or older rounds' records), so each one found is an acknowledged batch that
+    /// a damaged record hides. Every offset is tried, cheaply: the length and sequence must be
+    /// plausible before the checksum is computed.
+    func strayRecords(from offset: Int, after sequence: UInt64) throws -> [(offset: Int, sequence: UInt64, body: [UInt8])] {
+        let total = size
+        guard offset < total else { return [] }
+        var bytes = [UInt8](repeating: 0, count: total - offset)
+        guard try read(&bytes, at: offset) else { return [] }
+        var found: [(offset: Int, sequence: UInt64, body: [UInt8])] = []
+        var position = 0
+        while position + 16 <= bytes.count {
+            let length = Int(Self.uint32(bytes, position))
+            if length >= 8, length <= bytes.count - position - 8 {
+                var candidate: UInt64 = 0
+                for index in 0..<8 { candidate |= UInt64(bytes[position + 8 + index]) << (8 * UInt64(index)) }
+                if candidate > sequence, candidate - sequence < 1 << 32 {
+                    let body = Array(bytes[(position + 8)..<(position + 8 + length)])
+                    if CRC32C.checksum(body) == Self.uint32(bytes, position + 4) {
+                        found.append((offset + position, candidate, Array(body[8...])))
+                        position += 8 + length
+                        continue
+                    }
+                }
+            }
+            position += 1
+        }
+        return found
     }
 
     /// Fills `buffer` from `offset`; false if the file ends first.

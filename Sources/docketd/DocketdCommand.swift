@@ -80,6 +80,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(name: [.customShort("m"), .customLong("http-port")], help: "Serve monitoring over HTTP on this port (8222 is the usual one; 0 picks a free port): /varz, /connz, /healthz, /queues, /metrics. Off when not given (DOCKET_HTTP_PORT).")
     var httpPort: Int?
 
+    @Flag(help: "Start even though the write-ahead log is damaged: keep every valid batch, log each one dropped, and mark jobs whose payload was lost dead. Without it such a start is refused with a message naming the damage.")
+    var salvage = false
+
     @Option(help: "The least severe log level written: trace, debug, info, warn or error (DOCKET_LOG_LEVEL).")
     var logLevel = env("DOCKET_LOG_LEVEL") ?? "info"
 
@@ -118,6 +121,7 @@ struct DocketdCommand: ParsableCommand {
         guard maxQueues > 0, maxWaitingRequests > 0 else {
             throw ValidationError("--max-queues and --max-waiting-requests must be at least 1.")
         }
+        config.salvage = salvage
         config.maxQueues = maxQueues
         config.maxWaitingRequests = maxWaitingRequests
         config.keepCompleted = keepCompleted

@@ -152,3 +152,43 @@ import Testing
         #expect(!httpOutput.contains("Fatal error"))
     }
 }
+
+/// The data directory is never shared and never trusted silently.
+@Suite struct DataDirectoryGuardTests {
+    @Test func removingTheLockFilesDoesNotLetASecondServerIn() throws {
+        let running = try DocketdProcess()
+        for name in ["LOCK", "lock.mdb"] {
+            try? FileManager.default.removeItem(at: running.dataDirectory.appendingPathComponent(name))
+        }
+        let (status, output) = try DocketdProcess.runToExit(["--port", "0", "--data-dir", running.dataDirectory.path])
+        #expect(status == 1)
+        #expect(output.contains("in use by another docketd"))
+        // The first one still serves.
+        let client = try running.client()
+        _ = try client.handshake()
+        #expect(try client.sync() == [])
+    }
+
+    @Test func aDamagedLogRefusesTheStartAndSalvageStarts() throws {
+        let first = try DocketdProcess()
+        let client = try first.client()
+        _ = try client.handshake()
+        for index in 1...5 {
+            try client.send("ENQ q 1\r\n\(index)\r\n")
+            #expect(try client.readLine() == "+OK \(index)")
+        }
+        first.crash()
+        // Cut wal-a.log: whatever it held beyond the last checkpoint may be lost.
+        let log = first.dataDirectory.appendingPathComponent("wal-a.log")
+        try FileHandle(forWritingTo: log).truncate(atOffset: 100)
+        let (status, output) = try DocketdProcess.runToExit(["--port", "0", "--data-dir", first.dataDirectory.path])
+        #expect(status == 1)
+        #expect(output.contains("wal-a.log") && output.contains("--salvage"))
+        #expect(!output.contains("Fatal error"))
+        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: first.dataDirectory)
+        #expect(salvaged.log.text.contains("Salvage:"))
+        let again = try salvaged.client()
+        _ = try again.handshake()
+        #expect(try again.sync() == [])
+    }
+}

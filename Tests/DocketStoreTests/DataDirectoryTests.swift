@@ -265,6 +265,63 @@ import Testing
         #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1])
     }
 
+    @Test func aDamagedRecordWithValidOnesAfterItRefusesTheStart() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, (1...7).map { batch(UInt64($0)) })
+            store.abandonForTesting()
+        }
+        // One flipped bit in batch 2; batches 3-7 after it are whole and were acknowledged.
+        let file = path + "/wal-a.log"
+        let offsets = try recordOffsets(file)
+        try overwrite(file, at: offsets[1] + 20, with: [0x5A])
+        #expect {
+            _ = try DataDirectory(path: path)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("wal-a.log") && text.contains("offset \(offsets[1])") && text.contains("5 valid newer batch")
+                && text.contains("2") && text.contains("--salvage")
+        }
+        // Still refused on the next try: nothing was changed by the refusal.
+        #expect(throws: StoreError.self) { _ = try DataDirectory(path: path) }
+        // Salvage keeps every valid batch and says what it dropped.
+        let salvaged = try DataDirectory(path: path, salvage: true)
+        #expect(try salvaged.loadJobs().records.map(\.id) == [1, 3, 4, 5, 6, 7])
+        #expect(salvaged.salvageReport.contains { $0.contains("cannot be read from the log: 2 ") })
+        salvaged.close()
+        // After a salvage the directory starts normally.
+        #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1, 3, 4, 5, 6, 7])
+    }
+
+    @Test func aMissingOrCutLogFileRefusesTheStart() throws {
+        for damage in ["delete", "truncate"] {
+            let path = temporaryPath()
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            do {
+                let store = try DataDirectory(path: path)
+                commitAll(store, [batch(1)])  // no threads: checkpointed at once
+                store.close()
+            }
+            let file = path + "/wal-b.log"
+            if damage == "delete" {
+                try FileManager.default.removeItem(atPath: file)
+            } else {
+                try FileHandle(forWritingTo: URL(fileURLWithPath: file)).truncate(atOffset: 4096)
+            }
+            #expect("\(damage)") {
+                _ = try DataDirectory(path: path)
+            } throws: { error in
+                "\(error)".contains("wal-b.log") && "\(error)".contains(damage == "delete" ? "missing" : "cut")
+            }
+            let salvaged = try DataDirectory(path: path, salvage: true)
+            #expect(try salvaged.loadJobs().records.map(\.id) == [1])
+            salvaged.close()
+        }
+    }
+
     @Test func afterACheckpointTheLogIsNotNeeded() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
