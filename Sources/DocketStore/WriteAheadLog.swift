@@ -24,6 +24,13 @@ final class WriteAheadLog {
     /// needs more grows the file (slower, as safe), and the file keeps the size it reached.
     static let preallocatedBytes = 2 << 20
 
+    /// How far past the last good sequence number `strayRecords` looks for whole records: as
+    /// many damaged records in a row as start-up can see past.
+    static let strayWindow: UInt64 = 256
+    /// The most bytes `strayRecords` checksums on candidates, so that a file full of lookalikes
+    /// cannot stall start-up.
+    static let strayChecksumBudget = 64 << 20
+
     let path: String
     private var descriptor: Int32
     /// Where the next record goes.
@@ -121,22 +128,30 @@ final class WriteAheadLog {
         var bytes = [UInt8](repeating: 0, count: total - offset)
         guard try read(&bytes, at: offset) else { return [] }
         var found: [(offset: Int, sequence: UInt64, body: [UInt8])] = []
-        var position = 0
-        while position + 16 <= bytes.count {
-            let length = Int(Self.uint32(bytes, position))
-            if length >= 8, length <= bytes.count - position - 8 {
-                var candidate: UInt64 = 0
-                for index in 0..<8 { candidate |= UInt64(bytes[position + 8 + index]) << (8 * UInt64(index)) }
-                if candidate > sequence, candidate - sequence < 1 << 32 {
-                    let body = Array(bytes[(position + 8)..<(position + 8 + length)])
-                    if CRC32C.checksum(body) == Self.uint32(bytes, position + 4) {
-                        found.append((offset + position, candidate, Array(body[8...])))
-                        position += 8 + length
-                        continue
+        var checksummed = 0
+        bytes.withUnsafeBytes { raw in
+            var position = 0
+            while position + 16 <= raw.count {
+                // Most offsets fail here at once (zeros, or a length past the end).
+                let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
+                if length >= 8, length <= raw.count - position - 8 {
+                    let candidate = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
+                    // The first whole record after a damaged one is a few sequence numbers on;
+                    // a narrow window keeps the numbers inside batches (job ids) from passing
+                    // for record starts and costing a checksum each.
+                    if candidate > sequence, candidate - sequence <= Self.strayWindow, checksummed < Self.strayChecksumBudget {
+                        checksummed += length
+                        let body = Array(raw[(position + 8)..<(position + 8 + length)])
+                        let checksum = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self))
+                        if CRC32C.checksum(body) == checksum {
+                            found.append((offset + position, candidate, Array(body[8...])))
+                            position += 8 + length
+                            continue
+                        }
                     }
                 }
+                position += 1
             }
-            position += 1
         }
         return found
     }
