@@ -78,11 +78,11 @@ extension Server {
         let routed = routeIndex.count > 0 ? routeMessage(subject, reply, message, headerCount, from: publisher) : 0
         if routed > 0 {
             if publisher.options.verbose { holdReplies(publisher).append("+OK\r\n") }
-        } else {
+        } else if routed == 0 {
             acknowledge(publisher)
         }
         let deliveries = fanOut(subject, reply, message, headerCount, from: publisher)
-        if deliveries + routed == 0, let reply, publisher.options.noResponders {
+        if deliveries + max(routed, 0) == 0, let reply, publisher.options.noResponders {
             sendNoResponders(to: publisher, reply: reply)
         }
     }

@@ -70,8 +70,9 @@ extension Server {
         return .done
     }
 
-    /// Enqueues one job per route matching the subject; returns how many. With a reply subject,
-    /// the publisher is told the job ids there once they are on disk.
+    /// Enqueues one job per route matching the subject; returns how many, or -1 when the store
+    /// refused them (the publisher was told). With a reply subject, the publisher is told the
+    /// job ids there once they are on disk.
     func routeMessage(
         _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer,
         _ headerCount: Int?, from publisher: Connection
@@ -79,6 +80,21 @@ extension Server {
         let match = routeIndex.match(subject)
         guard !match.plain.isEmpty else { return 0 }
         let payload = Array(message[(headerCount ?? 0)...])
+        // All of the message's jobs or none: admitted as ENQs are, against the same limit.
+        let size = match.plain.count * (payload.count + 256)
+        if case .error(let error)? = admit(bytes: size, upTo: Self.storeFullFraction, "a routed job was refused") {
+            stats.routeRefusals += 1
+            log.warn("\(publisher.label) - Routed jobs for \(String(decoding: subject, as: UTF8.self)) refused: \(error.message)")
+            if publisher.options.verbose { replies(for: publisher).append(string: error.line) }
+            if let reply {
+                var outer = JSONObjectWriter()
+                outer.add("jobs", json: "[]")
+                outer.add("error", json: JobAPI.errorObject(error))
+                let body = Array(outer.result.utf8)
+                body.withUnsafeBytes { body in _ = fanOut(reply, nil, body, nil, from: nil) }
+            }
+            return -1
+        }
         var ids: [UInt64] = []
         for entry in match.plain {
             let route = unsafeDowncast(entry.owner, to: Route.self)
@@ -86,7 +102,7 @@ extension Server {
                 engine.enqueue(queue: $0, options: route.options, key: nil, group: route.group, payloadSize: payload.count)
             }
             stagedPayloads.append((id, payload))
-            stagedBytes += 2 * (payload.count + 256)
+            stagedBytes += Self.storeCost(payload.count)
             ids.append(id)
         }
         if let reply {
@@ -285,13 +301,19 @@ enum JobAPI {
         return result
     }
 
+    /// `{"error":{"code":…,"message":…}}`.
     static func errorJSON(_ error: JobError) -> String {
+        var outer = JSONObjectWriter()
+        outer.add("error", json: errorObject(error))
+        return outer.result
+    }
+
+    /// `{"code":…,"message":…}`.
+    static func errorObject(_ error: JobError) -> String {
         var inner = JSONObjectWriter()
         inner.add("code", error.code.rawValue)
         inner.add("message", error.message)
-        var outer = JSONObjectWriter()
-        outer.add("error", json: inner.result)
-        return outer.result
+        return inner.result
     }
 }
 

@@ -23,17 +23,11 @@ extension Server {
         func name(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[range]) }
         switch command {
         case .enqueue(let queue, let options):
-            // Count what this pass already staged too: a burst of pipelined ENQs all land in
-            // one transaction, which must still fit. LMDB pages and B-tree splits can take about
-            // twice the raw bytes, hence the factor.
-            let cost = 2 * ((body?.count ?? 0) + 256)
-            let pending = store.usedBytes + committingBytes + stagedBytes
-            if Double(pending + cost) > Self.storeFullFraction * Double(store.capacityBytes) {
-                let percent = Int(100 * Double(pending) / Double(store.capacityBytes))
-                return .error(JobError(.storeFull, "the store is \(percent)% full; ENQ is refused until jobs are acked or deleted"))
+            if let refused = admit(bytes: body?.count ?? 0, upTo: Self.storeFullFraction, "ENQ is refused until jobs are acked or deleted") {
+                return refused
             }
             if let refused = refuseNewQueue(name(queue)) { return refused }
-            stagedBytes += cost
+            stagedBytes += Self.storeCost(body?.count ?? 0)
             let (id, duplicate) = engine.enqueue(
                 queue: name(queue), options: options, key: options.key.map { Array(bytes[$0]) },
                 group: options.group.map { Array(bytes[$0]) }, payloadSize: body?.count ?? 0)
@@ -48,28 +42,16 @@ extension Server {
             return .noJob
         // A job leaves the connection's held set only once the engine has let it go: a refused
         // command changes nothing, and the job is still returned if the connection closes.
-        case .ack(let id, let attempt):
-            return outcome(engine.ack(id: id, owner: connection.id, attempt: attempt, result: body)) {
-                connection.heldJobs.remove(id)
-                return .done
+        case .ack, .fail, .throttle, .progress:
+            // A result, reason or note is admitted like a payload, into the room kept for
+            // finishing jobs; the same command without one always goes.
+            if let body, !body.isEmpty,
+                let refused = admit(bytes: body.count, upTo: Self.bodyFullFraction, "send it again without a result, reason or note")
+            {
+                return refused
             }
-        case .fail(let id, let choice, let attempt):
-            switch engine.fail(id: id, owner: connection.id, attempt: attempt, choice: choice, reason: body) {
-            case .failure(let error): return .error(error)
-            case .success(let result):
-                connection.heldJobs.remove(id)
-                if case .retry(let milliseconds) = result { return .retry(milliseconds) }
-                return .dead
-            }
-        case .throttle(let id, let milliseconds, let groupOnly, let attempt):
-            let result = engine.throttle(
-                id: id, owner: connection.id, attempt: attempt, milliseconds: milliseconds, groupOnly: groupOnly, reason: body)
-            return outcome(result) {
-                connection.heldJobs.remove(id)
-                return .throttled(milliseconds)
-            }
-        case .progress(let id, let percent, let attempt):
-            return outcome(engine.progress(id: id, owner: connection.id, attempt: attempt, percent: percent, note: body)) { .doneNow }
+            stagedBytes += body.map { $0.isEmpty ? 0 : Self.storeCost($0.count) } ?? 0
+            return performHeld(command, body, for: connection)
         case .touch(let id, let attempt):
             return outcome(engine.touch(id: id, owner: connection.id, attempt: attempt)) { .doneNow }
         case .inspect(let id):
@@ -119,6 +101,50 @@ extension Server {
     /// Every queue's document, by name, as one JSON array (QUEUES, `/queues`).
     func queuesDocument() -> String {
         "[" + engine.queueList.sorted { $0.name < $1.name }.map { engine.queueDocument($0) }.joined(separator: ",") + "]"
+    }
+
+    /// ACK, FAIL (also with throttle=) and PROGRESS of a job the connection holds.
+    private func performHeld(_ command: JobCommand, _ body: [UInt8]?, for connection: Connection) -> JobReply {
+        switch command {
+        case .ack(let id, let attempt):
+            return outcome(engine.ack(id: id, owner: connection.id, attempt: attempt, result: body)) {
+                connection.heldJobs.remove(id)
+                return .done
+            }
+        case .fail(let id, let choice, let attempt):
+            switch engine.fail(id: id, owner: connection.id, attempt: attempt, choice: choice, reason: body) {
+            case .failure(let error): return .error(error)
+            case .success(let result):
+                connection.heldJobs.remove(id)
+                if case .retry(let milliseconds) = result { return .retry(milliseconds) }
+                return .dead
+            }
+        case .throttle(let id, let milliseconds, let groupOnly, let attempt):
+            let result = engine.throttle(
+                id: id, owner: connection.id, attempt: attempt, milliseconds: milliseconds, groupOnly: groupOnly, reason: body)
+            return outcome(result) {
+                connection.heldJobs.remove(id)
+                return .throttled(milliseconds)
+            }
+        case .progress(let id, let percent, let attempt):
+            return outcome(engine.progress(id: id, owner: connection.id, attempt: attempt, percent: percent, note: body)) { .doneNow }
+        default:
+            preconditionFailure("not a held-job command")
+        }
+    }
+
+    /// Bytes a change that writes `size` bytes may take in the store: LMDB pages and B-tree
+    /// splits can take about twice the raw bytes, and a record has its own small cost.
+    static func storeCost(_ size: Int) -> Int { 2 * (size + 256) }
+
+    /// `STORE_FULL` when writing `size` more bytes would take the store past `fraction` of its
+    /// capacity, counting what this pass already staged and the batch being committed (a burst
+    /// of pipelined commands all lands in one transaction, which must still fit).
+    func admit(bytes size: Int, upTo fraction: Double, _ advice: String) -> JobReply? {
+        let pending = store.usedBytes + committingBytes + stagedBytes
+        guard Double(pending + Self.storeCost(size)) > fraction * Double(store.capacityBytes) else { return nil }
+        let percent = Int(100 * Double(pending) / Double(store.capacityBytes))
+        return .error(JobError(.storeFull, "the store is \(percent)% full; \(advice)"))
     }
 
     /// `LIMIT` when `name` is not a queue yet and there are `--max-queues` already.
@@ -215,6 +241,7 @@ extension Server {
         writer.add("queues", engine.queueList.count)
         writer.add("commits", stats.commits)
         writer.add("commit_us_total", stats.commitMicroseconds)
+        writer.add("route_refusals", stats.routeRefusals)
         writer.add("store_used_bytes", store.usedBytes)
         writer.add("store_capacity_bytes", store.capacityBytes)
         writer.add("store_file_bytes", dataDirectory?.fileBytes ?? 0)
@@ -226,8 +253,12 @@ extension Server {
     /// Payloads of completed jobs deleted in one commit (see `completedPayloads`).
     static let payloadDeleteBatch = 512
 
-    /// ENQ is refused past this fraction of the store, keeping room for ACK and FAIL.
+    /// ENQ (and a routed job) is refused past this fraction of the store, keeping room for
+    /// finishing jobs.
     static let storeFullFraction = 0.9
+    /// A result, reason or note is refused past this fraction, keeping the last part of the
+    /// room for what cannot be refused: finishing a job without one, RETRY, DEL, leases ending.
+    static let bodyFullFraction = 0.95
 
     /// A number for one hand-out of a job, unique for the data directory's life: the start
     /// count in the high bits, so a crash that forgets a reservation cannot repeat one.

@@ -127,7 +127,7 @@ public final class Server {
         let directory = try DataDirectory(
             path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode, salvage: config.salvage)
         dataDirectory = directory
-        for line in directory.salvageReport { log.error("Salvage: \(line)") }
+        for line in directory.recoveryNotes { log.error("Recovery: \(line)") }
         try recoverJobs(from: directory, started: started)
         // From here on an fsync no longer stops the loop: commits run on their own thread and
         // their completions come back through this event.
@@ -670,6 +670,8 @@ struct ServerStats {
     var bytesIn = 0
     var bytesOut = 0
     var commits = 0
+    /// Published messages whose routed jobs the store refused (STORE_FULL).
+    var routeRefusals = 0
     /// Time from submitting each commit to its completion, summed, microseconds.
     var commitMicroseconds = 0
 }

@@ -72,19 +72,23 @@ public final class DataDirectory: JobStore {
     private var reader: OpaquePointer?
     private var readerIsCurrent = false
     public let capacityBytes: Int
-    /// What a salvaging open found damaged and dropped, for the log; empty when nothing was.
-    public private(set) var salvageReport: [String] = []
+    /// LMDB's map: `capacityBytes`, unless a replay needed more.
+    private var mapBytes: Int
+    /// What the open found and did that an operator must hear of (damage a salvage dropped, a map
+    /// grown for a replay), for the log; empty when nothing was.
+    public private(set) var recoveryNotes: [String] = []
     /// How many times a server has opened this directory, this one included.
     public private(set) var bootCount: UInt64 = 0
 
     /// Opens (creating if needed) the data directory at `path`.
     /// - Parameter mapSize: the most bytes LMDB may map; the file is sparse, so this is a cap.
     /// - Parameter salvage: start even though the write-ahead log is damaged, applying every
-    ///   valid batch (see `replayLog`); what was lost is in `salvageReport`.
+    ///   valid batch (see `replayLog`); what was lost is in `recoveryNotes`.
     public init(path: String, mapSize: Int = 1 << 30, syncMode: SyncMode = .always, salvage: Bool = false) throws {
         self.path = path
         self.syncMode = syncMode
         self.capacityBytes = mapSize
+        self.mapBytes = mapSize
         usageLock.initialize(to: pthread_mutex_t())
         pthread_mutex_init(usageLock, nil)
         unappliedLock.initialize(to: pthread_mutex_t())
@@ -120,6 +124,12 @@ public final class DataDirectory: JobStore {
             try openEnvironment(mapSize: mapSize)
             try checkLayout()
             try replayLog(salvage: salvage)
+            // Admission must see the real use from the first command on, not 0 until the
+            // first commit measures it.
+            var txn: OpaquePointer?
+            try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
+            lastUsedBytes = measureUse(txn)
+            mdb_txn_abort(txn)
         } catch {
             close()
             throw error
@@ -446,7 +456,7 @@ public final class DataDirectory: JobStore {
         var bytes = 2 * (batch.records.count + 64 * batch.puts.count)
         for (_, payload) in batch.payloads { bytes += 2 * (payload.count + 64) }
         let inUse = usedBytes
-        guard inUse + bytes <= capacityBytes else {
+        guard inUse + bytes <= mapBytes else {
             throw StoreError(
                 "MDB_MAP_FULL: a batch of about \(bytes) bytes would not fit in \(path) (\(inUse) of \(capacityBytes) bytes in use); nothing of it was written")
         }
@@ -515,7 +525,7 @@ public final class DataDirectory: JobStore {
     /// newer ones after it, or fewer batches than the last checkpoint saw logged, all refuse the
     /// start with a message that names the file, the offset and the batches at stake. With
     /// `salvage`, every valid batch is applied in order, what was lost is listed in
-    /// `salvageReport`, and the start goes on.
+    /// `recoveryNotes`, and the start goes on.
     private func replayLog(salvage: Bool) throws {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
@@ -578,13 +588,25 @@ public final class DataDirectory: JobStore {
                     "the write-ahead log of \(path) is damaged: " + problems.joined(separator: "; ")
                         + ". Acknowledged changes are at stake, so docketd will not start. Restore the directory from a backup, or start once with --salvage to keep the \(batches.count) valid batch(es) beyond the last checkpoint and drop the rest (each is logged)")
             }
-            salvageReport = problems + ["salvage: applying \(batches.count) valid batch(es) beyond checkpoint \(applied); jobs whose payload was lost become dead"]
+            recoveryNotes = problems + ["salvage: applying \(batches.count) valid batch(es) beyond checkpoint \(applied); jobs whose payload was lost become dead"]
         }
         if !batches.isEmpty || newest > applied {
-            try transaction { txn in
-                for batch in batches { try apply(batch, in: txn) }
-                try putMeta(txn, "applied_sequence", newest)
-                try putMeta(txn, "logged_through", newest)
+            // Acknowledged batches must reach LMDB whatever --max-store says now: a map too
+            // small for them (a smaller setting, or a store filled to its edge before a crash)
+            // grows for the replay, and admission then refuses new jobs until there is room.
+            while true {
+                do {
+                    try transaction { txn in
+                        for batch in batches { try apply(batch, in: txn) }
+                        try putMeta(txn, "applied_sequence", newest)
+                        try putMeta(txn, "logged_through", newest)
+                    }
+                    break
+                } catch let error as StoreError where error.isMapFull && mapBytes < 1 << 42 {
+                    mapBytes *= 2
+                    try check(mdb_env_set_mapsize(env, mapBytes), "mdb_env_set_mapsize")
+                    recoveryNotes.append("the log's batches did not fit in --max-store \(capacityBytes) bytes; the map grew to \(mapBytes) bytes for them")
+                }
             }
             if syncMode == .none { mdb_env_sync(env, 1) }
         }
@@ -723,7 +745,7 @@ public final class DataDirectory: JobStore {
     /// per job on the commit thread, and formatting a message for each cost 14% of it.
     private func check(_ status: Int32, _ operation: @autoclosure () -> String) throws {
         guard status == 0 else {
-            throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))")
+            throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))", status: status)
         }
     }
 }
@@ -738,5 +760,13 @@ private func withLock<T>(_ lock: UnsafeMutablePointer<pthread_mutex_t>, _ body: 
 /// A storage failure, with a message fit for the log.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The LMDB status behind the error, if one is.
+    public let status: Int32?
+    public init(_ description: String, status: Int32? = nil) {
+        self.description = description
+        self.status = status
+    }
+
+    /// LMDB ran out of map: more room (a larger map) would let the same write through.
+    public var isMapFull: Bool { status == MDB_MAP_FULL }
 }

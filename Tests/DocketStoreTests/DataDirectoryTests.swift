@@ -290,10 +290,31 @@ import Testing
         // Salvage keeps every valid batch and says what it dropped.
         let salvaged = try DataDirectory(path: path, salvage: true)
         #expect(try salvaged.loadJobs().records.map(\.id) == [1, 3, 4, 5, 6, 7])
-        #expect(salvaged.salvageReport.contains { $0.contains("cannot be read from the log: 2 ") })
+        #expect(salvaged.recoveryNotes.contains { $0.contains("cannot be read from the log: 2 ") })
         salvaged.close()
         // After a salvage the directory starts normally.
         #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1, 3, 4, 5, 6, 7])
+    }
+
+    @Test func aReplayThatDoesNotFitTheMapGrowsIt() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path, mapSize: 16 << 20)
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, (1...30).map { id in
+                var batch = StoreBatch()
+                batch.put(id: UInt64(id), bytes: Array("record \(id)".utf8))
+                batch.payloads = [(UInt64(id), [UInt8](repeating: 7, count: 100_000))]
+                return batch
+            })
+            store.abandonForTesting()
+        }
+        // 3 MB acknowledged in the log; a 1 MiB store cannot hold it, and must still start.
+        let reopened = try DataDirectory(path: path, mapSize: 1 << 20)
+        #expect(try reopened.loadJobs().records.count == 30)
+        #expect(reopened.recoveryNotes.contains { $0.contains("the map grew") })
+        #expect(reopened.usedBytes > 1 << 20)
     }
 
     @Test func aMissingOrCutLogFileRefusesTheStart() throws {
