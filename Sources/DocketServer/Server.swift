@@ -120,15 +120,19 @@ public final class Server {
         sigprocmask(SIG_UNBLOCK, &signals, nil)
         // Writes go straight to sockets; a peer that vanished must give EPIPE, not kill us.
         signal(SIGPIPE, SIG_IGN)
+        // A file-size limit reached must fail the write (EFBIG) and be reported, not kill us.
+        signal(SIGXFSZ, SIG_IGN)
 
         log.info("Starting docketd version \(Self.version)")
         log.info("Server id is \(serverID)")
         let started = monotonicMilliseconds()
+        StartupFaultGuard.install(dataDirectory: config.dataDirectory)
         let directory = try DataDirectory(
             path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode, salvage: config.salvage)
         dataDirectory = directory
         for line in directory.recoveryNotes { log.error("Recovery: \(line)") }
         try recoverJobs(from: directory, started: started)
+        StartupFaultGuard.remove()
         // From here on an fsync no longer stops the loop: commits run on their own thread and
         // their completions come back through this event.
         try directory.startBackgroundCommits()

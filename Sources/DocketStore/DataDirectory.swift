@@ -146,7 +146,42 @@ public final class DataDirectory: JobStore {
         logLock.deallocate()
     }
 
+    /// Checks what LMDB would trust blindly: a `data.mdb` shorter than its own meta page says
+    /// would make LMDB read past the end of its mapping (SIGBUS) instead of failing.
+    private func checkDataFileLength() throws {
+        let file = path + "/data.mdb"
+        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }  // LMDB makes it
+        defer { Glibc.close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_size > 0 else { return }
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // Two meta pages; the newer (larger transaction id) is the one LMDB uses. In each, after
+        // the 16-byte page header: magic, version, address, map size, two 48-byte database
+        // records, then the last page number and the transaction id.
+        var newest: (txnid: UInt64, lastPage: UInt64)? = nil
+        for page in 0..<2 {
+            var bytes = [UInt8](repeating: 0, count: 160)
+            let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 160, off_t(page * pageSize)) }
+            guard count == 160 else { continue }
+            let magic = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self) }
+            guard magic == 0xBEEF_C0DE else { continue }
+            let lastPage = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 136, as: UInt64.self) }
+            let txnid = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 144, as: UInt64.self) }
+            if newest == nil || txnid > newest!.txnid { newest = (txnid, lastPage) }
+        }
+        guard let newest else {
+            throw StoreError("\(file) is damaged: neither of its header pages is an LMDB header. Restore the data directory from a backup")
+        }
+        let needed = (Int(newest.lastPage) + 1) * pageSize
+        guard Int(info.st_size) >= needed else {
+            throw StoreError(
+                "\(file) is damaged: it is \(info.st_size) bytes but its header says it holds \(needed) (it was cut). Restore the data directory from a backup")
+        }
+    }
+
     private func openEnvironment(mapSize: Int) throws {
+        try checkDataFileLength()
         try check(mdb_env_create(&env), "mdb_env_create")
         try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
         try check(mdb_env_set_maxdbs(env, 16), "mdb_env_set_maxdbs")
@@ -199,8 +234,10 @@ public final class DataDirectory: JobStore {
         // delivery ids) never repeats, crashes included.
         bootCount = (getMeta(txn, "boot_count") ?? 0) + 1
         try putMeta(txn, "boot_count", bootCount)
-        try check(mdb_txn_commit(txn), "mdb_txn_commit")
+        // mdb_txn_commit frees the transaction even when it fails (a full disk): aborting it
+        // after that was a double free.
         committed = true
+        try check(mdb_txn_commit(txn), "mdb_txn_commit")
     }
 
     /// Writes a layout version directly, to test that an unknown one is refused.
@@ -413,8 +450,8 @@ public final class DataDirectory: JobStore {
         defer { if !committed { mdb_txn_abort(txn) } }
         try body(txn)
         let used = measureUse(txn)
+        committed = true  // freed by mdb_txn_commit whatever it returns
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
-        committed = true
         pthread_mutex_lock(usageLock)
         lastUsedBytes = used
         pthread_mutex_unlock(usageLock)

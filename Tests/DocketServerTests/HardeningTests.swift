@@ -285,3 +285,71 @@ import Testing
         #expect(try server.restart(["--max-store", "2MiB"]).stop() == 0)
     }
 }
+
+/// A damaged data file or a full disk ends the start with one clear line and exit 1, never a
+/// signal or a trap.
+@Suite struct DamagedStoreTests {
+    /// A stopped server's directory holding some jobs (checkpointed into data.mdb).
+    func directoryWithJobs() throws -> URL {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        for index in 1...200 {
+            try client.send("ENQ q 100\r\n\(String(repeating: "p", count: 100))\r\n")
+            #expect(try client.readLine() == "+OK \(index)")
+        }
+        #expect(server.stop() == 0)
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("docket-damaged-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: server.dataDirectory, to: copy)
+        return copy
+    }
+
+    func expectCleanRefusal(_ directory: URL, _ prefix: [String] = [], mentioning words: [String]) throws {
+        let docketd = DocketdProcess.binary.path
+        let (status, output) = prefix.isEmpty
+            ? try DocketdProcess.runToExit(["--port", "0", "--data-dir", directory.path])
+            : try DocketdProcess.runToExit(
+                ["-c", prefix.joined(separator: " ") + " exec '\(docketd)' --port 0 --data-dir '\(directory.path)'"],
+                executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(status == 1, "\(output)")
+        for word in words { #expect(output.contains(word), "\(output)") }
+        for trap in ["Fatal error", "double free", "Backtrace", "Segmentation", "Bus error"] {
+            #expect(!output.contains(trap), "\(output)")
+        }
+    }
+
+    @Test func aCutDataFileIsRefused() throws {
+        let directory = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("data.mdb")
+        let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as! Int
+        try FileHandle(forWritingTo: file).truncate(atOffset: UInt64(size / 2))
+        try expectCleanRefusal(directory, mentioning: ["data.mdb", "damaged"])
+    }
+
+    @Test func aGarbledDataFileIsRefused() throws {
+        let directory = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("data.mdb")
+        let size = try FileManager.default.attributesOfItem(atPath: file.path)[.size] as! Int
+        // Garbage over every page but the two headers.
+        var generator = SystemRandomNumberGenerator()
+        let garbage = (0..<(size - 8192)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seek(toOffset: 8192)
+        try handle.write(contentsOf: Data(garbage))
+        try handle.close()
+        try expectCleanRefusal(directory, mentioning: ["damaged"])
+    }
+
+    @Test func aFullDiskAtStartIsRefused() throws {
+        let directory = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Writes past 8 KiB fail (EFBIG), as on a full disk.
+        try expectCleanRefusal(directory, ["ulimit -f 16;"], mentioning: ["Cannot start"])
+        // Fresh, with no room for the log either.
+        let fresh = FileManager.default.temporaryDirectory.appendingPathComponent("docket-full-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: fresh) }
+        try expectCleanRefusal(fresh, ["ulimit -f 16;"], mentioning: ["Cannot start"])
+    }
+}

@@ -76,9 +76,11 @@ public final class DocketdProcess: @unchecked Sendable {
 
     /// Runs docketd with `arguments` to its end, for start-ups that must fail: the exit status
     /// and everything it wrote to standard error. Killed after `timeout` (status -9).
-    public static func runToExit(_ arguments: [String], timeout: TimeInterval = 10) throws -> (status: Int32, output: String) {
+    public static func runToExit(
+        _ arguments: [String], executable: URL = binary, timeout: TimeInterval = 10
+    ) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         let pipe = Pipe()
         process.standardError = pipe
