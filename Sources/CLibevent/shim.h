@@ -6,6 +6,3 @@
 #include <pthread.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>

@@ -53,6 +53,7 @@ final class Connection {
     var closeReason: String?
 
     var messagesIn = 0
+    /// Message payload bytes published and delivered, as nats-server's `/connz` counts them.
     var bytesIn = 0
     var messagesOut = 0
     var bytesOut = 0

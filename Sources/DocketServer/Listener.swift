@@ -62,18 +62,25 @@ struct Listener {
         return (host, port)
     }
 
-    /// Accepts one pending connection as a non-blocking socket with Nagle off; nil when none is
-    /// waiting (or on a transient error, which the next readiness event retries).
-    func accept() -> Int32? {
+    enum AcceptOutcome {
+        case accepted(Int32)
+        /// None waiting, or a transient error the next readiness event retries.
+        case none
+        /// EMFILE or ENFILE: a client waits, but there is no descriptor for it.
+        case outOfDescriptors
+    }
+
+    /// Accepts one pending connection as a non-blocking socket with Nagle off.
+    func acceptOne() -> AcceptOutcome {
         // accept4 is hidden behind _GNU_SOURCE in Glibc's module; two fcntls do the same.
         let client = Glibc.accept(fd, nil, nil)
-        guard client >= 0 else { return nil }
+        guard client >= 0 else { return errno == EMFILE || errno == ENFILE ? .outOfDescriptors : .none }
         _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
         _ = fcntl(client, F_SETFD, FD_CLOEXEC)
         var one: Int32 = 1
         // Replies are already batched per loop pass; Nagle would only add latency on top.
         setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        return client
+        return .accepted(client)
     }
 
     func close() { Glibc.close(fd) }

@@ -1,51 +1,209 @@
-import CLibevent
 import Glibc
 
-/// The monitoring endpoint: HTTP on its own port, served by libevent's evhttp on the same loop
-/// as the protocol, so a scrape sees the same state the loop does and needs no locks.
+/// The monitoring endpoint: a small HTTP/1.1 server on its own port and the same loop as the
+/// protocol, so a scrape sees the state the loop sees and needs no locks.
+///
+/// It answers GET and HEAD of a fixed set of paths, one request per connection (the response
+/// says `Connection: close`). It is written here rather than taken from libevent's evhttp so
+/// that every limit is ours: request head size (431 past it), how long a connection may take to
+/// send its request (closed after it), how many connections may be open (503 past it), and what
+/// happens when the process runs out of file descriptors (see `AcceptBackoff`).
 final class MonitoringServer {
-    private let http: OpaquePointer
-    let boundPort: Int
-    private let routes: [String: (contentType: String, body: () -> String)]
+    typealias Route = (contentType: String, body: () -> String)
 
-    init(base: OpaquePointer, host: String, port: Int, routes: [String: (contentType: String, body: () -> String)]) throws {
-        guard let http = evhttp_new(base) else { throw ServerError("evhttp_new failed") }
-        self.http = http
-        self.routes = routes
-        guard let handle = evhttp_bind_socket_with_handle(http, host, UInt16(port)) else {
-            evhttp_free(http)
-            throw ServerError("cannot listen for monitoring on \(host):\(port)")
-        }
-        let fd = evhttp_bound_socket_get_fd(handle)
-        boundPort = Listener.address(of: fd, peer: false)?.1 ?? port
-        evhttp_set_allowed_methods(http, UInt16(EVHTTP_REQ_GET.rawValue | EVHTTP_REQ_HEAD.rawValue))
-        evhttp_set_gencb(http, monitoringCallback, Unmanaged.passUnretained(self).toOpaque())
+    struct Limits {
+        /// Longest request head (request line and headers) read before answering 431.
+        var maxHeadBytes = 8 << 10
+        /// How long a connection may take to send its request head, in ms.
+        var idleMilliseconds = 10_000
+        /// Connections open at once; past it, 503 and close.
+        var maxConnections = 256
     }
 
-    deinit { evhttp_free(http) }
+    let boundPort: Int
+    private let loop: EventLoop
+    private let listener: Listener
+    private var listenEvent: OpaquePointer?
+    private let routes: [String: Route]
+    private let limits: Limits
+    private let backoff: AcceptBackoff
+    private var connections: [ObjectIdentifier: HTTPConnection] = [:]
 
-    fileprivate func handle(_ request: OpaquePointer) {
-        let uri = String(cString: evhttp_request_get_uri(request))
-        let path = String(uri.prefix { $0 != "?" })
-        let output = evbuffer_new()
-        defer { evbuffer_free(output) }
-        let headers = evhttp_request_get_output_headers(request)
-        guard let route = routes[path] else {
-            let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + "\n"
-            evbuffer_add(output, body, body.utf8.count)
-            evhttp_add_header(headers, "Content-Type", "text/plain; charset=utf-8")
-            evhttp_send_reply(request, 404, "Not Found", output)
+    init(loop: EventLoop, host: String, port: Int, limits: Limits, backoff: AcceptBackoff, routes: [String: Route]) throws {
+        do {
+            listener = try Listener(host: host, port: port)
+        } catch {
+            throw ServerError("cannot listen for monitoring on \(host):\(port): \(error)")
+        }
+        self.loop = loop
+        self.routes = routes
+        self.limits = limits
+        self.backoff = backoff
+        boundPort = listener.boundPort
+        let event = loop.makeEvent(
+            fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: monitoringAcceptCallback)
+        EventLoop.add(event)
+        listenEvent = event
+        backoff.register(event)
+    }
+
+    deinit {
+        for connection in Array(connections.values) { close(connection) }
+        if let listenEvent {
+            backoff.unregister(listenEvent)
+            EventLoop.free(listenEvent)
+        }
+        listener.close()
+    }
+
+    fileprivate func acceptReady() {
+        while true {
+            switch listener.acceptOne() {
+            case .none:
+                return
+            case .outOfDescriptors:
+                backoff.outOfDescriptors(listener: listener, refusal: Self.response(503, "Service Unavailable", "text/plain", "out of file descriptors\n", head: false))
+                return
+            case .accepted(let fd):
+                guard connections.count < limits.maxConnections else {
+                    let refusal = Self.response(503, "Service Unavailable", "text/plain", "too many monitoring connections\n", head: false)
+                    _ = refusal.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                    Glibc.close(fd)
+                    continue
+                }
+                let connection = HTTPConnection(server: self, fd: fd)
+                connection.readEvent = loop.makeEvent(
+                    fd: fd, flags: EventLoop.read | EventLoop.persist, context: connection, callback: httpConnectionCallback)
+                connection.writeEvent = loop.makeEvent(
+                    fd: fd, flags: EventLoop.write | EventLoop.persist, context: connection, callback: httpConnectionCallback)
+                connections[ObjectIdentifier(connection)] = connection
+                // The read event's timeout is the idle limit: no request head in time, no connection.
+                EventLoop.add(connection.readEvent!, timeoutMilliseconds: limits.idleMilliseconds)
+            }
+        }
+    }
+
+    fileprivate func event(_ connection: HTTPConnection, _ what: Int32) {
+        if what & EventLoop.timeout != 0 { return close(connection) }
+        if what & EventLoop.write != 0 { return flush(connection) }
+        guard what & EventLoop.read != 0, !connection.answered else { return }
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let count = chunk.withUnsafeMutableBytes { Glibc.read(connection.fd, $0.baseAddress, $0.count) }
+        if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        guard count > 0 else { return close(connection) }
+        connection.input += chunk[..<count]
+        guard let headEnd = Self.endOfHead(connection.input) else {
+            if connection.input.count > limits.maxHeadBytes {
+                answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
+            }
             return
         }
-        var body = route.body()
-        body.withUTF8 { _ = evbuffer_add(output, $0.baseAddress, $0.count) }
-        evhttp_add_header(headers, "Content-Type", route.contentType)
-        evhttp_add_header(headers, "Cache-Control", "no-store")
-        evhttp_send_reply(request, 200, "OK", output)
+        guard headEnd <= limits.maxHeadBytes else {
+            return answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
+        }
+        answer(connection, respond(to: Array(connection.input[..<headEnd])))
+    }
+
+    /// The response to one request head.
+    private func respond(to head: [UInt8]) -> [UInt8] {
+        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
+        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
+        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else {
+            return Self.response(400, "Bad Request", "text/plain", "not an HTTP/1 request line\n", head: false)
+        }
+        let method = String(decoding: parts[0], as: UTF8.self)
+        guard method == "GET" || method == "HEAD" else {
+            return Self.response(405, "Method Not Allowed", "text/plain", "only GET and HEAD\n", head: false, extra: "Allow: GET, HEAD\r\n")
+        }
+        let target = String(decoding: parts[1], as: UTF8.self)
+        let path = String(target.prefix { $0 != "?" })
+        guard let route = routes[path] else {
+            let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + "\n"
+            return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD")
+        }
+        return Self.response(200, "OK", route.contentType, route.body(), head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
+    }
+
+    private func answer(_ connection: HTTPConnection, _ response: [UInt8]) {
+        connection.answered = true
+        connection.output = response
+        if let event = connection.readEvent { EventLoop.remove(event) }
+        flush(connection)
+    }
+
+    private func flush(_ connection: HTTPConnection) {
+        while connection.written < connection.output.count {
+            let count = connection.output[connection.written...].withUnsafeBytes { Glibc.write(connection.fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                connection.written += count
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if let event = connection.writeEvent, !connection.waitingToWrite {
+                    connection.waitingToWrite = true
+                    EventLoop.add(event, timeoutMilliseconds: limits.idleMilliseconds)
+                }
+                return
+            } else {
+                return close(connection)
+            }
+        }
+        close(connection)
+    }
+
+    private func close(_ connection: HTTPConnection) {
+        guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        if let event = connection.readEvent { EventLoop.free(event) }
+        if let event = connection.writeEvent { EventLoop.free(event) }
+        connection.readEvent = nil
+        connection.writeEvent = nil
+        Glibc.close(connection.fd)
+    }
+
+    /// Where the request head ends (after its blank line), or nil if it has not ended yet.
+    static func endOfHead(_ bytes: [UInt8]) -> Int? {
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == 0x0A {
+                if index + 1 < bytes.count && bytes[index + 1] == 0x0A { return index + 2 }
+                if index + 2 < bytes.count && bytes[index + 1] == 0x0D && bytes[index + 2] == 0x0A { return index + 3 }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    static func response(_ status: Int, _ reason: String, _ contentType: String, _ body: String, head: Bool, extra: String = "") -> [UInt8] {
+        var text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.utf8.count)\r\n"
+        text += extra + "Connection: close\r\n\r\n"
+        if !head { text += body }
+        return Array(text.utf8)
     }
 }
 
-private func monitoringCallback(_ request: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
-    guard let request else { return }
-    Unmanaged<MonitoringServer>.fromOpaque(context!).takeUnretainedValue().handle(request)
+/// One monitoring connection: a request head coming in, a response going out.
+final class HTTPConnection {
+    unowned let server: MonitoringServer
+    let fd: Int32
+    var readEvent: OpaquePointer?
+    var writeEvent: OpaquePointer?
+    var input: [UInt8] = []
+    var output: [UInt8] = []
+    var written = 0
+    var answered = false
+    var waitingToWrite = false
+
+    init(server: MonitoringServer, fd: Int32) {
+        self.server = server
+        self.fd = fd
+    }
+}
+
+private func monitoringAcceptCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<MonitoringServer>.fromOpaque(context!).takeUnretainedValue().acceptReady()
+}
+
+private func httpConnectionCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    let connection = Unmanaged<HTTPConnection>.fromOpaque(context!).takeUnretainedValue()
+    connection.server.event(connection, Int32(what))
 }

@@ -60,6 +60,8 @@ extension Server {
     ) {
         stats.messagesIn += 1
         publisher.messagesIn += 1
+        stats.payloadBytesIn += messageRange.count
+        publisher.bytesIn += messageRange.count
         let subject = UnsafeRawBufferPointer(rebasing: bytes[subjectRange])
         guard Subject.isValidLiteral(subject) else {
             // nats-server complains only in pedantic mode (and still says +OK when verbose);
@@ -138,6 +140,7 @@ extension Server {
         stats.messagesOut += 1
         target.messagesOut += 1
         target.bytesOut += message.count
+        stats.payloadBytesOut += message.count
         subscription.delivered += 1
         if subscription.isExhausted { removeSubscription(subscription, of: target) }
         if target.output.readableCount > config.maxPending {

@@ -5,8 +5,11 @@ import DocketWire
 extension Server {
     func startMonitoring(port: Int) throws -> MonitoringServer {
         let json = "application/json"
+        var limits = MonitoringServer.Limits()
+        limits.maxHeadBytes = config.httpMaxHeadBytes
+        limits.idleMilliseconds = config.httpIdleMilliseconds
         return try MonitoringServer(
-            base: loop.base, host: config.host, port: port,
+            loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
             routes: [
                 "/healthz": (json, { #"{"status":"ok"}"# }),
                 "/varz": (json, { [unowned self] in statsDocument() }),

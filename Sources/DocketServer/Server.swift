@@ -40,6 +40,7 @@ public final class Server {
     private var syncTimer: OpaquePointer?
     private(set) var dataDirectory: DataDirectory?
     private var monitoring: MonitoringServer?
+    private(set) var acceptBackoff: AcceptBackoff?
     private var commitEvent: OpaquePointer?
     /// A batch is being committed; the next one gathers until it is done (one in flight keeps
     /// batches in order and makes each as large as the fsync it waits for).
@@ -142,12 +143,18 @@ public final class Server {
         EventLoop.add(commits)
         commitEvent = commits
 
+        if let (from, to) = AcceptBackoff.raiseDescriptorLimit() {
+            log.info("Raised the open file limit from \(from) to \(to)")
+        }
+        let backoff = AcceptBackoff(loop: loop, log: log)
+        acceptBackoff = backoff
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener
         let event = loop.makeEvent(
             fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: acceptCallback)
         EventLoop.add(event)
         listenEvent = event
+        backoff.register(event)
 
         jobTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: jobTimerCallback)
         armJobTimer()
@@ -267,7 +274,15 @@ public final class Server {
 
     fileprivate func acceptReady() {
         guard let listener else { return }
-        while let fd = listener.accept() {
+        while true {
+            let fd: Int32
+            switch listener.acceptOne() {
+            case .none: return
+            case .outOfDescriptors:
+                acceptBackoff?.outOfDescriptors(listener: listener, refusal: Array(ProtocolError(.maxConnections).line))
+                return
+            case .accepted(let accepted): fd = accepted
+            }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             if connections.count >= config.maxConnections {
                 let line = ProtocolError(.maxConnections).line
@@ -334,7 +349,6 @@ public final class Server {
             if count > 0 {
                 connection.input.commitWrite(count)
                 stats.bytesIn += count
-                connection.bytesIn += count
                 process(connection)
                 if connection.isClosed || connection.closeReason != nil || count < space.count { break }
                 if connection.isBlocked && connection.input.readableCount > limits.maxCommandSize {
@@ -600,7 +614,10 @@ public final class Server {
         shuttingDown = true
         // Stop taking new work: no new connections, no new commands. What clients are already
         // owed is still written, for up to the grace period.
-        if let listenEvent { EventLoop.free(listenEvent) }
+        if let listenEvent {
+            acceptBackoff?.unregister(listenEvent)
+            EventLoop.free(listenEvent)
+        }
         listenEvent = nil
         listener?.close()
         listener = nil
@@ -671,8 +688,13 @@ struct ServerStats {
     var slowConsumers = 0
     var messagesIn = 0
     var messagesOut = 0
+    /// Bytes read from and written to client sockets, everything included.
     var bytesIn = 0
     var bytesOut = 0
+    /// Message payload bytes published and delivered (headers included), as nats-server counts
+    /// `in_bytes` and `out_bytes`: NATS tooling compares them with its own.
+    var payloadBytesIn = 0
+    var payloadBytesOut = 0
     var commits = 0
     /// Published messages whose routed jobs the store refused (STORE_FULL).
     var routeRefusals = 0

@@ -50,6 +50,11 @@ public struct ServerConfig: Sendable {
     /// Port of the HTTP monitoring endpoint (`/varz`, `/connz`, `/healthz`, `/queues`, `/metrics`);
     /// nil turns it off. 0 picks a free port.
     public var httpPort: Int?
+    /// Longest HTTP request head (request line and headers) the monitoring port reads; past it,
+    /// 431. A few KiB is plenty for a scrape or a browser.
+    public var httpMaxHeadBytes = 8 << 10
+    /// How long a monitoring connection may take to send its request, in ms; then it is closed.
+    public var httpIdleMilliseconds = 10_000
     /// Least severe log level written.
     public var logLevel = LogLevel.info
 

@@ -80,6 +80,12 @@ struct DocketdCommand: ParsableCommand {
     @Option(name: [.customShort("m"), .customLong("http-port")], help: "Serve monitoring over HTTP on this port (8222 is the usual one; 0 picks a free port): /varz, /connz, /healthz, /queues, /metrics. Off when not given (DOCKET_HTTP_PORT).")
     var httpPort: Int?
 
+    @Option(help: "The longest HTTP request head (request line and headers) the monitoring port reads; past it, 431 (DOCKET_HTTP_MAX_HEADER).")
+    var httpMaxHeader = env("DOCKET_HTTP_MAX_HEADER") ?? "8KiB"
+
+    @Option(help: "How long a monitoring connection may take to send its request before it is closed (DOCKET_HTTP_IDLE_TIMEOUT).")
+    var httpIdleTimeout = env("DOCKET_HTTP_IDLE_TIMEOUT") ?? "10s"
+
     @Flag(help: "Start even though the write-ahead log is damaged: keep every valid batch, log each one dropped, and mark jobs whose payload was lost dead. Without it such a start is refused with a message naming the damage.")
     var salvage = false
 
@@ -122,6 +128,8 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("--max-queues and --max-waiting-requests must be at least 1.")
         }
         config.salvage = salvage
+        config.httpMaxHeadBytes = try size(httpMaxHeader, "--http-max-header", minimum: 256)
+        config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
         config.maxQueues = maxQueues
         config.maxWaitingRequests = maxWaitingRequests
         config.keepCompleted = keepCompleted

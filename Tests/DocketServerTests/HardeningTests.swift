@@ -353,3 +353,83 @@ import Testing
         try expectCleanRefusal(fresh, ["ulimit -f 16;"], mentioning: ["Cannot start"])
     }
 }
+
+/// The monitoring port and running out of descriptors: bounded, polite, and quiet.
+@Suite struct MonitoringPortTests {
+    /// Sends `request` to the monitoring port and reads until the server closes.
+    func exchange(_ port: Int, _ request: [UInt8]) throws -> String {
+        let client = try LineClient(port: port)
+        try? client.send(request)
+        return String(decoding: try client.readUntilClosed(), as: UTF8.self)
+    }
+
+    @Test func oversizedHeadsGet431AndOtherMethods405() throws {
+        let server = try DocketdProcess(["-m", "0", "--http-max-header", "4KiB"])
+        let port = try #require(server.httpPort)
+        let ok = try exchange(port, Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(ok.hasPrefix("HTTP/1.1 200 OK\r\n") && ok.hasSuffix(#"{"status":"ok"}"#))
+        let huge = "GET /varz HTTP/1.1\r\nX-Big: " + String(repeating: "a", count: 64 << 10) + "\r\n\r\n"
+        #expect(try exchange(port, Array(huge.utf8)).hasPrefix("HTTP/1.1 431 "))
+        let post = try exchange(port, Array("POST /varz HTTP/1.1\r\nContent-Length: 0\r\n\r\n".utf8))
+        #expect(post.hasPrefix("HTTP/1.1 405 ") && post.contains("Allow: GET, HEAD\r\n"))
+        let head = try exchange(port, Array("HEAD /varz HTTP/1.1\r\n\r\n".utf8))
+        #expect(head.hasPrefix("HTTP/1.1 200 ") && head.hasSuffix("\r\n\r\n"))
+    }
+
+    @Test func idleMonitoringConnectionsAreClosed() throws {
+        let server = try DocketdProcess(["-m", "0", "--http-idle-timeout", "300ms"])
+        let port = try #require(server.httpPort)
+        let idle = try LineClient(port: port)
+        try idle.send("GET /varz HTTP/1.1\r\n")  // never finishes its head
+        let started = Date()
+        #expect(try idle.readUntilClosed().isEmpty)
+        #expect(Date().timeIntervalSince(started) < 3)
+    }
+
+    @Test func runningOutOfDescriptorsRefusesPolitelyWithoutSpinning() throws {
+        let server = try DocketdProcess(["-m", "0"], shell: "ulimit -n 64;")
+        let port = try #require(server.httpPort)
+        // Idle monitoring connections until accept runs out of descriptors.
+        var held: [LineClient] = []
+        for _ in 0..<80 { if let client = try? LineClient(port: port) { held.append(client) } }
+        usleep(300_000)
+        // A new protocol client is told why instead of hanging.
+        let refused = try LineClient(port: server.port)
+        let answer = String(decoding: try refused.readUntilClosed(), as: UTF8.self)
+        #expect(answer.contains("-ERR 'maximum connections exceeded'"))
+        // The loop does not spin: well under half a core over a second.
+        func cpuTicks() throws -> Int {
+            let stat = try String(contentsOfFile: "/proc/\(server.pid)/stat", encoding: .utf8)
+            let fields = stat.split(separator: ")").last!.split(separator: " ")
+            return Int(fields[11])! + Int(fields[12])!
+        }
+        let before = try cpuTicks()
+        sleep(1)
+        #expect(try cpuTicks() - before < 50)
+        #expect(server.log.lines.filter { $0.contains("Out of file descriptors") }.count <= 2)
+        // Once descriptors are free again, clients are served.
+        held.removeAll()
+        usleep(300_000)
+        let client = try server.client()
+        _ = try client.handshake()
+        #expect(try client.sync() == [])
+    }
+}
+
+@Suite struct CountersTests {
+    @Test func inAndOutBytesCountPayloadsAsNatsServerDoes() throws {
+        let server = try DocketdProcess(["-m", "0"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("SUB foo 1\r\nSUB foo 2\r\nPUB foo 5\r\nhello\r\n")
+        _ = try client.readMessage()
+        _ = try client.readMessage()
+        let stats = try client.object("STATS")
+        #expect(stats["in_msgs"] as? Int == 1 && stats["in_bytes"] as? Int == 5)
+        #expect(stats["out_msgs"] as? Int == 2 && stats["out_bytes"] as? Int == 10)
+        let connz = try LineClient(port: try #require(server.httpPort))
+        try connz.send("GET /connz HTTP/1.1\r\n\r\n")
+        let body = String(decoding: try connz.readUntilClosed(), as: UTF8.self)
+        #expect(body.contains(#""in_bytes":5"#) && body.contains(#""out_bytes":10"#))
+    }
+}

@@ -42,7 +42,9 @@ public final class DocketdProcess: @unchecked Sendable {
 
     /// Starts docketd and waits until it logs `Server is ready`. `port` 0 picks a free port;
     /// give a stopped server's `port` and `dataDirectory` to restart it where clients knew it.
-    public init(_ flags: [String] = [], dataDirectory: URL? = nil, port: Int = 0) throws {
+    /// `shell`: commands run before docketd in the same shell (`ulimit -n 64;`), for limits a
+    /// test must set on the server process itself.
+    public init(_ flags: [String] = [], dataDirectory: URL? = nil, port: Int = 0, shell: String? = nil) throws {
         if let dataDirectory {
             self.dataDirectory = dataDirectory
             ownsDirectory = false
@@ -53,8 +55,14 @@ public final class DocketdProcess: @unchecked Sendable {
         }
         let log = LogCollector()
         self.log = log
-        process.executableURL = Self.binary
-        process.arguments = ["--port", String(port), "--data-dir", self.dataDirectory.path] + flags
+        let arguments = ["--port", String(port), "--data-dir", self.dataDirectory.path] + flags
+        if let shell {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", shell + " exec " + ([Self.binary.path] + arguments).map { "'\($0)'" }.joined(separator: " ")]
+        } else {
+            process.executableURL = Self.binary
+            process.arguments = arguments
+        }
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
@@ -100,6 +108,12 @@ public final class DocketdProcess: @unchecked Sendable {
         }
         usleep(50_000)  // the last bytes of the pipe
         return (process.terminationStatus, log.text)
+    }
+
+    /// The monitoring port, when started with `-m`/`--http-port`.
+    public var httpPort: Int? {
+        guard let line = log.lines.first(where: { $0.contains("Listening for monitoring connections on") }) else { return nil }
+        return Int(line.split(separator: ":").last ?? "")
     }
 
     /// Sends SIGTERM and waits for exit (SIGKILL after `timeout`); returns the exit status.
