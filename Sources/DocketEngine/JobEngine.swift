@@ -96,6 +96,8 @@ public final class JobEngine {
     /// deadline heap): swept out together once they are many, so that withdrawing one is O(1)
     /// amortised and clients that come and go cannot make the lists grow.
     private var withdrawnWatches = 0
+    /// Start times found in stored jobs, until `finishRecovery` rebuilds the rate windows.
+    private var restoredStarts: [(queue: JobQueue, time: Int64, group: [UInt8]?)] = []
     private var withdrawnWaiters = 0
     /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
     public var recordsLifecycle = false
@@ -136,6 +138,13 @@ public final class JobEngine {
         job.progressNote = stored.progressNote
         job.lastError = stored.lastError
         job.result = stored.result
+        // Its last start counts in the queue's rate windows (the settings are restored first),
+        // rebuilt once every job is back.
+        if let started = stored.startedAt {
+            let now = clock.now()
+            let window = max(queue.config.rate?.windowMilliseconds ?? 0, queue.config.groupRate?.windowMilliseconds ?? 0)
+            if started + Int64(window) > now { restoredStarts.append((queue, started, stored.group)) }
+        }
         if job.state == .active {
             job.state = .waiting
             job.startedAt = nil
@@ -161,6 +170,37 @@ public final class JobEngine {
         case .active: break
         }
         nextID = max(nextID, id + 1)
+    }
+
+    /// Ends recovery, once the queues have their settings: rate windows are rebuilt from the
+    /// start times the stored jobs keep (so `rate=1/1h` still holds after a restart), and the
+    /// stored throttles are put back. Starts of jobs deleted or removed by retention since are
+    /// gone, and a job keeps only its latest start, so a rebuilt window can hold fewer starts
+    /// than the lost one did, never more.
+    public func finishRecovery(holds: [(String, QueueHolds)]) {
+        let now = clock.now()
+        for (name, stored) in holds {
+            let queue = queue(named: name)
+            if stored.queue > now { queue.heldUntil = stored.queue }
+            for (group, until) in stored.groups where until > now { queue.group(group).heldUntil = until }
+        }
+        restoredStarts.sort { $0.time < $1.time }
+        for (queue, time, group) in restoredStarts {
+            if let window = queue.rateWindow, time + window.window > now, window.allows(at: time) {
+                queue.rateWindow?.record(time)
+            }
+            if let group, let rate = queue.config.groupRate, time + Int64(rate.windowMilliseconds) > now,
+                let state = queue.groupIfLimited(group, config: queue.config), state.window?.allows(at: time) == true
+            {
+                state.window?.record(time)
+            }
+        }
+        restoredStarts.removeAll()
+    }
+
+    /// Starts a restore: the queues' stored settings, before any job comes back.
+    public func restoreSettings(_ queueConfigs: [(String, QueueConfig)]) {
+        for (name, config) in queueConfigs { queue(named: name).config = config }
     }
 
     /// Ends a restore: the stored next id and queue settings.
@@ -301,6 +341,8 @@ public final class JobEngine {
             } else {
                 queue.heldUntil = max(queue.heldUntil, until)
             }
+            // The hold is written with the queue's record, in this commit.
+            changedQueues[queue.name] = queue
             queue.throttledTotal += 1
             job.holder = 0
             job.attempts -= 1
@@ -1014,6 +1056,14 @@ public final class JobQueue {
         let policy = JobPolicy(maxAttempts: maxAttempts, backoff: backoff, jitter: jitter, leaseMilliseconds: leaseMilliseconds)
         lastPolicy = policy
         return policy
+    }
+
+    /// The throttles still in force after `now`, for the queue's stored record.
+    public func holds(after now: Int64) -> QueueHolds {
+        var holds = QueueHolds()
+        if heldUntil > now { holds.queue = heldUntil }
+        for (name, state) in groups where state.heldUntil > now { holds.groups.append((name, state.heldUntil)) }
+        return holds
     }
 
     func group(_ name: [UInt8]) -> GroupState {

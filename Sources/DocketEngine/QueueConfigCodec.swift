@@ -3,8 +3,16 @@ import DocketWire
 /// Queue settings on disk: a small JSON object, so a later version can add keys and still read
 /// what an earlier one wrote (unknown keys are ignored, missing ones mean "default").
 public enum QueueConfigCodec {
-    public static func encode(_ config: QueueConfig) -> [UInt8] {
+    /// The record: the settings, and the throttles in force (`holds`), which must outlive a
+    /// restart as the settings do.
+    public static func encode(_ config: QueueConfig, holds: QueueHolds = QueueHolds()) -> [UInt8] {
         var writer = JSONObjectWriter()
+        if holds.queue > 0 { writer.add("held_until", Int(holds.queue)) }
+        if !holds.groups.isEmpty {
+            // Group names are bytes, not necessarily UTF-8: hex keeps them exact.
+            let entries = holds.groups.map { "[\"\(hex($0.group))\",\($0.until)]" }
+            writer.add("group_holds", json: "[" + entries.joined(separator: ",") + "]")
+        }
         if let rate = config.rate { writer.add("rate", rate.text) }
         if let rate = config.groupRate { writer.add("group_rate", rate.text) }
         if let concurrency = config.concurrency { writer.add("concurrency", concurrency) }
@@ -18,8 +26,21 @@ public enum QueueConfigCodec {
         return Array(writer.result.utf8)
     }
 
-    public static func decode(_ bytes: [UInt8]) -> QueueConfig? {
+    public static func decode(_ bytes: [UInt8]) -> QueueConfig? { decodeRecord(bytes)?.config }
+
+    /// The settings and the throttles a record holds.
+    public static func decodeRecord(_ bytes: [UInt8]) -> (config: QueueConfig, holds: QueueHolds)? {
         guard let json = bytes.withUnsafeBytes({ JSONValue.parse($0) }), case .object = json else { return nil }
+        var holds = QueueHolds()
+        holds.queue = json["held_until"]?.numberValue.map { Int64($0) } ?? 0
+        if case .array(let entries)? = json["group_holds"] {
+            for entry in entries {
+                guard case .array(let pair) = entry, pair.count == 2, let name = pair[0].stringValue.flatMap(unhex),
+                    let until = pair[1].numberValue
+                else { continue }
+                holds.groups.append((name, Int64(until)))
+            }
+        }
         var config = QueueConfig()
         config.rate = json["rate"]?.stringValue.flatMap(Rate.parse)
         config.groupRate = json["group_rate"]?.stringValue.flatMap(Rate.parse)
@@ -31,7 +52,46 @@ public enum QueueConfigCodec {
         config.leaseMilliseconds = json["lease_ms"]?.numberValue.map { Int($0) }
         config.keepCompleted = json["keep_completed"]?.numberValue.map { Int($0) }
         config.keepDead = json["keep_dead"]?.numberValue.map { Int($0) }
-        return config
+        return (config, holds)
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in bytes { out += [digits[Int(byte >> 4)], digits[Int(byte & 15)]] }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func unhex(_ text: String) -> [UInt8]? {
+        let chars = Array(text.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        for index in stride(from: 0, to: chars.count, by: 2) {
+            guard let high = digit(chars[index]), let low = digit(chars[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+        }
+        return out
+    }
+
+    private static func digit(_ char: UInt8) -> UInt8? {
+        switch char {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return char - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return char - UInt8(ascii: "a") + 10
+        default: return nil
+        }
+    }
+}
+
+/// Throttles in force on a queue (FAIL throttle=): unix ms until which nothing of the queue, or
+/// of a group, starts. Kept with the queue's record so a restart does not lift them.
+public struct QueueHolds: Sendable, Equatable {
+    public var queue: Int64 = 0
+    public var groups: [(group: [UInt8], until: Int64)] = []
+
+    public init() {}
+
+    public static func == (a: QueueHolds, b: QueueHolds) -> Bool {
+        a.queue == b.queue && a.groups.elementsEqual(b.groups) { $0.group == $1.group && $0.until == $1.until }
     }
 }
 

@@ -473,7 +473,7 @@ extension Server {
         committingPayloads = stagedPayloads
         stagedPayloads = []
         for queue in engine.takeQueueChanges() {
-            batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config)))
+            batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config, holds: queue.holds(after: clock.now()))))
         }
         batch.routes = routeChanges
         if !routeChanges.isEmpty { batch.nextRouteID = nextRouteID }

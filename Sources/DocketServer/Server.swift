@@ -199,6 +199,17 @@ public final class Server {
     /// Rebuilds the job engine from the store and makes what recovery changed durable.
     private func recoverJobs(from directory: DataDirectory, started: Int) throws {
         var recovered = 0
+        // Settings first: rebuilding a queue's rate window needs its rate as its jobs come back.
+        var queueConfigs: [(String, QueueConfig)] = []
+        var queueHolds: [(String, QueueHolds)] = []
+        for (name, bytes) in try directory.loadQueueRecords() {
+            guard let (config, holds) = QueueConfigCodec.decodeRecord(bytes) else {
+                throw ServerError("settings of queue \(name) in \(config.dataDirectory) cannot be decoded")
+            }
+            queueConfigs.append((name, config))
+            queueHolds.append((name, holds))
+        }
+        engine.restoreSettings(queueConfigs)
         let stored = try directory.load { record in
             guard var fields = JobCodec.decode(record.record) else {
                 throw ServerError("job \(record.id) in \(config.dataDirectory) cannot be decoded")
@@ -222,13 +233,6 @@ public final class Server {
             if fields.state == .completed && record.payloadSize != nil { stalePayloads.append(record.id) }
             recovered += 1
         }
-        var queueConfigs: [(String, QueueConfig)] = []
-        for (name, bytes) in stored.queues {
-            guard let config = QueueConfigCodec.decode(bytes) else {
-                throw ServerError("settings of queue \(name) in \(config.dataDirectory) cannot be decoded")
-            }
-            queueConfigs.append((name, config))
-        }
         engine.finishRestore(nextID: stored.nextID, queueConfigs: queueConfigs)
         storedNextID = stored.nextID
         nextRouteID = max(nextRouteID, stored.nextRouteID)
@@ -236,6 +240,7 @@ public final class Server {
             var copy = name
             copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }
         }
+        engine.finishRecovery(holds: queueHolds)
         _ = engine.takeQueueChanges()
         for (id, text) in stored.routes {
             let parsed = text.withUnsafeBytes { JobCommand.parse(.route, $0, 0..<$0.count) }

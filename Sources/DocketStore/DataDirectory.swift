@@ -325,6 +325,27 @@ public final class DataDirectory: JobStore {
             routes: routes)
     }
 
+    /// Every queue's stored record, by name (also part of `load`'s result; read first by a
+    /// recovery that needs the settings before the jobs).
+    public func loadQueueRecords() throws -> [(name: String, bytes: [UInt8])] {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
+        defer { mdb_txn_abort(txn) }
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(txn, queuesDB, &cursor), "mdb_cursor_open queues")
+        defer { mdb_cursor_close(cursor) }
+        var key = MDB_val()
+        var value = MDB_val()
+        var queues: [(name: String, bytes: [UInt8])] = []
+        var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
+        while status == 0 {
+            let name = String(decoding: UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size), as: UTF8.self)
+            queues.append((name, Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+            status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+        }
+        return queues
+    }
+
     /// Every stored job at once, with copies of its record; for tests and tools.
     public func loadJobs() throws -> (records: [(id: UInt64, record: [UInt8], payloadSize: Int?)], state: StoredState) {
         var records: [(id: UInt64, record: [UInt8], payloadSize: Int?)] = []

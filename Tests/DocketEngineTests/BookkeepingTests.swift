@@ -85,3 +85,47 @@ import Testing
         #expect(Set(dead.map(\.id)).count == 40_000)
     }
 }
+
+@Suite struct QueueRecordTests {
+    @Test func holdsRoundTripWithTheSettings() {
+        var config = QueueConfig()
+        config.rate = Rate(limit: 5, windowMilliseconds: 1000)
+        var holds = QueueHolds()
+        holds.queue = 1_700_000_000_000
+        holds.groups = [([0x00, 0xFF, 0x41], 1_700_000_123_456), (Array("tenant-7".utf8), 1_700_000_000_001)]
+        let decoded = QueueConfigCodec.decodeRecord(QueueConfigCodec.encode(config, holds: holds))
+        #expect(decoded?.config == config)
+        #expect(decoded?.holds == holds)
+        // A record written before holds were kept reads as none.
+        #expect(QueueConfigCodec.decodeRecord(Array(#"{"paused":true}"#.utf8))?.holds == QueueHolds())
+    }
+
+    @Test func aRestoredRateWindowCountsTheStoredStarts() {
+        let before = Harness()
+        let ids = (0..<4).map { _ in before.enq() }
+        for (index, id) in ids.prefix(3).enumerated() {
+            if index > 0 { before.clock.advance(index == 1 ? 40_000 : 20_000) }
+            #expect(before.next()?.id == id)
+            #expect(errorOf(before.engine.ack(id: id, owner: 1, result: nil)) == nil)
+        }
+        // Starts at 0 s, 40 s and 60 s; now is 60 s. A restart with rate=2/60s must not start
+        // job 4 before the start at 40 s is a minute old.
+        let after = Harness()
+        after.clock.time = before.clock.time
+        var config = QueueConfig()
+        config.rate = Rate(limit: 2, windowMilliseconds: 60_000)
+        after.engine.restoreSettings([("q", config)])
+        for id in ids {
+            JobCodec.encode(before.engine.job(id)!).withUnsafeBytes { after.engine.restoreJob(id: id, JobCodec.decode($0)!, payloadSize: 0) }
+        }
+        after.engine.finishRestore(nextID: 5)
+        var name = "q"
+        name.withUTF8 { after.engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }
+        after.engine.finishRecovery(holds: [])
+        #expect(after.next() == nil)
+        after.advance(39_999)
+        #expect(after.next() == nil)
+        after.advance(1)
+        #expect(after.next()?.id == ids[3])
+    }
+}

@@ -433,3 +433,58 @@ import Testing
         #expect(body.contains(#""in_bytes":5"#) && body.contains(#""out_bytes":10"#))
     }
 }
+
+/// Rate windows and throttles are promises about time: a restart does not lift them.
+@Suite struct PoliciesAcrossRestartsTests {
+    @Test func aRateWindowSurvivesARestart() throws {
+        let first = try DocketdProcess()
+        let client = try first.client()
+        _ = try client.handshake()
+        try client.line("QUEUE slow rate=1/1h")
+        #expect(try client.readLine() == "+OK")
+        try client.send("ENQ slow 1\r\na\r\nENQ slow 1\r\nb\r\nRESERVE slow timeout=0\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        #expect(try client.readLine() == "+OK 2")
+        _ = try client.readMessage()
+        try client.line("ACK 1")
+        #expect(try client.readLine() == "+OK")
+        #expect(first.stop() == 0)
+        let second = try first.restart()
+        let again = try second.client()
+        _ = try again.handshake()
+        try again.line("RESERVE slow timeout=0")
+        #expect(try again.readLine() == "NOJOB")
+        let next = try again.object("QUEUE slow")["next_start_at"] as? Double ?? 0
+        #expect(next > Date().timeIntervalSince1970 * 1000 + 3_000_000)
+    }
+
+    @Test func throttlesSurviveARestart() throws {
+        let first = try DocketdProcess()
+        let client = try first.client()
+        _ = try client.handshake()
+        try client.send("ENQ held 1\r\na\r\nENQ held 1\r\nb\r\nRESERVE held timeout=0\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        #expect(try client.readLine() == "+OK 2")
+        _ = try client.readMessage()
+        try client.line("FAIL 1 throttle=1h")
+        #expect(try client.readLine() == "+OK throttled 3600000")
+        try client.send("ENQ tenants group=a 1\r\na\r\nENQ tenants group=b 1\r\nb\r\nRESERVE tenants timeout=0\r\n")
+        #expect(try client.readLine() == "+OK 3")
+        #expect(try client.readLine() == "+OK 4")
+        _ = try client.readMessage()
+        try client.line("FAIL 3 throttle=1h scope=group")
+        #expect(try client.readLine() == "+OK throttled 3600000")
+        first.crash()  // not even a clean stop
+        let second = try first.restart()
+        let again = try second.client()
+        _ = try again.handshake()
+        try again.line("RESERVE held timeout=0")
+        #expect(try again.readLine() == "NOJOB")
+        #expect(try again.object("QUEUE held")["held_until"] as? Double ?? 0 > Date().timeIntervalSince1970 * 1000)
+        // Group a is held; group b is not.
+        try again.line("RESERVE tenants timeout=0")
+        #expect(plainJobLine(try again.readMessage().0) == "JOB 4 tenants 1 1")
+        try again.line("RESERVE tenants timeout=0")
+        #expect(try again.readLine() == "NOJOB")
+    }
+}
