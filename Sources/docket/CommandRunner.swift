@@ -91,6 +91,8 @@ final class CommandRunner: @unchecked Sendable {
         environment["DOCKET_JOB_ID"] = String(job.id)
         environment["DOCKET_QUEUE"] = job.queue
         environment["DOCKET_ATTEMPT"] = String(job.attempt)
+        // Unique per run, crashes included: the key for side effects that must happen once.
+        if let delivery = job.delivery { environment["DOCKET_DELIVERY"] = String(delivery) }
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {

@@ -251,7 +251,7 @@ struct Enq: ParsableCommand {
 
     @OptionGroup var flags: EnqueueFlags
 
-    @Flag(help: "Wait until the job is completed or dead, and print its result (or its error, with exit status 1).")
+    @Flag(help: "Wait until the job is completed or dead, and print its result (or its error, with exit status 1; a lost connection exits 3).")
     var wait = false
 
     @Option(help: "With --wait, give up after this long (exit status 2).")
@@ -296,7 +296,8 @@ struct WaitCommand: ParsableCommand {
         discussion: """
             Prints the result of a completed job and exits 0; prints the last error of a dead \
             job to standard error and exits 1; when --timeout passes first, says which state \
-            the job is in and exits 2.
+            the job is in and exits 2. A lost connection exits 3 (the job may still finish: wait \
+            again), a refusal 4 (no such job).
             """)
 
     @OptionGroup var connection: ServerOptions
@@ -321,10 +322,10 @@ struct WaitCommand: ParsableCommand {
             return 0
         case .dead(let error):
             writeStderr("docket: job \(id) is dead: \(printable(error))\n")
-            return 1
+            return ExitStatus.dead
         case .pending(let state):
             writeStderr("docket: job \(id) is still \(state)\n")
-            return 2
+            return ExitStatus.pending
         }
     }
 }

@@ -17,8 +17,11 @@ struct DocketCLI: ParsableCommand {
         discussion: """
             Every command connects to the server given with --server (host:port), or in the \
             DOCKET_SERVER environment variable, or to 127.0.0.1:4222 without either. Durations \
-            read like 250ms, 30s, 5m or 2h. Errors go to standard error and make the exit \
-            status 1.
+            read like 250ms, 30s, 5m or 2h. Errors go to standard error. Exit status: 0 done; \
+            1 the job is dead (wait, enq --wait); 2 the job was still pending when --timeout \
+            passed; 3 the server could not be reached or the connection was lost, so the outcome \
+            is unknown (an enq is safe to repeat only with --key); 4 the server refused the \
+            command; 64 the command line is wrong.
             """,
         version: DocketConnection.version,
         subcommands: [
@@ -41,7 +44,7 @@ struct ServerOptions: ParsableArguments {
         return "127.0.0.1:4222"
     }
 
-    /// Connects, runs `body`, and closes; Docket errors are printed and become exit status 1.
+    /// Connects, runs `body`, and closes; Docket errors are printed and become their exit status.
     func with<T>(_ body: (DocketConnection) throws -> T) throws -> T {
         let connection: DocketConnection
         do {
@@ -58,13 +61,27 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
-/// Prints a Docket error the way the tool reports every error, and gives the exit code.
-func fail(_ error: DocketError) -> ExitCode {
-    writeStderr("docket: \(error)\n")
-    return ExitCode(1)
+/// The tool's exit statuses (see the command's discussion).
+enum ExitStatus {
+    static let dead: Int32 = 1
+    static let pending: Int32 = 2
+    static let unreachable: Int32 = 3
+    static let refused: Int32 = 4
 }
 
-/// Runs `body`; a Docket error is printed and becomes exit status 1.
+/// Prints a Docket error the way the tool reports every error, and gives the exit code: a
+/// connection that failed (the outcome is unknown) and a refusal are told apart.
+func fail(_ error: DocketError) -> ExitCode {
+    writeStderr("docket: \(error)\n")
+    switch error {
+    case .connectFailed, .connectionLost, .connectionClosed, .timeout, .protocolViolation:
+        return ExitCode(ExitStatus.unreachable)
+    default:
+        return ExitCode(ExitStatus.refused)
+    }
+}
+
+/// Runs `body`; a Docket error is printed and becomes its exit status.
 func reportingFailure<T>(_ body: () throws(DocketError) -> T) throws -> T {
     do {
         return try body()

@@ -17,7 +17,8 @@ struct Work: ParsableCommand {
         abstract: "Run a command once per job of a queue: any program becomes a reliable worker.",
         discussion: """
             For each job, the command after -- runs with the job's payload on its standard \
-            input and DOCKET_JOB_ID, DOCKET_QUEUE and DOCKET_ATTEMPT in its environment. Exit \
+            input and DOCKET_JOB_ID, DOCKET_QUEUE, DOCKET_ATTEMPT and DOCKET_DELIVERY (unique per \
+            run, also across server crashes) in its environment. Exit \
             status 0 completes the job with the command's standard output as the result (trailing \
             line ends removed, cut to --max-result). Any other status fails the attempt with the \
             end of its standard error as the reason (cut to --max-reason), and the job's retry \
@@ -63,7 +64,26 @@ struct Work: ParsableCommand {
 
     func validate() throws {
         if command.isEmpty { throw ValidationError("Give the command to run after --, as in: docket work emails -- ./send.sh") }
+        // A command that cannot run would fail every job it is given, using up their attempts.
+        guard Self.isRunnable(command[0]) else {
+            throw ValidationError("Cannot run \(command[0]): no such executable file (give a path, or a program on PATH).")
+        }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1.") }
+    }
+
+    /// Whether `program` names an executable file: a path, or a name found on PATH.
+    static func isRunnable(_ program: String) -> Bool {
+        if program.contains("/") { return access(program, X_OK) == 0 && !isDirectory(program) }
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+        return path.split(separator: ":").contains { directory in
+            let candidate = "\(directory)/\(program)"
+            return access(candidate, X_OK) == 0 && !isDirectory(candidate)
+        }
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     func run() throws {

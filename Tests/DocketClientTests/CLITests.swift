@@ -49,17 +49,17 @@ import Testing
             #expect(out.split(separator: "\n").first?.hasPrefix("QUEUE") == true)
             #expect(out.contains("emails"))
 
-            // Errors: a message on stderr, exit status 1.
+            // Errors: a message on stderr; a refusal exits 4, a server out of reach 3.
             (status, _, err) = try docket("job", "999", server: server)
-            #expect(status == 1)
+            #expect(status == 4)
             #expect(err.contains("NOT_FOUND"))
             (status, _, err) = try docket("enq", "bad.queue", "x", server: server)
-            #expect(status == 1)
+            #expect(status == 4)
             #expect(err.contains("queue name"))
             (status, _, _) = try docket("job", "abc", server: server)
             #expect(status != 0)
             let unreachable = try CLIRun(["stats", "--server", "127.0.0.1:1"], server: server)
-            #expect(unreachable.exitStatus() == 1)
+            #expect(unreachable.exitStatus() == 3)
             #expect(unreachable.stderr.contains("cannot connect"))
         }
     }
@@ -77,7 +77,7 @@ import Testing
             #expect(parseJSON(out)?["paused"]?.boolValue == false)
             #expect(parseJSON(out)?["config"]?["concurrency"] == .null)
             (status, _, err) = try docket("queue", "render", "--rate", "fast", server: server)
-            #expect(status == 1 && err.contains("BAD_OPTION"))
+            #expect(status == 4 && err.contains("BAD_OPTION"))
 
             // wait: pending (2), dead (1), completed (0); retry brings a dead job back.
             let client = try DocketConnection(server.address)
@@ -188,6 +188,35 @@ import Testing
             #expect(try client.inspect(id).attempts == 1)
             #expect(!events.all.contains { $0.event == "stalled" })
             #expect(try client.inspect(later).state == "waiting")
+        }
+    }
+
+    @Test func aLostConnectionAndADeadJobExitDifferently() throws {
+        try withServer { server in
+            // The job dies: 1.
+            let worker = try DocketConnection(server.address)
+            defer { worker.close() }
+            let waiting = try CLIRun(["enq", "doomed", "y", "--attempts", "1", "--wait"], server: server)
+            let job = try #require(try worker.reserve("doomed", timeout: .seconds(5)))
+            _ = try worker.fail(job.id, attempt: job.attempt, reason: "boom")
+            #expect(waiting.exitStatus(timeout: 10) == 1)
+            #expect(waiting.stderr.contains("is dead: boom"))
+            // The server goes away while a wait is in flight: 3, not the dead job's 1.
+            let lost = try CLIRun(["enq", "never", "z", "--wait"], server: server)
+            #expect(eventually { (try? worker.inspect(job.id + 1)) != nil })
+            server.crash()
+            #expect(lost.exitStatus(timeout: 20) == 3)
+            #expect(lost.stderr.contains("docket:"))
+        }
+    }
+
+    @Test func workRefusesACommandThatCannotRun() throws {
+        try withServer { server in
+            let (status, _, err) = try docket("work", "q", "--", "/nonexistent/program", server: server)
+            #expect(status == 64)
+            #expect(err.contains("Cannot run /nonexistent/program"))
+            let (onPath, _, _) = try docket("work", "q", "--", "no-such-program-on-path", server: server)
+            #expect(onPath == 64)
         }
     }
 }
