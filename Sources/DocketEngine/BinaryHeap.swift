@@ -24,17 +24,7 @@ struct BinaryHeap<Element: Comparable> {
         // Floyd's heap construction: sift every parent down, last first.
         var start = elements.count / 2 - 1
         while start >= 0 {
-            var parent = start
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var candidate = parent
-                if left < elements.count && elements[left] < elements[candidate] { candidate = left }
-                if right < elements.count && elements[right] < elements[candidate] { candidate = right }
-                if candidate == parent { break }
-                elements.swapAt(parent, candidate)
-                parent = candidate
-            }
+            siftDown(from: start)
             start -= 1
         }
     }
@@ -45,7 +35,12 @@ struct BinaryHeap<Element: Comparable> {
         if elements.count == 1 { return elements.removeLast() }
         let smallest = elements[0]
         elements[0] = elements.removeLast()
-        var parent = 0
+        siftDown(from: 0)
+        return smallest
+    }
+
+    private mutating func siftDown(from start: Int) {
+        var parent = start
         while true {
             let left = 2 * parent + 1
             let right = left + 1
@@ -56,6 +51,5 @@ struct BinaryHeap<Element: Comparable> {
             elements.swapAt(parent, candidate)
             parent = candidate
         }
-        return smallest
     }
 }

@@ -206,3 +206,13 @@ def make_client(url: str) -> Iterator[Callable[..., "object"]]:
     yield make
     for c in made:
         c.close()
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02):
+    """Polls ``predicate`` until it holds or ``timeout`` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -8,15 +8,7 @@ import time
 import pytest
 
 import docket
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+from conftest import wait_until
 
 
 @pytest.mark.parametrize("how", ["sigterm", "kill"])

@@ -18,20 +18,12 @@ import threading
 import time
 
 import docket
+from conftest import wait_until
 
 N = 2000
 CONCURRENCY = 4
 FLAGS = ["--keep-completed", "10000"]  # keep every job (and key) for the checks
 ACK_SLACK = 1.0  # seconds from a handler's end to its ACK being durable, at most
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def test_restart_under_load(start_docketd, tmp_path, caplog):

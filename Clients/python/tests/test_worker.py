@@ -14,15 +14,7 @@ from pathlib import Path
 import pytest
 
 import docket
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+from conftest import wait_until
 
 
 def test_concurrency_each_job_once(client, url):

@@ -19,15 +19,7 @@ from pathlib import Path
 import pytest
 
 import docket
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+from conftest import wait_until
 
 
 def _alive(worker):
