@@ -150,6 +150,12 @@ import Testing
         #expect(httpStatus == 1)
         #expect(httpOutput.contains("monitoring"))
         #expect(!httpOutput.contains("Fatal error"))
+        // An address this machine does not have (a documentation range: nothing is sent).
+        let (addressStatus, addressOutput) = try DocketdProcess.runToExit(
+            ["--addr", "192.0.2.1", "--port", "0", "--data-dir", directory.path])
+        #expect(addressStatus == 1)
+        #expect(addressOutput.contains("Cannot start") && addressOutput.contains("192.0.2.1"))
+        #expect(!addressOutput.contains("Fatal error"))
     }
 }
 
