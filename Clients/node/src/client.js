@@ -32,6 +32,7 @@ import {
   encodeSub,
   encodeTouch,
   encodeUnsub,
+  durationMs,
   replyDecoders,
   route,
   toBytes,
@@ -53,6 +54,10 @@ export const VERSION = '0.1.0';
  * @property {number} [connectTimeoutMs] time for one attempt to reach a working connection (default 5000)
  * @property {number} [maxOutboxBytes] bytes of commands kept while disconnected (default 8 MiB)
  * @property {number} [requestTimeoutMs] default timeout of request() (default 5000)
+ * @property {number|null} [commandTimeoutMs] how long a command (ENQ, ACK, INSPECT, flush …) waits for its
+ *   reply, counted from the call, disconnected time included, before it rejects with TimeoutError
+ *   (default 10000; null or 0: no limit). A RESERVE with a `timeout` gets that wait on top; one without
+ *   waits as long as the server does.
  */
 
 /**
@@ -62,6 +67,7 @@ export const VERSION = '0.1.0';
  * @property {(v: any) => void} resolve
  * @property {(e: Error) => void} reject
  * @property {boolean} settled
+ * @property {(value: any) => void} [late] called with the reply that comes after a timeout
  */
 
 /** A FIFO with O(1) push and shift. */
@@ -129,8 +135,11 @@ export class Client extends EventEmitter {
       connectTimeoutMs: 5000,
       maxOutboxBytes: 8 * 1024 * 1024,
       requestTimeoutMs: 5000,
+      commandTimeoutMs: 10_000,
       ...options,
     };
+    /** connections made after the first one */
+    this.reconnects = 0;
     /** @type {'connecting'|'connected'|'disconnected'|'closed'} */
     this.state = 'connecting';
     /** @type {Record<string, any>|null} the server's INFO */
@@ -257,6 +266,7 @@ export class Client extends EventEmitter {
         if (this.socket !== socket) return;
         const reconnected = this.state === 'disconnected';
         this.state = 'connected';
+        if (reconnected) this.reconnects++;
         this.reconnectAttempts = 0;
         this.lastError = null;
         this._sendOutbox();
@@ -275,8 +285,9 @@ export class Client extends EventEmitter {
     for (const r of this.requests.values()) r.held = false;
     this.outboxBytes = 0;
     for (const { bytes, entry } of held) {
-      if (entry) this._expect(bytes, entry);
-      else this._write(bytes);
+      if (!entry) this._write(bytes);
+      else if (!entry.settled) this._expect(bytes, entry);
+      // else: it timed out before it could be sent, and its caller was told so: never send it
     }
   }
 
@@ -356,6 +367,15 @@ export class Client extends EventEmitter {
   }
 
   /**
+   * close() that waits at most `lingerMs` for the socket to close before destroying it.
+   * @param {number} lingerMs @internal
+   */
+  _closeWithin(lingerMs) {
+    if (!this._closing) this._closing = this._shutdown(null, lingerMs);
+    return this._closing;
+  }
+
+  /**
    * Waits until the server has handled everything sent so far (flush), then closes.
    * @param {{timeout?: number}} [opts]
    */
@@ -367,8 +387,8 @@ export class Client extends EventEmitter {
     }
   }
 
-  /** @param {Error|null} err @internal */
-  _shutdown(err) {
+  /** @param {Error|null} err @param {number} [lingerMs] @internal */
+  _shutdown(err, lingerMs = 1000) {
     if (this.state === 'closed' && !this.socket) return Promise.resolve();
     this.state = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -379,7 +399,7 @@ export class Client extends EventEmitter {
       if (!socket || socket.destroyed) return resolve(undefined);
       socket.once('close', () => resolve(undefined));
       socket.end();
-      setTimeout(() => socket.destroy(), 1000).unref();
+      setTimeout(() => socket.destroy(), lingerMs).unref();
     });
     return closed.then(() => {
       this.emit('close', err);
@@ -457,8 +477,11 @@ export class Client extends EventEmitter {
    * block of every job verb; a verb the server adds later is an encoder and a reply decoder.
    * @param {Buffer} bytes the encoded command
    * @param {string} call its name: a key of `replyDecoders` (protocol.js)
-   * @param {{timeout?: number, decode?: (frame: import('./protocol.js').Frame) => any}} [opts]
-   *   timeout: reject with TimeoutError after this many ms (the reply is still read and dropped);
+   * @param {{timeout?: number|null, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void}} [opts]
+   *   timeout: reject with TimeoutError after this many ms (default: the client's
+   *   `commandTimeoutMs`; null: no limit). A command that timed out before it could be written
+   *   (while disconnected) is never sent; one already written stays in line and its late reply
+   *   is read and dropped (given to `late`), keeping replies matched to commands.
    *   decode: a reply decoder for a call not in `replyDecoders`
    * @returns {Promise<any>}
    */
@@ -482,10 +505,14 @@ export class Client extends EventEmitter {
           reject(e);
         },
         settled: false,
+        late: opts.late,
       };
-      if (opts.timeout !== undefined) {
-        // The entry stays in line: its late reply is read and dropped, keeping replies matched.
-        timer = setTimeout(() => this._settle(entry, new TimeoutError('no reply in time')), opts.timeout);
+      const timeout = opts.timeout === undefined ? this.options.commandTimeoutMs : opts.timeout;
+      if (timeout !== null && timeout !== undefined && timeout > 0 && Number.isFinite(timeout)) {
+        timer = setTimeout(() => {
+          const what = call === 'enqueue' ? ' (the job may or may not have been created: enqueue again with the same key)' : '';
+          this._settle(entry, new TimeoutError(`no reply to ${call} within ${timeout} ms${what}`, { call, timeoutMs: timeout }));
+        }, timeout);
       }
       if (this.state === 'connected') this._expect(bytes, entry);
       else this._hold(bytes, entry);
@@ -529,6 +556,7 @@ export class Client extends EventEmitter {
       case 'reply':
         this.inflight.shift();
         if ('error' in routed) this._settle(/** @type {Pending} */ (head), routed.error);
+        else if (head?.settled) head.late?.(routed.value);
         else this._settle(/** @type {Pending} */ (head), null, routed.value);
     }
   }
@@ -550,6 +578,17 @@ export class Client extends EventEmitter {
    */
   flush(opts = {}) {
     return this.command(PING, 'ping', { timeout: opts.timeout });
+  }
+
+  /**
+   * The `commandTimeoutMs` of a RESERVE: none when it waits for as long as it takes, else its wait
+   * plus commandTimeoutMs.
+   * @param {number|string|undefined|null} wait @internal
+   */
+  _reserveTimeout(wait) {
+    const t = this.options.commandTimeoutMs;
+    if (wait === undefined || wait === null || t === null || t === undefined || !(t > 0) || !Number.isFinite(t)) return null;
+    return durationMs(wait) + t;
   }
 
   /** @param {number} n @internal */
@@ -676,25 +715,35 @@ export class Client extends EventEmitter {
    * @returns {Promise<import('./protocol.js').Job|null>}
    */
   async reserve(queues, opts = {}) {
-    return this.command(encodeReserve(queues, opts), 'reserve');
+    return this.command(encodeReserve(queues, opts), 'reserve', {
+      timeout: this._reserveTimeout(opts.timeout),
+      // A job that arrives after its caller gave up is held by this connection, and nobody will
+      // run it: give it back at once instead of letting its lease run out.
+      late: (job) => {
+        if (!job || this.state === 'closed') return;
+        const reason = 'reservation abandoned: the client had stopped waiting for it';
+        this.command(encodeFail(job.id, { reason: Buffer.from(reason), retry: 0 }), 'fail').catch(() => {});
+      },
+    });
   }
 
   /**
-   * Completes a job this connection holds, keeping an optional result.
-   * @param {number|string} id @param {unknown} [result]
+   * Completes a job this connection holds, keeping an optional result. With `attempt` (the
+   * attempt held, `job.attempt`), the server refuses it (NOT_HELD) when the job has moved on.
+   * @param {number|string} id @param {unknown} [result] @param {{attempt?: number}} [opts]
    * @returns {Promise<void>}
    */
-  async ack(id, result) {
+  async ack(id, result, opts = {}) {
     const bytes = result === undefined || result === null ? null : toBytes(result);
     if (bytes) this._checkPayload(bytes.length);
-    return this.command(encodeAck(id, bytes), 'ack');
+    return this.command(encodeAck(id, bytes, opts.attempt), 'ack');
   }
 
   /**
    * Ends this attempt of a job. `retry`: a delay (ms or "5s") instead of the backoff, or false for
-   * no retry (dead at once).
+   * no retry (dead at once). `attempt`: the attempt held (see ack).
    * @param {number|string} id
-   * @param {{reason?: unknown, retry?: number|string|false}} [opts]
+   * @param {{reason?: unknown, retry?: number|string|false, attempt?: number}} [opts]
    * @returns {Promise<{outcome: 'retry', delayMs: number} | {outcome: 'dead'}>}
    */
   async fail(id, opts = {}) {
@@ -705,19 +754,23 @@ export class Client extends EventEmitter {
   }
 
   /**
-   * Records progress (0..100) with an optional note, and extends the lease.
-   * @param {number|string} id @param {number} percent @param {unknown} [note]
+   * Records progress (0..100) with an optional note, and extends the lease. `attempt`: see ack.
+   * @param {number|string} id @param {number} percent @param {unknown} [note] @param {{attempt?: number}} [opts]
    * @returns {Promise<void>}
    */
-  async progress(id, percent, note) {
+  async progress(id, percent, note, opts = {}) {
     const bytes = note === undefined || note === null ? null : toBytes(note);
     if (bytes) this._checkPayload(bytes.length);
-    return this.command(encodeProgress(id, percent, bytes), 'progress');
+    return this.command(encodeProgress(id, percent, bytes, opts.attempt), 'progress');
   }
 
-  /** Extends the lease of a job this connection holds (heartbeat). @param {number|string} id @returns {Promise<void>} */
-  async touch(id) {
-    return this.command(encodeTouch(id), 'touch');
+  /**
+   * Extends the lease of a job this connection holds (heartbeat). `attempt`: see ack.
+   * @param {number|string} id @param {{attempt?: number}} [opts]
+   * @returns {Promise<void>}
+   */
+  async touch(id, opts = {}) {
+    return this.command(encodeTouch(id, opts.attempt), 'touch');
   }
 
   /** One job as a document (see PROTOCOL.md). @param {number|string} id @returns {Promise<Record<string, any>>} */

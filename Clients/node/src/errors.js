@@ -69,11 +69,19 @@ export class NoResponders extends DocketClientError {
   }
 }
 
-/** A client-side timeout ran out (request(), flush(), a command with a timeout). */
+/**
+ * A client-side timeout ran out (request(), flush(), a command past `commandTimeoutMs`). A command
+ * that timed out may or may not have happened (an ENQ may have created its job: enqueue again
+ * with the same `key`).
+ */
 export class TimeoutError extends DocketClientError {
-  constructor(message = 'timed out') {
+  /** @param {string} [message] @param {{call?: string, timeoutMs?: number}} [details] */
+  constructor(message = 'timed out', details = {}) {
     super(message);
     this.code = 'TIMEOUT';
+    /** the call that timed out (`enqueue`, `ack`, …), when it was a command */
+    this.call = details.call;
+    this.timeoutMs = details.timeoutMs;
   }
 }
 

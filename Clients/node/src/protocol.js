@@ -24,8 +24,14 @@ export function toBytes(data) {
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data);
-  const json = JSON.stringify(data);
-  if (json === undefined) throw new InvalidArgument(`cannot encode a ${typeof data} as a payload`);
+  let json;
+  try {
+    json = JSON.stringify(data);
+  } catch (err) {
+    // a BigInt, a circular structure, a toJSON that throws …
+    throw new InvalidArgument(`cannot encode the value as JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (json === undefined) throw new InvalidArgument(`cannot encode a ${typeof data} as a payload (use a string, a Buffer or a JSON value)`);
   return Buffer.from(json, 'utf8');
 }
 
@@ -127,6 +133,17 @@ export function formatJobId(id) {
   const s = typeof id === 'bigint' ? id.toString() : typeof id === 'number' ? (Number.isSafeInteger(id) ? String(id) : '') : String(id ?? '');
   if (!/^[0-9]{1,20}$/.test(s) || /^0+$/.test(s)) throw new InvalidArgument(`job id must be a positive integer (got ${String(id)})`);
   return s;
+}
+
+/**
+ * The ` attempt=<n>` option of ACK, FAIL, PROGRESS and TOUCH (the attempt the worker holds: the
+ * server refuses the command with NOT_HELD when the job has moved on to another attempt), or ''.
+ * @param {number|undefined|null} attempt
+ * @returns {string}
+ */
+function attemptOption(attempt) {
+  if (attempt === undefined || attempt === null) return '';
+  return ` attempt=${intInRange(attempt, 'attempt', 1, Number.MAX_SAFE_INTEGER)}`;
 }
 
 /** @param {string} s @returns {boolean} a subject one can publish to (no wildcards) */
@@ -400,19 +417,21 @@ function optionalPayload(v) {
 
 /**
  * @param {number|string} id @param {unknown} [result] kept with the job (string, bytes, or JSON)
+ * @param {number} [attempt] the attempt held (`attempt=`): refused with NOT_HELD if the job moved on
  * @returns {Buffer}
  */
-export function encodeAck(id, result) {
-  return commandBytes(`ACK ${formatJobId(id)}`, optionalPayload(result));
+export function encodeAck(id, result, attempt) {
+  return commandBytes(`ACK ${formatJobId(id)}${attemptOption(attempt)}`, optionalPayload(result));
 }
 
 /**
  * @param {number|string} id
- * @param {{reason?: unknown, retry?: number|string|false}} [opts] retry: a delay, or false for `retry=no`
+ * @param {{reason?: unknown, retry?: number|string|false, attempt?: number}} [opts]
+ *   retry: a delay, or false for `retry=no`; attempt: the attempt held (`attempt=`)
  * @returns {Buffer}
  */
 export function encodeFail(id, opts = {}) {
-  let line = `FAIL ${formatJobId(id)}`;
+  let line = `FAIL ${formatJobId(id)}${attemptOption(opts.attempt)}`;
   if (opts.retry === false || opts.retry === 'no') line += ' retry=no';
   else if (opts.retry !== undefined && opts.retry !== null) line += ` retry=${formatDuration(opts.retry, 'retry')}`;
   return commandBytes(line, optionalPayload(opts.reason));
@@ -420,14 +439,15 @@ export function encodeFail(id, opts = {}) {
 
 /**
  * @param {number|string} id @param {number} percent 0..100 @param {unknown} [note]
+ * @param {number} [attempt] the attempt held (`attempt=`)
  * @returns {Buffer}
  */
-export function encodeProgress(id, percent, note) {
-  return commandBytes(`PROGRESS ${formatJobId(id)} ${intInRange(percent, 'percent', 0, 100)}`, optionalPayload(note));
+export function encodeProgress(id, percent, note, attempt) {
+  return commandBytes(`PROGRESS ${formatJobId(id)} ${intInRange(percent, 'percent', 0, 100)}${attemptOption(attempt)}`, optionalPayload(note));
 }
 
-/** @param {number|string} id */
-export const encodeTouch = (id) => commandBytes(`TOUCH ${formatJobId(id)}`);
+/** @param {number|string} id @param {number} [attempt] the attempt held (`attempt=`) */
+export const encodeTouch = (id, attempt) => commandBytes(`TOUCH ${formatJobId(id)}${attemptOption(attempt)}`);
 /** @param {number|string} id */
 export const encodeInspect = (id) => commandBytes(`INSPECT ${formatJobId(id)}`);
 /** @param {number|string} id */
@@ -458,12 +478,13 @@ export function encodeDead(queue, opts = {}) {
  *   | {op:'PING'} | {op:'PONG'} | {op:'NOJOB'}
  *   | {op:'OK', text: string}
  *   | {op:'ERR', text: string}
- *   | {op:'JOB', id: number, queue: string, attempt: number, payload: Buffer}
+ *   | {op:'JOB', id: number, queue: string, attempt: number, leaseMs: number|null, delivery: number|string|null, payload: Buffer}
  *   | {op:'JSON', value: any, payload: Buffer}
  *   | {op:'HELP', text: string}} Frame
  */
 
 const SIZE_RE = /^[0-9]{1,10}$/;
+const ID_RE = /^[0-9]{1,20}$/;
 
 /** @param {string} s @param {string} what */
 function size(s, what) {
@@ -477,6 +498,41 @@ function size(s, what) {
  */
 function fields(s) {
   return s.split(/[ \t]+/).filter((f) => f.length > 0);
+}
+
+/**
+ * A delivery id: a decimal u64. A number when it is at most Number.MAX_SAFE_INTEGER, else the
+ * decimal string (exact; a JavaScript number would round it).
+ * @param {string} s
+ * @returns {number|string}
+ */
+export function parseDelivery(s) {
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : s.replace(/^0+(?=\d)/, '');
+}
+
+/**
+ * The `name=value` fields of a JOB line between the attempt and the byte count: `lease=<ms>` and
+ * `delivery=<n>`; fields a later server adds are ignored. A field without `=`, or a lease or
+ * delivery that is not a number, is a protocol error.
+ * @param {string[]} list @param {string} line
+ * @returns {{leaseMs: number|null, delivery: number|string|null}}
+ */
+function parseJobFields(list, line) {
+  /** @type {{leaseMs: number|null, delivery: number|string|null}} */
+  const out = { leaseMs: null, delivery: null };
+  for (const field of list) {
+    const eq = field.indexOf('=');
+    if (eq <= 0) throw new ProtocolError(`JOB field ${JSON.stringify(field)} is not name=value: ${JSON.stringify(line)}`);
+    const name = field.slice(0, eq);
+    const value = field.slice(eq + 1);
+    if (name === 'lease' || name === 'delivery') {
+      if (!/^[0-9]{1,20}$/.test(value)) throw new ProtocolError(`JOB ${name} is not a number: ${JSON.stringify(line)}`);
+      if (name === 'lease') out.leaseMs = Number(value);
+      else out.delivery = parseDelivery(value);
+    }
+  }
+  return out;
 }
 
 /**
@@ -501,7 +557,7 @@ export class Parser {
     this.need = 0;
     /** bytes of the current partial line already scanned for LF */
     this.scanned = 0;
-    /** @type {null | {kind: string, fields: string[], size: number, hdr?: number}} */
+    /** @type {null | {kind: string, fields: string[], size: number, hdr?: number, extra?: any}} */
     this.pending = null;
     this.failed = null;
   }
@@ -614,10 +670,12 @@ export class Parser {
         return { op: 'INFO', info };
       }
       case 'JOB': {
+        // JOB <id> <queue> <attempt> [name=value ...] <#bytes>
         const f = fields(rest);
-        if (f.length !== 4) throw new ProtocolError(`JOB needs 4 fields: ${JSON.stringify(line)}`);
-        if (!SIZE_RE.test(f[0]) || !SIZE_RE.test(f[2])) throw new ProtocolError(`JOB id and attempt must be numbers: ${JSON.stringify(line)}`);
-        this.expectPayload({ kind: 'JOB', fields: f, size: size(f[3], 'JOB size') });
+        if (f.length < 4) throw new ProtocolError(`JOB needs at least 4 fields: ${JSON.stringify(line)}`);
+        if (!ID_RE.test(f[0]) || !SIZE_RE.test(f[2])) throw new ProtocolError(`JOB id and attempt must be numbers: ${JSON.stringify(line)}`);
+        const extra = parseJobFields(f.slice(3, -1), line);
+        this.expectPayload({ kind: 'JOB', fields: f, size: size(f[f.length - 1], 'JOB size'), extra });
         return null;
       }
       case 'JSON':
@@ -632,7 +690,7 @@ export class Parser {
     }
   }
 
-  /** @param {{kind: string, fields: string[], size: number, hdr?: number}} p */
+  /** @param {{kind: string, fields: string[], size: number, hdr?: number, extra?: any}} p */
   expectPayload(p) {
     if (p.size > this.maxPayload) throw new ProtocolError(`${p.kind} payload of ${p.size} bytes is over the limit`);
     this.pending = p;
@@ -641,7 +699,7 @@ export class Parser {
 }
 
 /**
- * @param {{kind: string, fields: string[], size: number, hdr?: number}} p
+ * @param {{kind: string, fields: string[], size: number, hdr?: number, extra?: any}} p
  * @param {Buffer} payload
  * @returns {Frame}
  */
@@ -664,7 +722,7 @@ function finishPayloadFrame(p, payload) {
       };
     }
     case 'JOB':
-      return { op: 'JOB', id: Number(f[0]), queue: f[1], attempt: Number(f[2]), payload };
+      return { op: 'JOB', id: Number(f[0]), queue: f[1], attempt: Number(f[2]), leaseMs: p.extra.leaseMs, delivery: p.extra.delivery, payload };
     case 'JSON': {
       let value;
       try {
@@ -709,7 +767,11 @@ export function parseJobError(text) {
  * @typedef {object} Job
  * @property {number} id
  * @property {string} queue
- * @property {number} attempt which run this is, from 1
+ * @property {number} attempt which run this is, from 1 (as the server counts them)
+ * @property {number|null} leaseMs the job's lease (`lease=` of JOB); null from a server that does not send it
+ * @property {number|string|null} delivery this delivery's id (`delivery=`), unique for the data
+ *   directory's life, crashes included: a number, or a decimal string above Number.MAX_SAFE_INTEGER;
+ *   null from a server that does not send it
  * @property {Buffer} payload
  */
 
@@ -738,7 +800,7 @@ export const replyDecoders = {
   reserve(f) {
     if (f.op === 'NOJOB') return null;
     if (f.op !== 'JOB') throw unexpected(f, 'reserve');
-    return { id: f.id, queue: f.queue, attempt: f.attempt, payload: f.payload };
+    return { id: f.id, queue: f.queue, attempt: f.attempt, leaseMs: f.leaseMs, delivery: f.delivery, payload: f.payload };
   },
   ack: (f) => plainOk(f, 'ack'),
   progress: (f) => plainOk(f, 'progress'),

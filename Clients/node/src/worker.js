@@ -1,20 +1,36 @@
 // A job worker: `concurrency` connections, each reserving and running one job at a time.
 
 import { EventEmitter } from 'node:events';
+import { constants as osConstants } from 'node:os';
+import { inspect } from 'node:util';
 
 import { Client, connect } from './client.js';
-import { ConnectionClosed, DocketError, NonRetryableError, RetryAfterError } from './errors.js';
+import { ConnectionClosed, DocketError, InvalidArgument, NonRetryableError, RetryAfterError, TimeoutError } from './errors.js';
+import { toBytes } from './protocol.js';
 
 /**
  * @typedef {object} JobContext what a handler gets
- * @property {number} id
+ * @property {number} id the job id: the same for every run of the job
  * @property {string} queue
- * @property {number} attempt which run this is, from 1
+ * @property {number} attempt which run this is, from 1, as the server counts them. Not unique: after
+ *   a server crash a run can be handed out again with the same attempt. Use `delivery` to tell runs apart.
+ * @property {number|string|null} delivery this run's delivery id, unique for the data directory's
+ *   whole life (server crashes included): the key for making side effects idempotent. A number, or a
+ *   decimal string above Number.MAX_SAFE_INTEGER; null from a server that does not send it.
+ * @property {number|null} leaseMs the job's lease, when known (from JOB, else learned with INSPECT)
  * @property {Buffer} payload
  * @property {() => string} text the payload as UTF-8
  * @property {() => any} json the payload parsed as JSON
- * @property {(percent: number, note?: unknown) => Promise<void>} progress records progress, extends the lease
+ * @property {(percent: number, note?: unknown) => Promise<void>} progress records progress and
+ *   extends the lease; never left as an unhandled rejection (failures are logged), and ignored once
+ *   the handler has returned
+ * @property {() => Promise<void>} touch extends the lease now (same rules as progress)
  * @property {AbortSignal} signal aborted when the worker gives the job up (lease lost, shutdown grace over)
+ */
+
+/**
+ * Where the worker logs: one string per call. `console` by default; `debug` is optional.
+ * @typedef {{debug?: (msg: string) => void, info: (msg: string) => void, warn: (msg: string) => void, error: (msg: string) => void}} Logger
  */
 
 /**
@@ -22,14 +38,30 @@ import { ConnectionClosed, DocketError, NonRetryableError, RetryAfterError } fro
  * @property {string|string[]} queues queues to take jobs from, in order of preference
  * @property {(ctx: JobContext) => unknown | Promise<unknown>} handler its return value is the job's result
  * @property {number} [concurrency] jobs run at once, one connection each (default 1)
- * @property {number} [heartbeatMs] TOUCH interval while a handler runs; keep it well under the jobs' lease (default 10000)
- * @property {number} [reserveTimeoutMs] how long one RESERVE waits; bounds how long stop() waits for idle slots (default 1000)
- * @property {number} [graceMs] how long stop() lets running jobs finish before failing them (default 10000)
- * @property {boolean} [handleSignals] stop gracefully on SIGTERM and SIGINT while running (default true)
- * @property {import('./client.js').ConnectOptions} [connection] where to connect (host, port, …); top-level host/port work too
+ * @property {number|null} [heartbeatMs] TOUCH interval while a handler runs. Default: a third of
+ *   each job's lease (from the JOB line, or one INSPECT on servers that do not send it); null: no heartbeats
+ * @property {number} [reserveTimeoutMs] how long one RESERVE waits (default 1000)
+ * @property {number} [graceMs] how long stop() lets running jobs finish before handing them back
+ *   (default 10000); stop() resolves at most graceMs + 1.5 s after it is called, whatever the server does
+ * @property {boolean} [handleSignals] SIGTERM/SIGINT: the first stops gracefully, a second one stops
+ *   at once and exits the process with 128 + the signal number (default true)
+ * @property {Logger} [logger] per-job lines at info, problems at warn (default console)
+ * @property {import('./client.js').ConnectOptions} [connection] where to connect (host, port,
+ *   commandTimeoutMs, reconnect delays, …); top-level host/port (or any connect option) work too
  * @property {string} [host]
  * @property {number} [port]
  */
+
+/** Time the connections get, once the grace is over, to hand back jobs still running. */
+const HANDBACK_MS = 1000;
+/** Time a closing connection gets to say goodbye before its socket is destroyed. */
+const CLOSE_LINGER_MS = 500;
+/** Heartbeat interval when a job's lease cannot be learned (a third of the server's default 30 s). */
+const FALLBACK_HEARTBEAT_MS = 10_000;
+/** The shortest automatic heartbeat interval. */
+const MIN_HEARTBEAT_MS = 10;
+/** Longest reason sent with FAIL, in bytes. */
+const MAX_REASON_BYTES = 8192;
 
 /** @param {number} ms @param {AbortSignal} [signal] */
 function sleep(ms, signal) {
@@ -45,11 +77,53 @@ function sleep(ms, signal) {
   });
 }
 
-/** @param {unknown} err */
-function messageOf(err) {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
+/**
+ * A readable text for anything a handler may throw (or a command may fail with); never throws.
+ * @param {unknown} err
+ * @returns {string}
+ */
+export function describeError(err) {
+  try {
+    if (err instanceof Error) return err.message || err.name || 'Error';
+    if (typeof err === 'string') return err;
+    return `non-Error value thrown: ${inspect(err, { depth: 2, breakLength: Infinity, maxStringLength: 1000 })}`;
+  } catch {
+    return 'a value that cannot be described was thrown';
+  }
 }
+
+/** @param {string} s @param {number} maxBytes */
+function truncateUtf8(s, maxBytes) {
+  if (Buffer.byteLength(s, 'utf8') <= maxBytes) return s;
+  // '…' is 3 bytes; a character cut in two decodes as U+FFFD, dropped
+  return Buffer.from(s, 'utf8').subarray(0, Math.max(maxBytes - 3, 0)).toString('utf8').replace(/\uFFFD+$/, '') + '…';
+}
+
+/** @param {unknown} err a BAD_OPTION about `attempt=`: the server predates attempt fencing */
+function isUnknownAttemptOption(err) {
+  return err instanceof DocketError && err.code === 'BAD_OPTION' && err.serverMessage.startsWith('attempt=');
+}
+
+/** @param {unknown} err the lease is gone: the job is someone else's now (or finished) */
+function isLeaseLost(err) {
+  return err instanceof DocketError && (err.code === 'NOT_HELD' || err.code === 'NOT_FOUND');
+}
+
+/**
+ * @typedef {object} Running a job being handled
+ * @property {import('./protocol.js').Job} job
+ * @property {Client} client
+ * @property {AbortController} controller
+ * @property {number} startedAt performance.now() when the handler started
+ * @property {number|null} leaseMs
+ * @property {boolean} done the handler returned or threw
+ * @property {boolean} finishing ACK/FAIL being sent
+ * @property {boolean} abandoned stop() handed it back
+ * @property {Error|null} leaseLost why a heartbeat found the job no longer held
+ * @property {NodeJS.Timeout|null} heartbeat
+ * @property {boolean} touching a TOUCH waits for its reply
+ * @property {Promise<void>|null} finished resolves once ACK/FAIL is answered (or given up)
+ */
 
 /**
  * Runs a handler for jobs. Events: `completed` (job, result), `failed` (job, error, outcome),
@@ -59,37 +133,61 @@ export class Worker extends EventEmitter {
   /** @param {WorkerOptions} options */
   constructor(options) {
     super();
-    const { queues, handler, concurrency = 1, heartbeatMs = 10_000, reserveTimeoutMs = 1000, graceMs = 10_000, handleSignals = true, connection, ...rest } = options;
+    const {
+      queues,
+      handler,
+      concurrency = 1,
+      heartbeatMs,
+      reserveTimeoutMs = 1000,
+      graceMs = 10_000,
+      handleSignals = true,
+      logger = console,
+      connection,
+      ...rest
+    } = options;
     if (typeof handler !== 'function') throw new TypeError('Worker needs a handler function');
     if (!queues || (Array.isArray(queues) && queues.length === 0)) throw new TypeError('Worker needs queues');
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError('concurrency must be a positive integer');
+    if (heartbeatMs !== undefined && heartbeatMs !== null && !(typeof heartbeatMs === 'number' && heartbeatMs > 0)) {
+      throw new TypeError('heartbeatMs must be a positive number of milliseconds, null (no heartbeats), or left out (a third of the lease)');
+    }
+    if (!(typeof graceMs === 'number' && graceMs >= 0)) throw new TypeError('graceMs must be a non-negative number');
     this.queues = queues;
     this.handler = handler;
     this.concurrency = concurrency;
+    /** @type {number|null|undefined} undefined: a third of each job's lease */
     this.heartbeatMs = heartbeatMs;
     this.reserveTimeoutMs = reserveTimeoutMs;
     this.graceMs = graceMs;
     this.handleSignals = handleSignals;
+    /** @type {Logger} */
+    this.logger = logger;
     /** @type {import('./client.js').ConnectOptions} */
     this.connection = { ...rest, ...connection };
     /** @type {Client[]} */
     this.clients = [];
     /** @type {Promise<void>[]} */
     this.loops = [];
-    /** @type {Set<{job: any, client: Client, controller: AbortController, finishing: boolean, abandoned: boolean, heartbeat?: NodeJS.Timeout}>} */
+    /** @type {Set<Running>} */
     this.active = new Set();
+    this.started = false;
     this.stopping = false;
     this.stopController = new AbortController();
     /** @type {Promise<void>|null} */
     this._stopPromise = null;
+    /** @type {(() => void)|null} ends the grace period at once */
+    this._cutGrace = null;
+    /** @type {WeakMap<Client, number>} clients whose server refused `attempt=`, with their reconnect count then */
+    this._unfenced = new WeakMap();
+    this._warnedUnfenced = false;
+    this._warnedHeartbeat = false;
     /** @type {() => void} */
     let resolveStopped = () => {};
     /** Resolves when the worker has stopped. */
     this.stopped = new Promise((r) => (resolveStopped = r));
     this._resolveStopped = resolveStopped;
-    this._onSignal = () => {
-      this.stop().catch((err) => this._error(err));
-    };
+    /** @param {NodeJS.Signals} signal */
+    this._onSignal = (signal) => this._signal(signal);
   }
 
   /** Jobs being handled now. */
@@ -97,48 +195,175 @@ export class Worker extends EventEmitter {
     return this.active.size;
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Logging
+
+  /** @param {'debug'|'info'|'warn'|'error'} level @param {string} msg */
+  _log(level, msg) {
+    try {
+      const fn = this.logger?.[level] ?? (level === 'debug' ? null : this.logger?.warn);
+      fn?.call(this.logger, `docket worker: ${msg}`);
+    } catch {
+      // a logger that throws must not take the worker down
+    }
+  }
+
   /**
-   * Opens the connections and starts taking jobs; resolves once every connection is up.
+   * Emits an event; a listener that throws is logged, and cannot upset the worker's bookkeeping.
+   * @param {string} event @param {...unknown} args
+   */
+  _emit(event, ...args) {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      this._log('error', `a '${event}' listener threw: ${describeError(err)}`);
+    }
+  }
+
+  /** @param {unknown} err */
+  _error(err) {
+    if (this.listenerCount('error') > 0) this._emit('error', err);
+    else this._log('warn', describeError(err));
+  }
+
+  /**
+   * The info line of a job's outcome.
+   * @param {Running} entry @param {string} outcome @param {string} [detail]
+   */
+  _logJob(entry, outcome, detail = '') {
+    const { job } = entry;
+    const ms = Math.round(performance.now() - entry.startedAt);
+    this._log('info', `job ${job.id} queue=${job.queue} attempt=${job.attempt} delivery=${job.delivery ?? '-'} outcome=${outcome} duration_ms=${ms}${detail ? ' ' + detail : ''}`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Start and the slots
+
+  /**
+   * Opens the connections and starts taking jobs; resolves once every connection is up. While the
+   * server cannot be reached it keeps trying, with the connection's reconnect backoff
+   * (`reconnectDelayMs` doubling up to `maxReconnectDelayMs`, at most `maxReconnectAttempts`),
+   * logging each failure at warn. If the worker is stopped meanwhile, it resolves without running anything.
    * @returns {Promise<this>}
    */
   async start() {
-    if (this.clients.length > 0) throw new Error('worker already started');
-    try {
-      for (let i = 0; i < this.concurrency; i++) this.clients.push(await connect(this.connection));
-    } catch (err) {
-      await Promise.all(this.clients.map((c) => c.close()));
-      throw err;
-    }
-    for (const c of this.clients) c.on('error', (err) => this._error(err));
+    if (this.started) throw new Error('worker already started');
+    this.started = true;
     if (this.handleSignals) {
       process.on('SIGTERM', this._onSignal);
       process.on('SIGINT', this._onSignal);
+    }
+    try {
+      for (let i = 0; i < this.concurrency && !this.stopping; i++) {
+        const client = await this._connect();
+        if (!client) break;
+        client.on('error', (err) => this._error(err));
+        this.clients.push(client);
+      }
+    } catch (err) {
+      await Promise.all(this.clients.map((c) => c.close()));
+      this.clients = [];
+      this._removeSignalHandlers();
+      this._resolveStopped();
+      throw err;
+    }
+    if (this.stopping) {
+      await this._stopPromise;
+      return this;
     }
     this.loops = this.clients.map((c) => this._loop(c));
     return this;
   }
 
-  /** @param {unknown} err */
-  _error(err) {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
-    else console.warn('docket worker:', messageOf(err));
+  /** One connection, retried with backoff until it works or the worker stops. @returns {Promise<Client|null>} */
+  async _connect() {
+    const { host = '127.0.0.1', port = 4222, reconnectDelayMs = 50, maxReconnectDelayMs = 2000, maxReconnectAttempts = Infinity } = this.connection;
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopping) return null;
+      try {
+        const client = await connect(this.connection);
+        if (this.stopping) {
+          await client.close();
+          return null;
+        }
+        if (attempt > 1) this._log('info', `connected to ${host}:${port} after ${attempt} attempts`);
+        return client;
+      } catch (err) {
+        // Arguments that can never work are not retried.
+        if (err instanceof TypeError || err instanceof RangeError || err instanceof InvalidArgument) throw err;
+        if (attempt >= maxReconnectAttempts) throw err;
+        const delay = Math.min(reconnectDelayMs * 2 ** (attempt - 1), maxReconnectDelayMs);
+        const code = /** @type {any} */ (err)?.code;
+        const why = describeError(err);
+        const text = typeof code === 'string' && !why.includes(code) ? `${code}: ${why}` : why;
+        this._log('warn', `cannot connect to ${host}:${port} (${text}); trying again in ${delay} ms (attempt ${attempt})`);
+        await sleep(delay, this.stopController.signal);
+      }
+    }
   }
 
   /** @param {Client} client */
   async _loop(client) {
+    const stopSignal = this.stopController.signal;
+    const stopped = new Promise((resolve) => {
+      if (stopSignal.aborted) resolve('stop');
+      else stopSignal.addEventListener('abort', () => resolve('stop'), { once: true });
+    });
     while (!this.stopping) {
       let job;
       try {
-        job = await client.reserve(this.queues, { timeout: this.reserveTimeoutMs });
+        const reserving = client.reserve(this.queues, { timeout: this.reserveTimeoutMs });
+        let first = await Promise.race([reserving, stopped]);
+        if (first === 'stop') {
+          // Disconnected: the RESERVE waits in the outbox, unsent. Closing now drops it, so no job
+          // can arrive for a slot that is gone. Connected: a job may be on its way; take it (it
+          // still runs, within the grace).
+          if (!client.isConnected) {
+            reserving.catch(() => {});
+            await client._closeWithin(CLOSE_LINGER_MS);
+            break;
+          }
+          first = await reserving;
+        }
+        job = first;
       } catch (err) {
         if (this.stopping || err instanceof ConnectionClosed || client.isClosed) break;
         // ConnectionLost: the client reconnects by itself; other errors (BAD_QUEUE …) are reported.
         if (err instanceof DocketError) this._error(err);
-        await sleep(err instanceof DocketError ? 1000 : 100, this.stopController.signal);
+        else if (err instanceof TimeoutError) this._log('warn', `${describeError(err)}; the server is not answering`);
+        await sleep(err instanceof DocketError || err instanceof TimeoutError ? 1000 : 100, stopSignal);
         continue;
       }
       if (job) await this._run(client, job); // a job that comes while stopping still runs, within the grace
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Running a job
+
+  /**
+   * Sends a job command with `attempt=` of the held job. A server older than attempt fencing
+   * refuses the option (BAD_OPTION attempt=…): nothing happened then, so the command goes again
+   * without it, and later ones on that connection go without it until it reconnects.
+   * @template T
+   * @param {Client} client @param {import('./protocol.js').Job} job
+   * @param {(attempt: number|undefined) => Promise<T>} send
+   * @returns {Promise<T>}
+   */
+  async _fenced(client, job, send) {
+    if (this._unfenced.get(client) !== client.reconnects) {
+      try {
+        return await send(job.attempt);
+      } catch (err) {
+        if (!isUnknownAttemptOption(err)) throw err;
+        this._unfenced.set(client, client.reconnects);
+        if (!this._warnedUnfenced) {
+          this._warnedUnfenced = true;
+          this._log('warn', 'the server does not know attempt= (it predates attempt fencing): job commands go without it');
+        }
+      }
+    }
+    return send(undefined);
   }
 
   /**
@@ -147,53 +372,264 @@ export class Worker extends EventEmitter {
    */
   async _run(client, job) {
     const controller = new AbortController();
-    const entry = { job, client, controller, finishing: false, abandoned: false, heartbeat: /** @type {NodeJS.Timeout|undefined} */ (undefined) };
+    /** @type {Running} */
+    const entry = {
+      job,
+      client,
+      controller,
+      startedAt: performance.now(),
+      leaseMs: job.leaseMs ?? null,
+      done: false,
+      finishing: false,
+      abandoned: false,
+      leaseLost: null,
+      heartbeat: null,
+      touching: false,
+      finished: null,
+    };
     this.active.add(entry);
-    entry.heartbeat = setInterval(() => {
-      client.touch(job.id).catch((err) => {
-        if (entry.finishing || entry.abandoned) return;
-        if (err instanceof DocketError) {
-          // NOT_HELD / NOT_FOUND: the lease is gone; the job is someone else's now.
-          clearInterval(entry.heartbeat);
-          controller.abort(err);
-        }
-        this._error(err);
-      });
-    }, this.heartbeatMs);
+    this._startHeartbeat(entry);
+    const late = (/** @type {string} */ what) => {
+      this._log('warn', `job ${job.id}: ${what}() after the handler returned is ignored`);
+      return Promise.resolve();
+    };
     /** @type {JobContext} */
     const ctx = {
       id: job.id,
       queue: job.queue,
       attempt: job.attempt,
+      delivery: job.delivery ?? null,
+      get leaseMs() {
+        return entry.leaseMs;
+      },
       payload: job.payload,
       text: () => job.payload.toString('utf8'),
       json: () => JSON.parse(job.payload.toString('utf8')),
-      progress: (percent, note) => client.progress(job.id, percent, note),
+      progress: (percent, note) => {
+        if (entry.done || entry.abandoned) return late('progress');
+        return this._contained(entry, 'progress', this._fenced(client, job, (attempt) => client.progress(job.id, percent, note, { attempt })));
+      },
+      touch: () => {
+        if (entry.done || entry.abandoned) return late('touch');
+        return this._contained(entry, 'touch', this._fenced(client, job, (attempt) => client.touch(job.id, { attempt })));
+      },
       signal: controller.signal,
     };
     let result;
-    let error = null;
+    let threw = false;
+    /** @type {unknown} */
+    let error;
     try {
       result = await this.handler(ctx);
     } catch (err) {
-      error = err ?? new Error('handler threw without an error');
+      threw = true;
+      error = err;
     }
-    clearInterval(entry.heartbeat);
-    if (entry.abandoned) return; // shutdown already failed it
+    entry.done = true;
+    this._stopHeartbeat(entry);
+    if (entry.abandoned) return; // stop() already handed it back
     entry.finishing = true;
+    entry.finished = this._finish(entry, threw, result, error);
     try {
-      if (error === null) {
-        await client.ack(job.id, result === undefined ? undefined : result);
-        this.emit('completed', job, result);
-      } else {
-        /** @type {number|string|false|undefined} */
-        let retry;
-        if (error instanceof NonRetryableError) retry = false;
-        else if (error instanceof RetryAfterError) retry = error.delayMs;
-        const outcome = await client.fail(job.id, { reason: messageOf(error), retry });
-        this.emit('failed', job, error, outcome);
+      await entry.finished;
+    } finally {
+      this.active.delete(entry);
+    }
+  }
+
+  /**
+   * A command sent for a handler (progress, touch): its failure is logged, and the promise
+   * returned is handled, so a handler that does not await it cannot crash the process.
+   * @param {Running} entry @param {string} what @param {Promise<void>} p
+   */
+  _contained(entry, what, p) {
+    p.catch((err) => {
+      if (isLeaseLost(err)) this._log('warn', `job ${entry.job.id}: ${what}() refused, the job is no longer held: ${describeError(err)}`);
+      else this._log('warn', `job ${entry.job.id}: ${what}() failed: ${describeError(err)}`);
+    });
+    return p;
+  }
+
+  /**
+   * ACK or FAIL the job; never throws.
+   * @param {Running} entry @param {boolean} threw @param {unknown} result @param {unknown} error
+   */
+  async _finish(entry, threw, result, error) {
+    const { job, client } = entry;
+    if (entry.leaseLost) {
+      // Another worker has the job (or it is finished): an ACK or FAIL would be refused anyway.
+      this._logJob(entry, 'lease_lost', `error=${JSON.stringify(describeError(entry.leaseLost))}`);
+      this._emit('failed', job, entry.leaseLost, { outcome: 'lease_lost' });
+      return;
+    }
+    /** @type {Buffer|null} */
+    let resultBytes = null;
+    if (!threw && result !== undefined && result !== null) {
+      try {
+        resultBytes = toBytes(result);
+        client._checkPayload(resultBytes.length);
+      } catch (err) {
+        threw = true;
+        error = new Error(`the handler's result cannot be sent: ${describeError(err)}`, { cause: err });
       }
+    }
+    try {
+      if (!threw) {
+        await this._fenced(client, job, (attempt) => client.ack(job.id, resultBytes, { attempt }));
+        this._logJob(entry, 'completed');
+        this._emit('completed', job, result);
+        return;
+      }
+      if (error === undefined || error === null) error = new Error(`handler threw ${String(error)}`);
+      const maxPayload = client.info?.max_payload;
+      const limit = typeof maxPayload === 'number' && maxPayload > 0 ? Math.min(MAX_REASON_BYTES, maxPayload) : MAX_REASON_BYTES;
+      const reason = truncateUtf8(describeError(error), limit);
+      /** @type {number|string|false|undefined} */
+      let retry;
+      if (error instanceof NonRetryableError) retry = false;
+      else if (error instanceof RetryAfterError) retry = error.delayMs;
+      /** @type {any} */
+      let outcome;
+      try {
+        outcome = await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, retry, attempt }));
+      } catch (err) {
+        if (!(err instanceof InvalidArgument) || retry === undefined || retry === false) throw err;
+        // RetryAfterError('soon'): the job follows its backoff instead
+        this._log('warn', `job ${job.id}: retry ${JSON.stringify(retry)} not sent (${describeError(err)}); the job follows its backoff`);
+        outcome = await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, attempt }));
+      }
+      const next = outcome.outcome === 'retry' ? `next=retry retry_in_ms=${outcome.delayMs}` : 'next=dead';
+      this._logJob(entry, 'failed', `${next} error=${JSON.stringify(truncateUtf8(reason, 200))}`);
+      this._emit('failed', job, error, outcome);
     } catch (err) {
+      if (isLeaseLost(err)) {
+        this._logJob(entry, 'lease_lost', `error=${JSON.stringify(describeError(err))}`);
+        this._error(err);
+      } else if (err instanceof ConnectionClosed) {
+        this._logJob(entry, 'not_delivered', 'error="connection closed"');
+      } else {
+        // ConnectionLost, TimeoutError: the server runs the job again once its lease ends.
+        this._logJob(entry, 'not_delivered', `error=${JSON.stringify(describeError(err))}`);
+        this._error(err);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Heartbeats
+
+  /** @param {Running} entry */
+  _startHeartbeat(entry) {
+    if (this.heartbeatMs === null) return;
+    const { job, client } = entry;
+    if (typeof this.heartbeatMs === 'number') {
+      if (entry.leaseMs !== null && this.heartbeatMs >= entry.leaseMs && !this._warnedHeartbeat) {
+        this._warnedHeartbeat = true;
+        this._log('warn', `heartbeatMs=${this.heartbeatMs} is not shorter than job ${job.id}'s lease of ${entry.leaseMs} ms: its lease can run out`);
+      }
+      this._scheduleBeat(entry, this.heartbeatMs);
+      return;
+    }
+    if (entry.leaseMs !== null) {
+      this._scheduleBeat(entry, Math.max(Math.floor(entry.leaseMs / 3), MIN_HEARTBEAT_MS));
+      return;
+    }
+    // A server that does not name the lease in JOB: ask for it once.
+    client.inspect(job.id).then(
+      (doc) => {
+        if (entry.done || entry.abandoned) return;
+        const lease = doc?.lease_ms;
+        if (Number.isSafeInteger(lease) && lease > 0) {
+          entry.leaseMs = lease;
+          this._scheduleBeat(entry, Math.max(Math.floor(lease / 3), MIN_HEARTBEAT_MS));
+        } else {
+          this._log('warn', `job ${job.id}: lease unknown; heartbeat every ${FALLBACK_HEARTBEAT_MS} ms`);
+          this._scheduleBeat(entry, FALLBACK_HEARTBEAT_MS);
+        }
+      },
+      (err) => {
+        if (entry.done || entry.abandoned) return;
+        this._log('warn', `job ${job.id}: cannot learn its lease (${describeError(err)}); heartbeat every ${FALLBACK_HEARTBEAT_MS} ms`);
+        this._scheduleBeat(entry, FALLBACK_HEARTBEAT_MS);
+      },
+    );
+  }
+
+  /** @param {Running} entry @param {number} interval */
+  _scheduleBeat(entry, interval) {
+    if (entry.done || entry.abandoned || entry.leaseLost) return;
+    entry.heartbeat = setTimeout(() => {
+      entry.heartbeat = null;
+      if (entry.done || entry.abandoned || entry.leaseLost) return;
+      if (!entry.touching) {
+        // One TOUCH at a time: against a server that does not answer they would pile up.
+        entry.touching = true;
+        const { job, client } = entry;
+        this._fenced(client, job, (attempt) => client.touch(job.id, { attempt }))
+          .catch((err) => {
+            if (entry.done || entry.abandoned) return;
+            if (isLeaseLost(err)) {
+              // The lease is gone: the job is someone else's now.
+              entry.leaseLost = /** @type {Error} */ (err);
+              this._log('warn', `job ${job.id}: lease lost (${describeError(err)}); aborting its handler`);
+              entry.controller.abort(err);
+              return;
+            }
+            this._error(err);
+          })
+          .finally(() => {
+            entry.touching = false;
+          });
+      }
+      this._scheduleBeat(entry, interval);
+    }, interval);
+  }
+
+  /** @param {Running} entry */
+  _stopHeartbeat(entry) {
+    if (entry.heartbeat) clearTimeout(entry.heartbeat);
+    entry.heartbeat = null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Stopping
+
+  /** @param {NodeJS.Signals} signal */
+  _signal(signal) {
+    if (!this.stopping) {
+      this._log('warn', `${signal}: stopping (running jobs get ${this.graceMs} ms); send it again to stop at once`);
+      this.stop().catch((err) => this._error(err));
+      return;
+    }
+    const code = 128 + (osConstants.signals[signal] ?? 15);
+    this._log('warn', `${signal} again: stopping at once, handing back running jobs, then exiting with code ${code}`);
+    this._cutGrace?.();
+    const stopping = this._stopPromise ?? this.stopped;
+    stopping.catch(() => {}).finally(() => process.exit(code));
+  }
+
+  _removeSignalHandlers() {
+    if (!this.handleSignals) return;
+    process.off('SIGTERM', this._onSignal);
+    process.off('SIGINT', this._onSignal);
+  }
+
+  /**
+   * Hands a running job back: FAIL retry=0, so another worker can take it at once.
+   * @param {Running} entry
+   */
+  async _handBack(entry) {
+    entry.abandoned = true;
+    this._stopHeartbeat(entry);
+    entry.controller.abort(new Error('worker stopped'));
+    const { job, client } = entry;
+    try {
+      await this._fenced(client, job, (attempt) =>
+        client.fail(job.id, { reason: 'worker stopped before the job finished', retry: 0, attempt }),
+      );
+      this._logJob(entry, 'handed_back');
+    } catch (err) {
+      this._logJob(entry, 'handed_back', `error=${JSON.stringify(describeError(err))}`);
       if (!(err instanceof ConnectionClosed)) this._error(err);
     } finally {
       this.active.delete(entry);
@@ -201,47 +637,47 @@ export class Worker extends EventEmitter {
   }
 
   /**
-   * Stops taking jobs, lets running ones finish for up to `graceMs`, fails those still running
-   * after that (retry at once, `retry=0ms`), closes the connections. Called again, it returns
-   * the same promise.
+   * Stops taking jobs, lets running ones finish for up to `graceMs`, hands back those still
+   * running after that (FAIL retry=0), closes the connections. Resolves at most graceMs + 1.5 s
+   * after the call, whatever the server does (down, or not answering). Called again, it returns
+   * the same promise; `stop({graceMs: 0})` during a stop ends the grace at once.
    * @param {{graceMs?: number}} [opts]
    * @returns {Promise<void>}
    */
   stop(opts = {}) {
-    if (this._stopPromise) return this._stopPromise;
+    if (this._stopPromise) {
+      if (opts.graceMs === 0) this._cutGrace?.();
+      return this._stopPromise;
+    }
     this.stopping = true;
     this.stopController.abort();
     const graceMs = opts.graceMs ?? this.graceMs;
     this._stopPromise = (async () => {
-      if (this.handleSignals) {
-        process.off('SIGTERM', this._onSignal);
-        process.off('SIGINT', this._onSignal);
-      }
+      /** @type {NodeJS.Timeout|undefined} */
       let timer;
-      const graceOver = new Promise((r) => (timer = setTimeout(() => r('grace'), graceMs)));
+      const graceOver = new Promise((resolve) => {
+        this._cutGrace = () => resolve('grace');
+        timer = setTimeout(() => resolve('grace'), graceMs);
+      });
       const outcome = await Promise.race([Promise.all(this.loops).then(() => 'done'), graceOver]);
       clearTimeout(timer);
+      /** @type {Promise<unknown>[]} */
+      const waits = [];
       if (outcome === 'grace') {
-        await Promise.all(
-          [...this.active].map(async (entry) => {
-            if (entry.finishing) return;
-            entry.abandoned = true;
-            clearInterval(entry.heartbeat);
-            entry.controller.abort(new Error('worker stopped'));
-            try {
-              await entry.client.fail(entry.job.id, { reason: 'worker stopped before the job finished', retry: 0 });
-            } catch (err) {
-              this._error(err);
-            } finally {
-              this.active.delete(entry);
-            }
-          }),
-        );
-        // ACKs and FAILs of jobs that finished in the meantime get a short moment.
-        await Promise.race([Promise.all(this.loops), sleep(Math.min(graceMs, 1000))]);
+        // Hand back what still runs; ACKs and FAILs already on their way get the same moment.
+        for (const entry of [...this.active]) {
+          if (entry.finishing && entry.finished) waits.push(entry.finished);
+          else if (!entry.done && !entry.abandoned) waits.push(this._handBack(entry));
+        }
+        const handedBack = new AbortController();
+        await Promise.race([Promise.all(waits), sleep(HANDBACK_MS, handedBack.signal)]);
+        handedBack.abort(); // no timer left behind to keep the process alive
       }
-      await Promise.all(this.clients.map((c) => c.close()));
-      this.emit('stopped');
+      await Promise.all(this.clients.map((c) => c._closeWithin(CLOSE_LINGER_MS)));
+      // Closing settled every command still waiting: let their outcomes be logged first.
+      await Promise.allSettled(waits);
+      this._removeSignalHandlers();
+      this._emit('stopped');
       this._resolveStopped();
     })();
     return this._stopPromise;

@@ -41,10 +41,10 @@ const CALL_ARGS = {
   ping: [],
   enqueue: ['queue', 'payload', 'delay', 'at', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'key'],
   reserve: ['queues', 'timeout'],
-  ack: ['id', 'result'],
-  fail: ['id', 'reason', 'retry'],
-  progress: ['id', 'percent', 'note'],
-  touch: ['id'],
+  ack: ['id', 'attempt', 'result'],
+  fail: ['id', 'attempt', 'reason', 'retry'],
+  progress: ['id', 'percent', 'attempt', 'note'],
+  touch: ['id', 'attempt'],
   inspect: ['id'],
   dead: ['queue', 'limit'],
   retry: ['id'],
@@ -132,16 +132,20 @@ async function encode(call, a) {
       pending = client.reserve(a.queues, a.timeout === undefined ? {} : { timeout: duration(a.timeout) });
       break;
     case 'ack':
-      pending = client.ack(a.id, payload(a.result));
+      pending = client.ack(a.id, payload(a.result), { attempt: a.attempt });
       break;
     case 'fail':
-      pending = client.fail(a.id, { reason: payload(a.reason), retry: a.retry === false ? false : a.retry === undefined ? undefined : duration(a.retry) });
+      pending = client.fail(a.id, {
+        attempt: a.attempt,
+        reason: payload(a.reason),
+        retry: a.retry === false ? false : a.retry === undefined ? undefined : duration(a.retry),
+      });
       break;
     case 'progress':
-      pending = client.progress(a.id, a.percent, payload(a.note));
+      pending = client.progress(a.id, a.percent, payload(a.note), { attempt: a.attempt });
       break;
     case 'touch':
-      pending = client.touch(a.id);
+      pending = client.touch(a.id, { attempt: a.attempt });
       break;
     case 'inspect':
       pending = client.inspect(a.id);
@@ -244,7 +248,20 @@ function toResult(r, replyTo) {
         case 'enqueue':
           return { enqueued: { id: v.id, duplicate: v.duplicate } };
         case 'reserve':
-          return { job: v === null ? null : { id: v.id, queue: v.queue, attempt: v.attempt, payload: str(v.payload) } };
+          // delivery: a number, or a decimal string above Number.MAX_SAFE_INTEGER (compared as a number)
+          return {
+            job:
+              v === null
+                ? null
+                : {
+                    id: v.id,
+                    queue: v.queue,
+                    attempt: v.attempt,
+                    payload: str(v.payload),
+                    lease_ms: v.leaseMs,
+                    delivery: typeof v.delivery === 'string' ? Number(v.delivery) : v.delivery,
+                  },
+          };
         case 'fail':
           return { fail: { outcome: v.outcome, delay_ms: v.outcome === 'retry' ? v.delayMs : null } };
         case 'retry_queue':

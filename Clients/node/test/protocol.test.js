@@ -13,7 +13,9 @@ import {
   encodeDead,
   encodeSub,
   encodeUnsub,
+  encodeTouch,
   durationMs,
+  toBytes,
 } from '../src/protocol.js';
 import { ProtocolError, InvalidArgument } from '../src/errors.js';
 
@@ -50,7 +52,7 @@ test('parses a stream however it is split', () => {
   assert.deepEqual(whole[3], { op: 'HMSG', subject: 'a.b', sid: '2', reply: 'r.1', payload: 'abc', headers: [['K', 'v1']], status: null, description: null });
   assert.equal(whole[4].status, 503);
   assert.deepEqual(whole[9], { op: 'ERR', text: 'NOT_HELD job 7 is not reserved' });
-  assert.deepEqual(whole[10], { op: 'JOB', id: 7, queue: 'emails', attempt: 2, payload: '\x00\r\n' });
+  assert.deepEqual(whole[10], { op: 'JOB', id: 7, queue: 'emails', attempt: 2, leaseMs: null, delivery: null, payload: '\x00\r\n' });
   assert.deepEqual(whole[12].value, { id: 7 });
   for (let i = 1; i < STREAM.length; i++) {
     assert.deepEqual(simplify(parseAll([STREAM.subarray(0, i), STREAM.subarray(i)])), whole, `split at ${i}`);
@@ -105,6 +107,32 @@ test('encodes commands byte for byte', () => {
   assert.throws(() => encodePublish('a b', 'x'), InvalidArgument);
   assert.throws(() => encodeEnqueue('q', 'x', { key: 'a b' }), InvalidArgument);
   assert.throws(() => encodeEnqueue('q\r\n', 'x'), InvalidArgument);
+  assert.equal(encodeAck(4, undefined, 3).toString(), 'ACK 4 attempt=3\r\n');
+  assert.equal(encodeFail(4, { attempt: 2, retry: 0 }).toString(), 'FAIL 4 attempt=2 retry=0s\r\n');
+  assert.equal(encodeProgress(4, 50, null, 9).toString(), 'PROGRESS 4 50 attempt=9\r\n');
+  assert.equal(encodeTouch(4, 1).toString(), 'TOUCH 4 attempt=1\r\n');
+  assert.throws(() => encodeTouch(4, 1.5), InvalidArgument);
+  assert.throws(() => encodeAck(4, undefined, -1), InvalidArgument);
   assert.equal(durationMs('2m'), 120_000);
   assert.equal(durationMs('3'), 3000);
+});
+
+test('JOB fields: lease, delivery (exact above 2^53), unknown names ignored', () => {
+  const [a, b] = parseAll([Buffer.from('JOB 5 q 1 lease=1000 delivery=18446744073709551615 x-new=1 2\r\nhi\r\nJOB 6 q 3 delivery=9007199254740991 0\r\n\r\n')]);
+  assert.equal(a.leaseMs, 1000);
+  assert.equal(a.delivery, '18446744073709551615');
+  assert.equal(a.payload.toString(), 'hi');
+  assert.equal(b.leaseMs, null);
+  assert.equal(b.delivery, 9007199254740991);
+  for (const bad of ['JOB 5 q 1 delivery=-1 0\r\n\r\n', 'JOB 5 q 1 =3 0\r\n\r\n', 'JOB 5 q 1 delivery= 0\r\n\r\n', 'JOB 5 q 1 0 0\r\n\r\n']) {
+    assert.throws(() => parseAll([Buffer.from(bad)]), ProtocolError, JSON.stringify(bad));
+  }
+});
+
+test('values that cannot be a payload are refused with InvalidArgument', () => {
+  const circular = {};
+  circular.self = circular;
+  for (const v of [10n, circular, () => 1, Symbol('s'), { toJSON() { throw new Error('no'); } }]) {
+    assert.throws(() => toBytes(v), InvalidArgument, String(typeof v));
+  }
 });

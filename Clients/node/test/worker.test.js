@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { connect, Worker, NonRetryableError, RetryAfterError } from '../src/index.js';
-import { startServer, within, sleep, waitFor } from '../testkit/helpers.js';
+import { startServer, within, sleep, waitFor, quietLogger } from '../testkit/helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -35,6 +35,7 @@ test('4 connections share 40 jobs, each done exactly once', { timeout: 20_000 },
     concurrency: 4,
     reserveTimeoutMs: 200,
     handleSignals: false,
+    logger: quietLogger(),
     handler: async (job) => {
       runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
       running++;
@@ -71,6 +72,7 @@ test('heartbeats keep a long job from being delivered again', { timeout: 20_000 
     heartbeatMs: 150,
     reserveTimeoutMs: 200,
     handleSignals: false,
+    logger: quietLogger(),
     handler: async (job) => {
       attempts.push(job.attempt);
       await job.progress(10, 'started');
@@ -103,6 +105,7 @@ test('handler errors: retry policy, RetryAfterError, NonRetryableError', { timeo
     concurrency: 1,
     reserveTimeoutMs: 100,
     handleSignals: false,
+    logger: quietLogger(),
     handler: async (job) => {
       const what = job.text();
       seen.push(`${what}#${job.attempt}`);
@@ -141,6 +144,7 @@ test('stop() lets jobs in flight finish, and takes no new ones', { timeout: 20_0
     reserveTimeoutMs: 200,
     graceMs: 5000,
     handleSignals: false,
+    logger: quietLogger(),
     handler: async (job) => {
       started++;
       await sleep(500);
@@ -175,6 +179,7 @@ test('stop() fails jobs still running when the grace period ends', { timeout: 20
     reserveTimeoutMs: 100,
     graceMs: 300,
     handleSignals: false,
+    logger: quietLogger(),
     handler: (job) =>
       new Promise((resolve) => {
         job.signal.addEventListener('abort', () => {

@@ -17,6 +17,9 @@ export const DOCKETD = process.env.DOCKETD ?? path.resolve(here, '../../../.buil
  * @property {() => Promise<void>} stop SIGTERM, SIGKILL after 5 s; keeps the data dir
  * @property {() => Promise<void>} kill SIGKILL
  * @property {() => Promise<void>} cleanup stop, then remove the data dir
+ * @property {() => void} freeze SIGSTOP: the process stops answering, its sockets stay open
+ * @property {() => void} thaw SIGCONT
+ * @property {Promise<{code: number|null, signal: string|null}>} exited
  * @property {() => string} log what it wrote on stderr
  */
 
@@ -54,6 +57,7 @@ export function startServer(opts = {}) {
         const stop = async (sig = 'SIGTERM') => {
           stopping = true;
           if (exited) return;
+          proc.kill('SIGCONT'); // a frozen process would not act on SIGTERM
           proc.kill(sig);
           const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
           await exit;
@@ -69,6 +73,13 @@ export function startServer(opts = {}) {
             await stop('SIGTERM');
             if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
           },
+          freeze: () => {
+            if (!exited) proc.kill('SIGSTOP');
+          },
+          thaw: () => {
+            if (!exited) proc.kill('SIGCONT');
+          },
+          exited: exit,
           log: () => stderr,
         });
       }
@@ -125,4 +136,96 @@ export async function nextMsg(sub, ms = 2000) {
   const r = await within(it.next(), ms, `a message on ${sub.subject}`);
   if (r.done) throw new Error(`subscription ${sub.subject} ended`);
   return r.value;
+}
+
+/**
+ * A logger for Worker's `logger` option that keeps lines instead of printing them (tests stay
+ * quiet); `lines` holds `level message` strings.
+ * @param {{echo?: boolean}} [opts] echo: print them too (debugging)
+ */
+export function quietLogger(opts = {}) {
+  /** @type {string[]} */
+  const lines = [];
+  const at = (/** @type {string} */ level) => (/** @type {string} */ msg) => {
+    lines.push(`${level} ${msg}`);
+    if (opts.echo) process.stderr.write(`${level} ${msg}\n`);
+  };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/**
+ * A TCP port on 127.0.0.1 that nothing listens on (it was free a moment ago).
+ * @returns {Promise<number>}
+ */
+export async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * What the running server supports of the attempt-fencing change, found by trying it on a
+ * throwaway queue over a raw socket (not through the client under test, so a client bug cannot
+ * pass for an older server): `jobFields` (JOB carries lease= and delivery=) and `attemptFencing`
+ * (TOUCH takes attempt=, and a stale one gets NOT_HELD).
+ * @param {number} port
+ * @returns {Promise<{jobFields: boolean, attemptFencing: boolean}>}
+ */
+export async function serverFeatures(port) {
+  const net = await import('node:net');
+  const socket = net.createConnection({ host: '127.0.0.1', port });
+  socket.setEncoding('latin1');
+  let buf = '';
+  /** @type {(() => void)|null} */
+  let wake = null;
+  socket.on('data', (d) => {
+    buf += d;
+    wake?.();
+  });
+  socket.on('error', () => {});
+  /** The next line from the server (PINGs answered and skipped), within 3 s. */
+  const line = async () => {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const nl = buf.indexOf('\r\n');
+      if (nl >= 0) {
+        const l = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        if (l === 'PING') {
+          socket.write('PONG\r\n');
+          continue;
+        }
+        return l;
+      }
+      if (Date.now() > deadline) throw new Error('serverFeatures: no answer from the server');
+      await new Promise((r) => {
+        wake = () => r(undefined);
+        setTimeout(r, 50);
+      });
+    }
+  };
+  try {
+    const queue = `features-probe-${process.pid}`;
+    await line(); // INFO
+    socket.write(`CONNECT {"verbose":false,"pedantic":false}\r\nENQ ${queue} 5\r\nprobe\r\n`);
+    const id = /^\+OK (\d+)/.exec(await line())?.[1];
+    socket.write(`RESERVE ${queue} timeout=0\r\n`);
+    const job = await line();
+    await line(); // the payload
+    const jobFields = /^JOB \d+ \S+ \d+ (.* )?lease=\d+ (.* )?delivery=\d+ \d+$/.test(job) || /^JOB \d+ \S+ \d+ (.* )?delivery=\d+ (.* )?lease=\d+ \d+$/.test(job);
+    const attempt = Number(/^JOB \d+ \S+ (\d+)/.exec(job)?.[1] ?? 1);
+    socket.write(`TOUCH ${id} attempt=${attempt + 1}\r\n`);
+    const attemptFencing = (await line()).startsWith("-ERR 'NOT_HELD");
+    socket.write(`DEL ${id}\r\n`);
+    await line();
+    return { jobFields, attemptFencing };
+  } finally {
+    socket.destroy();
+  }
 }
