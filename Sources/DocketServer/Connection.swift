@@ -20,6 +20,13 @@ final class Connection {
     let output: ByteBuffer
 
     var options = ClientOptions()
+    /// Whether the connection may do anything yet: true from the start when no credentials are
+    /// required, else once its CONNECT proved them.
+    var isAuthenticated = true
+    /// Who the connection proved to be (the user name), for logs.
+    var principal: String?
+    /// Closes the connection if it has not authenticated in time.
+    var authTimer: OpaquePointer?
     /// Whether the client has sent CONNECT; server PINGs wait for it (or for one ping interval),
     /// because nats-py reads exactly one PONG after its CONNECT+PING and nothing may come first.
     var sentConnect = false

@@ -29,7 +29,14 @@ final class MonitoringServer {
     private let backoff: AcceptBackoff
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
 
-    init(loop: EventLoop, host: String, port: Int, limits: Limits, backoff: AcceptBackoff, routes: [String: Route]) throws {
+    /// Whether a request's `Authorization` header value lets it see anything; nil: no check.
+    private let authorize: (@Sendable (String?) -> Bool)?
+
+    init(
+        loop: EventLoop, host: String, port: Int, limits: Limits, backoff: AcceptBackoff,
+        authorize: (@Sendable (String?) -> Bool)?, routes: [String: Route]
+    ) throws {
+        self.authorize = authorize
         do {
             listener = try Listener(host: host, port: port)
         } catch {
@@ -117,6 +124,13 @@ final class MonitoringServer {
         }
         let target = String(decoding: parts[1], as: UTF8.self)
         let path = String(target.prefix { $0 != "?" })
+        // With credentials required, everything but the health check needs them too: the
+        // documents name queues, clients and counts an outsider has no business seeing.
+        if let authorize, path != "/healthz", !authorize(Self.header("authorization", in: head)) {
+            return Self.response(
+                401, "Unauthorized", "text/plain", "credentials required\n", head: method == "HEAD",
+                extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n")
+        }
         guard let route = routes[path] else {
             let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + "\n"
             return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD")
@@ -158,6 +172,17 @@ final class MonitoringServer {
         connection.readEvent = nil
         connection.writeEvent = nil
         Glibc.close(connection.fd)
+    }
+
+    /// The value of header `name` (lower case) in a request head, without surrounding blanks.
+    static func header(_ name: String, in head: [UInt8]) -> String? {
+        let text = String(decoding: head, as: UTF8.self)
+        for line in text.split(whereSeparator: { $0 == "\r\n" || $0 == "\n" }).dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name else { continue }
+            let value = line[line.index(after: colon)...]
+            return String(value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        }
+        return nil
     }
 
     /// Where the request head ends (after its blank line), or nil if it has not ended yet.

@@ -39,6 +39,15 @@ extension Server {
         guard let document = JSONValue.parse(json) else {
             return protocolError(connection, ProtocolError(.invalidProtocol, "CONNECT needs a JSON object"))
         }
+        if let authenticator = config.authenticator, !connection.isAuthenticated {
+            guard let principal = authenticator.principal(connect: document) else {
+                log.warn("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing")
+                return protocolError(connection, ProtocolError(.authorizationViolation))
+            }
+            connection.isAuthenticated = true
+            connection.principal = principal
+            if let timer = connection.authTimer { EventLoop.remove(timer) }
+        }
         switch connection.options.applying(connect: document) {
         case .failure(let error):
             protocolError(connection, error)

@@ -10,6 +10,7 @@ extension Server {
         limits.idleMilliseconds = config.httpIdleMilliseconds
         return try MonitoringServer(
             loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
+            authorize: monitoringAuthorization,
             routes: [
                 "/healthz": (json, { #"{"status":"ok"}"# }),
                 "/varz": (json, { [unowned self] in statsDocument() }),
@@ -17,6 +18,13 @@ extension Server {
                 "/queues": (json, { [unowned self] in queuesDocument() }),
                 "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] in metricsText() }),
             ])
+    }
+
+    /// The monitoring port's check of a request's `Authorization` header: the client port's
+    /// credentials, when there are any.
+    private var monitoringAuthorization: (@Sendable (String?) -> Bool)? {
+        guard let authenticator = config.authenticator else { return nil }
+        return { header in authenticator.allowsHTTP(authorization: header) }
     }
 
     /// NATS-style `/connz`: one entry per client connection.

@@ -302,6 +302,12 @@ public final class Server {
             nextConnectionID += 1
             connections[connection.id] = connection
             stats.totalConnections += 1
+            if config.authenticator != nil {
+                connection.isAuthenticated = false
+                let timer = loop.makeEvent(fd: -1, flags: 0, context: connection, callback: authTimerCallback)
+                EventLoop.add(timer, timeoutMilliseconds: config.authTimeoutMilliseconds)
+                connection.authTimer = timer
+            }
             let readEvent = loop.makeEvent(
                 fd: fd, flags: EventLoop.read | EventLoop.persist, context: connection, callback: connectionCallback)
             connection.readEvent = readEvent
@@ -327,6 +333,7 @@ public final class Server {
         info.add("port", listener?.boundPort ?? config.port)
         info.add("headers", true)
         info.add("max_payload", config.maxPayload)
+        if config.authenticator != nil { info.add("auth_required", true) }
         info.add("client_id", Int(connection.id))
         info.add("client_ip", connection.remoteHost)
         return info.result
@@ -392,6 +399,14 @@ public final class Server {
         parsing: while !connection.isBlocked {
             switch ClientParser.parse(bytes, from: position, limits: limits) {
             case .op(let op, let next):
+                if !connection.isAuthenticated {
+                    // As nats-server: with credentials required, the first command must be a
+                    // CONNECT that proves them; anything else ends the connection.
+                    guard case .connect = op else {
+                        log.warn("\(connection.label) - Authorization Violation: a command before CONNECT")
+                        return protocolError(connection, ProtocolError(.authorizationViolation))
+                    }
+                }
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }
@@ -577,11 +592,22 @@ public final class Server {
         connection.waitingRequests.removeAll()
         if let event = connection.readEvent { EventLoop.free(event) }
         if let event = connection.writeEvent { EventLoop.free(event) }
+        if let timer = connection.authTimer { EventLoop.free(timer) }
         connection.readEvent = nil
         connection.writeEvent = nil
+        connection.authTimer = nil
         Glibc.close(connection.fd)
         connections[connection.id] = nil
         log.debug("\(connection.label) - Client connection closed: \(reason)")
+    }
+
+    // MARK: Authentication
+
+    /// The auth timeout passed: a connection that has not proved its credentials goes.
+    fileprivate func authenticationTimedOut(_ connection: Connection) {
+        guard !connection.isClosed, !connection.isAuthenticated else { return }
+        log.warn("\(connection.label) - Authentication Timeout: no CONNECT within \(config.authTimeoutMilliseconds) ms")
+        protocolError(connection, ProtocolError(.authenticationTimeout))
     }
 
     // MARK: Pings
@@ -716,6 +742,11 @@ private func acceptCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutable
 private func connectionCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     let connection = Unmanaged<Connection>.fromOpaque(context!).takeUnretainedValue()
     connection.server.connectionEvent(connection, what)
+}
+
+private func authTimerCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    let connection = Unmanaged<Connection>.fromOpaque(context!).takeUnretainedValue()
+    connection.server.authenticationTimedOut(connection)
 }
 
 private func pingCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

@@ -55,6 +55,21 @@ public struct ServerConfig: Sendable {
     public var httpMaxHeadBytes = 8 << 10
     /// How long a monitoring connection may take to send its request, in ms; then it is closed.
     public var httpIdleMilliseconds = 10_000
+    /// Credentials every client must present in its CONNECT (and the monitoring port over
+    /// HTTP); nil: no authentication.
+    var authenticator: Authenticator?
+    /// How long a client may take to send its CONNECT when authentication is required, in ms.
+    /// 2 s, as nats-server.
+    public var authTimeoutMilliseconds = 2_000
+
+    /// Requires every client to present `token` (`--auth`).
+    public mutating func requireToken(_ token: String) { authenticator = Authenticator(credentials: .token(token)) }
+
+    /// Requires every client to present this user and password (`--user`, `--pass`).
+    public mutating func requireUser(_ name: String, password: String) {
+        authenticator = Authenticator(credentials: .user(name: name, password: password))
+    }
+
     /// Least severe log level written.
     public var logLevel = LogLevel.info
 

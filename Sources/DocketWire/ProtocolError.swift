@@ -28,6 +28,11 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case maxConnections
         /// Two server PINGs went unanswered. Fatal.
         case staleConnection
+        /// Authentication is required and the first command was not a CONNECT with valid
+        /// credentials. Fatal.
+        case authorizationViolation
+        /// Authentication is required and no CONNECT came within the auth timeout. Fatal.
+        case authenticationTimeout
     }
 
     public let kind: Kind
@@ -62,6 +67,8 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case .maxSubscriptions: return "maximum subscriptions exceeded"
         case .maxConnections: return "maximum connections exceeded"
         case .staleConnection: return "Stale Connection"
+        case .authorizationViolation: return "Authorization Violation"
+        case .authenticationTimeout: return "Authentication Timeout"
         }
     }
 

@@ -80,6 +80,18 @@ struct DocketdCommand: ParsableCommand {
     @Option(name: [.customShort("m"), .customLong("http-port")], help: "Serve monitoring over HTTP on this port (8222 is the usual one; 0 picks a free port): /varz, /connz, /healthz, /queues, /metrics. Off when not given (DOCKET_HTTP_PORT).")
     var httpPort: Int?
 
+    @Option(help: "Require clients to authenticate with this token (CONNECT auth_token), as nats-server's --auth (DOCKET_TOKEN).")
+    var auth = env("DOCKET_TOKEN")
+
+    @Option(help: "Require clients to authenticate as this user (CONNECT user/pass); needs --pass, as nats-server's --user (DOCKET_USER).")
+    var user = env("DOCKET_USER")
+
+    @Option(help: "The password for --user (DOCKET_PASS).")
+    var pass = env("DOCKET_PASS")
+
+    @Option(help: "How long a client may take to send its CONNECT when authentication is required (DOCKET_AUTH_TIMEOUT).")
+    var authTimeout = env("DOCKET_AUTH_TIMEOUT") ?? "2s"
+
     @Option(help: "The longest HTTP request head (request line and headers) the monitoring port reads; past it, 431 (DOCKET_HTTP_MAX_HEADER).")
     var httpMaxHeader = env("DOCKET_HTTP_MAX_HEADER") ?? "8KiB"
 
@@ -128,6 +140,20 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("--max-queues and --max-waiting-requests must be at least 1.")
         }
         config.salvage = salvage
+        switch (auth, user, pass) {
+        case (nil, nil, nil): break
+        case (let token?, nil, nil):
+            guard !token.isEmpty else { throw ValidationError("--auth must not be empty.") }
+            config.requireToken(token)
+        case (nil, let name?, let password?):
+            guard !name.isEmpty, !password.isEmpty else { throw ValidationError("--user and --pass must not be empty.") }
+            config.requireUser(name, password: password)
+        case (nil, _, _):
+            throw ValidationError("--user and --pass go together.")
+        default:
+            throw ValidationError("Use either --auth (a token) or --user with --pass, not both.")
+        }
+        config.authTimeoutMilliseconds = try duration(authTimeout, "--auth-timeout")
         config.httpMaxHeadBytes = try size(httpMaxHeader, "--http-max-header", minimum: 256)
         config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
         config.maxQueues = maxQueues

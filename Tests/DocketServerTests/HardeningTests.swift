@@ -494,3 +494,35 @@ import Testing
         #expect(try again.readLine() == "NOJOB")
     }
 }
+
+/// With credentials required, the monitoring port asks for them too (all but /healthz).
+@Suite struct MonitoringAuthTests {
+    func get(_ port: Int, _ path: String, _ authorization: String? = nil) throws -> String {
+        let client = try LineClient(port: port)
+        try client.send("GET \(path) HTTP/1.1\r\n" + (authorization.map { "Authorization: \($0)\r\n" } ?? "") + "\r\n")
+        return String(decoding: try client.readUntilClosed(), as: UTF8.self)
+    }
+
+    @Test func userAndPassword() throws {
+        let server = try DocketdProcess(["-m", "0", "--user", "alice", "--pass", "wonder"])
+        let port = try #require(server.httpPort)
+        #expect(try get(port, "/healthz").hasPrefix("HTTP/1.1 200 "))
+        let refused = try get(port, "/varz")
+        #expect(refused.hasPrefix("HTTP/1.1 401 ") && refused.contains("WWW-Authenticate: Basic"))
+        #expect(try get(port, "/varz", "Basic " + Data("alice:wrong".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 401 "))
+        #expect(try get(port, "/varz", "Basic " + Data("alice:wonder".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 200 "))
+    }
+
+    @Test func token() throws {
+        let server = try DocketdProcess(["-m", "0", "--auth", "s3cret"])
+        let port = try #require(server.httpPort)
+        #expect(try get(port, "/metrics").hasPrefix("HTTP/1.1 401 "))
+        #expect(try get(port, "/metrics", "Bearer s3cret").hasPrefix("HTTP/1.1 200 "))
+        #expect(try get(port, "/metrics", "Bearer s3cre").hasPrefix("HTTP/1.1 401 "))
+        // The client port: the same token.
+        let client = try server.client()
+        #expect(try client.readLine().contains(#""auth_required":true"#))
+        try client.line(#"CONNECT {"verbose":false,"auth_token":"s3cret"}"#)
+        #expect(try client.sync() == [])
+    }
+}

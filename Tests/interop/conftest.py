@@ -34,7 +34,10 @@ LISTEN_RE = re.compile(r"Listening for client connections on 127\.0\.0\.1:(\d+)"
 
 # Server options a test may ask for, as docketd flags and nats-server config
 # keys. docketd flags take the same names with dashes.
-SUPPORTED_OPTIONS = {"max_payload", "max_pending"}
+SUPPORTED_OPTIONS = {"max_payload", "max_pending", "auth", "user", "pass", "auth_timeout"}
+# Authentication options: docketd flags as named; nats-server takes them in an
+# `authorization { … }` block (auth_timeout in seconds there, as a duration here).
+AUTH_CONFIG_KEYS = {"auth": "token", "user": "user", "pass": "password"}
 
 
 def server_mode() -> Optional[str]:
@@ -217,7 +220,14 @@ def _start(tmp_dir: Path, options: dict) -> ServerProcess:
     argv = [binary, "-a", "127.0.0.1", "-p", str(port)]
     if options:
         conf = tmp_dir / "nats-server.conf"
-        conf.write_text("".join(f"{k}: {v}\n" for k, v in options.items()))
+        plain = {k: v for k, v in options.items() if k not in AUTH_CONFIG_KEYS and k != "auth_timeout"}
+        text = "".join(f"{k}: {v}\n" for k, v in plain.items())
+        auth = [f'{AUTH_CONFIG_KEYS[k]}: "{v}"' for k, v in options.items() if k in AUTH_CONFIG_KEYS]
+        if "auth_timeout" in options:
+            auth.append(f"timeout: {float(str(options['auth_timeout']).rstrip('ms')) / 1000}")
+        if auth:
+            text += "authorization {\n" + "\n".join(auth) + "\n}\n"
+        conf.write_text(text)
         argv += ["-c", str(conf)]
     server = ServerProcess(argv, "nats-server")
     _wait_or_fail(server, lambda: server.wait_for_port(port, READY_TIMEOUT))

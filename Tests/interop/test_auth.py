@@ -1,0 +1,136 @@
+"""Authentication as nats-server does it, driven by a real NATS client (nats-py).
+
+docketd takes nats-server's flags (--auth, --user/--pass); INFO says auth_required, the first
+command must be a CONNECT with the credentials, and the errors are nats-server's exact texts,
+which NATS clients match on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from urllib.parse import urlparse
+
+import nats
+import pytest
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def _address(url: str):
+    parsed = urlparse(url)
+    return parsed.hostname, parsed.port
+
+
+def _raw(url: str) -> socket.socket:
+    sock = socket.create_connection(_address(url), timeout=5)
+    return sock
+
+
+def _read_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+async def _round_trip(nc) -> bytes:
+    sub = await nc.subscribe("auth.check")
+    await nc.publish("auth.check", b"hello")
+    msg = await sub.next_msg(timeout=2)
+    return msg.data
+
+
+def test_info_says_auth_required(start_server):
+    url = start_server(auth="s3cret")
+    sock = _raw(url)
+    line = sock.recv(4096).split(b"\r\n")[0]
+    assert line.startswith(b"INFO ")
+    assert json.loads(line[5:])["auth_required"] is True
+
+
+def test_token(start_server):
+    url = start_server(auth="s3cret")
+
+    async def main():
+        nc = await nats.connect(url, token="s3cret", allow_reconnect=False)
+        try:
+            return await _round_trip(nc)
+        finally:
+            await nc.close()
+
+    assert run(main()) == b"hello"
+
+
+def test_user_and_password(start_server):
+    url = start_server(user="alice", **{"pass": "wonder land"})
+
+    async def main():
+        nc = await nats.connect(url, user="alice", password="wonder land", allow_reconnect=False)
+        try:
+            return await _round_trip(nc)
+        finally:
+            await nc.close()
+
+    assert run(main()) == b"hello"
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{}, {"token": "wrong"}, {"user": "alice", "password": "nope"}, {"user": "bob", "password": "wonder land"}],
+    ids=["none", "token-for-user-server", "wrong-password", "wrong-user"],
+)
+def test_bad_credentials_are_an_authorization_violation(start_server, credentials):
+    url = start_server(user="alice", **{"pass": "wonder land"})
+
+    async def main():
+        errors = []
+
+        async def error_cb(err):
+            errors.append(err)
+
+        started = time.monotonic()
+        with pytest.raises(Exception) as raised:
+            await nats.connect(url, allow_reconnect=False, error_cb=error_cb, connect_timeout=3, **credentials)
+        return raised.value, errors, time.monotonic() - started
+
+    error, errors, elapsed = run(main())
+    text = " ".join(str(e) for e in [error] + errors).lower()
+    assert "authorization violation" in text
+    assert elapsed < 2.5
+
+
+def test_a_command_before_connect_is_a_violation(start_server):
+    url = start_server(auth="s3cret")
+    sock = _raw(url)
+    sock.recv(4096)
+    sock.sendall(b"PING\r\n")
+    assert _read_until_closed(sock) == b"-ERR 'Authorization Violation'\r\n"
+
+
+def test_no_connect_in_time_is_an_authentication_timeout(start_server):
+    url = start_server(auth="s3cret", auth_timeout="300ms")
+    sock = _raw(url)
+    sock.recv(4096)
+    started = time.monotonic()
+    assert _read_until_closed(sock) == b"-ERR 'Authentication Timeout'\r\n"
+    assert 0.2 < time.monotonic() - started < 3
+
+
+def test_a_raw_connect_with_the_token_is_served(start_server):
+    url = start_server(auth="s3cret")
+    sock = _raw(url)
+    sock.recv(4096)
+    sock.sendall(b'CONNECT {"verbose":false,"auth_token":"s3cret"}\r\nPING\r\n')
+    sock.settimeout(5)
+    assert sock.recv(4096) == b"PONG\r\n"
