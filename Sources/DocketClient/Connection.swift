@@ -77,14 +77,19 @@ public final class DocketConnection: @unchecked Sendable {
         /// Called (on the reader thread) once a reconnect has succeeded and the subscriptions
         /// were sent again. It must return quickly and not wait for a reply on this connection.
         public var onReconnect: (@Sendable () -> Void)?
+        /// What to prove when the server requires it (INFO `auth_required`). Nil: the address's
+        /// `user:pass@` or `token@`, else `DOCKET_USER`/`DOCKET_PASS` or `DOCKET_TOKEN`.
+        public var credentials: Credentials?
 
         public init(
             name: String? = nil, connectTimeout: DocketDuration = 5, requestTimeout: DocketDuration? = 30,
             echo: Bool = true, pendingMessageLimit: Int = 65_536, onServerError: (@Sendable (String) -> Void)? = nil,
             reconnect: Bool = true, reconnectWait: DocketDuration = .milliseconds(50), reconnectMaxWait: DocketDuration = 2,
             reconnectTimeout: DocketDuration? = 30, reconnectBufferSize: Int = 8 << 20,
-            onDisconnect: (@Sendable (DocketError) -> Void)? = nil, onReconnect: (@Sendable () -> Void)? = nil
+            onDisconnect: (@Sendable (DocketError) -> Void)? = nil, onReconnect: (@Sendable () -> Void)? = nil,
+            credentials: Credentials? = nil
         ) {
+            self.credentials = credentials
             self.name = name
             self.connectTimeout = connectTimeout
             self.requestTimeout = requestTimeout
@@ -181,9 +186,32 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Connects to `address` (`host:port`, or `host` for port 4222) and completes the
     /// handshake: INFO, CONNECT, then a PING answered PONG.
+    /// The address may carry credentials, `user:pass@host:port` or `token@host:port` (with or
+    /// without `nats://`); `options.credentials` wins over them, and they over the environment.
     public convenience init(_ address: String = "127.0.0.1:4222", options: Options = Options()) throws(DocketError) {
-        let (host, port) = try Self.parseAddress(address)
+        let (host, port, credentials) = try Self.parseURL(address)
+        var options = options
+        if options.credentials == nil { options.credentials = credentials ?? Credentials.fromEnvironment() }
         try self.init(host: host, port: port, options: options)
+    }
+
+    /// Splits `[nats://][user:pass@|token@]host[:port]`.
+    public static func parseURL(_ address: String) throws(DocketError) -> (host: String, port: Int, credentials: Credentials?) {
+        var text = address
+        for scheme in ["nats://", "docket://", "tcp://"] where text.hasPrefix(scheme) { text.removeFirst(scheme.count) }
+        var credentials: Credentials? = nil
+        if let at = text.lastIndex(of: "@") {
+            let userinfo = String(text[..<at])
+            text = String(text[text.index(after: at)...])
+            if let colon = userinfo.firstIndex(of: ":") {
+                credentials = .user(
+                    String(userinfo[..<colon]).removingPercentEncoding, password: String(userinfo[userinfo.index(after: colon)...]).removingPercentEncoding)
+            } else if !userinfo.isEmpty {
+                credentials = .token(userinfo.removingPercentEncoding)
+            }
+        }
+        let (host, port) = try parseAddress(text)
+        return (host, port, credentials)
     }
 
     /// Connects to `host:port` and completes the handshake. Failing to connect the first time
@@ -259,7 +287,8 @@ public final class DocketConnection: @unchecked Sendable {
         default:
             throw .connectFailed("\(host):\(port) did not start with INFO; is it a Docket or NATS server?")
         }
-        let hello = Wire.connect(name: options.name, echo: options.echo, noResponders: true) + Wire.ping()
+        let hello = Wire.connect(name: options.name, echo: options.echo, noResponders: true, credentials: options.credentials)
+            + Wire.ping()
         guard Socket.writeAll(fd, hello) else {
             throw .connectFailed("handshake with \(host):\(port) failed: \(String(cString: strerror(errno)))")
         }
@@ -274,6 +303,9 @@ public final class DocketConnection: @unchecked Sendable {
             case .info(let json):
                 info = json
             case .err(let text):
+                if text == "Authorization Violation" || text == "Authentication Timeout" {
+                    throw .notAuthorized("\(host):\(port) refused the credentials: \(text)")
+                }
                 throw .connectFailed("handshake with \(host):\(port) failed: the server refused CONNECT: \(text)")
             default:
                 throw .connectFailed("handshake with \(host):\(port) failed: an unexpected reply before PONG")

@@ -19,6 +19,10 @@ public struct ServerErrorCode: RawRepresentable, Hashable, Sendable, CustomStrin
     public static let notDead = ServerErrorCode("NOT_DEAD")
     /// The store is too full to take new jobs.
     public static let storeFull = ServerErrorCode("STORE_FULL")
+    /// A configured limit was reached (`--max-queues`, `--max-waiting-requests`).
+    public static let limit = ServerErrorCode("LIMIT")
+    /// The connection's user may not do this (a later server's permissions).
+    public static let forbidden = ServerErrorCode("FORBIDDEN")
 
     public var description: String { rawValue }
 }
@@ -42,6 +46,9 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case connectionLost(String)
     /// Connecting (or the handshake) failed.
     case connectFailed(String)
+    /// The server refused the credentials (`Authorization Violation`, or no CONNECT in time):
+    /// trying again with the same ones will not help.
+    case notAuthorized(String)
     /// No reply (or message) came within the time allowed.
     case timeout
     /// A request reached no subscriber (the server's 503 status).
@@ -63,6 +70,7 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connectionClosed(let text): return "connection closed: \(text)"
         case .connectionLost(let text): return "connection lost: \(text)"
         case .connectFailed(let text): return "cannot connect: \(text)"
+        case .notAuthorized(let text): return "not authorized: \(text)"
         case .timeout: return "timed out"
         case .noResponders: return "no responders"
         case .subscriptionClosed: return "subscription closed"

@@ -1,5 +1,11 @@
 import DocketWire
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The JSON value type the client returns documents in (re-exported from DocketWire).
 public typealias JSONValue = DocketWire.JSONValue
 
@@ -335,4 +341,50 @@ public struct JobEvent: Sendable, Equatable {
     public var resultBytes: Int? { json["result_bytes"]?.numberValue.map { Int($0) } }
 
     public subscript(key: String) -> JSONValue? { json[key] }
+}
+
+/// What a client proves to a server that requires authentication. Its description never shows
+/// the secret.
+public enum Credentials: Sendable, Equatable, CustomStringConvertible {
+    /// `auth_token` in CONNECT (docketd `--auth`).
+    case token(String)
+    /// `user` and `pass` in CONNECT (docketd `--user`/`--pass`).
+    case user(String, password: String)
+
+    public var description: String {
+        switch self {
+        case .token: return "token <redacted>"
+        case .user(let name, _): return "user \(name) with a password <redacted>"
+        }
+    }
+
+    /// `DOCKET_USER` with `DOCKET_PASS`, or `DOCKET_TOKEN`, when set.
+    public static func fromEnvironment() -> Credentials? {
+        func variable(_ name: String) -> String? {
+            guard let value = getenv(name) else { return nil }
+            let text = String(cString: value)
+            return text.isEmpty ? nil : text
+        }
+        if let user = variable("DOCKET_USER"), let password = variable("DOCKET_PASS") { return .user(user, password: password) }
+        return variable("DOCKET_TOKEN").map { .token($0) }
+    }
+}
+
+extension String {
+    /// `%XX` escapes decoded (as in a URL's user information); the text as it is if one is bad.
+    var removingPercentEncoding: String {
+        var bytes: [UInt8] = []
+        var iterator = Array(utf8).makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { return self }
+            bytes.append(value)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }

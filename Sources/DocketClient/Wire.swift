@@ -13,8 +13,15 @@ enum Wire {
 
     // MARK: Event channel
 
-    static func connect(name: String?, echo: Bool, noResponders: Bool) -> [UInt8] {
+    static func connect(name: String?, echo: Bool, noResponders: Bool, credentials: Credentials? = nil) -> [UInt8] {
         var writer = JSONObjectWriter()
+        switch credentials {
+        case .token(let token)?: writer.add("auth_token", token)
+        case .user(let name, let password)?:
+            writer.add("user", name)
+            writer.add("pass", password)
+        case nil: break
+        }
         writer.add("verbose", false)
         writer.add("pedantic", false)
         writer.add("headers", true)
