@@ -107,6 +107,9 @@ public final class JobEngine {
     private var deletedJobs: [UInt64] = []
     private var deletedPayloads: [UInt64] = []
     private var changedQueues: [String: JobQueue] = [:]
+    /// Queues whose totals changed since the store last took the changes.
+    private var totalsChanged: [JobQueue] = []
+    private var forgottenQueues: [String] = []
     private var events: [EngineEvent] = []
 
     public init(clock: EngineClock, defaults: QueueDefaults = QueueDefaults(), random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
@@ -146,12 +149,16 @@ public final class JobEngine {
             if started + Int64(window) > now { restoredStarts.append((queue, started, stored.group)) }
         }
         if job.state == .active {
+            // Its worker went with the old process: a failed attempt (and a death, below), counted
+            // once the stored totals are back.
+            queue.failuresAtRestart += 1
             job.state = .waiting
             job.startedAt = nil
             job.leaseOrFinish = 0
             if job.attempts >= job.maxAttempts {
                 job.state = .dead
                 job.lastError = Array("worker lost: server restarted".utf8)
+                queue.deathsAtRestart += 1
                 job.finishedAt = clock.now()
             }
             markChanged(job)
@@ -177,8 +184,29 @@ public final class JobEngine {
     /// stored throttles are put back. Starts of jobs deleted or removed by retention since are
     /// gone, and a job keeps only its latest start, so a rebuilt window can hold fewer starts
     /// than the lost one did, never more.
-    public func finishRecovery(holds: [(String, QueueHolds)]) {
+    public func finishRecovery(holds: [(String, QueueHolds)], totals: [(String, QueueTotals)] = []) {
         let now = clock.now()
+        // Totals kept with each queue's record; a queue written before they were kept starts
+        // from what its jobs show (each one was enqueued once; finished ones finished).
+        var stored: [String: QueueTotals] = [:]
+        for (name, value) in totals { stored[name] = value }
+        for queue in queueList {
+            defer {
+                queue.failedTotal += queue.failuresAtRestart
+                queue.deadTotal += queue.deathsAtRestart
+                if queue.failuresAtRestart > 0 { noteTotals(queue) }
+                queue.failuresAtRestart = 0
+                queue.deathsAtRestart = 0
+            }
+            if let value = stored[queue.name] {
+                queue.restore(value)
+            } else {
+                let counts = queue.counts
+                queue.restore(QueueTotals(
+                    enqueued: counts.reduce(0, +), started: 0, completed: counts[Int(JobState.completed.rawValue)], failed: 0,
+                    dead: counts[Int(JobState.dead.rawValue)], throttled: 0, removed: 0, deleted: 0))
+            }
+        }
         for (name, stored) in holds {
             let queue = queue(named: name)
             if stored.queue > now { queue.heldUntil = stored.queue }
@@ -200,7 +228,11 @@ public final class JobEngine {
 
     /// Starts a restore: the queues' stored settings, before any job comes back.
     public func restoreSettings(_ queueConfigs: [(String, QueueConfig)]) {
-        for (name, config) in queueConfigs { queue(named: name).config = config }
+        for (name, config) in queueConfigs {
+            let queue = queue(named: name)
+            queue.config = config
+            queue.isStored = true
+        }
     }
 
     /// Ends a restore: the stored next id and queue settings.
@@ -243,6 +275,7 @@ public final class JobEngine {
         jobs.insert(job)
         queue.counts[Int(job.state.rawValue)] += 1
         queue.enqueuedTotal += 1
+        noteTotals(queue)
         if let key { queue.keys[key] = job.id }
         markChanged(job)
         note(.enqueued, job, queue)
@@ -301,6 +334,8 @@ public final class JobEngine {
             let run = observeRun(job, queue)
             transition(job, to: .completed, in: queue)
             queue.completedTotal += 1
+            queue.completeRate.add(job.finishedAt ?? clock.now())
+            noteTotals(queue)
             note(.completed, job, queue) {
                 $0.runMilliseconds = run
                 $0.resultBytes = result?.count ?? 0
@@ -344,6 +379,7 @@ public final class JobEngine {
             // The hold is written with the queue's record, in this commit.
             changedQueues[queue.name] = queue
             queue.throttledTotal += 1
+            noteTotals(queue)
             job.holder = 0
             job.attempts -= 1
             if let reason { job.lastError = reason }
@@ -515,8 +551,29 @@ public final class JobEngine {
 
     /// Queues changed since the last call, for the store.
     public func takeQueueChanges() -> [JobQueue] {
-        defer { changedQueues.removeAll(keepingCapacity: true) }
-        return Array(changedQueues.values)
+        var changed = Array(changedQueues.values)
+        for queue in totalsChanged where changedQueues[queue.name] == nil { changed.append(queue) }
+        for queue in totalsChanged { queue.totalsChanged = false }
+        changedQueues.removeAll(keepingCapacity: true)
+        totalsChanged.removeAll(keepingCapacity: true)
+        // A queue forgotten since it changed is not written back.
+        let written = changed.filter { queues.find($0.nameBytes) === $0 }
+        for queue in written { queue.isStored = true }
+        return written
+    }
+
+    /// Names of queues forgotten since the last call, whose stored records go too.
+    public func takeForgottenQueues() -> [String] {
+        defer { forgottenQueues.removeAll() }
+        return forgottenQueues
+    }
+
+    /// A queue's totals moved: its record is written with the next commit (its totals are kept
+    /// across restarts). A flag, not a lookup by name: this runs for every job event.
+    private func noteTotals(_ queue: JobQueue) {
+        guard !queue.totalsChanged else { return }
+        queue.totalsChanged = true
+        totalsChanged.append(queue)
     }
 
     // MARK: Inspection and repair
@@ -557,6 +614,8 @@ public final class JobEngine {
 
     public func delete(id: UInt64) -> Result<Void, JobError> {
         guard let job = jobs[id] else { return .failure(.notFound(id)) }
+        job.home.deletedTotal += 1
+        noteTotals(job.home)
         forget(job)
         return .success(())
     }
@@ -585,9 +644,14 @@ public final class JobEngine {
         totals.add("failed", queue.failedTotal)
         totals.add("dead", queue.deadTotal)
         totals.add("throttled", queue.throttledTotal)
+        totals.add("removed", queue.removedTotal)
+        totals.add("deleted", queue.deletedTotal)
         var rates = JSONObjectWriter()
         rates.add("started_per_s", queue.startRate.perSecond(at: now))
         rates.add("completed_per_s", queue.completeRate.perSecond(at: now))
+        rates.add("failed_per_s", queue.failRate.perSecond(at: now))
+        rates.add("dead_per_s", queue.deadRate.perSecond(at: now))
+        let blocked = blockedUntil(queue, now)
         var document = JSONObjectWriter()
         document.add("queue", queue.name)
         document.add("paused", queue.config.paused)
@@ -599,7 +663,9 @@ public final class JobEngine {
         document.add("active", queue.counts[Int(JobState.active.rawValue)])
         document.add("waiting_workers", queue.liveWaiters)
         document.add("rate_window_starts", queue.rateWindow?.count(at: now))
-        document.add("next_start_at", blockedUntil(queue, now).map { Int($0) })
+        // Int64.max means "not until something changes" (paused, concurrency full): no time.
+        document.add("next_start_at", blocked.flatMap { $0 == Int64.max ? nil : Int($0) })
+        document.add("blocked_by", blocked == nil ? nil : blockReason(queue, now))
         document.add("held_until", queue.heldUntil > now ? Int(queue.heldUntil) : nil)
         return document.result
     }
@@ -681,7 +747,9 @@ public final class JobEngine {
     }
 
     /// Whether there are changes not yet taken for the store.
-    public var hasChanges: Bool { !changedJobs.isEmpty || !deletedJobs.isEmpty || !changedQueues.isEmpty }
+    public var hasChanges: Bool {
+        !changedJobs.isEmpty || !deletedJobs.isEmpty || !changedQueues.isEmpty || !totalsChanged.isEmpty || !forgottenQueues.isEmpty
+    }
 
     /// Jobs changed and deleted since the last call, for one store transaction.
     public func takeChanges() -> JobChanges {
@@ -728,6 +796,8 @@ public final class JobEngine {
             queues.find(queue.nameBytes) === queue
         else { return }
         _ = queues.remove(queue.nameBytes)
+        // Only a record the store has needs deleting (a queue only waited on never had one).
+        if queue.isStored { forgottenQueues.append(queue.name) }
         let last = queueList.removeLast()
         if last !== queue {
             queueList[queue.listIndex] = last
@@ -844,6 +914,15 @@ public final class JobEngine {
         return until > now ? until : nil
     }
 
+    /// Why nothing of a blocked queue starts now: `paused`, `concurrency` (the cap is full),
+    /// `throttle` (a FAIL throttle= holds it) or `rate` (its window is full).
+    private func blockReason(_ queue: JobQueue, _ now: Int64) -> String {
+        if queue.config.paused { return "paused" }
+        if let cap = queue.config.concurrency, queue.counts[Int(JobState.active.rawValue)] >= cap { return "concurrency" }
+        if queue.heldUntil > now { return "throttle" }
+        return "rate"
+    }
+
     /// Makes sure a blocked queue with work and workers is looked at again when it unblocks.
     private func scheduleWake(_ queue: JobQueue) {
         guard queue.liveWaiters > 0, !queue.ready.isEmpty else { return }
@@ -891,6 +970,7 @@ public final class JobEngine {
         }
         queue.startedTotal += 1
         queue.startRate.add(now)
+        noteTotals(queue)
         _ = nextGeneration(job)
         extendLease(job, start: true)
         markChanged(job)
@@ -910,7 +990,6 @@ public final class JobEngine {
 
     @discardableResult
     private func observeRun(_ job: Job, _ queue: JobQueue) -> Int? {
-        if job.state == .active { queue.completeRate.add(clock.now()) }
         guard let started = job.startedAt else { return nil }
         let run = Int(clock.now() - started)
         queue.runHistogram.record(run)
@@ -926,11 +1005,14 @@ public final class JobEngine {
         let queue = job.home
         let run = observeRun(job, queue)
         queue.failedTotal += 1
+        queue.failRate.add(now)
+        noteTotals(queue)
         defer { dispatch(queue) }
         if choice == .never || job.attempts >= job.maxAttempts {
             transition(job, to: .dead, in: queue)
             job.finishedAt = now
             queue.deadTotal += 1
+            queue.deadRate.add(now)
             retain(job, in: queue.dead, keep: queue.config.keepDead ?? defaults.keepDead)
             markChanged(job)
             note(cause, job, queue) {
@@ -977,7 +1059,10 @@ public final class JobEngine {
     private func retain(_ job: Job, in history: JobHistory, keep: Int) {
         history.append(job.id)
         while history.count > keep, let oldest = history.removeFirst() {
-            if let old = jobs[oldest], old.state == .completed || old.state == .dead, old !== job { forget(old) }
+            if let old = jobs[oldest], old.state == .completed || old.state == .dead, old !== job {
+                job.home.removedTotal += 1
+                forget(old)
+            }
         }
     }
 
@@ -1035,8 +1120,39 @@ public final class JobQueue {
     public internal(set) var failedTotal = 0
     public internal(set) var deadTotal = 0
     public internal(set) var throttledTotal = 0
+    /// Jobs removed by retention (`keep_completed`, `keep_dead`) and by DEL, over the queue's
+    /// life: with the other totals they account for every job ever enqueued.
+    public internal(set) var removedTotal = 0
+    public internal(set) var deletedTotal = 0
+    /// Its totals changed since the store last took them.
+    var totalsChanged = false
+    /// The store has a record of it.
+    var isStored = false
+    /// Jobs a restart found active (failed attempts) and, of those, left without attempts.
+    var failuresAtRestart = 0
+    var deathsAtRestart = 0
     var startRate = MinuteRate()
     var completeRate = MinuteRate()
+    var failRate = MinuteRate()
+    var deadRate = MinuteRate()
+
+    /// The totals, for the queue's stored record.
+    public var totals: QueueTotals {
+        QueueTotals(
+            enqueued: enqueuedTotal, started: startedTotal, completed: completedTotal, failed: failedTotal, dead: deadTotal,
+            throttled: throttledTotal, removed: removedTotal, deleted: deletedTotal)
+    }
+
+    func restore(_ totals: QueueTotals) {
+        enqueuedTotal = totals.enqueued
+        startedTotal = totals.started
+        completedTotal = totals.completed
+        failedTotal = totals.failed
+        deadTotal = totals.dead
+        throttledTotal = totals.throttled
+        removedTotal = totals.removed
+        deletedTotal = totals.deleted
+    }
     /// Time from becoming runnable to starting, and from starting to ending, in ms.
     public internal(set) var waitHistogram = LatencyHistogram()
     public internal(set) var runHistogram = LatencyHistogram()

@@ -5,8 +5,13 @@ import DocketWire
 public enum QueueConfigCodec {
     /// The record: the settings, and the throttles in force (`holds`), which must outlive a
     /// restart as the settings do.
-    public static func encode(_ config: QueueConfig, holds: QueueHolds = QueueHolds()) -> [UInt8] {
+    public static func encode(_ config: QueueConfig, holds: QueueHolds = QueueHolds(), totals: QueueTotals? = nil) -> [UInt8] {
         var writer = JSONObjectWriter()
+        if let totals {
+            var inner = JSONObjectWriter()
+            for (name, value) in totals.fields { inner.add(name, value) }
+            writer.add("totals", json: inner.result)
+        }
         if holds.queue > 0 { writer.add("held_until", Int(holds.queue)) }
         if !holds.groups.isEmpty {
             // Group names are bytes, not necessarily UTF-8: hex keeps them exact.
@@ -29,8 +34,14 @@ public enum QueueConfigCodec {
     public static func decode(_ bytes: [UInt8]) -> QueueConfig? { decodeRecord(bytes)?.config }
 
     /// The settings and the throttles a record holds.
-    public static func decodeRecord(_ bytes: [UInt8]) -> (config: QueueConfig, holds: QueueHolds)? {
+    public static func decodeRecord(_ bytes: [UInt8]) -> (config: QueueConfig, holds: QueueHolds, totals: QueueTotals?)? {
         guard let json = bytes.withUnsafeBytes({ JSONValue.parse($0) }), case .object = json else { return nil }
+        var totals: QueueTotals? = nil
+        if let stored = json["totals"], case .object = stored {
+            var value = QueueTotals()
+            for (name, keyPath) in QueueTotals.keyPaths { value[keyPath: keyPath] = stored[name]?.numberValue.map { Int($0) } ?? 0 }
+            totals = value
+        }
         var holds = QueueHolds()
         holds.queue = json["held_until"]?.numberValue.map { Int64($0) } ?? 0
         if case .array(let entries)? = json["group_holds"] {
@@ -52,7 +63,7 @@ public enum QueueConfigCodec {
         config.leaseMilliseconds = json["lease_ms"]?.numberValue.map { Int($0) }
         config.keepCompleted = json["keep_completed"]?.numberValue.map { Int($0) }
         config.keepDead = json["keep_dead"]?.numberValue.map { Int($0) }
-        return (config, holds)
+        return (config, holds, totals)
     }
 
     private static func hex(_ bytes: [UInt8]) -> String {
@@ -80,6 +91,36 @@ public enum QueueConfigCodec {
         default: return nil
         }
     }
+}
+
+/// A queue's lifetime counts, kept with its record across restarts. At any time:
+/// enqueued = waiting + delayed + active + completed + dead (the jobs kept) + removed + deleted.
+public struct QueueTotals: Sendable, Equatable {
+    public var enqueued = 0
+    public var started = 0
+    public var completed = 0
+    public var failed = 0
+    public var dead = 0
+    public var throttled = 0
+    /// Finished jobs removed by retention (`keep_completed`, `keep_dead`).
+    public var removed = 0
+    /// Jobs removed by DEL.
+    public var deleted = 0
+
+    public init(
+        enqueued: Int = 0, started: Int = 0, completed: Int = 0, failed: Int = 0, dead: Int = 0, throttled: Int = 0,
+        removed: Int = 0, deleted: Int = 0
+    ) {
+        (self.enqueued, self.started, self.completed, self.failed) = (enqueued, started, completed, failed)
+        (self.dead, self.throttled, self.removed, self.deleted) = (dead, throttled, removed, deleted)
+    }
+
+    nonisolated(unsafe) static let keyPaths: [(String, WritableKeyPath<QueueTotals, Int>)] = [
+        ("enqueued", \.enqueued), ("started", \.started), ("completed", \.completed), ("failed", \.failed),
+        ("dead", \.dead), ("throttled", \.throttled), ("removed", \.removed), ("deleted", \.deleted),
+    ]
+
+    var fields: [(String, Int)] { Self.keyPaths.map { ($0.0, self[keyPath: $0.1]) } }
 }
 
 /// Throttles in force on a queue (FAIL throttle=): unix ms until which nothing of the queue, or

@@ -472,8 +472,11 @@ extension Server {
         batch.payloads = stagedPayloads
         committingPayloads = stagedPayloads
         stagedPayloads = []
+        // Forgotten queues' records go first: a queue made again under the same name in this
+        // pass writes its new record after.
+        for name in engine.takeForgottenQueues() { batch.queues.append((name, [])) }
         for queue in engine.takeQueueChanges() {
-            batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config, holds: queue.holds(after: clock.now()))))
+            batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config, holds: queue.holds(after: clock.now()), totals: queue.totals)))
         }
         batch.routes = routeChanges
         if !routeChanges.isEmpty { batch.nextRouteID = nextRouteID }

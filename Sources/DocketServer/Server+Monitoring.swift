@@ -101,9 +101,11 @@ extension Server {
             ("failed", "Job attempts failed (FAIL, lease expiry, worker lost)", { $0.failedTotal }),
             ("dead", "Jobs that ended dead", { $0.deadTotal }),
             ("throttled", "Jobs returned by a throttle", { $0.throttledTotal }),
+            ("removed", "Finished jobs removed by retention", { $0.removedTotal }),
+            ("deleted", "Jobs removed by DEL", { $0.deletedTotal }),
         ]
         for (name, help, value) in totals {
-            family("docket_jobs_\(name)_total", "counter", "\(help) since the server started.")
+            family("docket_jobs_\(name)_total", "counter", "\(help), over the queue's life (kept across restarts).")
             for queue in queues { sample("docket_jobs_\(name)_total", "queue=\"\(queue.name)\"", value(queue)) }
         }
         family("docket_queue_paused", "gauge", "1 if the queue is paused.")

@@ -202,12 +202,14 @@ public final class Server {
         // Settings first: rebuilding a queue's rate window needs its rate as its jobs come back.
         var queueConfigs: [(String, QueueConfig)] = []
         var queueHolds: [(String, QueueHolds)] = []
+        var queueTotals: [(String, QueueTotals)] = []
         for (name, bytes) in try directory.loadQueueRecords() {
-            guard let (config, holds) = QueueConfigCodec.decodeRecord(bytes) else {
+            guard let (config, holds, totals) = QueueConfigCodec.decodeRecord(bytes) else {
                 throw ServerError("settings of queue \(name) in \(config.dataDirectory) cannot be decoded")
             }
             queueConfigs.append((name, config))
             queueHolds.append((name, holds))
+            if let totals { queueTotals.append((name, totals)) }
         }
         engine.restoreSettings(queueConfigs)
         let stored = try directory.load { record in
@@ -240,7 +242,7 @@ public final class Server {
             var copy = name
             copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }
         }
-        engine.finishRecovery(holds: queueHolds)
+        engine.finishRecovery(holds: queueHolds, totals: queueTotals)
         _ = engine.takeQueueChanges()
         for (id, text) in stored.routes {
             let parsed = text.withUnsafeBytes { JobCommand.parse(.route, $0, 0..<$0.count) }

@@ -490,6 +490,15 @@ public final class DataDirectory: JobStore {
         }
         for (name, bytes) in batch.queues {
             var nameBytes = Array(name.utf8)
+            // No bytes: the queue was forgotten, and its record goes.
+            if bytes.isEmpty {
+                let status = nameBytes.withUnsafeMutableBytes { keyRaw -> Int32 in
+                    var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                    return mdb_del(txn, queuesDB, &keyVal, nil)
+                }
+                if status != MDB_NOTFOUND { try check(status, "mdb_del queue \(name)") }
+                continue
+            }
             let status = nameBytes.withUnsafeMutableBytes { keyRaw in
                 bytes.withUnsafeBytes { valueRaw -> Int32 in
                     var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
