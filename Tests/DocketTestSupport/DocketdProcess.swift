@@ -56,6 +56,8 @@ public final class DocketdProcess: @unchecked Sendable {
         let log = LogCollector()
         self.log = log
         let arguments = ["--port", String(port), "--data-dir", self.dataDirectory.path] + flags
+        // Credentials a developer exported for clients would make every test server require them.
+        process.environment = ProcessInfo.processInfo.environment.filter { !["DOCKET_USER", "DOCKET_PASS", "DOCKET_TOKEN"].contains($0.key) }
         if let shell {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", shell + " exec " + ([Self.binary.path] + arguments).map { "'\($0)'" }.joined(separator: " ")]

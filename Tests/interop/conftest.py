@@ -119,11 +119,14 @@ class ServerProcess:
         self.port: Optional[int] = None
         # stderr is where both servers log; stdout is merged into the same
         # pipe so nothing a crashing server prints is lost.
+        # Credentials exported for clients would make docketd require them.
+        env = {k: v for k, v in os.environ.items() if k not in ("DOCKET_USER", "DOCKET_PASS", "DOCKET_TOKEN")}
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            env=env,
         )
         self.log = _LogReader(self.proc.stdout)
         self.log.start()

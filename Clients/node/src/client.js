@@ -1,10 +1,17 @@
 // The Docket client: one TCP connection, pipelined commands, subscriptions, jobs, reconnects.
+//
+// Authentication: credentials go in CONNECT (`user`/`pass` or `auth_token`, as for nats-server) on
+// every connection, reconnects included. They come from the first of: the `user`/`pass`/`token`
+// options, the `url` (`nats://user:pass@host:4222`, `nats://token@host:4222`), the environment
+// (DOCKET_USER/DOCKET_PASS, DOCKET_TOKEN). They are kept off the client object (in a WeakMap), so
+// util.inspect, JSON.stringify and `client.options` never show the password or token.
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 
 import {
+  AuthorizationError,
   ConnectionClosed,
   ConnectionLost,
   InvalidArgument,
@@ -41,10 +48,151 @@ import { Msg, Subscription } from './subscription.js';
 
 export const VERSION = '0.1.0';
 
+/** Environment variables read for credentials when neither the options nor the url give any. */
+export const ENV_USER = 'DOCKET_USER';
+export const ENV_PASS = 'DOCKET_PASS';
+export const ENV_TOKEN = 'DOCKET_TOKEN';
+
+const REDACTED = '***';
+const URL_SCHEMES = new Set(['nats:', 'docket:', 'tcp:']);
+
+/**
+ * @typedef {object} Credentials what goes into CONNECT to authenticate
+ * @property {string} [user]
+ * @property {string} [pass]
+ * @property {string} [token]
+ * @property {string} source where they came from ('' when there are none)
+ */
+
+/** Each client's credentials, off the object so that nothing that prints a client shows them. @type {WeakMap<object, Credentials>} */
+const credentialsOf = new WeakMap();
+
+/**
+ * A server URL with its password (`user:***@`) or token (`***@`) hidden.
+ * @param {string} url
+ * @returns {string}
+ */
+export function redactUrl(url) {
+  const s = String(url);
+  const schemeEnd = s.indexOf('://');
+  const start = schemeEnd >= 0 ? schemeEnd + 3 : 0;
+  let end = s.length;
+  for (const stop of ['/', '?', '#']) {
+    const at = s.indexOf(stop, start);
+    if (at >= 0 && at < end) end = at;
+  }
+  const at = s.lastIndexOf('@', end - 1);
+  if (at < start) return s;
+  const userinfo = s.slice(start, at);
+  const colon = userinfo.indexOf(':');
+  const hidden = colon >= 0 ? `${userinfo.slice(0, colon)}:${REDACTED}` : REDACTED;
+  return s.slice(0, start) + hidden + s.slice(at);
+}
+
+/**
+ * Reads a server address: `nats://[user:pass@|token@]host[:port]`, or the same without the scheme
+ * (`host:port`, `user:pass@host:port`). Schemes nats, docket and tcp; the port defaults to 4222.
+ * @param {string} url
+ * @returns {{host: string, port: number, user?: string, pass?: string}} a lone user is a token
+ */
+export function parseServerUrl(url) {
+  if (typeof url !== 'string' || url === '') throw new InvalidArgument('url must be a non-empty string');
+  const text = url.includes('://') ? url : `nats://${url}`;
+  /** @type {URL} */
+  let u;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new InvalidArgument(`cannot read the server URL ${JSON.stringify(redactUrl(url))} (use nats://host:port)`);
+  }
+  if (!URL_SCHEMES.has(u.protocol)) {
+    throw new InvalidArgument(`unsupported URL scheme ${JSON.stringify(u.protocol.slice(0, -1))} (use nats://host:port)`);
+  }
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
+  const port = u.port === '' ? 4222 : Number(u.port);
+  /** @type {{host: string, port: number, user?: string, pass?: string}} */
+  const out = { host, port };
+  try {
+    if (u.username !== '') out.user = decodeURIComponent(u.username);
+    if (u.password !== '' || /^[^/]*\/\/[^/@]*:@/.test(text)) out.pass = decodeURIComponent(u.password);
+  } catch {
+    throw new InvalidArgument(`bad percent-encoding in the credentials of ${JSON.stringify(redactUrl(url))}`);
+  }
+  return out;
+}
+
+/**
+ * The credentials to send: the first source that gives a non-empty user or token wins, as a whole.
+ * @param {{user?: unknown, pass?: unknown, token?: unknown}} given the options
+ * @param {{user?: string, pass?: string}} fromUrl
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {Credentials}
+ */
+function resolveCredentials(given, fromUrl, env) {
+  for (const key of /** @type {const} */ (['user', 'pass', 'token'])) {
+    if (given[key] !== undefined && given[key] !== null && typeof given[key] !== 'string') {
+      throw new InvalidArgument(`${key} must be a string`);
+    }
+  }
+  const user = /** @type {string|undefined} */ (given.user || undefined);
+  const pass = /** @type {string|undefined} */ (given.pass ?? undefined);
+  const token = /** @type {string|undefined} */ (given.token || undefined);
+  if (pass && !user) throw new InvalidArgument('pass needs user');
+  if (user || token) return { user, pass, token, source: 'the options' };
+  if (fromUrl.user && fromUrl.pass !== undefined) return { user: fromUrl.user, pass: fromUrl.pass, source: 'the url' };
+  if (fromUrl.user) return { token: fromUrl.user, source: 'the url' };
+  const envUser = env[ENV_USER] || undefined;
+  const envToken = env[ENV_TOKEN] || undefined;
+  if (envUser || envToken) {
+    const source = [envUser && ENV_USER, envToken && ENV_TOKEN].filter(Boolean).join(' and ');
+    return { user: envUser, pass: envUser ? env[ENV_PASS] : undefined, token: envToken, source };
+  }
+  return { source: '' };
+}
+
+/** @param {Credentials} c @returns {string} never the password or token */
+function describeCredentials(c) {
+  if (!c.user && !c.token) return 'no credentials';
+  const what = [];
+  if (c.user) what.push(`user ${JSON.stringify(c.user)} with a password`);
+  if (c.token) what.push('a token');
+  return `${what.join(' and ')} (from ${c.source})`;
+}
+
+/** @param {string} text */
+function isAuthorizationViolation(text) {
+  return text.trim().toLowerCase() === 'authorization violation';
+}
+
+/**
+ * `host:port` of connect options (url included), for messages; never throws, never shows secrets.
+ * @param {ConnectOptions} options
+ * @returns {string}
+ */
+export function describeAddress(options = {}) {
+  let { host, port } = options;
+  if (typeof options.url === 'string') {
+    try {
+      const u = parseServerUrl(options.url);
+      host ??= u.host;
+      port ??= u.port;
+    } catch {
+      return redactUrl(options.url);
+    }
+  }
+  return `${host ?? '127.0.0.1'}:${port ?? 4222}`;
+}
+
 /**
  * @typedef {object} ConnectOptions
+ * @property {string} [url] `nats://host:port`, `nats://user:pass@host:port`, `nats://token@host:port`,
+ *   or the same without `nats://`; gives host, port and credentials (host/port options given too win)
  * @property {string} [host] default 127.0.0.1
  * @property {number} [port] default 4222
+ * @property {string} [user] with `pass`: credentials for a server started with `--user`/`--pass`
+ * @property {string} [pass]
+ * @property {string} [token] credentials for a server started with `--auth <token>`. Without
+ *   user/token options, credentials come from the url, else from DOCKET_USER/DOCKET_PASS/DOCKET_TOKEN
  * @property {string} [name] connection name shown in server logs
  * @property {boolean} [echo] deliver this connection's own publishes to its subscriptions (default true)
  * @property {boolean} [reconnect] reconnect after the connection breaks (default true)
@@ -105,8 +253,9 @@ class Fifo {
 }
 
 /**
- * Connects to docketd and resolves once the server has accepted the connection.
- * @param {ConnectOptions} [options]
+ * Connects to docketd and resolves once the server has accepted the connection. Rejects with
+ * AuthorizationError at once when the server refuses the credentials.
+ * @param {ConnectOptions|string} [options] the options, or a url
  * @returns {Promise<Client>}
  */
 export async function connect(options = {}) {
@@ -121,12 +270,19 @@ export async function connect(options = {}) {
  * `close` (err|null).
  */
 export class Client extends EventEmitter {
-  /** @param {ConnectOptions} [options] */
+  /** @param {ConnectOptions|string} [options] the options, or a url */
   constructor(options = {}) {
     super();
+    if (typeof options === 'string') options = { url: options };
+    const { user, pass, token, url, ...rest } = options ?? {};
+    /** @type {{host?: string, port?: number, user?: string, pass?: string}} */
+    const fromUrl = url === undefined || url === null ? {} : parseServerUrl(url);
+    credentialsOf.set(this, resolveCredentials({ user, pass, token }, fromUrl, process.env));
+    /** @type {ConnectOptions & {host: string, port: number}} the settings (no password or token: url shown redacted) */
     this.options = {
-      host: '127.0.0.1',
-      port: 4222,
+      host: fromUrl.host ?? '127.0.0.1',
+      port: fromUrl.port ?? 4222,
+      ...(url === undefined || url === null ? {} : { url: redactUrl(url) }),
       echo: true,
       reconnect: true,
       maxReconnectAttempts: Infinity,
@@ -136,7 +292,7 @@ export class Client extends EventEmitter {
       maxOutboxBytes: 8 * 1024 * 1024,
       requestTimeoutMs: 5000,
       commandTimeoutMs: 10_000,
-      ...options,
+      ...rest,
     };
     /** connections made after the first one */
     this.reconnects = 0;
@@ -218,6 +374,14 @@ export class Client extends EventEmitter {
         this._handshake(socket, finish);
         return;
       }
+      if (!finished && frame.op === 'ERR' && isAuthorizationViolation(frame.text)) {
+        // The answer to CONNECT: this attempt fails with it (not with the close that follows).
+        const err = this._authorizationError(frame.text, `${host}:${port}`);
+        this.lastError = err;
+        finish(err);
+        socket.destroy();
+        return;
+      }
       this._onFrame(frame);
     });
     socket.on('data', (chunk) => {
@@ -254,6 +418,12 @@ export class Client extends EventEmitter {
       version: VERSION,
     };
     if (this.options.name) connectOpts.name = this.options.name;
+    const creds = credentialsOf.get(this);
+    if (creds?.user) {
+      connectOpts.user = creds.user;
+      connectOpts.pass = creds.pass ?? '';
+    }
+    if (creds?.token) connectOpts.auth_token = creds.token;
     this._write(encodeConnect(connectOpts));
     for (const sub of this.subs.values()) {
       this._write(encodeSub(sub.subject, sub.sid, { queue: sub.queue }));
@@ -276,6 +446,23 @@ export class Client extends EventEmitter {
       reject: (err) => finish(err),
       settled: false,
     });
+  }
+
+  /**
+   * The error for a refused CONNECT; names the user, never the password or token.
+   * @param {string} text @param {string} where @internal
+   */
+  _authorizationError(text, where) {
+    const creds = credentialsOf.get(this) ?? { source: '' };
+    const why = creds.user || creds.token
+      ? `${where} refused the credentials: ${describeCredentials(creds)}`
+      : `${where} requires authentication and no credentials were given (user/pass or token options, the url, or ${ENV_USER}/${ENV_PASS} or ${ENV_TOKEN})`;
+    return new AuthorizationError(`${why} (${text})`, text);
+  }
+
+  /** How this client authenticates, without secrets: e.g. `user "alice" with a password (from the url)`. */
+  get authentication() {
+    return describeCredentials(credentialsOf.get(this) ?? { source: '' });
   }
 
   /** @internal */
@@ -329,6 +516,9 @@ export class Client extends EventEmitter {
         if (err) {
           this.lastError = err;
           this.socket?.destroy();
+          // Refused credentials: retrying (with the backoff above) cannot help until they, or the
+          // server's, change; tell whoever listens (a Worker logs it at error).
+          if (err instanceof AuthorizationError) this._asyncError(err);
         }
       });
     }, delay);

@@ -12,7 +12,8 @@ export class DocketClientError extends Error {
 /**
  * A job command was refused by the server: `-ERR '<CODE> <message>'`.
  * `code` is one of `BAD_QUEUE`, `BAD_OPTION`, `BAD_ID`, `NOT_FOUND`, `NOT_HELD`, `NOT_DEAD`,
- * `STORE_FULL`, or a code a later server adds.
+ * `STORE_FULL`, `FORBIDDEN` (the connection's credentials do not allow the verb; the connection
+ * stays open), or a code a later server adds (passed through as is).
  */
 export class DocketError extends DocketClientError {
   /** @param {string} code @param {string} message */
@@ -56,6 +57,21 @@ export class ServerError extends DocketClientError {
     super(text);
     this.code = 'SERVER_ERROR';
     this.text = text;
+  }
+}
+
+/**
+ * The server refused the connection's credentials (`-ERR 'Authorization Violation'`): wrong ones,
+ * or none given to a server that requires them. Retrying with the same credentials cannot help.
+ * `connect()` rejects with it at once; while reconnecting it is emitted as `error` and the client
+ * keeps trying with its backoff. The message never contains the password or token.
+ */
+export class AuthorizationError extends ServerError {
+  /** @param {string} message @param {string} [text] the server's -ERR text */
+  constructor(message, text = 'Authorization Violation') {
+    super(text);
+    this.message = message;
+    this.code = 'AUTHORIZATION_VIOLATION';
   }
 }
 

@@ -5,6 +5,7 @@ export { Msg, Subscription } from './subscription.js';
 export { Worker } from './worker.js';
 export { MsgHeaders, commandBytes, durationMs, formatDuration, replyDecoders } from './protocol.js';
 export {
+  AuthorizationError,
   ConnectionClosed,
   ConnectionLost,
   DocketClientError,

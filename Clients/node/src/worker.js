@@ -4,8 +4,16 @@ import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import { inspect } from 'node:util';
 
-import { Client, connect } from './client.js';
-import { ConnectionClosed, DocketError, InvalidArgument, NonRetryableError, RetryAfterError, TimeoutError } from './errors.js';
+import { Client, connect, describeAddress, redactUrl } from './client.js';
+import {
+  AuthorizationError,
+  ConnectionClosed,
+  DocketError,
+  InvalidArgument,
+  NonRetryableError,
+  RetryAfterError,
+  TimeoutError,
+} from './errors.js';
 import { toBytes } from './protocol.js';
 
 /**
@@ -46,11 +54,19 @@ import { toBytes } from './protocol.js';
  * @property {boolean} [handleSignals] SIGTERM/SIGINT: the first stops gracefully, a second one stops
  *   at once and exits the process with 128 + the signal number (default true)
  * @property {Logger} [logger] per-job lines at info, problems at warn (default console)
- * @property {import('./client.js').ConnectOptions} [connection] where to connect (host, port,
- *   commandTimeoutMs, reconnect delays, …); top-level host/port (or any connect option) work too
+ * @property {import('./client.js').ConnectOptions} [connection] where to connect (url, host, port,
+ *   user/pass/token, commandTimeoutMs, reconnect delays, …); top-level ones (or any connect option)
+ *   work too
+ * @property {string} [url]
  * @property {string} [host]
  * @property {number} [port]
+ * @property {string} [user]
+ * @property {string} [pass]
+ * @property {string} [token]
  */
+
+/** Each worker's connect options with their secrets, kept off the object (see `connection`). @type {WeakMap<object, import('./client.js').ConnectOptions>} */
+const connectOptionsOf = new WeakMap();
 
 /** Time the connections get, once the grace is over, to hand back jobs still running. */
 const HANDBACK_MS = 1000;
@@ -162,8 +178,13 @@ export class Worker extends EventEmitter {
     this.handleSignals = handleSignals;
     /** @type {Logger} */
     this.logger = logger;
-    /** @type {import('./client.js').ConnectOptions} */
-    this.connection = { ...rest, ...connection };
+    const connectOptions = { ...rest, ...connection };
+    connectOptionsOf.set(this, connectOptions);
+    /** @type {import('./client.js').ConnectOptions} the connect options, without password or token (url redacted) */
+    this.connection = { ...connectOptions };
+    if ('pass' in this.connection) this.connection.pass = '***';
+    if ('token' in this.connection) this.connection.token = '***';
+    if (typeof this.connection.url === 'string') this.connection.url = redactUrl(this.connection.url);
     /** @type {Client[]} */
     this.clients = [];
     /** @type {Promise<void>[]} */
@@ -223,7 +244,7 @@ export class Worker extends EventEmitter {
   /** @param {unknown} err */
   _error(err) {
     if (this.listenerCount('error') > 0) this._emit('error', err);
-    else this._log('warn', describeError(err));
+    else this._log(err instanceof AuthorizationError ? 'error' : 'warn', describeError(err));
   }
 
   /**
@@ -243,7 +264,8 @@ export class Worker extends EventEmitter {
    * Opens the connections and starts taking jobs; resolves once every connection is up. While the
    * server cannot be reached it keeps trying, with the connection's reconnect backoff
    * (`reconnectDelayMs` doubling up to `maxReconnectDelayMs`, at most `maxReconnectAttempts`),
-   * logging each failure at warn. If the worker is stopped meanwhile, it resolves without running anything.
+   * logging each failure at warn (at error when the server refuses the credentials:
+   * AuthorizationError). If the worker is stopped meanwhile, it resolves without running anything.
    * @returns {Promise<this>}
    */
   async start() {
@@ -277,16 +299,18 @@ export class Worker extends EventEmitter {
 
   /** One connection, retried with backoff until it works or the worker stops. @returns {Promise<Client|null>} */
   async _connect() {
-    const { host = '127.0.0.1', port = 4222, reconnectDelayMs = 50, maxReconnectDelayMs = 2000, maxReconnectAttempts = Infinity } = this.connection;
+    const options = connectOptionsOf.get(this) ?? this.connection;
+    const { reconnectDelayMs = 50, maxReconnectDelayMs = 2000, maxReconnectAttempts = Infinity } = options;
+    const where = describeAddress(options);
     for (let attempt = 1; ; attempt++) {
       if (this.stopping) return null;
       try {
-        const client = await connect(this.connection);
+        const client = await connect(options);
         if (this.stopping) {
           await client.close();
           return null;
         }
-        if (attempt > 1) this._log('info', `connected to ${host}:${port} after ${attempt} attempts`);
+        if (attempt > 1) this._log('info', `connected to ${where} after ${attempt} attempts`);
         return client;
       } catch (err) {
         // Arguments that can never work are not retried.
@@ -296,7 +320,9 @@ export class Worker extends EventEmitter {
         const code = /** @type {any} */ (err)?.code;
         const why = describeError(err);
         const text = typeof code === 'string' && !why.includes(code) ? `${code}: ${why}` : why;
-        this._log('warn', `cannot connect to ${host}:${port} (${text}); trying again in ${delay} ms (attempt ${attempt})`);
+        // Refused credentials are logged at error: nothing changes until they (or the server's) do.
+        const level = err instanceof AuthorizationError ? 'error' : 'warn';
+        this._log(level, `cannot connect to ${where} (${text}); trying again in ${delay} ms (attempt ${attempt})`);
         await sleep(delay, this.stopController.signal);
       }
     }

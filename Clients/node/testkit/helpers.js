@@ -32,7 +32,11 @@ export function startServer(opts = {}) {
   if (!existsSync(DOCKETD)) throw new Error(`docketd not found at ${DOCKETD} (set DOCKETD)`);
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'docket-node-'));
   const args = ['--port', String(opts.port ?? 0), '--data-dir', dataDir, ...(opts.args ?? [])];
-  const proc = spawn(DOCKETD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // docketd reads DOCKET_USER/DOCKET_PASS/DOCKET_TOKEN too: credentials exported for the clients
+  // must not make every test server require authentication (tests that want it pass --auth/--user).
+  const env = { ...process.env };
+  for (const name of ['DOCKET_USER', 'DOCKET_PASS', 'DOCKET_TOKEN']) delete env[name];
+  const proc = spawn(DOCKETD, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   let exited = false;
   let stopping = false;

@@ -50,6 +50,14 @@ class _Log(threading.Thread):
             self.cond.notify_all()
 
 
+def _server_env() -> dict:
+    """The environment for docketd: ours without DOCKET_USER, DOCKET_PASS and
+    DOCKET_TOKEN, which docketd reads too, so credentials exported for the
+    clients do not make every test server require authentication (tests
+    that want it pass --auth or --user/--pass)."""
+    return {k: v for k, v in os.environ.items() if k not in ("DOCKET_USER", "DOCKET_PASS", "DOCKET_TOKEN")}
+
+
 class Server:
     """One docketd process."""
 
@@ -61,7 +69,8 @@ class Server:
         while True:
             try:
                 self.proc = subprocess.Popen(
-                    self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                    self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    env=_server_env(),
                 )
                 break
             except OSError as exc:

@@ -13,6 +13,7 @@ Pub/sub (the NATS core protocol): :meth:`Client.publish`,
 
 from .client import DEFAULT_URL, Client, Subscription, connect
 from .errors import (
+    AuthorizationError,
     BadArgument,
     BadId,
     BadOption,
@@ -22,6 +23,7 @@ from .errors import (
     ConnectionLost,
     DocketError,
     Error,
+    Forbidden,
     NoResponders,
     NotDead,
     NotFound,
@@ -64,9 +66,11 @@ __all__ = [
     "BadQueue",
     "BadId",
     "StoreFull",
+    "Forbidden",
     "ConnectionLost",
     "ConnectionClosed",
     "ConnectError",
+    "AuthorizationError",
     "Timeout",
     "NoResponders",
     "ProtocolError",

@@ -35,6 +35,17 @@ never fail because of the old one.
 Jobs held by a connection are lost with it: the server counts the attempt
 as failed and retries the job ("worker lost"); an ``ack`` afterwards gets
 :class:`~docket.NotHeld`.
+
+Authentication
+--------------
+Credentials go in ``CONNECT`` (``"user"``/``"pass"`` or ``"auth_token"``,
+as for nats-server), on every connection, reconnects included. They come
+from the first of these that gives any: the ``user=``/``password=``/
+``token=`` arguments, the URL (``nats://user:pass@host:port``,
+``nats://token@host:port``), the environment (``DOCKET_USER``,
+``DOCKET_PASS``, ``DOCKET_TOKEN``). A refusal (``-ERR 'Authorization
+Violation'``) is an :class:`~docket.AuthorizationError`. The password and
+token never appear in ``repr()``, ``Client.url``, logs or error messages.
 """
 
 from __future__ import annotations
@@ -43,16 +54,18 @@ import collections
 import datetime
 import itertools
 import logging
+import os
 import queue as queue_mod
 import secrets
 import socket
 import threading
 import time
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import protocol as P
 from .errors import (
+    AuthorizationError,
     BadArgument,
     ConnectError,
     ConnectionClosed,
@@ -82,8 +95,37 @@ _CLOSED_MARK: Any = object()  # ends a subscription's message queue
 
 __version__ = "0.1.0"
 
+#: Environment variables read for credentials when neither the arguments
+#: nor the URL give any (the same names docketd reads for its own settings).
+ENV_USER = "DOCKET_USER"
+ENV_PASS = "DOCKET_PASS"
+ENV_TOKEN = "DOCKET_TOKEN"
 
-def _parse_url(url: str) -> Tuple[str, int]:
+_REDACTED = "***"
+
+
+def _redact_url(url: str) -> str:
+    """The URL with the password (``user:***@``) or token (``***@``) hidden."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    end = len(rest)
+    for stop in "/?#":
+        at = rest.find(stop)
+        if at != -1:
+            end = min(end, at)
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    userinfo, host = authority.rsplit("@", 1)
+    name, colon, _secret = userinfo.partition(":")
+    hidden = f"{name}:{_REDACTED}" if colon else _REDACTED
+    return f"{scheme}{sep}{hidden}@{host}{rest[end:]}"
+
+
+def _parse_url(url: str) -> Tuple[str, int, Optional[str], Optional[str]]:
+    """``(host, port, user, password)``; user and password are None when the
+    URL has no ``user[:password]@`` part (a lone user is a token)."""
     if "://" not in url:
         url = "nats://" + url
     parts = urlsplit(url)
@@ -92,8 +134,87 @@ def _parse_url(url: str) -> Tuple[str, int]:
     try:
         port = parts.port or 4222
     except ValueError:
-        raise BadArgument(f"bad port in URL {url!r}") from None
-    return parts.hostname or "127.0.0.1", port
+        raise BadArgument(f"bad port in URL {_redact_url(url)!r}") from None
+    user = None if parts.username is None else unquote(parts.username)
+    password = None if parts.password is None else unquote(parts.password)
+    return parts.hostname or "127.0.0.1", port, user, password
+
+
+class _Credentials:
+    """What goes into CONNECT to authenticate, and where it came from.
+    Its repr and description never show the password or token."""
+
+    __slots__ = ("user", "password", "token", "source")
+
+    def __init__(
+        self,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+        token: Optional[str] = None,
+        source: str = "",
+    ) -> None:
+        self.user = user
+        self.password = password
+        self.token = token
+        self.source = source
+
+    def __bool__(self) -> bool:
+        return self.user is not None or self.token is not None
+
+    def fields(self) -> Dict[str, str]:
+        """The CONNECT keys, as nats-server names them."""
+        out: Dict[str, str] = {}
+        if self.user is not None:
+            out["user"] = self.user
+            out["pass"] = self.password if self.password is not None else ""
+        if self.token is not None:
+            out["auth_token"] = self.token
+        return out
+
+    def describe(self) -> str:
+        if not self:
+            return "no credentials"
+        what = []
+        if self.user is not None:
+            what.append(f"user {self.user!r} with a password")
+        if self.token is not None:
+            what.append("a token")
+        return " and ".join(what) + f" (from {self.source})"
+
+    def __repr__(self) -> str:
+        return f"<credentials: {self.describe()}>"
+
+
+def _resolve_credentials(
+    user: Optional[str],
+    password: Optional[str],
+    token: Optional[str],
+    url_user: Optional[str],
+    url_password: Optional[str],
+) -> _Credentials:
+    """The first source that gives a (non-empty) user or token wins as a
+    whole: the arguments, then the URL, then the environment."""
+    for name, value in (("user", user), ("password", password), ("token", token)):
+        if value is not None and not isinstance(value, str):
+            raise BadArgument(f"{name} must be a string")
+    if password and not user:
+        raise BadArgument("password= needs user=")
+    if user or token:
+        return _Credentials(user or None, password, token or None, "the arguments")
+    if url_user and url_password is not None:
+        return _Credentials(url_user, url_password, None, "the URL")
+    if url_user:
+        return _Credentials(None, None, url_user, "the URL")
+    env_user = os.environ.get(ENV_USER) or None
+    env_token = os.environ.get(ENV_TOKEN) or None
+    if env_user or env_token:
+        source = " and ".join(n for n, v in ((ENV_USER, env_user), (ENV_TOKEN, env_token)) if v)
+        return _Credentials(env_user, os.environ.get(ENV_PASS) if env_user else None, env_token, source)
+    return _Credentials()
+
+
+def _is_authorization_violation(text: str) -> bool:
+    return text.strip().lower() == "authorization violation"
 
 
 class _Pending:
@@ -279,13 +400,25 @@ class Client:
     ``max_reconnect_attempts`` None retries forever; 0 disables reconnecting.
     ``error_callback(exc)`` receives asynchronous errors (server ``-ERR``s
     that answer no command, exceptions raised by subscription callbacks,
-    dropped messages); it runs on the reader thread and must not block.
+    dropped messages, an :class:`~docket.AuthorizationError` while
+    reconnecting); it runs on the reader thread and must not block.
+
+    ``user``/``password`` or ``token`` authenticate to a server that requires
+    it (``docketd --user/--pass`` or ``--auth``). When none is given they
+    come from the URL (``nats://user:pass@host:port``,
+    ``nats://token@host:port``; percent-encode ``@ : / ? #``), else from
+    ``DOCKET_USER``/``DOCKET_PASS``/``DOCKET_TOKEN``. Wrong or missing
+    credentials raise :class:`~docket.AuthorizationError`. ``url`` (the
+    attribute) and ``repr()`` show the URL with the password hidden.
     """
 
     def __init__(
         self,
         url: str = DEFAULT_URL,
         *,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+        token: Optional[str] = None,
         name: Optional[str] = None,
         request_timeout: Optional[float] = 10.0,
         connect_timeout: float = 5.0,
@@ -301,8 +434,11 @@ class Client:
         disconnected_callback: Optional[Callable[[], None]] = None,
         reconnected_callback: Optional[Callable[[], None]] = None,
     ) -> None:
-        self.url = url
-        self._addr = _parse_url(url)
+        host, port, url_user, url_password = _parse_url(url)
+        #: The server URL, with any password or token in it hidden.
+        self.url = _redact_url(url)
+        self._addr = (host, port)
+        self._credentials = _resolve_credentials(user, password, token, url_user, url_password)
         self.name = name
         self.request_timeout = request_timeout
         self.connect_timeout = connect_timeout
@@ -404,7 +540,23 @@ class Client:
             opts["echo"] = False
         if self.name:
             opts["name"] = self.name
+        opts.update(self._credentials.fields())
         return opts
+
+    def _refused(self, text: str) -> ConnectError:
+        """The error for an ``-ERR`` that answers CONNECT."""
+        where = f"{self._addr[0]}:{self._addr[1]}"
+        if not _is_authorization_violation(text):
+            return ConnectError(f"{where} refused CONNECT: {text}")
+        creds = self._credentials
+        if creds:
+            why = f"{where} refused the credentials: {creds.describe()}"
+        else:
+            why = (
+                f"{where} requires authentication and no credentials were given "
+                f"(user=/password= or token=, the URL, or {ENV_USER}/{ENV_PASS} or {ENV_TOKEN})"
+            )
+        return AuthorizationError(f"{why} ({text})", text)
 
     def _connect_once(self) -> Tuple[socket.socket, P.Parser, Dict[str, Any]]:
         """Open a socket and do INFO / CONNECT+PING / PONG synchronously."""
@@ -433,7 +585,7 @@ class Client:
 
             op = next_op()
             if isinstance(op, P.Err):
-                raise ConnectError(f"server refused the connection: {op.text}")
+                raise self._refused(op.text)
             if not isinstance(op, P.Info):
                 raise ProtocolError(f"expected INFO, got {type(op).__name__}")
             info = op.data
@@ -447,7 +599,7 @@ class Client:
                 elif isinstance(op, P.Info):
                     info = op.data
                 elif isinstance(op, P.Err):
-                    raise ConnectError(f"server refused CONNECT: {op.text}")
+                    raise self._refused(op.text)
                 else:
                     raise ProtocolError(f"unexpected {type(op).__name__} during the handshake")
             sock.settimeout(None)
@@ -521,7 +673,13 @@ class Client:
                 sock, parser, info = self._connect_once()
             except Error as exc:
                 attempts += 1
-                log.debug("reconnect attempt %d failed: %s", attempts, exc)
+                if isinstance(exc, AuthorizationError):
+                    # Retrying cannot help until the server's credentials
+                    # change; the backoff keeps it from spinning.
+                    log.error("reconnect attempt %d to %s refused: %s", attempts, self.url, exc)
+                    self._report(exc)
+                else:
+                    log.debug("reconnect attempt %d failed: %s", attempts, exc)
                 if self.max_reconnect_attempts is not None and attempts >= self.max_reconnect_attempts:
                     return None
                 delay = min(max(delay, 0.01) * 2, self.reconnect_max_wait)

@@ -28,9 +28,11 @@ __all__ = [
     "BadQueue",
     "BadId",
     "StoreFull",
+    "Forbidden",
     "ConnectionLost",
     "ConnectionClosed",
     "ConnectError",
+    "AuthorizationError",
     "Timeout",
     "NoResponders",
     "ProtocolError",
@@ -104,8 +106,15 @@ class StoreFull(DocketError):
     code = "STORE_FULL"
 
 
+class Forbidden(DocketError):
+    """The connection's credentials do not allow this job command. The
+    connection stays open; other commands may still be allowed."""
+
+    code = "FORBIDDEN"
+
+
 _BY_CODE: Dict[str, Type[DocketError]] = {
-    cls.code: cls for cls in (NotFound, NotHeld, NotDead, BadOption, BadQueue, BadId, StoreFull)
+    cls.code: cls for cls in (NotFound, NotHeld, NotDead, BadOption, BadQueue, BadId, StoreFull, Forbidden)
 }
 
 
@@ -129,6 +138,23 @@ class ConnectionClosed(Error, ConnectionError):
 
 class ConnectError(Error, ConnectionError):
     """No connection to the server could be established."""
+
+
+class AuthorizationError(ConnectError):
+    """The server refused the connection's credentials (``-ERR
+    'Authorization Violation'``): they are wrong, or none were given to a
+    server that requires them. Not worth retrying with the same credentials.
+
+    Raised by ``Client(...)`` at once. When it happens while reconnecting
+    (the server came back with other credentials), it is logged at ERROR
+    and passed to ``error_callback``, and the client keeps trying with its
+    usual backoff. The message never contains the password or token.
+    """
+
+    def __init__(self, message: str, text: str = "Authorization Violation") -> None:
+        #: The server's -ERR text.
+        self.text = text
+        super().__init__(message)
 
 
 class Timeout(Error, TimeoutError):

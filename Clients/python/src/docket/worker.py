@@ -48,6 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from . import protocol as P
 from .client import Client
 from .errors import (
+    AuthorizationError,
     BadArgument,
     BadOption,
     ConnectionClosed,
@@ -266,7 +267,12 @@ class Worker:
     """Runs ``handler(ctx)`` for the jobs of ``queues``.
 
     ``client`` is a URL or a factory returning a new :class:`~docket.Client`
-    (one is made per thread; the worker closes them). ``heartbeat`` is the
+    (one is made per thread; the worker closes them). With a URL,
+    ``user``/``password`` or ``token`` (or ``client_options``) are passed to
+    each Client; credentials can also be in the URL or the environment (see
+    :class:`~docket.Client`). A slot whose connection is refused
+    (:class:`~docket.AuthorizationError`) logs it at ERROR and tries again
+    with backoff (up to 2 s). ``heartbeat`` is the
     TOUCH interval in seconds while a handler runs: :data:`AUTO` (the
     default) is a third of each job's lease (from the JOB line, or one
     INSPECT when the server does not send it), None sends no heartbeats.
@@ -285,11 +291,18 @@ class Worker:
         grace: float = 30.0,
         client_options: Optional[Dict[str, Any]] = None,
         name: str = "docket-worker",
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+        token: Optional[str] = None,
     ) -> None:
+        credentials = {k: v for k, v in (("user", user), ("password", password), ("token", token)) if v is not None}
         if isinstance(client, str):
             url, options = client, dict(client_options or {})
+            options.update(credentials)
             self._factory: Callable[[], Client] = lambda: Client(url, **options)
         elif callable(client):
+            if credentials:
+                raise TypeError("user=, password= and token= go with a URL; a client factory passes its own")
             self._factory = client
         else:
             raise TypeError("client must be a URL or a callable returning a docket.Client")
@@ -480,6 +493,11 @@ class Worker:
                     if client is None or client.is_closed:
                         try:
                             client = self._factory()
+                        except AuthorizationError as exc:
+                            log.error("%s: cannot connect: %s", me, exc)
+                            self._stop.wait(backoff)
+                            backoff = min(backoff * 2, 2.0)
+                            continue
                         except Error as exc:
                             log.warning("%s: cannot connect: %s", me, exc)
                             self._stop.wait(backoff)
