@@ -412,11 +412,6 @@ public final class Server {
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }
-                // Replies count as much as messages: a client that pipelines commands and
-                // never reads must not grow the server without bound.
-                if connection.pendingBytes > config.maxPending {
-                    return slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
-                }
             case .skip(let next):
                 position = next
             case .incomplete:
@@ -429,6 +424,13 @@ public final class Server {
             }
         }
         connection.input.consume(position)
+        // Replies count as much as messages: a client that pipelines commands and never reads
+        // must not grow the server without bound. Checked once per read (a read's commands can
+        // add at most a read's worth times the largest reply, HELP's), not once per command:
+        // the per-command check cost the publish path measurably.
+        if connection.pendingBytes > config.maxPending {
+            slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+        }
     }
 
     /// Continues with commands a connection sent while its RESERVE waited.
