@@ -463,8 +463,11 @@ public final class DataDirectory: JobStore {
     }
 
     /// Runs `body` in a write transaction, records the space in use and commits; with
-    /// `SyncMode.always`, LMDB flushes before `mdb_txn_commit` returns.
-    private func transaction(_ body: (OpaquePointer?) throws -> Void) throws {
+    /// `SyncMode.always`, LMDB flushes before `mdb_txn_commit` returns. `applying` is the
+    /// estimate of logged batches the transaction moves into LMDB: it leaves `unappliedBytes`
+    /// in the same step as the measured use replaces it, so that `usedBytes` never counts
+    /// them twice (the commit thread read such a moment as a full map and the server exited).
+    private func transaction(applying estimate: Int = 0, _ body: (OpaquePointer?) throws -> Void) throws {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
         var committed = false
@@ -475,6 +478,7 @@ public final class DataDirectory: JobStore {
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
         pthread_mutex_lock(usageLock)
         lastUsedBytes = used
+        unappliedBytes -= estimate
         pthread_mutex_unlock(usageLock)
     }
 
@@ -568,7 +572,8 @@ public final class DataDirectory: JobStore {
         spareLog = nil
         unapplied.removeAll()
         pthread_mutex_unlock(logLock)
-        try transaction { txn in
+        let bytes = batches.reduce(0) { $0 + $1.bytes }
+        try transaction(applying: bytes) { txn in
             for (batch, _) in batches { try apply(batch, in: txn) }
             try putMeta(txn, "applied_sequence", last)
             // Batches logged into the other file meanwhile are durable already: a start that
@@ -581,8 +586,6 @@ public final class DataDirectory: JobStore {
                 for (id, _) in batch.payloads { unappliedPayloads[id] = nil }
             }
         }
-        let bytes = batches.reduce(0) { $0 + $1.bytes }
-        withLock(usageLock) { unappliedBytes -= bytes }
     }
 
     /// Applies what the log files hold beyond the last checkpoint, then starts writing the
