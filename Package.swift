@@ -69,6 +69,6 @@ let package = Package(
         // Starts a real docketd on port 0 with a temporary data directory, and talks to it over
         // TCP: shared by every test target that needs a live server.
         .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
-        .testTarget(name: "DocketServerTests", dependencies: ["docketd", "DocketStore", "DocketTestSupport"]),
+        .testTarget(name: "DocketServerTests", dependencies: ["docketd", "DocketServer", "DocketStore", "DocketTestSupport"]),
     ]
 )

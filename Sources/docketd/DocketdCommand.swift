@@ -20,6 +20,9 @@ struct DocketdCommand: ParsableCommand {
             """,
         version: Server.version)
 
+    @Option(name: [.customShort("c"), .customLong("config")], help: "A configuration file in nats-server's format (port, listen, http_port, limits, authorization { token | user, password, timeout }, and Docket's own settings in a docket { } block); flags on the command line win over it (DOCKET_CONFIG).")
+    var configFile = env("DOCKET_CONFIG")
+
     @Option(name: [.customShort("a"), .customLong("addr")], help: "The address to listen on (DOCKET_ADDR).")
     var host = env("DOCKET_ADDR") ?? "127.0.0.1"
 
@@ -108,7 +111,11 @@ struct DocketdCommand: ParsableCommand {
         _ = try makeConfig()
     }
 
-    func makeConfig() throws -> ServerConfig {
+    func makeConfig() throws -> ServerConfig { try makeConfigReporting().config }
+
+    /// The settings, and the configuration file's keys that were read but change nothing.
+    func makeConfigReporting() throws -> (config: ServerConfig, ignored: [String]) {
+        var ignoredConfigKeys: [String] = []
         var config = ServerConfig()
         config.host = host
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
@@ -170,11 +177,30 @@ struct DocketdCommand: ParsableCommand {
             guard httpPort != port || port == 0 else { throw ValidationError("--http-port must differ from --port.") }
         }
         config.httpPort = httpPort
-        return config
+        if let configFile {
+            do {
+                var settings = try ConfigFileSettings(path: configFile, given: Self.given)
+                try settings.apply(to: &config)
+                ignoredConfigKeys = settings.ignored
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        return (config, ignoredConfigKeys)
+    }
+
+    /// Whether one of `names` is on the command line (as `--name value` or `--name=value`).
+    static func given(_ names: String...) -> Bool {
+        CommandLine.arguments.dropFirst().contains { argument in
+            names.contains { argument == $0 || argument.hasPrefix($0 + "=") }
+        }
     }
 
     func run() throws {
-        let config = try makeConfig()
+        let (config, ignoredConfigKeys) = try makeConfigReporting()
+        if !ignoredConfigKeys.isEmpty {
+            Log(level: .info).warn("Configuration file: ignoring \(ignoredConfigKeys.joined(separator: ", ")) (nats-server settings docketd does not use)")
+        }
         let server: Server
         do {
             server = try Server(config: config)

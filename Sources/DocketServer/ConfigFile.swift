@@ -1,0 +1,282 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A configuration file in nats-server's format, so that an operator's existing
+/// `nats-server.conf` is read unchanged for the parts the two servers share.
+///
+/// The format: `key = value`, `key: value` or `key value`; `#` and `//` comments; values are
+/// numbers (a size may carry a unit: `1MB`, `64KiB`), booleans (`true`/`false`, `yes`/`no`,
+/// `on`/`off`), quoted or bare strings, arrays `[a, b]` (commas or new lines between items) and
+/// maps `{ … }` (`key { … }` needs no separator); `include <file>` reads another file (relative
+/// to the including one) in place; `$NAME` is a variable set earlier in the file at the top
+/// level, or else the environment variable. Pure: it reads files and nothing else.
+public enum ConfigValue: Equatable, Sendable {
+    case string(String)
+    case number(Double, unit: String)
+    case bool(Bool)
+    case array([ConfigValue])
+    case map([(String, ConfigValue)])
+
+    public static func == (a: ConfigValue, b: ConfigValue) -> Bool {
+        switch (a, b) {
+        case (.string(let x), .string(let y)): return x == y
+        case (.number(let x, let u), .number(let y, let v)): return x == y && u == v
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.map(let x), .map(let y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+
+    /// The value of `key` in a map.
+    public subscript(key: String) -> ConfigValue? {
+        guard case .map(let entries) = self else { return nil }
+        return entries.last { $0.0 == key }?.1
+    }
+
+    /// A string, or a number written back as text (`listen: 4222` and `port: "4222"` both work).
+    public var text: String? {
+        switch self {
+        case .string(let value): return value
+        case .number(let value, let unit): return (value == value.rounded() ? String(Int(value)) : String(value)) + unit
+        case .bool(let value): return String(value)
+        default: return nil
+        }
+    }
+}
+
+/// An error in a configuration file: where, and what was expected.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ file: String, _ line: Int, _ column: Int, _ message: String) {
+        description = "\(file):\(line):\(column): \(message)"
+    }
+    public init(_ message: String) { description = message }
+}
+
+public enum ConfigFile {
+    /// The top-level map of the file at `path`.
+    public static func load(_ path: String, environment: @escaping (String) -> String? = { getenv($0).map { String(cString: $0) } })
+        throws -> ConfigValue
+    {
+        var parser = try ConfigParser(path: path, environment: environment, depth: 0)
+        return .map(try parser.parseBody(closing: nil))
+    }
+
+    /// Parses `text` as a file named `name` (for tests and tools).
+    public static func parse(_ text: String, name: String = "<config>", environment: @escaping (String) -> String? = { _ in nil })
+        throws -> ConfigValue
+    {
+        var parser = ConfigParser(text: text, path: name, environment: environment, depth: 0)
+        return .map(try parser.parseBody(closing: nil))
+    }
+}
+
+struct ConfigParser {
+    private let bytes: [UInt8]
+    private let path: String
+    private let environment: (String) -> String?
+    private let depth: Int
+    private var position = 0
+    private var line = 1
+    private var column = 1
+    /// Top-level keys so far, for `$NAME`.
+    private var variables: [String: ConfigValue] = [:]
+
+    init(text: String, path: String, environment: @escaping (String) -> String?, depth: Int) {
+        bytes = Array(text.utf8)
+        self.path = path
+        self.environment = environment
+        self.depth = depth
+    }
+
+    init(path: String, environment: @escaping (String) -> String?, depth: Int) throws {
+        guard let file = fopen(path, "r") else {
+            throw ConfigError("cannot read the configuration file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            data += chunk[..<count]
+            guard data.count <= 1 << 20 else { throw ConfigError("\(path) is over 1 MiB; not a configuration file") }
+        }
+        self.init(text: String(decoding: data, as: UTF8.self), path: path, environment: environment, depth: depth)
+    }
+
+    private func error(_ message: String) -> ConfigError { ConfigError(path, line, column, message) }
+
+    private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    private mutating func advance() {
+        if bytes[position] == 0x0A {
+            line += 1
+            column = 1
+        } else {
+            column += 1
+        }
+        position += 1
+    }
+
+    /// Skips blanks, new lines (when `newlines`), commas between items, and comments.
+    private mutating func skip(newlines: Bool = true) {
+        while let byte = current {
+            if byte == 0x20 || byte == 0x09 || byte == 0x0D || (newlines && (byte == 0x0A || byte == UInt8(ascii: ",") || byte == UInt8(ascii: ";"))) {
+                advance()
+            } else if byte == UInt8(ascii: "#") || (byte == UInt8(ascii: "/") && position + 1 < bytes.count && bytes[position + 1] == UInt8(ascii: "/")) {
+                while let next = current, next != 0x0A { _ = next; advance() }
+            } else {
+                return
+            }
+        }
+    }
+
+    private static func isKeyByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Key-value pairs until `closing` (`}`) or the end of the file.
+    mutating func parseBody(closing: UInt8?) throws -> [(String, ConfigValue)] {
+        var entries: [(String, ConfigValue)] = []
+        while true {
+            skip()
+            guard let byte = current else {
+                if closing != nil { throw error("expected '}' before the end of the file") }
+                return entries
+            }
+            if let closing, byte == closing {
+                advance()
+                return entries
+            }
+            let key = try parseKey()
+            if key == "include" {
+                skip(newlines: false)
+                let target = try parseBareOrQuoted()
+                entries += try include(target)
+                continue
+            }
+            skip(newlines: false)
+            if current == UInt8(ascii: "=") || current == UInt8(ascii: ":") {
+                advance()
+                skip(newlines: false)
+            }
+            let value = try parseValue()
+            if depth == 0 && closing == nil { variables[key] = value }
+            entries.append((key, value))
+        }
+    }
+
+    private mutating func include(_ target: String) throws -> [(String, ConfigValue)] {
+        guard depth < 10 else { throw error("includes nest more than 10 deep") }
+        let base = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
+        let resolved = target.hasPrefix("/") ? target : base + target
+        var nested = try ConfigParser(path: resolved, environment: environment, depth: depth + 1)
+        nested.variables = variables
+        let entries = try nested.parseBody(closing: nil)
+        for (key, value) in entries { variables[key] = value }
+        return entries
+    }
+
+    private mutating func parseKey() throws -> String {
+        if current == UInt8(ascii: "\"") || current == UInt8(ascii: "'") { return try parseQuoted() }
+        let start = position
+        while let byte = current, Self.isKeyByte(byte) { advance() }
+        guard position > start else { throw error("expected a key, found '\(Character(Unicode.Scalar(current ?? 0x3F)))'") }
+        return String(decoding: bytes[start..<position], as: UTF8.self)
+    }
+
+    private mutating func parseValue() throws -> ConfigValue {
+        guard let byte = current, byte != 0x0A else { throw error("expected a value") }
+        switch byte {
+        case UInt8(ascii: "{"):
+            advance()
+            return .map(try parseBody(closing: UInt8(ascii: "}")))
+        case UInt8(ascii: "["):
+            advance()
+            var items: [ConfigValue] = []
+            while true {
+                skip()
+                guard let next = current else { throw error("expected ']' before the end of the file") }
+                if next == UInt8(ascii: "]") {
+                    advance()
+                    return .array(items)
+                }
+                items.append(try parseValue())
+            }
+        case UInt8(ascii: "\""), UInt8(ascii: "'"):
+            return .string(try parseQuoted())
+        case UInt8(ascii: "$"):
+            advance()
+            let name = try parseKey()
+            if let value = variables[name] { return value }
+            if let value = environment(name) { return Self.scalar(value) }
+            throw error("$\(name) is neither set earlier in the file nor in the environment")
+        default:
+            return Self.scalar(try parseBareOrQuoted())
+        }
+    }
+
+    private mutating func parseBareOrQuoted() throws -> String {
+        if current == UInt8(ascii: "\"") || current == UInt8(ascii: "'") { return try parseQuoted() }
+        let start = position
+        while let byte = current, byte != 0x0A, byte != 0x0D, byte != UInt8(ascii: ","), byte != UInt8(ascii: "}"),
+            byte != UInt8(ascii: "]"), byte != UInt8(ascii: "#"), byte != UInt8(ascii: ";")
+        {
+            advance()
+        }
+        var text = String(decoding: bytes[start..<position], as: UTF8.self)
+        while text.last == " " || text.last == "\t" { text.removeLast() }
+        guard !text.isEmpty else { throw error("expected a value") }
+        return text
+    }
+
+    private mutating func parseQuoted() throws -> String {
+        let quote = bytes[position]
+        advance()
+        var out: [UInt8] = []
+        while let byte = current {
+            if byte == quote {
+                advance()
+                return String(decoding: out, as: UTF8.self)
+            }
+            if byte == 0x0A { break }
+            if byte == UInt8(ascii: "\\"), quote == UInt8(ascii: "\""), position + 1 < bytes.count {
+                advance()
+                switch bytes[position] {
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "t"): out.append(0x09)
+                default: out.append(bytes[position])
+                }
+                advance()
+                continue
+            }
+            out.append(byte)
+            advance()
+        }
+        throw error("a quoted string does not end on its line")
+    }
+
+    /// A bare word as a boolean, a number (with an optional unit: `1MB`, `2m`, `64KiB`) or text.
+    static func scalar(_ text: String) -> ConfigValue {
+        switch text.lowercased() {
+        case "true", "yes", "on": return .bool(true)
+        case "false", "no", "off": return .bool(false)
+        default: break
+        }
+        let digits = text.prefix { $0.isNumber || $0 == "." || $0 == "-" }
+        if !digits.isEmpty, let number = Double(digits) {
+            let unit = String(text.dropFirst(digits.count))
+            if unit.allSatisfy({ $0.isLetter }) { return .number(number, unit: unit) }
+        }
+        return .string(text)
+    }
+}

@@ -1,0 +1,179 @@
+import DocketServer
+import DocketStore
+import DocketWire
+
+/// Applies a configuration file (nats-server's format, see `ConfigFile`) to the settings the
+/// command line already made. A setting given on the command line wins over the file; the file
+/// wins over environment variables and defaults.
+struct ConfigFileSettings {
+    let file: ConfigValue
+    let path: String
+    /// Whether a flag (any of its spellings) is on the command line.
+    let given: (String...) -> Bool
+    /// Keys of the file that docketd knows but does not act on, for the log.
+    private(set) var ignored: [String] = []
+
+    init(path: String, given: @escaping (String...) -> Bool) throws {
+        self.path = path
+        self.file = try ConfigFile.load(path)
+        self.given = given
+    }
+
+    /// nats-server keys that change nothing a client sees, read and left alone.
+    static let harmless: Set<String> = [
+        "debug", "trace", "logtime", "log_file", "pid_file", "ports_file", "syslog", "remote_syslog", "max_traced_msg_len",
+        "server_tags", "lame_duck_duration", "lame_duck_grace_period", "connect_error_reports", "reconnect_error_reports",
+        "disable_sublist_cache", "prof_port", "system_account", "no_system_account",
+    ]
+
+    mutating func apply(to config: inout ServerConfig) throws {
+        guard case .map(let entries) = file else { return }
+        for (key, value) in entries {
+            switch key {
+            case "port":
+                if !given("-p", "--port") { config.port = try int(value, key, 0...65535) }
+            case "host", "net":
+                if !given("-a", "--addr") { config.host = try string(value, key) }
+            case "listen":
+                let (host, port) = try hostPort(value, key)
+                if let host, !given("-a", "--addr") { config.host = host }
+                if let port, !given("-p", "--port") { config.port = port }
+            case "server_name":
+                if !given("--name") { config.serverName = try string(value, key) }
+            case "http_port", "monitor_port":
+                if !given("-m", "--http-port") { config.httpPort = try int(value, key, 0...65535) }
+            case "http":
+                if let port = try hostPort(value, key).1, !given("-m", "--http-port") { config.httpPort = port }
+            case "max_payload":
+                if !given("--max-payload") { config.maxPayload = try size(value, key) }
+            case "max_control_line":
+                if !given("--max-control-line") { config.maxControlLine = try size(value, key) }
+            case "max_pending":
+                if !given("--max-pending") { config.maxPending = try size(value, key) }
+            case "max_connections", "max_conn":
+                if !given("--max-connections") { config.maxConnections = try int(value, key, 1...10_000_000) }
+            case "max_subscriptions", "max_subs":
+                if !given("--max-subscriptions") { config.maxSubscriptions = try int(value, key, 0...100_000_000) }
+            case "ping_interval":
+                if !given("--ping-interval") { config.pingIntervalMilliseconds = try duration(value, key) }
+            case "ping_max":
+                if !given("--max-pings-out") { config.maxPingsOutstanding = try int(value, key, 1...1000) }
+            case "write_deadline":
+                if !given("--write-deadline") { config.writeDeadlineMilliseconds = try duration(value, key) }
+            case "authorization":
+                try applyAuthorization(value, to: &config)
+            case "docket":
+                try applyDocket(value, to: &config)
+            case "tls", "no_auth_user", "accounts", "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
+                // Refused rather than skipped: starting without TLS, users or a cluster the file
+                // asks for would be worse than not starting.
+                throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")
+            default:
+                guard Self.harmless.contains(key) else { throw ConfigError("\(path): unknown setting '\(key)'") }
+                ignored.append(key)
+            }
+        }
+    }
+
+    private func applyAuthorization(_ value: ConfigValue, to config: inout ServerConfig) throws {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): authorization must be a block { … }") }
+        var token: String?, user: String?, password: String?
+        for (key, item) in entries {
+            switch key {
+            case "token": token = try string(item, "authorization.token")
+            case "user", "username": user = try string(item, "authorization.user")
+            case "password", "pass": password = try string(item, "authorization.password")
+            case "timeout":
+                if !given("--auth-timeout") {
+                    // nats-server: seconds, a number; a duration string works too.
+                    if case .number(let seconds, let unit) = item, unit.isEmpty {
+                        config.authTimeoutMilliseconds = Int(seconds * 1000)
+                    } else {
+                        config.authTimeoutMilliseconds = try duration(item, "authorization.timeout")
+                    }
+                }
+            case "users", "permissions", "default_permissions":
+                throw ConfigError("\(path): authorization.\(key) (several users, permissions) is not supported by docketd yet")
+            default:
+                throw ConfigError("\(path): unknown setting 'authorization.\(key)'")
+            }
+        }
+        if given("--auth", "--user", "--pass") { return }
+        if password?.hasPrefix("$2") == true || token?.hasPrefix("$2") == true {
+            throw ConfigError("\(path): bcrypt-hashed credentials are not supported by docketd yet")
+        }
+        switch (token, user, password) {
+        case (nil, nil, nil): break
+        case (let token?, nil, nil): config.requireToken(token)
+        case (nil, let user?, let password?): config.requireUser(user, password: password)
+        default: throw ConfigError("\(path): authorization takes a token, or a user with a password")
+        }
+    }
+
+    private func applyDocket(_ value: ConfigValue, to config: inout ServerConfig) throws {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): docket must be a block { … }") }
+        for (key, item) in entries {
+            switch key {
+            case "data_dir":
+                if !given("-d", "--data-dir") { config.dataDirectory = try string(item, "docket.data_dir") }
+            case "sync":
+                guard let mode = SyncMode(rawValue: try string(item, "docket.sync")) else {
+                    throw ConfigError("\(path): docket.sync must be always or none")
+                }
+                if !given("--sync") { config.syncMode = mode }
+            case "max_store":
+                if !given("--max-store") { config.maxStoreBytes = try size(item, "docket.max_store") }
+            case "keep_completed":
+                if !given("--keep-completed") { config.keepCompleted = try int(item, "docket.keep_completed", 0...Int.max) }
+            case "keep_dead":
+                if !given("--keep-dead") { config.keepDead = try int(item, "docket.keep_dead", 0...Int.max) }
+            case "max_queues":
+                if !given("--max-queues") { config.maxQueues = try int(item, "docket.max_queues", 1...Int.max) }
+            case "max_waiting_requests":
+                if !given("--max-waiting-requests") { config.maxWaitingRequests = try int(item, "docket.max_waiting_requests", 1...Int.max) }
+            default:
+                throw ConfigError("\(path): unknown setting 'docket.\(key)'")
+            }
+        }
+    }
+
+    private func string(_ value: ConfigValue, _ key: String) throws -> String {
+        guard let text = value.text else { throw ConfigError("\(path): \(key) must be a string") }
+        return text
+    }
+
+    private func int(_ value: ConfigValue, _ key: String, _ range: ClosedRange<Int>) throws -> Int {
+        guard case .number(let number, let unit) = value, unit.isEmpty, number == number.rounded(), range.contains(Int(number)) else {
+            throw ConfigError("\(path): \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return Int(number)
+    }
+
+    private func size(_ value: ConfigValue, _ key: String) throws -> Int {
+        guard let text = value.text, let bytes = Units.bytes(text), bytes > 0 else {
+            throw ConfigError("\(path): \(key) must be a size, like 1048576, 64KB or 1MB")
+        }
+        return bytes
+    }
+
+    /// A duration string (`2m`, `10s`), or a number of seconds as nats-server reads them.
+    private func duration(_ value: ConfigValue, _ key: String) throws -> Int {
+        if case .number(let seconds, let unit) = value, unit.isEmpty, seconds > 0 { return Int(seconds * 1000) }
+        guard let text = value.text, let milliseconds = Units.milliseconds(text), milliseconds > 0 else {
+            throw ConfigError("\(path): \(key) must be a duration, like \"2m\" or 10s")
+        }
+        return milliseconds
+    }
+
+    /// `host:port`, `host`, or a port number.
+    private func hostPort(_ value: ConfigValue, _ key: String) throws -> (String?, Int?) {
+        if case .number = value { return (nil, try int(value, key, 0...65535)) }
+        let text = try string(value, key)
+        guard let colon = text.lastIndex(of: ":") else { return (text, nil) }
+        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigError("\(path): \(key) must be host:port")
+        }
+        let host = String(text[..<colon])
+        return (host.isEmpty ? nil : host, port)
+    }
+}

@@ -1,0 +1,113 @@
+import DocketServer
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// nats-server's configuration format, as docketd reads it.
+@Suite struct ConfigFileTests {
+    @Test func theFormsNatsServerFilesUse() throws {
+        let text = """
+            # A nats-server.conf
+            port: 4333
+            listen = "127.0.0.1:4334"   // either separator
+            http_port 8333
+            max_payload: 2MB
+            ping_interval: "30s"
+            write_deadline: 5
+            debug: false
+            TOKEN: 's3cret'
+            authorization {
+              token: $TOKEN
+              timeout: 0.5
+            }
+            docket {
+              data_dir: /var/lib/docket
+              keep_completed: 100,
+              tags: [a, "b c", 3]
+            }
+            """
+        let config = try ConfigFile.parse(text)
+        #expect(config["port"] == .number(4333, unit: ""))
+        #expect(config["listen"]?.text == "127.0.0.1:4334")
+        #expect(config["http_port"] == .number(8333, unit: ""))
+        #expect(config["max_payload"] == .number(2, unit: "MB"))
+        #expect(config["ping_interval"]?.text == "30s")
+        #expect(config["debug"] == .bool(false))
+        #expect(config["authorization"]?["token"]?.text == "s3cret")
+        #expect(config["authorization"]?["timeout"] == .number(0.5, unit: ""))
+        #expect(config["docket"]?["data_dir"]?.text == "/var/lib/docket")
+        #expect(config["docket"]?["tags"] == .array([.string("a"), .string("b c"), .number(3, unit: "")]))
+    }
+
+    @Test func variablesComeFromTheFileThenTheEnvironment() throws {
+        let config = try ConfigFile.parse("user: $DOCKET_TEST_USER\n", environment: { $0 == "DOCKET_TEST_USER" ? "alice" : nil })
+        #expect(config["user"]?.text == "alice")
+        #expect(throws: ConfigError.self) { _ = try ConfigFile.parse("user: $NOWHERE\n") }
+    }
+
+    @Test func includeReadsAFileBesideThisOne() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-conf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "authorization { user: alice, password: \"won der\" }\n".write(
+            to: directory.appendingPathComponent("auth.conf"), atomically: true, encoding: .utf8)
+        try "port: 4222\ninclude ./auth.conf\n".write(to: directory.appendingPathComponent("main.conf"), atomically: true, encoding: .utf8)
+        let config = try ConfigFile.load(directory.appendingPathComponent("main.conf").path)
+        #expect(config["authorization"]?["password"]?.text == "won der")
+    }
+
+    @Test(arguments: [
+        ("port: 4222\nauthorization {\n  token: x\n", "4:1"),  // unclosed block: at the end of the file
+        ("port: 4222\nname: \"unterminated\n", "2:"),
+        ("port:\n", "1:"),
+        ("port: 1\n  = 5\n", "2:"),
+    ])
+    func errorsSayWhere(_ text: String, _ position: String) {
+        do {
+            _ = try ConfigFile.parse(text, name: "bad.conf")
+            Issue.record("parsed: \(text.debugDescription)")
+        } catch {
+            #expect("\(error)".hasPrefix("bad.conf:\(position)"), "\(error)")
+        }
+    }
+
+    /// Writes `text` to a fresh file; returns its path.
+    func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-\(UUID().uuidString).conf").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func docketdReadsItAndFlagsWin() throws {
+        let path = try file("""
+            authorization { token: "from-file", timeout: 1 }
+            max_payload: 64KB
+            debug: true
+            docket { max_queues: 2 }
+            """)
+        let server = try DocketdProcess(["-c", path, "--max-queues", "3"])
+        #expect(server.log.text.contains("ignoring debug"))
+        let client = try server.client()
+        let info = try client.readLine()
+        #expect(info.contains(#""auth_required":true"#) && info.contains(#""max_payload":65536"#))
+        try client.line(#"CONNECT {"verbose":false,"auth_token":"from-file"}"#)
+        for name in ["a", "b", "c"] {
+            try client.send("ENQ \(name) 1\r\nx\r\n")
+            #expect(try client.readLine().hasPrefix("+OK "))  // the flag's 3, not the file's 2
+        }
+    }
+
+    @Test func whatDocketdCannotHonourRefusesTheStart() throws {
+        for (text, words) in [
+            ("tls { cert_file: a.pem, key_file: a.key }\n", "'tls' is not supported"),
+            ("authorization { users = [ { user: a, password: b } ] }\n", "several users"),
+            ("portt: 4222\n", "unknown setting 'portt'"),
+            ("port: [1\n", "expected ']'"),
+        ] {
+            let path = try file(text)
+            let (status, output) = try DocketdProcess.runToExit(["-c", path, "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+            #expect(status == 64, "\(output)")
+            #expect(output.contains(words), "\(output)")
+        }
+    }
+}
