@@ -60,8 +60,17 @@ public enum ConfigFile {
     public static func load(_ path: String, environment: @escaping (String) -> String? = { getenv($0).map { String(cString: $0) } })
         throws -> ConfigValue
     {
+        try loadDocument(path, environment: environment).value
+    }
+
+    /// The top-level map, and the top-level keys the file used as `$NAME` variables (those are
+    /// definitions, not settings).
+    public static func loadDocument(
+        _ path: String, environment: @escaping (String) -> String? = { getenv($0).map { String(cString: $0) } }
+    ) throws -> (value: ConfigValue, variables: Set<String>) {
         var parser = try ConfigParser(path: path, environment: environment, depth: 0)
-        return .map(try parser.parseBody(closing: nil))
+        let value = ConfigValue.map(try parser.parseBody(closing: nil))
+        return (value, parser.referenced)
     }
 
     /// Parses `text` as a file named `name` (for tests and tools).
@@ -81,8 +90,9 @@ struct ConfigParser {
     private var position = 0
     private var line = 1
     private var column = 1
-    /// Top-level keys so far, for `$NAME`.
+    /// Top-level keys so far, for `$NAME`, and those a `$NAME` used.
     private var variables: [String: ConfigValue] = [:]
+    private(set) var referenced: Set<String> = []
 
     init(text: String, path: String, environment: @escaping (String) -> String?, depth: Int) {
         bytes = Array(text.utf8)
@@ -183,6 +193,7 @@ struct ConfigParser {
         nested.variables = variables
         let entries = try nested.parseBody(closing: nil)
         for (key, value) in entries { variables[key] = value }
+        referenced.formUnion(nested.referenced)
         return entries
     }
 
@@ -217,7 +228,10 @@ struct ConfigParser {
         case UInt8(ascii: "$"):
             advance()
             let name = try parseKey()
-            if let value = variables[name] { return value }
+            if let value = variables[name] {
+                referenced.insert(name)
+                return value
+            }
             if let value = environment(name) { return Self.scalar(value) }
             throw error("$\(name) is neither set earlier in the file nor in the environment")
         default:

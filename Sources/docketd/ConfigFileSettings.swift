@@ -7,6 +7,8 @@ import DocketWire
 /// wins over environment variables and defaults.
 struct ConfigFileSettings {
     let file: ConfigValue
+    /// Top-level keys used as `$NAME` variables: definitions, not settings.
+    let variables: Set<String>
     let path: String
     /// Whether a flag (any of its spellings) is on the command line.
     let given: (String...) -> Bool
@@ -15,7 +17,7 @@ struct ConfigFileSettings {
 
     init(path: String, given: @escaping (String...) -> Bool) throws {
         self.path = path
-        self.file = try ConfigFile.load(path)
+        (self.file, self.variables) = try ConfigFile.loadDocument(path)
         self.given = given
     }
 
@@ -28,7 +30,7 @@ struct ConfigFileSettings {
 
     mutating func apply(to config: inout ServerConfig) throws {
         guard case .map(let entries) = file else { return }
-        for (key, value) in entries {
+        for (key, value) in entries where !variables.contains(key) {
             switch key {
             case "port":
                 if !given("-p", "--port") { config.port = try int(value, key, 0...65535) }

@@ -80,7 +80,8 @@ import Testing
 
     @Test func docketdReadsItAndFlagsWin() throws {
         let path = try file("""
-            authorization { token: "from-file", timeout: 1 }
+            SECRET: "from-file"
+            authorization { token: $SECRET, timeout: 1 }
             max_payload: 64KB
             debug: true
             docket { max_queues: 2 }
