@@ -31,14 +31,24 @@ import {
   encodeFail,
   encodeHelp,
   encodeInspect,
+  encodePause,
   encodeProgress,
   encodePublish,
+  encodeQueue,
+  encodeQueueSet,
+  encodeQueues,
   encodeReserve,
+  encodeResume,
   encodeRetry,
   encodeRetryQueue,
+  encodeRoute,
+  encodeRoutes,
+  encodeStats,
   encodeSub,
   encodeTouch,
+  encodeUnroute,
   encodeUnsub,
+  checkQueue,
   durationMs,
   replyDecoders,
   route,
@@ -249,6 +259,179 @@ class Fifo {
     this.items = [];
     this.head = 0;
     return all;
+  }
+}
+
+/**
+ * A queue's settings, defaults filled in (the `config` of a queue document).
+ * @typedef {object} QueueConfig
+ * @property {string|null} rate `"<n>/<ms>ms"` (e.g. `"100/1000ms"`), or null for none
+ * @property {string|null} group_rate the same, per group, or null
+ * @property {number|null} concurrency or null for no cap
+ * @property {number} attempts default attempts of new jobs
+ * @property {string} backoff default backoff (`"exp:1000ms:3600000ms"`, `"fixed:1000ms"`)
+ * @property {number} jitter 0..1
+ * @property {number} lease_ms default lease
+ * @property {number} keep_completed completed jobs kept
+ * @property {number} keep_dead dead jobs kept
+ */
+
+/**
+ * Jobs of a queue per state.
+ * @typedef {object} QueueJobCounts
+ * @property {number} waiting
+ * @property {number} delayed
+ * @property {number} active
+ * @property {number} completed
+ * @property {number} dead
+ */
+
+/**
+ * Counters over the queue's whole life (they survive restarts; a forgotten queue starts again).
+ * `enqueued = waiting + delayed + active + completed + dead + removed + deleted`.
+ * @typedef {object} QueueTotals
+ * @property {number} enqueued
+ * @property {number} started attempts handed out
+ * @property {number} completed
+ * @property {number} failed attempts ended by FAIL, lease expiry, a lost worker or a restart
+ * @property {number} dead
+ * @property {number} throttled
+ * @property {number} removed finished jobs removed by retention
+ * @property {number} deleted by DEL
+ */
+
+/**
+ * Events per second over the last minute of this server's run.
+ * @typedef {object} QueueRates
+ * @property {number} started_per_s
+ * @property {number} completed_per_s
+ * @property {number} failed_per_s
+ * @property {number} dead_per_s
+ */
+
+/**
+ * The queue document (`QUEUE <queue>`, each element of `QUEUES`), as the server sends it.
+ * Fields a later server adds are passed through.
+ * @typedef {object} QueueInfo
+ * @property {string} queue
+ * @property {boolean} paused
+ * @property {QueueConfig} config
+ * @property {QueueJobCounts} jobs
+ * @property {QueueTotals} totals
+ * @property {QueueRates} rates
+ * @property {number|null} oldest_waiting_ms age of the longest-waiting job, or null
+ * @property {number} active
+ * @property {number} waiting_workers
+ * @property {number|null} rate_window_starts starts in the current window, or null without a rate
+ * @property {number|null} next_start_at unix ms when a held queue may start again, or null
+ * @property {'paused'|'concurrency'|'throttle'|'rate'|null} blocked_by why nothing starts now
+ * @property {number|null} held_until throttle end (unix ms), or null
+ */
+
+/**
+ * The server's counters (`STATS`). Fields a later server adds are passed through.
+ * @typedef {object} ServerStats
+ * @property {string} server_id
+ * @property {string} version
+ * @property {string} docket_version
+ * @property {number} uptime_ms
+ * @property {number} connections
+ * @property {number} total_connections
+ * @property {number} refused_connections
+ * @property {number} subscriptions
+ * @property {number} slow_consumers
+ * @property {number} in_msgs
+ * @property {number} out_msgs
+ * @property {number} in_bytes
+ * @property {number} out_bytes
+ * @property {number} jobs
+ * @property {number} queues
+ * @property {number} commits
+ * @property {number} commit_us_total
+ * @property {number} store_used_bytes
+ * @property {number} store_capacity_bytes
+ * @property {number} store_file_bytes
+ * @property {string} sync `always` or `none`
+ * @property {number} max_payload
+ * @property {number} route_refusals
+ */
+
+/**
+ * A route (`ROUTES`).
+ * @typedef {object} RouteInfo
+ * @property {number} id
+ * @property {string} pattern
+ * @property {string} queue
+ * @property {string} rule the route as written (`"orders.* emails attempts=2"`)
+ */
+
+/**
+ * A lifecycle event (`$JOB.<queue>.<event>`, PROTOCOL.md 4c), the message body as sent. Extra
+ * fields by event: `started` wait_ms; `progress` progress, note; `completed` run_ms, result_bytes;
+ * `failed`/`stalled`/`lost` error, next ('retry'|'dead'), retry_in_ms, run_ms; `dead` error;
+ * `throttled` error, retry_in_ms, run_ms.
+ * @typedef {object} JobEvent
+ * @property {number} seq per queue, increasing by one per event (a jump means missed events)
+ * @property {'enqueued'|'started'|'progress'|'completed'|'failed'|'stalled'|'lost'|'dead'|'throttled'|'retried'} event
+ * @property {number} id
+ * @property {string} queue
+ * @property {number} attempt
+ * @property {number} max_attempts
+ * @property {string} state the job's state after the transition
+ * @property {number} at unix ms
+ * @property {string} [group]
+ * @property {number} [wait_ms]
+ * @property {number} [progress]
+ * @property {string} [note]
+ * @property {number} [run_ms]
+ * @property {number} [result_bytes]
+ * @property {string} [error]
+ * @property {'retry'|'dead'} [next]
+ * @property {number} [retry_in_ms]
+ * @property {string} subject the subject it came on (added by the client)
+ */
+
+/**
+ * Lifecycle events of a queue (or of every queue), as an async iterator of `JobEvent`:
+ * `for await (const ev of client.events('emails')) …`. Leaving the loop (break, return, a throw)
+ * unsubscribes; so does `close()`. A message whose body is not a JSON object is skipped.
+ */
+export class JobEvents {
+  /** @param {Subscription} sub */
+  constructor(sub) {
+    this.subscription = sub;
+    /** Resolves when it has ended. */
+    this.closed = sub.closed;
+  }
+
+  /** Stops: the iterator ends once the events already received are read. */
+  close() {
+    this.subscription.unsubscribe();
+  }
+
+  /** @returns {AsyncIterator<JobEvent>} */
+  [Symbol.asyncIterator]() {
+    const it = this.subscription[Symbol.asyncIterator]();
+    return {
+      next: async () => {
+        for (;;) {
+          const r = await it.next();
+          if (r.done) return { value: undefined, done: true };
+          let body;
+          try {
+            body = r.value.json();
+          } catch {
+            continue;
+          }
+          if (body === null || typeof body !== 'object' || Array.isArray(body)) continue;
+          return { value: /** @type {JobEvent} */ ({ ...body, subject: r.value.subject }), done: false };
+        }
+      },
+      return: async () => {
+        await it.return?.();
+        return { value: undefined, done: true };
+      },
+    };
   }
 }
 
@@ -931,10 +1114,12 @@ export class Client extends EventEmitter {
 
   /**
    * Ends this attempt of a job. `retry`: a delay (ms or "5s") instead of the backoff, or false for
-   * no retry (dead at once). `attempt`: the attempt held (see ack).
+   * no retry (dead at once). `throttle` (a duration, ms or "30s"; not with `retry`): the job goes
+   * back to waiting without using up an attempt and its queue, or with `scope: 'group'` its group,
+   * starts nothing for that long. `attempt`: the attempt held (see ack).
    * @param {number|string} id
-   * @param {{reason?: unknown, retry?: number|string|false, attempt?: number}} [opts]
-   * @returns {Promise<{outcome: 'retry', delayMs: number} | {outcome: 'dead'}>}
+   * @param {{reason?: unknown, retry?: number|string|false, attempt?: number, throttle?: number|string, scope?: 'queue'|'group'}} [opts]
+   * @returns {Promise<{outcome: 'retry', delayMs: number} | {outcome: 'dead'} | {outcome: 'throttled', delayMs: number}>}
    */
   async fail(id, opts = {}) {
     let reason = opts.reason instanceof Error ? opts.reason.message : opts.reason;
@@ -991,5 +1176,108 @@ export class Client extends EventEmitter {
   /** The server's list of verbs. @returns {Promise<string>} */
   async help() {
     return this.command(encodeHelp(), 'help');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Queue policies, counters, routes, lifecycle events
+
+  /**
+   * A queue's settings and state (`QUEUE <queue>`). Reading never creates the queue: an unknown
+   * one reads as empty with default settings.
+   * @param {string} name @returns {Promise<QueueInfo>}
+   */
+  async queue(name) {
+    return this.command(encodeQueue(name), 'queue');
+  }
+
+  /** Every queue's document, sorted by name (`QUEUES`). @returns {Promise<QueueInfo[]>} */
+  async queues() {
+    return this.command(encodeQueues(), 'queues');
+  }
+
+  /** The server's counters (`STATS`). @returns {Promise<ServerStats>} */
+  async stats() {
+    return this.command(encodeStats(), 'stats');
+  }
+
+  /**
+   * Changes a queue's settings (`QUEUE <queue> <setting>=<value> ...`, persisted; resolves once
+   * on disk). A setting given as `null` goes back to its default (`none`); one left out is kept.
+   * @param {string} name
+   * @param {import('./protocol.js').QueueSettings} settings
+   * @returns {Promise<void>}
+   */
+  async setQueue(name, settings) {
+    return this.command(encodeQueueSet(name, settings), 'queue_set');
+  }
+
+  /** Nothing of the queue starts until resume(); ENQ still works (persisted). @param {string} name @returns {Promise<void>} */
+  async pause(name) {
+    return this.command(encodePause(name), 'pause');
+  }
+
+  /** Starts a paused queue again. @param {string} name @returns {Promise<void>} */
+  async resume(name) {
+    return this.command(encodeResume(name), 'resume');
+  }
+
+  /**
+   * Turns every message published on a matching subject into a job on `queue` (persisted).
+   * Options are the ENQ options but `key` and `at`.
+   * @param {string} pattern a subject, wildcards allowed (not `$…`)
+   * @param {string} queue
+   * @param {import('./protocol.js').RouteOptions} [options]
+   * @returns {Promise<number>} the route id
+   */
+  async route(pattern, queue, options = {}) {
+    return this.command(encodeRoute(pattern, queue, options), 'route');
+  }
+
+  /** Removes a route; DocketError NOT_FOUND when there is none with that id. @param {number|string} id @returns {Promise<void>} */
+  async unroute(id) {
+    return this.command(encodeUnroute(id), 'unroute');
+  }
+
+  /** Every route. @returns {Promise<RouteInfo[]>} */
+  async routes() {
+    return this.command(encodeRoutes(), 'routes');
+  }
+
+  /**
+   * Lifecycle events of a queue (`$JOB.<queue>.>`), or of every queue when `queue` is omitted or
+   * `'*'`, as an async iterator of plain objects. `events` keeps only those kinds (the
+   * subscription is on `$JOB.<queue>.<event>` when there is one). Events published before the
+   * subscription reached the server are not seen: `await client.flush()` after this call to be
+   * sure it has.
+   * @param {string} [queue]
+   * @param {{events?: JobEvent['event'][]}} [opts]
+   * @returns {JobEvents}
+   */
+  events(queue = '*', opts = {}) {
+    const q = queue === '*' ? '*' : checkQueue(queue);
+    const kinds = opts.events ?? [];
+    for (const k of kinds) {
+      if (typeof k !== 'string' || !/^[a-z]+$/.test(k)) throw new InvalidArgument(`invalid event name ${JSON.stringify(k)}`);
+    }
+    const subject = kinds.length === 1 ? `$JOB.${q}.${kinds[0]}` : `$JOB.${q}.>`;
+    const sub = this.subscribe(subject);
+    const events = new JobEvents(sub);
+    if (kinds.length > 1) {
+      const wanted = new Set(kinds);
+      const iterate = events[Symbol.asyncIterator].bind(events);
+      events[Symbol.asyncIterator] = () => {
+        const it = iterate();
+        return {
+          next: async () => {
+            for (;;) {
+              const r = await it.next();
+              if (r.done || wanted.has(r.value.event)) return r;
+            }
+          },
+          return: () => it.return(),
+        };
+      };
+    }
+    return events;
   }
 }

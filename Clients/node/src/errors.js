@@ -127,3 +127,36 @@ export class RetryAfterError extends Error {
     this.delayMs = delayMs;
   }
 }
+
+/**
+ * Thrown by a worker handler when a downstream limit was hit (an HTTP 429, say): the job goes back
+ * to waiting in its place **without using up an attempt**, and its queue (or, with
+ * `{scope: 'group'}`, only the jobs of its group) starts nothing for `duration`
+ * (`FAIL <id> attempt=<n> throttle=<duration> [scope=group]`).
+ *
+ * `duration` is a number of **seconds**, as an HTTP `Retry-After` header gives it (`new Throttle(30)`
+ * → `throttle=30s`), or a duration string sent as written (`'250ms'`, `'2m'`).
+ */
+export class Throttle extends Error {
+  /**
+   * @param {number|string} duration seconds, or a string like "250ms", "30s", "2m"
+   * @param {{scope?: 'queue'|'group', message?: string}} [opts] scope default 'queue'
+   * @param {ErrorOptions} [options]
+   */
+  constructor(duration, opts = {}, options) {
+    super(opts.message ?? `throttled for ${typeof duration === 'number' ? `${duration}s` : duration}`, options);
+    this.name = 'Throttle';
+    /** as given: seconds, or a duration string */
+    this.duration = duration;
+    /** @type {'queue'|'group'} */
+    this.scope = opts.scope ?? 'queue';
+  }
+
+  /** The `throttle=` value: `<n>s` for a whole number of seconds, else milliseconds; a string as is. */
+  get wire() {
+    const d = this.duration;
+    if (typeof d !== 'number') return d;
+    if (!Number.isFinite(d) || d < 0) return String(d); // refused by the encoder (InvalidArgument)
+    return Number.isInteger(d) ? `${d}s` : `${Math.round(d * 1000)}ms`;
+  }
+}

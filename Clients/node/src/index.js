@@ -1,9 +1,9 @@
 // docket-client: Node.js client for Docket (docketd).
 
-export { Client, connect, VERSION } from './client.js';
+export { Client, JobEvents, connect, VERSION } from './client.js';
 export { Msg, Subscription } from './subscription.js';
 export { Worker } from './worker.js';
-export { MsgHeaders, commandBytes, durationMs, formatDuration, replyDecoders } from './protocol.js';
+export { MsgHeaders, commandBytes, durationMs, formatDuration, formatRate, replyDecoders } from './protocol.js';
 export {
   AuthorizationError,
   ConnectionClosed,
@@ -15,6 +15,7 @@ export {
   NonRetryableError,
   ProtocolError,
   RetryAfterError,
+  Throttle,
   ServerError,
   TimeoutError,
 } from './errors.js';

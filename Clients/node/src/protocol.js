@@ -113,6 +113,13 @@ function checkKey(k) {
   return /** @type {string} */ (k);
 }
 
+/** @param {unknown} g @returns {string} a valid group name */
+function checkGroup(g) {
+  token(g, 'group');
+  if (Buffer.byteLength(/** @type {string} */ (g), 'utf8') > 200) throw new InvalidArgument('group is longer than 200 bytes');
+  return /** @type {string} */ (g);
+}
+
 /**
  * @param {unknown} n @param {string} what @param {number} min @param {number} max
  * @returns {string}
@@ -359,6 +366,7 @@ export function commandBytes(line, payload) {
  * @property {number} [jitter] 0..1
  * @property {number|string} [lease] how long a worker may hold the job without a heartbeat
  * @property {string} [key] idempotency key
+ * @property {string} [group] the group (tenant, customer, API key) whose queue `group_rate` applies (1..200 bytes, no blanks)
  */
 
 /** @param {EnqueueOptions['backoff']} b */
@@ -394,6 +402,7 @@ export function encodeEnqueue(queue, payload, opts = {}) {
   }
   if (opts.lease !== undefined) line += ` lease=${formatDuration(opts.lease, 'lease')}`;
   if (opts.key !== undefined) line += ` key=${checkKey(opts.key)}`;
+  if (opts.group !== undefined) line += ` group=${checkGroup(opts.group)}`;
   return commandBytes(line, toBytes(payload));
 }
 
@@ -426,14 +435,27 @@ export function encodeAck(id, result, attempt) {
 
 /**
  * @param {number|string} id
- * @param {{reason?: unknown, retry?: number|string|false, attempt?: number}} [opts]
- *   retry: a delay, or false for `retry=no`; attempt: the attempt held (`attempt=`)
+ * @param {{reason?: unknown, retry?: number|string|false, attempt?: number, throttle?: number|string, scope?: 'queue'|'group'}} [opts]
+ *   retry: a delay, or false for `retry=no`; attempt: the attempt held (`attempt=`); throttle: hold
+ *   the queue (or, with `scope: 'group'`, the job's group) this long and put the job back without
+ *   using up an attempt (`throttle=`; not with `retry`)
  * @returns {Buffer}
  */
 export function encodeFail(id, opts = {}) {
   let line = `FAIL ${formatJobId(id)}${attemptOption(opts.attempt)}`;
+  const hasRetry = opts.retry !== undefined && opts.retry !== null;
+  const hasThrottle = opts.throttle !== undefined && opts.throttle !== null;
+  if (hasRetry && hasThrottle) throw new InvalidArgument('retry and throttle cannot be used together');
+  if (opts.scope !== undefined && opts.scope !== null) {
+    if (!hasThrottle) throw new InvalidArgument('scope needs throttle');
+    if (opts.scope !== 'queue' && opts.scope !== 'group') throw new InvalidArgument(`scope must be "queue" or "group" (got ${JSON.stringify(opts.scope)})`);
+  }
   if (opts.retry === false || opts.retry === 'no') line += ' retry=no';
-  else if (opts.retry !== undefined && opts.retry !== null) line += ` retry=${formatDuration(opts.retry, 'retry')}`;
+  else if (hasRetry) line += ` retry=${formatDuration(/** @type {number|string} */ (opts.retry), 'retry')}`;
+  if (hasThrottle) {
+    line += ` throttle=${formatDuration(/** @type {number|string} */ (opts.throttle), 'throttle')}`;
+    if (opts.scope !== undefined && opts.scope !== null) line += ` scope=${opts.scope}`;
+  }
   return commandBytes(line, optionalPayload(opts.reason));
 }
 
@@ -466,6 +488,114 @@ export function encodeDead(queue, opts = {}) {
   let line = `DEAD ${checkQueue(queue)}`;
   if (opts.limit !== undefined) line += ` limit=${intInRange(opts.limit, 'limit', 1, 9_999_999_999)}`;
   return commandBytes(line);
+}
+
+// Queue policies, server counters, routes.
+
+/** @param {string} queue */
+export const encodeQueue = (queue) => commandBytes(`QUEUE ${checkQueue(queue)}`);
+export const encodeQueues = () => commandBytes('QUEUES');
+export const encodeStats = () => commandBytes('STATS');
+/** @param {string} queue */
+export const encodePause = (queue) => commandBytes(`PAUSE ${checkQueue(queue)}`);
+/** @param {string} queue */
+export const encodeResume = (queue) => commandBytes(`RESUME ${checkQueue(queue)}`);
+export const encodeRoutes = () => commandBytes('ROUTES');
+/** @param {number|string} id */
+export const encodeUnroute = (id) => commandBytes(`UNROUTE ${formatJobId(id)}`);
+
+/**
+ * A rate as the server reads it: `"100/1s"`, `"100/s"`, `"5/250ms"`, or `{limit, per}` with `per`
+ * a duration (ms or "1s").
+ * @param {string|{limit: number, per: number|string}} r @param {string} what
+ * @returns {string}
+ */
+export function formatRate(r, what = 'rate') {
+  if (typeof r === 'string') {
+    if (/^[0-9]{1,10}\/(?:[0-9]{1,12})?(?:ms|s|m|h|d)?$/.test(r) && !/\/$/.test(r)) return r;
+  } else if (r && typeof r === 'object') {
+    return `${intInRange(r.limit, `${what} limit`, 1, 4_294_967_295)}/${formatDuration(r.per, `${what} per`)}`;
+  }
+  throw new InvalidArgument(`${what} must be "<n>/<duration>" ("100/1s", "100/s", "5/250ms") or {limit, per} (got ${JSON.stringify(r)})`);
+}
+
+/**
+ * Queue settings for `QUEUE <queue> <setting>=<value> ...`. A setting given as `null` is sent as
+ * `none`: it returns to its default. One left out (undefined) is not changed.
+ * @typedef {object} QueueSettings
+ * @property {string|{limit: number, per: number|string}|null} [rate] at most n starts per window ("100/1s")
+ * @property {string|{limit: number, per: number|string}|null} [groupRate] the same per group (`group_rate=`)
+ * @property {number|null} [concurrency] at most n jobs active at once
+ * @property {number|null} [attempts] default attempts of jobs enqueued from now on (1..1000)
+ * @property {EnqueueOptions['backoff']|null} [backoff] default backoff
+ * @property {number|null} [jitter] default jitter, 0..1
+ * @property {number|string|null} [lease] default lease (ms or "30s")
+ * @property {number|null} [keepCompleted] completed jobs kept (`keep_completed=`)
+ * @property {number|null} [keepDead] dead jobs kept (`keep_dead=`)
+ */
+
+/** @type {Record<string, [string, (v: any) => string]>} option → [wire name, formatter] */
+const QUEUE_SETTINGS = {
+  rate: ['rate', (v) => formatRate(v, 'rate')],
+  groupRate: ['group_rate', (v) => formatRate(v, 'groupRate')],
+  concurrency: ['concurrency', (v) => intInRange(v, 'concurrency', 1, 4_294_967_295)],
+  attempts: ['attempts', (v) => intInRange(v, 'attempts', 1, 1000)],
+  backoff: ['backoff', (v) => formatBackoff(v)],
+  jitter: [
+    'jitter',
+    (v) => {
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new InvalidArgument('jitter must be a number from 0 to 1');
+      return plainDecimal(v);
+    },
+  ],
+  lease: ['lease', (v) => formatDuration(v, 'lease')],
+  keepCompleted: ['keep_completed', (v) => intInRange(v, 'keepCompleted', 0, Number.MAX_SAFE_INTEGER)],
+  keepDead: ['keep_dead', (v) => intInRange(v, 'keepDead', 0, Number.MAX_SAFE_INTEGER)],
+};
+
+/**
+ * @param {string} queue @param {QueueSettings} settings at least one
+ * @returns {Buffer}
+ */
+export function encodeQueueSet(queue, settings) {
+  let line = `QUEUE ${checkQueue(queue)}`;
+  if (settings === null || typeof settings !== 'object') throw new InvalidArgument('settings must be an object');
+  let n = 0;
+  for (const [key, value] of Object.entries(settings)) {
+    const spec = QUEUE_SETTINGS[key];
+    if (!spec) throw new InvalidArgument(`unknown queue setting ${JSON.stringify(key)} (one of ${Object.keys(QUEUE_SETTINGS).join(', ')})`);
+    if (value === undefined) continue;
+    line += ` ${spec[0]}=${value === null ? 'none' : spec[1](value)}`;
+    n += 1;
+  }
+  if (n === 0) throw new InvalidArgument('setQueue needs at least one setting');
+  return commandBytes(line);
+}
+
+/**
+ * @typedef {object} RouteOptions  the ENQ options each routed job gets (no `key` or `at`)
+ * @property {number|string} [delay]
+ * @property {number} [priority]
+ * @property {number} [attempts]
+ * @property {EnqueueOptions['backoff']} [backoff]
+ * @property {number} [jitter]
+ * @property {number|string} [lease]
+ * @property {string} [group]
+ */
+
+/**
+ * @param {string} pattern a subject, wildcards allowed @param {string} queue @param {RouteOptions} [opts]
+ * @returns {Buffer}
+ */
+export function encodeRoute(pattern, queue, opts = {}) {
+  if (!isValidSubscribeSubject(pattern)) throw new InvalidArgument(`invalid subject pattern ${JSON.stringify(pattern)}`);
+  const o = /** @type {Record<string, unknown>} */ (opts ?? {});
+  if (o.key !== undefined || o.at !== undefined) throw new InvalidArgument('a route cannot take key or at (each message makes a new job)');
+  // The same options as ENQ: encode them as one and take its option fields.
+  const enq = encodeEnqueue(queue, null, /** @type {EnqueueOptions} */ (opts ?? {})).toString('utf8');
+  const first = enq.slice(0, enq.indexOf('\r\n'));
+  const options = first.split(' ').slice(2, -1);
+  return commandBytes(['ROUTE', pattern, queue, ...options].join(' '));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -776,6 +906,18 @@ export function parseJobError(text) {
  */
 
 /** @param {Frame} f @param {string} call */
+function jsonObject(f, call) {
+  if (f.op !== 'JSON' || f.value === null || typeof f.value !== 'object' || Array.isArray(f.value)) throw unexpected(f, call);
+  return f.value;
+}
+
+/** @param {Frame} f @param {string} call */
+function jsonArray(f, call) {
+  if (f.op !== 'JSON' || !Array.isArray(f.value)) throw unexpected(f, call);
+  return f.value;
+}
+
+/** @param {Frame} f @param {string} call */
 function plainOk(f, call) {
   if (f.op !== 'OK' || f.text !== '') throw unexpected(f, call);
 }
@@ -807,15 +949,36 @@ export const replyDecoders = {
   touch: (f) => plainOk(f, 'touch'),
   retry: (f) => plainOk(f, 'retry'),
   delete: (f) => plainOk(f, 'delete'),
-  /** `+OK retry <ms>` or `+OK dead` @returns {{outcome: 'retry', delayMs: number} | {outcome: 'dead'}} */
+  /**
+   * `+OK retry <ms>`, `+OK dead` or `+OK throttled <ms>`
+   * @returns {{outcome: 'retry', delayMs: number} | {outcome: 'dead'} | {outcome: 'throttled', delayMs: number}}
+   */
   fail(f) {
     if (f.op === 'OK') {
       if (f.text === 'dead') return { outcome: 'dead' };
-      const m = /^retry[ \t]+([0-9]{1,20})$/.exec(f.text);
-      if (m) return { outcome: 'retry', delayMs: Number(m[1]) };
+      const m = /^(retry|throttled)[ \t]+([0-9]{1,20})$/.exec(f.text);
+      if (m) return { outcome: /** @type {'retry'|'throttled'} */ (m[1]), delayMs: Number(m[2]) };
     }
     throw unexpected(f, 'fail');
   },
+  /** `JSON <n>` + the queue document */
+  queue: (f) => jsonObject(f, 'queue'),
+  /** `JSON <n>` + an array of queue documents */
+  queues: (f) => jsonArray(f, 'queues'),
+  /** `JSON <n>` + the STATS document */
+  stats: (f) => jsonObject(f, 'stats'),
+  queue_set: (f) => plainOk(f, 'queue_set'),
+  pause: (f) => plainOk(f, 'pause'),
+  resume: (f) => plainOk(f, 'resume'),
+  unroute: (f) => plainOk(f, 'unroute'),
+  /** `+OK <route-id>` */
+  route(f) {
+    const m = f.op === 'OK' && /^([0-9]{1,20})$/.exec(f.text);
+    if (!m) throw unexpected(f, 'route');
+    return Number(m[1]);
+  },
+  /** `JSON <n>` + an array of {id, pattern, queue, rule} */
+  routes: (f) => jsonArray(f, 'routes'),
   /** `+OK <count>` */
   retry_queue(f) {
     const m = f.op === 'OK' && /^([0-9]{1,20})$/.exec(f.text);

@@ -12,6 +12,7 @@ import {
   InvalidArgument,
   NonRetryableError,
   RetryAfterError,
+  Throttle,
   TimeoutError,
 } from './errors.js';
 import { toBytes } from './protocol.js';
@@ -516,15 +517,33 @@ export class Worker extends EventEmitter {
       else if (error instanceof RetryAfterError) retry = error.delayMs;
       /** @type {any} */
       let outcome;
+      if (error instanceof Throttle) {
+        const throttle = error.wire;
+        const scope = error.scope === 'group' ? 'group' : undefined;
+        try {
+          outcome = await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, throttle, scope, attempt }));
+        } catch (err) {
+          // An invalid duration (InvalidArgument), or one the server refuses (BAD_OPTION: scope=group
+          // for a job without a group): the job follows its backoff instead.
+          const refused = err instanceof InvalidArgument || (err instanceof DocketError && err.code === 'BAD_OPTION' && !isUnknownAttemptOption(err));
+          if (!refused) throw err;
+          this._log('warn', `job ${job.id}: throttle ${JSON.stringify(throttle)}${scope ? ' scope=group' : ''} not accepted (${describeError(err)}); the job follows its backoff`);
+        }
+      }
       try {
-        outcome = await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, retry, attempt }));
+        outcome ??= await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, retry, attempt }));
       } catch (err) {
         if (!(err instanceof InvalidArgument) || retry === undefined || retry === false) throw err;
         // RetryAfterError('soon'): the job follows its backoff instead
         this._log('warn', `job ${job.id}: retry ${JSON.stringify(retry)} not sent (${describeError(err)}); the job follows its backoff`);
         outcome = await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, attempt }));
       }
-      const next = outcome.outcome === 'retry' ? `next=retry retry_in_ms=${outcome.delayMs}` : 'next=dead';
+      const next =
+        outcome.outcome === 'retry'
+          ? `next=retry retry_in_ms=${outcome.delayMs}`
+          : outcome.outcome === 'throttled'
+            ? `next=throttled throttled_ms=${outcome.delayMs}`
+            : 'next=dead';
       this._logJob(entry, 'failed', `${next} error=${JSON.stringify(truncateUtf8(reason, 200))}`);
       this._emit('failed', job, error, outcome);
     } catch (err) {
