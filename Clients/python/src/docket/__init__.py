@@ -11,7 +11,7 @@ Pub/sub (the NATS core protocol): :meth:`Client.publish`,
 :meth:`Client.fail`, ... and :class:`Worker` to run handlers.
 """
 
-from .client import DEFAULT_URL, Client, Subscription, connect
+from .client import DEFAULT_URL, Client, EventStream, Subscription, connect
 from .errors import (
     AuthorizationError,
     BadArgument,
@@ -34,9 +34,22 @@ from .errors import (
     SubscriptionClosed,
     Timeout,
 )
-from .models import EnqueueResult, FailOutcome, Job, Msg
+from .models import (
+    EnqueueResult,
+    FailOutcome,
+    Job,
+    JobEvent,
+    Msg,
+    QueueConfig,
+    QueueInfo,
+    QueueJobs,
+    QueueRates,
+    QueueTotals,
+    Route,
+    ServerStats,
+)
 from .protocol import exponential, fixed
-from .worker import AUTO, JobContext, NonRetryable, RetryAfter, Worker, WorkerResult
+from .worker import AUTO, JobContext, NonRetryable, RetryAfter, Throttle, Worker, WorkerResult
 
 __version__ = "0.1.0"
 
@@ -49,6 +62,16 @@ __all__ = [
     "Job",
     "EnqueueResult",
     "FailOutcome",
+    "EventStream",
+    "QueueInfo",
+    "QueueConfig",
+    "QueueJobs",
+    "QueueTotals",
+    "QueueRates",
+    "ServerStats",
+    "Route",
+    "JobEvent",
+    "Throttle",
     "Worker",
     "WorkerResult",
     "AUTO",

@@ -78,9 +78,9 @@ from .errors import (
     SubscriptionClosed,
     Timeout,
 )
-from .models import EnqueueResult, FailOutcome, Job, Msg
+from .models import EnqueueResult, FailOutcome, Job, JobEvent, Msg, QueueInfo, Route, ServerStats
 
-__all__ = ["Client", "Subscription", "connect", "DEFAULT_URL"]
+__all__ = ["Client", "Subscription", "EventStream", "connect", "DEFAULT_URL"]
 
 log = logging.getLogger("docket.client")
 
@@ -384,6 +384,40 @@ class Subscription:
         if self._max is not None:
             out += P.encode_unsubscribe(self.sid, max(self._max - self._delivered, 0))
         return out
+
+
+class EventStream:
+    """Lifecycle events of :meth:`Client.events`: an iterator of
+    :class:`~docket.JobEvent` over one subscription (``.subscription``).
+    Iteration ends like the subscription's (unsubscribed, client closed, or
+    ``timeout`` idle seconds). Also a context manager that unsubscribes."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+
+    def __repr__(self) -> str:
+        return f"<EventStream {self.subscription.subject!r}>"
+
+    def next_event(self, timeout: Optional[float] = None) -> JobEvent:
+        """The next event; :class:`~docket.Timeout` when none arrives within
+        ``timeout`` seconds, :class:`~docket.SubscriptionClosed` once ended."""
+        return JobEvent.from_msg(self.subscription.next_msg(timeout))
+
+    def unsubscribe(self) -> None:
+        """Stop following the events."""
+        self.subscription.unsubscribe()
+
+    def __iter__(self) -> "EventStream":
+        return self
+
+    def __next__(self) -> JobEvent:
+        return JobEvent.from_msg(next(self.subscription))
+
+    def __enter__(self) -> "EventStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.unsubscribe()
 
 
 class Client:
@@ -1079,6 +1113,7 @@ class Client:
         jitter: Optional[float] = None,
         lease: Optional[P.Duration] = None,
         key: Optional[str] = None,
+        group: Optional[str] = None,
         timeout: Optional[float] = _DEFAULT,
     ) -> EnqueueResult:
         """Add a job (``ENQ``); the reply comes once it is on disk.
@@ -1088,13 +1123,15 @@ class Client:
         ``"fixed:5s"``, ``"exp:1s:1h"`` (see :func:`docket.fixed`,
         :func:`docket.exponential`). With ``key`` a retry after
         :class:`~docket.ConnectionLost` is safe: it answers ``duplicate``
-        instead of adding a second job.
+        instead of adding a second job. ``group`` names the group (tenant,
+        customer, ...) whose ``group_rate`` applies and that a
+        ``throttle`` with ``scope="group"`` holds.
         """
         body = P.to_bytes(payload)
         self._check_payload(len(body))
         wire = P.encode_enqueue(
             queue, body, delay=delay, at=at, priority=priority, attempts=attempts,
-            backoff=backoff, jitter=jitter, lease=lease, key=key,
+            backoff=backoff, jitter=jitter, lease=lease, key=key, group=group,
         )
         return self._request("enqueue", wire, timeout)  # type: ignore[no-any-return]
 
@@ -1131,14 +1168,21 @@ class Client:
         retry: Union[None, bool, P.Duration] = None,
         *,
         attempt: Optional[int] = None,
+        throttle: Optional[P.Duration] = None,
+        scope: Optional[str] = None,
     ) -> FailOutcome:
         """End this attempt of a job this connection holds. ``retry``: None
         follows the job's backoff, False makes it dead at once, a duration
-        retries after that long (still bounded by its attempts)."""
+        retries after that long (still bounded by its attempts).
+
+        ``throttle`` (a duration; not with ``retry``): a downstream limit was
+        hit. The job goes back in its place without using an attempt and
+        its queue (``scope="group"``: only its group's jobs) starts nothing
+        for that long; the outcome is ``("throttled", ms)``."""
         if reason is not None:
             self._check_payload(len(P.to_bytes(reason, "reason")))
         return self._request(  # type: ignore[no-any-return]
-            "fail", P.encode_fail(job_id, reason, retry, attempt=attempt)
+            "fail", P.encode_fail(job_id, reason, retry, attempt=attempt, throttle=throttle, scope=scope)
         )
 
     def progress(
@@ -1181,6 +1225,130 @@ class Client:
     def help(self) -> str:
         """The server's list of verbs."""
         return self._request("help", P.encode_help())  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------
+    # Queues, server, routes, events
+
+    def queue(self, name: str) -> QueueInfo:
+        """The queue's settings and state (``QUEUE <name>``). Reading a queue
+        never creates it: an unknown one reads as empty, with defaults."""
+        return QueueInfo.from_dict(self._request("queue", P.encode_queue(name)))
+
+    def queues(self) -> List[QueueInfo]:
+        """Every queue's document, sorted by name (``QUEUES``)."""
+        return [QueueInfo.from_dict(doc) for doc in self._request("queues", P.encode_queues())]
+
+    def stats(self) -> ServerStats:
+        """The server's counters (``STATS``)."""
+        return ServerStats.from_dict(self._request("stats", P.encode_stats()))
+
+    def set_queue(
+        self,
+        name: str,
+        *,
+        rate: Any = None,
+        group_rate: Any = None,
+        concurrency: Union[None, int, str] = None,
+        attempts: Union[None, int, str] = None,
+        backoff: Optional[str] = None,
+        jitter: Union[None, float, str] = None,
+        lease: Optional[P.Duration] = None,
+        keep_completed: Union[None, int, str] = None,
+        keep_dead: Union[None, int, str] = None,
+    ) -> None:
+        """Change queue settings (``QUEUE <name> <setting>=<value> ...``),
+        persisted; returns once the change is on disk.
+
+        A setting left at ``None`` is not sent and keeps its current value;
+        the string ``"none"`` returns it to its default (no ``rate``, no
+        ``group_rate``, no ``concurrency`` cap, ``attempts`` 3, ...).
+        ``rate``/``group_rate``: ``"100/1s"`` or ``(100, "1s")``;
+        ``attempts``, ``backoff``, ``jitter``, ``lease`` are defaults for
+        jobs enqueued from now on."""
+        wire = P.encode_set_queue(
+            name, rate=rate, group_rate=group_rate, concurrency=concurrency, attempts=attempts,
+            backoff=backoff, jitter=jitter, lease=lease, keep_completed=keep_completed, keep_dead=keep_dead,
+        )
+        self._request("set_queue", wire)
+
+    def pause(self, name: str) -> None:
+        """Start nothing more of the queue (``PAUSE``); ENQ still works."""
+        self._request("pause", P.encode_pause(name))
+
+    def resume(self, name: str) -> None:
+        """Start the queue's jobs again (``RESUME``)."""
+        self._request("resume", P.encode_resume(name))
+
+    def route(
+        self,
+        pattern: str,
+        queue: str,
+        *,
+        delay: Optional[P.Duration] = None,
+        priority: Optional[int] = None,
+        attempts: Optional[int] = None,
+        backoff: Optional[str] = None,
+        jitter: Optional[float] = None,
+        lease: Optional[P.Duration] = None,
+        group: Optional[str] = None,
+    ) -> int:
+        """Make every message published on ``pattern`` (wildcards allowed,
+        not ``$...``) a job on ``queue`` with these ENQ options (``ROUTE``;
+        no ``key``/``at``: each message makes a new job). Returns the route
+        id, never handed out twice."""
+        wire = P.encode_route(
+            pattern, queue, delay=delay, priority=priority, attempts=attempts, backoff=backoff,
+            jitter=jitter, lease=lease, group=group,
+        )
+        return self._request("route", wire)  # type: ignore[no-any-return]
+
+    def unroute(self, route_id: Union[int, Route]) -> None:
+        """Remove a route (``UNROUTE``); :class:`~docket.NotFound` if there
+        is none with that id."""
+        self._request("unroute", P.encode_unroute(route_id))
+
+    def routes(self) -> List[Route]:
+        """Every route (``ROUTES``)."""
+        return [Route.from_dict(doc) for doc in self._request("routes", P.encode_routes())]
+
+    def events(
+        self,
+        queue: str = "*",
+        event: str = "*",
+        *,
+        callback: Optional[Callable[[JobEvent], Any]] = None,
+        timeout: Optional[float] = None,
+        max_pending: Optional[int] = None,
+    ) -> "EventStream":
+        """Follow job lifecycle events: a subscription to
+        ``$JOB.<queue>.<event>`` (``"*"``: every queue, every event) whose
+        messages are read as :class:`~docket.JobEvent` objects.
+
+        Iterate the returned :class:`EventStream` (``for ev in
+        client.events("emails")``; ``timeout`` ends the loop after that many
+        idle seconds) or pass ``callback``. The subscription is in place on
+        the server when this returns (it is flushed), so every later
+        transition is seen."""
+        if queue != "*":
+            P.check_queue_name(queue)
+        if event != "*":
+            P._token(event, "event")
+        subject = f"$JOB.{queue}.{event}"
+        sub = self.subscribe(
+            subject, callback=None if callback is None else _event_callback(callback),
+            timeout=timeout, max_pending=max_pending,
+        )
+        self.flush()
+        return EventStream(sub)
+
+
+def _event_callback(callback: Callable[[JobEvent], Any]) -> Callable[[Msg], Any]:
+    """A subscription callback that passes each message on as a JobEvent."""
+
+    def call(msg: Msg) -> Any:
+        return callback(JobEvent.from_msg(msg))
+
+    return call
 
 
 def _abandoned(kind: str) -> _Pending:

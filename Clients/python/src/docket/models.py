@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
 
-__all__ = ["Msg", "Job", "EnqueueResult", "FailOutcome"]
+__all__ = [
+    "Msg", "Job", "EnqueueResult", "FailOutcome", "QueueInfo", "QueueConfig", "QueueJobs", "QueueTotals",
+    "QueueRates", "ServerStats", "Route", "JobEvent",
+]
 
 
 @dataclass
@@ -98,10 +101,12 @@ class EnqueueResult:
 
 @dataclass(frozen=True)
 class FailOutcome:
-    """What FAIL did: ``retry`` after ``delay_ms`` milliseconds, or ``dead``.
+    """What FAIL did: ``retry`` after ``delay_ms`` milliseconds, ``dead``,
+    or (``FAIL ... throttle=``) ``throttled``: the job is back in its place
+    and its queue or group starts nothing for ``delay_ms``.
 
-    Iterating gives ``("retry", delay_ms)`` or ``("dead",)``, so
-    ``tuple(outcome) == ("retry", 5000)`` works.
+    Iterating gives ``("retry", delay_ms)``, ``("throttled", delay_ms)`` or
+    ``("dead",)``, so ``tuple(outcome) == ("retry", 5000)`` works.
     """
 
     outcome: str
@@ -118,13 +123,244 @@ class FailOutcome:
         return self.outcome == "retry"
 
     @property
+    def throttled(self) -> bool:
+        """True when the job went back without using an attempt (throttle)."""
+        return self.outcome == "throttled"
+
+    @property
     def delay(self) -> Optional[float]:
-        """The retry delay in seconds (None when dead)."""
+        """The retry delay (or throttle hold) in seconds (None when dead)."""
         return None if self.delay_ms is None else self.delay_ms / 1000.0
 
     def astuple(self) -> Tuple[Any, ...]:
-        """``("retry", delay_ms)`` or ``("dead",)``."""
-        return ("retry", self.delay_ms) if self.outcome == "retry" else ("dead",)
+        """``("retry", delay_ms)``, ``("throttled", delay_ms)`` or ``("dead",)``."""
+        return ("dead",) if self.outcome == "dead" else (self.outcome, self.delay_ms)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.astuple())
+
+
+# --------------------------------------------------------------------------
+# Documents: QUEUE, QUEUES, STATS, ROUTES and lifecycle events.
+#
+# Each is a dataclass with a field per key PROTOCOL.md lists; a key the
+# server does not send is None, and the whole document as the server sent
+# it (keys this client does not know included) is kept in ``raw``. For
+# code written against the plain dicts, ``doc["key"]``, ``doc.get("key")``
+# and ``"key" in doc`` read ``raw``.
+
+
+_D = TypeVar("_D", bound="_Document")
+
+
+class _Document:
+    raw: Dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``raw.get(key, default)``."""
+        return self.raw.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.raw
+
+    @classmethod
+    def _kwargs(cls, doc: Any, nested: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        if not isinstance(doc, dict):
+            doc = {}
+        nested = nested or {}
+        out: Dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.name == "raw":
+                out["raw"] = doc
+            elif f.name in nested:
+                out[f.name] = nested[f.name].from_dict(doc.get(f.name))
+            elif f.init:
+                out[f.name] = doc.get(f.name)
+        return out
+
+    @classmethod
+    def from_dict(cls: Type[_D], doc: Any) -> _D:
+        """The typed document; unknown keys stay in ``raw``."""
+        return cls(**cls._kwargs(doc))
+
+
+@dataclass(frozen=True)
+class QueueConfig(_Document):
+    """A queue's settings, defaults filled in (``config`` of QUEUE).
+    ``rate``/``group_rate`` read like ``"10/1000ms"`` (None: no limit),
+    ``backoff`` like ``"exp:1000ms:3600000ms"``."""
+
+    rate: Optional[str] = None
+    group_rate: Optional[str] = None
+    concurrency: Optional[int] = None
+    attempts: Optional[int] = None
+    backoff: Optional[str] = None
+    jitter: Optional[float] = None
+    lease_ms: Optional[int] = None
+    keep_completed: Optional[int] = None
+    keep_dead: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class QueueJobs(_Document):
+    """Jobs of a queue per state (``jobs`` of QUEUE)."""
+
+    waiting: Optional[int] = None
+    delayed: Optional[int] = None
+    active: Optional[int] = None
+    completed: Optional[int] = None
+    dead: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class QueueTotals(_Document):
+    """Counters over the queue's whole life (``totals`` of QUEUE)."""
+
+    enqueued: Optional[int] = None
+    started: Optional[int] = None
+    completed: Optional[int] = None
+    failed: Optional[int] = None
+    dead: Optional[int] = None
+    throttled: Optional[int] = None
+    removed: Optional[int] = None
+    deleted: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class QueueRates(_Document):
+    """Events per second over the last minute (``rates`` of QUEUE)."""
+
+    started_per_s: Optional[float] = None
+    completed_per_s: Optional[float] = None
+    failed_per_s: Optional[float] = None
+    dead_per_s: Optional[float] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class QueueInfo(_Document):
+    """The queue document (``QUEUE <queue>``, each item of ``QUEUES``).
+
+    ``blocked_by`` is why nothing starts now (``"paused"``,
+    ``"concurrency"``, ``"throttle"``, ``"rate"``) or None;
+    ``next_start_at`` and ``held_until`` are unix milliseconds or None.
+    """
+
+    queue: Optional[str] = None
+    paused: Optional[bool] = None
+    config: QueueConfig = field(default_factory=QueueConfig)
+    jobs: QueueJobs = field(default_factory=QueueJobs)
+    totals: QueueTotals = field(default_factory=QueueTotals)
+    rates: QueueRates = field(default_factory=QueueRates)
+    oldest_waiting_ms: Optional[int] = None
+    active: Optional[int] = None
+    waiting_workers: Optional[int] = None
+    rate_window_starts: Optional[int] = None
+    next_start_at: Optional[int] = None
+    blocked_by: Optional[str] = None
+    held_until: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> "QueueInfo":
+        return cls(**cls._kwargs(doc, {
+            "config": QueueConfig, "jobs": QueueJobs, "totals": QueueTotals, "rates": QueueRates,
+        }))
+
+
+@dataclass(frozen=True)
+class ServerStats(_Document):
+    """The STATS document."""
+
+    server_id: Optional[str] = None
+    version: Optional[str] = None
+    docket_version: Optional[str] = None
+    uptime_ms: Optional[int] = None
+    connections: Optional[int] = None
+    total_connections: Optional[int] = None
+    refused_connections: Optional[int] = None
+    subscriptions: Optional[int] = None
+    slow_consumers: Optional[int] = None
+    in_msgs: Optional[int] = None
+    out_msgs: Optional[int] = None
+    in_bytes: Optional[int] = None
+    out_bytes: Optional[int] = None
+    jobs: Optional[int] = None
+    queues: Optional[int] = None
+    commits: Optional[int] = None
+    commit_us_total: Optional[int] = None
+    store_used_bytes: Optional[int] = None
+    store_capacity_bytes: Optional[int] = None
+    store_file_bytes: Optional[int] = None
+    sync: Optional[str] = None
+    max_payload: Optional[int] = None
+    route_refusals: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Route(_Document):
+    """One route (``ROUTES``): messages on ``pattern`` become jobs on
+    ``queue``; ``rule`` is the route as written (pattern, queue, options)."""
+
+    id: Optional[int] = None
+    pattern: Optional[str] = None
+    queue: Optional[str] = None
+    rule: Optional[str] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class JobEvent(_Document):
+    """A lifecycle event, the body of a ``$JOB.<queue>.<event>`` message.
+
+    Always: ``seq`` (per queue, +1 per event: a jump means missed events),
+    ``event``, ``id``, ``queue``, ``attempt``, ``max_attempts``, ``state``
+    (after the transition), ``at`` (unix ms) and ``group`` (None without
+    one). The rest by event: ``wait_ms`` (started); ``progress``, ``note``
+    (progress); ``run_ms`` (completed, failed, stalled, lost, throttled);
+    ``result_bytes`` (completed); ``error`` (failed, stalled, lost, dead,
+    throttled); ``next`` (``"retry"``/``"dead"``) and ``retry_in_ms``
+    (failed, stalled, lost; for throttled the hold). ``subject`` is the
+    message's subject.
+    """
+
+    seq: Optional[int] = None
+    event: Optional[str] = None
+    id: Optional[int] = None
+    queue: Optional[str] = None
+    attempt: Optional[int] = None
+    max_attempts: Optional[int] = None
+    state: Optional[str] = None
+    at: Optional[int] = None
+    group: Optional[str] = None
+    wait_ms: Optional[int] = None
+    progress: Optional[int] = None
+    note: Optional[str] = None
+    run_ms: Optional[int] = None
+    result_bytes: Optional[int] = None
+    error: Optional[str] = None
+    next: Optional[str] = None
+    retry_in_ms: Optional[int] = None
+    subject: Optional[str] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_msg(cls, msg: Msg) -> "JobEvent":
+        """The event a ``$JOB.…`` message carries (a body that is not a
+        JSON object gives an event with only ``subject`` set)."""
+        try:
+            doc = json.loads(msg.data)
+        except ValueError:
+            doc = {}
+        kwargs = cls._kwargs(doc)
+        kwargs["subject"] = msg.subject
+        if kwargs.get("event") is None and msg.subject.count(".") >= 2:
+            kwargs["event"] = msg.subject.rsplit(".", 1)[-1]
+        return cls(**kwargs)

@@ -7,7 +7,7 @@ that awaits it. The :class:`~docket.Client` is a thin layer of sockets and
 threads over it, and the client-conformance cases
 (``Protocol/client-conformance``) test it directly.
 
-Adding a verb (e.g. a future ``WAIT`` or queue ``STATS``) takes an encoder
+Adding a verb (e.g. a future ``WAIT``) takes an encoder
 here, an entry in :data:`REPLY_KINDS` saying how its reply reads, and a
 method on the client that calls ``_request(kind, bytes)``.
 """
@@ -349,9 +349,7 @@ def encode_unsubscribe(sid: str, max_msgs: Optional[int] = None) -> bytes:
 # Encoders: jobs
 
 
-def encode_enqueue(
-    queue: str,
-    payload: Optional[Payload] = b"",
+def _enqueue_options(
     *,
     delay: Optional[Duration] = None,
     at: Optional[Union[int, float, datetime.datetime]] = None,
@@ -361,10 +359,11 @@ def encode_enqueue(
     jitter: Optional[float] = None,
     lease: Optional[Duration] = None,
     key: Optional[str] = None,
-) -> bytes:
-    """``ENQ <queue> [options] <#bytes>``; options in the order delay, at,
-    pri, attempts, backoff, jitter, lease, key."""
-    parts = ["ENQ", check_queue_name(queue)]
+    group: Optional[str] = None,
+) -> List[str]:
+    """The ENQ (and ROUTE) options, in the order delay, at, pri, attempts,
+    backoff, jitter, lease, key, group."""
+    parts: List[str] = []
     if delay is not None and at is not None:
         raise BadArgument("give delay or at, not both")
     if delay is not None:
@@ -386,6 +385,35 @@ def encode_enqueue(
         if len(_enc(key)) > 200:
             raise BadArgument("key must be at most 200 bytes")
         parts.append("key=" + key)
+    if group is not None:
+        _token(group, "group")
+        if len(_enc(group)) > 200:
+            raise BadArgument("group must be at most 200 bytes")
+        parts.append("group=" + group)
+    return parts
+
+
+def encode_enqueue(
+    queue: str,
+    payload: Optional[Payload] = b"",
+    *,
+    delay: Optional[Duration] = None,
+    at: Optional[Union[int, float, datetime.datetime]] = None,
+    priority: Optional[int] = None,
+    attempts: Optional[int] = None,
+    backoff: Optional[str] = None,
+    jitter: Optional[float] = None,
+    lease: Optional[Duration] = None,
+    key: Optional[str] = None,
+    group: Optional[str] = None,
+) -> bytes:
+    """``ENQ <queue> [options] <#bytes>``; options in the order delay, at,
+    pri, attempts, backoff, jitter, lease, key, group."""
+    parts = ["ENQ", check_queue_name(queue)]
+    parts += _enqueue_options(
+        delay=delay, at=at, priority=priority, attempts=attempts, backoff=backoff,
+        jitter=jitter, lease=lease, key=key, group=group,
+    )
     return _with_payload(" ".join(parts), to_bytes(payload))
 
 
@@ -427,16 +455,33 @@ def encode_fail(
     retry: Union[None, bool, Duration] = None,
     *,
     attempt: Optional[int] = None,
+    throttle: Optional[Duration] = None,
+    scope: Optional[str] = None,
 ) -> bytes:
-    """``FAIL <id> [attempt=<n>] [retry=<duration>|retry=no] [<#bytes>\\r\\n<reason>]``.
+    """``FAIL <id> [attempt=<n>] [retry=<duration>|retry=no] [<#bytes>\\r\\n<reason>]``,
+    or with ``throttle``: ``FAIL <id> [attempt=<n>] throttle=<duration> [scope=queue|group]``.
 
     ``retry``: None (or True) follows the job's backoff, False means
     ``retry=no`` (dead at once), a duration retries after that long.
+    ``throttle`` holds the queue (or, with ``scope="group"``, the job's
+    group) for that long and puts the job back without using an attempt;
+    it does not go with ``retry``.
     """
     line = _with_attempt(f"FAIL {_job_id(job_id)}", attempt)
-    option = _retry_option(retry)
-    if option:
-        line += " " + option
+    if throttle is not None:
+        if retry is not None and retry is not True:
+            raise BadArgument("give retry or throttle, not both")
+        line += " throttle=" + format_duration(throttle, "throttle")
+        if scope is not None:
+            if scope not in ("queue", "group"):
+                raise BadArgument(f"scope must be 'queue' or 'group', not {scope!r}")
+            line += " scope=" + scope
+    else:
+        if scope is not None:
+            raise BadArgument("scope= goes only with throttle=")
+        option = _retry_option(retry)
+        if option:
+            line += " " + option
     if reason is None:
         return _enc(line) + CRLF
     return _with_payload(line, to_bytes(reason, "reason"))
@@ -483,6 +528,123 @@ def encode_retry_queue(queue: str) -> bytes:
 def encode_delete(job_id: Any) -> bytes:
     """``DEL <id>``."""
     return _enc(f"DEL {_job_id(job_id)}") + CRLF
+
+
+#: The settings of ``QUEUE <queue> <setting>=<value> ...``, in wire order.
+QUEUE_SETTINGS = (
+    "rate", "group_rate", "concurrency", "attempts", "backoff", "jitter", "lease",
+    "keep_completed", "keep_dead",
+)
+
+#: The value that returns a queue setting to its default.
+NONE = "none"
+
+
+def _format_rate(value: Any, what: str) -> str:
+    """``"100/1s"`` as it is, or ``(100, 1)`` / ``(100, "1s")`` as ``100/1s``."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        count = _check_int(value[0], f"{what} count", 1, _MAX_NUMBER)
+        return f"{count}/{format_duration(value[1], what + ' window')}"
+    if isinstance(value, str):
+        _token(value, what)
+        if "/" not in value:
+            raise BadArgument(f"{what} {value!r} must be <n>/<duration>, as in '100/1s'")
+        return value
+    raise BadArgument(f"{what} must be '<n>/<duration>' or (n, duration), not {value!r}")
+
+
+def _format_setting(name: str, value: Any) -> str:
+    if isinstance(value, str) and value == NONE:
+        return NONE
+    if name in ("rate", "group_rate"):
+        return _format_rate(value, name)
+    if name == "concurrency":
+        return str(_check_int(value, name, 1, _MAX_NUMBER))
+    if name == "attempts":
+        return str(_check_int(value, name, 1, 1000))
+    if name == "backoff":
+        return format_backoff(value)
+    if name == "jitter":
+        return _format_fraction(value, name)
+    if name == "lease":
+        return format_duration(value, name)
+    return str(_check_int(value, name, 0, _MAX_NUMBER))  # keep_completed, keep_dead
+
+
+def encode_queue(queue: str) -> bytes:
+    """``QUEUE <queue>``: the queue document."""
+    return _enc(f"QUEUE {check_queue_name(queue)}") + CRLF
+
+
+def encode_set_queue(queue: str, **settings: Any) -> bytes:
+    """``QUEUE <queue> <setting>=<value> ...`` for every setting that is not
+    None, in the order of :data:`QUEUE_SETTINGS`; the string ``"none"``
+    returns a setting to its default."""
+    unknown = sorted(set(settings) - set(QUEUE_SETTINGS))
+    if unknown:
+        raise BadArgument(f"unknown queue setting(s): {', '.join(unknown)}")
+    parts = [f"QUEUE {check_queue_name(queue)}"]
+    for name in QUEUE_SETTINGS:
+        value = settings.get(name)
+        if value is not None:
+            parts.append(f"{name}={_format_setting(name, value)}")
+    if len(parts) == 1:
+        raise BadArgument("set_queue needs at least one setting")
+    return _enc(" ".join(parts)) + CRLF
+
+
+def encode_pause(queue: str) -> bytes:
+    """``PAUSE <queue>``."""
+    return _enc(f"PAUSE {check_queue_name(queue)}") + CRLF
+
+
+def encode_resume(queue: str) -> bytes:
+    """``RESUME <queue>``."""
+    return _enc(f"RESUME {check_queue_name(queue)}") + CRLF
+
+
+def encode_queues() -> bytes:
+    """``QUEUES``."""
+    return b"QUEUES\r\n"
+
+
+def encode_stats() -> bytes:
+    """``STATS``."""
+    return b"STATS\r\n"
+
+
+def encode_route(
+    pattern: str,
+    queue: str,
+    *,
+    delay: Optional[Duration] = None,
+    priority: Optional[int] = None,
+    attempts: Optional[int] = None,
+    backoff: Optional[str] = None,
+    jitter: Optional[float] = None,
+    lease: Optional[Duration] = None,
+    group: Optional[str] = None,
+) -> bytes:
+    """``ROUTE <subject pattern> <queue> [option=value ...]`` with the ENQ
+    options (``key=`` and ``at=`` are not allowed on a route)."""
+    check_subject(pattern, wildcards=True)
+    if pattern.startswith("$"):
+        raise BadArgument(f"reserved subjects ($...) cannot be routed: {pattern!r}")
+    parts = ["ROUTE", pattern, check_queue_name(queue)]
+    parts += _enqueue_options(
+        delay=delay, priority=priority, attempts=attempts, backoff=backoff, jitter=jitter, lease=lease, group=group
+    )
+    return _enc(" ".join(parts)) + CRLF
+
+
+def encode_unroute(route_id: Any) -> bytes:
+    """``UNROUTE <route-id>``."""
+    return _enc(f"UNROUTE {_job_id(route_id)}") + CRLF
+
+
+def encode_routes() -> bytes:
+    """``ROUTES``."""
+    return b"ROUTES\r\n"
 
 
 def encode_help() -> bytes:
@@ -858,11 +1020,17 @@ def _read_fail(op: Op) -> FailOutcome:
         return FailOutcome("dead")
     if len(args) == 2 and args[0] == "retry":
         return FailOutcome("retry", _number(args[1], "retry delay"))
+    if len(args) == 2 and args[0] == "throttled":
+        return FailOutcome("throttled", _number(args[1], "throttle"))
     raise ProtocolError(f"unexpected '+OK {op.args}' in reply to fail")  # type: ignore[union-attr]
 
 
 def _read_count(op: Op) -> int:
     return _number(_want(op, Ok, "retry_queue").args, "count")
+
+
+def _read_route(op: Op) -> int:
+    return _number(_want(op, Ok, "route").args, "route id")
 
 
 def _read_json(kind: str, types: Tuple[type, ...]) -> Callable[[Op], Any]:
@@ -895,6 +1063,15 @@ REPLY_KINDS: Dict[str, Callable[[Op], Any]] = {
     "retry_queue": _read_count,
     "delete": _plain_ok("delete"),
     "help": _read_help,
+    "queue": _read_json("queue", (dict,)),
+    "set_queue": _plain_ok("set_queue"),
+    "pause": _plain_ok("pause"),
+    "resume": _plain_ok("resume"),
+    "queues": _read_json("queues", (list,)),
+    "stats": _read_json("stats", (dict,)),
+    "route": _read_route,
+    "unroute": _plain_ok("unroute"),
+    "routes": _read_json("routes", (list,)),
 }
 
 #: Commands whose errors are job errors ('<CODE> <message>').

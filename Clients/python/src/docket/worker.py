@@ -12,7 +12,9 @@ loops:
    or every ``heartbeat`` seconds when that is set;
 3. ``ACK`` with the handler's return value, or ``FAIL`` with the exception
    text: :class:`NonRetryable` becomes ``retry=no``, :class:`RetryAfter`
-   ``retry=<its delay>``, anything else follows the job's backoff.
+   ``retry=<its delay>``, :class:`Throttle` ``throttle=<its delay>
+   [scope=group]`` (no attempt used), anything else follows the job's
+   backoff.
 
 Every ACK, FAIL, PROGRESS and TOUCH carries ``attempt=<n>``, the attempt the
 slot holds, so the server refuses (``NOT_HELD``) a command of a run whose
@@ -61,7 +63,7 @@ from .errors import (
 )
 from .models import FailOutcome, Job
 
-__all__ = ["Worker", "WorkerResult", "JobContext", "NonRetryable", "RetryAfter", "AUTO"]
+__all__ = ["Worker", "WorkerResult", "JobContext", "NonRetryable", "RetryAfter", "Throttle", "AUTO"]
 
 log = logging.getLogger("docket.worker")
 
@@ -88,6 +90,20 @@ class RetryAfter(Exception):
     def __init__(self, delay: P.Duration, message: str = "") -> None:
         self.delay = delay
         super().__init__(message or f"retry after {delay}")
+
+
+class Throttle(Exception):
+    """Raise from a handler when a downstream limit was hit (an HTTP 429,
+    say): the job is FAILed with ``throttle=<delay>`` (``scope="group"``
+    adds ``scope=group``). It goes back to waiting in its place **without
+    using an attempt**, and its whole queue (or only its group's jobs, for
+    a job enqueued with ``group=``) starts nothing for ``delay`` (seconds or
+    a duration string)."""
+
+    def __init__(self, delay: P.Duration, message: str = "", *, scope: Optional[str] = None) -> None:
+        self.delay = delay
+        self.scope = scope
+        super().__init__(message or f"throttled for {delay}")
 
 
 @dataclass(frozen=True)
@@ -580,6 +596,8 @@ class Worker:
             except BaseException:  # noqa: B902
                 delay = None
             return None, exc, delay
+        except Throttle as exc:
+            return None, exc, None
         except BaseException as exc:  # noqa: B902 - every failure FAILs the job
             return None, exc, None
 
@@ -610,7 +628,7 @@ class Worker:
                         outcome = "acked"
                         return
             reason = _reason(failed)
-            outcome = self._fail(client, job, reason, retry).outcome
+            outcome = self._fail(client, job, reason, retry, failed).outcome
             self._count("failed")
         except (NotHeld, NotFound) as exc:
             self._count("lost")
@@ -632,11 +650,29 @@ class Worker:
         finally:
             _log_job(job, outcome, time.monotonic() - running.started, reason)
 
-    def _fail(self, client: Client, job: Job, reason: str, retry: Union[None, bool, P.Duration]) -> FailOutcome:
+    def _fail(
+        self,
+        client: Client,
+        job: Job,
+        reason: str,
+        retry: Union[None, bool, P.Duration],
+        failed: Optional[BaseException] = None,
+    ) -> FailOutcome:
         data = reason.encode("utf-8", "replace")
         limit = client.max_payload
         if limit is not None and len(data) > limit:
             data = data[:limit]
+        throttle = failed if isinstance(failed, Throttle) else None
+        if throttle is not None:
+            try:
+                return _FENCING.call(  # type: ignore[no-any-return]
+                    client, client.fail, job, job.id, data, None, throttle=throttle.delay, scope=throttle.scope
+                )
+            except BadArgument as exc:
+                # e.g. Throttle("soon"): the job follows its backoff instead
+                log.warning("job %d: throttle %r not sent (%s); the job follows its backoff", job.id,
+                            throttle.delay, exc)
+                return _FENCING.call(client, client.fail, job, job.id, data, None)  # type: ignore[no-any-return]
         try:
             return _FENCING.call(client, client.fail, job, job.id, data, retry)  # type: ignore[no-any-return]
         except BadArgument as exc:
@@ -757,7 +793,7 @@ def _reason(exc: Optional[BaseException]) -> str:
         text = None
     if text is not None and not isinstance(text, str):
         text = None
-    if isinstance(exc, (NonRetryable, RetryAfter)) and text:
+    if isinstance(exc, (NonRetryable, RetryAfter, Throttle)) and text:
         return text
     if name is None:
         return text or _UNPRINTABLE
