@@ -9,6 +9,8 @@ struct Authenticator: Sendable {
     enum Credentials: Sendable {
         case token(String)
         case user(name: String, password: String)
+        /// Several users (a configuration file's `users = [...]`), each with every right.
+        case users([(name: String, password: String)])
     }
 
     let credentials: Credentials
@@ -21,11 +23,23 @@ struct Authenticator: Sendable {
             return "token"
         case .user(let name, let password):
             guard let user = json["user"]?.stringValue, let pass = json["pass"]?.stringValue else { return nil }
-            // Both compared whatever the first gives, so the time taken tells nothing.
-            let nameMatches = Self.equal(user, name)
-            let passwordMatches = Self.equal(pass, password)
-            return nameMatches && passwordMatches ? name : nil
+            return Self.matching(user, pass, [(name, password)])
+        case .users(let users):
+            guard let user = json["user"]?.stringValue, let pass = json["pass"]?.stringValue else { return nil }
+            return Self.matching(user, pass, users)
         }
+    }
+
+    /// The user whose name and password both match. Every entry is compared in full, so the
+    /// time taken tells nothing about which part, or which user, was wrong.
+    private static func matching(_ user: String, _ pass: String, _ users: [(name: String, password: String)]) -> String? {
+        var found: String?
+        for entry in users {
+            let nameMatches = equal(user, entry.name)
+            let passwordMatches = equal(pass, entry.password)
+            if nameMatches && passwordMatches { found = entry.name }
+        }
+        return found
     }
 
     /// Whether an HTTP `Authorization` header value proves the same credentials: `Bearer
@@ -45,10 +59,8 @@ struct Authenticator: Sendable {
             let password = String(decoding: decoded[(colon + 1)...], as: UTF8.self)
             switch credentials {
             case .token(let token): return Self.equal(password, token)
-            case .user(let name, let expected):
-                let nameMatches = Self.equal(user, name)
-                let passwordMatches = Self.equal(password, expected)
-                return nameMatches && passwordMatches
+            case .user(let name, let expected): return Self.matching(user, password, [(name, expected)]) != nil
+            case .users(let users): return Self.matching(user, password, users) != nil
             }
         default:
             return false

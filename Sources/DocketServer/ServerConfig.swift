@@ -70,6 +70,12 @@ public struct ServerConfig: Sendable {
         authenticator = Authenticator(credentials: .user(name: name, password: password))
     }
 
+    /// Requires every client to present one of these users' name and password (a
+    /// configuration file's `authorization { users = [...] }`); each user may do everything.
+    public mutating func requireUsers(_ users: [(name: String, password: String)]) {
+        authenticator = Authenticator(credentials: .users(users))
+    }
+
     /// Least severe log level written.
     public var logLevel = LogLevel.info
 

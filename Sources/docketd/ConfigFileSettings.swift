@@ -80,6 +80,7 @@ struct ConfigFileSettings {
     private func applyAuthorization(_ value: ConfigValue, to config: inout ServerConfig) throws {
         guard case .map(let entries) = value else { throw ConfigError("\(path): authorization must be a block { … }") }
         var token: String?, user: String?, password: String?
+        var users: [(name: String, password: String)]?
         for (key, item) in entries {
             switch key {
             case "token": token = try string(item, "authorization.token")
@@ -94,21 +95,55 @@ struct ConfigFileSettings {
                         config.authTimeoutMilliseconds = try duration(item, "authorization.timeout")
                     }
                 }
-            case "users", "permissions", "default_permissions":
-                throw ConfigError("\(path): authorization.\(key) (several users, permissions) is not supported by docketd yet")
+            case "users":
+                users = try parseUsers(item)
+            case "permissions", "default_permissions":
+                throw ConfigError("\(path): authorization.\(key) (subject and queue permissions) is not supported by docketd yet")
             default:
                 throw ConfigError("\(path): unknown setting 'authorization.\(key)'")
             }
         }
         if given("--auth", "--user", "--pass") { return }
-        if password?.hasPrefix("$2") == true || token?.hasPrefix("$2") == true {
+        if password?.hasPrefix("$2") == true || token?.hasPrefix("$2") == true || users?.contains(where: { $0.password.hasPrefix("$2") }) == true {
             throw ConfigError("\(path): bcrypt-hashed credentials are not supported by docketd yet")
+        }
+        if let users {
+            guard token == nil, user == nil, password == nil else {
+                throw ConfigError("\(path): authorization takes users, or a token, or one user with a password; not several")
+            }
+            config.requireUsers(users)
+            return
         }
         switch (token, user, password) {
         case (nil, nil, nil): break
         case (let token?, nil, nil): config.requireToken(token)
         case (nil, let user?, let password?): config.requireUser(user, password: password)
         default: throw ConfigError("\(path): authorization takes a token, or a user with a password")
+        }
+    }
+
+    /// `users = [ { user: alice, password: secret }, … ]`.
+    private func parseUsers(_ value: ConfigValue) throws -> [(name: String, password: String)] {
+        guard case .array(let entries) = value, !entries.isEmpty else {
+            throw ConfigError("\(path): authorization.users must be a list of { user, password }")
+        }
+        return try entries.map { entry in
+            guard case .map(let fields) = entry else { throw ConfigError("\(path): each of authorization.users is { user, password }") }
+            var name: String?, password: String?
+            for (key, item) in fields {
+                switch key {
+                case "user", "username": name = try string(item, "authorization.users.user")
+                case "password", "pass": password = try string(item, "authorization.users.password")
+                case "permissions":
+                    throw ConfigError("\(path): permissions of a user are not supported by docketd yet")
+                default:
+                    throw ConfigError("\(path): unknown setting 'authorization.users.\(key)'")
+                }
+            }
+            guard let name, !name.isEmpty, let password, !password.isEmpty else {
+                throw ConfigError("\(path): each of authorization.users needs a user and a password")
+            }
+            return (name, password)
         }
     }
 

@@ -98,10 +98,33 @@ import Testing
         }
     }
 
+    @Test func severalUsersFromTheFile() throws {
+        let path = try file("""
+            authorization {
+              users = [
+                { user: alice, password: "wonder land" }
+                { user: bob, password: builder }
+              ]
+            }
+            """)
+        let server = try DocketdProcess(["-c", path])
+        for (user, password, accepted) in [("alice", "wonder land", true), ("bob", "builder", true), ("bob", "wonder land", false), ("carol", "x", false)] {
+            let client = try server.client()
+            _ = try client.readLine()
+            try client.line(#"CONNECT {"verbose":false,"user":"\#(user)","pass":"\#(password)"}"#)
+            if accepted {
+                #expect(try client.sync() == [], "\(user)")
+            } else {
+                #expect(try client.readLine() == "-ERR 'Authorization Violation'", "\(user)")
+            }
+        }
+    }
+
     @Test func whatDocketdCannotHonourRefusesTheStart() throws {
         for (text, words) in [
             ("tls { cert_file: a.pem, key_file: a.key }\n", "'tls' is not supported"),
-            ("authorization { users = [ { user: a, password: b } ] }\n", "several users"),
+            ("authorization { users = [ { user: a, password: b, permissions: { publish: \"x\" } } ] }\n", "permissions of a user are not supported"),
+            ("authorization { users = [ { user: a, password: \"$2a$11$abc\" } ] }\n", "bcrypt"),
             ("portt: 4222\n", "unknown setting 'portt'"),
             ("port: [1\n", "expected ']'"),
         ] {
