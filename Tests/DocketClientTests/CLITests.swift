@@ -204,8 +204,11 @@ import Testing
             // The server goes away while a wait is in flight: 3, not the dead job's 1.
             let lost = try CLIRun(["enq", "never", "z", "--wait"], server: server)
             #expect(eventually { (try? worker.inspect(job.id + 1)) != nil })
+            // Let the WAIT that follows the ENQ reach the server. (If it has not, the tool waits
+            // for a reconnect, up to its 30 s, and then exits 3 as well.)
+            usleep(300_000)
             server.crash()
-            #expect(lost.exitStatus(timeout: 20) == 3)
+            #expect(lost.exitStatus(timeout: 40) == 3)
             #expect(lost.stderr.contains("docket:"))
         }
     }
