@@ -8,6 +8,7 @@ extension Server {
         var limits = MonitoringServer.Limits()
         limits.maxHeadBytes = config.httpMaxHeadBytes
         limits.idleMilliseconds = config.httpIdleMilliseconds
+        limits.maxConnections = config.httpMaxConnections
         return try MonitoringServer(
             loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
             authorize: monitoringAuthorization,

@@ -55,6 +55,8 @@ public struct ServerConfig: Sendable {
     public var httpMaxHeadBytes = 8 << 10
     /// How long a monitoring connection may take to send its request, in ms; then it is closed.
     public var httpIdleMilliseconds = 10_000
+    /// Monitoring connections open at once; past it, 503 and close.
+    public var httpMaxConnections = 256
     /// Credentials every client must present in its CONNECT (and the monitoring port over
     /// HTTP); nil: no authentication.
     var authenticator: Authenticator?

@@ -101,6 +101,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "How long a monitoring connection may take to send its request before it is closed (DOCKET_HTTP_IDLE_TIMEOUT).")
     var httpIdleTimeout = env("DOCKET_HTTP_IDLE_TIMEOUT") ?? "10s"
 
+    @Option(help: "The most monitoring connections open at once; past it, 503 (DOCKET_HTTP_MAX_CONNECTIONS).")
+    var httpMaxConnections = Int(env("DOCKET_HTTP_MAX_CONNECTIONS") ?? "") ?? 256
+
     @Flag(help: "Start even though the write-ahead log is damaged: keep every valid batch, log each one dropped, and mark jobs whose payload was lost dead. Without it such a start is refused with a message naming the damage.")
     var salvage = false
 
@@ -163,6 +166,8 @@ struct DocketdCommand: ParsableCommand {
         config.authTimeoutMilliseconds = try duration(authTimeout, "--auth-timeout")
         config.httpMaxHeadBytes = try size(httpMaxHeader, "--http-max-header", minimum: 256)
         config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
+        guard httpMaxConnections > 0 else { throw ValidationError("--http-max-connections must be at least 1.") }
+        config.httpMaxConnections = httpMaxConnections
         config.maxQueues = maxQueues
         config.maxWaitingRequests = maxWaitingRequests
         config.keepCompleted = keepCompleted

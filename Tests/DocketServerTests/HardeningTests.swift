@@ -391,6 +391,21 @@ import Testing
         #expect(head.hasPrefix("HTTP/1.1 200 ") && head.hasSuffix("\r\n\r\n"))
     }
 
+    @Test func monitoringConnectionsPastTheLimitGet503() throws {
+        let server = try DocketdProcess(["-m", "0", "--http-max-connections", "2"])
+        let port = try #require(server.httpPort)
+        let held = try (0..<2).map { _ in try LineClient(port: port) }
+        // The two idle ones hold both places (the server accepts them within a pass or two).
+        var answer = ""
+        for _ in 0..<50 {
+            answer = try exchange(port, Array("GET /healthz HTTP/1.1\r\n\r\n".utf8))
+            if answer.hasPrefix("HTTP/1.1 503 ") { break }
+            usleep(20_000)
+        }
+        #expect(answer.hasPrefix("HTTP/1.1 503 "), "\(answer)")
+        withExtendedLifetime(held) {}
+    }
+
     @Test func idleMonitoringConnectionsAreClosed() throws {
         let server = try DocketdProcess(["-m", "0", "--http-idle-timeout", "300ms"])
         let port = try #require(server.httpPort)
