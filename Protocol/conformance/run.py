@@ -107,6 +107,7 @@ class Transcript:
     def __init__(self, path=None):
         self.path = path
         self.flags = []  # extra server flags
+        self.config = []  # lines of a configuration file given with -c
         self.docket_only = False
         self.steps = []
 
@@ -138,6 +139,9 @@ def parse_transcript(text, path=None):
                     raise TranscriptError(lineno, "bad flags: %s" % exc)
                 if not t.flags:
                     raise TranscriptError(lineno, "'! flags:' without flags")
+            elif body.startswith("config:"):
+                text = line[1:].lstrip()[len("config:"):]
+                t.config.append(text[1:] if text.startswith(" ") else text)
             elif body == "docket-only":
                 t.docket_only = True
             else:
@@ -374,10 +378,19 @@ def _run_step(step, conn):
 class Server:
     """A docketd process started for one transcript."""
 
-    def __init__(self, binary, flags):
+    def __init__(self, binary, flags, config=()):
         self.binary = binary
-        self.flags = flags
+        self.flags = list(flags)
         self.data_dir = tempfile.mkdtemp(prefix="docketd-conf-")
+        if config:
+            # Beside the data, not in it, and removed with it.
+            path = self.data_dir + ".conf"
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(config) + "\n")
+            self.flags += ["-c", path]
+            self.config_path = path
+        else:
+            self.config_path = None
         self.log = collections.deque(maxlen=200)
         self.log_lock = threading.Lock()
         self.ready = threading.Event()
@@ -445,6 +458,11 @@ class Server:
         for th in self.threads:
             th.join(1.0)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.config_path:
+            try:
+                os.unlink(self.config_path)
+            except OSError:
+                pass
 
     def tail(self, n=LOG_TAIL):
         with self.log_lock:
@@ -518,7 +536,7 @@ def main(argv=None):
                 print("SKIP %s (docket-only)" % name)
                 skipped += 1
                 continue
-            if transcript.flags:
+            if transcript.flags or transcript.config:
                 print("SKIP %s (needs server flags)" % name)
                 skipped += 1
                 continue
@@ -531,7 +549,7 @@ def main(argv=None):
             if args.connect:
                 address = args.connect
             else:
-                server = Server(args.docketd, transcript.flags)
+                server = Server(args.docketd, transcript.flags, transcript.config)
                 address = server.start()
             run_steps(transcript, address, trace)
         except StepFailure as exc:

@@ -115,6 +115,12 @@ def test_file_directives():
     assert not plain.docket_only and plain.flags == []
 
 
+def test_config_lines_keep_their_order_and_inner_blanks():
+    t = run.parse_transcript("! config: authorization {\n!   config:   users = [ ]\n! config: }\na> PING\n")
+    assert t.config == ["authorization {", "  users = [ ]", "}"]
+    assert run.parse_transcript("a> PING\n").config == []
+
+
 @pytest.mark.parametrize("text", [
     "a> PING\n! docket-only\n",  # file directive after a step
     "! flags:\na> PING\n",  # flags without flags

@@ -15,6 +15,9 @@ public final class Subscription {
     public var maxMessages = 0
     /// Messages delivered so far.
     public var delivered = 0
+    /// Whether each message must pass the owner's permissions before delivery (a filter that
+    /// overlaps a denied one); false for everyone without permissions, so it costs one test.
+    public var isFiltered = false
 
     /// Position in the index's list that holds it, for O(1) removal.
     var slot = -1

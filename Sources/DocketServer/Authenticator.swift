@@ -6,64 +6,84 @@ import DocketWire
 ///
 /// One place decides, for the client port and the monitoring port alike.
 struct Authenticator: Sendable {
+    /// A user of the configuration: a name, its password, and what it may do.
+    struct User: Sendable {
+        let name: String
+        let password: String
+        /// nil: every right.
+        var permissions: Permissions?
+    }
+
     enum Credentials: Sendable {
         case token(String)
-        case user(name: String, password: String)
-        /// Several users (a configuration file's `users = [...]`), each with every right.
-        case users([(name: String, password: String)])
+        /// One user (`--user`/`--pass`) or several (a configuration file's `users = [...]`).
+        case users([User])
     }
 
     let credentials: Credentials
+    /// nats-server's `no_auth_user`: who a CONNECT without any credentials is.
+    var noAuthUser: String?
+
+    init(credentials: Credentials, noAuthUser: String? = nil) {
+        self.credentials = credentials
+        self.noAuthUser = noAuthUser
+    }
 
     /// The principal a CONNECT document proves, or nil when it proves none.
-    func principal(connect json: JSONValue) -> String? {
+    func principal(connect json: JSONValue) -> Principal? {
+        let user = json["user"]?.stringValue, pass = json["pass"]?.stringValue, token = json["auth_token"]?.stringValue
+        if user == nil && pass == nil && token == nil, let noAuthUser { return principal(named: noAuthUser) }
         switch credentials {
-        case .token(let token):
-            guard let given = json["auth_token"]?.stringValue, Self.equal(given, token) else { return nil }
-            return "token"
-        case .user(let name, let password):
-            guard let user = json["user"]?.stringValue, let pass = json["pass"]?.stringValue else { return nil }
-            return Self.matching(user, pass, [(name, password)])
+        case .token(let expected):
+            guard let token, Self.equal(token, expected) else { return nil }
+            return Principal(name: "token", permissions: nil)
         case .users(let users):
-            guard let user = json["user"]?.stringValue, let pass = json["pass"]?.stringValue else { return nil }
+            guard let user, let pass else { return nil }
             return Self.matching(user, pass, users)
+        }
+    }
+
+    /// The configured user of that name (the owner of a stored route, say), or nil.
+    func principal(named name: String) -> Principal? {
+        switch credentials {
+        case .token: return name == "token" ? Principal(name: name, permissions: nil) : nil
+        case .users(let users): return users.first { $0.name == name }.map { Principal(name: $0.name, permissions: $0.permissions) }
         }
     }
 
     /// The user whose name and password both match. Every entry is compared in full, so the
     /// time taken tells nothing about which part, or which user, was wrong.
-    private static func matching(_ user: String, _ pass: String, _ users: [(name: String, password: String)]) -> String? {
-        var found: String?
+    private static func matching(_ user: String, _ pass: String, _ users: [User]) -> Principal? {
+        var found: Principal?
         for entry in users {
             let nameMatches = equal(user, entry.name)
             let passwordMatches = equal(pass, entry.password)
-            if nameMatches && passwordMatches { found = entry.name }
+            if nameMatches && passwordMatches { found = Principal(name: entry.name, permissions: entry.permissions) }
         }
         return found
     }
 
-    /// Whether an HTTP `Authorization` header value proves the same credentials: `Bearer
-    /// <token>` or `Basic base64(user:password)` (a token also as `Basic` with it as password).
-    func allowsHTTP(authorization header: String?) -> Bool {
-        guard let header else { return false }
+    /// Who an HTTP `Authorization` header value proves to be: `Bearer <token>` or `Basic
+    /// base64(user:password)` (a token also as `Basic` with it as password).
+    func principal(httpAuthorization header: String?) -> Principal? {
+        guard let header else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1).map(String.init)
-        guard parts.count == 2 else { return false }
+        guard parts.count == 2 else { return nil }
         switch (parts[0].lowercased(), credentials) {
         case ("bearer", .token(let token)):
-            return Self.equal(parts[1].trimmingBlanks, token)
+            return Self.equal(parts[1].trimmingBlanks, token) ? Principal(name: "token", permissions: nil) : nil
         case ("basic", _):
             guard let decoded = Base64.decode(parts[1].trimmingBlanks), let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else {
-                return false
+                return nil
             }
             let user = String(decoding: decoded[..<colon], as: UTF8.self)
             let password = String(decoding: decoded[(colon + 1)...], as: UTF8.self)
             switch credentials {
-            case .token(let token): return Self.equal(password, token)
-            case .user(let name, let expected): return Self.matching(user, password, [(name, expected)]) != nil
-            case .users(let users): return Self.matching(user, password, users) != nil
+            case .token(let token): return Self.equal(password, token) ? Principal(name: "token", permissions: nil) : nil
+            case .users(let users): return Self.matching(user, password, users)
             }
         default:
-            return false
+            return nil
         }
     }
 

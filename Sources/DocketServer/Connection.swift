@@ -23,8 +23,15 @@ final class Connection {
     /// Whether the connection may do anything yet: true from the start when no credentials are
     /// required, else once its CONNECT proved them.
     var isAuthenticated = true
-    /// Who the connection proved to be (the user name), for logs.
-    var principal: String?
+    /// Who the connection proved to be.
+    var principal: Principal? {
+        didSet { permissions = principal?.permissions }
+    }
+    /// What it may do; nil (the common case, and the fast one): everything.
+    private(set) var permissions: Permissions?
+    /// Publish verdicts of a restricted connection by subject, as nats-server caches them:
+    /// a publisher tends to use few subjects, and matching every PUB against every rule costs.
+    var publishVerdicts: [[UInt8]: Bool] = [:]
     /// Closes the connection if it has not authenticated in time.
     var authTimer: OpaquePointer?
     /// Whether the client has sent CONNECT; server PINGs wait for it (or for one ping interval),

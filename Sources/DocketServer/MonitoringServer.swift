@@ -9,7 +9,12 @@ import Glibc
 /// send its request (closed after it), how many connections may be open (503 past it), and what
 /// happens when the process runs out of file descriptors (see `AcceptBackoff`).
 final class MonitoringServer {
-    typealias Route = (contentType: String, body: () -> String)
+    /// A document and who may read it: `body` gets the reader's permissions (nil: every
+    /// right) and answers nil when they do not reach it (403).
+    typealias Route = (contentType: String, body: (Permissions?) -> String?)
+
+    /// Who an `Authorization` header value proves to be; nil when it proves no one.
+    typealias Authorize = @Sendable (String?) -> Principal?
 
     struct Limits {
         /// Longest request head (request line and headers) read before answering 431.
@@ -29,12 +34,12 @@ final class MonitoringServer {
     private let backoff: AcceptBackoff
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
 
-    /// Whether a request's `Authorization` header value lets it see anything; nil: no check.
-    private let authorize: (@Sendable (String?) -> Bool)?
+    /// Who may see anything; nil: no check.
+    private let authorize: Authorize?
 
     init(
         loop: EventLoop, host: String, port: Int, limits: Limits, backoff: AcceptBackoff,
-        authorize: (@Sendable (String?) -> Bool)?, routes: [String: Route]
+        authorize: Authorize?, routes: [String: Route]
     ) throws {
         self.authorize = authorize
         do {
@@ -126,16 +131,23 @@ final class MonitoringServer {
         let path = String(target.prefix { $0 != "?" })
         // With credentials required, everything but the health check needs them too: the
         // documents name queues, clients and counts an outsider has no business seeing.
-        if let authorize, path != "/healthz", !authorize(Self.header("authorization", in: head)) {
-            return Self.response(
-                401, "Unauthorized", "text/plain", "credentials required\n", head: method == "HEAD",
-                extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n")
+        var permissions: Permissions?
+        if let authorize, path != "/healthz" {
+            guard let principal = authorize(Self.header("authorization", in: head)) else {
+                return Self.response(
+                    401, "Unauthorized", "text/plain", "credentials required\n", head: method == "HEAD",
+                    extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n")
+            }
+            permissions = principal.permissions
         }
         guard let route = routes[path] else {
             let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + "\n"
             return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD")
         }
-        return Self.response(200, "OK", route.contentType, route.body(), head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
+        guard let body = route.body(permissions) else {
+            return Self.response(403, "Forbidden", "text/plain", "this user may not read \(path)\n", head: method == "HEAD")
+        }
+        return Self.response(200, "OK", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
     }
 
     private func answer(_ connection: HTTPConnection, _ response: [UInt8]) {

@@ -79,6 +79,9 @@ extension Server {
             acknowledge(publisher)
             return
         }
+        if publisher.permissions != nil && !mayPublish(publisher, subject) {
+            return protocolError(publisher, ProtocolError(.permissionsViolation, "Publish to \"\(String(decoding: subject, as: UTF8.self))\""))
+        }
         let reply = replyRange.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
         let message = UnsafeRawBufferPointer(rebasing: bytes[messageRange])
         if JobAPI.isRequest(subject) {
@@ -114,6 +117,7 @@ extension Server {
             let member = group.nextMember { candidate in
                 let owner = unsafeDowncast(candidate.owner, to: Connection.self)
                 return owner.isClosed || (owner === publisher && publisher?.options.echo == false)
+                    || (candidate.isFiltered && owner.permissions?.mayReceive(subject) == false)
             }
             if let member, deliver(member, from: publisher, subject, reply, message, headerCount) {
                 deliveries += 1
@@ -131,6 +135,7 @@ extension Server {
         let target = unsafeDowncast(subscription.owner, to: Connection.self)
         if target.isClosed || !subscription.isIndexed { return false }
         if target === publisher && publisher?.options.echo == false { return false }
+        if subscription.isFiltered && target.permissions?.mayReceive(subject) == false { return false }
         subscription.sid.withUnsafeBytes { sid in
             if let headerCount {
                 if target.options.headers {
@@ -190,7 +195,14 @@ extension Server {
         if config.maxSubscriptions > 0 && connection.subscriptions.count >= config.maxSubscriptions {
             return protocolError(connection, ProtocolError(.maxSubscriptions))
         }
+        let admission = connection.permissions?.admit(subscription: subject) ?? .granted
+        if admission == .refused {
+            let group = queue.map { " using queue \"\(String(decoding: $0, as: UTF8.self))\"" } ?? ""
+            return protocolError(
+                connection, ProtocolError(.permissionsViolation, "Subscription to \"\(String(decoding: subject, as: UTF8.self))\"\(group)"))
+        }
         let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
+        subscription.isFiltered = admission == .filtered
         index.insert(subscription)
         connection.subscriptions[sid] = subscription
         noteLifecycleInterest(subscription, added: true)

@@ -41,15 +41,15 @@ extension Server {
 
     // MARK: Routes
 
-    func addRoute(pattern: [UInt8], queue: [UInt8], options: EnqueueOptions, group: [UInt8]?, text: [UInt8]) -> JobReply {
+    func addRoute(pattern: [UInt8], queue: [UInt8], options: EnqueueOptions, group: [UInt8]?, text: [UInt8], owner: String?) -> JobReply {
         guard Subject.isValidFilter(pattern) else { return .error(JobError(.badOption, "the route pattern is not a valid subject filter")) }
         if pattern.starts(with: Array("$".utf8)) {
             return .error(JobError(.badOption, "routes cannot take reserved $ subjects"))
         }
-        let route = Route(id: nextRouteID, pattern: pattern, queue: queue, options: options, group: group, text: text)
+        let route = Route(id: nextRouteID, pattern: pattern, queue: queue, options: options, group: group, text: text, owner: owner)
         nextRouteID += 1
         install(route)
-        routeChanges.append((route.id, text))
+        routeChanges.append((route.id, route.record))
         return .routeAdded(route.id)
     }
 
@@ -98,6 +98,14 @@ extension Server {
         var ids: [UInt64] = []
         for entry in match.plain {
             let route = unsafeDowncast(entry.owner, to: Route.self)
+            guard routeMayFire(route, subject) else {
+                if !route.hasWarnedOfRefusal {
+                    // Once per route and run: a busy subject must not flood the log.
+                    route.hasWarnedOfRefusal = true
+                    log.warn("Route \(route.id) (\(String(decoding: route.text, as: UTF8.self).split(separator: " ").prefix(2).joined(separator: " to "))) does not fire: its owner \(route.owner ?? "") may not enqueue on its queue or receive \(String(decoding: subject, as: UTF8.self))")
+                }
+                continue
+            }
             let (id, _) = route.queue.withUnsafeBytes {
                 engine.enqueue(queue: $0, options: route.options, key: nil, group: route.group, payloadSize: payload.count)
             }
@@ -238,17 +246,35 @@ final class Route {
     let queue: [UInt8]
     let options: EnqueueOptions
     let group: [UInt8]?
-    /// The ROUTE arguments as given, which is also how the route is stored.
+    /// The ROUTE arguments as given.
     let text: [UInt8]
+    /// The user who made it, whose rights it runs with; nil when made without authentication.
+    let owner: String?
     var entry: Subscription?
+    /// Whether the log already said that the owner's rights stop it from firing.
+    var hasWarnedOfRefusal = false
 
-    init(id: UInt64, pattern: [UInt8], queue: [UInt8], options: EnqueueOptions, group: [UInt8]?, text: [UInt8]) {
+    init(id: UInt64, pattern: [UInt8], queue: [UInt8], options: EnqueueOptions, group: [UInt8]?, text: [UInt8], owner: String?) {
         self.id = id
         self.pattern = pattern
         self.queue = queue
         self.options = options
         self.group = group
         self.text = text
+        self.owner = owner
+    }
+
+    /// How a route is stored: its arguments, after `<owner>\n` when it has one (a control line
+    /// never holds a line feed, so the two cannot be confused, and routes stored before owners
+    /// existed read as ownerless).
+    var record: [UInt8] {
+        guard let owner else { return text }
+        return Array(owner.utf8) + [Byte.lf] + text
+    }
+
+    static func decode(_ record: [UInt8]) -> (owner: String?, text: [UInt8]) {
+        guard let newline = record.firstIndex(of: Byte.lf) else { return (nil, record) }
+        return (String(decoding: record[..<newline], as: UTF8.self), Array(record[(newline + 1)...]))
     }
 
     var json: String {
@@ -257,6 +283,7 @@ final class Route {
         writer.add("pattern", String(decoding: pattern, as: UTF8.self))
         writer.add("queue", String(decoding: queue, as: UTF8.self))
         writer.add("rule", String(decoding: text, as: UTF8.self))
+        if let owner { writer.add("owner", owner) }
         return writer.result
     }
 }

@@ -21,6 +21,11 @@ extension Server {
     /// the wire protocol and the request/reply API render the same answer their own way.
     func perform(_ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection) -> JobReply {
         func name(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[range]) }
+        if let permissions = connection.permissions,
+            let refused = refusal(of: command, bytes, permissions, user: connection.principal?.name ?? "")
+        {
+            return .error(refused)
+        }
         switch command {
         case .enqueue(let queue, let options):
             if let refused = admit(bytes: body?.count ?? 0, upTo: Self.storeFullFraction, "ENQ is refused until jobs are acked or deleted") {
@@ -85,22 +90,30 @@ extension Server {
         case .stats:
             return .document(statsDocument())
         case .queues:
-            return .document(queuesDocument())
+            return .document(queuesDocument(readableBy: connection.permissions))
         case .route(let pattern, let queue, let options, let text):
             if let refused = refuseNewQueue(name(queue)) { return refused }
             return addRoute(
                 pattern: Array(bytes[pattern]), queue: Array(bytes[queue]), options: options,
-                group: options.group.map { Array(bytes[$0]) }, text: Array(bytes[text]))
+                group: options.group.map { Array(bytes[$0]) }, text: Array(bytes[text]),
+                owner: config.authenticator == nil ? nil : connection.principal?.name)
         case .unroute(let id):
             return removeRoute(id)
         case .routes:
-            return .document("[" + routes.keys.sorted().compactMap { routes[$0]?.json }.joined(separator: ",") + "]")
+            let visible = routes.keys.sorted().compactMap { routes[$0] }.filter { route in
+                connection.permissions.map { $0.may(.read, queue: route.queue) } ?? true
+            }
+            return .document("[" + visible.map(\.json).joined(separator: ",") + "]")
         }
     }
 
-    /// Every queue's document, by name, as one JSON array (QUEUES, `/queues`).
-    func queuesDocument() -> String {
-        "[" + engine.queueList.sorted { $0.name < $1.name }.map { engine.queueDocument($0) }.joined(separator: ",") + "]"
+    /// Every queue's document the reader may read, by name, as one JSON array (QUEUES,
+    /// `/queues`). nil permissions: every queue.
+    func queuesDocument(readableBy permissions: Permissions? = nil) -> String {
+        let queues = engine.queueList
+            .filter { queue in permissions.map { $0.may(.read, queue: Array(queue.name.utf8)) } ?? true }
+            .sorted { $0.name < $1.name }
+        return "[" + queues.map { engine.queueDocument($0) }.joined(separator: ",") + "]"
     }
 
     /// ACK, FAIL (also with throttle=) and PROGRESS of a job the connection holds.

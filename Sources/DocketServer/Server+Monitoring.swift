@@ -13,19 +13,24 @@ extension Server {
             loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
             authorize: monitoringAuthorization,
             routes: [
-                "/healthz": (json, { #"{"status":"ok"}"# }),
-                "/varz": (json, { [unowned self] in statsDocument() }),
-                "/connz": (json, { [unowned self] in connectionsDocument() }),
-                "/queues": (json, { [unowned self] in queuesDocument() }),
-                "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] in metricsText() }),
+                "/healthz": (json, { _ in #"{"status":"ok"}"# }),
+                "/varz": (json, { [unowned self] in Self.readsEveryQueue($0) ? statsDocument() : nil }),
+                "/connz": (json, { [unowned self] in Self.readsEveryQueue($0) ? connectionsDocument() : nil }),
+                "/queues": (json, { [unowned self] in queuesDocument(readableBy: $0) }),
+                "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] in Self.readsEveryQueue($0) ? metricsText() : nil }),
             ])
     }
 
     /// The monitoring port's check of a request's `Authorization` header: the client port's
-    /// credentials, when there are any.
-    private var monitoringAuthorization: (@Sendable (String?) -> Bool)? {
+    /// users, when there are any.
+    private var monitoringAuthorization: MonitoringServer.Authorize? {
         guard let authenticator = config.authenticator else { return nil }
-        return { header in authenticator.allowsHTTP(authorization: header) }
+        return { header in authenticator.principal(httpAuthorization: header) }
+    }
+
+    /// Server-wide documents name every queue and client: they need the read right on all queues.
+    private static func readsEveryQueue(_ permissions: Permissions?) -> Bool {
+        permissions?.mayReadEveryQueue ?? true
     }
 
     /// NATS-style `/connz`: one entry per client connection.

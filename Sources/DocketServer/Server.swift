@@ -244,14 +244,15 @@ public final class Server {
         }
         engine.finishRecovery(holds: queueHolds, totals: queueTotals)
         _ = engine.takeQueueChanges()
-        for (id, text) in stored.routes {
+        for (id, record) in stored.routes {
+            let (owner, text) = Route.decode(record)
             let parsed = text.withUnsafeBytes { JobCommand.parse(.route, $0, 0..<$0.count) }
             guard case .success(.route(let pattern, let queue, let options, let range)) = parsed else {
                 throw ServerError("route \(id) in \(config.dataDirectory) cannot be parsed")
             }
             install(Route(
                 id: id, pattern: Array(text[pattern]), queue: Array(text[queue]), options: options,
-                group: options.group.map { Array(text[$0]) }, text: Array(text[range])))
+                group: options.group.map { Array(text[$0]) }, text: Array(text[range]), owner: owner))
         }
         var states = [Int](repeating: 0, count: 5)
         engine.jobs.forEach { states[Int($0.state.rawValue)] += 1 }

@@ -69,14 +69,20 @@ public struct ServerConfig: Sendable {
 
     /// Requires every client to present this user and password (`--user`, `--pass`).
     public mutating func requireUser(_ name: String, password: String) {
-        authenticator = Authenticator(credentials: .user(name: name, password: password))
+        authenticator = Authenticator(credentials: .users([.init(name: name, password: password, permissions: nil)]))
     }
 
     /// Requires every client to present one of these users' name and password (a
-    /// configuration file's `authorization { users = [...] }`); each user may do everything.
-    public mutating func requireUsers(_ users: [(name: String, password: String)]) {
-        authenticator = Authenticator(credentials: .users(users))
+    /// configuration file's `authorization { users = [...] }`), each with its permissions
+    /// (nil: every right). A CONNECT without credentials is `noAuthUser` when that is set.
+    public mutating func requireUsers(_ users: [(name: String, password: String, permissions: Permissions?)], noAuthUser: String? = nil) {
+        authenticator = Authenticator(
+            credentials: .users(users.map { .init(name: $0.name, password: $0.password, permissions: $0.permissions) }),
+            noAuthUser: noAuthUser)
     }
+
+    /// Whether clients must authenticate.
+    public var requiresAuthentication: Bool { authenticator != nil }
 
     /// Least severe log level written.
     public var logLevel = LogLevel.info

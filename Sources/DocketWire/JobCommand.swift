@@ -488,6 +488,8 @@ public struct JobError: Error, Equatable, Sendable {
         case storeFull = "STORE_FULL"
         /// A configured limit was reached (`--max-queues`, `--max-waiting-requests`).
         case limit = "LIMIT"
+        /// The user's job permissions do not grant the command on that queue.
+        case forbidden = "FORBIDDEN"
     }
 
     public let code: Code

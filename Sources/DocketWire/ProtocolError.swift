@@ -33,6 +33,9 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case authorizationViolation
         /// Authentication is required and no CONNECT came within the auth timeout. Fatal.
         case authenticationTimeout
+        /// A PUB or SUB the user's permissions do not grant; `detail` says which, in
+        /// nats-server's words (`Publish to "a.b"`). Not fatal.
+        case permissionsViolation
     }
 
     public let kind: Kind
@@ -47,7 +50,7 @@ public struct ProtocolError: Error, Equatable, Sendable {
     /// Whether the server closes the connection after sending this error.
     public var isFatal: Bool {
         switch kind {
-        case .invalidSubject, .invalidPublishSubject, .maxSubscriptions: return false
+        case .invalidSubject, .invalidPublishSubject, .maxSubscriptions, .permissionsViolation: return false
         default: return true
         }
     }
@@ -69,6 +72,7 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case .staleConnection: return "Stale Connection"
         case .authorizationViolation: return "Authorization Violation"
         case .authenticationTimeout: return "Authentication Timeout"
+        case .permissionsViolation: return "Permissions Violation for \(detail)"
         }
     }
 

@@ -66,7 +66,9 @@ struct ConfigFileSettings {
                 try applyAuthorization(value, to: &config)
             case "docket":
                 try applyDocket(value, to: &config)
-            case "tls", "no_auth_user", "accounts", "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
+            case "no_auth_user":
+                noAuthUser = try string(value, key)
+            case "tls", "accounts", "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
                 // Refused rather than skipped: starting without TLS, users or a cluster the file
                 // asks for would be worse than not starting.
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")
@@ -75,12 +77,20 @@ struct ConfigFileSettings {
                 ignored.append(key)
             }
         }
+        if !given("--auth", "--user", "--pass") { try finishUsers(&config) }
     }
 
-    private func applyAuthorization(_ value: ConfigValue, to config: inout ServerConfig) throws {
+    /// Users read from `authorization`, finished once the `docket` block (their job rights)
+    /// and `no_auth_user` are read too, whatever their order in the file.
+    private var users: [(name: String, password: String, subjects: Permissions?)]?
+    private var defaultSubjectPermissions: Permissions?
+    private var jobPermissions: [(user: String, rights: [JobRight: SubjectRule])] = []
+    private var defaultJobPermissions: [JobRight: SubjectRule]?
+    private var noAuthUser: String?
+
+    private mutating func applyAuthorization(_ value: ConfigValue, to config: inout ServerConfig) throws {
         guard case .map(let entries) = value else { throw ConfigError("\(path): authorization must be a block { … }") }
         var token: String?, user: String?, password: String?
-        var users: [(name: String, password: String)]?
         for (key, item) in entries {
             switch key {
             case "token": token = try string(item, "authorization.token")
@@ -97,21 +107,25 @@ struct ConfigFileSettings {
                 }
             case "users":
                 users = try parseUsers(item)
-            case "permissions", "default_permissions":
-                throw ConfigError("\(path): authorization.\(key) (subject and queue permissions) is not supported by docketd yet")
+            case "default_permissions":
+                defaultSubjectPermissions = try subjectPermissions(item, "authorization.default_permissions")
+            case "permissions":
+                throw ConfigError("\(path): authorization.permissions: give permissions to each of authorization.users instead")
             default:
                 throw ConfigError("\(path): unknown setting 'authorization.\(key)'")
             }
         }
-        if given("--auth", "--user", "--pass") { return }
+        if given("--auth", "--user", "--pass") {
+            users = nil
+            return
+        }
         if password?.hasPrefix("$2") == true || token?.hasPrefix("$2") == true || users?.contains(where: { $0.password.hasPrefix("$2") }) == true {
             throw ConfigError("\(path): bcrypt-hashed credentials are not supported by docketd yet")
         }
-        if let users {
+        if users != nil {
             guard token == nil, user == nil, password == nil else {
                 throw ConfigError("\(path): authorization takes users, or a token, or one user with a password; not several")
             }
-            config.requireUsers(users)
             return
         }
         switch (token, user, password) {
@@ -122,20 +136,47 @@ struct ConfigFileSettings {
         }
     }
 
-    /// `users = [ { user: alice, password: secret }, … ]`.
-    private func parseUsers(_ value: ConfigValue) throws -> [(name: String, password: String)] {
+    /// Gives every user of `authorization.users` its subject permissions (its own or the
+    /// default ones) and job rights (from `docket.permissions`, or `docket.default_permissions`).
+    private func finishUsers(_ config: inout ServerConfig) throws {
+        guard let users else {
+            if !jobPermissions.isEmpty || defaultJobPermissions != nil {
+                throw ConfigError("\(path): docket.permissions needs users (authorization { users = [...] })")
+            }
+            if noAuthUser != nil { throw ConfigError("\(path): no_auth_user needs users (authorization { users = [...] })") }
+            return
+        }
+        for (name, _) in jobPermissions where !users.contains(where: { $0.name == name }) {
+            throw ConfigError("\(path): docket.permissions names '\(name)', who is not one of authorization.users")
+        }
+        if let noAuthUser, !users.contains(where: { $0.name == noAuthUser }) {
+            throw ConfigError("\(path): no_auth_user '\(noAuthUser)' is not one of authorization.users")
+        }
+        let finished = users.map { user -> (name: String, password: String, permissions: Permissions?) in
+            let subjects = user.subjects ?? defaultSubjectPermissions
+            let jobs = jobPermissions.last { $0.user == user.name }?.rights ?? defaultJobPermissions
+            guard subjects != nil || jobs != nil else { return (user.name, user.password, nil) }
+            var permissions = subjects ?? Permissions()
+            permissions.jobs = jobs ?? [:]
+            return (user.name, user.password, permissions)
+        }
+        config.requireUsers(finished, noAuthUser: noAuthUser)
+    }
+
+    /// `users = [ { user: alice, password: secret, permissions: { … } }, … ]`.
+    private func parseUsers(_ value: ConfigValue) throws -> [(name: String, password: String, subjects: Permissions?)] {
         guard case .array(let entries) = value, !entries.isEmpty else {
             throw ConfigError("\(path): authorization.users must be a list of { user, password }")
         }
+        var names: Set<String> = []
         return try entries.map { entry in
             guard case .map(let fields) = entry else { throw ConfigError("\(path): each of authorization.users is { user, password }") }
-            var name: String?, password: String?
+            var name: String?, password: String?, subjects: Permissions?
             for (key, item) in fields {
                 switch key {
                 case "user", "username": name = try string(item, "authorization.users.user")
                 case "password", "pass": password = try string(item, "authorization.users.password")
-                case "permissions":
-                    throw ConfigError("\(path): permissions of a user are not supported by docketd yet")
+                case "permissions": subjects = try subjectPermissions(item, "authorization.users.permissions")
                 default:
                     throw ConfigError("\(path): unknown setting 'authorization.users.\(key)'")
                 }
@@ -143,11 +184,80 @@ struct ConfigFileSettings {
             guard let name, !name.isEmpty, let password, !password.isEmpty else {
                 throw ConfigError("\(path): each of authorization.users needs a user and a password")
             }
-            return (name, password)
+            guard names.insert(name).inserted else { throw ConfigError("\(path): authorization.users has '\(name)' twice") }
+            return (name, password, subjects)
         }
     }
 
-    private func applyDocket(_ value: ConfigValue, to config: inout ServerConfig) throws {
+    /// nats-server's `permissions { publish: …, subscribe: … }`, each a subject, a list of
+    /// subjects (allowed), or `{ allow: …, deny: … }`.
+    private func subjectPermissions(_ value: ConfigValue, _ key: String) throws -> Permissions {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): \(key) must be a block { publish, subscribe }") }
+        var permissions = Permissions()
+        for (name, item) in entries {
+            switch name {
+            case "publish", "pub": permissions.publish = try rule(item, "\(key).\(name)", queues: false)
+            case "subscribe", "sub": permissions.subscribe = try rule(item, "\(key).\(name)", queues: false)
+            case "allow_responses", "responses":
+                throw ConfigError("\(path): \(key).\(name) is not supported by docketd yet")
+            default:
+                throw ConfigError("\(path): unknown setting '\(key).\(name)'; expected publish or subscribe")
+            }
+        }
+        return permissions
+    }
+
+    /// `docket { permissions { <user>: { enqueue: …, work: …, read: …, admin: … } } }`.
+    private mutating func applyJobPermissions(_ value: ConfigValue) throws {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): docket.permissions must be a block { <user>: { … } }") }
+        for (user, item) in entries {
+            jobPermissions.append((user, try jobRights(item, "docket.permissions.\(user)")))
+        }
+    }
+
+    private func jobRights(_ value: ConfigValue, _ key: String) throws -> [JobRight: SubjectRule] {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): \(key) must be a block { enqueue, work, read, admin }") }
+        var rights: [JobRight: SubjectRule] = [:]
+        for (name, item) in entries {
+            guard let right = JobRight(rawValue: name) else {
+                throw ConfigError("\(path): unknown setting '\(key).\(name)'; expected enqueue, work, read or admin")
+            }
+            rights[right] = try rule(item, "\(key).\(name)", queues: true)
+        }
+        return rights
+    }
+
+    /// A subject (or queue pattern), a list of them (all allowed), or `{ allow: …, deny: … }`.
+    private func rule(_ value: ConfigValue, _ key: String, queues: Bool) throws -> SubjectRule {
+        func patterns(_ value: ConfigValue, _ key: String) throws -> [[UInt8]] {
+            let items: [ConfigValue]
+            if case .array(let list) = value { items = list } else { items = [value] }
+            return try items.map { item in
+                let pattern = Array(try string(item, key).utf8)
+                let valid = queues
+                    ? (pattern == [Byte.star] || pattern == [Byte.greater] || pattern.withUnsafeBytes { QueueName.isValid($0, 0..<$0.count) })
+                    : Subject.isValidFilter(pattern)
+                guard valid else {
+                    throw ConfigError(
+                        "\(path): \(key): '\(String(decoding: pattern, as: UTF8.self))' is not "
+                            + (queues ? "a queue name, * or >" : "a valid subject"))
+                }
+                return pattern
+            }
+        }
+        guard case .map(let entries) = value else { return SubjectRule(allow: try patterns(value, key)) }
+        var rule = SubjectRule.everything
+        for (name, item) in entries {
+            switch name {
+            case "allow": rule.allow = try patterns(item, "\(key).allow")
+            case "deny": rule.deny = try patterns(item, "\(key).deny")
+            default: throw ConfigError("\(path): unknown setting '\(key).\(name)'; expected allow or deny")
+            }
+        }
+        return rule
+    }
+
+    private mutating func applyDocket(_ value: ConfigValue, to config: inout ServerConfig) throws {
         guard case .map(let entries) = value else { throw ConfigError("\(path): docket must be a block { … }") }
         for (key, item) in entries {
             switch key {
@@ -166,6 +276,10 @@ struct ConfigFileSettings {
                 if !given("--keep-dead") { config.keepDead = try int(item, "docket.keep_dead", 0...Int.max) }
             case "max_queues":
                 if !given("--max-queues") { config.maxQueues = try int(item, "docket.max_queues", 1...Int.max) }
+            case "permissions":
+                try applyJobPermissions(item)
+            case "default_permissions":
+                defaultJobPermissions = try jobRights(item, "docket.default_permissions")
             case "max_waiting_requests":
                 if !given("--max-waiting-requests") { config.maxWaitingRequests = try int(item, "docket.max_waiting_requests", 1...Int.max) }
             default:

@@ -123,7 +123,6 @@ import Testing
     @Test func whatDocketdCannotHonourRefusesTheStart() throws {
         for (text, words) in [
             ("tls { cert_file: a.pem, key_file: a.key }\n", "'tls' is not supported"),
-            ("authorization { users = [ { user: a, password: b, permissions: { publish: \"x\" } } ] }\n", "permissions of a user are not supported"),
             ("authorization { users = [ { user: a, password: \"$2a$11$abc\" } ] }\n", "bcrypt"),
             ("portt: 4222\n", "unknown setting 'portt'"),
             ("port: [1\n", "expected ']'"),

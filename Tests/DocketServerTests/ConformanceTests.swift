@@ -24,7 +24,14 @@ import Testing
     func transcript(_ file: String) throws {
         let text = try String(contentsOf: Self.directory.appendingPathComponent(file), encoding: .utf8)
         let transcript = try Transcript(text)
-        let server = try DocketdProcess(transcript.flags)
+        var flags = transcript.flags
+        if !transcript.config.isEmpty {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-transcript-\(UUID().uuidString).conf").path
+            try (transcript.config.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            flags += ["-c", path]
+        }
+        defer { if let index = flags.firstIndex(of: "-c") { try? FileManager.default.removeItem(atPath: flags[index + 1]) } }
+        let server = try DocketdProcess(flags)
         var clients: [Character: LineClient] = [:]
         var lastLine: [Character: String] = [:]
         for step in transcript.steps {
@@ -84,6 +91,8 @@ struct Transcript {
     }
 
     var flags: [String] = []
+    /// Lines of a configuration file given to the server with `-c`.
+    var config: [String] = []
     var docketOnly = false
     var steps: [Step] = []
 
@@ -95,6 +104,11 @@ struct Transcript {
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("! flags:") {
                 flags = line.dropFirst("! flags:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                continue
+            }
+            if line.hasPrefix("! config:") {
+                let text = line.dropFirst("! config:".count)
+                config.append(String(text.hasPrefix(" ") ? text.dropFirst() : text))
                 continue
             }
             if line == "! docket-only" {

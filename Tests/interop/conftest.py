@@ -34,7 +34,7 @@ LISTEN_RE = re.compile(r"Listening for client connections on 127\.0\.0\.1:(\d+)"
 
 # Server options a test may ask for, as docketd flags and nats-server config
 # keys. docketd flags take the same names with dashes.
-SUPPORTED_OPTIONS = {"max_payload", "max_pending", "auth", "user", "pass", "auth_timeout"}
+SUPPORTED_OPTIONS = {"max_payload", "max_pending", "auth", "user", "pass", "auth_timeout", "config"}
 # Authentication options: docketd flags as named; nats-server takes them in an
 # `authorization { … }` block (auth_timeout in seconds there, as a duration here).
 AUTH_CONFIG_KEYS = {"auth": "token", "user": "user", "pass": "password"}
@@ -211,6 +211,12 @@ def _start(tmp_dir: Path, options: dict) -> ServerProcess:
         data_dir.mkdir()
         argv = [binary, "--port", "0", "--data-dir", str(data_dir)]
         for key, value in options.items():
+            if key == "config":
+                # The text of a configuration file, in the format both servers read.
+                conf = tmp_dir / "docketd.conf"
+                conf.write_text(value)
+                argv += ["-c", str(conf)]
+                continue
             argv += ["--" + key.replace("_", "-"), str(value)]
         server = ServerProcess(argv, "docketd")
         _wait_or_fail(server, lambda: server.wait_for_log_ready(READY_TIMEOUT))
@@ -223,8 +229,8 @@ def _start(tmp_dir: Path, options: dict) -> ServerProcess:
     argv = [binary, "-a", "127.0.0.1", "-p", str(port)]
     if options:
         conf = tmp_dir / "nats-server.conf"
-        plain = {k: v for k, v in options.items() if k not in AUTH_CONFIG_KEYS and k != "auth_timeout"}
-        text = "".join(f"{k}: {v}\n" for k, v in plain.items())
+        plain = {k: v for k, v in options.items() if k not in AUTH_CONFIG_KEYS and k not in ("auth_timeout", "config")}
+        text = options.get("config", "") + "".join(f"{k}: {v}\n" for k, v in plain.items())
         auth = [f'{AUTH_CONFIG_KEYS[k]}: "{v}"' for k, v in options.items() if k in AUTH_CONFIG_KEYS]
         if "auth_timeout" in options:
             auth.append(f"timeout: {float(str(options['auth_timeout']).rstrip('ms')) / 1000}")

@@ -134,3 +134,67 @@ def test_a_raw_connect_with_the_token_is_served(start_server):
     sock.sendall(b'CONNECT {"verbose":false,"auth_token":"s3cret"}\r\nPING\r\n')
     sock.settimeout(5)
     assert sock.recv(4096) == b"PONG\r\n"
+
+
+# Subject permissions in nats-server's own configuration format: the same file works for both
+# servers (run this module with NATS_SERVER=1 to check it against nats-server).
+PERMISSIONS_CONFIG = """
+authorization {
+  users = [
+    { user: orders, password: o1, permissions: { publish: ["orders.>"], subscribe: ["orders.>", "_INBOX.>"] } }
+    { user: reader, password: r1, permissions: { subscribe: { allow: ">", deny: "secret.>" } } }
+  ]
+}
+"""
+
+
+def test_a_denied_publish_is_reported_and_the_connection_stays(start_server):
+    url = start_server(config=PERMISSIONS_CONFIG)
+
+    async def main():
+        errors = []
+
+        async def on_error(error):
+            errors.append(str(error))
+
+        nc = await nats.connect(url, user="orders", password="o1", error_cb=on_error, allow_reconnect=False)
+        sub = await nc.subscribe("orders.>")
+        await nc.publish("billing.new", b"nope")
+        await nc.publish("orders.new", b"yes")
+        msg = await sub.next_msg(timeout=2)
+        await nc.flush()
+        assert msg.subject == "orders.new" and msg.data == b"yes"
+        assert any('permissions violation for publish to "billing.new"' in e.lower() for e in errors), errors
+        assert nc.is_connected
+        await nc.close()
+
+    run(main())
+
+
+def test_a_denied_subscription_is_reported_and_a_wider_one_filtered(start_server):
+    url = start_server(config=PERMISSIONS_CONFIG)
+
+    async def main():
+        errors = []
+
+        async def on_error(error):
+            errors.append(str(error))
+
+        reader = await nats.connect(url, user="reader", password="r1", error_cb=on_error, allow_reconnect=False)
+        await reader.subscribe("secret.plans")
+        everything = await reader.subscribe(">")
+        await reader.flush()
+        writer = await nats.connect(url, user="reader", password="r1", allow_reconnect=False)
+        await writer.publish("secret.plans", b"hidden")
+        await writer.publish("public.news", b"shown")
+        await writer.flush()
+        msg = await everything.next_msg(timeout=2)
+        assert msg.subject == "public.news"
+        with pytest.raises(Exception):
+            await everything.next_msg(timeout=0.3)
+        assert any('permissions violation for subscription to "secret.plans"' in e.lower() for e in errors), errors
+        assert reader.is_connected
+        await writer.close()
+        await reader.close()
+
+    run(main())

@@ -1,0 +1,69 @@
+import DocketEngine
+import DocketWire
+
+/// Every access decision of the client port goes through here (the monitoring port asks the
+/// same `Permissions`): PUB and SUB as nats-server decides them, and each job command by the
+/// right it needs on its queue, whether it came as a wire verb or through `$DOCKET.API`.
+extension Server {
+    /// Whether a restricted publisher may publish on `subject`; verdicts are cached per
+    /// connection (cleared when the cache grows past a few hundred subjects).
+    func mayPublish(_ publisher: Connection, _ subject: UnsafeRawBufferPointer) -> Bool {
+        guard let permissions = publisher.permissions else { return true }
+        let key = Array(subject)
+        if let verdict = publisher.publishVerdicts[key] { return verdict }
+        if publisher.publishVerdicts.count >= 256 { publisher.publishVerdicts.removeAll(keepingCapacity: true) }
+        let verdict = permissions.mayPublish(subject)
+        publisher.publishVerdicts[key] = verdict
+        return verdict
+    }
+
+    /// `FORBIDDEN` when `permissions` do not grant `command`; nil when they do (or when the
+    /// command names a job that does not exist: it then fails as it would for anyone).
+    func refusal(of command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ permissions: Permissions, user: String) -> JobError? {
+        func name(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[range]) }
+        func check(_ right: JobRight, _ queue: UnsafeRawBufferPointer) -> JobError? {
+            permissions.may(right, queue: queue) ? nil : Self.forbidden(user, right, String(decoding: queue, as: UTF8.self))
+        }
+        func checkJob(_ right: JobRight, _ id: UInt64) -> JobError? {
+            guard let job = engine.job(id) else { return nil }
+            return permissions.may(right, queue: Array(job.queue.utf8)) ? nil : Self.forbidden(user, right, job.queue)
+        }
+        switch command {
+        case .enqueue(let queue, _): return check(.enqueue, name(queue))
+        case .reserve(let queues, _): return queues.lazy.compactMap { check(.work, name($0)) }.first
+        case .ack(let id, _), .fail(let id, _, _), .throttle(let id, _, _, _), .progress(let id, _, _), .touch(let id, _):
+            return checkJob(.work, id)
+        case .inspect(let id), .wait(let id, _): return checkJob(.read, id)
+        case .dead(let queue, _): return check(.read, name(queue))
+        case .retryJob(let id), .delete(let id): return checkJob(.admin, id)
+        case .retryQueue(let queue), .pause(let queue), .resume(let queue): return check(.admin, name(queue))
+        case .queue(let queue, let settings): return check(settings.isEmpty ? .read : .admin, name(queue))
+        case .stats:
+            return permissions.mayReadEveryQueue ? nil : JobError(.forbidden, "user \(user) may not read every queue, which STATS shows")
+        case .queues, .routes:
+            return nil  // answered with what the user may read
+        case .route(let pattern, let queue, _, _):
+            if let refused = check(.admin, name(queue)) ?? check(.enqueue, name(queue)) { return refused }
+            let filter = Array(bytes[pattern])
+            return permissions.admit(subscription: filter) == .granted
+                ? nil : JobError(.forbidden, "user \(user) may not receive every message on \(String(decoding: filter, as: UTF8.self))")
+        case .unroute(let id):
+            guard let route = routes[id] else { return nil }
+            return route.queue.withUnsafeBytes { check(.admin, $0) }
+        }
+    }
+
+    private static func forbidden(_ user: String, _ right: JobRight, _ queue: String) -> JobError {
+        JobError(.forbidden, "user \(user) may not \(right.rawValue) on queue \(queue)")
+    }
+
+    /// Whether a route may turn a message on `subject` into a job: it acts with the rights of
+    /// the user who made it, as they are now (a user removed from the configuration, or one
+    /// that lost the right, stops its routes from firing).
+    func routeMayFire(_ route: Route, _ subject: UnsafeRawBufferPointer) -> Bool {
+        guard let owner = route.owner, let authenticator = config.authenticator else { return true }
+        guard let principal = authenticator.principal(named: owner) else { return false }
+        guard let permissions = principal.permissions else { return true }
+        return permissions.may(.enqueue, queue: route.queue) && permissions.subscribe.permits(subject)
+    }
+}

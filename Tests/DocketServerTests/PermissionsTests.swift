@@ -1,0 +1,275 @@
+@testable import DocketServer
+import DocketTestSupport
+import DocketWire
+import Foundation
+import Testing
+
+/// Subject filters compared as nats-server compares them for permissions.
+@Suite struct SubjectComparisonTests {
+    @Test(arguments: [
+        ("a.b", "a.b", true), ("a.*", "a.b", true), ("a.*", "a.b.c", false), ("a.>", "a.b.c", true),
+        ("a.>", "a", false), (">", "a", true), ("*", "a.b", false), ("a.b", "a.c", false),
+        ("$JOB.>", "$JOB.q.completed", true),
+    ])
+    func matches(_ filter: String, _ subject: String, _ expected: Bool) {
+        #expect(Subject.matches(Array(filter.utf8), Array(subject.utf8)) == expected, "\(filter) ~ \(subject)")
+    }
+
+    @Test(arguments: [
+        (">", "a.*", true), ("a.>", "a.*", true), ("a.*", "a.>", false), ("a.*", "a.b", true), ("a.b", "a.*", false),
+        ("*.b", "a.b", true), ("*", ">", false), (">", ">", true), ("a.>", "a", false), ("a.*.c", "a.b.c", true),
+    ])
+    func covers(_ outer: String, _ inner: String, _ expected: Bool) {
+        #expect(Subject.covers(Array(outer.utf8), Array(inner.utf8)) == expected, "\(outer) ⊇ \(inner)")
+    }
+
+    @Test(arguments: [
+        ("a.*", "*.b", true), ("a.>", "b.>", false), (">", "a.b.c", true), ("a.*", "a.b.c", false),
+        ("a.b", "a.b", true), ("*.*", "a", false), ("a.>", "a", false), ("$JOB.>", ">", true),
+    ])
+    func overlaps(_ a: String, _ b: String, _ expected: Bool) {
+        #expect(Subject.overlaps(Array(a.utf8), Array(b.utf8)) == expected, "\(a) ∩ \(b)")
+        #expect(Subject.overlaps(Array(b.utf8), Array(a.utf8)) == expected, "\(b) ∩ \(a)")
+    }
+}
+
+/// The permissions object on its own: what it grants, refuses and filters.
+@Suite struct PermissionRuleTests {
+    func rule(_ allow: [String]?, deny: [String] = []) -> SubjectRule {
+        SubjectRule(allow: allow?.map { Array($0.utf8) }, deny: deny.map { Array($0.utf8) })
+    }
+
+    @Test func denyWinsOverAllow() {
+        let publish = rule(["orders.>"], deny: ["orders.secret"])
+        #expect(publish.permits(Array("orders.new".utf8)))
+        #expect(!publish.permits(Array("orders.secret".utf8)))
+        #expect(!publish.permits(Array("billing.new".utf8)))
+        #expect(SubjectRule.everything.permits(Array("x".utf8)) && !SubjectRule.nothing.permits(Array("x".utf8)))
+    }
+
+    @Test func subscriptionsAreCoveredRefusedOrFiltered() {
+        let reader = Permissions(subscribe: rule([">"], deny: ["secret.>"]), jobs: [.read: rule(["emails"])])
+        func admit(_ filter: String) -> Permissions.Admission { reader.admit(subscription: Array(filter.utf8)) }
+        #expect(admit("public.news") == .granted)
+        #expect(admit("secret.plans") == .refused)
+        #expect(admit(">") == .filtered)
+        #expect(admit("$JOB.emails.>") == .granted)
+        #expect(admit("$JOB.billing.completed") == .refused)
+        #expect(admit("$JOB.*.completed") == .filtered)
+        func receives(_ subject: String) -> Bool { Array(subject.utf8).withUnsafeBytes { reader.mayReceive($0) } }
+        #expect(receives("public.news") && !receives("secret.plans"))
+        #expect(receives("$JOB.emails.completed") && !receives("$JOB.billing.completed"))
+
+        let narrow = Permissions(subscribe: rule(["orders.*"]))
+        #expect(narrow.admit(subscription: Array("orders.>".utf8)) == .refused)
+        #expect(narrow.admit(subscription: Array("orders.new".utf8)) == .granted)
+        // No read right at all: lifecycle subjects are out of reach.
+        #expect(narrow.admit(subscription: Array("$JOB.>".utf8)) == .refused)
+    }
+
+    @Test func jobRightsArePerQueuePattern() {
+        let worker = Permissions(jobs: [.work: rule(["emails", "sms"]), .read: rule([">"], deny: ["payroll"])])
+        #expect(worker.may(.work, queue: Array("sms".utf8)) && !worker.may(.work, queue: Array("payroll".utf8)))
+        #expect(!worker.may(.enqueue, queue: Array("emails".utf8)))
+        #expect(worker.may(.read, queue: Array("emails".utf8)) && !worker.may(.read, queue: Array("payroll".utf8)))
+        #expect(!worker.mayReadEveryQueue)
+        #expect(Permissions(jobs: [.read: rule(["*"])]).mayReadEveryQueue)
+        #expect(Array("$JOB.q.completed".utf8).withUnsafeBytes { !Permissions().mayPublish($0) })
+    }
+}
+
+/// Users, subject permissions and job rights over TCP, against the real server.
+@Suite struct PermissionsServerTests {
+    static let config = """
+        authorization {
+          users = [
+            { user: producer, password: p1 }
+            { user: worker, password: w1 }
+            { user: auditor, password: r1 }
+            { user: admin, password: a1 }
+            { user: plain, password: n1 }
+          ]
+        }
+        docket {
+          permissions {
+            producer: { enqueue: emails }
+            worker: { work: emails, read: emails }
+            auditor: { read: ">" }
+            admin: { enqueue: ">", work: ">", read: ">", admin: ">" }
+          }
+        }
+        """
+    static let rights: [String: [JobRight: [String]]] = [
+        "producer": [.enqueue: ["emails"]],
+        "worker": [.work: ["emails"], .read: ["emails"]],
+        "auditor": [.read: ["emails", "billing"]],
+        "admin": [.enqueue: ["emails", "billing"], .work: ["emails", "billing"], .read: ["emails", "billing"], .admin: ["emails", "billing"]],
+        // No permissions block: every right, as for a user of a configuration without any.
+        "plain": [.enqueue: ["emails", "billing"], .work: ["emails", "billing"], .read: ["emails", "billing"], .admin: ["emails", "billing"]],
+    ]
+    static let passwords = ["producer": "p1", "worker": "w1", "auditor": "r1", "admin": "a1", "plain": "n1"]
+
+    func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-\(UUID().uuidString).conf").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func connect(_ server: DocketdProcess, _ user: String) throws -> LineClient {
+        let client = try server.client()
+        _ = try client.handshake(#"{"verbose":false,"headers":true,"user":"\#(user)","pass":"\#(Self.passwords[user]!)"}"#)
+        return client
+    }
+
+    /// Job 1 on emails, job 2 on billing, route 1 into emails.
+    func seeded() throws -> DocketdProcess {
+        let server = try DocketdProcess(["-c", try file(Self.config)])
+        let admin = try connect(server, "admin")
+        try admin.send("ENQ emails 1\r\nx\r\nENQ billing 1\r\ny\r\nROUTE orders.> emails\r\n")
+        #expect(try admin.readLine() == "+OK 1")
+        #expect(try admin.readLine() == "+OK 2")
+        #expect(try admin.readLine() == "+OK 1")
+        return server
+    }
+
+    /// Every job verb, as each role: FORBIDDEN exactly when the role lacks the right on the
+    /// queue concerned, and the connection keeps serving after it.
+    @Test func wireVerbMatrix() throws {
+        let server = try seeded()
+        let verbs: [(command: String, right: JobRight?, queue: String)] = [
+            ("ENQ emails 1\r\nz", .enqueue, "emails"), ("ENQ billing 1\r\nz", .enqueue, "billing"),
+            ("RESERVE billing timeout=0", .work, "billing"), ("ACK 1", .work, "emails"), ("FAIL 1", .work, "emails"),
+            ("PROGRESS 1 50", .work, "emails"), ("TOUCH 2", .work, "billing"), ("INSPECT 1", .read, "emails"),
+            ("INSPECT 2", .read, "billing"), ("WAIT 2 timeout=1ms", .read, "billing"), ("DEAD emails", .read, "emails"),
+            ("QUEUE billing", .read, "billing"), ("QUEUE emails rate=100/1s", .admin, "emails"), ("PAUSE billing", .admin, "billing"),
+            ("RESUME billing", .admin, "billing"), ("RETRY 1", .admin, "emails"), ("RETRY queue=billing", .admin, "billing"),
+            ("UNROUTE 99", nil, ""), ("ROUTES", nil, ""), ("QUEUES", nil, ""),
+        ]
+        for user in ["producer", "worker", "auditor", "plain", "admin"] {
+            let client = try connect(server, user)
+            for verb in verbs {
+                try client.send(verb.command + "\r\n")
+                let reply = try client.readLine()
+                if reply.hasPrefix("JSON ") || reply.hasPrefix("JOB ") { _ = try client.readBytes(Int(reply.split(separator: " ").last!)! + 2) }
+                let allowed = verb.right.map { Self.rights[user]?[$0]?.contains(verb.queue) ?? false } ?? true
+                let forbidden = reply.hasPrefix("-ERR 'FORBIDDEN ")
+                #expect(forbidden == !allowed, "\(user): \(verb.command) -> \(reply)")
+                if forbidden {
+                    #expect(reply == "-ERR 'FORBIDDEN user \(user) may not \(verb.right!.rawValue) on queue \(verb.queue)'")
+                }
+            }
+            try client.line("STATS")
+            let stats = try client.readLine()
+            #expect(stats.hasPrefix("-ERR 'FORBIDDEN") == !["auditor", "admin", "plain"].contains(user), "\(user): STATS -> \(stats)")
+            if stats.hasPrefix("JSON ") { _ = try client.readBytes(Int(stats.split(separator: " ").last!)! + 2) }
+            let rest = try client.sync()
+            #expect(rest == [], "\(user): the connection still serves")
+        }
+        // Deleting last, as the one who may.
+        for (user, forbidden) in [("worker", true), ("admin", false)] {
+            let client = try connect(server, user)
+            try client.line("DEL 2")
+            #expect(try client.readLine().hasPrefix("-ERR 'FORBIDDEN") == forbidden, "\(user) DEL")
+        }
+    }
+
+    /// QUEUES and ROUTES show only what the user may read.
+    @Test func listsShowOnlyReadableQueues() throws {
+        let server = try seeded()
+        func names(_ user: String, _ command: String, _ key: String) throws -> [String] {
+            let client = try connect(server, user)
+            let list = try #require(try client.document(command) as? [[String: Any]])
+            return list.compactMap { $0[key] as? String }.sorted()
+        }
+        #expect(try names("worker", "QUEUES", "queue") == ["emails"])
+        #expect(try names("producer", "QUEUES", "queue") == [])
+        #expect(try names("auditor", "QUEUES", "queue") == ["billing", "emails"])
+        #expect(try names("worker", "ROUTES", "owner") == ["admin"])
+        #expect(try names("producer", "ROUTES", "owner") == [])
+    }
+
+    /// `$DOCKET.API` goes through the same check: a producer may ENQ.emails and nothing else.
+    @Test func apiRequestsAreCheckedTheSameWay() throws {
+        let server = try seeded()
+        for (user, subject, forbidden) in [
+            ("producer", "$DOCKET.API.ENQ.emails", false), ("producer", "$DOCKET.API.ENQ.billing", true),
+            ("producer", "$DOCKET.API.INSPECT.1", true), ("producer", "$DOCKET.API.DEL.2", true), ("producer", "$DOCKET.API.STATS", true),
+            ("worker", "$DOCKET.API.QUEUE.emails", false), ("worker", "$DOCKET.API.RESERVE.billing", true),
+            ("auditor", "$DOCKET.API.STATS", false), ("auditor", "$DOCKET.API.RETRY.1", true),
+        ] {
+            let client = try connect(server, user)
+            try client.send("SUB _INBOX.r 1\r\nPUB \(subject) _INBOX.r 1\r\nx\r\n")
+            let (_, body) = try client.readMessage()
+            let text = String(decoding: body, as: UTF8.self)
+            #expect(text.contains(#""code":"FORBIDDEN""#) == forbidden, "\(user) \(subject): \(text)")
+        }
+    }
+
+    /// A route acts with its maker's rights: a user without them cannot make one, and a route
+    /// whose maker lost the right stops firing (after a restart with a new configuration).
+    @Test func routesRunWithTheirOwnersRights() throws {
+        let server = try seeded()
+        let producer = try connect(server, "producer")
+        try producer.line("ROUTE orders.> emails")
+        #expect(try producer.readLine() == "-ERR 'FORBIDDEN user producer may not admin on queue emails'")
+        let publisher = try connect(server, "plain")
+        try publisher.send("PUB orders.new 5\r\nfirst\r\n")
+        let admin = try connect(server, "admin")
+        try admin.line("RESERVE emails timeout=1s")
+        #expect(plainJobLine(try admin.readMessage().0).hasPrefix("JOB 1 emails"))
+        try admin.line("RESERVE emails timeout=1s")
+        let (routed, payload) = try admin.readMessage()
+        #expect(plainJobLine(routed) == "JOB 3 emails 1 5" && payload == Array("first".utf8))
+
+        let demoted = Self.config.replacingOccurrences(
+            of: #"admin: { enqueue: ">", work: ">", read: ">", admin: ">" }"#, with: #"admin: { work: ">", read: ">", admin: ">" }"#)
+        #expect(server.stop() == 0)
+        let restarted = try server.restart(["-c", try file(demoted)])
+        let again = try connect(restarted, "plain")
+        try again.send("PUB orders.new 6\r\nsecond\r\n")
+        _ = try again.sync()
+        let reader = try connect(restarted, "auditor")
+        try reader.line("INSPECT 4")
+        #expect(try reader.readLine() == "-ERR 'NOT_FOUND job 4 does not exist'")
+        #expect(restarted.log.text.contains("Route 1 (orders.> to emails) does not fire: its owner admin may not enqueue"))
+    }
+
+    /// The monitoring port: server-wide documents need read on every queue; /queues shows
+    /// what the user may read.
+    @Test func monitoringFollowsTheSamePermissions() throws {
+        let server = try DocketdProcess(["-m", "0", "-c", try file(Self.config)])
+        let admin = try connect(server, "admin")
+        try admin.send("ENQ emails 1\r\nx\r\nENQ billing 1\r\ny\r\n")
+        _ = try admin.sync()
+        let port = try #require(server.httpPort)
+        func get(_ path: String, _ user: String?) throws -> String {
+            let client = try LineClient(port: port)
+            let authorization = user.map { "Authorization: Basic " + Data("\($0):\(Self.passwords[$0]!)".utf8).base64EncodedString() + "\r\n" } ?? ""
+            try client.send("GET \(path) HTTP/1.1\r\n\(authorization)\r\n")
+            return String(decoding: try client.readUntilClosed(), as: UTF8.self)
+        }
+        #expect(try get("/varz", nil).hasPrefix("HTTP/1.1 401 "))
+        #expect(try get("/varz", "worker").hasPrefix("HTTP/1.1 403 "))
+        #expect(try get("/metrics", "producer").hasPrefix("HTTP/1.1 403 "))
+        #expect(try get("/varz", "auditor").hasPrefix("HTTP/1.1 200 "))
+        let queues = try get("/queues", "worker")
+        #expect(queues.hasPrefix("HTTP/1.1 200 ") && queues.contains(#""queue":"emails""#) && !queues.contains("billing"))
+        #expect(try get("/healthz", nil).hasPrefix("HTTP/1.1 200 "))
+    }
+
+    @Test func configurationMistakesStopTheStart() throws {
+        for (text, words) in [
+            ("authorization { users = [ { user: a, password: b } ] }\ndocket { permissions { b: { read: \">\" } } }\n", "names 'b', who is not one"),
+            ("authorization { users = [ { user: a, password: b } ] }\ndocket { permissions { a: { reed: \">\" } } }\n", "expected enqueue, work, read or admin"),
+            ("authorization { users = [ { user: a, password: b } ] }\ndocket { permissions { a: { read: \"a.b\" } } }\n", "not a queue name, * or >"),
+            ("authorization { users = [ { user: a, password: b, permissions: { publish: \"a..b\" } } ] }\n", "not a valid subject"),
+            ("authorization { users = [ { user: a, password: b, permissions: { allow_responses: true } } ] }\n", "allow_responses is not supported"),
+            ("authorization { users = [ { user: a, password: b } ] }\nno_auth_user: nobody\n", "no_auth_user 'nobody'"),
+            ("authorization { users = [ { user: a, password: b }, { user: a, password: c } ] }\n", "'a' twice"),
+        ] {
+            let (status, output) = try DocketdProcess.runToExit(["-c", try file(text), "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+            #expect(status == 64, "\(output)")
+            #expect(output.contains(words), "\(output)")
+        }
+    }
+}
