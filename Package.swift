@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // Docket: a job and event server. Dependencies point one way:
 //   DocketWire (pure bytes) <- DocketEngine (subjects, subscriptions; no I/O)
-//   <- DocketStore (LMDB) / DocketServer (libevent) <- docketd (thin executable)
+//   <- DocketStore (LMDB) / DocketTLS (OpenSSL) / DocketServer (libevent) <- docketd (thin executable)
 import PackageDescription
 
 /// The per-message path (parser, buffers, fan-out) accesses class properties millions of times
@@ -30,12 +30,17 @@ let package = Package(
         .systemLibrary(
             name: "CLMDB", path: "Sources/CLMDB", pkgConfig: "lmdb",
             providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
         .target(name: "DocketWire", swiftSettings: hotPath),
+        // TLS for the server, the Swift client and the benchmark: the one module that sees OpenSSL.
+        .target(name: "DocketTLS", dependencies: ["COpenSSL"]),
         .target(name: "DocketEngine", dependencies: ["DocketWire"], swiftSettings: hotPath),
         .target(name: "DocketStore", dependencies: ["CLMDB"]),
         .target(
             name: "DocketServer",
-            dependencies: ["DocketWire", "DocketEngine", "DocketStore", "CLibevent"],
+            dependencies: ["DocketWire", "DocketEngine", "DocketStore", "DocketTLS", "CLibevent"],
             swiftSettings: hotPath),
         .executableTarget(
             name: "docketd",

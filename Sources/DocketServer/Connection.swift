@@ -1,4 +1,5 @@
 import DocketEngine
+import DocketTLS
 import DocketWire
 
 /// One client connection: its socket, its buffers and what it negotiated.
@@ -34,6 +35,16 @@ final class Connection {
     var publishVerdicts: [[UInt8]: Bool] = [:]
     /// Closes the connection if it has not authenticated in time.
     var authTimer: OpaquePointer?
+    /// TLS on this connection (nil: plain TCP). Until its handshake completes, nothing but the
+    /// handshake (and, without handshake-first, the plain INFO before it) crosses the socket.
+    var tls: TLSSession?
+    /// Closes the connection if its TLS handshake has not completed in time.
+    var tlsTimer: OpaquePointer?
+    /// Whether its first byte after INFO began a TLS record (checked once, before the handshake).
+    var sawTLSRecord = false
+    /// Whether the socket carries protocol bytes yet: always for plain TCP, after the handshake
+    /// with TLS.
+    var isTransportReady: Bool { tls?.isEstablished ?? true }
     /// Whether the client has sent CONNECT; server PINGs wait for it (or for one ping interval),
     /// because nats-py reads exactly one PONG after its CONNECT+PING and nothing may come first.
     var sentConnect = false

@@ -44,6 +44,10 @@ final class EventLoop {
 
     static func free(_ event: OpaquePointer) { event_free(event) }
 
+    /// Runs the event's callback in this pass as if `flags` had happened (TLS bytes already
+    /// read from the socket wake nobody by themselves).
+    static func activate(_ event: OpaquePointer, _ flags: Int32) { event_active(event, flags, 0) }
+
     static let read = Int32(EV_READ)
     static let write = Int32(EV_WRITE)
     static let timeout = Int32(EV_TIMEOUT)

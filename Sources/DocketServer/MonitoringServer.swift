@@ -1,3 +1,4 @@
+import DocketTLS
 import Glibc
 
 /// The monitoring endpoint: a small HTTP/1.1 server on its own port and the same loop as the
@@ -36,12 +37,15 @@ final class MonitoringServer {
 
     /// Who may see anything; nil: no check.
     private let authorize: Authorize?
+    /// HTTPS with the client port's certificate when it has TLS; nil: plain HTTP.
+    private let tlsContext: TLSContext?
 
     init(
         loop: EventLoop, host: String, port: Int, limits: Limits, backoff: AcceptBackoff,
-        authorize: Authorize?, routes: [String: Route]
+        authorize: Authorize?, tlsContext: TLSContext?, routes: [String: Route]
     ) throws {
         self.authorize = authorize
+        self.tlsContext = tlsContext
         do {
             listener = try Listener(host: host, port: port)
         } catch {
@@ -84,6 +88,13 @@ final class MonitoringServer {
                     continue
                 }
                 let connection = HTTPConnection(server: self, fd: fd)
+                if let tlsContext {
+                    guard let session = try? tlsContext.session(fd: fd) else {
+                        Glibc.close(fd)
+                        continue
+                    }
+                    connection.tls = session
+                }
                 connection.readEvent = loop.makeEvent(
                     fd: fd, flags: EventLoop.read | EventLoop.persist, context: connection, callback: httpConnectionCallback)
                 connection.writeEvent = loop.makeEvent(
@@ -97,12 +108,53 @@ final class MonitoringServer {
 
     fileprivate func event(_ connection: HTTPConnection, _ what: Int32) {
         if what & EventLoop.timeout != 0 { return close(connection) }
-        if what & EventLoop.write != 0 { return flush(connection) }
-        guard what & EventLoop.read != 0, !connection.answered else { return }
+        if let tls = connection.tls, !tls.isEstablished {
+            switch tls.handshake() {
+            case .done: break
+            case .wantRead:
+                if connection.waitingToWrite, let event = connection.writeEvent {
+                    connection.waitingToWrite = false
+                    EventLoop.remove(event)
+                }
+                return
+            case .wantWrite:
+                if !connection.waitingToWrite, let event = connection.writeEvent {
+                    connection.waitingToWrite = true
+                    EventLoop.add(event, timeoutMilliseconds: limits.idleMilliseconds)
+                }
+                return
+            case .closed, .failed:
+                return close(connection)
+            }
+            if connection.waitingToWrite, let event = connection.writeEvent {
+                connection.waitingToWrite = false
+                EventLoop.remove(event)
+            }
+        } else if what & EventLoop.write != 0 {
+            return flush(connection)
+        }
+        guard !connection.answered else { return }
         var chunk = [UInt8](repeating: 0, count: 4096)
-        let count = chunk.withUnsafeMutableBytes { Glibc.read(connection.fd, $0.baseAddress, $0.count) }
-        if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
-        guard count > 0 else { return close(connection) }
+        let count: Int
+        if let tls = connection.tls {
+            // Take every decrypted byte OpenSSL holds: the socket will not announce them again.
+            var total = 0
+            reading: repeat {
+                switch chunk.withUnsafeMutableBytes({ tls.read(into: $0) }) {
+                case .done(let read):
+                    connection.input += chunk[..<read]
+                    total += read
+                case .wantRead, .wantWrite: break reading
+                case .closed, .failed: return close(connection)
+                }
+            } while tls.bufferedBytes > 0 && connection.input.count <= limits.maxHeadBytes
+            guard total > 0 else { return }
+            count = 0
+        } else {
+            count = chunk.withUnsafeMutableBytes { Glibc.read(connection.fd, $0.baseAddress, $0.count) }
+            if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            guard count > 0 else { return close(connection) }
+        }
         connection.input += chunk[..<count]
         guard let headEnd = Self.endOfHead(connection.input) else {
             if connection.input.count > limits.maxHeadBytes {
@@ -159,7 +211,20 @@ final class MonitoringServer {
 
     private func flush(_ connection: HTTPConnection) {
         while connection.written < connection.output.count {
-            let count = connection.output[connection.written...].withUnsafeBytes { Glibc.write(connection.fd, $0.baseAddress, $0.count) }
+            var count: Int
+            if let tls = connection.tls {
+                switch connection.output[connection.written...].withUnsafeBytes({ tls.write($0) }) {
+                case .done(let written): count = written
+                case .wantRead, .wantWrite:
+                    count = -1
+                    errno = EAGAIN
+                case .closed, .failed:
+                    count = -1
+                    errno = EPIPE
+                }
+            } else {
+                count = connection.output[connection.written...].withUnsafeBytes { Glibc.write(connection.fd, $0.baseAddress, $0.count) }
+            }
             if count > 0 {
                 connection.written += count
             } else if count < 0 && errno == EINTR {
@@ -183,6 +248,7 @@ final class MonitoringServer {
         if let event = connection.writeEvent { EventLoop.free(event) }
         connection.readEvent = nil
         connection.writeEvent = nil
+        connection.tls?.shutdown()
         Glibc.close(connection.fd)
     }
 
@@ -229,6 +295,7 @@ final class HTTPConnection {
     var written = 0
     var answered = false
     var waitingToWrite = false
+    var tls: TLSSession?
 
     init(server: MonitoringServer, fd: Int32) {
         self.server = server

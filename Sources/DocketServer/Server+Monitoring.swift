@@ -11,7 +11,7 @@ extension Server {
         limits.maxConnections = config.httpMaxConnections
         return try MonitoringServer(
             loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
-            authorize: monitoringAuthorization,
+            authorize: monitoringAuthorization, tlsContext: tlsContext,
             routes: [
                 "/healthz": (json, { _ in #"{"status":"ok"}"# }),
                 "/varz": (json, { [unowned self] in Self.readsEveryQueue($0) ? statsDocument() : nil }),

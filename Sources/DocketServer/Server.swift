@@ -1,5 +1,6 @@
 import CLibevent
 import DocketEngine
+import DocketTLS
 import DocketStore
 import DocketWire
 import Glibc
@@ -33,6 +34,8 @@ public final class Server {
     let limits: ParseLimits
 
     private var listener: Listener?
+    /// Certificates and rules of the client port's TLS, when it has TLS.
+    private(set) var tlsContext: TLSContext?
     private var listenEvent: OpaquePointer?
     private var pingTimer: OpaquePointer?
     private var signalEvents: [OpaquePointer] = []
@@ -126,6 +129,14 @@ public final class Server {
 
         log.info("Starting docketd version \(Self.version)")
         log.info("Server id is \(serverID)")
+        if let tls = config.tls {
+            do {
+                tlsContext = try TLSContext.server(
+                    certificate: tls.certificateFile, key: tls.keyFile, caFile: tls.caFile, verifyClients: tls.verifyClients)
+            } catch {
+                throw ServerError("TLS: \(error)")
+            }
+        }
         let started = monotonicMilliseconds()
         StartupFaultGuard.install(dataDirectory: config.dataDirectory)
         let directory = try DataDirectory(
@@ -179,7 +190,7 @@ public final class Server {
         if let httpPort = config.httpPort {
             let server = try startMonitoring(port: httpPort)
             monitoring = server
-            log.info("Listening for monitoring connections on http://\(host):\(server.boundPort)")
+            log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(server.boundPort)")
         }
         log.info("Server is ready")
     }
@@ -318,11 +329,20 @@ public final class Server {
                 fd: fd, flags: EventLoop.write | EventLoop.persist, context: connection, callback: connectionCallback)
             EventLoop.add(readEvent)
             log.debug("\(connection.label) - Client connection created")
-            connection.output.append("INFO ")
-            connection.output.append(string: infoJSON(for: connection))
-            connection.output.append("\r\n")
-            queueFlush(connection)
+            if let tlsContext, let tls = config.tls {
+                guard startTLS(connection, tlsContext, tls) else { continue }
+                // Handshake first: INFO goes out over TLS once the handshake is done.
+                if tls.handshakeFirst { continue }
+            }
+            sendInfo(connection)
         }
+    }
+
+    func sendInfo(_ connection: Connection) {
+        connection.output.append("INFO ")
+        connection.output.append(string: infoJSON(for: connection))
+        connection.output.append("\r\n")
+        queueFlush(connection)
     }
 
     func infoJSON(for connection: Connection) -> String {
@@ -337,6 +357,10 @@ public final class Server {
         info.add("headers", true)
         info.add("max_payload", config.maxPayload)
         if config.authenticator != nil { info.add("auth_required", true) }
+        if let tls = config.tls {
+            info.add("tls_required", true)
+            if tls.verifyClients { info.add("tls_verify", true) }
+        }
         info.add("client_id", Int(connection.id))
         info.add("client_ip", connection.remoteHost)
         return info.result
@@ -351,41 +375,47 @@ public final class Server {
             slowConsumer(connection, reason: "write deadline of \(config.writeDeadlineMilliseconds) ms exceeded")
             return
         }
+        if !connection.isTransportReady { return advanceHandshake(connection) }
         if events & EventLoop.write != 0 { flush(connection) }
         if events & EventLoop.read != 0 && !connection.isClosed { readReady(connection) }
     }
 
-    private func readReady(_ connection: Connection) {
+    func readReady(_ connection: Connection) {
         // Read until the socket is empty, but at most a few buffers per wake-up so that one
         // firehose client cannot starve the others of loop passes.
-        for _ in 0..<8 {
+        reading: for _ in 0..<8 {
             let space = connection.input.writableSpace(atLeast: 16 << 10)
-            let count = Glibc.read(connection.fd, space.baseAddress, space.count)
-            if count > 0 {
+            switch transportRead(connection, into: space) {
+            case .bytes(let count):
                 connection.input.commitWrite(count)
                 stats.bytesIn += count
                 process(connection)
-                if connection.isClosed || connection.closeReason != nil || count < space.count { break }
+                // A short plain read emptied the socket; TLS reads a record at a time.
+                if connection.isClosed || connection.closeReason != nil || (count < space.count && connection.tls == nil) { break reading }
                 if connection.isBlocked && connection.input.readableCount > limits.maxCommandSize {
                     // It is waiting for a job and sending more than one command's worth:
                     // stop reading until it is served.
                     if let event = connection.readEvent { EventLoop.remove(event) }
                     connection.isReadPaused = true
-                    break
+                    break reading
                 }
-            } else if count == 0 {
+            case .end:
                 // The client will send nothing more (it may have only half-closed): what it is
                 // owed still goes out before the close.
                 endAfterOwedReplies(connection, reason: "Client Closed")
                 return
-            } else if errno == EINTR {
-                continue
-            } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                break
-            } else {
-                close(connection, reason: "Read Error: \(String(cString: strerror(errno)))")
+            case .wouldBlock:
+                break reading
+            case .failed(let why):
+                close(connection, reason: "Read Error: \(why)")
                 return
             }
+        }
+        if !connection.isClosed, !connection.isReadPaused, connection.closeReason == nil, let tls = connection.tls,
+            tls.bufferedBytes > 0, let event = connection.readEvent
+        {
+            // Decrypted bytes are waiting inside OpenSSL, where the socket cannot announce them.
+            EventLoop.activate(event, EventLoop.read)
         }
         if !connection.isClosed && connection.input.isEmpty {
             // Give back the memory of a burst (a large payload) once it is handled.
@@ -440,6 +470,7 @@ public final class Server {
         if connection.isReadPaused, !shuttingDown, let event = connection.readEvent {
             connection.isReadPaused = false
             EventLoop.add(event)
+            if let tls = connection.tls, tls.bufferedBytes > 0 { EventLoop.activate(event, EventLoop.read) }
         }
         process(connection)
     }
@@ -458,14 +489,11 @@ public final class Server {
     func flush(_ connection: Connection) {
         let output = connection.output
         while !output.isEmpty {
-            let pending = output.readableBytes
-            let written = Glibc.write(connection.fd, pending.baseAddress, pending.count)
-            if written > 0 {
+            switch transportWrite(connection, output.readableBytes) {
+            case .bytes(let written):
                 output.consume(written)
                 stats.bytesOut += written
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            case .wouldBlock:
                 if !connection.isWaitingToWrite, let event = connection.writeEvent {
                     connection.isWaitingToWrite = true
                     // The timeout restarts whenever the socket takes bytes, so it measures how
@@ -473,8 +501,11 @@ public final class Server {
                     EventLoop.add(event, timeoutMilliseconds: config.writeDeadlineMilliseconds)
                 }
                 return
-            } else {
-                close(connection, reason: "Write Error: \(String(cString: strerror(errno)))")
+            case .end:
+                close(connection, reason: "Write Error: the peer closed the connection")
+                return
+            case .failed(let why):
+                close(connection, reason: "Write Error: \(why)")
                 return
             }
         }
@@ -598,9 +629,12 @@ public final class Server {
         if let event = connection.readEvent { EventLoop.free(event) }
         if let event = connection.writeEvent { EventLoop.free(event) }
         if let timer = connection.authTimer { EventLoop.free(timer) }
+        if let timer = connection.tlsTimer { EventLoop.free(timer) }
         connection.readEvent = nil
         connection.writeEvent = nil
         connection.authTimer = nil
+        connection.tlsTimer = nil
+        connection.tls?.shutdown()
         Glibc.close(connection.fd)
         connections[connection.id] = nil
         log.debug("\(connection.label) - Client connection closed: \(reason)")
@@ -619,7 +653,7 @@ public final class Server {
 
     fileprivate func pingTick() {
         let now = monotonicMilliseconds()
-        for connection in Array(connections.values) where connection.closeReason == nil {
+        for connection in Array(connections.values) where connection.closeReason == nil && connection.isTransportReady {
             guard connection.sentConnect || now - connection.openedAt >= config.pingIntervalMilliseconds else { continue }
             if connection.isBlocked {
                 // Blocked in RESERVE or WAIT, it reads nothing we send until served; its socket closing

@@ -84,10 +84,33 @@ public struct ServerConfig: Sendable {
     /// Whether clients must authenticate.
     public var requiresAuthentication: Bool { authenticator != nil }
 
+    /// TLS on the client port (and the monitoring port); nil: plain TCP.
+    public var tls: TLSSettings?
+
     /// Least severe log level written.
     public var logLevel = LogLevel.info
 
     public init() {}
 
     var parseLimits: ParseLimits { ParseLimits(maxControlLine: maxControlLine, maxPayload: maxPayload) }
+}
+
+/// nats-server's TLS settings (`--tls`, `--tlscert`, `--tlskey`, `--tlscacert`, `--tlsverify`, and
+/// the configuration file's `tls { … }`).
+public struct TLSSettings: Sendable, Equatable {
+    public var certificateFile: String
+    public var keyFile: String
+    /// CA certificates that client certificates must chain to.
+    public var caFile: String?
+    /// Mutual TLS: every client must present a certificate that verifies against `caFile`.
+    public var verifyClients = false
+    /// TLS before INFO (nats-server's `handshake_first`), instead of INFO, then the upgrade.
+    public var handshakeFirst = false
+    /// How long a client may take to complete the TLS handshake, in ms.
+    public var timeoutMilliseconds = 2_000
+
+    public init(certificateFile: String, keyFile: String) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+    }
 }

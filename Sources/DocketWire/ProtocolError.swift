@@ -36,6 +36,8 @@ public struct ProtocolError: Error, Equatable, Sendable {
         /// A PUB or SUB the user's permissions do not grant; `detail` says which, in
         /// nats-server's words (`Publish to "a.b"`). Not fatal.
         case permissionsViolation
+        /// TLS is required and the client spoke plain text after INFO. Fatal.
+        case tlsRequired
     }
 
     public let kind: Kind
@@ -73,6 +75,7 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case .authorizationViolation: return "Authorization Violation"
         case .authenticationTimeout: return "Authentication Timeout"
         case .permissionsViolation: return "Permissions Violation for \(detail)"
+        case .tlsRequired: return "Secure Connection - TLS Required"
         }
     }
 

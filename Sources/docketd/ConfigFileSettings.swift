@@ -68,7 +68,9 @@ struct ConfigFileSettings {
                 try applyDocket(value, to: &config)
             case "no_auth_user":
                 noAuthUser = try string(value, key)
-            case "tls", "accounts", "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
+            case "tls":
+                try applyTLS(value, to: &config)
+            case "accounts", "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
                 // Refused rather than skipped: starting without TLS, users or a cluster the file
                 // asks for would be worse than not starting.
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")
@@ -78,6 +80,50 @@ struct ConfigFileSettings {
             }
         }
         if !given("--auth", "--user", "--pass") { try finishUsers(&config) }
+    }
+
+    /// `tls { cert_file, key_file, ca_file, verify, timeout, handshake_first }`; TLS flags on the
+    /// command line replace the whole block.
+    private func applyTLS(_ value: ConfigValue, to config: inout ServerConfig) throws {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): tls must be a block { … }") }
+        if given("--tls", "--tlscert", "--tlskey", "--tlscacert", "--tlsverify", "--tls-handshake-first") { return }
+        var certificate: String?, key: String?, caFile: String?
+        var verify = false, handshakeFirst = false
+        var timeout: Int?
+        for (key_, item) in entries {
+            switch key_ {
+            case "cert_file": certificate = try string(item, "tls.cert_file")
+            case "key_file": key = try string(item, "tls.key_file")
+            case "ca_file": caFile = try string(item, "tls.ca_file")
+            case "verify": verify = try bool(item, "tls.verify")
+            case "handshake_first", "first": handshakeFirst = try bool(item, "tls.handshake_first")
+            case "timeout":
+                if case .number(let seconds, let unit) = item, unit.isEmpty, seconds > 0 {
+                    timeout = Int(seconds * 1000)
+                } else {
+                    timeout = try duration(item, "tls.timeout")
+                }
+            case "verify_and_map", "verify_cert_and_check_known_urls", "pinned_certs", "ocsp_peer", "cert_store", "cert_match":
+                throw ConfigError("\(path): tls.\(key_) is not supported by docketd yet")
+            case "cipher_suites", "curve_preferences", "min_version", "insecure":
+                throw ConfigError("\(path): tls.\(key_) is not supported by docketd (it uses OpenSSL's defaults, TLS 1.2 and later)")
+            default:
+                throw ConfigError("\(path): unknown setting 'tls.\(key_)'")
+            }
+        }
+        guard let certificate, let key else { throw ConfigError("\(path): tls needs cert_file and key_file") }
+        if verify && caFile == nil { throw ConfigError("\(path): tls.verify needs tls.ca_file") }
+        var settings = TLSSettings(certificateFile: certificate, keyFile: key)
+        settings.caFile = caFile
+        settings.verifyClients = verify
+        settings.handshakeFirst = handshakeFirst
+        if let timeout, !given("--tls-timeout") { settings.timeoutMilliseconds = timeout }
+        config.tls = settings
+    }
+
+    private func bool(_ value: ConfigValue, _ key: String) throws -> Bool {
+        if case .bool(let flag) = value { return flag }
+        throw ConfigError("\(path): \(key) must be true or false")
     }
 
     /// Users read from `authorization`, finished once the `docket` block (their job rights)

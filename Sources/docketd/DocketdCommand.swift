@@ -95,6 +95,27 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "How long a client may take to send its CONNECT when authentication is required (DOCKET_AUTH_TIMEOUT).")
     var authTimeout = env("DOCKET_AUTH_TIMEOUT") ?? "2s"
 
+    @Flag(name: .customLong("tls"), help: "Require TLS on the client port (and HTTPS on the monitoring port), as nats-server's --tls; needs --tlscert and --tlskey.")
+    var tls = false
+
+    @Option(name: .customLong("tlscert"), help: "The server's certificate chain, PEM (DOCKET_TLSCERT).")
+    var tlsCertificate = env("DOCKET_TLSCERT")
+
+    @Option(name: .customLong("tlskey"), help: "The server certificate's private key, PEM (DOCKET_TLSKEY).")
+    var tlsKey = env("DOCKET_TLSKEY")
+
+    @Option(name: .customLong("tlscacert"), help: "CA certificates, PEM, that client certificates must chain to (DOCKET_TLSCACERT).")
+    var tlsCACertificate = env("DOCKET_TLSCACERT")
+
+    @Flag(name: .customLong("tlsverify"), help: "Mutual TLS: every client must present a certificate that verifies against --tlscacert; implies --tls.")
+    var tlsVerify = false
+
+    @Flag(name: .customLong("tls-handshake-first"), help: "Start TLS before sending INFO (nats-server's handshake_first) instead of upgrading after it.")
+    var tlsHandshakeFirst = false
+
+    @Option(name: .customLong("tls-timeout"), help: "How long a client may take to complete the TLS handshake (DOCKET_TLS_TIMEOUT).")
+    var tlsTimeout = env("DOCKET_TLS_TIMEOUT") ?? "2s"
+
     @Option(help: "The longest HTTP request head (request line and headers) the monitoring port reads; past it, 431 (DOCKET_HTTP_MAX_HEADER).")
     var httpMaxHeader = env("DOCKET_HTTP_MAX_HEADER") ?? "8KiB"
 
@@ -164,6 +185,16 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("Use either --auth (a token) or --user with --pass, not both.")
         }
         config.authTimeoutMilliseconds = try duration(authTimeout, "--auth-timeout")
+        if tls || tlsVerify || tlsHandshakeFirst || tlsCertificate != nil || tlsKey != nil {
+            guard let tlsCertificate, let tlsKey else { throw ValidationError("TLS needs --tlscert and --tlskey.") }
+            var settings = TLSSettings(certificateFile: tlsCertificate, keyFile: tlsKey)
+            settings.caFile = tlsCACertificate
+            settings.verifyClients = tlsVerify
+            guard !tlsVerify || tlsCACertificate != nil else { throw ValidationError("--tlsverify needs --tlscacert.") }
+            settings.handshakeFirst = tlsHandshakeFirst
+            settings.timeoutMilliseconds = try duration(tlsTimeout, "--tls-timeout")
+            config.tls = settings
+        }
         config.httpMaxHeadBytes = try size(httpMaxHeader, "--http-max-header", minimum: 256)
         config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
         guard httpMaxConnections > 0 else { throw ValidationError("--http-max-connections must be at least 1.") }
@@ -187,6 +218,9 @@ struct DocketdCommand: ParsableCommand {
                 var settings = try ConfigFileSettings(path: configFile, given: Self.given)
                 try settings.apply(to: &config)
                 ignoredConfigKeys = settings.ignored
+                if Self.given("--tls-timeout"), config.tls != nil {
+                    config.tls!.timeoutMilliseconds = try duration(tlsTimeout, "--tls-timeout")
+                }
             } catch {
                 throw ValidationError("\(error)")
             }

@@ -122,7 +122,9 @@ import Testing
 
     @Test func whatDocketdCannotHonourRefusesTheStart() throws {
         for (text, words) in [
-            ("tls { cert_file: a.pem, key_file: a.key }\n", "'tls' is not supported"),
+            ("tls { cert_file: a.pem, key_file: a.key, verify_and_map: true }\n", "tls.verify_and_map is not supported"),
+            ("tls { cert_file: a.pem }\n", "tls needs cert_file and key_file"),
+            ("tls { cert_file: a.pem, key_file: a.key, verify: true }\n", "tls.verify needs tls.ca_file"),
             ("authorization { users = [ { user: a, password: \"$2a$11$abc\" } ] }\n", "bcrypt"),
             ("portt: 4222\n", "unknown setting 'portt'"),
             ("port: [1\n", "expected ']'"),
@@ -132,5 +134,21 @@ import Testing
             #expect(status == 64, "\(output)")
             #expect(output.contains(words), "\(output)")
         }
+    }
+
+    /// Certificates that cannot be loaded stop the start with one line naming the file.
+    @Test func unusableCertificatesStopTheStart() throws {
+        let missing = NSTemporaryDirectory() + "no-such-\(UUID().uuidString).pem"
+        let notACertificate = try file("this is not PEM\n")
+        for (flags, words) in [
+            (["--tls", "--tlscert", missing, "--tlskey", missing], "cannot load the certificate \(missing)"),
+            (["--tls", "--tlscert", notACertificate, "--tlskey", notACertificate], "cannot load the certificate"),
+        ] {
+            let (status, output) = try DocketdProcess.runToExit(flags + ["--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+            #expect(status == 1, "\(output)")
+            #expect(output.contains("Cannot start: TLS: " + words), "\(output)")
+        }
+        let (status, output) = try DocketdProcess.runToExit(["--tlsverify", "--tlscert", missing, "--tlskey", missing, "--port", "0"])
+        #expect(status == 64 && output.contains("--tlsverify needs --tlscacert"), "\(output)")
     }
 }

@@ -34,7 +34,10 @@ LISTEN_RE = re.compile(r"Listening for client connections on 127\.0\.0\.1:(\d+)"
 
 # Server options a test may ask for, as docketd flags and nats-server config
 # keys. docketd flags take the same names with dashes.
-SUPPORTED_OPTIONS = {"max_payload", "max_pending", "auth", "user", "pass", "auth_timeout", "config"}
+SUPPORTED_OPTIONS = {"max_payload", "max_pending", "auth", "user", "pass", "auth_timeout", "config",
+                     "tls", "tlscert", "tlskey", "tlscacert", "tlsverify"}
+# TLS options: command-line flags of the same names on both servers (True: a bare flag).
+TLS_FLAGS = {"tls", "tlscert", "tlskey", "tlscacert", "tlsverify"}
 # Authentication options: docketd flags as named; nats-server takes them in an
 # `authorization { … }` block (auth_timeout in seconds there, as a duration here).
 AUTH_CONFIG_KEYS = {"auth": "token", "user": "user", "pass": "password"}
@@ -211,6 +214,9 @@ def _start(tmp_dir: Path, options: dict) -> ServerProcess:
         data_dir.mkdir()
         argv = [binary, "--port", "0", "--data-dir", str(data_dir)]
         for key, value in options.items():
+            if key in TLS_FLAGS:
+                argv += ["--" + key] if value is True else ["--" + key, str(value)]
+                continue
             if key == "config":
                 # The text of a configuration file, in the format both servers read.
                 conf = tmp_dir / "docketd.conf"
@@ -227,6 +233,9 @@ def _start(tmp_dir: Path, options: dict) -> ServerProcess:
         pytest.fail("NATS_SERVER=1 but nats-server is not on PATH", pytrace=False)
     port = _free_port()
     argv = [binary, "-a", "127.0.0.1", "-p", str(port)]
+    for key in TLS_FLAGS & set(options):
+        argv += ["--" + key] if options[key] is True else ["--" + key, str(options[key])]
+    options = {k: v for k, v in options.items() if k not in TLS_FLAGS}
     if options:
         conf = tmp_dir / "nats-server.conf"
         plain = {k: v for k, v in options.items() if k not in AUTH_CONFIG_KEYS and k not in ("auth_timeout", "config")}

@@ -24,10 +24,10 @@ pytestmark = pytest.mark.skipif(not DOCKETD, reason="set DOCKETD to a docketd bi
 class Docketd:
     """A docketd on free loopback ports (protocol and HTTP) with a temporary data dir."""
 
-    def __init__(self):
+    def __init__(self, *flags):
         self.dir = tempfile.TemporaryDirectory()
         self.proc = subprocess.Popen(
-            [DOCKETD, "--port", "0", "-m", "0", "--data-dir", self.dir.name + "/data"],
+            [DOCKETD, "--port", "0", "-m", "0", "--data-dir", self.dir.name + "/data", *flags],
             stderr=subprocess.PIPE, text=True)
         self.log = []
         deadline = time.time() + 10
@@ -35,7 +35,7 @@ class Docketd:
             self.log.append(line)
             if m := re.search(r"client connections on 127\.0\.0\.1:(\d+)", line):
                 self.port = int(m.group(1))
-            if m := re.search(r"monitoring connections on http://127\.0\.0\.1:(\d+)", line):
+            if m := re.search(r"monitoring connections on https?://127\.0\.0\.1:(\d+)", line):
                 self.http = int(m.group(1))
             if "Server is ready" in line or time.time() > deadline:
                 break
@@ -197,3 +197,30 @@ def test_limits_hold_and_show_in_metrics(server):
     commits = families["docket_store_commits"].samples[0].value
     commit_seconds = families["docket_store_commit_seconds"].samples[0].value
     assert commits >= 1 and 0 < commit_seconds < 60
+
+
+def test_https_with_the_client_ports_certificate(tmp_path):
+    """With TLS on, the monitoring port speaks HTTPS with the same certificate, and plain
+    HTTP gets nothing."""
+    import ssl
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=Docket Test CA")
+    (tmp_path / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    s = Docketd("--tls", "--tlscert", str(tmp_path / "server.pem"), "--tlskey", str(tmp_path / "server.key"))
+    try:
+        assert any("monitoring connections on https://" in line for line in s.log)
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        for path in ("/healthz", "/varz", "/queues", "/metrics"):
+            with urllib.request.urlopen(f"https://127.0.0.1:{s.http}{path}", timeout=5, context=context) as response:
+                assert response.status == 200, path
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            urllib.request.urlopen(f"http://127.0.0.1:{s.http}/healthz", timeout=2).read()
+    finally:
+        s.stop()

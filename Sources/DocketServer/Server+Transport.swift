@@ -1,0 +1,145 @@
+import DocketTLS
+import DocketWire
+import Glibc
+
+/// What a read or a write on a connection's socket came to.
+enum TransportResult {
+    case bytes(Int)
+    /// Nothing now; the loop says when to try again.
+    case wouldBlock
+    /// The peer closed (EOF, or TLS close_notify).
+    case end
+    case failed(String)
+}
+
+/// Bytes on and off a connection's socket: plain TCP, or TLS (OpenSSL, behind `DocketTLS`).
+/// The plain path stays a bare read/write, so TLS costs connections without it one test.
+extension Server {
+    @inline(__always)
+    func transportRead(_ connection: Connection, into space: UnsafeMutableRawBufferPointer) -> TransportResult {
+        if let tls = connection.tls {
+            switch tls.read(into: space) {
+            case .done(let count): return .bytes(count)
+            case .wantRead, .wantWrite: return .wouldBlock
+            case .closed: return .end
+            case .failed(let why): return .failed(why)
+            }
+        }
+        while true {
+            let count = Glibc.read(connection.fd, space.baseAddress, space.count)
+            if count > 0 { return .bytes(count) }
+            if count == 0 { return .end }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+            return .failed(String(cString: strerror(errno)))
+        }
+    }
+
+    @inline(__always)
+    func transportWrite(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) -> TransportResult {
+        if let tls = connection.tls, tls.isEstablished {
+            switch tls.write(bytes) {
+            case .done(let count): return .bytes(count)
+            // A write that needs the peer's bytes first (a key update) waits like a full socket.
+            case .wantRead, .wantWrite: return .wouldBlock
+            case .closed: return .end
+            case .failed(let why): return .failed(why)
+            }
+        }
+        // Plain TCP, or the plain INFO before a client upgrades.
+        while true {
+            let count = Glibc.write(connection.fd, bytes.baseAddress, bytes.count)
+            if count >= 0 { return .bytes(count) }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+            return .failed(String(cString: strerror(errno)))
+        }
+    }
+
+    // MARK: TLS handshake
+
+    /// Gives a new connection its TLS session and handshake deadline; false if it was closed.
+    func startTLS(_ connection: Connection, _ context: TLSContext, _ settings: TLSSettings) -> Bool {
+        do {
+            connection.tls = try context.session(fd: connection.fd)
+        } catch {
+            log.error("\(connection.label) - TLS: \(error)")
+            close(connection, reason: "TLS setup failed")
+            return false
+        }
+        let timer = loop.makeEvent(fd: -1, flags: 0, context: connection, callback: tlsTimerCallback)
+        EventLoop.add(timer, timeoutMilliseconds: settings.timeoutMilliseconds)
+        connection.tlsTimer = timer
+        return true
+    }
+
+    /// Moves a connection's handshake on when its socket is ready.
+    func advanceHandshake(_ connection: Connection) {
+        guard let tls = connection.tls, !connection.isClosed else { return }
+        if !connection.sawTLSRecord {
+            // After a plain INFO, a client that does not speak TLS sends its CONNECT in clear:
+            // tell it why it is being closed, in words, rather than with a handshake error.
+            var first: UInt8 = 0
+            let count = recv(connection.fd, &first, 1, Int32(MSG_PEEK))
+            if count == 0 { return close(connection, reason: "Client Closed before the TLS handshake") }
+            if count < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+                return close(connection, reason: "Read Error: \(String(cString: strerror(errno)))")
+            }
+            guard first == Self.tlsHandshakeRecord else {
+                log.warn("\(connection.label) - Secure Connection - TLS Required: the client sent plain text")
+                connection.tls = nil  // the error goes out in clear, where the client can read it
+                // Take what it sent, so that the close is a FIN the client reads the error before,
+                // not a reset for unread bytes.
+                var sink = [UInt8](repeating: 0, count: 4096)
+                for _ in 0..<16 {
+                    if sink.withUnsafeMutableBytes({ Glibc.read(connection.fd, $0.baseAddress, $0.count) }) <= 0 { break }
+                }
+                return protocolError(connection, ProtocolError(.tlsRequired))
+            }
+            connection.sawTLSRecord = true
+        }
+        switch tls.handshake() {
+        case .done:
+            if let timer = connection.tlsTimer { EventLoop.free(timer) }
+            connection.tlsTimer = nil
+            if connection.isWaitingToWrite, let event = connection.writeEvent {
+                connection.isWaitingToWrite = false
+                EventLoop.remove(event)
+            }
+            log.debug("\(connection.label) - TLS handshake complete (\(tls.version)\(tls.peerSubject.map { ", client \($0)" } ?? ""))")
+            if config.tls?.handshakeFirst == true { sendInfo(connection) }
+            // The client may have sent its CONNECT with the last handshake bytes.
+            readReady(connection)
+        case .wantRead:
+            if connection.isWaitingToWrite, let event = connection.writeEvent {
+                connection.isWaitingToWrite = false
+                EventLoop.remove(event)
+            }
+        case .wantWrite:
+            if !connection.isWaitingToWrite, let event = connection.writeEvent {
+                connection.isWaitingToWrite = true
+                EventLoop.add(event)
+            }
+        case .closed:
+            close(connection, reason: "Client Closed during the TLS handshake")
+        case .failed(let why):
+            log.warn("\(connection.label) - TLS handshake error: \(why)")
+            close(connection, reason: "TLS handshake error")
+        }
+    }
+
+    /// The first byte of every TLS handshake record.
+    static let tlsHandshakeRecord: UInt8 = 0x16
+
+    fileprivate func tlsTimedOut(_ connection: Connection) {
+        guard !connection.isClosed, !connection.isTransportReady else { return }
+        log.warn("\(connection.label) - TLS handshake timeout after \(config.tls?.timeoutMilliseconds ?? 0) ms")
+        close(connection, reason: "TLS handshake timeout")
+    }
+}
+
+private func tlsTimerCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    let connection = Unmanaged<Connection>.fromOpaque(context!).takeUnretainedValue()
+    connection.server.tlsTimedOut(connection)
+}

@@ -1,0 +1,180 @@
+"""TLS as nats-server does it, driven by a real NATS client (nats-py).
+
+The same flags (--tls, --tlscert, --tlskey, --tlscacert, --tlsverify) and the same
+configuration block (tls { ... handshake_first }) on both servers: run this module with
+NATS_SERVER=1 to check the tests themselves against nats-server. Certificates are made here
+with the openssl command line: a throwaway CA, a server certificate for 127.0.0.1 and
+localhost, and a client certificate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import nats
+import pytest
+
+from conftest import server_mode
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("certs")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+             "-days", "2", "-subj", "/CN=Docket Test CA", cwd=d)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key", "-out", "other-ca.pem",
+             "-days", "2", "-subj", "/CN=Some Other CA", cwd=d)
+    (d / "server.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for name, ext in (("server", ["-extfile", "server.ext"]), ("client", [])):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={name}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", f"{name}.pem", "-days", "2", *ext, cwd=d)
+    return {name: str(d / name) for name in
+            ("ca.pem", "other-ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
+
+
+def _context(certs, ca="ca.pem", client=False) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=certs[ca])
+    if client:
+        ctx.load_cert_chain(certs["client.pem"], certs["client.key"])
+    return ctx
+
+
+def _tls_url(url: str) -> str:
+    return "tls://" + urlparse(url).netloc
+
+
+async def _round_trip(nc, subject="tls.check", payload=b"x" * 70000) -> bytes:
+    sub = await nc.subscribe(subject)
+    await nc.publish(subject, payload)
+    msg = await sub.next_msg(timeout=3)
+    return msg.data
+
+
+def test_publish_and_subscribe_over_tls(start_server, certs):
+    url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"])
+    sock = socket.create_connection((urlparse(url).hostname, urlparse(url).port), timeout=5)
+    info = json.loads(sock.recv(4096).split(b"\r\n")[0][5:])
+    sock.close()
+    assert info["tls_required"] is True
+
+    async def main():
+        nc = await nats.connect(_tls_url(url), tls=_context(certs), allow_reconnect=False)
+        # A payload larger than one TLS record, and many small ones in a burst.
+        assert await _round_trip(nc) == b"x" * 70000
+        sub = await nc.subscribe("burst")
+        for i in range(500):
+            await nc.publish("burst", str(i).encode())
+        got = [int((await sub.next_msg(timeout=3)).data) for _ in range(500)]
+        assert got == list(range(500))
+        await nc.close()
+
+    run(main())
+
+
+@pytest.mark.docketd_only("job API")
+def test_jobs_over_tls(start_server, certs):
+    url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"])
+
+    async def main():
+        nc = await nats.connect(_tls_url(url), tls=_context(certs), allow_reconnect=False)
+        reply = await nc.request("$DOCKET.API.ENQ.emails", b"hello", timeout=3)
+        assert json.loads(reply.data)["id"] == 1
+        job = await nc.request("$DOCKET.API.RESERVE.emails", b"", timeout=3)
+        assert job.data == b"hello" and job.headers["Docket-Job-Id"] == "1"
+        done = await nc.request("$DOCKET.API.ACK.1", b"", timeout=3)
+        assert json.loads(done.data) == {"ok": True}
+        await nc.close()
+
+    run(main())
+
+
+def test_a_server_certificate_from_another_ca_is_refused(start_server, certs):
+    url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"])
+
+    async def main():
+        with pytest.raises(Exception):
+            await nats.connect(_tls_url(url), tls=_context(certs, ca="other-ca.pem"),
+                               allow_reconnect=False, connect_timeout=2, max_reconnect_attempts=0)
+
+    run(main())
+
+
+@pytest.mark.docketd_only("nats-server's answer to plain text differs")
+def test_a_plain_client_is_told_tls_is_required(start_server, certs):
+    url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"])
+    sock = socket.create_connection((urlparse(url).hostname, urlparse(url).port), timeout=5)
+    sock.recv(4096)
+    sock.sendall(b"CONNECT {}\r\nPING\r\n")
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data == b"-ERR 'Secure Connection - TLS Required'\r\n"
+
+
+def test_mutual_tls_needs_a_client_certificate(start_server, certs):
+    url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"],
+                       tlscacert=certs["ca.pem"], tlsverify=True)
+
+    async def main():
+        nc = await nats.connect(_tls_url(url), tls=_context(certs, client=True), allow_reconnect=False)
+        assert await _round_trip(nc, payload=b"mutual") == b"mutual"
+        await nc.close()
+        with pytest.raises(Exception):
+            nc = await nats.connect(_tls_url(url), tls=_context(certs), allow_reconnect=False,
+                                    connect_timeout=2, max_reconnect_attempts=0)
+            # TLS 1.3 reports a refused client certificate after the handshake, on first use.
+            await _round_trip(nc, payload=b"nope")
+
+    run(main())
+
+
+@pytest.mark.docketd_only("handshake_first came with nats-server 2.10; Debian's is 2.9")
+def test_handshake_first_from_the_configuration_file(start_server, certs):
+    config = (
+        "tls {\n"
+        f'  cert_file: "{certs["server.pem"]}"\n'
+        f'  key_file: "{certs["server.key"]}"\n'
+        "  handshake_first: true\n"
+        "}\n"
+    )
+    url = start_server(config=config)
+
+    async def main():
+        nc = await nats.connect(_tls_url(url), tls=_context(certs), tls_handshake_first=True, allow_reconnect=False)
+        assert await _round_trip(nc, payload=b"first") == b"first"
+        await nc.close()
+
+    run(main())
+
+
+def test_tls_with_a_user_and_password(start_server, certs):
+    url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"], user="alice", **{"pass": "wonder"})
+
+    async def main():
+        nc = await nats.connect(_tls_url(url), tls=_context(certs), user="alice", password="wonder", allow_reconnect=False)
+        assert await _round_trip(nc, payload=b"both") == b"both"
+        await nc.close()
+        with pytest.raises(Exception):
+            await nats.connect(_tls_url(url), tls=_context(certs), user="alice", password="wrong",
+                               allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+    run(main())
