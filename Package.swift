@@ -61,12 +61,13 @@ let package = Package(
             name: "docket-bench",
             dependencies: [
                 "DocketWire",
+                "DocketTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
-        .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTestSupport"]),
+        .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTLS", "DocketTestSupport"]),
         .testTarget(
             name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket", "DocketTestSupport"],
             exclude: ["conformance-gaps.txt"]),

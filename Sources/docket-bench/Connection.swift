@@ -1,3 +1,4 @@
+import DocketTLS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +20,8 @@ final class Connection {
     /// Received bytes not yet consumed are `storage[start..<end]`.
     private var start = 0
     private var end = 0
+    /// TLS once `startTLS` has run; nil for plain TCP.
+    private var tls: TLSSession?
 
     /// Connects to `address:port` with `TCP_NODELAY` set, so small handshake commands and the
     /// final PING are not held back by Nagle's algorithm.
@@ -43,6 +46,25 @@ final class Connection {
             }
         }
         guard result == 0 else { throw BenchError.system("connect to \(address):\(port)") }
+    }
+
+    /// Upgrades to TLS (after the server's INFO), blocking until the handshake completes.
+    func startTLS(_ context: TLSContext, serverName: String, shouldStop: () -> Bool) throws {
+        let session: TLSSession
+        do { session = try context.session(fd: descriptor, serverName: serverName) } catch { throw BenchError("TLS: \(error)") }
+        while true {
+            switch session.handshake() {
+            case .done:
+                tls = session
+                return
+            case .wantRead, .wantWrite:
+                if shouldStop() { throw BenchError("timed out in the TLS handshake") }
+            case .closed:
+                throw BenchError.connectionClosed
+            case .failed(let why):
+                throw BenchError(why)
+            }
+        }
     }
 
     /// The socket, for poll(2). Reading and writing still go through this object.
@@ -105,6 +127,7 @@ final class Connection {
         guard end < storage.count else {
             throw BenchError("the server sent a control line longer than \(storage.count) bytes")
         }
+        if let tls { return try fillTLS(tls) }
         while true {
             let count = read(descriptor, storage.baseAddress! + end, storage.count - end)
             if count > 0 {
@@ -118,6 +141,26 @@ final class Connection {
             default: throw BenchError.system("read")
             }
         }
+    }
+
+    /// Reads every decrypted byte that fits: bytes OpenSSL holds would not wake a reader.
+    private func fillTLS(_ tls: TLSSession) throws -> Bool {
+        var got = false
+        repeat {
+            switch tls.read(into: UnsafeMutableRawBufferPointer(rebasing: storage[end...])) {
+            case .done(let count):
+                end += count
+                got = true
+            case .wantRead, .wantWrite:
+                return got
+            case .closed:
+                if got { return true }
+                throw BenchError.connectionClosed
+            case .failed(let why):
+                throw BenchError(why)
+            }
+        } while tls.bufferedBytes > 0 && end < storage.count
+        return got
     }
 
     /// The next CRLF-terminated line, without its line ending. Only for the handshake and the
@@ -148,7 +191,7 @@ final class Connection {
     func write(_ bytes: UnsafeRawBufferPointer, shouldStop: () -> Bool) throws -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            let count = try send(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
             if count > 0 {
                 offset += count
                 continue
@@ -169,13 +212,26 @@ final class Connection {
     /// - Returns: the bytes written, 0 if the socket's send buffer is full.
     func writeAvailable(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         while true {
-            let count = Glibc.write(descriptor, bytes.baseAddress!, bytes.count)
+            let count = try send(bytes)
             if count >= 0 { return count }
             switch errno {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK: return 0
             default: throw BenchError.system("write")
             }
+        }
+    }
+
+    /// One write(2), or one TLS write reported the same way (-1 with errno EAGAIN to wait).
+    private func send(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        guard let tls else { return Glibc.write(descriptor, bytes.baseAddress!, bytes.count) }
+        switch tls.write(bytes) {
+        case .done(let count): return count
+        case .wantRead, .wantWrite:
+            errno = EAGAIN
+            return -1
+        case .closed: throw BenchError.connectionClosed
+        case .failed(let why): throw BenchError(why)
         }
     }
 

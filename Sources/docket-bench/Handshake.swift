@@ -1,3 +1,4 @@
+import DocketTLS
 import DocketWire
 
 /// The protocol steps around the measured part of a run: greeting the server and making sure
@@ -9,13 +10,18 @@ enum Handshake {
 
     /// Reads the server's INFO and answers with CONNECT.
     /// - Returns: the `max_payload` the server announces, if it announces one.
-    static func greet(_ connection: Connection, control: RunControl) throws -> Int? {
+    /// With `tls`, upgrades after INFO when the server requires it, as NATS clients do.
+    static func greet(_ connection: Connection, control: RunControl, tls: TLSContext? = nil) throws -> Int? {
         let shouldStop = { control.shouldStop }
         let line = try connection.readLine(shouldStop: shouldStop)
         guard line.hasPrefix("INFO ") else {
             throw BenchError("expected INFO from the server, got: \(line.prefix(120))")
         }
         let info = JSONValue.parse(String(line.dropFirst(5)))
+        if info?["tls_required"]?.boolValue == true {
+            guard let tls else { throw BenchError("the server requires TLS: give --tls-ca") }
+            try connection.startTLS(tls, serverName: "127.0.0.1", shouldStop: shouldStop)
+        }
         try connection.write(connectCommand, shouldStop: shouldStop)
         return info?["max_payload"]?.numberValue.map { Int($0) }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DocketWire
+import DocketTLS
 import Foundation
 
 #if canImport(Glibc)
@@ -49,6 +50,9 @@ struct PubSubCommand: ParsableCommand {
 
     @Option(help: "A local server process whose CPU time during the run to report.")
     var serverPid: Int32?
+
+    @Option(help: ArgumentHelp("A CA file (PEM): connect with TLS, checking the server's certificate against it, when the server requires TLS.", valueName: "pem"))
+    var tlsCa: String?
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
@@ -113,9 +117,18 @@ struct PubSubCommand: ParsableCommand {
         if let serverPid, ServerCPU.seconds(pid: serverPid) == nil {
             throw ValidationError("--server-pid \(serverPid): cannot read /proc/\(serverPid)/stat.")
         }
-        return PubSubPlan(
+        var plan = PubSubPlan(
             protocolKind: `protocol`, address: address, port: port, messages: messages, size: payloadSize,
             subscribers: subscribers, publishSubject: subject, subscribeSubject: subscribeSubject,
             queueGroup: queueGroup, timeoutSeconds: timeout, serverPID: serverPid)
+        if let tlsCa {
+            guard !redis else { throw ValidationError("--tls-ca: TLS is measured with the NATS protocol only.") }
+            do {
+                plan.tls = try TLSContext.client(caFile: tlsCa, certificate: nil, key: nil)
+            } catch {
+                throw ValidationError("--tls-ca: \(error)")
+            }
+        }
+        return plan
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DocketTLS
 
 /// The wire protocols `pubsub` speaks: NATS core (docketd, nats-server) or Redis pub/sub.
 enum PubSubProtocol: String, CaseIterable, ExpressibleByArgument, Sendable {
@@ -26,6 +27,8 @@ struct PubSubPlan: Sendable {
     var timeoutSeconds: Double
     /// A local server process whose CPU time to report.
     var serverPID: Int32?
+    /// TLS with this context when the server requires it (INFO's `tls_required`).
+    var tls: TLSContext? = nil
 
     /// Deliveries that complete the run: each message once per subscriber, or once in all
     /// for a queue group (the server hands each message to one member).

@@ -34,7 +34,7 @@ enum Publisher {
             return try RedisPublisher.publish(plan: plan, control: control, outcome: &outcome)
         }
         let connection = try Connection(to: plan.address, port: plan.port, receiveBufferSize: receiveBufferSize)
-        if let maxPayload = try Handshake.greet(connection, control: control), plan.size > maxPayload {
+        if let maxPayload = try Handshake.greet(connection, control: control, tls: plan.tls), plan.size > maxPayload {
             throw BenchError("--size \(plan.size) exceeds the server's max_payload of \(maxPayload) bytes")
         }
         try Handshake.flush(connection, control: control)

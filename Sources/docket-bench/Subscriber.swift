@@ -35,7 +35,7 @@ struct Subscriber {
         let connection: Connection
         do {
             connection = try Connection(to: plan.address, port: plan.port, receiveBufferSize: Self.receiveBufferSize)
-            if plan.protocolKind == .nats { _ = try Handshake.greet(connection, control: control) }
+            if plan.protocolKind == .nats { _ = try Handshake.greet(connection, control: control, tls: plan.tls) }
             try connection.write(plan.subscribeCommand, shouldStop: { control.shouldStop })
             switch plan.protocolKind {
             case .nats: try Handshake.flush(connection, control: control)

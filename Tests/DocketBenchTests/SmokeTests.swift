@@ -1,6 +1,7 @@
 import DocketTestSupport
 import Foundation
 import Testing
+import DocketTLS
 @testable import docket_bench
 
 /// Every scenario once against a real docketd, with tiny counts: the tool must keep working
@@ -53,6 +54,41 @@ import Testing
         let wildcard = pubsub(port: server.port, pid: server.pid, subscribers: 2, subscribeSubject: "bench.>")
         #expect(wildcard.failure == nil)
         #expect(wildcard.received == 40_000)
+    }
+
+    /// Pub/sub over TLS (the upgrade after INFO), with certificates made by openssl here.
+    @Test func pubSubOverTLS() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func openssl(_ arguments: [String]) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["openssl"] + arguments
+            process.currentDirectoryURL = directory
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "openssl \(arguments)")
+        }
+        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Bench CA"])
+        try "subjectAltName=IP:127.0.0.1\n".write(to: directory.appendingPathComponent("san.ext"), atomically: true, encoding: .utf8)
+        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
+        try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"])
+        let path = { (name: String) in directory.appendingPathComponent(name).path }
+        let server = try DocketdProcess(["--tls", "--tlscert", path("server.pem"), "--tlskey", path("server.key")])
+        defer { server.stop() }
+        var plan = PubSubPlan(
+            protocolKind: .nats, address: Self.loopback, port: server.port, messages: 20_000, size: 100,
+            subscribers: 2, publishSubject: "bench.x.y", subscribeSubject: "bench.x.y", queueGroup: nil, timeoutSeconds: 20,
+            serverPID: server.pid)
+        let plain = PubSubScenario(plan: plan).run()
+        #expect(plain.failure != nil, "a plain client must not get through")
+        plan.tls = try TLSContext.client(caFile: path("ca.pem"), certificate: nil, key: nil)
+        let report = PubSubScenario(plan: plan).run()
+        #expect(report.failure == nil, "\(report.failure ?? "")")
+        #expect(report.received == 40_000)
     }
 
     @Test func jobCyclesEnqueueAndDrainOnDocketd() throws {
