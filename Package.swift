@@ -33,19 +33,25 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CCrypt", path: "Sources/CCrypt", pkgConfig: "libcrypt",
+            providers: [.apt(["libcrypt-dev"])]),
         .target(name: "DocketWire", swiftSettings: hotPath),
+        // bcrypt password hashes (libcrypt), checked off the event loop.
+        .target(name: "DocketPasswords", dependencies: ["CCrypt"]),
         // TLS for the server, the Swift client and the benchmark: the one module that sees OpenSSL.
         .target(name: "DocketTLS", dependencies: ["COpenSSL"]),
         .target(name: "DocketEngine", dependencies: ["DocketWire"], swiftSettings: hotPath),
         .target(name: "DocketStore", dependencies: ["CLMDB"]),
         .target(
             name: "DocketServer",
-            dependencies: ["DocketWire", "DocketEngine", "DocketStore", "DocketTLS", "CLibevent"],
+            dependencies: ["DocketWire", "DocketEngine", "DocketStore", "DocketTLS", "DocketPasswords", "CLibevent"],
             swiftSettings: hotPath),
         .executableTarget(
             name: "docketd",
             dependencies: [
                 "DocketServer",
+                "DocketPasswords",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The Swift client library and the `docket` command-line tool built on it.
@@ -75,6 +81,6 @@ let package = Package(
         // Starts a real docketd on port 0 with a temporary data directory, and talks to it over
         // TCP: shared by every test target that needs a live server.
         .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
-        .testTarget(name: "DocketServerTests", dependencies: ["docketd", "DocketServer", "DocketStore", "DocketTestSupport"]),
+        .testTarget(name: "DocketServerTests", dependencies: ["docketd", "DocketServer", "DocketStore", "DocketPasswords", "DocketTestSupport"]),
     ]
 )

@@ -1,3 +1,4 @@
+import DocketPasswords
 import DocketWire
 
 /// Who may connect: the credentials configured with `--auth` or `--user`/`--pass`, checked
@@ -12,6 +13,9 @@ struct Authenticator: Sendable {
         let password: String
         /// nil: every right.
         var permissions: Permissions?
+
+        /// Whether `password` is a bcrypt hash of the password rather than the password.
+        var isHashed: Bool { PasswordHash.isHash(password) }
     }
 
     enum Credentials: Sendable {
@@ -29,18 +33,37 @@ struct Authenticator: Sendable {
         self.noAuthUser = noAuthUser
     }
 
-    /// The principal a CONNECT document proves, or nil when it proves none.
-    func principal(connect json: JSONValue) -> Principal? {
+    /// What a set of credentials comes to: a principal, a refusal, or a password hash to check
+    /// first (slow: the server runs it off the loop, see `PasswordChecker`).
+    enum Verdict {
+        case proved(Principal)
+        case refused
+        /// `principal` is proved if `password` matches `hash`; nil: refused either way (an
+        /// unknown user, checked against some user's hash so that the time says nothing).
+        case check(password: String, hash: String, principal: Principal?)
+    }
+
+    /// What a CONNECT document proves.
+    func verdict(connect json: JSONValue) -> Verdict {
         let user = json["user"]?.stringValue, pass = json["pass"]?.stringValue, token = json["auth_token"]?.stringValue
-        if user == nil && pass == nil && token == nil, let noAuthUser { return principal(named: noAuthUser) }
+        if user == nil && pass == nil && token == nil, let noAuthUser, let principal = principal(named: noAuthUser) {
+            return .proved(principal)
+        }
         switch credentials {
         case .token(let expected):
-            guard let token, Self.equal(token, expected) else { return nil }
-            return Principal(name: "token", permissions: nil)
+            return Self.matching(token: token, expected)
         case .users(let users):
-            guard let user, let pass else { return nil }
+            guard let user, let pass else { return .refused }
             return Self.matching(user, pass, users)
         }
+    }
+
+    /// A token compared with the configured one, or checked against it when it is a hash.
+    private static func matching(token: String?, _ expected: String) -> Verdict {
+        let principal = Principal(name: "token", permissions: nil)
+        if PasswordHash.isHash(expected) { return .check(password: token ?? "", hash: expected, principal: token == nil ? nil : principal) }
+        guard let token, equal(token, expected) else { return .refused }
+        return .proved(principal)
     }
 
     /// The configured user of that name (the owner of a stored route, say), or nil.
@@ -52,38 +75,51 @@ struct Authenticator: Sendable {
     }
 
     /// The user whose name and password both match. Every entry is compared in full, so the
-    /// time taken tells nothing about which part, or which user, was wrong.
-    private static func matching(_ user: String, _ pass: String, _ users: [User]) -> Principal? {
-        var found: Principal?
+    /// time taken tells nothing about which part, or which user, was wrong; a user whose
+    /// password is a bcrypt hash is left to the hash check.
+    private static func matching(_ user: String, _ pass: String, _ users: [User]) -> Verdict {
+        var verdict = Verdict.refused
+        var nameFound = false
         for entry in users {
             let nameMatches = equal(user, entry.name)
+            if entry.isHashed {
+                if nameMatches {
+                    nameFound = true
+                    verdict = .check(password: pass, hash: entry.password, principal: Principal(name: entry.name, permissions: entry.permissions))
+                }
+                continue
+            }
             let passwordMatches = equal(pass, entry.password)
-            if nameMatches && passwordMatches { found = Principal(name: entry.name, permissions: entry.permissions) }
+            if nameMatches { nameFound = true }
+            if nameMatches && passwordMatches { verdict = .proved(Principal(name: entry.name, permissions: entry.permissions)) }
         }
-        return found
+        if !nameFound, let decoy = users.first(where: { $0.isHashed }) {
+            return .check(password: pass, hash: decoy.password, principal: nil)
+        }
+        return verdict
     }
 
-    /// Who an HTTP `Authorization` header value proves to be: `Bearer <token>` or `Basic
+    /// What an HTTP `Authorization` header value proves: `Bearer <token>` or `Basic
     /// base64(user:password)` (a token also as `Basic` with it as password).
-    func principal(httpAuthorization header: String?) -> Principal? {
-        guard let header else { return nil }
+    func verdict(httpAuthorization header: String?) -> Verdict {
+        guard let header else { return .refused }
         let parts = header.split(separator: " ", maxSplits: 1).map(String.init)
-        guard parts.count == 2 else { return nil }
+        guard parts.count == 2 else { return .refused }
         switch (parts[0].lowercased(), credentials) {
         case ("bearer", .token(let token)):
-            return Self.equal(parts[1].trimmingBlanks, token) ? Principal(name: "token", permissions: nil) : nil
+            return Self.matching(token: parts[1].trimmingBlanks, token)
         case ("basic", _):
             guard let decoded = Base64.decode(parts[1].trimmingBlanks), let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else {
-                return nil
+                return .refused
             }
             let user = String(decoding: decoded[..<colon], as: UTF8.self)
             let password = String(decoding: decoded[(colon + 1)...], as: UTF8.self)
             switch credentials {
-            case .token(let token): return Self.equal(password, token) ? Principal(name: "token", permissions: nil) : nil
+            case .token(let token): return Self.matching(token: password, token)
             case .users(let users): return Self.matching(user, password, users)
             }
         default:
-            return nil
+            return .refused
         }
     }
 

@@ -63,8 +63,11 @@ final class Connection {
     /// A WAIT in progress; like a waiting RESERVE, it holds back the connection's later commands.
     var watch: JobWatch?
 
-    /// Waiting in RESERVE or WAIT: later commands wait their turn.
-    var isBlocked: Bool { waiter != nil || watch != nil }
+    /// Its CONNECT's password is being checked against a hash, off the loop.
+    var isCheckingCredentials = false
+
+    /// Waiting in RESERVE or WAIT, or for its credentials: later commands wait their turn.
+    var isBlocked: Bool { waiter != nil || watch != nil || isCheckingCredentials }
     /// Reading stopped because it sent a lot while waiting for a job.
     var isReadPaused = false
 

@@ -14,8 +14,9 @@ final class MonitoringServer {
     /// right) and answers nil when they do not reach it (403).
     typealias Route = (contentType: String, body: (Permissions?) -> String?)
 
-    /// Who an `Authorization` header value proves to be; nil when it proves no one.
-    typealias Authorize = @Sendable (String?) -> Principal?
+    /// Who an `Authorization` header value proves to be (nil: no one), told to the callback,
+    /// which may come in a later pass (a password hash is checked off the loop).
+    typealias Authorize = (String?, @escaping (Principal?) -> Void) -> Void
 
     struct Limits {
         /// Longest request head (request line and headers) read before answering 431.
@@ -165,11 +166,38 @@ final class MonitoringServer {
         guard headEnd <= limits.maxHeadBytes else {
             return answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
         }
-        answer(connection, respond(to: Array(connection.input[..<headEnd])))
+        respond(to: Array(connection.input[..<headEnd]), on: connection)
     }
 
-    /// The response to one request head.
-    private func respond(to head: [UInt8]) -> [UInt8] {
+    /// Answers one request head, once its credentials are settled.
+    private func respond(to head: [UInt8], on connection: HTTPConnection) {
+        connection.answered = true  // reads nothing more, while its credentials are checked too
+        if let event = connection.readEvent { EventLoop.remove(event) }
+        let key = ObjectIdentifier(connection)
+        let finish = { [weak self] (response: [UInt8]) in
+            guard let self, self.connections[key] != nil else { return }  // closed meanwhile
+            self.answer(connection, response)
+        }
+        guard let authorize, let path = Self.path(of: head), path != "/healthz" else {
+            return finish(response(to: head, principal: nil, authorized: authorize == nil))
+        }
+        authorize(Self.header("authorization", in: head)) { [weak self] principal in
+            guard let self else { return }
+            finish(self.response(to: head, principal: principal, authorized: principal != nil))
+        }
+    }
+
+    /// The request target's path, when the request line has one.
+    private static func path(of head: [UInt8]) -> String? {
+        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
+        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
+        guard parts.count == 3 else { return nil }
+        return String(String(decoding: parts[1], as: UTF8.self).prefix { $0 != "?" })
+    }
+
+    /// The response to one request head, for a reader proved to be `principal` (or not proved,
+    /// when `authorized` is false and credentials are required).
+    private func response(to head: [UInt8], principal: Principal?, authorized: Bool) -> [UInt8] {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
         guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else {
@@ -184,8 +212,8 @@ final class MonitoringServer {
         // With credentials required, everything but the health check needs them too: the
         // documents name queues, clients and counts an outsider has no business seeing.
         var permissions: Permissions?
-        if let authorize, path != "/healthz" {
-            guard let principal = authorize(Self.header("authorization", in: head)) else {
+        if authorize != nil, path != "/healthz" {
+            guard authorized, let principal else {
                 return Self.response(
                     401, "Unauthorized", "text/plain", "credentials required\n", head: method == "HEAD",
                     extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n")

@@ -40,14 +40,31 @@ extension Server {
             return protocolError(connection, ProtocolError(.invalidProtocol, "CONNECT needs a JSON object"))
         }
         if let authenticator = config.authenticator, !connection.isAuthenticated {
-            guard let principal = authenticator.principal(connect: document) else {
-                log.warn("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing")
-                return protocolError(connection, ProtocolError(.authorizationViolation))
+            // Later commands wait while a password hash is checked; the auth timeout still runs.
+            connection.isCheckingCredentials = true
+            var settledLater = false
+            settle(authenticator.verdict(connect: document)) { [unowned self] principal in
+                guard !connection.isClosed, connection.closeReason == nil else { return }
+                connection.isCheckingCredentials = false
+                guard let principal else {
+                    log.warn("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing")
+                    return protocolError(connection, ProtocolError(.authorizationViolation))
+                }
+                connection.isAuthenticated = true
+                connection.principal = principal
+                if let timer = connection.authTimer { EventLoop.remove(timer) }
+                applyConnect(connection, document)
+                // Settled now, the parse loop that called us goes on by itself; settled in a
+                // later pass, the commands that waited behind the CONNECT run from here.
+                if settledLater { resume(connection) }
             }
-            connection.isAuthenticated = true
-            connection.principal = principal
-            if let timer = connection.authTimer { EventLoop.remove(timer) }
+            settledLater = true
+            return
         }
+        applyConnect(connection, document)
+    }
+
+    private func applyConnect(_ connection: Connection, _ document: JSONValue) {
         switch connection.options.applying(connect: document) {
         case .failure(let error):
             protocolError(connection, error)

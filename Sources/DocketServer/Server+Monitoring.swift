@@ -25,7 +25,7 @@ extension Server {
     /// users, when there are any.
     private var monitoringAuthorization: MonitoringServer.Authorize? {
         guard let authenticator = config.authenticator else { return nil }
-        return { header in authenticator.principal(httpAuthorization: header) }
+        return { [unowned self] header, done in settle(authenticator.verdict(httpAuthorization: header), done) }
     }
 
     /// Server-wide documents name every queue and client: they need the read right on all queues.

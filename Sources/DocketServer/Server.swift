@@ -1,5 +1,6 @@
 import CLibevent
 import DocketEngine
+import DocketPasswords
 import DocketTLS
 import DocketStore
 import DocketWire
@@ -36,6 +37,12 @@ public final class Server {
     private var listener: Listener?
     /// Certificates and rules of the client port's TLS, when it has TLS.
     private(set) var tlsContext: TLSContext?
+    /// Checks bcrypt password hashes off the loop, when any user has one.
+    private(set) var passwordChecker: PasswordChecker?
+    private var passwordCheckEvent: OpaquePointer?
+    /// What to do with each password check's result, by check id.
+    var pendingPasswordChecks: [UInt64: (Bool) -> Void] = [:]
+    var nextPasswordCheckID: UInt64 = 1
     private var listenEvent: OpaquePointer?
     private var pingTimer: OpaquePointer?
     private var signalEvents: [OpaquePointer] = []
@@ -136,6 +143,14 @@ public final class Server {
             } catch {
                 throw ServerError("TLS: \(error)")
             }
+        }
+        if needsPasswordChecker {
+            let checker = try PasswordChecker()
+            let event = loop.makeEvent(
+                fd: checker.readDescriptor, flags: EventLoop.read | EventLoop.persist, context: self, callback: passwordChecksCallback)
+            EventLoop.add(event)
+            passwordChecker = checker
+            passwordCheckEvent = event
         }
         let started = monotonicMilliseconds()
         StartupFaultGuard.install(dataDirectory: config.dataDirectory)
@@ -738,6 +753,9 @@ public final class Server {
         }
         if let commitEvent { EventLoop.free(commitEvent) }
         commitEvent = nil
+        if let passwordCheckEvent { EventLoop.free(passwordCheckEvent) }
+        passwordCheckEvent = nil
+        passwordChecker?.stop()
         monitoring = nil
         dataDirectory?.close()
         dataDirectory = nil
@@ -794,6 +812,10 @@ private func pingCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRa
 
 private func signalCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().signalReceived(fd)
+}
+
+private func passwordChecksCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().passwordChecksFinished()
 }
 
 private func commitsCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

@@ -165,9 +165,6 @@ struct ConfigFileSettings {
             users = nil
             return
         }
-        if password?.hasPrefix("$2") == true || token?.hasPrefix("$2") == true || users?.contains(where: { $0.password.hasPrefix("$2") }) == true {
-            throw ConfigError("\(path): bcrypt-hashed credentials are not supported by docketd yet")
-        }
         if users != nil {
             guard token == nil, user == nil, password == nil else {
                 throw ConfigError("\(path): authorization takes users, or a token, or one user with a password; not several")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DocketPasswords
 import DocketServer
 import DocketStore
 import DocketWire
@@ -125,6 +126,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most monitoring connections open at once; past it, 503 (DOCKET_HTTP_MAX_CONNECTIONS).")
     var httpMaxConnections = Int(env("DOCKET_HTTP_MAX_CONNECTIONS") ?? "") ?? 256
 
+    @Flag(help: "Read a password from standard input, print its bcrypt hash (for a configuration file's password or token) and exit.")
+    var hashPassword = false
+
     @Flag(help: "Start even though the write-ahead log is damaged: keep every valid batch, log each one dropped, and mark jobs whose payload was lost dead. Without it such a start is refused with a message naming the damage.")
     var salvage = false
 
@@ -236,6 +240,14 @@ struct DocketdCommand: ParsableCommand {
     }
 
     func run() throws {
+        if hashPassword {
+            guard let password = readLine(strippingNewline: true), !password.isEmpty else {
+                throw ValidationError("--hash-password reads the password from standard input; it was empty.")
+            }
+            guard let hash = PasswordHash.make(password, cost: 11) else { throw ValidationError("libcrypt could not make a bcrypt hash.") }
+            print(hash)
+            return
+        }
         let (config, ignoredConfigKeys) = try makeConfigReporting()
         if !ignoredConfigKeys.isEmpty {
             Log(level: .info).warn("Configuration file: ignoring \(ignoredConfigKeys.joined(separator: ", ")) (nats-server settings docketd does not use)")

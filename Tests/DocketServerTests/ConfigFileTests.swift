@@ -125,7 +125,6 @@ import Testing
             ("tls { cert_file: a.pem, key_file: a.key, verify_and_map: true }\n", "tls.verify_and_map is not supported"),
             ("tls { cert_file: a.pem }\n", "tls needs cert_file and key_file"),
             ("tls { cert_file: a.pem, key_file: a.key, verify: true }\n", "tls.verify needs tls.ca_file"),
-            ("authorization { users = [ { user: a, password: \"$2a$11$abc\" } ] }\n", "bcrypt"),
             ("portt: 4222\n", "unknown setting 'portt'"),
             ("port: [1\n", "expected ']'"),
         ] {

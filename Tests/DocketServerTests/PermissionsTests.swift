@@ -231,7 +231,7 @@ import Testing
         let reader = try connect(restarted, "auditor")
         try reader.line("INSPECT 4")
         #expect(try reader.readLine() == "-ERR 'NOT_FOUND job 4 does not exist'")
-        #expect(restarted.log.text.contains("Route 1 (orders.> to emails) does not fire: its owner admin may not enqueue"))
+        #expect(restarted.log.waitForLine(containing: "Route 1 (orders.> to emails) does not fire: its owner admin may not enqueue", timeout: 5) != nil)
     }
 
     /// The monitoring port: server-wide documents need read on every queue; /queues shows

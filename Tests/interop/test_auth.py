@@ -198,3 +198,36 @@ def test_a_denied_subscription_is_reported_and_a_wider_one_filtered(start_server
         await reader.close()
 
     run(main())
+
+
+def _bcrypt(password: str, cost: int = 6) -> str:
+    """A bcrypt hash in nats-server's spelling ($2a$), made with the system's libcrypt."""
+    import ctypes
+
+    lib = ctypes.CDLL("libcrypt.so.1")
+    lib.crypt_gensalt_rn.restype = ctypes.c_char_p
+    lib.crypt.restype = ctypes.c_char_p
+    setting = ctypes.create_string_buffer(128)
+    lib.crypt_gensalt_rn(b"$2b$", cost, None, 0, setting, 128)
+    return lib.crypt(password.encode(), setting.value).decode().replace("$2b$", "$2a$", 1)
+
+
+def test_bcrypt_hashed_passwords_from_the_configuration(start_server):
+    config = f"""
+authorization {{
+  users = [
+    {{ user: alice, password: "{_bcrypt('wonder land')}" }}
+  ]
+}}
+"""
+    url = start_server(config=config)
+
+    async def main():
+        nc = await nats.connect(url, user="alice", password="wonder land", allow_reconnect=False)
+        assert await _round_trip(nc) == b"hello"
+        await nc.close()
+        with pytest.raises(Exception):
+            await nats.connect(url, user="alice", password="wonder lane", allow_reconnect=False,
+                               max_reconnect_attempts=0, connect_timeout=2)
+
+    run(main())
