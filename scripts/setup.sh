@@ -18,13 +18,19 @@ if ((${#missing[@]})); then
 fi
 
 if [ "${1:-}" = "--test" ]; then
-    # The Node.js client's suite runs on node's built-in test runner (node 18 or later).
-    if ! command -v node >/dev/null 2>&1; then
-        echo "setup: installing nodejs"
+    # The Node.js client's suite runs on node's built-in test runner (node 18 or later); npm
+    # packs and installs its tarball; nats-server is the reference the TLS and interop tests
+    # also run against.
+    tools=()
+    command -v node >/dev/null 2>&1 || tools+=(nodejs)
+    command -v npm >/dev/null 2>&1 || tools+=(npm)
+    command -v nats-server >/dev/null 2>&1 || tools+=(nats-server)
+    if ((${#tools[@]})); then
+        echo "setup: installing ${tools[*]}"
         sudo=""
         if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
         $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${tools[@]}" >/dev/null
     fi
     if ! python3 -c 'import nats, pytest, prometheus_client' 2>/dev/null; then
         echo "setup: installing nats-py, pytest and prometheus-client"

@@ -5,9 +5,16 @@
 // options, the `url` (`nats://user:pass@host:4222`, `nats://token@host:4222`), the environment
 // (DOCKET_USER/DOCKET_PASS, DOCKET_TOKEN). They are kept off the client object (in a WeakMap), so
 // util.inspect, JSON.stringify and `client.options` never show the password or token.
+//
+// TLS, as NATS clients do it: a `tls://` url, `tls` options or `tlsHandshakeFirst` ask for it;
+// the socket is upgraded in place (`tls.connect({socket})`) after the server's INFO when INFO
+// says `tls_required` (also when the client did not ask), or TLS comes first, before INFO, with
+// `tlsHandshakeFirst`. The private key and its passphrase are kept off the client too.
 
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 
 import {
@@ -16,8 +23,10 @@ import {
   ConnectionLost,
   InvalidArgument,
   NoResponders,
+  PermissionError,
   ServerError,
   TimeoutError,
+  TlsError,
 } from './errors.js';
 import {
   PING,
@@ -48,7 +57,10 @@ import {
   encodeTouch,
   encodeUnroute,
   encodeUnsub,
+  encodeWait,
   checkQueue,
+  isRoutedReply,
+  parseRoutedReply,
   durationMs,
   replyDecoders,
   route,
@@ -56,7 +68,7 @@ import {
 } from './protocol.js';
 import { Msg, Subscription } from './subscription.js';
 
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';
 
 /** Environment variables read for credentials when neither the options nor the url give any. */
 export const ENV_USER = 'DOCKET_USER';
@@ -64,7 +76,7 @@ export const ENV_PASS = 'DOCKET_PASS';
 export const ENV_TOKEN = 'DOCKET_TOKEN';
 
 const REDACTED = '***';
-const URL_SCHEMES = new Set(['nats:', 'docket:', 'tcp:']);
+const URL_SCHEMES = new Set(['nats:', 'docket:', 'tcp:', 'tls:']);
 
 /**
  * @typedef {object} Credentials what goes into CONNECT to authenticate
@@ -101,9 +113,10 @@ export function redactUrl(url) {
 
 /**
  * Reads a server address: `nats://[user:pass@|token@]host[:port]`, or the same without the scheme
- * (`host:port`, `user:pass@host:port`). Schemes nats, docket and tcp; the port defaults to 4222.
+ * (`host:port`, `user:pass@host:port`). Schemes nats, docket, tcp and tls (`tls://` asks for TLS);
+ * the port defaults to 4222.
  * @param {string} url
- * @returns {{host: string, port: number, user?: string, pass?: string}} a lone user is a token
+ * @returns {{host: string, port: number, user?: string, pass?: string, tls?: boolean}} a lone user is a token
  */
 export function parseServerUrl(url) {
   if (typeof url !== 'string' || url === '') throw new InvalidArgument('url must be a non-empty string');
@@ -120,8 +133,9 @@ export function parseServerUrl(url) {
   }
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
   const port = u.port === '' ? 4222 : Number(u.port);
-  /** @type {{host: string, port: number, user?: string, pass?: string}} */
+  /** @type {{host: string, port: number, user?: string, pass?: string, tls?: boolean}} */
   const out = { host, port };
+  if (u.protocol === 'tls:') out.tls = true;
   try {
     if (u.username !== '') out.user = decodeURIComponent(u.username);
     if (u.password !== '' || /^[^/]*\/\/[^/@]*:@/.test(text)) out.pass = decodeURIComponent(u.password);
@@ -175,6 +189,163 @@ function isAuthorizationViolation(text) {
 }
 
 /**
+ * nats-server's `Permissions Violation for Subscription to "<subject>"[ using queue "<q>"]` and
+ * `Permissions Violation for Publish to "<subject>"` (and any other `Permissions Violation …`).
+ * @param {string} text
+ * @returns {PermissionError|null}
+ */
+export function parsePermissionViolation(text) {
+  if (!/^permissions violation\b/i.test(text.trim())) return null;
+  const sub = /^Permissions Violation for Subscription to "?([^"\s]+)"?(?:\s+using queue "?([^"\s]+)"?)?\s*$/i.exec(text.trim());
+  if (sub) return new PermissionError(text, 'subscribe', sub[1], sub[2] ?? null);
+  const pub = /^Permissions Violation for Publish to "?([^"\s]+)"?\s*$/i.exec(text.trim());
+  if (pub) return new PermissionError(text, 'publish', pub[1]);
+  return new PermissionError(text, 'unknown', null);
+}
+
+/**
+ * TLS settings: `ca`, `cert` and `key` as PEM (strings or Buffers) or read from `caFile`,
+ * `certFile`, `keyFile`; every other key (`rejectUnauthorized`, `servername`, `passphrase`,
+ * `minVersion`, `checkServerIdentity`, …) is passed to Node's `tls.connect` as is.
+ * @typedef {object} TlsOptions
+ * @property {string|Buffer|Array<string|Buffer>} [ca] trusted CA certificates (PEM); default: Node's bundled roots
+ * @property {string} [caFile] a PEM file of CA certificates (read once, when the client is made)
+ * @property {string|Buffer} [cert] the client certificate chain (PEM), for servers that verify clients
+ * @property {string} [certFile]
+ * @property {string|Buffer} [key] the client certificate's private key (PEM)
+ * @property {string} [keyFile]
+ * @property {string} [passphrase] of an encrypted key
+ * @property {boolean} [rejectUnauthorized] default true: a server certificate that does not verify fails the connection
+ * @property {string} [servername] the name to verify the server certificate against (default: the host, unless it is an IP address)
+ * @property {boolean} [handshakeFirst] same as the `tlsHandshakeFirst` option
+ */
+
+/**
+ * @typedef {object} TlsConfig the resolved TLS settings of a client (kept off the object)
+ * @property {'off'|'auto'|'required'} mode off: `tls: false`, plain TCP only; auto: upgrade when the
+ *   server's INFO says tls_required; required: TLS or no connection
+ * @property {boolean} handshakeFirst TLS before INFO
+ * @property {import('node:tls').ConnectionOptions} options for tls.connect
+ */
+
+/** Each client's TLS settings (the private key is among them). @type {WeakMap<object, TlsConfig>} */
+const tlsOf = new WeakMap();
+
+const TLS_SECRET_KEYS = ['key', 'passphrase', 'pfx'];
+
+/**
+ * @param {unknown} path @param {string} what
+ * @returns {Buffer}
+ */
+function readPem(path, what) {
+  if (typeof path !== 'string' || path === '') throw new InvalidArgument(`tls.${what} must be a file path`);
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new InvalidArgument(`cannot read tls.${what} ${JSON.stringify(path)}: ${/** @type {Error} */ (err).message}`);
+  }
+}
+
+/**
+ * @param {unknown} given the `tls` option: undefined, false, true, or TlsOptions
+ * @param {boolean} fromUrl the url's scheme is tls://
+ * @param {unknown} handshakeFirst the `tlsHandshakeFirst` option
+ * @returns {TlsConfig}
+ */
+export function resolveTls(given, fromUrl, handshakeFirst) {
+  if (handshakeFirst !== undefined && handshakeFirst !== null && typeof handshakeFirst !== 'boolean') {
+    throw new InvalidArgument('tlsHandshakeFirst must be a boolean');
+  }
+  if (given === undefined || given === null) {
+    const first = handshakeFirst === true;
+    return { mode: fromUrl || first ? 'required' : 'auto', handshakeFirst: first, options: {} };
+  }
+  if (given === false) {
+    if (fromUrl || handshakeFirst) throw new InvalidArgument('tls: false contradicts a tls:// url or tlsHandshakeFirst');
+    return { mode: 'off', handshakeFirst: false, options: {} };
+  }
+  if (given === true) return { mode: 'required', handshakeFirst: handshakeFirst === true, options: {} };
+  if (typeof given !== 'object' || Array.isArray(given)) throw new InvalidArgument('tls must be true, false, or an object of TLS options');
+  const { caFile, certFile, keyFile, handshakeFirst: first2, ...options } = /** @type {TlsOptions & Record<string, unknown>} */ (given);
+  if (first2 !== undefined && typeof first2 !== 'boolean') throw new InvalidArgument('tls.handshakeFirst must be a boolean');
+  /** @type {Record<string, unknown>} */
+  const out = { ...options };
+  if (caFile !== undefined) {
+    if (out.ca !== undefined) throw new InvalidArgument('give tls.ca or tls.caFile, not both');
+    out.ca = readPem(caFile, 'caFile');
+  }
+  if (certFile !== undefined) {
+    if (out.cert !== undefined) throw new InvalidArgument('give tls.cert or tls.certFile, not both');
+    out.cert = readPem(certFile, 'certFile');
+  }
+  if (keyFile !== undefined) {
+    if (out.key !== undefined) throw new InvalidArgument('give tls.key or tls.keyFile, not both');
+    out.key = readPem(keyFile, 'keyFile');
+  }
+  if ((out.cert === undefined) !== (out.key === undefined) && out.pfx === undefined) {
+    throw new InvalidArgument('a client certificate needs both tls.cert (or certFile) and tls.key (or keyFile)');
+  }
+  try {
+    // A key that does not match its certificate, a wrong passphrase, PEM that is not PEM: said now,
+    // not on every connection attempt.
+    tls.createSecureContext(/** @type {import('node:tls').SecureContextOptions} */ (out));
+  } catch (err) {
+    throw new InvalidArgument(`invalid TLS options: ${/** @type {Error} */ (err).message}`);
+  }
+  return { mode: 'required', handshakeFirst: handshakeFirst === true || first2 === true, options: /** @type {import('node:tls').ConnectionOptions} */ (out) };
+}
+
+/**
+ * A readable message for a failed TLS setup: OpenSSL's reason, a hint, Node's code.
+ * @param {string} where @param {Error & {code?: string}} err
+ * @returns {string}
+ */
+function tlsFailureMessage(where, err) {
+  let text = String(err.message).trim();
+  const reason = /SSL routines:[^:]*:([^:]+):/.exec(text);
+  if (reason) text = reason[1];
+  const code = typeof err.code === 'string' ? err.code : '';
+  let hint = '';
+  if (/ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE)/.test(code)) {
+    hint = ' (the server refused the client certificate, or wanted one: tls.cert and tls.key, or certFile and keyFile)';
+  } else if (/UNABLE_TO_VERIFY|SELF_SIGNED|CERT_UNTRUSTED|UNABLE_TO_GET_ISSUER/.test(code)) {
+    hint = ' (the server certificate is not signed by a CA this client trusts: tls.ca or tls.caFile)';
+  } else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    hint = ' (the server certificate is for another name: tls.servername)';
+  }
+  return `TLS with ${where} failed: ${text}${hint}${code ? ` [${code}]` : ''}`;
+}
+
+/**
+ * The `tls` option as shown on `client.options` / `worker.connection`: the private key and
+ * passphrase hidden, files named.
+ * @param {unknown} given
+ * @returns {unknown}
+ */
+export function redactTls(given) {
+  if (given === null || typeof given !== 'object') return given;
+  /** @type {Record<string, unknown>} */
+  const shown = { ...given };
+  for (const k of TLS_SECRET_KEYS) if (shown[k] !== undefined) shown[k] = REDACTED;
+  return shown;
+}
+
+/**
+ * Connect options with every secret hidden (password, token, the url's credentials, the TLS key).
+ * @param {ConnectOptions} options
+ * @returns {ConnectOptions}
+ */
+export function redactConnectOptions(options) {
+  /** @type {Record<string, any>} */
+  const shown = { ...options };
+  if ('pass' in shown) shown.pass = REDACTED;
+  if ('token' in shown) shown.token = REDACTED;
+  if (typeof shown.url === 'string') shown.url = redactUrl(shown.url);
+  if ('tls' in shown) shown.tls = redactTls(shown.tls);
+  return shown;
+}
+
+/**
  * `host:port` of connect options (url included), for messages; never throws, never shows secrets.
  * @param {ConnectOptions} options
  * @returns {string}
@@ -203,6 +374,11 @@ export function describeAddress(options = {}) {
  * @property {string} [pass]
  * @property {string} [token] credentials for a server started with `--auth <token>`. Without
  *   user/token options, credentials come from the url, else from DOCKET_USER/DOCKET_PASS/DOCKET_TOKEN
+ * @property {boolean|TlsOptions} [tls] TLS: true or options to require it (as a `tls://` url does);
+ *   false to refuse it (a server that requires TLS then fails the connection). Left out: plain TCP,
+ *   upgraded to TLS (Node's bundled CAs) when the server's INFO says `tls_required`
+ * @property {boolean} [tlsHandshakeFirst] start TLS at once, before the server's INFO (for a server
+ *   configured for TLS handshake first); implies TLS
  * @property {string} [name] connection name shown in server logs
  * @property {boolean} [echo] deliver this connection's own publishes to its subscriptions (default true)
  * @property {boolean} [reconnect] reconnect after the connection breaks (default true)
@@ -211,6 +387,9 @@ export function describeAddress(options = {}) {
  * @property {number} [maxReconnectDelayMs] default 2000
  * @property {number} [connectTimeoutMs] time for one attempt to reach a working connection (default 5000)
  * @property {number} [maxOutboxBytes] bytes of commands kept while disconnected (default 8 MiB)
+ * @property {number} [maxControlLine] the longest command line sent, CRLF not counted (default 4096,
+ *   the server's `--max-control-line` default): a longer one would make the server close the
+ *   connection, so it throws InvalidArgument before anything is sent
  * @property {number} [requestTimeoutMs] default timeout of request() (default 5000)
  * @property {number|null} [commandTimeoutMs] how long a command (ENQ, ACK, INSPECT, flush …) waits for its
  *   reply, counted from the call, disconnected time included, before it rejects with TimeoutError
@@ -357,12 +536,39 @@ class Fifo {
  */
 
 /**
+ * A job as a document (`INSPECT`, each element of `DEAD`), as the server sends it. Fields a later
+ * server adds are passed through.
+ * @typedef {object} JobInfo
+ * @property {number} id
+ * @property {string} queue
+ * @property {'waiting'|'delayed'|'active'|'completed'|'dead'} state
+ * @property {number} priority
+ * @property {number} attempts runs so far
+ * @property {number} max_attempts
+ * @property {string} backoff
+ * @property {number} jitter
+ * @property {number} lease_ms
+ * @property {string|null} key
+ * @property {string|null} group
+ * @property {number|null} enqueued_at unix ms
+ * @property {number|null} run_at
+ * @property {number|null} started_at
+ * @property {number|null} finished_at
+ * @property {number} progress
+ * @property {string|null} progress_note
+ * @property {string|null} last_error
+ * @property {string|null} result UTF-8 text, or null
+ * @property {number} payload_bytes
+ */
+
+/**
  * A route (`ROUTES`).
  * @typedef {object} RouteInfo
  * @property {number} id
  * @property {string} pattern
  * @property {string} queue
  * @property {string} rule the route as written (`"orders.* emails attempts=2"`)
+ * @property {string} [owner] the user who made it, whose rights it runs with (servers with users)
  */
 
 /**
@@ -457,10 +663,11 @@ export class Client extends EventEmitter {
   constructor(options = {}) {
     super();
     if (typeof options === 'string') options = { url: options };
-    const { user, pass, token, url, ...rest } = options ?? {};
-    /** @type {{host?: string, port?: number, user?: string, pass?: string}} */
+    const { user, pass, token, url, tls: tlsGiven, ...rest } = options ?? {};
+    /** @type {{host?: string, port?: number, user?: string, pass?: string, tls?: boolean}} */
     const fromUrl = url === undefined || url === null ? {} : parseServerUrl(url);
     credentialsOf.set(this, resolveCredentials({ user, pass, token }, fromUrl, process.env));
+    tlsOf.set(this, resolveTls(tlsGiven, fromUrl.tls === true, rest.tlsHandshakeFirst));
     /** @type {ConnectOptions & {host: string, port: number}} the settings (no password or token: url shown redacted) */
     this.options = {
       host: fromUrl.host ?? '127.0.0.1',
@@ -473,9 +680,11 @@ export class Client extends EventEmitter {
       maxReconnectDelayMs: 2000,
       connectTimeoutMs: 5000,
       maxOutboxBytes: 8 * 1024 * 1024,
+      maxControlLine: 4096,
       requestTimeoutMs: 5000,
       commandTimeoutMs: 10_000,
       ...rest,
+      ...(tlsGiven === undefined ? {} : { tls: /** @type {any} */ (redactTls(tlsGiven)) }),
     };
     /** connections made after the first one */
     this.reconnects = 0;
@@ -485,6 +694,8 @@ export class Client extends EventEmitter {
     this.info = null;
     /** @type {net.Socket|null} */
     this.socket = null;
+    /** true while the connection runs over TLS */
+    this.secure = false;
     /** commands on the current socket waiting for their reply, in order */
     this.inflight = new Fifo();
     /** @type {{bytes: Buffer, entry: Pending|null}[]} commands held while not connected */
@@ -497,7 +708,7 @@ export class Client extends EventEmitter {
     this.inboxPrefix = null;
     /** @type {Subscription|null} */
     this.inboxSub = null;
-    /** @type {Map<string, {resolve: (m: Msg) => void, reject: (e: Error) => void, timer: NodeJS.Timeout, subject: string, held: boolean}>} */
+    /** @type {Map<string, {resolve: (m: Msg) => void, reject: (e: Error) => void, timer: NodeJS.Timeout, subject: string, held: boolean, accept: ((m: Msg) => boolean)|null}>} */
     this.requests = new Map();
     this.nextRequest = 1;
     this.reconnectAttempts = 0;
@@ -529,59 +740,162 @@ export class Client extends EventEmitter {
   }
 
   /**
-   * Opens a socket and runs the handshake (INFO → CONNECT, subscriptions, PING → PONG).
+   * Opens a socket and runs the handshake (INFO → [TLS] → CONNECT, subscriptions, PING → PONG;
+   * with tlsHandshakeFirst, TLS → INFO → …).
    * @param {(err: Error|null) => void} done called once: handshake done, or this attempt failed
    * @internal
    */
   _openSocket(done) {
     const { host, port } = this.options;
-    const socket = net.createConnection({ host, port });
-    socket.setNoDelay(true);
-    this.socket = socket;
+    const where = `${host}:${port}`;
+    const tlsConf = /** @type {TlsConfig} */ (tlsOf.get(this));
+    this.secure = false;
     let finished = false;
+    let infoSeen = false;
     const finish = (/** @type {Error|null} */ err) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
       done(err);
     };
-    const timer = setTimeout(() => {
-      finish(new TimeoutError(`connecting to ${host}:${port} timed out`));
-      socket.destroy();
-    }, this.options.connectTimeoutMs);
-    let handshakeDone = false;
+    const fail = (/** @type {Error} */ err) => {
+      this.lastError = err;
+      finish(err);
+      current.destroy();
+    };
     const parser = new Parser((frame) => {
-      if (!handshakeDone && frame.op === 'INFO') {
-        handshakeDone = true;
+      if (!infoSeen && frame.op === 'INFO') {
+        infoSeen = true;
         this.info = frame.info;
-        this._handshake(socket, finish);
+        this._afterInfo(current, frame.info, tlsConf, where, finish, fail, upgrade);
         return;
       }
       if (!finished && frame.op === 'ERR' && isAuthorizationViolation(frame.text)) {
         // The answer to CONNECT: this attempt fails with it (not with the close that follows).
-        const err = this._authorizationError(frame.text, `${host}:${port}`);
-        this.lastError = err;
-        finish(err);
-        socket.destroy();
+        fail(this._authorizationError(frame.text, where));
         return;
       }
       this._onFrame(frame);
     });
-    socket.on('data', (chunk) => {
-      if (this.socket !== socket) return;
+    /**
+     * Listens to a socket (the plain one, then the TLS one wrapped around it).
+     * @param {net.Socket} sock @param {boolean} isTls
+     */
+    const attach = (sock, isTls) => {
+      // A TLS socket made by tls.connect (handshake first) is a TLS failure only once TCP is up.
+      let tcpUp = !sock.connecting;
+      if (!tcpUp) sock.once('connect', () => (tcpUp = true));
+      sock.on('data', (chunk) => {
+        if (this.socket !== sock) return;
+        try {
+          parser.push(chunk);
+        } catch (err) {
+          this._protocolFailure(/** @type {Error} */ (err));
+        }
+      });
+      sock.on('error', (err) => {
+        if (this.socket !== sock) return;
+        // Before the connection is up, an error on a TLS socket is the TLS setup failing (a
+        // certificate the client does not trust, or one the server wanted and did not get).
+        this.lastError = isTls && tcpUp && !finished && !(err instanceof TlsError)
+          ? new TlsError(tlsFailureMessage(where, err), { cause: err })
+          : err;
+      });
+      sock.on('close', () => {
+        if (this.socket !== sock) return;
+        if (!finished) finish(this.lastError ?? new ConnectionLost('connection closed during the handshake'));
+        this._onSocketClosed();
+      });
+    };
+    /** Wraps the plain socket in TLS, after INFO. */
+    const upgrade = () => {
+      /** @type {tls.TLSSocket} */
+      let secured;
       try {
-        parser.push(chunk);
+        secured = tls.connect(this._tlsConnectOptions(host, { socket: current }));
       } catch (err) {
-        this._protocolFailure(/** @type {Error} */ (err));
+        fail(new TlsError(tlsFailureMessage(where, /** @type {Error} */ (err)), { cause: err }));
+        return;
       }
-    });
-    socket.on('error', (err) => {
-      this.lastError = err;
-    });
-    socket.on('close', () => {
-      if (!finished) finish(this.lastError ?? new ConnectionLost('connection closed during the handshake'));
-      if (this.socket === socket) this._onSocketClosed();
-    });
+      current = secured;
+      this.socket = secured;
+      attach(secured, true);
+      secured.once('secureConnect', () => {
+        if (this.socket !== secured) return;
+        this.secure = true;
+        this._handshake(secured, finish);
+      });
+    };
+    /** @type {net.Socket} */
+    let current;
+    try {
+      current = tlsConf.handshakeFirst ? tls.connect(this._tlsConnectOptions(host, { port })) : net.createConnection({ host, port });
+    } catch (err) {
+      // Options Node refuses (checked when the client was made, so this is unlikely): this attempt fails.
+      const failure = tlsConf.handshakeFirst ? new TlsError(tlsFailureMessage(where, /** @type {Error} */ (err)), { cause: err }) : /** @type {Error} */ (err);
+      this.lastError = failure;
+      process.nextTick(() => {
+        done(failure);
+        if (this.state === 'disconnected') this._scheduleReconnect(); // no socket will close to do it
+      });
+      return;
+    }
+    current.setNoDelay(true);
+    this.socket = current;
+    attach(current, tlsConf.handshakeFirst);
+    if (tlsConf.handshakeFirst) current.once('secureConnect', () => (this.secure = true));
+    const timer = setTimeout(() => {
+      finish(new TimeoutError(`connecting to ${where} timed out`));
+      current.destroy();
+    }, this.options.connectTimeoutMs);
+  }
+
+  /**
+   * The server's first INFO: go on in the clear, upgrade to TLS, or give up.
+   * @param {net.Socket} socket @param {Record<string, any>} info @param {TlsConfig} tlsConf
+   * @param {string} where @param {(err: Error|null) => void} finish @param {(err: Error) => void} fail
+   * @param {() => void} upgrade
+   * @internal
+   */
+  _afterInfo(socket, info, tlsConf, where, finish, fail, upgrade) {
+    if (tlsConf.handshakeFirst) {
+      this._handshake(socket, finish);
+      return;
+    }
+    const serverTls = info.tls_required === true;
+    if (serverTls && tlsConf.mode === 'off') {
+      fail(new TlsError(`${where} requires TLS (its INFO says tls_required), and this client was made with tls: false`));
+      return;
+    }
+    if (serverTls || tlsConf.mode === 'required') {
+      if (!serverTls && info.tls_available !== true) {
+        fail(new TlsError(`${where} does not offer TLS (its INFO has no tls_required), and this client requires it (a tls:// url or tls options)`));
+        return;
+      }
+      if (info.tls_verify === true && tlsConf.options.cert === undefined && tlsConf.options.pfx === undefined) {
+        // The handshake would fail: say why now, instead of with the server's alert.
+        fail(new TlsError(`${where} requires a client certificate (its INFO says tls_verify), and none was given: tls.cert and tls.key, or certFile and keyFile`));
+        return;
+      }
+      upgrade();
+      return;
+    }
+    this._handshake(socket, finish);
+  }
+
+  /**
+   * Options for tls.connect: the client's TLS settings, the host to verify the certificate
+   * against (SNI only for names: RFC 6066 has none for IP addresses).
+   * @param {string} host @param {import('node:tls').ConnectionOptions} extra
+   * @returns {import('node:tls').ConnectionOptions}
+   * @internal
+   */
+  _tlsConnectOptions(host, extra) {
+    const { options } = /** @type {TlsConfig} */ (tlsOf.get(this));
+    /** @type {import('node:tls').ConnectionOptions} */
+    const out = { ...options, host, ...extra };
+    if (out.servername === undefined && net.isIP(host) === 0) out.servername = host;
+    return out;
   }
 
   /**
@@ -601,6 +915,7 @@ export class Client extends EventEmitter {
       version: VERSION,
     };
     if (this.options.name) connectOpts.name = this.options.name;
+    if (this.secure) connectOpts.tls_required = true;
     const creds = credentialsOf.get(this);
     if (creds?.user) {
       connectOpts.user = creds.user;
@@ -664,6 +979,7 @@ export class Client extends EventEmitter {
   /** @internal */
   _onSocketClosed() {
     this.socket = null;
+    this.secure = false;
     const cause = this.lastError;
     // Everything written and unanswered may or may not have happened.
     for (const entry of this.inflight.drain()) {
@@ -717,6 +1033,11 @@ export class Client extends EventEmitter {
   /** @param {unknown} err @internal */
   _asyncError(err) {
     if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** True while the connection runs over TLS. */
+  get isSecure() {
+    return this.secure;
   }
 
   /** True while the connection is up. */
@@ -818,8 +1139,22 @@ export class Client extends EventEmitter {
    */
   _send(bytes) {
     if (this.state === 'closed') throw new ConnectionClosed();
+    this._checkLine(bytes);
     if (this.state === 'connected') this._write(bytes);
     else this._hold(bytes, null);
+  }
+
+  /**
+   * A control line longer than the server's limit is a fatal protocol error there (the connection
+   * and every command pipelined on it would be lost): refuse it here.
+   * @param {Buffer} bytes @internal
+   */
+  _checkLine(bytes) {
+    const max = this.options.maxControlLine;
+    if (typeof max !== 'number' || !(max > 0)) return;
+    const end = bytes.indexOf(13);
+    const length = end < 0 ? bytes.length : end;
+    if (length > max) throw new InvalidArgument(`command line of ${length} bytes is over the limit of ${max} (maxControlLine, the server's --max-control-line)`);
   }
 
   /** @param {Buffer} bytes @param {Pending|null} entry @internal */
@@ -863,6 +1198,7 @@ export class Client extends EventEmitter {
       if (this.state === 'closed') throw new ConnectionClosed();
       const decoder = opts.decode ?? replyDecoders[call];
       if (!decoder) throw new InvalidArgument(`no reply decoder for ${call}`);
+      this._checkLine(bytes);
       /** @type {NodeJS.Timeout|undefined} */
       let timer;
       /** @type {Pending} */
@@ -921,6 +1257,13 @@ export class Client extends EventEmitter {
         return;
       case 'server_error': {
         // A NATS error: it answers no command; fatal ones are followed by the server closing.
+        const permission = parsePermissionViolation(routed.text);
+        if (permission) {
+          // Not fatal: the connection stays. What it names ends (a subscription) or fails (a request).
+          this._onPermissionViolation(permission);
+          this._asyncError(permission);
+          return;
+        }
         const err = new ServerError(routed.text);
         this.lastError = err;
         this._asyncError(err);
@@ -931,6 +1274,36 @@ export class Client extends EventEmitter {
         if ('error' in routed) this._settle(/** @type {Pending} */ (head), routed.error);
         else if (head?.settled) head.late?.(routed.value);
         else this._settle(/** @type {Pending} */ (head), null, routed.value);
+    }
+  }
+
+  /**
+   * A refused subscription ends with the error; a request to a refused subject rejects with it.
+   * @param {PermissionError} err @internal
+   */
+  _onPermissionViolation(err) {
+    if (err.subject === null) return;
+    if (err.operation === 'subscribe') {
+      for (const sub of [...this.subs.values()]) {
+        if (sub.subject !== err.subject || (err.queue !== null && sub.queue !== err.queue)) continue;
+        this.subs.delete(String(sub.sid));
+        if (sub === this.inboxSub) this.inboxSub = null;
+        sub._end(err);
+      }
+      if (this.inboxPrefix !== null && err.subject === `${this.inboxPrefix}.*`) {
+        for (const [token, r] of this.requests) {
+          clearTimeout(r.timer);
+          this.requests.delete(token);
+          r.reject(err);
+        }
+      }
+    } else if (err.operation === 'publish') {
+      for (const [token, r] of this.requests) {
+        if (r.subject !== err.subject) continue;
+        clearTimeout(r.timer);
+        this.requests.delete(token);
+        r.reject(err);
+      }
     }
   }
 
@@ -954,11 +1327,11 @@ export class Client extends EventEmitter {
   }
 
   /**
-   * The `commandTimeoutMs` of a RESERVE: none when it waits for as long as it takes, else its wait
-   * plus commandTimeoutMs.
+   * The `commandTimeoutMs` of a RESERVE or WAIT: none when it waits for as long as it takes, else
+   * its wait plus commandTimeoutMs.
    * @param {number|string|undefined|null} wait @internal
    */
-  _reserveTimeout(wait) {
+  _waitingTimeout(wait) {
     const t = this.options.commandTimeoutMs;
     if (wait === undefined || wait === null || t === null || t === undefined || !(t > 0) || !Number.isFinite(t)) return null;
     return durationMs(wait) + t;
@@ -1026,6 +1399,39 @@ export class Client extends EventEmitter {
    * @returns {Promise<Msg>}
    */
   request(subject, data, opts = {}) {
+    return this._request(subject, data, opts, null);
+  }
+
+  /**
+   * Publishes a message that routes (`route()`) turn into jobs, and resolves with the ids of those
+   * jobs once they are on disk: the server publishes `{"jobs":[...]}` to the message's reply
+   * subject after the commit (answers subscribers send to it are skipped). Subscribers still get
+   * the message. Resolves `[]` when neither a route nor a subscriber took the message (no
+   * responders); rejects with StoreFull when the store refused the routed jobs (none was made),
+   * and with TimeoutError when no route matched but a subscriber did not answer either.
+   * @param {string} subject
+   * @param {unknown} [data]
+   * @param {{timeout?: number, headers?: any}} [opts]
+   * @returns {Promise<number[]>}
+   */
+  async publishRouted(subject, data, opts = {}) {
+    let msg;
+    try {
+      msg = await this._request(subject, data, opts, (m) => isRoutedReply(m.data));
+    } catch (err) {
+      if (err instanceof NoResponders) return [];
+      throw err;
+    }
+    return parseRoutedReply(msg.data);
+  }
+
+  /**
+   * @param {string} subject @param {unknown} data @param {{timeout?: number, headers?: any}} opts
+   * @param {((m: Msg) => boolean)|null} accept replies it refuses are skipped
+   * @returns {Promise<Msg>}
+   * @internal
+   */
+  _request(subject, data, opts, accept) {
     return new Promise((resolve, reject) => {
       if (this.state === 'closed') throw new ConnectionClosed();
       if (!this.inboxSub) {
@@ -1041,7 +1447,7 @@ export class Client extends EventEmitter {
         reject(new TimeoutError(`no reply to ${subject} within ${timeout}ms`));
       }, timeout);
       // held: not written yet (disconnected); such a request survives a failed reconnect attempt
-      this.requests.set(token, { resolve, reject, timer, subject, held: this.state !== 'connected' });
+      this.requests.set(token, { resolve, reject, timer, subject, held: this.state !== 'connected', accept });
       try {
         this.publish(subject, data, { reply: `${this.inboxPrefix}.${token}`, headers: opts.headers });
       } catch (err) {
@@ -1057,9 +1463,11 @@ export class Client extends EventEmitter {
     const token = msg.subject.slice(/** @type {string} */ (this.inboxPrefix).length + 1);
     const r = this.requests.get(token);
     if (!r) return;
+    const noResponders = msg.status === 503 && msg.data.length === 0;
+    if (!noResponders && r.accept && !r.accept(msg)) return; // not the reply it waits for
     this.requests.delete(token);
     clearTimeout(r.timer);
-    if (msg.status === 503 && msg.data.length === 0) r.reject(new NoResponders(r.subject));
+    if (noResponders) r.reject(new NoResponders(r.subject));
     else r.resolve(msg);
   }
 
@@ -1089,7 +1497,7 @@ export class Client extends EventEmitter {
    */
   async reserve(queues, opts = {}) {
     return this.command(encodeReserve(queues, opts), 'reserve', {
-      timeout: this._reserveTimeout(opts.timeout),
+      timeout: this._waitingTimeout(opts.timeout),
       // A job that arrives after its caller gave up is held by this connection, and nobody will
       // run it: give it back at once instead of letting its lease run out.
       late: (job) => {
@@ -1148,12 +1556,26 @@ export class Client extends EventEmitter {
     return this.command(encodeTouch(id, opts.attempt), 'touch');
   }
 
-  /** One job as a document (see PROTOCOL.md). @param {number|string} id @returns {Promise<Record<string, any>>} */
+  /** One job as a document (see PROTOCOL.md). @param {number|string} id @returns {Promise<JobInfo>} */
   async inspect(id) {
     return this.command(encodeInspect(id), 'inspect');
   }
 
-  /** A queue's dead jobs, oldest first. @param {string} queue @param {{limit?: number}} [opts] @returns {Promise<Record<string, any>[]>} */
+  /**
+   * Waits until a job is completed or dead (`WAIT`), and resolves with its outcome: at once if it
+   * already is. With `timeout`, resolves `{pending: true, state}` (its state then) when the time
+   * passes first; without, waits as long as it takes. Like a RESERVE, a waiting WAIT holds back
+   * this connection's later commands on the server: wait on a client of its own when others share
+   * it. Rejects with DocketError NOT_FOUND for an unknown job, or one deleted while waited for.
+   * @param {number|string} id
+   * @param {{timeout?: number|string}} [opts]
+   * @returns {Promise<import('./protocol.js').JobOutcome>}
+   */
+  async wait(id, opts = {}) {
+    return this.command(encodeWait(id, opts), 'wait', { timeout: this._waitingTimeout(opts.timeout) });
+  }
+
+  /** A queue's dead jobs, oldest first. @param {string} queue @param {{limit?: number}} [opts] @returns {Promise<JobInfo[]>} */
   async dead(queue, opts = {}) {
     return this.command(encodeDead(queue, opts), 'dead');
   }

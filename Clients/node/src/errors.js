@@ -1,4 +1,4 @@
-// Error classes thrown or used by docket-client.
+// Error classes thrown or used by docketd-client.
 
 /** Base class of every error this library creates. */
 export class DocketClientError extends Error {
@@ -10,10 +10,11 @@ export class DocketClientError extends Error {
 }
 
 /**
- * A job command was refused by the server: `-ERR '<CODE> <message>'`.
+ * A job command was refused by the server: `-ERR '<CODE> <message>'`. The connection stays open.
  * `code` is one of `BAD_QUEUE`, `BAD_OPTION`, `BAD_ID`, `NOT_FOUND`, `NOT_HELD`, `NOT_DEAD`,
- * `STORE_FULL`, `FORBIDDEN` (the connection's credentials do not allow the verb; the connection
- * stays open), or a code a later server adds (passed through as is).
+ * `STORE_FULL`, `LIMIT` (a configured limit such as `--max-queues`), `FORBIDDEN` (the
+ * connection's credentials do not allow the verb), or a code a later server adds (passed through
+ * as is).
  */
 export class DocketError extends DocketClientError {
   /** @param {string} code @param {string} message */
@@ -24,6 +25,49 @@ export class DocketError extends DocketClientError {
     /** The server's text after the code. @type {string} */
     this.serverMessage = message;
   }
+}
+
+/** `BAD_QUEUE`: the queue name is missing or not valid. */
+export class BadQueue extends DocketError {}
+/** `BAD_OPTION`: an option is unknown, repeated, or its value is out of range. */
+export class BadOption extends DocketError {}
+/** `BAD_ID`: the job id is not a number. */
+export class BadId extends DocketError {}
+/** `NOT_FOUND`: no job (or route) has this id: never existed, deleted, or removed by retention. */
+export class NotFound extends DocketError {}
+/** `NOT_HELD`: the job is not active under a lease this connection holds (or not in that attempt any more). */
+export class NotHeld extends DocketError {}
+/** `NOT_DEAD`: RETRY of a job that is not dead. */
+export class NotDead extends DocketError {}
+/** `STORE_FULL`: the store is too full to take this (nothing changed). */
+export class StoreFull extends DocketError {}
+/** `LIMIT`: a configured limit was reached (`--max-queues`, `--max-waiting-requests`). */
+export class LimitReached extends DocketError {}
+/** `FORBIDDEN`: the user's job rights do not grant the command on the queue concerned. */
+export class Forbidden extends DocketError {}
+
+/** @type {Record<string, typeof DocketError>} */
+const JOB_ERROR_CLASSES = {
+  BAD_QUEUE: BadQueue,
+  BAD_OPTION: BadOption,
+  BAD_ID: BadId,
+  NOT_FOUND: NotFound,
+  NOT_HELD: NotHeld,
+  NOT_DEAD: NotDead,
+  STORE_FULL: StoreFull,
+  LIMIT: LimitReached,
+  FORBIDDEN: Forbidden,
+};
+
+/**
+ * The DocketError for a job error code: its own subclass for the codes of PROTOCOL.md, a plain
+ * DocketError for a code a later server adds.
+ * @param {string} code @param {string} message
+ * @returns {DocketError}
+ */
+export function jobError(code, message) {
+  const Class = Object.hasOwn(JOB_ERROR_CLASSES, code) ? JOB_ERROR_CLASSES[code] : DocketError;
+  return new Class(code, message);
 }
 
 /** The connection broke while a command was waiting for its reply (it may or may not have run). */
@@ -72,6 +116,46 @@ export class AuthorizationError extends ServerError {
     super(text);
     this.message = message;
     this.code = 'AUTHORIZATION_VIOLATION';
+  }
+}
+
+/**
+ * The server refused a publish or a subscription for this connection's user (nats-server's
+ * `-ERR 'Permissions Violation for Subscription to "<subject>"'`, `… for Publish to "<subject>"`).
+ * The connection stays open. It is emitted as `error`; a subscription it names ends with it
+ * (its iterator rejects with it) and a `request()` to a subject it names rejects with it.
+ */
+export class PermissionError extends ServerError {
+  /**
+   * @param {string} text the server's -ERR text
+   * @param {'publish'|'subscribe'|'unknown'} operation
+   * @param {string|null} subject
+   * @param {string|null} [queue]
+   */
+  constructor(text, operation, subject, queue = null) {
+    super(text);
+    this.code = 'PERMISSIONS_VIOLATION';
+    /** @type {'publish'|'subscribe'|'unknown'} */
+    this.operation = operation;
+    /** @type {string|null} */
+    this.subject = subject;
+    /** @type {string|null} the queue group of a refused subscription */
+    this.queue = queue;
+  }
+}
+
+/**
+ * TLS could not be set up: the server does not offer it (the client asked for TLS: a `tls://`
+ * url, `tls` options or `tlsHandshakeFirst`), or the handshake failed (an untrusted or
+ * mismatching server certificate, a client certificate the server refused or did not get). The
+ * underlying error, with Node's own code (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`,
+ * `ERR_TLS_CERT_ALTNAME_INVALID`, …), is its `cause`.
+ */
+export class TlsError extends DocketClientError {
+  /** @param {string} message @param {ErrorOptions} [options] */
+  constructor(message, options) {
+    super(message, options);
+    this.code = 'TLS_ERROR';
   }
 }
 

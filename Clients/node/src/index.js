@@ -1,21 +1,32 @@
-// docket-client: Node.js client for Docket (docketd).
+// docketd-client: Node.js client for Docket (docketd).
 
 export { Client, JobEvents, connect, VERSION } from './client.js';
 export { Msg, Subscription } from './subscription.js';
 export { Worker } from './worker.js';
-export { MsgHeaders, commandBytes, durationMs, formatDuration, formatRate, replyDecoders } from './protocol.js';
+export { MsgHeaders, commandBytes, durationMs, formatDuration, formatRate, parseRoutedReply, replyDecoders } from './protocol.js';
 export {
   AuthorizationError,
+  BadId,
+  BadOption,
+  BadQueue,
   ConnectionClosed,
   ConnectionLost,
   DocketClientError,
   DocketError,
+  Forbidden,
   InvalidArgument,
+  LimitReached,
   NoResponders,
   NonRetryableError,
+  NotDead,
+  NotFound,
+  NotHeld,
+  PermissionError,
   ProtocolError,
   RetryAfterError,
   Throttle,
   ServerError,
+  StoreFull,
   TimeoutError,
+  TlsError,
 } from './errors.js';

@@ -2,7 +2,7 @@
 // encoders for what the client sends. No sockets here (see client.js), so it is easy to test on
 // bytes (the client-conformance cases run against this module).
 
-import { DocketError, InvalidArgument, ProtocolError } from './errors.js';
+import { DocketError, InvalidArgument, ProtocolError, jobError } from './errors.js';
 
 const CR = 13;
 const LF = 10;
@@ -138,7 +138,7 @@ function intInRange(n, what, min, max) {
  */
 export function formatJobId(id) {
   const s = typeof id === 'bigint' ? id.toString() : typeof id === 'number' ? (Number.isSafeInteger(id) ? String(id) : '') : String(id ?? '');
-  if (!/^[0-9]{1,20}$/.test(s) || /^0+$/.test(s)) throw new InvalidArgument(`job id must be a positive integer (got ${String(id)})`);
+  if (!/^[0-9]{1,19}$/.test(s) || /^0+$/.test(s)) throw new InvalidArgument(`job id must be a positive integer of at most 19 digits (got ${String(id)})`);
   return s;
 }
 
@@ -343,7 +343,7 @@ export function encodeUnsub(sid, max) {
 
 // ---------------------------------------------------------------------------------------------
 // Client → server: jobs (Docket extensions). Each verb has an encoder here and a reply decoder
-// below; a new verb (WAIT, STATS, …) is one more pair plus a thin method in client.js.
+// below; a new verb is one more pair plus a thin method in client.js.
 
 /**
  * A command line with an optional payload.
@@ -472,6 +472,18 @@ export function encodeProgress(id, percent, note, attempt) {
 export const encodeTouch = (id, attempt) => commandBytes(`TOUCH ${formatJobId(id)}${attemptOption(attempt)}`);
 /** @param {number|string} id */
 export const encodeInspect = (id) => commandBytes(`INSPECT ${formatJobId(id)}`);
+
+/**
+ * `WAIT <id> [timeout=<d>]`: the job's outcome once it is completed or dead; without a timeout it
+ * waits as long as that takes.
+ * @param {number|string} id @param {{timeout?: number|string|null}} [opts]
+ * @returns {Buffer}
+ */
+export function encodeWait(id, opts = {}) {
+  let line = `WAIT ${formatJobId(id)}`;
+  if (opts.timeout !== undefined && opts.timeout !== null) line += ` timeout=${formatDuration(opts.timeout, 'timeout')}`;
+  return commandBytes(line);
+}
 /** @param {number|string} id */
 export const encodeRetry = (id) => commandBytes(`RETRY ${formatJobId(id)}`);
 /** @param {string} queue */
@@ -610,11 +622,28 @@ export function encodeRoute(pattern, queue, opts = {}) {
  *   | {op:'ERR', text: string}
  *   | {op:'JOB', id: number, queue: string, attempt: number, leaseMs: number|null, delivery: number|string|null, payload: Buffer}
  *   | {op:'JSON', value: any, payload: Buffer}
- *   | {op:'HELP', text: string}} Frame
+ *   | {op:'HELP', text: string}
+ *   | {op:'OUTCOME', id: number, state: 'completed'|'dead', payload: Buffer}
+ *   | {op:'PENDING', id: number, state: string}} Frame
  */
 
 const SIZE_RE = /^[0-9]{1,10}$/;
-const ID_RE = /^[0-9]{1,20}$/;
+const ID_RE = /^[0-9]{1,19}$/;
+
+/**
+ * A job (or route) id the server sent: at most 19 digits (PROTOCOL.md). One above
+ * Number.MAX_SAFE_INTEGER cannot be held exactly by a JavaScript number, and a rounded id would
+ * name another job: it is a protocol error rather than a silent mistake (a server reaches it only
+ * after 2^53 jobs).
+ * @param {string} s @param {string} what @param {string} line
+ * @returns {number}
+ */
+function idValue(s, what, line) {
+  if (!ID_RE.test(s)) throw new ProtocolError(`${what} is not a number of at most 19 digits: ${JSON.stringify(line)}`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw new ProtocolError(`${what} ${s} is above 2^53 - 1, which this client cannot hold exactly`);
+  return n;
+}
 
 /** @param {string} s @param {string} what */
 function size(s, what) {
@@ -803,10 +832,28 @@ export class Parser {
         // JOB <id> <queue> <attempt> [name=value ...] <#bytes>
         const f = fields(rest);
         if (f.length < 4) throw new ProtocolError(`JOB needs at least 4 fields: ${JSON.stringify(line)}`);
-        if (!ID_RE.test(f[0]) || !SIZE_RE.test(f[2])) throw new ProtocolError(`JOB id and attempt must be numbers: ${JSON.stringify(line)}`);
+        idValue(f[0], 'JOB id', line);
+        if (!SIZE_RE.test(f[2])) throw new ProtocolError(`JOB attempt must be a number: ${JSON.stringify(line)}`);
         const extra = parseJobFields(f.slice(3, -1), line);
         this.expectPayload({ kind: 'JOB', fields: f, size: size(f[f.length - 1], 'JOB size'), extra });
         return null;
+      }
+      case 'OUTCOME': {
+        // OUTCOME <job-id> completed|dead <#bytes>
+        const f = fields(rest);
+        if (f.length !== 3) throw new ProtocolError(`OUTCOME needs 3 fields: ${JSON.stringify(line)}`);
+        idValue(f[0], 'OUTCOME job id', line);
+        if (f[1] !== 'completed' && f[1] !== 'dead') throw new ProtocolError(`OUTCOME state is not completed or dead: ${JSON.stringify(line)}`);
+        this.expectPayload({ kind: 'OUTCOME', fields: f, size: size(f[2], 'OUTCOME size') });
+        return null;
+      }
+      case 'PENDING': {
+        // PENDING <job-id> <state>
+        const f = fields(rest);
+        if (f.length !== 2) throw new ProtocolError(`PENDING needs 2 fields: ${JSON.stringify(line)}`);
+        const id = idValue(f[0], 'PENDING job id', line);
+        if (!/^[a-z_]+$/.test(f[1])) throw new ProtocolError(`PENDING state is not a word: ${JSON.stringify(line)}`);
+        return { op: 'PENDING', id, state: f[1] };
       }
       case 'JSON':
       case 'HELP': {
@@ -864,6 +911,8 @@ function finishPayloadFrame(p, payload) {
     }
     case 'HELP':
       return { op: 'HELP', text: payload.toString('utf8') };
+    case 'OUTCOME':
+      return { op: 'OUTCOME', id: Number(f[0]), state: /** @type {'completed'|'dead'} */ (f[1]), payload };
     default:
       throw new ProtocolError(`internal: unknown payload frame ${p.kind}`);
   }
@@ -872,7 +921,7 @@ function finishPayloadFrame(p, payload) {
 // ---------------------------------------------------------------------------------------------
 // Server → client: routing and replies. A client sends `CONNECT {"verbose":false,…}`, so every
 // command but PUB/HPUB/SUB/UNSUB gets exactly one reply, in order: replies are matched to the
-// oldest waiting command. Each call has a reply decoder here; a new verb (WAIT, STATS, …) adds
+// oldest waiting command. Each call has a reply decoder here; a new verb adds
 // one entry to `replyDecoders` and an encoder above.
 
 /** @param {Frame} f @param {string} call */
@@ -905,6 +954,17 @@ export function parseJobError(text) {
  * @property {Buffer} payload
  */
 
+/**
+ * What WAIT answers (`OUTCOME` or `PENDING`).
+ * @typedef {object} JobOutcome
+ * @property {number} id
+ * @property {string} state `completed` or `dead` once finished; while pending (the timeout passed
+ *   first), the job's state then: `waiting`, `delayed` or `active`
+ * @property {boolean} pending true when the timeout passed before the job finished
+ * @property {Buffer|null} result a completed job's result (empty when its ACK had none); else null
+ * @property {string|null} error a dead job's last error (UTF-8 text); else null
+ */
+
 /** @param {Frame} f @param {string} call */
 function jsonObject(f, call) {
   if (f.op !== 'JSON' || f.value === null || typeof f.value !== 'object' || Array.isArray(f.value)) throw unexpected(f, call);
@@ -934,9 +994,9 @@ export const replyDecoders = {
   },
   /** `+OK <id>` or `+OK <id> duplicate` @returns {{id: number, duplicate: boolean}} */
   enqueue(f) {
-    const m = f.op === 'OK' && /^([0-9]{1,20})(?:[ \t]+(duplicate))?$/.exec(f.text);
+    const m = f.op === 'OK' && /^([0-9]{1,19})(?:[ \t]+(duplicate))?$/.exec(f.text);
     if (!m) throw unexpected(f, 'enqueue');
-    return { id: Number(m[1]), duplicate: m[2] === 'duplicate' };
+    return { id: idValue(m[1], 'ENQ job id', `+OK ${f.text}`), duplicate: m[2] === 'duplicate' };
   },
   /** `JOB …` or `NOJOB` @returns {Job|null} */
   reserve(f) {
@@ -973,9 +1033,9 @@ export const replyDecoders = {
   unroute: (f) => plainOk(f, 'unroute'),
   /** `+OK <route-id>` */
   route(f) {
-    const m = f.op === 'OK' && /^([0-9]{1,20})$/.exec(f.text);
+    const m = f.op === 'OK' && /^([0-9]{1,19})$/.exec(f.text);
     if (!m) throw unexpected(f, 'route');
-    return Number(m[1]);
+    return idValue(m[1], 'route id', `+OK ${f.text}`);
   },
   /** `JSON <n>` + an array of {id, pattern, queue, rule} */
   routes: (f) => jsonArray(f, 'routes'),
@@ -999,7 +1059,60 @@ export const replyDecoders = {
     if (f.op !== 'HELP') throw unexpected(f, 'help');
     return f.text;
   },
+  /**
+   * `OUTCOME <id> completed|dead <#bytes>` + the result or last error, or `PENDING <id> <state>`
+   * @returns {JobOutcome}
+   */
+  wait(f) {
+    if (f.op === 'OUTCOME') {
+      const completed = f.state === 'completed';
+      return { id: f.id, state: f.state, pending: false, result: completed ? f.payload : null, error: completed ? null : f.payload.toString('utf8') };
+    }
+    if (f.op === 'PENDING') return { id: f.id, state: f.state, pending: true, result: null, error: null };
+    throw unexpected(f, 'wait');
+  },
 };
+
+/**
+ * True when a message body looks like what a route publishes to a PUB's reply subject once its
+ * jobs are on disk: `{"jobs":[...]}` (with an `error` when the store refused them).
+ * @param {Buffer} data
+ * @returns {boolean}
+ */
+export function isRoutedReply(data) {
+  if (data.length === 0 || data[0] !== 0x7b) return false;
+  try {
+    const doc = JSON.parse(data.toString('utf8'));
+    return doc !== null && typeof doc === 'object' && Array.isArray(doc.jobs);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The job ids of a route's reply (`{"jobs":[<id>,...]}`). A refusal
+ * (`{"jobs":[],"error":{"code":"STORE_FULL","message":"…"}}`) throws its DocketError (StoreFull);
+ * anything else is a ProtocolError.
+ * @param {Buffer} data
+ * @returns {number[]}
+ */
+export function parseRoutedReply(data) {
+  let doc;
+  try {
+    doc = JSON.parse(data.toString('utf8'));
+  } catch {
+    throw new ProtocolError('the routed-jobs reply is not JSON');
+  }
+  if (doc === null || typeof doc !== 'object' || !Array.isArray(doc.jobs)) throw new ProtocolError('the routed-jobs reply has no jobs array');
+  if (doc.error !== undefined && doc.error !== null) {
+    if (typeof doc.error !== 'object' || typeof doc.error.code !== 'string') throw new ProtocolError('the routed-jobs reply has a malformed error');
+    throw jobError(doc.error.code, String(doc.error.message ?? ''));
+  }
+  for (const id of doc.jobs) {
+    if (!Number.isSafeInteger(id) || id <= 0) throw new ProtocolError('the routed-jobs reply has an id that is not a positive integer');
+  }
+  return doc.jobs;
+}
 
 /** Calls whose reply may be a job error (`-ERR '<CODE> …'`): every call but ping. @param {string} call */
 export function takesJobErrors(call) {
@@ -1035,7 +1148,7 @@ export function route(f, waiting, decoder) {
       return { to: 'info', info: f.info };
     case 'ERR': {
       const jobErr = waiting !== undefined && takesJobErrors(waiting) ? parseJobError(f.text) : null;
-      if (jobErr) return { to: 'reply', error: new DocketError(jobErr.code, jobErr.message) };
+      if (jobErr) return { to: 'reply', error: jobError(jobErr.code, jobErr.message) };
       return { to: 'server_error', text: f.text };
     }
     default: {

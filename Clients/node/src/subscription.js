@@ -46,8 +46,9 @@ export class Msg {
 
 /**
  * A subscription: an async iterator of Msg (`for await (const m of sub)`), or a callback.
- * Messages are buffered until read. It ends on `unsubscribe()`, after `max` messages, or when the
- * client closes; it survives reconnects (the client subscribes again).
+ * Messages are buffered until read. It ends on `unsubscribe()`, after `max` messages, when the
+ * client closes, or when the server refuses it (a PermissionError: the iterator rejects with it,
+ * a callback is called with it); it survives reconnects (the client subscribes again).
  */
 export class Subscription {
   /**
@@ -116,6 +117,13 @@ export class Subscription {
     if (this.isClosed) return;
     this.isClosed = true;
     this._error = err;
+    if (err && this.callback) {
+      try {
+        this.callback(err, null);
+      } catch (e) {
+        this._client._asyncError(e);
+      }
+    }
     for (const w of this._waiters.splice(0)) {
       if (err) w.reject(err);
       else w.resolve({ value: undefined, done: true });

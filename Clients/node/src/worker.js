@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import { inspect } from 'node:util';
 
-import { Client, connect, describeAddress, redactUrl } from './client.js';
+import { Client, connect, describeAddress, redactConnectOptions } from './client.js';
 import {
   AuthorizationError,
   ConnectionClosed,
@@ -14,6 +14,7 @@ import {
   RetryAfterError,
   Throttle,
   TimeoutError,
+  TlsError,
 } from './errors.js';
 import { toBytes } from './protocol.js';
 
@@ -54,7 +55,9 @@ import { toBytes } from './protocol.js';
  *   (default 10000); stop() resolves at most graceMs + 1.5 s after it is called, whatever the server does
  * @property {boolean} [handleSignals] SIGTERM/SIGINT: the first stops gracefully, a second one stops
  *   at once and exits the process with 128 + the signal number (default true)
- * @property {Logger} [logger] per-job lines at info, problems at warn (default console)
+ * @property {Logger|null} [logger] where the worker logs: one info line per job outcome (id, queue,
+ *   attempt, delivery, outcome, duration), problems at warn/error. Default: `console`; any object
+ *   with `info`, `warn` and `error` methods (pino, winston, …) works; null: silent
  * @property {import('./client.js').ConnectOptions} [connection] where to connect (url, host, port,
  *   user/pass/token, commandTimeoutMs, reconnect delays, …); top-level ones (or any connect option)
  *   work too
@@ -64,6 +67,8 @@ import { toBytes } from './protocol.js';
  * @property {string} [user]
  * @property {string} [pass]
  * @property {string} [token]
+ * @property {boolean|import('./client.js').TlsOptions} [tls] TLS options (see ConnectOptions)
+ * @property {boolean} [tlsHandshakeFirst]
  */
 
 /** Each worker's connect options with their secrets, kept off the object (see `connection`). @type {WeakMap<object, import('./client.js').ConnectOptions>} */
@@ -169,6 +174,9 @@ export class Worker extends EventEmitter {
       throw new TypeError('heartbeatMs must be a positive number of milliseconds, null (no heartbeats), or left out (a third of the lease)');
     }
     if (!(typeof graceMs === 'number' && graceMs >= 0)) throw new TypeError('graceMs must be a non-negative number');
+    if (logger !== null && (typeof logger !== 'object' && typeof logger !== 'function')) {
+      throw new TypeError('logger must be an object with info, warn and error methods (console-like), or null for none');
+    }
     this.queues = queues;
     this.handler = handler;
     this.concurrency = concurrency;
@@ -177,15 +185,12 @@ export class Worker extends EventEmitter {
     this.reserveTimeoutMs = reserveTimeoutMs;
     this.graceMs = graceMs;
     this.handleSignals = handleSignals;
-    /** @type {Logger} */
+    /** @type {Logger|null} */
     this.logger = logger;
     const connectOptions = { ...rest, ...connection };
     connectOptionsOf.set(this, connectOptions);
-    /** @type {import('./client.js').ConnectOptions} the connect options, without password or token (url redacted) */
-    this.connection = { ...connectOptions };
-    if ('pass' in this.connection) this.connection.pass = '***';
-    if ('token' in this.connection) this.connection.token = '***';
-    if (typeof this.connection.url === 'string') this.connection.url = redactUrl(this.connection.url);
+    /** @type {import('./client.js').ConnectOptions} the connect options, without password, token or TLS key (url redacted) */
+    this.connection = redactConnectOptions(connectOptions);
     /** @type {Client[]} */
     this.clients = [];
     /** @type {Promise<void>[]} */
@@ -245,7 +250,7 @@ export class Worker extends EventEmitter {
   /** @param {unknown} err */
   _error(err) {
     if (this.listenerCount('error') > 0) this._emit('error', err);
-    else this._log(err instanceof AuthorizationError ? 'error' : 'warn', describeError(err));
+    else this._log(err instanceof AuthorizationError || err instanceof TlsError ? 'error' : 'warn', describeError(err));
   }
 
   /**
@@ -321,8 +326,9 @@ export class Worker extends EventEmitter {
         const code = /** @type {any} */ (err)?.code;
         const why = describeError(err);
         const text = typeof code === 'string' && !why.includes(code) ? `${code}: ${why}` : why;
-        // Refused credentials are logged at error: nothing changes until they (or the server's) do.
-        const level = err instanceof AuthorizationError ? 'error' : 'warn';
+        // Refused credentials or a failed TLS setup are logged at error: nothing changes until
+        // they (or the server's) do.
+        const level = err instanceof AuthorizationError || err instanceof TlsError ? 'error' : 'warn';
         this._log(level, `cannot connect to ${where} (${text}); trying again in ${delay} ms (attempt ${attempt})`);
         await sleep(delay, this.stopController.signal);
       }

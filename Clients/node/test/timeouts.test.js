@@ -13,9 +13,9 @@ test('commands time out after 10 s by default; commandTimeoutMs changes it, null
   assert.equal(new Client().options.commandTimeoutMs, 10_000);
   assert.equal(new Client({ commandTimeoutMs: 250 }).options.commandTimeoutMs, 250);
   const c = new Client({ commandTimeoutMs: 250 });
-  assert.equal(c._reserveTimeout(1000), 1250, 'a RESERVE that waits gets its wait on top');
-  assert.equal(c._reserveTimeout(undefined), null, 'a RESERVE without timeout waits as long as the server');
-  assert.equal(new Client({ commandTimeoutMs: null })._reserveTimeout(1000), null);
+  assert.equal(c._waitingTimeout(1000), 1250, 'a RESERVE or WAIT that waits gets its wait on top');
+  assert.equal(c._waitingTimeout(undefined), null, 'a RESERVE without timeout waits as long as the server');
+  assert.equal(new Client({ commandTimeoutMs: null })._waitingTimeout(1000), null);
 });
 
 test('an ENQ made while the server is down times out, is never sent late, and a retry with its key is safe', { timeout: 20_000 }, async () => {

@@ -92,6 +92,7 @@ export function startServer(opts = {}) {
       if (ready && !stopping) process.stderr.write(`docketd (data dir ${dataDir}) exited unexpectedly (${code ?? signal}):\n${stderr.slice(-2000)}\n`);
       if (!ready) {
         clearTimeout(timer);
+        if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true }); // made here, for nothing
         reject(new Error(`docketd exited with ${code} before it was ready:\n${stderr}`));
       }
     });
