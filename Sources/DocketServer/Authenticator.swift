@@ -10,12 +10,15 @@ struct Authenticator: Sendable {
     /// A user of the configuration: a name, its password, and what it may do.
     struct User: Sendable {
         let name: String
+        /// Empty for a user identified only by its TLS client certificate (`verify_and_map`).
         let password: String
         /// nil: every right.
         var permissions: Permissions?
 
         /// Whether `password` is a bcrypt hash of the password rather than the password.
         var isHashed: Bool { PasswordHash.isHash(password) }
+        /// Whether only a client certificate can prove this user (no password configured).
+        var isCertificateOnly: Bool { password.isEmpty }
     }
 
     enum Credentials: Sendable {
@@ -66,6 +69,18 @@ struct Authenticator: Sendable {
         return .proved(principal)
     }
 
+    /// The user a verified client certificate names (`verify_and_map`): the first of its
+    /// identities (email and DNS names, then the subject) that is a user's name.
+    func verdict(certificate identities: [String]) -> Verdict {
+        guard case .users(let users) = credentials else { return .refused }
+        for identity in identities {
+            if let user = users.first(where: { $0.name == identity }) {
+                return .proved(Principal(name: user.name, permissions: user.permissions))
+            }
+        }
+        return .refused
+    }
+
     /// The configured user of that name (the owner of a stored route, say), or nil.
     func principal(named name: String) -> Principal? {
         switch credentials {
@@ -80,7 +95,7 @@ struct Authenticator: Sendable {
     private static func matching(_ user: String, _ pass: String, _ users: [User]) -> Verdict {
         var verdict = Verdict.refused
         var nameFound = false
-        for entry in users {
+        for entry in users where !entry.isCertificateOnly {
             let nameMatches = equal(user, entry.name)
             if entry.isHashed {
                 if nameMatches {

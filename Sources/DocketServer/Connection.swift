@@ -40,6 +40,8 @@ final class Connection {
     var tls: TLSSession?
     /// Closes the connection if its TLS handshake has not completed in time.
     var tlsTimer: OpaquePointer?
+    /// What its verified client certificate names it (`verify_and_map`); nil without mapping.
+    var certificateIdentities: [String]?
     /// Whether its first byte after INFO began a TLS record (checked once, before the handshake).
     var sawTLSRecord = false
     /// Whether the socket carries protocol bytes yet: always for plain TCP, after the handshake

@@ -43,11 +43,17 @@ extension Server {
             // Later commands wait while a password hash is checked; the auth timeout still runs.
             connection.isCheckingCredentials = true
             var settledLater = false
-            settle(authenticator.verdict(connect: document)) { [unowned self] principal in
+            let verdict = connection.certificateIdentities.map { authenticator.verdict(certificate: $0) }
+                ?? authenticator.verdict(connect: document)
+            settle(verdict) { [unowned self] principal in
                 guard !connection.isClosed, connection.closeReason == nil else { return }
                 connection.isCheckingCredentials = false
                 guard let principal else {
-                    log.warn("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing")
+                    if let identities = connection.certificateIdentities {
+                        log.warn("\(connection.label) - Authorization Violation: no user for the client certificate (\(identities.joined(separator: ", ")))")
+                    } else {
+                        log.warn("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing")
+                    }
                     return protocolError(connection, ProtocolError(.authorizationViolation))
                 }
                 connection.isAuthenticated = true

@@ -108,6 +108,7 @@ extension Server {
                 EventLoop.remove(event)
             }
             log.debug("\(connection.label) - TLS handshake complete (\(tls.version)\(tls.peerSubject.map { ", client \($0)" } ?? ""))")
+            if config.tls?.mapsUsers == true { connection.certificateIdentities = tls.peerIdentities }
             if config.tls?.handshakeFirst == true { sendInfo(connection) }
             // The client may have sent its CONNECT with the last handshake bytes.
             readReady(connection)

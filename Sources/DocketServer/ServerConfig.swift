@@ -75,9 +75,10 @@ public struct ServerConfig: Sendable {
     /// Requires every client to present one of these users' name and password (a
     /// configuration file's `authorization { users = [...] }`), each with its permissions
     /// (nil: every right). A CONNECT without credentials is `noAuthUser` when that is set.
-    public mutating func requireUsers(_ users: [(name: String, password: String, permissions: Permissions?)], noAuthUser: String? = nil) {
+    /// A user without a password can only be proved by a TLS client certificate (`TLSSettings.mapsUsers`).
+    public mutating func requireUsers(_ users: [(name: String, password: String?, permissions: Permissions?)], noAuthUser: String? = nil) {
         authenticator = Authenticator(
-            credentials: .users(users.map { .init(name: $0.name, password: $0.password, permissions: $0.permissions) }),
+            credentials: .users(users.map { .init(name: $0.name, password: $0.password ?? "", permissions: $0.permissions) }),
             noAuthUser: noAuthUser)
     }
 
@@ -108,6 +109,9 @@ public struct TLSSettings: Sendable, Equatable {
     public var handshakeFirst = false
     /// How long a client may take to complete the TLS handshake, in ms.
     public var timeoutMilliseconds = 2_000
+    /// nats-server's `verify_and_map`: a client is the user its verified certificate names
+    /// (an email or DNS alternative name, or the subject), whatever its CONNECT says.
+    public var mapsUsers = false
 
     public init(certificateFile: String, keyFile: String) {
         self.certificateFile = certificateFile

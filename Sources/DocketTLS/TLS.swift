@@ -186,6 +186,18 @@ public final class TLSSession {
         return String(decoding: buffer[..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The names a verified peer certificate identifies its holder by, in the order nats-server's
+    /// `verify_and_map` tries them: email and DNS subject alternative names, then the subject
+    /// (RFC 2253). Empty without a certificate.
+    public var peerIdentities: [String] {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        _ = docket_peer_alt_names(ssl, &buffer, buffer.count)
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var names = text.split(separator: "\n").map(String.init)
+        if let subject = peerSubject { names.append(subject) }
+        return names
+    }
+
     private func outcome(_ status: Int32, _ what: String) -> Outcome {
         switch SSL_get_error(ssl, status) {
         case SSL_ERROR_WANT_READ: return .wantRead

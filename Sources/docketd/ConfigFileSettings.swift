@@ -88,7 +88,7 @@ struct ConfigFileSettings {
         guard case .map(let entries) = value else { throw ConfigError("\(path): tls must be a block { … }") }
         if given("--tls", "--tlscert", "--tlskey", "--tlscacert", "--tlsverify", "--tls-handshake-first") { return }
         var certificate: String?, key: String?, caFile: String?
-        var verify = false, handshakeFirst = false
+        var verify = false, handshakeFirst = false, mapsUsers = false
         var timeout: Int?
         for (key_, item) in entries {
             switch key_ {
@@ -103,7 +103,10 @@ struct ConfigFileSettings {
                 } else {
                     timeout = try duration(item, "tls.timeout")
                 }
-            case "verify_and_map", "verify_cert_and_check_known_urls", "pinned_certs", "ocsp_peer", "cert_store", "cert_match":
+            case "verify_and_map":
+                mapsUsers = try bool(item, "tls.verify_and_map")
+                if mapsUsers { verify = true }
+            case "verify_cert_and_check_known_urls", "pinned_certs", "ocsp_peer", "cert_store", "cert_match":
                 throw ConfigError("\(path): tls.\(key_) is not supported by docketd yet")
             case "cipher_suites", "curve_preferences", "min_version", "insecure":
                 throw ConfigError("\(path): tls.\(key_) is not supported by docketd (it uses OpenSSL's defaults, TLS 1.2 and later)")
@@ -117,6 +120,7 @@ struct ConfigFileSettings {
         settings.caFile = caFile
         settings.verifyClients = verify
         settings.handshakeFirst = handshakeFirst
+        settings.mapsUsers = mapsUsers
         if let timeout, !given("--tls-timeout") { settings.timeoutMilliseconds = timeout }
         config.tls = settings
     }
@@ -128,7 +132,7 @@ struct ConfigFileSettings {
 
     /// Users read from `authorization`, finished once the `docket` block (their job rights)
     /// and `no_auth_user` are read too, whatever their order in the file.
-    private var users: [(name: String, password: String, subjects: Permissions?)]?
+    private var users: [(name: String, password: String?, subjects: Permissions?)]?
     private var defaultSubjectPermissions: Permissions?
     private var jobPermissions: [(user: String, rights: [JobRight: SubjectRule])] = []
     private var defaultJobPermissions: [JobRight: SubjectRule]?
@@ -195,7 +199,10 @@ struct ConfigFileSettings {
         if let noAuthUser, !users.contains(where: { $0.name == noAuthUser }) {
             throw ConfigError("\(path): no_auth_user '\(noAuthUser)' is not one of authorization.users")
         }
-        let finished = users.map { user -> (name: String, password: String, permissions: Permissions?) in
+        if config.tls?.mapsUsers != true, let user = users.first(where: { $0.password == nil }) {
+            throw ConfigError("\(path): authorization.users '\(user.name)' has no password; only users identified by their TLS certificate (tls { verify_and_map: true }) may go without")
+        }
+        let finished = users.map { user -> (name: String, password: String?, permissions: Permissions?) in
             let subjects = user.subjects ?? defaultSubjectPermissions
             let jobs = jobPermissions.last { $0.user == user.name }?.rights ?? defaultJobPermissions
             guard subjects != nil || jobs != nil else { return (user.name, user.password, nil) }
@@ -207,7 +214,7 @@ struct ConfigFileSettings {
     }
 
     /// `users = [ { user: alice, password: secret, permissions: { … } }, … ]`.
-    private func parseUsers(_ value: ConfigValue) throws -> [(name: String, password: String, subjects: Permissions?)] {
+    private func parseUsers(_ value: ConfigValue) throws -> [(name: String, password: String?, subjects: Permissions?)] {
         guard case .array(let entries) = value, !entries.isEmpty else {
             throw ConfigError("\(path): authorization.users must be a list of { user, password }")
         }
@@ -224,8 +231,8 @@ struct ConfigFileSettings {
                     throw ConfigError("\(path): unknown setting 'authorization.users.\(key)'")
                 }
             }
-            guard let name, !name.isEmpty, let password, !password.isEmpty else {
-                throw ConfigError("\(path): each of authorization.users needs a user and a password")
+            guard let name, !name.isEmpty, password?.isEmpty != true else {
+                throw ConfigError("\(path): each of authorization.users needs a user, and a password unless its TLS certificate names it")
             }
             guard names.insert(name).inserted else { throw ConfigError("\(path): authorization.users has '\(name)' twice") }
             return (name, password, subjects)

@@ -39,19 +39,23 @@ def certs(tmp_path_factory) -> dict:
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key", "-out", "other-ca.pem",
              "-days", "2", "-subj", "/CN=Some Other CA", cwd=d)
     (d / "server.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    for name, ext in (("server", ["-extfile", "server.ext"]), ("client", [])):
+    (d / "mapped.ext").write_text("subjectAltName=email:ops@example.com\n")
+    for name, ext, subject in (("server", ["-extfile", "server.ext"], "/CN=server"), ("client", [], "/CN=client"),
+                               ("mapped", ["-extfile", "mapped.ext"], "/CN=worker-7/O=Docket"),
+                               ("by-subject", [], "/CN=worker-8/O=Docket")):
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                 "-subj", f"/CN={name}", cwd=d)
+                 "-subj", subject, cwd=d)
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                  "-out", f"{name}.pem", "-days", "2", *ext, cwd=d)
     return {name: str(d / name) for name in
-            ("ca.pem", "other-ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
+            ("ca.pem", "other-ca.pem", "server.pem", "server.key", "client.pem", "client.key", "mapped.pem",
+             "mapped.key", "by-subject.pem", "by-subject.key")}
 
 
-def _context(certs, ca="ca.pem", client=False) -> ssl.SSLContext:
+def _context(certs, ca="ca.pem", client=False, cert="client") -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=certs[ca])
     if client:
-        ctx.load_cert_chain(certs["client.pem"], certs["client.key"])
+        ctx.load_cert_chain(certs[f"{cert}.pem"], certs[f"{cert}.key"])
     return ctx
 
 
@@ -176,5 +180,46 @@ def test_tls_with_a_user_and_password(start_server, certs):
         with pytest.raises(Exception):
             await nats.connect(_tls_url(url), tls=_context(certs), user="alice", password="wrong",
                                allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+    run(main())
+
+
+def test_verify_and_map_names_the_user_by_its_certificate(start_server, certs):
+    """tls { verify_and_map }: the client is the user its certificate names, by its email
+    alternative name or by its subject (RFC 2253); a certificate naming nobody is refused."""
+    config = (
+        "tls {\n"
+        f'  cert_file: "{certs["server.pem"]}"\n'
+        f'  key_file: "{certs["server.key"]}"\n'
+        f'  ca_file: "{certs["ca.pem"]}"\n'
+        "  verify_and_map: true\n"
+        "}\n"
+        "authorization { users = [\n"
+        '  { user: "ops@example.com", permissions: { publish: "ops.>", subscribe: "ops.>" } }\n'
+        '  { user: "O=Docket,CN=worker-8" }\n'
+        "] }\n"
+    )
+    url = start_server(config=config)
+
+    async def main():
+        errors = []
+
+        async def on_error(error):
+            errors.append(str(error))
+
+        ops = await nats.connect(_tls_url(url), tls=_context(certs, client=True, cert="mapped"), error_cb=on_error,
+                                 allow_reconnect=False)
+        assert await _round_trip(ops, subject="ops.check", payload=b"mapped") == b"mapped"
+        await ops.publish("elsewhere", b"no")
+        await ops.flush()
+        await asyncio.sleep(0.2)
+        assert any("permissions violation" in e.lower() for e in errors), errors
+        await ops.close()
+        worker = await nats.connect(_tls_url(url), tls=_context(certs, client=True, cert="by-subject"), allow_reconnect=False)
+        assert await _round_trip(worker, payload=b"subject") == b"subject"
+        await worker.close()
+        with pytest.raises(Exception):
+            await nats.connect(_tls_url(url), tls=_context(certs, client=True), allow_reconnect=False,
+                               max_reconnect_attempts=0, connect_timeout=2)
 
     run(main())
