@@ -32,11 +32,12 @@ if [ "${1:-}" = "--test" ]; then
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${tools[@]}" >/dev/null
     fi
-    if ! python3 -c 'import nats, pytest, prometheus_client' 2>/dev/null; then
-        echo "setup: installing nats-py, pytest and prometheus-client"
+    # build and wheel: the Python client's packaging test builds its wheel and sdist offline.
+    if ! python3 -c 'import nats, pytest, prometheus_client, build, wheel' 2>/dev/null; then
+        echo "setup: installing nats-py, pytest, prometheus-client, build and wheel"
         # Debian's own python3 refuses pip installs outside a venv (PEP 668); a user install
         # with --break-system-packages touches only ~/.local.
-        python3 -m pip install -q nats-py pytest prometheus-client 2>/dev/null \
-            || python3 -m pip install -q --user --break-system-packages nats-py pytest prometheus-client
+        python3 -m pip install -q nats-py pytest prometheus-client build wheel 2>/dev/null \
+            || python3 -m pip install -q --user --break-system-packages nats-py pytest prometheus-client build wheel
     fi
 fi

@@ -192,7 +192,7 @@ def url(server: Server) -> str:
 
 @pytest.fixture
 def client(url: str) -> Iterator["object"]:
-    import docket
+    import docketd_client as docket
 
     c = docket.Client(url, request_timeout=5.0)
     yield c
@@ -202,7 +202,7 @@ def client(url: str) -> Iterator["object"]:
 @pytest.fixture
 def make_client(url: str) -> Iterator[Callable[..., "object"]]:
     """Factory for more clients on the test's server; all closed at the end."""
-    import docket
+    import docketd_client as docket
 
     made: List[docket.Client] = []
 
@@ -225,3 +225,94 @@ def wait_until(predicate, timeout=10.0, interval=0.02):
             return True
         time.sleep(interval)
     return predicate()
+
+
+# --------------------------------------------------------------------------
+# TLS: a throwaway CA, a server certificate for 127.0.0.1/localhost and a
+# client certificate, made with the openssl command line
+
+
+class Certs:
+    """Paths of ``ca.pem``, ``server.pem``/``server.key``,
+    ``client.pem``/``client.key`` and of a second CA (``other_ca.pem``) that
+    signed nothing here."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        for name in ("ca", "other_ca", "server", "client"):
+            setattr(self, name, str(directory / f"{name}.pem"))
+        self.server_key = str(directory / "server.key")
+        self.client_key = str(directory / "client.key")
+
+
+def make_certs(directory: Path) -> Certs:
+    """Runs openssl to make the files of :class:`Certs` in ``directory``."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    leaf_ext = "basicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=20)
+
+    for ca in ("ca", "other_ca"):
+        run("req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2",
+            "-subj", f"/CN=docketd-client test {ca}", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    extensions = {
+        "server": "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n" + leaf_ext,
+        "client": "extendedKeyUsage=clientAuth\n" + leaf_ext,
+    }
+    for who, ext in extensions.items():
+        (directory / f"{who}.ext").write_text(ext)
+        run("req", *ec, "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN=docketd-client test {who}")
+        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{who}.pem", "-days", "2", "-extfile", f"{who}.ext")
+    return Certs(directory)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> Certs:
+    """TLS files for the session (skips when there is no openssl)."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make test certificates")
+    return make_certs(tmp_path_factory.mktemp("tls"))
+
+
+NATS_SERVER = os.environ.get("NATS_SERVER", "/usr/sbin/nats-server")
+
+
+@pytest.fixture
+def start_nats_server() -> Iterator[Callable[..., Server]]:
+    """Factory: ``start_nats_server(flags)`` runs nats-server on a free port
+    of 127.0.0.1 (skips when there is none at ``NATS_SERVER``)."""
+    if not os.access(NATS_SERVER, os.X_OK):
+        pytest.skip(f"no nats-server at {NATS_SERVER} (set NATS_SERVER)")
+    started: List[Server] = []
+
+    def start(flags: Sequence[str] = ()) -> Server:
+        server = Server.__new__(Server)
+        server.data_dir = None
+        server.argv = [NATS_SERVER, "-a", "127.0.0.1", "-p", "-1", *flags]
+        server.proc = subprocess.Popen(server.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT)
+        server.log = _Log(server.proc.stdout)
+        server.log.start()
+        server.port = None
+        started.append(server)
+        deadline = time.monotonic() + READY_TIMEOUT
+        with server.log.cond:
+            while server.port is None:
+                for line in server.log.lines:
+                    match = LISTEN_RE.search(line)
+                    if match:
+                        server.port = int(match.group(1))
+                if server.port is None:
+                    if server.log.eof or time.monotonic() > deadline:
+                        pytest.fail(f"nats-server did not start: {server.text()}", pytrace=False)
+                    server.log.cond.wait(0.1)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 
 import pytest
 
-import docket
+import docketd_client as docket
 from conftest import wait_until
 
 PASSWORD = "s3cret-Pa55"
@@ -275,7 +275,7 @@ def test_reconnect_sends_credentials_and_backs_off_when_refused(fake, caplog):
         # backoff 0.05, 0.1, 0.2, 0.4, 0.4, ...: about 5 in 1.2 s, not hundreds
         assert 2 <= len(attempts) <= 8, attempts
         assert any(isinstance(e, docket.AuthorizationError) for e in errors)
-        refusals = [r for r in caplog.records if "refused" in r.getMessage() and r.name == "docket.client"]
+        refusals = [r for r in caplog.records if "refused" in r.getMessage() and r.name == "docketd_client.client"]
         assert refusals and all(r.levelno == logging.ERROR for r in refusals)
         allow.set()
         assert wait_until(lambda: c.is_connected, 3)

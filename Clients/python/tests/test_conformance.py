@@ -13,8 +13,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-import docket
-from docket import protocol as P
+import docketd_client as docket
+from docketd_client import protocol as P
 
 HERE = Path(__file__).resolve().parent
 CLIENT_DIR = HERE.parent

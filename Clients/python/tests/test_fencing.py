@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-import docket
+import docketd_client as docket
 
 
 def _skip_without_job_fields(client):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import docket
+import docketd_client as docket
 
 
 def test_enqueue_reserve_ack(client):
@@ -179,7 +179,7 @@ def test_abandoned_reserve_gives_the_job_back(url, make_client):
     # when the job comes, the client hands it back at once with FAIL retry=0.
     # (reserve() itself always waits longer than the server; force a short
     # client-side wait to get there)
-    from docket import protocol
+    from docketd_client import protocol
 
     slow = docket.Client(url)
     try:

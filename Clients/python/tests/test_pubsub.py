@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-import docket
+import docketd_client as docket
 
 
 def test_publish_subscribe_iterator(client, make_client):

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-import docket
-from docket import protocol as P
+import docketd_client as docket
+from docketd_client import protocol as P
 
 from conftest import wait_until
 

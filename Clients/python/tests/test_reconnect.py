@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import docket
+import docketd_client as docket
 from conftest import wait_until
 
 

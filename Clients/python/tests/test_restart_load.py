@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 
-import docket
+import docketd_client as docket
 from conftest import wait_until
 
 N = 2000

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import docket
+import docketd_client as docket
 from conftest import wait_until
 
 
@@ -175,7 +175,7 @@ def test_run_handles_sigterm(client, url, tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {str(Path(docket.__file__).parent.parent)!r})
-        import docket
+        import docketd_client as docket
 
         def handler(ctx):
             open({str(marker)!r}, "a").write("x")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import docket
+import docketd_client as docket
 from conftest import wait_until
 
 
@@ -149,7 +149,7 @@ def test_sigterm_after_a_handler_crash_reports_unclean(client, url, tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {str(Path(docket.__file__).parent.parent)!r})
-        import docket
+        import docketd_client as docket
 
         class Boom(BaseException):
             pass
@@ -190,7 +190,7 @@ def test_default_heartbeat_follows_the_lease(client, url):
 
     def handler(ctx):
         calls.append((ctx.attempt, ctx.lease_ms))
-        time.sleep(2.5)  # two and a half leases
+        time.sleep(3.0)  # three leases of 1 s: only the heartbeats keep it
         return "ok"
 
     # the second slot would take the job again if its lease ran out
@@ -206,7 +206,7 @@ def test_default_heartbeat_follows_the_lease(client, url):
 
 
 def test_heartbeat_learns_the_lease_with_inspect_when_job_lacks_it(client, url):
-    jid = client.enqueue("lease2", "x", lease="1s", backoff="fixed:0s").id
+    jid = client.enqueue("lease2", "x", lease="600ms", backoff="fixed:0s").id
     inspected = []
     calls = []
 
@@ -223,7 +223,7 @@ def test_heartbeat_learns_the_lease_with_inspect_when_job_lacks_it(client, url):
 
     def handler(ctx):
         calls.append(ctx.attempt)
-        time.sleep(2.5)
+        time.sleep(1.5)  # two and a half leases
         return ctx.lease_ms  # learned by the heartbeat
 
     worker = docket.Worker(lambda: OldJobLines(url, request_timeout=5), "lease2", handler,
@@ -234,7 +234,7 @@ def test_heartbeat_learns_the_lease_with_inspect_when_job_lacks_it(client, url):
         worker.stop(grace=5)
     assert calls == [1] and inspected == [jid]  # one round trip
     doc = client.inspect(jid)
-    assert (doc["state"], doc["attempts"], doc["result"]) == ("completed", 1, "1000")
+    assert (doc["state"], doc["attempts"], doc["result"]) == ("completed", 1, "600")
 
 
 # --------------------------------------------------------------------------
@@ -311,7 +311,7 @@ def test_each_run_is_logged(client, url, caplog):
         time.sleep(0.05)
         return "ok"
 
-    with caplog.at_level(logging.INFO, logger="docket.worker"):
+    with caplog.at_level(logging.INFO, logger="docketd_client.worker"):
         worker = docket.Worker(url, "logged", handler, concurrency=1, reserve_timeout=0.2).start()
         try:
             assert wait_until(lambda: worker.acked == 1 and worker.failed == 1, timeout=8)
@@ -322,7 +322,7 @@ def test_each_run_is_logged(client, url, caplog):
     for jid, outcome in ((ok, "acked"), (bad, "dead")):
         record = runs[jid]
         fields = record.docket_job
-        assert record.levelno == logging.INFO and record.name == "docket.worker"
+        assert record.levelno == logging.INFO and record.name == "docketd_client.worker"
         assert (fields["queue"], fields["attempt"], fields["outcome"]) == ("logged", 1, outcome)
         assert "delivery" in fields and fields["duration"] >= 0
         message = record.getMessage()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import docket
-from docket import protocol as P
-from docket.worker import _UNPRINTABLE, _Fencing, _reason
+import docketd_client as docket
+from docketd_client import protocol as P
+from docketd_client.worker import _UNPRINTABLE, _Fencing, _reason
 
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""Python client for Docket, a job and event server.
+"""Python client for Docket (docketd), a job and event server.
 
->>> import docket
+Distribution ``docketd-client``, import name ``docketd_client``:
+
+>>> import docketd_client as docket
 >>> client = docket.Client("nats://127.0.0.1:4222")
 >>> client.enqueue("emails", b"hello", attempts=3, backoff="fixed:5s").id
 1
@@ -8,10 +10,13 @@
 Pub/sub (the NATS core protocol): :meth:`Client.publish`,
 :meth:`Client.subscribe`, :meth:`Client.request`. Jobs:
 :meth:`Client.enqueue`, :meth:`Client.reserve`, :meth:`Client.ack`,
-:meth:`Client.fail`, ... and :class:`Worker` to run handlers.
+:meth:`Client.fail`, :meth:`Client.wait`, ... and :class:`Worker` to run
+handlers. The asyncio flavour, with the same surface, is
+:mod:`docketd_client.aio`.
 """
 
-from .client import DEFAULT_URL, Client, EventStream, Subscription, connect
+from ._common import DEFAULT_URL, __version__
+from .client import Client, EventStream, Subscription, connect
 from .errors import (
     AuthorizationError,
     BadArgument,
@@ -24,6 +29,7 @@ from .errors import (
     DocketError,
     Error,
     Forbidden,
+    LimitReached,
     NoResponders,
     NotDead,
     NotFound,
@@ -39,6 +45,8 @@ from .models import (
     FailOutcome,
     Job,
     JobEvent,
+    JobInfo,
+    JobOutcome,
     Msg,
     QueueConfig,
     QueueInfo,
@@ -51,8 +59,6 @@ from .models import (
 from .protocol import exponential, fixed
 from .worker import AUTO, JobContext, NonRetryable, RetryAfter, Throttle, Worker, WorkerResult
 
-__version__ = "0.1.0"
-
 __all__ = [
     "DEFAULT_URL",
     "Client",
@@ -62,6 +68,8 @@ __all__ = [
     "Job",
     "EnqueueResult",
     "FailOutcome",
+    "JobOutcome",
+    "JobInfo",
     "EventStream",
     "QueueInfo",
     "QueueConfig",
@@ -90,6 +98,7 @@ __all__ = [
     "BadId",
     "StoreFull",
     "Forbidden",
+    "LimitReached",
     "ConnectionLost",
     "ConnectionClosed",
     "ConnectError",
@@ -100,4 +109,5 @@ __all__ = [
     "ServerError",
     "SubscriptionClosed",
     "BadArgument",
+    "__version__",
 ]

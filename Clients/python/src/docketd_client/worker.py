@@ -65,7 +65,7 @@ from .models import FailOutcome, Job
 
 __all__ = ["Worker", "WorkerResult", "JobContext", "NonRetryable", "RetryAfter", "Throttle", "AUTO"]
 
-log = logging.getLogger("docket.worker")
+log = logging.getLogger(__name__)
 
 #: ``heartbeat=AUTO`` (the default): TOUCH every third of each job's lease.
 AUTO = "auto"
@@ -282,12 +282,12 @@ HandlerResult = Union[None, bytes, bytearray, memoryview, str, Any]
 class Worker:
     """Runs ``handler(ctx)`` for the jobs of ``queues``.
 
-    ``client`` is a URL or a factory returning a new :class:`~docket.Client`
+    ``client`` is a URL or a factory returning a new :class:`~docketd_client.Client`
     (one is made per thread; the worker closes them). With a URL,
     ``user``/``password`` or ``token`` (or ``client_options``) are passed to
     each Client; credentials can also be in the URL or the environment (see
-    :class:`~docket.Client`). A slot whose connection is refused
-    (:class:`~docket.AuthorizationError`) logs it at ERROR and tries again
+    :class:`~docketd_client.Client`). A slot whose connection is refused
+    (:class:`~docketd_client.AuthorizationError`) logs it at ERROR and tries again
     with backoff (up to 2 s). ``heartbeat`` is the
     TOUCH interval in seconds while a handler runs: :data:`AUTO` (the
     default) is a third of each job's lease (from the JOB line, or one
@@ -409,7 +409,7 @@ class Worker:
         SIGTERM/SIGINT when called from the main thread, or a handler raising
         SystemExit/KeyboardInterrupt), shut down gracefully and return the
         :class:`WorkerResult` like :meth:`stop`. Re-raises a fatal error
-        (e.g. :class:`~docket.BadQueue`)."""
+        (e.g. :class:`~docketd_client.BadQueue`)."""
         previous: Dict[signal.Signals, Any] = {}
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -526,7 +526,7 @@ class Worker:
                             break
                     try:
                         job = client.reserve(self.queues, timeout=self.reserve_timeout)
-                    except DocketError as exc:
+                    except (DocketError, BadArgument) as exc:
                         log.error("reserve refused: %s; stopping the worker", exc)
                         self.fatal_error = exc
                         self._request_stop("fatal_error")
@@ -536,6 +536,8 @@ class Worker:
                         continue
                     except Error as exc:  # e.g. a ProtocolError: the client reconnects
                         log.warning("%s: reserve failed: %s", me, exc)
+                        self._stop.wait(backoff)
+                        backoff = min(backoff * 2, 2.0)
                         continue
                     if job is not None:
                         self._handle(index, client, job)

@@ -24,7 +24,7 @@ asynchronous error, passed to ``error_callback``.
 Reconnecting
 ------------
 When the connection breaks, every command waiting for a reply fails with
-:class:`~docket.ConnectionLost` (it may or may not have been carried out),
+:class:`~docketd_client.ConnectionLost` (it may or may not have been carried out),
 unsent output is dropped, and the reader reconnects with backoff. Once the
 new connection has answered ``CONNECT``+``PING``, every subscription is
 sent again (with what is left of its ``max_msgs``), followed by publishes
@@ -34,7 +34,16 @@ never fail because of the old one.
 
 Jobs held by a connection are lost with it: the server counts the attempt
 as failed and retries the job ("worker lost"); an ``ack`` afterwards gets
-:class:`~docket.NotHeld`.
+:class:`~docketd_client.NotHeld`.
+
+TLS
+---
+The opening handshake is :class:`~docketd_client._common.Handshake`, shared
+with the asyncio client: TLS starts after the plaintext INFO when INFO says
+``tls_required`` or the client requires it (``tls://``, a CA file, ...),
+or before anything is read with ``tls_handshake_first``. The TLS state then
+lives in :class:`~docketd_client._tls.TLSSocket`, which lets the reader and
+the flusher threads share the connection safely.
 
 Authentication
 --------------
@@ -44,7 +53,7 @@ from the first of these that gives any: the ``user=``/``password=``/
 ``token=`` arguments, the URL (``nats://user:pass@host:port``,
 ``nats://token@host:port``), the environment (``DOCKET_USER``,
 ``DOCKET_PASS``, ``DOCKET_TOKEN``). A refusal (``-ERR 'Authorization
-Violation'``) is an :class:`~docket.AuthorizationError`. The password and
+Violation'``) is an :class:`~docketd_client.AuthorizationError`. The password and
 token never appear in ``repr()``, ``Client.url``, logs or error messages.
 """
 
@@ -54,16 +63,17 @@ import collections
 import datetime
 import itertools
 import logging
-import os
 import queue as queue_mod
 import secrets
 import socket
 import threading
 import time
+import ssl
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
-from urllib.parse import unquote, urlsplit
 
 from . import protocol as P
+from ._common import DEFAULT_URL, Handshake, TLSConfig, parse_url, redact_url, resolve_credentials
+from ._tls import TLSSocket
 from .errors import (
     AuthorizationError,
     BadArgument,
@@ -78,13 +88,22 @@ from .errors import (
     SubscriptionClosed,
     Timeout,
 )
-from .models import EnqueueResult, FailOutcome, Job, JobEvent, Msg, QueueInfo, Route, ServerStats
+from .models import (
+    EnqueueResult,
+    FailOutcome,
+    Job,
+    JobEvent,
+    JobInfo,
+    JobOutcome,
+    Msg,
+    QueueInfo,
+    Route,
+    ServerStats,
+)
 
 __all__ = ["Client", "Subscription", "EventStream", "connect", "DEFAULT_URL"]
 
-log = logging.getLogger("docket.client")
-
-DEFAULT_URL = "nats://127.0.0.1:4222"
+log = logging.getLogger(__name__)
 
 _CONNECTED = "connected"
 _DISCONNECTED = "disconnected"
@@ -92,129 +111,6 @@ _CLOSED = "closed"
 
 _DEFAULT: Any = object()  # "use the client's request_timeout"
 _CLOSED_MARK: Any = object()  # ends a subscription's message queue
-
-__version__ = "0.1.0"
-
-#: Environment variables read for credentials when neither the arguments
-#: nor the URL give any (the same names docketd reads for its own settings).
-ENV_USER = "DOCKET_USER"
-ENV_PASS = "DOCKET_PASS"
-ENV_TOKEN = "DOCKET_TOKEN"
-
-_REDACTED = "***"
-
-
-def _redact_url(url: str) -> str:
-    """The URL with the password (``user:***@``) or token (``***@``) hidden."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    end = len(rest)
-    for stop in "/?#":
-        at = rest.find(stop)
-        if at != -1:
-            end = min(end, at)
-    authority = rest[:end]
-    if "@" not in authority:
-        return url
-    userinfo, host = authority.rsplit("@", 1)
-    name, colon, _secret = userinfo.partition(":")
-    hidden = f"{name}:{_REDACTED}" if colon else _REDACTED
-    return f"{scheme}{sep}{hidden}@{host}{rest[end:]}"
-
-
-def _parse_url(url: str) -> Tuple[str, int, Optional[str], Optional[str]]:
-    """``(host, port, user, password)``; user and password are None when the
-    URL has no ``user[:password]@`` part (a lone user is a token)."""
-    if "://" not in url:
-        url = "nats://" + url
-    parts = urlsplit(url)
-    if parts.scheme not in ("nats", "docket", "tcp"):
-        raise BadArgument(f"unsupported URL scheme {parts.scheme!r} (use nats://host:port)")
-    try:
-        port = parts.port or 4222
-    except ValueError:
-        raise BadArgument(f"bad port in URL {_redact_url(url)!r}") from None
-    user = None if parts.username is None else unquote(parts.username)
-    password = None if parts.password is None else unquote(parts.password)
-    return parts.hostname or "127.0.0.1", port, user, password
-
-
-class _Credentials:
-    """What goes into CONNECT to authenticate, and where it came from.
-    Its repr and description never show the password or token."""
-
-    __slots__ = ("user", "password", "token", "source")
-
-    def __init__(
-        self,
-        user: Optional[str] = None,
-        password: Optional[str] = None,
-        token: Optional[str] = None,
-        source: str = "",
-    ) -> None:
-        self.user = user
-        self.password = password
-        self.token = token
-        self.source = source
-
-    def __bool__(self) -> bool:
-        return self.user is not None or self.token is not None
-
-    def fields(self) -> Dict[str, str]:
-        """The CONNECT keys, as nats-server names them."""
-        out: Dict[str, str] = {}
-        if self.user is not None:
-            out["user"] = self.user
-            out["pass"] = self.password if self.password is not None else ""
-        if self.token is not None:
-            out["auth_token"] = self.token
-        return out
-
-    def describe(self) -> str:
-        if not self:
-            return "no credentials"
-        what = []
-        if self.user is not None:
-            what.append(f"user {self.user!r} with a password")
-        if self.token is not None:
-            what.append("a token")
-        return " and ".join(what) + f" (from {self.source})"
-
-    def __repr__(self) -> str:
-        return f"<credentials: {self.describe()}>"
-
-
-def _resolve_credentials(
-    user: Optional[str],
-    password: Optional[str],
-    token: Optional[str],
-    url_user: Optional[str],
-    url_password: Optional[str],
-) -> _Credentials:
-    """The first source that gives a (non-empty) user or token wins as a
-    whole: the arguments, then the URL, then the environment."""
-    for name, value in (("user", user), ("password", password), ("token", token)):
-        if value is not None and not isinstance(value, str):
-            raise BadArgument(f"{name} must be a string")
-    if password and not user:
-        raise BadArgument("password= needs user=")
-    if user or token:
-        return _Credentials(user or None, password, token or None, "the arguments")
-    if url_user and url_password is not None:
-        return _Credentials(url_user, url_password, None, "the URL")
-    if url_user:
-        return _Credentials(None, None, url_user, "the URL")
-    env_user = os.environ.get(ENV_USER) or None
-    env_token = os.environ.get(ENV_TOKEN) or None
-    if env_user or env_token:
-        source = " and ".join(n for n, v in ((ENV_USER, env_user), (ENV_TOKEN, env_token)) if v)
-        return _Credentials(env_user, os.environ.get(ENV_PASS) if env_user else None, env_token, source)
-    return _Credentials()
-
-
-def _is_authorization_violation(text: str) -> bool:
-    return text.strip().lower() == "authorization violation"
 
 
 class _Pending:
@@ -235,12 +131,15 @@ class _Pending:
 
 
 class _ReplyWaiter:
-    __slots__ = ("event", "msg", "error")
+    __slots__ = ("event", "msg", "error", "accept")
 
-    def __init__(self) -> None:
+    def __init__(self, accept: Optional[Callable[[Msg], bool]] = None) -> None:
         self.event = threading.Event()
         self.msg: Optional[Msg] = None
         self.error: Optional[BaseException] = None
+        #: Which replies end the wait (None: the first); a status message
+        #: (no responders) always does.
+        self.accept = accept
 
 
 class Subscription:
@@ -310,9 +209,9 @@ class Subscription:
         self._client._unsubscribe(self, max_msgs)
 
     def next_msg(self, timeout: Optional[float] = None) -> Msg:
-        """The next message. Raises :class:`~docket.Timeout` when none arrives
+        """The next message. Raises :class:`~docketd_client.Timeout` when none arrives
         within ``timeout`` seconds (None: wait forever) and
-        :class:`~docket.SubscriptionClosed` once the subscription has ended
+        :class:`~docketd_client.SubscriptionClosed` once the subscription has ended
         and every message was taken."""
         if self.callback is not None or self._inline is not None:
             raise BadArgument("a subscription with a callback cannot be read with next_msg")
@@ -388,7 +287,7 @@ class Subscription:
 
 class EventStream:
     """Lifecycle events of :meth:`Client.events`: an iterator of
-    :class:`~docket.JobEvent` over one subscription (``.subscription``).
+    :class:`~docketd_client.JobEvent` over one subscription (``.subscription``).
     Iteration ends like the subscription's (unsubscribed, client closed, or
     ``timeout`` idle seconds). Also a context manager that unsubscribes."""
 
@@ -399,8 +298,8 @@ class EventStream:
         return f"<EventStream {self.subscription.subject!r}>"
 
     def next_event(self, timeout: Optional[float] = None) -> JobEvent:
-        """The next event; :class:`~docket.Timeout` when none arrives within
-        ``timeout`` seconds, :class:`~docket.SubscriptionClosed` once ended."""
+        """The next event; :class:`~docketd_client.Timeout` when none arrives within
+        ``timeout`` seconds, :class:`~docketd_client.SubscriptionClosed` once ended."""
         return JobEvent.from_msg(self.subscription.next_msg(timeout))
 
     def unsubscribe(self) -> None:
@@ -427,14 +326,14 @@ class Client:
     commands at once; commands are pipelined on the one connection. Note
     that RESERVE makes the server stop reading the connection until it
     answers, so give blocking ``reserve`` calls their own client (the
-    :class:`~docket.Worker` does).
+    :class:`~docketd_client.Worker` does).
 
     ``request_timeout`` (seconds) bounds how long a command waits for its
     reply (None: forever); ``reserve`` waits its own timeout plus this.
     ``max_reconnect_attempts`` None retries forever; 0 disables reconnecting.
     ``error_callback(exc)`` receives asynchronous errors (server ``-ERR``s
     that answer no command, exceptions raised by subscription callbacks,
-    dropped messages, an :class:`~docket.AuthorizationError` while
+    dropped messages, an :class:`~docketd_client.AuthorizationError` while
     reconnecting); it runs on the reader thread and must not block.
 
     ``user``/``password`` or ``token`` authenticate to a server that requires
@@ -442,8 +341,18 @@ class Client:
     come from the URL (``nats://user:pass@host:port``,
     ``nats://token@host:port``; percent-encode ``@ : / ? #``), else from
     ``DOCKET_USER``/``DOCKET_PASS``/``DOCKET_TOKEN``. Wrong or missing
-    credentials raise :class:`~docket.AuthorizationError`. ``url`` (the
+    credentials raise :class:`~docketd_client.AuthorizationError`. ``url`` (the
     attribute) and ``repr()`` show the URL with the password hidden.
+
+    TLS: a ``tls://host:port`` URL, ``tls=True`` (or an
+    :class:`ssl.SSLContext`), ``tls_ca_file=`` (the CA that signed the
+    server's certificate), ``tls_cert_file=``/``tls_key_file=`` (a client
+    certificate, for a server that verifies clients) make the client require
+    TLS. It starts TLS after the server's INFO, as NATS clients do, or before
+    reading anything with ``tls_handshake_first=True``. A server whose INFO
+    says ``tls_required`` gets TLS whatever the URL says. ``tls_hostname``
+    is the name to check in the server's certificate (default: the URL's
+    host). ``is_secure`` tells whether the connection is TLS.
     """
 
     def __init__(
@@ -467,12 +376,21 @@ class Client:
         error_callback: Optional[Callable[[BaseException], None]] = None,
         disconnected_callback: Optional[Callable[[], None]] = None,
         reconnected_callback: Optional[Callable[[], None]] = None,
+        tls: Union[None, bool, ssl.SSLContext] = None,
+        tls_ca_file: Optional[str] = None,
+        tls_cert_file: Optional[str] = None,
+        tls_key_file: Optional[str] = None,
+        tls_handshake_first: bool = False,
+        tls_hostname: Optional[str] = None,
     ) -> None:
-        host, port, url_user, url_password = _parse_url(url)
+        host, port, url_user, url_password, url_tls = parse_url(url)
         #: The server URL, with any password or token in it hidden.
-        self.url = _redact_url(url)
+        self.url = redact_url(url)
         self._addr = (host, port)
-        self._credentials = _resolve_credentials(user, password, token, url_user, url_password)
+        self._credentials = resolve_credentials(user, password, token, url_user, url_password)
+        self._tls = TLSConfig(tls, tls_ca_file, tls_cert_file, tls_key_file, tls_handshake_first, tls_hostname,
+                              url_tls)
+        self._secure = False
         self.name = name
         self.request_timeout = request_timeout
         self.connect_timeout = connect_timeout
@@ -494,7 +412,7 @@ class Client:
         self._drained_cond = threading.Condition(self._lock)  # output written
         self._state = _DISCONNECTED
         self._closed_evt = threading.Event()
-        self._sock: Optional[socket.socket] = None
+        self._sock: Any = None
         self._gen = 0
         self._out = bytearray()
         self._flushing = False
@@ -529,7 +447,7 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<docket.Client {self.url} {self._state}>"
+        return f"<docketd_client.Client {self.url} {self._state}>"
 
     @property
     def is_connected(self) -> bool:
@@ -553,6 +471,11 @@ class Client:
         return value if isinstance(value, int) else None
 
     @property
+    def is_secure(self) -> bool:
+        """True when the current connection is TLS."""
+        return self._secure
+
+    @property
     def last_error(self) -> Optional[ServerError]:
         """The last asynchronous ``-ERR`` the server sent."""
         return self._last_error
@@ -560,91 +483,62 @@ class Client:
     # ------------------------------------------------------------------
     # Connecting
 
-    def _connect_options(self) -> Dict[str, Any]:
-        opts: Dict[str, Any] = {
-            "verbose": False,
-            "pedantic": False,
-            "headers": True,
-            "no_responders": True,
-            "protocol": 1,
-            "lang": "python",
-            "version": __version__,
-        }
-        if not self.echo:
-            opts["echo"] = False
-        if self.name:
-            opts["name"] = self.name
-        opts.update(self._credentials.fields())
-        return opts
-
-    def _refused(self, text: str) -> ConnectError:
-        """The error for an ``-ERR`` that answers CONNECT."""
-        where = f"{self._addr[0]}:{self._addr[1]}"
-        if not _is_authorization_violation(text):
-            return ConnectError(f"{where} refused CONNECT: {text}")
-        creds = self._credentials
-        if creds:
-            why = f"{where} refused the credentials: {creds.describe()}"
-        else:
-            why = (
-                f"{where} requires authentication and no credentials were given "
-                f"(user=/password= or token=, the URL, or {ENV_USER}/{ENV_PASS} or {ENV_TOKEN})"
-            )
-        return AuthorizationError(f"{why} ({text})", text)
-
-    def _connect_once(self) -> Tuple[socket.socket, P.Parser, Dict[str, Any]]:
-        """Open a socket and do INFO / CONNECT+PING / PONG synchronously."""
+    def _connect_once(self) -> Tuple[Any, P.Parser, Dict[str, Any]]:
+        """Open a socket and do the handshake synchronously: (TLS,) INFO,
+        (TLS,) CONNECT+PING, PONG (see :class:`_common.Handshake`)."""
+        host, port = self._addr
+        where = f"{host}:{port}"
         deadline = time.monotonic() + self.connect_timeout
         try:
-            sock = socket.create_connection(self._addr, timeout=self.connect_timeout)
+            raw = socket.create_connection(self._addr, timeout=self.connect_timeout)
         except OSError as exc:
-            raise ConnectError(f"cannot connect to {self._addr[0]}:{self._addr[1]}: {exc}") from None
+            raise ConnectError(f"cannot connect to {where}: {exc}") from None
+        sock: Any = raw
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             parser = P.Parser()
+            shake = Handshake(where, self._credentials, self._tls, self.name, self.echo)
 
-            def next_op() -> P.Op:
-                while True:
-                    op = parser.next_op()
-                    if op is not None:
-                        return op
+            def start_tls() -> Any:
+                if parser.buffered:
+                    raise ProtocolError("the server sent more than INFO before the TLS handshake")
+                raw.settimeout(max(deadline - time.monotonic(), 0.001))
+                secure = TLSSocket(raw, self._tls.context(), self._tls.server_hostname(host))
+                secure.handshake()
+                return secure
+
+            if self._tls.handshake_first:
+                sock = start_tls()
+            while not shake.done:
+                op = parser.next_op()
+                if op is None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise ConnectError("timed out during the handshake")
+                        raise ConnectError(f"timed out during the handshake with {where}")
                     sock.settimeout(remaining)
                     data = sock.recv(65536)
                     if not data:
-                        raise ConnectError("server closed the connection during the handshake")
+                        raise ConnectError(f"{where} closed the connection during the handshake")
                     parser.feed(data)
-
-            op = next_op()
-            if isinstance(op, P.Err):
-                raise self._refused(op.text)
-            if not isinstance(op, P.Info):
-                raise ProtocolError(f"expected INFO, got {type(op).__name__}")
-            info = op.data
-            sock.sendall(P.encode_connect(self._connect_options()) + P.encode_ping())
-            while True:
-                op = next_op()
-                if isinstance(op, P.Pong):
-                    break
-                if isinstance(op, P.Ping):
-                    sock.sendall(P.encode_pong())
-                elif isinstance(op, P.Info):
-                    info = op.data
-                elif isinstance(op, P.Err):
-                    raise self._refused(op.text)
-                else:
-                    raise ProtocolError(f"unexpected {type(op).__name__} during the handshake")
+                    continue
+                out = shake.step(op)
+                if out == "tls":
+                    sock = start_tls()
+                    out = shake.after_tls()
+                if out:
+                    sock.sendall(out)
             sock.settimeout(None)
-            return sock, parser, info
+            self._secure = shake.secure
+            return sock, parser, shake.info
         except (OSError, Error) as exc:
             sock.close()
             if isinstance(exc, ConnectError):
                 raise
-            raise ConnectError(f"handshake with {self._addr[0]}:{self._addr[1]} failed: {exc}") from None
+            if isinstance(exc, ssl.SSLError):
+                raise ConnectError(f"TLS with {where} failed: {exc}") from None
+            raise ConnectError(f"handshake with {where} failed: {exc}") from None
 
-    def _activate(self, sock: socket.socket, info: Dict[str, Any]) -> bool:
+    def _activate(self, sock: Any, info: Dict[str, Any]) -> bool:
         """Make a handshaken socket the current connection; queue the
         subscriptions ahead of anything buffered while disconnected."""
         with self._lock:
@@ -663,7 +557,7 @@ class Client:
             self._flush_cond.notify_all()
         return True
 
-    def _read_forever(self, sock: socket.socket, parser: P.Parser, gen: int) -> None:
+    def _read_forever(self, sock: Any, parser: P.Parser, gen: int) -> None:
         while True:
             error = self._read_connection(sock, parser, gen)
             if self._state == _CLOSED:
@@ -676,7 +570,7 @@ class Client:
             sock, parser, gen = reconnected
             self._call(self.reconnected_callback)
 
-    def _read_connection(self, sock: socket.socket, parser: P.Parser, gen: int) -> BaseException:
+    def _read_connection(self, sock: Any, parser: P.Parser, gen: int) -> BaseException:
         """Read and dispatch until the connection fails; returns why."""
         try:
             while True:
@@ -695,7 +589,7 @@ class Client:
         except OSError as exc:
             return exc
 
-    def _reconnect(self) -> Optional[Tuple[socket.socket, P.Parser, int]]:
+    def _reconnect(self) -> Optional[Tuple[Any, P.Parser, int]]:
         if self.max_reconnect_attempts == 0:
             return None
         attempts = 0
@@ -777,7 +671,7 @@ class Client:
     def close(self, timeout: float = 2.0) -> None:
         """Close the client: write what is buffered (up to ``timeout``
         seconds), then close the connection. Commands still waiting fail with
-        :class:`~docket.ConnectionClosed`; subscriptions end. Idempotent."""
+        :class:`~docketd_client.ConnectionClosed`; subscriptions end. Idempotent."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._state == _CONNECTED and (self._out or self._flushing):
@@ -1054,7 +948,10 @@ class Client:
     def _on_inbox_msg(self, msg: Msg) -> None:
         token = msg.subject.rsplit(".", 1)[-1]
         with self._lock:
-            waiter = self._replies.pop(token, None)
+            waiter = self._replies.get(token)
+            if waiter is not None and waiter.accept is not None and msg.status is None and not waiter.accept(msg):
+                return  # e.g. a subscriber's answer while publish_routed waits for the route's
+            self._replies.pop(token, None)
         if waiter is not None:
             waiter.msg = msg
             waiter.event.set()
@@ -1071,11 +968,46 @@ class Client:
         headers: Optional[P.HeadersArg] = None,
     ) -> Msg:
         """Publish a request and wait for the first reply. Raises
-        :class:`~docket.NoResponders` when no subscriber got the request and
-        :class:`~docket.Timeout` when no reply came in ``timeout`` seconds."""
+        :class:`~docketd_client.NoResponders` when no subscriber got the request and
+        :class:`~docketd_client.Timeout` when no reply came in ``timeout`` seconds."""
+        return self._request_msg(subject, data, timeout, headers, None)
+
+    def publish_routed(
+        self,
+        subject: str,
+        data: P.Payload = b"",
+        timeout: float = 5.0,
+        headers: Optional[P.HeadersArg] = None,
+    ) -> List[int]:
+        """Publish a message that routes (:meth:`route`) turn into jobs, and
+        return the ids of those jobs once they are on disk: the server
+        publishes ``{"jobs":[...]}`` to the message's reply subject after the
+        commit. Subscribers still get the message (answers they send to the
+        reply subject are skipped here).
+
+        Returns ``[]`` when neither a route nor a subscriber took the
+        message (no responders). Raises
+        :class:`~docketd_client.StoreFull` when the store refused the routed
+        jobs (then none was made; subscribers still got the message), and
+        :class:`~docketd_client.Timeout` when no route matched but some
+        subscriber did not answer either."""
+        try:
+            msg = self._request_msg(subject, data, timeout, headers, lambda m: P.is_routed_reply(m.data))
+        except NoResponders:
+            return []
+        return P.parse_routed_reply(msg.data)
+
+    def _request_msg(
+        self,
+        subject: str,
+        data: P.Payload,
+        timeout: float,
+        headers: Optional[P.HeadersArg],
+        accept: Optional[Callable[[Msg], bool]],
+    ) -> Msg:
         inbox = self._ensure_inbox()
         token = str(next(self._reply_ids))
-        waiter = _ReplyWaiter()
+        waiter = _ReplyWaiter(accept)
         with self._lock:
             self._replies[token] = waiter
         try:
@@ -1120,9 +1052,9 @@ class Client:
 
         Durations are seconds (``0.25``) or strings (``"250ms"``, ``"30s"``);
         ``at`` is unix seconds or an aware datetime; ``backoff`` is
-        ``"fixed:5s"``, ``"exp:1s:1h"`` (see :func:`docket.fixed`,
-        :func:`docket.exponential`). With ``key`` a retry after
-        :class:`~docket.ConnectionLost` is safe: it answers ``duplicate``
+        ``"fixed:5s"``, ``"exp:1s:1h"`` (see :func:`docketd_client.fixed`,
+        :func:`docketd_client.exponential`). With ``key`` a retry after
+        :class:`~docketd_client.ConnectionLost` is safe: it answers ``duplicate``
         instead of adding a second job. ``group`` names the group (tenant,
         customer, ...) whose ``group_rate`` applies and that a
         ``throttle`` with ``scope="group"`` holds.
@@ -1154,7 +1086,7 @@ class Client:
 
         ``attempt`` (here and for :meth:`fail`, :meth:`progress`,
         :meth:`touch`): the attempt this caller holds (``job.attempt``);
-        the server refuses the command with :class:`~docket.NotHeld` when
+        the server refuses the command with :class:`~docketd_client.NotHeld` when
         the job has moved on to another attempt. Nothing is sent when None.
         """
         if result is not None:
@@ -1202,13 +1134,36 @@ class Client:
         """Extend the lease of a job this connection holds (heartbeat)."""
         self._request("touch", P.encode_touch(job_id, attempt=attempt))
 
-    def inspect(self, job_id: Union[int, Job]) -> Dict[str, Any]:
-        """One job's document (state, attempts, times, last_error, ...)."""
-        return self._request("inspect", P.encode_inspect(job_id))  # type: ignore[no-any-return]
+    def inspect(self, job_id: Union[int, Job]) -> JobInfo:
+        """One job's document (``INSPECT``): a :class:`~docketd_client.JobInfo`
+        (state, attempts, times, last_error, result, ...; ``doc["state"]``
+        works too)."""
+        return JobInfo.from_dict(self._request("inspect", P.encode_inspect(job_id)))
 
-    def dead(self, queue: str, limit: Optional[int] = None) -> List[Dict[str, Any]]:
-        """The queue's dead jobs, oldest first (server default limit 100)."""
-        return self._request("dead", P.encode_dead(queue, limit))  # type: ignore[no-any-return]
+    def dead(self, queue: str, limit: Optional[int] = None) -> List[JobInfo]:
+        """The queue's dead jobs, oldest first (``DEAD``; server default limit 100)."""
+        return [JobInfo.from_dict(doc) for doc in self._request("dead", P.encode_dead(queue, limit))]
+
+    def wait(self, job_id: Union[int, Job, EnqueueResult], timeout: Optional[P.Duration] = None) -> JobOutcome:
+        """Wait until the job is completed or dead (``WAIT``); answers at once
+        if it already is. Returns a :class:`~docketd_client.JobOutcome`:
+        ``completed`` with its ``result``, ``dead`` with its ``error``, or,
+        when ``timeout`` passes first, ``pending`` with the job's current
+        ``state``. ``timeout=None`` waits as long as it takes.
+        :class:`~docketd_client.NotFound` when there is no such job (or it is
+        deleted while waited for).
+
+        Like a waiting ``reserve``, a waiting WAIT holds back this
+        connection's later commands: give long waits a client of their own.
+        """
+        if isinstance(job_id, EnqueueResult):
+            job_id = job_id.id
+        wire = P.encode_wait(job_id, timeout)
+        if timeout is None or self.request_timeout is None:
+            wait = None
+        else:
+            wait = P.duration_seconds(P.format_duration(timeout)) + self.request_timeout
+        return self._request("wait", wire, wait)  # type: ignore[no-any-return]
 
     def retry(self, job_id: Union[int, Job]) -> None:
         """Run a dead job again, with its attempts reset."""
@@ -1303,7 +1258,7 @@ class Client:
         return self._request("route", wire)  # type: ignore[no-any-return]
 
     def unroute(self, route_id: Union[int, Route]) -> None:
-        """Remove a route (``UNROUTE``); :class:`~docket.NotFound` if there
+        """Remove a route (``UNROUTE``); :class:`~docketd_client.NotFound` if there
         is none with that id."""
         self._request("unroute", P.encode_unroute(route_id))
 
@@ -1322,7 +1277,7 @@ class Client:
     ) -> "EventStream":
         """Follow job lifecycle events: a subscription to
         ``$JOB.<queue>.<event>`` (``"*"``: every queue, every event) whose
-        messages are read as :class:`~docket.JobEvent` objects.
+        messages are read as :class:`~docketd_client.JobEvent` objects.
 
         Iterate the returned :class:`EventStream` (``for ev in
         client.events("emails")``; ``timeout`` ends the loop after that many

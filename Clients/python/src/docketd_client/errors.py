@@ -29,6 +29,7 @@ __all__ = [
     "BadId",
     "StoreFull",
     "Forbidden",
+    "LimitReached",
     "ConnectionLost",
     "ConnectionClosed",
     "ConnectError",
@@ -44,7 +45,7 @@ __all__ = [
 
 
 class Error(Exception):
-    """Base class of every exception raised by the docket package."""
+    """Base class of every exception raised by the docketd_client package."""
 
 
 class DocketError(Error):
@@ -101,7 +102,10 @@ class BadId(DocketError):
 
 
 class StoreFull(DocketError):
-    """The store is too full to take new jobs."""
+    """The store is too full to take this: a new job (ENQ, a routed job)
+    past 90% of ``--max-store``, or a result, reason or note (ACK, FAIL,
+    PROGRESS with a body) past 95%. Nothing changed; a job held stays held,
+    and the same command without a body always goes."""
 
     code = "STORE_FULL"
 
@@ -113,8 +117,17 @@ class Forbidden(DocketError):
     code = "FORBIDDEN"
 
 
+class LimitReached(DocketError):
+    """A configured limit of the server was reached (``LIMIT``): another
+    queue past ``--max-queues``, or another waiting ``$DOCKET.API`` RESERVE
+    or WAIT past ``--max-waiting-requests``. Nothing changed."""
+
+    code = "LIMIT"
+
+
 _BY_CODE: Dict[str, Type[DocketError]] = {
-    cls.code: cls for cls in (NotFound, NotHeld, NotDead, BadOption, BadQueue, BadId, StoreFull, Forbidden)
+    cls.code: cls
+    for cls in (NotFound, NotHeld, NotDead, BadOption, BadQueue, BadId, StoreFull, Forbidden, LimitReached)
 }
 
 

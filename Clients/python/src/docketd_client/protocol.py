@@ -3,11 +3,11 @@
 This module is pure: encoders turn calls into the exact bytes a client
 sends, :class:`Parser` turns the bytes a server sends into operations, and
 :func:`interpret_reply` turns an operation into the result of the command
-that awaits it. The :class:`~docket.Client` is a thin layer of sockets and
+that awaits it. The :class:`~docketd_client.Client` is a thin layer of sockets and
 threads over it, and the client-conformance cases
 (``Protocol/client-conformance``) test it directly.
 
-Adding a verb (e.g. a future ``WAIT``) takes an encoder
+Adding a verb takes an encoder
 here, an entry in :data:`REPLY_KINDS` saying how its reply reads, and a
 method on the client that calls ``_request(kind, bytes)``.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import BadArgument, ProtocolError, job_error
-from .models import EnqueueResult, FailOutcome, Job
+from .models import EnqueueResult, FailOutcome, Job, JobOutcome
 
 __all__ = [
     "CRLF",
@@ -55,6 +55,18 @@ __all__ = [
     "encode_retry_queue",
     "encode_delete",
     "encode_help",
+    "encode_wait",
+    "encode_queue",
+    "encode_set_queue",
+    "encode_pause",
+    "encode_resume",
+    "encode_queues",
+    "encode_stats",
+    "encode_route",
+    "encode_unroute",
+    "encode_routes",
+    "parse_routed_reply",
+    "is_routed_reply",
     "Info",
     "MsgOp",
     "Ping",
@@ -65,6 +77,8 @@ __all__ = [
     "NoJob",
     "JsonOp",
     "HelpOp",
+    "OutcomeOp",
+    "PendingOp",
     "Op",
     "Parser",
     "split_job_error",
@@ -86,10 +100,12 @@ Payload = Union[bytes, bytearray, memoryview, str]
 HeadersArg = Union[Mapping[str, Union[str, Sequence[str]]], Sequence[Tuple[str, str]]]
 
 _MAX_NUMBER = 9_999_999_999  # numbers are at most 10 decimal digits
+_MAX_ID = 9_999_999_999_999_999_999  # job (and route) ids are at most 19 digits
 _MAX_U64 = (1 << 64) - 1
 _DURATION_RE = re.compile(r"^[0-9]{1,10}(ms|s|m|h|d)?$")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _NUMBER_RE = re.compile(r"^[0-9]{1,10}$")
+_ID_RE = re.compile(r"^[0-9]{1,19}$")
 _U64_RE = re.compile(r"^[0-9]{1,20}$")
 _BLANKS_RE = re.compile(r"[ \t]+")
 _JOB_ERROR_RE = re.compile(r"^([A-Z][A-Z0-9_]*[A-Z0-9])(?:[ \t]+(.*))?$", re.S)
@@ -124,7 +140,7 @@ def _job_id(value: Any) -> int:
     """A job id: an int, or anything with an integer ``id`` (a Job)."""
     if not isinstance(value, int) and isinstance(getattr(value, "id", None), int):
         value = value.id
-    return _check_int(value, "job id", 0, _MAX_NUMBER)
+    return _check_int(value, "job id", 1, _MAX_ID)
 
 
 def _with_attempt(line: str, attempt: Optional[int]) -> str:
@@ -652,6 +668,49 @@ def encode_help() -> bytes:
     return b"HELP\r\n"
 
 
+def encode_wait(job_id: Any, timeout: Optional[Duration] = None) -> bytes:
+    """``WAIT <id> [timeout=<duration>]``: the job's outcome (``OUTCOME``),
+    or ``PENDING`` when the timeout passes first."""
+    line = f"WAIT {_job_id(job_id)}"
+    if timeout is not None:
+        line += " timeout=" + format_duration(timeout, "timeout")
+    return _enc(line) + CRLF
+
+
+def parse_routed_reply(data: bytes) -> List[int]:
+    """The job ids of the message a route publishes to a PUB's reply
+    subject once its jobs are on disk: ``{"jobs":[<id>,...]}``. A refusal
+    (``{"jobs":[],"error":{"code":"STORE_FULL","message":"..."}}``) raises
+    the matching :class:`~docketd_client.DocketError`; anything else is a
+    :class:`ProtocolError`."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ProtocolError(f"routed-jobs reply is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), list):
+        raise ProtocolError("routed-jobs reply has no jobs array")
+    error = doc.get("error")
+    if error is not None:
+        if not isinstance(error, dict) or not isinstance(error.get("code"), str):
+            raise ProtocolError("routed-jobs reply has a malformed error")
+        raise job_error(error["code"], str(error.get("message") or ""))
+    ids = doc["jobs"]
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= _MAX_ID for i in ids):
+        raise ProtocolError("routed-jobs reply has an id that is not a positive integer")
+    return list(ids)
+
+
+def is_routed_reply(data: bytes) -> bool:
+    """True when a message body looks like a route's ``{"jobs":[...]}``."""
+    if not data.startswith(b"{"):
+        return False
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("jobs"), list)
+
+
 # --------------------------------------------------------------------------
 # Server operations
 
@@ -720,6 +779,24 @@ class NoJob:
 
 
 @dataclass(frozen=True)
+class OutcomeOp:
+    """``OUTCOME <id> completed|dead <#bytes>``: WAIT's answer, with the
+    result (completed) or the last error (dead)."""
+
+    id: int
+    state: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class PendingOp:
+    """``PENDING <id> <state>``: WAIT timed out, the job is in ``state``."""
+
+    id: int
+    state: str
+
+
+@dataclass(frozen=True)
 class JsonOp:
     """``JSON <#bytes>`` and the parsed document."""
 
@@ -733,15 +810,25 @@ class HelpOp:
     text: str
 
 
-Op = Union[Info, MsgOp, Ping, Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp]
+Op = Union[Info, MsgOp, Ping, Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp, OutcomeOp, PendingOp]
 
 #: Ops that are replies to a client command (everything but INFO, MSG/HMSG, PING).
-REPLY_OPS = (Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp)
+REPLY_OPS = (Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp, OutcomeOp, PendingOp)
+
+#: The states a job can be in (INSPECT ``state``, ``PENDING``).
+JOB_STATES = frozenset({"waiting", "delayed", "active", "completed", "dead"})
 
 
 def _number(text: str, what: str) -> int:
     if not _NUMBER_RE.match(text):
         raise ProtocolError(f"{what} {text!r} is not an unsigned decimal number of at most 10 digits")
+    return int(text)
+
+
+def _id(text: str, what: str) -> int:
+    """A job or route id: a positive decimal of at most 19 digits."""
+    if not _ID_RE.match(text) or int(text) == 0:
+        raise ProtocolError(f"{what} {text!r} is not a positive decimal number of at most 19 digits")
     return int(text)
 
 
@@ -906,10 +993,23 @@ class Parser:
         if name == "JOB":
             if len(fields) < 4:
                 raise ProtocolError(f"JOB needs at least 4 fields, got {len(fields)}")
-            _number(fields[0], "job id")
+            _id(fields[0], "job id")
             _number(fields[2], "attempt")
             _job_fields(fields[3:-1])
             return self._await(name, fields, _number(fields[-1], "JOB size"), 0)
+        if name == "OUTCOME":
+            if len(fields) != 3:
+                raise ProtocolError(f"OUTCOME needs 3 fields, got {len(fields)}")
+            _id(fields[0], "job id")
+            if fields[1] not in ("completed", "dead"):
+                raise ProtocolError(f"OUTCOME state {fields[1][:32]!r} is not completed or dead")
+            return self._await(name, fields, _number(fields[2], "OUTCOME size"), 0)
+        if name == "PENDING":
+            if len(fields) != 2:
+                raise ProtocolError(f"PENDING needs 2 fields, got {len(fields)}")
+            if fields[1] not in JOB_STATES:
+                raise ProtocolError(f"PENDING state {fields[1][:32]!r} is not a job state")
+            return PendingOp(_id(fields[0], "job id"), fields[1])
         if name in ("JSON", "HELP"):
             if len(fields) != 1:
                 raise ProtocolError(f"{name} needs 1 field, got {len(fields)}")
@@ -953,6 +1053,8 @@ class Parser:
             return MsgOp(fields[0], fields[1], reply, payload[hsize:], items, status, description)
         if name == "JOB":
             return JobOp(int(fields[0]), fields[1], int(fields[2]), payload, **_job_fields(fields[3:-1]))
+        if name == "OUTCOME":
+            return OutcomeOp(int(fields[0]), fields[1], payload)
         if name == "JSON":
             try:
                 return JsonOp(json.loads(payload.decode("utf-8")))
@@ -1001,9 +1103,9 @@ def _read_pong(op: Op) -> None:
 def _read_enqueue(op: Op) -> EnqueueResult:
     args = _want(op, Ok, "enqueue").args.split(" ")
     if len(args) == 1 and args[0]:
-        return EnqueueResult(_number(args[0], "job id"), False)
+        return EnqueueResult(_id(args[0], "job id"), False)
     if len(args) == 2 and args[1] == "duplicate":
-        return EnqueueResult(_number(args[0], "job id"), True)
+        return EnqueueResult(_id(args[0], "job id"), True)
     raise ProtocolError(f"unexpected '+OK {op.args}' in reply to enqueue")  # type: ignore[union-attr]
 
 
@@ -1030,7 +1132,14 @@ def _read_count(op: Op) -> int:
 
 
 def _read_route(op: Op) -> int:
-    return _number(_want(op, Ok, "route").args, "route id")
+    return _id(_want(op, Ok, "route").args, "route id")
+
+
+def _read_wait(op: Op) -> JobOutcome:
+    if isinstance(op, PendingOp):
+        return JobOutcome(op.id, op.state, None)
+    outcome = _want(op, OutcomeOp, "wait")
+    return JobOutcome(outcome.id, outcome.state, outcome.payload)
 
 
 def _read_json(kind: str, types: Tuple[type, ...]) -> Callable[[Op], Any]:
@@ -1072,6 +1181,7 @@ REPLY_KINDS: Dict[str, Callable[[Op], Any]] = {
     "route": _read_route,
     "unroute": _plain_ok("unroute"),
     "routes": _read_json("routes", (list,)),
+    "wait": _read_wait,
 }
 
 #: Commands whose errors are job errors ('<CODE> <message>').
@@ -1082,7 +1192,7 @@ def interpret_reply(kind: str, op: Op) -> Any:
     """The result of command ``kind`` from its reply ``op``.
 
     A job error (``-ERR '<CODE> <message>'``) raises the matching
-    :class:`~docket.DocketError`; a reply that does not fit the command
+    :class:`~docketd_client.DocketError`; a reply that does not fit the command
     raises :class:`ProtocolError`.
     """
     if isinstance(op, Err):

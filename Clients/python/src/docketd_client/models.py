@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
 
 __all__ = [
-    "Msg", "Job", "EnqueueResult", "FailOutcome", "QueueInfo", "QueueConfig", "QueueJobs", "QueueTotals",
-    "QueueRates", "ServerStats", "Route", "JobEvent",
+    "Msg", "Job", "EnqueueResult", "FailOutcome", "JobOutcome", "JobInfo", "QueueInfo", "QueueConfig",
+    "QueueJobs", "QueueTotals", "QueueRates", "ServerStats", "Route", "JobEvent",
 ]
 
 
@@ -140,8 +140,62 @@ class FailOutcome:
         return iter(self.astuple())
 
 
+@dataclass(frozen=True)
+class JobOutcome:
+    """The answer to WAIT: the job ended (``OUTCOME``), or the timeout
+    passed first (``PENDING``).
+
+    ``state`` is ``"completed"`` or ``"dead"`` when the job ended, and its
+    current state (``"waiting"``, ``"delayed"``, ``"active"``) when
+    ``pending``. ``data`` is the result of a completed job or the last
+    error of a dead one (None while pending).
+    """
+
+    id: int
+    state: str
+    data: Optional[bytes] = None
+
+    @property
+    def pending(self) -> bool:
+        """True when the timeout passed before the job ended."""
+        return self.state not in ("completed", "dead")
+
+    @property
+    def completed(self) -> bool:
+        """True when the job was ACKed."""
+        return self.state == "completed"
+
+    @property
+    def dead(self) -> bool:
+        """True when the job is dead (no attempts left, ``retry=no``, ...)."""
+        return self.state == "dead"
+
+    @property
+    def result(self) -> Optional[bytes]:
+        """The ACK's result of a completed job (``b""`` without one), else None."""
+        return self.data if self.state == "completed" else None
+
+    @property
+    def error(self) -> Optional[str]:
+        """The last error of a dead job, as text, else None."""
+        if self.state != "dead" or self.data is None:
+            return None
+        return self.data.decode("utf-8", "replace")
+
+    @property
+    def text(self) -> Optional[str]:
+        """``data`` decoded as UTF-8 (None while pending)."""
+        return None if self.data is None else self.data.decode("utf-8")
+
+    def json(self) -> Any:
+        """``data`` parsed as JSON (the result of a handler that returned an object)."""
+        if self.data is None:
+            raise ValueError(f"job {self.id} is {self.state}: no outcome yet")
+        return json.loads(self.data)
+
+
 # --------------------------------------------------------------------------
-# Documents: QUEUE, QUEUES, STATS, ROUTES and lifecycle events.
+# Documents: INSPECT, DEAD, QUEUE, QUEUES, STATS, ROUTES and lifecycle events.
 #
 # Each is a dataclass with a field per key PROTOCOL.md lists; a key the
 # server does not send is None, and the whole document as the server sent
@@ -166,6 +220,18 @@ class _Document:
     def __contains__(self, key: object) -> bool:
         return key in self.raw
 
+    def keys(self) -> Any:
+        """``raw.keys()`` (so ``dict(doc)`` gives the document as sent)."""
+        return self.raw.keys()
+
+    def items(self) -> Any:
+        """``raw.items()``."""
+        return self.raw.items()
+
+    def values(self) -> Any:
+        """``raw.values()``."""
+        return self.raw.values()
+
     @classmethod
     def _kwargs(cls, doc: Any, nested: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         if not isinstance(doc, dict):
@@ -185,6 +251,40 @@ class _Document:
     def from_dict(cls: Type[_D], doc: Any) -> _D:
         """The typed document; unknown keys stay in ``raw``."""
         return cls(**cls._kwargs(doc))
+
+
+@dataclass(frozen=True)
+class JobInfo(_Document):
+    """The job document (``INSPECT <id>``, each item of ``DEAD``).
+
+    ``state`` is ``waiting``, ``delayed``, ``active``, ``completed`` or
+    ``dead``; ``attempts`` counts runs so far; ``enqueued_at``, ``run_at``,
+    ``started_at``, ``finished_at`` are unix milliseconds (or None);
+    ``result`` is the ACK's result as UTF-8 text (or None), ``last_error``
+    the last FAIL reason or lease/worker loss.
+    """
+
+    id: Optional[int] = None
+    queue: Optional[str] = None
+    state: Optional[str] = None
+    priority: Optional[int] = None
+    attempts: Optional[int] = None
+    max_attempts: Optional[int] = None
+    backoff: Optional[str] = None
+    jitter: Optional[float] = None
+    lease_ms: Optional[int] = None
+    key: Optional[str] = None
+    group: Optional[str] = None
+    enqueued_at: Optional[int] = None
+    run_at: Optional[int] = None
+    started_at: Optional[int] = None
+    finished_at: Optional[int] = None
+    progress: Optional[int] = None
+    progress_note: Optional[str] = None
+    last_error: Optional[str] = None
+    result: Optional[str] = None
+    payload_bytes: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
