@@ -231,3 +231,65 @@ authorization {{
                                max_reconnect_attempts=0, connect_timeout=2)
 
     run(main())
+
+
+@pytest.mark.docketd_only("restarts docketd on the same port with other credentials")
+def test_reconnect_to_a_server_whose_credentials_changed(tmp_path):
+    """nats-py's reconnect logic meets the new password with an Authorization Violation, keeps
+    trying, and gets back in once the server takes its credentials again."""
+    import os
+    import subprocess
+
+    binary = os.environ["DOCKETD"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def start(password):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+        proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", str(tmp_path / "data"),
+                                 "--user", "alice", "--pass", password],
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        deadline = time.monotonic() + 10
+        for line in proc.stderr:
+            if "Server is ready" in line or time.monotonic() > deadline:
+                break
+        return proc
+
+    def stop(proc):
+        proc.terminate()
+        proc.wait(10)
+
+    async def main():
+        errors, reconnects = [], []
+
+        async def on_error(error):
+            errors.append(str(error))
+
+        async def on_reconnect():
+            reconnects.append(time.monotonic())
+
+        server = start("one")
+        nc = await nats.connect(f"nats://127.0.0.1:{port}", user="alice", password="one", error_cb=on_error,
+                                reconnected_cb=on_reconnect, reconnect_time_wait=0.1, max_reconnect_attempts=-1)
+        assert await _round_trip(nc) == b"hello"
+        stop(server)
+        server = start("two")
+        deadline = time.monotonic() + 10
+        while not any("authorization violation" in e.lower() for e in errors) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert any("authorization violation" in e.lower() for e in errors), errors
+        assert not nc.is_connected and not reconnects
+        stop(server)
+        server = start("one")
+        deadline = time.monotonic() + 10
+        while not reconnects and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert reconnects and nc.is_connected
+        sub = await nc.subscribe("auth.again")
+        await nc.publish("auth.again", b"back")
+        assert (await sub.next_msg(timeout=2)).data == b"back"
+        await nc.close()
+        stop(server)
+
+    run(main())
