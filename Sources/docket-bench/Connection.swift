@@ -67,6 +67,9 @@ final class Connection {
         }
     }
 
+    /// Decrypted bytes waiting inside TLS, which poll(2) cannot see: read them without waiting.
+    var hasBufferedInput: Bool { (tls?.bufferedBytes ?? 0) > 0 }
+
     /// The socket, for poll(2). Reading and writing still go through this object.
     var fileDescriptor: Int32 { descriptor }
 

@@ -1,3 +1,5 @@
+import DocketTLS
+
 /// Docket's job verbs (PROTOCOL.md section 4b): `ENQ`, `RESERVE`, `ACK`, on a connection that
 /// first says CONNECT like any NATS client. Replies to ENQ and ACK come only after an fsync
 /// (unless the server runs `--sync none`); that is what the job benchmarks measure.
@@ -5,11 +7,13 @@ struct DocketJobWire: JobWire {
     private let enqueuePrefix: [UInt8]
     private let reserve: [UInt8]
     private let payloadSize: Int
+    private let tls: TLSContext?
 
-    init(queue: String, payloadSize: Int) {
+    init(queue: String, payloadSize: Int, tls: TLSContext? = nil) {
         enqueuePrefix = Array("ENQ \(queue) \(payloadSize)\r\n".utf8)
         reserve = Array("RESERVE \(queue) timeout=1s\r\n".utf8)
         self.payloadSize = payloadSize
+        self.tls = tls
     }
 
     func prepareProducer(_ connection: Connection, shouldStop: () -> Bool) throws {
@@ -23,7 +27,12 @@ struct DocketJobWire: JobWire {
     /// Reads INFO and sends the same CONNECT as the pub/sub benchmark; job verbs are answered
     /// whatever CONNECT says, and it keeps the connection from being verbose for anything else.
     private func greet(_ connection: Connection, shouldStop: () -> Bool) throws {
-        try expectLine("INFO ", on: connection, after: "connecting", shouldStop: shouldStop)
+        let info = try connection.readLine(shouldStop: shouldStop)
+        guard info.hasPrefix("INFO ") else { throw BenchError("expected INFO after connecting, got: \(info.prefix(120))") }
+        if info.contains("\"tls_required\":true") {
+            guard let tls else { throw BenchError("the server requires TLS: give --tls-ca") }
+            try connection.startTLS(tls, serverName: "127.0.0.1", shouldStop: shouldStop)
+        }
         try connection.write(Handshake.connectCommand, shouldStop: shouldStop)
     }
 

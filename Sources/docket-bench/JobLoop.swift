@@ -91,12 +91,19 @@ struct JobLoop: Sendable {
                 let wantsWrite = !sessions[index].output.isEmpty
                 descriptors[index].events = Int16(POLLIN) | (wantsWrite ? Int16(POLLOUT) : 0)
             }
-            let ready = poll(&descriptors, nfds_t(descriptors.count), Self.pollMilliseconds)
+            // Bytes TLS already decrypted do not make a socket readable: do not wait for them.
+            let buffered = sessions.contains { $0.connection.hasBufferedInput }
+            let ready = poll(&descriptors, nfds_t(descriptors.count), buffered ? 0 : Self.pollMilliseconds)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw BenchError.system("poll")
             }
-            guard ready > 0 else { continue }
+            if buffered {
+                for index in sessions.indices where sessions[index].connection.hasBufferedInput {
+                    descriptors[index].revents |= Int16(POLLIN)
+                }
+            }
+            guard ready > 0 || buffered else { continue }
             for index in sessions.indices where descriptors[index].revents != 0 {
                 let session = sessions[index]
                 current = session

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DocketWire
+import DocketTLS
 import Foundation
 
 #if canImport(Glibc)
@@ -61,6 +62,9 @@ struct JobsCommand: ParsableCommand {
     @Option(help: "A local server process whose CPU time during the run to report.")
     var serverPid: Int32?
 
+    @Option(help: ArgumentHelp("A CA file (PEM): connect with TLS, checking docketd's certificate against it, when the server requires TLS.", valueName: "pem"))
+    var tlsCa: String?
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -106,9 +110,18 @@ struct JobsCommand: ParsableCommand {
         if let serverPid, ServerCPU.seconds(pid: serverPid) == nil {
             throw ValidationError("--server-pid \(serverPid): cannot read /proc/\(serverPid)/stat.")
         }
-        return JobsPlan(
+        var plan = JobsPlan(
             address: address, port: port, protocolKind: `protocol`, mode: mode, jobs: jobs,
             producers: producers, window: window, workers: workers, inFlight: batch, size: payloadSize,
             queue: queue, threads: threads, timeoutSeconds: timeout, serverPID: serverPid)
+        if let tlsCa {
+            guard `protocol` == .docket else { throw ValidationError("--tls-ca: only docketd is measured over TLS.") }
+            do {
+                plan.tls = try TLSContext.client(caFile: tlsCa, certificate: nil, key: nil)
+            } catch {
+                throw ValidationError("--tls-ca: \(error)")
+            }
+        }
+        return plan
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DocketTLS
 
 /// The servers `docket-bench jobs` can drive, each through its own `JobWire`.
 enum JobProtocol: String, CaseIterable, ExpressibleByArgument, Sendable {
@@ -13,9 +14,9 @@ enum JobProtocol: String, CaseIterable, ExpressibleByArgument, Sendable {
         }
     }
 
-    func makeWire(queue: String, payloadSize: Int) -> any JobWire {
+    func makeWire(queue: String, payloadSize: Int, tls: TLSContext? = nil) -> any JobWire {
         switch self {
-        case .docket: return DocketJobWire(queue: queue, payloadSize: payloadSize)
+        case .docket: return DocketJobWire(queue: queue, payloadSize: payloadSize, tls: tls)
         case .beanstalkd: return BeanstalkWire(queue: queue, payloadSize: payloadSize)
         case .redis: return RedisJobWire(queue: queue, payloadSize: payloadSize)
         }
@@ -64,7 +65,10 @@ struct JobsPlan: Sendable {
     /// A local server process whose CPU time to report.
     var serverPID: Int32?
 
-    var wire: any JobWire { protocolKind.makeWire(queue: queue, payloadSize: size) }
+    /// TLS with this context when the server requires it (docketd only).
+    var tls: TLSContext? = nil
+
+    var wire: any JobWire { protocolKind.makeWire(queue: queue, payloadSize: size, tls: tls) }
 
     /// The connections of the timed part of the run.
     var timedRoles: [SessionRole] {

@@ -56,8 +56,9 @@ import DocketTLS
         #expect(wildcard.received == 40_000)
     }
 
-    /// Pub/sub over TLS (the upgrade after INFO), with certificates made by openssl here.
-    @Test func pubSubOverTLS() throws {
+    /// Pub/sub and the job cycle over TLS (the upgrade after INFO), with certificates made by
+    /// openssl here.
+    @Test func pubSubAndJobsOverTLS() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -89,6 +90,12 @@ import DocketTLS
         let report = PubSubScenario(plan: plan).run()
         #expect(report.failure == nil, "\(report.failure ?? "")")
         #expect(report.received == 40_000)
+
+        var jobsPlan = JobsPlan(
+            address: Self.loopback, port: server.port, protocolKind: .docket, mode: .cycle, jobs: 2_000, producers: 2,
+            window: 16, workers: 8, inFlight: 4, size: 64, queue: "tls", threads: 1, timeoutSeconds: 20, serverPID: server.pid)
+        jobsPlan.tls = plan.tls
+        expectComplete(JobsScenario(plan: jobsPlan).run(), 2_000)
     }
 
     @Test func jobCyclesEnqueueAndDrainOnDocketd() throws {
