@@ -29,11 +29,12 @@ enum StartupFaultGuard {
         }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
-        // A Swift trap (SIGILL, SIGTRAP) while decoding garbage is the same damage.
+        // A Swift trap (SIGILL, SIGTRAP) while decoding garbage is the same damage, and so is
+        // LMDB's own assertion on an impossible page, which calls abort() (SIGABRT).
         for signo in Self.signals { sigaction(signo, &action, nil) }
     }
 
-    private static let signals = [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE]
+    private static let signals = [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT]
 
     static func remove() {
         for signo in signals { signal(signo, SIG_DFL) }

@@ -122,7 +122,8 @@ import Testing
 
     @Test func whatDocketdCannotHonourRefusesTheStart() throws {
         for (text, words) in [
-            ("tls { cert_file: a.pem, key_file: a.key, verify_and_map: true }\n", "tls.verify_and_map is not supported"),
+            ("tls { cert_file: a.pem, key_file: a.key, pinned_certs: [\"abc\"] }\n", "tls.pinned_certs is not supported"),
+            ("tls { cert_file: a.pem, key_file: a.key, verify_and_map: true }\n", "tls.verify needs tls.ca_file"),
             ("tls { cert_file: a.pem }\n", "tls needs cert_file and key_file"),
             ("tls { cert_file: a.pem, key_file: a.key, verify: true }\n", "tls.verify needs tls.ca_file"),
             ("portt: 4222\n", "unknown setting 'portt'"),
