@@ -40,3 +40,7 @@ static inline int docket_peer_alt_names(SSL *ssl, char *out, size_t size) {
     X509_free(cert);
     return written;
 }
+
+// A client asking to renegotiate (TLS 1.2) makes the server do a handshake's work again, on
+// demand: a cheap way to burn its CPU. Servers refuse it.
+static inline void docket_ssl_ctx_refuse_renegotiation(SSL_CTX *ctx) { SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION); }

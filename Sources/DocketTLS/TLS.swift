@@ -38,6 +38,7 @@ public final class TLSContext: @unchecked Sendable {
     public static func server(certificate: String, key: String, caFile: String?, verifyClients: Bool) throws(TLSError) -> TLSContext {
         guard let raw = SSL_CTX_new(TLS_server_method()) else { throw TLSError.openSSL("cannot create a TLS context") }
         let context = TLSContext(raw, verifiesPeer: verifyClients)
+        docket_ssl_ctx_refuse_renegotiation(raw)
         guard SSL_CTX_use_certificate_chain_file(raw, certificate) == 1 else {
             throw TLSError.openSSL("cannot load the certificate \(certificate)")
         }
