@@ -54,8 +54,8 @@ let package = Package(
                 "DocketPasswords",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // The Swift client library and the `docket` command-line tool built on it.
-        .target(name: "DocketClient", dependencies: ["DocketWire"]),
+        // The Swift client library (TLS through DocketTLS) and the `docket` command-line tool built on it.
+        .target(name: "DocketClient", dependencies: ["DocketWire", "DocketTLS"]),
         .executableTarget(
             name: "docket",
             dependencies: [

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DocketTLS
 import DocketWire
 
 /// One connection to docketd: the event channel (publish, subscribe, request/reply) and the
@@ -38,9 +39,49 @@ import DocketWire
 /// connection is up, within their own timeout (then they throw `connectionLost`, unsent).
 /// After `reconnectTimeout` without success, or at once with `reconnect` off, the connection
 /// closes for good: waiting and later calls throw `connectionClosed`, subscriptions end.
+///
+/// **TLS**, as NATS clients do it. A `tls://` address or `Options.tls` asks for TLS: the
+/// client reads the server's INFO in clear, and when it says `tls_required` upgrades the same
+/// socket (the server's certificate must verify against `TLSOptions.caFile`, or the system's
+/// CA store, and be for the host connected to), then sends CONNECT inside TLS. If INFO does not
+/// say `tls_required`, the connection fails with `tlsNotOffered` before anything is sent.
+/// Without either, a server whose INFO says `tls_required` still gets TLS, verified against the
+/// system's CA store (what nats.go and nats.js do; a server with a private CA then fails with
+/// `tlsFailed`, which names the option to set). With `TLSOptions.handshakeFirst` (for a server
+/// started with `--tls-handshake-first`) the handshake starts as soon as the socket connects
+/// and INFO comes inside TLS. Every reconnect does the same again. Handshake and certificate
+/// failures throw `tlsFailed`; files that cannot be used throw `tlsConfiguration`.
 public final class DocketConnection: @unchecked Sendable {
     /// This client's version, sent in CONNECT.
     public static let version = "0.1.0"
+
+    /// TLS settings (see the class's **TLS** section). Giving them asks for TLS: a server that
+    /// does not offer it is refused.
+    public struct TLSOptions: Sendable, Equatable {
+        /// CA certificates (PEM) the server's certificate must chain to; nil: the system's store.
+        public var caFile: String?
+        /// This client's certificate chain (PEM), for servers that verify clients (`--tlsverify`).
+        public var certificateFile: String?
+        /// The key of `certificateFile` (PEM); nil: the certificate file holds the key too.
+        public var keyFile: String?
+        /// Start TLS at once, before the server's INFO: for a server started with
+        /// `--tls-handshake-first` (nats-server's `handshake_first`).
+        public var handshakeFirst: Bool
+        /// The name the server's certificate must hold, and the SNI sent; nil: the host
+        /// connected to (an IP address is then matched against the certificate's IP entries).
+        public var serverName: String?
+
+        public init(
+            caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, handshakeFirst: Bool = false,
+            serverName: String? = nil
+        ) {
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.handshakeFirst = handshakeFirst
+            self.serverName = serverName
+        }
+    }
 
     /// Connection settings.
     public struct Options: Sendable {
@@ -80,6 +121,9 @@ public final class DocketConnection: @unchecked Sendable {
         /// What to prove when the server requires it (INFO `auth_required`). Nil: the address's
         /// `user:pass@` or `token@`, else `DOCKET_USER`/`DOCKET_PASS` or `DOCKET_TOKEN`.
         public var credentials: Credentials?
+        /// TLS: nil upgrades only when the server's INFO requires it (system CA store);
+        /// settings ask for TLS (a `tls://` address does too, with default settings).
+        public var tls: TLSOptions?
 
         public init(
             name: String? = nil, connectTimeout: DocketDuration = 5, requestTimeout: DocketDuration? = 30,
@@ -87,9 +131,10 @@ public final class DocketConnection: @unchecked Sendable {
             reconnect: Bool = true, reconnectWait: DocketDuration = .milliseconds(50), reconnectMaxWait: DocketDuration = 2,
             reconnectTimeout: DocketDuration? = 30, reconnectBufferSize: Int = 8 << 20,
             onDisconnect: (@Sendable (DocketError) -> Void)? = nil, onReconnect: (@Sendable () -> Void)? = nil,
-            credentials: Credentials? = nil
+            credentials: Credentials? = nil, tls: TLSOptions? = nil
         ) {
             self.credentials = credentials
+            self.tls = tls
             self.name = name
             self.connectTimeout = connectTimeout
             self.requestTimeout = requestTimeout
@@ -139,19 +184,21 @@ public final class DocketConnection: @unchecked Sendable {
     public let options: Options
 
     /// Serializes writes, and with them the order of the FIFO. Taken before `state`; the
-    /// current socket is replaced or closed only with both held.
+    /// current link is replaced or closed only with both held.
     private let writeLock = PosixLock()
+    /// The TLS context of `options.tls` (nil without them), made once: every reconnect uses it.
+    private let tlsContext: TLSContext?
     /// Guards everything below.
     private let state = PosixLock()
     /// Broadcast when a reply arrives and when the phase changes.
     private let replyArrived = PosixCondition()
     private var phase = Phase.connected
-    /// The current socket (-1: none).
-    private var socket: Int32 = -1
+    /// The current connection's socket, plain or TLS (nil: none).
+    private var link: Link?
     /// Counts connections: 1 for the first, one more per reconnect.
     private var generation: UInt64 = 1
-    /// A socket being handshaken by a reconnect attempt (-1: none), so `close` can break it off.
-    private var attemptSocket: Int32 = -1
+    /// A link being handshaken by a reconnect attempt (nil: none), so `close` can break it off.
+    private var attemptLink: Link?
     private var fifo: [Pending] = []
     private var fifoHead = 0
     private var subscriptions: [String: Subscription] = [:]
@@ -184,21 +231,31 @@ public final class DocketConnection: @unchecked Sendable {
     /// How many times the connection was re-established.
     public var reconnects: Int { state.withLock { reconnectCount } }
 
+    /// The TLS version of the current connection (`TLSv1.3`); nil over plain TCP, and while
+    /// disconnected.
+    public var tlsVersion: String? { state.withLock { link }?.tlsVersion }
+
     /// Connects to `address` (`host:port`, or `host` for port 4222) and completes the
-    /// handshake: INFO, CONNECT, then a PING answered PONG.
+    /// handshake: INFO, [TLS,] CONNECT, then a PING answered PONG.
     /// The address may carry credentials, `user:pass@host:port` or `token@host:port` (with or
     /// without `nats://`); `options.credentials` wins over them, and they over the environment.
+    /// `tls://host:port` asks for TLS (with `options.tls`, or default settings without).
     public convenience init(_ address: String = "127.0.0.1:4222", options: Options = Options()) throws(DocketError) {
-        let (host, port, credentials) = try Self.parseURL(address)
+        let (host, port, credentials, tls) = try Self.parseURL(address)
         var options = options
         if options.credentials == nil { options.credentials = credentials ?? Credentials.fromEnvironment() }
+        if tls, options.tls == nil { options.tls = TLSOptions() }
         try self.init(host: host, port: port, options: options)
     }
 
-    /// Splits `[nats://][user:pass@|token@]host[:port]`.
-    public static func parseURL(_ address: String) throws(DocketError) -> (host: String, port: Int, credentials: Credentials?) {
+    /// Splits `[nats://|tls://][user:pass@|token@]host[:port]`; `tls` is whether the scheme
+    /// is `tls://`.
+    public static func parseURL(_ address: String) throws(DocketError)
+        -> (host: String, port: Int, credentials: Credentials?, tls: Bool)
+    {
         var text = address
-        for scheme in ["nats://", "docket://", "tcp://"] where text.hasPrefix(scheme) { text.removeFirst(scheme.count) }
+        let tls = text.lowercased().hasPrefix("tls://")
+        for scheme in Self.schemes where text.lowercased().hasPrefix(scheme) { text.removeFirst(scheme.count) }
         var credentials: Credentials? = nil
         if let at = text.lastIndex(of: "@") {
             let userinfo = String(text[..<at])
@@ -211,41 +268,50 @@ public final class DocketConnection: @unchecked Sendable {
             }
         }
         let (host, port) = try parseAddress(text)
-        return (host, port, credentials)
+        return (host, port, credentials, tls)
     }
+
+    /// The schemes an address may start with.
+    static let schemes = ["nats://", "docket://", "tcp://", "tls://"]
 
     /// Connects to `host:port` and completes the handshake. Failing to connect the first time
     /// throws `connectFailed` at once (reconnecting starts only once connected).
+    /// TLS settings that cannot be used throw `tlsConfiguration`, before connecting.
     public init(host: String, port: Int, options: Options = Options()) throws(DocketError) {
         self.host = host
         self.port = port
         self.options = options
+        if let settings = options.tls {
+            tlsContext = try Self.makeTLSContext(settings)
+        } else {
+            tlsContext = nil
+        }
         let connectMilliseconds = options.connectTimeout.milliseconds ?? 5000
         let deadline = Deadline.after(milliseconds: connectMilliseconds)
-        let fd = try Socket.connect(host: host, port: port, timeoutMilliseconds: connectMilliseconds)
-        let handshaken: (JSONValue, ByteBuffer)
+        let link = try Self.connectLink(host: host, port: port, timeoutMilliseconds: connectMilliseconds)
+        let (info, input): (JSONValue, ByteBuffer)
         do throws(DocketError) {
-            handshaken = try Self.handshake(fd, host: host, port: port, options: options, deadline: deadline)
+            (info, input) = try Self.handshake(link, host: host, port: port, options: options, tlsContext: tlsContext, deadline: deadline)
         } catch {
-            Socket.closeDescriptor(fd)
+            link.close()
             throw error
         }
-        serverInfo = handshaken.0
-        socket = fd
-        let handoff = Handoff(handshaken.1)
-        reader = PosixThread.start { [self] in run(fd, handoff.value) }
+        serverInfo = info
+        self.link = link
+        let handoff = Handoff((link, input))
+        reader = PosixThread.start { [self] in run(handoff.value.0, handoff.value.1) }
     }
 
     deinit {
         // The reader holds a reference until it ends, and closes every socket it used before
         // it does, so this only runs once the connection is closed.
-        if socket >= 0 { Socket.closeDescriptor(socket) }
+        link?.close()
     }
 
     /// Splits `host:port` (the port defaults to 4222).
     public static func parseAddress(_ address: String) throws(DocketError) -> (String, Int) {
         var text = address
-        for scheme in ["nats://", "docket://", "tcp://"] where text.hasPrefix(scheme) { text.removeFirst(scheme.count) }
+        for scheme in Self.schemes where text.lowercased().hasPrefix(scheme) { text.removeFirst(scheme.count) }
         guard let colon = text.lastIndex(of: ":") else { return (text.isEmpty ? "127.0.0.1" : text, 4222) }
         let host = String(text[..<colon])
         guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
@@ -254,12 +320,49 @@ public final class DocketConnection: @unchecked Sendable {
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
-    /// The handshake on a fresh socket: INFO (or an `-ERR` when the server is full), then
-    /// CONNECT and a PING answered PONG. Returns the INFO and whatever was read after the PONG.
-    /// The caller closes `fd` if it throws.
-    static func handshake(_ fd: Int32, host: String, port: Int, options: Options, deadline: Deadline) throws(DocketError)
-        -> (JSONValue, ByteBuffer)
-    {
+    // MARK: Connecting
+
+    /// The TLS context for `settings`; files that cannot be used throw `tlsConfiguration`.
+    static func makeTLSContext(_ settings: TLSOptions) throws(DocketError) -> TLSContext {
+        if settings.keyFile != nil, settings.certificateFile == nil {
+            throw .tlsConfiguration("a key file (\(settings.keyFile!)) without its certificate file")
+        }
+        do {
+            return try TLSContext.client(caFile: settings.caFile, certificate: settings.certificateFile, key: settings.keyFile)
+        } catch {
+            throw .tlsConfiguration(error.description)
+        }
+    }
+
+    /// For a server that requires TLS of a client given no TLS settings: the system's CA
+    /// store, no client certificate. Made once, shared.
+    private static let systemTLSContext: Result<TLSContext, DocketError> = {
+        do {
+            return .success(try TLSContext.client(caFile: nil, certificate: nil, key: nil))
+        } catch {
+            return .failure(.tlsConfiguration("the system's CA store: \(error)"))
+        }
+    }()
+
+    /// Connects a socket to `host:port`; its link is not secured yet.
+    static func connectLink(host: String, port: Int, timeoutMilliseconds: Int) throws(DocketError) -> Link {
+        Link(try Socket.connect(host: host, port: port, timeoutMilliseconds: timeoutMilliseconds))
+    }
+
+    /// The handshake on a freshly connected link: INFO (or an `-ERR` when the server is full),
+    /// the TLS upgrade when INFO requires it or the options ask for it (TLS comes before INFO
+    /// with `handshakeFirst`), then CONNECT and a PING answered PONG. Returns the INFO and
+    /// whatever was read after the PONG. The caller closes the link if it throws.
+    static func handshake(
+        _ link: Link, host: String, port: Int, options: Options, tlsContext: TLSContext?, deadline: Deadline
+    ) throws(DocketError) -> (JSONValue, ByteBuffer) {
+        var info: JSONValue? = nil
+        func secure(_ context: TLSContext) throws(DocketError) {
+            if let why = link.startTLS(context, serverName: options.tls?.serverName ?? host, deadline: deadline) {
+                throw tlsFailure(why, "the TLS handshake with \(host):\(port) failed", host: host, options: options, info: info)
+            }
+        }
+        if let context = tlsContext, options.tls?.handshakeFirst == true { try secure(context) }
         let input = ByteBuffer(capacity: 64 * 1024)
         func nextOp(_ what: String) throws(DocketError) -> ServerOp {
             while true {
@@ -270,15 +373,48 @@ public final class DocketConnection: @unchecked Sendable {
                 case .failure(let why):
                     throw .connectFailed("the server's \(what) breaks the protocol: \(why)")
                 case .incomplete:
-                    switch Socket.read(fd, into: input, deadline: deadline) {
+                    let result = link.read(into: input, deadline: deadline)
+                    if case .data = result { continue }
+                    // A server that wanted a client certificate (TLS 1.3 says so only after the
+                    // handshake) ends the session with an alert, or just closes.
+                    if link.isSecure, info == nil || info?["tls_verify"]?.boolValue == true {
+                        var why = "the connection was closed"
+                        if case .failed(let reason) = result { why = reason }
+                        if case .timeout = result { why = "timed out" }
+                        throw tlsFailure(
+                            why, "\(host):\(port) ended the TLS session before \(what)", host: host, options: options, info: info,
+                            suspectClientCertificate: true)
+                    }
+                    // A plain client waiting for INFO from a server that waits for TLS first.
+                    let hint =
+                        what == "INFO" && !link.isSecure
+                        ? " (a server started with --tls-handshake-first sends nothing until the client starts TLS: TLSOptions.handshakeFirst)"
+                        : ""
+                    switch result {
                     case .data: continue
-                    case .closed: throw .connectFailed("\(host):\(port) closed the connection before \(what)")
-                    case .timeout: throw .connectFailed("no \(what) from \(host):\(port) in time")
+                    case .closed: throw .connectFailed("\(host):\(port) closed the connection before \(what)\(hint)")
+                    case .timeout: throw .connectFailed("no \(what) from \(host):\(port) in time\(hint)")
+                    case .failed(let why):
+                        if link.isSecure {
+                            throw tlsFailure(why, "\(host):\(port) ended the TLS session before \(what)", host: host, options: options, info: info)
+                        }
+                        throw .connectFailed("reading from \(host):\(port) failed: \(why)")
                     }
                 }
             }
         }
-        var info: JSONValue
+        func send(_ bytes: [UInt8]) throws(DocketError) {
+            guard var why = link.send(bytes) else { return }
+            guard link.isSecure else { throw .connectFailed("handshake with \(host):\(port) failed: \(why)") }
+            // A server that refused the client's certificate (TLS 1.3 tells after the
+            // handshake) sent an alert before it closed: its reason beats "connection reset".
+            if case .failed(let alert) = link.read(into: input, deadline: Deadline.after(milliseconds: 100)), alert.contains("alert") {
+                why = alert
+            }
+            throw tlsFailure(
+                why, "\(host):\(port) ended the TLS session", host: host, options: options, info: info,
+                suspectClientCertificate: info?["tls_verify"]?.boolValue == true)
+        }
         switch try nextOp("INFO") {
         case .info(let json):
             info = json
@@ -287,30 +423,86 @@ public final class DocketConnection: @unchecked Sendable {
         default:
             throw .connectFailed("\(host):\(port) did not start with INFO; is it a Docket or NATS server?")
         }
+        if !link.isSecure {
+            if info?["tls_required"]?.boolValue == true {
+                // The server sends nothing more until the client's handshake begins.
+                guard input.isEmpty else { throw .connectFailed("\(host):\(port) sent more than INFO before the TLS handshake") }
+                switch tlsContext.map(Result.success) ?? Self.systemTLSContext {
+                case .success(let context): try secure(context)
+                case .failure(let error): throw error
+                }
+            } else if options.tls != nil {
+                throw .tlsNotOffered(
+                    "\(host):\(port) does not offer TLS (its INFO has no tls_required); nothing was sent, credentials included")
+            }
+        }
         let hello = Wire.connect(name: options.name, echo: options.echo, noResponders: true, credentials: options.credentials)
             + Wire.ping()
-        guard Socket.writeAll(fd, hello) else {
-            throw .connectFailed("handshake with \(host):\(port) failed: \(String(cString: strerror(errno)))")
-        }
+        try send(hello)
         while true {
             switch try nextOp("PONG") {
             case .pong:
-                return (info, input)
+                return (info!, input)
             case .ping:
-                guard Socket.writeAll(fd, Wire.pong()) else {
-                    throw .connectFailed("handshake with \(host):\(port) failed: \(String(cString: strerror(errno)))")
-                }
+                try send(Wire.pong())
             case .info(let json):
                 info = json
             case .err(let text):
                 if text == "Authorization Violation" || text == "Authentication Timeout" {
                     throw .notAuthorized("\(host):\(port) refused the credentials: \(text)")
                 }
+                if text.hasPrefix("Secure Connection") {
+                    throw .tlsFailed("\(host):\(port) requires TLS: \(text)")
+                }
                 throw .connectFailed("handshake with \(host):\(port) failed: the server refused CONNECT: \(text)")
             default:
                 throw .connectFailed("handshake with \(host):\(port) failed: an unexpected reply before PONG")
             }
         }
+    }
+
+    /// A TLS failure in words: where, OpenSSL's reason, and what to change when the reason
+    /// says. `suspectClientCertificate`: the server ended the session without saying why, at a
+    /// point where a missing or refused client certificate is the likely cause.
+    static func tlsFailure(
+        _ why: String, _ context: String, host: String, options: Options, info: JSONValue?, suspectClientCertificate: Bool = false
+    ) -> DocketError {
+        let text = why.lowercased()
+        let settings = options.tls
+        let certificate = settings?.certificateFile
+        var hint: String? = nil
+        if text.contains("certificate verify failed") {
+            if text.contains("hostname mismatch") || text.contains("ip address mismatch") {
+                hint = "the server's certificate is not for \(settings?.serverName ?? host): connect by a name or address it holds, "
+                    + "or name the one it holds (TLSOptions.serverName)"
+            } else if let ca = settings?.caFile {
+                hint = "the server's certificate does not verify against the CA file \(ca)"
+            } else {
+                hint = (settings == nil ? "the server requires TLS, and its" : "the server's")
+                    + " certificate does not verify against the system's CA store: give the CA it chains to "
+                    + "(TLSOptions.caFile, docket --tls-ca)"
+            }
+        } else if text.contains("wrong version number") || text.contains("packet length too long") || text.contains("unknown protocol")
+            || text.contains("record layer failure")
+        {
+            hint =
+                settings?.handshakeFirst == true
+                ? "the server did not answer in TLS: handshake first needs a server started with --tls-handshake-first"
+                : "the server did not answer in TLS"
+        } else if text.contains("certificate required") || text.contains("unknown ca") || text.contains("bad certificate")
+            || text.contains("certificate unknown") || text.contains("unsupported certificate") || text.contains("certificate expired")
+            || text.contains("certificate revoked") || text.contains("access denied") || text.contains("handshake failure")
+            || suspectClientCertificate
+        {
+            if let certificate {
+                hint = "the server may have refused the client certificate \(certificate): it must be signed by a CA the server trusts (its --tlscacert)"
+            } else {
+                let known = info?["tls_verify"]?.boolValue == true || text.contains("certificate required")
+                hint = "the server \(known ? "requires" : "may require") a client certificate: give one "
+                    + "(TLSOptions.certificateFile and keyFile, docket --tls-cert and --tls-key)"
+            }
+        }
+        return .tlsFailed("\(context): \(why)" + (hint.map { "; \($0)" } ?? ""))
     }
 
     // MARK: Closing
@@ -321,14 +513,19 @@ public final class DocketConnection: @unchecked Sendable {
     /// reconnect under way stops.
     public func close(flush: Bool = true) {
         if flush, isConnected { try? self.flush(timeout: 2) }
+        // TLS: say goodbye (close_notify), unless a write is in progress (it may be stuck).
+        if writeLock.tryLock() {
+            state.withLock { phase == .connected ? link : nil }?.sayGoodbye()
+            writeLock.unlock()
+        }
         state.withLock {
             if phase != .closed {
                 phase = .closed
                 closeReason = .connectionClosed("closed by the client")
             }
-            // The reader closes these, under this lock: until then their numbers are ours.
-            if socket >= 0 { shutdown(socket, Int32(SHUT_RDWR)) }
-            if attemptSocket >= 0 { shutdown(attemptSocket, Int32(SHUT_RDWR)) }
+            // The reader closes these, under this lock: until then their descriptors are ours.
+            link?.shutdown()
+            attemptLink?.shutdown()
             replyArrived.broadcast()
         }
         // The reader ends everything that waits, and closes its socket, before it ends.
@@ -399,19 +596,19 @@ public final class DocketConnection: @unchecked Sendable {
         // either with the other subscriptions or not at all.
         writeLock.lock()
         defer { writeLock.unlock() }
-        let target: (fd: Int32, generation: UInt64)?
+        let target: (link: Link, generation: UInt64)?
         do {
-            target = try state.withLock { () throws(DocketError) -> (Int32, UInt64)? in
+            target = try state.withLock { () throws(DocketError) -> (Link, UInt64)? in
                 if phase == .closed { throw closeReason! }
                 subscriptions[sid] = subscription
-                return phase == .connected ? (socket, generation) : nil
+                return phase == .connected ? (link!, generation) : nil
             }
         } catch {
             subscription.finish()
             throw error
         }
-        if let target, !Socket.writeAll(target.fd, bytes) {
-            socketFailed(target.fd, generation: target.generation)
+        if let target, target.link.send(bytes) != nil {
+            socketFailed(target.link, generation: target.generation)
             if !options.reconnect {
                 _ = state.withLock { subscriptions.removeValue(forKey: sid) }
                 subscription.finish()
@@ -428,14 +625,14 @@ public final class DocketConnection: @unchecked Sendable {
         defer { writeLock.unlock() }
         var ended = max == nil
         if let max, subscription.limitDelivered(to: max) { ended = true }  // Already delivered that many.
-        let target = state.withLock { () -> (fd: Int32, generation: UInt64)? in
+        let target = state.withLock { () -> (link: Link, generation: UInt64)? in
             if ended { subscriptions.removeValue(forKey: subscription.sid) }
             // While disconnected nothing need be sent: the reconnect sends only live
             // subscriptions, each with what is left of its limit.
-            return phase == .connected ? (socket, generation) : nil
+            return phase == .connected ? (link!, generation) : nil
         }
         if ended { subscription.finish() }
-        if let target, !Socket.writeAll(target.fd, bytes) { socketFailed(target.fd, generation: target.generation) }
+        if let target, target.link.send(bytes) != nil { socketFailed(target.link, generation: target.generation) }
     }
 
     /// Sends a request and waits for the first reply (request/reply over a private inbox).
@@ -747,7 +944,7 @@ public final class DocketConnection: @unchecked Sendable {
             case .connected:
                 let pending = kind.map(Pending.init)
                 if let pending { fifo.append(pending) }
-                let fd = socket
+                let link = self.link!
                 let current = generation
                 var waiter: RequestWaiter? = nil
                 if case .hold(let held) = whenDisconnected, let held {
@@ -756,9 +953,9 @@ public final class DocketConnection: @unchecked Sendable {
                 }
                 state.unlock()
                 defer { writeLock.unlock() }
-                if Socket.writeAll(fd, bytes) { return pending }
-                let error = DocketError.connectionLost("writing to \(host):\(port) failed: \(String(cString: strerror(errno)))")
-                socketFailed(fd, generation: current)
+                guard let why = link.send(bytes) else { return pending }
+                let error = DocketError.connectionLost("writing to \(host):\(port) failed: \(why)")
+                socketFailed(link, generation: current)
                 // A command awaiting a reply is in the FIFO: the reader fails it with the rest.
                 if pending != nil { return pending }
                 // Not all of a publish reached the socket, so the server has not seen it whole:
@@ -804,16 +1001,16 @@ public final class DocketConnection: @unchecked Sendable {
         outboxBytes += bytes.count
     }
 
-    /// A write to `fd` failed (the write lock held): nothing more goes to it, and the reader
+    /// A write to `link` failed (the write lock held): nothing more goes to it, and the reader
     /// soon sees it closed.
-    private func socketFailed(_ fd: Int32, generation failed: UInt64) {
+    private func socketFailed(_ link: Link, generation failed: UInt64) {
         state.withLock {
             if generation == failed, phase == .connected {
                 phase = .disconnected
                 replyArrived.broadcast()
             }
         }
-        shutdown(fd, Int32(SHUT_RDWR))
+        link.shutdown()
     }
 
     /// Waits for `pending`'s reply; a job error is thrown as `.server`.
@@ -840,12 +1037,12 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// The reader thread: reads each connection until it breaks, then reconnects (or closes
     /// for good).
-    private func run(_ firstSocket: Int32, _ firstInput: ByteBuffer) {
-        var fd = firstSocket
+    private func run(_ firstLink: Link, _ firstInput: ByteBuffer) {
+        var link = firstLink
         var input = firstInput
         while true {
-            let why = readLoop(fd, input)
-            let lost = connectionLost(fd, why)
+            let why = readLoop(link, input)
+            let lost = connectionLost(link, why)
             if isClosed {
                 finishClosing(closeReason(or: lost))
                 return
@@ -855,8 +1052,8 @@ public final class DocketConnection: @unchecked Sendable {
                 return
             }
             options.onDisconnect?(lost)
-            guard let (newSocket, newInput) = reconnect(after: why) else { return }
-            fd = newSocket
+            guard let (newLink, newInput) = reconnect(after: why) else { return }
+            link = newLink
             input = newInput
             options.onReconnect?()
         }
@@ -864,8 +1061,8 @@ public final class DocketConnection: @unchecked Sendable {
 
     private func closeReason(or fallback: DocketError) -> DocketError { state.withLock { closeReason ?? fallback } }
 
-    /// Reads and handles everything the server sends on `fd` until it breaks; returns why.
-    private func readLoop(_ fd: Int32, _ input: ByteBuffer) -> DocketError {
+    /// Reads and handles everything the server sends on `link` until it breaks; returns why.
+    private func readLoop(_ link: Link, _ input: ByteBuffer) -> DocketError {
         while true {
             var consumed = 0
             let bytes = input.readableBytes
@@ -881,11 +1078,13 @@ public final class DocketConnection: @unchecked Sendable {
                 }
             }
             input.consume(consumed)
-            switch Socket.read(fd, into: input, deadline: nil) {
+            switch link.read(into: input, deadline: nil) {
             case .data: continue
             case .closed, .timeout:
                 let text = state.withLock { lastServerError.map { "the server closed it after -ERR '\($0)'" } }
                 return .connectionClosed(text ?? "the server closed the connection")
+            case .failed(let why):
+                return .connectionClosed(why)
             }
         }
     }
@@ -929,11 +1128,11 @@ public final class DocketConnection: @unchecked Sendable {
         return nil
     }
 
-    /// The connection on `fd` broke (or was closed): every command waiting for its reply on it
-    /// fails with `connectionLost`, as do the requests it carried, and `fd` is closed. Returns
-    /// the error those got.
-    private func connectionLost(_ fd: Int32, _ why: DocketError) -> DocketError {
-        // The write lock keeps every writer off `fd` while it goes.
+    /// The connection on `link` broke (or was closed): every command waiting for its reply on
+    /// it fails with `connectionLost`, as do the requests it carried, and `link` is closed.
+    /// Returns the error those got.
+    private func connectionLost(_ link: Link, _ why: DocketError) -> DocketError {
+        // The write lock keeps every writer off `link` while it goes.
         writeLock.lock()
         defer { writeLock.unlock() }
         return state.withLock { () -> DocketError in
@@ -952,9 +1151,9 @@ public final class DocketConnection: @unchecked Sendable {
                 waiter.error = error
             }
             lastServerError = nil
-            shutdown(fd, Int32(SHUT_RDWR))
-            Socket.closeDescriptor(fd)
-            if socket == fd { socket = -1 }
+            link.shutdown()
+            link.close()
+            if self.link === link { self.link = nil }
             replyArrived.broadcast()
             return lost
         }
@@ -986,10 +1185,10 @@ public final class DocketConnection: @unchecked Sendable {
         for subscription in ended { subscription.finish() }
     }
 
-    /// Reconnects with backoff; returns the new socket (subscriptions and held publishes
-    /// already sent on it) and what was read after its handshake. Nil once closed for good
-    /// (`close()` was called, or `reconnectTimeout` passed).
-    private func reconnect(after why: DocketError) -> (Int32, ByteBuffer)? {
+    /// Reconnects with backoff (TLS again too); returns the new link (subscriptions and held
+    /// publishes already sent on it) and what was read after its handshake. Nil once closed for
+    /// good (`close()` was called, or `reconnectTimeout` passed).
+    private func reconnect(after why: DocketError) -> (Link, ByteBuffer)? {
         let giveUp = Deadline.within(options.reconnectTimeout?.milliseconds)
         let firstWait = max(options.reconnectWait.milliseconds ?? 50, 1)
         let longestWait = max(options.reconnectMaxWait.milliseconds ?? 2000, firstWait)
@@ -1012,22 +1211,23 @@ public final class DocketConnection: @unchecked Sendable {
             do throws(DocketError) {
                 let budget = giveUp.map { min(connectMilliseconds, max($0.remainingMilliseconds, 100)) } ?? connectMilliseconds
                 let deadline = Deadline.after(milliseconds: budget)
-                let fd = try Socket.connect(host: host, port: port, timeoutMilliseconds: budget)
+                let link = try Self.connectLink(host: host, port: port, timeoutMilliseconds: budget)
                 let (info, input): (JSONValue, ByteBuffer)
                 do throws(DocketError) {
                     let registered = state.withLock { () -> Bool in
                         guard phase != .closed else { return false }
-                        attemptSocket = fd
+                        attemptLink = link
                         return true
                     }
                     guard registered else { throw .connectionClosed("closed by the client") }
-                    (info, input) = try Self.handshake(fd, host: host, port: port, options: options, deadline: deadline)
+                    (info, input) = try Self.handshake(
+                        link, host: host, port: port, options: options, tlsContext: tlsContext, deadline: deadline)
                 } catch {
-                    state.withLock { attemptSocket = -1 }
-                    Socket.closeDescriptor(fd)
+                    state.withLock { attemptLink = nil }
+                    link.close()
                     throw error
                 }
-                if install(fd, info: info) { return (fd, input) }
+                if install(link, info: info) { return (link, input) }
                 finishClosing(closeReason(or: lastError))
                 return nil
             } catch {
@@ -1044,17 +1244,17 @@ public final class DocketConnection: @unchecked Sendable {
         }
     }
 
-    /// Makes the handshaken `fd` the connection: sends every live subscription again, then the
-    /// publishes held meanwhile, before any other command can go. False (and `fd` closed) if
-    /// the connection was closed meanwhile.
-    private func install(_ fd: Int32, info: JSONValue) -> Bool {
+    /// Makes the handshaken `link` the connection: sends every live subscription again, then
+    /// the publishes held meanwhile, before any other command can go. False (and `link`
+    /// closed) if the connection was closed meanwhile.
+    private func install(_ link: Link, info: JSONValue) -> Bool {
         writeLock.lock()
         defer { writeLock.unlock() }
         state.lock()
-        attemptSocket = -1
+        attemptLink = nil
         guard phase != .closed else {
             state.unlock()
-            Socket.closeDescriptor(fd)
+            link.close()
             return false
         }
         var bytes: [UInt8] = []
@@ -1076,12 +1276,12 @@ public final class DocketConnection: @unchecked Sendable {
         outbox.removeAll()
         outboxBytes = 0
         serverInfo = info
-        socket = fd
+        self.link = link
         phase = .connected
         reconnectCount += 1
         replyArrived.broadcast()
         state.unlock()
-        if !bytes.isEmpty, !Socket.writeAll(fd, bytes) { socketFailed(fd, generation: current) }
+        if !bytes.isEmpty, link.send(bytes) != nil { socketFailed(link, generation: current) }
         return true
     }
 }

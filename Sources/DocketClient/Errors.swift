@@ -49,6 +49,18 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The server refused the credentials (`Authorization Violation`, or no CONNECT in time):
     /// trying again with the same ones will not help.
     case notAuthorized(String)
+    /// The TLS settings cannot be used: a CA file, certificate or key that cannot be read, or
+    /// a key that does not match its certificate. Nothing was sent.
+    case tlsConfiguration(String)
+    /// The client asked for TLS (a `tls://` address, or `Options.tls`) and the server does not
+    /// offer it: its INFO has no `tls_required`. Nothing was sent, not even CONNECT.
+    case tlsNotOffered(String)
+    /// The TLS handshake failed, or the server ended the session right after it: the server's
+    /// certificate did not verify (not signed by a trusted CA, or not for this host), the
+    /// server wanted a client certificate or refused the one given, or it does not speak TLS
+    /// where it was expected to (handshake first). The text says which, and what to change.
+    /// Credentials, if any, were not sent in clear.
+    case tlsFailed(String)
     /// No reply (or message) came within the time allowed.
     case timeout
     /// A request reached no subscriber (the server's 503 status).
@@ -62,6 +74,14 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
+    /// Whether this is one of the TLS errors (`tlsConfiguration`, `tlsNotOffered`, `tlsFailed`).
+    public var isTLS: Bool {
+        switch self {
+        case .tlsConfiguration, .tlsNotOffered, .tlsFailed: return true
+        default: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case .server(let code, let message): return message.isEmpty ? code.rawValue : "\(code.rawValue) \(message)"
@@ -71,6 +91,9 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connectionLost(let text): return "connection lost: \(text)"
         case .connectFailed(let text): return "cannot connect: \(text)"
         case .notAuthorized(let text): return "not authorized: \(text)"
+        case .tlsConfiguration(let text): return "TLS settings: \(text)"
+        case .tlsNotOffered(let text): return "TLS not offered: \(text)"
+        case .tlsFailed(let text): return "TLS failed: \(text)"
         case .timeout: return "timed out"
         case .noResponders: return "no responders"
         case .subscriptionClosed: return "subscription closed"

@@ -11,8 +11,46 @@ import DocketWire
 enum Socket {
     enum ReadResult {
         case data
+        /// The peer closed the connection (or reset it).
         case closed
         case timeout
+        /// The TLS session broke, or the socket failed: why.
+        case failed(String)
+    }
+
+    enum PollResult {
+        /// Ready, or in error: the next read or write will say which.
+        case ready
+        case timeout
+        case failed(String)
+
+        /// Why it is not ready (nil when it is).
+        var failure: String? {
+            switch self {
+            case .ready: return nil
+            case .timeout: return "timed out"
+            case .failed(let why): return why
+            }
+        }
+    }
+
+    /// Waits until `fd` is ready for `events` (POLLIN, POLLOUT), or `deadline` (nil: forever).
+    static func waitReady(_ fd: Int32, _ events: Int16, deadline: Deadline?) -> PollResult {
+        var poller = pollfd(fd: fd, events: events, revents: 0)
+        while true {
+            let timeout = deadline.map { Int32(min($0.remainingMilliseconds, Int(Int32.max))) } ?? -1
+            #if canImport(Darwin)
+            let ready = Darwin.poll(&poller, 1, timeout)
+            #elseif canImport(Musl)
+            let ready = Musl.poll(&poller, 1, timeout)
+            #else
+            let ready = Glibc.poll(&poller, 1, timeout)
+            #endif
+            if ready > 0 { return .ready }
+            if ready == 0 { return .timeout }
+            if errno == EINTR { continue }
+            return .failed(String(cString: strerror(errno)))
+        }
     }
 
     /// Connects to `host:port` (IPv4 or IPv6), giving up after the timeout.

@@ -99,8 +99,9 @@ public final class Worker: @unchecked Sendable {
         public var heartbeat: Heartbeat
         /// The RESERVE timeout: how quickly an idle slot notices `stop()`.
         public var pollInterval: DocketDuration
-        /// The slots' connection settings. A slot reconnects on its own (with backoff, for as
-        /// long as the worker runs), so its connection's `reconnect` is turned off.
+        /// The slots' connection settings (TLS included: every slot's connection uses `tls`,
+        /// as does a `tls://` address). A slot reconnects on its own (with backoff, for as long
+        /// as the worker runs), so its connection's `reconnect` is turned off.
         public var connection: DocketConnection.Options
         /// Called (from slot threads) as jobs start and end.
         public var onEvent: (@Sendable (WorkerEvent) -> Void)?
@@ -134,7 +135,8 @@ public final class Worker: @unchecked Sendable {
     private var failedCount = 0
     private var fatalError: DocketError?
 
-    /// `address` is `host:port`; the handler returns the job's result (nil for none).
+    /// `address` is `host:port` (`tls://host:port` for TLS); the handler returns the job's result
+    /// (nil for none).
     public init(address: String = "127.0.0.1:4222", queues: [String], options: Options = Options(), handler: @escaping Handler)
         throws(DocketError)
     {

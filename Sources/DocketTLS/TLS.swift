@@ -1,5 +1,11 @@
 import COpenSSL
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// TLS over a non-blocking socket, with OpenSSL: the only module that sees OpenSSL. It knows
 /// nothing of the protocol or the event loop; callers ask it to make progress when their socket
@@ -79,11 +85,17 @@ public final class TLSContext: @unchecked Sendable {
 
     /// A session on a connected socket. `serverName` (clients) is sent as SNI and checked
     /// against the server's certificate.
+    /// A client session's writes never raise SIGPIPE (see `QuietSocket`): a library must not
+    /// kill its process when the server goes away in the middle of a write.
     public func session(fd: Int32, serverName: String? = nil) throws(TLSError) -> TLSSession {
         guard let ssl = SSL_new(context) else { throw TLSError.openSSL("cannot create a TLS session") }
-        guard SSL_set_fd(ssl, fd) == 1 else {
-            SSL_free(ssl)
-            throw TLSError.openSSL("cannot attach TLS to the socket")
+        if serverName != nil, let bio = QuietSocket.bio(fd) {
+            SSL_set_bio(ssl, bio, bio)  // the session owns the BIO from now on
+        } else {
+            guard SSL_set_fd(ssl, fd) == 1 else {
+                SSL_free(ssl)
+                throw TLSError.openSSL("cannot attach TLS to the socket")
+            }
         }
         if let serverName {
             _ = docket_ssl_set_host_name(ssl, serverName)
@@ -215,4 +227,52 @@ public final class TLSSession {
             return .failed(what + ": " + detail)
         }
     }
+}
+
+/// A socket BIO whose writes use `send` with MSG_NOSIGNAL: OpenSSL's own socket BIO uses
+/// write(2), which raises SIGPIPE on a connection the peer has reset, and a client library
+/// cannot ask its process to ignore SIGPIPE. Everything but writing is the socket BIO's.
+enum QuietSocket {
+    /// The method, made once; nil where it cannot be (then sessions use the plain socket BIO).
+    nonisolated(unsafe) static let method: OpaquePointer? = {
+        #if canImport(Glibc) || canImport(Musl)
+        guard let socketMethod = BIO_s_socket(),
+            let method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "docket quiet socket")
+        else { return nil }
+        guard BIO_meth_set_write(method, quietWrite) == 1,
+            BIO_meth_set_read(method, BIO_meth_get_read(socketMethod)) == 1,
+            BIO_meth_set_puts(method, BIO_meth_get_puts(socketMethod)) == 1,
+            BIO_meth_set_ctrl(method, BIO_meth_get_ctrl(socketMethod)) == 1,
+            BIO_meth_set_create(method, BIO_meth_get_create(socketMethod)) == 1,
+            BIO_meth_set_destroy(method, BIO_meth_get_destroy(socketMethod)) == 1
+        else {
+            BIO_meth_free(method)
+            return nil
+        }
+        return method
+        #else
+        return nil  // Darwin: the socket has SO_NOSIGPIPE instead
+        #endif
+    }()
+
+    /// A BIO on `fd` (which it does not close), or nil.
+    static func bio(_ fd: Int32) -> OpaquePointer? {
+        guard let method, let bio = BIO_new(method) else { return nil }
+        _ = BIO_int_ctrl(bio, BIO_C_SET_FD, Int(BIO_NOCLOSE), fd)
+        return bio
+    }
+
+    #if canImport(Glibc) || canImport(Musl)
+    /// The socket BIO's write, with send(2) and MSG_NOSIGNAL: EPIPE comes back as an error.
+    private static let quietWrite: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = { bio, data, count in
+        let fd = Int32(truncatingIfNeeded: BIO_ctrl(bio, BIO_C_GET_FD, 0, nil))
+        errno = 0
+        let written = send(fd, data, Int(count), Int32(MSG_NOSIGNAL))
+        BIO_clear_flags(bio, Int32(BIO_FLAGS_READ | BIO_FLAGS_WRITE | BIO_FLAGS_IO_SPECIAL | BIO_FLAGS_SHOULD_RETRY))
+        if written <= 0, BIO_sock_should_retry(Int32(written)) != 0 {
+            BIO_set_flags(bio, Int32(BIO_FLAGS_WRITE | BIO_FLAGS_SHOULD_RETRY))
+        }
+        return Int32(written)
+    }
+    #endif
 }

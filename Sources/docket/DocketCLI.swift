@@ -16,11 +16,17 @@ struct DocketCLI: ParsableCommand {
         abstract: "Publish and follow events, and enqueue, run and inspect jobs on a Docket server.",
         discussion: """
             Every command connects to the server given with --server (host:port), or in the \
-            DOCKET_SERVER environment variable, or to 127.0.0.1:4222 without either. Durations \
+            DOCKET_SERVER environment variable, or to 127.0.0.1:4222 without either. \
+            tls://host:port, or any of --tls-ca, --tls-cert, --tls-key and --tls-handshake-first \
+            (or DOCKET_TLS_CA, DOCKET_TLS_CERT, DOCKET_TLS_KEY, DOCKET_TLS_HANDSHAKE_FIRST=1), asks \
+            for TLS, and a server that does not offer it is refused. A server that requires TLS \
+            gets it even without them, its certificate checked against the system's CA store. \
+            Durations \
             read like 250ms, 30s, 5m or 2h. Errors go to standard error. Exit status: 0 done; \
             1 the job is dead (wait, enq --wait); 2 the job was still pending when --timeout \
-            passed; 3 the server could not be reached or the connection was lost, so the outcome \
-            is unknown (an enq is safe to repeat only with --key); 4 the server refused the \
+            passed; 3 the server could not be reached (TLS failures included) or the connection \
+            was lost, so the outcome is unknown (an enq is safe to repeat only with --key); 4 the \
+            server refused the \
             command; 64 the command line is wrong.
             """,
         version: DocketConnection.version,
@@ -31,24 +37,99 @@ struct DocketCLI: ParsableCommand {
         ])
 }
 
-/// The `--server` option every command shares.
+/// The `--server` and TLS options every command shares.
 struct ServerOptions: ParsableArguments {
     @Option(
         name: .long,
-        help: "The server to talk to, as host:port. Without it, DOCKET_SERVER is used, or 127.0.0.1:4222.")
+        help: """
+            The server to talk to, as host:port (tls://host:port for TLS). Without it, DOCKET_SERVER \
+            is used, or 127.0.0.1:4222.
+            """)
     var server: String?
+
+    @Option(
+        name: .customLong("tls-ca"),
+        help: ArgumentHelp(
+            """
+            TLS: a PEM file of the CA certificates the server's certificate must chain to (default: \
+            DOCKET_TLS_CA, else the system's CA store). Asks for TLS.
+            """, valueName: "file"))
+    var tlsCA: String?
+
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            """
+            TLS: this client's certificate (PEM), for a server that verifies clients (docketd \
+            --tlsverify). Default: DOCKET_TLS_CERT. Asks for TLS.
+            """, valueName: "file"))
+    var tlsCert: String?
+
+    @Option(
+        name: .customLong("tls-key"),
+        help: ArgumentHelp(
+            "TLS: the key of --tls-cert (PEM; default: DOCKET_TLS_KEY, else the certificate file holds it).", valueName: "file"))
+    var tlsKey: String?
+
+    @Flag(
+        name: .customLong("tls-handshake-first"),
+        help: """
+            TLS: start the handshake at once, before the server's INFO, for a server started with \
+            --tls-handshake-first (or DOCKET_TLS_HANDSHAKE_FIRST=1). Asks for TLS.
+            """)
+    var tlsHandshakeFirstFlag = false
+
+    var tlsHandshakeFirst: Bool {
+        tlsHandshakeFirstFlag || ["1", "true", "yes"].contains(environment("DOCKET_TLS_HANDSHAKE_FIRST")?.lowercased() ?? "")
+    }
 
     var address: String {
         if let server { return server }
-        if let value = getenv("DOCKET_SERVER"), let text = String(validatingCString: value), !text.isEmpty { return text }
-        return "127.0.0.1:4222"
+        return environment("DOCKET_SERVER") ?? "127.0.0.1:4222"
+    }
+
+    /// The CA file, certificate and key, from the options or else the environment.
+    var tlsFiles: (ca: String?, certificate: String?, key: String?) {
+        (tlsCA ?? environment("DOCKET_TLS_CA"), tlsCert ?? environment("DOCKET_TLS_CERT"), tlsKey ?? environment("DOCKET_TLS_KEY"))
+    }
+
+    /// The TLS settings; nil when none were given (then only a server that requires TLS gets it).
+    var tls: DocketConnection.TLSOptions? {
+        let files = tlsFiles
+        guard files.ca != nil || files.certificate != nil || files.key != nil || tlsHandshakeFirst else { return nil }
+        return DocketConnection.TLSOptions(
+            caFile: files.ca, certificateFile: files.certificate, keyFile: files.key, handshakeFirst: tlsHandshakeFirst)
+    }
+
+    /// The environment for programs `docket work` runs, so that a `docket` they run reaches
+    /// the same server the same way.
+    var childEnvironment: [String: String] {
+        var values = ["DOCKET_SERVER": address]
+        let files = tlsFiles
+        if let ca = files.ca { values["DOCKET_TLS_CA"] = ca }
+        if let certificate = files.certificate { values["DOCKET_TLS_CERT"] = certificate }
+        if let key = files.key { values["DOCKET_TLS_KEY"] = key }
+        if tlsHandshakeFirst { values["DOCKET_TLS_HANDSHAKE_FIRST"] = "1" }
+        return values
+    }
+
+    func validate() throws {
+        let files = tlsFiles
+        if files.key != nil, files.certificate == nil {
+            throw ValidationError("--tls-key (DOCKET_TLS_KEY) needs --tls-cert (DOCKET_TLS_CERT): the certificate it is the key of.")
+        }
+        for (option, path) in [("--tls-ca", files.ca), ("--tls-cert", files.certificate), ("--tls-key", files.key)] {
+            if let path, access(path, R_OK) != 0 {
+                throw ValidationError("\(option) \(path): \(String(cString: strerror(errno))).")
+            }
+        }
     }
 
     /// Connects, runs `body`, and closes; Docket errors are printed and become their exit status.
     func with<T>(_ body: (DocketConnection) throws -> T) throws -> T {
         let connection: DocketConnection
         do {
-            connection = try DocketConnection(address, options: DocketConnection.Options(name: "docket-cli"))
+            connection = try DocketConnection(address, options: DocketConnection.Options(name: "docket-cli", tls: tls))
         } catch {
             throw fail(error)
         }
@@ -59,6 +140,12 @@ struct ServerOptions: ParsableArguments {
             throw fail(error)
         }
     }
+}
+
+/// A non-empty environment variable.
+func environment(_ name: String) -> String? {
+    guard let value = getenv(name), let text = String(validatingCString: value), !text.isEmpty else { return nil }
+    return text
 }
 
 /// The tool's exit statuses (see the command's discussion).
@@ -74,7 +161,8 @@ enum ExitStatus {
 func fail(_ error: DocketError) -> ExitCode {
     writeStderr("docket: \(error)\n")
     switch error {
-    case .connectFailed, .connectionLost, .connectionClosed, .timeout, .protocolViolation:
+    case .connectFailed, .connectionLost, .connectionClosed, .timeout, .protocolViolation, .tlsConfiguration, .tlsNotOffered,
+        .tlsFailed:
         return ExitCode(ExitStatus.unreachable)
     default:
         return ExitCode(ExitStatus.refused)

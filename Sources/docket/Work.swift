@@ -24,7 +24,9 @@ struct Work: ParsableCommand {
             end of its standard error as the reason (cut to --max-reason), and the job's retry \
             policy decides what happens next. A line 'progress <0-100> [note]' on standard error \
             reports progress instead of being part of the reason. While a command runs, \
-            heartbeats keep the job's lease alive, however long it takes.
+            heartbeats keep the job's lease alive, however long it takes. The command also gets \
+            DOCKET_SERVER and the TLS settings (DOCKET_TLS_CA, DOCKET_TLS_CERT, DOCKET_TLS_KEY, \
+            DOCKET_TLS_HANDSHAKE_FIRST), so a docket it runs reaches the same server the same way.
 
             With --concurrency N, up to N commands run at once. SIGTERM or Ctrl-C stops taking \
             jobs and lets running commands finish (each runs in a process group of its own, so \
@@ -95,13 +97,14 @@ struct Work: ParsableCommand {
         if let heartbeat { heartbeatPolicy = .every(try parseDuration(heartbeat, "--heartbeat")) }
         let runner = CommandRunner(
             arguments: command, maxResult: resultLimit, maxReason: reasonLimit, timeoutMilliseconds: commandTimeout,
-            echoStderr: !quiet, environment: ["DOCKET_SERVER": connection.address])
+            echoStderr: !quiet, environment: connection.childEnvironment)
         let keepNewlines = self.keepNewlines
         let quiet = self.quiet
         var onEvent: (@Sendable (WorkerEvent) -> Void)? = nil
         if !quiet { onEvent = { event in Self.log(event) } }
         let options = Worker.Options(
-            concurrency: concurrency, heartbeat: heartbeatPolicy, connection: DocketConnection.Options(name: "docket-work"),
+            concurrency: concurrency, heartbeat: heartbeatPolicy,
+            connection: DocketConnection.Options(name: "docket-work", tls: connection.tls),
             onEvent: onEvent)
 
         let handler: Worker.Handler = { context in
