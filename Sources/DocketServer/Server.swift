@@ -208,6 +208,7 @@ public final class Server {
             log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(server.boundPort)")
         }
         log.info("Server is ready")
+        SystemdNotifier.notify("READY=1\nSTATUS=serving clients on \(config.host):\(listener.boundPort)")
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down cleanly.
@@ -696,6 +697,7 @@ public final class Server {
             return
         }
         log.info("Received signal \(signo == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
+        SystemdNotifier.notify("STOPPING=1")
         shuttingDown = true
         // Stop taking new work: no new connections, no new commands. What clients are already
         // owed is still written, for up to the grace period.
