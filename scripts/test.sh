@@ -26,7 +26,7 @@ docketd="$(swift build --show-bin-path)/docketd"
 
 run_suite swift swift test --skip-build
 run_suite conformance python3 Protocol/conformance/run.py --docketd "$docketd"
-run_suite python env DOCKETD="$docketd" python3 -m pytest -q Protocol/conformance/test_run.py Tests/interop Tests/monitoring Tests/deploy examples/orders/test_example.py
+run_suite python env DOCKETD="$docketd" python3 -m pytest -q Protocol/conformance/test_run.py Tests/interop Tests/monitoring Tests/deploy Tests/readme examples/orders/test_example.py
 run_suite python-client env DOCKETD="$docketd" python3 -m pytest -q Clients/python/tests
 run_suite node bash -c "cd Clients/node && DOCKETD='$docketd' node --test"
 run_suite fuzz bash scripts/fuzz.sh 60
