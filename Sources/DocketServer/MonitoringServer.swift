@@ -10,9 +10,20 @@ import Glibc
 /// send its request (closed after it), how many connections may be open (503 past it), and what
 /// happens when the process runs out of file descriptors (see `AcceptBackoff`).
 final class MonitoringServer {
-    /// A document and who may read it: `body` gets the reader's permissions (nil: every
-    /// right) and answers nil when they do not reach it (403).
-    typealias Route = (contentType: String, body: (Permissions?) -> String?)
+    /// Who is asking for a document.
+    enum Reader {
+        /// No credentials are configured: the documents are everyone's.
+        case everyone
+        /// Credentials are configured and the request proves none (or it came in clear on a
+        /// port that has TLS, where credentials must not travel).
+        case anonymous
+        /// A user, with its permissions (nil: every right).
+        case user(Permissions?)
+    }
+
+    /// A document and who may read it: `body` answers nil when the reader may not (401 for an
+    /// anonymous reader, 403 for a user).
+    typealias Route = (contentType: String, body: (Reader) -> String?)
 
     /// Who an `Authorization` header value proves to be (nil: no one), told to the callback,
     /// which may come in a later pass (a password hash is checked off the loop).
@@ -89,13 +100,9 @@ final class MonitoringServer {
                     continue
                 }
                 let connection = HTTPConnection(server: self, fd: fd)
-                if let tlsContext {
-                    guard let session = try? tlsContext.session(fd: fd) else {
-                        Glibc.close(fd)
-                        continue
-                    }
-                    connection.tls = session
-                }
+                // With TLS, the first byte says which: a TLS handshake, or a plain request (as
+                // nats-server's monitoring port speaks, and NATS test harnesses poll /varz).
+                connection.awaitsFirstByte = tlsContext != nil
                 connection.readEvent = loop.makeEvent(
                     fd: fd, flags: EventLoop.read | EventLoop.persist, context: connection, callback: httpConnectionCallback)
                 connection.writeEvent = loop.makeEvent(
@@ -109,6 +116,19 @@ final class MonitoringServer {
 
     fileprivate func event(_ connection: HTTPConnection, _ what: Int32) {
         if what & EventLoop.timeout != 0 { return close(connection) }
+        if connection.awaitsFirstByte, let tlsContext {
+            var first: UInt8 = 0
+            let count = recv(connection.fd, &first, 1, Int32(MSG_PEEK))
+            if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            guard count > 0 else { return close(connection) }
+            connection.awaitsFirstByte = false
+            if first == Self.tlsHandshakeRecord {
+                guard let session = try? tlsContext.session(fd: connection.fd) else { return close(connection) }
+                connection.tls = session
+            } else {
+                connection.isPlainOnTLSPort = true
+            }
+        }
         if let tls = connection.tls, !tls.isEstablished {
             switch tls.handshake() {
             case .done: break
@@ -178,14 +198,28 @@ final class MonitoringServer {
             guard let self, self.connections[key] != nil else { return }  // closed meanwhile
             self.answer(connection, response)
         }
-        guard let authorize, let path = Self.path(of: head), path != "/healthz" else {
-            return finish(response(to: head, principal: nil, authorized: authorize == nil))
+        guard let authorize else { return finish(response(to: head, reader: .everyone, on: connection)) }
+        // The health check answers anyone, whatever credentials come with it.
+        if Self.path(of: head) == "/healthz" { return finish(response(to: head, reader: .anonymous, on: connection)) }
+        // Credentials sent in clear to a port that has TLS are not looked at.
+        guard !connection.isPlainOnTLSPort, let header = Self.header("authorization", in: head) else {
+            return finish(response(to: head, reader: .anonymous, on: connection))
         }
-        authorize(Self.header("authorization", in: head)) { [weak self] principal in
+        authorize(header) { [weak self] principal in
             guard let self else { return }
-            finish(self.response(to: head, principal: principal, authorized: principal != nil))
+            guard let principal else {
+                return finish(Self.response(
+                    401, "Unauthorized", "text/plain", "the credentials are wrong\n", head: Self.isHead(head),
+                    extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n"))
+            }
+            finish(self.response(to: head, reader: .user(principal.permissions), on: connection))
         }
     }
+
+    /// The first byte of every TLS handshake record.
+    static let tlsHandshakeRecord: UInt8 = 0x16
+
+    private static func isHead(_ head: [UInt8]) -> Bool { head.starts(with: Array("HEAD ".utf8)) }
 
     /// The request target's path, when the request line has one.
     private static func path(of head: [UInt8]) -> String? {
@@ -195,9 +229,8 @@ final class MonitoringServer {
         return String(String(decoding: parts[1], as: UTF8.self).prefix { $0 != "?" })
     }
 
-    /// The response to one request head, for a reader proved to be `principal` (or not proved,
-    /// when `authorized` is false and credentials are required).
-    private func response(to head: [UInt8], principal: Principal?, authorized: Bool) -> [UInt8] {
+    /// The response to one request head, for `reader`.
+    private func response(to head: [UInt8], reader: Reader, on connection: HTTPConnection) -> [UInt8] {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
         guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else {
@@ -211,21 +244,20 @@ final class MonitoringServer {
         let path = String(target.prefix { $0 != "?" })
         // With credentials required, everything but the health check needs them too: the
         // documents name queues, clients and counts an outsider has no business seeing.
-        var permissions: Permissions?
-        if authorize != nil, path != "/healthz" {
-            guard authorized, let principal else {
-                return Self.response(
-                    401, "Unauthorized", "text/plain", "credentials required\n", head: method == "HEAD",
-                    extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n")
-            }
-            permissions = principal.permissions
-        }
         guard let route = routes[path] else {
             let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + "\n"
             return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD")
         }
-        guard let body = route.body(permissions) else {
-            return Self.response(403, "Forbidden", "text/plain", "this user may not read \(path)\n", head: method == "HEAD")
+        guard let body = route.body(reader) else {
+            if case .user = reader {
+                return Self.response(403, "Forbidden", "text/plain", "this user may not read \(path)\n", head: method == "HEAD")
+            }
+            if connection.isPlainOnTLSPort {
+                return Self.response(403, "Forbidden", "text/plain", "\(path) needs credentials: ask over https://\n", head: method == "HEAD")
+            }
+            return Self.response(
+                401, "Unauthorized", "text/plain", "credentials required\n", head: method == "HEAD",
+                extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n")
         }
         return Self.response(200, "OK", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
     }
@@ -324,6 +356,10 @@ final class HTTPConnection {
     var answered = false
     var waitingToWrite = false
     var tls: TLSSession?
+    /// On a port with TLS: its first byte has not been seen yet.
+    var awaitsFirstByte = false
+    /// On a port with TLS, it spoke plain HTTP: it gets only what needs no credentials.
+    var isPlainOnTLSPort = false
 
     init(server: MonitoringServer, fd: Int32) {
         self.server = server

@@ -14,9 +14,17 @@ extension Server {
             authorize: monitoringAuthorization, tlsContext: tlsContext,
             routes: [
                 "/healthz": (json, { _ in #"{"status":"ok"}"# }),
-                "/varz": (json, { [unowned self] in Self.readsEveryQueue($0) ? statsDocument() : nil }),
+                // Anyone gets what INFO tells every client that connects; the counters need read
+                // on every queue (nats-server's harnesses poll /varz until it answers 200).
+                "/varz": (json, { [unowned self] in Self.readsEveryQueue($0) ? statsDocument() : publicVarzDocument() }),
                 "/connz": (json, { [unowned self] in Self.readsEveryQueue($0) ? connectionsDocument() : nil }),
-                "/queues": (json, { [unowned self] in queuesDocument(readableBy: $0) }),
+                "/queues": (json, { [unowned self] reader in
+                    switch reader {
+                    case .everyone: return queuesDocument()
+                    case .anonymous: return nil
+                    case .user(let permissions): return queuesDocument(readableBy: permissions)
+                    }
+                }),
                 "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] in Self.readsEveryQueue($0) ? metricsText() : nil }),
             ])
     }
@@ -29,8 +37,20 @@ extension Server {
     }
 
     /// Server-wide documents name every queue and client: they need the read right on all queues.
-    private static func readsEveryQueue(_ permissions: Permissions?) -> Bool {
-        permissions?.mayReadEveryQueue ?? true
+    private static func readsEveryQueue(_ reader: MonitoringServer.Reader) -> Bool {
+        switch reader {
+        case .everyone: return true
+        case .anonymous: return false
+        case .user(let permissions): return permissions?.mayReadEveryQueue ?? true
+        }
+    }
+
+    /// `/varz` for readers who may not see the counters: the server's identity and limits, as
+    /// INFO gives them to any client that connects.
+    func publicVarzDocument() -> String {
+        var writer = JSONObjectWriter()
+        addIdentity(to: &writer)
+        return writer.result
     }
 
     /// NATS-style `/connz`: one entry per client connection.

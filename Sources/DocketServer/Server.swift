@@ -363,6 +363,15 @@ public final class Server {
 
     func infoJSON(for connection: Connection) -> String {
         var info = JSONObjectWriter()
+        addIdentity(to: &info)
+        info.add("client_id", Int(connection.id))
+        info.add("client_ip", connection.remoteHost)
+        return info.result
+    }
+
+    /// What the server tells anyone who connects: who it is, where it listens, its limits, and
+    /// what it requires (INFO, and `/varz` for readers without rights).
+    func addIdentity(to info: inout JSONObjectWriter) {
         info.add("server_id", serverID)
         info.add("server_name", config.serverName.isEmpty ? serverID : config.serverName)
         info.add("version", Self.natsCompatibleVersion)
@@ -377,9 +386,6 @@ public final class Server {
             info.add("tls_required", true)
             if tls.verifyClients { info.add("tls_verify", true) }
         }
-        info.add("client_id", Int(connection.id))
-        info.add("client_ip", connection.remoteHost)
-        return info.result
     }
 
     // MARK: Reading

@@ -135,6 +135,12 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The least severe log level written: trace, debug, info, warn or error (DOCKET_LOG_LEVEL).")
     var logLevel = env("DOCKET_LOG_LEVEL") ?? "info"
 
+    @Flag(name: [.customShort("D"), .customLong("debug")], help: "Log at debug level, as nats-server's -D.")
+    var debug = false
+
+    @Flag(name: [.customShort("V"), .customLong("trace")], help: "Log at trace level, as nats-server's -V (-DV: both).")
+    var trace = false
+
     func validate() throws {
         _ = try makeConfig()
     }
@@ -210,7 +216,7 @@ struct DocketdCommand: ParsableCommand {
         guard let level = LogLevel(name: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, warn, error.")
         }
-        config.logLevel = level
+        config.logLevel = trace ? .trace : debug ? .debug : level
         let httpPort = self.httpPort ?? Int(env("DOCKET_HTTP_PORT") ?? "")
         if let httpPort {
             guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be between 0 and 65535.") }

@@ -531,10 +531,18 @@ import Testing
         let server = try DocketdProcess(["-m", "0", "--user", "alice", "--pass", "wonder"])
         let port = try #require(server.httpPort)
         #expect(try get(port, "/healthz").hasPrefix("HTTP/1.1 200 "))
-        let refused = try get(port, "/varz")
+        #expect(try get(port, "/healthz", "Basic " + Data("alice:wrong".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 200 "))
+        let refused = try get(port, "/connz")
         #expect(refused.hasPrefix("HTTP/1.1 401 ") && refused.contains("WWW-Authenticate: Basic"))
+        #expect(try get(port, "/connz", "Basic " + Data("alice:wrong".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 401 "))
+        #expect(try get(port, "/connz", "Basic " + Data("alice:wonder".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 200 "))
+        // /varz answers anyone, as nats-server's does (test harnesses poll it until it says 200),
+        // but without credentials only with what INFO tells every client.
+        let open = try get(port, "/varz")
+        #expect(open.hasPrefix("HTTP/1.1 200 ") && open.contains(#""auth_required":true"#) && !open.contains("in_msgs"))
+        let full = try get(port, "/varz", "Basic " + Data("alice:wonder".utf8).base64EncodedString())
+        #expect(full.hasPrefix("HTTP/1.1 200 ") && full.contains("in_msgs"))
         #expect(try get(port, "/varz", "Basic " + Data("alice:wrong".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 401 "))
-        #expect(try get(port, "/varz", "Basic " + Data("alice:wonder".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 200 "))
     }
 
     @Test func token() throws {

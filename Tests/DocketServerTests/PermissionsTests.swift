@@ -248,10 +248,14 @@ import Testing
             try client.send("GET \(path) HTTP/1.1\r\n\(authorization)\r\n")
             return String(decoding: try client.readUntilClosed(), as: UTF8.self)
         }
-        #expect(try get("/varz", nil).hasPrefix("HTTP/1.1 401 "))
-        #expect(try get("/varz", "worker").hasPrefix("HTTP/1.1 403 "))
+        #expect(try get("/connz", nil).hasPrefix("HTTP/1.1 401 "))
+        #expect(try get("/connz", "worker").hasPrefix("HTTP/1.1 403 "))
         #expect(try get("/metrics", "producer").hasPrefix("HTTP/1.1 403 "))
-        #expect(try get("/varz", "auditor").hasPrefix("HTTP/1.1 200 "))
+        #expect(try get("/connz", "auditor").hasPrefix("HTTP/1.1 200 "))
+        // /varz: the counters for those who may read every queue, the INFO fields for the rest.
+        #expect(try get("/varz", "auditor").contains("in_msgs"))
+        let limited = try get("/varz", "worker")
+        #expect(limited.hasPrefix("HTTP/1.1 200 ") && !limited.contains("in_msgs") && limited.contains("server_id"))
         let queues = try get("/queues", "worker")
         #expect(queues.hasPrefix("HTTP/1.1 200 ") && queues.contains(#""queue":"emails""#) && !queues.contains("billing"))
         #expect(try get("/healthz", nil).hasPrefix("HTTP/1.1 200 "))

@@ -1,0 +1,68 @@
+"""NATS clients' own test suites start "nats-server" with a fixed command line and poll
+http://127.0.0.1:<-m port>/varz until it answers 200 (nats.py's tests/utils.py does exactly
+this, looping for ever on any other status). docketd must take that command line as it is:
+-p, -m, -a, --user/--pass, --auth, -DV, and the TLS flags, with /varz answering plain HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import server_mode
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _varz_status(port: int) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/varz")
+    return connection.getresponse().status
+
+
+@pytest.mark.docketd_only("checks docketd's command line against nats.py's harness")
+@pytest.mark.parametrize("extra", [
+    [],
+    ["--user", "foo", "--pass", "bar"],
+    ["--auth", "token"],
+    ["-DV"],
+    ["--tls", "--tlscert", "CERT", "--tlskey", "KEY", "--tlsverify", "--tlscacert", "CA"],
+], ids=["plain", "user", "token", "debug", "tls"])
+def test_the_harness_command_line_starts_and_varz_answers(tmp_path, extra):
+    if "CERT" in extra:
+        def openssl(*args):
+            subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                "-subj", "/CN=CA")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.pem", "-days", "2")
+        names = {"CERT": "server.pem", "KEY": "server.key", "CA": "ca.pem"}
+        extra = [str(tmp_path / names[word]) if word in names else word for word in extra]
+    port, http_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    env["DOCKET_DATA_DIR"] = str(tmp_path / "data")
+    argv = [os.environ["DOCKETD"], "-p", str(port), "-m", str(http_port), "-a", "127.0.0.1", *extra]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        status = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = _varz_status(http_port)
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert status == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
