@@ -43,6 +43,9 @@ let package = Package(
         .target(name: "DocketTLS", dependencies: ["COpenSSL"]),
         .target(name: "DocketEngine", dependencies: ["DocketWire"], swiftSettings: hotPath),
         .target(name: "DocketStore", dependencies: ["CLMDB"]),
+        // Cron and fixed-interval schedules in IANA time zones: pure time arithmetic, no clock;
+        // its only I/O is reading zone files.
+        .target(name: "DocketSchedule"),
         .target(
             name: "DocketServer",
             dependencies: ["DocketWire", "DocketEngine", "DocketStore", "DocketTLS", "DocketPasswords", "CLibevent"],
@@ -73,6 +76,7 @@ let package = Package(
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
+        .testTarget(name: "DocketScheduleTests", dependencies: ["DocketSchedule"]),
         .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTLS", "DocketTestSupport"]),
         .testTarget(
             name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket", "DocketTestSupport"],

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Docket needs and is not already here:
-# Debian packages (libevent, LMDB, OpenSSL, libcrypt, pkg-config, netcat) and, with --test, the Python
-# packages the tests use (nats-py, pytest, prometheus-client). Safe to run again.
+# Debian packages (libevent, LMDB, OpenSSL, libcrypt, pkg-config, netcat, tzdata's zone files for
+# cron schedules) and, with --test, the Python packages the tests use (nats-py, pytest,
+# prometheus-client). Safe to run again.
 set -euo pipefail
 
-packages=(libevent-dev liblmdb-dev libssl-dev libcrypt-dev openssl pkg-config netcat-openbsd)
+packages=(libevent-dev liblmdb-dev libssl-dev libcrypt-dev openssl pkg-config netcat-openbsd tzdata)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
