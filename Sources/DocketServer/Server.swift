@@ -35,6 +35,9 @@ public final class Server {
     let limits: ParseLimits
 
     private var listener: Listener?
+    /// Where clients connect, as INFO says it (kept when the listener closes for lame duck mode).
+    private var advertisedHost = ""
+    private var advertisedPort = 0
     /// Certificates and rules of the client port's TLS, when it has TLS.
     private(set) var tlsContext: TLSContext?
     /// Checks bcrypt password hashes off the loop, when any user has one.
@@ -93,7 +96,13 @@ public final class Server {
     private var nextConnectionID: UInt64 = 1
     /// Connections with output appended during this pass.
     var flushQueue: [Connection] = []
-    private var shuttingDown = false
+    private(set) var shuttingDown = false
+    /// In lame duck mode (SIGUSR2): no new clients, the current ones told to move and closed
+    /// little by little, then the same shutdown as SIGTERM.
+    var inLameDuckMode = false
+    var lameDuckTimer: OpaquePointer?
+    /// Clients closed per step, and ms between steps, once the closing has begun.
+    var lameDuckPace: (batch: Int, interval: Int)?
     private var graceExpired = false
 
     /// Counters for the whole server.
@@ -122,12 +131,13 @@ public final class Server {
 
     /// Opens storage, binds the port and installs signal handlers.
     public func start() throws {
-        // A supervisor (or a test harness) may start us with SIGTERM blocked; unblock it, or
-        // shutdown requests would never arrive.
+        // A supervisor (or a test harness) may start us with signals blocked; unblock the ones
+        // we act on, or shutdown and lame duck requests would never arrive.
         var signals = sigset_t()
         sigemptyset(&signals)
         sigaddset(&signals, SIGTERM)
         sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGUSR2)
         sigprocmask(SIG_UNBLOCK, &signals, nil)
         // Writes go straight to sockets; a peer that vanished must give EPIPE, not kill us.
         signal(SIGPIPE, SIG_IGN)
@@ -176,6 +186,8 @@ public final class Server {
         acceptBackoff = backoff
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener
+        advertisedHost = listener.boundHost
+        advertisedPort = listener.boundPort
         let event = loop.makeEvent(
             fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: acceptCallback)
         EventLoop.add(event)
@@ -194,7 +206,7 @@ public final class Server {
         EventLoop.add(timer, timeoutMilliseconds: config.pingIntervalMilliseconds)
         pingTimer = timer
 
-        for signo in [SIGTERM, SIGINT] {
+        for signo in [SIGTERM, SIGINT, SIGUSR2] {
             let event = loop.makeEvent(
                 fd: signo, flags: EventLoop.signal | EventLoop.persist, context: self, callback: signalCallback)
             EventLoop.add(event)
@@ -377,8 +389,8 @@ public final class Server {
         info.add("version", Self.natsCompatibleVersion)
         info.add("docket_version", Self.version)
         info.add("proto", 1)
-        info.add("host", listener?.boundHost ?? config.host)
-        info.add("port", listener?.boundPort ?? config.port)
+        info.add("host", advertisedHost.isEmpty ? config.host : advertisedHost)
+        info.add("port", advertisedHost.isEmpty ? config.port : advertisedPort)
         info.add("headers", true)
         info.add("max_payload", config.maxPayload)
         if config.authenticator != nil { info.add("auth_required", true) }
@@ -697,16 +709,33 @@ public final class Server {
     // MARK: Shutdown
 
     fileprivate func signalReceived(_ signo: Int32) {
+        if signo == SIGUSR2 { return enterLameDuckMode() }
         guard !shuttingDown else {
             log.warn("Second signal \(signo): exiting at once")
             graceExpired = true
             return
         }
         log.info("Received signal \(signo == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
+        beginShutdown()
+    }
+
+    /// Stops taking new work (no new connections, no new commands) and lets what clients are
+    /// already owed be written, for up to the grace period; then the loop ends.
+    func beginShutdown() {
+        guard !shuttingDown else { return }
         SystemdNotifier.notify("STOPPING=1")
         shuttingDown = true
-        // Stop taking new work: no new connections, no new commands. What clients are already
-        // owed is still written, for up to the grace period.
+        stopAccepting()
+        for connection in connections.values {
+            if let event = connection.readEvent { EventLoop.remove(event) }
+        }
+        let timer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: graceCallback)
+        EventLoop.add(timer, timeoutMilliseconds: config.shutdownGraceMilliseconds)
+        graceTimer = timer
+    }
+
+    /// Closes the listening socket: new clients are refused by the kernel from now on.
+    func stopAccepting() {
         if let listenEvent {
             acceptBackoff?.unregister(listenEvent)
             EventLoop.free(listenEvent)
@@ -714,12 +743,6 @@ public final class Server {
         listenEvent = nil
         listener?.close()
         listener = nil
-        for connection in connections.values {
-            if let event = connection.readEvent { EventLoop.remove(event) }
-        }
-        let timer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: graceCallback)
-        EventLoop.add(timer, timeoutMilliseconds: config.shutdownGraceMilliseconds)
-        graceTimer = timer
     }
 
     fileprivate func flushStoreToDisk() { dataDirectory?.flushToDisk() }
@@ -740,6 +763,8 @@ public final class Server {
         pingTimer = nil
         if let graceTimer { EventLoop.free(graceTimer) }
         graceTimer = nil
+        if let lameDuckTimer { EventLoop.free(lameDuckTimer) }
+        lameDuckTimer = nil
         if let jobTimer { EventLoop.free(jobTimer) }
         jobTimer = nil
         if let syncTimer { EventLoop.free(syncTimer) }

@@ -29,6 +29,11 @@ public struct ServerConfig: Sendable {
     public var maxPingsOutstanding = 2
     /// How long shutdown waits for clients to take what they are owed, in ms.
     public var shutdownGraceMilliseconds = 5_000
+    /// Lame duck mode (SIGUSR2), as nats-server: after INFO `ldm` tells clients to move, the
+    /// grace period passes, then the clients are closed spread over the duration, then the
+    /// server stops. Milliseconds; nats-server's defaults.
+    public var lameDuckGraceMilliseconds = 10_000
+    public var lameDuckDurationMilliseconds = 120_000
     /// When a commit counts as done; `.always` fsyncs before any reply that promises durability.
     public var syncMode = SyncMode.always
     /// The most bytes the store may hold (the LMDB map size; the file grows only as needed).

@@ -24,7 +24,7 @@ struct ConfigFileSettings {
     /// nats-server keys that change nothing a client sees, read and left alone.
     static let harmless: Set<String> = [
         "debug", "trace", "logtime", "log_file", "pid_file", "ports_file", "syslog", "remote_syslog", "max_traced_msg_len",
-        "server_tags", "lame_duck_duration", "lame_duck_grace_period", "connect_error_reports", "reconnect_error_reports",
+        "server_tags", "connect_error_reports", "reconnect_error_reports",
         "disable_sublist_cache", "prof_port", "system_account", "no_system_account",
     ]
 
@@ -62,6 +62,10 @@ struct ConfigFileSettings {
                 if !given("--max-pings-out") { config.maxPingsOutstanding = try int(value, key, 1...1000) }
             case "write_deadline":
                 if !given("--write-deadline") { config.writeDeadlineMilliseconds = try duration(value, key) }
+            case "lame_duck_duration":
+                if !given("--lame-duck-duration") { config.lameDuckDurationMilliseconds = try duration(value, key) }
+            case "lame_duck_grace_period":
+                if !given("--lame-duck-grace-period") { config.lameDuckGraceMilliseconds = try duration(value, key) }
             case "authorization":
                 try applyAuthorization(value, to: &config)
             case "docket":

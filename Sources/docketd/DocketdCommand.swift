@@ -63,6 +63,12 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "How long shutdown waits for clients to take what they are owed (DOCKET_SHUTDOWN_GRACE).")
     var shutdownGrace = env("DOCKET_SHUTDOWN_GRACE") ?? "5s"
 
+    @Option(help: "Lame duck mode (SIGUSR2): how long after telling clients to move before closing them (DOCKET_LAME_DUCK_GRACE_PERIOD).")
+    var lameDuckGracePeriod = env("DOCKET_LAME_DUCK_GRACE_PERIOD") ?? "10s"
+
+    @Option(help: "Lame duck mode: the time over which clients are closed, a few at a time, before the server stops (DOCKET_LAME_DUCK_DURATION).")
+    var lameDuckDuration = env("DOCKET_LAME_DUCK_DURATION") ?? "2m"
+
     @Option(help: "When a change counts as done: always (fsync before every reply that promises durability) or none (flush every second; an OS crash can lose the last second) (DOCKET_SYNC).")
     var sync = env("DOCKET_SYNC") ?? "always"
 
@@ -168,6 +174,8 @@ struct DocketdCommand: ParsableCommand {
         guard maxPingsOut > 0 else { throw ValidationError("--max-pings-out must be at least 1.") }
         config.maxPingsOutstanding = maxPingsOut
         config.shutdownGraceMilliseconds = try duration(shutdownGrace, "--shutdown-grace")
+        config.lameDuckGraceMilliseconds = try duration(lameDuckGracePeriod, "--lame-duck-grace-period")
+        config.lameDuckDurationMilliseconds = try duration(lameDuckDuration, "--lame-duck-duration")
         guard let mode = SyncMode(rawValue: sync) else { throw ValidationError("--sync must be always or none.") }
         config.syncMode = mode
         guard let store = Units.bytes(maxStore), store >= 1 << 20, store <= 1 << 40 else {

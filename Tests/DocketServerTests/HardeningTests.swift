@@ -659,3 +659,44 @@ import Testing
         #expect(try client.object("QUEUE held")["blocked_by"] is NSNull)
     }
 }
+
+/// Lame duck mode (SIGUSR2), as nats-server: clients told to move, no new ones, closes spread
+/// over the duration, then a clean stop.
+@Suite struct LameDuckModeTests {
+    @Test func clientsAreToldThenClosedThenTheServerStops() throws {
+        let server = try DocketdProcess(["--lame-duck-grace-period", "300ms", "--lame-duck-duration", "400ms"])
+        var clients: [LineClient] = []
+        for _ in 0..<3 {
+            let client = try server.client()
+            _ = try client.handshake()
+            #expect(try client.sync() == [])
+            clients.append(client)
+        }
+        let job = try server.client()
+        _ = try job.handshake()
+        try job.send("ENQ q 1\r\nx\r\n")
+        #expect(try job.readLine() == "+OK 1")
+        kill(server.pid, SIGUSR2)
+        for client in clients {
+            let info = try client.readLine()
+            #expect(info.hasPrefix("INFO ") && info.contains(#""ldm":true"#), "\(info)")
+        }
+        #expect(server.log.waitForLine(containing: "Entering lame duck mode", timeout: 5) != nil)
+        #expect(throws: (any Error).self) {
+            let late = try server.client()
+            _ = try late.readLine()
+        }
+        // Until the grace period ends, the clients are still served.
+        try clients[0].line("PING")
+        #expect(try clients[0].readLine() == "PONG")
+        for client in clients { #expect(try client.readUntilClosed().isEmpty) }
+        #expect(server.waitForExit(timeout: 10) == 0)
+        #expect(server.log.text.contains("shutting down"))
+        // Nothing acknowledged was lost on the way out.
+        let again = try server.restart()
+        let check = try again.client()
+        _ = try check.handshake()
+        try check.line("INSPECT 1")
+        #expect(try check.readLine().hasPrefix("JSON "))
+    }
+}

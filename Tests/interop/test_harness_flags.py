@@ -66,3 +66,42 @@ def test_the_harness_command_line_starts_and_varz_answers(tmp_path, extra):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.docketd_only("signals docketd directly")
+def test_lame_duck_mode_reaches_nats_py(tmp_path):
+    """SIGUSR2 puts the server in lame duck mode: nats-py hears of it (lame_duck_mode_cb), stays
+    connected through the grace period, and the server then closes it and stops."""
+    import asyncio
+    import signal
+
+    import nats
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    proc = subprocess.Popen([os.environ["DOCKETD"], "-p", str(port), "--data-dir", str(tmp_path / "data"),
+                             "--lame-duck-grace-period", "500ms", "--lame-duck-duration", "500ms"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:
+            if "Server is ready" in line:
+                break
+
+        async def main():
+            told = asyncio.get_running_loop().create_future()
+
+            async def on_lame_duck():
+                if not told.done():
+                    told.set_result(True)
+
+            nc = await nats.connect(f"nats://127.0.0.1:{port}", lame_duck_mode_cb=on_lame_duck, allow_reconnect=False)
+            proc.send_signal(signal.SIGUSR2)
+            await asyncio.wait_for(told, 5)
+            assert nc.is_connected
+            await nc.close()
+
+        asyncio.run(main())
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
