@@ -14,6 +14,10 @@ struct Authenticator: Sendable {
         let password: String
         /// nil: every right.
         var permissions: Permissions?
+        /// The nats-server account it belongs to; nil: the global one.
+        var account: String? = nil
+
+        var principal: Principal { Principal(name: name, permissions: permissions, account: account) }
 
         /// Whether `password` is a bcrypt hash of the password rather than the password.
         var isHashed: Bool { PasswordHash.isHash(password) }
@@ -75,7 +79,7 @@ struct Authenticator: Sendable {
         guard case .users(let users) = credentials else { return .refused }
         for identity in identities {
             if let user = users.first(where: { $0.name == identity }) {
-                return .proved(Principal(name: user.name, permissions: user.permissions))
+                return .proved(user.principal)
             }
         }
         return .refused
@@ -85,7 +89,7 @@ struct Authenticator: Sendable {
     func principal(named name: String) -> Principal? {
         switch credentials {
         case .token: return name == "token" ? Principal(name: name, permissions: nil) : nil
-        case .users(let users): return users.first { $0.name == name }.map { Principal(name: $0.name, permissions: $0.permissions) }
+        case .users(let users): return users.first { $0.name == name }.map(\.principal)
         }
     }
 
@@ -100,13 +104,13 @@ struct Authenticator: Sendable {
             if entry.isHashed {
                 if nameMatches {
                     nameFound = true
-                    verdict = .check(password: pass, hash: entry.password, principal: Principal(name: entry.name, permissions: entry.permissions))
+                    verdict = .check(password: pass, hash: entry.password, principal: entry.principal)
                 }
                 continue
             }
             let passwordMatches = equal(pass, entry.password)
             if nameMatches { nameFound = true }
-            if nameMatches && passwordMatches { verdict = .proved(Principal(name: entry.name, permissions: entry.permissions)) }
+            if nameMatches && passwordMatches { verdict = .proved(entry.principal) }
         }
         if !nameFound, let decoy = users.first(where: { $0.isHashed }) {
             return .check(password: pass, hash: decoy.password, principal: nil)

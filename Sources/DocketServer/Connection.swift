@@ -26,8 +26,13 @@ final class Connection {
     var isAuthenticated = true
     /// Who the connection proved to be.
     var principal: Principal? {
-        didSet { permissions = principal?.permissions }
+        didSet {
+            permissions = principal?.permissions
+            account = server.account(of: principal)
+        }
     }
+    /// The subject space it publishes and subscribes in.
+    private(set) lazy var account: Account = server.globalAccount
     /// What it may do; nil (the common case, and the fast one): everything.
     private(set) var permissions: Permissions?
     /// Publish verdicts of a restricted connection by subject, as nats-server caches them:

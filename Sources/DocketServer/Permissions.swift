@@ -128,9 +128,12 @@ public struct Principal: Sendable {
     public let name: String
     /// nil: every right.
     public let permissions: Permissions?
+    /// The nats-server account whose subjects it sees; nil: the global one.
+    public let account: String?
 
-    public init(name: String, permissions: Permissions?) {
+    public init(name: String, permissions: Permissions?, account: String? = nil) {
         self.name = name
         self.permissions = permissions
+        self.account = account
     }
 }

@@ -118,7 +118,7 @@ extension Server {
         } else if routed == 0 {
             acknowledge(publisher)
         }
-        let deliveries = fanOut(subject, reply, message, headerCount, from: publisher)
+        let deliveries = fanOut(subject, reply, message, headerCount, from: publisher, in: publisher.account)
         if deliveries + max(routed, 0) == 0, let reply, publisher.options.noResponders {
             sendNoResponders(to: publisher, reply: reply)
         }
@@ -129,9 +129,9 @@ extension Server {
     @discardableResult
     func fanOut(
         _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer,
-        _ headerCount: Int?, from publisher: Connection?
+        _ headerCount: Int?, from publisher: Connection?, in account: Account
     ) -> Int {
-        let match = index.match(subject)
+        let match = account.index.match(subject)
         var deliveries = 0
         for subscription in match.plain {
             if deliver(subscription, from: publisher, subject, reply, message, headerCount) { deliveries += 1 }
@@ -192,7 +192,7 @@ extension Server {
     /// requester's own subscription that matches the reply subject, as nats-server does.
     private func sendNoResponders(to publisher: Connection, reply: UnsafeRawBufferPointer) {
         guard publisher.options.headers, Subject.isValidLiteral(reply) else { return }
-        let match = index.match(reply)
+        let match = publisher.account.index.match(reply)
         let own = match.plain.first { $0.owner === publisher }
             ?? match.groups.lazy.compactMap { $0.members.first { $0.owner === publisher } }.first
         guard let own else { return }
@@ -226,7 +226,7 @@ extension Server {
         }
         let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
         subscription.isFiltered = admission == .filtered
-        index.insert(subscription)
+        connection.account.index.insert(subscription)
         connection.subscriptions[sid] = subscription
         noteLifecycleInterest(subscription, added: true)
         acknowledge(connection)
@@ -245,7 +245,7 @@ extension Server {
 
     func removeSubscription(_ subscription: Subscription, of connection: Connection) {
         guard subscription.isIndexed else { return }
-        index.remove(subscription)
+        connection.account.index.remove(subscription)
         connection.subscriptions[subscription.sid] = nil
         noteLifecycleInterest(subscription, added: false)
     }

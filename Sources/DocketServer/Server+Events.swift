@@ -33,8 +33,11 @@ extension Server {
             subject.append(contentsOf: event.kind.rawValue.utf8)
             body.removeAll(keepingCapacity: true)
             event.appendJSON(to: &body)
-            subject.withUnsafeBytes { subject in
-                body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil) }
+            // Jobs belong to no account: their events go to every one (read rights decide).
+            for account in allAccounts {
+                subject.withUnsafeBytes { subject in
+                    body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }
+                }
             }
         }
     }
@@ -91,13 +94,14 @@ extension Server {
                 outer.add("jobs", json: "[]")
                 outer.add("error", json: JobAPI.errorObject(error))
                 let body = Array(outer.result.utf8)
-                body.withUnsafeBytes { body in _ = fanOut(reply, nil, body, nil, from: nil) }
+                body.withUnsafeBytes { body in _ = fanOut(reply, nil, body, nil, from: nil, in: publisher.account) }
             }
             return -1
         }
         var ids: [UInt64] = []
         for entry in match.plain {
             let route = unsafeDowncast(entry.owner, to: Route.self)
+            guard account(of: route) === publisher.account else { continue }
             guard routeMayFire(route, subject) else {
                 if !route.hasWarnedOfRefusal {
                     // Once per route and run: a busy subject must not flood the log.
@@ -113,12 +117,13 @@ extension Server {
             stagedBytes += Self.storeCost(payload.count)
             ids.append(id)
         }
-        if let reply {
+        if let reply, !ids.isEmpty {
             let replySubject = Array(reply)
             let body = Array(("{\"jobs\":[" + ids.map { String($0) }.joined(separator: ",") + "]}").utf8)
+            let account = publisher.account
             afterCommit.append { [unowned self] in
                 replySubject.withUnsafeBytes { subject in
-                    body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil) }
+                    body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }
                 }
             }
         }
@@ -140,7 +145,7 @@ extension Server {
         if verb == .reserve || verb == .wait {
             // A job handed to nobody would still use up an attempt: a RESERVE needs someone
             // listening on its reply subject (a WAIT the same, to be worth keeping).
-            guard let reply, hasInterest(in: reply) else {
+            guard let reply, hasInterest(in: reply, for: publisher) else {
                 log.debug("\(publisher.label) - $DOCKET.API \(verb.name) without a subscribed reply subject: ignored")
                 return
             }
@@ -183,10 +188,10 @@ extension Server {
         }
     }
 
-    /// Whether any subscription would receive a message on `subject`.
-    func hasInterest(in subject: UnsafeRawBufferPointer) -> Bool {
+    /// Whether any subscription in `connection`'s account would receive a message on `subject`.
+    func hasInterest(in subject: UnsafeRawBufferPointer, for connection: Connection) -> Bool {
         guard Subject.isValidLiteral(subject) else { return false }
-        let match = index.match(subject)
+        let match = connection.account.index.match(subject)
         return !match.plain.isEmpty || !match.groups.isEmpty
     }
 
@@ -214,7 +219,7 @@ extension Server {
             withPayload(of: job) { [unowned self] payload in
                 let message = headers + payload
                 subject.withUnsafeBytes { subject in
-                    message.withUnsafeBytes { message in _ = fanOut(subject, nil, message, headers.count, from: nil) }
+                    message.withUnsafeBytes { message in _ = fanOut(subject, nil, message, headers.count, from: nil, in: request.connection.account) }
                 }
             }
             return
@@ -230,9 +235,10 @@ extension Server {
         case .error(let error): body = Array(JobAPI.errorJSON(error).utf8)
         case .waitingForJob, .waitingForOutcome: return
         }
+        let account = request.connection.account
         let send: () -> Void = { [unowned self] in
             subject.withUnsafeBytes { subject in
-                body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil) }
+                body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }
             }
         }
         if reply.isDurable { afterCommit.append(send) } else { send() }

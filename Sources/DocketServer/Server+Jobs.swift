@@ -244,7 +244,7 @@ extension Server {
         writer.add("connections", connections.count)
         writer.add("total_connections", stats.totalConnections)
         writer.add("refused_connections", stats.refusedConnections)
-        writer.add("subscriptions", index.count)
+        writer.add("subscriptions", subscriptionCount)
         writer.add("slow_consumers", stats.slowConsumers)
         writer.add("in_msgs", stats.messagesIn)
         writer.add("out_msgs", stats.messagesOut)
@@ -394,7 +394,7 @@ extension Server {
                         }
                         // Nobody listens on the reply subject any more (the requester gave up):
                         // the job goes back, its attempt not counted.
-                        guard let reply = request.reply, reply.withUnsafeBytes({ hasInterest(in: $0) }) else {
+                        guard let reply = request.reply, reply.withUnsafeBytes({ hasInterest(in: $0, for: request.connection) }) else {
                             engine.giveBack(job.id, owner: waiter.owner)
                             continue
                         }

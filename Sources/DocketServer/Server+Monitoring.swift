@@ -95,7 +95,7 @@ extension Server {
         let scalars: [(String, String, String, Int)] = [
             ("docket_connections", "gauge", "Client connections open now.", connections.count),
             ("docket_connections_total", "counter", "Client connections accepted since start.", stats.totalConnections),
-            ("docket_subscriptions", "gauge", "Subscriptions held now.", index.count),
+            ("docket_subscriptions", "gauge", "Subscriptions held now.", subscriptionCount),
             ("docket_slow_consumers_total", "counter", "Connections cut off for not reading.", stats.slowConsumers),
             ("docket_messages_received_total", "counter", "Messages published by clients.", stats.messagesIn),
             ("docket_messages_delivered_total", "counter", "Messages delivered to subscriptions.", stats.messagesOut),

@@ -53,6 +53,12 @@ extension Server {
         }
     }
 
+    /// The account whose messages a route sees: its owner's, as a subscription of the owner's
+    /// would (a route made without users, or whose owner is gone, sees the global account's).
+    func account(of route: Route) -> Account {
+        account(of: route.owner.flatMap { config.authenticator?.principal(named: $0) })
+    }
+
     private static func forbidden(_ user: String, _ right: JobRight, _ queue: String) -> JobError {
         JobError(.forbidden, "user \(user) may not \(right.rawValue) on queue \(queue)")
     }

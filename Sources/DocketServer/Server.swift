@@ -16,7 +16,11 @@ public final class Server {
     let config: ServerConfig
     let log: Log
     let loop: EventLoop
-    let index = SubscriptionIndex()
+    /// The global account's subscriptions: everyone's, unless the configuration has accounts.
+    var index: SubscriptionIndex { globalAccount.index }
+    let globalAccount = Account(name: "$G")
+    /// nats-server accounts by name: each its own subject space (the global one included).
+    private(set) var accounts: [String: Account] = [:]
     /// Routes by subject pattern; each entry's owner is its `Route`.
     let routeIndex = SubscriptionIndex()
     var routes: [UInt64: Route] = [:]
@@ -124,7 +128,22 @@ public final class Server {
         defaults.keepCompleted = config.keepCompleted
         defaults.keepDead = config.keepDead
         self.engine = JobEngine(clock: clock, defaults: defaults)
+        accounts[globalAccount.name] = globalAccount
+        for name in config.accountNames where accounts[name] == nil { accounts[name] = Account(name: name) }
     }
+
+    /// Every account's subject space, the global one first.
+    var allAccounts: [Account] {
+        [globalAccount] + accounts.values.filter { $0 !== globalAccount }.sorted { $0.name < $1.name }
+    }
+
+    /// The account a principal's connection publishes and subscribes in.
+    func account(of principal: Principal?) -> Account {
+        principal?.account.flatMap { accounts[$0] } ?? globalAccount
+    }
+
+    /// Subscriptions over every account.
+    var subscriptionCount: Int { allAccounts.reduce(0) { $0 + $1.index.count } }
 
     /// The port clients connect to, once `start` has bound it.
     public var boundPort: Int? { listener?.boundPort }

@@ -81,11 +81,21 @@ public struct ServerConfig: Sendable {
     /// configuration file's `authorization { users = [...] }`), each with its permissions
     /// (nil: every right). A CONNECT without credentials is `noAuthUser` when that is set.
     /// A user without a password can only be proved by a TLS client certificate (`TLSSettings.mapsUsers`).
-    public mutating func requireUsers(_ users: [(name: String, password: String?, permissions: Permissions?)], noAuthUser: String? = nil) {
+    /// `accounts` maps a user to its nats-server account (subjects are separate per account).
+    public mutating func requireUsers(
+        _ users: [(name: String, password: String?, permissions: Permissions?)], noAuthUser: String? = nil,
+        accounts: [String: String] = [:]
+    ) {
         authenticator = Authenticator(
-            credentials: .users(users.map { .init(name: $0.name, password: $0.password ?? "", permissions: $0.permissions) }),
+            credentials: .users(users.map {
+                .init(name: $0.name, password: $0.password ?? "", permissions: $0.permissions, account: accounts[$0.name])
+            }),
             noAuthUser: noAuthUser)
+        accountNames = Set(accounts.values).sorted()
     }
+
+    /// The nats-server accounts the configuration names, each a subject space of its own.
+    public private(set) var accountNames: [String] = []
 
     /// Whether clients must authenticate.
     public var requiresAuthentication: Bool { authenticator != nil }

@@ -74,7 +74,9 @@ struct ConfigFileSettings {
                 noAuthUser = try string(value, key)
             case "tls":
                 try applyTLS(value, to: &config)
-            case "accounts", "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
+            case "accounts":
+                try applyAccounts(value)
+            case "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
                 // Refused rather than skipped: starting without TLS, users or a cluster the file
                 // asks for would be worse than not starting.
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")
@@ -141,6 +143,27 @@ struct ConfigFileSettings {
     private var jobPermissions: [(user: String, rights: [JobRight: SubjectRule])] = []
     private var defaultJobPermissions: [JobRight: SubjectRule]?
     private var noAuthUser: String?
+    /// Users declared in `accounts { NAME { users = [...] } }`, by account.
+    private var accountUsers: [(account: String, users: [(name: String, password: String?, subjects: Permissions?)])] = []
+
+    /// nats-server's `accounts { NAME { users = [ … ] } }`: each account a subject space of its
+    /// own. Imports, exports and the rest of what accounts can do are refused.
+    private mutating func applyAccounts(_ value: ConfigValue) throws {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): accounts must be a block { NAME { users = [...] } }") }
+        for (name, block) in entries {
+            guard case .map(let fields) = block else { throw ConfigError("\(path): accounts.\(name) must be a block { users = [...] }") }
+            guard name != "$G", name != "$SYS" else { throw ConfigError("\(path): accounts.\(name) is a name nats-server keeps for itself") }
+            var users: [(name: String, password: String?, subjects: Permissions?)] = []
+            for (key, item) in fields {
+                switch key {
+                case "users": users = try parseUsers(item)
+                default:
+                    throw ConfigError("\(path): accounts.\(name).\(key) is not supported by docketd (accounts hold users only; no imports, exports or JetStream)")
+                }
+            }
+            accountUsers.append((name, users))
+        }
+    }
 
     private mutating func applyAuthorization(_ value: ConfigValue, to config: inout ServerConfig) throws {
         guard case .map(let entries) = value else { throw ConfigError("\(path): authorization must be a block { … }") }
@@ -190,6 +213,17 @@ struct ConfigFileSettings {
     /// Gives every user of `authorization.users` its subject permissions (its own or the
     /// default ones) and job rights (from `docket.permissions`, or `docket.default_permissions`).
     private func finishUsers(_ config: inout ServerConfig) throws {
+        var users = self.users
+        var accounts: [String: String] = [:]
+        for (account, members) in accountUsers {
+            for member in members {
+                guard accounts[member.name] == nil, users?.contains(where: { $0.name == member.name }) != true else {
+                    throw ConfigError("\(path): user '\(member.name)' is declared twice")
+                }
+                accounts[member.name] = account
+                users = (users ?? []) + [member]
+            }
+        }
         guard let users else {
             if !jobPermissions.isEmpty || defaultJobPermissions != nil {
                 throw ConfigError("\(path): docket.permissions needs users (authorization { users = [...] })")
@@ -214,7 +248,7 @@ struct ConfigFileSettings {
             permissions.jobs = jobs ?? [:]
             return (user.name, user.password, permissions)
         }
-        config.requireUsers(finished, noAuthUser: noAuthUser)
+        config.requireUsers(finished, noAuthUser: noAuthUser, accounts: accounts)
     }
 
     /// `users = [ { user: alice, password: secret, permissions: { … } }, … ]`.

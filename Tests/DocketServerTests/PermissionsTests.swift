@@ -277,3 +277,52 @@ import Testing
         }
     }
 }
+
+/// nats-server accounts: each a subject space of its own; jobs shared by all.
+@Suite struct AccountsTests {
+    static let config = """
+        accounts {
+          orders { users = [ { user: ann, password: a1 }, { user: amy, password: a2 } ] }
+          billing { users = [ { user: bob, password: b1 } ] }
+        }
+        authorization { users = [ { user: root, password: r1 } ] }
+        no_auth_user: amy
+        """
+
+    func connect(_ server: DocketdProcess, _ user: String?, _ password: String = "") throws -> LineClient {
+        let client = try server.client()
+        let credentials = user.map { #","user":"\#($0)","pass":"\#(password)""# } ?? ""
+        _ = try client.handshake(#"{"verbose":false,"headers":true\#(credentials)}"#)
+        return client
+    }
+
+    @Test func messagesStayInTheirAccount() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-\(UUID().uuidString).conf").path
+        try Self.config.write(toFile: path, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", path])
+        let ann = try connect(server, "ann", "a1")
+        let amy = try connect(server, nil)  // no_auth_user: amy, in orders
+        let bob = try connect(server, "bob", "b1")
+        let root = try connect(server, "root", "r1")
+        for client in [ann, amy, bob, root] { try client.line("SUB news 1") }
+        for client in [ann, amy, bob, root] { #expect(try client.sync() == []) }
+        try bob.send("PUB news 7\r\nbilling\r\n")
+        #expect(try bob.readMessage().1 == Array("billing".utf8))
+        try ann.send("PUB news 6\r\norders\r\n")
+        #expect(try ann.readMessage().1 == Array("orders".utf8))
+        #expect(try amy.readMessage().1 == Array("orders".utf8))
+        // Nothing crossed: the next thing bob and root see is their own PONG.
+        #expect(try bob.sync() == [])
+        #expect(try root.sync() == [])
+
+        // Jobs are shared, their events reach every account, and API answers go to the asker's.
+        try bob.line("SUB $JOB.q.> 2")
+        try ann.send("SUB _INBOX.x 3\r\nPUB $DOCKET.API.ENQ.q _INBOX.x 3\r\njob\r\n")
+        let (reply, body) = try ann.readMessage()
+        #expect(reply.hasPrefix("MSG _INBOX.x 3") && String(decoding: body, as: UTF8.self).contains(#""id":1"#))
+        let (event, _) = try bob.readMessage()
+        #expect(event.hasPrefix("MSG $JOB.q.enqueued 2"))
+        try root.line("RESERVE q timeout=0")
+        #expect(plainJobLine(try root.readMessage().0) == "JOB 1 q 1 3")
+    }
+}
