@@ -788,7 +788,8 @@ public final class DocketConnection: @unchecked Sendable {
     public func throttle(
         _ id: UInt64, attempt: Int? = nil, for duration: DocketDuration, scope: ThrottleScope? = nil, reason: String? = nil
     ) throws(DocketError) -> FailOutcome {
-        let bytes = try Wire.throttle(id: id, attempt: attempt, for: duration, scope: scope, reason: reason.map { Array($0.utf8) })
+        let bytes = try Wire.fail(
+            id: id, attempt: attempt, reason: reason.map { Array($0.utf8) }, throttle: duration, scope: scope?.rawValue)
         guard case .fail(let outcome) = try call(bytes, .throttle) else { throw unexpected() }
         return outcome
     }
@@ -841,7 +842,7 @@ public final class DocketConnection: @unchecked Sendable {
     /// Waits until the job is completed or dead (or the timeout passes: `.pending`).
     public func wait(_ id: UInt64, timeout: DocketDuration? = nil) throws(DocketError) -> WaitOutcome {
         let bytes = try Wire.wait(id: id, timeout: timeout)
-        guard case .wait(let outcome) = try call(bytes, .wait, serverWait: timeout.map { $0.milliseconds ?? 0 }, waitsForever: timeout == nil)
+        guard case .wait(_, let outcome) = try call(bytes, .wait, serverWait: timeout.map { $0.milliseconds ?? 0 }, waitsForever: timeout == nil)
         else { throw unexpected() }
         return outcome
     }
@@ -860,8 +861,7 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Changes queue settings (persisted).
     public func setQueue(_ name: String, _ settings: [QueueSetting]) throws(DocketError) {
-        guard !settings.isEmpty else { throw .badArgument("no settings to change") }
-        _ = try call(try Wire.queue(name, settings: settings), .queueSet)
+        _ = try call(try Wire.setQueue(name, settings: settings), .queueSet)
     }
 
     /// Nothing of the queue starts until `resume` (ENQ still works).
