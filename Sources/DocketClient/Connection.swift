@@ -849,9 +849,9 @@ public final class DocketConnection: @unchecked Sendable {
 
     // MARK: Queues, routes, server
 
-    /// The queue's settings and state.
-    public func queue(_ name: String) throws(DocketError) -> JSONValue {
-        try json(Wire.queue(name), .queueShow).value
+    /// The queue's settings and state. Reading a queue never creates it.
+    public func queue(_ name: String) throws(DocketError) -> QueueInfo {
+        QueueInfo(try json(Wire.queue(name), .queueShow).value)
     }
 
     /// The queue document as the server wrote it.
@@ -868,14 +868,14 @@ public final class DocketConnection: @unchecked Sendable {
     public func pause(_ name: String) throws(DocketError) { _ = try call(try Wire.pause(name), .pause) }
     public func resume(_ name: String) throws(DocketError) { _ = try call(try Wire.resume(name), .resume) }
 
-    /// Every queue's document.
-    public func queues() throws(DocketError) -> [JSONValue] {
+    /// Every queue's document, sorted by name.
+    public func queues() throws(DocketError) -> [QueueInfo] {
         guard case .array(let items) = try json(Wire.queues(), .queues).value else { throw unexpected() }
-        return items
+        return items.map(QueueInfo.init)
     }
 
     /// The server's counters.
-    public func stats() throws(DocketError) -> JSONValue { try json(Wire.stats(), .stats).value }
+    public func stats() throws(DocketError) -> ServerStats { ServerStats(try json(Wire.stats(), .stats).value) }
     public func statsRaw() throws(DocketError) -> [UInt8] { try json(Wire.stats(), .stats).raw }
 
     /// Turns every message published on subjects matching `pattern` into a job on `queue`.
@@ -889,10 +889,10 @@ public final class DocketConnection: @unchecked Sendable {
 
     public func unroute(_ id: UInt64) throws(DocketError) { _ = try call(try Wire.unroute(id: id), .unroute) }
 
-    /// Every route: `{id, pattern, queue, rule}`.
-    public func routes() throws(DocketError) -> [JSONValue] {
+    /// Every route, by id.
+    public func routes() throws(DocketError) -> [RouteInfo] {
         guard case .array(let items) = try json(Wire.routes(), .routes).value else { throw unexpected() }
-        return items
+        return items.map(RouteInfo.init)
     }
 
     /// The server's list of verbs.

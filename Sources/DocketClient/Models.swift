@@ -332,6 +332,31 @@ public struct JobEvent: Sendable, Equatable {
     /// `enqueued`, `started`, `progress`, `completed`, `failed`, `stalled`, `lost`, `dead`,
     /// `throttled` or `retried`.
     public var event: String { json["event"]?.stringValue ?? "" }
+
+    /// What happened, to switch on (a later server's events are `.other`).
+    public enum Kind: Sendable, Hashable {
+        case enqueued, started, progress, completed, failed, stalled, lost, dead, throttled, retried
+        case other(String)
+
+        public init(_ name: String) {
+            switch name {
+            case "enqueued": self = .enqueued
+            case "started": self = .started
+            case "progress": self = .progress
+            case "completed": self = .completed
+            case "failed": self = .failed
+            case "stalled": self = .stalled
+            case "lost": self = .lost
+            case "dead": self = .dead
+            case "throttled": self = .throttled
+            case "retried": self = .retried
+            default: self = .other(name)
+            }
+        }
+    }
+
+    /// `event` as a `Kind`.
+    public var kind: Kind { Kind(event) }
     /// Per queue, increasing by one per event: a jump means missed events.
     public var seq: Int64 { json["seq"]?.numberValue.map { Int64($0) } ?? 0 }
     public var id: UInt64 { json["id"]?.numberValue.map { UInt64($0) } ?? 0 }
