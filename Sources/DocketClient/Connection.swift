@@ -22,6 +22,10 @@ import DocketWire
 /// further commands of the connection, so everything sent after it waits too. Give a worker
 /// its own connection (``Worker`` does: one per slot).
 ///
+/// **Swift concurrency.** Every call here blocks its thread until the reply; from async code
+/// use ``AsyncDocketConnection`` (the same calls, awaited without holding a thread), which can
+/// also wrap this connection.
+///
 /// **Threads.** A reader thread parses everything the server sends (on raw bytes), answers the
 /// server's PINGs, completes replies and hands messages to subscriptions; a subscription with
 /// a handler has a thread of its own, so a handler may make requests on the same connection.

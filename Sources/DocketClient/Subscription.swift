@@ -3,7 +3,8 @@
 ///
 /// From async code, `for await message in subscription` (or `await next(timeout:)`) waits
 /// without holding a thread: the connection's reader hands each message straight to the
-/// waiting task. The loop ends when the subscription ends (or the task is cancelled).
+/// waiting task. The loop ends when the subscription ends (or the task is cancelled). A
+/// subscription made with a handler is read by its handler only.
 public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     enum Mode {
         /// Messages queue up for `next`.

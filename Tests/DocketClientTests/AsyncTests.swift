@@ -11,7 +11,7 @@ func withServer<T>(_ flags: [String] = [], _ body: (DocketdProcess) async throws
 }
 
 /// Polls `condition` (without blocking a thread) until it holds or `timeout` seconds pass.
-func eventually(seconds timeout: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+func awaitUntil(seconds timeout: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try await condition() { return true }
@@ -139,7 +139,7 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             try await Task.sleep(nanoseconds: 200_000_000)
             waiting.cancel()
             #expect(await docketError(waiting) == .cancelled)
-            #expect(await eventually { client.isConnected && client.reconnects == 1 })
+            #expect(await awaitUntil { client.isConnected && client.reconnects == 1 })
             // The withdrawn RESERVE took nothing: the next job is free, on its first attempt.
             let id = try await client.enqueue("nothing-yet", "x").id
             let job = try #require(try await client.reserve("nothing-yet", timeout: 5))
@@ -150,9 +150,9 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             try await Task.sleep(nanoseconds: 200_000_000)
             watching.cancel()
             #expect(await docketError(watching) == .cancelled)
-            #expect(await eventually { client.isConnected && client.reconnects == 2 })
+            #expect(await awaitUntil { client.isConnected && client.reconnects == 2 })
             // The job this connection held went back when the connection dropped ("worker lost").
-            #expect(await eventually { (try? await client.inspect(id).state) != "active" })
+            #expect(await awaitUntil { (try? await client.inspect(id).state) != "active" })
             await client.close()
         }
     }
@@ -177,7 +177,7 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             first.address, options: DocketConnection.Options(reconnectWait: .milliseconds(20), reconnectTimeout: 20))
         let id = try await client.enqueue("restart", "durable", options: JobOptions(key: "k")).id
         first.stop(timeout: 5)
-        #expect(await eventually { !client.isConnected })
+        #expect(await awaitUntil { !client.isConnected })
         // Sent on a thread of its own once the server is back.
         let pending = Task { try await client.enqueue("restart", "durable", options: JobOptions(key: "k")) }
         let second = try first.restart()
@@ -316,7 +316,7 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             }
             let run = Task { try await worker.run() }
             let id = try await client.enqueue("gs", "x").id
-            #expect(await eventually { started.current })
+            #expect(await awaitUntil { started.current })
             run.cancel()
             try await run.value
             #expect(worker.isStopping && worker.runningSlots == 0)
