@@ -22,6 +22,10 @@ import DocketWire
 /// further commands of the connection, so everything sent after it waits too. Give a worker
 /// its own connection (``Worker`` does: one per slot).
 ///
+/// **Swift concurrency.** Every call here blocks its thread until the reply; from async code
+/// use ``AsyncDocketConnection`` (the same calls, awaited without holding a thread), which can
+/// also wrap this connection.
+///
 /// **Threads.** A reader thread parses everything the server sends (on raw bytes), answers the
 /// server's PINGs, completes replies and hands messages to subscriptions; a subscription with
 /// a handler has a thread of its own, so a handler may make requests on the same connection.
@@ -152,10 +156,23 @@ public final class DocketConnection: @unchecked Sendable {
     }
 
     /// A command waiting for its reply.
-    final class Pending {
+    final class Pending: @unchecked Sendable {  // guarded by the state lock
         let kind: CommandKind
+        /// The reply (or why none will come), set by the reader under the state lock.
         var result: Result<Reply, DocketError>?
-        init(_ kind: CommandKind) { self.kind = kind }
+        /// An async caller's wake-up (nil for a blocking caller, who waits on `replyArrived`).
+        let wakeup: Wakeup<Reply>?
+        init(_ kind: CommandKind, wakeup: Wakeup<Reply>? = nil) {
+            self.kind = kind
+            self.wakeup = wakeup
+        }
+
+        /// Records the reply (the state lock held); returns what wakes an async caller, to run
+        /// once the lock is released.
+        func complete(_ result: Result<Reply, DocketError>) -> (() -> Void)? {
+            self.result = result
+            return wakeup?.resolve(result)
+        }
     }
 
     /// Where the connection is.
@@ -177,6 +194,9 @@ public final class DocketConnection: @unchecked Sendable {
         case hold(RequestWaiter?)
         /// Drop them (a PONG for a connection that is gone).
         case drop
+        /// Send nothing and return nil (an async caller then waits for the reconnect on a
+        /// thread of its own).
+        case giveUp
     }
 
     public let host: String
@@ -584,6 +604,18 @@ public final class DocketConnection: @unchecked Sendable {
         return try subscribe("$JOB.\(queue).>")
     }
 
+    /// A queue's lifecycle events as typed `JobEvent`s (`"*"`: every queue the connection may
+    /// read), all of them or only `event` (`completed`, `dead`, …). Events are published only
+    /// after the change is on disk; the server sends none from before the subscription, so
+    /// `flush()` after it before starting what you want to follow.
+    public func events(queue: String = "*", event: String = "*") throws(DocketError) -> JobEvents {
+        if queue != "*" { try Wire.checkQueue(queue) }
+        guard event == "*" || (Wire.isToken(event) && event.utf8.allSatisfy({ (0x61...0x7A).contains($0) })) else {
+            throw .badArgument("an event name is a lower-case word such as completed, or *")
+        }
+        return JobEvents(try subscribe("$JOB.\(queue).\(event == "*" ? ">" : event)"))
+    }
+
     func subscribe(_ subject: String, queue: String?, mode: Subscription.Mode) throws(DocketError) -> Subscription {
         let sid = state.withLock { () -> String in
             defer { nextSid += 1 }
@@ -642,17 +674,59 @@ public final class DocketConnection: @unchecked Sendable {
     public func request(_ subject: String, _ payload: [UInt8], headers: [Header]? = nil, timeout: DocketDuration = 5)
         throws(DocketError) -> Message
     {
-        let deadline = Deadline.after(milliseconds: timeout.milliseconds ?? 5000)
+        try request(subject, payload, headers: headers, timeout: timeout, accept: nil)
+    }
+
+    /// Publishes a message that routes turn into jobs, and returns the ids of those jobs once
+    /// they are on disk: the server publishes `{"jobs":[...]}` to the message's reply subject
+    /// after the commit (answers that subscribers send there are skipped). Subscribers still
+    /// get the message. `[]` when neither a route nor a subscriber took it; `.server` with
+    /// `STORE_FULL` when the store refused the routed jobs (none was made); `timeout` when no
+    /// route matched but a subscriber did not answer either.
+    public func publishRouted(_ subject: String, _ payload: [UInt8], headers: [Header]? = nil, timeout: DocketDuration = 5)
+        throws(DocketError) -> [UInt64]
+    {
+        do {
+            return try Commands.routedJobs(request(subject, payload, headers: headers, timeout: timeout, accept: Commands.isRoutedJobs))
+        } catch .noResponders {
+            return []
+        }
+    }
+
+    public func publishRouted(_ subject: String, _ text: String, headers: [Header]? = nil, timeout: DocketDuration = 5)
+        throws(DocketError) -> [UInt64]
+    {
+        try publishRouted(subject, Array(text.utf8), headers: headers, timeout: timeout)
+    }
+
+    /// Registers a request's waiter under a fresh token and publishes the request; returns the
+    /// token (the caller removes it when done).
+    func sendRequest(_ subject: String, _ payload: [UInt8], headers: [Header]?, waiter: RequestWaiter) throws(DocketError) -> String {
         let prefix = try ensureInbox()
-        let waiter = RequestWaiter()
         let token = state.withLock { () -> String in
             defer { nextRequest += 1 }
             let token = String(nextRequest)
             requests[token] = waiter
             return token
         }
-        defer { _ = state.withLock { requests.removeValue(forKey: token) } }
-        try publish(subject, payload, reply: prefix + token, headers: headers, waiter: waiter)
+        do {
+            try publish(subject, payload, reply: prefix + token, headers: headers, waiter: waiter)
+        } catch {
+            forgetRequest(token)
+            throw error
+        }
+        return token
+    }
+
+    func forgetRequest(_ token: String) { _ = state.withLock { requests.removeValue(forKey: token) } }
+
+    func request(_ subject: String, _ payload: [UInt8], headers: [Header]?, timeout: DocketDuration, accept: (@Sendable (Message) -> Bool)?)
+        throws(DocketError) -> Message
+    {
+        let deadline = Deadline.after(milliseconds: timeout.milliseconds ?? 5000)
+        let waiter = RequestWaiter(accept: accept)
+        let token = try sendRequest(subject, payload, headers: headers, waiter: waiter)
+        defer { forgetRequest(token) }
         let message = try state.withLock { () throws(DocketError) -> Message in
             while waiter.message == nil {
                 if let error = waiter.error { throw error }
@@ -668,18 +742,46 @@ public final class DocketConnection: @unchecked Sendable {
         return message
     }
 
+    /// `request`, awaited: no thread waits for the answer.
+    func requestAsync(_ subject: String, _ payload: [UInt8], headers: [Header]?, timeout: DocketDuration, accept: (@Sendable (Message) -> Bool)?)
+        async throws(DocketError) -> Message
+    {
+        if Task.isCancelled { throw .cancelled }
+        let deadline = Deadline.after(milliseconds: timeout.milliseconds ?? 5000)
+        let wakeup = Wakeup<Message>()
+        let waiter = RequestWaiter(accept: accept, wakeup: wakeup)
+        let token = try sendRequest(subject, payload, headers: headers, waiter: waiter)
+        defer { forgetRequest(token) }
+        // Closed meanwhile: nothing will answer it.
+        if let closed = state.withLock({ phase == .closed ? wakeup.resolve(.failure(closeReason!)) : nil }) { closed() }
+        let message = try await wakeup.wait(lock: state, deadline: deadline) { [self] in
+            state.withLock { wakeup.resolve(.failure(.cancelled)) }?()
+        }.get()
+        if message.status == 503, message.payload.isEmpty { throw .noResponders }
+        return message
+    }
+
     public func request(_ subject: String, _ text: String, headers: [Header]? = nil, timeout: DocketDuration = 5)
         throws(DocketError) -> Message
     {
         try request(subject, Array(text.utf8), headers: headers, timeout: timeout)
     }
 
-    final class RequestWaiter {
+    final class RequestWaiter: @unchecked Sendable {  // guarded by the state lock
         var message: Message?
         /// Why it failed (its connection broke).
         var error: DocketError?
         /// The connection that carried the request (nil: not sent yet).
         var sentOn: UInt64?
+        /// Answers it takes (nil: the first one); others are skipped.
+        let accept: (@Sendable (Message) -> Bool)?
+        /// An async caller's wake-up (nil for a blocking caller).
+        let wakeup: Wakeup<Message>?
+
+        init(accept: (@Sendable (Message) -> Bool)? = nil, wakeup: Wakeup<Message>? = nil) {
+            self.accept = accept
+            self.wakeup = wakeup
+        }
     }
 
     private func ensureInbox() throws(DocketError) -> String {
@@ -688,12 +790,13 @@ public final class DocketConnection: @unchecked Sendable {
         let subscription = try subscribe(prefix + "*", queue: nil, mode: .inline({ [weak self] message in
             guard let self else { return }
             let token = String(message.subject.dropFirst(prefix.count))
-            self.state.withLock {
-                if let waiter = self.requests[token], waiter.message == nil {
-                    waiter.message = message
-                    self.replyArrived.broadcast()
-                }
+            let wake = self.state.withLock { () -> (() -> Void)? in
+                guard let waiter = self.requests[token], waiter.message == nil, waiter.accept?(message) ?? true else { return nil }
+                waiter.message = message
+                self.replyArrived.broadcast()
+                return waiter.wakeup?.resolve(.success(message))
             }
+            wake?()
         }))
         let winner = state.withLock { () -> String in
             if let existing = inboxPrefix { return existing }
@@ -709,10 +812,7 @@ public final class DocketConnection: @unchecked Sendable {
     /// Enqueues a job. Returns its id, and whether the idempotency key named an existing job.
     @discardableResult
     public func enqueue(_ queue: String, _ payload: [UInt8], options: JobOptions = JobOptions()) throws(DocketError) -> Enqueued {
-        let bytes = try Wire.enqueue(queue: queue, payload: payload, options: options)
-        try checkPayload(payload.count)
-        guard case .enqueued(let result) = try call(bytes, .enqueue) else { throw unexpected() }
-        return result
+        try perform(Commands.enqueue(queue, payload, options, limit: maxPayload))
     }
 
     @discardableResult
@@ -725,29 +825,25 @@ public final class DocketConnection: @unchecked Sendable {
     public func enqueueMany(_ queue: String, _ payloads: [[UInt8]], options: JobOptions = JobOptions()) throws(DocketError)
         -> [Enqueued]
     {
-        var pendings: [Pending] = []
-        pendings.reserveCapacity(payloads.count)
+        let limit = maxPayload
+        var commands: [Command<Enqueued>] = []
+        commands.reserveCapacity(payloads.count)
+        for payload in payloads { commands.append(try Commands.enqueue(queue, payload, options, limit: limit)) }
         let deadline = Deadline.within(options0RequestTimeout())
-        for payload in payloads {
-            let bytes = try Wire.enqueue(queue: queue, payload: payload, options: options)
-            try checkPayload(payload.count)
-            pendings.append(try sendBytes(bytes, expecting: .enqueue, whenDisconnected: .wait(deadline))!)
+        var pendings: [Pending] = []
+        pendings.reserveCapacity(commands.count)
+        for command in commands {
+            pendings.append(try sendBytes(command.bytes, expecting: .enqueue, whenDisconnected: .wait(deadline))!)
         }
         var results: [Enqueued] = []
-        for pending in pendings {
-            guard case .enqueued(let result) = try wait(pending, deadline: deadline) else { throw unexpected() }
-            results.append(result)
-        }
+        for (pending, command) in zip(pendings, commands) { results.append(try command.read(try wait(pending, deadline: deadline))) }
         return results
     }
 
     /// Takes the next job from the first of `queues` that has one. Without a timeout, waits
     /// until there is one; with `timeout: 0` does not wait. Nil when the timeout passes.
     public func reserve(_ queues: [String], timeout: DocketDuration? = nil) throws(DocketError) -> Job? {
-        let bytes = try Wire.reserve(queues: queues, timeout: timeout)
-        guard case .job(let job) = try call(bytes, .reserve, serverWait: timeout.map { $0.milliseconds ?? 0 }, waitsForever: timeout == nil)
-        else { throw unexpected() }
-        return job
+        try perform(Commands.reserve(queues, timeout: timeout))
     }
 
     public func reserve(_ queue: String, timeout: DocketDuration? = nil) throws(DocketError) -> Job? {
@@ -757,9 +853,7 @@ public final class DocketConnection: @unchecked Sendable {
     /// Completes a job this connection holds, with an optional result. With `attempt` (the
     /// `Job`'s), an ACK for an attempt that is no longer current is refused (`NOT_HELD`).
     public func ack(_ id: UInt64, attempt: Int? = nil, result: [UInt8]? = nil) throws(DocketError) {
-        let bytes = try Wire.ack(id: id, attempt: attempt, result: result)
-        try checkPayload(result?.count ?? 0)
-        _ = try call(bytes, .ack)
+        try perform(Commands.ack(id, attempt: attempt, result: result, limit: maxPayload))
     }
 
     public func ack(_ id: UInt64, attempt: Int? = nil, result: String) throws(DocketError) {
@@ -771,10 +865,7 @@ public final class DocketConnection: @unchecked Sendable {
     public func fail(_ id: UInt64, attempt: Int? = nil, reason: [UInt8]? = nil, retry: RetryPolicy = .backoff)
         throws(DocketError) -> FailOutcome
     {
-        let bytes = try Wire.fail(id: id, attempt: attempt, reason: reason, retry: retry)
-        try checkPayload(reason?.count ?? 0)
-        guard case .fail(let outcome) = try call(bytes, .fail) else { throw unexpected() }
-        return outcome
+        try perform(Commands.fail(id, attempt: attempt, reason: reason, retry: retry, limit: maxPayload))
     }
 
     @discardableResult
@@ -788,150 +879,193 @@ public final class DocketConnection: @unchecked Sendable {
     public func throttle(
         _ id: UInt64, attempt: Int? = nil, for duration: DocketDuration, scope: ThrottleScope? = nil, reason: String? = nil
     ) throws(DocketError) -> FailOutcome {
-        let bytes = try Wire.throttle(id: id, attempt: attempt, for: duration, scope: scope, reason: reason.map { Array($0.utf8) })
-        guard case .fail(let outcome) = try call(bytes, .throttle) else { throw unexpected() }
-        return outcome
+        try perform(
+            Commands.throttle(id, attempt: attempt, for: duration, scope: scope, reason: reason.map { Array($0.utf8) }, limit: maxPayload))
     }
 
     /// Records progress (0...100) and an optional note; extends the lease.
     public func progress(_ id: UInt64, percent: Int, attempt: Int? = nil, note: String? = nil) throws(DocketError) {
-        let bytes = try Wire.progress(id: id, percent: percent, attempt: attempt, note: note.map { Array($0.utf8) })
-        try checkPayload(note?.utf8.count ?? 0)
-        _ = try call(bytes, .progress)
+        try perform(Commands.progress(id, percent: percent, attempt: attempt, note: note, limit: maxPayload))
     }
 
     /// Extends the lease of a job this connection holds (a heartbeat).
     public func touch(_ id: UInt64, attempt: Int? = nil) throws(DocketError) {
-        _ = try call(try Wire.touch(id: id, attempt: attempt), .touch)
+        try perform(Commands.touch(id, attempt: attempt))
     }
 
     /// The job's document.
-    public func inspect(_ id: UInt64) throws(DocketError) -> JobInfo {
-        JobInfo(try json(Wire.inspect(id: id), .inspect).value)
-    }
+    public func inspect(_ id: UInt64) throws(DocketError) -> JobInfo { try perform(Commands.inspect(id)) }
 
     /// The job's document as the server wrote it (keys in the server's order).
-    public func inspectRaw(_ id: UInt64) throws(DocketError) -> [UInt8] {
-        try json(Wire.inspect(id: id), .inspect).raw
-    }
+    public func inspectRaw(_ id: UInt64) throws(DocketError) -> [UInt8] { try perform(Commands.inspectRaw(id)) }
 
     /// The queue's dead jobs, oldest first.
-    public func dead(_ queue: String, limit: Int? = nil) throws(DocketError) -> [JobInfo] {
-        guard case .array(let items) = try json(Wire.dead(queue: queue, limit: limit), .dead).value else { throw unexpected() }
-        return items.map(JobInfo.init)
-    }
+    public func dead(_ queue: String, limit: Int? = nil) throws(DocketError) -> [JobInfo] { try perform(Commands.dead(queue, limit: limit)) }
 
     /// A dead job runs again, with its attempts reset.
-    public func retry(_ id: UInt64) throws(DocketError) {
-        _ = try call(try Wire.retry(id: id), .retry)
-    }
+    public func retry(_ id: UInt64) throws(DocketError) { try perform(Commands.retry(id)) }
 
     /// Every dead job of the queue runs again; returns how many.
     @discardableResult
-    public func retryAll(queue: String) throws(DocketError) -> Int {
-        guard case .count(let count) = try call(try Wire.retryQueue(queue: queue), .retryQueue) else { throw unexpected() }
-        return count
-    }
+    public func retryAll(queue: String) throws(DocketError) -> Int { try perform(Commands.retryAll(queue: queue)) }
 
     /// Forgets a job in any state.
-    public func delete(_ id: UInt64) throws(DocketError) {
-        _ = try call(try Wire.delete(id: id), .delete)
-    }
+    public func delete(_ id: UInt64) throws(DocketError) { try perform(Commands.delete(id)) }
 
     /// Waits until the job is completed or dead (or the timeout passes: `.pending`).
     public func wait(_ id: UInt64, timeout: DocketDuration? = nil) throws(DocketError) -> WaitOutcome {
-        let bytes = try Wire.wait(id: id, timeout: timeout)
-        guard case .wait(let outcome) = try call(bytes, .wait, serverWait: timeout.map { $0.milliseconds ?? 0 }, waitsForever: timeout == nil)
-        else { throw unexpected() }
-        return outcome
+        try perform(Commands.wait(id, timeout: timeout))
     }
 
     // MARK: Queues, routes, server
 
-    /// The queue's settings and state.
-    public func queue(_ name: String) throws(DocketError) -> JSONValue {
-        try json(Wire.queue(name), .queueShow).value
-    }
+    /// The queue's settings and state. Reading a queue never creates it.
+    public func queue(_ name: String) throws(DocketError) -> QueueInfo { try perform(Commands.queue(name)) }
 
     /// The queue document as the server wrote it.
-    public func queueRaw(_ name: String) throws(DocketError) -> [UInt8] {
-        try json(Wire.queue(name), .queueShow).raw
-    }
+    public func queueRaw(_ name: String) throws(DocketError) -> [UInt8] { try perform(Commands.queueRaw(name)) }
 
-    /// Changes queue settings (persisted).
+    /// Changes queue settings (persisted). Each setting is checked against the server's bounds
+    /// first (`badArgument`, nothing sent).
     public func setQueue(_ name: String, _ settings: [QueueSetting]) throws(DocketError) {
-        guard !settings.isEmpty else { throw .badArgument("no settings to change") }
-        _ = try call(try Wire.queue(name, settings: settings), .queueSet)
+        try perform(Commands.setQueue(name, settings))
     }
 
     /// Nothing of the queue starts until `resume` (ENQ still works).
-    public func pause(_ name: String) throws(DocketError) { _ = try call(try Wire.pause(name), .pause) }
-    public func resume(_ name: String) throws(DocketError) { _ = try call(try Wire.resume(name), .resume) }
+    public func pause(_ name: String) throws(DocketError) { try perform(Commands.pause(name)) }
+    public func resume(_ name: String) throws(DocketError) { try perform(Commands.resume(name)) }
 
-    /// Every queue's document.
-    public func queues() throws(DocketError) -> [JSONValue] {
-        guard case .array(let items) = try json(Wire.queues(), .queues).value else { throw unexpected() }
-        return items
-    }
+    /// Every queue's document, sorted by name.
+    public func queues() throws(DocketError) -> [QueueInfo] { try perform(Commands.queues()) }
 
     /// The server's counters.
-    public func stats() throws(DocketError) -> JSONValue { try json(Wire.stats(), .stats).value }
-    public func statsRaw() throws(DocketError) -> [UInt8] { try json(Wire.stats(), .stats).raw }
+    public func stats() throws(DocketError) -> ServerStats { try perform(Commands.stats()) }
+    public func statsRaw() throws(DocketError) -> [UInt8] { try perform(Commands.statsRaw()) }
 
     /// Turns every message published on subjects matching `pattern` into a job on `queue`.
     @discardableResult
     public func route(_ pattern: String, to queue: String, options: JobOptions = JobOptions()) throws(DocketError) -> UInt64 {
-        guard case .routeID(let id) = try call(try Wire.route(pattern: pattern, queue: queue, options: options), .route) else {
-            throw unexpected()
-        }
-        return id
+        try perform(Commands.route(pattern, to: queue, options: options))
     }
 
-    public func unroute(_ id: UInt64) throws(DocketError) { _ = try call(try Wire.unroute(id: id), .unroute) }
+    public func unroute(_ id: UInt64) throws(DocketError) { try perform(Commands.unroute(id)) }
 
-    /// Every route: `{id, pattern, queue, rule}`.
-    public func routes() throws(DocketError) -> [JSONValue] {
-        guard case .array(let items) = try json(Wire.routes(), .routes).value else { throw unexpected() }
-        return items
-    }
+    /// Every route, by id.
+    public func routes() throws(DocketError) -> [RouteInfo] { try perform(Commands.routes()) }
 
     /// The server's list of verbs.
-    public func help() throws(DocketError) -> String {
-        guard case .help(let text) = try call(Wire.help(), .help) else { throw unexpected() }
-        return text
-    }
+    public func help() throws(DocketError) -> String { try perform(Commands.help()) }
 
     // MARK: Sending and waiting
 
-    private func json(_ bytes: [UInt8], _ kind: CommandKind) throws(DocketError) -> (value: JSONValue, raw: [UInt8]) {
-        guard case .json(let value, let raw) = try call(bytes, kind) else { throw unexpected() }
-        return (value, raw)
-    }
-
-    private func unexpected() -> DocketError { .protocolViolation("a reply of the wrong kind") }
-
     private func options0RequestTimeout() -> Int? { options.requestTimeout?.milliseconds }
 
-    /// Sends a command and waits for its reply; job errors are thrown as `.server`.
-    /// `serverWait` is how long the server itself may wait before answering (RESERVE, WAIT).
+    /// The deadline of a command's reply: the request timeout plus what the server may wait.
+    private func deadline<T>(of command: Command<T>) -> Deadline? {
+        guard !command.waitsForever, let budget = options.requestTimeout?.milliseconds else { return nil }
+        return Deadline.after(milliseconds: budget + (command.serverWait ?? 0))
+    }
+
+    /// Sends a command and waits (blocking) for its reply; job errors are thrown as `.server`.
     /// While disconnected, the command waits for the reconnect within the same deadline.
-    func call(_ bytes: [UInt8], _ kind: CommandKind, serverWait: Int? = nil, waitsForever: Bool = false) throws(DocketError)
-        -> Reply
-    {
-        var deadline: Deadline? = nil
-        if !waitsForever, let budget = options.requestTimeout?.milliseconds {
-            deadline = Deadline.after(milliseconds: budget + (serverWait ?? 0))
+    func perform<T>(_ command: Command<T>) throws(DocketError) -> T {
+        let deadline = deadline(of: command)
+        let pending = try sendBytes(command.bytes, expecting: command.kind, whenDisconnected: .wait(deadline))!
+        return try command.read(try wait(pending, deadline: deadline))
+    }
+
+    /// Sends a command and awaits its reply without blocking a thread: the reader thread
+    /// resumes the task. The bytes are written at once when connected (a write blocks only
+    /// while the socket's send buffer is full); a command issued while reconnecting waits for
+    /// the reconnect on a thread of its own. Cancelling the task throws `cancelled` at once;
+    /// the command may still be carried out. Cancelling a RESERVE or WAIT that the server
+    /// still holds also drops the connection (it reconnects, if it may): the server reads
+    /// nothing more from a connection until such a command is answered, and only a closed
+    /// connection makes it withdraw a waiting RESERVE without handing out a job.
+    func performAsync<T>(_ command: Command<T>) async throws(DocketError) -> T {
+        try await performAsync(command, deadline: deadline(of: command))
+    }
+
+    /// `performAsync` with a deadline of the caller's (nil: none).
+    func performAsync<T>(_ command: Command<T>, deadline: Deadline?) async throws(DocketError) -> T {
+        if Task.isCancelled { throw .cancelled }
+        let (pending, wakeup) = try await sendAsync(command, deadline: deadline)
+        return try await reply(of: command, pending, wakeup, deadline: deadline)
+    }
+
+    /// Every command sent (pipelined) before the first reply is awaited; the results in order,
+    /// or the first error.
+    func performAllAsync<T>(_ commands: [Command<T>]) async throws(DocketError) -> [T] {
+        if Task.isCancelled { throw .cancelled }
+        guard let first = commands.first else { return [] }
+        let deadline = deadline(of: first)
+        var sent: [(Pending, Wakeup<Reply>)] = []
+        sent.reserveCapacity(commands.count)
+        for command in commands { sent.append(try await sendAsync(command, deadline: deadline)) }
+        var results: [T] = []
+        results.reserveCapacity(commands.count)
+        for (command, (pending, wakeup)) in zip(commands, sent) {
+            results.append(try await reply(of: command, pending, wakeup, deadline: deadline))
         }
-        let pending = try sendBytes(bytes, expecting: kind, whenDisconnected: .wait(deadline))!
-        return try wait(pending, deadline: deadline)
+        return results
+    }
+
+    /// Sends a command for an async caller: at once when connected, else on a thread of its
+    /// own that waits for the reconnect (until `deadline`).
+    private func sendAsync<T>(_ command: Command<T>, deadline: Deadline?) async throws(DocketError) -> (Pending, Wakeup<Reply>) {
+        let wakeup = Wakeup<Reply>()
+        if let sent = try sendIfConnected(command.bytes, command.kind, wakeup) { return (sent, wakeup) }
+        let pending = try await offThread { () throws(DocketError) -> Pending in
+            try self.sendBytes(command.bytes, expecting: command.kind, wakeup: wakeup, whenDisconnected: .wait(deadline))!
+        }
+        return (pending, wakeup)
+    }
+
+    /// Awaits the reply of a command sent by `sendAsync`.
+    private func reply<T>(of command: Command<T>, _ pending: Pending, _ wakeup: Wakeup<Reply>, deadline: Deadline?) async throws(DocketError)
+        -> T
+    {
+        let holds = command.holdsConnection
+        let result = await wakeup.wait(lock: state, deadline: deadline) { [self] in
+            abandon(pending, wakeup, dropConnection: holds)
+        }
+        switch result {
+        case .success(.error(let code, let message)): throw .server(code: ServerErrorCode(code), message: message)
+        case .success(let reply): return try command.read(reply)
+        case .failure(let error): throw error
+        }
+    }
+
+    /// The task awaiting `pending` was cancelled: it stops waiting (its reply, when it comes, is
+    /// dropped), and with `dropConnection` a command the server still holds is taken back by
+    /// dropping the connection.
+    private func abandon(_ pending: Pending, _ wakeup: Wakeup<Reply>, dropConnection: Bool) {
+        // No write lock: a cancellation must not wait behind a write stuck on a full socket
+        // (shutting the socket down, as `close()` does too, is what unsticks it).
+        let (resume, target) = state.withLock { () -> ((() -> Void)?, (link: Link, generation: UInt64)?) in
+            let resume = wakeup.resolve(.failure(.cancelled))
+            // Not answered yet, so still on the current connection (a lost one answers its
+            // commands `connectionLost` before it is replaced).
+            guard dropConnection, pending.result == nil, phase == .connected, let link else { return (resume, nil) }
+            return (resume, (link, generation))
+        }
+        resume?()
+        if let target { socketFailed(target.link, generation: target.generation) }
+    }
+
+    /// Sends a command expecting a reply if the connection is up now; nil (nothing sent) while
+    /// it is reconnecting. Throws when it is closed.
+    private func sendIfConnected(_ bytes: [UInt8], _ kind: CommandKind, _ wakeup: Wakeup<Reply>) throws(DocketError) -> Pending? {
+        guard state.withLock({ phase != .disconnected }) else { return nil }
+        return try sendBytes(bytes, expecting: kind, wakeup: wakeup, whenDisconnected: .giveUp)
     }
 
     /// Writes `bytes`; with `kind`, first adds a command awaiting a reply to the FIFO. While
     /// disconnected, does what `whenDisconnected` says.
     @discardableResult
-    func sendBytes(_ bytes: [UInt8], expecting kind: CommandKind?, whenDisconnected: WhenDisconnected) throws(DocketError)
-        -> Pending?
-    {
+    func sendBytes(
+        _ bytes: [UInt8], expecting kind: CommandKind?, wakeup: Wakeup<Reply>? = nil, whenDisconnected: WhenDisconnected
+    ) throws(DocketError) -> Pending? {
         while true {
             writeLock.lock()
             state.lock()
@@ -942,7 +1076,7 @@ public final class DocketConnection: @unchecked Sendable {
                 writeLock.unlock()
                 throw reason
             case .connected:
-                let pending = kind.map(Pending.init)
+                let pending = kind.map { Pending($0, wakeup: wakeup) }
                 if let pending { fifo.append(pending) }
                 let link = self.link!
                 let current = generation
@@ -972,7 +1106,7 @@ public final class DocketConnection: @unchecked Sendable {
                 writeLock.unlock()
                 defer { state.unlock() }
                 switch whenDisconnected {
-                case .drop:
+                case .drop, .giveUp:
                     return nil
                 case .hold(let waiter) where options.reconnect:
                     try hold(bytes, waiter)
@@ -1098,7 +1232,7 @@ public final class DocketConnection: @unchecked Sendable {
             state.unlock()
             return error
         case .success(.reply(let reply)):
-            head!.result = .success(reply)
+            let wake = head!.complete(.success(reply))
             fifoHead += 1
             if fifoHead > 64 && fifoHead * 2 > fifo.count {
                 fifo.removeFirst(fifoHead)
@@ -1106,6 +1240,7 @@ public final class DocketConnection: @unchecked Sendable {
             }
             replyArrived.broadcast()
             state.unlock()
+            wake?()
         case .success(.message(let message)):
             let subscription = subscriptions[message.sid]
             state.unlock()
@@ -1135,6 +1270,8 @@ public final class DocketConnection: @unchecked Sendable {
         // The write lock keeps every writer off `link` while it goes.
         writeLock.lock()
         defer { writeLock.unlock() }
+        var wakes: [() -> Void] = []
+        defer { for wake in wakes { wake() } }
         return state.withLock { () -> DocketError in
             var text = "\(host):\(port): \(why)"
             if let last = lastServerError, !text.contains(last) { text += " (the server's last error: '\(last)')" }
@@ -1142,13 +1279,14 @@ public final class DocketConnection: @unchecked Sendable {
             let error = phase == .closed ? closeReason! : lost
             if phase == .connected { phase = .disconnected }
             while fifoHead < fifo.count {
-                fifo[fifoHead].result = .failure(error)
+                if let wake = fifo[fifoHead].complete(.failure(error)) { wakes.append(wake) }
                 fifoHead += 1
             }
             fifo.removeAll()
             fifoHead = 0
             for waiter in requests.values where waiter.message == nil && waiter.sentOn == generation {
                 waiter.error = error
+                if let wake = waiter.wakeup?.resolve(.failure(error)) { wakes.append(wake) }
             }
             lastServerError = nil
             link.shutdown()
@@ -1162,6 +1300,7 @@ public final class DocketConnection: @unchecked Sendable {
     /// Closed for good: everything still waiting fails with `reason` (or the reason `close()`
     /// gave), held publishes are dropped, and every subscription ends.
     private func finishClosing(_ reason: DocketError) {
+        var wakes: [() -> Void] = []
         let ended = state.withLock { () -> [Subscription] in
             if phase != .closed {
                 phase = .closed
@@ -1169,12 +1308,15 @@ public final class DocketConnection: @unchecked Sendable {
             }
             let reason = closeReason!
             while fifoHead < fifo.count {
-                fifo[fifoHead].result = .failure(reason)
+                if let wake = fifo[fifoHead].complete(.failure(reason)) { wakes.append(wake) }
                 fifoHead += 1
             }
             fifo.removeAll()
             fifoHead = 0
-            for waiter in requests.values where waiter.message == nil && waiter.error == nil { waiter.error = reason }
+            for waiter in requests.values where waiter.message == nil && waiter.error == nil {
+                waiter.error = reason
+                if let wake = waiter.wakeup?.resolve(.failure(reason)) { wakes.append(wake) }
+            }
             outbox.removeAll()
             outboxBytes = 0
             let all = Array(subscriptions.values)
@@ -1182,6 +1324,7 @@ public final class DocketConnection: @unchecked Sendable {
             replyArrived.broadcast()
             return all
         }
+        for wake in wakes { wake() }
         for subscription in ended { subscription.finish() }
     }
 

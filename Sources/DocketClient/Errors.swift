@@ -67,6 +67,10 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case noResponders
     /// The subscription ended (unsubscribed, its message limit reached, or the connection closed).
     case subscriptionClosed
+    /// The task awaiting an async call was cancelled. The command may or may not have been
+    /// carried out (as after `connectionLost`); a RESERVE or WAIT the server was still holding
+    /// was withdrawn by dropping the connection.
+    case cancelled
 
     /// The server's code, for `.server` errors.
     public var code: ServerErrorCode? {
@@ -97,6 +101,7 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .timeout: return "timed out"
         case .noResponders: return "no responders"
         case .subscriptionClosed: return "subscription closed"
+        case .cancelled: return "cancelled"
         }
     }
 }

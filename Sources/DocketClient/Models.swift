@@ -169,7 +169,7 @@ public struct Backoff: Sendable, Hashable, ExpressibleByStringLiteral, CustomStr
         case .exponential(let base, let cap):
             var text = "exp:" + (try base.wireText())
             if let cap { text += ":" + (try cap.wireText()) }
-            return text
+            return try Backoff(text).wireText()
         case .text(let text):
             let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             let valid: Bool
@@ -180,6 +180,13 @@ public struct Backoff: Sendable, Hashable, ExpressibleByStringLiteral, CustomStr
             default: valid = false
             }
             guard valid else { throw .badArgument("backoff \"\(text)\" is not fixed:<duration> or exp:<base>[:<cap>]") }
+            if parts[0] == "exp" {
+                let base = Units.milliseconds(parts[1]) ?? 0
+                guard base > 0 else { throw .badArgument("backoff \"\(text)\": the base must be longer than zero") }
+                if parts.count == 3, (Units.milliseconds(parts[2]) ?? 0) < base {
+                    throw .badArgument("backoff \"\(text)\": the cap must not be shorter than the base")
+                }
+            }
             return text
         }
     }
@@ -251,10 +258,15 @@ public struct QueueSetting: Sendable, Hashable, CustomStringConvertible {
     }
     public static func groupRate(_ text: String) -> QueueSetting { QueueSetting("group_rate", text) }
     /// At most this many jobs of the queue active at once.
+    /// At most this many jobs of the queue active at once (1...100000).
     public static func concurrency(_ count: Int) -> QueueSetting { QueueSetting("concurrency", String(count)) }
+    /// The default attempts of jobs enqueued from now on (1...1000).
     public static func attempts(_ count: Int) -> QueueSetting { QueueSetting("attempts", String(count)) }
     public static func backoff(_ backoff: Backoff) -> QueueSetting { QueueSetting("backoff", backoff.description) }
-    public static func jitter(_ fraction: Double) -> QueueSetting { QueueSetting("jitter", Wire.decimal(fraction)) }
+    /// The default jitter (0...1).
+    public static func jitter(_ fraction: Double) -> QueueSetting {
+        QueueSetting("jitter", fraction.isFinite && (0...1).contains(fraction) ? Wire.decimal(fraction) : "\(fraction)")
+    }
     public static func lease(_ lease: DocketDuration) -> QueueSetting { QueueSetting("lease", lease.description) }
     public static func keepCompleted(_ count: Int) -> QueueSetting { QueueSetting("keep_completed", String(count)) }
     public static func keepDead(_ count: Int) -> QueueSetting { QueueSetting("keep_dead", String(count)) }
@@ -262,9 +274,10 @@ public struct QueueSetting: Sendable, Hashable, CustomStringConvertible {
     public static func reset(_ name: String) -> QueueSetting { QueueSetting(name, "none") }
 
     /// The names the server knows.
-    public static let names: Set<String> = [
-        "rate", "group_rate", "concurrency", "attempts", "backoff", "jitter", "lease", "keep_completed", "keep_dead",
-    ]
+    public static let names: Set<String> = Set(order)
+
+    /// The names in the order of PROTOCOL.md's table, the order they are sent in.
+    public static let order = ["rate", "group_rate", "concurrency", "attempts", "backoff", "jitter", "lease", "keep_completed", "keep_dead"]
 
     public var description: String { "\(name)=\(value)" }
 }
@@ -319,6 +332,31 @@ public struct JobEvent: Sendable, Equatable {
     /// `enqueued`, `started`, `progress`, `completed`, `failed`, `stalled`, `lost`, `dead`,
     /// `throttled` or `retried`.
     public var event: String { json["event"]?.stringValue ?? "" }
+
+    /// What happened, to switch on (a later server's events are `.other`).
+    public enum Kind: Sendable, Hashable {
+        case enqueued, started, progress, completed, failed, stalled, lost, dead, throttled, retried
+        case other(String)
+
+        public init(_ name: String) {
+            switch name {
+            case "enqueued": self = .enqueued
+            case "started": self = .started
+            case "progress": self = .progress
+            case "completed": self = .completed
+            case "failed": self = .failed
+            case "stalled": self = .stalled
+            case "lost": self = .lost
+            case "dead": self = .dead
+            case "throttled": self = .throttled
+            case "retried": self = .retried
+            default: self = .other(name)
+            }
+        }
+    }
+
+    /// `event` as a `Kind`.
+    public var kind: Kind { Kind(event) }
     /// Per queue, increasing by one per event: a jump means missed events.
     public var seq: Int64 { json["seq"]?.numberValue.map { Int64($0) } ?? 0 }
     public var id: UInt64 { json["id"]?.numberValue.map { UInt64($0) } ?? 0 }

@@ -5,8 +5,10 @@ enum CommandKind: String, Sendable {
     case ping, enqueue, reserve, ack, fail, throttle, progress, touch, inspect, dead, retry
     case retryQueue = "retry_queue"
     case delete, help
-    case queueShow = "queue_show"
-    case queueSet = "queue_set"
+    /// `QUEUE <queue>`, reading (the names are those of the client-conformance cases).
+    case queueShow = "queue"
+    /// `QUEUE <queue> <setting>=<value> ...`.
+    case queueSet = "set_queue"
     case pause, resume, queues, stats, wait, route, unroute, routes
 
     /// Job verbs are answered with job errors; PING never is.
@@ -23,7 +25,8 @@ enum Reply: Sendable, Equatable {
     case count(Int)
     case json(JSONValue, raw: [UInt8])
     case help(String)
-    case wait(WaitOutcome)
+    /// WAIT's answer, with the job id the server named.
+    case wait(id: UInt64, WaitOutcome)
     case routeID(UInt64)
     /// A job error answering the command.
     case error(code: String, message: String)
@@ -122,9 +125,9 @@ enum Replies {
             }
             return .success(.json(value, raw: raw))
         case (.help, .help(let bytes)): return .success(.help(String(decoding: bytes, as: UTF8.self)))
-        case (.wait, .outcome(_, let completed, let detail)):
-            return .success(.wait(completed ? .completed(result: detail) : .dead(error: detail)))
-        case (.wait, .pending(_, let state)): return .success(.wait(.pending(state: state)))
+        case (.wait, .outcome(let id, let completed, let detail)):
+            return .success(.wait(id: id, completed ? .completed(result: detail) : .dead(error: detail)))
+        case (.wait, .pending(let id, let state)): return .success(.wait(id: id, .pending(state: state)))
         default: return wrong()
         }
     }

@@ -173,6 +173,10 @@ enum ServerParser {
             guard let idField = scanner.next(), let id = jobID(bytes, idField), let state = scanner.next(), scanner.next() == nil else {
                 return .failure("PENDING needs <job-id> <state>")
             }
+            // Any lower-case word ([a-z][a-z_]*): a later server may add job states.
+            guard (0x61...0x7A).contains(bytes[state.lowerBound]),
+                state.allSatisfy({ (0x61...0x7A).contains(bytes[$0]) || bytes[$0] == UInt8(ascii: "_") })
+            else { return .failure("PENDING state is not a lower-case word: \(snippet(bytes, state))") }
             return .op(.pending(id: id, state: text(bytes, state)), next: afterLine)
         default:
             return .failure("unknown operation \(snippet(bytes, name))")

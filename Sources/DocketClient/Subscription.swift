@@ -1,6 +1,11 @@
 /// A subscription: read its messages with `next(timeout:)` or by iterating it, unless it was
 /// made with a handler (then the handler gets them, in order, on a thread of its own).
-public final class Subscription: @unchecked Sendable, Sequence {
+///
+/// From async code, `for await message in subscription` (or `await next(timeout:)`) waits
+/// without holding a thread: the connection's reader hands each message straight to the
+/// waiting task. The loop ends when the subscription ends (or the task is cancelled). A
+/// subscription made with a handler is read by its handler only.
+public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     enum Mode {
         /// Messages queue up for `next`.
         case queued
@@ -26,6 +31,8 @@ public final class Subscription: @unchecked Sendable, Sequence {
     private var deliveredCount = 0
     private var droppedCount = 0
     private var dispatcher: PosixThread?
+    /// Tasks awaiting a message, oldest first (each only while nothing is queued).
+    private var waiters: [Wakeup<Message>] = []
 
     init(connection: DocketConnection, sid: String, subject: String, queue: String?, mode: Mode, limit: Int) {
         self.connection = connection
@@ -63,14 +70,49 @@ public final class Subscription: @unchecked Sendable, Sequence {
                     throw .timeout
                 }
             }
-            let message = messages[head]
-            head += 1
-            if head == messages.count {
-                messages.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            return message
+            return take()
         }
+    }
+
+    /// The next message, awaited without holding a thread; waits up to `timeout` (nil: until
+    /// one comes). Throws `timeout`, `subscriptionClosed` once the subscription has ended and
+    /// every message was read, or `cancelled`.
+    public func next(timeout: DocketDuration? = nil) async throws(DocketError) -> Message {
+        if Task.isCancelled { throw .cancelled }
+        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let wakeup = Wakeup<Message>()
+        let ready = lock.withLock { () -> Result<Message, DocketError>? in
+            if head < messages.count { return .success(take()) }
+            if ended { return .failure(.subscriptionClosed) }
+            waiters.append(wakeup)
+            return nil
+        }
+        if let ready { return try ready.get() }
+        let result = await wakeup.wait(lock: lock, deadline: deadline) { [self] in
+            lock.withLock { wakeup.resolve(.failure(.cancelled)) }?()
+        }
+        lock.withLock { waiters.removeAll { $0 === wakeup } }
+        return try result.get()
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let subscription: Subscription
+
+        /// The next message; nil once the subscription has ended (or the task was cancelled).
+        public mutating func next() async -> Message? { try? await subscription.next(timeout: nil) }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscription: self) }
+
+    /// The first queued message (the lock held, one queued).
+    private func take() -> Message {
+        let message = messages[head]
+        head += 1
+        if head == messages.count {
+            messages.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        return message
     }
 
     /// Ends the subscription now, or once it has delivered `max` messages in total (at once if
@@ -100,10 +142,18 @@ public final class Subscription: @unchecked Sendable, Sequence {
             handler(message)
             return reachedLimit
         }
+        var wake: (() -> Void)? = nil
+        defer { wake?() }
         return lock.withLock { () -> Bool in
             guard !ended else { return false }
             deliveredCount += 1
-            if messages.count - head >= limit {
+            // A task waiting for a message takes it at once (nothing is queued while one waits).
+            while head == messages.count, !waiters.isEmpty, wake == nil {
+                wake = waiters.removeFirst().resolve(.success(message))
+            }
+            if wake != nil {
+                // Taken.
+            } else if messages.count - head >= limit {
                 droppedCount += 1
             } else {
                 messages.append(message)
@@ -132,9 +182,55 @@ public final class Subscription: @unchecked Sendable, Sequence {
 
     /// Ends the subscription; queued messages can still be read.
     func finish() {
-        lock.withLock {
+        let wakes = lock.withLock { () -> [() -> Void] in
             ended = true
             arrived.broadcast()
+            defer { waiters.removeAll() }
+            return waiters.compactMap { $0.resolve(.failure(.subscriptionClosed)) }
+        }
+        for wake in wakes { wake() }
+    }
+}
+
+/// Lifecycle events of jobs (PROTOCOL.md 4c) as typed `JobEvent`s: a subscription on
+/// `$JOB.<queue>.<event>` whose messages are read as events (a body that is not one is
+/// skipped). Iterate it, blocking or with `for await`; it ends with its subscription.
+public final class JobEvents: Sendable, Sequence, AsyncSequence {
+    /// The subscription underneath.
+    public let subscription: Subscription
+
+    init(_ subscription: Subscription) { self.subscription = subscription }
+
+    /// The next event; waits up to `timeout` (nil: forever). Throws `timeout`, or
+    /// `subscriptionClosed` once the subscription has ended.
+    public func next(timeout: DocketDuration? = nil) throws(DocketError) -> JobEvent {
+        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        while true {
+            let remaining = deadline.map { DocketDuration.milliseconds($0.remainingMilliseconds) }
+            if let event = JobEvent(try subscription.next(timeout: remaining)) { return event }
         }
     }
+
+    /// The next event, awaited without holding a thread.
+    public func next(timeout: DocketDuration? = nil) async throws(DocketError) -> JobEvent {
+        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        while true {
+            let remaining = deadline.map { DocketDuration.milliseconds($0.remainingMilliseconds) }
+            if let event = JobEvent(try await subscription.next(timeout: remaining)) { return event }
+        }
+    }
+
+    /// Stops the events.
+    public func unsubscribe() throws(DocketError) { try subscription.unsubscribe() }
+
+    public func makeIterator() -> AnyIterator<JobEvent> { AnyIterator { try? self.next() } }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let events: JobEvents
+
+        /// The next event; nil once the subscription has ended (or the task was cancelled).
+        public mutating func next() async -> JobEvent? { try? await events.next(timeout: nil) }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(events: self) }
 }

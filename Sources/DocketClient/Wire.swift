@@ -77,7 +77,7 @@ enum Wire {
     static func unsubscribe(sid: String, max: Int? = nil) throws(DocketError) -> [UInt8] {
         try checkSid(sid)
         if let max {
-            guard max >= 0 else { throw .badArgument("max messages must not be negative") }
+            guard (0...maxNumber).contains(max) else { throw .badArgument("max messages must be from 0 to \(maxNumber), not \(max)") }
             return Array("UNSUB \(sid) \(max)\r\n".utf8)
         }
         return Array("UNSUB \(sid)\r\n".utf8)
@@ -102,7 +102,7 @@ enum Wire {
         if let delay = options.delay { text += " delay=" + (try delay.wireText()) }
         if let at = options.at {
             if forRoute { throw .badArgument("a route cannot fix at=: each message makes a new job") }
-            guard at >= 0 else { throw .badArgument("at is unix seconds, not negative") }
+            guard (0...Int64(maxNumber)).contains(at) else { throw .badArgument("at is unix seconds from 0 to \(maxNumber), not \(at)") }
             text += " at=\(at)"
         }
         if let priority = options.priority {
@@ -154,29 +154,36 @@ enum Wire {
     /// command for an attempt that is no longer current).
     static func attemptField(_ attempt: Int?) throws(DocketError) -> String {
         guard let attempt else { return "" }
-        guard attempt >= 1 else { throw .badArgument("an attempt is numbered from 1, not \(attempt)") }
+        guard (1...maxNumber).contains(attempt) else { throw .badArgument("an attempt is numbered from 1 (to \(maxNumber)), not \(attempt)") }
         return " attempt=\(attempt)"
     }
 
-    static func fail(id: UInt64, attempt: Int? = nil, reason: [UInt8]? = nil, retry: RetryPolicy = .backoff) throws(DocketError) -> [UInt8] {
+    /// `FAIL <id> [attempt=<n>] [retry=<d>|retry=no] [<#bytes>]`, or with `throttle`
+    /// `FAIL <id> [attempt=<n>] throttle=<d> [scope=queue|group] [<#bytes>]`. One encoder for
+    /// both, so a retry with a throttle, or a scope without one, is refused in one place.
+    static func fail(
+        id: UInt64, attempt: Int? = nil, reason: [UInt8]? = nil, retry: RetryPolicy = .backoff, throttle: DocketDuration? = nil,
+        scope: String? = nil
+    ) throws(DocketError) -> [UInt8] {
         try checkID(id)
         var line = "FAIL \(id)" + (try attemptField(attempt))
+        if let throttle {
+            guard retry == .backoff else { throw .badArgument("a throttle does not go with a retry choice") }
+            let wire = try throttle.wireText()
+            guard (throttle.milliseconds ?? 0) > 0 else { throw .badArgument("a throttle must be longer than zero") }
+            line += " throttle=\(wire)"
+            if let scope {
+                guard ThrottleScope(rawValue: scope) != nil else { throw .badArgument("a throttle's scope is queue or group, not \"\(scope)\"") }
+                line += " scope=\(scope)"
+            }
+            return withOptionalPayload(line, reason)
+        }
+        guard scope == nil else { throw .badArgument("a scope goes only with a throttle") }
         switch retry {
         case .backoff: break
         case .never: line += " retry=no"
         case .after(let delay): line += " retry=" + (try delay.wireText())
         }
-        return withOptionalPayload(line, reason)
-    }
-
-    static func throttle(
-        id: UInt64, attempt: Int? = nil, for hold: DocketDuration, scope: ThrottleScope? = nil, reason: [UInt8]? = nil
-    ) throws(DocketError) -> [UInt8] {
-        try checkID(id)
-        let wire = try hold.wireText()
-        guard (hold.milliseconds ?? 0) > 0 else { throw .badArgument("a throttle must be longer than zero") }
-        var line = "FAIL \(id)" + (try attemptField(attempt)) + " throttle=\(wire)"
-        if let scope { line += " scope=\(scope.rawValue)" }
         return withOptionalPayload(line, reason)
     }
 
@@ -202,7 +209,7 @@ enum Wire {
     static func dead(queue: String, limit: Int? = nil) throws(DocketError) -> [UInt8] {
         try checkQueue(queue)
         if let limit {
-            guard limit >= 1 else { throw .badArgument("limit must be at least 1") }
+            guard (1...maxNumber).contains(limit) else { throw .badArgument("limit must be from 1 to \(maxNumber), not \(limit)") }
             return Array("DEAD \(queue) limit=\(limit)\r\n".utf8)
         }
         return Array("DEAD \(queue)\r\n".utf8)
@@ -216,19 +223,71 @@ enum Wire {
 
     // MARK: Queues, routes, server
 
-    static func queue(_ name: String, settings: [QueueSetting] = []) throws(DocketError) -> [UInt8] {
+    /// `QUEUE <queue>`: reading the queue document.
+    static func queue(_ name: String) throws(DocketError) -> [UInt8] {
         try checkQueue(name)
-        var line = "QUEUE \(name)"
-        var seen = Set<String>()
+        return Array("QUEUE \(name)\r\n".utf8)
+    }
+
+    /// `QUEUE <queue> <setting>=<value> ...`: at least one setting, each checked against the
+    /// server's bounds, written in the order of PROTOCOL.md's table whatever the caller's order.
+    static func setQueue(_ name: String, settings: [QueueSetting]) throws(DocketError) -> [UInt8] {
+        try checkQueue(name)
+        guard !settings.isEmpty else { throw .badArgument("no settings to change (QUEUE <queue> alone reads the queue)") }
+        var byName: [String: String] = [:]
         for setting in settings {
-            guard QueueSetting.names.contains(setting.name) else {
-                throw .badArgument("unknown queue setting \"\(setting.name)\"; known: \(QueueSetting.names.sorted().joined(separator: ", "))")
+            guard QueueSetting.order.contains(setting.name) else {
+                throw .badArgument("unknown queue setting \"\(setting.name)\"; known: \(QueueSetting.order.joined(separator: ", "))")
             }
-            guard seen.insert(setting.name).inserted else { throw .badArgument("\(setting.name) is set twice") }
-            try checkWord(setting.value, setting.name, maxBytes: 64)
-            line += " \(setting.name)=\(setting.value)"
+            guard byName[setting.name] == nil else { throw .badArgument("\(setting.name) is set twice") }
+            try checkSetting(setting)
+            byName[setting.name] = setting.value
         }
+        var line = "QUEUE \(name)"
+        for key in QueueSetting.order { if let value = byName[key] { line += " \(key)=\(value)" } }
         return Array((line + "\r\n").utf8)
+    }
+
+    /// A setting's value, as the server's `QueueSettings` reads it; `none` for any setting.
+    static func checkSetting(_ setting: QueueSetting) throws(DocketError) {
+        let value = setting.value
+        if value == "none" { return }
+        func bad(_ why: String) -> DocketError { .badArgument("\(setting.name)=\(value): \(why)") }
+        func integer(_ range: ClosedRange<Int>) -> Bool {
+            guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let number = Int(value)
+            else { return false }
+            return range.contains(number)
+        }
+        switch setting.name {
+        case "rate", "group_rate":
+            guard isValidRate(value) else {
+                throw bad("a rate is <n>/<window>: n from 1 to 1000000, the window longer than zero (100/1s, 100/s, 5/250ms)")
+            }
+        case "concurrency": guard integer(1...100_000) else { throw bad("concurrency is 1 to 100000") }
+        case "attempts": guard integer(1...1000) else { throw bad("attempts is 1 to 1000") }
+        case "backoff":
+            do { _ = try Backoff(value).wireText() } catch { throw bad("\(error)") }
+        case "jitter":
+            let digits = value.split(separator: ".", omittingEmptySubsequences: false)
+            guard (1...2).contains(digits.count), digits.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
+                let fraction = Double(value), fraction <= 1
+            else { throw bad("jitter is a plain decimal from 0 to 1") }
+        case "lease":
+            guard (DocketDuration(value).milliseconds ?? 0) > 0 else { throw bad("a lease is a duration longer than zero, at most 366 days") }
+        default:  // keep_completed, keep_dead
+            guard integer(0...Int.max) else { throw bad("\(setting.name) is a count, 0 or more") }
+        }
+    }
+
+    /// `<n>/<window>` as the server's `Rate.parse` reads it: n from 1 to 1000000, the window a
+    /// duration longer than zero, or a bare unit meaning one of it (`100/s`).
+    static func isValidRate(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 7, parts[0].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let limit = Int(parts[0]), (1...1_000_000).contains(limit), let first = parts[1].first
+        else { return false }
+        let window = first.isNumber ? String(parts[1]) : "1" + parts[1]
+        return (DocketDuration(window).milliseconds ?? 0) > 0
     }
 
     static func pause(_ name: String) throws(DocketError) -> [UInt8] {
@@ -257,6 +316,9 @@ enum Wire {
     static func unroute(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("UNROUTE", id) }
 
     // MARK: Helpers
+
+    /// The largest number the server reads in `at=`, `limit=`, `attempt=` and UNSUB (10 digits).
+    static let maxNumber = 9_999_999_999
 
     private static func idCommand(_ verb: String, _ id: UInt64) throws(DocketError) -> [UInt8] {
         try checkID(id)

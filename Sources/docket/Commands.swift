@@ -499,7 +499,7 @@ struct Queues: ParsableCommand {
         try connection.with { client in
             let queues = try client.queues()
             if json {
-                writeStdout("[" + queues.map { JSONFormat.compact($0) }.joined(separator: ",") + "]\n")
+                writeStdout("[" + queues.map { JSONFormat.compact($0.json) }.joined(separator: ",") + "]\n")
                 return
             }
             let header = ["QUEUE", "WAITING", "DELAYED", "ACTIVE", "COMPLETED", "DEAD", "PAUSED"]
@@ -587,7 +587,7 @@ struct Routes: ParsableCommand {
 
     func run() throws {
         try connection.with { client in
-            writeStdout("[" + (try client.routes()).map { JSONFormat.compact($0) }.joined(separator: ",\n ") + "]\n")
+            writeStdout("[" + (try client.routes()).map { JSONFormat.compact($0.json) }.joined(separator: ",\n ") + "]\n")
         }
     }
 }

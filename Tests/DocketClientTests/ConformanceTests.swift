@@ -12,7 +12,7 @@ import Testing
 
     static let document: JSONValue = {
         guard let data = FileManager.default.contents(atPath: casesFile.path),
-            let value = Array(data).withUnsafeBytes({ JSONValue.parse($0) })
+            let value = ConformanceRunner.exactIntegers(Array(data)).withUnsafeBytes({ JSONValue.parse($0) })
         else { fatalError("cannot read \(casesFile.path)") }
         return value
     }()
@@ -71,6 +71,44 @@ enum ConformanceRunner {
         } catch {
             return "malformed case: \(error)"
         }
+    }
+
+    /// The marker of an integer too long for a double to hold exactly (`JSONValue` numbers are
+    /// doubles): the cases' 19-digit ids are compared as their digits.
+    static let bigIntegerMarker = "#int:"
+
+    /// The case file with every integer literal of 16 digits or more (outside strings) turned
+    /// into the string `"#int:<digits>"`, so no id is rounded on the way in.
+    static func exactIntegers(_ text: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count)
+        var index = 0
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        while index < text.count {
+            let byte = text[index]
+            if byte == UInt8(ascii: "\"") {
+                var end = index + 1
+                while text[end] != UInt8(ascii: "\"") { end += text[end] == UInt8(ascii: "\\") ? 2 : 1 }
+                out += text[index...end]
+                index = end + 1
+            } else if isDigit(byte) || byte == UInt8(ascii: "-") {
+                var end = index + 1
+                while end < text.count, isDigit(text[end]) || [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-")].contains(text[end]) {
+                    end += 1
+                }
+                let literal = Array(text[index..<end])
+                if literal.count >= 16, literal.allSatisfy(isDigit) {
+                    out += Array("\"\(bigIntegerMarker)".utf8) + literal + [UInt8(ascii: "\"")]
+                } else {
+                    out += literal
+                }
+                index = end
+            } else {
+                out.append(byte)
+                index += 1
+            }
+        }
+        return out
     }
 
     struct CaseError: Error, CustomStringConvertible {
@@ -136,9 +174,28 @@ enum ConformanceRunner {
             return Int(number)
         }
 
+        /// An id, exactly: 19 digits do not fit a double.
         func id(_ name: String = "id") throws -> UInt64 {
+            if let text = values[name]?.stringValue, text.hasPrefix(ConformanceRunner.bigIntegerMarker) {
+                _ = take(name)
+                guard let value = UInt64(text.dropFirst(ConformanceRunner.bigIntegerMarker.count)) else { throw CaseError("\(name) is above 2^64") }
+                return value
+            }
             guard let value = try int(name), value >= 0 else { throw CaseError("missing \(name)") }
             return UInt64(value)
+        }
+
+        func number(_ name: String) throws -> Double? {
+            guard let value = take(name) else { return nil }
+            guard let number = value.numberValue else { throw CaseError("\(name) must be a number") }
+            return number
+        }
+
+        /// A `set_queue` setting: `"none"`, or its value in the case's type.
+        func setting(_ name: String, _ make: (JSONValue) throws -> QueueSetting) throws -> QueueSetting? {
+            guard let value = take(name) else { return nil }
+            if value.stringValue == "none" { return .reset(name) }
+            return try make(value)
         }
 
         func duration(_ name: String) throws -> DocketDuration? {
@@ -193,6 +250,20 @@ enum ConformanceRunner {
             options.key = try args.string("key")
             options.group = try args.string("group")
             bytes = try Wire.enqueue(queue: queue, payload: payload, options: options)
+        case "route":
+            let pattern = try args.required("pattern")
+            let queue = try args.required("queue")
+            var options = JobOptions()
+            options.delay = try args.duration("delay")
+            options.at = try args.int("at").map(Int64.init)
+            options.priority = try args.int("priority")
+            options.attempts = try args.int("attempts")
+            options.backoff = try args.string("backoff").map { Backoff($0) }
+            options.jitter = try args.number("jitter")
+            options.lease = try args.duration("lease")
+            options.key = try args.string("key")
+            options.group = try args.string("group")
+            bytes = try Wire.route(pattern: pattern, queue: queue, options: options)
         case "reserve":
             guard case .array(let list)? = args.take("queues") else { throw CaseError("queues must be a list") }
             bytes = try Wire.reserve(queues: list.compactMap(\.stringValue), timeout: args.duration("timeout"))
@@ -211,7 +282,8 @@ enum ConformanceRunner {
                 default: throw CaseError("retry must be false or a duration")
                 }
             }
-            bytes = try Wire.fail(id: id, attempt: attempt, reason: reason, retry: policy)
+            bytes = try Wire.fail(
+                id: id, attempt: attempt, reason: reason, retry: policy, throttle: args.duration("throttle"), scope: args.string("scope"))
         case "progress":
             guard let percent = try args.int("percent") else { throw CaseError("missing percent") }
             bytes = try Wire.progress(id: args.id(), percent: percent, attempt: args.int("attempt"), note: args.bytes("note"))
@@ -222,6 +294,46 @@ enum ConformanceRunner {
         case "retry_queue": bytes = try Wire.retryQueue(queue: args.required("queue"))
         case "delete": bytes = try Wire.delete(id: args.id())
         case "help": bytes = Wire.help()
+        case "wait": bytes = try Wire.wait(id: args.id(), timeout: args.duration("timeout"))
+        case "queue": bytes = try Wire.queue(args.required("queue"))
+        case "set_queue":
+            let queue = try args.required("queue")
+            func text(_ value: JSONValue) throws -> String {
+                guard let text = value.stringValue else { throw CaseError("a string setting") }
+                return text
+            }
+            func integer(_ value: JSONValue) throws -> Int {
+                guard let number = value.numberValue, number == number.rounded() else { throw CaseError("an integer setting") }
+                return Int(number)
+            }
+            func duration(_ value: JSONValue) throws -> DocketDuration {
+                switch value {
+                case .number(let seconds): return .seconds(seconds)
+                case .string(let text): return DocketDuration(text)
+                default: throw CaseError("a duration setting")
+                }
+            }
+            let settings: [QueueSetting?] = [
+                try args.setting("keep_dead") { .keepDead(try integer($0)) },
+                try args.setting("keep_completed") { .keepCompleted(try integer($0)) },
+                try args.setting("lease") { .lease(try duration($0)) },
+                try args.setting("jitter") { value in
+                    guard let number = value.numberValue else { throw CaseError("jitter must be a number") }
+                    return .jitter(number)
+                },
+                try args.setting("backoff") { .backoff(Backoff(try text($0))) },
+                try args.setting("attempts") { .attempts(try integer($0)) },
+                try args.setting("concurrency") { .concurrency(try integer($0)) },
+                try args.setting("group_rate") { .groupRate(try text($0)) },
+                try args.setting("rate") { .rate(try text($0)) },
+            ]
+            bytes = try Wire.setQueue(queue, settings: settings.compactMap { $0 })
+        case "pause": bytes = try Wire.pause(args.required("queue"))
+        case "resume": bytes = try Wire.resume(args.required("queue"))
+        case "queues": bytes = Wire.queues()
+        case "stats": bytes = Wire.stats()
+        case "unroute": bytes = try Wire.unroute(id: args.id())
+        case "routes": bytes = Wire.routes()
         default: throw CaseError("unknown call \(call)")
         }
         try args.finish()
@@ -303,7 +415,10 @@ enum ConformanceRunner {
     /// A routed op in the result vocabulary of the cases.
     static func vocabulary(_ routed: Routed) -> JSONValue {
         func one(_ key: String, _ value: JSONValue) -> JSONValue { .object([key: value]) }
-        func number<T: BinaryInteger>(_ value: T) -> JSONValue { .number(Double(value)) }
+        /// As `exactIntegers` reads the cases: 16 digits or more as `"#int:<digits>"`.
+        func number<T: BinaryInteger>(_ value: T) -> JSONValue {
+            value >= 1_000_000_000_000_000 ? .string(bigIntegerMarker + String(value)) : .number(Double(value))
+        }
         switch routed {
         case .message(let message):
             return one(
@@ -340,8 +455,12 @@ enum ConformanceRunner {
             case .count(let count): return one("count", number(count))
             case .json(let value, _): return one("json", value)
             case .help(let text): return one("help", .string(text))
-            case .wait(let outcome): return one("wait", .string("\(outcome)"))
-            case .routeID(let id): return one("route", number(id))
+            case .wait(let id, .completed(let result)):
+                return one("outcome", .object(["id": number(id), "state": .string("completed"), "detail": .string(latin1(result))]))
+            case .wait(let id, .dead(let error)):
+                return one("outcome", .object(["id": number(id), "state": .string("dead"), "detail": .string(latin1(error))]))
+            case .wait(let id, .pending(let state)): return one("pending", .object(["id": number(id), "state": .string(state)]))
+            case .routeID(let id): return one("route_id", number(id))
             case .error(let code, let message): return one("error", .object(["code": .string(code), "message": .string(message)]))
             }
         }

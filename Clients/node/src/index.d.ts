@@ -14,6 +14,7 @@ import type {
   FailOutcome,
   HeadersInit,
   Job,
+  JobId,
   JobOutcome,
   Payload,
   QueueSettings,
@@ -30,6 +31,7 @@ export type {
   Frame,
   HeadersInit,
   Job,
+  JobId,
   JobOutcome,
   Payload,
   QueueSettings,
@@ -426,7 +428,7 @@ export declare class Client extends EventEmitter {
   drain(opts?: { timeout?: number }): Promise<void>;
 
   // Jobs
-  enqueue(queue: string, payload: Payload, opts?: EnqueueOptions): Promise<{ id: number; duplicate: boolean }>;
+  enqueue(queue: string, payload: Payload, opts?: EnqueueOptions): Promise<{ id: JobId; duplicate: boolean }>;
   /** The next job of the first queue that has one; null when `timeout` passes. Without a timeout the connection waits. */
   reserve(queues: string | string[], opts?: { timeout?: Duration }): Promise<Job | null>;
   ack(id: number | string, result?: Payload, opts?: { attempt?: number }): Promise<void>;
@@ -451,7 +453,7 @@ export declare class Client extends EventEmitter {
   pause(name: string): Promise<void>;
   resume(name: string): Promise<void>;
   /** Resolves with the route id. */
-  route(pattern: string, queue: string, options?: RouteOptions): Promise<number>;
+  route(pattern: string, queue: string, options?: RouteOptions): Promise<JobId>;
   unroute(id: number | string): Promise<void>;
   routes(): Promise<RouteInfo[]>;
   /** Lifecycle events of a queue (`$JOB.<queue>.>`), or of every queue (no argument or `'*'`). */
@@ -492,7 +494,7 @@ export interface Logger {
 /** What a handler gets. */
 export interface JobContext {
   /** The same for every run of the job. */
-  readonly id: number;
+  readonly id: JobId;
   readonly queue: string;
   /** Which run this is, from 1 (not unique after a server crash: use `delivery`). */
   readonly attempt: number;

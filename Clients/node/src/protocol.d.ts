@@ -109,9 +109,15 @@ export type FailOutcome =
   | { outcome: 'dead' }
   | { outcome: 'throttled'; delayMs: number };
 
+/**
+ * A job (or route) id as the server sent it: a number, or above Number.MAX_SAFE_INTEGER (2^53 - 1)
+ * the exact decimal string (ids have up to 19 digits). Every method that takes an id takes either.
+ */
+export type JobId = number | string;
+
 /** A reserved job (`JOB`). */
 export interface Job {
-  id: number;
+  id: JobId;
   queue: string;
   /** Which run this is, from 1, as the server counts them (not unique after a crash: see `delivery`). */
   attempt: number;
@@ -124,7 +130,7 @@ export interface Job {
 
 /** What `wait()` resolves with (`OUTCOME` or `PENDING`). */
 export interface JobOutcome {
-  id: number;
+  id: JobId;
   /** `completed` or `dead` once finished; while `pending`, the job's state then. */
   state: 'completed' | 'dead' | 'waiting' | 'delayed' | 'active' | (string & {});
   /** True when the timeout passed before the job finished. */
@@ -145,11 +151,11 @@ export type Frame =
   | { op: 'NOJOB' }
   | { op: 'OK'; text: string }
   | { op: 'ERR'; text: string }
-  | { op: 'JOB'; id: number; queue: string; attempt: number; leaseMs: number | null; delivery: number | string | null; payload: Buffer }
+  | { op: 'JOB'; id: JobId; queue: string; attempt: number; leaseMs: number | null; delivery: number | string | null; payload: Buffer }
   | { op: 'JSON'; value: any; payload: Buffer }
   | { op: 'HELP'; text: string }
-  | { op: 'OUTCOME'; id: number; state: 'completed' | 'dead'; payload: Buffer }
-  | { op: 'PENDING'; id: number; state: string };
+  | { op: 'OUTCOME'; id: JobId; state: 'completed' | 'dead'; payload: Buffer }
+  | { op: 'PENDING'; id: JobId; state: string };
 
 /** Where a frame goes, given the call of the oldest command waiting for a reply. */
 export type Routed =

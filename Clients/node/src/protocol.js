@@ -36,6 +36,10 @@ export function toBytes(data) {
 }
 
 const DURATION_RE = /^\d+(ms|s|m|h|d)?$/;
+/** The longest duration the server reads: 366 days, in ms. */
+const MAX_DURATION_MS = 366 * 86_400_000;
+/** The largest number the server reads in most fields (at most 10 digits). */
+const MAX_NUMBER = 9_999_999_999;
 
 /**
  * A duration as the server reads it. A number of milliseconds is written in the canonical form
@@ -49,11 +53,26 @@ const DURATION_RE = /^\d+(ms|s|m|h|d)?$/;
 export function formatDuration(d, what = 'duration') {
   if (typeof d === 'number') {
     if (!Number.isFinite(d) || d < 0) throw new InvalidArgument(`${what} must be a non-negative number of milliseconds`);
+    if (Math.round(d) > MAX_DURATION_MS) throw new InvalidArgument(`${what} is longer than 366 days, the longest the server reads`);
     if (d % 1000 === 0) return `${d / 1000}s`;
     return `${Math.round(d)}ms`;
   }
-  if (typeof d === 'string' && DURATION_RE.test(d)) return d;
+  if (typeof d === 'string' && DURATION_RE.test(d) && d.replace(/\D+$/, '').length <= 12) {
+    if (durationMs(d) > MAX_DURATION_MS) throw new InvalidArgument(`${what} ${JSON.stringify(d)} is longer than 366 days, the longest the server reads`);
+    return d;
+  }
   throw new InvalidArgument(`${what} must be milliseconds or a duration like "250ms", "30s", "5m" (got ${JSON.stringify(d)})`);
+}
+
+/**
+ * A duration that must be longer than zero (a lease, a throttle, a rate's window).
+ * @param {number|string} d @param {string} what
+ * @returns {string}
+ */
+function positiveDuration(d, what) {
+  const text = formatDuration(d, what);
+  if (durationMs(text) <= 0) throw new InvalidArgument(`${what} must be longer than zero`);
+  return text;
 }
 
 /**
@@ -150,7 +169,7 @@ export function formatJobId(id) {
  */
 function attemptOption(attempt) {
   if (attempt === undefined || attempt === null) return '';
-  return ` attempt=${intInRange(attempt, 'attempt', 1, Number.MAX_SAFE_INTEGER)}`;
+  return ` attempt=${intInRange(attempt, 'attempt', 1, MAX_NUMBER)}`;
 }
 
 /** @param {string} s @returns {boolean} a subject one can publish to (no wildcards) */
@@ -369,15 +388,31 @@ export function commandBytes(line, payload) {
  * @property {string} [group] the group (tenant, customer, API key) whose queue `group_rate` applies (1..200 bytes, no blanks)
  */
 
-/** @param {EnqueueOptions['backoff']} b */
+/**
+ * A backoff as the server reads it: `fixed:<d>`, or `exp:<base>[:<cap>]` with a base longer than
+ * zero and a cap not below it.
+ * @param {EnqueueOptions['backoff']} b
+ */
 function formatBackoff(b) {
-  if (typeof b === 'string') return token(b, 'backoff');
-  if (b && b.type === 'fixed') return `fixed:${formatDuration(b.delay, 'backoff delay')}`;
-  if (b && b.type === 'exp') {
+  let text;
+  if (typeof b === 'string') text = b;
+  else if (b && b.type === 'fixed') text = `fixed:${formatDuration(b.delay, 'backoff delay')}`;
+  else if (b && b.type === 'exp') {
     const base = formatDuration(b.base, 'backoff base');
-    return b.cap === undefined ? `exp:${base}` : `exp:${base}:${formatDuration(b.cap, 'backoff cap')}`;
+    text = b.cap === undefined ? `exp:${base}` : `exp:${base}:${formatDuration(b.cap, 'backoff cap')}`;
+  } else {
+    throw new InvalidArgument('backoff must be "fixed:<d>", "exp:<base>[:<cap>]", {type:"fixed",delay} or {type:"exp",base,cap}');
   }
-  throw new InvalidArgument('backoff must be "fixed:<d>", "exp:<base>[:<cap>]", {type:"fixed",delay} or {type:"exp",base,cap}');
+  const parts = text.split(':');
+  const shaped = (parts[0] === 'fixed' && parts.length === 2) || (parts[0] === 'exp' && (parts.length === 2 || parts.length === 3));
+  if (!shaped) throw new InvalidArgument(`backoff ${JSON.stringify(text)} is not fixed:<duration> or exp:<base>[:<cap>]`);
+  for (const p of parts.slice(1)) formatDuration(p, 'backoff');
+  if (parts[0] === 'exp') {
+    const base = durationMs(parts[1]);
+    if (base <= 0) throw new InvalidArgument(`backoff ${JSON.stringify(text)}: the base must be longer than zero`);
+    if (parts.length === 3 && durationMs(parts[2]) < base) throw new InvalidArgument(`backoff ${JSON.stringify(text)}: the cap must not be below the base`);
+  }
+  return text;
 }
 
 /**
@@ -390,7 +425,9 @@ export function encodeEnqueue(queue, payload, opts = {}) {
   if (opts.delay !== undefined) line += ` delay=${formatDuration(opts.delay, 'delay')}`;
   if (opts.at !== undefined) {
     const at = opts.at instanceof Date ? Math.ceil(opts.at.getTime() / 1000) : opts.at;
-    if (!Number.isSafeInteger(at) || /** @type {number} */ (at) < 0) throw new InvalidArgument('at must be a Date or unix seconds');
+    if (!Number.isSafeInteger(at) || /** @type {number} */ (at) < 0 || /** @type {number} */ (at) > MAX_NUMBER) {
+      throw new InvalidArgument('at must be a Date or unix seconds (0 to 9999999999)');
+    }
     line += ` at=${at}`;
   }
   if (opts.priority !== undefined) line += ` pri=${intInRange(opts.priority, 'priority', -1_000_000, 1_000_000)}`;
@@ -400,7 +437,7 @@ export function encodeEnqueue(queue, payload, opts = {}) {
     if (typeof opts.jitter !== 'number' || !(opts.jitter >= 0 && opts.jitter <= 1)) throw new InvalidArgument('jitter must be a number from 0 to 1');
     line += ` jitter=${plainDecimal(opts.jitter)}`;
   }
-  if (opts.lease !== undefined) line += ` lease=${formatDuration(opts.lease, 'lease')}`;
+  if (opts.lease !== undefined) line += ` lease=${positiveDuration(opts.lease, 'lease')}`;
   if (opts.key !== undefined) line += ` key=${checkKey(opts.key)}`;
   if (opts.group !== undefined) line += ` group=${checkGroup(opts.group)}`;
   return commandBytes(line, toBytes(payload));
@@ -453,7 +490,7 @@ export function encodeFail(id, opts = {}) {
   if (opts.retry === false || opts.retry === 'no') line += ' retry=no';
   else if (hasRetry) line += ` retry=${formatDuration(/** @type {number|string} */ (opts.retry), 'retry')}`;
   if (hasThrottle) {
-    line += ` throttle=${formatDuration(/** @type {number|string} */ (opts.throttle), 'throttle')}`;
+    line += ` throttle=${positiveDuration(/** @type {number|string} */ (opts.throttle), 'throttle')}`;
     if (opts.scope !== undefined && opts.scope !== null) line += ` scope=${opts.scope}`;
   }
   return commandBytes(line, optionalPayload(opts.reason));
@@ -524,12 +561,20 @@ export const encodeUnroute = (id) => commandBytes(`UNROUTE ${formatJobId(id)}`);
  */
 export function formatRate(r, what = 'rate') {
   if (typeof r === 'string') {
-    if (/^[0-9]{1,10}\/(?:[0-9]{1,12})?(?:ms|s|m|h|d)?$/.test(r) && !/\/$/.test(r)) return r;
+    const m = /^([0-9]{1,7})\/([0-9]{0,12})(ms|s|m|h|d)?$/.exec(r);
+    if (m && (m[2] !== '' || m[3] !== undefined)) {
+      intInRange(Number(m[1]), `${what} limit`, 1, MAX_RATE);
+      positiveDuration(`${m[2] || '1'}${m[3] ?? ''}`, `${what} window`);
+      return r;
+    }
   } else if (r && typeof r === 'object') {
-    return `${intInRange(r.limit, `${what} limit`, 1, 4_294_967_295)}/${formatDuration(r.per, `${what} per`)}`;
+    return `${intInRange(r.limit, `${what} limit`, 1, MAX_RATE)}/${positiveDuration(r.per, `${what} per`)}`;
   }
   throw new InvalidArgument(`${what} must be "<n>/<duration>" ("100/1s", "100/s", "5/250ms") or {limit, per} (got ${JSON.stringify(r)})`);
 }
+
+/** The most starts a rate allows per window. */
+const MAX_RATE = 1_000_000;
 
 /**
  * Queue settings for `QUEUE <queue> <setting>=<value> ...`. A setting given as `null` is sent as
@@ -550,7 +595,7 @@ export function formatRate(r, what = 'rate') {
 const QUEUE_SETTINGS = {
   rate: ['rate', (v) => formatRate(v, 'rate')],
   groupRate: ['group_rate', (v) => formatRate(v, 'groupRate')],
-  concurrency: ['concurrency', (v) => intInRange(v, 'concurrency', 1, 4_294_967_295)],
+  concurrency: ['concurrency', (v) => intInRange(v, 'concurrency', 1, 100_000)],
   attempts: ['attempts', (v) => intInRange(v, 'attempts', 1, 1000)],
   backoff: ['backoff', (v) => formatBackoff(v)],
   jitter: [
@@ -560,7 +605,7 @@ const QUEUE_SETTINGS = {
       return plainDecimal(v);
     },
   ],
-  lease: ['lease', (v) => formatDuration(v, 'lease')],
+  lease: ['lease', (v) => positiveDuration(v, 'lease')],
   keepCompleted: ['keep_completed', (v) => intInRange(v, 'keepCompleted', 0, Number.MAX_SAFE_INTEGER)],
   keepDead: ['keep_dead', (v) => intInRange(v, 'keepDead', 0, Number.MAX_SAFE_INTEGER)],
 };
@@ -601,6 +646,7 @@ export function encodeQueueSet(queue, settings) {
  */
 export function encodeRoute(pattern, queue, opts = {}) {
   if (!isValidSubscribeSubject(pattern)) throw new InvalidArgument(`invalid subject pattern ${JSON.stringify(pattern)}`);
+  if (pattern.startsWith('$')) throw new InvalidArgument(`reserved subjects ($...) cannot be routed: ${JSON.stringify(pattern)}`);
   const o = /** @type {Record<string, unknown>} */ (opts ?? {});
   if (o.key !== undefined || o.at !== undefined) throw new InvalidArgument('a route cannot take key or at (each message makes a new job)');
   // The same options as ENQ: encode them as one and take its option fields.
@@ -620,29 +666,27 @@ export function encodeRoute(pattern, queue, opts = {}) {
  *   | {op:'PING'} | {op:'PONG'} | {op:'NOJOB'}
  *   | {op:'OK', text: string}
  *   | {op:'ERR', text: string}
- *   | {op:'JOB', id: number, queue: string, attempt: number, leaseMs: number|null, delivery: number|string|null, payload: Buffer}
+ *   | {op:'JOB', id: number|string, queue: string, attempt: number, leaseMs: number|null, delivery: number|string|null, payload: Buffer}
  *   | {op:'JSON', value: any, payload: Buffer}
  *   | {op:'HELP', text: string}
- *   | {op:'OUTCOME', id: number, state: 'completed'|'dead', payload: Buffer}
- *   | {op:'PENDING', id: number, state: string}} Frame
+ *   | {op:'OUTCOME', id: number|string, state: 'completed'|'dead', payload: Buffer}
+ *   | {op:'PENDING', id: number|string, state: string}} Frame
  */
 
 const SIZE_RE = /^[0-9]{1,10}$/;
 const ID_RE = /^[0-9]{1,19}$/;
 
 /**
- * A job (or route) id the server sent: at most 19 digits (PROTOCOL.md). One above
- * Number.MAX_SAFE_INTEGER cannot be held exactly by a JavaScript number, and a rounded id would
- * name another job: it is a protocol error rather than a silent mistake (a server reaches it only
- * after 2^53 jobs).
+ * A job (or route) id the server sent: positive, at most 19 digits (PROTOCOL.md). A number when it
+ * is at most Number.MAX_SAFE_INTEGER; above, the decimal string, exactly (a rounded number would
+ * name another job). Every method that takes an id takes the string back.
  * @param {string} s @param {string} what @param {string} line
- * @returns {number}
+ * @returns {number|string}
  */
 function idValue(s, what, line) {
-  if (!ID_RE.test(s)) throw new ProtocolError(`${what} is not a number of at most 19 digits: ${JSON.stringify(line)}`);
+  if (!ID_RE.test(s) || /^0+$/.test(s)) throw new ProtocolError(`${what} is not a positive number of at most 19 digits: ${JSON.stringify(line)}`);
   const n = Number(s);
-  if (!Number.isSafeInteger(n)) throw new ProtocolError(`${what} ${s} is above 2^53 - 1, which this client cannot hold exactly`);
-  return n;
+  return Number.isSafeInteger(n) ? n : s.replace(/^0+/, '');
 }
 
 /** @param {string} s @param {string} what */
@@ -852,7 +896,8 @@ export class Parser {
         const f = fields(rest);
         if (f.length !== 2) throw new ProtocolError(`PENDING needs 2 fields: ${JSON.stringify(line)}`);
         const id = idValue(f[0], 'PENDING job id', line);
-        if (!/^[a-z_]+$/.test(f[1])) throw new ProtocolError(`PENDING state is not a word: ${JSON.stringify(line)}`);
+        // Any lower-case word: a later server may add job states.
+        if (!/^[a-z][a-z_]*$/.test(f[1])) throw new ProtocolError(`PENDING state is not a lower-case word: ${JSON.stringify(line)}`);
         return { op: 'PENDING', id, state: f[1] };
       }
       case 'JSON':
@@ -899,7 +944,7 @@ function finishPayloadFrame(p, payload) {
       };
     }
     case 'JOB':
-      return { op: 'JOB', id: Number(f[0]), queue: f[1], attempt: Number(f[2]), leaseMs: p.extra.leaseMs, delivery: p.extra.delivery, payload };
+      return { op: 'JOB', id: idValue(f[0], 'JOB id', f.join(' ')), queue: f[1], attempt: Number(f[2]), leaseMs: p.extra.leaseMs, delivery: p.extra.delivery, payload };
     case 'JSON': {
       let value;
       try {
@@ -912,7 +957,7 @@ function finishPayloadFrame(p, payload) {
     case 'HELP':
       return { op: 'HELP', text: payload.toString('utf8') };
     case 'OUTCOME':
-      return { op: 'OUTCOME', id: Number(f[0]), state: /** @type {'completed'|'dead'} */ (f[1]), payload };
+      return { op: 'OUTCOME', id: idValue(f[0], 'OUTCOME job id', f.join(' ')), state: /** @type {'completed'|'dead'} */ (f[1]), payload };
     default:
       throw new ProtocolError(`internal: unknown payload frame ${p.kind}`);
   }
@@ -944,7 +989,7 @@ export function parseJobError(text) {
 
 /**
  * @typedef {object} Job
- * @property {number} id
+ * @property {number|string} id a number, or the exact decimal string above Number.MAX_SAFE_INTEGER
  * @property {string} queue
  * @property {number} attempt which run this is, from 1 (as the server counts them)
  * @property {number|null} leaseMs the job's lease (`lease=` of JOB); null from a server that does not send it
@@ -957,7 +1002,7 @@ export function parseJobError(text) {
 /**
  * What WAIT answers (`OUTCOME` or `PENDING`).
  * @typedef {object} JobOutcome
- * @property {number} id
+ * @property {number|string} id
  * @property {string} state `completed` or `dead` once finished; while pending (the timeout passed
  *   first), the job's state then: `waiting`, `delayed` or `active`
  * @property {boolean} pending true when the timeout passed before the job finished
@@ -992,7 +1037,7 @@ export const replyDecoders = {
     if (f.op !== 'PONG') throw unexpected(f, 'ping');
     return null;
   },
-  /** `+OK <id>` or `+OK <id> duplicate` @returns {{id: number, duplicate: boolean}} */
+  /** `+OK <id>` or `+OK <id> duplicate` @returns {{id: number|string, duplicate: boolean}} */
   enqueue(f) {
     const m = f.op === 'OK' && /^([0-9]{1,19})(?:[ \t]+(duplicate))?$/.exec(f.text);
     if (!m) throw unexpected(f, 'enqueue');

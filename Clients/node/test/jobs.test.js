@@ -79,8 +79,9 @@ test('enqueue options, durations and idempotency keys', { timeout: 10_000 }, asy
   // Checked before sending ...
   await assert.rejects(c.enqueue('bad!queue', 'x'), InvalidArgument);
   await assert.rejects(c.enqueue('opts', 'x', { attempts: 0 }), InvalidArgument);
+  await assert.rejects(c.enqueue('opts', 'x', { backoff: 'linear:5s' }), InvalidArgument);
   // ... or by the server.
-  await assert.rejects(c.enqueue('opts', 'x', { backoff: 'linear:5s' }), (e) => e instanceof DocketError && e.code === 'BAD_OPTION');
+  await assert.rejects(c.command(Buffer.from('ENQ opts backoff=linear:5s 1\r\nx\r\n'), 'enqueue'), (e) => e instanceof DocketError && e.code === 'BAD_OPTION');
   await assert.rejects(c.command(Buffer.from('RESERVE\r\n'), 'reserve'), (e) => e instanceof DocketError && e.code === 'BAD_QUEUE');
   await assert.rejects(c.enqueue('opts', 'x', { delay: '1.5s' }), InvalidArgument);
   await assert.rejects(c.enqueue('has space', 'x'), InvalidArgument);

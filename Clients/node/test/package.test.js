@@ -185,13 +185,13 @@ declare var console: { log(...data: any[]): void; info(...data: any[]): void; wa
 // A program that uses the API as the README shows it, and misuses it where the types must object.
 const USAGE_TS = `import {
   connect, Client, Worker, DocketError, NotHeld, StoreFull, Throttle, NonRetryableError, TlsError, PermissionError,
-  type JobEvent, type QueueInfo, type JobOutcome, type ServerStats, type JobContext,
+  type JobEvent, type QueueInfo, type JobOutcome, type ServerStats, type JobContext, type JobId,
 } from 'docketd-client';
 import { encodeWait, Parser, type Frame } from 'docketd-client/protocol';
 
 async function main(): Promise<void> {
   const client: Client = await connect({ url: 'tls://127.0.0.1:4222', tls: { caFile: 'ca.pem', certFile: 'c.pem', keyFile: 'c.key' } });
-  const { id, duplicate }: { id: number; duplicate: boolean } = await client.enqueue('emails', { to: 'a' }, { attempts: 5, backoff: { type: 'exp', base: '1s', cap: '1h' }, key: 'k', group: 'g' });
+  const { id, duplicate }: { id: JobId; duplicate: boolean } = await client.enqueue('emails', { to: 'a' }, { attempts: 5, backoff: { type: 'exp', base: '1s', cap: '1h' }, key: 'k', group: 'g' });
   const outcome: JobOutcome = await client.wait(id, { timeout: '10s' });
   if (!outcome.pending && outcome.state === 'completed') console.log(outcome.result?.toString(), duplicate);
   const q: QueueInfo = await client.queue('emails');
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
   const stats: ServerStats = await client.stats();
   console.log(blocked, stats.route_refusals, (await client.inspect(id)).state);
   await client.setQueue('emails', { rate: '100/1s', groupRate: { limit: 5, per: 250 }, keepDead: null });
-  const routeId: number = await client.route('orders.*', 'billing', { attempts: 2 });
+  const routeId: JobId = await client.route('orders.*', 'billing', { attempts: 2 });
   await client.unroute(routeId);
   for await (const ev of client.events('emails', { events: ['completed', 'dead'] })) {
     const e: JobEvent = ev;

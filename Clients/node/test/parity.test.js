@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import * as docket from '../src/index.js';
 import { Client, connect, commandBytes, DocketError, InvalidArgument, PermissionError, ProtocolError, ServerError, StoreFull, Subscription } from '../src/index.js';
-import { Parser, parseRoutedReply, route } from '../src/protocol.js';
+import { Parser, encodeWait, parseRoutedReply, route } from '../src/protocol.js';
 import { startServer, within } from '../testkit/helpers.js';
 import { natsSkipReason, startNatsServer } from '../testkit/tls.js';
 
@@ -160,17 +160,23 @@ test('a route\'s reply: the job ids, a refusal as StoreFull, anything else a pro
   }
 });
 
-test('job ids: at most 19 digits; one a JavaScript number cannot hold exactly is a protocol error, not a rounded id', () => {
+test('job ids: at most 19 digits; one a JavaScript number cannot hold exactly is its exact decimal string, never a rounded id', () => {
   const frames = [];
   const p = new Parser((f) => frames.push(f));
   p.push(Buffer.from('PENDING 9007199254740991 waiting\r\n'));
+  p.push(Buffer.from('PENDING 9007199254740993 waiting\r\n'));
+  p.push(Buffer.from('OUTCOME 9999999999999999999 dead 0\r\n\r\n'));
   assert.equal(frames[0].id, Number.MAX_SAFE_INTEGER);
-  for (const line of ['PENDING 9007199254740993 waiting\r\n', 'JOB 12345678901234567890 q 1 0\r\n\r\n', 'OUTCOME 9999999999999999999 dead 0\r\n\r\n']) {
+  assert.equal(frames[1].id, '9007199254740993');
+  assert.equal(frames[2].id, '9999999999999999999');
+  for (const line of ['JOB 12345678901234567890 q 1 0\r\n\r\n', 'PENDING 0 waiting\r\n']) {
     assert.throws(() => new Parser(() => {}).push(Buffer.from(line)), ProtocolError, line);
   }
   const ok = [];
   new Parser((f) => ok.push(f)).push(Buffer.from('+OK 9999999999999999999\r\n'));
-  assert.throws(() => route(ok[0], 'enqueue'), ProtocolError);
+  assert.deepEqual(route(ok[0], 'enqueue'), { to: 'reply', value: { id: '9999999999999999999', duplicate: false } });
+  // ... and the string goes back out as it came.
+  assert.equal(encodeWait('9999999999999999999').toString(), 'WAIT 9999999999999999999\r\n');
 });
 
 // ---------------------------------------------------------------------------------------------

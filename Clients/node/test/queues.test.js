@@ -206,7 +206,8 @@ test('route(), routes(), unroute(): messages become jobs', { timeout: 10_000 }, 
   await c.unroute(rid);
   assert.ok(!(await c.routes()).some((r) => r.id === rid));
   await assert.rejects(c.unroute(rid), (e) => e instanceof DocketError && e.code === 'NOT_FOUND');
-  await assert.rejects(c.route('$JOB.x', 'routed'), DocketError);
+  await assert.rejects(c.route('$JOB.x', 'routed'), InvalidArgument); // reserved subjects: refused before sending
+  await assert.rejects(c.command(Buffer.from('ROUTE $JOB.x routed\r\n'), 'route'), (e) => e instanceof DocketError && e.code === 'BAD_OPTION');
 });
 
 test('events() yields typed lifecycle events of a queue', { timeout: 10_000 }, async () => {

@@ -142,8 +142,10 @@ def test_job_verbs(url):
                 await c.inspect(dead)
             with pytest.raises(aio.NotFound):
                 await c.wait(dead)
+            with pytest.raises(aio.BadArgument):
+                await c.enqueue("q", "x", lease=0)  # refused before sending
             with pytest.raises(aio.BadOption):
-                await c.enqueue("q", "x", lease=0)
+                await c._request("enqueue", b"ENQ q lease=0s 1\r\nx\r\n")
             with pytest.raises(aio.BadId):
                 await c._request("ack", b"ACK abc\r\n")
             with pytest.raises(aio.BadArgument):

@@ -70,6 +70,42 @@ def _retry(args: Dict[str, Any]) -> Any:
     return args.get("retry")  # false -> retry=no, duration otherwise
 
 
+def _settings(args: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in args.items() if k in P.QUEUE_SETTINGS}
+
+
+#: The arguments each call takes (README's call vocabulary): a case with any
+#: other argument is malformed, so none is silently dropped.
+CALL_ARGS: Dict[str, Tuple[str, ...]] = {
+    "publish": ("subject", "payload", "reply", "headers"),
+    "subscribe": ("subject", "sid", "queue"),
+    "unsubscribe": ("sid", "max"),
+    "ping": (),
+    "enqueue": ("queue", "payload", "delay", "at", "priority", "attempts", "backoff", "jitter", "lease", "key", "group"),
+    "reserve": ("queues", "timeout"),
+    "ack": ("id", "attempt", "result"),
+    "fail": ("id", "attempt", "reason", "retry", "throttle", "scope"),
+    "progress": ("id", "percent", "attempt", "note"),
+    "touch": ("id", "attempt"),
+    "inspect": ("id",),
+    "dead": ("queue", "limit"),
+    "retry": ("id",),
+    "retry_queue": ("queue",),
+    "delete": ("id",),
+    "help": (),
+    "wait": ("id", "timeout"),
+    "queue": ("queue",),
+    "set_queue": ("queue",) + tuple(P.QUEUE_SETTINGS),
+    "pause": ("queue",),
+    "resume": ("queue",),
+    "queues": (),
+    "stats": (),
+    "route": ("pattern", "queue", "delay", "priority", "attempts", "backoff", "jitter", "lease", "group", "key", "at"),
+    "unroute": ("id",),
+    "routes": (),
+}
+
+
 ENCODERS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
     "publish": lambda a: P.encode_publish(
         a["subject"], wire(a["payload"]), a.get("reply"), [tuple(h) for h in a.get("headers", [])] or None
@@ -88,10 +124,13 @@ ENCODERS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
         jitter=a.get("jitter"),
         lease=a.get("lease"),
         key=a.get("key"),
+        group=a.get("group"),
     ),
     "reserve": lambda a: P.encode_reserve(a["queues"], a.get("timeout")),
     "ack": lambda a: P.encode_ack(a["id"], _payload(a, "result"), attempt=a.get("attempt")),
-    "fail": lambda a: P.encode_fail(a["id"], _payload(a, "reason"), _retry(a), attempt=a.get("attempt")),
+    "fail": lambda a: P.encode_fail(
+        a["id"], _payload(a, "reason"), _retry(a), attempt=a.get("attempt"), throttle=a.get("throttle"), scope=a.get("scope")
+    ),
     "progress": lambda a: P.encode_progress(a["id"], a["percent"], _payload(a, "note"), attempt=a.get("attempt")),
     "touch": lambda a: P.encode_touch(a["id"], attempt=a.get("attempt")),
     "inspect": lambda a: P.encode_inspect(a["id"]),
@@ -100,6 +139,28 @@ ENCODERS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
     "retry_queue": lambda a: P.encode_retry_queue(a["queue"]),
     "delete": lambda a: P.encode_delete(a["id"]),
     "help": lambda a: P.encode_help(),
+    "wait": lambda a: P.encode_wait(a["id"], a.get("timeout")),
+    "queue": lambda a: P.encode_queue(a["queue"]),
+    "set_queue": lambda a: P.encode_set_queue(a["queue"], **_settings(a)),
+    "pause": lambda a: P.encode_pause(a["queue"]),
+    "resume": lambda a: P.encode_resume(a["queue"]),
+    "queues": lambda a: P.encode_queues(),
+    "stats": lambda a: P.encode_stats(),
+    "route": lambda a: P.encode_route(
+        a["pattern"],
+        a["queue"],
+        delay=a.get("delay"),
+        priority=a.get("priority"),
+        attempts=a.get("attempts"),
+        backoff=a.get("backoff"),
+        jitter=a.get("jitter"),
+        lease=a.get("lease"),
+        group=a.get("group"),
+        key=a.get("key"),
+        at=a.get("at"),
+    ),
+    "unroute": lambda a: P.encode_unroute(a["id"]),
+    "routes": lambda a: P.encode_routes(),
 }
 
 
@@ -182,8 +243,14 @@ def result_of(op: P.Op, reply_to: Optional[str]) -> Dict[str, Any]:
         return {"fail": {"outcome": value.outcome, "delay_ms": value.delay_ms}}
     if reply_to == "retry_queue":
         return {"count": value}
-    if reply_to in ("inspect", "dead"):
+    if reply_to in ("inspect", "dead", "queue", "queues", "stats", "routes"):
         return {"json": value}
+    if reply_to == "wait":
+        if value.pending:
+            return {"pending": {"id": value.id, "state": value.state}}
+        return {"outcome": {"id": value.id, "state": value.state, "detail": unwire(value.data)}}
+    if reply_to == "route":
+        return {"route_id": value}
     if reply_to == "help":
         return {"help": value}
     assert value is None
@@ -227,6 +294,8 @@ def test_cases_file_is_well_formed():
         assert not extra, f"{case['name']}: unknown fields {sorted(extra)}"
         if case["kind"] == "encode":
             assert case["call"] in ENCODERS, f"{case['name']}: unknown call"
+            unknown = set(case["args"]) - set(CALL_ARGS[case["call"]])
+            assert not unknown, f"{case['name']}: unknown arguments {sorted(unknown)} of {case['call']}"
             assert ("expect" in case) != ("expect_error" in case), f"{case['name']}: expect xor expect_error"
         if case.get("reply_to") is not None:
             assert case["reply_to"] in ENCODERS, f"{case['name']}: unknown reply_to"

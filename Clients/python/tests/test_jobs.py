@@ -130,8 +130,10 @@ def test_inspect_dead_retry_delete(client):
 
 
 def test_server_errors_map_to_classes(client):
+    with pytest.raises(docket.BadArgument):
+        client.enqueue("q", "x", lease=0)  # the client refuses a zero lease before sending
     with pytest.raises(docket.BadOption):
-        client.enqueue("q", "x", lease=0)  # the server refuses a zero lease
+        client._request("enqueue", b"ENQ q lease=0s 1\r\nx\r\n")  # as the server does
     with pytest.raises(docket.NotFound):
         client.ack(12345)
     # BAD_ID / BAD_QUEUE cannot come from the typed API (it validates), so

@@ -103,6 +103,11 @@ _MAX_NUMBER = 9_999_999_999  # numbers are at most 10 decimal digits
 _MAX_ID = 9_999_999_999_999_999_999  # job (and route) ids are at most 19 digits
 _MAX_U64 = (1 << 64) - 1
 _DURATION_RE = re.compile(r"^[0-9]{1,10}(ms|s|m|h|d)?$")
+_MAX_DURATION_MS = 366 * 86_400_000  # the server reads durations of at most 366 days
+_RATE_RE = re.compile(r"^([0-9]{1,7})/([0-9]{0,10})(ms|s|m|h|d)?$")
+_MAX_RATE = 1_000_000
+_MAX_CONCURRENCY = 100_000
+_STATE_RE = re.compile(r"^[a-z][a-z_]*$")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _NUMBER_RE = re.compile(r"^[0-9]{1,10}$")
 _ID_RE = re.compile(r"^[0-9]{1,19}$")
@@ -161,6 +166,8 @@ def format_duration(value: Duration, what: str = "duration") -> str:
     if isinstance(value, str):
         if not _DURATION_RE.match(value):
             raise BadArgument(f"{what} {value!r} is not a duration like 250ms, 30s, 5m, 2h, 1d")
+        if duration_seconds(value) * 1000 > _MAX_DURATION_MS:
+            raise BadArgument(f"{what} {value!r} is longer than 366 days")
         return value
     if isinstance(value, datetime.timedelta):
         seconds: float = value.total_seconds()
@@ -171,12 +178,18 @@ def format_duration(value: Duration, what: str = "duration") -> str:
     if not math.isfinite(seconds) or seconds < 0:
         raise BadArgument(f"{what} must be a non-negative number of seconds, not {value!r}")
     ms = int(round(seconds * 1000))
+    if ms > _MAX_DURATION_MS:
+        raise BadArgument(f"{what} {value!r} is longer than 366 days")
     if ms % 1000 == 0:
-        text = f"{ms // 1000}s"
-    else:
-        text = f"{ms}ms"
-    if len(text.rstrip("ms")) > 10:
-        raise BadArgument(f"{what} {value!r} is too long")
+        return f"{ms // 1000}s"
+    return f"{ms}ms"
+
+
+def _positive_duration(value: Duration, what: str) -> str:
+    """A duration that must be longer than zero (a lease, a throttle)."""
+    text = format_duration(value, what)
+    if duration_seconds(text) <= 0:
+        raise BadArgument(f"{what} must be longer than zero")
     return text
 
 
@@ -200,6 +213,14 @@ def format_backoff(value: str) -> str:
     ok = (parts[0] == "fixed" and len(parts) == 2) or (parts[0] == "exp" and len(parts) in (2, 3))
     if not ok or not all(_DURATION_RE.match(p) for p in parts[1:]):
         raise BadArgument(f"backoff {value!r} is not fixed:<duration> or exp:<base>[:<cap>]")
+    for p in parts[1:]:
+        format_duration(p, "backoff")  # at most 366 days
+    if parts[0] == "exp":
+        base = duration_seconds(parts[1])
+        if base <= 0:
+            raise BadArgument(f"backoff {value!r}: the base must be longer than zero")
+        if len(parts) == 3 and duration_seconds(parts[2]) < base:
+            raise BadArgument(f"backoff {value!r}: the cap must not be shorter than the base")
     return value
 
 
@@ -235,7 +256,7 @@ def _format_at(value: Union[int, float, datetime.datetime]) -> str:
     else:
         seconds = value
     whole = int(math.ceil(seconds))  # never earlier than asked
-    return str(_check_int(max(whole, 0), "at", 0, _MAX_NUMBER))
+    return str(_check_int(whole, "at (unix seconds)", 0, _MAX_NUMBER))
 
 
 def _token(value: str, what: str) -> str:
@@ -395,7 +416,7 @@ def _enqueue_options(
     if jitter is not None:
         parts.append("jitter=" + _format_fraction(jitter, "jitter"))
     if lease is not None:
-        parts.append("lease=" + format_duration(lease, "lease"))
+        parts.append("lease=" + _positive_duration(lease, "lease"))
     if key is not None:
         _token(key, "key")
         if len(_enc(key)) > 200:
@@ -487,7 +508,7 @@ def encode_fail(
     if throttle is not None:
         if retry is not None and retry is not True:
             raise BadArgument("give retry or throttle, not both")
-        line += " throttle=" + format_duration(throttle, "throttle")
+        line += " throttle=" + _positive_duration(throttle, "throttle")
         if scope is not None:
             if scope not in ("queue", "group"):
                 raise BadArgument(f"scope must be 'queue' or 'group', not {scope!r}")
@@ -557,14 +578,18 @@ NONE = "none"
 
 
 def _format_rate(value: Any, what: str) -> str:
-    """``"100/1s"`` as it is, or ``(100, 1)`` / ``(100, "1s")`` as ``100/1s``."""
+    """``"100/1s"`` (``"100/s"``, ``"5/250ms"``) as it is, or ``(100, 1)`` /
+    ``(100, "1s")`` as ``100/1s``: 1 to 1000000 starts per window, the window
+    longer than zero and at most 366 days."""
     if isinstance(value, (tuple, list)) and len(value) == 2:
-        count = _check_int(value[0], f"{what} count", 1, _MAX_NUMBER)
-        return f"{count}/{format_duration(value[1], what + ' window')}"
+        count = _check_int(value[0], f"{what} count", 1, _MAX_RATE)
+        return f"{count}/{_positive_duration(value[1], what + ' window')}"
     if isinstance(value, str):
-        _token(value, what)
-        if "/" not in value:
-            raise BadArgument(f"{what} {value!r} must be <n>/<duration>, as in '100/1s'")
+        match = _RATE_RE.match(value)
+        if match is None or (not match.group(2) and not match.group(3)):
+            raise BadArgument(f"{what} {value!r} must be <n>/<duration>, as in '100/1s', '100/s' or '5/250ms'")
+        _check_int(int(match.group(1)), f"{what} count", 1, _MAX_RATE)
+        _positive_duration((match.group(2) or "1") + (match.group(3) or ""), what + " window")
         return value
     raise BadArgument(f"{what} must be '<n>/<duration>' or (n, duration), not {value!r}")
 
@@ -575,7 +600,7 @@ def _format_setting(name: str, value: Any) -> str:
     if name in ("rate", "group_rate"):
         return _format_rate(value, name)
     if name == "concurrency":
-        return str(_check_int(value, name, 1, _MAX_NUMBER))
+        return str(_check_int(value, name, 1, _MAX_CONCURRENCY))
     if name == "attempts":
         return str(_check_int(value, name, 1, 1000))
     if name == "backoff":
@@ -583,7 +608,7 @@ def _format_setting(name: str, value: Any) -> str:
     if name == "jitter":
         return _format_fraction(value, name)
     if name == "lease":
-        return format_duration(value, name)
+        return _positive_duration(value, name)
     return str(_check_int(value, name, 0, _MAX_NUMBER))  # keep_completed, keep_dead
 
 
@@ -640,9 +665,14 @@ def encode_route(
     jitter: Optional[float] = None,
     lease: Optional[Duration] = None,
     group: Optional[str] = None,
+    key: Optional[str] = None,
+    at: Optional[Any] = None,
 ) -> bytes:
     """``ROUTE <subject pattern> <queue> [option=value ...]`` with the ENQ
-    options (``key=`` and ``at=`` are not allowed on a route)."""
+    options. ``key`` and ``at`` are refused (:class:`BadArgument`): each
+    message makes a new job, so a route cannot fix either."""
+    if key is not None or at is not None:
+        raise BadArgument("a route cannot fix key or at: each message makes a new job")
     check_subject(pattern, wildcards=True)
     if pattern.startswith("$"):
         raise BadArgument(f"reserved subjects ($...) cannot be routed: {pattern!r}")
@@ -1007,8 +1037,9 @@ class Parser:
         if name == "PENDING":
             if len(fields) != 2:
                 raise ProtocolError(f"PENDING needs 2 fields, got {len(fields)}")
-            if fields[1] not in JOB_STATES:
-                raise ProtocolError(f"PENDING state {fields[1][:32]!r} is not a job state")
+            # A later server may add job states: any lower-case word passes.
+            if not _STATE_RE.match(fields[1]):
+                raise ProtocolError(f"PENDING state {fields[1][:32]!r} is not a lower-case word")
             return PendingOp(_id(fields[0], "job id"), fields[1])
         if name in ("JSON", "HELP"):
             if len(fields) != 1:

@@ -1,0 +1,343 @@
+import DocketClient
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// Starts a docketd for one async test and stops it afterwards.
+func withServer<T>(_ flags: [String] = [], _ body: (DocketdProcess) async throws -> T) async throws -> T {
+    let server = try DocketdProcess(flags)
+    defer { server.stop(timeout: 5) }
+    return try await body(server)
+}
+
+/// Polls `condition` (without blocking a thread) until it holds or `timeout` seconds pass.
+func awaitUntil(seconds timeout: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(nanoseconds: 10_000_000)
+    }
+    return try await condition()
+}
+
+/// The `DocketError` a task ended with (nil if it succeeded).
+func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
+    switch await task.result {
+    case .success: return nil
+    case .failure(let error): return error as? DocketError
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct AsyncConnectionTests {
+    @Test func everyVerbAwaited() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let id = try await client.enqueue("emails", "hello", options: JobOptions(attempts: 2, group: "acme")).id
+            #expect(try await client.wait(id, timeout: 0) == .pending(state: "waiting"))
+            let job = try #require(try await client.reserve("emails", timeout: 5))
+            #expect(job.id == id && job.text == "hello" && job.attempt == 1)
+            try await client.progress(id, percent: 50, attempt: job.attempt, note: "half")
+            try await client.touch(id, attempt: job.attempt)
+            #expect(try await client.inspect(id).progress == 50)
+            try await client.ack(id, attempt: job.attempt, result: "sent")
+            #expect(try await client.wait(id) == .completed(result: Array("sent".utf8)))
+
+            let doomed = try await client.enqueue("emails", "x").id
+            let held = try #require(try await client.reserve(["other", "emails"], timeout: 5))
+            #expect(try await client.fail(held.id, attempt: held.attempt, reason: "bad", retry: .never) == .dead)
+            #expect(try await client.wait(doomed, timeout: 1) == .dead(error: Array("bad".utf8)))
+            #expect(try await client.dead("emails").map(\.id) == [doomed])
+            try await client.retry(doomed)
+            #expect(try await client.inspect(doomed).state == "waiting")
+            try await client.delete(doomed)
+            #expect(try await client.reserve("emails", timeout: 0) == nil)
+            #expect(await docketError(Task { try await client.inspect(doomed) })?.code == .notFound)
+
+            let many = try await client.enqueueMany("bulk", (0..<50).map { Array("job \($0)".utf8) })
+            #expect(many.count == 50 && Set(many.map(\.id)).count == 50)
+
+            try await client.setQueue("bulk", [.concurrency(2), .rate("10/s")])
+            let info = try await client.queue("bulk")
+            #expect(info.config.concurrency == 2 && info.config.rate == "10/1000ms" && info.jobs.waiting == 50)
+            try await client.pause("bulk")
+            #expect(try await client.queue("bulk").paused)
+            try await client.resume("bulk")
+            #expect(try await client.queues().map(\.queue).contains("bulk"))
+            #expect(try await client.stats().jobs == 51)
+            #expect(try await client.help().contains("WAIT"))
+
+            let route = try await client.route("orders.*", to: "routed")
+            #expect(try await client.routes().map(\.id) == [route])
+            let ids = try await client.publishRouted("orders.new", "order 1")
+            #expect(ids.count == 1)
+            #expect(try await client.reserve("routed", timeout: 5)?.id == ids.first)
+            try await client.unroute(route)
+            #expect(try await client.publishRouted("orders.new", "nobody") == [])
+
+            let busy = try await client.enqueue("t", "x", options: JobOptions(group: "g")).id
+            let throttled = try #require(try await client.reserve("t", timeout: 5))
+            #expect(throttled.id == busy)
+            #expect(try await client.throttle(busy, attempt: throttled.attempt, for: 30, scope: .group) == .throttled(milliseconds: 30_000))
+
+            // A job error is thrown as .server, and nothing breaks.
+            #expect(await docketError(Task { try await client.ack(424_242) })?.code == .notFound)
+            try await client.flush()
+            #expect(client.isConnected)
+            await client.close()
+            #expect(client.isClosed)
+        }
+    }
+
+    /// Waiting RESERVEs and WAITs hold no thread: far more of them than the cooperative pool has
+    /// threads wait at once, and the pool still runs the work that ends them.
+    @Test func waitingCallsHoldNoThread() async throws {
+        try await withServer { server in
+            let count = 32
+            let producer = try await AsyncDocketConnection(server.address)
+            var waiters: [AsyncDocketConnection] = []
+            for _ in 0..<count { waiters.append(try await AsyncDocketConnection(server.address)) }
+            var ids: [UInt64] = []
+            for index in 0..<count { ids.append(try await producer.enqueue("slow", "\(index)").id) }
+
+            try await withThrowingTaskGroup(of: WaitOutcome.self) { group in
+                for (index, waiter) in waiters.enumerated() {
+                    let id = ids[index]
+                    group.addTask { try await waiter.wait(id) }
+                }
+                // Every WAIT is now (or soon) held by the server; this task still runs.
+                for _ in 0..<count {
+                    let job = try #require(try await producer.reserve("slow", timeout: 5))
+                    try await producer.ack(job.id, attempt: job.attempt, result: "r\(job.text)")
+                }
+                var completed = 0
+                for try await outcome in group {
+                    if case .completed = outcome { completed += 1 }
+                }
+                #expect(completed == count)
+            }
+
+            // The same for RESERVEs without a timeout.
+            try await withThrowingTaskGroup(of: Job?.self) { group in
+                for waiter in waiters { group.addTask { try await waiter.reserve("idle") } }
+                try await Task.sleep(nanoseconds: 100_000_000)
+                #expect(try await producer.stats().connections == count + 1)
+                _ = try await producer.enqueueMany("idle", (0..<count).map { Array("\($0)".utf8) })
+                var taken = Set<UInt64>()
+                for try await job in group { if let job { taken.insert(job.id) } }
+                #expect(taken.count == count)
+            }
+            for waiter in waiters { await waiter.close() }
+            await producer.close()
+        }
+    }
+
+    @Test func cancellingAWaitingReserveWithdrawsItByReconnecting() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(
+                server.address, options: DocketConnection.Options(reconnectWait: .milliseconds(20)))
+            let waiting = Task { try await client.reserve("nothing-yet") }
+            try await Task.sleep(nanoseconds: 200_000_000)
+            waiting.cancel()
+            #expect(await docketError(waiting) == .cancelled)
+            #expect(await awaitUntil { client.isConnected && client.reconnects == 1 })
+            // The withdrawn RESERVE took nothing: the next job is free, on its first attempt.
+            let id = try await client.enqueue("nothing-yet", "x").id
+            let job = try #require(try await client.reserve("nothing-yet", timeout: 5))
+            #expect(job.id == id && job.attempt == 1)
+
+            // A WAIT likewise.
+            let watching = Task { try await client.wait(id) }
+            try await Task.sleep(nanoseconds: 200_000_000)
+            watching.cancel()
+            #expect(await docketError(watching) == .cancelled)
+            #expect(await awaitUntil { client.isConnected && client.reconnects == 2 })
+            // The job this connection held went back when the connection dropped ("worker lost").
+            #expect(await awaitUntil { (try? await client.inspect(id).state) != "active" })
+            await client.close()
+        }
+    }
+
+    @Test func aCallCancelledBeforeItIsSentSendsNothing() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let task = Task { () async throws -> Enqueued in
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await client.enqueue("never", "x")
+            }
+            #expect(await docketError(task) == .cancelled)
+            #expect(try await client.queues().isEmpty)
+            #expect(client.reconnects == 0)
+            await client.close()
+        }
+    }
+
+    @Test func aCommandIssuedWhileReconnectingWaitsForTheNewConnection() async throws {
+        let first = try DocketdProcess()
+        let client = try await AsyncDocketConnection(
+            first.address, options: DocketConnection.Options(reconnectWait: .milliseconds(20), reconnectTimeout: 20))
+        let id = try await client.enqueue("restart", "durable", options: JobOptions(key: "k")).id
+        first.stop(timeout: 5)
+        #expect(await awaitUntil { !client.isConnected })
+        // Sent on a thread of its own once the server is back.
+        let pending = Task { try await client.enqueue("restart", "durable", options: JobOptions(key: "k")) }
+        let second = try first.restart()
+        defer { second.stop(timeout: 5) }
+        let again = try await pending.value
+        #expect(again.id == id && again.duplicate)
+        #expect(client.reconnects >= 1)
+        await client.close()
+    }
+
+    @Test func subscriptionsAreAsyncSequences() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let subscription = try client.subscribe("news.*")
+            try await client.flush()
+            // A task already waiting gets the message straight from the reader.
+            let first = Task { try await subscription.next(timeout: 5) }
+            try await Task.sleep(nanoseconds: 50_000_000)
+            try client.publish("news.a", "1")
+            #expect(try await first.value.text == "1")
+            for text in ["2", "3", "4"] { try client.publish("news.b", text) }
+            var texts: [String] = []
+            for await message in subscription {
+                texts.append(message.text)
+                if texts.count == 3 { try subscription.unsubscribe() }
+            }
+            #expect(texts == ["2", "3", "4"])
+            // Ended: the loop above finished; next throws.
+            #expect(await docketError(Task { try await subscription.next(timeout: 1) }) == .subscriptionClosed)
+
+            let quiet = try client.subscribe("quiet")
+            #expect(await docketError(Task { try await quiet.next(timeout: 0.1) }) == .timeout)
+            let reply = try client.subscribe("svc.echo")
+            let responder = Task {
+                for await message in reply {
+                    if let to = message.reply { try client.publish(to, "echo " + message.text) }
+                }
+            }
+            try await client.flush()
+            #expect(try await client.request("svc.echo", "hi", timeout: 5).text == "echo hi")
+            #expect(await docketError(Task { try await client.request("svc.nobody", "hi", timeout: 5) }) == .noResponders)
+            try reply.unsubscribe()
+            try await responder.value
+            await client.close()
+        }
+    }
+
+    @Test func lifecycleEventsAreTypedAndAsync() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let events = try client.events(queue: "ev")
+            let completedOnly = try client.events(queue: "*", event: "completed")
+            try await client.flush()
+            let id = try await client.enqueue("ev", "x").id
+            let job = try #require(try await client.reserve("ev", timeout: 5))
+            try await client.ack(job.id, attempt: job.attempt, result: "ok")
+            var kinds: [JobEvent.Kind] = []
+            for await event in events {
+                #expect(event.id == id && event.queue == "ev")
+                kinds.append(event.kind)
+                if event.kind == .completed { break }
+            }
+            #expect(kinds == [.enqueued, .started, .completed])
+            let completed = try await completedOnly.next(timeout: 5)
+            #expect(completed.kind == .completed && completed.resultBytes == 2 && completed.state == "completed")
+            #expect(throws: DocketError.self) { _ = try client.events(queue: "bad.queue") }
+            await client.close()
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct AsyncWorkerTests {
+    @Test func runsAsyncHandlersOnSlots() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let seen = Locked<Set<UInt64?>>([])
+            let worker = try AsyncWorker(
+                address: server.address, queues: ["aw"], options: Worker.Options(concurrency: 3, pollInterval: .milliseconds(100))
+            ) { context in
+                try await context.progress(50, note: "half")
+                seen.withLock { _ = $0.insert(context.delivery) }
+                switch context.text {
+                case "bad": throw JobFailure.permanent("no way")
+                case "later": throw JobFailure.retryAfter(.milliseconds(50), "once more")
+                default: return Array("done \(context.text)".utf8)
+                }
+            }
+            let run = Task { try await worker.run() }
+            var ids: [UInt64] = []
+            for index in 0..<10 { ids.append(try await client.enqueue("aw", "\(index)").id) }
+            let bad = try await client.enqueue("aw", "bad").id
+            let later = try await client.enqueue("aw", "later", options: JobOptions(attempts: 2)).id
+            for (index, id) in ids.enumerated() {
+                #expect(try await client.wait(id, timeout: 10) == .completed(result: Array("done \(index)".utf8)))
+            }
+            #expect(try await client.wait(bad, timeout: 10) == .dead(error: Array("no way".utf8)))
+            #expect(try await client.wait(later, timeout: 10) == .dead(error: Array("once more".utf8)))
+            #expect(try await client.inspect(later).attempts == 2)
+            worker.stop()
+            try await run.value
+            #expect(worker.completed == 10 && worker.failed == 3 && worker.runningSlots == 0)
+            #expect(seen.current.count == 13)  // a delivery id per run
+            await client.close()
+        }
+    }
+
+    @Test func heartbeatsFollowTheLease() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let worker = try AsyncWorker(address: server.address, queues: ["hb"], options: Worker.Options(pollInterval: .milliseconds(100))) {
+                context in
+                try await Task.sleep(nanoseconds: 2_500_000_000)  // longer than the lease: only heartbeats keep it
+                return context.leaseLost ? nil : Array("kept".utf8)
+            }
+            let run = Task { try await worker.run() }
+            let id = try await client.enqueue("hb", "x", options: JobOptions(lease: 1)).id
+            #expect(try await client.wait(id, timeout: 15) == .completed(result: Array("kept".utf8)))
+            #expect(try await client.inspect(id).attempts == 1)
+            worker.stop()
+            try await run.value
+            await client.close()
+        }
+    }
+
+    /// Cancelling the task that runs the worker stops it gracefully: the handler running then is
+    /// not cancelled, finishes, and its job is acknowledged.
+    @Test func cancellingRunStopsGracefully() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let started = Locked(false)
+            let worker = try AsyncWorker(address: server.address, queues: ["gs"], options: Worker.Options(pollInterval: .milliseconds(100))) {
+                context in
+                started.withLock { $0 = true }
+                try await Task.sleep(nanoseconds: 500_000_000)
+                return Array("finished".utf8)
+            }
+            let run = Task { try await worker.run() }
+            let id = try await client.enqueue("gs", "x").id
+            #expect(await awaitUntil { started.current })
+            run.cancel()
+            try await run.value
+            #expect(worker.isStopping && worker.runningSlots == 0)
+            #expect(try await client.wait(id, timeout: 0) == .completed(result: Array("finished".utf8)))
+            // Stopped: nothing more is taken.
+            let next = try await client.enqueue("gs", "y").id
+            try await Task.sleep(nanoseconds: 300_000_000)
+            #expect(try await client.inspect(next).state == "waiting")
+            await client.close()
+        }
+    }
+
+    @Test func aQueueTheServerRefusesEndsTheRun() async throws {
+        try await withServer(["--max-queues", "1"]) { server in
+            let client = try await AsyncDocketConnection(server.address)
+            try await client.enqueue("only", "x")
+            let worker = try AsyncWorker(address: server.address, queues: ["another"]) { _ in nil }
+            // A waiting RESERVE on a new queue would make one: LIMIT, which nothing will cure.
+            let error = await docketError(Task { try await worker.run() })
+            #expect(error?.code == .limit)
+            await client.close()
+        }
+    }
+}
