@@ -1,0 +1,510 @@
+import DocketPostgres
+import Foundation
+import XCTest
+
+final class JobVerbTests: JobStoreTestCase {
+    func testEnqueueReserveAckAndInspect() throws {
+        let payload: [UInt8] = [0, 1, 2, 255, 0, 10, 13]
+        var first = PostgresNewJob(queue: "email", payload: payload)
+        first.key = Array("order-1".utf8)
+        let answers = try enqueue([first, PostgresNewJob(queue: "email", payload: Array("two".utf8))])
+        XCTAssertEqual(answers.map(\.duplicate), [false, false])
+        XCTAssertLessThan(answers[0].id, answers[1].id)
+
+        let job = try XCTUnwrap(try reserve(["email"]))
+        XCTAssertEqual(job.id, answers[0].id)
+        XCTAssertEqual(job.queue, "email")
+        XCTAssertEqual(job.attempt, 1)
+        XCTAssertEqual(job.payload, payload)
+        XCTAssertEqual(job.leaseMilliseconds, 30_000)
+        XCTAssertGreaterThan(job.delivery, 0)
+        let active = try XCTUnwrap(try inspect(job.id))
+        XCTAssertEqual(active.state, "active")
+        XCTAssertEqual(active.leaseOwner, "owner-1")
+        XCTAssertEqual(active.leaseExpiresAt, job.leaseExpiresAt)
+
+        XCTAssertNoThrow(try ack(job.hold(), result: Array("sent".utf8)).get())
+        let done = try XCTUnwrap(try inspect(job.id))
+        XCTAssertEqual(done.state, "completed")
+        XCTAssertEqual(done.result, Array("sent".utf8))
+        XCTAssertNotNil(done.finishedAt)
+        XCTAssertNil(done.leaseOwner)
+        XCTAssertEqual(done.payloadBytes, payload.count)
+
+        // The second job gets a new delivery number; nothing else is left.
+        let second = try XCTUnwrap(try reserve(["email"]))
+        XCTAssertEqual(second.id, answers[1].id)
+        XCTAssertGreaterThan(second.delivery, job.delivery)
+        XCTAssertNil(try reserve(["email"]))
+        XCTAssertNil(try inspect(999_999))
+    }
+
+    /// The INSPECT document has the LMDB engine's fields, in its order and formats.
+    func testInspectDocumentMatchesTheEngine() throws {
+        let id = try enqueue("docs", "hello") {
+            $0.key = Array("k\"1".utf8)
+            $0.group = Array("tenant".utf8)
+            $0.priority = -5
+            $0.backoff = .fixed(milliseconds: 2000)
+            $0.leaseMilliseconds = 5000
+        }
+        let record = try XCTUnwrap(try inspect(id))
+        let json = record.json
+        let parsed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let engineFields = [
+            "id", "queue", "state", "priority", "attempts", "max_attempts", "backoff", "jitter", "lease_ms", "key", "group",
+            "enqueued_at", "run_at", "started_at", "finished_at", "progress", "progress_note", "last_error", "result", "payload_bytes",
+        ]
+        XCTAssertEqual(Set(parsed.keys), Set(engineFields))
+        // In the engine's order.
+        let positions = engineFields.map { json.range(of: "\"\($0)\":")!.lowerBound }
+        XCTAssertEqual(positions, positions.sorted())
+        XCTAssertTrue(json.hasPrefix("{\"id\":\(id),\"queue\":\"docs\",\"state\":\"waiting\",\"priority\":-5,\"attempts\":0,\"max_attempts\":3,"))
+        XCTAssertTrue(json.contains("\"backoff\":\"fixed:2000ms\",\"jitter\":0.0,\"lease_ms\":5000,\"key\":\"k\\\"1\",\"group\":\"tenant\","))
+        XCTAssertTrue(json.contains("\"started_at\":null,\"finished_at\":null,\"progress\":0,\"progress_note\":null,\"last_error\":null,\"result\":null,\"payload_bytes\":5}"))
+    }
+
+    func testDuplicateKeysAnswerTheExistingJob() throws {
+        func keyed(_ queue: String, _ key: String) -> PostgresNewJob {
+            var job = PostgresNewJob(queue: queue, payload: [])
+            job.key = Array(key.utf8)
+            return job
+        }
+        // Within one call: the second of two equal keys is a duplicate of the first.
+        let batch = try enqueue([keyed("q", "a"), keyed("q", "a"), keyed("q", "b"), keyed("other", "a")])
+        XCTAssertEqual(batch.map(\.duplicate), [false, true, false, false])
+        XCTAssertEqual(batch[1].id, batch[0].id)
+        XCTAssertNotEqual(batch[3].id, batch[0].id)
+        // Later, and in any state while the job is kept.
+        XCTAssertEqual(try enqueue([keyed("q", "a")]), [PostgresEnqueued(id: batch[0].id, duplicate: true)])
+        let job = try XCTUnwrap(try reserve(["q"]))
+        XCTAssertNoThrow(try ack(job.hold()).get())
+        XCTAssertEqual(try enqueue([keyed("q", "a")]), [PostgresEnqueued(id: batch[0].id, duplicate: true)])
+        // Once the job is deleted the key is free again.
+        let deleted: Result<Void, PostgresJobError> = try transaction { connection, done in
+            store.delete(batch[0].id, on: connection, completion: done)
+        }
+        XCTAssertNoThrow(try deleted.get())
+        let fresh = try enqueue([keyed("q", "a")])
+        XCTAssertFalse(fresh[0].duplicate)
+        XCTAssertGreaterThan(fresh[0].id, batch[3].id)
+        let again: Result<Void, PostgresJobError> = try transaction { connection, done in
+            store.delete(batch[0].id, on: connection, completion: done)
+        }
+        XCTAssertEqual(again.failure, .notFound(batch[0].id))
+    }
+
+    /// Two transactions enqueue the same key at once: one creates it, the other is told it is a
+    /// duplicate of that job, never an error.
+    func testConcurrentDuplicateKeysAcrossConnections() throws {
+        let other = try connect()
+        var job = PostgresNewJob(queue: "q", payload: [])
+        job.key = Array("same".utf8)
+        var answers: [Result<[PostgresEnqueued], PostgresError>] = []
+        for connection in [db!, other] {
+            store.enqueue([job], on: connection) { answers.append($0) }
+            connection.commit()
+        }
+        loop.run { answers.count == 2 }
+        let results = try answers.map { try $0.get()[0] }
+        XCTAssertEqual(results[0].id, results[1].id)
+        XCTAssertEqual(results.map(\.duplicate).sorted { !$0 && $1 }, [false, true])
+    }
+
+    func testDelaysAndRunTimes() throws {
+        try setNow(1_000_000)
+        let delayed = try enqueue("later", "d") { $0.delayMilliseconds = 5000 }
+        let at = try enqueue("later", "a") { $0.runAtMilliseconds = 1_003_000 }
+        XCTAssertNil(try reserve(["later"]))
+        XCTAssertEqual(try inspect(delayed)?.state, "delayed")
+        XCTAssertEqual(try inspect(delayed)?.runAt, 1_005_000)
+        let deadline: Int64? = try transaction { connection, done in store.nextDeadline(on: connection, completion: done) }.get()
+        XCTAssertEqual(deadline, 1_003_000)
+        try setNow(1_003_000)
+        XCTAssertEqual(try reserve(["later"])?.id, at)
+        XCTAssertNil(try reserve(["later"]))
+        try setNow(1_005_000)
+        XCTAssertEqual(try inspect(delayed)?.state, "waiting")
+        XCTAssertEqual(try reserve(["later"])?.id, delayed)
+    }
+
+    /// The real clock, not a test one: a short delay passes by itself.
+    func testADelayPassesOnTheRealClock() throws {
+        let id = try enqueue("real", "x") { $0.delayMilliseconds = 300 }
+        XCTAssertNil(try reserve(["real"]))
+        loop.idle(seconds: 0.35)
+        XCTAssertEqual(try reserve(["real"])?.id, id)
+    }
+
+    func testPriorityThenAgeThenQueueOrder() throws {
+        try setNow(2_000_000)
+        let low = try enqueue("p") { $0.priority = 5 }
+        let normal1 = try enqueue("p")
+        let urgent = try enqueue("p") { $0.priority = -3 }
+        let normal2 = try enqueue("p")
+        let order = try (0..<4).map { _ in try XCTUnwrap(try reserve(["p"])).id }
+        XCTAssertEqual(order, [urgent, normal1, normal2, low])
+
+        // Several queues: the first listed that has a job, whatever the other's priorities.
+        let inA = try enqueue("a") { $0.priority = -100 }
+        let inB = try enqueue("b") { $0.priority = 100 }
+        XCTAssertEqual(try reserve(["missing", "b", "a"])?.id, inB)
+        XCTAssertEqual(try reserve(["missing", "b", "a"])?.id, inA)
+        XCTAssertNil(try reserve(["missing", "b", "a"]))
+    }
+
+    func testFailRetriesWithBackoffThenDies() throws {
+        let start: Int64 = 3_000_000
+        try setNow(start)
+        let id = try enqueue("flaky") {
+            $0.maxAttempts = 3
+            $0.backoff = .exponential(baseMilliseconds: 1000, capMilliseconds: 1500)
+        }
+        let first = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(try fail(first.hold(), reason: "boom 1").get(), .retry(afterMilliseconds: 1000))
+        XCTAssertEqual(try inspect(id)?.state, "delayed")
+        XCTAssertEqual(try inspect(id)?.lastError, Array("boom 1".utf8))
+        XCTAssertNil(try reserve(["flaky"]))
+        try setNow(start + 1000)
+        let second = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(second.attempt, 2)
+        // 1000 × 2 = 2000, capped at 1500.
+        XCTAssertEqual(try fail(second.hold()).get(), .retry(afterMilliseconds: 1500))
+        try setNow(start + 2500)
+        let third = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(third.attempt, 3)
+        XCTAssertEqual(try fail(third.hold(), reason: "boom 3").get(), .dead)
+        let dead = try XCTUnwrap(try inspect(id))
+        XCTAssertEqual(dead.state, "dead")
+        XCTAssertEqual(dead.attempts, 3)
+        XCTAssertEqual(dead.finishedAt, start + 2500)
+        XCTAssertEqual(dead.lastError, Array("boom 3".utf8))
+        let listed: [PostgresJobRecord] = try transaction { connection, done in
+            store.deadJobs(queue: "flaky", on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(listed.map(\.id), [id])
+
+        // RETRY brings it back with its attempts reset; a second RETRY is refused.
+        let retried: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(id, on: connection, completion: done) }
+        XCTAssertNoThrow(try retried.get())
+        let notDead: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(id, on: connection, completion: done) }
+        XCTAssertEqual(notDead.failure, .notDead(id, state: "waiting"))
+        let missing: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(424_242, on: connection, completion: done) }
+        XCTAssertEqual(missing.failure, .notFound(424_242))
+        let again = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(again.attempt, 1)
+
+        // retry=no: dead at once, attempts left or not; retry=<duration> overrides the backoff.
+        XCTAssertEqual(try fail(again.hold(), .never).get(), .dead)
+        let count: Int = try transaction { connection, done in store.retryAll(queue: "flaky", on: connection, completion: done) }.get()
+        XCTAssertEqual(count, 1)
+        let once = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(try fail(once.hold(), .after(milliseconds: 0)).get(), .retry(afterMilliseconds: 0))
+        XCTAssertEqual(try reserve(["flaky"])?.id, id)
+    }
+
+    func testJitterTakesUpToItsFractionOff() throws {
+        var now: Int64 = 4_000_000
+        try setNow(now)
+        let id = try enqueue("jitter") {
+            $0.backoff = .fixed(milliseconds: 10_000)
+            $0.jitter = 0.5
+            $0.maxAttempts = 10
+        }
+        for _ in 0..<5 {
+            let job = try XCTUnwrap(try reserve(["jitter"]))
+            guard case .retry(let wait) = try fail(job.hold()).get() else { return XCTFail("not retried") }
+            XCTAssertTrue((5000...10_000).contains(wait), "\(wait)")
+            try setNow(now + Int64(wait) - 1)
+            XCTAssertEqual(try inspect(id)?.state, "delayed")
+            now += Int64(wait)
+            try setNow(now)
+            XCTAssertEqual(try inspect(id)?.state, "waiting")
+        }
+    }
+
+    /// A worker whose lease ran out, and whose job went out again (here to the same owner, the
+    /// normal case for `$DOCKET.API` users sharing a connection), cannot ACK the old attempt.
+    func testAStaleAttemptIsRefused() throws {
+        try setNow(5_000_000)
+        let id = try enqueue("fenced", "x") {
+            $0.leaseMilliseconds = 1000
+            $0.backoff = .fixed(milliseconds: 0)
+        }
+        let first = try XCTUnwrap(try reserve(["fenced"]))
+        try setNow(5_001_001)
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "fenced", outcome: .retry(afterMilliseconds: 0))])
+        let second = try XCTUnwrap(try reserve(["fenced"]))
+        XCTAssertEqual(second.attempt, 2)
+
+        let stale = try ack(first.hold())
+        XCTAssertEqual(stale.failure, .staleAttempt(id, attempt: 1, current: 2))
+        XCTAssertEqual(stale.failure?.code, "NOT_HELD")
+        XCTAssertEqual(
+            stale.failure?.message, "job \(id) is on attempt 2, not 1: the lease of attempt 1 ended and the job was handed out again")
+        let staleTouch: Result<Int64, PostgresJobError> = try transaction { connection, done in
+            store.touch(first.hold(), on: connection, completion: done)
+        }
+        XCTAssertEqual(staleTouch.failure, .staleAttempt(id, attempt: 1, current: 2))
+        XCTAssertEqual(try fail(first.hold()).failure, .staleAttempt(id, attempt: 1, current: 2))
+        // Another holder, or no such job.
+        XCTAssertEqual(try ack(second.hold(owner: "someone-else")).failure, .notHeld(id))
+        XCTAssertEqual(try ack(PostgresHold(id: 777_777, owner: "owner-1", attempt: 1)).failure, .notFound(777_777))
+        // Nothing the refusals did changed the job: the current attempt completes.
+        XCTAssertEqual(try inspect(id)?.state, "active")
+        XCTAssertNoThrow(try ack(second.hold()).get())
+        // Without attempt=, whatever attempt the owner holds; after completion, not held.
+        XCTAssertEqual(try ack(PostgresHold(id: id, owner: "owner-1")).failure, .notHeld(id))
+    }
+
+    func testExpiredLeasesReturnAsFailedAttempts() throws {
+        let start: Int64 = 6_000_000
+        try setNow(start)
+        let id = try enqueue("stall", "x") {
+            $0.leaseMilliseconds = 1000
+            $0.maxAttempts = 2
+            $0.backoff = .fixed(milliseconds: 500)
+        }
+        let first = try XCTUnwrap(try reserve(["stall"]))
+        XCTAssertEqual(first.leaseExpiresAt, start + 1000)
+        // A heartbeat moves the lease on; PROGRESS records where the worker is.
+        try setNow(start + 800)
+        let touched: Int64 = try transaction { connection, done in store.touch(first.hold(), on: connection, completion: done) }.get()
+        XCTAssertEqual(touched, start + 1800)
+        try setNow(start + 1500)
+        XCTAssertEqual(try recover(), [])
+        let progressed: Int64 = try transaction { connection, done in
+            store.progress(first.hold(), percent: 40, note: Array("halfway".utf8), on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(progressed, start + 2500)
+        let during = try XCTUnwrap(try inspect(id))
+        XCTAssertEqual(during.progress, 40)
+        XCTAssertEqual(during.progressNote, Array("halfway".utf8))
+
+        try setNow(start + 2500)
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .retry(afterMilliseconds: 500))])
+        let back = try XCTUnwrap(try inspect(id))
+        XCTAssertEqual(back.state, "delayed")
+        XCTAssertEqual(back.attempts, 1)
+        XCTAssertEqual(back.lastError, Array("stalled: lease of 1000 ms expired".utf8))
+        XCTAssertNil(back.leaseOwner)
+        XCTAssertEqual(try ack(first.hold()).failure, .notHeld(id))
+
+        // The last attempt stalls too: dead.
+        try setNow(start + 3000)
+        let second = try XCTUnwrap(try reserve(["stall"]))
+        XCTAssertEqual(second.attempt, 2)
+        XCTAssertEqual(try inspect(id)?.progress, 0)
+        try setNow(start + 4000)
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .dead)])
+        XCTAssertEqual(try inspect(id)?.state, "dead")
+    }
+
+    func testAClosedConnectionsJobsAreReleased() throws {
+        try setNow(7_000_000)
+        let id = try enqueue("lost") { $0.backoff = .fixed(milliseconds: 0) }
+        let other = try enqueue("lost")
+        _ = try XCTUnwrap(try reserve(["lost"], owner: "proc-a:7"))
+        _ = try XCTUnwrap(try reserve(["lost"], owner: "proc-a:8"))
+        let released: [PostgresEndedAttempt] = try transaction { connection, done in
+            store.release(owners: ["proc-a:7"], on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(released, [PostgresEndedAttempt(id: id, queue: "lost", outcome: .retry(afterMilliseconds: 0))])
+        XCTAssertEqual(try inspect(id)?.lastError, Array("worker lost: connection closed".utf8))
+        XCTAssertEqual(try inspect(other)?.state, "active")
+        XCTAssertEqual(try reserve(["lost"], owner: "proc-b:1")?.attempt, 2)
+    }
+
+    /// Claims from several connections at once never hand one job to two of them.
+    func testConcurrentClaimsNeverShareAJob() throws {
+        let total = 300
+        _ = try enqueue((0..<total).map { PostgresNewJob(queue: "race", payload: Array("job-\($0)".utf8)) })
+        let workers = try (0..<3).map { _ in try connect() }
+        var claims: [[Int64]] = Array(repeating: [], count: workers.count)
+        var empty = Array(repeating: false, count: workers.count)
+        var failures: [PostgresError] = []
+        var outstanding = 0
+
+        // Each worker keeps four transactions of three claims each in flight, and sends another
+        // as each one commits, until the queue answers empty.
+        func send(_ index: Int) {
+            outstanding += 1
+            for _ in 0..<3 {
+                store.reserve(queues: ["race"], owner: "worker-\(index)", on: workers[index]) { result in
+                    switch result {
+                    case .success(let job?): claims[index].append(job.id)
+                    case .success(nil): empty[index] = true
+                    case .failure(let error): failures.append(error)
+                    }
+                }
+            }
+            workers[index].commit { _ in
+                outstanding -= 1
+                if !empty[index] && failures.isEmpty { send(index) }
+            }
+        }
+        for index in workers.indices { for _ in 0..<4 { send(index) } }
+        loop.run(timeout: 30) { outstanding == 0 }
+        XCTAssertEqual(failures, [])
+        let all = claims.flatMap { $0 }
+        XCTAssertEqual(all.count, total)
+        XCTAssertEqual(Set(all).count, total, "a job was claimed twice")
+        // The work was shared, not taken by one connection while the others waited.
+        for (index, list) in claims.enumerated() { XCTAssertGreaterThan(list.count, 0, "worker \(index) got nothing") }
+
+        // And the ACKs of all of them, in one statement.
+        var holds: [(hold: PostgresHold, result: [UInt8]?)] = []
+        for (index, list) in claims.enumerated() {
+            for id in list { holds.append((PostgresHold(id: id, owner: "worker-\(index)", attempt: 1), nil)) }
+        }
+        let acked: [Result<Void, PostgresJobError>] = try transaction { connection, done in
+            store.ack(holds, on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(acked.filter { (try? $0.get()) == nil }.count, 0)
+        let counts: [String: Int] = try transaction { connection, done in store.counts(queue: "race", on: connection, completion: done) }.get()
+        XCTAssertEqual(counts, ["waiting": 0, "delayed": 0, "active": 0, "completed": total, "dead": 0])
+    }
+
+    /// Many verbs share one transaction: one round trip and one commit, every answer after it,
+    /// and per-job refusals that do not disturb the others.
+    func testVerbsBatchedInOneTransaction() throws {
+        let ids = try enqueue((0..<3).map { PostgresNewJob(queue: "batch", payload: [UInt8($0)]) }).map(\.id)
+        var reservations: [PostgresReservation] = []
+        var events: [String] = []
+        for _ in 0..<3 {
+            store.reserve(queues: ["batch"], owner: "w", on: db) { result in
+                events.append("reserve")
+                if case .success(let job?) = result { reservations.append(job) }
+            }
+        }
+        var enqueued: [PostgresEnqueued] = []
+        store.enqueue([PostgresNewJob(queue: "batch", payload: [9])], on: db) { result in
+            events.append("enqueue")
+            enqueued = (try? result.get()) ?? []
+        }
+        var committed = false
+        db.commit { _ in
+            events.append("commit")
+            committed = true
+        }
+        loop.run { committed }
+        XCTAssertEqual(events, ["reserve", "reserve", "reserve", "enqueue", "commit"])
+        XCTAssertEqual(reservations.map(\.id), ids)
+
+        // One ACK statement for all: a duplicate, a stranger's job, a missing job among them.
+        let holds: [(hold: PostgresHold, result: [UInt8]?)] = [
+            (reservations[0].hold(owner: "w"), [1]), (reservations[1].hold(owner: "w"), nil), (reservations[0].hold(owner: "w"), nil),
+            (reservations[2].hold(owner: "intruder"), nil), (PostgresHold(id: 31_337, owner: "w"), nil),
+        ]
+        let acked: [Result<Void, PostgresJobError>] = try transaction { connection, done in store.ack(holds, on: connection, completion: done) }.get()
+        XCTAssertNoThrow(try acked[0].get())
+        XCTAssertNoThrow(try acked[1].get())
+        XCTAssertEqual(acked[2].failure, .notHeld(reservations[0].id))
+        XCTAssertEqual(acked[3].failure, .notHeld(reservations[2].id))
+        XCTAssertEqual(acked[4].failure, .notFound(31_337))
+        XCTAssertEqual(try inspect(reservations[0].id)?.result, [1])
+
+        // A statement that fails takes its whole transaction back: the ENQ beside it never happened.
+        var outcome: Result<[PostgresEnqueued], PostgresError>?
+        store.enqueue([PostgresNewJob(queue: "batch", payload: [7])], on: db) { outcome = $0 }
+        db.execute("SELECT 1 / 0") { _ in }
+        db.commit()
+        loop.run { outcome != nil }
+        XCTAssertEqual(outcome?.failure?.kind, .rolledBack)
+        let counts: [String: Int] = try transaction { connection, done in store.counts(queue: "batch", on: connection, completion: done) }.get()
+        XCTAssertEqual(counts["waiting"], 1)  // the one enqueued with the reserves, nothing more
+        XCTAssertEqual(enqueued.count, 1)
+    }
+
+    /// Workers hear about runnable jobs through LISTEN, only once the change has committed.
+    func testNotificationsWakeListenersAfterCommit() throws {
+        let listener = try connect()
+        var heard: [String] = []
+        listener.onNotification = { notification in
+            if notification.channel == PostgresSchema.channel { heard.append(notification.payload) }
+        }
+        _ = try listener.run("LISTEN \(PostgresSchema.channel)", on: loop)
+        try setNow(8_000_000)
+
+        var enqueued = false
+        store.enqueue([PostgresNewJob(queue: "wake", payload: [])], on: db) { _ in enqueued = true }
+        loop.idle(seconds: 0.1)
+        XCTAssertTrue(heard.isEmpty, "heard before commit")
+        db.commit()
+        loop.run { enqueued && heard == ["wake"] }
+
+        // A delayed job wakes nobody (the owner's timer finds it); a retry without delay does.
+        _ = try enqueue("quiet") { $0.delayMilliseconds = 60_000 }
+        let job = try enqueue("again") { $0.backoff = .fixed(milliseconds: 0) }
+        loop.run { heard.count == 2 }
+        XCTAssertEqual(heard, ["wake", "again"])
+        let reserved = try XCTUnwrap(try reserve(["again"]))
+        XCTAssertEqual(reserved.id, job)
+        XCTAssertEqual(try fail(reserved.hold()).get(), .retry(afterMilliseconds: 0))
+        loop.run { heard.count == 3 }
+        XCTAssertEqual(heard.last, "again")
+        loop.idle(seconds: 0.1)
+        XCTAssertFalse(heard.contains("quiet"))
+    }
+
+    func testPauseConcurrencyAndRateHoldAcrossConnections() throws {
+        let other = try connect()
+        let start: Int64 = 9_000_000
+        try setNow(start, on: [db, other])
+        _ = try enqueue((0..<8).map { _ in PostgresNewJob(queue: "limited", payload: []) })
+
+        var settings = PostgresQueueSettings()
+        settings.concurrency = 2
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "limited", on: connection, completion: done) }.get()
+        let a = try XCTUnwrap(try reserve(["limited"], owner: "a"))
+        _ = try XCTUnwrap(try reserve(["limited"], owner: "b", on: other))
+        XCTAssertNil(try reserve(["limited"], owner: "c", on: other), "the concurrency cap let a third job start")
+        XCTAssertNoThrow(try ack(a.hold(owner: "a")).get())
+        XCTAssertNotNil(try reserve(["limited"], owner: "c", on: other))
+
+        // A rate: 2 starts per 10 s, whoever starts them.
+        settings.concurrency = nil
+        settings.rate = .init(limit: 2, windowMilliseconds: 10_000)
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "limited", on: connection, completion: done) }.get()
+        XCTAssertEqual(
+            try transaction { connection, done in store.settings(queue: "limited", on: connection, completion: done) }.get(), settings)
+        try setNow(start + 1000, on: [db, other])
+        XCTAssertNotNil(try reserve(["limited"], owner: "a"))
+        try setNow(start + 2000, on: [db, other])
+        XCTAssertNotNil(try reserve(["limited"], owner: "b", on: other))
+        try setNow(start + 5000, on: [db, other])
+        XCTAssertNil(try reserve(["limited"], owner: "a"), "the rate let a third start in the window")
+        XCTAssertNil(try reserve(["limited"], owner: "b", on: other))
+        try setNow(start + 11_001, on: [db, other])
+        XCTAssertNotNil(try reserve(["limited"], owner: "a"))
+        XCTAssertNil(try reserve(["limited"], owner: "b", on: other))
+
+        // Paused: nothing starts; resumed: it does.
+        try setNow(start + 30_000, on: [db, other])
+        _ = try transaction { connection, done in store.setPaused(true, queue: "limited", on: connection, completion: done) }.get()
+        XCTAssertNil(try reserve(["limited"]))
+        _ = try transaction { connection, done in store.setPaused(false, queue: "limited", on: connection, completion: done) }.get()
+        XCTAssertNotNil(try reserve(["limited"]))
+    }
+
+    func testQueueDefaultsApplyToNewJobs() throws {
+        var settings = PostgresQueueSettings()
+        settings.maxAttempts = 7
+        settings.backoff = .fixed(milliseconds: 250)
+        settings.leaseMilliseconds = 4000
+        settings.jitter = 0.25
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "tuned", on: connection, completion: done) }.get()
+        let plain = try XCTUnwrap(try inspect(try enqueue("tuned")))
+        XCTAssertEqual(plain.maxAttempts, 7)
+        XCTAssertEqual(plain.backoff, .fixed(milliseconds: 250))
+        XCTAssertEqual(plain.leaseMilliseconds, 4000)
+        XCTAssertEqual(plain.jitter, 0.25)
+        let own = try XCTUnwrap(try inspect(try enqueue("tuned") { $0.maxAttempts = 1; $0.backoff = .exponential(baseMilliseconds: 10, capMilliseconds: 20) }))
+        XCTAssertEqual(own.maxAttempts, 1)
+        XCTAssertEqual(own.backoff, .exponential(baseMilliseconds: 10, capMilliseconds: 20))
+        let untuned = try XCTUnwrap(try inspect(try enqueue("plain")))
+        XCTAssertEqual(untuned.maxAttempts, 3)
+        XCTAssertEqual(untuned.backoff, .default)
+        XCTAssertEqual(untuned.leaseMilliseconds, 30_000)
+    }
+}
