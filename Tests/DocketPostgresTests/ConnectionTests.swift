@@ -170,6 +170,27 @@ final class ConnectionTests: PostgresTestCase {
         XCTAssertEqual(try admin.run("SELECT 2", on: loop).rows[0].int(0), 2)
     }
 
+    /// More than the socket takes at once: the connection asks to be told when it can write,
+    /// and finishes sending from `socketWritable()`.
+    func testLargeStatementsGoOutThroughWriteInterest() throws {
+        let connection = try connect()
+        var wantedWrite = false
+        connection.onInterestChange = { if $0.write { wantedWrite = true } }
+        var big = [UInt8](repeating: 0x5a, count: 6 << 20)
+        for index in stride(from: 0, to: big.count, by: 997) { big[index] = UInt8(truncatingIfNeeded: index) }
+        var answers: [Result<PostgresResult, PostgresError>] = []
+        for _ in 0..<2 {
+            connection.query("SELECT length($1::bytea), md5($1::bytea)", [.binary(big)]) { answers.append($0) }
+        }
+        XCTAssertTrue(connection.interest.write)
+        loop.run(timeout: 30) { answers.count == 2 }
+        XCTAssertTrue(wantedWrite)
+        XCTAssertFalse(connection.interest.write)
+        for answer in answers { XCTAssertEqual(try answer.get().rows[0].int(0), big.count) }
+        let echoed = try connection.run("SELECT $1::bytea", [.binary(Array(big.prefix(1 << 20)))], on: loop)
+        XCTAssertEqual(echoed.rows[0].bytes(0), Array(big.prefix(1 << 20)))
+    }
+
     func testConnectingToNothingFails() throws {
         let connection = loop.connect("host=127.0.0.1 port=1 user=docket dbname=none connect_timeout=5")
         var outcome: Result<PostgresResult, PostgresError>?

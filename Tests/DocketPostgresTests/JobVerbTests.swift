@@ -487,6 +487,48 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertNotNil(try reserve(["limited"]))
     }
 
+    /// Not a benchmark (debug build, fsync off, one 2-core machine), a sample for the record:
+    /// the job cycle with verbs batched the way docketd would batch them.
+    func testThroughputSample() throws {
+        let total = 3000
+        let started = Date()
+        for chunk in 0..<30 {
+            store.enqueue((0..<100).map { PostgresNewJob(queue: "bulk", payload: Array("job-\(chunk)-\($0)".utf8)) }, on: db) { _ in }
+            if chunk % 5 == 4 { db.commit() }
+        }
+        var enqueued = false
+        db.commit { _ in enqueued = true }
+        loop.run(timeout: 60) { enqueued }
+        let enqueuedAt = Date()
+
+        // Three connections, each with transactions of 25 claims and the ACKs of its last ones.
+        let workers = try (0..<3).map { _ in try connect() }
+        var done = 0
+        var held: [[PostgresHold]] = Array(repeating: [], count: workers.count)
+        var finished = Array(repeating: false, count: workers.count)
+        func cycle(_ index: Int) {
+            let acks = held[index].map { (hold: $0, result: [UInt8]?.none) }
+            held[index].removeAll()
+            if !acks.isEmpty { store.ack(acks, on: workers[index]) { result in done += ((try? result.get()) ?? []).count } }
+            var empty = false
+            for _ in 0..<25 {
+                store.reserve(queues: ["bulk"], owner: "w\(index)", on: workers[index]) { result in
+                    if case .success(let job?) = result { held[index].append(job.hold(owner: "w\(index)")) } else { empty = true }
+                }
+            }
+            workers[index].commit { _ in
+                if empty && held[index].isEmpty { finished[index] = true } else { cycle(index) }
+            }
+        }
+        for index in workers.indices { cycle(index) }
+        loop.run(timeout: 60) { finished.allSatisfy { $0 } }
+        let cycled = Date()
+        XCTAssertEqual(done, total)
+        let enqueueRate = Double(total) / enqueuedAt.timeIntervalSince(started)
+        let cycleRate = Double(total) / cycled.timeIntervalSince(enqueuedAt)
+        print("throughput sample: enqueue \(Int(enqueueRate)) jobs/s (100 per statement), reserve+ack \(Int(cycleRate)) jobs/s (3 connections)")
+    }
+
     func testQueueDefaultsApplyToNewJobs() throws {
         var settings = PostgresQueueSettings()
         settings.maxAttempts = 7
