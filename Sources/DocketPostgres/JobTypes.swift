@@ -35,6 +35,9 @@ public struct PostgresJobDefaults: Sendable, Equatable {
     public var maxAttempts = 3
     public var backoff = PostgresBackoff.default
     public var leaseMilliseconds = 30_000
+    /// Finished jobs kept per queue (`--keep-completed`, `--keep-dead`), unless the queue says.
+    public var keepCompleted = 1000
+    public var keepDead = 10_000
 
     public init() {}
 }
@@ -180,7 +183,7 @@ public struct PostgresQueueSettings: Sendable, Equatable {
 
     public var paused = false
     public var rate: Rate?
-    /// Stored, not yet enforced by `docket.reserve` (see its comment).
+    /// The same, for each group of the queue separately.
     public var groupRate: Rate?
     public var concurrency: Int?
     public var maxAttempts: Int?
@@ -191,6 +194,24 @@ public struct PostgresQueueSettings: Sendable, Equatable {
     public var keepDead: Int?
 
     public init() {}
+}
+
+/// A route (ROUTE <pattern> <queue> …) as stored: `rule` is the route's ENQ options as the
+/// server writes them; the store does not read it.
+public struct PostgresRoute: Sendable, Equatable {
+    public let id: Int64
+    public let pattern: String
+    public let queue: String
+    public let rule: String
+    public let owner: String?
+
+    public init(id: Int64, pattern: String, queue: String, rule: String, owner: String?) {
+        self.id = id
+        self.pattern = pattern
+        self.queue = queue
+        self.rule = rule
+        self.owner = owner
+    }
 }
 
 /// One job as stored, for INSPECT and DEAD.

@@ -15,11 +15,12 @@
 /// jobs and expiring leases are found by time: `nextDeadline` says when to look again
 /// (`recoverExpiredLeases` at lease ends; a RESERVE again when a delay runs out).
 ///
-/// What the LMDB engine does that this store does not do yet: per-group rate limits and group
-/// throttles (`group_rate` is stored, not enforced), FAIL throttle=, retention
-/// (`keep_completed`, `keep_dead`), the queue totals and per-minute rates, and WAIT (the
-/// owner can build it on `inspect` and notifications). Rate limits and concurrency caps are
-/// exact (see `docket.reserve`).
+/// Rate limits, group rates and concurrency caps are exact across processes (see
+/// `docket.reserve`); retention (`keep_completed`, `keep_dead`) runs with the verb that
+/// finishes a job. What the LMDB engine does that this store does not do yet: group throttles
+/// (FAIL throttle= scope=group), the queue totals and per-minute rates, WAIT (the owner can
+/// build it on `inspect` and a notification), and giving back an undelivered reservation
+/// without counting the attempt.
 public struct PostgresJobStore: Sendable {
     public var defaults: PostgresJobDefaults
 
@@ -98,10 +99,10 @@ public struct PostgresJobStore: Sendable {
         completion: @escaping (Result<[Result<Void, PostgresJobError>], PostgresError>) -> Void
     ) {
         connection.execute(
-            "SELECT ord, outcome, state, attempts, held FROM docket.ack($1::bigint[], $2::text[], $3::integer[], $4::bytea[])",
+            "SELECT ord, outcome, state, attempts, held FROM docket.ack($1::bigint[], $2::text[], $3::integer[], $4::bytea[], $5::integer)",
             [
                 .bigintArray(holds.map(\.hold.id)), .textArray(holds.map(\.hold.owner)),
-                .intArray(holds.map { $0.hold.attempt.map(Int32.init) }), .byteaArray(holds.map(\.result)),
+                .intArray(holds.map { $0.hold.attempt.map(Int32.init) }), .byteaArray(holds.map(\.result)), .int(defaults.keepCompleted),
             ]
         ) { result in
             completion(
@@ -136,8 +137,14 @@ public struct PostgresJobStore: Sendable {
         var retry: Int?
         if case .after(let milliseconds) = choice { retry = milliseconds }
         connection.execute(
-            "SELECT outcome, retry_ms, state, attempts, held FROM docket.fail($1::bigint, $2::text, $3::integer, $4::bigint, $5::boolean, $6::bytea)",
-            [.int(Int(hold.id)), .text(hold.owner), .int(hold.attempt), .int(retry), .text(choice == .never ? "true" : "false"), .bytes(reason)]
+            """
+            SELECT outcome, retry_ms, state, attempts, held
+            FROM docket.fail($1::bigint, $2::text, $3::integer, $4::bigint, $5::boolean, $6::bytea, $7::integer)
+            """,
+            [
+                .int(Int(hold.id)), .text(hold.owner), .int(hold.attempt), .int(retry), .text(choice == .never ? "true" : "false"),
+                .bytes(reason), .int(defaults.keepDead),
+            ]
         ) { result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
@@ -192,7 +199,9 @@ public struct PostgresJobStore: Sendable {
         limit: Int = 1000, on connection: PostgresConnection,
         completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
     ) {
-        connection.execute("SELECT id, queue, outcome, retry_ms FROM docket.recover_expired($1::integer)", [.int(limit)]) { result in
+        connection.execute(
+            "SELECT id, queue, outcome, retry_ms FROM docket.recover_expired($1::integer, $2::integer)", [.int(limit), .int(defaults.keepDead)]
+        ) { result in
             completion(result.map(Self.endedAttempts))
         }
     }
@@ -203,7 +212,9 @@ public struct PostgresJobStore: Sendable {
         owners: [String], on connection: PostgresConnection,
         completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
     ) {
-        connection.execute("SELECT id, queue, outcome, retry_ms FROM docket.release($1::text[])", [.textArray(owners)]) { result in
+        connection.execute(
+            "SELECT id, queue, outcome, retry_ms FROM docket.release($1::text[], $2::integer)", [.textArray(owners), .int(defaults.keepDead)]
+        ) { result in
             completion(result.map(Self.endedAttempts))
         }
     }
@@ -278,17 +289,86 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
-    /// When something is next due by time alone (a delayed job's run time, a lease's end),
-    /// unix ms by the database's clock, or nil: the owner's timer for `reserve` retries and
-    /// `recoverExpiredLeases`.
+    /// When something is next due by time alone (a delayed job's run time, a lease's end, a
+    /// throttle's end, a full rate window's oldest start leaving it), unix ms by the database's
+    /// clock, or nil: the owner's timer for `reserve` retries and `recoverExpiredLeases`.
     public func nextDeadline(on connection: PostgresConnection, completion: @escaping (Result<Int64?, PostgresError>) -> Void) {
+        connection.execute("SELECT docket.next_deadline()") { result in
+            completion(result.map { $0.rows.first?.int64(0) })
+        }
+    }
+
+    /// FAIL throttle=<ms> (queue scope): the job waits again in its old place without using up
+    /// an attempt, and its queue starts nothing for `milliseconds`. Answers the hold's end.
+    /// (scope=group is not there yet: group throttles need a table of their own.)
+    public func throttle(
+        _ hold: PostgresHold, milliseconds: Int, reason: [UInt8]? = nil, on connection: PostgresConnection,
+        completion: @escaping (Result<Int64, PostgresJobError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT outcome, state, attempts, held, held_until FROM docket.throttle($1::bigint, $2::text, $3::integer, $4::bigint, $5::bytea)",
+            [.int(Int(hold.id)), .text(hold.owner), .int(hold.attempt), .int(milliseconds), .bytes(reason)]
+        ) { result in
+            switch result {
+            case .failure(let error): completion(.failure(.database(error)))
+            case .success(let rows):
+                let row = rows.rows.first
+                if row?.string(0) == "ok", let until = row?.int64(4) {
+                    completion(.success(until))
+                } else {
+                    completion(.failure(Self.refusal(row?.string(0), hold, held: row?.bool(3) ?? false, current: row?.int(2))))
+                }
+            }
+        }
+    }
+
+    // MARK: Routes
+
+    /// Notifications about routes go to this channel (payload: the route id), so every docketd
+    /// sharing the database can reload them.
+    public static let routesChannel = "docket_routes"
+
+    /// ROUTE: stores a route; answers its id (never handed out twice).
+    public func addRoute(
+        pattern: String, queue: String, rule: String, owner: String?, on connection: PostgresConnection,
+        completion: @escaping (Result<Int64, PostgresError>) -> Void
+    ) {
         connection.execute(
             """
-            SELECT least((SELECT min(run_at) FROM docket.jobs WHERE state = 'waiting' AND run_at > docket.now_ms()),
-                         (SELECT min(lease_expires_at) FROM docket.jobs WHERE state = 'active')), docket.now_ms()
-            """
+            WITH added AS (
+                INSERT INTO docket.routes (pattern, queue, rule, owner, created_at)
+                VALUES ($1::text, $2::text, $3::text, $4::text, docket.now_ms()) RETURNING id
+            )
+            SELECT id, pg_notify('docket_routes', id::text) FROM added
+            """, [.text(pattern), .text(queue), .text(rule), .string(owner)]
         ) { result in
-            completion(result.map { $0.rows.first?.int64(0) })
+            completion(result.map { $0.rows.first?.int64(0) ?? 0 })
+        }
+    }
+
+    /// UNROUTE: answers whether the route existed.
+    public func removeRoute(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Bool, PostgresError>) -> Void) {
+        connection.execute(
+            """
+            WITH removed AS (DELETE FROM docket.routes WHERE id = $1::bigint RETURNING id)
+            SELECT id, pg_notify('docket_routes', id::text) FROM removed
+            """, [.int(Int(id))]
+        ) { result in
+            completion(result.map { !$0.rows.isEmpty })
+        }
+    }
+
+    /// ROUTES: every route, by id.
+    public func routes(on connection: PostgresConnection, completion: @escaping (Result<[PostgresRoute], PostgresError>) -> Void) {
+        connection.execute("SELECT id, pattern, queue, rule, owner FROM docket.routes ORDER BY id") { result in
+            completion(
+                result.map { rows in
+                    rows.rows.map { row in
+                        PostgresRoute(
+                            id: row.int64(0) ?? 0, pattern: row.string(1) ?? "", queue: row.string(2) ?? "", rule: row.string(3) ?? "",
+                            owner: row.string(4))
+                    }
+                })
         }
     }
 

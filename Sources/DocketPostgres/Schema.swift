@@ -132,6 +132,7 @@ public enum PostgresSchema {
             at bigint NOT NULL
         );
         CREATE INDEX starts_by_queue ON docket.starts (queue, at);
+        CREATE INDEX starts_by_group ON docket.starts (queue, grp, at) WHERE grp IS NOT NULL;
 
         CREATE TABLE docket.routes (
             id bigserial PRIMARY KEY,
@@ -157,6 +158,38 @@ public enum PostgresSchema {
             FROM (SELECT CASE WHEN p_kind = 'fixed' THEN p_base
                          ELSE least(p_cap::numeric, p_base::numeric * power(2::numeric, least(greatest(p_attempts - 1, 0), 40)))::bigint
                          END AS w) AS wait
+        $f$;
+
+        -- Retention: keeps the newest p_keep_default (or the queue's keep_completed / keep_dead)
+        -- finished jobs of one state, deleting older ones; never the newest one, so the job that
+        -- just finished stays readable. Answers how many went. It never waits: when another
+        -- transaction is trimming the queue (two ACK batches deleting the same old rows in
+        -- different orders would deadlock), this one leaves it to that one, and the history is
+        -- briefly a little longer. (Each state is spelled out so the partial index serves it.)
+        CREATE FUNCTION docket.retain(p_queue text, p_state text, p_keep_default integer) RETURNS bigint
+        LANGUAGE plpgsql AS $f$
+        DECLARE
+            v_keep integer;
+            v_count bigint;
+        BEGIN
+            IF NOT pg_try_advisory_xact_lock(1685021547, hashtext(p_queue)) THEN
+                RETURN 0;
+            END IF;
+            SELECT CASE WHEN p_state = 'completed' THEN q.keep_completed ELSE q.keep_dead END INTO v_keep
+            FROM docket.queues q WHERE q.name = p_queue;
+            v_keep := greatest(coalesce(v_keep, p_keep_default), 1);
+            IF p_state = 'completed' THEN
+                DELETE FROM docket.jobs WHERE id IN (
+                    SELECT j.id FROM docket.jobs j WHERE j.queue = p_queue AND j.state = 'completed'
+                    ORDER BY j.finished_at DESC, j.id DESC OFFSET v_keep);
+            ELSE
+                DELETE FROM docket.jobs WHERE id IN (
+                    SELECT j.id FROM docket.jobs j WHERE j.queue = p_queue AND j.state = 'dead'
+                    ORDER BY j.finished_at DESC, j.id DESC OFFSET v_keep);
+            END IF;
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            RETURN v_count;
+        END
         $f$;
 
         -- ENQ, for many jobs at once (one row per array index). A job whose key its queue
@@ -222,10 +255,11 @@ public enum PostgresSchema {
         -- RESERVE: the next job of the first listed queue that has one it may start (lowest
         -- priority value, then oldest run_at, then id), claimed with SKIP LOCKED so concurrent
         -- claimers never wait for each other nor get the same job. Paused and throttled queues
-        -- are passed over. A queue with a concurrency cap or a rate takes a lock on its settings
-        -- row first, so those limits hold exactly however many processes claim; the rate
-        -- counts starts in the start log over the window (sliding, exact).
-        -- Not yet here: group_rate (per-group windows) and group throttles.
+        -- are passed over. A queue with a concurrency cap, a rate or a group rate takes a lock
+        -- on its settings row first, so those limits hold exactly however many processes claim:
+        -- rates count the starts in the start log over the window (sliding, exact), and jobs of
+        -- a group over its group rate step aside for other groups' jobs.
+        -- Not yet here: group throttles (FAIL throttle= scope=group).
         CREATE FUNCTION docket.reserve(p_queues text[], p_owner text)
         RETURNS TABLE (id bigint, queue text, attempt integer, delivery bigint, lease_ms bigint, lease_expires_at bigint,
                        payload bytea, grp bytea)
@@ -241,7 +275,7 @@ public enum PostgresSchema {
                 v_now := docket.now_ms();
                 v_settings := NULL;
                 SELECT * INTO v_settings FROM docket.queues q WHERE q.name = v_queue;
-                IF v_settings.concurrency IS NOT NULL OR v_settings.rate_limit IS NOT NULL THEN
+                IF v_settings.concurrency IS NOT NULL OR v_settings.rate_limit IS NOT NULL OR v_settings.group_rate_limit IS NOT NULL THEN
                     SELECT * INTO v_settings FROM docket.queues q WHERE q.name = v_queue FOR UPDATE;
                     v_now := docket.now_ms();
                 END IF;
@@ -253,11 +287,16 @@ public enum PostgresSchema {
                         >= v_settings.rate_limit;
                 SELECT j.id INTO v_id FROM docket.jobs j
                 WHERE j.queue = v_queue AND j.state = 'waiting' AND j.run_at <= v_now
+                    AND (v_settings.group_rate_limit IS NULL OR j.grp IS NULL
+                         OR (SELECT count(*) FROM docket.starts s
+                             WHERE s.queue = v_queue AND s.grp = j.grp AND s.at > v_now - v_settings.group_rate_window_ms)
+                            < v_settings.group_rate_limit)
                 ORDER BY j.priority, j.run_at, j.id
                 LIMIT 1 FOR UPDATE SKIP LOCKED;
                 CONTINUE WHEN v_id IS NULL;
-                IF v_settings.rate_limit IS NOT NULL THEN
-                    DELETE FROM docket.starts s WHERE s.queue = v_queue AND s.at <= v_now - v_settings.rate_window_ms;
+                IF v_settings.rate_limit IS NOT NULL OR v_settings.group_rate_limit IS NOT NULL THEN
+                    DELETE FROM docket.starts s WHERE s.queue = v_queue
+                        AND s.at <= v_now - greatest(coalesce(v_settings.rate_window_ms, 0), coalesce(v_settings.group_rate_window_ms, 0));
                     INSERT INTO docket.starts (queue, grp, at) SELECT v_queue, j.grp, v_now FROM docket.jobs j WHERE j.id = v_id;
                 END IF;
                 RETURN QUERY
@@ -274,7 +313,7 @@ public enum PostgresSchema {
         -- ACK, for many jobs at once. Each row: ok, not_found or not_held, with what the job
         -- was before (its state, its attempt, whether p_owner held it) for the refusal's message.
         -- Only the first ACK of a job in one call can succeed.
-        CREATE FUNCTION docket.ack(p_id bigint[], p_owner text[], p_attempt integer[], p_result bytea[])
+        CREATE FUNCTION docket.ack(p_id bigint[], p_owner text[], p_attempt integer[], p_result bytea[], p_keep_completed integer)
         RETURNS TABLE (ord integer, outcome text, state text, attempts integer, held boolean)
         LANGUAGE plpgsql AS $f$
         #variable_conflict use_column
@@ -298,12 +337,15 @@ public enum PostgresSchema {
                    b.state, b.attempts, coalesce(b.state = 'active' AND b.lease_owner = i.owner, false)
             FROM input i LEFT JOIN done d ON d.id = i.id LEFT JOIN docket.jobs b ON b.id = i.id
             ORDER BY i.ord;
+            PERFORM docket.retain(x.queue, 'completed', p_keep_completed)
+            FROM (SELECT DISTINCT j.queue FROM docket.jobs j WHERE j.id = ANY(p_id) AND j.state = 'completed') AS x;
         END
         $f$;
 
         -- FAIL: the attempt ends; the job runs again after p_retry_ms (or its backoff) while it
         -- has attempts left, else (or with p_never) it is dead.
-        CREATE FUNCTION docket.fail(p_id bigint, p_owner text, p_attempt integer, p_retry_ms bigint, p_never boolean, p_reason bytea)
+        CREATE FUNCTION docket.fail(p_id bigint, p_owner text, p_attempt integer, p_retry_ms bigint, p_never boolean, p_reason bytea,
+                                    p_keep_dead integer)
         RETURNS TABLE (outcome text, retry_ms bigint, state text, attempts integer, held boolean)
         LANGUAGE plpgsql AS $f$
         #variable_conflict use_column
@@ -328,6 +370,7 @@ public enum PostgresSchema {
                 SET state = 'dead', finished_at = v_now, lease_owner = NULL, lease_expires_at = NULL,
                     last_error = coalesce(p_reason, j.last_error)
                 WHERE j.id = p_id;
+                PERFORM docket.retain(v_job.queue, 'dead', p_keep_dead);
                 RETURN QUERY SELECT 'dead', NULL::bigint, 'dead'::text, v_job.attempts, true;
                 RETURN;
             END IF;
@@ -373,7 +416,7 @@ public enum PostgresSchema {
         -- Ends the current attempt of active jobs whose worker is gone (p_cause 'stalled': the
         -- lease expired; 'lost': the connection closed): a failed attempt, which follows the
         -- retry policy (a backoff, or dead once no attempt is left).
-        CREATE FUNCTION docket.end_attempts(p_ids bigint[], p_cause text)
+        CREATE FUNCTION docket.end_attempts(p_ids bigint[], p_cause text, p_keep_dead integer)
         RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint)
         LANGUAGE plpgsql AS $f$
         #variable_conflict use_column
@@ -407,25 +450,79 @@ public enum PostgresSchema {
                     PERFORM pg_notify('docket_jobs', v_row.queue);
                 END IF;
             END LOOP;
+            PERFORM docket.retain(x.queue, 'dead', p_keep_dead)
+            FROM (SELECT DISTINCT j.queue FROM docket.jobs j WHERE j.id = ANY(p_ids) AND j.state = 'dead') AS x;
         END
         $f$;
 
         -- Leases that ran out: up to p_limit of them, skipping jobs another transaction holds.
-        CREATE FUNCTION docket.recover_expired(p_limit integer)
+        CREATE FUNCTION docket.recover_expired(p_limit integer, p_keep_dead integer)
         RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint)
         LANGUAGE sql AS $f$
             SELECT * FROM docket.end_attempts(ARRAY(
                 SELECT j.id FROM docket.jobs j
                 WHERE j.state = 'active' AND j.lease_expires_at <= docket.now_ms()
-                ORDER BY j.lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED), 'stalled')
+                ORDER BY j.lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED), 'stalled', p_keep_dead)
         $f$;
 
         -- Everything the owners held (their connections closed).
-        CREATE FUNCTION docket.release(p_owners text[])
+        CREATE FUNCTION docket.release(p_owners text[], p_keep_dead integer)
         RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint)
         LANGUAGE sql AS $f$
             SELECT * FROM docket.end_attempts(ARRAY(
-                SELECT j.id FROM docket.jobs j WHERE j.state = 'active' AND j.lease_owner = ANY(p_owners) FOR UPDATE), 'lost')
+                SELECT j.id FROM docket.jobs j WHERE j.state = 'active' AND j.lease_owner = ANY(p_owners) FOR UPDATE), 'lost', p_keep_dead)
+        $f$;
+
+        -- FAIL throttle=<ms> (queue scope): the worker hit a downstream limit. The job waits again
+        -- in its old place (run_at unchanged) without using up an attempt, and nothing of its
+        -- queue starts before now + p_ms (the hold only ever moves later).
+        CREATE FUNCTION docket.throttle(p_id bigint, p_owner text, p_attempt integer, p_ms bigint, p_reason bytea)
+        RETURNS TABLE (outcome text, state text, attempts integer, held boolean, held_until bigint)
+        LANGUAGE plpgsql AS $f$
+        #variable_conflict use_column
+        DECLARE
+            v_now bigint := docket.now_ms();
+            v_job docket.jobs;
+            v_until bigint;
+        BEGIN
+            SELECT * INTO v_job FROM docket.jobs j WHERE j.id = p_id FOR UPDATE;
+            IF NOT FOUND THEN
+                RETURN QUERY SELECT 'not_found', NULL::text, NULL::integer, false, NULL::bigint;
+                RETURN;
+            END IF;
+            IF v_job.state <> 'active' OR v_job.lease_owner IS DISTINCT FROM p_owner
+                OR (p_attempt IS NOT NULL AND v_job.attempts <> p_attempt) THEN
+                RETURN QUERY SELECT 'not_held', v_job.state, v_job.attempts,
+                                    coalesce(v_job.state = 'active' AND v_job.lease_owner = p_owner, false), NULL::bigint;
+                RETURN;
+            END IF;
+            UPDATE docket.jobs j
+            SET state = 'waiting', attempts = j.attempts - 1, lease_owner = NULL, lease_expires_at = NULL,
+                last_error = coalesce(p_reason, j.last_error)
+            WHERE j.id = p_id;
+            INSERT INTO docket.queues AS q (name, held_until) VALUES (v_job.queue, v_now + p_ms)
+            ON CONFLICT (name) DO UPDATE SET held_until = greatest(q.held_until, excluded.held_until)
+            RETURNING q.held_until INTO v_until;
+            RETURN QUERY SELECT 'ok', 'waiting'::text, v_job.attempts - 1, true, v_until;
+        END
+        $f$;
+
+        -- The next time something is due by time alone: a delayed job's run time, a lease's end,
+        -- a throttle's end, or (a hint: the owner tries again then) the moment the oldest start in
+        -- a full rate window leaves it.
+        CREATE FUNCTION docket.next_deadline() RETURNS bigint
+        LANGUAGE plpgsql AS $f$
+        DECLARE
+            v_now bigint := docket.now_ms();
+        BEGIN
+            RETURN least(
+                (SELECT min(j.run_at) FROM docket.jobs j WHERE j.state = 'waiting' AND j.run_at > v_now),
+                (SELECT min(j.lease_expires_at) FROM docket.jobs j WHERE j.state = 'active'),
+                (SELECT min(q.held_until) FROM docket.queues q WHERE q.held_until > v_now),
+                (SELECT min(s.at + greatest(coalesce(q.rate_window_ms, 0), coalesce(q.group_rate_window_ms, 0)))
+                 FROM docket.starts s JOIN docket.queues q ON q.name = s.queue
+                 WHERE s.at + greatest(coalesce(q.rate_window_ms, 0), coalesce(q.group_rate_window_ms, 0)) > v_now));
+        END
         $f$;
 
         -- RETRY <id>: a dead job runs again with its attempts reset. Answers the state it had

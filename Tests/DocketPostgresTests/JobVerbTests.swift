@@ -550,3 +550,116 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(untuned.leaseMilliseconds, 30_000)
     }
 }
+
+final class JobPolicyTests: JobStoreTestCase {
+    func testRetentionKeepsTheNewestFinishedJobs() throws {
+        store.defaults.keepCompleted = 3
+        store.defaults.keepDead = 2
+        try setNow(10_000_000)
+        let ids = try enqueue((0..<5).map { PostgresNewJob(queue: "kept", payload: [UInt8($0)]) }).map(\.id)
+        for step in 0..<5 {
+            try setNow(10_000_000 + Int64(step))
+            let job = try XCTUnwrap(try reserve(["kept"]))
+            XCTAssertNoThrow(try ack(job.hold()).get())
+        }
+        var remaining = try ids.map { try inspect($0)?.id }
+        XCTAssertEqual(remaining, [nil, nil, ids[2], ids[3], ids[4]])
+
+        // Dead jobs by their own count, and a queue's own setting wins over the default.
+        var settings = PostgresQueueSettings()
+        settings.keepDead = 1
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "kept", on: connection, completion: done) }.get()
+        let doomed = try enqueue((0..<3).map { _ in PostgresNewJob(queue: "kept", payload: []) }).map(\.id)
+        for step in 0..<3 {
+            try setNow(10_001_000 + Int64(step))
+            let job = try XCTUnwrap(try reserve(["kept"]))
+            XCTAssertEqual(try fail(job.hold(), .never).get(), .dead)
+        }
+        remaining = try doomed.map { try inspect($0)?.id }
+        XCTAssertEqual(remaining, [nil, nil, doomed[2]])
+        XCTAssertNotNil(try inspect(ids[4]), "dead-job retention touched completed jobs")
+    }
+
+    func testThrottleHoldsTheQueueWithoutUsingAnAttempt() throws {
+        let start: Int64 = 11_000_000
+        try setNow(start)
+        let first = try enqueue("api")
+        let second = try enqueue("api")
+        let job = try XCTUnwrap(try reserve(["api"]))
+        XCTAssertEqual(job.id, first)
+        let held: Int64 = try transaction { connection, done in
+            store.throttle(job.hold(), milliseconds: 5000, reason: Array("429".utf8), on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(held, start + 5000)
+        let record = try XCTUnwrap(try inspect(first))
+        XCTAssertEqual(record.state, "waiting")
+        XCTAssertEqual(record.attempts, 0)
+        XCTAssertEqual(record.lastError, Array("429".utf8))
+        XCTAssertNil(try reserve(["api"]))
+        let deadline: Int64? = try transaction { connection, done in store.nextDeadline(on: connection, completion: done) }.get()
+        XCTAssertEqual(deadline, start + 5000)
+        // A throttle of an attempt no longer held is refused.
+        let stale: Result<Int64, PostgresJobError> = try transaction { connection, done in
+            store.throttle(job.hold(), milliseconds: 1, on: connection, completion: done)
+        }
+        XCTAssertEqual(stale.failure, .notHeld(first))
+        try setNow(start + 5000)
+        // Back in its old place, ahead of the job enqueued after it, on its first attempt again.
+        let again = try XCTUnwrap(try reserve(["api"]))
+        XCTAssertEqual(again.id, first)
+        XCTAssertEqual(again.attempt, 1)
+        XCTAssertEqual(try reserve(["api"])?.id, second)
+    }
+
+    /// A group over its rate steps aside; other groups' jobs go ahead; the window slides.
+    func testGroupRateLetsOtherGroupsThrough() throws {
+        let start: Int64 = 12_000_000
+        try setNow(start)
+        var settings = PostgresQueueSettings()
+        settings.groupRate = .init(limit: 1, windowMilliseconds: 10_000)
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "tenants", on: connection, completion: done) }.get()
+        func job(_ group: String?) -> PostgresNewJob {
+            var job = PostgresNewJob(queue: "tenants", payload: [])
+            job.group = group.map { Array($0.utf8) }
+            return job
+        }
+        let ids = try enqueue([job("a"), job("a"), job("b"), job(nil), job("a")]).map(\.id)
+        XCTAssertEqual(try reserve(["tenants"])?.id, ids[0])
+        XCTAssertEqual(try reserve(["tenants"])?.id, ids[2], "group a's second job did not step aside")
+        XCTAssertEqual(try reserve(["tenants"])?.id, ids[3])
+        XCTAssertNil(try reserve(["tenants"]))
+        let deadline: Int64? = try transaction { connection, done in store.nextDeadline(on: connection, completion: done) }.get()
+        XCTAssertEqual(deadline, start + 10_000)
+        try setNow(start + 10_001)
+        XCTAssertEqual(try reserve(["tenants"])?.id, ids[1])
+        XCTAssertNil(try reserve(["tenants"]))
+    }
+
+    func testRoutesAreStoredWithIdsNeverReused() throws {
+        let listener = try connect()
+        var heard: [String] = []
+        listener.onNotification = { if $0.channel == PostgresJobStore.routesChannel { heard.append($0.payload) } }
+        _ = try listener.run("LISTEN \(PostgresJobStore.routesChannel)", on: loop)
+        let first: Int64 = try transaction { connection, done in
+            store.addRoute(pattern: "orders.>", queue: "orders", rule: "pri=1", owner: "alice", on: connection, completion: done)
+        }.get()
+        let second: Int64 = try transaction { connection, done in
+            store.addRoute(pattern: "audit.*", queue: "audit", rule: "", owner: nil, on: connection, completion: done)
+        }.get()
+        let removed: Bool = try transaction { connection, done in store.removeRoute(second, on: connection, completion: done) }.get()
+        XCTAssertTrue(removed)
+        let again: Bool = try transaction { connection, done in store.removeRoute(second, on: connection, completion: done) }.get()
+        XCTAssertFalse(again)
+        let third: Int64 = try transaction { connection, done in
+            store.addRoute(pattern: "audit.*", queue: "audit", rule: "", owner: nil, on: connection, completion: done)
+        }.get()
+        XCTAssertGreaterThan(third, second)
+        let all: [PostgresRoute] = try transaction { connection, done in store.routes(on: connection, completion: done) }.get()
+        XCTAssertEqual(all, [
+            PostgresRoute(id: first, pattern: "orders.>", queue: "orders", rule: "pri=1", owner: "alice"),
+            PostgresRoute(id: third, pattern: "audit.*", queue: "audit", rule: "", owner: nil),
+        ])
+        loop.run { heard.count == 4 }
+        XCTAssertEqual(heard, [first, second, second, third].map { String($0) })
+    }
+}
