@@ -196,6 +196,28 @@ public struct PostgresQueueSettings: Sendable, Equatable {
     public init() {}
 }
 
+/// A queue's live state, for its QUEUE document (with `PostgresQueueSettings`).
+public struct PostgresQueueState: Sendable, Equatable {
+    /// Jobs per state: `waiting`, `delayed`, `active`, `completed`, `dead` (all present).
+    public var counts: [String: Int]
+    /// When the longest-waiting runnable job became runnable (unix ms), if any.
+    public var oldestWaitingSince: Int64?
+    /// The end of a throttle in force.
+    public var heldUntil: Int64?
+    /// Starts in the current rate window (nil without a rate).
+    public var rateWindowStarts: Int?
+    /// The database's now, which the other times are relative to.
+    public var now: Int64
+
+    public init(counts: [String: Int], oldestWaitingSince: Int64?, heldUntil: Int64?, rateWindowStarts: Int?, now: Int64) {
+        self.counts = counts
+        self.oldestWaitingSince = oldestWaitingSince
+        self.heldUntil = heldUntil
+        self.rateWindowStarts = rateWindowStarts
+        self.now = now
+    }
+}
+
 /// A route (ROUTE <pattern> <queue> …) as stored: `rule` is the route's ENQ options as the
 /// server writes them; the store does not read it.
 public struct PostgresRoute: Sendable, Equatable {

@@ -19,8 +19,7 @@
 /// `docket.reserve`); retention (`keep_completed`, `keep_dead`) runs with the verb that
 /// finishes a job. What the LMDB engine does that this store does not do yet: group throttles
 /// (FAIL throttle= scope=group), the queue totals and per-minute rates, WAIT (the owner can
-/// build it on `inspect` and a notification), and giving back an undelivered reservation
-/// without counting the attempt.
+/// build it on `inspect` and a notification).
 public struct PostgresJobStore: Sendable {
     public var defaults: PostgresJobDefaults
 
@@ -193,6 +192,16 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
+    /// Undoes a hand-out that never reached its worker: the job waits again in its old place
+    /// and the attempt is not counted. Answers whether it was still held so.
+    public func giveBack(_ hold: PostgresHold, on connection: PostgresConnection, completion: @escaping (Result<Bool, PostgresError>) -> Void) {
+        connection.execute(
+            "SELECT docket.give_back($1::bigint, $2::text, $3::integer)", [.int(Int(hold.id)), .text(hold.owner), .int(hold.attempt ?? 0)]
+        ) { result in
+            completion(result.map { $0.rows.first?.bool(0) ?? false })
+        }
+    }
+
     /// Ends the attempts whose lease ran out (at most `limit`; call again while it returns that
     /// many): each counts as a failed attempt and follows the retry policy.
     public func recoverExpiredLeases(
@@ -272,19 +281,23 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
-    /// Jobs per state (`waiting`, `delayed`, `active`, `completed`, `dead`; all present).
-    public func counts(queue: String, on connection: PostgresConnection, completion: @escaping (Result<[String: Int], PostgresError>) -> Void) {
+    /// A queue's jobs per state, longest wait, throttle and rate window (a queue never used
+    /// reads as empty).
+    public func state(queue: String, on connection: PostgresConnection, completion: @escaping (Result<PostgresQueueState, PostgresError>) -> Void) {
         connection.execute(
             """
-            SELECT CASE WHEN state = 'waiting' AND run_at > docket.now_ms() THEN 'delayed' ELSE state END AS s, count(*)
-            FROM docket.jobs WHERE queue = $1::text GROUP BY s
+            SELECT waiting, delayed, active, completed, dead, oldest_waiting_since, held_until, rate_window_starts, now_ms
+            FROM docket.queue_state($1::text)
             """, [.text(queue)]
         ) { result in
             completion(
                 result.map { rows in
-                    var counts = ["waiting": 0, "delayed": 0, "active": 0, "completed": 0, "dead": 0]
-                    for row in rows.rows { if let state = row.string(0) { counts[state] = row.int(1) ?? 0 } }
-                    return counts
+                    let row = rows.rows.first ?? PostgresRow(Array(repeating: nil, count: 9))
+                    var counts: [String: Int] = [:]
+                    for (index, name) in ["waiting", "delayed", "active", "completed", "dead"].enumerated() { counts[name] = row.int(index) ?? 0 }
+                    return PostgresQueueState(
+                        counts: counts, oldestWaitingSince: row.int64(5), heldUntil: row.int64(6), rateWindowStarts: row.int(7),
+                        now: row.int64(8) ?? 0)
                 })
         }
     }

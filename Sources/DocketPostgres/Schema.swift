@@ -507,6 +507,48 @@ public enum PostgresSchema {
         END
         $f$;
 
+        -- A hand-out that never reached its worker (the requester went away before the JOB was
+        -- sent): waiting again in its old place, the attempt not counted. Answers whether it was.
+        CREATE FUNCTION docket.give_back(p_id bigint, p_owner text, p_attempt integer) RETURNS boolean
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            UPDATE docket.jobs j
+            SET state = 'waiting', attempts = j.attempts - 1, lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
+            WHERE j.id = p_id AND j.state = 'active' AND j.lease_owner = p_owner AND j.attempts = p_attempt;
+            IF NOT FOUND THEN
+                RETURN false;
+            END IF;
+            PERFORM pg_notify('docket_jobs', j.queue) FROM docket.jobs j WHERE j.id = p_id;
+            RETURN true;
+        END
+        $f$;
+
+        -- What a queue document needs beyond the settings: jobs per state, the longest wait,
+        -- the hold, and the starts in the current rate window.
+        CREATE FUNCTION docket.queue_state(p_queue text)
+        RETURNS TABLE (waiting bigint, delayed bigint, active bigint, completed bigint, dead bigint, oldest_waiting_since bigint,
+                       held_until bigint, rate_window_starts bigint, now_ms bigint)
+        LANGUAGE plpgsql AS $f$
+        #variable_conflict use_column
+        DECLARE
+            v_now bigint := docket.now_ms();
+        BEGIN
+            RETURN QUERY
+            SELECT count(*) FILTER (WHERE j.state = 'waiting' AND j.run_at <= v_now),
+                   count(*) FILTER (WHERE j.state = 'waiting' AND j.run_at > v_now),
+                   count(*) FILTER (WHERE j.state = 'active'),
+                   count(*) FILTER (WHERE j.state = 'completed'),
+                   count(*) FILTER (WHERE j.state = 'dead'),
+                   min(greatest(j.run_at, j.enqueued_at)) FILTER (WHERE j.state = 'waiting' AND j.run_at <= v_now),
+                   (SELECT nullif(q.held_until, 0) FROM docket.queues q WHERE q.name = p_queue AND q.held_until > v_now),
+                   (SELECT CASE WHEN q.rate_limit IS NOT NULL THEN
+                               (SELECT count(*) FROM docket.starts s WHERE s.queue = p_queue AND s.at > v_now - q.rate_window_ms) END
+                    FROM docket.queues q WHERE q.name = p_queue),
+                   v_now
+            FROM docket.jobs j WHERE j.queue = p_queue;
+        END
+        $f$;
+
         -- The next time something is due by time alone: a delayed job's run time, a lease's end,
         -- a throttle's end, or (a hint: the owner tries again then) the moment the oldest start in
         -- a full rate window leaves it.

@@ -361,7 +361,7 @@ final class JobVerbTests: JobStoreTestCase {
             store.ack(holds, on: connection, completion: done)
         }.get()
         XCTAssertEqual(acked.filter { (try? $0.get()) == nil }.count, 0)
-        let counts: [String: Int] = try transaction { connection, done in store.counts(queue: "race", on: connection, completion: done) }.get()
+        let counts = try transaction { connection, done in store.state(queue: "race", on: connection, completion: done) }.get().counts
         XCTAssertEqual(counts, ["waiting": 0, "delayed": 0, "active": 0, "completed": total, "dead": 0])
     }
 
@@ -411,7 +411,7 @@ final class JobVerbTests: JobStoreTestCase {
         db.commit()
         loop.run { outcome != nil }
         XCTAssertEqual(outcome?.failure?.kind, .rolledBack)
-        let counts: [String: Int] = try transaction { connection, done in store.counts(queue: "batch", on: connection, completion: done) }.get()
+        let counts = try transaction { connection, done in store.state(queue: "batch", on: connection, completion: done) }.get().counts
         XCTAssertEqual(counts["waiting"], 1)  // the one enqueued with the reserves, nothing more
         XCTAssertEqual(enqueued.count, 1)
     }
@@ -633,6 +633,52 @@ final class JobPolicyTests: JobStoreTestCase {
         try setNow(start + 10_001)
         XCTAssertEqual(try reserve(["tenants"])?.id, ids[1])
         XCTAssertNil(try reserve(["tenants"]))
+    }
+
+    func testGiveBackUndoesAHandOut() throws {
+        try setNow(13_000_000)
+        let first = try enqueue("undo")
+        _ = try enqueue("undo")
+        let job = try XCTUnwrap(try reserve(["undo"]))
+        let given: Bool = try transaction { connection, done in store.giveBack(job.hold(), on: connection, completion: done) }.get()
+        XCTAssertTrue(given)
+        let twice: Bool = try transaction { connection, done in store.giveBack(job.hold(), on: connection, completion: done) }.get()
+        XCTAssertFalse(twice)
+        let record = try XCTUnwrap(try inspect(first))
+        XCTAssertEqual(record.state, "waiting")
+        XCTAssertEqual(record.attempts, 0)
+        XCTAssertNil(record.startedAt)
+        let again = try XCTUnwrap(try reserve(["undo"]))
+        XCTAssertEqual(again.id, first)
+        XCTAssertEqual(again.attempt, 1)
+    }
+
+    func testQueueStateForTheQueueDocument() throws {
+        let start: Int64 = 14_000_000
+        try setNow(start)
+        let never = try transaction { connection, done in store.state(queue: "nobody", on: connection, completion: done) }.get()
+        XCTAssertEqual(never, PostgresQueueState(
+            counts: ["waiting": 0, "delayed": 0, "active": 0, "completed": 0, "dead": 0], oldestWaitingSince: nil, heldUntil: nil,
+            rateWindowStarts: nil, now: start))
+
+        var settings = PostgresQueueSettings()
+        settings.rate = .init(limit: 10, windowMilliseconds: 60_000)
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "doc", on: connection, completion: done) }.get()
+        _ = try enqueue("doc")
+        try setNow(start + 100)
+        _ = try enqueue("doc")
+        _ = try enqueue("doc") { $0.delayMilliseconds = 10_000 }
+        let running = try XCTUnwrap(try reserve(["doc"]))
+        _ = try transaction { connection, done in
+            store.throttle(running.hold(), milliseconds: 3000, on: connection, completion: done)
+        }.get()
+        try setNow(start + 1000)
+        let state = try transaction { connection, done in store.state(queue: "doc", on: connection, completion: done) }.get()
+        XCTAssertEqual(state.counts, ["waiting": 2, "delayed": 1, "active": 0, "completed": 0, "dead": 0])
+        XCTAssertEqual(state.oldestWaitingSince, start)
+        XCTAssertEqual(state.heldUntil, start + 3100)
+        XCTAssertEqual(state.rateWindowStarts, 1)
+        XCTAssertEqual(state.now, start + 1000)
     }
 
     func testRoutesAreStoredWithIdsNeverReused() throws {
