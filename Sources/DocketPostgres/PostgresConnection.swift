@@ -22,6 +22,14 @@ import CLibPQ
 /// state becomes `.closed`, and so it stays: reconnecting is the owner's job (a new connection).
 /// Notifications (`LISTEN`/`NOTIFY`) go to `onNotification`.
 ///
+/// A transaction that fails with `40P01` (deadlock) or `40001` (serialization failure) did
+/// nothing and can be sent again as a whole; any other failure is the statements' own.
+///
+/// Two things libpq does not make asynchronous: `PQconnectStart` resolves a host *name*
+/// before returning (give numeric addresses, `host=127.0.0.1` or `hostaddr=`, or resolve off
+/// the loop), and a server that vanishes without closing the socket is noticed only by TCP
+/// (set `keepalives_idle`/`tcp_user_timeout` in the connection string, or time answers out).
+///
 /// Not thread-safe: use it from the thread that runs its owner's loop.
 public final class PostgresConnection {
     public enum State: Equatable, Sendable {

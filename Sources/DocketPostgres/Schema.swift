@@ -122,7 +122,8 @@ public enum PostgresSchema {
         -- When the next delayed job comes due.
         CREATE INDEX jobs_due ON docket.jobs (run_at) WHERE state = 'waiting';
         CREATE INDEX jobs_leases ON docket.jobs (lease_expires_at) WHERE state = 'active';
-        CREATE INDEX jobs_active ON docket.jobs (queue, lease_owner) WHERE state = 'active';
+        CREATE INDEX jobs_active ON docket.jobs (queue) WHERE state = 'active';
+        CREATE INDEX jobs_holders ON docket.jobs (lease_owner) WHERE state = 'active';
         CREATE INDEX jobs_finished ON docket.jobs (queue, state, finished_at, id) WHERE state IN ('completed', 'dead');
 
         -- Start times of the queues that have a rate, for exact sliding windows.
