@@ -635,6 +635,54 @@ final class JobPolicyTests: JobStoreTestCase {
         XCTAssertNil(try reserve(["tenants"]))
     }
 
+    func testEmptyBatchesAnswerNothing() throws {
+        XCTAssertEqual(try enqueue([]), [])
+        let acked: [Result<Void, PostgresJobError>] = try transaction { connection, done in store.ack([], on: connection, completion: done) }.get()
+        XCTAssertTrue(acked.isEmpty)
+        XCTAssertNil(try reserve([]))
+        let released: [PostgresEndedAttempt] = try transaction { connection, done in
+            store.release(owners: [], on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(released, [])
+    }
+
+    /// A docketd that dies (here: its connection is cut) leaves its jobs active until their
+    /// leases end; a new connection carries on, and the job comes back as a failed attempt.
+    func testAfterALostConnectionANewOneCarriesOn() throws {
+        let admin = try connect()
+        let doomed = try connect()
+        try setNow(15_000_000, on: [db, doomed])
+        let id = try enqueue("survive") {
+            $0.leaseMilliseconds = 2000
+            $0.backoff = .fixed(milliseconds: 0)
+        }
+        let job = try XCTUnwrap(try reserve(["survive"], owner: "dead-process:1", on: doomed))
+        let pid = try XCTUnwrap(try doomed.run("SELECT pg_backend_pid()", on: loop).rows[0].int(0))
+        // A batch in flight when the connection goes: its outcome is unknown to the sender.
+        var outcome: Result<Void, PostgresJobError>?
+        store.ack(job.hold(owner: "dead-process:1"), on: doomed) { outcome = $0 }
+        _ = try admin.run("SELECT pg_terminate_backend($1::int)", [.int(pid)], on: loop)
+        doomed.commit()
+        loop.run { outcome != nil }
+        guard case .database(let error)? = outcome?.failure else { return XCTFail("\(String(describing: outcome))") }
+        XCTAssertTrue([.connection, .closed].contains(error.kind))
+        XCTAssertEqual(doomed.state, .closed)
+
+        let fresh = try connect()
+        try migrate(fresh)
+        try setNow(15_001_000, on: [fresh])
+        XCTAssertEqual(try inspect(id)?.state, "active")
+        XCTAssertNil(try reserve(["survive"], owner: "new-process:1", on: fresh))
+        try setNow(15_002_000, on: [fresh, db])
+        let recovered: [PostgresEndedAttempt] = try transaction(on: fresh) { connection, done in
+            store.recoverExpiredLeases(on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(recovered, [PostgresEndedAttempt(id: id, queue: "survive", outcome: .retry(afterMilliseconds: 0))])
+        let again = try XCTUnwrap(try reserve(["survive"], owner: "new-process:1", on: fresh))
+        XCTAssertEqual(again.attempt, 2)
+        XCTAssertNoThrow(try ack(again.hold(owner: "new-process:1")).get())
+    }
+
     func testGiveBackUndoesAHandOut() throws {
         try setNow(13_000_000)
         let first = try enqueue("undo")

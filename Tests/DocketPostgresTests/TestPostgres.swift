@@ -46,7 +46,7 @@ final class TestPostgres: @unchecked Sendable {
     private init() throws {
         guard let binaries = Self.findBinaries() else {
             throw TestPostgresUnavailable(
-                reason: "no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or $DOCKET_PG_BIN; "
+                reason: "no PostgreSQL server binaries (initdb, pg_ctl) in $DOCKET_PG_BIN or else /usr/lib/postgresql/*/bin; "
                     + "install Debian's postgresql (scripts/setup.sh --test)")
         }
         self.binaries = binaries
@@ -121,13 +121,17 @@ final class TestPostgres: @unchecked Sendable {
         }
     }
 
+    /// `$DOCKET_PG_BIN` when set (and only there), else the newest /usr/lib/postgresql/<n>/bin.
     private static func findBinaries() -> String? {
         var candidates: [String] = []
-        if let configured = ProcessInfo.processInfo.environment["DOCKET_PG_BIN"] { candidates.append(configured) }
-        let root = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
-            .compactMap { Int($0) }.sorted(by: >)
-        candidates += versions.map { "\(root)/\($0)/bin" }
+        if let configured = ProcessInfo.processInfo.environment["DOCKET_PG_BIN"] {
+            candidates.append(configured)
+        } else {
+            let root = "/usr/lib/postgresql"
+            let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+                .compactMap { Int($0) }.sorted(by: >)
+            candidates += versions.map { "\(root)/\($0)/bin" }
+        }
         return candidates.first { directory in
             ["initdb", "pg_ctl", "postgres"].allSatisfy { FileManager.default.isExecutableFile(atPath: directory + "/" + $0) }
         }
