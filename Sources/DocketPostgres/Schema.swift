@@ -161,18 +161,32 @@ public enum PostgresSchema {
                          END AS w) AS wait
         $f$;
 
+        -- When retention last trimmed each queue's completed or dead jobs.
+        CREATE TABLE docket.retention (
+            queue text NOT NULL,
+            state text NOT NULL,
+            at bigint NOT NULL,
+            PRIMARY KEY (queue, state)
+        );
+
         -- Retention: keeps the newest p_keep_default (or the queue's keep_completed / keep_dead)
         -- finished jobs of one state, deleting older ones; never the newest one, so the job that
-        -- just finished stays readable. Answers how many went. It never waits: when another
-        -- transaction is trimming the queue (two ACK batches deleting the same old rows in
-        -- different orders would deadlock), this one leaves it to that one, and the history is
-        -- briefly a little longer. (Each state is spelled out so the partial index serves it.)
+        -- just finished stays readable. Answers how many went. A trim reads `keep` index entries,
+        -- so a queue's history is trimmed at most every 100 ms (between trims it can run over
+        -- its bound by what finishes meanwhile). It never waits: when another transaction is
+        -- trimming the queue (two ACK batches deleting the same old rows in different orders
+        -- would deadlock), this one leaves it to that one. (Each state is spelled out so the
+        -- partial index serves it.)
         CREATE FUNCTION docket.retain(p_queue text, p_state text, p_keep_default integer) RETURNS bigint
         LANGUAGE plpgsql AS $f$
         DECLARE
+            v_now bigint := docket.now_ms();
             v_keep integer;
             v_count bigint;
         BEGIN
+            IF EXISTS (SELECT 1 FROM docket.retention r WHERE r.queue = p_queue AND r.state = p_state AND r.at > v_now - 100) THEN
+                RETURN 0;
+            END IF;
             IF NOT pg_try_advisory_xact_lock(1685021547, hashtext(p_queue)) THEN
                 RETURN 0;
             END IF;
@@ -189,6 +203,8 @@ public enum PostgresSchema {
                     ORDER BY j.finished_at DESC, j.id DESC OFFSET v_keep);
             END IF;
             GET DIAGNOSTICS v_count = ROW_COUNT;
+            INSERT INTO docket.retention AS r (queue, state, at) VALUES (p_queue, p_state, v_now)
+            ON CONFLICT (queue, state) DO UPDATE SET at = excluded.at;
             RETURN v_count;
         END
         $f$;

@@ -557,8 +557,9 @@ final class JobPolicyTests: JobStoreTestCase {
         store.defaults.keepDead = 2
         try setNow(10_000_000)
         let ids = try enqueue((0..<5).map { PostgresNewJob(queue: "kept", payload: [UInt8($0)]) }).map(\.id)
+        // Steps of 100 ms: a queue's history is trimmed at most that often.
         for step in 0..<5 {
-            try setNow(10_000_000 + Int64(step))
+            try setNow(10_000_000 + Int64(step) * 100)
             let job = try XCTUnwrap(try reserve(["kept"]))
             XCTAssertNoThrow(try ack(job.hold()).get())
         }
@@ -571,13 +572,27 @@ final class JobPolicyTests: JobStoreTestCase {
         _ = try transaction { connection, done in store.setSettings(settings, queue: "kept", on: connection, completion: done) }.get()
         let doomed = try enqueue((0..<3).map { _ in PostgresNewJob(queue: "kept", payload: []) }).map(\.id)
         for step in 0..<3 {
-            try setNow(10_001_000 + Int64(step))
+            try setNow(10_001_000 + Int64(step) * 100)
             let job = try XCTUnwrap(try reserve(["kept"]))
             XCTAssertEqual(try fail(job.hold(), .never).get(), .dead)
         }
         remaining = try doomed.map { try inspect($0)?.id }
         XCTAssertEqual(remaining, [nil, nil, doomed[2]])
         XCTAssertNotNil(try inspect(ids[4]), "dead-job retention touched completed jobs")
+
+        // Within 100 ms of a trim, finished jobs pile up; the next trim catches up.
+        let burst = try enqueue((0..<4).map { _ in PostgresNewJob(queue: "kept", payload: []) }).map(\.id)
+        try setNow(10_002_000)
+        for _ in 0..<4 {
+            let job = try XCTUnwrap(try reserve(["kept"]))
+            XCTAssertNoThrow(try ack(job.hold()).get())
+        }
+        XCTAssertEqual(try burst.map { try inspect($0)?.id }, burst)
+        try setNow(10_002_100)
+        let last = try enqueue("kept")
+        let job = try XCTUnwrap(try reserve(["kept"]))
+        XCTAssertNoThrow(try ack(job.hold()).get())
+        XCTAssertEqual(try (burst + [last]).map { try inspect($0)?.id }, [nil, nil, burst[2], burst[3], last])
     }
 
     func testThrottleHoldsTheQueueWithoutUsingAnAttempt() throws {
