@@ -196,6 +196,15 @@ public struct PostgresQueueSettings: Sendable, Equatable {
     public init() {}
 }
 
+/// What WAIT finds when it starts.
+public enum PostgresWatchStart: Sendable, Equatable {
+    /// Completed or dead already: read it with `inspect` and answer at once.
+    case finished(state: String)
+    /// Not finished: the watcher hears of it on `PostgresJobStore.outcomesChannel`.
+    case watching(state: String)
+    case notFound
+}
+
 /// A queue's live state, for its QUEUE document (with `PostgresQueueSettings`).
 public struct PostgresQueueState: Sendable, Equatable {
     /// Jobs per state: `waiting`, `delayed`, `active`, `completed`, `dead` (all present).

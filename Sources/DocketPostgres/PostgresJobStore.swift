@@ -18,8 +18,7 @@
 /// Rate limits, group rates and concurrency caps are exact across processes (see
 /// `docket.reserve`); retention (`keep_completed`, `keep_dead`) runs with the verb that
 /// finishes a job. What the LMDB engine does that this store does not do yet: group throttles
-/// (FAIL throttle= scope=group), the queue totals and per-minute rates, WAIT (the owner can
-/// build it on `inspect` and a notification).
+/// (FAIL throttle= scope=group), and the queue totals and per-minute rates.
 public struct PostgresJobStore: Sendable {
     public var defaults: PostgresJobDefaults
 
@@ -249,14 +248,47 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
-    /// DEL: forgets a job in any state.
+    /// DEL: forgets a job in any state (its watchers hear it is gone).
     public func delete(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresJobError>) -> Void) {
-        connection.execute("DELETE FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) { result in
+        connection.execute("SELECT docket.delete_job($1::bigint)", [.int(Int(id))]) { result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
-            case .success(let rows): completion(rows.affectedRows == 1 ? .success(()) : .failure(.notFound(id)))
+            case .success(let rows): completion(rows.rows.first?.bool(0) == true ? .success(()) : .failure(.notFound(id)))
             }
         }
+    }
+
+    // MARK: Outcomes (WAIT)
+
+    /// Outcomes go to this channel (payload: the job id) once a watched job is completed, dead
+    /// or deleted: the owner then reads it with `inspect` (nil: deleted, NOT_FOUND).
+    public static let outcomesChannel = "docket_outcomes"
+
+    /// WAIT: answers the job's state now. For a job that is not finished, `watcher` (one per
+    /// docketd process is enough, whatever number of its connections wait) is told through
+    /// `outcomesChannel` when it is, with no window in which an outcome can be missed. Timeouts
+    /// are the owner's; `unwatch` when nobody of the process waits any more.
+    public func watch(
+        _ id: Int64, watcher: String, on connection: PostgresConnection,
+        completion: @escaping (Result<PostgresWatchStart, PostgresError>) -> Void
+    ) {
+        connection.execute("SELECT docket.watch($1::bigint, $2::text)", [.int(Int(id)), .text(watcher)]) { result in
+            completion(
+                result.map { rows in
+                    switch rows.rows.first?.string(0) {
+                    case nil: return .notFound
+                    case "completed": return .finished(state: "completed")
+                    case "dead": return .finished(state: "dead")
+                    case let state?: return .watching(state: state)
+                    }
+                })
+        }
+    }
+
+    public func unwatch(_ id: Int64, watcher: String, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresError>) -> Void) {
+        connection.execute(
+            "DELETE FROM docket.watches WHERE job_id = $1::bigint AND watcher = $2::text", [.int(Int(id)), .text(watcher)]
+        ) { result in completion(result.map { _ in () }) }
     }
 
     /// RETRY <id>: a dead job runs again, its attempts reset.

@@ -161,6 +161,13 @@ public enum PostgresSchema {
                          END AS w) AS wait
         $f$;
 
+        -- WAIT: who waits for which job's outcome (a docketd process, say).
+        CREATE TABLE docket.watches (
+            job_id bigint NOT NULL,
+            watcher text NOT NULL,
+            PRIMARY KEY (job_id, watcher)
+        );
+
         -- When retention last trimmed each queue's completed or dead jobs.
         CREATE TABLE docket.retention (
             queue text NOT NULL,
@@ -168,6 +175,53 @@ public enum PostgresSchema {
             at bigint NOT NULL,
             PRIMARY KEY (queue, state)
         );
+
+        -- Tells the watchers of those of p_ids that are finished (completed, dead) or gone:
+        -- NOTIFY docket_outcomes, '<id>', and their watches end. Called by every verb that
+        -- finishes or deletes a job, after the change, in its transaction.
+        CREATE FUNCTION docket.tell_watchers(p_ids bigint[]) RETURNS void
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            PERFORM pg_notify('docket_outcomes', x.job_id::text)
+            FROM (SELECT DISTINCT w.job_id FROM docket.watches w LEFT JOIN docket.jobs j ON j.id = w.job_id
+                  WHERE w.job_id = ANY(p_ids) AND (j.id IS NULL OR j.state IN ('completed', 'dead'))) AS x;
+            DELETE FROM docket.watches w WHERE w.job_id = ANY(p_ids)
+                AND NOT EXISTS (SELECT 1 FROM docket.jobs j WHERE j.id = w.job_id AND j.state NOT IN ('completed', 'dead'));
+        END
+        $f$;
+
+        -- WAIT: starts watching a job and answers its state (NULL: no such job; completed or
+        -- dead: answered at once, nothing is watched). The read locks the job row FOR SHARE, so
+        -- no outcome is missed: a transaction finishing the job either commits first (and this
+        -- read, which waits for it, sees the outcome) or waits for this one to commit (and then
+        -- sees the watch and notifies).
+        CREATE FUNCTION docket.watch(p_id bigint, p_watcher text) RETURNS text
+        LANGUAGE plpgsql AS $f$
+        DECLARE
+            v_state text;
+        BEGIN
+            INSERT INTO docket.watches (job_id, watcher) VALUES (p_id, p_watcher) ON CONFLICT DO NOTHING;
+            SELECT CASE WHEN j.state = 'waiting' AND j.run_at > docket.now_ms() THEN 'delayed' ELSE j.state END INTO v_state
+            FROM docket.jobs j WHERE j.id = p_id FOR SHARE;
+            IF v_state IS NULL OR v_state IN ('completed', 'dead') THEN
+                DELETE FROM docket.watches w WHERE w.job_id = p_id AND w.watcher = p_watcher;
+            END IF;
+            RETURN v_state;
+        END
+        $f$;
+
+        -- DEL: answers whether the job existed; its watchers hear that it is gone.
+        CREATE FUNCTION docket.delete_job(p_id bigint) RETURNS boolean
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            DELETE FROM docket.jobs j WHERE j.id = p_id;
+            IF NOT FOUND THEN
+                RETURN false;
+            END IF;
+            PERFORM docket.tell_watchers(ARRAY[p_id]);
+            RETURN true;
+        END
+        $f$;
 
         -- Retention: keeps the newest p_keep_default (or the queue's keep_completed / keep_dead)
         -- finished jobs of one state, deleting older ones; never the newest one, so the job that
@@ -354,6 +408,7 @@ public enum PostgresSchema {
                    b.state, b.attempts, coalesce(b.state = 'active' AND b.lease_owner = i.owner, false)
             FROM input i LEFT JOIN done d ON d.id = i.id LEFT JOIN docket.jobs b ON b.id = i.id
             ORDER BY i.ord;
+            PERFORM docket.tell_watchers(p_id);
             PERFORM docket.retain(x.queue, 'completed', p_keep_completed)
             FROM (SELECT DISTINCT j.queue FROM docket.jobs j WHERE j.id = ANY(p_id) AND j.state = 'completed') AS x;
         END
@@ -387,6 +442,7 @@ public enum PostgresSchema {
                 SET state = 'dead', finished_at = v_now, lease_owner = NULL, lease_expires_at = NULL,
                     last_error = coalesce(p_reason, j.last_error)
                 WHERE j.id = p_id;
+                PERFORM docket.tell_watchers(ARRAY[p_id]);
                 PERFORM docket.retain(v_job.queue, 'dead', p_keep_dead);
                 RETURN QUERY SELECT 'dead', NULL::bigint, 'dead'::text, v_job.attempts, true;
                 RETURN;
@@ -467,6 +523,7 @@ public enum PostgresSchema {
                     PERFORM pg_notify('docket_jobs', v_row.queue);
                 END IF;
             END LOOP;
+            PERFORM docket.tell_watchers(p_ids);
             PERFORM docket.retain(x.queue, 'dead', p_keep_dead)
             FROM (SELECT DISTINCT j.queue FROM docket.jobs j WHERE j.id = ANY(p_ids) AND j.state = 'dead') AS x;
         END

@@ -772,3 +772,122 @@ final class JobPolicyTests: JobStoreTestCase {
         XCTAssertEqual(heard, [first, second, second, third].map { String($0) })
     }
 }
+
+final class WaitTests: JobStoreTestCase {
+    var heard: [Int64] = []
+
+    /// A connection listening for outcomes, as each docketd's would.
+    func listen() throws -> PostgresConnection {
+        let listener = try connect()
+        listener.onNotification = { [unowned self] notification in
+            if notification.channel == PostgresJobStore.outcomesChannel, let id = Int64(notification.payload) { heard.append(id) }
+        }
+        _ = try listener.run("LISTEN \(PostgresJobStore.outcomesChannel)", on: loop)
+        return listener
+    }
+
+    func watch(_ id: Int64, _ watcher: String = "proc-a", on connection: PostgresConnection? = nil) throws -> PostgresWatchStart {
+        try transaction(on: connection) { connection, done in store.watch(id, watcher: watcher, on: connection, completion: done) }.get()
+    }
+
+    func watches() throws -> Int {
+        try XCTUnwrap(try db.run("SELECT count(*) FROM docket.watches", on: loop).rows[0].int(0))
+    }
+
+    func testWatchersHearEveryOutcome() throws {
+        _ = try listen()
+        try setNow(16_000_000)
+        // Completed.
+        let completed = try enqueue("w")
+        XCTAssertEqual(try watch(completed), .watching(state: "waiting"))
+        let job = try XCTUnwrap(try reserve(["w"]))
+        XCTAssertEqual(try watch(completed, "proc-b"), .watching(state: "active"))
+        XCTAssertNoThrow(try ack(job.hold()).get())
+        loop.run { heard == [completed] }
+        XCTAssertEqual(try watches(), 0)
+        XCTAssertEqual(try watch(completed), .finished(state: "completed"))
+        XCTAssertEqual(try watches(), 0)
+
+        // Dead, through FAIL and through a lease that ran out.
+        let failed = try enqueue("w") { $0.maxAttempts = 1 }
+        let stalled = try enqueue("w") {
+            $0.maxAttempts = 1
+            $0.leaseMilliseconds = 1000
+        }
+        XCTAssertEqual(try watch(failed), .watching(state: "waiting"))
+        XCTAssertEqual(try watch(stalled), .watching(state: "waiting"))
+        let first = try XCTUnwrap(try reserve(["w"]))
+        let second = try XCTUnwrap(try reserve(["w"]))
+        XCTAssertEqual([first.id, second.id], [failed, stalled])
+        XCTAssertEqual(try fail(first.hold()).get(), .dead)
+        try setNow(16_001_000)
+        XCTAssertEqual(try recover().map(\.outcome), [.dead])
+        loop.run { heard.count == 3 }
+        XCTAssertEqual(heard, [completed, failed, stalled])
+
+        // Deleted: the watcher hears, and finds nothing.
+        let deleted = try enqueue("w") { $0.delayMilliseconds = 60_000 }
+        XCTAssertEqual(try watch(deleted), .watching(state: "delayed"))
+        let removed: Result<Void, PostgresJobError> = try transaction { connection, done in store.delete(deleted, on: connection, completion: done) }
+        XCTAssertNoThrow(try removed.get())
+        loop.run { heard.count == 4 }
+        XCTAssertEqual(heard.last, deleted)
+        XCTAssertEqual(try watch(deleted), .notFound)
+
+        // Nobody waits any more: nothing is said.
+        let quiet = try enqueue("w")
+        XCTAssertEqual(try watch(quiet), .watching(state: "waiting"))
+        _ = try transaction { connection, done in store.unwatch(quiet, watcher: "proc-a", on: connection, completion: done) }.get()
+        let last = try XCTUnwrap(try reserve(["w"]))
+        XCTAssertNoThrow(try ack(last.hold()).get())
+        loop.idle(seconds: 0.2)
+        XCTAssertEqual(heard.count, 4)
+        XCTAssertEqual(try watches(), 0)
+    }
+
+    /// The two interleavings that could lose an outcome, forced with explicit transactions held
+    /// open: the watch must either see the outcome or be seen by its maker.
+    func testNoOutcomeIsMissedWhileAWatchStarts() throws {
+        _ = try listen()
+        let finisher = try connect()
+        let watcher = try connect()
+        let first = try enqueue("race")
+        let second = try enqueue("race")
+        let one = try XCTUnwrap(try reserve(["race"]))
+        let two = try XCTUnwrap(try reserve(["race"]))
+
+        // The finisher has completed the job but not committed when the watch starts: the watch
+        // waits for it, and sees the outcome.
+        var acked: Result<Void, PostgresJobError>?
+        finisher.execute("BEGIN") { _ in }
+        store.ack(one.hold(), on: finisher) { acked = $0 }
+        finisher.commit()
+        loop.run { acked != nil }
+        var started: Result<PostgresWatchStart, PostgresError>?
+        store.watch(first, watcher: "proc-w", on: watcher) { started = $0 }
+        watcher.commit()
+        loop.idle(seconds: 0.2)
+        XCTAssertNil(started, "the watch did not wait for the finishing transaction")
+        _ = try finisher.run("COMMIT", on: loop)
+        loop.run { started != nil }
+        XCTAssertEqual(try started?.get(), .finished(state: "completed"))
+
+        // The watch has started but not committed when the job finishes: the finisher waits
+        // for it, then sees the watch and tells it.
+        var watching: Result<PostgresWatchStart, PostgresError>?
+        watcher.execute("BEGIN") { _ in }
+        store.watch(second, watcher: "proc-w", on: watcher) { watching = $0 }
+        watcher.commit()
+        loop.run { watching != nil }
+        XCTAssertEqual(try watching?.get(), .watching(state: "active"))
+        var finished: Result<Void, PostgresJobError>?
+        store.ack(two.hold(), on: finisher) { finished = $0 }
+        finisher.commit()
+        loop.idle(seconds: 0.2)
+        XCTAssertNil(finished, "the ACK did not wait for the watch")
+        _ = try watcher.run("COMMIT", on: loop)
+        loop.run { finished != nil && heard == [second] }
+        XCTAssertNoThrow(try finished?.get())
+        XCTAssertEqual(try watches(), 0)
+    }
+}
