@@ -141,6 +141,8 @@ public enum PostgresJobError: Error, Sendable, Equatable {
     /// `owner` holds the job, but in another attempt than the one named.
     case staleAttempt(Int64, attempt: Int, current: Int)
     case notDead(Int64, state: String)
+    /// FAIL throttle= scope=group for a job that has no group.
+    case noGroup(Int64)
     /// The database did not decide (the connection was lost: the change may or may not have
     /// committed; docketd answers UNAVAILABLE), or refused the statement.
     case database(PostgresError)
@@ -151,6 +153,7 @@ public enum PostgresJobError: Error, Sendable, Equatable {
         case .notFound: return "NOT_FOUND"
         case .notHeld, .staleAttempt: return "NOT_HELD"
         case .notDead: return "NOT_DEAD"
+        case .noGroup: return "BAD_OPTION"
         case .database: return "UNAVAILABLE"
         }
     }
@@ -164,6 +167,7 @@ public enum PostgresJobError: Error, Sendable, Equatable {
             return "job \(id) is on attempt \(current), not \(attempt)"
                 + (attempt < current ? ": the lease of attempt \(attempt) ended and the job was handed out again" : "")
         case .notDead(let id, let state): return "job \(id) is \(state), not dead"
+        case .noGroup(let id): return "job \(id) has no group to throttle"
         case .database(let error): return "the job store is unavailable: \(error.message)"
         }
     }

@@ -17,8 +17,8 @@
 ///
 /// Rate limits, group rates and concurrency caps are exact across processes (see
 /// `docket.reserve`); retention (`keep_completed`, `keep_dead`) runs with the verb that
-/// finishes a job. What the LMDB engine does that this store does not do yet: group throttles
-/// (FAIL throttle= scope=group), and the queue totals and per-minute rates.
+/// finishes a job. What the LMDB engine does that this store does not do yet: the queue totals
+/// and per-minute rates.
 public struct PostgresJobStore: Sendable {
     public var defaults: PostgresJobDefaults
 
@@ -343,16 +343,19 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
-    /// FAIL throttle=<ms> (queue scope): the job waits again in its old place without using up
-    /// an attempt, and its queue starts nothing for `milliseconds`. Answers the hold's end.
-    /// (scope=group is not there yet: group throttles need a table of their own.)
+    /// FAIL throttle=<ms>: the job waits again in its old place without using up an attempt,
+    /// and its queue (or, with `groupOnly`, its group) starts nothing for `milliseconds`.
+    /// Answers the hold's end.
     public func throttle(
-        _ hold: PostgresHold, milliseconds: Int, reason: [UInt8]? = nil, on connection: PostgresConnection,
+        _ hold: PostgresHold, milliseconds: Int, groupOnly: Bool = false, reason: [UInt8]? = nil, on connection: PostgresConnection,
         completion: @escaping (Result<Int64, PostgresJobError>) -> Void
     ) {
         connection.execute(
-            "SELECT outcome, state, attempts, held, held_until FROM docket.throttle($1::bigint, $2::text, $3::integer, $4::bigint, $5::bytea)",
-            [.int(Int(hold.id)), .text(hold.owner), .int(hold.attempt), .int(milliseconds), .bytes(reason)]
+            """
+            SELECT outcome, state, attempts, held, held_until
+            FROM docket.throttle($1::bigint, $2::text, $3::integer, $4::bigint, $5::boolean, $6::bytea)
+            """,
+            [.int(Int(hold.id)), .text(hold.owner), .int(hold.attempt), .int(milliseconds), .text(groupOnly ? "true" : "false"), .bytes(reason)]
         ) { result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
@@ -360,6 +363,8 @@ public struct PostgresJobStore: Sendable {
                 let row = rows.rows.first
                 if row?.string(0) == "ok", let until = row?.int64(4) {
                     completion(.success(until))
+                } else if row?.string(0) == "no_group" {
+                    completion(.failure(.noGroup(hold.id)))
                 } else {
                     completion(.failure(Self.refusal(row?.string(0), hold, held: row?.bool(3) ?? false, current: row?.int(2))))
                 }

@@ -161,6 +161,15 @@ public enum PostgresSchema {
                          END AS w) AS wait
         $f$;
 
+        -- Group throttles (FAIL throttle= scope=group): the group's jobs start nothing before
+        -- `until`. A hold that has ended is inert; the group's next throttle reuses its row.
+        CREATE TABLE docket.group_holds (
+            queue text NOT NULL,
+            grp bytea NOT NULL,
+            until bigint NOT NULL,
+            PRIMARY KEY (queue, grp)
+        );
+
         -- WAIT: who waits for which job's outcome (a docketd process, say).
         CREATE TABLE docket.watches (
             job_id bigint NOT NULL,
@@ -330,7 +339,7 @@ public enum PostgresSchema {
         -- on its settings row first, so those limits hold exactly however many processes claim:
         -- rates count the starts in the start log over the window (sliding, exact), and jobs of
         -- a group over its group rate step aside for other groups' jobs.
-        -- Not yet here: group throttles (FAIL throttle= scope=group).
+        -- Jobs of a throttled group step aside the same way.
         CREATE FUNCTION docket.reserve(p_queues text[], p_owner text)
         RETURNS TABLE (id bigint, queue text, attempt integer, delivery bigint, lease_ms bigint, lease_expires_at bigint,
                        payload bytea, grp bytea)
@@ -362,6 +371,8 @@ public enum PostgresSchema {
                          OR (SELECT count(*) FROM docket.starts s
                              WHERE s.queue = v_queue AND s.grp = j.grp AND s.at > v_now - v_settings.group_rate_window_ms)
                             < v_settings.group_rate_limit)
+                    AND (j.grp IS NULL
+                         OR NOT EXISTS (SELECT 1 FROM docket.group_holds h WHERE h.queue = v_queue AND h.grp = j.grp AND h.until > v_now))
                 ORDER BY j.priority, j.run_at, j.id
                 LIMIT 1 FOR UPDATE SKIP LOCKED;
                 CONTINUE WHEN v_id IS NULL;
@@ -547,10 +558,11 @@ public enum PostgresSchema {
                 SELECT j.id FROM docket.jobs j WHERE j.state = 'active' AND j.lease_owner = ANY(p_owners) FOR UPDATE), 'lost', p_keep_dead)
         $f$;
 
-        -- FAIL throttle=<ms> (queue scope): the worker hit a downstream limit. The job waits again
-        -- in its old place (run_at unchanged) without using up an attempt, and nothing of its
-        -- queue starts before now + p_ms (the hold only ever moves later).
-        CREATE FUNCTION docket.throttle(p_id bigint, p_owner text, p_attempt integer, p_ms bigint, p_reason bytea)
+        -- FAIL throttle=<ms>: the worker hit a downstream limit. The job waits again in its old
+        -- place (run_at unchanged) without using up an attempt, and nothing of its queue (or,
+        -- with p_group_only, of its group) starts before now + p_ms (a hold only moves later).
+        -- Outcomes: ok, not_found, not_held, no_group (p_group_only for a job without a group).
+        CREATE FUNCTION docket.throttle(p_id bigint, p_owner text, p_attempt integer, p_ms bigint, p_group_only boolean, p_reason bytea)
         RETURNS TABLE (outcome text, state text, attempts integer, held boolean, held_until bigint)
         LANGUAGE plpgsql AS $f$
         #variable_conflict use_column
@@ -570,13 +582,23 @@ public enum PostgresSchema {
                                     coalesce(v_job.state = 'active' AND v_job.lease_owner = p_owner, false), NULL::bigint;
                 RETURN;
             END IF;
+            IF p_group_only AND v_job.grp IS NULL THEN
+                RETURN QUERY SELECT 'no_group', v_job.state, v_job.attempts, true, NULL::bigint;
+                RETURN;
+            END IF;
             UPDATE docket.jobs j
             SET state = 'waiting', attempts = j.attempts - 1, lease_owner = NULL, lease_expires_at = NULL,
                 last_error = coalesce(p_reason, j.last_error)
             WHERE j.id = p_id;
-            INSERT INTO docket.queues AS q (name, held_until) VALUES (v_job.queue, v_now + p_ms)
-            ON CONFLICT (name) DO UPDATE SET held_until = greatest(q.held_until, excluded.held_until)
-            RETURNING q.held_until INTO v_until;
+            IF p_group_only THEN
+                INSERT INTO docket.group_holds AS h (queue, grp, until) VALUES (v_job.queue, v_job.grp, v_now + p_ms)
+                ON CONFLICT (queue, grp) DO UPDATE SET until = greatest(h.until, excluded.until)
+                RETURNING h.until INTO v_until;
+            ELSE
+                INSERT INTO docket.queues AS q (name, held_until) VALUES (v_job.queue, v_now + p_ms)
+                ON CONFLICT (name) DO UPDATE SET held_until = greatest(q.held_until, excluded.held_until)
+                RETURNING q.held_until INTO v_until;
+            END IF;
             RETURN QUERY SELECT 'ok', 'waiting'::text, v_job.attempts - 1, true, v_until;
         END
         $f$;
@@ -635,6 +657,7 @@ public enum PostgresSchema {
                 (SELECT min(j.run_at) FROM docket.jobs j WHERE j.state = 'waiting' AND j.run_at > v_now),
                 (SELECT min(j.lease_expires_at) FROM docket.jobs j WHERE j.state = 'active'),
                 (SELECT min(q.held_until) FROM docket.queues q WHERE q.held_until > v_now),
+                (SELECT min(h.until) FROM docket.group_holds h WHERE h.until > v_now),
                 (SELECT min(s.at + greatest(coalesce(q.rate_window_ms, 0), coalesce(q.group_rate_window_ms, 0)))
                  FROM docket.starts s JOIN docket.queues q ON q.name = s.queue
                  WHERE s.at + greatest(coalesce(q.rate_window_ms, 0), coalesce(q.group_rate_window_ms, 0)) > v_now));

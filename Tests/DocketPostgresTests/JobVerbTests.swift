@@ -626,6 +626,39 @@ final class JobPolicyTests: JobStoreTestCase {
         XCTAssertEqual(try reserve(["api"])?.id, second)
     }
 
+    func testGroupThrottleHoldsOnlyThatGroup() throws {
+        let start: Int64 = 17_000_000
+        try setNow(start)
+        func job(_ group: String?) -> PostgresNewJob {
+            var job = PostgresNewJob(queue: "g", payload: [])
+            job.group = group.map { Array($0.utf8) }
+            return job
+        }
+        let ids = try enqueue([job("a"), job("b"), job("a"), job(nil)]).map(\.id)
+        let first = try XCTUnwrap(try reserve(["g"]))
+        XCTAssertEqual(first.id, ids[0])
+        let until: Int64 = try transaction { connection, done in
+            store.throttle(first.hold(), milliseconds: 5000, groupOnly: true, on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(until, start + 5000)
+        XCTAssertEqual(try reserve(["g"])?.id, ids[1], "group a was not held")
+        let ungrouped = try XCTUnwrap(try reserve(["g"]))
+        XCTAssertEqual(ungrouped.id, ids[3])
+        XCTAssertNil(try reserve(["g"]))
+        let refused: Result<Int64, PostgresJobError> = try transaction { connection, done in
+            store.throttle(ungrouped.hold(), milliseconds: 5000, groupOnly: true, on: connection, completion: done)
+        }
+        XCTAssertEqual(refused.failure, .noGroup(ids[3]))
+        XCTAssertEqual(refused.failure?.code, "BAD_OPTION")
+        let deadline: Int64? = try transaction { connection, done in store.nextDeadline(on: connection, completion: done) }.get()
+        XCTAssertEqual(deadline, start + 5000)
+        try setNow(start + 5000)
+        let again = try XCTUnwrap(try reserve(["g"]))
+        XCTAssertEqual(again.id, ids[0])
+        XCTAssertEqual(again.attempt, 1)
+        XCTAssertEqual(try reserve(["g"])?.id, ids[2])
+    }
+
     /// A group over its rate steps aside; other groups' jobs go ahead; the window slides.
     func testGroupRateLetsOtherGroupsThrough() throws {
         let start: Int64 = 12_000_000
