@@ -36,6 +36,9 @@ let package = Package(
         .systemLibrary(
             name: "CCrypt", path: "Sources/CCrypt", pkgConfig: "libcrypt",
             providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
         .target(name: "DocketWire", swiftSettings: hotPath),
         // bcrypt password hashes (libcrypt), checked off the event loop.
         .target(name: "DocketPasswords", dependencies: ["CCrypt"]),
@@ -46,6 +49,9 @@ let package = Package(
         // Cron and fixed-interval schedules in IANA time zones: pure time arithmetic, no clock;
         // its only I/O is reading zone files.
         .target(name: "DocketSchedule"),
+        // The job store on PostgreSQL: an asynchronous libpq connection driven by its owner's
+        // event loop, the versioned schema, and every job verb as SQL (issue #13).
+        .target(name: "DocketPostgres", dependencies: ["CLibPQ"]),
         .target(
             name: "DocketServer",
             dependencies: ["DocketWire", "DocketEngine", "DocketStore", "DocketTLS", "DocketPasswords", "CLibevent"],
@@ -77,6 +83,7 @@ let package = Package(
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
         .testTarget(name: "DocketScheduleTests", dependencies: ["DocketSchedule"]),
+        .testTarget(name: "DocketPostgresTests", dependencies: ["DocketPostgres"]),
         .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTLS", "DocketTestSupport"]),
         .testTarget(
             name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket", "DocketTestSupport"],

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing Docket needs and is not already here:
-# Debian packages (libevent, LMDB, OpenSSL, libcrypt, pkg-config, netcat, tzdata's zone files for
-# cron schedules) and, with --test, the Python packages the tests use (nats-py, pytest,
-# prometheus-client). Safe to run again.
+# Debian packages (libevent, LMDB, OpenSSL, libcrypt, libpq, pkg-config, netcat, tzdata's zone files
+# for cron schedules) and, with --test, PostgreSQL's server (the Postgres store's tests start a private
+# cluster of their own) and the Python packages the tests use (nats-py, pytest, prometheus-client).
+# Safe to run again.
 set -euo pipefail
 
-packages=(libevent-dev liblmdb-dev libssl-dev libcrypt-dev openssl pkg-config netcat-openbsd tzdata)
+packages=(libevent-dev liblmdb-dev libssl-dev libcrypt-dev libpq-dev openssl pkg-config netcat-openbsd tzdata)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -26,6 +27,8 @@ if [ "${1:-}" = "--test" ]; then
     command -v node >/dev/null 2>&1 || tools+=(nodejs)
     command -v npm >/dev/null 2>&1 || tools+=(npm)
     command -v nats-server >/dev/null 2>&1 || tools+=(nats-server)
+    # initdb and pg_ctl: the DocketPostgres tests start a private cluster with them, never the system service.
+    dpkg -s postgresql >/dev/null 2>&1 || tools+=(postgresql)
     if ((${#tools[@]})); then
         echo "setup: installing ${tools[*]}"
         sudo=""

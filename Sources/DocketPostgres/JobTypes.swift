@@ -1,0 +1,357 @@
+/// How long to wait before retry number n (the same rules as the protocol's `backoff=`).
+public enum PostgresBackoff: Equatable, Sendable {
+    case fixed(milliseconds: Int)
+    case exponential(baseMilliseconds: Int, capMilliseconds: Int)
+
+    public static let `default` = PostgresBackoff.exponential(baseMilliseconds: 1000, capMilliseconds: 3_600_000)
+
+    /// `fixed:30000ms` or `exp:1000ms:3600000ms`, as the LMDB engine's INSPECT writes it.
+    public var text: String {
+        switch self {
+        case .fixed(let milliseconds): return "fixed:\(milliseconds)ms"
+        case .exponential(let base, let cap): return "exp:\(base)ms:\(cap)ms"
+        }
+    }
+
+    var columns: (kind: String, base: Int64, cap: Int64) {
+        switch self {
+        case .fixed(let milliseconds): return ("fixed", Int64(milliseconds), Int64(milliseconds))
+        case .exponential(let base, let cap): return ("exp", Int64(base), Int64(cap))
+        }
+    }
+
+    init?(kind: String?, base: Int?, cap: Int?) {
+        guard let kind, let base else { return nil }
+        switch kind {
+        case "fixed": self = .fixed(milliseconds: base)
+        case "exp": self = .exponential(baseMilliseconds: base, capMilliseconds: cap ?? base)
+        default: return nil
+        }
+    }
+}
+
+/// What a job gets when neither its ENQ nor its queue's settings say (docketd's flags).
+public struct PostgresJobDefaults: Sendable, Equatable {
+    public var maxAttempts = 3
+    public var backoff = PostgresBackoff.default
+    public var leaseMilliseconds = 30_000
+    /// Finished jobs kept per queue (`--keep-completed`, `--keep-dead`), unless the queue says.
+    public var keepCompleted = 1000
+    public var keepDead = 10_000
+
+    public init() {}
+}
+
+/// One ENQ. Options left nil take the queue's setting, then the defaults.
+public struct PostgresNewJob: Sendable, Equatable {
+    public var queue: String
+    public var payload: [UInt8]
+    public var priority = 0
+    public var delayMilliseconds: Int?
+    /// Absolute run time, unix milliseconds (wins over `delayMilliseconds`).
+    public var runAtMilliseconds: Int64?
+    public var maxAttempts: Int?
+    public var backoff: PostgresBackoff?
+    public var jitter: Double?
+    public var leaseMilliseconds: Int?
+    public var key: [UInt8]?
+    public var group: [UInt8]?
+
+    public init(queue: String, payload: [UInt8]) {
+        self.queue = queue
+        self.payload = payload
+    }
+}
+
+/// An ENQ's answer: the new job's id, or the id of the job that already has the key.
+public struct PostgresEnqueued: Sendable, Equatable {
+    public let id: Int64
+    public let duplicate: Bool
+
+    public init(id: Int64, duplicate: Bool) {
+        self.id = id
+        self.duplicate = duplicate
+    }
+}
+
+/// A job handed out by RESERVE.
+public struct PostgresReservation: Sendable, Equatable {
+    public let id: Int64
+    public let queue: String
+    /// The attempt number: the fencing token ACK, FAIL, PROGRESS and TOUCH must name.
+    public let attempt: Int
+    /// This hand-out's number, unique for the life of the database.
+    public let delivery: Int64
+    public let leaseMilliseconds: Int
+    /// When the lease ends unless renewed (unix ms, database clock).
+    public let leaseExpiresAt: Int64
+    public let payload: [UInt8]
+    public let group: [UInt8]?
+}
+
+/// Names the attempt a worker means: the job, the holder (a docketd process and connection,
+/// any string the owner picks, unique across processes), and the attempt it was handed
+/// (nil: whatever attempt `owner` holds).
+public struct PostgresHold: Sendable, Equatable {
+    public let id: Int64
+    public let owner: String
+    public let attempt: Int?
+
+    public init(id: Int64, owner: String, attempt: Int? = nil) {
+        self.id = id
+        self.owner = owner
+        self.attempt = attempt
+    }
+}
+
+/// How FAIL wants the attempt handled.
+public enum PostgresFailChoice: Sendable, Equatable {
+    /// The job's backoff decides.
+    case policy
+    /// After exactly this long (still only with attempts left).
+    case after(milliseconds: Int)
+    /// Dead at once (`retry=no`).
+    case never
+}
+
+/// What a failed attempt led to.
+public enum PostgresFailOutcome: Sendable, Equatable {
+    case retry(afterMilliseconds: Int)
+    case dead
+}
+
+/// An attempt ended because its worker was gone (an expired lease, a closed connection).
+public struct PostgresEndedAttempt: Sendable, Equatable {
+    public let id: Int64
+    public let queue: String
+    public let outcome: PostgresFailOutcome
+
+    public init(id: Int64, queue: String, outcome: PostgresFailOutcome) {
+        self.id = id
+        self.queue = queue
+        self.outcome = outcome
+    }
+}
+
+/// Why a job verb was refused, with the protocol's error codes, or why it could not be decided.
+public enum PostgresJobError: Error, Sendable, Equatable {
+    case notFound(Int64)
+    /// Not active under a lease `owner` holds.
+    case notHeld(Int64)
+    /// `owner` holds the job, but in another attempt than the one named.
+    case staleAttempt(Int64, attempt: Int, current: Int)
+    case notDead(Int64, state: String)
+    /// FAIL throttle= scope=group for a job that has no group.
+    case noGroup(Int64)
+    /// The database did not decide (the connection was lost: the change may or may not have
+    /// committed; docketd answers UNAVAILABLE), or refused the statement.
+    case database(PostgresError)
+
+    /// The protocol's code (`UNAVAILABLE` for database trouble, the new code issue #13 adds).
+    public var code: String {
+        switch self {
+        case .notFound: return "NOT_FOUND"
+        case .notHeld, .staleAttempt: return "NOT_HELD"
+        case .notDead: return "NOT_DEAD"
+        case .noGroup: return "BAD_OPTION"
+        case .database: return "UNAVAILABLE"
+        }
+    }
+
+    /// The message, worded as the LMDB engine words it.
+    public var message: String {
+        switch self {
+        case .notFound(let id): return "job \(id) does not exist"
+        case .notHeld(let id): return "job \(id) is not reserved by this connection"
+        case .staleAttempt(let id, let attempt, let current):
+            return "job \(id) is on attempt \(current), not \(attempt)"
+                + (attempt < current ? ": the lease of attempt \(attempt) ended and the job was handed out again" : "")
+        case .notDead(let id, let state): return "job \(id) is \(state), not dead"
+        case .noGroup(let id): return "job \(id) has no group to throttle"
+        case .database(let error): return "the job store is unavailable: \(error.message)"
+        }
+    }
+}
+
+/// A queue's settings as the `docket.queues` row keeps them; nil means the default.
+public struct PostgresQueueSettings: Sendable, Equatable {
+    public struct Rate: Sendable, Equatable {
+        public var limit: Int
+        public var windowMilliseconds: Int
+
+        public init(limit: Int, windowMilliseconds: Int) {
+            self.limit = limit
+            self.windowMilliseconds = windowMilliseconds
+        }
+    }
+
+    public var paused = false
+    public var rate: Rate?
+    /// The same, for each group of the queue separately.
+    public var groupRate: Rate?
+    public var concurrency: Int?
+    public var maxAttempts: Int?
+    public var backoff: PostgresBackoff?
+    public var jitter: Double?
+    public var leaseMilliseconds: Int?
+    public var keepCompleted: Int?
+    public var keepDead: Int?
+
+    public init() {}
+}
+
+/// What WAIT finds when it starts.
+public enum PostgresWatchStart: Sendable, Equatable {
+    /// Completed or dead already: read it with `inspect` and answer at once.
+    case finished(state: String)
+    /// Not finished: the watcher hears of it on `PostgresJobStore.outcomesChannel`.
+    case watching(state: String)
+    case notFound
+}
+
+/// A queue's live state, for its QUEUE document (with `PostgresQueueSettings`).
+public struct PostgresQueueState: Sendable, Equatable {
+    /// Jobs per state: `waiting`, `delayed`, `active`, `completed`, `dead` (all present).
+    public var counts: [String: Int]
+    /// When the longest-waiting runnable job became runnable (unix ms), if any.
+    public var oldestWaitingSince: Int64?
+    /// The end of a throttle in force.
+    public var heldUntil: Int64?
+    /// Starts in the current rate window (nil without a rate).
+    public var rateWindowStarts: Int?
+    /// The database's now, which the other times are relative to.
+    public var now: Int64
+
+    public init(counts: [String: Int], oldestWaitingSince: Int64?, heldUntil: Int64?, rateWindowStarts: Int?, now: Int64) {
+        self.counts = counts
+        self.oldestWaitingSince = oldestWaitingSince
+        self.heldUntil = heldUntil
+        self.rateWindowStarts = rateWindowStarts
+        self.now = now
+    }
+}
+
+/// A route (ROUTE <pattern> <queue> …) as stored: `rule` is the route's ENQ options as the
+/// server writes them; the store does not read it.
+public struct PostgresRoute: Sendable, Equatable {
+    public let id: Int64
+    public let pattern: String
+    public let queue: String
+    public let rule: String
+    public let owner: String?
+
+    public init(id: Int64, pattern: String, queue: String, rule: String, owner: String?) {
+        self.id = id
+        self.pattern = pattern
+        self.queue = queue
+        self.rule = rule
+        self.owner = owner
+    }
+}
+
+/// One job as stored, for INSPECT and DEAD.
+public struct PostgresJobRecord: Sendable, Equatable {
+    public var id: Int64
+    public var queue: String
+    /// `waiting`, `delayed`, `active`, `completed` or `dead` (delayed: waiting, not yet due).
+    public var state: String
+    public var priority: Int
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var backoff: PostgresBackoff
+    public var jitter: Double
+    public var leaseMilliseconds: Int
+    public var key: [UInt8]?
+    public var group: [UInt8]?
+    public var enqueuedAt: Int64
+    public var runAt: Int64
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+    public var progress: Int
+    public var progressNote: [UInt8]?
+    public var lastError: [UInt8]?
+    public var result: [UInt8]?
+    public var payloadBytes: Int
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Int64?
+    public var delivery: Int64?
+
+    /// The INSPECT document: the LMDB engine's fields, in its order.
+    public var json: String {
+        var json = JSONObject()
+        json.add("id", number: String(id))
+        json.add("queue", string: queue)
+        json.add("state", string: state)
+        json.add("priority", number: String(priority))
+        json.add("attempts", number: String(attempts))
+        json.add("max_attempts", number: String(maxAttempts))
+        json.add("backoff", string: backoff.text)
+        json.add("jitter", number: JSONObject.number(jitter))
+        json.add("lease_ms", number: String(leaseMilliseconds))
+        json.add("key", bytes: key)
+        json.add("group", bytes: group)
+        json.add("enqueued_at", number: String(enqueuedAt))
+        json.add("run_at", number: String(runAt))
+        json.add("started_at", number: startedAt.map { String($0) })
+        json.add("finished_at", number: finishedAt.map { String($0) })
+        json.add("progress", number: String(progress))
+        json.add("progress_note", bytes: progressNote)
+        json.add("last_error", bytes: lastError)
+        json.add("result", bytes: result)
+        json.add("payload_bytes", number: String(payloadBytes))
+        return json.closed
+    }
+}
+
+/// Just enough JSON for the documents above (this module does not see DocketWire's writer).
+struct JSONObject {
+    private(set) var text = "{"
+    private var first = true
+
+    mutating func add(_ key: String, number: String?) {
+        field(key)
+        text += number ?? "null"
+    }
+
+    mutating func add(_ key: String, string: String?) {
+        field(key)
+        text += string.map(Self.quote) ?? "null"
+    }
+
+    /// Bytes as UTF-8 text, invalid sequences replaced (as the LMDB engine does).
+    mutating func add(_ key: String, bytes: [UInt8]?) {
+        add(key, string: bytes.map { String(decoding: $0, as: UTF8.self) })
+    }
+
+    private mutating func field(_ key: String) {
+        text += first ? "" : ","
+        first = false
+        text += Self.quote(key) + ":"
+    }
+
+    var closed: String { text + "}" }
+
+    /// As the LMDB engine writes a fraction (`0.0`, `0.25`).
+    static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
+
+    static func quote(_ string: String) -> String {
+        var out = "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

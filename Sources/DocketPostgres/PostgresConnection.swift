@@ -1,0 +1,596 @@
+import CLibPQ
+
+/// One connection to PostgreSQL through libpq, asynchronous and driven from outside: it never
+/// blocks and owns no thread or timer. Its owner's event loop watches `interest` (a socket,
+/// and whether to wake for reading and/or writing; `onInterestChange` says when it changes)
+/// and calls `socketReadable()` / `socketWritable()` when the loop says so.
+///
+/// Statements are grouped into transactions: `execute` adds a statement to the open
+/// transaction, and `commit` closes it and sends it (libpq's pipeline mode: every statement of
+/// every committed transaction goes out without waiting for answers, one `Sync` ending each
+/// transaction, so a transaction costs one round trip however many statements it has, and
+/// several transactions can be in flight). The statements of one transaction run in one
+/// implicit database transaction: all of them commit, or none does.
+///
+/// A statement's completion runs once its transaction has ended, so a success means the
+/// transaction committed. When any statement fails, every statement of its transaction fails:
+/// the culprit with the server's error, the ones before it `.rolledBack`, the ones after it
+/// `.aborted`. Completions run in the order the statements were executed.
+///
+/// When the connection is lost, every statement not yet answered fails (`.connection` for those
+/// already sent, whose transaction may or may not have committed; `.closed` for the others), the
+/// state becomes `.closed`, and so it stays: reconnecting is the owner's job (a new connection).
+/// Notifications (`LISTEN`/`NOTIFY`) go to `onNotification`.
+///
+/// A transaction that fails with `40P01` (deadlock) or `40001` (serialization failure) did
+/// nothing and can be sent again as a whole; any other failure is the statements' own.
+///
+/// Two things libpq does not make asynchronous: `PQconnectStart` resolves a host *name*
+/// before returning (give numeric addresses, `host=127.0.0.1` or `hostaddr=`, or resolve off
+/// the loop), and a server that vanishes without closing the socket is noticed only by TCP
+/// (set `keepalives_idle`/`tcp_user_timeout` in the connection string, or time answers out).
+///
+/// Not thread-safe: use it from the thread that runs its owner's loop.
+public final class PostgresConnection {
+    public enum State: Equatable, Sendable {
+        case connecting, ready, closed
+    }
+
+    /// What the owner's event loop must watch for this connection: `socket` (-1 for none)
+    /// readable when `read`, writable when `write`.
+    public struct Interest: Equatable, Sendable {
+        public var socket: Int32
+        public var read: Bool
+        public var write: Bool
+
+        public static let none = Interest(socket: -1, read: false, write: false)
+
+        public init(socket: Int32, read: Bool, write: Bool) {
+            self.socket = socket
+            self.read = read
+            self.write = write
+        }
+    }
+
+    public typealias Completion = (Result<PostgresResult, PostgresError>) -> Void
+
+    public private(set) var state: State = .connecting
+    public private(set) var interest = Interest.none
+    /// Why the connection closed, once it has (nil after a plain `close()`).
+    public private(set) var failure: PostgresError?
+    /// Called whenever `interest` changes (the socket too: it can change while connecting).
+    public var onInterestChange: ((Interest) -> Void)?
+    public var onStateChange: ((State) -> Void)?
+    public var onNotification: ((PostgresNotification) -> Void)?
+
+    private let conninfo: String
+    private var connection: OpaquePointer?
+    private var started = false
+    /// While connecting: whether `PQconnectPoll` last asked to wait for writing.
+    private var connectWantsWrite = true
+    /// libpq holds output it could not send yet.
+    private var outputPending = false
+
+    /// The transaction statements are being added to.
+    private var open = Transaction()
+    /// Committed transactions not sent yet (the connection is not ready).
+    private var unsent: [Transaction] = []
+    /// What the server still owes an answer for, in order: statements, and each transaction's end.
+    private var inFlight = FIFOQueue<InFlight>()
+    /// Completions and notifications to run once the current call has done its work.
+    private var callbacks: [() -> Void] = []
+    private var draining = false
+
+    /// `conninfo`: a libpq connection string (`host=127.0.0.1 port=5432 dbname=docket`) or
+    /// URI (`postgres://user@host/db`). Nothing happens before `start()`.
+    public init(_ conninfo: String) {
+        self.conninfo = conninfo
+    }
+
+    deinit {
+        if let connection { PQfinish(connection) }
+    }
+
+    /// Starts connecting. The state goes to `.ready` or `.closed` through the loop's calls.
+    public func start() {
+        guard !started else { return }
+        started = true
+        defer { settle() }
+        guard let connection = PQconnectStart(conninfo) else {
+            lose(PostgresError(.connection, "out of memory starting a connection"))
+            return
+        }
+        self.connection = connection
+        if PQstatus(connection) == CONNECTION_BAD {
+            lose(PostgresError(.connection, errorMessage()))
+            return
+        }
+        connectWantsWrite = true
+    }
+
+    /// Number of statements executed but not answered yet (open transaction included).
+    public var pendingStatements: Int {
+        open.statements.count + unsent.reduce(0) { $0 + $1.statements.count }
+            + inFlight.items.reduce(0) { count, entry in
+                if case .statement = entry { return count + 1 }
+                return count
+            }
+    }
+
+    /// Whether the open transaction has statements that `commit` has not sent yet.
+    public var hasOpenTransaction: Bool { !open.statements.isEmpty }
+
+    // MARK: Statements
+
+    /// Adds a statement to the open transaction. Nothing is sent before `commit()`.
+    /// `sql` is one statement with `$1`, `$2`, … for `parameters`.
+    public func execute(_ sql: String, _ parameters: [PostgresValue] = [], completion: @escaping Completion) {
+        defer { settle() }
+        let statement = Statement(sql: sql, parameters: parameters, completion: completion)
+        guard state != .closed else {
+            let error = closedError
+            callbacks.append { completion(.failure(error)) }
+            return
+        }
+        open.statements.append(statement)
+    }
+
+    /// Ends the open transaction and sends it. `completion` runs once it has committed, or
+    /// failed (after the completions of its statements).
+    public func commit(_ completion: ((Result<Void, PostgresError>) -> Void)? = nil) {
+        defer { settle() }
+        let transaction = open
+        open = Transaction()
+        transaction.completion = completion
+        guard state != .closed else {
+            fail(transaction, closedError)
+            return
+        }
+        if transaction.statements.isEmpty && completion == nil { return }
+        unsent.append(transaction)
+        if state == .ready { sendUnsent() }
+    }
+
+    /// One statement in a transaction of its own (it commits the open transaction with it).
+    public func query(_ sql: String, _ parameters: [PostgresValue] = [], completion: @escaping Completion) {
+        execute(sql, parameters, completion: completion)
+        commit()
+    }
+
+    /// Closes the connection; whatever is unanswered fails (`.connection` if it was sent).
+    public func close() {
+        defer { settle() }
+        guard state != .closed else { return }
+        lose(nil)
+    }
+
+    // MARK: Driven by the owner's loop
+
+    public func socketReadable() {
+        defer { settle() }
+        switch state {
+        case .connecting: advanceConnect()
+        case .ready:
+            guard let connection else { return }
+            if PQconsumeInput(connection) == 0 {
+                // What was already read can still complete statements before the loss is told.
+                readResults()
+                lose(PostgresError(.connection, errorMessage()))
+                return
+            }
+            readResults()
+            readNotifications()
+            if outputPending { flush() }
+            checkAlive()
+        case .closed: break
+        }
+    }
+
+    public func socketWritable() {
+        defer { settle() }
+        switch state {
+        case .connecting: advanceConnect()
+        case .ready:
+            flush()
+            checkAlive()
+        case .closed: break
+        }
+    }
+
+    // MARK: Connecting
+
+    private func advanceConnect() {
+        guard let connection else { return }
+        let status = PQconnectPoll(connection)
+        if status == PGRES_POLLING_READING {
+            connectWantsWrite = false
+        } else if status == PGRES_POLLING_WRITING {
+            connectWantsWrite = true
+        } else if status == PGRES_POLLING_OK {
+            becomeReady()
+        } else {
+            lose(PostgresError(.connection, errorMessage()))
+        }
+    }
+
+    private func becomeReady() {
+        guard let connection else { return }
+        guard PQsetnonblocking(connection, 1) == 0, PQenterPipelineMode(connection) == 1 else {
+            lose(PostgresError(.connection, "cannot enter non-blocking pipeline mode: \(errorMessage())"))
+            return
+        }
+        // Notices (`... already exists, skipping`) would go to stderr otherwise.
+        PQsetNoticeReceiver(connection, { _, _ in }, nil)
+        state = .ready
+        let onStateChange = self.onStateChange
+        callbacks.append { onStateChange?(.ready) }
+        sendUnsent()
+    }
+
+    // MARK: Sending
+
+    private func sendUnsent() {
+        guard let connection else { return }
+        while let transaction = unsent.first {
+            var sent = 0
+            for statement in transaction.statements {
+                guard send(statement, on: connection) else {
+                    abandonSend(sent)
+                    return
+                }
+                inFlight.append(.statement(statement))
+                sent += 1
+            }
+            guard PQpipelineSync(connection) == 1 else {
+                abandonSend(sent)
+                return
+            }
+            unsent.removeFirst()
+            inFlight.append(.end(transaction))
+        }
+        flush()
+    }
+
+    /// Sending failed part-way through a transaction: without its `Sync` it cannot commit, so
+    /// it counts as never sent.
+    private func abandonSend(_ sent: Int) {
+        inFlight.removeLast(sent)
+        lose(PostgresError(.connection, errorMessage()))
+    }
+
+    private func send(_ statement: Statement, on connection: OpaquePointer) -> Bool {
+        let count = statement.parameters.count
+        var values: [UnsafeMutablePointer<CChar>?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        values.reserveCapacity(count)
+        defer { for value in values { value?.deallocate() } }
+        for parameter in statement.parameters {
+            switch parameter {
+            case .null:
+                values.append(nil)
+                lengths.append(0)
+                formats.append(0)
+            case .text(let text):
+                let utf8 = Array(text.utf8)
+                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
+                utf8.withUnsafeBufferPointer { source in
+                    UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: utf8.count)
+                }
+                buffer[utf8.count] = 0
+                values.append(buffer)
+                lengths.append(0)
+                formats.append(0)
+            case .binary(let bytes):
+                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
+                bytes.withUnsafeBufferPointer { source in
+                    if let base = source.baseAddress {
+                        UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count)
+                    }
+                }
+                values.append(buffer)
+                lengths.append(Int32(bytes.count))
+                formats.append(1)
+            }
+        }
+        let constValues = values.map { UnsafePointer($0) }
+        return PQsendQueryParams(connection, statement.sql, Int32(count), nil, constValues, lengths, formats, 0) == 1
+    }
+
+    private func flush() {
+        guard let connection else { return }
+        switch PQflush(connection) {
+        case 0: outputPending = false
+        case 1: outputPending = true
+        default: lose(PostgresError(.connection, errorMessage()))
+        }
+    }
+
+    // MARK: Receiving
+
+    private func readResults() {
+        guard let connection else { return }
+        while let front = inFlight.first {
+            guard PQisBusy(connection) == 0 else { return }
+            guard let result = PQgetResult(connection) else {
+                // A statement's results end with a NULL. Any other NULL means libpq has
+                // nothing more for now.
+                if case .statement(let statement) = front, statement.answered {
+                    inFlight.removeFirst()
+                    continue
+                }
+                if case .end(let transaction) = front, transaction.commitError != nil, !transaction.nudged {
+                    // When the commit itself fails, the transaction's end does not come until
+                    // the server hears more: an empty transaction (one more `Sync`) brings it.
+                    transaction.nudged = true
+                    guard PQpipelineSync(connection) == 1 else {
+                        lose(PostgresError(.connection, errorMessage()))
+                        return
+                    }
+                    inFlight.append(.end(Transaction()))
+                    flush()
+                }
+                return
+            }
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            switch front {
+            case .statement(let statement):
+                if status == PGRES_PIPELINE_SYNC {
+                    // Cannot happen while libpq and this queue agree; if they ever do not, the
+                    // connection cannot be trusted.
+                    lose(PostgresError(.connection, "pipeline out of step: a transaction ended before its statements"))
+                    return
+                }
+                statement.answered = true
+                if status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY {
+                    statement.result = Self.rows(of: result)
+                } else if status == PGRES_PIPELINE_ABORTED {
+                    statement.error = PostgresError(.aborted, "not run: an earlier statement of its transaction failed")
+                } else {
+                    statement.error = Self.serverError(result)
+                }
+            case .end(let transaction):
+                if status == PGRES_PIPELINE_SYNC {
+                    inFlight.removeFirst()
+                    finish(transaction)
+                } else if status != PGRES_PIPELINE_ABORTED {
+                    // The commit itself failed (a deferred constraint, a serialization failure).
+                    transaction.commitError = Self.serverError(result)
+                }
+            }
+        }
+    }
+
+    private func readNotifications() {
+        guard let connection else { return }
+        while let notify = PQnotifies(connection) {
+            let notification = PostgresNotification(
+                channel: String(cString: notify.pointee.relname), payload: String(cString: notify.pointee.extra),
+                senderPID: notify.pointee.be_pid)
+            PQfreemem(notify)
+            let onNotification = self.onNotification
+            callbacks.append { onNotification?(notification) }
+        }
+    }
+
+    /// A connection whose server went away can say so only through its status.
+    private func checkAlive() {
+        guard state == .ready, let connection, PQstatus(connection) == CONNECTION_BAD else { return }
+        lose(PostgresError(.connection, errorMessage()))
+    }
+
+    /// A transaction's end arrived: its statements' completions, then its own.
+    private func finish(_ transaction: Transaction) {
+        let culprit = transaction.statements.lazy.compactMap { statement -> PostgresError? in
+            guard let error = statement.error, error.kind != .aborted else { return nil }
+            return error
+        }.first ?? transaction.commitError
+        for statement in transaction.statements {
+            let completion = statement.completion
+            if let culprit {
+                let error: PostgresError
+                if let own = statement.error {
+                    error = own
+                } else {
+                    error = PostgresError(
+                        .rolledBack, "rolled back: \(culprit.message)", sqlState: culprit.sqlState, detail: culprit.detail)
+                }
+                callbacks.append { completion(.failure(error)) }
+            } else if let result = statement.result {
+                callbacks.append { completion(.success(result)) }
+            } else {
+                callbacks.append { completion(.failure(PostgresError(.connection, "no result for a statement"))) }
+            }
+        }
+        if let completion = transaction.completion {
+            let outcome: Result<Void, PostgresError> = culprit.map { .failure($0) } ?? .success(())
+            callbacks.append { completion(outcome) }
+        }
+    }
+
+    private func fail(_ transaction: Transaction, _ error: PostgresError) {
+        for statement in transaction.statements {
+            let completion = statement.completion
+            callbacks.append { completion(.failure(error)) }
+        }
+        if let completion = transaction.completion { callbacks.append { completion(.failure(error)) } }
+    }
+
+    // MARK: Failure
+
+    private var closedError: PostgresError {
+        PostgresError(.closed, "the connection is closed" + (failure.map { ": \($0.message)" } ?? ""))
+    }
+
+    /// Ends the connection: everything unanswered fails. `error` nil: the owner closed it.
+    private func lose(_ error: PostgresError?) {
+        guard state != .closed else { return }
+        failure = error
+        state = .closed
+        let sentError = error ?? PostgresError(.connection, "the connection was closed before the answer came")
+        // Statements already sent: their transaction's fate is unknown.
+        while let entry = inFlight.popFirst() {
+            guard case .end(let transaction) = entry else { continue }
+            for statement in transaction.statements {
+                let completion = statement.completion
+                callbacks.append { completion(.failure(sentError)) }
+            }
+            if let completion = transaction.completion { callbacks.append { completion(.failure(sentError)) } }
+        }
+        let neverSent = closedError
+        for transaction in unsent { fail(transaction, neverSent) }
+        unsent.removeAll()
+        fail(open, neverSent)
+        open = Transaction()
+        if let connection {
+            PQfinish(connection)
+            self.connection = nil
+        }
+        let onStateChange = self.onStateChange
+        callbacks.append { onStateChange?(.closed) }
+    }
+
+    private func errorMessage() -> String {
+        guard let connection, let message = PQerrorMessage(connection) else { return "unknown error" }
+        let text = String(cString: message)
+        return text.hasSuffix("\n") ? String(text.dropLast()) : text
+    }
+
+    // MARK: After every call
+
+    /// Works out the interest and runs the callbacks the call produced. Callbacks may call back
+    /// into the connection; their own callbacks run in the same drain.
+    private func settle() {
+        updateInterest()
+        guard !draining else { return }
+        draining = true
+        defer { draining = false }
+        while !callbacks.isEmpty {
+            let batch = callbacks
+            callbacks.removeAll()
+            for callback in batch { callback() }
+            updateInterest()
+        }
+    }
+
+    private func updateInterest() {
+        let next: Interest
+        switch state {
+        case .closed:
+            next = .none
+        case .connecting:
+            guard let connection, started else {
+                next = .none
+                break
+            }
+            let socket = PQsocket(connection)
+            next = Interest(socket: socket, read: !connectWantsWrite, write: connectWantsWrite)
+        case .ready:
+            next = Interest(socket: connection.map { PQsocket($0) } ?? -1, read: true, write: outputPending)
+        }
+        guard next != interest else { return }
+        interest = next
+        guard let onInterestChange else { return }
+        callbacks.append { [weak self] in
+            // Only the latest interest is worth telling.
+            guard let self, self.interest == next else { return }
+            onInterestChange(next)
+        }
+    }
+
+    // MARK: Results
+
+    private static func rows(of result: OpaquePointer) -> PostgresResult {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        var columns: [String] = []
+        columns.reserveCapacity(columnCount)
+        for column in 0..<columnCount {
+            columns.append(PQfname(result, Int32(column)).map { String(cString: $0) } ?? "")
+        }
+        var rows: [PostgresRow] = []
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) != 0 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                }
+            }
+            rows.append(PostgresRow(values))
+        }
+        let affected = PQcmdTuples(result).flatMap { Int(String(cString: $0)) }
+        return PostgresResult(columns: columns, rows: rows, affectedRows: affected)
+    }
+
+    private static func serverError(_ result: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+        }
+        let message = field("M") ?? PQresultErrorMessage(result).map { String(cString: $0) } ?? "error"
+        return PostgresError(.server, message, sqlState: field("C"), detail: field("D"))
+    }
+}
+
+/// A statement waiting for its answer.
+private final class Statement {
+    let sql: String
+    let parameters: [PostgresValue]
+    let completion: PostgresConnection.Completion
+    var answered = false
+    var result: PostgresResult?
+    var error: PostgresError?
+
+    init(sql: String, parameters: [PostgresValue], completion: @escaping PostgresConnection.Completion) {
+        self.sql = sql
+        self.parameters = parameters
+        self.completion = completion
+    }
+}
+
+/// Statements that commit together.
+private final class Transaction {
+    var statements: [Statement] = []
+    var completion: ((Result<Void, PostgresError>) -> Void)?
+    var commitError: PostgresError?
+    /// An empty transaction was sent after it to bring its end (see `readResults`).
+    var nudged = false
+}
+
+private enum InFlight {
+    case statement(Statement)
+    /// The `Sync` that ends a transaction.
+    case end(Transaction)
+}
+
+/// First in, first out, with O(1) amortised removal at the front.
+struct FIFOQueue<Element> {
+    private var storage: [Element] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == storage.count }
+    var first: Element? { head < storage.count ? storage[head] : nil }
+    var items: ArraySlice<Element> { storage[head...] }
+
+    mutating func append(_ element: Element) { storage.append(element) }
+
+    mutating func removeLast(_ count: Int) { storage.removeLast(count) }
+
+    @discardableResult
+    mutating func removeFirst() -> Element? { popFirst() }
+
+    mutating func popFirst() -> Element? {
+        guard head < storage.count else { return nil }
+        let element = storage[head]
+        head += 1
+        if head > 64 && head * 2 > storage.count {
+            storage.removeFirst(head)
+            head = 0
+        }
+        return element
+    }
+}

@@ -1,0 +1,539 @@
+/// The job verbs, each decided by the database in one statement (the functions of
+/// `PostgresSchema`), so several docketd processes can share one set of queues.
+///
+/// A verb only adds its statement to the connection's open transaction: the owner batches as
+/// many verbs as it likes (all the commands of one loop pass, say) and sends them with one
+/// `connection.commit()`: one round trip, one commit, and every completion runs after that
+/// commit, so a success is durable. If any statement of the batch fails, they all do
+/// (`PostgresJobError.database`); the verbs are written so that an ordinary refusal
+/// (NOT_FOUND, NOT_HELD, a duplicate key) is an answer, never an error that would take the
+/// rest of the batch down with it.
+///
+/// Wake-ups: a transaction that makes a job runnable now (ENQ, a retry without delay, a
+/// RETRY, a RESUME, …) sends `NOTIFY docket_jobs, '<queue>'`, delivered after it commits; a
+/// connection that has run `LISTEN docket_jobs` hears it through `onNotification`. Delayed
+/// jobs and expiring leases are found by time: `nextDeadline` says when to look again
+/// (`recoverExpiredLeases` at lease ends; a RESERVE again when a delay runs out).
+///
+/// Rate limits, group rates and concurrency caps are exact across processes (see
+/// `docket.reserve`); retention (`keep_completed`, `keep_dead`) runs with the verb that
+/// finishes a job. What the LMDB engine does that this store does not do yet: the queue totals
+/// and per-minute rates.
+public struct PostgresJobStore: Sendable {
+    public var defaults: PostgresJobDefaults
+
+    public init(defaults: PostgresJobDefaults = PostgresJobDefaults()) {
+        self.defaults = defaults
+    }
+
+    // MARK: Producing
+
+    /// ENQ for many jobs in one statement; answers in the order of `jobs`.
+    public func enqueue(
+        _ jobs: [PostgresNewJob], on connection: PostgresConnection,
+        completion: @escaping (Result<[PostgresEnqueued], PostgresError>) -> Void
+    ) {
+        let backoffs = jobs.map { $0.backoff?.columns }
+        let fallback = defaults.backoff.columns
+        connection.execute(
+            """
+            SELECT ord, id, duplicate FROM docket.enqueue($1::text[], $2::bytea[], $3::integer[], $4::bigint[], $5::bigint[],
+                $6::integer[], $7::text[], $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bytea[], $13::bytea[],
+                $14::integer, $15::text, $16::bigint, $17::bigint, $18::bigint)
+            """,
+            [
+                .textArray(jobs.map(\.queue)), .byteaArray(jobs.map(\.payload)), .intArray(jobs.map { Int32($0.priority) }),
+                .bigintArray(jobs.map { $0.delayMilliseconds.map(Int64.init) }), .bigintArray(jobs.map(\.runAtMilliseconds)),
+                .intArray(jobs.map { $0.maxAttempts.map(Int32.init) }), .textArray(backoffs.map { $0?.kind }),
+                .bigintArray(backoffs.map { $0?.base }), .bigintArray(backoffs.map { $0?.cap }), .doubleArray(jobs.map(\.jitter)),
+                .bigintArray(jobs.map { $0.leaseMilliseconds.map(Int64.init) }), .byteaArray(jobs.map(\.key)),
+                .byteaArray(jobs.map(\.group)), .int(defaults.maxAttempts), .text(fallback.kind), .text(String(fallback.base)),
+                .text(String(fallback.cap)), .int(defaults.leaseMilliseconds),
+            ]
+        ) { result in
+            completion(
+                result.flatMap { rows in
+                    var answers: [PostgresEnqueued] = []
+                    for row in rows.rows {
+                        guard let id = row.int64(1) else {
+                            // The job holding the key went away between the insert and the lookup.
+                            return .failure(PostgresError(.server, "a job with this key was deleted meanwhile; enqueue again"))
+                        }
+                        answers.append(PostgresEnqueued(id: id, duplicate: row.bool(2) ?? false))
+                    }
+                    return .success(answers)
+                })
+        }
+    }
+
+    // MARK: Consuming
+
+    /// RESERVE without waiting: the next job of the first of `queues` that has one it may
+    /// start, or nil. Waiting is the owner's: try again when a notification names one of the
+    /// queues, or when `nextDeadline` comes.
+    public func reserve(
+        queues: [String], owner: String, on connection: PostgresConnection,
+        completion: @escaping (Result<PostgresReservation?, PostgresError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT id, queue, attempt, delivery, lease_ms, lease_expires_at, payload, grp FROM docket.reserve($1::text[], $2::text)",
+            [.textArray(queues), .text(owner)]
+        ) { result in
+            completion(
+                result.map { rows in
+                    rows.rows.first.map { row in
+                        PostgresReservation(
+                            id: row.int64(0) ?? 0, queue: row.string(1) ?? "", attempt: row.int(2) ?? 0, delivery: row.int64(3) ?? 0,
+                            leaseMilliseconds: row.int(4) ?? 0, leaseExpiresAt: row.int64(5) ?? 0, payload: row.bytes(6) ?? [],
+                            group: row.bytes(7))
+                    }
+                })
+        }
+    }
+
+    /// ACK for many jobs in one statement (with their results); answers in order.
+    public func ack(
+        _ holds: [(hold: PostgresHold, result: [UInt8]?)], on connection: PostgresConnection,
+        completion: @escaping (Result<[Result<Void, PostgresJobError>], PostgresError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT ord, outcome, state, attempts, held FROM docket.ack($1::bigint[], $2::text[], $3::integer[], $4::bytea[], $5::integer)",
+            [
+                .bigintArray(holds.map(\.hold.id)), .textArray(holds.map(\.hold.owner)),
+                .intArray(holds.map { $0.hold.attempt.map(Int32.init) }), .byteaArray(holds.map(\.result)), .int(defaults.keepCompleted),
+            ]
+        ) { result in
+            completion(
+                result.map { rows in
+                    zip(holds, rows.rows).map { item, row in
+                        row.string(1) == "ok"
+                            ? .success(())
+                            : .failure(Self.refusal(row.string(1), item.hold, held: row.bool(4) ?? false, current: row.int(3)))
+                    }
+                })
+        }
+    }
+
+    /// ACK of one job.
+    public func ack(
+        _ hold: PostgresHold, result: [UInt8]? = nil, on connection: PostgresConnection,
+        completion: @escaping (Result<Void, PostgresJobError>) -> Void
+    ) {
+        ack([(hold, result)], on: connection) { answer in
+            switch answer {
+            case .success(let outcomes): completion(outcomes.first ?? .failure(.notFound(hold.id)))
+            case .failure(let error): completion(.failure(.database(error)))
+            }
+        }
+    }
+
+    /// FAIL: retry after the backoff (or `choice`'s delay) while attempts are left, else dead.
+    public func fail(
+        _ hold: PostgresHold, choice: PostgresFailChoice = .policy, reason: [UInt8]? = nil, on connection: PostgresConnection,
+        completion: @escaping (Result<PostgresFailOutcome, PostgresJobError>) -> Void
+    ) {
+        var retry: Int?
+        if case .after(let milliseconds) = choice { retry = milliseconds }
+        connection.execute(
+            """
+            SELECT outcome, retry_ms, state, attempts, held
+            FROM docket.fail($1::bigint, $2::text, $3::integer, $4::bigint, $5::boolean, $6::bytea, $7::integer)
+            """,
+            [
+                .int(Int(hold.id)), .text(hold.owner), .int(hold.attempt), .int(retry), .text(choice == .never ? "true" : "false"),
+                .bytes(reason), .int(defaults.keepDead),
+            ]
+        ) { result in
+            switch result {
+            case .failure(let error): completion(.failure(.database(error)))
+            case .success(let rows):
+                let row = rows.rows.first
+                switch row?.string(0) {
+                case "retry": completion(.success(.retry(afterMilliseconds: row?.int(1) ?? 0)))
+                case "dead": completion(.success(.dead))
+                default: completion(.failure(Self.refusal(row?.string(0), hold, held: row?.bool(4) ?? false, current: row?.int(3))))
+                }
+            }
+        }
+    }
+
+    /// PROGRESS: records the percentage (and note) and renews the lease. Answers the lease's new end.
+    public func progress(
+        _ hold: PostgresHold, percent: Int, note: [UInt8]? = nil, on connection: PostgresConnection,
+        completion: @escaping (Result<Int64, PostgresJobError>) -> Void
+    ) {
+        heartbeat(hold, percent: percent, note: note, on: connection, completion: completion)
+    }
+
+    /// TOUCH: renews the lease. Answers the lease's new end.
+    public func touch(_ hold: PostgresHold, on connection: PostgresConnection, completion: @escaping (Result<Int64, PostgresJobError>) -> Void) {
+        heartbeat(hold, percent: nil, note: nil, on: connection, completion: completion)
+    }
+
+    private func heartbeat(
+        _ hold: PostgresHold, percent: Int?, note: [UInt8]?, on connection: PostgresConnection,
+        completion: @escaping (Result<Int64, PostgresJobError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT outcome, state, attempts, held, lease_expires_at FROM docket.heartbeat($1::bigint, $2::text, $3::integer, $4::integer, $5::bytea)",
+            [.int(Int(hold.id)), .text(hold.owner), .int(hold.attempt), .int(percent), .bytes(note)]
+        ) { result in
+            switch result {
+            case .failure(let error): completion(.failure(.database(error)))
+            case .success(let rows):
+                let row = rows.rows.first
+                if row?.string(0) == "ok", let until = row?.int64(4) {
+                    completion(.success(until))
+                } else {
+                    completion(.failure(Self.refusal(row?.string(0), hold, held: row?.bool(3) ?? false, current: row?.int(2))))
+                }
+            }
+        }
+    }
+
+    /// Undoes a hand-out that never reached its worker: the job waits again in its old place
+    /// and the attempt is not counted. Answers whether it was still held so.
+    public func giveBack(_ hold: PostgresHold, on connection: PostgresConnection, completion: @escaping (Result<Bool, PostgresError>) -> Void) {
+        connection.execute(
+            "SELECT docket.give_back($1::bigint, $2::text, $3::integer)", [.int(Int(hold.id)), .text(hold.owner), .int(hold.attempt ?? 0)]
+        ) { result in
+            completion(result.map { $0.rows.first?.bool(0) ?? false })
+        }
+    }
+
+    /// Ends the attempts whose lease ran out (at most `limit`; call again while it returns that
+    /// many): each counts as a failed attempt and follows the retry policy.
+    public func recoverExpiredLeases(
+        limit: Int = 1000, on connection: PostgresConnection,
+        completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT id, queue, outcome, retry_ms FROM docket.recover_expired($1::integer, $2::integer)", [.int(limit), .int(defaults.keepDead)]
+        ) { result in
+            completion(result.map(Self.endedAttempts))
+        }
+    }
+
+    /// Ends the attempts held by `owners` (connections that closed, or a docketd shutting
+    /// down): failed attempts, as "worker lost".
+    public func release(
+        owners: [String], on connection: PostgresConnection,
+        completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT id, queue, outcome, retry_ms FROM docket.release($1::text[], $2::integer)", [.textArray(owners), .int(defaults.keepDead)]
+        ) { result in
+            completion(result.map(Self.endedAttempts))
+        }
+    }
+
+    // MARK: Inspection and repair
+
+    public func inspect(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<PostgresJobRecord?, PostgresError>) -> Void) {
+        connection.execute("SELECT \(Self.recordColumns) FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) { result in
+            completion(result.map { $0.rows.first.map(Self.record) })
+        }
+    }
+
+    /// DEAD: the queue's dead jobs, oldest death first.
+    public func deadJobs(
+        queue: String, limit: Int = 100, on connection: PostgresConnection,
+        completion: @escaping (Result<[PostgresJobRecord], PostgresError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT \(Self.recordColumns) FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, id LIMIT $2::integer",
+            [.text(queue), .int(limit)]
+        ) { result in
+            completion(result.map { $0.rows.map(Self.record) })
+        }
+    }
+
+    /// DEL: forgets a job in any state (its watchers hear it is gone).
+    public func delete(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresJobError>) -> Void) {
+        connection.execute("SELECT docket.delete_job($1::bigint)", [.int(Int(id))]) { result in
+            switch result {
+            case .failure(let error): completion(.failure(.database(error)))
+            case .success(let rows): completion(rows.rows.first?.bool(0) == true ? .success(()) : .failure(.notFound(id)))
+            }
+        }
+    }
+
+    // MARK: Outcomes (WAIT)
+
+    /// Outcomes go to this channel (payload: the job id) once a watched job is completed, dead
+    /// or deleted: the owner then reads it with `inspect` (nil: deleted, NOT_FOUND).
+    public static let outcomesChannel = "docket_outcomes"
+
+    /// WAIT: answers the job's state now. For a job that is not finished, `watcher` (one per
+    /// docketd process is enough, whatever number of its connections wait) is told through
+    /// `outcomesChannel` when it is, with no window in which an outcome can be missed. Timeouts
+    /// are the owner's; `unwatch` when nobody of the process waits any more.
+    public func watch(
+        _ id: Int64, watcher: String, on connection: PostgresConnection,
+        completion: @escaping (Result<PostgresWatchStart, PostgresError>) -> Void
+    ) {
+        connection.execute("SELECT docket.watch($1::bigint, $2::text)", [.int(Int(id)), .text(watcher)]) { result in
+            completion(
+                result.map { rows in
+                    switch rows.rows.first?.string(0) {
+                    case nil: return .notFound
+                    case "completed": return .finished(state: "completed")
+                    case "dead": return .finished(state: "dead")
+                    case let state?: return .watching(state: state)
+                    }
+                })
+        }
+    }
+
+    public func unwatch(_ id: Int64, watcher: String, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresError>) -> Void) {
+        connection.execute(
+            "DELETE FROM docket.watches WHERE job_id = $1::bigint AND watcher = $2::text", [.int(Int(id)), .text(watcher)]
+        ) { result in completion(result.map { _ in () }) }
+    }
+
+    /// RETRY <id>: a dead job runs again, its attempts reset.
+    public func retry(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresJobError>) -> Void) {
+        connection.execute("SELECT docket.retry($1::bigint)", [.int(Int(id))]) { result in
+            switch result {
+            case .failure(let error): completion(.failure(.database(error)))
+            case .success(let rows):
+                switch rows.rows.first?.string(0) {
+                case nil: completion(.failure(.notFound(id)))
+                case "dead": completion(.success(()))
+                case let state?: completion(.failure(.notDead(id, state: state)))
+                }
+            }
+        }
+    }
+
+    /// RETRY queue=<q>: every dead job of the queue; answers how many.
+    public func retryAll(queue: String, on connection: PostgresConnection, completion: @escaping (Result<Int, PostgresError>) -> Void) {
+        connection.execute("SELECT docket.retry_queue($1::text)", [.text(queue)]) { result in
+            completion(result.map { $0.rows.first?.int(0) ?? 0 })
+        }
+    }
+
+    /// A queue's jobs per state, longest wait, throttle and rate window (a queue never used
+    /// reads as empty).
+    public func state(queue: String, on connection: PostgresConnection, completion: @escaping (Result<PostgresQueueState, PostgresError>) -> Void) {
+        connection.execute(
+            """
+            SELECT waiting, delayed, active, completed, dead, oldest_waiting_since, held_until, rate_window_starts, now_ms
+            FROM docket.queue_state($1::text)
+            """, [.text(queue)]
+        ) { result in
+            completion(
+                result.map { rows in
+                    let row = rows.rows.first ?? PostgresRow(Array(repeating: nil, count: 9))
+                    var counts: [String: Int] = [:]
+                    for (index, name) in ["waiting", "delayed", "active", "completed", "dead"].enumerated() { counts[name] = row.int(index) ?? 0 }
+                    return PostgresQueueState(
+                        counts: counts, oldestWaitingSince: row.int64(5), heldUntil: row.int64(6), rateWindowStarts: row.int(7),
+                        now: row.int64(8) ?? 0)
+                })
+        }
+    }
+
+    /// When something is next due by time alone (a delayed job's run time, a lease's end, a
+    /// throttle's end, a full rate window's oldest start leaving it), unix ms by the database's
+    /// clock, or nil: the owner's timer for `reserve` retries and `recoverExpiredLeases`.
+    public func nextDeadline(on connection: PostgresConnection, completion: @escaping (Result<Int64?, PostgresError>) -> Void) {
+        connection.execute("SELECT docket.next_deadline()") { result in
+            completion(result.map { $0.rows.first?.int64(0) })
+        }
+    }
+
+    /// FAIL throttle=<ms>: the job waits again in its old place without using up an attempt,
+    /// and its queue (or, with `groupOnly`, its group) starts nothing for `milliseconds`.
+    /// Answers the hold's end.
+    public func throttle(
+        _ hold: PostgresHold, milliseconds: Int, groupOnly: Bool = false, reason: [UInt8]? = nil, on connection: PostgresConnection,
+        completion: @escaping (Result<Int64, PostgresJobError>) -> Void
+    ) {
+        connection.execute(
+            """
+            SELECT outcome, state, attempts, held, held_until
+            FROM docket.throttle($1::bigint, $2::text, $3::integer, $4::bigint, $5::boolean, $6::bytea)
+            """,
+            [.int(Int(hold.id)), .text(hold.owner), .int(hold.attempt), .int(milliseconds), .text(groupOnly ? "true" : "false"), .bytes(reason)]
+        ) { result in
+            switch result {
+            case .failure(let error): completion(.failure(.database(error)))
+            case .success(let rows):
+                let row = rows.rows.first
+                if row?.string(0) == "ok", let until = row?.int64(4) {
+                    completion(.success(until))
+                } else if row?.string(0) == "no_group" {
+                    completion(.failure(.noGroup(hold.id)))
+                } else {
+                    completion(.failure(Self.refusal(row?.string(0), hold, held: row?.bool(3) ?? false, current: row?.int(2))))
+                }
+            }
+        }
+    }
+
+    // MARK: Routes
+
+    /// Notifications about routes go to this channel (payload: the route id), so every docketd
+    /// sharing the database can reload them.
+    public static let routesChannel = "docket_routes"
+
+    /// ROUTE: stores a route; answers its id (never handed out twice).
+    public func addRoute(
+        pattern: String, queue: String, rule: String, owner: String?, on connection: PostgresConnection,
+        completion: @escaping (Result<Int64, PostgresError>) -> Void
+    ) {
+        connection.execute(
+            """
+            WITH added AS (
+                INSERT INTO docket.routes (pattern, queue, rule, owner, created_at)
+                VALUES ($1::text, $2::text, $3::text, $4::text, docket.now_ms()) RETURNING id
+            )
+            SELECT id, pg_notify('docket_routes', id::text) FROM added
+            """, [.text(pattern), .text(queue), .text(rule), .string(owner)]
+        ) { result in
+            completion(result.map { $0.rows.first?.int64(0) ?? 0 })
+        }
+    }
+
+    /// UNROUTE: answers whether the route existed.
+    public func removeRoute(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Bool, PostgresError>) -> Void) {
+        connection.execute(
+            """
+            WITH removed AS (DELETE FROM docket.routes WHERE id = $1::bigint RETURNING id)
+            SELECT id, pg_notify('docket_routes', id::text) FROM removed
+            """, [.int(Int(id))]
+        ) { result in
+            completion(result.map { !$0.rows.isEmpty })
+        }
+    }
+
+    /// ROUTES: every route, by id.
+    public func routes(on connection: PostgresConnection, completion: @escaping (Result<[PostgresRoute], PostgresError>) -> Void) {
+        connection.execute("SELECT id, pattern, queue, rule, owner FROM docket.routes ORDER BY id") { result in
+            completion(
+                result.map { rows in
+                    rows.rows.map { row in
+                        PostgresRoute(
+                            id: row.int64(0) ?? 0, pattern: row.string(1) ?? "", queue: row.string(2) ?? "", rule: row.string(3) ?? "",
+                            owner: row.string(4))
+                    }
+                })
+        }
+    }
+
+    // MARK: Queue settings
+
+    /// Replaces a queue's settings (QUEUE <q> k=v…); a change that may let jobs start wakes workers.
+    public func setSettings(
+        _ settings: PostgresQueueSettings, queue: String, on connection: PostgresConnection,
+        completion: @escaping (Result<Void, PostgresError>) -> Void
+    ) {
+        let backoff = settings.backoff?.columns
+        connection.execute(
+            """
+            WITH saved AS (
+                INSERT INTO docket.queues AS q (name, paused, rate_limit, rate_window_ms, group_rate_limit, group_rate_window_ms,
+                    concurrency, max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, jitter, lease_ms, keep_completed, keep_dead)
+                VALUES ($1::text, $2::boolean, $3::integer, $4::bigint, $5::integer, $6::bigint, $7::integer, $8::integer, $9::text,
+                    $10::bigint, $11::bigint, $12::float8, $13::bigint, $14::integer, $15::integer)
+                ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, rate_limit = excluded.rate_limit,
+                    rate_window_ms = excluded.rate_window_ms, group_rate_limit = excluded.group_rate_limit,
+                    group_rate_window_ms = excluded.group_rate_window_ms, concurrency = excluded.concurrency,
+                    max_attempts = excluded.max_attempts, backoff_kind = excluded.backoff_kind,
+                    backoff_base_ms = excluded.backoff_base_ms, backoff_cap_ms = excluded.backoff_cap_ms, jitter = excluded.jitter,
+                    lease_ms = excluded.lease_ms, keep_completed = excluded.keep_completed, keep_dead = excluded.keep_dead
+                RETURNING q.name, q.paused
+            )
+            SELECT pg_notify('docket_jobs', name) FROM saved WHERE NOT paused
+            """,
+            [
+                .text(queue), .text(settings.paused ? "true" : "false"), .int(settings.rate?.limit),
+                .int(settings.rate?.windowMilliseconds), .int(settings.groupRate?.limit), .int(settings.groupRate?.windowMilliseconds),
+                .int(settings.concurrency), .int(settings.maxAttempts), .string(backoff?.kind), .string(backoff.map { String($0.base) }),
+                .string(backoff.map { String($0.cap) }), .string(settings.jitter.map { String($0) }), .int(settings.leaseMilliseconds),
+                .int(settings.keepCompleted), .int(settings.keepDead),
+            ]
+        ) { result in completion(result.map { _ in () }) }
+    }
+
+    /// PAUSE (true) and RESUME (false); RESUME wakes the queue's workers.
+    public func setPaused(
+        _ paused: Bool, queue: String, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresError>) -> Void
+    ) {
+        connection.execute(
+            """
+            WITH saved AS (
+                INSERT INTO docket.queues AS q (name, paused) VALUES ($1::text, $2::boolean)
+                ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
+                RETURNING q.name, q.paused
+            )
+            SELECT pg_notify('docket_jobs', name) FROM saved WHERE NOT paused
+            """, [.text(queue), .text(paused ? "true" : "false")]
+        ) { result in completion(result.map { _ in () }) }
+    }
+
+    /// A queue's settings (the defaults for a queue that has none stored).
+    public func settings(queue: String, on connection: PostgresConnection, completion: @escaping (Result<PostgresQueueSettings, PostgresError>) -> Void) {
+        connection.execute(
+            """
+            SELECT paused, rate_limit, rate_window_ms, group_rate_limit, group_rate_window_ms, concurrency, max_attempts,
+                   backoff_kind, backoff_base_ms, backoff_cap_ms, jitter, lease_ms, keep_completed, keep_dead
+            FROM docket.queues WHERE name = $1::text
+            """, [.text(queue)]
+        ) { result in
+            completion(
+                result.map { rows in
+                    var settings = PostgresQueueSettings()
+                    guard let row = rows.rows.first else { return settings }
+                    settings.paused = row.bool(0) ?? false
+                    if let limit = row.int(1), let window = row.int(2) { settings.rate = .init(limit: limit, windowMilliseconds: window) }
+                    if let limit = row.int(3), let window = row.int(4) { settings.groupRate = .init(limit: limit, windowMilliseconds: window) }
+                    settings.concurrency = row.int(5)
+                    settings.maxAttempts = row.int(6)
+                    settings.backoff = PostgresBackoff(kind: row.string(7), base: row.int(8), cap: row.int(9))
+                    settings.jitter = row.double(10)
+                    settings.leaseMilliseconds = row.int(11)
+                    settings.keepCompleted = row.int(12)
+                    settings.keepDead = row.int(13)
+                    return settings
+                })
+        }
+    }
+
+    // MARK: Decoding
+
+    static let recordColumns = """
+        id, queue, CASE WHEN state = 'waiting' AND run_at > docket.now_ms() THEN 'delayed' ELSE state END, priority, attempts,
+        max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, jitter, lease_ms, key, grp, enqueued_at, run_at, started_at,
+        finished_at, progress, progress_note, last_error, result, octet_length(payload), lease_owner, lease_expires_at, delivery
+        """
+
+    static func record(_ row: PostgresRow) -> PostgresJobRecord {
+        PostgresJobRecord(
+            id: row.int64(0) ?? 0, queue: row.string(1) ?? "", state: row.string(2) ?? "", priority: row.int(3) ?? 0,
+            attempts: row.int(4) ?? 0, maxAttempts: row.int(5) ?? 0,
+            backoff: PostgresBackoff(kind: row.string(6), base: row.int(7), cap: row.int(8)) ?? .default, jitter: row.double(9) ?? 0,
+            leaseMilliseconds: row.int(10) ?? 0, key: row.bytes(11), group: row.bytes(12), enqueuedAt: row.int64(13) ?? 0,
+            runAt: row.int64(14) ?? 0, startedAt: row.int64(15), finishedAt: row.int64(16), progress: row.int(17) ?? 0,
+            progressNote: row.bytes(18), lastError: row.bytes(19), result: row.bytes(20), payloadBytes: row.int(21) ?? 0,
+            leaseOwner: row.string(22), leaseExpiresAt: row.int64(23), delivery: row.int64(24))
+    }
+
+    static func endedAttempts(_ rows: PostgresResult) -> [PostgresEndedAttempt] {
+        rows.rows.map { row in
+            PostgresEndedAttempt(
+                id: row.int64(0) ?? 0, queue: row.string(1) ?? "",
+                outcome: row.string(2) == "dead" ? .dead : .retry(afterMilliseconds: row.int(3) ?? 0))
+        }
+    }
+
+    /// The refusal a verb's row describes: not found, held in another attempt, or not held.
+    static func refusal(_ outcome: String?, _ hold: PostgresHold, held: Bool, current: Int?) -> PostgresJobError {
+        if outcome == "not_found" { return .notFound(hold.id) }
+        if held, let attempt = hold.attempt, let current, attempt != current {
+            return .staleAttempt(hold.id, attempt: attempt, current: current)
+        }
+        return .notHeld(hold.id)
+    }
+}

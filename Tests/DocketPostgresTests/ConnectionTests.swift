@@ -1,0 +1,221 @@
+import DocketPostgres
+import Foundation
+import XCTest
+
+final class ConnectionTests: PostgresTestCase {
+    func testConnectsAndAnswersInText() throws {
+        let connection = try connect()
+        XCTAssertGreaterThanOrEqual(connection.interest.socket, 0)
+        XCTAssertTrue(connection.interest.read)
+        let result = try connection.run(
+            "SELECT 1::int AS one, NULL::text AS nothing, '\\x00ff41'::bytea AS bytes, $1::text AS echoed, true AS yes",
+            [.text("héllo")], on: loop)
+        XCTAssertEqual(result.columns, ["one", "nothing", "bytes", "echoed", "yes"])
+        XCTAssertEqual(result.rows.count, 1)
+        let row = result.rows[0]
+        XCTAssertEqual(row.int(0), 1)
+        XCTAssertNil(row[1])
+        XCTAssertEqual(row.bytes(2), [0, 255, 65])
+        XCTAssertEqual(row.string(3), "héllo")
+        XCTAssertEqual(row.bool(4), true)
+    }
+
+    func testBinaryParametersAndArraysRoundTrip() throws {
+        let connection = try connect()
+        let everyByte = [UInt8](0...255)
+        let bytes = try connection.run("SELECT $1::bytea, length($1::bytea)", [.binary(everyByte)], on: loop)
+        XCTAssertEqual(bytes.rows[0].bytes(0), everyByte)
+        XCTAssertEqual(bytes.rows[0].int(1), 256)
+        let empty = try connection.run("SELECT $1::bytea = ''::bytea", [.binary([])], on: loop)
+        XCTAssertEqual(empty.rows[0].bool(0), true)
+
+        let arrays = try connection.run(
+            """
+            SELECT i, b, t, x, d, n FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::int[], $5::float8[])
+                WITH ORDINALITY AS a(i, b, t, x, d, n) ORDER BY n
+            """,
+            [
+                .bigintArray([1, nil, -9_000_000_000]), .byteaArray([[0, 1], nil, []]), .textArray(["a", "ß", nil]),
+                .intArray([7, 8, nil]), .doubleArray([0.25, nil, 1]),
+            ], on: loop)
+        XCTAssertEqual(arrays.rows.map { $0.int64(0) }, [1, nil, -9_000_000_000])
+        XCTAssertEqual(arrays.rows.map { $0.bytes(1) }, [[0, 1], nil, []])
+        XCTAssertEqual(arrays.rows.map { $0.string(2) }, ["a", "ß", nil])
+        XCTAssertEqual(arrays.rows.map { $0.int(3) }, [7, 8, nil])
+        XCTAssertEqual(arrays.rows.map { $0.double(4) }, [0.25, nil, 1])
+        let none = try connection.run("SELECT cardinality($1::bigint[])", [.bigintArray([])], on: loop)
+        XCTAssertEqual(none.rows[0].int(0), 0)
+    }
+
+    /// Hundreds of transactions are sent before the first answer comes back (pipeline mode),
+    /// and the answers come back in order.
+    func testManyQueriesInFlightAnswerInOrder() throws {
+        let connection = try connect()
+        let count = 500
+        var answers: [Int] = []
+        var failures: [PostgresError] = []
+        for index in 0..<count {
+            connection.query("SELECT $1::int", [.int(index)]) { result in
+                switch result {
+                case .success(let rows): answers.append(rows.rows[0].int(0) ?? -1)
+                case .failure(let error): failures.append(error)
+                }
+            }
+        }
+        // Everything was handed to libpq in the calls above: all of it is in flight at once.
+        XCTAssertEqual(connection.pendingStatements, count)
+        XCTAssertTrue(answers.isEmpty)
+        loop.run { answers.count + failures.count == count }
+        XCTAssertEqual(failures, [])
+        XCTAssertEqual(answers, Array(0..<count))
+        XCTAssertEqual(connection.pendingStatements, 0)
+    }
+
+    /// Statements executed together commit together: one failure takes the whole transaction
+    /// back, and the connection goes on with the next one.
+    func testAFailedStatementRollsBackItsTransaction() throws {
+        let connection = try connect()
+        _ = try connection.run("CREATE TABLE t (v int PRIMARY KEY)", on: loop)
+        var outcomes: [Result<PostgresResult, PostgresError>] = []
+        var committed: Result<Void, PostgresError>?
+        connection.execute("INSERT INTO t VALUES (1)") { outcomes.append($0) }
+        connection.execute("INSERT INTO t VALUES (1)") { outcomes.append($0) }
+        connection.execute("INSERT INTO t VALUES (2)") { outcomes.append($0) }
+        connection.commit { committed = $0 }
+        var next: Result<PostgresResult, PostgresError>?
+        connection.query("INSERT INTO t VALUES (3) RETURNING v") { next = $0 }
+        loop.run { next != nil }
+        XCTAssertEqual(outcomes.count, 3)
+        XCTAssertEqual(outcomes[0].failure?.kind, .rolledBack)
+        XCTAssertEqual(outcomes[0].failure?.sqlState, "23505")
+        XCTAssertEqual(outcomes[1].failure?.kind, .server)
+        XCTAssertEqual(outcomes[1].failure?.sqlState, "23505")
+        XCTAssertEqual(outcomes[2].failure?.kind, .aborted)
+        XCTAssertEqual(committed?.failure?.sqlState, "23505")
+        XCTAssertEqual(try next?.get().rows[0].int(0), 3)
+        let rows = try connection.run("SELECT v FROM t ORDER BY v", on: loop)
+        XCTAssertEqual(rows.rows.map { $0.int(0) }, [3])
+    }
+
+    /// A transaction whose commit fails (a deferred constraint) fails every statement of it.
+    func testACommitThatFailsFailsEveryStatement() throws {
+        let connection = try connect()
+        _ = try connection.run("CREATE TABLE d (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)", on: loop)
+        var outcomes: [Result<PostgresResult, PostgresError>] = []
+        var committed: Result<Void, PostgresError>?
+        connection.execute("INSERT INTO d VALUES (1)") { outcomes.append($0) }
+        connection.execute("INSERT INTO d VALUES (1)") { outcomes.append($0) }
+        connection.commit { committed = $0 }
+        loop.run { committed != nil }
+        XCTAssertEqual(outcomes.map { $0.failure?.kind }, [.rolledBack, .rolledBack])
+        XCTAssertEqual(committed?.failure?.sqlState, "23505")
+        XCTAssertEqual(try connection.run("SELECT count(*) FROM d", on: loop).rows[0].int(0), 0)
+    }
+
+    func testListenNotifyArrivesAfterCommit() throws {
+        let listener = try connect()
+        let sender = try connect()
+        var heard: [PostgresNotification] = []
+        listener.onNotification = { heard.append($0) }
+        _ = try listener.run("LISTEN docket_test", on: loop)
+        let pid = try listener.run("SELECT pg_backend_pid()", on: loop).rows[0].int(0)
+
+        // A NOTIFY in a transaction that is still open is not heard.
+        var first: Result<PostgresResult, PostgresError>?
+        sender.execute("SELECT pg_notify('docket_test', 'one')") { first = $0 }
+        loop.idle(seconds: 0.1)
+        XCTAssertNil(first)
+        XCTAssertTrue(heard.isEmpty)
+        sender.execute("SELECT pg_notify('docket_test', 'two')") { _ in }
+        sender.commit()
+        loop.run { heard.count == 2 }
+        XCTAssertEqual(heard.map(\.payload), ["one", "two"])
+        XCTAssertEqual(heard.first?.channel, "docket_test")
+        XCTAssertNotEqual(heard.first?.senderPID, Int32(pid ?? 0))
+    }
+
+    /// The server ends the connection (pg_terminate_backend): every query still waiting fails
+    /// with a connection error, the state says closed, and later queries fail at once.
+    func testConnectionLossFailsEveryPendingQuery() throws {
+        let victim = try connect()
+        let admin = try connect()
+        var states: [PostgresConnection.State] = []
+        victim.onStateChange = { states.append($0) }
+        var interests: [PostgresConnection.Interest] = []
+        victim.onInterestChange = { interests.append($0) }
+        let pid = try XCTUnwrap(try victim.run("SELECT pg_backend_pid()", on: loop).rows[0].int(0))
+
+        var outcomes: [Result<PostgresResult, PostgresError>] = []
+        victim.query("SELECT pg_sleep(20)") { outcomes.append($0) }
+        for index in 0..<5 { victim.query("SELECT \(index)") { outcomes.append($0) } }
+        victim.execute("SELECT 'never committed'") { outcomes.append($0) }
+        loop.idle(seconds: 0.2)
+        XCTAssertTrue(outcomes.isEmpty)
+
+        let terminated = try admin.run("SELECT pg_terminate_backend($1::int)", [.int(pid)], on: loop)
+        XCTAssertEqual(terminated.rows[0].bool(0), true)
+        loop.run(timeout: 10) { outcomes.count == 7 }
+        XCTAssertEqual(outcomes.prefix(6).map { $0.failure?.kind }, Array(repeating: .connection, count: 6))
+        XCTAssertEqual(outcomes.last?.failure?.kind, .closed)
+        XCTAssertEqual(victim.state, .closed)
+        XCTAssertEqual(states, [.closed])
+        XCTAssertEqual(victim.interest, .none)
+        XCTAssertEqual(interests.last, PostgresConnection.Interest.none)
+        XCTAssertNotNil(victim.failure)
+
+        var late: Result<PostgresResult, PostgresError>?
+        victim.query("SELECT 1") { late = $0 }
+        XCTAssertEqual(late?.failure?.kind, .closed)
+        // The other connection is untouched.
+        XCTAssertEqual(try admin.run("SELECT 2", on: loop).rows[0].int(0), 2)
+    }
+
+    /// More than the socket takes at once: the connection asks to be told when it can write,
+    /// and finishes sending from `socketWritable()`.
+    func testLargeStatementsGoOutThroughWriteInterest() throws {
+        let connection = try connect()
+        var wantedWrite = false
+        connection.onInterestChange = { if $0.write { wantedWrite = true } }
+        var big = [UInt8](repeating: 0x5a, count: 6 << 20)
+        for index in stride(from: 0, to: big.count, by: 997) { big[index] = UInt8(truncatingIfNeeded: index) }
+        var answers: [Result<PostgresResult, PostgresError>] = []
+        for _ in 0..<2 {
+            connection.query("SELECT length($1::bytea), md5($1::bytea)", [.binary(big)]) { answers.append($0) }
+        }
+        XCTAssertTrue(connection.interest.write)
+        loop.run(timeout: 30) { answers.count == 2 }
+        XCTAssertTrue(wantedWrite)
+        XCTAssertFalse(connection.interest.write)
+        for answer in answers { XCTAssertEqual(try answer.get().rows[0].int(0), big.count) }
+        let echoed = try connection.run("SELECT $1::bytea", [.binary(Array(big.prefix(1 << 20)))], on: loop)
+        XCTAssertEqual(echoed.rows[0].bytes(0), Array(big.prefix(1 << 20)))
+    }
+
+    func testConnectingToNothingFails() throws {
+        let connection = loop.connect("host=127.0.0.1 port=1 user=docket dbname=none connect_timeout=5")
+        var outcome: Result<PostgresResult, PostgresError>?
+        connection.query("SELECT 1") { outcome = $0 }
+        loop.run { connection.state == .closed }
+        loop.run { outcome != nil }
+        XCTAssertEqual(connection.failure?.kind, .connection)
+        XCTAssertEqual(outcome?.failure?.kind, .closed)
+    }
+
+    /// Statements executed while connecting go out once the connection is ready.
+    func testStatementsWaitForTheConnection() throws {
+        let connection = loop.connect(server.conninfo(database: database))
+        XCTAssertEqual(connection.state, .connecting)
+        var answer: Result<PostgresResult, PostgresError>?
+        connection.query("SELECT 42") { answer = $0 }
+        loop.run { answer != nil }
+        XCTAssertEqual(try answer?.get().rows[0].int(0), 42)
+        connection.close()
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}

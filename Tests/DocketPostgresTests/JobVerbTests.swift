@@ -1,0 +1,926 @@
+import DocketPostgres
+import Foundation
+import XCTest
+
+final class JobVerbTests: JobStoreTestCase {
+    func testEnqueueReserveAckAndInspect() throws {
+        let payload: [UInt8] = [0, 1, 2, 255, 0, 10, 13]
+        var first = PostgresNewJob(queue: "email", payload: payload)
+        first.key = Array("order-1".utf8)
+        let answers = try enqueue([first, PostgresNewJob(queue: "email", payload: Array("two".utf8))])
+        XCTAssertEqual(answers.map(\.duplicate), [false, false])
+        XCTAssertLessThan(answers[0].id, answers[1].id)
+
+        let job = try XCTUnwrap(try reserve(["email"]))
+        XCTAssertEqual(job.id, answers[0].id)
+        XCTAssertEqual(job.queue, "email")
+        XCTAssertEqual(job.attempt, 1)
+        XCTAssertEqual(job.payload, payload)
+        XCTAssertEqual(job.leaseMilliseconds, 30_000)
+        XCTAssertGreaterThan(job.delivery, 0)
+        let active = try XCTUnwrap(try inspect(job.id))
+        XCTAssertEqual(active.state, "active")
+        XCTAssertEqual(active.leaseOwner, "owner-1")
+        XCTAssertEqual(active.leaseExpiresAt, job.leaseExpiresAt)
+
+        XCTAssertNoThrow(try ack(job.hold(), result: Array("sent".utf8)).get())
+        let done = try XCTUnwrap(try inspect(job.id))
+        XCTAssertEqual(done.state, "completed")
+        XCTAssertEqual(done.result, Array("sent".utf8))
+        XCTAssertNotNil(done.finishedAt)
+        XCTAssertNil(done.leaseOwner)
+        XCTAssertEqual(done.payloadBytes, payload.count)
+
+        // The second job gets a new delivery number; nothing else is left.
+        let second = try XCTUnwrap(try reserve(["email"]))
+        XCTAssertEqual(second.id, answers[1].id)
+        XCTAssertGreaterThan(second.delivery, job.delivery)
+        XCTAssertNil(try reserve(["email"]))
+        XCTAssertNil(try inspect(999_999))
+    }
+
+    /// The INSPECT document has the LMDB engine's fields, in its order and formats.
+    func testInspectDocumentMatchesTheEngine() throws {
+        let id = try enqueue("docs", "hello") {
+            $0.key = Array("k\"1".utf8)
+            $0.group = Array("tenant".utf8)
+            $0.priority = -5
+            $0.backoff = .fixed(milliseconds: 2000)
+            $0.leaseMilliseconds = 5000
+        }
+        let record = try XCTUnwrap(try inspect(id))
+        let json = record.json
+        let parsed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let engineFields = [
+            "id", "queue", "state", "priority", "attempts", "max_attempts", "backoff", "jitter", "lease_ms", "key", "group",
+            "enqueued_at", "run_at", "started_at", "finished_at", "progress", "progress_note", "last_error", "result", "payload_bytes",
+        ]
+        XCTAssertEqual(Set(parsed.keys), Set(engineFields))
+        // In the engine's order.
+        let positions = engineFields.map { json.range(of: "\"\($0)\":")!.lowerBound }
+        XCTAssertEqual(positions, positions.sorted())
+        XCTAssertTrue(json.hasPrefix("{\"id\":\(id),\"queue\":\"docs\",\"state\":\"waiting\",\"priority\":-5,\"attempts\":0,\"max_attempts\":3,"))
+        XCTAssertTrue(json.contains("\"backoff\":\"fixed:2000ms\",\"jitter\":0.0,\"lease_ms\":5000,\"key\":\"k\\\"1\",\"group\":\"tenant\","))
+        XCTAssertTrue(json.contains("\"started_at\":null,\"finished_at\":null,\"progress\":0,\"progress_note\":null,\"last_error\":null,\"result\":null,\"payload_bytes\":5}"))
+    }
+
+    func testDuplicateKeysAnswerTheExistingJob() throws {
+        func keyed(_ queue: String, _ key: String) -> PostgresNewJob {
+            var job = PostgresNewJob(queue: queue, payload: [])
+            job.key = Array(key.utf8)
+            return job
+        }
+        // Within one call: the second of two equal keys is a duplicate of the first.
+        let batch = try enqueue([keyed("q", "a"), keyed("q", "a"), keyed("q", "b"), keyed("other", "a")])
+        XCTAssertEqual(batch.map(\.duplicate), [false, true, false, false])
+        XCTAssertEqual(batch[1].id, batch[0].id)
+        XCTAssertNotEqual(batch[3].id, batch[0].id)
+        // Later, and in any state while the job is kept.
+        XCTAssertEqual(try enqueue([keyed("q", "a")]), [PostgresEnqueued(id: batch[0].id, duplicate: true)])
+        let job = try XCTUnwrap(try reserve(["q"]))
+        XCTAssertNoThrow(try ack(job.hold()).get())
+        XCTAssertEqual(try enqueue([keyed("q", "a")]), [PostgresEnqueued(id: batch[0].id, duplicate: true)])
+        // Once the job is deleted the key is free again.
+        let deleted: Result<Void, PostgresJobError> = try transaction { connection, done in
+            store.delete(batch[0].id, on: connection, completion: done)
+        }
+        XCTAssertNoThrow(try deleted.get())
+        let fresh = try enqueue([keyed("q", "a")])
+        XCTAssertFalse(fresh[0].duplicate)
+        XCTAssertGreaterThan(fresh[0].id, batch[3].id)
+        let again: Result<Void, PostgresJobError> = try transaction { connection, done in
+            store.delete(batch[0].id, on: connection, completion: done)
+        }
+        XCTAssertEqual(again.failure, .notFound(batch[0].id))
+    }
+
+    /// Two transactions enqueue the same key at once: one creates it, the other is told it is a
+    /// duplicate of that job, never an error.
+    func testConcurrentDuplicateKeysAcrossConnections() throws {
+        let other = try connect()
+        var job = PostgresNewJob(queue: "q", payload: [])
+        job.key = Array("same".utf8)
+        var answers: [Result<[PostgresEnqueued], PostgresError>] = []
+        for connection in [db!, other] {
+            store.enqueue([job], on: connection) { answers.append($0) }
+            connection.commit()
+        }
+        loop.run { answers.count == 2 }
+        let results = try answers.map { try $0.get()[0] }
+        XCTAssertEqual(results[0].id, results[1].id)
+        XCTAssertEqual(results.map(\.duplicate).sorted { !$0 && $1 }, [false, true])
+    }
+
+    func testDelaysAndRunTimes() throws {
+        try setNow(1_000_000)
+        let delayed = try enqueue("later", "d") { $0.delayMilliseconds = 5000 }
+        let at = try enqueue("later", "a") { $0.runAtMilliseconds = 1_003_000 }
+        XCTAssertNil(try reserve(["later"]))
+        XCTAssertEqual(try inspect(delayed)?.state, "delayed")
+        XCTAssertEqual(try inspect(delayed)?.runAt, 1_005_000)
+        let deadline: Int64? = try transaction { connection, done in store.nextDeadline(on: connection, completion: done) }.get()
+        XCTAssertEqual(deadline, 1_003_000)
+        try setNow(1_003_000)
+        XCTAssertEqual(try reserve(["later"])?.id, at)
+        XCTAssertNil(try reserve(["later"]))
+        try setNow(1_005_000)
+        XCTAssertEqual(try inspect(delayed)?.state, "waiting")
+        XCTAssertEqual(try reserve(["later"])?.id, delayed)
+    }
+
+    /// The real clock, not a test one: a short delay passes by itself.
+    func testADelayPassesOnTheRealClock() throws {
+        let id = try enqueue("real", "x") { $0.delayMilliseconds = 300 }
+        XCTAssertNil(try reserve(["real"]))
+        loop.idle(seconds: 0.35)
+        XCTAssertEqual(try reserve(["real"])?.id, id)
+    }
+
+    func testPriorityThenAgeThenQueueOrder() throws {
+        try setNow(2_000_000)
+        let low = try enqueue("p") { $0.priority = 5 }
+        let normal1 = try enqueue("p")
+        let urgent = try enqueue("p") { $0.priority = -3 }
+        let normal2 = try enqueue("p")
+        let order = try (0..<4).map { _ in try XCTUnwrap(try reserve(["p"])).id }
+        XCTAssertEqual(order, [urgent, normal1, normal2, low])
+
+        // Several queues: the first listed that has a job, whatever the other's priorities.
+        let inA = try enqueue("a") { $0.priority = -100 }
+        let inB = try enqueue("b") { $0.priority = 100 }
+        XCTAssertEqual(try reserve(["missing", "b", "a"])?.id, inB)
+        XCTAssertEqual(try reserve(["missing", "b", "a"])?.id, inA)
+        XCTAssertNil(try reserve(["missing", "b", "a"]))
+    }
+
+    func testFailRetriesWithBackoffThenDies() throws {
+        let start: Int64 = 3_000_000
+        try setNow(start)
+        let id = try enqueue("flaky") {
+            $0.maxAttempts = 3
+            $0.backoff = .exponential(baseMilliseconds: 1000, capMilliseconds: 1500)
+        }
+        let first = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(try fail(first.hold(), reason: "boom 1").get(), .retry(afterMilliseconds: 1000))
+        XCTAssertEqual(try inspect(id)?.state, "delayed")
+        XCTAssertEqual(try inspect(id)?.lastError, Array("boom 1".utf8))
+        XCTAssertNil(try reserve(["flaky"]))
+        try setNow(start + 1000)
+        let second = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(second.attempt, 2)
+        // 1000 × 2 = 2000, capped at 1500.
+        XCTAssertEqual(try fail(second.hold()).get(), .retry(afterMilliseconds: 1500))
+        try setNow(start + 2500)
+        let third = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(third.attempt, 3)
+        XCTAssertEqual(try fail(third.hold(), reason: "boom 3").get(), .dead)
+        let dead = try XCTUnwrap(try inspect(id))
+        XCTAssertEqual(dead.state, "dead")
+        XCTAssertEqual(dead.attempts, 3)
+        XCTAssertEqual(dead.finishedAt, start + 2500)
+        XCTAssertEqual(dead.lastError, Array("boom 3".utf8))
+        let listed: [PostgresJobRecord] = try transaction { connection, done in
+            store.deadJobs(queue: "flaky", on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(listed.map(\.id), [id])
+
+        // RETRY brings it back with its attempts reset; a second RETRY is refused.
+        let retried: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(id, on: connection, completion: done) }
+        XCTAssertNoThrow(try retried.get())
+        let notDead: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(id, on: connection, completion: done) }
+        XCTAssertEqual(notDead.failure, .notDead(id, state: "waiting"))
+        let missing: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(424_242, on: connection, completion: done) }
+        XCTAssertEqual(missing.failure, .notFound(424_242))
+        let again = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(again.attempt, 1)
+
+        // retry=no: dead at once, attempts left or not; retry=<duration> overrides the backoff.
+        XCTAssertEqual(try fail(again.hold(), .never).get(), .dead)
+        let count: Int = try transaction { connection, done in store.retryAll(queue: "flaky", on: connection, completion: done) }.get()
+        XCTAssertEqual(count, 1)
+        let once = try XCTUnwrap(try reserve(["flaky"]))
+        XCTAssertEqual(try fail(once.hold(), .after(milliseconds: 0)).get(), .retry(afterMilliseconds: 0))
+        XCTAssertEqual(try reserve(["flaky"])?.id, id)
+    }
+
+    func testJitterTakesUpToItsFractionOff() throws {
+        var now: Int64 = 4_000_000
+        try setNow(now)
+        let id = try enqueue("jitter") {
+            $0.backoff = .fixed(milliseconds: 10_000)
+            $0.jitter = 0.5
+            $0.maxAttempts = 10
+        }
+        for _ in 0..<5 {
+            let job = try XCTUnwrap(try reserve(["jitter"]))
+            guard case .retry(let wait) = try fail(job.hold()).get() else { return XCTFail("not retried") }
+            XCTAssertTrue((5000...10_000).contains(wait), "\(wait)")
+            try setNow(now + Int64(wait) - 1)
+            XCTAssertEqual(try inspect(id)?.state, "delayed")
+            now += Int64(wait)
+            try setNow(now)
+            XCTAssertEqual(try inspect(id)?.state, "waiting")
+        }
+    }
+
+    /// A worker whose lease ran out, and whose job went out again (here to the same owner, the
+    /// normal case for `$DOCKET.API` users sharing a connection), cannot ACK the old attempt.
+    func testAStaleAttemptIsRefused() throws {
+        try setNow(5_000_000)
+        let id = try enqueue("fenced", "x") {
+            $0.leaseMilliseconds = 1000
+            $0.backoff = .fixed(milliseconds: 0)
+        }
+        let first = try XCTUnwrap(try reserve(["fenced"]))
+        try setNow(5_001_001)
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "fenced", outcome: .retry(afterMilliseconds: 0))])
+        let second = try XCTUnwrap(try reserve(["fenced"]))
+        XCTAssertEqual(second.attempt, 2)
+
+        let stale = try ack(first.hold())
+        XCTAssertEqual(stale.failure, .staleAttempt(id, attempt: 1, current: 2))
+        XCTAssertEqual(stale.failure?.code, "NOT_HELD")
+        XCTAssertEqual(
+            stale.failure?.message, "job \(id) is on attempt 2, not 1: the lease of attempt 1 ended and the job was handed out again")
+        let staleTouch: Result<Int64, PostgresJobError> = try transaction { connection, done in
+            store.touch(first.hold(), on: connection, completion: done)
+        }
+        XCTAssertEqual(staleTouch.failure, .staleAttempt(id, attempt: 1, current: 2))
+        XCTAssertEqual(try fail(first.hold()).failure, .staleAttempt(id, attempt: 1, current: 2))
+        // Another holder, or no such job.
+        XCTAssertEqual(try ack(second.hold(owner: "someone-else")).failure, .notHeld(id))
+        XCTAssertEqual(try ack(PostgresHold(id: 777_777, owner: "owner-1", attempt: 1)).failure, .notFound(777_777))
+        // Nothing the refusals did changed the job: the current attempt completes.
+        XCTAssertEqual(try inspect(id)?.state, "active")
+        XCTAssertNoThrow(try ack(second.hold()).get())
+        // Without attempt=, whatever attempt the owner holds; after completion, not held.
+        XCTAssertEqual(try ack(PostgresHold(id: id, owner: "owner-1")).failure, .notHeld(id))
+    }
+
+    func testExpiredLeasesReturnAsFailedAttempts() throws {
+        let start: Int64 = 6_000_000
+        try setNow(start)
+        let id = try enqueue("stall", "x") {
+            $0.leaseMilliseconds = 1000
+            $0.maxAttempts = 2
+            $0.backoff = .fixed(milliseconds: 500)
+        }
+        let first = try XCTUnwrap(try reserve(["stall"]))
+        XCTAssertEqual(first.leaseExpiresAt, start + 1000)
+        // A heartbeat moves the lease on; PROGRESS records where the worker is.
+        try setNow(start + 800)
+        let touched: Int64 = try transaction { connection, done in store.touch(first.hold(), on: connection, completion: done) }.get()
+        XCTAssertEqual(touched, start + 1800)
+        try setNow(start + 1500)
+        XCTAssertEqual(try recover(), [])
+        let progressed: Int64 = try transaction { connection, done in
+            store.progress(first.hold(), percent: 40, note: Array("halfway".utf8), on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(progressed, start + 2500)
+        let during = try XCTUnwrap(try inspect(id))
+        XCTAssertEqual(during.progress, 40)
+        XCTAssertEqual(during.progressNote, Array("halfway".utf8))
+
+        try setNow(start + 2500)
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .retry(afterMilliseconds: 500))])
+        let back = try XCTUnwrap(try inspect(id))
+        XCTAssertEqual(back.state, "delayed")
+        XCTAssertEqual(back.attempts, 1)
+        XCTAssertEqual(back.lastError, Array("stalled: lease of 1000 ms expired".utf8))
+        XCTAssertNil(back.leaseOwner)
+        XCTAssertEqual(try ack(first.hold()).failure, .notHeld(id))
+
+        // The last attempt stalls too: dead.
+        try setNow(start + 3000)
+        let second = try XCTUnwrap(try reserve(["stall"]))
+        XCTAssertEqual(second.attempt, 2)
+        XCTAssertEqual(try inspect(id)?.progress, 0)
+        try setNow(start + 4000)
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .dead)])
+        XCTAssertEqual(try inspect(id)?.state, "dead")
+    }
+
+    func testAClosedConnectionsJobsAreReleased() throws {
+        try setNow(7_000_000)
+        let id = try enqueue("lost") { $0.backoff = .fixed(milliseconds: 0) }
+        let other = try enqueue("lost")
+        _ = try XCTUnwrap(try reserve(["lost"], owner: "proc-a:7"))
+        _ = try XCTUnwrap(try reserve(["lost"], owner: "proc-a:8"))
+        let released: [PostgresEndedAttempt] = try transaction { connection, done in
+            store.release(owners: ["proc-a:7"], on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(released, [PostgresEndedAttempt(id: id, queue: "lost", outcome: .retry(afterMilliseconds: 0))])
+        XCTAssertEqual(try inspect(id)?.lastError, Array("worker lost: connection closed".utf8))
+        XCTAssertEqual(try inspect(other)?.state, "active")
+        XCTAssertEqual(try reserve(["lost"], owner: "proc-b:1")?.attempt, 2)
+    }
+
+    /// Claims from several connections at once never hand one job to two of them.
+    func testConcurrentClaimsNeverShareAJob() throws {
+        let total = 300
+        _ = try enqueue((0..<total).map { PostgresNewJob(queue: "race", payload: Array("job-\($0)".utf8)) })
+        let workers = try (0..<3).map { _ in try connect() }
+        var claims: [[Int64]] = Array(repeating: [], count: workers.count)
+        var empty = Array(repeating: false, count: workers.count)
+        var failures: [PostgresError] = []
+        var outstanding = 0
+
+        // Each worker keeps four transactions of three claims each in flight, and sends another
+        // as each one commits, until the queue answers empty.
+        func send(_ index: Int) {
+            outstanding += 1
+            for _ in 0..<3 {
+                store.reserve(queues: ["race"], owner: "worker-\(index)", on: workers[index]) { result in
+                    switch result {
+                    case .success(let job?): claims[index].append(job.id)
+                    case .success(nil): empty[index] = true
+                    case .failure(let error): failures.append(error)
+                    }
+                }
+            }
+            workers[index].commit { _ in
+                outstanding -= 1
+                if !empty[index] && failures.isEmpty { send(index) }
+            }
+        }
+        for index in workers.indices { for _ in 0..<4 { send(index) } }
+        loop.run(timeout: 30) { outstanding == 0 }
+        XCTAssertEqual(failures, [])
+        let all = claims.flatMap { $0 }
+        XCTAssertEqual(all.count, total)
+        XCTAssertEqual(Set(all).count, total, "a job was claimed twice")
+        // The work was shared, not taken by one connection while the others waited.
+        for (index, list) in claims.enumerated() { XCTAssertGreaterThan(list.count, 0, "worker \(index) got nothing") }
+
+        // And the ACKs of all of them, in one statement.
+        var holds: [(hold: PostgresHold, result: [UInt8]?)] = []
+        for (index, list) in claims.enumerated() {
+            for id in list { holds.append((PostgresHold(id: id, owner: "worker-\(index)", attempt: 1), nil)) }
+        }
+        let acked: [Result<Void, PostgresJobError>] = try transaction { connection, done in
+            store.ack(holds, on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(acked.filter { (try? $0.get()) == nil }.count, 0)
+        let counts = try transaction { connection, done in store.state(queue: "race", on: connection, completion: done) }.get().counts
+        XCTAssertEqual(counts, ["waiting": 0, "delayed": 0, "active": 0, "completed": total, "dead": 0])
+    }
+
+    /// Many verbs share one transaction: one round trip and one commit, every answer after it,
+    /// and per-job refusals that do not disturb the others.
+    func testVerbsBatchedInOneTransaction() throws {
+        let ids = try enqueue((0..<3).map { PostgresNewJob(queue: "batch", payload: [UInt8($0)]) }).map(\.id)
+        var reservations: [PostgresReservation] = []
+        var events: [String] = []
+        for _ in 0..<3 {
+            store.reserve(queues: ["batch"], owner: "w", on: db) { result in
+                events.append("reserve")
+                if case .success(let job?) = result { reservations.append(job) }
+            }
+        }
+        var enqueued: [PostgresEnqueued] = []
+        store.enqueue([PostgresNewJob(queue: "batch", payload: [9])], on: db) { result in
+            events.append("enqueue")
+            enqueued = (try? result.get()) ?? []
+        }
+        var committed = false
+        db.commit { _ in
+            events.append("commit")
+            committed = true
+        }
+        loop.run { committed }
+        XCTAssertEqual(events, ["reserve", "reserve", "reserve", "enqueue", "commit"])
+        XCTAssertEqual(reservations.map(\.id), ids)
+
+        // One ACK statement for all: a duplicate, a stranger's job, a missing job among them.
+        let holds: [(hold: PostgresHold, result: [UInt8]?)] = [
+            (reservations[0].hold(owner: "w"), [1]), (reservations[1].hold(owner: "w"), nil), (reservations[0].hold(owner: "w"), nil),
+            (reservations[2].hold(owner: "intruder"), nil), (PostgresHold(id: 31_337, owner: "w"), nil),
+        ]
+        let acked: [Result<Void, PostgresJobError>] = try transaction { connection, done in store.ack(holds, on: connection, completion: done) }.get()
+        XCTAssertNoThrow(try acked[0].get())
+        XCTAssertNoThrow(try acked[1].get())
+        XCTAssertEqual(acked[2].failure, .notHeld(reservations[0].id))
+        XCTAssertEqual(acked[3].failure, .notHeld(reservations[2].id))
+        XCTAssertEqual(acked[4].failure, .notFound(31_337))
+        XCTAssertEqual(try inspect(reservations[0].id)?.result, [1])
+
+        // A statement that fails takes its whole transaction back: the ENQ beside it never happened.
+        var outcome: Result<[PostgresEnqueued], PostgresError>?
+        store.enqueue([PostgresNewJob(queue: "batch", payload: [7])], on: db) { outcome = $0 }
+        db.execute("SELECT 1 / 0") { _ in }
+        db.commit()
+        loop.run { outcome != nil }
+        XCTAssertEqual(outcome?.failure?.kind, .rolledBack)
+        let counts = try transaction { connection, done in store.state(queue: "batch", on: connection, completion: done) }.get().counts
+        XCTAssertEqual(counts["waiting"], 1)  // the one enqueued with the reserves, nothing more
+        XCTAssertEqual(enqueued.count, 1)
+    }
+
+    /// Workers hear about runnable jobs through LISTEN, only once the change has committed.
+    func testNotificationsWakeListenersAfterCommit() throws {
+        let listener = try connect()
+        var heard: [String] = []
+        listener.onNotification = { notification in
+            if notification.channel == PostgresSchema.channel { heard.append(notification.payload) }
+        }
+        _ = try listener.run("LISTEN \(PostgresSchema.channel)", on: loop)
+        try setNow(8_000_000)
+
+        var enqueued = false
+        store.enqueue([PostgresNewJob(queue: "wake", payload: [])], on: db) { _ in enqueued = true }
+        loop.idle(seconds: 0.1)
+        XCTAssertTrue(heard.isEmpty, "heard before commit")
+        db.commit()
+        loop.run { enqueued && heard == ["wake"] }
+
+        // A delayed job wakes nobody (the owner's timer finds it); a retry without delay does.
+        _ = try enqueue("quiet") { $0.delayMilliseconds = 60_000 }
+        let job = try enqueue("again") { $0.backoff = .fixed(milliseconds: 0) }
+        loop.run { heard.count == 2 }
+        XCTAssertEqual(heard, ["wake", "again"])
+        let reserved = try XCTUnwrap(try reserve(["again"]))
+        XCTAssertEqual(reserved.id, job)
+        XCTAssertEqual(try fail(reserved.hold()).get(), .retry(afterMilliseconds: 0))
+        loop.run { heard.count == 3 }
+        XCTAssertEqual(heard.last, "again")
+        loop.idle(seconds: 0.1)
+        XCTAssertFalse(heard.contains("quiet"))
+    }
+
+    func testPauseConcurrencyAndRateHoldAcrossConnections() throws {
+        let other = try connect()
+        let start: Int64 = 9_000_000
+        try setNow(start, on: [db, other])
+        _ = try enqueue((0..<8).map { _ in PostgresNewJob(queue: "limited", payload: []) })
+
+        var settings = PostgresQueueSettings()
+        settings.concurrency = 2
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "limited", on: connection, completion: done) }.get()
+        let a = try XCTUnwrap(try reserve(["limited"], owner: "a"))
+        _ = try XCTUnwrap(try reserve(["limited"], owner: "b", on: other))
+        XCTAssertNil(try reserve(["limited"], owner: "c", on: other), "the concurrency cap let a third job start")
+        XCTAssertNoThrow(try ack(a.hold(owner: "a")).get())
+        XCTAssertNotNil(try reserve(["limited"], owner: "c", on: other))
+
+        // A rate: 2 starts per 10 s, whoever starts them.
+        settings.concurrency = nil
+        settings.rate = .init(limit: 2, windowMilliseconds: 10_000)
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "limited", on: connection, completion: done) }.get()
+        XCTAssertEqual(
+            try transaction { connection, done in store.settings(queue: "limited", on: connection, completion: done) }.get(), settings)
+        try setNow(start + 1000, on: [db, other])
+        XCTAssertNotNil(try reserve(["limited"], owner: "a"))
+        try setNow(start + 2000, on: [db, other])
+        XCTAssertNotNil(try reserve(["limited"], owner: "b", on: other))
+        try setNow(start + 5000, on: [db, other])
+        XCTAssertNil(try reserve(["limited"], owner: "a"), "the rate let a third start in the window")
+        XCTAssertNil(try reserve(["limited"], owner: "b", on: other))
+        try setNow(start + 11_001, on: [db, other])
+        XCTAssertNotNil(try reserve(["limited"], owner: "a"))
+        XCTAssertNil(try reserve(["limited"], owner: "b", on: other))
+
+        // Paused: nothing starts; resumed: it does.
+        try setNow(start + 30_000, on: [db, other])
+        _ = try transaction { connection, done in store.setPaused(true, queue: "limited", on: connection, completion: done) }.get()
+        XCTAssertNil(try reserve(["limited"]))
+        _ = try transaction { connection, done in store.setPaused(false, queue: "limited", on: connection, completion: done) }.get()
+        XCTAssertNotNil(try reserve(["limited"]))
+    }
+
+    /// Not a benchmark (debug build, fsync off, one 2-core machine), a sample for the record:
+    /// the job cycle with verbs batched the way docketd would batch them.
+    func testThroughputSample() throws {
+        let total = 3000
+        let started = Date()
+        for chunk in 0..<30 {
+            store.enqueue((0..<100).map { PostgresNewJob(queue: "bulk", payload: Array("job-\(chunk)-\($0)".utf8)) }, on: db) { _ in }
+            if chunk % 5 == 4 { db.commit() }
+        }
+        var enqueued = false
+        db.commit { _ in enqueued = true }
+        loop.run(timeout: 60) { enqueued }
+        let enqueuedAt = Date()
+
+        // Three connections, each with transactions of 25 claims and the ACKs of its last ones.
+        let workers = try (0..<3).map { _ in try connect() }
+        var done = 0
+        var held: [[PostgresHold]] = Array(repeating: [], count: workers.count)
+        var finished = Array(repeating: false, count: workers.count)
+        func cycle(_ index: Int) {
+            let acks = held[index].map { (hold: $0, result: [UInt8]?.none) }
+            held[index].removeAll()
+            if !acks.isEmpty { store.ack(acks, on: workers[index]) { result in done += ((try? result.get()) ?? []).count } }
+            var empty = false
+            for _ in 0..<25 {
+                store.reserve(queues: ["bulk"], owner: "w\(index)", on: workers[index]) { result in
+                    if case .success(let job?) = result { held[index].append(job.hold(owner: "w\(index)")) } else { empty = true }
+                }
+            }
+            workers[index].commit { _ in
+                if empty && held[index].isEmpty { finished[index] = true } else { cycle(index) }
+            }
+        }
+        for index in workers.indices { cycle(index) }
+        loop.run(timeout: 60) { finished.allSatisfy { $0 } }
+        let cycled = Date()
+        XCTAssertEqual(done, total)
+        let enqueueRate = Double(total) / enqueuedAt.timeIntervalSince(started)
+        let cycleRate = Double(total) / cycled.timeIntervalSince(enqueuedAt)
+        print("throughput sample: enqueue \(Int(enqueueRate)) jobs/s (100 per statement), reserve+ack \(Int(cycleRate)) jobs/s (3 connections)")
+    }
+
+    func testQueueDefaultsApplyToNewJobs() throws {
+        var settings = PostgresQueueSettings()
+        settings.maxAttempts = 7
+        settings.backoff = .fixed(milliseconds: 250)
+        settings.leaseMilliseconds = 4000
+        settings.jitter = 0.25
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "tuned", on: connection, completion: done) }.get()
+        let plain = try XCTUnwrap(try inspect(try enqueue("tuned")))
+        XCTAssertEqual(plain.maxAttempts, 7)
+        XCTAssertEqual(plain.backoff, .fixed(milliseconds: 250))
+        XCTAssertEqual(plain.leaseMilliseconds, 4000)
+        XCTAssertEqual(plain.jitter, 0.25)
+        let own = try XCTUnwrap(try inspect(try enqueue("tuned") { $0.maxAttempts = 1; $0.backoff = .exponential(baseMilliseconds: 10, capMilliseconds: 20) }))
+        XCTAssertEqual(own.maxAttempts, 1)
+        XCTAssertEqual(own.backoff, .exponential(baseMilliseconds: 10, capMilliseconds: 20))
+        let untuned = try XCTUnwrap(try inspect(try enqueue("plain")))
+        XCTAssertEqual(untuned.maxAttempts, 3)
+        XCTAssertEqual(untuned.backoff, .default)
+        XCTAssertEqual(untuned.leaseMilliseconds, 30_000)
+    }
+}
+
+final class JobPolicyTests: JobStoreTestCase {
+    func testRetentionKeepsTheNewestFinishedJobs() throws {
+        store.defaults.keepCompleted = 3
+        store.defaults.keepDead = 2
+        try setNow(10_000_000)
+        let ids = try enqueue((0..<5).map { PostgresNewJob(queue: "kept", payload: [UInt8($0)]) }).map(\.id)
+        // Steps of 100 ms: a queue's history is trimmed at most that often.
+        for step in 0..<5 {
+            try setNow(10_000_000 + Int64(step) * 100)
+            let job = try XCTUnwrap(try reserve(["kept"]))
+            XCTAssertNoThrow(try ack(job.hold()).get())
+        }
+        var remaining = try ids.map { try inspect($0)?.id }
+        XCTAssertEqual(remaining, [nil, nil, ids[2], ids[3], ids[4]])
+
+        // Dead jobs by their own count, and a queue's own setting wins over the default.
+        var settings = PostgresQueueSettings()
+        settings.keepDead = 1
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "kept", on: connection, completion: done) }.get()
+        let doomed = try enqueue((0..<3).map { _ in PostgresNewJob(queue: "kept", payload: []) }).map(\.id)
+        for step in 0..<3 {
+            try setNow(10_001_000 + Int64(step) * 100)
+            let job = try XCTUnwrap(try reserve(["kept"]))
+            XCTAssertEqual(try fail(job.hold(), .never).get(), .dead)
+        }
+        remaining = try doomed.map { try inspect($0)?.id }
+        XCTAssertEqual(remaining, [nil, nil, doomed[2]])
+        XCTAssertNotNil(try inspect(ids[4]), "dead-job retention touched completed jobs")
+
+        // Within 100 ms of a trim, finished jobs pile up; the next trim catches up.
+        let burst = try enqueue((0..<4).map { _ in PostgresNewJob(queue: "kept", payload: []) }).map(\.id)
+        try setNow(10_002_000)
+        for _ in 0..<4 {
+            let job = try XCTUnwrap(try reserve(["kept"]))
+            XCTAssertNoThrow(try ack(job.hold()).get())
+        }
+        XCTAssertEqual(try burst.map { try inspect($0)?.id }, burst)
+        try setNow(10_002_100)
+        let last = try enqueue("kept")
+        let job = try XCTUnwrap(try reserve(["kept"]))
+        XCTAssertNoThrow(try ack(job.hold()).get())
+        XCTAssertEqual(try (burst + [last]).map { try inspect($0)?.id }, [nil, nil, burst[2], burst[3], last])
+    }
+
+    func testThrottleHoldsTheQueueWithoutUsingAnAttempt() throws {
+        let start: Int64 = 11_000_000
+        try setNow(start)
+        let first = try enqueue("api")
+        let second = try enqueue("api")
+        let job = try XCTUnwrap(try reserve(["api"]))
+        XCTAssertEqual(job.id, first)
+        let held: Int64 = try transaction { connection, done in
+            store.throttle(job.hold(), milliseconds: 5000, reason: Array("429".utf8), on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(held, start + 5000)
+        let record = try XCTUnwrap(try inspect(first))
+        XCTAssertEqual(record.state, "waiting")
+        XCTAssertEqual(record.attempts, 0)
+        XCTAssertEqual(record.lastError, Array("429".utf8))
+        XCTAssertNil(try reserve(["api"]))
+        let deadline: Int64? = try transaction { connection, done in store.nextDeadline(on: connection, completion: done) }.get()
+        XCTAssertEqual(deadline, start + 5000)
+        // A throttle of an attempt no longer held is refused.
+        let stale: Result<Int64, PostgresJobError> = try transaction { connection, done in
+            store.throttle(job.hold(), milliseconds: 1, on: connection, completion: done)
+        }
+        XCTAssertEqual(stale.failure, .notHeld(first))
+        try setNow(start + 5000)
+        // Back in its old place, ahead of the job enqueued after it, on its first attempt again.
+        let again = try XCTUnwrap(try reserve(["api"]))
+        XCTAssertEqual(again.id, first)
+        XCTAssertEqual(again.attempt, 1)
+        XCTAssertEqual(try reserve(["api"])?.id, second)
+    }
+
+    func testGroupThrottleHoldsOnlyThatGroup() throws {
+        let start: Int64 = 17_000_000
+        try setNow(start)
+        func job(_ group: String?) -> PostgresNewJob {
+            var job = PostgresNewJob(queue: "g", payload: [])
+            job.group = group.map { Array($0.utf8) }
+            return job
+        }
+        let ids = try enqueue([job("a"), job("b"), job("a"), job(nil)]).map(\.id)
+        let first = try XCTUnwrap(try reserve(["g"]))
+        XCTAssertEqual(first.id, ids[0])
+        let until: Int64 = try transaction { connection, done in
+            store.throttle(first.hold(), milliseconds: 5000, groupOnly: true, on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(until, start + 5000)
+        XCTAssertEqual(try reserve(["g"])?.id, ids[1], "group a was not held")
+        let ungrouped = try XCTUnwrap(try reserve(["g"]))
+        XCTAssertEqual(ungrouped.id, ids[3])
+        XCTAssertNil(try reserve(["g"]))
+        let refused: Result<Int64, PostgresJobError> = try transaction { connection, done in
+            store.throttle(ungrouped.hold(), milliseconds: 5000, groupOnly: true, on: connection, completion: done)
+        }
+        XCTAssertEqual(refused.failure, .noGroup(ids[3]))
+        XCTAssertEqual(refused.failure?.code, "BAD_OPTION")
+        let deadline: Int64? = try transaction { connection, done in store.nextDeadline(on: connection, completion: done) }.get()
+        XCTAssertEqual(deadline, start + 5000)
+        try setNow(start + 5000)
+        let again = try XCTUnwrap(try reserve(["g"]))
+        XCTAssertEqual(again.id, ids[0])
+        XCTAssertEqual(again.attempt, 1)
+        XCTAssertEqual(try reserve(["g"])?.id, ids[2])
+    }
+
+    /// A group over its rate steps aside; other groups' jobs go ahead; the window slides.
+    func testGroupRateLetsOtherGroupsThrough() throws {
+        let start: Int64 = 12_000_000
+        try setNow(start)
+        var settings = PostgresQueueSettings()
+        settings.groupRate = .init(limit: 1, windowMilliseconds: 10_000)
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "tenants", on: connection, completion: done) }.get()
+        func job(_ group: String?) -> PostgresNewJob {
+            var job = PostgresNewJob(queue: "tenants", payload: [])
+            job.group = group.map { Array($0.utf8) }
+            return job
+        }
+        let ids = try enqueue([job("a"), job("a"), job("b"), job(nil), job("a")]).map(\.id)
+        XCTAssertEqual(try reserve(["tenants"])?.id, ids[0])
+        XCTAssertEqual(try reserve(["tenants"])?.id, ids[2], "group a's second job did not step aside")
+        XCTAssertEqual(try reserve(["tenants"])?.id, ids[3])
+        XCTAssertNil(try reserve(["tenants"]))
+        let deadline: Int64? = try transaction { connection, done in store.nextDeadline(on: connection, completion: done) }.get()
+        XCTAssertEqual(deadline, start + 10_000)
+        try setNow(start + 10_001)
+        XCTAssertEqual(try reserve(["tenants"])?.id, ids[1])
+        XCTAssertNil(try reserve(["tenants"]))
+    }
+
+    func testEmptyBatchesAnswerNothing() throws {
+        XCTAssertEqual(try enqueue([]), [])
+        let acked: [Result<Void, PostgresJobError>] = try transaction { connection, done in store.ack([], on: connection, completion: done) }.get()
+        XCTAssertTrue(acked.isEmpty)
+        XCTAssertNil(try reserve([]))
+        let released: [PostgresEndedAttempt] = try transaction { connection, done in
+            store.release(owners: [], on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(released, [])
+    }
+
+    /// A docketd that dies (here: its connection is cut) leaves its jobs active until their
+    /// leases end; a new connection carries on, and the job comes back as a failed attempt.
+    func testAfterALostConnectionANewOneCarriesOn() throws {
+        let admin = try connect()
+        let doomed = try connect()
+        try setNow(15_000_000, on: [db, doomed])
+        let id = try enqueue("survive") {
+            $0.leaseMilliseconds = 2000
+            $0.backoff = .fixed(milliseconds: 0)
+        }
+        let job = try XCTUnwrap(try reserve(["survive"], owner: "dead-process:1", on: doomed))
+        let pid = try XCTUnwrap(try doomed.run("SELECT pg_backend_pid()", on: loop).rows[0].int(0))
+        // A batch in flight when the connection goes: its outcome is unknown to the sender.
+        var outcome: Result<Void, PostgresJobError>?
+        store.ack(job.hold(owner: "dead-process:1"), on: doomed) { outcome = $0 }
+        _ = try admin.run("SELECT pg_terminate_backend($1::int)", [.int(pid)], on: loop)
+        doomed.commit()
+        loop.run { outcome != nil }
+        guard case .database(let error)? = outcome?.failure else { return XCTFail("\(String(describing: outcome))") }
+        XCTAssertTrue([.connection, .closed].contains(error.kind))
+        XCTAssertEqual(doomed.state, .closed)
+
+        let fresh = try connect()
+        try migrate(fresh)
+        try setNow(15_001_000, on: [fresh])
+        XCTAssertEqual(try inspect(id)?.state, "active")
+        XCTAssertNil(try reserve(["survive"], owner: "new-process:1", on: fresh))
+        try setNow(15_002_000, on: [fresh, db])
+        let recovered: [PostgresEndedAttempt] = try transaction(on: fresh) { connection, done in
+            store.recoverExpiredLeases(on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(recovered, [PostgresEndedAttempt(id: id, queue: "survive", outcome: .retry(afterMilliseconds: 0))])
+        let again = try XCTUnwrap(try reserve(["survive"], owner: "new-process:1", on: fresh))
+        XCTAssertEqual(again.attempt, 2)
+        XCTAssertNoThrow(try ack(again.hold(owner: "new-process:1")).get())
+    }
+
+    func testGiveBackUndoesAHandOut() throws {
+        try setNow(13_000_000)
+        let first = try enqueue("undo")
+        _ = try enqueue("undo")
+        let job = try XCTUnwrap(try reserve(["undo"]))
+        let given: Bool = try transaction { connection, done in store.giveBack(job.hold(), on: connection, completion: done) }.get()
+        XCTAssertTrue(given)
+        let twice: Bool = try transaction { connection, done in store.giveBack(job.hold(), on: connection, completion: done) }.get()
+        XCTAssertFalse(twice)
+        let record = try XCTUnwrap(try inspect(first))
+        XCTAssertEqual(record.state, "waiting")
+        XCTAssertEqual(record.attempts, 0)
+        XCTAssertNil(record.startedAt)
+        let again = try XCTUnwrap(try reserve(["undo"]))
+        XCTAssertEqual(again.id, first)
+        XCTAssertEqual(again.attempt, 1)
+    }
+
+    func testQueueStateForTheQueueDocument() throws {
+        let start: Int64 = 14_000_000
+        try setNow(start)
+        let never = try transaction { connection, done in store.state(queue: "nobody", on: connection, completion: done) }.get()
+        XCTAssertEqual(never, PostgresQueueState(
+            counts: ["waiting": 0, "delayed": 0, "active": 0, "completed": 0, "dead": 0], oldestWaitingSince: nil, heldUntil: nil,
+            rateWindowStarts: nil, now: start))
+
+        var settings = PostgresQueueSettings()
+        settings.rate = .init(limit: 10, windowMilliseconds: 60_000)
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "doc", on: connection, completion: done) }.get()
+        _ = try enqueue("doc")
+        try setNow(start + 100)
+        _ = try enqueue("doc")
+        _ = try enqueue("doc") { $0.delayMilliseconds = 10_000 }
+        let running = try XCTUnwrap(try reserve(["doc"]))
+        _ = try transaction { connection, done in
+            store.throttle(running.hold(), milliseconds: 3000, on: connection, completion: done)
+        }.get()
+        try setNow(start + 1000)
+        let state = try transaction { connection, done in store.state(queue: "doc", on: connection, completion: done) }.get()
+        XCTAssertEqual(state.counts, ["waiting": 2, "delayed": 1, "active": 0, "completed": 0, "dead": 0])
+        XCTAssertEqual(state.oldestWaitingSince, start)
+        XCTAssertEqual(state.heldUntil, start + 3100)
+        XCTAssertEqual(state.rateWindowStarts, 1)
+        XCTAssertEqual(state.now, start + 1000)
+    }
+
+    func testRoutesAreStoredWithIdsNeverReused() throws {
+        let listener = try connect()
+        var heard: [String] = []
+        listener.onNotification = { if $0.channel == PostgresJobStore.routesChannel { heard.append($0.payload) } }
+        _ = try listener.run("LISTEN \(PostgresJobStore.routesChannel)", on: loop)
+        let first: Int64 = try transaction { connection, done in
+            store.addRoute(pattern: "orders.>", queue: "orders", rule: "pri=1", owner: "alice", on: connection, completion: done)
+        }.get()
+        let second: Int64 = try transaction { connection, done in
+            store.addRoute(pattern: "audit.*", queue: "audit", rule: "", owner: nil, on: connection, completion: done)
+        }.get()
+        let removed: Bool = try transaction { connection, done in store.removeRoute(second, on: connection, completion: done) }.get()
+        XCTAssertTrue(removed)
+        let again: Bool = try transaction { connection, done in store.removeRoute(second, on: connection, completion: done) }.get()
+        XCTAssertFalse(again)
+        let third: Int64 = try transaction { connection, done in
+            store.addRoute(pattern: "audit.*", queue: "audit", rule: "", owner: nil, on: connection, completion: done)
+        }.get()
+        XCTAssertGreaterThan(third, second)
+        let all: [PostgresRoute] = try transaction { connection, done in store.routes(on: connection, completion: done) }.get()
+        XCTAssertEqual(all, [
+            PostgresRoute(id: first, pattern: "orders.>", queue: "orders", rule: "pri=1", owner: "alice"),
+            PostgresRoute(id: third, pattern: "audit.*", queue: "audit", rule: "", owner: nil),
+        ])
+        loop.run { heard.count == 4 }
+        XCTAssertEqual(heard, [first, second, second, third].map { String($0) })
+    }
+}
+
+final class WaitTests: JobStoreTestCase {
+    var heard: [Int64] = []
+
+    /// A connection listening for outcomes, as each docketd's would.
+    func listen() throws -> PostgresConnection {
+        let listener = try connect()
+        listener.onNotification = { [unowned self] notification in
+            if notification.channel == PostgresJobStore.outcomesChannel, let id = Int64(notification.payload) { heard.append(id) }
+        }
+        _ = try listener.run("LISTEN \(PostgresJobStore.outcomesChannel)", on: loop)
+        return listener
+    }
+
+    func watch(_ id: Int64, _ watcher: String = "proc-a", on connection: PostgresConnection? = nil) throws -> PostgresWatchStart {
+        try transaction(on: connection) { connection, done in store.watch(id, watcher: watcher, on: connection, completion: done) }.get()
+    }
+
+    func watches() throws -> Int {
+        try XCTUnwrap(try db.run("SELECT count(*) FROM docket.watches", on: loop).rows[0].int(0))
+    }
+
+    func testWatchersHearEveryOutcome() throws {
+        _ = try listen()
+        try setNow(16_000_000)
+        // Completed.
+        let completed = try enqueue("w")
+        XCTAssertEqual(try watch(completed), .watching(state: "waiting"))
+        let job = try XCTUnwrap(try reserve(["w"]))
+        XCTAssertEqual(try watch(completed, "proc-b"), .watching(state: "active"))
+        XCTAssertNoThrow(try ack(job.hold()).get())
+        loop.run { heard == [completed] }
+        XCTAssertEqual(try watches(), 0)
+        XCTAssertEqual(try watch(completed), .finished(state: "completed"))
+        XCTAssertEqual(try watches(), 0)
+
+        // Dead, through FAIL and through a lease that ran out.
+        let failed = try enqueue("w") { $0.maxAttempts = 1 }
+        let stalled = try enqueue("w") {
+            $0.maxAttempts = 1
+            $0.leaseMilliseconds = 1000
+        }
+        XCTAssertEqual(try watch(failed), .watching(state: "waiting"))
+        XCTAssertEqual(try watch(stalled), .watching(state: "waiting"))
+        let first = try XCTUnwrap(try reserve(["w"]))
+        let second = try XCTUnwrap(try reserve(["w"]))
+        XCTAssertEqual([first.id, second.id], [failed, stalled])
+        XCTAssertEqual(try fail(first.hold()).get(), .dead)
+        try setNow(16_001_000)
+        XCTAssertEqual(try recover().map(\.outcome), [.dead])
+        loop.run { heard.count == 3 }
+        XCTAssertEqual(heard, [completed, failed, stalled])
+
+        // Deleted: the watcher hears, and finds nothing.
+        let deleted = try enqueue("w") { $0.delayMilliseconds = 60_000 }
+        XCTAssertEqual(try watch(deleted), .watching(state: "delayed"))
+        let removed: Result<Void, PostgresJobError> = try transaction { connection, done in store.delete(deleted, on: connection, completion: done) }
+        XCTAssertNoThrow(try removed.get())
+        loop.run { heard.count == 4 }
+        XCTAssertEqual(heard.last, deleted)
+        XCTAssertEqual(try watch(deleted), .notFound)
+
+        // Nobody waits any more: nothing is said.
+        let quiet = try enqueue("w")
+        XCTAssertEqual(try watch(quiet), .watching(state: "waiting"))
+        _ = try transaction { connection, done in store.unwatch(quiet, watcher: "proc-a", on: connection, completion: done) }.get()
+        let last = try XCTUnwrap(try reserve(["w"]))
+        XCTAssertNoThrow(try ack(last.hold()).get())
+        loop.idle(seconds: 0.2)
+        XCTAssertEqual(heard.count, 4)
+        XCTAssertEqual(try watches(), 0)
+    }
+
+    /// The two interleavings that could lose an outcome, forced with explicit transactions held
+    /// open: the watch must either see the outcome or be seen by its maker.
+    func testNoOutcomeIsMissedWhileAWatchStarts() throws {
+        _ = try listen()
+        let finisher = try connect()
+        let watcher = try connect()
+        let first = try enqueue("race")
+        let second = try enqueue("race")
+        let one = try XCTUnwrap(try reserve(["race"]))
+        let two = try XCTUnwrap(try reserve(["race"]))
+
+        // The finisher has completed the job but not committed when the watch starts: the watch
+        // waits for it, and sees the outcome.
+        var acked: Result<Void, PostgresJobError>?
+        finisher.execute("BEGIN") { _ in }
+        store.ack(one.hold(), on: finisher) { acked = $0 }
+        finisher.commit()
+        loop.run { acked != nil }
+        var started: Result<PostgresWatchStart, PostgresError>?
+        store.watch(first, watcher: "proc-w", on: watcher) { started = $0 }
+        watcher.commit()
+        loop.idle(seconds: 0.2)
+        XCTAssertNil(started, "the watch did not wait for the finishing transaction")
+        _ = try finisher.run("COMMIT", on: loop)
+        loop.run { started != nil }
+        XCTAssertEqual(try started?.get(), .finished(state: "completed"))
+
+        // The watch has started but not committed when the job finishes: the finisher waits
+        // for it, then sees the watch and tells it.
+        var watching: Result<PostgresWatchStart, PostgresError>?
+        watcher.execute("BEGIN") { _ in }
+        store.watch(second, watcher: "proc-w", on: watcher) { watching = $0 }
+        watcher.commit()
+        loop.run { watching != nil }
+        XCTAssertEqual(try watching?.get(), .watching(state: "active"))
+        var finished: Result<Void, PostgresJobError>?
+        store.ack(two.hold(), on: finisher) { finished = $0 }
+        finisher.commit()
+        loop.idle(seconds: 0.2)
+        XCTAssertNil(finished, "the ACK did not wait for the watch")
+        _ = try watcher.run("COMMIT", on: loop)
+        loop.run { finished != nil && heard == [second] }
+        XCTAssertNoThrow(try finished?.get())
+        XCTAssertEqual(try watches(), 0)
+    }
+}

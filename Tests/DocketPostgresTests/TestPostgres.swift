@@ -1,0 +1,164 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A private PostgreSQL cluster for the suite: `initdb` into a temporary directory, started with
+/// `pg_ctl` on a free loopback port (never a system service), stopped and removed when the test
+/// process exits. Started once, on first use. PostgreSQL refuses to run as root, so under root
+/// it runs as the `postgres` user (`runuser`), in a directory that user owns.
+final class TestPostgres: @unchecked Sendable {
+    let directory: String
+    let port: Int
+    private let binaries: String
+    private let runAs: String?
+
+    /// The superuser `initdb` creates.
+    static let user = "docket"
+
+    /// The shared cluster, or why there is none (every test then skips with that reason).
+    static let shared: Result<TestPostgres, TestPostgresUnavailable> = {
+        let result = Result { try TestPostgres() }.mapError { $0 as? TestPostgresUnavailable ?? TestPostgresUnavailable(reason: "\($0)") }
+        if case .success(let server) = result {
+            running = server
+            atexit { TestPostgres.running?.stop() }
+        }
+        return result
+    }()
+
+    nonisolated(unsafe) private static var running: TestPostgres?
+
+    /// The cluster, or an `XCTSkip` saying why there is none.
+    static func require() throws -> TestPostgres {
+        switch shared {
+        case .success(let server): return server
+        case .failure(let unavailable): throw XCTSkip("PostgreSQL tests skipped: \(unavailable.reason)")
+        }
+    }
+
+    /// A libpq connection string for `database` over loopback TCP.
+    func conninfo(database: String = "postgres") -> String {
+        "host=127.0.0.1 port=\(port) user=\(Self.user) dbname=\(database) connect_timeout=10"
+    }
+
+    private init() throws {
+        guard let binaries = Self.findBinaries() else {
+            throw TestPostgresUnavailable(
+                reason: "no PostgreSQL server binaries (initdb, pg_ctl) in $DOCKET_PG_BIN or else /usr/lib/postgresql/*/bin; "
+                    + "install Debian's postgresql (scripts/setup.sh --test)")
+        }
+        self.binaries = binaries
+        if geteuid() == 0 {
+            guard getpwnam("postgres") != nil, FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") else {
+                throw TestPostgresUnavailable(reason: "running as root, and there is no `postgres` user or no runuser to run PostgreSQL as")
+            }
+            runAs = "postgres"
+        } else {
+            runAs = nil
+        }
+        directory = NSTemporaryDirectory() + "docket-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let runAs, let entry = getpwnam(runAs) {
+            chown(directory, entry.pointee.pw_uid, entry.pointee.pw_gid)
+        }
+        port = try Self.freePort()
+        let data = directory + "/data"
+        try run("initdb", ["-D", data, "-U", Self.user, "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
+        let options = "-k \(directory) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+            + "-c full_page_writes=off -c max_connections=40"
+        try run("pg_ctl", ["-D", data, "-l", directory + "/log", "-w", "-t", "30", "-o", options, "start"])
+    }
+
+    func stop() {
+        try? run("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "-t", "20", "stop"])
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs one of the server's programs (as `postgres` under root) and waits for it.
+    ///
+    /// posix_spawn, not Foundation's Process: the server pg_ctl leaves running would inherit
+    /// the descriptors Process uses to watch its child and keep them open, and Process would
+    /// then wait for it forever. Here the child keeps only stdin (/dev/null) and stdout/stderr
+    /// (a file), so nothing of the test process outlives the program.
+    private func run(_ program: String, _ arguments: [String]) throws {
+        let path = binaries + "/" + program
+        let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", path] } ?? [path]
+        let all = argv + arguments
+        let outputPath = directory + "/\(program).out"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        Self.closeOnExec()
+        var pointers: [UnsafeMutablePointer<CChar>?] = all.map { strdup($0) } + [nil]
+        defer { for pointer in pointers { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, all[0], &actions, nil, &pointers, environ)
+        guard spawned == 0 else {
+            throw TestPostgresUnavailable(reason: "cannot run \(all[0]): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        // WIFEXITED and WEXITSTATUS, which Swift does not import.
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+            let log = (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? ""
+            throw TestPostgresUnavailable(reason: "\(program) failed (status \(status)): \(text)\n\(log)")
+        }
+    }
+
+    /// Marks every descriptor above stderr close-on-exec, so a spawned program (and the server
+    /// it leaves running) inherits none of them.
+    private static func closeOnExec() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for fd in entries.compactMap({ Int32($0) }) where fd > 2 {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
+    /// `$DOCKET_PG_BIN` when set (and only there), else the newest /usr/lib/postgresql/<n>/bin.
+    private static func findBinaries() -> String? {
+        var candidates: [String] = []
+        if let configured = ProcessInfo.processInfo.environment["DOCKET_PG_BIN"] {
+            candidates.append(configured)
+        } else {
+            let root = "/usr/lib/postgresql"
+            let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+                .compactMap { Int($0) }.sorted(by: >)
+            candidates += versions.map { "\(root)/\($0)/bin" }
+        }
+        return candidates.first { directory in
+            ["initdb", "pg_ctl", "postgres"].allSatisfy { FileManager.default.isExecutableFile(atPath: directory + "/" + $0) }
+        }
+    }
+
+    /// A loopback port nobody listens on now.
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestPostgresUnavailable(reason: "socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else { throw TestPostgresUnavailable(reason: "bind() failed") }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw TestPostgresUnavailable(reason: "getsockname() failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct TestPostgresUnavailable: Error {
+    let reason: String
+}
