@@ -13,6 +13,11 @@ extension Server {
         case .failure(let error):
             render(.error(error), to: connection)
         case .success(let command):
+            // A WAIT without a timeout blocks the connection until the job ends; for a job this
+            // connection holds, that would be never (its ACK or FAIL could not be read any more).
+            if case .wait(let id, nil) = command, let job = engine.job(id), job.state == .active, job.holder == connection.id {
+                return render(.error(JobError(.badOption, "job \(id) is held by this connection: ACK or FAIL it rather than WAIT for it")), to: connection)
+            }
             render(perform(command, bytes, payload.map { Array(bytes[$0]) }, for: connection), to: connection)
         }
     }

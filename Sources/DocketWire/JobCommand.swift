@@ -181,7 +181,10 @@ public enum JobCommand: Equatable, Sendable {
             }
             return .success(.route(pattern: pattern, queue: queue, options, text: pattern.lowerBound..<arguments.upperBound))
         case .unroute:
-            guard let id = scanner.next(), let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, arguments)) }
+            guard let id = scanner.next(), let value = Option.jobID(bytes, id) else {
+                return .failure(JobError(.badID, "route ids are positive numbers"))
+            }
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "UNROUTE takes only a route id")) }
             return .success(.unroute(id: value))
         }
     }

@@ -145,8 +145,10 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             let job = try #require(try await client.reserve("nothing-yet", timeout: 5))
             #expect(job.id == id && job.attempt == 1)
 
-            // A WAIT likewise.
-            let watching = Task { try await client.wait(id) }
+            // A WAIT likewise (on another job: a WAIT without a timeout for a job the connection
+            // holds is refused, since it could never end).
+            let other = try await client.enqueue("other", "y").id
+            let watching = Task { try await client.wait(other) }
             try await Task.sleep(nanoseconds: 200_000_000)
             watching.cancel()
             #expect(await docketError(watching) == .cancelled)

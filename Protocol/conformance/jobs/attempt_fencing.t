@@ -14,8 +14,8 @@ a> RESERVE q
 a~ JOB 1 q 1 lease=200 delivery=\d+ 1
 a! body
 # The lease runs out; the job is waiting again after a short backoff.
-a> WAIT 1 timeout=100ms
-a~ PENDING 1 active
+a> RESERVE elsewhere timeout=100ms
+a< NOJOB
 a> RESERVE q timeout=5s
 a~ JOB 1 q 2 lease=200 delivery=\d+ 1
 a! body
