@@ -25,8 +25,9 @@ struct Work: ParsableCommand {
             policy decides what happens next. A line 'progress <0-100> [note]' on standard error \
             reports progress instead of being part of the reason. While a command runs, \
             heartbeats keep the job's lease alive, however long it takes. The command also gets \
-            DOCKET_SERVER and the TLS settings (DOCKET_TLS_CA, DOCKET_TLS_CERT, DOCKET_TLS_KEY, \
-            DOCKET_TLS_HANDSHAKE_FIRST), so a docket it runs reaches the same server the same way.
+            DOCKET_SERVER, the TLS settings (DOCKET_TLS_CA, DOCKET_TLS_CERT, DOCKET_TLS_KEY, \
+            DOCKET_TLS_HANDSHAKE_FIRST) and the credentials given as options (DOCKET_TOKEN, or \
+            DOCKET_USER and DOCKET_PASS), so a docket it runs reaches the same server the same way.
 
             With --concurrency N, up to N commands run at once. SIGTERM or Ctrl-C stops taking \
             jobs and lets running commands finish (each runs in a process group of its own, so \
@@ -95,16 +96,17 @@ struct Work: ParsableCommand {
         let commandTimeout = try timeout.map { try parseDuration($0, "--timeout").milliseconds! }
         var heartbeatPolicy = Worker.Heartbeat.automatic
         if let heartbeat { heartbeatPolicy = .every(try parseDuration(heartbeat, "--heartbeat")) }
+        let connectionOptions = try connection.connectionOptions(name: "docket-work")
         let runner = CommandRunner(
             arguments: command, maxResult: resultLimit, maxReason: reasonLimit, timeoutMilliseconds: commandTimeout,
-            echoStderr: !quiet, environment: connection.childEnvironment)
+            echoStderr: !quiet, environment: connection.childEnvironment(connectionOptions.credentials))
         let keepNewlines = self.keepNewlines
         let quiet = self.quiet
         var onEvent: (@Sendable (WorkerEvent) -> Void)? = nil
         if !quiet { onEvent = { event in Self.log(event) } }
         let options = Worker.Options(
             concurrency: concurrency, heartbeat: heartbeatPolicy,
-            connection: DocketConnection.Options(name: "docket-work", tls: connection.tls),
+            connection: connectionOptions,
             onEvent: onEvent)
 
         let handler: Worker.Handler = { context in
