@@ -195,13 +195,11 @@ struct Events: ParsableCommand {
 
 // MARK: Jobs
 
-/// ENQ options as command-line options, shared by `enq` and `route`.
+/// The ENQ options `enq` and `route` share. `--at` and `--key` are `enq`'s own: a route makes
+/// a new job of every message, so the server refuses a fixed time or key for it.
 struct EnqueueFlags: ParsableArguments {
     @Option(help: "Run no sooner than this from now, such as 30s or 5m.")
     var delay: String?
-
-    @Option(help: "Run no sooner than this time, in unix seconds.")
-    var at: Int64?
 
     @Option(help: "The priority: lower runs first, from -1000000 to 1000000 (default 0).")
     var priority: Int?
@@ -218,17 +216,14 @@ struct EnqueueFlags: ParsableArguments {
     @Option(help: "How long a worker may hold the job without a heartbeat, such as 30s (default 30s).")
     var lease: String?
 
-    @Option(help: "An idempotency key: a second job with the same key is not created while the first is known.")
-    var key: String?
-
     @Option(help: "The group (tenant, customer) whose group_rate applies.")
     var group: String?
 
     func options() throws -> JobOptions {
         JobOptions(
-            delay: try delay.map { try parseDuration($0, "--delay") }, at: at, priority: priority, attempts: attempts,
+            delay: try delay.map { try parseDuration($0, "--delay") }, priority: priority, attempts: attempts,
             backoff: backoff.map { Backoff($0) }, jitter: jitter, lease: try lease.map { try parseDuration($0, "--lease") },
-            key: key, group: group)
+            group: group)
     }
 }
 
@@ -237,8 +232,12 @@ struct Enq: ParsableCommand {
         abstract: "Enqueue a job and print its id.",
         discussion: """
             Prints the new job's id, or '<id> duplicate' when --key names a job the queue still \
-            knows (then nothing is created). The job is on disk when the id is printed. With \
-            --wait, it then waits for the job to finish and prints its result.
+            knows (then nothing is created). The job is on disk when the id is printed.
+
+            With --wait, the id goes to standard error, and standard output gets only the \
+            job's result once it is completed, so that 'docket enq q "$x" --wait | jq .' \
+            composes. A dead job prints its error on standard error and exits 1; --timeout \
+            passing first exits 2.
             """)
 
     @OptionGroup var connection: ServerOptions
@@ -251,20 +250,37 @@ struct Enq: ParsableCommand {
 
     @OptionGroup var flags: EnqueueFlags
 
-    @Flag(help: "Wait until the job is completed or dead, and print its result (or its error, with exit status 1; a lost connection exits 3).")
+    @Option(help: "Run no sooner than this time, in unix seconds.")
+    var at: Int64?
+
+    @Option(help: "An idempotency key: a second job with the same key is not created while the first is known.")
+    var key: String?
+
+    @Flag(help: "Wait until the job is completed or dead, and print only its result (the id goes to standard error).")
     var wait = false
 
     @Option(help: "With --wait, give up after this long (exit status 2).")
     var timeout: String?
 
+    func validate() throws {
+        if timeout != nil, !wait { throw ValidationError("--timeout goes with --wait.") }
+    }
+
     func run() throws {
-        let options = try flags.options()
+        var options = try flags.options()
+        options.at = at
+        options.key = key
         let bytes = payloadBytes(payload)
         let waitTimeout = try timeout.map { try parseDuration($0, "--timeout") }
         let code = try connection.with { client -> Int32 in
             let result = try client.enqueue(queue, bytes, options: options)
-            writeStdout(result.duplicate ? "\(result.id) duplicate\n" : "\(result.id)\n")
-            guard wait else { return 0 }
+            let line = result.duplicate ? "\(result.id) duplicate\n" : "\(result.id)\n"
+            guard wait else {
+                writeStdout(line)
+                return 0
+            }
+            // Standard output is the result alone, for pipelines; the id is still told.
+            writeStderr(line)
             return WaitCommand.report(try client.wait(result.id, timeout: waitTimeout), id: result.id)
         }
         if code != 0 { throw ExitCode(code) }
