@@ -227,66 +227,6 @@ struct EnqueueFlags: ParsableArguments {
     }
 }
 
-struct Enq: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Enqueue a job and print its id.",
-        discussion: """
-            Prints the new job's id, or '<id> duplicate' when --key names a job the queue still \
-            knows (then nothing is created). The job is on disk when the id is printed.
-
-            With --wait, the id goes to standard error, and standard output gets only the \
-            job's result once it is completed, so that 'docket enq q "$x" --wait | jq .' \
-            composes. A dead job prints its error on standard error and exits 1; --timeout \
-            passing first exits 2.
-            """)
-
-    @OptionGroup var connection: ServerOptions
-
-    @Argument(help: "The queue: 1 to 128 letters, digits, _ or -.")
-    var queue: String
-
-    @Argument(help: "The job payload; - reads it from standard input.")
-    var payload: String
-
-    @OptionGroup var flags: EnqueueFlags
-
-    @Option(help: "Run no sooner than this time, in unix seconds.")
-    var at: Int64?
-
-    @Option(help: "An idempotency key: a second job with the same key is not created while the first is known.")
-    var key: String?
-
-    @Flag(help: "Wait until the job is completed or dead, and print only its result (the id goes to standard error).")
-    var wait = false
-
-    @Option(help: "With --wait, give up after this long (exit status 2).")
-    var timeout: String?
-
-    func validate() throws {
-        if timeout != nil, !wait { throw ValidationError("--timeout goes with --wait.") }
-    }
-
-    func run() throws {
-        var options = try flags.options()
-        options.at = at
-        options.key = key
-        let bytes = payloadBytes(payload)
-        let waitTimeout = try timeout.map { try parseDuration($0, "--timeout") }
-        let code = try connection.with { client -> Int32 in
-            let result = try client.enqueue(queue, bytes, options: options)
-            let line = result.duplicate ? "\(result.id) duplicate\n" : "\(result.id)\n"
-            guard wait else {
-                writeStdout(line)
-                return 0
-            }
-            // Standard output is the result alone, for pipelines; the id is still told.
-            writeStderr(line)
-            return WaitCommand.report(try client.wait(result.id, timeout: waitTimeout), id: result.id)
-        }
-        if code != 0 { throw ExitCode(code) }
-    }
-}
-
 struct JobCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "job",
@@ -359,14 +299,28 @@ struct Retry: ParsableCommand {
     @Option(help: "Run every dead job of this queue again instead.")
     var queue: String?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With --queue, show how many dead jobs are being retried while the server works (default: when standard error is a terminal).")
+    var progress: Bool?
+
     func validate() throws {
         if (id == nil) == (queue == nil) { throw ValidationError("Give either a job id or --queue, not both.") }
+        if progress != nil, queue == nil { throw ValidationError("--progress goes with --queue.") }
     }
 
     func run() throws {
         if let queue {
+            let showProgress = progress ?? ProgressBar.stderrIsTerminal
             try connection.with { client in
-                let count = try client.retryAll(queue: queue)
+                // The server retries the whole queue in one commit: what can be shown is how
+                // many, and that it is under way.
+                var label = "retrying the dead jobs of \(queue)"
+                if showProgress, let dead = try client.queue(queue)["jobs"]?["dead"]?.numberValue.map({ Int($0) }) {
+                    label = "retrying \(grouped(dead)) dead job\(dead == 1 ? "" : "s") of \(queue)"
+                }
+                let bar = ProgressBar(label: label, total: nil, enabled: showProgress)
+                let count = try bar.spinning { try client.retryAll(queue: queue) }
                 writeStdout("\(count) dead job\(count == 1 ? "" : "s") of \(queue) will run again.\n")
             }
         } else if let id {

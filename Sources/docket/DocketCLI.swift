@@ -148,9 +148,13 @@ struct ServerOptions: ParsableArguments {
         return .user(name, password: typed)
     }
 
-    /// The client's connection settings: name, TLS and credentials.
-    func connectionOptions(name: String) throws -> DocketConnection.Options {
-        DocketConnection.Options(name: name, credentials: try credentials(), tls: tls)
+    /// The client's connection settings: name, TLS and credentials. Without `reconnect`, a
+    /// lost connection fails what is under way at once rather than waiting for a new one.
+    func connectionOptions(name: String, reconnect: Bool = true, requestTimeout: DocketDuration? = 30) throws
+        -> DocketConnection.Options
+    {
+        DocketConnection.Options(
+            name: name, requestTimeout: requestTimeout, reconnect: reconnect, credentials: try credentials(), tls: tls)
     }
 
     /// The environment for programs `docket work` runs, so that a `docket` they run reaches
@@ -188,9 +192,9 @@ struct ServerOptions: ParsableArguments {
     }
 
     /// Connects, runs `body`, and closes; Docket errors are printed and become their exit status.
-    func with<T>(_ body: (DocketConnection) throws -> T) throws -> T {
+    func with<T>(reconnect: Bool = true, requestTimeout: DocketDuration? = 30, _ body: (DocketConnection) throws -> T) throws -> T {
         let connection: DocketConnection
-        let options = try connectionOptions(name: "docket-cli")
+        let options = try connectionOptions(name: "docket-cli", reconnect: reconnect, requestTimeout: requestTimeout)
         do {
             connection = try DocketConnection(address, options: options)
         } catch {
@@ -252,6 +256,12 @@ func readStandardInput() -> [UInt8] {
         data += chunk[..<count]
     }
     return data
+}
+
+/// A queue name as the server takes it: 1 to 128 letters, digits, _ or -.
+func isQueueName(_ name: String) -> Bool {
+    (1...128).contains(name.utf8.count)
+        && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x5F || $0 == 0x2D }
 }
 
 /// A payload argument: its text, or standard input for `-`.
