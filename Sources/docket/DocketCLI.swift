@@ -36,7 +36,7 @@ struct DocketCLI: ParsableCommand {
         subcommands: [
             Pub.self, Sub.self, Enq.self, JobCommand.self, WaitCommand.self, Retry.self, Dead.self, Del.self,
             QueueCommand.self, Queues.self, Stats.self, Events.self, Work.self, RouteCommand.self, Unroute.self,
-            Routes.self,
+            Routes.self, Top.self,
         ])
 
     /// The connection options given before the command; each command's own group takes them
