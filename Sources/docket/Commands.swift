@@ -16,7 +16,7 @@ struct Pub: ParsableCommand {
         abstract: "Publish one message on a subject.",
         discussion: "The message goes to every subscription whose subject matches, and to routes that turn it into jobs.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The subject to publish on, such as orders.new (no wildcards).")
     var subject: String
@@ -52,7 +52,7 @@ struct Sub: ParsableCommand {
             matches the rest. It runs until interrupted, or until --count messages arrived.
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The subject to subscribe to, wildcards allowed, such as orders.> or $JOB.emails.>.")
     var subject: String
@@ -112,7 +112,7 @@ struct Events: ParsableCommand {
             and is reported.
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue to follow, or * for every queue.")
     var queue: String
@@ -232,7 +232,7 @@ struct JobCommand: ParsableCommand {
         commandName: "job",
         abstract: "Show a job: its state, attempts, progress, last error and result, as JSON.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The job id.")
     var id: String
@@ -256,7 +256,7 @@ struct WaitCommand: ParsableCommand {
             again), a refusal 4 (no such job).
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The job id.")
     var id: String
@@ -291,7 +291,7 @@ struct Retry: ParsableCommand {
         abstract: "Run a dead job again, or every dead job of a queue.",
         discussion: "A retried job starts over with its attempts reset.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The id of the dead job to run again.")
     var id: String?
@@ -338,7 +338,7 @@ struct Dead: ParsableCommand {
         abstract: "List a queue's dead jobs, oldest first.",
         discussion: "Prints one line per dead job: its id, attempts and last error; --json prints the documents.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue.")
     var queue: String
@@ -367,7 +367,7 @@ struct Dead: ParsableCommand {
 struct Del: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete a job, in any state.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The job id.")
     var id: String
@@ -394,7 +394,7 @@ struct QueueCommand: ParsableCommand {
             second and 4 jobs at once. After a change the queue's document is printed.
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue.")
     var name: String
@@ -460,7 +460,7 @@ struct Queues: ParsableCommand {
         abstract: "List every queue with its job counts.",
         discussion: "Prints a table of queues and how many jobs each has in each state; --json prints the documents.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Flag(help: "Print the queue documents as JSON.")
     var json = false
@@ -498,7 +498,7 @@ struct Stats: ParsableCommand {
         abstract: "Show the server's counters as JSON.",
         discussion: "Connections, messages and bytes in and out, jobs, queues, commits and store use.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     func run() throws {
         try connection.with { client in
@@ -515,7 +515,7 @@ struct RouteCommand: ParsableCommand {
         abstract: "Turn every message published on matching subjects into a job, and print the route's id.",
         discussion: "The message payload becomes the job payload; the job options given here apply to every job.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The subject pattern, wildcards allowed, such as orders.*.")
     var pattern: String
@@ -536,7 +536,7 @@ struct RouteCommand: ParsableCommand {
 struct Unroute: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Remove a route.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The route id.")
     var id: String
@@ -553,7 +553,7 @@ struct Unroute: ParsableCommand {
 struct Routes: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the routes as JSON.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     func run() throws {
         try connection.with { client in

@@ -14,6 +14,7 @@ struct DocketCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "docket",
         abstract: "Publish and follow events, and enqueue, run and inspect jobs on a Docket server.",
+        usage: "docket [<connection options>] <subcommand> [<options>]",
         discussion: """
             Every command connects to the server given with --server (host:port), or in the \
             DOCKET_SERVER environment variable, or to 127.0.0.1:4222 without either. \
@@ -29,8 +30,7 @@ struct DocketCLI: ParsableCommand {
             1 the job is dead (wait, enq --wait); 2 the job was still pending when --timeout \
             passed; 3 the server could not be reached (TLS failures included) or the connection \
             was lost, so the outcome is unknown (an enq is safe to repeat only with --key); 4 the \
-            server refused the \
-            command; 64 the command line is wrong.
+            server refused the command (or some lines of enq --from); 64 the command line is wrong.
             """,
         version: DocketConnection.version,
         subcommands: [
@@ -41,7 +41,7 @@ struct DocketCLI: ParsableCommand {
 
     /// The connection options given before the command; each command's own group takes them
     /// over (the parser hands the same value down), so they work on either side of it.
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 }
 
 /// The `--server` and TLS options every command shares.
@@ -153,7 +153,8 @@ struct ServerOptions: ParsableArguments {
     func connectionOptions(name: String, reconnect: Bool = true, requestTimeout: DocketDuration? = 30) throws
         -> DocketConnection.Options
     {
-        DocketConnection.Options(
+        try check()
+        return DocketConnection.Options(
             name: name, requestTimeout: requestTimeout, reconnect: reconnect, credentials: try credentials(), tls: tls)
     }
 
@@ -176,7 +177,10 @@ struct ServerOptions: ParsableArguments {
         return values
     }
 
-    func validate() throws {
+    /// Checked when connecting rather than in `validate()`: the command line's root parses
+    /// these options too, and a parse-time error there would show the tool's usage instead of
+    /// the command's.
+    func check() throws {
         if token != nil, user != nil || password != nil {
             throw ValidationError("Give --token or --user (with --pass), not both.")
         }

@@ -42,7 +42,7 @@ struct Enq: ParsableCommand {
             with keys are safe to enqueue again).
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue: 1 to 128 letters, digits, _ or -.")
     var queue: String

@@ -29,7 +29,7 @@ struct Top: ParsableCommand {
             one (or --count) in all.
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Option(
         name: .customLong("queue"),

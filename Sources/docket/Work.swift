@@ -36,7 +36,7 @@ struct Work: ParsableCommand {
             Example: docket work thumbnails --concurrency 4 -- ./make-thumbnail.sh
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue to take jobs from; several may be given separated by commas, the first preferred.")
     var queue: String

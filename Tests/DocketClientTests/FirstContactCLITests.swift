@@ -114,6 +114,9 @@ import Testing
                 (["work", "q", "--timeout", "x", "--", "/bin/true"], "docket work"),
                 (["retry"], "docket retry"),
                 (["top", "--interval", "0"], "docket top"),
+                // Connection options are checked as the command's, wherever they stand.
+                (["stats", "--tls-key", "key.pem"], "docket stats"),
+                (["--tls-ca", "/nonexistent/ca.pem", "queues"], "docket queues"),
             ]
             for (arguments, usage) in cases {
                 let (status, _, err) = try docketArguments(arguments, server: server)
