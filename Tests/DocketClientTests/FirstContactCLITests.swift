@@ -194,6 +194,14 @@ import Testing
                 #expect(status == 64, "\(command): \(err)")
                 #expect(err.contains("Cannot run \(command)"), "\(command): \(err)")
             }
+            // An executable script whose #! interpreter is missing would fail every job too.
+            for (line, missing) in [("#!/nonexistent/sh", "/nonexistent/sh"), ("#!/usr/bin/env -S no-such-interpreter -u", "no-such-interpreter")] {
+                let script = try CLITests.script("")
+                try (line + "\necho hi\n").write(toFile: script, atomically: false, encoding: .utf8)
+                let (status, _, err) = try docketArguments(["work", "guarded", "--", script], server: server)
+                #expect(status == 64, "\(line): \(err)")
+                #expect(err.contains("its interpreter \(missing)"), "\(line): \(err)")
+            }
             // Nothing was taken: the job waits, its attempts untouched.
             let info = try client.inspect(id)
             #expect(info.state == "waiting" && info.attempts == 0)
