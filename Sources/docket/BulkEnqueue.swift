@@ -28,7 +28,6 @@ struct BulkEnqueue {
         var enqueued = 0
         var duplicates = 0
         var refused = 0
-        var reported = 0
         /// Jobs sent whose outcome the lost connection hides: how many, and their lines.
         var unknown = 0
         var unknownLines: ClosedRange<Int>?
@@ -133,11 +132,10 @@ struct BulkEnqueue {
 
     private func refuse(_ line: Int, _ why: String, _ tally: inout Tally, _ bar: ProgressBar) {
         tally.refused += 1
-        tally.reported += 1
-        guard tally.reported <= Self.reportedLines else { return }
+        guard tally.refused <= Self.reportedLines else { return }
         bar.clear()
         writeStderr("docket: line \(line): \(why)\n")
-        if tally.reported == Self.reportedLines { writeStderr("docket: (further refused lines are counted, not shown)\n") }
+        if tally.refused == Self.reportedLines { writeStderr("docket: (further refused lines are counted, not shown)\n") }
     }
 
     private func summarize(_ tally: Tally, source: String, elapsed: Int64) {
@@ -290,6 +288,7 @@ struct JobLine {
         let payload: [UInt8]
         switch object["payload"]! {
         case .string(let text): payload = Array(text.utf8)
+        case .null: payload = []
         default:
             guard let text = memberText(bytes, "payload") else { return .failure(Invalid("the payload cannot be read")) }
             payload = Array(text)
