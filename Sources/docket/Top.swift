@@ -89,14 +89,30 @@ struct TopSnapshot {
     var queues: [JSONValue]
 
     static func take(_ client: DocketConnection, queues names: [String]) throws -> TopSnapshot {
-        let stats = try client.stats()
-        let queues = names.isEmpty ? try client.queues() : try names.map { try client.queue($0) }
+        // Only the members shown are kept, read by name (the documents' one common interface,
+        // whether the client returns them as JSON values or typed).
+        let statsDocument = try client.stats()
+        let stats = JSONValue.object(Dictionary(uniqueKeysWithValues: statsMembers.map { ($0, statsDocument[$0] ?? .null) }))
+        var queues: [JSONValue] = []
+        if names.isEmpty {
+            for document in try client.queues() {
+                queues.append(.object(Dictionary(uniqueKeysWithValues: queueMembers.map { ($0, document[$0] ?? .null) })))
+            }
+        } else {
+            for name in names {
+                let document = try client.queue(name)
+                queues.append(.object(Dictionary(uniqueKeysWithValues: queueMembers.map { ($0, document[$0] ?? .null) })))
+            }
+        }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return TopSnapshot(
             at: monotonicMilliseconds(), wallClock: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000, stats: stats,
             queues: queues)
     }
+
+    static let statsMembers = ["docket_version", "uptime_ms", "connections", "jobs", "queues", "store_used_bytes", "store_capacity_bytes"]
+    static let queueMembers = ["queue", "paused", "config", "jobs", "totals", "rates", "waiting_workers", "blocked_by", "held_until"]
 
     static let columns = ["QUEUE", "WAITING", "DELAYED", "ACTIVE", "IDLE", "DEAD", "DONE", "START/s", "DONE/s", "FAIL/s", "STATUS"]
 
