@@ -16,7 +16,7 @@ struct Pub: ParsableCommand {
         abstract: "Publish one message on a subject.",
         discussion: "The message goes to every subscription whose subject matches, and to routes that turn it into jobs.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The subject to publish on, such as orders.new (no wildcards).")
     var subject: String
@@ -52,7 +52,7 @@ struct Sub: ParsableCommand {
             matches the rest. It runs until interrupted, or until --count messages arrived.
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The subject to subscribe to, wildcards allowed, such as orders.> or $JOB.emails.>.")
     var subject: String
@@ -112,7 +112,7 @@ struct Events: ParsableCommand {
             and is reported.
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue to follow, or * for every queue.")
     var queue: String
@@ -195,13 +195,11 @@ struct Events: ParsableCommand {
 
 // MARK: Jobs
 
-/// ENQ options as command-line options, shared by `enq` and `route`.
+/// The ENQ options `enq` and `route` share. `--at` and `--key` are `enq`'s own: a route makes
+/// a new job of every message, so the server refuses a fixed time or key for it.
 struct EnqueueFlags: ParsableArguments {
     @Option(help: "Run no sooner than this from now, such as 30s or 5m.")
     var delay: String?
-
-    @Option(help: "Run no sooner than this time, in unix seconds.")
-    var at: Int64?
 
     @Option(help: "The priority: lower runs first, from -1000000 to 1000000 (default 0).")
     var priority: Int?
@@ -218,56 +216,14 @@ struct EnqueueFlags: ParsableArguments {
     @Option(help: "How long a worker may hold the job without a heartbeat, such as 30s (default 30s).")
     var lease: String?
 
-    @Option(help: "An idempotency key: a second job with the same key is not created while the first is known.")
-    var key: String?
-
     @Option(help: "The group (tenant, customer) whose group_rate applies.")
     var group: String?
 
     func options() throws -> JobOptions {
         JobOptions(
-            delay: try delay.map { try parseDuration($0, "--delay") }, at: at, priority: priority, attempts: attempts,
+            delay: try delay.map { try parseDuration($0, "--delay") }, priority: priority, attempts: attempts,
             backoff: backoff.map { Backoff($0) }, jitter: jitter, lease: try lease.map { try parseDuration($0, "--lease") },
-            key: key, group: group)
-    }
-}
-
-struct Enq: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Enqueue a job and print its id.",
-        discussion: """
-            Prints the new job's id, or '<id> duplicate' when --key names a job the queue still \
-            knows (then nothing is created). The job is on disk when the id is printed. With \
-            --wait, it then waits for the job to finish and prints its result.
-            """)
-
-    @OptionGroup var connection: ServerOptions
-
-    @Argument(help: "The queue: 1 to 128 letters, digits, _ or -.")
-    var queue: String
-
-    @Argument(help: "The job payload; - reads it from standard input.")
-    var payload: String
-
-    @OptionGroup var flags: EnqueueFlags
-
-    @Flag(help: "Wait until the job is completed or dead, and print its result (or its error, with exit status 1; a lost connection exits 3).")
-    var wait = false
-
-    @Option(help: "With --wait, give up after this long (exit status 2).")
-    var timeout: String?
-
-    func run() throws {
-        let options = try flags.options()
-        let bytes = payloadBytes(payload)
-        let waitTimeout = try timeout.map { try parseDuration($0, "--timeout") }
-        let code = try connection.with { client -> Int32 in
-            let result = try client.enqueue(queue, bytes, options: options)
-            writeStdout(result.duplicate ? "\(result.id) duplicate\n" : "\(result.id)\n")
-            guard wait else { return 0 }
-            return WaitCommand.report(try client.wait(result.id, timeout: waitTimeout), id: result.id)
-        }
-        if code != 0 { throw ExitCode(code) }
+            group: group)
     }
 }
 
@@ -276,7 +232,7 @@ struct JobCommand: ParsableCommand {
         commandName: "job",
         abstract: "Show a job: its state, attempts, progress, last error and result, as JSON.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The job id.")
     var id: String
@@ -300,7 +256,7 @@ struct WaitCommand: ParsableCommand {
             again), a refusal 4 (no such job).
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The job id.")
     var id: String
@@ -335,7 +291,7 @@ struct Retry: ParsableCommand {
         abstract: "Run a dead job again, or every dead job of a queue.",
         discussion: "A retried job starts over with its attempts reset.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The id of the dead job to run again.")
     var id: String?
@@ -343,14 +299,28 @@ struct Retry: ParsableCommand {
     @Option(help: "Run every dead job of this queue again instead.")
     var queue: String?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With --queue, show how many dead jobs are being retried while the server works (default: when standard error is a terminal).")
+    var progress: Bool?
+
     func validate() throws {
         if (id == nil) == (queue == nil) { throw ValidationError("Give either a job id or --queue, not both.") }
+        if progress != nil, queue == nil { throw ValidationError("--progress goes with --queue.") }
     }
 
     func run() throws {
         if let queue {
+            let showProgress = progress ?? ProgressBar.stderrIsTerminal
             try connection.with { client in
-                let count = try client.retryAll(queue: queue)
+                // The server retries the whole queue in one commit: what can be shown is how
+                // many, and that it is under way.
+                var label = "retrying the dead jobs of \(queue)"
+                if showProgress, let dead = try client.queue(queue)["jobs"]?["dead"]?.numberValue.map({ Int($0) }) {
+                    label = "retrying \(grouped(dead)) dead job\(dead == 1 ? "" : "s") of \(queue)"
+                }
+                let bar = ProgressBar(label: label, total: nil, enabled: showProgress)
+                let count = try bar.spinning { try client.retryAll(queue: queue) }
                 writeStdout("\(count) dead job\(count == 1 ? "" : "s") of \(queue) will run again.\n")
             }
         } else if let id {
@@ -368,7 +338,7 @@ struct Dead: ParsableCommand {
         abstract: "List a queue's dead jobs, oldest first.",
         discussion: "Prints one line per dead job: its id, attempts and last error; --json prints the documents.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue.")
     var queue: String
@@ -397,7 +367,7 @@ struct Dead: ParsableCommand {
 struct Del: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete a job, in any state.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The job id.")
     var id: String
@@ -424,7 +394,7 @@ struct QueueCommand: ParsableCommand {
             second and 4 jobs at once. After a change the queue's document is printed.
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue.")
     var name: String
@@ -490,7 +460,7 @@ struct Queues: ParsableCommand {
         abstract: "List every queue with its job counts.",
         discussion: "Prints a table of queues and how many jobs each has in each state; --json prints the documents.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Flag(help: "Print the queue documents as JSON.")
     var json = false
@@ -528,7 +498,7 @@ struct Stats: ParsableCommand {
         abstract: "Show the server's counters as JSON.",
         discussion: "Connections, messages and bytes in and out, jobs, queues, commits and store use.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     func run() throws {
         try connection.with { client in
@@ -545,7 +515,7 @@ struct RouteCommand: ParsableCommand {
         abstract: "Turn every message published on matching subjects into a job, and print the route's id.",
         discussion: "The message payload becomes the job payload; the job options given here apply to every job.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The subject pattern, wildcards allowed, such as orders.*.")
     var pattern: String
@@ -566,7 +536,7 @@ struct RouteCommand: ParsableCommand {
 struct Unroute: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Remove a route.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The route id.")
     var id: String
@@ -583,7 +553,7 @@ struct Unroute: ParsableCommand {
 struct Routes: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the routes as JSON.")
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     func run() throws {
         try connection.with { client in

@@ -14,6 +14,7 @@ struct DocketCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "docket",
         abstract: "Publish and follow events, and enqueue, run and inspect jobs on a Docket server.",
+        usage: "docket [<connection options>] <subcommand> [<options>]",
         discussion: """
             Every command connects to the server given with --server (host:port), or in the \
             DOCKET_SERVER environment variable, or to 127.0.0.1:4222 without either. \
@@ -21,20 +22,26 @@ struct DocketCLI: ParsableCommand {
             (or DOCKET_TLS_CA, DOCKET_TLS_CERT, DOCKET_TLS_KEY, DOCKET_TLS_HANDSHAKE_FIRST=1), asks \
             for TLS, and a server that does not offer it is refused. A server that requires TLS \
             gets it even without them, its certificate checked against the system's CA store. \
-            Durations \
+            A server that requires credentials gets --token, or --user with --pass (or \
+            DOCKET_TOKEN, DOCKET_USER and DOCKET_PASS, or user:pass@ in the address). These \
+            options go before or after the command: 'docket --server h:4222 stats' and \
+            'docket stats --server h:4222' are the same. Durations \
             read like 250ms, 30s, 5m or 2h. Errors go to standard error. Exit status: 0 done; \
             1 the job is dead (wait, enq --wait); 2 the job was still pending when --timeout \
             passed; 3 the server could not be reached (TLS failures included) or the connection \
             was lost, so the outcome is unknown (an enq is safe to repeat only with --key); 4 the \
-            server refused the \
-            command; 64 the command line is wrong.
+            server refused the command (or some lines of enq --from); 64 the command line is wrong.
             """,
         version: DocketConnection.version,
         subcommands: [
             Pub.self, Sub.self, Enq.self, JobCommand.self, WaitCommand.self, Retry.self, Dead.self, Del.self,
             QueueCommand.self, Queues.self, Stats.self, Events.self, Work.self, RouteCommand.self, Unroute.self,
-            Routes.self,
+            Routes.self, Top.self,
         ])
+
+    /// The connection options given before the command; each command's own group takes them
+    /// over (the parser hands the same value down), so they work on either side of it.
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 }
 
 /// The `--server` and TLS options every command shares.
@@ -79,6 +86,28 @@ struct ServerOptions: ParsableArguments {
             """)
     var tlsHandshakeFirstFlag = false
 
+    @Option(
+        help: ArgumentHelp(
+            """
+            The token of a server started with --auth (default: DOCKET_TOKEN). Prefer the \
+            environment: other users of the machine can read command lines.
+            """, valueName: "token"))
+    var token: String?
+
+    @Option(
+        help: ArgumentHelp(
+            """
+            The user, for a server with users (default: DOCKET_USER). The password is --pass, \
+            else DOCKET_PASS, else asked for on the terminal.
+            """, valueName: "name"))
+    var user: String?
+
+    @Option(
+        name: .customLong("pass"),
+        help: ArgumentHelp(
+            "The password of --user (default: DOCKET_PASS). Prefer the environment, or the prompt.", valueName: "password"))
+    var password: String?
+
     var tlsHandshakeFirst: Bool {
         tlsHandshakeFirstFlag || ["1", "true", "yes"].contains(environment("DOCKET_TLS_HANDSHAKE_FIRST")?.lowercased() ?? "")
     }
@@ -101,10 +130,45 @@ struct ServerOptions: ParsableArguments {
             caFile: files.ca, certificateFile: files.certificate, keyFile: files.key, handshakeFirst: tlsHandshakeFirst)
     }
 
+    /// The credentials the options give; nil leaves them to the address, then to DOCKET_USER
+    /// with DOCKET_PASS, or DOCKET_TOKEN. A user without a password is asked for it on the
+    /// terminal, once.
+    func credentials() throws -> Credentials? {
+        if let token { return .token(token) }
+        guard user != nil || password != nil else { return nil }
+        guard let name = user ?? environment("DOCKET_USER") else {
+            throw ValidationError("--pass goes with --user (or DOCKET_USER): the user it is the password of.")
+        }
+        if let password = password ?? environment("DOCKET_PASS") { return .user(name, password: password) }
+        if let typed = PasswordPrompt.cached { return .user(name, password: typed) }
+        guard let typed = PasswordPrompt.ask("Password for \(name): ") else {
+            throw ValidationError("--user \(name) needs a password: give --pass or DOCKET_PASS (no terminal to ask on).")
+        }
+        PasswordPrompt.cached = typed
+        return .user(name, password: typed)
+    }
+
+    /// The client's connection settings: name, TLS and credentials. Without `reconnect`, a
+    /// lost connection fails what is under way at once rather than waiting for a new one.
+    func connectionOptions(name: String, reconnect: Bool = true, requestTimeout: DocketDuration? = 30) throws
+        -> DocketConnection.Options
+    {
+        try check()
+        return DocketConnection.Options(
+            name: name, requestTimeout: requestTimeout, reconnect: reconnect, credentials: try credentials(), tls: tls)
+    }
+
     /// The environment for programs `docket work` runs, so that a `docket` they run reaches
     /// the same server the same way.
-    var childEnvironment: [String: String] {
+    func childEnvironment(_ credentials: Credentials?) -> [String: String] {
         var values = ["DOCKET_SERVER": address]
+        switch credentials {
+        case .token(let token)?: values["DOCKET_TOKEN"] = token
+        case .user(let name, let password)?:
+            values["DOCKET_USER"] = name
+            values["DOCKET_PASS"] = password
+        case nil: break
+        }
         let files = tlsFiles
         if let ca = files.ca { values["DOCKET_TLS_CA"] = ca }
         if let certificate = files.certificate { values["DOCKET_TLS_CERT"] = certificate }
@@ -113,7 +177,13 @@ struct ServerOptions: ParsableArguments {
         return values
     }
 
-    func validate() throws {
+    /// Checked when connecting rather than in `validate()`: the command line's root parses
+    /// these options too, and a parse-time error there would show the tool's usage instead of
+    /// the command's.
+    func check() throws {
+        if token != nil, user != nil || password != nil {
+            throw ValidationError("Give --token or --user (with --pass), not both.")
+        }
         let files = tlsFiles
         if files.key != nil, files.certificate == nil {
             throw ValidationError("--tls-key (DOCKET_TLS_KEY) needs --tls-cert (DOCKET_TLS_CERT): the certificate it is the key of.")
@@ -126,10 +196,11 @@ struct ServerOptions: ParsableArguments {
     }
 
     /// Connects, runs `body`, and closes; Docket errors are printed and become their exit status.
-    func with<T>(_ body: (DocketConnection) throws -> T) throws -> T {
+    func with<T>(reconnect: Bool = true, requestTimeout: DocketDuration? = 30, _ body: (DocketConnection) throws -> T) throws -> T {
         let connection: DocketConnection
+        let options = try connectionOptions(name: "docket-cli", reconnect: reconnect, requestTimeout: requestTimeout)
         do {
-            connection = try DocketConnection(address, options: DocketConnection.Options(name: "docket-cli", tls: tls))
+            connection = try DocketConnection(address, options: options)
         } catch {
             throw fail(error)
         }
@@ -191,6 +262,12 @@ func readStandardInput() -> [UInt8] {
     return data
 }
 
+/// A queue name as the server takes it: 1 to 128 letters, digits, _ or -.
+func isQueueName(_ name: String) -> Bool {
+    (1...128).contains(name.utf8.count)
+        && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x5F || $0 == 0x2D }
+}
+
 /// A payload argument: its text, or standard input for `-`.
 func payloadBytes(_ argument: String) -> [UInt8] {
     argument == "-" ? readStandardInput() : Array(argument.utf8)
@@ -234,3 +311,42 @@ func timeOfDay(_ unixMilliseconds: Int64) -> String {
 
 /// A payload for the terminal: UTF-8 text, with undecodable bytes replaced.
 func printable(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+/// Asks for a password on the terminal, without echo.
+enum PasswordPrompt {
+    /// The password typed, so that it is asked for once per run.
+    nonisolated(unsafe) static var cached: String?
+
+    /// The line typed on /dev/tty after `prompt`; nil without a terminal.
+    static func ask(_ prompt: String) -> String? {
+        let tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard tty >= 0 else { return nil }
+        defer { close(tty) }
+        var saved = termios()
+        guard tcgetattr(tty, &saved) == 0 else { return nil }
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        _ = tcsetattr(tty, TCSAFLUSH, &quiet)
+        defer {
+            _ = tcsetattr(tty, TCSAFLUSH, &saved)
+            _ = write(tty, "\n", 1)
+        }
+        _ = prompt.withCString { write(tty, $0, strlen($0)) }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let count = read(tty, &byte, 1)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 || byte == 10 || byte == 13 { break }
+            line.append(byte)
+        }
+        return String(decoding: line, as: UTF8.self)
+    }
+}
+
+/// A usage error as the argument parser prints one: the message, the command's usage, and
+/// where its help is.
+func usageError(_ message: String, for command: ParsableCommand.Type) -> String {
+    let path = command == DocketCLI.self ? "docket" : "docket \(command._commandName)"
+    return "Error: \(message)\nUsage: \(DocketCLI.usageString(for: command))\n  See '\(path) --help' for more information.\n"
+}

@@ -25,8 +25,9 @@ struct Work: ParsableCommand {
             policy decides what happens next. A line 'progress <0-100> [note]' on standard error \
             reports progress instead of being part of the reason. While a command runs, \
             heartbeats keep the job's lease alive, however long it takes. The command also gets \
-            DOCKET_SERVER and the TLS settings (DOCKET_TLS_CA, DOCKET_TLS_CERT, DOCKET_TLS_KEY, \
-            DOCKET_TLS_HANDSHAKE_FIRST), so a docket it runs reaches the same server the same way.
+            DOCKET_SERVER, the TLS settings (DOCKET_TLS_CA, DOCKET_TLS_CERT, DOCKET_TLS_KEY, \
+            DOCKET_TLS_HANDSHAKE_FIRST) and the credentials given as options (DOCKET_TOKEN, or \
+            DOCKET_USER and DOCKET_PASS), so a docket it runs reaches the same server the same way.
 
             With --concurrency N, up to N commands run at once. SIGTERM or Ctrl-C stops taking \
             jobs and lets running commands finish (each runs in a process group of its own, so \
@@ -35,7 +36,7 @@ struct Work: ParsableCommand {
             Example: docket work thumbnails --concurrency 4 -- ./make-thumbnail.sh
             """)
 
-    @OptionGroup var connection: ServerOptions
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
 
     @Argument(help: "The queue to take jobs from; several may be given separated by commas, the first preferred.")
     var queue: String
@@ -67,20 +68,52 @@ struct Work: ParsableCommand {
     func validate() throws {
         if command.isEmpty { throw ValidationError("Give the command to run after --, as in: docket work emails -- ./send.sh") }
         // A command that cannot run would fail every job it is given, using up their attempts.
-        guard Self.isRunnable(command[0]) else {
+        guard let program = Self.resolve(command[0]) else {
             throw ValidationError("Cannot run \(command[0]): no such executable file (give a path, or a program on PATH).")
+        }
+        // A script whose #! line names a missing interpreter is executable, yet never runs.
+        if let interpreter = Self.missingInterpreter(of: program) {
+            throw ValidationError("Cannot run \(command[0]): its interpreter \(interpreter) (on its #! line) is not an executable file.")
         }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1.") }
     }
 
     /// Whether `program` names an executable file: a path, or a name found on PATH.
-    static func isRunnable(_ program: String) -> Bool {
-        if program.contains("/") { return access(program, X_OK) == 0 && !isDirectory(program) }
+    static func isRunnable(_ program: String) -> Bool { resolve(program) != nil }
+
+    /// The executable file `program` names: itself when it has a /, else the first match on
+    /// PATH (an empty entry is the current directory, as for posix_spawnp).
+    static func resolve(_ program: String) -> String? {
+        func executable(_ path: String) -> Bool { access(path, X_OK) == 0 && !isDirectory(path) }
+        if program.contains("/") { return executable(program) ? program : nil }
         let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
-        return path.split(separator: ":").contains { directory in
-            let candidate = "\(directory)/\(program)"
-            return access(candidate, X_OK) == 0 && !isDirectory(candidate)
+        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = "\(directory.isEmpty ? "." : directory)/\(program)"
+            if executable(candidate) { return candidate }
         }
+        return nil
+    }
+
+    /// The interpreter a script's `#!` line names, when it cannot run (for `#!/usr/bin/env
+    /// name`, the name, looked up on PATH); nil when it can, or the file is not a script.
+    static func missingInterpreter(of path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 256)
+        let count = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 2, head[0] == UInt8(ascii: "#"), head[1] == UInt8(ascii: "!") else { return nil }
+        let line = head[2..<count].prefix { $0 != 10 && $0 != 13 }
+        let words = String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        guard let interpreter = words.first else { return nil }
+        guard resolve(interpreter) != nil, interpreter.contains("/") else { return interpreter }
+        // env finds the program on PATH when the script starts: check that it will.
+        if interpreter.hasSuffix("/env"), let name = words.dropFirst().first(where: { !$0.hasPrefix("-") && !$0.contains("=") }),
+            resolve(name) == nil
+        {
+            return name
+        }
+        return nil
     }
 
     private static func isDirectory(_ path: String) -> Bool {
@@ -95,16 +128,17 @@ struct Work: ParsableCommand {
         let commandTimeout = try timeout.map { try parseDuration($0, "--timeout").milliseconds! }
         var heartbeatPolicy = Worker.Heartbeat.automatic
         if let heartbeat { heartbeatPolicy = .every(try parseDuration(heartbeat, "--heartbeat")) }
+        let connectionOptions = try connection.connectionOptions(name: "docket-work")
         let runner = CommandRunner(
             arguments: command, maxResult: resultLimit, maxReason: reasonLimit, timeoutMilliseconds: commandTimeout,
-            echoStderr: !quiet, environment: connection.childEnvironment)
+            echoStderr: !quiet, environment: connection.childEnvironment(connectionOptions.credentials))
         let keepNewlines = self.keepNewlines
         let quiet = self.quiet
         var onEvent: (@Sendable (WorkerEvent) -> Void)? = nil
         if !quiet { onEvent = { event in Self.log(event) } }
         let options = Worker.Options(
             concurrency: concurrency, heartbeat: heartbeatPolicy,
-            connection: DocketConnection.Options(name: "docket-work", tls: connection.tls),
+            connection: connectionOptions,
             onEvent: onEvent)
 
         let handler: Worker.Handler = { context in
