@@ -92,9 +92,10 @@ public enum JobCommand: Equatable, Sendable {
                     } else {
                         return .failure(.badOption(bytes, field, "retry must be a duration or no"))
                     }
-                } else if Option.equals(bytes, key, "throttle"), throttle == nil, let milliseconds = Option.duration(bytes, raw),
-                    milliseconds > 0
-                {
+                } else if Option.equals(bytes, key, "throttle"), throttle == nil {
+                    guard let milliseconds = Option.duration(bytes, raw), milliseconds > 0 else {
+                        return .failure(.badOption(bytes, field, "throttle must be a duration longer than zero"))
+                    }
                     throttle = milliseconds
                 } else if Option.equals(bytes, key, "scope"), groupOnly == nil,
                     Option.equals(bytes, raw, "queue") || Option.equals(bytes, raw, "group")
@@ -288,7 +289,7 @@ public struct EnqueueOptions: Equatable, Sendable {
             }
             backoff = parsed
         case "jitter":
-            guard jitter == nil, let number = Double(Option.word(bytes, value)), number >= 0, number <= 1 else {
+            guard jitter == nil, let number = Option.fraction(Option.word(bytes, value)) else {
                 return bad("jitter must be a fraction from 0 to 1")
             }
             jitter = number
@@ -367,21 +368,21 @@ public struct QueueSettings: Equatable, Sendable {
         case "rate": result = once(rate, Rate.parse(text), "rate is N/<duration> or none").map { rate = $0 }
         case "group_rate": result = once(groupRate, Rate.parse(text), "group_rate is N/<duration> or none").map { groupRate = $0 }
         case "concurrency":
-            result = once(concurrency, Int(text).flatMap { (1...100_000).contains($0) ? $0 : nil }, "concurrency is 1 to 100000 or none")
+            result = once(concurrency, Option.count(text).flatMap { (1...100_000).contains($0) ? $0 : nil }, "concurrency is 1 to 100000 or none")
                 .map { concurrency = $0 }
         case "attempts":
-            result = once(maxAttempts, Int(text).flatMap { EnqueueOptions.attemptsRange.contains($0) ? $0 : nil }, "attempts is 1 to 1000 or none")
+            result = once(maxAttempts, Option.count(text).flatMap { EnqueueOptions.attemptsRange.contains($0) ? $0 : nil }, "attempts is 1 to 1000 or none")
                 .map { maxAttempts = $0 }
         case "backoff": result = once(backoff, Option.backoff(bytes, value), "backoff is fixed:<d>, exp:<base>[:<cap>] or none").map { backoff = $0 }
         case "jitter":
-            result = once(jitter, Double(text).flatMap { $0 >= 0 && $0 <= 1 ? $0 : nil }, "jitter is 0 to 1 or none").map { jitter = $0 }
+            result = once(jitter, Option.fraction(text), "jitter is 0 to 1 or none").map { jitter = $0 }
         case "lease":
             result = once(leaseMilliseconds, Units.milliseconds(text).flatMap { $0 > 0 ? $0 : nil }, "lease is a positive duration or none")
                 .map { leaseMilliseconds = $0 }
         case "keep_completed":
-            result = once(keepCompleted, Int(text).flatMap { $0 >= 0 ? $0 : nil }, "keep_completed is a count or none").map { keepCompleted = $0 }
+            result = once(keepCompleted, Option.count(text), "keep_completed is a count or none").map { keepCompleted = $0 }
         case "keep_dead":
-            result = once(keepDead, Int(text).flatMap { $0 >= 0 ? $0 : nil }, "keep_dead is a count or none").map { keepDead = $0 }
+            result = once(keepDead, Option.count(text), "keep_dead is a count or none").map { keepDead = $0 }
         default:
             return bad("unknown setting")
         }
@@ -433,6 +434,21 @@ enum Option {
     static func duration(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
         guard !range.isEmpty, range.count <= 16 else { return nil }
         return Units.milliseconds(UnsafeRawBufferPointer(rebasing: bytes[range]))
+    }
+
+    /// A count written in decimal digits only (no sign, no spaces), at most 18 of them.
+    static func count(_ text: String) -> Int? {
+        guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int(text)
+    }
+
+    /// A fraction from 0 to 1 in decimal (`0.25`, `1`, `2.5e-1`); not hexadecimal, not `inf`.
+    static func fraction(_ text: String) -> Double? {
+        let allowed = Set("0123456789.eE-+".utf8)
+        guard let first = text.utf8.first, first != UInt8(ascii: "+"), first != UInt8(ascii: "-"),
+            text.utf8.allSatisfy(allowed.contains), let number = Double(text), number >= 0, number <= 1
+        else { return nil }
+        return number
     }
 
     static func signedInt(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {

@@ -302,3 +302,15 @@ def start_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[C
 def nats_url(start_server) -> str:
     """URL of a fresh server with default settings."""
     return start_server()
+
+
+def read_info_line(sock) -> bytes:
+    """The server's INFO line, whole however TCP splits it; read a byte at a time so that
+    nothing after it is taken from the socket."""
+    line = b""
+    while not line.endswith(b"\r\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        line += chunk
+    return line

@@ -20,11 +20,12 @@ from urllib.parse import urlparse
 import nats
 import pytest
 
-from conftest import server_mode
+from conftest import read_info_line, server_mode
 
 
 def run(coro):
     return asyncio.run(coro)
+
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -73,7 +74,7 @@ async def _round_trip(nc, subject="tls.check", payload=b"x" * 70000) -> bytes:
 def test_publish_and_subscribe_over_tls(start_server, certs):
     url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"])
     sock = socket.create_connection((urlparse(url).hostname, urlparse(url).port), timeout=5)
-    info = json.loads(sock.recv(4096).split(b"\r\n")[0][5:])
+    info = json.loads(read_info_line(sock)[5:])
     sock.close()
     assert info["tls_required"] is True
 
@@ -123,7 +124,7 @@ def test_a_server_certificate_from_another_ca_is_refused(start_server, certs):
 def test_a_plain_client_is_told_tls_is_required(start_server, certs):
     url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"])
     sock = socket.create_connection((urlparse(url).hostname, urlparse(url).port), timeout=5)
-    sock.recv(4096)
+    read_info_line(sock)
     sock.sendall(b"CONNECT {}\r\nPING\r\n")
     data = b""
     while True:

@@ -1,0 +1,26 @@
+# Queue settings take numbers as ENQ does: decimal digits for counts (no sign), a decimal fraction
+# for jitter (not hexadecimal, not inf); a zero throttle is refused in words of its own.
+! docket-only
+a~ INFO \{.*\} ?
+a> CONNECT {"verbose":false}
+a> QUEUE q concurrency=+5
+a< -ERR 'BAD_OPTION concurrency=+5: concurrency is 1 to 100000 or none'
+a> QUEUE q attempts=+7
+a< -ERR 'BAD_OPTION attempts=+7: attempts is 1 to 1000 or none'
+a> QUEUE q jitter=0x1p-1
+a< -ERR 'BAD_OPTION jitter=0x1p-1: jitter is 0 to 1 or none'
+a> QUEUE q keep_dead=-1
+a< -ERR 'BAD_OPTION keep_dead=-1: keep_dead is a count or none'
+a> QUEUE q concurrency=5 jitter=0.25 keep_completed=10
+a< +OK
+a> ENQ q jitter=inf 1
+a> x
+a< -ERR 'BAD_OPTION jitter=inf: jitter must be a fraction from 0 to 1'
+a> ENQ q jitter=2.5e-1 1
+a> x
+a< +OK 1
+a> RESERVE q timeout=0
+a~ JOB 1 q 1 lease=\d+ delivery=\d+ 1
+a< x
+a> FAIL 1 throttle=0s
+a< -ERR 'BAD_OPTION throttle=0s: throttle must be a duration longer than zero'
