@@ -5,6 +5,8 @@ from what the software does.
   one before) are `nc` sessions typed as shown: lines the client types are
   sent with a bare LF (plain `nc`), and every line the server prints must come back. In server
   lines `…` stands for anything, and a note after two or more spaces in parentheses is prose.
+- The `openssl` recipe of "Securing docketd" and the producer example of the `docket` tool run
+  as written.
 - ```python and ```js blocks run as programs (`127.0.0.1:4222` pointed at the test's server);
   a block that ends in a worker's endless run is stopped with SIGTERM and must exit cleanly.
 """
@@ -165,3 +167,51 @@ def test_js_blocks_run(server, tmp_path, line_number, code):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
     status, out, err = run_program(["node", str(script)], tmp_path, env, stop_after=4 if endless(code) else None)
     assert status == 0, f"README.md line {line_number}: exit {status}\n{out}\n{err}"
+
+
+def test_the_certificate_recipe_makes_a_working_tls_setup(tmp_path):
+    """The `openssl` lines of "Securing docketd" run as written, and docketd and the docket tool
+    work with what they make, as the lines after them say (plain TLS, then client certificates)."""
+    docket = Path(DOCKETD).parent / "docket"
+    if not docket.exists() or shutil.which("openssl") is None:
+        pytest.skip("needs the docket tool next to docketd, and openssl")
+    recipe = [line.split("  #")[0].strip() for _, text in blocks("sh") for line in text.splitlines()
+              if line.startswith(("openssl ", "echo \"subjectAltName"))]
+    assert any("client.csr" in line for line in recipe), "the README shows how to make a client certificate"
+    for line in recipe:
+        subprocess.run(["sh", "-c", line], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    for flags, client in ((["--tls"], []), (["--tlsverify", "--tlscacert", "ca.pem"], ["--tls-cert", "client.pem", "--tls-key", "client.key"])):
+        proc = subprocess.Popen([DOCKETD, "--port", "0", "--data-dir", str(tmp_path / "data"), *flags,
+                                 "--tlscert", "server.pem", "--tlskey", "server.key"],
+                                cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        port = None
+        for line in proc.stderr:
+            if m := re.search(r"client connections on 127\.0\.0\.1:(\d+)", line):
+                port = int(m.group(1))
+            if "Server is ready" in line:
+                break
+        try:
+            result = subprocess.run([str(docket), "stats", "--server", f"tls://127.0.0.1:{port}", "--tls-ca", "ca.pem", *client],
+                                    cwd=tmp_path, capture_output=True, text=True, env=env, timeout=30)
+            assert result.returncode == 0, result.stdout + result.stderr
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def test_the_producer_example_prints_what_it_shows(server, tmp_path):
+    docket = Path(DOCKETD).parent / "docket"
+    if not docket.exists():
+        pytest.skip("needs the docket tool next to docketd")
+    block = next(text for _, text in blocks("sh") if "$ docket enq thumbnails '{" in text)
+    lines = block.splitlines()
+    command = next(line for line in lines if line.startswith("$ docket enq thumbnails '{"))[2:]
+    shown = lines[lines.index("$ " + command) + 1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    env["DOCKET_SERVER"] = f"127.0.0.1:{server}"
+    result = subprocess.run(["sh", "-c", command.replace("docket ", f"{docket} ", 1)], cwd=tmp_path,
+                            capture_output=True, text=True, env=env, timeout=30)
+    assert result.returncode == 0 and result.stdout.strip() == shown, result.stdout + result.stderr
+    job = subprocess.run([str(docket), "job", shown], capture_output=True, text=True, env=env, timeout=30)
+    assert job.returncode == 0 and '"attempts"' in job.stdout
