@@ -38,6 +38,8 @@ final class Connection {
     /// Publish verdicts of a restricted connection by subject, as nats-server caches them:
     /// a publisher tends to use few subjects, and matching every PUB against every rule costs.
     var publishVerdicts: [[UInt8]: Bool] = [:]
+    /// The last subject it published to and its verdict.
+    var lastPublishVerdict: (subject: [UInt8], verdict: Bool)?
     /// Closes the connection if it has not authenticated in time.
     var authTimer: OpaquePointer?
     /// TLS on this connection (nil: plain TCP). Until its handshake completes, nothing but the

@@ -9,11 +9,18 @@ extension Server {
     /// connection (cleared when the cache grows past a few hundred subjects).
     func mayPublish(_ publisher: Connection, _ subject: UnsafeRawBufferPointer) -> Bool {
         guard let permissions = publisher.permissions else { return true }
+        // Most publishers repeat one subject: that answer costs a comparison, no allocation.
+        if let last = publisher.lastPublishVerdict, last.subject.elementsEqual(subject) { return last.verdict }
         let key = Array(subject)
-        if let verdict = publisher.publishVerdicts[key] { return verdict }
-        if publisher.publishVerdicts.count >= 256 { publisher.publishVerdicts.removeAll(keepingCapacity: true) }
-        let verdict = permissions.mayPublish(subject)
-        publisher.publishVerdicts[key] = verdict
+        let verdict: Bool
+        if let known = publisher.publishVerdicts[key] {
+            verdict = known
+        } else {
+            if publisher.publishVerdicts.count >= 256 { publisher.publishVerdicts.removeAll(keepingCapacity: true) }
+            verdict = permissions.mayPublish(subject)
+            publisher.publishVerdicts[key] = verdict
+        }
+        publisher.lastPublishVerdict = (key, verdict)
         return verdict
     }
 
