@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "DocketSchedule"),
         // The job store on PostgreSQL: an asynchronous libpq connection driven by its owner's
         // event loop, the versioned schema, and every job verb as SQL (issue #13).
-        .target(name: "DocketPostgres", dependencies: ["CLibPQ"]),
+        .target(name: "DocketPostgres", dependencies: ["CLibPQ", "DocketWire"]),
         .target(
             name: "DocketServer",
             dependencies: ["DocketWire", "DocketEngine", "DocketStore", "DocketTLS", "DocketPasswords", "CLibevent"],

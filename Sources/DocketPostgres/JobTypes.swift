@@ -1,3 +1,5 @@
+import DocketWire
+
 /// How long to wait before retry number n (the same rules as the protocol's `backoff=`).
 public enum PostgresBackoff: Equatable, Sendable {
     case fixed(milliseconds: Int)
@@ -278,80 +280,29 @@ public struct PostgresJobRecord: Sendable, Equatable {
 
     /// The INSPECT document: the LMDB engine's fields, in its order.
     public var json: String {
-        var json = JSONObject()
-        json.add("id", number: String(id))
-        json.add("queue", string: queue)
-        json.add("state", string: state)
-        json.add("priority", number: String(priority))
-        json.add("attempts", number: String(attempts))
-        json.add("max_attempts", number: String(maxAttempts))
-        json.add("backoff", string: backoff.text)
-        json.add("jitter", number: JSONObject.number(jitter))
-        json.add("lease_ms", number: String(leaseMilliseconds))
-        json.add("key", bytes: key)
-        json.add("group", bytes: group)
-        json.add("enqueued_at", number: String(enqueuedAt))
-        json.add("run_at", number: String(runAt))
-        json.add("started_at", number: startedAt.map { String($0) })
-        json.add("finished_at", number: finishedAt.map { String($0) })
-        json.add("progress", number: String(progress))
-        json.add("progress_note", bytes: progressNote)
-        json.add("last_error", bytes: lastError)
-        json.add("result", bytes: result)
-        json.add("payload_bytes", number: String(payloadBytes))
-        return json.closed
+        func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
+        var json = JSONObjectWriter()
+        json.add("id", Int(id))
+        json.add("queue", queue)
+        json.add("state", state)
+        json.add("priority", priority)
+        json.add("attempts", attempts)
+        json.add("max_attempts", maxAttempts)
+        json.add("backoff", backoff.text)
+        json.add("jitter", jitter)
+        json.add("lease_ms", leaseMilliseconds)
+        json.add("key", text(key))
+        json.add("group", text(group))
+        json.add("enqueued_at", Int(enqueuedAt))
+        json.add("run_at", Int(runAt))
+        json.add("started_at", startedAt.map { Int($0) })
+        json.add("finished_at", finishedAt.map { Int($0) })
+        json.add("progress", progress)
+        json.add("progress_note", text(progressNote))
+        json.add("last_error", text(lastError))
+        json.add("result", text(result))
+        json.add("payload_bytes", payloadBytes)
+        return json.result
     }
 }
 
-/// Just enough JSON for the documents above (this module does not see DocketWire's writer).
-struct JSONObject {
-    private(set) var text = "{"
-    private var first = true
-
-    mutating func add(_ key: String, number: String?) {
-        field(key)
-        text += number ?? "null"
-    }
-
-    mutating func add(_ key: String, string: String?) {
-        field(key)
-        text += string.map(Self.quote) ?? "null"
-    }
-
-    /// Bytes as UTF-8 text, invalid sequences replaced (as the LMDB engine does).
-    mutating func add(_ key: String, bytes: [UInt8]?) {
-        add(key, string: bytes.map { String(decoding: $0, as: UTF8.self) })
-    }
-
-    private mutating func field(_ key: String) {
-        text += first ? "" : ","
-        first = false
-        text += Self.quote(key) + ":"
-    }
-
-    var closed: String { text + "}" }
-
-    /// As the LMDB engine writes a fraction (`0.0`, `0.25`).
-    static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
-
-    static func quote(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-}
