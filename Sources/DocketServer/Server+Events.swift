@@ -318,6 +318,7 @@ enum JobAPI {
         let verbs: [String: JobVerb] = [
             "ENQ": .enq, "RESERVE": .reserve, "ACK": .ack, "FAIL": .fail, "PROGRESS": .progress, "TOUCH": .touch,
             "INSPECT": .inspect, "WAIT": .wait, "RETRY": .retry, "DEL": .del, "QUEUE": .queue, "STATS": .stats,
+            "PAUSE": .pause, "RESUME": .resume, "DEAD": .dead, "QUEUES": .queues, "ROUTES": .routes, "UNROUTE": .unroute,
         ]
         guard let verb = verbs[verbName.uppercased()] else { return nil }
         return (verb, tokens.dropFirst().joined(separator: " "))

@@ -196,6 +196,8 @@ import Testing
             ("producer", "$DOCKET.API.INSPECT.1", true), ("producer", "$DOCKET.API.DEL.2", true), ("producer", "$DOCKET.API.STATS", true),
             ("worker", "$DOCKET.API.QUEUE.emails", false), ("worker", "$DOCKET.API.RESERVE.billing", true),
             ("auditor", "$DOCKET.API.STATS", false), ("auditor", "$DOCKET.API.RETRY.1", true),
+            ("producer", "$DOCKET.API.PAUSE.emails", true), ("worker", "$DOCKET.API.DEAD.emails", false),
+            ("worker", "$DOCKET.API.UNROUTE.1", true), ("admin", "$DOCKET.API.RESUME.emails", false),
         ] {
             let client = try connect(server, user)
             try client.send("SUB _INBOX.r 1\r\nPUB \(subject) _INBOX.r 1\r\nx\r\n")
