@@ -15,99 +15,18 @@ handlers. The asyncio flavour, with the same surface, is
 :mod:`docketd_client.aio`.
 """
 
-from ._common import DEFAULT_URL, __version__
-from .client import Client, EventStream, Subscription, connect
-from .errors import (
-    AuthorizationError,
-    BadArgument,
-    BadId,
-    BadOption,
-    BadQueue,
-    ConnectError,
-    ConnectionClosed,
-    ConnectionLost,
-    DocketError,
-    Error,
-    Forbidden,
-    LimitReached,
-    NoResponders,
-    NotDead,
-    NotFound,
-    NotHeld,
-    ProtocolError,
-    ServerError,
-    StoreFull,
-    SubscriptionClosed,
-    Timeout,
-)
-from .models import (
-    EnqueueResult,
-    FailOutcome,
-    Job,
-    JobEvent,
-    JobInfo,
-    JobOutcome,
-    Msg,
-    QueueConfig,
-    QueueInfo,
-    QueueJobs,
-    QueueRates,
-    QueueTotals,
-    Route,
-    ServerStats,
-)
-from .protocol import exponential, fixed
-from .worker import AUTO, JobContext, NonRetryable, RetryAfter, Throttle, Worker, WorkerResult
+import typing as _typing
 
-__all__ = [
-    "DEFAULT_URL",
-    "Client",
-    "Subscription",
-    "connect",
-    "Msg",
-    "Job",
-    "EnqueueResult",
-    "FailOutcome",
-    "JobOutcome",
-    "JobInfo",
-    "EventStream",
-    "QueueInfo",
-    "QueueConfig",
-    "QueueJobs",
-    "QueueTotals",
-    "QueueRates",
-    "ServerStats",
-    "Route",
-    "JobEvent",
-    "Throttle",
-    "Worker",
-    "WorkerResult",
-    "AUTO",
-    "JobContext",
-    "NonRetryable",
-    "RetryAfter",
-    "fixed",
-    "exponential",
-    "Error",
-    "DocketError",
-    "NotFound",
-    "NotHeld",
-    "NotDead",
-    "BadOption",
-    "BadQueue",
-    "BadId",
-    "StoreFull",
-    "Forbidden",
-    "LimitReached",
-    "ConnectionLost",
-    "ConnectionClosed",
-    "ConnectError",
-    "AuthorizationError",
-    "Timeout",
-    "NoResponders",
-    "ProtocolError",
-    "ServerError",
-    "SubscriptionClosed",
-    "BadArgument",
-    "__version__",
-]
+from . import _exports
+from ._exports import *  # noqa: F401,F403 - what both flavours export (see _exports.__all__)
+from .client import Client, EventStream, Subscription, connect
+from .worker import JobContext, Worker
+
+if _typing.TYPE_CHECKING:
+    # Type checkers do not follow the names _exports adds to its __all__
+    # from these two modules: name them where they can see them.
+    from .errors import *  # noqa: F401,F403
+    from .models import *  # noqa: F401,F403
+
+__all__ = ["Client", "connect", "Subscription", "EventStream", "Worker", "JobContext"]
+__all__ += _exports.__all__

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from . import protocol as P
@@ -267,11 +267,21 @@ def refused(text: str, where: str, credentials: Credentials) -> ConnectError:
     return AuthorizationError(f"{why} ({text})", text)
 
 
+class StartTLS:
+    """In what :meth:`Handshake.receive` returns: start TLS now, before
+    sending what follows."""
+
+
+START_TLS = StartTLS()
+
+
 class Handshake:
     """The opening of a connection, without sockets.
 
-    The driver reads server operations and passes each to :meth:`step`,
-    sending whatever it returns:
+    The driver passes what it reads to :meth:`receive` until :attr:`done`,
+    and does what that returns, in order: bytes to send, or
+    :data:`START_TLS`. Then :attr:`parser` holds what came after the
+    handshake. Underneath, each server operation goes to :meth:`step`:
 
     1. (``handshake_first``: the TLS handshake happens before anything is read.)
     2. ``INFO``: :meth:`step` returns ``"tls"`` when the driver must start
@@ -300,9 +310,31 @@ class Handshake:
         self.info: Dict[str, Any] = {}
         self.secure = False  # TLS is in place
         self.done = False
+        self.parser = P.Parser()
         self._sent_connect = False
         if tls.handshake_first:
             self.secure = True
+
+    def receive(self, data: bytes) -> List[Union[bytes, StartTLS]]:
+        """What to do with bytes the server sent (empty: it closed the
+        connection, a :class:`ConnectError`)."""
+        if not data:
+            raise ConnectError(f"{self.where} closed the connection during the handshake")
+        self.parser.feed(data)
+        todo: List[Union[bytes, StartTLS]] = []
+        while not self.done:
+            op = self.parser.next_op()
+            if op is None:
+                break
+            out = self.step(op)
+            if isinstance(out, str):  # "tls"
+                # TLS starts on the bytes that follow INFO: there must be none yet.
+                if self.parser.buffered:
+                    raise ProtocolError("the server sent more than INFO before the TLS handshake")
+                todo += [START_TLS, self.after_tls()]
+            elif out:
+                todo.append(out)
+        return todo
 
     def _connect_bytes(self) -> bytes:
         self._sent_connect = True
@@ -336,7 +368,7 @@ class Handshake:
         raise ProtocolError(f"unexpected {type(op).__name__} during the handshake")
 
 
-def queue_list(queues: Union[str, List[str], Tuple[str, ...]]) -> List[str]:
+def queue_list(queues: Union[str, Sequence[str]]) -> List[str]:
     """A worker's queues as a checked list."""
     names = [queues] if isinstance(queues, str) else list(queues)
     if not names:

@@ -14,100 +14,18 @@ for msg in sub``), requests, and sends every job verb; :class:`Worker` runs
 exceptions, which are re-exported here.
 """
 
-from .._common import DEFAULT_URL, __version__
-from ..errors import (
-    AuthorizationError,
-    BadArgument,
-    BadId,
-    BadOption,
-    BadQueue,
-    ConnectError,
-    ConnectionClosed,
-    ConnectionLost,
-    DocketError,
-    Error,
-    Forbidden,
-    LimitReached,
-    NoResponders,
-    NotDead,
-    NotFound,
-    NotHeld,
-    ProtocolError,
-    ServerError,
-    StoreFull,
-    SubscriptionClosed,
-    Timeout,
-)
-from ..models import (
-    EnqueueResult,
-    FailOutcome,
-    Job,
-    JobEvent,
-    JobInfo,
-    JobOutcome,
-    Msg,
-    QueueConfig,
-    QueueInfo,
-    QueueJobs,
-    QueueRates,
-    QueueTotals,
-    Route,
-    ServerStats,
-)
-from ..protocol import exponential, fixed
-from ..worker import AUTO, NonRetryable, RetryAfter, Throttle, WorkerResult
+import typing as _typing
+
+from .. import _exports
+from .._exports import *  # noqa: F401,F403 - what both flavours export (see _exports.__all__)
 from .client import Client, EventStream, Subscription, connect
 from .worker import JobContext, Worker
 
-__all__ = [
-    "DEFAULT_URL",
-    "__version__",
-    "Client",
-    "connect",
-    "Subscription",
-    "EventStream",
-    "Worker",
-    "JobContext",
-    "WorkerResult",
-    "AUTO",
-    "NonRetryable",
-    "RetryAfter",
-    "Throttle",
-    "fixed",
-    "exponential",
-    "Msg",
-    "Job",
-    "EnqueueResult",
-    "FailOutcome",
-    "JobOutcome",
-    "JobInfo",
-    "JobEvent",
-    "QueueInfo",
-    "QueueConfig",
-    "QueueJobs",
-    "QueueTotals",
-    "QueueRates",
-    "ServerStats",
-    "Route",
-    "Error",
-    "DocketError",
-    "NotFound",
-    "NotHeld",
-    "NotDead",
-    "BadOption",
-    "BadQueue",
-    "BadId",
-    "StoreFull",
-    "Forbidden",
-    "LimitReached",
-    "ConnectionLost",
-    "ConnectionClosed",
-    "ConnectError",
-    "AuthorizationError",
-    "Timeout",
-    "NoResponders",
-    "ProtocolError",
-    "ServerError",
-    "SubscriptionClosed",
-    "BadArgument",
-]
+if _typing.TYPE_CHECKING:
+    # Type checkers do not follow the names _exports adds to its __all__
+    # from these two modules: name them where they can see them.
+    from ..errors import *  # noqa: F401,F403
+    from ..models import *  # noqa: F401,F403
+
+__all__ = ["Client", "connect", "Subscription", "EventStream", "Worker", "JobContext"]
+__all__ += _exports.__all__

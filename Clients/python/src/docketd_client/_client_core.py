@@ -1,0 +1,557 @@
+"""What the threaded and the asyncio clients share, without I/O.
+
+:class:`ClientCore` holds a client's options and the state of its
+connection: the commands waiting for a reply (first in, first out), the
+subscriptions, the inbox of request/reply, INFO. It decides where each
+operation the server sends goes (:meth:`ClientCore._dispatch`) and keeps
+the books of subscriptions and replies. Sending and waiting are left to
+the two clients, through a few methods they provide (``_write``,
+``_call``, ``_respond``, ...; see the end of :class:`ClientCore`).
+
+The threaded client calls these from several threads, under its lock
+(``_lock``); the asyncio client runs on one thread and its ``_lock`` is a
+no-op.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import secrets
+import ssl
+from typing import Any, Callable, ContextManager, Deque, Dict, Generic, Iterator, List, Optional, Tuple, Type, TypeVar, Union
+from typing import Protocol
+
+from . import protocol as P
+from ._common import DEFAULT_URL, TLSConfig, parse_url, redact_url, resolve_credentials
+from .errors import (
+    AuthorizationError,
+    BadArgument,
+    ConnectionClosed,
+    ConnectionLost,
+    DocketError,
+    Error,
+    ProtocolError,
+    ServerError,
+    SubscriptionClosed,
+    Timeout,
+)
+from .models import Job, Msg
+
+CONNECTED = "connected"
+DISCONNECTED = "disconnected"
+CLOSED = "closed"
+
+#: Ends a subscription's message queue.
+CLOSED_MARK: Any = object()
+
+
+class PendingReply(Protocol):
+    """A command in the FIFO of those waiting for a reply."""
+
+    kind: str
+
+    def resolve(self, result: Any) -> bool:
+        """Hand the caller its result; False when nobody waits for it any more."""
+
+    def reject(self, error: BaseException) -> None:
+        """Make the caller raise ``error``."""
+
+
+class ReplyWaiter(Protocol):
+    """A request waiting for a message in the inbox."""
+
+    #: Which replies end the wait (None: the first); a status message (no
+    #: responders) always does.
+    accept: Optional[Callable[[Msg], bool]]
+
+    def deliver(self, msg: Msg) -> None: ...
+
+    def fail(self, error: BaseException) -> None: ...
+
+
+class SubscriptionCore:
+    """The state of a subscription that both clients' Subscription share:
+    what was delivered, dropped and queued, and the bytes that subscribe it
+    again after a reconnect."""
+
+    def __init__(
+        self,
+        client: "ClientCore[Any]",
+        sid: str,
+        subject: str,
+        queue: Optional[str],
+        callback: Optional[Callable[[Msg], Any]],
+        timeout: Optional[float],
+        max_pending: int,
+        inline: Optional[Callable[[Msg], None]] = None,
+    ) -> None:
+        self._client = client
+        self.sid = sid
+        self.subject = subject
+        self.queue = queue
+        self.callback = callback
+        #: Idle timeout (seconds) that ends iteration; None waits forever.
+        self.timeout = timeout
+        self.max_pending = max_pending
+        self._inline = inline
+        #: Messages not taken yet, then CLOSED_MARK.
+        self._queue = self._new_queue()
+        self._max: Optional[int] = None
+        self._delivered = 0
+        self._dropped = 0
+        self._closed = False
+
+    @property
+    def delivered(self) -> int:
+        """Messages the server delivered to this subscription so far."""
+        return self._delivered
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped because more than ``max_pending`` were waiting."""
+        return self._dropped
+
+    @property
+    def pending(self) -> int:
+        """Messages received and not yet taken."""
+        return int(self._queue.qsize())
+
+    @property
+    def closed(self) -> bool:
+        """True once the subscription has ended."""
+        return self._closed
+
+    def _new_queue(self) -> Any:
+        """An empty queue for messages (a queue.Queue or an asyncio.Queue)."""
+        raise NotImplementedError
+
+    # -- reading ---------------------------------------------------------------
+
+    def _check_readable(self) -> None:
+        if self.callback is not None or self._inline is not None:
+            raise BadArgument("a subscription with a callback cannot be read with next_msg")
+
+    def _no_message(self, timeout: Optional[float]) -> Timeout:
+        return Timeout(f"no message on {self.subject!r} within {timeout}s")
+
+    def _taken(self, item: Any) -> Msg:
+        """The message taken from the queue; SubscriptionClosed at its end."""
+        if item is CLOSED_MARK:
+            self._queue.put_nowait(CLOSED_MARK)  # every later reader sees it too
+            raise SubscriptionClosed(f"subscription to {self.subject!r} has ended")
+        return item  # type: ignore[no-any-return]
+
+    # -- called by the client --------------------------------------------------
+
+    def _push(self, msg: Msg) -> None:
+        if self._inline is not None:
+            self._inline(msg)
+            return
+        if self._queue.qsize() >= self.max_pending:
+            self._dropped += 1
+            self._client._report(Error(f"slow consumer: dropped a message on {self.subject!r} (sid {self.sid})"))
+            return
+        self._queue.put_nowait(msg)
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put_nowait(CLOSED_MARK)
+
+    def _start(self) -> None:
+        """Start delivering to the callback, if there is one."""
+
+    def _resubscribe_bytes(self) -> bytes:
+        out = P.encode_subscribe(self.subject, self.sid, self.queue)
+        if self._max is not None:
+            out += P.encode_unsubscribe(self.sid, max(self._max - self._delivered, 0))
+        return out
+
+
+SubscriptionT = TypeVar("SubscriptionT", bound=SubscriptionCore)
+
+
+class ClientCore(Generic[SubscriptionT]):
+    """Options and connection state of a client (see the module docstring)."""
+
+    #: The client's logger (each flavour logs under its own module's name).
+    _log: logging.Logger
+    _lock: ContextManager[Any]
+    _inbox_lock: ContextManager[Any]
+    #: The client's Subscription class.
+    _subscription_class: Type[SubscriptionT]
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+        token: Optional[str] = None,
+        name: Optional[str] = None,
+        request_timeout: Optional[float] = 10.0,
+        connect_timeout: float = 5.0,
+        max_reconnect_attempts: Optional[int] = None,
+        reconnect_wait: float = 0.05,
+        reconnect_max_wait: float = 2.0,
+        reconnect_buffer_size: int = 8 << 20,
+        max_buffered_output: int = 64 << 20,
+        max_control_line: int = 4096,
+        max_pending_msgs: int = 65536,
+        echo: bool = True,
+        error_callback: Optional[Callable[[BaseException], Any]] = None,
+        disconnected_callback: Optional[Callable[[], Any]] = None,
+        reconnected_callback: Optional[Callable[[], Any]] = None,
+        tls: Union[None, bool, ssl.SSLContext] = None,
+        tls_ca_file: Optional[str] = None,
+        tls_cert_file: Optional[str] = None,
+        tls_key_file: Optional[str] = None,
+        tls_handshake_first: bool = False,
+        tls_hostname: Optional[str] = None,
+    ) -> None:
+        host, port, url_user, url_password, url_tls = parse_url(url)
+        #: The server URL, with any password or token in it hidden.
+        self.url = redact_url(url)
+        self._addr = (host, port)
+        self._credentials = resolve_credentials(user, password, token, url_user, url_password)
+        self._tls = TLSConfig(tls, tls_ca_file, tls_cert_file, tls_key_file, tls_handshake_first, tls_hostname,
+                              url_tls)
+        self.name = name
+        self.request_timeout = request_timeout
+        self.connect_timeout = connect_timeout
+        self.max_reconnect_attempts = max_reconnect_attempts
+        self.reconnect_wait = reconnect_wait
+        self.reconnect_max_wait = reconnect_max_wait
+        self.reconnect_buffer_size = reconnect_buffer_size
+        self.max_buffered_output = max_buffered_output
+        self.max_control_line = max_control_line
+        self.max_pending_msgs = max_pending_msgs
+        self.echo = echo
+        self.error_callback = error_callback
+        self.disconnected_callback = disconnected_callback
+        self.reconnected_callback = reconnected_callback
+
+        self._state = DISCONNECTED
+        self._secure = False
+        self._gen = 0  # counts connections; 0 before the first
+        self.reconnects = 0
+        self._pending: Deque[PendingReply] = collections.deque()
+        self._subs: Dict[str, SubscriptionT] = {}
+        self._sids = itertools.count(1)
+        self._info: Dict[str, Any] = {}
+        self._last_error: Optional[ServerError] = None
+        self._inbox: Optional[str] = None
+        self._replies: Dict[str, ReplyWaiter] = {}
+        self._reply_ids = itertools.count(1)
+        self._init_io()
+
+    # ------------------------------------------------------------------
+    # State
+
+    @property
+    def is_connected(self) -> bool:
+        """True while a connection is up."""
+        return self._state == CONNECTED
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the client is closed."""
+        return self._state == CLOSED
+
+    @property
+    def is_secure(self) -> bool:
+        """True when the current connection is TLS."""
+        return self._secure
+
+    @property
+    def server_info(self) -> Dict[str, Any]:
+        """The INFO of the current (or last) connection."""
+        return dict(self._info)
+
+    @property
+    def max_payload(self) -> Optional[int]:
+        """The server's payload limit in bytes, from INFO."""
+        value = self._info.get("max_payload")
+        return value if isinstance(value, int) else None
+
+    @property
+    def last_error(self) -> Optional[ServerError]:
+        """The last asynchronous ``-ERR`` the server sent."""
+        return self._last_error
+
+    def new_inbox(self) -> str:
+        """A unique subject for replies (not subscribed)."""
+        return "_INBOX." + secrets.token_hex(11)
+
+    # ------------------------------------------------------------------
+    # Checks before sending
+
+    def _check_line(self, data: bytes) -> None:
+        end = data.find(b"\r\n")
+        if end > self.max_control_line:
+            raise BadArgument(f"command line of {end} bytes is above the limit of {self.max_control_line}")
+
+    def _check_payload(self, size: int) -> None:
+        limit = self.max_payload
+        if limit is not None and size > limit:
+            raise BadArgument(f"payload of {size} bytes is above the server's max_payload of {limit}")
+
+    def _unconnected_wait(self, kind: str, deadline: Optional[float], now: float) -> Optional[float]:
+        """While not connected, how much longer a command may wait for the
+        connection before it is sent (None: forever). Raises
+        ConnectionClosed once the client is closed, and ConnectionLost once
+        the time is up (the command was not sent)."""
+        if self._state == CLOSED:
+            raise ConnectionClosed("client is closed")
+        remaining = None if deadline is None else deadline - now
+        if remaining is not None and remaining <= 0:
+            raise ConnectionLost(f"not connected to the server; {kind} was not sent")
+        return remaining
+
+    def _check_reconnect_buffer(self, buffered: int, data: bytes) -> None:
+        if buffered + len(data) > self.reconnect_buffer_size:
+            raise ConnectionLost("disconnected, and the reconnect buffer is full")
+
+    # ------------------------------------------------------------------
+    # Connections
+
+    def _begin_connection(self, info: Dict[str, Any]) -> bytes:
+        """Count a new (handshaken) connection and keep its INFO; returns
+        the bytes that subscribe every subscription again on it."""
+        if self._gen:
+            self.reconnects += 1
+        self._gen += 1
+        self._info = info
+        return b"".join(sub._resubscribe_bytes() for sub in self._subs.values())
+
+    def _take_in(self, parser: P.Parser, data: bytes) -> None:
+        """Parse what the server sent and act on each complete operation.
+        Empty ``data`` means the server closed the connection."""
+        if not data:
+            raise ConnectionLost("server closed the connection")
+        parser.feed(data)
+        self._dispatch_parsed(parser)
+
+    def _dispatch_parsed(self, parser: P.Parser) -> None:
+        while True:
+            op = parser.next_op()
+            if op is None:
+                return
+            self._dispatch(op)
+
+    def _dropping(self, error: ProtocolError) -> ProtocolError:
+        self._log.warning("protocol error from the server, dropping the connection: %s", error)
+        return error
+
+    def _fail_lost(self, pending: List[PendingReply], error: BaseException) -> None:
+        """The connection broke: the commands in ``pending`` fail with
+        ConnectionLost (they may or may not have been carried out)."""
+        why = str(error) or type(error).__name__
+        if self._last_error is not None:
+            why += f" (last server error: {self._last_error.text})"
+        self._log.info("connection to %s lost: %s", self.url, why)
+        for p in pending:
+            p.reject(ConnectionLost(f"connection lost before the reply to {p.kind}: {why}"))
+
+    def _reconnect_delays(self) -> Iterator[float]:
+        """How long to wait before each reconnect attempt: doubling, up to
+        ``reconnect_max_wait``."""
+        delay = self.reconnect_wait
+        while True:
+            yield delay
+            delay = min(max(delay, 0.01) * 2, self.reconnect_max_wait)
+
+    def _reconnect_failed(self, attempt: int, error: Error) -> bool:
+        """Log a failed reconnect attempt; True when it was the last one allowed."""
+        if isinstance(error, AuthorizationError):
+            # Retrying cannot help until the server's credentials change;
+            # the backoff keeps it from spinning.
+            self._log.error("reconnect attempt %d to %s refused: %s", attempt, self.url, error)
+            self._report(error)
+        else:
+            self._log.debug("reconnect attempt %d failed: %s", attempt, error)
+        return self.max_reconnect_attempts is not None and attempt >= self.max_reconnect_attempts
+
+    def _mark_closed(self, error: BaseException) -> Optional[List[SubscriptionT]]:
+        """Close the client's state: every command and request still waiting
+        fails with ``error``. Returns the subscriptions to end, or None when
+        the client was closed already."""
+        with self._lock:
+            if self._state == CLOSED:
+                return None
+            self._state = CLOSED
+            pending = list(self._pending)
+            self._pending.clear()
+            waiters = list(self._replies.values())
+            self._replies.clear()
+            subs = list(self._subs.values())
+            self._subs.clear()
+            self._closing()
+        for p in pending:
+            p.reject(error)
+        for w in waiters:
+            w.fail(error)
+        return subs
+
+    # ------------------------------------------------------------------
+    # Receiving
+
+    def _dispatch(self, op: P.Op) -> None:
+        with self._lock:
+            head = self._pending[0] if self._pending else None
+            where = P.route(op, head.kind if head is not None else None)
+            if where == "reply":
+                self._pending.popleft()
+            elif where == "ping" and self._state == CONNECTED:
+                self._write(P.encode_pong())
+        if where == "reply":
+            assert head is not None
+            self._on_reply(head, op)
+        elif where == "message":
+            assert isinstance(op, P.MsgOp)
+            self._on_msg(op)
+        elif where == "info":
+            assert isinstance(op, P.Info)
+            self._info = op.data
+        elif where == "server_error":
+            assert isinstance(op, P.Err)
+            error = ServerError(op.text)
+            self._last_error = error
+            self._log.warning("server error: %s", op.text)
+            self._report(error)
+
+    def _on_reply(self, head: PendingReply, op: P.Op) -> None:
+        try:
+            result = P.interpret_reply(head.kind, op)
+        except DocketError as exc:
+            head.reject(exc)
+            return
+        except ProtocolError as exc:
+            head.reject(exc)
+            raise
+        with self._lock:
+            if not head.resolve(result) and isinstance(result, Job):
+                # Nobody waits for this job any more: give it back at once.
+                self._log.info("giving back job %d reserved after its caller stopped waiting", result.id)
+                self._pending.append(self._unawaited("fail"))
+                self._write(P.encode_fail(result.id, b"reservation abandoned by the client", retry=0))
+
+    def _on_msg(self, op: P.MsgOp) -> None:
+        with self._lock:
+            sub = self._subs.get(op.sid)
+            if sub is None:
+                return
+            sub._delivered += 1
+            done = sub._max is not None and sub._delivered >= sub._max
+            if done:
+                del self._subs[op.sid]
+        msg = Msg(op.subject, op.sid, op.reply, op.payload, op.header_items, op.status, op.description, self._respond)
+        sub._push(msg)
+        if done:
+            sub._close()
+
+    def _report(self, exc: BaseException) -> None:
+        """An asynchronous error: to ``error_callback``, or logged at DEBUG."""
+        if self.error_callback is not None:
+            self._call(self.error_callback, exc)
+        else:
+            self._log.debug("asynchronous error: %s", exc)
+
+    # ------------------------------------------------------------------
+    # Subscriptions and the inbox
+
+    def _subscribe(
+        self,
+        subject: str,
+        queue: Optional[str],
+        callback: Optional[Callable[[Msg], Any]],
+        timeout: Optional[float],
+        max_pending: Optional[int],
+        inline: Optional[Callable[[Msg], None]] = None,
+    ) -> SubscriptionT:
+        """Subscribe (``inline``: a function the reader calls for each
+        message, as the inbox does; no queue, no callback thread or task)."""
+        P.check_subject(subject, wildcards=True)
+        sid = str(next(self._sids))
+        wire = P.encode_subscribe(subject, sid, queue)  # validates the queue group too
+        self._check_line(wire)
+        sub = self._subscription_class(
+            self, sid, subject, queue, callback, timeout, max_pending or self.max_pending_msgs, inline
+        )
+        with self._lock:
+            if self._state == CLOSED:
+                raise ConnectionClosed("client is closed")
+            self._subs[sid] = sub
+            if self._state == CONNECTED:  # otherwise the reconnect sends it
+                self._write(wire)
+        sub._start()
+        return sub
+
+    def _unsubscribe(self, sub: SubscriptionCore, max_msgs: Optional[int]) -> None:
+        if max_msgs is not None and (isinstance(max_msgs, bool) or not isinstance(max_msgs, int) or max_msgs < 0):
+            raise BadArgument(f"max_msgs must be a non-negative integer, not {max_msgs!r}")
+        with self._lock:
+            if self._subs.get(sub.sid) is not sub:
+                return
+            ending = max_msgs is None or sub._delivered >= max_msgs
+            if ending:
+                del self._subs[sub.sid]
+            else:
+                sub._max = max_msgs
+            if self._state == CONNECTED:
+                self._write(P.encode_unsubscribe(sub.sid, None if ending else max_msgs))
+        if ending:
+            sub._close()
+
+    def _reply_subject(self) -> Tuple[str, str]:
+        """``(subject, token)``: a new reply subject in the client's inbox
+        (subscribed on first use) and the token that ends it."""
+        with self._inbox_lock:
+            if self._inbox is None:
+                prefix = self.new_inbox()
+                self._subscribe(prefix + ".*", None, None, None, None, inline=self._on_inbox_msg)
+                self._inbox = prefix
+            inbox = self._inbox
+        token = str(next(self._reply_ids))
+        return f"{inbox}.{token}", token
+
+    def _on_inbox_msg(self, msg: Msg) -> None:
+        token = msg.subject.rsplit(".", 1)[-1]
+        with self._lock:
+            waiter = self._replies.get(token)
+            if waiter is None:
+                return
+            if waiter.accept is not None and msg.status is None and not waiter.accept(msg):
+                return  # e.g. a subscriber's answer while publish_routed waits for the route's
+            del self._replies[token]
+        waiter.deliver(msg)
+
+    # ------------------------------------------------------------------
+    # What each client provides
+
+    def _init_io(self) -> None:
+        """Set up the client's own I/O state (the threaded client also
+        connects here: ``Client(...)`` connects at once)."""
+        raise NotImplementedError
+
+    def _write(self, data: bytes) -> None:
+        """Send ``data`` on the current connection (called with the lock held)."""
+        raise NotImplementedError
+
+    def _closing(self) -> None:
+        """The client has just been marked closed (called with the lock held)."""
+        raise NotImplementedError
+
+    def _unawaited(self, kind: str) -> PendingReply:
+        """An entry for the FIFO whose reply nobody waits for."""
+        raise NotImplementedError
+
+    def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Call a user callback; what it raises is logged, never raised."""
+        raise NotImplementedError
+
+    def _respond(self, reply: str, data: bytes) -> None:
+        """Publish ``data`` to ``reply`` (:meth:`Msg.respond`)."""
+        raise NotImplementedError

@@ -1,0 +1,617 @@
+"""Every call of the client, described once, without I/O.
+
+A method of :class:`Verbs` checks its arguments and returns a *step*: what
+the client must do, and how the caller's result is made from the answer.
+
+* :class:`Command`: bytes answered by exactly one reply (PING and the job
+  verbs), read with :func:`docketd_client.protocol.interpret_reply`;
+* :class:`Publish`: bytes that get no reply (PUB, HPUB);
+* :class:`Request`: a message whose answer comes to the client's inbox;
+* :class:`Subscribe`: a subscription (and, for ``events()``, a flush).
+
+The ``@verb`` decorator turns each description into the method callers
+use: a blocking one on :class:`docketd_client.Client`, a coroutine on
+:class:`docketd_client.aio.Client`. The two clients only do the I/O a step
+asks for (``_request``, ``_publish_wire``, ``_request_msg``,
+``_open_subscription``), so a verb's signature, checks, bytes and result
+exist in one place.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Generic, Iterable, List, Optional, Type, TypeVar, Union
+from typing import overload
+
+from . import protocol as P
+from ._client_core import ClientCore, SubscriptionT
+from .errors import NoResponders, Timeout
+from .models import EnqueueResult, FailOutcome, Job, JobEvent, JobInfo, JobOutcome, Msg, QueueInfo, Route, ServerStats
+
+if TYPE_CHECKING:
+    # Only type checkers read these (typeshed ships typing_extensions): the
+    # package runs on Python 3.9, whose typing has no ParamSpec.
+    from typing_extensions import Concatenate, ParamSpec
+
+    VerbArgs = ParamSpec("VerbArgs")
+else:
+    VerbArgs = TypeVar("VerbArgs")
+
+Result = TypeVar("Result")
+EventStreamT = TypeVar("EventStreamT")
+
+#: The default ``timeout`` of a command: the client's ``request_timeout``.
+REQUEST_TIMEOUT: Any = object()
+
+
+# --------------------------------------------------------------------------
+# Steps
+
+
+class Step(Generic[Result]):
+    """What a verb asks its client to do."""
+
+    def send(self, client: Any) -> Any:
+        """Have ``client`` do it: the answer on the threaded client, an
+        awaitable of the answer on the asyncio one."""
+        raise NotImplementedError
+
+    def finish(self, answer: Any) -> Result:
+        """The caller's result, from the answer."""
+        return answer  # type: ignore[no-any-return]
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Command(Step[Result]):
+    """A command answered by exactly one reply, in order."""
+
+    #: How its reply reads (a key of :data:`docketd_client.protocol.REPLY_KINDS`).
+    kind: str
+    wire: bytes
+    #: Seconds to wait for the reply (None: as long as it takes).
+    timeout: Optional[float] = REQUEST_TIMEOUT
+    #: The caller's result from the interpreted reply.
+    read: Callable[[Any], Result] = _as_is
+
+    def send(self, client: Any) -> Any:
+        return client._request(self.kind, self.wire, self.timeout)
+
+    def finish(self, answer: Any) -> Result:
+        return self.read(answer)
+
+
+@dataclass(frozen=True)
+class Publish(Step[None]):
+    """A message, sent without waiting for anything."""
+
+    wire: bytes
+
+    def send(self, client: Any) -> Any:
+        return client._publish_wire(self.wire)
+
+    def finish(self, answer: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Request(Step[Result]):
+    """A message published with a reply subject in the client's inbox; the
+    first reply that ``accept`` takes (any, when None; a status message
+    always ends the wait) becomes the answer."""
+
+    subject: str
+    data: P.Payload
+    timeout: float
+    headers: Optional[P.HeadersArg]
+    accept: Optional[Callable[[Msg], bool]]
+    read: Callable[[Msg], Result]
+
+    def send(self, client: Any) -> Any:
+        return client._request_msg(self)
+
+    def finish(self, answer: Any) -> Result:
+        return self.read(answer)
+
+    def timed_out(self) -> Timeout:
+        return Timeout(f"no reply to the request on {self.subject!r} within {self.timeout}s")
+
+
+@dataclass(frozen=True)
+class Subscribe(Step[Result]):
+    """A subscription: the client's Subscription, or with ``events`` its
+    EventStream, in place on the server (flushed) when it is returned."""
+
+    subject: str
+    queue: Optional[str]
+    callback: Optional[Callable[[Msg], Any]]
+    timeout: Optional[float]
+    max_pending: Optional[int]
+    events: bool = False
+
+    def send(self, client: Any) -> Any:
+        return client._open_subscription(self)
+
+
+# --------------------------------------------------------------------------
+# The decorator
+
+
+class verb(Generic[VerbArgs, Result]):
+    """Makes a description (a method returning a :class:`Step`) the method
+    callers use: on a :class:`BlockingVerbs` client it does the step and
+    returns the result; on a :class:`CoroutineVerbs` client it is a
+    coroutine function that does the same with ``await``."""
+
+    def __init__(self, describe: "Callable[Concatenate[Any, VerbArgs], Step[Result]]") -> None:
+        signature = _caller_signature(describe)
+
+        @functools.wraps(describe)
+        def blocking(client: Any, *args: "VerbArgs.args", **kwargs: "VerbArgs.kwargs") -> Result:
+            step = describe(client, *args, **kwargs)
+            return step.finish(step.send(client))
+
+        @functools.wraps(describe)
+        async def coroutine(client: Any, *args: "VerbArgs.args", **kwargs: "VerbArgs.kwargs") -> Result:
+            step = describe(client, *args, **kwargs)
+            return step.finish(await step.send(client))
+
+        # What help() and IDEs show: the description's parameters and result type.
+        blocking.__signature__ = coroutine.__signature__ = signature  # type: ignore[attr-defined]
+        self._blocking = blocking
+        self._coroutine = coroutine
+
+    @overload
+    def __get__(self, client: None, owner: Type[Any]) -> Callable[..., Any]: ...
+
+    @overload
+    def __get__(self, client: BlockingVerbs[Any, Any], owner: Type[Any]) -> Callable[VerbArgs, Result]: ...
+
+    @overload
+    def __get__(
+        self, client: CoroutineVerbs[Any, Any], owner: Type[Any]
+    ) -> Callable[VerbArgs, Coroutine[Any, Any, Result]]: ...
+
+    def __get__(self, client: Any, owner: Type[Any]) -> Any:
+        method: Any = self._coroutine if issubclass(owner, CoroutineVerbs) else self._blocking
+        return method if client is None else method.__get__(client, owner)
+
+
+#: What help() calls the results whose class depends on the client (both
+#: clients name theirs alike).
+_RESULT_NAMES = {"SubscriptionT": "Subscription", "EventStreamT": "EventStream"}
+
+
+def _caller_signature(describe: Callable[..., Any]) -> inspect.Signature:
+    """The description's signature with the result type it declares
+    (``Command[EnqueueResult]`` -> ``EnqueueResult``), for ``help()``."""
+    signature = inspect.signature(describe)
+    returns = signature.return_annotation
+    if returns == "Publish":
+        return signature.replace(return_annotation="None")
+    result = returns[returns.index("[") + 1 : -1]
+    return signature.replace(return_annotation=_RESULT_NAMES.get(result, result))
+
+
+# --------------------------------------------------------------------------
+# Results
+
+
+def _answered(subject: str, msg: Msg) -> Msg:
+    if msg.status == 503:
+        raise NoResponders(f"no responders on {subject!r}")
+    return msg
+
+
+def _routed_ids(msg: Msg) -> List[int]:
+    if msg.status == 503:  # neither a route nor a subscriber took it
+        return []
+    return P.parse_routed_reply(msg.data)
+
+
+def _is_routed_reply(msg: Msg) -> bool:
+    return P.is_routed_reply(msg.data)
+
+
+def _job_infos(docs: Any) -> List[JobInfo]:
+    return [JobInfo.from_dict(doc) for doc in docs]
+
+
+def _queue_infos(docs: Any) -> List[QueueInfo]:
+    return [QueueInfo.from_dict(doc) for doc in docs]
+
+
+def _routes(docs: Any) -> List[Route]:
+    return [Route.from_dict(doc) for doc in docs]
+
+
+def _event_callback(callback: Callable[[JobEvent], Any]) -> Callable[[Msg], Any]:
+    """A subscription callback that passes each message on as a JobEvent
+    (on the asyncio client, an awaitable it returns is awaited)."""
+
+    def call(msg: Msg) -> Any:
+        return callback(JobEvent.from_msg(msg))
+
+    return call
+
+
+# --------------------------------------------------------------------------
+# The verbs
+
+
+class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
+    """The calls of both clients (see the module docstring)."""
+
+    # -- pub/sub -------------------------------------------------------------
+
+    @verb
+    def publish(
+        self,
+        subject: str,
+        data: P.Payload = b"",
+        reply: Optional[str] = None,
+        headers: Optional[P.HeadersArg] = None,
+    ) -> Publish:
+        """Publish a message (``PUB``, or ``HPUB`` with headers). Fire and
+        forget (the asyncio client returns once the transport has taken it,
+        waiting while its buffer is full); :meth:`flush` waits until the
+        server has seen it. While disconnected, publishes are buffered (up
+        to ``reconnect_buffer_size``)."""
+        wire = P.encode_publish(subject, data, reply, headers)
+        payload_size = len(P.to_bytes(data)) + (len(P.encode_headers(headers)) if headers else 0)
+        self._check_payload(payload_size)
+        self._check_line(wire)
+        return Publish(wire)
+
+    @verb
+    def subscribe(
+        self,
+        subject: str,
+        queue: Optional[str] = None,
+        callback: Optional[Callable[[Msg], Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        max_pending: Optional[int] = None,
+    ) -> Subscribe[SubscriptionT]:
+        """Subscribe to ``subject`` (wildcards ``*`` and ``>`` allowed), in
+        queue group ``queue`` if given. With ``callback``, each message is
+        passed to it in order, on the subscription's own thread (threaded
+        client) or task (asyncio client, where it may be a coroutine
+        function); otherwise read the returned Subscription (``timeout``
+        ends iteration after that many idle seconds)."""
+        return Subscribe(subject, queue, callback, timeout, max_pending)
+
+    @verb
+    def request(
+        self,
+        subject: str,
+        data: P.Payload = b"",
+        timeout: float = 5.0,
+        headers: Optional[P.HeadersArg] = None,
+    ) -> Request[Msg]:
+        """Publish a request and wait for the first reply. Raises
+        :class:`~docketd_client.NoResponders` when no subscriber got the request and
+        :class:`~docketd_client.Timeout` when no reply came in ``timeout`` seconds."""
+        return Request(subject, data, timeout, headers, None, functools.partial(_answered, subject))
+
+    @verb
+    def publish_routed(
+        self,
+        subject: str,
+        data: P.Payload = b"",
+        timeout: float = 5.0,
+        headers: Optional[P.HeadersArg] = None,
+    ) -> Request[List[int]]:
+        """Publish a message that routes (:meth:`route`) turn into jobs, and
+        return the ids of those jobs once they are on disk: the server
+        publishes ``{"jobs":[...]}`` to the message's reply subject after the
+        commit. Subscribers still get the message (answers they send to the
+        reply subject are skipped here).
+
+        Returns ``[]`` when neither a route nor a subscriber took the
+        message (no responders). Raises
+        :class:`~docketd_client.StoreFull` when the store refused the routed
+        jobs (then none was made; subscribers still got the message), and
+        :class:`~docketd_client.Timeout` when no route matched but some
+        subscriber did not answer either."""
+        return Request(subject, data, timeout, headers, _is_routed_reply, _routed_ids)
+
+    @verb
+    def flush(self, timeout: Optional[float] = REQUEST_TIMEOUT) -> Command[None]:
+        """Send PING and wait for PONG: everything sent before has been
+        handled by the server."""
+        return Command("ping", P.encode_ping(), timeout)
+
+    # -- jobs ----------------------------------------------------------------
+
+    @verb
+    def enqueue(
+        self,
+        queue: str,
+        payload: P.Payload = b"",
+        *,
+        delay: Optional[P.Duration] = None,
+        at: Optional[Union[int, float, datetime.datetime]] = None,
+        priority: Optional[int] = None,
+        attempts: Optional[int] = None,
+        backoff: Optional[str] = None,
+        jitter: Optional[float] = None,
+        lease: Optional[P.Duration] = None,
+        key: Optional[str] = None,
+        group: Optional[str] = None,
+        timeout: Optional[float] = REQUEST_TIMEOUT,
+    ) -> Command[EnqueueResult]:
+        """Add a job (``ENQ``); the reply comes once it is on disk.
+
+        Durations are seconds (``0.25``) or strings (``"250ms"``, ``"30s"``);
+        ``at`` is unix seconds or an aware datetime; ``backoff`` is
+        ``"fixed:5s"``, ``"exp:1s:1h"`` (see :func:`docketd_client.fixed`,
+        :func:`docketd_client.exponential`). With ``key`` a retry after
+        :class:`~docketd_client.ConnectionLost` is safe: it answers ``duplicate``
+        instead of adding a second job. ``group`` names the group (tenant,
+        customer, ...) whose ``group_rate`` applies and that a
+        ``throttle`` with ``scope="group"`` holds.
+        """
+        body = P.to_bytes(payload)
+        self._check_payload(len(body))
+        wire = P.encode_enqueue(
+            queue, body, delay=delay, at=at, priority=priority, attempts=attempts,
+            backoff=backoff, jitter=jitter, lease=lease, key=key, group=group,
+        )
+        return Command("enqueue", wire, timeout)
+
+    @verb
+    def reserve(self, queues: Union[str, Iterable[str]], timeout: Optional[P.Duration] = None) -> Command[Optional[Job]]:
+        """Take the next job of the first listed queue that has one
+        (``RESERVE``), or None when ``timeout`` passes (None: wait for a job;
+        0: do not wait). The server does not read this connection while it
+        waits."""
+        return Command("reserve", P.encode_reserve(queues, timeout), self._server_wait(timeout))
+
+    @verb
+    def ack(
+        self, job_id: Union[int, Job], result: Optional[P.Payload] = None, *, attempt: Optional[int] = None
+    ) -> Command[None]:
+        """Complete a job this connection holds, keeping ``result`` with it.
+
+        ``attempt`` (here and for :meth:`fail`, :meth:`progress`,
+        :meth:`touch`): the attempt this caller holds (``job.attempt``);
+        the server refuses the command with :class:`~docketd_client.NotHeld` when
+        the job has moved on to another attempt. Nothing is sent when None.
+        """
+        if result is not None:
+            self._check_payload(len(P.to_bytes(result, "result")))
+        return Command("ack", P.encode_ack(job_id, result, attempt=attempt))
+
+    @verb
+    def fail(
+        self,
+        job_id: Union[int, Job],
+        reason: Optional[P.Payload] = None,
+        retry: Union[None, bool, P.Duration] = None,
+        *,
+        attempt: Optional[int] = None,
+        throttle: Optional[P.Duration] = None,
+        scope: Optional[str] = None,
+    ) -> Command[FailOutcome]:
+        """End this attempt of a job this connection holds. ``retry``: None
+        follows the job's backoff, False makes it dead at once, a duration
+        retries after that long (still bounded by its attempts).
+
+        ``throttle`` (a duration; not with ``retry``): a downstream limit was
+        hit. The job goes back in its place without using an attempt and
+        its queue (``scope="group"``: only its group's jobs) starts nothing
+        for that long; the outcome is ``("throttled", ms)``."""
+        if reason is not None:
+            self._check_payload(len(P.to_bytes(reason, "reason")))
+        return Command("fail", P.encode_fail(job_id, reason, retry, attempt=attempt, throttle=throttle, scope=scope))
+
+    @verb
+    def progress(
+        self,
+        job_id: Union[int, Job],
+        percent: int,
+        note: Optional[P.Payload] = None,
+        *,
+        attempt: Optional[int] = None,
+    ) -> Command[None]:
+        """Record progress (0..100, optional note) and extend the lease."""
+        if note is not None:
+            self._check_payload(len(P.to_bytes(note, "note")))
+        return Command("progress", P.encode_progress(job_id, percent, note, attempt=attempt))
+
+    @verb
+    def touch(self, job_id: Union[int, Job], *, attempt: Optional[int] = None) -> Command[None]:
+        """Extend the lease of a job this connection holds (heartbeat)."""
+        return Command("touch", P.encode_touch(job_id, attempt=attempt))
+
+    @verb
+    def inspect(self, job_id: Union[int, Job]) -> Command[JobInfo]:
+        """One job's document (``INSPECT``): a :class:`~docketd_client.JobInfo`
+        (state, attempts, times, last_error, result, ...; ``doc["state"]``
+        works too)."""
+        return Command("inspect", P.encode_inspect(job_id), read=JobInfo.from_dict)
+
+    @verb
+    def dead(self, queue: str, limit: Optional[int] = None) -> Command[List[JobInfo]]:
+        """The queue's dead jobs, oldest first (``DEAD``; server default limit 100)."""
+        return Command("dead", P.encode_dead(queue, limit), read=_job_infos)
+
+    @verb
+    def wait(self, job_id: Union[int, Job, EnqueueResult], timeout: Optional[P.Duration] = None) -> Command[JobOutcome]:
+        """Wait until the job is completed or dead (``WAIT``); answers at once
+        if it already is. Returns a :class:`~docketd_client.JobOutcome`:
+        ``completed`` with its ``result``, ``dead`` with its ``error``, or,
+        when ``timeout`` passes first, ``pending`` with the job's current
+        ``state``. ``timeout=None`` waits as long as it takes.
+        :class:`~docketd_client.NotFound` when there is no such job (or it is
+        deleted while waited for).
+
+        Like a waiting ``reserve``, a waiting WAIT holds back this
+        connection's later commands: give long waits a client of their own.
+        """
+        if isinstance(job_id, EnqueueResult):
+            job_id = job_id.id
+        return Command("wait", P.encode_wait(job_id, timeout), self._server_wait(timeout))
+
+    @verb
+    def retry(self, job_id: Union[int, Job]) -> Command[None]:
+        """Run a dead job again, with its attempts reset (``RETRY``)."""
+        return Command("retry", P.encode_retry(job_id))
+
+    @verb
+    def retry_queue(self, queue: str) -> Command[int]:
+        """Run every dead job of a queue again; returns how many (``RETRY queue=``)."""
+        return Command("retry_queue", P.encode_retry_queue(queue))
+
+    @verb
+    def delete(self, job_id: Union[int, Job]) -> Command[None]:
+        """Forget a job in any state (``DEL``)."""
+        return Command("delete", P.encode_delete(job_id))
+
+    @verb
+    def help(self) -> Command[str]:
+        """The server's list of verbs (``HELP``)."""
+        return Command("help", P.encode_help())
+
+    # -- queues, server, routes, events --------------------------------------
+
+    @verb
+    def queue(self, name: str) -> Command[QueueInfo]:
+        """The queue's settings and state (``QUEUE <name>``). Reading a queue
+        never creates it: an unknown one reads as empty, with defaults."""
+        return Command("queue", P.encode_queue(name), read=QueueInfo.from_dict)
+
+    @verb
+    def queues(self) -> Command[List[QueueInfo]]:
+        """Every queue's document, sorted by name (``QUEUES``)."""
+        return Command("queues", P.encode_queues(), read=_queue_infos)
+
+    @verb
+    def stats(self) -> Command[ServerStats]:
+        """The server's counters (``STATS``)."""
+        return Command("stats", P.encode_stats(), read=ServerStats.from_dict)
+
+    @verb
+    def set_queue(
+        self,
+        name: str,
+        *,
+        rate: Any = None,
+        group_rate: Any = None,
+        concurrency: Union[None, int, str] = None,
+        attempts: Union[None, int, str] = None,
+        backoff: Optional[str] = None,
+        jitter: Union[None, float, str] = None,
+        lease: Optional[P.Duration] = None,
+        keep_completed: Union[None, int, str] = None,
+        keep_dead: Union[None, int, str] = None,
+    ) -> Command[None]:
+        """Change queue settings (``QUEUE <name> <setting>=<value> ...``),
+        persisted; returns once the change is on disk.
+
+        A setting left at ``None`` is not sent and keeps its current value;
+        the string ``"none"`` returns it to its default (no ``rate``, no
+        ``group_rate``, no ``concurrency`` cap, ``attempts`` 3, ...).
+        ``rate``/``group_rate``: ``"100/1s"`` or ``(100, "1s")``;
+        ``attempts``, ``backoff``, ``jitter``, ``lease`` are defaults for
+        jobs enqueued from now on."""
+        wire = P.encode_set_queue(
+            name, rate=rate, group_rate=group_rate, concurrency=concurrency, attempts=attempts,
+            backoff=backoff, jitter=jitter, lease=lease, keep_completed=keep_completed, keep_dead=keep_dead,
+        )
+        return Command("set_queue", wire)
+
+    @verb
+    def pause(self, name: str) -> Command[None]:
+        """Start nothing more of the queue (``PAUSE``); ENQ still works."""
+        return Command("pause", P.encode_pause(name))
+
+    @verb
+    def resume(self, name: str) -> Command[None]:
+        """Start the queue's jobs again (``RESUME``)."""
+        return Command("resume", P.encode_resume(name))
+
+    @verb
+    def route(
+        self,
+        pattern: str,
+        queue: str,
+        *,
+        delay: Optional[P.Duration] = None,
+        priority: Optional[int] = None,
+        attempts: Optional[int] = None,
+        backoff: Optional[str] = None,
+        jitter: Optional[float] = None,
+        lease: Optional[P.Duration] = None,
+        group: Optional[str] = None,
+    ) -> Command[int]:
+        """Make every message published on ``pattern`` (wildcards allowed,
+        not ``$...``) a job on ``queue`` with these ENQ options (``ROUTE``;
+        no ``key``/``at``: each message makes a new job). Returns the route
+        id, never handed out twice."""
+        wire = P.encode_route(
+            pattern, queue, delay=delay, priority=priority, attempts=attempts, backoff=backoff,
+            jitter=jitter, lease=lease, group=group,
+        )
+        return Command("route", wire)
+
+    @verb
+    def unroute(self, route_id: Union[int, Route]) -> Command[None]:
+        """Remove a route (``UNROUTE``); :class:`~docketd_client.NotFound` if there
+        is none with that id."""
+        return Command("unroute", P.encode_unroute(route_id))
+
+    @verb
+    def routes(self) -> Command[List[Route]]:
+        """Every route (``ROUTES``)."""
+        return Command("routes", P.encode_routes(), read=_routes)
+
+    @verb
+    def events(
+        self,
+        queue: str = "*",
+        event: str = "*",
+        *,
+        callback: Optional[Callable[[JobEvent], Any]] = None,
+        timeout: Optional[float] = None,
+        max_pending: Optional[int] = None,
+    ) -> Subscribe[EventStreamT]:
+        """Follow job lifecycle events: a subscription to
+        ``$JOB.<queue>.<event>`` (``"*"``: every queue, every event) whose
+        messages are read as :class:`~docketd_client.JobEvent` objects.
+
+        Iterate the returned EventStream (``for ev in
+        client.events("emails")``, or ``async for`` on the asyncio client;
+        ``timeout`` ends the loop after that many idle seconds) or pass
+        ``callback``. The subscription is in place on the server when this
+        returns (it is flushed), so every later transition is seen."""
+        if queue != "*":
+            P.check_queue_name(queue)
+        if event != "*":
+            P._token(event, "event")
+        wrapped = None if callback is None else _event_callback(callback)
+        return Subscribe(f"$JOB.{queue}.{event}", None, wrapped, timeout, max_pending, events=True)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _server_wait(self, timeout: Optional[P.Duration]) -> Optional[float]:
+        """How long to wait for the reply of a command the server holds for
+        up to ``timeout`` (RESERVE, WAIT): that, plus ``request_timeout``."""
+        if timeout is None or self.request_timeout is None:
+            return None
+        return P.duration_seconds(P.format_duration(timeout)) + self.request_timeout
+
+
+class BlockingVerbs(Verbs[SubscriptionT, EventStreamT]):
+    """Base of the threaded client: its verbs block until done."""
+
+
+class CoroutineVerbs(Verbs[SubscriptionT, EventStreamT]):
+    """Base of the asyncio client: its verbs are coroutines."""
