@@ -21,6 +21,8 @@ public final class Server {
     let globalAccount = Account(name: "$G")
     /// nats-server accounts by name: each its own subject space (the global one included).
     private(set) var accounts: [String: Account] = [:]
+    /// Every account, the global one first: fixed at start, walked for each lifecycle event.
+    private(set) var allAccounts: [Account] = []
     /// Routes by subject pattern; each entry's owner is its `Route`.
     let routeIndex = SubscriptionIndex()
     var routes: [UInt64: Route] = [:]
@@ -130,11 +132,7 @@ public final class Server {
         self.engine = JobEngine(clock: clock, defaults: defaults)
         accounts[globalAccount.name] = globalAccount
         for name in config.accountNames where accounts[name] == nil { accounts[name] = Account(name: name) }
-    }
-
-    /// Every account's subject space, the global one first.
-    var allAccounts: [Account] {
-        [globalAccount] + accounts.values.filter { $0 !== globalAccount }.sorted { $0.name < $1.name }
+        allAccounts = [globalAccount] + accounts.values.filter { $0 !== globalAccount }.sorted { $0.name < $1.name }
     }
 
     /// The account a principal's connection publishes and subscribes in.
