@@ -224,3 +224,32 @@ def test_verify_and_map_names_the_user_by_its_certificate(start_server, certs):
                                max_reconnect_attempts=0, connect_timeout=2)
 
     run(main())
+
+
+@pytest.mark.docketd_only("--tls-timeout is docketd's flag")
+def test_a_client_that_never_starts_its_handshake_is_closed(certs, tmp_path):
+    """--tls-timeout: after INFO, a client that sends nothing is closed when the time is up,
+    instead of holding a connection (and its descriptor) for ever."""
+    import os
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    proc = subprocess.Popen([os.environ["DOCKETD"], "--port", "0", "--data-dir", str(tmp_path / "data"),
+                             "--tls", "--tlscert", certs["server.pem"], "--tlskey", certs["server.key"],
+                             "--tls-timeout", "300ms"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        port = None
+        for line in proc.stderr:
+            if "Listening for client connections on" in line:
+                port = int(line.rsplit(":", 1)[1])
+            if "Server is ready" in line:
+                break
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert read_info_line(sock).startswith(b"INFO ")
+        started = time.monotonic()
+        assert sock.recv(4096) == b""  # closed, nothing more said
+        assert 0.2 < time.monotonic() - started < 3
+    finally:
+        proc.terminate()
+        proc.wait(10)
