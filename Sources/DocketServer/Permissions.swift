@@ -18,8 +18,7 @@ public struct SubjectRule: Sendable, Equatable {
 
     /// Whether a literal subject (or queue name) is granted.
     public func permits(_ subject: [UInt8]) -> Bool {
-        if let allow, !allow.contains(where: { Subject.matches($0, subject) }) { return false }
-        return !deny.contains { Subject.matches($0, subject) }
+        subject.withUnsafeBytes { permits($0) }
     }
 
     public func permits(_ subject: UnsafeRawBufferPointer) -> Bool {
@@ -64,7 +63,7 @@ public struct Permissions: Sendable, Equatable {
     static let lifecycleFilter = Array("$JOB.>".utf8)
 
     public func may(_ right: JobRight, queue: [UInt8]) -> Bool {
-        jobs[right]?.permits(queue) ?? false
+        queue.withUnsafeBytes { may(right, queue: $0) }
     }
 
     public func may(_ right: JobRight, queue: UnsafeRawBufferPointer) -> Bool {
