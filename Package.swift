@@ -54,8 +54,14 @@ let package = Package(
         .target(name: "DocketPostgres", dependencies: ["CLibPQ", "DocketWire"]),
         .target(
             name: "DocketServer",
-            dependencies: ["DocketWire", "DocketEngine", "DocketStore", "DocketTLS", "DocketPasswords", "CLibevent"],
+            dependencies: [
+                "DocketWire", "DocketEngine", "DocketStore", "DocketPostgres", "DocketSchedule", "DocketTLS", "DocketPasswords", "DocketDashboard",
+                "CLibevent",
+            ],
             swiftSettings: hotPath),
+        // The operators' web page, served from the binary: assets/ are the sources, Assets.swift
+        // their embedded copy (scripts/embed-dashboard.py writes it).
+        .target(name: "DocketDashboard", exclude: ["assets"]),
         .executableTarget(
             name: "docketd",
             dependencies: [
@@ -71,19 +77,21 @@ let package = Package(
                 "DocketClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // Native load generator: the same client against docketd and its peers.
+        // Native load generator: the same client against docketd and its peers; through
+        // DocketPostgres (libpq) it also runs the SKIP LOCKED baseline on PostgreSQL itself.
         .executableTarget(
             name: "docket-bench",
             dependencies: [
                 "DocketWire",
                 "DocketTLS",
+                "DocketPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
         .testTarget(name: "DocketScheduleTests", dependencies: ["DocketSchedule"]),
-        .testTarget(name: "DocketPostgresTests", dependencies: ["DocketPostgres"]),
+        .testTarget(name: "DocketPostgresTests", dependencies: ["DocketPostgres", "DocketTestSupport"]),
         .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTLS", "DocketTestSupport"]),
         .testTarget(
             name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket", "DocketTestSupport"],

@@ -31,7 +31,7 @@ enum JobCommandChecks {
         case .ack(let id, let attempt), .touch(let id, let attempt):
             check.id(id)
             check.attempt(attempt)
-        case .inspect(let id), .retryJob(let id), .delete(let id), .unroute(let id):
+        case .inspect(let id), .retryJob(let id), .delete(let id), .unroute(let id), .promote(let id), .parents(let id):
             check.id(id)
         case .fail(let id, let choice, let attempt):
             check.id(id)
@@ -53,8 +53,28 @@ enum JobCommandChecks {
         case .queue(let queue, let settings):
             check.queue(queue)
             check.settings(settings)
-        case .stats, .queues, .routes:
+        case .stats, .queues, .routes, .schedules:
             break
+        case .batch(let count):
+            check.within(count, 1...Int.max, "count")
+        case .list(let queue, _, _, let limit):
+            check.queue(queue)
+            check.within(limit, 1...JobListState.maxPage, "limit")
+        case .purge(let queue, let state, let older):
+            check.queue(queue)
+            if state == .active { check.fail("PURGE of active jobs") }
+            older.map { check.duration($0, "older") }
+        case .schedule(let name, let queue, let timing, let options, let text):
+            check.queue(name)
+            check.queue(queue)
+            check.options(options)
+            if (timing.cron == nil) == (timing.everyMilliseconds == nil) { check.fail("not exactly one of cron= and every=") }
+            timing.cron.map { check.inside($0, "cron") }
+            timing.everyMilliseconds.map { check.within($0, 1000...Int.max, "every") }
+            if options.key != nil || options.runAtMilliseconds != nil || options.delayMilliseconds != nil { check.fail("a schedule with key=, at= or delay=") }
+            if text != name.lowerBound..<arguments.upperBound { check.fail("schedule text \(text) is not name onwards") }
+        case .unschedule(let name), .pauseSchedule(let name), .resumeSchedule(let name):
+            check.queue(name)
         case .wait(let id, let timeout):
             check.id(id)
             timeout.map { check.duration($0, "timeout") }
@@ -62,7 +82,7 @@ enum JobCommandChecks {
             check.inside(pattern, "pattern")
             check.queue(queue)
             check.options(options)
-            if options.key != nil || options.runAtMilliseconds != nil { check.fail("a route with key= or at=") }
+            if options.key != nil || options.runAtMilliseconds != nil || options.hasParents { check.fail("a route with key=, at= or after=") }
             if text != pattern.lowerBound..<arguments.upperBound { check.fail("route text \(text) is not pattern onwards") }
         }
     }
@@ -157,6 +177,16 @@ enum JobCommandChecks {
                 inside(range, name)
                 within(range.count, 1...200, "\(name) length")
             }
+            if let after = options.after {
+                within(after.count, 1...EnqueueOptions.maxParents, "after count")
+                if Set(after).count != after.count { fail("a parent named twice") }
+                for parent in after {
+                    switch parent {
+                    case .job(let id): self.id(id)
+                    case .batchPosition(let position): within(position, 1...Int.max, "#position")
+                    }
+                }
+            }
         }
 
         func settings(_ settings: QueueSettings) {
@@ -196,6 +226,16 @@ extension JobCommand {
         case .route: return .route
         case .unroute: return .unroute
         case .routes: return .routes
+        case .list: return .list
+        case .purge: return .purge
+        case .promote: return .promote
+        case .schedule: return .schedule
+        case .unschedule: return .unschedule
+        case .schedules: return .schedules
+        case .pauseSchedule: return .pause
+        case .resumeSchedule: return .resume
+        case .batch: return .batch
+        case .parents: return .parents
         }
     }
 }

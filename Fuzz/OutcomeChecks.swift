@@ -116,8 +116,8 @@ enum OutcomeChecks {
             else { violation("CONNECT JSON \(json) is not the trimmed rest of line \(line)") }
             if deep { JSONChecks.check(UnsafeRawBufferPointer(rebasing: bytes[json])) }
         case .job(let verb, let arguments, let payload):
-            // PROTOCOL.md: only ENQ, ACK, FAIL and PROGRESS end with a byte count.
-            if payload != nil, ![.enq, .ack, .fail, .progress].contains(verb) {
+            // PROTOCOL.md: only ENQ, ACK, FAIL, PROGRESS and SCHEDULE end with a byte count.
+            if payload != nil, ![.enq, .ack, .fail, .progress, .schedule].contains(verb) {
                 violation("\(verb.name) never carries a payload, yet one was framed")
             }
             if arguments.isEmpty {

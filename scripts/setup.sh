@@ -2,7 +2,8 @@
 # Installs what building and testing Docket needs and is not already here:
 # Debian packages (libevent, LMDB, OpenSSL, libcrypt, libpq, pkg-config, netcat, tzdata's zone files
 # for cron schedules) and, with --test, PostgreSQL's server (the Postgres store's tests start a private
-# cluster of their own) and the Python packages the tests use (nats-py, pytest, prometheus-client).
+# cluster of their own), Chromium and its WebDriver (the dashboard's browser tests) and the Python
+# packages the tests use (nats-py, pytest, prometheus-client, selenium).
 # Safe to run again.
 set -euo pipefail
 
@@ -29,6 +30,9 @@ if [ "${1:-}" = "--test" ]; then
     command -v nats-server >/dev/null 2>&1 || tools+=(nats-server)
     # initdb and pg_ctl: the DocketPostgres tests start a private cluster with them, never the system service.
     dpkg -s postgresql >/dev/null 2>&1 || tools+=(postgresql)
+    # The dashboard's tests drive a headless Chromium through chromedriver (Tests/dashboard).
+    command -v chromium >/dev/null 2>&1 || tools+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || tools+=(chromium-driver)
     if ((${#tools[@]})); then
         echo "setup: installing ${tools[*]}"
         sudo=""
@@ -36,12 +40,13 @@ if [ "${1:-}" = "--test" ]; then
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${tools[@]}" >/dev/null
     fi
-    # build and wheel: the Python client's packaging test builds its wheel and sdist offline.
-    if ! python3 -c 'import nats, pytest, prometheus_client, build, wheel' 2>/dev/null; then
-        echo "setup: installing nats-py, pytest, prometheus-client, build and wheel"
+    # build and wheel: the Python client's packaging test builds its wheel and sdist offline;
+    # selenium: the dashboard's browser tests.
+    if ! python3 -c 'import nats, pytest, prometheus_client, build, wheel, selenium' 2>/dev/null; then
+        echo "setup: installing nats-py, pytest, prometheus-client, build, wheel and selenium"
         # Debian's own python3 refuses pip installs outside a venv (PEP 668); a user install
         # with --break-system-packages touches only ~/.local.
-        python3 -m pip install -q nats-py pytest prometheus-client build wheel 2>/dev/null \
-            || python3 -m pip install -q --user --break-system-packages nats-py pytest prometheus-client build wheel
+        python3 -m pip install -q nats-py pytest prometheus-client build wheel selenium 2>/dev/null \
+            || python3 -m pip install -q --user --break-system-packages nats-py pytest prometheus-client build wheel selenium
     fi
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test suite: Swift (unit, integration over TCP, conformance
-# transcripts), the Python conformance runner, the nats-py interoperability suite, the
-# monitoring endpoint's suite, the client libraries' suites, and a minute of coverage-guided
+# transcripts), the Python conformance runner (on the embedded store and on PostgreSQL), the
+# nats-py interoperability suite, the monitoring endpoint's suite, the dashboard in a headless
+# browser, the client libraries' suites (on both stores), and a minute of coverage-guided
 # fuzzing of the wire parser (scripts/fuzz.sh).
 # Every suite runs even if an earlier one fails; the exit status is non-zero if any failed.
 set -uo pipefail
@@ -26,9 +27,18 @@ docketd="$(swift build --show-bin-path)/docketd"
 
 run_suite swift swift test --skip-build
 run_suite conformance python3 Protocol/conformance/run.py --docketd "$docketd"
+# The same transcripts with every job kept in PostgreSQL (a throw-away cluster).
+run_suite conformance-postgres scripts/with-postgres.sh python3 Protocol/conformance/run.py --docketd "$docketd" --postgres
 run_suite python env DOCKETD="$docketd" python3 -m pytest -q Protocol/conformance/test_run.py Tests/interop Tests/monitoring Tests/deploy Tests/readme examples/orders/test_example.py
+# The dashboard in headless Chromium (the embedded copy of its files must match the sources).
+run_suite dashboard bash -c "python3 scripts/embed-dashboard.py --check && DOCKETD='$docketd' DOCKET_REQUIRE_BROWSER=1 python3 -m pytest -q Tests/dashboard"
 run_suite python-client env DOCKETD="$docketd" python3 -m pytest -q Clients/python/tests
 run_suite node bash -c "cd Clients/node && DOCKETD='$docketd' node --test"
+# The client suites again, every server's jobs in a database of a throw-away PostgreSQL (the
+# Swift one starts its own cluster; one test at a time, as each makes a database).
+run_suite swift-client-postgres env DOCKET_TEST_STORE=postgres swift test --skip-build --no-parallel --filter DocketClientTests
+run_suite python-client-postgres env DOCKETD="$docketd" DOCKET_TEST_STORE=postgres scripts/with-postgres.sh python3 -m pytest -q Clients/python/tests
+run_suite node-postgres bash -c "cd Clients/node && DOCKETD='$docketd' DOCKET_TEST_STORE=postgres ../../scripts/with-postgres.sh node --test"
 run_suite fuzz bash scripts/fuzz.sh 60
 
 echo

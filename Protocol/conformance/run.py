@@ -15,6 +15,7 @@ Only the Python standard library is used.
 
 import argparse
 import collections
+import itertools
 import os
 import re
 import shlex
@@ -109,6 +110,8 @@ class Transcript:
         self.flags = []  # extra server flags
         self.config = []  # lines of a configuration file given with -c
         self.docket_only = False
+        # The job store the file needs (`! store: lmdb`), or None for any.
+        self.store = None
         self.steps = []
 
 
@@ -144,6 +147,11 @@ def parse_transcript(text, path=None):
                 t.config.append(text[1:] if text.startswith(" ") else text)
             elif body == "docket-only":
                 t.docket_only = True
+            elif body.startswith("store:"):
+                store = body[len("store:"):].strip()
+                if store not in ("lmdb", "postgres") or t.store is not None:
+                    raise TranscriptError(lineno, "'! store:' takes lmdb or postgres, once")
+                t.store = store
             else:
                 raise TranscriptError(lineno, "unknown file directive %r" % line)
             continue
@@ -378,10 +386,17 @@ def _run_step(step, conn):
 class Server:
     """A docketd process started for one transcript."""
 
-    def __init__(self, binary, flags, config=()):
+    def __init__(self, binary, flags, config=(), postgres=None):
         self.binary = binary
         self.flags = list(flags)
         self.data_dir = tempfile.mkdtemp(prefix="docketd-conf-")
+        # With --postgres: a fresh database per transcript, dropped at stop.
+        self.postgres = postgres
+        self.database = None
+        if postgres:
+            self.database = "docket_conf_%d_%d" % (os.getpid(), next(_DATABASE_NUMBERS))
+            postgres.run("CREATE DATABASE %s" % self.database)
+            self.flags += ["--store", postgres.url_for(self.database)]
         if config:
             # Beside the data, not in it, and removed with it.
             path = self.data_dir + ".conf"
@@ -458,6 +473,11 @@ class Server:
         for th in self.threads:
             th.join(1.0)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.database:
+            try:
+                self.postgres.run("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.database)
+            except RuntimeError:
+                pass
         if self.config_path:
             try:
                 os.unlink(self.config_path)
@@ -467,6 +487,32 @@ class Server:
     def tail(self, n=LOG_TAIL):
         with self.log_lock:
             return list(self.log)[-n:]
+
+
+_DATABASE_NUMBERS = itertools.count(1)
+
+
+class Postgres:
+    """A PostgreSQL server the transcripts' docketd keep their jobs in (--postgres URL): each
+    transcript gets a database of its own, made and dropped with psql."""
+
+    def __init__(self, url):
+        self.url = url
+        bin_dir = os.environ.get("DOCKET_PG_BIN", "")
+        candidate = os.path.join(bin_dir, "psql") if bin_dir else ""
+        self.psql = candidate if candidate and os.access(candidate, os.X_OK) else shutil.which("psql")
+        if not self.psql:
+            raise RuntimeError("--postgres needs psql (PATH or $DOCKET_PG_BIN)")
+
+    def url_for(self, database):
+        base, _, _ = self.url.rpartition("/")
+        return "%s/%s" % (base, database)
+
+    def run(self, sql):
+        done = subprocess.run([self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.url, "-c", sql],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError("psql: %s" % done.stderr.strip())
 
 
 # ---------------------------------------------------------------------------
@@ -515,12 +561,24 @@ def main(argv=None):
     target.add_argument("--connect", metavar="HOST:PORT", type=parse_hostport,
                         help="run the portable transcripts against a running "
                              "server (docket-only and flagged files skipped)")
+    ap.add_argument("--postgres", action="store_true",
+                    help="keep jobs in PostgreSQL: each transcript's docketd gets --store with a fresh "
+                         "database on the server $DOCKET_TEST_POSTGRES names (scripts/with-postgres.sh "
+                         "sets it) or --postgres-url; files marked '! store: lmdb' are skipped")
+    ap.add_argument("--postgres-url", metavar="URL", help="the PostgreSQL server for --postgres")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="trace every byte sent and received")
     ap.add_argument("paths", nargs="*", metavar="FILES or DIRS",
                     help="transcripts or folders (default: all under %s)"
                          % HERE)
     args = ap.parse_args(argv)
+    postgres = None
+    if args.postgres or args.postgres_url:
+        url = args.postgres_url or os.environ.get("DOCKET_TEST_POSTGRES")
+        if not url or not args.docketd:
+            ap.error("--postgres needs --docketd and a server URL ($DOCKET_TEST_POSTGRES or --postgres-url)")
+        postgres = Postgres(url)
+    store = "postgres" if postgres else "lmdb"
 
     passed = failed = skipped = 0
     for path in collect(args.paths):
@@ -530,6 +588,10 @@ def main(argv=None):
         except (TranscriptError, OSError) as exc:
             print("FAIL %s: %s" % (name, exc))
             failed += 1
+            continue
+        if transcript.store is not None and transcript.store != store and args.docketd:
+            print("SKIP %s (%s store only)" % (name, transcript.store))
+            skipped += 1
             continue
         if args.connect:
             if transcript.docket_only:
@@ -549,7 +611,7 @@ def main(argv=None):
             if args.connect:
                 address = args.connect
             else:
-                server = Server(args.docketd, transcript.flags, transcript.config)
+                server = Server(args.docketd, transcript.flags, transcript.config, postgres)
                 address = server.start()
             run_steps(transcript, address, trace)
         except StepFailure as exc:

@@ -115,6 +115,17 @@ def test_file_directives():
     assert not plain.docket_only and plain.flags == []
 
 
+def test_store_directive():
+    assert run.parse_transcript("! store: lmdb\na> PING\n").store == "lmdb"
+    assert run.parse_transcript("a> PING\n").store is None
+
+
+def test_postgres_database_urls_replace_only_the_database():
+    postgres = run.Postgres.__new__(run.Postgres)
+    postgres.url = "postgres://docket@127.0.0.1:5433/postgres"
+    assert postgres.url_for("conf_1") == "postgres://docket@127.0.0.1:5433/conf_1"
+
+
 def test_config_lines_keep_their_order_and_inner_blanks():
     t = run.parse_transcript("! config: authorization {\n!   config:   users = [ ]\n! config: }\na> PING\n")
     assert t.config == ["authorization {", "  users = [ ]", "}"]
@@ -126,6 +137,8 @@ def test_config_lines_keep_their_order_and_inner_blanks():
     "! flags:\na> PING\n",  # flags without flags
     "! flags: -x\n! flags: -y\na> PING\n",  # duplicate flags
     "! whatever\na> PING\n",  # unknown file directive
+    "! store: redis\na> PING\n",  # a store docketd does not have
+    "! store: lmdb\n! store: lmdb\na> PING\n",  # duplicate store
     "a! sleep\n",  # unknown action
     "A> PING\n",  # connections are lowercase letters
     "ab> PING\n",  # one letter only

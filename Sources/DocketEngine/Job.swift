@@ -3,6 +3,20 @@ import DocketWire
 /// Where a job is in its life. Raw values are stored on disk: never renumber them.
 public enum JobState: UInt8, Sendable {
     case waiting = 0, delayed = 1, active = 2, completed = 3, dead = 4
+    /// Enqueued `after=` jobs that have not all completed yet.
+    case blocked = 5
+
+    /// The state a name names (the names `name` gives); waiting for anything else.
+    public static func named(_ name: String) -> JobState {
+        switch name {
+        case "delayed": return .delayed
+        case "active": return .active
+        case "completed": return .completed
+        case "dead": return .dead
+        case "blocked": return .blocked
+        default: return .waiting
+        }
+    }
 
     public var name: String {
         switch self {
@@ -11,6 +25,7 @@ public enum JobState: UInt8, Sendable {
         case .active: return "active"
         case .completed: return "completed"
         case .dead: return "dead"
+        case .blocked: return "blocked"
         }
     }
 
@@ -42,8 +57,21 @@ final class JobExtras {
     var progressNote: [UInt8]?
     var lastError: [UInt8]?
     var result: [UInt8]?
+    /// Not started by then, it is not run (unix ms).
+    var expiresAt: Int64?
+    /// The jobs it was enqueued `after=`, in the order given.
+    var parents: [UInt64]?
+    /// Whether a parent's death lets it run (`on_parent_dead=run`) rather than killing it.
+    var runsIfParentDies = false
+    /// While blocked: parents that have not completed yet (rebuilt at start, never stored).
+    var pendingParents = 0
+    /// The key is remembered at least until then, the job kept or not (`key_ttl=`), unix ms.
+    var keyUntil: Int64?
 
-    var isEmpty: Bool { key == nil && group == nil && progressNote == nil && lastError == nil && result == nil }
+    var isEmpty: Bool {
+        key == nil && group == nil && progressNote == nil && lastError == nil && result == nil && expiresAt == nil && parents == nil
+            && keyUntil == nil
+    }
 }
 
 /// One job, as the engine keeps it in memory. The persisted fields are what `JobCodec` writes;
@@ -75,7 +103,7 @@ public final class Job {
     /// Its place in the ready order when it last became waiting.
     var readySequence: UInt64 = 0
     private var storedPriority: Int32
-    public let payloadSize: UInt32
+    public internal(set) var payloadSize: UInt32
     private var storedAttempts: UInt16 = 0
     public internal(set) var state: JobState
     private var storedProgress: UInt8 = 0
@@ -137,6 +165,38 @@ public final class Job {
         set { setExtra(\.group, newValue) }
     }
 
+    /// When it stops being startable (`ttl=`, `expires=`), unix ms.
+    public internal(set) var expiresAt: Int64? {
+        get { extras?.expiresAt }
+        set {
+            if let extras {
+                extras.expiresAt = newValue
+                if newValue == nil && extras.isEmpty { self.extras = nil }
+            } else if let newValue {
+                let extras = JobExtras()
+                extras.expiresAt = newValue
+                self.extras = extras
+            }
+        }
+    }
+
+    /// Until when its key is remembered even if the job is removed (`key_ttl=`), unix ms.
+    public var keyUntil: Int64? { extras?.keyUntil }
+
+    /// The jobs it was enqueued `after=`; empty for most.
+    public var parents: [UInt64] { extras?.parents ?? [] }
+
+    /// What a parent's death does to it.
+    public var parentDeathPolicy: ParentDeathPolicy { extras?.runsIfParentDies == true ? .run : .fail }
+
+    /// Its extras, made if it has none yet.
+    func ensureExtras() -> JobExtras {
+        if let extras { return extras }
+        let made = JobExtras()
+        extras = made
+        return made
+    }
+
     public internal(set) var progressNote: [UInt8]? {
         get { extras?.progressNote }
         set { setExtra(\.progressNote, newValue) }
@@ -163,29 +223,24 @@ public final class Job {
         }
     }
 
-    /// The job as a JSON document, for INSPECT and DEAD.
-    public var json: String {
-        var writer = JSONObjectWriter()
-        writer.add("id", Int(id))
-        writer.add("queue", queue)
-        writer.add("state", state.name)
-        writer.add("priority", priority)
-        writer.add("attempts", attempts)
-        writer.add("max_attempts", maxAttempts)
-        writer.add("backoff", backoff.text)
-        writer.add("jitter", jitter)
-        writer.add("lease_ms", leaseMilliseconds)
-        writer.add("key", key.map { String(decoding: $0, as: UTF8.self) })
-        writer.add("group", group.map { String(decoding: $0, as: UTF8.self) })
-        writer.add("enqueued_at", Int(enqueuedAt))
-        writer.add("run_at", Int(runAt))
-        writer.add("started_at", startedAt.map { Int($0) })
-        writer.add("finished_at", finishedAt.map { Int($0) })
-        writer.add("progress", progress)
-        writer.add("progress_note", progressNote.map { String(decoding: $0, as: UTF8.self) })
-        writer.add("last_error", lastError.map { String(decoding: $0, as: UTF8.self) })
-        writer.add("result", result.map { String(decoding: $0, as: UTF8.self) })
-        writer.add("payload_bytes", Int(payloadSize))
-        return writer.result
+    /// The job as INSPECT, DEAD and LIST show it (`children` from the engine, which keeps them).
+    public func view(children: [UInt64] = []) -> JobView {
+        var view = JobView(
+            id: id, queue: queue, state: state.name, priority: priority, attempts: attempts, maxAttempts: maxAttempts,
+            backoff: backoff, jitter: jitter, leaseMilliseconds: leaseMilliseconds, key: key, group: group, enqueuedAt: enqueuedAt,
+            runAt: runAt, startedAt: startedAt, finishedAt: finishedAt, progress: progress, progressNote: progressNote,
+            lastError: lastError, result: result, payloadBytes: Int(payloadSize), expiresAt: expiresAt)
+        if let parents = extras?.parents {
+            view.parents = parents
+            view.parentDeathPolicy = parentDeathPolicy
+        }
+        if !children.isEmpty { view.children = children }
+        view.keyUntil = keyUntil
+        return view
     }
+
+    public var view: JobView { view() }
+
+    /// The job's document, without its children (INSPECT asks the engine for those).
+    public var json: String { view.json }
 }

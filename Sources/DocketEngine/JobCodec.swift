@@ -8,9 +8,21 @@ import DocketWire
 /// time as differences from it) and length-prefixed byte strings. A typical record is about 30
 /// bytes, a quarter of version 1, which makes every commit and the data file smaller.
 /// Version 1 (fixed 8-byte big-endian integers) is still read. A new field goes at the end
-/// under a new version; `decode` keeps reading every older version.
+/// under a new version; `decode` keeps reading every older version. Version 3 is version 2 with
+/// the expiry (`ttl=`, `expires=`) after everything else, as a difference from the enqueue
+/// time; it is written only for jobs that have one, so every other record stays as it was.
+/// Version 4, written only for jobs enqueued `after=` others, ends instead with tagged fields
+/// (a tag byte, then its value) until the record ends: `Tag.expiry`, `Tag.parents` (a count,
+/// then the ids), `Tag.runsIfParentDies` (no value), `Tag.keyUntil` (`key_ttl=`, as a difference
+/// from the enqueue time). A reader refuses a tag it does not know.
 public enum JobCodec {
     static let version: UInt8 = 2
+    static let versionWithExpiry: UInt8 = 3
+    static let versionWithTags: UInt8 = 4
+
+    private enum Tag {
+        static let expiry: UInt8 = 1, parents: UInt8 = 2, runsIfParentDies: UInt8 = 3, keyUntil: UInt8 = 4
+    }
 
     private enum Flag {
         static let key: UInt8 = 1, startedAt: UInt8 = 2, finishedAt: UInt8 = 4, progressNote: UInt8 = 8
@@ -36,7 +48,7 @@ public enum JobCodec {
         // encoding time).
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 160) { buffer in
             var writer = VarintWriter(buffer: buffer)
-            writer.byte(version)
+            writer.byte(extras?.parents != nil || extras?.keyUntil != nil ? versionWithTags : extras?.expiresAt == nil ? version : versionWithExpiry)
             writer.byte(job.state.rawValue)
             writer.byte(flags)
             writer.signed(Int64(job.priority))
@@ -69,6 +81,23 @@ public enum JobCodec {
             putVarint(&out, UInt64(value!.count))
             out.append(contentsOf: value!)
         }
+        let tagged = extras?.parents != nil || extras?.keyUntil != nil
+        if let expiresAt = extras?.expiresAt {
+            if tagged { out.append(Tag.expiry) }
+            let delta = expiresAt &- job.enqueuedAt
+            putVarint(&out, UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
+        }
+        if let extras, let parents = extras.parents {
+            out.append(Tag.parents)
+            putVarint(&out, UInt64(parents.count))
+            for parent in parents { putVarint(&out, parent) }
+            if extras.runsIfParentDies { out.append(Tag.runsIfParentDies) }
+        }
+        if let keyUntil = extras?.keyUntil {
+            out.append(Tag.keyUntil)
+            let delta = keyUntil &- job.enqueuedAt
+            putVarint(&out, UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
+        }
     }
 
     public static func encode(_ job: Job) -> [UInt8] {
@@ -81,7 +110,7 @@ public enum JobCodec {
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
         switch bytes.first {
         case 1: return decodeVersion1(bytes)
-        case 2: return decodeVersion2(bytes)
+        case 2, 3, 4: return decodeVersion2(bytes)
         default: return nil
         }
     }
@@ -92,7 +121,7 @@ public enum JobCodec {
 
     private static func decodeVersion2(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
         var reader = Reader(bytes: bytes)
-        guard reader.byte() == 2, let state = reader.byte().flatMap(JobState.init(rawValue:)), let flags = reader.byte(),
+        guard let version = reader.byte(), (2...4).contains(version), let state = reader.byte().flatMap(JobState.init(rawValue:)), let flags = reader.byte(),
             let priority = reader.signed(), let attempts = reader.unsigned(), let maxAttempts = reader.unsigned(),
             let kind = reader.byte()
         else { return nil }
@@ -128,15 +157,47 @@ public enum JobCodec {
             return reader.varintBlob().map { Decoded(value: Array(bytes[$0])) }
         }
         guard let key = optional(Flag.key), let note = optional(Flag.progressNote), let lastError = optional(Flag.lastError),
-            let result = optional(Flag.result), let group = optional(Flag.group), reader.atEnd,
+            let result = optional(Flag.result), let group = optional(Flag.group),
             attempts <= UInt64(Int.max), maxAttempts <= UInt64(Int.max), payloadSize <= UInt64(UInt32.max)
         else { return nil }
+        var expiresAt: Int64?
+        var parents: [UInt64]?
+        var runsIfParentDies = false
+        var keyUntil: Int64?
+        if version == 3 {
+            guard let delta = reader.signed() else { return nil }
+            expiresAt = enqueuedAt &+ delta
+        }
+        while version == 4, let tag = reader.byte() {
+            switch tag {
+            case Tag.expiry:
+                guard expiresAt == nil, let delta = reader.signed() else { return nil }
+                expiresAt = enqueuedAt &+ delta
+            case Tag.parents:
+                guard parents == nil, let count = reader.unsigned(), count <= UInt64(reader.bytes.count) else { return nil }
+                var ids: [UInt64] = []
+                for _ in 0..<count {
+                    guard let id = reader.unsigned() else { return nil }
+                    ids.append(id)
+                }
+                parents = ids
+            case Tag.runsIfParentDies:
+                runsIfParentDies = true
+            case Tag.keyUntil:
+                guard keyUntil == nil, let delta = reader.signed() else { return nil }
+                keyUntil = enqueuedAt &+ delta
+            default:
+                return nil
+            }
+        }
+        guard reader.atEnd else { return nil }
         return StoredJobFields(
             state: state, priority: Int(priority), attempts: Int(attempts), maxAttempts: Int(maxAttempts),
             backoff: backoff, jitter: jitter, leaseMilliseconds: Int(lease), key: key.value, enqueuedAt: enqueuedAt,
             runAt: enqueuedAt &+ runAt, startedAt: startedAt, finishedAt: finishedAt, progress: Int(progress),
             progressNote: note.value, lastError: lastError.value, result: result.value,
-            queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value, payloadSize: Int(payloadSize))
+            queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value, payloadSize: Int(payloadSize),
+            expiresAt: expiresAt, parents: parents, runsIfParentDies: runsIfParentDies, keyUntil: keyUntil)
     }
 
     private static func putVarint(_ out: inout [UInt8], _ value: UInt64) {
@@ -354,4 +415,11 @@ public struct StoredJobFields {
     public var group: [UInt8]?
     /// Version 2 records carry it; for older ones the store's payload tells.
     public var payloadSize: Int?
+    /// When it stops being startable (versions 3 and 4).
+    public var expiresAt: Int64? = nil
+    /// The jobs it was enqueued `after=` (version 4).
+    public var parents: [UInt64]? = nil
+    public var runsIfParentDies = false
+    /// Its key is remembered until then at least (version 4).
+    public var keyUntil: Int64? = nil
 }

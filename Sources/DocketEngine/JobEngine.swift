@@ -86,6 +86,9 @@ public final class JobEngine {
     // Heaps of job ids, not references: sifting plain values needs no reference counting.
     private var delayed = BinaryHeap<Deadline<UInt64>>()
     private var leases = BinaryHeap<Deadline<UInt64>>()
+    /// Jobs with an expiry (`ttl=`, `expires=`), by when it comes; an entry whose job started,
+    /// finished or went meanwhile is passed over when its time comes.
+    private var expiries = BinaryHeap<Deadline<UInt64>>()
     private var waiterDeadlines = BinaryHeap<Deadline<Waiter>>()
     private var wakes = BinaryHeap<Deadline<JobQueue>>()
     private var sequence: UInt64 = 0
@@ -102,6 +105,17 @@ public final class JobEngine {
     /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
     public var recordsLifecycle = false
     private var lifecycle: [LifecycleEvent] = []
+
+    /// Each parent's children (jobs enqueued `after=` it), while both are known.
+    private var children: [UInt64: [UInt64]] = [:]
+    /// Finished jobs retention would have removed, kept because a child may still read their
+    /// outcome (PARENTS); each goes when its last child finishes.
+    private var heldParents = Set<UInt64>()
+    /// Finished jobs retention would have removed, kept while their key is remembered
+    /// (`key_ttl=`), by when it stops being.
+    private var keyHolds = BinaryHeap<Deadline<UInt64>>()
+    /// Blocked jobs found by a restore, settled once every job is back.
+    private var restoredBlocked: [Job] = []
 
     private var changedJobs: [Job] = []
     private var deletedJobs: [UInt64] = []
@@ -141,6 +155,16 @@ public final class JobEngine {
         job.progressNote = stored.progressNote
         job.lastError = stored.lastError
         job.result = stored.result
+        job.expiresAt = stored.expiresAt
+        if let expiresAt = stored.expiresAt { expiries.push(Deadline(time: expiresAt, sequence: 0, item: id)) }
+        if let keyUntil = stored.keyUntil { job.ensureExtras().keyUntil = keyUntil }
+        if let parents = stored.parents {
+            let extras = job.ensureExtras()
+            extras.parents = parents
+            extras.runsIfParentDies = stored.runsIfParentDies
+            // Parents have smaller ids, so they are back already (unless deleted).
+            for parent in parents where jobs[parent] != nil { children[parent, default: []].append(id) }
+        }
         // Its last start counts in the queue's rate windows (the settings are restored first),
         // rebuilt once every job is back.
         if let started = stored.startedAt {
@@ -174,6 +198,7 @@ public final class JobEngine {
         case .delayed: schedule(job)
         case .completed: queue.completed.append(job.id)
         case .dead: queue.dead.append(job.id)
+        case .blocked: restoredBlocked.append(job)
         case .active: break
         }
         nextID = max(nextID, id + 1)
@@ -224,6 +249,30 @@ public final class JobEngine {
             }
         }
         restoredStarts.removeAll()
+        // Each blocked job counts the parents it still waits for; a parent that finished is
+        // recorded in the same commit as its children's changes, so this only finds what the
+        // stored states already say.
+        for job in restoredBlocked where job.state == .blocked {
+            var pending = 0
+            var deadParent: UInt64?
+            for id in job.parents {
+                guard let parent = jobs[id] else { continue }
+                switch parent.state {
+                case .completed: break
+                case .dead where job.parentDeathPolicy == .run: break
+                case .dead: deadParent = deadParent ?? id
+                default: pending += 1
+                }
+            }
+            if let deadParent {
+                dieOfParent(job, deadParent, deleted: false)
+                settleAfterFinish(job)
+            } else {
+                job.ensureExtras().pendingParents = pending + 1
+                unblockOne(job)
+            }
+        }
+        restoredBlocked.removeAll()
     }
 
     /// Starts a restore: the queues' stored settings, before any job comes back.
@@ -244,9 +293,10 @@ public final class JobEngine {
     // MARK: Producing
 
     /// Creates a job, or finds the one that already has its idempotency key.
+    /// `parents`: jobs it must wait for (`after=`), ids the caller found known.
     public func enqueue(
         queue name: UnsafeRawBufferPointer, options: EnqueueOptions, key: [UInt8]?, group: [UInt8]? = nil,
-        payloadSize: Int
+        payloadSize: Int, parents: [UInt64] = []
     ) -> (id: UInt64, duplicate: Bool) {
         let queue = queue(named: name)
         if let key, let existing = queue.keys[key], jobs[existing] != nil {
@@ -262,15 +312,39 @@ public final class JobEngine {
             backoff: options.backoff ?? config.backoff ?? defaults.backoff,
             jitter: options.jitter ?? config.jitter ?? 0,
             leaseMilliseconds: options.leaseMilliseconds ?? config.leaseMilliseconds ?? defaults.leaseMilliseconds)
+        let runsIfParentDies = options.onParentDead == .run
+        var pending = 0
+        var deadParent: UInt64?
+        for id in parents {
+            guard let parent = jobs[id] else { continue }
+            switch parent.state {
+            case .completed: break
+            case .dead where runsIfParentDies: break
+            case .dead: deadParent = deadParent ?? id
+            default: pending += 1
+            }
+        }
+        let state: JobState = !parents.isEmpty && (pending > 0 || deadParent != nil) ? .blocked : runAt > now ? .delayed : .waiting
         let job = Job(
-            id: nextID, home: queue, policy: policy, payloadSize: payloadSize, state: runAt > now ? .delayed : .waiting,
+            id: nextID, home: queue, policy: policy, payloadSize: payloadSize, state: state,
             priority: options.priority, enqueuedAt: now, runAt: runAt)
-        if key != nil || group != nil {
+        if key != nil || group != nil || !parents.isEmpty {
             let extras = JobExtras()
             extras.key = key
             extras.group = group
             job.extras = extras
         }
+        if !parents.isEmpty, let extras = job.extras {
+            extras.parents = parents
+            extras.runsIfParentDies = runsIfParentDies
+            extras.pendingParents = pending
+            for parent in parents where jobs[parent] != nil { children[parent, default: []].append(job.id) }
+        }
+        if let expiresAt = options.expiry(enqueuedAt: now) {
+            job.expiresAt = expiresAt
+            expiries.push(Deadline(time: expiresAt, sequence: 0, item: job.id))
+        }
+        if key != nil, let ttl = options.keyTTLMilliseconds { job.ensureExtras().keyUntil = now + Int64(ttl) }
         nextID += 1
         jobs.insert(job)
         queue.counts[Int(job.state.rawValue)] += 1
@@ -279,8 +353,43 @@ public final class JobEngine {
         if let key { queue.keys[key] = job.id }
         markChanged(job)
         note(.enqueued, job, queue)
-        if job.state == .delayed { schedule(job) } else { makeReady(job, in: queue) }
+        if let deadParent {
+            dieOfParent(job, deadParent, deleted: false)
+        } else if job.state == .blocked {
+            note(.blocked, job, queue) { $0.parents = parents }
+        } else if job.state == .delayed {
+            schedule(job)
+        } else {
+            makeReady(job, in: queue)
+        }
         return (job.id, false)
+    }
+
+    /// ENQ `replace=true` when the queue knows the key: a job still waiting or delayed takes the
+    /// new payload (its size here; the caller stores the bytes) and the new run time (now, or
+    /// the ENQ's `delay=`/`at=`; a waiting job that stays waiting keeps its place). Answers the
+    /// job's id, or nil when there is no such job or it has started (a plain duplicate then).
+    public func replaceWaiting(queue name: UnsafeRawBufferPointer, key: [UInt8], options: EnqueueOptions, payloadSize: Int) -> UInt64? {
+        guard let queue = queues.find(name), let id = queue.keys[key], let job = jobs[id], job.state == .waiting || job.state == .delayed
+        else { return nil }
+        let now = clock.now()
+        var runAt = now
+        if let delay = options.delayMilliseconds { runAt = now + Int64(delay) }
+        if let at = options.runAtMilliseconds { runAt = at }
+        job.payloadSize = UInt32(clamping: payloadSize)
+        if let ttl = options.keyTTLMilliseconds { job.ensureExtras().keyUntil = max(job.keyUntil ?? 0, now + Int64(ttl)) }
+        markChanged(job)
+        if runAt > now {
+            job.runAt = runAt
+            if job.state == .waiting { transition(job, to: .delayed, in: queue) }
+            schedule(job)
+        } else if job.state == .delayed {
+            job.runAt = now
+            transition(job, to: .waiting, in: queue)
+            note(.waiting, job, queue)
+            makeReady(job, in: queue)
+        }
+        return id
     }
 
     // MARK: Consuming
@@ -343,6 +452,7 @@ public final class JobEngine {
             resolveWatches(job)
             retain(job, in: queue.completed, keep: queue.config.keepCompleted ?? defaults.keepCompleted)
             markChanged(job)
+            settleAfterFinish(job)
             dispatch(queue)
             return .success(())
         }
@@ -612,6 +722,110 @@ public final class JobEngine {
         return count
     }
 
+    /// LIST: up to `limit` of the queue's jobs in `state` that come after `cursor` in that
+    /// state's order, and the cursor for the next page (nil: this was the last). One pass over
+    /// the server's jobs, keeping only the best `limit + 1`: a page costs about 10 ms per
+    /// million jobs held, whatever its place (ordered indexes per state would make it cost the
+    /// page; see PROTOCOL.md, LIST).
+    public func list(
+        queue name: UnsafeRawBufferPointer, state: JobListState, after cursor: JobListCursor?, limit: Int
+    ) -> (jobs: [Job], next: JobListCursor?) {
+        guard let queue = queues.find(name), limit > 0 else { return ([], nil) }
+        let wanted = JobState.named(state.rawValue)
+        var best: [(key: JobListCursor, job: Job)] = []
+        best.reserveCapacity(limit + 1)
+        jobs.forEach { job in
+            guard job.home === queue, job.state == wanted else { return }
+            let key = state.sortKey(priority: job.priority, became: Self.listTime(of: job), id: job.id)
+            if let cursor, key <= cursor { return }
+            if best.count > limit, let last = best.last, key >= last.key { return }
+            var low = 0
+            var high = best.count
+            while low < high {
+                let middle = (low + high) / 2
+                if best[middle].key < key { low = middle + 1 } else { high = middle }
+            }
+            best.insert((key, job), at: low)
+            if best.count > limit + 1 { best.removeLast() }
+        }
+        let more = best.count > limit
+        let page = best.prefix(limit)
+        return (page.map(\.job), more ? page.last?.key : nil)
+    }
+
+    /// The time LIST orders a job by in its state.
+    private static func listTime(of job: Job) -> Int64 {
+        switch job.state {
+        case .waiting: return max(job.runAt, job.enqueuedAt)
+        case .delayed: return job.runAt
+        case .blocked: return job.enqueuedAt
+        case .active: return job.startedAt ?? 0
+        case .completed, .dead: return job.finishedAt ?? 0
+        }
+    }
+
+    /// A job whose expiry came before it started (again): dead, with the reason `expired`.
+    private func expire(_ job: Job, at now: Int64) {
+        dieUnstarted(job, at: now, reason: "expired: not started by \(job.expiresAt ?? now) (unix ms)", event: .expired)
+        settleAfterFinish(job)
+    }
+
+    /// A job that will never start (expired, or its parent died): dead, with `reason`.
+    private func dieUnstarted(_ job: Job, at now: Int64, reason: String, event: LifecycleEvent.Kind) {
+        let queue = job.home
+        transition(job, to: .dead, in: queue)
+        job.finishedAt = now
+        job.lastError = Array(reason.utf8)
+        queue.deadTotal += 1
+        queue.deadRate.add(now)
+        noteTotals(queue)
+        retain(job, in: queue.dead, keep: queue.config.keepDead ?? defaults.keepDead)
+        markChanged(job)
+        note(event, job, queue) { $0.error = job.lastError }
+        resolveWatches(job)
+    }
+
+    /// Records that job `id` was made by a schedule's tick (its `scheduled` event).
+    public func noteScheduled(_ id: UInt64, schedule: String, tick: Int64) {
+        guard let job = jobs[id] else { return }
+        note(.scheduled, job, job.home) {
+            $0.schedule = schedule
+            $0.tick = tick
+        }
+    }
+
+    /// PROMOTE: a delayed job becomes waiting now (its place in the delay heap goes stale).
+    public func promote(id: UInt64) -> Result<Void, JobError> {
+        guard let job = jobs[id] else { return .failure(.notFound(id)) }
+        guard job.state == .delayed else { return .failure(JobError(.notDelayed, "job \(id) is \(job.state.name), not delayed")) }
+        job.runAt = clock.now()
+        markChanged(job)
+        let queue = job.home
+        transition(job, to: .waiting, in: queue)
+        note(.waiting, job, queue)
+        makeReady(job, in: queue)
+        return .success(())
+    }
+
+    /// PURGE: deletes the queue's jobs in `state` (never active ones), only those that entered
+    /// it (enqueued, or finished) more than `olderThan` ms ago if given. Answers how many went.
+    public func purge(queue name: UnsafeRawBufferPointer, state: JobState, olderThan: Int?) -> Int {
+        guard state != .active, let queue = queues.find(name) else { return 0 }
+        let cutoff = olderThan.map { clock.now() - Int64($0) }
+        var doomed: [Job] = []
+        jobs.forEach { job in
+            guard job.home === queue, job.state == state else { return }
+            if let cutoff, (job.finishedAt ?? job.enqueuedAt) > cutoff { return }
+            doomed.append(job)
+        }
+        for job in doomed where jobs[job.id] === job && job.state == state {
+            queue.deletedTotal += 1
+            forget(job)
+        }
+        if !doomed.isEmpty { noteTotals(queue) }
+        return doomed.count
+    }
+
     public func delete(id: UInt64) -> Result<Void, JobError> {
         guard let job = jobs[id] else { return .failure(.notFound(id)) }
         job.home.deletedTotal += 1
@@ -621,53 +835,37 @@ public final class JobEngine {
     }
 
     /// A queue's settings and state as one JSON document.
-    public func queueDocument(_ queue: JobQueue) -> String {
+    public func queueDocument(_ queue: JobQueue) -> String { queueView(queue).json }
+
+    /// A queue's settings (defaults filled in) and state, as QUEUE shows them.
+    public func queueView(_ queue: JobQueue) -> QueueView {
         let now = clock.now()
-        var config = JSONObjectWriter()
-        config.add("rate", queue.config.rate?.text)
-        config.add("group_rate", queue.config.groupRate?.text)
-        config.add("concurrency", queue.config.concurrency)
-        config.add("attempts", queue.config.maxAttempts ?? defaults.maxAttempts)
-        config.add("backoff", (queue.config.backoff ?? defaults.backoff).text)
-        config.add("jitter", queue.config.jitter ?? 0)
-        config.add("lease_ms", queue.config.leaseMilliseconds ?? defaults.leaseMilliseconds)
-        config.add("keep_completed", queue.config.keepCompleted ?? defaults.keepCompleted)
-        config.add("keep_dead", queue.config.keepDead ?? defaults.keepDead)
-        var counts = JSONObjectWriter()
-        for state in [JobState.waiting, .delayed, .active, .completed, .dead] {
-            counts.add(state.name, queue.counts[Int(state.rawValue)])
-        }
-        var totals = JSONObjectWriter()
-        totals.add("enqueued", queue.enqueuedTotal)
-        totals.add("started", queue.startedTotal)
-        totals.add("completed", queue.completedTotal)
-        totals.add("failed", queue.failedTotal)
-        totals.add("dead", queue.deadTotal)
-        totals.add("throttled", queue.throttledTotal)
-        totals.add("removed", queue.removedTotal)
-        totals.add("deleted", queue.deletedTotal)
-        var rates = JSONObjectWriter()
-        rates.add("started_per_s", queue.startRate.perSecond(at: now))
-        rates.add("completed_per_s", queue.completeRate.perSecond(at: now))
-        rates.add("failed_per_s", queue.failRate.perSecond(at: now))
-        rates.add("dead_per_s", queue.deadRate.perSecond(at: now))
+        var view = QueueView(name: queue.name)
+        view.paused = queue.config.paused
+        view.rate = queue.config.rate
+        view.groupRate = queue.config.groupRate
+        view.concurrency = queue.config.concurrency
+        view.maxAttempts = queue.config.maxAttempts ?? defaults.maxAttempts
+        view.backoff = queue.config.backoff ?? defaults.backoff
+        view.jitter = queue.config.jitter ?? 0
+        view.leaseMilliseconds = queue.config.leaseMilliseconds ?? defaults.leaseMilliseconds
+        view.keepCompleted = queue.config.keepCompleted ?? defaults.keepCompleted
+        view.keepDead = queue.config.keepDead ?? defaults.keepDead
+        view.counts = [JobState.waiting, .delayed, .active, .completed, .dead, .blocked].map { queue.counts[Int($0.rawValue)] }
+        view.totals = [
+            queue.enqueuedTotal, queue.startedTotal, queue.completedTotal, queue.failedTotal, queue.deadTotal, queue.throttledTotal,
+            queue.removedTotal, queue.deletedTotal,
+        ]
+        view.rates = [queue.startRate, queue.completeRate, queue.failRate, queue.deadRate].map { $0.perSecond(at: now) }
+        view.oldestWaitingMilliseconds = oldestWaiting(queue).map { Int(now - $0) }
+        view.waitingWorkers = queue.liveWaiters
+        view.rateWindowStarts = queue.rateWindow?.count(at: now)
         let blocked = blockedUntil(queue, now)
-        var document = JSONObjectWriter()
-        document.add("queue", queue.name)
-        document.add("paused", queue.config.paused)
-        document.add("config", json: config.result)
-        document.add("jobs", json: counts.result)
-        document.add("totals", json: totals.result)
-        document.add("rates", json: rates.result)
-        document.add("oldest_waiting_ms", oldestWaiting(queue).map { Int(now - $0) })
-        document.add("active", queue.counts[Int(JobState.active.rawValue)])
-        document.add("waiting_workers", queue.liveWaiters)
-        document.add("rate_window_starts", queue.rateWindow?.count(at: now))
         // Int64.max means "not until something changes" (paused, concurrency full): no time.
-        document.add("next_start_at", blocked.flatMap { $0 == Int64.max ? nil : Int($0) })
-        document.add("blocked_by", blocked == nil ? nil : blockReason(queue, now))
-        document.add("held_until", queue.heldUntil > now ? Int(queue.heldUntil) : nil)
-        return document.result
+        view.nextStartAt = blocked.flatMap { $0 == Int64.max ? nil : Int($0) }
+        view.blockedBy = blocked == nil ? nil : blockReason(queue, now)
+        view.heldUntil = queue.heldUntil > now ? Int(queue.heldUntil) : nil
+        return view
     }
 
     /// The enqueue or retry time of the queue's longest-waiting job.
@@ -693,12 +891,17 @@ public final class JobEngine {
     /// when `nextDeadline` passes (or any time).
     public func advance() {
         let now = clock.now()
+        while let entry = expiries.top, entry.time <= now {
+            expiries.pop()
+            if let job = jobs[entry.item], job.state == .waiting || job.state == .delayed || job.state == .blocked { expire(job, at: now) }
+        }
         while let entry = delayed.top, entry.time <= now {
             delayed.pop()
             guard let job = jobs[entry.item], job.state == .delayed, job.generation == entry.sequence else { continue }
             markChanged(job)
             let queue = job.home
             transition(job, to: .waiting, in: queue)
+            note(.waiting, job, queue)
             makeReady(job, in: queue)
         }
         while let entry = leases.top, entry.time <= now {
@@ -724,6 +927,15 @@ public final class JobEngine {
             entry.item.isDone = true
             events.append(.watchTimedOut(entry.item))
         }
+        while let entry = keyHolds.top, entry.time <= now {
+            keyHolds.pop()
+            // Its key window closed: it goes as retention would have taken it, unless it runs
+            // again meanwhile (RETRY) or a child still needs it.
+            guard let job = jobs[entry.item], job.state.isFinished, !hasUnfinishedChildren(job.id) else { continue }
+            job.home.removedTotal += 1
+            noteTotals(job.home)
+            forget(job)
+        }
         while let entry = wakes.top, entry.time <= now {
             wakes.pop()
             entry.item.wakeScheduled = nil
@@ -734,7 +946,10 @@ public final class JobEngine {
 
     /// The earliest time `advance` has something to do, unix milliseconds.
     public var nextDeadline: Int64? {
-        [delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time]
+        [
+            delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
+            keyHolds.top?.time,
+        ]
             .compactMap { $0 }.min()
     }
 
@@ -890,6 +1105,11 @@ public final class JobEngine {
                 queue.ready.pop()
                 continue
             }
+            if let expiresAt = job.expiresAt, expiresAt <= now {
+                queue.ready.pop()
+                expire(job, at: now)
+                continue
+            }
             if let group = job.group, let state = queue.groupIfLimited(group, config: queue.config),
                 state.nextStart(at: now) > now
             {
@@ -1022,6 +1242,7 @@ public final class JobEngine {
             }
             note(.dead, job, queue) { $0.error = job.lastError }
             resolveWatches(job)
+            settleAfterFinish(job)
             return .dead
         }
         var wait: Int
@@ -1046,6 +1267,7 @@ public final class JobEngine {
 
     private func revive(_ job: Job) {
         let queue = job.home
+        heldParents.remove(job.id)
         job.attempts = 0
         job.finishedAt = nil
         job.runAt = clock.now()
@@ -1060,6 +1282,14 @@ public final class JobEngine {
         history.append(job.id)
         while history.count > keep, let oldest = history.removeFirst() {
             if let old = jobs[oldest], old.state == .completed || old.state == .dead, old !== job {
+                if hasUnfinishedChildren(old.id) {
+                    heldParents.insert(old.id)
+                    continue
+                }
+                if let until = old.keyUntil, until > clock.now() {
+                    keyHolds.push(Deadline(time: until, sequence: 0, item: old.id))
+                    continue
+                }
                 job.home.removedTotal += 1
                 forget(old)
             }
@@ -1069,6 +1299,7 @@ public final class JobEngine {
     private func forget(_ job: Job) {
         let queue = job.home
         let wasActive = job.state == .active
+        let wasUnfinished = !job.state.isFinished
         jobs.remove(job.id)
         queue.counts[Int(job.state.rawValue)] -= 1
         defer { forgetIfUnused(queue) }
@@ -1083,6 +1314,118 @@ public final class JobEngine {
             }
         }
         if wasActive { dispatch(queue) }
+        if job.extras?.parents != nil || (!children.isEmpty && children[job.id] != nil) { settleAfterDelete(job, wasUnfinished: wasUnfinished) }
+    }
+
+    // MARK: Dependencies
+
+    /// The jobs enqueued `after=` job `id` that are still known.
+    public func children(of id: UInt64) -> [UInt64] { children[id] ?? [] }
+
+    /// Whether a child of job `id` has yet to finish (it may still read the parent's outcome).
+    private func hasUnfinishedChildren(_ id: UInt64) -> Bool {
+        guard let list = children[id] else { return false }
+        return list.contains { jobs[$0].map { !$0.state.isFinished } ?? false }
+    }
+
+    private func blockedChildren(of id: UInt64) -> [Job] {
+        (children[id] ?? []).compactMap { jobs[$0] }.filter { $0.state == .blocked }
+    }
+
+    /// `job` just completed or died: its blocked children learn of it (and their children, as
+    /// deaths spread), and parents retention kept only for it may go.
+    private func settleAfterFinish(_ job: Job) {
+        // The common case, no dependencies anywhere, costs two checks per finished job.
+        guard !children.isEmpty || !heldParents.isEmpty else { return }
+        var finished = [job]
+        while let done = finished.popLast() {
+            releaseHeldParents(of: done)
+            for child in blockedChildren(of: done.id) {
+                if done.state == .completed || child.parentDeathPolicy == .run {
+                    unblockOne(child)
+                } else {
+                    dieOfParent(child, done.id, deleted: false)
+                    finished.append(child)
+                }
+            }
+        }
+    }
+
+    /// `job` is being forgotten (DEL, PURGE, retention). Deleting a job its children still wait
+    /// for counts as its death for them; its parents stop listing it.
+    private func settleAfterDelete(_ job: Job, wasUnfinished: Bool) {
+        if wasUnfinished {
+            var dying: [Job] = []
+            for child in blockedChildren(of: job.id) {
+                if child.parentDeathPolicy == .run {
+                    unblockOne(child)
+                } else {
+                    dieOfParent(child, job.id, deleted: true)
+                    dying.append(child)
+                }
+            }
+            children[job.id] = nil
+            for child in dying { settleAfterFinish(child) }
+        }
+        children[job.id] = nil
+        for parent in job.parents {
+            guard var list = children[parent] else { continue }
+            list.removeAll { $0 == job.id }
+            children[parent] = list.isEmpty ? nil : list
+        }
+        releaseHeldParents(of: job)
+    }
+
+    /// Forgets the parents of `job` that retention kept only while they had unfinished children.
+    private func releaseHeldParents(of job: Job) {
+        guard !heldParents.isEmpty else { return }
+        for id in job.parents where heldParents.contains(id) && !hasUnfinishedChildren(id) {
+            heldParents.remove(id)
+            guard let parent = jobs[id], parent.state.isFinished else { continue }
+            parent.home.removedTotal += 1
+            noteTotals(parent.home)
+            forget(parent)
+        }
+    }
+
+    /// One of a blocked job's parents completed (or died, for `on_parent_dead=run`); after the
+    /// last, the job runs as it was enqueued: waiting, or delayed if its `delay=`/`at=` is ahead.
+    private func unblockOne(_ job: Job) {
+        let extras = job.ensureExtras()
+        extras.pendingParents -= 1
+        guard extras.pendingParents <= 0, job.state == .blocked else { return }
+        let queue = job.home
+        let now = clock.now()
+        markChanged(job)
+        if let expiresAt = job.expiresAt, expiresAt <= now {
+            expire(job, at: now)
+            return
+        }
+        if job.runAt > now {
+            transition(job, to: .delayed, in: queue)
+            note(.unblocked, job, queue)
+            schedule(job)
+        } else {
+            job.runAt = now
+            transition(job, to: .waiting, in: queue)
+            note(.unblocked, job, queue)
+            makeReady(job, in: queue)
+        }
+    }
+
+    /// A blocked job whose parent died (or was deleted), under `on_parent_dead=fail`: it dies
+    /// too, without running.
+    private func dieOfParent(_ job: Job, _ parent: UInt64, deleted: Bool) {
+        dieUnstarted(job, at: clock.now(), reason: "parent \(parent) \(deleted ? "deleted" : "dead")", event: .dead)
+    }
+
+    /// PARENTS: each parent of job `id`, or nil if there is no such job.
+    public func parents(of id: UInt64) -> [ParentView]? {
+        guard let job = jobs[id] else { return nil }
+        return job.parents.map { parent in
+            guard let found = jobs[parent] else { return ParentView(id: parent, queue: nil, state: nil, result: nil, lastError: nil) }
+            return ParentView(id: parent, queue: found.queue, state: found.state.name, result: found.result, lastError: found.lastError)
+        }
     }
 }
 
@@ -1113,7 +1456,7 @@ public final class JobQueue {
     public internal(set) var eventSequence: UInt64 = 0
 
     /// Jobs per state, indexed by `JobState.rawValue`.
-    public internal(set) var counts = [Int](repeating: 0, count: 5)
+    public internal(set) var counts = [Int](repeating: 0, count: 6)
     public internal(set) var enqueuedTotal = 0
     public internal(set) var startedTotal = 0
     public internal(set) var completedTotal = 0
@@ -1215,11 +1558,13 @@ final class GroupState {
 }
 
 /// Events per second over the last minute, from per-second buckets.
-struct MinuteRate {
+public struct MinuteRate: Sendable {
     private var buckets = [Int](repeating: 0, count: 60)
     private var stamps = [Int64](repeating: -1, count: 60)
 
-    mutating func add(_ now: Int64) {
+    public init() {}
+
+    public mutating func add(_ now: Int64) {
         let second = now / 1000
         let slot = Int(second % 60)
         if stamps[slot] != second {
@@ -1229,7 +1574,7 @@ struct MinuteRate {
         buckets[slot] += 1
     }
 
-    func perSecond(at now: Int64) -> Double {
+    public func perSecond(at now: Int64) -> Double {
         let second = now / 1000
         var total = 0
         for slot in 0..<60 where stamps[slot] > second - 60 && stamps[slot] <= second { total += buckets[slot] }

@@ -4,7 +4,11 @@ import DocketWire
 /// It is a snapshot: the job may have moved on by the time it is published.
 public struct LifecycleEvent: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
-        case enqueued, started, progress, completed, failed, stalled, lost, dead, throttled, retried
+        case enqueued, started, progress, completed, failed, stalled, lost, dead, throttled, retried, scheduled, expired
+        /// A delayed job (a `delay=`, `at=`, or a retry's backoff) became due, or was promoted.
+        case waiting
+        /// Enqueued `after=` jobs not all completed yet; `unblocked` once they are.
+        case blocked, unblocked
     }
 
     public let kind: Kind
@@ -25,6 +29,24 @@ public struct LifecycleEvent: Sendable {
     public var runMilliseconds: Int? = nil
     public var resultBytes: Int? = nil
     public var group: [UInt8]? = nil
+    /// For `scheduled`: the schedule and the tick (unix ms) the job is for.
+    public var schedule: String? = nil
+    public var tick: Int64? = nil
+    /// For `blocked`: the jobs it waits for.
+    public var parents: [UInt64]? = nil
+
+    public init(
+        kind: Kind, sequence: UInt64, queue: String, id: UInt64, attempt: Int, maxAttempts: Int, state: JobState, at: Int64
+    ) {
+        self.kind = kind
+        self.sequence = sequence
+        self.queue = queue
+        self.id = id
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.state = state
+        self.at = at
+    }
 
     /// The event's JSON body.
     public var json: String {
@@ -81,6 +103,17 @@ public struct LifecycleEvent: Sendable {
         if let waitMilliseconds { key("wait_ms"); number(waitMilliseconds) }
         if let runMilliseconds { key("run_ms"); number(runMilliseconds) }
         if let resultBytes { key("result_bytes"); number(resultBytes) }
+        if let schedule { key("schedule"); plain(schedule) }
+        if let tick { key("tick"); number(Int(tick)) }
+        if let parents {
+            key("parents")
+            out.append(UInt8(ascii: "["))
+            for (index, parent) in parents.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                number(Int(parent))
+            }
+            out.append(UInt8(ascii: "]"))
+        }
         out.append(UInt8(ascii: "}"))
     }
 }

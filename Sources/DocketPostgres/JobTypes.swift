@@ -15,6 +15,21 @@ public enum PostgresBackoff: Equatable, Sendable {
         }
     }
 
+    /// The same rule as the protocol's `Backoff`, and back.
+    public var wire: Backoff {
+        switch self {
+        case .fixed(let milliseconds): return .fixed(milliseconds: milliseconds)
+        case .exponential(let base, let cap): return .exponential(baseMilliseconds: base, capMilliseconds: cap)
+        }
+    }
+
+    public init(_ backoff: Backoff) {
+        switch backoff {
+        case .fixed(let milliseconds): self = .fixed(milliseconds: milliseconds)
+        case .exponential(let base, let cap): self = .exponential(baseMilliseconds: base, capMilliseconds: cap)
+        }
+    }
+
     var columns: (kind: String, base: Int64, cap: Int64) {
         switch self {
         case .fixed(let milliseconds): return ("fixed", Int64(milliseconds), Int64(milliseconds))
@@ -58,6 +73,17 @@ public struct PostgresNewJob: Sendable, Equatable {
     public var leaseMilliseconds: Int?
     public var key: [UInt8]?
     public var group: [UInt8]?
+    /// Not started within this long after the ENQ (by the database's clock), or by this time
+    /// (unix ms; wins), it is not run.
+    public var ttlMilliseconds: Int?
+    public var expiresAtMilliseconds: Int64?
+    /// `after=`: job ids, or `@<n>` for the job of row n (from 1) of the same `enqueue` call.
+    public var parents: [String]?
+    public var runsIfParentDies = false
+    /// `key_ttl=`: the key is remembered at least this long after the ENQ.
+    public var keyTTLMilliseconds: Int?
+    /// `replace=true`: a job with the key still waiting takes this payload and run time.
+    public var replace = false
 
     public init(queue: String, payload: [UInt8]) {
         self.queue = queue
@@ -69,10 +95,28 @@ public struct PostgresNewJob: Sendable, Equatable {
 public struct PostgresEnqueued: Sendable, Equatable {
     public let id: Int64
     public let duplicate: Bool
+    /// The job's attempt budget and run time (unix ms), for its `enqueued` event.
+    public let maxAttempts: Int
+    public let runAt: Int64
+    /// The state it was created in: `waiting` (delayed if `runAt` is ahead), `blocked`, or
+    /// `dead` (a parent already dead).
+    public let state: String
+    /// The ids of its parents (`after=`), resolved.
+    public let parents: [UInt64]?
+    /// `replace=true` found the key's job waiting and gave it the new payload.
+    public let replaced: Bool
 
-    public init(id: Int64, duplicate: Bool) {
+    public init(
+        id: Int64, duplicate: Bool, maxAttempts: Int, runAt: Int64, state: String = "waiting", parents: [UInt64]? = nil,
+        replaced: Bool = false
+    ) {
+        self.parents = parents
+        self.replaced = replaced
         self.id = id
         self.duplicate = duplicate
+        self.maxAttempts = maxAttempts
+        self.runAt = runAt
+        self.state = state
     }
 }
 
@@ -89,6 +133,9 @@ public struct PostgresReservation: Sendable, Equatable {
     public let leaseExpiresAt: Int64
     public let payload: [UInt8]
     public let group: [UInt8]?
+    public let maxAttempts: Int
+    /// How long the job waited between becoming runnable and this hand-out.
+    public let waitMilliseconds: Int
 }
 
 /// Names the attempt a worker means: the job, the holder (a docketd process and connection,
@@ -122,16 +169,31 @@ public enum PostgresFailOutcome: Sendable, Equatable {
     case dead
 }
 
+/// A job `expireDue` made dead.
+public struct PostgresExpiredJob: Sendable, Equatable {
+    public let id: Int64
+    public let queue: String
+    public let attempts: Int
+    public let maxAttempts: Int
+    public let expiresAt: Int64
+    public let group: [UInt8]?
+}
+
 /// An attempt ended because its worker was gone (an expired lease, a closed connection).
 public struct PostgresEndedAttempt: Sendable, Equatable {
     public let id: Int64
     public let queue: String
     public let outcome: PostgresFailOutcome
+    /// The attempt that ended, and the job's budget.
+    public let attempt: Int
+    public let maxAttempts: Int
 
-    public init(id: Int64, queue: String, outcome: PostgresFailOutcome) {
+    public init(id: Int64, queue: String, outcome: PostgresFailOutcome, attempt: Int, maxAttempts: Int) {
         self.id = id
         self.queue = queue
         self.outcome = outcome
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
     }
 }
 
@@ -143,6 +205,8 @@ public enum PostgresJobError: Error, Sendable, Equatable {
     /// `owner` holds the job, but in another attempt than the one named.
     case staleAttempt(Int64, attempt: Int, current: Int)
     case notDead(Int64, state: String)
+    /// PROMOTE of a job that is not delayed.
+    case notDelayed(Int64, state: String)
     /// FAIL throttle= scope=group for a job that has no group.
     case noGroup(Int64)
     /// The database did not decide (the connection was lost: the change may or may not have
@@ -155,6 +219,7 @@ public enum PostgresJobError: Error, Sendable, Equatable {
         case .notFound: return "NOT_FOUND"
         case .notHeld, .staleAttempt: return "NOT_HELD"
         case .notDead: return "NOT_DEAD"
+        case .notDelayed: return "NOT_DELAYED"
         case .noGroup: return "BAD_OPTION"
         case .database: return "UNAVAILABLE"
         }
@@ -169,6 +234,7 @@ public enum PostgresJobError: Error, Sendable, Equatable {
             return "job \(id) is on attempt \(current), not \(attempt)"
                 + (attempt < current ? ": the lease of attempt \(attempt) ended and the job was handed out again" : "")
         case .notDead(let id, let state): return "job \(id) is \(state), not dead"
+        case .notDelayed(let id, let state): return "job \(id) is \(state), not delayed"
         case .noGroup(let id): return "job \(id) has no group to throttle"
         case .database(let error): return "the job store is unavailable: \(error.message)"
         }
@@ -251,58 +317,28 @@ public struct PostgresRoute: Sendable, Equatable {
     }
 }
 
-/// One job as stored, for INSPECT and DEAD.
+/// One job as stored, for INSPECT, DEAD and LIST: what every job store shows (`view`; its
+/// fields read through, `record.state`), and the lease this store keeps.
+@dynamicMemberLookup
 public struct PostgresJobRecord: Sendable, Equatable {
-    public var id: Int64
-    public var queue: String
-    /// `waiting`, `delayed`, `active`, `completed` or `dead` (delayed: waiting, not yet due).
-    public var state: String
-    public var priority: Int
-    public var attempts: Int
-    public var maxAttempts: Int
-    public var backoff: PostgresBackoff
-    public var jitter: Double
-    public var leaseMilliseconds: Int
-    public var key: [UInt8]?
-    public var group: [UInt8]?
-    public var enqueuedAt: Int64
-    public var runAt: Int64
-    public var startedAt: Int64?
-    public var finishedAt: Int64?
-    public var progress: Int
-    public var progressNote: [UInt8]?
-    public var lastError: [UInt8]?
-    public var result: [UInt8]?
-    public var payloadBytes: Int
+    public var view: JobView
     public var leaseOwner: String?
     public var leaseExpiresAt: Int64?
     public var delivery: Int64?
 
-    /// The INSPECT document: the LMDB engine's fields, in its order.
-    public var json: String {
-        func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
-        var json = JSONObjectWriter()
-        json.add("id", Int(id))
-        json.add("queue", queue)
-        json.add("state", state)
-        json.add("priority", priority)
-        json.add("attempts", attempts)
-        json.add("max_attempts", maxAttempts)
-        json.add("backoff", backoff.text)
-        json.add("jitter", jitter)
-        json.add("lease_ms", leaseMilliseconds)
-        json.add("key", text(key))
-        json.add("group", text(group))
-        json.add("enqueued_at", Int(enqueuedAt))
-        json.add("run_at", Int(runAt))
-        json.add("started_at", startedAt.map { Int($0) })
-        json.add("finished_at", finishedAt.map { Int($0) })
-        json.add("progress", progress)
-        json.add("progress_note", text(progressNote))
-        json.add("last_error", text(lastError))
-        json.add("result", text(result))
-        json.add("payload_bytes", payloadBytes)
-        return json.result
+    public init(view: JobView, leaseOwner: String?, leaseExpiresAt: Int64?, delivery: Int64?) {
+        self.view = view
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.delivery = delivery
     }
+
+    /// The id as the database has it.
+    public var id: Int64 { Int64(view.id) }
+
+    public subscript<Value>(dynamicMember field: KeyPath<JobView, Value>) -> Value { view[keyPath: field] }
+
+    /// The INSPECT document.
+    public var json: String { view.json }
 }
 

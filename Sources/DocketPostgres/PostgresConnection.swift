@@ -108,6 +108,13 @@ public final class PostgresConnection {
         connectWantsWrite = true
     }
 
+    /// The server process serving this connection (0 before it is ready): a notification whose
+    /// `senderPID` is this one was sent by this connection's own transaction.
+    public var serverPID: Int32 {
+        guard let connection, state == .ready else { return 0 }
+        return PQbackendPID(connection)
+    }
+
     /// Number of statements executed but not answered yet (open transaction included).
     public var pendingStatements: Int {
         open.statements.count + unsent.reduce(0) { $0 + $1.statements.count }

@@ -1,3 +1,5 @@
+import DocketWire
+
 /// The job verbs, each decided by the database in one statement (the functions of
 /// `PostgresSchema`), so several docketd processes can share one set of queues.
 ///
@@ -37,9 +39,10 @@ public struct PostgresJobStore: Sendable {
         let fallback = defaults.backoff.columns
         connection.execute(
             """
-            SELECT ord, id, duplicate FROM docket.enqueue($1::text[], $2::bytea[], $3::integer[], $4::bigint[], $5::bigint[],
+            SELECT ord, id, duplicate, replaced, max_attempts, run_at, state, parents FROM docket.enqueue($1::text[], $2::bytea[], $3::integer[], $4::bigint[], $5::bigint[],
                 $6::integer[], $7::text[], $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bytea[], $13::bytea[],
-                $14::integer, $15::text, $16::bigint, $17::bigint, $18::bigint)
+                $14::integer, $15::text, $16::bigint, $17::bigint, $18::bigint, $19::bigint[], $20::bigint[], $21::text[], $22::boolean[],
+                $23::bigint[], $24::boolean[])
             """,
             [
                 .textArray(jobs.map(\.queue)), .byteaArray(jobs.map(\.payload)), .intArray(jobs.map { Int32($0.priority) }),
@@ -49,6 +52,9 @@ public struct PostgresJobStore: Sendable {
                 .bigintArray(jobs.map { $0.leaseMilliseconds.map(Int64.init) }), .byteaArray(jobs.map(\.key)),
                 .byteaArray(jobs.map(\.group)), .int(defaults.maxAttempts), .text(fallback.kind), .text(String(fallback.base)),
                 .text(String(fallback.cap)), .int(defaults.leaseMilliseconds),
+                .bigintArray(jobs.map { $0.ttlMilliseconds.map(Int64.init) }), .bigintArray(jobs.map(\.expiresAtMilliseconds)),
+                .textArray(jobs.map { $0.parents?.joined(separator: ",") }), .boolArray(jobs.map(\.runsIfParentDies)),
+                .bigintArray(jobs.map { $0.keyTTLMilliseconds.map(Int64.init) }), .boolArray(jobs.map(\.replace)),
             ]
         ) { result in
             completion(
@@ -59,7 +65,11 @@ public struct PostgresJobStore: Sendable {
                             // The job holding the key went away between the insert and the lookup.
                             return .failure(PostgresError(.server, "a job with this key was deleted meanwhile; enqueue again"))
                         }
-                        answers.append(PostgresEnqueued(id: id, duplicate: row.bool(2) ?? false))
+                        answers.append(
+                            PostgresEnqueued(
+                                id: id, duplicate: row.bool(2) ?? false, maxAttempts: row.int(4) ?? 0, runAt: row.int64(5) ?? 0,
+                                state: row.string(6) ?? "waiting", parents: row.string(7).map { $0.split(separator: ",").compactMap { UInt64($0) } },
+                                replaced: row.bool(3) ?? false))
                     }
                     return .success(answers)
                 })
@@ -76,7 +86,7 @@ public struct PostgresJobStore: Sendable {
         completion: @escaping (Result<PostgresReservation?, PostgresError>) -> Void
     ) {
         connection.execute(
-            "SELECT id, queue, attempt, delivery, lease_ms, lease_expires_at, payload, grp FROM docket.reserve($1::text[], $2::text)",
+            "SELECT id, queue, attempt, delivery, lease_ms, lease_expires_at, payload, grp, max_attempts, wait_ms FROM docket.reserve($1::text[], $2::text)",
             [.textArray(queues), .text(owner)]
         ) { result in
             completion(
@@ -85,7 +95,7 @@ public struct PostgresJobStore: Sendable {
                         PostgresReservation(
                             id: row.int64(0) ?? 0, queue: row.string(1) ?? "", attempt: row.int(2) ?? 0, delivery: row.int64(3) ?? 0,
                             leaseMilliseconds: row.int(4) ?? 0, leaseExpiresAt: row.int64(5) ?? 0, payload: row.bytes(6) ?? [],
-                            group: row.bytes(7))
+                            group: row.bytes(7), maxAttempts: row.int(8) ?? 0, waitMilliseconds: row.int(9) ?? 0)
                     }
                 })
         }
@@ -208,9 +218,30 @@ public struct PostgresJobStore: Sendable {
         completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
     ) {
         connection.execute(
-            "SELECT id, queue, outcome, retry_ms FROM docket.recover_expired($1::integer, $2::integer)", [.int(limit), .int(defaults.keepDead)]
+            "SELECT id, queue, outcome, retry_ms, attempts, max_attempts FROM docket.recover_expired($1::integer, $2::integer)", [.int(limit), .int(defaults.keepDead)]
         ) { result in
             completion(result.map(Self.endedAttempts))
+        }
+    }
+
+    /// Makes dead ("expired") the waiting and delayed jobs whose expiry has come, at most
+    /// `limit` (call again while it returns that many): before claims, so no job starts after
+    /// its expiry, and at the earliest expiry.
+    public func expireDue(
+        limit: Int = 1000, on connection: PostgresConnection, completion: @escaping (Result<[PostgresExpiredJob], PostgresError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT id, queue, attempts, max_attempts, expires_at, grp FROM docket.expire_due($1::integer, $2::integer)",
+            [.int(limit), .int(defaults.keepDead)]
+        ) { result in
+            completion(
+                result.map { rows in
+                    rows.rows.map { row in
+                        PostgresExpiredJob(
+                            id: row.int64(0) ?? 0, queue: row.string(1) ?? "", attempts: row.int(2) ?? 0, maxAttempts: row.int(3) ?? 0,
+                            expiresAt: row.int64(4) ?? 0, group: row.bytes(5))
+                    }
+                })
         }
     }
 
@@ -221,7 +252,7 @@ public struct PostgresJobStore: Sendable {
         completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
     ) {
         connection.execute(
-            "SELECT id, queue, outcome, retry_ms FROM docket.release($1::text[], $2::integer)", [.textArray(owners), .int(defaults.keepDead)]
+            "SELECT id, queue, outcome, retry_ms, attempts, max_attempts FROM docket.release($1::text[], $2::integer)", [.textArray(owners), .int(defaults.keepDead)]
         ) { result in
             completion(result.map(Self.endedAttempts))
         }
@@ -232,6 +263,20 @@ public struct PostgresJobStore: Sendable {
     public func inspect(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<PostgresJobRecord?, PostgresError>) -> Void) {
         connection.execute("SELECT \(Self.recordColumns) FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) { result in
             completion(result.map { $0.rows.first.map(Self.record) })
+        }
+    }
+
+    /// The first `limit` bytes of a job's payload and its whole size, for people looking at it
+    /// (the dashboard); nil when no job has the id.
+    public func payload(
+        _ id: Int64, limit: Int, on connection: PostgresConnection,
+        completion: @escaping (Result<(bytes: [UInt8], total: Int)?, PostgresError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT substring(payload from 1 for $2::integer), octet_length(payload) FROM docket.jobs WHERE id = $1::bigint",
+            [.int(Int(id)), .int(limit)]
+        ) { result in
+            completion(result.map { $0.rows.first.map { row in (row.bytes(0) ?? [], row.int(1) ?? 0) } })
         }
     }
 
@@ -292,14 +337,19 @@ public struct PostgresJobStore: Sendable {
     }
 
     /// RETRY <id>: a dead job runs again, its attempts reset.
-    public func retry(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresJobError>) -> Void) {
-        connection.execute("SELECT docket.retry($1::bigint)", [.int(Int(id))]) { result in
+    /// Answers the job's queue and attempt budget, for its `retried` event.
+    public func retry(
+        _ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<(queue: String, maxAttempts: Int), PostgresJobError>) -> Void
+    ) {
+        connection.execute("SELECT docket.retry(j.id), j.queue, j.max_attempts FROM docket.jobs j WHERE j.id = $1::bigint", [.int(Int(id))]) {
+            result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
             case .success(let rows):
-                switch rows.rows.first?.string(0) {
+                let row = rows.rows.first
+                switch row?.string(0) {
                 case nil: completion(.failure(.notFound(id)))
-                case "dead": completion(.success(()))
+                case "dead": completion(.success((row?.string(1) ?? "", row?.int(2) ?? 0)))
                 case let state?: completion(.failure(.notDead(id, state: state)))
                 }
             }
@@ -318,15 +368,16 @@ public struct PostgresJobStore: Sendable {
     public func state(queue: String, on connection: PostgresConnection, completion: @escaping (Result<PostgresQueueState, PostgresError>) -> Void) {
         connection.execute(
             """
-            SELECT waiting, delayed, active, completed, dead, oldest_waiting_since, held_until, rate_window_starts, now_ms
+            SELECT waiting, delayed, active, completed, dead, oldest_waiting_since, held_until, rate_window_starts, now_ms, blocked
             FROM docket.queue_state($1::text)
             """, [.text(queue)]
         ) { result in
             completion(
                 result.map { rows in
-                    let row = rows.rows.first ?? PostgresRow(Array(repeating: nil, count: 9))
+                    let row = rows.rows.first ?? PostgresRow(Array(repeating: nil, count: 10))
                     var counts: [String: Int] = [:]
                     for (index, name) in ["waiting", "delayed", "active", "completed", "dead"].enumerated() { counts[name] = row.int(index) ?? 0 }
+                    counts["blocked"] = row.int(9) ?? 0
                     return PostgresQueueState(
                         counts: counts, oldestWaitingSince: row.int64(5), heldUntil: row.int64(6), rateWindowStarts: row.int(7),
                         now: row.int64(8) ?? 0)
@@ -503,28 +554,43 @@ public struct PostgresJobStore: Sendable {
 
     // MARK: Decoding
 
+    /// How many columns `recordColumns` names.
+    static let recordColumnCount = 30
+
     static let recordColumns = """
         id, queue, CASE WHEN state = 'waiting' AND run_at > docket.now_ms() THEN 'delayed' ELSE state END, priority, attempts,
         max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, jitter, lease_ms, key, grp, enqueued_at, run_at, started_at,
-        finished_at, progress, progress_note, last_error, result, octet_length(payload), lease_owner, lease_expires_at, delivery
+        finished_at, progress, progress_note, last_error, result, octet_length(payload), lease_owner, lease_expires_at, delivery,
+        expires_at, array_to_string(parents, ','), runs_if_parent_dies,
+        (SELECT string_agg(c.id::text, ',' ORDER BY c.id) FROM docket.jobs c WHERE jobs.has_children AND c.parents @> ARRAY[jobs.id]),
+        key_until
         """
 
     static func record(_ row: PostgresRow) -> PostgresJobRecord {
-        PostgresJobRecord(
-            id: row.int64(0) ?? 0, queue: row.string(1) ?? "", state: row.string(2) ?? "", priority: row.int(3) ?? 0,
+        var view = JobView(
+            id: UInt64(row.int64(0) ?? 0), queue: row.string(1) ?? "", state: row.string(2) ?? "", priority: row.int(3) ?? 0,
             attempts: row.int(4) ?? 0, maxAttempts: row.int(5) ?? 0,
-            backoff: PostgresBackoff(kind: row.string(6), base: row.int(7), cap: row.int(8)) ?? .default, jitter: row.double(9) ?? 0,
-            leaseMilliseconds: row.int(10) ?? 0, key: row.bytes(11), group: row.bytes(12), enqueuedAt: row.int64(13) ?? 0,
-            runAt: row.int64(14) ?? 0, startedAt: row.int64(15), finishedAt: row.int64(16), progress: row.int(17) ?? 0,
-            progressNote: row.bytes(18), lastError: row.bytes(19), result: row.bytes(20), payloadBytes: row.int(21) ?? 0,
-            leaseOwner: row.string(22), leaseExpiresAt: row.int64(23), delivery: row.int64(24))
+            backoff: (PostgresBackoff(kind: row.string(6), base: row.int(7), cap: row.int(8)) ?? .default).wire,
+            jitter: row.double(9) ?? 0, leaseMilliseconds: row.int(10) ?? 0, key: row.bytes(11), group: row.bytes(12),
+            enqueuedAt: row.int64(13) ?? 0, runAt: row.int64(14) ?? 0, startedAt: row.int64(15), finishedAt: row.int64(16),
+            progress: row.int(17) ?? 0, progressNote: row.bytes(18), lastError: row.bytes(19), result: row.bytes(20),
+            payloadBytes: row.int(21) ?? 0, expiresAt: row.int64(25))
+        func ids(_ text: String?) -> [UInt64]? { text.map { $0.split(separator: ",").compactMap { UInt64($0) } } }
+        if let parents = ids(row.string(26)) {
+            view.parents = parents
+            view.parentDeathPolicy = row.bool(27) == true ? .run : .fail
+        }
+        view.children = ids(row.string(28))
+        view.keyUntil = row.int64(29)
+        return PostgresJobRecord(view: view, leaseOwner: row.string(22), leaseExpiresAt: row.int64(23), delivery: row.int64(24))
     }
 
     static func endedAttempts(_ rows: PostgresResult) -> [PostgresEndedAttempt] {
         rows.rows.map { row in
             PostgresEndedAttempt(
                 id: row.int64(0) ?? 0, queue: row.string(1) ?? "",
-                outcome: row.string(2) == "dead" ? .dead : .retry(afterMilliseconds: row.int(3) ?? 0))
+                outcome: row.string(2) == "dead" ? .dead : .retry(afterMilliseconds: row.int(3) ?? 0), attempt: row.int(4) ?? 0,
+                maxAttempts: row.int(5) ?? 0)
         }
     }
 

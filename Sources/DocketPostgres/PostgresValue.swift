@@ -52,11 +52,13 @@ public enum PostgresValue: Equatable, Sendable {
     }
 
     public static func byteaArray(_ values: [[UInt8]?]) -> PostgresValue { array(.bytea, values) }
+
+    public static func boolArray(_ values: [Bool?]) -> PostgresValue { array(.bool, values.map { $0.map { [$0 ? 1 : 0] } }) }
 }
 
 /// Element types `PostgresValue.array` can send (their type OIDs are fixed by PostgreSQL).
 public enum PostgresArrayElement: Sendable {
-    case int, bigint, double, text, bytea
+    case int, bigint, double, text, bytea, bool
 
     var oid: Int32 {
         switch self {
@@ -65,6 +67,7 @@ public enum PostgresArrayElement: Sendable {
         case .double: return 701
         case .text: return 25
         case .bytea: return 17
+        case .bool: return 16
         }
     }
 }

@@ -10,7 +10,7 @@
 /// the database's clock (`docket.now_ms()`), so every docketd sharing the database agrees on
 /// them. Byte strings that clients send (payloads, keys, groups, results, errors, notes) are
 /// `bytea`: nothing requires them to be UTF-8. A job is `waiting`, `active`, `completed` or
-/// `dead`; a waiting job whose `run_at` is still ahead is what the protocol calls `delayed`
+/// `dead` (or `blocked`, see `version5`); a waiting job whose `run_at` is still ahead is what the protocol calls `delayed`
 /// (no step has to move it: claims simply look at `run_at`).
 public enum PostgresSchema {
     /// The version this build creates and works with.
@@ -26,7 +26,183 @@ public enum PostgresSchema {
     }
 
     /// The migrations, oldest first: never edit one that has shipped, add the next.
-    static let migrations: [String] = [version1]
+    static let migrations: [String] = [version1, version2, version3, version4, version5]
+
+    /// Notifications about schedules go to this channel (payload: the schedule's name), so
+    /// every docketd sharing the database reloads them.
+    public static let schedulesChannel = "docket_schedules"
+
+    /// Schedules (SCHEDULE): docketd keeps the definition as it wrote it (`record`, which the
+    /// database does not read) with the latest tick handled and whether it is paused. A tick's
+    /// job carries the key `<name>@<tick>`, so processes firing the same tick make one job.
+    static let version2 = """
+        CREATE TABLE docket.schedules (
+            name text PRIMARY KEY,
+            record bytea NOT NULL,
+            last_tick bigint NOT NULL,
+            paused boolean NOT NULL DEFAULT false
+        );
+        """
+
+    /// ACK without reading the table again: the benchmark (BENCHMARKS.md, "Jobs on PostgreSQL")
+    /// found version 1's final join to `docket.jobs` planned, once and for good, while the
+    /// table was nearly empty: a sequential scan of every job for every ACK, slower the more
+    /// jobs were kept. Now the rows the UPDATE completed answer `ok` from its own RETURNING;
+    /// only refused ones (rare) are looked up, one by one, and the queues to trim come from
+    /// the same RETURNING instead of a second search by id.
+    static let version4 = """
+        CREATE OR REPLACE FUNCTION docket.ack(p_id bigint[], p_owner text[], p_attempt integer[], p_result bytea[], p_keep_completed integer)
+        RETURNS TABLE (ord integer, outcome text, state text, attempts integer, held boolean)
+        LANGUAGE plpgsql AS $f$
+        #variable_conflict use_column
+        DECLARE
+            v_now bigint := docket.now_ms();
+            v_done bigint[];
+            v_queues text[];
+        BEGIN
+            WITH input AS (
+                SELECT * FROM unnest(p_id, p_owner, p_attempt, p_result) WITH ORDINALITY AS i(id, owner, attempt, result, ord)
+            ), first AS (
+                SELECT DISTINCT ON (i.id) i.* FROM input i ORDER BY i.id, i.ord
+            ), done AS (
+                UPDATE docket.jobs j
+                SET state = 'completed', result = f.result, finished_at = v_now, lease_owner = NULL, lease_expires_at = NULL
+                FROM first f
+                WHERE j.id = f.id AND j.state = 'active' AND j.lease_owner = f.owner AND (f.attempt IS NULL OR j.attempts = f.attempt)
+                RETURNING f.ord, j.queue
+            )
+            SELECT coalesce(array_agg(d.ord), '{}'), coalesce(array_agg(DISTINCT d.queue), '{}') INTO v_done, v_queues FROM done d;
+            RETURN QUERY
+            SELECT i.ord::integer,
+                   CASE WHEN i.ord = ANY(v_done) THEN 'ok' WHEN b.state IS NULL THEN 'not_found' ELSE 'not_held' END,
+                   b.state, b.attempts, coalesce(b.state = 'active' AND b.lease_owner = i.owner, false)
+            FROM unnest(p_id, p_owner) WITH ORDINALITY AS i(id, owner, ord)
+            LEFT JOIN LATERAL (
+                SELECT j.state, j.attempts, j.lease_owner FROM docket.jobs j WHERE j.id = i.id AND NOT (i.ord = ANY(v_done))
+            ) b ON true
+            ORDER BY i.ord;
+            PERFORM docket.tell_watchers(p_id);
+            PERFORM docket.retain(q, 'completed', p_keep_completed) FROM unnest(v_queues) AS q;
+        END
+        $f$;
+        """
+
+    /// Expiry (`ttl=`, `expires=`): a job not started by `expires_at` is not run; `expire_due`
+    /// makes such jobs dead (docketd calls it before its claims and at the earliest expiry).
+    static let version3 = """
+        ALTER TABLE docket.jobs ADD COLUMN expires_at bigint;
+        CREATE INDEX jobs_expiring ON docket.jobs (expires_at) WHERE state = 'waiting' AND expires_at IS NOT NULL;
+
+        DROP FUNCTION docket.enqueue(text[], bytea[], integer[], bigint[], bigint[], integer[], text[], bigint[], bigint[],
+            double precision[], bigint[], bytea[], bytea[], integer, text, bigint, bigint, bigint);
+        CREATE FUNCTION docket.enqueue(
+            p_queue text[], p_payload bytea[], p_priority integer[], p_delay_ms bigint[], p_run_at bigint[],
+            p_max_attempts integer[], p_backoff_kind text[], p_backoff_base bigint[], p_backoff_cap bigint[],
+            p_jitter double precision[], p_lease_ms bigint[], p_key bytea[], p_group bytea[],
+            d_max_attempts integer, d_backoff_kind text, d_backoff_base bigint, d_backoff_cap bigint, d_lease_ms bigint,
+            p_ttl_ms bigint[], p_expires_at bigint[])
+        RETURNS TABLE (ord integer, id bigint, duplicate boolean, max_attempts integer, run_at bigint)
+        LANGUAGE plpgsql AS $f$
+        #variable_conflict use_column
+        DECLARE
+            v_now bigint := docket.now_ms();
+            v_ord bigint[];
+            v_id bigint[];
+            v_new boolean[];
+        BEGIN
+            -- Ids are drawn first, so each input row knows its id whether or not it is inserted.
+            WITH input AS (
+                SELECT * FROM unnest(p_queue, p_payload, p_priority, p_delay_ms, p_run_at, p_max_attempts, p_backoff_kind,
+                                     p_backoff_base, p_backoff_cap, p_jitter, p_lease_ms, p_key, p_group, p_ttl_ms, p_expires_at)
+                    WITH ORDINALITY AS i(queue, payload, priority, delay_ms, run_at, max_attempts, backoff_kind,
+                                         backoff_base, backoff_cap, jitter, lease_ms, key, grp, ttl_ms, expires_at, ord)
+            ), numbered AS (
+                SELECT i.*, nextval('docket.jobs_id_seq') AS new_id FROM input i
+            ), inserted AS (
+                INSERT INTO docket.jobs AS j (id, queue, state, priority, run_at, max_attempts, backoff_kind, backoff_base_ms,
+                                              backoff_cap_ms, jitter, lease_ms, key, grp, payload, enqueued_at, expires_at)
+                SELECT n.new_id, n.queue, 'waiting', coalesce(n.priority, 0), coalesce(n.run_at, v_now + n.delay_ms, v_now),
+                       coalesce(n.max_attempts, q.max_attempts, d_max_attempts),
+                       CASE WHEN n.backoff_kind IS NOT NULL THEN n.backoff_kind WHEN q.backoff_kind IS NOT NULL THEN q.backoff_kind ELSE d_backoff_kind END,
+                       CASE WHEN n.backoff_kind IS NOT NULL THEN n.backoff_base WHEN q.backoff_kind IS NOT NULL THEN q.backoff_base_ms ELSE d_backoff_base END,
+                       CASE WHEN n.backoff_kind IS NOT NULL THEN n.backoff_cap WHEN q.backoff_kind IS NOT NULL THEN q.backoff_cap_ms ELSE d_backoff_cap END,
+                       coalesce(n.jitter, q.jitter, 0), coalesce(n.lease_ms, q.lease_ms, d_lease_ms),
+                       n.key, n.grp, n.payload, v_now, coalesce(n.expires_at, v_now + n.ttl_ms)
+                FROM numbered n LEFT JOIN docket.queues q ON q.name = n.queue
+                ORDER BY n.ord
+                ON CONFLICT (queue, key) WHERE key IS NOT NULL DO NOTHING
+                RETURNING j.id
+            )
+            SELECT array_agg(n.ord ORDER BY n.ord), array_agg(n.new_id ORDER BY n.ord), array_agg(ins.id IS NOT NULL ORDER BY n.ord)
+                INTO v_ord, v_id, v_new
+            FROM numbered n LEFT JOIN inserted ins ON ins.id = n.new_id;
+
+            -- Jobs that are runnable now wake the queue's workers, once this commits.
+            PERFORM pg_notify('docket_jobs', w.queue)
+            FROM (SELECT DISTINCT p_queue[r.ord] AS queue FROM unnest(v_ord, v_new) AS r(ord, new)
+                  WHERE r.new AND coalesce(p_run_at[r.ord], v_now + p_delay_ms[r.ord], v_now) <= v_now) AS w;
+
+            -- A statement of its own: a key another transaction committed while this one waited
+            -- on it is visible only to a later statement.
+            -- The job's attempts and run time come back for its `enqueued` event.
+            RETURN QUERY
+            SELECT r.ord::integer, x.id, NOT r.new, x.max_attempts, x.run_at
+            FROM unnest(v_ord, v_id, v_new) AS r(ord, id, new)
+            LEFT JOIN LATERAL (
+                SELECT j.id, j.max_attempts, j.run_at FROM docket.jobs j WHERE r.new AND j.id = r.id
+                UNION ALL
+                SELECT j.id, j.max_attempts, j.run_at FROM docket.jobs j
+                WHERE NOT r.new AND j.queue = p_queue[r.ord] AND j.key = p_key[r.ord]
+            ) AS x ON true
+            ORDER BY r.ord;
+        END
+        $f$;
+
+        -- Waiting (or delayed) jobs whose expiry has come, at most p_limit: dead, "expired".
+        CREATE FUNCTION docket.expire_due(p_limit integer, p_keep_dead integer)
+        RETURNS TABLE (id bigint, queue text, attempts integer, max_attempts integer, expires_at bigint, grp bytea)
+        LANGUAGE plpgsql AS $f$
+        #variable_conflict use_column
+        DECLARE
+            v_now bigint := docket.now_ms();
+            v_ids bigint[];
+        BEGIN
+            SELECT array_agg(j.id) INTO v_ids FROM (
+                SELECT j.id FROM docket.jobs j WHERE j.state = 'waiting' AND j.expires_at <= v_now
+                ORDER BY j.expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED) AS j;
+            IF v_ids IS NULL THEN
+                RETURN;
+            END IF;
+            RETURN QUERY
+            UPDATE docket.jobs j
+            SET state = 'dead', finished_at = v_now,
+                last_error = convert_to('expired: not started by ' || j.expires_at || ' (unix ms)', 'UTF8')
+            WHERE j.id = ANY(v_ids)
+            RETURNING j.id, j.queue, j.attempts, j.max_attempts, j.expires_at, j.grp;
+            PERFORM docket.tell_watchers(v_ids);
+            PERFORM docket.retain(x.queue, 'dead', p_keep_dead)
+            FROM (SELECT DISTINCT j.queue FROM docket.jobs j WHERE j.id = ANY(v_ids)) AS x;
+        END
+        $f$;
+
+        -- The next time something is due by time alone, expiries included now.
+        CREATE OR REPLACE FUNCTION docket.next_deadline() RETURNS bigint
+        LANGUAGE plpgsql AS $f$
+        DECLARE
+            v_now bigint := docket.now_ms();
+        BEGIN
+            RETURN least(
+                (SELECT min(j.run_at) FROM docket.jobs j WHERE j.state = 'waiting' AND j.run_at > v_now),
+                (SELECT min(j.lease_expires_at) FROM docket.jobs j WHERE j.state = 'active'),
+                (SELECT min(q.held_until) FROM docket.queues q WHERE q.held_until > v_now),
+                (SELECT min(h.until) FROM docket.group_holds h WHERE h.until > v_now),
+                (SELECT min(s.at + greatest(coalesce(q.rate_window_ms, 0), coalesce(q.group_rate_window_ms, 0)))
+                 FROM docket.starts s JOIN docket.queues q ON q.name = s.queue
+                 WHERE s.at + greatest(coalesce(q.rate_window_ms, 0), coalesce(q.group_rate_window_ms, 0)) > v_now),
+                (SELECT min(j.expires_at) FROM docket.jobs j WHERE j.state = 'waiting' AND j.expires_at IS NOT NULL));
+        END
+        $f$;
+        """
 
     /// One statement (a `DO` block) that runs the missing migrations.
     static var migrationStatement: String {
@@ -235,8 +411,8 @@ public enum PostgresSchema {
         -- Retention: keeps the newest p_keep_default (or the queue's keep_completed / keep_dead)
         -- finished jobs of one state, deleting older ones; never the newest one, so the job that
         -- just finished stays readable. Answers how many went. A trim reads `keep` index entries,
-        -- so a queue's history is trimmed at most every 100 ms (between trims it can run over
-        -- its bound by what finishes meanwhile). It never waits: when another transaction is
+        -- so a history longer than 100 is trimmed at most every 100 ms (between trims it can run
+        -- over its bound by what finishes meanwhile); a shorter one at every finish. It never waits: when another transaction is
         -- trimming the queue (two ACK batches deleting the same old rows in different orders
         -- would deadlock), this one leaves it to that one. (Each state is spelled out so the
         -- partial index serves it.)
@@ -247,15 +423,18 @@ public enum PostgresSchema {
             v_keep integer;
             v_count bigint;
         BEGIN
-            IF EXISTS (SELECT 1 FROM docket.retention r WHERE r.queue = p_queue AND r.state = p_state AND r.at > v_now - 100) THEN
+            SELECT CASE WHEN p_state = 'completed' THEN q.keep_completed ELSE q.keep_dead END INTO v_keep
+            FROM docket.queues q WHERE q.name = p_queue;
+            v_keep := greatest(coalesce(v_keep, p_keep_default), 1);
+            -- A short history is trimmed exactly, every time: reading a hundred index entries
+            -- costs less than skipping them would save.
+            IF v_keep > 100 AND EXISTS (SELECT 1 FROM docket.retention r
+                                        WHERE r.queue = p_queue AND r.state = p_state AND r.at > v_now - 100) THEN
                 RETURN 0;
             END IF;
             IF NOT pg_try_advisory_xact_lock(1685021547, hashtext(p_queue)) THEN
                 RETURN 0;
             END IF;
-            SELECT CASE WHEN p_state = 'completed' THEN q.keep_completed ELSE q.keep_dead END INTO v_keep
-            FROM docket.queues q WHERE q.name = p_queue;
-            v_keep := greatest(coalesce(v_keep, p_keep_default), 1);
             IF p_state = 'completed' THEN
                 DELETE FROM docket.jobs WHERE id IN (
                     SELECT j.id FROM docket.jobs j WHERE j.queue = p_queue AND j.state = 'completed'
@@ -279,7 +458,7 @@ public enum PostgresSchema {
             p_max_attempts integer[], p_backoff_kind text[], p_backoff_base bigint[], p_backoff_cap bigint[],
             p_jitter double precision[], p_lease_ms bigint[], p_key bytea[], p_group bytea[],
             d_max_attempts integer, d_backoff_kind text, d_backoff_base bigint, d_backoff_cap bigint, d_lease_ms bigint)
-        RETURNS TABLE (ord integer, id bigint, duplicate boolean)
+        RETURNS TABLE (ord integer, id bigint, duplicate boolean, max_attempts integer, run_at bigint)
         LANGUAGE plpgsql AS $f$
         #variable_conflict use_column
         DECLARE
@@ -322,12 +501,16 @@ public enum PostgresSchema {
 
             -- A statement of its own: a key another transaction committed while this one waited
             -- on it is visible only to a later statement.
+            -- The job's attempts and run time come back for its `enqueued` event.
             RETURN QUERY
-            SELECT r.ord::integer,
-                   CASE WHEN r.new THEN r.id
-                        ELSE (SELECT j.id FROM docket.jobs j WHERE j.queue = p_queue[r.ord] AND j.key = p_key[r.ord]) END,
-                   NOT r.new
+            SELECT r.ord::integer, x.id, NOT r.new, x.max_attempts, x.run_at
             FROM unnest(v_ord, v_id, v_new) AS r(ord, id, new)
+            LEFT JOIN LATERAL (
+                SELECT j.id, j.max_attempts, j.run_at FROM docket.jobs j WHERE r.new AND j.id = r.id
+                UNION ALL
+                SELECT j.id, j.max_attempts, j.run_at FROM docket.jobs j
+                WHERE NOT r.new AND j.queue = p_queue[r.ord] AND j.key = p_key[r.ord]
+            ) AS x ON true
             ORDER BY r.ord;
         END
         $f$;
@@ -342,7 +525,7 @@ public enum PostgresSchema {
         -- Jobs of a throttled group step aside the same way.
         CREATE FUNCTION docket.reserve(p_queues text[], p_owner text)
         RETURNS TABLE (id bigint, queue text, attempt integer, delivery bigint, lease_ms bigint, lease_expires_at bigint,
-                       payload bytea, grp bytea)
+                       payload bytea, grp bytea, max_attempts integer, wait_ms bigint)
         LANGUAGE plpgsql AS $f$
         #variable_conflict use_column
         DECLARE
@@ -386,7 +569,8 @@ public enum PostgresSchema {
                 SET state = 'active', attempts = j.attempts + 1, lease_owner = p_owner, lease_expires_at = v_now + j.lease_ms,
                     delivery = nextval('docket.deliveries'), started_at = v_now, progress = 0, progress_note = NULL
                 WHERE j.id = v_id
-                RETURNING j.id, j.queue, j.attempts, j.delivery, j.lease_ms, j.lease_expires_at, j.payload, j.grp;
+                RETURNING j.id, j.queue, j.attempts, j.delivery, j.lease_ms, j.lease_expires_at, j.payload, j.grp, j.max_attempts,
+                          greatest(v_now - j.run_at, 0);
                 RETURN;
             END LOOP;
         END
@@ -501,7 +685,7 @@ public enum PostgresSchema {
         -- lease expired; 'lost': the connection closed): a failed attempt, which follows the
         -- retry policy (a backoff, or dead once no attempt is left).
         CREATE FUNCTION docket.end_attempts(p_ids bigint[], p_cause text, p_keep_dead integer)
-        RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint)
+        RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint, attempts integer, max_attempts integer)
         LANGUAGE plpgsql AS $f$
         #variable_conflict use_column
         DECLARE
@@ -523,12 +707,14 @@ public enum PostgresSchema {
                                                  ELSE 'worker lost: connection closed' END, 'UTF8')
                 FROM target t WHERE j.id = t.id
                 RETURNING j.id, j.queue, CASE WHEN t.dead THEN 'dead' ELSE 'retry' END AS outcome,
-                          CASE WHEN t.dead THEN NULL ELSE t.wait END AS retry_ms
+                          CASE WHEN t.dead THEN NULL ELSE t.wait END AS retry_ms, j.attempts, j.max_attempts
             LOOP
                 id := v_row.id;
                 queue := v_row.queue;
                 outcome := v_row.outcome;
                 retry_ms := v_row.retry_ms;
+                attempts := v_row.attempts;
+                max_attempts := v_row.max_attempts;
                 RETURN NEXT;
                 IF v_row.outcome = 'retry' AND v_row.retry_ms <= 0 THEN
                     PERFORM pg_notify('docket_jobs', v_row.queue);
@@ -542,7 +728,7 @@ public enum PostgresSchema {
 
         -- Leases that ran out: up to p_limit of them, skipping jobs another transaction holds.
         CREATE FUNCTION docket.recover_expired(p_limit integer, p_keep_dead integer)
-        RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint)
+        RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint, attempts integer, max_attempts integer)
         LANGUAGE sql AS $f$
             SELECT * FROM docket.end_attempts(ARRAY(
                 SELECT j.id FROM docket.jobs j
@@ -552,7 +738,7 @@ public enum PostgresSchema {
 
         -- Everything the owners held (their connections closed).
         CREATE FUNCTION docket.release(p_owners text[], p_keep_dead integer)
-        RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint)
+        RETURNS TABLE (id bigint, queue text, outcome text, retry_ms bigint, attempts integer, max_attempts integer)
         LANGUAGE sql AS $f$
             SELECT * FROM docket.end_attempts(ARRAY(
                 SELECT j.id FROM docket.jobs j WHERE j.state = 'active' AND j.lease_owner = ANY(p_owners) FOR UPDATE), 'lost', p_keep_dead)

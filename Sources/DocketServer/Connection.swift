@@ -72,11 +72,16 @@ final class Connection {
     /// A WAIT in progress; like a waiting RESERVE, it holds back the connection's later commands.
     var watch: JobWatch?
 
+    /// A RESERVE or WAIT the job backend answers later (PostgreSQL), holding back the rest.
+    var pendingAnswer: JobAnswer?
+    /// A BATCH whose ENQs are still arriving.
+    var batch: PendingBatch?
+
     /// Its CONNECT's password is being checked against a hash, off the loop.
     var isCheckingCredentials = false
 
     /// Waiting in RESERVE or WAIT, or for its credentials: later commands wait their turn.
-    var isBlocked: Bool { waiter != nil || watch != nil || isCheckingCredentials }
+    var isBlocked: Bool { waiter != nil || watch != nil || pendingAnswer != nil || isCheckingCredentials }
     /// Reading stopped because it sent a lot while waiting for a job.
     var isReadPaused = false
 
@@ -119,4 +124,42 @@ final class Connection {
 
     /// Log prefix naming this connection.
     var label: String { "\(remote) - cid:\(id)" }
+}
+
+/// A BATCH being read: copies of its ENQs until the last one arrives, or, once something is
+/// wrong with it, only the count of commands still to be swallowed and the first refusal.
+final class PendingBatch {
+    let expected: Int
+    private(set) var received = 0
+    private(set) var items: [(arguments: [UInt8], payload: [UInt8])] = []
+    private(set) var bytes = 0
+    private(set) var refusal: JobError?
+
+    init(expected: Int, refusal: JobError? = nil) {
+        self.expected = expected
+        self.refusal = refusal
+    }
+
+    var isComplete: Bool { received == expected }
+
+    func add(arguments: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, maxBytes: Int) {
+        received += 1
+        guard refusal == nil else { return }
+        bytes += payload.count
+        guard bytes <= maxBytes else {
+            return refuse(JobError(.limit, "the batch holds more than \(maxBytes) payload bytes (--max-batch-bytes)"))
+        }
+        items.append((Array(arguments), Array(payload)))
+    }
+
+    /// Command number `received + 1` was not an ENQ: the batch will be refused.
+    func addStranger(_ verb: String) {
+        received += 1
+        if refusal == nil { refuse(JobError(.badOption, "command \(received) of the batch is \(verb); a BATCH holds only ENQs")) }
+    }
+
+    private func refuse(_ error: JobError) {
+        refusal = error
+        items = []
+    }
 }

@@ -4,11 +4,13 @@ import Glibc
 /// The monitoring endpoint: a small HTTP/1.1 server on its own port and the same loop as the
 /// protocol, so a scrape sees the state the loop sees and needs no locks.
 ///
-/// It answers GET and HEAD of a fixed set of paths, one request per connection (the response
-/// says `Connection: close`). It is written here rather than taken from libevent's evhttp so
-/// that every limit is ours: request head size (431 past it), how long a connection may take to
-/// send its request (closed after it), how many connections may be open (503 past it), and what
-/// happens when the process runs out of file descriptors (see `AcceptBackoff`).
+/// It answers GET and HEAD of a fixed set of paths, and hands anything else to `pages` (the
+/// dashboard: its page, its JSON API with POSTs, and server-sent event streams), one request
+/// per connection (the response says `Connection: close`). It is written here rather than taken
+/// from libevent's evhttp so that every limit is ours: request head size (431 past it), body
+/// size (413), how long a connection may take to send its request (closed after it), how many
+/// connections may be open (503 past it), how much a stream may have unread (closed past it),
+/// and what happens when the process runs out of file descriptors (see `AcceptBackoff`).
 final class MonitoringServer {
     /// Who is asking for a document.
     enum Reader {
@@ -18,8 +20,38 @@ final class MonitoringServer {
         /// port that has TLS, where credentials must not travel).
         case anonymous
         /// A user, with its permissions (nil: every right).
-        case user(Permissions?)
+        case user(Principal)
+
+        /// The user's permissions; nil for every right (`everyone`, or a user with them all).
+        var permissions: Permissions? {
+            if case .user(let principal) = self { return principal.permissions }
+            return nil
+        }
     }
+
+    /// One request, as `pages` sees it.
+    struct Request {
+        let method: String
+        let path: String
+        /// The query string's parameters, percent-decoded (the last of a repeated name wins).
+        let query: [String: String]
+        let head: [UInt8]
+        let body: [UInt8]
+
+        func header(_ name: String) -> String? { MonitoringServer.header(name, in: head) }
+    }
+
+    /// What `pages` answers: a whole response, or a stream the page keeps writing to.
+    enum Answer {
+        case response(status: Int, contentType: String, body: String, extra: String = "")
+        /// `text/event-stream`: the headers go out now, `start` gets the stream to write to.
+        case stream(start: (HTTPStream) -> Void)
+        /// Not a path `pages` serves.
+        case notMine
+    }
+
+    /// The dashboard: answers a request for `reader`, once (perhaps in a later loop pass).
+    typealias Pages = (Request, Reader, @escaping (Answer) -> Void) -> Void
 
     /// A document and who may read it: `body` answers nil when the reader may not (401 for an
     /// anonymous reader, 403 for a user).
@@ -36,6 +68,11 @@ final class MonitoringServer {
         var idleMilliseconds = 10_000
         /// Connections open at once; past it, 503 and close.
         var maxConnections = 256
+        /// Longest request body (a dashboard POST) read before answering 413.
+        var maxBodyBytes = 64 << 10
+        /// Bytes a stream may have written but not yet sent (a reader that stopped reading);
+        /// past it the stream is closed.
+        var maxStreamBacklog = 1 << 20
     }
 
     let boundPort: Int
@@ -43,6 +80,11 @@ final class MonitoringServer {
     private let listener: Listener
     private var listenEvent: OpaquePointer?
     private let routes: [String: Route]
+    /// Everything but `routes`: the dashboard's page, API and streams.
+    var pages: Pages?
+    /// Whether the server cannot do its job now (its job store is unreachable): `/healthz` then
+    /// answers 503, so load balancers and supervisors can tell.
+    var isUnavailable: () -> Bool = { false }
     private let limits: Limits
     private let backoff: AcceptBackoff
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
@@ -154,6 +196,7 @@ final class MonitoringServer {
         } else if what & EventLoop.write != 0 {
             return flush(connection)
         }
+        if connection.stream != nil { return drainStreamInput(connection) }
         guard !connection.answered else { return }
         var chunk = [UInt8](repeating: 0, count: 4096)
         let count: Int
@@ -186,33 +229,170 @@ final class MonitoringServer {
         guard headEnd <= limits.maxHeadBytes else {
             return answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
         }
-        respond(to: Array(connection.input[..<headEnd]), on: connection)
+        let head = Array(connection.input[..<headEnd])
+        var bodyLength = 0
+        if let length = Self.header("content-length", in: head) {
+            guard let value = Int(length), value >= 0 else {
+                return answer(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length is not a number\n", head: false))
+            }
+            bodyLength = value
+        } else if Self.header("transfer-encoding", in: head) != nil {
+            return answer(connection, Self.response(411, "Length Required", "text/plain", "send a Content-Length\n", head: false))
+        }
+        guard bodyLength <= limits.maxBodyBytes else {
+            return answer(connection, Self.response(413, "Content Too Large", "text/plain", "request body over \(limits.maxBodyBytes) bytes\n", head: false))
+        }
+        guard connection.input.count >= headEnd + bodyLength else { return }
+        respond(to: head, body: Array(connection.input[headEnd..<(headEnd + bodyLength)]), on: connection)
     }
 
-    /// Answers one request head, once its credentials are settled.
-    private func respond(to head: [UInt8], on connection: HTTPConnection) {
+    /// A stream's client sends nothing more: reading tells only that it went away.
+    private func drainStreamInput(_ connection: HTTPConnection) {
+        var chunk = [UInt8](repeating: 0, count: 512)
+        let count: Int
+        if let tls = connection.tls {
+            switch chunk.withUnsafeMutableBytes({ tls.read(into: $0) }) {
+            case .done(let read): count = read
+            case .wantRead, .wantWrite: return
+            case .closed, .failed: count = 0
+            }
+        } else {
+            count = chunk.withUnsafeMutableBytes { Glibc.read(connection.fd, $0.baseAddress, $0.count) }
+            if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        }
+        if count <= 0 { close(connection) }
+    }
+
+    /// Answers one request, once its credentials are settled.
+    private func respond(to head: [UInt8], body: [UInt8], on connection: HTTPConnection) {
         connection.answered = true  // reads nothing more, while its credentials are checked too
         if let event = connection.readEvent { EventLoop.remove(event) }
         let key = ObjectIdentifier(connection)
-        let finish = { [weak self] (response: [UInt8]) in
+        let serve = { [weak self] (reader: Reader) in
             guard let self, self.connections[key] != nil else { return }  // closed meanwhile
-            self.answer(connection, response)
+            self.serve(head, body, reader: reader, on: connection)
         }
-        guard let authorize else { return finish(response(to: head, reader: .everyone, on: connection)) }
+        guard let authorize else { return serve(.everyone) }
         // The health check answers anyone, whatever credentials come with it.
-        if Self.path(of: head) == "/healthz" { return finish(response(to: head, reader: .anonymous, on: connection)) }
+        if Self.path(of: head) == "/healthz" { return serve(.anonymous) }
         // Credentials sent in clear to a port that has TLS are not looked at.
         guard !connection.isPlainOnTLSPort, let header = Self.header("authorization", in: head) else {
-            return finish(response(to: head, reader: .anonymous, on: connection))
+            return serve(.anonymous)
         }
         authorize(header) { [weak self] principal in
-            guard let self else { return }
+            guard let self, self.connections[key] != nil else { return }
             guard let principal else {
-                return finish(Self.response(
+                return self.answer(connection, Self.response(
                     401, "Unauthorized", "text/plain", "the credentials are wrong\n", head: Self.isHead(head),
                     extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n"))
             }
-            finish(self.response(to: head, reader: .user(principal.permissions), on: connection))
+            serve(.user(principal))
+        }
+    }
+
+    /// A fixed document when `routes` has the path; otherwise whatever `pages` makes of it.
+    private func serve(_ head: [UInt8], _ body: [UInt8], reader: Reader, on connection: HTTPConnection) {
+        guard let pages, let path = Self.path(of: head), routes[path] == nil, let request = Self.request(head, body) else {
+            return answer(connection, response(to: head, reader: reader, on: connection))
+        }
+        let key = ObjectIdentifier(connection)
+        let isHead = request.method == "HEAD"
+        pages(request, reader) { [weak self] answer in
+            guard let self, self.connections[key] != nil else { return }
+            switch answer {
+            case .notMine:
+                self.answer(connection, self.response(to: head, reader: reader, on: connection))
+            case .response(let status, let contentType, let text, let extra):
+                self.answer(connection, Self.response(
+                    status, Self.reason(status), contentType, text, head: isHead, extra: "Cache-Control: no-store\r\n" + extra))
+            case .stream(let start):
+                self.startStream(on: connection, start)
+            }
+        }
+    }
+
+    /// Sends a stream's headers and keeps the connection open for what `start`'s stream writes.
+    private func startStream(on connection: HTTPConnection, _ start: (HTTPStream) -> Void) {
+        let stream = HTTPStream(server: self, connection: connection)
+        connection.stream = stream
+        connection.output = Array(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n".utf8)
+        connection.written = 0
+        // Read only to notice the client going away; no idle limit on a stream.
+        if let event = connection.readEvent { EventLoop.add(event) }
+        flush(connection)
+        if connections[ObjectIdentifier(connection)] != nil { start(stream) }
+    }
+
+    /// Appends to a stream's output and sends what the socket takes; closes a stream whose
+    /// reader fell `maxStreamBacklog` behind.
+    fileprivate func write(_ bytes: [UInt8], to connection: HTTPConnection) {
+        guard connections[ObjectIdentifier(connection)] != nil else { return }
+        if connection.written > 0 && connection.written == connection.output.count {
+            connection.output.removeAll(keepingCapacity: true)
+            connection.written = 0
+        }
+        guard connection.output.count - connection.written + bytes.count <= limits.maxStreamBacklog else { return close(connection) }
+        connection.output += bytes
+        if !connection.waitingToWrite { flush(connection) }
+    }
+
+    fileprivate func closeStream(_ connection: HTTPConnection) { close(connection) }
+
+    /// The request line and query of a head; nil when it is not an HTTP/1 request.
+    static func request(_ head: [UInt8], _ body: [UInt8]) -> Request? {
+        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
+        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
+        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else { return nil }
+        let target = String(decoding: parts[1], as: UTF8.self)
+        let path = String(target.prefix { $0 != "?" })
+        var query: [String: String] = [:]
+        if let mark = target.firstIndex(of: "?") {
+            for pair in target[target.index(after: mark)...].split(separator: "&") {
+                let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let name = percentDecoded(halves[0]) else { continue }
+                query[name] = halves.count == 2 ? percentDecoded(halves[1]) ?? "" : ""
+            }
+        }
+        return Request(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, head: head, body: body)
+    }
+
+    /// `%XX` escapes and `+` for a blank, as forms and `URLSearchParams` write them; nil for a
+    /// broken escape or bytes that are not UTF-8.
+    static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var index = text.utf8.startIndex
+        let utf8 = text.utf8
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            if byte == UInt8(ascii: "%") {
+                let first = utf8.index(after: index)
+                guard first < utf8.endIndex, utf8.index(after: first) < utf8.endIndex,
+                    let value = UInt8(String(decoding: [utf8[first], utf8[utf8.index(after: first)]], as: UTF8.self), radix: 16)
+                else { return nil }
+                bytes.append(value)
+                index = utf8.index(first, offsetBy: 2)
+                continue
+            }
+            bytes.append(byte == UInt8(ascii: "+") ? 0x20 : byte)
+            index = utf8.index(after: index)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 409: return "Conflict"
+        case 413: return "Content Too Large"
+        case 429: return "Too Many Requests"
+        case 503: return "Service Unavailable"
+        default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error"
         }
     }
 
@@ -259,6 +439,9 @@ final class MonitoringServer {
                 401, "Unauthorized", "text/plain", "credentials required\n", head: method == "HEAD",
                 extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n")
         }
+        if path == "/healthz" && isUnavailable() {
+            return Self.response(503, "Service Unavailable", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
+        }
         return Self.response(200, "OK", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
     }
 
@@ -299,11 +482,19 @@ final class MonitoringServer {
                 return close(connection)
             }
         }
-        close(connection)
+        if connection.waitingToWrite, let event = connection.writeEvent {
+            connection.waitingToWrite = false
+            EventLoop.remove(event)
+        }
+        if connection.stream == nil { close(connection) }
     }
 
     private func close(_ connection: HTTPConnection) {
         guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        if let stream = connection.stream {
+            connection.stream = nil
+            stream.closed()
+        }
         if let event = connection.readEvent { EventLoop.free(event) }
         if let event = connection.writeEvent { EventLoop.free(event) }
         connection.readEvent = nil
@@ -360,10 +551,43 @@ final class HTTPConnection {
     var awaitsFirstByte = false
     /// On a port with TLS, it spoke plain HTTP: it gets only what needs no credentials.
     var isPlainOnTLSPort = false
+    /// A server-sent event stream: the connection stays open for what it writes.
+    var stream: HTTPStream?
 
     init(server: MonitoringServer, fd: Int32) {
         self.server = server
         self.fd = fd
+    }
+}
+
+/// A response the dashboard keeps writing to (server-sent events). Writes after the reader went
+/// away are dropped; `onClose` tells the writer to stop.
+final class HTTPStream {
+    private weak var server: MonitoringServer?
+    private weak var connection: HTTPConnection?
+    var onClose: (() -> Void)?
+    private(set) var isClosed = false
+
+    fileprivate init(server: MonitoringServer, connection: HTTPConnection) {
+        self.server = server
+        self.connection = connection
+    }
+
+    func send(_ bytes: [UInt8]) {
+        guard !isClosed, let server, let connection else { return }
+        server.write(bytes, to: connection)
+    }
+
+    func close() {
+        guard !isClosed, let server, let connection else { return }
+        server.closeStream(connection)
+    }
+
+    fileprivate func closed() {
+        guard !isClosed else { return }
+        isClosed = true
+        onClose?()
+        onClose = nil
     }
 }
 

@@ -4,6 +4,7 @@ import DocketWire
 /// What each client command does.
 extension Server {
     func execute(_ op: ClientOp, _ bytes: UnsafeRawBufferPointer, _ connection: Connection) {
+        if let batch = connection.batch { return collect(op, bytes, into: batch, for: connection) }
         switch op {
         case .pub(let subject, let reply, let payload):
             publish(connection, bytes, subject, reply, message: payload, headerCount: nil)

@@ -1,4 +1,5 @@
 import DocketEngine
+import DocketPostgres
 import DocketStore
 import DocketWire
 
@@ -14,7 +15,7 @@ extension Server {
         let first = subscription.subject.split(separator: Byte.dot, maxSplits: 1).first.map(Array.init) ?? []
         guard first == Array("$JOB".utf8) || first == [Byte.star] || first == [Byte.greater] else { return }
         lifecycleListeners += added ? 1 : -1
-        engine.recordsLifecycle = lifecycleListeners > 0
+        refreshLifecycleRecording()
     }
 
     /// Publishes lifecycle events as ordinary messages. Slow subscribers are cut off by the
@@ -33,6 +34,7 @@ extension Server {
             subject.append(contentsOf: event.kind.rawValue.utf8)
             body.removeAll(keepingCapacity: true)
             event.appendJSON(to: &body)
+            dashboard?.record(queue: event.queue, id: event.id, json: body)
             // Jobs belong to no account: their events go to every one (read rights decide).
             for account in allAccounts {
                 subject.withUnsafeBytes { subject in
@@ -44,11 +46,15 @@ extension Server {
 
     // MARK: Routes
 
+    /// Why a route pattern cannot be used, if it cannot.
+    func routePatternRefusal(_ pattern: [UInt8]) -> JobError? {
+        guard Subject.isValidFilter(pattern) else { return JobError(.badOption, "the route pattern is not a valid subject filter") }
+        if pattern.starts(with: Array("$".utf8)) { return JobError(.badOption, "routes cannot take reserved $ subjects") }
+        return nil
+    }
+
     func addRoute(pattern: [UInt8], queue: [UInt8], options: EnqueueOptions, group: [UInt8]?, text: [UInt8], owner: String?) -> JobReply {
-        guard Subject.isValidFilter(pattern) else { return .error(JobError(.badOption, "the route pattern is not a valid subject filter")) }
-        if pattern.starts(with: Array("$".utf8)) {
-            return .error(JobError(.badOption, "routes cannot take reserved $ subjects"))
-        }
+        if let refused = routePatternRefusal(pattern) { return .error(refused) }
         let route = Route(id: nextRouteID, pattern: pattern, queue: queue, options: options, group: group, text: text, owner: owner)
         nextRouteID += 1
         install(route)
@@ -65,12 +71,17 @@ extension Server {
     }
 
     func removeRoute(_ id: UInt64) -> JobReply {
-        guard let route = routes.removeValue(forKey: id) else {
-            return .error(JobError(.notFound, "route \(id) does not exist"))
-        }
-        if let entry = route.entry { routeIndex.remove(entry) }
+        guard uninstallRoute(id) else { return .error(JobError(.notFound, "route \(id) does not exist")) }
         routeChanges.append((id, nil))
         return .done
+    }
+
+    /// Stops route `id` from firing; whether there was one.
+    @discardableResult
+    func uninstallRoute(_ id: UInt64) -> Bool {
+        guard let route = routes.removeValue(forKey: id) else { return false }
+        if let entry = route.entry { routeIndex.remove(entry) }
+        return true
     }
 
     /// Enqueues one job per route matching the subject; returns how many, or -1 when the store
@@ -83,6 +94,7 @@ extension Server {
         let match = routeIndex.match(subject)
         guard !match.plain.isEmpty else { return 0 }
         let payload = Array(message[(headerCount ?? 0)...])
+        if let postgres { return routeToPostgres(postgres, match.plain, subject, reply, payload, from: publisher) }
         // All of the message's jobs or none: admitted as ENQs are, against the same limit.
         let size = match.plain.count * (payload.count + 256)
         if case .error(let error)? = admit(bytes: size, upTo: Self.storeFullFraction, "a routed job was refused") {
@@ -130,6 +142,43 @@ extension Server {
         return ids.count
     }
 
+    /// The same for jobs kept in PostgreSQL: the message's jobs go in one transaction with
+    /// the pass's other ENQs, and the reply subject hears their ids once it has committed.
+    private func routeToPostgres(
+        _ postgres: PostgresBackend, _ matches: [Subscription], _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?,
+        _ payload: [UInt8], from publisher: Connection
+    ) -> Int {
+        var jobs: [PostgresNewJob] = []
+        for entry in matches {
+            let route = unsafeDowncast(entry.owner, to: Route.self)
+            guard account(of: route) === publisher.account, routeMayFire(route, subject) else { continue }
+            var job = PostgresNewJob(queue: String(decoding: route.queue, as: UTF8.self), payload: payload)
+            route.text.withUnsafeBytes { PostgresBackend.apply(route.options, $0, group: route.group, to: &job) }
+            job.key = nil
+            jobs.append(job)
+        }
+        guard !jobs.isEmpty else { return 0 }
+        let replySubject = reply.map(Array.init)
+        let account = publisher.account
+        let label = publisher.label
+        let subjectText = String(decoding: subject, as: UTF8.self)
+        postgres.enqueueRouted(jobs) { [self] ids in
+            if ids == nil {
+                stats.routeRefusals += 1
+                log.warn("\(label) - Routed jobs for \(subjectText) refused: the job store is unavailable")
+            }
+            guard let replySubject else { return }
+            var outer = JSONObjectWriter()
+            outer.add("jobs", json: "[" + (ids ?? []).map { String($0) }.joined(separator: ",") + "]")
+            if ids == nil { outer.add("error", json: JobAPI.errorObject(PostgresBackend.unavailable(postgres.lastFailure))) }
+            let body = Array(outer.result.utf8)
+            replySubject.withUnsafeBytes { subject in
+                body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }
+            }
+        }
+        return jobs.count
+    }
+
     // MARK: Request/reply API
 
     /// A job command that arrived as a request on `$DOCKET.API.<VERB>.<argument>`. Options come
@@ -157,6 +206,10 @@ extension Server {
         }
         let headers = headerCount.map { JobAPI.headers(UnsafeRawBufferPointer(rebasing: message[..<$0])) } ?? [:]
         let body = Array(message[(headerCount ?? 0)...])
+        if verb == .batch {
+            guard argument.isEmpty else { return answerAPI(request, .error(JobError(.badOption, "$DOCKET.API.BATCH takes no tokens after BATCH"))) }
+            return answerBatch(request, body)
+        }
         let arguments = Array((argument + " " + (headers["docket-options"] ?? "")).utf8)
         arguments.withUnsafeBytes { bytes in
             switch JobCommand.parse(verb, bytes, 0..<bytes.count) {
@@ -165,7 +218,7 @@ extension Server {
             case .success(let command):
                 // The body is ENQ's payload, or ACK's result, FAIL's reason, PROGRESS's note
                 // (an empty one meaning none, as when the wire command has no byte count).
-                let carriesBody = verb == .enq || ([JobVerb.ack, .fail, .progress].contains(verb) && !body.isEmpty)
+                let carriesBody = verb == .enq || verb == .schedule || ([JobVerb.ack, .fail, .progress].contains(verb) && !body.isEmpty)
                 let reply = perform(command, bytes, carriesBody ? body : nil, for: publisher)
                 switch reply {
                 case .job(let job):
@@ -176,6 +229,20 @@ extension Server {
                     waiting.waiter = waiter
                     apiWaiters[ObjectIdentifier(waiter)] = waiting
                     publisher.waitingRequests.insert(ObjectIdentifier(waiter))
+                case .later(let answer) where verb == .reserve || verb == .wait:
+                    // Counted against --max-waiting-requests while it waits, as the engine's are.
+                    let key = ObjectIdentifier(answer)
+                    publisher.waitingRequests.insert(key)
+                    // A job for a requester that went away goes back, its attempt not counted.
+                    answer.onAnswer { [self] reply in
+                        publisher.waitingRequests.remove(key)
+                        if case .delivery(let job) = reply, let postgres,
+                            publisher.isClosed || !(request.reply.map { $0.withUnsafeBytes { hasInterest(in: $0, for: publisher) } } ?? false)
+                        {
+                            return postgres.giveBack(job, heldBy: publisher)
+                        }
+                        answerAPI(request, reply)
+                    }
                 case .waitingForOutcome(let watch):
                     var waiting = request
                     waiting.watch = watch
@@ -203,6 +270,8 @@ extension Server {
         let body: [UInt8]
         switch reply {
         case .enqueued(let id, let duplicate): body = Array("{\"id\":\(id),\"duplicate\":\(duplicate)}".utf8)
+        case .replaced(let id): body = Array("{\"id\":\(id),\"duplicate\":false,\"replaced\":true}".utf8)
+        case .enqueuedBatch(let ids): body = Array("{\"ids\":[\(ids.map { String($0) }.joined(separator: ","))]}".utf8)
         case .done, .doneNow: body = Array("{\"ok\":true}".utf8)
         case .routeAdded(let id): body = Array("{\"route\":\(id)}".utf8)
         case .retry(let milliseconds): body = Array("{\"next\":\"retry\",\"retry_in_ms\":\(milliseconds)}".utf8)
@@ -223,14 +292,26 @@ extension Server {
                 }
             }
             return
-        case .outcome(let job):
+        case .outcome(let outcome):
             var writer = JSONObjectWriter()
-            writer.add("id", Int(job.id))
-            writer.add("state", job.state.name)
-            writer.add("result", job.result.map { String(decoding: $0, as: UTF8.self) })
-            writer.add("error", job.state == .dead ? job.lastError.map { String(decoding: $0, as: UTF8.self) } : nil)
+            writer.add("id", Int(outcome.id))
+            writer.add("state", outcome.completed ? "completed" : "dead")
+            writer.add("result", outcome.result.map { String(decoding: $0, as: UTF8.self) })
+            writer.add("error", outcome.completed ? nil : outcome.detail.map { String(decoding: $0, as: UTF8.self) })
             body = Array(writer.result.utf8)
-        case .pending(let job): body = Array("{\"id\":\(job.id),\"state\":\"\(job.state.name)\",\"pending\":true}".utf8)
+        case .pending(let id, let state): body = Array("{\"id\":\(id),\"state\":\"\(state)\",\"pending\":true}".utf8)
+        case .delivery(let job):
+            let headers = Array(
+                ("NATS/1.0\r\nDocket-Job-Id: \(job.id)\r\nDocket-Queue: \(String(decoding: job.queue, as: UTF8.self))\r\n"
+                    + "Docket-Attempt: \(job.attempt)\r\nDocket-Lease-Ms: \(job.leaseMilliseconds)\r\nDocket-Delivery: \(job.delivery)\r\n\r\n").utf8)
+            let message = headers + job.payload
+            subject.withUnsafeBytes { subject in
+                message.withUnsafeBytes { message in _ = fanOut(subject, nil, message, headers.count, from: nil, in: request.connection.account) }
+            }
+            return
+        case .later(let answer):
+            answer.onAnswer { [self] reply in answerAPI(request, reply) }
+            return
         case .gone(let id): body = Array(JobAPI.errorJSON(.notFound(id)).utf8)
         case .error(let error): body = Array(JobAPI.errorJSON(error).utf8)
         case .waitingForJob, .waitingForOutcome: return
@@ -241,7 +322,8 @@ extension Server {
                 body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }
             }
         }
-        if reply.isDurable { afterCommit.append(send) } else { send() }
+        // A backend that answers later answers once the change is durable already.
+        if reply.isDurable && postgres == nil { afterCommit.append(send) } else { send() }
     }
 }
 
@@ -294,6 +376,46 @@ final class Route {
     }
 }
 
+extension Server {
+    /// `$DOCKET.API.BATCH`: the body holds the batch's ENQ commands as they are written on the
+    /// wire (without the BATCH line), read with the wire's own parser and limits.
+    func answerBatch(_ request: APIRequest, _ body: [UInt8]) {
+        var items: [(arguments: [UInt8], payload: [UInt8])] = []
+        var total = 0
+        let refusal: JobError? = body.withUnsafeBytes { bytes in
+            var position = 0
+            while position < bytes.count {
+                switch ClientParser.parse(bytes, from: position, limits: config.parseLimits) {
+                case .op(.job(.enq, let arguments, let payload), let next):
+                    guard items.count < config.maxBatch else { return JobError(.limit, "a batch holds at most \(config.maxBatch) ENQs (--max-batch)") }
+                    total += payload?.count ?? 0
+                    guard total <= config.maxBatchBytes else {
+                        return JobError(.limit, "the batch holds more than \(config.maxBatchBytes) payload bytes (--max-batch-bytes)")
+                    }
+                    items.append((Array(bytes[arguments]), payload.map { Array(bytes[$0]) } ?? []))
+                    position = next
+                case .skip(let next):
+                    position = next
+                case .op:
+                    return JobError(.badOption, "command \(items.count + 1) of the batch is not an ENQ; a BATCH holds only ENQs")
+                case .incomplete:
+                    return JobError(.badOption, "the batch ends inside command \(items.count + 1)")
+                case .failure(let error):
+                    return JobError(.badOption, "command \(items.count + 1) of the batch cannot be read: \(error.text)")
+                }
+            }
+            return items.isEmpty ? JobError(.badOption, "the batch holds no ENQ") : nil
+        }
+        if let refusal { return answerAPI(request, .error(refusal)) }
+        let reply = performBatch(items, for: request.connection)
+        if case .later(let answer) = reply {
+            answer.onAnswer { [self] in answerAPI(request, $0) }
+        } else {
+            answerAPI(request, reply)
+        }
+    }
+}
+
 /// A request made through `$DOCKET.API`: who asked, where the answer goes, and what it waits for.
 struct APIRequest {
     let connection: Connection
@@ -319,6 +441,8 @@ enum JobAPI {
             "ENQ": .enq, "RESERVE": .reserve, "ACK": .ack, "FAIL": .fail, "PROGRESS": .progress, "TOUCH": .touch,
             "INSPECT": .inspect, "WAIT": .wait, "RETRY": .retry, "DEL": .del, "QUEUE": .queue, "STATS": .stats,
             "PAUSE": .pause, "RESUME": .resume, "DEAD": .dead, "QUEUES": .queues, "ROUTES": .routes, "UNROUTE": .unroute,
+            "LIST": .list, "PURGE": .purge, "PROMOTE": .promote,
+            "SCHEDULE": .schedule, "UNSCHEDULE": .unschedule, "SCHEDULES": .schedules, "BATCH": .batch, "PARENTS": .parents,
         ]
         guard let verb = verbs[verbName.uppercased()] else { return nil }
         return (verb, tokens.dropFirst().joined(separator: " "))

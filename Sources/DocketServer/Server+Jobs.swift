@@ -11,7 +11,13 @@ extension Server {
     ) {
         switch JobCommand.parse(verb, bytes, arguments) {
         case .failure(let error):
+            // The commands after a BATCH that cannot be read cannot be told apart from lone
+            // ones: enqueueing them one by one would break the batch's promise.
+            if verb == .batch { return protocolError(connection, ProtocolError(.invalidProtocol, "BATCH needs a count from 1: \(error.message)")) }
             render(.error(error), to: connection)
+        case .success(.batch(let count)):
+            let tooMany = count > config.maxBatch ? JobError(.limit, "a batch holds at most \(config.maxBatch) ENQs (--max-batch)") : nil
+            connection.batch = PendingBatch(expected: count, refusal: tooMany)
         case .success(let command):
             // A WAIT without a timeout blocks the connection until the job ends; for a job this
             // connection holds, that would be never (its ACK or FAIL could not be read any more).
@@ -31,18 +37,19 @@ extension Server {
         {
             return .error(refused)
         }
+        if let postgres { return performInPostgres(postgres, command, bytes, body, for: connection) }
         switch command {
         case .enqueue(let queue, let options):
             if let refused = admit(bytes: body?.count ?? 0, upTo: Self.storeFullFraction, "ENQ is refused until jobs are acked or deleted") {
                 return refused
             }
             if let refused = refuseNewQueue(name(queue)) { return refused }
-            stagedBytes += Self.storeCost(body?.count ?? 0)
-            let (id, duplicate) = engine.enqueue(
-                queue: name(queue), options: options, key: options.key.map { Array(bytes[$0]) },
-                group: options.group.map { Array(bytes[$0]) }, payloadSize: body?.count ?? 0)
-            if !duplicate { stagedPayloads.append((id, body ?? [])) }
-            return .enqueued(id: id, duplicate: duplicate)
+            let parents: [UInt64]
+            switch resolveParents(options.after, earlier: [], for: connection) {
+            case .failure(let error): return .error(error)
+            case .success(let ids): parents = ids
+            }
+            return enqueueChecked(queue: name(queue), options, bytes, body, parents: parents)
         case .reserve(let queues, let timeout):
             if timeout != 0, let refused = queues.lazy.compactMap({ self.refuseNewQueue(name($0)) }).first { return refused }
             let (job, waiter) = engine.reserve(
@@ -66,15 +73,15 @@ extension Server {
             return outcome(engine.touch(id: id, owner: connection.id, attempt: attempt)) { .doneNow }
         case .inspect(let id):
             guard let job = engine.job(id) else { return .error(.notFound(id)) }
-            return .document(job.json)
+            return .document(job.view(children: engine.children(of: id)).json)
         case .wait(let id, let timeout):
             switch engine.watch(id: id, owner: connection.id, timeoutMilliseconds: timeout) {
             case .notFound: return .error(.notFound(id))
-            case .finished(let job): return .outcome(job)
+            case .finished(let job): return .outcome(JobOutcome(job))
             case .waiting(let watch): return .waitingForOutcome(watch)
             }
         case .dead(let queue, let limit):
-            return .document("[" + engine.deadJobs(queue: name(queue), limit: limit).map(\.json).joined(separator: ",") + "]")
+            return .document(JobView.array(engine.deadJobs(queue: name(queue), limit: limit).map(\.view)))
         case .retryJob(let id):
             return outcome(engine.retry(id: id)) { .done }
         case .retryQueue(let queue):
@@ -105,16 +112,231 @@ extension Server {
         case .unroute(let id):
             return removeRoute(id)
         case .routes:
-            let visible = routes.keys.sorted().compactMap { routes[$0] }.filter { route in
-                connection.permissions.map { $0.may(.read, queue: route.queue) } ?? true
+            return routesDocument(readableBy: connection.permissions)
+        case .list(let queue, let state, let after, let limit):
+            let (jobs, next) = engine.list(queue: name(queue), state: state, after: after, limit: limit)
+            return .document(JobPageView(queue: String(decoding: name(queue), as: UTF8.self), state: state, jobs: jobs.map(\.view), next: next).json)
+        case .purge(let queue, let state, let older):
+            return .count(engine.purge(queue: name(queue), state: JobState.named(state.rawValue), olderThan: older))
+        case .promote(let id):
+            return outcome(engine.promote(id: id)) { .done }
+        case .schedule, .unschedule, .schedules, .pauseSchedule, .resumeSchedule:
+            return performSchedule(command, bytes, body, for: connection)
+        case .parents(let id):
+            guard let parents = engine.parents(of: id) else { return .error(.notFound(id)) }
+            if let permissions = connection.permissions,
+                let hidden = parents.first(where: { $0.queue.map { !permissions.may(.read, queue: Array($0.utf8)) } ?? false })
+            {
+                return .error(Self.forbidden(connection.principal?.name ?? "", .read, hidden.queue ?? ""))
             }
-            return .document("[" + visible.map(\.json).joined(separator: ",") + "]")
+            return .document(ParentView.array(parents))
+        case .batch:
+            return .error(JobError(.badOption, "a BATCH holds only ENQs"))
         }
+    }
+
+    /// Creates a job whose command was checked and admitted.
+    private func enqueueChecked(
+        queue: UnsafeRawBufferPointer, _ options: EnqueueOptions, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, parents: [UInt64]
+    ) -> JobReply {
+        stagedBytes += Self.storeCost(body?.count ?? 0)
+        let key = options.key.map { Array(bytes[$0]) }
+        if options.replace, let key,
+            let id = engine.replaceWaiting(queue: queue, key: key, options: options, payloadSize: body?.count ?? 0)
+        {
+            stagePayload(id, body ?? [])
+            return .replaced(id)
+        }
+        let (id, duplicate) = engine.enqueue(
+            queue: queue, options: options, key: key,
+            group: options.group.map { Array(bytes[$0]) }, payloadSize: body?.count ?? 0, parents: parents)
+        if !duplicate { stagedPayloads.append((id, body ?? [])) }
+        return .enqueued(id: id, duplicate: duplicate)
+    }
+
+    /// Stages a payload for the next commit, replacing one already staged for the job (the list
+    /// stays sorted by id: a new job's id is the largest, a replaced job's is found in place).
+    private func stagePayload(_ id: UInt64, _ bytes: [UInt8]) {
+        if let index = stagedIndex(id) {
+            stagedPayloads[index].bytes = bytes
+            return
+        }
+        var low = 0
+        var high = stagedPayloads.count
+        while low < high {
+            let middle = (low + high) / 2
+            if stagedPayloads[middle].id < id { low = middle + 1 } else { high = middle }
+        }
+        stagedPayloads.insert((id, bytes), at: low)
+    }
+
+    /// The ids `after=` names: jobs the engine knows (NOT_FOUND otherwise), which the user may
+    /// read, and earlier ENQs of the same batch (`earlier`, by position from 1).
+    private func resolveParents(_ after: [ParentReference]?, earlier: [UInt64], for connection: Connection) -> Result<[UInt64], JobError> {
+        guard let after else { return .success([]) }
+        var ids: [UInt64] = []
+        for parent in after {
+            switch parent {
+            case .job(let id):
+                guard let job = engine.job(id) else { return .failure(JobError(.notFound, "parent job \(id) not found")) }
+                if let permissions = connection.permissions, !permissions.may(.read, queue: Array(job.queue.utf8)) {
+                    return .failure(Self.forbidden(connection.principal?.name ?? "", .read, job.queue))
+                }
+                ids.append(id)
+            case .batchPosition(let position):
+                guard position <= earlier.count else {
+                    return .failure(JobError(.badOption, earlier.isEmpty && position == 1 && connection.batch == nil
+                        ? "after=#\(position) names an ENQ of the same BATCH, and this ENQ is not in one"
+                        : "after=#\(position) names an ENQ that does not come earlier in the batch"))
+                }
+                ids.append(earlier[position - 1])
+            }
+        }
+        // Two references to one job (an id and a #n, say) count once.
+        var seen = Set<UInt64>()
+        return .success(ids.filter { seen.insert($0).inserted })
+    }
+
+    // MARK: BATCH
+
+    /// One command that arrived while a BATCH is open: an ENQ is kept, anything else spoils the
+    /// batch (PING and PONG, which clients send on their own, pass through). The last one ends it.
+    func collect(_ op: ClientOp, _ bytes: UnsafeRawBufferPointer, into batch: PendingBatch, for connection: Connection) {
+        switch op {
+        case .ping, .pong:
+            connection.batch = nil
+            defer { connection.batch = batch }
+            return execute(op, bytes, connection)
+        case .job(.enq, let arguments, let payload):
+            batch.add(
+                arguments: UnsafeRawBufferPointer(rebasing: bytes[arguments]),
+                payload: payload.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0),
+                maxBytes: config.maxBatchBytes)
+        case .job(let verb, _, _): batch.addStranger(verb.name)
+        case .pub: batch.addStranger("PUB")
+        case .hpub: batch.addStranger("HPUB")
+        case .sub: batch.addStranger("SUB")
+        case .unsub: batch.addStranger("UNSUB")
+        case .connect: batch.addStranger("CONNECT")
+        case .help: batch.addStranger("HELP")
+        }
+        guard batch.isComplete else { return }
+        connection.batch = nil
+        if let refusal = batch.refusal { return render(.error(refusal), to: connection) }
+        render(performBatch(batch.items, for: connection), to: connection)
+    }
+
+    /// Enqueues a batch's jobs all together, or none of them: every one is checked first.
+    func performBatch(_ items: [(arguments: [UInt8], payload: [UInt8])], for connection: Connection) -> JobReply {
+        func numbered(_ index: Int, _ error: JobError) -> JobReply { .error(JobError(error.code, "job \(index + 1): \(error.message)")) }
+        var commands: [(queue: Range<Int>, options: EnqueueOptions)] = []
+        var newQueues = Set<[UInt8]>()
+        var total = 0
+        for (index, item) in items.enumerated() {
+            let parsed = item.arguments.withUnsafeBytes { bytes -> Result<JobCommand, JobError> in
+                let command = JobCommand.parse(.enq, bytes, 0..<bytes.count)
+                if case .success(let command) = command, let permissions = connection.permissions,
+                    let refused = refusal(of: command, bytes, permissions, user: connection.principal?.name ?? "")
+                {
+                    return .failure(refused)
+                }
+                return command
+            }
+            guard case .success(.enqueue(let queue, let options)) = parsed else {
+                if case .failure(let error) = parsed { return numbered(index, error) }
+                return numbered(index, JobError(.badOption, "not an ENQ"))
+            }
+            for parent in options.after ?? [] {
+                switch parent {
+                case .job:
+                    // PostgreSQL checks the parents it is given itself.
+                    guard postgres == nil else { continue }
+                    guard case .job(let id) = parent, let job = engine.job(id) else {
+                        return numbered(index, JobError(.notFound, "parent job \(parent.text) not found"))
+                    }
+                    if let permissions = connection.permissions, !permissions.may(.read, queue: Array(job.queue.utf8)) {
+                        return numbered(index, Self.forbidden(connection.principal?.name ?? "", .read, job.queue))
+                    }
+                case .batchPosition(let position):
+                    guard position <= index else {
+                        return numbered(index, JobError(.badOption, "after=#\(position) names an ENQ that does not come earlier in the batch"))
+                    }
+                }
+            }
+            let queueName = Array(item.arguments[queue])
+            if !engine.hasQueue(queueName.withUnsafeBytes { $0 }) { newQueues.insert(queueName) }
+            total += item.payload.count
+            commands.append((queue, options))
+        }
+        if let postgres { return postgres.enqueueBatch(items, commands, for: connection) }
+        if let refused = admit(bytes: total, upTo: Self.storeFullFraction, "the BATCH is refused until jobs are acked or deleted") {
+            return refused
+        }
+        if !newQueues.isEmpty, engine.queueList.count + newQueues.count > config.maxQueues {
+            return .error(JobError(.limit, "the batch would make \(newQueues.count) queues, and \(config.maxQueues) may exist (--max-queues)"))
+        }
+        var ids: [UInt64] = []
+        for (index, item) in items.enumerated() {
+            let (queue, options) = commands[index]
+            let parents: [UInt64]
+            switch resolveParents(options.after, earlier: ids, for: connection) {
+            case .failure(let error): return numbered(index, error)  // checked above; cannot happen
+            case .success(let resolved): parents = resolved
+            }
+            let reply = item.arguments.withUnsafeBytes { bytes in
+                enqueueChecked(queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), options, bytes, item.payload, parents: parents)
+            }
+            switch reply {
+            case .enqueued(let id, _), .replaced(let id): ids.append(id)
+            default: return reply
+            }
+        }
+        return .enqueuedBatch(ids)
+    }
+
+    /// A command decided by PostgreSQL. One that names a job by id, from a user whose rights
+    /// depend on the queue, first learns the job's queue there (the check above found no job in
+    /// memory); then the command goes as for everyone.
+    private func performInPostgres(
+        _ postgres: PostgresBackend, _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection
+    ) -> JobReply {
+        guard let permissions = connection.permissions, let (id, right) = Self.jobRight(command) else {
+            return postgres.perform(command, bytes, body, for: connection)
+        }
+        let user = connection.principal?.name ?? ""
+        let answer = JobAnswer(blocks: { if case .wait(_, let timeout) = command { return timeout != 0 } else { return false } }())
+        postgres.queue(ofJob: id, heldBy: connection) { result in
+            switch result {
+            case .failure(let error):
+                answer.answer(.error(error))
+            case .success(let queue):
+                if let queue, !permissions.may(right, queue: Array(queue.utf8)) {
+                    return answer.answer(.error(Self.forbidden(user, right, queue)))
+                }
+                // Commands that name a job carry no ranges into `bytes`.
+                let reply = [UInt8]().withUnsafeBytes { postgres.perform(command, $0, body, for: connection) }
+                if case .later(let inner) = reply { inner.onAnswer { answer.answer($0) } } else { answer.answer(reply) }
+            }
+        }
+        return .later(answer)
+    }
+
+    /// Every route the reader may read, by id, as one JSON array (ROUTES).
+    func routesDocument(readableBy permissions: Permissions?) -> JobReply {
+        let visible = routes.keys.sorted().compactMap { routes[$0] }.filter { route in
+            permissions.map { $0.may(.read, queue: route.queue) } ?? true
+        }
+        return .document("[" + visible.map(\.json).joined(separator: ",") + "]")
     }
 
     /// Every queue's document the reader may read, by name, as one JSON array (QUEUES,
     /// `/queues`). nil permissions: every queue.
     func queuesDocument(readableBy permissions: Permissions? = nil) -> String {
+        if let postgres {
+            // The monitoring port cannot wait for the database: the queues as last read.
+            let readable = postgres.snapshot.queues.filter { queue in permissions.map { $0.may(.read, queue: Array(queue.name.utf8)) } ?? true }
+            return "[" + readable.map(\.document).joined(separator: ",") + "]"
+        }
         let queues = engine.queueList
             .filter { queue in permissions.map { $0.may(.read, queue: Array(queue.name.utf8)) } ?? true }
             .sorted { $0.name < $1.name }
@@ -182,65 +404,91 @@ extension Server {
     /// answers that promise a change on disk wait for this pass's commit.
     func render(_ reply: JobReply, to connection: Connection) {
         switch reply {
-        case .enqueued(let id, let duplicate):
-            let out = holdReplies(connection)
-            out.append("+OK ")
-            out.appendDecimal(Int(id))
-            out.append(duplicate ? " duplicate\r\n" : "\r\n")
-        case .done, .routeAdded:
-            let out = holdReplies(connection)
-            out.append("+OK")
-            if case .routeAdded(let id) = reply {
-                out.append(Byte.space)
-                out.appendDecimal(Int(id))
-            }
-            out.append("\r\n")
-        case .doneNow:
-            replies(for: connection).append("+OK\r\n")
-        case .retry(let milliseconds), .throttled(let milliseconds), .count(let milliseconds):
-            let out = holdReplies(connection)
-            if case .retry = reply { out.append("+OK retry ") } else if case .throttled = reply { out.append("+OK throttled ") } else { out.append("+OK ") }
-            out.appendDecimal(milliseconds)
-            out.append("\r\n")
-        case .dead:
-            holdReplies(connection).append("+OK dead\r\n")
-        case .document(let text):
-            replies(for: connection).appendDataReply("JSON", body: Array(text.utf8))
         case .job(let job):
             sendJob(job, to: connection)
-        case .noJob:
-            replies(for: connection).append("NOJOB\r\n")
-        case .outcome(let job):
-            // A WAIT answered at once: the job's end is on disk already, or commits with this pass.
-            let out = holdReplies(connection)
-            out.append("OUTCOME ")
-            out.appendDecimal(Int(job.id))
-            out.append(job.state == .completed ? " completed " : " dead ")
-            let detail = (job.state == .completed ? job.result : job.lastError) ?? []
-            out.appendDecimal(detail.count)
-            out.append("\r\n")
-            out.append(detail)
-            out.append("\r\n")
-        case .pending(let job):
-            let out = replies(for: connection)
-            out.append("PENDING ")
-            out.appendDecimal(Int(job.id))
-            out.append(Byte.space)
-            out.append(string: job.state.name)
-            out.append("\r\n")
-        case .gone(let id):
-            replies(for: connection).append(string: JobError.notFound(id).line)
-        case .error(let error):
-            replies(for: connection).append(string: error.line)
         case .waitingForJob(let waiter):
             connection.waiter = waiter
         case .waitingForOutcome(let watch):
             connection.watch = watch
+        case .later(let answer):
+            // The backend's answer is durable when it comes; until then it keeps its place.
+            let placeholder = deferReply(connection)
+            if answer.blocks { connection.pendingAnswer = answer }
+            answer.onAnswer { [self] reply in
+                write(reply, into: placeholder)
+                fillDeferredReply(placeholder, of: connection)
+                if connection.pendingAnswer === answer {
+                    connection.pendingAnswer = nil
+                    resume(connection)
+                }
+            }
+        default:
+            write(reply, into: reply.isDurable ? holdReplies(connection) : replies(for: connection))
+        }
+    }
+
+    /// The wire text of an answer that needs nothing more than itself.
+    func write(_ reply: JobReply, into out: ByteBuffer) {
+        switch reply {
+        case .enqueued(let id, let duplicate):
+            out.append("+OK ")
+            out.appendDecimal(Int(id))
+            out.append(duplicate ? " duplicate\r\n" : "\r\n")
+        case .replaced(let id):
+            out.append("+OK ")
+            out.appendDecimal(Int(id))
+            out.append(" replaced\r\n")
+        case .enqueuedBatch(let ids):
+            out.append("+OK")
+            for id in ids {
+                out.append(Byte.space)
+                out.appendDecimal(Int(id))
+            }
+            out.append("\r\n")
+        case .done, .doneNow:
+            out.append("+OK\r\n")
+        case .routeAdded(let id):
+            out.append("+OK ")
+            out.appendDecimal(Int(id))
+            out.append("\r\n")
+        case .retry(let milliseconds), .throttled(let milliseconds), .count(let milliseconds):
+            if case .retry = reply { out.append("+OK retry ") } else if case .throttled = reply { out.append("+OK throttled ") } else { out.append("+OK ") }
+            out.appendDecimal(milliseconds)
+            out.append("\r\n")
+        case .dead:
+            out.append("+OK dead\r\n")
+        case .document(let text):
+            out.appendDataReply("JSON", body: Array(text.utf8))
+        case .delivery(let job):
+            writeJob(id: job.id, queue: job.queue, attempt: job.attempt, lease: job.leaseMilliseconds, job.delivery, job.payload, to: out)
+        case .noJob:
+            out.append("NOJOB\r\n")
+        case .outcome(let outcome):
+            out.append("OUTCOME ")
+            out.appendDecimal(Int(outcome.id))
+            out.append(outcome.completed ? " completed " : " dead ")
+            let detail = outcome.detail ?? []
+            out.appendDecimal(detail.count)
+            out.append("\r\n")
+            out.append(detail)
+            out.append("\r\n")
+        case .pending(let id, let state):
+            out.append("PENDING ")
+            out.appendDecimal(Int(id))
+            out.append(Byte.space)
+            out.append(string: state)
+            out.append("\r\n")
+        case .gone(let id):
+            out.append(string: JobError.notFound(id).line)
+        case .error(let error):
+            out.append(string: error.line)
+        case .job, .waitingForJob, .waitingForOutcome, .later:
+            preconditionFailure("rendered by render(_:to:)")
         }
     }
 
     /// The server's counters as one JSON document, for STATS and `/varz`.
-    func statsDocument() -> String {
+    func statsDocument(jobs: Int? = nil, queues: Int? = nil) -> String {
         var writer = JSONObjectWriter()
         writer.add("server_id", serverID)
         writer.add("version", Self.natsCompatibleVersion)
@@ -255,13 +503,17 @@ extension Server {
         writer.add("out_msgs", stats.messagesOut)
         writer.add("in_bytes", stats.payloadBytesIn)
         writer.add("out_bytes", stats.payloadBytesOut)
-        writer.add("jobs", engine.jobs.count)
-        writer.add("queues", engine.queueList.count)
+        // On PostgreSQL without counts from the database (/varz cannot wait for it): the last snapshot's.
+        let snapshot = postgres?.snapshot.queues
+        writer.add("jobs", jobs ?? snapshot.map { $0.reduce(0) { $0 + $1.counts.values.reduce(0, +) } } ?? engine.jobs.count)
+        writer.add("queues", queues ?? snapshot?.count ?? engine.queueList.count)
         writer.add("commits", stats.commits)
         writer.add("commit_us_total", stats.commitMicroseconds)
         writer.add("route_refusals", stats.routeRefusals)
-        writer.add("store_used_bytes", store.usedBytes)
-        writer.add("store_capacity_bytes", store.capacityBytes)
+        writer.add("store", postgres == nil ? "lmdb" : "postgres")
+        if let postgres { writer.add("store_available", postgres.isAvailable) }
+        writer.add("store_used_bytes", dataDirectory?.usedBytes ?? 0)
+        writer.add("store_capacity_bytes", dataDirectory?.capacityBytes ?? 0)
         writer.add("store_file_bytes", dataDirectory?.fileBytes ?? 0)
         writer.add("sync", config.syncMode.rawValue)
         writer.add("max_payload", config.maxPayload)
@@ -315,14 +567,20 @@ extension Server {
     }
 
     private func writeJob(_ job: Job, _ delivery: UInt64, _ payload: [UInt8], to out: ByteBuffer) {
+        writeJob(id: job.id, queue: job.home.nameBytes, attempt: job.attempts, lease: job.leaseMilliseconds, delivery, payload, to: out)
+    }
+
+    private func writeJob(
+        id: UInt64, queue: [UInt8], attempt: Int, lease: Int, _ delivery: UInt64, _ payload: [UInt8], to out: ByteBuffer
+    ) {
         out.append("JOB ")
-        out.appendDecimal(Int(job.id))
+        out.appendDecimal(Int(id))
         out.append(Byte.space)
-        out.append(job.home.nameBytes)
+        out.append(queue)
         out.append(Byte.space)
-        out.appendDecimal(job.attempts)
+        out.appendDecimal(attempt)
         out.append(" lease=")
-        out.appendDecimal(job.leaseMilliseconds)
+        out.appendDecimal(lease)
         out.append(" delivery=")
         out.appendDecimal(Int(delivery))
         out.append(Byte.space)
@@ -426,7 +684,7 @@ extension Server {
                     render(.noJob, to: connection)
                     resume(connection)
                 case .watchFinished(let watch, let job):
-                    finishWatch(watch, .outcome(job))
+                    finishWatch(watch, .outcome(JobOutcome(job)))
                 case .watchGone(let watch):
                     finishWatch(watch, .gone(watch.id))
                 case .watchTimedOut(let watch):
@@ -434,7 +692,7 @@ extension Server {
                         finishWatch(watch, .gone(watch.id))
                         continue
                     }
-                    finishWatch(watch, .pending(job))
+                    finishWatch(watch, .pending(id: job.id, state: job.state.name))
                 }
             }
         }
@@ -458,6 +716,7 @@ extension Server {
     /// actions to run after a commit, payloads to delete now.
     var hasUncommittedWork: Bool {
         engine.hasChanges || !awaitingCommit.isEmpty || !afterCommit.isEmpty || !routeChanges.isEmpty || !stalePayloads.isEmpty
+            || !scheduleChanges.isEmpty
     }
 
     /// Writes every change of this pass in one transaction; replies held for it go out after.
@@ -496,6 +755,8 @@ extension Server {
         for queue in engine.takeQueueChanges() {
             batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config, holds: queue.holds(after: clock.now()), totals: queue.totals)))
         }
+        for (name, record) in scheduleChanges { batch.queues.append((Self.scheduleRecordPrefix + name, record ?? [])) }
+        scheduleChanges.removeAll()
         batch.routes = routeChanges
         if !routeChanges.isEmpty { batch.nextRouteID = nextRouteID }
         routeChanges.removeAll()

@@ -9,11 +9,13 @@ extension Server {
         limits.maxHeadBytes = config.httpMaxHeadBytes
         limits.idleMilliseconds = config.httpIdleMilliseconds
         limits.maxConnections = config.httpMaxConnections
-        return try MonitoringServer(
+        limits.maxBodyBytes = config.httpMaxBodyBytes
+        limits.maxStreamBacklog = config.httpMaxStreamBacklogBytes
+        let server = try MonitoringServer(
             loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
             authorize: monitoringAuthorization, tlsContext: tlsContext,
             routes: [
-                "/healthz": (json, { _ in #"{"status":"ok"}"# }),
+                "/healthz": (json, { [unowned self] _ in healthDocument() }),
                 // Anyone gets what INFO tells every client that connects; the counters need read
                 // on every queue (nats-server's harnesses poll /varz until it answers 200).
                 "/varz": (json, { [unowned self] in Self.readsEveryQueue($0) ? statsDocument() : publicVarzDocument() }),
@@ -22,11 +24,23 @@ extension Server {
                     switch reader {
                     case .everyone: return queuesDocument()
                     case .anonymous: return nil
-                    case .user(let permissions): return queuesDocument(readableBy: permissions)
+                    case .user(let principal): return queuesDocument(readableBy: principal.permissions)
                     }
                 }),
                 "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] in Self.readsEveryQueue($0) ? metricsText() : nil }),
             ])
+        server.isUnavailable = { [unowned self] in !(postgres?.isAvailable ?? true) }
+        return server
+    }
+
+    /// `/healthz`: ok, or (503) why not: with jobs in PostgreSQL, whether it can be reached.
+    func healthDocument() -> String {
+        guard let postgres else { return #"{"status":"ok"}"# }
+        var writer = JSONObjectWriter()
+        writer.add("status", postgres.isAvailable ? "ok" : "unavailable")
+        writer.add("store", "postgres")
+        if !postgres.isAvailable { writer.add("error", postgres.lastFailure ?? "not connected") }
+        return writer.result
     }
 
     /// The monitoring port's check of a request's `Authorization` header: the client port's
@@ -41,7 +55,7 @@ extension Server {
         switch reader {
         case .everyone: return true
         case .anonymous: return false
-        case .user(let permissions): return permissions?.mayReadEveryQueue ?? true
+        case .user(let principal): return principal.permissions?.mayReadEveryQueue ?? true
         }
     }
 
@@ -102,8 +116,8 @@ extension Server {
             ("docket_received_bytes_total", "counter", "Bytes read from clients.", stats.bytesIn),
             ("docket_sent_bytes_total", "counter", "Bytes written to clients.", stats.bytesOut),
             ("docket_store_commits_total", "counter", "Store transactions committed (one per loop pass with changes).", stats.commits),
-            ("docket_store_used_bytes", "gauge", "Bytes the job store holds.", store.usedBytes),
-            ("docket_store_capacity_bytes", "gauge", "Most bytes the job store may hold.", store.capacityBytes),
+            ("docket_store_used_bytes", "gauge", "Bytes the job store holds.", dataDirectory?.usedBytes ?? 0),
+            ("docket_store_capacity_bytes", "gauge", "Most bytes the job store may hold.", dataDirectory?.capacityBytes ?? 0),
         ]
         for (name, type, help, value) in scalars {
             family(name, type, help)
@@ -113,6 +127,19 @@ extension Server {
         family("docket_store_commit_seconds_total", "counter", "Time from submitting each commit to its completion, summed.")
         text += "docket_store_commit_seconds_total \(Double(stats.commitMicroseconds) / 1_000_000)\n"
 
+        if let postgres {
+            // Totals, pause flags and histograms are the embedded engine's; on PostgreSQL the
+            // counts per state as last read (every two seconds).
+            family("docket_jobs", "gauge", "Jobs per queue and state.")
+            for queue in postgres.snapshot.queues {
+                for state in [JobState.waiting, .delayed, .active, .completed, .dead] {
+                    sample("docket_jobs", "queue=\"\(queue.name)\",state=\"\(state.name)\"", queue.counts[state.name] ?? 0)
+                }
+            }
+            family("docket_store_available", "gauge", "1 while the PostgreSQL job store can be reached.")
+            sample("docket_store_available", "", postgres.isAvailable ? 1 : 0)
+            return text
+        }
         let queues = engine.queueList
         family("docket_jobs", "gauge", "Jobs per queue and state.")
         for queue in queues {

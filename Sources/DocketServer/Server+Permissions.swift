@@ -40,7 +40,8 @@ extension Server {
         case .reserve(let queues, _): return queues.lazy.compactMap { check(.work, name($0)) }.first
         case .ack(let id, _), .fail(let id, _, _), .throttle(let id, _, _, _), .progress(let id, _, _), .touch(let id, _):
             return checkJob(.work, id)
-        case .inspect(let id), .wait(let id, _): return checkJob(.read, id)
+        case .inspect(let id), .wait(let id, _), .parents(let id): return checkJob(.read, id)
+        case .batch: return nil  // each of its ENQs is checked
         case .dead(let queue, _): return check(.read, name(queue))
         case .retryJob(let id), .delete(let id): return checkJob(.admin, id)
         case .retryQueue(let queue), .pause(let queue), .resume(let queue): return check(.admin, name(queue))
@@ -57,6 +58,14 @@ extension Server {
         case .unroute(let id):
             guard let route = routes[id] else { return nil }
             return route.queue.withUnsafeBytes { check(.admin, $0) }
+        case .list(let queue, _, _, _): return check(.read, name(queue))
+        case .purge(let queue, _, _): return check(.admin, name(queue))
+        case .promote(let id): return checkJob(.admin, id)
+        case .schedule(_, let queue, _, _, _): return check(.admin, name(queue)) ?? check(.enqueue, name(queue))
+        case .unschedule(let schedule), .pauseSchedule(let schedule), .resumeSchedule(let schedule):
+            guard let entry = schedules[String(decoding: bytes[schedule], as: UTF8.self)] else { return nil }
+            return entry.queue.withUnsafeBytes { check(.admin, $0) }
+        case .schedules: return nil  // answered with what the user may read
         }
     }
 
@@ -66,7 +75,17 @@ extension Server {
         account(of: route.owner.flatMap { config.authenticator?.principal(named: $0) })
     }
 
-    private static func forbidden(_ user: String, _ right: JobRight, _ queue: String) -> JobError {
+    /// The job a command names by id and the right it needs on that job's queue.
+    static func jobRight(_ command: JobCommand) -> (UInt64, JobRight)? {
+        switch command {
+        case .ack(let id, _), .fail(let id, _, _), .throttle(let id, _, _, _), .progress(let id, _, _), .touch(let id, _): return (id, .work)
+        case .inspect(let id), .wait(let id, _), .parents(let id): return (id, .read)
+        case .retryJob(let id), .delete(let id), .promote(let id): return (id, .admin)
+        default: return nil
+        }
+    }
+
+    static func forbidden(_ user: String, _ right: JobRight, _ queue: String) -> JobError {
         JobError(.forbidden, "user \(user) may not \(right.rawValue) on queue \(queue)")
     }
 

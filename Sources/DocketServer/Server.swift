@@ -1,6 +1,7 @@
 import CLibevent
 import DocketEngine
 import DocketPasswords
+import DocketSchedule
 import DocketTLS
 import DocketStore
 import DocketWire
@@ -30,11 +31,21 @@ public final class Server {
     /// Subscriptions that could match `$JOB.…` subjects; lifecycle events are built only while
     /// there are some.
     var lifecycleListeners = 0
+    /// The operators' dashboard on the monitoring port, when there is one.
+    var dashboard: Dashboard?
+    var dashboardTimer: OpaquePointer?
     /// Work to do once the current batch is on disk (publishing what it made true).
     var afterCommit: [() -> Void] = []
     /// RESERVEs and WAITs made through the request/reply API, by waiter.
     var apiWaiters: [ObjectIdentifier: APIRequest] = [:]
     var apiWatches: [ObjectIdentifier: APIRequest] = [:]
+    /// Schedules by name, and those written (record) or removed (nil) since the last commit.
+    var schedules = ScheduleBook()
+    var scheduleChanges: [(String, [UInt8]?)] = []
+    var scheduleTimer: OpaquePointer?
+    var armedScheduleDeadline: Int64?
+    /// Where cron schedules' `tz=` zones are read from.
+    let zones = TimeZoneDatabase()
     /// Routes added (with their stored text) or removed (nil) since the last commit.
     var routeChanges: [(UInt64, [UInt8]?)] = []
     let serverID: String
@@ -67,6 +78,8 @@ public final class Server {
 
     let clock = SystemClock()
     let engine: JobEngine
+    /// The job backend when jobs live in PostgreSQL; nil: the in-memory engine over LMDB.
+    private(set) var postgres: PostgresBackend?
     /// Set once `start` has opened the data directory.
     var store: JobStore { dataDirectory! }
     /// The batch of changes the current pass is making; replies held for it wait for its commit.
@@ -99,6 +112,8 @@ public final class Server {
     var deliveriesThisStart: UInt64 = 0
 
     var connections: [UInt64: Connection] = [:]
+    /// Callers of `performDetached` so far (their ids come after every connection's).
+    var detachedCallers: UInt64 = 0
     private var nextConnectionID: UInt64 = 1
     /// Connections with output appended during this pass.
     var flushQueue: [Connection] = []
@@ -179,26 +194,20 @@ public final class Server {
             passwordChecker = checker
             passwordCheckEvent = event
         }
-        let started = monotonicMilliseconds()
-        StartupFaultGuard.install(dataDirectory: config.dataDirectory)
-        let directory = try DataDirectory(
-            path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode, salvage: config.salvage)
-        dataDirectory = directory
-        for line in directory.recoveryNotes { log.error("Recovery: \(line)") }
-        try recoverJobs(from: directory, started: started)
-        StartupFaultGuard.remove()
-        // From here on an fsync no longer stops the loop: commits run on their own thread and
-        // their completions come back through this event.
-        try directory.startBackgroundCommits()
-        let commits = loop.makeEvent(
-            fd: directory.completionDescriptor, flags: EventLoop.read | EventLoop.persist, context: self,
-            callback: commitsCallback)
-        EventLoop.add(commits)
-        commitEvent = commits
+        if let conninfo = config.postgresStore {
+            let backend = PostgresBackend(server: self, conninfo: conninfo, log: log)
+            postgres = backend
+            try backend.start()
+            log.info("Jobs are kept in PostgreSQL (schema docket); no data directory is used")
+        } else {
+            try openDataDirectory()
+        }
 
         if let (from, to) = AcceptBackoff.raiseDescriptorLimit() {
             log.info("Raised the open file limit from \(from) to \(to)")
         }
+        scheduleTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: scheduleTimerCallback)
+        armScheduleTimer()
         let backoff = AcceptBackoff(loop: loop, log: log)
         acceptBackoff = backoff
         let listener = try Listener(host: config.host, port: config.port)
@@ -210,14 +219,6 @@ public final class Server {
         EventLoop.add(event)
         listenEvent = event
         backoff.register(event)
-
-        jobTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: jobTimerCallback)
-        armJobTimer()
-        if config.syncMode == .none {
-            let sync = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: syncCallback)
-            EventLoop.add(sync, timeoutMilliseconds: 1000)
-            syncTimer = sync
-        }
 
         let timer = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: pingCallback)
         EventLoop.add(timer, timeoutMilliseconds: config.pingIntervalMilliseconds)
@@ -234,10 +235,39 @@ public final class Server {
         if let httpPort = config.httpPort {
             let server = try startMonitoring(port: httpPort)
             monitoring = server
+            startDashboard(on: server)
             log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(server.boundPort)")
         }
         log.info("Server is ready")
         SystemdNotifier.notify("READY=1\nSTATUS=serving clients on \(config.host):\(listener.boundPort)")
+    }
+
+    /// Opens the data directory and rebuilds the job engine from it; commits run on their own
+    /// thread from here on.
+    private func openDataDirectory() throws {
+        let started = monotonicMilliseconds()
+        StartupFaultGuard.install(dataDirectory: config.dataDirectory)
+        let directory = try DataDirectory(
+            path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode, salvage: config.salvage)
+        dataDirectory = directory
+        for line in directory.recoveryNotes { log.error("Recovery: \(line)") }
+        try recoverJobs(from: directory, started: started)
+        StartupFaultGuard.remove()
+        // From here on an fsync no longer stops the loop: commits run on their own thread and
+        // their completions come back through this event.
+        try directory.startBackgroundCommits()
+        let commits = loop.makeEvent(
+            fd: directory.completionDescriptor, flags: EventLoop.read | EventLoop.persist, context: self,
+            callback: commitsCallback)
+        EventLoop.add(commits)
+        commitEvent = commits
+        jobTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: jobTimerCallback)
+        armJobTimer()
+        if config.syncMode == .none {
+            let sync = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: syncCallback)
+            EventLoop.add(sync, timeoutMilliseconds: 1000)
+            syncTimer = sync
+        }
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down cleanly.
@@ -260,6 +290,10 @@ public final class Server {
         var queueHolds: [(String, QueueHolds)] = []
         var queueTotals: [(String, QueueTotals)] = []
         for (name, bytes) in try directory.loadQueueRecords() {
+            if name.hasPrefix(Self.scheduleRecordPrefix) {
+                try restoreSchedule(named: String(name.dropFirst(Self.scheduleRecordPrefix.count)), record: bytes)
+                continue
+            }
             guard let (config, holds, totals) = QueueConfigCodec.decodeRecord(bytes) else {
                 throw ServerError("settings of queue \(name) in \(config.dataDirectory) cannot be decoded")
             }
@@ -310,9 +344,9 @@ public final class Server {
                 id: id, pattern: Array(text[pattern]), queue: Array(text[queue]), options: options,
                 group: options.group.map { Array(text[$0]) }, text: Array(text[range]), owner: owner))
         }
-        var states = [Int](repeating: 0, count: 5)
+        var states = [Int](repeating: 0, count: Int(JobState.blocked.rawValue) + 1)
         engine.jobs.forEach { states[Int($0.state.rawValue)] += 1 }
-        let summary = [JobState.waiting, .delayed, .completed, .dead].map { "\(states[Int($0.rawValue)]) \($0.name)" }.joined(separator: ", ")
+        let summary = [JobState.waiting, .delayed, .blocked, .completed, .dead].map { "\(states[Int($0.rawValue)]) \($0.name)" }.joined(separator: ", ")
         log.info("Recovered \(recovered) jobs and \(stored.routes.count) routes from \(config.dataDirectory) in \(monotonicMilliseconds() - started) ms (\(summary); layout version \(DataDirectory.layoutVersion), sync \(config.syncMode.rawValue))")
         commitChanges()
     }
@@ -322,9 +356,22 @@ public final class Server {
     /// the replies that waited for it), every touched connection is written once, and the job
     /// timer is set for the next deadline.
     func endOfPass() {
-        handleEngineEvents()
-        commitChanges()
-        armJobTimer()
+        if let postgres {
+            postgres.endOfPass()
+            // Nothing local is durable: replies queued behind a deferred one only keep their
+            // place, and may go as soon as it does.
+            if !awaitingCommit.isEmpty {
+                committedBatch = currentBatch
+                currentBatch += 1
+                let waiting = awaitingCommit
+                awaitingCommit.removeAll(keepingCapacity: true)
+                for connection in waiting { releaseHeldReplies(connection) }
+            }
+        } else {
+            handleEngineEvents()
+            commitChanges()
+            armJobTimer()
+        }
         guard !flushQueue.isEmpty else { return }
         let queue = flushQueue
         flushQueue.removeAll(keepingCapacity: true)
@@ -588,6 +635,7 @@ public final class Server {
         connection.waiter = nil
         if let watch = connection.watch { engine.cancel(watch) }
         connection.watch = nil
+        postgres?.endWaits(of: connection)
         for subscription in Array(connection.subscriptions.values) { removeSubscription(subscription, of: connection) }
         closeIfDrained(connection)
     }
@@ -667,7 +715,11 @@ public final class Server {
         if let waiter = connection.waiter { engine.cancel(waiter) }
         connection.waiter = nil
         // Jobs it held are lost attempts now; they follow their retry policy.
-        engine.ownerGone(connection.id, heldJobs: Array(connection.heldJobs))
+        if let postgres {
+            postgres.connectionClosed(connection)
+        } else {
+            engine.ownerGone(connection.id, heldJobs: Array(connection.heldJobs))
+        }
         for subscription in Array(connection.subscriptions.values) { removeSubscription(subscription, of: connection) }
         if let watch = connection.watch { engine.cancel(watch) }
         connection.watch = nil
@@ -784,11 +836,14 @@ public final class Server {
         lameDuckTimer = nil
         if let jobTimer { EventLoop.free(jobTimer) }
         jobTimer = nil
+        if let scheduleTimer { EventLoop.free(scheduleTimer) }
+        scheduleTimer = nil
         if let syncTimer { EventLoop.free(syncTimer) }
         syncTimer = nil
+        postgres?.shutdown()
         // Closing connections released their jobs; write that before closing the store, and
         // the payload deletes still gathering.
-        while true {
+        while dataDirectory != nil {
             if commitInFlight {
                 dataDirectory?.waitForCommits()
                 continue
@@ -807,6 +862,9 @@ public final class Server {
         passwordCheckEvent = nil
         passwordChecker?.stop()
         monitoring = nil
+        if let dashboardTimer { EventLoop.free(dashboardTimer) }
+        dashboardTimer = nil
+        dashboard = nil
         dataDirectory?.close()
         dataDirectory = nil
         log.info("Closed \(open) client connections and the data directory; server exiting")
@@ -870,6 +928,10 @@ private func passwordChecksCallback(_ fd: Int32, _ what: Int16, _ context: Unsaf
 
 private func commitsCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().commitsFinished()
+}
+
+private func scheduleTimerCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().fireDueSchedules()
 }
 
 private func jobTimerCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

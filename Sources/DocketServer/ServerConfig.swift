@@ -9,6 +9,9 @@ public struct ServerConfig: Sendable {
     public var port = 4222
     /// Where durable state lives; created if missing.
     public var dataDirectory = "./docket-data"
+    /// A PostgreSQL connection string (`postgres://…` or `host=… dbname=…`) when jobs are kept
+    /// there instead of the data directory (`--store`); nil: the embedded LMDB store.
+    public var postgresStore: String?
     /// Name reported in INFO; the server id when empty.
     public var serverName = ""
     /// Largest PUB/HPUB payload (headers included). 1 MiB, as nats-server.
@@ -46,6 +49,13 @@ public struct ServerConfig: Sendable {
     /// Each costs a few hundred bytes and a line in QUEUES and /metrics, so a client naming
     /// random queues must not be able to make them without bound.
     public var maxQueues = 10_000
+    /// Schedules that may exist at once; a SCHEDULE that would make one more is refused
+    /// (`LIMIT`). Each fires from memory, and SCHEDULES lists them all.
+    public var maxSchedules = 10_000
+    /// ENQs one BATCH may hold, and the payload bytes they may hold together: a batch is kept
+    /// in memory until its last ENQ arrives, then enqueued all at once or not at all.
+    public var maxBatch = 1000
+    public var maxBatchBytes = 16 << 20
     /// `$DOCKET.API` RESERVE and WAIT requests one connection may have waiting at once; the next
     /// is answered `LIMIT`. (On the wire a connection waits for one at a time.)
     public var maxWaitingRequests = 1024
@@ -62,6 +72,14 @@ public struct ServerConfig: Sendable {
     public var httpIdleMilliseconds = 10_000
     /// Monitoring connections open at once; past it, 503 and close.
     public var httpMaxConnections = 256
+    /// Longest request body (a dashboard change) the monitoring port reads; past it, 413.
+    public var httpMaxBodyBytes = 64 << 10
+    /// Bytes a live event stream may have written but not sent; past it the stream is closed.
+    public var httpMaxStreamBacklogBytes = 1 << 20
+    /// Whether the dashboard may change things (pause, purge, retry, …) for viewers without
+    /// credentials when the monitoring port is reachable beyond loopback. Without users it is
+    /// otherwise only allowed on a loopback address; with users, their admin rights decide.
+    public var httpAdmin = false
     /// Credentials every client must present in its CONNECT (and the monitoring port over
     /// HTTP); nil: no authentication.
     var authenticator: Authenticator?

@@ -28,6 +28,9 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
     case enq, reserve, ack, fail, progress, touch, inspect, dead, retry, del
     case queue, pause, resume, stats, queues
     case wait, route, unroute, routes
+    case list, purge, promote
+    case schedule, unschedule, schedules
+    case batch, parents
 
     /// Fields that always come before an optional trailing byte count, or nil if the verb
     /// never carries a payload. A verb's trailing count is the last field when there are more
@@ -35,9 +38,9 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
     var fieldsBeforeCount: Int? {
         switch self {
         case .enq, .ack, .fail: return 1
-        case .progress: return 2
+        case .progress, .schedule: return 2
         case .reserve, .touch, .inspect, .dead, .retry, .del, .queue, .pause, .resume, .stats, .queues, .wait, .route,
-            .unroute, .routes:
+            .unroute, .routes, .list, .purge, .promote, .unschedule, .schedules, .batch, .parents:
             return nil
         }
     }
@@ -63,6 +66,14 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         case .route: return "ROUTE"
         case .unroute: return "UNROUTE"
         case .routes: return "ROUTES"
+        case .list: return "LIST"
+        case .purge: return "PURGE"
+        case .promote: return "PROMOTE"
+        case .schedule: return "SCHEDULE"
+        case .unschedule: return "UNSCHEDULE"
+        case .schedules: return "SCHEDULES"
+        case .batch: return "BATCH"
+        case .parents: return "PARENTS"
         }
     }
 }

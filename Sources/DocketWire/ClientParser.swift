@@ -135,10 +135,12 @@ public enum ClientParser {
         }
         guard let first, let last else {
             if verb == .enq { return invalid("ENQ needs <queue> [option=value ...] <#bytes>") }
+            if verb == .schedule { return invalid("SCHEDULE needs <name> <queue> cron=\"…\"|every=<d> [option=value ...] <#bytes>") }
             return .op(.job(verb, arguments: afterLine..<afterLine, payload: nil), next: afterLine)
         }
         guard let before = verb.fieldsBeforeCount, count > before, let size = parseCount(bytes, last) else {
             if verb == .enq { return invalid("ENQ needs <queue> [option=value ...] <#bytes>") }
+            if verb == .schedule { return invalid("SCHEDULE needs <name> <queue> cron=\"…\"|every=<d> [option=value ...] <#bytes>") }
             return .op(.job(verb, arguments: first.lowerBound..<last.upperBound, payload: nil), next: afterLine)
         }
         if size > limits.maxPayload { return .failure(ProtocolError(.maxPayload)) }
@@ -202,7 +204,10 @@ enum Verb {
         ("progress", .job(.progress)), ("touch", .job(.touch)), ("inspect", .job(.inspect)), ("dead", .job(.dead)),
         ("retry", .job(.retry)), ("del", .job(.del)), ("queue", .job(.queue)), ("pause", .job(.pause)),
         ("resume", .job(.resume)), ("stats", .job(.stats)), ("queues", .job(.queues)), ("wait", .job(.wait)),
-        ("route", .job(.route)), ("unroute", .job(.unroute)), ("routes", .job(.routes)),
+        ("route", .job(.route)), ("unroute", .job(.unroute)), ("routes", .job(.routes)), ("list", .job(.list)),
+        ("purge", .job(.purge)), ("promote", .job(.promote)), ("schedule", .job(.schedule)),
+        ("unschedule", .job(.unschedule)), ("schedules", .job(.schedules)), ("batch", .job(.batch)),
+        ("parents", .job(.parents)),
     ]
 
     init?(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) {

@@ -19,6 +19,26 @@ public struct FieldScanner {
         return start..<position
     }
 
+    /// The next field without moving past it.
+    public func peek() -> Range<Int>? {
+        var copy = self
+        return copy.next()
+    }
+
+    /// The next field, where a double-quoted part (`cron="0 3 * * *"`) may hold blanks: the
+    /// field runs on to the blank after the closing quote. An unclosed quote runs to the end.
+    public mutating func nextQuoted(_ bytes: UnsafeRawBufferPointer) -> Range<Int>? {
+        while position < end, Self.isBlank(bytes[position]) { position += 1 }
+        guard position < end else { return nil }
+        let start = position
+        var quoted = false
+        while position < end, quoted || !Self.isBlank(bytes[position]) {
+            if bytes[position] == UInt8(ascii: "\"") { quoted.toggle() }
+            position += 1
+        }
+        return start..<position
+    }
+
     /// Everything left on the line without surrounding blanks, or nil if nothing is left.
     public mutating func rest() -> Range<Int>? {
         while position < end, Self.isBlank(bytes[position]) { position += 1 }

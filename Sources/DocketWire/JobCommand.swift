@@ -24,6 +24,26 @@ public enum JobCommand: Equatable, Sendable {
     case route(pattern: Range<Int>, queue: Range<Int>, EnqueueOptions, text: Range<Int>)
     case unroute(id: UInt64)
     case routes
+    /// `LIST <queue> [state=…] [after=<cursor>] [limit=<n>]`: one page of a queue's jobs in
+    /// one state, in the order that state keeps them (see `JobListState`).
+    case list(queue: Range<Int>, state: JobListState, after: JobListCursor?, limit: Int)
+    /// `PURGE <queue> state=<…> [older=<duration>]`: deletes a queue's jobs in one state (not
+    /// active), those older than the duration only if given.
+    case purge(queue: Range<Int>, state: JobListState, olderThanMilliseconds: Int?)
+    /// `PROMOTE <id>`: a delayed job becomes waiting now.
+    case promote(id: UInt64)
+    /// `SCHEDULE <name> <queue> cron="…"|every=<d> [tz=…] [catchup=…] [ENQ options] <#bytes>`:
+    /// creates or replaces a schedule; `text` is the whole argument text, as stored.
+    case schedule(name: Range<Int>, queue: Range<Int>, ScheduleOptions, EnqueueOptions, text: Range<Int>)
+    case unschedule(name: Range<Int>)
+    case schedules
+    /// `PAUSE schedule=<name>` and `RESUME schedule=<name>`.
+    case pauseSchedule(name: Range<Int>)
+    case resumeSchedule(name: Range<Int>)
+    /// `BATCH <count>`: the next `count` commands are ENQs enqueued all together or not at all.
+    case batch(count: Int)
+    /// `PARENTS <id>`: the jobs a job was enqueued `after=`, with their states and results.
+    case parents(id: UInt64)
 
     /// Parses the arguments of `verb` found at `arguments` in `bytes`.
     public static func parse(
@@ -36,6 +56,12 @@ public enum JobCommand: Equatable, Sendable {
             var options = EnqueueOptions()
             while let field = scanner.next() {
                 if let error = options.apply(bytes, field) { return .failure(error) }
+            }
+            if options.key == nil && (options.keyTTLMilliseconds != nil || options.replace) {
+                return .failure(JobError(.badOption, "key_ttl= and replace= go with key="))
+            }
+            if options.after == nil && options.onParentDead != nil {
+                return .failure(JobError(.badOption, "on_parent_dead= goes with after="))
             }
             return .success(.enqueue(queue: queue, options))
         case .reserve:
@@ -67,11 +93,20 @@ public enum JobCommand: Equatable, Sendable {
                 attempt = parsed
             }
             return .success(verb == .ack ? .ack(id: value, attempt: attempt) : .touch(id: value, attempt: attempt))
-        case .inspect, .del:
+        case .inspect, .del, .parents:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a job id")) }
-            return .success(verb == .inspect ? .inspect(id: value) : .delete(id: value))
+            switch verb {
+            case .inspect: return .success(.inspect(id: value))
+            case .del: return .success(.delete(id: value))
+            default: return .success(.parents(id: value))
+            }
+        case .batch:
+            guard let field = scanner.next(), let count = ClientParser.parseCount(bytes, field), count > 0, scanner.next() == nil else {
+                return .failure(JobError(.badOption, "BATCH takes the number of ENQ commands that follow, at least 1"))
+            }
+            return .success(.batch(count: count))
         case .fail:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
@@ -153,6 +188,12 @@ public enum JobCommand: Equatable, Sendable {
             }
             return .success(.queue(queue: queue, settings))
         case .pause, .resume:
+            if let field = scanner.peek(), let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "schedule") {
+                _ = scanner.next()
+                guard QueueName.isValid(bytes, raw) else { return .failure(.badSchedule) }
+                if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only schedule=<name>")) }
+                return .success(verb == .pause ? .pauseSchedule(name: raw) : .resumeSchedule(name: raw))
+            }
             guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a queue")) }
             return .success(verb == .pause ? .pause(queue: queue) : .resume(queue: queue))
@@ -177,10 +218,86 @@ public enum JobCommand: Equatable, Sendable {
             while let field = scanner.next() {
                 if let error = options.apply(bytes, field) { return .failure(error) }
             }
-            if options.key != nil || options.runAtMilliseconds != nil {
-                return .failure(JobError(.badOption, "a route cannot fix key= or at=; each message makes a new job"))
+            if options.key != nil || options.runAtMilliseconds != nil || options.expiresAtMilliseconds != nil || options.hasParents
+                || options.keyTTLMilliseconds != nil || options.replace
+            {
+                return .failure(JobError(.badOption, "a route cannot fix key=, at= or expires=, nor wait for jobs (after=); each message makes a new job (ttl= works)"))
             }
             return .success(.route(pattern: pattern, queue: queue, options, text: pattern.lowerBound..<arguments.upperBound))
+        case .list:
+            guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
+            var state: JobListState?
+            var after: JobListCursor?
+            var limit: Int?
+            let usage = "LIST takes <queue> [state=waiting|delayed|blocked|active|completed|dead] [after=<cursor>] [limit=1-\(JobListState.maxPage)], each once"
+            while let field = scanner.next() {
+                guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
+                if Option.equals(bytes, key, "state"), state == nil, let parsed = JobListState(Option.word(bytes, raw)) {
+                    state = parsed
+                } else if Option.equals(bytes, key, "after"), after == nil, let parsed = JobListCursor(Option.word(bytes, raw)) {
+                    after = parsed
+                } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = ClientParser.parseCount(bytes, raw),
+                    (1...JobListState.maxPage).contains(parsed)
+                {
+                    limit = parsed
+                } else {
+                    return .failure(.badOption(bytes, field, usage))
+                }
+            }
+            return .success(.list(queue: queue, state: state ?? .waiting, after: after, limit: limit ?? 100))
+        case .purge:
+            guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
+            var state: JobListState?
+            var older: Int?
+            let usage = "PURGE takes <queue> state=waiting|delayed|blocked|completed|dead [older=<duration>], each once"
+            while let field = scanner.next() {
+                guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
+                if Option.equals(bytes, key, "state"), state == nil, let parsed = JobListState(Option.word(bytes, raw)), parsed != .active {
+                    state = parsed
+                } else if Option.equals(bytes, key, "older"), older == nil, let parsed = Option.duration(bytes, raw) {
+                    older = parsed
+                } else {
+                    return .failure(.badOption(bytes, field, usage))
+                }
+            }
+            guard let state else { return .failure(JobError(.badOption, "PURGE needs state=waiting|delayed|blocked|completed|dead: say which jobs go")) }
+            return .success(.purge(queue: queue, state: state, olderThanMilliseconds: older))
+        case .promote:
+            guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "PROMOTE takes only a job id")) }
+            return .success(.promote(id: value))
+        case .schedule:
+            guard let name = scanner.next(), QueueName.isValid(bytes, name) else { return .failure(.badSchedule) }
+            guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
+            var timing = ScheduleOptions()
+            var options = EnqueueOptions()
+            while let field = scanner.nextQuoted(bytes) {
+                if let (key, raw) = Option.split(bytes, field) {
+                    switch timing.apply(bytes, key, raw, field) {
+                    case .taken: continue
+                    case .refused(let error): return .failure(error)
+                    case .notMine: break
+                    }
+                }
+                if let error = options.apply(bytes, field) { return .failure(error) }
+            }
+            guard timing.cron != nil || timing.everyMilliseconds != nil else {
+                return .failure(JobError(.badOption, "SCHEDULE needs cron=\"<5 or 6 fields>\" or every=<duration>"))
+            }
+            if options.key != nil || options.runAtMilliseconds != nil || options.delayMilliseconds != nil || options.expiresAtMilliseconds != nil
+                || options.hasParents || options.keyTTLMilliseconds != nil || options.replace
+            {
+                return .failure(JobError(.badOption, "a schedule cannot fix key=, at=, delay= or expires=, nor wait for jobs (after=): each tick makes a job keyed <name>@<tick> (ttl= works)"))
+            }
+            return .success(.schedule(name: name, queue: queue, timing, options, text: name.lowerBound..<arguments.upperBound))
+        case .unschedule:
+            guard let name = scanner.next(), QueueName.isValid(bytes, name) else { return .failure(.badSchedule) }
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "UNSCHEDULE takes only a schedule name")) }
+            return .success(.unschedule(name: name))
+        case .schedules:
+            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "SCHEDULES takes no arguments")) }
+            return .success(.schedules)
         case .unroute:
             guard let id = scanner.next(), let value = Option.jobID(bytes, id) else {
                 return .failure(JobError(.badID, "route ids are positive numbers"))
@@ -188,6 +305,125 @@ public enum JobCommand: Equatable, Sendable {
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "UNROUTE takes only a route id")) }
             return .success(.unroute(id: value))
         }
+    }
+}
+
+/// The job states LIST and PURGE name, and the order LIST keeps each in.
+public enum JobListState: String, Sendable, CaseIterable {
+    /// Priority (lowest value first), then the time it became runnable, then id: the order
+    /// RESERVE takes them in, groups and limits aside.
+    case waiting
+    /// Run time, then id.
+    case delayed
+    /// Enqueue time, then id.
+    case blocked
+    /// Start of the current attempt, then id.
+    case active
+    /// Newest first: finish time, then id, both descending.
+    case completed, dead
+
+    /// The most jobs one LIST page holds.
+    public static let maxPage = 1000
+
+    init?(_ word: String) { self.init(rawValue: word.lowercased()) }
+
+    /// A job's place in this state's order, as three numbers compared in turn.
+    public func sortKey(priority: Int, became: Int64, id: UInt64) -> JobListCursor {
+        switch self {
+        case .waiting: return JobListCursor(Int64(priority), became, Int64(id))
+        case .delayed, .blocked, .active: return JobListCursor(0, became, Int64(id))
+        case .completed, .dead: return JobListCursor(0, -became, -Int64(id))
+        }
+    }
+}
+
+/// Where a LIST page ended: the last job's sort key (see `JobListState.sortKey`). On the wire
+/// it is opaque to clients: three integers joined by `.` (`-3.1796238000000.42`).
+public struct JobListCursor: Comparable, Sendable {
+    public let first: Int64
+    public let second: Int64
+    public let third: Int64
+
+    public init(_ first: Int64, _ second: Int64, _ third: Int64) {
+        self.first = first
+        self.second = second
+        self.third = third
+    }
+
+    init?(_ text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false).compactMap { Int64($0) }
+        guard parts.count == 3 else { return nil }
+        self.init(parts[0], parts[1], parts[2])
+    }
+
+    public var text: String { "\(first).\(second).\(third)" }
+
+    public static func < (a: JobListCursor, b: JobListCursor) -> Bool {
+        (a.first, a.second, a.third) < (b.first, b.second, b.third)
+    }
+}
+
+/// When a schedule fires and what it does about ticks it missed (`SCHEDULE`). The cron text
+/// and the zone are checked by the server, which knows cron and the zone database.
+public struct ScheduleOptions: Equatable, Sendable {
+    public enum Catchup: String, Sendable {
+        /// Ticks missed (the server was down, the schedule paused) are skipped.
+        case none
+        /// One job for all of them.
+        case one
+        /// One job per missed tick (at most `maxCatchup`).
+        case all
+    }
+
+    /// The most missed ticks `catchup=all` makes jobs for; older ones are skipped.
+    public static let maxCatchup = 1000
+
+    /// The cron expression, without its quotes.
+    public var cron: Range<Int>?
+    public var everyMilliseconds: Int?
+    public var zone: Range<Int>?
+    public var catchup: Catchup?
+
+    public init() {}
+
+    enum Taking {
+        /// Not a schedule option (an ENQ option, say).
+        case notMine
+        case taken
+        case refused(JobError)
+    }
+
+    /// Takes `key=raw` if it is a schedule option.
+    mutating func apply(_ bytes: UnsafeRawBufferPointer, _ key: Range<Int>, _ raw: Range<Int>, _ field: Range<Int>) -> Taking {
+        func bad(_ why: String) -> Taking { .refused(.badOption(bytes, field, why)) }
+        if Option.equals(bytes, key, "cron") {
+            guard cron == nil, everyMilliseconds == nil else { return bad("one cron= or every= per schedule") }
+            guard raw.count >= 2, bytes[raw.lowerBound] == UInt8(ascii: "\""), bytes[raw.upperBound - 1] == UInt8(ascii: "\"") else {
+                return bad("the cron expression goes in double quotes: cron=\"0 3 * * *\"")
+            }
+            guard raw.count > 2 else { return bad("cron= needs an expression of 5 or 6 fields, not an empty one") }
+            cron = (raw.lowerBound + 1)..<(raw.upperBound - 1)
+            return .taken
+        }
+        if Option.equals(bytes, key, "every") {
+            guard cron == nil, everyMilliseconds == nil else { return bad("one cron= or every= per schedule") }
+            guard let milliseconds = Option.duration(bytes, raw), milliseconds >= 1000 else {
+                return bad("every= needs a duration of at least 1s")
+            }
+            everyMilliseconds = milliseconds
+            return .taken
+        }
+        if Option.equals(bytes, key, "tz") {
+            guard zone == nil, !raw.isEmpty else { return bad("tz= names one IANA time zone, once") }
+            zone = raw
+            return .taken
+        }
+        if Option.equals(bytes, key, "catchup") {
+            guard catchup == nil, let value = Catchup(rawValue: Option.word(bytes, raw)) else { return bad("catchup= is none, one or all, once") }
+            catchup = value
+            return .taken
+        }
+        return .notMine
     }
 }
 
@@ -248,7 +484,32 @@ public struct EnqueueOptions: Equatable, Sendable {
     public var key: Range<Int>?
     /// The group whose limits apply (a tenant, a customer, an API key).
     public var group: Range<Int>?
+    /// A job not started within this long after its ENQ is not run (`ttl=`)…
+    public var ttlMilliseconds: Int?
+    /// …or not started by this time, unix ms (`expires=`).
+    public var expiresAtMilliseconds: Int64?
+    /// Jobs that must complete before this one may start (`after=`), in the order given.
+    public var after: [ParentReference]?
+    /// What a parent's death does to this job (`on_parent_dead=`); nil: the default, `fail`.
+    public var onParentDead: ParentDeathPolicy?
+    /// How long after the ENQ its key is remembered at least, even once the job is gone
+    /// (`key_ttl=`).
+    public var keyTTLMilliseconds: Int?
+    /// A duplicate of a job still waiting or delayed replaces its payload and run time
+    /// (`replace=true`: debounce).
+    public var replace = false
     private var prioritySet = false
+
+    /// Whether `after=` or `on_parent_dead=` was given.
+    public var hasParents: Bool { after != nil || onParentDead != nil }
+
+    /// The most parents one job may have.
+    public static let maxParents = 100
+
+    /// When the job stops being startable, for one enqueued at `now`; nil: never.
+    public func expiry(enqueuedAt now: Int64) -> Int64? {
+        expiresAtMilliseconds ?? ttlMilliseconds.map { now + Int64($0) }
+    }
 
     public init() {}
 
@@ -304,11 +565,82 @@ public struct EnqueueOptions: Equatable, Sendable {
         case "group":
             guard group == nil, (1...200).contains(value.count) else { return bad("group must be 1 to 200 bytes") }
             group = value
+        case "ttl":
+            guard ttlMilliseconds == nil, expiresAtMilliseconds == nil, let value = Option.duration(bytes, value), value > 0 else {
+                return bad("ttl needs a positive duration, and not together with expires")
+            }
+            ttlMilliseconds = value
+        case "expires":
+            guard ttlMilliseconds == nil, expiresAtMilliseconds == nil, let milliseconds = Option.unixMilliseconds(bytes, value) else {
+                return bad("expires needs unix milliseconds, and not together with ttl")
+            }
+            expiresAtMilliseconds = milliseconds
+        case "after":
+            guard after == nil, let parents = ParentReference.list(bytes, value) else {
+                return bad("after needs job ids or #<n> (the n-th ENQ of the same BATCH), comma-separated, each once, at most \(Self.maxParents)")
+            }
+            after = parents
+        case "on_parent_dead":
+            guard onParentDead == nil, let policy = ParentDeathPolicy(rawValue: Option.word(bytes, value)) else {
+                return bad("on_parent_dead is fail or run, once")
+            }
+            onParentDead = policy
+        case "key_ttl":
+            guard keyTTLMilliseconds == nil, let value = Option.duration(bytes, value), value > 0 else {
+                return bad("key_ttl needs a positive duration, once")
+            }
+            keyTTLMilliseconds = value
+        case "replace":
+            guard !replace, Option.equals(bytes, value, "true") else { return bad("replace takes only true, once") }
+            replace = true
         default:
             return bad("unknown option")
         }
         return nil
     }
+}
+
+/// A parent named by `after=`: a job by id, or the n-th ENQ (from 1) of the BATCH this ENQ is
+/// part of (`#n`), which has no id until the batch is enqueued.
+public enum ParentReference: Equatable, Sendable, Hashable {
+    case job(UInt64)
+    case batchPosition(Int)
+
+    /// A comma-separated list with no repeats and at most `EnqueueOptions.maxParents` entries.
+    static func list(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> [ParentReference]? {
+        var parents: [ParentReference] = []
+        var start = range.lowerBound
+        for index in range.lowerBound...range.upperBound where index == range.upperBound || bytes[index] == UInt8(ascii: ",") {
+            let item = start..<index
+            start = index + 1
+            guard !item.isEmpty, parents.count < EnqueueOptions.maxParents else { return nil }
+            let parent: ParentReference
+            if bytes[item.lowerBound] == UInt8(ascii: "#") {
+                guard let position = ClientParser.parseCount(bytes, (item.lowerBound + 1)..<item.upperBound), position > 0 else { return nil }
+                parent = .batchPosition(position)
+            } else {
+                guard let id = Option.jobID(bytes, item) else { return nil }
+                parent = .job(id)
+            }
+            guard !parents.contains(parent) else { return nil }
+            parents.append(parent)
+        }
+        return parents
+    }
+
+    /// As written on the wire.
+    public var text: String {
+        switch self {
+        case .job(let id): return String(id)
+        case .batchPosition(let position): return "#\(position)"
+        }
+    }
+}
+
+/// What a parent's death does to a job waiting for it: the job dies too (`fail`), or runs
+/// as if the parent had completed (`run`).
+public enum ParentDeathPolicy: String, Sendable, Equatable {
+    case fail, run
 }
 
 /// A rate: `limit` events per `windowMilliseconds`, written `100/1s` (or `100/s`).
@@ -459,6 +791,19 @@ enum Option {
         return ClientParser.parseCount(bytes, range)
     }
 
+    /// A time in unix milliseconds: digits only, at most 15 of them (today's times have 13, so
+    /// the 10-digit bound of other counts would refuse every real one).
+    static func unixMilliseconds(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int64? {
+        guard !range.isEmpty, range.count <= 15 else { return nil }
+        var value: Int64 = 0
+        for index in range {
+            let digit = Int64(bytes[index]) &- 48
+            guard digit >= 0 && digit <= 9 else { return nil }
+            value = value * 10 + digit
+        }
+        return value
+    }
+
     /// `attempt=<n>`, n from 1: the attempt a worker holds.
     static func attempt(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>) -> Int? {
         guard let (key, value) = split(bytes, field), equals(bytes, key, "attempt"),
@@ -504,11 +849,16 @@ public struct JobError: Error, Equatable, Sendable {
         case notFound = "NOT_FOUND"
         case notHeld = "NOT_HELD"
         case notDead = "NOT_DEAD"
+        /// PROMOTE of a job that is not delayed.
+        case notDelayed = "NOT_DELAYED"
         case storeFull = "STORE_FULL"
         /// A configured limit was reached (`--max-queues`, `--max-waiting-requests`).
         case limit = "LIMIT"
         /// The user's job permissions do not grant the command on that queue.
         case forbidden = "FORBIDDEN"
+        /// The job store cannot be reached (PostgreSQL down or failing over); nothing was
+        /// promised, so the command can be sent again.
+        case unavailable = "UNAVAILABLE"
     }
 
     public let code: Code
@@ -532,6 +882,8 @@ public struct JobError: Error, Equatable, Sendable {
     static func badOption(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>, _ why: String) -> JobError {
         JobError(.badOption, "\(Option.word(bytes, field.clamped(to: field.lowerBound..<min(field.upperBound, field.lowerBound + 64)))): \(why)")
     }
+
+    static let badSchedule = JobError(.badOption, "schedule names are 1 to \(QueueName.maxLength) letters, digits, _ or -")
 
     static func badID(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>) -> JobError {
         JobError(.badID, "job ids are positive numbers")

@@ -351,6 +351,14 @@ struct ConfigFileSettings {
             switch key {
             case "data_dir":
                 if !given("-d", "--data-dir") { config.dataDirectory = try string(item, "docket.data_dir") }
+            case "store":
+                if !given("--store") {
+                    let text = try string(item, "docket.store")
+                    guard let store = DocketdCommand.postgresStore(text) else {
+                        throw ConfigError("\(path): docket.store must be lmdb or a PostgreSQL connection string, not \(text)")
+                    }
+                    config.postgresStore = store.isEmpty ? nil : store
+                }
             case "sync":
                 guard let mode = SyncMode(rawValue: try string(item, "docket.sync")) else {
                     throw ConfigError("\(path): docket.sync must be always or none")
@@ -364,6 +372,12 @@ struct ConfigFileSettings {
                 if !given("--keep-dead") { config.keepDead = try int(item, "docket.keep_dead", 0...Int.max) }
             case "max_queues":
                 if !given("--max-queues") { config.maxQueues = try int(item, "docket.max_queues", 1...Int.max) }
+            case "max_schedules":
+                if !given("--max-schedules") { config.maxSchedules = try int(item, "docket.max_schedules", 1...Int.max) }
+            case "max_batch":
+                if !given("--max-batch") { config.maxBatch = try int(item, "docket.max_batch", 1...Int.max) }
+            case "max_batch_bytes":
+                if !given("--max-batch-bytes") { config.maxBatchBytes = try size(item, "docket.max_batch_bytes") }
             case "permissions":
                 try applyJobPermissions(item)
             case "default_permissions":

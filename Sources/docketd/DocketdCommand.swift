@@ -33,6 +33,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(name: [.customShort("d"), .customLong("data-dir")], help: "The directory for durable state, created if missing (DOCKET_DATA_DIR).")
     var dataDirectory = env("DOCKET_DATA_DIR") ?? "./docket-data"
 
+    @Option(help: "Where jobs are kept: lmdb (the data directory; the default) or PostgreSQL, given as a connection string: postgres://user@host:port/db or 'host=… dbname=…' (DOCKET_STORE).")
+    var store = env("DOCKET_STORE") ?? "lmdb"
+
     @Option(name: .customLong("name"), help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
     var serverName = env("DOCKET_NAME") ?? ""
 
@@ -77,6 +80,15 @@ struct DocketdCommand: ParsableCommand {
 
     @Option(help: "The most queues that may exist at once; a command that would make another is refused (DOCKET_MAX_QUEUES).")
     var maxQueues = Int(env("DOCKET_MAX_QUEUES") ?? "") ?? 10_000
+
+    @Option(help: "The most schedules that may exist at once; a SCHEDULE that would make another is refused (DOCKET_MAX_SCHEDULES).")
+    var maxSchedules = Int(env("DOCKET_MAX_SCHEDULES") ?? "") ?? 10_000
+
+    @Option(help: "The most ENQs one BATCH may hold (DOCKET_MAX_BATCH).")
+    var maxBatch = Int(env("DOCKET_MAX_BATCH") ?? "") ?? 1000
+
+    @Option(help: "The most payload bytes one BATCH may hold, its ENQs together (DOCKET_MAX_BATCH_BYTES).")
+    var maxBatchBytes = env("DOCKET_MAX_BATCH_BYTES") ?? "16MiB"
 
     @Option(help: "The most $DOCKET.API RESERVE and WAIT requests one connection may have waiting (DOCKET_MAX_WAITING_REQUESTS).")
     var maxWaitingRequests = Int(env("DOCKET_MAX_WAITING_REQUESTS") ?? "") ?? 1024
@@ -132,6 +144,21 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most monitoring connections open at once; past it, 503 (DOCKET_HTTP_MAX_CONNECTIONS).")
     var httpMaxConnections = Int(env("DOCKET_HTTP_MAX_CONNECTIONS") ?? "") ?? 256
 
+    @Option(help: "The largest request body the monitoring port reads (the dashboard's changes); past it, 413 (DOCKET_HTTP_MAX_BODY).")
+    var httpMaxBody = env("DOCKET_HTTP_MAX_BODY") ?? "64KiB"
+
+    @Option(
+        help: "How far a dashboard's live event stream may fall behind (bytes written, not yet sent) before it is closed (DOCKET_HTTP_MAX_STREAM_BACKLOG).")
+    var httpMaxStreamBacklog = env("DOCKET_HTTP_MAX_STREAM_BACKLOG") ?? "1MiB"
+
+    @Flag(
+        help: """
+            Let the dashboard change things (pause, settings, purge, retry, delete) for anyone who reaches the monitoring \
+            port, even when it listens beyond loopback and the server has no users (DOCKET_HTTP_ADMIN=1). With users, \
+            their admin rights decide; without either, only a loopback-bound dashboard may change anything.
+            """)
+    var httpAdmin = false
+
     @Flag(help: "Read a password from standard input, print its bcrypt hash (for a configuration file's password or token) and exit.")
     var hashPassword = false
 
@@ -153,6 +180,14 @@ struct DocketdCommand: ParsableCommand {
 
     func makeConfig() throws -> ServerConfig { try makeConfigReporting().config }
 
+    /// The PostgreSQL connection string `--store` names, "" for the embedded store, nil for
+    /// neither.
+    static func postgresStore(_ text: String) -> String? {
+        if text.isEmpty || text == "lmdb" { return "" }
+        guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") || text.contains("=") else { return nil }
+        return text
+    }
+
     /// The settings, and the configuration file's keys that were read but change nothing.
     func makeConfigReporting() throws -> (config: ServerConfig, ignored: [String]) {
         var ignoredConfigKeys: [String] = []
@@ -161,6 +196,10 @@ struct DocketdCommand: ParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
         config.port = port
         config.dataDirectory = dataDirectory
+        guard let postgresStore = Self.postgresStore(store) else {
+            throw ValidationError("--store must be lmdb or a PostgreSQL connection string (postgres://… or key=value …), not \(store).")
+        }
+        config.postgresStore = postgresStore.isEmpty ? nil : postgresStore
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)
@@ -185,9 +224,13 @@ struct DocketdCommand: ParsableCommand {
         guard keepCompleted >= 0, keepDead >= 0 else {
             throw ValidationError("--keep-completed and --keep-dead must not be negative.")
         }
-        guard maxQueues > 0, maxWaitingRequests > 0 else {
-            throw ValidationError("--max-queues and --max-waiting-requests must be at least 1.")
+        guard maxQueues > 0, maxWaitingRequests > 0, maxSchedules > 0 else {
+            throw ValidationError("--max-queues, --max-schedules and --max-waiting-requests must be at least 1.")
         }
+        config.maxSchedules = maxSchedules
+        guard maxBatch > 0 else { throw ValidationError("--max-batch must be at least 1.") }
+        config.maxBatch = maxBatch
+        config.maxBatchBytes = try size(maxBatchBytes, "--max-batch-bytes", minimum: 1)
         config.salvage = salvage
         switch (auth, user, pass) {
         case (nil, nil, nil): break
@@ -217,6 +260,9 @@ struct DocketdCommand: ParsableCommand {
         config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
         guard httpMaxConnections > 0 else { throw ValidationError("--http-max-connections must be at least 1.") }
         config.httpMaxConnections = httpMaxConnections
+        config.httpMaxBodyBytes = try size(httpMaxBody, "--http-max-body", minimum: 0)
+        config.httpMaxStreamBacklogBytes = try size(httpMaxStreamBacklog, "--http-max-stream-backlog", minimum: 4096)
+        config.httpAdmin = httpAdmin || env("DOCKET_HTTP_ADMIN") == "1"
         config.maxQueues = maxQueues
         config.maxWaitingRequests = maxWaitingRequests
         config.keepCompleted = keepCompleted

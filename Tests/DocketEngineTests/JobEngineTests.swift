@@ -362,3 +362,50 @@ struct Harness {
         engine.finishRestore(nextID: nextID)
     }
 }
+
+/// `ttl=` and `expires=`: a job not started by its expiry is not run.
+@Suite struct ExpiryTests {
+    @Test func aJobNotStartedByItsExpiryDiesExpired() {
+        let h = Harness()
+        let doomed = h.enq("q", "a") { $0.ttlMilliseconds = 500 }
+        let kept = h.enq("q", "b") { $0.ttlMilliseconds = 5000 }
+        #expect(h.engine.job(doomed)?.expiresAt == h.clock.time + 500)
+        #expect(h.engine.nextDeadline == h.clock.time + 500)
+        h.advance(500)
+        let job = h.engine.job(doomed)!
+        #expect(job.state == .dead && job.lastError.map { String(decoding: $0, as: UTF8.self) }?.hasPrefix("expired") == true)
+        // Started in time, the other runs; failed after its expiry, it does not start again.
+        #expect(h.next()?.id == kept)
+        _ = h.engine.fail(id: kept, owner: 1, choice: .after(milliseconds: 0), reason: nil)
+        h.clock.advance(5000)
+        #expect(h.next() == nil)
+        #expect(h.engine.job(kept)?.state == .dead)
+    }
+
+    @Test func anExpiryAlreadyPastNeverStartsAndSurvivesARestart() {
+        let h = Harness()
+        let past = h.enq("q") { $0.expiresAtMilliseconds = 1000 }
+        #expect(h.next() == nil)
+        #expect(h.engine.job(past)?.state == .dead)
+        // A delayed job's expiry comes before its run time: it never starts.
+        let delayed = h.enq("q") {
+            $0.delayMilliseconds = 10_000
+            $0.ttlMilliseconds = 2000
+        }
+        let job = h.engine.job(delayed)!
+        let record = JobCodec.encode(job)
+        #expect(record.first == 3)
+        #expect(JobCodec.decode(record)?.expiresAt == job.expiresAt)
+        for length in 0..<record.count { #expect(JobCodec.decode(Array(record[..<length])) == nil) }
+        #expect(JobCodec.encode(h.engine.job(past)!).first == 3)
+        let restarted = Harness()
+        restarted.clock.time = h.clock.time
+        JobCodec.encode(job).withUnsafeBytes { restarted.engine.restoreJob(id: delayed, JobCodec.decode($0)!, payloadSize: 0) }
+        restarted.engine.finishRestore(nextID: h.engine.nextID)
+        #expect(restarted.engine.job(delayed)?.expiresAt == job.expiresAt)
+        restarted.advance(2000)
+        #expect(restarted.engine.job(delayed)?.state == .dead)
+        restarted.advance(10_000)
+        #expect(restarted.next() == nil)
+    }
+}

@@ -152,11 +152,11 @@ import Testing
         _ = h.engine.fail(id: ids[1], owner: 1, choice: .policy, reason: nil)
         var name = "q"
         let queue = name.withUTF8 { h.engine.existingQueue(UnsafeRawBufferPointer($0)) }!
-        #expect(queue.counts == [2, 1, 0, 1, 1])
+        #expect(queue.counts == [2, 1, 0, 1, 1, 0])
         #expect(queue.enqueuedTotal == 5 && queue.startedTotal == 2 && queue.completedTotal == 1 && queue.deadTotal == 1)
         #expect(queue.waitHistogram.count == 2 && queue.runHistogram.count == 2)
         let document = h.engine.queueDocument(queue)
-        #expect(document.contains(#""jobs":{"waiting":2,"delayed":1,"active":0,"completed":1,"dead":1}"#))
+        #expect(document.contains(#""jobs":{"waiting":2,"delayed":1,"active":0,"completed":1,"dead":1,"blocked":0}"#))
     }
 
     @Test func settingsSurviveTheirCodec() {
@@ -199,5 +199,29 @@ import Testing
         #expect(JSONValue.parse(progress)?["note"]?.stringValue == "half \"way\"\n")
         #expect(JSONValue.parse(events[3].json)?["error"]?.stringValue == "bad\\thing")
         #expect(JSONValue.parse(events[3].json)?["retry_in_ms"]?.numberValue == 5)
+    }
+
+    @Test func aDelayedJobThatBecomesDueSaysWaitingOnce() {
+        let h = Harness()
+        h.engine.recordsLifecycle = true
+        let id = h.enq { $0.delayMilliseconds = 1000 }
+        _ = h.engine.takeLifecycle()
+        h.advance(999)
+        #expect(h.engine.takeLifecycle().isEmpty, "not due yet")
+        h.advance(1)
+        let due = h.engine.takeLifecycle()
+        #expect(due.map(\.kind) == [.waiting] && due.first?.id == id && due.first?.state == .waiting)
+        h.advance(5000)
+        #expect(h.engine.takeLifecycle().isEmpty, "once")
+        // A retry's backoff, and a promotion, say it too.
+        _ = h.next()
+        _ = h.engine.fail(id: id, owner: 1, choice: .after(milliseconds: 50), reason: nil)
+        _ = h.engine.takeLifecycle()
+        h.advance(50)
+        #expect(h.engine.takeLifecycle().map(\.kind) == [.waiting])
+        let later = h.enq { $0.delayMilliseconds = 60_000 }
+        _ = h.engine.takeLifecycle()
+        #expect(errorOf(h.engine.promote(id: later)) == nil)
+        #expect(h.engine.takeLifecycle().map(\.kind) == [.waiting])
     }
 }

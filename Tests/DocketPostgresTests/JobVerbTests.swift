@@ -53,7 +53,7 @@ final class JobVerbTests: JobStoreTestCase {
         let parsed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let engineFields = [
             "id", "queue", "state", "priority", "attempts", "max_attempts", "backoff", "jitter", "lease_ms", "key", "group",
-            "enqueued_at", "run_at", "started_at", "finished_at", "progress", "progress_note", "last_error", "result", "payload_bytes",
+            "enqueued_at", "run_at", "started_at", "finished_at", "progress", "progress_note", "last_error", "result", "payload_bytes", "expires_at",
         ]
         XCTAssertEqual(Set(parsed.keys), Set(engineFields))
         // In the engine's order.
@@ -61,7 +61,36 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(positions, positions.sorted())
         XCTAssertTrue(json.hasPrefix("{\"id\":\(id),\"queue\":\"docs\",\"state\":\"waiting\",\"priority\":-5,\"attempts\":0,\"max_attempts\":3,"))
         XCTAssertTrue(json.contains("\"backoff\":\"fixed:2000ms\",\"jitter\":0.0,\"lease_ms\":5000,\"key\":\"k\\\"1\",\"group\":\"tenant\","))
-        XCTAssertTrue(json.contains("\"started_at\":null,\"finished_at\":null,\"progress\":0,\"progress_note\":null,\"last_error\":null,\"result\":null,\"payload_bytes\":5}"))
+        XCTAssertTrue(json.contains("\"started_at\":null,\"finished_at\":null,\"progress\":0,\"progress_note\":null,\"last_error\":null,\"result\":null,\"payload_bytes\":5,\"expires_at\":null}"))
+    }
+
+    /// after=: blocked until the parents complete; a parent's death kills the child (and its
+    /// children) unless it runs anyway; PARENTS reads the outcomes; `@n` names a row of the call.
+    func testChildrenWaitForTheirParents() throws {
+        let first = try enqueue("p")
+        let second = try enqueue("p")
+        var child = PostgresNewJob(queue: "c", payload: [])
+        child.parents = [String(first), String(second)]
+        var grandchild = PostgresNewJob(queue: "g", payload: [])
+        grandchild.parents = ["@1"]
+        var stubborn = PostgresNewJob(queue: "s", payload: [])
+        stubborn.parents = [String(second)]
+        stubborn.runsIfParentDies = true
+        let made = try enqueue([child, grandchild, stubborn])
+        XCTAssertEqual(made.map(\.state), ["blocked", "blocked", "blocked"])
+        XCTAssertEqual(made[1].parents, [UInt64(made[0].id)])
+        let one = try XCTUnwrap(try reserve(["p"]))
+        XCTAssertNoThrow(try ack(one.hold(), result: Array("r1".utf8)).get())
+        XCTAssertEqual(try inspect(made[0].id)?.state, "blocked")
+        let two = try XCTUnwrap(try reserve(["p"]))
+        _ = try fail(two.hold(), .never, reason: "broken").get()
+        XCTAssertEqual(try inspect(made[0].id)?.lastError, Array("parent \(second) dead".utf8))
+        XCTAssertEqual(try inspect(made[1].id)?.lastError, Array("parent \(made[0].id) dead".utf8))
+        XCTAssertEqual(try inspect(made[2].id)?.state, "waiting")
+        XCTAssertEqual(try inspect(first)?.children, [UInt64(made[0].id)])
+        let parents = try transaction { connection, done in store.parents(of: made[0].id, on: connection, completion: done) }.get()
+        XCTAssertEqual(parents?.map(\.state), ["completed", "dead"])
+        XCTAssertEqual(parents?.first?.result, Array("r1".utf8))
     }
 
     func testDuplicateKeysAnswerTheExistingJob() throws {
@@ -76,10 +105,12 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(batch[1].id, batch[0].id)
         XCTAssertNotEqual(batch[3].id, batch[0].id)
         // Later, and in any state while the job is kept.
-        XCTAssertEqual(try enqueue([keyed("q", "a")]), [PostgresEnqueued(id: batch[0].id, duplicate: true)])
+        XCTAssertEqual(try enqueue([keyed("q", "a")]), [PostgresEnqueued(id: batch[0].id, duplicate: true, maxAttempts: 3, runAt: batch[0].runAt)])
         let job = try XCTUnwrap(try reserve(["q"]))
         XCTAssertNoThrow(try ack(job.hold()).get())
-        XCTAssertEqual(try enqueue([keyed("q", "a")]), [PostgresEnqueued(id: batch[0].id, duplicate: true)])
+        XCTAssertEqual(
+            try enqueue([keyed("q", "a")]),
+            [PostgresEnqueued(id: batch[0].id, duplicate: true, maxAttempts: 3, runAt: batch[0].runAt, state: "completed")])
         // Once the job is deleted the key is free again.
         let deleted: Result<Void, PostgresJobError> = try transaction { connection, done in
             store.delete(batch[0].id, on: connection, completion: done)
@@ -185,11 +216,12 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(listed.map(\.id), [id])
 
         // RETRY brings it back with its attempts reset; a second RETRY is refused.
-        let retried: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(id, on: connection, completion: done) }
-        XCTAssertNoThrow(try retried.get())
-        let notDead: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(id, on: connection, completion: done) }
+        typealias Retried = Result<(queue: String, maxAttempts: Int), PostgresJobError>
+        let retried: Retried = try transaction { connection, done in store.retry(id, on: connection, completion: done) }
+        XCTAssertEqual(try retried.get().queue, "flaky")
+        let notDead: Retried = try transaction { connection, done in store.retry(id, on: connection, completion: done) }
         XCTAssertEqual(notDead.failure, .notDead(id, state: "waiting"))
-        let missing: Result<Void, PostgresJobError> = try transaction { connection, done in store.retry(424_242, on: connection, completion: done) }
+        let missing: Retried = try transaction { connection, done in store.retry(424_242, on: connection, completion: done) }
         XCTAssertEqual(missing.failure, .notFound(424_242))
         let again = try XCTUnwrap(try reserve(["flaky"]))
         XCTAssertEqual(again.attempt, 1)
@@ -233,7 +265,7 @@ final class JobVerbTests: JobStoreTestCase {
         }
         let first = try XCTUnwrap(try reserve(["fenced"]))
         try setNow(5_001_001)
-        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "fenced", outcome: .retry(afterMilliseconds: 0))])
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "fenced", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3)])
         let second = try XCTUnwrap(try reserve(["fenced"]))
         XCTAssertEqual(second.attempt, 2)
 
@@ -282,7 +314,7 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(during.progressNote, Array("halfway".utf8))
 
         try setNow(start + 2500)
-        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .retry(afterMilliseconds: 500))])
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .retry(afterMilliseconds: 500), attempt: 1, maxAttempts: 2)])
         let back = try XCTUnwrap(try inspect(id))
         XCTAssertEqual(back.state, "delayed")
         XCTAssertEqual(back.attempts, 1)
@@ -296,7 +328,7 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(second.attempt, 2)
         XCTAssertEqual(try inspect(id)?.progress, 0)
         try setNow(start + 4000)
-        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .dead)])
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .dead, attempt: 2, maxAttempts: 2)])
         XCTAssertEqual(try inspect(id)?.state, "dead")
     }
 
@@ -309,7 +341,7 @@ final class JobVerbTests: JobStoreTestCase {
         let released: [PostgresEndedAttempt] = try transaction { connection, done in
             store.release(owners: ["proc-a:7"], on: connection, completion: done)
         }.get()
-        XCTAssertEqual(released, [PostgresEndedAttempt(id: id, queue: "lost", outcome: .retry(afterMilliseconds: 0))])
+        XCTAssertEqual(released, [PostgresEndedAttempt(id: id, queue: "lost", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3)])
         XCTAssertEqual(try inspect(id)?.lastError, Array("worker lost: connection closed".utf8))
         XCTAssertEqual(try inspect(other)?.state, "active")
         XCTAssertEqual(try reserve(["lost"], owner: "proc-b:1")?.attempt, 2)
@@ -362,7 +394,7 @@ final class JobVerbTests: JobStoreTestCase {
         }.get()
         XCTAssertEqual(acked.filter { (try? $0.get()) == nil }.count, 0)
         let counts = try transaction { connection, done in store.state(queue: "race", on: connection, completion: done) }.get().counts
-        XCTAssertEqual(counts, ["waiting": 0, "delayed": 0, "active": 0, "completed": total, "dead": 0])
+        XCTAssertEqual(counts, ["waiting": 0, "delayed": 0, "active": 0, "completed": total, "dead": 0, "blocked": 0])
     }
 
     /// Many verbs share one transaction: one round trip and one commit, every answer after it,
@@ -580,19 +612,32 @@ final class JobPolicyTests: JobStoreTestCase {
         XCTAssertEqual(remaining, [nil, nil, doomed[2]])
         XCTAssertNotNil(try inspect(ids[4]), "dead-job retention touched completed jobs")
 
-        // Within 100 ms of a trim, finished jobs pile up; the next trim catches up.
+        // A short history is trimmed at every finish, however close together.
         let burst = try enqueue((0..<4).map { _ in PostgresNewJob(queue: "kept", payload: []) }).map(\.id)
         try setNow(10_002_000)
         for _ in 0..<4 {
             let job = try XCTUnwrap(try reserve(["kept"]))
             XCTAssertNoThrow(try ack(job.hold()).get())
         }
-        XCTAssertEqual(try burst.map { try inspect($0)?.id }, burst)
-        try setNow(10_002_100)
-        let last = try enqueue("kept")
-        let job = try XCTUnwrap(try reserve(["kept"]))
+        XCTAssertEqual(try burst.map { try inspect($0)?.id }, [nil, burst[1], burst[2], burst[3]])
+
+        // A long one at most every 100 ms: within 100 ms of a trim finished jobs pile up, and
+        // the next trim catches up.
+        var long = PostgresQueueSettings()
+        long.keepCompleted = 101
+        _ = try transaction { connection, done in store.setSettings(long, queue: "long", on: connection, completion: done) }.get()
+        let many = try enqueue((0..<103).map { _ in PostgresNewJob(queue: "long", payload: []) }).map(\.id)
+        try setNow(10_003_000)
+        for _ in many {
+            let job = try XCTUnwrap(try reserve(["long"]))
+            XCTAssertNoThrow(try ack(job.hold()).get())
+        }
+        XCTAssertEqual(try many.prefix(3).map { try inspect($0)?.id }, Array(many.prefix(3)))
+        try setNow(10_003_100)
+        let last = try enqueue("long")
+        let job = try XCTUnwrap(try reserve(["long"]))
         XCTAssertNoThrow(try ack(job.hold()).get())
-        XCTAssertEqual(try (burst + [last]).map { try inspect($0)?.id }, [nil, nil, burst[2], burst[3], last])
+        XCTAssertEqual(try (many.prefix(4) + [last]).map { try inspect($0)?.id }, [nil, nil, nil, many[3], last])
     }
 
     func testThrottleHoldsTheQueueWithoutUsingAnAttempt() throws {
@@ -725,7 +770,7 @@ final class JobPolicyTests: JobStoreTestCase {
         let recovered: [PostgresEndedAttempt] = try transaction(on: fresh) { connection, done in
             store.recoverExpiredLeases(on: connection, completion: done)
         }.get()
-        XCTAssertEqual(recovered, [PostgresEndedAttempt(id: id, queue: "survive", outcome: .retry(afterMilliseconds: 0))])
+        XCTAssertEqual(recovered, [PostgresEndedAttempt(id: id, queue: "survive", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3)])
         let again = try XCTUnwrap(try reserve(["survive"], owner: "new-process:1", on: fresh))
         XCTAssertEqual(again.attempt, 2)
         XCTAssertNoThrow(try ack(again.hold(owner: "new-process:1")).get())
@@ -754,7 +799,7 @@ final class JobPolicyTests: JobStoreTestCase {
         try setNow(start)
         let never = try transaction { connection, done in store.state(queue: "nobody", on: connection, completion: done) }.get()
         XCTAssertEqual(never, PostgresQueueState(
-            counts: ["waiting": 0, "delayed": 0, "active": 0, "completed": 0, "dead": 0], oldestWaitingSince: nil, heldUntil: nil,
+            counts: ["waiting": 0, "delayed": 0, "active": 0, "completed": 0, "dead": 0, "blocked": 0], oldestWaitingSince: nil, heldUntil: nil,
             rateWindowStarts: nil, now: start))
 
         var settings = PostgresQueueSettings()
@@ -770,7 +815,7 @@ final class JobPolicyTests: JobStoreTestCase {
         }.get()
         try setNow(start + 1000)
         let state = try transaction { connection, done in store.state(queue: "doc", on: connection, completion: done) }.get()
-        XCTAssertEqual(state.counts, ["waiting": 2, "delayed": 1, "active": 0, "completed": 0, "dead": 0])
+        XCTAssertEqual(state.counts, ["waiting": 2, "delayed": 1, "active": 0, "completed": 0, "dead": 0, "blocked": 0])
         XCTAssertEqual(state.oldestWaitingSince, start)
         XCTAssertEqual(state.heldUntil, start + 3100)
         XCTAssertEqual(state.rateWindowStarts, 1)

@@ -1,6 +1,17 @@
 import DocketPostgres
+import DocketTestSupport
 import Foundation
 import XCTest
+
+extension TestPostgres {
+    /// The cluster, or an `XCTSkip` saying why there is none.
+    static func require() throws -> TestPostgres {
+        switch shared {
+        case .success(let server): return server
+        case .failure(let unavailable): throw XCTSkip("PostgreSQL tests skipped: \(unavailable.reason)")
+        }
+    }
+}
 
 /// Each test gets its own database in the shared cluster (so schemas and jobs never meet) and a
 /// fresh poll loop. Every test skips, with the reason, when no PostgreSQL can be started.

@@ -115,6 +115,13 @@ struct Transcript {
                 docketOnly = true
                 continue
             }
+            // This harness runs the embedded store; `! store: lmdb` files are its own.
+            if line.hasPrefix("! store:") {
+                guard line.dropFirst("! store:".count).trimmingCharacters(in: .whitespaces) == "lmdb" else {
+                    throw HarnessError("line \(number): this harness runs the lmdb store only")
+                }
+                continue
+            }
             guard let connection = line.first, connection.isLowercase, connection.isLetter else {
                 throw HarnessError("line \(number): no connection letter")
             }

@@ -31,6 +31,25 @@ public final class DocketdProcess: @unchecked Sendable {
         fatalError("\(name) binary not found next to the tests; set \(environment)")
     }
 
+    /// With `DOCKET_TEST_STORE=postgres`, a server given no `--store` keeps its jobs in a new
+    /// database of the suite's PostgreSQL cluster (the same one when it restarts on the same
+    /// data directory), so a suite written for the embedded store runs on PostgreSQL unchanged.
+    public static var storeUnderTest: String { ProcessInfo.processInfo.environment["DOCKET_TEST_STORE"] ?? "lmdb" }
+
+    nonisolated(unsafe) private static var databases: [String: String] = [:]
+    private static let databasesLock = NSLock()
+
+    private static func storeFlags(_ flags: [String], _ dataDirectory: URL) throws -> [String] {
+        guard storeUnderTest == "postgres", !flags.contains(where: { $0 == "--store" || $0.hasPrefix("--store=") }) else { return [] }
+        let postgres = try TestPostgres.shared.get()
+        databasesLock.lock()
+        defer { databasesLock.unlock() }
+        if let known = databases[dataDirectory.path] { return ["--store", known] }
+        let conninfo = postgres.conninfo(database: try postgres.createDatabase(prefix: "client"))
+        databases[dataDirectory.path] = conninfo
+        return ["--store", conninfo]
+    }
+
     /// The server's process id.
     public var pid: Int32 { process.processIdentifier }
 
@@ -55,7 +74,7 @@ public final class DocketdProcess: @unchecked Sendable {
         }
         let log = LogCollector()
         self.log = log
-        let arguments = ["--port", String(port), "--data-dir", self.dataDirectory.path] + flags
+        let arguments = ["--port", String(port), "--data-dir", self.dataDirectory.path] + (try Self.storeFlags(flags, self.dataDirectory)) + flags
         // Credentials a developer exported for clients would make every test server require them.
         process.environment = ProcessInfo.processInfo.environment.filter { !["DOCKET_USER", "DOCKET_PASS", "DOCKET_TOKEN"].contains($0.key) }
         if let shell {

@@ -79,6 +79,13 @@ import Testing
         (.enq, "q jitter=2", .badOption),
         (.enq, "q lease=0s", .badOption),
         (.enq, "q novalue", .badOption),
+        (.enq, "q after=1,1", .badOption),
+        (.enq, "q after=0", .badOption),
+        (.enq, "q on_parent_dead=run", .badOption),
+        (.enq, "q after=1 on_parent_dead=maybe", .badOption),
+        (.enq, "q key_ttl=1h", .badOption),
+        (.enq, "q replace=true", .badOption),
+        (.enq, "q key=k key_ttl=0s", .badOption),
         (.reserve, "", .badQueue),
         (.reserve, "a,,b", .badQueue),
         (.reserve, "a wait=5s", .badOption),
@@ -94,6 +101,9 @@ import Testing
         (.dead, "q limit=0", .badOption),
         (.retry, "queue=a.b", .badQueue),
         (.retry, "list=q", .badOption),
+        (.schedule, "s q cron=\"\"", .badOption),
+        (.schedule, "s q cron=0", .badOption),
+        (.schedule, "s q every=500ms", .badOption),
     ]
 
     @Test(arguments: badOptions)

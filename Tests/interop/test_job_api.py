@@ -104,7 +104,8 @@ def test_a_full_worker_loop_with_plain_nats_py(nats_url):
         per_job = {}
         for e in events:
             per_job.setdefault(e["id"], []).append(e["event"])
-        assert per_job[ids[3]] == ["enqueued", "started", "progress", "failed", "started", "progress", "completed"]
+        # The failed attempt's retry waits 50 ms: the job is delayed, then says it is waiting.
+        assert per_job[ids[3]] == ["enqueued", "started", "progress", "failed", "waiting", "started", "progress", "completed"]
         await producer.drain()
         await watcher.drain()
 

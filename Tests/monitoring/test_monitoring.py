@@ -33,9 +33,9 @@ class Docketd:
         deadline = time.time() + 10
         for line in self.proc.stderr:
             self.log.append(line)
-            if m := re.search(r"client connections on 127\.0\.0\.1:(\d+)", line):
+            if m := re.search(r"client connections on (?:127\.0\.0\.1|0\.0\.0\.0):(\d+)", line):
                 self.port = int(m.group(1))
-            if m := re.search(r"monitoring connections on https?://127\.0\.0\.1:(\d+)", line):
+            if m := re.search(r"monitoring connections on https?://(?:127\.0\.0\.1|0\.0\.0\.0):(\d+)", line):
                 self.http = int(m.group(1))
             if "Server is ready" in line or time.time() > deadline:
                 break

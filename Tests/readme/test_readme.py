@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not DOCKETD, reason="set DOCKETD to a docketd bi
 SERVER_LINE = re.compile(r"^(INFO |\+OK|-ERR |MSG |HMSG |JOB |JSON |NOJOB|OUTCOME |PENDING |PONG|PING)")
 SIZED_SERVER = re.compile(r"^(MSG|JOB|JSON|OUTCOME)\b.* (\d+)$")
 # Fields before a client command's optional byte count: `ack 1 5` has a body, `ack 1` not.
-CLIENT_FIELDS_BEFORE_SIZE = {"pub": 2, "enq": 2, "fail": 2, "ack": 2, "progress": 3}
+CLIENT_FIELDS_BEFORE_SIZE = {"pub": 2, "enq": 2, "fail": 2, "ack": 2, "progress": 3, "schedule": 3}
 
 
 def carries_payload(line):

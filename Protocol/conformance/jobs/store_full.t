@@ -7,6 +7,7 @@
 # would still be taken after a refusal is left open (docketd refuses a job
 # that would take the store past 90%).
 ! docket-only
+! store: lmdb
 ! flags: --max-store 1MiB
 a~ INFO \{.*\} ?
 a> CONNECT {"verbose":false,"pedantic":false}

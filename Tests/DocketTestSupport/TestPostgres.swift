@@ -1,5 +1,4 @@
 import Foundation
-import XCTest
 
 #if canImport(Glibc)
     import Glibc
@@ -9,17 +8,17 @@ import XCTest
 /// `pg_ctl` on a free loopback port (never a system service), stopped and removed when the test
 /// process exits. Started once, on first use. PostgreSQL refuses to run as root, so under root
 /// it runs as the `postgres` user (`runuser`), in a directory that user owns.
-final class TestPostgres: @unchecked Sendable {
-    let directory: String
-    let port: Int
+public final class TestPostgres: @unchecked Sendable {
+    public let directory: String
+    public let port: Int
     private let binaries: String
     private let runAs: String?
 
     /// The superuser `initdb` creates.
-    static let user = "docket"
+    public static let user = "docket"
 
     /// The shared cluster, or why there is none (every test then skips with that reason).
-    static let shared: Result<TestPostgres, TestPostgresUnavailable> = {
+    public static let shared: Result<TestPostgres, TestPostgresUnavailable> = {
         let result = Result { try TestPostgres() }.mapError { $0 as? TestPostgresUnavailable ?? TestPostgresUnavailable(reason: "\($0)") }
         if case .success(let server) = result {
             running = server
@@ -30,20 +29,46 @@ final class TestPostgres: @unchecked Sendable {
 
     nonisolated(unsafe) private static var running: TestPostgres?
 
-    /// The cluster, or an `XCTSkip` saying why there is none.
-    static func require() throws -> TestPostgres {
-        switch shared {
-        case .success(let server): return server
-        case .failure(let unavailable): throw XCTSkip("PostgreSQL tests skipped: \(unavailable.reason)")
-        }
-    }
-
     /// A libpq connection string for `database` over loopback TCP.
-    func conninfo(database: String = "postgres") -> String {
+    public func conninfo(database: String = "postgres") -> String {
         "host=127.0.0.1 port=\(port) user=\(Self.user) dbname=\(database) connect_timeout=10"
     }
 
-    private init() throws {
+    /// A new, empty database; its name.
+    public func createDatabase(prefix: String = "docket") throws -> String {
+        let name = "\(prefix)_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+        try run("psql", ["-X", "-q", "-h", "127.0.0.1", "-p", String(port), "-U", Self.user, "-d", "postgres", "-c", "CREATE DATABASE \(name)"])
+        return name
+    }
+
+    /// Stops the server (as a crash would, `immediate`), keeping its data: `start` brings it back
+    /// on the same port.
+    public func stopServer() throws {
+        try run("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "-t", "20", "stop"])
+    }
+
+    public func startServer() throws {
+        try run("pg_ctl", ["-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "30", "-o", options, "start"])
+    }
+
+    /// fsync is off either way: the tests crash the server, never the machine.
+    private var options: String {
+        "-k \(directory) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=\(synchronousCommit ? "on" : "off") "
+            + "-c full_page_writes=off -c max_connections=80"
+    }
+
+    private let synchronousCommit: Bool
+
+    /// A cluster of the caller's own (for a test that stops and starts it), stopped and
+    /// removed by `remove()`. Its commits are on disk (in the operating system's hands, at
+    /// least) when they are answered, so a crash of the cluster loses nothing acknowledged.
+    public static func makePrivate() throws -> TestPostgres { try TestPostgres(synchronousCommit: true) }
+
+    /// Stops the cluster for good and deletes its directory.
+    public func remove() { stop() }
+
+    private init(synchronousCommit: Bool = false) throws {
+        self.synchronousCommit = synchronousCommit
         guard let binaries = Self.findBinaries() else {
             throw TestPostgresUnavailable(
                 reason: "no PostgreSQL server binaries (initdb, pg_ctl) in $DOCKET_PG_BIN or else /usr/lib/postgresql/*/bin; "
@@ -66,9 +91,7 @@ final class TestPostgres: @unchecked Sendable {
         port = try Self.freePort()
         let data = directory + "/data"
         try run("initdb", ["-D", data, "-U", Self.user, "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
-        let options = "-k \(directory) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-            + "-c full_page_writes=off -c max_connections=40"
-        try run("pg_ctl", ["-D", data, "-l", directory + "/log", "-w", "-t", "30", "-o", options, "start"])
+        try startServer()
     }
 
     func stop() {
@@ -159,6 +182,6 @@ final class TestPostgres: @unchecked Sendable {
     }
 }
 
-struct TestPostgresUnavailable: Error {
-    let reason: String
+public struct TestPostgresUnavailable: Error {
+    public let reason: String
 }

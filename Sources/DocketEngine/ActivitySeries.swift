@@ -1,0 +1,130 @@
+import DocketWire
+
+/// The last hour of each queue's activity, for the dashboard's charts: every interval, how many
+/// attempts started, jobs completed and attempts failed, and the wait and run time percentiles
+/// of the jobs that started and ended in it.
+///
+/// It is fed cumulative counters (the queue totals and latency histograms the server keeps
+/// anyway) and stores the differences, so sampling costs one pass over the queues per interval
+/// and nothing on the job path. A queue seen for the first time starts from zero activity (its
+/// history before is not known); one that disappears keeps its points until they age out.
+public struct ActivitySeries: Sendable {
+    /// One queue's cumulative counters at a sampling time.
+    public struct Reading: Sendable {
+        public var queue: String
+        public var started: Int
+        public var completed: Int
+        public var failed: Int
+        /// Bucket counts as `LatencyHistogram.counts` (nil: not kept, as on PostgreSQL).
+        public var waitBuckets: [Int]?
+        public var runBuckets: [Int]?
+
+        public init(queue: String, started: Int, completed: Int, failed: Int, waitBuckets: [Int]? = nil, runBuckets: [Int]? = nil) {
+            self.queue = queue
+            self.started = started
+            self.completed = completed
+            self.failed = failed
+            self.waitBuckets = waitBuckets
+            self.runBuckets = runBuckets
+        }
+    }
+
+    /// One interval of one queue.
+    public struct Point: Sendable, Equatable {
+        public var time: Int64
+        public var started: Int
+        public var completed: Int
+        public var failed: Int
+        public var waitP50: Int?
+        public var waitP95: Int?
+        public var runP50: Int?
+        public var runP95: Int?
+    }
+
+    public let intervalMilliseconds: Int
+    public let capacity: Int
+    private var last: [String: Reading] = [:]
+    private var points: [String: [Point]] = [:]
+
+    /// An hour of 10-second points by default.
+    public init(intervalMilliseconds: Int = 10_000, capacity: Int = 360) {
+        self.intervalMilliseconds = intervalMilliseconds
+        self.capacity = capacity
+    }
+
+    /// Records the interval that ends at `now` (unix ms).
+    public mutating func record(_ readings: [Reading], at now: Int64) {
+        var seen: Set<String> = []
+        for reading in readings {
+            seen.insert(reading.queue)
+            let before = last[reading.queue] ?? Reading(queue: reading.queue, started: reading.started, completed: reading.completed, failed: reading.failed, waitBuckets: reading.waitBuckets, runBuckets: reading.runBuckets)
+            let wait = Self.difference(reading.waitBuckets, before.waitBuckets)
+            let run = Self.difference(reading.runBuckets, before.runBuckets)
+            let point = Point(
+                time: now, started: max(reading.started - before.started, 0), completed: max(reading.completed - before.completed, 0),
+                failed: max(reading.failed - before.failed, 0),
+                waitP50: wait.flatMap { Self.percentile($0, 0.50) }, waitP95: wait.flatMap { Self.percentile($0, 0.95) },
+                runP50: run.flatMap { Self.percentile($0, 0.50) }, runP95: run.flatMap { Self.percentile($0, 0.95) })
+            append(point, to: reading.queue)
+            last[reading.queue] = reading
+        }
+        for queue in Array(points.keys) where !seen.contains(queue) {
+            last[queue] = nil
+            // Gone (forgotten, or deleted): keep its history, with quiet intervals, until it ages out.
+            append(Point(time: now, started: 0, completed: 0, failed: 0), to: queue)
+            if points[queue]?.allSatisfy({ $0.started == 0 && $0.completed == 0 && $0.failed == 0 }) == true,
+                (points[queue]?.count ?? 0) >= capacity
+            {
+                points[queue] = nil
+            }
+        }
+    }
+
+    private mutating func append(_ point: Point, to queue: String) {
+        var list = points[queue] ?? []
+        list.append(point)
+        if list.count > capacity { list.removeFirst(list.count - capacity) }
+        points[queue] = list
+    }
+
+    public func series(of queue: String) -> [Point] { points[queue] ?? [] }
+    public var queues: [String] { points.keys.sorted() }
+
+    /// The dashboard's `/api/series` document: per queue, one array per measure, oldest first.
+    public func json(now: Int64, including include: (String) -> Bool = { _ in true }) -> String {
+        func list<T>(_ values: [T?]) -> String { "[" + values.map { $0.map { "\($0)" } ?? "null" }.joined(separator: ",") + "]" }
+        let entries = queues.filter(include).map { queue -> String in
+            let series = points[queue] ?? []
+            var text = JSONObjectWriter.quote(queue) + ":{"
+            text += "\"t\":" + list(series.map(\.time))
+            text += ",\"started\":" + list(series.map(\.started))
+            text += ",\"completed\":" + list(series.map(\.completed))
+            text += ",\"failed\":" + list(series.map(\.failed))
+            text += ",\"wait_p50_ms\":" + list(series.map(\.waitP50))
+            text += ",\"wait_p95_ms\":" + list(series.map(\.waitP95))
+            text += ",\"run_p50_ms\":" + list(series.map(\.runP50))
+            text += ",\"run_p95_ms\":" + list(series.map(\.runP95))
+            return text + "}"
+        }
+        return "{\"interval_ms\":\(intervalMilliseconds),\"now\":\(now),\"queues\":{" + entries.joined(separator: ",") + "}}"
+    }
+
+    private static func difference(_ now: [Int]?, _ before: [Int]?) -> [Int]? {
+        guard let now, let before, now.count == before.count else { return nil }
+        return zip(now, before).map { max($0 - $1, 0) }
+    }
+
+    /// The upper bound (ms) of the bucket holding the `fraction` quantile; nil for no samples.
+    /// The last, unbounded bucket reads as its lower bound: "at least that long".
+    static func percentile(_ buckets: [Int], _ fraction: Double) -> Int? {
+        let total = buckets.reduce(0, +)
+        guard total > 0 else { return nil }
+        let rank = Int((Double(total) * fraction).rounded(.up))
+        var cumulative = 0
+        for (index, count) in buckets.enumerated() {
+            cumulative += count
+            if cumulative >= rank { return index < LatencyHistogram.bounds.count ? LatencyHistogram.bounds[index] : LatencyHistogram.bounds.last }
+        }
+        return LatencyHistogram.bounds.last
+    }
+}

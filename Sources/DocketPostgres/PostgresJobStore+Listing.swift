@@ -1,0 +1,103 @@
+import DocketWire
+
+/// LIST, PURGE and PROMOTE: browsing and bulk repair, one statement each.
+extension PostgresJobStore {
+    /// LIST: up to `limit` of the queue's jobs in `state` after `cursor`, in that state's order
+    /// (`JobListState`), and the next page's cursor (nil: the last page). Keyset paging on the
+    /// jobs' indexes: a page costs the page, and stays in place while jobs come and go.
+    public func list(
+        queue: String, state: JobListState, after cursor: JobListCursor?, limit: Int, on connection: PostgresConnection,
+        completion: @escaping (Result<(records: [PostgresJobRecord], next: JobListCursor?), PostgresError>) -> Void
+    ) {
+        // The sort key's three parts as columns, in the order JobListState.sortKey gives them.
+        let (filter, key, order): (String, String, String)
+        switch state {
+        case .waiting:
+            (filter, key, order) = ("state = 'waiting' AND run_at <= docket.now_ms()", "priority, run_at, id", "priority, run_at, id")
+        case .delayed:
+            (filter, key, order) = ("state = 'waiting' AND run_at > docket.now_ms()", "0::bigint, run_at, id", "run_at, id")
+        case .blocked:
+            (filter, key, order) = ("state = 'blocked'", "0::bigint, enqueued_at, id", "enqueued_at, id")
+        case .active:
+            (filter, key, order) = ("state = 'active'", "0::bigint, coalesce(started_at, 0), id", "started_at, id")
+        case .completed, .dead:
+            (filter, key, order) = (
+                "state = '\(state.rawValue)'", "0::bigint, -coalesce(finished_at, 0), -id", "finished_at DESC, id DESC"
+            )
+        }
+        var parameters: [PostgresValue] = [.text(queue), .int(limit + 1)]
+        var after = ""
+        if let cursor {
+            // The key as the index has it (priority is an integer there), so the index serves the seek.
+            after = " AND (\(key)) > ($3::\(state == .waiting ? "integer" : "bigint"), $4::bigint, $5::bigint)"
+            parameters += [.text(String(cursor.first)), .text(String(cursor.second)), .text(String(cursor.third))]
+        }
+        connection.execute(
+            "SELECT \(Self.recordColumns), \(key) FROM docket.jobs WHERE queue = $1::text AND \(filter)\(after) ORDER BY \(order) LIMIT $2::integer",
+            parameters
+        ) { result in
+            completion(
+                result.map { rows in
+                    let page = rows.rows.prefix(limit)
+                    let records = page.map(Self.record)
+                    let columns = Self.recordColumnCount
+                    let next = rows.rows.count > limit
+                        ? page.last.map { JobListCursor($0.int64(columns) ?? 0, $0.int64(columns + 1) ?? 0, $0.int64(columns + 2) ?? 0) }
+                        : nil
+                    return (records, next)
+                })
+        }
+    }
+
+    /// PURGE: deletes the queue's jobs in `state` (not active), only those that entered it
+    /// (enqueued, or finished) more than `olderThan` ms ago if given; answers how many went.
+    /// Their watchers hear they are gone.
+    public func purge(
+        queue: String, state: JobListState, olderThan: Int?, on connection: PostgresConnection,
+        completion: @escaping (Result<Int, PostgresError>) -> Void
+    ) {
+        let filter: String
+        switch state {
+        case .waiting: filter = "state = 'waiting' AND run_at <= docket.now_ms() AND ($2::bigint IS NULL OR enqueued_at < docket.now_ms() - $2::bigint)"
+        case .delayed: filter = "state = 'waiting' AND run_at > docket.now_ms() AND ($2::bigint IS NULL OR enqueued_at < docket.now_ms() - $2::bigint)"
+        case .blocked: filter = "state = 'blocked' AND ($2::bigint IS NULL OR enqueued_at < docket.now_ms() - $2::bigint)"
+        case .active: return completion(.success(0))
+        case .completed, .dead:
+            filter = "state = '\(state.rawValue)' AND ($2::bigint IS NULL OR finished_at < docket.now_ms() - $2::bigint)"
+        }
+        connection.execute(
+            """
+            WITH gone AS (DELETE FROM docket.jobs WHERE queue = $1::text AND \(filter) RETURNING id)
+            SELECT count(*), docket.tell_watchers(array_agg(id)) FROM gone
+            """, [.text(queue), .int(olderThan)]
+        ) { result in
+            completion(result.map { $0.rows.first?.int(0) ?? 0 })
+        }
+    }
+
+    /// PROMOTE: a delayed job waits from now on, and its queue's workers are woken.
+    public func promote(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresJobError>) -> Void) {
+        connection.execute(
+            """
+            WITH target AS (
+                SELECT id, queue, CASE WHEN state = 'waiting' AND run_at > docket.now_ms() THEN 'delayed' ELSE state END AS state
+                FROM docket.jobs WHERE id = $1::bigint FOR UPDATE
+            ), moved AS (
+                UPDATE docket.jobs j SET run_at = docket.now_ms() FROM target t WHERE j.id = t.id AND t.state = 'delayed'
+                RETURNING j.queue
+            )
+            SELECT (SELECT state FROM target), (SELECT pg_notify('docket_jobs', queue) FROM moved)
+            """, [.int(Int(id))]
+        ) { result in
+            switch result {
+            case .failure(let error): completion(.failure(.database(error)))
+            case .success(let rows):
+                switch rows.rows.first?.string(0) {
+                case nil: completion(.failure(.notFound(id)))
+                case "delayed": completion(.success(()))
+                case let state?: completion(.failure(.notDelayed(id, state: state)))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1441 @@
+import DocketEngine
+import DocketPostgres
+import DocketWire
+import Glibc
+
+/// The job verbs decided by PostgreSQL (`--store postgres://…`): ids, claims, leases and limits
+/// are transactions there (`PostgresJobStore`), so the queues outlive this process and several
+/// docketd processes can share them.
+///
+/// The commands of one loop pass go out as one transaction, one round trip and one commit: the
+/// pass's ENQs as one multi-row insert, its ACKs as one update, the rest a statement each, in
+/// the order they came. Every answer comes back once that transaction has committed
+/// (`JobAnswer`), so a `+OK` is as durable as PostgreSQL makes it, and lifecycle events go out
+/// only then. RESERVEs that wait stay here and try again when a `NOTIFY docket_jobs` names one
+/// of their queues, when a deadline the database reported passes, and once a second anyway.
+///
+/// When the connection is lost, commands in flight are answered `UNAVAILABLE` (their
+/// transaction may or may not have committed; nothing was promised), new ones the same until a
+/// new connection is up, which is tried again and again with a growing pause. Pub/sub never
+/// notices.
+final class PostgresBackend {
+    unowned let server: Server
+    private let conninfo: String
+    private let store: PostgresJobStore
+    private let log: Log
+    /// This process in lease owners and watches; connection n holds jobs as `<processName>:<n>`.
+    let processName: String
+
+    private var connection: PostgresConnection?
+    private var socketEvent: OpaquePointer?
+    private var socketInterest = PostgresConnection.Interest.none
+    private var tickTimer: OpaquePointer?
+    /// When the tick timer fires next (wall ms), if armed.
+    private var armedTick: Int64?
+    private var reconnectTimer: OpaquePointer?
+    private var reconnectDelay = 100
+    private var hasConnected = false
+    /// Why the store is unavailable, while it is.
+    private(set) var lastFailure: String? = "not connected yet"
+    /// Connected, migrated and listening: job commands are decided. Otherwise `UNAVAILABLE`.
+    private(set) var isAvailable = false
+
+    /// The pass's ENQs and ACKs, sent as one statement each before any other statement.
+    private var enqueues: [(job: PostgresNewJob, done: (Result<PostgresEnqueued, JobError>) -> Void)] = []
+    private var acks: [(hold: PostgresHold, result: [UInt8]?, done: (Result<Void, JobError>) -> Void)] = []
+    /// RESERVEs not answered yet (trying, or waiting for a job), oldest first.
+    private var reservers: [Reserver] = []
+    /// WAITs by job id.
+    private var watchers: [Int64: [Watcher]] = [:]
+    /// What each connection holds, by connection id and job id: for lifecycle events and for
+    /// the permission check of ACK and the like.
+    private var held: [UInt64: [UInt64: HeldJob]] = [:]
+    /// Per-queue event sequence numbers (this process's own count; see PROTOCOL.md).
+    private var sequences: [String: UInt64] = [:]
+    /// The queues as last read (every two seconds while there is a monitoring port), for the
+    /// monitoring port's documents, which cannot wait for the database.
+    private(set) var snapshot = Snapshot()
+    private var snapshotInFlight = false
+    /// This pass's transaction makes expired jobs dead before its first claim.
+    private var expiredThisPass = false
+    /// Per-queue totals and rates of what this process did, for QUEUE documents.
+    private var activity: [String: QueueActivity] = [:]
+    /// RESERVE tries of this pass, sent at its end.
+    private var pendingTries: [Reserver] = [] {
+        didSet { if pendingTries.isEmpty { pendingTryOwners.removeAll(keepingCapacity: true) } }
+    }
+    /// The connections `pendingTries` are for: every command asks, and a pass may hold a try
+    /// for each of a thousand woken workers.
+    private var pendingTryOwners: Set<UInt64> = []
+    /// Transactions `endOfPass` sent that have not completed yet.
+    private var commitsInFlight = 0
+
+    /// What this process started, completed and failed per queue since it started (the
+    /// dashboard's charts; other docketd processes on the same database count their own).
+    var processActivity: [(queue: String, started: Int, completed: Int, failed: Int)] {
+        activity.map { ($0.key, $0.value.started, $0.value.completed, $0.value.failed) }
+    }
+
+    init(server: Server, conninfo: String, log: Log) {
+        self.server = server
+        self.conninfo = conninfo
+        self.log = log
+        self.processName = server.serverID
+        var defaults = PostgresJobDefaults()
+        defaults.keepCompleted = server.config.keepCompleted
+        defaults.keepDead = server.config.keepDead
+        self.store = PostgresJobStore(defaults: defaults)
+    }
+
+    // MARK: Connection
+
+    /// Connects, migrates the schema and loads the routes before returning; a database that
+    /// cannot be reached at start is an error (a supervisor restarts us), one lost later is not.
+    func start(timeoutMilliseconds: Int = 30_000) throws {
+        tickTimer = server.loop.makeEvent(fd: -1, flags: 0, context: self, callback: postgresTickCallback)
+        reconnectTimer = server.loop.makeEvent(fd: -1, flags: 0, context: self, callback: postgresReconnectCallback)
+        connect()
+        let deadline = monotonicMilliseconds() + timeoutMilliseconds
+        while !isAvailable {
+            if connection == nil { throw ServerError("PostgreSQL store: \(lastFailure ?? "cannot connect")") }
+            if monotonicMilliseconds() > deadline { throw ServerError("PostgreSQL store: no connection within \(timeoutMilliseconds) ms") }
+            server.loop.runOnce()
+        }
+        armTick(after: 1000)
+    }
+
+    private func connect() {
+        let db = PostgresConnection(conninfo)
+        connection = db
+        lastFailure = nil
+        db.onInterestChange = { [unowned self] interest in watchSocket(interest) }
+        db.onStateChange = { [unowned self, unowned db] state in stateChanged(db, state) }
+        db.onNotification = { [unowned self] notification in notified(notification) }
+        db.start()
+        if db.state != .closed { watchSocket(db.interest) }
+    }
+
+    private func watchSocket(_ interest: PostgresConnection.Interest) {
+        guard interest != socketInterest else { return }
+        socketInterest = interest
+        if let socketEvent {
+            EventLoop.remove(socketEvent)
+            EventLoop.free(socketEvent)
+            self.socketEvent = nil
+        }
+        guard interest.socket >= 0, interest.read || interest.write else { return }
+        let flags = (interest.read ? EventLoop.read : 0) | (interest.write ? EventLoop.write : 0) | EventLoop.persist
+        let event = server.loop.makeEvent(fd: interest.socket, flags: flags, context: self, callback: postgresSocketCallback)
+        EventLoop.add(event)
+        socketEvent = event
+    }
+
+    fileprivate func socketReady(_ what: Int16) {
+        guard let db = connection else { return }
+        if Int32(what) & EventLoop.write != 0 { db.socketWritable() }
+        if Int32(what) & EventLoop.read != 0, connection === db { db.socketReadable() }
+    }
+
+    private func stateChanged(_ db: PostgresConnection, _ state: PostgresConnection.State) {
+        guard db === connection else { return }
+        switch state {
+        case .connecting:
+            break
+        case .ready:
+            // The schema first (a no-op when current), then the channels, then the routes.
+            PostgresSchema.migrate(on: db) { [self] result in
+                if case .failure(let error) = result { log.error("PostgreSQL store: migrating the schema failed: \(error)") }
+            }
+            for channel in [PostgresSchema.channel, PostgresJobStore.outcomesChannel, PostgresJobStore.routesChannel, PostgresSchema.schedulesChannel] {
+                db.execute("LISTEN \(channel)") { _ in }
+            }
+            db.commit { [self] result in
+                guard db === connection else { return }
+                switch result {
+                case .failure(let error):
+                    lastFailure = error.message
+                    db.close()
+                case .success:
+                    loadSchedules {}
+                    loadRoutes { [self] in
+                        guard db === connection else { return }
+                        let wasConnected = hasConnected
+                        hasConnected = true
+                        isAvailable = true
+                        lastFailure = nil
+                        reconnectDelay = 100
+                        if wasConnected { log.info("PostgreSQL store: connected again") }
+                        // Outcomes and wake-ups sent while we were away were lost: look again.
+                        for id in watchers.keys { resolveWatchers(of: id) }
+                        retryReservers()
+                        db.commit()
+                    }
+                    db.commit()
+                }
+            }
+        case .closed:
+            isAvailable = false
+            let why = db.failure?.message ?? lastFailure ?? "connection closed"
+            lastFailure = why
+            watchSocket(.none)
+            connection = nil
+            failBatches(why)
+            pendingTries.removeAll()
+            commitsInFlight = 0
+            for reserver in reservers { reserver.inFlight = false }
+            guard hasConnected else { return }  // at start: `start` reports it
+            log.error("PostgreSQL store: \(why); trying again in \(reconnectDelay) ms (job commands answer UNAVAILABLE meanwhile)")
+            if let reconnectTimer { EventLoop.add(reconnectTimer, timeoutMilliseconds: reconnectDelay) }
+            reconnectDelay = min(reconnectDelay * 2, 5000)
+        }
+    }
+
+    fileprivate func reconnect() {
+        guard connection == nil else { return }
+        connect()
+    }
+
+    /// Ends the connection at shutdown, once what closing connections released is committed.
+    func shutdown() {
+        endOfPass(force: true)
+        if let db = connection, db.state == .ready {
+            let deadline = monotonicMilliseconds() + 5000
+            var done = false
+            db.query("SELECT 1") { _ in done = true }
+            while !done && connection === db && monotonicMilliseconds() < deadline { server.loop.runOnce() }
+        }
+        // Forgotten before it is closed: our own close is not a lost connection to report.
+        let closing = connection
+        connection = nil
+        closing?.close()
+        watchSocket(.none)
+        for timer in [tickTimer, reconnectTimer].compactMap({ $0 }) { EventLoop.free(timer) }
+        tickTimer = nil
+        reconnectTimer = nil
+    }
+
+    /// The open transaction goes out: everything asked of the database since the last one,
+    /// its ENQs and ACKs first (one statement each), then its claims. At most two
+    /// transactions are in flight (group commit, as on the embedded store): one the backend
+    /// works on, one waiting behind it so it never idles; passes that end meanwhile keep
+    /// adding to the next, so under load each commit carries the work of many passes instead
+    /// of every pass queueing a commit of its own in the one PostgreSQL backend. `force`
+    /// sends regardless (shutdown).
+    func endOfPass(force: Bool = false) {
+        guard let db = connection else {
+            expiredThisPass = false
+            return
+        }
+        guard commitsInFlight < Self.maxCommitsInFlight || force else { return }
+        flushBatches()
+        sendTries()
+        expiredThisPass = false
+        guard db.hasOpenTransaction else { return }
+        commitsInFlight += 1
+        db.commit { [weak self, weak db] _ in
+            // A lost connection fails it too: the count is the new connection's to keep.
+            guard let self, let db, db === self.connection else { return }
+            self.commitsInFlight -= 1
+        }
+    }
+
+    static let maxCommitsInFlight = 2
+
+    private func notified(_ notification: PostgresNotification) {
+        switch notification.channel {
+        case PostgresSchema.channel:
+            retryReservers(queue: notification.payload)
+        case PostgresJobStore.outcomesChannel:
+            if let id = Int64(notification.payload) { resolveWatchers(of: id) }
+        // Routes and schedules this process changed are in place already: reloading them on
+        // its own notification could race a later change of its own (an UNROUTE, say).
+        case PostgresJobStore.routesChannel where notification.senderPID != connection?.serverPID:
+            loadRoutes {}
+        case PostgresSchema.schedulesChannel where notification.senderPID != connection?.serverPID:
+            loadSchedules {}
+        default:
+            break
+        }
+    }
+
+    static func unavailable(_ why: String?) -> JobError {
+        JobError(.unavailable, "the job store is unavailable: \(why ?? "not connected"); nothing was changed or promised, send it again")
+    }
+
+    /// A store completion that answers with `success` of what the verb gave, or the error.
+    private static func answering<T>(
+        _ reply: @escaping (JobReply) -> Void, _ success: @escaping (T) -> JobReply
+    ) -> (Result<T, PostgresJobError>) -> Void {
+        { result in
+            switch result {
+            case .success(let value): reply(success(value))
+            case .failure(let error): reply(.error(jobError(error)))
+            }
+        }
+    }
+
+    private static func answering<T>(
+        _ reply: @escaping (JobReply) -> Void, _ success: @escaping (T) -> JobReply
+    ) -> (Result<T, PostgresError>) -> Void {
+        let decide: (Result<T, PostgresJobError>) -> Void = answering(reply, success)
+        return { decide($0.mapError(PostgresJobError.database)) }
+    }
+
+    private static func jobError(_ error: PostgresJobError) -> JobError {
+        if case .database(let failure) = error { return unavailable(failure.message) }
+        return JobError(JobError.Code(rawValue: error.code) ?? .notFound, error.message)
+    }
+
+    // MARK: Verbs
+
+    func owner(_ connection: Connection) -> String { "\(processName):\(connection.id)" }
+
+    /// The first `limit` bytes of a job's payload and its size (nil: no such job), for the
+    /// dashboard.
+    func payload(of id: UInt64, limit: Int, _ done: @escaping (Result<(bytes: [UInt8], total: Int)?, JobError>) -> Void) {
+        guard let db = connection, isAvailable else { return done(.failure(JobError(.unavailable, "the job store cannot be reached"))) }
+        store.payload(Int64(id), limit: limit, on: db) { result in
+            done(result.mapError { JobError(.unavailable, "the job store failed: \($0)") })
+        }
+    }
+
+    /// Carries out a job command for `connection`; the answer comes later (`.later`), or at
+    /// once when the store is unavailable or the command is answered from memory.
+    func perform(_ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection) -> JobReply {
+        guard isAvailable, let db = self.connection else { return .error(Self.unavailable(lastFailure)) }
+        func name(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        let answer = JobAnswer(blocks: Self.mayWait(command))
+        let reply: (JobReply) -> Void = { answer.answer($0) }
+        if mustFollowPendingTries(command, of: connection) {
+            flushBatches()
+            sendTries()
+        }
+        switch command {
+        case .batch:
+            return .error(JobError(.badOption, "a BATCH holds only ENQs"))
+        case .parents(let id):
+            flushBatches()
+            store.parents(of: Int64(id), on: db) { result in
+                switch result {
+                case .failure(let error): reply(.error(Self.unavailable(error.message)))
+                case .success(nil): reply(.error(.notFound(id)))
+                case .success(let parents?):
+                    if let permissions = connection.permissions,
+                        let hidden = parents.first(where: { $0.queue.map { !permissions.may(.read, queue: Array($0.utf8)) } ?? false })
+                    {
+                        return reply(.error(Server.forbidden(connection.principal?.name ?? "", .read, hidden.queue ?? "")))
+                    }
+                    reply(.document(ParentView.array(parents)))
+                }
+            }
+        case .enqueue(let queue, let options) where options.hasParents:
+            var job = PostgresNewJob(queue: name(queue), payload: body ?? [])
+            Self.apply(options, bytes, to: &job)
+            enqueueWithParents([job], named: [options.after ?? []], inBatch: false, for: connection) { result in
+                switch result {
+                case .success(let enqueued):
+                    reply(enqueued[0].replaced ? .replaced(UInt64(enqueued[0].id)) : .enqueued(id: UInt64(enqueued[0].id), duplicate: enqueued[0].duplicate))
+                case .failure(let error): reply(.error(error))
+                }
+            }
+        case .enqueue(let queue, let options):
+            var job = PostgresNewJob(queue: name(queue), payload: body ?? [])
+            Self.apply(options, bytes, to: &job)
+            enqueue(job) { result in
+                switch result {
+                case .success(let enqueued):
+                    reply(enqueued.replaced ? .replaced(UInt64(enqueued.id)) : .enqueued(id: UInt64(enqueued.id), duplicate: enqueued.duplicate))
+                case .failure(let error): reply(.error(error))
+                }
+            }
+        case .reserve(let queues, let timeout):
+            let reserver = Reserver(owner: connection, queues: queues.map(name), answer: answer, timeout: timeout, now: now())
+            if let deadline = reserver.deadline { armTick(at: deadline) }
+            reservers.append(reserver)
+            attempt(reserver)
+        case .ack(let id, let attempt):
+            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            flushEnqueues()
+            acks.append((hold, body, { [self] result in
+                switch result {
+                case .success:
+                    if let job = release(id, from: connection) {
+                        event(.completed, job, state: .completed) {
+                            $0.runMilliseconds = Int(self.now() - job.startedAt)
+                            $0.resultBytes = body?.count ?? 0
+                        }
+                    }
+                    reply(.done)
+                case .failure(let error): reply(.error(error))
+                }
+            }))
+        case .fail(let id, let choice, let attempt):
+            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            var postgresChoice = PostgresFailChoice.policy
+            if case .after(let milliseconds) = choice { postgresChoice = .after(milliseconds: milliseconds) }
+            if case .never = choice { postgresChoice = .never }
+            flushBatches()
+            store.fail(hold, choice: postgresChoice, reason: body, on: db) { [self] result in
+                switch result {
+                case .success(let outcome):
+                    let job = release(id, from: connection)
+                    switch outcome {
+                    case .retry(let milliseconds):
+                        if let job { failed(job, cause: .failed, reason: body, next: .retry(afterMilliseconds: milliseconds)) }
+                        if milliseconds > 0 { armTick(at: now() + Int64(milliseconds)) }
+                        reply(.retry(milliseconds))
+                    case .dead:
+                        if let job { failed(job, cause: .failed, reason: body, next: .dead) }
+                        reply(.dead)
+                    }
+                case .failure(let error): reply(.error(Self.jobError(error)))
+                }
+            }
+        case .throttle(let id, let milliseconds, let groupOnly, let attempt):
+            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            flushBatches()
+            store.throttle(hold, milliseconds: milliseconds, groupOnly: groupOnly, reason: body, on: db) { [self] result in
+                switch result {
+                case .success(let until):
+                    if let job = release(id, from: connection) {
+                        event(.throttled, job, attempt: job.attempt - 1, state: .waiting) {
+                            $0.runMilliseconds = Int(self.now() - job.startedAt)
+                            $0.error = body
+                            $0.retryInMilliseconds = milliseconds
+                        }
+                    }
+                    armTick(at: until)
+                    reply(.throttled(milliseconds))
+                case .failure(let error): reply(.error(Self.jobError(error)))
+                }
+            }
+        case .progress(let id, let percent, let attempt):
+            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            flushBatches()
+            store.progress(hold, percent: percent, note: body, on: db) { [self] result in
+                switch result {
+                case .success:
+                    if let job = held[connection.id]?[id] {
+                        event(.progress, job, state: .active) {
+                            $0.progress = percent
+                            $0.note = body
+                        }
+                    }
+                    reply(.doneNow)
+                case .failure(let error): reply(.error(Self.jobError(error)))
+                }
+            }
+        case .touch(let id, let attempt):
+            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            flushBatches()
+            store.touch(hold, on: db, completion: Self.answering(reply) { _ in .doneNow })
+        case .inspect(let id):
+            flushBatches()
+            store.inspect(Int64(id), on: db, completion: Self.answering(reply) { $0.map { .document($0.json) } ?? .error(.notFound(id)) })
+        case .wait(let id, let timeout):
+            if timeout == nil, held[connection.id]?[id] != nil {
+                return .error(JobError(.badOption, "job \(id) is held by this connection: ACK or FAIL it rather than WAIT for it"))
+            }
+            watch(Watcher(owner: connection, id: Int64(id), answer: answer, timeout: timeout, now: now()))
+        case .dead(let queue, let limit):
+            flushBatches()
+            store.deadJobs(
+                queue: name(queue), limit: limit, on: db,
+                completion: Self.answering(reply) { .document(JobView.array($0.map(\.view))) })
+        case .retryJob(let id):
+            flushBatches()
+            store.retry(
+                Int64(id), on: db,
+                completion: Self.answering(reply) { [self] job in
+                    event(.retried, HeldJob(id: id, queue: job.queue, attempt: 0, maxAttempts: job.maxAttempts, group: nil, startedAt: now()), state: .waiting)
+                    return .done
+                })
+        case .retryQueue(let queue):
+            flushBatches()
+            store.retryAll(queue: name(queue), on: db, completion: Self.answering(reply) { .count($0) })
+        case .delete(let id):
+            flushBatches()
+            store.delete(Int64(id), on: db, completion: Self.answering(reply) { _ in .done })
+        case .queue(let queue, let changes):
+            let queueName = name(queue)
+            if changes.isEmpty {
+                queueDocument(queueName) { result in reply(result.map(JobReply.document) ?? .error(Self.unavailable(nil))) }
+            } else {
+                // Read, change, write: two transactions (a concurrent change of another
+                // setting of the same queue by another process can be lost; see PROTOCOL.md).
+                flushBatches()
+                store.settings(queue: queueName, on: db) { [self] result in
+                    guard case .success(let stored) = result, let db = self.connection else { return reply(.error(Self.unavailable(nil))) }
+                    let config = Self.config(stored).applying(changes)
+                    store.setSettings(Self.settings(config), queue: queueName, on: db, completion: Self.answering(reply) { _ in .done })
+                }
+            }
+        case .pause(let queue), .resume(let queue):
+            var paused = false
+            if case .pause = command { paused = true }
+            flushBatches()
+            store.setPaused(paused, queue: name(queue), on: db, completion: Self.answering(reply) { _ in .done })
+        case .stats:
+            flushBatches()
+            db.execute("SELECT (SELECT count(*) FROM docket.jobs), (SELECT count(*) FROM \(Self.queueNames) AS names)") { [self] result in
+                guard case .success(let rows) = result, let row = rows.rows.first else { return reply(.error(Self.unavailable(nil))) }
+                reply(.document(server.statsDocument(jobs: row.int(0) ?? 0, queues: row.int(1) ?? 0)))
+            }
+        case .queues:
+            let permissions = connection.permissions
+            queueNames { [self] names in
+                guard let names else { return reply(.error(Self.unavailable(nil))) }
+                let readable = names.filter { name in permissions.map { $0.may(.read, queue: Array(name.utf8)) } ?? true }
+                queueDocuments(readable) { documents in
+                    reply(documents.map { .document("[" + $0.joined(separator: ",") + "]") } ?? .error(Self.unavailable(nil)))
+                }
+            }
+        case .route(let pattern, let queue, _, let text):
+            let patternBytes = Array(bytes[pattern])
+            if let refused = server.routePatternRefusal(patternBytes) { return .error(refused) }
+            flushBatches()
+            let owner = server.config.authenticator == nil ? nil : connection.principal?.name
+            store.addRoute(pattern: name(pattern), queue: name(queue), rule: name(text), owner: owner, on: db) { [self] result in
+                switch result {
+                case .success(let id):
+                    // Installed at once here; other processes install it on the notification.
+                    installRoute(PostgresRoute(id: id, pattern: name(pattern), queue: name(queue), rule: name(text), owner: owner))
+                    reply(.routeAdded(UInt64(id)))
+                case .failure(let error): reply(.error(Self.unavailable(error.message)))
+                }
+            }
+        case .unroute(let id):
+            flushBatches()
+            store.removeRoute(Int64(id), on: db) { [self] result in
+                switch result {
+                case .success(true):
+                    server.uninstallRoute(id)
+                    reply(.done)
+                case .success(false): reply(.error(JobError(.notFound, "route \(id) does not exist")))
+                case .failure(let error): reply(.error(Self.unavailable(error.message)))
+                }
+            }
+        case .routes:
+            return server.routesDocument(readableBy: connection.permissions)
+        case .list(let queue, let state, let after, let limit):
+            let queueName = name(queue)
+            flushBatches()
+            store.list(
+                queue: queueName, state: state, after: after, limit: limit, on: db,
+                completion: Self.answering(reply) { page in
+                    .document(JobPageView(queue: queueName, state: state, jobs: page.records.map(\.view), next: page.next).json)
+                })
+        case .purge(let queue, let state, let older):
+            flushBatches()
+            store.purge(queue: name(queue), state: state, olderThan: older, on: db, completion: Self.answering(reply) { .count($0) })
+        case .promote(let id):
+            flushBatches()
+            store.promote(Int64(id), on: db, completion: Self.answering(reply) { _ in .done })
+        case .schedule, .unschedule, .schedules, .pauseSchedule, .resumeSchedule:
+            // The server keeps the schedules; it comes back here to store them.
+            return server.performSchedule(command, bytes, body, for: connection)
+        }
+        return .later(answer)
+    }
+
+    /// Whether `command` may concern a job a RESERVE of this connection still waiting in
+    /// `pendingTries` will hand out (`RESERVE q timeout=0` then `ACK <its id>` in one write):
+    /// then that try goes first, as the connection sent them. An ACK, FAIL, PROGRESS or TOUCH
+    /// of a job the connection already holds does not wait for it, so a worker's ACK and next
+    /// RESERVE still batch with everyone else's.
+    private func mustFollowPendingTries(_ command: JobCommand, of connection: Connection) -> Bool {
+        guard pendingTryOwners.contains(connection.id) else { return false }
+        switch command {
+        case .enqueue, .reserve: return false
+        case .ack(let id, _), .fail(let id, _, _), .throttle(let id, _, _, _), .progress(let id, _, _), .touch(let id, _):
+            return held[connection.id]?[id] == nil
+        default: return true
+        }
+    }
+
+    /// RESERVE and WAIT with a timeout other than 0 may wait.
+    private static func mayWait(_ command: JobCommand) -> Bool {
+        switch command {
+        case .reserve(_, let timeout), .wait(_, let timeout): return timeout != 0
+        default: return false
+        }
+    }
+
+    /// The queue of job `id` (nil: no such job), for the permission check of a command that
+    /// names a job by id: from memory when the connection holds it, else from the database.
+    func queue(ofJob id: UInt64, heldBy connection: Connection, _ completion: @escaping (Result<String?, JobError>) -> Void) {
+        if let job = held[connection.id]?[id] { return completion(.success(job.queue)) }
+        guard isAvailable, let db = self.connection else { return completion(.failure(Self.unavailable(lastFailure))) }
+        flushBatches()
+        db.execute("SELECT queue FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) { result in
+            switch result {
+            case .success(let rows): completion(.success(rows.rows.first?.string(0)))
+            case .failure(let error): completion(.failure(Self.unavailable(error.message)))
+            }
+        }
+    }
+
+    // MARK: Enqueueing
+
+    /// ENQs that name parents (one, or a BATCH's jobs, in order): every parent named by id must
+    /// exist and, with users, be readable; then the jobs go in one `docket.enqueue` of their own,
+    /// so a `#n` is row n of that call and the batch is one statement, all or nothing.
+    func enqueueWithParents(
+        _ jobs: [PostgresNewJob], named parents: [[ParentReference]], inBatch numbered: Bool, for connection: Connection,
+        _ done: @escaping (Result<[PostgresEnqueued], JobError>) -> Void
+    ) {
+        guard isAvailable, let db = self.connection else { return done(.failure(Self.unavailable(lastFailure))) }
+        func failure(_ index: Int, _ error: JobError) -> Result<[PostgresEnqueued], JobError> {
+            .failure(numbered ? JobError(error.code, "job \(index + 1): \(error.message)") : error)
+        }
+        var prepared = jobs
+        var ids: [Int64] = []
+        for (index, list) in parents.enumerated() {
+            var tokens: [String] = []
+            for parent in list {
+                switch parent {
+                case .job(let id):
+                    ids.append(Int64(id))
+                    tokens.append(String(id))
+                case .batchPosition(let position):
+                    guard position <= index else {
+                        return done(failure(index, JobError(.badOption, numbered
+                            ? "after=#\(position) names an ENQ that does not come earlier in the batch"
+                            : "after=#\(position) names an ENQ of the same BATCH, and this ENQ is not in one")))
+                    }
+                    tokens.append("@\(position)")
+                }
+            }
+            if !list.isEmpty { prepared[index].parents = tokens }
+        }
+        flushBatches()
+        store.queues(ofJobs: ids, on: db) { [self] result in
+            guard case .success(let found) = result else { return done(.failure(Self.unavailable(lastFailure))) }
+            for (index, list) in parents.enumerated() {
+                for case .job(let id) in list {
+                    guard let queue = found[Int64(id)] else { return done(failure(index, JobError(.notFound, "parent job \(id) not found"))) }
+                    if let permissions = connection.permissions, !permissions.may(.read, queue: Array(queue.utf8)) {
+                        return done(failure(index, Server.forbidden(connection.principal?.name ?? "", .read, queue)))
+                    }
+                }
+            }
+            guard isAvailable, let db = self.connection else { return done(.failure(Self.unavailable(lastFailure))) }
+            flushBatches()
+            let expiredOnArrival = prepared.contains { $0.ttlMilliseconds.map { $0 <= 0 } ?? false || $0.expiresAtMilliseconds.map { $0 <= now() } ?? false }
+            store.enqueue(prepared, on: db) { [self] result in
+                switch result {
+                case .success(let answers):
+                    let now = now()
+                    for (job, enqueued) in zip(prepared, answers) { noteEnqueued(job, enqueued, now: now) }
+                    done(.success(answers))
+                case .failure(let error):
+                    done(.failure(Self.unavailable(error.message)))
+                }
+            }
+            if expiredOnArrival { expireDue() }
+            flushBatches()
+        }
+    }
+
+    /// BATCH: its ENQs, checked by the caller, in one `docket.enqueue`.
+    func enqueueBatch(
+        _ items: [(arguments: [UInt8], payload: [UInt8])], _ commands: [(queue: Range<Int>, options: EnqueueOptions)],
+        for connection: Connection
+    ) -> JobReply {
+        var jobs: [PostgresNewJob] = []
+        for (item, (queue, options)) in zip(items, commands) {
+            item.arguments.withUnsafeBytes { bytes in
+                var job = PostgresNewJob(queue: String(decoding: bytes[queue], as: UTF8.self), payload: item.payload)
+                Self.apply(options, bytes, to: &job)
+                jobs.append(job)
+            }
+        }
+        let answer = JobAnswer()
+        enqueueWithParents(jobs, named: commands.map { $0.options.after ?? [] }, inBatch: true, for: connection) { result in
+            switch result {
+            case .success(let enqueued): answer.answer(.enqueuedBatch(enqueued.map { UInt64($0.id) }))
+            case .failure(let error): answer.answer(.error(error))
+            }
+        }
+        return .later(answer)
+    }
+
+    /// The lifecycle events of a job the database created.
+    private func noteEnqueued(_ job: PostgresNewJob, _ enqueued: PostgresEnqueued, now: Int64) {
+        guard !enqueued.duplicate, !enqueued.replaced else { return }
+        let delayed = enqueued.runAt > now
+        if delayed { armTick(at: enqueued.runAt) }
+        let held = HeldJob(
+            id: UInt64(enqueued.id), queue: job.queue, attempt: 0, maxAttempts: enqueued.maxAttempts, group: job.group, startedAt: now)
+        let state: JobState = enqueued.state == "blocked" ? .blocked : enqueued.state == "dead" ? .dead : delayed ? .delayed : .waiting
+        event(.enqueued, held, state: state)
+        if state == .blocked {
+            event(.blocked, held, state: .blocked) { event in
+                event.parents = enqueued.parents
+            }
+        } else if state == .dead {
+            event(.dead, held, state: .dead)
+        }
+    }
+
+    private func enqueue(_ job: PostgresNewJob, _ done: @escaping (Result<PostgresEnqueued, JobError>) -> Void) {
+        if !acks.isEmpty { flushAcks() }
+        enqueues.append((job, done))
+    }
+
+    /// The jobs of routed messages; `done` gets their ids once committed (nil: unavailable).
+    func enqueueRouted(_ jobs: [PostgresNewJob], _ done: @escaping ([UInt64]?) -> Void) {
+        guard isAvailable, !jobs.isEmpty else { return done(isAvailable ? [] : nil) }
+        var ids: [UInt64] = []
+        var answered = 0
+        var failed = false
+        for job in jobs {
+            enqueue(job) { result in
+                answered += 1
+                switch result {
+                case .success(let enqueued): ids.append(UInt64(enqueued.id))
+                case .failure: failed = true
+                }
+                if answered == jobs.count { done(failed ? nil : ids) }
+            }
+        }
+    }
+
+    static func apply(_ options: EnqueueOptions, _ bytes: UnsafeRawBufferPointer, group: [UInt8]? = nil, to job: inout PostgresNewJob) {
+        job.priority = options.priority
+        job.delayMilliseconds = options.delayMilliseconds
+        job.runAtMilliseconds = options.runAtMilliseconds
+        job.maxAttempts = options.maxAttempts
+        job.backoff = options.backoff.map(PostgresBackoff.init)
+        job.jitter = options.jitter
+        job.leaseMilliseconds = options.leaseMilliseconds
+        job.key = options.key.map { Array(bytes[$0]) }
+        job.group = group ?? options.group.map { Array(bytes[$0]) }
+        job.ttlMilliseconds = options.ttlMilliseconds
+        job.expiresAtMilliseconds = options.expiresAtMilliseconds
+        job.runsIfParentDies = options.onParentDead == .run
+        job.keyTTLMilliseconds = options.keyTTLMilliseconds
+        job.replace = options.replace
+    }
+
+    private func flushBatches() {
+        flushEnqueues()
+        flushAcks()
+    }
+
+    private func flushEnqueues() {
+        guard !enqueues.isEmpty, let db = connection else { return }
+        let batch = enqueues
+        enqueues.removeAll()
+        // An expiry already past makes the job dead at once, in the same transaction as its
+        // insert, so nobody sees it waiting (as on the embedded store).
+        let expiredOnArrival = batch.contains { item in
+            item.job.ttlMilliseconds.map { $0 <= 0 } ?? false || item.job.expiresAtMilliseconds.map { $0 <= now() } ?? false
+        }
+        defer { if expiredOnArrival { expireDue() } }
+        store.enqueue(batch.map(\.job), on: db) { [self] result in
+            switch result {
+            case .success(let answers):
+                let now = now()
+                for (item, enqueued) in zip(batch, answers) {
+                    noteEnqueued(item.job, enqueued, now: now)
+                    item.done(.success(enqueued))
+                }
+            case .failure(let error):
+                for item in batch { item.done(.failure(Self.unavailable(error.message))) }
+            }
+        }
+    }
+
+    private func flushAcks() {
+        guard !acks.isEmpty, let db = connection else { return }
+        let batch = acks
+        acks.removeAll()
+        store.ack(batch.map { ($0.hold, $0.result) }, on: db) { result in
+            switch result {
+            case .success(let outcomes):
+                for (item, outcome) in zip(batch, outcomes) { item.done(outcome.mapError(Self.jobError)) }
+            case .failure(let error):
+                for item in batch { item.done(.failure(Self.unavailable(error.message))) }
+            }
+        }
+    }
+
+    /// Batched commands that never reached the database: unavailable.
+    private func failBatches(_ why: String) {
+        let (pendingEnqueues, pendingAcks) = (enqueues, acks)
+        enqueues.removeAll()
+        acks.removeAll()
+        for item in pendingEnqueues { item.done(.failure(Self.unavailable(why))) }
+        for item in pendingAcks { item.done(.failure(Self.unavailable(why))) }
+    }
+
+    // MARK: Reserving
+
+    /// One try of a RESERVE, sent at the end of the pass (`sendTries`). One that may wait and
+    /// finds nothing stays on the list.
+    private func attempt(_ reserver: Reserver) {
+        guard connection != nil, isAvailable, !reserver.inFlight, !reserver.isDone else { return }
+        reserver.inFlight = true
+        reserver.wokenMeanwhile = false
+        pendingTries.append(reserver)
+        pendingTryOwners.insert(reserver.owner.id)
+    }
+
+    /// The pass's RESERVE tries, after its ENQs and ACKs. Holding them to the end costs no
+    /// time (nothing is sent before the pass's commit anyway) and keeps a worker's ACK, which
+    /// comes with its next RESERVE, in the pass's one ACK statement instead of alone before
+    /// that RESERVE: one `docket.ack` per pass rather than per job.
+    private func sendTries() {
+        guard !pendingTries.isEmpty else { return }
+        let tries = pendingTries
+        pendingTries.removeAll()
+        guard let db = connection, isAvailable else {
+            for reserver in tries { reserver.inFlight = false }
+            return
+        }
+        if !expiredThisPass { expireDue() }
+        for reserver in tries {
+            if reserver.isDone {
+                reserver.inFlight = false
+                continue
+            }
+            send(reserver, on: db)
+        }
+    }
+
+    private func send(_ reserver: Reserver, on db: PostgresConnection) {
+        let ownerName = owner(reserver.owner)
+        store.reserve(queues: reserver.queues, owner: ownerName, on: db) { [self] result in
+            reserver.inFlight = false
+            switch result {
+            case .success(let job?):
+                guard !reserver.isDone, !reserver.owner.isClosed else {
+                    // Nobody to hand it to any more: back in its place, the attempt not counted.
+                    return giveBack(PostgresHold(id: job.id, owner: ownerName, attempt: job.attempt))
+                }
+                finish(reserver)
+                deliver(job, to: reserver)
+            case .success(nil):
+                guard !reserver.isDone else { return }
+                if !reserver.waits {
+                    finish(reserver)
+                    reserver.answer.answer(.noJob)
+                } else if reserver.wokenMeanwhile {
+                    attempt(reserver)
+                }
+            case .failure(let error):
+                guard !reserver.isDone else { return }
+                finish(reserver)
+                reserver.answer.answer(.error(Self.unavailable(error.message)))
+            }
+        }
+    }
+
+    private func deliver(_ job: PostgresReservation, to reserver: Reserver) {
+        let connection = reserver.owner
+        let record = HeldJob(
+            id: UInt64(job.id), queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts, group: job.group, startedAt: now())
+        held[connection.id, default: [:]][record.id] = record
+        connection.heldJobs.insert(record.id)
+        armTick(at: job.leaseExpiresAt)
+        event(.started, record, state: .active) { $0.waitMilliseconds = job.waitMilliseconds }
+        reserver.answer.answer(
+            .delivery(
+                JobDelivery(
+                    id: record.id, queue: Array(job.queue.utf8), attempt: job.attempt, leaseMilliseconds: job.leaseMilliseconds,
+                    delivery: UInt64(job.delivery), payload: job.payload)))
+    }
+
+    /// A job handed out that never reached its requester goes back, the attempt not counted.
+    func giveBack(_ delivery: JobDelivery, heldBy connection: Connection) {
+        _ = release(delivery.id, from: connection)
+        giveBack(PostgresHold(id: Int64(delivery.id), owner: owner(connection), attempt: delivery.attempt))
+    }
+
+    private func giveBack(_ hold: PostgresHold) {
+        guard let db = connection else { return }  // its lease ends by itself
+        flushBatches()
+        store.giveBack(hold, on: db) { _ in }
+    }
+
+    private func finish(_ reserver: Reserver) {
+        reserver.isDone = true
+        reservers.removeAll { $0 === reserver }
+    }
+
+    /// Waiting RESERVEs that take from `queue` (nil: all) try again.
+    private func retryReservers(queue: String? = nil) {
+        for reserver in reservers where queue == nil || reserver.queues.contains(queue!) {
+            if reserver.inFlight { reserver.wokenMeanwhile = true } else { attempt(reserver) }
+        }
+    }
+
+    // MARK: Waiting for outcomes
+
+    private func watch(_ watcher: Watcher) {
+        guard let db = connection else { return watcher.answer.answer(.error(Self.unavailable(lastFailure))) }
+        flushBatches()
+        store.watch(watcher.id, watcher: processName, on: db) { [self] result in
+            switch result {
+            case .failure(let error):
+                watcher.answer.answer(.error(Self.unavailable(error.message)))
+            case .success(.notFound):
+                watcher.answer.answer(.error(.notFound(UInt64(watcher.id))))
+            case .success(.finished):
+                outcome(of: watcher.id) { watcher.answer.answer($0) }
+            case .success(.watching(let state)):
+                guard let deadline = watcher.deadline, deadline <= now() else {
+                    watchers[watcher.id, default: []].append(watcher)
+                    if let deadline = watcher.deadline { armTick(at: deadline) }
+                    return
+                }
+                watcher.answer.answer(.pending(id: UInt64(watcher.id), state: state))
+                unwatchIfUnwatched(watcher.id)
+            }
+        }
+    }
+
+    /// WAIT's answer for a job now: its outcome when finished, PENDING otherwise.
+    private func outcome(of id: Int64, _ done: @escaping (JobReply) -> Void) {
+        guard let db = connection else { return done(.error(Self.unavailable(lastFailure))) }
+        flushBatches()
+        store.inspect(id, on: db) { result in
+            switch result {
+            case .failure(let error): done(.error(Self.unavailable(error.message)))
+            case .success(nil): done(.gone(UInt64(id)))
+            case .success(let record?):
+                switch record.state {
+                case "completed": done(.outcome(JobOutcome(id: UInt64(id), completed: true, detail: record.result, result: record.result)))
+                case "dead": done(.outcome(JobOutcome(id: UInt64(id), completed: false, detail: record.lastError, result: record.result)))
+                default: done(.pending(id: UInt64(id), state: record.state))
+                }
+            }
+        }
+    }
+
+    /// A notification said job `id` finished or went: its watchers hear how.
+    private func resolveWatchers(of id: Int64) {
+        guard watchers[id] != nil else { return }
+        outcome(of: id) { [self] reply in
+            if case .pending = reply { return }  // not finished after all (retried meanwhile)
+            let waiting = watchers.removeValue(forKey: id) ?? []
+            for watcher in waiting where !watcher.isDone {
+                watcher.isDone = true
+                watcher.answer.answer(reply)
+            }
+        }
+    }
+
+    private func unwatchIfUnwatched(_ id: Int64) {
+        guard watchers[id]?.isEmpty ?? true, let db = connection else { return }
+        watchers[id] = nil
+        store.unwatch(id, watcher: processName, on: db) { _ in }
+    }
+
+    // MARK: Time
+
+    /// Every second, and at each deadline known: waits that timed out end, expired leases
+    /// end as failed attempts, and waiting RESERVEs try again.
+    fileprivate func tick() {
+        armedTick = nil
+        let now = now()
+        for reserver in reservers where (reserver.deadline ?? .max) <= now {
+            finish(reserver)
+            reserver.answer.answer(.noJob)
+        }
+        for (id, list) in watchers {
+            for watcher in list where !watcher.isDone && (watcher.deadline ?? .max) <= now {
+                watcher.isDone = true
+                outcome(of: id) { watcher.answer.answer($0) }
+            }
+            watchers[id] = list.filter { !$0.isDone }
+            unwatchIfUnwatched(id)
+        }
+        armTick(after: 1000)
+        // The waits still running end on time.
+        for deadline in reservers.compactMap(\.deadline) + watchers.values.joined().compactMap(\.deadline) { armTick(at: deadline) }
+        guard isAvailable, let db = connection else { return }
+        flushBatches()
+        expireDue()
+        store.recoverExpiredLeases(on: db) { [self] result in
+            guard case .success(let ended) = result else { return }
+            for attempt in ended { endedAttempt(attempt, cause: .stalled) }
+            if !ended.isEmpty { armTick(after: 0) }
+        }
+        if server.config.httpPort != nil && !snapshotInFlight && snapshot.takenAt + 2000 <= now { takeSnapshot() }
+        store.nextDeadline(on: db) { [self] result in
+            if case .success(let deadline?) = result { armTick(at: deadline) }
+        }
+        retryReservers()
+    }
+
+    /// Waiting jobs whose expiry came are made dead, in this pass's transaction (ahead of its
+    /// claims, so no job starts after its expiry).
+    private func expireDue() {
+        guard let db = connection else { return }
+        expiredThisPass = true
+        flushBatches()
+        store.expireDue(on: db) { [self] result in
+            guard case .success(let expired) = result else { return }
+            for job in expired {
+                let record = HeldJob(
+                    id: UInt64(job.id), queue: job.queue, attempt: job.attempts, maxAttempts: job.maxAttempts, group: job.group,
+                    startedAt: now())
+                event(.expired, record, state: .dead) {
+                    $0.error = Array("expired: not started by \(job.expiresAt) (unix ms)".utf8)
+                }
+            }
+            if expired.count >= 1000 { armTick(after: 0) }
+        }
+    }
+
+    private func armTick(after milliseconds: Int) { armTick(at: now() + Int64(milliseconds)) }
+
+    /// Makes the tick come at `deadline` (wall ms) at the latest.
+    private func armTick(at deadline: Int64) {
+        guard let tickTimer else { return }
+        if let armed = armedTick, armed <= deadline { return }
+        armedTick = deadline
+        EventLoop.add(tickTimer, timeoutMilliseconds: Int(max(0, deadline - now())))
+    }
+
+    private func now() -> Int64 { server.clock.now() }
+
+    // MARK: Connections ending
+
+    /// A client connection closed: its waits end, and what it held is released (failed
+    /// attempts, as "worker lost", following each job's retry policy).
+    func connectionClosed(_ connection: Connection) {
+        endWaits(of: connection)
+        guard let jobs = held.removeValue(forKey: connection.id), !jobs.isEmpty, let db = self.connection else { return }
+        flushBatches()
+        store.release(owners: [owner(connection)], on: db) { [self] result in
+            guard case .success(let ended) = result else { return }
+            for attempt in ended { endedAttempt(attempt, cause: .lost) }
+        }
+    }
+
+    /// The connection's RESERVE and WAIT end (it closed, or will read nothing more): a job
+    /// found meanwhile goes back. Their answers fill their places so the connection can drain;
+    /// nobody reads them.
+    func endWaits(of connection: Connection) {
+        for reserver in reservers where reserver.owner === connection {
+            reserver.isDone = true
+            reserver.answer.answer(.noJob)
+        }
+        reservers.removeAll { $0.isDone }
+        for (id, list) in watchers where list.contains(where: { $0.owner === connection }) {
+            for watcher in list where watcher.owner === connection {
+                watcher.isDone = true
+                watcher.answer.answer(.gone(UInt64(id)))
+            }
+            watchers[id] = list.filter { !$0.isDone }
+            unwatchIfUnwatched(id)
+        }
+    }
+
+    /// Forgets that `connection` holds job `id`; what it knew of the job.
+    private func release(_ id: UInt64, from connection: Connection) -> HeldJob? {
+        connection.heldJobs.remove(id)
+        return held[connection.id]?.removeValue(forKey: id)
+    }
+
+    private func endedAttempt(_ attempt: PostgresEndedAttempt, cause: LifecycleEvent.Kind) {
+        // Whoever held it (in this process) holds it no more.
+        for key in held.keys where held[key]?[UInt64(attempt.id)] != nil {
+            held[key]?[UInt64(attempt.id)] = nil
+            server.connections[key]?.heldJobs.remove(UInt64(attempt.id))
+        }
+        let job = HeldJob(
+            id: UInt64(attempt.id), queue: attempt.queue, attempt: attempt.attempt, maxAttempts: attempt.maxAttempts, group: nil,
+            startedAt: now())
+        failed(job, cause: cause, reason: nil, next: attempt.outcome)
+        if case .retry(let milliseconds) = attempt.outcome, milliseconds > 0 { armTick(at: now() + Int64(milliseconds)) }
+    }
+
+    // MARK: Lifecycle events
+
+    private func failed(_ job: HeldJob, cause: LifecycleEvent.Kind, reason: [UInt8]?, next: PostgresFailOutcome) {
+        let ran = Int(now() - job.startedAt)
+        switch next {
+        case .retry(let milliseconds):
+            event(cause, job, state: milliseconds > 0 ? .delayed : .waiting) {
+                $0.error = reason
+                $0.next = "retry"
+                $0.retryInMilliseconds = milliseconds
+                $0.runMilliseconds = ran
+            }
+        case .dead:
+            event(cause, job, state: .dead) {
+                $0.error = reason
+                $0.next = "dead"
+                $0.runMilliseconds = ran
+            }
+            event(.dead, job, state: .dead) { $0.error = reason }
+        }
+    }
+
+    /// Publishes one event (they go out after the commit that made them true: every caller
+    /// runs in a transaction's completion). The sequence advances even when nobody listens.
+    private func event(
+        _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, _ fill: (inout LifecycleEvent) -> Void = { _ in }
+    ) {
+        sequences[job.queue, default: 0] += 1
+        activity[job.queue, default: QueueActivity()].count(kind, at: now())
+        guard server.wantsLifecycle else { return }
+        var event = LifecycleEvent(
+            kind: kind, sequence: sequences[job.queue]!, queue: job.queue, id: job.id, attempt: attempt ?? job.attempt,
+            maxAttempts: job.maxAttempts, state: state, at: now())
+        event.group = job.group
+        fill(&event)
+        server.publishLifecycle([event])
+    }
+
+    // MARK: Queues
+
+    /// Every queue that has settings or jobs.
+    private static let queueNames = "(SELECT name FROM docket.queues UNION SELECT DISTINCT queue FROM docket.jobs)"
+
+    private func queueNames(_ done: @escaping ([String]?) -> Void) {
+        guard let db = connection else { return done(nil) }
+        flushBatches()
+        db.execute("SELECT name FROM \(Self.queueNames) AS names ORDER BY name") { result in
+            done(try? result.get().rows.compactMap { $0.string(0) })
+        }
+    }
+
+    private func queueDocuments(_ names: [String], _ done: @escaping ([String]?) -> Void) {
+        queueStates(names) { done($0?.map(\.document)) }
+    }
+
+    /// Each queue's QUEUE document and job counts, in the order of `names`.
+    private func queueStates(_ names: [String], _ done: @escaping ([Snapshot.Queue]?) -> Void) {
+        guard !names.isEmpty else { return done([]) }
+        var queues = [Snapshot.Queue?](repeating: nil, count: names.count)
+        var remaining = names.count
+        for (index, name) in names.enumerated() {
+            queueState(name) { queue in
+                queues[index] = queue
+                remaining -= 1
+                if remaining == 0 { done(queues.contains { $0 == nil } ? nil : queues.compactMap { $0 }) }
+            }
+        }
+    }
+
+    /// A queue's QUEUE document, in the LMDB engine's shape. Totals and per-second rates are
+    /// what this process did since it started (the database does not keep them).
+    private func queueDocument(_ queue: String, _ done: @escaping (String?) -> Void) {
+        queueState(queue) { done($0?.document) }
+    }
+
+    private func queueState(_ queue: String, _ done: @escaping (Snapshot.Queue?) -> Void) {
+        guard let db = connection else { return done(nil) }
+        flushBatches()
+        var settings: PostgresQueueSettings?
+        store.settings(queue: queue, on: db) { settings = try? $0.get() }
+        store.state(queue: queue, on: db) { [self] result in
+            guard let settings, case .success(let state) = result else { return done(nil) }
+            let config = Self.config(settings)
+            done(Snapshot.Queue(name: queue, document: document(queue, config, state), counts: state.counts, paused: config.paused))
+        }
+    }
+
+    private func takeSnapshot() {
+        snapshotInFlight = true
+        queueNames { [self] names in
+            guard let names else {
+                snapshotInFlight = false
+                return
+            }
+            queueStates(names) { [self] queues in
+                snapshotInFlight = false
+                if let queues { snapshot = Snapshot(queues: queues, takenAt: now()) }
+            }
+        }
+    }
+
+    private func document(_ queue: String, _ config: QueueConfig, _ state: PostgresQueueState) -> String {
+        var view = QueueView(name: queue)
+        view.paused = config.paused
+        view.rate = config.rate
+        view.groupRate = config.groupRate
+        view.concurrency = config.concurrency
+        view.maxAttempts = config.maxAttempts ?? view.maxAttempts
+        view.backoff = config.backoff ?? view.backoff
+        view.jitter = config.jitter ?? 0
+        view.leaseMilliseconds = config.leaseMilliseconds ?? view.leaseMilliseconds
+        view.keepCompleted = config.keepCompleted ?? server.config.keepCompleted
+        view.keepDead = config.keepDead ?? server.config.keepDead
+        view.counts = QueueView.stateNames.map { state.counts[$0] ?? 0 }
+        let done = activity[queue] ?? QueueActivity()
+        let now = now()
+        view.totals = done.totals
+        view.rates = done.rates.map { $0.perSecond(at: now) }
+        view.oldestWaitingMilliseconds = state.oldestWaitingSince.map { Int(state.now - $0) }
+        view.waitingWorkers = reservers.filter { $0.queues.contains(queue) }.count
+        view.rateWindowStarts = state.rateWindowStarts
+        view.heldUntil = state.heldUntil.map { Int($0) }
+        view.blockedBy = Self.blockReason(config, state)
+        if view.blockedBy == "throttle" { view.nextStartAt = view.heldUntil }
+        return view.json
+    }
+
+    /// Why nothing of the queue starts now, as the embedded engine says it (its rate window's
+    /// next opening is not known here: `next_start_at` stays null for `rate`).
+    static func blockReason(_ config: QueueConfig, _ state: PostgresQueueState) -> String? {
+        if config.paused { return "paused" }
+        if let cap = config.concurrency, (state.counts["active"] ?? 0) >= cap { return "concurrency" }
+        if let until = state.heldUntil, until > state.now { return "throttle" }
+        if let rate = config.rate, let starts = state.rateWindowStarts, starts >= rate.limit { return "rate" }
+        return nil
+    }
+
+    static func config(_ settings: PostgresQueueSettings) -> QueueConfig {
+        var config = QueueConfig()
+        config.paused = settings.paused
+        config.rate = settings.rate.map { Rate(limit: $0.limit, windowMilliseconds: $0.windowMilliseconds) }
+        config.groupRate = settings.groupRate.map { Rate(limit: $0.limit, windowMilliseconds: $0.windowMilliseconds) }
+        config.concurrency = settings.concurrency
+        config.maxAttempts = settings.maxAttempts
+        config.backoff = settings.backoff?.wire
+        config.jitter = settings.jitter
+        config.leaseMilliseconds = settings.leaseMilliseconds
+        config.keepCompleted = settings.keepCompleted
+        config.keepDead = settings.keepDead
+        return config
+    }
+
+    static func settings(_ config: QueueConfig) -> PostgresQueueSettings {
+        var settings = PostgresQueueSettings()
+        settings.paused = config.paused
+        settings.rate = config.rate.map { .init(limit: $0.limit, windowMilliseconds: $0.windowMilliseconds) }
+        settings.groupRate = config.groupRate.map { .init(limit: $0.limit, windowMilliseconds: $0.windowMilliseconds) }
+        settings.concurrency = config.concurrency
+        settings.maxAttempts = config.maxAttempts
+        settings.backoff = config.backoff.map(PostgresBackoff.init)
+        settings.jitter = config.jitter
+        settings.leaseMilliseconds = config.leaseMilliseconds
+        settings.keepCompleted = config.keepCompleted
+        settings.keepDead = config.keepDead
+        return settings
+    }
+
+    // MARK: Schedules
+
+    /// SCHEDULE (new or changed), PAUSE/RESUME schedule=: the row, and a notification so the
+    /// other docketd processes reload.
+    func saveSchedule(_ entry: ScheduledJob) -> JobReply {
+        guard isAvailable, let db = connection else { return .error(Self.unavailable(lastFailure)) }
+        let answer = JobAnswer()
+        flushBatches()
+        db.execute(
+            """
+            INSERT INTO docket.schedules AS s (name, record, last_tick, paused) VALUES ($1::text, $2::bytea, $3::bigint, $4::boolean)
+            ON CONFLICT (name) DO UPDATE SET record = excluded.record, last_tick = excluded.last_tick, paused = excluded.paused
+            RETURNING pg_notify('\(PostgresSchema.schedulesChannel)', s.name)
+            """, [.text(entry.name), .bytes(entry.record), .int(Int(entry.lastTick)), .text(entry.paused ? "true" : "false")],
+            completion: Self.answering(answer.answer) { (_: PostgresResult) in .done })
+        return .later(answer)
+    }
+
+    func removeSchedule(_ name: String) -> JobReply {
+        guard isAvailable, let db = connection else { return .error(Self.unavailable(lastFailure)) }
+        let answer = JobAnswer()
+        flushBatches()
+        db.execute(
+            "DELETE FROM docket.schedules WHERE name = $1::text RETURNING pg_notify('\(PostgresSchema.schedulesChannel)', name)",
+            [.text(name)], completion: Self.answering(answer.answer) { (_: PostgresResult) in .done })
+        return .later(answer)
+    }
+
+    /// The jobs of a schedule's ticks, with the pass's other ENQs, and its last tick moved on
+    /// in the same transaction. Several processes may fire one tick: its key makes one job.
+    func fire(_ entry: ScheduledJob, ticks: [Int64]) {
+        guard isAvailable, let db = connection else { return }
+        for tick in ticks {
+            var job = PostgresNewJob(queue: String(decoding: entry.queue, as: UTF8.self), payload: entry.payload)
+            entry.text.withUnsafeBytes { Self.apply(entry.options, $0, group: entry.group, to: &job) }
+            job.key = entry.key(of: tick)
+            enqueue(job) { [self] result in
+                guard case .success(let enqueued) = result, !enqueued.duplicate else { return }
+                let record = HeldJob(
+                    id: UInt64(enqueued.id), queue: job.queue, attempt: 0, maxAttempts: enqueued.maxAttempts, group: job.group,
+                    startedAt: now())
+                event(.scheduled, record, state: .waiting) {
+                    $0.schedule = entry.name
+                    $0.tick = tick
+                }
+            }
+        }
+        flushBatches()
+        db.execute(
+            "UPDATE docket.schedules SET last_tick = greatest(last_tick, $2::bigint) WHERE name = $1::text",
+            [.text(entry.name), .int(Int(entry.lastTick))]
+        ) { _ in }
+    }
+
+    /// Replaces the server's schedules with the database's (at start, and when another
+    /// process changed them); a schedule's last tick only moves forward.
+    private func loadSchedules(_ done: @escaping () -> Void) {
+        guard let db = connection else { return done() }
+        flushBatches()
+        db.execute("SELECT name, record, last_tick, paused FROM docket.schedules") { [self] result in
+            defer { done() }
+            guard case .success(let rows) = result else { return }
+            var book = ScheduleBook()
+            for row in rows.rows {
+                guard let name = row.string(0), let record = row.bytes(1) else { continue }
+                switch ScheduledJob.decode(record, zones: server.zones) {
+                case .failure(let error):
+                    log.error("PostgreSQL store: schedule \(name) cannot be read (\(error.message)); ignored")
+                case .success(let entry):
+                    entry.lastTick = max(row.int64(2) ?? entry.lastTick, server.schedules[name]?.lastTick ?? .min)
+                    entry.paused = row.bool(3) ?? entry.paused
+                    book[name] = entry
+                }
+            }
+            server.schedules = book
+            server.armedScheduleDeadline = nil
+            server.armScheduleTimer()
+        }
+    }
+
+    // MARK: Routes
+
+    /// Replaces the installed routes with the database's (at start, and when another process
+    /// changed them).
+    private func loadRoutes(_ done: @escaping () -> Void) {
+        guard let db = connection else { return done() }
+        flushBatches()
+        store.routes(on: db) { [self] result in
+            if case .success(let routes) = result {
+                let ids = Set(routes.map { UInt64($0.id) })
+                for id in server.routes.keys where !ids.contains(id) { server.uninstallRoute(id) }
+                for route in routes where server.routes[UInt64(route.id)] == nil { installRoute(route) }
+            }
+            done()
+        }
+    }
+
+    private func installRoute(_ stored: PostgresRoute) {
+        let text = Array(stored.rule.utf8)
+        let parsed = text.withUnsafeBytes { JobCommand.parse(.route, $0, 0..<$0.count) }
+        guard case .success(.route(let pattern, let queue, let options, let range)) = parsed else {
+            return log.error("PostgreSQL store: route \(stored.id) cannot be parsed; ignored")
+        }
+        server.install(
+            Route(
+                id: UInt64(stored.id), pattern: Array(text[pattern]), queue: Array(text[queue]), options: options,
+                group: options.group.map { Array(text[$0]) }, text: Array(text[range]), owner: stored.owner))
+    }
+}
+
+/// A waiting (or about to be tried) RESERVE.
+private final class Reserver {
+    let owner: Connection
+    let queues: [String]
+    let answer: JobAnswer
+    /// Whether it waits when nothing is there (a timeout other than 0).
+    let waits: Bool
+    /// Wall ms when it gives up; nil: never.
+    let deadline: Int64?
+    var inFlight = false
+    /// A wake-up came while a try was in flight: try once more if that one finds nothing.
+    var wokenMeanwhile = false
+    var isDone = false
+
+    init(owner: Connection, queues: [String], answer: JobAnswer, timeout: Int?, now: Int64) {
+        self.owner = owner
+        self.queues = queues
+        self.answer = answer
+        self.waits = timeout != 0
+        self.deadline = timeout.flatMap { $0 == 0 ? nil : now + Int64($0) }
+    }
+}
+
+/// A WAIT for a job's outcome.
+private final class Watcher {
+    let owner: Connection
+    let id: Int64
+    let answer: JobAnswer
+    let deadline: Int64?
+    var isDone = false
+
+    init(owner: Connection, id: Int64, answer: JobAnswer, timeout: Int?, now: Int64) {
+        self.owner = owner
+        self.id = id
+        self.answer = answer
+        self.deadline = timeout.map { now + Int64($0) }
+    }
+}
+
+/// The queues as the monitoring port shows them.
+struct Snapshot {
+    struct Queue {
+        let name: String
+        let document: String
+        let counts: [String: Int]
+        let paused: Bool
+    }
+
+    var queues: [Queue] = []
+    /// Wall ms; 0: never taken.
+    var takenAt: Int64 = 0
+}
+
+/// What this process did with one queue's jobs since it started.
+private struct QueueActivity {
+    var enqueued = 0, started = 0, completed = 0, failed = 0, dead = 0, throttled = 0
+    var startRate = MinuteRate(), completeRate = MinuteRate(), failRate = MinuteRate(), deadRate = MinuteRate()
+
+    mutating func count(_ kind: LifecycleEvent.Kind, at now: Int64) {
+        switch kind {
+        case .enqueued: enqueued += 1
+        case .started:
+            started += 1
+            startRate.add(now)
+        case .completed:
+            completed += 1
+            completeRate.add(now)
+        case .failed, .stalled, .lost:
+            failed += 1
+            failRate.add(now)
+        case .dead, .expired:
+            dead += 1
+            deadRate.add(now)
+        case .throttled: throttled += 1
+        case .progress, .retried, .scheduled, .waiting, .blocked, .unblocked: break
+        }
+    }
+
+    /// In `QueueView.totalNames`' order; removed (by retention) and deleted are not counted here.
+    var totals: [Int] { [enqueued, started, completed, failed, dead, throttled, 0, 0] }
+
+    /// In `QueueView.rateNames`' order.
+    var rates: [MinuteRate] { [startRate, completeRate, failRate, deadRate] }
+}
+
+/// What this process knows of a job one of its connections holds, for its lifecycle events.
+private struct HeldJob {
+    let id: UInt64
+    let queue: String
+    let attempt: Int
+    let maxAttempts: Int
+    let group: [UInt8]?
+    /// Wall ms the attempt started.
+    let startedAt: Int64
+}
+
+
+private func postgresSocketCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<PostgresBackend>.fromOpaque(context!).takeUnretainedValue().socketReady(what)
+}
+
+private func postgresTickCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<PostgresBackend>.fromOpaque(context!).takeUnretainedValue().tick()
+}
+
+private func postgresReconnectCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<PostgresBackend>.fromOpaque(context!).takeUnretainedValue().reconnect()
+}

@@ -1,0 +1,328 @@
+import DocketDashboard
+import DocketEngine
+import DocketWire
+import Glibc
+
+/// The operators' dashboard on the monitoring port: the page (served from the binary), its JSON
+/// API, the live event tail, and the changes an operator may make. Every read and change goes
+/// through `performDetached`, so the wire's permission checks and answers apply unchanged.
+extension Server {
+    /// The most payload bytes a job page shows.
+    static let dashboardPayloadLimit = 64 << 10
+
+    /// Sets the dashboard up next to the monitoring server: its state and its 10-second tick.
+    func startDashboard(on monitoring: MonitoringServer) {
+        let dashboard = Dashboard()
+        self.dashboard = dashboard
+        monitoring.pages = { [unowned self] request, reader, answer in dashboardPage(request, reader, answer) }
+        let timer = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: dashboardTickCallback)
+        EventLoop.add(timer, timeoutMilliseconds: dashboard.series.intervalMilliseconds)
+        dashboardTimer = timer
+        sampleActivity()
+    }
+
+    /// Whether job events are wanted at all: by a subscriber, or by a dashboard someone looks at.
+    func refreshLifecycleRecording() {
+        let wanted = lifecycleListeners > 0 || (dashboard?.isWatched(now: Int64(monotonicMilliseconds())) ?? false)
+        if engine.recordsLifecycle != wanted { engine.recordsLifecycle = wanted }
+    }
+
+    var wantsLifecycle: Bool { engine.recordsLifecycle || lifecycleListeners > 0 }
+
+    fileprivate func dashboardTick() {
+        sampleActivity()
+        dashboard?.keepTailsAlive()
+        refreshLifecycleRecording()
+    }
+
+    /// One interval of every queue's activity, from the counters the server keeps anyway.
+    private func sampleActivity() {
+        guard let dashboard else { return }
+        let readings: [ActivitySeries.Reading]
+        if let postgres {
+            readings = postgres.processActivity.map { .init(queue: $0.queue, started: $0.started, completed: $0.completed, failed: $0.failed) }
+        } else {
+            readings = engine.queueList.map { queue in
+                .init(
+                    queue: queue.name, started: queue.startedTotal, completed: queue.completedTotal, failed: queue.failedTotal,
+                    waitBuckets: queue.waitHistogram.counts, runBuckets: queue.runHistogram.counts)
+            }
+        }
+        dashboard.series.record(readings, at: clock.now())
+    }
+
+    // MARK: Requests
+
+    private typealias Answer = (MonitoringServer.Answer) -> Void
+
+    private func dashboardPage(_ request: MonitoringServer.Request, _ reader: MonitoringServer.Reader, _ answer: @escaping Answer) {
+        guard let dashboard else { return answer(.notMine) }
+        let path = request.path
+        guard path == "/" || path == "/favicon.ico" || path.hasPrefix("/dashboard/") || path.hasPrefix("/api/") else {
+            return answer(.notMine)
+        }
+        if case .anonymous = reader {
+            return answer(.response(
+                status: 401, contentType: "text/plain", body: "credentials required\n", extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n"))
+        }
+        let isPost = request.method == "POST"
+        guard ["GET", "HEAD", "POST"].contains(request.method) else {
+            return answer(.response(status: 405, contentType: "text/plain", body: "GET, HEAD or POST\n", extra: "Allow: GET, HEAD, POST\r\n"))
+        }
+        if path == "/" {
+            guard !isPost, let page = DashboardAssets.files["/dashboard/index.html"] else { return answer(.notMine) }
+            let body = page.body.replacing("{{csrf}}", with: dashboard.csrfToken)
+                .replacing("{{admin}}", with: mayChange(reader) ? "true" : "false")
+            return answer(.response(
+                status: 200, contentType: page.contentType, body: body,
+                extra: "X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n"))
+        }
+        if path.hasPrefix("/dashboard/") || path == "/favicon.ico" {
+            // Browsers ask for /favicon.ico whatever the page says: the same icon, not a 404.
+            let name = path == "/favicon.ico" ? "/dashboard/favicon.svg" : path
+            guard !isPost, let asset = DashboardAssets.files[name] else { return answer(.notMine) }
+            return answer(.response(status: 200, contentType: asset.contentType, body: asset.body))
+        }
+        dashboard.noteRequest(now: Int64(monotonicMilliseconds()))
+        refreshLifecycleRecording()
+        let principal: Principal? = if case .user(let principal) = reader { principal } else { nil }
+        if isPost { return dashboardChange(request, reader, principal, answer) }
+        // Every value goes into a wire command: one with a blank would be several fields, and a
+        // GET (which needs no CSRF token) could then change a queue (`?name=q concurrency=7`).
+        if let (key, _) = request.query.first(where: { !Self.isField($0.value) }) {
+            return answer(failure(JobError(.badOption, "?\(key)= must be one word")))
+        }
+        let query = request.query
+        switch path {
+        case "/api/overview":
+            var writer = JSONObjectWriter()
+            let everything = reader.permissions?.mayReadEveryQueue ?? true
+            writer.add("server", json: everything ? statsDocument() : publicVarzDocument())
+            writer.add("store", postgres == nil ? "lmdb" : "postgres")
+            writer.add("admin", mayChange(reader))
+            writer.add("queues", json: queuesDocument(readableBy: reader.permissions))
+            answer(json(200, writer.result))
+        case "/api/series":
+            let permissions = reader.permissions
+            let body = dashboard.series.json(now: clock.now()) { queue in permissions?.may(.read, queue: Array(queue.utf8)) ?? true }
+            answer(json(200, body))
+        case "/api/queue":
+            guard let name = query["name"] else { return answer(missing("name")) }
+            detached(.queue, name, principal, answer)
+        case "/api/jobs":
+            guard let queue = query["queue"] else { return answer(missing("queue")) }
+            var arguments = queue
+            for option in ["state", "after", "limit"] { if let value = query[option] { arguments += " \(option)=\(value)" } }
+            detached(.list, arguments, principal, answer)
+        case "/api/job":
+            guard let id = query["id"] else { return answer(missing("id")) }
+            jobPage(id, principal, answer)
+        case "/api/routes":
+            detached(.routes, "", principal, answer)
+        case "/api/schedules":
+            detached(.schedules, "", principal, answer)
+        case "/api/connections":
+            guard reader.permissions?.mayReadEveryQueue ?? true else {
+                return answer(failure(JobError(.forbidden, "the connections list needs the read right on every queue")))
+            }
+            answer(json(200, connectionsDocument()))
+        case "/api/events":
+            let queue = query["queue"].flatMap { $0.isEmpty ? nil : $0 }
+            let permissions = reader.permissions
+            answer(.stream { [unowned self] stream in
+                dashboard.open(stream, queue: queue, permissions: permissions)
+                refreshLifecycleRecording()
+                let previous = stream.onClose
+                stream.onClose = { [unowned self] in
+                    previous?()
+                    refreshLifecycleRecording()
+                }
+            })
+        default:
+            answer(failure(JobError(.notFound, "no such dashboard API: \(path)"), status: 404))
+        }
+    }
+
+    /// A job's page: its document, the start of its payload, and the events remembered of it.
+    private func jobPage(_ idText: String, _ principal: Principal?, _ answer: @escaping Answer) {
+        performDetached(.inspect, idText, principal: principal) { [unowned self] reply in
+            guard case .document(let document) = reply else { return answer(self.answer(reply)) }
+            guard let id = UInt64(idText) else { return answer(failure(JobError(.badID, "job ids are positive numbers"))) }
+            payloadPreview(of: id) { [unowned self] result in
+                switch result {
+                case .failure(let error): answer(failure(error))
+                case .success(let payload):
+                    var writer = JSONObjectWriter()
+                    writer.add("job", json: document)
+                    var preview = JSONObjectWriter()
+                    preview.add("bytes", payload.total)
+                    preview.add("text", String(validating: payload.bytes, as: UTF8.self))
+                    preview.add("base64", Base64.encode(payload.bytes))
+                    preview.add("truncated", payload.bytes.count < payload.total)
+                    writer.add("payload", json: preview.result)
+                    let events = dashboard?.remembered(limit: 200) { $0.id == id } ?? []
+                    writer.add("events", json: "[" + events.map { String(decoding: $0.json, as: UTF8.self) }.joined(separator: ",") + "]")
+                    answer(json(200, writer.result))
+                }
+            }
+        }
+    }
+
+    /// The first `dashboardPayloadLimit` bytes of a job's payload, and its size.
+    private func payloadPreview(of id: UInt64, _ done: @escaping (Result<(bytes: [UInt8], total: Int), JobError>) -> Void) {
+        let limit = Self.dashboardPayloadLimit
+        if let postgres {
+            return postgres.payload(of: id, limit: limit) { result in
+                done(result.flatMap { $0.map { .success($0) } ?? .failure(.notFound(id)) })
+            }
+        }
+        if let staged = payloadInMemory(id) { return done(.success((Array(staged.prefix(limit)), staged.count))) }
+        store.readPayload(id) { result in
+            switch result {
+            case .success(let bytes): done(.success((Array(bytes.prefix(limit)), bytes.count)))
+            case .failure(let error): done(.failure(JobError(.notFound, "job \(id): its payload cannot be read (\(error))")))
+            }
+        }
+    }
+
+    /// POSTs: the changes an operator makes, each one wire command.
+    private func dashboardChange(
+        _ request: MonitoringServer.Request, _ reader: MonitoringServer.Reader, _ principal: Principal?, _ answer: @escaping Answer
+    ) {
+        // A form on another site can make a browser POST here, but cannot set this header, nor
+        // read the page the token is in.
+        guard let dashboard, let token = request.header("x-docket-csrf"), Dashboard.sameToken(token, dashboard.csrfToken) else {
+            return answer(failure(JobError(.forbidden, "CSRF: send the page's token in X-Docket-CSRF"), status: 403, code: "CSRF"))
+        }
+        if let origin = request.header("origin"), let host = request.header("host"), !(origin.hasSuffix("://" + host)) {
+            return answer(failure(JobError(.forbidden, "CSRF: the request comes from \(origin), not this dashboard"), status: 403, code: "CSRF"))
+        }
+        guard mayChange(reader) else {
+            return answer(failure(JobError(
+                .forbidden, "this dashboard is read-only: it listens beyond loopback without users (start docketd with --http-admin, or with users)")))
+        }
+        let query = request.query
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        let body = String(String(decoding: request.body, as: UTF8.self).drop(while: isBlank).reversed().drop(while: isBlank).reversed())
+        if let (key, _) = query.first(where: { !Self.isField($0.value) }) {
+            return answer(failure(JobError(.badOption, "?\(key)= must be one word")))
+        }
+        func named(_ key: String, _ run: (String) -> Void) {
+            guard let value = query[key], !value.isEmpty else { return answer(missing(key)) }
+            run(value)
+        }
+        switch request.path {
+        case "/api/queue/pause": named("name") { detached(.pause, $0, principal, answer) }
+        case "/api/queue/resume": named("name") { detached(.resume, $0, principal, answer) }
+        case "/api/queue/settings":
+            named("name") { name in
+                guard !body.isEmpty, !body.contains("\n"), !body.contains("\r") else {
+                    return answer(failure(JobError(.badOption, "send the settings as the body: rate=10/1s concurrency=4")))
+                }
+                detached(.queue, name + " " + body, principal, answer)
+            }
+        case "/api/queue/purge":
+            named("name") { name in
+                var arguments = name
+                for option in ["state", "older"] { if let value = query[option] { arguments += " \(option)=\(value)" } }
+                detached(.purge, arguments, principal, answer)
+            }
+        case "/api/queue/retry": named("name") { detached(.retry, "queue=" + $0, principal, answer) }
+        case "/api/job/retry": named("id") { detached(.retry, $0, principal, answer) }
+        case "/api/job/delete": named("id") { detached(.del, $0, principal, answer) }
+        case "/api/job/promote": named("id") { detached(.promote, $0, principal, answer) }
+        default: answer(failure(JobError(.notFound, "no such dashboard change: \(request.path)"), status: 404))
+        }
+    }
+
+    /// Whether this viewer may change things at all (each change is still checked per queue).
+    private func mayChange(_ reader: MonitoringServer.Reader) -> Bool {
+        switch reader {
+        case .anonymous: return false
+        case .user(let principal):
+            guard let rule = principal.permissions?.jobs[.admin] else { return principal.permissions == nil }
+            return rule.allow.map { !$0.isEmpty } ?? true
+        case .everyone: return config.httpAdmin || Self.isLoopback(config.host)
+        }
+    }
+
+    /// One field of a command line: no blank, line end or other control byte (empty is
+    /// allowed: the parameter was given without a value, and the command says what it lacks).
+    static func isField(_ value: String) -> Bool {
+        !value.utf8.contains { $0 <= 0x20 || $0 == 0x7F }
+    }
+
+    private static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    private func detached(_ verb: JobVerb, _ arguments: String, _ principal: Principal?, _ answer: @escaping Answer) {
+        performDetached(verb, arguments, principal: principal) { [unowned self] reply in answer(self.answer(reply)) }
+    }
+
+    private func answer(_ reply: JobReply) -> MonitoringServer.Answer {
+        switch reply {
+        case .document(let text): return json(200, text)
+        case .done, .doneNow: return json(200, #"{"ok":true}"#)
+        case .count(let count): return json(200, "{\"count\":\(count)}")
+        case .error(let error): return failure(error)
+        case .gone(let id): return failure(.notFound(id))
+        default: return failure(JobError(.badOption, "the dashboard cannot show this answer"), status: 500)
+        }
+    }
+
+    private func json(_ status: Int, _ body: String) -> MonitoringServer.Answer {
+        .response(status: status, contentType: "application/json", body: body)
+    }
+
+    private func missing(_ parameter: String) -> MonitoringServer.Answer {
+        failure(JobError(.badOption, "the request needs ?\(parameter)="))
+    }
+
+    /// An error document with the HTTP status its code calls for.
+    private func failure(_ error: JobError, status: Int? = nil, code: String? = nil) -> MonitoringServer.Answer {
+        let status = status ?? {
+            switch error.code {
+            case .notFound: return 404
+            case .forbidden: return 403
+            case .unavailable: return 503
+            case .limit: return 429
+            case .notDead, .notDelayed, .notHeld: return 409
+            default: return 400
+            }
+        }()
+        var inner = JSONObjectWriter()
+        inner.add("code", code ?? error.code.rawValue)
+        inner.add("message", error.message)
+        return json(status, "{\"error\":" + inner.result + "}")
+    }
+}
+
+private func dashboardTickCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().dashboardTick()
+}
+
+/// Encoding too, for payload bytes in the dashboard's JSON.
+extension Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index + 2 < bytes.count {
+            let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            for shift in [18, 12, 6, 0] { out.append(alphabet[Int(value >> UInt32(shift) & 63)]) }
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest > 0 {
+            let value = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            out.append(alphabet[Int(value >> 18 & 63)])
+            out.append(alphabet[Int(value >> 12 & 63)])
+            out.append(rest == 2 ? alphabet[Int(value >> 6 & 63)] : UInt8(ascii: "="))
+            out.append(UInt8(ascii: "="))
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,124 @@
+import DocketEngine
+import DocketSchedule
+import DocketWire
+
+/// Schedules: SCHEDULE, UNSCHEDULE, SCHEDULES and their pause; the timer that fires them. A
+/// tick makes exactly one job, keyed `<name>@<tick>`, and moves the schedule's last tick on in
+/// the same commit, so a restart (or a crash at the tick) neither loses nor repeats one.
+extension Server {
+    /// How late a tick may be handled and still count as on time (a busy loop pass, say);
+    /// later ones were missed and follow the schedule's `catchup`.
+    static let scheduleGraceMilliseconds: Int64 = 1000
+
+    func performSchedule(_ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection) -> JobReply {
+        func name(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        switch command {
+        case .schedule(_, let queue, _, _, let text):
+            if postgres == nil, let refused = refuseNewQueue(UnsafeRawBufferPointer(rebasing: bytes[queue])) { return refused }
+            if case .schedule(let range, _, _, _, _) = command, schedules[name(range)] == nil, schedules.count >= config.maxSchedules {
+                return .error(JobError(.limit, "there are \(config.maxSchedules) schedules already (--max-schedules)"))
+            }
+            let now = clock.now()
+            switch ScheduledJob.make(text: Array(bytes[text]), payload: body ?? [], createdAt: now, lastTick: now, zones: zones) {
+            case .failure(let error): return .error(error)
+            case .success(let entry):
+                // A replaced schedule starts afresh: its old ticks are not caught up.
+                return saveSchedule(entry)
+            }
+        case .unschedule(let range):
+            guard schedules[name(range)] != nil else { return .error(Self.noSchedule(name(range))) }
+            schedules[name(range)] = nil
+            return persistScheduleRemoval(name(range))
+        case .pauseSchedule(let range), .resumeSchedule(let range):
+            guard let entry = schedules[name(range)] else { return .error(Self.noSchedule(name(range))) }
+            if case .pauseSchedule = command {
+                entry.paused = true
+            } else if entry.paused {
+                // Ticks that passed while it was paused are skipped, not caught up.
+                entry.paused = false
+                entry.lastTick = max(entry.lastTick, entry.schedule.latestTick(after: entry.lastTick, now: clock.now()))
+            }
+            return saveSchedule(entry)
+        case .schedules:
+            return .document(schedules.document(readableBy: connection.permissions))
+        default:
+            preconditionFailure("not a schedule command")
+        }
+    }
+
+    static func noSchedule(_ name: String) -> JobError { JobError(.notFound, "schedule \(name) does not exist") }
+
+    /// Keeps `entry` (new or changed) and writes it: with the next commit, or in PostgreSQL.
+    private func saveSchedule(_ entry: ScheduledJob) -> JobReply {
+        schedules[entry.name] = entry
+        armScheduleTimer()
+        if let postgres { return postgres.saveSchedule(entry) }
+        scheduleChanges.append((entry.name, entry.record))
+        return .done
+    }
+
+    private func persistScheduleRemoval(_ name: String) -> JobReply {
+        armScheduleTimer()
+        if let postgres { return postgres.removeSchedule(name) }
+        scheduleChanges.append((name, nil))
+        return .done
+    }
+
+    // MARK: Firing
+
+    /// Arms the schedule timer for the earliest next tick.
+    func armScheduleTimer() {
+        guard let scheduleTimer, let deadline = schedules.nextDeadline else { return }
+        if armedScheduleDeadline == deadline { return }
+        armedScheduleDeadline = deadline
+        EventLoop.add(scheduleTimer, timeoutMilliseconds: Int(max(0, deadline - clock.now())))
+    }
+
+    /// Makes the jobs of every tick that is due. With jobs in PostgreSQL while it cannot be
+    /// reached, nothing moves: the ticks are tried again a second later.
+    func fireDueSchedules() {
+        armedScheduleDeadline = nil
+        if let postgres, !postgres.isAvailable {
+            if let scheduleTimer { EventLoop.add(scheduleTimer, timeoutMilliseconds: 1000) }
+            return
+        }
+        let now = clock.now()
+        for entry in schedules.entries.values where !entry.paused {
+            guard let next = entry.schedule.nextTick(after: entry.lastTick), next <= now else { continue }
+            let ticks = entry.schedule.ticksToFire(
+                after: entry.lastTick, now: now, catchup: entry.catchup, grace: Self.scheduleGraceMilliseconds)
+            entry.lastTick = entry.schedule.latestTick(after: entry.lastTick, now: now)
+            if let postgres {
+                postgres.fire(entry, ticks: ticks)
+                continue
+            }
+            for tick in ticks { fireLocally(entry, tick) }
+            scheduleChanges.append((entry.name, entry.record))
+        }
+        armScheduleTimer()
+    }
+
+    private func fireLocally(_ entry: ScheduledJob, _ tick: Int64) {
+        let key = entry.key(of: tick)
+        let (id, duplicate) = entry.queue.withUnsafeBytes { queue in
+            engine.enqueue(queue: queue, options: entry.options, key: key, group: entry.group, payloadSize: entry.payload.count)
+        }
+        guard !duplicate else { return }
+        stagedPayloads.append((id, entry.payload))
+        stagedBytes += Self.storeCost(entry.payload.count)
+        engine.noteScheduled(id, schedule: entry.name, tick: tick)
+    }
+
+    /// The schedules the store keeps as queue records named `schedule:<name>` (a queue name
+    /// cannot hold a colon, so the two never meet): one table, one write path, no log format
+    /// change.
+    static let scheduleRecordPrefix = "schedule:"
+
+    /// Rebuilds a schedule from its stored record at start.
+    func restoreSchedule(named name: String, record: [UInt8]) throws {
+        switch ScheduledJob.decode(record, zones: zones) {
+        case .success(let entry): schedules[entry.name] = entry
+        case .failure(let error): throw ServerError("schedule \(name) cannot be read: \(error.message)")
+        }
+    }
+}

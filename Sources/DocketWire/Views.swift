@@ -1,0 +1,250 @@
+/// The read model: what INSPECT, DEAD, LIST and QUEUE show, as values. Each job store fills
+/// them from its own state (the in-memory engine, PostgreSQL), and each is encoded to JSON here
+/// and only here, so the wire, `$DOCKET.API` and the monitoring port show the same documents.
+
+/// One job, as INSPECT shows it.
+public struct JobView: Sendable, Equatable {
+    public var id: UInt64
+    public var queue: String
+    /// `waiting`, `delayed`, `blocked`, `active`, `completed` or `dead`.
+    public var state: String
+    public var priority: Int
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var backoff: Backoff
+    public var jitter: Double
+    public var leaseMilliseconds: Int
+    public var key: [UInt8]?
+    public var group: [UInt8]?
+    /// Unix ms.
+    public var enqueuedAt: Int64
+    public var runAt: Int64
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+    public var progress: Int
+    public var progressNote: [UInt8]?
+    public var lastError: [UInt8]?
+    public var result: [UInt8]?
+    public var payloadBytes: Int
+    /// Not started by then, it is not run (unix ms; `ttl=`, `expires=`).
+    public var expiresAt: Int64?
+    /// The jobs it was enqueued `after=` (nil: none), and what their death does to it.
+    public var parents: [UInt64]?
+    public var parentDeathPolicy: ParentDeathPolicy?
+    /// The jobs enqueued `after=` it that the store still knows (nil: none).
+    public var children: [UInt64]?
+    /// Its key is remembered until then at least (`key_ttl=`), unix ms.
+    public var keyUntil: Int64?
+
+    public init(
+        id: UInt64, queue: String, state: String, priority: Int, attempts: Int, maxAttempts: Int, backoff: Backoff, jitter: Double,
+        leaseMilliseconds: Int, key: [UInt8]?, group: [UInt8]?, enqueuedAt: Int64, runAt: Int64, startedAt: Int64?,
+        finishedAt: Int64?, progress: Int, progressNote: [UInt8]?, lastError: [UInt8]?, result: [UInt8]?, payloadBytes: Int,
+        expiresAt: Int64? = nil
+    ) {
+        self.expiresAt = expiresAt
+        self.id = id
+        self.queue = queue
+        self.state = state
+        self.priority = priority
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.jitter = jitter
+        self.leaseMilliseconds = leaseMilliseconds
+        self.key = key
+        self.group = group
+        self.enqueuedAt = enqueuedAt
+        self.runAt = runAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.progress = progress
+        self.progressNote = progressNote
+        self.lastError = lastError
+        self.result = result
+        self.payloadBytes = payloadBytes
+    }
+
+    /// The INSPECT document.
+    public var json: String {
+        func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
+        var writer = JSONObjectWriter()
+        writer.add("id", Int(id))
+        writer.add("queue", queue)
+        writer.add("state", state)
+        writer.add("priority", priority)
+        writer.add("attempts", attempts)
+        writer.add("max_attempts", maxAttempts)
+        writer.add("backoff", backoff.text)
+        writer.add("jitter", jitter)
+        writer.add("lease_ms", leaseMilliseconds)
+        writer.add("key", text(key))
+        writer.add("group", text(group))
+        writer.add("enqueued_at", Int(enqueuedAt))
+        writer.add("run_at", Int(runAt))
+        writer.add("started_at", startedAt.map { Int($0) })
+        writer.add("finished_at", finishedAt.map { Int($0) })
+        writer.add("progress", progress)
+        writer.add("progress_note", text(progressNote))
+        writer.add("last_error", text(lastError))
+        writer.add("result", text(result))
+        writer.add("payload_bytes", payloadBytes)
+        writer.add("expires_at", expiresAt.map { Int($0) })
+        if let parents {
+            writer.add("parents", json: Self.idArray(parents))
+            writer.add("on_parent_dead", (parentDeathPolicy ?? .fail).rawValue)
+        }
+        if let children { writer.add("children", json: Self.idArray(children)) }
+        if let keyUntil { writer.add("key_until", Int(keyUntil)) }
+        return writer.result
+    }
+
+    static func idArray(_ ids: [UInt64]) -> String { "[" + ids.map { String($0) }.joined(separator: ",") + "]" }
+
+    /// DEAD's array.
+    public static func array(_ jobs: [JobView]) -> String { "[" + jobs.map(\.json).joined(separator: ",") + "]" }
+}
+
+/// One parent of a job, as PARENTS shows it: its state and outcome, or only its id once it
+/// has been deleted.
+public struct ParentView: Sendable, Equatable {
+    public var id: UInt64
+    public var queue: String?
+    /// nil: the job is gone (deleted).
+    public var state: String?
+    public var result: [UInt8]?
+    public var lastError: [UInt8]?
+
+    public init(id: UInt64, queue: String?, state: String?, result: [UInt8]?, lastError: [UInt8]?) {
+        self.id = id
+        self.queue = queue
+        self.state = state
+        self.result = result
+        self.lastError = lastError
+    }
+
+    public var json: String {
+        var writer = JSONObjectWriter()
+        writer.add("id", Int(id))
+        guard let state else {
+            writer.add("state", "deleted")
+            return writer.result
+        }
+        writer.add("queue", queue)
+        writer.add("state", state)
+        writer.add("result", result.map { String(decoding: $0, as: UTF8.self) })
+        writer.add("error", lastError.map { String(decoding: $0, as: UTF8.self) })
+        return writer.result
+    }
+
+    /// PARENTS' array.
+    public static func array(_ parents: [ParentView]) -> String { "[" + parents.map(\.json).joined(separator: ",") + "]" }
+}
+
+/// One LIST page.
+public struct JobPageView: Sendable {
+    public var queue: String
+    public var state: JobListState
+    public var jobs: [JobView]
+    /// Where the next page starts; nil on the last one.
+    public var next: JobListCursor?
+
+    public init(queue: String, state: JobListState, jobs: [JobView], next: JobListCursor?) {
+        self.queue = queue
+        self.state = state
+        self.jobs = jobs
+        self.next = next
+    }
+
+    public var json: String {
+        var writer = JSONObjectWriter()
+        writer.add("queue", queue)
+        writer.add("state", state.rawValue)
+        writer.add("jobs", json: JobView.array(jobs))
+        writer.add("next", next?.text)
+        return writer.result
+    }
+}
+
+/// One queue, as QUEUE shows it: its settings (with the defaults filled in), its jobs per
+/// state, what it has done, and what holds it back.
+public struct QueueView: Sendable {
+    public var name: String
+    public var paused: Bool
+    public var rate: Rate?
+    public var groupRate: Rate?
+    public var concurrency: Int?
+    public var maxAttempts: Int
+    public var backoff: Backoff
+    public var jitter: Double
+    public var leaseMilliseconds: Int
+    public var keepCompleted: Int
+    public var keepDead: Int
+    /// Jobs per state: waiting, delayed, active, completed, dead, blocked.
+    public var counts: [Int]
+    /// enqueued, started, completed, failed, dead, throttled, removed, deleted.
+    public var totals: [Int]
+    /// Per second over the last minute: started, completed, failed, dead.
+    public var rates: [Double]
+    public var oldestWaitingMilliseconds: Int?
+    public var waitingWorkers: Int
+    public var rateWindowStarts: Int?
+    /// When the next job may start, if something holds the queue back, and what.
+    public var nextStartAt: Int?
+    public var blockedBy: String?
+    public var heldUntil: Int?
+
+    public static let stateNames = ["waiting", "delayed", "active", "completed", "dead", "blocked"]
+    public static let totalNames = ["enqueued", "started", "completed", "failed", "dead", "throttled", "removed", "deleted"]
+    public static let rateNames = ["started_per_s", "completed_per_s", "failed_per_s", "dead_per_s"]
+
+    public init(name: String) {
+        self.name = name
+        paused = false
+        maxAttempts = 3
+        backoff = .default
+        jitter = 0
+        leaseMilliseconds = 30_000
+        keepCompleted = 1000
+        keepDead = 10_000
+        counts = Array(repeating: 0, count: Self.stateNames.count)
+        totals = Array(repeating: 0, count: Self.totalNames.count)
+        rates = Array(repeating: 0, count: Self.rateNames.count)
+        waitingWorkers = 0
+    }
+
+    /// The QUEUE document.
+    public var json: String {
+        var config = JSONObjectWriter()
+        config.add("rate", rate?.text)
+        config.add("group_rate", groupRate?.text)
+        config.add("concurrency", concurrency)
+        config.add("attempts", maxAttempts)
+        config.add("backoff", backoff.text)
+        config.add("jitter", jitter)
+        config.add("lease_ms", leaseMilliseconds)
+        config.add("keep_completed", keepCompleted)
+        config.add("keep_dead", keepDead)
+        var jobs = JSONObjectWriter()
+        for (name, count) in zip(Self.stateNames, counts) { jobs.add(name, count) }
+        var done = JSONObjectWriter()
+        for (name, count) in zip(Self.totalNames, totals) { done.add(name, count) }
+        var perSecond = JSONObjectWriter()
+        for (name, rate) in zip(Self.rateNames, rates) { perSecond.add(name, rate) }
+        var document = JSONObjectWriter()
+        document.add("queue", name)
+        document.add("paused", paused)
+        document.add("config", json: config.result)
+        document.add("jobs", json: jobs.result)
+        document.add("totals", json: done.result)
+        document.add("rates", json: perSecond.result)
+        document.add("oldest_waiting_ms", oldestWaitingMilliseconds)
+        document.add("active", counts[2])
+        document.add("waiting_workers", waitingWorkers)
+        document.add("rate_window_starts", rateWindowStarts)
+        document.add("next_start_at", nextStartAt)
+        document.add("blocked_by", blockedBy)
+        document.add("held_until", heldUntil)
+        return document.result
+    }
+}

@@ -1,0 +1,184 @@
+import DocketTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// docketd with `--store postgres://…`: the real server over TCP, keeping its jobs in a private
+/// PostgreSQL cluster the tests start (skipped, saying why, where none can be started). Every
+/// conformance transcript also runs this way (scripts/test.sh); these are the faults.
+@Suite(.serialized) struct PostgresStoreTests {
+    /// A docketd on a fresh database of `cluster`, and the database's connection string.
+    func docketd(on cluster: TestPostgres, database: String? = nil, _ flags: [String] = []) throws -> (DocketdProcess, String) {
+        let name = try database ?? cluster.createDatabase()
+        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(name)"
+        return (try DocketdProcess(["--store", url] + flags), name)
+    }
+
+    func cluster() throws -> TestPostgres? {
+        switch TestPostgres.shared {
+        case .success(let cluster): return cluster
+        case .failure(let why):
+            print("PostgresStoreTests skipped: \(why.reason)")
+            return nil
+        }
+    }
+
+    /// Nothing acknowledged is lost when docketd dies with SIGKILL, and a job it had handed out
+    /// runs again once its lease ends, its attempt counted.
+    @Test func aKilledDocketdLosesNothingAcknowledged() throws {
+        guard let cluster = try cluster() else { return }
+        let (first, database) = try docketd(on: cluster)
+        let client = try first.client()
+        _ = try client.handshake()
+        try client.send("ENQ q lease=1s backoff=fixed:0 3\r\none\r\nENQ q 3\r\ntwo\r\nENQ q 5\r\nthree\r\n")
+        #expect(try [client.readLine(), client.readLine(), client.readLine()] == ["+OK 1", "+OK 2", "+OK 3"])
+        try client.line("RESERVE q timeout=0")
+        #expect(plainJobLine(try client.readMessage().0) == "JOB 1 q 1 3")
+        try client.line("RESERVE q timeout=0")
+        #expect(plainJobLine(try client.readMessage().0) == "JOB 2 q 1 3")
+        try client.line("ACK 2")
+        #expect(try client.readLine() == "+OK")
+        first.crash()
+
+        let (second, _) = try docketd(on: cluster, database: database)
+        let again = try second.client()
+        _ = try again.handshake()
+        #expect(try again.object("INSPECT 2")["state"] as? String == "completed")
+        // Job 3 waits; job 1 comes back once the dead docketd's lease ends.
+        try again.line("RESERVE q timeout=0")
+        #expect(plainJobLine(try again.readMessage().0) == "JOB 3 q 1 5")
+        try again.line("RESERVE q timeout=5s")
+        let (line, payload) = try again.readMessage()
+        #expect(plainJobLine(line) == "JOB 1 q 2 3" && payload == Array("one".utf8))
+        try again.send("ENQ q 1\r\nx\r\n")
+        #expect(try again.readLine() == "+OK 4")
+        #expect(second.stop() == 0)
+    }
+
+    /// A database that goes away: job commands are answered UNAVAILABLE (never a false +OK),
+    /// pub/sub goes on, /healthz says so with a 503, and once the database is back docketd is
+    /// too, with everything acknowledged before.
+    @Test func aLostDatabaseAnswersUnavailableAndComesBack() async throws {
+        guard case .success = TestPostgres.shared else { return }
+        let cluster = try TestPostgres.makePrivate()
+        defer { cluster.remove() }
+        let (server, _) = try docketd(on: cluster, ["-m", "0"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ q 6\r\nbefore\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        let http = try #require(server.httpPort)
+        #expect(try get(http, "/healthz").hasPrefix("HTTP/1.1 200 "))
+
+        try cluster.stopServer()
+        // The loss is noticed when the socket closes; until then a command may still be in flight.
+        var answer = ""
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            try client.send("ENQ q 6\r\nduring\r\n")
+            answer = try client.readLine()
+            if answer.hasPrefix("-ERR 'UNAVAILABLE") { break }
+        }
+        #expect(answer.hasPrefix("-ERR 'UNAVAILABLE "))
+        let health = try get(http, "/healthz")
+        #expect(health.hasPrefix("HTTP/1.1 503 ") && health.contains(#""status":"unavailable""#))
+        try client.send("SUB news 1\r\nPUB news 2\r\nhi\r\n")
+        let (message, body) = try client.readMessage()
+        #expect(message == "MSG news 1 2" && body == Array("hi".utf8))
+
+        try cluster.startServer()
+        var back = ""
+        let again = Date().addingTimeInterval(20)
+        while Date() < again {
+            try client.send("ENQ q 5\r\nafter\r\n")
+            back = try client.readLine()
+            if back.hasPrefix("+OK") { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect(back.hasPrefix("+OK "))
+        try client.line("RESERVE q timeout=0")
+        let (line, payload) = try client.readMessage()
+        #expect(plainJobLine(line) == "JOB 1 q 1 6" && payload == Array("before".utf8), "\(line) \(String(decoding: payload, as: UTF8.self))")
+        #expect(try get(http, "/healthz").hasPrefix("HTTP/1.1 200 "))
+        #expect(server.log.text.contains("PostgreSQL store: connected again"))
+        #expect(server.stop() == 0)
+    }
+
+    /// A database that cannot be reached at start is an error with a message, not a hang.
+    @Test func anUnreachableDatabaseStopsTheStart() throws {
+        guard case .success(let cluster) = TestPostgres.shared else { return }
+        let (status, output) = try DocketdProcess.runToExit([
+            "--port", "0", "--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/no_such_database",
+        ])
+        #expect(status == 1)
+        #expect(output.contains("PostgreSQL store") && output.contains("no_such_database"))
+        let (badStatus, badOutput) = try DocketdProcess.runToExit(["--port", "0", "--store", "mysql://x"])
+        #expect(badStatus != 0 && badOutput.contains("--store must be lmdb or a PostgreSQL connection string"))
+    }
+
+    /// STATS, QUEUE and the monitoring port read the database (the port a snapshot of it).
+    @Test func statsAndQueuesComeFromTheDatabase() async throws {
+        guard let cluster = try cluster() else { return }
+        let (server, _) = try docketd(on: cluster, ["-m", "0"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ a 1\r\nx\r\nENQ b 1\r\ny\r\nENQ b delay=1h 1\r\nz\r\n")
+        #expect(try [client.readLine(), client.readLine(), client.readLine()] == ["+OK 1", "+OK 2", "+OK 3"])
+        let stats = try client.object("STATS")
+        #expect(stats["jobs"] as? Int == 3 && stats["queues"] as? Int == 2 && stats["store"] as? String == "postgres")
+        let queue = try client.object("QUEUE b")
+        #expect((queue["jobs"] as? [String: Any])?["delayed"] as? Int == 1)
+        #expect((queue["totals"] as? [String: Any])?["enqueued"] as? Int == 2)
+        let http = try #require(server.httpPort)
+        var document = ""
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            document = try get(http, "/queues")
+            if document.contains(#""queue":"b""#) { break }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        #expect(document.contains(#""queue":"a""#) && document.contains(#""queue":"b""#))
+        #expect(try get(http, "/metrics").contains(#"docket_jobs{queue="b",state="delayed"} 1"#))
+        #expect(server.stop() == 0)
+    }
+
+    /// Two docketd on one database: one completes parents while the other enqueues children
+    /// after them. Whichever transaction comes first, no child is left blocked by a parent that
+    /// completed (the enqueue locks the parents it reads), and a child of a dead parent dies.
+    @Test func childrenEnqueuedWhileTheirParentsCompleteOnAnotherNodeAreReleased() throws {
+        guard let cluster = try cluster() else { return }
+        let (worker, database) = try docketd(on: cluster)
+        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"
+        let producer = try DocketdProcess(["--store", url])
+        let working = try worker.client()
+        _ = try working.handshake()
+        let producing = try producer.client()
+        _ = try producing.handshake()
+        let count = 60
+        try working.send(String(repeating: "ENQ p attempts=1 1\r\nx\r\n", count: count))
+        for _ in 1...count { #expect(try working.readLine().hasPrefix("+OK ")) }
+        try working.send(String(repeating: "RESERVE p timeout=0\r\n", count: count))
+        var ids: [Int] = []
+        for _ in 1...count { ids.append(Int(try working.readMessage().0.split(separator: " ")[1])!) }
+        // Odd parents complete, even ones die; the children go in at the same time.
+        try working.send(ids.map { $0 % 2 == 1 ? "ACK \($0)\r\n" : "FAIL \($0) retry=no\r\n" }.joined())
+        try producing.send(ids.map { "ENQ c after=\($0) 1\r\ny\r\n" }.joined())
+        for _ in 1...count { _ = try working.readLine() }
+        for _ in 1...count { #expect(try producing.readLine().hasPrefix("+OK ")) }
+        let queue = try producing.object("QUEUE c")
+        let jobs = try #require(queue["jobs"] as? [String: Any])
+        #expect(jobs["blocked"] as? Int == 0)
+        #expect(jobs["waiting"] as? Int == count / 2 && jobs["dead"] as? Int == count / 2)
+        #expect(worker.stop() == 0)
+        #expect(producer.stop() == 0)
+    }
+
+    func get(_ port: Int, _ path: String) throws -> String {
+        let client = try LineClient(port: port)
+        try client.send("GET \(path) HTTP/1.1\r\n\r\n")
+        return String(decoding: try client.readUntilClosed(), as: UTF8.self)
+    }
+}

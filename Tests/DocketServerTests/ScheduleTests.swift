@@ -1,0 +1,82 @@
+import DocketTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Schedules across a crash: no tick fires twice, and the ticks missed while docketd was down
+/// follow `catchup=`, on both job stores.
+@Suite(.serialized) struct ScheduleTests {
+    struct Case: CustomStringConvertible, Sendable {
+        let catchup: String
+        let postgres: Bool
+        var description: String { "catchup=\(catchup) on \(postgres ? "postgres" : "lmdb")" }
+    }
+
+    /// The ticks of every job the schedule made, ascending (from their keys).
+    func ticks(_ client: LineClient) throws -> [Int64] {
+        var ticks: [Int64] = []
+        for state in ["waiting", "completed"] {
+            let page = try client.object("LIST q state=\(state) limit=1000")
+            for job in page["jobs"] as? [[String: Any]] ?? [] {
+                guard let key = job["key"] as? String, let tick = key.split(separator: "@").last.flatMap({ Int64($0) }) else { continue }
+                ticks.append(tick)
+            }
+        }
+        return ticks.sorted()
+    }
+
+    @Test(arguments: [Case(catchup: "none", postgres: false), Case(catchup: "all", postgres: false), Case(catchup: "one", postgres: true)])
+    func missedTicksFollowCatchupAndNoneRepeats(_ scenario: Case) async throws {
+        var flags: [String] = []
+        if scenario.postgres {
+            guard case .success(let cluster) = TestPostgres.shared else { return }
+            flags = ["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(try cluster.createDatabase())"]
+        }
+        let first = try DocketdProcess(flags)
+        let client = try first.client()
+        _ = try client.handshake()
+        try client.send("SCHEDULE s q every=1s catchup=\(scenario.catchup) 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK")
+        // Two ticks, then a crash, and three seconds down.
+        let deadline = Date().addingTimeInterval(10)
+        while try ticks(client).count < 2 && Date() < deadline { try await Task.sleep(nanoseconds: 100_000_000) }
+        let before = try ticks(client)
+        first.crash()
+        try await Task.sleep(nanoseconds: 3_300_000_000)
+
+        // Taken before the start: the restarted server fires at this time or later, so its
+        // on-time ticks (at most 1 s old when it fires) all come after `restartedAt - 1000`.
+        let restartedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        let second = scenario.postgres ? try DocketdProcess(flags) : try DocketdProcess(flags, dataDirectory: first.dataDirectory)
+        let again = try second.client()
+        _ = try again.handshake()
+        // Wait for the first on-time tick after the restart.
+        let until = Date().addingTimeInterval(10)
+        var after = try ticks(again)
+        while (after.last ?? 0) < restartedAt && Date() < until {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            after = try ticks(again)
+        }
+        #expect(Set(after).count == after.count, "a tick made two jobs")
+        #expect(after.starts(with: before.filter { $0 <= before.last! }), "jobs made before the crash are all there")
+        let lastBefore = try #require(before.last)
+        let missed = after.filter { $0 > lastBefore && $0 < restartedAt - 1000 }
+        switch scenario.catchup {
+        case "none": #expect(missed.isEmpty, "\(missed)")
+        case "one":
+            // The one catch-up job is at the latest missed tick, which a slow start can push
+            // past `restartedAt - 1000`; either way there is at most one, and a job came.
+            #expect(missed.count <= 1, "\(missed)")
+            #expect(after.contains { $0 > lastBefore && $0 <= restartedAt + 1000 }, "\(after)")
+        default:
+            // Every tick of the downtime, one second apart.
+            #expect(missed.count >= 2, "\(missed)")
+            let gaps = zip(after.dropFirst(), after).map { $0 - $1 }
+            #expect(gaps.allSatisfy { $0 == 1000 }, "\(after)")
+        }
+        #expect(second.stop() == 0)
+    }
+}

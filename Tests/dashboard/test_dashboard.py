@@ -1,0 +1,589 @@
+"""The dashboard in a real browser: headless Chromium driven by Selenium against a real docketd.
+
+The issue's walk-through, in order: the overview lists the queues with their counts; a queue's
+page pages through 1,000 waiting jobs (Next/Previous, 100 a page); pause and resume from the
+page; a queue setting edited and applied; a job's page (payload shown as text, never as markup);
+a dead job retried from its page and seen completing in the live view while a worker takes it;
+completed jobs purged after a confirmation; API errors shown; a read-only viewer sees no buttons.
+
+Needs chromium, chromedriver (Debian: `apt-get install chromium chromium-driver`) and selenium
+(pip). Without them the module is skipped, unless DOCKET_REQUIRE_BROWSER=1 (then it fails).
+DOCKETD names the server binary (default .build/debug/docketd). Screenshots (overview, queue,
+job, live) go to DASHBOARD_ARTIFACTS (default: a temporary directory), and with
+DASHBOARD_SCREENSHOTS_TO_DOCS=1 also to docs/dashboard-<page>.png (1280x800) for the README.
+"""
+
+import json
+import os
+import pathlib
+import random
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "Clients" / "python" / "src"))
+
+DOCKETD = os.environ.get("DOCKETD") or str(ROOT / ".build" / "debug" / "docketd")
+REQUIRE = os.environ.get("DOCKET_REQUIRE_BROWSER") == "1"
+WIDTH, HEIGHT = 1280, 800
+
+
+def _missing():
+    missing = []
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium Python package (pip install selenium)")
+    if not _chromium():
+        missing.append("chromium (apt-get install chromium)")
+    if not shutil.which("chromedriver"):
+        missing.append("chromedriver (apt-get install chromium-driver)")
+    if not os.access(DOCKETD, os.X_OK):
+        missing.append(f"a docketd binary at {DOCKETD} (set DOCKETD, or swift build)")
+    return missing
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+if _missing_now := _missing():
+    reason = "dashboard browser tests need " + "; ".join(_missing_now)
+    if REQUIRE:
+        pytest.fail(reason + " (DOCKET_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+from docketd_client import Client  # noqa: E402
+
+ARTIFACTS = pathlib.Path(os.environ.get("DASHBOARD_ARTIFACTS") or tempfile.mkdtemp(prefix="docket-dashboard-"))
+TO_DOCS = os.environ.get("DASHBOARD_SCREENSHOTS_TO_DOCS") == "1"
+
+
+# ---------------------------------------------------------------------------- the server
+
+
+class Docketd:
+    """A docketd on free loopback ports (protocol and HTTP) with a temporary data directory."""
+
+    def __init__(self, *flags):
+        self.dir = tempfile.TemporaryDirectory(prefix="docket-dashboard-data-")
+        self.proc = subprocess.Popen(
+            [DOCKETD, "--port", "0", "--http-port", "0", "--data-dir", self.dir.name + "/data", *flags],
+            stderr=subprocess.PIPE, text=True)
+        self.log = []
+        self.port = self.http = None
+        deadline = time.time() + 15
+        for line in self.proc.stderr:
+            self.log.append(line)
+            if m := re.search(r"client connections on [0-9.]+:(\d+)", line):
+                self.port = int(m.group(1))
+            if m := re.search(r"monitoring connections on http://[0-9.]+:(\d+)", line):
+                self.http = int(m.group(1))
+            if "Server is ready" in line or time.time() > deadline:
+                break
+        threading.Thread(target=lambda: [self.log.append(l) for l in self.proc.stderr], daemon=True).start()
+        assert self.port and self.http, "docketd did not start:\n" + "".join(self.log)
+        self.url = f"http://127.0.0.1:{self.http}"
+
+    def client(self, name="dashboard-test"):
+        return Client(f"nats://127.0.0.1:{self.port}", name=name)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.dir.cleanup()
+
+
+def enqueue_many(port, queue, payloads):
+    """ENQs pipelined on one raw connection (a thousand round trips would be slower); ids in order."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    reader = sock.makefile("rb")
+    reader.readline()  # INFO
+    sock.sendall(b'CONNECT {"verbose":false}\r\n')
+    sock.sendall(b"".join(f"ENQ {queue} {len(p)}\r\n".encode() + p + b"\r\n" for p in payloads))
+    ids = []
+    for _ in payloads:
+        line = reader.readline().decode().strip()
+        assert line.startswith("+OK "), line
+        ids.append(int(line.split()[1]))
+    sock.close()
+    return ids
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+class World:
+    """What the module's tests share: the server, a client, the browser, and the jobs made."""
+
+
+@pytest.fixture(scope="module")
+def world():
+    w = World()
+    w.server = Docketd()
+    w.client = w.server.client()
+    w.stop = threading.Event()
+    w.threads = []
+    w.driver = None
+    try:
+        w.driver = _browser()
+        # The server remembers job events while a dashboard looks at it: open it before the jobs come.
+        w.driver.get(w.server.url + "/#/")
+        one(w.driver, "#queues")
+        _populate(w)
+        yield w
+    finally:
+        w.stop.set()
+        for thread in w.threads:
+            thread.join(5)
+        if w.driver:
+            w.driver.quit()
+        w.client.close()
+        w.server.stop()
+
+
+def _populate(w):
+    c = w.client
+    # 1,000 waiting jobs to page through: ids 1..1000 in the order they will run.
+    w.email_ids = enqueue_many(w.server.port, "emails", [json.dumps({"to": f"user{i}@example.com"}).encode() for i in range(1000)])
+    assert w.email_ids == list(range(1, 1001))
+    # reports: three completed, one delayed, and a dead one whose payload and error are markup.
+    for n in range(3):
+        c.enqueue("reports", json.dumps({"report": n}).encode())
+        job = c.reserve("reports", timeout=0)
+        c.ack(job.id, f"report {n} done".encode())
+    w.delayed_id = c.enqueue("reports", b"later", delay="1h").id
+    w.hostile = '{"html": "<img src=x onerror=alert(1)><b id=\\"injected\\">bold</b>", "n": [1, 2]}'
+    w.dead_id = c.enqueue("reports", w.hostile.encode(), attempts=1).id
+    job = c.reserve("reports", timeout=0)
+    assert job.id == w.dead_id
+    c.fail(job.id, "<script>alert('boom')</script> upstream said 503", retry=False)
+    # thumbnails: a binary payload, paused.
+    w.binary_id = c.enqueue("thumbnails", bytes(range(256)) * 2).id
+    c.pause("thumbnails")
+    # digests: a delayed job to promote.
+    w.promote_id = c.enqueue("digests", b"weekly digest", delay="2h").id
+    # billing: a rate limit with more jobs than it allows right now.
+    c.set_queue("billing", rate="2/1m", concurrency=2)
+    enqueue_many(w.server.port, "billing", [b"invoice"] * 12)
+    for _ in range(2):
+        job = c.reserve("billing", timeout=0)
+        c.ack(job.id)
+    # webhooks: steady background activity for the charts and the live view.
+    enqueue_many(w.server.port, "webhooks", [json.dumps({"event": "order.created", "n": i}).encode() for i in range(150)])
+    w.threads.append(_thread(_background_producer, w))
+    w.threads.append(_thread(_background_worker, w))
+
+
+def _thread(target, *args):
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def _background_producer(w):
+    producer = w.server.client("webhook-producer")
+    n = 0
+    try:
+        while not w.stop.wait(random.choice((0.02, 0.05, 0.1, 0.2))):
+            n += 1
+            producer.enqueue("webhooks", json.dumps({"event": "order.paid", "n": n}).encode())
+    finally:
+        producer.close()
+
+
+def _background_worker(w):
+    worker = w.server.client("webhook-worker")
+    n = 0
+    try:
+        while not w.stop.is_set():
+            job = worker.reserve("webhooks", timeout=0.5)
+            if job is None:
+                continue
+            n += 1
+            time.sleep(random.uniform(0.02, 0.1))
+            if n % 9 == 0:
+                worker.fail(job.id, "HTTP 502 from https://hooks.example.com", retry="30s")
+            else:
+                worker.ack(job.id, b"200 OK")
+    finally:
+        worker.close()
+
+
+def _browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = _chromium()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={WIDTH},{HEIGHT}", "--disable-extensions", "--no-first-run", "--lang=en-US"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    # The page's own viewport exactly 1280x800, whatever the window decorations take.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
+    driver.set_page_load_timeout(15)
+    return driver
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def wait(driver, condition, message, timeout=10):
+    """Waits until condition(driver) is truthy (stale elements just mean: not yet)."""
+    def attempt(d):
+        try:
+            return condition(d)
+        except StaleElementReferenceException:
+            return False
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(attempt)
+    except TimeoutException:
+        raise AssertionError(f"timed out waiting for {message}") from None
+
+
+def css(driver, selector):
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def one(driver, selector, timeout=10):
+    return wait(driver, lambda d: (css(d, selector) or [None])[0], selector, timeout)
+
+
+def go(driver, server, hash_):
+    """Opens the dashboard at a route: a full load the first time, a hash change afterwards."""
+    if not driver.current_url.startswith(server.url):
+        driver.get(server.url + "/" + hash_)
+    else:
+        driver.execute_script("location.hash = arguments[0]", hash_)
+
+
+def queue_row_counts(driver, queue):
+    row = css(driver, f'tr[data-testid="queue-row"][data-queue="{queue}"]')
+    if not row:
+        return None
+    return {cell.get_attribute("data-testid")[len("count-"):]: cell.get_attribute("data-value")
+            for cell in row[0].find_elements(By.CSS_SELECTOR, 'td[data-testid^="count-"]')}
+
+
+def job_ids(driver):
+    return [int(row.get_attribute("data-id")) for row in css(driver, '#jobs tr[data-testid="job-row"]')]
+
+
+def page_shows(driver, first, last, page):
+    ids = job_ids(driver)
+    info = css(driver, "#page-info")
+    return ids == list(range(first, last + 1)) and info and info[0].get_attribute("data-page") == str(page)
+
+
+def confirm(driver, accept=True):
+    dialog = one(driver, "#confirm-dialog[open]")
+    message = dialog.find_element(By.ID, "confirm-message").text
+    dialog.find_element(By.ID, "confirm-ok" if accept else "confirm-cancel").click()
+    wait(driver, lambda d: not css(d, "#confirm-dialog[open]"), "the confirmation to close")
+    return message
+
+
+def screenshot(driver, page):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"dashboard-{page}.png"
+    # Notes of earlier steps (they fade after a few seconds) and focus rings are not the page.
+    driver.execute_script("document.activeElement && document.activeElement.blur();"
+                          "document.querySelectorAll('#messages .msg-close').forEach((b) => b.click())")
+    assert driver.save_screenshot(str(path))
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])
+    assert (width, height) == (WIDTH, HEIGHT), f"{path} is {width}x{height}"
+    if TO_DOCS:
+        docs = ROOT / "docs"
+        docs.mkdir(exist_ok=True)
+        shutil.copyfile(path, docs / f"dashboard-{page}.png")
+    return path
+
+
+def _series(server):
+    with urllib.request.urlopen(server.url + "/api/series", timeout=5) as response:
+        return json.load(response)["queues"]
+
+
+def page_errors(driver):
+    """Script errors and refusals (CSP) in the console; HTTP errors the tests cause on purpose
+    (a refused setting, a missing job) are logged as failed loads, and are not the page's fault."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]]
+
+
+# ---------------------------------------------------------------------------- the walk-through
+
+
+def test_overview_lists_queues_with_counts(world):
+    d, s = world.driver, world.server
+    go(d, s, "#/")
+    wait(d, lambda d: queue_row_counts(d, "emails") == {"waiting": "1000", "delayed": "0", "active": "0", "completed": "0", "dead": "0"},
+         "emails with 1000 waiting on the overview")
+    wait(d, lambda d: queue_row_counts(d, "reports") == {"waiting": "0", "delayed": "1", "active": "0", "completed": "3", "dead": "1"},
+         "reports' counts")
+    names = [row.get_attribute("data-queue") for row in css(d, 'tr[data-testid="queue-row"]')]
+    assert names == ["billing", "digests", "emails", "reports", "thumbnails", "webhooks"]
+    paused = one(d, 'tr[data-queue="thumbnails"] [data-testid="badge-paused"]')
+    assert paused.text == "paused"
+    wait(d, lambda d: css(d, 'tr[data-queue="billing"] [data-testid="badge-blocked"][data-blocked-by="rate"]'), "billing held by its rate")
+    assert d.find_element(By.ID, "card-queues").text.split("\n")[1] == "6"
+    # Counts follow the server without a reload.
+    world.client.enqueue("digests", b"now")
+    wait(d, lambda d: (queue_row_counts(d, "digests") or {}).get("waiting") == "1", "the new digests job, refreshed in place")
+    # The filter narrows the table.
+    box = d.find_element(By.ID, "queue-filter")
+    box.send_keys("rep")
+    assert [r.get_attribute("data-queue") for r in css(d, 'tr[data-testid="queue-row"]') if r.is_displayed()] == ["reports"]
+    box.clear()
+    box.send_keys(" ")
+    box.clear()
+    d.execute_script("document.getElementById('queue-filter').dispatchEvent(new Event('input'))")
+    one(d, '[data-testid="chart-throughput"] svg')
+
+
+def test_queue_pages_through_1000_jobs(world):
+    d, s = world.driver, world.server
+    go(d, s, "#/")
+    one(d, 'tr[data-queue="emails"] a.queue-link').click()
+    wait(d, lambda d: d.current_url.endswith("#/queue/emails/waiting"), "the emails page")
+    assert one(d, "#queue-name").text == "emails"
+    wait(d, lambda d: d.find_element(By.CSS_SELECTOR, "#tab-waiting .tab-count").get_attribute("data-value") == "1000", "the waiting count on its tab")
+    if one(d, "#page-size").get_attribute("value") != "100":
+        Select(d.find_element(By.ID, "page-size")).select_by_value("100")
+    wait(d, lambda d: page_shows(d, 1, 100, 1), "page 1: jobs 1-100")
+    assert not d.find_element(By.ID, "page-prev").is_enabled()
+    screenshot(d, "queue")
+    for page in range(2, 11):
+        d.find_element(By.ID, "page-next").click()
+        wait(d, lambda d: page_shows(d, (page - 1) * 100 + 1, page * 100, page), f"page {page}")
+    assert "jobs 901–1,000 of 1,000" in d.find_element(By.ID, "page-info").text
+    wait(d, lambda d: not d.find_element(By.ID, "page-next").is_enabled(), "Next disabled on the last page")
+    for page in (9, 8):
+        d.find_element(By.ID, "page-prev").click()
+        wait(d, lambda d: page_shows(d, (page - 1) * 100 + 1, page * 100, page), f"back to page {page}")
+    d.find_element(By.ID, "page-first").click()
+    wait(d, lambda d: page_shows(d, 1, 100, 1), "back to the first page")
+
+
+def test_pause_and_resume_from_the_page(world):
+    d, s, c = world.driver, world.server, world.client
+    go(d, s, "#/queue/emails")
+    one(d, "#pause-queue").click()
+    wait(d, lambda d: css(d, '#queue-badges [data-testid="badge-paused"]'), "the paused badge")
+    assert c.queue("emails").paused is True
+    assert not d.find_element(By.ID, "pause-queue").is_displayed()
+    one(d, "#resume-queue").click()
+    wait(d, lambda d: not css(d, '#queue-badges [data-testid="badge-paused"]'), "the paused badge to go")
+    assert c.queue("emails").paused is False
+    wait(d, lambda d: d.find_element(By.ID, "pause-queue").is_displayed(), "Pause offered again")
+
+
+def test_edit_a_queue_setting(world):
+    d, s, c = world.driver, world.server, world.client
+    go(d, s, "#/queue/emails")
+    field = one(d, "#setting-concurrency")
+    wait(d, lambda d: field.get_attribute("value") == "", "no concurrency limit yet")
+    field.send_keys("4")
+    d.find_element(By.ID, "settings-save").click()
+    wait(d, lambda d: c.queue("emails").config.concurrency == 4, "concurrency=4 applied on the server")
+    wait(d, lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="stat-concurrency"]').text == "4", "the page showing concurrency 4")
+    assert d.find_element(By.ID, "setting-concurrency").get_attribute("value") == "4"
+    # A value the server refuses: its error is shown, nothing changes.
+    rate = d.find_element(By.ID, "setting-rate")
+    rate.send_keys("fast")
+    d.find_element(By.ID, "settings-save").click()
+    error = one(d, '[data-testid="message-error"]')
+    assert "BAD_OPTION" in error.text
+    assert c.queue("emails").config.rate is None
+    error.find_element(By.CSS_SELECTOR, ".msg-close").click()
+    d.find_element(By.ID, "settings-revert").click()
+    assert rate.get_attribute("value") == ""
+
+
+def test_job_page_shows_payloads_as_text(world):
+    d, s = world.driver, world.server
+    go(d, s, f"#/job/{world.dead_id}")
+    wait(d, lambda d: css(d, '#job-state [data-state="dead"]'), "the dead job's state")
+    payload = one(d, "#job-payload")
+    wait(d, lambda d: payload.get_attribute("data-format") == "json", "the payload shown as JSON")
+    assert json.loads(payload.text) == json.loads(world.hostile)
+    assert '\n  "html"' in payload.text  # pretty-printed
+    # Untrusted text stays text: no element came out of the payload or the error.
+    assert not css(d, "#injected") and not css(d, "#view img") and not css(d, "#view script")
+    assert "<script>alert('boom')</script>" in one(d, "#job-error").text
+    wait(d, lambda d: [r.get_attribute("data-event") for r in css(d, '[data-testid="job-event"]')][:2] == ["dead", "failed"],
+         "the job's lifecycle events, newest first")
+    screenshot(d, "job")
+    # A binary payload is a hex dump.
+    go(d, s, f"#/job/{world.binary_id}")
+    payload = one(d, '#job-payload[data-format="hex"]')
+    assert payload.text.startswith("00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|")
+    # A job that does not exist says so.
+    go(d, s, "#/job/987654")
+    one(d, '[data-testid="job-gone"]')
+
+
+def test_retry_a_dead_job_and_watch_it_complete_live(world):
+    d, s, c = world.driver, world.server, world.client
+    gate = threading.Event()
+    done = {}
+
+    def worker():
+        w = s.client("reports-worker")
+        try:
+            gate.wait(20)
+            job = w.reserve("reports", timeout=10)
+            done["id"] = job and job.id
+            if job:
+                w.progress(job.id, 50, "halfway")
+                time.sleep(0.2)
+                w.ack(job.id, b'{"pages": 12}')
+        finally:
+            w.close()
+
+    world.threads.append(_thread(worker))
+    go(d, s, f"#/job/{world.dead_id}")
+    one(d, '#job-actions [data-testid="job-retry"]').click()
+    wait(d, lambda d: css(d, '#job-state [data-state="waiting"]'), "the retried job waiting")
+    # The live view, narrowed to the queue with its selector; then the worker takes the job.
+    go(d, s, "#/live")
+    wait(d, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the event stream open")
+    wait(d, lambda d: "reports" in [o.get_attribute("value") for o in css(d, "#live-queue option")], "reports offered as a filter")
+    Select(d.find_element(By.ID, "live-queue")).select_by_value("reports")
+    wait(d, lambda d: d.current_url.endswith("#/live/reports"), "the filtered live view")
+    wait(d, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the filtered stream open")
+    wait(d, lambda d: css(d, f'tr[data-testid="event-row"][data-event="retried"][data-id="{world.dead_id}"]'), "the retried event")
+    gate.set()
+    row = wait(d, lambda d: (css(d, f'tr[data-testid="event-row"][data-event="completed"][data-id="{world.dead_id}"]') or [None])[0],
+               "the job completing in the live view", timeout=15)
+    assert done.get("id") == world.dead_id
+    events = [(r.get_attribute("data-event"), r.get_attribute("data-id")) for r in css(d, 'tr[data-testid="event-row"]')]
+    assert events[0] == ("completed", str(world.dead_id)), "newest on top"
+    assert {e for e, _ in events[:4]} >= {"completed", "progress", "started"}
+    assert all(r.get_attribute("data-queue") == "reports" for r in css(d, 'tr[data-testid="event-row"]'))
+    assert row.is_displayed()
+    screenshot(d, "live")
+    assert c.inspect(world.dead_id).state == "completed"
+
+
+def test_promote_a_delayed_job_from_its_row(world):
+    d, s, c = world.driver, world.server, world.client
+    go(d, s, "#/queue/digests/delayed")
+    row = one(d, f'#jobs tr[data-id="{world.promote_id}"]')
+    row.find_element(By.CSS_SELECTOR, '[data-testid="job-promote"]').click()
+    wait(d, lambda d: c.inspect(world.promote_id).state == "waiting", "the job promoted")
+    wait(d, lambda d: not css(d, f'#jobs tr[data-id="{world.promote_id}"]'), "the row gone from the delayed tab")
+
+
+def test_purge_completed_jobs_after_confirming(world):
+    d, s, c = world.driver, world.server, world.client
+    go(d, s, "#/queue/reports")
+    one(d, "#tab-completed").click()
+    wait(d, lambda d: len(job_ids(d)) == 4, "four completed reports (three, and the retried one)")
+    d.find_element(By.ID, "purge-state").click()
+    # Cancel first: nothing happens.
+    assert "completed" in confirm(d, accept=False)
+    assert c.queue("reports").jobs.completed == 4
+    d.find_element(By.ID, "purge-state").click()
+    confirm(d, accept=True)
+    wait(d, lambda d: any("Purged 4 completed jobs of reports" in m.text for m in css(d, '[data-testid="message-ok"]')), "the purge reported")
+    wait(d, lambda d: c.queue("reports").jobs.completed == 0, "the server's completed count at 0")
+    wait(d, lambda d: one(d, "#tab-completed .tab-count").get_attribute("data-value") == "0" and not job_ids(d), "an empty completed tab")
+
+
+def test_other_pages_and_no_console_errors(world):
+    d, s, c = world.driver, world.server, world.client
+    c.route("orders.*", "emails")
+    c.schedule("nightly-report", "reports", b"{}", cron="0 3 * * *", tz="UTC")
+    go(d, s, "#/routes")
+    assert one(d, 'tr[data-testid="route-row"]').text.split()[1:3] == ["orders.*", "emails"]
+    go(d, s, "#/schedules")
+    assert "nightly-report" in one(d, 'tr[data-testid="schedule-row"]').text
+    go(d, s, "#/connections")
+    wait(d, lambda d: any("webhook-worker" in r.text for r in css(d, 'tr[data-testid="connection-row"]')), "the worker's connection")
+    if TO_DOCS:
+        # Pictures for the README: give the charts a few points first (one every 10 s).
+        deadline = time.time() + 60
+        while time.time() < deadline and len(_series(s).get("webhooks", {}).get("t", [])) < 5:
+            time.sleep(1)
+    # The overview last, when the charts have had some activity to draw.
+    go(d, s, "#/")
+    one(d, 'tr[data-queue="webhooks"]')
+    wait(d, lambda d: css(d, '[data-testid="chart-throughput"] polyline') or css(d, '[data-testid="chart-throughput"] circle')
+         or css(d, '[data-testid="chart-throughput"] .chart-empty'), "the throughput chart")
+    time.sleep(0.3)
+    screenshot(d, "overview")
+    assert page_errors(d) == []
+
+
+def test_overview_renders_100_queues_quickly(world):
+    d, s = world.driver, world.server
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    reader = sock.makefile("rb")
+    reader.readline()
+    sock.sendall(b'CONNECT {"verbose":false}\r\n' + b"".join(f"ENQ bulk-{n:03} 1\r\nx\r\n".encode() for n in range(100)))
+    assert all(reader.readline().startswith(b"+OK") for _ in range(100))
+    sock.close()
+    go(d, s, "#/routes")
+    one(d, 'tr[data-testid="route-row"]')
+    begin = time.monotonic()
+    go(d, s, "#/")
+    wait(d, lambda d: len(css(d, 'tr[data-testid="queue-row"]')) == 106, "106 queue rows")
+    elapsed = time.monotonic() - begin
+    assert elapsed < 3, f"the overview took {elapsed:.2f} s to show 106 queues"
+    # A refresh with nothing changed touches nothing: the rows stay the same elements.
+    first = css(d, 'tr[data-testid="queue-row"]')[0]
+    time.sleep(2.5)
+    assert first.get_attribute("data-queue") == "billing"
+    # Script time of one refresh's rendering, measured in the page.
+    busy = d.execute_script(
+        "const t = performance.now(); document.querySelectorAll('tr[data-testid=queue-row] td').forEach((c) => c.textContent);"
+        "return performance.now() - t;")
+    assert busy < 200
+
+
+def test_a_read_only_viewer_sees_no_buttons(tmp_path):
+    # Beyond loopback without users, the dashboard is read-only.
+    server = Docketd("--addr", "0.0.0.0")
+    driver = None
+    try:
+        with server.client() as c:
+            c.enqueue("mail", b"x", attempts=1)
+            job = c.reserve("mail", timeout=0)
+            c.fail(job.id, "nope", retry=False)
+        driver = _browser()
+        driver.get(server.url + "/#/queue/mail/dead")
+        wait(driver, lambda d: job_ids(d) == [1], "the dead job listed")
+        assert one(driver, "#readonly-badge").is_displayed()
+        assert not css(driver, "#pause-queue") and not css(driver, "#purge-state") and not css(driver, '[data-testid="job-retry"]')
+        assert not driver.find_element(By.ID, "setting-concurrency").is_enabled()
+        driver.get(server.url + "/#/job/1")
+        one(driver, '#job-state [data-state="dead"]')
+        assert not css(driver, "#job-actions button")
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()

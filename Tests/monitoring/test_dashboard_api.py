@@ -1,0 +1,242 @@
+"""The dashboard's HTTP API, checked from outside over real HTTP (the page itself is tested in a
+real browser by Tests/dashboard): reads, the job page with its payload and events, the live
+event stream, and the rules for changes: CSRF token, Origin, read-only beyond loopback, users'
+admin rights, body limits."""
+
+import base64
+import json
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from test_monitoring import DOCKETD, Conn, Docketd
+
+pytestmark = pytest.mark.skipif(not DOCKETD, reason="set DOCKETD to a docketd binary")
+
+
+def request(server, path, method="GET", body=None, headers=None, auth=None):
+    """(status, parsed JSON or text) for one request; HTTP errors are answers too."""
+    req = urllib.request.Request(f"http://127.0.0.1:{server.http}{path}", data=body, method=method, headers=headers or {})
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=5) as response:
+            status, kind, data = response.status, response.headers.get("Content-Type", ""), response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, kind, data = error.code, error.headers.get("Content-Type", ""), error.read().decode()
+    return status, json.loads(data) if kind.startswith("application/json") else data
+
+
+def token(server, auth=None):
+    status, page = request(server, "/", auth=auth)
+    assert status == 200
+    return re.search(r'name="docket-csrf" content="([0-9a-f]{64})"', page).group(1), re.search(
+        r'name="docket-admin" content="(true|false)"', page).group(1)
+
+
+def change(server, path, body=None, auth=None, csrf=None, origin=None):
+    headers = {"X-Docket-CSRF": csrf or token(server, auth)[0]}
+    if origin:
+        headers["Origin"] = origin
+    return request(server, path, "POST", body, headers, auth)
+
+
+@pytest.fixture
+def server():
+    s = Docketd()
+    yield s
+    s.stop()
+
+
+def test_reads_and_the_job_page(server):
+    client = Conn(server.port)
+    assert client.call("ENQ mail 7", b'{"a":1}')[0] == "+OK 1"
+    assert client.call("ENQ mail 3", b"\x00\xff\x10")[0] == "+OK 2"
+    status, overview = request(server, "/api/overview")
+    assert status == 200 and overview["store"] == "lmdb" and overview["admin"] is True
+    assert overview["server"]["jobs"] == 2 and [q["queue"] for q in overview["queues"]] == ["mail"]
+    status, page = request(server, "/api/jobs?queue=mail&limit=1")
+    assert status == 200 and [j["id"] for j in page["jobs"]] == [1] and page["next"]
+    status, page = request(server, f"/api/jobs?queue=mail&limit=1&after={page['next']}")
+    assert [j["id"] for j in page["jobs"]] == [2] and page["next"] is None
+    status, job = request(server, "/api/job?id=1")
+    assert job["job"]["state"] == "waiting" and job["payload"] == {"bytes": 7, "text": '{"a":1}', "base64": "eyJhIjoxfQ==", "truncated": False}
+    # Binary payloads have no text, only base64.
+    status, job = request(server, "/api/job?id=2")
+    assert job["payload"]["text"] is None and base64.b64decode(job["payload"]["base64"]) == b"\x00\xff\x10"
+    status, missing = request(server, "/api/job?id=99")
+    assert status == 404 and missing["error"]["code"] == "NOT_FOUND"
+    status, queue = request(server, "/api/queue?name=mail")
+    assert status == 200 and queue["jobs"]["waiting"] == 2
+    assert request(server, "/api/routes") == (200, [])
+    assert request(server, "/api/schedules") == (200, [])
+    status, connections = request(server, "/api/connections")
+    assert status == 200 and connections["num_connections"] == 1
+    status, series = request(server, "/api/series")
+    assert status == 200 and series["interval_ms"] == 10000 and isinstance(series["queues"], dict)
+    status, bad = request(server, "/api/jobs?queue=mail&state=running")
+    assert status == 400 and bad["error"]["code"] == "BAD_OPTION"
+    # A value with a blank would be several fields of the command: a GET must not change a
+    # queue (it needs no CSRF token), nor smuggle options into a read.
+    for smuggled in ["/api/queue?name=mail%20concurrency=7", "/api/queue?name=mail%09concurrency=7",
+                     "/api/jobs?queue=mail&state=dead%20limit=1", "/api/job?id=1%0d%0aPING"]:
+        status, bad = request(server, smuggled)
+        assert status == 400 and bad["error"]["code"] == "BAD_OPTION", smuggled
+    assert request(server, "/api/queue?name=mail")[1]["config"]["concurrency"] is None
+    assert request(server, "/api/nope")[0] == 404
+    status, js = request(server, "/dashboard/app.js")
+    assert status == 200 and len(js) > 0
+    # The icon the page names, and the one browsers ask for anyway: no 404 in the console.
+    assert request(server, "/dashboard/favicon.svg")[1].startswith("<svg")
+    assert request(server, "/favicon.ico")[1].startswith("<svg")
+
+
+def test_events_are_remembered_and_streamed(server):
+    client = Conn(server.port)
+    # Looking at the dashboard turns event recording on; nothing is recorded before.
+    request(server, "/api/overview")
+    assert client.call("ENQ mail 1", b"x")[0] == "+OK 1"
+    reply = client.call("RESERVE mail timeout=0")
+    assert reply[0].startswith("JOB 1 ")
+    assert client.call("ACK 1")[0] == "+OK"
+    status, job = request(server, "/api/job?id=1")
+    assert [e["event"] for e in job["events"]] == ["enqueued", "started", "completed"]
+
+    lines = []
+    sock = socket.create_connection(("127.0.0.1", server.http), timeout=5)
+    sock.sendall(b"GET /api/events?queue=mail HTTP/1.1\r\nHost: x\r\n\r\n")
+    reader = sock.makefile("rb")
+
+    def read():
+        for raw in reader:
+            lines.append(raw.decode().rstrip("\r\n"))
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.time() + 5
+    while not any(l.startswith("data: ") for l in lines) and time.time() < deadline:
+        time.sleep(0.05)
+    assert lines[0] == "HTTP/1.1 200 OK" and "Content-Type: text/event-stream" in lines
+    # The remembered events first, then a live one.
+    assert client.call("ENQ other 1", b"y")[0] == "+OK 2"  # another queue: not in this tail
+    assert client.call("ENQ mail 1", b"z")[0] == "+OK 3"
+    while sum(l.startswith("data: ") for l in lines) < 4 and time.time() < deadline:
+        time.sleep(0.05)
+    events = [json.loads(l[6:]) for l in lines if l.startswith("data: ")]
+    assert [(e["id"], e["event"]) for e in events] == [(1, "enqueued"), (1, "started"), (1, "completed"), (3, "enqueued")]
+    sock.close()
+
+
+def test_changes_need_the_token_and_this_origin(server):
+    client = Conn(server.port)
+    assert client.call("ENQ mail 1", b"x")[0] == "+OK 1"
+    assert client.call("RESERVE mail timeout=0")[0].startswith("JOB 1 ")
+    assert client.call("FAIL 1 retry=no")[0] == "+OK dead"
+    status, error = request(server, "/api/job/retry?id=1", "POST")
+    assert status == 403 and error["error"]["code"] == "CSRF"
+    status, error = change(server, "/api/job/retry?id=1", csrf="0" * 64)
+    assert status == 403 and error["error"]["code"] == "CSRF"
+    status, error = change(server, "/api/queue/pause?name=mail", origin="http://evil.example")
+    assert status == 403 and error["error"]["code"] == "CSRF"
+    assert change(server, "/api/job/retry?id=1") == (200, {"ok": True})
+    status, error = change(server, "/api/job/retry?id=1")
+    assert status == 409 and error["error"]["code"] == "NOT_DEAD"
+    assert change(server, "/api/queue/pause?name=mail") == (200, {"ok": True})
+    assert request(server, "/api/queue?name=mail")[1]["paused"] is True
+    assert change(server, "/api/queue/resume?name=mail") == (200, {"ok": True})
+    assert change(server, "/api/queue/settings?name=mail", b"concurrency=4 rate=10/1s") == (200, {"ok": True})
+    assert request(server, "/api/queue?name=mail")[1]["config"]["concurrency"] == 4
+    status, error = change(server, "/api/queue/settings?name=mail", b"speed=11")
+    assert status == 400 and error["error"]["code"] == "BAD_OPTION"
+    status, error = change(server, "/api/queue/purge?name=mail&state=waiting%20older=1s")
+    assert status == 400 and error["error"]["code"] == "BAD_OPTION"
+    assert client.call("ENQ mail delay=1h 1", b"y")[0] == "+OK 2"
+    assert change(server, "/api/job/promote?id=2") == (200, {"ok": True})
+    assert change(server, "/api/queue/purge?name=mail&state=waiting") == (200, {"count": 2})
+    assert change(server, "/api/job/delete?id=2")[0] == 404
+    # A body past the limit is refused before it is read.
+    status, _ = change(server, "/api/queue/settings?name=mail", b"x" * (65 << 10))
+    assert status == 413
+
+
+def test_beyond_loopback_without_users_it_is_read_only(tmp_path):
+    server = Docketd("--addr", "0.0.0.0")
+    try:
+        status, overview = request(server, "/api/overview")
+        assert status == 200 and overview["admin"] is False
+        assert token(server)[1] == "false"
+        status, error = change(server, "/api/queue/pause?name=mail")
+        assert status == 403 and error["error"]["code"] == "FORBIDDEN"
+    finally:
+        server.stop()
+    server = Docketd("--addr", "0.0.0.0", "--http-admin")
+    try:
+        assert token(server)[1] == "true"
+        assert change(server, "/api/queue/pause?name=mail") == (200, {"ok": True})
+    finally:
+        server.stop()
+
+
+def test_users_need_credentials_and_admin_rights(tmp_path):
+    config = tmp_path / "docket.conf"
+    config.write_text("""
+authorization {
+  users = [
+    {user: boss, password: s3cret}
+    {user: viewer, password: look}
+  ]
+}
+docket {
+  permissions {
+    viewer: { read: mail }
+  }
+}
+""")
+    server = Docketd("-c", str(config))
+    try:
+        assert request(server, "/")[0] == 401
+        assert request(server, "/api/overview")[0] == 401
+        assert request(server, "/api/overview", auth="boss:wrong")[0] == 401
+        status, overview = request(server, "/api/overview", auth="viewer:look")
+        assert status == 200 and overview["admin"] is False
+        assert token(server, auth="viewer:look")[1] == "false"
+        status, error = change(server, "/api/queue/pause?name=mail", auth="viewer:look")
+        assert status == 403 and error["error"]["code"] == "FORBIDDEN"
+        assert request(server, "/api/connections", auth="viewer:look")[0] == 403
+        assert token(server, auth="boss:s3cret")[1] == "true"
+        assert change(server, "/api/queue/pause?name=mail", auth="boss:s3cret") == (200, {"ok": True})
+    finally:
+        server.stop()
+
+
+def test_body_and_stream_backlog_limits_are_configurable():
+    server = Docketd("--http-max-body", "16", "--http-max-stream-backlog", "4096")
+    try:
+        assert change(server, "/api/queue/settings?name=mail", b"concurrency=4") == (200, {"ok": True})
+        assert change(server, "/api/queue/settings?name=mail", b"concurrency=4   rate=1/s")[0] == 413
+        # A tail that stops reading is closed once 4 KiB wait unsent behind what the socket took.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.http))
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        producer = socket.create_connection(("127.0.0.1", server.port))
+        producer.recv(4096)
+        burst = b'CONNECT {"verbose":false}\r\n' + b"ENQ flood 1\r\nx\r\n" * 100000 + b"PING\r\n"
+        producer.sendall(burst)
+        reply = b""
+        while not reply.endswith(b"PONG\r\n"):
+            reply += producer.recv(1 << 20)
+        # Now read: what the socket buffers held arrives, then the end of the stream (100,000
+        # events are more than the kernel's buffers hold).
+        sock.settimeout(5)
+        received = b""
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200 OK") and 0 < received.count(b"data: ") < 100000
+        assert request(server, "/healthz")[0] == 200  # the server goes on
+    finally:
+        server.stop()
