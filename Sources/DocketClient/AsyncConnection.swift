@@ -153,6 +153,13 @@ public final class AsyncDocketConnection: Sendable {
         return try await blocking.performAllAsync(commands)
     }
 
+    /// Enqueues `jobs` together (BATCH), all in one commit or none; their ids in order. A job
+    /// may wait for an earlier one of the batch (`after: [.batchItem(1)]`). As
+    /// `DocketConnection.batch`.
+    public func batch(_ jobs: [DocketConnection.JobRequest]) async throws(DocketError) -> [UInt64] {
+        try await blocking.performAsync(Commands.batch(jobs, limit: maxPayload))
+    }
+
     /// The next job of the first of `queues` that has one; nil when the timeout passes (no
     /// timeout: waits until there is one, holding no thread meanwhile).
     public func reserve(_ queues: [String], timeout: DocketDuration? = nil) async throws(DocketError) -> Job? {
@@ -206,6 +213,10 @@ public final class AsyncDocketConnection: Sendable {
     public func inspect(_ id: UInt64) async throws(DocketError) -> JobInfo { try await blocking.performAsync(Commands.inspect(id)) }
     public func inspectRaw(_ id: UInt64) async throws(DocketError) -> [UInt8] { try await blocking.performAsync(Commands.inspectRaw(id)) }
 
+    /// The jobs `id` was enqueued `after=`, in order, with their outcomes (`deleted` for one
+    /// deleted since); empty for a job without parents.
+    public func parents(_ id: UInt64) async throws(DocketError) -> [ParentInfo] { try await blocking.performAsync(Commands.parents(id)) }
+
     public func dead(_ queue: String, limit: Int? = nil) async throws(DocketError) -> [JobInfo] {
         try await blocking.performAsync(Commands.dead(queue, limit: limit))
     }
@@ -245,4 +256,50 @@ public final class AsyncDocketConnection: Sendable {
     public func unroute(_ id: UInt64) async throws(DocketError) { try await blocking.performAsync(Commands.unroute(id)) }
     public func routes() async throws(DocketError) -> [RouteInfo] { try await blocking.performAsync(Commands.routes()) }
     public func help() async throws(DocketError) -> String { try await blocking.performAsync(Commands.help()) }
+
+    // MARK: Browsing, bulk repair, schedules
+
+    public func list(_ queue: String, state: JobState? = nil, after: String? = nil, limit: Int? = nil) async throws(DocketError) -> JobPage {
+        try await blocking.performAsync(Commands.list(queue, state: state, after: after, limit: limit))
+    }
+
+    /// Every job of the queue in `state`, fetched a page at a time as the sequence is read.
+    public func jobs(in queue: String, state: JobState? = nil, pageSize: Int = 100) -> AsyncThrowingStream<JobInfo, Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                var after: String?
+                do {
+                    repeat {
+                        let page = try await self.list(queue, state: state, after: after, limit: pageSize)
+                        for job in page.jobs { continuation.yield(job) }
+                        after = page.next
+                    } while after != nil && !Task.isCancelled
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    @discardableResult
+    public func purge(_ queue: String, state: JobState, older: DocketDuration? = nil) async throws(DocketError) -> Int {
+        try await blocking.performAsync(Commands.purge(queue, state: state, older: older))
+    }
+
+    public func promote(_ id: UInt64) async throws(DocketError) { try await blocking.performAsync(Commands.promote(id)) }
+
+    public func schedule(
+        _ name: String, queue: String, _ when: ScheduleTiming, catchup: ScheduleCatchup? = nil, options: JobOptions = JobOptions(),
+        payload: [UInt8] = []
+    ) async throws(DocketError) {
+        try await blocking.performAsync(
+            Commands.schedule(name, queue: queue, when: when, catchup: catchup, options: options, payload: payload, limit: maxPayload))
+    }
+
+    public func unschedule(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.unschedule(name)) }
+    public func schedules() async throws(DocketError) -> [ScheduleInfo] { try await blocking.performAsync(Commands.schedules()) }
+    public func pauseSchedule(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.pauseSchedule(name)) }
+    public func resumeSchedule(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.resumeSchedule(name)) }
 }

@@ -36,6 +36,10 @@ public final class AsyncJobContext: Sendable {
 
     /// Extends the lease now.
     public func touch() async throws(DocketError) { try await connection.touch(job.id, attempt: job.attempt) }
+
+    /// The jobs this one was enqueued `after=`, with their outcomes (PARENTS): for a job that
+    /// gathers its parents' results.
+    public func parents() async throws(DocketError) -> [ParentInfo] { try await connection.parents(job.id) }
 }
 
 /// A flag set once, read from anywhere.

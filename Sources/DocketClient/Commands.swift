@@ -56,6 +56,16 @@ enum Commands {
         }
     }
 
+    static func batch(_ jobs: [DocketConnection.JobRequest], limit: Int) throws(DocketError) -> Command<[UInt64]> {
+        let bytes = try Wire.batch(jobs, maxPayload: limit)
+        let count = jobs.count
+        return Command(bytes: bytes, kind: .batch) { (reply: Reply) throws(DocketError) -> [UInt64] in
+            guard case .ids(let ids) = reply else { throw unexpected() }
+            guard ids.count == count else { throw .protocolViolation("a batch of \(count) jobs was answered with \(ids.count) ids") }
+            return ids
+        }
+    }
+
     static func reserve(_ queues: [String], timeout: DocketDuration?) throws(DocketError) -> Command<Job?> {
         Command(
             bytes: try Wire.reserve(queues: queues, timeout: timeout), kind: .reserve, serverWait: timeout.map { $0.milliseconds ?? 0 },
@@ -161,6 +171,45 @@ enum Commands {
     }
 
     static func unroute(_ id: UInt64) throws(DocketError) -> Command<Void> { ok(try Wire.unroute(id: id), .unroute) }
+
+    static func list(_ queue: String, state: JobState?, after: String?, limit: Int?) throws(DocketError) -> Command<JobPage> {
+        json(try Wire.list(queue: queue, state: state, after: after, limit: limit), .list) { value, _ in JobPage(value) }
+    }
+
+    static func listRaw(_ queue: String, state: JobState?, after: String?, limit: Int?) throws(DocketError) -> Command<[UInt8]> {
+        json(try Wire.list(queue: queue, state: state, after: after, limit: limit), .list) { _, raw in raw }
+    }
+
+    static func purge(_ queue: String, state: JobState, older: DocketDuration?) throws(DocketError) -> Command<Int> {
+        Command(bytes: try Wire.purge(queue: queue, state: state, older: older), kind: .purge) { (reply: Reply) throws(DocketError) -> Int in
+            guard case .count(let count) = reply else { throw unexpected() }
+            return count
+        }
+    }
+
+    static func promote(_ id: UInt64) throws(DocketError) -> Command<Void> { ok(try Wire.promote(id: id), .promote) }
+
+    static func parents(_ id: UInt64) throws(DocketError) -> Command<[ParentInfo]> {
+        array(try Wire.parents(id: id), .parents, ParentInfo.init)
+    }
+
+    static func parentsRaw(_ id: UInt64) throws(DocketError) -> Command<[UInt8]> {
+        json(try Wire.parents(id: id), .parents) { _, raw in raw }
+    }
+
+    static func schedule(
+        _ name: String, queue: String, when: ScheduleTiming, catchup: ScheduleCatchup?, options: JobOptions, payload: [UInt8], limit: Int
+    ) throws(DocketError) -> Command<Void> {
+        let bytes = try Wire.schedule(name: name, queue: queue, when: when, catchup: catchup, options: options, payload: payload)
+        try checkPayload(payload.count, limit: limit)
+        return ok(bytes, .schedule)
+    }
+
+    static func unschedule(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.unschedule(name: name), .unschedule) }
+    static func schedules() -> Command<[ScheduleInfo]> { array(Wire.schedules(), .schedules, ScheduleInfo.init) }
+    static func schedulesRaw() -> Command<[UInt8]> { json(Wire.schedules(), .schedules) { _, raw in raw } }
+    static func pauseSchedule(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.pauseSchedule(name: name), .pauseSchedule) }
+    static func resumeSchedule(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.resumeSchedule(name: name), .resumeSchedule) }
     static func routes() -> Command<[RouteInfo]> { array(Wire.routes(), .routes, RouteInfo.init) }
 
     static func help() -> Command<String> {

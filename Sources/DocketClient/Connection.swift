@@ -840,6 +840,16 @@ public final class DocketConnection: @unchecked Sendable {
         return results
     }
 
+    /// Enqueues `jobs` together (BATCH): all of them in one commit, or none. Returns their ids
+    /// in order (a job whose `key` names a known job gives that job's id). A job may wait for an
+    /// earlier one of the batch, `after: [.batchItem(1)]`, so a whole flow goes in at once: the
+    /// children, then the job that gathers their results. Every job is checked before anything
+    /// is sent (`badArgument` names the first bad one); a job the server refuses (a parent not
+    /// found, `STORE_FULL`, `LIMIT`) refuses the whole batch with `.server` (`job 2: …`).
+    public func batch(_ jobs: [JobRequest]) throws(DocketError) -> [UInt64] {
+        try perform(Commands.batch(jobs, limit: maxPayload))
+    }
+
     /// Takes the next job from the first of `queues` that has one. Without a timeout, waits
     /// until there is one; with `timeout: 0` does not wait. Nil when the timeout passes.
     public func reserve(_ queues: [String], timeout: DocketDuration? = nil) throws(DocketError) -> Job? {
@@ -899,6 +909,14 @@ public final class DocketConnection: @unchecked Sendable {
     /// The job's document as the server wrote it (keys in the server's order).
     public func inspectRaw(_ id: UInt64) throws(DocketError) -> [UInt8] { try perform(Commands.inspectRaw(id)) }
 
+    /// The jobs `id` was enqueued `after=`, in that order, with their outcomes: state, result,
+    /// last error (state `deleted` for one deleted since); empty for a job without parents. A
+    /// job that gathers its parents' results calls it once it runs.
+    public func parents(_ id: UInt64) throws(DocketError) -> [ParentInfo] { try perform(Commands.parents(id)) }
+
+    /// PARENTS as the server wrote it.
+    public func parentsRaw(_ id: UInt64) throws(DocketError) -> [UInt8] { try perform(Commands.parentsRaw(id)) }
+
     /// The queue's dead jobs, oldest first.
     public func dead(_ queue: String, limit: Int? = nil) throws(DocketError) -> [JobInfo] { try perform(Commands.dead(queue, limit: limit)) }
 
@@ -952,6 +970,60 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Every route, by id.
     public func routes() throws(DocketError) -> [RouteInfo] { try perform(Commands.routes()) }
+
+    // MARK: Browsing, bulk repair, schedules
+
+    /// One page of the queue's jobs in one state (default `waiting`), in that state's order;
+    /// pass the page's `next` as `after` for the page that follows. `limit` 1...1000 (default 100).
+    public func list(_ queue: String, state: JobState? = nil, after: String? = nil, limit: Int? = nil) throws(DocketError) -> JobPage {
+        try perform(Commands.list(queue, state: state, after: after, limit: limit))
+    }
+
+    /// The page as the server wrote it.
+    public func listRaw(_ queue: String, state: JobState? = nil, after: String? = nil, limit: Int? = nil) throws(DocketError) -> [UInt8] {
+        try perform(Commands.listRaw(queue, state: state, after: after, limit: limit))
+    }
+
+    /// Every job of the queue in `state`, page by page, handed to `body` in order; stops early
+    /// when `body` returns false.
+    public func forEachJob(
+        in queue: String, state: JobState? = nil, pageSize: Int = 100, _ body: (JobInfo) throws(DocketError) -> Bool
+    ) throws(DocketError) {
+        var after: String?
+        repeat {
+            let page = try list(queue, state: state, after: after, limit: pageSize)
+            for job in page.jobs where !(try body(job)) { return }
+            after = page.next
+        } while after != nil
+    }
+
+    /// Deletes the queue's jobs in `state` (not `active`), with `older` only those that
+    /// entered it longer ago; returns how many went.
+    @discardableResult
+    public func purge(_ queue: String, state: JobState, older: DocketDuration? = nil) throws(DocketError) -> Int {
+        try perform(Commands.purge(queue, state: state, older: older))
+    }
+
+    /// A delayed job waits from now on (`NOT_DELAYED` for any other state).
+    public func promote(_ id: UInt64) throws(DocketError) { try perform(Commands.promote(id)) }
+
+    /// Creates or replaces the schedule `name`: each tick enqueues `payload` on `queue`
+    /// with `options` (not key, at, delay or expires).
+    public func schedule(
+        _ name: String, queue: String, _ when: ScheduleTiming, catchup: ScheduleCatchup? = nil, options: JobOptions = JobOptions(),
+        payload: [UInt8] = []
+    ) throws(DocketError) {
+        try perform(Commands.schedule(name, queue: queue, when: when, catchup: catchup, options: options, payload: payload, limit: maxPayload))
+    }
+
+    public func unschedule(_ name: String) throws(DocketError) { try perform(Commands.unschedule(name)) }
+
+    /// Every schedule (of the queues this user may read), by name, with its next ticks.
+    public func schedules() throws(DocketError) -> [ScheduleInfo] { try perform(Commands.schedules()) }
+    public func schedulesRaw() throws(DocketError) -> [UInt8] { try perform(Commands.schedulesRaw()) }
+
+    public func pauseSchedule(_ name: String) throws(DocketError) { try perform(Commands.pauseSchedule(name)) }
+    public func resumeSchedule(_ name: String) throws(DocketError) { try perform(Commands.resumeSchedule(name)) }
 
     /// The server's list of verbs.
     public func help() throws(DocketError) -> String { try perform(Commands.help()) }

@@ -8,6 +8,16 @@ import DocketWire
 extension JSONValue {
     var intValue: Int? { numberValue.map { Int($0) } }
     var int64Value: Int64? { numberValue.map { Int64($0) } }
+    /// A job id (a whole number from 1), or nil.
+    var idValue: UInt64? {
+        guard let number = numberValue, number >= 1, number < 1e19, number == number.rounded() else { return nil }
+        return UInt64(number)
+    }
+    /// An array of job ids, or nil when this is not an array.
+    var idList: [UInt64]? {
+        guard case .array(let items) = self else { return nil }
+        return items.compactMap(\.idValue)
+    }
 }
 
 /// The queue document: `QUEUE <queue>`, and each element of `QUEUES`.
@@ -76,6 +86,8 @@ public struct QueueJobCounts: Sendable, Equatable {
 
     public var waiting: Int { json["waiting"]?.intValue ?? 0 }
     public var delayed: Int { json["delayed"]?.intValue ?? 0 }
+    /// Waiting for their parents (`after=`).
+    public var blocked: Int { json["blocked"]?.intValue ?? 0 }
     public var active: Int { json["active"]?.intValue ?? 0 }
     public var completed: Int { json["completed"]?.intValue ?? 0 }
     public var dead: Int { json["dead"]?.intValue ?? 0 }
@@ -169,6 +181,73 @@ public struct RouteInfo: Sendable, Equatable {
     public var rule: String { json["rule"]?.stringValue ?? "" }
     /// The user whose rights it runs with (servers with users configured), or nil.
     public var owner: String? { json["owner"]?.stringValue }
+
+    public subscript(key: String) -> JSONValue? { json[key] }
+}
+
+/// One LIST page: jobs of a queue in one state, in that state's order.
+public struct JobPage: Sendable, Equatable {
+    public let json: JSONValue
+    public init(_ json: JSONValue) { self.json = json }
+
+    public var queue: String { json["queue"]?.stringValue ?? "" }
+    public var state: JobState? { json["state"]?.stringValue.flatMap(JobState.init(rawValue:)) }
+    public var jobs: [JobInfo] {
+        guard case .array(let items)? = json["jobs"] else { return [] }
+        return items.map(JobInfo.init)
+    }
+    /// The cursor for the next page (`after:`); nil on the last page.
+    public var next: String? { json["next"]?.stringValue }
+
+    public subscript(key: String) -> JSONValue? { json[key] }
+}
+
+/// One element of SCHEDULES.
+public struct ScheduleInfo: Sendable, Equatable {
+    public let json: JSONValue
+    public init(_ json: JSONValue) { self.json = json }
+
+    public var name: String { json["name"]?.stringValue ?? "" }
+    public var queue: String { json["queue"]?.stringValue ?? "" }
+    /// The cron expression, or nil for an `every=` schedule.
+    public var cron: String? { json["cron"]?.stringValue }
+    /// The zone a cron expression is read in.
+    public var timeZone: String? { json["tz"]?.stringValue }
+    /// The interval of an `every=` schedule, or nil.
+    public var everyMilliseconds: Int? { json["every_ms"]?.intValue }
+    public var catchup: ScheduleCatchup? { json["catchup"]?.stringValue.flatMap(ScheduleCatchup.init(rawValue:)) }
+    /// The SCHEDULE arguments, as given.
+    public var rule: String { json["rule"]?.stringValue ?? "" }
+    public var payloadBytes: Int { json["payload_bytes"]?.intValue ?? 0 }
+    public var paused: Bool { json["paused"]?.boolValue ?? false }
+    public var createdAt: Int64? { json["created_at"]?.int64Value }
+    /// The tick handled last (unix ms), or nil.
+    public var lastTick: Int64? { json["last_tick"]?.int64Value }
+    /// The next three ticks (unix ms); empty while paused.
+    public var next: [Int64] {
+        guard case .array(let items)? = json["next"] else { return [] }
+        return items.compactMap(\.int64Value)
+    }
+
+    public subscript(key: String) -> JSONValue? { json[key] }
+}
+
+/// One element of PARENTS: a job another was enqueued `after=`, with its outcome so far.
+public struct ParentInfo: Sendable, Equatable {
+    public let json: JSONValue
+    public init(_ json: JSONValue) { self.json = json }
+
+    public var id: UInt64 { json["id"]?.idValue ?? 0 }
+    /// The parent's queue; nil once it is deleted.
+    public var queue: String? { json["queue"]?.stringValue }
+    /// The parent's state now (`completed`, `dead`, `waiting`, …), or `deleted` when it is gone.
+    public var state: String { json["state"]?.stringValue ?? "" }
+    /// Whether the parent was deleted (DEL, PURGE) since.
+    public var isDeleted: Bool { state == "deleted" }
+    /// Its result (of a completed parent) as UTF-8 text, or nil.
+    public var result: String? { json["result"]?.stringValue }
+    /// Its last error (of a dead one, or one that failed an attempt), or nil.
+    public var error: String? { json["error"]?.stringValue }
 
     public subscript(key: String) -> JSONValue? { json[key] }
 }

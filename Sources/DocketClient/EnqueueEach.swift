@@ -1,5 +1,5 @@
 extension DocketConnection {
-    /// One job for `enqueueEach`: its queue, payload and options.
+    /// One job for `enqueueEach` and `batch`: its queue, payload and options.
     public struct JobRequest: Sendable, Equatable {
         public var queue: String
         public var payload: [UInt8]
@@ -9,6 +9,11 @@ extension DocketConnection {
             self.queue = queue
             self.payload = payload
             self.options = options
+        }
+
+        /// A job whose payload is `text`, as UTF-8.
+        public init(queue: String, text: String, options: JobOptions = JobOptions()) {
+            self.init(queue: queue, payload: Array(text.utf8), options: options)
         }
     }
 

@@ -17,6 +17,11 @@ public struct ServerErrorCode: RawRepresentable, Hashable, Sendable, CustomStrin
     public static let notHeld = ServerErrorCode("NOT_HELD")
     /// RETRY of a job that is not dead.
     public static let notDead = ServerErrorCode("NOT_DEAD")
+    /// PROMOTE of a job that is not delayed.
+    public static let notDelayed = ServerErrorCode("NOT_DELAYED")
+    /// The server's job store (PostgreSQL) cannot be reached; nothing was promised, so the
+    /// command can be sent again.
+    public static let unavailable = ServerErrorCode("UNAVAILABLE")
     /// The store is too full to take new jobs.
     public static let storeFull = ServerErrorCode("STORE_FULL")
     /// A configured limit was reached (`--max-queues`, `--max-waiting-requests`).

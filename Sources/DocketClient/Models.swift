@@ -89,9 +89,13 @@ public struct Enqueued: Sendable, Equatable {
     public let id: UInt64
     /// True when the idempotency key named a job the queue still knows: nothing was created.
     public let duplicate: Bool
-    public init(id: UInt64, duplicate: Bool) {
+    /// True when `replace` gave the waiting or delayed job with this key the new payload and
+    /// run time (debounce): nothing was created.
+    public let replaced: Bool
+    public init(id: UInt64, duplicate: Bool, replaced: Bool = false) {
         self.id = id
         self.duplicate = duplicate
+        self.replaced = replaced
     }
 }
 
@@ -198,6 +202,45 @@ public struct Backoff: Sendable, Hashable, ExpressibleByStringLiteral, CustomStr
     }
 }
 
+/// A job another one waits for (ENQ `after=`): a job by its id, or, inside a `batch`, an
+/// earlier job of the same batch, which has no id yet (`#n` on the wire). An integer literal is
+/// a job id: `after: [41, 42]`.
+public enum JobParent: Sendable, Hashable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+    /// A job by id.
+    case job(UInt64)
+    /// The n-th job of the same batch, from 1 (`batchItem(1)` is the first).
+    case batchItem(Int)
+
+    public init(integerLiteral value: UInt64) { self = .job(value) }
+
+    /// A parent as written on the wire: a job id (`41`), or `#<n>` for a job of the same batch;
+    /// nil for anything else.
+    public init?(_ text: String) {
+        let digits = text.hasPrefix("#") ? text.dropFirst() : Substring(text)
+        guard !digits.isEmpty, digits.utf8.count <= 19, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        if text.hasPrefix("#") {
+            guard let position = Int(digits) else { return nil }
+            self = .batchItem(position)
+        } else {
+            guard let id = UInt64(digits) else { return nil }
+            self = .job(id)
+        }
+    }
+
+    /// As written on the wire: `41`, or `#2`.
+    public var description: String {
+        switch self {
+        case .job(let id): return String(id)
+        case .batchItem(let position): return "#\(position)"
+        }
+    }
+}
+
+/// What a parent's death (no attempts left, `retry=no`, expiry, its own parent's death) or
+/// deletion does to a job enqueued `after=` it: the job dies too, without running (`.fail`,
+/// with `last_error` `parent <id> dead`), or counts that parent as done (`.run`).
+public typealias ParentDeathPolicy = DocketWire.ParentDeathPolicy
+
 /// ENQ options (PROTOCOL.md 4b); nil leaves the queue's default.
 public struct JobOptions: Sendable, Equatable {
     /// Run no sooner than this from now (not with `at`).
@@ -217,12 +260,37 @@ public struct JobOptions: Sendable, Equatable {
     public var key: String?
     /// The group (tenant, customer) whose `group_rate` applies, 1...200 bytes without blanks.
     public var group: String?
+    /// Not started within this long after the ENQ, the job is not run: it becomes dead
+    /// (`expired`). Not with `expires`.
+    public var ttl: DocketDuration?
+    /// The same by a time, in unix milliseconds (not with `ttl`; not for routes or schedules).
+    public var expires: Int64?
+    /// The jobs this one waits for (its parents): it is `blocked` until every one of them has
+    /// completed. 1 to 100, each once; `.batchItem(n)` only inside a `batch`, naming an earlier
+    /// job of it. Not for routes or schedules.
+    public var after: [JobParent]?
+    /// What a parent's death (or deletion) does to this job: it dies too (`.fail`, the
+    /// server's default), or counts that parent as done (`.run`).
+    public var onParentDead: ParentDeathPolicy?
+    /// With `key`: remember the key at least this long after the ENQ, even once retention
+    /// has removed the job (a deduplication window).
+    public var keyTTL: DocketDuration?
+    /// With `key`: a duplicate of a job still waiting or delayed replaces its payload and run
+    /// time (debounce) instead of being ignored.
+    public var replace: Bool
 
     public init(
         delay: DocketDuration? = nil, at: Int64? = nil, priority: Int? = nil, attempts: Int? = nil,
         backoff: Backoff? = nil, jitter: Double? = nil, lease: DocketDuration? = nil, key: String? = nil,
-        group: String? = nil
+        group: String? = nil, ttl: DocketDuration? = nil, expires: Int64? = nil, after: [JobParent]? = nil,
+        onParentDead: ParentDeathPolicy? = nil, keyTTL: DocketDuration? = nil, replace: Bool = false
     ) {
+        self.keyTTL = keyTTL
+        self.replace = replace
+        self.ttl = ttl
+        self.expires = expires
+        self.after = after
+        self.onParentDead = onParentDead
         self.delay = delay
         self.at = at
         self.priority = priority
@@ -291,7 +359,7 @@ public struct JobInfo: Sendable, Equatable {
 
     public var id: UInt64 { json["id"]?.numberValue.map { UInt64($0) } ?? 0 }
     public var queue: String { json["queue"]?.stringValue ?? "" }
-    /// `waiting`, `delayed`, `active`, `completed` or `dead`.
+    /// `waiting`, `delayed`, `blocked` (waiting for its parents), `active`, `completed` or `dead`.
     public var state: String { json["state"]?.stringValue ?? "" }
     public var priority: Int { json["priority"]?.numberValue.map { Int($0) } ?? 0 }
     /// Runs so far.
@@ -310,6 +378,14 @@ public struct JobInfo: Sendable, Equatable {
     public var runAt: Int64? { json["run_at"]?.numberValue.map { Int64($0) } }
     public var startedAt: Int64? { json["started_at"]?.numberValue.map { Int64($0) } }
     public var finishedAt: Int64? { json["finished_at"]?.numberValue.map { Int64($0) } }
+    /// Not started by then, the job is not run (unix ms), or nil.
+    public var expiresAt: Int64? { json["expires_at"]?.numberValue.map { Int64($0) } }
+    /// The jobs it was enqueued `after=`, in that order; empty for a job without parents.
+    public var parents: [UInt64] { json["parents"]?.idList ?? [] }
+    /// What a parent's death does to it (nil for a job without parents).
+    public var onParentDead: ParentDeathPolicy? { json["on_parent_dead"]?.stringValue.flatMap(ParentDeathPolicy.init(rawValue:)) }
+    /// The jobs enqueued `after=` it that still exist; empty when none.
+    public var children: [UInt64] { json["children"]?.idList ?? [] }
 
     public subscript(key: String) -> JSONValue? { json[key] }
 }
@@ -330,12 +406,16 @@ public struct JobEvent: Sendable, Equatable {
     }
 
     /// `enqueued`, `started`, `progress`, `completed`, `failed`, `stalled`, `lost`, `dead`,
-    /// `throttled` or `retried`.
+    /// `throttled`, `retried`, `scheduled`, `expired`, `waiting`, `blocked` or `unblocked`.
     public var event: String { json["event"]?.stringValue ?? "" }
 
     /// What happened, to switch on (a later server's events are `.other`).
     public enum Kind: Sendable, Hashable {
-        case enqueued, started, progress, completed, failed, stalled, lost, dead, throttled, retried
+        case enqueued, started, progress, completed, failed, stalled, lost, dead, throttled, retried, scheduled, expired, waiting
+        /// Enqueued `after=` jobs not all completed (after its `enqueued`): `parents` names them.
+        case blocked
+        /// Its last parent completed (or died, under `on_parent_dead=run`): waiting or delayed now.
+        case unblocked
         case other(String)
 
         public init(_ name: String) {
@@ -350,6 +430,11 @@ public struct JobEvent: Sendable, Equatable {
             case "dead": self = .dead
             case "throttled": self = .throttled
             case "retried": self = .retried
+            case "scheduled": self = .scheduled
+            case "expired": self = .expired
+            case "waiting": self = .waiting
+            case "blocked": self = .blocked
+            case "unblocked": self = .unblocked
             default: self = .other(name)
             }
         }
@@ -377,6 +462,8 @@ public struct JobEvent: Sendable, Equatable {
     public var progress: Int? { json["progress"]?.numberValue.map { Int($0) } }
     public var note: String? { json["note"]?.stringValue }
     public var resultBytes: Int? { json["result_bytes"]?.numberValue.map { Int($0) } }
+    /// The jobs a `blocked` job waits for (nil for other events).
+    public var parents: [UInt64]? { json["parents"]?.idList }
 
     public subscript(key: String) -> JSONValue? { json[key] }
 }
@@ -425,4 +512,41 @@ extension String {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
+}
+
+/// A job's state, as LIST and PURGE name it (PROTOCOL.md, *Browsing and bulk repair*).
+public enum JobState: String, Sendable, CaseIterable {
+    case waiting, delayed
+    /// Enqueued `after=` jobs that have not all completed.
+    case blocked
+    case active, completed, dead
+}
+
+/// When a schedule fires: a cron expression (5 fields, or 6 with seconds first, or `@daily`
+/// and the like) read in an IANA time zone, or a fixed interval of at least a second.
+public struct ScheduleTiming: Sendable, Hashable {
+    enum Storage: Sendable, Hashable {
+        case cron(String, timeZone: String?)
+        case every(DocketDuration)
+    }
+
+    let storage: Storage
+
+    /// `cron("0 3 * * *", timeZone: "Europe/Berlin")`; the zone defaults to UTC.
+    public static func cron(_ expression: String, timeZone: String? = nil) -> ScheduleTiming {
+        ScheduleTiming(storage: .cron(expression, timeZone: timeZone))
+    }
+
+    /// Fires at the schedule's creation plus whole multiples of `interval`.
+    public static func every(_ interval: DocketDuration) -> ScheduleTiming { ScheduleTiming(storage: .every(interval)) }
+}
+
+/// What a schedule does about ticks missed while no server ran it.
+public enum ScheduleCatchup: String, Sendable {
+    /// Skip them.
+    case none
+    /// One job for them all, at the latest missed tick (the server's default).
+    case one
+    /// One job per missed tick (the latest 1000 at most).
+    case all
 }

@@ -10,6 +10,12 @@ enum CommandKind: String, Sendable {
     /// `QUEUE <queue> <setting>=<value> ...`.
     case queueSet = "set_queue"
     case pause, resume, queues, stats, wait, route, unroute, routes
+    case list, purge, promote, schedule, unschedule, schedules
+    /// `BATCH <n>` and its ENQs, answered once.
+    case batch
+    case parents
+    case pauseSchedule = "pause_schedule"
+    case resumeSchedule = "resume_schedule"
 
     /// Job verbs are answered with job errors; PING never is.
     var isJobVerb: Bool { self != .ping }
@@ -20,6 +26,8 @@ enum Reply: Sendable, Equatable {
     case pong
     case ok
     case enqueued(Enqueued)
+    /// A BATCH's `+OK <id> <id> …`.
+    case ids([UInt64])
     case job(Job?)
     case fail(FailOutcome)
     case count(Int)
@@ -89,15 +97,28 @@ enum Replies {
             let fields = rest.split(separator: " ", omittingEmptySubsequences: true)
             guard (1...2).contains(fields.count), let id = parseID(fields[0]) else { return wrong() }
             if fields.count == 2 {
-                guard fields[1] == "duplicate" else { return wrong() }
-                return .success(.enqueued(Enqueued(id: id, duplicate: true)))
+                switch fields[1] {
+                case "duplicate": return .success(.enqueued(Enqueued(id: id, duplicate: true)))
+                case "replaced": return .success(.enqueued(Enqueued(id: id, duplicate: false, replaced: true)))
+                default: return wrong()
+                }
             }
             return .success(.enqueued(Enqueued(id: id, duplicate: false)))
+        case (.batch, .ok(let rest)):
+            let fields = rest.split(separator: " ", omittingEmptySubsequences: true)
+            var ids: [UInt64] = []
+            ids.reserveCapacity(fields.count)
+            for field in fields {
+                guard let id = parseID(field) else { return wrong() }
+                ids.append(id)
+            }
+            return ids.isEmpty ? wrong() : .success(.ids(ids))
         case (.reserve, .job(let job)): return .success(.job(job))
         case (.reserve, .noJob): return .success(.job(nil))
         case (.ack, .ok(let rest)), (.progress, .ok(let rest)), (.touch, .ok(let rest)), (.retry, .ok(let rest)),
             (.delete, .ok(let rest)), (.queueSet, .ok(let rest)), (.pause, .ok(let rest)), (.resume, .ok(let rest)),
-            (.unroute, .ok(let rest)):
+            (.unroute, .ok(let rest)), (.promote, .ok(let rest)), (.schedule, .ok(let rest)), (.unschedule, .ok(let rest)),
+            (.pauseSchedule, .ok(let rest)), (.resumeSchedule, .ok(let rest)):
             return rest.isEmpty ? .success(.ok) : wrong()
         case (.fail, .ok(let rest)), (.throttle, .ok(let rest)):
             let fields = rest.split(separator: " ", omittingEmptySubsequences: true)
@@ -107,20 +128,21 @@ enum Replies {
                 if fields[0] == "throttled" { return .success(.fail(.throttled(milliseconds: value))) }
             }
             return wrong()
-        case (.retryQueue, .ok(let rest)):
+        case (.retryQueue, .ok(let rest)), (.purge, .ok(let rest)):
             guard let count = parseCount(Substring(rest)) else { return wrong() }
             return .success(.count(count))
         case (.route, .ok(let rest)):
             guard let id = parseID(Substring(rest)) else { return wrong() }
             return .success(.routeID(id))
         case (.inspect, .json(let raw)), (.dead, .json(let raw)), (.queueShow, .json(let raw)), (.queues, .json(let raw)),
-            (.stats, .json(let raw)), (.routes, .json(let raw)):
+            (.stats, .json(let raw)), (.routes, .json(let raw)), (.list, .json(let raw)), (.schedules, .json(let raw)),
+            (.parents, .json(let raw)):
             guard let value = raw.withUnsafeBytes({ JSONValue.parse($0) }) else {
                 return .failure(.protocolViolation("the JSON reply to \(kind.rawValue) is not valid JSON"))
             }
             switch (kind, value) {
-            case (.inspect, .object), (.queueShow, .object), (.stats, .object): break
-            case (.dead, .array), (.queues, .array), (.routes, .array): break
+            case (.inspect, .object), (.queueShow, .object), (.stats, .object), (.list, .object): break
+            case (.dead, .array), (.queues, .array), (.routes, .array), (.schedules, .array), (.parents, .array): break
             default: return .failure(.protocolViolation("the JSON reply to \(kind.rawValue) has the wrong shape"))
             }
             return .success(.json(value, raw: raw))

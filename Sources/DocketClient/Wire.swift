@@ -89,19 +89,84 @@ enum Wire {
 
     // MARK: Jobs
 
-    static func enqueue(queue: String, payload: [UInt8], options: JobOptions = JobOptions()) throws(DocketError) -> [UInt8] {
+    /// `ENQ <queue> [options] <#bytes>`. `batchPosition`: where the ENQ stands in a BATCH
+    /// (from 1), which lets `after` name the batch's earlier jobs; nil for a lone ENQ.
+    static func enqueue(queue: String, payload: [UInt8], options: JobOptions = JobOptions(), batchPosition: Int? = nil) throws(DocketError)
+        -> [UInt8]
+    {
         try checkQueue(queue)
-        let fields = try optionFields(options, forRoute: false)
+        let fields = try optionFields(options, for: .enqueue, batchPosition: batchPosition)
         return withPayload("ENQ \(queue)" + fields, payload)
     }
 
+    /// `BATCH <n>`, then the n ENQs: at least one job, and every one checked (with its place in
+    /// the batch, for `#<n>` parents) before anything is made, so one bad job refuses the call.
+    /// `maxPayload`: the server's limit for each job's payload.
+    static func batch(_ jobs: [DocketConnection.JobRequest], maxPayload: Int? = nil) throws(DocketError) -> [UInt8] {
+        guard !jobs.isEmpty else { throw .badArgument("a batch needs at least one job") }
+        var out = Array("BATCH \(jobs.count)\r\n".utf8)
+        for (index, job) in jobs.enumerated() {
+            do throws(DocketError) {
+                if let maxPayload, job.payload.count > maxPayload {
+                    throw .badArgument("\(job.payload.count) bytes is more than the server's max_payload of \(maxPayload)")
+                }
+                out += try enqueue(queue: job.queue, payload: job.payload, options: job.options, batchPosition: index + 1)
+            } catch .badArgument(let why) {
+                throw .badArgument("job \(index + 1) of the batch: \(why)")
+            }
+        }
+        return out
+    }
+
+    /// The most parents one job may have (`after=`).
+    static let maxParents = 100
+
+    /// `after=`'s value: 1 to 100 parents, each once, ids as ids, `#<n>` naming an earlier job
+    /// of the same batch (`batchPosition` is this job's place in it; nil: not in a batch).
+    static func parentList(_ parents: [JobParent], batchPosition: Int?) throws(DocketError) -> String {
+        guard (1...maxParents).contains(parents.count) else {
+            throw .badArgument("after names 1 to \(maxParents) jobs, not \(parents.count)")
+        }
+        var seen = Set<JobParent>()
+        for parent in parents {
+            switch parent {
+            case .job(let id):
+                guard id > 0, id <= 9_999_999_999_999_999_999 else {
+                    throw .badArgument("after: job ids are positive numbers of at most 19 digits, not \(id)")
+                }
+            case .batchItem(let position):
+                guard let batchPosition else {
+                    throw .badArgument("after: \(parent) names a job of the same batch, and this job is not in one (use batch)")
+                }
+                guard position >= 1, position < batchPosition else {
+                    throw .badArgument("after: \(parent) must name an earlier job of the batch (#1 to #\(batchPosition - 1))")
+                }
+            }
+            guard seen.insert(parent).inserted else { throw .badArgument("after names \(parent) twice") }
+        }
+        return parents.map(\.description).joined(separator: ",")
+    }
+
+    /// Which command the ENQ options go with: routes and schedules make a new job each time,
+    /// so they cannot fix the options that name one job (`key`, `at`, `expires`; a schedule
+    /// not `delay` either: its ticks say when).
+    enum OptionsOwner: String {
+        case enqueue, route, schedule
+    }
+
     /// The ENQ option fields, each with a leading space, in the protocol table's order.
-    static func optionFields(_ options: JobOptions, forRoute: Bool) throws(DocketError) -> String {
+    static func optionFields(_ options: JobOptions, for owner: OptionsOwner, batchPosition: Int? = nil) throws(DocketError) -> String {
+        func refuse(_ option: String) -> DocketError {
+            .badArgument("a \(owner.rawValue) cannot fix \(option)=: each \(owner == .route ? "message" : "tick") makes a new job")
+        }
         var text = ""
         if options.delay != nil && options.at != nil { throw .badArgument("delay and at do not go together") }
-        if let delay = options.delay { text += " delay=" + (try delay.wireText()) }
+        if let delay = options.delay {
+            if owner == .schedule { throw refuse("delay") }
+            text += " delay=" + (try delay.wireText())
+        }
         if let at = options.at {
-            if forRoute { throw .badArgument("a route cannot fix at=: each message makes a new job") }
+            if owner != .enqueue { throw refuse("at") }
             guard (0...Int64(maxNumber)).contains(at) else { throw .badArgument("at is unix seconds from 0 to \(maxNumber), not \(at)") }
             text += " at=\(at)"
         }
@@ -126,7 +191,7 @@ enum Wire {
             text += " lease=" + wire
         }
         if let key = options.key {
-            if forRoute { throw .badArgument("a route cannot fix key=: each message makes a new job") }
+            if owner != .enqueue { throw refuse("key") }
             try checkWord(key, "key", maxBytes: 200)
             text += " key=" + key
         }
@@ -134,6 +199,39 @@ enum Wire {
             try checkWord(group, "group", maxBytes: 200)
             text += " group=" + group
         }
+        if options.ttl != nil && options.expires != nil { throw .badArgument("ttl and expires do not go together") }
+        if let ttl = options.ttl {
+            let wire = try ttl.wireText()
+            guard (ttl.milliseconds ?? 0) > 0 else { throw .badArgument("ttl must be longer than zero") }
+            text += " ttl=" + wire
+        }
+        if let expires = options.expires {
+            if owner != .enqueue { throw refuse("expires") }
+            guard (0...maxUnixMilliseconds).contains(expires) else {
+                throw .badArgument("expires is unix milliseconds from 0 to \(maxUnixMilliseconds), not \(expires)")
+            }
+            text += " expires=\(expires)"
+        }
+        if let after = options.after {
+            if owner != .enqueue {
+                throw .badArgument("a \(owner.rawValue) cannot wait for jobs (after=): each \(owner == .route ? "message" : "tick") makes a new job")
+            }
+            text += " after=" + (try parentList(after, batchPosition: batchPosition))
+        }
+        if let policy = options.onParentDead {
+            if owner != .enqueue { throw .badArgument("a \(owner.rawValue) has no parents, so no on_parent_dead=") }
+            text += " on_parent_dead=\(policy.rawValue)"
+        }
+        if options.keyTTL != nil || options.replace {
+            if owner != .enqueue { throw refuse(options.replace ? "replace" : "key_ttl") }
+            guard options.key != nil else { throw .badArgument("key_ttl and replace go with key") }
+        }
+        if let keyTTL = options.keyTTL {
+            let wire = try keyTTL.wireText()
+            guard (keyTTL.milliseconds ?? 0) > 0 else { throw .badArgument("key_ttl must be longer than zero") }
+            text += " key_ttl=" + wire
+        }
+        if options.replace { text += " replace=true" }
         return text
     }
 
@@ -310,7 +408,89 @@ enum Wire {
         }
         guard !pattern.hasPrefix("$") else { throw .badArgument("reserved $ subjects cannot be routed") }
         try checkQueue(queue)
-        return Array(("ROUTE \(pattern) \(queue)" + (try optionFields(options, forRoute: true)) + "\r\n").utf8)
+        return Array(("ROUTE \(pattern) \(queue)" + (try optionFields(options, for: .route)) + "\r\n").utf8)
+    }
+
+    // MARK: Browsing and bulk repair
+
+    /// `LIST <queue> [state=] [after=] [limit=]`.
+    static func list(queue: String, state: JobState? = nil, after: String? = nil, limit: Int? = nil) throws(DocketError) -> [UInt8] {
+        try checkQueue(queue)
+        var line = "LIST \(queue)"
+        if let state { line += " state=\(state.rawValue)" }
+        if let after {
+            guard isToken(after) else { throw .badArgument("a LIST cursor is one word, as the server gave it") }
+            line += " after=\(after)"
+        }
+        if let limit {
+            guard (1...1000).contains(limit) else { throw .badArgument("a LIST page holds 1 to 1000 jobs, not \(limit)") }
+            line += " limit=\(limit)"
+        }
+        return Array((line + "\r\n").utf8)
+    }
+
+    /// `PURGE <queue> state=<state> [older=<d>]`: never active jobs (workers hold them).
+    static func purge(queue: String, state: JobState, older: DocketDuration? = nil) throws(DocketError) -> [UInt8] {
+        try checkQueue(queue)
+        guard state != .active else { throw .badArgument("active jobs are held by workers and are never purged (delete them one by one)") }
+        var line = "PURGE \(queue) state=\(state.rawValue)"
+        if let older { line += " older=" + (try older.wireText()) }
+        return Array((line + "\r\n").utf8)
+    }
+
+    static func promote(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("PROMOTE", id) }
+    static func parents(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("PARENTS", id) }
+
+    // MARK: Schedules
+
+    /// `SCHEDULE <name> <queue> cron="…"|every=<d> [tz=] [catchup=] [ENQ options] <#bytes>`.
+    static func schedule(name: String, queue: String, when: ScheduleTiming, catchup: ScheduleCatchup? = nil, options: JobOptions = JobOptions(),
+        payload: [UInt8]) throws(DocketError) -> [UInt8]
+    {
+        try checkScheduleName(name)
+        try checkQueue(queue)
+        var line = "SCHEDULE \(name) \(queue)"
+        switch when.storage {
+        case .cron(let expression, let zone):
+            guard !expression.isEmpty, !expression.utf8.contains(where: { $0 == 0x22 || $0 == 13 || $0 == 10 }) else {
+                throw .badArgument("a cron expression is non-empty and has no double quote or line end")
+            }
+            line += " cron=\"\(expression)\""
+            if let zone {
+                guard isToken(zone) else { throw .badArgument("a time zone is one word (Europe/Berlin)") }
+                line += " tz=\(zone)"
+            }
+        case .every(let interval):
+            let wire = try interval.wireText()
+            guard (interval.milliseconds ?? 0) >= 1000 else { throw .badArgument("every= is at least 1s") }
+            line += " every=\(wire)"
+        }
+        if let catchup { line += " catchup=\(catchup.rawValue)" }
+        line += try optionFields(options, for: .schedule)
+        return withPayload(line, payload)
+    }
+
+    static func unschedule(name: String) throws(DocketError) -> [UInt8] {
+        try checkScheduleName(name)
+        return Array("UNSCHEDULE \(name)\r\n".utf8)
+    }
+
+    static func schedules() -> [UInt8] { Array("SCHEDULES\r\n".utf8) }
+
+    static func pauseSchedule(name: String) throws(DocketError) -> [UInt8] {
+        try checkScheduleName(name)
+        return Array("PAUSE schedule=\(name)\r\n".utf8)
+    }
+
+    static func resumeSchedule(name: String) throws(DocketError) -> [UInt8] {
+        try checkScheduleName(name)
+        return Array("RESUME schedule=\(name)\r\n".utf8)
+    }
+
+    static func checkScheduleName(_ name: String) throws(DocketError) {
+        guard isValidQueue(name) else {
+            throw .badArgument("schedule name \"\(name)\" must be 1 to 128 letters, digits, _ or -")
+        }
     }
 
     static func unroute(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("UNROUTE", id) }
@@ -319,6 +499,8 @@ enum Wire {
 
     /// The largest number the server reads in `at=`, `limit=`, `attempt=` and UNSUB (10 digits).
     static let maxNumber = 9_999_999_999
+    /// The largest `expires=` the server reads (15 digits).
+    static let maxUnixMilliseconds: Int64 = 999_999_999_999_999
 
     private static func idCommand(_ verb: String, _ id: UInt64) throws(DocketError) -> [UInt8] {
         try checkID(id)

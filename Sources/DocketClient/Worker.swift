@@ -55,6 +55,10 @@ public final class JobContext: @unchecked Sendable {
 
     /// Extends the lease now.
     public func touch() throws(DocketError) { try connection.touch(job.id, attempt: job.attempt) }
+
+    /// The jobs this one was enqueued `after=`, with their outcomes (PARENTS): for a job that
+    /// gathers its parents' results.
+    public func parents() throws(DocketError) -> [ParentInfo] { try connection.parents(job.id) }
 }
 
 /// What a worker reports as it goes (for logs).

@@ -106,7 +106,8 @@ struct Events: ParsableCommand {
         abstract: "Follow a queue's job lifecycle events, one readable line per event.",
         discussion: """
             Subscribes to $JOB.<queue>.> and prints each event (enqueued, started, progress, \
-            completed, failed, stalled, lost, dead, throttled, retried) as it happens, with the \
+            completed, failed, stalled, lost, dead, throttled, retried, expired, waiting, \
+            blocked, unblocked) as it happens, with the \
             time, the job, the attempt and what matters for that event. Use * as the queue to \
             follow every queue. A jump in an event's sequence number means events were missed, \
             and is reported.
@@ -178,6 +179,10 @@ struct Events: ParsableCommand {
             if let error = event.error, !error.isEmpty { parts.append("error: \(Self.oneLine(error))") }
         case "dead":
             if let error = event.error, !error.isEmpty { parts.append("error: \(Self.oneLine(error))") }
+        case "blocked":
+            parts.append("waits for " + (event.parents ?? []).map { "#\($0)" }.joined(separator: ", "))
+        case "unblocked":
+            parts.append("now \(event.state)")
         case "throttled":
             if let hold = event.retryInMilliseconds { parts.append("held \(hold) ms") }
             if let error = event.error, !error.isEmpty { parts.append("error: \(Self.oneLine(error))") }
@@ -219,11 +224,14 @@ struct EnqueueFlags: ParsableArguments {
     @Option(help: "The group (tenant, customer) whose group_rate applies.")
     var group: String?
 
+    @Option(help: "Not started within this long after it is enqueued, such as 10m, the job is not run: it becomes dead (expired).")
+    var ttl: String?
+
     func options() throws -> JobOptions {
         JobOptions(
             delay: try delay.map { try parseDuration($0, "--delay") }, priority: priority, attempts: attempts,
             backoff: backoff.map { Backoff($0) }, jitter: jitter, lease: try lease.map { try parseDuration($0, "--lease") },
-            group: group)
+            group: group, ttl: try ttl.map { try parseDuration($0, "--ttl") })
     }
 }
 
@@ -242,6 +250,47 @@ struct JobCommand: ParsableCommand {
         try connection.with { client in
             writeStdout(JSONFormat.pretty(try client.inspectRaw(id)) + "\n")
         }
+    }
+}
+
+struct Parents: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the jobs a job was enqueued after (--after), with their outcomes.",
+        discussion: """
+            Prints one line per parent, in the order of --after: its id, queue and state, then \
+            its result (completed) or last error. A parent deleted since shows as deleted. A \
+            job without parents prints nothing (and says so on standard error). --json prints \
+            the server's array.
+            """)
+
+    @OptionGroup(title: "Connection options") var connection: ServerOptions
+
+    @Argument(help: "The job id.")
+    var id: String
+
+    @Flag(help: "Print the parents as JSON.")
+    var json = false
+
+    func run() throws {
+        let id = try parseJobID(id)
+        try connection.with { client in
+            if json {
+                writeStdout(JSONFormat.pretty(try client.parentsRaw(id)) + "\n")
+                return
+            }
+            let parents = try client.parents(id)
+            if parents.isEmpty { writeStderr("Job \(id) has no parents.\n") }
+            for parent in parents { writeStdout(Self.line(parent) + "\n") }
+        }
+    }
+
+    /// `41\tresize\tcompleted\tresult: small.png`.
+    static func line(_ parent: ParentInfo) -> String {
+        if parent.isDeleted { return "\(parent.id)\t-\tdeleted" }
+        var fields = ["\(parent.id)", parent.queue ?? "-", parent.state]
+        if let result = parent.result { fields.append("result: " + Events.oneLine(result)) }
+        if let error = parent.error, !error.isEmpty { fields.append("error: " + Events.oneLine(error)) }
+        return fields.joined(separator: "\t")
     }
 }
 
@@ -472,13 +521,13 @@ struct Queues: ParsableCommand {
                 writeStdout("[" + queues.map { JSONFormat.compact($0.json) }.joined(separator: ",") + "]\n")
                 return
             }
-            let header = ["QUEUE", "WAITING", "DELAYED", "ACTIVE", "COMPLETED", "DEAD", "PAUSED"]
+            let header = ["QUEUE", "WAITING", "DELAYED", "BLOCKED", "ACTIVE", "COMPLETED", "DEAD", "PAUSED"]
             var rows = [header]
             for queue in queues {
                 let jobs = queue["jobs"]
                 func count(_ state: String) -> String { jobs?[state]?.numberValue.map { String(Int($0)) } ?? "0" }
                 rows.append([
-                    queue["queue"]?.stringValue ?? "?", count("waiting"), count("delayed"), count("active"), count("completed"),
+                    queue["queue"]?.stringValue ?? "?", count("waiting"), count("delayed"), count("blocked"), count("active"), count("completed"),
                     count("dead"), queue["paused"]?.boolValue == true ? "yes" : "no",
                 ])
             }

@@ -34,9 +34,9 @@ struct DocketCLI: ParsableCommand {
             """,
         version: DocketConnection.version,
         subcommands: [
-            Pub.self, Sub.self, Enq.self, JobCommand.self, WaitCommand.self, Retry.self, Dead.self, Del.self,
-            QueueCommand.self, Queues.self, Stats.self, Events.self, Work.self, RouteCommand.self, Unroute.self,
-            Routes.self, Top.self,
+            Pub.self, Sub.self, Enq.self, JobCommand.self, Parents.self, WaitCommand.self, Retry.self, Dead.self, Del.self,
+            Jobs.self, Purge.self, Promote.self, QueueCommand.self, Queues.self, Stats.self, Events.self, Work.self,
+            RouteCommand.self, Unroute.self, Routes.self, ScheduleCommand.self, Unschedule.self, Schedules.self, Top.self,
         ])
 
     /// The connection options given before the command; each command's own group takes them

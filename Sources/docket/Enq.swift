@@ -19,7 +19,14 @@ struct Enq: ParsableCommand {
             """,
         discussion: """
             Prints the new job's id, or '<id> duplicate' when --key names a job the queue still \
-            knows (then nothing is created). The job is on disk when the id is printed.
+            knows (then nothing is created). The job is on disk when the id is printed. With \
+            --replace, a duplicate of a job still waiting or delayed gives it this payload and run \
+            time instead, and '<id> replaced' is printed (debounce: --key user-7 --delay 5s \
+            --replace on every event runs the job once, 5 s after the last one).
+
+            With --after 12,13 the job is blocked until jobs 12 and 13 have completed, then runs \
+            as it would have; if one of them dies (or is deleted) first, the job dies too, unless \
+            --on-parent-dead run. 'docket parents <id>' shows what its parents gave.
 
             With --wait, the id goes to standard error, and standard output gets only the \
             job's result once it is completed, so that 'docket enq q "$x" --wait | jq .' \
@@ -58,6 +65,30 @@ struct Enq: ParsableCommand {
     @Option(help: "An idempotency key: a second job with the same key is not created while the first is known.")
     var key: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "With --key: remember the key at least this long after the ENQ, even once the job is removed (a deduplication window).",
+            valueName: "duration"))
+    var keyTTL: String?
+
+    @Flag(help: "With --key: a duplicate of a job still waiting or delayed replaces its payload and run time.")
+    var replace = false
+
+    @Option(help: "Not started by this time, in unix milliseconds, the job is not run (not with --ttl).")
+    var expires: Int64?
+
+    @Option(
+        help: ArgumentHelp(
+            "Start only once these jobs have completed: job ids, comma-separated (--after 12,13). Until then the job is blocked.",
+            valueName: "ids"))
+    var after: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --after, what a parent's death (or deletion) does: fail (the job dies too, the default) or run (it counts as done).",
+            valueName: "fail|run"))
+    var onParentDead: ParentDeathPolicy?
+
     @Flag(help: "Wait until the job is completed or dead, and print only its result (the id goes to standard error).")
     var wait = false
 
@@ -81,6 +112,7 @@ struct Enq: ParsableCommand {
     func validate() throws {
         if let from {
             if payload != nil { throw ValidationError("Give a payload or --from, not both.") }
+            if keyTTL != nil || replace { throw ValidationError("--key-ttl and --replace go with --key, which does not go with --from.") }
             if key != nil {
                 throw ValidationError(#"--key names one job: with --from, give each line its own ({"payload": …, "key": "…"})."#)
             }
@@ -99,12 +131,37 @@ struct Enq: ParsableCommand {
             if raw || ids || progress != nil { throw ValidationError("--raw, --ids and --progress go with --from.") }
         }
         if timeout != nil, !wait { throw ValidationError("--timeout goes with --wait.") }
+        _ = try parents()
+        if key == nil, from == nil, keyTTL != nil || replace { throw ValidationError("--key-ttl and --replace go with --key.") }
+        if let keyTTL { _ = try parseDuration(keyTTL, "--key-ttl") }
+        if onParentDead != nil, after == nil { throw ValidationError("--on-parent-dead goes with --after: the jobs whose death it is about.") }
+    }
+
+    /// `--after 12,13` as parents: job ids, each once.
+    func parents() throws -> [JobParent]? {
+        guard let after else { return nil }
+        let items = after.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingBlanks() }
+        var ids: [UInt64] = []
+        for item in items {
+            guard let id = UInt64(item), id > 0 else {
+                throw ValidationError("--after \(after): \"\(item)\" is not a job id (give job ids, comma-separated: --after 12,13).")
+            }
+            guard !ids.contains(id) else { throw ValidationError("--after \(after): job \(id) is named twice.") }
+            ids.append(id)
+        }
+        guard ids.count <= 100 else { throw ValidationError("--after names at most 100 jobs, not \(ids.count).") }
+        return ids.map(JobParent.job)
     }
 
     func run() throws {
         var options = try flags.options()
         options.at = at
         options.key = key
+        options.expires = expires
+        options.after = try parents()
+        options.onParentDead = onParentDead
+        options.keyTTL = try keyTTL.map { try parseDuration($0, "--key-ttl") }
+        options.replace = replace
         if let from {
             let code = try BulkEnqueue(
                 queue: queue, defaults: options, path: from, raw: raw, printIDs: ids,
@@ -117,7 +174,7 @@ struct Enq: ParsableCommand {
         let waitTimeout = try timeout.map { try parseDuration($0, "--timeout") }
         let code = try connection.with { client -> Int32 in
             let result = try client.enqueue(queue, bytes, options: options)
-            let line = result.duplicate ? "\(result.id) duplicate\n" : "\(result.id)\n"
+            let line = result.duplicate ? "\(result.id) duplicate\n" : result.replaced ? "\(result.id) replaced\n" : "\(result.id)\n"
             guard wait else {
                 writeStdout(line)
                 return 0

@@ -1,4 +1,5 @@
 import DocketClient
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -22,7 +23,9 @@ import Testing
             #expect(status == 0 && out == "1 duplicate\n")
             // - reads the payload from standard input.
             (status, out, _) = try docket("enq", "emails", "-", "--priority=-3", "--delay", "1h", server: server, stdin: "from stdin\n")
-            #expect(status == 0 && out == "2\n")
+            // The next id (on PostgreSQL a sequence: the duplicate's try may have used one).
+            let secondID = try #require(UInt64(out.dropLast()))
+            #expect(status == 0 && secondID >= 2)
 
             (status, out, err) = try docket("job", "1", server: server)
             #expect(status == 0, "\(err)")
@@ -32,7 +35,7 @@ import Testing
             #expect(job["max_attempts"]?.int == 2)
             #expect(job["key"]?.stringValue == "k-1")
             #expect(job["payload_bytes"]?.int == 11)
-            let second = try #require(parseJSON(try docket("job", "2", server: server).1))
+            let second = try #require(parseJSON(try docket("job", "\(secondID)", server: server).1))
             #expect(second["state"]?.stringValue == "delayed")
             #expect(second["priority"]?.int == -3)
             #expect(second["payload_bytes"]?.int == 11)
@@ -221,6 +224,125 @@ import Testing
             #expect(err.contains("Cannot run /nonexistent/program"))
             let (onPath, _, _) = try docket("work", "q", "--", "no-such-program-on-path", server: server)
             #expect(onPath == 64)
+        }
+    }
+
+    /// after= and PARENTS are refused on PostgreSQL for now.
+    @Test func enqKeyTTLAndReplace() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            // Debounce: the second ENQ with the key gives the waiting job its payload.
+            var (status, out, err) = try docket("enq", "sync", "v1", "--key", "user-7", "--key-ttl", "1h", "--replace", server: server)
+            #expect(status == 0, "\(err)")
+            let id = try #require(UInt64(out.dropLast()))
+            (status, out, err) = try docket("enq", "sync", "v2", "--key", "user-7", "--replace", server: server)
+            #expect(status == 0 && out == "\(id) replaced\n", "\(out)\(err)")
+            let job = try #require(try client.reserve("sync", timeout: 5))
+            #expect(job.id == id && job.text == "v2")
+            #expect(try client.inspect(id)["key_until"]?.numberValue != nil)
+            // Once started, the same ENQ is an ordinary duplicate.
+            (status, out, _) = try docket("enq", "sync", "v3", "--key", "user-7", "--replace", server: server)
+            #expect(status == 0 && out == "\(id) duplicate\n", "\(out)")
+            (status, _, err) = try docket("enq", "sync", "x", "--replace", server: server)
+            #expect(status == 64 && err.contains("--key"), "\(err)")
+            (status, _, _) = try docket("enq", "sync", "x", "--key", "k", "--key-ttl", "soon", server: server)
+            #expect(status == 64)
+        }
+    }
+
+    @Test func enqAfterAndParents() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let first = try client.enqueue("resize", "a").id
+            let second = try client.enqueue("resize", "b").id
+            var (status, out, err) = try docket("enq", "report", "r", "--after", "\(first),\(second)", server: server)
+            #expect(status == 0, "\(err)")
+            let report = try #require(UInt64(out.dropLast()))
+            let runs = try #require(
+                UInt64(try docket("enq", "report", "s", "--after", "\(first)", "--on-parent-dead", "run", server: server).1.dropLast()))
+            let info = try client.inspect(report)
+            #expect(info.state == "blocked" && info.parents == [first, second] && info.onParentDead == .fail)
+            #expect(try client.inspect(runs).onParentDead == .run)
+            (status, out, _) = try docket("jobs", "report", "--state", "blocked", server: server)
+            #expect(status == 0 && out.hasPrefix("\(report)\tblocked\t") && out.contains("\tafter \(first),\(second)"), "\(out)")
+            (status, out, _) = try docket("queues", server: server)
+            #expect(out.split(separator: "\n").first?.contains("BLOCKED") == true)
+
+            // The parents' outcomes, readable and as JSON.
+            let job = try #require(try client.reserve("resize", timeout: 5))
+            try client.ack(job.id, attempt: job.attempt, result: "small a")
+            try client.delete(second)
+            (status, out, err) = try docket("parents", "\(runs)", server: server)
+            #expect(status == 0 && out == "\(first)\tresize\tcompleted\tresult: small a\n", "\(out)\(err)")
+            (status, out, _) = try docket("parents", "\(report)", server: server)
+            #expect(status == 0 && out == "\(first)\tresize\tcompleted\tresult: small a\n\(second)\t-\tdeleted\n", "\(out)")
+            (status, out, _) = try docket("parents", "\(report)", "--json", server: server)
+            let array = try #require(parseJSON(out))
+            #expect(array == parseJSON("[{\"id\":\(first),\"queue\":\"resize\",\"state\":\"completed\",\"result\":\"small a\",\"error\":null},{\"id\":\(second),\"state\":\"deleted\"}]"))
+            (status, out, err) = try docket("parents", "\(first)", server: server)
+            #expect(status == 0 && out.isEmpty && err.contains("no parents"))
+            #expect(try client.inspect(report).lastError == "parent \(second) deleted")
+
+            // A wrong command line exits 64; a parent the server does not know, 4.
+            (status, _, err) = try docket("enq", "report", "x", "--after", "1,abc", server: server)
+            #expect(status == 64 && err.contains("not a job id"))
+            (status, _, _) = try docket("enq", "report", "x", "--after", "1,1", server: server)
+            #expect(status == 64)
+            (status, _, _) = try docket("enq", "report", "x", "--on-parent-dead", "run", server: server)
+            #expect(status == 64)
+            (status, _, _) = try docket("enq", "report", "x", "--after", "1", "--on-parent-dead", "maybe", server: server)
+            #expect(status == 64)
+            (status, _, err) = try docket("enq", "report", "x", "--after", "999999", server: server)
+            #expect(status == 4 && err.contains("NOT_FOUND"))
+            (status, _, err) = try docket("parents", "999999", server: server)
+            #expect(status == 4 && err.contains("NOT_FOUND"))
+        }
+    }
+
+    @Test func jobsPurgePromoteAndSchedules() throws {
+        try withServer { server in
+            for index in 1...5 { _ = try docket("enq", "browse", "job \(index)", "--priority", "\(5 - index)", server: server) }
+            _ = try docket("enq", "browse", "later", "--delay", "1h", server: server)
+            // Waiting jobs in the order workers take them: lowest priority value first.
+            var (status, out, err) = try docket("jobs", "browse", "--limit", "2", server: server)
+            #expect(status == 0, "\(err)")
+            #expect(out.split(separator: "\n").map { $0.split(separator: "\t")[0] } == ["5", "4"])
+            #expect(err.contains("More: docket jobs browse --state waiting --limit 2 --after "))
+            (status, out, err) = try docket("jobs", "browse", "--limit", "2", "--all", server: server)
+            #expect(status == 0 && out.split(separator: "\n").count == 5 && !err.contains("More"), "\(out)\(err)")
+            (status, out, _) = try docket("jobs", "browse", "--state", "delayed", "--json", server: server)
+            #expect(status == 0 && parseJSON(out)?["id"]?.int == 6)
+
+            (status, out, err) = try docket("promote", "6", server: server)
+            #expect(status == 0 && out == "Job 6 is waiting.\n", "\(err)")
+            (status, _, err) = try docket("promote", "6", server: server)
+            #expect(status == 4 && err.contains("NOT_DELAYED"))
+            (status, out, _) = try docket("purge", "browse", "--state", "waiting", server: server)
+            #expect(status == 0 && out == "6 waiting jobs of browse deleted.\n")
+            (status, _, _) = try docket("purge", "browse", "--state", "active", server: server)
+            #expect(status == 64)
+
+            (status, out, err) = try docket("schedule", "pulse", "beat", "--every", "1s", "--priority", "2", "tick", server: server)
+            #expect(status == 0 && out.hasPrefix("Schedule pulse saved; next tick 20"), "\(out)\(err)")
+            (status, out, err) = try docket(
+                "schedule", "nightly", "reports", "--cron", "0 3 * * *", "--tz", "Europe/Berlin", "--catchup", "none", server: server)
+            #expect(status == 0, "\(err)")
+            (status, out, _) = try docket("schedules", server: server)
+            let lines = out.split(separator: "\n")
+            #expect(lines.count == 2 && lines[0].hasPrefix("nightly\treports\tcron \"0 3 * * *\" Europe/Berlin\tnext "), "\(out)")
+            #expect(lines[1].hasPrefix("pulse\tbeat\tevery 1000ms\tnext "))
+            (status, out, _) = try docket("schedule", "pulse", "--pause", server: server)
+            #expect(status == 0 && out == "Schedule pulse paused.\n")
+            (status, out, _) = try docket("schedules", "--json", server: server)
+            #expect(out.contains("\"paused\": true"))
+            (status, _, _) = try docket("schedule", "x", "q", "--cron", "* * * * *", "--every", "1m", server: server)
+            #expect(status == 64)
+            (status, out, _) = try docket("unschedule", "pulse", server: server)
+            #expect(status == 0 && out == "Schedule pulse removed.\n")
+            (status, _, err) = try docket("unschedule", "pulse", server: server)
+            #expect(status == 4 && err.contains("NOT_FOUND"))
         }
     }
 }

@@ -185,6 +185,22 @@ enum ConformanceRunner {
             return UInt64(value)
         }
 
+        /// A 64-bit integer, exactly (16 digits and more come marked, as ids do).
+        func int64(_ name: String) throws -> Int64? {
+            if let text = values[name]?.stringValue, text.hasPrefix(ConformanceRunner.bigIntegerMarker) {
+                _ = take(name)
+                guard let value = Int64(text.dropFirst(ConformanceRunner.bigIntegerMarker.count)) else { throw CaseError("\(name) is above 2^63") }
+                return value
+            }
+            return try int(name).map(Int64.init)
+        }
+
+        func jobState(_ name: String) throws -> JobState? {
+            guard let text = try string(name) else { return nil }
+            guard let state = JobState(rawValue: text) else { throw DocketError.badArgument("unknown state \(text)") }
+            return state
+        }
+
         func number(_ name: String) throws -> Double? {
             guard let value = take(name) else { return nil }
             guard let number = value.numberValue else { throw CaseError("\(name) must be a number") }
@@ -204,6 +220,55 @@ enum ConformanceRunner {
             case .number(let seconds): return .seconds(seconds)
             case .string(let text): return DocketDuration(text)
             default: throw CaseError("\(name) must be a number or a string")
+            }
+        }
+
+        /// The ENQ options a case may give (enqueue, route, schedule): the library decides
+        /// which ones each command refuses.
+        func jobOptions() throws -> JobOptions {
+            var options = JobOptions()
+            options.delay = try duration("delay")
+            options.at = try int("at").map(Int64.init)
+            options.priority = try int("priority")
+            options.attempts = try int("attempts")
+            options.backoff = try string("backoff").map { Backoff($0) }
+            options.jitter = try number("jitter")
+            options.lease = try duration("lease")
+            options.key = try string("key")
+            options.group = try string("group")
+            options.ttl = try duration("ttl")
+            options.expires = try int64("expires")
+            options.after = try parents("after")
+            if let policy = try string("on_parent_dead") {
+                // The library's type has only the two the server knows: another cannot be asked for.
+                guard let value = ParentDeathPolicy(rawValue: policy) else { throw DocketError.badArgument("unknown on_parent_dead \(policy)") }
+                options.onParentDead = value
+            }
+            options.keyTTL = try duration("key_ttl")
+            if let replace = take("replace") {
+                guard case .bool(let flag) = replace else { throw CaseError("replace must be true or false") }
+                options.replace = flag
+            }
+            return options
+        }
+
+        /// `after`: job ids, and `"#<n>"` strings naming a job of the same batch.
+        func parents(_ name: String) throws -> [JobParent]? {
+            guard let value = take(name) else { return nil }
+            guard case .array(let items) = value else { throw CaseError("\(name) must be a list") }
+            return try items.map { item in
+                switch item {
+                case .number(let number):
+                    guard number >= 0, number == number.rounded() else { throw CaseError("\(name): \(number) is not a job id") }
+                    return .job(UInt64(number))
+                case .string(let text) where text.hasPrefix(ConformanceRunner.bigIntegerMarker):
+                    guard let id = UInt64(text.dropFirst(ConformanceRunner.bigIntegerMarker.count)) else { throw CaseError("\(name): an id above 2^64") }
+                    return .job(id)
+                case .string(let text):
+                    guard let parent = JobParent(text) else { throw CaseError("\(name): \(text) is neither an id nor #<n>") }
+                    return parent
+                default: throw CaseError("\(name): a parent is an id or \"#<n>\"")
+                }
             }
         }
 
@@ -236,34 +301,23 @@ enum ConformanceRunner {
         case "enqueue":
             let queue = try args.required("queue")
             let payload = try args.bytes("payload") ?? []
-            var options = JobOptions()
-            options.delay = try args.duration("delay")
-            options.at = try args.int("at").map(Int64.init)
-            options.priority = try args.int("priority")
-            options.attempts = try args.int("attempts")
-            options.backoff = try args.string("backoff").map { Backoff($0) }
-            if let jitter = args.take("jitter") {
-                guard let value = jitter.numberValue else { throw CaseError("jitter must be a number") }
-                options.jitter = value
+            bytes = try Wire.enqueue(queue: queue, payload: payload, options: args.jobOptions())
+        case "batch":
+            guard case .array(let list)? = args.take("jobs") else { throw CaseError("jobs must be a list") }
+            let jobs = try list.map { item -> DocketConnection.JobRequest in
+                guard case .object(let fields) = item else { throw CaseError("a batch job is an object") }
+                let job = Args(fields)
+                let request = DocketConnection.JobRequest(
+                    queue: try job.required("queue"), payload: try job.bytes("payload") ?? [], options: try job.jobOptions())
+                try job.finish()
+                return request
             }
-            options.lease = try args.duration("lease")
-            options.key = try args.string("key")
-            options.group = try args.string("group")
-            bytes = try Wire.enqueue(queue: queue, payload: payload, options: options)
+            bytes = try Wire.batch(jobs)
+        case "parents": bytes = try Wire.parents(id: args.id())
         case "route":
             let pattern = try args.required("pattern")
             let queue = try args.required("queue")
-            var options = JobOptions()
-            options.delay = try args.duration("delay")
-            options.at = try args.int("at").map(Int64.init)
-            options.priority = try args.int("priority")
-            options.attempts = try args.int("attempts")
-            options.backoff = try args.string("backoff").map { Backoff($0) }
-            options.jitter = try args.number("jitter")
-            options.lease = try args.duration("lease")
-            options.key = try args.string("key")
-            options.group = try args.string("group")
-            bytes = try Wire.route(pattern: pattern, queue: queue, options: options)
+            bytes = try Wire.route(pattern: pattern, queue: queue, options: args.jobOptions())
         case "reserve":
             guard case .array(let list)? = args.take("queues") else { throw CaseError("queues must be a list") }
             bytes = try Wire.reserve(queues: list.compactMap(\.stringValue), timeout: args.duration("timeout"))
@@ -334,6 +388,36 @@ enum ConformanceRunner {
         case "stats": bytes = Wire.stats()
         case "unroute": bytes = try Wire.unroute(id: args.id())
         case "routes": bytes = Wire.routes()
+        case "list":
+            bytes = try Wire.list(queue: args.required("queue"), state: args.jobState("state"), after: args.string("after"), limit: args.int("limit"))
+        case "purge":
+            let queue = try args.required("queue")
+            guard let state = try args.jobState("state") else { throw DocketError.badArgument("purge needs a state") }
+            bytes = try Wire.purge(queue: queue, state: state, older: args.duration("older"))
+        case "promote": bytes = try Wire.promote(id: args.id())
+        case "schedule":
+            let name = try args.required("name")
+            let queue = try args.required("queue")
+            let payload = try args.bytes("payload") ?? []
+            let cron = try args.string("cron")
+            let every = try args.duration("every")
+            let zone = try args.string("tz")
+            let when: ScheduleTiming
+            switch (cron, every) {
+            case (let cron?, nil): when = .cron(cron, timeZone: zone)
+            case (nil, let every?) where zone == nil: when = .every(every)
+            default: throw DocketError.badArgument("a schedule has cron (with an optional tz) or every")
+            }
+            var catchup: ScheduleCatchup?
+            if let text = try args.string("catchup") {
+                guard let value = ScheduleCatchup(rawValue: text) else { throw DocketError.badArgument("unknown catchup \(text)") }
+                catchup = value
+            }
+            bytes = try Wire.schedule(name: name, queue: queue, when: when, catchup: catchup, options: args.jobOptions(), payload: payload)
+        case "unschedule": bytes = try Wire.unschedule(name: args.required("name"))
+        case "schedules": bytes = Wire.schedules()
+        case "pause_schedule": bytes = try Wire.pauseSchedule(name: args.required("name"))
+        case "resume_schedule": bytes = try Wire.resumeSchedule(name: args.required("name"))
         default: throw CaseError("unknown call \(call)")
         }
         try args.finish()
@@ -438,7 +522,10 @@ enum ConformanceRunner {
             switch reply {
             case .pong: return one("pong", .null)
             case .ok: return one("ok", .null)
-            case .enqueued(let result): return one("enqueued", .object(["id": number(result.id), "duplicate": .bool(result.duplicate)]))
+            case .enqueued(let result):
+                if result.replaced { return one("replaced", .object(["id": number(result.id)])) }
+                return one("enqueued", .object(["id": number(result.id), "duplicate": .bool(result.duplicate)]))
+            case .ids(let ids): return one("ids", .array(ids.map { number($0) }))
             case .job(let job):
                 guard let job else { return one("job", .null) }
                 return one(

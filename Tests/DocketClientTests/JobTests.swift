@@ -69,6 +69,12 @@ import Testing
             let keyed = try client.enqueue("orders", "a", options: JobOptions(key: "order-17"))
             let again = try client.enqueue("orders", "b", options: JobOptions(key: "order-17"))
             #expect(again == Enqueued(id: keyed.id, duplicate: true))
+            // replace: the job still waiting takes the new payload (debounce).
+            let debounced = try client.enqueue("debounce", "v1", options: JobOptions(delay: .seconds(3600), key: "user-7", keyTTL: .seconds(60)))
+            let replaced = try client.enqueue("debounce", "v2", options: JobOptions(key: "user-7", replace: true))
+            #expect(replaced == Enqueued(id: debounced.id, duplicate: false, replaced: true))
+            #expect(try client.inspect(debounced.id).state == "waiting", "the replacing ENQ had no delay: it runs now")
+            #expect(throws: DocketError.self) { try client.enqueue("debounce", "x", options: JobOptions(replace: true)) }
 
             let low = try client.enqueue("work", "low", options: JobOptions(priority: 5))
             let high = try client.enqueue("work", "high", options: JobOptions(priority: -5))

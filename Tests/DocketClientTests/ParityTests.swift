@@ -1,4 +1,5 @@
 import DocketClient
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -50,7 +51,8 @@ import Testing
             let stats = try client.stats()
             #expect(stats.jobs == 2 && stats.queues >= 1 && stats.connections >= 1)
             #expect(stats.version == "2.9.0" && !stats.docketVersion.isEmpty && !stats.serverID.isEmpty)
-            #expect(stats.storeCapacityBytes > 0 && stats.maxPayload == client.maxPayload)
+            // PostgreSQL has no store capacity of docketd's own.
+            #expect((stats.storeCapacityBytes > 0 || DocketdProcess.storeUnderTest == "postgres") && stats.maxPayload == client.maxPayload)
             #expect(stats.sync == "always")
         }
     }
@@ -124,6 +126,100 @@ import Testing
             try client.enqueue("nogroup", "x")
             let plain = try #require(try client.reserve("nogroup", timeout: 5))
             #expect(failure({ () throws(DocketError) in _ = try client.throttle(plain.id, for: 1, scope: .group) })?.code == .badOption)
+        }
+    }
+
+    @Test func listPurgeAndPromoteBrowseAndRepairAQueue() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            var ids: [UInt64] = []
+            for index in 0..<25 { ids.append(try client.enqueue("browse", "job \(index)").id) }
+            // Pages of 10 follow the cursor, in the order RESERVE would take them.
+            var seen: [UInt64] = []
+            var after: String?
+            var pages = 0
+            repeat {
+                let page = try client.list("browse", after: after, limit: 10)
+                #expect(page.queue == "browse" && page.state == .waiting)
+                seen += page.jobs.map(\.id)
+                after = page.next
+                pages += 1
+            } while after != nil
+            #expect(seen == ids && pages == 3)
+            var walked: [UInt64] = []
+            try client.forEachJob(in: "browse", pageSize: 7) { job in
+                walked.append(job.id)
+                return walked.count < 12
+            }
+            #expect(walked == Array(ids.prefix(12)))
+
+            // PROMOTE: a delayed job waits from now on; any other state is NOT_DELAYED.
+            let later = try client.enqueue("promote", "later", options: JobOptions(delay: 3600)).id
+            #expect(try client.list("promote", state: .delayed).jobs.map(\.id) == [later])
+            #expect(failure({ () throws(DocketError) in try client.promote(ids[0]) })?.code == .notDelayed)
+            try client.promote(later)
+            #expect(try client.reserve("promote", timeout: 0)?.id == later)
+
+            // PURGE: the waiting jobs go; active ones are never purged (refused before sending).
+            #expect(try client.purge("browse", state: .waiting) == 25)
+            #expect(try client.list("browse").jobs.isEmpty)
+            guard case .badArgument? = failure({ () throws(DocketError) in _ = try client.purge("browse", state: .active) }) else {
+                Issue.record("purging active jobs was sent")
+                return
+            }
+            #expect(try client.purge("browse", state: .dead, older: 60) == 0)
+        }
+    }
+
+    @Test func schedulesMakeJobsAndCanBePausedAndRemoved() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            try client.schedule("pulse", queue: "beat", .every(1), options: JobOptions(priority: 3), payload: Array("tick".utf8))
+            try client.schedule("nightly", queue: "reports", .cron("0 3 * * *", timeZone: "Europe/Berlin"), catchup: ScheduleCatchup.none)
+            let all = try client.schedules()
+            #expect(all.map(\.name) == ["nightly", "pulse"])
+            #expect(all[0].cron == "0 3 * * *" && all[0].timeZone == "Europe/Berlin" && all[0].catchup == ScheduleCatchup.none)
+            #expect(all[1].everyMilliseconds == 1000 && all[1].payloadBytes == 4 && all[1].next.count == 3 && !all[1].paused)
+            let job = try #require(try client.reserve("beat", timeout: 5))
+            #expect(job.payload == Array("tick".utf8))
+            let info = try client.inspect(job.id)
+            #expect(info.priority == 3 && info.key?.hasPrefix("pulse@") == true)
+            try client.pauseSchedule("pulse")
+            #expect(try client.schedules().first { $0.name == "pulse" }?.paused == true)
+            try client.resumeSchedule("pulse")
+            try client.unschedule("pulse")
+            #expect(failure({ () throws(DocketError) in try client.unschedule("pulse") })?.code == .notFound)
+            // What the server would refuse is never sent.
+            func isRefusedBeforeSending(_ body: () throws(DocketError) -> Void) -> Bool {
+                if case .badArgument? = failure(body) { return true }
+                return false
+            }
+            #expect(isRefusedBeforeSending { () throws(DocketError) in try client.schedule("x", queue: "q", .every(0.5)) })
+            #expect(isRefusedBeforeSending { () throws(DocketError) in try client.schedule("x", queue: "q", .cron("")) })
+            #expect(isRefusedBeforeSending { () throws(DocketError) in try client.schedule("x", queue: "q", .every(60), options: JobOptions(key: "k")) })
+            #expect(isRefusedBeforeSending { () throws(DocketError) in try client.schedule("a.b", queue: "q", .every(60)) })
+            #expect(try client.schedules().map(\.name) == ["nightly"])
+        }
+    }
+
+    @Test func expiryByTTLOrTime() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let future = Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000
+            let kept = try client.enqueue("expiring", "a", options: JobOptions(expires: future)).id
+            #expect(try client.inspect(kept).expiresAt == future)
+            let ttl = try client.enqueue("expiring", "b", options: JobOptions(ttl: 60)).id
+            #expect(try client.inspect(ttl).expiresAt != nil)
+            let gone = try client.enqueue("expiring", "c", options: JobOptions(expires: 1000)).id
+            #expect(try client.wait(gone, timeout: 5) == .dead(error: Array("expired: not started by 1000 (unix ms)".utf8)))
+            guard case .badArgument? = failure({ () throws(DocketError) in _ = try client.enqueue("expiring", "d", options: JobOptions(ttl: 1, expires: future)) })
+            else {
+                Issue.record("ttl with expires was sent")
+                return
+            }
         }
     }
 }
