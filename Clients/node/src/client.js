@@ -24,6 +24,7 @@ import {
   InvalidArgument,
   NoResponders,
   PermissionError,
+  ProtocolError,
   ServerError,
   TimeoutError,
   TlsError,
@@ -33,6 +34,7 @@ import {
   PONG,
   Parser,
   encodeAck,
+  encodeBatch,
   encodeConnect,
   encodeDead,
   encodeDelete,
@@ -40,7 +42,12 @@ import {
   encodeFail,
   encodeHelp,
   encodeInspect,
+  encodeList,
+  encodeParents,
   encodePause,
+  encodePauseSchedule,
+  encodePromote,
+  encodePurge,
   encodeProgress,
   encodePublish,
   encodeQueue,
@@ -48,19 +55,24 @@ import {
   encodeQueues,
   encodeReserve,
   encodeResume,
+  encodeResumeSchedule,
   encodeRetry,
   encodeRetryQueue,
   encodeRoute,
   encodeRoutes,
+  encodeSchedule,
+  encodeSchedules,
   encodeStats,
   encodeSub,
   encodeTouch,
   encodeUnroute,
+  encodeUnschedule,
   encodeUnsub,
   encodeWait,
   checkQueue,
   isRoutedReply,
   parseRoutedReply,
+  parseJson,
   durationMs,
   replyDecoders,
   route,
@@ -460,6 +472,7 @@ class Fifo {
  * @typedef {object} QueueJobCounts
  * @property {number} waiting
  * @property {number} delayed
+ * @property {number} blocked waiting for their parents (`after=`)
  * @property {number} active
  * @property {number} completed
  * @property {number} dead
@@ -537,11 +550,12 @@ class Fifo {
 
 /**
  * A job as a document (`INSPECT`, each element of `DEAD`), as the server sends it. Fields a later
- * server adds are passed through.
+ * server adds are passed through. Job ids in it (`id`, `parents`, `children`) are numbers, or the
+ * exact decimal string above Number.MAX_SAFE_INTEGER.
  * @typedef {object} JobInfo
- * @property {number} id
+ * @property {number|string} id
  * @property {string} queue
- * @property {'waiting'|'delayed'|'active'|'completed'|'dead'} state
+ * @property {'waiting'|'delayed'|'blocked'|'active'|'completed'|'dead'} state
  * @property {number} priority
  * @property {number} attempts runs so far
  * @property {number} max_attempts
@@ -559,6 +573,48 @@ class Fifo {
  * @property {string|null} last_error
  * @property {string|null} result UTF-8 text, or null
  * @property {number} payload_bytes
+ * @property {number|null} expires_at unix ms after which it is not started any more (`ttl`/`expires`), or null
+ * @property {(number|string)[]} [parents] the jobs it was enqueued after (`after=`), in that order
+ *   (only on a job with parents)
+ * @property {'fail'|'run'} [on_parent_dead] what a parent's death does to it (only with parents)
+ * @property {(number|string)[]} [children] the jobs enqueued after it that still exist (only on a
+ *   job with children)
+ * @property {number} [key_until] unix ms until which its key is remembered (only with `keyTtl`)
+ */
+
+/**
+ * One parent of a job and its outcome (each element of `parents()`): `result` and `error` are
+ * UTF-8 text or null; a parent deleted since is `{id, state: 'deleted'}`.
+ * @typedef {{id: number|string, queue: string, state: 'waiting'|'delayed'|'blocked'|'active'|'completed'|'dead', result: string|null, error: string|null}
+ *   | {id: number|string, state: 'deleted'}} ParentInfo
+ */
+
+/**
+ * One page of a queue's jobs in one state (`LIST`).
+ * @typedef {object} JobPage
+ * @property {string} queue
+ * @property {'waiting'|'delayed'|'blocked'|'active'|'completed'|'dead'} state
+ * @property {JobInfo[]} jobs in the state's order: waiting ones as they will run, delayed ones by
+ *   run time, blocked ones by enqueue time, active ones by the start of their attempt, completed and
+ *   dead ones newest first
+ * @property {string|null} next the cursor to pass as `after` for the next page; null on the last
+ */
+
+/**
+ * A schedule (`SCHEDULES`). Fields a later server adds are passed through.
+ * @typedef {object} ScheduleInfo
+ * @property {string} name
+ * @property {string} queue
+ * @property {string} [cron] the cron expression (cron schedules)
+ * @property {string} [tz] the zone it is read in (cron schedules)
+ * @property {number} [every_ms] the interval (every= schedules)
+ * @property {'none'|'one'|'all'} catchup
+ * @property {string} rule the SCHEDULE arguments as written
+ * @property {number} payload_bytes
+ * @property {boolean} paused
+ * @property {number} created_at unix ms
+ * @property {number|null} last_tick the tick handled last (unix ms), or null
+ * @property {number[]} next the next three ticks (unix ms); empty while paused
  */
 
 /**
@@ -575,11 +631,13 @@ class Fifo {
  * A lifecycle event (`$JOB.<queue>.<event>`, PROTOCOL.md 4c), the message body as sent. Extra
  * fields by event: `started` wait_ms; `progress` progress, note; `completed` run_ms, result_bytes;
  * `failed`/`stalled`/`lost` error, next ('retry'|'dead'), retry_in_ms, run_ms; `dead` error;
- * `throttled` error, retry_in_ms, run_ms.
+ * `throttled` error, retry_in_ms, run_ms; `scheduled` schedule, tick; `expired` error; `blocked`
+ * parents. Job ids (`id`, `parents`) are numbers, or the exact decimal string above
+ * Number.MAX_SAFE_INTEGER.
  * @typedef {object} JobEvent
  * @property {number} seq per queue, increasing by one per event (a jump means missed events)
- * @property {'enqueued'|'started'|'progress'|'completed'|'failed'|'stalled'|'lost'|'dead'|'throttled'|'retried'} event
- * @property {number} id
+ * @property {'enqueued'|'started'|'progress'|'completed'|'failed'|'stalled'|'lost'|'dead'|'throttled'|'retried'|'scheduled'|'expired'|'waiting'|'blocked'|'unblocked'} event
+ * @property {number|string} id
  * @property {string} queue
  * @property {number} attempt
  * @property {number} max_attempts
@@ -594,6 +652,9 @@ class Fifo {
  * @property {string} [error]
  * @property {'retry'|'dead'} [next]
  * @property {number} [retry_in_ms]
+ * @property {string} [schedule] the schedule whose tick made the job (`scheduled`)
+ * @property {number} [tick] the tick, unix ms (`scheduled`)
+ * @property {(number|string)[]} [parents] the jobs it waits for (`blocked`)
  * @property {string} subject the subject it came on (added by the client)
  */
 
@@ -625,7 +686,7 @@ export class JobEvents {
           if (r.done) return { value: undefined, done: true };
           let body;
           try {
-            body = r.value.json();
+            body = parseJson(r.value.data.toString('utf8'));
           } catch {
             continue;
           }
@@ -1219,7 +1280,12 @@ export class Client extends EventEmitter {
       const timeout = opts.timeout === undefined ? this.options.commandTimeoutMs : opts.timeout;
       if (timeout !== null && timeout !== undefined && timeout > 0 && Number.isFinite(timeout)) {
         timer = setTimeout(() => {
-          const what = call === 'enqueue' ? ' (the job may or may not have been created: enqueue again with the same key)' : '';
+          const what =
+            call === 'enqueue'
+              ? ' (the job may or may not have been created: enqueue again with the same key)'
+              : call === 'batch'
+                ? ' (the batch may or may not have been enqueued, all of it or none: send it again with keys)'
+                : '';
           this._settle(entry, new TimeoutError(`no reply to ${call} within ${timeout} ms${what}`, { call, timeoutMs: timeout }));
         }, timeout);
       }
@@ -1476,15 +1542,57 @@ export class Client extends EventEmitter {
 
   /**
    * Adds a job to a queue. Durations are milliseconds (numbers) or strings like "250ms", "30s".
+   * With `ttl` (a duration) or `expires` (a Date or unix ms; not both), a job not started by then
+   * is not run: it becomes dead (one whose expiry has already passed is dead at once). With
+   * `after` (job ids), it stays `blocked` until every one of them has completed; `onParentDead`
+   * says what a parent's death does to it (`fail`, the default, or `run`). With `key`: `keyTtl`
+   * keeps the key known at least that long, `replace: true` makes a duplicate of a job still
+   * waiting or delayed replace it (`{replaced: true}`).
    * @param {string} queue
    * @param {unknown} payload Buffer, string, or a value sent as JSON
    * @param {import('./protocol.js').EnqueueOptions} [opts]
-   * @returns {Promise<{id: number, duplicate: boolean}>}
+   * @returns {Promise<{id: number|string, duplicate: boolean, replaced: boolean}>}
    */
   async enqueue(queue, payload, opts = {}) {
     const bytes = toBytes(payload);
     this._checkPayload(bytes.length);
     return this.command(encodeEnqueue(queue, bytes, opts), 'enqueue');
+  }
+
+  /**
+   * Enqueues several jobs together (`BATCH`): all of them, in one commit, or none. Each job is
+   * `{queue, payload, ...enqueue options}`; a job's `after` may name an earlier job of the same
+   * batch as `'#<n>'` (`'#1'` is the first), so a whole flow (children, then the job that gathers
+   * their results) is made at once. Every job is checked before anything is sent: one the server
+   * would refuse throws InvalidArgument, naming it, and nothing is enqueued. Resolves with the ids
+   * in the order of `jobs` (a job whose `key` names a known job gets that job's id). A refusal by
+   * the server (a parent it does not know, a full store, `--max-batch`) rejects with its
+   * DocketError, and none of the jobs was made.
+   * @param {import('./protocol.js').BatchJob[]} jobs at least one
+   * @returns {Promise<(number|string)[]>}
+   */
+  async batch(jobs) {
+    const bytes = encodeBatch(jobs, { maxPayload: this.info?.max_payload, maxControlLine: this.options.maxControlLine });
+    const count = jobs.length;
+    return this.command(bytes, 'batch', {
+      decode: (f) => {
+        const ids = replyDecoders.batch(f);
+        if (ids.length !== count) throw new ProtocolError(`a batch of ${count} jobs was answered with ${ids.length} ids`);
+        return ids;
+      },
+    });
+  }
+
+  /**
+   * The jobs `id` was enqueued after (`PARENTS`), in the order of its `after`, with their
+   * outcomes: `{id, queue, state, result, error}` (`result` and `error` UTF-8 text or null), or
+   * `{id, state: 'deleted'}` for one deleted since; `[]` for a job without parents. NotFound for
+   * an unknown job.
+   * @param {number|string} id
+   * @returns {Promise<ParentInfo[]>}
+   */
+  async parents(id) {
+    return this.command(encodeParents(id), 'parents');
   }
 
   /**
@@ -1595,6 +1703,69 @@ export class Client extends EventEmitter {
     return this.command(encodeDelete(id), 'delete');
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Browsing and bulk repair
+
+  /**
+   * One page of a queue's jobs in one state (`LIST`): `{queue, state, jobs, next}`. `state`:
+   * `waiting` (the server's default), `delayed`, `blocked`, `active`, `completed` or `dead`; `limit` 1..1000
+   * (server default 100); `after`: the `next` of the page before (null on the last page). Paging
+   * is stable while jobs come and go. `listAll()` follows the cursors for you.
+   * @param {string} queue
+   * @param {{state?: JobInfo['state'], after?: string|null, limit?: number}} [opts]
+   * @returns {Promise<JobPage>}
+   */
+  async list(queue, opts = {}) {
+    return this.command(encodeList(queue, opts), 'list');
+  }
+
+  /**
+   * Every job of a queue in one state (default `waiting`), in the state's order, as an async
+   * iterator: `list()` page after page (`pageSize` jobs each, server default 100), following the
+   * `next` cursors; a page is fetched when the one before is used up. Bad arguments throw
+   * InvalidArgument at once.
+   * @param {string} queue
+   * @param {{state?: JobInfo['state'], pageSize?: number}} [opts]
+   * @returns {AsyncIterableIterator<JobInfo>}
+   */
+  listAll(queue, opts = {}) {
+    const { state, pageSize } = opts ?? {};
+    encodeList(queue, { state, limit: pageSize }); // refuse bad arguments now, not at the first page
+    const client = this;
+    return (async function* pages() {
+      /** @type {string|null} */
+      let after = null;
+      for (;;) {
+        const page = await client.list(queue, { state, after, limit: pageSize });
+        yield* page.jobs;
+        // A cursor handed back unchanged with no jobs would never end.
+        if (page.next === null || (page.next === after && page.jobs.length === 0)) return;
+        after = page.next;
+      }
+    })();
+  }
+
+  /**
+   * Deletes a queue's jobs in `state` (`waiting`, `delayed`, `blocked`, `completed` or `dead`;
+   * never `active`), with `older` only those that entered it longer ago than that (`PURGE`).
+   * Resolves with how many, once the deletion is on disk.
+   * @param {string} queue
+   * @param {{state: 'waiting'|'delayed'|'blocked'|'completed'|'dead', older?: number|string}} opts
+   * @returns {Promise<number>}
+   */
+  async purge(queue, opts) {
+    return this.command(encodePurge(queue, opts), 'purge');
+  }
+
+  /**
+   * A delayed job waits from now on, behind the jobs that became runnable before it (`PROMOTE`).
+   * Rejects with NotDelayed for a job in any other state, NotFound for an unknown one.
+   * @param {number|string} id @returns {Promise<void>}
+   */
+  async promote(id) {
+    return this.command(encodePromote(id), 'promote');
+  }
+
   /** The server's list of verbs. @returns {Promise<string>} */
   async help() {
     return this.command(encodeHelp(), 'help');
@@ -1645,7 +1816,7 @@ export class Client extends EventEmitter {
 
   /**
    * Turns every message published on a matching subject into a job on `queue` (persisted).
-   * Options are the ENQ options but `key` and `at`.
+   * Options are the ENQ options but `key`, `at` and `expires` (`ttl` counts from each job's ENQ).
    * @param {string} pattern a subject, wildcards allowed (not `$…`)
    * @param {string} queue
    * @param {import('./protocol.js').RouteOptions} [options]
@@ -1663,6 +1834,49 @@ export class Client extends EventEmitter {
   /** Every route. @returns {Promise<RouteInfo[]>} */
   async routes() {
     return this.command(encodeRoutes(), 'routes');
+  }
+
+  /**
+   * Creates or replaces the schedule `name` (`SCHEDULE`; resolves once on disk): each tick
+   * enqueues one job on `queue` with `payload` and the ENQ options given, keyed `<name>@<tick>`
+   * (the tick in unix ms). Exactly one of `cron` (5 fields, or 6 with seconds first, read in `tz`,
+   * default UTC) and `every` (ms or "1m", at least 1 s). `catchup`: what ticks missed while
+   * docketd was down make (`none`, `one` — the server's default — or `all`). No `key`, `at`,
+   * `delay` or `expires`; `ttl` counts from each job's ENQ. A replaced schedule starts afresh.
+   * @param {string} name spelled like a queue name
+   * @param {string} queue
+   * @param {unknown} payload each tick's job payload (Buffer, string, or a value sent as JSON)
+   * @param {import('./protocol.js').ScheduleOptions} opts
+   * @returns {Promise<void>}
+   */
+  async schedule(name, queue, payload, opts) {
+    const bytes = toBytes(payload);
+    this._checkPayload(bytes.length);
+    return this.command(encodeSchedule(name, queue, bytes, opts), 'schedule');
+  }
+
+  /** Removes a schedule (`UNSCHEDULE`); NotFound when there is none of that name. @param {string} name @returns {Promise<void>} */
+  async unschedule(name) {
+    return this.command(encodeUnschedule(name), 'unschedule');
+  }
+
+  /** Every schedule (of the queues this user may read), by name (`SCHEDULES`). @returns {Promise<ScheduleInfo[]>} */
+  async schedules() {
+    return this.command(encodeSchedules(), 'schedules');
+  }
+
+  /**
+   * Pauses a schedule (`PAUSE schedule=<name>`): ticks that pass meanwhile are skipped, whatever
+   * its `catchup`. NotFound when there is none of that name.
+   * @param {string} name @returns {Promise<void>}
+   */
+  async pauseSchedule(name) {
+    return this.command(encodePauseSchedule(name), 'pause_schedule');
+  }
+
+  /** Resumes a paused schedule (`RESUME schedule=<name>`). @param {string} name @returns {Promise<void>} */
+  async resumeSchedule(name) {
+    return this.command(encodeResumeSchedule(name), 'resume_schedule');
   }
 
   /**

@@ -8,9 +8,11 @@ export type DocketErrorCode =
   | 'NOT_FOUND'
   | 'NOT_HELD'
   | 'NOT_DEAD'
+  | 'NOT_DELAYED'
   | 'STORE_FULL'
   | 'LIMIT'
   | 'FORBIDDEN'
+  | 'UNAVAILABLE'
   | (string & {});
 
 /** Base class of every error this library creates. */
@@ -33,18 +35,22 @@ export declare class BadQueue extends DocketError {}
 export declare class BadOption extends DocketError {}
 /** `BAD_ID`: the job id is not a number. */
 export declare class BadId extends DocketError {}
-/** `NOT_FOUND`: no job (or route) has this id. */
+/** `NOT_FOUND`: no job (or route, or schedule) has this id or name. */
 export declare class NotFound extends DocketError {}
 /** `NOT_HELD`: the job is not active under a lease this connection holds, or not in that attempt. */
 export declare class NotHeld extends DocketError {}
 /** `NOT_DEAD`: RETRY of a job that is not dead. */
 export declare class NotDead extends DocketError {}
+/** `NOT_DELAYED`: PROMOTE of a job that is not delayed. */
+export declare class NotDelayed extends DocketError {}
 /** `STORE_FULL`: the store is too full to take this. */
 export declare class StoreFull extends DocketError {}
-/** `LIMIT`: a configured limit was reached (`--max-queues`, `--max-waiting-requests`). */
+/** `LIMIT`: a configured limit was reached (`--max-queues`, `--max-schedules`, `--max-waiting-requests`). */
 export declare class LimitReached extends DocketError {}
 /** `FORBIDDEN`: the user's job rights do not grant the command on the queue concerned. */
 export declare class Forbidden extends DocketError {}
+/** `UNAVAILABLE`: the job store (PostgreSQL) cannot be reached; nothing was promised, send the command again. */
+export declare class Unavailable extends DocketError {}
 
 /** The DocketError (subclass) for a job error code. */
 export declare function jobError(code: string, message: string): DocketError;

@@ -12,9 +12,9 @@ export class DocketClientError extends Error {
 /**
  * A job command was refused by the server: `-ERR '<CODE> <message>'`. The connection stays open.
  * `code` is one of `BAD_QUEUE`, `BAD_OPTION`, `BAD_ID`, `NOT_FOUND`, `NOT_HELD`, `NOT_DEAD`,
- * `STORE_FULL`, `LIMIT` (a configured limit such as `--max-queues`), `FORBIDDEN` (the
- * connection's credentials do not allow the verb), or a code a later server adds (passed through
- * as is).
+ * `NOT_DELAYED`, `STORE_FULL`, `LIMIT` (a configured limit such as `--max-queues`), `FORBIDDEN`
+ * (the connection's credentials do not allow the verb), `UNAVAILABLE` (the job store cannot be
+ * reached: send the command again), or a code a later server adds (passed through as is).
  */
 export class DocketError extends DocketClientError {
   /** @param {string} code @param {string} message */
@@ -33,18 +33,25 @@ export class BadQueue extends DocketError {}
 export class BadOption extends DocketError {}
 /** `BAD_ID`: the job id is not a number. */
 export class BadId extends DocketError {}
-/** `NOT_FOUND`: no job (or route) has this id: never existed, deleted, or removed by retention. */
+/** `NOT_FOUND`: no job (or route, or schedule) has this id or name: never existed, deleted, or removed by retention. */
 export class NotFound extends DocketError {}
 /** `NOT_HELD`: the job is not active under a lease this connection holds (or not in that attempt any more). */
 export class NotHeld extends DocketError {}
 /** `NOT_DEAD`: RETRY of a job that is not dead. */
 export class NotDead extends DocketError {}
+/** `NOT_DELAYED`: PROMOTE of a job that is not delayed. */
+export class NotDelayed extends DocketError {}
 /** `STORE_FULL`: the store is too full to take this (nothing changed). */
 export class StoreFull extends DocketError {}
-/** `LIMIT`: a configured limit was reached (`--max-queues`, `--max-waiting-requests`). */
+/** `LIMIT`: a configured limit was reached (`--max-queues`, `--max-schedules`, `--max-waiting-requests`). */
 export class LimitReached extends DocketError {}
 /** `FORBIDDEN`: the user's job rights do not grant the command on the queue concerned. */
 export class Forbidden extends DocketError {}
+/**
+ * `UNAVAILABLE`: the job store (PostgreSQL) cannot be reached. Nothing was promised: the command
+ * may or may not have been made, and can be sent again (with a `key` for an ENQ, to be safe).
+ */
+export class Unavailable extends DocketError {}
 
 /** @type {Record<string, typeof DocketError>} */
 const JOB_ERROR_CLASSES = {
@@ -54,9 +61,11 @@ const JOB_ERROR_CLASSES = {
   NOT_FOUND: NotFound,
   NOT_HELD: NotHeld,
   NOT_DEAD: NotDead,
+  NOT_DELAYED: NotDelayed,
   STORE_FULL: StoreFull,
   LIMIT: LimitReached,
   FORBIDDEN: Forbidden,
+  UNAVAILABLE: Unavailable,
 };
 
 /**

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { ConnectionOptions as NodeTlsConnectionOptions } from 'node:tls';
 
 import type {
+  BatchJob,
   Duration,
   EnqueueOptions,
   FailOptions,
@@ -16,14 +17,20 @@ import type {
   Job,
   JobId,
   JobOutcome,
+  JobPage as ProtocolJobPage,
+  JobStateName,
+  ListOptions,
   Payload,
+  PurgeOptions,
   QueueSettings,
   RouteOptions,
+  ScheduleOptions,
   Frame,
 } from './protocol.js';
 
 export type {
   Backoff,
+  BatchJob,
   Duration,
   EnqueueOptions,
   FailOptions,
@@ -33,10 +40,16 @@ export type {
   Job,
   JobId,
   JobOutcome,
+  JobStateName,
+  ListOptions,
+  Parent,
   Payload,
+  PurgeOptions,
   QueueSettings,
   Rate,
   RouteOptions,
+  ScheduleOptions,
+  ScheduleTiming,
 } from './protocol.js';
 export { MsgHeaders, commandBytes, durationMs, formatDuration, formatRate, parseRoutedReply, replyDecoders } from './protocol.js';
 export type { DocketErrorCode } from './errors.js';
@@ -55,6 +68,7 @@ export {
   NoResponders,
   NonRetryableError,
   NotDead,
+  NotDelayed,
   NotFound,
   NotHeld,
   PermissionError,
@@ -65,6 +79,7 @@ export {
   Throttle,
   TimeoutError,
   TlsError,
+  Unavailable,
 } from './errors.js';
 
 import type { MsgHeaders } from './protocol.js';
@@ -168,6 +183,8 @@ export interface QueueConfig {
 export interface QueueJobCounts {
   waiting: number;
   delayed: number;
+  /** Waiting for their parents (`after`). */
+  blocked: number;
   active: number;
   completed: number;
   dead: number;
@@ -239,11 +256,11 @@ export interface ServerStats {
   route_refusals: number;
 }
 
-export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'dead';
+export type JobState = 'waiting' | 'delayed' | 'blocked' | 'active' | 'completed' | 'dead';
 
-/** A job document (`INSPECT`, each element of `DEAD`). Times are unix ms. */
+/** A job document (`INSPECT`, each element of `DEAD`). Times are unix ms; ids above 2^53 - 1 are exact decimal strings. */
 export interface JobInfo {
-  id: number;
+  id: JobId;
   queue: string;
   state: JobState;
   priority: number;
@@ -265,6 +282,58 @@ export interface JobInfo {
   /** UTF-8 text, or null. */
   result: string | null;
   payload_bytes: number;
+  /** Unix ms after which it is not started any more (`ttl`/`expires`), or null. */
+  expires_at: number | null;
+  /** The jobs it was enqueued after (`after`), in that order; only on a job with parents. */
+  parents?: JobId[];
+  /** What a parent's death does to it; only on a job with parents. */
+  on_parent_dead?: 'fail' | 'run';
+  /** The jobs enqueued after it that still exist; only on a job with children. */
+  children?: JobId[];
+  /** Unix ms until which its key is remembered; only with `keyTtl`. */
+  key_until?: number;
+}
+
+/** A parent and its outcome (`parents()`): `result` and `error` are UTF-8 text or null. */
+export interface ParentOutcome {
+  id: JobId;
+  queue: string;
+  state: JobState;
+  result: string | null;
+  error: string | null;
+}
+/** A parent deleted since its child was enqueued. */
+export interface DeletedParent {
+  id: JobId;
+  state: 'deleted';
+}
+/** Each element of `parents()`; narrow on `state`. */
+export type ParentInfo = ParentOutcome | DeletedParent;
+
+/** One page of a queue's jobs in one state (`LIST`). */
+export type JobPage = ProtocolJobPage<JobInfo>;
+
+/** A schedule (`SCHEDULES`). */
+export interface ScheduleInfo {
+  name: string;
+  queue: string;
+  /** The cron expression (cron schedules). */
+  cron?: string;
+  /** The zone the expression is read in (cron schedules). */
+  tz?: string;
+  /** The interval (every= schedules). */
+  every_ms?: number;
+  catchup: 'none' | 'one' | 'all';
+  /** The SCHEDULE arguments as written. */
+  rule: string;
+  payload_bytes: number;
+  paused: boolean;
+  /** Unix ms. */
+  created_at: number;
+  /** The tick handled last (unix ms), or null. */
+  last_tick: number | null;
+  /** The next three ticks (unix ms); empty while paused. */
+  next: number[];
 }
 
 /** A route (`ROUTES`). */
@@ -287,7 +356,7 @@ export type JobEventName = JobEvent['event'];
 export interface JobEventBase {
   /** Per queue, increasing by one per event; a jump means missed events. */
   seq: number;
-  id: number;
+  id: JobId;
   queue: string;
   attempt: number;
   max_attempts: number;
@@ -314,6 +383,16 @@ export interface JobFailedEvent extends JobEventBase {
 export interface JobDeadEvent extends JobEventBase { event: 'dead'; error: string }
 export interface JobThrottledEvent extends JobEventBase { event: 'throttled'; error: string; retry_in_ms: number; run_ms: number }
 export interface JobRetriedEvent extends JobEventBase { event: 'retried' }
+/** A schedule's tick made the job (after its `enqueued`). */
+export interface JobScheduledEvent extends JobEventBase { event: 'scheduled'; schedule: string; tick: number }
+/** Its expiry (`ttl`/`expires`) came before an attempt started: it is dead. */
+export interface JobExpiredEvent extends JobEventBase { event: 'expired'; error: string }
+/** A delayed job became due, or PROMOTE moved it. */
+export interface JobWaitingEvent extends JobEventBase { event: 'waiting' }
+/** Enqueued `after` jobs not all completed (after its `enqueued`): it waits for `parents`. */
+export interface JobBlockedEvent extends JobEventBase { event: 'blocked'; parents: JobId[] }
+/** Its last parent completed (or died, with `onParentDead: 'run'`): it is waiting or delayed now. */
+export interface JobUnblockedEvent extends JobEventBase { event: 'unblocked' }
 
 /** A lifecycle event; narrow on `event`. */
 export type JobEvent =
@@ -324,7 +403,12 @@ export type JobEvent =
   | JobFailedEvent
   | JobDeadEvent
   | JobThrottledEvent
-  | JobRetriedEvent;
+  | JobRetriedEvent
+  | JobScheduledEvent
+  | JobExpiredEvent
+  | JobWaitingEvent
+  | JobBlockedEvent
+  | JobUnblockedEvent;
 
 /** Lifecycle events as an async iterator; leaving the loop or `close()` unsubscribes. */
 export declare class JobEvents implements AsyncIterable<JobEvent> {
@@ -428,7 +512,15 @@ export declare class Client extends EventEmitter {
   drain(opts?: { timeout?: number }): Promise<void>;
 
   // Jobs
-  enqueue(queue: string, payload: Payload, opts?: EnqueueOptions): Promise<{ id: JobId; duplicate: boolean }>;
+  /** `replaced`: `replace: true` gave a job still waiting or delayed this payload and run time. */
+  enqueue(queue: string, payload: Payload, opts?: EnqueueOptions): Promise<{ id: JobId; duplicate: boolean; replaced: boolean }>;
+  /**
+   * Enqueues the jobs together (`BATCH`), all or none; a job's `after` may name `'#<n>'`, an
+   * earlier job of the batch. Resolves with their ids, in order. Every job is checked first.
+   */
+  batch(jobs: BatchJob[]): Promise<JobId[]>;
+  /** The outcomes of the jobs `id` was enqueued after, in order (`PARENTS`); `[]` without parents. */
+  parents(id: number | string): Promise<ParentInfo[]>;
   /** The next job of the first queue that has one; null when `timeout` passes. Without a timeout the connection waits. */
   reserve(queues: string | string[], opts?: { timeout?: Duration }): Promise<Job | null>;
   ack(id: number | string, result?: Payload, opts?: { attempt?: number }): Promise<void>;
@@ -445,6 +537,16 @@ export declare class Client extends EventEmitter {
   delete(id: number | string): Promise<void>;
   help(): Promise<string>;
 
+  // Browsing and bulk repair
+  /** One page of a queue's jobs in one state (default waiting); pass `next` as `after` for the next page. */
+  list(queue: string, opts?: ListOptions): Promise<JobPage>;
+  /** Every job of a queue in one state, following the cursors page by page (`pageSize` per LIST). */
+  listAll(queue: string, opts?: { state?: JobStateName; pageSize?: number }): AsyncIterableIterator<JobInfo>;
+  /** Deletes a queue's jobs in a state (not active), `older` than a duration; resolves with how many. */
+  purge(queue: string, opts: PurgeOptions): Promise<number>;
+  /** A delayed job waits from now on; NotDelayed for a job in any other state. */
+  promote(id: number | string): Promise<void>;
+
   // Queues, counters, routes, events
   queue(name: string): Promise<QueueInfo>;
   queues(): Promise<QueueInfo[]>;
@@ -456,6 +558,18 @@ export declare class Client extends EventEmitter {
   route(pattern: string, queue: string, options?: RouteOptions): Promise<JobId>;
   unroute(id: number | string): Promise<void>;
   routes(): Promise<RouteInfo[]>;
+
+  // Schedules
+  /** Creates or replaces a schedule: each tick enqueues one job keyed `<name>@<tick>`. */
+  schedule(name: string, queue: string, payload: Payload, opts: ScheduleOptions): Promise<void>;
+  /** Removes a schedule; NotFound when there is none of that name. */
+  unschedule(name: string): Promise<void>;
+  /** Every schedule (of the queues this user may read), by name. */
+  schedules(): Promise<ScheduleInfo[]>;
+  /** Ticks that pass while paused are skipped. */
+  pauseSchedule(name: string): Promise<void>;
+  resumeSchedule(name: string): Promise<void>;
+
   /** Lifecycle events of a queue (`$JOB.<queue>.>`), or of every queue (no argument or `'*'`). */
   events(queue?: string, opts?: { events?: JobEventName[] }): JobEvents;
 
@@ -509,6 +623,8 @@ export interface JobContext {
   progress(percent: number, note?: Payload): Promise<void>;
   /** Extends the lease now. */
   touch(): Promise<void>;
+  /** The outcomes of the jobs this one was enqueued after (`PARENTS`); `[]` without parents. */
+  parents(): Promise<ParentInfo[]>;
   /** Aborted when the worker gives the job up (lease lost, shutdown grace over). */
   readonly signal: AbortSignal;
 }

@@ -19,6 +19,7 @@ export {
   NoResponders,
   NonRetryableError,
   NotDead,
+  NotDelayed,
   NotFound,
   NotHeld,
   PermissionError,
@@ -29,4 +30,5 @@ export {
   StoreFull,
   TimeoutError,
   TlsError,
+  Unavailable,
 } from './errors.js';

@@ -62,10 +62,83 @@ export interface EnqueueOptions {
   key?: string;
   /** The group (tenant, customer, API key) whose `group_rate` applies, 1..200 bytes. */
   group?: string;
+  /** Not started within this long after the ENQ, the job is not run: it becomes dead (`ttl=`; not with `expires`). */
+  ttl?: Duration;
+  /** The same by a time: a Date, or unix milliseconds (`expires=`; not with `ttl`). Already past: dead at once. */
+  expires?: Date | number;
+  /**
+   * The job's parents (`after=`): it stays `blocked` until every one has completed. 1 to 100 job
+   * ids, each once; inside `batch()` also `'#<n>'`, an earlier job of the same batch (`'#1'` the first).
+   */
+  after?: Parent[] | Parent;
+  /** A parent dies (or is deleted) before completing: this job dies too (`'fail'`, the default) or counts it as done (`'run'`). */
+  onParentDead?: 'fail' | 'run';
+  /** With `key`: remember the key at least this long after the ENQ, even once the job is removed (`key_ttl=`). */
+  keyTtl?: Duration;
+  /** With `key`: a duplicate of a job still waiting or delayed replaces its payload and run time (debounce); the reply says `replaced`. */
+  replace?: boolean;
 }
 
-/** Options of `route()`: the ENQ options each routed job gets (not `key` or `at`). */
-export type RouteOptions = Omit<EnqueueOptions, 'key' | 'at'>;
+/** A parent of a job (`after`): a job id, or inside a batch `'#<n>'`, the n-th job of it. */
+export type Parent = JobId | bigint | `#${number}`;
+
+/** One job of `batch()`: its queue, its payload (default empty) and the options of `enqueue()`. */
+export interface BatchJob extends EnqueueOptions {
+  queue: string;
+  payload?: Payload;
+}
+
+/** The ENQ options a job made by a route or a schedule cannot take: it cannot wait for parents, nor fix a key. */
+type OneJobOptions = 'key' | 'at' | 'expires' | 'after' | 'onParentDead' | 'keyTtl' | 'replace';
+
+/** Options of `route()`: the ENQ options each routed job gets (not `key`, `at`, `expires`, `after`; `ttl` counts from each job's ENQ). */
+export type RouteOptions = Omit<EnqueueOptions, OneJobOptions>;
+
+/** A job state, as LIST and PURGE name it (`blocked`: waiting for its parents). */
+export type JobStateName = 'waiting' | 'delayed' | 'blocked' | 'active' | 'completed' | 'dead';
+
+/** Options of `list()` (LIST). */
+export interface ListOptions {
+  /** Default `waiting`. */
+  state?: JobStateName;
+  /** The `next` cursor of the page before, exactly as the server gave it (null: the first page). */
+  after?: string | null;
+  /** 1..1000 (server default 100). */
+  limit?: number;
+}
+
+/** Options of `purge()` (PURGE). */
+export interface PurgeOptions {
+  /** Required; never `active` (a worker holds those). */
+  state: Exclude<JobStateName, 'active'>;
+  /** Only jobs that entered the state longer ago than this. */
+  older?: Duration;
+}
+
+/** When a schedule fires: exactly one of `cron` and `every`. */
+export type ScheduleTiming =
+  | {
+      /** Standard cron syntax (5 fields, or 6 with seconds first; `@hourly`, `@daily`, …), sent in double quotes. */
+      cron: string;
+      /** The IANA zone the expression is read in (default UTC). */
+      tz?: string;
+      every?: undefined;
+    }
+  | {
+      /** A tick every this long from the creation (at least 1 s). */
+      every: Duration;
+      cron?: undefined;
+      tz?: undefined;
+    };
+
+/**
+ * Options of `schedule()` (SCHEDULE): the timing, what missed ticks make, and the ENQ options each
+ * tick's job gets (not `key`, `at`, `delay` or `expires`: each tick's job is keyed `<name>@<tick>`).
+ */
+export type ScheduleOptions = ScheduleTiming & {
+  /** Ticks missed while docketd was down: none, one job for them (the server's default), or one each. */
+  catchup?: 'none' | 'one' | 'all';
+} & Omit<EnqueueOptions, OneJobOptions | 'delay'>;
 
 /** A rate: `'100/1s'`, `'100/s'`, `'5/250ms'`, or `{limit, per}`. */
 export type Rate = string | { limit: number; per: Duration };
@@ -132,13 +205,23 @@ export interface Job {
 export interface JobOutcome {
   id: JobId;
   /** `completed` or `dead` once finished; while `pending`, the job's state then. */
-  state: 'completed' | 'dead' | 'waiting' | 'delayed' | 'active' | (string & {});
+  state: 'completed' | 'dead' | 'waiting' | 'delayed' | 'blocked' | 'active' | (string & {});
   /** True when the timeout passed before the job finished. */
   pending: boolean;
   /** A completed job's result (empty when its ACK had none); null otherwise. */
   result: Buffer | null;
   /** A dead job's last error; null otherwise. */
   error: string | null;
+}
+
+/** One page of LIST (the jobs are documents as INSPECT's; the main entry point types them as JobInfo). */
+export interface JobPage<J = Record<string, any>> {
+  queue: string;
+  state: JobStateName;
+  /** In the state's order. */
+  jobs: J[];
+  /** The cursor to pass as `after` for the next page; null on the last. */
+  next: string | null;
 }
 
 /** A frame the server sent. */
@@ -193,6 +276,8 @@ export declare function route(f: Frame, waiting: string | undefined, decoder?: (
 export declare function isRoutedReply(data: Buffer): boolean;
 /** The job ids of a route's reply; a refusal throws its DocketError (StoreFull). */
 export declare function parseRoutedReply(data: Buffer): number[];
+/** JSON.parse, but an integer above Number.MAX_SAFE_INTEGER (a 19-digit job id) is its exact decimal string. */
+export declare function parseJson(text: string): any;
 
 export declare function encodeHeaders(headers: MsgHeaders): Buffer;
 export declare function decodeHeaders(block: Buffer): { status: number | null; description: string | null; headers: MsgHeaders };
@@ -205,6 +290,12 @@ export declare function encodeUnsub(sid: string | number, max?: number): Buffer;
 /** A command line with an optional payload (` <#bytes>\r\n<payload>\r\n`). */
 export declare function commandBytes(line: string, payload?: Buffer | null): Buffer;
 export declare function encodeEnqueue(queue: string, payload: Payload, opts?: EnqueueOptions): Buffer;
+/** The most parents one job may have (`after`). */
+export declare const MAX_PARENTS: number;
+/** `BATCH <n>` and the n ENQs; every job checked first (InvalidArgument naming the bad one). */
+export declare function encodeBatch(jobs: BatchJob[], limits?: { maxPayload?: number | null; maxControlLine?: number | null }): Buffer;
+/** `PARENTS <id>`. */
+export declare function encodeParents(id: number | string | bigint): Buffer;
 export declare function encodeReserve(queues: string | string[], opts?: { timeout?: Duration | null }): Buffer;
 export declare function encodeAck(id: number | string, result?: Payload, attempt?: number): Buffer;
 export declare function encodeFail(id: number | string, opts?: FailOptions): Buffer;
@@ -226,15 +317,31 @@ export declare function encodeQueueSet(queue: string, settings: QueueSettings): 
 export declare function encodeRoute(pattern: string, queue: string, opts?: RouteOptions): Buffer;
 export declare function encodeRoutes(): Buffer;
 export declare function encodeUnroute(id: number | string): Buffer;
+/** The job states: waiting, delayed, blocked, active, completed, dead. */
+export declare const JOB_STATES: readonly JobStateName[];
+export declare function encodeList(queue: string, opts?: { state?: JobStateName | null; after?: string | null; limit?: number | null }): Buffer;
+export declare function encodePurge(queue: string, opts: { state: Exclude<JobStateName, 'active'>; older?: Duration | null }): Buffer;
+export declare function encodePromote(id: number | string): Buffer;
+export declare function checkScheduleName(name: unknown): string;
+export declare function encodeSchedule(name: string, queue: string, payload: Payload, opts: ScheduleOptions): Buffer;
+export declare function encodeUnschedule(name: string): Buffer;
+export declare function encodeSchedules(): Buffer;
+export declare function encodePauseSchedule(name: string): Buffer;
+export declare function encodeResumeSchedule(name: string): Buffer;
 
 /** Reply decoders by call name; a new verb adds one. */
 export declare const replyDecoders: Record<string, (f: Frame) => any> & {
   ping(f: Frame): null;
-  enqueue(f: Frame): { id: number; duplicate: boolean };
+  enqueue(f: Frame): { id: JobId; duplicate: boolean; replaced: boolean };
+  batch(f: Frame): JobId[];
+  parents(f: Frame): Record<string, any>[];
   reserve(f: Frame): Job | null;
   fail(f: Frame): FailOutcome;
   wait(f: Frame): JobOutcome;
   route(f: Frame): number;
   retry_queue(f: Frame): number;
+  list(f: Frame): JobPage;
+  purge(f: Frame): number;
+  schedules(f: Frame): Record<string, any>[];
   help(f: Frame): string;
 };

@@ -386,6 +386,29 @@ export function commandBytes(line, payload) {
  * @property {number|string} [lease] how long a worker may hold the job without a heartbeat
  * @property {string} [key] idempotency key
  * @property {string} [group] the group (tenant, customer, API key) whose queue `group_rate` applies (1..200 bytes, no blanks)
+ * @property {number|string} [ttl] not started within this long after the ENQ, the job is not run: it
+ *   becomes dead (`ttl=`; longer than zero; not with `expires`)
+ * @property {Date|number} [expires] the same by a time: a Date, or unix milliseconds (`expires=`, up
+ *   to 15 digits; not with `ttl`). One already past makes the job dead at once
+ * @property {Parent[]|Parent} [after] the job's parents (`after=`): it stays `blocked` until every one
+ *   has completed. 1 to 100 job ids (numbers, decimal strings or BigInts), each once; inside
+ *   `batch()` also `'#<n>'`, the n-th job of the same batch (from 1), which must come earlier
+ * @property {'fail'|'run'} [onParentDead] when a parent dies or is deleted before completing: this
+ *   job dies too (`fail`, the server's default) or counts it as done (`run`) (`on_parent_dead=`)
+ * @property {number|string} [keyTtl] with `key`: remember the key at least this long after the ENQ,
+ *   even once retention removed the job (`key_ttl=`; longer than zero)
+ * @property {boolean} [replace] with `key`: a duplicate of a job still `waiting` or `delayed`
+ *   replaces its payload and run time (debounce; `replace=true`); false sends nothing
+ */
+
+/**
+ * A parent of a job (ENQ `after=`): a job id, or inside a batch `'#<n>'` (an earlier job of it).
+ * @typedef {number|string|bigint} Parent
+ */
+
+/**
+ * One job of `batch()`: the queue, the payload, and the options of `enqueue()`.
+ * @typedef {EnqueueOptions & {queue: string, payload?: unknown}} BatchJob
  */
 
 /**
@@ -415,33 +438,163 @@ function formatBackoff(b) {
   return text;
 }
 
+/** The largest `expires=` the server reads: 15 digits of unix milliseconds. */
+const MAX_EXPIRES = 999_999_999_999_999;
+
+/** The most parents one job may have (`after=`). */
+export const MAX_PARENTS = 100;
+
+const BATCH_REF_RE = /^#([1-9][0-9]{0,9})$/;
+
 /**
- * @param {string} queue @param {unknown} payload @param {EnqueueOptions} [opts]
- * @returns {Buffer}
+ * `after=`'s value: 1 to 100 parents, each once, comma-separated in the order given. Job ids are
+ * written as ids; `'#<n>'` names the n-th job of the same batch and needs `position` (this job's
+ * place in the batch, from 1; null for a lone ENQ), n below it.
+ * @param {unknown} after @param {number|null} position
+ * @returns {string}
  */
-export function encodeEnqueue(queue, payload, opts = {}) {
-  let line = `ENQ ${checkQueue(queue)}`;
+function formatParents(after, position) {
+  const list = Array.isArray(after) ? after : [after];
+  if (list.length === 0 || list.length > MAX_PARENTS) {
+    throw new InvalidArgument(`after names 1 to ${MAX_PARENTS} jobs (got ${list.length})`);
+  }
+  const seen = new Set();
+  const out = list.map((p) => {
+    let text;
+    const ref = typeof p === 'string' ? BATCH_REF_RE.exec(p) : null;
+    if (ref) {
+      if (position === null) throw new InvalidArgument(`after: ${p} names a job of the same batch, and a lone enqueue is not in one (use batch())`);
+      if (Number(ref[1]) >= position) throw new InvalidArgument(`after: ${p} must name an earlier job of the batch (${position === 1 ? 'the first job has none' : `#1 to #${position - 1}`})`);
+      text = p;
+    } else {
+      try {
+        text = formatJobId(/** @type {number|string|bigint} */ (p));
+      } catch {
+        throw new InvalidArgument(`after: a parent is a job id (a positive integer of at most 19 digits)${position === null ? '' : ' or #<n>'} (got ${typeof p === 'string' ? JSON.stringify(p) : String(p)})`);
+      }
+      text = text.replace(/^0+/, '');
+    }
+    if (seen.has(text)) throw new InvalidArgument(`after names ${text} twice`);
+    seen.add(text);
+    return text;
+  });
+  return out.join(',');
+}
+
+const PARENT_DEATH = ['fail', 'run'];
+
+/**
+ * The option fields of ENQ (and of ROUTE and SCHEDULE, which take the same ones but `after` and
+ * `onParentDead`) in the order of PROTOCOL.md's table: `delay`, `at`, `pri`, `attempts`,
+ * `backoff`, `jitter`, `lease`, `key`, `group`, `ttl`, `expires`, `after`, `on_parent_dead`,
+ * `key_ttl`, `replace`.
+ * @param {EnqueueOptions} opts
+ * @param {{owner?: 'enqueue'|'route'|'schedule', position?: number|null}} [where] what the options
+ *   go with (a route or a schedule makes a new job each time: it cannot wait for parents), and for
+ *   an ENQ of a batch its place there (from 1), which lets `after` name `#<n>`
+ * @returns {string[]}
+ */
+function enqueueFields(opts, where = {}) {
+  const owner = where.owner ?? 'enqueue';
+  const position = where.position ?? null;
+  /** @type {string[]} */
+  const out = [];
   if (opts.delay !== undefined && opts.at !== undefined) throw new InvalidArgument('delay and at cannot be used together');
-  if (opts.delay !== undefined) line += ` delay=${formatDuration(opts.delay, 'delay')}`;
+  if (opts.ttl !== undefined && opts.expires !== undefined) throw new InvalidArgument('ttl and expires cannot be used together');
+  if (opts.delay !== undefined) out.push(`delay=${formatDuration(opts.delay, 'delay')}`);
   if (opts.at !== undefined) {
     const at = opts.at instanceof Date ? Math.ceil(opts.at.getTime() / 1000) : opts.at;
     if (!Number.isSafeInteger(at) || /** @type {number} */ (at) < 0 || /** @type {number} */ (at) > MAX_NUMBER) {
       throw new InvalidArgument('at must be a Date or unix seconds (0 to 9999999999)');
     }
-    line += ` at=${at}`;
+    out.push(`at=${at}`);
   }
-  if (opts.priority !== undefined) line += ` pri=${intInRange(opts.priority, 'priority', -1_000_000, 1_000_000)}`;
-  if (opts.attempts !== undefined) line += ` attempts=${intInRange(opts.attempts, 'attempts', 1, 1000)}`;
-  if (opts.backoff !== undefined) line += ` backoff=${formatBackoff(opts.backoff)}`;
+  if (opts.priority !== undefined) out.push(`pri=${intInRange(opts.priority, 'priority', -1_000_000, 1_000_000)}`);
+  if (opts.attempts !== undefined) out.push(`attempts=${intInRange(opts.attempts, 'attempts', 1, 1000)}`);
+  if (opts.backoff !== undefined) out.push(`backoff=${formatBackoff(opts.backoff)}`);
   if (opts.jitter !== undefined) {
     if (typeof opts.jitter !== 'number' || !(opts.jitter >= 0 && opts.jitter <= 1)) throw new InvalidArgument('jitter must be a number from 0 to 1');
-    line += ` jitter=${plainDecimal(opts.jitter)}`;
+    out.push(`jitter=${plainDecimal(opts.jitter)}`);
   }
-  if (opts.lease !== undefined) line += ` lease=${positiveDuration(opts.lease, 'lease')}`;
-  if (opts.key !== undefined) line += ` key=${checkKey(opts.key)}`;
-  if (opts.group !== undefined) line += ` group=${checkGroup(opts.group)}`;
+  if (opts.lease !== undefined) out.push(`lease=${positiveDuration(opts.lease, 'lease')}`);
+  if (opts.key !== undefined) out.push(`key=${checkKey(opts.key)}`);
+  if (opts.group !== undefined) out.push(`group=${checkGroup(opts.group)}`);
+  if (opts.ttl !== undefined) out.push(`ttl=${positiveDuration(opts.ttl, 'ttl')}`);
+  if (opts.expires !== undefined) {
+    const ms = opts.expires instanceof Date ? opts.expires.getTime() : opts.expires;
+    if (!Number.isSafeInteger(ms) || /** @type {number} */ (ms) < 0 || /** @type {number} */ (ms) > MAX_EXPIRES) {
+      throw new InvalidArgument(`expires must be a Date or unix milliseconds (0 to ${MAX_EXPIRES}) (got ${String(opts.expires)})`);
+    }
+    out.push(`expires=${ms}`);
+  }
+  if (owner !== 'enqueue' && (opts.after !== undefined || opts.onParentDead !== undefined)) {
+    throw new InvalidArgument(`a ${owner} cannot take after or onParentDead (each ${owner === 'route' ? 'message' : 'tick'} makes a new job, which cannot wait for others)`);
+  }
+  if (opts.after !== undefined) out.push(`after=${formatParents(opts.after, position)}`);
+  if (opts.onParentDead !== undefined) {
+    if (!PARENT_DEATH.includes(/** @type {string} */ (opts.onParentDead))) {
+      throw new InvalidArgument(`onParentDead must be "fail" or "run" (got ${JSON.stringify(opts.onParentDead)})`);
+    }
+    out.push(`on_parent_dead=${opts.onParentDead}`);
+  }
+  if (opts.keyTtl !== undefined) {
+    if (opts.key === undefined) throw new InvalidArgument('keyTtl needs key (it is how long the key is remembered)');
+    out.push(`key_ttl=${positiveDuration(opts.keyTtl, 'keyTtl')}`);
+  }
+  if (opts.replace !== undefined) {
+    if (typeof opts.replace !== 'boolean') throw new InvalidArgument(`replace must be true or false (got ${JSON.stringify(opts.replace)})`);
+    if (opts.replace) {
+      if (opts.key === undefined) throw new InvalidArgument('replace needs key (a duplicate of the key replaces the waiting job)');
+      out.push('replace=true');
+    }
+  }
+  return out;
+}
+
+/**
+ * @param {string} queue @param {unknown} payload @param {EnqueueOptions} [opts]
+ * @returns {Buffer}
+ */
+export function encodeEnqueue(queue, payload, opts = {}) {
+  const line = ['ENQ', checkQueue(queue), ...enqueueFields(opts ?? {})].join(' ');
   return commandBytes(line, toBytes(payload));
 }
+
+/**
+ * `BATCH <n>` and the n ENQs, as one buffer: the jobs are enqueued together, all or none. Every
+ * job is checked first (as `encodeEnqueue` checks it, with its place in the batch for `'#<n>'`
+ * parents), so one bad job throws InvalidArgument, naming it, before anything is made.
+ * @param {BatchJob[]} jobs at least one: `{queue, payload, ...enqueue options}`
+ * @param {{maxPayload?: number|null, maxControlLine?: number|null}} [limits] when given, a job whose
+ *   payload or ENQ line is over it is refused too (the server's `max_payload`, `--max-control-line`)
+ * @returns {Buffer}
+ */
+export function encodeBatch(jobs, limits = {}) {
+  if (!Array.isArray(jobs) || jobs.length === 0) throw new InvalidArgument('a batch needs at least one job');
+  const { maxPayload, maxControlLine } = limits ?? {};
+  /** @type {Buffer[]} */
+  const parts = [Buffer.from(`BATCH ${jobs.length}\r\n`)];
+  jobs.forEach((job, i) => {
+    try {
+      if (job === null || typeof job !== 'object' || Array.isArray(job)) throw new InvalidArgument('a job is an object {queue, payload, ...enqueue options}');
+      const { queue, payload, ...opts } = /** @type {BatchJob} */ (job);
+      const bytes = toBytes(payload);
+      if (typeof maxPayload === 'number' && bytes.length > maxPayload) throw new InvalidArgument(`payload of ${bytes.length} bytes is over the server's max_payload of ${maxPayload}`);
+      const line = ['ENQ', checkQueue(queue), ...enqueueFields(opts, { position: i + 1 })].join(' ');
+      if (typeof maxControlLine === 'number' && maxControlLine > 0 && Buffer.byteLength(line, 'utf8') + 1 + String(bytes.length).length > maxControlLine) {
+        throw new InvalidArgument(`its ENQ line is over the limit of ${maxControlLine} bytes (maxControlLine, the server's --max-control-line)`);
+      }
+      parts.push(commandBytes(line, bytes));
+    } catch (err) {
+      if (err instanceof InvalidArgument) throw new InvalidArgument(`batch job ${i + 1}: ${err.message}`);
+      throw err;
+    }
+  });
+  return Buffer.concat(parts);
+}
+
+/** `PARENTS <id>`: the jobs it was enqueued after, with their outcomes. @param {number|string|bigint} id */
+export const encodeParents = (id) => commandBytes(`PARENTS ${formatJobId(id)}`);
 
 /**
  * @param {string|string[]} queues @param {{timeout?: number|string}} [opts] no timeout: wait forever
@@ -638,6 +791,7 @@ export function encodeQueueSet(queue, settings) {
  * @property {number} [jitter]
  * @property {number|string} [lease]
  * @property {string} [group]
+ * @property {number|string} [ttl] each routed job not started within this long after its ENQ is not run
  */
 
 /**
@@ -649,12 +803,134 @@ export function encodeRoute(pattern, queue, opts = {}) {
   if (pattern.startsWith('$')) throw new InvalidArgument(`reserved subjects ($...) cannot be routed: ${JSON.stringify(pattern)}`);
   const o = /** @type {Record<string, unknown>} */ (opts ?? {});
   if (o.key !== undefined || o.at !== undefined) throw new InvalidArgument('a route cannot take key or at (each message makes a new job)');
-  // The same options as ENQ: encode them as one and take its option fields.
-  const enq = encodeEnqueue(queue, null, /** @type {EnqueueOptions} */ (opts ?? {})).toString('utf8');
-  const first = enq.slice(0, enq.indexOf('\r\n'));
-  const options = first.split(' ').slice(2, -1);
-  return commandBytes(['ROUTE', pattern, queue, ...options].join(' '));
+  if (o.expires !== undefined) throw new InvalidArgument('a route cannot take expires (use ttl: it counts from each job\'s ENQ)');
+  // The same options as ENQ, in the same order.
+  return commandBytes(['ROUTE', pattern, checkQueue(queue), ...enqueueFields(/** @type {EnqueueOptions} */ (o), { owner: 'route' })].join(' '));
 }
+
+// Browsing and bulk repair.
+
+/** The job states, as LIST and PURGE name them (`blocked`: waiting for its parents, `after=`). */
+export const JOB_STATES = Object.freeze(['waiting', 'delayed', 'blocked', 'active', 'completed', 'dead']);
+
+/** @param {unknown} state @param {string} what @returns {string} */
+function checkState(state, what = 'state') {
+  if (typeof state !== 'string' || !JOB_STATES.includes(state)) {
+    throw new InvalidArgument(`${what} must be one of ${JOB_STATES.join(', ')} (got ${JSON.stringify(state)})`);
+  }
+  return state;
+}
+
+/**
+ * `LIST <queue> [state=<s>] [after=<cursor>] [limit=<n>]`: one page of the queue's jobs in one
+ * state. `after` is the `next` cursor of the page before, sent exactly as the server gave it.
+ * @param {string} queue
+ * @param {{state?: string|null, after?: string|null, limit?: number|null}} [opts]
+ * @returns {Buffer}
+ */
+export function encodeList(queue, opts = {}) {
+  const o = opts ?? {};
+  let line = `LIST ${checkQueue(queue)}`;
+  if (o.state !== undefined && o.state !== null) line += ` state=${checkState(o.state)}`;
+  if (o.after !== undefined && o.after !== null) line += ` after=${token(o.after, 'after (a LIST cursor)')}`;
+  if (o.limit !== undefined && o.limit !== null) line += ` limit=${intInRange(o.limit, 'limit', 1, 1000)}`;
+  return commandBytes(line);
+}
+
+/**
+ * `PURGE <queue> state=<s> [older=<d>]`: deletes the queue's jobs in that state (never `active`).
+ * @param {string} queue
+ * @param {{state: string, older?: number|string|null}} opts
+ * @returns {Buffer}
+ */
+export function encodePurge(queue, opts) {
+  const o = /** @type {{state?: string, older?: number|string|null}} */ (opts ?? {});
+  let line = `PURGE ${checkQueue(queue)}`;
+  if (o.state === undefined || o.state === null) throw new InvalidArgument('purge needs a state (waiting, delayed, blocked, completed or dead)');
+  if (checkState(o.state) === 'active') throw new InvalidArgument('active jobs cannot be purged: a worker holds them (delete them one by one)');
+  line += ` state=${o.state}`;
+  if (o.older !== undefined && o.older !== null) line += ` older=${formatDuration(o.older, 'older')}`;
+  return commandBytes(line);
+}
+
+/** `PROMOTE <id>`: a delayed job waits from now on. @param {number|string} id */
+export const encodePromote = (id) => commandBytes(`PROMOTE ${formatJobId(id)}`);
+
+// Schedules.
+
+/** @param {unknown} name @returns {string} a valid schedule name (spelled like a queue name) */
+export function checkScheduleName(name) {
+  if (typeof name !== 'string' || !QUEUE_RE.test(name)) {
+    throw new InvalidArgument(`schedule names are 1 to 128 of A-Z a-z 0-9 _ - (got ${JSON.stringify(name)})`);
+  }
+  return name;
+}
+
+const CATCHUP = ['none', 'one', 'all'];
+
+/**
+ * Options of SCHEDULE: when (exactly one of `cron` and `every`), then the ENQ options each tick's
+ * job gets (no `key`, `at`, `delay` or `expires`: each tick's job is keyed `<name>@<tick>`).
+ * @typedef {object} ScheduleOptions
+ * @property {string} [cron] standard cron syntax: 5 fields, or 6 with seconds first; `@hourly`,
+ *   `@daily`, … (sent in double quotes: no `"`, CR or LF)
+ * @property {number|string} [every] a tick every this long from the creation (at least 1 s)
+ * @property {string} [tz] the IANA zone `cron` is read in (default UTC); only with `cron`
+ * @property {'none'|'one'|'all'} [catchup] ticks missed while docketd was down: none, one job for
+ *   them (the server's default), or one job each
+ * @property {number} [priority]
+ * @property {number} [attempts]
+ * @property {EnqueueOptions['backoff']} [backoff]
+ * @property {number} [jitter]
+ * @property {number|string} [lease]
+ * @property {string} [group]
+ * @property {number|string} [ttl] each tick's job not started within this long is not run
+ */
+
+/**
+ * `SCHEDULE <name> <queue> cron="…"|every=<d> [tz=] [catchup=] [ENQ options] <#bytes>`.
+ * @param {string} name @param {string} queue @param {unknown} payload @param {ScheduleOptions} opts
+ * @returns {Buffer}
+ */
+export function encodeSchedule(name, queue, payload, opts) {
+  const o = /** @type {ScheduleOptions & Record<string, unknown>} */ (opts ?? {});
+  const parts = ['SCHEDULE', checkScheduleName(name), checkQueue(queue)];
+  for (const k of ['key', 'at', 'delay', 'expires']) {
+    if (o[k] !== undefined) throw new InvalidArgument(`a schedule cannot take ${k} (each tick's job is keyed <name>@<tick>; ttl limits how long it may wait)`);
+  }
+  const hasCron = o.cron !== undefined && o.cron !== null;
+  const hasEvery = o.every !== undefined && o.every !== null;
+  if (hasCron === hasEvery) throw new InvalidArgument('a schedule needs exactly one of cron and every');
+  if (hasCron) {
+    if (typeof o.cron !== 'string' || o.cron.trim() === '' || /["\x00-\x1f\x7f]/.test(o.cron)) {
+      throw new InvalidArgument(`cron must be a non-empty expression without double quotes or control characters (got ${JSON.stringify(o.cron)})`);
+    }
+    parts.push(`cron="${o.cron}"`);
+  } else {
+    const every = positiveDuration(/** @type {number|string} */ (o.every), 'every');
+    if (durationMs(every) < 1000) throw new InvalidArgument(`every must be at least 1s (got ${every})`);
+    parts.push(`every=${every}`);
+  }
+  if (o.tz !== undefined && o.tz !== null) {
+    if (!hasCron) throw new InvalidArgument('tz goes with cron only');
+    parts.push(`tz=${token(o.tz, 'tz')}`);
+  }
+  if (o.catchup !== undefined && o.catchup !== null) {
+    if (!CATCHUP.includes(/** @type {string} */ (o.catchup))) throw new InvalidArgument(`catchup must be none, one or all (got ${JSON.stringify(o.catchup)})`);
+    parts.push(`catchup=${o.catchup}`);
+  }
+  const { cron: _c, every: _e, tz: _t, catchup: _u, ...enq } = o;
+  parts.push(...enqueueFields(/** @type {EnqueueOptions} */ (enq), { owner: 'schedule' }));
+  return commandBytes(parts.join(' '), toBytes(payload));
+}
+
+/** @param {string} name */
+export const encodeUnschedule = (name) => commandBytes(`UNSCHEDULE ${checkScheduleName(name)}`);
+export const encodeSchedules = () => commandBytes('SCHEDULES');
+/** `PAUSE schedule=<name>` @param {string} name */
+export const encodePauseSchedule = (name) => commandBytes(`PAUSE schedule=${checkScheduleName(name)}`);
+/** `RESUME schedule=<name>` @param {string} name */
+export const encodeResumeSchedule = (name) => commandBytes(`RESUME schedule=${checkScheduleName(name)}`);
 
 // ---------------------------------------------------------------------------------------------
 // Server → client: frames
@@ -736,6 +1012,32 @@ function parseJobFields(list, line) {
     }
   }
   return out;
+}
+
+// JSON.parse rounds an integer above Number.MAX_SAFE_INTEGER: a job id in a document (INSPECT's
+// `id`, `parents`, `children`, PARENTS' ids, an event's) would name another job. Such integers are
+// read as their exact decimal strings instead, as ids on the wire are (see idValue).
+const LONG_DIGITS_RE = /[0-9]{16}/;
+const JSON_TOKEN_RE = /"(?:[^"\\]|\\.)*"|-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/g;
+const BIG_MARK = `\u0000docket-bigint-${Math.random().toString(36).slice(2)}:`;
+
+/**
+ * JSON.parse, but an integer literal beyond Number.MAX_SAFE_INTEGER becomes its exact decimal
+ * string (job ids have up to 19 digits) rather than a rounded number. Other numbers, fractions
+ * and exponents included, read as JSON.parse reads them.
+ * @param {string} text
+ * @returns {any}
+ */
+export function parseJson(text) {
+  if (!LONG_DIGITS_RE.test(text)) return JSON.parse(text);
+  let big = false;
+  const marked = text.replace(JSON_TOKEN_RE, (tok, fraction, exponent) => {
+    if (tok[0] === '"' || fraction !== undefined || exponent !== undefined || Number.isSafeInteger(Number(tok))) return tok;
+    big = true;
+    return JSON.stringify(BIG_MARK + tok.replace(/^(-?)0+(?=[0-9])/, '$1'));
+  });
+  if (!big) return JSON.parse(text);
+  return JSON.parse(marked, (_k, v) => (typeof v === 'string' && v.startsWith(BIG_MARK) ? v.slice(BIG_MARK.length) : v));
 }
 
 /**
@@ -948,7 +1250,7 @@ function finishPayloadFrame(p, payload) {
     case 'JSON': {
       let value;
       try {
-        value = JSON.parse(payload.toString('utf8'));
+        value = parseJson(payload.toString('utf8'));
       } catch {
         throw new ProtocolError('JSON reply does not hold valid JSON');
       }
@@ -1004,7 +1306,7 @@ export function parseJobError(text) {
  * @typedef {object} JobOutcome
  * @property {number|string} id
  * @property {string} state `completed` or `dead` once finished; while pending (the timeout passed
- *   first), the job's state then: `waiting`, `delayed` or `active`
+ *   first), the job's state then: `waiting`, `delayed`, `blocked` or `active`
  * @property {boolean} pending true when the timeout passed before the job finished
  * @property {Buffer|null} result a completed job's result (empty when its ACK had none); else null
  * @property {string|null} error a dead job's last error (UTF-8 text); else null
@@ -1027,6 +1329,35 @@ function plainOk(f, call) {
   if (f.op !== 'OK' || f.text !== '') throw unexpected(f, call);
 }
 
+/** `+OK <count>` @param {Frame} f @param {string} call @returns {number} */
+function okCount(f, call) {
+  const m = f.op === 'OK' && /^([0-9]{1,20})$/.exec(f.text);
+  if (!m) throw unexpected(f, call);
+  return Number(m[1]);
+}
+
+/**
+ * One page of LIST.
+ * @typedef {object} JobPage
+ * @property {string} queue
+ * @property {'waiting'|'delayed'|'blocked'|'active'|'completed'|'dead'} state
+ * @property {Record<string, any>[]} jobs job documents (as INSPECT's), in the state's order
+ * @property {string|null} next the cursor to pass as `after` for the next page; null on the last
+ */
+
+/**
+ * `JSON <n>` + `{"queue","state","jobs":[…],"next"}`
+ * @param {Frame} f
+ * @returns {JobPage}
+ */
+function listPage(f) {
+  const page = jsonObject(f, 'list');
+  if (!Array.isArray(page.jobs) || (page.next !== null && typeof page.next !== 'string')) {
+    throw new ProtocolError('LIST reply is not a page ({"queue","state","jobs":[…],"next"})');
+  }
+  return /** @type {JobPage} */ (page);
+}
+
 /**
  * Reply decoders by call name: each gets the reply frame (never -ERR: a job error is turned into
  * a DocketError before) and returns the result, or throws a ProtocolError when it does not fit.
@@ -1037,12 +1368,23 @@ export const replyDecoders = {
     if (f.op !== 'PONG') throw unexpected(f, 'ping');
     return null;
   },
-  /** `+OK <id>` or `+OK <id> duplicate` @returns {{id: number|string, duplicate: boolean}} */
+  /**
+   * `+OK <id>`, `+OK <id> duplicate` or `+OK <id> replaced` (`replace=true`)
+   * @returns {{id: number|string, duplicate: boolean, replaced: boolean}}
+   */
   enqueue(f) {
-    const m = f.op === 'OK' && /^([0-9]{1,19})(?:[ \t]+(duplicate))?$/.exec(f.text);
+    const m = f.op === 'OK' && /^([0-9]{1,19})(?:[ \t]+(duplicate|replaced))?$/.exec(f.text);
     if (!m) throw unexpected(f, 'enqueue');
-    return { id: idValue(m[1], 'ENQ job id', `+OK ${f.text}`), duplicate: m[2] === 'duplicate' };
+    return { id: idValue(m[1], 'ENQ job id', `+OK ${f.text}`), duplicate: m[2] === 'duplicate', replaced: m[2] === 'replaced' };
   },
+  /** `+OK <id> <id> …`: the batch's job ids, in order @returns {(number|string)[]} */
+  batch(f) {
+    const m = f.op === 'OK' && /^[0-9]{1,19}(?:[ \t]+[0-9]{1,19})*$/.exec(f.text);
+    if (!m) throw unexpected(f, 'batch');
+    return fields(f.text).map((s) => idValue(s, 'BATCH job id', `+OK ${f.text}`));
+  },
+  /** `JSON <n>` + an array: each parent's `{id, queue, state, result, error}` (or `{id, state: 'deleted'}`) */
+  parents: (f) => jsonArray(f, 'parents'),
   /** `JOB …` or `NOJOB` @returns {Job|null} */
   reserve(f) {
     if (f.op === 'NOJOB') return null;
@@ -1085,11 +1427,18 @@ export const replyDecoders = {
   /** `JSON <n>` + an array of {id, pattern, queue, rule} */
   routes: (f) => jsonArray(f, 'routes'),
   /** `+OK <count>` */
-  retry_queue(f) {
-    const m = f.op === 'OK' && /^([0-9]{1,20})$/.exec(f.text);
-    if (!m) throw unexpected(f, 'retry_queue');
-    return Number(m[1]);
-  },
+  retry_queue: (f) => okCount(f, 'retry_queue'),
+  /** `JSON <n>` + one page: `{"queue","state","jobs":[…],"next"}` */
+  list: listPage,
+  /** `+OK <count>`: how many jobs were deleted */
+  purge: (f) => okCount(f, 'purge'),
+  promote: (f) => plainOk(f, 'promote'),
+  schedule: (f) => plainOk(f, 'schedule'),
+  unschedule: (f) => plainOk(f, 'unschedule'),
+  /** `JSON <n>` + an array of schedule documents, by name */
+  schedules: (f) => jsonArray(f, 'schedules'),
+  pause_schedule: (f) => plainOk(f, 'pause_schedule'),
+  resume_schedule: (f) => plainOk(f, 'resume_schedule'),
   /** `JSON <n>` + an object */
   inspect(f) {
     if (f.op !== 'JSON' || f.value === null || typeof f.value !== 'object' || Array.isArray(f.value)) throw unexpected(f, 'inspect');

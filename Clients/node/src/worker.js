@@ -35,6 +35,8 @@ import { toBytes } from './protocol.js';
  *   extends the lease; never left as an unhandled rejection (failures are logged), and ignored once
  *   the handler has returned
  * @property {() => Promise<void>} touch extends the lease now (same rules as progress)
+ * @property {() => Promise<import('./client.js').ParentInfo[]>} parents the outcomes of the jobs this
+ *   one was enqueued after (`PARENTS`; `[]` without parents): what a job that gathers their results reads
  * @property {AbortSignal} signal aborted when the worker gives the job up (lease lost, shutdown grace over)
  */
 
@@ -446,6 +448,7 @@ export class Worker extends EventEmitter {
         if (entry.done || entry.abandoned) return late('touch');
         return this._contained(entry, 'touch', this._fenced(client, job, (attempt) => client.touch(job.id, { attempt })));
       },
+      parents: () => client.parents(job.id),
       signal: controller.signal,
     };
     let result;

@@ -34,12 +34,18 @@ const KIND_FIELDS = {
   decode: ['reply_to', 'input', 'expect'],
   reject: ['reply_to', 'input'],
 };
+const ENQUEUE_ARGS = [
+  'queue', 'payload', 'delay', 'at', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'key', 'group', 'ttl', 'expires',
+  'after', 'on_parent_dead', 'key_ttl', 'replace',
+];
 const CALL_ARGS = {
   publish: ['subject', 'payload', 'reply', 'headers'],
   subscribe: ['subject', 'sid', 'queue'],
   unsubscribe: ['sid', 'max'],
   ping: [],
-  enqueue: ['queue', 'payload', 'delay', 'at', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'key', 'group'],
+  enqueue: ENQUEUE_ARGS,
+  batch: ['jobs'],
+  parents: ['id'],
   reserve: ['queues', 'timeout'],
   ack: ['id', 'attempt', 'result'],
   fail: ['id', 'attempt', 'reason', 'retry', 'throttle', 'scope'],
@@ -50,6 +56,9 @@ const CALL_ARGS = {
   retry: ['id'],
   retry_queue: ['queue'],
   delete: ['id'],
+  list: ['queue', 'state', 'after', 'limit'],
+  purge: ['queue', 'state', 'older'],
+  promote: ['id'],
   help: [],
   wait: ['id', 'timeout'],
   queue: ['queue'],
@@ -58,9 +67,14 @@ const CALL_ARGS = {
   resume: ['queue'],
   queues: [],
   stats: [],
-  route: ['pattern', 'queue', 'delay', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'group', 'key', 'at'],
+  route: ['pattern', 'queue', 'delay', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'group', 'key', 'at', 'after'],
   unroute: ['id'],
   routes: [],
+  schedule: ['name', 'queue', 'payload', 'cron', 'every', 'tz', 'catchup', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'group', 'ttl', 'key', 'at', 'delay', 'expires'],
+  unschedule: ['name'],
+  schedules: [],
+  pause_schedule: ['name'],
+  resume_schedule: ['name'],
 };
 
 /** This library's reply decoder for a neutral call name (where the names differ). */
@@ -134,6 +148,10 @@ function checkShape(c) {
     const allowed = CALL_ARGS[c.call];
     if (!allowed) throw new Error(`unknown call ${JSON.stringify(c.call)}`);
     for (const k of Object.keys(c.args ?? {})) if (!allowed.includes(k)) throw new Error(`unknown argument ${k} of ${c.call}`);
+    if (c.call === 'batch') {
+      if (!Array.isArray(c.args?.jobs)) throw new Error('batch jobs is a list');
+      for (const job of c.args.jobs) for (const k of Object.keys(job)) if (!ENQUEUE_ARGS.includes(k)) throw new Error(`unknown argument ${k} of a batch job`);
+    }
     if (('expect' in c) === ('expect_error' in c)) throw new Error('an encode case has exactly one of expect and expect_error');
     if ('expect_error' in c && c.expect_error !== 'bad_argument') throw new Error(`unknown expect_error ${JSON.stringify(c.expect_error)}`);
   } else {
@@ -149,6 +167,20 @@ function checkShape(c) {
 
 /** A neutral duration (a number of seconds, or a string) as this library takes it (ms, or a string). */
 const duration = (d) => (typeof d === 'number' ? d * 1000 : d);
+
+/**
+ * The enqueue options of this library for the neutral arguments of `enqueue` (and of a `batch` job).
+ * @param {Record<string, any>} a
+ */
+function enqueueOptions(a) {
+  /** @type {Record<string, any>} */
+  const opts = {};
+  for (const k of ['delay', 'lease', 'ttl']) if (a[k] !== undefined) opts[k] = duration(a[k]);
+  for (const k of ['at', 'priority', 'attempts', 'backoff', 'jitter', 'key', 'group', 'expires', 'after', 'replace']) if (a[k] !== undefined) opts[k] = a[k];
+  if (a.on_parent_dead !== undefined) opts.onParentDead = a.on_parent_dead;
+  if (a.key_ttl !== undefined) opts.keyTtl = duration(a.key_ttl);
+  return opts;
+}
 
 /** A Client that is "connected" to a socket that records what is written. */
 function recordingClient() {
@@ -181,14 +213,15 @@ async function encode(call, a) {
     case 'ping':
       pending = client.flush();
       break;
-    case 'enqueue': {
-      /** @type {Record<string, any>} */
-      const opts = {};
-      for (const k of ['delay', 'lease']) if (a[k] !== undefined) opts[k] = duration(a[k]);
-      for (const k of ['at', 'priority', 'attempts', 'backoff', 'jitter', 'key', 'group']) if (a[k] !== undefined) opts[k] = a[k];
-      pending = client.enqueue(a.queue, bytes(a.payload), opts);
+    case 'enqueue':
+      pending = client.enqueue(a.queue, bytes(a.payload), enqueueOptions(a));
       break;
-    }
+    case 'batch':
+      pending = client.batch(a.jobs.map((/** @type {Record<string, any>} */ j) => ({ queue: j.queue, payload: bytes(j.payload), ...enqueueOptions(j) })));
+      break;
+    case 'parents':
+      pending = client.parents(a.id);
+      break;
     case 'reserve':
       pending = client.reserve(a.queues, a.timeout === undefined ? {} : { timeout: duration(a.timeout) });
       break;
@@ -224,6 +257,15 @@ async function encode(call, a) {
       break;
     case 'delete':
       pending = client.delete(a.id);
+      break;
+    case 'list':
+      pending = client.list(a.queue, { state: a.state, after: a.after, limit: a.limit });
+      break;
+    case 'purge':
+      pending = client.purge(a.queue, { state: a.state, older: a.older === undefined ? undefined : duration(a.older) });
+      break;
+    case 'promote':
+      pending = client.promote(a.id);
       break;
     case 'help':
       pending = client.help();
@@ -261,7 +303,7 @@ async function encode(call, a) {
       /** @type {Record<string, any>} */
       const opts = {};
       for (const k of ['delay', 'lease']) if (a[k] !== undefined) opts[k] = duration(a[k]);
-      for (const k of ['priority', 'attempts', 'backoff', 'jitter', 'group', 'key', 'at']) if (a[k] !== undefined) opts[k] = a[k];
+      for (const k of ['priority', 'attempts', 'backoff', 'jitter', 'group', 'key', 'at', 'after']) if (a[k] !== undefined) opts[k] = a[k];
       pending = client.route(a.pattern, a.queue, opts);
       break;
     }
@@ -270,6 +312,26 @@ async function encode(call, a) {
       break;
     case 'routes':
       pending = client.routes();
+      break;
+    case 'schedule': {
+      /** @type {Record<string, any>} */
+      const opts = {};
+      for (const k of ['every', 'lease', 'ttl', 'delay']) if (a[k] !== undefined) opts[k] = duration(a[k]);
+      for (const k of ['cron', 'tz', 'catchup', 'priority', 'attempts', 'backoff', 'jitter', 'group', 'key', 'at', 'expires']) if (a[k] !== undefined) opts[k] = a[k];
+      pending = client.schedule(a.name, a.queue, bytes(a.payload), opts);
+      break;
+    }
+    case 'unschedule':
+      pending = client.unschedule(a.name);
+      break;
+    case 'schedules':
+      pending = client.schedules();
+      break;
+    case 'pause_schedule':
+      pending = client.pauseSchedule(a.name);
+      break;
+    case 'resume_schedule':
+      pending = client.resumeSchedule(a.name);
       break;
     default:
       throw new Error(`no mapping for call ${call}`);
@@ -354,10 +416,18 @@ function toResult(r, replyTo) {
         case 'pause':
         case 'resume':
         case 'unroute':
+        case 'promote':
+        case 'schedule':
+        case 'unschedule':
+        case 'pause_schedule':
+        case 'resume_schedule':
           if (v !== undefined && v !== null) throw new Error(`a plain +OK gave ${JSON.stringify(v)}`);
           return { ok: null };
         case 'enqueue':
+          if (v.replaced) return { replaced: { id: exactId(v.id) } };
           return { enqueued: { id: exactId(v.id), duplicate: v.duplicate } };
+        case 'batch':
+          return { ids: v.map(exactId) };
         case 'reserve':
           // delivery: a number, or a decimal string above Number.MAX_SAFE_INTEGER (compared as a number)
           return {
@@ -376,6 +446,7 @@ function toResult(r, replyTo) {
         case 'fail':
           return { fail: { outcome: v.outcome, delay_ms: v.outcome === 'dead' ? null : v.delayMs } };
         case 'retry_queue':
+        case 'purge':
           return { count: v };
         case 'inspect':
         case 'dead':
@@ -383,6 +454,9 @@ function toResult(r, replyTo) {
         case 'queues':
         case 'stats':
         case 'routes':
+        case 'list':
+        case 'schedules':
+        case 'parents':
           return { json: v };
         case 'wait':
           if (v.pending) return { pending: { id: exactId(v.id), state: v.state } };

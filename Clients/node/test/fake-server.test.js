@@ -41,7 +41,7 @@ test('replies split into single bytes, async errors, and a reconnect after a pro
   try {
     const enq = c.enqueue('q', 'hello');
     const job = c.reserve('q', { timeout: 0 });
-    assert.deepEqual(await within(enq, 3000, 'enqueue'), { id: 41, duplicate: true });
+    assert.deepEqual(await within(enq, 3000, 'enqueue'), { id: 41, duplicate: true, replaced: false });
     const j = await within(job, 3000, 'reserve');
     assert.equal(j?.payload.toString(), 'a\r\nb\r\nc');
     assert.ok(errors[0] instanceof ServerError);

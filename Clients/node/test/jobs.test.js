@@ -53,7 +53,7 @@ test('pipelined commands get their own replies in order', { timeout: 10_000 }, a
 test('enqueue options, durations and idempotency keys', { timeout: 10_000 }, async () => {
   const a = await c.enqueue('opts', 'x', { key: 'order-7', priority: 5, attempts: 7, backoff: 'fixed:2s', jitter: 0.25, lease: '45s' });
   const b = await c.enqueue('opts', 'y', { key: 'order-7' });
-  assert.deepEqual(b, { id: a.id, duplicate: true });
+  assert.deepEqual(b, { id: a.id, duplicate: true, replaced: false });
   const doc = await c.inspect(a.id);
   assert.equal(doc.priority, 5);
   assert.equal(doc.max_attempts, 7);

@@ -185,7 +185,9 @@ declare var console: { log(...data: any[]): void; info(...data: any[]): void; wa
 // A program that uses the API as the README shows it, and misuses it where the types must object.
 const USAGE_TS = `import {
   connect, Client, Worker, DocketError, NotHeld, StoreFull, Throttle, NonRetryableError, TlsError, PermissionError,
-  type JobEvent, type QueueInfo, type JobOutcome, type ServerStats, type JobContext, type JobId,
+  NotDelayed, Unavailable,
+  type JobEvent, type QueueInfo, type JobOutcome, type ServerStats, type JobContext, type JobId, type JobPage,
+  type JobInfo, type ScheduleInfo, type ParentInfo,
 } from 'docketd-client';
 import { encodeWait, Parser, type Frame } from 'docketd-client/protocol';
 
@@ -199,12 +201,45 @@ async function main(): Promise<void> {
   const stats: ServerStats = await client.stats();
   console.log(blocked, stats.route_refusals, (await client.inspect(id)).state);
   await client.setQueue('emails', { rate: '100/1s', groupRate: { limit: 5, per: 250 }, keepDead: null });
-  const routeId: JobId = await client.route('orders.*', 'billing', { attempts: 2 });
+  const routeId: JobId = await client.route('orders.*', 'billing', { attempts: 2, ttl: '1h' });
   await client.unroute(routeId);
+  await client.enqueue('emails', 'x', { ttl: 30_000 });
+  await client.enqueue('emails', 'x', { expires: new Date(Date.now() + 60_000) });
+  const page: JobPage = await client.list('emails', { state: 'dead', limit: 50 });
+  const more = page.next === null ? null : await client.list('emails', { state: 'dead', after: page.next });
+  for await (const job of client.listAll('emails', { state: 'delayed', pageSize: 100 })) {
+    const j: JobInfo = job;
+    console.log(j.id, j.expires_at, more?.jobs.length);
+  }
+  const purged: number = await client.purge('emails', { state: 'completed', older: '7d' });
+  const flow: JobId[] = await client.batch([
+    { queue: 'resize', payload: { image: 1 } },
+    { queue: 'resize', payload: { image: 2 }, priority: 1 },
+    { queue: 'report', after: ['#1', '#2'], onParentDead: 'run' },
+  ]);
+  const child = await client.enqueue('report', 'x', { after: [flow[0], '12345678901234567890'], key: 'r', keyTtl: '1d', replace: true });
+  if (child.replaced) console.log(child.id);
+  for (const p of await client.parents(flow[2])) {
+    if (p.state === 'deleted') console.log(p.id);
+    else console.log(p.queue, p.result, p.error);
+  }
+  const blockedJobs: JobPage = await client.list('report', { state: 'blocked' });
+  console.log(blockedJobs.jobs[0]?.parents, blockedJobs.jobs[0]?.on_parent_dead, (await client.queue('report')).jobs.blocked);
+  await client.purge('report', { state: 'blocked' });
+  try { await client.promote(id); } catch (err) { if (err instanceof NotDelayed || err instanceof Unavailable) console.log(err.code, purged); }
+  await client.schedule('nightly', 'reports', { kind: 'daily' }, { cron: '0 3 * * *', tz: 'Europe/Berlin', catchup: 'none', attempts: 2 });
+  await client.schedule('pulse', 'beat', '', { every: '1m', ttl: 30_000 });
+  const schedules: ScheduleInfo[] = await client.schedules();
+  console.log(schedules[0]?.next[0], schedules[0]?.every_ms);
+  await client.pauseSchedule('pulse');
+  await client.resumeSchedule('pulse');
+  await client.unschedule('pulse');
   for await (const ev of client.events('emails', { events: ['completed', 'dead'] })) {
     const e: JobEvent = ev;
     if (e.event === 'completed') console.log(e.run_ms, e.result_bytes);
     else if (e.event === 'failed') console.log(e.next, e.error);
+    else if (e.event === 'scheduled') console.log(e.schedule, e.tick);
+    else if (e.event === 'blocked') console.log(e.parents.length);
     break;
   }
   const sub = client.subscribe('orders.>', { queue: 'billing' });
@@ -224,9 +259,10 @@ async function main(): Promise<void> {
     url: 'nats://127.0.0.1:4222', queues: ['emails'], concurrency: 4, logger: null,
     handler: async (job: JobContext) => {
       await job.progress(50, 'half');
+      const parents: ParentInfo[] = await job.parents();
       if (job.attempt > 3) throw new NonRetryableError('no');
       if (job.signal.aborted) throw new Throttle(30, { scope: 'group' });
-      return { sent: job.json<{ to: string }>().to, delivery: String(job.delivery) };
+      return { sent: job.json<{ to: string }>().to, delivery: String(job.delivery), parents: parents.length };
     },
   });
   worker.on('failed', (job, err, how) => console.log(job.id, err, how.outcome));
@@ -240,6 +276,22 @@ async function main(): Promise<void> {
   await client.enqueue('q', 'x', { priorty: 1 });
   // @ts-expect-error: a queue setting that does not exist
   await client.setQueue('q', { speed: 1 });
+  // @ts-expect-error: active jobs cannot be purged
+  await client.purge('q', { state: 'active' });
+  // @ts-expect-error: a schedule has cron or every, not both
+  await client.schedule('s', 'q', '', { cron: '* * * * *', every: 60_000 });
+  // @ts-expect-error: tz goes with cron only
+  await client.schedule('s', 'q', '', { every: 60_000, tz: 'UTC' });
+  // @ts-expect-error: each tick's job is keyed <name>@<tick>
+  await client.schedule('s', 'q', '', { every: 60_000, key: 'k' });
+  // @ts-expect-error: a route takes ttl, not expires
+  await client.route('a.b', 'q', { expires: 1 });
+  // @ts-expect-error: a routed job cannot wait for others
+  await client.route('a.b', 'q', { after: [1] });
+  // @ts-expect-error: onParentDead is fail or run
+  await client.enqueue('q', 'x', { after: [1], onParentDead: 'maybe' });
+  // @ts-expect-error: a batch job needs its queue
+  await client.batch([{ payload: 'x' }]);
   // @ts-expect-error: wait() needs a job id
   await client.wait();
   // @ts-expect-error: a worker needs a handler

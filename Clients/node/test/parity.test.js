@@ -1,6 +1,7 @@
 // Parity with the server: every verb, ENQ option and queue setting the server's HELP lists has a
 // client call; every job error code arrives as a DocketError whose connection stays usable
-// (LIMIT, STORE_FULL, NOT_HELD, NOT_DEAD, BAD_QUEUE, BAD_ID, BAD_OPTION, NOT_FOUND); NATS errors
+// (LIMIT, STORE_FULL, NOT_HELD, NOT_DEAD, NOT_DELAYED, BAD_QUEUE, BAD_ID, BAD_OPTION, NOT_FOUND;
+// UNAVAILABLE needs PostgreSQL, so only its class is checked here); NATS errors
 // (maximum connections, permission violations) arrive as typed ServerErrors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import * as docket from '../src/index.js';
 import { Client, connect, commandBytes, DocketError, InvalidArgument, PermissionError, ProtocolError, ServerError, StoreFull, Subscription } from '../src/index.js';
 import { Parser, encodeWait, parseRoutedReply, route } from '../src/protocol.js';
-import { startServer, within } from '../testkit/helpers.js';
+import { startServer, within, lmdbOnly } from '../testkit/helpers.js';
 import { natsSkipReason, startNatsServer } from '../testkit/tls.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -27,6 +28,8 @@ const VERB_CALLS = {
   PING: ['flush'],
   PONG: ['(answered by the client)'],
   ENQ: ['enqueue'],
+  BATCH: ['batch'],
+  PARENTS: ['parents'],
   RESERVE: ['reserve'],
   ACK: ['ack'],
   FAIL: ['fail'],
@@ -36,9 +39,15 @@ const VERB_CALLS = {
   DEAD: ['dead'],
   RETRY: ['retry', 'retryQueue'],
   DEL: ['delete'],
+  LIST: ['list', 'listAll'],
+  PURGE: ['purge'],
+  PROMOTE: ['promote'],
+  SCHEDULE: ['schedule'],
+  UNSCHEDULE: ['unschedule'],
+  SCHEDULES: ['schedules'],
   QUEUE: ['queue', 'setQueue'],
-  PAUSE: ['pause'],
-  RESUME: ['resume'],
+  PAUSE: ['pause', 'pauseSchedule'],
+  RESUME: ['resume', 'resumeSchedule'],
   STATS: ['stats'],
   QUEUES: ['queues'],
   WAIT: ['wait'],
@@ -48,7 +57,23 @@ const VERB_CALLS = {
   HELP: ['help'],
 };
 /** ENQ option (wire) → enqueue option. */
-const ENQ_OPTIONS = { delay: 'delay', at: 'at', pri: 'priority', attempts: 'attempts', backoff: 'backoff', jitter: 'jitter', lease: 'lease', key: 'key', group: 'group' };
+const ENQ_OPTIONS = {
+  delay: 'delay',
+  at: 'at',
+  pri: 'priority',
+  attempts: 'attempts',
+  backoff: 'backoff',
+  jitter: 'jitter',
+  lease: 'lease',
+  key: 'key',
+  group: 'group',
+  ttl: 'ttl',
+  expires: 'expires',
+  after: 'after',
+  on_parent_dead: 'onParentDead',
+  key_ttl: 'keyTtl',
+  replace: 'replace',
+};
 /** QUEUE setting (wire) → setQueue option. */
 const QUEUE_SETTINGS = {
   rate: 'rate',
@@ -95,13 +120,19 @@ test('live: every verb, ENQ option and queue setting in the server’s HELP has 
     assert.deepEqual(settings.filter((s) => !(s in QUEUE_SETTINGS)), [], 'queue settings without a setQueue option');
     // And each is accepted by the real server, through the client.
     await c.setQueue('parity', { rate: '10/1s', groupRate: '5/1s', concurrency: 2, attempts: 4, backoff: 'fixed:1s', jitter: 0.5, lease: '45s', keepCompleted: 10, keepDead: 20 });
-    const { id } = await c.enqueue('parity', 'x', { delay: 0, priority: -5, attempts: 2, backoff: { type: 'exp', base: '1s', cap: '1m' }, jitter: 0.1, lease: 5000, key: 'k1', group: 'g1' });
-    const at = await c.enqueue('parity', 'y', { at: new Date(Date.now() + 3_600_000) });
+    const { id } = await c.enqueue('parity', 'x', { delay: 0, priority: -5, attempts: 2, backoff: { type: 'exp', base: '1s', cap: '1m' }, jitter: 0.1, lease: 5000, key: 'k1', group: 'g1', ttl: '1h' });
+    const at = await c.enqueue('parity', 'y', { at: new Date(Date.now() + 3_600_000), expires: new Date(Date.now() + 7_200_000) });
     assert.equal((await c.inspect(at.id)).state, 'delayed');
     const doc = await c.inspect(id);
     assert.equal(doc.priority, -5);
     assert.equal(doc.key, 'k1');
     assert.equal(doc.group, 'g1');
+    assert.equal(typeof doc.expires_at, 'number', 'ttl= sets expires_at');
+    // after= and on_parent_dead=, BATCH and PARENTS.
+    const child = await c.enqueue('parity', 'z', { after: [id, at.id], onParentDead: 'run' });
+    assert.deepEqual((await c.inspect(child.id)).parents, [id, at.id]);
+    const ids = await c.batch([{ queue: 'parity', payload: 'a' }, { queue: 'parity', after: ['#1', child.id] }]);
+    assert.deepEqual((await c.parents(ids[1])).map((p) => p.id), [ids[0], child.id]);
   } finally {
     await c.close();
     await server.cleanup();
@@ -119,9 +150,11 @@ const CODE_CLASSES = {
   NOT_FOUND: docket.NotFound,
   NOT_HELD: docket.NotHeld,
   NOT_DEAD: docket.NotDead,
+  NOT_DELAYED: docket.NotDelayed,
   STORE_FULL: docket.StoreFull,
   LIMIT: docket.LimitReached,
   FORBIDDEN: docket.Forbidden,
+  UNAVAILABLE: docket.Unavailable,
 };
 
 /** @param {keyof typeof CODE_CLASSES} code */
@@ -174,7 +207,7 @@ test('job ids: at most 19 digits; one a JavaScript number cannot hold exactly is
   }
   const ok = [];
   new Parser((f) => ok.push(f)).push(Buffer.from('+OK 9999999999999999999\r\n'));
-  assert.deepEqual(route(ok[0], 'enqueue'), { to: 'reply', value: { id: '9999999999999999999', duplicate: false } });
+  assert.deepEqual(route(ok[0], 'enqueue'), { to: 'reply', value: { id: '9999999999999999999', duplicate: false, replaced: false } });
   // ... and the string goes back out as it came.
   assert.equal(encodeWait('9999999999999999999').toString(), 'WAIT 9999999999999999999\r\n');
 });
@@ -182,7 +215,7 @@ test('job ids: at most 19 digits; one a JavaScript number cannot hold exactly is
 // ---------------------------------------------------------------------------------------------
 // Job error codes from a real server
 
-test('live: LIMIT (--max-queues) is a DocketError; reading a queue never makes one', { timeout: 8000 }, async () => {
+test('live: LIMIT (--max-queues) is a DocketError; reading a queue never makes one', { timeout: 8000, skip: lmdbOnly }, async () => {
   const server = await startServer({ args: ['--max-queues', '1'] });
   const c = await connect({ port: server.port });
   try {
@@ -199,7 +232,7 @@ test('live: LIMIT (--max-queues) is a DocketError; reading a queue never makes o
   }
 });
 
-test('live: STORE_FULL refuses ENQ and routed jobs; the message is still delivered', { timeout: 9000 }, async () => {
+test('live: STORE_FULL refuses ENQ and routed jobs; the message is still delivered', { timeout: 9000, skip: lmdbOnly }, async () => {
   const server = await startServer({ args: ['--max-store', '1MiB'] });
   const c = await connect({ port: server.port });
   try {
@@ -274,7 +307,9 @@ test('live: NOT_HELD, NOT_DEAD, NOT_FOUND and the codes only a raw command can d
     await assert.rejects(c.fail(job.id, { attempt: job.attempt }), isCode('NOT_HELD'));
     await assert.rejects(other.fail(job.id, { throttle: '1s', scope: 'group', attempt: job.attempt }), isCode('BAD_OPTION'), 'scope=group needs a group');
     await assert.rejects(c.retry(id), isCode('NOT_DEAD'));
+    await assert.rejects(c.promote(id), isCode('NOT_DELAYED'), 'PROMOTE of an active job');
     await assert.rejects(c.unroute(424242), isCode('NOT_FOUND'));
+    await assert.rejects(c.unschedule('no-such-schedule'), isCode('NOT_FOUND'));
     await assert.rejects(c.inspect(424242), isCode('NOT_FOUND'));
     // What the client refuses to send, the server refuses too, with its own code.
     await assert.rejects(c.command(commandBytes('ENQ bad.queue', Buffer.from('x')), 'enqueue'), isCode('BAD_QUEUE'));

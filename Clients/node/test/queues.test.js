@@ -28,7 +28,7 @@ const QUEUE_FIELDS = [
   'rate_window_starts', 'next_start_at', 'blocked_by', 'held_until',
 ];
 const CONFIG_FIELDS = ['rate', 'group_rate', 'concurrency', 'attempts', 'backoff', 'jitter', 'lease_ms', 'keep_completed', 'keep_dead'];
-const STATE_FIELDS = ['waiting', 'delayed', 'active', 'completed', 'dead'];
+const STATE_FIELDS = ['waiting', 'delayed', 'blocked', 'active', 'completed', 'dead'];
 const TOTAL_FIELDS = ['enqueued', 'started', 'completed', 'failed', 'dead', 'throttled', 'removed', 'deleted'];
 const RATE_FIELDS = ['started_per_s', 'completed_per_s', 'failed_per_s', 'dead_per_s'];
 const STATS_FIELDS = [

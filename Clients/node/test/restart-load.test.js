@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 
 import { connect, ConnectionLost, TimeoutError, Worker } from '../src/index.js';
-import { startServer, within, sleep, waitFor, quietLogger } from '../testkit/helpers.js';
+import { startServer, within, sleep, waitFor, quietLogger, lmdbOnly } from '../testkit/helpers.js';
 
 const N = 2000;
 const CONCURRENCY = 4;
 const SERVER_ARGS = ['--shutdown-grace', '1s', '--keep-completed', '5000'];
 
-test('restart under load: 2,000 keyed jobs, the server SIGTERMed then killed mid-way', { timeout: 45_000 }, async (t) => {
+// Held jobs come back at the restart on the embedded store, at their lease's end on PostgreSQL.
+test('restart under load: 2,000 keyed jobs, the server SIGTERMed then killed mid-way', { timeout: 45_000, skip: lmdbOnly }, async (t) => {
   /** @type {unknown[]} */
   const unhandled = [];
   const onUnhandled = (/** @type {unknown} */ e) => unhandled.push(e);

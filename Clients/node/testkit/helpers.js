@@ -1,6 +1,6 @@
 // Test helpers: start a real docketd on a free port with a temporary data dir; bounded waits.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,31 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const DOCKETD = process.env.DOCKETD ?? path.resolve(here, '../../../.build/debug/docketd');
+
+/**
+ * The job store under test: with DOCKET_TEST_STORE=postgres (under scripts/with-postgres.sh,
+ * which sets DOCKET_TEST_POSTGRES) every server keeps its jobs in a new database of that
+ * cluster, the same one again when it restarts on the same data directory.
+ */
+export const STORE = process.env.DOCKET_TEST_STORE ?? 'lmdb';
+const databases = new Map();
+
+/** @param {string} dataDir @param {string[]} args */
+function storeArgs(dataDir, args) {
+  if (STORE !== 'postgres' || args.some((a) => a === '--store' || a.startsWith('--store='))) return [];
+  const url = process.env.DOCKET_TEST_POSTGRES;
+  if (!url) throw new Error('DOCKET_TEST_STORE=postgres needs DOCKET_TEST_POSTGRES (run under scripts/with-postgres.sh)');
+  if (!databases.has(dataDir)) {
+    const name = `nodeclient_${process.pid}_${databases.size}`;
+    const psql = process.env.DOCKET_PG_BIN ? path.join(process.env.DOCKET_PG_BIN, 'psql') : 'psql';
+    execFileSync(psql, ['-X', '-q', url, '-c', `CREATE DATABASE ${name}`], { stdio: 'ignore' });
+    databases.set(dataDir, url.slice(0, url.lastIndexOf('/') + 1) + name);
+  }
+  return ['--store', databases.get(dataDir)];
+}
+
+/** For tests of what only the embedded LMDB store does (PROTOCOL.md, "Jobs in PostgreSQL"). */
+export const lmdbOnly = STORE === 'postgres' ? 'a property of the embedded LMDB store' : false;
 
 /**
  * @typedef {object} Server
@@ -31,7 +56,7 @@ export const DOCKETD = process.env.DOCKETD ?? path.resolve(here, '../../../.buil
 export function startServer(opts = {}) {
   if (!existsSync(DOCKETD)) throw new Error(`docketd not found at ${DOCKETD} (set DOCKETD)`);
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'docket-node-'));
-  const args = ['--port', String(opts.port ?? 0), '--data-dir', dataDir, ...(opts.args ?? [])];
+  const args = ['--port', String(opts.port ?? 0), '--data-dir', dataDir, ...storeArgs(dataDir, opts.args ?? []), ...(opts.args ?? [])];
   // docketd reads DOCKET_USER/DOCKET_PASS/DOCKET_TOKEN too: credentials exported for the clients
   // must not make every test server require authentication (tests that want it pass --auth/--user).
   const env = { ...process.env };
