@@ -16,7 +16,8 @@
 # the report keeps the medians. Missing servers are installed from Debian with apt-get.
 #
 # BENCHMARKS.md ends with a section written by hand ("Gaps and causes", between the
-# gaps-and-causes markers); the script copies it from the previous OUT into the new one.
+# gaps-and-causes markers); the script copies it from the previous OUT into the new one, and
+# likewise the "Jobs on PostgreSQL" section that scripts/bench-postgres.sh writes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -561,6 +562,11 @@ try:
 except OSError:
     previous = ""
 out.append("")
+# So is the section scripts/bench-postgres.sh writes (docketd on PostgreSQL), which this script does not measure.
+PG_START, PG_END = "<!-- jobs-on-postgresql:", "<!-- end of jobs-on-postgresql -->"
+if PG_START in previous and PG_END in previous:
+    out.append(previous[previous.index(PG_START):previous.index(PG_END) + len(PG_END)])
+    out.append("")
 if START in previous and END in previous:
     out.append(previous[previous.index(START):previous.index(END) + len(END)])
 else:

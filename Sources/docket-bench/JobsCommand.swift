@@ -18,10 +18,27 @@ struct JobsCommand: ParsableCommand {
             (untimed), then workers empty it. The same client speaks Docket (ENQ/RESERVE/ACK), \
             beanstalkd (put/reserve-with-timeout/delete) or Redis (LPUSH/BLMOVE/LREM, a reliable \
             queue). Exits with status 1 unless every job was done within --timeout.
+
+            On PostgreSQL (--postgres, a loopback cluster; every run gets a new database there, \
+            dropped afterwards): --store postgres starts docketd itself with --store naming that \
+            database, and --protocol pg-skip-locked runs the textbook SKIP LOCKED queue in it \
+            through libpq (one INSERT per transaction; workers BEGIN; SELECT ... FOR UPDATE SKIP \
+            LOCKED LIMIT 1; UPDATE to active; COMMIT, then UPDATE to completed; one job at a time \
+            each, whatever --batch says). Both report PostgreSQL's CPU, write transactions and \
+            WAL flushes over the timed part.
             """)
 
-    @Option(help: "The server's protocol: docket, beanstalkd or redis.")
+    @Option(help: "The server's protocol: docket, beanstalkd, redis, or pg-skip-locked (SQL on --postgres).")
     var `protocol` = JobProtocol.docket
+
+    @Option(help: "Start docketd here with its jobs in this store and measure it: postgres (a new database of --postgres).")
+    var store: DocketStore?
+
+    @Option(help: ArgumentHelp("The PostgreSQL cluster for --store postgres and pg-skip-locked: a libpq URI or key=value string naming a loopback host.", valueName: "conninfo"))
+    var postgres: String?
+
+    @Option(help: "The docketd binary --store starts (default: the docketd next to this docket-bench).")
+    var docketd: String?
 
     @Option(help: "cycle, enqueue (producers only) or drain (workers only, on a queue filled first).")
     var mode = JobMode.cycle
@@ -76,7 +93,16 @@ struct JobsCommand: ParsableCommand {
         let plan = try makePlan()
         // A server that drops a connection must surface as an error from write(2), not kill us.
         signal(SIGPIPE, SIG_IGN)
-        let report = JobsScenario(plan: plan).run()
+        let report: JobsReport
+        if plan.store != nil {
+            // Interrupting docket-bench must not leave its docketd behind.
+            ChildGuard.installHandlers()
+            report = DocketOnPostgresScenario(plan: plan).run()
+        } else if plan.protocolKind == .pgSkipLocked {
+            report = SkipLockedScenario(plan: plan).run()
+        } else {
+            report = JobsScenario(plan: plan).run()
+        }
         print(json ? report.json : report.text)
         if let failure = report.failure {
             FileHandle.standardError.write(Data("docket-bench: run failed: \(failure)\n".utf8))
@@ -114,6 +140,23 @@ struct JobsCommand: ParsableCommand {
             address: address, port: port, protocolKind: `protocol`, mode: mode, jobs: jobs,
             producers: producers, window: window, workers: workers, inFlight: batch, size: payloadSize,
             queue: queue, threads: threads, timeoutSeconds: timeout, serverPID: serverPid)
+        if store != nil || `protocol` == .pgSkipLocked {
+            let what = store != nil ? "--store" : "--protocol pg-skip-locked"
+            guard store == nil || `protocol` == .docket else { throw ValidationError("--store starts docketd: --protocol docket only.") }
+            guard let postgres else { throw ValidationError("\(what) needs --postgres (the cluster to make its database in).") }
+            for (flag, given) in [("--port", self.port != nil), ("--server-pid", serverPid != nil), ("--tls-ca", tlsCa != nil)] where given {
+                throw ValidationError("\(flag) does not go with \(what): docket-bench starts and watches what it measures.")
+            }
+            do {
+                plan.postgres = try PostgresTarget(postgres, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            plan.store = store
+            if store != nil { plan.docketd = docketd ?? RecoveryCommand.siblingDocketd() }
+        } else if postgres != nil || docketd != nil {
+            throw ValidationError("--postgres and --docketd go with --store postgres or --protocol pg-skip-locked.")
+        }
         if let tlsCa {
             guard `protocol` == .docket else { throw ValidationError("--tls-ca: only docketd is measured over TLS.") }
             do {

@@ -1,9 +1,11 @@
 import ArgumentParser
 import DocketTLS
 
-/// The servers `docket-bench jobs` can drive, each through its own `JobWire`.
+/// The servers `docket-bench jobs` can drive, each through its own `JobWire`, and the SKIP
+/// LOCKED baseline, which is SQL through libpq on a PostgreSQL cluster (`--postgres`).
 enum JobProtocol: String, CaseIterable, ExpressibleByArgument, Sendable {
     case docket, beanstalkd, redis
+    case pgSkipLocked = "pg-skip-locked"
 
     /// Where each server listens out of the box.
     var defaultPort: Int {
@@ -11,16 +13,27 @@ enum JobProtocol: String, CaseIterable, ExpressibleByArgument, Sendable {
         case .docket: return 4222
         case .beanstalkd: return 11300
         case .redis: return 6379
+        case .pgSkipLocked: return 5432
         }
     }
+
+    /// Whether runs go through a `JobWire` on a socket of docket-bench's own.
+    var hasWire: Bool { self != .pgSkipLocked }
 
     func makeWire(queue: String, payloadSize: Int, tls: TLSContext? = nil) -> any JobWire {
         switch self {
         case .docket: return DocketJobWire(queue: queue, payloadSize: payloadSize, tls: tls)
         case .beanstalkd: return BeanstalkWire(queue: queue, payloadSize: payloadSize)
         case .redis: return RedisJobWire(queue: queue, payloadSize: payloadSize)
+        case .pgSkipLocked: preconditionFailure("pg-skip-locked speaks SQL through libpq (SkipLockedScenario), not a JobWire")
         }
     }
+}
+
+/// Where the docketd that docket-bench starts itself keeps its jobs.
+enum DocketStore: String, CaseIterable, ExpressibleByArgument, Sendable {
+    /// A new database of the `--postgres` cluster, `docketd --store <its connection string>`.
+    case postgres
 }
 
 /// Which part of a job's life a run measures.
@@ -67,6 +80,15 @@ struct JobsPlan: Sendable {
 
     /// TLS with this context when the server requires it (docketd only).
     var tls: TLSContext? = nil
+
+    /// The PostgreSQL cluster of `--store postgres` and of the SKIP LOCKED baseline: each run
+    /// gets a new database there.
+    var postgres: PostgresTarget? = nil
+    /// Set when docket-bench starts the docketd it measures itself (`--store`), on a new
+    /// database of `postgres`; `port` and `serverPID` are then its own.
+    var store: DocketStore? = nil
+    /// The docketd binary `store` runs start.
+    var docketd: String? = nil
 
     var wire: any JobWire { protocolKind.makeWire(queue: queue, payloadSize: size, tls: tls) }
 

@@ -62,6 +62,15 @@ struct JobsReport: Encodable {
     var reserveTimeouts = 0
     var serverCPUSeconds: Double?
     var clientCPUSeconds: Double?
+    /// Where the docketd docket-bench started itself kept its jobs (`--store`); nil otherwise.
+    var store: String?
+    /// The command line of that docketd, its executable first (the database's connection
+    /// string as given to it).
+    var serverArguments: [String]?
+    /// Warnings and errors that docketd logged.
+    var serverWarnings: [String] = []
+    /// What PostgreSQL did during the timed part, when the run used it.
+    var postgres: PostgresFigures?
     /// Why the run does not count; nil when every job was done.
     var failure: String?
 
@@ -72,11 +81,13 @@ struct JobsReport: Encodable {
         producers = plan.mode == .drain ? 0 : plan.producers
         window = plan.window
         workers = plan.mode == .enqueue ? 0 : plan.workers
-        inFlight = plan.inFlight
+        // The baseline's workers hold one job at a time, whatever --batch says.
+        inFlight = plan.protocolKind == .pgSkipLocked ? 1 : plan.inFlight
         size = plan.size
         queue = plan.queue
         threads = plan.threads
         latencyKind = plan.mode.latencyName
+        store = plan.store?.rawValue
     }
 
     mutating func record(_ phase: JobsScenario.Phase) {
@@ -96,7 +107,8 @@ struct JobsReport: Encodable {
     private enum CodingKeys: String, CodingKey {
         case ok, protocolName = "protocol", mode, jobs, producers, window, workers, inFlight, size, queue, threads
         case completed, elapsedSeconds, jobsPerSecond, prefillSeconds, latencyKind, latency, enqueueLatency
-        case reserveTimeouts, serverCPUSeconds = "server_cpu_seconds", clientCPUSeconds = "client_cpu_seconds", failure
+        case reserveTimeouts, serverCPUSeconds = "server_cpu_seconds", clientCPUSeconds = "client_cpu_seconds"
+        case store, serverArguments, serverWarnings, postgres, failure
     }
 
     /// Absent values are written as `null`, never left out, so scripts can rely on every key.
@@ -123,6 +135,10 @@ struct JobsReport: Encodable {
         try container.encode(reserveTimeouts, forKey: .reserveTimeouts)
         try container.encode(serverCPUSeconds, forKey: .serverCPUSeconds)
         try container.encode(clientCPUSeconds, forKey: .clientCPUSeconds)
+        try container.encode(store, forKey: .store)
+        try container.encode(serverArguments, forKey: .serverArguments)
+        try container.encode(serverWarnings, forKey: .serverWarnings)
+        try container.encode(postgres, forKey: .postgres)
         try container.encode(failure, forKey: .failure)
     }
 
@@ -141,19 +157,36 @@ struct JobsReport: Encodable {
         if producers > 0 { shape.append("\(producers) producer(s) x \(window) pipelined") }
         if workers > 0 { shape.append("\(workers) worker(s) x \(inFlight) in flight") }
         var lines = [
-            "jobs \(mode) on \(protocolName) queue \(queue): \(shape.joined(separator: ", ")), "
+            "jobs \(mode) on \(protocolName)\(store.map { " (docketd started on \($0))" } ?? "") queue \(queue): \(shape.joined(separator: ", ")), "
                 + "\(jobs) jobs of \(size) B, \(threads) client thread(s)",
             String(format: "  completed  %d/%d in %.3f s: %.0f jobs/s", completed, jobs, elapsedSeconds, jobsPerSecond),
             "  \(latencyKind) \(latency.text)",
         ]
         if mode == JobMode.cycle.rawValue { lines.append("  enqueue-to-confirm \(enqueueLatency.text)") }
         if let prefillSeconds { lines.append(String(format: "  queue filled beforehand in %.3f s", prefillSeconds)) }
-        if reserveTimeouts > 0 { lines.append("  reserves that timed out and were sent again: \(reserveTimeouts)") }
-        for (name, seconds) in [("server", serverCPUSeconds), ("client", clientCPUSeconds)] {
+        if reserveTimeouts > 0 {
+            lines.append(protocolName == JobProtocol.pgSkipLocked.rawValue
+                ? "  claims that found no free job (looked again \(SkipLockedLoop.emptyPauseNanoseconds / 1_000_000) ms later): \(reserveTimeouts)"
+                : "  reserves that timed out and were sent again: \(reserveTimeouts)")
+        }
+        let serverName = protocolName == JobProtocol.pgSkipLocked.rawValue ? "PostgreSQL" : "server"
+        var cpu = [(serverName, serverCPUSeconds), ("client", clientCPUSeconds)]
+        if let postgres, protocolName != JobProtocol.pgSkipLocked.rawValue { cpu.insert(("PostgreSQL", postgres.cpuSeconds), at: 1) }
+        for (name, seconds) in cpu {
             guard let seconds else { continue }
             let share = elapsedSeconds > 0 ? 100 * seconds / elapsedSeconds : 0
             lines.append("  \(name) CPU " + String(format: "%.2f s (%.0f%% of one core)", seconds, share))
         }
+        if let postgres {
+            func rate(_ count: Int?) -> String {
+                guard let count else { return "-" }
+                return elapsedSeconds > 0 ? String(format: "%d (%.0f/s)", count, Double(count) / elapsedSeconds) : "\(count)"
+            }
+            lines.append("  PostgreSQL \(postgres.version.split(separator: " ").prefix(2).joined(separator: " ")), database \(postgres.database): "
+                + "write transactions \(rate(postgres.writeTransactions)), WAL flushes \(rate(postgres.walFlushes)), "
+                + "WAL \(postgres.walBytes.map { String(format: "%.1f MB", Double($0) / 1e6) } ?? "-")")
+        }
+        for warning in serverWarnings.prefix(5) { lines.append("  server: \(warning)") }
         lines.append(failure.map { "  FAILED: \($0)" } ?? "  ok")
         return lines.joined(separator: "\n")
     }

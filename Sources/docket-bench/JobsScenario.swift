@@ -9,6 +9,8 @@ import Glibc
 /// acked (or, enqueue-only, confirmed).
 struct JobsScenario {
     var plan: JobsPlan
+    /// Read around the timed part, beside the server's CPU (PostgreSQL's counters).
+    var probe: (any PhaseProbe)? = nil
 
     /// Enqueues each producer keeps unanswered while filling the queue for a drain run.
     static let prefillWindow = 1024
@@ -33,7 +35,7 @@ struct JobsScenario {
         }
         let phase = runPhase(
             roles: plan.timedRoles, enqueuesComplete: plan.mode == .enqueue, earliestEnqueue: earliestEnqueue,
-            until: runDeadline)
+            until: runDeadline, probe: probe)
         report.record(phase)
         return report
     }
@@ -50,7 +52,24 @@ struct JobsScenario {
     }
 
     private func runPhase(
-        roles: [SessionRole], enqueuesComplete: Bool, earliestEnqueue: UInt64? = nil, until deadline: UInt64
+        roles: [SessionRole], enqueuesComplete: Bool, earliestEnqueue: UInt64? = nil, until deadline: UInt64,
+        probe: (any PhaseProbe)? = nil
+    ) -> Phase {
+        let plan = self.plan
+        return Self.runPhase(plan: plan, roles: roles, enqueuesComplete: enqueuesComplete, until: deadline, probe: probe) {
+            share, budget, control in
+            JobLoop(roles: share, plan: plan, budget: budget, control: control, enqueuesComplete: enqueuesComplete,
+                    earliestEnqueue: earliestEnqueue)
+        }
+    }
+
+    /// Runs `roles` on `plan.threads` threads, each a loop `makeLoop` makes for its share of
+    /// the connections (round-robin, so that in a cycle run every thread gets producers and
+    /// workers alike), all started together once every connection is ready; `probe` is read
+    /// just before the start and just after the last job.
+    static func runPhase(
+        plan: JobsPlan, roles: [SessionRole], enqueuesComplete: Bool, until deadline: UInt64, probe: (any PhaseProbe)?,
+        makeLoop: ([SessionRole], JobBudget, RunControl) -> any PhaseLoop
     ) -> Phase {
         let now = MonotonicClock.now()
         let control = RunControl(timeoutSeconds: deadline > now ? Double(deadline - now) / 1e9 : 0, target: plan.jobs)
@@ -59,11 +78,9 @@ struct JobsScenario {
         let ready = DispatchSemaphore(value: 0)
         let go = DispatchSemaphore(value: 0)
 
-        // Round-robin, so that in a cycle run every thread gets producers and workers alike.
         let loops = (0..<threads).map { thread in
             let share = roles.indices.filter { $0 % threads == thread }.map { roles[$0] }
-            let loop = JobLoop(roles: share, plan: plan, budget: budget, control: control, enqueuesComplete: enqueuesComplete,
-                               earliestEnqueue: earliestEnqueue)
+            let loop = makeLoop(share, budget, control)
             return Worker(name: "jobs-\(thread)") { loop.run(ready: ready, go: go) }
         }
         for _ in loops {
@@ -75,6 +92,7 @@ struct JobsScenario {
             }
         }
 
+        if !control.shouldStop { probe?.begin() }
         let serverBefore = plan.serverPID.flatMap { ServerCPU.seconds(pid: $0) }
         let clientBefore = ServerCPU.seconds(pid: getpid())
         let startedAt = MonotonicClock.now()
@@ -92,6 +110,7 @@ struct JobsScenario {
         if let clientBefore, let clientAfter = ServerCPU.seconds(pid: getpid()) {
             phase.clientCPUSeconds = clientAfter - clientBefore
         }
+        probe?.end()
         let done = enqueuesComplete ? phase.stats.enqueued : phase.stats.acked
         if let reason = control.failure {
             phase.failure = "\(reason) (\(done) of \(plan.jobs) jobs done)"
@@ -102,4 +121,20 @@ struct JobsScenario {
         }
         return phase
     }
+}
+
+/// One client thread of a phase: connects its share of the connections, signals `ready`, waits
+/// for `go`, then runs them until the run is complete or stopped (`JobLoop` speaks the job
+/// protocols over sockets, `SkipLockedLoop` SQL through libpq).
+protocol PhaseLoop: Sendable {
+    func run(ready: DispatchSemaphore, go: DispatchSemaphore) -> SessionStats
+}
+
+extension JobLoop: PhaseLoop {}
+
+/// Something read just before the clock of the timed part starts and just after it stops, on
+/// the thread that runs the phase (a server's counters, beside its CPU).
+protocol PhaseProbe: AnyObject {
+    func begin()
+    func end()
 }

@@ -145,6 +145,59 @@ import DocketTLS
         #expect(report.failure?.contains("not an executable") == true)
     }
 
+    // MARK: PostgreSQL, where its server programs are installed
+
+    /// A run on the suite's PostgreSQL cluster; nil (the test then does nothing) without one.
+    func postgresRun(_ arguments: [String], mode: JobMode) throws -> (JobsReport, PostgresTarget)? {
+        guard case .success(let cluster) = TestPostgres.shared else {
+            print("PostgreSQL smoke tests skipped: no PostgreSQL server programs")
+            return nil
+        }
+        let plan = try JobsCommand.parse(arguments + [
+            "--postgres", cluster.conninfo(), "--mode", mode.rawValue, "--jobs", "300", "--workers", "4", "--window", "16",
+            "--timeout", "60",
+        ]).makePlan()
+        let report = plan.store == nil ? SkipLockedScenario(plan: plan).run() : DocketOnPostgresScenario(plan: plan).run()
+        return (report, plan.postgres!)
+    }
+
+    func expectPostgresFigures(_ report: JobsReport, target: PostgresTarget) throws {
+        #expect(report.failure == nil)
+        #expect(report.completed == 300)
+        #expect(report.latency.count == 300)
+        #expect(report.serverCPUSeconds != nil)
+        let figures = try #require(report.postgres)
+        // Every job wrote at least once (the baseline three times; docketd batches them).
+        #expect((figures.writeTransactions ?? 0) > 0)
+        #expect((figures.walBytes ?? 0) > 0)
+        #expect(figures.cpuSeconds != nil)
+        // The run's database is gone.
+        let admin = try BlockingPostgres(target.conninfo, deadline: MonotonicClock.now() + 10_000_000_000)
+        let left = try admin.query("SELECT count(*) FROM pg_database WHERE datname = $1", [.string(figures.database)],
+                                   deadline: MonotonicClock.now() + 10_000_000_000)
+        #expect(left.rows.first?.int(0) == 0)
+    }
+
+    @Test func skipLockedBaselineCycleAndDrain() throws {
+        for mode in [JobMode.cycle, .drain] {
+            guard let (report, target) = try postgresRun(["--protocol", "pg-skip-locked"], mode: mode) else { return }
+            try expectPostgresFigures(report, target: target)
+            #expect((report.postgres?.writeTransactions ?? 0) >= (mode == .cycle ? 900 : 600))
+            #expect(report.inFlight == 1)
+        }
+    }
+
+    @Test func docketdOnPostgresCycleAndDrain() throws {
+        for mode in [JobMode.cycle, .drain] {
+            guard let (report, target) = try postgresRun(
+                ["--store", "postgres", "--docketd", DocketdProcess.binary.path, "--batch", "2"], mode: mode) else { return }
+            try expectPostgresFigures(report, target: target)
+            #expect(report.store == "postgres")
+            #expect(report.serverArguments?.contains("--store") == true)
+            #expect(report.serverWarnings.allSatisfy { $0.hasPrefix("after SIGTERM") })
+        }
+    }
+
     // MARK: Peers, where installed
 
     @Test(.enabled(if: PeerProcess.find("beanstalkd") != nil, "beanstalkd is not installed"))
