@@ -69,6 +69,9 @@ final class PostgresBackend {
     private var pendingTryOwners: Set<UInt64> = []
     /// Transactions `endOfPass` sent that have not completed yet.
     private var commitsInFlight = 0
+    /// When this node last told the database it is alive (wall ms; 0: not since connecting).
+    private var lastHeartbeat: Int64 = 0
+    private var heartbeatInFlight = false
 
     /// What this process started, completed and failed per queue since it started (the
     /// dashboard's charts; other docketd processes on the same database count their own).
@@ -168,6 +171,8 @@ final class PostgresBackend {
                         // Outcomes and wake-ups sent while we were away were lost: look again.
                         for id in watchers.keys { resolveWatchers(of: id) }
                         retryReservers()
+                        lastHeartbeat = 0
+                        heartbeat()
                         db.commit()
                     }
                     db.commit()
@@ -197,6 +202,7 @@ final class PostgresBackend {
 
     /// Ends the connection at shutdown, once what closing connections released is committed.
     func shutdown() {
+        if let db = connection, isAvailable { store.leave(node: processName, on: db) { _ in } }
         endOfPass(force: true)
         if let db = connection, db.state == .ready {
             let deadline = monotonicMilliseconds() + 5000
@@ -963,11 +969,39 @@ final class PostgresBackend {
             for attempt in ended { endedAttempt(attempt, cause: .stalled) }
             if !ended.isEmpty { armTick(after: 0) }
         }
+        heartbeat()
         if server.config.httpPort != nil && !snapshotInFlight && snapshot.takenAt + 2000 <= now { takeSnapshot() }
         store.nextDeadline(on: db) { [self] result in
             if case .success(let deadline?) = result { armTick(at: deadline) }
         }
         retryReservers()
+    }
+
+    /// Tells the database this node is alive, a few times per node timeout, and takes back the
+    /// jobs of nodes that stopped doing so (`docket.node_heartbeat`): their attempts end as
+    /// `lost`, published as such by this node, and the jobs are claimed anew.
+    private func heartbeat() {
+        guard isAvailable, let db = connection, !heartbeatInFlight else { return }
+        let timeout = server.config.nodeTimeoutMilliseconds
+        let interval = Int64(timeout == 0 ? 5000 : min(max(timeout / 5, 500), 5000))
+        let now = now()
+        guard lastHeartbeat + interval <= now else { return }
+        lastHeartbeat = now
+        heartbeatInFlight = true
+        store.heartbeat(node: processName, timeoutMilliseconds: timeout, on: db) { [self] result in
+            heartbeatInFlight = false
+            switch result {
+            case .failure(let error):
+                log.error("PostgreSQL store: the node heartbeat failed: \(error)")
+            case .success(let ended):
+                if !ended.isEmpty { log.info("PostgreSQL store: took back \(ended.count) job(s) from a node that stopped") }
+                for attempt in ended { endedAttempt(attempt, cause: .lost) }
+                if !ended.isEmpty {
+                    retryReservers()
+                    armTick(after: 0)
+                }
+            }
+        }
     }
 
     /// Waiting jobs whose expiry came are made dead, in this pass's transaction (ahead of its

@@ -12,6 +12,10 @@ public struct ServerConfig: Sendable {
     /// A PostgreSQL connection string (`postgres://…` or `host=… dbname=…`) when jobs are kept
     /// there instead of the data directory (`--store`); nil: the embedded LMDB store.
     public var postgresStore: String?
+    /// With `postgresStore`: how long a node sharing the database may go without a heartbeat
+    /// before another node takes back the jobs it holds (each attempt ending as `lost`), in ms;
+    /// 0 leaves them to their leases. Heartbeats go every fifth of it (at most every 5 s).
+    public var nodeTimeoutMilliseconds = 15_000
     /// Name reported in INFO; the server id when empty.
     public var serverName = ""
     /// Largest PUB/HPUB payload (headers included). 1 MiB, as nats-server.

@@ -359,6 +359,15 @@ struct ConfigFileSettings {
                     }
                     config.postgresStore = store.isEmpty ? nil : store
                 }
+            case "node_timeout":
+                if !given("--node-timeout") {
+                    let text: String?
+                    if case .number(let seconds, let unit) = item, unit.isEmpty { text = "\(Int(seconds * 1000))ms" } else { text = item.text }
+                    guard let text, let milliseconds = DocketdCommand.nodeTimeout(text) else {
+                        throw ConfigError("\(path): docket.node_timeout \(DocketdCommand.nodeTimeoutRule)")
+                    }
+                    config.nodeTimeoutMilliseconds = milliseconds
+                }
             case "sync":
                 guard let mode = SyncMode(rawValue: try string(item, "docket.sync")) else {
                     throw ConfigError("\(path): docket.sync must be always or none")

@@ -36,6 +36,12 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "Where jobs are kept: lmdb (the data directory; the default) or PostgreSQL, given as a connection string: postgres://user@host:port/db or 'host=… dbname=…' (DOCKET_STORE).")
     var store = env("DOCKET_STORE") ?? "lmdb"
 
+    @Option(
+        help: ArgumentHelp(
+            "With a PostgreSQL store: how long another docketd sharing the database may go silent before the jobs it holds are taken back and worked elsewhere; 0 waits for their leases (DOCKET_NODE_TIMEOUT).",
+            valueName: "duration"))
+    var nodeTimeout = env("DOCKET_NODE_TIMEOUT") ?? "15s"
+
     @Option(name: .customLong("name"), help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
     var serverName = env("DOCKET_NAME") ?? ""
 
@@ -182,6 +188,13 @@ struct DocketdCommand: ParsableCommand {
 
     /// The PostgreSQL connection string `--store` names, "" for the embedded store, nil for
     /// neither.
+    /// 0, or long enough that a node busy for a moment is not taken for dead: 3 s at least.
+    static func nodeTimeout(_ text: String) -> Int? {
+        guard let milliseconds = Units.milliseconds(text), milliseconds == 0 || (3000...86_400_000).contains(milliseconds) else { return nil }
+        return milliseconds
+    }
+    static let nodeTimeoutRule = "must be 0 (wait for the leases) or a duration from 3s to 24h, so that a busy node is not taken for dead."
+
     static func postgresStore(_ text: String) -> String? {
         if text.isEmpty || text == "lmdb" { return "" }
         guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") || text.contains("=") else { return nil }
@@ -200,6 +213,8 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("--store must be lmdb or a PostgreSQL connection string (postgres://… or key=value …), not \(store).")
         }
         config.postgresStore = postgresStore.isEmpty ? nil : postgresStore
+        guard let nodeTimeout = Self.nodeTimeout(nodeTimeout) else { throw ValidationError("--node-timeout \(Self.nodeTimeoutRule)") }
+        config.nodeTimeoutMilliseconds = nodeTimeout
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)

@@ -128,11 +128,23 @@ import Testing
             ("tls { cert_file: a.pem, key_file: a.key, verify: true }\n", "tls.verify needs tls.ca_file"),
             ("portt: 4222\n", "unknown setting 'portt'"),
             ("port: [1\n", "expected ']'"),
+            ("docket { node_timeout: 1s }\n", "docket.node_timeout must be 0"),
+            ("docket { node_timeout: soon }\n", "docket.node_timeout must be 0"),
         ] {
             let path = try file(text)
             let (status, output) = try DocketdProcess.runToExit(["-c", path, "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
             #expect(status == 64, "\(output)")
             #expect(output.contains(words), "\(output)")
+        }
+    }
+
+    @Test func nodeTimeoutIsZeroOrAtLeastThreeSeconds() throws {
+        for (flag, accepted) in [("1s", false), ("2999ms", false), ("25h", false), ("x", false), ("0", true), ("3s", true)] {
+            let (status, output) = try DocketdProcess.runToExit(
+                ["--node-timeout", flag, "--max-payload", "0", "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+            #expect(status == 64, "\(output)")
+            // An accepted value gets as far as the next check (the bad --max-payload).
+            #expect(output.contains("--node-timeout must be 0") != accepted, "\(flag): \(output)")
         }
     }
 

@@ -176,6 +176,56 @@ import Testing
         #expect(producer.stop() == 0)
     }
 
+    /// Three nodes on one database: a job enqueued on A and held by a worker on B is worked on
+    /// C once B is killed, as soon as B has been silent for --node-timeout (not when its
+    /// 10-minute lease would end); the attempt B had counts, B's `lost` event comes from the
+    /// node that took the job back, and a WAIT on A hears the outcome.
+    @Test func jobsHeldByAKilledNodeAreWorkedElsewhere() throws {
+        guard let cluster = try cluster() else { return }
+        let flags = ["--node-timeout", "3s"]
+        let (a, database) = try docketd(on: cluster, flags)
+        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"
+        let b = try DocketdProcess(["--store", url] + flags)
+        let c = try DocketdProcess(["--store", url] + flags)
+        let producer = try a.client()
+        _ = try producer.handshake()
+        try producer.send("ENQ q lease=10m backoff=fixed:0 3\r\none\r\nENQ q lease=10m 3\r\ntwo\r\n")
+        #expect(try [producer.readLine(), producer.readLine()] == ["+OK 1", "+OK 2"])
+        try producer.line("WAIT 1 timeout=20s")
+        let events = try c.client()
+        _ = try events.handshake()
+        try events.line("SUB $JOB.q.lost 1")
+        try events.line("PING")
+        #expect(try events.readLine() == "PONG")
+
+        let worker = try b.client()
+        _ = try worker.handshake()
+        try worker.line("RESERVE q timeout=0")
+        #expect(plainJobLine(try worker.readMessage().0) == "JOB 1 q 1 3")
+        b.crash()
+        let killedAt = Date()
+
+        let rescuer = try c.client()
+        _ = try rescuer.handshake()
+        try rescuer.line("RESERVE q timeout=0")
+        #expect(plainJobLine(try rescuer.readMessage().0) == "JOB 2 q 1 3", "the job nobody held first")
+        try rescuer.line("RESERVE q timeout=20s")
+        let (line, payload) = try rescuer.readMessage()
+        #expect(plainJobLine(line) == "JOB 1 q 2 3" && payload == Array("one".utf8))
+        let waited = Date().timeIntervalSince(killedAt)
+        #expect(waited >= 2.5 && waited < 15, "taken back after the node timeout, long before the lease: \(waited) s")
+        let (event, body) = try events.readMessage()
+        #expect(event.hasPrefix("MSG $JOB.q.lost 1 "))
+        let lost = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        #expect(lost["id"] as? Int == 1 && lost["attempt"] as? Int == 1)
+        try rescuer.line("ACK 1 attempt=2")
+        #expect(try rescuer.readLine() == "+OK")
+        #expect(try producer.readMessage().0.hasPrefix("OUTCOME 1 completed"))
+        #expect(try producer.object("INSPECT 1")["attempts"] as? Int == 2)
+        #expect(a.stop() == 0)
+        #expect(c.stop() == 0)
+    }
+
     func get(_ port: Int, _ path: String) throws -> String {
         let client = try LineClient(port: port)
         try client.send("GET \(path) HTTP/1.1\r\n\r\n")
