@@ -13,6 +13,7 @@ import DocketWire
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
     let whole = StreamTrace.feed(input, in: .whole, deep: true)
+    let upstreamWhole = upstreamTrace(input, in: .whole)
 
     // The cut points come from the bytes themselves so that every input always gets the same
     // ones (a saved crash replays), yet a one-byte mutation moves them.
@@ -22,8 +23,47 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         if trace != whole {
             violation("split invariance: \(size) bytes read in \(pieces)\n\(whole.difference(from: trace))")
         }
+        let upstream = upstreamTrace(input, in: pieces)
+        if upstream != upstreamWhole {
+            violation("upstream split invariance: \(size) bytes read in \(pieces)\n\(upstreamWhole)\n\(upstream)")
+        }
     }
     return 0
+}
+
+/// The same bytes read as a NATS server's output (docketd's cluster link, `UpstreamParser`):
+/// each op with where it ends, then how the stream ended. Every range must lie inside what was
+/// read, and the ops must not depend on how the reads cut the stream.
+func upstreamTrace(_ input: UnsafeRawBufferPointer, in pieces: Pieces) -> [String] {
+    var events: [String] = []
+    var consumed = 0
+    var received = 0
+    while received < input.count || received == 0 {
+        received = pieces.end(after: received, of: input.count)
+        let buffer = UnsafeRawBufferPointer(rebasing: input[0..<received])
+        parsing: while consumed < received {
+            switch UpstreamParser.parse(buffer, from: consumed, maxLine: 256) {
+            case .incomplete:
+                break parsing
+            case .failure(let why):
+                events.append("failure \(why) at \(consumed)")
+                return events
+            case .op(let op, let next):
+                guard next > consumed, next <= received else { violation("upstream op \(op) ends at \(next), outside \(consumed)...\(received)") }
+                if case .message(let subject, _, let reply, let headers, let message) = op {
+                    for range in [subject, message] + (reply.map { [$0] } ?? []) where range.lowerBound < consumed || range.upperBound > next {
+                        violation("upstream range \(range) outside its op \(consumed)..<\(next)")
+                    }
+                    if let headers, headers > message.count { violation("upstream header size \(headers) over \(message.count)") }
+                }
+                events.append("\(op) -> \(next)")
+                consumed = next
+            }
+        }
+        if received == input.count { break }
+    }
+    events.append("end at \(consumed)")
+    return events
 }
 
 /// How the server's reads cut a stream.

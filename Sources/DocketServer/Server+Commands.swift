@@ -134,10 +134,18 @@ extension Server {
     ) -> Int {
         let match = account.index.match(subject)
         var deliveries = 0
+        var groupsUpstream = false
+        if let cluster, account === globalAccount {
+            // Once, up to the other nodes; while the link is up, queue groups are served from
+            // there (this node's members included), so that each group gets the message once.
+            cluster.plain.publish(subject, reply, headerCount, message)
+            groupsUpstream = cluster.servesGroups
+            if cluster.isConnected { deliveries += 1 }
+        }
         for subscription in match.plain {
             if deliver(subscription, from: publisher, subject, reply, message, headerCount) { deliveries += 1 }
         }
-        for group in match.groups {
+        for group in match.groups where !groupsUpstream {
             let member = group.nextMember { candidate in
                 let owner = unsafeDowncast(candidate.owner, to: Connection.self)
                 return owner.isClosed || (owner === publisher && publisher?.options.echo == false)
@@ -152,7 +160,7 @@ extension Server {
 
     /// Appends one MSG (or HMSG) for `subscription`; false if it was not delivered.
     @inline(__always)
-    private func deliver(
+    func deliver(
         _ subscription: Subscription, from publisher: Connection?, _ subject: UnsafeRawBufferPointer,
         _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer, _ headerCount: Int?
     ) -> Bool {
@@ -230,6 +238,7 @@ extension Server {
         connection.account.index.insert(subscription)
         connection.subscriptions[sid] = subscription
         noteLifecycleInterest(subscription, added: true)
+        if let cluster, connection.account === globalAccount { cluster.interest(in: subscription, added: true) }
         acknowledge(connection)
     }
 
@@ -249,5 +258,6 @@ extension Server {
         connection.account.index.remove(subscription)
         connection.subscriptions[subscription.sid] = nil
         noteLifecycleInterest(subscription, added: false)
+        if let cluster, connection.account === globalAccount { cluster.interest(in: subscription, added: false) }
     }
 }

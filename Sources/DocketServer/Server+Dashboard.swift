@@ -23,11 +23,12 @@ extension Server {
 
     /// Whether job events are wanted at all: by a subscriber, or by a dashboard someone looks at.
     func refreshLifecycleRecording() {
-        let wanted = lifecycleListeners > 0 || (dashboard?.isWatched(now: Int64(monotonicMilliseconds())) ?? false)
+        // In a cluster, listeners on other nodes are out of sight: events are always made.
+        let wanted = lifecycleListeners > 0 || cluster != nil || (dashboard?.isWatched(now: Int64(monotonicMilliseconds())) ?? false)
         if engine.recordsLifecycle != wanted { engine.recordsLifecycle = wanted }
     }
 
-    var wantsLifecycle: Bool { engine.recordsLifecycle || lifecycleListeners > 0 }
+    var wantsLifecycle: Bool { engine.recordsLifecycle || lifecycleListeners > 0 || cluster != nil }
 
     fileprivate func dashboardTick() {
         sampleActivity()

@@ -517,6 +517,7 @@ extension Server {
         writer.add("store_file_bytes", dataDirectory?.fileBytes ?? 0)
         writer.add("sync", config.syncMode.rawValue)
         writer.add("max_payload", config.maxPayload)
+        if let cluster { writer.add("cluster", json: cluster.document) }
         return writer.result
     }
 

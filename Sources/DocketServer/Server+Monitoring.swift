@@ -34,12 +34,17 @@ extension Server {
     }
 
     /// `/healthz`: ok, or (503) why not: with jobs in PostgreSQL, whether it can be reached.
+    /// With a cluster link, whether it is up (a node cut off from the cluster still serves its
+    /// own clients, so that alone is not a 503).
     func healthDocument() -> String {
-        guard let postgres else { return #"{"status":"ok"}"# }
+        guard postgres != nil || cluster != nil else { return #"{"status":"ok"}"# }
         var writer = JSONObjectWriter()
-        writer.add("status", postgres.isAvailable ? "ok" : "unavailable")
-        writer.add("store", "postgres")
-        if !postgres.isAvailable { writer.add("error", postgres.lastFailure ?? "not connected") }
+        writer.add("status", postgres?.isAvailable ?? true ? "ok" : "unavailable")
+        if let postgres {
+            writer.add("store", "postgres")
+            if !postgres.isAvailable { writer.add("error", postgres.lastFailure ?? "not connected") }
+        }
+        if let cluster { writer.add("cluster", json: cluster.document) }
         return writer.result
     }
 

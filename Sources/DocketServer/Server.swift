@@ -80,6 +80,8 @@ public final class Server {
     let engine: JobEngine
     /// The job backend when jobs live in PostgreSQL; nil: the in-memory engine over LMDB.
     private(set) var postgres: PostgresBackend?
+    /// The nats-server cluster this node shares its messages with (`--cluster-nats`).
+    var cluster: ClusterLink?
     /// Set once `start` has opened the data directory.
     var store: JobStore { dataDirectory! }
     /// The batch of changes the current pass is making; replies held for it wait for its commit.
@@ -202,6 +204,8 @@ public final class Server {
         } else {
             try openDataDirectory()
         }
+
+        startCluster()
 
         if let (from, to) = AcceptBackoff.raiseDescriptorLimit() {
             log.info("Raised the open file limit from \(from) to \(to)")
@@ -372,6 +376,7 @@ public final class Server {
             commitChanges()
             armJobTimer()
         }
+        cluster?.flush()
         guard !flushQueue.isEmpty else { return }
         let queue = flushQueue
         flushQueue.removeAll(keepingCapacity: true)
@@ -841,6 +846,8 @@ public final class Server {
         if let syncTimer { EventLoop.free(syncTimer) }
         syncTimer = nil
         postgres?.shutdown()
+        cluster?.stop()
+        cluster = nil
         // Closing connections released their jobs; write that before closing the store, and
         // the payload deletes still gathering.
         while dataDirectory != nil {

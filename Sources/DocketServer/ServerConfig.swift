@@ -16,6 +16,12 @@ public struct ServerConfig: Sendable {
     /// before another node takes back the jobs it holds (each attempt ending as `lost`), in ms;
     /// 0 leaves them to their leases. Heartbeats go every fifth of it (at most every 5 s).
     public var nodeTimeoutMilliseconds = 15_000
+    /// The nats-server cluster to join for events across docketd nodes (`--cluster-nats`);
+    /// nil: none, this node's messages stay on it.
+    public var clusterNATS: [NATSAddress]?
+    /// Bytes of messages the link to that cluster may hold while it is down or behind, beyond
+    /// which messages are dropped (and counted). 64 MiB, as a client's `--max-pending`.
+    public var clusterMaxPending = 64 << 20
     /// Name reported in INFO; the server id when empty.
     public var serverName = ""
     /// Largest PUB/HPUB payload (headers included). 1 MiB, as nats-server.

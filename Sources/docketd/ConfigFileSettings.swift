@@ -359,6 +359,21 @@ struct ConfigFileSettings {
                     }
                     config.postgresStore = store.isEmpty ? nil : store
                 }
+            case "cluster_nats":
+                if !given("--cluster-nats") {
+                    let text: String
+                    if case .array(let items) = item {
+                        text = try items.map { try string($0, "docket.cluster_nats") }.joined(separator: ",")
+                    } else {
+                        text = try string(item, "docket.cluster_nats")
+                    }
+                    guard let addresses = ClusterLink.addresses(text) else {
+                        throw ConfigError("\(path): docket.cluster_nats must be nats://[user:pass@]host[:port] addresses")
+                    }
+                    config.clusterNATS = addresses
+                }
+            case "cluster_max_pending":
+                if !given("--cluster-max-pending") { config.clusterMaxPending = try size(item, "docket.cluster_max_pending") }
             case "node_timeout":
                 if !given("--node-timeout") {
                     let text: String?

@@ -42,6 +42,15 @@ struct DocketdCommand: ParsableCommand {
             valueName: "duration"))
     var nodeTimeout = env("DOCKET_NODE_TIMEOUT") ?? "15s"
 
+    @Option(
+        help: ArgumentHelp(
+            "A nats-server cluster to share messages and job events with other docketd nodes: nats://[user:pass@]host:port, comma-separated (DOCKET_CLUSTER_NATS).",
+            valueName: "urls"))
+    var clusterNats = env("DOCKET_CLUSTER_NATS") ?? ""
+
+    @Option(help: "Bytes of messages the cluster link may hold while it is down or behind; more are dropped (DOCKET_CLUSTER_MAX_PENDING).")
+    var clusterMaxPending = env("DOCKET_CLUSTER_MAX_PENDING") ?? "64MiB"
+
     @Option(name: .customLong("name"), help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
     var serverName = env("DOCKET_NAME") ?? ""
 
@@ -215,6 +224,13 @@ struct DocketdCommand: ParsableCommand {
         config.postgresStore = postgresStore.isEmpty ? nil : postgresStore
         guard let nodeTimeout = Self.nodeTimeout(nodeTimeout) else { throw ValidationError("--node-timeout \(Self.nodeTimeoutRule)") }
         config.nodeTimeoutMilliseconds = nodeTimeout
+        if !clusterNats.isEmpty {
+            guard let addresses = ClusterLink.addresses(clusterNats) else {
+                throw ValidationError("--cluster-nats must be nats://[user:pass@]host[:port] addresses, comma-separated, not \(clusterNats).")
+            }
+            config.clusterNATS = addresses
+        }
+        config.clusterMaxPending = try size(clusterMaxPending, "--cluster-max-pending", minimum: 64 << 10)
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)

@@ -1,0 +1,218 @@
+import DocketEngine
+import DocketWire
+
+/// docketd as a plain client of a nats-server cluster (`--cluster-nats`), so that messages,
+/// lifecycle events and route outcomes reach subscribers on every docketd node.
+///
+/// Two upstream connections, because NATS queue groups must span nodes:
+/// - `plain` (CONNECT `echo:false`) carries every message published on this node up, once,
+///   and holds one upstream subscription per distinct subject that local plain subscribers
+///   want. What comes down on it is delivered to local plain subscribers only; `echo:false`
+///   means a message of ours never comes back, so there are no duplicates and no loops.
+/// - `groups` holds one upstream queue subscription per local (subject, queue group), so the
+///   cluster picks one member of each group among all nodes. A message published here is not
+///   handed to a local queue group directly while the link is up: it goes up and comes back
+///   on `groups` to whichever node the cluster chose (on this one as to any other).
+/// Messages from upstream are never sent up again, never turned into jobs by routes, and never
+/// taken as `$DOCKET.API` requests: those act once, on the node the publisher is connected to.
+/// Only the global account (the subject space of clients without accounts) is bridged.
+public final class ClusterLink {
+    let plain: UpstreamChannel
+    let groups: UpstreamChannel
+    /// Upstream subscriptions and how many local subscriptions need each.
+    private var plainInterest: [[UInt8]: (sid: Int, count: Int)] = [:]
+    private var groupInterest: [GroupKey: (sid: Int, count: Int)] = [:]
+    /// The queue group of each upstream queue subscription.
+    private var groupOfSid: [Int: [UInt8]] = [:]
+    private var nextSid = 1
+
+    struct GroupKey: Hashable {
+        let subject: [UInt8]
+        let queue: [UInt8]
+    }
+
+    init(addresses: [UpstreamChannel.Address], serverID: String, loop: EventLoop, log: Log, maxPending: Int) {
+        plain = UpstreamChannel(name: "docketd \(serverID)", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending)
+        groups = UpstreamChannel(name: "docketd \(serverID) groups", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending)
+    }
+
+    var isConnected: Bool { plain.isConnected && groups.isConnected }
+
+    /// Whether a local publication's queue groups are served through the cluster: only while
+    /// both connections are up (else the message would never come back down).
+    var servesGroups: Bool { isConnected }
+
+    func start() {
+        plain.start()
+        groups.start()
+    }
+
+    func stop() {
+        plain.stop()
+        groups.stop()
+    }
+
+    func flush() {
+        plain.flushOutput()
+        groups.flushOutput()
+    }
+
+    func interest(in subscription: Subscription, added: Bool) {
+        if let queue = subscription.queue {
+            let key = GroupKey(subject: subscription.subject, queue: queue)
+            if added {
+                if let entry = groupInterest[key] {
+                    groupInterest[key] = (entry.sid, entry.count + 1)
+                } else {
+                    let sid = takeSid()
+                    groupInterest[key] = (sid, 1)
+                    groupOfSid[sid] = queue
+                    groups.subscribe(sid: sid, subject: subscription.subject, queue: queue)
+                }
+            } else if let entry = groupInterest[key] {
+                if entry.count > 1 {
+                    groupInterest[key] = (entry.sid, entry.count - 1)
+                } else {
+                    groupInterest[key] = nil
+                    groupOfSid[entry.sid] = nil
+                    groups.unsubscribe(sid: entry.sid)
+                }
+            }
+            return
+        }
+        if added {
+            if let entry = plainInterest[subscription.subject] {
+                plainInterest[subscription.subject] = (entry.sid, entry.count + 1)
+            } else {
+                let sid = takeSid()
+                plainInterest[subscription.subject] = (sid, 1)
+                plain.subscribe(sid: sid, subject: subscription.subject, queue: nil)
+            }
+        } else if let entry = plainInterest[subscription.subject] {
+            if entry.count > 1 {
+                plainInterest[subscription.subject] = (entry.sid, entry.count - 1)
+            } else {
+                plainInterest[subscription.subject] = nil
+                plain.unsubscribe(sid: entry.sid)
+            }
+        }
+    }
+
+    func queueGroup(ofSid sid: Int) -> [UInt8]? { groupOfSid[sid] }
+
+    private func takeSid() -> Int {
+        defer { nextSid += 1 }
+        return nextSid
+    }
+
+    /// The link's state for STATS, `/varz` and `/healthz`.
+    var document: String {
+        var writer = JSONObjectWriter()
+        writer.add("connected", isConnected)
+        writer.add("url", plain.connectedAddress.map(\.display))
+        writer.add("error", plain.lastError ?? groups.lastError)
+        writer.add("reconnects", plain.reconnects + groups.reconnects)
+        writer.add("out_msgs", plain.messagesOut)
+        writer.add("in_msgs", plain.messagesIn + groups.messagesIn)
+        writer.add("dropped_msgs", plain.droppedMessages)
+        writer.add("subscriptions", plainInterest.count + groupInterest.count)
+        return writer.result
+    }
+
+    /// `nats://[user:password@]host[:port]`, comma-separated; the port defaults to 4222.
+    public static func addresses(_ text: String) -> [NATSAddress]? {
+        var result: [UpstreamChannel.Address] = []
+        for item in text.split(separator: ",") {
+            var rest = Substring(item.trimmingBlanks())
+            guard !rest.isEmpty else { return nil }
+            if rest.hasPrefix("nats://") { rest = rest.dropFirst(7) } else if rest.contains("://") { return nil }
+            var user: String?
+            var password: String?
+            if let at = rest.lastIndex(of: "@") {
+                let credentials = rest[..<at]
+                rest = rest[rest.index(after: at)...]
+                if let colon = credentials.firstIndex(of: ":") {
+                    user = String(credentials[..<colon])
+                    password = String(credentials[credentials.index(after: colon)...])
+                } else {
+                    user = String(credentials)
+                }
+            }
+            var host = Substring(rest)
+            var port = 4222
+            if host.hasPrefix("[") {
+                guard let close = host.firstIndex(of: "]") else { return nil }
+                let after = host[host.index(after: close)...]
+                if after.hasPrefix(":") {
+                    guard let number = Int(after.dropFirst()) else { return nil }
+                    port = number
+                } else if !after.isEmpty {
+                    return nil
+                }
+                host = host[host.index(after: host.startIndex)..<close]
+            } else if let colon = host.lastIndex(of: ":") {
+                guard let number = Int(host[host.index(after: colon)...]) else { return nil }
+                port = number
+                host = host[..<colon]
+            }
+            guard !host.isEmpty, (1...65535).contains(port) else { return nil }
+            result.append(UpstreamChannel.Address(host: String(host), port: port, user: user, password: password))
+        }
+        return result.isEmpty ? nil : result
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingBlanks() -> Substring {
+        var text = self
+        while text.first == " " { text = text.dropFirst() }
+        while text.last == " " { text = text.dropLast() }
+        return text
+    }
+}
+
+extension Server {
+    /// Joins the nats-server cluster named by `--cluster-nats`, if any.
+    func startCluster() {
+        guard let addresses = config.clusterNATS else { return }
+        let link = ClusterLink(addresses: addresses, serverID: serverID, loop: loop, log: log, maxPending: config.clusterMaxPending)
+        link.plain.onMessage = { [unowned self] bytes, subject, _, reply, headerCount, message in
+            deliverFromCluster(bytes, subject, reply, headerCount, message, queueGroup: nil)
+        }
+        link.groups.onMessage = { [unowned self, unowned link] bytes, subject, sid, reply, headerCount, message in
+            guard let queue = link.queueGroup(ofSid: sid) else { return }  // unsubscribed meanwhile
+            deliverFromCluster(bytes, subject, reply, headerCount, message, queueGroup: queue)
+        }
+        cluster = link
+        refreshLifecycleRecording()
+        link.start()
+        log.info("Joining the NATS cluster at \(addresses.map(\.display).joined(separator: ", ")) for events across nodes")
+    }
+
+    /// A message from another node: to local plain subscribers (from `plain`), or to one local
+    /// member of `queueGroup` (from `groups`).
+    private func deliverFromCluster(
+        _ bytes: UnsafeRawBufferPointer, _ subjectRange: Range<Int>, _ replyRange: Range<Int>?, _ headerCount: Int?,
+        _ messageRange: Range<Int>, queueGroup: [UInt8]?
+    ) {
+        let subject = UnsafeRawBufferPointer(rebasing: bytes[subjectRange])
+        let reply = replyRange.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
+        let message = UnsafeRawBufferPointer(rebasing: bytes[messageRange])
+        stats.messagesIn += 1
+        stats.payloadBytesIn += message.count
+        let match = globalAccount.index.match(subject)
+        if let queueGroup {
+            for group in match.groups where group.name == queueGroup {
+                let member = group.nextMember { candidate in
+                    let owner = unsafeDowncast(candidate.owner, to: Connection.self)
+                    return owner.isClosed || (candidate.isFiltered && owner.permissions?.mayReceive(subject) == false)
+                }
+                if let member { deliver(member, from: nil, subject, reply, message, headerCount) }
+            }
+            return
+        }
+        for subscription in match.plain {
+            deliver(subscription, from: nil, subject, reply, message, headerCount)
+        }
+    }
+}
