@@ -134,6 +134,32 @@ def _watchdog() -> Iterator[None]:
     faulthandler.cancel_dump_traceback_later()
 
 
+#: With DOCKET_TEST_STORE=postgres (under scripts/with-postgres.sh, which sets
+#: DOCKET_TEST_POSTGRES), every server keeps its jobs in a new database of that cluster: the
+#: same suite then runs against the PostgreSQL job store. A server restarted on the same data
+#: directory gets the same database back.
+STORE = os.environ.get("DOCKET_TEST_STORE", "lmdb")
+_databases: dict = {}
+
+
+def _store_flags(data_dir: Path, flags: Sequence[str]) -> List[str]:
+    if STORE != "postgres" or any(f == "--store" or f.startswith("--store=") for f in flags):
+        return []
+    url = os.environ.get("DOCKET_TEST_POSTGRES")
+    if not url:
+        pytest.fail("DOCKET_TEST_STORE=postgres needs DOCKET_TEST_POSTGRES (run under scripts/with-postgres.sh)", pytrace=False)
+    key = str(data_dir)
+    if key not in _databases:
+        name = f"pyclient_{os.getpid()}_{len(_databases)}"
+        psql = os.path.join(os.environ.get("DOCKET_PG_BIN", ""), "psql") if os.environ.get("DOCKET_PG_BIN") else "psql"
+        subprocess.run([psql, "-X", "-q", url, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        _databases[key] = url.rsplit("/", 1)[0] + "/" + name
+    return ["--store", _databases[key]]
+
+
+lmdb_only = pytest.mark.skipif(STORE == "postgres", reason="a property of the embedded LMDB store (PROTOCOL.md, Jobs in PostgreSQL)")
+
+
 @pytest.fixture
 def start_docketd(request, tmp_path_factory) -> Iterator[Callable[..., Server]]:
     """Factory: ``start_docketd(port=0, data_dir=None, flags=())`` starts a
@@ -149,6 +175,7 @@ def start_docketd(request, tmp_path_factory) -> Iterator[Callable[..., Server]]:
     def start(port: int = 0, data_dir: Optional[Path] = None, flags: Sequence[str] = ()) -> Server:
         if data_dir is None:
             data_dir = tmp_path_factory.mktemp("docket") / "data"
+        flags = [*_store_flags(data_dir, flags), *flags]
         # A port just released can take a moment to bind again: retry briefly.
         deadline = time.monotonic() + 5.0
         while True:

@@ -15,6 +15,8 @@ import pytest
 import docketd_client.aio as aio
 from docketd_client import protocol as P
 
+from conftest import lmdb_only
+
 
 def run(coro: Awaitable[Any], timeout: float = 20.0) -> Any:
     """Runs a test coroutine, bounded in time."""
@@ -436,6 +438,7 @@ def test_worker_graceful_stop_and_grace_expiry(client, url):
     assert doc.state == "waiting" and doc.last_error == "worker shut down before the handler finished"
 
 
+@lmdb_only  # --max-queues
 def test_worker_refused_reserve_is_fatal(start_docketd):
     server = start_docketd(flags=("--max-queues", "1"))
 

@@ -70,6 +70,11 @@ def _retry(args: Dict[str, Any]) -> Any:
     return args.get("retry")  # false -> retry=no, duration otherwise
 
 
+def _batch_job(job: Dict[str, Any]) -> Dict[str, Any]:
+    """A batch case's job as encode_batch takes it: the payload as bytes."""
+    return {**job, "payload": wire(job.get("payload", ""))}
+
+
 def _settings(args: Dict[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in args.items() if k in P.QUEUE_SETTINGS}
 
@@ -81,7 +86,12 @@ CALL_ARGS: Dict[str, Tuple[str, ...]] = {
     "subscribe": ("subject", "sid", "queue"),
     "unsubscribe": ("sid", "max"),
     "ping": (),
-    "enqueue": ("queue", "payload", "delay", "at", "priority", "attempts", "backoff", "jitter", "lease", "key", "group"),
+    "enqueue": (
+        "queue", "payload", "delay", "at", "priority", "attempts", "backoff", "jitter", "lease", "key", "group", "ttl",
+        "expires", "after", "on_parent_dead", "key_ttl", "replace",
+    ),
+    "batch": ("jobs",),
+    "parents": ("id",),
     "reserve": ("queues", "timeout"),
     "ack": ("id", "attempt", "result"),
     "fail": ("id", "attempt", "reason", "retry", "throttle", "scope"),
@@ -100,9 +110,20 @@ CALL_ARGS: Dict[str, Tuple[str, ...]] = {
     "resume": ("queue",),
     "queues": (),
     "stats": (),
-    "route": ("pattern", "queue", "delay", "priority", "attempts", "backoff", "jitter", "lease", "group", "key", "at"),
+    "route": ("pattern", "queue", "delay", "priority", "attempts", "backoff", "jitter", "lease", "group", "key", "at", "after"),
     "unroute": ("id",),
     "routes": (),
+    "list": ("queue", "state", "after", "limit"),
+    "purge": ("queue", "state", "older"),
+    "promote": ("id",),
+    "schedule": (
+        "name", "queue", "payload", "cron", "every", "tz", "catchup", "priority", "attempts", "backoff", "jitter",
+        "lease", "group", "ttl", "key", "at", "delay", "expires",
+    ),
+    "unschedule": ("name",),
+    "schedules": (),
+    "pause_schedule": ("name",),
+    "resume_schedule": ("name",),
 }
 
 
@@ -125,7 +146,15 @@ ENCODERS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
         lease=a.get("lease"),
         key=a.get("key"),
         group=a.get("group"),
+        ttl=a.get("ttl"),
+        expires=a.get("expires"),
+        after=a.get("after"),
+        on_parent_dead=a.get("on_parent_dead"),
+        key_ttl=a.get("key_ttl"),
+        replace=a.get("replace", False),
     ),
+    "batch": lambda a: P.encode_batch([_batch_job(job) for job in a["jobs"]]),
+    "parents": lambda a: P.encode_parents(a["id"]),
     "reserve": lambda a: P.encode_reserve(a["queues"], a.get("timeout")),
     "ack": lambda a: P.encode_ack(a["id"], _payload(a, "result"), attempt=a.get("attempt")),
     "fail": lambda a: P.encode_fail(
@@ -158,9 +187,37 @@ ENCODERS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
         group=a.get("group"),
         key=a.get("key"),
         at=a.get("at"),
+        after=a.get("after"),
     ),
     "unroute": lambda a: P.encode_unroute(a["id"]),
     "routes": lambda a: P.encode_routes(),
+    "list": lambda a: P.encode_list(a["queue"], a.get("state"), a.get("after"), a.get("limit")),
+    "purge": lambda a: P.encode_purge(a["queue"], a.get("state"), a.get("older")),
+    "promote": lambda a: P.encode_promote(a["id"]),
+    "schedule": lambda a: P.encode_schedule(
+        a["name"],
+        a["queue"],
+        wire(a["payload"]),
+        cron=a.get("cron"),
+        every=a.get("every"),
+        tz=a.get("tz"),
+        catchup=a.get("catchup"),
+        priority=a.get("priority"),
+        attempts=a.get("attempts"),
+        backoff=a.get("backoff"),
+        jitter=a.get("jitter"),
+        lease=a.get("lease"),
+        group=a.get("group"),
+        ttl=a.get("ttl"),
+        key=a.get("key"),
+        at=a.get("at"),
+        delay=a.get("delay"),
+        expires=a.get("expires"),
+    ),
+    "unschedule": lambda a: P.encode_unschedule(a["name"]),
+    "schedules": lambda a: P.encode_schedules(),
+    "pause_schedule": lambda a: P.encode_pause_schedule(a["name"]),
+    "resume_schedule": lambda a: P.encode_resume_schedule(a["name"]),
 }
 
 
@@ -225,7 +282,11 @@ def result_of(op: P.Op, reply_to: Optional[str]) -> Dict[str, Any]:
     if reply_to == "ping":
         return {"pong": None}
     if reply_to == "enqueue":
+        if value.replaced:
+            return {"replaced": {"id": value.id}}
         return {"enqueued": {"id": value.id, "duplicate": value.duplicate}}
+    if reply_to == "batch":
+        return {"ids": value}
     if reply_to == "reserve":
         if value is None:
             return {"job": None}
@@ -241,9 +302,9 @@ def result_of(op: P.Op, reply_to: Optional[str]) -> Dict[str, Any]:
         }
     if reply_to == "fail":
         return {"fail": {"outcome": value.outcome, "delay_ms": value.delay_ms}}
-    if reply_to == "retry_queue":
+    if reply_to in ("retry_queue", "purge"):
         return {"count": value}
-    if reply_to in ("inspect", "dead", "queue", "queues", "stats", "routes"):
+    if reply_to in ("inspect", "dead", "queue", "queues", "stats", "routes", "list", "schedules", "parents"):
         return {"json": value}
     if reply_to == "wait":
         if value.pending:

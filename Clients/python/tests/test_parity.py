@@ -13,6 +13,8 @@ import pytest
 import docketd_client as docket
 from docketd_client import protocol as P
 
+from conftest import lmdb_only
+
 
 # --------------------------------------------------------------------------
 # Without a server: encoders, parser, replies
@@ -89,6 +91,7 @@ def test_every_job_error_code_has_its_class():
         "BAD_QUEUE": docket.BadQueue, "BAD_OPTION": docket.BadOption, "BAD_ID": docket.BadId,
         "NOT_FOUND": docket.NotFound, "NOT_HELD": docket.NotHeld, "NOT_DEAD": docket.NotDead,
         "STORE_FULL": docket.StoreFull, "LIMIT": docket.LimitReached, "FORBIDDEN": docket.Forbidden,
+        "NOT_DELAYED": docket.NotDelayed, "UNAVAILABLE": docket.Unavailable,
     }
     for code, cls in expected.items():
         with pytest.raises(cls) as info:
@@ -98,6 +101,32 @@ def test_every_job_error_code_has_its_class():
     with pytest.raises(docket.DocketError) as info:
         P.interpret_reply("enqueue", P.Err("BRAND_NEW later"))
     assert type(info.value) is docket.DocketError and info.value.code == "BRAND_NEW"
+
+
+#: The client method of each command kind (REPLY_KINDS) whose name differs.
+METHOD_OF_KIND = {"ping": "flush"}
+
+
+def test_every_command_kind_is_a_method_of_both_clients():
+    """Every verb the protocol module reads replies for (LIST, PURGE,
+    PROMOTE, SCHEDULE, ... included) is a method of the threaded and the
+    asyncio client, with the same parameters."""
+    import inspect
+
+    import docketd_client.aio as aio
+
+    assert {"list", "purge", "promote", "schedule", "unschedule", "schedules", "pause_schedule",
+            "resume_schedule"} <= set(P.REPLY_KINDS)
+    for kind in list(P.REPLY_KINDS) + ["list_all"]:
+        name = METHOD_OF_KIND.get(kind, kind)
+        sync_method, async_method = getattr(docket.Client, name), getattr(aio.Client, name)
+        assert inspect.signature(sync_method).parameters == inspect.signature(async_method).parameters, name
+    assert not inspect.iscoroutinefunction(docket.Client.list)
+    assert inspect.iscoroutinefunction(aio.Client.list)
+    for name in ("ttl", "expires"):
+        assert name in inspect.signature(docket.Client.enqueue).parameters
+    assert "ttl" in inspect.signature(docket.Client.schedule).parameters
+    assert "expires" not in inspect.signature(docket.Client.schedule).parameters
 
 
 def test_routed_reply_reading():
@@ -207,6 +236,7 @@ def test_publish_routed_returns_the_job_ids(client, make_client):
     assert client.publish_routed("nothing.routes.here", b"x") == []  # no route, no subscriber
 
 
+@lmdb_only  # --max-queues does not bound PostgreSQL's queues
 def test_limit_from_max_queues(start_docketd):
     server = start_docketd(flags=("--max-queues", "2"))
     with docket.Client(server.url, request_timeout=5) as c:
@@ -222,6 +252,7 @@ def test_limit_from_max_queues(start_docketd):
         assert c.enqueue("one", "y").id == 2  # still in step
 
 
+@lmdb_only  # --max-store is the embedded store's
 def test_store_full(start_docketd):
     server = start_docketd(flags=("--max-store", "1MiB"))
     with docket.Client(server.url, request_timeout=5) as c:

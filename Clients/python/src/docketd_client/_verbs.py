@@ -23,13 +23,14 @@ import datetime
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Generic, Iterable, List, Optional, Type, TypeVar, Union
-from typing import overload
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Generic, Iterable, Iterator, List, Optional
+from typing import Mapping, Sequence, Type, TypeVar, Union, overload
 
 from . import protocol as P
 from ._client_core import ClientCore, SubscriptionT
-from .errors import NoResponders, Timeout
-from .models import EnqueueResult, FailOutcome, Job, JobEvent, JobInfo, JobOutcome, Msg, QueueInfo, Route, ServerStats
+from .errors import BadArgument, NoResponders, Timeout
+from .models import EnqueueResult, FailOutcome, Job, JobEvent, JobInfo, JobOutcome, JobPage, Msg, ParentInfo, QueueInfo, Route
+from .models import Schedule, ServerStats
 
 if TYPE_CHECKING:
     # Only type checkers read these (typeshed ships typing_extensions): the
@@ -223,12 +224,33 @@ def _job_infos(docs: Any) -> List[JobInfo]:
     return [JobInfo.from_dict(doc) for doc in docs]
 
 
+def _parent_infos(docs: Any) -> List[ParentInfo]:
+    return [ParentInfo.from_dict(doc) for doc in docs]
+
+
+def _plain_id(job: Any) -> Any:
+    """A job id from an id, a Job or an EnqueueResult."""
+    return job.id if isinstance(job, (Job, EnqueueResult)) else job
+
+
+def _parent_ids(after: Any) -> Any:
+    """``after`` with Jobs and EnqueueResults as their ids (``"#n"`` batch
+    references and anything else left for the encoder to judge)."""
+    if isinstance(after, (list, tuple)):
+        return [_plain_id(parent) for parent in after]
+    return after
+
+
 def _queue_infos(docs: Any) -> List[QueueInfo]:
     return [QueueInfo.from_dict(doc) for doc in docs]
 
 
 def _routes(docs: Any) -> List[Route]:
     return [Route.from_dict(doc) for doc in docs]
+
+
+def _schedules(docs: Any) -> List[Schedule]:
+    return [Schedule.from_dict(doc) for doc in docs]
 
 
 def _event_callback(callback: Callable[[JobEvent], Any]) -> Callable[[Msg], Any]:
@@ -345,6 +367,12 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         lease: Optional[P.Duration] = None,
         key: Optional[str] = None,
         group: Optional[str] = None,
+        ttl: Optional[P.Duration] = None,
+        expires: Optional[Union[int, datetime.datetime]] = None,
+        after: Optional[Sequence[Union[int, str, Job, EnqueueResult]]] = None,
+        on_parent_dead: Optional[str] = None,
+        key_ttl: Optional[P.Duration] = None,
+        replace: bool = False,
         timeout: Optional[float] = REQUEST_TIMEOUT,
     ) -> Command[EnqueueResult]:
         """Add a job (``ENQ``); the reply comes once it is on disk.
@@ -357,14 +385,61 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         instead of adding a second job. ``group`` names the group (tenant,
         customer, ...) whose ``group_rate`` applies and that a
         ``throttle`` with ``scope="group"`` holds.
+
+        Expiry: with ``ttl`` (a duration) or ``expires`` (unix milliseconds,
+        or an aware datetime; not both), a job not started by then is not
+        run: it becomes dead (``expired: ...`` as its last error), and one
+        whose expiry is already past is dead at once.
+
+        Dependencies: with ``after`` (job ids, or the results of earlier
+        enqueues), the job is ``blocked`` until every one of them has
+        completed; if one dies (or is deleted) first it dies too, unless
+        ``on_parent_dead="run"``. Its worker reads their outcomes with
+        :meth:`parents`. Keys: ``key_ttl`` keeps ``key`` deduplicating at
+        least that long, even once the job is gone; ``replace=True``
+        debounces: a duplicate of a job still waiting or delayed gives it
+        this payload and run time (``EnqueueResult.replaced``).
         """
         body = P.to_bytes(payload)
         self._check_payload(len(body))
         wire = P.encode_enqueue(
             queue, body, delay=delay, at=at, priority=priority, attempts=attempts,
-            backoff=backoff, jitter=jitter, lease=lease, key=key, group=group,
+            backoff=backoff, jitter=jitter, lease=lease, key=key, group=group, ttl=ttl, expires=expires,
+            after=_parent_ids(after), on_parent_dead=on_parent_dead, key_ttl=key_ttl, replace=replace,
         )
         return Command("enqueue", wire, timeout)
+
+    @verb
+    def batch(self, jobs: Sequence[Mapping[str, Any]], timeout: Optional[float] = REQUEST_TIMEOUT) -> Command[List[int]]:
+        """Enqueue several jobs in one commit, all or none (``BATCH``): the
+        new ids, in order. Each job is a dict of :meth:`enqueue`'s arguments
+        (``{"queue": "resize", "payload": b"...", "attempts": 5}``); its
+        ``after`` may name an earlier job of the same batch as ``"#1"``,
+        ``"#2"``, ..., so a whole flow (children, then the job that gathers
+        their results) goes in atomically. Any refused job refuses the batch
+        (a :class:`~docketd_client.DocketError` naming it)."""
+        if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence) or not jobs:
+            raise BadArgument("a batch needs a non-empty list of jobs")
+        prepared = []
+        for job in jobs:
+            if not isinstance(job, Mapping):
+                raise BadArgument("each batch job is a dict of enqueue's arguments")
+            job = dict(job)
+            if "payload" in job:
+                job["payload"] = P.to_bytes(job["payload"])
+                self._check_payload(len(job["payload"]))
+            if job.get("after") is not None:
+                job["after"] = _parent_ids(job["after"])
+            prepared.append(job)
+        return Command("batch", P.encode_batch(prepared), timeout)
+
+    @verb
+    def parents(self, job_id: Union[int, Job, EnqueueResult]) -> Command[List[ParentInfo]]:
+        """The jobs ``job_id`` was enqueued ``after=`` (``PARENTS``), in that
+        order, each a :class:`~docketd_client.ParentInfo` with its state and
+        outcome (``result`` or ``error``): what a flow's collector reads.
+        Empty for a job without parents."""
+        return Command("parents", P.encode_parents(_plain_id(job_id)), read=_parent_infos)
 
     @verb
     def reserve(self, queues: Union[str, Iterable[str]], timeout: Optional[P.Duration] = None) -> Command[Optional[Job]]:
@@ -475,6 +550,41 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         """Forget a job in any state (``DEL``)."""
         return Command("delete", P.encode_delete(job_id))
 
+    # -- browsing and bulk repair ----------------------------------------------
+
+    @verb
+    def list(
+        self,
+        queue: str,
+        state: Optional[str] = None,
+        after: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> Command[JobPage]:
+        """One page of the queue's jobs in one state (``LIST``): a
+        :class:`~docketd_client.JobPage` with ``jobs`` (each a
+        :class:`~docketd_client.JobInfo`) in the state's order and ``next``,
+        the cursor to pass as ``after`` for the following page (None on the
+        last). ``state``: ``waiting`` (the server's default), ``delayed``,
+        ``blocked``, ``active``, ``completed`` or ``dead``; ``limit`` 1..1000 (server
+        default 100). Paging is stable while jobs come and go.
+        :meth:`list_all` follows the cursors for you."""
+        return Command("list", P.encode_list(queue, state, after, limit), read=JobPage.from_dict)
+
+    @verb
+    def purge(self, queue: str, state: str, older: Optional[P.Duration] = None) -> Command[int]:
+        """Delete the queue's jobs in ``state`` (``waiting``, ``delayed``,
+        ``blocked``, ``completed`` or ``dead``; never ``active``), with ``older`` only
+        those that entered it longer ago than that (``PURGE``). Returns how
+        many, once the deletion is on disk."""
+        return Command("purge", P.encode_purge(queue, state, older))
+
+    @verb
+    def promote(self, job_id: Union[int, Job, EnqueueResult]) -> Command[None]:
+        """A delayed job waits from now on, behind the jobs that became
+        runnable before it (``PROMOTE``). :class:`~docketd_client.NotDelayed`
+        for a job in any other state, :class:`~docketd_client.NotFound`."""
+        return Command("promote", P.encode_promote(job_id))
+
     @verb
     def help(self) -> Command[str]:
         """The server's list of verbs (``HELP``)."""
@@ -551,14 +661,16 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         jitter: Optional[float] = None,
         lease: Optional[P.Duration] = None,
         group: Optional[str] = None,
+        ttl: Optional[P.Duration] = None,
     ) -> Command[int]:
         """Make every message published on ``pattern`` (wildcards allowed,
         not ``$...``) a job on ``queue`` with these ENQ options (``ROUTE``;
-        no ``key``/``at``: each message makes a new job). Returns the route
-        id, never handed out twice."""
+        no ``key``/``at``/``expires``: each message makes a new job; ``ttl``
+        counts from each job's ENQ). Returns the route id, never handed out
+        twice."""
         wire = P.encode_route(
             pattern, queue, delay=delay, priority=priority, attempts=attempts, backoff=backoff,
-            jitter=jitter, lease=lease, group=group,
+            jitter=jitter, lease=lease, group=group, ttl=ttl,
         )
         return Command("route", wire)
 
@@ -572,6 +684,71 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
     def routes(self) -> Command[List[Route]]:
         """Every route (``ROUTES``)."""
         return Command("routes", P.encode_routes(), read=_routes)
+
+    # -- schedules -------------------------------------------------------------
+
+    @verb
+    def schedule(
+        self,
+        name: str,
+        queue: str,
+        payload: P.Payload = b"",
+        *,
+        cron: Optional[str] = None,
+        every: Optional[P.Duration] = None,
+        tz: Optional[str] = None,
+        catchup: Optional[str] = None,
+        priority: Optional[int] = None,
+        attempts: Optional[int] = None,
+        backoff: Optional[str] = None,
+        jitter: Optional[float] = None,
+        lease: Optional[P.Duration] = None,
+        group: Optional[str] = None,
+        ttl: Optional[P.Duration] = None,
+    ) -> Command[None]:
+        """Create or replace the schedule ``name`` (``SCHEDULE``; returns once
+        it is on disk): each tick enqueues one job on ``queue`` with
+        ``payload`` and these ENQ options, keyed ``<name>@<tick>`` (the tick
+        in unix ms).
+
+        Give exactly one of ``cron`` (5 fields, or 6 with seconds first;
+        ``@hourly``, ``@daily``, ...; read in the IANA zone ``tz``, default
+        UTC) and ``every`` (a duration of at least 1s, counted from the
+        creation). ``catchup`` says what ticks missed while docketd was down
+        make: ``"none"``, ``"one"`` (the server's default) or ``"all"``.
+        A replaced schedule starts afresh."""
+        body = P.to_bytes(payload)
+        self._check_payload(len(body))
+        wire = P.encode_schedule(
+            name, queue, body, cron=cron, every=every, tz=tz, catchup=catchup, priority=priority,
+            attempts=attempts, backoff=backoff, jitter=jitter, lease=lease, group=group, ttl=ttl,
+        )
+        self._check_line(wire)
+        return Command("schedule", wire)
+
+    @verb
+    def unschedule(self, name: str) -> Command[None]:
+        """Remove a schedule (``UNSCHEDULE``); :class:`~docketd_client.NotFound`
+        if there is none of that name."""
+        return Command("unschedule", P.encode_unschedule(name))
+
+    @verb
+    def schedules(self) -> Command[List[Schedule]]:
+        """Every schedule (of the queues this user may read), by name
+        (``SCHEDULES``), as :class:`~docketd_client.Schedule` documents."""
+        return Command("schedules", P.encode_schedules(), read=_schedules)
+
+    @verb
+    def pause_schedule(self, name: str) -> Command[None]:
+        """Pause a schedule (``PAUSE schedule=``): ticks that pass meanwhile
+        are skipped, whatever its ``catchup``. :class:`~docketd_client.NotFound`
+        if there is none of that name."""
+        return Command("pause_schedule", P.encode_pause_schedule(name))
+
+    @verb
+    def resume_schedule(self, name: str) -> Command[None]:
+        """Resume a paused schedule (``RESUME schedule=``)."""
+        return Command("resume_schedule", P.encode_resume_schedule(name))
 
     @verb
     def events(
@@ -609,9 +786,62 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         return P.duration_seconds(P.format_duration(timeout)) + self.request_timeout
 
 
+def _check_list_all(queue: str, state: Optional[str], page_size: Optional[int]) -> None:
+    """Refuse bad arguments of ``list_all`` when it is called, not at its
+    first page."""
+    P.encode_list(queue, state, None, page_size)
+
+
+def _next_cursor(page: JobPage, after: Optional[str]) -> Optional[str]:
+    """The cursor of the page after ``page``, or None when it was the last
+    (or when the server handed back the cursor it was given with no jobs,
+    which would never end)."""
+    if page.next is None or (page.next == after and not page.jobs):
+        return None
+    return page.next
+
+
 class BlockingVerbs(Verbs[SubscriptionT, EventStreamT]):
     """Base of the threaded client: its verbs block until done."""
+
+    def list_all(self, queue: str, state: Optional[str] = None, *, page_size: Optional[int] = None) -> Iterator[JobInfo]:
+        """Every job of the queue in ``state`` (default ``waiting``), in the
+        state's order: :meth:`list` page after page (``page_size`` jobs
+        each, server default 100), following the ``next`` cursors. A page
+        is fetched when the one before is used up."""
+        _check_list_all(queue, state, page_size)
+        return self._list_all(queue, state, page_size)
+
+    def _list_all(self, queue: str, state: Optional[str], page_size: Optional[int]) -> Iterator[JobInfo]:
+        after: Optional[str] = None
+        while True:
+            page = self.list(queue, state, after, page_size)
+            yield from page.jobs
+            after = _next_cursor(page, after)
+            if after is None:
+                return
 
 
 class CoroutineVerbs(Verbs[SubscriptionT, EventStreamT]):
     """Base of the asyncio client: its verbs are coroutines."""
+
+    def list_all(
+        self, queue: str, state: Optional[str] = None, *, page_size: Optional[int] = None
+    ) -> AsyncIterator[JobInfo]:
+        """Every job of the queue in ``state`` (default ``waiting``), in the
+        state's order, as an async iterator (``async for job in
+        client.list_all("emails")``): :meth:`list` page after page
+        (``page_size`` jobs each, server default 100), following the
+        ``next`` cursors."""
+        _check_list_all(queue, state, page_size)
+        return self._list_all(queue, state, page_size)
+
+    async def _list_all(self, queue: str, state: Optional[str], page_size: Optional[int]) -> AsyncIterator[JobInfo]:
+        after: Optional[str] = None
+        while True:
+            page = await self.list(queue, state, after, page_size)
+            for job in page.jobs:
+                yield job
+            after = _next_cursor(page, after)
+            if after is None:
+                return

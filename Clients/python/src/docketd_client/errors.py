@@ -24,12 +24,14 @@ __all__ = [
     "NotFound",
     "NotHeld",
     "NotDead",
+    "NotDelayed",
     "BadOption",
     "BadQueue",
     "BadId",
     "StoreFull",
     "Forbidden",
     "LimitReached",
+    "Unavailable",
     "ConnectionLost",
     "ConnectionClosed",
     "ConnectError",
@@ -83,6 +85,12 @@ class NotDead(DocketError):
     code = "NOT_DEAD"
 
 
+class NotDelayed(DocketError):
+    """PROMOTE of a job that is not delayed."""
+
+    code = "NOT_DELAYED"
+
+
 class BadOption(DocketError):
     """An option is unknown, repeated, or its value is out of range."""
 
@@ -125,9 +133,21 @@ class LimitReached(DocketError):
     code = "LIMIT"
 
 
+class Unavailable(DocketError):
+    """The job store (PostgreSQL) cannot be reached (``UNAVAILABLE``).
+    Nothing was promised: the command may or may not have been carried out
+    if it was in flight, and can be sent again (``enqueue`` with ``key=`` to
+    be safe). The server reconnects to the database by itself."""
+
+    code = "UNAVAILABLE"
+
+
 _BY_CODE: Dict[str, Type[DocketError]] = {
     cls.code: cls
-    for cls in (NotFound, NotHeld, NotDead, BadOption, BadQueue, BadId, StoreFull, Forbidden, LimitReached)
+    for cls in (
+        NotFound, NotHeld, NotDead, NotDelayed, BadOption, BadQueue, BadId, StoreFull, Forbidden, LimitReached,
+        Unavailable,
+    )
 }
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
 
 __all__ = [
-    "Msg", "Job", "EnqueueResult", "FailOutcome", "JobOutcome", "JobInfo", "QueueInfo", "QueueConfig",
-    "QueueJobs", "QueueTotals", "QueueRates", "ServerStats", "Route", "JobEvent",
+    "Msg", "Job", "EnqueueResult", "FailOutcome", "JobOutcome", "JobInfo", "ParentInfo", "QueueInfo", "QueueConfig",
+    "QueueJobs", "QueueTotals", "QueueRates", "ServerStats", "Route", "JobEvent", "JobPage", "Schedule",
 ]
 
 
@@ -93,10 +93,12 @@ class Job:
 @dataclass(frozen=True)
 class EnqueueResult:
     """The answer to ENQ: the job id, and whether ``key=`` named a job the
-    queue already knew (then nothing was created)."""
+    queue already knew (then nothing was created), or, with ``replace=True``,
+    a job still waiting or delayed that took this payload and run time."""
 
     id: int
     duplicate: bool = False
+    replaced: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,8 @@ class JobOutcome:
 
 
 # --------------------------------------------------------------------------
-# Documents: INSPECT, DEAD, QUEUE, QUEUES, STATS, ROUTES and lifecycle events.
+# Documents: INSPECT, DEAD, LIST, QUEUE, QUEUES, STATS, ROUTES, SCHEDULES and
+# lifecycle events.
 #
 # Each is a dataclass with a field per key PROTOCOL.md lists; a key the
 # server does not send is None, and the whole document as the server sent
@@ -255,13 +258,18 @@ class _Document:
 
 @dataclass(frozen=True)
 class JobInfo(_Document):
-    """The job document (``INSPECT <id>``, each item of ``DEAD``).
+    """The job document (``INSPECT <id>``, each item of ``DEAD`` and of a
+    ``LIST`` page).
 
-    ``state`` is ``waiting``, ``delayed``, ``active``, ``completed`` or
-    ``dead``; ``attempts`` counts runs so far; ``enqueued_at``, ``run_at``,
+    ``state`` is ``waiting``, ``delayed``, ``blocked`` (waiting for its
+    parents), ``active``, ``completed`` or ``dead``; ``attempts`` counts runs so far; ``enqueued_at``, ``run_at``,
     ``started_at``, ``finished_at`` are unix milliseconds (or None);
     ``result`` is the ACK's result as UTF-8 text (or None), ``last_error``
-    the last FAIL reason or lease/worker loss.
+    the last FAIL reason or lease/worker loss; ``expires_at`` the job's
+    expiry (``ttl=``/``expires=``, unix milliseconds) or None; ``parents``
+    (the ids of its ``after=``) and ``on_parent_dead`` for a job with parents,
+    ``children`` for one with children still around, ``key_until`` while a
+    ``key_ttl=`` window keeps its key.
     """
 
     id: Optional[int] = None
@@ -284,7 +292,99 @@ class JobInfo(_Document):
     last_error: Optional[str] = None
     result: Optional[str] = None
     payload_bytes: Optional[int] = None
+    expires_at: Optional[int] = None
+    parents: Optional[List[int]] = None
+    on_parent_dead: Optional[str] = None
+    children: Optional[List[int]] = None
+    key_until: Optional[int] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ParentInfo(_Document):
+    """One parent of a job (``PARENTS <id>``), in the order of its ``after=``:
+    ``id``, ``queue``, ``state``, and its ``result`` (completed) or ``error``
+    (the last error: dead, failed) as UTF-8 text. A parent deleted since has
+    only ``id`` and ``state`` ``"deleted"`` (see :attr:`deleted`)."""
+
+    id: Optional[int] = None
+    queue: Optional[str] = None
+    state: Optional[str] = None
+    result: Optional[str] = None
+    error: Optional[str] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def deleted(self) -> bool:
+        """True when the parent was deleted (DEL, PURGE) since."""
+        return self.state == "deleted"
+
+    @property
+    def completed(self) -> bool:
+        return self.state == "completed"
+
+
+@dataclass(frozen=True)
+class JobPage(_Document):
+    """One page of ``LIST``: jobs of ``queue`` in ``state``, in that state's
+    order (waiting: as they will run; delayed: by run time; active: by the
+    start of their attempt; completed and dead: newest first).
+
+    ``next`` is the cursor to pass as ``after=`` for the page that follows,
+    None on the last page.
+    """
+
+    queue: Optional[str] = None
+    state: Optional[str] = None
+    jobs: List[JobInfo] = field(default_factory=list)
+    next: Optional[str] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> "JobPage":
+        kwargs = cls._kwargs(doc)
+        items = kwargs.get("jobs")
+        kwargs["jobs"] = [JobInfo.from_dict(item) for item in items] if isinstance(items, list) else []
+        return cls(**kwargs)
+
+    @property
+    def last(self) -> bool:
+        """True on the last page (no ``next`` cursor)."""
+        return self.next is None
+
+
+@dataclass(frozen=True)
+class Schedule(_Document):
+    """One schedule (``SCHEDULES``): each tick makes a job on ``queue``,
+    keyed ``<name>@<tick>``.
+
+    ``cron`` and ``tz`` for a cron schedule, ``every_ms`` for an ``every=``
+    one (the other None); ``catchup`` is ``none``, ``one`` or ``all``;
+    ``rule`` the SCHEDULE arguments as given; ``created_at`` and
+    ``last_tick`` (the tick handled last, or None) are unix milliseconds;
+    ``next`` holds the next three ticks (unix ms), empty while ``paused``.
+    """
+
+    name: Optional[str] = None
+    queue: Optional[str] = None
+    cron: Optional[str] = None
+    tz: Optional[str] = None
+    every_ms: Optional[int] = None
+    catchup: Optional[str] = None
+    rule: Optional[str] = None
+    payload_bytes: Optional[int] = None
+    paused: Optional[bool] = None
+    created_at: Optional[int] = None
+    last_tick: Optional[int] = None
+    next: List[int] = field(default_factory=list)
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> "Schedule":
+        kwargs = cls._kwargs(doc)
+        ticks = kwargs.get("next")
+        kwargs["next"] = list(ticks) if isinstance(ticks, list) else []
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -426,8 +526,10 @@ class JobEvent(_Document):
     one). The rest by event: ``wait_ms`` (started); ``progress``, ``note``
     (progress); ``run_ms`` (completed, failed, stalled, lost, throttled);
     ``result_bytes`` (completed); ``error`` (failed, stalled, lost, dead,
-    throttled); ``next`` (``"retry"``/``"dead"``) and ``retry_in_ms``
-    (failed, stalled, lost; for throttled the hold). ``subject`` is the
+    throttled, expired); ``next`` (``"retry"``/``"dead"``) and
+    ``retry_in_ms`` (failed, stalled, lost; for throttled the hold);
+    ``schedule`` and ``tick`` (scheduled: the schedule's name and the tick,
+    unix ms); ``parents`` (blocked: the ids it waits for). ``subject`` is the
     message's subject.
     """
 
@@ -448,6 +550,9 @@ class JobEvent(_Document):
     error: Optional[str] = None
     next: Optional[str] = None
     retry_in_ms: Optional[int] = None
+    schedule: Optional[str] = None
+    tick: Optional[int] = None
+    parents: Optional[List[int]] = None
     subject: Optional[str] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

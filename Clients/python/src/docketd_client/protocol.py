@@ -36,6 +36,7 @@ __all__ = [
     "exponential",
     "check_subject",
     "check_queue_name",
+    "check_schedule_name",
     "to_bytes",
     "encode_connect",
     "encode_ping",
@@ -65,6 +66,14 @@ __all__ = [
     "encode_route",
     "encode_unroute",
     "encode_routes",
+    "encode_list",
+    "encode_purge",
+    "encode_promote",
+    "encode_schedule",
+    "encode_unschedule",
+    "encode_schedules",
+    "encode_pause_schedule",
+    "encode_resume_schedule",
     "parse_routed_reply",
     "is_routed_reply",
     "Info",
@@ -101,6 +110,8 @@ HeadersArg = Union[Mapping[str, Union[str, Sequence[str]]], Sequence[Tuple[str, 
 
 _MAX_NUMBER = 9_999_999_999  # numbers are at most 10 decimal digits
 _MAX_ID = 9_999_999_999_999_999_999  # job (and route) ids are at most 19 digits
+_MAX_UNIX_MS = 999_999_999_999_999  # expires= is unix milliseconds of at most 15 digits
+_MAX_LIST_LIMIT = 1000  # a LIST page holds 1 to 1000 jobs
 _MAX_U64 = (1 << 64) - 1
 _DURATION_RE = re.compile(r"^[0-9]{1,10}(ms|s|m|h|d)?$")
 _MAX_DURATION_MS = 366 * 86_400_000  # the server reads durations of at most 366 days
@@ -397,9 +408,18 @@ def _enqueue_options(
     lease: Optional[Duration] = None,
     key: Optional[str] = None,
     group: Optional[str] = None,
+    ttl: Optional[Duration] = None,
+    expires: Optional[Union[int, datetime.datetime]] = None,
+    after: Optional[Sequence[Union[int, str]]] = None,
+    on_parent_dead: Optional[str] = None,
+    key_ttl: Optional[Duration] = None,
+    replace: bool = False,
+    batch_position: Optional[int] = None,
 ) -> List[str]:
-    """The ENQ (and ROUTE) options, in the order delay, at, pri, attempts,
-    backoff, jitter, lease, key, group."""
+    """The ENQ (and ROUTE, SCHEDULE) options, in the order delay, at, pri,
+    attempts, backoff, jitter, lease, key, group, ttl, expires, after,
+    on_parent_dead, key_ttl, replace. ``batch_position``: this ENQ's place
+    (1-based) in a BATCH, which lets ``after`` name earlier ones as ``"#n"``."""
     parts: List[str] = []
     if delay is not None and at is not None:
         raise BadArgument("give delay or at, not both")
@@ -427,7 +447,76 @@ def _enqueue_options(
         if len(_enc(group)) > 200:
             raise BadArgument("group must be at most 200 bytes")
         parts.append("group=" + group)
+    if ttl is not None and expires is not None:
+        raise BadArgument("give ttl or expires, not both")
+    if ttl is not None:
+        parts.append("ttl=" + _positive_duration(ttl, "ttl"))
+    if expires is not None:
+        parts.append("expires=" + _format_expires(expires))
+    if after is not None:
+        parts.append("after=" + _format_parents(after, batch_position))
+    if on_parent_dead is not None:
+        if after is None:
+            raise BadArgument("on_parent_dead goes with after: the jobs whose death it is about")
+        if on_parent_dead not in PARENT_DEATH_POLICIES:
+            raise BadArgument(f"on_parent_dead must be 'fail' or 'run', not {on_parent_dead!r}")
+        parts.append("on_parent_dead=" + on_parent_dead)
+    if (key_ttl is not None or replace) and key is None:
+        raise BadArgument("key_ttl and replace go with key")
+    if key_ttl is not None:
+        parts.append("key_ttl=" + _positive_duration(key_ttl, "key_ttl"))
+    if replace:
+        if replace is not True:
+            raise BadArgument(f"replace is True or False, not {replace!r}")
+        parts.append("replace=true")
     return parts
+
+
+#: What a parent's death does to a job enqueued ``after=`` it: it dies too, or runs anyway.
+PARENT_DEATH_POLICIES = ("fail", "run")
+#: The most parents one job may wait for.
+MAX_PARENTS = 100
+
+
+def _format_parents(after: Sequence[Union[int, str]], batch_position: Optional[int]) -> str:
+    """``after=``: 1 to 100 distinct job ids, or (in a BATCH) ``"#n"`` naming
+    the n-th job of the same batch, an earlier one."""
+    if isinstance(after, (str, bytes)) or not isinstance(after, (list, tuple)):
+        raise BadArgument(f"after must be a list of job ids, not {after!r}")
+    if not 1 <= len(after) <= MAX_PARENTS:
+        raise BadArgument(f"after names 1 to {MAX_PARENTS} jobs, not {len(after)}")
+    seen = set()
+    texts = []
+    for parent in after:
+        if isinstance(parent, str) and parent.startswith("#"):
+            if batch_position is None:
+                raise BadArgument(f"after: {parent} names a job of the same batch, and this enqueue is not in one")
+            digits = parent[1:]
+            if not digits.isdigit() or not 1 <= int(digits) < batch_position:
+                raise BadArgument(f"after: {parent} must name an earlier job of the batch (#1 to #{batch_position - 1})")
+            text = "#" + str(int(digits))
+        else:
+            text = str(_job_id(parent))
+        if text in seen:
+            raise BadArgument(f"after names {text} twice")
+        seen.add(text)
+        texts.append(text)
+    return ",".join(texts)
+
+
+def _format_expires(value: Union[int, datetime.datetime]) -> str:
+    """``expires=``: unix milliseconds (an int, at most 15 digits) or an
+    aware datetime (its millisecond, rounded down)."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise BadArgument("expires= needs a timezone-aware datetime (or unix milliseconds)")
+        epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+        ms: Any = (value - epoch) // datetime.timedelta(milliseconds=1)
+    else:
+        ms = value
+    if isinstance(ms, bool) or not isinstance(ms, int):
+        raise BadArgument(f"expires must be unix milliseconds (an int) or a datetime, not {value!r}")
+    return str(_check_int(ms, "expires (unix milliseconds)", 0, _MAX_UNIX_MS))
 
 
 def encode_enqueue(
@@ -443,15 +532,68 @@ def encode_enqueue(
     lease: Optional[Duration] = None,
     key: Optional[str] = None,
     group: Optional[str] = None,
+    ttl: Optional[Duration] = None,
+    expires: Optional[Union[int, datetime.datetime]] = None,
+    after: Optional[Sequence[Union[int, str]]] = None,
+    on_parent_dead: Optional[str] = None,
+    key_ttl: Optional[Duration] = None,
+    replace: bool = False,
+    _batch_position: Optional[int] = None,
 ) -> bytes:
     """``ENQ <queue> [options] <#bytes>``; options in the order delay, at,
-    pri, attempts, backoff, jitter, lease, key, group."""
+    pri, attempts, backoff, jitter, lease, key, group, ttl, expires, after,
+    on_parent_dead, key_ttl, replace.
+
+    ``after`` (job ids): the job is ``blocked`` until every one of them has
+    completed; ``on_parent_dead`` (``"fail"``, the server's default, or
+    ``"run"``): what one of them dying does to it. ``key_ttl`` (with
+    ``key``): remember the key at least that long; ``replace=True`` (with
+    ``key``): a duplicate of a job still waiting or delayed gives it this
+    payload and run time (debounce).
+
+    ``ttl`` (a duration longer than zero) or ``expires`` (unix milliseconds,
+    or an aware datetime; not both): a job not started by then is not run
+    but made dead."""
     parts = ["ENQ", check_queue_name(queue)]
     parts += _enqueue_options(
         delay=delay, at=at, priority=priority, attempts=attempts, backoff=backoff,
-        jitter=jitter, lease=lease, key=key, group=group,
+        jitter=jitter, lease=lease, key=key, group=group, ttl=ttl, expires=expires, after=after,
+        on_parent_dead=on_parent_dead, key_ttl=key_ttl, replace=replace, batch_position=_batch_position,
     )
     return _with_payload(" ".join(parts), to_bytes(payload))
+
+
+#: The most jobs one BATCH may hold is the server's ``--max-batch`` (1000 by default).
+def encode_batch(jobs: Sequence[Mapping[str, Any]]) -> bytes:
+    """``BATCH <count>`` and then each job's ENQ, as :func:`encode_enqueue`
+    writes it: all enqueued in one commit, or none. Each job is a mapping of
+    ``encode_enqueue``'s arguments (``queue``, ``payload``, options); its
+    ``after`` may name an earlier job of the batch as ``"#n"`` (``"#1"`` is
+    the first). Anything one ENQ would refuse refuses the whole batch here,
+    before anything is sent."""
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence):
+        raise BadArgument("batch takes a list of jobs")
+    if not jobs:
+        raise BadArgument("a batch needs at least one job")
+    out = [_enc(f"BATCH {len(jobs)}") + CRLF]
+    for position, job in enumerate(jobs, start=1):
+        if not isinstance(job, Mapping) or "queue" not in job:
+            raise BadArgument(f"batch job {position} must be a mapping with a queue")
+        options = dict(job)
+        queue = options.pop("queue")
+        payload = options.pop("payload", b"")
+        try:
+            out.append(encode_enqueue(queue, payload, _batch_position=position, **options))
+        except TypeError as exc:
+            raise BadArgument(f"batch job {position}: {exc}") from None
+        except BadArgument as exc:
+            raise BadArgument(f"batch job {position}: {exc}") from None
+    return b"".join(out)
+
+
+def encode_parents(job_id: Any) -> bytes:
+    """``PARENTS <id>``: the jobs it was enqueued ``after=``, with their outcomes."""
+    return _enc(f"PARENTS {_job_id(job_id)}") + CRLF
 
 
 def encode_reserve(queues: Union[str, Iterable[str]], timeout: Optional[Duration] = None) -> bytes:
@@ -665,20 +807,27 @@ def encode_route(
     jitter: Optional[float] = None,
     lease: Optional[Duration] = None,
     group: Optional[str] = None,
+    ttl: Optional[Duration] = None,
     key: Optional[str] = None,
     at: Optional[Any] = None,
+    expires: Optional[Any] = None,
+    after: Optional[Any] = None,
 ) -> bytes:
     """``ROUTE <subject pattern> <queue> [option=value ...]`` with the ENQ
-    options. ``key`` and ``at`` are refused (:class:`BadArgument`): each
-    message makes a new job, so a route cannot fix either."""
-    if key is not None or at is not None:
-        raise BadArgument("a route cannot fix key or at: each message makes a new job")
+    options. ``key``, ``at``, ``expires`` and ``after`` are refused
+    (:class:`BadArgument`): each message makes a new job, so a route cannot
+    fix them (``ttl`` counts from each job's ENQ)."""
+    if key is not None or at is not None or expires is not None:
+        raise BadArgument("a route cannot fix key, at or expires: each message makes a new job")
+    if after is not None:
+        raise BadArgument("a route cannot wait for jobs (after=): each message makes a new job")
     check_subject(pattern, wildcards=True)
     if pattern.startswith("$"):
         raise BadArgument(f"reserved subjects ($...) cannot be routed: {pattern!r}")
     parts = ["ROUTE", pattern, check_queue_name(queue)]
     parts += _enqueue_options(
-        delay=delay, priority=priority, attempts=attempts, backoff=backoff, jitter=jitter, lease=lease, group=group
+        delay=delay, priority=priority, attempts=attempts, backoff=backoff, jitter=jitter, lease=lease, group=group,
+        ttl=ttl,
     )
     return _enc(" ".join(parts)) + CRLF
 
@@ -691,6 +840,148 @@ def encode_unroute(route_id: Any) -> bytes:
 def encode_routes() -> bytes:
     """``ROUTES``."""
     return b"ROUTES\r\n"
+
+
+# --------------------------------------------------------------------------
+# Encoders: browsing, bulk repair and schedules
+
+#: The states ``PURGE`` takes (never ``active``: workers hold those jobs).
+PURGE_STATES = ("waiting", "delayed", "blocked", "completed", "dead")
+#: The ``catchup=`` values of ``SCHEDULE``.
+CATCHUP_MODES = ("none", "one", "all")
+_CRON_FORBIDDEN = re.compile(r'["\x00-\x08\x0a-\x1f\x7f]')
+
+
+def _job_state(state: str, what: str = "state") -> str:
+    if not isinstance(state, str) or state not in JOB_STATES:
+        raise BadArgument(f"{what} must be one of waiting, delayed, blocked, active, completed, dead, not {state!r}")
+    return state
+
+
+def encode_list(
+    queue: str, state: Optional[str] = None, after: Optional[str] = None, limit: Optional[int] = None
+) -> bytes:
+    """``LIST <queue> [state=<state>] [after=<cursor>] [limit=<n>]``: one
+    page of the queue's jobs in one state (server default ``waiting``,
+    limit 100). ``after`` is the ``next`` cursor of the page before, sent
+    exactly as the server gave it."""
+    line = f"LIST {check_queue_name(queue)}"
+    if state is not None:
+        line += " state=" + _job_state(state)
+    if after is not None:
+        line += " after=" + _token(after, "LIST cursor (after)")
+    if limit is not None:
+        line += f" limit={_check_int(limit, 'limit', 1, _MAX_LIST_LIMIT)}"
+    return _enc(line) + CRLF
+
+
+def encode_purge(queue: str, state: Optional[str], older: Optional[Duration] = None) -> bytes:
+    """``PURGE <queue> state=<state> [older=<duration>]``: deletes the
+    queue's jobs in ``state`` (``waiting``, ``delayed``, ``blocked``,
+    ``completed`` or ``dead``; never ``active``), with ``older`` only those that entered it
+    longer ago than that."""
+    check_queue_name(queue)
+    if state is None:
+        raise BadArgument("purge needs a state: waiting, delayed, blocked, completed or dead")
+    if state == "active":
+        raise BadArgument("active jobs are held by workers and are never purged (delete them one by one)")
+    if state not in PURGE_STATES:
+        raise BadArgument(f"purge state must be one of waiting, delayed, blocked, completed, dead, not {state!r}")
+    line = f"PURGE {queue} state={state}"
+    if older is not None:
+        line += " older=" + format_duration(older, "older")
+    return _enc(line) + CRLF
+
+
+def encode_promote(job_id: Any) -> bytes:
+    """``PROMOTE <id>``: a delayed job waits from now on."""
+    return _enc(f"PROMOTE {_job_id(job_id)}") + CRLF
+
+
+def check_schedule_name(name: str) -> str:
+    """Check a schedule name: spelled like a queue name."""
+    if not isinstance(name, str) or not _QUEUE_RE.match(name):
+        raise BadArgument(f"schedule name {name!r} must be 1 to 128 of A-Z a-z 0-9 _ -")
+    return name
+
+
+def encode_schedule(
+    name: str,
+    queue: str,
+    payload: Optional[Payload] = b"",
+    *,
+    cron: Optional[str] = None,
+    every: Optional[Duration] = None,
+    tz: Optional[str] = None,
+    catchup: Optional[str] = None,
+    priority: Optional[int] = None,
+    attempts: Optional[int] = None,
+    backoff: Optional[str] = None,
+    jitter: Optional[float] = None,
+    lease: Optional[Duration] = None,
+    group: Optional[str] = None,
+    ttl: Optional[Duration] = None,
+    key: Optional[str] = None,
+    at: Optional[Any] = None,
+    delay: Optional[Any] = None,
+    expires: Optional[Any] = None,
+) -> bytes:
+    """``SCHEDULE <name> <queue> cron="…"|every=<d> [tz=] [catchup=] [ENQ
+    options] <#bytes>``: creates or replaces the schedule ``name``.
+
+    Exactly one of ``cron`` (5 or 6 fields, read in ``tz``, default UTC)
+    and ``every`` (a duration of at least 1s; no ``tz``). ``catchup`` is
+    ``none``, ``one`` (the server's default) or ``all``. ``key``, ``at``,
+    ``delay`` and ``expires`` are refused (:class:`BadArgument`): each
+    tick's job is keyed ``<name>@<tick>`` and its ticks say when."""
+    for option, value in (("key", key), ("at", at), ("delay", delay), ("expires", expires)):
+        if value is not None:
+            raise BadArgument(f"a schedule cannot fix {option}=: each tick makes a new job, keyed <name>@<tick>")
+    parts = ["SCHEDULE", check_schedule_name(name), check_queue_name(queue)]
+    if (cron is None) == (every is None):
+        raise BadArgument("a schedule needs exactly one of cron and every")
+    if cron is not None:
+        if not isinstance(cron, str) or not cron.strip(" \t") or _CRON_FORBIDDEN.search(cron):
+            raise BadArgument(f"cron {cron!r} must be a non-empty expression without double quotes or line ends")
+        parts.append(f'cron="{cron}"')
+        if tz is not None:
+            parts.append("tz=" + _token(tz, "tz"))
+    else:
+        assert every is not None
+        if tz is not None:
+            raise BadArgument("tz= goes only with cron=")
+        text = format_duration(every, "every")
+        if duration_seconds(text) < 1:
+            raise BadArgument(f"every must be at least 1s, not {every!r}")
+        parts.append("every=" + text)
+    if catchup is not None:
+        if catchup not in CATCHUP_MODES:
+            raise BadArgument(f"catchup must be none, one or all, not {catchup!r}")
+        parts.append("catchup=" + catchup)
+    parts += _enqueue_options(
+        priority=priority, attempts=attempts, backoff=backoff, jitter=jitter, lease=lease, group=group, ttl=ttl
+    )
+    return _with_payload(" ".join(parts), to_bytes(payload))
+
+
+def encode_unschedule(name: str) -> bytes:
+    """``UNSCHEDULE <name>``."""
+    return _enc(f"UNSCHEDULE {check_schedule_name(name)}") + CRLF
+
+
+def encode_schedules() -> bytes:
+    """``SCHEDULES``."""
+    return b"SCHEDULES\r\n"
+
+
+def encode_pause_schedule(name: str) -> bytes:
+    """``PAUSE schedule=<name>``: its ticks are skipped until resumed."""
+    return _enc(f"PAUSE schedule={check_schedule_name(name)}") + CRLF
+
+
+def encode_resume_schedule(name: str) -> bytes:
+    """``RESUME schedule=<name>``."""
+    return _enc(f"RESUME schedule={check_schedule_name(name)}") + CRLF
 
 
 def encode_help() -> bytes:
@@ -846,7 +1137,7 @@ Op = Union[Info, MsgOp, Ping, Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp, Outco
 REPLY_OPS = (Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp, OutcomeOp, PendingOp)
 
 #: The states a job can be in (INSPECT ``state``, ``PENDING``).
-JOB_STATES = frozenset({"waiting", "delayed", "active", "completed", "dead"})
+JOB_STATES = frozenset({"waiting", "delayed", "blocked", "active", "completed", "dead"})
 
 
 def _number(text: str, what: str) -> int:
@@ -1137,7 +1428,16 @@ def _read_enqueue(op: Op) -> EnqueueResult:
         return EnqueueResult(_id(args[0], "job id"), False)
     if len(args) == 2 and args[1] == "duplicate":
         return EnqueueResult(_id(args[0], "job id"), True)
+    if len(args) == 2 and args[1] == "replaced":
+        return EnqueueResult(_id(args[0], "job id"), False, True)
     raise ProtocolError(f"unexpected '+OK {op.args}' in reply to enqueue")  # type: ignore[union-attr]
+
+
+def _read_batch(op: Op) -> List[int]:
+    args = _want(op, Ok, "batch").args
+    if not args:
+        raise ProtocolError("'+OK' without ids in reply to batch")
+    return [_id(text, "job id") for text in args.split(" ")]
 
 
 def _read_reserve(op: Op) -> Optional[Job]:
@@ -1158,8 +1458,11 @@ def _read_fail(op: Op) -> FailOutcome:
     raise ProtocolError(f"unexpected '+OK {op.args}' in reply to fail")  # type: ignore[union-attr]
 
 
-def _read_count(op: Op) -> int:
-    return _number(_want(op, Ok, "retry_queue").args, "count")
+def _read_count(kind: str) -> Callable[[Op], int]:
+    def read(op: Op) -> int:
+        return _number(_want(op, Ok, kind).args, "count")
+
+    return read
 
 
 def _read_route(op: Op) -> int:
@@ -1200,7 +1503,7 @@ REPLY_KINDS: Dict[str, Callable[[Op], Any]] = {
     "inspect": _read_json("inspect", (dict,)),
     "dead": _read_json("dead", (list,)),
     "retry": _plain_ok("retry"),
-    "retry_queue": _read_count,
+    "retry_queue": _read_count("retry_queue"),
     "delete": _plain_ok("delete"),
     "help": _read_help,
     "queue": _read_json("queue", (dict,)),
@@ -1213,6 +1516,16 @@ REPLY_KINDS: Dict[str, Callable[[Op], Any]] = {
     "unroute": _plain_ok("unroute"),
     "routes": _read_json("routes", (list,)),
     "wait": _read_wait,
+    "list": _read_json("list", (dict,)),
+    "purge": _read_count("purge"),
+    "promote": _plain_ok("promote"),
+    "batch": _read_batch,
+    "parents": _read_json("parents", (list,)),
+    "schedule": _plain_ok("schedule"),
+    "unschedule": _plain_ok("unschedule"),
+    "schedules": _read_json("schedules", (list,)),
+    "pause_schedule": _plain_ok("pause_schedule"),
+    "resume_schedule": _plain_ok("resume_schedule"),
 }
 
 #: Commands whose errors are job errors ('<CODE> <message>').
