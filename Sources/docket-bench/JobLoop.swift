@@ -65,7 +65,9 @@ struct JobLoop: Sendable {
     }
 
     private func connect(_ role: SessionRole, wire: any JobWire) throws -> any JobSession {
-        let connection = try Connection(to: plan.address, port: plan.port, receiveBufferSize: Self.receiveBufferSize)
+        var port = plan.port
+        if case .worker = role, let workerPort = plan.workerPort { port = workerPort }
+        let connection = try Connection(to: plan.address, port: port, receiveBufferSize: Self.receiveBufferSize)
         let shouldStop = { control.shouldStop }
         switch role {
         case .producer:

@@ -49,6 +49,9 @@ struct JobsCommand: ParsableCommand {
     @Option(help: "The server's TCP port (default: 4222, 11300 or 6379 by protocol).")
     var port: Int?
 
+    @Option(help: "The port the workers connect to, when not --port: another docketd node sharing the job store.")
+    var workerPort: Int?
+
     @Option(help: "Jobs in the run.")
     var jobs = 100_000
 
@@ -140,6 +143,12 @@ struct JobsCommand: ParsableCommand {
             address: address, port: port, protocolKind: `protocol`, mode: mode, jobs: jobs,
             producers: producers, window: window, workers: workers, inFlight: batch, size: payloadSize,
             queue: queue, threads: threads, timeoutSeconds: timeout, serverPID: serverPid)
+        if let workerPort {
+            guard (1...65535).contains(workerPort), `protocol` == .docket, store == nil else {
+                throw ValidationError("--worker-port must be a port from 1 to 65535, with --protocol docket and no --store.")
+            }
+            plan.workerPort = workerPort
+        }
         if store != nil || `protocol` == .pgSkipLocked {
             let what = store != nil ? "--store" : "--protocol pg-skip-locked"
             guard store == nil || `protocol` == .docket else { throw ValidationError("--store starts docketd: --protocol docket only.") }

@@ -59,6 +59,8 @@ enum JobMode: String, CaseIterable, ExpressibleByArgument, Sendable {
 struct JobsPlan: Sendable {
     var address: LoopbackAddress
     var port: Int
+    /// Where the workers connect, when not to `port` (another docketd node on the same store).
+    var workerPort: Int? = nil
     var protocolKind: JobProtocol
     var mode: JobMode
     /// Jobs enqueued and, unless only enqueueing, acked.

@@ -54,6 +54,12 @@ struct PubSubCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A CA file (PEM): connect with TLS, checking the server's certificate against it, when the server requires TLS.", valueName: "pem"))
     var tlsCa: String?
 
+    @Option(help: ArgumentHelp("Ports the subscribers connect to in turn, comma-separated: other docketd nodes of a cluster (default: --port).", valueName: "ports"))
+    var subscriberPorts: String?
+
+    @Option(help: "Seconds to wait after subscribing before publishing: the time a cluster takes to carry the interest across.")
+    var settle = 0.0
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -121,6 +127,15 @@ struct PubSubCommand: ParsableCommand {
             protocolKind: `protocol`, address: address, port: port, messages: messages, size: payloadSize,
             subscribers: subscribers, publishSubject: subject, subscribeSubject: subscribeSubject,
             queueGroup: queueGroup, timeoutSeconds: timeout, serverPID: serverPid)
+        if let subscriberPorts {
+            let ports = subscriberPorts.split(separator: ",").map { Int($0) }
+            guard !ports.isEmpty, ports.allSatisfy({ $0.map { (1...65535).contains($0) } ?? false }) else {
+                throw ValidationError("--subscriber-ports must be ports from 1 to 65535, comma-separated.")
+            }
+            plan.subscriberPorts = ports.compactMap { $0 }
+        }
+        guard settle >= 0, settle <= 60 else { throw ValidationError("--settle must be from 0 to 60 seconds.") }
+        plan.settleSeconds = settle
         if let tlsCa {
             guard !redis else { throw ValidationError("--tls-ca: TLS is measured with the NATS protocol only.") }
             do {

@@ -29,6 +29,14 @@ struct PubSubPlan: Sendable {
     var serverPID: Int32?
     /// TLS with this context when the server requires it (INFO's `tls_required`).
     var tls: TLSContext? = nil
+    /// Where the subscribers connect, in turn (other nodes of a cluster); empty: `port`.
+    var subscriberPorts: [Int] = []
+    /// Seconds to wait after the last subscription before publishing: the time a cluster
+    /// takes to carry the interest to the publisher's node.
+    var settleSeconds = 0.0
+
+    /// The port subscriber `index` connects to.
+    func subscriberPort(_ index: Int) -> Int { subscriberPorts.isEmpty ? port : subscriberPorts[index % subscriberPorts.count] }
 
     /// Deliveries that complete the run: each message once per subscriber, or once in all
     /// for a queue group (the server hands each message to one member).

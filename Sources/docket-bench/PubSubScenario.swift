@@ -1,5 +1,9 @@
 import Dispatch
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Runs one pub/sub measurement: subscribers connect and subscribe first, then one publisher
 /// publishes every message, and the run ends when the subscribers have counted them all.
 struct PubSubScenario {
@@ -13,6 +17,7 @@ struct PubSubScenario {
 
         var publisher: PublisherOutcome?
         var cpuBefore: Double?
+        if control.failure == nil && plan.settleSeconds > 0 { usleep(UInt32(plan.settleSeconds * 1_000_000)) }
         if control.failure == nil {
             cpuBefore = plan.serverPID.flatMap { ServerCPU.seconds(pid: $0) }
             let plan = self.plan

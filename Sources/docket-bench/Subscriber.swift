@@ -34,7 +34,7 @@ struct Subscriber {
         var counter = counter
         let connection: Connection
         do {
-            connection = try Connection(to: plan.address, port: plan.port, receiveBufferSize: Self.receiveBufferSize)
+            connection = try Connection(to: plan.address, port: plan.subscriberPort(index), receiveBufferSize: Self.receiveBufferSize)
             if plan.protocolKind == .nats { _ = try Handshake.greet(connection, control: control, tls: plan.tls) }
             try connection.write(plan.subscribeCommand, shouldStop: { control.shouldStop })
             switch plan.protocolKind {
