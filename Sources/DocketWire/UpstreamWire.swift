@@ -29,9 +29,15 @@ public enum UpstreamParse: Equatable, Sendable {
 }
 
 /// Frames what a NATS server sends to a client. Stateless, like `ClientParser`: given bytes
-/// that start at an op boundary it returns one op, or says it needs more, or fails.
+/// that start at an op boundary it returns one op, or says it needs more, or fails. A message
+/// announcing more than `maxMessage` bytes fails at once, before any of it is buffered.
 public enum UpstreamParser {
-    public static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, maxLine: Int = 64 * 1024) -> UpstreamParse {
+    /// NATS's own ceiling for `max_payload`.
+    public static let defaultMaxMessage = 64 << 20
+
+    public static func parse(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, maxLine: Int = 64 * 1024, maxMessage: Int = defaultMaxMessage
+    ) -> UpstreamParse {
         let available = bytes.count - start
         guard available > 0, let base = bytes.baseAddress else { return .incomplete }
         guard let hit = memchr(base + start, Int32(Byte.lf), min(available, maxLine + 2)) else {
@@ -71,6 +77,7 @@ public enum UpstreamParser {
                 }
                 headerCount = count
             }
+            guard total <= maxMessage else { return .failure("a message of \(total) bytes, over \(maxMessage)") }
             let reply = fields.count == 3 + sizes ? fields[2] : nil
             guard bytes.count - next >= total + 2 else { return .incomplete }
             guard bytes[next + total] == Byte.cr, bytes[next + total + 1] == Byte.lf else {

@@ -51,6 +51,12 @@ import Testing
         #expect(slice(err, text) == "Permissions Violation for Publish to \"x\"")
     }
 
+    @Test func aMessageOverTheLimitFailsBeforeItsBytesArrive() {
+        let header = Array("MSG news 1 2000\r\n".utf8)
+        #expect(header.withUnsafeBytes { UpstreamParser.parse($0, from: 0, maxMessage: 1000) } == .failure("a message of 2000 bytes, over 1000"))
+        #expect(header.withUnsafeBytes { UpstreamParser.parse($0, from: 0, maxMessage: 2000) } == .incomplete)
+    }
+
     @Test(arguments: [
         "BOGUS\r\n", "MSG news 5\r\n", "MSG news x 5\r\nhello\r\n", "MSG news 1 5\r\nhelloXY", "HMSG a 1 9 4\r\n", "PING\n", "\r\n",
     ])
