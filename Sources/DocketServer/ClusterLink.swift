@@ -207,12 +207,12 @@ extension Server {
                     let owner = unsafeDowncast(candidate.owner, to: Connection.self)
                     return owner.isClosed || (candidate.isFiltered && owner.permissions?.mayReceive(subject) == false)
                 }
-                if let member { deliver(member, from: nil, subject, reply, message, headerCount) }
+                if let member { _ = deliver(member, from: nil, subject, reply, message, headerCount) }
             }
             return
         }
         for subscription in match.plain {
-            deliver(subscription, from: nil, subject, reply, message, headerCount)
+            _ = deliver(subscription, from: nil, subject, reply, message, headerCount)
         }
     }
 }

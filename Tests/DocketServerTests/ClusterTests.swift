@@ -124,6 +124,115 @@ import Testing
         for server in servers { #expect(server.stop() == 0) }
     }
 
+    /// ENQ with a key until the answer is +OK (UNAVAILABLE while the database is away: nothing
+    /// was promised, so the same ENQ goes again); the job's id.
+    func enqueueUntilAcknowledged(_ client: LineClient, key: String, deadline: Date) throws -> Int? {
+        while Date() < deadline {
+            try client.send("ENQ load key=\(key) lease=2s backoff=fixed:0 attempts=20 3\r\njob\r\n")
+            let answer = try client.readLine()
+            if answer.hasPrefix("+OK ") { return Int(answer.split(separator: " ")[1]) }
+            #expect(answer.hasPrefix("-ERR 'UNAVAILABLE"), "\(answer)")
+            usleep(100_000)
+        }
+        return nil
+    }
+
+    /// Reserves and acks on `client` until `stop` says so; the ids it was told +OK for.
+    func work(_ client: LineClient, until stop: () -> Bool) throws -> [Int] {
+        var completed: [Int] = []
+        while !stop() {
+            try client.line("RESERVE load timeout=300ms")
+            let line = try client.readLine()
+            if line.hasPrefix("-ERR 'UNAVAILABLE") {
+                usleep(100_000)
+                continue
+            }
+            guard line.hasPrefix("JOB ") else { continue }  // NOJOB
+            _ = try client.readLine()
+            let id = Int(line.split(separator: " ")[1])!
+            try client.line("ACK \(id)")
+            if try client.readLine() == "+OK" { completed.append(id) }
+        }
+        return completed
+    }
+
+    /// Under load, PostgreSQL restarts and the producer's nats-server is killed: in the end every
+    /// job acknowledged to the producer is completed, once (one `completed` event per job, seen
+    /// on another node), however the ENQs and ACKs in flight were answered.
+    @Test func aDatabaseRestartAndANATSKillMidLoadLoseNothingAcknowledged() throws {
+        guard case .success = TestPostgres.shared else {
+            print("ClusterTests.aDatabaseRestartAndANATSKillMidLoadLoseNothingAcknowledged skipped: no PostgreSQL")
+            return
+        }
+        let postgres = try TestPostgres.makePrivate()
+        defer { postgres.remove() }
+        let database = try postgres.createDatabase()
+        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(postgres.port)/\(database)"
+        guard let (cluster, servers) = try nodes(["--store", url, "--node-timeout", "3s"]) else { return }
+        let (producer, worker, watcher) = (try client(servers[0]), try client(servers[1]), try client(servers[2]))
+        try watcher.line("SUB $JOB.load.completed 9")
+        try watcher.line("SUB probe 8")
+        try watcher.sync()
+        try awaitFlow(worker, watcher, subject: "probe", sid: "8")
+
+        let deadline = Date().addingTimeInterval(60)
+        var acknowledged: [String: Int] = [:]
+        for index in 0..<60 { acknowledged["k\(index)"] = try enqueueUntilAcknowledged(producer, key: "k\(index)", deadline: deadline) }
+        var completed = try work(worker) { (try? worker.object("QUEUE load")["jobs"] as? [String: Any])?["completed"] as? Int ?? 0 >= 20 }
+
+        // Both faults at once, with jobs waiting, active and being enqueued.
+        var held: [Int] = []
+        for _ in 0..<3 {
+            try worker.line("RESERVE load timeout=1s")
+            let line = try worker.readLine()
+            guard line.hasPrefix("JOB ") else { Issue.record("\(line)"); continue }
+            _ = try worker.readLine()
+            held.append(Int(line.split(separator: " ")[1])!)
+        }
+        try postgres.stopServer()
+        cluster.kill(0)
+        for index in 60..<80 {
+            try producer.send("ENQ load key=k\(index) lease=2s backoff=fixed:0 attempts=20 3\r\njob\r\n")
+            let answer = try producer.readLine()
+            if answer.hasPrefix("+OK ") { acknowledged["k\(index)"] = Int(answer.split(separator: " ")[1]) }
+        }
+        try postgres.startServer()
+        for index in 60..<120 where acknowledged["k\(index)"] == nil {
+            acknowledged["k\(index)"] = try enqueueUntilAcknowledged(producer, key: "k\(index)", deadline: deadline)
+        }
+        for id in held {  // +OK if its lease outlived the outage, else an error and a later attempt
+            try worker.line("ACK \(id)")
+            if try worker.readLine() == "+OK" { completed.append(id) }
+        }
+        #expect(acknowledged.count == 120, "\(120 - acknowledged.count) ENQs never acknowledged")
+
+        // Drain on two nodes; what was held when the database went returns when its lease ends.
+        let rest = try client(servers[2])
+        let done = {
+            guard let jobs = (try? worker.object("QUEUE load"))?["jobs"] as? [String: Any] else { return false }
+            return jobs["waiting"] as? Int == 0 && jobs["delayed"] as? Int == 0 && jobs["active"] as? Int == 0 || Date() > deadline
+        }
+        completed += try work(worker, until: done)
+        completed += try work(rest, until: done)
+        for (key, id) in acknowledged {
+            let info = try rest.object("INSPECT \(id)")
+            #expect(info["state"] as? String == "completed", "\(key) -> job \(id): \(info)")
+        }
+        #expect(Set(completed).count == completed.count, "no job was acknowledged as completed twice")
+
+        // One completed event per job, on a third node.
+        watcher.timeout = 1
+        var events: [Int: Int] = [:]
+        while let line = try? watcher.readLine() {
+            guard line.hasPrefix("MSG $JOB.load.completed") else { continue }
+            let body = try watcher.readLine()
+            let event = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+            if let id = event?["id"] as? Int { events[id, default: 0] += 1 }
+        }
+        #expect(events.count == 120 && events.values.allSatisfy { $0 == 1 }, "\(events.filter { $0.value != 1 }) of \(events.count)")
+        for server in servers { #expect(server.stop() == 0) }
+    }
+
     /// With jobs in one PostgreSQL: a job enqueued on A, worked on B, is seen by a `$JOB.q.>`
     /// subscriber on C, each event once; a route defined through A makes exactly one job of a
     /// message published on B.
