@@ -307,14 +307,15 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             let worker = try AsyncWorker(address: server.address, queues: ["hb"], options: Worker.Options(pollInterval: .milliseconds(100))) {
                 context in
                 // Over twice the lease: only heartbeats keep it (a fixed 10 s heartbeat would
-                // lose it). A 4 s lease leaves a loaded machine (the whole suite runs in
-                // parallel, CI may run more beside it) room for a heartbeat seconds late.
-                try await Task.sleep(nanoseconds: 9_000_000_000)
+                // lose it at 6 s). A 6 s lease leaves a loaded machine (the whole suite runs in
+                // parallel, CI may run more beside it) room for heartbeats seconds late: with 4 s,
+                // one CI run on two busy cores lost it.
+                try await Task.sleep(nanoseconds: 13_000_000_000)
                 return context.leaseLost ? nil : Array("kept".utf8)
             }
             let run = Task { try await worker.run() }
-            let id = try await client.enqueue("hb", "x", options: JobOptions(lease: 4)).id
-            #expect(try await client.wait(id, timeout: 25) == .completed(result: Array("kept".utf8)))
+            let id = try await client.enqueue("hb", "x", options: JobOptions(lease: 6)).id
+            #expect(try await client.wait(id, timeout: 30) == .completed(result: Array("kept".utf8)))
             #expect(try await client.inspect(id).attempts == 1)
             worker.stop()
             try await run.value
