@@ -54,8 +54,8 @@ final class LockedFlag: @unchecked Sendable {
 /// `concurrency` slots, each a task with an `AsyncDocketConnection` of its own.
 ///
 /// A slot loops: `RESERVE <queues> timeout=<poll interval>` (awaited: an idle slot holds no
-/// thread), then runs the handler in the slot's task while a child task sends TOUCH every
-/// third of the job's lease (`Worker.Heartbeat`), then ACKs with the handler's return value,
+/// thread), then runs the handler in the slot's task while the slot's heartbeat thread sends TOUCH
+/// every third of the job's lease (`Worker.Heartbeat`), then ACKs with the handler's return value,
 /// or FAILs with the error's text (`JobFailure` chooses retry=no, a retry delay or a
 /// throttle). A slot whose connection breaks reconnects with backoff (100 ms doubling to 5 s).
 ///
@@ -167,6 +167,8 @@ public final class AsyncWorker: Sendable {
     private func slot(_ index: Int, _ first: AsyncDocketConnection) async {
         var connection: AsyncDocketConnection? = first
         var backoff = 100
+        let heartbeats = HeartbeatThread(options.heartbeat)
+        defer { heartbeats.finish() }
         while !isStopping {
             if connection?.isConnected != true {
                 if let broken = connection { await broken.close(flush: false) }
@@ -196,7 +198,7 @@ public final class AsyncWorker: Sendable {
                 continue
             }
             backoff = 100
-            if let job, !(await handle(job, on: current, slot: index)) {
+            if let job, !(await handle(job, on: current, slot: index, heartbeats: heartbeats)) {
                 await current.close(flush: false)
                 connection = nil
             }
@@ -206,11 +208,16 @@ public final class AsyncWorker: Sendable {
     }
 
     /// Runs the handler for `job` and ACKs or FAILs it; false when the connection failed.
-    private func handle(_ job: Job, on connection: AsyncDocketConnection, slot index: Int) async -> Bool {
+    private func handle(_ job: Job, on connection: AsyncDocketConnection, slot index: Int, heartbeats: HeartbeatThread) async -> Bool {
         let context = AsyncJobContext(job: job, connection: connection, worker: self)
         let startedAt = Clock.milliseconds()
         report(.started(job))
-        let heartbeat = Task { await self.heartbeat(context) }
+        // From the heartbeat thread, through the blocking connection underneath: a busy
+        // cooperative pool must not cost the job its lease.
+        heartbeats.begin(HeartbeatThread.Beat(job: job, on: connection.blocking) { [self] in
+            context.markLeaseLost()
+            report(.leaseLost(job))
+        })
         let outcome: Result<[UInt8]?, any Error>
         do {
             outcome = .success(try await handler(context))
@@ -218,8 +225,7 @@ public final class AsyncWorker: Sendable {
             outcome = .failure(error)
         }
         // No heartbeat after the job's ACK or FAIL.
-        heartbeat.cancel()
-        await heartbeat.value
+        await heartbeats.end()
         let limit = connection.maxPayload
         do throws(DocketError) {
             switch outcome {
@@ -251,36 +257,6 @@ public final class AsyncWorker: Sendable {
             return false
         }
         return true
-    }
-
-    /// TOUCHes the job until the task is cancelled (the handler returned) or the lease is found lost.
-    private func heartbeat(_ context: AsyncJobContext) async {
-        var interval: Int
-        switch options.heartbeat {
-        case .off: return
-        case .every(let every): interval = every.milliseconds ?? 10_000
-        case .automatic:
-            // A third of the lease, as the JOB line names it; an older server's JOB does not,
-            // and one INSPECT finds it.
-            interval = 10_000
-            if let lease = context.job.leaseMilliseconds, lease > 0 {
-                interval = max(lease / 3, 20)
-            } else if let lease = try? await context.connection.inspect(context.id).leaseMilliseconds, lease > 0 {
-                interval = max(lease / 3, 20)
-            }
-        }
-        while await sleep(milliseconds: interval) {
-            do {
-                try await context.touch()
-            } catch .server {
-                context.markLeaseLost()
-                report(.leaseLost(context.job))
-                return
-            } catch {
-                // Cancelled (the handler returned), or the connection failed (its ACK will say).
-                if case .cancelled = error { return }
-            }
-        }
     }
 }
 

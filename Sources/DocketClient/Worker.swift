@@ -197,12 +197,10 @@ public final class Worker: @unchecked Sendable {
 
     /// Stops taking jobs; running handlers finish. Returns at once (see `wait`).
     public func stop() {
-        let all = lock.withLock { () -> [Slot] in
+        lock.withLock {
             stopping = true
             changed.broadcast()
-            return slots
         }
-        for slot in all { slot.wake() }
     }
 
     /// Waits until every slot has ended (after `stop()`, or a fatal error such as a queue name
@@ -272,24 +270,19 @@ final class Slot: @unchecked Sendable {
     let index: Int
     let worker: Worker
     private let lock = PosixLock()
-    private let changed = PosixCondition()
     private var connection: DocketConnection?
-    private var current: JobContext?
-    private var beating = false
-    private var ended = false
+    private let heartbeats: HeartbeatThread
 
     init(index: Int, connection: DocketConnection, worker: Worker) {
         self.index = index
         self.connection = connection
         self.worker = worker
+        heartbeats = HeartbeatThread(worker.options.heartbeat)
     }
 
     func start() {
         PosixThread.start { [self] in loop() }.detach()
-        PosixThread.start { [self] in heartbeatLoop() }.detach()
     }
-
-    func wake() { lock.withLock { changed.broadcast() } }
 
     private func loop() {
         var backoff = 100
@@ -312,9 +305,8 @@ final class Slot: @unchecked Sendable {
             backoff = 100
             if let job { handle(job, on: connection) }
         }
+        heartbeats.finish()
         let last = lock.withLock { () -> DocketConnection? in
-            ended = true
-            changed.broadcast()
             defer { connection = nil }
             return connection
         }
@@ -349,17 +341,13 @@ final class Slot: @unchecked Sendable {
         let context = JobContext(job: job, connection: connection, worker: worker)
         let startedAt = Clock.milliseconds()
         worker.report(.started(job))
-        lock.withLock {
-            current = context
-            changed.broadcast()
-        }
+        heartbeats.begin(HeartbeatThread.Beat(job: job, on: connection) { [worker] in
+            context.markLeaseLost()
+            worker.report(.leaseLost(job))
+        })
         let outcome = worker.run(context)
         // Stop the heartbeats (and wait out one in flight) before the job's ACK or FAIL.
-        lock.withLock {
-            current = nil
-            changed.broadcast()
-            while beating { changed.wait(lock) }
-        }
+        heartbeats.end()
         let limit = connection.maxPayload
         do {
             switch outcome {
@@ -396,80 +384,5 @@ final class Slot: @unchecked Sendable {
         if let failure = error as? JobFailure { return failure.description }
         if let error = error as? DocketError { return error.description }
         return String(describing: error)
-    }
-
-    // MARK: Heartbeats
-
-    private func heartbeatLoop() {
-        while true {
-            // Wait for a job to start (or the slot to end).
-            let context = lock.withLock { () -> JobContext? in
-                while current == nil && !ended { changed.wait(lock) }
-                return current
-            }
-            guard let context else { return }
-            var interval: Int
-            switch worker.options.heartbeat {
-            case .off:
-                lock.withLock {
-                    while current === context { changed.wait(lock) }
-                }
-                continue
-            case .every(let every):
-                interval = every.milliseconds ?? 10_000
-            case .automatic:
-                // A third of the lease, as the JOB line names it; an older server's JOB does
-                // not, and one INSPECT finds it.
-                interval = 10_000
-                if let lease = context.job.leaseMilliseconds, lease > 0 {
-                    interval = max(lease / 3, 20)
-                } else if beginBeat(context) {
-                    if let lease = try? context.connection.inspect(context.id).leaseMilliseconds, lease > 0 {
-                        interval = max(lease / 3, 20)
-                    }
-                    endBeat()
-                }
-            }
-            var due = Deadline.after(milliseconds: interval)
-            while true {
-                let stillRunning = lock.withLock { () -> Bool in
-                    while current === context, changed.wait(lock, until: due) {}
-                    return current === context
-                }
-                guard stillRunning, beginBeat(context) else { break }
-                var lost = false
-                do {
-                    try context.connection.touch(context.id, attempt: context.attempt)
-                } catch {
-                    if case .server = error { lost = true }
-                }
-                endBeat()
-                if lost {
-                    context.markLeaseLost()
-                    worker.report(.leaseLost(context.job))
-                    lock.withLock {
-                        while current === context { changed.wait(lock) }
-                    }
-                    break
-                }
-                due = Deadline.after(milliseconds: interval)
-            }
-        }
-    }
-
-    /// Marks a heartbeat in flight, if the job still runs.
-    private func beginBeat(_ context: JobContext) -> Bool {
-        lock.withLock {
-            guard current === context else { return false }
-            beating = true
-            return true
-        }
-    }
-
-    private func endBeat() {
-        lock.withLock {
-            beating = false
-            changed.broadcast()
-        }
     }
 }

@@ -301,21 +301,49 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
         }
     }
 
+    /// Handlers that block their threads (CPU-bound work, a blocking call), one on every thread
+    /// of the cooperative pool, keep their jobs: heartbeats come from a thread of their own.
+    @Test func blockingHandlersKeepTheirLeases() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let slots = max(2, ProcessInfo.processInfo.activeProcessorCount)
+            let started = Locked(0)
+            let worker = try AsyncWorker(address: server.address, queues: ["busy"], options: Worker.Options(concurrency: slots)) {
+                context in
+                // Every job in hand first (a slot resumed late would start late, lease or not),
+                // then three and a half leases holding a pool thread each.
+                started.withLock { $0 += 1 }
+                while started.current < slots { try await Task.sleep(nanoseconds: 10_000_000) }
+                usleep(3_500_000)
+                return context.leaseLost ? nil : Array("kept".utf8)
+            }
+            var ids: [UInt64] = []
+            for _ in 0..<slots { ids.append(try await client.enqueue("busy", "x", options: JobOptions(lease: 1)).id) }
+            let run = Task { try await worker.run() }
+            for id in ids {
+                #expect(try await client.wait(id, timeout: 30) == .completed(result: Array("kept".utf8)))
+                #expect(try await client.inspect(id).attempts == 1)
+            }
+            worker.stop()
+            try await run.value
+            await client.close()
+        }
+    }
+
     @Test func heartbeatsFollowTheLease() async throws {
         try await withServer { server in
             let client = try await AsyncDocketConnection(server.address)
             let worker = try AsyncWorker(address: server.address, queues: ["hb"], options: Worker.Options(pollInterval: .milliseconds(100))) {
                 context in
                 // Over twice the lease: only heartbeats keep it (a fixed 10 s heartbeat would
-                // lose it at 6 s). A 6 s lease leaves a loaded machine (the whole suite runs in
-                // parallel, CI may run more beside it) room for heartbeats seconds late: with 4 s,
-                // one CI run on two busy cores lost it.
-                try await Task.sleep(nanoseconds: 13_000_000_000)
+                // lose it). A 4 s lease leaves a loaded machine (the whole suite runs in
+                // parallel, CI may run more beside it) room for a heartbeat seconds late.
+                try await Task.sleep(nanoseconds: 9_000_000_000)
                 return context.leaseLost ? nil : Array("kept".utf8)
             }
             let run = Task { try await worker.run() }
-            let id = try await client.enqueue("hb", "x", options: JobOptions(lease: 6)).id
-            #expect(try await client.wait(id, timeout: 30) == .completed(result: Array("kept".utf8)))
+            let id = try await client.enqueue("hb", "x", options: JobOptions(lease: 4)).id
+            #expect(try await client.wait(id, timeout: 25) == .completed(result: Array("kept".utf8)))
             #expect(try await client.inspect(id).attempts == 1)
             worker.stop()
             try await run.value
