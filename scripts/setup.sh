@@ -2,8 +2,8 @@
 # Installs what building and testing Docket needs and is not already here:
 # Debian packages (libevent, LMDB, OpenSSL, libcrypt, libpq, pkg-config, netcat, tzdata's zone files
 # for cron schedules) and, with --test, PostgreSQL's server (the Postgres store's tests start a private
-# cluster of their own), Chromium and its WebDriver (the dashboard's browser tests) and the Python
-# packages the tests use (nats-py, pytest, prometheus-client, selenium).
+# cluster of their own), Chromium and its WebDriver (the dashboard's browser tests), jq (the README's
+# sessions) and the Python packages the tests use (nats-py, pytest, prometheus-client, selenium).
 # Safe to run again.
 set -euo pipefail
 
@@ -28,6 +28,8 @@ if [ "${1:-}" = "--test" ]; then
     command -v node >/dev/null 2>&1 || tools+=(nodejs)
     command -v npm >/dev/null 2>&1 || tools+=(npm)
     command -v nats-server >/dev/null 2>&1 || tools+=(nats-server)
+    # jq: the README's docket sessions pipe a result through it (Tests/readme).
+    command -v jq >/dev/null 2>&1 || tools+=(jq)
     # initdb and pg_ctl: the DocketPostgres tests start a private cluster with them, never the system service.
     dpkg -s postgresql >/dev/null 2>&1 || tools+=(postgresql)
     # The dashboard's tests drive a headless Chromium through chromedriver (Tests/dashboard).

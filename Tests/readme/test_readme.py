@@ -5,8 +5,12 @@ from what the software does.
   one before) are `nc` sessions typed as shown: lines the client types are
   sent with a bare LF (plain `nc`), and every line the server prints must come back. In server
   lines `…` stands for anything, and a note after two or more spaces in parentheses is prose.
-- The `openssl` recipe of "Securing docketd" and the producer example of the `docket` tool run
-  as written.
+- Blocks after `<!-- cli session -->` are `docket` sessions: the `$ ` commands run in order in
+  one directory against one server and print what is shown (see
+  test_cli_sessions_print_what_they_show); the `openssl` recipe of "Securing docketd" runs as
+  written.
+- ```swift blocks run in the Swift suite (Tests/DocketClientTests/ReadmeTests.swift holds each
+  one as printed, which this file checks).
 - ```python and ```js blocks run as programs (`127.0.0.1:4222` pointed at the test's server);
   a block that ends in a worker's endless run is stopped with SIGTERM and must exit cleanly.
 """
@@ -200,18 +204,100 @@ def test_the_certificate_recipe_makes_a_working_tls_setup(tmp_path):
             proc.wait(10)
 
 
-def test_the_producer_example_prints_what_it_shows(server, tmp_path):
+def cli_sessions():
+    """(line number, text) of every ```sh block marked `<!-- cli session -->`."""
+    return [(README[: m.start()].count("\n") + 2, m.group(1))
+            for m in re.finditer(r"^<!-- cli session -->\n```sh\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)]
+
+
+def cli_steps(text):
+    """The `$ ` commands of a CLI session, each with the lines shown after it."""
+    result = []
+    for line in text.splitlines():
+        if line.startswith("$ "):
+            result.append((line[2:], []))
+        else:
+            result[-1][1].append(line)
+    return result
+
+
+def worker_block():
+    """make-thumbnail.sh as the README prints it, and the `docket work` line that runs it."""
+    text = next(text for _, text in blocks("sh") if "$ cat make-thumbnail.sh" in text)
+    steps = dict(cli_steps(text))
+    work = next(command for command in steps if command.startswith("docket work thumbnails"))
+    return "\n".join(steps["cat make-thumbnail.sh"]) + "\n", work
+
+
+def test_cli_sessions_print_what_they_show(server, tmp_path):
+    """The `docket` sessions marked `<!-- cli session -->` run in order on one server, in one
+    directory, as typed: every command exits 0 and prints the lines shown after it on standard
+    output (`…` stands for anything; a command shown without output is not compared); a command
+    ending in `&` goes on in the background until the test ends. The README's thumbnail worker
+    runs meanwhile, its script as printed, with a stand-in for ImageMagick's `convert`;
+    `request.json` holds a request."""
     docket = Path(DOCKETD).parent / "docket"
-    if not docket.exists():
-        pytest.skip("needs the docket tool next to docketd")
-    block = next(text for _, text in blocks("sh") if "$ docket enq thumbnails '{" in text)
-    lines = block.splitlines()
-    command = next(line for line in lines if line.startswith("$ docket enq thumbnails '{"))[2:]
-    shown = lines[lines.index("$ " + command) + 1]
+    if not docket.exists() or shutil.which("jq") is None:
+        pytest.skip("needs the docket tool next to docketd, and jq")
+    found = cli_sessions()
+    assert len(found) >= 2, "the README's docket sessions are marked <!-- cli session -->"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docket").symlink_to(docket)
+    (bin_dir / "convert").write_text('#!/bin/sh\nfor last; do :; done\ntouch "$last"\n')
+    script, work = worker_block()
+    (tmp_path / "make-thumbnail.sh").write_text(script)
+    (tmp_path / "request.json").write_text('{"image": "dog.png"}\n')
+    for name in ("convert", "make-thumbnail.sh"):
+        (bin_dir / name if name == "convert" else tmp_path / name).chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
     env["DOCKET_SERVER"] = f"127.0.0.1:{server}"
-    result = subprocess.run(["sh", "-c", command.replace("docket ", f"{docket} ", 1)], cwd=tmp_path,
-                            capture_output=True, text=True, env=env, timeout=30)
-    assert result.returncode == 0 and result.stdout.strip() == shown, result.stdout + result.stderr
-    job = subprocess.run([str(docket), "job", shown], capture_output=True, text=True, env=env, timeout=30)
-    assert job.returncode == 0 and '"attempts"' in job.stdout
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    background = [subprocess.Popen(["bash", "-c", work], cwd=tmp_path, env=env, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for line_number, text in found:
+            for command, shown in cli_steps(text):
+                if re.search(r"&\s*(#.*)?$", command):
+                    background.append(subprocess.Popen(["bash", "-c", re.sub(r"&\s*(#.*)?$", "", command)], cwd=tmp_path,
+                                                       env=env, start_new_session=True,
+                                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                    continue
+                result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True,
+                                        text=True, timeout=30)
+                where = f"README.md line {line_number}: {command}"
+                assert result.returncode == 0, f"{where}: exit {result.returncode}\n{result.stdout}{result.stderr}"
+                if not shown:
+                    continue
+                printed = result.stdout.splitlines()
+                assert len(printed) == len(shown), f"{where}: printed\n{result.stdout}"
+                for expected, got in zip(shown, printed):
+                    pattern = ".*".join(re.escape(part) for part in expected.split("…"))
+                    assert re.fullmatch(pattern, got), f"{where}: expected {expected!r}, got {got!r}"
+    finally:
+        for proc in background:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(15)
+
+
+SWIFT_TESTS = ROOT / "Tests/DocketClientTests/ReadmeTests.swift"
+
+
+def swift_as_tested(code):
+    """A README Swift block as ReadmeTests.swift holds it: the address and certificate files
+    of the test's server, no import lines; each line without its indentation."""
+    code = code.replace('"tls://127.0.0.1:4222"', "tlsAddress").replace('"127.0.0.1:4222"', "address")
+    code = re.sub(r'"((?:ca|client)\.(?:pem|key))"', r'pki.path("\1")', code)
+    code = code.replace("Worker(queues:", "Worker(address: address, queues:")
+    return [line.strip() for line in code.splitlines() if line.strip() and not line.startswith("import ")]
+
+
+def test_every_swift_block_runs_in_the_swift_suite():
+    """The Swift blocks cannot run from here; ReadmeTests.swift runs each one, as printed."""
+    tested = SWIFT_TESTS.read_text()
+    held = [[line.strip() for line in part.split("// README end")[0].splitlines() if line.strip()]
+            for part in tested.split("// README\n")[1:]]
+    found = blocks("swift")
+    assert found, "the README has Swift examples"
+    for line_number, code in found:
+        assert swift_as_tested(code) in held, f"README.md line {line_number}: this block is not in {SWIFT_TESTS.name} as printed"
