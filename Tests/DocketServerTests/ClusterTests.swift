@@ -233,6 +233,62 @@ import Testing
         for server in servers { #expect(server.stop() == 0) }
     }
 
+    /// `rate=20/1s` on a queue holds across three nodes with two workers on each: in no second
+    /// (by the database's clock, each job's `started_at`) do more than 20 jobs start, however
+    /// many nodes claim; and every node gets work.
+    @Test func aRateLimitHoldsAcrossThreeNodes() throws {
+        guard case .success(let postgres) = TestPostgres.shared else {
+            print("ClusterTests.aRateLimitHoldsAcrossThreeNodes skipped: no PostgreSQL")
+            return
+        }
+        let database = try postgres.createDatabase()
+        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(postgres.port)/\(database)"
+        guard let (cluster, servers) = try nodes(["--store", url]) else { return }
+        _ = cluster
+        let admin = try client(servers[0])
+        try admin.line("QUEUE limited rate=20/1s")
+        #expect(try admin.readLine() == "+OK")
+        for _ in 0..<120 { try admin.send("ENQ limited 3\r\njob\r\n") }
+        for _ in 0..<120 { #expect(try admin.readLine().hasPrefix("+OK ")) }
+
+        let record = Record()
+        let perNode = Record()
+        let deadline = Date().addingTimeInterval(3.5)
+        // Threads of their own: concurrentPerform would run only as many workers as there are cores.
+        for worker in 0..<6 { Thread.detachNewThread {
+            defer { record.finish() }
+            do {
+                let connection = try servers[worker % 3].client()
+                _ = try connection.handshake()
+                while Date() < deadline {
+                    try connection.line("RESERVE limited timeout=200ms")
+                    let line = try connection.readLine()
+                    if line == "NOJOB" { continue }
+                    guard line.hasPrefix("JOB ") else { return record.fail("worker \(worker): \(line)") }
+                    _ = try connection.readLine()
+                    let id = Int(line.split(separator: " ")[1])!
+                    try connection.line("ACK \(id)")
+                    guard try connection.readLine() == "+OK" else { return record.fail("ACK \(id) refused") }
+                    record.add(id)
+                    perNode.add(worker % 3)
+                }
+            } catch {
+                record.fail("worker \(worker): \(error)")
+            }
+        } }
+        #expect(record.waitForFinish(count: 6, timeout: 30))
+        #expect(record.failures.isEmpty, "\(record.failures)")
+        let starts = try record.ids.map { id in try #require(try admin.object("INSPECT \(id)")["started_at"] as? Int) }.sorted()
+        var busiest = 0
+        for (index, start) in starts.enumerated() {
+            busiest = max(busiest, starts[index...].prefix { $0 - start < 1000 }.count)
+        }
+        #expect(busiest <= 20, "\(busiest) jobs started within one second")
+        #expect(starts.count >= 40, "only \(starts.count) jobs in 3.5 s at 20/s")
+        #expect(Set(perNode.ids) == [0, 1, 2], "every node worked: \(Set(perNode.ids))")
+        for server in servers { #expect(server.stop() == 0) }
+    }
+
     /// With jobs in one PostgreSQL: a job enqueued on A, worked on B, is seen by a `$JOB.q.>`
     /// subscriber on C, each event once; a route defined through A makes exactly one job of a
     /// message published on B.
