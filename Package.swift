@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
         .testTarget(name: "DocketScheduleTests", dependencies: ["DocketSchedule"]),
-        .testTarget(name: "DocketPostgresTests", dependencies: ["DocketPostgres", "DocketTestSupport"]),
+        .testTarget(name: "DocketPostgresTests", dependencies: ["DocketPostgres", "DocketWire", "DocketTestSupport"]),
         .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTLS", "DocketTestSupport"]),
         .testTarget(
             name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket", "DocketTestSupport"],

@@ -67,10 +67,12 @@ final class JobExtras {
     var pendingParents = 0
     /// The key is remembered at least until then, the job kept or not (`key_ttl=`), unix ms.
     var keyUntil: Int64?
+    /// Its last attempts that failed, oldest first.
+    var failedAttempts: [FailedAttempt]?
 
     var isEmpty: Bool {
         key == nil && group == nil && progressNote == nil && lastError == nil && result == nil && expiresAt == nil && parents == nil
-            && keyUntil == nil
+            && keyUntil == nil && failedAttempts == nil
     }
 }
 
@@ -188,6 +190,16 @@ public final class Job {
 
     /// What a parent's death does to it.
     public var parentDeathPolicy: ParentDeathPolicy { extras?.runsIfParentDies == true ? .run : .fail }
+
+    /// Its last failed attempts, oldest first (at most `FailedAttempt.kept`).
+    public var failedAttempts: [FailedAttempt] { extras?.failedAttempts ?? [] }
+
+    /// Adds the attempt that just ended without completing the job to its history.
+    func recordFailedAttempt(endedAt: Int64, error: [UInt8]?) {
+        let attempt = FailedAttempt(attempt: attempts, startedAt: startedAt, endedAt: endedAt, error: error)
+        let extras = ensureExtras()
+        extras.failedAttempts = FailedAttempt.appending(attempt, to: extras.failedAttempts ?? [])
+    }
 
     /// Its extras, made if it has none yet.
     func ensureExtras() -> JobExtras {

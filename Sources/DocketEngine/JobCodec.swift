@@ -14,14 +14,17 @@ import DocketWire
 /// Version 4, written only for jobs enqueued `after=` others, ends instead with tagged fields
 /// (a tag byte, then its value) until the record ends: `Tag.expiry`, `Tag.parents` (a count,
 /// then the ids), `Tag.runsIfParentDies` (no value), `Tag.keyUntil` (`key_ttl=`, as a difference
-/// from the enqueue time). A reader refuses a tag it does not know.
+/// from the enqueue time), `Tag.failedAttempts` (a count, then for each a byte saying which of
+/// start (1) and error (2) follow, the attempt, its start and end as differences from the
+/// enqueue time, and its error as a length-prefixed string); version 4 is also written for every job with failed attempts.
+/// A reader refuses a tag it does not know.
 public enum JobCodec {
     static let version: UInt8 = 2
     static let versionWithExpiry: UInt8 = 3
     static let versionWithTags: UInt8 = 4
 
     private enum Tag {
-        static let expiry: UInt8 = 1, parents: UInt8 = 2, runsIfParentDies: UInt8 = 3, keyUntil: UInt8 = 4
+        static let expiry: UInt8 = 1, parents: UInt8 = 2, runsIfParentDies: UInt8 = 3, keyUntil: UInt8 = 4, failedAttempts: UInt8 = 5
     }
 
     private enum Flag {
@@ -48,7 +51,7 @@ public enum JobCodec {
         // encoding time).
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 160) { buffer in
             var writer = VarintWriter(buffer: buffer)
-            writer.byte(extras?.parents != nil || extras?.keyUntil != nil ? versionWithTags : extras?.expiresAt == nil ? version : versionWithExpiry)
+            writer.byte(Self.isTagged(extras) ? versionWithTags : extras?.expiresAt == nil ? version : versionWithExpiry)
             writer.byte(job.state.rawValue)
             writer.byte(flags)
             writer.signed(Int64(job.priority))
@@ -81,7 +84,7 @@ public enum JobCodec {
             putVarint(&out, UInt64(value!.count))
             out.append(contentsOf: value!)
         }
-        let tagged = extras?.parents != nil || extras?.keyUntil != nil
+        let tagged = Self.isTagged(extras)
         if let expiresAt = extras?.expiresAt {
             if tagged { out.append(Tag.expiry) }
             let delta = expiresAt &- job.enqueuedAt
@@ -95,9 +98,31 @@ public enum JobCodec {
         }
         if let keyUntil = extras?.keyUntil {
             out.append(Tag.keyUntil)
-            let delta = keyUntil &- job.enqueuedAt
-            putVarint(&out, UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
+            putSigned(&out, keyUntil &- job.enqueuedAt)
         }
+        if let failed = extras?.failedAttempts {
+            out.append(Tag.failedAttempts)
+            putVarint(&out, UInt64(failed.count))
+            for attempt in failed {
+                out.append((attempt.startedAt != nil ? 1 : 0) | (attempt.error != nil ? 2 : 0))
+                putVarint(&out, UInt64(max(attempt.attempt, 0)))
+                if let startedAt = attempt.startedAt { putSigned(&out, startedAt &- job.enqueuedAt) }
+                putSigned(&out, attempt.endedAt &- job.enqueuedAt)
+                if let error = attempt.error {
+                    putVarint(&out, UInt64(error.count))
+                    out.append(contentsOf: error)
+                }
+            }
+        }
+    }
+
+    /// Whether a job's record ends in tagged fields (version 4).
+    private static func isTagged(_ extras: JobExtras?) -> Bool {
+        extras?.parents != nil || extras?.keyUntil != nil || extras?.failedAttempts != nil
+    }
+
+    private static func putSigned(_ out: inout [UInt8], _ value: Int64) {
+        putVarint(&out, UInt64(bitPattern: (value << 1) ^ (value >> 63)))
     }
 
     public static func encode(_ job: Job) -> [UInt8] {
@@ -164,6 +189,7 @@ public enum JobCodec {
         var parents: [UInt64]?
         var runsIfParentDies = false
         var keyUntil: Int64?
+        var failedAttempts: [FailedAttempt]?
         if version == 3 {
             guard let delta = reader.signed() else { return nil }
             expiresAt = enqueuedAt &+ delta
@@ -186,6 +212,26 @@ public enum JobCodec {
             case Tag.keyUntil:
                 guard keyUntil == nil, let delta = reader.signed() else { return nil }
                 keyUntil = enqueuedAt &+ delta
+            case Tag.failedAttempts:
+                guard failedAttempts == nil, let count = reader.unsigned(), count <= UInt64(reader.bytes.count) else { return nil }
+                var decoded: [FailedAttempt] = []
+                for _ in 0..<count {
+                    guard let present = reader.byte(), present <= 3, let attempt = reader.unsigned(), attempt <= UInt64(Int32.max)
+                    else { return nil }
+                    var startedAt: Int64?
+                    if present & 1 != 0 {
+                        guard let delta = reader.signed() else { return nil }
+                        startedAt = enqueuedAt &+ delta
+                    }
+                    guard let ended = reader.signed() else { return nil }
+                    var error: [UInt8]?
+                    if present & 2 != 0 {
+                        guard let range = reader.varintBlob() else { return nil }
+                        error = Array(bytes[range])
+                    }
+                    decoded.append(FailedAttempt(attempt: Int(attempt), startedAt: startedAt, endedAt: enqueuedAt &+ ended, error: error))
+                }
+                failedAttempts = decoded
             default:
                 return nil
             }
@@ -197,7 +243,8 @@ public enum JobCodec {
             runAt: enqueuedAt &+ runAt, startedAt: startedAt, finishedAt: finishedAt, progress: Int(progress),
             progressNote: note.value, lastError: lastError.value, result: result.value,
             queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value, payloadSize: Int(payloadSize),
-            expiresAt: expiresAt, parents: parents, runsIfParentDies: runsIfParentDies, keyUntil: keyUntil)
+            expiresAt: expiresAt, parents: parents, runsIfParentDies: runsIfParentDies, keyUntil: keyUntil,
+            failedAttempts: failedAttempts)
     }
 
     private static func putVarint(_ out: inout [UInt8], _ value: UInt64) {
@@ -422,4 +469,6 @@ public struct StoredJobFields {
     public var runsIfParentDies = false
     /// Its key is remembered until then at least (version 4).
     public var keyUntil: Int64? = nil
+    /// Its last failed attempts, oldest first (version 4).
+    public var failedAttempts: [FailedAttempt]? = nil
 }

@@ -158,6 +158,7 @@ public final class JobEngine {
         job.expiresAt = stored.expiresAt
         if let expiresAt = stored.expiresAt { expiries.push(Deadline(time: expiresAt, sequence: 0, item: id)) }
         if let keyUntil = stored.keyUntil { job.ensureExtras().keyUntil = keyUntil }
+        if let failedAttempts = stored.failedAttempts { job.ensureExtras().failedAttempts = failedAttempts }
         if let parents = stored.parents {
             let extras = job.ensureExtras()
             extras.parents = parents
@@ -176,6 +177,7 @@ public final class JobEngine {
             // Its worker went with the old process: a failed attempt (and a death, below), counted
             // once the stored totals are back.
             queue.failuresAtRestart += 1
+            job.recordFailedAttempt(endedAt: clock.now(), error: Array("worker lost: server restarted".utf8))
             job.state = .waiting
             job.startedAt = nil
             job.leaseOrFinish = 0
@@ -1222,6 +1224,7 @@ public final class JobEngine {
         job.holder = 0
         if let reason { job.lastError = reason }
         let now = clock.now()
+        job.recordFailedAttempt(endedAt: now, error: reason)
         let queue = job.home
         let run = observeRun(job, queue)
         queue.failedTotal += 1

@@ -261,8 +261,16 @@ public struct PostgresJobStore: Sendable {
     // MARK: Inspection and repair
 
     public func inspect(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<PostgresJobRecord?, PostgresError>) -> Void) {
-        connection.execute("SELECT \(Self.recordColumns) FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) { result in
-            completion(result.map { $0.rows.first.map(Self.record) })
+        connection.execute("SELECT \(Self.recordColumns), failed_attempts FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) {
+            result in
+            completion(
+                result.map {
+                    $0.rows.first.map { row in
+                        var record = Self.record(row)
+                        record.view.failedAttempts = Self.failedAttempts(row.string(Self.recordColumnCount))
+                        return record
+                    }
+                })
         }
     }
 
@@ -583,6 +591,37 @@ public struct PostgresJobStore: Sendable {
         view.children = ids(row.string(28))
         view.keyUntil = row.int64(29)
         return PostgresJobRecord(view: view, leaseOwner: row.string(22), leaseExpiresAt: row.int64(23), delivery: row.int64(24))
+    }
+
+    /// `docket.jobs.failed_attempts` (see `PostgresSchema.version7`) as INSPECT shows it.
+    static func failedAttempts(_ text: String?) -> [FailedAttempt] {
+        guard let text, case .array(let entries)? = JSONValue.parse(text) else { return [] }
+        return entries.compactMap { entry in
+            guard let attempt = entry["attempt"]?.numberValue, let ended = entry["ended_at"]?.numberValue else { return nil }
+            return FailedAttempt(
+                attempt: Int(attempt), startedAt: entry["started_at"]?.numberValue.map { Int64($0) }, endedAt: Int64(ended),
+                error: entry["error"]?.stringValue.flatMap(Self.hexBytes))
+        }
+    }
+
+    /// The bytes of PostgreSQL's `encode(…, 'hex')`; nil if it is not that.
+    static func hexBytes(_ hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
     }
 
     static func endedAttempts(_ rows: PostgresResult) -> [PostgresEndedAttempt] {

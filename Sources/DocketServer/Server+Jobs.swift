@@ -73,7 +73,9 @@ extension Server {
             return outcome(engine.touch(id: id, owner: connection.id, attempt: attempt)) { .doneNow }
         case .inspect(let id):
             guard let job = engine.job(id) else { return .error(.notFound(id)) }
-            return .document(job.view(children: engine.children(of: id)).json)
+            var view = job.view(children: engine.children(of: id))
+            view.failedAttempts = job.failedAttempts
+            return .document(view.json)
         case .wait(let id, let timeout):
             switch engine.watch(id: id, owner: connection.id, timeoutMilliseconds: timeout) {
             case .notFound: return .error(.notFound(id))

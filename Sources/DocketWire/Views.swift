@@ -2,6 +2,44 @@
 /// them from its own state (the in-memory engine, PostgreSQL), and each is encoded to JSON here
 /// and only here, so the wire, `$DOCKET.API` and the monitoring port show the same documents.
 
+/// An attempt that ended without completing the job (a FAIL, an expired lease, a lost worker),
+/// as a job's attempt history keeps it: the last `FailedAttempt.kept` of them.
+public struct FailedAttempt: Sendable, Equatable {
+    /// How many a job remembers; older ones are forgotten first.
+    public static let kept = 10
+
+    public var attempt: Int
+    /// Unix ms; nil if the store did not know when it started.
+    public var startedAt: Int64?
+    public var endedAt: Int64
+    /// The reason given (FAIL's text, or what the server says: `stalled: …`, `worker lost: …`).
+    public var error: [UInt8]?
+
+    public init(attempt: Int, startedAt: Int64?, endedAt: Int64, error: [UInt8]?) {
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.error = error
+    }
+
+    /// `history` with `attempt` added, the oldest dropped past `kept`.
+    public static func appending(_ attempt: FailedAttempt, to history: [FailedAttempt]) -> [FailedAttempt] {
+        var history = history
+        history.append(attempt)
+        if history.count > kept { history.removeFirst(history.count - kept) }
+        return history
+    }
+
+    var json: String {
+        var writer = JSONObjectWriter()
+        writer.add("attempt", attempt)
+        writer.add("started_at", startedAt.map { Int($0) })
+        writer.add("ended_at", Int(endedAt))
+        writer.add("error", error.map { String(decoding: $0, as: UTF8.self) })
+        return writer.result
+    }
+}
+
 /// One job, as INSPECT shows it.
 public struct JobView: Sendable, Equatable {
     public var id: UInt64
@@ -35,6 +73,8 @@ public struct JobView: Sendable, Equatable {
     public var children: [UInt64]?
     /// Its key is remembered until then at least (`key_ttl=`), unix ms.
     public var keyUntil: Int64?
+    /// Its failed attempts, oldest first (INSPECT only; nil: not shown).
+    public var failedAttempts: [FailedAttempt]?
 
     public init(
         id: UInt64, queue: String, state: String, priority: Int, attempts: Int, maxAttempts: Int, backoff: Backoff, jitter: Double,
@@ -96,6 +136,7 @@ public struct JobView: Sendable, Equatable {
         }
         if let children { writer.add("children", json: Self.idArray(children)) }
         if let keyUntil { writer.add("key_until", Int(keyUntil)) }
+        if let failedAttempts { writer.add("failed_attempts", json: "[" + failedAttempts.map(\.json).joined(separator: ",") + "]") }
         return writer.result
     }
 

@@ -1,4 +1,5 @@
 import DocketPostgres
+import DocketWire
 import Foundation
 import XCTest
 
@@ -54,6 +55,7 @@ final class JobVerbTests: JobStoreTestCase {
         let engineFields = [
             "id", "queue", "state", "priority", "attempts", "max_attempts", "backoff", "jitter", "lease_ms", "key", "group",
             "enqueued_at", "run_at", "started_at", "finished_at", "progress", "progress_note", "last_error", "result", "payload_bytes", "expires_at",
+            "failed_attempts",
         ]
         XCTAssertEqual(Set(parsed.keys), Set(engineFields))
         // In the engine's order.
@@ -61,7 +63,7 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(positions, positions.sorted())
         XCTAssertTrue(json.hasPrefix("{\"id\":\(id),\"queue\":\"docs\",\"state\":\"waiting\",\"priority\":-5,\"attempts\":0,\"max_attempts\":3,"))
         XCTAssertTrue(json.contains("\"backoff\":\"fixed:2000ms\",\"jitter\":0.0,\"lease_ms\":5000,\"key\":\"k\\\"1\",\"group\":\"tenant\","))
-        XCTAssertTrue(json.contains("\"started_at\":null,\"finished_at\":null,\"progress\":0,\"progress_note\":null,\"last_error\":null,\"result\":null,\"payload_bytes\":5,\"expires_at\":null}"))
+        XCTAssertTrue(json.contains("\"started_at\":null,\"finished_at\":null,\"progress\":0,\"progress_note\":null,\"last_error\":null,\"result\":null,\"payload_bytes\":5,\"expires_at\":null,\"failed_attempts\":[]}"))
     }
 
     /// after=: blocked until the parents complete; a parent's death kills the child (and its
@@ -210,6 +212,14 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(dead.attempts, 3)
         XCTAssertEqual(dead.finishedAt, start + 2500)
         XCTAssertEqual(dead.lastError, Array("boom 3".utf8))
+        // The attempt history: each FAIL with its times and reason (none given for the second).
+        XCTAssertEqual(
+            dead.failedAttempts,
+            [
+                FailedAttempt(attempt: 1, startedAt: start, endedAt: start, error: Array("boom 1".utf8)),
+                FailedAttempt(attempt: 2, startedAt: start + 1000, endedAt: start + 1000, error: nil),
+                FailedAttempt(attempt: 3, startedAt: start + 2500, endedAt: start + 2500, error: Array("boom 3".utf8)),
+            ])
         let listed: [PostgresJobRecord] = try transaction { connection, done in
             store.deadJobs(queue: "flaky", on: connection, completion: done)
         }.get()
@@ -317,6 +327,8 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .retry(afterMilliseconds: 500), attempt: 1, maxAttempts: 2)])
         let back = try XCTUnwrap(try inspect(id))
         XCTAssertEqual(back.state, "delayed")
+        XCTAssertEqual(
+            back.failedAttempts, [FailedAttempt(attempt: 1, startedAt: start, endedAt: start + 2500, error: Array("stalled: lease of 1000 ms expired".utf8))])
         XCTAssertEqual(back.attempts, 1)
         XCTAssertEqual(back.lastError, Array("stalled: lease of 1000 ms expired".utf8))
         XCTAssertNil(back.leaseOwner)

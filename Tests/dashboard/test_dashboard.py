@@ -436,6 +436,10 @@ def test_job_page_shows_payloads_as_text(world):
     assert "<script>alert('boom')</script>" in one(d, "#job-error").text
     wait(d, lambda d: [r.get_attribute("data-event") for r in css(d, '[data-testid="job-event"]')][:2] == ["dead", "failed"],
          "the job's lifecycle events, newest first")
+    # The attempt history, from the job itself: its one failed attempt, the error as text.
+    attempts = css(d, '[data-testid="job-attempt"]')
+    assert [(r.get_attribute("data-attempt"), r.get_attribute("data-outcome")) for r in attempts] == [("1", "failed")]
+    assert "<script>alert('boom')</script>" in attempts[0].text
     screenshot(d, "job")
     # A binary payload is a hex dump.
     go(d, s, f"#/job/{world.binary_id}")
@@ -487,6 +491,10 @@ def test_retry_a_dead_job_and_watch_it_complete_live(world):
     assert row.is_displayed()
     screenshot(d, "live")
     assert c.inspect(world.dead_id).state == "completed"
+    # The job's page: the run that completed it over the failure from before the retry.
+    go(d, s, f"#/job/{world.dead_id}")
+    wait(d, lambda d: [(r.get_attribute("data-attempt"), r.get_attribute("data-outcome")) for r in css(d, '[data-testid="job-attempt"]')]
+         == [("1", "completed"), ("1", "failed")], "the attempt history, newest first")
 
 
 def test_promote_a_delayed_job_from_its_row(world):

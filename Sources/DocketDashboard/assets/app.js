@@ -1131,6 +1131,7 @@
     const errorPre = h('pre', { class: 'code error-text', id: 'job-error', testid: 'job-error', tabindex: '0' });
     const progressHost = h('div', { id: 'job-progress', testid: 'job-progress' });
     const events = table([['Seq', 'num'], 'Time', 'Event', ['Attempt', 'num'], 'State', 'Details'], { id: 'job-events', testid: 'job-events' });
+    const attempts = table([['Attempt', 'num'], 'Started', 'Ended', ['Ran', 'num'], 'Outcome', 'Error'], { id: 'job-attempts', testid: 'job-attempts' });
     const resultSection = section('Result', resultPre);
     const errorSection = section('Last error', errorPre);
     const progressSection = section('Progress', progressHost);
@@ -1139,6 +1140,8 @@
       h('div', { class: 'columns' },
         section('Payload', payloadInfo, payloadPre),
         h('div', { class: 'job-side' }, progressSection, errorSection, resultSection)),
+      section('Attempts', h('p', { class: 'muted' }, 'Every attempt that failed (the last 10 kept with the job), and the one running or that completed it.'),
+        h('div', { class: 'scroll' }, attempts.node)),
       section('Events', h('p', { class: 'muted' }, 'What this server still remembers of the job (it remembers events while a dashboard is open).'),
         h('div', { class: 'scroll' }, events.node)));
 
@@ -1188,6 +1191,7 @@
         errorPre.textContent = job.last_error == null ? '' : job.last_error;
         resultSection.hidden = job.result == null;
         resultPre.textContent = job.result == null ? '' : job.result;
+        renderAttempts(job);
       }
       if (!payloadShown) {
         payloadShown = true;
@@ -1203,6 +1207,22 @@
       else syncRows(events.tbody, evs, (e) => e.queue + ':' + e.seq, () => '', (e) => h('tr', { testid: 'job-event', dataset: { event: e.event } },
         h('td', { class: 'num' }, String(e.seq)), h('td', null, timeNode(e.at)), h('td', null, h('span', { class: 'badge ev-' + e.event }, e.event)),
         h('td', { class: 'num' }, e.attempt + '/' + e.max_attempts), h('td', null, e.state), h('td', { class: 'details' }, eventDetails(e))));
+    }
+
+    // The failed attempts the server keeps, then the attempt running now or the one that completed the job.
+    function renderAttempts(job) {
+      const rows = (job.failed_attempts || []).map((a) => ({ attempt: a.attempt, started: a.started_at, ended: a.ended_at, outcome: 'failed', error: a.error }));
+      if (job.state === 'active') rows.push({ attempt: job.attempts, started: job.started_at, ended: null, outcome: 'running', error: null });
+      if (job.state === 'completed') rows.push({ attempt: job.attempts, started: job.started_at, ended: job.finished_at, outcome: 'completed', error: null });
+      attempts.tbody.replaceChildren();
+      if (rows.length === 0) { emptyRow(attempts.tbody, 6, 'Not started yet.'); return; }
+      for (const a of rows.reverse()) {
+        attempts.tbody.appendChild(h('tr', { testid: 'job-attempt', dataset: { attempt: String(a.attempt), outcome: a.outcome } },
+          h('td', { class: 'num' }, String(a.attempt)), h('td', null, timeNode(a.started)), h('td', null, timeNode(a.ended)),
+          h('td', { class: 'num' }, a.started != null && a.ended != null ? fmtDuration(a.ended - a.started) : '—'),
+          h('td', null, h('span', { class: 'badge ev-' + a.outcome }, a.outcome)),
+          h('td', { class: 'mono clip error-text', title: a.error || '' }, a.error == null ? '' : truncate(a.error, 200))));
+      }
     }
 
     const refresh = poller(async () => {
