@@ -386,8 +386,35 @@ public struct JobInfo: Sendable, Equatable {
     public var onParentDead: ParentDeathPolicy? { json["on_parent_dead"]?.stringValue.flatMap(ParentDeathPolicy.init(rawValue:)) }
     /// The jobs enqueued `after=` it that still exist; empty when none.
     public var children: [UInt64] { json["children"]?.idList ?? [] }
+    /// Its attempt history (INSPECT only): the attempts that ended without completing it, the
+    /// last 10, oldest first; empty for a job that never failed (or from an older server).
+    public var failedAttempts: [FailedAttemptInfo] {
+        guard case .array(let items)? = json["failed_attempts"] else { return [] }
+        return items.compactMap { item in
+            guard let attempt = item["attempt"]?.intValue, let ended = item["ended_at"]?.int64Value else { return nil }
+            return FailedAttemptInfo(attempt: attempt, startedAt: item["started_at"]?.int64Value, endedAt: ended, error: item["error"]?.stringValue)
+        }
+    }
 
     public subscript(key: String) -> JSONValue? { json[key] }
+}
+
+/// An attempt that ended without completing its job: a FAIL, a lease that ran out (`error`
+/// `stalled: …`), a worker that went (`worker lost: …`).
+public struct FailedAttemptInfo: Sendable, Equatable {
+    public let attempt: Int
+    /// Unix milliseconds.
+    public let startedAt: Int64?
+    public let endedAt: Int64
+    /// The reason FAIL gave, or the server's; nil when FAIL gave none.
+    public let error: String?
+
+    public init(attempt: Int, startedAt: Int64?, endedAt: Int64, error: String?) {
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.error = error
+    }
 }
 
 /// A lifecycle event published on `$JOB.<queue>.<event>` (PROTOCOL.md 4c).

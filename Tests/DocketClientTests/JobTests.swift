@@ -24,6 +24,8 @@ import Testing
             #expect(info.state == "dead")
             #expect(info.attempts == 2 && info.maxAttempts == 2)
             #expect(info.lastError == "boom again")
+            #expect(info.failedAttempts.map(\.attempt) == [1, 2] && info.failedAttempts.map(\.error) == ["boom", "boom again"])
+            #expect(info.failedAttempts.allSatisfy { ($0.startedAt ?? .max) <= $0.endedAt })
             #expect(info.leaseMilliseconds == 10_000)
             #expect(try client.dead("emails").map(\.id) == [job.id])
 

@@ -580,6 +580,9 @@ class Fifo {
  * @property {(number|string)[]} [children] the jobs enqueued after it that still exist (only on a
  *   job with children)
  * @property {number} [key_until] unix ms until which its key is remembered (only with `keyTtl`)
+ * @property {{attempt: number, started_at: number|null, ended_at: number, error: string|null}[]} [failed_attempts]
+ *   its attempt history (`inspect` only): the attempts that ended without completing it, the last
+ *   10, oldest first
  */
 
 /**

@@ -292,6 +292,23 @@ export interface JobInfo {
   children?: JobId[];
   /** Unix ms until which its key is remembered; only with `keyTtl`. */
   key_until?: number;
+  /**
+   * Its attempt history (`inspect` only): the attempts that ended without completing it, the
+   * last 10, oldest first; empty for a job that never failed.
+   */
+  failed_attempts?: FailedAttempt[];
+}
+
+/**
+ * An attempt that ended without completing its job: `error` is the FAIL reason (null without
+ * one), `stalled: …` for a lease that ran out, `worker lost: …` for a worker that went.
+ */
+export interface FailedAttempt {
+  attempt: number;
+  /** Unix ms. */
+  started_at: number | null;
+  ended_at: number;
+  error: string | null;
 }
 
 /** A parent and its outcome (`parents()`): `result` and `error` are UTF-8 text or null. */

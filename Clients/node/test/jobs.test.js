@@ -95,6 +95,9 @@ test('fail with retries, backoff, retry=no and attempts exhausted', { timeout: 1
   let doc = await c.inspect(id);
   assert.equal(doc.state, 'delayed');
   assert.equal(doc.last_error, 'boom');
+  // The attempt history: the failed attempt, its times and reason.
+  assert.deepEqual(doc.failed_attempts.map((a) => [a.attempt, a.error]), [[1, 'boom']]);
+  assert.ok(doc.failed_attempts[0].started_at <= doc.failed_attempts[0].ended_at);
 
   // Force it back now: a dead job can be retried; a delayed one is re-enqueued by hand here.
   await c.delete(id);

@@ -75,6 +75,9 @@ def test_fail_with_retries_until_dead(client):
     assert tuple(out) == ("dead",) and out.dead
     doc = client.inspect(jid)
     assert (doc["state"], doc["attempts"], doc["last_error"]) == ("dead", 3, "last")
+    # The attempt history: each failure with its number, times and reason.
+    assert [(a.attempt, a.error) for a in doc.failed_attempts] == [(1, "boom"), (2, "again"), (3, "last")]
+    assert all(isinstance(a, docket.FailedAttempt) and a.started_at <= a.ended_at for a in doc.failed_attempts)
 
 
 def test_fail_retry_no_and_retry_after(client):

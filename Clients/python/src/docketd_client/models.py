@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
 
 __all__ = [
-    "Msg", "Job", "EnqueueResult", "FailOutcome", "JobOutcome", "JobInfo", "ParentInfo", "QueueInfo", "QueueConfig",
+    "Msg", "Job", "EnqueueResult", "FailOutcome", "JobOutcome", "JobInfo", "FailedAttempt", "ParentInfo", "QueueInfo", "QueueConfig",
     "QueueJobs", "QueueTotals", "QueueRates", "ServerStats", "Route", "JobEvent", "JobPage", "Schedule",
 ]
 
@@ -257,6 +257,21 @@ class _Document:
 
 
 @dataclass(frozen=True)
+class FailedAttempt(_Document):
+    """An attempt that ended without completing its job (an item of
+    :attr:`JobInfo.failed_attempts`): ``attempt``, ``started_at`` and
+    ``ended_at`` (unix milliseconds) and ``error``: the FAIL reason (None
+    without one), ``stalled: ...`` for a lease that ran out, ``worker lost:
+    ...`` for a worker that went."""
+
+    attempt: Optional[int] = None
+    started_at: Optional[int] = None
+    ended_at: Optional[int] = None
+    error: Optional[str] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class JobInfo(_Document):
     """The job document (``INSPECT <id>``, each item of ``DEAD`` and of a
     ``LIST`` page).
@@ -269,7 +284,9 @@ class JobInfo(_Document):
     expiry (``ttl=``/``expires=``, unix milliseconds) or None; ``parents``
     (the ids of its ``after=``) and ``on_parent_dead`` for a job with parents,
     ``children`` for one with children still around, ``key_until`` while a
-    ``key_ttl=`` window keeps its key.
+    ``key_ttl=`` window keeps its key; ``failed_attempts`` (``INSPECT`` only,
+    else empty) the job's attempt history: the attempts that ended without
+    completing it, the last 10, oldest first, as :class:`FailedAttempt`.
     """
 
     id: Optional[int] = None
@@ -297,7 +314,15 @@ class JobInfo(_Document):
     on_parent_dead: Optional[str] = None
     children: Optional[List[int]] = None
     key_until: Optional[int] = None
+    failed_attempts: List[FailedAttempt] = field(default_factory=list)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> "JobInfo":
+        kwargs = cls._kwargs(doc)
+        items = kwargs.get("failed_attempts")
+        kwargs["failed_attempts"] = [FailedAttempt.from_dict(item) for item in items] if isinstance(items, list) else []
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True)
