@@ -5,6 +5,9 @@
 #
 #   bash scripts/nats-py-suite.sh [path/to/docketd] [pytest args...]
 #
+# NATS_PY_REPO names another place to clone nats.py from (a local mirror, for a machine without
+# access to GitHub).
+#
 # The suite's harness starts "nats-server -p P -m M -a 127.0.0.1 [--user/--pass/--auth/-DV/--tls…]"
 # on fixed ports 4222-4225 and 8222-8225, which must be free. Known failures (2026-12-02, nats.py
 # main against nats-py 2.16 installed): the five cluster tests (docketd does not route between
@@ -16,7 +19,7 @@ docketd="$(realpath "${1:-.build/debug/docketd}")"
 shift || true
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-git clone -q --depth 1 https://github.com/nats-io/nats.py "$work/nats.py"
+git clone -q --depth 1 "${NATS_PY_REPO:-https://github.com/nats-io/nats.py}" "$work/nats.py"
 tests="$work/nats.py/nats"
 cat > "$tests/tests/nats-server" <<WRAPPER
 #!/bin/sh
