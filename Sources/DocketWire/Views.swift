@@ -73,7 +73,7 @@ public struct JobView: Sendable, Equatable {
     public var children: [UInt64]?
     /// Its key is remembered until then at least (`key_ttl=`), unix ms.
     public var keyUntil: Int64?
-    /// Its failed attempts, oldest first (INSPECT only; nil: not shown).
+    /// Its failed attempts, oldest first (INSPECT only, after `last_error`; nil: not shown).
     public var failedAttempts: [FailedAttempt]?
 
     public init(
@@ -127,6 +127,8 @@ public struct JobView: Sendable, Equatable {
         writer.add("progress", progress)
         writer.add("progress_note", text(progressNote))
         writer.add("last_error", text(lastError))
+        // Next to the last error, not at the end: clients that match a document's last field keep working.
+        if let failedAttempts { writer.add("failed_attempts", json: "[" + failedAttempts.map(\.json).joined(separator: ",") + "]") }
         writer.add("result", text(result))
         writer.add("payload_bytes", payloadBytes)
         writer.add("expires_at", expiresAt.map { Int($0) })
@@ -136,7 +138,6 @@ public struct JobView: Sendable, Equatable {
         }
         if let children { writer.add("children", json: Self.idArray(children)) }
         if let keyUntil { writer.add("key_until", Int(keyUntil)) }
-        if let failedAttempts { writer.add("failed_attempts", json: "[" + failedAttempts.map(\.json).joined(separator: ",") + "]") }
         return writer.result
     }
 

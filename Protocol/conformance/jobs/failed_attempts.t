@@ -30,4 +30,4 @@ b> ACK 1
 b< +OK
 b> INSPECT 1
 b~ JSON \d+
-b~ \{(?=.*"state":"completed").*"failed_attempts":\[\{"attempt":1,"started_at":[1-9][0-9]{11,},"ended_at":[1-9][0-9]{11,},"error":"boom"\},\{"attempt":2,"started_at":[1-9][0-9]{11,},"ended_at":[1-9][0-9]{11,},"error":"stalled: lease of 100 ms expired"\}\]\}
+b~ \{(?=.*"state":"completed").*"failed_attempts":\[\{"attempt":1,"started_at":[1-9][0-9]{11,},"ended_at":[1-9][0-9]{11,},"error":"boom"\},\{"attempt":2,"started_at":[1-9][0-9]{11,},"ended_at":[1-9][0-9]{11,},"error":"stalled: lease of 100 ms expired"\}\],.*\}
