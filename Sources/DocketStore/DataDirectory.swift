@@ -56,9 +56,14 @@ public final class DataDirectory: JobStore {
         set { withLock(logLock) { storedCheckpointError = newValue } }
     }
     private var storedCheckpointError: StoreError?
-    /// Payloads of unapplied batches, by job id: the loop thread reads them while the commit
-    /// and checkpoint threads add and drop them, hence the lock.
-    private var unappliedPayloads: [UInt64: [UInt8]] = [:]
+    /// Payloads of unapplied batches, by job id, with the sequence of the batch that wrote each
+    /// (a job's payload can be written again, by ENQ `replace=true`, while a checkpoint applies
+    /// the batch with the old one): the loop thread reads them while the commit and checkpoint
+    /// threads add and drop them, hence the lock.
+    private var unappliedPayloads: [UInt64: (sequence: UInt64, bytes: [UInt8])] = [:]
+    /// Tests only: runs between a checkpoint's transaction and its forgetting the payloads it
+    /// applied.
+    var checkpointApplied: (() -> Void)?
     private let unappliedLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Bytes the unapplied batches will take in LMDB, estimated as the server estimates.
     private var unappliedBytes = 0
@@ -361,7 +366,7 @@ public final class DataDirectory: JobStore {
 
     private func readPayloadNow(_ id: UInt64) -> Result<[UInt8], StoreError> {
         pthread_mutex_lock(unappliedLock)
-        let unappliedPayload = unappliedPayloads[id]
+        let unappliedPayload = unappliedPayloads[id]?.bytes
         pthread_mutex_unlock(unappliedLock)
         if let unappliedPayload { return .success(unappliedPayload) }
         if let payload = readStoredPayload(id) { return .success(payload) }
@@ -536,11 +541,12 @@ public final class DataDirectory: JobStore {
         pthread_mutex_lock(logLock)
         defer { pthread_mutex_unlock(logLock) }
         guard let log else { throw StoreError("the write-ahead log of \(path) is not open") }
-        try log.append(sequence: nextSequence, batch: batch)
+        let sequence = nextSequence
+        try log.append(sequence: sequence, batch: batch)
         nextSequence += 1
         unapplied.append((batch, bytes))
         withLock(unappliedLock) {
-            for (id, payload) in batch.payloads { unappliedPayloads[id] = payload }
+            for (id, payload) in batch.payloads { unappliedPayloads[id] = (sequence, payload) }
             for id in batch.payloadDeletes { unappliedPayloads[id] = nil }
         }
         withLock(usageLock) { unappliedBytes += bytes }
@@ -580,10 +586,14 @@ public final class DataDirectory: JobStore {
             // finds fewer knows the log lost some (it was cut, zeroed or replaced).
             try putMeta(txn, "logged_through", withLock(logLock) { nextSequence - 1 })
         }
+        checkpointApplied?()
         spareLog = old
+        // A payload a later batch wrote again is not in LMDB yet: it stays.
         withLock(unappliedLock) {
             for (batch, _) in batches {
-                for (id, _) in batch.payloads { unappliedPayloads[id] = nil }
+                for (id, _) in batch.payloads where unappliedPayloads[id].map({ $0.sequence <= last }) == true {
+                    unappliedPayloads[id] = nil
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-import DocketStore
+@testable import DocketStore
 import Foundation
 import Testing
 
@@ -50,6 +50,35 @@ import Testing
             reopened.readPayload(record.id) { read = try? $0.get() }
             #expect(read == Array("payload-\(record.id)".utf8))
         }
+    }
+
+    /// ENQ `replace=true` writes a job's payload again; when that happens while a checkpoint is
+    /// moving the batch with the old payload into LMDB, reads must still see the new one (the
+    /// checkpoint used to forget it, and a RESERVE then handed out the old payload).
+    @Test func aPayloadWrittenAgainDuringACheckpointIsTheOneRead() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try DataDirectory(path: path)
+        defer { store.close() }
+        var first = StoreBatch()
+        first.put(id: 1, bytes: Array("job".utf8))
+        first.payloads = [(id: 1, bytes: Array("v1".utf8))]
+        first.nextID = 2
+        var again = StoreBatch()
+        again.payloads = [(id: 1, bytes: Array("v2".utf8))]
+        var nested: Result<Void, StoreError>?
+        // Without a background writer a commit checkpoints at once: the second batch is logged
+        // while the first one's checkpoint is finishing (it cannot checkpoint itself then).
+        store.checkpointApplied = {
+            store.checkpointApplied = nil
+            store.commit(again) { nested = $0 }
+        }
+        try commit(store, first)
+        try #require(nested != nil)
+        try nested!.get()
+        var read: [UInt8]?
+        store.readPayload(1) { read = try? $0.get() }
+        #expect(read == Array("v2".utf8))
     }
 
     @Test func aPayloadDeleteKeepsTheRecord() throws {
