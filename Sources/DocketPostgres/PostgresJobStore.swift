@@ -86,19 +86,43 @@ public struct PostgresJobStore: Sendable {
         completion: @escaping (Result<PostgresReservation?, PostgresError>) -> Void
     ) {
         connection.execute(
-            "SELECT id, queue, attempt, delivery, lease_ms, lease_expires_at, payload, grp, max_attempts, wait_ms FROM docket.reserve($1::text[], $2::text)",
-            [.textArray(queues), .text(owner)]
+            "SELECT \(Self.reservationColumns) FROM docket.reserve($1::text[], $2::text)", [.textArray(queues), .text(owner)]
+        ) { result in
+            completion(result.map { rows in rows.rows.first.map { Self.reservation($0, from: 0) } })
+        }
+    }
+
+    /// RESERVE for several owners taking from the same `queues`, in one statement: element i of
+    /// the answer is what `owners[i]` got (nil: nothing), jobs handed out in the order the owners
+    /// are given (see `PostgresSchema.version8`).
+    public func reserve(
+        queues: [String], owners: [String], on connection: PostgresConnection,
+        completion: @escaping (Result<[PostgresReservation?], PostgresError>) -> Void
+    ) {
+        connection.execute(
+            "SELECT ord, \(Self.reservationColumns) FROM docket.reserve_many($1::text[], $2::text[])", [.textArray(queues), .textArray(owners)]
         ) { result in
             completion(
                 result.map { rows in
-                    rows.rows.first.map { row in
-                        PostgresReservation(
-                            id: row.int64(0) ?? 0, queue: row.string(1) ?? "", attempt: row.int(2) ?? 0, delivery: row.int64(3) ?? 0,
-                            leaseMilliseconds: row.int(4) ?? 0, leaseExpiresAt: row.int64(5) ?? 0, payload: row.bytes(6) ?? [],
-                            group: row.bytes(7), maxAttempts: row.int(8) ?? 0, waitMilliseconds: row.int(9) ?? 0)
+                    var answers = [PostgresReservation?](repeating: nil, count: owners.count)
+                    for row in rows.rows {
+                        guard let ord = row.int(0), (1...owners.count).contains(ord) else { continue }
+                        answers[ord - 1] = Self.reservation(row, from: 1)
                     }
+                    return answers
                 })
         }
+    }
+
+    static let reservationColumns = "id, queue, attempt, delivery, lease_ms, lease_expires_at, payload, grp, max_attempts, wait_ms"
+
+    /// A reservation from `reservationColumns`, starting at column `first`.
+    static func reservation(_ row: PostgresRow, from first: Int) -> PostgresReservation {
+        PostgresReservation(
+            id: row.int64(first) ?? 0, queue: row.string(first + 1) ?? "", attempt: row.int(first + 2) ?? 0,
+            delivery: row.int64(first + 3) ?? 0, leaseMilliseconds: row.int(first + 4) ?? 0, leaseExpiresAt: row.int64(first + 5) ?? 0,
+            payload: row.bytes(first + 6) ?? [], group: row.bytes(first + 7), maxAttempts: row.int(first + 8) ?? 0,
+            waitMilliseconds: row.int(first + 9) ?? 0)
     }
 
     /// ACK for many jobs in one statement (with their results); answers in order.

@@ -801,40 +801,64 @@ final class PostgresBackend {
             return
         }
         if !expiredThisPass { expireDue() }
+        // One statement for the tries that name the same queues (workers keep several RESERVEs
+        // in flight, and many workers share a queue list), in the order they came.
+        var groups: [[String]: [Reserver]] = [:]
+        var order: [[String]] = []
         for reserver in tries {
             if reserver.isDone {
                 reserver.inFlight = false
                 continue
             }
-            send(reserver, on: db)
+            if groups[reserver.queues] == nil { order.append(reserver.queues) }
+            groups[reserver.queues, default: []].append(reserver)
+        }
+        for queues in order {
+            let group = groups[queues]!
+            if group.count == 1 {
+                send(group[0], on: db)
+                continue
+            }
+            let owners = group.map { owner($0.owner) }
+            store.reserve(queues: queues, owners: owners, on: db) { [self] result in
+                for (index, reserver) in group.enumerated() {
+                    settle(reserver, owner: owners[index], result.map { $0[index] })
+                }
+            }
         }
     }
 
     private func send(_ reserver: Reserver, on db: PostgresConnection) {
         let ownerName = owner(reserver.owner)
         store.reserve(queues: reserver.queues, owner: ownerName, on: db) { [self] result in
-            reserver.inFlight = false
-            switch result {
-            case .success(let job?):
-                guard !reserver.isDone, !reserver.owner.isClosed else {
-                    // Nobody to hand it to any more: back in its place, the attempt not counted.
-                    return giveBack(PostgresHold(id: job.id, owner: ownerName, attempt: job.attempt))
-                }
-                finish(reserver)
-                deliver(job, to: reserver)
-            case .success(nil):
-                guard !reserver.isDone else { return }
-                if !reserver.waits {
-                    finish(reserver)
-                    reserver.answer.answer(.noJob)
-                } else if reserver.wokenMeanwhile {
-                    attempt(reserver)
-                }
-            case .failure(let error):
-                guard !reserver.isDone else { return }
-                finish(reserver)
-                reserver.answer.answer(.error(Self.unavailable(error.message)))
+            settle(reserver, owner: ownerName, result)
+        }
+    }
+
+    /// What one try of `reserver` got: a job (handed over, or given back if nobody waits for it
+    /// any more), nothing (NOJOB, or wait on), or a lost database.
+    private func settle(_ reserver: Reserver, owner ownerName: String, _ result: Result<PostgresReservation?, PostgresError>) {
+        reserver.inFlight = false
+        switch result {
+        case .success(let job?):
+            guard !reserver.isDone, !reserver.owner.isClosed else {
+                // Nobody to hand it to any more: back in its place, the attempt not counted.
+                return giveBack(PostgresHold(id: job.id, owner: ownerName, attempt: job.attempt))
             }
+            finish(reserver)
+            deliver(job, to: reserver)
+        case .success(nil):
+            guard !reserver.isDone else { return }
+            if !reserver.waits {
+                finish(reserver)
+                reserver.answer.answer(.noJob)
+            } else if reserver.wokenMeanwhile {
+                attempt(reserver)
+            }
+        case .failure(let error):
+            guard !reserver.isDone else { return }
+            finish(reserver)
+            reserver.answer.answer(.error(Self.unavailable(error.message)))
         }
     }
 

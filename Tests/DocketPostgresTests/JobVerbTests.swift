@@ -40,6 +40,35 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertNil(try inspect(999_999))
     }
 
+    /// Several owners in one call: the first named gets the job that runs first, each at most
+    /// one, in the order and under the conditions of one RESERVE each; a queue with limits is
+    /// claimed from one job at a time, so the limits hold within the call.
+    func testOneCallReservesForSeveralOwnersInOrder() throws {
+        let low = try enqueue("many", "low") { $0.priority = 5 }
+        let high = try enqueue("many", "high") { $0.priority = -5 }
+        let later = try enqueue("other", "later")
+        let owners = ["w1", "w2", "w3", "w4"]
+        let got: [PostgresReservation?] = try transaction { connection, done in
+            store.reserve(queues: ["many", "other"], owners: owners, on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(got.map { $0?.id }, [high, low, later, nil])
+        XCTAssertEqual(got.compactMap { $0?.attempt }, [1, 1, 1])
+        XCTAssertEqual(Set(got.compactMap { $0?.delivery }).count, 3, "a delivery number each")
+        for (owner, job) in zip(owners, got) {
+            guard let job else { continue }
+            XCTAssertNoThrow(try ack(job.hold(owner: owner)).get(), "\(owner) holds job \(job.id)")
+        }
+
+        var settings = PostgresQueueSettings()
+        settings.rate = .init(limit: 2, windowMilliseconds: 10_000)
+        _ = try transaction { connection, done in store.setSettings(settings, queue: "capped", on: connection, completion: done) }.get()
+        for index in 0..<4 { _ = try enqueue("capped", "\(index)") }
+        let capped: [PostgresReservation?] = try transaction { connection, done in
+            store.reserve(queues: ["capped"], owners: owners, on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(capped.map { $0 != nil }, [true, true, false, false], "the rate holds within one call")
+    }
+
     /// The INSPECT document has the LMDB engine's fields, in its order and formats.
     func testInspectDocumentMatchesTheEngine() throws {
         let id = try enqueue("docs", "hello") {
