@@ -20,25 +20,13 @@ public enum PostgresSchema {
     /// transaction that made a job of the queue runnable, and so only once it has committed.
     public static let channel = "docket_jobs"
 
-    /// What every connection of the job store sets for its session, before anything else.
-    ///
-    /// `plan_cache_mode = force_custom_plan`: PL/pgSQL keeps a generic plan for each statement of
-    /// a function after a few calls, costed with the table as it was then. A store starts empty,
-    /// so the cached plans of the claim and ACK updates scanned the whole of `docket.jobs` for
-    /// every call once it held thousands of jobs (1.5 ms a call, 10,000 jobs kept, where an index
-    /// lookup takes microseconds). Planning every call costs tens of microseconds, shared by
-    /// the jobs of a pass. Measured: cycle 16x8 2,662 -> 4,469 jobs/s (BENCHMARKS.md).
-    public static func prepareSession(on connection: PostgresConnection) {
-        connection.execute("SET plan_cache_mode = force_custom_plan") { _ in }
-    }
-
     /// Brings the database to `version`. Sends nothing before the connection's next `commit()`.
     public static func migrate(on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresError>) -> Void) {
         connection.execute(migrationStatement) { result in completion(result.map { _ in () }) }
     }
 
     /// The migrations, oldest first: never edit one that has shipped, add the next.
-    static let migrations: [String] = [version1, version2, version3, version4, version5, version6, version7, version8]
+    static let migrations: [String] = [version1, version2, version3, version4, version5, version6, version7, version8, version9]
 
     /// Notifications about schedules go to this channel (payload: the schedule's name), so
     /// every docketd sharing the database reloads them.
