@@ -2,7 +2,8 @@ extension PostgresSchema {
     /// A job's attempt history (INSPECT's `failed_attempts`): every attempt that ended without
     /// completing the job, the last `FailedAttempt.kept` (10) of them, oldest first, in
     /// `docket.jobs.failed_attempts` as a JSON array of `{"attempt", "started_at", "ended_at",
-    /// "error"}` with the error's bytes in hex (nothing requires them to be UTF-8).
+    /// "error"}` with the error's first 1,024 bytes (`FailedAttempt.errorBytesKept`) in hex
+    /// (nothing requires them to be UTF-8).
     ///
     /// FAIL and the ends of attempts whose worker went (`docket.end_attempts`: a lease run out,
     /// a closed connection, a dead node) record it. Rather than rewrite those functions, the
@@ -20,7 +21,7 @@ extension PostgresSchema {
                 SELECT e, n
                 FROM jsonb_array_elements(coalesce(p_log, '[]'::jsonb)
                          || jsonb_build_array(jsonb_build_object('attempt', p_attempt, 'started_at', p_started, 'ended_at', p_ended,
-                                                                 'error', encode(p_error, 'hex'))))
+                                                                 'error', encode(substring(p_error from 1 for 1024), 'hex'))))
                      WITH ORDINALITY AS x(e, n)
                 ORDER BY n DESC LIMIT 10
             ) AS kept

@@ -7,6 +7,9 @@
 public struct FailedAttempt: Sendable, Equatable {
     /// How many a job remembers; older ones are forgotten first.
     public static let kept = 10
+    /// How much of each error it keeps (the whole last one is `last_error`): a worker failing
+    /// with large reasons must not multiply what a job costs in memory and on disk by `kept`.
+    public static let errorBytesKept = 1024
 
     public var attempt: Int
     /// Unix ms; nil if the store did not know when it started.
@@ -15,11 +18,12 @@ public struct FailedAttempt: Sendable, Equatable {
     /// The reason given (FAIL's text, or what the server says: `stalled: …`, `worker lost: …`).
     public var error: [UInt8]?
 
+    /// `error` is kept up to `errorBytesKept` bytes.
     public init(attempt: Int, startedAt: Int64?, endedAt: Int64, error: [UInt8]?) {
         self.attempt = attempt
         self.startedAt = startedAt
         self.endedAt = endedAt
-        self.error = error
+        self.error = error.map { Array($0.prefix(Self.errorBytesKept)) }
     }
 
     /// `history` with `attempt` added, the oldest dropped past `kept`.

@@ -45,6 +45,18 @@ import Testing
         #expect(h.engine.job(id)!.failedAttempts.count == FailedAttempt.kept)
     }
 
+    /// A large reason costs its whole size once (`last_error`), and 1 KiB per attempt kept.
+    @Test func eachAttemptKeepsTheFirstKiBOfItsError() {
+        let h = Harness()
+        let id = h.enq { $0.backoff = .fixed(milliseconds: 0) }
+        let reason = [UInt8](repeating: UInt8(ascii: "x"), count: 5000)
+        _ = h.next()
+        _ = h.engine.fail(id: id, owner: 1, choice: .policy, reason: reason)
+        let job = h.engine.job(id)!
+        #expect(job.lastError == reason)
+        #expect(job.failedAttempts.map { $0.error?.count } == [FailedAttempt.errorBytesKept])
+    }
+
     @Test func theHistoryIsStoredAndARestartAddsTheAttemptItCutShort() {
         let h = Harness()
         let id = h.enq { $0.backoff = .fixed(milliseconds: 0) }

@@ -328,6 +328,19 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(try ack(PostgresHold(id: id, owner: "owner-1")).failure, .notHeld(id))
     }
 
+    /// Each failed attempt keeps the first 1,024 bytes of its error; `last_error` the whole.
+    func testTheHistoryKeepsTheFirstKiBOfEachError() throws {
+        let id = try enqueue("long") { $0.maxAttempts = 1 }
+        let job = try XCTUnwrap(try reserve(["long"]))
+        XCTAssertEqual(try fail(job.hold(), reason: String(repeating: "y", count: 3000)).get(), .dead)
+        let dead = try XCTUnwrap(try inspect(id))
+        XCTAssertEqual(dead.lastError?.count, 3000)
+        XCTAssertEqual(dead.failedAttempts?.map { $0.error }, [Array(repeating: UInt8(ascii: "y"), count: FailedAttempt.errorBytesKept)])
+        // Clipped where it is stored, not only where it is read (two hex digits a byte).
+        let stored = try db.run("SELECT length(failed_attempts->0->>'error') FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))], on: loop)
+        XCTAssertEqual(stored.rows.first?.int(0), 2 * FailedAttempt.errorBytesKept)
+    }
+
     func testExpiredLeasesReturnAsFailedAttempts() throws {
         let start: Int64 = 6_000_000
         try setNow(start)
