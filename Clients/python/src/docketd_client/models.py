@@ -236,16 +236,22 @@ class _Document:
         return self.raw.values()
 
     @classmethod
-    def _kwargs(cls, doc: Any, nested: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    def _kwargs(cls, doc: Any, nested: Optional[Dict[str, Any]] = None, lists: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """The fields of ``doc``; ``nested`` names fields that hold one document of a
+        type, ``lists`` fields that hold an array of them (anything else reads as [])."""
         if not isinstance(doc, dict):
             doc = {}
         nested = nested or {}
+        lists = lists or {}
         out: Dict[str, Any] = {}
         for f in fields(cls):  # type: ignore[arg-type]
             if f.name == "raw":
                 out["raw"] = doc
             elif f.name in nested:
                 out[f.name] = nested[f.name].from_dict(doc.get(f.name))
+            elif f.name in lists:
+                items = doc.get(f.name)
+                out[f.name] = [lists[f.name].from_dict(item) for item in items] if isinstance(items, list) else []
             elif f.init:
                 out[f.name] = doc.get(f.name)
         return out
@@ -319,10 +325,7 @@ class JobInfo(_Document):
 
     @classmethod
     def from_dict(cls, doc: Any) -> "JobInfo":
-        kwargs = cls._kwargs(doc)
-        items = kwargs.get("failed_attempts")
-        kwargs["failed_attempts"] = [FailedAttempt.from_dict(item) for item in items] if isinstance(items, list) else []
-        return cls(**kwargs)
+        return cls(**cls._kwargs(doc, lists={"failed_attempts": FailedAttempt}))
 
 
 @dataclass(frozen=True)
@@ -367,10 +370,7 @@ class JobPage(_Document):
 
     @classmethod
     def from_dict(cls, doc: Any) -> "JobPage":
-        kwargs = cls._kwargs(doc)
-        items = kwargs.get("jobs")
-        kwargs["jobs"] = [JobInfo.from_dict(item) for item in items] if isinstance(items, list) else []
-        return cls(**kwargs)
+        return cls(**cls._kwargs(doc, lists={"jobs": JobInfo}))
 
     @property
     def last(self) -> bool:
