@@ -266,7 +266,9 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
     }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct AsyncWorkerTests {
+// Serialized: blockingHandlersKeepTheirLeases holds every thread of the cooperative pool for a
+// while, which would delay the other lease tests' slots between a RESERVE and their handler.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct AsyncWorkerTests {
     @Test func runsAsyncHandlersOnSlots() async throws {
         try await withServer { server in
             let client = try await AsyncDocketConnection(server.address)
@@ -302,7 +304,8 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
     }
 
     /// Handlers that block their threads (CPU-bound work, a blocking call), one on every thread
-    /// of the cooperative pool, keep their jobs: heartbeats come from a thread of their own.
+    /// of the cooperative pool, for longer than the lease, keep their jobs: heartbeats come from
+    /// a thread of their own.
     @Test func blockingHandlersKeepTheirLeases() async throws {
         try await withServer { server in
             let client = try await AsyncDocketConnection(server.address)
@@ -311,10 +314,11 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             let worker = try AsyncWorker(address: server.address, queues: ["busy"], options: Worker.Options(concurrency: slots)) {
                 context in
                 // Every job in hand first (a slot resumed late would start late, lease or not),
-                // then three and a half leases holding a pool thread each.
+                // then one and a half leases holding a pool thread each: long enough to lose a
+                // lease kept by a task, short enough not to stall the rest of the process long.
                 started.withLock { $0 += 1 }
                 while started.current < slots { try await Task.sleep(nanoseconds: 10_000_000) }
-                usleep(3_500_000)
+                usleep(1_500_000)
                 return context.leaseLost ? nil : Array("kept".utf8)
             }
             var ids: [UInt64] = []
