@@ -10,16 +10,24 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test || exit 1
 
 failed=()
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
 run_suite() {
     local name="$1"; shift
     echo
     echo "=== $name: $*"
-    if "$@"; then
+    if "$@" 2>&1 | tee "$logs/$name.log"; then
         echo "=== $name: PASSED"
     else
         echo "=== $name: FAILED"
         failed+=("$name")
     fi
+}
+
+# A failed suite's own failure lines (Swift Testing, XCTest, pytest, node --test, the
+# conformance runner), repeated at the end where a truncated CI log still shows them.
+failure_lines() {
+    grep -a -E '✘|error: -\[|recorded an issue|Expectation failed|^FAILED |^E  |^not ok |^# fail|^FAIL|: FAIL' "$1" | head -40
 }
 
 swift build --build-tests || { echo "=== build: FAILED"; exit 1; }
@@ -43,6 +51,10 @@ run_suite fuzz bash scripts/fuzz.sh 60
 
 echo
 if ((${#failed[@]})); then
+    for name in "${failed[@]}"; do
+        echo "--- $name: what failed"
+        failure_lines "$logs/$name.log"
+    done
     echo "test.sh: failed suites: ${failed[*]}"
     exit 1
 fi

@@ -180,8 +180,10 @@ import Testing
             let events = try EventLog(server, queue: "slow")
             defer { events.close() }
             // A lease shorter than the run: only heartbeats keep the job from being re-delivered.
-            let path = try Self.script("cat > /dev/null\nsleep 1.2\necho finished\n")
-            let id = try client.enqueue("slow", "x", options: JobOptions(lease: .milliseconds(400))).id
+            // (Heartbeats come every third of the lease; the lease leaves room for a loaded
+            // machine's stalls: CI once saw 400 ms run out.)
+            let path = try Self.script("cat > /dev/null\nsleep 3\necho finished\n")
+            let id = try client.enqueue("slow", "x", options: JobOptions(lease: .milliseconds(1_500))).id
             let worker = try CLIRun(["work", "slow", "--", path], server: server)
             defer { _ = worker.exitStatus(timeout: 0) }
             #expect(events.wait { $0.event == "started" && $0.id == id } != nil)
