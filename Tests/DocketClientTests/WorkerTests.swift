@@ -38,18 +38,19 @@ import Testing
         }
     }
 
+    /// The lease leaves room for a loaded machine's stalls (the Swift suite runs in parallel).
     @Test func heartbeatsKeepALongJob() throws {
         try withServer { server in
             let client = try DocketConnection(server.address)
             defer { client.close() }
             let events = try EventLog(server, queue: "slow")
             defer { events.close() }
-            let id = try client.enqueue("slow", "long", options: JobOptions(attempts: 3, lease: .milliseconds(500))).id
+            let id = try client.enqueue("slow", "long", options: JobOptions(attempts: 3, lease: .milliseconds(1_500))).id
             let calls = Locked(0)
             let worker = try Worker(address: server.address, queues: ["slow"], options: Worker.Options(pollInterval: 0.2)) {
                 context in
                 calls.withLock { $0 += 1 }
-                usleep(1_500_000)
+                usleep(3_000_000)
                 #expect(!context.leaseLost)
                 return Array("finished".utf8)
             }
@@ -73,11 +74,11 @@ import Testing
             defer { client.close() }
             let events = try EventLog(server, queue: "slow")
             defer { events.close() }
-            let id = try client.enqueue("slow", "long", options: JobOptions(attempts: 3, lease: .milliseconds(500))).id
+            let id = try client.enqueue("slow", "long", options: JobOptions(attempts: 3, lease: .milliseconds(1_500))).id
             let worker = try Worker(
                 address: server.address, queues: ["slow"], options: Worker.Options(heartbeat: .off, pollInterval: 0.2)
             ) { context in
-                usleep(1_500_000)
+                usleep(3_000_000)
                 return nil
             }
             try worker.start()
