@@ -1036,9 +1036,12 @@ public final class JobEngine {
     /// The active job `id` if `owner` holds it, in `attempt` when one is named: one connection
     /// can be handed the same job again after its lease ended (every `$DOCKET.API` user shares
     /// one), and only the attempt tells the stale worker's ACK from the current one's.
+    /// With the attempt named, the attempt is the fence and any connection may act for the
+    /// holder: a worker whose commands go through a second connection (or, with several
+    /// nodes, another docketd) finishes the job it was handed.
     private func held(_ id: UInt64, _ owner: UInt64, _ attempt: Int?) -> Result<Job, JobError> {
         guard let job = jobs[id] else { return .failure(.notFound(id)) }
-        guard job.state == .active, job.holder == owner else { return .failure(.notHeld(id)) }
+        guard job.state == .active, job.holder == owner || attempt != nil else { return .failure(.notHeld(id)) }
         if let attempt, attempt != job.attempts { return .failure(.staleAttempt(id, attempt, current: job.attempts)) }
         return .success(job)
     }

@@ -12,7 +12,7 @@ public struct LifecycleEvent: Sendable {
     }
 
     public let kind: Kind
-    public let sequence: UInt64
+    public var sequence: UInt64
     public let queue: String
     public let id: UInt64
     public let attempt: Int

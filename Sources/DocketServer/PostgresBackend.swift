@@ -50,8 +50,12 @@ final class PostgresBackend {
     /// What each connection holds, by connection id and job id: for lifecycle events and for
     /// the permission check of ACK and the like.
     private var held: [UInt64: [UInt64: HeldJob]] = [:]
-    /// Per-queue event sequence numbers (this process's own count; see PROTOCOL.md).
+    /// The holder's lease owner a connection acts as, for a command naming its attempt.
+    private var proxies: [ProxyKey: String] = [:]
+    /// Each queue's last event number this process published (see `numberEvents`).
     private var sequences: [String: UInt64] = [:]
+    /// Events made true by a committed transaction, waiting for their numbers.
+    private var unnumbered: [LifecycleEvent] = []
     /// The queues as last read (every two seconds while there is a monitoring port), for the
     /// monitoring port's documents, which cannot wait for the database.
     private(set) var snapshot = Snapshot()
@@ -235,6 +239,7 @@ final class PostgresBackend {
         guard commitsInFlight < Self.maxCommitsInFlight || force else { return }
         flushBatches()
         sendTries()
+        numberEvents(on: db)
         expiredThisPass = false
         guard db.hasOpenTransaction else { return }
         commitsInFlight += 1
@@ -307,9 +312,14 @@ final class PostgresBackend {
 
     /// Carries out a job command for `connection`; the answer comes later (`.later`), or at
     /// once when the store is unavailable or the command is answered from memory.
-    func perform(_ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection) -> JobReply {
+    func perform(
+        _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection, asItsOwn: Bool = false
+    ) -> JobReply {
         guard isAvailable, let db = self.connection else { return .error(Self.unavailable(lastFailure)) }
         func name(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        if !asItsOwn, let (id, attempt) = Self.fencedJob(command), held[connection.id]?[id] == nil {
+            return actForHolder(command, id, attempt, body, for: connection)
+        }
         let answer = JobAnswer(blocks: Self.mayWait(command))
         let reply: (JobReply) -> Void = { answer.answer($0) }
         if mustFollowPendingTries(command, of: connection) {
@@ -360,7 +370,7 @@ final class PostgresBackend {
             reservers.append(reserver)
             attempt(reserver)
         case .ack(let id, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
             flushEnqueues()
             acks.append((hold, body, { [self] result in
                 switch result {
@@ -376,7 +386,7 @@ final class PostgresBackend {
                 }
             }))
         case .fail(let id, let choice, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
             var postgresChoice = PostgresFailChoice.policy
             if case .after(let milliseconds) = choice { postgresChoice = .after(milliseconds: milliseconds) }
             if case .never = choice { postgresChoice = .never }
@@ -398,7 +408,7 @@ final class PostgresBackend {
                 }
             }
         case .throttle(let id, let milliseconds, let groupOnly, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
             flushBatches()
             store.throttle(hold, milliseconds: milliseconds, groupOnly: groupOnly, reason: body, on: db) { [self] result in
                 switch result {
@@ -416,7 +426,7 @@ final class PostgresBackend {
                 }
             }
         case .progress(let id, let percent, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
             flushBatches()
             store.progress(hold, percent: percent, note: body, on: db) { [self] result in
                 switch result {
@@ -432,7 +442,7 @@ final class PostgresBackend {
                 }
             }
         case .touch(let id, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
             flushBatches()
             store.touch(hold, on: db, completion: Self.answering(reply) { _ in .doneNow })
         case .inspect(let id):
@@ -540,6 +550,88 @@ final class PostgresBackend {
         case .schedule, .unschedule, .schedules, .pauseSchedule, .resumeSchedule:
             // The server keeps the schedules; it comes back here to store them.
             return server.performSchedule(command, bytes, body, for: connection)
+        }
+        return .later(answer)
+    }
+
+    /// The job and attempt an ACK, FAIL, PROGRESS or TOUCH names with `attempt=`.
+    private static func fencedJob(_ command: JobCommand) -> (UInt64, Int)? {
+        switch command {
+        case .ack(let id, let attempt?), .fail(let id, _, let attempt?), .throttle(let id, _, _, let attempt?),
+            .progress(let id, _, let attempt?), .touch(let id, let attempt?):
+            return (id, attempt)
+        default: return nil
+        }
+    }
+
+    /// The lease owner a command of `connection` for job `id` acts as: its own, or the holder's
+    /// it acts for (`actForHolder`).
+    private func holdOwner(_ id: UInt64, _ connection: Connection) -> String {
+        proxies[ProxyKey(connection: connection.id, job: id)] ?? owner(connection)
+    }
+
+    /// A command naming its attempt for a job this connection does not hold: the attempt is the
+    /// fence, so it acts for whoever holds the job in that attempt, a connection of this docketd
+    /// or of another one (a worker that reserved through one node may finish through another).
+    /// The holder and what the events need come from memory or, for another node's, from the
+    /// database; the verb itself is then fenced as usual by (id, holder, attempt), so a job
+    /// handed out again meanwhile refuses it. Without a current holder in that attempt the
+    /// command goes as this connection's own, to be refused with the reason.
+    private func actForHolder(
+        _ command: JobCommand, _ id: UInt64, _ attempt: Int, _ body: [UInt8]?, for connection: Connection
+    ) -> JobReply {
+        guard let db = self.connection else { return .error(Self.unavailable(lastFailure)) }
+        let answer = JobAnswer()
+        let key = ProxyKey(connection: connection.id, job: id)
+        func run(as holder: (owner: String, job: HeldJob, local: UInt64?)?) {
+            if let holder {
+                proxies[key] = holder.owner
+                held[connection.id, default: [:]][id] = holder.job
+            }
+            let reply = [UInt8]().withUnsafeBytes { perform(command, $0, body, for: connection, asItsOwn: true) }
+            func finish(_ outcome: JobReply) {
+                if holder != nil {
+                    proxies[key] = nil
+                    held[connection.id]?[id] = nil
+                    var ended = true
+                    switch (command, outcome) {
+                    case (_, .error), (.progress, _), (.touch, _): ended = false
+                    default: break
+                    }
+                    if ended, let local = holder?.local {
+                        held[local]?[id] = nil
+                        server.connections[local]?.heldJobs.remove(id)
+                    }
+                }
+                answer.answer(outcome)
+            }
+            if case .later(let inner) = reply { inner.onAnswer(finish) } else { finish(reply) }
+        }
+        if let local = held.first(where: { $0.value[id]?.attempt == attempt }) {
+            run(as: ("\(processName):\(local.key)", local.value[id]!, local.key))
+            return .later(answer)
+        }
+        flushBatches()
+        db.execute(
+            """
+            SELECT lease_owner, queue, attempts, max_attempts, grp, coalesce(started_at, 0)
+            FROM docket.jobs WHERE id = $1::bigint AND state = 'active'
+            """,
+            [.int(Int(id))]
+        ) { [self] result in
+            switch result {
+            case .failure(let error):
+                answer.answer(.error(Self.unavailable(error.message)))
+            case .success(let rows):
+                guard let row = rows.rows.first, let owner = row.string(0) else { return run(as: nil) }
+                if let current = row.int(2), current != attempt {
+                    return answer.answer(.error(.staleAttempt(id, attempt, current: current)))
+                }
+                let job = HeldJob(
+                    id: id, queue: row.string(1) ?? "", attempt: row.int(2) ?? attempt, maxAttempts: row.int(3) ?? 0,
+                    group: row.bytes(4), startedAt: row.int64(5) ?? now())
+                run(as: (owner, job, nil))
+            }
         }
         return .later(answer)
     }
@@ -1134,20 +1226,59 @@ final class PostgresBackend {
         }
     }
 
-    /// Publishes one event (they go out after the commit that made them true: every caller
-    /// runs in a transaction's completion). The sequence advances even when nobody listens.
+    /// Makes one event, to be numbered and published (every caller runs in the completion of
+    /// the transaction that made it true). Nothing is made while nobody can hear it.
     private func event(
         _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, _ fill: (inout LifecycleEvent) -> Void = { _ in }
     ) {
-        sequences[job.queue, default: 0] += 1
         activity[job.queue, default: QueueActivity()].count(kind, at: now())
         guard server.wantsLifecycle else { return }
         var event = LifecycleEvent(
-            kind: kind, sequence: sequences[job.queue]!, queue: job.queue, id: job.id, attempt: attempt ?? job.attempt,
+            kind: kind, sequence: 0, queue: job.queue, id: job.id, attempt: attempt ?? job.attempt,
             maxAttempts: job.maxAttempts, state: state, at: now())
         event.group = job.group
         fill(&event)
-        server.publishLifecycle([event])
+        unnumbered.append(event)
+    }
+
+    /// Numbers the events made since the last call, from the database's per-queue counters
+    /// (shared by every docketd on it, see `PostgresSchema.version10`), in the open
+    /// transaction, and publishes them once it has committed, in the order they were made.
+    /// If another statement of that transaction made it fail, they wait for the next one; if
+    /// the database cannot be reached, they go out numbered on from this process's last
+    /// numbers (a number may then repeat one that another node gave).
+    private func numberEvents(on db: PostgresConnection) {
+        guard !unnumbered.isEmpty else { return }
+        let events = unnumbered
+        unnumbered.removeAll()
+        var counts: [String: Int] = [:]
+        var order: [String] = []
+        for event in events {
+            if counts[event.queue] == nil { order.append(event.queue) }
+            counts[event.queue, default: 0] += 1
+        }
+        store.takeEventSequences(order.map { ($0, counts[$0]!) }, on: db) { [self] result in
+            if case .failure(let error) = result, error.kind == .aborted || error.kind == .rolledBack {
+                unnumbered.insert(contentsOf: events, at: 0)
+                return
+            }
+            var next: [String: UInt64] = [:]
+            for queue in order {
+                if case .success(let last) = result, let end = last[queue] {
+                    next[queue] = UInt64(max(0, end)) - UInt64(counts[queue]!) + 1
+                } else {
+                    next[queue] = (sequences[queue] ?? 0) + 1
+                }
+            }
+            var numbered = events
+            for index in numbered.indices {
+                let queue = numbered[index].queue
+                numbered[index].sequence = next[queue]!
+                next[queue]! += 1
+                sequences[queue] = numbered[index].sequence
+            }
+            server.publishLifecycle(numbered)
+        }
     }
 
     // MARK: Queues
@@ -1475,6 +1606,12 @@ private struct QueueActivity {
 }
 
 /// What this process knows of a job one of its connections holds, for its lifecycle events.
+/// A connection acting for a job's holder (`actForHolder`).
+private struct ProxyKey: Hashable {
+    let connection: UInt64
+    let job: UInt64
+}
+
 private struct HeldJob {
     let id: UInt64
     let queue: String

@@ -345,27 +345,36 @@ extension Server {
         return "[" + queues.map { engine.queueDocument($0) }.joined(separator: ",") + "]"
     }
 
-    /// ACK, FAIL (also with throttle=) and PROGRESS of a job the connection holds.
+    /// ACK, FAIL (also with throttle=) and PROGRESS of a job the connection holds (or, with
+    /// `attempt=`, that another connection holds in that attempt).
     private func performHeld(_ command: JobCommand, _ body: [UInt8]?, for connection: Connection) -> JobReply {
+        /// The job is no longer held by whoever held it.
+        func released(_ id: UInt64, holder: UInt64?) {
+            connection.heldJobs.remove(id)
+            if let holder, holder != connection.id { connections[holder]?.heldJobs.remove(id) }
+        }
         switch command {
         case .ack(let id, let attempt):
+            let holder = engine.job(id)?.holder
             return outcome(engine.ack(id: id, owner: connection.id, attempt: attempt, result: body)) {
-                connection.heldJobs.remove(id)
+                released(id, holder: holder)
                 return .done
             }
         case .fail(let id, let choice, let attempt):
+            let holder = engine.job(id)?.holder
             switch engine.fail(id: id, owner: connection.id, attempt: attempt, choice: choice, reason: body) {
             case .failure(let error): return .error(error)
             case .success(let result):
-                connection.heldJobs.remove(id)
+                released(id, holder: holder)
                 if case .retry(let milliseconds) = result { return .retry(milliseconds) }
                 return .dead
             }
         case .throttle(let id, let milliseconds, let groupOnly, let attempt):
+            let holder = engine.job(id)?.holder
             let result = engine.throttle(
                 id: id, owner: connection.id, attempt: attempt, milliseconds: milliseconds, groupOnly: groupOnly, reason: body)
             return outcome(result) {
-                connection.heldJobs.remove(id)
+                released(id, holder: holder)
                 return .throttled(milliseconds)
             }
         case .progress(let id, let percent, let attempt):

@@ -153,6 +153,20 @@ struct Harness {
         #expect(errorOf(h.engine.ack(id: id, owner: 1, result: nil)) == .notHeld(id))
     }
 
+    @Test func theAttemptLetsAnotherConnectionFinishAJob() {
+        let h = Harness()
+        let id = h.enq()
+        #expect(errorOf(h.engine.ack(id: id, owner: 2, attempt: 1, result: nil)) == .notHeld(id), "waiting: nobody holds it")
+        _ = h.next("q", owner: 1)
+        #expect(errorOf(h.engine.ack(id: id, owner: 2, attempt: 2, result: nil)) == .staleAttempt(id, 2, current: 1))
+        #expect(errorOf(h.engine.touch(id: id, owner: 2, attempt: 1)) == nil)
+        #expect(errorOf(h.engine.progress(id: id, owner: 2, attempt: 1, percent: 40, note: nil)) == nil)
+        #expect(h.engine.job(id)?.holder == 1, "acting for the holder does not take the job over")
+        #expect(errorOf(h.engine.ack(id: id, owner: 2, attempt: 1, result: Array("ok".utf8))) == nil)
+        #expect(h.engine.job(id)?.state == .completed)
+        #expect(errorOf(h.engine.ack(id: id, owner: 1, attempt: 1, result: nil)) == .notHeld(id))
+    }
+
     @Test func expiredLeasesCountAsFailedAttempts() {
         let h = Harness()
         let id = h.enq { $0.leaseMilliseconds = 1000; $0.maxAttempts = 2; $0.backoff = .fixed(milliseconds: 0) }

@@ -289,8 +289,8 @@ import Testing
         for server in servers { #expect(server.stop() == 0) }
     }
 
-    /// With jobs in one PostgreSQL: a job enqueued on A, worked on B, is seen by a `$JOB.q.>`
-    /// subscriber on C, each event once; a route defined through A makes exactly one job of a
+    /// With jobs in one PostgreSQL: a job enqueued on A, reserved on B and acknowledged on C is
+    /// seen by a `$JOB.q.>` subscriber on C, each event once; a route defined through A makes exactly one job of a
     /// message published on B.
     @Test func jobEventsAndRoutesAcrossNodes() throws {
         guard case .success(let postgres) = TestPostgres.shared else {
@@ -312,16 +312,27 @@ import Testing
         #expect(try a.readLine() == "+OK 1")
         try b.line("RESERVE q timeout=5s")
         #expect(plainJobLine(try b.readMessage().0) == "JOB 1 q 1 3")
-        try b.line("ACK 1")
-        #expect(try b.readLine() == "+OK")
+        // The worker finishes through C: the attempt is the fence, whichever node it reserved on.
+        let worker = try client(servers[2])
+        try worker.line("ACK 1 attempt=2")
+        #expect(try worker.readLine().hasPrefix("-ERR 'NOT_HELD job 1 is on attempt 1, not 2"))
+        try worker.line("ACK 1 attempt=1")
+        #expect(try worker.readLine() == "+OK")
+        try b.line("ACK 1 attempt=1")
+        #expect(try b.readLine().hasPrefix("-ERR 'NOT_HELD"), "B's lease ended with C's ACK")
         c.timeout = 1
         var events: [String] = []
+        var sequence: [Int] = []
         while let line = try? c.readLine() {
             guard line.hasPrefix("MSG $JOB.q.") else { continue }
             events.append(String(line.split(separator: " ")[1]))
-            _ = try? c.readLine()
+            let text = (try? c.readLine()) ?? ""
+            let body = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
+            sequence.append(body?["seq"] as? Int ?? -1)
         }
         #expect(events == ["$JOB.q.enqueued", "$JOB.q.started", "$JOB.q.completed"])
+        // Three nodes made them; the database numbered them, one count per queue.
+        #expect(sequence == [1, 2, 3])
 
         try a.line("ROUTE orders.* invoices")
         #expect(try a.readLine().hasPrefix("+OK "))
