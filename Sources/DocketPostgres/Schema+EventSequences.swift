@@ -1,9 +1,9 @@
 extension PostgresSchema {
     /// Lifecycle event numbers (`seq`) shared by every docketd on the database: one counter per
     /// queue. A docketd numbers the events it is about to publish by taking a run of numbers per
-    /// queue (`take_event_seqs`), in the transaction after the one that made them true; the row
-    /// lock it takes lasts until that commits, so runs are handed out in commit order and a
-    /// queue's events are numbered 1, 2, 3… across all nodes, without gaps or repeats.
+    /// queue (`take_event_seqs`) in the transaction after the one that made them true, so a
+    /// queue's events are numbered 1, 2, 3… across all nodes, without gaps or repeats, in the
+    /// order the nodes take them (nearly always, but not by guarantee, the order of the changes).
     static let version10 = """
         CREATE TABLE docket.event_seqs (
             queue text PRIMARY KEY,

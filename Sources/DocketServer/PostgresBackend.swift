@@ -1244,6 +1244,8 @@ final class PostgresBackend {
     /// Numbers the events made since the last call, from the database's per-queue counters
     /// (shared by every docketd on it, see `PostgresSchema.version10`), in the open
     /// transaction, and publishes them once it has committed, in the order they were made.
+    /// The numbers follow the order the nodes take them in, not strictly the order the changes
+    /// committed in: a node whose transactions queue up behind a slow one takes its numbers late.
     /// If another statement of that transaction made it fail, they wait for the next one; if
     /// the database cannot be reached, they go out numbered on from this process's last
     /// numbers (a number may then repeat one that another node gave).

@@ -320,19 +320,32 @@ import Testing
         #expect(try worker.readLine() == "+OK")
         try b.line("ACK 1 attempt=1")
         #expect(try b.readLine().hasPrefix("-ERR 'NOT_HELD"), "B's lease ended with C's ACK")
+        // A second job the other way round: enqueued on B, worked on A.
+        try b.send("ENQ q 3\r\ntwo\r\n")
+        let second = try b.readLine()
+        #expect(second.hasPrefix("+OK "))
+        let secondID = second.split(separator: " ").last.map(String.init) ?? ""
+        try a.line("RESERVE q timeout=5s")
+        #expect(plainJobLine(try a.readMessage().0) == "JOB \(secondID) q 1 3")
+        try a.line("ACK \(secondID) attempt=1")
+        #expect(try a.readLine() == "+OK")
         c.timeout = 1
-        var events: [String] = []
-        var sequence: [Int] = []
+        // (seq, job, event) as they arrive. Events made on different nodes reach C by different
+        // routes of the NATS cluster, so they may arrive out of order; the database numbers them,
+        // one count per queue for every node: each number once, no gaps.
+        var arrived: [(seq: Int, id: Int, event: String)] = []
         while let line = try? c.readLine() {
             guard line.hasPrefix("MSG $JOB.q.") else { continue }
-            events.append(String(line.split(separator: " ")[1]))
             let text = (try? c.readLine()) ?? ""
             let body = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
-            sequence.append(body?["seq"] as? Int ?? -1)
+            arrived.append((body?["seq"] as? Int ?? -1, body?["id"] as? Int ?? -1, String(line.split(separator: " ")[1])))
         }
-        #expect(events == ["$JOB.q.enqueued", "$JOB.q.started", "$JOB.q.completed"])
-        // Three nodes made them; the database numbered them, one count per queue.
-        #expect(sequence == [1, 2, 3])
+        #expect(arrived.map(\.seq).sorted() == [1, 2, 3, 4, 5, 6], "each event once, numbered without gaps: \(arrived)")
+        for id in [1, Int(secondID) ?? 0] {
+            #expect(
+                Set(arrived.filter { $0.id == id }.map(\.event)) == ["$JOB.q.enqueued", "$JOB.q.started", "$JOB.q.completed"],
+                "job \(id): \(arrived)")
+        }
 
         try a.line("ROUTE orders.* invoices")
         #expect(try a.readLine().hasPrefix("+OK "))
