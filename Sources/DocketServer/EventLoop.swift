@@ -17,8 +17,9 @@ final class EventLoop {
     deinit { event_base_free(base) }
 
     /// Waits for events and runs every callback that became active, then returns.
-    func runOnce() {
-        event_base_loop(base, Int32(EVLOOP_ONCE))
+    /// One iteration: waits for events (unless `blocking` is false) and runs their callbacks.
+    func runOnce(blocking: Bool = true) {
+        event_base_loop(base, Int32(blocking ? EVLOOP_ONCE : EVLOOP_ONCE | EVLOOP_NONBLOCK))
     }
 
     /// A new, not yet added event. `context` is handed to `callback` unretained: its owner keeps

@@ -75,6 +75,8 @@ public final class Server {
     /// A batch is being committed; the next one gathers until it is done (one in flight keeps
     /// batches in order and makes each as large as the fsync it waits for).
     var commitInFlight = false
+    /// Work is left for another pass at once: the next loop iteration must not wait for events.
+    private var passAgain = false
 
     let clock = SystemClock()
     let engine: JobEngine
@@ -257,14 +259,19 @@ public final class Server {
         for line in directory.recoveryNotes { log.error("Recovery: \(line)") }
         try recoverJobs(from: directory, started: started)
         StartupFaultGuard.remove()
-        // From here on an fsync no longer stops the loop: commits run on their own thread and
-        // their completions come back through this event.
-        try directory.startBackgroundCommits()
-        let commits = loop.makeEvent(
-            fd: directory.completionDescriptor, flags: EventLoop.read | EventLoop.persist, context: self,
-            callback: commitsCallback)
-        EventLoop.add(commits)
-        commitEvent = commits
+        // With --sync always, an fsync no longer stops the loop from here on: commits run on
+        // their own thread and their completions come back through this event. With --sync
+        // none a commit is an LMDB write into the page cache, cheaper than handing it to a
+        // thread and hearing back (BENCHMARKS.md: a quarter less CPU per job), so the loop
+        // commits itself.
+        if config.syncMode == .always {
+            try directory.startBackgroundCommits()
+            let commits = loop.makeEvent(
+                fd: directory.completionDescriptor, flags: EventLoop.read | EventLoop.persist, context: self,
+                callback: commitsCallback)
+            EventLoop.add(commits)
+            commitEvent = commits
+        }
         jobTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: jobTimerCallback)
         armJobTimer()
         if config.syncMode == .none {
@@ -277,7 +284,12 @@ public final class Server {
     /// Serves until SIGTERM or SIGINT, then shuts down cleanly.
     public func run() {
         while true {
-            loop.runOnce()
+            if passAgain {
+                passAgain = false
+                loop.runOnce(blocking: false)
+            } else {
+                loop.runOnce()
+            }
             endOfPass()
             if shuttingDown && (graceExpired || (!commitInFlight && awaitingCommit.isEmpty && connections.values.allSatisfy { $0.output.isEmpty })) {
                 break
@@ -374,6 +386,9 @@ public final class Server {
         } else {
             handleEngineEvents()
             commitChanges()
+            // An inline commit (--sync none) has run its completions already: should they have
+            // changed anything, the next pass comes at once instead of at the next wake-up.
+            if dataDirectory?.commitsInBackground == false && hasUncommittedWork { passAgain = true }
             armJobTimer()
         }
         cluster?.flush()
