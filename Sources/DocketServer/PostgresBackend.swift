@@ -1259,6 +1259,8 @@ final class PostgresBackend {
             if counts[event.queue] == nil { order.append(event.queue) }
             counts[event.queue, default: 0] += 1
         }
+        // In name order: two nodes taking the same queues' counters lock them in one order.
+        order.sort()
         store.takeEventSequences(order.map { ($0, counts[$0]!) }, on: db) { [self] result in
             if case .failure(let error) = result, error.kind == .aborted || error.kind == .rolledBack {
                 unnumbered.insert(contentsOf: events, at: 0)
