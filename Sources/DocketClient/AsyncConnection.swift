@@ -170,6 +170,15 @@ public final class AsyncDocketConnection: Sendable {
         try await reserve([queue], timeout: timeout)
     }
 
+    /// RESERVE, with `handed` run on the reader thread as the job arrives, before the task
+    /// resumes (a worker's heartbeats start there: the task may wait for a pool thread).
+    func reserve(_ queues: [String], timeout: DocketDuration?, handed: @escaping @Sendable (Job) -> Void) async throws(DocketError) -> Job? {
+        let command = try Commands.reserve(queues, timeout: timeout)
+        return try await blocking.performAsync(command) { reply in
+            if case .job(let job?) = reply { handed(job) }
+        }
+    }
+
     public func ack(_ id: UInt64, attempt: Int? = nil, result: [UInt8]? = nil) async throws(DocketError) {
         try await blocking.performAsync(Commands.ack(id, attempt: attempt, result: result, limit: maxPayload))
     }

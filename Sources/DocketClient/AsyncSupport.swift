@@ -15,6 +15,13 @@ final class Wakeup<Value: Sendable>: @unchecked Sendable {
     private var continuation: CheckedContinuation<Result<Value, DocketError>, Never>?
     private var outcome: Result<Value, DocketError>?
     private var timer: Task<Void, Never>?
+    /// Runs with the outcome on the resolving thread (the reader's, for a reply), before the
+    /// task resumes: for what must not wait until a thread of the cooperative pool is free.
+    private let onResolve: (@Sendable (Result<Value, DocketError>) -> Void)?
+
+    init(onResolve: (@Sendable (Result<Value, DocketError>) -> Void)? = nil) {
+        self.onResolve = onResolve
+    }
 
     /// Whether it was resolved (the owner's lock held).
     var isResolved: Bool { outcome != nil }
@@ -27,11 +34,14 @@ final class Wakeup<Value: Sendable>: @unchecked Sendable {
         outcome = result
         let timer = self.timer
         self.timer = nil
-        guard let continuation else { return timer.map { timer in { timer.cancel() } } }
+        let continuation = self.continuation
         self.continuation = nil
+        let onResolve = self.onResolve
+        if continuation == nil && timer == nil && onResolve == nil { return nil }
         return {
             timer?.cancel()
-            continuation.resume(returning: result)
+            onResolve?(result)
+            continuation?.resume(returning: result)
         }
     }
 

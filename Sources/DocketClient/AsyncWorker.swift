@@ -50,12 +50,21 @@ final class LockedFlag: @unchecked Sendable {
     func set() { lock.withLock { isSet = true } }
 }
 
+/// A job's context, once the reader thread has handed it over.
+final class HandedJob: @unchecked Sendable {
+    private let lock = PosixLock()
+    private var handed: AsyncJobContext?
+    var context: AsyncJobContext? { lock.withLock { handed } }
+    func hand(_ context: AsyncJobContext) { lock.withLock { handed = context } }
+}
+
 /// `Worker` for Swift concurrency: runs an `async` handler for each job of some queues, on
 /// `concurrency` slots, each a task with an `AsyncDocketConnection` of its own.
 ///
 /// A slot loops: `RESERVE <queues> timeout=<poll interval>` (awaited: an idle slot holds no
 /// thread), then runs the handler in the slot's task while the slot's heartbeat thread sends TOUCH
-/// every third of the job's lease (`Worker.Heartbeat`), then ACKs with the handler's return value,
+/// every third of the job's lease (`Worker.Heartbeat`; from the moment the job arrives, not when
+/// the task gets a thread again), then ACKs with the handler's return value,
 /// or FAILs with the error's text (`JobFailure` chooses retry=no, a retry delay or a
 /// throttle). A slot whose connection breaks reconnects with backoff (100 ms doubling to 5 s).
 ///
@@ -184,9 +193,22 @@ public final class AsyncWorker: Sendable {
             }
             guard let current = connection else { continue }
             let job: Job?
+            // The job's context and heartbeats start on the reader thread as the JOB arrives:
+            // this task may wait for a thread of the cooperative pool (handlers that block it)
+            // before it resumes, and the lease must not run out meanwhile.
+            let handed = HandedJob()
             do {
-                job = try await current.reserve(queues, timeout: options.pollInterval)
+                job = try await current.reserve(queues, timeout: options.pollInterval) { [self] job in
+                    let context = AsyncJobContext(job: job, connection: current, worker: self)
+                    handed.hand(context)
+                    heartbeats.begin(HeartbeatThread.Beat(job: job, on: current.blocking) { [self] in
+                        context.markLeaseLost()
+                        report(.leaseLost(job))
+                    })
+                }
             } catch {
+                // A job handed over as the wait was given up: no heartbeats for it.
+                if handed.context != nil { await heartbeats.end() }
                 report(.connectionProblem(slot: index, error))
                 if case .server = error {
                     // A queue the server refuses: nothing will ever work.
@@ -198,7 +220,7 @@ public final class AsyncWorker: Sendable {
                 continue
             }
             backoff = 100
-            if let job, !(await handle(job, on: current, slot: index, heartbeats: heartbeats)) {
+            if let job, let context = handed.context, !(await handle(job, context, on: current, slot: index, heartbeats: heartbeats)) {
                 await current.close(flush: false)
                 connection = nil
             }
@@ -207,17 +229,14 @@ public final class AsyncWorker: Sendable {
         state.write { $0.running -= 1 }
     }
 
-    /// Runs the handler for `job` and ACKs or FAILs it; false when the connection failed.
-    private func handle(_ job: Job, on connection: AsyncDocketConnection, slot index: Int, heartbeats: HeartbeatThread) async -> Bool {
-        let context = AsyncJobContext(job: job, connection: connection, worker: self)
+    /// Runs the handler for `job` (its heartbeats already beating, from the heartbeat thread
+    /// through the blocking connection underneath) and ACKs or FAILs it; false when the
+    /// connection failed.
+    private func handle(
+        _ job: Job, _ context: AsyncJobContext, on connection: AsyncDocketConnection, slot index: Int, heartbeats: HeartbeatThread
+    ) async -> Bool {
         let startedAt = Clock.milliseconds()
         report(.started(job))
-        // From the heartbeat thread, through the blocking connection underneath: a busy
-        // cooperative pool must not cost the job its lease.
-        heartbeats.begin(HeartbeatThread.Beat(job: job, on: connection.blocking) { [self] in
-            context.markLeaseLost()
-            report(.leaseLost(job))
-        })
         let outcome: Result<[UInt8]?, any Error>
         do {
             outcome = .success(try await handler(context))

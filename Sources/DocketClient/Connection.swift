@@ -1058,11 +1058,25 @@ public final class DocketConnection: @unchecked Sendable {
         try await performAsync(command, deadline: deadline(of: command))
     }
 
-    /// `performAsync` with a deadline of the caller's (nil: none).
-    func performAsync<T>(_ command: Command<T>, deadline: Deadline?) async throws(DocketError) -> T {
+    /// `performAsync` with a deadline of the caller's (nil: none). `onReply` runs on the
+    /// reader thread when the reply comes, before the task resumes.
+    func performAsync<T>(
+        _ command: Command<T>, deadline: Deadline?, onReply: (@Sendable (Reply) -> Void)? = nil
+    ) async throws(DocketError) -> T {
         if Task.isCancelled { throw .cancelled }
-        let (pending, wakeup) = try await sendAsync(command, deadline: deadline)
+        var hook: (@Sendable (Result<Reply, DocketError>) -> Void)?
+        if let onReply {
+            hook = { result in
+                if case .success(let reply) = result { onReply(reply) }
+            }
+        }
+        let (pending, wakeup) = try await sendAsync(command, deadline: deadline, wakeup: Wakeup<Reply>(onResolve: hook))
         return try await reply(of: command, pending, wakeup, deadline: deadline)
+    }
+
+    /// `performAsync` with the command's own deadline, and `onReply` (see above).
+    func performAsync<T>(_ command: Command<T>, onReply: @escaping @Sendable (Reply) -> Void) async throws(DocketError) -> T {
+        try await performAsync(command, deadline: deadline(of: command), onReply: onReply)
     }
 
     /// Every command sent (pipelined) before the first reply is awaited; the results in order,
@@ -1084,8 +1098,9 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Sends a command for an async caller: at once when connected, else on a thread of its
     /// own that waits for the reconnect (until `deadline`).
-    private func sendAsync<T>(_ command: Command<T>, deadline: Deadline?) async throws(DocketError) -> (Pending, Wakeup<Reply>) {
-        let wakeup = Wakeup<Reply>()
+    private func sendAsync<T>(
+        _ command: Command<T>, deadline: Deadline?, wakeup: Wakeup<Reply> = Wakeup<Reply>()
+    ) async throws(DocketError) -> (Pending, Wakeup<Reply>) {
         if let sent = try sendIfConnected(command.bytes, command.kind, wakeup) { return (sent, wakeup) }
         let pending = try await offThread { () throws(DocketError) -> Pending in
             try self.sendBytes(command.bytes, expecting: command.kind, wakeup: wakeup, whenDisconnected: .wait(deadline))!

@@ -334,6 +334,48 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
         }
     }
 
+    /// A job handed to a slot while every pool thread is blocked by other handlers keeps its
+    /// lease until the slot gets a thread: its heartbeats start on the reader thread, as the
+    /// JOB arrives, not when the slot's task resumes.
+    @Test func aJobWaitingForAPoolThreadKeepsItsLease() async throws {
+        try await withServer { server in
+            let client = try await AsyncDocketConnection(server.address)
+            let threads = max(2, ProcessInfo.processInfo.activeProcessorCount)
+            let blocking = Locked(0)
+            let worker = try AsyncWorker(
+                // The idle slot's RESERVE outlasts the blocked pool, so the late job is handed to it.
+                address: server.address, queues: ["busy", "late"], options: Worker.Options(concurrency: threads + 1, pollInterval: 5)
+            ) { context in
+                guard context.queue == "busy" else { return context.leaseLost ? nil : Array("kept".utf8) }
+                blocking.withLock { $0 += 1 }
+                usleep(1_500_000)  // one and a half leases of the late job, holding a pool thread
+                return nil
+            }
+            let run = Task { try await worker.run() }
+            // The late job goes in from a thread of its own once every pool thread is blocked
+            // (this test's task cannot run then), to the one slot still waiting on its RESERVE.
+            let late = Locked<UInt64>(0)
+            let producer = Thread {
+                while blocking.current < threads { usleep(5_000) }
+                usleep(100_000)
+                if let connection = try? DocketConnection(server.address) {
+                    late.withLock { $0 = (try? connection.enqueue("late", "y", options: JobOptions(lease: 1)))?.id ?? 0 }
+                    connection.close()
+                }
+            }
+            producer.start()
+            // Every slot connected and waiting on its RESERVE; then one job per pool thread.
+            try await Task.sleep(nanoseconds: 500_000_000)
+            for _ in 0..<threads { _ = try await client.enqueue("busy", "x") }
+            while late.current == 0 { try await Task.sleep(nanoseconds: 5_000_000) }
+            #expect(try await client.wait(late.current, timeout: 30) == .completed(result: Array("kept".utf8)))
+            #expect(try await client.inspect(late.current).attempts == 1, "its first attempt's lease held")
+            worker.stop()
+            try await run.value
+            await client.close()
+        }
+    }
+
     @Test func heartbeatsFollowTheLease() async throws {
         try await withServer { server in
             let client = try await AsyncDocketConnection(server.address)
