@@ -26,9 +26,11 @@ final class Wakeup<Value: Sendable>: @unchecked Sendable {
     /// Whether it was resolved (the owner's lock held).
     var isResolved: Bool { outcome != nil }
 
-    /// Resolves it, unless it already was (the owner's lock held). Returns what resumes the
-    /// waiting task, to run after the lock is released; nil when nothing waits yet (`wait` then
-    /// returns the outcome at once) or it was resolved before.
+    /// Resolves it, unless it already was (the owner's lock held). Returns what to run once the
+    /// lock is released (it resumes the waiting task, if one waits yet; if none does, `wait`
+    /// returns the outcome at once); nil only when it was resolved before. Callers tell from
+    /// nil that the value was not taken: a subscription whose waiter had not yet suspended
+    /// once queued a message it had also handed over, and the message came twice.
     func resolve(_ result: Result<Value, DocketError>) -> (() -> Void)? {
         guard outcome == nil else { return nil }
         outcome = result
@@ -37,7 +39,6 @@ final class Wakeup<Value: Sendable>: @unchecked Sendable {
         let continuation = self.continuation
         self.continuation = nil
         let onResolve = self.onResolve
-        if continuation == nil && timer == nil && onResolve == nil { return nil }
         return {
             timer?.cancel()
             onResolve?(result)
