@@ -50,8 +50,6 @@ final class PostgresBackend {
     /// What each connection holds, by connection id and job id: for lifecycle events and for
     /// the permission check of ACK and the like.
     private var held: [UInt64: [UInt64: HeldJob]] = [:]
-    /// The holder's lease owner a connection acts as, for a command naming its attempt.
-    private var proxies: [ProxyKey: String] = [:]
     /// Each queue's last event number this process published (see `numberEvents`).
     private var sequences: [String: UInt64] = [:]
     /// Events made true by a committed transaction, waiting for their numbers.
@@ -313,11 +311,12 @@ final class PostgresBackend {
     /// Carries out a job command for `connection`; the answer comes later (`.later`), or at
     /// once when the store is unavailable or the command is answered from memory.
     func perform(
-        _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection, asItsOwn: Bool = false
+        _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection,
+        actingFor holder: Holder? = nil
     ) -> JobReply {
         guard isAvailable, let db = self.connection else { return .error(Self.unavailable(lastFailure)) }
         func name(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
-        if !asItsOwn, let (id, attempt) = Self.fencedJob(command), held[connection.id]?[id] == nil {
+        if holder == nil, let (id, attempt) = Self.fencedJob(command), held[connection.id]?[id] == nil {
             return actForHolder(command, id, attempt, body, for: connection)
         }
         let answer = JobAnswer(blocks: Self.mayWait(command))
@@ -370,12 +369,12 @@ final class PostgresBackend {
             reservers.append(reserver)
             attempt(reserver)
         case .ack(let id, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushEnqueues()
             acks.append((hold, body, { [self] result in
                 switch result {
                 case .success:
-                    if let job = release(id, from: connection) {
+                    if let job = release(id, from: connection, actingFor: holder) {
                         event(.completed, job, state: .completed) {
                             $0.runMilliseconds = Int(self.now() - job.startedAt)
                             $0.resultBytes = body?.count ?? 0
@@ -386,7 +385,7 @@ final class PostgresBackend {
                 }
             }))
         case .fail(let id, let choice, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             var postgresChoice = PostgresFailChoice.policy
             if case .after(let milliseconds) = choice { postgresChoice = .after(milliseconds: milliseconds) }
             if case .never = choice { postgresChoice = .never }
@@ -394,7 +393,7 @@ final class PostgresBackend {
             store.fail(hold, choice: postgresChoice, reason: body, on: db) { [self] result in
                 switch result {
                 case .success(let outcome):
-                    let job = release(id, from: connection)
+                    let job = release(id, from: connection, actingFor: holder)
                     switch outcome {
                     case .retry(let milliseconds):
                         if let job { failed(job, cause: .failed, reason: body, next: .retry(afterMilliseconds: milliseconds)) }
@@ -408,12 +407,12 @@ final class PostgresBackend {
                 }
             }
         case .throttle(let id, let milliseconds, let groupOnly, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushBatches()
             store.throttle(hold, milliseconds: milliseconds, groupOnly: groupOnly, reason: body, on: db) { [self] result in
                 switch result {
                 case .success(let until):
-                    if let job = release(id, from: connection) {
+                    if let job = release(id, from: connection, actingFor: holder) {
                         event(.throttled, job, attempt: job.attempt - 1, state: .waiting) {
                             $0.runMilliseconds = Int(self.now() - job.startedAt)
                             $0.error = body
@@ -426,12 +425,12 @@ final class PostgresBackend {
                 }
             }
         case .progress(let id, let percent, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushBatches()
             store.progress(hold, percent: percent, note: body, on: db) { [self] result in
                 switch result {
                 case .success:
-                    if let job = held[connection.id]?[id] {
+                    if let job = held[connection.id]?[id] ?? holder?.job {
                         event(.progress, job, state: .active) {
                             $0.progress = percent
                             $0.note = body
@@ -442,7 +441,7 @@ final class PostgresBackend {
                 }
             }
         case .touch(let id, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holdOwner(id, connection), attempt: attempt)
+            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushBatches()
             store.touch(hold, on: db, completion: Self.answering(reply) { _ in .doneNow })
         case .inspect(let id):
@@ -564,58 +563,28 @@ final class PostgresBackend {
         }
     }
 
-    /// The lease owner a command of `connection` for job `id` acts as: its own, or the holder's
-    /// it acts for (`actForHolder`).
-    private func holdOwner(_ id: UInt64, _ connection: Connection) -> String {
-        proxies[ProxyKey(connection: connection.id, job: id)] ?? owner(connection)
-    }
-
     /// A command naming its attempt for a job this connection does not hold: the attempt is the
     /// fence, so it acts for whoever holds the job in that attempt, a connection of this docketd
     /// or of another one (a worker that reserved through one node may finish through another).
     /// The holder and what the events need come from memory or, for another node's, from the
     /// database; the verb itself is then fenced as usual by (id, holder, attempt), so a job
-    /// handed out again meanwhile refuses it. Without a current holder in that attempt the
-    /// command goes as this connection's own, to be refused with the reason.
+    /// handed out again meanwhile refuses it.
     private func actForHolder(
         _ command: JobCommand, _ id: UInt64, _ attempt: Int, _ body: [UInt8]?, for connection: Connection
     ) -> JobReply {
         guard let db = self.connection else { return .error(Self.unavailable(lastFailure)) }
-        let answer = JobAnswer()
-        let key = ProxyKey(connection: connection.id, job: id)
-        func run(as holder: (owner: String, job: HeldJob, local: UInt64?)?) {
-            if let holder {
-                proxies[key] = holder.owner
-                held[connection.id, default: [:]][id] = holder.job
-            }
-            let reply = [UInt8]().withUnsafeBytes { perform(command, $0, body, for: connection, asItsOwn: true) }
-            func finish(_ outcome: JobReply) {
-                if holder != nil {
-                    proxies[key] = nil
-                    held[connection.id]?[id] = nil
-                    var ended = true
-                    switch (command, outcome) {
-                    case (_, .error), (.progress, _), (.touch, _): ended = false
-                    default: break
-                    }
-                    if ended, let local = holder?.local {
-                        held[local]?[id] = nil
-                        server.connections[local]?.heldJobs.remove(id)
-                    }
-                }
-                answer.answer(outcome)
-            }
-            if case .later(let inner) = reply { inner.onAnswer(finish) } else { finish(reply) }
+        func perform(as holder: Holder) -> JobReply {
+            [UInt8]().withUnsafeBytes { self.perform(command, $0, body, for: connection, actingFor: holder) }
         }
         if let local = held.first(where: { $0.value[id]?.attempt == attempt }) {
-            run(as: ("\(processName):\(local.key)", local.value[id]!, local.key))
-            return .later(answer)
+            return perform(as: Holder(owner: "\(processName):\(local.key)", job: local.value[id]!, connection: local.key))
         }
+        let answer = JobAnswer()
         flushBatches()
         db.execute(
             """
-            SELECT lease_owner, queue, attempts, max_attempts, grp, coalesce(started_at, 0)
-            FROM docket.jobs WHERE id = $1::bigint AND state = 'active'
+            SELECT state, lease_owner, queue, attempts, max_attempts, grp, coalesce(started_at, 0)
+            FROM docket.jobs WHERE id = $1::bigint
             """,
             [.int(Int(id))]
         ) { [self] result in
@@ -623,14 +592,15 @@ final class PostgresBackend {
             case .failure(let error):
                 answer.answer(.error(Self.unavailable(error.message)))
             case .success(let rows):
-                guard let row = rows.rows.first, let owner = row.string(0) else { return run(as: nil) }
-                if let current = row.int(2), current != attempt {
-                    return answer.answer(.error(.staleAttempt(id, attempt, current: current)))
-                }
+                guard let row = rows.rows.first else { return answer.answer(.error(.notFound(id))) }
+                guard row.string(0) == "active", let owner = row.string(1) else { return answer.answer(.error(.notHeld(id))) }
+                let current = row.int(3) ?? 0
+                guard current == attempt else { return answer.answer(.error(.staleAttempt(id, attempt, current: current))) }
                 let job = HeldJob(
-                    id: id, queue: row.string(1) ?? "", attempt: row.int(2) ?? attempt, maxAttempts: row.int(3) ?? 0,
-                    group: row.bytes(4), startedAt: row.int64(5) ?? now())
-                run(as: (owner, job, nil))
+                    id: id, queue: row.string(2) ?? "", attempt: current, maxAttempts: row.int(4) ?? 0, group: row.bytes(5),
+                    startedAt: row.int64(6) ?? now())
+                let reply = perform(as: Holder(owner: owner, job: job, connection: nil))
+                if case .later(let inner) = reply { inner.onAnswer { answer.answer($0) } } else { answer.answer(reply) }
             }
         }
         return .later(answer)
@@ -1191,6 +1161,17 @@ final class PostgresBackend {
         return held[connection.id]?.removeValue(forKey: id)
     }
 
+    /// The same as the job ends through a command that acted for its holder: the holder, if a
+    /// connection of this docketd, holds it no more.
+    private func release(_ id: UInt64, from connection: Connection, actingFor holder: Holder?) -> HeldJob? {
+        guard let holder else { return release(id, from: connection) }
+        if let local = holder.connection {
+            held[local]?[id] = nil
+            server.connections[local]?.heldJobs.remove(id)
+        }
+        return holder.job
+    }
+
     private func endedAttempt(_ attempt: PostgresEndedAttempt, cause: LifecycleEvent.Kind) {
         // Whoever held it (in this process) holds it no more.
         for key in held.keys where held[key]?[UInt64(attempt.id)] != nil {
@@ -1609,13 +1590,15 @@ private struct QueueActivity {
     var rates: [MinuteRate] { [startRate, completeRate, failRate, deadRate] }
 }
 
-/// What this process knows of a job one of its connections holds, for its lifecycle events.
-/// A connection acting for a job's holder (`actForHolder`).
-private struct ProxyKey: Hashable {
-    let connection: UInt64
-    let job: UInt64
+/// Whom a command naming its attempt acts for (`actForHolder`): the holder's lease owner, what
+/// the events need of the job, and the holding connection when it is one of this process's.
+struct Holder {
+    let owner: String
+    fileprivate let job: HeldJob
+    let connection: UInt64?
 }
 
+/// What this process knows of a job one of its connections holds, for its lifecycle events.
 private struct HeldJob {
     let id: UInt64
     let queue: String
