@@ -17,9 +17,8 @@ final class EventLoop {
     deinit { event_base_free(base) }
 
     /// Waits for events and runs every callback that became active, then returns.
-    /// One iteration: waits for events (unless `blocking` is false) and runs their callbacks.
-    func runOnce(blocking: Bool = true) {
-        event_base_loop(base, Int32(blocking ? EVLOOP_ONCE : EVLOOP_ONCE | EVLOOP_NONBLOCK))
+    func runOnce() {
+        event_base_loop(base, Int32(EVLOOP_ONCE))
     }
 
     /// A new, not yet added event. `context` is handed to `callback` unretained: its owner keeps

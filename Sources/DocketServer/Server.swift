@@ -75,8 +75,6 @@ public final class Server {
     /// A batch is being committed; the next one gathers until it is done (one in flight keeps
     /// batches in order and makes each as large as the fsync it waits for).
     var commitInFlight = false
-    /// Work is left for another pass at once: the next loop iteration must not wait for events.
-    private var passAgain = false
 
     let clock = SystemClock()
     let engine: JobEngine
@@ -263,7 +261,8 @@ public final class Server {
         // their own thread and their completions come back through this event. With --sync
         // none a commit is an LMDB write into the page cache, cheaper than handing it to a
         // thread and hearing back (BENCHMARKS.md: a quarter less CPU per job), so the loop
-        // commits itself.
+        // commits itself (the completions only release replies and publish events: nothing is
+        // left for a later pass).
         if config.syncMode == .always {
             try directory.startBackgroundCommits()
             let commits = loop.makeEvent(
@@ -284,12 +283,7 @@ public final class Server {
     /// Serves until SIGTERM or SIGINT, then shuts down cleanly.
     public func run() {
         while true {
-            if passAgain {
-                passAgain = false
-                loop.runOnce(blocking: false)
-            } else {
-                loop.runOnce()
-            }
+            loop.runOnce()
             endOfPass()
             if shuttingDown && (graceExpired || (!commitInFlight && awaitingCommit.isEmpty && connections.values.allSatisfy { $0.output.isEmpty })) {
                 break
@@ -386,9 +380,6 @@ public final class Server {
         } else {
             handleEngineEvents()
             commitChanges()
-            // An inline commit (--sync none) has run its completions already: should they have
-            // changed anything, the next pass comes at once instead of at the next wake-up.
-            if dataDirectory?.commitsInBackground == false && hasUncommittedWork { passAgain = true }
             armJobTimer()
         }
         cluster?.flush()

@@ -411,9 +411,6 @@ public final class DataDirectory: JobStore {
         }
     }
 
-    /// Whether commits run on a thread of their own (`startBackgroundCommits`).
-    public var commitsInBackground: Bool { writer != nil }
-
     /// Readable when background commits have completions to run; -1 without background commits.
     public var completionDescriptor: Int32 { writer?.readDescriptor ?? -1 }
 
