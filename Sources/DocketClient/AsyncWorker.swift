@@ -4,12 +4,14 @@ public final class AsyncJobContext: Sendable {
     /// The worker slot's connection (it holds the job's lease).
     public let connection: AsyncDocketConnection
     private let worker: AsyncWorker
-    private let lost = LockedFlag()
+    /// Set by the slot's heartbeats, which may begin before the context exists.
+    private let lost: LockedFlag
 
-    init(job: Job, connection: AsyncDocketConnection, worker: AsyncWorker) {
+    init(job: Job, connection: AsyncDocketConnection, worker: AsyncWorker, lost: LockedFlag) {
         self.job = job
         self.connection = connection
         self.worker = worker
+        self.lost = lost
     }
 
     public var id: UInt64 { job.id }
@@ -26,8 +28,6 @@ public final class AsyncJobContext: Sendable {
     /// True once a heartbeat found the job no longer held (its lease expired, or it was
     /// deleted): its ACK or FAIL will be refused.
     public var leaseLost: Bool { lost.value }
-
-    func markLeaseLost() { lost.set() }
 
     /// Records progress (0...100) with an optional note; extends the lease.
     public func progress(_ percent: Int, note: String? = nil) async throws(DocketError) {
@@ -48,14 +48,6 @@ final class LockedFlag: @unchecked Sendable {
     private var isSet = false
     var value: Bool { lock.withLock { isSet } }
     func set() { lock.withLock { isSet = true } }
-}
-
-/// A job's context, once the reader thread has handed it over.
-final class HandedJob: @unchecked Sendable {
-    private let lock = PosixLock()
-    private var handed: AsyncJobContext?
-    var context: AsyncJobContext? { lock.withLock { handed } }
-    func hand(_ context: AsyncJobContext) { lock.withLock { handed = context } }
 }
 
 /// `Worker` for Swift concurrency: runs an `async` handler for each job of some queues, on
@@ -193,22 +185,20 @@ public final class AsyncWorker: Sendable {
             }
             guard let current = connection else { continue }
             let job: Job?
-            // The job's context and heartbeats start on the reader thread as the JOB arrives:
-            // this task may wait for a thread of the cooperative pool (handlers that block it)
-            // before it resumes, and the lease must not run out meanwhile.
-            let handed = HandedJob()
+            // The job's heartbeats start on the reader thread as the JOB arrives: this task may
+            // wait for a thread of the cooperative pool (handlers that block it) before it
+            // resumes, and the lease must not run out meanwhile.
+            let lost = LockedFlag()
             do {
                 job = try await current.reserve(queues, timeout: options.pollInterval) { [self] job in
-                    let context = AsyncJobContext(job: job, connection: current, worker: self)
-                    handed.hand(context)
                     heartbeats.begin(HeartbeatThread.Beat(job: job, on: current.blocking) { [self] in
-                        context.markLeaseLost()
+                        lost.set()
                         report(.leaseLost(job))
                     })
                 }
             } catch {
                 // A job handed over as the wait was given up: no heartbeats for it.
-                if handed.context != nil { await heartbeats.end() }
+                await heartbeats.end()
                 report(.connectionProblem(slot: index, error))
                 if case .server = error {
                     // A queue the server refuses: nothing will ever work.
@@ -220,7 +210,7 @@ public final class AsyncWorker: Sendable {
                 continue
             }
             backoff = 100
-            if let job, let context = handed.context, !(await handle(job, context, on: current, slot: index, heartbeats: heartbeats)) {
+            if let job, !(await handle(job, lost: lost, on: current, slot: index, heartbeats: heartbeats)) {
                 await current.close(flush: false)
                 connection = nil
             }
@@ -233,8 +223,9 @@ public final class AsyncWorker: Sendable {
     /// through the blocking connection underneath) and ACKs or FAILs it; false when the
     /// connection failed.
     private func handle(
-        _ job: Job, _ context: AsyncJobContext, on connection: AsyncDocketConnection, slot index: Int, heartbeats: HeartbeatThread
+        _ job: Job, lost: LockedFlag, on connection: AsyncDocketConnection, slot index: Int, heartbeats: HeartbeatThread
     ) async -> Bool {
+        let context = AsyncJobContext(job: job, connection: connection, worker: self, lost: lost)
         let startedAt = Clock.milliseconds()
         report(.started(job))
         let outcome: Result<[UInt8]?, any Error>

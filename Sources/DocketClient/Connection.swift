@@ -1054,29 +1054,21 @@ public final class DocketConnection: @unchecked Sendable {
     /// still holds also drops the connection (it reconnects, if it may): the server reads
     /// nothing more from a connection until such a command is answered, and only a closed
     /// connection makes it withdraw a waiting RESERVE without handing out a job.
-    func performAsync<T>(_ command: Command<T>) async throws(DocketError) -> T {
-        try await performAsync(command, deadline: deadline(of: command))
+    /// `onReply` runs on the reader thread when the reply comes, before the task resumes.
+    func performAsync<T>(_ command: Command<T>, onReply: (@Sendable (Reply) -> Void)? = nil) async throws(DocketError) -> T {
+        try await performAsync(command, deadline: deadline(of: command), onReply: onReply)
     }
 
-    /// `performAsync` with a deadline of the caller's (nil: none). `onReply` runs on the
-    /// reader thread when the reply comes, before the task resumes.
+    /// `performAsync` with a deadline of the caller's (nil: none).
     func performAsync<T>(
         _ command: Command<T>, deadline: Deadline?, onReply: (@Sendable (Reply) -> Void)? = nil
     ) async throws(DocketError) -> T {
         if Task.isCancelled { throw .cancelled }
-        var hook: (@Sendable (Result<Reply, DocketError>) -> Void)?
-        if let onReply {
-            hook = { result in
-                if case .success(let reply) = result { onReply(reply) }
-            }
+        let hook = onReply.map { onReply in
+            { @Sendable (result: Result<Reply, DocketError>) in if case .success(let reply) = result { onReply(reply) } }
         }
         let (pending, wakeup) = try await sendAsync(command, deadline: deadline, wakeup: Wakeup<Reply>(onResolve: hook))
         return try await reply(of: command, pending, wakeup, deadline: deadline)
-    }
-
-    /// `performAsync` with the command's own deadline, and `onReply` (see above).
-    func performAsync<T>(_ command: Command<T>, onReply: @escaping @Sendable (Reply) -> Void) async throws(DocketError) -> T {
-        try await performAsync(command, deadline: deadline(of: command), onReply: onReply)
     }
 
     /// Every command sent (pipelined) before the first reply is awaited; the results in order,
