@@ -1,5 +1,6 @@
 # ENQ ttl=<duration> (or expires=<unix ms>): a job not started by then is not run; it becomes
-# dead with last_error "expired: …", and $JOB.<queue>.expired is published.
+# dead with last_error "expired: …", and $JOB.<queue>.expired is published. The ttl leaves a
+# loaded machine a second between the ENQ and the INSPECT that must still see it waiting.
 ! docket-only
 b~ INFO \{.*\} ?
 b> CONNECT {"verbose":false,"pedantic":false}
@@ -8,7 +9,7 @@ b> PING
 b< PONG
 a~ INFO \{.*\} ?
 a> CONNECT {"verbose":false,"pedantic":false}
-a> ENQ q ttl=200ms 1
+a> ENQ q ttl=1s 1
 a> x
 a< +OK 1
 a> ENQ q 1
@@ -17,7 +18,7 @@ a< +OK 2
 a> INSPECT 1
 a~ JSON \d+
 a~ \{"id":1,.*"state":"waiting",.*"expires_at":\d+\}
-a> RESERVE elsewhere timeout=400ms
+a> RESERVE elsewhere timeout=1300ms
 a< NOJOB
 a> RESERVE q timeout=0
 a~ JOB 2 q 1 lease=\d+ delivery=\d+ 1
