@@ -27,7 +27,7 @@ run_suite() {
 # A failed suite's own failure lines (Swift Testing, XCTest, pytest, node --test, the
 # conformance runner), repeated at the end where a truncated CI log still shows them.
 failure_lines() {
-    grep -a -E '✘|↳|: error: |recorded an issue|Expectation failed|^FAILED |^E  |^not ok |^# fail|^FAIL|: FAIL' "$1" | head -40
+    grep -a -E '✘|↳|: error: |recorded an issue|Expectation failed|^FAILED |^E  |^not ok |^# fail|^FAIL|: FAIL' "$1" | grep -a -v -E '^↳ (Testing Library Version|Target Platform)' | head -40
 }
 
 swift build --build-tests || { echo "=== build: FAILED"; exit 1; }

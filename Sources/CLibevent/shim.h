@@ -6,3 +6,4 @@
 #include <pthread.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <event2/dns.h>

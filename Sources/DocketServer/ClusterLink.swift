@@ -1,4 +1,5 @@
 import DocketEngine
+import DocketTLS
 import DocketWire
 
 /// docketd as a plain client of a nats-server cluster (`--cluster-nats`), so that messages,
@@ -31,9 +32,12 @@ public final class ClusterLink {
         let queue: [UInt8]
     }
 
-    init(addresses: [UpstreamChannel.Address], serverID: String, loop: EventLoop, log: Log, maxPending: Int) {
-        plain = UpstreamChannel(name: "docketd \(serverID)", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending)
-        groups = UpstreamChannel(name: "docketd \(serverID) groups", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending)
+    init(addresses: [UpstreamChannel.Address], serverID: String, loop: EventLoop, log: Log, maxPending: Int, tlsContext: TLSContext?) {
+        plain = UpstreamChannel(
+            name: "docketd \(serverID)", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending, tlsContext: tlsContext)
+        groups = UpstreamChannel(
+            name: "docketd \(serverID) groups", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending,
+            tlsContext: tlsContext)
     }
 
     var isConnected: Bool { plain.isConnected && groups.isConnected }
@@ -119,13 +123,22 @@ public final class ClusterLink {
         return writer.result
     }
 
-    /// `nats://[user:password@]host[:port]`, comma-separated; the port defaults to 4222.
+    /// `nats://[user:password@]host[:port]` or `tls://…`, comma-separated; the port defaults to
+    /// 4222.
     public static func addresses(_ text: String) -> [NATSAddress]? {
         var result: [UpstreamChannel.Address] = []
         for item in text.split(separator: ",") {
             var rest = Substring(item.trimmingBlanks())
             guard !rest.isEmpty else { return nil }
-            if rest.hasPrefix("nats://") { rest = rest.dropFirst(7) } else if rest.contains("://") { return nil }
+            var requiresTLS = false
+            if rest.hasPrefix("nats://") {
+                rest = rest.dropFirst(7)
+            } else if rest.hasPrefix("tls://") {
+                rest = rest.dropFirst(6)
+                requiresTLS = true
+            } else if rest.contains("://") {
+                return nil
+            }
             var user: String?
             var password: String?
             if let at = rest.lastIndex(of: "@") {
@@ -156,7 +169,7 @@ public final class ClusterLink {
                 host = host[..<colon]
             }
             guard !host.isEmpty, (1...65535).contains(port) else { return nil }
-            result.append(UpstreamChannel.Address(host: String(host), port: port, user: user, password: password))
+            result.append(UpstreamChannel.Address(host: String(host), port: port, user: user, password: password, requiresTLS: requiresTLS))
         }
         return result.isEmpty ? nil : result
     }
@@ -173,9 +186,18 @@ extension Substring {
 
 extension Server {
     /// Joins the nats-server cluster named by `--cluster-nats`, if any.
-    func startCluster() {
+    func startCluster() throws {
         guard let addresses = config.clusterNATS else { return }
-        let link = ClusterLink(addresses: addresses, serverID: serverID, loop: loop, log: log, maxPending: config.clusterMaxPending)
+        var tlsContext: TLSContext?
+        if let tls = config.clusterTLS {
+            do {
+                tlsContext = try TLSContext.client(caFile: tls.caFile, certificate: tls.certificateFile, key: tls.keyFile)
+            } catch {
+                throw ServerError("cluster TLS: \(error)")
+            }
+        }
+        let link = ClusterLink(
+            addresses: addresses, serverID: serverID, loop: loop, log: log, maxPending: config.clusterMaxPending, tlsContext: tlsContext)
         link.plain.onMessage = { [unowned self] bytes, subject, _, reply, headerCount, message in
             deliverFromCluster(bytes, subject, reply, headerCount, message, queueGroup: nil)
         }

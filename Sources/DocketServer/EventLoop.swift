@@ -9,12 +9,19 @@ import Glibc
 final class EventLoop {
     let base: OpaquePointer
 
+    /// libevent's resolver, made on first use.
+    private var dnsBase: OpaquePointer?
+
     init() throws {
         guard let base = event_base_new() else { throw ServerError("event_base_new failed") }
         self.base = base
     }
 
-    deinit { event_base_free(base) }
+    deinit {
+        // Requests still waiting are answered (with an error) before the base goes.
+        if let dnsBase { evdns_base_free(dnsBase, 1) }
+        event_base_free(base)
+    }
 
     /// Waits for events and runs every callback that became active, then returns.
     func runOnce() {
@@ -48,11 +55,70 @@ final class EventLoop {
     /// read from the socket wake nobody by themselves).
     static func activate(_ event: OpaquePointer, _ flags: Int32) { event_active(event, flags, 0) }
 
+    /// The addresses of `host` for a TCP connection to `port`, to `completion` on this loop; an
+    /// address literal or an /etc/hosts name answers at once, other names ask the name servers
+    /// of /etc/resolv.conf (libevent's evdns). getaddrinfo(3) would stop every client of the
+    /// server for as long as a name server takes to answer.
+    func resolve(_ host: String, port: Int, _ completion: @escaping (Result<[SocketAddress], ResolutionError>) -> Void) {
+        if dnsBase == nil {
+            dnsBase = evdns_base_new(base, Int32(EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE))
+        }
+        guard let dnsBase else { return completion(.failure(ResolutionError(description: "cannot start the resolver"))) }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        let request = Unmanaged.passRetained(PendingResolution(completion)).toOpaque()
+        _ = evdns_getaddrinfo(dnsBase, host, String(port), &hints, resolvedCallback, request)
+    }
+
     static let read = Int32(EV_READ)
     static let write = Int32(EV_WRITE)
     static let timeout = Int32(EV_TIMEOUT)
     static let persist = Int32(EV_PERSIST)
     static let signal = Int32(EV_SIGNAL)
+}
+
+/// One address `EventLoop.resolve` found, ready for connect(2).
+struct SocketAddress {
+    var storage = sockaddr_storage()
+    var length: socklen_t = 0
+    var family: Int32 { Int32(storage.ss_family) }
+
+    /// Calls connect(2) on `fd` with this address.
+    func connect(_ fd: Int32) -> Int32 {
+        withUnsafePointer(to: storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
+        }
+    }
+}
+
+struct ResolutionError: Error, CustomStringConvertible {
+    let description: String
+}
+
+private final class PendingResolution {
+    let completion: (Result<[SocketAddress], ResolutionError>) -> Void
+    init(_ completion: @escaping (Result<[SocketAddress], ResolutionError>) -> Void) { self.completion = completion }
+}
+
+private func resolvedCallback(_ status: Int32, _ list: UnsafeMutablePointer<addrinfo>?, _ context: UnsafeMutableRawPointer?) {
+    let pending = Unmanaged<PendingResolution>.fromOpaque(context!).takeRetainedValue()
+    defer { if let list { evutil_freeaddrinfo(list) } }
+    guard status == 0 else {
+        return pending.completion(.failure(ResolutionError(description: String(cString: evutil_gai_strerror(status)))))
+    }
+    var addresses: [SocketAddress] = []
+    var next = list
+    while let item = next {
+        if let source = item.pointee.ai_addr, Int(item.pointee.ai_addrlen) <= MemoryLayout<sockaddr_storage>.size {
+            var address = SocketAddress()
+            address.length = item.pointee.ai_addrlen
+            withUnsafeMutableBytes(of: &address.storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: source, count: Int(item.pointee.ai_addrlen))) }
+            addresses.append(address)
+        }
+        next = item.pointee.ai_next
+    }
+    pending.completion(addresses.isEmpty ? .failure(ResolutionError(description: "no address")) : .success(addresses))
 }
 
 /// A failure that stops the server from starting, with a message fit for the log.

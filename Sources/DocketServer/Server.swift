@@ -205,7 +205,7 @@ public final class Server {
             try openDataDirectory()
         }
 
-        startCluster()
+        try startCluster()
 
         if let (from, to) = AcceptBackoff.raiseDescriptorLimit() {
             log.info("Raised the open file limit from \(from) to \(to)")

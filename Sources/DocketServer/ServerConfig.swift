@@ -19,6 +19,10 @@ public struct ServerConfig: Sendable {
     /// The nats-server cluster to join for events across docketd nodes (`--cluster-nats`);
     /// nil: none, this node's messages stay on it.
     public var clusterNATS: [NATSAddress]?
+    /// TLS for every connection to that cluster (`--cluster-tlscacert`, `--cluster-tlscert`,
+    /// `--cluster-tlskey`); nil: TLS only for `tls://` addresses and servers that require it,
+    /// verified against the system's CAs.
+    public var clusterTLS: ClusterTLSSettings?
     /// Bytes of messages the link to that cluster may hold while it is down or behind, beyond
     /// which messages are dropped (and counted). 64 MiB, as a client's `--max-pending`.
     public var clusterMaxPending = 64 << 20

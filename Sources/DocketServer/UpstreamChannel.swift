@@ -1,3 +1,4 @@
+import DocketTLS
 import DocketWire
 import Glibc
 
@@ -7,14 +8,32 @@ public struct NATSAddress: Equatable, Sendable {
     public var port: Int
     public var user: String?
     public var password: String?
+    /// `tls://`: the connection must be TLS (`nats://` upgrades when the server requires it).
+    public var requiresTLS = false
     /// The address without its credentials, for logs and documents.
-    public var display: String { "nats://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    public var display: String { "\(requiresTLS ? "tls" : "nats")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+}
+
+/// TLS on the cluster link: the CA file that nats-server certificates must chain to (the
+/// system's store when nil), and a client certificate for servers that verify clients.
+/// Given at all, every connection of the link is TLS.
+public struct ClusterTLSSettings: Sendable, Equatable {
+    public var caFile: String?
+    public var certificateFile: String?
+    public var keyFile: String?
+    public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+    }
 }
 
 /// One plain NATS client connection from docketd to a nats-server of the cluster it joins
-/// (`--cluster-nats`): it connects to the first address that answers, says CONNECT, replays
-/// its subscriptions, answers PINGs, and hands every MSG/HMSG to `onMessage`. When the link
-/// breaks it tries the next address after a backoff (0.1 s doubling to 5 s), forever.
+/// (`--cluster-nats`): it connects to the first address that answers, waits for INFO, upgrades
+/// to TLS when the address, the settings or the server ask for it, says CONNECT, replays its
+/// subscriptions, answers PINGs, and hands every MSG/HMSG to `onMessage`. When the link breaks
+/// it tries the next address after a backoff (0.1 s doubling to 5 s), forever. Host names are
+/// resolved on the loop (`EventLoop.resolve`), never by a blocking call.
 ///
 /// While it is down, what is published waits in a buffer of its own, up to `maxPending` bytes, and
 /// goes first once connected again; more than that is dropped and counted, as are messages when
@@ -30,10 +49,21 @@ final class UpstreamChannel {
     private let log: Log
     private let echo: Bool
     private let maxPending: Int
+    /// The link's TLS context: made at start-up from the settings, or with the system's CAs
+    /// the first time a server requires TLS that the settings did not ask for.
+    private var tlsContext: TLSContext?
+    private let alwaysTLS: Bool
     /// MSG/HMSG: the bytes, and the op's ranges in them.
     var onMessage: (UnsafeRawBufferPointer, _ subject: Range<Int>, _ sid: Int, _ reply: Range<Int>?, _ headerCount: Int?, _ message: Range<Int>) -> Void = { _, _, _, _, _, _ in }
 
+    /// Where the current connection is: resolving the name, connecting, waiting for the
+    /// server's INFO, in the TLS handshake, or up (CONNECT sent).
+    private enum Phase { case idle, resolving, connecting, awaitingInfo, handshaking, connected }
+    private var phase = Phase.idle
+    /// When the current phase began (ms): one that takes more than 5 s ends the attempt.
+    private var phaseStarted = 0
     private var fd: Int32 = -1
+    private var tls: TLSSession?
     private var readEvent: OpaquePointer?
     private var writeEvent: OpaquePointer?
     private var retryTimer: OpaquePointer?
@@ -43,8 +73,7 @@ final class UpstreamChannel {
     private let output = ByteBuffer(capacity: 64 << 10)
     /// Messages published while the link is down, sent once it is up again.
     private let held = ByteBuffer(capacity: 4 << 10)
-    private var isConnecting = false
-    private(set) var isConnected = false
+    var isConnected: Bool { phase == .connected }
     private var nextAddress = 0
     private var retryDelay = 100
     private var pingsOutstanding = 0
@@ -59,13 +88,15 @@ final class UpstreamChannel {
     private(set) var messagesOut = 0
     private(set) var messagesIn = 0
 
-    init(name: String, addresses: [Address], loop: EventLoop, log: Log, echo: Bool, maxPending: Int) {
+    init(name: String, addresses: [Address], loop: EventLoop, log: Log, echo: Bool, maxPending: Int, tlsContext: TLSContext?) {
         self.name = name
         self.addresses = addresses
         self.loop = loop
         self.log = log
         self.echo = echo
         self.maxPending = maxPending
+        self.tlsContext = tlsContext
+        alwaysTLS = tlsContext != nil
     }
 
     func start() {
@@ -77,7 +108,10 @@ final class UpstreamChannel {
 
     func stop() {
         isStopped = true
-        if isConnected { flushOutput() }
+        if isConnected {
+            flushOutput()
+            tls?.shutdown()
+        }
         closeSocket()
         for event in [retryTimer, pingTimer].compactMap({ $0 }) { EventLoop.free(event) }
         retryTimer = nil
@@ -113,6 +147,18 @@ final class UpstreamChannel {
         guard isConnected, fd >= 0 else { return }
         while !output.isEmpty {
             let pending = output.readableBytes
+            if let tls {
+                switch tls.write(pending) {
+                case .done(let written): output.consume(written)
+                case .wantWrite:
+                    if let writeEvent { EventLoop.add(writeEvent) }
+                    return
+                case .wantRead: return  // `readable` flushes again
+                case .closed: return broken("the server closed the connection")
+                case .failed(let why): return broken(why)
+                }
+                continue
+            }
             let written = send(fd, pending.baseAddress, pending.count, Int32(MSG_NOSIGNAL))
             if written > 0 {
                 output.consume(written)
@@ -131,30 +177,39 @@ final class UpstreamChannel {
     // MARK: Connecting
 
     private func connect() {
-        guard !isStopped, fd < 0, !addresses.isEmpty else { return }
+        guard !isStopped, fd < 0, phase == .idle, !addresses.isEmpty else { return }
         let address = addresses[nextAddress % addresses.count]
         nextAddress += 1
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(address.host, String(address.port), &hints, &result)
-        guard status == 0, let info = result else {
-            return failed(address, "cannot resolve \(address.host): \(String(cString: gai_strerror(status)))")
+        connectedAddress = address
+        enter(.resolving)
+        loop.resolve(address.host, port: address.port) { [weak self] result in
+            guard let self, !self.isStopped, self.phase == .resolving else { return }
+            switch result {
+            case .success(let found): self.open(address, at: found[0])
+            case .failure(let error):
+                self.phase = .idle
+                self.failed(address, "cannot resolve \(address.host): \(error)")
+            }
         }
-        defer { freeaddrinfo(result) }
-        let socketFD = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socketFD >= 0 else { return failed(address, "socket: \(String(cString: strerror(errno)))") }
+    }
+
+    /// Starts a non-blocking connect to the resolved address.
+    private func open(_ address: Address, at socketAddress: SocketAddress) {
+        let socketFD = socket(socketAddress.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socketFD >= 0 else {
+            phase = .idle
+            return failed(address, "socket: \(String(cString: strerror(errno)))")
+        }
         var one: Int32 = 1
         setsockopt(socketFD, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        if Glibc.connect(socketFD, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
+        if socketAddress.connect(socketFD) != 0 && errno != EINPROGRESS {
             let why = String(cString: strerror(errno))
             Glibc.close(socketFD)
+            phase = .idle
             return failed(address, why)
         }
         fd = socketFD
-        connectedAddress = address
-        isConnecting = true
+        enter(.connecting)
         readEvent = loop.makeEvent(fd: fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: upstreamReadCallback)
         writeEvent = loop.makeEvent(fd: fd, flags: EventLoop.write, context: self, callback: upstreamWriteCallback)
         EventLoop.add(readEvent!)
@@ -162,18 +217,67 @@ final class UpstreamChannel {
         EventLoop.add(writeEvent!, timeoutMilliseconds: 5000)
     }
 
+    private func enter(_ next: Phase) {
+        phase = next
+        phaseStarted = monotonicMilliseconds()
+    }
+
     fileprivate func writable(timedOut: Bool) {
-        if isConnecting {
+        switch phase {
+        case .connecting:
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
             if timedOut { return broken("no connection within 5 s") }
             if error != 0 { return broken(String(cString: strerror(error))) }
-            isConnecting = false
-            established()
-            return
+            // The server speaks first: its INFO says whether TLS comes next.
+            enter(.awaitingInfo)
+        case .handshaking:
+            handshake()
+        case .connected:
+            flushOutput()
+        case .idle, .resolving, .awaitingInfo:
+            break
         }
-        flushOutput()
+    }
+
+    /// The server's first INFO: go on in plain text or start TLS.
+    private func greeted(tlsRequired: Bool, tlsAvailable: Bool) {
+        guard let address = connectedAddress else { return }
+        let wantsTLS = alwaysTLS || address.requiresTLS
+        guard wantsTLS || tlsRequired else { return established() }
+        guard tlsRequired || tlsAvailable else { return broken("the server does not offer TLS, which this link requires") }
+        if tlsContext == nil {
+            do {
+                tlsContext = try TLSContext.client(caFile: nil, certificate: nil, key: nil)
+            } catch {
+                return broken("TLS: \(error)")
+            }
+        }
+        do {
+            tls = try tlsContext!.session(fd: fd, serverName: address.host)
+        } catch {
+            return broken("TLS: \(error)")
+        }
+        input.clear()
+        enter(.handshaking)
+        handshake()
+    }
+
+    private func handshake() {
+        guard let tls else { return }
+        switch tls.handshake() {
+        case .done:
+            established()
+        case .wantRead:
+            break  // the read event is always on
+        case .wantWrite:
+            if let writeEvent { EventLoop.add(writeEvent) }
+        case .closed:
+            broken("the server closed the connection during the TLS handshake")
+        case .failed(let why):
+            broken(why)
+        }
     }
 
     /// The socket is up: introduce ourselves and hold our subscriptions again. Messages kept
@@ -190,6 +294,7 @@ final class UpstreamChannel {
         connect.add("lang", "swift")
         connect.add("version", Server.version)
         connect.add("protocol", 1)
+        connect.add("tls_required", tls != nil)
         if let user = address.user { connect.add("user", user) }
         if let password = address.password { connect.add("pass", password) }
         output.clear()
@@ -200,11 +305,11 @@ final class UpstreamChannel {
         output.append(held.readableBytes)
         held.clear()
         held.shrink(to: 4 << 10)
-        isConnected = true
+        enter(.connected)
         pingsOutstanding = 0
         retryDelay = 100
         lastError = nil
-        log.info("Cluster NATS (\(name)): connected to \(address.display)")
+        log.info("Cluster NATS (\(name)): connected to \(address.display)\(tls.map { " (\($0.version))" } ?? "")")
         flushOutput()
     }
 
@@ -237,10 +342,10 @@ final class UpstreamChannel {
         for event in [readEvent, writeEvent].compactMap({ $0 }) { EventLoop.free(event) }
         readEvent = nil
         writeEvent = nil
+        tls = nil
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
-        isConnected = false
-        isConnecting = false
+        phase = .idle
         input.clear()
         output.clear()
     }
@@ -248,19 +353,50 @@ final class UpstreamChannel {
     // MARK: Reading
 
     fileprivate func readable() {
+        switch phase {
+        case .handshaking: return handshake()
+        case .awaitingInfo, .connected: break
+        case .idle, .resolving, .connecting: return
+        }
+        if let tls { return readTLS(tls) }
         for _ in 0..<8 {
             let space = input.writableSpace(atLeast: 64 << 10)
             let count = recv(fd, space.baseAddress, space.count, 0)
             if count > 0 {
                 input.commitWrite(count)
                 guard parse() else { return }
-                if count < space.count { break }
+                if count < space.count || tls != nil { break }
                 continue
             }
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { break }
             return broken(count == 0 ? "the server closed the connection" : String(cString: strerror(errno)))
         }
         if input.isEmpty { input.shrink(to: 64 << 10) }
+    }
+
+    /// Reads TLS records until OpenSSL wants the socket again. A record already taken from the
+    /// socket wakes nobody, so a pass that stops early comes back for the rest.
+    private func readTLS(_ session: TLSSession) {
+        for _ in 0..<64 {
+            let space = input.writableSpace(atLeast: 64 << 10)
+            switch session.read(into: space) {
+            case .done(let count):
+                input.commitWrite(count)
+                guard parse() else { return }
+            case .wantRead:
+                if !output.isEmpty { flushOutput() }  // a write may have waited for this read
+                if input.isEmpty { input.shrink(to: 64 << 10) }
+                return
+            case .wantWrite:
+                if let writeEvent { EventLoop.add(writeEvent) }
+                return
+            case .closed:
+                return broken("the server closed the connection")
+            case .failed(let why):
+                return broken(why)
+            }
+        }
+        if session.bufferedBytes > 0, let readEvent { EventLoop.activate(readEvent, EventLoop.read) }
     }
 
     /// Handles every complete op in the input; false if the connection was dropped.
@@ -278,6 +414,7 @@ final class UpstreamChannel {
             case .op(let op, let next):
                 switch op {
                 case .message(let subject, let sid, let reply, let headerCount, let message):
+                    guard phase == .connected else { break }
                     messagesIn += 1
                     onMessage(bytes, subject, sid, reply, headerCount, message)
                 case .ping:
@@ -287,12 +424,14 @@ final class UpstreamChannel {
                 case .pong:
                     pingsOutstanding = 0
                 case .info(let json):
-                    if let document = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[json])),
-                        document["tls_required"]?.boolValue == true
-                    {
-                        broken("the server requires TLS, which the cluster link does not speak")
-                        return false
-                    }
+                    // Later INFOs (cluster changes, lame duck) change nothing here.
+                    guard phase == .awaitingInfo else { break }
+                    let document = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[json]))
+                    greeted(
+                        tlsRequired: document?["tls_required"]?.boolValue == true,
+                        tlsAvailable: document?["tls_available"]?.boolValue == true)
+                    if tls != nil { return fd >= 0 }  // the rest is TLS; `greeted` emptied the input
+                    guard isConnected else { return false }
                 case .ok:
                     break
                 case .err(let text):
@@ -312,6 +451,9 @@ final class UpstreamChannel {
     }
 
     fileprivate func pingTick() {
+        if phase == .awaitingInfo || phase == .handshaking, monotonicMilliseconds() - phaseStarted > 5000 {
+            return broken(phase == .awaitingInfo ? "no INFO within 5 s" : "no TLS handshake within 5 s")
+        }
         guard isConnected else { return }
         if pingsOutstanding >= 3 { return broken("no PONG to three PINGs") }
         pingsOutstanding += 1

@@ -345,6 +345,24 @@ struct ConfigFileSettings {
         return rule
     }
 
+    /// `docket { cluster_tls { ca_file, cert_file, key_file } }`, the keys of nats-server's `tls`.
+    private func clusterTLS(_ value: ConfigValue) throws -> ClusterTLSSettings {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): docket.cluster_tls must be a block { … }") }
+        var settings = ClusterTLSSettings()
+        for (key, item) in entries {
+            switch key {
+            case "ca_file": settings.caFile = try string(item, "docket.cluster_tls.ca_file")
+            case "cert_file": settings.certificateFile = try string(item, "docket.cluster_tls.cert_file")
+            case "key_file": settings.keyFile = try string(item, "docket.cluster_tls.key_file")
+            default: throw ConfigError("\(path): unknown setting 'docket.cluster_tls.\(key)'; expected ca_file, cert_file or key_file")
+            }
+        }
+        guard (settings.certificateFile == nil) == (settings.keyFile == nil) else {
+            throw ConfigError("\(path): docket.cluster_tls needs cert_file and key_file together")
+        }
+        return settings
+    }
+
     private mutating func applyDocket(_ value: ConfigValue, to config: inout ServerConfig) throws {
         guard case .map(let entries) = value else { throw ConfigError("\(path): docket must be a block { … }") }
         for (key, item) in entries {
@@ -368,10 +386,12 @@ struct ConfigFileSettings {
                         text = try string(item, "docket.cluster_nats")
                     }
                     guard let addresses = ClusterLink.addresses(text) else {
-                        throw ConfigError("\(path): docket.cluster_nats must be nats://[user:pass@]host[:port] addresses")
+                        throw ConfigError("\(path): docket.cluster_nats must be nats://[user:pass@]host[:port] or tls://… addresses")
                     }
                     config.clusterNATS = addresses
                 }
+            case "cluster_tls":
+                if !given("--cluster-tlscacert", "--cluster-tlscert", "--cluster-tlskey") { config.clusterTLS = try clusterTLS(item) }
             case "cluster_max_pending":
                 if !given("--cluster-max-pending") { config.clusterMaxPending = try size(item, "docket.cluster_max_pending") }
             case "node_timeout":

@@ -44,9 +44,22 @@ struct DocketdCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "A nats-server cluster to share messages and job events with other docketd nodes: nats://[user:pass@]host:port, comma-separated (DOCKET_CLUSTER_NATS).",
+            "A nats-server cluster to share messages and job events with other docketd nodes: nats://[user:pass@]host:port or tls://…, comma-separated (DOCKET_CLUSTER_NATS).",
             valueName: "urls"))
     var clusterNats = env("DOCKET_CLUSTER_NATS") ?? ""
+
+    @Option(
+        name: .customLong("cluster-tlscacert"),
+        help: "CA certificates, PEM, that the cluster's nats-server certificates must chain to; makes every cluster connection TLS (DOCKET_CLUSTER_TLSCACERT).")
+    var clusterTLSCACertificate = env("DOCKET_CLUSTER_TLSCACERT")
+
+    @Option(
+        name: .customLong("cluster-tlscert"),
+        help: "A client certificate chain, PEM, for cluster nats-servers that verify clients; makes every cluster connection TLS (DOCKET_CLUSTER_TLSCERT).")
+    var clusterTLSCertificate = env("DOCKET_CLUSTER_TLSCERT")
+
+    @Option(name: .customLong("cluster-tlskey"), help: "The private key of --cluster-tlscert, PEM (DOCKET_CLUSTER_TLSKEY).")
+    var clusterTLSKey = env("DOCKET_CLUSTER_TLSKEY")
 
     @Option(help: "Bytes of messages the cluster link may hold while it is down or behind; more are dropped (DOCKET_CLUSTER_MAX_PENDING).")
     var clusterMaxPending = env("DOCKET_CLUSTER_MAX_PENDING") ?? "64MiB"
@@ -226,9 +239,15 @@ struct DocketdCommand: ParsableCommand {
         config.nodeTimeoutMilliseconds = nodeTimeout
         if !clusterNats.isEmpty {
             guard let addresses = ClusterLink.addresses(clusterNats) else {
-                throw ValidationError("--cluster-nats must be nats://[user:pass@]host[:port] addresses, comma-separated, not \(clusterNats).")
+                throw ValidationError("--cluster-nats must be nats://[user:pass@]host[:port] or tls://… addresses, comma-separated, not \(clusterNats).")
             }
             config.clusterNATS = addresses
+        }
+        if clusterTLSCACertificate != nil || clusterTLSCertificate != nil || clusterTLSKey != nil {
+            guard (clusterTLSCertificate == nil) == (clusterTLSKey == nil) else {
+                throw ValidationError("--cluster-tlscert and --cluster-tlskey go together.")
+            }
+            config.clusterTLS = ClusterTLSSettings(caFile: clusterTLSCACertificate, certificateFile: clusterTLSCertificate, keyFile: clusterTLSKey)
         }
         config.clusterMaxPending = try size(clusterMaxPending, "--cluster-max-pending", minimum: 64 << 10)
         config.serverName = serverName

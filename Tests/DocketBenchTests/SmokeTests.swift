@@ -56,28 +56,11 @@ import DocketTLS
         #expect(wildcard.received == 40_000)
     }
 
-    /// Pub/sub and the job cycle over TLS (the upgrade after INFO), with certificates made by
-    /// openssl here.
+    /// Pub/sub and the job cycle over TLS (the upgrade after INFO), with the test PKI's
+    /// certificates.
     @Test func pubSubAndJobsOverTLS() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        func openssl(_ arguments: [String]) throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["openssl"] + arguments
-            process.currentDirectoryURL = directory
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "openssl \(arguments)")
-        }
-        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Bench CA"])
-        try "subjectAltName=IP:127.0.0.1\n".write(to: directory.appendingPathComponent("san.ext"), atomically: true, encoding: .utf8)
-        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
-        try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"])
-        let path = { (name: String) in directory.appendingPathComponent(name).path }
+        let pki = try TestPKI()
+        let path = pki.path
         let server = try DocketdProcess(["--tls", "--tlscert", path("server.pem"), "--tlskey", path("server.key")])
         defer { server.stop() }
         var plan = PubSubPlan(

@@ -130,6 +130,8 @@ import Testing
             ("port: [1\n", "expected ']'"),
             ("docket { node_timeout: 1s }\n", "docket.node_timeout must be 0"),
             ("docket { node_timeout: soon }\n", "docket.node_timeout must be 0"),
+            ("docket { cluster_tls { ca: x.pem } }\n", "unknown setting 'docket.cluster_tls.ca'"),
+            ("docket { cluster_tls { cert_file: c.pem } }\n", "docket.cluster_tls needs cert_file and key_file together"),
         ] {
             let path = try file(text)
             let (status, output) = try DocketdProcess.runToExit(["-c", path, "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
@@ -162,5 +164,14 @@ import Testing
         }
         let (status, output) = try DocketdProcess.runToExit(["--tlsverify", "--tlscert", missing, "--tlskey", missing, "--port", "0"])
         #expect(status == 64 && output.contains("--tlsverify needs --tlscacert"), "\(output)")
+        // The cluster link's files, from the command line and from the file's cluster_tls.
+        let data = ["--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)", "--cluster-nats", "tls://127.0.0.1:1"]
+        let (clusterStatus, clusterOutput) = try DocketdProcess.runToExit(["--cluster-tlscacert", missing] + data)
+        #expect(clusterStatus == 1 && clusterOutput.contains("Cannot start: cluster TLS: cannot load the CA file \(missing)"), "\(clusterOutput)")
+        let conf = try file("docket { cluster_tls { cert_file: \"\(notACertificate)\", key_file: \"\(notACertificate)\" } }\n")
+        let (fileStatus, fileOutput) = try DocketdProcess.runToExit(["-c", conf] + data)
+        #expect(fileStatus == 1 && fileOutput.contains("Cannot start: cluster TLS: cannot load the certificate \(notACertificate)"), "\(fileOutput)")
+        let (pairStatus, pairOutput) = try DocketdProcess.runToExit(["--cluster-tlskey", missing] + data)
+        #expect(pairStatus == 64 && pairOutput.contains("--cluster-tlscert and --cluster-tlskey go together"), "\(pairOutput)")
     }
 }

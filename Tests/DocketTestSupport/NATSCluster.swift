@@ -44,8 +44,8 @@ public final class NATSCluster {
     }
 
     /// Starts `count` servers, each routing to all the others, and waits until each accepts
-    /// clients and sees the others as routes.
-    public init(count: Int) throws {
+    /// clients and sees the others as routes. `arguments` go to every server (TLS flags, say).
+    public init(count: Int, arguments: [String] = []) throws {
         guard let binary = Self.binary else { throw HarnessError("nats-server is not installed") }
         let clientPorts = try (0..<count).map { _ in try freeLoopbackPort() }
         let clusterPorts = try (0..<count).map { _ in try freeLoopbackPort() }
@@ -57,7 +57,7 @@ public final class NATSCluster {
                 "-a", "127.0.0.1", "-p", String(clientPorts[index]), "-m", "0",
                 "--cluster_name", "docket-test", "--cluster", "nats://127.0.0.1:\(clusterPorts[index])",
                 "--routes", routes.joined(separator: ","),
-            ]
+            ] + arguments
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
