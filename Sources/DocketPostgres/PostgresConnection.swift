@@ -1,5 +1,9 @@
 import CLibPQ
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One connection to PostgreSQL through libpq, asynchronous and driven from outside: it never
 /// blocks and owns no thread or timer. Its owner's event loop watches `interest` (a socket,
 /// and whether to wake for reading and/or writing; `onInterestChange` says when it changes)
@@ -26,8 +30,8 @@ import CLibPQ
 /// nothing and can be sent again as a whole; any other failure is the statements' own.
 ///
 /// Two things libpq does not make asynchronous: `PQconnectStart` resolves a host *name*
-/// before returning (give numeric addresses, `host=127.0.0.1` or `hostaddr=`, or resolve off
-/// the loop), and a server that vanishes without closing the socket is noticed only by TCP
+/// before returning (so the owner resolves it on its loop, `hostToResolve`, and passes the
+/// addresses as `hostAddresses`), and a server that vanishes without closing the socket is noticed only by TCP
 /// (set `keepalives_idle`/`tcp_user_timeout` in the connection string, or time answers out).
 ///
 /// Not thread-safe: use it from the thread that runs its owner's loop.
@@ -64,6 +68,7 @@ public final class PostgresConnection {
     public var onNotification: ((PostgresNotification) -> Void)?
 
     private let conninfo: String
+    private let hostAddresses: [String]
     private var connection: OpaquePointer?
     private var started = false
     /// While connecting: whether `PQconnectPoll` last asked to wait for writing.
@@ -82,9 +87,70 @@ public final class PostgresConnection {
     private var draining = false
 
     /// `conninfo`: a libpq connection string (`host=127.0.0.1 port=5432 dbname=docket`) or
-    /// URI (`postgres://user@host/db`). Nothing happens before `start()`.
-    public init(_ conninfo: String) {
+    /// URI (`postgres://user@host/db`). `hostAddresses`: the numeric addresses of its one host
+    /// name (see `hostToResolve`), tried in order; the name is still what TLS verifies.
+    /// Nothing happens before `start()`.
+    public init(_ conninfo: String, hostAddresses: [String] = []) {
         self.conninfo = conninfo
+        self.hostAddresses = hostAddresses
+    }
+
+    /// The host name libpq would resolve with a blocking call when connecting with `conninfo`,
+    /// and the port: nil when there is none to resolve (an address, a socket directory, a
+    /// `hostaddr`, several hosts, or a string libpq cannot parse, which `start` reports).
+    public static func hostToResolve(_ conninfo: String) -> (host: String, port: Int)? {
+        let options = parsedOptions(conninfo)
+        guard let host = options["host"], !host.isEmpty, !host.contains(","), !host.hasPrefix("/"), !host.hasPrefix("@"),
+            options["hostaddr"]?.isEmpty ?? true, !isNumericAddress(host)
+        else { return nil }
+        guard let portText = options["port"], !portText.isEmpty else { return (host, 5432) }
+        guard let port = Int(portText), (1...65535).contains(port) else { return nil }
+        return (host, port)
+    }
+
+    /// The options `conninfo` sets, by keyword; empty if libpq cannot parse it.
+    private static func parsedOptions(_ conninfo: String) -> [String: String] {
+        var error: UnsafeMutablePointer<CChar>?
+        guard let parsed = PQconninfoParse(conninfo, &error) else {
+            if let error { PQfreemem(error) }
+            return [:]
+        }
+        defer { PQconninfoFree(parsed) }
+        var options: [String: String] = [:]
+        var option = parsed
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { options[String(cString: keyword)] = String(cString: value) }
+            option += 1
+        }
+        return options
+    }
+
+    private static func isNumericAddress(_ host: String) -> Bool {
+        var buffer = in6_addr()
+        return inet_pton(AF_INET, host, &buffer) == 1 || inet_pton(AF_INET6, host, &buffer) == 1
+    }
+
+    /// `PQconnectStart` for `conninfo`, with `hostAddresses` as libpq's host list when given:
+    /// the name repeated once per address, so each address is tried and the name verified.
+    private func startConnecting() -> OpaquePointer? {
+        guard !hostAddresses.isEmpty else { return PQconnectStart(conninfo) }
+        var options = Self.parsedOptions(conninfo)
+        guard let host = options["host"] else { return PQconnectStart(conninfo) }
+        options["host"] = Array(repeating: host, count: hostAddresses.count).joined(separator: ",")
+        options["hostaddr"] = hostAddresses.joined(separator: ",")
+        let pairs = Array(options)
+        let keywords = pairs.map { strdup($0.key) } + [nil]
+        let values = pairs.map { strdup($0.value) } + [nil]
+        defer { for pointer in keywords + values { free(pointer) } }
+        return keywords.withUnsafeBufferPointer { keywordPointers in
+            values.withUnsafeBufferPointer { valuePointers in
+                keywordPointers.withMemoryRebound(to: UnsafePointer<CChar>?.self) { keys in
+                    valuePointers.withMemoryRebound(to: UnsafePointer<CChar>?.self) { vals in
+                        PQconnectStartParams(keys.baseAddress, vals.baseAddress, 0)
+                    }
+                }
+            }
+        }
     }
 
     deinit {
@@ -96,7 +162,7 @@ public final class PostgresConnection {
         guard !started else { return }
         started = true
         defer { settle() }
-        guard let connection = PQconnectStart(conninfo) else {
+        guard let connection = startConnecting() else {
             lose(PostgresError(.connection, "out of memory starting a connection"))
             return
         }

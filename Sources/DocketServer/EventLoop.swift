@@ -84,6 +84,27 @@ struct SocketAddress {
     var length: socklen_t = 0
     var family: Int32 { Int32(storage.ss_family) }
 
+    /// The address as text (`127.0.0.1`, `::1`), for libraries that take it so.
+    var numericHost: String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        withUnsafePointer(to: storage) { pointer in
+            pointer.withMemoryRebound(to: UInt8.self, capacity: MemoryLayout<sockaddr_storage>.size) { bytes in
+                if family == AF_INET6 {
+                    bytes.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                        var raw = address.pointee.sin6_addr
+                        _ = inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
+                    }
+                } else {
+                    bytes.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                        var raw = address.pointee.sin_addr
+                        _ = inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
+                    }
+                }
+            }
+        }
+        return String(cString: text)
+    }
+
     /// Calls connect(2) on `fd` with this address.
     func connect(_ fd: Int32) -> Int32 {
         withUnsafePointer(to: storage) {

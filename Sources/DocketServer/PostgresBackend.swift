@@ -27,6 +27,8 @@ final class PostgresBackend {
     let processName: String
 
     private var connection: PostgresConnection?
+    /// The host name is being resolved; `connection` is made when it is.
+    private var isResolving = false
     private var socketEvent: OpaquePointer?
     private var socketInterest = PostgresConnection.Interest.none
     private var tickTimer: OpaquePointer?
@@ -102,15 +104,30 @@ final class PostgresBackend {
         connect()
         let deadline = monotonicMilliseconds() + timeoutMilliseconds
         while !isAvailable {
-            if connection == nil { throw ServerError("PostgreSQL store: \(lastFailure ?? "cannot connect")") }
+            if connection == nil && !isResolving { throw ServerError("PostgreSQL store: \(lastFailure ?? "cannot connect")") }
             if monotonicMilliseconds() > deadline { throw ServerError("PostgreSQL store: no connection within \(timeoutMilliseconds) ms") }
             server.loop.runOnce()
         }
         armTick(after: 1000)
     }
 
+    /// Connects, resolving a host name on the loop first: libpq would resolve it with a
+    /// blocking call, and a reconnect happens while clients are being served.
     private func connect() {
-        let db = PostgresConnection(conninfo)
+        guard let target = PostgresConnection.hostToResolve(conninfo) else { return open(hostAddresses: []) }
+        isResolving = true
+        server.loop.resolve(target.host, port: target.port) { [weak self] result in
+            guard let self, isResolving else { return }
+            isResolving = false
+            switch result {
+            case .success(let addresses): open(hostAddresses: addresses.map(\.numericHost))
+            case .failure(let error): couldNotConnect("cannot resolve \(target.host): \(error)")
+            }
+        }
+    }
+
+    private func open(hostAddresses: [String]) {
+        let db = PostgresConnection(conninfo, hostAddresses: hostAddresses)
         connection = db
         lastFailure = nil
         db.onInterestChange = { [unowned self] interest in watchSocket(interest) }
@@ -190,15 +207,21 @@ final class PostgresBackend {
             pendingTries.removeAll()
             commitsInFlight = 0
             for reserver in reservers { reserver.inFlight = false }
-            guard hasConnected else { return }  // at start: `start` reports it
-            log.error("PostgreSQL store: \(why); trying again in \(reconnectDelay) ms (job commands answer UNAVAILABLE meanwhile)")
-            if let reconnectTimer { EventLoop.add(reconnectTimer, timeoutMilliseconds: reconnectDelay) }
-            reconnectDelay = min(reconnectDelay * 2, 5000)
+            couldNotConnect(why)
         }
     }
 
+    /// Tries again later, once connected before (at start, `start` reports it).
+    private func couldNotConnect(_ why: String) {
+        lastFailure = why
+        guard hasConnected else { return }
+        log.error("PostgreSQL store: \(why); trying again in \(reconnectDelay) ms (job commands answer UNAVAILABLE meanwhile)")
+        if let reconnectTimer { EventLoop.add(reconnectTimer, timeoutMilliseconds: reconnectDelay) }
+        reconnectDelay = min(reconnectDelay * 2, 5000)
+    }
+
     fileprivate func reconnect() {
-        guard connection == nil else { return }
+        guard connection == nil, !isResolving else { return }
         connect()
     }
 
@@ -215,6 +238,7 @@ final class PostgresBackend {
         // Forgotten before it is closed: our own close is not a lost connection to report.
         let closing = connection
         connection = nil
+        isResolving = false  // an answer still on its way opens nothing
         closing?.close()
         watchSocket(.none)
         for timer in [tickTimer, reconnectTimer].compactMap({ $0 }) { EventLoop.free(timer) }

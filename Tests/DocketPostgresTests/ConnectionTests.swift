@@ -191,6 +191,35 @@ final class ConnectionTests: PostgresTestCase {
         XCTAssertEqual(echoed.rows[0].bytes(0), Array(big.prefix(1 << 20)))
     }
 
+    /// Which connection strings name a host libpq would resolve by blocking, and the port.
+    func testHostToResolve() {
+        let url = PostgresConnection.hostToResolve("postgres://u@db.internal/x")
+        XCTAssertEqual(url?.host, "db.internal")
+        XCTAssertEqual(url?.port, 5432)
+        let keywords = PostgresConnection.hostToResolve("host=localhost port=6000 dbname=x")
+        XCTAssertEqual(keywords?.host, "localhost")
+        XCTAssertEqual(keywords?.port, 6000)
+        for numeric in [
+            "host=127.0.0.1 dbname=x", "postgres://u@[::1]:5432/x", "host=/var/run/postgresql", "host=db hostaddr=10.0.0.1",
+            "host=a,b dbname=x", "dbname=x", "postgres://u@db:70000/x", "this is = not parseable '",
+        ] {
+            XCTAssertNil(PostgresConnection.hostToResolve(numeric), numeric)
+        }
+    }
+
+    /// A host name with its addresses given: libpq connects to them and never looks the name up
+    /// (the name here resolves nowhere), and an address that refuses is followed by the next.
+    func testConnectsToTheAddressesItIsGiven() throws {
+        let conninfo = server.conninfo(database: database).replacingOccurrences(of: "host=127.0.0.1", with: "host=docket-unresolvable.invalid")
+        // Nothing listens on 127.0.0.2 (the test cluster listens on 127.0.0.1 only).
+        let connection = PostgresConnection(conninfo, hostAddresses: ["127.0.0.2", "127.0.0.1"])
+        loop.add(connection)
+        connection.start()
+        defer { connection.close() }
+        try loop.ready(connection)
+        XCTAssertEqual(try connection.run("SELECT 1", on: loop).rows[0].int(0), 1)
+    }
+
     func testConnectingToNothingFails() throws {
         let connection = loop.connect("host=127.0.0.1 port=1 user=docket dbname=none connect_timeout=5")
         var outcome: Result<PostgresResult, PostgresError>?

@@ -65,7 +65,9 @@ import Testing
         guard case .success = TestPostgres.shared else { return }
         let cluster = try TestPostgres.makePrivate()
         defer { cluster.remove() }
-        let (server, _) = try docketd(on: cluster, ["-m", "0"])
+        // By name: docketd resolves it on its loop at start and at every reconnect.
+        let database = try cluster.createDatabase()
+        let server = try DocketdProcess(["--store", "postgres://\(TestPostgres.user)@localhost:\(cluster.port)/\(database)", "-m", "0"])
         let client = try server.client()
         _ = try client.handshake()
         try client.send("ENQ q 6\r\nbefore\r\n")
@@ -115,6 +117,10 @@ import Testing
         ])
         #expect(status == 1)
         #expect(output.contains("PostgreSQL store") && output.contains("no_such_database"))
+        let (nameStatus, nameOutput) = try DocketdProcess.runToExit([
+            "--port", "0", "--store", "postgres://\(TestPostgres.user)@docket-no-such-host.invalid:\(cluster.port)/db",
+        ])
+        #expect(nameStatus == 1 && nameOutput.contains("PostgreSQL store: cannot resolve docket-no-such-host.invalid"), "\(nameOutput)")
         let (badStatus, badOutput) = try DocketdProcess.runToExit(["--port", "0", "--store", "mysql://x"])
         #expect(badStatus != 0 && badOutput.contains("--store must be lmdb or a PostgreSQL connection string"))
     }
