@@ -27,7 +27,10 @@ import CLibPQ
 /// Notifications (`LISTEN`/`NOTIFY`) go to `onNotification`.
 ///
 /// A transaction that fails with `40P01` (deadlock) or `40001` (serialization failure) did
-/// nothing and can be sent again as a whole; any other failure is the statements' own.
+/// nothing and can be sent again as a whole: the connection does so by itself, up to
+/// `resendLimit` times, before any completion of it runs (so a caller sees only the last
+/// try); it then goes after the transactions sent meanwhile. Any other failure is the
+/// statements' own.
 ///
 /// Two things libpq does not make asynchronous: `PQconnectStart` resolves a host *name*
 /// before returning (so the owner resolves it on its loop, `hostToResolve`, and passes the
@@ -66,6 +69,11 @@ public final class PostgresConnection {
     public var onInterestChange: ((Interest) -> Void)?
     public var onStateChange: ((State) -> Void)?
     public var onNotification: ((PostgresNotification) -> Void)?
+    /// How many times a transaction chosen as a deadlock victim (or failing serialization) is
+    /// sent again before its failure is told.
+    public var resendLimit = 3
+    /// Transactions sent again after a deadlock or serialization failure, since the start.
+    public private(set) var resentTransactions = 0
 
     private let conninfo: String
     private let hostAddresses: [String]
@@ -453,12 +461,27 @@ public final class PostgresConnection {
         lose(PostgresError(.connection, errorMessage()))
     }
 
-    /// A transaction's end arrived: its statements' completions, then its own.
+    /// A transaction's end arrived: its statements' completions, then its own; or, if the
+    /// server gave it up to break a deadlock, it goes again.
     private func finish(_ transaction: Transaction) {
         let culprit = transaction.statements.lazy.compactMap { statement -> PostgresError? in
             guard let error = statement.error, error.kind != .aborted else { return nil }
             return error
         }.first ?? transaction.commitError
+        if let culprit, culprit.sqlState == "40P01" || culprit.sqlState == "40001", transaction.resends < resendLimit {
+            transaction.resends += 1
+            resentTransactions += 1
+            for statement in transaction.statements {
+                statement.answered = false
+                statement.result = nil
+                statement.error = nil
+            }
+            transaction.commitError = nil
+            transaction.nudged = false
+            unsent.append(transaction)
+            if state == .ready { sendUnsent() }
+            return
+        }
         for statement in transaction.statements {
             let completion = statement.completion
             if let culprit {
@@ -632,6 +655,8 @@ private final class Transaction {
     var commitError: PostgresError?
     /// An empty transaction was sent after it to bring its end (see `readResults`).
     var nudged = false
+    /// Times it was sent again after a deadlock (see `finish`).
+    var resends = 0
 }
 
 private enum InFlight {

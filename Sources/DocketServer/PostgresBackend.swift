@@ -29,6 +29,10 @@ final class PostgresBackend {
     private var connection: PostgresConnection?
     /// The host name is being resolved; `connection` is made when it is.
     private var isResolving = false
+    /// Transactions sent again after the database broke a deadlock with them, on connections
+    /// closed since; `resentTransactions` adds the current one's.
+    private var resentOnClosedConnections = 0
+    var resentTransactions: Int { resentOnClosedConnections + (connection?.resentTransactions ?? 0) }
     private var socketEvent: OpaquePointer?
     private var socketInterest = PostgresConnection.Interest.none
     private var tickTimer: OpaquePointer?
@@ -202,6 +206,7 @@ final class PostgresBackend {
             let why = db.failure?.message ?? lastFailure ?? "connection closed"
             lastFailure = why
             watchSocket(.none)
+            resentOnClosedConnections += db.resentTransactions
             connection = nil
             failBatches(why)
             pendingTries.removeAll()

@@ -143,6 +143,10 @@ extension Server {
             }
             family("docket_store_available", "gauge", "1 while the PostgreSQL job store can be reached.")
             sample("docket_store_available", "", postgres.isAvailable ? 1 : 0)
+            family(
+                "docket_store_resent_transactions_total", "counter",
+                "Transactions PostgreSQL gave up to break a deadlock (or a serialization failure) that docketd sent again.")
+            sample("docket_store_resent_transactions_total", "", postgres.resentTransactions)
             return text
         }
         let queues = engine.queueList

@@ -97,6 +97,37 @@ final class ConnectionTests: PostgresTestCase {
         XCTAssertEqual(rows.rows.map { $0.int(0) }, [3])
     }
 
+    /// Two connections lock two rows in opposite orders: the server breaks the deadlock by
+    /// failing one transaction (40P01), which its connection sends again by itself; both
+    /// callers see only success. With no resends allowed, the victim's failure is told.
+    func testADeadlockVictimIsSentAgain() throws {
+        let first = try connect()
+        let second = try connect()
+        _ = try first.run("CREATE TABLE r (id int PRIMARY KEY, v int)", on: loop)
+        _ = try first.run("INSERT INTO r VALUES (1, 0), (2, 0)", on: loop)
+        // The test cluster's user is a superuser: the deadlock is found in 0.1 s, not 1 s.
+        for connection in [first, second] { _ = try connection.run("SET deadlock_timeout = '100ms'", on: loop) }
+        func crossing(_ resendLimit: Int) -> [Result<Void, PostgresError>] {
+            first.resendLimit = resendLimit
+            second.resendLimit = resendLimit
+            var outcomes: [Result<Void, PostgresError>] = []
+            for (connection, order) in [(first, [1, 2]), (second, [2, 1])] {
+                connection.execute("UPDATE r SET v = v + 1 WHERE id = \(order[0])") { _ in }
+                connection.execute("SELECT pg_sleep(0.3)") { _ in }
+                connection.execute("UPDATE r SET v = v + 1 WHERE id = \(order[1])") { _ in }
+                connection.commit { outcomes.append($0) }
+            }
+            loop.run(timeout: 20) { outcomes.count == 2 }
+            return outcomes
+        }
+        let resent = first.resentTransactions + second.resentTransactions
+        XCTAssertTrue(crossing(3).allSatisfy { (try? $0.get()) != nil })
+        XCTAssertEqual(first.resentTransactions + second.resentTransactions, resent + 1)
+        XCTAssertEqual(try first.run("SELECT sum(v) FROM r", on: loop).rows[0].int(0), 4, "both transactions counted once")
+        let told = crossing(0)
+        XCTAssertEqual(told.compactMap { $0.failure?.sqlState }, ["40P01"])
+    }
+
     /// A transaction whose commit fails (a deferred constraint) fails every statement of it.
     func testACommitThatFailsFailsEveryStatement() throws {
         let connection = try connect()

@@ -147,7 +147,9 @@ import Testing
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         #expect(document.contains(#""queue":"a""#) && document.contains(#""queue":"b""#))
-        #expect(try get(http, "/metrics").contains(#"docket_jobs{queue="b",state="delayed"} 1"#))
+        let metrics = try get(http, "/metrics")
+        #expect(metrics.contains(#"docket_jobs{queue="b",state="delayed"} 1"#))
+        #expect(metrics.contains("docket_store_available 1\n") && metrics.contains("docket_store_resent_transactions_total 0\n"))
         #expect(server.stop() == 0)
     }
 
