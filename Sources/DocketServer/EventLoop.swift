@@ -64,9 +64,7 @@ final class EventLoop {
             dnsBase = evdns_base_new(base, Int32(EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE))
         }
         guard let dnsBase else { return completion(.failure(ResolutionError(description: "cannot start the resolver"))) }
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var hints = addrinfo.anyStreamSocket
         let request = Unmanaged.passRetained(PendingResolution(completion)).toOpaque()
         _ = evdns_getaddrinfo(dnsBase, host, String(port), &hints, resolvedCallback, request)
     }

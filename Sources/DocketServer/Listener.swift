@@ -8,9 +8,7 @@ struct Listener {
     let boundPort: Int
 
     init(host: String, port: Int, backlog: Int32 = 1024) throws {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var hints = addrinfo.anyStreamSocket
         hints.ai_flags = AI_PASSIVE
         var result: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &result)
@@ -84,4 +82,16 @@ struct Listener {
     }
 
     func close() { Glibc.close(fd) }
+}
+
+extension addrinfo {
+    /// Hints for TCP on IPv4 or IPv6. Here, in a file that imports no C library but Glibc: a
+    /// reference to SOCK_STREAM from a file that also imports CLibevent makes the constant
+    /// invisible to the module's other files in a clean build (a Swift/Clang module lookup bug).
+    static var anyStreamSocket: addrinfo {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        return hints
+    }
 }
