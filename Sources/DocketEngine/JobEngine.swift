@@ -726,9 +726,11 @@ public final class JobEngine {
 
     /// LIST: up to `limit` of the queue's jobs in `state` that come after `cursor` in that
     /// state's order, and the cursor for the next page (nil: this was the last). One pass over
-    /// the server's jobs, keeping only the best `limit + 1`: a page costs about 10 ms per
-    /// million jobs held, whatever its place (ordered indexes per state would make it cost the
-    /// page; see PROTOCOL.md, LIST).
+    /// the candidates, keeping only the best `limit + 1`. The candidates are the queue's own
+    /// for waiting (its ready order and the jobs its groups parked), completed and dead (its
+    /// histories, bounded by `keep_completed` and `keep_dead`); for delayed, blocked and active
+    /// they are every job the server holds (about 10 ms per million jobs for a page; see
+    /// PROTOCOL.md, LIST).
     public func list(
         queue name: UnsafeRawBufferPointer, state: JobListState, after cursor: JobListCursor?, limit: Int
     ) -> (jobs: [Job], next: JobListCursor?) {
@@ -736,7 +738,7 @@ public final class JobEngine {
         let wanted = JobState.named(state.rawValue)
         var best: [(key: JobListCursor, job: Job)] = []
         best.reserveCapacity(limit + 1)
-        jobs.forEach { job in
+        func consider(_ job: Job) {
             guard job.home === queue, job.state == wanted else { return }
             let key = state.sortKey(priority: job.priority, became: Self.listTime(of: job), id: job.id)
             if let cursor, key <= cursor { return }
@@ -747,8 +749,22 @@ public final class JobEngine {
                 let middle = (low + high) / 2
                 if best[middle].key < key { low = middle + 1 } else { high = middle }
             }
+            // The queue's lists may name a job twice (withdrawn entries, a job that died, was
+            // retried and died again): the same key is the same job.
+            if low < best.count && best[low].key == key { return }
             best.insert((key, job), at: low)
             if best.count > limit + 1 { best.removeLast() }
+        }
+        switch wanted {
+        case .waiting:
+            for entry in queue.ready.elements { if let job = jobs[entry.id] { consider(job) } }
+            for group in queue.groups.values { for job in group.parked where jobs[job.id] === job { consider(job) } }
+        case .completed:
+            for id in queue.completed { if let job = jobs[id] { consider(job) } }
+        case .dead:
+            for id in queue.dead { if let job = jobs[id] { consider(job) } }
+        default:
+            jobs.forEach { consider($0) }
         }
         let more = best.count > limit
         let page = best.prefix(limit)

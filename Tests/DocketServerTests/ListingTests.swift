@@ -22,6 +22,44 @@ import Testing
         }
     }
 
+    /// The jobs a queue keeps out of its ready order are still listed, each once: a waiting job
+    /// its group's rate parked, and a job that died, was retried and died again.
+    @Test(arguments: Store.allCases) func parkedAndTwiceDeadJobsAreListedOnce(_ store: Store) throws {
+        guard let server = try docketd(store) else { return }
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.line("QUEUE send group_rate=1/1h")
+        #expect(try client.readLine() == "+OK")
+        try client.send("ENQ send group=acme 2\r\na1\r\nENQ send group=acme 2\r\na2\r\nENQ send attempts=1 1\r\nd\r\n")
+        #expect(try [client.readLine(), client.readLine(), client.readLine()] == ["+OK 1", "+OK 2", "+OK 3"])
+        // Job 2 waits, parked behind acme's rate; job 3 dies, comes back and dies again.
+        var started: [String] = []
+        for _ in 0..<2 {
+            try client.line("RESERVE send timeout=0")
+            started.append(String(plainJobLine(try client.readMessage().0).split(separator: " ")[1]))
+        }
+        #expect(started == ["1", "3"])
+        for round in 0..<2 {
+            if round > 0 {
+                try client.line("RETRY 3")
+                #expect(try client.readLine() == "+OK")
+                try client.line("RESERVE send timeout=0")
+                #expect(plainJobLine(try client.readMessage().0).hasPrefix("JOB 3 send "))
+            }
+            try client.line("FAIL 3")
+            #expect(try client.readLine() == "+OK dead")
+        }
+        try client.line("ACK 1")
+        #expect(try client.readLine() == "+OK")
+        let waiting = try #require(try client.object("LIST send state=waiting")["jobs"] as? [[String: Any]])
+        #expect(waiting.compactMap { $0["id"] as? Int } == [2])
+        let dead = try #require(try client.object("LIST send state=dead")["jobs"] as? [[String: Any]])
+        #expect(dead.compactMap { $0["id"] as? Int } == [3])
+        let completed = try #require(try client.object("LIST send state=completed")["jobs"] as? [[String: Any]])
+        #expect(completed.compactMap { $0["id"] as? Int } == [1])
+        #expect(server.stop() == 0)
+    }
+
     /// Every job that stays waiting the whole time is seen exactly once, in run order; jobs
     /// taken meanwhile are never repeated, and the pages end.
     @Test(arguments: Store.allCases) func pagingIsStableWhileJobsComeAndGo(_ store: Store) throws {
