@@ -388,10 +388,13 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
-    /// RETRY queue=<q>: every dead job of the queue; answers how many.
-    public func retryAll(queue: String, on connection: PostgresConnection, completion: @escaping (Result<Int, PostgresError>) -> Void) {
-        connection.execute("SELECT docket.retry_queue($1::text)", [.text(queue)]) { result in
-            completion(result.map { $0.rows.first?.int(0) ?? 0 })
+    /// RETRY queue=<q>: every dead job of the queue; answers the jobs revived (id and
+    /// `max_attempts`), oldest first.
+    public func retryAll(
+        queue: String, on connection: PostgresConnection, completion: @escaping (Result<[(id: Int64, maxAttempts: Int)], PostgresError>) -> Void
+    ) {
+        connection.execute("SELECT id, max_attempts FROM docket.retry_queue_jobs($1::text)", [.text(queue)]) { result in
+            completion(result.map { $0.rows.map { (id: $0.int64(0) ?? 0, maxAttempts: $0.int(1) ?? 0) } })
         }
     }
 

@@ -496,7 +496,16 @@ final class PostgresBackend {
                 })
         case .retryQueue(let queue):
             flushBatches()
-            store.retryAll(queue: name(queue), on: db, completion: Self.answering(reply) { .count($0) })
+            let queueName = name(queue)
+            store.retryAll(
+                queue: queueName, on: db,
+                completion: Self.answering(reply) { [self] revived in
+                    for job in revived {
+                        let held = HeldJob(id: UInt64(job.id), queue: queueName, attempt: 0, maxAttempts: job.maxAttempts, group: nil, startedAt: now())
+                        event(.retried, held, state: .waiting)
+                    }
+                    return .count(revived.count)
+                })
         case .delete(let id):
             flushBatches()
             store.delete(Int64(id), on: db, completion: Self.answering(reply) { _ in .done })

@@ -267,8 +267,10 @@ final class JobVerbTests: JobStoreTestCase {
 
         // retry=no: dead at once, attempts left or not; retry=<duration> overrides the backoff.
         XCTAssertEqual(try fail(again.hold(), .never).get(), .dead)
-        let count: Int = try transaction { connection, done in store.retryAll(queue: "flaky", on: connection, completion: done) }.get()
-        XCTAssertEqual(count, 1)
+        let revived: [(id: Int64, maxAttempts: Int)] = try transaction { connection, done in
+            store.retryAll(queue: "flaky", on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(revived.map(\.id), [id])
         let once = try XCTUnwrap(try reserve(["flaky"]))
         XCTAssertEqual(try fail(once.hold(), .after(milliseconds: 0)).get(), .retry(afterMilliseconds: 0))
         XCTAssertEqual(try reserve(["flaky"])?.id, id)
