@@ -172,7 +172,10 @@ final class PostgresBackend {
             PostgresSchema.migrate(on: db) { [self] result in
                 if case .failure(let error) = result { log.error("PostgreSQL store: migrating the schema failed: \(error)") }
             }
-            for channel in [PostgresSchema.channel, PostgresJobStore.outcomesChannel, PostgresJobStore.routesChannel, PostgresSchema.schedulesChannel] {
+            for channel in [
+                PostgresSchema.channel, PostgresJobStore.outcomesChannel, PostgresJobStore.routesChannel, PostgresSchema.schedulesChannel,
+                PostgresSchema.settledChannel,
+            ] {
                 db.execute("LISTEN \(channel)") { _ in }
             }
             db.commit { [self] result in
@@ -291,8 +294,26 @@ final class PostgresBackend {
             loadRoutes {}
         case PostgresSchema.schedulesChannel where notification.senderPID != connection?.serverPID:
             loadSchedules {}
+        // What a parent's end did to its children: told by the node whose transaction it was.
+        case PostgresSchema.settledChannel where notification.senderPID == connection?.serverPID:
+            settled(notification.payload)
         default:
             break
+        }
+    }
+
+    /// A child that `docket.settle_children` released (`unblocked`, or `expired` if its expiry
+    /// had passed) or that died with its parent (`dead`), as the embedded store reports it.
+    private func settled(_ payload: String) {
+        guard let child = JSONValue.parse(payload), let id = child["id"]?.numberValue, let queue = child["queue"]?.stringValue,
+            let kind = child["event"]?.stringValue.flatMap(LifecycleEvent.Kind.init(rawValue:))
+        else { return }
+        let runAt = Int64(child["run_at"]?.numberValue ?? 0)
+        let state: JobState = kind != .unblocked ? .dead : runAt > now() ? .delayed : .waiting
+        let job = HeldJob(
+            id: UInt64(id), queue: queue, attempt: 0, maxAttempts: Int(child["max_attempts"]?.numberValue ?? 0), group: nil, startedAt: now())
+        event(kind, job, state: state) { event in
+            if let error = child["error"]?.stringValue { event.error = Array(error.utf8) }
         }
     }
 
