@@ -68,6 +68,9 @@ final class PostgresBackend {
     private var expiredThisPass = false
     /// Per-queue totals and rates of what this process did, for QUEUE documents.
     private var activity: [String: QueueActivity] = [:]
+    /// A queue beyond `--max-queues` was not given counters (logged once): on PostgreSQL the
+    /// limit bounds this process's memory per queue (about 4 KB each), not the queues.
+    private var activityIsFull = false
     /// RESERVE tries of this pass, sent at its end.
     private var pendingTries: [Reserver] = [] {
         didSet { if pendingTries.isEmpty { pendingTryOwners.removeAll(keepingCapacity: true) } }
@@ -1271,7 +1274,14 @@ final class PostgresBackend {
     private func event(
         _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, _ fill: (inout LifecycleEvent) -> Void = { _ in }
     ) {
-        activity[job.queue, default: QueueActivity()].count(kind, at: now())
+        if activity[job.queue] != nil || activity.count < server.config.maxQueues {
+            activity[job.queue, default: QueueActivity()].count(kind, at: now())
+        } else if !activityIsFull {
+            activityIsFull = true
+            log.warn(
+                "PostgreSQL store: \(server.config.maxQueues) queues have counters in this process (--max-queues); "
+                    + "the totals and rates of further queues, such as \(job.queue), read 0")
+        }
         guard server.wantsLifecycle else { return }
         var event = LifecycleEvent(
             kind: kind, sequence: 0, queue: job.queue, id: job.id, attempt: attempt ?? job.attempt,

@@ -153,6 +153,24 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// On PostgreSQL `--max-queues` bounds the queues this process keeps counters for (each
+    /// costs it about 4 KB): a client naming new queues without end cannot grow its memory.
+    /// Further queues work; their totals read 0, and the log says so once.
+    @Test func maxQueuesBoundsThePerQueueCounters() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, _) = try docketd(on: cluster, ["--max-queues", "2"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send((1...4).map { "ENQ q\($0) 1\r\nx\r\n" }.joined())
+        #expect(try (1...4).map { _ in try client.readLine() } == ["+OK 1", "+OK 2", "+OK 3", "+OK 4"])
+        let totals = { (name: String) in try (client.object("QUEUE \(name)")["totals"] as? [String: Any])?["enqueued"] as? Int }
+        #expect(try totals("q1") == 1 && totals("q2") == 1 && totals("q3") == 0 && totals("q4") == 0)
+        #expect(try (client.object("QUEUE q4")["jobs"] as? [String: Any])?["waiting"] as? Int == 1, "the job itself is there")
+        let warnings = server.log.text.components(separatedBy: "queues have counters in this process").count - 1
+        #expect(warnings == 1, "\(server.log.text)")
+        #expect(server.stop() == 0)
+    }
+
     /// Two docketd on one database: one completes parents while the other enqueues children
     /// after them. Whichever transaction comes first, no child is left blocked by a parent that
     /// completed (the enqueue locks the parents it reads), and a child of a dead parent dies.
