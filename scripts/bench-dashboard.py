@@ -10,27 +10,14 @@ documents and one page of jobs.
 """
 import argparse
 import os
-import re
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-
-def start(docketd, data):
-    proc = subprocess.Popen([docketd, "--port", "0", "-m", "0", "--data-dir", data, "--sync", "none"], stderr=subprocess.PIPE, text=True)
-    port = http = None
-    for line in proc.stderr:
-        if m := re.search(r"client connections on 127\.0\.0\.1:(\d+)", line):
-            port = int(m.group(1))
-        if m := re.search(r"monitoring connections on http://127\.0\.0\.1:(\d+)", line):
-            http = int(m.group(1))
-        if "Server is ready" in line:
-            break
-    return proc, port, http
+from docketd_process import start_docketd
 
 
 def enqueue(port, queue, count, window=4096):
@@ -72,7 +59,7 @@ def main():
     if not os.access(args.docketd, os.X_OK):
         sys.exit(f"bench-dashboard: no docketd at {args.docketd} (swift build -c release --build-path .build-bench)")
     with tempfile.TemporaryDirectory() as data:
-        proc, port, http = start(args.docketd, data + "/d")
+        proc, port, http = start_docketd(args.docketd, data + "/d", "-m", "0", "--sync", "none")
         try:
             for index in range(100):
                 enqueue(port, f"queue-{index:03d}", 10)

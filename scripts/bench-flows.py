@@ -17,28 +17,16 @@ Prints Markdown tables for BENCHMARKS.md. Every load is bounded in count and tim
 import argparse
 import json
 import os
-import re
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from docketd_process import start_docketd
+
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def start(docketd, data, *flags):
-    proc = subprocess.Popen([docketd, "--port", "0", "--data-dir", data, *flags], stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in proc.stderr:
-        if m := re.search(r"client connections on 127\.0\.0\.1:(\d+)", line):
-            port = int(m.group(1))
-        if "Server is ready" in line:
-            break
-    threading.Thread(target=proc.stderr.read, daemon=True).start()
-    return proc, port
 
 
 def cpu_seconds(pid):
@@ -72,7 +60,7 @@ class Wire:
 
 def measure_schedules(docketd, count, window):
     with tempfile.TemporaryDirectory() as data:
-        proc, port = start(docketd, data, "--max-schedules", str(count))
+        proc, port, _ = start_docketd(docketd, data, "--max-schedules", str(count))
         try:
             time.sleep(1)
             before = cpu_seconds(proc.pid)
@@ -117,7 +105,7 @@ def measure_schedules(docketd, count, window):
 
 def run_flow(docketd, workers, with_dependencies, groups=100, width=100):
     with tempfile.TemporaryDirectory() as data:
-        proc, port = start(docketd, data)
+        proc, port, _ = start_docketd(docketd, data)
         try:
             total = groups * (width + 1) + 1
             done = threading.Event()

@@ -14,29 +14,14 @@ caught up (no change over 3 s), VmRSS split into anonymous and file-backed memor
 Prints a Markdown table for BENCHMARKS.md. Every load is bounded in count and time, on 127.0.0.1.
 """
 import argparse
-import re
 import socket
-import subprocess
 import tempfile
-import threading
 import time
+
+from docketd_process import start_docketd
 
 PAYLOAD = b"p" * 64
 CHUNK = 5000
-
-
-def start(docketd, data, *flags):
-    proc = subprocess.Popen([docketd, "--port", "0", "--data-dir", data, *flags], stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in proc.stderr:
-        if m := re.search(r"client connections on 127\.0\.0\.1:(\d+)", line):
-            port = int(m.group(1))
-        if "Server is ready" in line:
-            break
-    threading.Thread(target=proc.stderr.read, daemon=True).start()
-    if port is None:
-        raise SystemExit("docketd did not start")
-    return proc, port
 
 
 class Client:
@@ -104,7 +89,7 @@ def settled(pid, limit=60):
 def measure(docketd, state, jobs):
     with tempfile.TemporaryDirectory() as data:
         flags = ["--keep-completed", str(jobs)] if state == "completed" else []
-        proc, port = start(docketd, data, *flags)
+        proc, port, _ = start_docketd(docketd, data, *flags)
         try:
             client = Client(port)
             client.sock.sendall(b"PING\r\n")
