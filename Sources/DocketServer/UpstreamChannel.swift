@@ -236,6 +236,8 @@ final class UpstreamChannel {
             handshake()
         case .connected:
             flushOutput()
+            // A TLS read that wanted to write (a key update's answer) goes on now.
+            if tls != nil && isConnected { readable() }
         case .idle, .resolving, .awaitingInfo:
             break
         }
