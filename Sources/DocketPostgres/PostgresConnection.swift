@@ -26,6 +26,13 @@ import CLibPQ
 /// state becomes `.closed`, and so it stays: reconnecting is the owner's job (a new connection).
 /// Notifications (`LISTEN`/`NOTIFY`) go to `onNotification`.
 ///
+/// A transaction committed with `commit(finishing:)` goes in two steps, so that what it did can
+/// decide what else it does before it commits: its statements run in an explicit transaction
+/// block, their completions run as soon as their results are read (with
+/// `isTellingUncommittedResults` set: nothing is committed yet), then `finishing` gives the
+/// statements that end it, sent with `COMMIT`. Its own completion runs once that has committed
+/// or failed. It costs a round trip more, and nothing is sent behind it meanwhile.
+///
 /// A transaction that fails with `40P01` (deadlock) or `40001` (serialization failure) did
 /// nothing and can be sent again as a whole: the connection does so by itself, up to
 /// `resendLimit` times, before any completion of it runs (so a caller sees only the last
@@ -74,6 +81,9 @@ public final class PostgresConnection {
     public var resendLimit = 3
     /// Transactions sent again after a deadlock or serialization failure, since the start.
     public private(set) var resentTransactions = 0
+    /// The completions running now are of a two-step transaction's first step: their results
+    /// are not committed yet (see `commit(finishing:)`).
+    public private(set) var isTellingUncommittedResults = false
 
     private let conninfo: String
     private let hostAddresses: [String]
@@ -86,8 +96,12 @@ public final class PostgresConnection {
 
     /// The transaction statements are being added to.
     private var open = Transaction()
-    /// Committed transactions not sent yet (the connection is not ready).
+    /// Committed transactions not sent yet (the connection is not ready, or a two-step
+    /// transaction is still open in the database).
     private var unsent: [Transaction] = []
+    /// A two-step transaction whose first step was sent and whose second was not: whatever
+    /// is sent meanwhile would run inside it.
+    private var openInDatabase: Transaction?
     /// What the server still owes an answer for, in order: statements, and each transaction's end.
     private var inFlight = FIFOQueue<InFlight>()
     /// Completions and notifications to run once the current call has done its work.
@@ -232,6 +246,19 @@ public final class PostgresConnection {
         if state == .ready { sendUnsent() }
     }
 
+    /// Ends the open transaction and sends it in two steps (see the type's documentation):
+    /// once its statements' completions have run, `finishing` gives the statements that join
+    /// it before `COMMIT`. `completion` runs once it has committed or failed. A transaction
+    /// sent again after a deadlock has a first step only: its completions have not run.
+    public func commit(
+        finishing: @escaping () -> [PostgresStatement], _ completion: ((Result<Void, PostgresError>) -> Void)? = nil
+    ) {
+        guard hasOpenTransaction else { return commit(completion) }
+        open.statements.insert(Statement(control: "BEGIN"), at: 0)
+        open.finishing = finishing
+        commit(completion)
+    }
+
     /// One statement in a transaction of its own (it commits the open transaction with it).
     public func query(_ sql: String, _ parameters: [PostgresValue] = [], completion: @escaping Completion) {
         execute(sql, parameters, completion: completion)
@@ -312,7 +339,7 @@ public final class PostgresConnection {
 
     private func sendUnsent() {
         guard let connection else { return }
-        while let transaction = unsent.first {
+        while openInDatabase == nil, let transaction = unsent.first {
             var sent = 0
             for statement in transaction.statements {
                 guard send(statement, on: connection) else {
@@ -328,7 +355,69 @@ public final class PostgresConnection {
             }
             unsent.removeFirst()
             inFlight.append(.end(transaction))
+            if transaction.finishing != nil && transaction.step == .first { openInDatabase = transaction }
         }
+        flush()
+    }
+
+    /// A two-step transaction's first step ended. If it failed, it is rolled back (an
+    /// explicit block outlives its `Sync`) and ends as a whole one does; otherwise its
+    /// statements' completions run, then its second step goes out.
+    private func firstStepEnded(_ transaction: Transaction) {
+        guard transaction.culprit == nil else {
+            openInDatabase = nil
+            sendControl("ROLLBACK")
+            finish(transaction)
+            sendUnsent()
+            return
+        }
+        callbacks.append { [weak self] in self?.isTellingUncommittedResults = true }
+        for statement in transaction.statements {
+            let completion = statement.completion
+            let result = statement.result ?? PostgresResult(columns: [], rows: [], affectedRows: nil)
+            callbacks.append { completion(.success(result)) }
+        }
+        callbacks.append { [weak self] in self?.sendSecondStep(transaction) }
+    }
+
+    private func sendSecondStep(_ transaction: Transaction) {
+        isTellingUncommittedResults = false
+        let finishing = transaction.finishing?() ?? []
+        transaction.statements = finishing.map { Statement(sql: $0.sql, parameters: $0.parameters, completion: $0.completion) }
+        transaction.statements.append(Statement(control: "COMMIT"))
+        transaction.step = .second
+        transaction.resends = resendLimit  // its first step's completions ran: it cannot go again
+        // The connection may have been lost meanwhile: then the block was never committed.
+        guard openInDatabase === transaction, state == .ready, let connection else { return fail(transaction, closedError) }
+        openInDatabase = nil
+        var sent = 0
+        for statement in transaction.statements {
+            guard send(statement, on: connection) else {
+                abandonSend(sent)
+                return fail(transaction, closedError)
+            }
+            inFlight.append(.statement(statement))
+            sent += 1
+        }
+        guard PQpipelineSync(connection) == 1 else {
+            abandonSend(sent)
+            return fail(transaction, closedError)
+        }
+        inFlight.append(.end(transaction))
+        // If the second step fails before its COMMIT, the block stays open and aborted: what is
+        // sent behind it must not run inside. A ROLLBACK after a COMMIT only warns.
+        sendControl("ROLLBACK")
+        sendUnsent()
+    }
+
+    /// A statement of the connection's own, in a transaction of its own, whose answer nobody needs.
+    private func sendControl(_ sql: String) {
+        guard let connection else { return }
+        let statement = Statement(control: sql)
+        guard send(statement, on: connection) else { return abandonSend(0) }
+        inFlight.append(.statement(statement))
+        guard PQpipelineSync(connection) == 1 else { return abandonSend(1) }
+        inFlight.append(.end(Transaction()))
         flush()
     }
 
@@ -434,7 +523,11 @@ public final class PostgresConnection {
             case .end(let transaction):
                 if status == PGRES_PIPELINE_SYNC {
                     inFlight.removeFirst()
-                    finish(transaction)
+                    if transaction.finishing != nil && transaction.step == .first {
+                        firstStepEnded(transaction)
+                    } else {
+                        finish(transaction)
+                    }
                 } else if status != PGRES_PIPELINE_ABORTED {
                     // The commit itself failed (a deferred constraint, a serialization failure).
                     transaction.commitError = Self.serverError(result)
@@ -464,10 +557,7 @@ public final class PostgresConnection {
     /// A transaction's end arrived: its statements' completions, then its own; or, if the
     /// server gave it up to break a deadlock, it goes again.
     private func finish(_ transaction: Transaction) {
-        let culprit = transaction.statements.lazy.compactMap { statement -> PostgresError? in
-            guard let error = statement.error, error.kind != .aborted else { return nil }
-            return error
-        }.first ?? transaction.commitError
+        let culprit = transaction.culprit
         if let culprit, culprit.sqlState == "40P01" || culprit.sqlState == "40001", transaction.resends < resendLimit {
             transaction.resends += 1
             resentTransactions += 1
@@ -534,6 +624,8 @@ public final class PostgresConnection {
             }
             if let completion = transaction.completion { callbacks.append { completion(.failure(sentError)) } }
         }
+        // A two-step transaction between its steps: its second step finds the connection closed.
+        openInDatabase = nil
         let neverSent = closedError
         for transaction in unsent { fail(transaction, neverSent) }
         unsent.removeAll()
@@ -646,6 +738,24 @@ private final class Statement {
         self.parameters = parameters
         self.completion = completion
     }
+
+    /// `BEGIN`, `COMMIT` or `ROLLBACK` of the connection's own.
+    convenience init(control sql: String) {
+        self.init(sql: sql, parameters: []) { _ in }
+    }
+}
+
+/// A statement to add to a two-step transaction before it commits (`commit(finishing:)`).
+public struct PostgresStatement {
+    public var sql: String
+    public var parameters: [PostgresValue]
+    public var completion: PostgresConnection.Completion
+
+    public init(_ sql: String, _ parameters: [PostgresValue] = [], completion: @escaping PostgresConnection.Completion) {
+        self.sql = sql
+        self.parameters = parameters
+        self.completion = completion
+    }
 }
 
 /// Statements that commit together.
@@ -657,6 +767,25 @@ private final class Transaction {
     var nudged = false
     /// Times it was sent again after a deadlock (see `finish`).
     var resends = 0
+    /// Set for a transaction committed in two steps: the statements that end it.
+    var finishing: (() -> [PostgresStatement])?
+    var step = Step.first
+
+    enum Step {
+        /// Its statements, or for a two-step transaction the first of them, open in the database.
+        case first
+        /// A two-step transaction's `finishing` statements and `COMMIT`.
+        case second
+    }
+
+    /// The error that failed it: a statement's own (not one skipped for an earlier failure),
+    /// or its commit's.
+    var culprit: PostgresError? {
+        statements.lazy.compactMap { statement -> PostgresError? in
+            guard let error = statement.error, error.kind != .aborted else { return nil }
+            return error
+        }.first ?? commitError
+    }
 }
 
 private enum InFlight {

@@ -1,12 +1,8 @@
 extension PostgresSchema {
-    /// The channel on which `settle_children` tells, after commit, what became of each child
-    /// it settled: one notification per child, a JSON object (`id`, `queue`, `event`:
-    /// `unblocked`, `expired` or `dead`, `state`, `run_at`, `max_attempts`, `error`). docketd
-    /// publishes the lifecycle events of the notifications its own connection caused, so each
-    /// goes out once, from the node whose transaction settled the parent.
-    public static let settledChannel = "docket_settled"
-
-    /// Version 12: `settle_children` as in version 5, and it tells what it did (above).
+    /// Version 12: `settle_children` as in version 5, and it tells, after commit, what became of
+    /// each child it settled: one notification per child on `docket_settled`, a JSON object
+    /// (`id`, `queue`, `event`: `unblocked`, `expired` or `dead`, `state`, `run_at`,
+    /// `max_attempts`, `error`). Version 15 keeps the same objects in the transaction instead.
     static let version12 = """
         CREATE OR REPLACE FUNCTION docket.settle_children() RETURNS trigger
         LANGUAGE plpgsql AS $f$

@@ -14,6 +14,11 @@ import Glibc
 /// only then. RESERVEs that wait stay here and try again when a `NOTIFY docket_jobs` names one
 /// of their queues, when a deadline the database reported passes, and once a second anyway.
 ///
+/// While anyone can hear lifecycle events, the pass's transaction commits in two steps: once
+/// its results are read, the events they made take their numbers in it (`PostgresSchema
+/// .version15`), so a queue's `seq` follows the commit order across every docketd; the answers
+/// of that first step wait for the commit (`tell`).
+///
 /// When the connection is lost, commands in flight are answered `UNAVAILABLE` (their
 /// transaction may or may not have committed; nothing was promised), new ones the same until a
 /// new connection is up, which is tried again and again with a growing pause. Pub/sub never
@@ -56,10 +61,12 @@ final class PostgresBackend {
     /// What each connection holds, by connection id and job id: for lifecycle events and for
     /// the permission check of ACK and the like.
     private var held: [UInt64: [UInt64: HeldJob]] = [:]
-    /// Each queue's last event number this process published (see `numberEvents`).
-    private var sequences: [String: UInt64] = [:]
-    /// Events made true by a committed transaction, waiting for their numbers.
+    /// Events made by the results of the transaction being finished, waiting for their numbers
+    /// (`eventNumbering`).
     private var unnumbered: [LifecycleEvent] = []
+    /// Answers given while the results being told are not committed yet: they go out once the
+    /// commit has.
+    private var uncommittedAnswers: [(answer: JobAnswer, reply: JobReply)] = []
     /// The queues as last read (every two seconds while there is a monitoring port), for the
     /// monitoring port's documents, which cannot wait for the database.
     private(set) var snapshot = Snapshot()
@@ -177,7 +184,6 @@ final class PostgresBackend {
             }
             for channel in [
                 PostgresSchema.channel, PostgresJobStore.outcomesChannel, PostgresJobStore.routesChannel, PostgresSchema.schedulesChannel,
-                PostgresSchema.settledChannel,
             ] {
                 db.execute("LISTEN \(channel)") { _ in }
             }
@@ -272,14 +278,29 @@ final class PostgresBackend {
         guard commitsInFlight < Self.maxCommitsInFlight || force else { return }
         flushBatches()
         sendTries()
-        numberEvents(on: db)
         expiredThisPass = false
         guard db.hasOpenTransaction else { return }
         commitsInFlight += 1
-        db.commit { [weak self, weak db] _ in
+        let committed: (Result<Void, PostgresError>) -> Void = { [weak self, weak db] _ in
             // A lost connection fails it too: the count is the new connection's to keep.
             guard let self, let db, db === self.connection else { return }
             self.commitsInFlight -= 1
+        }
+        if server.wantsLifecycle {
+            db.commit(finishing: { [weak self] in self?.eventNumbering() ?? [] }, committed)
+        } else {
+            unnumbered.removeAll()  // made while someone listened; nobody does now
+            db.commit(committed)
+        }
+    }
+
+    /// Answers `answer`: at once, or, while the results being told are not committed yet,
+    /// once they are (the same reply), or not (`UNAVAILABLE`).
+    private func tell(_ answer: JobAnswer, _ reply: JobReply) {
+        if connection?.isTellingUncommittedResults == true {
+            uncommittedAnswers.append((answer, reply))
+        } else {
+            answer.answer(reply)
         }
     }
 
@@ -297,9 +318,6 @@ final class PostgresBackend {
             loadRoutes {}
         case PostgresSchema.schedulesChannel where notification.senderPID != connection?.serverPID:
             loadSchedules {}
-        // What a parent's end did to its children: told by the node whose transaction it was.
-        case PostgresSchema.settledChannel where notification.senderPID == connection?.serverPID:
-            settled(notification.payload)
         default:
             break
         }
@@ -307,15 +325,15 @@ final class PostgresBackend {
 
     /// A child that `docket.settle_children` released (`unblocked`, or `expired` if its expiry
     /// had passed) or that died with its parent (`dead`), as the embedded store reports it.
-    private func settled(_ payload: String) {
+    private func settled(_ payload: String) -> LifecycleEvent? {
         guard let child = JSONValue.parse(payload), let id = child["id"]?.numberValue, let queue = child["queue"]?.stringValue,
             let kind = child["event"]?.stringValue.flatMap(LifecycleEvent.Kind.init(rawValue:))
-        else { return }
+        else { return nil }
         let runAt = Int64(child["run_at"]?.numberValue ?? 0)
         let state: JobState = kind != .unblocked ? .dead : runAt > now() ? .delayed : .waiting
         let job = HeldJob(
             id: UInt64(id), queue: queue, attempt: 0, maxAttempts: Int(child["max_attempts"]?.numberValue ?? 0), group: nil, startedAt: now())
-        event(kind, job, state: state) { event in
+        return makeEvent(kind, job, state: state) { event in
             if let error = child["error"]?.stringValue { event.error = Array(error.utf8) }
         }
     }
@@ -373,7 +391,7 @@ final class PostgresBackend {
             return actForHolder(command, id, attempt, body, for: connection)
         }
         let answer = JobAnswer(blocks: Self.mayWait(command))
-        let reply: (JobReply) -> Void = { answer.answer($0) }
+        let reply: (JobReply) -> Void = { self.tell(answer, $0) }
         if mustFollowPendingTries(command, of: connection) {
             flushBatches()
             sendTries()
@@ -652,17 +670,17 @@ final class PostgresBackend {
         ) { [self] result in
             switch result {
             case .failure(let error):
-                answer.answer(.error(Self.unavailable(error.message)))
+                self.tell(answer, .error(Self.unavailable(error.message)))
             case .success(let rows):
-                guard let row = rows.rows.first else { return answer.answer(.error(.notFound(id))) }
-                guard row.string(0) == "active", let owner = row.string(1) else { return answer.answer(.error(.notHeld(id))) }
+                guard let row = rows.rows.first else { return self.tell(answer, .error(.notFound(id))) }
+                guard row.string(0) == "active", let owner = row.string(1) else { return self.tell(answer, .error(.notHeld(id))) }
                 let current = row.int(3) ?? 0
-                guard current == attempt else { return answer.answer(.error(.staleAttempt(id, attempt, current: current))) }
+                guard current == attempt else { return self.tell(answer, .error(.staleAttempt(id, attempt, current: current))) }
                 let job = HeldJob(
                     id: id, queue: row.string(2) ?? "", attempt: current, maxAttempts: row.int(4) ?? 0, group: row.bytes(5),
                     startedAt: row.int64(6) ?? now())
                 let reply = perform(as: Holder(owner: owner, job: job, connection: nil))
-                if case .later(let inner) = reply { inner.onAnswer { answer.answer($0) } } else { answer.answer(reply) }
+                if case .later(let inner) = reply { inner.onAnswer { self.tell(answer, $0) } } else { self.tell(answer, reply) }
             }
         }
         return .later(answer)
@@ -783,8 +801,8 @@ final class PostgresBackend {
         let answer = JobAnswer()
         enqueueWithParents(jobs, named: commands.map { $0.options.after ?? [] }, inBatch: true, for: connection) { result in
             switch result {
-            case .success(let enqueued): answer.answer(.enqueuedBatch(enqueued.map { UInt64($0.id) }))
-            case .failure(let error): answer.answer(.error(error))
+            case .success(let enqueued): self.tell(answer, .enqueuedBatch(enqueued.map { UInt64($0.id) }))
+            case .failure(let error): self.tell(answer, .error(error))
             }
         }
         return .later(answer)
@@ -975,14 +993,14 @@ final class PostgresBackend {
             guard !reserver.isDone else { return }
             if !reserver.waits {
                 finish(reserver)
-                reserver.answer.answer(.noJob)
+                self.tell(reserver.answer, .noJob)
             } else if reserver.wokenMeanwhile {
                 attempt(reserver)
             }
         case .failure(let error):
             guard !reserver.isDone else { return }
             finish(reserver)
-            reserver.answer.answer(.error(Self.unavailable(error.message)))
+            self.tell(reserver.answer, .error(Self.unavailable(error.message)))
         }
     }
 
@@ -994,7 +1012,7 @@ final class PostgresBackend {
         connection.heldJobs.insert(record.id)
         armTick(at: job.leaseExpiresAt)
         event(.started, record, state: .active) { $0.waitMilliseconds = job.waitMilliseconds }
-        reserver.answer.answer(
+        self.tell(reserver.answer, 
             .delivery(
                 JobDelivery(
                     id: record.id, queue: Array(job.queue.utf8), attempt: job.attempt, leaseMilliseconds: job.leaseMilliseconds,
@@ -1028,23 +1046,23 @@ final class PostgresBackend {
     // MARK: Waiting for outcomes
 
     private func watch(_ watcher: Watcher) {
-        guard let db = connection else { return watcher.answer.answer(.error(Self.unavailable(lastFailure))) }
+        guard let db = connection else { return self.tell(watcher.answer, .error(Self.unavailable(lastFailure))) }
         flushBatches()
         store.watch(watcher.id, watcher: processName, on: db) { [self] result in
             switch result {
             case .failure(let error):
-                watcher.answer.answer(.error(Self.unavailable(error.message)))
+                self.tell(watcher.answer, .error(Self.unavailable(error.message)))
             case .success(.notFound):
-                watcher.answer.answer(.error(.notFound(UInt64(watcher.id))))
+                self.tell(watcher.answer, .error(.notFound(UInt64(watcher.id))))
             case .success(.finished):
-                outcome(of: watcher.id) { watcher.answer.answer($0) }
+                outcome(of: watcher.id) { self.tell(watcher.answer, $0) }
             case .success(.watching(let state)):
                 guard let deadline = watcher.deadline, deadline <= now() else {
                     watchers[watcher.id, default: []].append(watcher)
                     if let deadline = watcher.deadline { armTick(at: deadline) }
                     return
                 }
-                watcher.answer.answer(.pending(id: UInt64(watcher.id), state: state))
+                self.tell(watcher.answer, .pending(id: UInt64(watcher.id), state: state))
                 unwatchIfUnwatched(watcher.id)
             }
         }
@@ -1076,7 +1094,7 @@ final class PostgresBackend {
             let waiting = watchers.removeValue(forKey: id) ?? []
             for watcher in waiting where !watcher.isDone {
                 watcher.isDone = true
-                watcher.answer.answer(reply)
+                self.tell(watcher.answer, reply)
             }
         }
     }
@@ -1096,12 +1114,12 @@ final class PostgresBackend {
         let now = now()
         for reserver in reservers where (reserver.deadline ?? .max) <= now {
             finish(reserver)
-            reserver.answer.answer(.noJob)
+            self.tell(reserver.answer, .noJob)
         }
         for (id, list) in watchers {
             for watcher in list where !watcher.isDone && (watcher.deadline ?? .max) <= now {
                 watcher.isDone = true
-                outcome(of: id) { watcher.answer.answer($0) }
+                outcome(of: id) { self.tell(watcher.answer, $0) }
             }
             watchers[id] = list.filter { !$0.isDone }
             unwatchIfUnwatched(id)
@@ -1204,13 +1222,13 @@ final class PostgresBackend {
     func endWaits(of connection: Connection) {
         for reserver in reservers where reserver.owner === connection {
             reserver.isDone = true
-            reserver.answer.answer(.noJob)
+            self.tell(reserver.answer, .noJob)
         }
         reservers.removeAll { $0.isDone }
         for (id, list) in watchers where list.contains(where: { $0.owner === connection }) {
             for watcher in list where watcher.owner === connection {
                 watcher.isDone = true
-                watcher.answer.answer(.gone(UInt64(id)))
+                self.tell(watcher.answer, .gone(UInt64(id)))
             }
             watchers[id] = list.filter { !$0.isDone }
             unwatchIfUnwatched(id)
@@ -1269,11 +1287,18 @@ final class PostgresBackend {
         }
     }
 
-    /// Makes one event, to be numbered and published (every caller runs in the completion of
-    /// the transaction that made it true). Nothing is made while nobody can hear it.
+    /// Makes one event, to be numbered in the transaction whose results made it true and
+    /// published once that has committed (every caller runs while those results are told).
     private func event(
         _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, _ fill: (inout LifecycleEvent) -> Void = { _ in }
     ) {
+        if let event = makeEvent(kind, job, attempt: attempt, state: state, fill) { unnumbered.append(event) }
+    }
+
+    /// Counts one event in the queue's totals; the event itself only while someone can hear it.
+    private func makeEvent(
+        _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, _ fill: (inout LifecycleEvent) -> Void = { _ in }
+    ) -> LifecycleEvent? {
         if activity[job.queue] != nil || activity.count < server.config.maxQueues {
             activity[job.queue, default: QueueActivity()].count(kind, at: now())
         } else if !activityIsFull {
@@ -1282,25 +1307,26 @@ final class PostgresBackend {
                 "PostgreSQL store: \(server.config.maxQueues) queues have counters in this process (--max-queues); "
                     + "the totals and rates of further queues, such as \(job.queue), read 0")
         }
-        guard server.wantsLifecycle else { return }
+        guard server.wantsLifecycle else { return nil }
         var event = LifecycleEvent(
             kind: kind, sequence: 0, queue: job.queue, id: job.id, attempt: attempt ?? job.attempt,
             maxAttempts: job.maxAttempts, state: state, at: now())
         event.group = job.group
         fill(&event)
-        unnumbered.append(event)
+        return event
     }
 
-    /// Numbers the events made since the last call, from the database's per-queue counters
-    /// (shared by every docketd on it, see `PostgresSchema.version10`), in the open
-    /// transaction, and publishes them once it has committed, in the order they were made.
-    /// The numbers follow the order the nodes take them in, not strictly the order the changes
-    /// committed in: a node whose transactions queue up behind a slow one takes its numbers late.
-    /// If another statement of that transaction made it fail, they wait for the next one; if
-    /// the database cannot be reached, they go out numbered on from this process's last
-    /// numbers (a number may then repeat one that another node gave).
-    private func numberEvents(on db: PostgresConnection) {
-        guard !unnumbered.isEmpty else { return }
+    /// The statement that ends a two-step transaction (see `endOfPass`), once its results were
+    /// told: it numbers the events they made, and those of the children the transaction
+    /// settled, from the database's per-queue counters (shared by every docketd), which stay
+    /// locked until the commit, so numbers follow the order in which changes commit on any
+    /// node. Once committed, the answers held meanwhile go out and the events are published,
+    /// in the order they were made (settled children after the events of their queue). If it
+    /// does not commit, or nobody can say whether it did, the answers say `UNAVAILABLE` and
+    /// the events are dropped: nothing was promised.
+    private func eventNumbering() -> [PostgresStatement] {
+        let answers = uncommittedAnswers
+        uncommittedAnswers.removeAll()
         let events = unnumbered
         unnumbered.removeAll()
         var counts: [String: Int] = [:]
@@ -1309,30 +1335,31 @@ final class PostgresBackend {
             if counts[event.queue] == nil { order.append(event.queue) }
             counts[event.queue, default: 0] += 1
         }
-        // In name order: two nodes taking the same queues' counters lock them in one order.
-        order.sort()
-        store.takeEventSequences(order.map { ($0, counts[$0]!) }, on: db) { [self] result in
-            if case .failure(let error) = result, error.kind == .aborted || error.kind == .rolledBack {
-                unnumbered.insert(contentsOf: events, at: 0)
+        let statement = store.eventNumbering(order.map { ($0, counts[$0]!) }) { [self] result in
+            let numbers: PostgresJobStore.EventNumbers
+            switch result {
+            case .failure(let error):
+                let why = Self.unavailable(error.message)
+                for (answer, _) in answers { answer.answer(.error(why)) }
                 return
+            case .success(let value): numbers = value
             }
+            for (answer, reply) in answers { answer.answer(reply) }
             var next: [String: UInt64] = [:]
-            for queue in order {
-                if case .success(let last) = result, let end = last[queue] {
-                    next[queue] = UInt64(max(0, end)) - UInt64(counts[queue]!) + 1
-                } else {
-                    next[queue] = (sequences[queue] ?? 0) + 1
-                }
+            for (queue, last) in numbers.last {
+                let taken = (counts[queue] ?? 0) + numbers.settled.lazy.filter { $0.queue == queue }.count
+                next[queue] = UInt64(max(0, last - Int64(taken) + 1))
             }
             var numbered = events
+            numbered.append(contentsOf: numbers.settled.compactMap { settled($0.child) })
             for index in numbered.indices {
                 let queue = numbered[index].queue
-                numbered[index].sequence = next[queue]!
-                next[queue]! += 1
-                sequences[queue] = numbered[index].sequence
+                numbered[index].sequence = next[queue] ?? 0
+                next[queue]? += 1
             }
             server.publishLifecycle(numbered)
         }
+        return [statement]
     }
 
     // MARK: Queues
@@ -1478,7 +1505,7 @@ final class PostgresBackend {
             ON CONFLICT (name) DO UPDATE SET record = excluded.record, last_tick = excluded.last_tick, paused = excluded.paused
             RETURNING pg_notify('\(PostgresSchema.schedulesChannel)', s.name)
             """, [.text(entry.name), .bytes(entry.record), .int(Int(entry.lastTick)), .text(entry.paused ? "true" : "false")],
-            completion: Self.answering(answer.answer) { (_: PostgresResult) in .done })
+            completion: Self.answering({ self.tell(answer, $0) }) { (_: PostgresResult) in .done })
         return .later(answer)
     }
 
@@ -1488,7 +1515,7 @@ final class PostgresBackend {
         flushBatches()
         db.execute(
             "DELETE FROM docket.schedules WHERE name = $1::text RETURNING pg_notify('\(PostgresSchema.schedulesChannel)', name)",
-            [.text(name)], completion: Self.answering(answer.answer) { (_: PostgresResult) in .done })
+            [.text(name)], completion: Self.answering({ self.tell(answer, $0) }) { (_: PostgresResult) in .done })
         return .later(answer)
     }
 

@@ -128,6 +128,96 @@ final class ConnectionTests: PostgresTestCase {
         XCTAssertEqual(told.compactMap { $0.failure?.sqlState }, ["40P01"])
     }
 
+    /// A two-step commit: the statements' completions run before the commit, told so; the
+    /// finishing statements see what they did, in the same transaction; another connection
+    /// sees nothing of it until it commits; a transaction committed meanwhile runs after it.
+    func testATwoStepCommitTellsResultsBeforeCommitting() throws {
+        let connection = try connect()
+        let other = try connect()
+        _ = try connection.run("CREATE TABLE s (v int PRIMARY KEY)", on: loop)
+        var steps: [String] = []
+        var seenElsewhere: Int?
+        connection.execute("INSERT INTO s VALUES (1) RETURNING v") { result in
+            steps.append("inserted \((try? result.get().rows[0].int(0)).flatMap { $0 } ?? -1), uncommitted: \(connection.isTellingUncommittedResults)")
+            // A later transaction, asked for now: it must not run inside this one.
+            connection.query("SELECT count(*) FROM s") { steps.append("after: \((try? $0.get().rows[0].int(0)).flatMap { $0 } ?? -1)") }
+        }
+        connection.commit(finishing: {
+            steps.append("finishing")
+            // Held open in the database: another connection does not see the row yet.
+            seenElsewhere = try? other.run("SELECT count(*) FROM s", on: self.loop).rows[0].int(0)
+            return [PostgresStatement("SELECT count(*) FROM s") { steps.append("counted \((try? $0.get().rows[0].int(0)).flatMap { $0 } ?? -1)") }]
+        }) { steps.append("committed: \((try? $0.get()) != nil)") }
+        loop.run { steps.count == 5 }
+        XCTAssertEqual(steps, ["inserted 1, uncommitted: true", "finishing", "counted 1", "committed: true", "after: 1"])
+        XCTAssertEqual(seenElsewhere, 0)
+        XCTAssertFalse(connection.isTellingUncommittedResults)
+        XCTAssertEqual(try other.run("SELECT count(*) FROM s", on: loop).rows[0].int(0), 1)
+    }
+
+    /// A failure in the first step rolls the transaction back as a whole one's does, without
+    /// finishing it; a failure in the finishing statements rolls back what the first step did
+    /// (its completions ran already) and fails the commit. Either way the connection goes on.
+    func testATwoStepCommitThatFailsRollsBackAndGoesOn() throws {
+        let connection = try connect()
+        _ = try connection.run("CREATE TABLE f (v int PRIMARY KEY)", on: loop)
+        _ = try connection.run("INSERT INTO f VALUES (1)", on: loop)
+
+        var first: [Result<PostgresResult, PostgresError>] = []
+        var finished = false
+        var committed: Result<Void, PostgresError>?
+        connection.execute("INSERT INTO f VALUES (2)") { first.append($0) }
+        connection.execute("INSERT INTO f VALUES (1)") { first.append($0) }
+        connection.commit(finishing: {
+            finished = true
+            return []
+        }) { committed = $0 }
+        var next: Result<PostgresResult, PostgresError>?
+        connection.query("INSERT INTO f VALUES (3) RETURNING v") { next = $0 }
+        loop.run { next != nil }
+        XCTAssertFalse(finished)
+        XCTAssertEqual(first.map { $0.failure?.kind }, [.rolledBack, .server])
+        XCTAssertEqual(committed?.failure?.sqlState, "23505")
+        XCTAssertEqual(try next?.get().rows[0].int(0), 3)
+
+        var told: Result<PostgresResult, PostgresError>?
+        var finishing: Result<PostgresResult, PostgresError>?
+        committed = nil
+        next = nil
+        connection.execute("INSERT INTO f VALUES (4)") { told = $0 }
+        connection.commit(finishing: {
+            [PostgresStatement("INSERT INTO f VALUES (1)") { finishing = $0 }]
+        }) { committed = $0 }
+        connection.query("INSERT INTO f VALUES (5) RETURNING v") { next = $0 }
+        loop.run { next != nil }
+        XCTAssertNotNil(try told?.get(), "told before the commit")
+        XCTAssertEqual(finishing?.failure?.sqlState, "23505")
+        XCTAssertEqual(committed?.failure?.sqlState, "23505")
+        XCTAssertEqual(try next?.get().rows[0].int(0), 5, "the next transaction ran outside the failed block")
+        XCTAssertEqual(try connection.run("SELECT v FROM f ORDER BY v", on: loop).rows.map { $0.int(0) }, [1, 3, 5])
+    }
+
+    /// The connection is lost while a two-step transaction is open in the database: the
+    /// finishing statements and the commit fail, and nothing of it was committed.
+    func testATwoStepCommitCutOffBetweenItsStepsFails() throws {
+        let victim = try connect()
+        let admin = try connect()
+        _ = try admin.run("CREATE TABLE c (v int)", on: loop)
+        let pid = try XCTUnwrap(try victim.run("SELECT pg_backend_pid()", on: loop).rows[0].int(0))
+        var finishing: Result<PostgresResult, PostgresError>?
+        var committed: Result<Void, PostgresError>?
+        victim.execute("INSERT INTO c VALUES (1)") { _ in
+            // Between the steps: the server ends the connection before the commit is sent.
+            _ = try? admin.run("SELECT pg_terminate_backend($1::int)", [.int(pid)], on: self.loop)
+            self.loop.run(timeout: 5) { victim.state == .closed }
+        }
+        victim.commit(finishing: { [PostgresStatement("SELECT 1") { finishing = $0 }] }) { committed = $0 }
+        loop.run(timeout: 10) { committed != nil }
+        XCTAssertNotNil(finishing?.failure)
+        XCTAssertNotNil(committed?.failure)
+        XCTAssertEqual(try admin.run("SELECT count(*) FROM c", on: loop).rows[0].int(0), 0)
+    }
+
     /// A transaction whose commit fails (a deferred constraint) fails every statement of it.
     func testACommitThatFailsFailsEveryStatement() throws {
         let connection = try connect()

@@ -233,6 +233,37 @@ import Testing
         for server in servers { #expect(server.stop() == 0) }
     }
 
+    /// Starts `count` worker threads, worker i on `servers[i % servers.count]`, each reserving
+    /// from `queue` and acknowledging while `keepGoing()`: the ids acknowledged go to `record`
+    /// (and each one's node index to `perNode`), failures too; each worker ends with `finish()`.
+    /// Threads of their own: concurrentPerform would run only as many workers as there are cores.
+    func startWorkers(
+        _ count: Int, queue: String, on servers: [DocketdProcess], record: Record, perNode: Record? = nil,
+        while keepGoing: @escaping @Sendable () -> Bool
+    ) {
+        for worker in 0..<count { Thread.detachNewThread {
+            defer { record.finish() }
+            do {
+                let connection = try servers[worker % servers.count].client()
+                _ = try connection.handshake()
+                while keepGoing() {
+                    try connection.line("RESERVE \(queue) timeout=200ms")
+                    let line = try connection.readLine()
+                    if line == "NOJOB" { continue }
+                    guard line.hasPrefix("JOB ") else { return record.fail("worker \(worker): \(line)") }
+                    _ = try connection.readLine()
+                    let id = Int(line.split(separator: " ")[1])!
+                    try connection.line("ACK \(id)")
+                    guard try connection.readLine() == "+OK" else { return record.fail("ACK \(id) refused") }
+                    record.add(id)
+                    perNode?.add(worker % servers.count)
+                }
+            } catch {
+                record.fail("worker \(worker): \(error)")
+            }
+        } }
+    }
+
     /// `rate=20/1s` on a queue holds across three nodes with two workers on each: in no second
     /// (by the database's clock, each job's `started_at`) do more than 20 jobs start, however
     /// many nodes claim; and every node gets work.
@@ -254,28 +285,7 @@ import Testing
         let record = Record()
         let perNode = Record()
         let deadline = Date().addingTimeInterval(3.5)
-        // Threads of their own: concurrentPerform would run only as many workers as there are cores.
-        for worker in 0..<6 { Thread.detachNewThread {
-            defer { record.finish() }
-            do {
-                let connection = try servers[worker % 3].client()
-                _ = try connection.handshake()
-                while Date() < deadline {
-                    try connection.line("RESERVE limited timeout=200ms")
-                    let line = try connection.readLine()
-                    if line == "NOJOB" { continue }
-                    guard line.hasPrefix("JOB ") else { return record.fail("worker \(worker): \(line)") }
-                    _ = try connection.readLine()
-                    let id = Int(line.split(separator: " ")[1])!
-                    try connection.line("ACK \(id)")
-                    guard try connection.readLine() == "+OK" else { return record.fail("ACK \(id) refused") }
-                    record.add(id)
-                    perNode.add(worker % 3)
-                }
-            } catch {
-                record.fail("worker \(worker): \(error)")
-            }
-        } }
+        startWorkers(6, queue: "limited", on: servers, record: record, perNode: perNode) { Date() < deadline }
         #expect(record.waitForFinish(count: 6, timeout: 30))
         #expect(record.failures.isEmpty, "\(record.failures)")
         let starts = try record.ids.map { id in try #require(try admin.object("INSPECT \(id)")["started_at"] as? Int) }.sorted()
@@ -286,6 +296,60 @@ import Testing
         #expect(busiest <= 20, "\(busiest) jobs started within one second")
         #expect(starts.count >= 40, "only \(starts.count) jobs in 3.5 s at 20/s")
         #expect(Set(perNode.ids) == [0, 1, 2], "every node worked: \(Set(perNode.ids))")
+        for server in servers { #expect(server.stop() == 0) }
+    }
+
+    /// A queue's event numbers follow the order its changes committed in, whichever nodes
+    /// made them: with jobs enqueued on A while workers on B and C take them as soon as they
+    /// commit, every job's `enqueued` is numbered before its `started`, and that before its
+    /// `completed`, and the numbers are 1…3n, each once. (Numbers taken after the commit, in
+    /// a node's next transaction, put a fast worker's `started` ahead of a busy producer's
+    /// `enqueued`.)
+    @Test func eventNumbersFollowTheCommitOrderAcrossNodes() throws {
+        guard case .success(let postgres) = TestPostgres.shared else {
+            print("ClusterTests.eventNumbersFollowTheCommitOrderAcrossNodes skipped: no PostgreSQL")
+            return
+        }
+        let database = try postgres.createDatabase()
+        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(postgres.port)/\(database)"
+        guard let (cluster, servers) = try nodes(["--store", url]) else { return }
+        _ = cluster
+        let watcher = try client(servers[2])
+        try watcher.line("SUB $JOB.order.> 9")
+        try watcher.line("SUB probe 8")
+        try watcher.sync()
+        try awaitFlow(try client(servers[0]), watcher, subject: "probe", sid: "8")
+        try awaitFlow(try client(servers[1]), watcher, subject: "probe", sid: "8")
+
+        let jobs = 150
+        let record = Record()
+        let deadline = Date().addingTimeInterval(30)
+        startWorkers(4, queue: "order", on: Array(servers[1...]), record: record) { record.ids.count < jobs && Date() < deadline }
+        // The producer keeps A's connection to the database busy: a few ENQs at a time.
+        let producer = try client(servers[0])
+        for _ in 0..<(jobs / 3) {
+            for _ in 0..<3 { try producer.send("ENQ order 3\r\njob\r\n") }
+            for _ in 0..<3 { #expect(try producer.readLine().hasPrefix("+OK ")) }
+        }
+        #expect(record.waitForFinish(count: 4, timeout: 40))
+        #expect(record.failures.isEmpty, "\(record.failures)")
+
+        watcher.timeout = 1
+        var seqs: [Int] = []
+        var perJob: [Int: [String: Int]] = [:]
+        while let line = try? watcher.readLine() {
+            guard line.hasPrefix("MSG $JOB.order.") else { continue }
+            let event = try JSONSerialization.jsonObject(with: Data(try watcher.readLine().utf8)) as? [String: Any]
+            guard let seq = event?["seq"] as? Int, let id = event?["id"] as? Int, let kind = event?["event"] as? String else { continue }
+            seqs.append(seq)
+            perJob[id, default: [:]][kind] = seq
+        }
+        #expect(seqs.sorted() == Array(1...(3 * jobs)), "each number once, without gaps (\(seqs.count) events)")
+        let outOfOrder = perJob.filter { _, events in
+            guard let enqueued = events["enqueued"], let started = events["started"], let completed = events["completed"] else { return true }
+            return !(enqueued < started && started < completed)
+        }
+        #expect(perJob.count == jobs && outOfOrder.isEmpty, "\(outOfOrder.count) of \(perJob.count) jobs out of order: \(outOfOrder.prefix(5).map { "job \($0.key): \($0.value)" })")
         for server in servers { #expect(server.stop() == 0) }
     }
 

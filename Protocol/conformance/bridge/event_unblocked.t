@@ -1,6 +1,12 @@
 # When the last parent of a blocked job completes, the job publishes $JOB.<queue>.unblocked;
-# a child whose parent dies dies with it and publishes $JOB.<queue>.dead. On either store.
+# a child whose parent dies dies with it and publishes $JOB.<queue>.dead; a child whose expiry
+# passed while it was blocked publishes $JOB.<queue>.expired. On either store.
 ! docket-only
+b~ INFO \{.*\} ?
+b> CONNECT {"verbose":false}
+b> SUB $JOB.c.expired 3
+b> PING
+b< PONG
 a~ INFO \{.*\} ?
 a> CONNECT {"verbose":false}
 a> SUB $JOB.c.unblocked 1
@@ -31,5 +37,20 @@ a> FAIL 3
 a< +OK dead
 a~ MSG \$JOB\.c\.dead 2 \d+
 a~ \{"seq":\d+,"event":"dead","id":4,"queue":"c",.*"state":"dead",.*"error":"parent 3 dead".*\}
+a> ENQ p 1
+a> e
+a< +OK 5
+a> ENQ c after=5 ttl=100ms 1
+a> f
+a< +OK 6
+a> RESERVE p timeout=0
+a~ JOB 5 p 1 lease=\d+ delivery=\d+ 1
+a< e
+a> RESERVE elsewhere timeout=400ms
+a< NOJOB
+a> ACK 5
+a< +OK
+b~ MSG \$JOB\.c\.expired 3 \d+
+b~ \{"seq":\d+,"event":"expired","id":6,"queue":"c",.*"state":"dead",.*"error":"expired: .*"\}
 a> PING
 a< PONG

@@ -1,0 +1,63 @@
+extension PostgresSchema {
+    /// Version 15: lifecycle events numbered in the transaction that made them true, so a
+    /// queue's `seq` follows the order the changes committed in, across every docketd.
+    ///
+    /// A docketd that publishes events commits in two steps (`PostgresConnection.commit
+    /// (finishing:)`): once it has read what its statements did, it takes the numbers for the
+    /// events they made with `number_events`, then commits. The counter rows stay locked until
+    /// that commit, so a change that commits later on any node takes later numbers. The
+    /// children a parent's end settles are counted and told there too: a trigger keeps them in
+    /// the transaction (`docket.settled`, a JSON array); version 12's notifications of them,
+    /// which come after the commit, are no longer listened to.
+    static let version15 = """
+        -- A child leaving 'blocked' (its last parent completed, or it expired meanwhile, or it
+        -- died with its parent: settle_children's changes) is kept in the transaction for
+        -- number_events, as the JSON settle_children notifies (a notification would come only
+        -- after the commit). An expired child's error is settle_children's 'expired: …'.
+        CREATE FUNCTION docket.keep_settled_child() RETURNS trigger
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            PERFORM set_config('docket.settled', (
+                coalesce(nullif(current_setting('docket.settled', true), ''), '[]')::jsonb
+                || jsonb_build_array(jsonb_build_object(
+                    'id', NEW.id, 'queue', NEW.queue,
+                    'event', CASE WHEN NEW.state <> 'dead' THEN 'unblocked'
+                                  WHEN convert_from(NEW.last_error, 'UTF8') LIKE 'expired:%' THEN 'expired'
+                                  ELSE 'dead' END,
+                    'state', NEW.state, 'run_at', NEW.run_at, 'max_attempts', NEW.max_attempts,
+                    'error', CASE WHEN NEW.state = 'dead' THEN convert_from(NEW.last_error, 'UTF8') END)))::text, true);
+            RETURN NULL;
+        END
+        $f$;
+        CREATE TRIGGER jobs_keep_settled_children AFTER UPDATE OF state ON docket.jobs FOR EACH ROW
+            WHEN (OLD.state = 'blocked' AND NEW.state <> 'blocked')
+            EXECUTE FUNCTION docket.keep_settled_child();
+
+        -- The numbers for one transaction's events, taken just before it commits: each queue's
+        -- last number (p_counts[i] events of p_queues[i], plus the children settled in this
+        -- transaction), then each settled child (its queue, and JSON as the trigger kept it), in order.
+        CREATE FUNCTION docket.number_events(p_queues text[], p_counts bigint[])
+        RETURNS TABLE (queue text, last bigint, settled text)
+        LANGUAGE sql AS $f$
+            WITH settled AS (
+                SELECT e.child, e.n
+                FROM jsonb_array_elements(coalesce(nullif(current_setting('docket.settled', true), ''), '[]')::jsonb)
+                     WITH ORDINALITY AS e(child, n)
+            ), wanted AS (
+                SELECT w.q, sum(w.n)::bigint AS n
+                FROM (SELECT t.q, t.n FROM unnest(p_queues, p_counts) AS t(q, n)
+                      UNION ALL SELECT s.child->>'queue', 1 FROM settled s) AS w
+                GROUP BY w.q
+            ), taken AS (
+                -- In name order: two nodes numbering the same queues lock them in one order.
+                INSERT INTO docket.event_seqs AS c (queue, seq)
+                SELECT w.q, w.n FROM wanted w ORDER BY w.q
+                ON CONFLICT ON CONSTRAINT event_seqs_pkey DO UPDATE SET seq = c.seq + excluded.seq
+                RETURNING c.queue, c.seq
+            )
+            SELECT t.queue, t.seq, NULL::text FROM taken t
+            UNION ALL
+            SELECT s.child->>'queue', NULL, s.child::text FROM (SELECT child, n FROM settled ORDER BY n) AS s
+        $f$;
+        """
+}
