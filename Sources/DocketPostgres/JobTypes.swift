@@ -179,6 +179,15 @@ public struct PostgresExpiredJob: Sendable, Equatable {
     public let group: [UInt8]?
 }
 
+/// A delayed job that came due (`takeDue`), or that PROMOTE moved: waiting now.
+public struct PostgresDueJob: Sendable, Equatable {
+    public let id: Int64
+    public let queue: String
+    public let attempts: Int
+    public let maxAttempts: Int
+    public let group: [UInt8]?
+}
+
 /// An attempt ended because its worker was gone (an expired lease, a closed connection).
 public struct PostgresEndedAttempt: Sendable, Equatable {
     public let id: Int64

@@ -76,7 +76,7 @@ extension PostgresJobStore {
     }
 
     /// PROMOTE: a delayed job waits from now on, and its queue's workers are woken.
-    public func promote(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresJobError>) -> Void) {
+    public func promote(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<PostgresDueJob, PostgresJobError>) -> Void) {
         connection.execute(
             """
             WITH target AS (
@@ -84,19 +84,23 @@ extension PostgresJobStore {
                 FROM docket.jobs WHERE id = $1::bigint FOR UPDATE
             ), moved AS (
                 UPDATE docket.jobs j SET run_at = docket.now_ms() FROM target t WHERE j.id = t.id AND t.state = 'delayed'
-                RETURNING j.queue
+                RETURNING j.id, j.queue, j.attempts, j.max_attempts, j.grp
+            ), told AS (
+                DELETE FROM docket.due_untold d WHERE d.id IN (SELECT m.id FROM moved m)
             )
-            SELECT (SELECT state FROM target), (SELECT pg_notify('docket_jobs', queue) FROM moved)
+            SELECT t.state, m.id, m.queue, m.attempts, m.max_attempts, m.grp, (SELECT pg_notify('docket_jobs', queue) FROM moved)
+            FROM target t LEFT JOIN moved m ON true
             """, [.int(Int(id))]
         ) { result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
             case .success(let rows):
-                switch rows.rows.first?.string(0) {
-                case nil: completion(.failure(.notFound(id)))
-                case "delayed": completion(.success(()))
-                case let state?: completion(.failure(.notDelayed(id, state: state)))
-                }
+                guard let row = rows.rows.first, let state = row.string(0) else { return completion(.failure(.notFound(id))) }
+                guard state == "delayed" else { return completion(.failure(.notDelayed(id, state: state))) }
+                completion(
+                    .success(
+                        PostgresDueJob(
+                            id: id, queue: row.string(2) ?? "", attempts: row.int(3) ?? 0, maxAttempts: row.int(4) ?? 0, group: row.bytes(5))))
             }
         }
     }

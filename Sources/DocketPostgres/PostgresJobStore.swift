@@ -269,6 +269,20 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
+    /// Delayed jobs that came due since they were noted, at most `limit` (schema version 16):
+    /// the ones still waiting, to publish `waiting` for.
+    public func takeDue(
+        limit: Int = 1000, on connection: PostgresConnection, completion: @escaping (Result<[PostgresDueJob], PostgresError>) -> Void
+    ) {
+        connection.execute("SELECT id, queue, attempts, max_attempts, grp FROM docket.take_due($1::integer)", [.int(limit)]) { result in
+            completion(result.map { $0.rows.map(Self.dueJob) })
+        }
+    }
+
+    static func dueJob(_ row: PostgresRow) -> PostgresDueJob {
+        PostgresDueJob(id: row.int64(0) ?? 0, queue: row.string(1) ?? "", attempts: row.int(2) ?? 0, maxAttempts: row.int(3) ?? 0, group: row.bytes(4))
+    }
+
     /// Ends the attempts held by `owners` (connections that closed, or a docketd shutting
     /// down): failed attempts, as "worker lost".
     public func release(

@@ -38,15 +38,17 @@ extension PostgresSchema {
         -- transaction), then each settled child (its queue, and JSON as the trigger kept it), in order.
         CREATE FUNCTION docket.number_events(p_queues text[], p_counts bigint[])
         RETURNS TABLE (queue text, last bigint, settled text)
-        LANGUAGE sql AS $f$
-            WITH settled AS (
-                SELECT e.child, e.n
-                FROM jsonb_array_elements(coalesce(nullif(current_setting('docket.settled', true), ''), '[]')::jsonb)
-                     WITH ORDINALITY AS e(child, n)
-            ), wanted AS (
+        LANGUAGE plpgsql AS $f$
+        #variable_conflict use_column
+        DECLARE
+            v_settled jsonb := coalesce(nullif(current_setting('docket.settled', true), ''), '[]')::jsonb;
+        BEGIN
+            -- plpgsql rather than sql: its plans are kept for the session, and this runs per commit.
+            RETURN QUERY
+            WITH wanted AS (
                 SELECT w.q, sum(w.n)::bigint AS n
                 FROM (SELECT t.q, t.n FROM unnest(p_queues, p_counts) AS t(q, n)
-                      UNION ALL SELECT s.child->>'queue', 1 FROM settled s) AS w
+                      UNION ALL SELECT e.child->>'queue', 1 FROM jsonb_array_elements(v_settled) AS e(child)) AS w
                 GROUP BY w.q
             ), taken AS (
                 -- In name order: two nodes numbering the same queues lock them in one order.
@@ -57,7 +59,9 @@ extension PostgresSchema {
             )
             SELECT t.queue, t.seq, NULL::text FROM taken t
             UNION ALL
-            SELECT s.child->>'queue', NULL, s.child::text FROM (SELECT child, n FROM settled ORDER BY n) AS s
+            SELECT s.child->>'queue', NULL::bigint, s.child::text
+            FROM (SELECT e.child, e.n FROM jsonb_array_elements(v_settled) WITH ORDINALITY AS e(child, n) ORDER BY e.n) AS s;
+        END
         $f$;
         """
 }

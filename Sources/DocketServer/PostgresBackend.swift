@@ -625,7 +625,10 @@ final class PostgresBackend {
             store.purge(queue: name(queue), state: state, olderThan: older, on: db, completion: Self.answering(reply) { .count($0) })
         case .promote(let id):
             flushBatches()
-            store.promote(Int64(id), on: db, completion: Self.answering(reply) { _ in .done })
+            store.promote(Int64(id), on: db) { [self] result in
+                if case .success(let job) = result { cameDue(job) }
+                Self.answering(reply) { _ in JobReply.done }(result)
+            }
         case .schedule, .unschedule, .schedules, .pauseSchedule, .resumeSchedule:
             // The server keeps the schedules; it comes back here to store them.
             return server.performSchedule(command, bytes, body, for: connection)
@@ -942,7 +945,10 @@ final class PostgresBackend {
             for reserver in tries { reserver.inFlight = false }
             return
         }
-        if !expiredThisPass { expireDue() }
+        if !expiredThisPass {
+            expireDue()
+            if server.wantsLifecycle { tellDue() }
+        }
         // One statement for the tries that name the same queues (workers keep several RESERVEs
         // in flight, and many workers share a queue list), in the order they came.
         var groups: [[String]: [Reserver]] = [:]
@@ -1130,6 +1136,7 @@ final class PostgresBackend {
         guard isAvailable, let db = connection else { return }
         flushBatches()
         expireDue()
+        tellDue()
         store.recoverExpiredLeases(on: db) { [self] result in
             guard case .success(let ended) = result else { return }
             for attempt in ended { endedAttempt(attempt, cause: .stalled) }
@@ -1188,6 +1195,25 @@ final class PostgresBackend {
             }
             if expired.count >= 1000 { armTick(after: 0) }
         }
+    }
+
+    /// Delayed jobs that came due are told (`waiting`), in this pass's transaction: ahead of
+    /// its claims, so a job's `waiting` is numbered before its `started`. Without anyone to
+    /// tell, only the tick takes them (the notes would pile up otherwise).
+    private func tellDue() {
+        guard let db = connection else { return }
+        flushBatches()
+        store.takeDue(on: db) { [self] result in
+            guard case .success(let due) = result else { return }
+            for job in due { cameDue(job) }
+            if due.count >= 1000 { armTick(after: 0) }
+        }
+    }
+
+    private func cameDue(_ job: PostgresDueJob) {
+        let record = HeldJob(
+            id: UInt64(job.id), queue: job.queue, attempt: job.attempts, maxAttempts: job.maxAttempts, group: job.group, startedAt: now())
+        event(.waiting, record, state: .waiting)
     }
 
     private func armTick(after milliseconds: Int) { armTick(at: now() + Int64(milliseconds)) }

@@ -1,8 +1,6 @@
 # A delayed job that becomes due publishes $JOB.<queue>.waiting (a delay=, an at=, or a retry's
-# backoff running out), and so does one moved by PROMOTE. On PostgreSQL no waiting events are
-# published (PROTOCOL.md, "Jobs in PostgreSQL").
+# backoff running out), and so does one moved by PROMOTE. On either store.
 ! docket-only
-! store: lmdb
 a~ INFO \{.*\} ?
 a> CONNECT {"verbose":false}
 a> SUB $JOB.q.waiting 1
