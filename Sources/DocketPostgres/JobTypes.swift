@@ -286,6 +286,37 @@ public enum PostgresWatchStart: Sendable, Equatable {
     case notFound
 }
 
+/// What every docketd on the database did with one queue's jobs (schema version 17), as far as
+/// they have added it (`addActivity`).
+public struct PostgresQueueActivity: Sendable, Equatable {
+    /// Over the queue's life, in `PostgresActivity.kinds` order.
+    public var totals: [Int64]
+    /// Started, completed, failed and dead in the 60 seconds up to the second asked about.
+    public var lastMinute: [Int64]
+
+    public init(totals: [Int64], lastMinute: [Int64]) {
+        self.totals = totals
+        self.lastMinute = lastMinute
+    }
+}
+
+/// One docketd's counts of one queue in one second, to add to the database's (`addActivity`).
+public struct PostgresActivity: Sendable, Equatable {
+    /// The kinds counted, in the order of `counts` and of `PostgresQueueActivity.totals`.
+    public static let kinds = ["enqueued", "started", "completed", "failed", "dead", "throttled"]
+
+    public var queue: String
+    /// Unix seconds.
+    public var second: Int64
+    public var counts: [Int]
+
+    public init(queue: String, second: Int64, counts: [Int]) {
+        self.queue = queue
+        self.second = second
+        self.counts = counts
+    }
+}
+
 /// A queue's live state, for its QUEUE document (with `PostgresQueueSettings`).
 public struct PostgresQueueState: Sendable, Equatable {
     /// Jobs per state: `waiting`, `delayed`, `active`, `completed`, `dead` (all present).

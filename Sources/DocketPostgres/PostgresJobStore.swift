@@ -269,6 +269,37 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
+    /// Adds one docketd's counts to the database's, which every docketd reads for QUEUE
+    /// `totals` and `rates` (schema version 17).
+    public func addActivity(
+        _ rows: [PostgresActivity], on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresError>) -> Void
+    ) {
+        var parameters: [PostgresValue] = [.textArray(rows.map(\.queue)), .bigintArray(rows.map(\.second))]
+        for kind in PostgresActivity.kinds.indices { parameters.append(.bigintArray(rows.map { Int64($0.counts[kind]) })) }
+        connection.execute(
+            """
+            SELECT docket.add_activity($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                                       $7::bigint[], $8::bigint[])
+            """, parameters
+        ) { completion($0.map { _ in () }) }
+    }
+
+    /// A queue's counts as every docketd has added them: its totals, and its last minute up
+    /// to `second` (unix seconds).
+    public func activity(
+        queue: String, second: Int64, on connection: PostgresConnection,
+        completion: @escaping (Result<PostgresQueueActivity, PostgresError>) -> Void
+    ) {
+        connection.execute("SELECT * FROM docket.queue_activity($1::text, $2::bigint)", [.text(queue), .int(Int(second))]) { result in
+            completion(
+                result.map { rows in
+                    let row = rows.rows.first
+                    let values = (0..<10).map { row?.int64($0) ?? 0 }
+                    return PostgresQueueActivity(totals: Array(values[0..<6]), lastMinute: Array(values[6..<10]))
+                })
+        }
+    }
+
     /// Delayed jobs that came due since they were noted, at most `limit` (schema version 16):
     /// the ones still waiting, to publish `waiting` for.
     public func takeDue(

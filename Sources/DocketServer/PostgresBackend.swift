@@ -73,11 +73,10 @@ final class PostgresBackend {
     private var snapshotInFlight = false
     /// This pass's transaction makes expired jobs dead before its first claim.
     private var expiredThisPass = false
-    /// Per-queue totals and rates of what this process did, for QUEUE documents.
-    private var activity: [String: QueueActivity] = [:]
-    /// A queue beyond `--max-queues` was not given counters (logged once): on PostgreSQL the
-    /// limit bounds this process's memory per queue (about 4 KB each), not the queues.
-    private var activityIsFull = false
+    /// What this process did per queue and second (counts in `PostgresActivity.kinds` order)
+    /// since it last added that to the database's counts, which QUEUE `totals` and `rates`
+    /// read (`flushActivity`: every tick, and at once when `--max-queues` queues have counts).
+    private var unsentActivity: [String: [Int64: [Int]]] = [:]
     /// RESERVE tries of this pass, sent at its end.
     private var pendingTries: [Reserver] = [] {
         didSet { if pendingTries.isEmpty { pendingTryOwners.removeAll(keepingCapacity: true) } }
@@ -91,10 +90,10 @@ final class PostgresBackend {
     private var lastHeartbeat: Int64 = 0
     private var heartbeatInFlight = false
 
-    /// What this process started, completed and failed per queue since it started (the
-    /// dashboard's charts; other docketd processes on the same database count their own).
-    var processActivity: [(queue: String, started: Int, completed: Int, failed: Int)] {
-        activity.map { ($0.key, $0.value.started, $0.value.completed, $0.value.failed) }
+    /// Jobs started, completed and failed per queue over its life, by every docketd on the
+    /// database, as the last snapshot read them (the dashboard's charts).
+    var activityTotals: [(queue: String, started: Int, completed: Int, failed: Int)] {
+        snapshot.queues.map { ($0.name, $0.started, $0.completed, $0.failed) }
     }
 
     init(server: Server, conninfo: String, log: Log) {
@@ -245,6 +244,7 @@ final class PostgresBackend {
     /// Ends the connection at shutdown, once what closing connections released is committed.
     func shutdown() {
         if let db = connection, isAvailable { store.leave(node: processName, on: db) { _ in } }
+        flushActivity()
         endOfPass(force: true)
         if let db = connection, db.state == .ready {
             let deadline = monotonicMilliseconds() + 5000
@@ -1137,6 +1137,7 @@ final class PostgresBackend {
         flushBatches()
         expireDue()
         tellDue()
+        flushActivity()
         store.recoverExpiredLeases(on: db) { [self] result in
             guard case .success(let ended) = result else { return }
             for attempt in ended { endedAttempt(attempt, cause: .stalled) }
@@ -1325,14 +1326,7 @@ final class PostgresBackend {
     private func makeEvent(
         _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, _ fill: (inout LifecycleEvent) -> Void = { _ in }
     ) -> LifecycleEvent? {
-        if activity[job.queue] != nil || activity.count < server.config.maxQueues {
-            activity[job.queue, default: QueueActivity()].count(kind, at: now())
-        } else if !activityIsFull {
-            activityIsFull = true
-            log.warn(
-                "PostgreSQL store: \(server.config.maxQueues) queues have counters in this process (--max-queues); "
-                    + "the totals and rates of further queues, such as \(job.queue), read 0")
-        }
+        count(kind, queue: job.queue)
         guard server.wantsLifecycle else { return nil }
         var event = LifecycleEvent(
             kind: kind, sequence: 0, queue: job.queue, id: job.id, attempt: attempt ?? job.attempt,
@@ -1340,6 +1334,44 @@ final class PostgresBackend {
         event.group = job.group
         fill(&event)
         return event
+    }
+
+    /// Counts one event for the queue's `totals` and `rates` (added to the database's counts
+    /// by `flushActivity`).
+    private func count(_ kind: LifecycleEvent.Kind, queue: String) {
+        let index: Int
+        switch kind {
+        case .enqueued: index = 0
+        case .started: index = 1
+        case .completed: index = 2
+        case .failed, .stalled, .lost: index = 3
+        case .dead, .expired: index = 4
+        case .throttled: index = 5
+        case .progress, .retried, .scheduled, .waiting, .blocked, .unblocked: return
+        }
+        if unsentActivity[queue] == nil && unsentActivity.count >= server.config.maxQueues { flushActivity() }
+        unsentActivity[queue, default: [:]][now() / 1000, default: Array(repeating: 0, count: PostgresActivity.kinds.count)][index] += 1
+    }
+
+    /// Adds what this process counted to the database's counts, in the open transaction. If
+    /// that transaction is rolled back, the counts wait for the next time; if nobody can say
+    /// whether it committed, they are dropped rather than perhaps counted twice.
+    private func flushActivity() {
+        guard !unsentActivity.isEmpty, let db = connection, isAvailable else { return }
+        let sent = unsentActivity
+        unsentActivity.removeAll()
+        var rows: [PostgresActivity] = []
+        for (queue, seconds) in sent.sorted(by: { $0.key < $1.key }) {
+            for (second, counts) in seconds.sorted(by: { $0.key < $1.key }) { rows.append(PostgresActivity(queue: queue, second: second, counts: counts)) }
+        }
+        store.addActivity(rows, on: db) { [self] result in
+            guard case .failure(let error) = result, error.kind != .connection, error.kind != .closed else { return }
+            for row in rows {
+                var counts = unsentActivity[row.queue, default: [:]][row.second, default: Array(repeating: 0, count: row.counts.count)]
+                for index in counts.indices { counts[index] += row.counts[index] }
+                unsentActivity[row.queue]![row.second] = counts
+            }
+        }
     }
 
     /// The statement that ends a two-step transaction (see `endOfPass`), once its results were
@@ -1420,7 +1452,8 @@ final class PostgresBackend {
     }
 
     /// A queue's QUEUE document, in the LMDB engine's shape. Totals and per-second rates are
-    /// what this process did since it started (the database does not keep them).
+    /// what every docketd on the database did (schema version 17), this one's up to now, the
+    /// others' up to their last flush (a second at most).
     private func queueDocument(_ queue: String, _ done: @escaping (String?) -> Void) {
         queueState(queue) { done($0?.document) }
     }
@@ -1429,11 +1462,28 @@ final class PostgresBackend {
         guard let db = connection else { return done(nil) }
         flushBatches()
         var settings: PostgresQueueSettings?
+        var activity: PostgresQueueActivity?
+        let second = now() / 1000
+        // What the statement below cannot see yet: counted here since the last flush.
+        let unsent = unsentActivity[queue] ?? [:]
         store.settings(queue: queue, on: db) { settings = try? $0.get() }
+        store.activity(queue: queue, second: second, on: db) { activity = try? $0.get() }
         store.state(queue: queue, on: db) { [self] result in
-            guard let settings, case .success(let state) = result else { return done(nil) }
+            guard let settings, let activity, case .success(let state) = result else { return done(nil) }
             let config = Self.config(settings)
-            done(Snapshot.Queue(name: queue, document: document(queue, config, state), counts: state.counts, paused: config.paused))
+            var totals = activity.totals
+            var lastMinute = activity.lastMinute
+            for (unsentSecond, counts) in unsent {
+                for index in totals.indices { totals[index] += Int64(counts[index]) }
+                // started, completed, failed, dead
+                if unsentSecond > second - 60 && unsentSecond <= second {
+                    for index in lastMinute.indices { lastMinute[index] += Int64(counts[index + 1]) }
+                }
+            }
+            done(
+                Snapshot.Queue(
+                    name: queue, document: document(queue, config, state, totals: totals, lastMinute: lastMinute), counts: state.counts,
+                    paused: config.paused, started: Int(totals[1]), completed: Int(totals[2]), failed: Int(totals[3])))
         }
     }
 
@@ -1451,7 +1501,11 @@ final class PostgresBackend {
         }
     }
 
-    private func document(_ queue: String, _ config: QueueConfig, _ state: PostgresQueueState) -> String {
+    /// `totals` in `PostgresActivity.kinds` order; `lastMinute`: started, completed, failed and
+    /// dead in the last 60 seconds.
+    private func document(
+        _ queue: String, _ config: QueueConfig, _ state: PostgresQueueState, totals: [Int64], lastMinute: [Int64]
+    ) -> String {
         var view = QueueView(name: queue)
         view.paused = config.paused
         view.rate = config.rate
@@ -1464,10 +1518,9 @@ final class PostgresBackend {
         view.keepCompleted = config.keepCompleted ?? server.config.keepCompleted
         view.keepDead = config.keepDead ?? server.config.keepDead
         view.counts = QueueView.stateNames.map { state.counts[$0] ?? 0 }
-        let done = activity[queue] ?? QueueActivity()
-        let now = now()
-        view.totals = done.totals
-        view.rates = done.rates.map { $0.perSecond(at: now) }
+        // In `QueueView.totalNames`' order; removed (by retention) and deleted are not counted.
+        view.totals = totals.map { Int($0) } + [0, 0]
+        view.rates = lastMinute.map { Double($0) / 60 }
         view.oldestWaitingMilliseconds = state.oldestWaitingSince.map { Int(state.now - $0) }
         view.waitingWorkers = reservers.filter { $0.queues.contains(queue) }.count
         view.rateWindowStarts = state.rateWindowStarts
@@ -1673,43 +1726,13 @@ struct Snapshot {
         let document: String
         let counts: [String: Int]
         let paused: Bool
+        /// Over the queue's life, by every docketd.
+        let started: Int, completed: Int, failed: Int
     }
 
     var queues: [Queue] = []
     /// Wall ms; 0: never taken.
     var takenAt: Int64 = 0
-}
-
-/// What this process did with one queue's jobs since it started.
-private struct QueueActivity {
-    var enqueued = 0, started = 0, completed = 0, failed = 0, dead = 0, throttled = 0
-    var startRate = MinuteRate(), completeRate = MinuteRate(), failRate = MinuteRate(), deadRate = MinuteRate()
-
-    mutating func count(_ kind: LifecycleEvent.Kind, at now: Int64) {
-        switch kind {
-        case .enqueued: enqueued += 1
-        case .started:
-            started += 1
-            startRate.add(now)
-        case .completed:
-            completed += 1
-            completeRate.add(now)
-        case .failed, .stalled, .lost:
-            failed += 1
-            failRate.add(now)
-        case .dead, .expired:
-            dead += 1
-            deadRate.add(now)
-        case .throttled: throttled += 1
-        case .progress, .retried, .scheduled, .waiting, .blocked, .unblocked: break
-        }
-    }
-
-    /// In `QueueView.totalNames`' order; removed (by retention) and deleted are not counted here.
-    var totals: [Int] { [enqueued, started, completed, failed, dead, throttled, 0, 0] }
-
-    /// In `QueueView.rateNames`' order.
-    var rates: [MinuteRate] { [startRate, completeRate, failRate, deadRate] }
 }
 
 /// Whom a command naming its attempt acts for (`actForHolder`): the holder's lease owner, what

@@ -41,7 +41,7 @@ extension Server {
         guard let dashboard else { return }
         let readings: [ActivitySeries.Reading]
         if let postgres {
-            readings = postgres.processActivity.map { .init(queue: $0.queue, started: $0.started, completed: $0.completed, failed: $0.failed) }
+            readings = postgres.activityTotals.map { .init(queue: $0.queue, started: $0.started, completed: $0.completed, failed: $0.failed) }
         } else {
             readings = engine.queueList.map { queue in
                 .init(

@@ -153,22 +153,44 @@ import Testing
         #expect(server.stop() == 0)
     }
 
-    /// On PostgreSQL `--max-queues` bounds the queues this process keeps counters for (each
-    /// costs it about 4 KB): a client naming new queues without end cannot grow its memory.
-    /// Further queues work; their totals read 0, and the log says so once.
-    @Test func maxQueuesBoundsThePerQueueCounters() throws {
+    /// QUEUE `totals` and `rates` count what every docketd on the database did, across
+    /// restarts: a job enqueued through A and worked through B shows in both, A's own count at
+    /// once, B's within a second or so (each adds its counts every tick). With `--max-queues 2`
+    /// a docketd holding counts of two queues adds them at once for a third: nothing is dropped.
+    @Test func queueTotalsCountEveryDocketdAndSurviveRestarts() throws {
         guard let cluster = try cluster() else { return }
-        let (server, _) = try docketd(on: cluster, ["--max-queues", "2"])
-        let client = try server.client()
-        _ = try client.handshake()
-        try client.send((1...4).map { "ENQ q\($0) 1\r\nx\r\n" }.joined())
-        #expect(try (1...4).map { _ in try client.readLine() } == ["+OK 1", "+OK 2", "+OK 3", "+OK 4"])
-        let totals = { (name: String) in try (client.object("QUEUE \(name)")["totals"] as? [String: Any])?["enqueued"] as? Int }
-        #expect(try totals("q1") == 1 && totals("q2") == 1 && totals("q3") == 0 && totals("q4") == 0)
-        #expect(try (client.object("QUEUE q4")["jobs"] as? [String: Any])?["waiting"] as? Int == 1, "the job itself is there")
-        let warnings = server.log.text.components(separatedBy: "queues have counters in this process").count - 1
-        #expect(warnings == 1, "\(server.log.text)")
-        #expect(server.stop() == 0)
+        let (a, database) = try docketd(on: cluster, ["--max-queues", "2"])
+        var (b, _) = try docketd(on: cluster, database: database)
+        let producer = try a.client()
+        _ = try producer.handshake()
+        try producer.send((1...4).map { "ENQ q\($0) 1\r\nx\r\n" }.joined())
+        #expect(try (1...4).map { _ in try producer.readLine() } == ["+OK 1", "+OK 2", "+OK 3", "+OK 4"])
+        let totals = { (client: LineClient, name: String) in
+            try #require(client.object("QUEUE \(name)")["totals"] as? [String: Any]).compactMapValues { $0 as? Int }
+        }
+        for queue in 1...4 { #expect(try totals(producer, "q\(queue)")["enqueued"] == 1, "q\(queue)") }
+
+        var worker = try b.client()
+        _ = try worker.handshake()
+        try worker.line("RESERVE q1 timeout=1s")
+        #expect(try worker.readMessage().0.hasPrefix("JOB 1 q1 "))
+        try worker.line("ACK 1")
+        #expect(try worker.readLine() == "+OK")
+        #expect(try totals(worker, "q1") == ["enqueued": 1, "started": 1, "completed": 1, "failed": 0, "dead": 0, "throttled": 0, "removed": 0, "deleted": 0])
+        let deadline = Date().addingTimeInterval(5)
+        while try totals(producer, "q1")["completed"] != 1 && Date() < deadline { usleep(100_000) }
+        #expect(try totals(producer, "q1")["completed"] == 1, "B's counts reach A")
+        let rates = try #require(producer.object("QUEUE q1")["rates"] as? [String: Double])
+        #expect(rates["completed_per_s"] == 1.0 / 60, "\(rates)")
+
+        #expect(b.stop() == 0)
+        (b, _) = try docketd(on: cluster, database: database)
+        worker = try b.client()
+        _ = try worker.handshake()
+        #expect(try totals(worker, "q1")["completed"] == 1, "kept across a restart")
+        #expect(try totals(worker, "q4")["enqueued"] == 1)
+        #expect(a.stop() == 0)
+        #expect(b.stop() == 0)
     }
 
     /// Two docketd on one database: one completes parents while the other enqueues children
