@@ -300,6 +300,21 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
+    /// When the queue's rate window next lets a job start (unix ms), if it holds the queue:
+    /// its `limit`-th most recent start, plus the window (nil with no rate, or fewer starts).
+    public func rateOpening(queue: String, on connection: PostgresConnection, completion: @escaping (Result<Int64?, PostgresError>) -> Void) {
+        connection.execute(
+            """
+            SELECT s.at + q.rate_window_ms FROM docket.queues q,
+                LATERAL (SELECT s.at FROM docket.starts s WHERE s.queue = q.name AND s.at > docket.now_ms() - q.rate_window_ms
+                         ORDER BY s.at DESC OFFSET q.rate_limit - 1 LIMIT 1) AS s
+            WHERE q.name = $1::text AND q.rate_limit IS NOT NULL
+            """, [.text(queue)]
+        ) { result in
+            completion(result.map { $0.rows.first?.int64(0) })
+        }
+    }
+
     /// Delayed jobs that came due since they were noted, at most `limit` (schema version 16):
     /// the ones still waiting, to publish `waiting` for.
     public func takeDue(

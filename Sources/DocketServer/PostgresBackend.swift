@@ -1468,6 +1468,8 @@ final class PostgresBackend {
         let unsent = unsentActivity[queue] ?? [:]
         store.settings(queue: queue, on: db) { settings = try? $0.get() }
         store.activity(queue: queue, second: second, on: db) { activity = try? $0.get() }
+        var rateOpening: Int64?
+        store.rateOpening(queue: queue, on: db) { rateOpening = (try? $0.get()) ?? nil }
         store.state(queue: queue, on: db) { [self] result in
             guard let settings, let activity, case .success(let state) = result else { return done(nil) }
             let config = Self.config(settings)
@@ -1482,7 +1484,7 @@ final class PostgresBackend {
             }
             done(
                 Snapshot.Queue(
-                    name: queue, document: document(queue, config, state, totals: totals, lastMinute: lastMinute), counts: state.counts,
+                    name: queue, document: document(queue, config, state, totals: totals, lastMinute: lastMinute, rateOpening: rateOpening), counts: state.counts,
                     paused: config.paused, started: Int(totals[1]), completed: Int(totals[2]), failed: Int(totals[3])))
         }
     }
@@ -1502,9 +1504,9 @@ final class PostgresBackend {
     }
 
     /// `totals` in `PostgresActivity.kinds` order; `lastMinute`: started, completed, failed and
-    /// dead in the last 60 seconds.
+    /// dead in the last 60 seconds; `rateOpening`: when the rate window lets a job start.
     private func document(
-        _ queue: String, _ config: QueueConfig, _ state: PostgresQueueState, totals: [Int64], lastMinute: [Int64]
+        _ queue: String, _ config: QueueConfig, _ state: PostgresQueueState, totals: [Int64], lastMinute: [Int64], rateOpening: Int64?
     ) -> String {
         var view = QueueView(name: queue)
         view.paused = config.paused
@@ -1525,18 +1527,21 @@ final class PostgresBackend {
         view.waitingWorkers = reservers.filter { $0.queues.contains(queue) }.count
         view.rateWindowStarts = state.rateWindowStarts
         view.heldUntil = state.heldUntil.map { Int($0) }
-        view.blockedBy = Self.blockReason(config, state)
-        if view.blockedBy == "throttle" { view.nextStartAt = view.heldUntil }
+        view.blockedBy = Self.blockReason(config, state, rateOpening: rateOpening)
+        // As the embedded engine: the later of the throttle's end and the rate window's
+        // opening; none while paused or at the concurrency cap (that waits for a change).
+        if view.blockedBy == "throttle" || view.blockedBy == "rate" {
+            view.nextStartAt = Int(max(state.heldUntil ?? 0, rateOpening ?? 0))
+        }
         return view.json
     }
 
-    /// Why nothing of the queue starts now, as the embedded engine says it (its rate window's
-    /// next opening is not known here: `next_start_at` stays null for `rate`).
-    static func blockReason(_ config: QueueConfig, _ state: PostgresQueueState) -> String? {
+    /// Why nothing of the queue starts now, as the embedded engine says it.
+    static func blockReason(_ config: QueueConfig, _ state: PostgresQueueState, rateOpening: Int64?) -> String? {
         if config.paused { return "paused" }
         if let cap = config.concurrency, (state.counts["active"] ?? 0) >= cap { return "concurrency" }
         if let until = state.heldUntil, until > state.now { return "throttle" }
-        if let rate = config.rate, let starts = state.rateWindowStarts, starts >= rate.limit { return "rate" }
+        if let opening = rateOpening, opening > state.now { return "rate" }
         return nil
     }
 

@@ -2,7 +2,8 @@ import DocketTestSupport
 import Foundation
 import Testing
 
-/// LIST pages through a queue while jobs come and go, on both job stores.
+/// Reading a queue (LIST pages through it while jobs come and go; QUEUE's state), on both job
+/// stores.
 @Suite(.serialized) struct ListingTests {
     enum Store: String, CaseIterable {
         case lmdb, postgres
@@ -20,6 +21,28 @@ import Testing
             let database = try cluster.createDatabase()
             return try DocketdProcess(["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"])
         }
+    }
+
+    /// A queue whose rate window is full says so, and when it opens: `next_start_at` is the
+    /// older of the window's two starts plus the hour, as the embedded engine computes it.
+    @Test(arguments: Store.allCases) func aFullRateWindowSaysWhenItOpens(_ store: Store) throws {
+        guard let server = try docketd(store) else { return }
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.line("QUEUE slow rate=2/1h")
+        #expect(try client.readLine() == "+OK")
+        try client.send("ENQ slow 1\r\na\r\nENQ slow 1\r\nb\r\nENQ slow 1\r\nc\r\n")
+        #expect(try [client.readLine(), client.readLine(), client.readLine()] == ["+OK 1", "+OK 2", "+OK 3"])
+        for _ in 0..<2 {
+            try client.line("RESERVE slow timeout=0")
+            _ = try client.readMessage()
+            usleep(20_000)  // two different start times
+        }
+        let first = try #require(client.object("INSPECT 1")["started_at"] as? Int)
+        let queue = try client.object("QUEUE slow")
+        #expect(queue["blocked_by"] as? String == "rate")
+        #expect(queue["next_start_at"] as? Int == first + 3_600_000, "\(queue)")
+        #expect(server.stop() == 0)
     }
 
     /// The jobs a queue keeps out of its ready order are still listed, each once: a waiting job
