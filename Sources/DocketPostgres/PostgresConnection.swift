@@ -230,6 +230,11 @@ public final class PostgresConnection {
         open.statements.append(statement)
     }
 
+    /// Adds a statement made elsewhere (see `PostgresStatement`) to the open transaction.
+    public func execute(_ statement: PostgresStatement) {
+        execute(statement.sql, statement.parameters, completion: statement.completion)
+    }
+
     /// Ends the open transaction and sends it. `completion` runs once it has committed, or
     /// failed (after the completions of its statements).
     public func commit(_ completion: ((Result<Void, PostgresError>) -> Void)? = nil) {

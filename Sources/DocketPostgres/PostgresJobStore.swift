@@ -575,8 +575,15 @@ public struct PostgresJobStore: Sendable {
         _ settings: PostgresQueueSettings, queue: String, on connection: PostgresConnection,
         completion: @escaping (Result<Void, PostgresError>) -> Void
     ) {
+        connection.execute(setSettingsStatement(settings, queue: queue) { result in completion(result.map { _ in () }) })
+    }
+
+    /// `setSettings` as a statement, for a transaction's `finishing`.
+    public func setSettingsStatement(
+        _ settings: PostgresQueueSettings, queue: String, completion: @escaping PostgresConnection.Completion
+    ) -> PostgresStatement {
         let backoff = settings.backoff?.columns
-        connection.execute(
+        return PostgresStatement(
             """
             WITH saved AS (
                 INSERT INTO docket.queues AS q (name, paused, rate_limit, rate_window_ms, group_rate_limit, group_rate_window_ms,
@@ -599,8 +606,7 @@ public struct PostgresJobStore: Sendable {
                 .int(settings.concurrency), .int(settings.maxAttempts), .string(backoff?.kind), .string(backoff.map { String($0.base) }),
                 .string(backoff.map { String($0.cap) }), .string(settings.jitter.map { String($0) }), .int(settings.leaseMilliseconds),
                 .int(settings.keepCompleted), .int(settings.keepDead),
-            ]
-        ) { result in completion(result.map { _ in () }) }
+            ], completion: completion)
     }
 
     /// PAUSE (true) and RESUME (false); RESUME wakes the queue's workers.
@@ -620,13 +626,21 @@ public struct PostgresJobStore: Sendable {
     }
 
     /// A queue's settings (the defaults for a queue that has none stored).
-    public func settings(queue: String, on connection: PostgresConnection, completion: @escaping (Result<PostgresQueueSettings, PostgresError>) -> Void) {
+    /// `locking`: the queue's row is made if missing and locked until the transaction ends, so
+    /// that a change written in the same transaction loses no concurrent one.
+    public func settings(
+        queue: String, locking: Bool = false, on connection: PostgresConnection,
+        completion: @escaping (Result<PostgresQueueSettings, PostgresError>) -> Void
+    ) {
+        if locking {
+            connection.execute("INSERT INTO docket.queues (name) VALUES ($1::text) ON CONFLICT (name) DO NOTHING", [.text(queue)]) { _ in }
+        }
         connection.execute(
             """
             SELECT paused, rate_limit, rate_window_ms, group_rate_limit, group_rate_window_ms, concurrency, max_attempts,
                    backoff_kind, backoff_base_ms, backoff_cap_ms, jitter, lease_ms, keep_completed, keep_dead
             FROM docket.queues WHERE name = $1::text
-            """, [.text(queue)]
+            """ + (locking ? " FOR UPDATE" : ""), [.text(queue)]
         ) { result in
             completion(
                 result.map { rows in

@@ -61,6 +61,11 @@ final class PostgresBackend {
     /// What each connection holds, by connection id and job id: for lifecycle events and for
     /// the permission check of ACK and the like.
     private var held: [UInt64: [UInt64: HeldJob]] = [:]
+    /// The open transaction holds a statement whose results decide what else it writes: it
+    /// commits in two steps (see `endOfPass`).
+    private var needsTwoSteps = false
+    /// Statements that results told before the commit added to their transaction (`finishing`).
+    private var beforeCommit: [PostgresStatement] = []
     /// Events made by the results of the transaction being finished, waiting for their numbers
     /// (`eventNumbering`).
     private var unnumbered: [LifecycleEvent] = []
@@ -286,12 +291,41 @@ final class PostgresBackend {
             guard let self, let db, db === self.connection else { return }
             self.commitsInFlight -= 1
         }
-        if server.wantsLifecycle {
-            db.commit(finishing: { [weak self] in self?.eventNumbering() ?? [] }, committed)
-        } else {
+        guard server.wantsLifecycle || needsTwoSteps else {
             unnumbered.removeAll()  // made while someone listened; nobody does now
-            db.commit(committed)
+            return db.commit(committed)
         }
+        needsTwoSteps = false
+        let held = HeldAnswers()
+        db.commit(finishing: { [weak self] in self?.finishing(holding: held) ?? [] }) { [weak self] result in
+            committed(result)
+            // The answers given while its results were told, before it committed; then its
+            // events (as on the embedded store, a command's answer goes before its events).
+            switch result {
+            case .success:
+                for (answer, reply) in held.answers { answer.answer(reply) }
+                if !held.events.isEmpty { self?.server.publishLifecycle(held.events) }
+            case .failure(let error):
+                let why = Self.unavailable(error.message)
+                for (answer, _) in held.answers { answer.answer(.error(why)) }
+            }
+        }
+    }
+
+    /// The statements that end a two-step transaction, once its results were told: those the
+    /// results asked for (a QUEUE change's write), then the numbering of its events. The
+    /// answers given meanwhile go to `held`, for the commit.
+    private func finishing(holding held: HeldAnswers) -> [PostgresStatement] {
+        held.answers = uncommittedAnswers
+        uncommittedAnswers.removeAll()
+        var statements = beforeCommit
+        beforeCommit.removeAll()
+        if server.wantsLifecycle {
+            statements.append(eventNumbering(into: held))
+        } else {
+            unnumbered.removeAll()
+        }
+        return statements
     }
 
     /// Answers `answer`: at once, or, while the results being told are not committed yet,
@@ -556,13 +590,18 @@ final class PostgresBackend {
             if changes.isEmpty {
                 queueDocument(queueName) { result in reply(result.map(JobReply.document) ?? .error(Self.unavailable(nil))) }
             } else {
-                // Read, change, write: two transactions (a concurrent change of another
-                // setting of the same queue by another process can be lost; see PROTOCOL.md).
+                // Read (the queue's row locked), change, write, in one transaction: two docketd
+                // changing different settings of one queue at once both keep theirs.
                 flushBatches()
-                store.settings(queue: queueName, on: db) { [self] result in
+                needsTwoSteps = true
+                store.settings(queue: queueName, locking: true, on: db) { [self] result in
                     guard case .success(let stored) = result, let db = self.connection else { return reply(.error(Self.unavailable(nil))) }
-                    let config = Self.config(stored).applying(changes)
-                    store.setSettings(Self.settings(config), queue: queueName, on: db, completion: Self.answering(reply) { _ in .done })
+                    let write = store.setSettingsStatement(Self.settings(Self.config(stored).applying(changes)), queue: queueName) {
+                        Self.answering(reply) { (_: PostgresResult) in .done }($0)
+                    }
+                    // Told before the commit, as asked; otherwise (a transaction committed in
+                    // one step after all) the write goes in the next one.
+                    if db.isTellingUncommittedResults { beforeCommit.append(write) } else { db.execute(write) }
                 }
             }
         case .pause(let queue), .resume(let queue):
@@ -1382,9 +1421,7 @@ final class PostgresBackend {
     /// in the order they were made (settled children after the events of their queue). If it
     /// does not commit, or nobody can say whether it did, the answers say `UNAVAILABLE` and
     /// the events are dropped: nothing was promised.
-    private func eventNumbering() -> [PostgresStatement] {
-        let answers = uncommittedAnswers
-        uncommittedAnswers.removeAll()
+    private func eventNumbering(into held: HeldAnswers) -> PostgresStatement {
         let events = unnumbered
         unnumbered.removeAll()
         var counts: [String: Int] = [:]
@@ -1393,16 +1430,8 @@ final class PostgresBackend {
             if counts[event.queue] == nil { order.append(event.queue) }
             counts[event.queue, default: 0] += 1
         }
-        let statement = store.eventNumbering(order.map { ($0, counts[$0]!) }) { [self] result in
-            let numbers: PostgresJobStore.EventNumbers
-            switch result {
-            case .failure(let error):
-                let why = Self.unavailable(error.message)
-                for (answer, _) in answers { answer.answer(.error(why)) }
-                return
-            case .success(let value): numbers = value
-            }
-            for (answer, reply) in answers { answer.answer(reply) }
+        return store.eventNumbering(order.map { ($0, counts[$0]!) }) { [self] result in
+            guard case .success(let numbers) = result else { return }
             var next: [String: UInt64] = [:]
             for (queue, last) in numbers.last {
                 let taken = (counts[queue] ?? 0) + numbers.settled.lazy.filter { $0.queue == queue }.count
@@ -1415,9 +1444,8 @@ final class PostgresBackend {
                 numbered[index].sequence = next[queue] ?? 0
                 next[queue]? += 1
             }
-            server.publishLifecycle(numbered)
+            held.events = numbered
         }
-        return [statement]
     }
 
     // MARK: Queues
@@ -1738,6 +1766,13 @@ struct Snapshot {
     var queues: [Queue] = []
     /// Wall ms; 0: never taken.
     var takenAt: Int64 = 0
+}
+
+/// The answers of a two-step transaction's first step, and its numbered events, held for its
+/// commit.
+private final class HeldAnswers {
+    var answers: [(answer: JobAnswer, reply: JobReply)] = []
+    var events: [LifecycleEvent] = []
 }
 
 /// Whom a command naming its attempt acts for (`actForHolder`): the holder's lease owner, what

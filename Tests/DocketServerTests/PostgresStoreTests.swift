@@ -193,6 +193,34 @@ import Testing
         #expect(b.stop() == 0)
     }
 
+    /// Two docketd change different settings of the same queues at the same moment: every
+    /// queue keeps both (each change reads, merges and writes with the queue's row locked).
+    @Test func concurrentQueueChangesThroughTwoDocketdKeepBoth() throws {
+        guard let cluster = try cluster() else { return }
+        let (a, database) = try docketd(on: cluster)
+        let (b, _) = try docketd(on: cluster, database: database)
+        let (first, second) = (try a.client(), try b.client())
+        _ = try first.handshake()
+        _ = try second.handshake()
+        let queues = 40
+        try first.send((0..<queues).map { "QUEUE q\($0) rate=5/1s\r\n" }.joined())
+        try second.send((0..<queues).map { "QUEUE q\($0) concurrency=3\r\n" }.joined())
+        for _ in 0..<queues {
+            #expect(try first.readLine() == "+OK")
+            #expect(try second.readLine() == "+OK")
+        }
+        var lost: [String] = []
+        for index in 0..<queues {
+            let config = try #require(first.object("QUEUE q\(index)")["config"] as? [String: Any])
+            if config["rate"] as? String != "5/1000ms" || config["concurrency"] as? Int != 3 {
+                lost.append("q\(index): rate \(config["rate"] ?? "-"), concurrency \(config["concurrency"] ?? "-")")
+            }
+        }
+        #expect(lost.isEmpty, "\(lost.count) queues lost a change: \(lost.prefix(3))")
+        #expect(a.stop() == 0)
+        #expect(b.stop() == 0)
+    }
+
     /// Two docketd on one database: one completes parents while the other enqueues children
     /// after them. Whichever transaction comes first, no child is left blocked by a parent that
     /// completed (the enqueue locks the parents it reads), and a child of a dead parent dies.
