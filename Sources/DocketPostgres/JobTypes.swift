@@ -303,7 +303,7 @@ public struct PostgresQueueActivity: Sendable, Equatable {
 /// One docketd's counts of one queue in one second, to add to the database's (`addActivity`).
 public struct PostgresActivity: Sendable, Equatable {
     /// The kinds counted, in the order of `counts` and of `PostgresQueueActivity.totals`.
-    public static let kinds = ["enqueued", "started", "completed", "failed", "dead", "throttled"]
+    public static let kinds = ["enqueued", "started", "completed", "failed", "dead", "throttled", "deleted"]
 
     public var queue: String
     /// Unix seconds.

@@ -279,7 +279,7 @@ public struct PostgresJobStore: Sendable {
         connection.execute(
             """
             SELECT docket.add_activity($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-                                       $7::bigint[], $8::bigint[])
+                                       $7::bigint[], $8::bigint[], $9::bigint[])
             """, parameters
         ) { completion($0.map { _ in () }) }
     }
@@ -294,8 +294,9 @@ public struct PostgresJobStore: Sendable {
             completion(
                 result.map { rows in
                     let row = rows.rows.first
-                    let values = (0..<10).map { row?.int64($0) ?? 0 }
-                    return PostgresQueueActivity(totals: Array(values[0..<6]), lastMinute: Array(values[6..<10]))
+                    let kinds = PostgresActivity.kinds.count
+                    let values = (0..<(kinds + 4)).map { row?.int64($0) ?? 0 }
+                    return PostgresQueueActivity(totals: Array(values[0..<kinds]), lastMinute: Array(values[kinds...]))
                 })
         }
     }
@@ -386,11 +387,14 @@ public struct PostgresJobStore: Sendable {
     }
 
     /// DEL: forgets a job in any state (its watchers hear it is gone).
-    public func delete(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresJobError>) -> Void) {
-        connection.execute("SELECT docket.delete_job($1::bigint)", [.int(Int(id))]) { result in
+    /// Deletes a job; its queue.
+    public func delete(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<String, PostgresJobError>) -> Void) {
+        connection.execute("SELECT j.queue, docket.delete_job(j.id) FROM docket.jobs j WHERE j.id = $1::bigint", [.int(Int(id))]) { result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
-            case .success(let rows): completion(rows.rows.first?.bool(0) == true ? .success(()) : .failure(.notFound(id)))
+            case .success(let rows):
+                guard let row = rows.rows.first, row.bool(1) == true, let queue = row.string(0) else { return completion(.failure(.notFound(id))) }
+                completion(.success(queue))
             }
         }
     }

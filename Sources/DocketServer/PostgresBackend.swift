@@ -584,7 +584,10 @@ final class PostgresBackend {
                 })
         case .delete(let id):
             flushBatches()
-            store.delete(Int64(id), on: db, completion: Self.answering(reply) { _ in .done })
+            store.delete(Int64(id), on: db) { [self] result in
+                if case .success(let queue) = result { count(deleted: 1, queue: queue) }
+                Self.answering(reply) { _ in JobReply.done }(result)
+            }
         case .queue(let queue, let changes):
             let queueName = name(queue)
             if changes.isEmpty {
@@ -661,7 +664,11 @@ final class PostgresBackend {
                 })
         case .purge(let queue, let state, let older):
             flushBatches()
-            store.purge(queue: name(queue), state: state, olderThan: older, on: db, completion: Self.answering(reply) { .count($0) })
+            let queueName = name(queue)
+            store.purge(queue: queueName, state: state, olderThan: older, on: db) { [self] result in
+                if case .success(let purged) = result, purged > 0 { count(deleted: purged, queue: queueName) }
+                Self.answering(reply) { JobReply.count($0) }(result)
+            }
         case .promote(let id):
             flushBatches()
             store.promote(Int64(id), on: db) { [self] result in
@@ -1388,8 +1395,16 @@ final class PostgresBackend {
         case .throttled: index = 5
         case .progress, .retried, .scheduled, .waiting, .blocked, .unblocked: return
         }
+        count(index, by: 1, queue: queue)
+    }
+
+    /// Counts jobs DEL or PURGE deleted.
+    private func count(deleted: Int, queue: String) { count(6, by: deleted, queue: queue) }
+
+    /// `index` in `PostgresActivity.kinds`.
+    private func count(_ index: Int, by amount: Int, queue: String) {
         if unsentActivity[queue] == nil && unsentActivity.count >= server.config.maxQueues { flushActivity() }
-        unsentActivity[queue, default: [:]][now() / 1000, default: Array(repeating: 0, count: PostgresActivity.kinds.count)][index] += 1
+        unsentActivity[queue, default: [:]][now() / 1000, default: Array(repeating: 0, count: PostgresActivity.kinds.count)][index] += amount
     }
 
     /// Adds what this process counted to the database's counts, in the open transaction. If
@@ -1548,8 +1563,8 @@ final class PostgresBackend {
         view.keepCompleted = config.keepCompleted ?? server.config.keepCompleted
         view.keepDead = config.keepDead ?? server.config.keepDead
         view.counts = QueueView.stateNames.map { state.counts[$0] ?? 0 }
-        // In `QueueView.totalNames`' order; removed (by retention) and deleted are not counted.
-        view.totals = totals.map { Int($0) } + [0, 0]
+        // In `QueueView.totalNames`' order; removed (by retention) is not counted.
+        view.totals = totals[0..<6].map { Int($0) } + [0, Int(totals[6])]
         view.rates = lastMinute.map { Double($0) / 60 }
         view.oldestWaitingMilliseconds = state.oldestWaitingSince.map { Int(state.now - $0) }
         view.waitingWorkers = reservers.filter { $0.queues.contains(queue) }.count

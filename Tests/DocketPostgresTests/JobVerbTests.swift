@@ -143,14 +143,14 @@ final class JobVerbTests: JobStoreTestCase {
             try enqueue([keyed("q", "a")]),
             [PostgresEnqueued(id: batch[0].id, duplicate: true, maxAttempts: 3, runAt: batch[0].runAt, state: "completed")])
         // Once the job is deleted the key is free again.
-        let deleted: Result<Void, PostgresJobError> = try transaction { connection, done in
+        let deleted: Result<String, PostgresJobError> = try transaction { connection, done in
             store.delete(batch[0].id, on: connection, completion: done)
         }
-        XCTAssertNoThrow(try deleted.get())
+        XCTAssertEqual(try deleted.get(), "q", "the deleted job's queue")
         let fresh = try enqueue([keyed("q", "a")])
         XCTAssertFalse(fresh[0].duplicate)
         XCTAssertGreaterThan(fresh[0].id, batch[3].id)
-        let again: Result<Void, PostgresJobError> = try transaction { connection, done in
+        let again: Result<String, PostgresJobError> = try transaction { connection, done in
             store.delete(batch[0].id, on: connection, completion: done)
         }
         XCTAssertEqual(again.failure, .notFound(batch[0].id))
@@ -962,7 +962,7 @@ final class WaitTests: JobStoreTestCase {
         // Deleted: the watcher hears, and finds nothing.
         let deleted = try enqueue("w") { $0.delayMilliseconds = 60_000 }
         XCTAssertEqual(try watch(deleted), .watching(state: "delayed"))
-        let removed: Result<Void, PostgresJobError> = try transaction { connection, done in store.delete(deleted, on: connection, completion: done) }
+        let removed: Result<String, PostgresJobError> = try transaction { connection, done in store.delete(deleted, on: connection, completion: done) }
         XCTAssertNoThrow(try removed.get())
         loop.run { heard.count == 4 }
         XCTAssertEqual(heard.last, deleted)

@@ -153,8 +153,8 @@ import Testing
         #expect(server.stop() == 0)
     }
 
-    /// QUEUE `totals` and `rates` count what every docketd on the database did, across
-    /// restarts: a job enqueued through A and worked through B shows in both, A's own count at
+    /// QUEUE `totals` (DEL and PURGE as `deleted`) and `rates` count what every docketd on the
+    /// database did, across restarts: a job enqueued through A and worked through B shows in both, A's own count at
     /// once, B's within a second or so (each adds its counts every tick). With `--max-queues 2`
     /// a docketd holding counts of two queues adds them at once for a third: nothing is dropped.
     @Test func queueTotalsCountEveryDocketdAndSurviveRestarts() throws {
@@ -189,6 +189,12 @@ import Testing
         _ = try worker.handshake()
         #expect(try totals(worker, "q1")["completed"] == 1, "kept across a restart")
         #expect(try totals(worker, "q4")["enqueued"] == 1)
+        // DEL and PURGE count as deleted (retention's removals are not counted here).
+        try worker.line("DEL 2")
+        #expect(try worker.readLine() == "+OK")
+        try worker.line("PURGE q3 state=waiting")
+        #expect(try worker.readLine() == "+OK 1")
+        #expect(try totals(worker, "q2")["deleted"] == 1 && totals(worker, "q3")["deleted"] == 1)
         #expect(a.stop() == 0)
         #expect(b.stop() == 0)
     }
