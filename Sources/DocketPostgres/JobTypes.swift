@@ -289,8 +289,10 @@ public enum PostgresWatchStart: Sendable, Equatable {
 /// What every docketd on the database did with one queue's jobs (schema version 17), as far as
 /// they have added it (`addActivity`).
 public struct PostgresQueueActivity: Sendable, Equatable {
-    /// Over the queue's life, in `PostgresActivity.kinds` order.
+    /// Over the queue's life, in `totalNames` order.
     public var totals: [Int64]
+    /// What docketd counts (`PostgresActivity.kinds`), then what the database counts itself.
+    public static let totalNames = PostgresActivity.kinds + ["removed"]
     /// Started, completed, failed and dead in the 60 seconds up to the second asked about.
     public var lastMinute: [Int64]
 

@@ -65,6 +65,8 @@ extension PostgresJobStore {
         case .completed, .dead:
             filter = "state = '\(state.rawValue)' AND ($2::bigint IS NULL OR finished_at < docket.now_ms() - $2::bigint)"
         }
+        deleting(on: connection)
+        defer { deleting(false, on: connection) }
         connection.execute(
             """
             WITH gone AS (DELETE FROM docket.jobs WHERE queue = $1::text AND \(filter) RETURNING id)

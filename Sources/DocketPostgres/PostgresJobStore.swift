@@ -294,9 +294,9 @@ public struct PostgresJobStore: Sendable {
             completion(
                 result.map { rows in
                     let row = rows.rows.first
-                    let kinds = PostgresActivity.kinds.count
-                    let values = (0..<(kinds + 4)).map { row?.int64($0) ?? 0 }
-                    return PostgresQueueActivity(totals: Array(values[0..<kinds]), lastMinute: Array(values[kinds...]))
+                    let totals = PostgresQueueActivity.totalNames.count
+                    let values = (0..<(totals + 4)).map { row?.int64($0) ?? 0 }
+                    return PostgresQueueActivity(totals: Array(values[0..<totals]), lastMinute: Array(values[totals...]))
                 })
         }
     }
@@ -389,6 +389,8 @@ public struct PostgresJobStore: Sendable {
     /// DEL: forgets a job in any state (its watchers hear it is gone).
     /// Deletes a job; its queue.
     public func delete(_ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<String, PostgresJobError>) -> Void) {
+        deleting(on: connection)
+        defer { deleting(false, on: connection) }
         connection.execute("SELECT j.queue, docket.delete_job(j.id) FROM docket.jobs j WHERE j.id = $1::bigint", [.int(Int(id))]) { result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
@@ -397,6 +399,12 @@ public struct PostgresJobStore: Sendable {
                 completion(.success(queue))
             }
         }
+    }
+
+    /// Marks the statements between as a DEL or PURGE's own deletes, which retention's count of
+    /// removed jobs leaves out (schema version 17).
+    func deleting(_ on: Bool = true, on connection: PostgresConnection) {
+        connection.execute("SELECT set_config('docket.deleting', $1::text, true)", [.text(on ? "on" : "")]) { _ in }
     }
 
     // MARK: Outcomes (WAIT)

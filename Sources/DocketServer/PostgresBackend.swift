@@ -1519,7 +1519,7 @@ final class PostgresBackend {
             var totals = activity.totals
             var lastMinute = activity.lastMinute
             for (unsentSecond, counts) in unsent {
-                for index in totals.indices { totals[index] += Int64(counts[index]) }
+                for index in counts.indices { totals[index] += Int64(counts[index]) }
                 // started, completed, failed, dead
                 if unsentSecond > second - 60 && unsentSecond <= second {
                     for index in lastMinute.indices { lastMinute[index] += Int64(counts[index + 1]) }
@@ -1546,7 +1546,7 @@ final class PostgresBackend {
         }
     }
 
-    /// `totals` in `PostgresActivity.kinds` order; `lastMinute`: started, completed, failed and
+    /// `totals` in `PostgresQueueActivity.totalNames` order; `lastMinute`: started, completed, failed and
     /// dead in the last 60 seconds; `rateOpening`: when the rate window lets a job start.
     private func document(
         _ queue: String, _ config: QueueConfig, _ state: PostgresQueueState, totals: [Int64], lastMinute: [Int64], rateOpening: Int64?
@@ -1563,8 +1563,8 @@ final class PostgresBackend {
         view.keepCompleted = config.keepCompleted ?? server.config.keepCompleted
         view.keepDead = config.keepDead ?? server.config.keepDead
         view.counts = QueueView.stateNames.map { state.counts[$0] ?? 0 }
-        // In `QueueView.totalNames`' order; removed (by retention) is not counted.
-        view.totals = totals[0..<6].map { Int($0) } + [0, Int(totals[6])]
+        // In `QueueView.totalNames`' order: ... throttled, removed, deleted.
+        view.totals = totals[0..<6].map { Int($0) } + [Int(totals[7]), Int(totals[6])]
         view.rates = lastMinute.map { Double($0) / 60 }
         view.oldestWaitingMilliseconds = state.oldestWaitingSince.map { Int(state.now - $0) }
         view.waitingWorkers = reservers.filter { $0.queues.contains(queue) }.count

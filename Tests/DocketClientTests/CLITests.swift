@@ -229,7 +229,7 @@ import Testing
         }
     }
 
-    /// after= and PARENTS are refused on PostgreSQL for now.
+    /// `docket enq --key … --key-ttl … --replace`: a debounce, the waiting job taking the new payload.
     @Test func enqKeyTTLAndReplace() throws {
         try withServer { server in
             let client = try DocketConnection(server.address)

@@ -57,11 +57,8 @@ struct ClientDependencyTests {
             #expect(parents.map(\.result) == ["small-1", "small-2"])
             #expect(parents.allSatisfy { $0.error == nil && !$0.isDeleted })
             #expect(try client.parents(first).isEmpty)
-            if DocketdProcess.storeUnderTest != "postgres" {
-                // (PostgreSQL settles dependencies in a trigger, and publishes no unblocked event.)
-                let unblocked = events.wait { $0.id == report && $0.kind == .unblocked }
-                #expect(unblocked?.state == "waiting")
-            }
+            let unblocked = events.wait { $0.id == report && $0.kind == .unblocked }
+            #expect(unblocked?.state == "waiting")
             try client.ack(collector.id, attempt: collector.attempt, result: "2 images")
             #expect(try client.wait(report, timeout: 5) == .completed(result: Array("2 images".utf8)))
         }

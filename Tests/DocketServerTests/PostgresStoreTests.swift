@@ -153,8 +153,8 @@ import Testing
         #expect(server.stop() == 0)
     }
 
-    /// QUEUE `totals` (DEL and PURGE as `deleted`) and `rates` count what every docketd on the
-    /// database did, across restarts: a job enqueued through A and worked through B shows in both, A's own count at
+    /// QUEUE `totals` (DEL and PURGE as `deleted`, retention's trims as `removed`) and `rates`
+    /// count what every docketd on the database did, across restarts: a job enqueued through A and worked through B shows in both, A's own count at
     /// once, B's within a second or so (each adds its counts every tick). With `--max-queues 2`
     /// a docketd holding counts of two queues adds them at once for a third: nothing is dropped.
     @Test func queueTotalsCountEveryDocketdAndSurviveRestarts() throws {
@@ -195,6 +195,18 @@ import Testing
         try worker.line("PURGE q3 state=waiting")
         #expect(try worker.readLine() == "+OK 1")
         #expect(try totals(worker, "q2")["deleted"] == 1 && totals(worker, "q3")["deleted"] == 1)
+        // Retention's trims count as removed (by the database), not as deleted.
+        try worker.line("QUEUE r keep_completed=1")
+        #expect(try worker.readLine() == "+OK")
+        for _ in 0..<3 {
+            try worker.send("ENQ r 1\r\nx\r\nRESERVE r timeout=1s\r\n")
+            #expect(try worker.readLine().hasPrefix("+OK "))
+            let id = try worker.readMessage().0.split(separator: " ")[1]
+            try worker.line("ACK \(id)")
+            #expect(try worker.readLine() == "+OK")
+        }
+        let trimmed = try totals(worker, "r")
+        #expect(trimmed["completed"] == 3 && trimmed["removed"] == 2 && trimmed["deleted"] == 0, "\(trimmed)")
         #expect(a.stop() == 0)
         #expect(b.stop() == 0)
     }

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { connect, InvalidArgument, NotDelayed, NotFound } from '../src/index.js';
-import { startServer, within, sleep, waitFor, STORE } from '../testkit/helpers.js';
+import { startServer, within, sleep, waitFor } from '../testkit/helpers.js';
 
 /** @type {import('../testkit/helpers.js').Server} */
 let server;
@@ -134,8 +134,7 @@ test('PURGE deletes the jobs of one state, with older= only the older ones', { t
   assert.equal(await c.purge('purge', { state: 'waiting', older: 250 }), 1, 'only the job waiting longer than 250 ms');
   await assert.rejects(c.inspect(old.id), NotFound);
   assert.equal((await c.inspect(young[0])).state, 'waiting');
-  // On PostgreSQL the totals count only what this docketd did to jobs it handled (PROTOCOL.md).
-  assert.equal((await c.queue('purge')).totals.deleted, STORE === 'postgres' ? 0 : 1, 'purged jobs count as deleted');
+  assert.equal((await c.queue('purge')).totals.deleted, 1, 'purged jobs count as deleted');
   assert.equal(await c.purge('purge', { state: 'waiting' }), 3);
   assert.deepEqual((await c.list('purge')).jobs, []);
 
@@ -154,12 +153,9 @@ test('PROMOTE makes a delayed job waiting now; NOT_DELAYED for a waiting one', {
     const { id } = await c.enqueue('promote', 'later', { delay: '1h' });
     assert.equal(await c.reserve('promote', { timeout: 0 }), null);
     await c.promote(id);
-    // No waiting events on PostgreSQL (PROTOCOL.md, "Jobs in PostgreSQL").
-    if (STORE !== 'postgres') {
-      const ev = await nextEvent(events);
-      assert.equal(ev.event, 'waiting');
-      assert.equal(ev.id, id);
-    }
+    const ev = await nextEvent(events);
+    assert.equal(ev.event, 'waiting');
+    assert.equal(ev.id, id);
     const job = await c.reserve('promote', { timeout: 1000 });
     assert.equal(job?.id, id);
     await c.ack(id);

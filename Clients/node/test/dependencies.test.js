@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { connect, BadOption, DocketError, InvalidArgument, LimitReached, NotFound, ProtocolError, Worker } from '../src/index.js';
 import { MAX_PARENTS, Parser, encodeBatch, encodeEnqueue, encodeList, encodeParents, encodePurge, encodeRoute, encodeSchedule, parseJson, route } from '../src/protocol.js';
-import { startServer, within, quietLogger, nextMsg, STORE } from '../testkit/helpers.js';
+import { startServer, within, quietLogger, nextMsg } from '../testkit/helpers.js';
 import { fakeServer } from '../testkit/fake-server.js';
 
 const text = (/** @type {Buffer} */ b) => b.toString('latin1');
@@ -228,13 +228,10 @@ test('live: a flow as one batch: two children, then a collector that reads their
     { id: first, queue: 'flow-resize', state: 'completed', result: '{"resized":"img-001"}', error: null },
     { id: second, queue: 'flow-resize', state: 'completed', result: '{"resized":"img-002"}', error: null },
   ]);
-  if (STORE !== 'postgres') {
-    // (PostgreSQL settles dependencies in a trigger, and publishes no unblocked event.)
-    const unblocked = await within(it.next(), 3000, 'unblocked event');
-    assert.equal(unblocked.value?.event, 'unblocked');
-    assert.equal(unblocked.value?.id, collector);
-    assert.equal(unblocked.value?.state, 'waiting');
-  }
+  const unblocked = await within(it.next(), 3000, 'unblocked event');
+  assert.equal(unblocked.value?.event, 'unblocked');
+  assert.equal(unblocked.value?.id, collector);
+  assert.equal(unblocked.value?.state, 'waiting');
   events.close();
 });
 

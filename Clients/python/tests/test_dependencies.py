@@ -14,7 +14,6 @@ import docketd_client as docket
 import docketd_client.aio as aio
 from docketd_client import protocol as P
 
-from conftest import STORE
 
 
 def run(coro: Awaitable[Any], timeout: float = 9.0) -> Any:
@@ -85,14 +84,13 @@ def test_a_flow_as_one_batch(client, make_client):
     parents = worker.parents(job)
     assert [(p.id, p.queue, p.state, p.result) for p in parents] == [
         (first, "resize", "completed", "small-img-001"), (second, "resize", "completed", "small-img-002")]
-    if STORE != "postgres":  # PostgreSQL settles dependencies in a trigger and publishes no unblocked event
-        kinds = []
-        while True:
-            event = events.next_event(3)
-            kinds.append(event.event)
-            if event.event == "unblocked":
-                break
-        assert event.id == report and event.state == "waiting"
+    kinds = []
+    while True:
+        event = events.next_event(3)
+        kinds.append(event.event)
+        if event.event == "unblocked":
+            break
+    assert event.id == report and event.state == "waiting"
     events.unsubscribe()
     assert client.parents(first) == []
     with pytest.raises(docket.NotFound):
