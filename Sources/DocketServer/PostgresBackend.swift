@@ -1064,7 +1064,7 @@ final class PostgresBackend {
         connection.heldJobs.insert(record.id)
         armTick(at: job.leaseExpiresAt)
         event(.started, record, state: .active) { $0.waitMilliseconds = job.waitMilliseconds }
-        self.tell(reserver.answer, 
+        self.tell(reserver.answer,
             .delivery(
                 JobDelivery(
                     id: record.id, queue: Array(job.queue.utf8), attempt: job.attempt, leaseMilliseconds: job.leaseMilliseconds,
