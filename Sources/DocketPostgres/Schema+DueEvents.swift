@@ -5,7 +5,7 @@ extension PostgresSchema {
     /// due ones (`docket.take_due`) in its tick and ahead of its claims, and publishes `waiting`
     /// for those still waiting. The job rows are locked for share meanwhile, so a claim on
     /// another node commits after the `waiting` it follows, or (claimed first) the job is not
-    /// told at all.
+    /// told at all; a job another transaction holds locked is looked at again next time.
     static let version16 = """
         CREATE TABLE docket.due_untold (
             id bigint PRIMARY KEY,
@@ -39,15 +39,20 @@ extension PostgresSchema {
             -- plpgsql rather than sql: its plans are kept for the session, and this runs per pass.
             RETURN QUERY
             WITH due AS (
-                DELETE FROM docket.due_untold d
-                WHERE d.id IN (SELECT u.id FROM docket.due_untold u WHERE u.run_at <= docket.now_ms()
-                               ORDER BY u.run_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
-                RETURNING d.id, d.run_at
+                SELECT u.id, u.run_at FROM docket.due_untold u WHERE u.run_at <= docket.now_ms()
+                ORDER BY u.run_at LIMIT p_limit FOR UPDATE SKIP LOCKED
             ), told AS (
                 SELECT j.id, j.queue, j.attempts, j.max_attempts, j.grp, due.run_at
                 FROM due JOIN docket.jobs j ON j.id = due.id
                 WHERE j.state = 'waiting' AND j.run_at = due.run_at
                 FOR SHARE OF j SKIP LOCKED
+            ), forgotten AS (
+                -- Told, or no longer delayed to that time (claimed, promoted, delayed anew,
+                -- deleted). A job locked by another transaction just now is left for next time.
+                DELETE FROM docket.due_untold d USING due
+                WHERE d.id = due.id
+                  AND (d.id IN (SELECT t.id FROM told t)
+                       OR NOT EXISTS (SELECT 1 FROM docket.jobs j WHERE j.id = d.id AND j.state = 'waiting' AND j.run_at = d.run_at))
             )
             SELECT t.id, t.queue, t.attempts, t.max_attempts, t.grp FROM told t ORDER BY t.run_at, t.id;
         END

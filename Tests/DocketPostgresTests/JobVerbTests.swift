@@ -190,6 +190,35 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(try reserve(["later"])?.id, delayed)
     }
 
+    /// Delayed jobs that come due are handed out once, to tell `waiting`: not before their
+    /// time, not when claimed or promoted meanwhile, and one another transaction holds locked
+    /// is left for the next look.
+    func testDueJobsAreHandedOutOnce() throws {
+        try setNow(2_000_000)
+        let claimed = try enqueue("due", "a") { $0.delayMilliseconds = 1000 }
+        let told = try enqueue("due", "b") { $0.delayMilliseconds = 1000 }
+        let locked = try enqueue("due", "c") { $0.delayMilliseconds = 1000 }
+        let now = try enqueue("due", "n")
+        func takeDue() throws -> [Int64] {
+            try transaction { connection, done in store.takeDue(on: connection, completion: done) }.get().map(\.id)
+        }
+        XCTAssertEqual(try takeDue(), [], "nothing due yet, and a job due at once is no delayed job")
+        try setNow(2_001_000)
+        _ = try reserve(["due"])  // the job that was never delayed
+        // Another connection holds one job's row; a claim takes another.
+        let other = try connect()
+        try setNow(2_001_000, on: [other])
+        _ = try other.run("BEGIN", on: loop)
+        _ = try other.run("SELECT id FROM docket.jobs WHERE id = $1::bigint FOR UPDATE", [.int(Int(locked))], on: loop)
+        XCTAssertEqual(try reserve(["due"])?.id, claimed)
+        XCTAssertEqual(try takeDue(), [told], "the claimed one is not told; the locked one waits")
+        _ = try other.run("ROLLBACK", on: loop)
+        XCTAssertEqual(try takeDue(), [locked])
+        XCTAssertEqual(try takeDue(), [], "each once")
+        XCTAssertEqual(try db.run("SELECT count(*) FROM docket.due_untold", on: loop).rows[0].int(0), 0)
+        _ = now
+    }
+
     /// The real clock, not a test one: a short delay passes by itself.
     func testADelayPassesOnTheRealClock() throws {
         let id = try enqueue("real", "x") { $0.delayMilliseconds = 300 }
