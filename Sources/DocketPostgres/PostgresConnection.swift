@@ -255,11 +255,14 @@ public final class PostgresConnection {
     /// once its statements' completions have run, `finishing` gives the statements that join
     /// it before `COMMIT`. `completion` runs once it has committed or failed. A transaction
     /// sent again after a deadlock has a first step only: its completions have not run.
+    /// `opening` go first, right after `BEGIN` (settings for the transaction, say).
     public func commit(
-        finishing: @escaping () -> [PostgresStatement], _ completion: ((Result<Void, PostgresError>) -> Void)? = nil
+        opening: [PostgresStatement] = [], finishing: @escaping () -> [PostgresStatement],
+        _ completion: ((Result<Void, PostgresError>) -> Void)? = nil
     ) {
         guard hasOpenTransaction else { return commit(completion) }
-        open.statements.insert(Statement(control: "BEGIN"), at: 0)
+        let first = [Statement(control: "BEGIN")] + opening.map { Statement(sql: $0.sql, parameters: $0.parameters, completion: $0.completion) }
+        open.statements.insert(contentsOf: first, at: 0)
         open.finishing = finishing
         commit(completion)
     }

@@ -6,6 +6,12 @@ extension PostgresJobStore {
         public var settled: [(queue: String, child: String)] = []
     }
 
+    /// The statement that opens a transaction whose events `eventNumbering` will number: while
+    /// it is on, the children the transaction settles are kept for that.
+    public func eventNumberingOpening() -> PostgresStatement {
+        PostgresStatement("SELECT set_config('docket.numbering', 'on', true)") { _ in }
+    }
+
     /// A statement that numbers one transaction's lifecycle events just before it commits
     /// (`PostgresSchema.version15`): `counts` made by docketd per queue (each queue named once),
     /// plus the children the transaction settled. Once it has committed, `completion` has each

@@ -297,7 +297,12 @@ final class PostgresBackend {
         }
         needsTwoSteps = false
         let held = HeldAnswers()
-        db.commit(finishing: { [weak self] in self?.finishing(holding: held) ?? [] }) { [weak self] result in
+        // Decided once: a transaction opened for numbering must end with it.
+        let numbering = server.wantsLifecycle
+        db.commit(
+            opening: numbering ? [store.eventNumberingOpening()] : [],
+            finishing: { [weak self] in self?.finishing(holding: held, numbering: numbering) ?? [] }
+        ) { [weak self] result in
             committed(result)
             // The answers given while its results were told, before it committed; then its
             // events (as on the embedded store, a command's answer goes before its events).
@@ -315,12 +320,12 @@ final class PostgresBackend {
     /// The statements that end a two-step transaction, once its results were told: those the
     /// results asked for (a QUEUE change's write), then the numbering of its events. The
     /// answers given meanwhile go to `held`, for the commit.
-    private func finishing(holding held: HeldAnswers) -> [PostgresStatement] {
+    private func finishing(holding held: HeldAnswers, numbering: Bool) -> [PostgresStatement] {
         held.answers = uncommittedAnswers
         uncommittedAnswers.removeAll()
         var statements = beforeCommit
         beforeCommit.removeAll()
-        if server.wantsLifecycle {
+        if numbering {
             statements.append(eventNumbering(into: held))
         } else {
             unnumbered.removeAll()
@@ -1448,10 +1453,9 @@ final class PostgresBackend {
         return store.eventNumbering(order.map { ($0, counts[$0]!) }) { [self] result in
             guard case .success(let numbers) = result else { return }
             var next: [String: UInt64] = [:]
-            for (queue, last) in numbers.last {
-                let taken = (counts[queue] ?? 0) + numbers.settled.lazy.filter { $0.queue == queue }.count
-                next[queue] = UInt64(max(0, last - Int64(taken) + 1))
-            }
+            var taken = counts
+            for child in numbers.settled { taken[child.queue, default: 0] += 1 }
+            for (queue, last) in numbers.last { next[queue] = UInt64(max(0, last - Int64(taken[queue] ?? 0) + 1)) }
             var numbered = events
             numbered.append(contentsOf: numbers.settled.compactMap { settled($0.child) })
             for index in numbered.indices {

@@ -190,6 +190,41 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(try reserve(["later"])?.id, delayed)
     }
 
+    /// The children a parent's end releases are kept for `number_events` only in a transaction
+    /// opened for numbering, and taken there, in order: a thousand children of one parent are
+    /// a thousand rows, not a value rebuilt per child; a transaction that numbers nothing
+    /// keeps nothing.
+    func testSettledChildrenAreKeptOnlyForTheNumbering() throws {
+        let parent = try enqueue("p")
+        let children = try enqueue((0..<1000).map { _ in
+            var child = PostgresNewJob(queue: "c", payload: [])
+            child.parents = [String(parent)]
+            return child
+        })
+        let job = try XCTUnwrap(try reserve(["p"]))
+        let numbers: Result<PostgresJobStore.EventNumbers, PostgresError> = try loop.wait { done in
+            db.execute(store.eventNumberingOpening())
+            store.ack(job.hold(), result: nil, on: db) { _ in }
+            db.execute(store.eventNumbering([("p", 1)], completion: done))
+            db.commit()
+        }
+        let told = try numbers.get()
+        XCTAssertEqual(told.settled.count, 1000)
+        XCTAssertEqual(told.last, ["p": 1, "c": 1000])
+        XCTAssertEqual(told.settled.first?.child.contains("\"id\": \(children[0].id)"), true, "\(told.settled.first?.child ?? "")")
+        XCTAssertTrue(told.settled.allSatisfy { $0.queue == "c" && $0.child.contains("unblocked") })
+        XCTAssertEqual(try db.run("SELECT count(*) FROM docket.settled_children", on: loop).rows[0].int(0), 0)
+
+        // Without the opening, nothing is kept.
+        let other = try enqueue("p")
+        var orphan = PostgresNewJob(queue: "c", payload: [])
+        orphan.parents = [String(other)]
+        _ = try enqueue([orphan])
+        let second = try XCTUnwrap(try reserve(["p"]))
+        XCTAssertNoThrow(try ack(second.hold()).get())
+        XCTAssertEqual(try db.run("SELECT count(*) FROM docket.settled_children", on: loop).rows[0].int(0), 0)
+    }
+
     /// Delayed jobs that come due are handed out once, to tell `waiting`: not before their
     /// time, not when claimed or promoted meanwhile, and one another transaction holds locked
     /// is left for the next look.
