@@ -39,6 +39,13 @@ import CLibPQ
 /// try); it then goes after the transactions sent meanwhile. Any other failure is the
 /// statements' own.
 ///
+/// Each statement is parsed and planned once per connection: the first time its SQL is sent,
+/// a `Parse` of it goes ahead in a segment of its own (`Sync`-ended, outside any transaction,
+/// so nothing that fails around it can undo it), and once the server has confirmed it, every
+/// send names the prepared statement. Until then (and for SQL that did not parse, which so
+/// fails with its own error) it goes as plain SQL. Up to `preparedLimit` statements; SQL
+/// after that, or longer than `preparableLength` (the migrations), always goes plain.
+///
 /// Two things libpq does not make asynchronous: `PQconnectStart` resolves a host *name*
 /// before returning (so the owner resolves it on its loop, `hostToResolve`, and passes the
 /// addresses as `hostAddresses`), and a server that vanishes without closing the socket is noticed only by TCP
@@ -107,6 +114,14 @@ public final class PostgresConnection {
     /// Completions and notifications to run once the current call has done its work.
     private var callbacks: [() -> Void] = []
     private var draining = false
+    /// SQL → the name it is prepared under on this connection (see the type's documentation).
+    private var prepared: [String: String] = [:]
+    /// SQL whose `Parse` is sent but not confirmed yet.
+    private var preparing: Set<String> = []
+    /// SQL whose `Parse` failed: sent unprepared from then on, so it fails with its own error.
+    private var unpreparable: Set<String> = []
+    public static let preparedLimit = 128
+    public static let preparableLength = 4096
 
     /// `conninfo`: a libpq connection string (`host=127.0.0.1 port=5432 dbname=docket`) or
     /// URI (`postgres://user@host/db`). `hostAddresses`: the numeric addresses of its one host
@@ -203,11 +218,12 @@ public final class PostgresConnection {
         return PQbackendPID(connection)
     }
 
-    /// Number of statements executed but not answered yet (open transaction included).
+    /// Number of statements executed but not answered yet (open transaction included), not
+    /// counting the connection's own (`BEGIN`, `COMMIT`, a `Parse`).
     public var pendingStatements: Int {
         open.statements.count + unsent.reduce(0) { $0 + $1.statements.count }
             + inFlight.items.reduce(0) { count, entry in
-                if case .statement = entry { return count + 1 }
+                if case .statement(let statement) = entry, !statement.isControl { return count + 1 }
                 return count
             }
     }
@@ -348,6 +364,9 @@ public final class PostgresConnection {
     private func sendUnsent() {
         guard let connection else { return }
         while openInDatabase == nil, let transaction = unsent.first {
+            for statement in transaction.statements where shouldPrepare(statement) {
+                guard prepare(statement.sql, on: connection) else { return lose(PostgresError(.connection, errorMessage())) }
+            }
             var sent = 0
             for statement in transaction.statements {
                 guard send(statement, on: connection) else {
@@ -429,6 +448,35 @@ public final class PostgresConnection {
         flush()
     }
 
+    private func shouldPrepare(_ statement: Statement) -> Bool {
+        !statement.isControl && prepared[statement.sql] == nil && prepared.count + preparing.count < Self.preparedLimit
+            && statement.sql.utf8.count <= Self.preparableLength && !preparing.contains(statement.sql)
+            && !unpreparable.contains(statement.sql)
+    }
+
+    /// Sends the `Parse` of `sql` in a segment of its own; statements sent once the server has
+    /// confirmed it name it.
+    private func prepare(_ sql: String, on connection: OpaquePointer) -> Bool {
+        let name = "docket_\(prepared.count + preparing.count)"
+        let parse = Statement(control: sql)
+        let segment = Transaction()
+        segment.statements = [parse]
+        segment.completion = { [weak self] result in
+            guard let self else { return }
+            self.preparing.remove(sql)
+            switch result {
+            case .success: self.prepared[sql] = name
+            case .failure: self.unpreparable.insert(sql)
+            }
+        }
+        guard PQsendPrepare(connection, name, sql, 0, nil) == 1 else { return false }
+        inFlight.append(.statement(parse))
+        guard PQpipelineSync(connection) == 1 else { return false }
+        inFlight.append(.end(segment))
+        preparing.insert(sql)
+        return true
+    }
+
     /// Sending failed part-way through a transaction: without its `Sync` it cannot commit, so
     /// it counts as never sent.
     private func abandonSend(_ sent: Int) {
@@ -472,6 +520,9 @@ public final class PostgresConnection {
             }
         }
         let constValues = values.map { UnsafePointer($0) }
+        if !statement.isControl, let name = prepared[statement.sql] {
+            return PQsendQueryPrepared(connection, name, Int32(count), constValues, lengths, formats, 0) == 1
+        }
         return PQsendQueryParams(connection, statement.sql, Int32(count), nil, constValues, lengths, formats, 0) == 1
     }
 
@@ -737,19 +788,21 @@ private final class Statement {
     let sql: String
     let parameters: [PostgresValue]
     let completion: PostgresConnection.Completion
+    /// The connection's own (`BEGIN`, `COMMIT`, `ROLLBACK`, a `Parse`): never prepared.
+    let isControl: Bool
     var answered = false
     var result: PostgresResult?
     var error: PostgresError?
 
-    init(sql: String, parameters: [PostgresValue], completion: @escaping PostgresConnection.Completion) {
+    init(sql: String, parameters: [PostgresValue], isControl: Bool = false, completion: @escaping PostgresConnection.Completion) {
         self.sql = sql
         self.parameters = parameters
+        self.isControl = isControl
         self.completion = completion
     }
 
-    /// `BEGIN`, `COMMIT` or `ROLLBACK` of the connection's own.
     convenience init(control sql: String) {
-        self.init(sql: sql, parameters: []) { _ in }
+        self.init(sql: sql, parameters: [], isControl: true) { _ in }
     }
 }
 

@@ -97,6 +97,45 @@ final class ConnectionTests: PostgresTestCase {
         XCTAssertEqual(rows.rows.map { $0.int(0) }, [3])
     }
 
+    /// A statement is parsed once per connection: its `Parse` goes in a segment of its own, so
+    /// a transaction that fails around its first use cannot undo it, and SQL that does not parse
+    /// fails with its own error every time. Past the limit, statements go unprepared.
+    func testStatementsArePreparedOnceAndFailWithTheirOwnErrors() throws {
+        let connection = try connect()
+        let preparedCount = "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1::text"
+        for value in 0..<3 {
+            XCTAssertEqual(try connection.run("SELECT $1::int + 1", [.int(value)], on: loop).rows[0].int(0), value + 1)
+        }
+        XCTAssertEqual(try connection.run(preparedCount, [.text("SELECT $1::int + 1")], on: loop).rows[0].int(0), 1)
+
+        // First used after a statement that fails: the transaction fails, the preparation stays.
+        _ = try connection.run("CREATE TABLE t (v int PRIMARY KEY)", on: loop)
+        var outcomes: [Result<PostgresResult, PostgresError>] = []
+        connection.execute("INSERT INTO t VALUES (1), (1)") { outcomes.append($0) }
+        connection.execute("SELECT 40 + $1::int", [.int(2)]) { outcomes.append($0) }
+        var committed: Result<Void, PostgresError>?
+        connection.commit { committed = $0 }
+        loop.run { committed != nil }
+        XCTAssertEqual(outcomes.map { $0.failure?.kind }, [.server, .aborted])
+        XCTAssertEqual(try connection.run("SELECT 40 + $1::int", [.int(2)], on: loop).rows[0].int(0), 42)
+        XCTAssertEqual(try connection.run(preparedCount, [.text("SELECT 40 + $1::int")], on: loop).rows[0].int(0), 1)
+
+        // SQL that does not parse: its own error, the first time and after.
+        for _ in 0..<2 {
+            XCTAssertThrowsError(try connection.run("SELEC 1", on: loop)) { error in
+                XCTAssertEqual((error as? PostgresError)?.sqlState, "42601")
+            }
+        }
+        XCTAssertEqual(try connection.run("SELECT 1", on: loop).rows[0].int(0), 1)
+
+        // More distinct statements than the limit: all answered, at most the limit prepared.
+        for index in 0..<(PostgresConnection.preparedLimit + 10) {
+            XCTAssertEqual(try connection.run("SELECT \(index)::int", on: loop).rows[0].int(0), index)
+        }
+        let total = try connection.run("SELECT count(*) FROM pg_prepared_statements", on: loop).rows[0].int(0)
+        XCTAssertEqual(total, PostgresConnection.preparedLimit)
+    }
+
     /// Two connections lock two rows in opposite orders: the server breaks the deadlock by
     /// failing one transaction (40P01), which its connection sends again by itself; both
     /// callers see only success. With no resends allowed, the victim's failure is told.
