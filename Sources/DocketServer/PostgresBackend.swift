@@ -311,7 +311,7 @@ final class PostgresBackend {
                 for (answer, reply) in held.answers { answer.answer(reply) }
                 if !held.events.isEmpty { self?.server.publishLifecycle(held.events) }
             case .failure(let error):
-                let why = Self.unavailable(error.message)
+                let why = Self.failed(error)
                 for (answer, _) in held.answers { answer.answer(.error(why)) }
             }
         }
@@ -381,6 +381,14 @@ final class PostgresBackend {
         JobError(.unavailable, "the job store is unavailable: \(why ?? "not connected"); nothing was changed or promised, send it again")
     }
 
+    /// What a command whose statement or transaction failed in the database is answered: a
+    /// database out of disk space (`53100`, its transaction rolled back) refused the change, as
+    /// a full embedded store does; anything else leaves it unknown.
+    static func failed(_ error: PostgresError) -> JobError {
+        guard error.sqlState == "53100" else { return unavailable(error.message) }
+        return JobError(.storeFull, "the database has no room for the change: \(error.message); nothing was changed, send it again once it has")
+    }
+
     /// A store completion that answers with `success` of what the verb gave, or the error.
     private static func answering<T>(
         _ reply: @escaping (JobReply) -> Void, _ success: @escaping (T) -> JobReply
@@ -401,7 +409,7 @@ final class PostgresBackend {
     }
 
     private static func jobError(_ error: PostgresJobError) -> JobError {
-        if case .database(let failure) = error { return unavailable(failure.message) }
+        if case .database(let failure) = error { return failed(failure) }
         return JobError(JobError.Code(rawValue: error.code) ?? .notFound, error.message)
     }
 
@@ -442,7 +450,7 @@ final class PostgresBackend {
             flushBatches()
             store.parents(of: Int64(id), on: db) { result in
                 switch result {
-                case .failure(let error): reply(.error(Self.unavailable(error.message)))
+                case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(nil): reply(.error(.notFound(id)))
                 case .success(let parents?):
                     if let permissions = connection.permissions,
@@ -643,7 +651,7 @@ final class PostgresBackend {
                     // Installed at once here; other processes install it on the notification.
                     installRoute(PostgresRoute(id: id, pattern: name(pattern), queue: name(queue), rule: name(text), owner: owner))
                     reply(.routeAdded(UInt64(id)))
-                case .failure(let error): reply(.error(Self.unavailable(error.message)))
+                case .failure(let error): reply(.error(Self.failed(error)))
                 }
             }
         case .unroute(let id):
@@ -654,7 +662,7 @@ final class PostgresBackend {
                     server.uninstallRoute(id)
                     reply(.done)
                 case .success(false): reply(.error(JobError(.notFound, "route \(id) does not exist")))
-                case .failure(let error): reply(.error(Self.unavailable(error.message)))
+                case .failure(let error): reply(.error(Self.failed(error)))
                 }
             }
         case .routes:
@@ -724,7 +732,7 @@ final class PostgresBackend {
         ) { [self] result in
             switch result {
             case .failure(let error):
-                self.tell(answer, .error(Self.unavailable(error.message)))
+                self.tell(answer, .error(Self.failed(error)))
             case .success(let rows):
                 guard let row = rows.rows.first else { return self.tell(answer, .error(.notFound(id))) }
                 guard row.string(0) == "active", let owner = row.string(1) else { return self.tell(answer, .error(.notHeld(id))) }
@@ -772,7 +780,7 @@ final class PostgresBackend {
         db.execute("SELECT queue FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) { result in
             switch result {
             case .success(let rows): completion(.success(rows.rows.first?.string(0)))
-            case .failure(let error): completion(.failure(Self.unavailable(error.message)))
+            case .failure(let error): completion(.failure(Self.failed(error)))
             }
         }
     }
@@ -831,7 +839,7 @@ final class PostgresBackend {
                     for (job, enqueued) in zip(prepared, answers) { noteEnqueued(job, enqueued, now: now) }
                     done(.success(answers))
                 case .failure(let error):
-                    done(.failure(Self.unavailable(error.message)))
+                    done(.failure(Self.failed(error)))
                 }
             }
             if expiredOnArrival { expireDue() }
@@ -885,20 +893,22 @@ final class PostgresBackend {
         enqueues.append((job, done))
     }
 
-    /// The jobs of routed messages; `done` gets their ids once committed (nil: unavailable).
-    func enqueueRouted(_ jobs: [PostgresNewJob], _ done: @escaping ([UInt64]?) -> Void) {
-        guard isAvailable, !jobs.isEmpty else { return done(isAvailable ? [] : nil) }
+    /// The jobs of routed messages; `done` gets their ids once committed, or why they were not
+    /// made (they share one transaction: all are made or none).
+    func enqueueRouted(_ jobs: [PostgresNewJob], _ done: @escaping (Result<[UInt64], JobError>) -> Void) {
+        guard isAvailable else { return done(.failure(Self.unavailable(lastFailure))) }
+        guard !jobs.isEmpty else { return done(.success([])) }
         var ids: [UInt64] = []
         var answered = 0
-        var failed = false
+        var failure: JobError?
         for job in jobs {
             enqueue(job) { result in
                 answered += 1
                 switch result {
                 case .success(let enqueued): ids.append(UInt64(enqueued.id))
-                case .failure: failed = true
+                case .failure(let error): failure = failure ?? error
                 }
-                if answered == jobs.count { done(failed ? nil : ids) }
+                if answered == jobs.count { done(failure.map { .failure($0) } ?? .success(ids)) }
             }
         }
     }
@@ -944,7 +954,7 @@ final class PostgresBackend {
                     item.done(.success(enqueued))
                 }
             case .failure(let error):
-                for item in batch { item.done(.failure(Self.unavailable(error.message))) }
+                for item in batch { item.done(.failure(Self.failed(error))) }
             }
         }
     }
@@ -958,7 +968,7 @@ final class PostgresBackend {
             case .success(let outcomes):
                 for (item, outcome) in zip(batch, outcomes) { item.done(outcome.mapError(Self.jobError)) }
             case .failure(let error):
-                for item in batch { item.done(.failure(Self.unavailable(error.message))) }
+                for item in batch { item.done(.failure(Self.failed(error))) }
             }
         }
     }
@@ -1057,7 +1067,7 @@ final class PostgresBackend {
         case .failure(let error):
             guard !reserver.isDone else { return }
             finish(reserver)
-            self.tell(reserver.answer, .error(Self.unavailable(error.message)))
+            self.tell(reserver.answer, .error(Self.failed(error)))
         }
     }
 
@@ -1108,7 +1118,7 @@ final class PostgresBackend {
         store.watch(watcher.id, watcher: processName, on: db) { [self] result in
             switch result {
             case .failure(let error):
-                self.tell(watcher.answer, .error(Self.unavailable(error.message)))
+                self.tell(watcher.answer, .error(Self.failed(error)))
             case .success(.notFound):
                 self.tell(watcher.answer, .error(.notFound(UInt64(watcher.id))))
             case .success(.finished):
@@ -1131,7 +1141,7 @@ final class PostgresBackend {
         flushBatches()
         store.inspect(id, on: db) { result in
             switch result {
-            case .failure(let error): done(.error(Self.unavailable(error.message)))
+            case .failure(let error): done(.error(Self.failed(error)))
             case .success(nil): done(.gone(UInt64(id)))
             case .success(let record?):
                 switch record.state {

@@ -162,15 +162,16 @@ extension Server {
         let account = publisher.account
         let label = publisher.label
         let subjectText = String(decoding: subject, as: UTF8.self)
-        postgres.enqueueRouted(jobs) { [self] ids in
-            if ids == nil {
+        postgres.enqueueRouted(jobs) { [self] result in
+            if case .failure(let error) = result {
                 stats.routeRefusals += 1
-                log.warn("\(label) - Routed jobs for \(subjectText) refused: the job store is unavailable")
+                log.warn("\(label) - Routed jobs for \(subjectText) refused: \(error.message)")
             }
             guard let replySubject else { return }
             var outer = JSONObjectWriter()
-            outer.add("jobs", json: "[" + (ids ?? []).map { String($0) }.joined(separator: ",") + "]")
-            if ids == nil { outer.add("error", json: JobAPI.errorObject(PostgresBackend.unavailable(postgres.lastFailure))) }
+            let ids = (try? result.get()) ?? []
+            outer.add("jobs", json: "[" + ids.map { String($0) }.joined(separator: ",") + "]")
+            if case .failure(let error) = result { outer.add("error", json: JobAPI.errorObject(error)) }
             let body = Array(outer.result.utf8)
             replySubject.withUnsafeBytes { subject in
                 body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }

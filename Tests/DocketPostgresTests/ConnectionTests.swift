@@ -161,7 +161,10 @@ final class ConnectionTests: PostgresTestCase {
         }
         let resent = first.resentTransactions + second.resentTransactions
         XCTAssertTrue(crossing(3).allSatisfy { (try? $0.get()) != nil })
-        XCTAssertEqual(first.resentTransactions + second.resentTransactions, resent + 1)
+        // Sent again at once, the victim may take its first row back before the winner wakes
+        // to take it, and the two cross again (seen on a loaded machine): what the limit is for.
+        let resends = first.resentTransactions + second.resentTransactions - resent
+        XCTAssertTrue((1...3).contains(resends), "\(resends) resends")
         XCTAssertEqual(try first.run("SELECT sum(v) FROM r", on: loop).rows[0].int(0), 4, "both transactions counted once")
         let told = crossing(0)
         XCTAssertEqual(told.compactMap { $0.failure?.sqlState }, ["40P01"])

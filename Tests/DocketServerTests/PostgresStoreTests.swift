@@ -58,6 +58,47 @@ import Testing
         #expect(second.stop() == 0)
     }
 
+    /// A database out of disk space refuses the change (SQLSTATE 53100, what PostgreSQL
+    /// answers when it cannot extend a file; injected here by a trigger): the command is
+    /// answered STORE_FULL, as on a full embedded store, nothing changed, and once there is
+    /// room again the same commands go through.
+    @Test func aDatabaseOutOfDiskSpaceAnswersStoreFull() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, database) = try docketd(on: cluster)
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ q 1\r\na\r\nRESERVE q timeout=0\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        #expect(plainJobLine(try client.readMessage().0) == "JOB 1 q 1 1")
+        try client.line("ROUTE orders.* q")
+        #expect(try client.readLine().hasPrefix("+OK "))
+        try client.line("SUB _INBOX.r 1")
+        try cluster.psql(database, """
+            CREATE FUNCTION public.no_space() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$;
+            CREATE TRIGGER no_space BEFORE INSERT OR UPDATE ON docket.jobs FOR EACH ROW EXECUTE FUNCTION public.no_space();
+            """)
+        try client.send("ENQ q 1\r\nb\r\n")
+        let refused = try client.readLine()
+        #expect(refused.hasPrefix("-ERR 'STORE_FULL ") && refused.contains("No space left on device"), "\(refused)")
+        try client.line("ACK 1")
+        #expect(try client.readLine().hasPrefix("-ERR 'STORE_FULL "))
+        // A routed job: the message is delivered, the job refused, the reply says why.
+        try client.send("PUB orders.new _INBOX.r 1\r\nc\r\n")
+        let routed = String(decoding: try client.readMessage().1, as: UTF8.self)
+        #expect(routed.contains(#""jobs":[]"#) && routed.contains(#""code":"STORE_FULL""#), "\(routed)")
+        #expect(try client.object("STATS")["route_refusals"] as? Int == 1)
+        #expect(try client.object("INSPECT 1")["state"] as? String == "active")
+        #expect((try client.object("QUEUE q")["jobs"] as? [String: Any])?["waiting"] as? Int == 0, "the refused ENQ made no job")
+
+        try cluster.psql(database, "DROP TRIGGER no_space ON docket.jobs")
+        try client.line("ACK 1")
+        #expect(try client.readLine() == "+OK")
+        try client.send("ENQ q 1\r\nb\r\n")
+        #expect(try client.readLine().hasPrefix("+OK "))
+        #expect(server.stop() == 0)
+    }
+
     /// A database that goes away: job commands are answered UNAVAILABLE (never a false +OK),
     /// pub/sub goes on, /healthz says so with a 503, and once the database is back docketd is
     /// too, with everything acknowledged before.

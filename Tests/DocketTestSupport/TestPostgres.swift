@@ -41,6 +41,11 @@ public final class TestPostgres: @unchecked Sendable {
         return name
     }
 
+    /// Runs `sql` (one or more statements) in `database`, as the test user.
+    public func psql(_ database: String, _ sql: String) throws {
+        try run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", Self.user, "-d", database, "-c", sql])
+    }
+
     /// Stops the server (as a crash would, `immediate`), keeping its data: `start` brings it back
     /// on the same port.
     public func stopServer() throws {
