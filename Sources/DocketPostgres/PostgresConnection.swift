@@ -118,6 +118,8 @@ public final class PostgresConnection {
     private var prepared: [String: String] = [:]
     /// SQL whose `Parse` is sent but not confirmed yet.
     private var preparing: Set<String> = []
+    /// Names are never reused, even that of a `Parse` that failed.
+    private var namesGiven = 0
     /// SQL whose `Parse` failed: sent unprepared from then on, so it fails with its own error.
     private var unpreparable: Set<String> = []
     public static let preparedLimit = 128
@@ -457,7 +459,7 @@ public final class PostgresConnection {
     /// Sends the `Parse` of `sql` in a segment of its own; statements sent once the server has
     /// confirmed it name it.
     private func prepare(_ sql: String, on connection: OpaquePointer) -> Bool {
-        let name = "docket_\(prepared.count + preparing.count)"
+        let name = "docket_\(namesGiven)"
         let parse = Statement(control: sql)
         let segment = Transaction()
         segment.statements = [parse]
@@ -474,6 +476,7 @@ public final class PostgresConnection {
         guard PQpipelineSync(connection) == 1 else { return false }
         inFlight.append(.end(segment))
         preparing.insert(sql)
+        namesGiven += 1
         return true
     }
 

@@ -128,6 +128,15 @@ final class ConnectionTests: PostgresTestCase {
         }
         XCTAssertEqual(try connection.run("SELECT 1", on: loop).rows[0].int(0), 1)
 
+        // A Parse that fails while another is pending: the next statement still gets a name of
+        // its own (a name is never given twice).
+        var answered = 0
+        connection.query("SELEC 2") { _ in answered += 1 }
+        connection.query("SELECT 2::int") { _ in answered += 1 }
+        loop.run { answered == 2 }
+        XCTAssertEqual(try connection.run("SELECT 3::int", on: loop).rows[0].int(0), 3)
+        XCTAssertEqual(try connection.run(preparedCount, [.text("SELECT 3::int")], on: loop).rows[0].int(0), 1)
+
         // More distinct statements than the limit: all answered, at most the limit prepared.
         for index in 0..<(PostgresConnection.preparedLimit + 10) {
             XCTAssertEqual(try connection.run("SELECT \(index)::int", on: loop).rows[0].int(0), index)
