@@ -254,6 +254,52 @@ final class JobVerbTests: JobStoreTestCase {
         _ = now
     }
 
+    /// A claim takes no delayed job that came due after its transaction looked for due jobs
+    /// (it would start without its `waiting` event): the next look tells it, then a claim takes
+    /// it. A look that hit its limit bounds the claims at what it took. A transaction that did
+    /// not look (nobody listening) claims a due job at once.
+    func testClaimsTakeNoJobThatCameDueAfterTheLook() throws {
+        try setNow(3_000_000)
+        let first = try enqueue("bound", "a") { $0.delayMilliseconds = 1000 }
+        let second = try enqueue("bound", "b") { $0.delayMilliseconds = 1000 }
+        let third = try enqueue("bound", "c") { $0.delayMilliseconds = 2000 }
+        func clock(_ milliseconds: Int, _ connection: PostgresConnection) {
+            connection.execute("SELECT set_config('docket.test_now_ms', $1::text, false)", [.text(String(milliseconds))]) { _ in }
+        }
+        typealias Pass = (told: [Int64], one: Int64?, many: [Int64?])
+        func pass(lookingAt look: Int, limit: Int = 1000, claimingAt claim: Int) throws -> Pass {
+            try transaction { connection, done in
+                var told: [Int64] = [-1]
+                var one: Int64? = -1
+                clock(look, connection)
+                store.takeDue(limit: limit, on: connection) { told = (try? $0.get().map(\.id)) ?? [-2] }
+                clock(claim, connection)
+                store.reserve(queues: ["bound"], owner: "o1", on: connection) { one = (try? $0.get())?.map(\.id) ?? nil }
+                store.reserve(queues: ["bound"], owners: ["o2", "o3"], on: connection) { many in
+                    done((told, one, ((try? many.get()) ?? []).map { $0?.id }))
+                }
+            }
+        }
+        let early = try pass(lookingAt: 3_000_500, claimingAt: 3_001_500)
+        XCTAssertEqual(early.told, [], "nothing was due when it looked")
+        XCTAssertNil(early.one, "came due after the look: not claimed in that transaction")
+        XCTAssertEqual(early.many, [nil, nil])
+        // A look limited to one job bounds the claims before the run time it stopped at: job b,
+        // due at the same time as a, was not looked at.
+        let limited = try pass(lookingAt: 3_001_500, limit: 1, claimingAt: 3_001_500)
+        XCTAssertEqual(limited.told, [first])
+        XCTAssertNil(limited.one)
+        XCTAssertEqual(limited.many, [nil, nil])
+        let next = try pass(lookingAt: 3_001_500, claimingAt: 3_001_500)
+        XCTAssertEqual(next.told, [second])
+        XCTAssertEqual(next.one, first)
+        XCTAssertEqual(next.many, [second, nil])
+        // No look in the transaction: a claim takes a due job at once (and later looks forget it).
+        try setNow(3_002_500)
+        XCTAssertEqual(try reserve(["bound"])?.id, third)
+        XCTAssertEqual(try transaction { connection, done in store.takeDue(on: connection) { done((try? $0.get().map(\.id)) ?? [-1]) } }, [])
+    }
+
     /// The real clock, not a test one: a short delay passes by itself.
     func testADelayPassesOnTheRealClock() throws {
         let id = try enqueue("real", "x") { $0.delayMilliseconds = 300 }
