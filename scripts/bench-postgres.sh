@@ -264,6 +264,10 @@ out.append("""
   with its next BEGIN and SELECT; finding nothing, it commits and looks again 5 ms later. One job at a time per
   worker (one connection runs one transaction at a time), so `--batch 8` changes nothing for it: its `16x8` is
   16 workers × 1. A drain run's table is filled first, untimed, 1,000 rows per INSERT.
+- Both sides go through the same libpq connection code, which prepares each statement once per connection (as
+  most drivers do by default: psycopg 3, pgx, JDBC after a few uses); since 2026-12-04 (see *Where the time
+  goes*), before that both sent every statement as unprepared SQL, which cost the baseline's tiny statements
+  far more than docketd's.
 """)
 
 out.append("### Throughput: jobs/s\n")
