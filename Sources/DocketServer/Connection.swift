@@ -74,6 +74,10 @@ final class Connection {
 
     /// A RESERVE or WAIT the job backend answers later (PostgreSQL), holding back the rest.
     var pendingAnswer: JobAnswer?
+    /// Its unanswered job commands on PostgreSQL: ENQs on the enqueue connection, the rest on
+    /// the main one (`PostgresEnqueueLane` says why they are counted).
+    var postgresLanePending = 0
+    var postgresMainPending = 0
     /// A BATCH whose ENQs are still arriving.
     var batch: PendingBatch?
 

@@ -106,6 +106,16 @@ final class JobAnswer {
         } else {
             early = reply
         }
+        let settled = whenAnsweredActions
+        whenAnsweredActions.removeAll()
+        for action in settled { action() }
+    }
+
+    private var whenAnsweredActions: [() -> Void] = []
+
+    /// Runs `action` once the answer is given (at once if it was), whoever takes it.
+    func whenAnswered(_ action: @escaping () -> Void) {
+        if isAnswered { action() } else { whenAnsweredActions.append(action) }
     }
 
     func onAnswer(_ handler: @escaping (JobReply) -> Void) {

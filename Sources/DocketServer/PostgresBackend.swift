@@ -38,8 +38,7 @@ final class PostgresBackend {
     /// closed since; `resentTransactions` adds the current one's.
     private var resentOnClosedConnections = 0
     var resentTransactions: Int { resentOnClosedConnections + (connection?.resentTransactions ?? 0) }
-    private var socketEvent: OpaquePointer?
-    private var socketInterest = PostgresConnection.Interest.none
+    private lazy var socket = PostgresSocketWatch(loop: server.loop) { [unowned self] what in socketReady(what) }
     private var tickTimer: OpaquePointer?
     /// When the tick timer fires next (wall ms), if armed.
     private var armedTick: Int64?
@@ -91,6 +90,15 @@ final class PostgresBackend {
     private var pendingTryOwners: Set<UInt64> = []
     /// Transactions `endOfPass` sent that have not completed yet.
     private var commitsInFlight = 0
+    /// The second connection, for plain ENQs while nobody listens for events (see the type).
+    private var lane: PostgresEnqueueLane?
+    /// The addresses the host name resolved to when the main connection was made.
+    private var hostAddresses: [String] = []
+    /// A command of a client with ENQs unanswered on `lane` joined the open transaction: it
+    /// may not be sent before the lane's transactions sent by the end of this pass have ended.
+    private var mainFollowsLane = false
+    /// The main connection's open transaction waits until `lane.ended` reaches this.
+    private var mainWaitsForLane = 0
     /// When this node last told the database it is alive (wall ms; 0: not since connecting).
     private var lastHeartbeat: Int64 = 0
     private var heartbeatInFlight = false
@@ -145,6 +153,7 @@ final class PostgresBackend {
     }
 
     private func open(hostAddresses: [String]) {
+        self.hostAddresses = hostAddresses
         let db = PostgresConnection(conninfo, hostAddresses: hostAddresses)
         connection = db
         lastFailure = nil
@@ -155,22 +164,9 @@ final class PostgresBackend {
         if db.state != .closed { watchSocket(db.interest) }
     }
 
-    private func watchSocket(_ interest: PostgresConnection.Interest) {
-        guard interest != socketInterest else { return }
-        socketInterest = interest
-        if let socketEvent {
-            EventLoop.remove(socketEvent)
-            EventLoop.free(socketEvent)
-            self.socketEvent = nil
-        }
-        guard interest.socket >= 0, interest.read || interest.write else { return }
-        let flags = (interest.read ? EventLoop.read : 0) | (interest.write ? EventLoop.write : 0) | EventLoop.persist
-        let event = server.loop.makeEvent(fd: interest.socket, flags: flags, context: self, callback: postgresSocketCallback)
-        EventLoop.add(event)
-        socketEvent = event
-    }
+    private func watchSocket(_ interest: PostgresConnection.Interest) { socket.watch(interest) }
 
-    fileprivate func socketReady(_ what: Int16) {
+    private func socketReady(_ what: Int16) {
         guard let db = connection else { return }
         if Int32(what) & EventLoop.write != 0 { db.socketWritable() }
         if Int32(what) & EventLoop.read != 0, connection === db { db.socketReadable() }
@@ -213,6 +209,7 @@ final class PostgresBackend {
                         lastHeartbeat = 0
                         heartbeat()
                         db.commit()
+                        openLane()
                     }
                     db.commit()
                 }
@@ -228,6 +225,10 @@ final class PostgresBackend {
             pendingTries.removeAll()
             commitsInFlight = 0
             for reserver in reservers { reserver.inFlight = false }
+            lane?.close()
+            lane = nil
+            mainWaitsForLane = 0
+            mainFollowsLane = false
             couldNotConnect(why)
         }
     }
@@ -256,7 +257,10 @@ final class PostgresBackend {
             var done = false
             db.query("SELECT 1") { _ in done = true }
             while !done && connection === db && monotonicMilliseconds() < deadline { server.loop.runOnce() }
+            while let lane, lane.inFlight > 0, lane.isReady, monotonicMilliseconds() < deadline { server.loop.runOnce() }
         }
+        lane?.close()
+        lane = nil
         // Forgotten before it is closed: our own close is not a lost connection to report.
         let closing = connection
         connection = nil
@@ -280,11 +284,13 @@ final class PostgresBackend {
             expiredThisPass = false
             return
         }
+        flushLane(force: force)
         guard commitsInFlight < Self.maxCommitsInFlight || force else { return }
         flushBatches()
         sendTries()
         expiredThisPass = false
         guard db.hasOpenTransaction else { return }
+        if let lane, mainWaitsForLane > lane.ended, !force { return }
         commitsInFlight += 1
         let committed: (Result<Void, PostgresError>) -> Void = { [weak self, weak db] _ in
             // A lost connection fails it too: the count is the new connection's to keep.
@@ -429,6 +435,19 @@ final class PostgresBackend {
     /// Carries out a job command for `connection`; the answer comes later (`.later`), or at
     /// once when the store is unavailable or the command is answered from memory.
     func perform(
+        _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection,
+        actingFor holder: Holder? = nil
+    ) -> JobReply {
+        if case .enqueue(_, let options) = command, holder == nil, mayTakeLane(options, from: connection) {
+            return enqueueOnLane(command, bytes, body, for: connection)
+        }
+        noteMainCommand(from: connection)
+        let reply = performCommand(command, bytes, body, for: connection, actingFor: holder)
+        if case .later(let answer) = reply { countMainPending(answer, of: connection) }
+        return reply
+    }
+
+    private func performCommand(
         _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection,
         actingFor holder: Holder? = nil
     ) -> JobReply {
@@ -716,7 +735,7 @@ final class PostgresBackend {
     ) -> JobReply {
         guard let db = self.connection else { return .error(Self.unavailable(lastFailure)) }
         func perform(as holder: Holder) -> JobReply {
-            [UInt8]().withUnsafeBytes { self.perform(command, $0, body, for: connection, actingFor: holder) }
+            [UInt8]().withUnsafeBytes { self.performCommand(command, $0, body, for: connection, actingFor: holder) }
         }
         if let local = held.first(where: { $0.value[id]?.attempt == attempt }) {
             return perform(as: Holder(owner: "\(processName):\(local.key)", job: local.value[id]!, connection: local.key))
@@ -861,6 +880,8 @@ final class PostgresBackend {
             }
         }
         let answer = JobAnswer()
+        noteMainCommand(from: connection)
+        countMainPending(answer, of: connection)
         enqueueWithParents(jobs, named: commands.map { $0.options.after ?? [] }, inBatch: true, for: connection) { result in
             switch result {
             case .success(let enqueued): self.tell(answer, .enqueuedBatch(enqueued.map { UInt64($0.id) }))
@@ -870,11 +891,90 @@ final class PostgresBackend {
         return .later(answer)
     }
 
-    /// The lifecycle events of a job the database created.
-    private func noteEnqueued(_ job: PostgresNewJob, _ enqueued: PostgresEnqueued, now: Int64) {
+    // MARK: The enqueue connection
+
+    /// Opens the enqueue connection, once the main one is up (again at the tick after a loss).
+    private func openLane() {
+        guard isAvailable, lane?.connection == nil else { return }
+        let lane = PostgresEnqueueLane(loop: server.loop)
+        lane.onClosed = { [unowned self, unowned lane] in
+            guard self.lane === lane else { return }
+            self.lane = nil
+            mainWaitsForLane = 0
+            mainFollowsLane = false
+        }
+        self.lane = lane
+        lane.open(conninfo, hostAddresses: hostAddresses)
+    }
+
+    /// Whether an ENQ of `connection` goes on the enqueue connection: a plain one (no parents,
+    /// no expiry, which the main connection's expiry pass handles), while nobody listens for
+    /// events and none of the client's other commands is unanswered.
+    private func mayTakeLane(_ options: EnqueueOptions, from connection: Connection) -> Bool {
+        guard let lane, lane.isReady, isAvailable, !server.wantsLifecycle, connection.postgresMainPending == 0 else { return false }
+        return !options.hasParents && options.ttlMilliseconds == nil && options.expiresAtMilliseconds == nil
+    }
+
+    private func enqueueOnLane(
+        _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection
+    ) -> JobReply {
+        guard case .enqueue(let queue, let options) = command, let lane else { return .error(Self.unavailable(lastFailure)) }
+        var job = PostgresNewJob(queue: String(decoding: bytes[queue], as: UTF8.self), payload: body ?? [])
+        Self.apply(options, bytes, to: &job)
+        let answer = JobAnswer()
+        connection.postgresLanePending += 1
+        lane.batch.append((job, { [self] result in
+            connection.postgresLanePending -= 1
+            switch result {
+            case .success(let enqueued):
+                tell(answer, enqueued.replaced ? .replaced(UInt64(enqueued.id)) : .enqueued(id: UInt64(enqueued.id), duplicate: enqueued.duplicate))
+            case .failure(let error): tell(answer, .error(error))
+            }
+        }))
+        return .later(answer)
+    }
+
+    /// A command of `connection` for the main connection: if the client has ENQs unanswered on
+    /// the enqueue connection, the open transaction waits for them.
+    private func noteMainCommand(from connection: Connection) {
+        if connection.postgresLanePending > 0 { mainFollowsLane = true }
+    }
+
+    private func countMainPending(_ answer: JobAnswer, of connection: Connection) {
+        connection.postgresMainPending += 1
+        answer.whenAnswered { connection.postgresMainPending -= 1 }
+    }
+
+    /// Sends the enqueue connection's batch, and notes what the main connection must wait for.
+    private func flushLane(force: Bool) {
+        guard let lane else { return }
+        lane.send(force: force) { [self] items, db in
+            store.enqueue(items.map(\.job), on: db) { [self] result in
+                switch result {
+                case .success(let answers):
+                    let now = now()
+                    for (item, enqueued) in zip(items, answers) {
+                        noteEnqueued(item.job, enqueued, now: now, events: false)
+                        item.done(.success(enqueued))
+                    }
+                case .failure(let error):
+                    for item in items { item.done(.failure(Self.failed(error))) }
+                }
+            }
+        }
+        if mainFollowsLane {
+            mainFollowsLane = false
+            mainWaitsForLane = max(mainWaitsForLane, lane.sent + (lane.batch.isEmpty ? 0 : 1))
+        }
+    }
+
+    /// The lifecycle events of a job the database created (only its counts without `events`:
+    /// see `PostgresEnqueueLane`).
+    private func noteEnqueued(_ job: PostgresNewJob, _ enqueued: PostgresEnqueued, now: Int64, events: Bool = true) {
         guard !enqueued.duplicate, !enqueued.replaced else { return }
         let delayed = enqueued.runAt > now
         if delayed { armTick(at: enqueued.runAt) }
+        guard events else { return count(.enqueued, queue: job.queue) }
         let held = HeldJob(
             id: UInt64(enqueued.id), queue: job.queue, attempt: 0, maxAttempts: enqueued.maxAttempts, group: job.group, startedAt: now)
         let state: JobState = enqueued.state == "blocked" ? .blocked : enqueued.state == "dead" ? .dead : delayed ? .delayed : .waiting
@@ -1195,6 +1295,7 @@ final class PostgresBackend {
         // The waits still running end on time.
         for deadline in reservers.compactMap(\.deadline) + watchers.values.joined().compactMap(\.deadline) { armTick(at: deadline) }
         guard isAvailable, let db = connection else { return }
+        if lane == nil { openLane() }
         flushBatches()
         expireDue()
         tellDue()
@@ -1823,10 +1924,6 @@ private struct HeldJob {
     let startedAt: Int64
 }
 
-
-private func postgresSocketCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
-    Unmanaged<PostgresBackend>.fromOpaque(context!).takeUnretainedValue().socketReady(what)
-}
 
 private func postgresTickCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     Unmanaged<PostgresBackend>.fromOpaque(context!).takeUnretainedValue().tick()

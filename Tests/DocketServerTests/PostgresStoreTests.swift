@@ -99,6 +99,45 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// Plain ENQs go to PostgreSQL on a connection of their own while nobody listens for
+    /// events, and each client's commands still act in the order it sent them: a RESERVE
+    /// pipelined behind an ENQ finds its job, and an ENQ pipelined behind the DEL of the job
+    /// holding its key makes a new job, however the two connections' transactions interleave.
+    @Test func enqueuesOnTheirOwnConnectionKeepEachClientsOrder() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, database) = try docketd(on: cluster)
+        let producer = try server.client()
+        _ = try producer.handshake()
+        try producer.send((1...64).map { _ in "ENQ warm 1\r\nx\r\n" }.joined())
+        for _ in 1...64 { #expect(try producer.readLine().hasPrefix("+OK ")) }
+        let sessions = try cluster.psql(database, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        #expect(sessions.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "docketd holds a connection for ENQs: \(sessions)")
+
+        let client = try server.client()
+        _ = try client.handshake()
+        for round in 1...40 {
+            try client.send("ENQ order 1\r\n\(round % 10)\r\nRESERVE order timeout=0\r\n")
+            let enqueued = try client.readLine()
+            #expect(enqueued.hasPrefix("+OK "))
+            let (line, _) = try client.readMessage()
+            let id = enqueued.dropFirst(4)
+            #expect(line.hasPrefix("JOB \(id) order "), "round \(round): the RESERVE sees the ENQ before it: \(line)")
+            guard line.hasPrefix("JOB ") else { break }
+            try client.send("ACK \(id)\r\n")
+            #expect(try client.readLine() == "+OK")
+        }
+        var previous = ""
+        for round in 1...40 {
+            let enqueue = "ENQ keyed key=k 1\r\nx\r\n"
+            try client.send(round == 1 ? enqueue : "DEL \(previous)\r\n" + enqueue)
+            if round > 1 { #expect(try client.readLine() == "+OK") }
+            let answer = try client.readLine()
+            #expect(answer.hasPrefix("+OK ") && !answer.contains(" dup") && answer != "+OK \(previous)", "round \(round): \(answer)")
+            previous = String(answer.dropFirst(4).prefix { $0 != " " })
+        }
+        #expect(server.stop() == 0)
+    }
+
     /// A database that goes away: job commands are answered UNAVAILABLE (never a false +OK),
     /// pub/sub goes on, /healthz says so with a 503, and once the database is back docketd is
     /// too, with everything acknowledged before.

@@ -41,9 +41,11 @@ public final class TestPostgres: @unchecked Sendable {
         return name
     }
 
-    /// Runs `sql` (one or more statements) in `database`, as the test user.
-    public func psql(_ database: String, _ sql: String) throws {
-        try run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", Self.user, "-d", database, "-c", sql])
+    /// Runs `sql` (one or more statements) in `database`, as the test user; what it printed
+    /// (unaligned, tuples only: one row a line).
+    @discardableResult
+    public func psql(_ database: String, _ sql: String) throws -> String {
+        try run("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", Self.user, "-d", database, "-c", sql])
     }
 
     /// Stops the server (as a crash would, `immediate`), keeping its data: `start` brings it back
@@ -110,7 +112,8 @@ public final class TestPostgres: @unchecked Sendable {
     /// the descriptors Process uses to watch its child and keep them open, and Process would
     /// then wait for it forever. Here the child keeps only stdin (/dev/null) and stdout/stderr
     /// (a file), so nothing of the test process outlives the program.
-    private func run(_ program: String, _ arguments: [String]) throws {
+    @discardableResult
+    private func run(_ program: String, _ arguments: [String]) throws -> String {
         let path = binaries + "/" + program
         let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", path] } ?? [path]
         let all = argv + arguments
@@ -137,6 +140,7 @@ public final class TestPostgres: @unchecked Sendable {
             let log = (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? ""
             throw TestPostgresUnavailable(reason: "\(program) failed (status \(status)): \(text)\n\(log)")
         }
+        return text
     }
 
     /// Marks every descriptor above stderr close-on-exec, so a spawned program (and the server
