@@ -56,7 +56,11 @@ final class PostgresEnqueueLane {
         }
         db.start()
         if db.state != .closed { socket.watch(db.interest) }
+        // Told apart from the main connection in pg_stat_activity (statements wait for the connection).
+        db.query("SET application_name = '\(Self.applicationName)'") { _ in }
     }
+
+    static let applicationName = "docketd enqueues"
 
     /// Sends the batch as one transaction: `enqueue` adds its statement, `done` runs once it has
     /// ended. Nothing is sent while two are in flight, unless `force` (shutdown).

@@ -138,6 +138,46 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// The ENQ connection lost on its own (its server process terminated): the ENQs in flight
+    /// on it are answered UNAVAILABLE (never a false +OK), the next ones go on, every one
+    /// answered +OK is there, and docketd opens the connection again.
+    @Test func aLostEnqueueConnectionIsOpenedAgain() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, database) = try docketd(on: cluster)
+        let client = try server.client()
+        _ = try client.handshake()
+        func enqueue(_ count: Int) throws -> [String] {
+            try client.send(String(repeating: "ENQ q 1\r\nx\r\n", count: count))
+            return try (0..<count).map { _ in try client.readLine() }
+        }
+        let lane = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'docketd enqueues'"
+        var accepted = try enqueue(64).filter { $0.hasPrefix("+OK ") }.count
+        #expect(accepted == 64)
+        let first = try cluster.psql(database, lane).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!first.isEmpty, "docketd holds a connection for ENQs")
+
+        try client.send(String(repeating: "ENQ q 1\r\nx\r\n", count: 200))
+        try cluster.psql(database, "SELECT pg_terminate_backend(\(first))")
+        let answers = try (0..<200).map { _ in try client.readLine() }
+        #expect(answers.allSatisfy { $0.hasPrefix("+OK ") || $0.hasPrefix("-ERR 'UNAVAILABLE ") }, "\(Set(answers.map { $0.prefix(16) }))")
+        accepted += answers.filter { $0.hasPrefix("+OK ") }.count
+        accepted += try enqueue(64).filter { $0.hasPrefix("+OK ") }.count
+        #expect(accepted >= 64 + 64, "ENQs go on while it is away")
+
+        let deadline = Date().addingTimeInterval(5)
+        var again = ""
+        while Date() < deadline {
+            again = try cluster.psql(database, lane).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !again.isEmpty && again != first { break }
+            usleep(100_000)
+        }
+        #expect(!again.isEmpty && again != first, "opened again")
+        accepted += try enqueue(64).filter { $0.hasPrefix("+OK ") }.count
+        let waiting = try #require((client.object("QUEUE q")["jobs"] as? [String: Any])?["waiting"] as? Int)
+        #expect(waiting >= accepted && waiting <= 64 * 3 + 200, "every +OK is there: \(waiting) waiting, \(accepted) accepted")
+        #expect(server.stop() == 0)
+    }
+
     /// A database that goes away: job commands are answered UNAVAILABLE (never a false +OK),
     /// pub/sub goes on, /healthz says so with a 503, and once the database is back docketd is
     /// too, with everything acknowledged before.
