@@ -114,14 +114,19 @@ public final class PostgresConnection {
     /// Completions and notifications to run once the current call has done its work.
     private var callbacks: [() -> Void] = []
     private var draining = false
-    /// SQL → the name it is prepared under on this connection (see the type's documentation).
-    private var prepared: [String: String] = [:]
-    /// SQL whose `Parse` is sent but not confirmed yet.
-    private var preparing: Set<String> = []
-    /// Names are never reused, even that of a `Parse` that failed.
-    private var namesGiven = 0
-    /// SQL whose `Parse` failed: sent unprepared from then on, so it fails with its own error.
-    private var unpreparable: Set<String> = []
+    /// Each SQL text whose `Parse` was sent on this connection (see the type's documentation).
+    /// Entries stay, so `docket_<count>` names a new one uniquely.
+    private var preparation: [String: Preparation] = [:]
+    /// Entries that did not parse: they do not count toward `preparedLimit`.
+    private var failedParses = 0
+
+    private enum Preparation {
+        /// Sent, not confirmed yet: sent as plain SQL meanwhile.
+        case pending
+        case prepared(name: String)
+        /// Did not parse: sent as plain SQL from then on, so it fails with its own error.
+        case failed
+    }
     public static let preparedLimit = 128
     public static let preparableLength = 4096
 
@@ -451,32 +456,30 @@ public final class PostgresConnection {
     }
 
     private func shouldPrepare(_ statement: Statement) -> Bool {
-        !statement.isControl && prepared[statement.sql] == nil && prepared.count + preparing.count < Self.preparedLimit
-            && statement.sql.utf8.count <= Self.preparableLength && !preparing.contains(statement.sql)
-            && !unpreparable.contains(statement.sql)
+        !statement.isControl && preparation.count - failedParses < Self.preparedLimit && statement.sql.utf8.count <= Self.preparableLength
+            && preparation[statement.sql] == nil
     }
 
     /// Sends the `Parse` of `sql` in a segment of its own; statements sent once the server has
     /// confirmed it name it.
     private func prepare(_ sql: String, on connection: OpaquePointer) -> Bool {
-        let name = "docket_\(namesGiven)"
+        let name = "docket_\(preparation.count)"
         let parse = Statement(control: sql)
         let segment = Transaction()
         segment.statements = [parse]
         segment.completion = { [weak self] result in
-            guard let self else { return }
-            self.preparing.remove(sql)
             switch result {
-            case .success: self.prepared[sql] = name
-            case .failure: self.unpreparable.insert(sql)
+            case .success: self?.preparation[sql] = .prepared(name: name)
+            case .failure:
+                self?.preparation[sql] = .failed
+                self?.failedParses += 1
             }
         }
         guard PQsendPrepare(connection, name, sql, 0, nil) == 1 else { return false }
         inFlight.append(.statement(parse))
         guard PQpipelineSync(connection) == 1 else { return false }
         inFlight.append(.end(segment))
-        preparing.insert(sql)
-        namesGiven += 1
+        preparation[sql] = .pending
         return true
     }
 
@@ -523,7 +526,7 @@ public final class PostgresConnection {
             }
         }
         let constValues = values.map { UnsafePointer($0) }
-        if !statement.isControl, let name = prepared[statement.sql] {
+        if !statement.isControl, case .prepared(let name)? = preparation[statement.sql] {
             return PQsendQueryPrepared(connection, name, Int32(count), constValues, lengths, formats, 0) == 1
         }
         return PQsendQueryParams(connection, statement.sql, Int32(count), nil, constValues, lengths, formats, 0) == 1

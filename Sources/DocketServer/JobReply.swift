@@ -106,16 +106,22 @@ final class JobAnswer {
         } else {
             early = reply
         }
-        let settled = whenAnsweredActions
-        whenAnsweredActions.removeAll()
-        for action in settled { action() }
+        if let settled = whenAnsweredAction {
+            whenAnsweredAction = nil
+            settled()
+        }
     }
 
-    private var whenAnsweredActions: [() -> Void] = []
+    private var whenAnsweredAction: (() -> Void)?
 
     /// Runs `action` once the answer is given (at once if it was), whoever takes it.
     func whenAnswered(_ action: @escaping () -> Void) {
-        if isAnswered { action() } else { whenAnsweredActions.append(action) }
+        if isAnswered { return action() }
+        if let earlier = whenAnsweredAction {
+            whenAnsweredAction = { earlier(); action() }
+        } else {
+            whenAnsweredAction = action
+        }
     }
 
     func onAnswer(_ handler: @escaping (JobReply) -> Void) {

@@ -51,7 +51,7 @@ final class PostgresBackend {
     private(set) var isAvailable = false
 
     /// The pass's ENQs and ACKs, sent as one statement each before any other statement.
-    private var enqueues: [(job: PostgresNewJob, done: (Result<PostgresEnqueued, JobError>) -> Void)] = []
+    private var enqueues: [PostgresEnqueueLane.Enqueue] = []
     private var acks: [(hold: PostgresHold, result: [UInt8]?, done: (Result<Void, JobError>) -> Void)] = []
     /// RESERVEs not answered yet (trying, or waiting for a job), oldest first.
     private var reservers: [Reserver] = []
@@ -438,18 +438,19 @@ final class PostgresBackend {
         _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection,
         actingFor holder: Holder? = nil
     ) -> JobReply {
-        if case .enqueue(_, let options) = command, holder == nil, mayTakeLane(options, from: connection) {
-            return enqueueOnLane(command, bytes, body, for: connection)
-        }
+        var viaLane = false
+        if case .enqueue(_, let options) = command, holder == nil { viaLane = mayTakeLane(options, from: connection) }
+        if viaLane { return performCommand(command, bytes, body, for: connection, viaLane: true) }
         noteMainCommand(from: connection)
         let reply = performCommand(command, bytes, body, for: connection, actingFor: holder)
         if case .later(let answer) = reply { countMainPending(answer, of: connection) }
         return reply
     }
 
+    /// `viaLane`: a plain ENQ that goes on the enqueue connection (`mayTakeLane`).
     private func performCommand(
         _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection,
-        actingFor holder: Holder? = nil
+        actingFor holder: Holder? = nil, viaLane: Bool = false
     ) -> JobReply {
         guard isAvailable, let db = self.connection else { return .error(Self.unavailable(lastFailure)) }
         func name(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
@@ -493,7 +494,7 @@ final class PostgresBackend {
         case .enqueue(let queue, let options):
             var job = PostgresNewJob(queue: name(queue), payload: body ?? [])
             Self.apply(options, bytes, to: &job)
-            enqueue(job) { result in
+            enqueue(job, onLaneFor: viaLane ? connection : nil) { result in
                 switch result {
                 case .success(let enqueued):
                     reply(enqueued.replaced ? .replaced(UInt64(enqueued.id)) : .enqueued(id: UInt64(enqueued.id), duplicate: enqueued.duplicate))
@@ -915,25 +916,6 @@ final class PostgresBackend {
         return !options.hasParents && options.ttlMilliseconds == nil && options.expiresAtMilliseconds == nil
     }
 
-    private func enqueueOnLane(
-        _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection
-    ) -> JobReply {
-        guard case .enqueue(let queue, let options) = command, let lane else { return .error(Self.unavailable(lastFailure)) }
-        var job = PostgresNewJob(queue: String(decoding: bytes[queue], as: UTF8.self), payload: body ?? [])
-        Self.apply(options, bytes, to: &job)
-        let answer = JobAnswer()
-        connection.postgresLanePending += 1
-        lane.batch.append((job, { [self] result in
-            connection.postgresLanePending -= 1
-            switch result {
-            case .success(let enqueued):
-                tell(answer, enqueued.replaced ? .replaced(UInt64(enqueued.id)) : .enqueued(id: UInt64(enqueued.id), duplicate: enqueued.duplicate))
-            case .failure(let error): tell(answer, .error(error))
-            }
-        }))
-        return .later(answer)
-    }
-
     /// A command of `connection` for the main connection: if the client has ENQs unanswered on
     /// the enqueue connection, the open transaction waits for them.
     private func noteMainCommand(from connection: Connection) {
@@ -949,18 +931,7 @@ final class PostgresBackend {
     private func flushLane(force: Bool) {
         guard let lane else { return }
         lane.send(force: force) { [self] items, db in
-            store.enqueue(items.map(\.job), on: db) { [self] result in
-                switch result {
-                case .success(let answers):
-                    let now = now()
-                    for (item, enqueued) in zip(items, answers) {
-                        noteEnqueued(item.job, enqueued, now: now, events: false)
-                        item.done(.success(enqueued))
-                    }
-                case .failure(let error):
-                    for item in items { item.done(.failure(Self.failed(error))) }
-                }
-            }
+            store.enqueue(items.map(\.job), on: db, completion: settling(items, events: false))
         }
         if mainFollowsLane {
             mainFollowsLane = false
@@ -988,9 +959,40 @@ final class PostgresBackend {
         }
     }
 
-    private func enqueue(_ job: PostgresNewJob, _ done: @escaping (Result<PostgresEnqueued, JobError>) -> Void) {
+    /// Adds `job` to the pass's ENQs: the main connection's, or with `client`, the enqueue
+    /// connection's (counted as the client's unanswered ENQs there).
+    private func enqueue(
+        _ job: PostgresNewJob, onLaneFor client: Connection? = nil, _ done: @escaping (Result<PostgresEnqueued, JobError>) -> Void
+    ) {
+        if let client, let lane {
+            client.postgresLanePending += 1
+            lane.batch.append((job, { result in
+                client.postgresLanePending -= 1
+                done(result)
+            }))
+            return
+        }
         if !acks.isEmpty { flushAcks() }
         enqueues.append((job, done))
+    }
+
+    /// What a batch of ENQs gets once its transaction ended: each its job (noted, with its
+    /// events unless `events` is false), or the failure.
+    private func settling(
+        _ batch: [PostgresEnqueueLane.Enqueue], events: Bool = true
+    ) -> (Result<[PostgresEnqueued], PostgresError>) -> Void {
+        { [self] result in
+            switch result {
+            case .success(let answers):
+                let now = now()
+                for (item, enqueued) in zip(batch, answers) {
+                    noteEnqueued(item.job, enqueued, now: now, events: events)
+                    item.done(.success(enqueued))
+                }
+            case .failure(let error):
+                for item in batch { item.done(.failure(Self.failed(error))) }
+            }
+        }
     }
 
     /// The jobs of routed messages; `done` gets their ids once committed, or why they were not
@@ -1045,18 +1047,7 @@ final class PostgresBackend {
             item.job.ttlMilliseconds.map { $0 <= 0 } ?? false || item.job.expiresAtMilliseconds.map { $0 <= now() } ?? false
         }
         defer { if expiredOnArrival { expireDue() } }
-        store.enqueue(batch.map(\.job), on: db) { [self] result in
-            switch result {
-            case .success(let answers):
-                let now = now()
-                for (item, enqueued) in zip(batch, answers) {
-                    noteEnqueued(item.job, enqueued, now: now)
-                    item.done(.success(enqueued))
-                }
-            case .failure(let error):
-                for item in batch { item.done(.failure(Self.failed(error))) }
-            }
-        }
+        store.enqueue(batch.map(\.job), on: db, completion: settling(batch))
     }
 
     private func flushAcks() {
