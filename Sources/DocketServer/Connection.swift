@@ -84,8 +84,11 @@ final class Connection {
     /// Its CONNECT's password is being checked against a hash, off the loop.
     var isCheckingCredentials = false
 
-    /// Waiting in RESERVE or WAIT, or for its credentials: later commands wait their turn.
-    var isBlocked: Bool { waiter != nil || watch != nil || pendingAnswer != nil || isCheckingCredentials }
+    /// Waiting in RESERVE or WAIT, or for its credentials: later commands wait their turn
+    /// (behind a RESERVE still to be tried, only those it lets through: `JobAnswer.readAhead`).
+    var isBlocked: Bool {
+        waiter != nil || watch != nil || (pendingAnswer != nil && pendingAnswer?.readAhead == nil) || isCheckingCredentials
+    }
     /// Reading stopped because it sent a lot while waiting for a job.
     var isReadPaused = false
 

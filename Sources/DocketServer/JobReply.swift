@@ -89,6 +89,11 @@ final class JobAnswer {
     /// A RESERVE or WAIT that may wait: the connection's later commands wait for the answer,
     /// as they do for the in-memory engine's waiters.
     let blocks: Bool
+    /// Set while this answer's RESERVE is still to be tried (PostgreSQL): until its try goes
+    /// out, the connection goes on reading the commands that may join that try's transaction
+    /// (`PostgresBackend.readsAhead`), so a worker's pipelined RESERVEs and ACKs are decided
+    /// together instead of one transaction each.
+    var readAhead: ReadAhead?
     private var handler: ((JobReply) -> Void)?
     private var early: JobReply?
     private(set) var isAnswered = false
@@ -132,4 +137,11 @@ final class JobAnswer {
             self.handler = handler
         }
     }
+}
+
+/// What a connection may still send behind a RESERVE whose try has not gone out yet: a RESERVE
+/// of the same queues with the same timeout, which waits its turn behind it.
+struct ReadAhead {
+    let queues: [String]
+    let timeout: Int?
 }

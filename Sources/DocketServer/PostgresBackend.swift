@@ -503,6 +503,13 @@ final class PostgresBackend {
             }
         case .reserve(let queues, let timeout):
             let reserver = Reserver(owner: connection, queues: queues.map(name), answer: answer, timeout: timeout, now: now())
+            if connection.pendingAnswer?.readAhead != nil,
+                let ahead = reservers.last(where: { $0.owner === connection && !$0.isDone })
+            {
+                // Read behind a RESERVE not tried yet: tried with it, and waits its turn behind it.
+                reserver.follow(ahead)
+            }
+            if answer.blocks { answer.readAhead = ReadAhead(queues: reserver.queues, timeout: timeout) }
             if let deadline = reserver.deadline { armTick(at: deadline) }
             reservers.append(reserver)
             attempt(reserver)
@@ -780,6 +787,26 @@ final class PostgresBackend {
         case .ack(let id, _), .fail(let id, _, _), .throttle(let id, _, _, _), .progress(let id, _, _), .touch(let id, _):
             return held[connection.id]?[id] == nil
         default: return true
+        }
+    }
+
+    /// Whether `command`, sent behind a RESERVE whose try has not gone out yet, is read now, to
+    /// be decided in the same transaction: a RESERVE of the same queues with the same timeout
+    /// (tried right after it, in order, and waiting its turn behind it), or an ACK of a job the
+    /// connection holds (which cannot change that RESERVE's answer but for a concurrency cap it
+    /// frees, and which the connection would send at once if the RESERVE found a job, as it does
+    /// when there are jobs to find). Anything else waits for the RESERVE's answer, as on the
+    /// embedded store. Without this, a worker keeping eight RESERVEs in flight had one of them
+    /// decided per transaction.
+    func readsAhead(_ command: JobCommand, _ bytes: UnsafeRawBufferPointer, behind ahead: ReadAhead, for connection: Connection) -> Bool {
+        switch command {
+        case .reserve(let queues, let timeout):
+            return timeout == ahead.timeout && queues.count == ahead.queues.count
+                && zip(queues, ahead.queues).allSatisfy { range, queue in bytes[range].elementsEqual(queue.utf8) }
+        case .ack(let id, _):
+            return held[connection.id]?[id] != nil
+        default:
+            return false
         }
     }
 
@@ -1093,6 +1120,7 @@ final class PostgresBackend {
         guard !pendingTries.isEmpty else { return }
         let tries = pendingTries
         pendingTries.removeAll()
+        for reserver in tries { reserver.answer.readAhead = nil }
         guard let db = connection, isAvailable else {
             for reserver in tries { reserver.inFlight = false }
             return
@@ -1141,7 +1169,8 @@ final class PostgresBackend {
         reserver.inFlight = false
         switch result {
         case .success(let job?):
-            guard !reserver.isDone, !reserver.owner.isClosed else {
+            // (A RESERVE behind one that found nothing finds nothing either: same statement, in order.)
+            guard !reserver.isDone, !reserver.owner.isClosed, reserver.predecessor == nil else {
                 // Nobody to hand it to any more: back in its place, the attempt not counted.
                 return giveBack(PostgresHold(id: job.id, owner: ownerName, attempt: job.attempt))
             }
@@ -1149,7 +1178,10 @@ final class PostgresBackend {
             deliver(job, to: reserver)
         case .success(nil):
             guard !reserver.isDone else { return }
-            if !reserver.waits {
+            if reserver.predecessor != nil {
+                // The RESERVE before it waits: this one waits its turn, neither tried nor timed.
+                reservers.removeAll { $0 === reserver }
+            } else if !reserver.waits {
                 finish(reserver)
                 self.tell(reserver.answer, .noJob)
             } else if reserver.wokenMeanwhile {
@@ -1192,6 +1224,20 @@ final class PostgresBackend {
     private func finish(_ reserver: Reserver) {
         reserver.isDone = true
         reservers.removeAll { $0 === reserver }
+        if let next = reserver.follower { takeTurn(next) }
+        reserver.follower = nil
+    }
+
+    /// The RESERVE read behind an answered one starts as if read now (its timeout too), as on
+    /// the embedded store, which reads it only then; one still in its first try goes on with it.
+    private func takeTurn(_ reserver: Reserver) {
+        reserver.predecessor = nil
+        guard !reserver.isDone else { return }
+        reserver.deadline = reserver.timeout.map { now() + Int64($0) }
+        if let deadline = reserver.deadline { armTick(at: deadline) }
+        guard !reservers.contains(where: { $0 === reserver }) else { return }
+        reservers.append(reserver)
+        attempt(reserver)
     }
 
     /// Waiting RESERVEs that take from `queue` (nil: all) try again.
@@ -1401,8 +1447,14 @@ final class PostgresBackend {
     /// nobody reads them.
     func endWaits(of connection: Connection) {
         for reserver in reservers where reserver.owner === connection {
-            reserver.isDone = true
-            self.tell(reserver.answer, .noJob)
+            // With the RESERVEs waiting their turn behind it.
+            var next: Reserver? = reserver
+            while let ending = next {
+                ending.isDone = true
+                self.tell(ending.answer, .noJob)
+                next = ending.follower
+                ending.follower = nil
+            }
         }
         reservers.removeAll { $0.isDone }
         for (id, list) in watchers where list.contains(where: { $0.owner === connection }) {
@@ -1841,8 +1893,15 @@ private final class Reserver {
     let answer: JobAnswer
     /// Whether it waits when nothing is there (a timeout other than 0).
     let waits: Bool
-    /// Wall ms when it gives up; nil: never.
-    let deadline: Int64?
+    let timeout: Int?
+    /// Wall ms when it gives up; nil: never (or not yet: behind `predecessor`).
+    var deadline: Int64?
+    /// The same connection's RESERVE it was read behind (`readsAhead`), while that one is
+    /// unanswered: this one is tried only together with it, and its wait starts once that one
+    /// is answered (`takeTurn`).
+    weak var predecessor: Reserver?
+    /// The RESERVE read behind this one, if any.
+    var follower: Reserver?
     var inFlight = false
     /// A wake-up came while a try was in flight: try once more if that one finds nothing.
     var wokenMeanwhile = false
@@ -1853,7 +1912,14 @@ private final class Reserver {
         self.queues = queues
         self.answer = answer
         self.waits = timeout != 0
+        self.timeout = timeout
         self.deadline = timeout.flatMap { $0 == 0 ? nil : now + Int64($0) }
+    }
+
+    func follow(_ ahead: Reserver) {
+        predecessor = ahead
+        ahead.follower = self
+        deadline = nil
     }
 }
 

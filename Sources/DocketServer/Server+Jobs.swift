@@ -296,6 +296,15 @@ extension Server {
         return .enqueuedBatch(ids)
     }
 
+    /// Whether `op`, sent behind a RESERVE still to be tried on PostgreSQL, is read now
+    /// (`PostgresBackend.readsAhead`); anything else waits for that RESERVE's answer.
+    func mayReadAhead(_ op: ClientOp, _ bytes: UnsafeRawBufferPointer, _ connection: Connection) -> Bool {
+        guard let postgres, let ahead = connection.pendingAnswer?.readAhead, case .job(let verb, let arguments, _) = op,
+            case .success(let command) = JobCommand.parse(verb, bytes, arguments)
+        else { return false }
+        return postgres.readsAhead(command, bytes, behind: ahead, for: connection)
+    }
+
     /// A command decided by PostgreSQL. One that names a job by id, from a user whose rights
     /// depend on the queue, first learns the job's queue there (the check above found no job in
     /// memory); then the command goes as for everyone.

@@ -549,6 +549,10 @@ public final class Server {
                         return protocolError(connection, ProtocolError(.authorizationViolation))
                     }
                 }
+                if connection.pendingAnswer?.readAhead != nil, !mayReadAhead(op, bytes, connection) {
+                    connection.pendingAnswer?.readAhead = nil  // it waits for the RESERVE's answer
+                    break parsing
+                }
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }

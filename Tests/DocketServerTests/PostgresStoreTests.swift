@@ -138,6 +138,37 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// A worker that keeps several RESERVEs in flight on one connection, and acks each job with
+    /// the next RESERVE, has them decided together: its pipelined RESERVEs claim in one
+    /// transaction, and the ACKs it sends behind a RESERVE still to be tried join it (each row's
+    /// `xmin` is the transaction that last wrote it). Read one by one, eight RESERVEs took eight.
+    @Test func pipelinedReservesAndAcksShareOneTransaction() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, database) = try docketd(on: cluster)
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send(String(repeating: "ENQ work 1\r\nx\r\n", count: 16))
+        for _ in 1...16 { #expect(try client.readLine().hasPrefix("+OK ")) }
+        func transactions(_ state: String) throws -> String {
+            try cluster.psql(database, "SELECT count(*) || ' rows, ' || count(DISTINCT xmin::text) FROM docket.jobs WHERE state = '\(state)'")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        try client.send(String(repeating: "RESERVE work timeout=5s\r\n", count: 8))
+        let first = try (1...8).map { _ in try client.readMessage().0.split(separator: " ")[1] }
+        #expect(try transactions("active") == "8 rows, 1")
+        try client.send(first.map { "ACK \($0)\r\nRESERVE work timeout=5s\r\n" }.joined())
+        var second: [Substring] = []
+        for _ in 1...8 {
+            #expect(try client.readLine() == "+OK")
+            second.append(try client.readMessage().0.split(separator: " ")[1])
+        }
+        #expect(try transactions("completed") == "8 rows, 1")
+        #expect(try transactions("active") == "8 rows, 1")
+        #expect(Set(first + second).count == 16)
+        #expect(server.stop() == 0)
+    }
+
     /// The ENQ connection lost on its own (its server process terminated): the ENQs in flight
     /// on it are answered UNAVAILABLE (never a false +OK), the next ones go on, every one
     /// answered +OK is there, and docketd opens the connection again.
