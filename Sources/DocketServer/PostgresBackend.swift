@@ -224,7 +224,10 @@ final class PostgresBackend {
             failBatches(why)
             pendingTries.removeAll()
             commitsInFlight = 0
-            for reserver in reservers { reserver.inFlight = false }
+            for reserver in reservers {
+                reserver.inFlight = false
+                reserver.answer.readAhead = nil  // its try waits for the next connection
+            }
             lane?.close()
             lane = nil
             mainWaitsForLane = 0
@@ -775,16 +778,17 @@ final class PostgresBackend {
         return .later(answer)
     }
 
-    /// Whether `command` may concern a job a RESERVE of this connection still waiting in
-    /// `pendingTries` will hand out (`RESERVE q timeout=0` then `ACK <its id>` in one write):
-    /// then that try goes first, as the connection sent them. An ACK, FAIL, PROGRESS or TOUCH
-    /// of a job the connection already holds does not wait for it, so a worker's ACK and next
-    /// RESERVE still batch with everyone else's.
+    /// Whether `command` must act after the tries of this connection's RESERVEs still waiting in
+    /// `pendingTries`, as the connection sent them: when it may concern the job a try hands out
+    /// (`RESERVE q timeout=0` then `ACK <its id>` in one write), or make a job a try would find
+    /// (an ENQ, a FAIL or THROTTLE that puts a job back). An ACK, PROGRESS or TOUCH of a job the
+    /// connection already holds does not wait for them, so a worker's ACK and next RESERVE still
+    /// batch with everyone else's (PROTOCOL.md: ACKs act ahead of the claims of their transaction).
     private func mustFollowPendingTries(_ command: JobCommand, of connection: Connection) -> Bool {
         guard pendingTryOwners.contains(connection.id) else { return false }
         switch command {
-        case .enqueue, .reserve: return false
-        case .ack(let id, _), .fail(let id, _, _), .throttle(let id, _, _, _), .progress(let id, _, _), .touch(let id, _):
+        case .reserve: return false
+        case .ack(let id, _), .progress(let id, _, _), .touch(let id, _):
             return held[connection.id]?[id] == nil
         default: return true
         }
@@ -799,6 +803,7 @@ final class PostgresBackend {
     /// embedded store. Without this, a worker keeping eight RESERVEs in flight had one of them
     /// decided per transaction.
     func readsAhead(_ command: JobCommand, _ bytes: UnsafeRawBufferPointer, behind ahead: ReadAhead, for connection: Connection) -> Bool {
+        guard connection.postgresMainPending < Self.maxReadAhead else { return false }
         switch command {
         case .reserve(let queues, let timeout):
             return timeout == ahead.timeout && queues.count == ahead.queues.count
@@ -809,6 +814,10 @@ final class PostgresBackend {
             return false
         }
     }
+
+    /// Reading ahead stops once the connection has this many commands unanswered: a client
+    /// streaming RESERVEs while the database is slow to take them holds no more than that.
+    static let maxReadAhead = 1024
 
     /// RESERVE and WAIT with a timeout other than 0 may wait.
     private static func mayWait(_ command: JobCommand) -> Bool {

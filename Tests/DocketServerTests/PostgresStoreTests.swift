@@ -166,6 +166,18 @@ import Testing
         #expect(try transactions("completed") == "8 rows, 1")
         #expect(try transactions("active") == "8 rows, 1")
         #expect(Set(first + second).count == 16)
+
+        // Reading ahead stops at 1,024 commands unanswered: the rest wait for those answers.
+        try client.send(second.map { "ACK \($0)\r\n" }.joined())
+        for _ in 1...8 { #expect(try client.readLine() == "+OK") }
+        try client.send(String(repeating: "ENQ many 1\r\nx\r\n", count: 1100))
+        for _ in 1...1100 { #expect(try client.readLine().hasPrefix("+OK ")) }
+        try client.send(String(repeating: "RESERVE many timeout=5s\r\n", count: 1100))
+        for _ in 1...1100 { _ = try client.readMessage() }
+        let claims = try cluster.psql(
+            database, "SELECT max(n) || ' ' || count(*) FROM (SELECT count(*) AS n FROM docket.jobs WHERE queue = 'many' GROUP BY xmin::text) t")
+            .split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(claims.count == 2 && claims[0] <= 1024 && claims[1] >= 2, "largest claim transaction, transactions: \(claims)")
         #expect(server.stop() == 0)
     }
 
