@@ -115,10 +115,7 @@ final class CLIRun: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.killAndAwaitExit()
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -129,14 +126,9 @@ final class CLIRun: @unchecked Sendable {
 
     /// Waits for the exit status; nil (after a SIGKILL) if it takes longer than `timeout`.
     func exitStatus(timeout: TimeInterval = 10) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
-        return process.terminationStatus
+        if let status = process.awaitExit(timeout: timeout) { return status }
+        process.killAndAwaitExit()
+        return nil
     }
 }
 

@@ -92,10 +92,10 @@ import Testing
         try process.run()
         input.fileHandleForWriting.write(Data("wonder\n".utf8))
         try input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        let status = process.awaitExit()
         let hash = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(process.terminationStatus == 0)
+        #expect(status == 0)
         #expect(PasswordHash.isHash(hash) && PasswordHash.verify("wonder", against: hash))
     }
 }

@@ -120,15 +120,12 @@ public final class DocketdProcess: @unchecked Sendable {
             if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
         }
         try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            while process.isRunning { usleep(5_000) }
+        guard let status = process.awaitExit(timeout: timeout) else {
+            process.killAndAwaitExit()
             return (-9, log.text)
         }
         usleep(50_000)  // the last bytes of the pipe
-        return (process.terminationStatus, log.text)
+        return (status, log.text)
     }
 
     /// The monitoring port, when started with `-m`/`--http-port`.
@@ -146,20 +143,14 @@ public final class DocketdProcess: @unchecked Sendable {
 
     /// Kills the server with SIGKILL, as a crash would.
     public func crash() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        _ = waitForExit(timeout: 10)
+        process.killAndAwaitExit()
     }
 
     public func waitForExit(timeout: TimeInterval) -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            // A child can inherit a blocked SIGTERM from the test runner; SIGKILL always works.
-            kill(process.processIdentifier, SIGKILL)
-            while process.isRunning { usleep(5_000) }
-            return -9
-        }
-        return process.terminationStatus
+        if let status = process.awaitExit(timeout: timeout) { return status }
+        // A child can inherit a blocked SIGTERM from the test runner; SIGKILL always works.
+        process.killAndAwaitExit()
+        return -9
     }
 
     public func client() throws -> LineClient { try LineClient(port: port) }
@@ -179,10 +170,7 @@ public final class DocketdProcess: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.killAndAwaitExit()
         if ownsDirectory { try? FileManager.default.removeItem(at: dataDirectory) }
     }
 }

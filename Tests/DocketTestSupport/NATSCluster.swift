@@ -76,15 +76,10 @@ public final class NATSCluster {
 
     /// Kills one server at once (SIGKILL), as a crash would.
     public func kill(_ index: Int) {
-        let process = nodes[index].process
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        nodes[index].process.killAndAwaitExit()
     }
 
     deinit {
-        for node in nodes where node.process.isRunning {
-            Glibc.kill(node.process.processIdentifier, SIGKILL)
-            node.process.waitUntilExit()
-        }
+        for node in nodes { node.process.killAndAwaitExit() }
     }
 }

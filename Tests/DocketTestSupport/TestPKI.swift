@@ -51,7 +51,6 @@ public final class TestPKI {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw HarnessError("openssl \(arguments.joined(separator: " ")) failed") }
+        guard process.awaitExit() == 0 else { throw HarnessError("openssl \(arguments.joined(separator: " ")) failed") }
     }
 }
