@@ -181,6 +181,41 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// Pipelined RESERVEs waiting their turn outlive a lost database connection: once docketd has
+    /// connected again, the jobs that come go to them one after the other, in order.
+    @Test func pipelinedReservesWaitingTheirTurnOutliveALostConnection() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, database) = try docketd(on: cluster)
+        let worker = try server.client()
+        _ = try worker.handshake()
+        try worker.send(String(repeating: "RESERVE q timeout=30s\r\n", count: 3))
+        usleep(500_000)  // tried, found nothing: the first waits, the others behind it
+        let main = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name <> 'docketd enqueues'"
+        try cluster.psql(database, main)
+
+        let producer = try server.client()
+        _ = try producer.handshake()
+        for (index, payload) in ["a", "b", "c"].enumerated() {
+            let deadline = Date().addingTimeInterval(10)
+            var answer = ""
+            repeat {
+                try producer.send("ENQ q key=k\(index) 1\r\n\(payload)\r\n")
+                answer = try producer.readLine()
+                if !answer.hasPrefix("+OK") { usleep(100_000) }
+            } while !answer.hasPrefix("+OK") && Date() < deadline
+            #expect(answer.hasPrefix("+OK "), "\(answer)")
+        }
+        worker.timeout = 15
+        var delivered: [String] = []
+        for _ in 1...3 {
+            let (line, payload) = try worker.readMessage()
+            #expect(line.hasPrefix("JOB ") && line.split(separator: " ")[3] == "1", "\(line)")
+            delivered.append(String(decoding: payload, as: UTF8.self))
+        }
+        #expect(delivered == ["a", "b", "c"])
+        #expect(server.stop() == 0)
+    }
+
     /// The ENQ connection lost on its own (its server process terminated): the ENQs in flight
     /// on it are answered UNAVAILABLE (never a false +OK), the next ones go on, every one
     /// answered +OK is there, and docketd opens the connection again.
