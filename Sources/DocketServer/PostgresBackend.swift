@@ -1900,9 +1900,9 @@ private final class Reserver {
     let owner: Connection
     let queues: [String]
     let answer: JobAnswer
-    /// Whether it waits when nothing is there (a timeout other than 0).
-    let waits: Bool
     let timeout: Int?
+    /// Whether it waits when nothing is there (a timeout other than 0).
+    var waits: Bool { timeout != 0 }
     /// Wall ms when it gives up; nil: never (or not yet: behind `predecessor`).
     var deadline: Int64?
     /// The same connection's RESERVE it was read behind (`readsAhead`), while that one is
@@ -1920,7 +1920,6 @@ private final class Reserver {
         self.owner = owner
         self.queues = queues
         self.answer = answer
-        self.waits = timeout != 0
         self.timeout = timeout
         self.deadline = timeout.flatMap { $0 == 0 ? nil : now + Int64($0) }
     }
