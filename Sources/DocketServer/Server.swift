@@ -67,7 +67,6 @@ public final class Server {
     private var pingTimer: OpaquePointer?
     private var signalEvents: [OpaquePointer] = []
     private var graceTimer: OpaquePointer?
-    private var syncTimer: OpaquePointer?
     private(set) var dataDirectory: DataDirectory?
     private var monitoring: MonitoringServer?
     private(set) var acceptBackoff: AcceptBackoff?
@@ -273,11 +272,7 @@ public final class Server {
         }
         jobTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: jobTimerCallback)
         armJobTimer()
-        if config.syncMode == .none {
-            let sync = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: syncCallback)
-            EventLoop.add(sync, timeoutMilliseconds: 1000)
-            syncTimer = sync
-        }
+        if config.syncMode == .none { try directory.startPeriodicFlush() }
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down cleanly.
@@ -829,8 +824,6 @@ public final class Server {
         listener = nil
     }
 
-    fileprivate func flushStoreToDisk() { dataDirectory?.flushToDisk() }
-
     fileprivate func commitsFinished() { dataDirectory?.runFinishedCommits() }
 
     fileprivate func graceEnded() {
@@ -853,8 +846,6 @@ public final class Server {
         jobTimer = nil
         if let scheduleTimer { EventLoop.free(scheduleTimer) }
         scheduleTimer = nil
-        if let syncTimer { EventLoop.free(syncTimer) }
-        syncTimer = nil
         postgres?.shutdown()
         cluster?.stop()
         cluster = nil
@@ -953,10 +944,6 @@ private func scheduleTimerCallback(_ fd: Int32, _ what: Int16, _ context: Unsafe
 
 private func jobTimerCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().jobTimerFired()
-}
-
-private func syncCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
-    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().flushStoreToDisk()
 }
 
 private func graceCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

@@ -49,6 +49,8 @@ public final class DataDirectory: JobStore {
     private var unapplied: [(batch: StoreBatch, bytes: Int)] = []
     private let logLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var checkpointer: PeriodicThread?
+    /// `SyncMode.none`'s once-a-second flush (see `startPeriodicFlush`).
+    private var flusher: PeriodicThread?
     /// An error of the last checkpoint: the next commit fails with it (the batches it could not
     /// apply are safe in the log, and replay on restart tries again).
     private var checkpointError: StoreError? {
@@ -776,10 +778,23 @@ public final class DataDirectory: JobStore {
         return stat(path + "/data.mdb", &info) == 0 ? Int(info.st_size) : 0
     }
 
-    /// Flushes written data to disk; with `SyncMode.none` the server calls this every second.
+    /// Flushes written data to disk.
     public func flushToDisk() {
         if let env { mdb_env_sync(env, 1) }
+        withLock(usageLock) { completedFlushes += 1 }
     }
+
+    /// With `SyncMode.none`: flushes every `intervalMilliseconds` on a thread of its own, until
+    /// `close`. The loop thread keeps committing meanwhile: an `fdatasync` of a second's writes
+    /// can take tens of milliseconds, and on the loop every client would wait for it.
+    public func startPeriodicFlush(intervalMilliseconds: Int = 1000) throws {
+        guard syncMode == .none, flusher == nil else { return }
+        flusher = try PeriodicThread(intervalMilliseconds: intervalMilliseconds) { [unowned self] in flushToDisk() }
+    }
+
+    /// Flushes so far (`flushToDisk`, by the periodic flush or not); for tests.
+    public var flushes: Int { withLock(usageLock) { completedFlushes } }
+    private var completedFlushes = 0
 
     /// Closes without a checkpoint, leaving the directory as a crash after the last commit
     /// would: what is only in the write-ahead log stays there. For tests of replay.
@@ -796,6 +811,9 @@ public final class DataDirectory: JobStore {
     public func close() {
         writer?.stop()
         writer = nil
+        // Without a last run: the flush below covers it.
+        flusher?.stop(runningOnceMore: false)
+        flusher = nil
         checkpointer?.stop(runningOnceMore: true)
         checkpointer = nil
         if env != nil && !unapplied.isEmpty && checkpointError == nil { try? checkpoint() }

@@ -1,7 +1,8 @@
 import Glibc
 
 /// Runs `work` on a thread of its own every `intervalMilliseconds` until stopped. The store's
-/// checkpoints run here, so that moving logged batches into LMDB never holds up a commit.
+/// checkpoints run here, so that moving logged batches into LMDB never holds up a commit, and
+/// so do `--sync none`'s flushes, which would hold up the loop.
 final class PeriodicThread: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -20,13 +21,14 @@ final class PeriodicThread: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         let context = Unmanaged.passRetained(self).toOpaque()
-        guard pthread_create(&thread, nil, { context in
+        let status = pthread_create(&thread, nil, { context in
             let periodic = Unmanaged<PeriodicThread>.fromOpaque(context!).takeRetainedValue()
             periodic.loop()
             return nil
-        }, context) == 0 else {
+        }, context)
+        guard status == 0 else {
             Unmanaged<PeriodicThread>.fromOpaque(context).release()
-            throw StoreError("cannot start the checkpoint thread")
+            throw StoreError("cannot start a thread of the store: \(String(cString: strerror(status)))")
         }
         running = true
     }

@@ -436,4 +436,35 @@ import Testing
         let loaded = try DataDirectory(path: path).loadJobs()
         #expect(loaded.records.count == 20 && loaded.state.nextID == 21)
     }
+
+    /// `--sync none` commits on the caller's thread and flushes on a thread of its own: the
+    /// flush goes on while the caller commits, and stops with `close`.
+    @Test func syncNoneFlushesPeriodicallyOnItsOwnThread() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try DataDirectory(path: path, syncMode: .none)
+        try store.startPeriodicFlush(intervalMilliseconds: 10)
+        var number: UInt64 = 0
+        let deadline = Date().addingTimeInterval(10)
+        while store.flushes < 3 && Date() < deadline {
+            number += 1
+            var batch = StoreBatch()
+            batch.put(id: number, bytes: Array("record \(number)".utf8))
+            batch.payloads = [(id: number, bytes: Array("payload".utf8))]
+            batch.nextID = number + 1
+            var outcome: Result<Void, StoreError>?
+            store.commit(batch) { outcome = $0 }
+            // No thread is handed the commit: it is done when `commit` returns.
+            try #require(outcome != nil)
+            try outcome!.get()
+            usleep(2_000)
+        }
+        #expect(store.flushes >= 3)
+        store.close()
+        let closed = store.flushes
+        usleep(50_000)
+        #expect(store.flushes == closed)
+        let loaded = try DataDirectory(path: path).loadJobs()
+        #expect(loaded.records.count == Int(number) && loaded.state.nextID == number + 1)
+    }
 }
