@@ -21,7 +21,17 @@ struct BinaryHeap<Element: Comparable> {
     /// once instead of letting them wait for their time to come.
     mutating func retain(where keep: (Element) -> Bool) {
         elements.removeAll { !keep($0) }
-        // Floyd's heap construction: sift every parent down, last first.
+        heapify()
+    }
+
+    /// Replaces the elements with `replacement`, in any order, in O(n).
+    mutating func rebuild(_ replacement: [Element]) {
+        elements = replacement
+        heapify()
+    }
+
+    /// Floyd's heap construction: sift every parent down, last first.
+    private mutating func heapify() {
         var start = elements.count / 2 - 1
         while start >= 0 {
             siftDown(from: start)

@@ -82,6 +82,12 @@ public final class JobEngine {
     public private(set) var jobs = JobTable()
     public private(set) var nextID: UInt64 = 1
     private var generation: UInt64 = 0
+    /// The last place handed out in a ready order (`Job.readySequence`); below
+    /// `readySequenceLimit`, which a renumbering keeps it under (see `nextReadySequence`).
+    private(set) var readyCounter: UInt64 = 0
+    /// `ReadyEntry.sequenceLimit`; tests lower it to make renumbering happen.
+    var readySequenceLimit = ReadyEntry.sequenceLimit
+    private(set) var readyRenumberings = 0
 
     // Heaps of job ids, not references: sifting plain values needs no reference counting.
     private var delayed = BinaryHeap<Deadline<UInt64>>()
@@ -195,7 +201,8 @@ public final class JobEngine {
         if let key = job.key { queue.keys[key] = job.id }
         switch job.state {
         case .waiting:
-            job.readySequence = nextGeneration(job)
+            _ = nextGeneration(job)
+            job.readySequence = nextReadySequence()
             queue.ready.push(ReadyEntry(job))
         case .delayed: schedule(job)
         case .completed: queue.completed.append(job.id)
@@ -890,7 +897,7 @@ public final class JobEngine {
     private func oldestWaiting(_ queue: JobQueue) -> Int64? {
         var oldest: Int64? = nil
         for entry in queue.ready.elements {
-            guard let job = jobs[entry.id], job.state == .waiting, job.generation == entry.sequence else { continue }
+            guard let job = jobs[entry.id], entry.isCurrent(for: job) else { continue }
             let since = max(job.runAt, job.enqueuedAt)
             oldest = min(oldest ?? since, since)
         }
@@ -1062,6 +1069,48 @@ public final class JobEngine {
         return .success(job)
     }
 
+    /// A place in the ready order after every place handed out so far. A ready entry packs the
+    /// place with the priority into one word, so places have 43 bits; a server that uses them
+    /// all up (months at full speed) renumbers every job's place, in order, and starts again
+    /// after the last one.
+    private func nextReadySequence() -> UInt64 {
+        if readyCounter + 1 >= readySequenceLimit { renumberReadySequences() }
+        readyCounter += 1
+        return readyCounter
+    }
+
+    /// Gives every job that has a place in a ready order (waiting, parked, or active and able
+    /// to come back to it) a new one from 1, in the old order, and rebuilds the ready orders.
+    /// Any other job gets a new place when it is next made ready: its old one is forgotten.
+    private func renumberReadySequences() {
+        var placed: [Job] = []
+        jobs.forEach { job in
+            guard job.readySequence != 0 else { return }
+            if job.state == .waiting || job.state == .active {
+                placed.append(job)
+            } else {
+                job.readySequence = 0
+            }
+        }
+        placed.sort { $0.readySequence < $1.readySequence }
+        // Which entries still stand must be read under the old numbers.
+        var standing: [(queue: JobQueue, jobs: [Job])] = []
+        for queue in queueList {
+            var current: [Job] = []
+            for entry in queue.ready.elements {
+                if let job = jobs[entry.id], entry.isCurrent(for: job) { current.append(job) }
+            }
+            standing.append((queue, current))
+        }
+        for (index, job) in placed.enumerated() { job.readySequence = UInt64(index + 1) }
+        readyCounter = UInt64(placed.count)
+        readyRenumberings += 1
+        for (queue, current) in standing {
+            var seen = Set<UInt64>()
+            queue.ready.rebuild(current.filter { seen.insert($0.id).inserted }.map(ReadyEntry.init))
+        }
+    }
+
     private func nextGeneration(_ job: Job) -> UInt64 {
         generation += 1
         job.generation = generation
@@ -1089,11 +1138,8 @@ public final class JobEngine {
     /// A waiting job enters the ready order, and goes to a waiting worker if policies allow.
     /// With `keepingPlace` it goes back where it was (a throttled job was not at fault).
     private func makeReady(_ job: Job, in queue: JobQueue, keepingPlace: Bool = false) {
-        if keepingPlace && job.readySequence != 0 {
-            job.generation = job.readySequence
-        } else {
-            job.readySequence = nextGeneration(job)
-        }
+        _ = nextGeneration(job)
+        if !keepingPlace || job.readySequence == 0 { job.readySequence = nextReadySequence() }
         queue.ready.push(ReadyEntry(job))
         dispatch(queue)
     }
@@ -1122,7 +1168,7 @@ public final class JobEngine {
         let now = clock.now()
         guard blockedUntil(queue, now) == nil else { return nil }
         while let entry = queue.ready.top {
-            guard let job = jobs[entry.id], job.state == .waiting, job.generation == entry.sequence else {
+            guard let job = jobs[entry.id], entry.isCurrent(for: job) else {
                 queue.ready.pop()
                 continue
             }
@@ -1663,25 +1709,31 @@ struct FIFO<Element> {
     }
 }
 
-/// A job's place in its queue's ready order. It names the job by id: plain values sift
-/// through the heap without reference counting, and an entry whose job moved on since (started,
-/// deleted, made ready again under a new sequence) is recognised and dropped when it surfaces.
+/// A job's place in its queue's ready order, in 16 bytes (a million waiting jobs have a
+/// million of them). It names the job by id: plain values sift through the heap without
+/// reference counting, and an entry whose job moved on since (started, deleted, made ready
+/// again in a new place) is recognised and dropped when it surfaces. The order is one word:
+/// the priority, offset to be non-negative, above the job's 43-bit place (`Job.readySequence`).
 struct ReadyEntry: Comparable {
-    let priority: Int
-    let sequence: UInt64
+    static let sequenceBits = 43
+    static let sequenceLimit: UInt64 = 1 << UInt64(sequenceBits)
+    private static let priorities = EnqueueOptions.priorityRange
+    private let order: UInt64
     let id: UInt64
 
     init(_ job: Job) {
-        priority = job.priority
-        sequence = job.generation
+        let priority = min(max(job.priority, Self.priorities.lowerBound), Self.priorities.upperBound)
+        order = UInt64(priority - Self.priorities.lowerBound) << UInt64(Self.sequenceBits) | (job.readySequence & (Self.sequenceLimit - 1))
         id = job.id
     }
 
-    static func < (a: ReadyEntry, b: ReadyEntry) -> Bool {
-        a.priority != b.priority ? a.priority < b.priority : a.sequence < b.sequence
-    }
+    var sequence: UInt64 { order & (Self.sequenceLimit - 1) }
 
-    static func == (a: ReadyEntry, b: ReadyEntry) -> Bool { a.priority == b.priority && a.sequence == b.sequence }
+    /// Whether this entry is still the job's place: it is waiting, in the place this entry holds.
+    func isCurrent(for job: Job) -> Bool { job.state == .waiting && job.readySequence == sequence }
+
+    static func < (a: ReadyEntry, b: ReadyEntry) -> Bool { a.order < b.order }
+    static func == (a: ReadyEntry, b: ReadyEntry) -> Bool { a.order == b.order }
 }
 
 /// Something due at a time: a delayed job, a lease end, a RESERVE or WAIT timeout, a queue

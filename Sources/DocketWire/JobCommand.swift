@@ -513,7 +513,7 @@ public struct EnqueueOptions: Equatable, Sendable {
 
     public init() {}
 
-    static let priorityRange = -1_000_000...1_000_000
+    public static let priorityRange = -1_000_000...1_000_000
     static let attemptsRange = 1...1000
 
     /// Applies one `key=value` field; an error if it is unknown, repeated or out of range.

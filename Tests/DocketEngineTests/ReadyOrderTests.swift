@@ -1,0 +1,71 @@
+@testable import DocketEngine
+import DocketWire
+import Testing
+
+/// The ready order packs a job's priority and its 43-bit place into one word; a server that
+/// uses every place up renumbers them. These tests make that happen after a few places.
+@Suite struct ReadyOrderTests {
+    static let priorities = [0, -5, 3, EnqueueOptions.priorityRange.upperBound, 0, EnqueueOptions.priorityRange.lowerBound, -5, 7]
+
+    /// Runs the same commands on an engine whose places run out after `limit`, and returns the
+    /// order in which the jobs start and how many places were handed out in all.
+    func run(placesUpTo limit: UInt64?) -> (order: [UInt64], places: UInt64, renumberings: Int) {
+        let h = Harness()
+        if let limit { h.engine.readySequenceLimit = limit }
+        var places: UInt64 = 0
+        var order: [UInt64] = []
+        // Rounds of enqueues and starts: of each round's starts one is throttled and one is
+        // handed back (both keep their places), one stays out over the next round, two
+        // complete; so few jobs hold places at any time while many places are handed out.
+        var stillOut: Job?
+        for round in 0..<6 {
+            for (index, priority) in Self.priorities.enumerated() where (index + round) % 3 != 0 {
+                h.enq { $0.priority = priority }
+                places += 1
+            }
+            let started = (0..<5).compactMap { _ in h.next() }
+            #expect(started.count == 5)
+            order += started.map(\.id)
+            #expect(errorOf(h.engine.throttle(id: started[0].id, owner: 1, milliseconds: 0, groupOnly: false, reason: nil)) == nil)
+            h.engine.giveBack(started[1].id, owner: 1)
+            if let stillOut { h.engine.giveBack(stillOut.id, owner: 1) }
+            stillOut = started[2]
+            for job in started[3...] { #expect(errorOf(h.engine.ack(id: job.id, owner: 1, result: nil)) == nil) }
+            if let limit { #expect(h.engine.readyCounter < limit) }
+        }
+        if let stillOut { h.engine.giveBack(stillOut.id, owner: 1) }
+        while let job = h.next() { order.append(job.id) }
+        return (order, places, h.engine.readyRenumberings)
+    }
+
+    @Test func renumberingKeepsEveryJobsPlace() {
+        let reference = run(placesUpTo: nil)
+        #expect(reference.order.count > Int(reference.places))
+        #expect(reference.renumberings == 0)
+        // Fewer places than were handed out (32) but more than the jobs holding one at any
+        // time (at most 21): each run renumbers, and renumbering frees places.
+        for limit: UInt64 in [23, 26, 30] {
+            let renumbered = run(placesUpTo: limit)
+            #expect(renumbered.renumberings > 0)
+            #expect(renumbered.order == reference.order, "places up to \(limit)")
+        }
+    }
+
+    @Test func theExtremePrioritiesStayInOrder() {
+        let h = Harness()
+        h.engine.readySequenceLimit = 4
+        let last = h.enq { $0.priority = EnqueueOptions.priorityRange.upperBound }
+        var order: [UInt64] = []
+        // One job waits at a time besides the two at the ends, so three places are enough.
+        for _ in 0..<6 {
+            h.enq()
+            let job = h.next()!
+            order.append(job.id)
+            #expect(errorOf(h.engine.ack(id: job.id, owner: 1, result: nil)) == nil)
+        }
+        let first = h.enq { $0.priority = EnqueueOptions.priorityRange.lowerBound }
+        while let job = h.next() { order.append(job.id) }
+        #expect(order.suffix(2) == [first, last])
+        #expect(h.engine.readyCounter < 4 && h.engine.readyRenumberings > 0)
+    }
+}
