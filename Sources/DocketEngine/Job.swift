@@ -32,16 +32,19 @@ public enum JobState: UInt8, Sendable {
     var isFinished: Bool { self == .completed || self == .dead }
 }
 
-/// The retry and lease settings a job was enqueued with. They never change after ENQ, and
-/// nearly every job of a queue has the same ones, so jobs share one instance (see
-/// `JobQueue.policy`) instead of carrying four fields each.
+/// The queue and the retry and lease settings a job was enqueued with. They never change after
+/// ENQ, and nearly every job of a queue has the same ones, so jobs share one instance (see
+/// `JobQueue.policy`) instead of carrying five fields each.
 public final class JobPolicy {
+    /// Queues live as long as the engine, so no reference count is kept.
+    public unowned(unsafe) let home: JobQueue
     public let maxAttempts: Int
     public let backoff: Backoff
     public let jitter: Double
     public let leaseMilliseconds: Int
 
-    init(maxAttempts: Int, backoff: Backoff, jitter: Double, leaseMilliseconds: Int) {
+    init(home: JobQueue, maxAttempts: Int, backoff: Backoff, jitter: Double, leaseMilliseconds: Int) {
+        self.home = home
         self.maxAttempts = maxAttempts
         self.backoff = backoff
         self.jitter = jitter
@@ -81,14 +84,14 @@ final class JobExtras {
 /// first commit, with the server), so a backlog costs memory for its bookkeeping only.
 ///
 /// Memory matters more than usual here (a million waiting jobs is an ordinary backlog): the
-/// stored fields fit malloc's 128-byte size class, which is why small counters are narrow,
-/// the retry settings are shared, the rare byte strings sit in `JobExtras`, and one field holds
-/// the lease end while active and the finish time once finished.
+/// object (101 bytes) fits malloc's 112-byte chunks, which is why small counters are narrow,
+/// the queue and the retry settings are shared, the rare byte strings sit in `JobExtras`, one
+/// field holds the lease end while active and the finish time once finished, and the engine's
+/// deadline heaps recognise stale entries by the job's times rather than by a counter of its
+/// own. A stored field more would take it to the 128-byte chunks (16 MB per million jobs).
 public final class Job {
     public let id: UInt64
-    /// The queue. Queues live as long as the engine, so no reference count is kept.
-    public unowned(unsafe) let home: JobQueue
-    public internal(set) var policy: JobPolicy
+    public let policy: JobPolicy
     var extras: JobExtras?
     /// Unix milliseconds.
     public internal(set) var enqueuedAt: Int64
@@ -100,8 +103,6 @@ public final class Job {
     var leaseOrFinish: Int64 = 0
     /// The connection holding the lease while active.
     public internal(set) var holder: UInt64 = 0
-    /// Changes at every reservation and every heap insertion, so stale heap entries are recognised.
-    var generation: UInt64 = 0
     /// Its place in the ready order when it last became waiting.
     var readySequence: UInt64 = 0
     private var storedPriority: Int32
@@ -112,9 +113,8 @@ public final class Job {
     /// Changed since the engine last handed its changes to the store.
     var isDirty = false
 
-    init(id: UInt64, home: JobQueue, policy: JobPolicy, payloadSize: Int, state: JobState, priority: Int, enqueuedAt: Int64, runAt: Int64) {
+    init(id: UInt64, policy: JobPolicy, payloadSize: Int, state: JobState, priority: Int, enqueuedAt: Int64, runAt: Int64) {
         self.id = id
-        self.home = home
         self.policy = policy
         self.payloadSize = UInt32(clamping: payloadSize)
         self.state = state
@@ -123,6 +123,8 @@ public final class Job {
         self.runAt = runAt
     }
 
+    /// The queue.
+    public var home: JobQueue { policy.home }
     public var queue: String { home.name }
     public var priority: Int { Int(storedPriority) }
     public var maxAttempts: Int { policy.maxAttempts }

@@ -81,7 +81,6 @@ public final class JobEngine {
     public private(set) var queueList: [JobQueue] = []
     public private(set) var jobs = JobTable()
     public private(set) var nextID: UInt64 = 1
-    private var generation: UInt64 = 0
     /// The last place handed out in a ready order (`Job.readySequence`); below
     /// `readySequenceLimit`, which a renumbering keeps it under (see `nextReadySequence`).
     private(set) var readyCounter: UInt64 = 0
@@ -150,7 +149,7 @@ public final class JobEngine {
             maxAttempts: stored.maxAttempts, backoff: stored.backoff, jitter: stored.jitter,
             leaseMilliseconds: stored.leaseMilliseconds)
         let job = Job(
-            id: id, home: queue, policy: policy, payloadSize: payloadSize, state: stored.state,
+            id: id, policy: policy, payloadSize: payloadSize, state: stored.state,
             priority: stored.priority, enqueuedAt: stored.enqueuedAt, runAt: stored.runAt)
         job.attempts = stored.attempts
         job.startedAt = stored.startedAt
@@ -201,7 +200,6 @@ public final class JobEngine {
         if let key = job.key { queue.keys[key] = job.id }
         switch job.state {
         case .waiting:
-            _ = nextGeneration(job)
             job.readySequence = nextReadySequence()
             queue.ready.push(ReadyEntry(job))
         case .delayed: schedule(job)
@@ -335,7 +333,7 @@ public final class JobEngine {
         }
         let state: JobState = !parents.isEmpty && (pending > 0 || deadParent != nil) ? .blocked : runAt > now ? .delayed : .waiting
         let job = Job(
-            id: nextID, home: queue, policy: policy, payloadSize: payloadSize, state: state,
+            id: nextID, policy: policy, payloadSize: payloadSize, state: state,
             priority: options.priority, enqueuedAt: now, runAt: runAt)
         if key != nil || group != nil || !parents.isEmpty {
             let extras = JobExtras()
@@ -922,7 +920,8 @@ public final class JobEngine {
         }
         while let entry = delayed.top, entry.time <= now {
             delayed.pop()
-            guard let job = jobs[entry.item], job.state == .delayed, job.generation == entry.sequence else { continue }
+            // A job delayed again since has an entry at its new time.
+            guard let job = jobs[entry.item], job.state == .delayed, job.runAt == entry.time else { continue }
             markChanged(job)
             let queue = job.home
             transition(job, to: .waiting, in: queue)
@@ -931,11 +930,12 @@ public final class JobEngine {
         }
         while let entry = leases.top, entry.time <= now {
             leases.pop()
-            guard let job = jobs[entry.item], job.state == .active, job.generation == entry.sequence else { continue }
+            // An entry of an earlier run (it started at another time) is stale.
+            guard let job = jobs[entry.item], job.state == .active, job.startedAtStamp == Int64(bitPattern: entry.sequence) else { continue }
             // A heartbeat moved the lease on: look again then (one entry per lease, however
             // often it is touched).
             if job.leaseExpiresAt > entry.time {
-                leases.push(Deadline(time: job.leaseExpiresAt, sequence: job.generation, item: job.id))
+                leases.push(Deadline(time: job.leaseExpiresAt, sequence: entry.sequence, item: job.id))
                 continue
             }
             _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8), cause: .stalled)
@@ -1111,12 +1111,6 @@ public final class JobEngine {
         }
     }
 
-    private func nextGeneration(_ job: Job) -> UInt64 {
-        generation += 1
-        job.generation = generation
-        return generation
-    }
-
     /// Moves a job between states, keeping the queue's counts true.
     private func transition(_ job: Job, to state: JobState, in queue: JobQueue) {
         queue.counts[Int(job.state.rawValue)] -= 1
@@ -1138,7 +1132,6 @@ public final class JobEngine {
     /// A waiting job enters the ready order, and goes to a waiting worker if policies allow.
     /// With `keepingPlace` it goes back where it was (a throttled job was not at fault).
     private func makeReady(_ job: Job, in queue: JobQueue, keepingPlace: Bool = false) {
-        _ = nextGeneration(job)
         if !keepingPlace || job.readySequence == 0 { job.readySequence = nextReadySequence() }
         queue.ready.push(ReadyEntry(job))
         dispatch(queue)
@@ -1258,7 +1251,6 @@ public final class JobEngine {
         queue.startedTotal += 1
         queue.startRate.add(now)
         noteTotals(queue)
-        _ = nextGeneration(job)
         extendLease(job, start: true)
         markChanged(job)
         note(.started, job, queue) { $0.waitMilliseconds = max(waited, 0) }
@@ -1268,11 +1260,12 @@ public final class JobEngine {
     /// the start adds a deadline; an extension is found when that deadline comes.
     private func extendLease(_ job: Job, start: Bool = false) {
         job.leaseExpiresAt = clock.now() + Int64(job.leaseMilliseconds)
-        if start { leases.push(Deadline(time: job.leaseExpiresAt, sequence: job.generation, item: job.id)) }
+        if start { leases.push(Deadline(time: job.leaseExpiresAt, sequence: UInt64(bitPattern: job.startedAtStamp), item: job.id)) }
     }
 
     private func schedule(_ job: Job) {
-        delayed.push(Deadline(time: job.runAt, sequence: nextGeneration(job), item: job.id))
+        sequence += 1
+        delayed.push(Deadline(time: job.runAt, sequence: sequence, item: job.id))
     }
 
     @discardableResult
@@ -1580,7 +1573,7 @@ public final class JobQueue {
         {
             return last
         }
-        let policy = JobPolicy(maxAttempts: maxAttempts, backoff: backoff, jitter: jitter, leaseMilliseconds: leaseMilliseconds)
+        let policy = JobPolicy(home: self, maxAttempts: maxAttempts, backoff: backoff, jitter: jitter, leaseMilliseconds: leaseMilliseconds)
         lastPolicy = policy
         return policy
     }

@@ -69,3 +69,23 @@ import Testing
         #expect(h.engine.readyCounter < 4 && h.engine.readyRenumberings > 0)
     }
 }
+
+/// What a waiting job costs the server's memory, checked where it is decided: a stored field
+/// more on `Job` would move it from malloc's 112-byte chunks to the 128-byte ones (16 MB more
+/// per million jobs), a wider ready entry would add 8 MB.
+@Suite struct JobFootprintTests {
+    /// glibc's (malloc.h, which Swift's Glibc module leaves out).
+    @_silgen_name("malloc_usable_size") static func mallocUsableSize(_ pointer: UnsafeMutableRawPointer) -> Int
+
+    @Test func aJobFitsMallocsOneHundredTwelveByteChunks() {
+        let h = Harness()
+        let id = h.enq { $0.priority = 3 }
+        let job = h.engine.job(id)!
+        // glibc's usable size is the chunk less its 8-byte header.
+        #expect(Self.mallocUsableSize(Unmanaged.passUnretained(job).toOpaque()) <= 104)
+    }
+
+    @Test func aReadyEntryIsTwoWords() {
+        #expect(MemoryLayout<ReadyEntry>.stride == 16)
+    }
+}
