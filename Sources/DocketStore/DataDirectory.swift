@@ -597,6 +597,9 @@ public final class DataDirectory: JobStore {
                     unappliedPayloads[id] = nil
                 }
             }
+            // A burst (a bulk load) can grow the table to hundreds of thousands of entries; a
+            // dictionary keeps its size when emptied, so it is given up once nothing is left.
+            if unappliedPayloads.isEmpty { unappliedPayloads = [:] }
         }
     }
 
@@ -791,6 +794,9 @@ public final class DataDirectory: JobStore {
         guard syncMode == .none, flusher == nil else { return }
         flusher = try PeriodicThread(intervalMilliseconds: intervalMilliseconds) { [unowned self] in flushToDisk() }
     }
+
+    /// Room in the table of payloads waiting for a checkpoint; for tests.
+    var unappliedPayloadCapacity: Int { withLock(unappliedLock) { unappliedPayloads.capacity } }
 
     /// Flushes so far (`flushToDisk`, by the periodic flush or not); for tests.
     public var flushes: Int { withLock(usageLock) { completedFlushes } }

@@ -437,6 +437,28 @@ import Testing
         #expect(loaded.records.count == 20 && loaded.state.nextID == 21)
     }
 
+    /// The payloads of a burst wait in memory until a checkpoint moves them into LMDB; once it
+    /// has, their table gives its room up instead of keeping it for good.
+    @Test func theTableOfPayloadsAwaitingACheckpointShrinksOnceEmpty() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // Without background commits, each commit is checkpointed before it completes.
+        let store = try DataDirectory(path: path)
+        var batch = StoreBatch()
+        for id in UInt64(1)...20_000 {
+            batch.put(id: id, bytes: [1, 2, 3])
+            batch.payloads.append((id: id, bytes: [4, 5, 6]))
+        }
+        var outcome: Result<Void, StoreError>?
+        store.commit(batch) { outcome = $0 }
+        try outcome!.get()
+        #expect(store.unappliedPayloadCapacity < 100)
+        var read: [UInt8]?
+        store.readPayload(20_000) { read = try? $0.get() }
+        #expect(read == [4, 5, 6])
+        store.close()
+    }
+
     /// `--sync none` commits on the caller's thread and flushes on a thread of its own: the
     /// flush goes on while the caller commits, and stops with `close`.
     @Test func syncNoneFlushesPeriodicallyOnItsOwnThread() throws {
