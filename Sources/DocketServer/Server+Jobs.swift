@@ -567,8 +567,12 @@ extension Server {
             writeJob(job, delivery, payload, to: replies(for: connection))
             return
         }
-        // A local store answers before `readPayload` returns; a remote one later, and then the
-        // reply waits in a place of its own so that later replies cannot overtake it.
+        if let result = store.readPayloadAtOnce(job.id) {
+            writeJob(job, delivery, payloadOrStop(result, of: job.id), to: replies(for: connection))
+            return
+        }
+        // A store that answers later: the reply waits in a place of its own so that later
+        // replies cannot overtake it (and one that answers within `readPayload` still works).
         var answered: [UInt8]?
         var placeholder: ByteBuffer?
         store.readPayload(job.id) { [unowned self] result in

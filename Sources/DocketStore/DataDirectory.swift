@@ -366,6 +366,8 @@ public final class DataDirectory: JobStore {
         completion(readPayloadNow(id))
     }
 
+    public func readPayloadAtOnce(_ id: UInt64) -> Result<[UInt8], StoreError>? { readPayloadNow(id) }
+
     private func readPayloadNow(_ id: UInt64) -> Result<[UInt8], StoreError> {
         pthread_mutex_lock(unappliedLock)
         let unappliedPayload = unappliedPayloads[id]?.bytes
