@@ -87,7 +87,7 @@ final class Connection {
     /// Waiting in RESERVE or WAIT, or for its credentials: later commands wait their turn
     /// (behind a RESERVE still to be tried, only those it lets through: `JobAnswer.readAhead`).
     var isBlocked: Bool {
-        waiter != nil || watch != nil || (pendingAnswer != nil && pendingAnswer?.readAhead == nil) || isCheckingCredentials
+        waiter != nil || watch != nil || pendingAnswer.map { $0.readAhead == nil } == true || isCheckingCredentials
     }
     /// Reading stopped because it sent a lot while waiting for a job.
     var isReadPaused = false

@@ -572,22 +572,11 @@ extension Server {
             return
         }
         // A store that answers later: the reply waits in a place of its own so that later
-        // replies cannot overtake it (and one that answers within `readPayload` still works).
-        var answered: [UInt8]?
-        var placeholder: ByteBuffer?
+        // replies cannot overtake it.
+        let placeholder = deferReply(connection)
         store.readPayload(job.id) { [unowned self] result in
-            let payload = payloadOrStop(result, of: job.id)
-            guard let placeholder else {
-                answered = payload
-                return
-            }
-            writeJob(job, delivery, payload, to: placeholder)
+            writeJob(job, delivery, payloadOrStop(result, of: job.id), to: placeholder)
             fillDeferredReply(placeholder, of: connection)
-        }
-        if let answered {
-            writeJob(job, delivery, answered, to: replies(for: connection))
-        } else {
-            placeholder = deferReply(connection)
         }
     }
 
