@@ -89,8 +89,8 @@ let package = Package(
             ]),
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
-        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore"]),
-        .testTarget(name: "DocketScheduleTests", dependencies: ["DocketSchedule"]),
+        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketTestSupport"]),
+        .testTarget(name: "DocketScheduleTests", dependencies: ["DocketSchedule", "DocketTestSupport"]),
         .testTarget(name: "DocketPostgresTests", dependencies: ["DocketPostgres", "DocketWire", "DocketTestSupport"]),
         .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTLS", "DocketTestSupport"]),
         .testTarget(

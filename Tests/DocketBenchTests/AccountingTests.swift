@@ -1,4 +1,5 @@
 import Dispatch
+import DocketTestSupport
 import Foundation
 import Synchronization
 import Testing

@@ -1,21 +1,8 @@
 @testable import docket_bench
+import DocketTestSupport
 
 /// The bytes of a text, for building server streams.
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
-
-/// A small deterministic generator, so random splits are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        // SplitMix64.
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// `stream` cut at `cuts` (sorted offsets inside it) into the reads a socket might deliver.
 func chunks(of stream: [UInt8], at cuts: [Int]) -> [[UInt8]] {

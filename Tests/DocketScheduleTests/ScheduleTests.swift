@@ -1,4 +1,5 @@
 import DocketSchedule
+import DocketTestSupport
 import Testing
 
 /// The next `count` ticks after a UTC time, as UTC text.
@@ -132,7 +133,7 @@ func ticks(_ expression: String, in rules: ZoneRules = .utc, after start: String
 
     @Test func agreesWithWalkingForward() {
         // Whatever the window and limit, the answer is the tail of the ticks walked one by one.
-        var generator = SplitMix(seed: 16)
+        var generator = SeededGenerator(seed: 16)
         for expression in ["*/7 * * * *", "0 9 * * MON-FRI", "*/20 * * * * *", "30 2 * * *", "0 0 1,15 * 5"] {
             for rules in [ZoneRules.utc, database.isInstalled ? zone("America/New_York") : .utc] {
                 let schedule = Schedule(cron: cron(expression), zone: rules)
@@ -152,19 +153,6 @@ func ticks(_ expression: String, in rules: ZoneRules = .utc, after start: String
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator, so failures reproduce.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
