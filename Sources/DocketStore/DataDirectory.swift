@@ -492,12 +492,25 @@ public final class DataDirectory: JobStore {
     }
 
     private func apply(_ batch: StoreBatch, in txn: OpaquePointer?) throws {
-        for (id, bytes) in batch.payloads { try put(txn, payloadsDB, id, bytes) }
+        // One cursor per database, fed keys in ascending order: LMDB finds a key on the page
+        // the cursor is on without descending from the root, and a batch's ids cluster.
+        let payloads = try KeyCursor(txn, payloadsDB, check)
+        defer { payloads.close() }
+        let jobs = try KeyCursor(txn, jobsDB, check)
+        defer { jobs.close() }
+        for (id, bytes) in batch.payloads { try bytes.withUnsafeBytes { try payloads.put(id, $0) } }
         try batch.records.withUnsafeBytes { records in
-            for (id, range) in batch.puts { try put(txn, jobsDB, id, UnsafeRawBufferPointer(rebasing: records[range])) }
+            // Sorted by id, ties (not made by the server) in the order given.
+            let order = batch.puts.count < 2 ? Array(batch.puts.indices) : batch.puts.indices.sorted {
+                (batch.puts[$0].id, $0) < (batch.puts[$1].id, $1)
+            }
+            for index in order {
+                let (id, range) = batch.puts[index]
+                try jobs.put(id, UnsafeRawBufferPointer(rebasing: records[range]))
+            }
         }
-        for id in batch.payloadDeletes { try delete(txn, payloadsDB, id) }
-        for id in batch.deletes { try delete(txn, jobsDB, id) }
+        for id in batch.payloadDeletes.sorted() { try payloads.delete(id) }
+        for id in batch.deletes.sorted() { try jobs.delete(id) }
         for (id, bytes) in batch.routes {
             if let bytes { try put(txn, routesDB, id, bytes) } else { try delete(txn, routesDB, id) }
         }
@@ -875,4 +888,45 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 
     /// LMDB ran out of map: more room (a larger map) would let the same write through.
     public var isMapFull: Bool { status == MDB_MAP_FULL }
+}
+
+/// A write cursor on a database keyed by job id (8 bytes, big-endian).
+private struct KeyCursor {
+    typealias Check = (Int32, @autoclosure () -> String) throws -> Void
+    let cursor: OpaquePointer?
+    let check: Check
+
+    init(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ check: @escaping Check) throws {
+        var opened: OpaquePointer?
+        try check(mdb_cursor_open(txn, dbi, &opened), "mdb_cursor_open")
+        cursor = opened
+        self.check = check
+    }
+
+    func close() { mdb_cursor_close(cursor) }
+
+    func put(_ id: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
+        var key = id.bigEndian
+        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
+            var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
+            // LMDB copies the value and never writes through this pointer; passing the
+            // caller's storage avoids copying every payload once more.
+            var valueVal = MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+            return mdb_cursor_put(cursor, &keyVal, &valueVal, 0)
+        }
+        try check(status, "mdb_put job \(id)")
+    }
+
+    /// Deletes `id`'s entry; one that is not there is not an error.
+    func delete(_ id: UInt64) throws {
+        var key = id.bigEndian
+        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
+            var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
+            var found = MDB_val()
+            // Not found leaves the cursor on the next key: only a found key is deleted.
+            let position = mdb_cursor_get(cursor, &keyVal, &found, MDB_SET)
+            return position == 0 ? mdb_cursor_del(cursor, 0) : position
+        }
+        if status != MDB_NOTFOUND { try check(status, "mdb_del job \(id)") }
+    }
 }

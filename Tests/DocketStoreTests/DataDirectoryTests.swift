@@ -175,17 +175,6 @@ import Testing
         return batch
     }
 
-    func commitAll(_ store: DataDirectory, _ batches: [StoreBatch]) {
-        var completed = 0
-        for batch in batches {
-            store.commit(batch) { result in
-                #expect((try? result.get()) != nil)
-                completed += 1
-            }
-        }
-        while completed < batches.count { store.waitForCommits() }
-    }
-
     /// Where each record of a log file starts, in its current round (length, checksum, body).
     func recordOffsets(_ file: String) throws -> [Int] {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
@@ -489,4 +478,17 @@ import Testing
         let loaded = try DataDirectory(path: path).loadJobs()
         #expect(loaded.records.count == Int(number) && loaded.state.nextID == number + 1)
     }
+}
+
+/// Commits `batches` and waits until every one has completed (with or without background
+/// commits), expecting each to succeed.
+func commitAll(_ store: DataDirectory, _ batches: [StoreBatch]) {
+    var completed = 0
+    for batch in batches {
+        store.commit(batch) { result in
+            #expect((try? result.get()) != nil)
+            completed += 1
+        }
+    }
+    while completed < batches.count { store.waitForCommits() }
 }

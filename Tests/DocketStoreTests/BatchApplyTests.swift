@@ -1,0 +1,104 @@
+@testable import DocketStore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// Batches are applied to LMDB through one cursor per database with the keys sorted; whatever
+/// order a batch lists its changes in, the store must end as if each were applied in turn.
+@Suite struct BatchApplyTests {
+    struct Model {
+        var records: [UInt64: [UInt8]] = [:]
+        var payloads: [UInt64: [UInt8]] = [:]
+    }
+
+    /// Random batches over a growing range of ids: records written in shuffled order, written
+    /// again, deleted (some that were never there), payloads written and deleted.
+    static func batches(count: Int, seed: UInt64) -> (batches: [StoreBatch], model: Model) {
+        var random = SeededGenerator(seed: seed)
+        var model = Model()
+        var batches: [StoreBatch] = []
+        var highest: UInt64 = 0
+        for number in 0..<count {
+            var batch = StoreBatch()
+            var ids = Set<UInt64>()
+            let fresh = UInt64.random(in: 0...40, using: &random)
+            for id in highest + 1 ..< highest + 1 + fresh { ids.insert(id) }
+            highest += fresh
+            for _ in 0..<Int.random(in: 0...30, using: &random) where highest > 0 { ids.insert(UInt64.random(in: 1...highest, using: &random)) }
+            for id in ids.shuffled(using: &random) {
+                let record = (0..<Int.random(in: 1...90, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                batch.put(id: id, bytes: record)
+                model.records[id] = record
+            }
+            // Payloads go in id order, as the server stages them.
+            for id in ids.sorted() where id > highest - fresh || Bool.random(using: &random) {
+                let payload = Array("payload \(id) of batch \(number)".utf8)
+                batch.payloads.append((id: id, bytes: payload))
+                model.payloads[id] = payload
+            }
+            for _ in 0..<Int.random(in: 0...12, using: &random) where highest > 0 {
+                let id = UInt64.random(in: 1...highest + 5, using: &random)
+                batch.payloadDeletes.append(id)
+                model.payloads[id] = nil
+            }
+            for _ in 0..<Int.random(in: 0...8, using: &random) where highest > 0 {
+                let id = UInt64.random(in: 1...highest + 5, using: &random)
+                batch.deletes.append(id)
+                model.records[id] = nil
+            }
+            batch.deletes.shuffle(using: &random)
+            batch.payloadDeletes.shuffle(using: &random)
+            batches.append(batch)
+        }
+        return (batches, model)
+    }
+
+    func expectStore(at path: String, equals model: Model) throws {
+        let store = try DataDirectory(path: path)
+        defer { store.close() }
+        let loaded = try store.loadJobs()
+        #expect(loaded.records.count == model.records.count)
+        for record in loaded.records {
+            #expect(model.records[record.id] == record.record, "record \(record.id)")
+        }
+        #expect(try store.storedPayloadCount() == model.payloads.count)
+        for (id, payload) in model.payloads {
+            #expect(try store.readPayloadAtOnce(id)?.get() == payload, "payload \(id)")
+        }
+    }
+
+    @Test(arguments: [SyncMode.none, .always])
+    func batchesInAnyOrderLeaveTheStoreAsTheModel(sync: SyncMode) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (batches, model) = Self.batches(count: 300, seed: 18)
+        do {
+            // Without background commits each batch is applied on its own (with `.always`,
+            // logged and checkpointed before `commit` returns).
+            let store = try DataDirectory(path: path, syncMode: sync)
+            for batch in batches {
+                var outcome: Result<Void, StoreError>?
+                store.commit(batch) { outcome = $0 }
+                try #require(outcome != nil)
+                try outcome!.get()
+            }
+            store.close()
+        }
+        try expectStore(at: path, equals: model)
+    }
+
+    /// A checkpoint applies every batch logged since the last one in a single transaction.
+    @Test func manyBatchesInOneCheckpointLeaveTheStoreAsTheModel() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (batches, model) = Self.batches(count: 300, seed: 1804)
+        do {
+            let store = try DataDirectory(path: path)
+            // No checkpoints until `close`, which moves all 300 batches into LMDB at once.
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, batches)
+            store.close()
+        }
+        try expectStore(at: path, equals: model)
+    }
+}
