@@ -1,6 +1,6 @@
 /// A job verb's arguments, checked and typed. Pure: bytes in, values out.
 public enum JobCommand: Equatable, Sendable {
-    case enqueue(queue: Range<Int>, EnqueueOptions)
+    indirect case enqueue(queue: Range<Int>, EnqueueOptions)
     case reserve(queues: [Range<Int>], timeoutMilliseconds: Int?)
     /// `attempt` (ACK, FAIL, PROGRESS, TOUCH): the attempt the worker believes it holds; a
     /// command for another attempt of the job is refused (a stale worker is fenced off).
@@ -14,14 +14,14 @@ public enum JobCommand: Equatable, Sendable {
     case retryQueue(queue: Range<Int>)
     case delete(id: UInt64)
     case throttle(id: UInt64, milliseconds: Int, groupOnly: Bool, attempt: Int?)
-    case queue(queue: Range<Int>, QueueSettings)
+    indirect case queue(queue: Range<Int>, QueueSettings)
     case pause(queue: Range<Int>)
     case resume(queue: Range<Int>)
     case stats
     case queues
     case wait(id: UInt64, timeoutMilliseconds: Int?)
     /// `ROUTE <pattern> <queue> [option=value ...]`; `text` is the whole argument text.
-    case route(pattern: Range<Int>, queue: Range<Int>, EnqueueOptions, text: Range<Int>)
+    indirect case route(pattern: Range<Int>, queue: Range<Int>, EnqueueOptions, text: Range<Int>)
     case unroute(id: UInt64)
     case routes
     /// `LIST <queue> [state=…] [after=<cursor>] [limit=<n>]`: one page of a queue's jobs in
@@ -34,7 +34,7 @@ public enum JobCommand: Equatable, Sendable {
     case promote(id: UInt64)
     /// `SCHEDULE <name> <queue> cron="…"|every=<d> [tz=…] [catchup=…] [ENQ options] <#bytes>`:
     /// creates or replaces a schedule; `text` is the whole argument text, as stored.
-    case schedule(name: Range<Int>, queue: Range<Int>, ScheduleOptions, EnqueueOptions, text: Range<Int>)
+    indirect case schedule(name: Range<Int>, queue: Range<Int>, ScheduleOptions, EnqueueOptions, text: Range<Int>)
     case unschedule(name: Range<Int>)
     case schedules
     /// `PAUSE schedule=<name>` and `RESUME schedule=<name>`.
