@@ -831,10 +831,24 @@ extension Server {
 }
 
 /// Wall-clock milliseconds for the engine.
+///
+/// While the loop runs, one pass reads the clock once: every reading after the first returns
+/// it until `passEnded()` (as Redis caches its time per event-loop iteration). A job cycle read
+/// the clock about six times (enqueue, start, lease, finish, run time); a pass takes well under
+/// a millisecond, the clock's unit.
 final class SystemClock: EngineClock {
+    /// Whether readings are shared within a pass; off outside the loop (start-up, recovery).
+    var sharesReadingsWithinPass = false
+    private var passReading: Int64?
+
     func now() -> Int64 {
+        if let passReading { return passReading }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec / 1_000_000)
+        let reading = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec / 1_000_000)
+        if sharesReadingsWithinPass { passReading = reading }
+        return reading
     }
+
+    func passEnded() { passReading = nil }
 }

@@ -277,6 +277,8 @@ public final class Server {
 
     /// Serves until SIGTERM or SIGINT, then shuts down cleanly.
     public func run() {
+        clock.sharesReadingsWithinPass = true
+        defer { clock.sharesReadingsWithinPass = false }
         while true {
             loop.runOnce()
             endOfPass()
@@ -361,6 +363,10 @@ public final class Server {
     /// the replies that waited for it), every touched connection is written once, and the job
     /// timer is set for the next deadline.
     func endOfPass() {
+        // The pass's work is done: what follows (commit, timers) reads the time anew, and so
+        // does the next pass.
+        clock.passEnded()
+        defer { clock.passEnded() }
         if let postgres {
             postgres.endOfPass()
             // Nothing local is durable: replies queued behind a deferred one only keep their
