@@ -480,7 +480,9 @@ extension Server {
         case .document(let text):
             out.appendDataReply("JSON", body: Array(text.utf8))
         case .delivery(let job):
-            writeJob(id: job.id, queue: job.queue, attempt: job.attempt, lease: job.leaseMilliseconds, job.delivery, job.payload, to: out)
+            job.payload.withUnsafeBytes {
+                writeJob(id: job.id, queue: job.queue, attempt: job.attempt, lease: job.leaseMilliseconds, job.delivery, $0, to: out)
+            }
         case .noJob:
             out.append("NOJOB\r\n")
         case .outcome(let outcome):
@@ -567,8 +569,8 @@ extension Server {
             writeJob(job, delivery, payload, to: replies(for: connection))
             return
         }
-        if let result = store.readPayloadAtOnce(job.id) {
-            writeJob(job, delivery, payloadOrStop(result, of: job.id), to: replies(for: connection))
+        if let result = store.withPayloadAtOnce(job.id, { writeJob(job, delivery, $0, to: replies(for: connection)) }) {
+            stopUnlessRead(result, of: job.id)
             return
         }
         // A store that answers later: the reply waits in a place of its own so that later
@@ -581,11 +583,15 @@ extension Server {
     }
 
     private func writeJob(_ job: Job, _ delivery: UInt64, _ payload: [UInt8], to out: ByteBuffer) {
+        payload.withUnsafeBytes { writeJob(job, delivery, $0, to: out) }
+    }
+
+    private func writeJob(_ job: Job, _ delivery: UInt64, _ payload: UnsafeRawBufferPointer, to out: ByteBuffer) {
         writeJob(id: job.id, queue: job.home.nameBytes, attempt: job.attempts, lease: job.leaseMilliseconds, delivery, payload, to: out)
     }
 
     private func writeJob(
-        id: UInt64, queue: [UInt8], attempt: Int, lease: Int, _ delivery: UInt64, _ payload: [UInt8], to out: ByteBuffer
+        id: UInt64, queue: [UInt8], attempt: Int, lease: Int, _ delivery: UInt64, _ payload: UnsafeRawBufferPointer, to out: ByteBuffer
     ) {
         out.append("JOB ")
         out.appendDecimal(Int(id))
@@ -646,12 +652,14 @@ extension Server {
     /// store is damaged or gone. As with a failed commit, stopping keeps the store the only
     /// truth; the job's attempt is not lost (it was never acknowledged) and runs after restart.
     private func payloadOrStop(_ result: Result<[UInt8], StoreError>, of id: UInt64) -> [UInt8] {
-        switch result {
-        case .success(let payload): return payload
-        case .failure(let error):
-            log.error("Reading the payload of job \(id) failed: \(error); exiting, the store is the truth")
-            exit(1)
-        }
+        stopUnlessRead(result.map { _ in }, of: id)
+        return (try? result.get()) ?? []
+    }
+
+    private func stopUnlessRead(_ result: Result<Void, StoreError>, of id: UInt64) {
+        guard case .failure(let error) = result else { return }
+        log.error("Reading the payload of job \(id) failed: \(error); exiting, the store is the truth")
+        exit(1)
     }
 
     /// Resolves waiting RESERVEs the engine served or timed out, and lets those connections

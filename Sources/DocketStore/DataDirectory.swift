@@ -366,28 +366,40 @@ public final class DataDirectory: JobStore {
         completion(readPayloadNow(id))
     }
 
-    public func readPayloadAtOnce(_ id: UInt64) -> Result<[UInt8], StoreError>? { readPayloadNow(id) }
+    public func withPayloadAtOnce(_ id: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> Result<Void, StoreError>? {
+        withPayloadNow(id, body)
+    }
 
     private func readPayloadNow(_ id: UInt64) -> Result<[UInt8], StoreError> {
+        var payload: [UInt8] = []
+        return withPayloadNow(id) { payload = Array($0) }.map { payload }
+    }
+
+    private func withPayloadNow(_ id: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> Result<Void, StoreError> {
         pthread_mutex_lock(unappliedLock)
         let unappliedPayload = unappliedPayloads[id]?.bytes
         pthread_mutex_unlock(unappliedLock)
-        if let unappliedPayload { return .success(unappliedPayload) }
-        if let payload = readStoredPayload(id) { return .success(payload) }
+        if let unappliedPayload {
+            unappliedPayload.withUnsafeBytes(body)
+            return .success(())
+        }
+        if withStoredPayload(id, body) { return .success(()) }
         // A checkpoint may have moved it into LMDB after this snapshot was taken.
         resetReader()
-        if let payload = readStoredPayload(id) { return .success(payload) }
+        if withStoredPayload(id, body) { return .success(()) }
         return .failure(StoreError("the payload of job \(id) is not in \(path)"))
     }
 
-    private func readStoredPayload(_ id: UInt64) -> [UInt8]? {
+    /// Calls `body` with the stored payload, in LMDB's map (valid until the reader is reset,
+    /// which only this thread does); false if it is not there.
+    private func withStoredPayload(_ id: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         if readerIsCurrent {
             // Still the snapshot of the newest completed commit.
         } else if let reader {
-            guard mdb_txn_renew(reader) == 0 else { return nil }
+            guard mdb_txn_renew(reader) == 0 else { return false }
             readerIsCurrent = true
         } else {
-            guard mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &reader) == 0 else { return nil }
+            guard mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &reader) == 0 else { return false }
             readerIsCurrent = true
         }
         var key = id.bigEndian
@@ -396,8 +408,9 @@ public final class DataDirectory: JobStore {
             var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
             return mdb_get(reader, payloadsDB, &keyVal, &found)
         }
-        guard status == 0 else { return nil }
-        return Array(UnsafeRawBufferPointer(start: found.mv_data, count: found.mv_size))
+        guard status == 0 else { return false }
+        body(UnsafeRawBufferPointer(start: found.mv_data, count: found.mv_size))
+        return true
     }
 
     /// Commits from now on run on a thread of their own (see `CommitWriter`); completions then

@@ -16,10 +16,12 @@ public protocol JobStore: AnyObject {
     /// it cannot (a remote one). Callers handle both.
     func readPayload(_ id: UInt64, completion: @escaping (Result<[UInt8], StoreError>) -> Void)
 
-    /// `readPayload` without a callback, for a store that can answer at once (a local one); nil
-    /// from one that cannot. Every delivery reads a payload, and the callback's context and the
-    /// variables it captures cost allocations and reference counting on the loop's hot path.
-    func readPayloadAtOnce(_ id: UInt64) -> Result<[UInt8], StoreError>?
+    /// `readPayload` without a callback and without a copy, for a store that can answer at once
+    /// (a local one): calls `body` with the payload's bytes, valid only during the call; nil
+    /// from a store that cannot. Every delivery reads a payload, and the callback's context,
+    /// the variables it captures and an array of its own cost allocations, reference counting
+    /// and a copy on the loop's hot path.
+    func withPayloadAtOnce(_ id: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> Result<Void, StoreError>?
 
     /// Bytes the store holds, as of the last commit.
     var usedBytes: Int { get }

@@ -63,7 +63,12 @@ import Testing
         }
         #expect(try store.storedPayloadCount() == model.payloads.count)
         for (id, payload) in model.payloads {
-            #expect(try store.readPayloadAtOnce(id)?.get() == payload, "payload \(id)")
+            var read: [UInt8]?
+            store.readPayload(id) { read = try? $0.get() }
+            #expect(read == payload, "payload \(id)")
+            var borrowed: [UInt8]?
+            #expect((try? store.withPayloadAtOnce(id, { borrowed = Array($0) })?.get()) != nil)
+            #expect(borrowed == payload, "payload \(id), borrowed")
         }
     }
 
