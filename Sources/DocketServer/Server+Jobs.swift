@@ -652,12 +652,17 @@ extension Server {
     /// store is damaged or gone. As with a failed commit, stopping keeps the store the only
     /// truth; the job's attempt is not lost (it was never acknowledged) and runs after restart.
     private func payloadOrStop(_ result: Result<[UInt8], StoreError>, of id: UInt64) -> [UInt8] {
-        stopUnlessRead(result.map { _ in }, of: id)
-        return (try? result.get()) ?? []
+        switch result {
+        case .success(let payload): return payload
+        case .failure(let error): stopUnreadable(id, error)
+        }
     }
 
     private func stopUnlessRead(_ result: Result<Void, StoreError>, of id: UInt64) {
-        guard case .failure(let error) = result else { return }
+        if case .failure(let error) = result { stopUnreadable(id, error) }
+    }
+
+    private func stopUnreadable(_ id: UInt64, _ error: StoreError) -> Never {
         log.error("Reading the payload of job \(id) failed: \(error); exiting, the store is the truth")
         exit(1)
     }

@@ -507,25 +507,26 @@ public final class DataDirectory: JobStore {
     private func apply(_ batch: StoreBatch, in txn: OpaquePointer?) throws {
         // One cursor per database, fed keys in ascending order: LMDB finds a key on the page
         // the cursor is on without descending from the root, and a batch's ids cluster.
-        let payloads = try KeyCursor(txn, payloadsDB, check)
+        let payloads = try KeyCursor(txn, payloadsDB, "payload", check)
         defer { payloads.close() }
-        let jobs = try KeyCursor(txn, jobsDB, check)
+        let jobs = try KeyCursor(txn, jobsDB, "job", check)
         defer { jobs.close() }
         for (id, bytes) in batch.payloads { try bytes.withUnsafeBytes { try payloads.put(id, $0) } }
         try batch.records.withUnsafeBytes { records in
             // Sorted by id, ties (not made by the server) in the order given.
-            let order = batch.puts.count < 2 ? Array(batch.puts.indices) : batch.puts.indices.sorted {
-                (batch.puts[$0].id, $0) < (batch.puts[$1].id, $1)
-            }
-            for index in order {
+            for index in batch.puts.indices.sorted(by: { (batch.puts[$0].id, $0) < (batch.puts[$1].id, $1) }) {
                 let (id, range) = batch.puts[index]
                 try jobs.put(id, UnsafeRawBufferPointer(rebasing: records[range]))
             }
         }
         for id in batch.payloadDeletes.sorted() { try payloads.delete(id) }
         for id in batch.deletes.sorted() { try jobs.delete(id) }
-        for (id, bytes) in batch.routes {
-            if let bytes { try put(txn, routesDB, id, bytes) } else { try delete(txn, routesDB, id) }
+        if !batch.routes.isEmpty {
+            let routes = try KeyCursor(txn, routesDB, "route", check)
+            defer { routes.close() }
+            for (id, bytes) in batch.routes {
+                if let bytes { try bytes.withUnsafeBytes { try routes.put(id, $0) } } else { try routes.delete(id) }
+            }
         }
         for (name, bytes) in batch.queues {
             var nameBytes = Array(name.utf8)
@@ -753,31 +754,6 @@ public final class DataDirectory: JobStore {
         return UInt64(bigEndian: found.mv_data.loadUnaligned(as: UInt64.self))
     }
 
-    private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64, _ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try put(txn, dbi, id, $0) }
-    }
-
-    private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
-        var key = id.bigEndian
-        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
-            var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
-            // LMDB copies the value and never writes through this pointer; passing the
-            // caller's storage avoids copying every payload once more.
-            var valueVal = MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
-            return mdb_put(txn, dbi, &keyVal, &valueVal, 0)
-        }
-        try check(status, "mdb_put job \(id)")
-    }
-
-    private func delete(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ id: UInt64) throws {
-        var key = id.bigEndian
-        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
-            var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
-            return mdb_del(txn, dbi, &keyVal, nil)
-        }
-        if status != MDB_NOTFOUND { try check(status, "mdb_del job \(id)") }
-    }
-
     /// Bytes in the pages held by every database (free-list included).
     /// Freed pages are reused, so this, unlike the file's high-water mark, goes down again.
     private func measureUse(_ txn: OpaquePointer?) -> Int {
@@ -903,16 +879,19 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var isMapFull: Bool { status == MDB_MAP_FULL }
 }
 
-/// A write cursor on a database keyed by job id (8 bytes, big-endian).
+/// A write cursor on a database keyed by id (8 bytes, big-endian: jobs, payloads, routes).
 private struct KeyCursor {
     typealias Check = (Int32, @autoclosure () -> String) throws -> Void
     let cursor: OpaquePointer?
+    /// What the database holds, for error messages ("job", "payload").
+    let kind: String
     let check: Check
 
-    init(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ check: @escaping Check) throws {
+    init(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ kind: String, _ check: @escaping Check) throws {
         var opened: OpaquePointer?
-        try check(mdb_cursor_open(txn, dbi, &opened), "mdb_cursor_open")
+        try check(mdb_cursor_open(txn, dbi, &opened), "mdb_cursor_open \(kind)s")
         cursor = opened
+        self.kind = kind
         self.check = check
     }
 
@@ -927,7 +906,7 @@ private struct KeyCursor {
             var valueVal = MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
             return mdb_cursor_put(cursor, &keyVal, &valueVal, 0)
         }
-        try check(status, "mdb_put job \(id)")
+        try check(status, "mdb_put \(kind) \(id)")
     }
 
     /// Deletes `id`'s entry; one that is not there is not an error.
@@ -940,6 +919,6 @@ private struct KeyCursor {
             let position = mdb_cursor_get(cursor, &keyVal, &found, MDB_SET)
             return position == 0 ? mdb_cursor_del(cursor, 0) : position
         }
-        if status != MDB_NOTFOUND { try check(status, "mdb_del job \(id)") }
+        if status != MDB_NOTFOUND { try check(status, "mdb_del \(kind) \(id)") }
     }
 }

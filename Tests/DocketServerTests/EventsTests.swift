@@ -145,6 +145,10 @@ import Testing
         _ = try again.handshake()
         try again.line("ROUTE orders.> audit")
         #expect(try again.readLine() == "+OK 3")
+        // ... and the removal itself was stored: route 2 stays gone.
+        try again.line("ROUTES")
+        let routes = try JSONSerialization.jsonObject(with: Data(again.readMessage().1)) as! [[String: Any]]
+        #expect(routes.map { $0["id"] as! Int } == [1, 3])
     }
 
     @Test func aStuckEventSubscriberIsCutOffAndJobsStillComplete() throws {
