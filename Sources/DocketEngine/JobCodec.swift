@@ -78,11 +78,14 @@ public enum JobCodec {
             out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<writer.position]))
         }
         out.append(contentsOf: job.home.nameBytes)
-        for (flag, value) in [(Flag.key, extras?.key), (Flag.progressNote, extras?.progressNote), (Flag.lastError, extras?.lastError),
-            (Flag.result, extras?.result), (Flag.group, extras?.group)] where flags & flag != 0
-        {
-            putVarint(&out, UInt64(value!.count))
-            out.append(contentsOf: value!)
+        // In the order of their flags; each is present exactly when its flag is set. (Not a
+        // loop over an array of them: that array was allocated and freed for every record.)
+        if let extras {
+            putBytes(&out, extras.key)
+            putBytes(&out, extras.progressNote)
+            putBytes(&out, extras.lastError)
+            putBytes(&out, extras.result)
+            putBytes(&out, extras.group)
         }
         let tagged = Self.isTagged(extras)
         if let expiresAt = extras?.expiresAt {
@@ -119,6 +122,13 @@ public enum JobCodec {
     /// Whether a job's record ends in tagged fields (version 4).
     private static func isTagged(_ extras: JobExtras?) -> Bool {
         extras?.parents != nil || extras?.keyUntil != nil || extras?.failedAttempts != nil
+    }
+
+    /// A length-prefixed byte string, if there is one.
+    private static func putBytes(_ out: inout [UInt8], _ value: [UInt8]?) {
+        guard let value else { return }
+        putVarint(&out, UInt64(value.count))
+        out.append(contentsOf: value)
     }
 
     private static func putSigned(_ out: inout [UInt8], _ value: Int64) {

@@ -993,14 +993,17 @@ public final class JobEngine {
 
     /// Jobs changed and deleted since the last call, for one store transaction.
     public func takeChanges() -> JobChanges {
-        var changes = JobChanges(changed: [], deleted: deletedJobs, deletedWithPayload: deletedPayloads)
-        changes.changed.reserveCapacity(changedJobs.count)
-        for job in changedJobs {
+        // The list is handed over and filtered in place: copying it retained and released
+        // every job once more.
+        var changed: [Job] = []
+        swap(&changed, &changedJobs)
+        changedJobs.reserveCapacity(changed.count)
+        changed.removeAll { job in
             job.isDirty = false
             // A job deleted after it changed is in `deleted` already.
-            if jobs[job.id] === job { changes.changed.append(job) }
+            return jobs[job.id] !== job
         }
-        changedJobs.removeAll(keepingCapacity: true)
+        let changes = JobChanges(changed: changed, deleted: deletedJobs, deletedWithPayload: deletedPayloads)
         deletedJobs.removeAll(keepingCapacity: true)
         deletedPayloads.removeAll(keepingCapacity: true)
         return changes
