@@ -88,7 +88,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
-        .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire"]),
+        .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire", "DocketTestSupport"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketTestSupport"]),
         .testTarget(name: "DocketScheduleTests", dependencies: ["DocketSchedule", "DocketTestSupport"]),
         .testTarget(name: "DocketPostgresTests", dependencies: ["DocketPostgres", "DocketWire", "DocketTestSupport"]),

@@ -1503,7 +1503,7 @@ public final class JobQueue {
     public internal(set) var config = QueueConfig()
     /// Where the queue is in the engine's `queueList`.
     var listIndex = 0
-    var ready = BinaryHeap<ReadyEntry>()
+    var ready = RunHeap<ReadyEntry>()
     var waiters = FIFO<Waiter>()
     /// Waiters in `waiters` that are not done yet.
     var liveWaiters = 0
@@ -1680,6 +1680,7 @@ struct FIFO<Element> {
     var count: Int { storage.count - head }
     var isEmpty: Bool { count == 0 }
     var first: Element? { head < storage.count ? storage[head] : nil }
+    var last: Element? { head < storage.count ? storage.last : nil }
     var items: ArraySlice<Element> { storage[head...] }
 
     mutating func append(_ element: Element) { storage.append(element) }
@@ -1697,7 +1698,10 @@ struct FIFO<Element> {
         let element = storage[head]
         head += 1
         // Compact once the dead prefix is half the storage, keeping removal O(1) amortised.
-        if head > 64 && head * 2 > storage.count {
+        if head == storage.count {
+            storage.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 64 && head * 2 > storage.count {
             storage.removeFirst(head)
             head = 0
         }
