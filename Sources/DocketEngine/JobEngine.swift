@@ -407,16 +407,33 @@ public final class JobEngine {
     public func reserve(
         queues names: [UnsafeRawBufferPointer], owner: UInt64, wait: Bool, timeoutMilliseconds: Int?
     ) -> (job: Job?, waiter: Waiter?) {
-        // Looking costs nothing: only a RESERVE that waits makes a queue to wait on.
         for name in names {
-            guard let queue = queues.find(name), queue.waiters.isEmpty || queue.liveWaiters == 0 else { continue }
-            if let job = startable(queue) {
-                activate(job, owner: owner)
-                return (job, nil)
-            }
+            if let job = start(from: name, owner: owner) { return (job, nil) }
         }
         guard wait else { return (nil, nil) }
-        let chosen = names.map { queue(named: $0) }
+        return (nil, addWaiter(owner: owner, queues: names.map { queue(named: $0) }, timeoutMilliseconds: timeoutMilliseconds))
+    }
+
+    /// RESERVE from one queue, as most are (without a list of names to make and free).
+    public func reserve(
+        queue name: UnsafeRawBufferPointer, owner: UInt64, wait: Bool, timeoutMilliseconds: Int?
+    ) -> (job: Job?, waiter: Waiter?) {
+        if let job = start(from: name, owner: owner) { return (job, nil) }
+        guard wait else { return (nil, nil) }
+        return (nil, addWaiter(owner: owner, queues: [queue(named: name)], timeoutMilliseconds: timeoutMilliseconds))
+    }
+
+    /// Starts the next job the named queue lets start, if no one is waiting there before us.
+    /// Looking costs nothing: only a RESERVE that waits makes a queue to wait on.
+    private func start(from name: UnsafeRawBufferPointer, owner: UInt64) -> Job? {
+        guard let queue = queues.find(name), queue.waiters.isEmpty || queue.liveWaiters == 0,
+            let job = startable(queue)
+        else { return nil }
+        activate(job, owner: owner)
+        return job
+    }
+
+    private func addWaiter(owner: UInt64, queues chosen: [JobQueue], timeoutMilliseconds: Int?) -> Waiter {
         let deadline = timeoutMilliseconds.map { clock.now() + Int64($0) }
         let waiter = Waiter(owner: owner, queues: chosen, deadline: deadline)
         for queue in chosen {
@@ -428,7 +445,7 @@ public final class JobEngine {
             sequence += 1
             waiterDeadlines.push(Deadline(time: deadline, sequence: sequence, item: waiter))
         }
-        return (nil, waiter)
+        return waiter
     }
 
     /// Withdraws a waiter (its connection went away).

@@ -1,7 +1,7 @@
 /// A job verb's arguments, checked and typed. Pure: bytes in, values out.
 public enum JobCommand: Equatable, Sendable {
     indirect case enqueue(queue: Range<Int>, EnqueueOptions)
-    case reserve(queues: [Range<Int>], timeoutMilliseconds: Int?)
+    case reserve(queues: QueueNames, timeoutMilliseconds: Int?)
     /// `attempt` (ACK, FAIL, PROGRESS, TOUCH): the attempt the worker believes it holds; a
     /// command for another attempt of the job is refused (a stale worker is fenced off).
     case ack(id: UInt64, attempt: Int?)
@@ -66,14 +66,17 @@ public enum JobCommand: Equatable, Sendable {
             return .success(.enqueue(queue: queue, options))
         case .reserve:
             guard let list = scanner.next() else { return .failure(.badQueue(bytes, arguments)) }
-            var queues: [Range<Int>] = []
+            var first: Range<Int>? = nil
+            var more: [Range<Int>] = []
             var start = list.lowerBound
             for index in list.lowerBound...list.upperBound where index == list.upperBound || bytes[index] == UInt8(ascii: ",") {
                 let queue = start..<index
                 guard QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, queue)) }
-                queues.append(queue)
+                if first == nil { first = queue } else { more.append(queue) }
                 start = index + 1
             }
+            guard let first else { return .failure(.badQueue(bytes, list)) }
+            let queues = QueueNames(first: first, more: more)
             var timeout: Int? = nil
             while let field = scanner.next() {
                 guard let (key, value) = Option.split(bytes, field), Option.equals(bytes, key, "timeout"), timeout == nil,
@@ -905,4 +908,25 @@ extension String {
     fileprivate func replacingQuotes() -> String {
         String(unicodeScalars.map { $0 == "'" ? "\"" : $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
     }
+}
+
+/// The queues a RESERVE names, as ranges of the command's bytes, in the order given. Most
+/// RESERVEs name one queue; it is kept apart so that they need no array.
+public struct QueueNames: RandomAccessCollection, Equatable, Sendable {
+    public let first: Range<Int>
+    public let more: [Range<Int>]
+
+    public init(first: Range<Int>, more: [Range<Int>] = []) {
+        self.first = first
+        self.more = more
+    }
+
+    public init?(_ ranges: [Range<Int>]) {
+        guard let first = ranges.first else { return nil }
+        self.init(first: first, more: Array(ranges.dropFirst()))
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { more.count + 1 }
+    public subscript(position: Int) -> Range<Int> { position == 0 ? first : more[position - 1] }
 }

@@ -40,7 +40,11 @@ struct Harness {
         let arrays = queues.map { Array($0.utf8) }
         func go(_ index: Int, _ pointers: [UnsafeRawBufferPointer]) -> (Job?, Waiter?) {
             if index == arrays.count {
-                let result = engine.reserve(queues: pointers, owner: owner, wait: wait, timeoutMilliseconds: timeout)
+                // One queue goes the way the server sends it, without a list.
+                let result =
+                    pointers.count == 1
+                    ? engine.reserve(queue: pointers[0], owner: owner, wait: wait, timeoutMilliseconds: timeout)
+                    : engine.reserve(queues: pointers, owner: owner, wait: wait, timeoutMilliseconds: timeout)
                 return (result.job, result.waiter)
             }
             return arrays[index].withUnsafeBytes { go(index + 1, pointers + [$0]) }
