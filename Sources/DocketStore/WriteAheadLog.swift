@@ -171,15 +171,18 @@ final class WriteAheadLog {
 
     /// Writes one batch after the others and waits until it is on disk.
     func append(sequence: UInt64, batch: StoreBatch) throws {
-        var body: [UInt8] = []
-        body.reserveCapacity(batch.records.count + batch.payloads.reduce(0) { $0 + $1.bytes.count + 12 } + 64)
-        BatchCodec.put(&body, sequence)
-        BatchCodec.encode(batch, into: &body)
-        var record: [UInt8] = []
-        record.reserveCapacity(body.count + 8)
-        BatchCodec.put32(&record, UInt32(body.count))
-        BatchCodec.put32(&record, CRC32C.checksum(body))
-        record += body
+        // The body is encoded after room for the header, which is filled in once the body's
+        // length and checksum are known: one buffer, no copy.
+        var record = [UInt8](repeating: 0, count: 8)
+        record.reserveCapacity(8 + batch.records.count + 16 * batch.puts.count + batch.payloads.reduce(0) { $0 + $1.bytes.count + 12 } + 64)
+        BatchCodec.put(&record, sequence)
+        BatchCodec.encode(batch, into: &record)
+        let checksum = record.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
+        let bodyLength = UInt32(record.count - 8)
+        record.withUnsafeMutableBytes { header in
+            header.storeBytes(of: bodyLength.littleEndian, toByteOffset: 0, as: UInt32.self)
+            header.storeBytes(of: checksum.littleEndian, toByteOffset: 4, as: UInt32.self)
+        }
         var written = 0
         while written < record.count {
             let count = record.withUnsafeBytes { pwrite(descriptor, $0.baseAddress! + written, record.count - written, off_t(position + written)) }
@@ -295,11 +298,11 @@ enum BatchCodec {
     }
 
     static func put(_ out: inout [UInt8], _ value: UInt64) {
-        for shift in stride(from: 0, to: 64, by: 8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 
     static func put32(_ out: inout [UInt8], _ value: UInt32) {
-        for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 
     private static func putBytes(_ out: inout [UInt8], _ bytes: ArraySlice<UInt8>) {
