@@ -1,11 +1,14 @@
 import Glibc
 
 /// Runs store commits on a thread of their own, so the event loop keeps reading, parsing and
-/// answering while an fsync is in progress; the next batch gathers meanwhile.
+/// answering while an fsync is in progress.
 ///
 /// The loop submits a batch, the writer thread commits it and queues the completion, and a
 /// byte written to a pipe wakes the loop, which calls `runFinished()` to run completions on its
-/// own thread, in submission order. The lock guards only the two hand-over lists.
+/// own thread, in submission order. Batches submitted while a commit is under way are committed
+/// together by the next one, which starts as soon as that one ends: the flushes follow each
+/// other without waiting for the loop to hear of one and send more. The lock guards only the
+/// two hand-over lists.
 final class CommitWriter: @unchecked Sendable {
     typealias Completion = (Result<Void, StoreError>) -> Void
 
@@ -18,12 +21,12 @@ final class CommitWriter: @unchecked Sendable {
     private var stopping = false
     private var running = false
     private var thread = pthread_t()
-    private let write: (StoreBatch) -> Result<Void, StoreError>
+    private let write: ([StoreBatch]) -> Result<Void, StoreError>
     /// Readable when completions are waiting; the loop watches it.
     let readDescriptor: Int32
     private let writeDescriptor: Int32
 
-    init(write: @escaping (StoreBatch) -> Result<Void, StoreError>) throws {
+    init(write: @escaping ([StoreBatch]) -> Result<Void, StoreError>) throws {
         self.write = write
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw StoreError("pipe: \(String(cString: strerror(errno)))") }
@@ -98,11 +101,13 @@ final class CommitWriter: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
                 return
             }
-            let (batch, completion) = submitted.removeFirst()
+            // Everything submitted while the last write was flushing goes in this one write.
+            let batches = submitted
+            submitted.removeAll(keepingCapacity: true)
             pthread_mutex_unlock(mutex)
-            let result = write(batch)
+            let result = write(batches.map(\.0))
             pthread_mutex_lock(mutex)
-            finished.append((completion, result))
+            for (_, completion) in batches { finished.append((completion, result)) }
             pthread_mutex_unlock(mutex)
             var byte: UInt8 = 1
             _ = Glibc.write(writeDescriptor, &byte, 1)

@@ -420,7 +420,7 @@ public final class DataDirectory: JobStore {
     ///   tests can abandon the directory with everything still to replay.
     public func startBackgroundCommits(checkpoints: Bool = true) throws {
         guard writer == nil else { return }
-        writer = try CommitWriter { [unowned self] batch in commitNow(batch) }
+        writer = try CommitWriter { [unowned self] batches in commitNow(batches) }
         if syncMode == .always && checkpoints {
             checkpointer = try PeriodicThread(intervalMilliseconds: Self.checkpointMilliseconds) { [unowned self] in
                 checkpointRecordingErrors()
@@ -456,20 +456,20 @@ public final class DataDirectory: JobStore {
         if let writer {
             writer.submit(batch, completion)
         } else {
-            let result = commitNow(batch)
+            let result = commitNow([batch])
             resetReader()
             completion(result)
         }
     }
 
-    private func commitNow(_ batch: StoreBatch) -> Result<Void, StoreError> {
+    private func commitNow(_ batches: [StoreBatch]) -> Result<Void, StoreError> {
         if let checkpointError { return .failure(checkpointError) }
         do {
             if syncMode == .always {
-                try appendToLog(batch)
+                try appendToLog(batches)
                 if writer == nil { try checkpoint() }  // no thread to do it later
             } else {
-                try write(batch)
+                for batch in batches { try write(batch) }
             }
             return .success(())
         } catch let error as StoreError {
@@ -555,13 +555,16 @@ public final class DataDirectory: JobStore {
 
     // MARK: Write-ahead log
 
-    /// Makes `batch` durable in the log; LMDB gets it at the next checkpoint.
-    private func appendToLog(_ batch: StoreBatch) throws {
-        // Once logged, a batch is acknowledged and must reach LMDB, so one that might not fit
-        // is refused here, before it becomes durable. As the server estimates staged bytes,
-        // B-tree pages take about twice the raw bytes.
-        var bytes = 2 * (batch.records.count + 64 * batch.puts.count)
-        for (_, payload) in batch.payloads { bytes += 2 * (payload.count + 64) }
+    /// Makes `batches` durable in the log, in order, with one flush; LMDB gets them at the
+    /// next checkpoint.
+    private func appendToLog(_ batches: [StoreBatch]) throws {
+        // Once logged, a batch is acknowledged and must reach LMDB, so batches that might not
+        // fit are refused here, before they become durable. As the server estimates staged
+        // bytes, B-tree pages take about twice the raw bytes.
+        let sizes = batches.map { batch in
+            batch.payloads.reduce(2 * (batch.records.count + 64 * batch.puts.count)) { $0 + 2 * ($1.bytes.count + 64) }
+        }
+        let bytes = sizes.reduce(0, +)
         let inUse = usedBytes
         guard inUse + bytes <= mapBytes else {
             throw StoreError(
@@ -572,13 +575,15 @@ public final class DataDirectory: JobStore {
         pthread_mutex_lock(logLock)
         defer { pthread_mutex_unlock(logLock) }
         guard let log else { throw StoreError("the write-ahead log of \(path) is not open") }
-        let sequence = nextSequence
-        try log.append(sequence: sequence, batch: batch)
-        nextSequence += 1
-        unapplied.append((batch, bytes))
+        let first = nextSequence
+        try log.append(batches.enumerated().map { (first + UInt64($0.offset), $0.element) })
+        nextSequence += UInt64(batches.count)
+        unapplied.append(contentsOf: zip(batches, sizes).map { ($0, $1) })
         withLock(unappliedLock) {
-            for (id, payload) in batch.payloads { unappliedPayloads[id] = (sequence, payload) }
-            for id in batch.payloadDeletes { unappliedPayloads[id] = nil }
+            for (offset, batch) in batches.enumerated() {
+                for (id, payload) in batch.payloads { unappliedPayloads[id] = (first + UInt64(offset), payload) }
+                for id in batch.payloadDeletes { unappliedPayloads[id] = nil }
+            }
         }
         withLock(usageLock) { unappliedBytes += bytes }
     }

@@ -169,19 +169,26 @@ final class WriteAheadLog {
         return true
     }
 
-    /// Writes one batch after the others and waits until it is on disk.
-    func append(sequence: UInt64, batch: StoreBatch) throws {
-        // The body is encoded after room for the header, which is filled in once the body's
-        // length and checksum are known: one buffer, no copy.
-        var record = [UInt8](repeating: 0, count: 8)
-        record.reserveCapacity(8 + batch.records.count + 16 * batch.puts.count + batch.payloads.reduce(0) { $0 + $1.bytes.count + 12 } + 64)
-        BatchCodec.put(&record, sequence)
-        BatchCodec.encode(batch, into: &record)
-        let checksum = record.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
-        let bodyLength = UInt32(record.count - 8)
-        record.withUnsafeMutableBytes { header in
-            header.storeBytes(of: bodyLength.littleEndian, toByteOffset: 0, as: UInt32.self)
-            header.storeBytes(of: checksum.littleEndian, toByteOffset: 4, as: UInt32.self)
+    /// Writes batches after the others, each its own record under its own sequence, and
+    /// waits until all are on disk: one write and one flush for however many there are.
+    func append(_ batches: [(sequence: UInt64, batch: StoreBatch)]) throws {
+        var record: [UInt8] = []
+        record.reserveCapacity(batches.reduce(0) { size, entry in
+            size + 72 + entry.batch.records.count + 16 * entry.batch.puts.count + entry.batch.payloads.reduce(0) { $0 + $1.bytes.count + 12 }
+        })
+        for (sequence, batch) in batches {
+            // The body is encoded after room for the header, which is filled in once the
+            // body's length and checksum are known: one buffer, no copy.
+            let start = record.count
+            record.append(contentsOf: repeatElement(0, count: 8))
+            BatchCodec.put(&record, sequence)
+            BatchCodec.encode(batch, into: &record)
+            let checksum = record.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + 8)...])) }
+            let bodyLength = UInt32(record.count - start - 8)
+            record.withUnsafeMutableBytes { bytes in
+                bytes.storeBytes(of: bodyLength.littleEndian, toByteOffset: start, as: UInt32.self)
+                bytes.storeBytes(of: checksum.littleEndian, toByteOffset: start + 4, as: UInt32.self)
+            }
         }
         var written = 0
         while written < record.count {
@@ -193,6 +200,11 @@ final class WriteAheadLog {
         // Past the preallocated size the file grows, which is slower but just as safe.
         guard fdatasync(descriptor) == 0 else { throw StoreError("fdatasync of \(path) failed: \(String(cString: strerror(errno)))") }
         position += record.count
+    }
+
+    /// Writes one batch after the others and waits until it is on disk.
+    func append(sequence: UInt64, batch: StoreBatch) throws {
+        try append([(sequence, batch)])
     }
 
     /// Starts a new round at the file's beginning, once everything in it is in LMDB.
