@@ -646,7 +646,9 @@ extension Server {
     /// The payload of a job whose first commit has not completed yet; nil once the store has it.
     func payloadInMemory(_ id: UInt64) -> [UInt8]? {
         if let index = Self.index(of: id, in: stagedPayloads) { return stagedPayloads[index].bytes }
-        if let index = Self.index(of: id, in: committingPayloads) { return committingPayloads[index].bytes }
+        for commit in commitsInFlight {
+            if let index = Self.index(of: id, in: commit.payloads) { return commit.payloads[index].bytes }
+        }
         return nil
     }
 
@@ -750,7 +752,7 @@ extension Server {
 
     /// Writes every change of this pass in one transaction; replies held for it go out after.
     func commitChanges() {
-        guard !commitInFlight else { return }
+        guard commitsInFlight.count < Self.maxCommitsInFlight else { return }
         guard hasUncommittedWork else {
             // Nothing to write, but events (a progress report, say) may still be waiting.
             publishLifecycle(engine.takeLifecycle())
@@ -776,7 +778,7 @@ extension Server {
         batch.payloadDeletes += stalePayloads
         stalePayloads.removeAll()
         batch.payloads = stagedPayloads
-        committingPayloads = stagedPayloads
+        commitsInFlight.append(InFlightCommit(payloads: stagedPayloads, bytes: stagedBytes))
         stagedPayloads = []
         // Forgotten queues' records go first: a queue made again under the same name in this
         // pass writes its new record after.
@@ -798,21 +800,18 @@ extension Server {
         }
         let committed = currentBatch
         currentBatch += 1
-        committingBytes = stagedBytes
         stagedBytes = 0
         let waiting = awaitingCommit
         awaitingCommit.removeAll(keepingCapacity: true)
         stats.commits += 1
-        commitInFlight = true
         let submitted = monotonicMicroseconds()
         store.commit(batch) { [self] result in
             stats.commitMicroseconds += monotonicMicroseconds() - submitted
-            commitInFlight = false
-            committingBytes = 0
+            // The store completes commits in the order they were submitted.
+            commitsInFlight.removeFirst()
             switch result {
             case .success:
                 committedBatch = committed
-                committingPayloads = []
                 for connection in waiting { releaseHeldReplies(connection) }
                 // What the commit made true is published only now, so no subscriber ever
                 // hears of a change that a crash could still undo.
@@ -866,4 +865,12 @@ final class SystemClock: EngineClock {
     }
 
     func passEnded() { passReading = nil }
+}
+
+/// A batch the store has not finished committing: what reads need of it meanwhile.
+struct InFlightCommit {
+    /// Its new jobs' payloads, sorted by id: only here until the commit completes.
+    let payloads: [(id: UInt64, bytes: [UInt8])]
+    /// Its estimated size in the store, counted by admission until the store reports its use.
+    let bytes: Int
 }

@@ -71,9 +71,14 @@ public final class Server {
     private var monitoring: MonitoringServer?
     private(set) var acceptBackoff: AcceptBackoff?
     private var commitEvent: OpaquePointer?
-    /// A batch is being committed; the next one gathers until it is done (one in flight keeps
-    /// batches in order and makes each as large as the fsync it waits for).
-    var commitInFlight = false
+    /// Batches submitted to the store and not yet committed, oldest first. Each pass submits
+    /// its own; the store commits them in order, those submitted during a flush together in the
+    /// next, which starts the moment that flush ends (rather than after the loop has heard of it
+    /// and sent more: a wake-up each way per commit). Past `maxCommitsInFlight` (a disk that
+    /// stalls) a pass's changes gather with the next pass's instead.
+    var commitsInFlight: [InFlightCommit] = []
+    static let maxCommitsInFlight = 64
+    var commitInFlight: Bool { !commitsInFlight.isEmpty }
 
     let clock = SystemClock()
     let engine: JobEngine
@@ -91,13 +96,13 @@ public final class Server {
     var armedJobDeadline: Int64?
     /// Bytes ENQs of the current pass will add to the store (an estimate, for admission).
     var stagedBytes = 0
-    /// The same estimate for the batch being committed, until the store reports its real use.
-    var committingBytes = 0
+    /// The same estimate for the batches being committed, until the store reports their real use.
+    var committingBytes: Int { commitsInFlight.reduce(0) { $0 + $1.bytes } }
     /// The newest batch whose commit has completed.
     var committedBatch: UInt64 = 0
-    /// Payloads of jobs created this pass, and of the batch being committed: until its commit
-    /// completes, a payload is only here. After it, only the store has it. Ids are handed out
-    /// in order, so both lists are sorted by id.
+    /// Payloads of jobs created this pass (and in `commitsInFlight`, of the batches being
+    /// committed): until its commit completes, a payload is only here. After it, only the store
+    /// has it. Ids are handed out in order, so each list is sorted by id.
     var stagedPayloads: [(id: UInt64, bytes: [UInt8])] = []
     /// The next job id as the store has it. Recovery takes the larger of it and the newest
     /// stored job's id + 1, so it needs rewriting only when a batch deletes a job whose id is
@@ -108,7 +113,6 @@ public final class Server {
     /// Payloads of completed jobs, deleted together once there are `payloadDeleteBatch` of
     /// them (or at shutdown; after a crash, recovery finds and deletes them).
     var completedPayloads: [UInt64] = []
-    var committingPayloads: [(id: UInt64, bytes: [UInt8])] = []
     /// Jobs handed out since this start (see `nextDeliveryID`).
     var deliveriesThisStart: UInt64 = 0
 

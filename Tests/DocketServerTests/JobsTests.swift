@@ -56,6 +56,39 @@ import Testing
         #expect(seen == (0..<50).map { "body" + String(format: "%02d", $0) })
     }
 
+    @Test func jobsReservedWhileSeveralCommitsAreInFlightComeWithTheirPayloads() throws {
+        // Each ENQ arrives in a pass of its own, so its batch goes to the store while earlier
+        // ones are still being flushed; a RESERVE a pass later must find the payload in
+        // whichever of the batches in flight holds it (the store has none of them yet).
+        let server = try DocketdProcess()
+        let producer = try server.client()
+        _ = try producer.handshake()
+        let worker = try server.client()
+        _ = try worker.handshake()
+        let count = 80
+        for number in 0..<count {
+            try producer.send("ENQ flight 6\r\nbody\(String(format: "%02d", number))\r\n")
+            usleep(30)
+            try worker.line("RESERVE flight timeout=0")
+        }
+        var delivered: [UInt64: String] = [:]
+        func take(_ line: String) throws {
+            guard line != "NOJOB" else { return }
+            let fields = plainJobLine(line).split(separator: " ")
+            #expect(fields.count == 5 && fields[0] == "JOB" && fields[2] == "flight")
+            let payload = try worker.readBytes(Int(fields[4])! + 2)
+            delivered[UInt64(fields[1])!] = String(decoding: payload.dropLast(2), as: UTF8.self)
+        }
+        for _ in 0..<count { try take(worker.readLine()) }
+        for _ in 0..<count { #expect(try producer.readLine().hasPrefix("+OK ")) }
+        while delivered.count < count {
+            try worker.line("RESERVE flight timeout=1s")
+            try take(worker.readLine())
+        }
+        #expect(delivered == Dictionary(uniqueKeysWithValues: (0..<count).map { (UInt64($0 + 1), "body" + String(format: "%02d", $0)) }))
+        #expect(server.stop() == 0)
+    }
+
     @Test func theStoreKeepsPayloadsOnlyForJobsThatMayStillRun() throws {
         let server = try DocketdProcess(["--keep-completed", "2", "--keep-dead", "5"])
         let client = try server.client()
