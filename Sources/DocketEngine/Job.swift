@@ -84,49 +84,110 @@ final class JobExtras {
 /// first commit, with the server), so a backlog costs memory for its bookkeeping only.
 ///
 /// Memory matters more than usual here (a million waiting jobs is an ordinary backlog): the
-/// object (101 bytes) fits malloc's 112-byte chunks, which is why small counters are narrow,
-/// the queue and the retry settings are shared, the rare byte strings sit in `JobExtras`, one
-/// field holds the lease end while active and the finish time once finished, and the engine's
-/// deadline heaps recognise stale entries by the job's times rather than by a counter of its
-/// own. A stored field more would take it to the 128-byte chunks (16 MB per million jobs).
+/// object (88 bytes) fits malloc's 96-byte chunks, which is why small counters are narrow, the
+/// queue and the retry settings are shared, the rare byte strings sit in `JobExtras`, one field
+/// holds the lease end while active and the finish time once finished, times are kept in 48 bits
+/// (milliseconds for ±4,000 years) split into a 32-bit and a 16-bit half so that no field pads,
+/// the priority shares a word with the place in the ready order (as `ReadyEntry` packs them),
+/// and the dirty flag is a bit of the progress byte. The engine's deadline heaps recognise stale
+/// entries by the job's times rather than by a counter of its own. A stored field more would
+/// take it to the 112-byte chunks (16 MB per million jobs). Stored properties are laid out in
+/// the order declared: keep the words first, then the 32-bit, 16-bit and 8-bit fields.
 public final class Job {
     public let id: UInt64
     public let policy: JobPolicy
     var extras: JobExtras?
-    /// Unix milliseconds.
-    public internal(set) var enqueuedAt: Int64
-    /// When a delayed job becomes waiting, unix milliseconds.
-    public internal(set) var runAt: Int64
-    /// When the current or last run started, unix milliseconds; 0 for never.
-    var startedAtStamp: Int64 = 0
-    /// While active, when the lease ends; once completed or dead, when that happened.
-    var leaseOrFinish: Int64 = 0
     /// The connection holding the lease while active.
     public internal(set) var holder: UInt64 = 0
-    /// Its place in the ready order when it last became waiting.
-    var readySequence: UInt64 = 0
-    private var storedPriority: Int32
+    /// The priority, offset to be non-negative, above the job's 43-bit place in the ready order.
+    private var priorityAndPlace: UInt64
+    private var enqueuedAtLow: UInt32 = 0
+    private var runAtLow: UInt32 = 0
+    private var startedAtLow: UInt32 = 0
+    private var leaseOrFinishLow: UInt32 = 0
     public internal(set) var payloadSize: UInt32
+    private var enqueuedAtHigh: Int16 = 0
+    private var runAtHigh: Int16 = 0
+    private var startedAtHigh: Int16 = 0
+    private var leaseOrFinishHigh: Int16 = 0
     private var storedAttempts: UInt16 = 0
     public internal(set) var state: JobState
-    private var storedProgress: UInt8 = 0
-    /// Changed since the engine last handed its changes to the store.
-    var isDirty = false
+    /// The progress (0-100) in the low seven bits, `isDirty` in the top one.
+    private var progressAndDirty: UInt8 = 0
 
     init(id: UInt64, policy: JobPolicy, payloadSize: Int, state: JobState, priority: Int, enqueuedAt: Int64, runAt: Int64) {
         self.id = id
         self.policy = policy
         self.payloadSize = UInt32(clamping: payloadSize)
         self.state = state
-        self.storedPriority = Int32(clamping: priority)
+        self.priorityAndPlace = Self.packedPriority(priority)
         self.enqueuedAt = enqueuedAt
         self.runAt = runAt
+    }
+
+    // MARK: Packed fields
+
+    private static let placeBits = UInt64(ReadyEntry.sequenceBits)
+    private static let placeMask = ReadyEntry.sequenceLimit - 1
+    private static let priorities = EnqueueOptions.priorityRange
+
+    /// Priorities outside the range ENQ accepts are kept at its nearest end.
+    private static func packedPriority(_ priority: Int) -> UInt64 {
+        UInt64(min(max(priority, priorities.lowerBound), priorities.upperBound) - priorities.lowerBound) << placeBits
+    }
+
+    /// The ready order's word: the priority, then the place (see `ReadyEntry`).
+    var readyOrder: UInt64 { priorityAndPlace }
+
+    /// Its place in the ready order when it last became waiting (kept while it runs: a job
+    /// handed back returns to its place).
+    var readySequence: UInt64 {
+        get { priorityAndPlace & Self.placeMask }
+        set { priorityAndPlace = (priorityAndPlace & ~Self.placeMask) | (newValue & Self.placeMask) }
+    }
+
+    private static func time(_ low: UInt32, _ high: Int16) -> Int64 { Int64(high) << 32 | Int64(low) }
+
+    /// Unix milliseconds.
+    public internal(set) var enqueuedAt: Int64 {
+        get { Self.time(enqueuedAtLow, enqueuedAtHigh) }
+        set { (enqueuedAtLow, enqueuedAtHigh) = Self.halves(newValue) }
+    }
+
+    /// When a delayed job becomes waiting, unix milliseconds.
+    public internal(set) var runAt: Int64 {
+        get { Self.time(runAtLow, runAtHigh) }
+        set { (runAtLow, runAtHigh) = Self.halves(newValue) }
+    }
+
+    /// When the current or last run started, unix milliseconds; 0 for never.
+    var startedAtStamp: Int64 {
+        get { Self.time(startedAtLow, startedAtHigh) }
+        set { (startedAtLow, startedAtHigh) = Self.halves(newValue) }
+    }
+
+    /// While active, when the lease ends; once completed or dead, when that happened.
+    var leaseOrFinish: Int64 {
+        get { Self.time(leaseOrFinishLow, leaseOrFinishHigh) }
+        set { (leaseOrFinishLow, leaseOrFinishHigh) = Self.halves(newValue) }
+    }
+
+    /// A time in 48 bits, clamped to what they hold.
+    private static func halves(_ time: Int64) -> (UInt32, Int16) {
+        let clamped = min(max(time, -(1 << 47)), (1 << 47) - 1)
+        return (UInt32(truncatingIfNeeded: clamped), Int16(truncatingIfNeeded: clamped >> 32))
+    }
+
+    /// Changed since the engine last handed its changes to the store.
+    var isDirty: Bool {
+        get { progressAndDirty & 0x80 != 0 }
+        set { progressAndDirty = newValue ? progressAndDirty | 0x80 : progressAndDirty & 0x7F }
     }
 
     /// The queue.
     public var home: JobQueue { policy.home }
     public var queue: String { home.name }
-    public var priority: Int { Int(storedPriority) }
+    public var priority: Int { Int(priorityAndPlace >> Self.placeBits) + Self.priorities.lowerBound }
     public var maxAttempts: Int { policy.maxAttempts }
     public var backoff: Backoff { policy.backoff }
     public var jitter: Double { policy.jitter }
@@ -139,8 +200,8 @@ public final class Job {
     }
 
     public internal(set) var progress: Int {
-        get { Int(storedProgress) }
-        set { storedProgress = UInt8(clamping: newValue) }
+        get { Int(progressAndDirty & 0x7F) }
+        set { progressAndDirty = progressAndDirty & 0x80 | UInt8(clamping: min(max(newValue, 0), 100)) }
     }
 
     public internal(set) var startedAt: Int64? {

@@ -1739,8 +1739,7 @@ struct ReadyEntry: Comparable {
     let id: UInt64
 
     init(_ job: Job) {
-        let priority = min(max(job.priority, Self.priorities.lowerBound), Self.priorities.upperBound)
-        order = UInt64(priority - Self.priorities.lowerBound) << UInt64(Self.sequenceBits) | (job.readySequence & (Self.sequenceLimit - 1))
+        order = job.readyOrder
         id = job.id
     }
 

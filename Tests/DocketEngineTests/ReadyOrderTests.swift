@@ -71,18 +71,48 @@ import Testing
 }
 
 /// What a waiting job costs the server's memory, checked where it is decided: a stored field
-/// more on `Job` would move it from malloc's 112-byte chunks to the 128-byte ones (16 MB more
+/// more on `Job` would move it from malloc's 96-byte chunks to the 112-byte ones (16 MB more
 /// per million jobs), a wider ready entry would add 8 MB.
 @Suite struct JobFootprintTests {
     /// glibc's (malloc.h, which Swift's Glibc module leaves out).
     @_silgen_name("malloc_usable_size") static func mallocUsableSize(_ pointer: UnsafeMutableRawPointer) -> Int
 
-    @Test func aJobFitsMallocsOneHundredTwelveByteChunks() {
+    @Test func aJobFitsMallocsNinetySixByteChunks() {
         let h = Harness()
         let id = h.enq { $0.priority = 3 }
         let job = h.engine.job(id)!
         // glibc's usable size is the chunk less its 8-byte header.
-        #expect(Self.mallocUsableSize(Unmanaged.passUnretained(job).toOpaque()) <= 104)
+        #expect(Self.mallocUsableSize(Unmanaged.passUnretained(job).toOpaque()) <= 88)
+    }
+
+    /// The packed fields give back what was put in: times over the whole range the 48 bits
+    /// hold (clamped beyond), priorities at both ends with any place, progress beside the flag.
+    @Test func packedFieldsKeepTheirValues() {
+        let h = Harness()
+        let job = h.engine.job(h.enq { $0.priority = EnqueueOptions.priorityRange.lowerBound })!
+        #expect(job.priority == EnqueueOptions.priorityRange.lowerBound)
+        for time: Int64 in [0, 1, -1, 1_764_892_800_123, -1_764_892_800_123, (1 << 47) - 1, -(1 << 47), 0xFFFF_FFFF, 1 << 32] {
+            job.enqueuedAt = time
+            job.runAt = time &+ 1
+            job.startedAtStamp = time
+            job.leaseOrFinish = time
+            #expect(job.enqueuedAt == time && job.startedAtStamp == time && job.leaseOrFinish == time)
+            #expect(job.runAt == min(time + 1, (1 << 47) - 1))
+        }
+        job.runAt = Int64.max
+        #expect(job.runAt == (1 << 47) - 1)
+        job.readySequence = ReadyEntry.sequenceLimit - 1
+        #expect(job.readySequence == ReadyEntry.sequenceLimit - 1 && job.priority == EnqueueOptions.priorityRange.lowerBound)
+        let high = h.engine.job(h.enq { $0.priority = EnqueueOptions.priorityRange.upperBound })!
+        high.readySequence = 12345
+        #expect(high.priority == EnqueueOptions.priorityRange.upperBound && high.readySequence == 12345)
+        job.progress = 100
+        job.isDirty = true
+        #expect(job.progress == 100 && job.isDirty)
+        job.progress = 7
+        #expect(job.progress == 7 && job.isDirty)
+        job.isDirty = false
+        #expect(job.progress == 7 && !job.isDirty)
     }
 
     @Test func aReadyEntryIsTwoWords() {
