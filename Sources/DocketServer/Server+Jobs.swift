@@ -779,6 +779,7 @@ extension Server {
         stalePayloads.removeAll()
         batch.payloads = stagedPayloads
         commitsInFlight.append(InFlightCommit(payloads: stagedPayloads, bytes: stagedBytes))
+        committingBytes += stagedBytes
         stagedPayloads = []
         // Forgotten queues' records go first: a queue made again under the same name in this
         // pass writes its new record after.
@@ -808,7 +809,7 @@ extension Server {
         store.commit(batch) { [self] result in
             stats.commitMicroseconds += monotonicMicroseconds() - submitted
             // The store completes commits in the order they were submitted.
-            commitsInFlight.removeFirst()
+            committingBytes -= commitsInFlight.removeFirst().bytes
             switch result {
             case .success:
                 committedBatch = committed

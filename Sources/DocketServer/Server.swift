@@ -96,8 +96,9 @@ public final class Server {
     var armedJobDeadline: Int64?
     /// Bytes ENQs of the current pass will add to the store (an estimate, for admission).
     var stagedBytes = 0
-    /// The same estimate for the batches being committed, until the store reports their real use.
-    var committingBytes: Int { commitsInFlight.reduce(0) { $0 + $1.bytes } }
+    /// The same estimate for the batches being committed, until the store reports their real
+    /// use (the sum of `commitsInFlight`'s, kept as they come and go: admission reads it per ENQ).
+    var committingBytes = 0
     /// The newest batch whose commit has completed.
     var committedBatch: UInt64 = 0
     /// Payloads of jobs created this pass (and in `commitsInFlight`, of the batches being
