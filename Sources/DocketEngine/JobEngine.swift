@@ -405,22 +405,14 @@ public final class JobEngine {
     /// `owner`. With none and a wait asked for, registers a waiter instead, which a later
     /// `.delivered` or `.timedOut` event resolves.
     public func reserve(
-        queues names: [UnsafeRawBufferPointer], owner: UInt64, wait: Bool, timeoutMilliseconds: Int?
+        queues names: QueueNames, in bytes: UnsafeRawBufferPointer, owner: UInt64, wait: Bool, timeoutMilliseconds: Int?
     ) -> (job: Job?, waiter: Waiter?) {
-        for name in names {
-            if let job = start(from: name, owner: owner) { return (job, nil) }
+        for range in names {
+            if let job = start(from: UnsafeRawBufferPointer(rebasing: bytes[range]), owner: owner) { return (job, nil) }
         }
         guard wait else { return (nil, nil) }
-        return (nil, addWaiter(owner: owner, queues: names.map { queue(named: $0) }, timeoutMilliseconds: timeoutMilliseconds))
-    }
-
-    /// RESERVE from one queue, as most are (without a list of names to make and free).
-    public func reserve(
-        queue name: UnsafeRawBufferPointer, owner: UInt64, wait: Bool, timeoutMilliseconds: Int?
-    ) -> (job: Job?, waiter: Waiter?) {
-        if let job = start(from: name, owner: owner) { return (job, nil) }
-        guard wait else { return (nil, nil) }
-        return (nil, addWaiter(owner: owner, queues: [queue(named: name)], timeoutMilliseconds: timeoutMilliseconds))
+        let chosen = names.map { queue(named: UnsafeRawBufferPointer(rebasing: bytes[$0])) }
+        return (nil, addWaiter(owner: owner, queues: chosen, timeoutMilliseconds: timeoutMilliseconds))
     }
 
     /// Starts the next job the named queue lets start, if no one is waiting there before us.

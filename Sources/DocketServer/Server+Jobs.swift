@@ -52,10 +52,8 @@ extension Server {
             return enqueueChecked(queue: name(queue), options, bytes, body, parents: parents)
         case .reserve(let queues, let timeout):
             if timeout != 0, let refused = queues.lazy.compactMap({ self.refuseNewQueue(name($0)) }).first { return refused }
-            let (job, waiter) =
-                queues.more.isEmpty
-                ? engine.reserve(queue: name(queues.first), owner: connection.id, wait: timeout != 0, timeoutMilliseconds: timeout)
-                : engine.reserve(queues: queues.map(name), owner: connection.id, wait: timeout != 0, timeoutMilliseconds: timeout)
+            let (job, waiter) = engine.reserve(
+                queues: queues, in: bytes, owner: connection.id, wait: timeout != 0, timeoutMilliseconds: timeout)
             if let job { return .job(job) }
             if let waiter { return .waitingForJob(waiter) }
             return .noJob

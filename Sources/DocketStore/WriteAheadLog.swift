@@ -202,11 +202,6 @@ final class WriteAheadLog {
         position += record.count
     }
 
-    /// Writes one batch after the others and waits until it is on disk.
-    func append(sequence: UInt64, batch: StoreBatch) throws {
-        try append([(sequence, batch)])
-    }
-
     /// Starts a new round at the file's beginning, once everything in it is in LMDB.
     func rewind() {
         position = 0

@@ -921,11 +921,6 @@ public struct QueueNames: RandomAccessCollection, Equatable, Sendable {
         self.more = more
     }
 
-    public init?(_ ranges: [Range<Int>]) {
-        guard let first = ranges.first else { return nil }
-        self.init(first: first, more: Array(ranges.dropFirst()))
-    }
-
     public var startIndex: Int { 0 }
     public var endIndex: Int { more.count + 1 }
     public subscript(position: Int) -> Range<Int> { position == 0 ? first : more[position - 1] }

@@ -37,19 +37,19 @@ struct Harness {
     }
 
     func reserve(_ queues: [String] = ["q"], owner: UInt64 = 1, wait: Bool = false, timeout: Int? = nil) -> (Job?, Waiter?) {
-        let arrays = queues.map { Array($0.utf8) }
-        func go(_ index: Int, _ pointers: [UnsafeRawBufferPointer]) -> (Job?, Waiter?) {
-            if index == arrays.count {
-                // One queue goes the way the server sends it, without a list.
-                let result =
-                    pointers.count == 1
-                    ? engine.reserve(queue: pointers[0], owner: owner, wait: wait, timeoutMilliseconds: timeout)
-                    : engine.reserve(queues: pointers, owner: owner, wait: wait, timeoutMilliseconds: timeout)
-                return (result.job, result.waiter)
-            }
-            return arrays[index].withUnsafeBytes { go(index + 1, pointers + [$0]) }
+        // As a RESERVE line names them: one buffer, the queues as ranges of it.
+        let bytes = Array(queues.joined(separator: ",").utf8)
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for queue in queues {
+            ranges.append(start..<(start + queue.utf8.count))
+            start += queue.utf8.count + 1
         }
-        return go(0, [])
+        let names = QueueNames(first: ranges[0], more: Array(ranges.dropFirst()))
+        let result = bytes.withUnsafeBytes {
+            engine.reserve(queues: names, in: $0, owner: owner, wait: wait, timeoutMilliseconds: timeout)
+        }
+        return (result.job, result.waiter)
     }
 
     func next(_ queue: String = "q", owner: UInt64 = 1) -> Job? { reserve([queue], owner: owner).0 }

@@ -112,7 +112,7 @@ import Testing
     }
 
     @Test func otherVerbs() throws {
-        #expect(try parse(.reserve, "a,b-2,c_3 timeout=0").get() == .reserve(queues: QueueNames([0..<1, 2..<5, 6..<9])!, timeoutMilliseconds: 0))
+        #expect(try parse(.reserve, "a,b-2,c_3 timeout=0").get() == .reserve(queues: QueueNames(first: 0..<1, more: [2..<5, 6..<9]), timeoutMilliseconds: 0))
         #expect(try parse(.fail, "9 retry=no").get() == .fail(id: 9, .never, attempt: nil))
         #expect(try parse(.fail, "9 retry=2s").get() == .fail(id: 9, .after(milliseconds: 2000), attempt: nil))
         #expect(try parse(.fail, "9").get() == .fail(id: 9, .policy, attempt: nil))
