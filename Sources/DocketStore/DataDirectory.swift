@@ -575,13 +575,13 @@ public final class DataDirectory: JobStore {
         pthread_mutex_lock(logLock)
         defer { pthread_mutex_unlock(logLock) }
         guard let log else { throw StoreError("the write-ahead log of \(path) is not open") }
-        let first = nextSequence
-        try log.append(batches.enumerated().map { (first + UInt64($0.offset), $0.element) })
-        nextSequence += UInt64(batches.count)
+        let sequence = nextSequence
+        try log.append(sequence: sequence, batches: batches)
+        nextSequence += 1
         unapplied.append(contentsOf: zip(batches, sizes).map { ($0, $1) })
         withLock(unappliedLock) {
-            for (offset, batch) in batches.enumerated() {
-                for (id, payload) in batch.payloads { unappliedPayloads[id] = (first + UInt64(offset), payload) }
+            for batch in batches {
+                for (id, payload) in batch.payloads { unappliedPayloads[id] = (sequence, payload) }
                 for id in batch.payloadDeletes { unappliedPayloads[id] = nil }
             }
         }
@@ -683,14 +683,14 @@ public final class DataDirectory: JobStore {
         var previous: UInt64 = applied
         for record in pending where record.sequence > previous {
             if record.sequence > expected { missing.append(expected...(record.sequence - 1)) }
-            guard let batch = BatchCodec.decode(record.body) else {
+            guard let logged = BatchCodec.decodeAll(record.body) else {
                 problems.append("batch \(record.sequence) in \(record.path) has a valid checksum but cannot be read")
                 missing.append(record.sequence...record.sequence)
                 expected = record.sequence + 1
                 previous = record.sequence
                 continue
             }
-            batches.append(batch)
+            batches.append(contentsOf: logged)
             expected = record.sequence + 1
             previous = record.sequence
         }

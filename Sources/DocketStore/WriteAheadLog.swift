@@ -14,7 +14,10 @@ import Glibc
 /// zeros or older records.
 ///
 /// Record layout: body length (UInt32, little-endian), CRC-32C of the body (UInt32), body. The
-/// body is the batch's sequence number (UInt64) and `BatchCodec`'s encoding. Reading stops at
+/// body is a sequence number (UInt64) and `BatchCodec`'s encoding of the batches of one flush,
+/// one after the other (one batch in logs written before batches were flushed together, which
+/// read the same way). A record is written and flushed whole, never with another, so a damaged
+/// record followed by valid ones means that a flushed record was lost. Reading stops at
 /// the first record that is cut short, fails its checksum, or does not carry the sequence
 /// number after its predecessor's (an older record left from a previous round). A record that
 /// was being written when the process or machine stopped was never acknowledged: a batch is
@@ -169,26 +172,23 @@ final class WriteAheadLog {
         return true
     }
 
-    /// Writes batches after the others, each its own record under its own sequence, and
-    /// waits until all are on disk: one write and one flush for however many there are.
-    func append(_ batches: [(sequence: UInt64, batch: StoreBatch)]) throws {
+    /// Writes `batches` after the records before them, as one record under `sequence`, and
+    /// waits until it is on disk: one write and one flush for however many batches there are.
+    func append(sequence: UInt64, batches: [StoreBatch]) throws {
         var record: [UInt8] = []
-        record.reserveCapacity(batches.reduce(0) { size, entry in
-            size + 72 + entry.batch.records.count + 16 * entry.batch.puts.count + entry.batch.payloads.reduce(0) { $0 + $1.bytes.count + 12 }
+        record.reserveCapacity(batches.reduce(16) { size, batch in
+            size + 64 + batch.records.count + 16 * batch.puts.count + batch.payloads.reduce(0) { $0 + $1.bytes.count + 12 }
         })
-        for (sequence, batch) in batches {
-            // The body is encoded after room for the header, which is filled in once the
-            // body's length and checksum are known: one buffer, no copy.
-            let start = record.count
-            record.append(contentsOf: repeatElement(0, count: 8))
-            BatchCodec.put(&record, sequence)
-            BatchCodec.encode(batch, into: &record)
-            let checksum = record.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(start + 8)...])) }
-            let bodyLength = UInt32(record.count - start - 8)
-            record.withUnsafeMutableBytes { bytes in
-                bytes.storeBytes(of: bodyLength.littleEndian, toByteOffset: start, as: UInt32.self)
-                bytes.storeBytes(of: checksum.littleEndian, toByteOffset: start + 4, as: UInt32.self)
-            }
+        // The body is encoded after room for the header, which is filled in once the body's
+        // length and checksum are known: one buffer, no copy.
+        record.append(contentsOf: repeatElement(0, count: 8))
+        BatchCodec.put(&record, sequence)
+        for batch in batches { BatchCodec.encode(batch, into: &record) }
+        let checksum = record.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
+        let bodyLength = UInt32(record.count - 8)
+        record.withUnsafeMutableBytes { header in
+            header.storeBytes(of: bodyLength.littleEndian, toByteOffset: 0, as: UInt32.self)
+            header.storeBytes(of: checksum.littleEndian, toByteOffset: 4, as: UInt32.self)
         }
         var written = 0
         while written < record.count {
@@ -255,9 +255,20 @@ enum BatchCodec {
         }
     }
 
-    /// The batch `encode` wrote; nil if the bytes are not one.
-    static func decode(_ bytes: [UInt8]) -> StoreBatch? {
+    /// The batches `encode` wrote one after the other (at least one); nil if the bytes are not
+    /// that.
+    static func decodeAll(_ bytes: [UInt8]) -> [StoreBatch]? {
         var reader = Reader(bytes: bytes)
+        var batches: [StoreBatch] = []
+        repeat {
+            guard let batch = decode(from: &reader) else { return nil }
+            batches.append(batch)
+        } while !reader.atEnd
+        return batches
+    }
+
+    /// The batch that starts at the reader's position, leaving the reader after it.
+    private static func decode(from reader: inout Reader) -> StoreBatch? {
         var batch = StoreBatch()
         guard let puts = reader.count() else { return nil }
         for _ in 0..<puts {
@@ -301,7 +312,7 @@ enum BatchCodec {
                 batch[keyPath: field] = value
             }
         }
-        return reader.atEnd ? batch : nil
+        return batch
     }
 
     static func put(_ out: inout [UInt8], _ value: UInt64) {

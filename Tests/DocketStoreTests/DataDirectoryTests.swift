@@ -224,6 +224,27 @@ import Testing
         }
     }
 
+    @Test func batchesFlushedTogetherAreOneRecordAndReplayTogether() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            store.abandonForTesting()
+        }
+        // What the commit thread writes when batches queue up during a flush: one record, one
+        // sequence number, several batches.
+        let log = try WriteAheadLog(path: path + "/wal-a.log")
+        try log.append(sequence: 1, batches: [batch(1)])
+        try log.append(sequence: 2, batches: (2...4).map { batch(UInt64($0)) })
+        try log.append(sequence: 3, batches: [batch(5, next: 6)])
+        #expect(try recordOffsets(path + "/wal-a.log").count == 4)
+        let reopened = try DataDirectory(path: path)
+        let loaded = try reopened.loadJobs()
+        #expect(loaded.records.map(\.id) == Array(1...5))
+        #expect(loaded.records.allSatisfy { $0.record == Array("record \($0.id)".utf8) })
+        reopened.abandonForTesting()
+    }
+
     @Test func aTornRecordEndsTheLogAndLaterRecordsStillReplay() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -231,7 +252,7 @@ import Testing
             let store = try DataDirectory(path: path)
             commitAll(store, (1...3).map { batch(UInt64($0)) })  // no threads: each is checkpointed at once
             try store.startBackgroundCommits(checkpoints: false)
-            commitAll(store, (4...6).map { batch(UInt64($0)) })
+            commitEach(store, (4...6).map { batch(UInt64($0)) })
             store.abandonForTesting()
         }
         // A crash in the middle of the next record: a header promising more than was written.
@@ -273,7 +294,7 @@ import Testing
         do {
             let store = try DataDirectory(path: path)
             try store.startBackgroundCommits(checkpoints: false)
-            commitAll(store, [batch(1), batch(2)])
+            commitEach(store, [batch(1), batch(2)])
             store.abandonForTesting()
         }
         let file = path + "/wal-a.log"
@@ -289,7 +310,7 @@ import Testing
         do {
             let store = try DataDirectory(path: path)
             try store.startBackgroundCommits(checkpoints: false)
-            commitAll(store, (1...7).map { batch(UInt64($0)) })
+            commitEach(store, (1...7).map { batch(UInt64($0)) })
             store.abandonForTesting()
         }
         // One flipped bit in batch 2; batches 3-7 after it are whole and were acknowledged.
@@ -482,6 +503,12 @@ import Testing
 
 /// Commits `batches` and waits until every one has completed (with or without background
 /// commits), expecting each to succeed.
+/// Commits each batch on its own, waiting for it before the next: one log record each (a
+/// background writer puts batches submitted together in one record).
+func commitEach(_ store: DataDirectory, _ batches: [StoreBatch]) {
+    for batch in batches { commitAll(store, [batch]) }
+}
+
 func commitAll(_ store: DataDirectory, _ batches: [StoreBatch]) {
     var completed = 0
     for batch in batches {
