@@ -111,13 +111,13 @@ public final class DataDirectory: JobStore {
         }
         // LMDB lets several processes share an environment; two servers on one directory
         // would each believe they own every job, so the second one is refused.
-        guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard Self.lockSoon(lockDescriptor) else {
             Glibc.close(lockDescriptor)
             lockDescriptor = -1
             throw StoreError("data directory \(path) is in use by another docketd")
         }
         dataLockDescriptor = open(path + "/data.mdb", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard dataLockDescriptor >= 0, flock(dataLockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard dataLockDescriptor >= 0, Self.lockSoon(dataLockDescriptor) else {
             let reason = dataLockDescriptor < 0
                 ? "cannot open \(path)/data.mdb: \(String(cString: strerror(errno)))"
                 : "data directory \(path) is in use by another docketd (its LOCK file was removed)"
@@ -820,6 +820,20 @@ public final class DataDirectory: JobStore {
         checkpointer = nil
         unapplied.removeAll()
         close()
+    }
+
+    /// Takes the exclusive lock on `descriptor`, waiting up to half a second for it. A lock can
+    /// outlive its holder by a moment: a process that forks in the instant the directory is open
+    /// keeps a copy of the (close-on-exec) descriptor until its child execs, and a restarted
+    /// docketd can start while the old one is still exiting. A second server on the directory is
+    /// still refused, half a second later.
+    private static func lockSoon(_ descriptor: Int32) -> Bool {
+        for _ in 0..<50 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK || errno == EINTR else { return false }
+            usleep(10_000)
+        }
+        return false
     }
 
     /// Flushes and closes the environment and releases the directory lock. Safe to call twice.

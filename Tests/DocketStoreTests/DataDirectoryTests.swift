@@ -1,5 +1,6 @@
 @testable import DocketStore
 import Foundation
+import Glibc
 import Testing
 
 @Suite struct DataDirectoryTests {
@@ -114,6 +115,22 @@ import Testing
         #expect(throws: StoreError.self) { _ = try DataDirectory(path: path) }
         first.close()
         _ = try DataDirectory(path: path)
+    }
+
+    @Test func aLockReleasedAMomentLaterIsTaken() throws {
+        // As when a restarted server starts while the old one is still exiting, or a forked
+        // child has not exec'd yet and still shares the lock.
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try DataDirectory(path: path).close()
+        let holder = open(path + "/LOCK", O_RDWR)
+        try #require(holder >= 0 && flock(holder, LOCK_EX | LOCK_NB) == 0)
+        Thread {
+            usleep(100_000)
+            Glibc.close(holder)
+        }.start()
+        let store = try DataDirectory(path: path)
+        store.close()
     }
 
     @Test func aFullMapFailsTheCommitAndKeepsWhatWasStored() throws {
