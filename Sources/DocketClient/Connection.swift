@@ -240,7 +240,7 @@ public final class DocketConnection: @unchecked Sendable {
     public var info: JSONValue { state.withLock { serverInfo } }
 
     /// The largest payload the server takes (INFO `max_payload`).
-    public var maxPayload: Int { state.withLock { serverInfo["max_payload"]?.numberValue.map { Int($0) } ?? 1 << 20 } }
+    public var maxPayload: Int { state.withLock { serverInfo["max_payload"]?.intValue ?? 1 << 20 } }
 
     /// Whether a connection is up now (false while reconnecting, and once closed).
     public var isConnected: Bool { state.withLock { phase == .connected } }

@@ -6,8 +6,6 @@ import DocketWire
 // (or 0 for counts). `document["key"]` reads any key, as on the `JSONValue`.
 
 extension JSONValue {
-    var intValue: Int? { numberValue.map { Int($0) } }
-    var int64Value: Int64? { numberValue.map { Int64($0) } }
     /// A job id (a whole number from 1), or nil.
     var idValue: UInt64? {
         guard let number = numberValue, number >= 1, number < 1e19, number == number.rounded() else { return nil }
@@ -174,7 +172,7 @@ public struct RouteInfo: Sendable, Equatable {
     public let json: JSONValue
     public init(_ json: JSONValue) { self.json = json }
 
-    public var id: UInt64 { json["id"]?.numberValue.map { UInt64($0) } ?? 0 }
+    public var id: UInt64 { json["id"]?.uint64Value ?? 0 }
     public var pattern: String { json["pattern"]?.stringValue ?? "" }
     public var queue: String { json["queue"]?.stringValue ?? "" }
     /// The route as written: pattern, queue and options.

@@ -357,29 +357,29 @@ public struct JobInfo: Sendable, Equatable {
 
     public init(_ json: JSONValue) { self.json = json }
 
-    public var id: UInt64 { json["id"]?.numberValue.map { UInt64($0) } ?? 0 }
+    public var id: UInt64 { json["id"]?.uint64Value ?? 0 }
     public var queue: String { json["queue"]?.stringValue ?? "" }
     /// `waiting`, `delayed`, `blocked` (waiting for its parents), `active`, `completed` or `dead`.
     public var state: String { json["state"]?.stringValue ?? "" }
-    public var priority: Int { json["priority"]?.numberValue.map { Int($0) } ?? 0 }
+    public var priority: Int { json["priority"]?.intValue ?? 0 }
     /// Runs so far.
-    public var attempts: Int { json["attempts"]?.numberValue.map { Int($0) } ?? 0 }
-    public var maxAttempts: Int { json["max_attempts"]?.numberValue.map { Int($0) } ?? 0 }
-    public var leaseMilliseconds: Int? { json["lease_ms"]?.numberValue.map { Int($0) } }
+    public var attempts: Int { json["attempts"]?.intValue ?? 0 }
+    public var maxAttempts: Int { json["max_attempts"]?.intValue ?? 0 }
+    public var leaseMilliseconds: Int? { json["lease_ms"]?.intValue }
     public var key: String? { json["key"]?.stringValue }
     public var group: String? { json["group"]?.stringValue }
-    public var progress: Int? { json["progress"]?.numberValue.map { Int($0) } }
+    public var progress: Int? { json["progress"]?.intValue }
     public var progressNote: String? { json["progress_note"]?.stringValue }
     public var lastError: String? { json["last_error"]?.stringValue }
     public var result: String? { json["result"]?.stringValue }
-    public var payloadBytes: Int { json["payload_bytes"]?.numberValue.map { Int($0) } ?? 0 }
+    public var payloadBytes: Int { json["payload_bytes"]?.intValue ?? 0 }
     /// Unix milliseconds, or nil.
-    public var enqueuedAt: Int64? { json["enqueued_at"]?.numberValue.map { Int64($0) } }
-    public var runAt: Int64? { json["run_at"]?.numberValue.map { Int64($0) } }
-    public var startedAt: Int64? { json["started_at"]?.numberValue.map { Int64($0) } }
-    public var finishedAt: Int64? { json["finished_at"]?.numberValue.map { Int64($0) } }
+    public var enqueuedAt: Int64? { json["enqueued_at"]?.int64Value }
+    public var runAt: Int64? { json["run_at"]?.int64Value }
+    public var startedAt: Int64? { json["started_at"]?.int64Value }
+    public var finishedAt: Int64? { json["finished_at"]?.int64Value }
     /// Not started by then, the job is not run (unix ms), or nil.
-    public var expiresAt: Int64? { json["expires_at"]?.numberValue.map { Int64($0) } }
+    public var expiresAt: Int64? { json["expires_at"]?.int64Value }
     /// The jobs it was enqueued `after=`, in that order; empty for a job without parents.
     public var parents: [UInt64] { json["parents"]?.idList ?? [] }
     /// What a parent's death does to it (nil for a job without parents).
@@ -470,25 +470,25 @@ public struct JobEvent: Sendable, Equatable {
     /// `event` as a `Kind`.
     public var kind: Kind { Kind(event) }
     /// Per queue, increasing by one per event: a jump means missed events.
-    public var seq: Int64 { json["seq"]?.numberValue.map { Int64($0) } ?? 0 }
-    public var id: UInt64 { json["id"]?.numberValue.map { UInt64($0) } ?? 0 }
+    public var seq: Int64 { json["seq"]?.int64Value ?? 0 }
+    public var id: UInt64 { json["id"]?.uint64Value ?? 0 }
     public var queue: String { json["queue"]?.stringValue ?? "" }
-    public var attempt: Int { json["attempt"]?.numberValue.map { Int($0) } ?? 0 }
-    public var maxAttempts: Int { json["max_attempts"]?.numberValue.map { Int($0) } ?? 0 }
+    public var attempt: Int { json["attempt"]?.intValue ?? 0 }
+    public var maxAttempts: Int { json["max_attempts"]?.intValue ?? 0 }
     /// The job's state after the transition.
     public var state: String { json["state"]?.stringValue ?? "" }
     /// Unix milliseconds.
-    public var at: Int64 { json["at"]?.numberValue.map { Int64($0) } ?? 0 }
+    public var at: Int64 { json["at"]?.int64Value ?? 0 }
     public var group: String? { json["group"]?.stringValue }
     public var error: String? { json["error"]?.stringValue }
     /// `retry` or `dead`, after `failed`, `stalled`, `lost`.
     public var next: String? { json["next"]?.stringValue }
-    public var retryInMilliseconds: Int? { json["retry_in_ms"]?.numberValue.map { Int($0) } }
-    public var runMilliseconds: Int? { json["run_ms"]?.numberValue.map { Int($0) } }
-    public var waitMilliseconds: Int? { json["wait_ms"]?.numberValue.map { Int($0) } }
-    public var progress: Int? { json["progress"]?.numberValue.map { Int($0) } }
+    public var retryInMilliseconds: Int? { json["retry_in_ms"]?.intValue }
+    public var runMilliseconds: Int? { json["run_ms"]?.intValue }
+    public var waitMilliseconds: Int? { json["wait_ms"]?.intValue }
+    public var progress: Int? { json["progress"]?.intValue }
     public var note: String? { json["note"]?.stringValue }
-    public var resultBytes: Int? { json["result_bytes"]?.numberValue.map { Int($0) } }
+    public var resultBytes: Int? { json["result_bytes"]?.intValue }
     /// The jobs a `blocked` job waits for (nil for other events).
     public var parents: [UInt64]? { json["parents"]?.idList }
 

@@ -39,30 +39,30 @@ public enum QueueConfigCodec {
         var totals: QueueTotals? = nil
         if let stored = json["totals"], case .object = stored {
             var value = QueueTotals()
-            for (name, keyPath) in QueueTotals.keyPaths { value[keyPath: keyPath] = stored[name]?.numberValue.map { Int($0) } ?? 0 }
+            for (name, keyPath) in QueueTotals.keyPaths { value[keyPath: keyPath] = stored[name]?.intValue ?? 0 }
             totals = value
         }
         var holds = QueueHolds()
-        holds.queue = json["held_until"]?.numberValue.map { Int64($0) } ?? 0
+        holds.queue = json["held_until"]?.int64Value ?? 0
         if case .array(let entries)? = json["group_holds"] {
             for entry in entries {
                 guard case .array(let pair) = entry, pair.count == 2, let name = pair[0].stringValue.flatMap(unhex),
-                    let until = pair[1].numberValue
+                    let until = pair[1].int64Value
                 else { continue }
-                holds.groups.append((name, Int64(until)))
+                holds.groups.append((name, until))
             }
         }
         var config = QueueConfig()
         config.rate = json["rate"]?.stringValue.flatMap(Rate.parse)
         config.groupRate = json["group_rate"]?.stringValue.flatMap(Rate.parse)
-        config.concurrency = json["concurrency"]?.numberValue.map { Int($0) }
+        config.concurrency = json["concurrency"]?.intValue
         config.paused = json["paused"]?.boolValue ?? false
-        config.maxAttempts = json["attempts"]?.numberValue.map { Int($0) }
+        config.maxAttempts = json["attempts"]?.intValue
         config.backoff = json["backoff"]?.stringValue.flatMap(Backoff.parse)
         config.jitter = json["jitter"]?.numberValue
-        config.leaseMilliseconds = json["lease_ms"]?.numberValue.map { Int($0) }
-        config.keepCompleted = json["keep_completed"]?.numberValue.map { Int($0) }
-        config.keepDead = json["keep_dead"]?.numberValue.map { Int($0) }
+        config.leaseMilliseconds = json["lease_ms"]?.intValue
+        config.keepCompleted = json["keep_completed"]?.intValue
+        config.keepDead = json["keep_dead"]?.intValue
         return (config, holds, totals)
     }
 

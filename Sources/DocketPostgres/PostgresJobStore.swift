@@ -710,9 +710,9 @@ public struct PostgresJobStore: Sendable {
     static func failedAttempts(_ text: String?) -> [FailedAttempt] {
         guard let text, case .array(let entries)? = JSONValue.parse(text) else { return [] }
         return entries.compactMap { entry in
-            guard let attempt = entry["attempt"]?.numberValue, let ended = entry["ended_at"]?.numberValue else { return nil }
+            guard let attempt = entry["attempt"]?.intValue, let ended = entry["ended_at"]?.int64Value else { return nil }
             return FailedAttempt(
-                attempt: Int(attempt), startedAt: entry["started_at"]?.numberValue.map { Int64($0) }, endedAt: Int64(ended),
+                attempt: attempt, startedAt: entry["started_at"]?.int64Value, endedAt: ended,
                 error: entry["error"]?.stringValue.flatMap(Self.hexBytes))
         }
     }

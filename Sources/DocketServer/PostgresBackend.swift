@@ -374,13 +374,13 @@ final class PostgresBackend {
     /// A child that `docket.settle_children` released (`unblocked`, or `expired` if its expiry
     /// had passed) or that died with its parent (`dead`), as the embedded store reports it.
     private func settled(_ payload: String) -> LifecycleEvent? {
-        guard let child = JSONValue.parse(payload), let id = child["id"]?.numberValue, let queue = child["queue"]?.stringValue,
+        guard let child = JSONValue.parse(payload), let id = child["id"]?.uint64Value, let queue = child["queue"]?.stringValue,
             let kind = child["event"]?.stringValue.flatMap(LifecycleEvent.Kind.init(rawValue:))
         else { return nil }
-        let runAt = Int64(child["run_at"]?.numberValue ?? 0)
+        let runAt = child["run_at"]?.int64Value ?? 0
         let state: JobState = kind != .unblocked ? .dead : runAt > now() ? .delayed : .waiting
         let job = HeldJob(
-            id: UInt64(id), queue: queue, attempt: 0, maxAttempts: Int(child["max_attempts"]?.numberValue ?? 0), group: nil, startedAt: now())
+            id: id, queue: queue, attempt: 0, maxAttempts: child["max_attempts"]?.intValue ?? 0, group: nil, startedAt: now())
         return makeEvent(kind, job, state: state) { event in
             if let error = child["error"]?.stringValue { event.error = Array(error.utf8) }
         }

@@ -39,6 +39,18 @@ public enum JSONValue: Equatable, Sendable {
         if case .string(let value) = self { return value }
         return nil
     }
+
+    /// The number as a `T`, cut toward zero; nil if this is not a number or the number does not
+    /// fit. A plain `Int(double)` traps on NaN, infinities and out-of-range values, and these
+    /// numbers come from peers: `-1` or `1e300` where an id belongs must not stop the reader.
+    public func integer<T: BinaryInteger>(as type: T.Type) -> T? {
+        guard let number = numberValue, number.isFinite else { return nil }
+        return T(exactly: number.rounded(.towardZero))
+    }
+
+    public var intValue: Int? { integer(as: Int.self) }
+    public var int64Value: Int64? { integer(as: Int64.self) }
+    public var uint64Value: UInt64? { integer(as: UInt64.self) }
 }
 
 /// A recursive-descent reader over raw bytes.

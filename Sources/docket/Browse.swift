@@ -124,7 +124,7 @@ struct Purge: ParsableCommand {
             // The server deletes them in one commit: what can be shown is how many at most
             // (the state's count now), and that it is under way.
             var label = "deleting \(state.rawValue) jobs of \(queue)"
-            if showProgress, let count = try client.queue(queue)["jobs"]?[state.rawValue]?.numberValue.map({ Int($0) }) {
+            if showProgress, let count = try client.queue(queue)["jobs"]?[state.rawValue]?.intValue {
                 label = "deleting up to \(grouped(count)) \(state.rawValue) job\(count == 1 ? "" : "s") of \(queue)"
             }
             let bar = ProgressBar(label: label, total: nil, enabled: showProgress)

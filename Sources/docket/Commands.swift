@@ -365,7 +365,7 @@ struct Retry: ParsableCommand {
                 // The server retries the whole queue in one commit: what can be shown is how
                 // many, and that it is under way.
                 var label = "retrying the dead jobs of \(queue)"
-                if showProgress, let dead = try client.queue(queue)["jobs"]?["dead"]?.numberValue.map({ Int($0) }) {
+                if showProgress, let dead = try client.queue(queue)["jobs"]?["dead"]?.intValue {
                     label = "retrying \(grouped(dead)) dead job\(dead == 1 ? "" : "s") of \(queue)"
                 }
                 let bar = ProgressBar(label: label, total: nil, enabled: showProgress)
@@ -525,7 +525,7 @@ struct Queues: ParsableCommand {
             var rows = [header]
             for queue in queues {
                 let jobs = queue["jobs"]
-                func count(_ state: String) -> String { jobs?[state]?.numberValue.map { String(Int($0)) } ?? "0" }
+                func count(_ state: String) -> String { jobs?[state]?.intValue.map { String($0) } ?? "0" }
                 rows.append([
                     queue["queue"]?.stringValue ?? "?", count("waiting"), count("delayed"), count("blocked"), count("active"), count("completed"),
                     count("dead"), queue["paused"]?.boolValue == true ? "yes" : "no",

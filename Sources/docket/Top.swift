@@ -119,7 +119,7 @@ struct TopSnapshot {
     /// The screen's lines: a header from STATS, then one row per queue. Rates are counted
     /// since `previous`, or are the server's (last minute) without it.
     func render(since previous: TopSnapshot?, address: String, width: Int? = nil) -> [String] {
-        func number(_ value: JSONValue?) -> Int { value?.numberValue.map { Int($0) } ?? 0 }
+        func number(_ value: JSONValue?) -> Int { value?.intValue ?? 0 }
         var lines: [String] = []
         let version = stats["docket_version"]?.stringValue ?? "?"
         let uptime = formatSeconds(Double(number(stats["uptime_ms"])) / 1000)
@@ -186,7 +186,7 @@ struct TopSnapshot {
         case "rate":
             marks.append("rate-limited (\(Self.rateText(queue["config"]?["rate"]?.stringValue)))")
         case "concurrency":
-            marks.append("at concurrency \(queue["config"]?["concurrency"]?.numberValue.map { String(Int($0)) } ?? "cap")")
+            marks.append("at concurrency \(queue["config"]?["concurrency"]?.intValue.map { String($0) } ?? "cap")")
         case "paused", nil:
             break
         case let other?:

@@ -46,6 +46,21 @@ import Testing
         }
     }
 
+    /// Lifecycle subjects are ordinary subjects: without permissions any client can publish a
+    /// forged event there, and a reader of typed events must survive what it says.
+    @Test func aForgedLifecycleEventCannotStopItsReader() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let events = try client.events(queue: "forged")
+            try client.flush()
+            try client.publish("$JOB.forged.completed", #"{"event":"completed","id":-1,"seq":1e300,"attempt":1e19,"at":-1e300,"run_ms":"x"}"#)
+            let event = try events.next(timeout: 5)
+            #expect(event.kind == .completed)
+            #expect(event.id == 0 && event.seq == 0 && event.attempt == 0 && event.at == 0 && event.runMilliseconds == nil)
+        }
+    }
+
     @Test func handlersQueueGroupsAndRequests() throws {
         try withServer { server in
             let publisher = try DocketConnection(server.address)

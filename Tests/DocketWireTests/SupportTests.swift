@@ -20,6 +20,19 @@ import Testing
         #expect(JSONValue.parse(String(repeating: "[", count: 10_000)) == nil)
     }
 
+    /// Numbers come from peers: whatever they are, reading one as an integer gives a value or
+    /// nil, never a trap (`Int(1e300)` and `UInt64(-1.0)` stop the process).
+    @Test func integersOutOfRangeReadAsNil() throws {
+        let json = try #require(JSONValue.parse(#"{"big":1e300,"neg":-1,"frac":2.9,"max":9223372036854775807,"id":18446744073709549568,"s":"7"}"#))
+        #expect(json["big"]?.intValue == nil && json["big"]?.int64Value == nil && json["big"]?.uint64Value == nil)
+        #expect(json["neg"]?.uint64Value == nil && json["neg"]?.intValue == -1)
+        #expect(json["frac"]?.intValue == 2 && json["frac"]?.uint64Value == 2)
+        // 2^63 as a double: one past Int64.max, so not an Int64, but a UInt64.
+        #expect(json["max"]?.int64Value == nil && json["max"]?.uint64Value == 1 << 63)
+        #expect(json["id"]?.uint64Value == 18_446_744_073_709_549_568)
+        #expect(json["s"]?.intValue == nil && json["missing"]?.intValue == nil)
+    }
+
     @Test func writerEscapes() {
         var writer = JSONObjectWriter()
         writer.add("a", "q\"\\\n\u{01}")
