@@ -1276,11 +1276,12 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Reads and handles everything the server sends on `link` until it breaks; returns why.
     private func readLoop(_ link: Link, _ input: ByteBuffer) -> DocketError {
+        let maxFrame = ServerParser.maxFrame(maxPayload: maxPayload)
         while true {
             var consumed = 0
             let bytes = input.readableBytes
             parsing: while true {
-                switch ServerParser.parse(bytes, from: consumed) {
+                switch ServerParser.parse(bytes, from: consumed, maxFrame: maxFrame) {
                 case .incomplete:
                     break parsing
                 case .failure(let why):

@@ -45,7 +45,20 @@ enum ServerParser {
     /// The longest control line accepted (INFO is the longest the server sends).
     static let maxLine = 64 * 1024
 
-    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int) -> ServerParse {
+    /// The largest payload accepted when the server's `max_payload` does not allow more (see
+    /// `maxFrame(maxPayload:)`). A size is a promise of bytes still to come, buffered until they
+    /// do: without a bound, a broken or hostile server could make the client hold gigabytes.
+    static let defaultMaxFrame = 64 << 20
+
+    /// The payload bound for a server announcing `maxPayload`: twice it, and never under
+    /// `defaultMaxFrame`, so that JSON listings (which may exceed one message's bound) and a
+    /// cluster peer's larger messages still pass.
+    static func maxFrame(maxPayload: Int) -> Int {
+        let (doubled, overflow) = maxPayload.multipliedReportingOverflow(by: 2)
+        return overflow ? Int.max : max(doubled, defaultMaxFrame)
+    }
+
+    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, maxFrame: Int = defaultMaxFrame) -> ServerParse {
         let available = bytes.count - start
         guard available > 0, let base = bytes.baseAddress else { return .incomplete }
         let window = min(available, maxLine + 2)
@@ -71,7 +84,7 @@ enum ServerParser {
             guard let size = number(bytes, fields[fields.count - 1], maxDigits: 10) else {
                 return .failure("MSG size is not a number: \(snippet(bytes, start..<lineEnd))")
             }
-            return payload(bytes, afterLine, size) { body in
+            return payload(bytes, afterLine, size, maxFrame) { body in
                 .message(
                     Message(
                         subject: text(bytes, fields[0]), sid: text(bytes, fields[1]),
@@ -87,8 +100,8 @@ enum ServerParser {
                 let total = number(bytes, fields[fields.count - 1], maxDigits: 10)
             else { return .failure("HMSG sizes are not numbers: \(snippet(bytes, start..<lineEnd))") }
             guard headerSize <= total else { return .failure("HMSG header size \(headerSize) is above its total size \(total)") }
-            guard case .success(let body) = framePayload(bytes, afterLine, total) else {
-                return framePayload(bytes, afterLine, total).failureOrIncomplete
+            guard case .success(let body) = framePayload(bytes, afterLine, total, maxFrame) else {
+                return framePayload(bytes, afterLine, total, maxFrame).failureOrIncomplete
             }
             let headerRange = body.lowerBound..<(body.lowerBound + headerSize)
             guard let (headers, status, description) = parseHeaderBlock(bytes, headerRange) else {
@@ -145,7 +158,7 @@ enum ServerParser {
                 }
             }
             let queue = text(bytes, fields[1])
-            return payload(bytes, afterLine, size) { body in
+            return payload(bytes, afterLine, size, maxFrame) { body in
                 .job(Job(id: id, queue: queue, attempt: attempt, payload: Array(bytes[body]), leaseMilliseconds: lease, delivery: delivery))
             }
         case "NOJOB":
@@ -156,7 +169,7 @@ enum ServerParser {
             guard let field = scanner.next(), scanner.next() == nil, let size = number(bytes, field, maxDigits: 10) else {
                 return .failure("\(word) needs <#bytes>")
             }
-            return payload(bytes, afterLine, size) { body in word == "JSON" ? .json(Array(bytes[body])) : .help(Array(bytes[body])) }
+            return payload(bytes, afterLine, size, maxFrame) { body in word == "JSON" ? .json(Array(bytes[body])) : .help(Array(bytes[body])) }
         case "OUTCOME":
             var fields: [Range<Int>] = []
             while let field = scanner.next() { fields.append(field) }
@@ -166,7 +179,7 @@ enum ServerParser {
             let state = text(bytes, fields[1])
             guard state == "completed" || state == "dead" else { return .failure("OUTCOME state \(state) is not completed or dead") }
             guard let size = number(bytes, fields[2], maxDigits: 10) else { return .failure("OUTCOME size is not a number") }
-            return payload(bytes, afterLine, size) { body in
+            return payload(bytes, afterLine, size, maxFrame) { body in
                 .outcome(id: id, completed: state == "completed", detail: Array(bytes[body]))
             }
         case "PENDING":
@@ -199,7 +212,8 @@ enum ServerParser {
     }
 
     /// The payload's range, once it and its CRLF have arrived.
-    private static func framePayload(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ size: Int) -> Framed {
+    private static func framePayload(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ size: Int, _ limit: Int) -> Framed {
+        guard size <= limit else { return .failure("a payload of \(size) bytes, above the \(limit) this client accepts") }
         let end = start + size
         guard bytes.count >= end + 2 else { return .incomplete }
         guard bytes[end] == 13, bytes[end + 1] == 10 else { return .failure("a payload not followed by CRLF") }
@@ -207,9 +221,9 @@ enum ServerParser {
     }
 
     private static func payload(
-        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ size: Int, _ make: (Range<Int>) -> ServerOp
+        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ size: Int, _ limit: Int, _ make: (Range<Int>) -> ServerOp
     ) -> ServerParse {
-        switch framePayload(bytes, start, size) {
+        switch framePayload(bytes, start, size, limit) {
         case .success(let range): return .op(make(range), next: range.upperBound + 2)
         case .incomplete: return .incomplete
         case .failure(let why): return .failure(why)

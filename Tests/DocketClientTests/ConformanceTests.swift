@@ -578,3 +578,31 @@ enum ConformanceRunner {
         }.joined()
     }
 }
+
+/// A payload's announced size is bytes the client would buffer until they arrive: past the
+/// bound it is a protocol violation at once, whatever the server goes on to send.
+@Suite struct ServerFrameBoundTests {
+    static func parse(_ text: String, maxFrame: Int = ServerParser.defaultMaxFrame) -> ServerParse {
+        Array(text.utf8).withUnsafeBytes { ServerParser.parse($0, from: 0, maxFrame: maxFrame) }
+    }
+
+    @Test func anAnnouncedSizeAboveTheBoundFailsBeforeItsBytes() {
+        let huge = ServerParser.defaultMaxFrame + 1
+        for line in ["MSG s 1 \(huge)\r\n", "HMSG s 1 12 \(huge)\r\n", "JOB 7 q 1 \(huge)\r\n", "JSON \(huge)\r\n", "OUTCOME 7 completed \(huge)\r\n"] {
+            guard case .failure(let why) = Self.parse(line) else {
+                Issue.record("\(line) was not refused")
+                continue
+            }
+            #expect(why.contains("\(huge) bytes"))
+        }
+        #expect(Self.parse("MSG s 1 \(ServerParser.defaultMaxFrame)\r\n") == .incomplete)
+        #expect(Self.parse("MSG s 1 11\r\nhello\r\n", maxFrame: 10) != .incomplete)
+        #expect(Self.parse("MSG s 1 5\r\nhello\r\n", maxFrame: 5) != .failure("a payload of 5 bytes, above the 5 this client accepts"))
+    }
+
+    @Test func theBoundFollowsTheServersMaxPayload() {
+        #expect(ServerParser.maxFrame(maxPayload: 1 << 20) == ServerParser.defaultMaxFrame)
+        #expect(ServerParser.maxFrame(maxPayload: 100 << 20) == 200 << 20)
+        #expect(ServerParser.maxFrame(maxPayload: Int.max) > 0)
+    }
+}
