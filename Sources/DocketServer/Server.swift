@@ -562,6 +562,14 @@ public final class Server {
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }
+                if case .job = op, connection.pendingBytes > config.maxPending {
+                    // One job command can answer with a whole payload or result (a WAIT for a
+                    // job finished with 1 MiB of result): a few kilobytes of them pipelined by
+                    // a client that never reads would otherwise queue gigabytes within a read.
+                    connection.input.consume(position)
+                    slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+                    return
+                }
             case .skip(let next):
                 position = next
             case .incomplete:
@@ -575,9 +583,9 @@ public final class Server {
         }
         connection.input.consume(position)
         // Replies count as much as messages: a client that pipelines commands and never reads
-        // must not grow the server without bound. Checked once per read (a read's commands can
-        // add at most a read's worth times the largest reply, HELP's), not once per command:
-        // the per-command check cost the publish path measurably.
+        // must not grow the server without bound. Checked once per read for the NATS commands
+        // (their replies are small, or the message itself, a read's worth at most): the check
+        // per command cost the publish path measurably. Job commands are checked each (above).
         if connection.pendingBytes > config.maxPending {
             slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
         }

@@ -147,6 +147,36 @@ import Testing
         _ = try stuck.readUntilClosed()
     }
 
+    /// A WAIT for a finished job answers with its whole result: a few kilobytes of them,
+    /// pipelined by a client that reads nothing, must not queue their replies' gigabytes
+    /// before the output limit is looked at.
+    @Test func pipelinedLargeRepliesAreCutOffAtTheOutputLimitNotAfterTheRead() throws {
+        let server = try DocketdProcess(["--max-payload", "256KiB", "--max-pending", "1MiB"])
+        let worker = try server.client()
+        _ = try worker.handshake()
+        try worker.send("ENQ big 1\r\nx\r\nRESERVE big\r\n")
+        #expect(try worker.readLine() == "+OK 1")
+        #expect(try worker.readLine().hasPrefix("JOB 1 big 1 "))
+        #expect(try worker.readLine() == "x")
+        let result = String(repeating: "r", count: 256 << 10)
+        try worker.send("ACK 1 \(result.utf8.count)\r\n\(result)\r\n")
+        #expect(try worker.readLine() == "+OK")
+        func peakKiB() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
+            return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        }
+        let before = try peakKiB()
+        let greedy = try server.client()
+        _ = try greedy.handshake()
+        // 400 WAITs in 4 KB: 100 MiB of replies if all were queued.
+        try greedy.send(String(repeating: "WAIT 1\r\n", count: 400))
+        #expect(server.log.waitForLine(containing: "Slow Consumer Detected: pending output over", timeout: 5) != nil)
+        #expect(try worker.sync() == [])
+        let grown = try peakKiB() - before
+        #expect(grown < 16 << 10, "the server's peak RSS grew by \(grown) KiB")
+    }
+
     @Test func aSocketThatTakesNothingIsCutOffAtTheWriteDeadline() throws {
         // Pending output is allowed to grow (64 MiB), so only the deadline can end this.
         let server = try DocketdProcess(["--write-deadline", "300ms"])
