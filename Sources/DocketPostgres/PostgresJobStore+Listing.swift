@@ -30,7 +30,10 @@ extension PostgresJobStore {
         if let cursor {
             // The key as the index has it (priority is an integer there), so the index serves the seek.
             after = " AND (\(key)) > ($3::\(state == .waiting ? "integer" : "bigint"), $4::bigint, $5::bigint)"
-            parameters += [.text(String(cursor.first)), .text(String(cursor.second)), .text(String(cursor.third))]
+            // Priorities fit an integer; a cursor's first part beyond that range orders the same
+            // against every row when clamped to it (a client may send any cursor).
+            let first = state == .waiting ? Int64(clamping: Int32(clamping: cursor.first)) : cursor.first
+            parameters += [.text(String(first)), .text(String(cursor.second)), .text(String(cursor.third))]
         }
         connection.execute(
             "SELECT \(Self.recordColumns), \(key) FROM docket.jobs WHERE queue = $1::text AND \(filter)\(after) ORDER BY \(order) LIMIT $2::integer",

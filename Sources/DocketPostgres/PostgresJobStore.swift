@@ -379,7 +379,7 @@ public struct PostgresJobStore: Sendable {
         completion: @escaping (Result<[PostgresJobRecord], PostgresError>) -> Void
     ) {
         connection.execute(
-            "SELECT \(Self.recordColumns) FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, id LIMIT $2::integer",
+            "SELECT \(Self.recordColumns) FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, id LIMIT $2::bigint",
             [.text(queue), .int(limit)]
         ) { result in
             completion(result.map { $0.rows.map(Self.record) })

@@ -430,7 +430,7 @@ final class PostgresBackend {
     /// dashboard.
     func payload(of id: UInt64, limit: Int, _ done: @escaping (Result<(bytes: [UInt8], total: Int)?, JobError>) -> Void) {
         guard let db = connection, isAvailable else { return done(.failure(JobError(.unavailable, "the job store cannot be reached"))) }
-        store.payload(Int64(id), limit: limit, on: db) { result in
+        store.payload(Self.databaseID(id), limit: limit, on: db) { result in
             done(result.mapError { JobError(.unavailable, "the job store failed: \($0)") })
         }
     }
@@ -455,6 +455,11 @@ final class PostgresBackend {
         _ command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ body: [UInt8]?, for connection: Connection,
         actingFor holder: Holder? = nil, viaLane: Bool = false
     ) -> JobReply {
+        if let id = Self.namedID(command), Int64(exactly: id) == nil {
+            // Ids are bigint in the database; one the wire allows beyond it names nothing.
+            if case .unroute = command { return .error(JobError(.notFound, "route \(id) does not exist")) }
+            return .error(.notFound(id))
+        }
         guard isAvailable, let db = self.connection else { return .error(Self.unavailable(lastFailure)) }
         func name(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
         if holder == nil, let (id, attempt) = Self.fencedJob(command), held[connection.id]?[id] == nil {
@@ -471,7 +476,7 @@ final class PostgresBackend {
             return .error(JobError(.badOption, "a BATCH holds only ENQs"))
         case .parents(let id):
             flushBatches()
-            store.parents(of: Int64(id), on: db) { result in
+            store.parents(of: Self.databaseID(id), on: db) { result in
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(nil): reply(.error(.notFound(id)))
@@ -517,7 +522,7 @@ final class PostgresBackend {
             reservers.append(reserver)
             attempt(reserver)
         case .ack(let id, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Self.databaseID(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushEnqueues()
             acks.append((hold, body, { [self] result in
                 switch result {
@@ -533,7 +538,7 @@ final class PostgresBackend {
                 }
             }))
         case .fail(let id, let choice, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Self.databaseID(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             var postgresChoice = PostgresFailChoice.policy
             if case .after(let milliseconds) = choice { postgresChoice = .after(milliseconds: milliseconds) }
             if case .never = choice { postgresChoice = .never }
@@ -555,7 +560,7 @@ final class PostgresBackend {
                 }
             }
         case .throttle(let id, let milliseconds, let groupOnly, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Self.databaseID(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushBatches()
             store.throttle(hold, milliseconds: milliseconds, groupOnly: groupOnly, reason: body, on: db) { [self] result in
                 switch result {
@@ -573,7 +578,7 @@ final class PostgresBackend {
                 }
             }
         case .progress(let id, let percent, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Self.databaseID(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushBatches()
             store.progress(hold, percent: percent, note: body, on: db) { [self] result in
                 switch result {
@@ -589,17 +594,17 @@ final class PostgresBackend {
                 }
             }
         case .touch(let id, let attempt):
-            let hold = PostgresHold(id: Int64(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
+            let hold = PostgresHold(id: Self.databaseID(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushBatches()
             store.touch(hold, on: db, completion: Self.answering(reply) { _ in .doneNow })
         case .inspect(let id):
             flushBatches()
-            store.inspect(Int64(id), on: db, completion: Self.answering(reply) { $0.map { .document($0.json) } ?? .error(.notFound(id)) })
+            store.inspect(Self.databaseID(id), on: db, completion: Self.answering(reply) { $0.map { .document($0.json) } ?? .error(.notFound(id)) })
         case .wait(let id, let timeout):
             if timeout == nil, held[connection.id]?[id] != nil {
                 return .error(JobError(.badOption, "job \(id) is held by this connection: ACK or FAIL it rather than WAIT for it"))
             }
-            watch(Watcher(owner: connection, id: Int64(id), answer: answer, timeout: timeout, now: now()))
+            watch(Watcher(owner: connection, id: Self.databaseID(id), answer: answer, timeout: timeout, now: now()))
         case .dead(let queue, let limit):
             flushBatches()
             store.deadJobs(
@@ -608,7 +613,7 @@ final class PostgresBackend {
         case .retryJob(let id):
             flushBatches()
             store.retry(
-                Int64(id), on: db,
+                Self.databaseID(id), on: db,
                 completion: Self.answering(reply) { [self] job in
                     event(.retried, HeldJob(id: id, queue: job.queue, attempt: 0, maxAttempts: job.maxAttempts, group: nil, startedAt: now()), state: .waiting)
                     return .done
@@ -627,7 +632,7 @@ final class PostgresBackend {
                 })
         case .delete(let id):
             flushBatches()
-            store.delete(Int64(id), on: db) { [self] result in
+            store.delete(Self.databaseID(id), on: db) { [self] result in
                 if case .success(let queue) = result { count(deleted: 1, queue: queue) }
                 Self.answering(reply) { _ in JobReply.done }(result)
             }
@@ -686,7 +691,7 @@ final class PostgresBackend {
             }
         case .unroute(let id):
             flushBatches()
-            store.removeRoute(Int64(id), on: db) { [self] result in
+            store.removeRoute(Self.databaseID(id), on: db) { [self] result in
                 switch result {
                 case .success(true):
                     server.uninstallRoute(id)
@@ -714,7 +719,7 @@ final class PostgresBackend {
             }
         case .promote(let id):
             flushBatches()
-            store.promote(Int64(id), on: db) { [self] result in
+            store.promote(Self.databaseID(id), on: db) { [self] result in
                 if case .success(let job) = result { cameDue(job) }
                 Self.answering(reply) { _ in JobReply.done }(result)
             }
@@ -726,6 +731,21 @@ final class PostgresBackend {
     }
 
     /// The job and attempt an ACK, FAIL, PROGRESS or TOUCH names with `attempt=`.
+    /// The job (or route) id a command names, if it names one.
+    private static func namedID(_ command: JobCommand) -> UInt64? {
+        switch command {
+        case .ack(let id, _), .fail(let id, _, _), .progress(let id, _, _), .touch(let id, _), .inspect(let id),
+            .retryJob(let id), .delete(let id), .throttle(let id, _, _, _), .wait(let id, _), .unroute(let id),
+            .promote(let id), .parents(let id):
+            return id
+        default: return nil
+        }
+    }
+
+    /// A job id as the database keeps it (bigint); an id past that range names no row, so it
+    /// becomes -1, which no job or route has.
+    static func databaseID(_ id: UInt64) -> Int64 { Int64(exactly: id) ?? -1 }
+
     private static func fencedJob(_ command: JobCommand) -> (UInt64, Int)? {
         switch command {
         case .ack(let id, let attempt?), .fail(let id, _, let attempt?), .throttle(let id, _, _, let attempt?),
@@ -861,7 +881,7 @@ final class PostgresBackend {
             for parent in list {
                 switch parent {
                 case .job(let id):
-                    ids.append(Int64(id))
+                    ids.append(Self.databaseID(id))
                     tokens.append(String(id))
                 case .batchPosition(let position):
                     guard position <= index else {
@@ -879,7 +899,7 @@ final class PostgresBackend {
             guard case .success(let found) = result else { return done(.failure(Self.unavailable(lastFailure))) }
             for (index, list) in parents.enumerated() {
                 for case .job(let id) in list {
-                    guard let queue = found[Int64(id)] else { return done(failure(index, JobError(.notFound, "parent job \(id) not found"))) }
+                    guard let queue = found[Self.databaseID(id)] else { return done(failure(index, JobError(.notFound, "parent job \(id) not found"))) }
                     if let permissions = connection.permissions, !permissions.may(.read, queue: Array(queue.utf8)) {
                         return done(failure(index, Server.forbidden(connection.principal?.name ?? "", .read, queue)))
                     }
