@@ -661,7 +661,10 @@ public struct Rate: Sendable, Equatable {
     /// Parses `N/<duration>`; a bare unit (`/s`, `/m`, `/h`) means one of it.
     public static func parse(_ text: String) -> Rate? {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let limit = Int(parts[0]), (1...1_000_000).contains(limit) else { return nil }
+        // Digits only: Int("+5") would take a sign, which no count has.
+        guard parts.count == 2, parts[0].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let limit = Int(parts[0]), (1...1_000_000).contains(limit)
+        else { return nil }
         let unit = String(parts[1])
         guard !unit.isEmpty, let window = Units.milliseconds(unit.first?.isNumber == true ? unit : "1" + unit), window > 0 else { return nil }
         return Rate(limit: limit, windowMilliseconds: window)
@@ -684,6 +687,12 @@ public struct QueueSettings: Equatable, Sendable {
     public init() {}
 
     public var isEmpty: Bool { self == QueueSettings() }
+
+    /// The most jobs `keep_completed=` and `keep_dead=` may keep: what a 32-bit count holds
+    /// (the PostgreSQL store's column), far beyond any history worth keeping.
+    public static let maxKept = Int(Int32.max)
+
+    static func keptCount(_ count: Int) -> Int? { count <= maxKept ? count : nil }
 
     mutating func apply(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>) -> JobError? {
         guard let (key, value) = Option.split(bytes, field) else {
@@ -715,9 +724,10 @@ public struct QueueSettings: Equatable, Sendable {
             result = once(leaseMilliseconds, Units.milliseconds(text).flatMap { $0 > 0 ? $0 : nil }, "lease is a positive duration or none")
                 .map { leaseMilliseconds = $0 }
         case "keep_completed":
-            result = once(keepCompleted, Option.count(text), "keep_completed is a count or none").map { keepCompleted = $0 }
+            result = once(keepCompleted, Option.count(text).flatMap(Self.keptCount), "keep_completed is 0 to \(Self.maxKept) or none")
+                .map { keepCompleted = $0 }
         case "keep_dead":
-            result = once(keepDead, Option.count(text), "keep_dead is a count or none").map { keepDead = $0 }
+            result = once(keepDead, Option.count(text).flatMap(Self.keptCount), "keep_dead is 0 to \(Self.maxKept) or none").map { keepDead = $0 }
         default:
             return bad("unknown setting")
         }

@@ -271,8 +271,8 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("--max-store must be a size from 1MiB to 1TiB, like 512MiB or 4GiB.")
         }
         config.maxStoreBytes = store
-        guard keepCompleted >= 0, keepDead >= 0 else {
-            throw ValidationError("--keep-completed and --keep-dead must not be negative.")
+        guard (0...QueueSettings.maxKept).contains(keepCompleted), (0...QueueSettings.maxKept).contains(keepDead) else {
+            throw ValidationError("--keep-completed and --keep-dead must be from 0 to \(QueueSettings.maxKept).")
         }
         guard maxQueues > 0, maxWaitingRequests > 0, maxSchedules > 0 else {
             throw ValidationError("--max-queues, --max-schedules and --max-waiting-requests must be at least 1.")

@@ -1,5 +1,6 @@
-# Queue settings take numbers as ENQ does: decimal digits for counts (no sign), a decimal fraction
-# for jitter (not hexadecimal, not inf); a zero throttle is refused in words of its own.
+# Queue settings take numbers as ENQ does: decimal digits for counts (no sign, in rates too), a
+# decimal fraction for jitter (not hexadecimal, not inf); kept histories are at most 2147483647
+# (a 32-bit count); a zero throttle is refused in words of its own.
 ! docket-only
 a~ INFO \{.*\} ?
 a> CONNECT {"verbose":false}
@@ -10,7 +11,15 @@ a< -ERR 'BAD_OPTION attempts=+7: attempts is 1 to 1000 or none'
 a> QUEUE q jitter=0x1p-1
 a< -ERR 'BAD_OPTION jitter=0x1p-1: jitter is 0 to 1 or none'
 a> QUEUE q keep_dead=-1
-a< -ERR 'BAD_OPTION keep_dead=-1: keep_dead is a count or none'
+a< -ERR 'BAD_OPTION keep_dead=-1: keep_dead is 0 to 2147483647 or none'
+a> QUEUE q keep_completed=2147483648
+a< -ERR 'BAD_OPTION keep_completed=2147483648: keep_completed is 0 to 2147483647 or none'
+a> QUEUE q rate=+5/1s
+a< -ERR 'BAD_OPTION rate=+5/1s: rate is N/<duration> or none'
+a> QUEUE q group_rate=+5/1s
+a< -ERR 'BAD_OPTION group_rate=+5/1s: group_rate is N/<duration> or none'
+a> QUEUE q keep_dead=2147483647
+a< +OK
 a> QUEUE q concurrency=5 jitter=0.25 keep_completed=10
 a< +OK
 a> ENQ q jitter=inf 1
