@@ -189,8 +189,12 @@ extension Server {
         _ message: UnsafeRawBufferPointer, _ headerCount: Int?
     ) {
         let request = APIRequest(connection: publisher, reply: reply.map(Array.init))
-        guard let (verb, argument) = JobAPI.parse(subject) else {
+        guard let parsed = JobAPI.parse(subject) else {
             return answerAPI(request, .error(JobError(.badOption, "unknown API subject; see PROTOCOL.md, $DOCKET.API")))
+        }
+        guard case .success(let (verb, argument)) = parsed else {
+            if case .failure(let error) = parsed { answerAPI(request, .error(error)) }
+            return
         }
         if verb == .reserve || verb == .wait {
             // A job handed to nobody would still use up an attempt: a RESERVE needs someone
@@ -207,10 +211,7 @@ extension Server {
         }
         let headers = headerCount.map { JobAPI.headers(UnsafeRawBufferPointer(rebasing: message[..<$0])) } ?? [:]
         let body = Array(message[(headerCount ?? 0)...])
-        if verb == .batch {
-            guard argument.isEmpty else { return answerAPI(request, .error(JobError(.badOption, "$DOCKET.API.BATCH takes no tokens after BATCH"))) }
-            return answerBatch(request, body)
-        }
+        if verb == .batch { return answerBatch(request, body) }
         let arguments = Array((argument + " " + (headers["docket-options"] ?? "")).utf8)
         arguments.withUnsafeBytes { bytes in
             switch JobCommand.parse(verb, bytes, 0..<bytes.count) {
@@ -433,8 +434,10 @@ enum JobAPI {
         subject.count > prefix.count && subject.starts(with: prefix)
     }
 
-    /// The verb and its argument (a queue or a job id, with PROGRESS's percentage after it).
-    static func parse(_ subject: UnsafeRawBufferPointer) -> (JobVerb, String)? {
+    /// The verb and its argument as the wire verb takes it (a queue or a job id, with
+    /// PROGRESS's percentage or SCHEDULE's queue after it, RESERVE's queues comma-separated);
+    /// nil for an unknown verb, a BAD_OPTION for the wrong number of tokens after a known one.
+    static func parse(_ subject: UnsafeRawBufferPointer) -> Result<(JobVerb, String), JobError>? {
         let rest = String(decoding: subject.dropFirst(prefix.count), as: UTF8.self)
         let tokens = rest.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard let verbName = tokens.first else { return nil }
@@ -446,7 +449,24 @@ enum JobAPI {
             "SCHEDULE": .schedule, "UNSCHEDULE": .unschedule, "SCHEDULES": .schedules, "BATCH": .batch, "PARENTS": .parents,
         ]
         guard let verb = verbs[verbName.uppercased()] else { return nil }
-        return (verb, tokens.dropFirst().joined(separator: " "))
+        let arguments = tokens.dropFirst()
+        let shape: (tokens: ClosedRange<Int>, usage: String)
+        switch verb {
+        case .reserve: shape = (1...Int.max, "<queue>[.<queue>...]")
+        case .enq, .queue, .dead, .list, .purge, .unschedule: shape = (1...1, "<queue>")
+        case .ack, .fail, .touch, .inspect, .wait, .retry, .del, .promote, .parents: shape = (1...1, "<id>")
+        case .unroute: shape = (1...1, "<route-id>")
+        case .progress: shape = (2...2, "<id>.<percent>")
+        case .schedule: shape = (2...2, "<name>.<queue>")
+        case .pause, .resume: shape = (0...1, "<queue>, or nothing with Docket-Options: schedule=<name>")
+        default: shape = (0...0, "nothing")
+        }
+        guard shape.tokens.contains(arguments.count) else {
+            let name = verbName.uppercased()
+            return .failure(JobError(.badOption, "$DOCKET.API.\(name) takes \(shape.usage) after \(name), not \(arguments.count) token(s)"))
+        }
+        // RESERVE's queues are comma-separated on the wire; the others' tokens are its fields.
+        return .success((verb, arguments.joined(separator: verb == .reserve ? "," : " ")))
     }
 
     /// Header names (lower-cased) and values from a `NATS/1.0` header block.
