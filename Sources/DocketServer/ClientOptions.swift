@@ -27,7 +27,8 @@ struct ClientOptions {
         options.name = json["name"]?.stringValue ?? name
         options.lang = json["lang"]?.stringValue ?? lang
         options.version = json["version"]?.stringValue ?? version
-        if let proto = json["protocol"]?.numberValue, proto > 1 {
+        // 0 or 1 (or absent, or null: 0); nats-server refuses anything else too.
+        if let proto = json["protocol"], proto != .null, proto != .number(0), proto != .number(1) {
             return .failure(ProtocolError(.invalidClientProtocol))
         }
         if options.noResponders && !options.headers {

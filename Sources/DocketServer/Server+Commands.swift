@@ -12,7 +12,8 @@ extension Server {
             guard connection.options.headers else {
                 return protocolError(connection, ProtocolError(.headersNotNegotiated))
             }
-            publish(connection, bytes, subject, reply, message: message, headerCount: headerCount)
+            // An empty header block is no headers: nats-server delivers such a message as MSG.
+            publish(connection, bytes, subject, reply, message: message, headerCount: headerCount == 0 ? nil : headerCount)
         case .sub(let subject, let queue, let sid):
             subscribe(connection, Array(bytes[subject]), queue.map { Array(bytes[$0]) }, Array(bytes[sid]))
         case .unsub(let sid, let max):
