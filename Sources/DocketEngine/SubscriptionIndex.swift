@@ -91,21 +91,27 @@ public final class SubscriptionIndex {
         subject.withUnsafeBytes { match($0) }
     }
 
+    /// Depth first, as a recursion would go (a node's `>` subscriptions, then its literal
+    /// child's, then its `*` child's), but on a stack of its own: a subject may have as many
+    /// tokens as a control line allows, and one stack frame per token overflowed the thread's
+    /// stack near 17,500 of them.
     private func collect(
-        _ node: TrieNode, _ subject: UnsafeRawBufferPointer, _ tokens: [Range<Int>], _ position: Int,
+        _ root: TrieNode, _ subject: UnsafeRawBufferPointer, _ tokens: [Range<Int>], _ start: Int,
         _ found: inout [Subscription]
     ) {
-        if position == tokens.count {
-            found.append(contentsOf: node.exact.members)
-            return
-        }
-        // `>` needs at least one more token, which position < tokens.count guarantees.
-        found.append(contentsOf: node.tail.members)
-        if let literal = node.literals?.find(UnsafeRawBufferPointer(rebasing: subject[tokens[position]])) {
-            collect(literal, subject, tokens, position + 1, &found)
-        }
-        if let star = node.star {
-            collect(star, subject, tokens, position + 1, &found)
+        var pending: [(node: TrieNode, position: Int)] = [(root, start)]
+        while let (node, position) = pending.popLast() {
+            if position == tokens.count {
+                found.append(contentsOf: node.exact.members)
+                continue
+            }
+            // `>` needs at least one more token, which position < tokens.count guarantees.
+            found.append(contentsOf: node.tail.members)
+            // Pushed in reverse of the order they are visited in.
+            if let star = node.star { pending.append((star, position + 1)) }
+            if let literal = node.literals?.find(UnsafeRawBufferPointer(rebasing: subject[tokens[position]])) {
+                pending.append((literal, position + 1))
+            }
         }
     }
 

@@ -58,6 +58,25 @@ final class Owner {}
         #expect(index.count == 0)
     }
 
+    /// A subject may have as many tokens as a control line allows: matching it must not take
+    /// one stack frame per token (the recursive walk overflowed the stack).
+    @Test func aSubjectOfManyTokensMatchesWithoutDeepRecursion() {
+        let index = SubscriptionIndex()
+        let count = 100_000
+        let literal = Array(repeating: "a", count: count).joined(separator: ".")
+        let stars = Array(repeating: "*", count: count).joined(separator: ".") + ".>"
+        let exact = make(index, literal, sid: "exact")
+        let wild = make(index, stars, sid: "wild")
+        let tail = make(index, "a.>", sid: "tail")
+        // Literal first, then `*`, as a message's subscribers have always been ordered.
+        #expect(index.match(Array(literal.utf8)).plain.map { String(decoding: $0.sid, as: UTF8.self) } == ["tail", "exact"])
+        #expect(sids(index, literal + ".a") == ["tail", "wild"])
+        // Removed one by one, so the deep trie is pruned leaf first (freeing it whole would
+        // recurse as deep as it is).
+        for subscription in [exact, wild, tail] { index.remove(subscription) }
+        #expect(index.count == 0)
+    }
+
     @Test func removalStopsMatchesAndInvalidatesTheCache() {
         let index = SubscriptionIndex()
         let first = make(index, "foo.*", sid: "1")
