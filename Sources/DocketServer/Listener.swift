@@ -82,6 +82,22 @@ struct Listener {
     }
 
     func close() { Glibc.close(fd) }
+
+    /// Turns on TCP keepalive for an accepted socket: after `idleSeconds` of silence the kernel
+    /// probes the peer every `intervalSeconds`, and gives up (the socket reports an error)
+    /// after `probes` unanswered. A host that vanishes without closing (power lost, cable cut)
+    /// is otherwise never noticed on a connection the server does not ping.
+    static func keepAlive(_ fd: Int32, idleSeconds: Int, intervalSeconds: Int, probes: Int) {
+        var on: Int32 = 1
+        var idle = Int32(clamping: max(1, idleSeconds))
+        var interval = Int32(clamping: max(1, intervalSeconds))
+        var count = Int32(clamping: max(1, probes))
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, size)
+    }
 }
 
 extension addrinfo {

@@ -420,6 +420,11 @@ public final class Server {
                 log.warn("\(host):\(port) - Refused connection: maximum connections (\(config.maxConnections)) reached")
                 continue
             }
+            // The same timing as the pings, which a connection blocked in RESERVE or WAIT does
+            // not get (it reads nothing until served): silent for a ping interval, probed each
+            // interval after, gone after as many unanswered probes as pings.
+            let pingSeconds = (config.pingIntervalMilliseconds + 999) / 1000
+            Listener.keepAlive(fd, idleSeconds: pingSeconds, intervalSeconds: pingSeconds, probes: config.maxPingsOutstanding)
             let connection = Connection(
                 server: self, id: nextConnectionID, fd: fd, remoteHost: host, remotePort: port, now: monotonicMilliseconds())
             nextConnectionID += 1

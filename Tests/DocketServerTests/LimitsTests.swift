@@ -197,6 +197,34 @@ import Testing
         #expect(try publisher.sync() == [])
     }
 
+    /// A connection blocked in RESERVE is not pinged (it reads nothing until served), so the
+    /// kernel probes it instead, on the pings' timing: a worker's host that vanishes without a
+    /// close would otherwise hold its place, and be handed the next job, for ever.
+    @Test func aBlockedConnectionIsWatchedByTCPKeepalive() throws {
+        let server = try DocketdProcess(["--ping-interval", "7s"])
+        let worker = try server.client()
+        _ = try worker.handshake()
+        try worker.line("RESERVE nothing-comes")
+        usleep(200_000)
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(worker.fd, $0, &length) }
+        }
+        let clientPort = Int(UInt16(bigEndian: address.sin_port))
+        // The server's end: local port the server's, remote port ours. Its timer column reads
+        // "02:<ticks>" while a keepalive timer runs (ticks in hundredths of a second).
+        let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+        let fields = try #require(
+            table.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }.first {
+                $0.count > 5 && $0[1].hasSuffix(String(format: ":%04X", server.port)) && $0[2].hasSuffix(String(format: ":%04X", clientPort))
+            })
+        let timer = fields[5].split(separator: ":")
+        #expect(timer.first == "02", "the server's socket runs no keepalive timer: \(fields[5])")
+        let ticks = Int(timer.last ?? "", radix: 16) ?? -1
+        #expect(ticks > 0 && ticks <= 700, "the keepalive's first probe is not within the ping interval: \(ticks) ticks")
+    }
+
     @Test func staleClientsAreClosedAfterUnansweredPings() throws {
         let server = try DocketdProcess(["--ping-interval", "100ms", "--max-pings-out", "2"])
         let lively = try server.client()
