@@ -286,13 +286,17 @@ extension Server {
             let headers = Array(
                 ("NATS/1.0\r\nDocket-Job-Id: \(job.id)\r\nDocket-Queue: \(job.queue)\r\nDocket-Attempt: \(job.attempts)\r\n"
                     + "Docket-Lease-Ms: \(job.leaseMilliseconds)\r\nDocket-Delivery: \(nextDeliveryID())\r\n\r\n").utf8)
-            // Not durable: the job goes out as soon as its payload is at hand.
-            withPayload(of: job) { [unowned self] payload in
-                let message = headers + payload
-                subject.withUnsafeBytes { subject in
-                    message.withUnsafeBytes { message in _ = fanOut(subject, nil, message, headers.count, from: nil, in: request.connection.account) }
+            let send = { [unowned self] in
+                withPayload(of: job) { [unowned self] payload in
+                    let message = headers + payload
+                    subject.withUnsafeBytes { subject in
+                        message.withUnsafeBytes { message in _ = fanOut(subject, nil, message, headers.count, from: nil, in: request.connection.account) }
+                    }
                 }
             }
+            // The reservation itself is not waited for, but a job whose ENQ is not on disk yet
+            // goes out only with that commit (see `sendJob`).
+            if payloadInMemory(job.id) != nil { afterCommit.append(send) } else { send() }
             return
         case .outcome(let outcome):
             var writer = JSONObjectWriter()

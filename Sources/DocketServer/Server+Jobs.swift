@@ -566,7 +566,11 @@ extension Server {
         connection.heldJobs.insert(job.id)
         let delivery = nextDeliveryID()
         if let payload = payloadInMemory(job.id) {
-            writeJob(job, delivery, payload, to: replies(for: connection))
+            // Its ENQ (or the payload a replace=true gave it) is not on disk yet: the job goes
+            // out with that commit, never before. A crash could otherwise take back a job a
+            // worker already runs, and hand its id to the next ENQ, which the worker's ACK
+            // would then complete.
+            writeJob(job, delivery, payload, to: holdReplies(connection))
             return
         }
         if let result = store.withPayloadAtOnce(job.id, { writeJob(job, delivery, $0, to: replies(for: connection)) }) {
@@ -642,9 +646,11 @@ extension Server {
     }
 
     /// The payload of a job whose first commit has not completed yet; nil once the store has it.
+    /// The newest first: a replace=true may have written the job's payload again in a later
+    /// commit than the one still being flushed with the older payload.
     func payloadInMemory(_ id: UInt64) -> [UInt8]? {
         if let index = Self.index(of: id, in: stagedPayloads) { return stagedPayloads[index].bytes }
-        for commit in commitsInFlight {
+        for commit in commitsInFlight.reversed() {
             if let index = Self.index(of: id, in: commit.payloads) { return commit.payloads[index].bytes }
         }
         return nil

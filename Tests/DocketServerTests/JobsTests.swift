@@ -89,6 +89,61 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// A job goes out only once its ENQ is on disk. Handed out before, a crash took it back
+    /// while a worker ran it, and the restarted server gave its id to the next ENQ: the first
+    /// worker's ACK then completed a job it never saw.
+    @Test func aJobIsNotHandedOutBeforeItsEnqueueIsDurable() throws {
+        let server = try DocketdProcess(shell: try SlowFlush.shell(milliseconds: 1500))
+        let worker = try server.client()
+        _ = try worker.handshake()
+        try worker.line("RESERVE ghost timeout=10s")
+        let producer = try server.client()
+        _ = try producer.handshake()
+        usleep(100_000)
+        try producer.send("ENQ ghost 5\r\nfirst\r\n")
+        // The ENQ's flush takes 1.5 s: the job must not reach the worker meanwhile.
+        #expect(!(try worker.hasData(within: 0.7)), "a job went out before its ENQ was durable")
+        server.crash()
+        #expect(try worker.readUntilClosed().isEmpty)
+        // The killed process's write may have reached the kernel (it survives a process
+        // crash, not a power cut): the first job is then there, under its own id.
+        let restarted = try server.restart()
+        let client = try restarted.client()
+        _ = try client.handshake()
+        try client.send("ENQ ghost 6\r\nsecond\r\nRESERVE ghost timeout=0\r\nRESERVE ghost timeout=0\r\n")
+        let enqueued = try client.readLine()
+        #expect(enqueued.hasPrefix("+OK "))
+        var delivered: [String: String] = [:]
+        for _ in 0..<2 {
+            let (line, payload) = try client.readMessage()
+            delivered[String(decoding: payload, as: UTF8.self)] = String(line.split(separator: " ")[1])
+            if delivered["second"] != nil { break }
+        }
+        #expect(delivered["second"] == String(enqueued.dropFirst(4)))
+        #expect(Set(delivered.values).count == delivered.count)
+        #expect(restarted.stop() == 0)
+    }
+
+    /// Payloads rewritten by replace=true in commits that are all still being flushed: a
+    /// RESERVE after them gets the newest, which its ENQ's +OK ... replaced promised.
+    @Test func aReplacedPayloadIsTheOneDeliveredWhileOlderOnesAreStillBeingFlushed() throws {
+        let server = try DocketdProcess(shell: try SlowFlush.shell(milliseconds: 300))
+        let client = try server.client()
+        _ = try client.handshake()
+        for version in 0..<3 {
+            try client.send("ENQ debounce key=k replace=true 2\r\nv\(version)\r\n")
+            usleep(60_000)  // a loop pass, and a commit, of its own
+        }
+        try client.line("RESERVE debounce timeout=0")
+        #expect(try client.readLine() == "+OK 1")
+        #expect(try client.readLine() == "+OK 1 replaced")
+        #expect(try client.readLine() == "+OK 1 replaced")
+        let (line, payload) = try client.readMessage()
+        #expect(line.hasPrefix("JOB 1 debounce 1 "))
+        #expect(payload == Array("v2".utf8))
+        #expect(server.stop() == 0)
+    }
+
     @Test func theStoreKeepsPayloadsOnlyForJobsThatMayStillRun() throws {
         let server = try DocketdProcess(["--keep-completed", "2", "--keep-dead", "5"])
         let client = try server.client()

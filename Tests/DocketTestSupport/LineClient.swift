@@ -121,6 +121,13 @@ public final class LineClient {
         return info
     }
 
+    /// Whether any byte (or the close) arrives within `seconds`; what arrived stays to be read.
+    public func hasData(within seconds: TimeInterval) throws -> Bool {
+        if !buffer.isEmpty { return true }
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, Int32(seconds * 1000)) > 0
+    }
+
     private func fill() throws -> Bool {
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let ready = poll(&poller, 1, Int32(timeout * 1000))

@@ -1,0 +1,61 @@
+import Foundation
+
+/// A disk whose flushes of the write-ahead log are slow, for the tests of what may and may not
+/// happen while a commit is under way: a small library, loaded into docketd with `LD_PRELOAD`,
+/// that makes every `fdatasync` of a file whose path contains `/wal-` sleep first.
+///
+/// Built once per test run from the C below with the toolchain's `clang` (or `cc`).
+public enum SlowFlush {
+    static let source = """
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <unistd.h>
+
+        int fdatasync(int fd) {
+            static int (*real)(int);
+            if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+            char link[64], path[4096];
+            snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+            ssize_t length = readlink(link, path, sizeof path - 1);
+            const char *milliseconds = getenv("DOCKET_TEST_SLOW_FLUSH_MS");
+            if (length > 0 && milliseconds) {
+                path[length] = 0;
+                if (strstr(path, "/wal-")) usleep((useconds_t)atoi(milliseconds) * 1000);
+            }
+            return real(fd);
+        }
+        """
+
+    private static let built: Result<String, HarnessError> = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-slow-flush-\(UUID().uuidString)")
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let file = directory.appendingPathComponent("slow-flush.c")
+            let library = directory.appendingPathComponent("slow-flush.so")
+            try source.write(to: file, atomically: true, encoding: .utf8)
+            for compiler in ["clang", "cc"] {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = [compiler, "-shared", "-fPIC", "-O2", "-o", library.path, file.path, "-ldl"]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                process.waitUntilExit()
+                if process.terminationStatus == 0 { return .success(library.path) }
+            }
+            return .failure(HarnessError("neither clang nor cc could build \(file.path)"))
+        } catch {
+            return .failure(HarnessError("cannot build the slow-flush library: \(error)"))
+        }
+    }()
+
+    /// The `shell` prefix for `DocketdProcess` that gives docketd flushes of the log slowed by
+    /// `milliseconds` each.
+    public static func shell(milliseconds: Int) throws -> String {
+        let library = try built.get()
+        return "export LD_PRELOAD='\(library)' DOCKET_TEST_SLOW_FLUSH_MS=\(milliseconds);"
+    }
+}
