@@ -178,10 +178,12 @@ extension Server {
             }
         }
         if let staged = payloadInMemory(id) { return done(.success((Array(staged.prefix(limit)), staged.count))) }
-        store.readPayload(id) { result in
-            switch result {
-            case .success(let bytes): done(.success((Array(bytes.prefix(limit)), bytes.count)))
-            case .failure(let error): done(.failure(JobError(.notFound, "job \(id): its payload cannot be read (\(error))")))
+        StoreFaultGuard.readingPayload(of: id) {
+            store.readPayload(id) { result in
+                switch result {
+                case .success(let bytes): done(.success((Array(bytes.prefix(limit)), bytes.count)))
+                case .failure(let error): done(.failure(JobError(.notFound, "job \(id): its payload cannot be read (\(error))")))
+                }
             }
         }
     }

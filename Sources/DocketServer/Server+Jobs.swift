@@ -573,16 +573,21 @@ extension Server {
             writeJob(job, delivery, payload, to: holdReplies(connection))
             return
         }
-        if let result = store.withPayloadAtOnce(job.id, { writeJob(job, delivery, $0, to: replies(for: connection)) }) {
+        let result = StoreFaultGuard.readingPayload(of: job.id) {
+            store.withPayloadAtOnce(job.id) { writeJob(job, delivery, $0, to: replies(for: connection)) }
+        }
+        if let result {
             stopUnlessRead(result, of: job.id)
             return
         }
         // A store that answers later: the reply waits in a place of its own so that later
         // replies cannot overtake it.
         let placeholder = deferReply(connection)
-        store.readPayload(job.id) { [unowned self] result in
-            writeJob(job, delivery, payloadOrStop(result, of: job.id), to: placeholder)
-            fillDeferredReply(placeholder, of: connection)
+        StoreFaultGuard.readingPayload(of: job.id) {
+            store.readPayload(job.id) { [unowned self] result in
+                writeJob(job, delivery, payloadOrStop(result, of: job.id), to: placeholder)
+                fillDeferredReply(placeholder, of: connection)
+            }
         }
     }
 
@@ -621,7 +626,9 @@ extension Server {
             body(payload)
             return
         }
-        store.readPayload(job.id) { [unowned self] result in body(payloadOrStop(result, of: job.id)) }
+        StoreFaultGuard.readingPayload(of: job.id) {
+            store.readPayload(job.id) { [unowned self] result in body(payloadOrStop(result, of: job.id)) }
+        }
     }
 
     /// Forgets the staged payload of job `id`, if it has one; whether it had.

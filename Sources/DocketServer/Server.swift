@@ -254,13 +254,13 @@ public final class Server {
     /// thread from here on.
     private func openDataDirectory() throws {
         let started = monotonicMilliseconds()
-        StartupFaultGuard.install(dataDirectory: config.dataDirectory)
+        StoreFaultGuard.install(dataDirectory: config.dataDirectory)
         let directory = try DataDirectory(
             path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode, salvage: config.salvage)
         dataDirectory = directory
         for line in directory.recoveryNotes { log.error("Recovery: \(line)") }
         try recoverJobs(from: directory, started: started)
-        StartupFaultGuard.remove()
+        StoreFaultGuard.startupDone()
         // With --sync always, an fsync no longer stops the loop from here on: commits run on
         // their own thread and their completions come back through this event. With --sync
         // none a commit is an LMDB write into the page cache, cheaper than handing it to a

@@ -333,6 +333,34 @@ import Testing
         }
     }
 
+    /// Payloads are first read when their jobs are delivered, long after start-up: a payload
+    /// whose stored size was garbled (LMDB has no checksums) makes the read run off the end of
+    /// the file, and that fault ends docketd with one line naming the job, not a SIGBUS.
+    @Test func aPayloadThatFaultsWhenDeliveredEndsWithAClearLine() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ q 18\r\nPAYLOAD-MARKER-XYZ\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        #expect(server.stop() == 0)
+        let file = server.dataDirectory.appendingPathComponent("data.mdb")
+        var bytes = try [UInt8](Data(contentsOf: file))
+        let marker = Array("PAYLOAD-MARKER-XYZ".utf8)
+        let at = try #require((0...(bytes.count - marker.count)).first { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
+        // The LMDB node before it: data size (low, high 16 bits), flags, key size, the 8-byte
+        // key. A high half of 0x0400 makes the size 64 MiB and some, past the file's end.
+        bytes[at - 16 + 3] = 0x04
+        try Data(bytes).write(to: file)
+        let restarted = try server.restart()
+        let worker = try restarted.client()
+        _ = try worker.handshake()
+        try worker.line("RESERVE q timeout=0")
+        _ = try? worker.readUntilClosed()
+        #expect(restarted.waitForExit(timeout: 10) == 1)
+        #expect(restarted.log.waitForLine(containing: "reading the payload of job 1 from its data.mdb faulted", timeout: 5) != nil, "\(restarted.log.text)")
+        for trap in ["Fatal error", "Backtrace", "Segmentation", "Bus error"] { #expect(!restarted.log.text.contains(trap)) }
+    }
+
     @Test func aCutDataFileIsRefused() throws {
         let directory = try directoryWithJobs()
         defer { try? FileManager.default.removeItem(at: directory) }
