@@ -728,6 +728,14 @@ public final class DataDirectory: JobStore {
                 }
             }
             if syncMode == .none { mdb_env_sync(env, 1) }
+        } else if checkpointed == nil {
+            // A new directory (or one that never reached a checkpoint): recorded now, so that
+            // from the first acknowledged batch on a missing log file is refused, not taken for
+            // the log of a directory that never had one.
+            try transaction { txn in
+                try putMeta(txn, "applied_sequence", newest)
+                try putMeta(txn, "logged_through", newest)
+            }
         }
         files[0].rewind()
         log = files[0]

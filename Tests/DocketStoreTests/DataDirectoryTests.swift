@@ -399,6 +399,27 @@ import Testing
         }
     }
 
+    /// Before its first checkpoint a directory's acknowledged batches are in the log alone:
+    /// a log file gone then is refused as after one (it was taken for a new directory's).
+    @Test func aLogFileMissingBeforeTheFirstCheckpointRefusesTheStart() throws {
+        for name in ["wal-a.log", "wal-b.log"] {
+            let path = temporaryPath()
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            do {
+                let store = try DataDirectory(path: path)
+                try store.startBackgroundCommits(checkpoints: false)
+                commitEach(store, [batch(1), batch(2)])
+                store.abandonForTesting()
+            }
+            try FileManager.default.removeItem(atPath: path + "/" + name)
+            #expect("\(name)") {
+                _ = try DataDirectory(path: path)
+            } throws: { error in
+                "\(error)".contains(name) && "\(error)".contains("missing")
+            }
+        }
+    }
+
     @Test func afterACheckpointTheLogIsNotNeeded() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
