@@ -322,7 +322,8 @@ public final class Server {
             var rewritten = false
             if record.payloadSize == nil && fields.state != .completed {
                 guard config.salvage else {
-                    throw ServerError("job \(record.id) in \(config.dataDirectory) has no payload; start with --salvage to mark such jobs dead")
+                    throw ServerError(
+                        "job \(record.id) in \(config.dataDirectory) has no payload: its data.mdb is damaged. Restore the directory from a backup; only without one, start once with --salvage to mark every such job dead")
                 }
                 // Its payload was in a batch the salvage had to drop: it cannot run.
                 log.error("Salvage: job \(record.id) lost its payload with a dropped batch; it is dead")

@@ -301,9 +301,12 @@ public final class DataDirectory: JobStore {
             }
             let hasPayload = payloadStatus == 0 && payloadKey.mv_size == 8
                 && UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) == id
+            // Not where the walk is: finished jobs have none, but a garbled key can also throw
+            // the walk off its order, so the payload is looked up before it counts as lost.
+            let payloadSize = hasPayload ? payload.mv_size : lookUpPayloadSize(txn, key)
             try visit(StoredJobRecord(
                 id: id, record: UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size),
-                payloadSize: hasPayload ? payload.mv_size : nil))
+                payloadSize: payloadSize))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
         guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredState(nextID: 1, nextRouteID: 1, queues: [], routes: []) }
@@ -330,6 +333,12 @@ public final class DataDirectory: JobStore {
         return StoredState(
             nextID: getMeta(txn, "next_job_id") ?? 1, nextRouteID: getMeta(txn, "next_route_id") ?? 1, queues: queues,
             routes: routes)
+    }
+
+    private func lookUpPayloadSize(_ txn: OpaquePointer?, _ key: MDB_val) -> Int? {
+        var key = key
+        var found = MDB_val()
+        return mdb_get(txn, payloadsDB, &key, &found) == 0 ? found.mv_size : nil
     }
 
     /// Every queue's stored record, by name (also part of `load`'s result; read first by a

@@ -420,6 +420,34 @@ import Testing
         }
     }
 
+    /// A payload key garbled in data.mdb threw the side-by-side walk off its order, and every
+    /// later job counted as having lost its payload (what --salvage then marks dead): a job
+    /// the walk misses has its payload looked up before it counts as lost.
+    @Test func aGarbledPayloadKeyDoesNotHideTheOtherPayloads() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            commitAll(store, [(UInt64(1)...40).reduce(into: StoreBatch()) { batch, id in
+                batch.put(id: id, bytes: Array("record \(id)".utf8))
+                batch.payloads.append((id, Array("payload-\(id)-".utf8) + [UInt8](repeating: 0x70, count: 40)))
+            }])
+            store.close()
+        }
+        // Job 3's payload key (8 bytes, big-endian, before its payload) becomes 0xFF...: the
+        // walk, which expects keys in order, finds it above every later job's id.
+        let file = URL(fileURLWithPath: path + "/data.mdb")
+        var bytes = try [UInt8](Data(contentsOf: file))
+        let marker = Array("payload-3-".utf8)
+        let at = try #require((0...(bytes.count - marker.count)).first { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
+        for index in (at - 8)..<at { bytes[index] = 0xFF }
+        try Data(bytes).write(to: file)
+        let loaded = try DataDirectory(path: path).loadJobs().records
+        let lost = loaded.filter { $0.payloadSize == nil }.map(\.id)
+        #expect(lost.contains(3))
+        #expect(lost.count <= 3, "jobs counted as without a payload: \(lost)")
+    }
+
     @Test func afterACheckpointTheLogIsNotNeeded() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
