@@ -889,8 +889,25 @@ public final class DataDirectory: JobStore {
     /// per job on the commit thread, and formatting a message for each cost 14% of it.
     private func check(_ status: Int32, _ operation: @autoclosure () -> String) throws {
         guard status == 0 else {
-            throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))", status: status)
+            throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))\(Self.hint(status, path))", status: status)
         }
+    }
+
+    /// LMDB reports a short write as EIO, and a full disk or a file-size limit writes short: an
+    /// operator told only "Input/output error" looks for a hardware fault.
+    static func hint(_ status: Int32, _ path: String) -> String {
+        guard status == EIO else { return "" }
+        var parts: [String] = []
+        var info = statvfs()
+        if statvfs(path, &info) == 0 {
+            let free = Int(info.f_bavail) * Int(info.f_frsize)
+            parts.append("\(free) bytes are free on its file system")
+        }
+        var limit = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+            parts.append("files may grow to \(limit.rlim_cur) bytes (ulimit -f)")
+        }
+        return " (LMDB reports a short write as an I/O error, which a full disk or a file-size limit also causes: \(parts.joined(separator: "; ")))"
     }
 }
 

@@ -448,6 +448,14 @@ import Testing
         #expect(lost.count <= 3, "jobs counted as without a payload: \(lost)")
     }
 
+    /// LMDB says EIO for a short write, which a full disk writes: the message says so, with
+    /// the free space, so that an operator does not go looking for a broken disk.
+    @Test func anIOErrorFromLMDBNamesTheFreeSpace() {
+        let hint = DataDirectory.hint(EIO, FileManager.default.temporaryDirectory.path)
+        #expect(hint.contains("short write") && hint.contains("bytes are free"))
+        #expect(DataDirectory.hint(ENOSPC, "/").isEmpty && DataDirectory.hint(0, "/").isEmpty)
+    }
+
     @Test func afterACheckpointTheLogIsNotNeeded() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
