@@ -88,6 +88,7 @@ enum Socket {
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            Self.keepAlive(fd)
             #if canImport(Darwin)
             setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
             #endif
@@ -164,6 +165,23 @@ enum Socket {
             }
             return true
         }
+    }
+
+    /// TCP keepalive: probes after 30 s of silence, every 10 s, the connection lost after 3
+    /// unanswered. A connection whose server vanished (a partition, a host gone, a close whose
+    /// FIN was lost) would otherwise look open for ever to a client that only listens, such as
+    /// a subscriber or a worker waiting in RESERVE; this way it errors within about a minute and
+    /// reconnects.
+    static func keepAlive(_ fd: Int32) {
+        var on: Int32 = 1
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, size)
+        #if os(Linux)
+        var idle: Int32 = 30, interval: Int32 = 10, probes: Int32 = 3
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, size)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &probes, size)
+        #endif
     }
 
     static func closeDescriptor(_ fd: Int32) {
