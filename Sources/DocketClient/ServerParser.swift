@@ -104,9 +104,11 @@ enum ServerParser {
                 return framePayload(bytes, afterLine, total, maxFrame).failureOrIncomplete
             }
             let headerRange = body.lowerBound..<(body.lowerBound + headerSize)
-            guard let (headers, status, description) = parseHeaderBlock(bytes, headerRange) else {
-                return .failure("HMSG header block is not NATS/1.0 header lines ended by an empty line")
-            }
+            // The block is the publisher's, passed on as is (nats-server does the same): one
+            // that is not NATS/1.0 header lines is that message's fault, not the connection's,
+            // and cutting the connection would let any peer cut every subscriber's. The message
+            // comes without headers.
+            let (headers, status, description) = parseHeaderBlock(bytes, headerRange) ?? ([], nil, nil)
             let message = Message(
                 subject: text(bytes, fields[0]), sid: text(bytes, fields[1]),
                 reply: fields.count == 5 ? text(bytes, fields[2]) : nil, headers: headers, status: status,

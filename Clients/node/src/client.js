@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 
 import {
   AuthorizationError,
+  BufferFull,
   ConnectionClosed,
   ConnectionLost,
   InvalidArgument,
@@ -69,6 +70,7 @@ import {
   encodeUnschedule,
   encodeUnsub,
   encodeWait,
+  checkOptionNames,
   checkQueue,
   isRoutedReply,
   parseRoutedReply,
@@ -88,6 +90,13 @@ export const ENV_PASS = 'DOCKET_PASS';
 export const ENV_TOKEN = 'DOCKET_TOKEN';
 
 const REDACTED = '***';
+
+/** Bytes a MSG/HMSG may have beyond the server's max_payload (headers the server adds) before it is a protocol error. */
+export const MESSAGE_SIZE_MARGIN = 64 * 1024;
+/** PONG bytes allowed to wait unwritten: a server that sends PINGs and does not read the answers is dropped past this. */
+const MAX_UNWRITTEN_PONG_BYTES = 1024 * 1024;
+/** TCP keep-alive: the first probe after this much idle time. */
+const KEEPALIVE_DELAY_MS = 30_000;
 const URL_SCHEMES = new Set(['nats:', 'docket:', 'tcp:', 'tls:']);
 
 /**
@@ -377,6 +386,30 @@ export function describeAddress(options = {}) {
 }
 
 /**
+ * Refuses limits that cannot work (InvalidArgument), before anything is opened.
+ * @param {Record<string, any>} o the connect options, defaults filled in
+ */
+function checkLimits(o) {
+  /** @param {string} name @param {{infinity?: boolean}} [allow] */
+  const positive = (name, allow = {}) => {
+    const v = o[name];
+    if (allow.infinity && v === Infinity) return;
+    if (!Number.isSafeInteger(v) || v <= 0) {
+      throw new InvalidArgument(`${name} must be a positive integer${allow.infinity ? ' or Infinity' : ''} (got ${String(v)})`);
+    }
+  };
+  positive('maxOutboxBytes');
+  positive('maxBufferedOutputBytes', { infinity: true });
+  positive('maxPendingMsgs', { infinity: true });
+  positive('maxPendingBytes', { infinity: true });
+  positive('maxPingsOut');
+  const ping = o.pingIntervalMs;
+  if (ping !== null && ping !== 0 && !(typeof ping === 'number' && ping > 0 && ping <= 2 ** 31 - 1)) {
+    throw new InvalidArgument(`pingIntervalMs must be a positive number of milliseconds, or 0 or null for no pings (got ${String(ping)})`);
+  }
+}
+
+/**
  * @typedef {object} ConnectOptions
  * @property {string} [url] `nats://host:port`, `nats://user:pass@host:port`, `nats://token@host:port`,
  *   or the same without `nats://`; gives host, port and credentials (host/port options given too win)
@@ -398,7 +431,18 @@ export function describeAddress(options = {}) {
  * @property {number} [reconnectDelayMs] first wait between attempts, doubled up to maxReconnectDelayMs (default 50)
  * @property {number} [maxReconnectDelayMs] default 2000
  * @property {number} [connectTimeoutMs] time for one attempt to reach a working connection (default 5000)
- * @property {number} [maxOutboxBytes] bytes of commands kept while disconnected (default 8 MiB)
+ * @property {number} [maxOutboxBytes] bytes of commands kept while disconnected, or while the output
+ *   is backed up (default 8 MiB); past it, ConnectionLost (disconnected) or BufferFull (connected)
+ * @property {number} [maxBufferedOutputBytes] bytes written to the connection and not yet taken by the
+ *   network (default 64 MiB, as the Python client): past it, what is sent waits in the outbox, and
+ *   once that is full, publish() throws and commands reject with BufferFull (nothing sent)
+ * @property {number} [maxPendingMsgs] default per-subscription limit of unread messages (default
+ *   65536, as the Python client); past it messages are dropped and a SlowConsumer error is emitted
+ * @property {number} [maxPendingBytes] the same in payload bytes (default 64 MiB)
+ * @property {number|null} [pingIntervalMs] how often the client PINGs the server to find a dead
+ *   connection (default 120000, as NATS clients; 0 or null: never)
+ * @property {number} [maxPingsOut] PINGs unanswered, with nothing else received, before the connection
+ *   is declared stale, closed and reconnected (default 2)
  * @property {number} [maxControlLine] the longest command line sent, CRLF not counted (default 4096,
  *   the server's `--max-control-line` default): a longer one would make the server close the
  *   connection, so it throws InvalidArgument before anything is sent
@@ -416,8 +460,43 @@ export function describeAddress(options = {}) {
  * @property {(v: any) => void} resolve
  * @property {(e: Error) => void} reject
  * @property {boolean} settled
+ * @property {boolean} [written] it was written to the socket (else it waits in the outbox)
+ * @property {number} [serverWait] ms the server may take to answer it on purpose (a RESERVE or
+ *   WAIT that waits), holding back what comes after it, PINGs included
+ * @property {number} [holdUntil] when that time ends (performance.now() based), once written
  * @property {(value: any) => void} [late] called with the reply that comes after a timeout
  */
+
+/**
+ * How long the server may hold a RESERVE or WAIT (and with it everything after it on the
+ * connection, PINGs included) before it answers: its timeout, or forever without one.
+ * @param {number|string|undefined|null} wait
+ * @returns {number}
+ */
+function serverWait(wait) {
+  return wait === undefined || wait === null ? Infinity : durationMs(wait);
+}
+
+/**
+ * The TimeoutError of a command: one never written was not sent (and never will be), so it did
+ * not happen; one written may or may not have.
+ * @param {string} call @param {number} timeout @param {boolean} written @param {boolean} connected
+ * @returns {TimeoutError}
+ */
+function commandTimeout(call, timeout, written, connected) {
+  if (!written) {
+    const why = connected ? 'the output stayed backed up' : 'the client was not connected';
+    const what = call === 'enqueue' ? ': the job was not created' : call === 'batch' ? ': none of the jobs was created' : '';
+    return new TimeoutError(`no reply to ${call} within ${timeout} ms: it was not sent (${why}) and never will be${what}`, { call, timeoutMs: timeout, sent: false });
+  }
+  const what =
+    call === 'enqueue'
+      ? ' (the job may or may not have been created: enqueue again with the same key)'
+      : call === 'batch'
+        ? ' (the batch may or may not have been enqueued, all of it or none: send it again with keys)'
+        : '';
+  return new TimeoutError(`no reply to ${call} within ${timeout} ms${what}`, { call, timeoutMs: timeout, sent: true });
+}
 
 /** A FIFO with O(1) push and shift. */
 class Fifo {
@@ -719,8 +798,9 @@ export async function connect(options = {}) {
 
 /**
  * A connection to docketd. Events: `connect`, `disconnect` (err), `reconnecting` (attempt, delayMs),
- * `reconnect`, `error` (asynchronous server or handler errors; only emitted when listened to),
- * `close` (err|null).
+ * `reconnect`, `error` (asynchronous server errors, SlowConsumer, what a listener or subscription
+ * callback threw; only emitted when listened to), `close` (err|null). A listener that throws
+ * never disturbs the connection (see _listenerThrew).
  */
 export class Client extends EventEmitter {
   /** @param {ConnectOptions|string} [options] the options, or a url */
@@ -744,12 +824,18 @@ export class Client extends EventEmitter {
       maxReconnectDelayMs: 2000,
       connectTimeoutMs: 5000,
       maxOutboxBytes: 8 * 1024 * 1024,
+      maxBufferedOutputBytes: 64 * 1024 * 1024,
+      maxPendingMsgs: 65_536,
+      maxPendingBytes: 64 * 1024 * 1024,
       maxControlLine: 4096,
       requestTimeoutMs: 5000,
       commandTimeoutMs: 10_000,
+      pingIntervalMs: 120_000,
+      maxPingsOut: 2,
       ...rest,
       ...(tlsGiven === undefined ? {} : { tls: /** @type {any} */ (redactTls(tlsGiven)) }),
     };
+    checkLimits(this.options);
     /** connections made after the first one */
     this.reconnects = 0;
     /** @type {'connecting'|'connected'|'disconnected'|'closed'} */
@@ -762,8 +848,8 @@ export class Client extends EventEmitter {
     this.secure = false;
     /** commands on the current socket waiting for their reply, in order */
     this.inflight = new Fifo();
-    /** @type {{bytes: Buffer, entry: Pending|null}[]} commands held while not connected */
-    this.outbox = [];
+    /** commands held while not connected, or while the output is backed up, in order @type {Fifo} */
+    this.outbox = new Fifo();
     this.outboxBytes = 0;
     /** @type {Map<string, Subscription>} */
     this.subs = new Map();
@@ -783,6 +869,22 @@ export class Client extends EventEmitter {
     this.corked = false;
     /** @type {Promise<void>|null} */
     this._closing = null;
+    /** @type {NodeJS.Timeout|null} the client's PING timer (while connected) */
+    this._pingTimer = null;
+    /** client PING intervals passed with nothing received from the server */
+    this._pingsOut = 0;
+    /** a PING of the pinger waits for its PONG */
+    this._pingInflight = false;
+    /** PONGs owed to the server, written together at the end of the read */
+    this._pongsOwed = 0;
+    /** PONG bytes handed to the socket and not yet written */
+    this._pongBytesUnwritten = 0;
+    /** @type {NodeJS.Timeout|null} retries sending the outbox when output was backed up */
+    this._outboxRetry = null;
+    /** @type {import('./protocol.js').Parser|null} the current connection's parser */
+    this._parser = null;
+    /** @type {Set<Pending>} RESERVEs and WAITs in flight that may keep the server quiet on purpose */
+    this._holding = new Set();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -828,19 +930,31 @@ export class Client extends EventEmitter {
       current.destroy();
     };
     const parser = new Parser((frame) => {
-      if (!infoSeen && frame.op === 'INFO') {
-        infoSeen = true;
-        this.info = frame.info;
-        this._afterInfo(current, frame.info, tlsConf, where, finish, fail, upgrade);
-        return;
+      // Nothing more is dispatched once the client is closed or this connection was given up (a
+      // protocol error, a stale connection): the rest of what was read belongs to a connection
+      // that is gone, and its replies would match nothing (or the wrong thing).
+      if (this.state === 'closed' || this.socket !== current || current.destroyed) return;
+      try {
+        if (!infoSeen && frame.op === 'INFO') {
+          infoSeen = true;
+          this.info = frame.info;
+          this._applyInfoLimits();
+          this._afterInfo(current, frame.info, tlsConf, where, finish, fail, upgrade);
+          return;
+        }
+        if (!finished && frame.op === 'ERR' && isAuthorizationViolation(frame.text)) {
+          // The answer to CONNECT: this attempt fails with it (not with the close that follows).
+          fail(this._authorizationError(frame.text, where));
+          return;
+        }
+        this._onFrame(frame);
+      } catch (err) {
+        // Not the server's fault (listeners are called through _emitSafe, and a reply that does not
+        // fit is handled in _onFrame): never a protocol error, never a reason to drop the connection.
+        this._listenerThrew('handling a frame', err);
       }
-      if (!finished && frame.op === 'ERR' && isAuthorizationViolation(frame.text)) {
-        // The answer to CONNECT: this attempt fails with it (not with the close that follows).
-        fail(this._authorizationError(frame.text, where));
-        return;
-      }
-      this._onFrame(frame);
     });
+    this._parser = parser;
     /**
      * Listens to a socket (the plain one, then the TLS one wrapped around it).
      * @param {net.Socket} sock @param {boolean} isTls
@@ -850,12 +964,16 @@ export class Client extends EventEmitter {
       let tcpUp = !sock.connecting;
       if (!tcpUp) sock.once('connect', () => (tcpUp = true));
       sock.on('data', (chunk) => {
-        if (this.socket !== sock) return;
+        if (this.socket !== sock || this.state === 'closed') return;
+        this._pingsOut = 0; // the server is there
         try {
           parser.push(chunk);
         } catch (err) {
           this._protocolFailure(/** @type {Error} */ (err));
         }
+      });
+      sock.on('drain', () => {
+        if (this.socket === sock && this.state === 'connected') this._sendOutbox();
       });
       sock.on('error', (err) => {
         if (this.socket !== sock) return;
@@ -905,6 +1023,9 @@ export class Client extends EventEmitter {
       return;
     }
     current.setNoDelay(true);
+    current.setKeepAlive(true, KEEPALIVE_DELAY_MS);
+    this._pongsOwed = 0;
+    this._pongBytesUnwritten = 0;
     this.socket = current;
     attach(current, tlsConf.handshakeFirst);
     if (tlsConf.handshakeFirst) current.once('secureConnect', () => (this.secure = true));
@@ -1001,9 +1122,10 @@ export class Client extends EventEmitter {
         if (reconnected) this.reconnects++;
         this.reconnectAttempts = 0;
         this.lastError = null;
+        this._startPinger(socket);
         this._sendOutbox();
         finish(null);
-        this.emit(reconnected ? 'reconnect' : 'connect');
+        this._emitSafe(reconnected ? 'reconnect' : 'connect');
       },
       reject: (err) => finish(err),
       settled: false,
@@ -1027,23 +1149,64 @@ export class Client extends EventEmitter {
     return describeCredentials(credentialsOf.get(this) ?? { source: '' });
   }
 
-  /** @internal */
+  /**
+   * Writes what the outbox holds, in order, as far as the output limit lets it (the rest waits
+   * for the socket to drain).
+   * @internal
+   */
   _sendOutbox() {
-    const held = this.outbox;
-    this.outbox = [];
-    for (const r of this.requests.values()) r.held = false;
-    this.outboxBytes = 0;
-    for (const { bytes, entry } of held) {
-      if (!entry) this._write(bytes);
-      else if (!entry.settled) this._expect(bytes, entry);
-      // else: it timed out before it could be sent, and its caller was told so: never send it
+    if (this._outboxRetry) clearTimeout(this._outboxRetry);
+    this._outboxRetry = null;
+    while (this.outbox.length > 0) {
+      const { bytes, entry, onWritten } = this.outbox.peek();
+      if (entry?.settled) {
+        // It timed out before it could be sent, and its caller was told so: never send it.
+        this.outbox.shift();
+        this.outboxBytes -= bytes.length;
+        continue;
+      }
+      if (!this._roomFor(bytes.length)) {
+        this._awaitRoom();
+        return;
+      }
+      this.outbox.shift();
+      this.outboxBytes -= bytes.length;
+      if (entry) this._expect(bytes, entry);
+      else this._write(bytes);
+      onWritten?.();
     }
+  }
+
+  /**
+   * True when `n` more bytes may be written now: the socket holds at most maxBufferedOutputBytes
+   * not yet taken by the network (one write is always let through when it holds nothing).
+   * @param {number} n @internal
+   */
+  _roomFor(n) {
+    const buffered = this.socket?.writableLength ?? 0;
+    return buffered === 0 || buffered + n <= this.options.maxBufferedOutputBytes;
+  }
+
+  /**
+   * The outbox waits for room: the socket's 'drain' sends it on; when no 'drain' is due (a limit
+   * below the socket's own high-water mark), a timer looks again.
+   * @internal
+   */
+  _awaitRoom() {
+    if (this.socket?.writableNeedDrain || this._outboxRetry) return;
+    this._outboxRetry = setTimeout(() => {
+      this._outboxRetry = null;
+      if (this.state === 'connected') this._sendOutbox();
+    }, 5);
+    this._outboxRetry.unref?.();
   }
 
   /** @internal */
   _onSocketClosed() {
     this.socket = null;
     this.secure = false;
+    this._stopPinger();
+    this._holding.clear();
     const cause = this.lastError;
     // Everything written and unanswered may or may not have happened.
     for (const entry of this.inflight.drain()) {
@@ -1058,7 +1221,7 @@ export class Client extends EventEmitter {
     if (this.state === 'closed') return;
     const wasConnected = this.state === 'connected';
     this.state = 'disconnected';
-    if (wasConnected) this.emit('disconnect', cause);
+    if (wasConnected) this._emitSafe('disconnect', cause);
     this._scheduleReconnect();
   }
 
@@ -1071,7 +1234,7 @@ export class Client extends EventEmitter {
     }
     const attempt = ++this.reconnectAttempts;
     const delay = Math.min(this.options.reconnectDelayMs * 2 ** (attempt - 1), this.options.maxReconnectDelayMs);
-    this.emit('reconnecting', attempt, delay);
+    this._emitSafe('reconnecting', attempt, delay);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.state === 'closed') return;
@@ -1087,6 +1250,43 @@ export class Client extends EventEmitter {
     }, delay);
   }
 
+  /**
+   * The largest MSG/HMSG the parser takes: the server's max_payload plus a margin for headers it
+   * adds (without a usable max_payload, the parser's own limit).
+   * @internal
+   */
+  _applyInfoLimits() {
+    const parser = this._parser;
+    if (!parser) return;
+    const max = this.info?.max_payload;
+    parser.maxMessage = Number.isSafeInteger(max) && max > 0 ? max + MESSAGE_SIZE_MARGIN : parser.maxPayload;
+  }
+
+  /**
+   * Answers a server PING. The PONGs of one read are written together; a server that keeps
+   * sending PINGs without reading the PONGs (more than 1 MiB of them wait unwritten) is dropped.
+   * @internal
+   */
+  _owePong() {
+    this._pongsOwed += 1;
+    if (this._pongsOwed > 1) return;
+    const socket = this.socket;
+    process.nextTick(() => {
+      const n = this._pongsOwed;
+      this._pongsOwed = 0;
+      if (!socket || this.socket !== socket || socket.destroyed || this.state === 'closed') return;
+      const bytes = n === 1 ? PONG : Buffer.alloc(PONG.length * n, PONG);
+      if (this._pongBytesUnwritten + bytes.length > MAX_UNWRITTEN_PONG_BYTES) {
+        this._protocolFailure(new ProtocolError(`the server sends PINGs and does not read the PONGs (${this._pongBytesUnwritten + bytes.length} bytes of them unwritten)`));
+        return;
+      }
+      this._pongBytesUnwritten += bytes.length;
+      this._write(bytes, () => {
+        if (this.socket === socket) this._pongBytesUnwritten -= bytes.length;
+      });
+    });
+  }
+
   /** @param {Error} err @internal */
   _protocolFailure(err) {
     this.lastError = err;
@@ -1096,7 +1296,86 @@ export class Client extends EventEmitter {
 
   /** @param {unknown} err @internal */
   _asyncError(err) {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    if (this.listenerCount('error') > 0) this._emitSafe('error', err);
+  }
+
+  /**
+   * Emits an event so that a listener that throws cannot disturb the connection (it is called
+   * while the client reads the socket: its error must not pass for the server's).
+   * @param {string} event @param {...unknown} args @internal
+   */
+  _emitSafe(event, ...args) {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      this._listenerThrew(`a '${event}' listener`, err);
+    }
+  }
+
+  /**
+   * What a listener or a subscription callback threw: emitted as `error`; from an `error`
+   * listener itself, or with none, a process warning (type DocketClientWarning). Nothing else
+   * happens: the connection stays.
+   * @param {string} what who threw, e.g. `a 'reconnect' listener` @param {unknown} err @internal
+   */
+  _listenerThrew(what, err) {
+    let from = what;
+    let thrown = err;
+    if (from !== "a 'error' listener" && this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', thrown);
+        return;
+      } catch (again) {
+        from = "a 'error' listener";
+        thrown = again;
+      }
+    }
+    const text = thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown);
+    process.emitWarning(`${from} of a docket client threw: ${text}`, 'DocketClientWarning');
+  }
+
+  /**
+   * Starts the pinger: every pingIntervalMs, a connection from which nothing was received for
+   * maxPingsOut intervals in a row (each with a PING of ours out) is stale: it is closed, and the
+   * client reconnects. Anything received counts (the PONG, a reply, a message, the server's own
+   * PING). While a RESERVE or WAIT may be waiting on purpose, the server reads and sends nothing
+   * on the connection: silence then counts for nothing (TCP keep-alive still finds a dead peer).
+   * @param {net.Socket} socket @internal
+   */
+  _startPinger(socket) {
+    this._stopPinger();
+    this._pingsOut = 0;
+    this._pingInflight = false;
+    const interval = this.options.pingIntervalMs;
+    if (!interval) return;
+    this._pingTimer = setInterval(() => {
+      if (this.socket !== socket || this.state !== 'connected') return;
+      if (this._serverHolding()) {
+        this._pingsOut = 0;
+        return;
+      }
+      if (this._pingsOut >= this.options.maxPingsOut) {
+        const err = new ConnectionLost(`stale connection: nothing received for ${this._pingsOut} PING intervals of ${interval} ms`);
+        this.lastError = err;
+        this._stopPinger();
+        socket.destroy();
+        return;
+      }
+      this._pingsOut += 1;
+      if (this._pingInflight) return; // one PING of ours at a time is enough to make the server talk
+      this._pingInflight = true;
+      const done = () => {
+        if (this.socket === socket) this._pingInflight = false;
+      };
+      this._expect(PING, { call: 'ping', decode: replyDecoders.ping, resolve: done, reject: done, settled: false, written: false });
+    }, interval);
+    this._pingTimer.unref?.();
+  }
+
+  /** @internal */
+  _stopPinger() {
+    if (this._pingTimer) clearInterval(this._pingTimer);
+    this._pingTimer = null;
   }
 
   /** True while the connection runs over TLS. */
@@ -1151,6 +1430,9 @@ export class Client extends EventEmitter {
     this.state = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
+    this._stopPinger();
+    if (this._outboxRetry) clearTimeout(this._outboxRetry);
+    this._outboxRetry = null;
     this._failAll(err ?? new ConnectionClosed(), false);
     const socket = this.socket;
     const closed = new Promise((resolve) => {
@@ -1160,15 +1442,15 @@ export class Client extends EventEmitter {
       setTimeout(() => socket.destroy(), lingerMs).unref();
     });
     return closed.then(() => {
-      this.emit('close', err);
+      this._emitSafe('close', err);
     });
   }
 
   /** @param {Error} err @param {boolean} _first @internal */
   _failAll(err, _first) {
+    this._holding.clear();
     for (const entry of this.inflight.drain()) this._settle(entry, err);
-    for (const { entry } of this.outbox) if (entry) this._settle(entry, err);
-    this.outbox = [];
+    for (const { entry } of this.outbox.drain()) if (entry) this._settle(entry, err);
     this.outboxBytes = 0;
     for (const [token, r] of this.requests) {
       clearTimeout(r.timer);
@@ -1182,8 +1464,8 @@ export class Client extends EventEmitter {
   // -------------------------------------------------------------------------------------------
   // Writing and reply matching
 
-  /** @param {Buffer} bytes @internal */
-  _write(bytes) {
+  /** @param {Buffer} bytes @param {() => void} [written] called once the socket has written it @internal */
+  _write(bytes, written) {
     const socket = this.socket;
     if (!socket) return;
     if (!this.corked) {
@@ -1194,18 +1476,28 @@ export class Client extends EventEmitter {
         socket.uncork();
       });
     }
-    socket.write(bytes);
+    if (written) socket.write(bytes, () => written());
+    else socket.write(bytes);
   }
 
   /**
-   * Sends bytes that expect no reply (PUB, SUB, UNSUB), now or after a reconnect.
-   * @param {Buffer} bytes @internal
+   * Sends bytes that expect no reply (PUB, SUB, UNSUB): now, or from the outbox once the output
+   * has room or the client has reconnected. Throws (nothing sent) when that cannot be.
+   * @param {Buffer} bytes
+   * @param {{control?: boolean, onWritten?: () => void}} [opts] control: SUB/UNSUB, written at once
+   *   while connected whatever the output holds (a few bytes; they must not fail for want of room);
+   *   onWritten: called when the bytes are handed to the socket
+   * @internal
    */
-  _send(bytes) {
+  _send(bytes, opts = {}) {
     if (this.state === 'closed') throw new ConnectionClosed();
     this._checkLine(bytes);
-    if (this.state === 'connected') this._write(bytes);
-    else this._hold(bytes, null);
+    if (this.state === 'connected' && (opts.control || (this.outbox.length === 0 && this._roomFor(bytes.length)))) {
+      this._write(bytes);
+      opts.onWritten?.();
+    } else {
+      this._hold(bytes, null, opts.onWritten);
+    }
   }
 
   /**
@@ -1221,19 +1513,46 @@ export class Client extends EventEmitter {
     if (length > max) throw new InvalidArgument(`command line of ${length} bytes is over the limit of ${max} (maxControlLine, the server's --max-control-line)`);
   }
 
-  /** @param {Buffer} bytes @param {Pending|null} entry @internal */
-  _hold(bytes, entry) {
+  /**
+   * Keeps bytes in the outbox, to be written once connected and the output has room.
+   * @param {Buffer} bytes @param {Pending|null} entry @param {() => void} [onWritten] @internal
+   */
+  _hold(bytes, entry, onWritten) {
     if (this.outboxBytes + bytes.length > this.options.maxOutboxBytes) {
-      throw new ConnectionLost('disconnected, and the outbox is full');
+      if (this.state !== 'connected') throw new ConnectionLost('disconnected, and the outbox is full');
+      const buffered = (this.socket?.writableLength ?? 0) + this.outboxBytes;
+      throw new BufferFull(
+        `output backed up: ${buffered} bytes wait to be written (maxBufferedOutputBytes ${this.options.maxBufferedOutputBytes}, ` +
+          `then the outbox, maxOutboxBytes ${this.options.maxOutboxBytes}); the server is not reading fast enough: nothing was sent`,
+        { bufferedBytes: buffered, limit: this.options.maxBufferedOutputBytes + this.options.maxOutboxBytes },
+      );
     }
-    this.outbox.push({ bytes, entry });
+    this.outbox.push({ bytes, entry, onWritten });
     this.outboxBytes += bytes.length;
+    if (this.state === 'connected') this._awaitRoom();
   }
 
   /** @param {Buffer} bytes @param {Pending} entry @internal */
   _expect(bytes, entry) {
+    entry.written = true;
+    if (entry.serverWait) {
+      entry.holdUntil = performance.now() + entry.serverWait;
+      this._holding.add(entry);
+    }
     this.inflight.push(entry);
     this._write(bytes);
+  }
+
+  /**
+   * True while a RESERVE or WAIT written on this connection may still be waiting on purpose: the
+   * server reads nothing more of the connection meanwhile (and sends nothing either), so its
+   * silence says nothing about the connection. (TCP keep-alive still finds a dead peer then.)
+   * @internal
+   */
+  _serverHolding() {
+    const now = performance.now();
+    for (const entry of this._holding) if (/** @type {number} */ (entry.holdUntil) > now) return true;
+    return false;
   }
 
   /** @param {Pending} entry @param {Error|null} err @param {any} [value] @internal */
@@ -1249,10 +1568,10 @@ export class Client extends EventEmitter {
    * block of every job verb; a verb the server adds later is an encoder and a reply decoder.
    * @param {Buffer} bytes the encoded command
    * @param {string} call its name: a key of `replyDecoders` (protocol.js)
-   * @param {{timeout?: number|null, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void}} [opts]
+   * @param {{timeout?: number|null, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void, serverWait?: number}} [opts]
    *   timeout: reject with TimeoutError after this many ms (default: the client's
    *   `commandTimeoutMs`; null: no limit). A command that timed out before it could be written
-   *   (while disconnected) is never sent; one already written stays in line and its late reply
+   *   (while disconnected, or while the output was backed up) is never sent; one already written stays in line and its late reply
    *   is read and dropped (given to `late`), keeping replies matched to commands.
    *   decode: a reply decoder for a call not in `replyDecoders`
    * @returns {Promise<any>}
@@ -1278,22 +1597,21 @@ export class Client extends EventEmitter {
           reject(e);
         },
         settled: false,
+        written: false,
         late: opts.late,
+        serverWait: opts.serverWait,
       };
+      // Written now when connected with room (and nothing held before it), else held in the
+      // outbox; a full outbox throws here, before any timer is set (nothing was sent).
+      if (this.state === 'connected' && this.outbox.length === 0 && this._roomFor(bytes.length)) this._expect(bytes, entry);
+      else this._hold(bytes, entry);
       const timeout = opts.timeout === undefined ? this.options.commandTimeoutMs : opts.timeout;
       if (timeout !== null && timeout !== undefined && timeout > 0 && Number.isFinite(timeout)) {
         timer = setTimeout(() => {
-          const what =
-            call === 'enqueue'
-              ? ' (the job may or may not have been created: enqueue again with the same key)'
-              : call === 'batch'
-                ? ' (the batch may or may not have been enqueued, all of it or none: send it again with keys)'
-                : '';
-          this._settle(entry, new TimeoutError(`no reply to ${call} within ${timeout} ms${what}`, { call, timeoutMs: timeout }));
+          if (entry.settled) return;
+          this._settle(entry, commandTimeout(call, timeout, entry.written, this.state === 'connected'));
         }, timeout);
       }
-      if (this.state === 'connected') this._expect(bytes, entry);
-      else this._hold(bytes, entry);
     });
   }
 
@@ -1319,10 +1637,11 @@ export class Client extends EventEmitter {
         this._onMsg(routed.frame);
         return;
       case 'ping':
-        this._write(PONG);
+        this._owePong();
         return;
       case 'info':
         this.info = { ...this.info, ...routed.info };
+        this._applyInfoLimits();
         return;
       case 'server_error': {
         // A NATS error: it answers no command; fatal ones are followed by the server closing.
@@ -1340,6 +1659,7 @@ export class Client extends EventEmitter {
       }
       case 'reply':
         this.inflight.shift();
+        if (head) this._holding.delete(head);
         if ('error' in routed) this._settle(/** @type {Pending} */ (head), routed.error);
         else if (head?.settled) head.late?.(routed.value);
         else this._settle(/** @type {Pending} */ (head), null, routed.value);
@@ -1392,6 +1712,11 @@ export class Client extends EventEmitter {
    * @returns {Promise<void>}
    */
   flush(opts = {}) {
+    try {
+      opts = checkOptionNames(opts, ['timeout'], 'flush option');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.command(PING, 'ping', { timeout: opts.timeout });
   }
 
@@ -1419,37 +1744,81 @@ export class Client extends EventEmitter {
    * @param {{reply?: string, headers?: Record<string, string|string[]>|Map<string, string|string[]>|import('./protocol.js').MsgHeaders}} [opts]
    */
   publish(subject, data, opts = {}) {
-    const bytes = encodePublish(subject, data, opts);
-    this._checkPayload(bytes.length - bytes.indexOf(10) - 3);
+    const o = checkOptionNames(opts, ['reply', 'headers'], 'publish option');
+    const bytes = this._encodePublish(subject, data, o);
     this._send(bytes);
   }
 
   /**
-   * Subscribes to a subject (wildcards `*` and `>` allowed).
+   * PUB/HPUB bytes, checked against the server's max_payload (InvalidArgument).
+   * @param {string} subject @param {unknown} data @param {{reply?: string, headers?: any}} opts
+   * @internal
+   */
+  _encodePublish(subject, data, opts) {
+    const bytes = encodePublish(subject, data, opts);
+    this._checkPayload(bytes.length - bytes.indexOf(10) - 3);
+    return bytes;
+  }
+
+  /**
+   * Subscribes to a subject (wildcards `*` and `>` allowed). Every option is checked before
+   * anything is sent or registered: a bad one throws InvalidArgument and leaves no trace.
+   * `max: 0` gives a subscription that has already ended (nothing is sent).
    * @param {string} subject
-   * @param {{queue?: string, max?: number, callback?: (err: Error|null, msg: Msg|null) => void}} [opts]
+   * @param {{queue?: string, max?: number, callback?: (err: Error|null, msg: Msg|null) => void, maxPendingMsgs?: number, maxPendingBytes?: number}} [opts]
    * @returns {Subscription}
    */
   subscribe(subject, opts = {}) {
-    const sid = this.nextSid++;
-    const bytes = encodeSub(subject, sid, opts);
-    const sub = new Subscription(this, sid, subject, opts);
-    this._send(bytes);
+    const o = checkOptionNames(opts, ['queue', 'max', 'callback', 'maxPendingMsgs', 'maxPendingBytes'], 'subscribe option');
+    if (this.state === 'closed') throw new ConnectionClosed();
+    const max = o.max ?? undefined;
+    if (max !== undefined && (!Number.isSafeInteger(max) || max < 0)) throw new InvalidArgument(`max must be a non-negative integer (got ${String(max)})`);
+    const callback = o.callback ?? undefined;
+    if (callback !== undefined && typeof callback !== 'function') throw new InvalidArgument('callback must be a function');
+    /** @param {'maxPendingMsgs'|'maxPendingBytes'} name */
+    const pendingLimit = (name) => {
+      const v = o[name] ?? this.options[name];
+      if (v !== Infinity && (!Number.isSafeInteger(v) || v <= 0)) throw new InvalidArgument(`${name} must be a positive integer or Infinity (got ${String(v)})`);
+      return v;
+    };
+    const limits = { maxPendingMsgs: pendingLimit('maxPendingMsgs'), maxPendingBytes: pendingLimit('maxPendingBytes') };
+    const sid = this.nextSid;
+    let bytes = encodeSub(subject, sid, { queue: o.queue });
+    const sub = new Subscription(this, sid, subject, { queue: o.queue ?? undefined, max, callback, ...limits });
+    this.nextSid++;
+    if (max === 0) {
+      // It may receive nothing: there is nothing to subscribe to on the server.
+      sub._end();
+      return sub;
+    }
+    if (max !== undefined) bytes = Buffer.concat([bytes, encodeUnsub(sid, max)]);
+    this._send(bytes, { control: true }); // throws (outbox full while disconnected) before it is registered
     this.subs.set(String(sid), sub);
-    if (opts.max !== undefined) this._send(encodeUnsub(sid, opts.max));
     return sub;
   }
 
   /** @param {Subscription} sub @param {number} [max] @internal */
   _unsubscribe(sub, max) {
+    if (max !== undefined && max !== null && (!Number.isSafeInteger(max) || max < 0)) {
+      throw new InvalidArgument(`max must be a non-negative integer (got ${String(max)})`);
+    }
     if (sub.isClosed || this.state === 'closed') return;
     if (max !== undefined && max !== null && max > sub.received) {
+      const bytes = encodeUnsub(sub.sid, max);
       sub.max = max;
-      this._send(encodeUnsub(sub.sid, max));
+      try {
+        this._send(bytes, { control: true });
+      } catch {
+        // Disconnected with a full outbox: the next connection's handshake sends what is left of max.
+      }
       return;
     }
-    this._send(encodeUnsub(sub.sid));
     this._finishSubscription(sub);
+    try {
+      this._send(encodeUnsub(sub.sid), { control: true });
+    } catch {
+      // Disconnected with a full outbox: the next connection does not subscribe it again anyway.
+    }
   }
 
   /** @param {Subscription} sub @internal */
@@ -1503,27 +1872,33 @@ export class Client extends EventEmitter {
   _request(subject, data, opts, accept) {
     return new Promise((resolve, reject) => {
       if (this.state === 'closed') throw new ConnectionClosed();
+      const o = checkOptionNames(opts, ['timeout', 'headers'], 'request option');
+      // Every argument is checked before anything is sent (the inbox subscription included).
+      this.inboxPrefix ??= `_INBOX.${randomBytes(12).toString('hex')}`;
+      const token = String(this.nextRequest);
+      const bytes = this._encodePublish(subject, data, { reply: `${this.inboxPrefix}.${token}`, headers: o.headers });
+      this._checkLine(bytes);
       if (!this.inboxSub) {
-        this.inboxPrefix = `_INBOX.${randomBytes(12).toString('hex')}`;
         this.inboxSub = this.subscribe(`${this.inboxPrefix}.*`, {
           callback: (_err, msg) => msg && this._onReply(msg),
         });
       }
-      const token = String(this.nextRequest++);
-      const timeout = opts.timeout ?? this.options.requestTimeoutMs;
-      const timer = setTimeout(() => {
-        this.requests.delete(token);
-        reject(new TimeoutError(`no reply to ${subject} within ${timeout}ms`));
-      }, timeout);
-      // held: not written yet (disconnected); such a request survives a failed reconnect attempt
-      this.requests.set(token, { resolve, reject, timer, subject, held: this.state !== 'connected', accept });
+      this.nextRequest++;
+      const timeout = o.timeout ?? this.options.requestTimeoutMs;
+      // held: not written yet (disconnected, or the output backed up); such a request survives a
+      // failed reconnect attempt
+      const r = { resolve, reject, timer: /** @type {NodeJS.Timeout|undefined} */ (undefined), subject, held: true, accept };
+      this.requests.set(token, r);
       try {
-        this.publish(subject, data, { reply: `${this.inboxPrefix}.${token}`, headers: opts.headers });
+        this._send(bytes, { onWritten: () => (r.held = false) });
       } catch (err) {
-        clearTimeout(timer);
         this.requests.delete(token);
         throw err;
       }
+      r.timer = setTimeout(() => {
+        this.requests.delete(token);
+        reject(new TimeoutError(`no reply to ${subject} within ${timeout}ms`));
+      }, timeout);
     });
   }
 
@@ -1607,8 +1982,10 @@ export class Client extends EventEmitter {
    * @returns {Promise<import('./protocol.js').Job|null>}
    */
   async reserve(queues, opts = {}) {
+    opts = checkOptionNames(opts, ['timeout'], 'reserve option');
     return this.command(encodeReserve(queues, opts), 'reserve', {
       timeout: this._waitingTimeout(opts.timeout),
+      serverWait: serverWait(opts.timeout),
       // A job that arrives after its caller gave up is held by this connection, and nobody will
       // run it: give it back at once instead of letting its lease run out.
       late: (job) => {
@@ -1626,6 +2003,7 @@ export class Client extends EventEmitter {
    * @returns {Promise<void>}
    */
   async ack(id, result, opts = {}) {
+    opts = checkOptionNames(opts, ['attempt'], 'ack option');
     const bytes = result === undefined || result === null ? null : toBytes(result);
     if (bytes) this._checkPayload(bytes.length);
     return this.command(encodeAck(id, bytes, opts.attempt), 'ack');
@@ -1641,6 +2019,7 @@ export class Client extends EventEmitter {
    * @returns {Promise<{outcome: 'retry', delayMs: number} | {outcome: 'dead'} | {outcome: 'throttled', delayMs: number}>}
    */
   async fail(id, opts = {}) {
+    opts = checkOptionNames(opts, ['reason', 'retry', 'attempt', 'throttle', 'scope'], 'fail option');
     let reason = opts.reason instanceof Error ? opts.reason.message : opts.reason;
     const bytes = reason === undefined || reason === null ? null : toBytes(reason);
     if (bytes) this._checkPayload(bytes.length);
@@ -1653,6 +2032,7 @@ export class Client extends EventEmitter {
    * @returns {Promise<void>}
    */
   async progress(id, percent, note, opts = {}) {
+    opts = checkOptionNames(opts, ['attempt'], 'progress option');
     const bytes = note === undefined || note === null ? null : toBytes(note);
     if (bytes) this._checkPayload(bytes.length);
     return this.command(encodeProgress(id, percent, bytes, opts.attempt), 'progress');
@@ -1664,6 +2044,7 @@ export class Client extends EventEmitter {
    * @returns {Promise<void>}
    */
   async touch(id, opts = {}) {
+    opts = checkOptionNames(opts, ['attempt'], 'touch option');
     return this.command(encodeTouch(id, opts.attempt), 'touch');
   }
 
@@ -1683,7 +2064,8 @@ export class Client extends EventEmitter {
    * @returns {Promise<import('./protocol.js').JobOutcome>}
    */
   async wait(id, opts = {}) {
-    return this.command(encodeWait(id, opts), 'wait', { timeout: this._waitingTimeout(opts.timeout) });
+    opts = checkOptionNames(opts, ['timeout'], 'wait option');
+    return this.command(encodeWait(id, opts), 'wait', { timeout: this._waitingTimeout(opts.timeout), serverWait: serverWait(opts.timeout) });
   }
 
   /** A queue's dead jobs, oldest first. @param {string} queue @param {{limit?: number}} [opts] @returns {Promise<JobInfo[]>} */
@@ -1732,7 +2114,7 @@ export class Client extends EventEmitter {
    * @returns {AsyncIterableIterator<JobInfo>}
    */
   listAll(queue, opts = {}) {
-    const { state, pageSize } = opts ?? {};
+    const { state, pageSize } = checkOptionNames(opts, ['state', 'pageSize'], 'listAll option');
     encodeList(queue, { state, limit: pageSize }); // refuse bad arguments now, not at the first page
     const client = this;
     return (async function* pages() {
@@ -1888,18 +2270,21 @@ export class Client extends EventEmitter {
    * subscription is on `$JOB.<queue>.<event>` when there is one). Events published before the
    * subscription reached the server are not seen: `await client.flush()` after this call to be
    * sure it has.
+   * `maxPendingMsgs` / `maxPendingBytes`: the subscription's limits of unread events (see subscribe).
    * @param {string} [queue]
-   * @param {{events?: JobEvent['event'][]}} [opts]
+   * @param {{events?: JobEvent['event'][], maxPendingMsgs?: number, maxPendingBytes?: number}} [opts]
    * @returns {JobEvents}
    */
   events(queue = '*', opts = {}) {
+    const o = checkOptionNames(opts, ['events', 'maxPendingMsgs', 'maxPendingBytes'], 'events option');
     const q = queue === '*' ? '*' : checkQueue(queue);
-    const kinds = opts.events ?? [];
+    const kinds = o.events ?? [];
+    if (!Array.isArray(kinds)) throw new InvalidArgument('events must be a list of event names');
     for (const k of kinds) {
       if (typeof k !== 'string' || !/^[a-z]+$/.test(k)) throw new InvalidArgument(`invalid event name ${JSON.stringify(k)}`);
     }
     const subject = kinds.length === 1 ? `$JOB.${q}.${kinds[0]}` : `$JOB.${q}.>`;
-    const sub = this.subscribe(subject);
+    const sub = this.subscribe(subject, { maxPendingMsgs: o.maxPendingMsgs, maxPendingBytes: o.maxPendingBytes });
     const events = new JobEvents(sub);
     if (kinds.length > 1) {
       const wanted = new Set(kinds);

@@ -110,13 +110,44 @@ export declare class NoResponders extends DocketClientError {
   subject: string;
 }
 
-/** A client-side timeout ran out; a command that timed out may or may not have happened. */
+/**
+ * A client-side timeout ran out. A command that timed out after it was written (`sent` true) may
+ * or may not have happened; one that timed out before it could be written (`sent` false) was not
+ * sent and never will be.
+ */
 export declare class TimeoutError extends DocketClientError {
-  constructor(message?: string, details?: { call?: string; timeoutMs?: number });
+  constructor(message?: string, details?: { call?: string; timeoutMs?: number; sent?: boolean });
   code: 'TIMEOUT';
   /** The call that timed out (`enqueue`, `ack`, …), when it was a command. */
   call: string | undefined;
   timeoutMs: number | undefined;
+  /** For a command: whether it had been written to the server (undefined for other timeouts). */
+  sent: boolean | undefined;
+}
+
+/**
+ * Output is backed up: `maxBufferedOutputBytes` wait to be written to a server that does not read
+ * fast enough, and the outbox behind them (`maxOutboxBytes`) is full too. Nothing was sent.
+ */
+export declare class BufferFull extends DocketClientError {
+  constructor(message: string, details?: { bufferedBytes?: number; limit?: number });
+  code: 'BUFFER_FULL';
+  /** Bytes waiting to be written (socket buffer and outbox) when it was refused. */
+  bufferedBytes: number | undefined;
+  /** The limit that was reached. */
+  limit: number | undefined;
+}
+
+/**
+ * A subscription's unread messages reached `maxPending` messages or `maxPendingBytes` payload
+ * bytes, and the messages after were dropped. Emitted as the client's `error`, once each time a
+ * subscription starts dropping; `subscription.dropped` counts them.
+ */
+export declare class SlowConsumer extends DocketClientError {
+  constructor(subject: string, sid: number, why: string);
+  code: 'SLOW_CONSUMER';
+  subject: string;
+  sid: number;
 }
 
 /** An argument the client can check is not valid; nothing was sent. */

@@ -180,17 +180,53 @@ export class NoResponders extends DocketClientError {
 
 /**
  * A client-side timeout ran out (request(), flush(), a command past `commandTimeoutMs`). A command
- * that timed out may or may not have happened (an ENQ may have created its job: enqueue again
- * with the same `key`).
+ * that timed out after it was written (`sent` true) may or may not have happened (an ENQ may have
+ * created its job: enqueue again with the same `key`); one that timed out before it could be
+ * written (`sent` false: the client was not connected, or its output was backed up) was not sent,
+ * and never will be.
  */
 export class TimeoutError extends DocketClientError {
-  /** @param {string} [message] @param {{call?: string, timeoutMs?: number}} [details] */
+  /** @param {string} [message] @param {{call?: string, timeoutMs?: number, sent?: boolean}} [details] */
   constructor(message = 'timed out', details = {}) {
     super(message);
     this.code = 'TIMEOUT';
     /** the call that timed out (`enqueue`, `ack`, …), when it was a command */
     this.call = details.call;
     this.timeoutMs = details.timeoutMs;
+    /** for a command: whether it had been written to the server (undefined for other timeouts) */
+    this.sent = details.sent;
+  }
+}
+
+/**
+ * Output is backed up: more than `maxBufferedOutputBytes` wait to be written to a server that is
+ * not reading fast enough (or not at all), and the outbox that holds what comes after them
+ * (`maxOutboxBytes`) is full too. Nothing of the call was sent; the connection stays.
+ */
+export class BufferFull extends DocketClientError {
+  /** @param {string} message @param {{bufferedBytes?: number, limit?: number}} [details] */
+  constructor(message, details = {}) {
+    super(message);
+    this.code = 'BUFFER_FULL';
+    /** bytes waiting to be written (socket buffer and outbox) when it was refused */
+    this.bufferedBytes = details.bufferedBytes;
+    /** the limit that was reached */
+    this.limit = details.limit;
+  }
+}
+
+/**
+ * A subscription's unread messages reached its limit (`maxPending` messages or `maxPendingBytes`
+ * payload bytes): the messages that came after were dropped. Emitted as the client's `error`
+ * once each time a subscription starts dropping; `subscription.dropped` counts them all.
+ */
+export class SlowConsumer extends DocketClientError {
+  /** @param {string} subject @param {number} sid @param {string} why */
+  constructor(subject, sid, why) {
+    super(`slow consumer: subscription ${sid} to ${subject} has ${why} unread; dropping messages until it is read`);
+    this.code = 'SLOW_CONSUMER';
+    this.subject = subject;
+    this.sid = sid;
   }
 }
 

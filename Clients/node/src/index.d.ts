@@ -58,6 +58,7 @@ export {
   BadId,
   BadOption,
   BadQueue,
+  BufferFull,
   ConnectionClosed,
   ConnectionLost,
   DocketClientError,
@@ -75,6 +76,7 @@ export {
   ProtocolError,
   RetryAfterError,
   ServerError,
+  SlowConsumer,
   StoreFull,
   Throttle,
   TimeoutError,
@@ -149,8 +151,29 @@ export interface ConnectOptions {
   maxReconnectDelayMs?: number;
   /** Time one attempt has to reach a working connection (default 5000). */
   connectTimeoutMs?: number;
-  /** Bytes of commands kept while disconnected (default 8 MiB). */
+  /**
+   * Bytes kept in the outbox: commands and publishes made while disconnected, or while the output
+   * is backed up (default 8 MiB). Past it: ConnectionLost (disconnected) or BufferFull (connected).
+   */
   maxOutboxBytes?: number;
+  /**
+   * Bytes written to the connection and not yet taken by the network (default 64 MiB; Infinity: no
+   * limit). Past it, what is sent waits in the outbox; once that is full too, publish() throws and
+   * commands reject with BufferFull (nothing sent), and a command held there times out unsent.
+   */
+  maxBufferedOutputBytes?: number;
+  /** Default limit of a subscription's unread messages (default 65536; Infinity: none); past it, messages are dropped (SlowConsumer). */
+  maxPendingMsgs?: number;
+  /** The same in payload bytes (default 64 MiB; Infinity: none). */
+  maxPendingBytes?: number;
+  /**
+   * How often the client PINGs the server to find a dead connection (default 120000, as NATS
+   * clients; 0 or null: never). A connection from which nothing was received for `maxPingsOut`
+   * intervals in a row, each with a PING out, is stale: it is closed and the client reconnects.
+   */
+  pingIntervalMs?: number | null;
+  /** See pingIntervalMs (default 2). */
+  maxPingsOut?: number;
   /** The longest command line sent (default 4096, the server's default): longer ones throw InvalidArgument. */
   maxControlLine?: number;
   /** Default timeout of request() (default 5000). */
@@ -466,6 +489,10 @@ export interface SubscribeOptions {
   max?: number;
   /** Called for each message instead of the iterator (and with the error that ends the subscription, if any). */
   callback?: (err: Error | null, msg: Msg | null) => void;
+  /** Unread messages kept (default: the client's maxPendingMsgs, 65536); past it, dropped and reported as SlowConsumer. */
+  maxPendingMsgs?: number;
+  /** Unread payload bytes kept (default: the client's maxPendingBytes, 64 MiB). */
+  maxPendingBytes?: number;
 }
 
 /** A subscription: an async iterator of Msg, or a callback. It survives reconnects. */
@@ -473,15 +500,21 @@ export declare class Subscription implements AsyncIterable<Msg> {
   readonly sid: number;
   readonly subject: string;
   readonly queue: string | undefined;
-  /** Messages delivered so far. */
+  /** Messages received so far (dropped ones included: they count towards `max`, as on the server). */
   readonly received: number;
+  /** Messages dropped because `maxPendingMsgs` or `maxPendingBytes` were unread. */
+  readonly dropped: number;
+  readonly maxPendingMsgs: number;
+  readonly maxPendingBytes: number;
   max: number | undefined;
   readonly isClosed: boolean;
   /** Resolves when the subscription has ended. */
   readonly closed: Promise<void>;
   /** Messages received and not yet read. */
   readonly pending: number;
-  /** Stops at once, or after `max` messages in total. */
+  /** Payload bytes of the messages received and not yet read. */
+  readonly pendingBytes: number;
+  /** Stops at once, or after `max` messages in total (a bad `max` throws InvalidArgument). */
   unsubscribe(max?: number): void;
   [Symbol.asyncIterator](): AsyncIterator<Msg>;
 }
@@ -491,8 +524,11 @@ export declare class Subscription implements AsyncIterable<Msg> {
 
 /**
  * A connection to docketd. Events: `connect`, `disconnect` (err), `reconnecting` (attempt,
- * delayMs), `reconnect`, `error` (asynchronous server errors: ServerError, PermissionError,
- * AuthorizationError on a refused reconnect, ProtocolError), `close` (err | null).
+ * delayMs), `reconnect`, `error` (asynchronous errors: ServerError, PermissionError,
+ * AuthorizationError on a refused reconnect, ProtocolError, SlowConsumer, and what a listener or
+ * a subscription callback threw), `close` (err | null). A listener that throws never disturbs the
+ * connection: its error is emitted as `error` (from an `error` listener, or with none, it is a
+ * process warning of type `DocketClientWarning`).
  */
 export declare class Client extends EventEmitter {
   constructor(options?: ConnectOptions | string);
@@ -513,7 +549,9 @@ export declare class Client extends EventEmitter {
   readonly authentication: string;
 
   // NATS core
+  /** Throws InvalidArgument (nothing sent), ConnectionClosed, or BufferFull when the output and the outbox are full. */
   publish(subject: string, data?: Payload, opts?: { reply?: string; headers?: HeadersInit }): void;
+  /** Every option is checked before anything is sent or kept; `max: 0` returns a subscription that has ended. */
   subscribe(subject: string, opts?: SubscribeOptions): Subscription;
   request(subject: string, data?: Payload, opts?: { timeout?: number; headers?: HeadersInit }): Promise<Msg>;
   /**
@@ -588,13 +626,19 @@ export declare class Client extends EventEmitter {
   resumeSchedule(name: string): Promise<void>;
 
   /** Lifecycle events of a queue (`$JOB.<queue>.>`), or of every queue (no argument or `'*'`). */
-  events(queue?: string, opts?: { events?: JobEventName[] }): JobEvents;
+  events(queue?: string, opts?: { events?: JobEventName[]; maxPendingMsgs?: number; maxPendingBytes?: number }): JobEvents;
 
   /** Sends an encoded command that gets exactly one reply (see commandBytes); the building block of every verb. */
   command<T = any>(
     bytes: Buffer,
     call: string,
-    opts?: { timeout?: number | null; decode?: (frame: Frame) => T; late?: (value: T) => void },
+    opts?: {
+      timeout?: number | null;
+      decode?: (frame: Frame) => T;
+      late?: (value: T) => void;
+      /** Ms the server may hold this command on purpose (a verb that waits; Infinity: as long as it takes): that silence does not make the connection stale. */
+      serverWait?: number;
+    },
   ): Promise<T>;
 
   on(event: 'connect' | 'reconnect', listener: () => void): this;
@@ -685,7 +729,11 @@ export declare class Worker extends EventEmitter {
   readonly stopped: Promise<void>;
   /** Opens the connections (retrying while the server cannot be reached) and starts taking jobs. */
   start(): Promise<this>;
-  /** Stops taking jobs, lets running ones finish within graceMs, hands back the rest, closes. */
+  /**
+   * Stops taking jobs, lets running ones finish within graceMs, hands back the rest, closes.
+   * Called from inside a handler, it does not wait for that handler: it resolves once the rest has
+   * stopped, and the calling job then finishes (ACK/FAIL) as usual; `stopped` resolves after that.
+   */
   stop(opts?: { graceMs?: number }): Promise<void>;
 
   on(event: 'completed', listener: (job: Job, result: unknown) => void): this;

@@ -251,7 +251,14 @@ export type Routed =
 
 /** A streaming parser of the server's bytes: `push` Buffers as they arrive; `onFrame` gets each frame. */
 export declare class Parser {
-  constructor(onFrame: (frame: Frame) => void, limits?: { maxControlLine?: number; maxPayload?: number });
+  /**
+   * `maxPayload`: the largest payload of any frame (default 256 MiB); `maxMessage`: the largest
+   * MSG/HMSG (default maxPayload). A larger one is a ProtocolError on its control line.
+   */
+  constructor(onFrame: (frame: Frame) => void, limits?: { maxControlLine?: number; maxPayload?: number; maxMessage?: number });
+  maxControlLine: number;
+  maxPayload: number;
+  maxMessage: number;
   /** True when no partial operation is buffered. */
   readonly idle: boolean;
   /** Throws a ProtocolError on bytes that break the protocol (the parser is then unusable). */
@@ -267,6 +274,12 @@ export declare function checkQueue(q: unknown): string;
 export declare function formatJobId(id: number | string | bigint): string;
 export declare function isValidPublishSubject(s: string): boolean;
 export declare function isValidSubscribeSubject(s: string): boolean;
+/** True when the string holds a lone UTF-16 surrogate (no UTF-8 form); such keys, subjects and tokens throw InvalidArgument. */
+export declare function hasLoneSurrogate(s: string): boolean;
+/** Throws InvalidArgument for an option name not in `known` (or options that are not an object); returns the options ({} for none). */
+export declare function checkOptionNames(opts: unknown, known: readonly string[], what: string): Record<string, any>;
+/** The option names of enqueue() and of a batch job. */
+export declare const ENQUEUE_OPTIONS: readonly string[];
 export declare function formatRate(r: Rate, what?: string): string;
 export declare function parseDelivery(s: string): number | string;
 export declare function parseJobError(text: string): { code: string; message: string } | null;

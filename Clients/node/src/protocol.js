@@ -104,15 +104,51 @@ function hasBlankOrControl(s) {
   return /[\s\x00-\x1f\x7f]/.test(s);
 }
 
+const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
- * A token sent in a control line (queue name, option value): non-empty, no blanks or control bytes.
+ * True when a string holds a lone UTF-16 surrogate: it has no UTF-8 form, and encoding it would
+ * silently turn it into U+FFFD (another key, another subject).
+ * @param {string} s
+ */
+export function hasLoneSurrogate(s) {
+  return LONE_SURROGATE_RE.test(s);
+}
+
+/**
+ * Refuses a string with a lone surrogate (see hasLoneSurrogate).
+ * @param {string} s @param {string} what
+ */
+function wellFormed(s, what) {
+  if (hasLoneSurrogate(s)) throw new InvalidArgument(`${what} holds a lone UTF-16 surrogate, which has no UTF-8 form (got ${JSON.stringify(s)})`);
+  return s;
+}
+
+/**
+ * A token sent in a control line (queue name, option value): non-empty, no blanks or control
+ * bytes, no lone surrogates.
  * @param {unknown} v @param {string} what
  */
 function token(v, what) {
   if (typeof v !== 'string' || v.length === 0 || hasBlankOrControl(v)) {
     throw new InvalidArgument(`${what} must be a non-empty string without blanks (got ${JSON.stringify(v)})`);
   }
-  return v;
+  return wellFormed(v, what);
+}
+
+/**
+ * Refuses option names a call does not know (a misspelt `atempts` would otherwise be ignored
+ * without a word), and options that are not an object.
+ * @param {unknown} opts @param {readonly string[]} known @param {string} what e.g. 'enqueue option'
+ * @returns {Record<string, any>} the options ({} for undefined or null)
+ */
+export function checkOptionNames(opts, known, what) {
+  if (opts === undefined || opts === null) return {};
+  if (typeof opts !== 'object' || Array.isArray(opts)) throw new InvalidArgument(`${what}s must be an object (got ${JSON.stringify(opts)})`);
+  for (const name of Object.keys(opts)) {
+    if (!known.includes(name)) throw new InvalidArgument(`unknown ${what} ${JSON.stringify(name)} (the ${what}s are ${known.join(', ')})`);
+  }
+  return /** @type {Record<string, any>} */ (opts);
 }
 
 const QUEUE_RE = /^[A-Za-z0-9_-]{1,128}$/;
@@ -174,13 +210,13 @@ function attemptOption(attempt) {
 
 /** @param {string} s @returns {boolean} a subject one can publish to (no wildcards) */
 export function isValidPublishSubject(s) {
-  if (typeof s !== 'string' || s.length === 0 || hasBlankOrControl(s)) return false;
+  if (typeof s !== 'string' || s.length === 0 || hasBlankOrControl(s) || hasLoneSurrogate(s)) return false;
   return s.split('.').every((t) => t.length > 0 && t !== '*' && t !== '>');
 }
 
 /** @param {string} s @returns {boolean} a subject one can subscribe to (wildcards allowed) */
 export function isValidSubscribeSubject(s) {
-  if (typeof s !== 'string' || s.length === 0 || hasBlankOrControl(s)) return false;
+  if (typeof s !== 'string' || s.length === 0 || hasBlankOrControl(s) || hasLoneSurrogate(s)) return false;
   const tokens = s.split('.');
   return tokens.every((t, i) => t.length > 0 && (t !== '>' || i === tokens.length - 1));
 }
@@ -223,6 +259,7 @@ export class MsgHeaders {
     if (typeof name !== 'string' || !/^[!-9;-~]+$/.test(name)) throw new InvalidArgument(`invalid header name ${JSON.stringify(name)}`);
     if (typeof value !== 'string') value = String(value);
     if (/[\r\n]/.test(value)) throw new InvalidArgument(`header value of ${name} contains CR or LF`);
+    wellFormed(value, `header value of ${name}`);
     this.list.push([name, value]);
   }
   /** Replaces every value of `name`. @param {string} name @param {string} value */
@@ -483,6 +520,9 @@ function formatParents(after, position) {
 
 const PARENT_DEATH = ['fail', 'run'];
 
+/** The options of enqueue() (and of a batch job); routes and schedules take some of them. */
+export const ENQUEUE_OPTIONS = Object.freeze(['delay', 'at', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'key', 'group', 'ttl', 'expires', 'after', 'onParentDead', 'keyTtl', 'replace']);
+
 /**
  * The option fields of ENQ (and of ROUTE and SCHEDULE, which take the same ones but `after` and
  * `onParentDead`) in the order of PROTOCOL.md's table: `delay`, `at`, `pri`, `attempts`,
@@ -497,6 +537,7 @@ const PARENT_DEATH = ['fail', 'run'];
 function enqueueFields(opts, where = {}) {
   const owner = where.owner ?? 'enqueue';
   const position = where.position ?? null;
+  checkOptionNames(opts, ENQUEUE_OPTIONS, `${owner} option`);
   /** @type {string[]} */
   const out = [];
   if (opts.delay !== undefined && opts.at !== undefined) throw new InvalidArgument('delay and at cannot be used together');
@@ -601,6 +642,7 @@ export const encodeParents = (id) => commandBytes(`PARENTS ${formatJobId(id)}`);
  * @returns {Buffer}
  */
 export function encodeReserve(queues, opts = {}) {
+  opts = checkOptionNames(opts, ['timeout'], 'reserve option');
   const list = Array.isArray(queues) ? queues : [queues];
   if (list.length === 0) throw new InvalidArgument('reserve needs at least one queue');
   for (const q of list) checkQueue(q);
@@ -632,6 +674,7 @@ export function encodeAck(id, result, attempt) {
  * @returns {Buffer}
  */
 export function encodeFail(id, opts = {}) {
+  opts = checkOptionNames(opts, ['reason', 'retry', 'attempt', 'throttle', 'scope'], 'fail option');
   let line = `FAIL ${formatJobId(id)}${attemptOption(opts.attempt)}`;
   const hasRetry = opts.retry !== undefined && opts.retry !== null;
   const hasThrottle = opts.throttle !== undefined && opts.throttle !== null;
@@ -670,6 +713,7 @@ export const encodeInspect = (id) => commandBytes(`INSPECT ${formatJobId(id)}`);
  * @returns {Buffer}
  */
 export function encodeWait(id, opts = {}) {
+  opts = checkOptionNames(opts, ['timeout'], 'wait option');
   let line = `WAIT ${formatJobId(id)}`;
   if (opts.timeout !== undefined && opts.timeout !== null) line += ` timeout=${formatDuration(opts.timeout, 'timeout')}`;
   return commandBytes(line);
@@ -687,6 +731,7 @@ export const encodeHelp = () => commandBytes('HELP');
  * @returns {Buffer}
  */
 export function encodeDead(queue, opts = {}) {
+  opts = checkOptionNames(opts, ['limit'], 'dead option');
   let line = `DEAD ${checkQueue(queue)}`;
   if (opts.limit !== undefined) line += ` limit=${intInRange(opts.limit, 'limit', 1, 9_999_999_999)}`;
   return commandBytes(line);
@@ -801,7 +846,7 @@ export function encodeQueueSet(queue, settings) {
 export function encodeRoute(pattern, queue, opts = {}) {
   if (!isValidSubscribeSubject(pattern)) throw new InvalidArgument(`invalid subject pattern ${JSON.stringify(pattern)}`);
   if (pattern.startsWith('$')) throw new InvalidArgument(`reserved subjects ($...) cannot be routed: ${JSON.stringify(pattern)}`);
-  const o = /** @type {Record<string, unknown>} */ (opts ?? {});
+  const o = checkOptionNames(opts, ENQUEUE_OPTIONS, 'route option');
   if (o.key !== undefined || o.at !== undefined) throw new InvalidArgument('a route cannot take key or at (each message makes a new job)');
   if (o.expires !== undefined) throw new InvalidArgument('a route cannot take expires (use ttl: it counts from each job\'s ENQ)');
   // The same options as ENQ, in the same order.
@@ -829,7 +874,7 @@ function checkState(state, what = 'state') {
  * @returns {Buffer}
  */
 export function encodeList(queue, opts = {}) {
-  const o = opts ?? {};
+  const o = checkOptionNames(opts, ['state', 'after', 'limit'], 'list option');
   let line = `LIST ${checkQueue(queue)}`;
   if (o.state !== undefined && o.state !== null) line += ` state=${checkState(o.state)}`;
   if (o.after !== undefined && o.after !== null) line += ` after=${token(o.after, 'after (a LIST cursor)')}`;
@@ -844,7 +889,7 @@ export function encodeList(queue, opts = {}) {
  * @returns {Buffer}
  */
 export function encodePurge(queue, opts) {
-  const o = /** @type {{state?: string, older?: number|string|null}} */ (opts ?? {});
+  const o = /** @type {{state?: string, older?: number|string|null}} */ (checkOptionNames(opts, ['state', 'older'], 'purge option'));
   let line = `PURGE ${checkQueue(queue)}`;
   if (o.state === undefined || o.state === null) throw new InvalidArgument('purge needs a state (waiting, delayed, blocked, completed or dead)');
   if (checkState(o.state) === 'active') throw new InvalidArgument('active jobs cannot be purged: a worker holds them (delete them one by one)');
@@ -893,7 +938,7 @@ const CATCHUP = ['none', 'one', 'all'];
  * @returns {Buffer}
  */
 export function encodeSchedule(name, queue, payload, opts) {
-  const o = /** @type {ScheduleOptions & Record<string, unknown>} */ (opts ?? {});
+  const o = /** @type {ScheduleOptions & Record<string, unknown>} */ (checkOptionNames(opts, ['cron', 'every', 'tz', 'catchup', ...ENQUEUE_OPTIONS], 'schedule option'));
   const parts = ['SCHEDULE', checkScheduleName(name), checkQueue(queue)];
   for (const k of ['key', 'at', 'delay', 'expires']) {
     if (o[k] !== undefined) throw new InvalidArgument(`a schedule cannot take ${k} (each tick's job is keyed <name>@<tick>; ttl limits how long it may wait)`);
@@ -902,7 +947,7 @@ export function encodeSchedule(name, queue, payload, opts) {
   const hasEvery = o.every !== undefined && o.every !== null;
   if (hasCron === hasEvery) throw new InvalidArgument('a schedule needs exactly one of cron and every');
   if (hasCron) {
-    if (typeof o.cron !== 'string' || o.cron.trim() === '' || /["\x00-\x1f\x7f]/.test(o.cron)) {
+    if (typeof o.cron !== 'string' || o.cron.trim() === '' || /["\x00-\x1f\x7f]/.test(o.cron) || hasLoneSurrogate(o.cron)) {
       throw new InvalidArgument(`cron must be a non-empty expression without double quotes or control characters (got ${JSON.stringify(o.cron)})`);
     }
     parts.push(`cron="${o.cron}"`);
@@ -1049,12 +1094,17 @@ export function parseJson(text) {
 export class Parser {
   /**
    * @param {(frame: Frame) => void} onFrame
-   * @param {{maxControlLine?: number, maxPayload?: number}} [limits]
+   * @param {{maxControlLine?: number, maxPayload?: number, maxMessage?: number}} [limits]
+   *   maxPayload: the largest payload of any frame (default 256 MiB); maxMessage: the largest of a
+   *   MSG/HMSG (header block included; default maxPayload). A larger one is a ProtocolError, raised
+   *   on its control line, before any of it is buffered. Both may be changed between pushes (the
+   *   client sets maxMessage from the server's max_payload).
    */
   constructor(onFrame, limits = {}) {
     this.onFrame = onFrame;
     this.maxControlLine = limits.maxControlLine ?? 1024 * 1024;
     this.maxPayload = limits.maxPayload ?? 256 * 1024 * 1024;
+    this.maxMessage = limits.maxMessage ?? this.maxPayload;
     /** @type {Buffer[]} */
     this.chunks = [];
     this.length = 0;
@@ -1216,7 +1266,8 @@ export class Parser {
 
   /** @param {{kind: string, fields: string[], size: number, hdr?: number, extra?: any}} p */
   expectPayload(p) {
-    if (p.size > this.maxPayload) throw new ProtocolError(`${p.kind} payload of ${p.size} bytes is over the limit`);
+    const limit = p.kind === 'MSG' || p.kind === 'HMSG' ? Math.min(this.maxMessage, this.maxPayload) : this.maxPayload;
+    if (p.size > limit) throw new ProtocolError(`${p.kind} payload of ${p.size} bytes is over the limit of ${limit}`);
     this.pending = p;
     this.need = 0;
   }
@@ -1233,7 +1284,17 @@ function finishPayloadFrame(p, payload) {
     case 'MSG':
       return { op: 'MSG', subject: f[0], sid: f[1], reply: f.length === 4 ? f[2] : null, payload };
     case 'HMSG': {
-      const { status, description, headers } = decodeHeaders(payload.subarray(0, p.hdr));
+      // The header block is the publisher's, passed on as is by the server: one that is not
+      // NATS/1.0 header lines is that message's fault, not the connection's (any publisher could
+      // otherwise make every subscriber reconnect). The message comes without headers.
+      let decoded;
+      try {
+        decoded = decodeHeaders(payload.subarray(0, p.hdr));
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        decoded = { status: null, description: null, headers: new MsgHeaders() };
+      }
+      const { status, description, headers } = decoded;
       return {
         op: 'HMSG',
         subject: f[0],

@@ -1,5 +1,7 @@
 // Messages and subscriptions.
 
+import { SlowConsumer } from './errors.js';
+
 /** @typedef {import('./protocol.js').MsgHeaders} MsgHeaders */
 
 /** A message delivered to a subscription. */
@@ -46,30 +48,41 @@ export class Msg {
 
 /**
  * A subscription: an async iterator of Msg (`for await (const m of sub)`), or a callback.
- * Messages are buffered until read. It ends on `unsubscribe()`, after `max` messages, when the
- * client closes, or when the server refuses it (a PermissionError: the iterator rejects with it,
- * a callback is called with it); it survives reconnects (the client subscribes again).
+ * Messages are buffered until read, up to `maxPendingMsgs` messages and `maxPendingBytes` payload
+ * bytes: past either, messages are dropped (counted in `dropped`) and the client emits a
+ * SlowConsumer `error`. It ends on `unsubscribe()`, after `max` messages, when the client closes,
+ * or when the server refuses it (a PermissionError: the iterator rejects with it, a callback is
+ * called with it); it survives reconnects (the client subscribes again).
  */
 export class Subscription {
   /**
    * @param {import('./client.js').Client} client
    * @param {number} sid
    * @param {string} subject
-   * @param {{queue?: string, max?: number, callback?: (err: Error|null, msg: Msg|null) => void}} opts
+   * @param {{queue?: string, max?: number, callback?: (err: Error|null, msg: Msg|null) => void, maxPendingMsgs?: number, maxPendingBytes?: number}} opts
    */
   constructor(client, sid, subject, opts) {
     this._client = client;
     this.sid = sid;
     this.subject = subject;
     this.queue = opts.queue;
-    /** messages delivered so far */
+    /** messages received so far (dropped ones included: the server counts them towards `max` too) */
     this.received = 0;
+    /** messages dropped because too many were unread (see maxPendingMsgs, maxPendingBytes) */
+    this.dropped = 0;
     /** @type {number|undefined} the subscription ends after this many messages in total */
     this.max = opts.max;
     this.callback = opts.callback;
+    /** the most messages kept unread; more are dropped */
+    this.maxPendingMsgs = opts.maxPendingMsgs ?? Infinity;
+    /** the most payload bytes kept unread; more are dropped (one message is kept whatever its size) */
+    this.maxPendingBytes = opts.maxPendingBytes ?? Infinity;
     this.isClosed = false;
     /** @type {Msg[]} */
     this._buffer = [];
+    this._bufferedBytes = 0;
+    /** dropping messages now: the next drop is not reported again until one is kept */
+    this._dropping = false;
     /** @type {{resolve: (r: IteratorResult<Msg>) => void, reject: (e: Error) => void}[]} */
     this._waiters = [];
     /** @type {Error|null} */
@@ -94,6 +107,11 @@ export class Subscription {
     return this._buffer.length;
   }
 
+  /** Payload bytes of the messages received and not yet read. */
+  get pendingBytes() {
+    return this._bufferedBytes;
+  }
+
   /** @param {Msg} msg @internal */
   _deliver(msg) {
     if (this.isClosed) return;
@@ -102,12 +120,25 @@ export class Subscription {
       try {
         this.callback(null, msg);
       } catch (err) {
-        this._client._asyncError(err);
+        this._client._listenerThrew(`the callback of subscription ${this.sid} to ${this.subject}`, err);
       }
     } else {
       const w = this._waiters.shift();
-      if (w) w.resolve({ value: msg, done: false });
-      else this._buffer.push(msg);
+      if (w) {
+        this._dropping = false;
+        w.resolve({ value: msg, done: false });
+      } else if (this._buffer.length >= this.maxPendingMsgs || (this._buffer.length > 0 && this._bufferedBytes + msg.data.length > this.maxPendingBytes)) {
+        this.dropped += 1;
+        if (!this._dropping) {
+          this._dropping = true;
+          const why = this._buffer.length >= this.maxPendingMsgs ? `${this._buffer.length} messages (maxPendingMsgs)` : `${this._bufferedBytes} bytes (maxPendingBytes ${this.maxPendingBytes})`;
+          this._client._asyncError(new SlowConsumer(this.subject, this.sid, why));
+        }
+      } else {
+        this._dropping = false;
+        this._buffer.push(msg);
+        this._bufferedBytes += msg.data.length;
+      }
     }
     if (this.max !== undefined && this.received >= this.max) this._client._finishSubscription(this);
   }
@@ -121,7 +152,7 @@ export class Subscription {
       try {
         this.callback(err, null);
       } catch (e) {
-        this._client._asyncError(e);
+        this._client._listenerThrew(`the callback of subscription ${this.sid} to ${this.subject}`, e);
       }
     }
     for (const w of this._waiters.splice(0)) {
@@ -135,13 +166,18 @@ export class Subscription {
   [Symbol.asyncIterator]() {
     return {
       next: () => {
-        if (this._buffer.length > 0) return Promise.resolve({ value: /** @type {Msg} */ (this._buffer.shift()), done: false });
+        if (this._buffer.length > 0) {
+          const msg = /** @type {Msg} */ (this._buffer.shift());
+          this._bufferedBytes -= msg.data.length;
+          return Promise.resolve({ value: msg, done: false });
+        }
         if (this.isClosed) return this._error ? Promise.reject(this._error) : Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve, reject) => this._waiters.push({ resolve, reject }));
       },
       return: () => {
         this.unsubscribe();
         this._buffer.length = 0;
+        this._bufferedBytes = 0;
         return Promise.resolve({ value: undefined, done: true });
       },
     };

@@ -1,5 +1,6 @@
 // A job worker: `concurrency` connections, each reserving and running one job at a time.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import { inspect } from 'node:util';
@@ -87,6 +88,13 @@ const MIN_HEARTBEAT_MS = 10;
 /** Longest reason sent with FAIL, in bytes. */
 const MAX_REASON_BYTES = 8192;
 
+/**
+ * The job whose handler is running in the current async context: lets stop() tell a call from
+ * inside a handler (which must not wait for that handler) from any other.
+ * @type {AsyncLocalStorage<{worker: Worker, entry: Running}>}
+ */
+const handlerContext = new AsyncLocalStorage();
+
 /** @param {number} ms @param {AbortSignal} [signal] */
 function sleep(ms, signal) {
   return new Promise((resolve) => {
@@ -143,6 +151,8 @@ function isLeaseLost(err) {
  * @property {boolean} done the handler returned or threw
  * @property {boolean} finishing ACK/FAIL being sent
  * @property {boolean} abandoned stop() handed it back
+ * @property {boolean} stopsItself its handler called stop(): stop() does not wait for it, and it
+ *   finishes (ACK/FAIL) on its own connection, which closes after that
  * @property {Error|null} leaseLost why a heartbeat found the job no longer held
  * @property {NodeJS.Timeout|null} heartbeat
  * @property {boolean} touching a TOUCH waits for its reply
@@ -206,6 +216,19 @@ export class Worker extends EventEmitter {
     this._stopPromise = null;
     /** @type {(() => void)|null} ends the grace period at once */
     this._cutGrace = null;
+    /** the grace was ended at once (a second signal, stop({graceMs: 0})): later stages get none */
+    this._graceEnded = false;
+    /** stop() is in its first stage (the slots whose handler did not call stop()) */
+    this._othersPending = false;
+    /** @type {(() => void)|null} stop() looks again whether only self-stopping slots are left */
+    this._stopCheck = null;
+    /** @type {Set<Client>} clients whose loop has ended */
+    this._loopsEnded = new Set();
+    /** @type {() => void} */
+    let resolveOthers = () => {};
+    /** Resolves once everything but the slots whose handler called stop() has stopped. */
+    this._othersStopped = new Promise((r) => (resolveOthers = r));
+    this._resolveOthersStopped = resolveOthers;
     /** @type {WeakMap<Client, number>} clients whose server refused `attempt=`, with their reconnect count then */
     this._unfenced = new WeakMap();
     this._warnedUnfenced = false;
@@ -301,7 +324,12 @@ export class Worker extends EventEmitter {
       await this._stopPromise;
       return this;
     }
-    this.loops = this.clients.map((c) => this._loop(c));
+    this.loops = this.clients.map((c) =>
+      this._loop(c).finally(() => {
+        this._loopsEnded.add(c);
+        this._stopCheck?.();
+      }),
+    );
     return this;
   }
 
@@ -421,6 +449,7 @@ export class Worker extends EventEmitter {
       heartbeat: null,
       touching: false,
       finished: null,
+      stopsItself: false,
     };
     this.active.add(entry);
     this._startHeartbeat(entry);
@@ -456,7 +485,7 @@ export class Worker extends EventEmitter {
     /** @type {unknown} */
     let error;
     try {
-      result = await this.handler(ctx);
+      result = await handlerContext.run({ worker: this, entry }, () => this.handler(ctx));
     } catch (err) {
       threw = true;
       error = err;
@@ -657,7 +686,7 @@ export class Worker extends EventEmitter {
     }
     const code = 128 + (osConstants.signals[signal] ?? 15);
     this._log('warn', `${signal} again: stopping at once, handing back running jobs, then exiting with code ${code}`);
-    this._cutGrace?.();
+    this._endGrace();
     const stopping = this._stopPromise ?? this.stopped;
     stopping.catch(() => {}).finally(() => process.exit(code));
   }
@@ -695,45 +724,122 @@ export class Worker extends EventEmitter {
    * running after that (FAIL retry=0), closes the connections. Resolves at most graceMs + 1.5 s
    * after the call, whatever the server does (down, or not answering). Called again, it returns
    * the same promise; `stop({graceMs: 0})` during a stop ends the grace at once.
+   *
+   * Called from inside a handler (`await worker.stop()` to run one job and stop), it does not wait
+   * for that handler: it resolves once everything else has stopped (the other slots' jobs finished
+   * or handed back, their connections closed). The calling job then finishes as usual, its result
+   * ACKed (or its error FAILed) on its own connection, which closes after that; `worker.stopped`
+   * resolves then. From that moment it has graceMs more before it too is handed back.
    * @param {{graceMs?: number}} [opts]
    * @returns {Promise<void>}
    */
   stop(opts = {}) {
+    const caller = handlerContext.getStore();
+    const self = caller?.worker === this && !caller.entry.done && !caller.entry.abandoned ? caller.entry : null;
+    if (self) self.stopsItself = true;
     if (this._stopPromise) {
-      if (opts.graceMs === 0) this._cutGrace?.();
-      return this._stopPromise;
+      // From a handler, {graceMs: 0} ends the others' grace only, never its own job's.
+      if (opts.graceMs === 0 && !self) this._endGrace();
+      else if (opts.graceMs === 0 && this._othersPending) this._cutGrace?.();
+      this._stopCheck?.();
+    } else {
+      this._startStopping(opts.graceMs ?? this.graceMs);
     }
+    return self ? this._othersStopped : /** @type {Promise<void>} */ (this._stopPromise);
+  }
+
+  /** Ends the grace period at once, that of a later stage (see stop() from a handler) too. */
+  _endGrace() {
+    this._graceEnded = true;
+    this._cutGrace?.();
+  }
+
+  /**
+   * True when every slot has stopped taking jobs but those whose handler called stop().
+   * @returns {boolean}
+   */
+  _onlySelfStoppersLeft() {
+    return this.clients.every(
+      (c, i) => i >= this.loops.length || this._loopsEnded.has(c) || [...this.active].some((e) => e.client === c && e.stopsItself),
+    );
+  }
+
+  /**
+   * Waits for the running jobs of `clients` to finish, at most `graceMs` (or until `_cutGrace`),
+   * then hands back those still running (their ACKs and FAILs already on the way get the same
+   * moment), and closes those connections.
+   * @param {number} graceMs
+   * @param {() => Promise<unknown>} finished resolves once nothing more must be waited for
+   * @param {(entry: Running) => boolean} mine the jobs this stage hands back
+   * @param {Client[] | (() => Client[])} clients closed at the end
+   */
+  async _stopStage(graceMs, finished, mine, clients) {
+    /** @type {NodeJS.Timeout|undefined} */
+    let timer;
+    const graceOver = new Promise((resolve) => {
+      this._cutGrace = () => resolve('grace');
+      timer = setTimeout(() => resolve('grace'), this._graceEnded ? 0 : graceMs);
+    });
+    /** @type {Promise<unknown>} */
+    const done = finished().then(() => 'done');
+    const outcome = await Promise.race([done, graceOver]);
+    clearTimeout(timer);
+    /** @type {Promise<unknown>[]} */
+    const waits = [];
+    if (outcome === 'grace') {
+      for (const entry of [...this.active]) {
+        if (!mine(entry)) continue;
+        if (entry.finishing && entry.finished) waits.push(entry.finished);
+        else if (!entry.done && !entry.abandoned) waits.push(this._handBack(entry));
+      }
+      const handedBack = new AbortController();
+      await Promise.race([Promise.all(waits), sleep(HANDBACK_MS, handedBack.signal)]);
+      handedBack.abort(); // no timer left behind to keep the process alive
+    }
+    const closing = typeof clients === 'function' ? clients() : clients;
+    await Promise.all(closing.map((c) => c._closeWithin(CLOSE_LINGER_MS)));
+    // Closing settled every command still waiting: let their outcomes be logged first.
+    await Promise.allSettled(waits);
+  }
+
+  /** @param {number} graceMs */
+  _startStopping(graceMs) {
     this.stopping = true;
     this.stopController.abort();
-    const graceMs = opts.graceMs ?? this.graceMs;
+    /** stage 1 runs: the slots other than the self-stopping ones are being stopped */
+    this._othersPending = true;
     this._stopPromise = (async () => {
-      /** @type {NodeJS.Timeout|undefined} */
-      let timer;
-      const graceOver = new Promise((resolve) => {
-        this._cutGrace = () => resolve('grace');
-        timer = setTimeout(() => resolve('grace'), graceMs);
-      });
-      const outcome = await Promise.race([Promise.all(this.loops).then(() => 'done'), graceOver]);
-      clearTimeout(timer);
-      /** @type {Promise<unknown>[]} */
-      const waits = [];
-      if (outcome === 'grace') {
-        // Hand back what still runs; ACKs and FAILs already on their way get the same moment.
-        for (const entry of [...this.active]) {
-          if (entry.finishing && entry.finished) waits.push(entry.finished);
-          else if (!entry.done && !entry.abandoned) waits.push(this._handBack(entry));
-        }
-        const handedBack = new AbortController();
-        await Promise.race([Promise.all(waits), sleep(HANDBACK_MS, handedBack.signal)]);
-        handedBack.abort(); // no timer left behind to keep the process alive
+      // Stage 1: every slot but those whose handler called stop().
+      /** @type {Set<Client>} */
+      let selfClients = new Set();
+      await this._stopStage(
+        graceMs,
+        () =>
+          new Promise((resolve) => {
+            this._stopCheck = () => {
+              if (this._onlySelfStoppersLeft()) resolve(undefined);
+            };
+            this._stopCheck();
+          }),
+        (entry) => !entry.stopsItself,
+        () => {
+          this._stopCheck = null;
+          selfClients = new Set([...this.active].filter((e) => e.stopsItself).map((e) => e.client));
+          return this.clients.filter((c) => !selfClients.has(c));
+        },
+      );
+      this._stopCheck = null;
+      this._othersPending = false;
+      this._resolveOthersStopped();
+      // Stage 2: the jobs whose handler called stop() finish (ACK or FAIL) on their own
+      // connections, within the worker's graceMs (none after a second signal).
+      if (selfClients.size > 0) {
+        const loops = this.loops.filter((_, i) => selfClients.has(this.clients[i]));
+        await this._stopStage(this.graceMs, () => Promise.all(loops), (entry) => selfClients.has(entry.client), [...selfClients]);
       }
-      await Promise.all(this.clients.map((c) => c._closeWithin(CLOSE_LINGER_MS)));
-      // Closing settled every command still waiting: let their outcomes be logged first.
-      await Promise.allSettled(waits);
       this._removeSignalHandlers();
       this._emit('stopped');
       this._resolveStopped();
     })();
-    return this._stopPromise;
   }
 }

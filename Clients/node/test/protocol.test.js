@@ -74,9 +74,16 @@ test('rejects malformed server bytes', () => {
     'INFO {not json}\r\n',
     'JOB x q 1 1\r\na\r\n',
     'JSON 3\r\n{x}\r\n',
-    'HMSG a 1 6 6\r\nHTTP\r\n\r\n',
   ];
   for (const b of bad) assert.throws(() => parseAll([Buffer.from(b)]), ProtocolError, JSON.stringify(b));
+});
+
+test('a header block that is not NATS/1.0 lines is the publisher\'s fault: the message comes without headers', () => {
+  const [m] = parseAll([Buffer.from('HMSG a 1 8 10\r\nHTTP\r\n\r\nhi\r\n')]);
+  assert.equal(m.op, 'HMSG');
+  assert.equal(m.headers.size, 0);
+  assert.equal(m.status, null);
+  assert.equal(m.payload.toString(), 'hi');
 });
 
 test('encodes commands byte for byte', () => {

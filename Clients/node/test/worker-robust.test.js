@@ -331,3 +331,61 @@ test('one info line per job: id, queue, attempt, delivery, outcome, duration', {
     await server.cleanup();
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// 10. stop() from inside a handler ("run one job, then stop")
+
+test('await worker.stop() inside a handler does not wait for that handler: the job completes and is ACKed once', { timeout: 20_000 }, async () => {
+  const server = await startServer();
+  const c = await connect({ port: server.port });
+  const logger = quietLogger();
+  try {
+    const { id: self } = await c.enqueue('self-stop', 'stop');
+    const { id: other } = await c.enqueue('self-stop', 'other');
+    let running = 0;
+    /** @type {() => void} */
+    let bothRunning = () => {};
+    const started = new Promise((r) => (bothRunning = () => r(undefined)));
+    /** @type {number|null} */
+    let stopTook = null;
+    let otherDone = false;
+    /** @type {Worker} */
+    const worker = new Worker({
+      port: server.port,
+      queues: 'self-stop',
+      concurrency: 2,
+      graceMs: 4000, // a stop() that waited for its own handler would take this long
+      handleSignals: false,
+      logger,
+      handler: async (job) => {
+        if (++running === 2) bothRunning();
+        await started;
+        if (job.text() === 'other') {
+          await sleep(300);
+          otherDone = true;
+          return 'other result';
+        }
+        const t0 = Date.now();
+        await worker.stop();
+        stopTook = Date.now() - t0;
+        assert.equal(otherDone, true, 'stop() resolved once the other slot had finished');
+        return 'self result';
+      },
+    });
+    await worker.start();
+    await within(worker.stopped, 3000, 'the worker stopped');
+    assert.ok(stopTook !== null && stopTook < 2000, `stop() inside the handler took ${stopTook} ms`);
+    for (const [id, result] of [[self, 'self result'], [other, 'other result']]) {
+      const doc = await c.inspect(id);
+      assert.equal(doc.state, 'completed', `job ${id}: ${JSON.stringify(doc)}`);
+      assert.equal(doc.attempts, 1);
+      assert.equal(doc.result, result);
+    }
+    assert.ok(!logger.lines.some((l) => l.includes('handed_back')), logger.lines.join('\n'));
+    assert.equal(logger.lines.filter((l) => l.includes('outcome=completed')).length, 2, logger.lines.join('\n'));
+    assert.equal(worker.clients.every((cl) => cl.isClosed), true);
+  } finally {
+    await c.close();
+    await server.cleanup();
+  }
+});

@@ -1371,7 +1371,13 @@ class Parser:
             return MsgOp(fields[0], fields[1], reply, payload)
         if name == "HMSG":
             reply = fields[2] if len(fields) == 5 else None
-            items, status, description = _parse_header_block(payload[:hsize])
+            try:
+                items, status, description = _parse_header_block(payload[:hsize])
+            except ProtocolError:
+                # The block is the publisher's, passed on as is (nats-server does the same):
+                # a malformed one is that message's fault, not the connection's, or any peer
+                # could cut every subscriber's connection. The message comes without headers.
+                items, status, description = [], None, None
             return MsgOp(fields[0], fields[1], reply, payload[hsize:], items, status, description)
         if name == "JOB":
             return JobOp(int(fields[0]), fields[1], int(fields[2]), payload, **_job_fields(fields[3:-1]))
