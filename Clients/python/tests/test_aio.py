@@ -438,6 +438,31 @@ def test_worker_graceful_stop_and_grace_expiry(client, url):
     assert doc.state == "waiting" and doc.last_error == "worker shut down before the handler finished"
 
 
+def test_worker_stopped_by_its_own_handler(client, url):
+    job_id = client.enqueue("aonce", b"x").id
+    seen = {}
+
+    async def main():
+        worker = None
+
+        async def handler(ctx):
+            started = time.monotonic()
+            seen["stop"] = await worker.stop()
+            seen["took"] = time.monotonic() - started
+            return "done"
+
+        worker = aio.Worker(url, "aonce", handler, grace=3, reserve_timeout=0.2).start()
+        while "took" not in seen:
+            await asyncio.sleep(0.02)
+        return await worker.run()  # returns the final result once the shutdown is done
+
+    result = run(main(), timeout=10)
+    assert seen["took"] < 0.5 and isinstance(seen["stop"], aio.WorkerResult)
+    assert result.clean and (result.reason, result.acked, result.abandoned) == ("stop", 1, 0)
+    info = client.inspect(job_id)
+    assert (info.state, info.attempts, info.result) == ("completed", 1, "done")
+
+
 @lmdb_only  # --max-queues
 def test_worker_refused_reserve_is_fatal(start_docketd):
     server = start_docketd(flags=("--max-queues", "1"))

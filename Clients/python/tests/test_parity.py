@@ -13,7 +13,7 @@ import pytest
 import docketd_client as docket
 from docketd_client import protocol as P
 
-from conftest import lmdb_only
+from conftest import lmdb_only, wait_until
 
 
 # --------------------------------------------------------------------------
@@ -306,6 +306,8 @@ def test_non_fatal_server_errors_reach_the_error_callback(start_docketd):
         c.subscribe("one")
         c.subscribe("two")  # past --max-subscriptions: -ERR, the connection stays open
         c.flush()
+        # error_callback runs on the client's callback thread: soon after, not before flush() returns
+        assert wait_until(lambda: any(isinstance(e, docket.ServerError) for e in errors), 5)
         assert [e.text for e in errors if isinstance(e, docket.ServerError)] == ["maximum subscriptions exceeded"]
         assert c.last_error.text == "maximum subscriptions exceeded" and c.is_connected
         assert c.enqueue("q", "x").id == 1

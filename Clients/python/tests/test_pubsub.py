@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 
 import docketd_client as docket
+import docketd_client.aio as aio
+from docketd_client import protocol as P
+
+from conftest import wait_until
 
 
 def test_publish_subscribe_iterator(client, make_client):
@@ -181,3 +186,77 @@ def test_answers_server_pings(start_docketd):
         assert c.is_connected and c.reconnects == 0 and not errors
         c.publish("tick", b"still here")
         assert sub.next_msg(timeout=2).data == b"still here"
+
+
+def test_arguments_utf8_cannot_carry_are_bad_arguments(client):
+    """A lone surrogate (in a subject, key, str payload or header) or a
+    header value that is not a str is refused with BadArgument before
+    anything is sent; the connection stays fine."""
+    bad_calls = [
+        lambda: client.publish("a\ud800", b"x"),
+        lambda: client.publish("a", "\ud800"),
+        lambda: client.publish("a", b"x", reply="r\udfff"),
+        lambda: client.publish("a", b"x", headers={"X": "v\ud800"}),
+        lambda: client.publish("a", b"x", headers={"X": 5}),
+        lambda: client.publish("a", b"x", headers={"X": ["ok", 5]}),
+        lambda: client.publish("a", b"x", headers={"X": None}),
+        lambda: client.publish("a", b"x", headers=[("X", "v", "extra")]),
+        lambda: client.publish("a", b"x", headers=[("X", 1.5)]),
+        lambda: client.publish("a", b"x", headers=7),
+        lambda: client.subscribe("a.\ud800"),
+        lambda: client.enqueue("q", b"x", key="k\ud800"),
+        lambda: client.enqueue("q", "\udc80"),
+        lambda: client.enqueue("q", b"x", group="g\ud800"),
+    ]
+    for call in bad_calls:
+        with pytest.raises(docket.BadArgument):
+            call()
+    # a subject the parser decoded with surrogateescape (not UTF-8 on the wire) still goes back as it came
+    assert P.encode_publish("a\udc80b", b"") == b"PUB a\x80b 0\r\n\r\n"
+    client.flush(timeout=2)
+    assert client.reconnects == 0 and client.enqueue("q", b"x", key="k\u00e9").id == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
+def test_max_pending_must_be_a_positive_int(client, url, bad):
+    with pytest.raises(docket.BadArgument):
+        client.subscribe("a", max_pending=bad)
+    with pytest.raises(docket.BadArgument):
+        client.events("q", max_pending=bad)
+    with pytest.raises(docket.BadArgument):
+        docket.Client(url, max_pending_msgs=bad)
+    assert client._subs == {}  # nothing was subscribed
+
+    async def main():
+        async with aio.connect(url) as c:
+            with pytest.raises(aio.BadArgument):
+                await c.subscribe("a", max_pending=bad)
+
+    asyncio.run(main())
+
+
+def test_max_pending_one_keeps_one_message(client):
+    sub = client.subscribe("one", max_pending=1)
+    client.publish("one", b"1")
+    client.publish("one", b"2")
+    client.flush()
+    assert (sub.pending, sub.dropped) == (1, 1)
+    assert sub.next_msg(timeout=1).data == b"1"
+
+
+def test_a_callback_raising_system_exit_does_not_end_delivery(url):
+    errors = []
+    got = []
+
+    def callback(msg):
+        got.append(msg.data)
+        if msg.data == b"exit":
+            raise SystemExit(3)
+
+    with docket.Client(url, error_callback=errors.append) as c:
+        c.subscribe("cb", callback=callback)
+        c.publish("cb", b"exit")
+        c.publish("cb", b"after")
+        assert wait_until(lambda: got == [b"exit", b"after"], 3), got
+        assert wait_until(lambda: errors, 3)
+        assert isinstance(errors[0], SystemExit) and errors[0].code == 3

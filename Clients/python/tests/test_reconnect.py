@@ -139,3 +139,58 @@ def test_worker_survives_a_restart(start_docketd):
     finally:
         assert worker.stop(grace=5)
     assert sorted(done) == sorted([f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)])
+
+
+def test_connection_callbacks_may_use_the_client(start_docketd):
+    """disconnected_callback and reconnected_callback run on the client's
+    callback thread, not the reader: they may wait for the client (here
+    with request_timeout=None, where waiting on the reader would wedge it
+    for good)."""
+    first = start_docketd()
+    seen = []
+    threads = set()
+    client = None
+
+    def on_disconnect():
+        threads.add(threading.current_thread().name)
+        client.flush()  # waits for the new connection, then for its PONG
+        seen.append("down: flushed")
+
+    def on_reconnect():
+        threads.add(threading.current_thread().name)
+        seen.append(("up: enqueued", client.enqueue("audit", b"reconnected").id))
+
+    client = docket.Client(first.url, request_timeout=None, reconnect_wait=0.01,
+                           disconnected_callback=on_disconnect, reconnected_callback=on_reconnect)
+    try:
+        sub = client.subscribe("news")
+        first.stop()
+        start_docketd(port=first.port, data_dir=first.data_dir)
+        result = []
+        probe = threading.Thread(target=lambda: result.append(client.enqueue("q", b"x")), daemon=True)
+        probe.start()
+        probe.join(5)
+        assert result and result[0].id >= 1, "the client is wedged"
+        assert wait_until(lambda: len(seen) == 2, 5), seen
+        assert seen[0] == "down: flushed" and seen[1][0] == "up: enqueued"
+        assert threads == {"docket-callbacks"}
+        client.publish("news", b"still subscribed")
+        assert sub.next_msg(timeout=3).data == b"still subscribed"
+    finally:
+        client.close()
+
+
+def test_error_callback_runs_off_the_reader_and_may_block(url):
+    errors = []
+    release = threading.Event()
+
+    def on_error(exc):
+        errors.append((threading.current_thread().name, exc))
+        release.wait(5)  # blocking here must hold up nothing but other callbacks
+
+    with docket.Client(url, request_timeout=5.0, error_callback=on_error) as c:
+        c._send(b"SUB foo..bar 99\r\n")  # -ERR 'Invalid Subject', which answers no command
+        assert wait_until(lambda: errors, 3)
+        assert c.enqueue("q", b"x", timeout=2).id == 1  # the reader is not held up
+        release.set()
+    assert [(name, e.text) for name, e in errors] == [("docket-callbacks", "Invalid Subject")]

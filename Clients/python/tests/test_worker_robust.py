@@ -180,6 +180,36 @@ def test_sigterm_after_a_handler_crash_reports_unclean(client, url, tmp_path):
     assert out.decode().split() == ["unclean", "signal", "3", "1", "1", "0"], err.decode()
 
 
+def test_a_handler_may_stop_its_own_worker(client, url):
+    """stop() from a handler returns at once (it cannot wait for itself);
+    the handler's job is ACKed, not handed back, and the shutdown ends the
+    worker in the background."""
+    job_id = client.enqueue("once", b"x").id
+    client.enqueue("once", b"not run")  # the worker stops before reserving this one
+    seen = {}
+    worker = None
+
+    def handler(ctx):
+        started = time.monotonic()
+        try:
+            seen["stop"] = worker.stop()
+        except BaseException as exc:  # noqa: B902 - what used to happen: RuntimeError
+            seen["stop"] = exc
+        seen["took"] = time.monotonic() - started
+        return "done"
+
+    worker = docket.Worker(url, "once", handler, grace=3, reserve_timeout=0.2).start()
+    assert wait_until(lambda: "took" in seen, 5)
+    assert isinstance(seen["stop"], docket.WorkerResult), seen["stop"]
+    assert seen["took"] < 0.5  # not the grace period
+    assert wait_until(lambda: not any(_alive(worker)), 5)
+    info = client.inspect(job_id)
+    assert (info.state, info.attempts, info.result) == ("completed", 1, "done")
+    result = worker.stop()  # from here: the final result
+    assert result.clean and (result.reason, result.acked, result.abandoned) == ("stop", 1, 0)
+    assert client.queue("once").jobs.waiting == 1
+
+
 # --------------------------------------------------------------------------
 # 2. Heartbeats follow the job's lease
 

@@ -19,6 +19,7 @@ import collections
 import itertools
 import logging
 import secrets
+import socket
 import ssl
 from typing import Any, Callable, ContextManager, Deque, Dict, Generic, Iterator, List, Optional, Tuple, Type, TypeVar, Union
 from typing import Protocol
@@ -46,11 +47,55 @@ CLOSED = "closed"
 #: Ends a subscription's message queue.
 CLOSED_MARK: Any = object()
 
+#: The text of the ConnectionClosed that close() gives the waiters.
+CLOSED_BY_CALLER = "client closed"
+
+#: Commands the server may hold for as long as their ``timeout=`` says (or
+#: forever), reading nothing more from the connection meanwhile: no PING
+#: sent behind them can be answered before they are.
+HOLDING_KINDS = frozenset({"reserve", "wait"})
+
+#: The default ``ping_interval`` (seconds) and ``max_outstanding_pings``,
+#: those of NATS clients and of the server's own pings.
+PING_INTERVAL = 120.0
+MAX_OUTSTANDING_PINGS = 2
+
+
+def check_positive_int(value: Any, what: str) -> int:
+    """``value``, when it is a positive int (not a bool); else BadArgument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadArgument(f"{what} must be a positive integer, not {value!r}")
+    return value
+
+
+def set_keepalive(sock: socket.socket, interval: Optional[float], count: int) -> None:
+    """Turn on TCP keepalive on ``sock``: where the platform lets the timing
+    be set, probes once the connection has been idle ``interval`` seconds,
+    one every ``interval`` seconds, and ``count`` unanswered ones drop it
+    (a dead peer is found even while a RESERVE holds the connection and no
+    PING can be answered). What the platform does not offer is skipped."""
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    if interval:
+        seconds = max(1, int(round(interval)))
+        for name, value in (("TCP_KEEPIDLE", seconds), ("TCP_KEEPINTVL", seconds), ("TCP_KEEPCNT", count)):
+            option = getattr(socket, name, None)
+            if option is not None:
+                options.append((socket.IPPROTO_TCP, option, value))
+    for level, option, value in options:
+        try:
+            sock.setsockopt(level, option, value)
+        except OSError:
+            pass
+
 
 class PendingReply(Protocol):
     """A command in the FIFO of those waiting for a reply."""
 
     kind: str
+
+    @property
+    def waiting(self) -> bool:
+        """True while a caller still waits for the reply."""
 
     def resolve(self, result: Any) -> bool:
         """Hand the caller its result; False when nobody waits for it any more."""
@@ -200,6 +245,8 @@ class ClientCore(Generic[SubscriptionT]):
         max_buffered_output: int = 64 << 20,
         max_control_line: int = 4096,
         max_pending_msgs: int = 65536,
+        ping_interval: Optional[float] = PING_INTERVAL,
+        max_outstanding_pings: int = MAX_OUTSTANDING_PINGS,
         echo: bool = True,
         error_callback: Optional[Callable[[BaseException], Any]] = None,
         disconnected_callback: Optional[Callable[[], Any]] = None,
@@ -211,6 +258,12 @@ class ClientCore(Generic[SubscriptionT]):
         tls_handshake_first: bool = False,
         tls_hostname: Optional[str] = None,
     ) -> None:
+        check_positive_int(max_pending_msgs, "max_pending_msgs")
+        if ping_interval is not None and (
+            isinstance(ping_interval, bool) or not isinstance(ping_interval, (int, float)) or not ping_interval > 0
+        ):
+            raise BadArgument(f"ping_interval must be a positive number of seconds or None, not {ping_interval!r}")
+        check_positive_int(max_outstanding_pings, "max_outstanding_pings")
         host, port, url_user, url_password, url_tls = parse_url(url)
         #: The server URL, with any password or token in it hidden.
         self.url = redact_url(url)
@@ -228,6 +281,10 @@ class ClientCore(Generic[SubscriptionT]):
         self.max_buffered_output = max_buffered_output
         self.max_control_line = max_control_line
         self.max_pending_msgs = max_pending_msgs
+        #: Seconds between the client's PINGs (None: none are sent).
+        self.ping_interval = None if ping_interval is None else float(ping_interval)
+        #: PINGs that may go unanswered before the connection counts as stale.
+        self.max_outstanding_pings = max_outstanding_pings
         self.echo = echo
         self.error_callback = error_callback
         self.disconnected_callback = disconnected_callback
@@ -245,6 +302,8 @@ class ClientCore(Generic[SubscriptionT]):
         self._inbox: Optional[str] = None
         self._replies: Dict[str, ReplyWaiter] = {}
         self._reply_ids = itertools.count(1)
+        self._pings_out = 0  # keepalive PINGs sent and not answered yet
+        self._closed_because = ""  # why the client closed, unless close() was called
         self._init_io()
 
     # ------------------------------------------------------------------
@@ -293,6 +352,13 @@ class ClientCore(Generic[SubscriptionT]):
         if end > self.max_control_line:
             raise BadArgument(f"command line of {end} bytes is above the limit of {self.max_control_line}")
 
+    def _is_closed_error(self) -> ConnectionClosed:
+        """What a call on the closed client raises (saying why, unless
+        ``close()`` closed it)."""
+        if self._closed_because:
+            return ConnectionClosed(f"client is closed ({self._closed_because})")
+        return ConnectionClosed("client is closed")
+
     def _check_payload(self, size: int) -> None:
         limit = self.max_payload
         if limit is not None and size > limit:
@@ -304,7 +370,7 @@ class ClientCore(Generic[SubscriptionT]):
         ConnectionClosed once the client is closed, and ConnectionLost once
         the time is up (the command was not sent)."""
         if self._state == CLOSED:
-            raise ConnectionClosed("client is closed")
+            raise self._is_closed_error()
         remaining = None if deadline is None else deadline - now
         if remaining is not None and remaining <= 0:
             raise ConnectionLost(f"not connected to the server; {kind} was not sent")
@@ -324,6 +390,7 @@ class ClientCore(Generic[SubscriptionT]):
             self.reconnects += 1
         self._gen += 1
         self._info = info
+        self._pings_out = 0
         return b"".join(sub._resubscribe_bytes() for sub in self._subs.values())
 
     def _take_in(self, parser: P.Parser, data: bytes) -> None:
@@ -374,6 +441,34 @@ class ClientCore(Generic[SubscriptionT]):
             self._log.debug("reconnect attempt %d failed: %s", attempt, error)
         return self.max_reconnect_attempts is not None and attempt >= self.max_reconnect_attempts
 
+    def _keepalive_tick(self) -> Optional[ConnectionLost]:
+        """Every ``ping_interval`` (called with the lock held): send a PING,
+        as NATS clients do, so that a connection that died without a word
+        (a network partition, a lost FIN) is noticed. Returns the error to
+        drop the connection with once more than ``max_outstanding_pings``
+        have gone unanswered, else None.
+
+        While the oldest command waiting is one the server holds (a waiting
+        RESERVE or WAIT whose caller still waits), the server reads nothing
+        more and cannot answer: no PING is counted (TCP keepalive covers
+        that time)."""
+        if self._state != CONNECTED:
+            return None
+        head = self._pending[0] if self._pending else None
+        if head is not None and head.kind in HOLDING_KINDS and head.waiting:
+            self._pings_out = 0
+            return None
+        self._pings_out += 1
+        if self._pings_out > self.max_outstanding_pings:
+            self._log.warning(
+                "no PONG from %s for %d PINGs (%gs apart): the connection is stale, dropping it",
+                self.url, self.max_outstanding_pings, self.ping_interval,
+            )
+            return ConnectionLost(f"stale connection: {self.max_outstanding_pings} PINGs went unanswered")
+        self._pending.append(self._unawaited("ping"))
+        self._write(P.encode_ping())
+        return None
+
     def _mark_closed(self, error: BaseException) -> Optional[List[SubscriptionT]]:
         """Close the client's state: every command and request still waiting
         fails with ``error``. Returns the subscriptions to end, or None when
@@ -382,6 +477,8 @@ class ClientCore(Generic[SubscriptionT]):
             if self._state == CLOSED:
                 return None
             self._state = CLOSED
+            if str(error) != CLOSED_BY_CALLER:
+                self._closed_because = str(error)
             pending = list(self._pending)
             self._pending.clear()
             waiters = list(self._replies.values())
@@ -404,6 +501,8 @@ class ClientCore(Generic[SubscriptionT]):
             where = P.route(op, head.kind if head is not None else None)
             if where == "reply":
                 self._pending.popleft()
+                if isinstance(op, P.Pong):
+                    self._pings_out = 0
             elif where == "ping" and self._state == CONNECTED:
                 self._write(P.encode_pong())
         if where == "reply":
@@ -428,7 +527,7 @@ class ClientCore(Generic[SubscriptionT]):
         except DocketError as exc:
             head.reject(exc)
             return
-        except ProtocolError as exc:
+        except Exception as exc:  # ProtocolError, or a bug: the caller must not wait forever
             head.reject(exc)
             raise
         with self._lock:
@@ -474,15 +573,18 @@ class ClientCore(Generic[SubscriptionT]):
         """Subscribe (``inline``: a function the reader calls for each
         message, as the inbox does; no queue, no callback thread or task)."""
         P.check_subject(subject, wildcards=True)
+        if max_pending is not None:
+            check_positive_int(max_pending, "max_pending")
         sid = str(next(self._sids))
         wire = P.encode_subscribe(subject, sid, queue)  # validates the queue group too
         self._check_line(wire)
         sub = self._subscription_class(
-            self, sid, subject, queue, callback, timeout, max_pending or self.max_pending_msgs, inline
+            self, sid, subject, queue, callback, timeout,
+            self.max_pending_msgs if max_pending is None else max_pending, inline,
         )
         with self._lock:
             if self._state == CLOSED:
-                raise ConnectionClosed("client is closed")
+                raise self._is_closed_error()
             self._subs[sid] = sub
             if self._state == CONNECTED:  # otherwise the reconnect sends it
                 self._write(wire)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Gener
 from typing import Mapping, Sequence, Type, TypeVar, Union, overload
 
 from . import protocol as P
-from ._client_core import ClientCore, SubscriptionT
+from ._client_core import ClientCore, SubscriptionT, check_positive_int
 from .errors import BadArgument, NoResponders, Timeout
 from .models import EnqueueResult, FailOutcome, Job, JobEvent, JobInfo, JobOutcome, JobPage, Msg, ParentInfo, QueueInfo, Route
 from .models import Schedule, ServerStats
@@ -306,7 +306,11 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         passed to it in order, on the subscription's own thread (threaded
         client) or task (asyncio client, where it may be a coroutine
         function); otherwise read the returned Subscription (``timeout``
-        ends iteration after that many idle seconds)."""
+        ends iteration after that many idle seconds). ``max_pending`` (a
+        positive int; default the client's ``max_pending_msgs``) is how many
+        messages may wait to be taken before more are dropped."""
+        if max_pending is not None:
+            check_positive_int(max_pending, "max_pending")
         return Subscribe(subject, queue, callback, timeout, max_pending)
 
     @verb
@@ -773,6 +777,8 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
             P.check_queue_name(queue)
         if event != "*":
             P._token(event, "event")
+        if max_pending is not None:
+            check_positive_int(max_pending, "max_pending")
         wrapped = None if callback is None else _event_callback(callback)
         return Subscribe(f"$JOB.{queue}.{event}", None, wrapped, timeout, max_pending, events=True)
 

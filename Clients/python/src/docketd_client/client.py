@@ -4,10 +4,30 @@ Threads
 -------
 * a **reader** parses everything the server sends, answers its PINGs,
   delivers messages to subscriptions and completes requests; after a lost
-  connection it also reconnects;
+  connection it also reconnects. It never runs user code, and whatever
+  goes wrong in it drops the connection (which is then made again) or,
+  failing that, closes the client: it never dies silently;
 * a **flusher** writes the output buffer to the socket, so no caller (and
   never the reader) blocks on a socket write while holding the lock;
-* one dispatcher thread per subscription that has a callback.
+* a **pinger** sends a PING every ``ping_interval`` and drops a connection
+  whose PINGs go unanswered (see Keepalive);
+* one dispatcher thread per subscription that has a callback;
+* a **callback** thread, while there is something to run, for
+  ``error_callback``, ``disconnected_callback`` and
+  ``reconnected_callback``, one at a time in the order of the events, so
+  a callback may use the client (``flush()``, ``enqueue()``, ...).
+
+Keepalive
+---------
+As NATS clients do, the client sends ``PING`` every ``ping_interval``
+seconds (default 2 minutes) and counts those not answered by a ``PONG``;
+when more than ``max_outstanding_pings`` (default 2) are out, the
+connection is stale: it is dropped and made again, as for any lost
+connection. While the oldest command waiting is a RESERVE or WAIT the
+server holds (it reads nothing more from the connection until it answers),
+PINGs are not counted. The socket also has TCP keepalive (``SO_KEEPALIVE``,
+with probes after ``ping_interval`` idle seconds where the platform lets
+that be set), which finds a dead peer even then.
 
 Requests and replies
 --------------------
@@ -59,16 +79,18 @@ token never appear in ``repr()``, ``Client.url``, logs or error messages.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue as queue_mod
 import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
 from . import protocol as P
-from ._client_core import CLOSED, CLOSED_MARK, CONNECTED, DISCONNECTED, PendingReply, SubscriptionCore
+from ._client_core import CLOSED, CLOSED_BY_CALLER, CLOSED_MARK, CONNECTED, DISCONNECTED, PendingReply
+from ._client_core import SubscriptionCore, set_keepalive
 from ._common import DEFAULT_URL, Handshake, StartTLS
 from ._tls import TLSSocket
 from ._verbs import REQUEST_TIMEOUT, BlockingVerbs, Request, Subscribe
@@ -80,6 +102,10 @@ __all__ = ["Client", "Subscription", "EventStream", "connect", "DEFAULT_URL"]
 log = logging.getLogger(__name__)
 
 _DEFAULT: Any = object()  # "the subscription's timeout"
+
+#: Errors that may wait for ``error_callback`` at once; more are dropped
+#: (and counted in the log) until it catches up.
+MAX_QUEUED_ERRORS = 1000
 
 
 class _Pending:
@@ -94,6 +120,10 @@ class _Pending:
         self.error: Optional[BaseException] = None
         #: Nobody waits for the reply (the caller timed out, or never did).
         self.abandoned = not awaited
+
+    @property
+    def waiting(self) -> bool:
+        return not self.abandoned and not self.event.is_set()
 
     def resolve(self, result: Any) -> bool:
         self.result = result
@@ -133,7 +163,9 @@ class Subscription(SubscriptionCore):
     subscription ends (unsubscribed, ``max_msgs`` reached, client closed)
     or, if the subscription has a ``timeout``, when no message arrives within
     it. With a callback, a dedicated thread calls it for each message in
-    order (so a callback may itself make requests on the client).
+    order (so a callback may itself make requests on the client); whatever
+    it raises (``SystemExit`` included) goes to the client's
+    ``error_callback`` and delivery goes on.
     """
 
     _thread: Optional[threading.Thread] = None
@@ -192,7 +224,10 @@ class Subscription(SubscriptionCore):
         for item in iter(self._queue.get, CLOSED_MARK):
             try:
                 self.callback(item)
-            except Exception as exc:  # a callback's bug must not stop delivery
+            except BaseException as exc:  # noqa: B902 - nothing a callback raises stops delivery
+                if not isinstance(exc, Exception):  # SystemExit & co.: unusual enough to log
+                    log.warning("callback of the subscription to %r raised %r; delivery goes on",
+                                self.subject, exc)
                 self._client._report(exc)
 
 
@@ -242,10 +277,25 @@ class Client(BlockingVerbs[Subscription, EventStream]):
     ``request_timeout`` (seconds) bounds how long a command waits for its
     reply (None: forever); ``reserve`` waits its own timeout plus this.
     ``max_reconnect_attempts`` None retries forever; 0 disables reconnecting.
+    ``ping_interval`` (seconds, default 120; None: never) and
+    ``max_outstanding_pings`` (default 2) are the keepalive: a connection
+    whose PINGs go unanswered is dropped and made again (see the module
+    docstring). ``max_pending_msgs`` (a positive int) is the default
+    ``max_pending`` of subscriptions.
+
     ``error_callback(exc)`` receives asynchronous errors (server ``-ERR``s
     that answer no command, exceptions raised by subscription callbacks,
     dropped messages, an :class:`~docketd_client.AuthorizationError` while
-    reconnecting); it runs on the reader thread and must not block.
+    reconnecting, an unexpected failure that dropped the connection);
+    ``disconnected_callback()`` and ``reconnected_callback()`` are called
+    when a connection is lost and made again. All three run on the
+    client's callback thread, one at a time in the order of the events,
+    never on the reader: they may block and may use the client (a
+    ``flush()`` or ``enqueue()`` in ``reconnected_callback`` goes over the
+    new connection). What they raise is logged. When ``error_callback``
+    falls more than a thousand errors behind, further errors are dropped
+    (and counted in a log line) until it catches up. ``close()`` waits,
+    within its timeout, for the callbacks already due.
 
     ``user``/``password`` or ``token`` authenticate to a server that requires
     it (``docketd --user/--pass`` or ``--auth``). When none is given they
@@ -281,6 +331,13 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         self._sock: Any = None
         self._out = bytearray()  # to write; while disconnected, what waits for the next connection
         self._flushing = False
+        # Callbacks to run on the callback thread: (callback, args, is an error report).
+        self._callbacks: Deque[Tuple[Callable[..., Any], Tuple[Any, ...], bool]] = collections.deque()
+        self._callbacks_cond = threading.Condition(threading.Lock())
+        self._callback_thread: Optional[threading.Thread] = None
+        self._queued_errors = 0
+        self._dropped_errors = 0
+        self._pinger: Optional[threading.Thread] = None
 
         sock, parser, info = self._connect_once()
         self._activate(sock, info)
@@ -290,6 +347,9 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         self._flusher = threading.Thread(target=self._flush_forever, name="docket-flusher", daemon=True)
         self._reader.start()
         self._flusher.start()
+        if self.ping_interval is not None:
+            self._pinger = threading.Thread(target=self._ping_forever, name="docket-pinger", daemon=True)
+            self._pinger.start()
 
     def __enter__(self) -> "Client":
         return self
@@ -316,6 +376,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         sock: Any = raw
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_keepalive(raw, self.ping_interval, self.max_outstanding_pings)
             shake = Handshake(where, self._credentials, self._tls, self.name, self.echo)
 
             def start_tls() -> TLSSocket:
@@ -362,21 +423,37 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         return True
 
     def _read_forever(self, sock: Any, parser: P.Parser, gen: int) -> None:
-        """The reader thread: reads and dispatches, and reconnects."""
-        while True:
-            error = self._read_connection(sock, parser)
-            if self._state == CLOSED:
-                return
-            self._connection_lost(gen, error)
-            reconnected = self._reconnect()
-            if reconnected is None:
-                self._shutdown(ConnectionClosed(f"connection lost and not re-established: {error}"))
-                return
-            sock, parser, gen = reconnected
-            self._call(self.reconnected_callback)
+        """The reader thread: reads and dispatches, and reconnects. Should
+        anything fail here outside reading a connection (a bug), the client
+        is closed with the error reported: never a dead reader behind a
+        client that looks connected."""
+        try:
+            while True:
+                error = self._read_connection(sock, parser)
+                if self._state == CLOSED:
+                    return
+                self._connection_lost(gen, error)
+                reconnected = self._reconnect()
+                if reconnected is None:
+                    self._shutdown(ConnectionClosed(f"connection lost and not re-established: {error}"))
+                    return
+                sock, parser, gen = reconnected
+                self._call(self.reconnected_callback)
+        except BaseException as exc:  # noqa: B902 - the client must not hang on a dead reader
+            self._thread_failed("reader", exc)
+
+    def _thread_failed(self, which: str, exc: BaseException) -> None:
+        """One of the client's own threads met something it cannot go on
+        after: close the client, failing every waiter, and report it."""
+        log.error("the %s thread of the client for %s failed; closing the client", which, self.url, exc_info=exc)
+        try:
+            self._shutdown(ConnectionClosed(f"client closed: its {which} thread failed: {exc!r}"))
+        finally:
+            self._report(exc)
 
     def _read_connection(self, sock: Any, parser: P.Parser) -> BaseException:
-        """Read and dispatch until the connection fails; returns why."""
+        """Read and dispatch until the connection fails; returns why. Input
+        the client cannot handle drops the connection, whatever it raises."""
         try:
             self._dispatch_parsed(parser)  # what came with the end of the handshake
             while True:
@@ -384,6 +461,10 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         except ProtocolError as exc:
             return self._dropping(exc)
         except (ConnectionLost, OSError) as exc:
+            return exc
+        except Exception as exc:  # a bug, or input nobody foresaw: start over on a new connection
+            log.error("unexpected error reading from %s; dropping the connection", self.url, exc_info=True)
+            self._report(exc)
             return exc
 
     def _reconnect(self) -> Optional[Tuple[Any, P.Parser, int]]:
@@ -396,6 +477,11 @@ class Client(BlockingVerbs[Subscription, EventStream]):
                 sock, parser, info = self._connect_once()
             except Error as exc:
                 if self._reconnect_failed(attempt, exc):
+                    return None
+                continue
+            except Exception as exc:  # e.g. a handshake nobody foresaw: this attempt failed
+                log.error("reconnect attempt %d to %s failed unexpectedly", attempt, self.url, exc_info=True)
+                if self._reconnect_failed(attempt, ConnectError(f"reconnect failed: {exc!r}")):
                     return None
                 continue
             if not self._activate(sock, info):
@@ -421,6 +507,12 @@ class Client(BlockingVerbs[Subscription, EventStream]):
 
     def _flush_forever(self) -> None:
         """The flusher thread: writes the output buffer to the socket."""
+        try:
+            self._flush_loop()
+        except BaseException as exc:  # noqa: B902 - nothing would ever be written again
+            self._thread_failed("flusher", exc)
+
+    def _flush_loop(self) -> None:
         while True:
             with self._lock:
                 while self._state != CLOSED and not (self._state == CONNECTED and self._out):
@@ -436,12 +528,98 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             try:
                 assert sock is not None
                 sock.sendall(data)
-            except OSError as exc:
+            except Exception as exc:  # OSError, ssl.SSLError, or a bug: this connection is done
+                if not isinstance(exc, OSError):
+                    log.error("unexpected error writing to %s; dropping the connection", self.url, exc_info=True)
                 self._connection_lost(gen, exc)
             finally:
                 with self._lock:
                     self._flushing = False
                     self._drained_cond.notify_all()
+
+    def _ping_forever(self) -> None:
+        """The pinger thread: a keepalive PING every ``ping_interval``; a
+        connection whose PINGs go unanswered is dropped (the reader then
+        reconnects)."""
+        assert self.ping_interval is not None
+        while not self._closed_evt.wait(self.ping_interval):
+            try:
+                with self._lock:
+                    gen = self._gen
+                    stale = self._keepalive_tick()
+                if stale is not None:
+                    self._connection_lost(gen, stale)
+            except Exception:  # a bug here must not end the keepalive
+                log.error("keepalive of the client for %s failed", self.url, exc_info=True)
+
+    # ------------------------------------------------------------------
+    # Callbacks
+
+    def _call(self, callback: Optional[Callable[..., Any]], *args: Any) -> None:
+        """Have the callback thread call ``callback(*args)``."""
+        if callback is not None:
+            self._queue_callback(callback, args, False)
+
+    def _report(self, exc: BaseException) -> None:
+        if self.error_callback is None:
+            log.debug("asynchronous error: %s", exc)
+        else:
+            self._queue_callback(self.error_callback, (exc,), True)
+
+    def _queue_callback(self, callback: Callable[..., Any], args: Tuple[Any, ...], is_error: bool) -> None:
+        with self._callbacks_cond:
+            if is_error:
+                if self._queued_errors >= MAX_QUEUED_ERRORS:
+                    self._dropped_errors += 1
+                    return
+                self._queued_errors += 1
+            self._callbacks.append((callback, args, is_error))
+            if self._callback_thread is not None:
+                return  # running: it takes this one in turn
+            thread = self._callback_thread = threading.Thread(
+                target=self._run_callbacks, name="docket-callbacks", daemon=True
+            )
+        try:
+            thread.start()
+        except RuntimeError:  # no thread can be started now: the next callback tries again
+            log.error("cannot start the callback thread", exc_info=True)
+            with self._callbacks_cond:
+                if self._callback_thread is thread:
+                    self._callback_thread = None
+
+    def _run_callbacks(self) -> None:
+        """The callback thread: runs the callbacks due, in order, and ends
+        when there are none left (the next one starts it again)."""
+        while True:
+            with self._callbacks_cond:
+                dropped, self._dropped_errors = self._dropped_errors, 0
+                if not self._callbacks:
+                    self._callback_thread = None
+                    self._callbacks_cond.notify_all()
+                    item = None
+                else:
+                    item = self._callbacks.popleft()
+                    if item[2]:
+                        self._queued_errors -= 1
+            if dropped:
+                log.warning("error_callback fell behind: %d asynchronous errors were dropped", dropped)
+            if item is None:
+                return
+            callback, args, _ = item
+            try:
+                callback(*args)
+            except BaseException:  # noqa: B902 - a callback must not end the others
+                log.exception("callback %r raised", callback)
+
+    def _wait_for_callbacks(self, deadline: float) -> None:
+        """Until the callbacks due have run (or ``deadline``); not from the
+        callback thread itself."""
+        with self._callbacks_cond:
+            while self._callback_thread is not None and self._callback_thread is not threading.current_thread():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._callbacks_cond.wait(remaining)
 
     # ------------------------------------------------------------------
     # Closing
@@ -457,11 +635,12 @@ class Client(BlockingVerbs[Subscription, EventStream]):
                 if remaining <= 0:
                     break
                 self._drained_cond.wait(remaining)
-        self._shutdown(ConnectionClosed("client closed"))
+        self._shutdown(ConnectionClosed(CLOSED_BY_CALLER))
         current = threading.current_thread()
-        for thread in (getattr(self, "_reader", None), getattr(self, "_flusher", None)):
+        for thread in (getattr(self, "_reader", None), getattr(self, "_flusher", None), self._pinger):
             if thread is not None and thread is not current and thread.is_alive():
                 thread.join(max(deadline - time.monotonic(), 0.5))
+        self._wait_for_callbacks(max(deadline, time.monotonic() + 0.5))
 
     def _shutdown(self, error: BaseException) -> None:
         subs = self._mark_closed(error)
@@ -492,7 +671,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         with self._lock:
             while True:
                 if self._state == CLOSED:
-                    raise ConnectionClosed("client is closed")
+                    raise self._is_closed_error()
                 if self._state != CONNECTED:
                     self._check_reconnect_buffer(len(self._out), data)
                     break
@@ -564,13 +743,6 @@ class Client(BlockingVerbs[Subscription, EventStream]):
 
     def _respond(self, reply: str, data: bytes) -> None:
         self.publish(reply, data)
-
-    def _call(self, callback: Optional[Callable[..., Any]], *args: Any) -> None:
-        if callback is not None:
-            try:
-                callback(*args)
-            except Exception:
-                log.exception("callback raised")
 
 
 def _close_socket(sock: Any) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, TypeVar
+
+from ._jsontext import loads as _loads_json
 
 __all__ = [
     "Msg", "Job", "EnqueueResult", "FailOutcome", "JobOutcome", "JobInfo", "FailedAttempt", "ParentInfo", "QueueInfo", "QueueConfig",
@@ -47,8 +48,9 @@ class Msg:
         return self.data.decode("utf-8")
 
     def json(self) -> Any:
-        """The payload parsed as JSON."""
-        return json.loads(self.data)
+        """The payload parsed as JSON (:class:`ValueError` when it is not
+        JSON, nesting too deep to decode included)."""
+        return _loads_json(self.data)
 
     def respond(self, data: "bytes | str") -> None:
         """Publish ``data`` to this message's reply subject."""
@@ -86,8 +88,9 @@ class Job:
         return self.payload.decode("utf-8")
 
     def json(self) -> Any:
-        """The payload parsed as JSON."""
-        return json.loads(self.payload)
+        """The payload parsed as JSON (:class:`ValueError` when it is not
+        JSON, nesting too deep to decode included)."""
+        return _loads_json(self.payload)
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ class JobOutcome:
         """``data`` parsed as JSON (the result of a handler that returned an object)."""
         if self.data is None:
             raise ValueError(f"job {self.id} is {self.state}: no outcome yet")
-        return json.loads(self.data)
+        return _loads_json(self.data)
 
 
 # --------------------------------------------------------------------------
@@ -584,9 +587,11 @@ class JobEvent(_Document):
     @classmethod
     def from_msg(cls, msg: Msg) -> "JobEvent":
         """The event a ``$JOB.…`` message carries (a body that is not a
-        JSON object gives an event with only ``subject`` set)."""
+        JSON object gives an event with only ``subject`` set, and ``event``
+        from the subject: malformed, not UTF-8, or nested too deeply to
+        decode alike)."""
         try:
-            doc = json.loads(msg.data)
+            doc = _loads_json(msg.data)
         except ValueError:
             doc = {}
         kwargs = cls._kwargs(doc)

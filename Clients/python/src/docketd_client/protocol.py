@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from . import _jsontext
 from .errors import BadArgument, ProtocolError, job_error
 from .models import EnqueueResult, FailOutcome, Job, JobOutcome
 
@@ -138,7 +139,10 @@ def to_bytes(data: Optional[Payload], what: str = "payload") -> bytes:
     if data is None:
         return b""
     if isinstance(data, str):
-        return data.encode("utf-8")
+        try:
+            return data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadArgument(f"{what} is not encodable as UTF-8 ({exc.reason}, a lone surrogate?)") from None
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise BadArgument(f"{what} must be bytes or str, not {type(data).__name__}")
@@ -304,7 +308,15 @@ def check_queue_name(queue: str) -> str:
 
 
 def _enc(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
+    """A command line as bytes. ``surrogateescape`` gives back the bytes of
+    a subject the parser decoded (a reply subject that was not UTF-8);
+    anything else that UTF-8 cannot carry (a lone surrogate such as
+    ``"\\ud800"``) is a :class:`BadArgument`."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+        raise BadArgument(f"{bad!r} cannot be encoded as UTF-8 (a lone surrogate?)") from None
 
 
 def _with_payload(line: str, payload: bytes) -> bytes:
@@ -318,15 +330,32 @@ def _header_items(headers: HeadersArg) -> List[Tuple[str, str]]:
             if isinstance(value, str):
                 items.append((name, value))
             else:
-                items.extend((name, v) for v in value)
+                values = _iterable(value, f"header {name!r} must have a str value (or a list of them), not {value!r}")
+                items.extend((name, v) for v in values)
     else:
-        items = [(n, v) for n, v in headers]
+        for pair in _iterable(headers, f"headers must be a mapping or (name, value) pairs, not {headers!r}"):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise BadArgument(f"headers must be a mapping or (name, value) pairs, not {pair!r} in them")
+            items.append((pair[0], pair[1]))
     for name, value in items:
         if not isinstance(name, str) or not name or ":" in name or _FORBIDDEN_IN_TOKEN.search(name):
             raise BadArgument(f"header name {name!r} is not valid")
-        if not isinstance(value, str) or "\r" in value or "\n" in value:
+        if not isinstance(value, str):
+            raise BadArgument(f"header {name!r} has a value that is not a str: {value!r}")
+        if "\r" in value or "\n" in value:
             raise BadArgument(f"header {name!r} has a value with CR or LF")
     return items
+
+
+def _iterable(value: Any, refusal: str) -> List[Any]:
+    """The items of a list-like argument (not str or bytes); BadArgument
+    (``refusal``) for anything else (an int, None, ...)."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        raise BadArgument(refusal)
+    try:
+        return list(value)
+    except TypeError:
+        raise BadArgument(refusal) from None
 
 
 def encode_headers(headers: HeadersArg) -> bytes:
@@ -1005,7 +1034,7 @@ def parse_routed_reply(data: bytes) -> List[int]:
     the matching :class:`~docketd_client.DocketError`; anything else is a
     :class:`ProtocolError`."""
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = _jsontext.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise ProtocolError(f"routed-jobs reply is not JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), list):
@@ -1026,8 +1055,8 @@ def is_routed_reply(data: bytes) -> bool:
     if not data.startswith(b"{"):
         return False
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except ValueError:
+        doc = _jsontext.loads(data.decode("utf-8"))
+    except ValueError:  # malformed or nested too deeply: a peer's answer, not the route's
         return False
     return isinstance(doc, dict) and isinstance(doc.get("jobs"), list)
 
@@ -1140,6 +1169,10 @@ REPLY_OPS = (Pong, Ok, Err, JobOp, NoJob, JsonOp, HelpOp, OutcomeOp, PendingOp)
 JOB_STATES = frozenset({"waiting", "delayed", "blocked", "active", "completed", "dead"})
 
 
+#: Frames that carry a message or a job's bytes, which ``max_payload`` bounds.
+_MESSAGE_FRAMES = frozenset({"MSG", "HMSG", "JOB", "OUTCOME"})
+
+
 def _number(text: str, what: str) -> int:
     if not _NUMBER_RE.match(text):
         raise ProtocolError(f"{what} {text!r} is not an unsigned decimal number of at most 10 digits")
@@ -1216,6 +1249,13 @@ def _parse_header_block(block: bytes) -> Tuple[List[Tuple[str, str]], Optional[i
     return items, status, description
 
 
+#: What a message-like frame (MSG/HMSG, JOB, OUTCOME) may carry beyond the
+#: ``max_payload`` of INFO: the headers a server adds to what it relays
+#: (status lines, ``Docket-*`` headers of ``$DOCKET.API`` answers), a reason
+#: prefix (``stalled: ...``), with plenty to spare.
+FRAME_HEADROOM = 64 * 1024
+
+
 class Parser:
     """Incremental parser of the server's byte stream.
 
@@ -1224,11 +1264,21 @@ class Parser:
     does not allow raises :class:`ProtocolError` (after which the stream
     cannot be trusted). Strict on purpose: the server always ends lines
     with CRLF, quotes error texts, and sends only the ops of PROTOCOL.md.
+
+    Sizes are checked on the control line, before any payload byte is
+    buffered: nothing may announce more than ``max_size`` bytes, and once
+    an INFO has given ``max_payload``, a MSG, HMSG, JOB or OUTCOME may not
+    announce more than that plus :data:`FRAME_HEADROOM`. (Documents, JSON
+    and HELP, are bounded by ``max_size`` only: a LIST page holds many
+    jobs.) So a server cannot make the client buffer a message larger than
+    the server itself would take.
     """
 
     def __init__(self, max_control_line: int = 65536, max_size: int = 1 << 28) -> None:
         self.max_control_line = max_control_line
         self.max_size = max_size
+        #: The most a message-like frame may announce (from INFO; None: ``max_size``).
+        self.max_message: Optional[int] = None
         self._buf = bytearray()
         self._pos = 0
         # (op name, fields, payload size, header size) of a control line
@@ -1350,17 +1400,29 @@ class Parser:
             return Err(rest[1:-1])
         if name == "INFO":
             try:
-                data = json.loads(rest)
+                data = _jsontext.loads(rest)
             except ValueError as exc:
                 raise ProtocolError(f"INFO is not JSON: {exc}") from None
             if not isinstance(data, dict):
                 raise ProtocolError("INFO is not a JSON object")
+            self._limit_messages(data.get("max_payload"))
             return Info(data)
         raise ProtocolError(f"unknown operation {name[:32]!r}")
+
+    def _limit_messages(self, max_payload: Any) -> None:
+        """Bound message-like frames by an INFO's ``max_payload`` (ignored
+        when it is not a positive integer)."""
+        if isinstance(max_payload, int) and not isinstance(max_payload, bool) and max_payload > 0:
+            self.max_message = max_payload + FRAME_HEADROOM
 
     def _await(self, name: str, fields: List[str], size: int, hsize: int) -> Optional[Op]:
         if size > self.max_size:
             raise ProtocolError(f"{name} announces {size} bytes, above the client's limit")
+        if self.max_message is not None and name in _MESSAGE_FRAMES and size > self.max_message:
+            raise ProtocolError(
+                f"{name} announces {size} bytes, above the server's max_payload"
+                f" ({self.max_message - FRAME_HEADROOM} bytes)"
+            )
         self._awaiting = (name, fields, size, hsize)
         return self._next()
 
@@ -1385,7 +1447,7 @@ class Parser:
             return OutcomeOp(int(fields[0]), fields[1], payload)
         if name == "JSON":
             try:
-                return JsonOp(json.loads(payload.decode("utf-8")))
+                return JsonOp(_jsontext.loads(payload.decode("utf-8")))
             except ValueError as exc:
                 raise ProtocolError(f"JSON reply is not valid JSON: {exc}") from None
         try:

@@ -32,7 +32,9 @@ RESERVE is sent, running handlers get ``grace`` seconds to finish, then
 the jobs of those still running are FAILed (``retry=0``) so another worker
 runs them at once, and the connections are closed. A second signal cuts
 the grace period short. ``stop()`` and ``run()`` return a
-:class:`WorkerResult`.
+:class:`WorkerResult`. A handler may call ``stop()`` too ("this was the
+last job"): it returns at once, its own job finishes normally (ACK or
+FAIL), and the shutdown goes on in the background.
 """
 
 from __future__ import annotations
@@ -144,11 +146,25 @@ class Worker(WorkerCore[JobContext, Client]):
         to ``grace`` seconds (default: the worker's), FAIL the jobs of those
         still running so they are retried, close the connections, and return
         the :class:`WorkerResult` (truthy when clean). Without ``wait``,
-        returns at once with the result so far."""
+        returns at once with the result so far.
+
+        Called from a handler (on one of the worker's threads), it cannot
+        wait for that handler: it requests the stop and returns the result
+        so far at once, like ``wait=False``. The handler's job then ends
+        as usual (its return value is ACKed), and the shutdown (``grace``
+        for the other handlers, closing the connections) runs on a thread
+        of its own; ``run()``, or a later ``stop()`` from another thread,
+        returns the final result."""
         self._request_stop("stop")
         if not wait:
             return self.result
-        return self._shutdown(self.grace if grace is None else grace)
+        grace = self.grace if grace is None else grace
+        if threading.current_thread() in self._threads:  # a handler stopping its own worker
+            threading.Thread(
+                target=self._shutdown, args=(grace,), name=f"{self.name}-stop", daemon=True
+            ).start()
+            return self.result
+        return self._shutdown(grace)
 
     def run(self, install_signal_handlers: bool = True) -> WorkerResult:
         """Start, block until stopped (``stop()`` from another thread,

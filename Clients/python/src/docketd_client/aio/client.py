@@ -16,6 +16,13 @@ the handshake), driven by one reader task instead of threads:
   connection.
 * A caller that stops waiting (timeout, cancellation) leaves its place in
   the queue; a job reserved for it is handed back (``FAIL retry=0``).
+* Keepalive as on the threaded client: a PING every ``ping_interval``
+  (a task of its own), the connection dropped and made again once more
+  than ``max_outstanding_pings`` go unanswered, and TCP keepalive on the
+  socket.
+* Anything unexpected while reading a connection drops it (then it is
+  made again); anything unexpected elsewhere in the reader task closes the
+  client, with the error passed to ``error_callback``.
 
 The connection is opened on a plain socket, which reads the server's INFO;
 asyncio's streams then take the socket over, with TLS when INFO asks for it
@@ -34,7 +41,8 @@ import ssl
 from typing import Any, Callable, Dict, Generator, Optional, Set, Tuple
 
 from .. import protocol as P
-from .._client_core import CLOSED, CLOSED_MARK, CONNECTED, DISCONNECTED, PendingReply, SubscriptionCore
+from .._client_core import CLOSED, CLOSED_BY_CALLER, CLOSED_MARK, CONNECTED, DISCONNECTED, PendingReply
+from .._client_core import SubscriptionCore, set_keepalive
 from .._common import DEFAULT_URL, Handshake, StartTLS
 from .._verbs import REQUEST_TIMEOUT, CoroutineVerbs, Request, Subscribe
 from ..errors import ConnectError, ConnectionClosed, ConnectionLost, Error, ProtocolError, SubscriptionClosed, Timeout
@@ -54,6 +62,10 @@ class _Pending:
     def __init__(self, kind: str, future: "Optional[asyncio.Future[Any]]") -> None:
         self.kind = kind
         self.future = future
+
+    @property
+    def waiting(self) -> bool:
+        return self.future is not None and not self.future.done()
 
     def resolve(self, result: Any) -> bool:
         if self.future is None or self.future.done():  # the caller stopped waiting
@@ -187,9 +199,13 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
     Make one with ``client = await docketd_client.aio.connect(url, ...)`` or
     ``async with docketd_client.aio.connect(url) as client:``. The options
     are those of :class:`docketd_client.Client` (credentials, TLS, timeouts,
-    reconnecting); the methods are the same, as coroutines. Callbacks
-    (``error_callback``, ``disconnected_callback``, ``reconnected_callback``)
-    may be plain functions or coroutine functions.
+    reconnecting, keepalive); the methods are the same, as coroutines.
+    Callbacks (``error_callback``, ``disconnected_callback``,
+    ``reconnected_callback``) may be plain functions or coroutine
+    functions. A plain one is called on the reader task, so it must not
+    block (and cannot await the client); a coroutine one runs as a task of
+    its own, so it may await the client (``await client.flush()`` in
+    ``reconnected_callback`` goes over the new connection).
 
     Any number of tasks may use one client at once. As on the threaded
     client, a waiting ``reserve`` or ``wait`` holds back the connection's
@@ -211,6 +227,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._parser = P.Parser()
         self._buffered = bytearray()  # publishes while disconnected
         self._read_task: "Optional[asyncio.Task[None]]" = None
+        self._ping_task: "Optional[asyncio.Task[None]]" = None
         # Made by connect(), inside the event loop.
         self._connected_evt: Optional[asyncio.Event] = None
         self._closed_evt: Optional[asyncio.Event] = None
@@ -248,6 +265,8 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
             raise
         self._activate(reader, writer, parser, info)
         self._read_task = asyncio.ensure_future(self._read_forever())
+        if self.ping_interval is not None:
+            self._ping_task = asyncio.ensure_future(self._ping_forever())
         return self
 
     async def _open(self) -> Tuple[asyncio.StreamReader, asyncio.StreamWriter, P.Parser, Dict[str, Any]]:
@@ -271,6 +290,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         over, with TLS when the handshake asks for it."""
         loop = asyncio.get_running_loop()
         sock = await _connect_socket(loop, host, port)
+        set_keepalive(sock, self.ping_interval, self.max_outstanding_pings)
         shake = Handshake(where, self._credentials, self._tls, self.name, self.echo)
         reader: Optional[asyncio.StreamReader] = None
         writer: Optional[asyncio.StreamWriter] = None
@@ -322,16 +342,45 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._connected_evt.set()
 
     async def _read_forever(self) -> None:
-        """The reader task: reads and dispatches, and reconnects."""
+        """The reader task: reads and dispatches, and reconnects. Anything
+        unexpected outside reading a connection (a bug) closes the client,
+        reported: never a dead reader behind a client that looks connected."""
+        try:
+            while True:
+                error = await self._read_connection()
+                if self._state == CLOSED:
+                    return
+                self._connection_lost(error)
+                if not await self._reconnect():
+                    await self._shutdown(ConnectionClosed(f"connection lost and not re-established: {error}"))
+                    return
+                self._call(self.reconnected_callback)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("the reader task of the client for %s failed; closing the client", self.url, exc_info=True)
+            await self._shutdown(ConnectionClosed(f"client closed: its reader failed: {exc!r}"))
+            self._report(exc)
+
+    async def _ping_forever(self) -> None:
+        """The keepalive task: a PING every ``ping_interval``; a connection
+        whose PINGs go unanswered is dropped (the reader then reconnects)."""
+        assert self._closed_evt is not None and self.ping_interval is not None
         while True:
-            error = await self._read_connection()
-            if self._state == CLOSED:
+            try:
+                await asyncio.wait_for(self._closed_evt.wait(), self.ping_interval)
                 return
-            self._connection_lost(error)
-            if not await self._reconnect():
-                await self._shutdown(ConnectionClosed(f"connection lost and not re-established: {error}"))
-                return
-            self._call(self.reconnected_callback)
+            except asyncio.TimeoutError:
+                pass
+            try:
+                stale = self._keepalive_tick()
+                if stale is not None:
+                    writer = self._writer
+                    self._connection_lost(stale)
+                    if writer is not None:
+                        writer.transport.abort()  # not close(): nothing more can get through
+            except Exception:  # a bug here must not end the keepalive
+                log.error("keepalive of the client for %s failed", self.url, exc_info=True)
 
     async def _read_connection(self) -> BaseException:
         """Read and dispatch until the connection fails; returns why."""
@@ -349,6 +398,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
             raise
         except Exception as exc:  # a bug must not leave the client hanging: start over
             log.error("unexpected error reading from %s; dropping the connection", self.url, exc_info=True)
+            self._report(exc)
             return exc
 
     async def _reconnect(self) -> bool:
@@ -365,6 +415,13 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
                 reader, writer, parser, info = await self._open()
             except Error as exc:
                 if self._reconnect_failed(attempt, exc):
+                    return False
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # e.g. a handshake nobody foresaw: this attempt failed
+                log.error("reconnect attempt %d to %s failed unexpectedly", attempt, self.url, exc_info=True)
+                if self._reconnect_failed(attempt, ConnectError(f"reconnect failed: {exc!r}")):
                     return False
                 continue
             if self._state == CLOSED:
@@ -402,14 +459,14 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
                 await asyncio.wait_for(self._drain(), timeout)
             except (asyncio.TimeoutError, OSError):
                 pass
-        await self._shutdown(ConnectionClosed("client closed"))
-        task = self._read_task
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await self._shutdown(ConnectionClosed(CLOSED_BY_CALLER))
+        for task in (self._read_task, self._ping_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
 
     async def _shutdown(self, error: BaseException) -> None:
         subs = self._mark_closed(error)
@@ -448,7 +505,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         """Write a command that gets no reply (PUB, HPUB, SUB, UNSUB), or
         buffer it while disconnected."""
         if self._state == CLOSED:
-            raise ConnectionClosed("client is closed")
+            raise self._is_closed_error()
         if not self._started:
             raise ConnectionClosed("client is not connected: await connect() first")
         if self._state != CONNECTED:

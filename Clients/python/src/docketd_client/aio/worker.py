@@ -86,6 +86,7 @@ class Worker(WorkerCore[JobContext, Union[Client, Awaitable[Client]]]):
         self._signalled = False
         self._tasks: List["asyncio.Task[None]"] = []
         self._final: Optional[WorkerResult] = None
+        self._stopper: "Optional[asyncio.Task[WorkerResult]]" = None  # a shutdown a handler asked for
 
     # ------------------------------------------------------------------
     # Control
@@ -104,11 +105,23 @@ class Worker(WorkerCore[JobContext, Union[Client, Awaitable[Client]]]):
     async def stop(self, grace: Optional[float] = None, wait: bool = True) -> WorkerResult:
         """Stop reserving; with ``wait``, give running handlers ``grace``
         seconds (default: the worker's), hand back the jobs of those still
-        running, close the connections, and return the result."""
+        running, close the connections, and return the result.
+
+        Awaited from a handler, it cannot wait for that handler: it requests
+        the stop and returns the result so far at once; the handler's job
+        ends as usual (its return value is ACKed) and the shutdown runs as
+        a task of its own (``run()``, or a later ``stop()`` from elsewhere,
+        returns the final result)."""
         self._request_stop("stop")
         if not wait:
             return self.result
-        return await self._shutdown(self.grace if grace is None else grace)
+        grace = self.grace if grace is None else grace
+        current = asyncio.current_task()
+        if current is not None and any(r.task is current for r in self._running.values()):
+            if self._stopper is None:
+                self._stopper = asyncio.ensure_future(self._shutdown(grace))
+            return self.result
+        return await self._shutdown(grace)
 
     async def run(self, install_signal_handlers: bool = True) -> WorkerResult:
         """Start, wait until stopped (:meth:`stop` from another task,

@@ -1,0 +1,302 @@
+"""Input the client cannot use never takes it down: JSON nested too deeply
+to decode (from a peer, a server reply, INFO or an event), frames larger
+than the server's own ``max_payload``, and anything unexpected in the
+reader. Each is malformed input: refused where it is read, with the
+connection dropped and made again when it came from the server, and the
+client usable afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Callable, List, Optional
+
+import pytest
+
+import docketd_client as docket
+import docketd_client.aio as aio
+from docketd_client import protocol as P
+
+from conftest import wait_until
+
+#: About 18 KB of {"a":{"a":...}}: far below max_payload, far above what json.loads can recurse into.
+DEEP_OBJECT = b'{"a":' * 3000 + b"1" + b"}" * 3000
+DEEP_ARRAY = b"[" * 20000 + b"]" * 20000
+
+INFO = b'INFO {"server_id":"FAKE","version":"2.9.0","proto":1,"headers":true,"max_payload":%d}\r\n'
+
+
+def run(coro, timeout: float = 20.0):
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+class ScriptedServer:
+    """A fake server on 127.0.0.1: sends ``info`` to each connection,
+    answers PING with PONG and passes every other command line to
+    ``on_line(conn, line)`` (the tests send it no payloads)."""
+
+    def __init__(self, info: bytes = INFO % 1048576,
+                 on_line: Optional[Callable[[socket.socket, bytes], None]] = None) -> None:
+        self.info = info
+        self.on_line = on_line or (lambda conn, line: None)
+        self.connections = 0
+        self._conns: List[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"nats://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        try:
+            conn.sendall(self.info)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\r\n" in buf:
+                    line, buf = buf.split(b"\r\n", 1)
+                    if line == b"PING":
+                        conn.sendall(b"PONG\r\n")
+                    elif not line.startswith(b"CONNECT "):
+                        self.on_line(conn, line)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self._conns:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def scripted():
+    made: List[ScriptedServer] = []
+
+    def make(**kwargs) -> ScriptedServer:
+        srv = ScriptedServer(**kwargs)
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.close()
+
+
+# --------------------------------------------------------------------------
+# JSON nested too deeply
+
+
+def test_decoding_deep_json_is_a_value_error():
+    for body in (DEEP_OBJECT, DEEP_ARRAY):
+        with pytest.raises(ValueError):
+            docket.Msg("s", "1", None, body).json()
+        assert not P.is_routed_reply(body)
+        with pytest.raises(docket.ProtocolError):
+            P.parse_routed_reply(body)
+        with pytest.raises(docket.ProtocolError):
+            P.Parser().parse(b"JSON %d\r\n%s\r\n" % (len(body), body))
+        with pytest.raises(docket.ProtocolError):
+            P.Parser().parse(b"INFO " + body + b"\r\n")
+    # JobEvent.from_msg keeps its promise: a body it cannot read gives an event with only the subject
+    event = docket.JobEvent.from_msg(docket.Msg("$JOB.q.started", "1", None, DEEP_OBJECT))
+    assert (event.subject, event.event, event.id, event.raw) == ("$JOB.q.started", "started", None, {})
+
+
+def test_a_peers_deep_json_answer_leaves_the_client_working(make_client):
+    peer = make_client()
+    peer.subscribe("orders.new", callback=lambda m: m.respond(DEEP_OBJECT))
+    peer.flush()
+    victim = make_client(request_timeout=3.0)
+    # the peer's answer is not the route's {"jobs":[...]}: skipped, and no route answers
+    with pytest.raises(docket.Timeout):
+        victim.publish_routed("orders.new", b"{}", timeout=0.5)
+    assert victim._reader.is_alive() and victim.is_connected
+    victim.flush(timeout=2)
+    assert victim.enqueue("q", b"x", timeout=2).id == 1
+    assert victim.reconnects == 0
+
+
+def test_a_peers_deep_json_answer_leaves_the_aio_client_working(make_client, url):
+    peer = make_client()
+    peer.subscribe("orders.new", callback=lambda m: m.respond(DEEP_OBJECT))
+    peer.flush()
+
+    async def main():
+        async with aio.connect(url, request_timeout=3.0) as victim:
+            with pytest.raises(aio.Timeout):
+                await victim.publish_routed("orders.new", b"{}", timeout=0.5)
+            await victim.flush(timeout=2)
+            assert (await victim.enqueue("q", b"x", timeout=2)).id == 1
+            assert victim.reconnects == 0
+
+    run(main())
+
+
+def test_deep_json_events_read_as_empty_events(make_client, url):
+    client = make_client()
+    publisher = make_client()
+    stream = client.events("q", timeout=2)
+    publisher.publish("$JOB.q.started", DEEP_OBJECT)
+    publisher.publish("$JOB.q.started", b'{"seq":2,"event":"started","id":7}')
+    first = next(stream)
+    assert (first.subject, first.event, first.id, first.raw) == ("$JOB.q.started", "started", None, {})
+    assert next(stream).seq == 2
+
+    async def main():
+        async with aio.connect(url) as c:
+            events = await c.events("q", timeout=2)
+            await c.publish("$JOB.q.failed", DEEP_ARRAY)
+            event = await events.__anext__()
+            assert (event.event, event.raw) == ("failed", {})
+
+    run(main())
+
+
+def test_a_deep_json_reply_drops_the_connection_only(scripted):
+    def on_line(conn, line):
+        if line == b"INSPECT 1":
+            conn.sendall(b"JSON %d\r\n%s\r\n" % (len(DEEP_ARRAY), DEEP_ARRAY))
+        elif line == b"INSPECT 2":
+            conn.sendall(b'JSON 8\r\n{"id":2}\r\n')
+
+    srv = scripted(on_line=on_line)
+    with docket.Client(srv.url, request_timeout=3.0, reconnect_wait=0.01) as c:
+        with pytest.raises((docket.ConnectionLost, docket.ProtocolError)) as info:
+            c.inspect(1)
+        assert "nested too deeply" in str(info.value)
+        assert wait_until(lambda: c.is_connected and c.reconnects == 1, 3)
+        assert c._reader.is_alive()
+        assert c.inspect(2).id == 2
+
+    async def main():
+        async with aio.connect(srv.url, request_timeout=3.0, reconnect_wait=0.01) as c:
+            with pytest.raises((aio.ConnectionLost, aio.ProtocolError)):
+                await c.inspect(1)
+            assert (await c.inspect(2)).id == 2 and c.reconnects == 1
+
+    run(main())
+
+
+def test_a_deep_json_info_is_a_connect_error(scripted):
+    srv = scripted(info=b"INFO " + DEEP_OBJECT + b"\r\n")
+    with pytest.raises(docket.ConnectError) as info:
+        docket.Client(srv.url, connect_timeout=3)
+    assert "INFO is not JSON" in str(info.value)
+    with pytest.raises(aio.ConnectError):
+        run(aio.connect(srv.url, connect_timeout=3))
+
+
+# --------------------------------------------------------------------------
+# The reader thread never dies silently
+
+
+def test_an_unexpected_error_in_the_reader_drops_and_reconnects(make_client, monkeypatch):
+    errors: List[BaseException] = []
+    c = make_client(error_callback=errors.append, reconnect_wait=0.01)
+    sub = c.subscribe("boom")
+    c.flush()
+    original = docket.Client._on_msg
+    calls = []
+
+    def on_msg(self, op):
+        calls.append(op)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in message delivery")
+        return original(self, op)
+
+    monkeypatch.setattr(docket.Client, "_on_msg", on_msg)
+    c.publish("boom", b"first")
+    assert wait_until(lambda: c.reconnects == 1 and c.is_connected, 3)
+    assert wait_until(lambda: any(isinstance(e, RuntimeError) for e in errors), 3)
+    c.publish("boom", b"second")  # the subscription came back with the connection
+    assert sub.next_msg(timeout=3).data == b"second"
+    assert c.enqueue("q", b"x").id == 1
+
+
+def test_a_failure_outside_reading_closes_the_client_and_says_why(start_docketd):
+    server = start_docketd()
+    errors: List[BaseException] = []
+    c = docket.Client(server.url, request_timeout=5.0, error_callback=errors.append)
+    try:
+        def broken_reconnect():
+            raise RuntimeError("a bug in reconnecting")
+
+        c._reconnect = broken_reconnect  # type: ignore[method-assign]
+        sub = c.subscribe("x")
+        server.stop()
+        # without the guard the reader would be dead: no reconnect, nor a close, ever
+        with pytest.raises(docket.ConnectionClosed) as info:
+            c.enqueue("q", b"x")
+        assert "reader thread failed" in str(info.value)
+        assert wait_until(lambda: c.is_closed, 3)
+        with pytest.raises(docket.SubscriptionClosed):
+            sub.next_msg(timeout=1)
+        assert wait_until(lambda: any(isinstance(e, RuntimeError) for e in errors), 3)
+    finally:
+        c.close()
+
+
+# --------------------------------------------------------------------------
+# Frames larger than max_payload
+
+
+def test_parser_bounds_messages_by_max_payload():
+    parser = P.Parser()
+    parser.parse(INFO % 1000)
+    limit = 1000 + P.FRAME_HEADROOM
+    assert parser.parse(b"MSG a 1 3\r\nabc\r\n")[0].payload == b"abc"
+    for line in (b"MSG a 1 %d\r\n", b"HMSG a 1 12 %d\r\n", b"JOB 1 q 1 %d\r\n", b"OUTCOME 1 completed %d\r\n"):
+        with pytest.raises(docket.ProtocolError) as info:
+            P.Parser().parse(INFO % 1000 + line % (limit + 1))
+        assert "max_payload" in str(info.value)
+        assert P.Parser().parse(INFO % 1000 + line % limit) == [P.Info({
+            "server_id": "FAKE", "version": "2.9.0", "proto": 1, "headers": True, "max_payload": 1000})]
+    # documents are not bounded by max_payload (a LIST page holds many jobs), only by the hard limit
+    assert P.Parser().parse(INFO % 1000 + b"JSON %d\r\n" % (limit + 1))[1:] == []
+    # an INFO without a usable max_payload leaves the hard limit alone
+    assert P.Parser().parse(b'INFO {"max_payload":true}\r\nMSG a 1 100000\r\n')[1:] == []
+
+
+def test_a_message_above_max_payload_drops_the_connection(scripted):
+    def on_line(conn, line):
+        if line == b"SUB big 1":
+            conn.sendall(b"MSG big 1 1024\r\n" + b"a" * 1024 + b"\r\n")
+            # announces far more than the server's own max_payload; its bytes never come
+            conn.sendall(b"MSG big 1 %d\r\n" % (200 << 20))
+
+    srv = scripted(info=INFO % 1024, on_line=on_line)
+    lost = []
+    with docket.Client(srv.url, max_reconnect_attempts=0, disconnected_callback=lambda: lost.append(1)) as c:
+        sub = c.subscribe("big")
+        assert sub.next_msg(timeout=3).data == b"a" * 1024
+        assert wait_until(lambda: c.is_closed and lost, 3)  # not waiting for 200 MB
+        with pytest.raises(docket.SubscriptionClosed):
+            sub.next_msg(timeout=1)
+
+    async def main():
+        c = await aio.connect(srv.url, max_reconnect_attempts=0)
+        sub = await c.subscribe("big")
+        assert (await sub.next_msg(timeout=3)).data == b"a" * 1024
+        with pytest.raises(aio.SubscriptionClosed):
+            await sub.next_msg(timeout=3)
+        assert c.is_closed
+
+    run(main())
