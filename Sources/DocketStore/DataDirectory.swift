@@ -630,6 +630,11 @@ public final class DataDirectory: JobStore {
             // Batches logged into the other file meanwhile are durable already: a start that
             // finds fewer knows the log lost some (it was cut, zeroed or replaced).
             try putMeta(txn, "logged_through", withLock(logLock) { nextSequence - 1 })
+            // A file grows past its first size under a burst and keeps what it reached; a
+            // start that finds it shorter knows it was cut.
+            for file in [old, next].compactMap({ $0 }) where file.size > WriteAheadLog.preallocatedBytes {
+                try putMeta(txn, Self.sizeKey(file), UInt64(file.size))
+            }
         }
         checkpointApplied?()
         spareLog = old
@@ -666,10 +671,13 @@ public final class DataDirectory: JobStore {
         var files: [WriteAheadLog] = []
         for name in ["wal-a.log", "wal-b.log"] {
             let file = try WriteAheadLog(path: path + "/" + name)
+            let grownTo = withReadTransaction { getMeta($0, Self.sizeKey(file)) }.map(Int.init) ?? 0
             if !file.existed && checkpointed != nil {
                 problems.append("\(file.path) was missing (a new empty one was made)")
             } else if file.size < WriteAheadLog.preallocatedBytes {
                 problems.append("\(file.path) is \(file.size) bytes, shorter than the \(WriteAheadLog.preallocatedBytes) it was made with: it was cut")
+            } else if file.size < grownTo {
+                problems.append("\(file.path) is \(file.size) bytes, shorter than the \(grownTo) it had grown to: it was cut")
             }
             files.append(file)
         }
@@ -750,6 +758,18 @@ public final class DataDirectory: JobStore {
         log = files[0]
         spareLog = files[1]
         nextSequence = newest + 1
+    }
+
+    /// The meta key under which a log file's grown size is kept.
+    private static func sizeKey(_ file: WriteAheadLog) -> String {
+        "log_bytes:" + String(file.path[file.path.index(after: file.path.lastIndex(of: "/") ?? file.path.startIndex)...])
+    }
+
+    private func withReadTransaction<T>(_ body: (OpaquePointer?) -> T?) -> T? {
+        var txn: OpaquePointer?
+        guard mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn) == 0 else { return nil }
+        defer { mdb_txn_abort(txn) }
+        return body(txn)
     }
 
     private func putMeta(_ txn: OpaquePointer?, _ name: String, _ value: UInt64) throws {

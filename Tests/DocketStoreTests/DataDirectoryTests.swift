@@ -420,6 +420,29 @@ import Testing
         }
     }
 
+    /// A log file grows past its first 2 MiB for a burst and keeps that size; cut back to the
+    /// first size it used to pass for whole, and the batches past the cut were lost unseen.
+    @Test func aLogFileCutBelowTheSizeItGrewToRefusesTheStart() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path, mapSize: 64 << 20)
+            var big = StoreBatch()
+            big.put(id: 1, bytes: Array("record 1".utf8))
+            big.payloads = [(1, [UInt8](repeating: 0x61, count: 3 << 20))]
+            commitAll(store, [big, batch(2)])  // no threads: each is checkpointed at once
+            store.close()
+        }
+        let file = path + "/wal-a.log"
+        #expect(try FileManager.default.attributesOfItem(atPath: file)[.size] as! Int > 3 << 20)
+        try FileHandle(forWritingTo: URL(fileURLWithPath: file)).truncate(atOffset: UInt64(WriteAheadLog.preallocatedBytes))
+        #expect {
+            _ = try DataDirectory(path: path, mapSize: 64 << 20)
+        } throws: { error in
+            "\(error)".contains("wal-a.log") && "\(error)".contains("had grown to")
+        }
+    }
+
     /// A payload key garbled in data.mdb threw the side-by-side walk off its order, and every
     /// later job counted as having lost its payload (what --salvage then marks dead): a job
     /// the walk misses has its payload looked up before it counts as lost.
