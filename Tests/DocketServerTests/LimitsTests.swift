@@ -214,7 +214,11 @@ import Testing
         let clientPort = Int(UInt16(bigEndian: address.sin_port))
         // The server's end: local port the server's, remote port ours. Its timer column reads
         // "02:<ticks>" while a keepalive timer runs (ticks in hundredths of a second).
-        let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+        // Read to its end: a /proc file reports no size, and with many sockets open (a full
+        // parallel test run) a read of a guessed size can stop short of the row.
+        let handle = try #require(FileHandle(forReadingAtPath: "/proc/net/tcp"))
+        let table = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        try handle.close()
         let fields = try #require(
             table.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }.first {
                 $0.count > 5 && $0[1].hasSuffix(String(format: ":%04X", server.port)) && $0[2].hasSuffix(String(format: ":%04X", clientPort))
