@@ -632,8 +632,9 @@ public final class DataDirectory: JobStore {
             try putMeta(txn, "logged_through", withLock(logLock) { nextSequence - 1 })
             // A file grows past its first size under a burst and keeps what it reached; a
             // start that finds it shorter knows it was cut.
-            for file in [old, next].compactMap({ $0 }) where file.size > WriteAheadLog.preallocatedBytes {
-                try putMeta(txn, Self.sizeKey(file), UInt64(file.size))
+            for file in [old, next].compactMap({ $0 }) {
+                let size = file.size
+                if size > WriteAheadLog.preallocatedBytes { try putMeta(txn, Self.sizeKey(file.name), UInt64(size)) }
             }
         }
         checkpointApplied?()
@@ -666,12 +667,14 @@ public final class DataDirectory: JobStore {
         let applied = checkpointed ?? 0
         // Batches the last checkpoint knew were durable in the log; at least these must be there.
         let loggedThrough = getMeta(txn, "logged_through") ?? applied
+        let names = ["wal-a.log", "wal-b.log"]
+        // The sizes the files had grown to at the last checkpoint (absent: never grown).
+        let grownSizes = names.map { name in getMeta(txn, Self.sizeKey(name)).map(Int.init) ?? 0 }
         mdb_txn_abort(txn)
         var problems: [String] = []
         var files: [WriteAheadLog] = []
-        for name in ["wal-a.log", "wal-b.log"] {
+        for (name, grownTo) in zip(names, grownSizes) {
             let file = try WriteAheadLog(path: path + "/" + name)
-            let grownTo = withReadTransaction { getMeta($0, Self.sizeKey(file)) }.map(Int.init) ?? 0
             if !file.existed && checkpointed != nil {
                 problems.append("\(file.path) was missing (a new empty one was made)")
             } else if file.size < WriteAheadLog.preallocatedBytes {
@@ -761,16 +764,7 @@ public final class DataDirectory: JobStore {
     }
 
     /// The meta key under which a log file's grown size is kept.
-    private static func sizeKey(_ file: WriteAheadLog) -> String {
-        "log_bytes:" + String(file.path[file.path.index(after: file.path.lastIndex(of: "/") ?? file.path.startIndex)...])
-    }
-
-    private func withReadTransaction<T>(_ body: (OpaquePointer?) -> T?) -> T? {
-        var txn: OpaquePointer?
-        guard mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn) == 0 else { return nil }
-        defer { mdb_txn_abort(txn) }
-        return body(txn)
-    }
+    private static func sizeKey(_ name: String) -> String { "log_bytes:" + name }
 
     private func putMeta(_ txn: OpaquePointer?, _ name: String, _ value: UInt64) throws {
         var key = Array(name.utf8)

@@ -64,6 +64,9 @@ final class WriteAheadLog {
         }
     }
 
+    /// The file's name in its directory (`wal-a.log`).
+    var name: String { path.split(separator: "/").last.map(String.init) ?? path }
+
     /// The file's size in bytes.
     var size: Int {
         var info = stat()
