@@ -29,6 +29,7 @@ from ._common import DEFAULT_URL, TLSConfig, parse_url, redact_url, resolve_cred
 from .errors import (
     AuthorizationError,
     BadArgument,
+    ConnectError,
     ConnectionClosed,
     ConnectionLost,
     DocketError,
@@ -430,8 +431,13 @@ class ClientCore(Generic[SubscriptionT]):
             yield delay
             delay = min(max(delay, 0.01) * 2, self.reconnect_max_wait)
 
-    def _reconnect_failed(self, attempt: int, error: Error) -> bool:
-        """Log a failed reconnect attempt; True when it was the last one allowed."""
+    def _reconnect_failed(self, attempt: int, error: Exception) -> bool:
+        """Log a failed reconnect attempt; True when it was the last one allowed.
+        An exception that is not one of this library's (a handshake nobody
+        foresaw) fails the attempt like any other, logged with its traceback."""
+        if not isinstance(error, Error):
+            self._log.error("reconnect attempt %d to %s failed unexpectedly", attempt, self.url, exc_info=error)
+            error = ConnectError(f"reconnect failed: {error!r}")
         if isinstance(error, AuthorizationError):
             # Retrying cannot help until the server's credentials change;
             # the backoff keeps it from spinning.

@@ -475,13 +475,8 @@ class Client(BlockingVerbs[Subscription, EventStream]):
                 return None
             try:
                 sock, parser, info = self._connect_once()
-            except Error as exc:
+            except Exception as exc:  # this library's errors, and anything a handshake did not foresee
                 if self._reconnect_failed(attempt, exc):
-                    return None
-                continue
-            except Exception as exc:  # e.g. a handshake nobody foresaw: this attempt failed
-                log.error("reconnect attempt %d to %s failed unexpectedly", attempt, self.url, exc_info=True)
-                if self._reconnect_failed(attempt, ConnectError(f"reconnect failed: {exc!r}")):
                     return None
                 continue
             if not self._activate(sock, info):

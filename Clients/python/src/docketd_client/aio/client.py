@@ -413,15 +413,10 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
                 pass
             try:
                 reader, writer, parser, info = await self._open()
-            except Error as exc:
-                if self._reconnect_failed(attempt, exc):
-                    return False
-                continue
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # e.g. a handshake nobody foresaw: this attempt failed
-                log.error("reconnect attempt %d to %s failed unexpectedly", attempt, self.url, exc_info=True)
-                if self._reconnect_failed(attempt, ConnectError(f"reconnect failed: {exc!r}")):
+            except Exception as exc:  # this library's errors, and anything a handshake did not foresee
+                if self._reconnect_failed(attempt, exc):
                     return False
                 continue
             if self._state == CLOSED:
