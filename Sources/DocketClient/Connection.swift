@@ -36,7 +36,9 @@ import DocketWire
 /// carried out (an ENQ with a `key` is safe to repeat; it answers `duplicate`). Jobs the
 /// connection held go back to their queue ("worker lost"); an ACK for one afterwards is refused
 /// with `NOT_HELD`. The reader then reconnects, waiting `reconnectWait` before the first
-/// attempt and doubling the wait up to `reconnectMaxWait`. Once the new connection has answered
+/// attempt and doubling the wait up to `reconnectMaxWait` (a connection lost within
+/// `reconnectMaxWait` of its handshake goes on from the last wait instead of starting over, so a
+/// server that lets clients in and drops them is not hammered). Once the new connection has answered
 /// CONNECT and PING, every live subscription is sent again with its sid (and what is left of
 /// its message limit), then the publishes made meanwhile; subscriptions keep delivering.
 /// Commands that await a reply and are issued while disconnected are held back until the new
@@ -231,6 +233,10 @@ public final class DocketConnection: @unchecked Sendable {
     private var outbox: [(bytes: [UInt8], waiter: RequestWaiter?)] = []
     private var outboxBytes = 0
     private var reconnectCount = 0
+    /// When the current connection's handshake ended (monotonic ms), and the wait a reconnect
+    /// after it starts from if it turns out brief. The reader thread's alone once it runs.
+    private var handshakeEndedAt = Clock.milliseconds()
+    private var carriedReconnectWait = 0
     // Request/reply.
     private var inboxPrefix: String?
     private var nextRequest: UInt64 = 1
@@ -1416,7 +1422,11 @@ public final class DocketConnection: @unchecked Sendable {
         let firstWait = max(options.reconnectWait.milliseconds ?? 50, 1)
         let longestWait = max(options.reconnectMaxWait.milliseconds ?? 2000, firstWait)
         let connectMilliseconds = options.connectTimeout.milliseconds ?? 5000
-        var delay = firstWait
+        // A connection lost within the longest wait of its handshake does not start the backoff
+        // over: a server that lets clients in and drops them at once is not reconnected to
+        // every `reconnectWait`, the waits go on doubling from where the last reconnect left them.
+        let brief = Clock.milliseconds() - handshakeEndedAt < Int64(longestWait)
+        var delay = brief ? min(max(carriedReconnectWait, firstWait), longestWait) : firstWait
         var lastError = why
         while true {
             // Wait out the delay (close() cuts it short).
@@ -1450,7 +1460,11 @@ public final class DocketConnection: @unchecked Sendable {
                     link.close()
                     throw error
                 }
-                if install(link, info: info) { return (link, input) }
+                if install(link, info: info) {
+                    handshakeEndedAt = Clock.milliseconds()
+                    carriedReconnectWait = delay
+                    return (link, input)
+                }
                 finishClosing(closeReason(or: lastError))
                 return nil
             } catch {

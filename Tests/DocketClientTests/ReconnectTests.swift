@@ -221,4 +221,66 @@ import Testing
         #expect(throws: DocketError.subscriptionClosed) { try subscription.next(timeout: 1) }
         #expect(throws: DocketError.connectionClosed("closed by the client")) { try client.flush() }
     }
+
+    /// A fake server that completes each connection's handshake (INFO, then PONG to the first
+    /// PING) and closes it at once; counts the connections.
+    final class DroppingServer: @unchecked Sendable {
+        let port: Int
+        private let listener: Int32
+        private let lock = NSLock()
+        private var accepted = 0
+        var connections: Int { lock.withLock { accepted } }
+
+        init() throws {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0, listen(descriptor, 64) == 0 else { throw POSIXError(.EADDRINUSE) }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            listener = descriptor
+            port = Int(UInt16(bigEndian: address.sin_port))
+            Thread.detachNewThread { [self] in serve() }
+        }
+
+        private func serve() {
+            while true {
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { return }
+                lock.withLock { accepted += 1 }
+                let info = "INFO {\"server_id\":\"FAKE\",\"version\":\"2.9.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n"
+                _ = info.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                var seen: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while !seen.suffix(6).elementsEqual("PING\r\n".utf8) {
+                    let count = recv(client, &buffer, buffer.count, 0)
+                    guard count > 0 else { break }
+                    seen += buffer[..<count]
+                }
+                _ = "PONG\r\n".withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                close(client)
+            }
+        }
+
+        func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+    }
+
+    /// Every reconnect completes its handshake, so a backoff that started over after each one
+    /// would reconnect every 50 ms (about thirty times in 1.6 s); carried on, the waits double:
+    /// 50, 100, 200, 400, 800 ms, at most six connections in all.
+    @Test func connectionsDroppedAfterTheHandshakeKeepTheBackoff() throws {
+        let server = try DroppingServer()
+        defer { server.stop() }
+        let client = try DocketConnection(
+            "127.0.0.1:\(server.port)", options: DocketConnection.Options(reconnectWait: .milliseconds(50), reconnectMaxWait: 1))
+        Thread.sleep(forTimeInterval: 1.6)
+        client.close()
+        #expect((3...7).contains(server.connections), "\(server.connections) connections")
+    }
 }

@@ -862,6 +862,10 @@ export class Client extends EventEmitter {
     this.requests = new Map();
     this.nextRequest = 1;
     this.reconnectAttempts = 0;
+    /** @internal doublings of reconnectDelayMs the next reconnect waits */
+    this._backoffStep = 0;
+    /** @internal performance.now() at the last handshake, null once its loss was seen */
+    this._connectedAt = null;
     /** @type {NodeJS.Timeout|null} */
     this.reconnectTimer = null;
     /** @type {Error|null} the last server -ERR or socket error, the cause of a ConnectionLost */
@@ -1121,6 +1125,7 @@ export class Client extends EventEmitter {
         this.state = 'connected';
         if (reconnected) this.reconnects++;
         this.reconnectAttempts = 0;
+        this._connectedAt = performance.now();
         this.lastError = null;
         this._startPinger(socket);
         this._sendOutbox();
@@ -1233,7 +1238,15 @@ export class Client extends EventEmitter {
       return;
     }
     const attempt = ++this.reconnectAttempts;
-    const delay = Math.min(this.options.reconnectDelayMs * 2 ** (attempt - 1), this.options.maxReconnectDelayMs);
+    // A connection lost within maxReconnectDelayMs of its handshake does not start the backoff
+    // over: a server that lets clients in and drops them at once is not reconnected to every
+    // reconnectDelayMs, the waits go on doubling from where the last reconnect left them.
+    if (this._connectedAt !== null) {
+      if (performance.now() - this._connectedAt >= this.options.maxReconnectDelayMs) this._backoffStep = 0;
+      this._connectedAt = null;
+    }
+    const delay = Math.min(this.options.reconnectDelayMs * 2 ** this._backoffStep, this.options.maxReconnectDelayMs);
+    this._backoffStep = Math.min(this._backoffStep + 1, 52);
     this._emitSafe('reconnecting', attempt, delay);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;

@@ -77,3 +77,19 @@ test('commands pipelined behind a broken connection reject with ConnectionLost',
     await fake.close();
   }
 });
+
+test('connections dropped right after the handshake keep the reconnect backoff', { timeout: 15_000 }, async () => {
+  // Each reconnect completes its handshake; a backoff that started over after every handshake
+  // would reconnect every 50 ms (about thirty times in 1.6 s), carried on the waits double:
+  // 50, 100, 200, 400, 800 ms, at most six connections in all.
+  const fake = await fakeServer(() => {}, { dropAfterHandshake: true });
+  const c = await connect({ port: fake.port, reconnectDelayMs: 50, maxReconnectDelayMs: 1000 });
+  c.on('error', () => {});
+  try {
+    await sleep(1600);
+    assert.ok(fake.sockets.length >= 3 && fake.sockets.length <= 7, `${fake.sockets.length} connections`);
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});

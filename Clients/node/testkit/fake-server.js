@@ -7,9 +7,10 @@ import net from 'node:net';
  * (payload lines included: the fake does not frame payloads) to `onLine(line, socket, index)`.
  * Every CONNECT line is kept, exactly as received, in `connects` (CRLF included).
  * @param {(line: string, socket: net.Socket, index: number) => void} [onLine]
- * @param {{info?: Record<string, unknown>, accept?: (connect: any, index: number) => boolean}} [opts]
+ * @param {{info?: Record<string, unknown>, accept?: (connect: any, index: number) => boolean, dropAfterHandshake?: boolean}} [opts]
  *   info: extra INFO fields (e.g. `{auth_required: true}`); accept: called with each CONNECT's
- *   JSON; false answers `-ERR 'Authorization Violation'` and closes, as docketd does
+ *   JSON; false answers `-ERR 'Authorization Violation'` and closes, as docketd does;
+ *   dropAfterHandshake: close each connection right after its handshake's PONG
  */
 export async function fakeServer(onLine = () => {}, opts = {}) {
   /** @type {net.Socket[]} */
@@ -44,6 +45,10 @@ export async function fakeServer(onLine = () => {}, opts = {}) {
           } else if (line === 'PING') {
             handshake = false;
             socket.write('PONG\r\n');
+            if (opts.dropAfterHandshake) {
+              socket.end();
+              return;
+            }
           }
           continue;
         }

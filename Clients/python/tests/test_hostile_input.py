@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from typing import Callable, List, Optional
 
 import pytest
@@ -37,11 +38,14 @@ def run(coro, timeout: float = 20.0):
 class ScriptedServer:
     """A fake server on 127.0.0.1: sends ``info`` to each connection,
     answers PING with PONG and passes every other command line to
-    ``on_line(conn, line)`` (the tests send it no payloads)."""
+    ``on_line(conn, line)`` (the tests send it no payloads). With
+    ``drop_after_handshake`` it closes each connection after its first PONG."""
 
     def __init__(self, info: bytes = INFO % 1048576,
-                 on_line: Optional[Callable[[socket.socket, bytes], None]] = None) -> None:
+                 on_line: Optional[Callable[[socket.socket, bytes], None]] = None,
+                 drop_after_handshake: bool = False) -> None:
         self.info = info
+        self.drop_after_handshake = drop_after_handshake
         self.on_line = on_line or (lambda conn, line: None)
         self.connections = 0
         self._conns: List[socket.socket] = []
@@ -72,6 +76,9 @@ class ScriptedServer:
                     line, buf = buf.split(b"\r\n", 1)
                     if line == b"PING":
                         conn.sendall(b"PONG\r\n")
+                        if self.drop_after_handshake:
+                            conn.close()
+                            return
                     elif not line.startswith(b"CONNECT "):
                         self.on_line(conn, line)
         except OSError:
@@ -300,3 +307,27 @@ def test_a_message_above_max_payload_drops_the_connection(scripted):
         assert c.is_closed
 
     run(main())
+
+
+# --------------------------------------------------------------------------
+# A server that lets clients in and drops them at once
+
+
+def test_connections_dropped_after_the_handshake_keep_the_backoff(scripted):
+    """Each reconnect completes its handshake, so a backoff that started
+    over after every handshake would reconnect every reconnect_wait (about
+    thirty times in 1.6 s here); carried on, the waits double: 0.05, 0.1,
+    0.2, 0.4, 0.8 s, at most six connections in all."""
+    srv = scripted(drop_after_handshake=True)
+    with docket.Client(srv.url, reconnect_wait=0.05, reconnect_max_wait=1.0):
+        time.sleep(1.6)
+    assert 3 <= srv.connections <= 7, srv.connections
+
+    srv = scripted(drop_after_handshake=True)
+
+    async def main():
+        async with aio.connect(srv.url, reconnect_wait=0.05, reconnect_max_wait=1.0):
+            await asyncio.sleep(1.6)
+
+    run(main())
+    assert 3 <= srv.connections <= 7, srv.connections

@@ -21,6 +21,7 @@ import logging
 import secrets
 import socket
 import ssl
+import time
 from typing import Any, Callable, ContextManager, Deque, Dict, Generic, Iterator, List, Optional, Tuple, Type, TypeVar, Union
 from typing import Protocol
 
@@ -294,6 +295,8 @@ class ClientCore(Generic[SubscriptionT]):
         self._state = DISCONNECTED
         self._secure = False
         self._gen = 0  # counts connections; 0 before the first
+        self._connected_at = 0.0  # time.monotonic() at the last handshake
+        self._carried_wait = reconnect_wait  # where a brief connection's reconnects resume
         self.reconnects = 0
         self._pending: Deque[PendingReply] = collections.deque()
         self._subs: Dict[str, SubscriptionT] = {}
@@ -390,6 +393,7 @@ class ClientCore(Generic[SubscriptionT]):
         if self._gen:
             self.reconnects += 1
         self._gen += 1
+        self._connected_at = time.monotonic()
         self._info = info
         self._pings_out = 0
         return b"".join(sub._resubscribe_bytes() for sub in self._subs.values())
@@ -425,11 +429,17 @@ class ClientCore(Generic[SubscriptionT]):
 
     def _reconnect_delays(self) -> Iterator[float]:
         """How long to wait before each reconnect attempt: doubling, up to
-        ``reconnect_max_wait``."""
-        delay = self.reconnect_wait
+        ``reconnect_max_wait``. A connection lost within
+        ``reconnect_max_wait`` of its handshake does not start the backoff
+        over: against a server that lets clients in and drops them at once,
+        the waits go on doubling from where the last reconnect left them
+        instead of reconnecting every ``reconnect_wait``."""
+        brief = time.monotonic() - self._connected_at < self.reconnect_max_wait
+        delay = self._carried_wait if brief else self.reconnect_wait
         while True:
+            self._carried_wait = min(max(delay, 0.01) * 2, self.reconnect_max_wait)
             yield delay
-            delay = min(max(delay, 0.01) * 2, self.reconnect_max_wait)
+            delay = self._carried_wait
 
     def _reconnect_failed(self, attempt: int, error: Exception) -> bool:
         """Log a failed reconnect attempt; True when it was the last one allowed.
