@@ -325,11 +325,15 @@ public final class Server {
                     throw ServerError(
                         "job \(record.id) in \(config.dataDirectory) has no payload: its data.mdb is damaged. Restore the directory from a backup; only without one, start once with --salvage to mark every such job dead")
                 }
-                // Its payload was in a batch the salvage had to drop: it cannot run.
-                log.error("Salvage: job \(record.id) lost its payload with a dropped batch; it is dead")
+                // Its payload went with a dropped batch or a damaged data.mdb: it cannot run.
+                // It is stored with an empty payload, so that the directory starts from now on
+                // without --salvage, and a RETRY runs it with nothing rather than ends docketd.
+                log.error("Salvage: job \(record.id) lost its payload; it is dead")
                 fields.state = .dead
-                fields.lastError = Array("salvaged: the payload was lost with a damaged write-ahead log".utf8)
+                fields.lastError = Array("salvaged: the payload was lost (a damaged write-ahead log or data.mdb); RETRY runs it with an empty payload".utf8)
                 fields.finishedAt = clock.now()
+                fields.payloadSize = 0
+                stagedPayloads.append((record.id, []))  // the walk goes in id order: still sorted
                 rewritten = true
             }
             engine.restoreJob(

@@ -757,6 +757,15 @@ public final class DataDirectory: JobStore {
                 try putMeta(txn, "logged_through", newest)
             }
         }
+        if salvage && !problems.isEmpty {
+            // The salvage accepted the files as they are: a cut one gets its full size back and
+            // the sizes they grew to are forgotten, so that the next start, without --salvage,
+            // does not refuse them again for what this one already dealt with.
+            for file in files { try file.restoreFullSize() }
+            try transaction { txn in
+                for file in files { try putMeta(txn, Self.sizeKey(file.name), UInt64(file.size)) }
+            }
+        }
         files[0].rewind()
         log = files[0]
         spareLog = files[1]

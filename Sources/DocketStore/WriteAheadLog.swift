@@ -79,13 +79,7 @@ final class WriteAheadLog {
     /// extents, need no metadata update when written), then gives the file its name and makes
     /// both durable.
     private func preallocate(naming temporary: String) throws {
-        let zeros = [UInt8](repeating: 0, count: 1 << 20)
-        var offset = 0
-        while offset < Self.preallocatedBytes {
-            let count = zeros.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, $0.count, off_t(offset)) }
-            guard count > 0 else { throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))") }
-            offset += count
-        }
+        try writeZeros(from: 0)
         guard fsync(descriptor) == 0 else { throw StoreError("fsync of \(path) failed: \(String(cString: strerror(errno)))") }
         guard rename(temporary, path) == 0 else { throw StoreError("cannot rename \(temporary): \(String(cString: strerror(errno)))") }
         // fsync of the file does not make its name durable.
@@ -93,6 +87,27 @@ final class WriteAheadLog {
         defer { if directory >= 0 { Glibc.close(directory) } }
         guard directory >= 0, fsync(directory) == 0 else {
             throw StoreError("cannot make \(path) durable: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Gives a file cut below `preallocatedBytes` its full size again (zeros past what is left),
+    /// durably: a salvage keeps using a cut file, and the next start must not take it for one
+    /// cut since.
+    func restoreFullSize() throws {
+        let offset = size
+        guard offset < Self.preallocatedBytes else { return }
+        try writeZeros(from: offset)
+        guard fsync(descriptor) == 0 else { throw StoreError("fsync of \(path) failed: \(String(cString: strerror(errno)))") }
+    }
+
+    /// Writes zeros from `start` up to `preallocatedBytes`.
+    private func writeZeros(from start: Int) throws {
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = start
+        while offset < Self.preallocatedBytes {
+            let count = zeros.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, min($0.count, Self.preallocatedBytes - offset), off_t(offset)) }
+            guard count > 0 else { throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            offset += count
         }
     }
 

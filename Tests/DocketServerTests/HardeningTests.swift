@@ -1,3 +1,4 @@
+import DocketStore
 import DocketTestSupport
 import Foundation
 import Testing
@@ -196,6 +197,12 @@ import Testing
         let again = try salvaged.client()
         _ = try again.handshake()
         #expect(try again.sync() == [])
+        // "Start once with --salvage": after it, a plain start works again.
+        #expect(salvaged.stop() == 0)
+        let plain = try salvaged.restart()
+        let third = try plain.client()
+        _ = try third.handshake()
+        #expect(try third.sync() == [])
     }
 }
 
@@ -359,6 +366,36 @@ import Testing
         #expect(restarted.waitForExit(timeout: 10) == 1)
         #expect(restarted.log.waitForLine(containing: "reading the payload of job 1 from its data.mdb faulted", timeout: 5) != nil, "\(restarted.log.text)")
         for trap in ["Fatal error", "Backtrace", "Segmentation", "Bus error"] { #expect(!restarted.log.text.contains(trap)) }
+    }
+
+    /// A job whose payload is gone is refused, `--salvage` makes it dead, and from then on
+    /// the directory starts without `--salvage` ("start once with --salvage").
+    @Test func aJobWithoutItsPayloadIsRefusedThenSalvagedOnce() throws {
+        let directory = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        do {
+            let store = try DataDirectory(path: directory.path)
+            var batch = StoreBatch()
+            batch.payloadDeletes = [7]
+            var outcome: Result<Void, StoreError>?
+            store.commit(batch) { outcome = $0 }
+            try outcome?.get()
+            store.close()
+        }
+        try expectCleanRefusal(directory, mentioning: ["job 7", "--salvage"])
+        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: directory)
+        let client = try salvaged.client()
+        _ = try client.handshake()
+        #expect(try client.object("INSPECT 7")["state"] as? String == "dead")
+        #expect(salvaged.stop() == 0)
+        let plain = try salvaged.restart()
+        let again = try plain.client()
+        _ = try again.handshake()
+        let salvagedJob = try again.object("INSPECT 7")
+        #expect(salvagedJob["state"] as? String == "dead" && salvagedJob["payload_bytes"] as? Int == 0)
+        #expect((salvagedJob["last_error"] as? String)?.hasPrefix("salvaged: ") == true)
+        #expect(try again.object("INSPECT 8")["state"] as? String == "waiting")
+        #expect(plain.stop() == 0)
     }
 
     @Test func aCutDataFileIsRefused() throws {

@@ -396,6 +396,10 @@ import Testing
             let salvaged = try DataDirectory(path: path, salvage: true)
             #expect(try salvaged.loadJobs().records.map(\.id) == [1])
             salvaged.close()
+            // "Start once with --salvage": the next start is an ordinary one.
+            let reopened = try DataDirectory(path: path)
+            #expect(try reopened.loadJobs().records.map(\.id) == [1])
+            reopened.close()
         }
     }
 
@@ -441,6 +445,9 @@ import Testing
         } throws: { error in
             "\(error)".contains("wal-a.log") && "\(error)".contains("had grown to")
         }
+        try DataDirectory(path: path, mapSize: 64 << 20, salvage: true).close()
+        // After the salvage the directory starts normally.
+        #expect(try DataDirectory(path: path, mapSize: 64 << 20).loadJobs().records.map(\.id) == [1, 2])
     }
 
     /// A payload key garbled in data.mdb threw the side-by-side walk off its order, and every
