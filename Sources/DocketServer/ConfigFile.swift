@@ -88,6 +88,10 @@ struct ConfigParser {
     private let environment: (String) -> String?
     private let depth: Int
     private var position = 0
+    /// Maps and arrays open around the current value: bounded, so that a file of nested
+    /// brackets ends with an error rather than overflowing the stack of this recursive parser.
+    private var nesting = 0
+    static let maxNesting = 64
     private var line = 1
     private var column = 1
     /// Top-level keys so far, for `$NAME`, and those a `$NAME` used.
@@ -207,6 +211,11 @@ struct ConfigParser {
 
     private mutating func parseValue() throws -> ConfigValue {
         guard let byte = current, byte != 0x0A else { throw error("expected a value") }
+        if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+            guard nesting < Self.maxNesting else { throw error("maps and arrays nest more than \(Self.maxNesting) deep") }
+            nesting += 1
+        }
+        defer { if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { nesting -= 1 } }
         switch byte {
         case UInt8(ascii: "{"):
             advance()

@@ -71,6 +71,22 @@ import Testing
         }
     }
 
+    /// Brackets nested a hundred thousand deep (well under the 1 MiB a file may have) overflowed
+    /// the recursive parser's stack and crashed docketd; they are an error that says where.
+    @Test func deepNestingIsAnErrorNotACrash() {
+        for (open, close) in [("{a = ", "}"), ("[", "]")] {
+            let text = "a = " + String(repeating: open, count: 100_000) + "1" + String(repeating: close, count: 100_000) + "\n"
+            #expect {
+                _ = try ConfigFile.parse(text, name: "deep.conf")
+            } throws: { error in
+                "\(error)".hasPrefix("deep.conf:1:") && "\(error)".contains("nest more than 64 deep")
+            }
+        }
+        // As deep as a real configuration goes is fine.
+        let nested = "a = " + String(repeating: "{b = ", count: 10) + "1" + String(repeating: "}", count: 10) + "\n"
+        #expect((try? ConfigFile.parse(nested)) != nil)
+    }
+
     /// Writes `text` to a fresh file; returns its path.
     func file(_ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-\(UUID().uuidString).conf").path
