@@ -118,7 +118,11 @@ public final class JobEngine {
     private var heldParents = Set<UInt64>()
     /// Finished jobs retention would have removed, kept while their key is remembered
     /// (`key_ttl=`), by when it stops being.
+    /// Ordered by when the key may go; the sequence is the job's finish time when it was
+    /// recorded (a job that ran again since is judged on its new finish).
     private var keyHolds = BinaryHeap<Deadline<UInt64>>()
+    /// Finished jobs of queues that keep none, to go at the end of the pass.
+    private var unkept: [Job] = []
     /// Blocked jobs found by a restore, settled once every job is back.
     private var restoredBlocked: [Job] = []
 
@@ -203,8 +207,8 @@ public final class JobEngine {
             job.readySequence = nextReadySequence()
             queue.ready.push(ReadyEntry(job))
         case .delayed: schedule(job)
-        case .completed: queue.completed.append(job.id)
-        case .dead: queue.dead.append(job.id)
+        case .completed: queue.completed.append(job.id, finishedAt: job.finishedAt ?? 0)
+        case .dead: queue.dead.append(job.id, finishedAt: job.finishedAt ?? 0)
         case .blocked: restoredBlocked.append(job)
         case .active: break
         }
@@ -963,9 +967,12 @@ public final class JobEngine {
         }
         while let entry = keyHolds.top, entry.time <= now {
             keyHolds.pop()
-            // Its key window closed: it goes as retention would have taken it, unless it runs
-            // again meanwhile (RETRY) or a child still needs it.
-            guard let job = jobs[entry.item], job.state.isFinished, !hasUnfinishedChildren(job.id) else { continue }
+            // Its key window closed: it goes as retention would have taken it, unless it ran
+            // again meanwhile (RETRY; then its new finish is retained afresh) or a child still
+            // needs it.
+            guard let job = jobs[entry.item], job.state.isFinished, UInt64(bitPattern: job.finishedAt ?? 0) == entry.sequence,
+                !hasUnfinishedChildren(job.id)
+            else { continue }
             job.home.removedTotal += 1
             noteTotals(job.home)
             forget(job)
@@ -1002,6 +1009,13 @@ public final class JobEngine {
 
     /// Jobs changed and deleted since the last call, for one store transaction.
     public func takeChanges() -> JobChanges {
+        // Jobs of a queue that keeps none of its finished ones (`keep_completed=0`).
+        var leaving: [Job] = []
+        swap(&leaving, &unkept)
+        for job in leaving where jobs[job.id] === job && job.state.isFinished {
+            dismiss(job)
+            noteTotals(job.home)
+        }
         // The list is handed over and filtered in place: copying it retained and released
         // every job once more.
         var changed: [Job] = []
@@ -1151,6 +1165,12 @@ public final class JobEngine {
 
     /// Hands startable jobs to the queue's waiting workers, first come first served.
     private func dispatch(_ queue: JobQueue) {
+        // Picking a job can finish others (one that expired unblocks its children, which become
+        // ready here): the pick in progress sees them in the ready order, and a dispatch from
+        // within it would hand the same waiter a second job.
+        guard !queue.dispatching else { return }
+        queue.dispatching = true
+        defer { queue.dispatching = false }
         while queue.liveWaiters > 0, let waiter = queue.waiters.first {
             if waiter.isDone {
                 queue.waiters.removeFirst()
@@ -1351,22 +1371,36 @@ public final class JobEngine {
     }
 
     /// Records a finished job in its queue's history, forgetting the oldest past `keep`.
+    ///
+    /// An entry stands for one finish: the job's state and finish time must still be the ones
+    /// it was recorded with. A job retried since (and finished again, perhaps in the other
+    /// history) has a newer entry that decides; its old one goes without taking the job along.
     private func retain(_ job: Job, in history: JobHistory, keep: Int) {
-        history.append(job.id)
-        while history.count > keep, let oldest = history.removeFirst() {
-            if let old = jobs[oldest], old.state == .completed || old.state == .dead, old !== job {
-                if hasUnfinishedChildren(old.id) {
-                    heldParents.insert(old.id)
-                    continue
-                }
-                if let until = old.keyUntil, until > clock.now() {
-                    keyHolds.push(Deadline(time: until, sequence: 0, item: old.id))
-                    continue
-                }
-                job.home.removedTotal += 1
-                forget(old)
+        history.append(job.id, finishedAt: job.finishedAt ?? 0)
+        while history.count > keep, let (oldest, finishedAt) = history.removeFirst() {
+            guard let old = jobs[oldest], old.state == job.state, (old.finishedAt ?? 0) == finishedAt else { continue }
+            if old === job {
+                // `keep` is 0: the job goes once its finish has run its course (`takeChanges`).
+                unkept.append(job)
+                continue
             }
+            dismiss(old)
         }
+    }
+
+    /// A finished job past its queue's history goes, unless a child still needs it or its key
+    /// must be remembered for a while yet.
+    private func dismiss(_ old: Job) {
+        if hasUnfinishedChildren(old.id) {
+            heldParents.insert(old.id)
+            return
+        }
+        if let until = old.keyUntil, until > clock.now() {
+            keyHolds.push(Deadline(time: until, sequence: UInt64(bitPattern: old.finishedAt ?? 0), item: old.id))
+            return
+        }
+        old.home.removedTotal += 1
+        forget(old)
     }
 
     private func forget(_ job: Job) {
@@ -1514,6 +1548,8 @@ public final class JobQueue {
     var listIndex = 0
     var ready = RunHeap<ReadyEntry>()
     var waiters = FIFO<Waiter>()
+    /// `dispatch` is handing its jobs out (see there).
+    var dispatching = false
     /// Waiters in `waiters` that are not done yet.
     var liveWaiters = 0
     var keys: [[UInt8]: UInt64] = [:]
@@ -1674,11 +1710,15 @@ public struct LatencyHistogram: Sendable {
 
 /// Ids of finished jobs, oldest first.
 final class JobHistory: Sequence {
-    private var ids = FIFO<UInt64>()
-    var count: Int { ids.count }
-    func append(_ id: UInt64) { ids.append(id) }
-    func removeFirst() -> UInt64? { ids.popFirst() }
-    func makeIterator() -> IndexingIterator<ArraySlice<UInt64>> { ids.items.makeIterator() }
+    /// Each finish: the job and when it finished (see `JobEngine.retain`).
+    private var entries = FIFO<(id: UInt64, finishedAt: Int64)>()
+    var count: Int { entries.count }
+    func append(_ id: UInt64, finishedAt: Int64) { entries.append((id, finishedAt)) }
+    func removeFirst() -> (UInt64, Int64)? { entries.popFirst().map { ($0.id, $0.finishedAt) } }
+    /// The ids, oldest first.
+    func makeIterator() -> LazyMapSequence<ArraySlice<(id: UInt64, finishedAt: Int64)>, UInt64>.Iterator {
+        entries.items.lazy.map(\.id).makeIterator()
+    }
 }
 
 /// A first-in first-out list with O(1) amortised removal at the front.

@@ -141,3 +141,95 @@ extension Harness {
         #expect(restarted.state(runner) == .waiting)
     }
 }
+
+/// Findings of a review of flows (2026-12-05), each reproduced over TCP first.
+@Suite struct FlowReviewTests {
+    func configure(_ h: Harness, _ queue: String = "q", _ change: (inout QueueConfig) -> Void) {
+        var name = queue
+        name.withUTF8 {
+            var config = h.engine.config(of: UnsafeRawBufferPointer($0))
+            change(&config)
+            h.engine.setConfig(config, of: UnsafeRawBufferPointer($0))
+        }
+    }
+
+    /// A job that expires while the queue picks one for a waiting worker unblocks its child,
+    /// whose arrival handed the child to that same worker from within the pick; the pick then
+    /// went on and gave the worker a second job (past the concurrency cap), removing the next
+    /// worker from the queue unserved.
+    @Test func aChildUnblockedWhilePickingIsNotASecondJobForTheSameWorker() {
+        let h = Harness()
+        configure(h) { $0.concurrency = 1 }
+        let parent = h.enq { $0.priority = -5; $0.ttlMilliseconds = 1_500 }
+        let child = h.enq(after: [parent]) { $0.onParentDead = .run }
+        let other = h.enq { $0.maxAttempts = 1 }
+        #expect(h.next()?.id == parent)
+        let (_, first) = h.reserve(owner: 2, wait: true, timeout: 6_000)
+        let (_, second) = h.reserve(owner: 3, wait: true, timeout: 6_000)
+        h.clock.advance(2_000)
+        // Handed back: it has expired by now, and its expiry lets the child run.
+        _ = h.engine.fail(id: parent, owner: 1, choice: .after(milliseconds: 0), reason: nil)
+        let delivered = h.engine.takeEvents().compactMap { event -> (Waiter, UInt64)? in
+            if case .delivered(let waiter, let job) = event { return (waiter, job.id) }
+            return nil
+        }
+        #expect(delivered.count == 1, "\(delivered.map(\.1))")
+        #expect(delivered.first?.0 === first)
+        #expect(h.state(parent) == .dead)
+        let started = delivered.first?.1
+        #expect(started == child || started == other)
+        #expect(h.engine.job(started ?? 0)?.holder == 2)
+        // The other job waits for the cap, and the second worker still waits for it.
+        #expect(h.state(started == child ? other : child) == .waiting)
+        #expect(second?.isDone == false)
+        _ = h.engine.ack(id: started!, owner: 2, result: nil)
+        let next = h.engine.takeEvents().compactMap { event -> Waiter? in
+            if case .delivered(let waiter, _) = event { return waiter }
+            return nil
+        }
+        #expect(next.count == 1 && next.first === second)
+    }
+}
+
+extension FlowReviewTests {
+    /// A job that died, was retried and then completed kept its entry in the dead history;
+    /// when later deaths pushed that entry out, the completed job went with it (and its key).
+    @Test func aRetriedJobIsNotRemovedByItsOldDeath() {
+        var defaults = QueueDefaults()
+        defaults.keepDead = 1
+        let h = Harness(defaults: defaults)
+        let first = h.enq(key: "order-1")
+        h.kill(first)
+        #expect((try? h.engine.retry(id: first).get()) != nil)
+        h.complete(first)
+        h.kill(h.enq())
+        #expect(h.state(first) == .completed)
+        #expect(h.enq(key: "order-1") == first)  // a duplicate: the key is still known
+    }
+
+    /// `keep_completed=0` and `keep_dead=0` kept every finished job (the history dropped the
+    /// job's own entry); they go at the end of the pass that finished them.
+    @Test func keepingNoneRemovesFinishedJobsAtTheEndOfThePass() {
+        var defaults = QueueDefaults()
+        defaults.keepCompleted = 0
+        defaults.keepDead = 0
+        let h = Harness(defaults: defaults)
+        let done = h.enq()
+        let dead = h.enq()
+        h.complete(done)
+        h.kill(dead)
+        #expect(h.state(done) == .completed)  // WAIT and INSPECT of this pass still see it
+        let changes = h.engine.takeChanges()
+        #expect(Set(changes.deleted) == [done, dead])
+        #expect(h.engine.job(done) == nil && h.engine.job(dead) == nil)
+        // Still kept while a child needs the outcome.
+        let parent = h.enq()
+        let child = h.enq(after: [parent])
+        h.complete(parent)
+        _ = h.engine.takeChanges()
+        #expect(h.state(parent) == .completed)
+        h.complete(child)
+        _ = h.engine.takeChanges()
+        #expect(h.engine.job(parent) == nil && h.engine.job(child) == nil)
+    }
+}
