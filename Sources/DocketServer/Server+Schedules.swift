@@ -18,6 +18,12 @@ extension Server {
             if case .schedule(let range, _, _, _, _) = command, schedules[name(range)] == nil, schedules.count >= config.maxSchedules {
                 return .error(JobError(.limit, "there are \(config.maxSchedules) schedules already (--max-schedules)"))
             }
+            // The schedule's record holds its payload: it takes room like an ENQ's.
+            if postgres == nil,
+                let refused = admit(bytes: (body?.count ?? 0) + text.count, upTo: Self.storeFullFraction, "SCHEDULE is refused until jobs are acked or deleted")
+            {
+                return refused
+            }
             let now = clock.now()
             switch ScheduledJob.make(text: Array(bytes[text]), payload: body ?? [], createdAt: now, lastTick: now, zones: zones) {
             case .failure(let error): return .error(error)
@@ -53,7 +59,9 @@ extension Server {
         schedules[entry.name] = entry
         armScheduleTimer()
         if let postgres { return postgres.saveSchedule(entry) }
-        scheduleChanges.append((entry.name, entry.record))
+        let record = entry.record
+        scheduleChanges.append((entry.name, record))
+        stagedBytes += Self.storeCost(record.count)
         return .done
     }
 
@@ -92,8 +100,21 @@ extension Server {
                 postgres.fire(entry, ticks: ticks)
                 continue
             }
+            // The ticks' jobs and the schedule's record (its payload included) go in one commit,
+            // and are admitted together like ENQs: on a store too full for them the ticks are
+            // skipped and said so (a restart counts them missed), where writing them anyway ran
+            // the store out of map and ended docketd, again at every restart.
+            let record = entry.record
+            if !ticks.isEmpty,
+                case .error(let refused)? = admit(
+                    bytes: ticks.count * entry.payload.count + record.count, upTo: Self.storeFullFraction, "the ticks are skipped")
+            {
+                log.warn("Schedule \(entry.name): \(ticks.count) tick(s) up to \(entry.lastTick) (unix ms) made no job: \(refused.message)")
+                continue
+            }
             for tick in ticks { fireLocally(entry, tick) }
-            scheduleChanges.append((entry.name, entry.record))
+            scheduleChanges.append((entry.name, record))
+            stagedBytes += Self.storeCost(record.count)
         }
         armScheduleTimer()
     }

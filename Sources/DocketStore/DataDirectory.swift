@@ -572,6 +572,7 @@ public final class DataDirectory: JobStore {
         // bytes, B-tree pages take about twice the raw bytes.
         let sizes = batches.map { batch in
             batch.payloads.reduce(2 * (batch.records.count + 64 * batch.puts.count)) { $0 + 2 * ($1.bytes.count + 64) }
+                + batch.queues.reduce(0) { $0 + 2 * ($1.bytes.count + 64) }  // schedules hold payloads
         }
         let bytes = sizes.reduce(0, +)
         let inUse = usedBytes

@@ -225,6 +225,27 @@ import Testing
         return accepted
     }
 
+    /// Schedules hold their payload in their record and make a job per tick: both bypassed
+    /// admission, so a schedule could run the store out of map, which ended docketd, and again
+    /// at every restart. SCHEDULE is admitted like an ENQ, and ticks with no room are skipped.
+    @Test func schedulesAreAdmittedAndTheirTicksSkippedWhenTheStoreIsFull() throws {
+        let server = try DocketdProcess(["--max-store", "2MiB"])
+        let client = try server.client()
+        _ = try client.handshake()
+        let big = String(repeating: "s", count: 700_000)
+        try client.send("SCHEDULE big q every=1s 700000\r\n\(big)\r\n")
+        #expect(try client.readLine() == "+OK")
+        try client.send("SCHEDULE bigger q every=1s 700000\r\n\(big)\r\n")
+        #expect(try client.readLine().hasPrefix("-ERR 'STORE_FULL "))
+        // Three ticks come and go: no room for their jobs, and docketd goes on.
+        #expect(server.log.waitForLine(containing: "Schedule big: 1 tick(s)", timeout: 5) != nil, "\(server.log.text)")
+        usleep(1_500_000)
+        #expect(try client.sync() == [])
+        #expect(!server.log.text.contains("Store commit failed"))
+        #expect(server.stop() == 0)
+        #expect(try server.restart(["--max-store", "2MiB"]).stop() == 0)
+    }
+
     @Test func admissionSeesTheRealUseRightAfterARestart() throws {
         let first = try DocketdProcess(["--max-store", "2MiB"])
         let client = try first.client()
