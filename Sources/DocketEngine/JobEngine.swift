@@ -123,6 +123,9 @@ public final class JobEngine {
     private var keyHolds = BinaryHeap<Deadline<UInt64>>()
     /// Finished jobs of queues that keep none, to go at the end of the pass.
     private var unkept: [Job] = []
+    /// While above 0, finishes are recorded but histories not trimmed (`holdingRetention`).
+    private var retentionHeld = 0
+    private var queuesToTrim: Set<ObjectIdentifier> = []
     /// Blocked jobs found by a restore, settled once every job is back.
     private var restoredBlocked: [Job] = []
 
@@ -1377,15 +1380,44 @@ public final class JobEngine {
     /// history) has a newer entry that decides; its old one goes without taking the job along.
     private func retain(_ job: Job, in history: JobHistory, keep: Int) {
         history.append(job.id, finishedAt: job.finishedAt ?? 0)
+        if retentionHeld > 0 {
+            queuesToTrim.insert(ObjectIdentifier(job.home))
+            return
+        }
+        trim(history, keep: keep, state: job.state, finishing: job)
+    }
+
+    /// Forgets the oldest of `history` (of jobs in `state`) past `keep`; `finishing` is the job
+    /// whose finish is being recorded, if one is.
+    private func trim(_ history: JobHistory, keep: Int, state: JobState, finishing job: Job?) {
         while history.count > keep, let (oldest, finishedAt) = history.removeFirst() {
-            guard let old = jobs[oldest], old.state == job.state, (old.finishedAt ?? 0) == finishedAt else { continue }
-            if old === job {
+            guard let old = jobs[oldest], old.state == state, (old.finishedAt ?? 0) == finishedAt else { continue }
+            if let job, old === job {
                 // `keep` is 0: the job goes once its finish has run its course (`takeChanges`).
                 unkept.append(job)
                 continue
             }
             dismiss(old)
         }
+    }
+
+    /// Runs `body` (the ENQs of one BATCH) with retention held: a job that dies at its ENQ
+    /// (its parent is dead) would otherwise push that parent out of the dead history before a
+    /// later ENQ of the same batch, already checked, names it. The histories are trimmed after.
+    public func holdingRetention<T>(_ body: () -> T) -> T {
+        retentionHeld += 1
+        defer {
+            retentionHeld -= 1
+            if retentionHeld == 0 && !queuesToTrim.isEmpty {
+                for queue in queueList where queuesToTrim.contains(ObjectIdentifier(queue)) {
+                    trim(queue.completed, keep: queue.config.keepCompleted ?? defaults.keepCompleted, state: .completed, finishing: nil)
+                    trim(queue.dead, keep: queue.config.keepDead ?? defaults.keepDead, state: .dead, finishing: nil)
+                    noteTotals(queue)
+                }
+                queuesToTrim.removeAll()
+            }
+        }
+        return body()
     }
 
     /// A finished job past its queue's history goes, unless a child still needs it or its key

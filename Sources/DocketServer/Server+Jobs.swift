@@ -277,23 +277,27 @@ extension Server {
         if !newQueues.isEmpty, engine.queueList.count + newQueues.count > config.maxQueues {
             return .error(JobError(.limit, "the batch would make \(newQueues.count) queues, and \(config.maxQueues) may exist (--max-queues)"))
         }
-        var ids: [UInt64] = []
-        for (index, item) in items.enumerated() {
-            let (queue, options) = commands[index]
-            let parents: [UInt64]
-            switch resolveParents(options.after, earlier: ids, for: connection) {
-            case .failure(let error): return numbered(index, error)  // checked above; cannot happen
-            case .success(let resolved): parents = resolved
+        // All or none: everything was checked above, and retention waits for the end, so that
+        // no ENQ of the batch can remove a parent a later one names.
+        return engine.holdingRetention { () -> JobReply in
+            var ids: [UInt64] = []
+            for (index, item) in items.enumerated() {
+                let (queue, options) = commands[index]
+                let parents: [UInt64]
+                switch resolveParents(options.after, earlier: ids, for: connection) {
+                case .failure(let error): return numbered(index, error)  // checked above; cannot happen
+                case .success(let resolved): parents = resolved
+                }
+                let reply = item.arguments.withUnsafeBytes { bytes in
+                    enqueueChecked(queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), options, bytes, item.payload, parents: parents)
+                }
+                switch reply {
+                case .enqueued(let id, _), .replaced(let id): ids.append(id)
+                default: return reply
+                }
             }
-            let reply = item.arguments.withUnsafeBytes { bytes in
-                enqueueChecked(queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), options, bytes, item.payload, parents: parents)
-            }
-            switch reply {
-            case .enqueued(let id, _), .replaced(let id): ids.append(id)
-            default: return reply
-            }
+            return .enqueuedBatch(ids)
         }
-        return .enqueuedBatch(ids)
     }
 
     /// Whether `op`, sent behind a RESERVE still to be tried on PostgreSQL, is read now
