@@ -265,24 +265,29 @@ public final class JobEngine {
         restoredStarts.removeAll()
         // Each blocked job counts the parents it still waits for; a parent that finished is
         // recorded in the same commit as its children's changes, so this only finds what the
-        // stored states already say.
+        // stored states already say (and what the restart itself decided: a job that was
+        // running, out of attempts, is dead now). Every count is set before any job moves on:
+        // a death settled here reaches children further on, which must know their count.
+        var deadParents: [ObjectIdentifier: UInt64] = [:]
         for job in restoredBlocked where job.state == .blocked {
             var pending = 0
-            var deadParent: UInt64?
             for id in job.parents {
                 guard let parent = jobs[id] else { continue }
                 switch parent.state {
                 case .completed: break
                 case .dead where job.parentDeathPolicy == .run: break
-                case .dead: deadParent = deadParent ?? id
+                case .dead: if deadParents[ObjectIdentifier(job)] == nil { deadParents[ObjectIdentifier(job)] = id }
                 default: pending += 1
                 }
             }
-            if let deadParent {
+            job.ensureExtras().pendingParents = pending
+        }
+        for job in restoredBlocked where job.state == .blocked {
+            if let deadParent = deadParents[ObjectIdentifier(job)] {
                 dieOfParent(job, deadParent, deleted: false)
                 settleAfterFinish(job)
-            } else {
-                job.ensureExtras().pendingParents = pending + 1
+            } else if let extras = job.extras, extras.pendingParents <= 0 {
+                extras.pendingParents = 1
                 unblockOne(job)
             }
         }

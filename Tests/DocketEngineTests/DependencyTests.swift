@@ -233,3 +233,30 @@ extension FlowReviewTests {
         #expect(h.engine.job(parent) == nil && h.engine.job(child) == nil)
     }
 }
+
+extension FlowReviewTests {
+    /// After a crash, a job that was running on its last attempt is dead; its blocked child
+    /// dies of it, and that death reached a grandchild (on_parent_dead=run) whose count of
+    /// pending parents was not set yet: it ran though its other parent had not.
+    @Test func aDeathAtRestartDoesNotReleaseAGrandchildEarly() {
+        let h = Harness()
+        let parent = h.enq("a") { $0.maxAttempts = 1 }
+        let other = h.enq("z")
+        let child = h.enq("b", after: [parent])
+        let grandchild = h.enq("g", after: [child, other]) { $0.onParentDead = .run }
+        #expect(h.next("a")?.id == parent)
+        let restarted = Harness()
+        restarted.clock.time = h.clock.time
+        for job in h.engine.jobs.all.sorted(by: { $0.id < $1.id }) {
+            JobCodec.encode(job).withUnsafeBytes {
+                restarted.engine.restoreJob(id: job.id, JobCodec.decode($0)!, payloadSize: 0)
+            }
+        }
+        restarted.engine.finishRestore(nextID: h.engine.nextID)
+        restarted.engine.finishRecovery(holds: [])
+        #expect(restarted.state(parent) == .dead && restarted.state(child) == .dead)
+        #expect(restarted.state(grandchild) == .blocked)
+        restarted.complete(other)
+        #expect(restarted.state(grandchild) == .waiting)
+    }
+}
