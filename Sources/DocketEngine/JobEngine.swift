@@ -862,12 +862,17 @@ public final class JobEngine {
             if let cutoff, (job.finishedAt ?? job.enqueuedAt) > cutoff { return }
             doomed.append(job)
         }
-        for job in doomed where jobs[job.id] === job && job.state == state {
+        // A job deleted here can end others of the list first (a blocked job's death on
+        // purging its parent): they go too, as they were asked to, and the count is of the
+        // jobs actually deleted.
+        var deleted = 0
+        for job in doomed where jobs[job.id] === job {
             queue.deletedTotal += 1
             forget(job)
+            deleted += 1
         }
-        if !doomed.isEmpty { noteTotals(queue) }
-        return doomed.count
+        if deleted > 0 { noteTotals(queue) }
+        return deleted
     }
 
     public func delete(id: UInt64) -> Result<Void, JobError> {

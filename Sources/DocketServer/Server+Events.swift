@@ -91,6 +91,8 @@ extension Server {
         _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer,
         _ headerCount: Int?, from publisher: Connection
     ) -> Int {
+        // Reserved subjects are never routed, whatever a pattern (`>`, `*.…`) would match.
+        guard subject.first != UInt8(ascii: "$") else { return 0 }
         let match = routeIndex.match(subject)
         guard !match.plain.isEmpty else { return 0 }
         let payload = Array(message[(headerCount ?? 0)...])

@@ -260,3 +260,19 @@ extension FlowReviewTests {
         #expect(restarted.state(grandchild) == .waiting)
     }
 }
+
+extension FlowReviewTests {
+    /// PURGE state=blocked of a chain: deleting the first blocked job killed the next one
+    /// before its turn, so it was left behind (dead) while the reply counted it deleted.
+    @Test func purgingBlockedJobsDeletesTheWholeChainAndCountsIt() {
+        let h = Harness()
+        let root = h.enq()
+        let middle = h.enq(after: [root])
+        let last = h.enq(after: [middle])
+        var name = "q"
+        let count = name.withUTF8 { h.engine.purge(queue: UnsafeRawBufferPointer($0), state: .blocked, olderThan: nil) }
+        #expect(count == 2)
+        #expect(h.engine.job(middle) == nil && h.engine.job(last) == nil)
+        #expect(h.state(root) == .waiting)
+    }
+}
