@@ -479,18 +479,23 @@ import Testing
         let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"
         let b = try DocketdProcess(["--store", url] + flags)
         let c = try DocketdProcess(["--store", url] + flags)
+        // Three docketd on one PostgreSQL, under a full parallel test run: every read here may
+        // wait longer than the default 5 s (a CI run timed out on one before the kill).
         let producer = try a.client()
+        producer.timeout = 20
         _ = try producer.handshake()
         try producer.send("ENQ q lease=10m backoff=fixed:0 3\r\none\r\nENQ q lease=10m 3\r\ntwo\r\n")
         #expect(try [producer.readLine(), producer.readLine()] == ["+OK 1", "+OK 2"])
         try producer.line("WAIT 1 timeout=20s")
         let events = try c.client()
+        events.timeout = 20
         _ = try events.handshake()
         try events.line("SUB $JOB.q.lost 1")
         try events.line("PING")
         #expect(try events.readLine() == "PONG")
 
         let worker = try b.client()
+        worker.timeout = 20
         _ = try worker.handshake()
         try worker.line("RESERVE q timeout=0")
         #expect(plainJobLine(try worker.readMessage().0) == "JOB 1 q 1 3")
@@ -498,11 +503,11 @@ import Testing
         let killedAt = Date()
 
         let rescuer = try c.client()
+        rescuer.timeout = 20
         _ = try rescuer.handshake()
         try rescuer.line("RESERVE q timeout=0")
         #expect(plainJobLine(try rescuer.readMessage().0) == "JOB 2 q 1 3", "the job nobody held first")
-        try rescuer.line("RESERVE q timeout=20s")
-        rescuer.timeout = 20  // taken back once the node timeout has passed: up to 15 s on a loaded machine
+        try rescuer.line("RESERVE q timeout=20s")  // taken back once the node timeout has passed: up to 15 s on a loaded machine
         let (line, payload) = try rescuer.readMessage()
         #expect(plainJobLine(line) == "JOB 1 q 2 3" && payload == Array("one".utf8))
         let waited = Date().timeIntervalSince(killedAt)
