@@ -986,9 +986,7 @@ public final class JobEngine {
             guard let job = jobs[entry.item], job.state.isFinished, UInt64(bitPattern: job.finishedAt ?? 0) == entry.sequence,
                 !hasUnfinishedChildren(job.id)
             else { continue }
-            job.home.removedTotal += 1
-            noteTotals(job.home)
-            forget(job)
+            removeFinished(job)
         }
         while let entry = wakes.top, entry.time <= now {
             wakes.pop()
@@ -1025,10 +1023,7 @@ public final class JobEngine {
         // Jobs of a queue that keeps none of its finished ones (`keep_completed=0`).
         var leaving: [Job] = []
         swap(&leaving, &unkept)
-        for job in leaving where jobs[job.id] === job && job.state.isFinished {
-            dismiss(job)
-            noteTotals(job.home)
-        }
+        for job in leaving where jobs[job.id] === job && job.state.isFinished { dismiss(job) }
         // The list is handed over and filtered in place: copying it retained and released
         // every job once more.
         var changed: [Job] = []
@@ -1422,7 +1417,6 @@ public final class JobEngine {
                 for queue in queueList where queuesToTrim.contains(ObjectIdentifier(queue)) {
                     trim(queue.completed, keep: queue.config.keepCompleted ?? defaults.keepCompleted, state: .completed, finishing: nil)
                     trim(queue.dead, keep: queue.config.keepDead ?? defaults.keepDead, state: .dead, finishing: nil)
-                    noteTotals(queue)
                 }
                 queuesToTrim.removeAll()
             }
@@ -1441,8 +1435,14 @@ public final class JobEngine {
             keyHolds.push(Deadline(time: until, sequence: UInt64(bitPattern: old.finishedAt ?? 0), item: old.id))
             return
         }
-        old.home.removedTotal += 1
-        forget(old)
+        removeFinished(old)
+    }
+
+    /// Retention removes a finished job (counted in the queue's `removed`).
+    private func removeFinished(_ job: Job) {
+        job.home.removedTotal += 1
+        noteTotals(job.home)
+        forget(job)
     }
 
     private func forget(_ job: Job) {
@@ -1521,19 +1521,8 @@ public final class JobEngine {
         // enqueued): a fan-out of 100,000 children went quadratic copying and scanning its
         // list once per child that retention removed.
         for parent in job.parents {
-            guard let count = children[parent]?.count else { continue }
-            var low = 0
-            var high = count
-            while low < high {
-                let middle = (low + high) / 2
-                if children[parent]![middle] < job.id { low = middle + 1 } else { high = middle }
-            }
-            if low < count, children[parent]![low] == job.id {
-                children[parent]!.remove(at: low)
-            } else if let index = children[parent]!.firstIndex(of: job.id) {
-                children[parent]!.remove(at: index)  // not in order after all
-            }
-            if children[parent]!.isEmpty { children[parent] = nil }
+            children[parent]?.removeSorted(job.id)
+            if children[parent]?.isEmpty == true { children[parent] = nil }
         }
         releaseHeldParents(of: job)
     }
@@ -1544,9 +1533,7 @@ public final class JobEngine {
         for id in job.parents where heldParents.contains(id) && !hasUnfinishedChildren(id) {
             heldParents.remove(id)
             guard let parent = jobs[id], parent.state.isFinished else { continue }
-            parent.home.removedTotal += 1
-            noteTotals(parent.home)
-            forget(parent)
+            removeFinished(parent)
         }
     }
 
@@ -1760,6 +1747,24 @@ public struct LatencyHistogram: Sendable {
         counts[bucket] += 1
         count += 1
         sum += value
+    }
+}
+
+extension Array where Element == UInt64 {
+    /// Removes `id` from ids kept in ascending order, found by bisection (a scan if the order
+    /// does not hold after all).
+    mutating func removeSorted(_ id: UInt64) {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle] < id { low = middle + 1 } else { high = middle }
+        }
+        if low < count, self[low] == id {
+            remove(at: low)
+        } else if let index = firstIndex(of: id) {
+            remove(at: index)
+        }
     }
 }
 

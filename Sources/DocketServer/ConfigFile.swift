@@ -211,11 +211,12 @@ struct ConfigParser {
 
     private mutating func parseValue() throws -> ConfigValue {
         guard let byte = current, byte != 0x0A else { throw error("expected a value") }
-        if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+        let opens = byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[")
+        if opens {
             guard nesting < Self.maxNesting else { throw error("maps and arrays nest more than \(Self.maxNesting) deep") }
             nesting += 1
         }
-        defer { if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { nesting -= 1 } }
+        defer { if opens { nesting -= 1 } }
         switch byte {
         case UInt8(ascii: "{"):
             advance()

@@ -59,10 +59,14 @@ extension Server {
         schedules[entry.name] = entry
         armScheduleTimer()
         if let postgres { return postgres.saveSchedule(entry) }
-        let record = entry.record
-        scheduleChanges.append((entry.name, record))
-        stagedBytes += Self.storeCost(record.count)
+        stageRecord(of: entry.name, entry.record)
         return .done
+    }
+
+    /// A schedule's record (its payload included) for the next commit, counted as staged.
+    private func stageRecord(of name: String, _ record: [UInt8]) {
+        scheduleChanges.append((name, record))
+        stagedBytes += Self.storeCost(record.count)
     }
 
     private func persistScheduleRemoval(_ name: String) -> JobReply {
@@ -113,8 +117,7 @@ extension Server {
                 continue
             }
             for tick in ticks { fireLocally(entry, tick) }
-            scheduleChanges.append((entry.name, record))
-            stagedBytes += Self.storeCost(record.count)
+            stageRecord(of: entry.name, record)
         }
         armScheduleTimer()
     }

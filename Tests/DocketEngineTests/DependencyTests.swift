@@ -125,15 +125,7 @@ extension Harness {
         #expect(decoded.parents == [first, second] && decoded.expiresAt != nil && !decoded.runsIfParentDies)
         #expect(JobCodec.decode(JobCodec.encode(h.engine.job(runner)!))!.runsIfParentDies)
 
-        let restarted = Harness()
-        restarted.clock.time = h.clock.time
-        for job in h.engine.jobs.all.sorted(by: { $0.id < $1.id }) {
-            JobCodec.encode(job).withUnsafeBytes {
-                restarted.engine.restoreJob(id: job.id, JobCodec.decode($0)!, payloadSize: 0)
-            }
-        }
-        restarted.engine.finishRestore(nextID: h.engine.nextID)
-        restarted.engine.finishRecovery(holds: [])
+        let restarted = h.restarted()
         #expect(restarted.state(child) == .blocked && restarted.state(runner) == .blocked)
         #expect(restarted.engine.children(of: second).sorted() == [child, runner])
         restarted.kill(second)
@@ -144,22 +136,13 @@ extension Harness {
 
 /// Findings of a review of flows (2026-12-05), each reproduced over TCP first.
 @Suite struct FlowReviewTests {
-    func configure(_ h: Harness, _ queue: String = "q", _ change: (inout QueueConfig) -> Void) {
-        var name = queue
-        name.withUTF8 {
-            var config = h.engine.config(of: UnsafeRawBufferPointer($0))
-            change(&config)
-            h.engine.setConfig(config, of: UnsafeRawBufferPointer($0))
-        }
-    }
-
     /// A job that expires while the queue picks one for a waiting worker unblocks its child,
     /// whose arrival handed the child to that same worker from within the pick; the pick then
     /// went on and gave the worker a second job (past the concurrency cap), removing the next
     /// worker from the queue unserved.
     @Test func aChildUnblockedWhilePickingIsNotASecondJobForTheSameWorker() {
         let h = Harness()
-        configure(h) { $0.concurrency = 1 }
+        h.configure { $0.concurrency = 1 }
         let parent = h.enq { $0.priority = -5; $0.ttlMilliseconds = 1_500 }
         let child = h.enq(after: [parent]) { $0.onParentDead = .run }
         let other = h.enq { $0.maxAttempts = 1 }
@@ -245,15 +228,7 @@ extension FlowReviewTests {
         let child = h.enq("b", after: [parent])
         let grandchild = h.enq("g", after: [child, other]) { $0.onParentDead = .run }
         #expect(h.next("a")?.id == parent)
-        let restarted = Harness()
-        restarted.clock.time = h.clock.time
-        for job in h.engine.jobs.all.sorted(by: { $0.id < $1.id }) {
-            JobCodec.encode(job).withUnsafeBytes {
-                restarted.engine.restoreJob(id: job.id, JobCodec.decode($0)!, payloadSize: 0)
-            }
-        }
-        restarted.engine.finishRestore(nextID: h.engine.nextID)
-        restarted.engine.finishRecovery(holds: [])
+        let restarted = h.restarted()
         #expect(restarted.state(parent) == .dead && restarted.state(child) == .dead)
         #expect(restarted.state(grandchild) == .blocked)
         restarted.complete(other)

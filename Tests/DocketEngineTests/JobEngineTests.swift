@@ -54,6 +54,31 @@ struct Harness {
 
     func next(_ queue: String = "q", owner: UInt64 = 1) -> Job? { reserve([queue], owner: owner).0 }
 
+    /// Changes queue `queue`'s settings as QUEUE does.
+    func configure(_ queue: String = "q", _ change: (inout QueueConfig) -> Void) {
+        var name = queue
+        name.withUTF8 {
+            var config = engine.config(of: UnsafeRawBufferPointer($0))
+            change(&config)
+            engine.setConfig(config, of: UnsafeRawBufferPointer($0))
+        }
+    }
+
+    /// A new engine on this one's jobs as the store would give them back after a crash, at the
+    /// same time, recovery finished.
+    func restarted() -> Harness {
+        let restarted = Harness()
+        restarted.clock.time = clock.time
+        for job in engine.jobs.all.sorted(by: { $0.id < $1.id }) {
+            JobCodec.encode(job).withUnsafeBytes {
+                restarted.engine.restoreJob(id: job.id, JobCodec.decode($0)!, payloadSize: Int(job.payloadSize))
+            }
+        }
+        restarted.engine.finishRestore(nextID: engine.nextID)
+        restarted.engine.finishRecovery(holds: [])
+        return restarted
+    }
+
     func advance(_ milliseconds: Int) {
         clock.advance(milliseconds)
         engine.advance()

@@ -47,14 +47,7 @@ import Testing
 }
 
 @Suite struct QueuePolicyTests {
-    func configure(_ h: Harness, _ queue: String = "q", _ change: (inout QueueConfig) -> Void) {
-        var name = queue
-        name.withUTF8 {
-            var config = h.engine.config(of: UnsafeRawBufferPointer($0))
-            change(&config)
-            h.engine.setConfig(config, of: UnsafeRawBufferPointer($0))
-        }
-    }
+    func configure(_ h: Harness, _ queue: String = "q", _ change: (inout QueueConfig) -> Void) { h.configure(queue, change) }
 
     func delivered(_ h: Harness) -> [UInt64] {
         h.engine.takeEvents().compactMap {
