@@ -34,14 +34,16 @@ public enum ClientParser {
 
         var scanner = FieldScanner(bytes: bytes, position: start, end: lineEnd)
         guard let name = scanner.next() else { return .skip(next: afterLine) }
+        // nats-server reads a line that starts with PING or PONG as that op and skips the rest
+        // of it ("PING x", "PING\r\r\n"); a stray byte in a keep-alive should not cost a client its
+        // connection here either.
+        if let keepAlive = KeepAlive(bytes, name) { return .op(keepAlive.op, next: afterLine) }
 
         switch Verb(bytes, name) {
         case .pub: return parsePub(bytes, &scanner, afterLine, limits)
         case .hpub: return parseHpub(bytes, &scanner, afterLine, limits)
         case .sub: return parseSub(&scanner, afterLine)
         case .unsub: return parseUnsub(bytes, &scanner, afterLine)
-        case .ping: return noArguments(.ping, &scanner, afterLine, "PING")
-        case .pong: return noArguments(.pong, &scanner, afterLine, "PONG")
         case .help: return noArguments(.help, &scanner, afterLine, "HELP")
         case .job(let verb):
             return parseJob(verb, bytes, &scanner, afterLine, limits)
@@ -193,12 +195,12 @@ public enum ClientParser {
 
 /// Verbs a client may send, recognised case-insensitively without building a string.
 enum Verb {
-    case connect, ping, pong, pub, hpub, sub, unsub, help
+    case connect, pub, hpub, sub, unsub, help
     case job(JobVerb)
 
     /// Every verb, lower case. The NATS ones come first: they are the hot path.
     static let table: [(StaticString, Verb)] = [
-        ("pub", .pub), ("hpub", .hpub), ("ping", .ping), ("pong", .pong), ("sub", .sub), ("unsub", .unsub),
+        ("pub", .pub), ("hpub", .hpub), ("sub", .sub), ("unsub", .unsub),
         ("connect", .connect), ("help", .help),
         ("enq", .job(.enq)), ("reserve", .job(.reserve)), ("ack", .job(.ack)), ("fail", .job(.fail)),
         ("progress", .job(.progress)), ("touch", .job(.touch)), ("inspect", .job(.inspect)), ("dead", .job(.dead)),
@@ -227,6 +229,25 @@ enum Verb {
         }
         return nil
     }
+}
+
+/// PING and PONG, recognised as nats-server does: by the first four letters of a line's first
+/// field, in any case, whatever follows them.
+enum KeepAlive {
+    case ping, pong
+
+    init?(_ bytes: UnsafeRawBufferPointer, _ name: Range<Int>) {
+        guard name.count >= 4, bytes[name.lowerBound] | 0x20 == UInt8(ascii: "p") else { return nil }
+        let at = name.lowerBound
+        guard bytes[at + 2] | 0x20 == UInt8(ascii: "n"), bytes[at + 3] | 0x20 == UInt8(ascii: "g") else { return nil }
+        switch bytes[at + 1] | 0x20 {
+        case UInt8(ascii: "i"): self = .ping
+        case UInt8(ascii: "o"): self = .pong
+        default: return nil
+        }
+    }
+
+    var op: ClientOp { self == .ping ? .ping : .pong }
 }
 
 /// ASCII bytes the protocol cares about.

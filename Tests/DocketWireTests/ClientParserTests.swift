@@ -46,6 +46,20 @@ import Testing
         #expect(feed(input) == [expected])
     }
 
+    /// As in nats-server, a line that starts with PING or PONG is that op, whatever follows.
+    static let keepAliveLeniency: [(String, Rendered)] = [
+        ("PING x\r\n", "PING"),
+        ("PING\r\r\n", "PING"),
+        ("PINGX\r\n", "PING"),
+        ("pong junk here\r\n", "PONG"),
+        ("\tPoNg\t\r\n", "PONG"),
+    ]
+
+    @Test(arguments: keepAliveLeniency)
+    func readsKeepAlivesAsNatsServerDoes(_ input: String, _ expected: Rendered) {
+        #expect(feed(input) == [expected])
+    }
+
     @Test func skipsBlankLines() {
         #expect(feed("\r\n\n  \r\nPING\r\n") == ["PING"])
     }
@@ -71,7 +85,7 @@ import Testing
         ("UNSUB\r\n", .invalidProtocol),
         ("UNSUB 1 x\r\n", .invalidProtocol),
         ("UNSUB 1 2 3\r\n", .invalidProtocol),
-        ("PING x\r\n", .invalidProtocol),
+        ("PIN G\r\n", .unknownOperation),
         ("CONNECT\r\n", .invalidProtocol),
         ("CONNECT   \r\n", .invalidProtocol),
     ]
