@@ -163,6 +163,8 @@ public struct ServerStats: Sendable, Equatable {
     public var maxPayload: Int { json["max_payload"]?.intValue ?? 0 }
     /// Published messages whose routed jobs the store refused.
     public var routeRefusals: Int64 { json["route_refusals"]?.int64Value ?? 0 }
+    /// Schedule ticks that made no job for want of room.
+    public var skippedTicks: Int64 { json["skipped_ticks"]?.int64Value ?? 0 }
 
     public subscript(key: String) -> JSONValue? { json[key] }
 }

@@ -1842,7 +1842,11 @@ final class PostgresBackend {
             entry.text.withUnsafeBytes { Self.apply(entry.options, $0, group: entry.group, to: &job) }
             job.key = entry.key(of: tick)
             enqueue(job) { [self] result in
-                guard case .success(let enqueued) = result, !enqueued.duplicate else { return }
+                guard case .success(let enqueued) = result else {
+                    server.stats.skippedTicks += 1
+                    return
+                }
+                guard !enqueued.duplicate else { return }
                 let record = HeldJob(
                     id: UInt64(enqueued.id), queue: job.queue, attempt: 0, maxAttempts: enqueued.maxAttempts, group: job.group,
                     startedAt: now())

@@ -17,6 +17,10 @@ final class ScheduledJob {
     /// The latest tick handled (fired or skipped); no tick at or before it fires again.
     var lastTick: Int64
     var paused = false
+    /// Ticks skipped for want of room since the last one that made its job: the first skip is
+    /// logged, the rest are counted and reported when the schedule makes jobs again, so a full
+    /// store costs one warning per schedule, not one per tick.
+    var skippedTicks = 0
 
     private init(
         name: String, queue: [UInt8], schedule: Schedule, catchup: CatchupPolicy, options: EnqueueOptions, text: [UInt8],

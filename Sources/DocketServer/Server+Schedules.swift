@@ -113,8 +113,18 @@ extension Server {
                 case .error(let refused)? = admit(
                     bytes: ticks.count * entry.payload.count + record.count, upTo: Self.storeFullFraction, "the ticks are skipped")
             {
-                log.warn("Schedule \(entry.name): \(ticks.count) tick(s) up to \(entry.lastTick) (unix ms) made no job: \(refused.message)")
+                if entry.skippedTicks == 0 {
+                    log.warn(
+                        "Schedule \(entry.name): \(ticks.count) tick(s) up to \(entry.lastTick) (unix ms) made no job: "
+                            + "\(refused.message); further skipped ticks are counted until it makes jobs again")
+                }
+                entry.skippedTicks += ticks.count
+                stats.skippedTicks += ticks.count
                 continue
+            }
+            if entry.skippedTicks > 0, !ticks.isEmpty {
+                log.info("Schedule \(entry.name) makes jobs again; \(entry.skippedTicks) tick(s) were skipped for want of room")
+                entry.skippedTicks = 0
             }
             for tick in ticks { fireLocally(entry, tick) }
             stageRecord(of: entry.name, record)

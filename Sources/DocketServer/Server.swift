@@ -931,6 +931,8 @@ struct ServerStats {
     var commits = 0
     /// Published messages whose routed jobs the store refused (STORE_FULL).
     var routeRefusals = 0
+    /// Schedule ticks that made no job because the store had no room.
+    var skippedTicks = 0
     /// Time from submitting each commit to its completion, summed, microseconds.
     var commitMicroseconds = 0
 }

@@ -246,6 +246,34 @@ import Testing
         #expect(try server.restart(["--max-store", "2MiB"]).stop() == 0)
     }
 
+    /// A schedule on a full store skips every tick; one warning per tick would flood the log
+    /// (ten thousand every-second schedules: ten thousand lines a second). The first skip is
+    /// logged, the rest counted, and the count logged when there is room again.
+    @Test func aSkippingScheduleIsLoggedOnceAndWhenItMakesJobsAgain() throws {
+        let server = try DocketdProcess(["--max-store", "2MiB"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("SCHEDULE tick q every=1s 10000\r\n\(Self.tenKB)\r\n")
+        #expect(try client.readLine() == "+OK")
+        // Admission is conservative until a checkpoint counts the real use: fill until an ENQ
+        // finds no room even after that, and a tick (its job and its record) has none either.
+        var rounds = 0
+        while try fill(client, queue: "filler") > 0, rounds < 20 {
+            rounds += 1
+            usleep(300_000)
+        }
+        #expect(server.log.waitForLine(containing: "Schedule tick: ", timeout: 5) != nil, "\(server.log.text)")
+        usleep(2_200_000)
+        #expect(try client.object("STATS")["skipped_ticks"] as? Int ?? 0 >= 3)
+        #expect(server.log.text.components(separatedBy: "Schedule tick: ").count == 2, "\(server.log.text)")
+        try client.send("PURGE filler state=waiting\r\n")
+        #expect(try client.readLine().hasPrefix("+OK "))
+        let resumed = server.log.waitForLine(containing: "Schedule tick makes jobs again", timeout: 5)
+        #expect(resumed?.contains("tick(s) were skipped") == true, "\(server.log.text)")
+        #expect((try client.object("QUEUE q")["jobs"] as? [String: Any])?["waiting"] as? Int ?? 0 >= 1)
+        #expect(server.stop() == 0)
+    }
+
     @Test func admissionSeesTheRealUseRightAfterARestart() throws {
         let first = try DocketdProcess(["--max-store", "2MiB"])
         let client = try first.client()

@@ -625,6 +625,7 @@ class Fifo {
  * @property {string} sync `always` or `none`
  * @property {number} max_payload
  * @property {number} route_refusals
+ * @property {number} skipped_ticks
  */
 
 /**

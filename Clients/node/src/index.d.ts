@@ -277,6 +277,7 @@ export interface ServerStats {
   sync: 'always' | 'none' | (string & {});
   max_payload: number;
   route_refusals: number;
+  skipped_ticks: number;
 }
 
 export type JobState = 'waiting' | 'delayed' | 'blocked' | 'active' | 'completed' | 'dead';

@@ -35,6 +35,7 @@ const STATS_FIELDS = [
   'server_id', 'version', 'docket_version', 'uptime_ms', 'connections', 'total_connections', 'refused_connections',
   'subscriptions', 'slow_consumers', 'in_msgs', 'out_msgs', 'in_bytes', 'out_bytes', 'jobs', 'queues', 'commits',
   'commit_us_total', 'store_used_bytes', 'store_capacity_bytes', 'store_file_bytes', 'sync', 'max_payload', 'route_refusals',
+  'skipped_ticks',
 ];
 
 test('encoders: group, throttle, queue settings, route options', () => {

@@ -529,6 +529,7 @@ class ServerStats(_Document):
     sync: Optional[str] = None
     max_payload: Optional[int] = None
     route_refusals: Optional[int] = None
+    skipped_ticks: Optional[int] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
