@@ -12,9 +12,10 @@ public final class DataDirectory: JobStore {
     /// in one write transaction) before raising it.
     ///
     /// Version 2 added the write-ahead log (`wal-a.log`, `wal-b.log`): a version 1 docketd would ignore it and
-    /// lose what it holds, so it must refuse a version 2 directory. Version 1 directories are
-    /// upgraded on open (there is nothing to convert).
-    public static let layoutVersion: UInt32 = 2
+    /// lose what it holds, so it must refuse a version 2 directory. Version 3 seals every job
+    /// record, payload, queue record and route with a checksum (`SealedValue`). Version 1 and 2
+    /// directories are upgraded on open: every value is sealed in one transaction.
+    public static let layoutVersion: UInt32 = 3
 
     public let path: String
     public let syncMode: SyncMode
@@ -129,8 +130,10 @@ public final class DataDirectory: JobStore {
         }
         do {
             try openEnvironment(mapSize: mapSize)
-            try checkLayout()
+            let stored = try checkLayout()
+            if stored < 3 { try sealEveryValue(from: stored) }
             try replayLog(salvage: salvage)
+            if salvage { try dropDamagedValues() }
             // Admission must see the real use from the first command on, not 0 until the
             // first commit measures it.
             var txn: OpaquePointer?
@@ -197,8 +200,9 @@ public final class DataDirectory: JobStore {
         try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open")
     }
 
-    /// Reads the layout record, writing it on first open; refuses a layout it does not know.
-    private func checkLayout() throws {
+    /// Reads the layout record, writing it on first open, and returns the version found;
+    /// refuses a layout it does not know.
+    private func checkLayout() throws -> UInt32 {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
         var committed = false
@@ -225,17 +229,18 @@ public final class DataDirectory: JobStore {
                 }
             }
         }
+        var stored = Self.layoutVersion
         if status == MDB_NOTFOUND {
             try writeCurrentVersion()
         } else {
             try check(status, "mdb_get layout_version")
             guard found.mv_size == 4 else { throw StoreError("layout record is corrupt in \(path)") }
-            let stored = UInt32(bigEndian: found.mv_data.loadUnaligned(as: UInt32.self))
-            guard stored == Self.layoutVersion || stored == 1 else {
+            stored = UInt32(bigEndian: found.mv_data.loadUnaligned(as: UInt32.self))
+            guard (1...Self.layoutVersion).contains(stored) else {
                 throw StoreError(
-                    "data directory \(path) has layout version \(stored); this docketd reads versions 1 and \(Self.layoutVersion)")
+                    "data directory \(path) has layout version \(stored); this docketd reads versions 1 to \(Self.layoutVersion)")
             }
-            if stored == 1 { try writeCurrentVersion() }  // nothing else to convert
+            // Versions 1 and 2 are raised once their values are sealed (`sealEveryValue`).
         }
         // Counted durably before anything is served, so that what is numbered per start (the
         // delivery ids) never repeats, crashes included.
@@ -245,6 +250,140 @@ public final class DataDirectory: JobStore {
         // after that was a double free.
         committed = true
         try check(mdb_txn_commit(txn), "mdb_txn_commit")
+        return stored
+    }
+
+    /// Upgrades a layout 1 or 2 directory: every job record, payload, queue record and route is
+    /// rewritten sealed, and the version raised, in one transaction (a crash meanwhile leaves
+    /// the old layout, upgraded again at the next start). Sealing adds four bytes a value: a map
+    /// filled to its edge grows for it, as for a replay.
+    private func sealEveryValue(from version: UInt32) throws {
+        while true {
+            do {
+                try transaction { txn in
+                    for dbi in [jobsDB, payloadsDB, queuesDB, routesDB] { try sealValues(of: dbi, in: txn) }
+                    var keyBytes = Array("layout_version".utf8)
+                    var version = Self.layoutVersion.bigEndian
+                    let status = keyBytes.withUnsafeMutableBytes { key in
+                        withUnsafeMutableBytes(of: &version) { value -> Int32 in
+                            var keyVal = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
+                            var valueVal = MDB_val(mv_size: value.count, mv_data: value.baseAddress)
+                            return mdb_put(txn, metaDB, &keyVal, &valueVal, 0)
+                        }
+                    }
+                    try check(status, "mdb_put layout_version")
+                }
+                recoveryNotes.append("upgraded the data directory from layout version \(version) to \(Self.layoutVersion) (values checksummed)")
+                return
+            } catch let error as StoreError where error.isMapFull && mapBytes < 1 << 42 {
+                mapBytes *= 2
+                try check(mdb_env_set_mapsize(env, mapBytes), "mdb_env_set_mapsize")
+            }
+        }
+    }
+
+    /// Seals every value of one database, a chunk at a time: a chunk's entries are copied out,
+    /// the cursor closed, and each rewritten with a plain put (rewriting under a live cursor,
+    /// with a size change, lost entries on overflow pages).
+    private func sealValues(of dbi: MDB_dbi, in txn: OpaquePointer?) throws {
+        var resumeAfter: [UInt8]? = nil
+        while true {
+            var chunk: [(key: [UInt8], value: [UInt8])] = []
+            var cursor: OpaquePointer?
+            try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
+            var key = MDB_val()
+            var value = MDB_val()
+            var status: Int32
+            if var last = resumeAfter {
+                status = last.withUnsafeMutableBytes { raw -> Int32 in
+                    key = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+                    return mdb_cursor_get(cursor, &key, &value, MDB_SET)
+                }
+                if status == 0 { status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT) }
+            } else {
+                status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
+            }
+            while status == 0 && chunk.count < 1024 {
+                chunk.append((
+                    Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)),
+                    Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+                status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+            }
+            mdb_cursor_close(cursor)
+            if status != 0 && status != MDB_NOTFOUND { try check(status, "mdb_cursor_get (sealing)") }
+            for (entryKey, entryValue) in chunk { try putSealed(txn, dbi, entryKey, entryValue, "mdb_put (sealing)") }
+            guard status == 0, let last = chunk.last else { return }
+            resumeAfter = last.key
+        }
+    }
+
+    /// Puts `value` under `key` in `dbi`, sealed; for the few values not written through a
+    /// `KeyCursor` (queue records, an upgrade).
+    private func putSealed(
+        _ txn: OpaquePointer?, _ dbi: MDB_dbi, _ key: [UInt8], _ value: [UInt8], _ operation: @autoclosure () -> String
+    ) throws {
+        var key = key
+        try key.withUnsafeMutableBytes { keyRaw in
+            try value.withUnsafeBytes { plain in
+                try SealedValue.put(key: UnsafeRawBufferPointer(keyRaw), value: plain) { size in
+                    var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                    var room = MDB_val(mv_size: size, mv_data: nil)
+                    try check(mdb_put(txn, dbi, &keyVal, &room, UInt32(MDB_RESERVE)), operation())
+                    return room.mv_data
+                }
+            }
+        }
+    }
+
+    /// With `--salvage`: deletes every value whose checksum fails, each noted. A job whose
+    /// record is damaged goes with its payload (nothing says what it was); a job whose payload
+    /// is damaged keeps its record and is then a job without a payload, which the server marks
+    /// dead; a damaged queue record leaves the queue with the default settings (a schedule's,
+    /// the schedule gone), and a damaged route goes.
+    private func dropDamagedValues() throws {
+        try transaction { txn in
+            for (dbi, kind) in [(jobsDB, "job"), (payloadsDB, "payload"), (queuesDB, "queue record"), (routesDB, "route")] {
+                var damagedKeys: [[UInt8]] = []
+                var cursor: OpaquePointer?
+                try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
+                var key = MDB_val()
+                var value = MDB_val()
+                var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
+                while status == 0 {
+                    let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
+                    if SealedValue.open(key: keyBytes, stored: value) == nil { damagedKeys.append(Array(keyBytes)) }
+                    status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+                }
+                mdb_cursor_close(cursor)
+                if status != MDB_NOTFOUND { try check(status, "mdb_cursor_get (salvage)") }
+                for var damagedKey in damagedKeys {
+                    try damagedKey.withUnsafeMutableBytes { raw in
+                        var keyVal = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+                        try check(mdb_del(txn, dbi, &keyVal, nil), "mdb_del (salvage)")
+                        // Nothing says what a job with a damaged record was: its payload goes too.
+                        if dbi == jobsDB {
+                            let dropped = mdb_del(txn, payloadsDB, &keyVal, nil)
+                            if dropped != MDB_NOTFOUND { try check(dropped, "mdb_del payload (salvage)") }
+                        }
+                        recoveryNotes.append(
+                            "salvage: \(Self.describe(UnsafeRawBufferPointer(raw), kind)) in \(path)/data.mdb failed its checksum and was dropped")
+                    }
+                }
+            }
+        }
+    }
+
+    /// "job 12", "payload of job 12", "queue record emails", "route 3".
+    private static func describe(_ key: UnsafeRawBufferPointer, _ kind: String) -> String {
+        if kind == "queue record" { return "the queue record \(String(decoding: key, as: UTF8.self))" }
+        let id = key.count == 8 ? "\(UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))" : "with a \(key.count)-byte key"
+        return kind == "payload" ? "the payload of job \(id)" : "\(kind) \(id)"
+    }
+
+    /// The error for a value that fails its checksum: the start stops before trusting it.
+    private func damaged(_ key: UnsafeRawBufferPointer, _ kind: String) -> StoreError {
+        StoreError(
+            "\(path)/data.mdb is damaged: \(Self.describe(key, kind)) fails its checksum. Restore the data directory from a backup; only without one, start once with --salvage to drop what is damaged (each is logged; a job whose payload is damaged becomes dead)")
     }
 
     /// Writes a layout version directly, to test that an unknown one is refused.
@@ -301,12 +440,20 @@ public final class DataDirectory: JobStore {
             }
             let hasPayload = payloadStatus == 0 && payloadKey.mv_size == 8
                 && UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) == id
+            let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
+            guard let record = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "job") }
             // Not where the walk is: finished jobs have none, but a garbled key can also throw
             // the walk off its order, so the payload is looked up before it counts as lost.
-            let payloadSize = hasPayload ? payload.mv_size : lookUpPayloadSize(txn, key)
-            try visit(StoredJobRecord(
-                id: id, record: UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size),
-                payloadSize: payloadSize))
+            // Payloads are checked here too: one found damaged only when its job is delivered
+            // would end docketd then, and again after every restart.
+            var payloadSize: Int?
+            if hasPayload {
+                guard let bytes = SealedValue.open(key: keyBytes, stored: payload) else { throw damaged(keyBytes, "payload") }
+                payloadSize = bytes.count
+            } else {
+                payloadSize = try lookUpPayloadSize(txn, key)
+            }
+            try visit(StoredJobRecord(id: id, record: record, payloadSize: payloadSize))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
         guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredState(nextID: 1, nextRouteID: 1, queues: [], routes: []) }
@@ -317,28 +464,23 @@ public final class DataDirectory: JobStore {
         status = mdb_cursor_get(routeCursor, &key, &value, MDB_FIRST)
         while status == 0 {
             guard key.mv_size == 8 else { throw StoreError("route key of \(key.mv_size) bytes in \(path)") }
-            routes.append((UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self)), Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+            let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
+            guard let route = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "route") }
+            routes.append((UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self)), Array(route)))
             status = mdb_cursor_get(routeCursor, &key, &value, MDB_NEXT)
         }
-        var queues: [(name: String, bytes: [UInt8])] = []
-        var queueCursor: OpaquePointer?
-        try check(mdb_cursor_open(txn, queuesDB, &queueCursor), "mdb_cursor_open queues")
-        defer { mdb_cursor_close(queueCursor) }
-        status = mdb_cursor_get(queueCursor, &key, &value, MDB_FIRST)
-        while status == 0 {
-            let name = String(decoding: UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size), as: UTF8.self)
-            queues.append((name, Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
-            status = mdb_cursor_get(queueCursor, &key, &value, MDB_NEXT)
-        }
         return StoredState(
-            nextID: getMeta(txn, "next_job_id") ?? 1, nextRouteID: getMeta(txn, "next_route_id") ?? 1, queues: queues,
-            routes: routes)
+            nextID: getMeta(txn, "next_job_id") ?? 1, nextRouteID: getMeta(txn, "next_route_id") ?? 1,
+            queues: try queueRecords(txn), routes: routes)
     }
 
-    private func lookUpPayloadSize(_ txn: OpaquePointer?, _ key: MDB_val) -> Int? {
+    private func lookUpPayloadSize(_ txn: OpaquePointer?, _ key: MDB_val) throws -> Int? {
         var key = key
         var found = MDB_val()
-        return mdb_get(txn, payloadsDB, &key, &found) == 0 ? found.mv_size : nil
+        guard mdb_get(txn, payloadsDB, &key, &found) == 0 else { return nil }
+        let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
+        guard let payload = SealedValue.open(key: keyBytes, stored: found) else { throw damaged(keyBytes, "payload") }
+        return payload.count
     }
 
     /// Every queue's stored record, by name (also part of `load`'s result; read first by a
@@ -347,6 +489,10 @@ public final class DataDirectory: JobStore {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
         defer { mdb_txn_abort(txn) }
+        return try queueRecords(txn)
+    }
+
+    private func queueRecords(_ txn: OpaquePointer?) throws -> [(name: String, bytes: [UInt8])] {
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(txn, queuesDB, &cursor), "mdb_cursor_open queues")
         defer { mdb_cursor_close(cursor) }
@@ -355,10 +501,12 @@ public final class DataDirectory: JobStore {
         var queues: [(name: String, bytes: [UInt8])] = []
         var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
         while status == 0 {
-            let name = String(decoding: UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size), as: UTF8.self)
-            queues.append((name, Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+            let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
+            guard let record = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "queue record") }
+            queues.append((String(decoding: keyBytes, as: UTF8.self), Array(record)))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
+        guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get queues"); return queues }
         return queues
     }
 
@@ -392,34 +540,44 @@ public final class DataDirectory: JobStore {
             unappliedPayload.withUnsafeBytes(body)
             return .success(())
         }
-        if withStoredPayload(id, body) { return .success(()) }
-        // A checkpoint may have moved it into LMDB after this snapshot was taken.
-        resetReader()
-        if withStoredPayload(id, body) { return .success(()) }
-        return .failure(StoreError("the payload of job \(id) is not in \(path)"))
+        var found = withStoredPayload(id, body)
+        if found == .missing {
+            // A checkpoint may have moved it into LMDB after this snapshot was taken.
+            resetReader()
+            found = withStoredPayload(id, body)
+        }
+        switch found {
+        case .read: return .success(())
+        case .missing: return .failure(StoreError("the payload of job \(id) is not in \(path)"))
+        case .damaged:
+            var key = id.bigEndian
+            return .failure(withUnsafeBytes(of: &key) { damaged($0, "payload") })
+        }
     }
 
+    private enum PayloadRead { case read, missing, damaged }
+
     /// Calls `body` with the stored payload, in LMDB's map (valid until the reader is reset,
-    /// which only this thread does); false if it is not there.
-    private func withStoredPayload(_ id: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    /// which only this thread does), once its checksum matched.
+    private func withStoredPayload(_ id: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) -> PayloadRead {
         if readerIsCurrent {
             // Still the snapshot of the newest completed commit.
         } else if let reader {
-            guard mdb_txn_renew(reader) == 0 else { return false }
+            guard mdb_txn_renew(reader) == 0 else { return .missing }
             readerIsCurrent = true
         } else {
-            guard mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &reader) == 0 else { return false }
+            guard mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &reader) == 0 else { return .missing }
             readerIsCurrent = true
         }
         var key = id.bigEndian
-        var found = MDB_val()
-        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
+        return withUnsafeMutableBytes(of: &key) { keyRaw in
             var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
-            return mdb_get(reader, payloadsDB, &keyVal, &found)
+            var found = MDB_val()
+            guard mdb_get(reader, payloadsDB, &keyVal, &found) == 0 else { return .missing }
+            guard let payload = SealedValue.open(key: UnsafeRawBufferPointer(keyRaw), stored: found) else { return .damaged }
+            body(payload)
+            return .read
         }
-        guard status == 0 else { return false }
-        body(UnsafeRawBufferPointer(start: found.mv_data, count: found.mv_size))
-        return true
     }
 
     /// Commits from now on run on a thread of their own (see `CommitWriter`); completions then
@@ -548,15 +706,7 @@ public final class DataDirectory: JobStore {
                 if status != MDB_NOTFOUND { try check(status, "mdb_del queue \(name)") }
                 continue
             }
-            let status = nameBytes.withUnsafeMutableBytes { keyRaw in
-                bytes.withUnsafeBytes { valueRaw -> Int32 in
-                    var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
-                    // LMDB copies the value and never writes through this pointer.
-                    var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: UnsafeMutableRawPointer(mutating: valueRaw.baseAddress))
-                    return mdb_put(txn, queuesDB, &keyVal, &valueVal, 0)
-                }
-            }
-            try check(status, "mdb_put queue \(name)")
+            try putSealed(txn, queuesDB, nameBytes, bytes, "mdb_put queue \(name)")
         }
         if let nextID = batch.nextID { try putMeta(txn, "next_job_id", nextID) }
         if let nextRouteID = batch.nextRouteID { try putMeta(txn, "next_route_id", nextRouteID) }
@@ -974,16 +1124,18 @@ private struct KeyCursor {
 
     func close() { mdb_cursor_close(cursor) }
 
+    /// Writes `bytes` under `id`, sealed (`SealedValue`): LMDB reserves the room and the value
+    /// is copied into the page once, as a plain put would copy it.
     func put(_ id: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
         var key = id.bigEndian
-        let status = withUnsafeMutableBytes(of: &key) { keyRaw -> Int32 in
-            var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
-            // LMDB copies the value and never writes through this pointer; passing the
-            // caller's storage avoids copying every payload once more.
-            var valueVal = MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
-            return mdb_cursor_put(cursor, &keyVal, &valueVal, 0)
+        try withUnsafeMutableBytes(of: &key) { keyRaw in
+            try SealedValue.put(key: UnsafeRawBufferPointer(keyRaw), value: bytes) { size in
+                var keyVal = MDB_val(mv_size: 8, mv_data: keyRaw.baseAddress)
+                var room = MDB_val(mv_size: size, mv_data: nil)
+                try check(mdb_cursor_put(cursor, &keyVal, &room, UInt32(MDB_RESERVE)), "mdb_put \(kind) \(id)")
+                return room.mv_data
+            }
         }
-        try check(status, "mdb_put \(kind) \(id)")
     }
 
     /// Deletes `id`'s entry; one that is not there is not an error.

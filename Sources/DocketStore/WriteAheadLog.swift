@@ -416,8 +416,10 @@ enum CRC32C {
         bytes.withUnsafeBytes { checksum($0) }
     }
 
-    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
+    /// The checksum of `bytes`, or with `previous` (the checksum of what came before them)
+    /// the checksum of the two runs of bytes one after the other.
+    static func checksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+        var crc: UInt32 = previous ^ 0xFFFF_FFFF
         tables.withUnsafeBufferPointer { t in
             var offset = 0
             while offset + 8 <= bytes.count {

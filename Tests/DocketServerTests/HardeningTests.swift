@@ -389,32 +389,110 @@ import Testing
         }
     }
 
-    /// Payloads are first read when their jobs are delivered, long after start-up: a payload
-    /// whose stored size was garbled (LMDB has no checksums) makes the read run off the end of
-    /// the file, and that fault ends docketd with one line naming the job, not a SIGBUS.
+    /// Where `marker` is in a server's data.mdb, once a checkpoint has put it there.
+    func offset(of marker: String, in directory: URL) throws -> Int {
+        let file = directory.appendingPathComponent("data.mdb")
+        let pattern = Array(marker.utf8)
+        for _ in 0..<50 {
+            let bytes = try [UInt8](Data(contentsOf: file))
+            if let at = (0...max(0, bytes.count - pattern.count)).first(where: { bytes[$0..<($0 + pattern.count)].elementsEqual(pattern) }) {
+                return at
+            }
+            usleep(100_000)
+        }
+        throw HarnessError("\(marker) never reached \(file.path)")
+    }
+
+    /// Overwrites bytes of a (running) server's data.mdb in place: the server's map shows them.
+    func overwrite(_ directory: URL, at offset: Int, with bytes: [UInt8]) throws {
+        let handle = try FileHandle(forWritingTo: directory.appendingPathComponent("data.mdb"))
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: Data(bytes))
+        try handle.close()
+    }
+
+    /// Payloads are read when their jobs are delivered, long after start-up: a payload whose
+    /// stored size is garbled under a running server makes the read run off the end of the
+    /// file, and that fault ends docketd with one line naming the job, not a SIGBUS.
     @Test func aPayloadThatFaultsWhenDeliveredEndsWithAClearLine() throws {
         let server = try DocketdProcess()
         let client = try server.client()
         _ = try client.handshake()
         try client.send("ENQ q 18\r\nPAYLOAD-MARKER-XYZ\r\n")
         #expect(try client.readLine() == "+OK 1")
+        let at = try offset(of: "PAYLOAD-MARKER-XYZ", in: server.dataDirectory)
+        // The LMDB node before the value (a 4-byte checksum, then the payload): data size (low,
+        // high 16 bits), flags, key size, the 8-byte key. A high half of 0x0400 makes the size
+        // 64 MiB and some, past the file's end.
+        try overwrite(server.dataDirectory, at: at - 4 - 16 + 3, with: [0x04])
+        try client.line("RESERVE q timeout=0")
+        _ = try? client.readUntilClosed()
+        #expect(server.waitForExit(timeout: 10) == 1)
+        #expect(server.log.waitForLine(containing: "reading the payload of job 1 from its data.mdb faulted", timeout: 5) != nil, "\(server.log.text)")
+        for trap in ["Fatal error", "Backtrace", "Segmentation", "Bus error"] { #expect(!server.log.text.contains(trap)) }
+        // At rest the same damage is found at start.
+        try expectCleanRefusal(server.dataDirectory, mentioning: ["data.mdb", "damaged"])
+    }
+
+    /// LMDB keeps no checksums: a flipped bit in a payload was delivered as if it were the
+    /// job's. Sealed values are checked: under a running server the delivery ends docketd with
+    /// a line naming the job (the store is the truth, and a worker must not run garbage); at
+    /// rest the start is refused, and `--salvage` makes the job dead, once.
+    @Test func aPayloadGarbledOnDiskIsNeverDelivered() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        for (index, payload) in ["GARBLE-ME-PAYLOAD-1", "INTACT-PAYLOAD-222"].enumerated() {
+            try client.send("ENQ q \(payload.utf8.count)\r\n\(payload)\r\n")
+            #expect(try client.readLine() == "+OK \(index + 1)")
+        }
+        let at = try offset(of: "GARBLE-ME-PAYLOAD-1", in: server.dataDirectory)
+        try overwrite(server.dataDirectory, at: at + 7, with: Array("m".utf8))
+        try client.line("RESERVE q timeout=0")
+        let delivered = try? client.readUntilClosed()
+        #expect(delivered.map { !String(decoding: $0, as: UTF8.self).contains("GARBLE-me") } ?? true)
+        #expect(server.waitForExit(timeout: 10) == 1)
+        #expect(server.log.text.contains("the payload of job 1 fails its checksum"), "\(server.log.text)")
+        try expectCleanRefusal(server.dataDirectory, mentioning: ["payload of job 1 fails its checksum", "--salvage"])
+        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: server.dataDirectory)
+        #expect(salvaged.log.text.contains("the payload of job 1 in"), "\(salvaged.log.text)")
+        #expect(salvaged.stop() == 0)
+        let plain = try salvaged.restart()
+        let again = try plain.client()
+        _ = try again.handshake()
+        let job = try again.object("INSPECT 1")
+        #expect(job["state"] as? String == "dead" && (job["last_error"] as? String)?.hasPrefix("salvaged: ") == true)
+        try again.line("RESERVE q timeout=0")
+        #expect(try again.readLine().hasPrefix("JOB 2 q "))
+        #expect(try again.readLine() == "INTACT-PAYLOAD-222")
+        #expect(plain.stop() == 0)
+    }
+
+    /// A flipped bit in a job's record read as another job (a different state, attempt or
+    /// queue); now the start is refused, and `--salvage` drops that job and keeps the rest.
+    @Test func aJobRecordGarbledOnDiskRefusesTheStartAndSalvageDropsIt() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        for (index, key) in ["", " key=RECORD-MARKER-KEY", ""].enumerated() {
+            try client.send("ENQ q\(key) 2\r\nhi\r\n")
+            #expect(try client.readLine() == "+OK \(index + 1)")
+        }
         #expect(server.stop() == 0)
-        let file = server.dataDirectory.appendingPathComponent("data.mdb")
-        var bytes = try [UInt8](Data(contentsOf: file))
-        let marker = Array("PAYLOAD-MARKER-XYZ".utf8)
-        let at = try #require((0...(bytes.count - marker.count)).first { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
-        // The LMDB node before it: data size (low, high 16 bits), flags, key size, the 8-byte
-        // key. A high half of 0x0400 makes the size 64 MiB and some, past the file's end.
-        bytes[at - 16 + 3] = 0x04
-        try Data(bytes).write(to: file)
-        let restarted = try server.restart()
-        let worker = try restarted.client()
-        _ = try worker.handshake()
-        try worker.line("RESERVE q timeout=0")
-        _ = try? worker.readUntilClosed()
-        #expect(restarted.waitForExit(timeout: 10) == 1)
-        #expect(restarted.log.waitForLine(containing: "reading the payload of job 1 from its data.mdb faulted", timeout: 5) != nil, "\(restarted.log.text)")
-        for trap in ["Fatal error", "Backtrace", "Segmentation", "Bus error"] { #expect(!restarted.log.text.contains(trap)) }
+        // The idempotency key is in job 2's record and nowhere else in the file.
+        let at = try offset(of: "RECORD-MARKER-KEY", in: server.dataDirectory)
+        try overwrite(server.dataDirectory, at: at, with: Array("r".utf8))
+        try expectCleanRefusal(server.dataDirectory, mentioning: ["job 2 fails its checksum", "--salvage"])
+        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: server.dataDirectory)
+        #expect(salvaged.log.text.contains("job 2 in"), "\(salvaged.log.text)")
+        #expect(salvaged.stop() == 0)
+        let plain = try salvaged.restart()
+        let again = try plain.client()
+        _ = try again.handshake()
+        try again.line("INSPECT 2")
+        #expect(try again.readLine().hasPrefix("-ERR 'NOT_FOUND"))
+        #expect(try again.object("INSPECT 3")["state"] as? String == "waiting")
+        #expect(plain.stop() == 0)
     }
 
     /// A job whose payload is gone is refused, `--salvage` makes it dead, and from then on

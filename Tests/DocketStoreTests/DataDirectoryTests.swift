@@ -1,3 +1,4 @@
+import CLMDB
 @testable import DocketStore
 import Foundation
 import Glibc
@@ -506,22 +507,134 @@ import Testing
         #expect(loaded.records.map(\.id) == [1, 2] && loaded.state.nextID == 3)
     }
 
-    @Test func aVersionOneDirectoryIsUpgraded() throws {
+    /// Writes a directory as docketd of layout `version` (1 or 2) did: the same databases, values
+    /// without checksums.
+    func writeUnsealedDirectory(_ path: String, version: UInt32, _ values: [String: [([UInt8], [UInt8])]]) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        var env: OpaquePointer?
+        mdb_env_create(&env)
+        mdb_env_set_maxdbs(env, 16)
+        defer { mdb_env_close(env) }
+        try #require(mdb_env_open(env, path, UInt32(MDB_NOTLS), 0o644) == 0)
+        var txn: OpaquePointer?
+        try #require(mdb_txn_begin(env, nil, 0, &txn) == 0)
+        var versionBytes = withUnsafeBytes(of: version.bigEndian) { Array($0) }
+        var all = values
+        all["meta", default: []].append((Array("layout_version".utf8), versionBytes))
+        for name in ["meta", "jobs", "payloads", "queues", "routes"] {
+            var dbi: MDB_dbi = 0
+            try #require(mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi) == 0)
+            for (key, value) in all[name] ?? [] {
+                var key = key
+                var value = value
+                let status = key.withUnsafeMutableBytes { keyRaw in
+                    value.withUnsafeMutableBytes { valueRaw -> Int32 in
+                        var keyVal = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                        var valueVal = MDB_val(mv_size: valueRaw.count, mv_data: valueRaw.baseAddress)
+                        return mdb_put(txn, dbi, &keyVal, &valueVal, 0)
+                    }
+                }
+                try #require(status == 0)
+            }
+        }
+        versionBytes.removeAll()
+        try #require(mdb_txn_commit(txn) == 0)
+    }
+
+    func idKey(_ id: UInt64) -> [UInt8] { withUnsafeBytes(of: id.bigEndian) { Array($0) } }
+
+    /// Layout 3 seals every value with a checksum; a directory of layouts 1 and 2 is upgraded on
+    /// open, once, and reads back as it was written.
+    @Test(arguments: [UInt32(1), 2])
+    func anOlderLayoutIsUpgradedOnceAndReadsTheSame(version: UInt32) throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let big = [UInt8](repeating: 0x5A, count: 20_000)  // on overflow pages of its own
+        try writeUnsealedDirectory(path, version: version, [
+            // Past the 1,024 entries the upgrade seals at a time.
+            "jobs": (UInt64(1)...2500).map { (idKey($0), Array("record \($0)".utf8)) },
+            "payloads": [(idKey(1), Array("payload 1".utf8)), (idKey(2), big), (idKey(3), [])],
+            "queues": [(Array("emails".utf8), Array("settings".utf8))],
+            "routes": [(idKey(7), Array("route 7".utf8))],
+        ])
+        do {
+            let store = try DataDirectory(path: path)
+            #expect(store.recoveryNotes.contains { $0.contains("from layout version \(version) to 3") }, "\(store.recoveryNotes)")
+            let loaded = try store.loadJobs()
+            #expect(loaded.records.map(\.record) == (1...2500).map { Array("record \($0)".utf8) })
+            #expect(loaded.records.prefix(4).map(\.payloadSize) == [9, 20_000, 0, nil])
+            #expect(loaded.state.queues.map(\.bytes) == [Array("settings".utf8)])
+            #expect(loaded.state.routes.map(\.bytes) == [Array("route 7".utf8)])
+            var payload: [UInt8]?
+            store.readPayload(2) { payload = try? $0.get() }
+            #expect(payload == big)
+            store.close()
+        }
+        let again = try DataDirectory(path: path)
+        #expect(again.recoveryNotes.isEmpty, "\(again.recoveryNotes)")
+        #expect(try again.loadJobs().records.map(\.record) == (1...2500).map { Array("record \($0)".utf8) })
+    }
+
+    /// A value damaged on disk is found by its checksum: the job, payload, queue record or
+    /// route named in the error, the start refused; `salvage` drops it (a job with a damaged
+    /// record with its payload) and keeps the rest, and the next open is clean.
+    @Test(arguments: ["job", "payload", "queue record", "route"])
+    func aDamagedValueIsRefusedThenSalvaged(kind: String) throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             let store = try DataDirectory(path: path)
-            var one = StoreBatch()
-            one.put(id: 1, bytes: [1])
-            one.payloads = [(1, [2])]
-            var outcome: Result<Void, StoreError>?
-            store.commit(one) { outcome = $0 }
-            #expect((try? outcome?.get()) != nil)
+            var batch = StoreBatch()
+            for id in UInt64(1)...3 {
+                batch.put(id: id, bytes: Array("record-\(id)-marker".utf8))
+                batch.payloads.append((id, Array("payload-\(id)-marker".utf8)))
+            }
+            batch.queues = [("queue-2-marker", Array("settings-2-marker".utf8)), ("other", Array("settings".utf8))]
+            batch.routes = [(2, Array("route-2-marker".utf8)), (3, Array("route".utf8))]
+            commitAll(store, [batch])
             store.close()
         }
-        try DataDirectory.overwriteLayoutVersionForTesting(path: path, version: 1)
+        let marker = ["job": "record-2-marker", "payload": "payload-2-marker", "queue record": "settings-2-marker", "route": "route-2-marker"][kind]!
+        let file = path + "/data.mdb"
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        let pattern = Array(marker.utf8)
+        let at = try #require((0...(bytes.count - pattern.count)).first { bytes[$0..<($0 + pattern.count)].elementsEqual(pattern) })
+        try overwrite(file, at: at + 3, with: [bytes[at + 3] ^ 0x20])
+        let named = ["job": "job 2 fails", "payload": "payload of job 2 fails", "queue record": "queue record queue-2-marker fails", "route": "route 2 fails"][kind]!
+        #expect {
+            _ = try DataDirectory(path: path).loadJobs()
+        } throws: { error in
+            "\(error)".contains(named) && "\(error)".contains("--salvage")
+        }
+        let salvaged = try DataDirectory(path: path, salvage: true)
+        #expect(salvaged.recoveryNotes.count == 1 && salvaged.recoveryNotes[0].contains("failed its checksum"), "\(salvaged.recoveryNotes)")
+        salvaged.close()
+        let loaded = try DataDirectory(path: path).loadJobs()
+        #expect(loaded.records.map(\.id) == (kind == "job" ? [1, 3] : [1, 2, 3]))
+        #expect(loaded.records.map(\.payloadSize) == (kind == "job" ? [16, 16] : kind == "payload" ? [16, nil, 16] : [16, 16, 16]))
+        #expect(loaded.state.queues.map(\.name) == (kind == "queue record" ? ["other"] : ["other", "queue-2-marker"]))
+        #expect(loaded.state.routes.map(\.id) == (kind == "route" ? [3] : [2, 3]))
+    }
+
+    /// Damage that appears under a running server is found when the payload is read.
+    @Test func aPayloadDamagedAfterTheStartFailsItsRead() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let store = try DataDirectory(path: path)
-        #expect(try store.loadJobs().records.map(\.id) == [1])
+        var batch = StoreBatch()
+        batch.put(id: 1, bytes: [1])
+        batch.payloads = [(1, Array("payload-1-marker".utf8))]
+        commitAll(store, [batch])
+        let file = path + "/data.mdb"
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        let pattern = Array("payload-1-marker".utf8)
+        let at = try #require((0...(bytes.count - pattern.count)).first { bytes[$0..<($0 + pattern.count)].elementsEqual(pattern) })
+        try overwrite(file, at: at, with: Array("P".utf8))
+        var read: Result<[UInt8], StoreError>?
+        store.readPayload(1) { read = $0 }
+        #expect(throws: StoreError.self) { try read?.get() }
+        #expect("\(String(describing: read))".contains("payload of job 1 fails its checksum"))
+        store.close()
     }
 }
 
