@@ -71,13 +71,17 @@ enum OutcomeChecks {
         return start..<end
     }
 
-    /// The op's kind must be the line's first field, read case-insensitively. Returns where
-    /// that field ends.
+    /// The op's kind must be the line's first field, read case-insensitively (PING and PONG:
+    /// its first four letters, as nats-server reads them). Returns where that field ends.
     private static func checkVerb(_ op: ClientOp, _ bytes: UnsafeRawBufferPointer, _ line: Range<Int>) -> Int {
         var scanner = FieldScanner(bytes: bytes, position: line.lowerBound, end: line.upperBound)
         guard let first = scanner.next() else { violation("op \(op) from a blank line") }
         let upper = bytes[first].map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }
-        if upper != Array(op.verbName.utf8) {
+        let keepAlive = ["PING", "PONG"].map { Array($0.utf8) }
+        let startsAKeepAlive = keepAlive.contains { upper.starts(with: $0) }
+        if startsAKeepAlive != keepAlive.contains(Array(op.verbName.utf8)) || (!startsAKeepAlive && upper != Array(op.verbName.utf8))
+            || (startsAKeepAlive && !upper.starts(with: Array(op.verbName.utf8)))
+        {
             violation("line starting \(snippet(bytes, first)) parsed as \(op.verbName)")
         }
         return first.upperBound
