@@ -18,8 +18,7 @@ final class AcceptBackoff {
     private var listenEvents: [OpaquePointer] = []
     private var resumeTimer: OpaquePointer?
     private var paused = false
-    private var lastLog: Int?
-    private var refusedSinceLog = 0
+    private var logThrottle = LogThrottle(intervalMilliseconds: logIntervalMilliseconds)
     /// Clients refused for want of descriptors since start.
     private(set) var refused = 0
 
@@ -52,7 +51,6 @@ final class AcceptBackoff {
     /// `refusal`, and pause accepting for a moment.
     func outOfDescriptors(listener: Listener, refusal: [UInt8]) {
         refused += 1
-        refusedSinceLog += 1
         if spare >= 0 {
             Glibc.close(spare)
             spare = -1
@@ -63,11 +61,8 @@ final class AcceptBackoff {
             }
             spare = open("/dev/null", O_RDONLY | O_CLOEXEC)
         }
-        let now = monotonicMilliseconds()
-        if lastLog.map({ now - $0 >= Self.logIntervalMilliseconds }) ?? true {
+        if let refusedSinceLog = logThrottle.occurred(at: monotonicMilliseconds()) {
             log.warn("Out of file descriptors: refused \(refusedSinceLog) connection(s); accepting pauses for \(Self.pauseMilliseconds) ms at a time until descriptors are free")
-            lastLog = now
-            refusedSinceLog = 0
         }
         guard !paused else { return }
         paused = true

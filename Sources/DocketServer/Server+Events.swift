@@ -87,6 +87,14 @@ extension Server {
     /// Enqueues one job per route matching the subject; returns how many, or -1 when the store
     /// refused them (the publisher was told). With a reply subject, the publisher is told the
     /// job ids there once they are on disk.
+    /// Counts a publish whose routed jobs were refused, and logs it at most once per interval.
+    private func logRouteRefusal(_ publisher: String, _ subject: String, _ reason: String) {
+        stats.routeRefusals += 1
+        guard let count = routeRefusalLog.occurred(at: monotonicMilliseconds()) else { return }
+        let earlier = count > 1 ? " (\(count - 1) more since the last such line, counted in route_refusals)" : ""
+        log.warn("\(publisher) - Routed jobs for \(subject) refused: \(reason)\(earlier)")
+    }
+
     func routeMessage(
         _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer,
         _ headerCount: Int?, from publisher: Connection
@@ -100,8 +108,7 @@ extension Server {
         // All of the message's jobs or none: admitted as ENQs are, against the same limit.
         let size = match.plain.count * (payload.count + 256)
         if case .error(let error)? = admit(bytes: size, upTo: Self.storeFullFraction, "a routed job was refused") {
-            stats.routeRefusals += 1
-            log.warn("\(publisher.label) - Routed jobs for \(String(decoding: subject, as: UTF8.self)) refused: \(error.message)")
+            logRouteRefusal(publisher.label, String(decoding: subject, as: UTF8.self), error.message)
             if publisher.options.verbose { replies(for: publisher).append(string: error.line) }
             if let reply {
                 var outer = JSONObjectWriter()
@@ -166,8 +173,7 @@ extension Server {
         let subjectText = String(decoding: subject, as: UTF8.self)
         postgres.enqueueRouted(jobs) { [self] result in
             if case .failure(let error) = result {
-                stats.routeRefusals += 1
-                log.warn("\(label) - Routed jobs for \(subjectText) refused: \(error.message)")
+                logRouteRefusal(label, subjectText, error.message)
             }
             guard let replySubject else { return }
             var outer = JSONObjectWriter()

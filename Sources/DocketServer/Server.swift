@@ -111,6 +111,8 @@ public final class Server {
     var storedNextID: UInt64 = 1
     /// Payloads to delete with the next commit that no job change asks for (see `recoverJobs`).
     var stalePayloads: [UInt64] = []
+    /// Refused routed publishes are logged at most once per interval (see `LogThrottle`).
+    var routeRefusalLog = LogThrottle()
     /// Payloads of completed jobs, deleted together once there are `payloadDeleteBatch` of
     /// them (or at shutdown; after a crash, recovery finds and deletes them).
     var completedPayloads: [UInt64] = []

@@ -325,6 +325,14 @@ import Testing
         }
         #expect(refused)
         #expect(try client.object("STATS")["route_refusals"] as? Int == 1)
+        // A busy publisher on a full store: every refusal is counted, one line is logged.
+        for _ in 0..<50 {
+            try client.send("PUB orders.new _INBOX.r 10000\r\n\(Self.tenKB)\r\n")
+            #expect(try client.readLine().hasPrefix("-ERR 'STORE_FULL"))
+            _ = try client.readMessage()
+        }
+        #expect(try client.object("STATS")["route_refusals"] as? Int == 51)
+        #expect(server.log.text.components(separatedBy: "Routed jobs for orders.new refused").count == 2, "\(server.log.text)")
         #expect(server.stop() == 0)
         #expect(try server.restart(["--max-store", "2MiB"]).stop() == 0)
     }
