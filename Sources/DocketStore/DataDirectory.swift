@@ -303,10 +303,13 @@ public final class DataDirectory: JobStore {
             } else {
                 status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
             }
-            while status == 0 && chunk.count < 1024 {
+            // At most 1,024 entries or 16 MiB of values a chunk (payloads can be large).
+            var chunkBytes = 0
+            while status == 0 && chunk.count < 1024 && chunkBytes < 16 << 20 {
                 chunk.append((
                     Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)),
                     Array(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))))
+                chunkBytes += value.mv_size
                 status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
             }
             mdb_cursor_close(cursor)

@@ -514,6 +514,7 @@ import Testing
         var env: OpaquePointer?
         mdb_env_create(&env)
         mdb_env_set_maxdbs(env, 16)
+        mdb_env_set_mapsize(env, 256 << 20)
         defer { mdb_env_close(env) }
         try #require(mdb_env_open(env, path, UInt32(MDB_NOTLS), 0o644) == 0)
         var txn: OpaquePointer?
@@ -553,7 +554,9 @@ import Testing
         try writeUnsealedDirectory(path, version: version, [
             // Past the 1,024 entries the upgrade seals at a time.
             "jobs": (UInt64(1)...2500).map { (idKey($0), Array("record \($0)".utf8)) },
-            "payloads": [(idKey(1), Array("payload 1".utf8)), (idKey(2), big), (idKey(3), [])],
+            // Jobs 10-18 carry 2.5 MiB each: past the 16 MiB of values sealed at a time.
+            "payloads": [(idKey(1), Array("payload 1".utf8)), (idKey(2), big), (idKey(3), [])]
+                + (UInt64(10)...18).map { (idKey($0), [UInt8](repeating: UInt8($0), count: 5 << 19)) },
             "queues": [(Array("emails".utf8), Array("settings".utf8))],
             "routes": [(idKey(7), Array("route 7".utf8))],
         ])
@@ -563,6 +566,10 @@ import Testing
             let loaded = try store.loadJobs()
             #expect(loaded.records.map(\.record) == (1...2500).map { Array("record \($0)".utf8) })
             #expect(loaded.records.prefix(4).map(\.payloadSize) == [9, 20_000, 0, nil])
+            #expect(loaded.records[9..<18].allSatisfy { $0.payloadSize == 5 << 19 })
+            var last: [UInt8]?
+            store.readPayload(18) { last = try? $0.get() }
+            #expect(last == [UInt8](repeating: 18, count: 5 << 19))
             #expect(loaded.state.queues.map(\.bytes) == [Array("settings".utf8)])
             #expect(loaded.state.routes.map(\.bytes) == [Array("route 7".utf8)])
             var payload: [UInt8]?
