@@ -320,6 +320,11 @@ public final class Server {
             guard var fields = JobCodec.decode(record.record) else {
                 throw ServerError("job \(record.id) in \(config.dataDirectory) cannot be decoded")
             }
+            // A payload that fails its checksum: a completed job's is only waiting to be deleted
+            // (below); any other job's cannot run. (--salvage has dropped such payloads already.)
+            if record.payloadDamaged && fields.state != .completed {
+                throw ServerError(DataDirectory.damagedPayloadMessage(config.dataDirectory, job: record.id))
+            }
             // Completed jobs give their payload up; every other job must still have it.
             var rewritten = false
             if record.payloadSize == nil && fields.state != .completed {

@@ -384,9 +384,17 @@ public final class DataDirectory: JobStore {
     }
 
     /// The error for a value that fails its checksum: the start stops before trusting it.
+    public static func damagedPayloadMessage(_ path: String, job id: UInt64) -> String {
+        var key = id.bigEndian
+        return withUnsafeBytes(of: &key) { damagedMessage(path, $0, "payload") }
+    }
+
+    private static func damagedMessage(_ path: String, _ key: UnsafeRawBufferPointer, _ kind: String) -> String {
+        "\(path)/data.mdb is damaged: \(describe(key, kind)) fails its checksum. Restore the data directory from a backup; only without one, start once with --salvage to drop what is damaged (each is logged; a job whose payload is damaged becomes dead)"
+    }
+
     private func damaged(_ key: UnsafeRawBufferPointer, _ kind: String) -> StoreError {
-        StoreError(
-            "\(path)/data.mdb is damaged: \(Self.describe(key, kind)) fails its checksum. Restore the data directory from a backup; only without one, start once with --salvage to drop what is damaged (each is logged; a job whose payload is damaged becomes dead)")
+        StoreError(Self.damagedMessage(path, key, kind))
     }
 
     /// Writes a layout version directly, to test that an unknown one is refused.
@@ -449,14 +457,15 @@ public final class DataDirectory: JobStore {
             // the walk off its order, so the payload is looked up before it counts as lost.
             // Payloads are checked here too: one found damaged only when its job is delivered
             // would end docketd then, and again after every restart.
-            var payloadSize: Int?
-            if hasPayload {
-                guard let bytes = SealedValue.open(key: keyBytes, stored: payload) else { throw damaged(keyBytes, "payload") }
-                payloadSize = bytes.count
-            } else {
-                payloadSize = try lookUpPayloadSize(txn, key)
+            var found: MDB_val? = hasPayload ? payload : nil
+            if !hasPayload {
+                var lookedUp = MDB_val()
+                if mdb_get(txn, payloadsDB, &key, &lookedUp) == 0 { found = lookedUp }
             }
-            try visit(StoredJobRecord(id: id, record: record, payloadSize: payloadSize))
+            let sealed = found.map { SealedValue.open(key: keyBytes, stored: $0) }
+            try visit(StoredJobRecord(
+                id: id, record: record, payloadSize: found.map { SealedValue.valueSize($0.mv_size) },
+                payloadDamaged: sealed.map { $0 == nil } ?? false))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
         guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredState(nextID: 1, nextRouteID: 1, queues: [], routes: []) }
@@ -475,15 +484,6 @@ public final class DataDirectory: JobStore {
         return StoredState(
             nextID: getMeta(txn, "next_job_id") ?? 1, nextRouteID: getMeta(txn, "next_route_id") ?? 1,
             queues: try queueRecords(txn), routes: routes)
-    }
-
-    private func lookUpPayloadSize(_ txn: OpaquePointer?, _ key: MDB_val) throws -> Int? {
-        var key = key
-        var found = MDB_val()
-        guard mdb_get(txn, payloadsDB, &key, &found) == 0 else { return nil }
-        let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-        guard let payload = SealedValue.open(key: keyBytes, stored: found) else { throw damaged(keyBytes, "payload") }
-        return payload.count
     }
 
     /// Every queue's stored record, by name (also part of `load`'s result; read first by a

@@ -36,6 +36,16 @@ public struct StoredJobRecord {
     public var record: UnsafeRawBufferPointer
     /// The stored payload's size; nil if the job has none (completed jobs give theirs up).
     public var payloadSize: Int?
+    /// The stored payload fails its checksum: what it holds is not what was written. Whether
+    /// that matters is the owner's call (a completed job's payload is only waiting to go).
+    public var payloadDamaged = false
+
+    public init(id: UInt64, record: UnsafeRawBufferPointer, payloadSize: Int?, payloadDamaged: Bool = false) {
+        self.id = id
+        self.record = record
+        self.payloadSize = payloadSize
+        self.payloadDamaged = payloadDamaged
+    }
 }
 
 /// What `load` finds besides the jobs.

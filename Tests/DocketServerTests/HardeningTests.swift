@@ -476,6 +476,29 @@ import Testing
         #expect(plain.stop() == 0)
     }
 
+    /// A completed job's payload waits in data.mdb to be deleted with others (they go in runs);
+    /// damage to it loses nothing, and must not refuse the start.
+    @Test func aCompletedJobsDamagedPayloadIsDroppedNotRefused() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ q 20\r\nSTALE-PAYLOAD-MARKER\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        let at = try offset(of: "STALE-PAYLOAD-MARKER", in: server.dataDirectory)
+        try client.line("RESERVE q timeout=0")
+        #expect(try client.readLine().hasPrefix("JOB 1 q "))
+        #expect(try client.readLine() == "STALE-PAYLOAD-MARKER")
+        try client.line("ACK 1")
+        #expect(try client.readLine() == "+OK")
+        try overwrite(server.dataDirectory, at: at, with: Array("s".utf8))
+        server.crash()
+        let restarted = try server.restart()
+        let again = try restarted.client()
+        _ = try again.handshake()
+        #expect(try again.object("INSPECT 1")["state"] as? String == "completed")
+        #expect(restarted.stop() == 0)
+    }
+
     /// A flipped bit in a job's record read as another job (a different state, attempt or
     /// queue); now the start is refused, and `--salvage` drops that job and keeps the rest.
     @Test func aJobRecordGarbledOnDiskRefusesTheStartAndSalvageDropsIt() throws {

@@ -608,10 +608,18 @@ import Testing
         let at = try #require((0...(bytes.count - pattern.count)).first { bytes[$0..<($0 + pattern.count)].elementsEqual(pattern) })
         try overwrite(file, at: at + 3, with: [bytes[at + 3] ^ 0x20])
         let named = ["job": "job 2 fails", "payload": "payload of job 2 fails", "queue record": "queue record queue-2-marker fails", "route": "route 2 fails"][kind]!
-        #expect {
-            _ = try DataDirectory(path: path).loadJobs()
-        } throws: { error in
-            "\(error)".contains(named) && "\(error)".contains("--salvage")
+        if kind == "payload" {
+            // The owner decides (a completed job's payload is only waiting to go): it is told.
+            var damaged: [Bool] = []
+            _ = try DataDirectory(path: path).load { damaged.append($0.payloadDamaged) }
+            #expect(damaged == [false, true, false])
+            #expect(DataDirectory.damagedPayloadMessage(path, job: 2).contains(named))
+        } else {
+            #expect {
+                _ = try DataDirectory(path: path).loadJobs()
+            } throws: { error in
+                "\(error)".contains(named) && "\(error)".contains("--salvage")
+            }
         }
         let salvaged = try DataDirectory(path: path, salvage: true)
         #expect(salvaged.recoveryNotes.count == 1 && salvaged.recoveryNotes[0].contains("failed its checksum"), "\(salvaged.recoveryNotes)")
