@@ -803,7 +803,7 @@ extension Server {
         for queue in engine.takeQueueChanges() {
             batch.queues.append((queue.name, QueueConfigCodec.encode(queue.config, holds: queue.holds(after: clock.now()), totals: queue.totals)))
         }
-        for (name, record) in scheduleChanges { batch.queues.append((Self.scheduleRecordPrefix + name, record ?? [])) }
+        for (key, record) in scheduleChanges { batch.queues.append((key, record ?? [])) }
         scheduleChanges.removeAll()
         batch.routes = routeChanges
         if !routeChanges.isEmpty { batch.nextRouteID = nextRouteID }

@@ -65,14 +65,23 @@ extension Server {
 
     /// A schedule's record (its payload included) for the next commit, counted as staged.
     private func stageRecord(of name: String, _ record: [UInt8]) {
-        scheduleChanges.append((name, record))
+        scheduleChanges.append((Self.scheduleRecordPrefix + name, record))
         stagedBytes += Self.storeCost(record.count)
+    }
+
+    /// A schedule's last tick for the next commit, in a record of its own: the schedule's
+    /// record holds its payload, and rewriting that at every tick cost a payload's worth of
+    /// log and LMDB writes a tick.
+    private func stageLastTick(of entry: ScheduledJob) {
+        scheduleChanges.append((Self.scheduleTickPrefix + entry.name, Self.encodeTick(entry.lastTick)))
+        stagedBytes += Self.storeCost(8)
     }
 
     private func persistScheduleRemoval(_ name: String) -> JobReply {
         armScheduleTimer()
         if let postgres { return postgres.removeSchedule(name) }
-        scheduleChanges.append((name, nil))
+        scheduleChanges.append((Self.scheduleRecordPrefix + name, nil))
+        scheduleChanges.append((Self.scheduleTickPrefix + name, nil))
         return .done
     }
 
@@ -104,14 +113,13 @@ extension Server {
                 postgres.fire(entry, ticks: ticks)
                 continue
             }
-            // The ticks' jobs and the schedule's record (its payload included) go in one commit,
-            // and are admitted together like ENQs: on a store too full for them the ticks are
-            // skipped and said so (a restart counts them missed), where writing them anyway ran
-            // the store out of map and ended docketd, again at every restart.
-            let record = entry.record
+            // The ticks' jobs and the schedule's last tick go in one commit, and are admitted
+            // together like ENQs: on a store too full for them the ticks are skipped and said
+            // so (a restart counts them missed), where writing them anyway ran the store out of
+            // map and ended docketd, again at every restart.
             if !ticks.isEmpty,
                 case .error(let refused)? = admit(
-                    bytes: ticks.count * entry.payload.count + record.count, upTo: Self.storeFullFraction, "the ticks are skipped")
+                    bytes: ticks.count * entry.payload.count + 64, upTo: Self.storeFullFraction, "the ticks are skipped")
             {
                 if entry.skippedTicks == 0 {
                     log.warn(
@@ -127,7 +135,7 @@ extension Server {
                 entry.skippedTicks = 0
             }
             for tick in ticks { fireLocally(entry, tick) }
-            stageRecord(of: entry.name, record)
+            stageLastTick(of: entry)
         }
         armScheduleTimer()
     }
@@ -147,6 +155,16 @@ extension Server {
     /// cannot hold a colon, so the two never meet): one table, one write path, no log format
     /// change.
     static let scheduleRecordPrefix = "schedule:"
+    /// A schedule's last tick, kept apart from its record (see `stageLastTick`): 8 bytes,
+    /// big-endian unix ms. At start the later of the two counts.
+    static let scheduleTickPrefix = "schedule-tick:"
+
+    static func encodeTick(_ tick: Int64) -> [UInt8] { withUnsafeBytes(of: tick.bigEndian) { Array($0) } }
+
+    static func decodeTick(_ bytes: [UInt8]) -> Int64? {
+        guard bytes.count == 8 else { return nil }
+        return bytes.reduce(Int64(0)) { $0 << 8 | Int64($1) }
+    }
 
     /// Rebuilds a schedule from its stored record at start.
     func restoreSchedule(named name: String, record: [UInt8]) throws {

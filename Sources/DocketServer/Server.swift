@@ -41,7 +41,9 @@ public final class Server {
     var apiWatches: [ObjectIdentifier: APIRequest] = [:]
     /// Schedules by name, and those written (record) or removed (nil) since the last commit.
     var schedules = ScheduleBook()
-    var scheduleChanges: [(String, [UInt8]?)] = []
+    /// Schedule records to write with the next commit, by their key in the store's queue table
+    /// (`schedule:<name>`, `schedule-tick:<name>`); nil deletes.
+    var scheduleChanges: [(key: String, record: [UInt8]?)] = []
     var scheduleTimer: OpaquePointer?
     var armedScheduleDeadline: Int64?
     /// Where cron schedules' `tz=` zones are read from.
@@ -303,9 +305,15 @@ public final class Server {
         var queueConfigs: [(String, QueueConfig)] = []
         var queueHolds: [(String, QueueHolds)] = []
         var queueTotals: [(String, QueueTotals)] = []
+        var lastTicks: [String: Int64] = [:]
         for (name, bytes) in try directory.loadQueueRecords() {
             if name.hasPrefix(Self.scheduleRecordPrefix) {
                 try restoreSchedule(named: String(name.dropFirst(Self.scheduleRecordPrefix.count)), record: bytes)
+                continue
+            }
+            if name.hasPrefix(Self.scheduleTickPrefix) {
+                guard let tick = Self.decodeTick(bytes) else { throw ServerError("\(name) in \(config.dataDirectory) cannot be decoded") }
+                lastTicks[String(name.dropFirst(Self.scheduleTickPrefix.count))] = tick
                 continue
             }
             guard let (config, holds, totals) = QueueConfigCodec.decodeRecord(bytes) else {
@@ -314,6 +322,10 @@ public final class Server {
             queueConfigs.append((name, config))
             queueHolds.append((name, holds))
             if let totals { queueTotals.append((name, totals)) }
+        }
+        for (name, tick) in lastTicks {
+            guard let entry = schedules[name] else { continue }
+            entry.lastTick = max(entry.lastTick, tick)
         }
         engine.restoreSettings(queueConfigs)
         let stored = try directory.load { record in

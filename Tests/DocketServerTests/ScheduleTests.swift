@@ -28,6 +28,41 @@ import Testing
         return ticks.sorted()
     }
 
+    /// A tick's job that was done and removed no longer answers for its key, so only the
+    /// schedule's stored last tick keeps a restart from making it again. That tick is written
+    /// apart from the schedule's record (which holds the payload and is not rewritten per tick):
+    /// after a crash the later of the two must count.
+    @Test func aCrashNeverRepeatsTicksWhoseJobsAreGone() async throws {
+        let first = try DocketdProcess()
+        let client = try first.client()
+        _ = try client.handshake()
+        try client.line("QUEUE q keep_completed=0")
+        #expect(try client.readLine() == "+OK")
+        try client.send("SCHEDULE s q every=1s catchup=all 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK")
+        var done: [Int64] = []
+        for _ in 0..<3 {
+            try client.line("RESERVE q timeout=5s")
+            let header = try client.readLine()
+            #expect(header.hasPrefix("JOB "), "\(header)")
+            _ = try client.readLine()
+            let id = header.split(separator: " ")[1]
+            let key = try client.object("INSPECT \(id)")["key"] as? String ?? ""
+            done.append(Int64(key.split(separator: "@").last ?? "") ?? 0)
+            try client.line("ACK \(id)")
+            #expect(try client.readLine() == "+OK")
+        }
+        first.crash()
+        let second = try DocketdProcess([], dataDirectory: first.dataDirectory)
+        let again = try second.client()
+        _ = try again.handshake()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let made = try ticks(again)
+        #expect(!made.isEmpty)
+        #expect(made.allSatisfy { $0 > done.max()! }, "ticks \(done) were done, yet the restart made \(made)")
+        #expect(second.stop() == 0)
+    }
+
     @Test(arguments: [Case(catchup: "none", postgres: false), Case(catchup: "all", postgres: false), Case(catchup: "one", postgres: true)])
     func missedTicksFollowCatchupAndNoneRepeats(_ scenario: Case) async throws {
         var flags: [String] = []
