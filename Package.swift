@@ -10,6 +10,14 @@ import PackageDescription
 /// release builds of the hot modules drop them.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+/// The store's checksums (CRC-32C) use SSE 4.2's `crc32` instruction on x86-64, which the
+/// compiler emits only for a module built for it: such builds need an x86-64-v2 CPU (2008 on).
+#if arch(x86_64)
+    let storeSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-msse4.2"])]
+#else
+    let storeSettings: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "Docket",
     products: [
@@ -45,7 +53,7 @@ let package = Package(
         // TLS for the server, the Swift client and the benchmark: the one module that sees OpenSSL.
         .target(name: "DocketTLS", dependencies: ["COpenSSL"]),
         .target(name: "DocketEngine", dependencies: ["DocketWire"], swiftSettings: hotPath),
-        .target(name: "DocketStore", dependencies: ["CLMDB"]),
+        .target(name: "DocketStore", dependencies: ["CLMDB"], swiftSettings: storeSettings),
         // Cron and fixed-interval schedules in IANA time zones: pure time arithmetic, no clock;
         // its only I/O is reading zone files.
         .target(name: "DocketSchedule"),

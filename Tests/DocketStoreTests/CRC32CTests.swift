@@ -32,7 +32,27 @@ import Testing
                 let sum = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
                 #expect(sum == reference(slice), "bytes \(start)..<\(end)")
                 #expect(CRC32C.checksum(slice) == sum)
+                // The table version (other architectures) agrees wherever the instruction is used.
+                let tables = bytes.withUnsafeBytes { CRC32C.tables(UnsafeRawBufferPointer(rebasing: $0[start..<end]), continuing: 0) }
+                #expect(tables == sum, "tables, bytes \(start)..<\(end)")
             }
+        }
+    }
+
+    /// A key and its value are summed as one run (`SealedValue`): continuing a checksum is the
+    /// checksum of the two runs joined, split anywhere.
+    @Test func continuingIsTheChecksumOfTheJoinedRuns() {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<70).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for split in 0...bytes.count {
+            let joined = bytes.withUnsafeBytes { raw in
+                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[split...]), continuing: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[..<split])))
+            }
+            #expect(joined == reference(bytes), "split at \(split)")
+            let joinedByTables = bytes.withUnsafeBytes { raw in
+                CRC32C.tables(UnsafeRawBufferPointer(rebasing: raw[split...]), continuing: CRC32C.tables(UnsafeRawBufferPointer(rebasing: raw[..<split]), continuing: 0))
+            }
+            #expect(joinedByTables == joined)
         }
     }
 }
