@@ -262,6 +262,7 @@ public final class Server {
         let directory = try DataDirectory(
             path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode, salvage: config.salvage)
         dataDirectory = directory
+        for line in directory.openNotes { log.info(line.prefix(1).uppercased() + line.dropFirst()) }
         for line in directory.recoveryNotes { log.error("Recovery: \(line)") }
         try recoverJobs(from: directory, started: started)
         StoreFaultGuard.startupDone()

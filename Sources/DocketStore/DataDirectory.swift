@@ -85,6 +85,8 @@ public final class DataDirectory: JobStore {
     /// What the open found and did that an operator must hear of (damage a salvage dropped, a map
     /// grown for a replay), for the log; empty when nothing was.
     public private(set) var recoveryNotes: [String] = []
+    /// What the open did that is worth a line but is no trouble (a layout upgrade).
+    public private(set) var openNotes: [String] = []
     /// How many times a server has opened this directory, this one included.
     public private(set) var bootCount: UInt64 = 0
 
@@ -273,7 +275,7 @@ public final class DataDirectory: JobStore {
                     }
                     try check(status, "mdb_put layout_version")
                 }
-                recoveryNotes.append("upgraded the data directory from layout version \(version) to \(Self.layoutVersion) (values checksummed)")
+                openNotes.append("upgraded the data directory from layout version \(version) to \(Self.layoutVersion) (values checksummed)")
                 return
             } catch let error as StoreError where error.isMapFull && mapBytes < 1 << 42 {
                 mapBytes *= 2

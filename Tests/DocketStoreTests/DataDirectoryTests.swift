@@ -562,7 +562,8 @@ import Testing
         ])
         do {
             let store = try DataDirectory(path: path)
-            #expect(store.recoveryNotes.contains { $0.contains("from layout version \(version) to 3") }, "\(store.recoveryNotes)")
+            #expect(store.openNotes.contains { $0.contains("from layout version \(version) to 3") }, "\(store.openNotes)")
+            #expect(store.recoveryNotes.isEmpty, "\(store.recoveryNotes)")
             let loaded = try store.loadJobs()
             #expect(loaded.records.map(\.record) == (1...2500).map { Array("record \($0)".utf8) })
             #expect(loaded.records.prefix(4).map(\.payloadSize) == [9, 20_000, 0, nil])
@@ -578,7 +579,7 @@ import Testing
             store.close()
         }
         let again = try DataDirectory(path: path)
-        #expect(again.recoveryNotes.isEmpty, "\(again.recoveryNotes)")
+        #expect(again.recoveryNotes.isEmpty && again.openNotes.isEmpty, "\(again.openNotes)")
         #expect(try again.loadJobs().records.map(\.record) == (1...2500).map { Array("record \($0)".utf8) })
     }
 
