@@ -31,7 +31,8 @@ final class Dashboard {
     private var events: [Event] = []
     private var oldest = 0
     private var tails: [ObjectIdentifier: Tail] = [:]
-    private var lastRequestAt: Int64 = .min
+    /// nil until the first request: no page has looked yet.
+    private var lastRequestAt: Int64?
     var series = ActivitySeries()
 
     init() {
@@ -44,7 +45,11 @@ final class Dashboard {
     }
 
     /// Whether events should be recorded: a tail is open, or a page asked for something lately.
-    func isWatched(now: Int64) -> Bool { !tails.isEmpty || now - lastRequestAt < Self.attentionMilliseconds }
+    func isWatched(now: Int64) -> Bool {
+        if !tails.isEmpty { return true }
+        guard let lastRequestAt else { return false }
+        return now &- lastRequestAt < Self.attentionMilliseconds
+    }
 
     func noteRequest(now: Int64) { lastRequestAt = now }
 

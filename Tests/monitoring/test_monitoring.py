@@ -240,3 +240,33 @@ def test_https_with_the_client_ports_certificate(tmp_path):
         assert get("http", "/metrics")[0] == 403
     finally:
         s.stop()
+
+
+def alive(server):
+    """Whether the server still answers a PING on the protocol port and /healthz."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    file = sock.makefile("rb")
+    file.readline()
+    sock.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+    answered = file.readline() == b"PONG\r\n"
+    sock.close()
+    return answered and server.proc.poll() is None and server.get("/healthz")[0] == 200
+
+
+def test_the_last_job_event_subscriber_leaving_keeps_the_server_up(server):
+    """With no dashboard request yet, the last $JOB subscriber going (UNSUB or disconnect)
+    re-decides whether events are recorded; that decision once overflowed and killed docketd."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    file = sock.makefile("rb")
+    file.readline()
+    sock.sendall(b"CONNECT {\"verbose\":false}\r\nSUB $JOB.> 1\r\nUNSUB 1\r\nSUB > 2\r\nPING\r\n")
+    assert file.readline() == b"PONG\r\n"
+    sock.close()
+    time.sleep(0.3)
+    assert alive(server)
+
+
+def test_an_unwatched_monitoring_port_survives_the_dashboard_tick(server):
+    """The dashboard's 10-second tick runs with nobody looking and nobody subscribed."""
+    time.sleep(11.5)
+    assert alive(server), "".join(server.log[-20:])
