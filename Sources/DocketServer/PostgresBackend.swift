@@ -481,12 +481,7 @@ final class PostgresBackend {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(nil): reply(.error(.notFound(id)))
                 case .success(let parents?):
-                    if let permissions = connection.permissions,
-                        let hidden = parents.first(where: { $0.queue.map { !permissions.may(.read, queue: Array($0.utf8)) } ?? false })
-                    {
-                        return reply(.error(Server.forbidden(connection.principal?.name ?? "", .read, hidden.queue ?? "")))
-                    }
-                    reply(.document(ParentView.array(parents)))
+                    reply(.document(ParentView.array(Server.readable(parents, connection.permissions))))
                 }
             }
         case .enqueue(let queue, let options) where options.hasParents:
@@ -599,7 +594,25 @@ final class PostgresBackend {
             store.touch(hold, on: db, completion: Self.answering(reply) { _ in .doneNow })
         case .inspect(let id):
             flushBatches()
-            store.inspect(Self.databaseID(id), on: db, completion: Self.answering(reply) { $0.map { .document($0.json) } ?? .error(.notFound(id)) })
+            guard let permissions = connection.permissions else {
+                store.inspect(Self.databaseID(id), on: db, completion: Self.answering(reply) { $0.map { .document($0.json) } ?? .error(.notFound(id)) })
+                break
+            }
+            // Parents and children in queues the reader may not read are left out.
+            store.inspect(Self.databaseID(id), on: db) { [self] result in
+                guard case .success(let record?) = result else {
+                    return Self.answering(reply) { (found: PostgresJobRecord?) in found.map { .document($0.json) } ?? .error(.notFound(id)) }(result)
+                }
+                var view = record.view
+                let linked = (view.parents ?? []) + (view.children ?? [])
+                guard !linked.isEmpty, let db = self.connection else { return reply(.document(view.json)) }
+                store.queues(ofJobs: linked.map(Self.databaseID), on: db) { found in
+                    guard case .success(let queues) = found else { return reply(.error(Self.unavailable(self.lastFailure))) }
+                    view.parents = Server.readable(view.parents, permissions) { queues[Self.databaseID($0)] }
+                    view.children = Server.readable(view.children, permissions) { queues[Self.databaseID($0)] }
+                    reply(.document(view.json))
+                }
+            }
         case .wait(let id, let timeout):
             if timeout == nil, held[connection.id]?[id] != nil {
                 return .error(JobError(.badOption, "job \(id) is held by this connection: ACK or FAIL it rather than WAIT for it"))
@@ -901,7 +914,7 @@ final class PostgresBackend {
                 for case .job(let id) in list {
                     guard let queue = found[Self.databaseID(id)] else { return done(failure(index, JobError(.notFound, "parent job \(id) not found"))) }
                     if let permissions = connection.permissions, !permissions.may(.read, queue: Array(queue.utf8)) {
-                        return done(failure(index, Server.forbidden(connection.principal?.name ?? "", .read, queue)))
+                        return done(failure(index, Server.hiddenParent(id)))
                     }
                 }
             }

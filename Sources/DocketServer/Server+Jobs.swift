@@ -75,6 +75,8 @@ extension Server {
             guard let job = engine.job(id) else { return .error(.notFound(id)) }
             var view = job.view(children: engine.children(of: id))
             view.failedAttempts = job.failedAttempts
+            view.parents = Self.readable(view.parents, connection.permissions) { self.engine.job($0)?.queue }
+            view.children = Self.readable(view.children, connection.permissions) { self.engine.job($0)?.queue }
             return .document(view.json)
         case .wait(let id, let timeout):
             switch engine.watch(id: id, owner: connection.id, timeoutMilliseconds: timeout) {
@@ -126,12 +128,7 @@ extension Server {
             return performSchedule(command, bytes, body, for: connection)
         case .parents(let id):
             guard let parents = engine.parents(of: id) else { return .error(.notFound(id)) }
-            if let permissions = connection.permissions,
-                let hidden = parents.first(where: { $0.queue.map { !permissions.may(.read, queue: Array($0.utf8)) } ?? false })
-            {
-                return .error(Self.forbidden(connection.principal?.name ?? "", .read, hidden.queue ?? ""))
-            }
-            return .document(ParentView.array(parents))
+            return .document(ParentView.array(Self.readable(parents, connection.permissions)))
         case .batch:
             return .error(JobError(.badOption, "a BATCH holds only ENQs"))
         }
@@ -182,7 +179,7 @@ extension Server {
             case .job(let id):
                 guard let job = engine.job(id) else { return .failure(JobError(.notFound, "parent job \(id) not found")) }
                 if let permissions = connection.permissions, !permissions.may(.read, queue: Array(job.queue.utf8)) {
-                    return .failure(Self.forbidden(connection.principal?.name ?? "", .read, job.queue))
+                    return .failure(Self.hiddenParent(id))
                 }
                 ids.append(id)
             case .batchPosition(let position):
@@ -257,7 +254,7 @@ extension Server {
                         return numbered(index, JobError(.notFound, "parent job \(parent.text) not found"))
                     }
                     if let permissions = connection.permissions, !permissions.may(.read, queue: Array(job.queue.utf8)) {
-                        return numbered(index, Self.forbidden(connection.principal?.name ?? "", .read, job.queue))
+                        return numbered(index, Self.hiddenParent(id))
                     }
                 case .batchPosition(let position):
                     guard position <= index else {
@@ -325,8 +322,8 @@ extension Server {
             case .failure(let error):
                 answer.answer(.error(error))
             case .success(let queue):
-                if let queue, !permissions.may(right, queue: Array(queue.utf8)) {
-                    return answer.answer(.error(Self.forbidden(user, right, queue)))
+                if let queue, let refused = Self.refusal(right, onJob: id, in: queue, permissions, user: user) {
+                    return answer.answer(.error(refused))
                 }
                 // Commands that name a job carry no ranges into `bytes`.
                 let reply = [UInt8]().withUnsafeBytes { postgres.perform(command, $0, body, for: connection) }

@@ -25,7 +25,9 @@ extension Server {
     }
 
     /// `FORBIDDEN` when `permissions` do not grant `command`; nil when they do (or when the
-    /// command names a job that does not exist: it then fails as it would for anyone).
+    /// command names a job that does not exist: it then fails as it would for anyone). A job,
+    /// route or schedule in a queue the user may not read is answered as if it did not exist,
+    /// so that ids and names say nothing of queues the user cannot see.
     func refusal(of command: JobCommand, _ bytes: UnsafeRawBufferPointer, _ permissions: Permissions, user: String) -> JobError? {
         func name(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[range]) }
         func check(_ right: JobRight, _ queue: UnsafeRawBufferPointer) -> JobError? {
@@ -33,7 +35,7 @@ extension Server {
         }
         func checkJob(_ right: JobRight, _ id: UInt64) -> JobError? {
             guard let job = engine.job(id) else { return nil }
-            return permissions.may(right, queue: Array(job.queue.utf8)) ? nil : Self.forbidden(user, right, job.queue)
+            return Self.refusal(right, onJob: id, in: job.queue, permissions, user: user)
         }
         switch command {
         case .enqueue(let queue, _): return check(.enqueue, name(queue))
@@ -57,13 +59,24 @@ extension Server {
                 ? nil : JobError(.forbidden, "user \(user) may not receive every message on \(String(decoding: filter, as: UTF8.self))")
         case .unroute(let id):
             guard let route = routes[id] else { return nil }
+            guard permissions.may(.read, queue: route.queue) else { return JobError(.notFound, "route \(id) does not exist") }
             return route.queue.withUnsafeBytes { check(.admin, $0) }
         case .list(let queue, _, _, _): return check(.read, name(queue))
         case .purge(let queue, _, _): return check(.admin, name(queue))
         case .promote(let id): return checkJob(.admin, id)
-        case .schedule(_, let queue, _, _, _): return check(.admin, name(queue)) ?? check(.enqueue, name(queue))
+        case .schedule(let schedule, let queue, _, _, _):
+            if let refused = check(.admin, name(queue)) ?? check(.enqueue, name(queue)) { return refused }
+            // Names are global: replacing a schedule takes the rights on the queue it fills now.
+            let scheduleName = String(decoding: bytes[schedule], as: UTF8.self)
+            guard let existing = schedules[scheduleName] else { return nil }
+            guard permissions.may(.admin, queue: existing.queue), permissions.may(.enqueue, queue: existing.queue) else {
+                return JobError(.forbidden, "user \(user) may not replace schedule \(scheduleName), which fills another queue")
+            }
+            return nil
         case .unschedule(let schedule), .pauseSchedule(let schedule), .resumeSchedule(let schedule):
-            guard let entry = schedules[String(decoding: bytes[schedule], as: UTF8.self)] else { return nil }
+            let scheduleName = String(decoding: bytes[schedule], as: UTF8.self)
+            guard let entry = schedules[scheduleName] else { return nil }
+            guard permissions.may(.read, queue: entry.queue) else { return Self.noSchedule(scheduleName) }
             return entry.queue.withUnsafeBytes { check(.admin, $0) }
         case .schedules: return nil  // answered with what the user may read
         }
@@ -87,6 +100,32 @@ extension Server {
 
     static func forbidden(_ user: String, _ right: JobRight, _ queue: String) -> JobError {
         JobError(.forbidden, "user \(user) may not \(right.rawValue) on queue \(queue)")
+    }
+
+    /// Why a user may not use `right` on job `id` of `queue`: it does not exist for them if they
+    /// may not read the queue (`NOT_FOUND`, word for word as for an id never given), else
+    /// `FORBIDDEN`; nil when they may.
+    static func refusal(_ right: JobRight, onJob id: UInt64, in queue: String, _ permissions: Permissions, user: String) -> JobError? {
+        let name = Array(queue.utf8)
+        if permissions.may(right, queue: name) { return nil }
+        return permissions.may(.read, queue: name) ? forbidden(user, right, queue) : .notFound(id)
+    }
+
+    /// A parent named by `after=` that the user may not read: as if it did not exist.
+    static func hiddenParent(_ id: UInt64) -> JobError { JobError(.notFound, "parent job \(id) not found") }
+
+    /// The ids among `ids` whose jobs the reader may read (`queue` finds a job's queue; an id
+    /// it does not know, a job gone, stays).
+    static func readable(_ ids: [UInt64]?, _ permissions: Permissions?, queue: (UInt64) -> String?) -> [UInt64]? {
+        guard let ids, let permissions else { return ids }
+        let kept = ids.filter { id in queue(id).map { permissions.may(.read, queue: Array($0.utf8)) } ?? true }
+        return kept.isEmpty ? nil : kept
+    }
+
+    /// The parents the reader may read (a deleted one, whose queue is unknown, stays).
+    static func readable(_ parents: [ParentView], _ permissions: Permissions?) -> [ParentView] {
+        guard let permissions else { return parents }
+        return parents.filter { parent in parent.queue.map { permissions.may(.read, queue: Array($0.utf8)) } ?? true }
     }
 
     /// Whether a route may turn a message on `subject` into a job: it acts with the rights of

@@ -133,7 +133,9 @@ import Testing
     }
 
     /// Every job verb, as each role: FORBIDDEN exactly when the role lacks the right on the
-    /// queue concerned, and the connection keeps serving after it.
+    /// queue concerned, and the connection keeps serving after it. A verb naming a job in a
+    /// queue the role may not read is told the job does not exist, word for word as for an id
+    /// never given, so ids say nothing of hidden queues.
     @Test func wireVerbMatrix() throws {
         let server = try seeded()
         let verbs: [(command: String, right: JobRight?, queue: String)] = [
@@ -152,6 +154,13 @@ import Testing
                 let reply = try client.readLine()
                 if reply.hasPrefix("JSON ") || reply.hasPrefix("JOB ") { _ = try client.readBytes(Int(reply.split(separator: " ").last!)! + 2) }
                 let allowed = verb.right.map { Self.rights[user]?[$0]?.contains(verb.queue) ?? false } ?? true
+                let readable = Self.rights[user]?[.read]?.contains(verb.queue) ?? false
+                let words = verb.command.split(separator: " ")
+                let namedJob = ["ACK", "FAIL", "PROGRESS", "TOUCH", "INSPECT", "WAIT", "RETRY"].contains(words[0]) ? UInt64(words[1]) : nil
+                if !allowed, let namedJob, !readable {
+                    #expect(reply == "-ERR 'NOT_FOUND job \(namedJob) does not exist'", "\(user): \(verb.command) -> \(reply)")
+                    continue
+                }
                 let forbidden = reply.hasPrefix("-ERR 'FORBIDDEN ")
                 #expect(forbidden == !allowed, "\(user): \(verb.command) -> \(reply)")
                 if forbidden {
@@ -166,10 +175,10 @@ import Testing
             #expect(rest == [], "\(user): the connection still serves")
         }
         // Deleting last, as the one who may.
-        for (user, forbidden) in [("worker", true), ("admin", false)] {
+        for (user, answer) in [("worker", "-ERR 'NOT_FOUND job 2 does not exist'"), ("auditor", "-ERR 'FORBIDDEN user auditor may not admin on queue billing'"), ("admin", "+OK")] {
             let client = try connect(server, user)
             try client.line("DEL 2")
-            #expect(try client.readLine().hasPrefix("-ERR 'FORBIDDEN") == forbidden, "\(user) DEL")
+            #expect(try client.readLine() == answer, "\(user) DEL")
         }
     }
 
@@ -188,21 +197,71 @@ import Testing
         #expect(try names("producer", "ROUTES", "owner") == [])
     }
 
+    /// Names and ids in queues a user may not read say nothing: another queue's schedule can
+    /// be neither replaced nor found, a hidden job is NOT_FOUND as a job never made, and a
+    /// readable job's parents and children in hidden queues are left out of INSPECT and PARENTS.
+    @Test func hiddenQueuesStayHidden() throws {
+        let config = """
+            authorization { users = [ { user: boss, password: b1 }, { user: alice, password: a1 } ] }
+            docket { permissions { alice: { enqueue: pub, work: pub, read: pub, admin: pub } } }
+            """
+        let server = try DocketdProcess(["-c", try file(config)])
+        let boss = try server.client()
+        _ = try boss.handshake(#"{"verbose":false,"user":"boss","pass":"b1"}"#)
+        let alice = try server.client()
+        _ = try alice.handshake(#"{"verbose":false,"user":"alice","pass":"a1"}"#)
+        try boss.send("SCHEDULE nightly secret every=1h 1\r\nx\r\n")
+        #expect(try boss.readLine() == "+OK")
+
+        try alice.send("SCHEDULE nightly pub every=1s 3\r\nhi!\r\n")
+        #expect(try alice.readLine() == "-ERR 'FORBIDDEN user alice may not replace schedule nightly, which fills another queue'")
+        try alice.line("UNSCHEDULE nightly")
+        #expect(try alice.readLine() == "-ERR 'NOT_FOUND schedule nightly does not exist'")
+        try alice.line("PAUSE schedule=nightly")
+        #expect(try alice.readLine() == "-ERR 'NOT_FOUND schedule nightly does not exist'")
+        let schedules = try #require(try boss.document("SCHEDULES") as? [[String: Any]])
+        #expect(schedules.map { $0["name"] as? String } == ["nightly"] && schedules.map { $0["queue"] as? String } == ["secret"])
+
+        try boss.send("ENQ secret 1\r\nx\r\nENQ pub after=1 1\r\ny\r\nENQ secret after=2 1\r\nz\r\n")
+        #expect(try [boss.readLine(), boss.readLine(), boss.readLine()] == ["+OK 1", "+OK 2", "+OK 3"])
+        for id in [1, 3, 99] {
+            try alice.line("INSPECT \(id)")
+            #expect(try alice.readLine() == "-ERR 'NOT_FOUND job \(id) does not exist'")
+            try alice.line("DEL \(id)")
+            #expect(try alice.readLine() == "-ERR 'NOT_FOUND job \(id) does not exist'")
+        }
+        try alice.send("ENQ pub after=1 1\r\nw\r\n")
+        #expect(try alice.readLine() == "-ERR 'NOT_FOUND parent job 1 not found'")
+        try alice.send("ENQ pub after=99 1\r\nw\r\n")
+        #expect(try alice.readLine() == "-ERR 'NOT_FOUND parent job 99 not found'")
+        let job = try #require(try alice.document("INSPECT 2") as? [String: Any])
+        #expect(job["parents"] == nil && job["children"] == nil, "\(job)")
+        #expect((try alice.document("PARENTS 2") as? [Any])?.isEmpty == true)
+        let seen = try #require(try boss.document("INSPECT 2") as? [String: Any])
+        #expect(seen["parents"] as? [Int] == [1] && seen["children"] as? [Int] == [3])
+    }
+
     /// `$DOCKET.API` goes through the same check: a producer may ENQ.emails and nothing else.
     @Test func apiRequestsAreCheckedTheSameWay() throws {
         let server = try seeded()
-        for (user, subject, forbidden) in [
+        let cases: [(String, String, Bool?)] = [
             ("producer", "$DOCKET.API.ENQ.emails", false), ("producer", "$DOCKET.API.ENQ.billing", true),
-            ("producer", "$DOCKET.API.INSPECT.1", true), ("producer", "$DOCKET.API.DEL.2", true), ("producer", "$DOCKET.API.STATS", true),
+            ("producer", "$DOCKET.API.INSPECT.1", nil), ("producer", "$DOCKET.API.DEL.2", nil), ("producer", "$DOCKET.API.STATS", true),
             ("worker", "$DOCKET.API.QUEUE.emails", false), ("worker", "$DOCKET.API.RESERVE.billing", true),
             ("auditor", "$DOCKET.API.STATS", false), ("auditor", "$DOCKET.API.RETRY.1", true),
             ("producer", "$DOCKET.API.PAUSE.emails", true), ("worker", "$DOCKET.API.DEAD.emails", false),
             ("worker", "$DOCKET.API.UNROUTE.1", true), ("admin", "$DOCKET.API.RESUME.emails", false),
-        ] {
+        ]
+        for (user, subject, forbidden) in cases {
             let client = try connect(server, user)
             try client.send("SUB _INBOX.r 1\r\nPUB \(subject) _INBOX.r 1\r\nx\r\n")
             let (_, body) = try client.readMessage()
             let text = String(decoding: body, as: UTF8.self)
+            // nil: a job in a queue the user may not read, which does not exist for them.
+            guard let forbidden else {
+                #expect(text.contains(#""code":"NOT_FOUND""#), "\(user) \(subject): \(text)")
+                continue
+            }
             #expect(text.contains(#""code":"FORBIDDEN""#) == forbidden, "\(user) \(subject): \(text)")
         }
     }

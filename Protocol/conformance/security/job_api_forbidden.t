@@ -1,4 +1,5 @@
-# The same check guards $DOCKET.API: the answer is the error object, with code FORBIDDEN.
+# The same check guards $DOCKET.API: the answer is the error object, with code FORBIDDEN
+# (NOT_FOUND for a job in a queue the user may not read).
 ! docket-only
 ! config: authorization { users = [ { user: producer, password: p1 } ] }
 ! config: docket { permissions { producer: { enqueue: emails } } }
@@ -16,4 +17,4 @@ a~ \{"error":\{"code":"FORBIDDEN","message":"user producer may not enqueue on qu
 a> PUB $DOCKET.API.DEL.1 _INBOX.1 0
 a>
 a~ MSG _INBOX\.1 1 \d+
-a~ \{"error":\{"code":"FORBIDDEN","message":"user producer may not admin on queue emails"\}\}
+a~ \{"error":\{"code":"NOT_FOUND","message":"job 1 does not exist"\}\}

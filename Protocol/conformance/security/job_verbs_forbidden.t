@@ -1,5 +1,6 @@
 # Job rights are per queue: a producer that may only enqueue on emails gets FORBIDDEN for
-# anything else, and its connection keeps working.
+# anything else, and its connection keeps working. A job in a queue it may not read does not
+# exist for it: NOT_FOUND, word for word as for an id never given.
 ! docket-only
 ! config: authorization { users = [ { user: producer, password: p1 } ] }
 ! config: docket { permissions { producer: { enqueue: emails } } }
@@ -14,9 +15,11 @@ a< -ERR 'FORBIDDEN user producer may not enqueue on queue billing'
 a> RESERVE emails timeout=0
 a< -ERR 'FORBIDDEN user producer may not work on queue emails'
 a> INSPECT 1
-a< -ERR 'FORBIDDEN user producer may not read on queue emails'
+a< -ERR 'NOT_FOUND job 1 does not exist'
 a> DEL 1
-a< -ERR 'FORBIDDEN user producer may not admin on queue emails'
+a< -ERR 'NOT_FOUND job 1 does not exist'
+a> INSPECT 99
+a< -ERR 'NOT_FOUND job 99 does not exist'
 a> PAUSE emails
 a< -ERR 'FORBIDDEN user producer may not admin on queue emails'
 a> STATS
