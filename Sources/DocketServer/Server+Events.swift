@@ -110,12 +110,12 @@ extension Server {
         if case .error(let error)? = admit(bytes: size, upTo: Self.storeFullFraction, "a routed job was refused") {
             logRouteRefusal(publisher.label, String(decoding: subject, as: UTF8.self), error.message)
             if publisher.options.verbose { replies(for: publisher).append(string: error.line) }
-            if let reply {
+            if let reply, Self.isAnswerableReply(reply) {
                 var outer = JSONObjectWriter()
                 outer.add("jobs", json: "[]")
                 outer.add("error", json: JobAPI.errorObject(error))
                 let body = Array(outer.result.utf8)
-                body.withUnsafeBytes { body in _ = fanOut(reply, nil, body, nil, from: nil, in: publisher.account) }
+                body.withUnsafeBytes { body in sendAnswer(reply, body, nil, to: publisher) }
             }
             return -1
         }
@@ -138,13 +138,12 @@ extension Server {
             stagedBytes += Self.storeCost(payload.count)
             ids.append(id)
         }
-        if let reply, !ids.isEmpty {
+        if let reply, !ids.isEmpty, Self.isAnswerableReply(reply) {
             let replySubject = Array(reply)
             let body = Array(("{\"jobs\":[" + ids.map { String($0) }.joined(separator: ",") + "]}").utf8)
-            let account = publisher.account
             afterCommit.append { [unowned self] in
                 replySubject.withUnsafeBytes { subject in
-                    body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }
+                    body.withUnsafeBytes { body in sendAnswer(subject, body, nil, to: publisher) }
                 }
             }
         }
@@ -167,8 +166,7 @@ extension Server {
             jobs.append(job)
         }
         guard !jobs.isEmpty else { return 0 }
-        let replySubject = reply.map(Array.init)
-        let account = publisher.account
+        let replySubject = reply.flatMap { Self.isAnswerableReply($0) ? Array($0) : nil }
         let label = publisher.label
         let subjectText = String(decoding: subject, as: UTF8.self)
         postgres.enqueueRouted(jobs) { [self] result in
@@ -182,7 +180,7 @@ extension Server {
             if case .failure(let error) = result { outer.add("error", json: JobAPI.errorObject(error)) }
             let body = Array(outer.result.utf8)
             replySubject.withUnsafeBytes { subject in
-                body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }
+                body.withUnsafeBytes { body in sendAnswer(subject, body, nil, to: publisher) }
             }
         }
         return jobs.count
@@ -196,6 +194,10 @@ extension Server {
         _ publisher: Connection, _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?,
         _ message: UnsafeRawBufferPointer, _ headerCount: Int?
     ) {
+        if let reply, !Self.isAnswerableReply(reply) {
+            // Nothing is done for a request that could not be answered where it asks.
+            return protocolError(publisher, ProtocolError(.permissionsViolation, "Publish to \"\(String(decoding: reply, as: UTF8.self))\""))
+        }
         let request = APIRequest(connection: publisher, reply: reply.map(Array.init))
         guard let parsed = JobAPI.parse(subject) else {
             return answerAPI(request, .error(JobError(.badOption, "unknown API subject; see PROTOCOL.md, $DOCKET.API")))
@@ -265,11 +267,43 @@ extension Server {
         }
     }
 
-    /// Whether any subscription in `connection`'s account would receive a message on `subject`.
+    /// Whether an API answer on `subject` would reach anyone (see `sendAnswer`).
     func hasInterest(in subject: UnsafeRawBufferPointer, for connection: Connection) -> Bool {
         guard Subject.isValidLiteral(subject) else { return false }
         let match = connection.account.index.match(subject)
-        return !match.plain.isEmpty || !match.groups.isEmpty
+        guard answersReachOnlyTheRequester else { return !match.plain.isEmpty || !match.groups.isEmpty }
+        return match.plain.contains { $0.owner === connection } || match.groups.contains { $0.members.contains { $0.owner === connection } }
+    }
+
+    /// With users, an API answer goes to the requesting connection alone: it carries payloads,
+    /// results and job documents that other subscribers of the reply subject (`_INBOX.>`, `>`)
+    /// may have no right to read, and the reply subject is the requester's choice, not a subject
+    /// it may publish on. Without users everyone may do everything, and answers travel as any
+    /// NATS reply does.
+    var answersReachOnlyTheRequester: Bool { config.authenticator != nil }
+
+    /// Delivers one API answer on `subject` (see `answersReachOnlyTheRequester`).
+    func sendAnswer(_ subject: UnsafeRawBufferPointer, _ message: UnsafeRawBufferPointer, _ headerCount: Int?, to requester: Connection) {
+        guard answersReachOnlyTheRequester else {
+            _ = fanOut(subject, nil, message, headerCount, from: nil, in: requester.account)
+            return
+        }
+        guard !requester.isClosed else { return }
+        let match = requester.account.index.match(subject)
+        for subscription in match.plain where subscription.owner === requester {
+            _ = deliver(subscription, from: nil, subject, nil, message, headerCount)
+        }
+        for group in match.groups {
+            if let member = group.members.first(where: { $0.owner === requester }) {
+                _ = deliver(member, from: nil, subject, nil, message, headerCount)
+            }
+        }
+    }
+
+    /// Whether the server may answer a request on `reply`: a literal subject, outside `$JOB.`
+    /// (lifecycle events are the server's own, and no answer may pass for one).
+    static func isAnswerableReply(_ reply: UnsafeRawBufferPointer) -> Bool {
+        Subject.isValidLiteral(reply) && !reply.starts(with: "$JOB.".utf8)
     }
 
     /// Sends an API answer as a message on the request's reply subject: JSON, except a
@@ -298,7 +332,7 @@ extension Server {
                 withPayload(of: job) { [unowned self] payload in
                     let message = headers + payload
                     subject.withUnsafeBytes { subject in
-                        message.withUnsafeBytes { message in _ = fanOut(subject, nil, message, headers.count, from: nil, in: request.connection.account) }
+                        message.withUnsafeBytes { message in sendAnswer(subject, message, headers.count, to: request.connection) }
                     }
                 }
             }
@@ -320,7 +354,7 @@ extension Server {
                     + "Docket-Attempt: \(job.attempt)\r\nDocket-Lease-Ms: \(job.leaseMilliseconds)\r\nDocket-Delivery: \(job.delivery)\r\n\r\n").utf8)
             let message = headers + job.payload
             subject.withUnsafeBytes { subject in
-                message.withUnsafeBytes { message in _ = fanOut(subject, nil, message, headers.count, from: nil, in: request.connection.account) }
+                message.withUnsafeBytes { message in sendAnswer(subject, message, headers.count, to: request.connection) }
             }
             return
         case .later(let answer):
@@ -330,10 +364,9 @@ extension Server {
         case .error(let error): body = Array(JobAPI.errorJSON(error).utf8)
         case .waitingForJob, .waitingForOutcome: return
         }
-        let account = request.connection.account
         let send: () -> Void = { [unowned self] in
             subject.withUnsafeBytes { subject in
-                body.withUnsafeBytes { body in _ = fanOut(subject, nil, body, nil, from: nil, in: account) }
+                body.withUnsafeBytes { body in sendAnswer(subject, body, nil, to: request.connection) }
             }
         }
         // A backend that answers later answers once the change is durable already.
@@ -460,7 +493,9 @@ enum JobAPI {
             "LIST": .list, "PURGE": .purge, "PROMOTE": .promote,
             "SCHEDULE": .schedule, "UNSCHEDULE": .unschedule, "SCHEDULES": .schedules, "BATCH": .batch, "PARENTS": .parents,
         ]
-        guard let verb = verbs[verbName.uppercased()] else { return nil }
+        // Exact tokens, as subject permissions match them: a deny on `$DOCKET.API.DEL.>` must
+        // not be passed by `$DOCKET.API.del.…`.
+        guard let verb = verbs[verbName] else { return nil }
         let arguments = tokens.dropFirst()
         let shape: (tokens: ClosedRange<Int>, usage: String)
         switch verb {
@@ -474,8 +509,7 @@ enum JobAPI {
         default: shape = (0...0, "nothing")
         }
         guard shape.tokens.contains(arguments.count) else {
-            let name = verbName.uppercased()
-            return .failure(JobError(.badOption, "$DOCKET.API.\(name) takes \(shape.usage) after \(name), not \(arguments.count) token(s)"))
+            return .failure(JobError(.badOption, "$DOCKET.API.\(verbName) takes \(shape.usage) after \(verbName), not \(arguments.count) token(s)"))
         }
         // RESERVE's queues are comma-separated on the wire; the others' tokens are its fields.
         return .success((verb, arguments.joined(separator: verb == .reserve ? "," : " ")))

@@ -222,8 +222,10 @@ import Testing
         let schedules = try #require(try boss.document("SCHEDULES") as? [[String: Any]])
         #expect(schedules.map { $0["name"] as? String } == ["nightly"] && schedules.map { $0["queue"] as? String } == ["secret"])
 
-        try boss.send("ENQ secret 1\r\nx\r\nENQ pub after=1 1\r\ny\r\nENQ secret after=2 1\r\nz\r\n")
-        #expect(try [boss.readLine(), boss.readLine(), boss.readLine()] == ["+OK 1", "+OK 2", "+OK 3"])
+        for (index, enq) in ["ENQ secret 1\r\nx", "ENQ pub after=1 1\r\ny", "ENQ secret after=2 1\r\nz"].enumerated() {
+            try boss.send(enq + "\r\n")
+            #expect(try boss.readLine() == "+OK \(index + 1)")
+        }
         for id in [1, 3, 99] {
             try alice.line("INSPECT \(id)")
             #expect(try alice.readLine() == "-ERR 'NOT_FOUND job \(id) does not exist'")
@@ -239,6 +241,77 @@ import Testing
         #expect((try alice.document("PARENTS 2") as? [Any])?.isEmpty == true)
         let seen = try #require(try boss.document("INSPECT 2") as? [String: Any])
         #expect(seen["parents"] as? [Int] == [1] && seen["children"] as? [Int] == [3])
+    }
+
+    /// With users, an API answer reaches the requester alone: a user subscribed to `_INBOX.>`
+    /// or `>` does not read the payloads and results of others' requests. A reply subject the
+    /// server could not answer on as itself (a wildcard, an empty token, `$JOB.`) is refused
+    /// before anything is done, and API verbs are exact upper-case tokens, as subject
+    /// permissions match them.
+    @Test func apiAnswersReachOnlyTheRequester() throws {
+        let config = """
+            authorization { users = [
+              { user: boss, password: b1 }
+              { user: webapp, password: w1, permissions: { publish: "$DOCKET.API.ENQ.emails", subscribe: "_INBOX.>" } }
+              { user: mailer, password: m1 }
+              { user: ops, password: o1, permissions: { publish: { deny: ["$DOCKET.API.DEL.>"] } } }
+            ] }
+            docket { permissions {
+              webapp: { enqueue: emails }
+              mailer: { work: emails, read: emails }
+              ops: { enqueue: ">", work: ">", read: ">", admin: ">" }
+            } }
+            """
+        let server = try DocketdProcess(["-c", try file(config)])
+        func login(_ user: String, _ password: String) throws -> LineClient {
+            let client = try server.client()
+            _ = try client.handshake(#"{"verbose":false,"headers":true,"user":"\#(user)","pass":"\#(password)"}"#)
+            return client
+        }
+        let boss = try login("boss", "b1")
+        let webapp = try login("webapp", "w1")
+        let mailer = try login("mailer", "m1")
+        try webapp.send("SUB _INBOX.> 1\r\n")
+        try mailer.send("SUB > 1\r\n")
+        #expect(try webapp.sync() == [] && mailer.sync() == [])
+
+        try boss.send("SUB _INBOX.boss.* 7\r\nPUB $DOCKET.API.ENQ.secret _INBOX.boss.1 10\r\nTOP-SECRET\r\n")
+        #expect(try boss.readMessage().1 == Array(#"{"id":1,"duplicate":false}"#.utf8))
+        try boss.send("PUB $DOCKET.API.RESERVE.secret _INBOX.boss.2 0\r\n\r\n")
+        let (reserved, payload) = try boss.readMessage()
+        #expect(reserved.hasPrefix("HMSG _INBOX.boss.2 7 ") && payload.suffix(10) == Array("TOP-SECRET".utf8))
+        try boss.send("PUB $DOCKET.API.ACK.1 _INBOX.boss.3 13\r\nSECRET-RESULT\r\n")
+        #expect(try boss.readMessage().1 == Array(#"{"ok":true}"#.utf8))
+        try boss.send("PUB $DOCKET.API.INSPECT.1 _INBOX.boss.4 0\r\n\r\n")
+        #expect(String(decoding: try boss.readMessage().1, as: UTF8.self).contains("SECRET-RESULT"))
+        // Nothing of it reached the other subscribers: their next line is their own PONG.
+        #expect(try webapp.sync() == [] && mailer.sync() == [])
+
+        // The webapp's own answers still reach it on the subject it chose.
+        try webapp.send("PUB $DOCKET.API.ENQ.emails _INBOX.w.1 2\r\nhi\r\n")
+        #expect(try webapp.readMessage() == ("MSG _INBOX.w.1 1 26", Array(#"{"id":2,"duplicate":false}"#.utf8)))
+
+        // Reply subjects the server may not answer on: refused, and nothing enqueued.
+        for reply in ["$JOB.emails.completed", "foo.*", ">", "foo..bar"] {
+            try webapp.send("PUB $DOCKET.API.ENQ.emails \(reply) 2\r\nhi\r\n")
+            #expect(try webapp.readLine() == "-ERR 'Permissions Violation for Publish to \"\(reply)\"'")
+        }
+        #expect(try webapp.sync() == [])
+        // The mailer, which may read emails, saw job 2's lifecycle events and nothing else.
+        let seen = try mailer.sync()
+        #expect(seen.allSatisfy { $0.hasPrefix("MSG $JOB.emails.") || $0.contains("\"id\":2,\"queue\":\"emails\"") }, "\(seen)")
+        let emails = try boss.object("QUEUE emails")
+        #expect((emails["jobs"] as? [String: Any])?["waiting"] as? Int == 1)
+
+        // A deny on the upper-case verb is not passed by another spelling.
+        let ops = try login("ops", "o1")
+        try ops.send("SUB _INBOX.ops 1\r\nPUB $DOCKET.API.del.2 _INBOX.ops 0\r\n\r\nPUB $DOCKET.API.Del.2 _INBOX.ops 0\r\n\r\n")
+        for _ in 0..<2 {
+            #expect(String(decoding: try ops.readMessage().1, as: UTF8.self).contains("unknown API subject"))
+        }
+        try ops.send("PUB $DOCKET.API.DEL.2 _INBOX.ops 0\r\n\r\n")
+        #expect(try ops.readLine() == "-ERR 'Permissions Violation for Publish to \"$DOCKET.API.DEL.2\"'")
+        #expect(try boss.object("INSPECT 2")["state"] as? String == "waiting")
     }
 
     /// `$DOCKET.API` goes through the same check: a producer may ENQ.emails and nothing else.
