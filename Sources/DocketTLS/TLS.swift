@@ -99,12 +99,18 @@ public final class TLSContext: @unchecked Sendable {
         }
         if let serverName {
             _ = docket_ssl_set_host_name(ssl, serverName)
+            // Fail closed: a name OpenSSL could not take would leave only the chain checked, and
+            // any certificate a trusted CA issued for anything would do.
             if verifiesPeer {
-                let isAddress = serverName.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" }
-                if isAddress {
-                    _ = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName)
+                let named: Int32
+                if let address = Self.addressText(serverName) {
+                    named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), address)
                 } else {
-                    _ = SSL_set1_host(ssl, serverName)
+                    named = SSL_set1_host(ssl, serverName)
+                }
+                guard named == 1 else {
+                    SSL_free(ssl)
+                    throw TLSError.openSSL("cannot check the server's certificate against \(serverName)")
                 }
             }
             SSL_set_connect_state(ssl)
@@ -112,6 +118,20 @@ public final class TLSContext: @unchecked Sendable {
             SSL_set_accept_state(ssl)
         }
         return TLSSession(ssl)
+    }
+
+    /// The address a numeric host name stands for, in the form OpenSSL parses: IPv6 as given,
+    /// IPv4 in any form the resolver takes (`127.1`, `2130706433`, `0x7f.1`) as a dotted quad,
+    /// since that is where the connection goes; nil for a name.
+    static func addressText(_ host: String) -> String? {
+        if host.contains(":") { return host }
+        guard host.allSatisfy({ $0.isASCII && ($0.isHexDigit || $0 == "." || $0 == "x" || $0 == "X") }),
+            host.first?.isNumber == true
+        else { return nil }
+        var address = in_addr()
+        guard inet_aton(host, &address) != 0 else { return nil }
+        let value = UInt32(bigEndian: address.s_addr)
+        return "\(value >> 24).\((value >> 16) & 255).\((value >> 8) & 255).\(value & 255)"
     }
 
     /// OpenSSL's queued errors as one line, emptying its queue.

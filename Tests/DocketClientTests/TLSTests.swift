@@ -133,6 +133,25 @@ import Testing
         }
     }
 
+    /// Numeric host names in the resolver's short forms (`127.1`, `2130706434`) are checked as
+    /// the address they stand for; once, OpenSSL could not parse them and the name check was
+    /// silently dropped, so any certificate from a trusted CA passed.
+    @Test func numericServerNamesAreCheckedAsTheirAddress() throws {
+        let pki = try TestPKI()
+        try withServer(pki.serverFlags()) { server in
+            // The certificate names IP 127.0.0.1.
+            for name in ["127.2", "127.0.0.2", "2130706434", "10.1"] {
+                let refused = failure { () throws(DocketError) in
+                    _ = try Self.connect(server, pki, options: .init(tls: .init(caFile: pki.ca, serverName: name)))
+                }
+                guard case .tlsFailed? = refused else { Issue.record("\(name): \(String(describing: refused))"); continue }
+            }
+            for name in ["127.1", "127.0.1", "2130706433", "0x7f.1"] {
+                _ = try Self.connect(server, pki, options: .init(tls: .init(caFile: pki.ca, serverName: name)))
+            }
+        }
+    }
+
     @Test func askingForTLSFromAPlainServerFailsBeforeSendingAnything() throws {
         let pki = try TestPKI()
         try withServer { server in
