@@ -37,6 +37,10 @@ final class MonitoringServer {
         let query: [String: String]
         let head: [UInt8]
         let body: [UInt8]
+        /// Whether it came over TLS (its origin is then `https://…`).
+        var isSecure = false
+        /// Whether it came in clear to a port that has TLS (credentials are then not asked for).
+        var isPlainOnTLSPort = false
 
         func header(_ name: String) -> String? { MonitoringServer.header(name, in: head) }
     }
@@ -64,9 +68,12 @@ final class MonitoringServer {
     struct Limits {
         /// Longest request head (request line and headers) read before answering 431.
         var maxHeadBytes = 8 << 10
-        /// How long a connection may take to send its request head, in ms.
+        /// How long a connection may take to send its whole request, from accept, in ms (a
+        /// deadline, however its bytes trickle in); also how long a response may wait for a
+        /// reader that does not read.
         var idleMilliseconds = 10_000
-        /// Connections open at once; past it, 503 and close.
+        /// Connections open at once; past it, the oldest one still sending its request makes
+        /// room, else 503 and close. Event streams may hold at most half of them.
         var maxConnections = 256
         /// Longest request body (a dashboard POST) read before answering 413.
         var maxBodyBytes = 64 << 10
@@ -135,13 +142,22 @@ final class MonitoringServer {
                 backoff.outOfDescriptors(listener: listener, refusal: Self.response(503, "Service Unavailable", "text/plain", "out of file descriptors\n", head: false))
                 return
             case .accepted(let fd):
+                if connections.count >= limits.maxConnections, let laggard = oldestUnfinishedRequest() {
+                    // Clients that trickle their request in must not keep everyone else out.
+                    close(laggard)
+                }
                 guard connections.count < limits.maxConnections else {
-                    let refusal = Self.response(503, "Service Unavailable", "text/plain", "too many monitoring connections\n", head: false)
-                    _ = refusal.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                    // A TLS client could not read a plain answer: it is just closed.
+                    if tlsContext == nil {
+                        let refusal = Self.response(503, "Service Unavailable", "text/plain", "too many monitoring connections\n", head: false)
+                        _ = refusal.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                    }
                     Glibc.close(fd)
                     continue
                 }
                 let connection = HTTPConnection(server: self, fd: fd)
+                connection.sequence = nextSequence
+                nextSequence += 1
                 // With TLS, the first byte says which: a TLS handshake, or a plain request (as
                 // nats-server's monitoring port speaks, and NATS test harnesses poll /varz).
                 connection.awaitsFirstByte = tlsContext != nil
@@ -150,11 +166,26 @@ final class MonitoringServer {
                 connection.writeEvent = loop.makeEvent(
                     fd: fd, flags: EventLoop.write | EventLoop.persist, context: connection, callback: httpConnectionCallback)
                 connections[ObjectIdentifier(connection)] = connection
-                // The read event's timeout is the idle limit: no request head in time, no connection.
-                EventLoop.add(connection.readEvent!, timeoutMilliseconds: limits.idleMilliseconds)
+                EventLoop.add(connection.readEvent!)
+                // No whole request by the deadline, no connection: counted from accept, so a
+                // byte now and then does not keep it open.
+                let deadline = loop.makeEvent(fd: -1, flags: 0, context: connection, callback: httpDeadlineCallback)
+                connection.deadlineEvent = deadline
+                EventLoop.add(deadline, timeoutMilliseconds: limits.idleMilliseconds)
             }
         }
     }
+
+    /// The connection that has waited longest without sending a whole request; nil if none.
+    private func oldestUnfinishedRequest() -> HTTPConnection? {
+        connections.values.filter { !$0.answered && $0.stream == nil }.min { $0.sequence < $1.sequence }
+    }
+
+    fileprivate func deadlinePassed(_ connection: HTTPConnection) {
+        if !connection.answered && connection.stream == nil { close(connection) }
+    }
+
+    private var nextSequence: UInt64 = 0
 
     fileprivate func event(_ connection: HTTPConnection, _ what: Int32) {
         if what & EventLoop.timeout != 0 { return close(connection) }
@@ -231,19 +262,42 @@ final class MonitoringServer {
         }
         let head = Array(connection.input[..<headEnd])
         var bodyLength = 0
-        if let length = Self.header("content-length", in: head) {
-            guard let value = Int(length), value >= 0 else {
-                return answer(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length is not a number\n", head: false))
+        let lengths = Self.headers("content-length", in: head)
+        if Self.header("transfer-encoding", in: head) != nil {
+            // With a Content-Length too, the two could frame the body differently (RFC 9112 6.1).
+            guard lengths.isEmpty else {
+                return answer(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length and Transfer-Encoding together\n", head: false))
+            }
+            return answer(connection, Self.response(411, "Length Required", "text/plain", "send a Content-Length\n", head: false))
+        }
+        if let length = lengths.first {
+            guard let value = Int(length), value >= 0, lengths.allSatisfy({ $0 == length }) else {
+                return answer(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length is not one number\n", head: false))
             }
             bodyLength = value
-        } else if Self.header("transfer-encoding", in: head) != nil {
-            return answer(connection, Self.response(411, "Length Required", "text/plain", "send a Content-Length\n", head: false))
         }
         guard bodyLength <= limits.maxBodyBytes else {
             return answer(connection, Self.response(413, "Content Too Large", "text/plain", "request body over \(limits.maxBodyBytes) bytes\n", head: false))
         }
-        guard connection.input.count >= headEnd + bodyLength else { return }
+        guard connection.input.count >= headEnd + bodyLength else {
+            if !connection.toldToContinue, Self.header("expect", in: head)?.lowercased() == "100-continue" {
+                // The client waits for this before it sends the body (curl: for a second).
+                connection.toldToContinue = true
+                sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), on: connection)
+            }
+            return
+        }
         respond(to: head, body: Array(connection.input[headEnd..<(headEnd + bodyLength)]), on: connection)
+    }
+
+    /// A short interim response (`100 Continue`), written at once: the socket's buffer is empty
+    /// at this point, and a client that misses it sends its body after its own wait anyway.
+    private func sendInterim(_ bytes: [UInt8], on connection: HTTPConnection) {
+        if let tls = connection.tls {
+            _ = bytes.withUnsafeBytes { tls.write($0) }
+        } else {
+            _ = bytes.withUnsafeBytes { Glibc.write(connection.fd, $0.baseAddress, $0.count) }
+        }
     }
 
     /// A stream's client sends nothing more: reading tells only that it went away.
@@ -292,9 +346,11 @@ final class MonitoringServer {
 
     /// A fixed document when `routes` has the path; otherwise whatever `pages` makes of it.
     private func serve(_ head: [UInt8], _ body: [UInt8], reader: Reader, on connection: HTTPConnection) {
-        guard let pages, let path = Self.path(of: head), routes[path] == nil, let request = Self.request(head, body) else {
+        guard let pages, let path = Self.path(of: head), routes[path] == nil, var request = Self.request(head, body) else {
             return answer(connection, response(to: head, reader: reader, on: connection))
         }
+        request.isSecure = connection.tls != nil
+        request.isPlainOnTLSPort = connection.isPlainOnTLSPort
         let key = ObjectIdentifier(connection)
         let isHead = request.method == "HEAD"
         pages(request, reader) { [weak self] answer in
@@ -306,6 +362,16 @@ final class MonitoringServer {
                 self.answer(connection, Self.response(
                     status, Self.reason(status), contentType, text, head: isHead, extra: "Cache-Control: no-store\r\n" + extra))
             case .stream(let start):
+                if isHead {
+                    // A HEAD gets the stream's headers and no stream.
+                    return self.answer(connection, Array(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\(Self.hardening)Connection: close\r\n\r\n".utf8))
+                }
+                let streams = self.connections.values.filter { $0.stream != nil }.count
+                guard streams < max(1, self.limits.maxConnections / 2) else {
+                    return self.answer(connection, Self.response(
+                        503, "Service Unavailable", "text/plain", "too many event streams: they may hold half of --http-max-connections\n", head: false))
+                }
                 self.startStream(on: connection, start)
             }
         }
@@ -316,9 +382,10 @@ final class MonitoringServer {
         let stream = HTTPStream(server: self, connection: connection)
         connection.stream = stream
         connection.output = Array(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n".utf8)
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n\(Self.hardening)Connection: close\r\n\r\n".utf8)
         connection.written = 0
-        // Read only to notice the client going away; no idle limit on a stream.
+        // Read only to notice the client going away; no deadline on a stream.
+        if let event = connection.deadlineEvent { EventLoop.remove(event) }
         if let event = connection.readEvent { EventLoop.add(event) }
         flush(connection)
         if connections[ObjectIdentifier(connection)] != nil { start(stream) }
@@ -344,7 +411,7 @@ final class MonitoringServer {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
         guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else { return nil }
-        let target = String(decoding: parts[1], as: UTF8.self)
+        let target = originForm(String(decoding: parts[1], as: UTF8.self))
         let path = String(target.prefix { $0 != "?" })
         var query: [String: String] = [:]
         if let mark = target.firstIndex(of: "?") {
@@ -355,6 +422,17 @@ final class MonitoringServer {
             }
         }
         return Request(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, head: head, body: body)
+    }
+
+    /// The path and query of a request target: an absolute-form one (`http://host/varz`, which
+    /// servers must accept, RFC 9112 3.2.2) loses its scheme and authority.
+    static func originForm(_ target: String) -> String {
+        let lowered = target.prefix(8).lowercased()
+        guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else { return target }
+        let afterScheme = target[target.index(target.startIndex, offsetBy: lowered.hasPrefix("http://") ? 7 : 8)...]
+        guard let slash = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+        let rest = String(afterScheme[slash...])
+        return rest.hasPrefix("?") ? "/" + rest : rest
     }
 
     /// `%XX` escapes and `+` for a blank, as forms and `URLSearchParams` write them; nil for a
@@ -406,7 +484,7 @@ final class MonitoringServer {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
         guard parts.count == 3 else { return nil }
-        return String(String(decoding: parts[1], as: UTF8.self).prefix { $0 != "?" })
+        return String(originForm(String(decoding: parts[1], as: UTF8.self)).prefix { $0 != "?" })
     }
 
     /// The response to one request head, for `reader`.
@@ -420,13 +498,13 @@ final class MonitoringServer {
         guard method == "GET" || method == "HEAD" else {
             return Self.response(405, "Method Not Allowed", "text/plain", "only GET and HEAD\n", head: false, extra: "Allow: GET, HEAD\r\n")
         }
-        let target = String(decoding: parts[1], as: UTF8.self)
+        let target = Self.originForm(String(decoding: parts[1], as: UTF8.self))
         let path = String(target.prefix { $0 != "?" })
         // With credentials required, everything but the health check needs them too: the
         // documents name queues, clients and counts an outsider has no business seeing.
         guard let route = routes[path] else {
-            let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + "\n"
-            return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD")
+            let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + (pages == nil ? "" : ", or the dashboard at /") + "\n"
+            return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
         }
         guard let body = route.body(reader) else {
             if case .user = reader {
@@ -497,8 +575,10 @@ final class MonitoringServer {
         }
         if let event = connection.readEvent { EventLoop.free(event) }
         if let event = connection.writeEvent { EventLoop.free(event) }
+        if let event = connection.deadlineEvent { EventLoop.free(event) }
         connection.readEvent = nil
         connection.writeEvent = nil
+        connection.deadlineEvent = nil
         connection.tls?.shutdown()
         Glibc.close(connection.fd)
     }
@@ -513,6 +593,20 @@ final class MonitoringServer {
         }
         return nil
     }
+
+    /// Every value of header `name` (lower case), in order.
+    static func headers(_ name: String, in head: [UInt8]) -> [String] {
+        let text = String(decoding: head, as: UTF8.self)
+        return text.split(whereSeparator: { $0 == "\r\n" || $0 == "\n" }).dropFirst().compactMap { line in
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name else { return nil }
+            let value = line[line.index(after: colon)...]
+            return String(value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        }
+    }
+
+    /// On every answer: no content sniffing, and no framing of anything but the page, which
+    /// sets its own policy.
+    static let hardening = "X-Content-Type-Options: nosniff\r\n"
 
     /// Where the request head ends (after its blank line), or nil if it has not ended yet.
     static func endOfHead(_ bytes: [UInt8]) -> Int? {
@@ -529,7 +623,11 @@ final class MonitoringServer {
 
     static func response(_ status: Int, _ reason: String, _ contentType: String, _ body: String, head: Bool, extra: String = "") -> [UInt8] {
         var text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.utf8.count)\r\n"
-        text += extra + "Connection: close\r\n\r\n"
+        text += extra + hardening
+        if !extra.contains("Content-Security-Policy") && !contentType.hasPrefix("text/html") {
+            text += "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+        }
+        text += "Connection: close\r\n\r\n"
         if !head { text += body }
         return Array(text.utf8)
     }
@@ -541,6 +639,12 @@ final class HTTPConnection {
     let fd: Int32
     var readEvent: OpaquePointer?
     var writeEvent: OpaquePointer?
+    /// Closes it if its request is not whole by then.
+    var deadlineEvent: OpaquePointer?
+    /// Its place in the order of accepts (the oldest unfinished request makes room first).
+    var sequence: UInt64 = 0
+    /// Whether `100 Continue` went out.
+    var toldToContinue = false
     var input: [UInt8] = []
     var output: [UInt8] = []
     var written = 0
@@ -593,6 +697,11 @@ final class HTTPStream {
 
 private func monitoringAcceptCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     Unmanaged<MonitoringServer>.fromOpaque(context!).takeUnretainedValue().acceptReady()
+}
+
+private func httpDeadlineCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    let connection = Unmanaged<HTTPConnection>.fromOpaque(context!).takeUnretainedValue()
+    connection.server.deadlinePassed(connection)
 }
 
 private func httpConnectionCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

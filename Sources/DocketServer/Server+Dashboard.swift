@@ -63,8 +63,20 @@ extension Server {
             return answer(.notMine)
         }
         if case .anonymous = reader {
+            // Asking for credentials over plain HTTP would have the browser send them in clear.
+            if request.isPlainOnTLSPort {
+                return answer(.response(status: 403, contentType: "text/plain", body: "the dashboard needs credentials: open it over https://\n"))
+            }
             return answer(.response(
                 status: 401, contentType: "text/plain", body: "credentials required\n", extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n"))
+        }
+        if case .everyone = reader, let host = request.header("host"), !Self.isRebindingProof(host: host) {
+            // Without users the dashboard trusts whoever reaches it, so it must be reached by
+            // address: a page on another site can point its own DNS name at this address
+            // (DNS rebinding) and would then be same-origin with the dashboard.
+            return answer(.response(
+                status: 403, contentType: "text/plain",
+                body: "without users the dashboard answers only requests for an IP address or localhost, not \(host) (a name another site could rebind to this address); configure users to use a name\n"))
         }
         let isPost = request.method == "POST"
         guard ["GET", "HEAD", "POST"].contains(request.method) else {
@@ -81,7 +93,8 @@ extension Server {
         if path.hasPrefix("/dashboard/") || path == "/favicon.ico" {
             // Browsers ask for /favicon.ico whatever the page says: the same icon, not a 404.
             let name = path == "/favicon.ico" ? "/dashboard/favicon.svg" : path
-            guard !isPost, let asset = DashboardAssets.files[name] else { return answer(.notMine) }
+            // The page is served at / only, with its token and its policy filled in.
+            guard !isPost, name != "/dashboard/index.html", let asset = DashboardAssets.files[name] else { return answer(.notMine) }
             return answer(.response(status: 200, contentType: asset.contentType, body: asset.body))
         }
         dashboard.noteRequest(now: Int64(monotonicMilliseconds()))
@@ -157,7 +170,7 @@ extension Server {
                     writer.add("job", json: document)
                     var preview = JSONObjectWriter()
                     preview.add("bytes", payload.total)
-                    preview.add("text", String(validating: payload.bytes, as: UTF8.self))
+                    preview.add("text", Self.previewText(payload.bytes, truncated: payload.bytes.count < payload.total))
                     preview.add("base64", Base64.encode(payload.bytes))
                     preview.add("truncated", payload.bytes.count < payload.total)
                     writer.add("payload", json: preview.result)
@@ -167,6 +180,28 @@ extension Server {
                 }
             }
         }
+    }
+
+    /// A payload's start as text, if it is UTF-8: a cut may fall inside a character, whose
+    /// first bytes (at most three) are then left out rather than the whole shown as binary.
+    static func previewText(_ bytes: [UInt8], truncated: Bool) -> String? {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        guard truncated else { return nil }
+        for cut in 1...3 where cut < bytes.count {
+            if let text = String(validating: bytes.dropLast(cut), as: UTF8.self) { return text }
+        }
+        return nil
+    }
+
+    /// Whether a Host header names this server in a way no other site can take over: an IP
+    /// address (v4, or v6 in brackets) or `localhost`, with or without a port.
+    static func isRebindingProof(host: String) -> Bool {
+        let lowered = host.lowercased()
+        if lowered.hasPrefix("[") { return lowered.contains("]") }
+        let name = lowered.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        if name == "localhost" || name.hasSuffix(".localhost") { return true }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets.allSatisfy { UInt8($0) != nil }
     }
 
     /// The first `dashboardPayloadLimit` bytes of a job's payload, and its size.
@@ -197,8 +232,11 @@ extension Server {
         guard let dashboard, let token = request.header("x-docket-csrf"), Dashboard.sameToken(token, dashboard.csrfToken) else {
             return answer(failure(JobError(.forbidden, "CSRF: send the page's token in X-Docket-CSRF"), status: 403, code: "CSRF"))
         }
-        if let origin = request.header("origin"), let host = request.header("host"), !(origin.hasSuffix("://" + host)) {
-            return answer(failure(JobError(.forbidden, "CSRF: the request comes from \(origin), not this dashboard"), status: 403, code: "CSRF"))
+        if let origin = request.header("origin") {
+            let host = request.header("host") ?? ""
+            guard !host.isEmpty, origin.lowercased() == (request.isSecure ? "https://" : "http://") + host.lowercased() else {
+                return answer(failure(JobError(.forbidden, "CSRF: the request comes from \(origin), not this dashboard"), status: 403, code: "CSRF"))
+            }
         }
         guard mayChange(reader) else {
             return answer(failure(JobError(

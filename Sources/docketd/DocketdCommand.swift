@@ -166,10 +166,10 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The longest HTTP request head (request line and headers) the monitoring port reads; past it, 431 (DOCKET_HTTP_MAX_HEADER).")
     var httpMaxHeader = env("DOCKET_HTTP_MAX_HEADER") ?? "8KiB"
 
-    @Option(help: "How long a monitoring connection may take to send its request before it is closed (DOCKET_HTTP_IDLE_TIMEOUT).")
+    @Option(help: "How long after connecting a monitoring connection may take to send its whole request before it is closed (DOCKET_HTTP_IDLE_TIMEOUT).")
     var httpIdleTimeout = env("DOCKET_HTTP_IDLE_TIMEOUT") ?? "10s"
 
-    @Option(help: "The most monitoring connections open at once; past it, 503 (DOCKET_HTTP_MAX_CONNECTIONS).")
+    @Option(help: "The most monitoring connections open at once; past it, the oldest one still sending its request makes room, else 503 (DOCKET_HTTP_MAX_CONNECTIONS).")
     var httpMaxConnections = Int(env("DOCKET_HTTP_MAX_CONNECTIONS") ?? "") ?? 256
 
     @Option(help: "The largest request body the monitoring port reads (the dashboard's changes); past it, 413 (DOCKET_HTTP_MAX_BODY).")

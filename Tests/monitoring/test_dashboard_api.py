@@ -109,7 +109,7 @@ def test_events_are_remembered_and_streamed(server):
 
     lines = []
     sock = socket.create_connection(("127.0.0.1", server.http), timeout=5)
-    sock.sendall(b"GET /api/events?queue=mail HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /api/events?queue=mail HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     reader = sock.makefile("rb")
 
     def read():
@@ -221,7 +221,7 @@ def test_body_and_stream_backlog_limits_are_configurable():
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", server.http))
-        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         time.sleep(0.3)
         producer = socket.create_connection(("127.0.0.1", server.port))
         producer.recv(4096)

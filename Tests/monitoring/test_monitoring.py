@@ -238,6 +238,11 @@ def test_https_with_the_client_ports_certificate(tmp_path):
         assert status == 200 and '"tls_required":true' in body and "in_msgs" not in body
         assert get("http", "/connz", credentials)[0] == 403
         assert get("http", "/metrics")[0] == 403
+        # The dashboard too: a 401 would have the browser prompt and send the password in clear.
+        for path in ("/", "/api/overview"):
+            status, body = get("http", path, credentials)
+            assert status == 403 and "https://" in body, path
+        assert get("https", "/api/overview", credentials)[0] == 200
     finally:
         s.stop()
 

@@ -1,0 +1,184 @@
+"""The monitoring port against hostile and odd HTTP clients: requests trickled in byte by byte,
+slots held by half-sent requests and by event streams, DNS rebinding, forged origins, framing
+that two parsers could read differently, and the small rules of HTTP/1.1 that real clients and
+proxies lean on (absolute-form targets, 100 Continue, HEAD)."""
+
+import base64
+import json
+import socket
+import time
+
+import pytest
+
+from test_dashboard_api import change, request, token
+from test_monitoring import DOCKETD, Conn, Docketd
+
+pytestmark = pytest.mark.skipif(not DOCKETD, reason="set DOCKETD to a docketd binary")
+
+
+def raw(server, data, wait=5.0):
+    """Sends raw bytes to the monitoring port and returns everything read until it closes."""
+    sock = socket.create_connection(("127.0.0.1", server.http), timeout=wait)
+    sock.sendall(data)
+    received = b""
+    try:
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+    except (ConnectionResetError, socket.timeout):
+        pass
+    sock.close()
+    return received
+
+
+def status_of(answer):
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
+
+
+def test_a_request_trickled_in_is_closed_at_the_deadline_counted_from_accept():
+    server = Docketd("--http-idle-timeout", "1s")
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.http), timeout=5)
+        started = time.time()
+        closed_after = None
+        for byte in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                sock.sendall(bytes([byte]))
+                sock.settimeout(0.25)
+                if sock.recv(1) == b"":
+                    closed_after = time.time() - started
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.time() - started
+                break
+        assert closed_after is not None and closed_after < 2.5, closed_after
+    finally:
+        server.stop()
+
+
+def test_half_sent_requests_make_room_and_streams_hold_at_most_half_the_slots():
+    server = Docketd("--http-max-connections", "4")
+    try:
+        holders = []
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", server.http), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+            holders.append(sock)
+        time.sleep(0.2)
+        # The oldest half-sent request is closed to make room; the health check answers.
+        assert status_of(raw(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 200
+        for sock in holders:
+            sock.close()
+        streams = []
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", server.http), timeout=5)
+            sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
+            streams.append(sock)
+        third = raw(server, b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status_of(third) == 503 and b"too many event streams" in third
+        assert status_of(raw(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 200
+        for sock in streams:
+            sock.close()
+    finally:
+        server.stop()
+
+
+def test_head_of_the_event_stream_has_no_body():
+    server = Docketd()
+    try:
+        answer = raw(server, b"HEAD /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", wait=3)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert status_of(head) == 200 and b"text/event-stream" in head and body == b""
+    finally:
+        server.stop()
+
+
+def test_without_users_the_dashboard_answers_only_addresses_and_localhost():
+    """A DNS name could be rebound by another site to this address: the attacker's page would then
+    be same-origin with a dashboard that trusts everyone who reaches it."""
+    server = Docketd()
+    try:
+        port = server.http
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "[::1]", "127.0.0.1"):
+            assert status_of(raw(server, f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())) == 200, host
+        for path in ("/", "/api/overview", "/api/job?id=1"):
+            answer = raw(server, f"GET {path} HTTP/1.1\r\nHost: rebind.example:{port}\r\n\r\n".encode())
+            assert status_of(answer) == 403 and b"rebind" in answer, path
+        csrf = token(server)[0]
+        forged = raw(server, (f"POST /api/queue/pause?name=mail HTTP/1.1\r\nHost: rebind.example:{port}\r\n"
+                              f"Origin: http://rebind.example:{port}\r\nX-Docket-CSRF: {csrf}\r\nContent-Length: 0\r\n\r\n").encode())
+        assert status_of(forged) == 403
+        # The fixed documents (scrapers reach them by name) still answer.
+        assert status_of(raw(server, f"GET /varz HTTP/1.1\r\nHost: docket-1.internal:{port}\r\n\r\n".encode())) == 200
+    finally:
+        server.stop()
+
+
+def test_the_origin_must_be_this_dashboard_exactly(server_with_token=None):
+    server = Docketd()
+    try:
+        port = server.http
+        assert change(server, "/api/queue/pause?name=mail", origin=f"http://127.0.0.1:{port}") == (200, {"ok": True})
+        for origin in (f"http://evil.example/://127.0.0.1:{port}", f"https://127.0.0.1:{port}", "null"):
+            status, error = change(server, "/api/queue/pause?name=mail", origin=origin)
+            assert status == 403 and error["error"]["code"] == "CSRF", origin
+        csrf = token(server)[0]
+        hostless = raw(server, (f"POST /api/queue/pause?name=mail HTTP/1.1\r\nOrigin: http://evil.example\r\n"
+                                f"X-Docket-CSRF: {csrf}\r\nContent-Length: 0\r\n\r\n").encode())
+        assert status_of(hostless) == 403
+    finally:
+        server.stop()
+
+
+def test_every_answer_says_nosniff_and_the_page_is_served_once():
+    server = Docketd()
+    try:
+        for path in ("/varz", "/api/overview", "/dashboard/app.js", "/nope", "/api/nope"):
+            answer = raw(server, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            assert b"X-Content-Type-Options: nosniff" in answer, path
+        assert b"Content-Security-Policy: default-src 'none'" in raw(server, b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        # Only / serves the page, with its token and policy filled in.
+        copy = raw(server, b"GET /dashboard/index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status_of(copy) == 404 and b"{{csrf}}" not in copy
+    finally:
+        server.stop()
+
+
+def test_framing_and_targets_as_http_1_1_asks():
+    server = Docketd()
+    try:
+        assert status_of(raw(server, b"POST /api/queue/pause?name=q HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     b"Content-Length: 0\r\nContent-Length: 5\r\n\r\nhello")) == 400
+        assert status_of(raw(server, b"POST /api/queue/pause?name=q HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello")) == 400
+        answer = raw(server, b"GET http://127.0.0.1/varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status_of(answer) == 200 and b'"server_id"' in answer
+        # Expect: 100-continue is answered before the body is sent.
+        csrf = token(server)[0]
+        sock = socket.create_connection(("127.0.0.1", server.http), timeout=5)
+        sock.sendall((f"POST /api/queue/settings?name=mail HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Docket-CSRF: {csrf}\r\n"
+                      "Content-Length: 13\r\nExpect: 100-continue\r\n\r\n").encode())
+        assert sock.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"concurrency=4")
+        final = b""
+        while chunk := sock.recv(4096):
+            final += chunk
+        assert status_of(final) == 200 and final.endswith(b'{"ok":true}')
+    finally:
+        server.stop()
+
+
+def test_a_payload_cut_inside_a_character_is_still_text():
+    server = Docketd()
+    try:
+        client = Conn(server.port)
+        payload = "€".encode() * 40000  # 120,000 bytes; the preview's 65,536 end inside a "€"
+        assert client.call(f"ENQ mail {len(payload)}", payload)[0] == "+OK 1"
+        status, page = request(server, "/api/job?id=1")
+        preview = page["payload"]
+        assert status == 200 and preview["truncated"] is True and preview["bytes"] == 120000
+        assert preview["text"] is not None and set(preview["text"]) == {"€"} and len(preview["text"]) == 65536 // 3
+    finally:
+        server.stop()
