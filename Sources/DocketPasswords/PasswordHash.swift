@@ -43,8 +43,9 @@ public enum PasswordHash {
     }
 }
 
-/// Runs password hash checks on a thread of its own, so that a slow bcrypt never stalls the
-/// event loop. Results come back through `readDescriptor`: when it is readable, the owner calls
+/// Runs password hash checks on threads of their own, so that a slow bcrypt never stalls the
+/// event loop, and several at once, so that one slow check does not hold up every other login.
+/// Results come back through `readDescriptor`: when it is readable, the owner calls
 /// `takeResults()` on its own thread.
 public final class PasswordChecker: @unchecked Sendable {
     public struct Result: Sendable {
@@ -57,7 +58,7 @@ public final class PasswordChecker: @unchecked Sendable {
     private var queue: [(id: UInt64, password: String, hash: String)] = []
     private var results: [Result] = []
     private var stopping = false
-    private var thread = pthread_t()
+    private var threads: [pthread_t] = []
     private let pipeRead: Int32
     private let pipeWrite: Int32
     /// Checks queued or running at most; past it `submit` refuses (a flood of bad logins must not
@@ -66,7 +67,8 @@ public final class PasswordChecker: @unchecked Sendable {
 
     public var readDescriptor: Int32 { pipeRead }
 
-    public init(capacity: Int = 256) throws(PasswordCheckerError) {
+    /// `threads` checks run at once (bcrypt is all CPU: more than the cores would only slow each).
+    public init(capacity: Int = 256, threads: Int = PasswordChecker.defaultThreads) throws(PasswordCheckerError) {
         self.capacity = capacity
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw PasswordCheckerError("pipe: \(String(cString: strerror(errno)))") }
@@ -80,16 +82,25 @@ public final class PasswordChecker: @unchecked Sendable {
         wake.initialize(to: pthread_cond_t())
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
-        let context = Unmanaged.passRetained(self).toOpaque()
-        guard pthread_create(&thread, nil, { context in
-            let checker = Unmanaged<PasswordChecker>.fromOpaque(context!).takeRetainedValue()
-            checker.run()
-            return nil
-        }, context) == 0 else {
-            Unmanaged<PasswordChecker>.fromOpaque(context).release()
-            throw PasswordCheckerError("cannot start the password check thread")
+        for _ in 0..<max(1, threads) {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(self).toOpaque()
+            guard pthread_create(&thread, nil, { context in
+                let checker = Unmanaged<PasswordChecker>.fromOpaque(context!).takeRetainedValue()
+                checker.run()
+                return nil
+            }, context) == 0 else {
+                Unmanaged<PasswordChecker>.fromOpaque(context).release()
+                if self.threads.isEmpty { throw PasswordCheckerError("cannot start a password check thread") }
+                break
+            }
+            self.threads.append(thread)
         }
     }
+
+    /// Half the cores, at least one and at most four: logins get their share of the machine,
+    /// and a flood of bad ones cannot take all of it from the event loop.
+    public static var defaultThreads: Int { min(4, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / 2)) }
 
     deinit {
         close(pipeRead)
@@ -110,6 +121,14 @@ public final class PasswordChecker: @unchecked Sendable {
         return true
     }
 
+    /// Drops a check that has not started (its connection went away); a running one finishes
+    /// and its result comes back as usual.
+    public func cancel(id: UInt64) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        queue.removeAll { $0.id == id }
+    }
+
     /// Results finished since the last call, oldest first.
     public func takeResults() -> [Result] {
         var sink = [UInt8](repeating: 0, count: 256)
@@ -126,9 +145,9 @@ public final class PasswordChecker: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         stopping = true
         queue.removeAll()
-        pthread_cond_signal(wake)
+        pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
-        pthread_join(thread, nil)
+        for thread in threads { pthread_join(thread, nil) }
     }
 
     private func run() {

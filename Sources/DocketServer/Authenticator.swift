@@ -98,21 +98,18 @@ struct Authenticator: Sendable {
     /// password is a bcrypt hash is left to the hash check.
     private static func matching(_ user: String, _ pass: String, _ users: [User]) -> Verdict {
         var verdict = Verdict.refused
-        var nameFound = false
         for entry in users where !entry.isCertificateOnly {
             let nameMatches = equal(user, entry.name)
             if entry.isHashed {
-                if nameMatches {
-                    nameFound = true
-                    verdict = .check(password: pass, hash: entry.password, principal: entry.principal)
-                }
+                if nameMatches { verdict = .check(password: pass, hash: entry.password, principal: entry.principal) }
                 continue
             }
             let passwordMatches = equal(pass, entry.password)
-            if nameMatches { nameFound = true }
             if nameMatches && passwordMatches { verdict = .proved(entry.principal) }
         }
-        if !nameFound, let decoy = users.first(where: { $0.isHashed }) {
+        // A refusal costs a hash check whoever it is for (an unknown name, or a user with a
+        // plain password that was wrong), so the time taken says nothing of which names exist.
+        if case .refused = verdict, let decoy = users.first(where: { $0.isHashed }) {
             return .check(password: pass, hash: decoy.password, principal: nil)
         }
         return verdict

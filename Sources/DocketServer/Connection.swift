@@ -83,6 +83,8 @@ final class Connection {
 
     /// Its CONNECT's password is being checked against a hash, off the loop.
     var isCheckingCredentials = false
+    /// The password check its CONNECT waits for, while queued (cancelled if it closes).
+    var passwordCheck: UInt64?
 
     /// Waiting in RESERVE or WAIT, or for its credentials: later commands wait their turn
     /// (behind a RESERVE still to be tried, only those it lets through: `JobAnswer.readAhead`).

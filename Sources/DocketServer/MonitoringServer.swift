@@ -62,8 +62,9 @@ final class MonitoringServer {
     typealias Route = (contentType: String, body: (Reader) -> String?)
 
     /// Who an `Authorization` header value proves to be (nil: no one), told to the callback,
-    /// which may come in a later pass (a password hash is checked off the loop).
-    typealias Authorize = (String?, @escaping (Principal?) -> Void) -> Void
+    /// which may come in a later pass (a password hash is checked off the loop); returns what
+    /// withdraws the question if the connection goes first.
+    typealias Authorize = (String?, @escaping (Principal?) -> Void) -> (() -> Void)?
 
     struct Limits {
         /// Longest request head (request line and headers) read before answering 431.
@@ -333,7 +334,8 @@ final class MonitoringServer {
         guard !connection.isPlainOnTLSPort, let header = Self.header("authorization", in: head) else {
             return serve(.anonymous)
         }
-        authorize(header) { [weak self] principal in
+        connection.withdrawAuthorization = authorize(header) { [weak self] principal in
+            connection.withdrawAuthorization = nil
             guard let self, self.connections[key] != nil else { return }
             guard let principal else {
                 return self.answer(connection, Self.response(
@@ -569,6 +571,10 @@ final class MonitoringServer {
 
     private func close(_ connection: HTTPConnection) {
         guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        if let withdraw = connection.withdrawAuthorization {
+            connection.withdrawAuthorization = nil
+            withdraw()
+        }
         if let stream = connection.stream {
             connection.stream = nil
             stream.closed()
@@ -645,6 +651,8 @@ final class HTTPConnection {
     var sequence: UInt64 = 0
     /// Whether `100 Continue` went out.
     var toldToContinue = false
+    /// Withdraws its credentials' check (a password hash still queued) when it closes first.
+    var withdrawAuthorization: (() -> Void)?
     var input: [UInt8] = []
     var output: [UInt8] = []
     var written = 0

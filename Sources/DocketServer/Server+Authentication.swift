@@ -5,29 +5,78 @@ import DocketWire
 /// thread for bcrypt hashes (a check takes tens to hundreds of milliseconds, which the loop
 /// must not spend while others wait).
 extension Server {
+    /// How long a password that matched its hash is remembered: the same login again (a client
+    /// reconnecting, a dashboard polling with Basic credentials) then costs no bcrypt, and gets
+    /// in even while a flood of bad logins keeps the checker busy.
+    static let verifiedPasswordMilliseconds: Int64 = 10 * 60_000
+    static let verifiedPasswordMemory = 1024
+
     /// Calls `done` with the principal the verdict proves (nil: refused), now or in a later pass.
-    func settle(_ verdict: Authenticator.Verdict, _ done: @escaping (Principal?) -> Void) {
+    /// Returns the check's id while one is queued (to `cancelPasswordCheck` if the asker goes).
+    @discardableResult
+    func settle(_ verdict: Authenticator.Verdict, _ done: @escaping (Principal?) -> Void) -> UInt64? {
         switch verdict {
         case .proved(let principal): done(principal)
         case .refused: done(nil)
         case .check(let password, let hash, let principal):
-            guard let checker = passwordChecker else { return done(nil) }
+            guard let checker = passwordChecker else {
+                done(nil)
+                return nil
+            }
+            let key = Self.verifiedKey(password: password, hash: hash)
+            let now = Int64(monotonicMilliseconds())
+            if principal != nil, let until = verifiedPasswords[key], until > now {
+                done(principal)
+                return nil
+            }
             let id = nextPasswordCheckID
             nextPasswordCheckID += 1
             guard checker.submit(id: id, password: password, hash: hash) else {
-                log.warn("Password check refused: \(checker.capacity) checks are already waiting")
-                return done(nil)
+                if let count = passwordRefusals.occurred(at: Int(monotonicMilliseconds())) {
+                    log.warn("Password check refused: \(checker.capacity) checks are already waiting (\(count) refused since the last such line)")
+                }
+                done(nil)
+                return nil
             }
-            pendingPasswordChecks[id] = { matches in done(matches ? principal : nil) }
+            pendingPasswordChecks[id] = { [unowned self] matches in
+                if matches && principal != nil { rememberVerified(key, now: Int64(monotonicMilliseconds())) }
+                done(matches ? principal : nil)
+            }
+            return id
         }
+        return nil
     }
 
-    /// The checker's thread finished some checks.
+    /// Drops a queued check whose asker went away: a flood of logins that hang up must not
+    /// keep the checker busy for the ones that stay.
+    func cancelPasswordCheck(_ id: UInt64) {
+        guard pendingPasswordChecks.removeValue(forKey: id) != nil else { return }
+        passwordChecker?.cancel(id: id)
+    }
+
+    /// The checker's threads finished some checks.
     func passwordChecksFinished() {
         guard let checker = passwordChecker else { return }
         for result in checker.takeResults() {
             pendingPasswordChecks.removeValue(forKey: result.id)?(result.matches)
         }
+    }
+
+    private func rememberVerified(_ key: Int, now: Int64) {
+        if verifiedPasswords.count >= Self.verifiedPasswordMemory {
+            verifiedPasswords = verifiedPasswords.filter { $0.value > now }
+            if verifiedPasswords.count >= Self.verifiedPasswordMemory { verifiedPasswords.removeAll() }
+        }
+        verifiedPasswords[key] = now + Self.verifiedPasswordMilliseconds
+    }
+
+    /// A password and the hash it matched, as a keyed 64-bit digest (the process's random
+    /// SipHash key): the password itself is not kept.
+    private static func verifiedKey(password: String, hash: String) -> Int {
+        var hasher = Hasher()
+        hasher.combine(hash)
+        hasher.combine(password)
+        return hasher.finalize()
     }
 
     /// Whether the configured credentials need the checker (a bcrypt hash among them).

@@ -47,14 +47,19 @@ extension Server {
             var settledLater = false
             let verdict = connection.certificateIdentities.map { authenticator.verdict(certificate: $0) }
                 ?? authenticator.verdict(connect: document)
-            settle(verdict) { [unowned self] principal in
+            connection.passwordCheck = settle(verdict) { [unowned self] principal in
+                connection.passwordCheck = nil
                 guard !connection.isClosed, connection.closeReason == nil else { return }
                 connection.isCheckingCredentials = false
                 guard let principal else {
-                    if let identities = connection.certificateIdentities {
-                        log.warn("\(connection.label) - Authorization Violation: no user for the client certificate (\(identities.joined(separator: ", ")))")
-                    } else {
-                        log.warn("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing")
+                    // A guesser must not flood the log: one line per interval, with a count.
+                    if let count = failedLogins.occurred(at: Int(monotonicMilliseconds())) {
+                        let more = count > 1 ? " (\(count) failed logins since the last such line)" : ""
+                        if let identities = connection.certificateIdentities {
+                            log.warn("\(connection.label) - Authorization Violation: no user for the client certificate (\(identities.joined(separator: ", ")))\(more)")
+                        } else {
+                            log.warn("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing\(more)")
+                        }
                     }
                     return protocolError(connection, ProtocolError(.authorizationViolation))
                 }

@@ -52,7 +52,10 @@ extension Server {
     /// users, when there are any.
     private var monitoringAuthorization: MonitoringServer.Authorize? {
         guard let authenticator = config.authenticator else { return nil }
-        return { [unowned self] header, done in settle(authenticator.verdict(httpAuthorization: header), done) }
+        return { [unowned self] header, done in
+            guard let check = settle(authenticator.verdict(httpAuthorization: header), done) else { return nil }
+            return { [weak self] in self?.cancelPasswordCheck(check) }
+        }
     }
 
     /// Server-wide documents name every queue and client: they need the read right on all queues.

@@ -65,6 +65,11 @@ public final class Server {
     /// What to do with each password check's result, by check id.
     var pendingPasswordChecks: [UInt64: (Bool) -> Void] = [:]
     var nextPasswordCheckID: UInt64 = 1
+    /// Passwords recently proved against their hash (see `settle`), until when.
+    var verifiedPasswords: [Int: Int64] = [:]
+    /// Refused logins and password checks are logged once per interval, with a count.
+    var passwordRefusals = LogThrottle()
+    var failedLogins = LogThrottle()
     private var listenEvent: OpaquePointer?
     private var pingTimer: OpaquePointer?
     private var signalEvents: [OpaquePointer] = []
@@ -568,6 +573,20 @@ public final class Server {
         }
     }
 
+    /// Whether `bytes` may still turn out to be a CONNECT (after blank lines or blanks, as the
+    /// parser skips them): false once a byte differs from `CONNECT`, in any case.
+    static func mayBeConnect(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let word = Array("CONNECT".utf8)
+        var matched = 0
+        for byte in bytes {
+            if matched == 0 && (byte == Byte.cr || byte == 0x0A || byte == 0x20 || byte == 0x09) { continue }
+            if matched == word.count { return byte == 0x20 || byte == 0x09 }
+            guard byte & 0xDF == word[matched] else { return false }
+            matched += 1
+        }
+        return true
+    }
+
     /// Parses and runs every complete command in the connection's input, until a RESERVE
     /// has to wait.
     private func process(_ connection: Connection) {
@@ -575,6 +594,12 @@ public final class Server {
         let bytes = connection.input.readableBytes
         var position = 0
         parsing: while !connection.isBlocked {
+            if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
+                // Refused at its first bytes, not once a whole command (up to max_payload) is
+                // in: an unauthenticated client must not make the server hold a megabyte.
+                log.warn("\(connection.label) - Authorization Violation: a command before CONNECT")
+                return protocolError(connection, ProtocolError(.authorizationViolation))
+            }
             switch ClientParser.parse(bytes, from: position, limits: limits) {
             case .op(let op, let next):
                 if !connection.isAuthenticated {
@@ -606,7 +631,9 @@ public final class Server {
                 break parsing
             case .failure(let error):
                 let rest = UnsafeRawBufferPointer(rebasing: bytes[position...])
-                log.error("\(connection.label) - Parser error: \(error.text): proto=\(Log.snippet(rest))")
+                // A CONNECT may carry a password or token in its first bytes: never logged.
+                let shown = Self.mayBeConnect(rest) && rest.count > 7 ? "'CONNECT …' (its fields are not logged)" : Log.snippet(rest)
+                log.error("\(connection.label) - Parser error: \(error.text): proto=\(shown)")
                 protocolError(connection, error)
                 return
             }
@@ -771,6 +798,7 @@ public final class Server {
     func close(_ connection: Connection, reason: String) {
         guard !connection.isClosed else { return }
         connection.markClosed()
+        if let check = connection.passwordCheck { cancelPasswordCheck(check) }
         if let waiter = connection.waiter { engine.cancel(waiter) }
         connection.waiter = nil
         // Jobs it held are lost attempts now; they follow their retry policy.

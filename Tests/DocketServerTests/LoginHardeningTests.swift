@@ -1,0 +1,124 @@
+@testable import DocketServer
+import DocketPasswords
+import DocketTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Logins against hostile clients: floods of bad passwords must not lock good users out, an
+/// unauthenticated client cannot make the server hold a payload, and nothing about users or
+/// passwords leaks through timing or the log.
+@Suite struct LoginHardeningTests {
+    func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-\(UUID().uuidString).conf").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A server with one user whose password is a bcrypt hash of cost 12 (~0.2 s a check).
+    func hashedServer() throws -> DocketdProcess {
+        let hash = try #require(PasswordHash.make("right one", cost: 12))
+        return try DocketdProcess(["-c", try file(#"authorization { users = [ { user: ops, password: "\#(hash)" } ] }"#)])
+    }
+
+    func login(_ server: DocketdProcess, _ password: String, then: String = "PING\r\n") throws -> LineClient {
+        let client = try server.client()
+        _ = try client.readLine()
+        try client.send(#"CONNECT {"verbose":false,"user":"ops","pass":"\#(password)"}"# + "\r\n" + then)
+        return client
+    }
+
+    @Test func checksOfLoginsThatHungUpAreDropped() throws {
+        let server = try hashedServer()
+        // 40 bad logins that hang up at once: 8 s of checks if each were still run.
+        for _ in 0..<40 { _ = try login(server, "wrong", then: "") }
+        usleep(200_000)
+        let good = try login(server, "right one")
+        good.timeout = 10
+        #expect(try good.readLine() == "PONG")
+    }
+
+    @Test func aUserWhosePasswordWasJustCheckedGetsInDuringAFlood() throws {
+        let server = try hashedServer()
+        #expect(try login(server, "right one").readLine() == "PONG")
+        // Bad logins that stay connected fill the checker's queue (256) and beyond.
+        let flood = try (0..<300).map { _ in try login(server, "wrong", then: "") }
+        usleep(200_000)
+        let again = try login(server, "right one")
+        #expect(try again.readLine() == "PONG")
+        // Anyone else is refused: at once while the queue is full, or when its check is done
+        // (or the auth timeout ends it first).
+        let stranger = try login(server, "wrong again")
+        stranger.timeout = 30
+        let refusal = try stranger.readLine()
+        #expect(refusal == "-ERR 'Authorization Violation'" || refusal == "-ERR 'Authentication Timeout'", "\(refusal)")
+        withExtendedLifetime(flood) {}
+        #expect(server.log.lines.filter { $0.contains("Authorization Violation: the CONNECT credentials") }.count < 10)
+    }
+
+    @Test func aCommandBeforeConnectIsRefusedAtItsFirstBytes() throws {
+        let server = try DocketdProcess(["--user", "u", "--pass", "p"])
+        let client = try server.client()
+        _ = try client.readLine()
+        // Not the whole megabyte: the first bytes already say this is not a CONNECT.
+        try client.send("PUB a 1048000\r\n" + String(repeating: "x", count: 1000))
+        client.timeout = 1
+        #expect(try client.readLine() == "-ERR 'Authorization Violation'")
+        #expect(try client.readUntilClosed().isEmpty)
+        // Blank lines and a lower-case connect are still a CONNECT.
+        let polite = try server.client()
+        _ = try polite.readLine()
+        try polite.send("\r\n  connect {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nPING\r\n")
+        #expect(try polite.readLine() == "PONG")
+    }
+
+    @Test func anOverlongConnectIsNotLoggedWithItsPassword() throws {
+        let server = try DocketdProcess(["--user", "alice", "--pass", "Sup3rS3cret"])
+        let client = try server.client()
+        _ = try client.readLine()
+        try client.send(#"CONNECT {"user":"alice","pass":"Sup3rS3cret","name":""# + String(repeating: "n", count: 5000) + "\"}\r\n")
+        #expect(try client.readLine() == "-ERR 'maximum control line exceeded'")
+        #expect(server.log.waitForLine(containing: "Parser error", timeout: 5) != nil)
+        #expect(!server.log.text.contains("Sup3rS3cret"))
+    }
+
+    /// A wrong password costs a hash check whether the user exists with a plain password, with
+    /// a hashed one, or not at all, so that the time taken names no user.
+    @Test func aRefusalCostsTheSameWhoeverItIsFor() throws {
+        let hash = try #require(PasswordHash.make("hashed pw", cost: 4))
+        let authenticator = Authenticator(credentials: .users([
+            Authenticator.User(name: "plain", password: "plain pw"), Authenticator.User(name: "hashed", password: hash),
+        ]))
+        func verdict(_ user: String, _ password: String) -> Authenticator.Verdict {
+            authenticator.verdict(httpAuthorization: "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())
+        }
+        for (user, password) in [("plain", "wrong"), ("nobody", "wrong"), ("hashed", "wrong")] {
+            guard case .check = verdict(user, password) else {
+                Issue.record("\(user) with a wrong password is refused without a hash check")
+                continue
+            }
+        }
+        guard case .proved = verdict("plain", "plain pw") else { return #expect(Bool(false), "the plain user's own password") }
+    }
+
+    @Test func theCheckerDropsAQueuedCheckAndRunsSeveralAtOnce() throws {
+        let hash = try #require(PasswordHash.make("s3cret", cost: 10))
+        let checker = try PasswordChecker(capacity: 8, threads: 1)
+        defer { checker.stop() }
+        for id in 1...3 { #expect(checker.submit(id: UInt64(id), password: id == 2 ? "wrong" : "s3cret", hash: hash)) }
+        checker.cancel(id: 3)
+        var results: [PasswordChecker.Result] = []
+        let deadline = Date().addingTimeInterval(10)
+        while results.count < 2 && Date() < deadline {
+            var poller = pollfd(fd: checker.readDescriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&poller, 1, 100)
+            results += checker.takeResults()
+        }
+        usleep(300_000)
+        results += checker.takeResults()
+        #expect(results.map(\.id) == [1, 2] && results.map(\.matches) == [true, false])
+    }
+}
