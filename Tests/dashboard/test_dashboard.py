@@ -596,6 +596,104 @@ def test_overview_renders_100_queues_quickly(world):
     assert busy < 200
 
 
+def fits_the_window(driver):
+    """Nothing on the page reaches past the window: no sideways scrolling of the page itself."""
+    return driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+
+
+def test_job_progress_without_a_note_and_with_a_long_one(world):
+    d, s, c = world.driver, world.server, world.client
+    first = c.enqueue("progress-edge", b"plain").id
+    second = c.enqueue("progress-edge", b"long note").id
+    job = c.reserve("progress-edge", timeout=0)
+    assert job.id == first
+    c.progress(job.id, 50)
+    job = c.reserve("progress-edge", timeout=0)
+    assert job.id == second
+    note = "B" * (60 * 1024)
+    c.progress(job.id, 30, note.encode())
+    try:
+        # Progress without a note is the percentage alone (not "50%null").
+        go(d, s, f"#/job/{first}")
+        wait(d, lambda d: one(d, "#job-id").text == f"#{first}" and one(d, "#job-progress").text != "", "job 1's progress")
+        assert one(d, "#job-progress").text == "50%"
+        assert not css(d, '[data-testid="job-progress-note"]')
+        # A 60 KiB note without a blank wraps inside the panel, shortened, saying so.
+        go(d, s, f"#/job/{second}")
+        wait(d, lambda d: one(d, "#job-id").text == f"#{second}" and one(d, "#job-progress").text.startswith("30%"), "the long note's progress")
+        scroll_width, window_width = fits_the_window(d)
+        assert scroll_width <= window_width, f"the page is {scroll_width} px wide in a {window_width} px window"
+        shown = one(d, '[data-testid="job-progress-note"]').get_attribute("textContent")
+        assert shown.startswith("B" * 1000) and shown.endswith("…") and len(shown) < 10_000
+        assert "61,440" in one(d, '[data-testid="job-progress-note-clipped"]').text
+    finally:
+        c.ack(first)
+        c.ack(second)
+
+
+def test_long_names_wrap_instead_of_widening_the_page(world):
+    d, s, c = world.driver, world.server, world.client
+    name, group, key = "Q" * 128, "G" * 128, "K" * 128
+    job_id = c.enqueue(name, b"x", group=group, key=key).id
+    # The queue's page: its name in the heading and the crumbs, a group in the jobs table.
+    go(d, s, "#/queue/" + name)
+    wait(d, lambda d: one(d, "#queue-name").text == name and job_ids(d) == [job_id], "the long-named queue's page and its job")
+    scroll_width, window_width = fits_the_window(d)
+    assert scroll_width <= window_width, f"the queue page is {scroll_width} px wide in a {window_width} px window"
+    heading = d.execute_script("return document.querySelector('#view h1').getBoundingClientRect().right")
+    assert heading <= window_width
+    table, host = d.execute_script("const t = document.getElementById('jobs'); return [t.offsetWidth, t.parentElement.clientWidth]")
+    assert table <= host, f"the jobs table is {table} px wide in {host} px"
+    # The overview: the queues table fits its panel (no sideways scrolling for one long name).
+    go(d, s, "#/")
+    one(d, f'tr[data-testid="queue-row"][data-queue="{name}"]')
+    scroll_width, window_width = fits_the_window(d)
+    assert scroll_width <= window_width, f"the overview is {scroll_width} px wide in a {window_width} px window"
+    table, host = d.execute_script("const t = document.getElementById('queues'); return [t.offsetWidth, t.parentElement.clientWidth]")
+    assert table <= host, f"the queues table is {table} px wide in {host} px"
+    # The job's page: queue, key and group.
+    go(d, s, f"#/job/{job_id}")
+    wait(d, lambda d: one(d, '#job-fields [data-field="group"]').text == group, "the job's fields")
+    scroll_width, window_width = fits_the_window(d)
+    assert scroll_width <= window_width, f"the job page is {scroll_width} px wide in a {window_width} px window"
+
+
+def test_json_payload_shows_every_token_as_written(world):
+    d, s, c = world.driver, world.server, world.client
+    text = '{"id": 12345678901234567890, "big": 1e400, "dup": 1, "dup": 2, "zero": -0, "price": 1.50, "nested": {"ids": [9007199254740993]}, "empty": {}}'
+    job_id = c.enqueue("json-edge", text.encode()).id
+    go(d, s, f"#/job/{job_id}")
+    wait(d, lambda d: one(d, "#job-id").text == f"#{job_id}", "the job's page")
+    payload = one(d, "#job-payload")
+    wait(d, lambda d: payload.get_attribute("data-format") == "json", "the payload shown as JSON")
+    shown = payload.get_attribute("textContent")
+    for token in ('"id": 12345678901234567890', '"big": 1e400', '"dup": 1', '"dup": 2', '"zero": -0', '"price": 1.50', "9007199254740993", '"empty": {}'):
+        assert token in shown, f"{token} missing from the payload shown:\n{shown}"
+    assert shown.startswith('{\n  "id": ')  # re-indented
+    assert "".join(shown.split()) == "".join(text.split())  # only the blanks differ
+    assert "shown as JSON" in one(d, "#job-payload-info").text
+    # Text that is not JSON (a trailing comma) is shown as it is, and not called JSON.
+    broken = '{"id": 12345678901234567890,}'
+    job_id = c.enqueue("json-edge", broken.encode()).id
+    go(d, s, f"#/job/{job_id}")
+    wait(d, lambda d: one(d, "#job-id").text == f"#{job_id}" and one(d, "#job-payload").get_attribute("data-format") == "text", "the broken payload as text")
+    assert one(d, "#job-payload").get_attribute("textContent") == broken
+    assert "shown as text" in one(d, "#job-payload-info").text
+
+
+def test_errors_of_one_view_are_cleared_on_navigating(world):
+    d, s = world.driver, world.server
+    go(d, s, "#/queue/json-edge")
+    rate = one(d, "#setting-rate")
+    wait(d, lambda d: rate.get_attribute("data-server") is not None, "the settings filled in")
+    rate.send_keys("fast")
+    d.find_element(By.ID, "settings-save").click()
+    assert "BAD_OPTION" in one(d, '[data-testid="message-error"]').text
+    go(d, s, "#/")
+    one(d, "#queues")
+    wait(d, lambda d: not css(d, '[data-testid="message-error"]'), "the queue page's error gone on the overview")
+
+
 def test_a_read_only_viewer_sees_no_buttons(tmp_path):
     # Beyond loopback without users, the dashboard is read-only.
     server = Docketd("--addr", "0.0.0.0")

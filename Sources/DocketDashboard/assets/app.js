@@ -149,6 +149,13 @@
     return text.length > max ? text.slice(0, max - 1) + '…' : text;
   }
 
+  // The first `max` UTF-16 units of text, never cutting a surrogate pair in two.
+  function textStart(text, max) {
+    if (text.length <= max) return text;
+    const code = text.charCodeAt(max - 1);
+    return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+  }
+
   // ---------------------------------------------------------------- talking to docketd
 
   class ApiError extends Error {
@@ -215,6 +222,13 @@
   function clearMessage(key) {
     const node = messageKeys.get(key);
     if (node) { node.remove(); messageKeys.delete(key); }
+  }
+
+  // Errors belong to the view that met them: a new view starts without them (notes of success
+  // stay, they fade by themselves and may report what led here, such as a deletion).
+  function clearErrors() {
+    for (const node of Array.from(messageArea.querySelectorAll('.msg-error'))) node.remove();
+    for (const [key, node] of Array.from(messageKeys)) if (!node.isConnected) messageKeys.delete(key);
   }
 
   function showError(error, key) {
@@ -953,11 +967,11 @@
       if (state === 'active') {
         const bar = h('progress', { max: 100, value: job.progress || 0 });
         cells.push(h('td', null, timeNode(job.started_at)),
-          h('td', null, bar, ' ', (job.progress || 0) + '%', job.progress_note ? h('span', { class: 'muted' }, ' ' + truncate(job.progress_note, 60)) : null));
+          h('td', null, bar, ' ', (job.progress || 0) + '%', job.progress_note ? h('span', { class: 'muted wrap' }, ' ' + truncate(job.progress_note, 60)) : null));
       }
       if (state === 'completed') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip', title: job.result || '' }, truncate(job.result, 80)));
       if (state === 'dead') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip error-text', title: job.last_error || '' }, truncate(job.last_error, 80)));
-      cells.push(h('td', null, job.group == null ? h('span', { class: 'muted' }, '—') : job.group), h('td', { class: 'num' }, fmtBytes(job.payload_bytes)));
+      cells.push(h('td', { class: 'wrap' }, job.group == null ? h('span', { class: 'muted' }, '—') : job.group), h('td', { class: 'num' }, fmtBytes(job.payload_bytes)));
       if (ADMIN) cells.push(h('td', { class: 'row-actions' }, jobActions(job, () => { loadPage(); refresh.now(); })));
       return h('tr', { testid: 'job-row', dataset: { id: job.id, state: job.state } }, cells);
     }
@@ -1087,16 +1101,162 @@
     return bytes;
   }
 
-  // {format, text}: pretty JSON when the text parses, the text as it is, or a hex dump.
+  // JSON pretty-printed from its own text: the blanks between tokens are replaced (two spaces an
+  // indent, as JSON.stringify(v, null, 2) lays it out) and every token is kept as written, so a
+  // 64-bit id, 1e400, -0, 1.50 or a key given twice shows what the payload says, not what a
+  // JavaScript value of it would be. null when the text is not exactly one JSON value, or when
+  // its indented form would be larger than INDENT_LIMIT characters (deep nesting).
+  const INDENT_LIMIT = 2 * 1024 * 1024;
+
+  function jsonStringEnd(text, start) {
+    const n = text.length;
+    let i = start + 1;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) return i + 1;
+      if (c < 0x20) return -1;
+      if (c === 0x5c) {
+        const e = text[i + 1];
+        if (e === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) return -1;
+          i += 6;
+        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) {
+          i += 2;
+        } else {
+          return -1;
+        }
+      } else {
+        i++;
+      }
+    }
+    return -1;
+  }
+
+  function jsonNumberEnd(text, start) {
+    const digit = (k) => k < text.length && text[k] >= '0' && text[k] <= '9';
+    let i = start;
+    if (text[i] === '-') i++;
+    if (text[i] === '0') i++;
+    else if (digit(i)) while (digit(i)) i++;
+    else return -1;
+    if (text[i] === '.') {
+      i++;
+      if (!digit(i)) return -1;
+      while (digit(i)) i++;
+    }
+    if (text[i] === 'e' || text[i] === 'E') {
+      i++;
+      if (text[i] === '+' || text[i] === '-') i++;
+      if (!digit(i)) return -1;
+      while (digit(i)) i++;
+    }
+    return i;
+  }
+
+  function reindentJson(text) {
+    const out = [];
+    let size = 0;
+    const stack = []; // the open brackets, '{' or '['
+    // What may come next: 'value', 'key', 'colon', 'next' (a comma or the close),
+    // 'first-value' and 'first-key' (just after an opening bracket: also its close).
+    let expect = 'value';
+    let done = false;
+    const n = text.length;
+    let i = 0;
+    const emit = (piece) => { out.push(piece); size += piece.length; };
+    const newline = (depth) => emit('\n' + '  '.repeat(depth));
+    const closeWith = { '{': '}', '[': ']' };
+    const afterValue = () => { if (stack.length === 0) done = true; else expect = 'next'; };
+    while (size <= INDENT_LIMIT) {
+      while (i < n && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+      if (i >= n) return done ? out.join('') : null;
+      if (done) return null;
+      const c = text[i];
+      const top = stack[stack.length - 1];
+      if ((expect === 'first-value' || expect === 'first-key' || expect === 'next') && c === closeWith[top]) {
+        stack.pop();
+        if (expect === 'next') newline(stack.length);
+        emit(c);
+        i++;
+        afterValue();
+        continue;
+      }
+      if (expect === 'next') {
+        if (c !== ',') return null;
+        emit(',');
+        newline(stack.length);
+        i++;
+        expect = top === '{' ? 'key' : 'value';
+        continue;
+      }
+      if (expect === 'colon') {
+        if (c !== ':') return null;
+        emit(': ');
+        i++;
+        expect = 'value';
+        continue;
+      }
+      if (expect === 'first-value' || expect === 'first-key') newline(stack.length);
+      if (expect === 'key' || expect === 'first-key') {
+        if (c !== '"') return null;
+        const end = jsonStringEnd(text, i);
+        if (end < 0) return null;
+        emit(text.slice(i, end));
+        i = end;
+        expect = 'colon';
+        continue;
+      }
+      // A value.
+      if (c === '{' || c === '[') {
+        stack.push(c);
+        emit(c);
+        i++;
+        expect = c === '{' ? 'first-key' : 'first-value';
+        continue;
+      }
+      let end = -1;
+      if (c === '"') end = jsonStringEnd(text, i);
+      else if (c === '-' || (c >= '0' && c <= '9')) end = jsonNumberEnd(text, i);
+      else {
+        for (const word of ['true', 'false', 'null']) if (text.startsWith(word, i)) end = i + word.length;
+      }
+      if (end < 0) return null;
+      emit(text.slice(i, end));
+      i = end;
+      afterValue();
+    }
+    return null;
+  }
+
+  // {format, text}: JSON re-indented (every token as written) when the text is JSON, the text
+  // as it is, or a hex dump.
   function presentPayload(payload) {
     if (payload.text != null) {
       const trimmed = payload.text.trim();
       if (!payload.truncated && (trimmed.startsWith('{') || trimmed.startsWith('['))) {
-        try { return { format: 'json', text: JSON.stringify(JSON.parse(trimmed), null, 2) }; } catch (_) { /* not JSON */ }
+        const pretty = reindentJson(payload.text);
+        if (pretty != null) return { format: 'json', text: pretty };
       }
       return { format: 'text', text: payload.text };
     }
     return { format: 'hex', text: hexDump(decodeBase64(payload.base64)) };
+  }
+
+  // A progress note as a wrapping block (a note without blanks must not widen the page); a
+  // long one shows its start and says how much is left out.
+  const NOTE_SHOWN = 2000;
+
+  function progressNote(note) {
+    note = String(note);
+    const shown = textStart(note, NOTE_SHOWN);
+    return [
+      h('pre', { class: 'code progress-note', id: 'job-progress-note', testid: 'job-progress-note', tabindex: '0' },
+        shown.length < note.length ? shown + '…' : shown),
+      shown.length < note.length
+        ? h('p', { class: 'muted', testid: 'job-progress-note-clipped' },
+          'The first ' + fmtInt(shown.length) + ' of ' + fmtInt(note.length) + ' characters of the note.')
+        : null,
+    ];
   }
 
   const EVENT_DETAILS = ['error', 'next', 'retry_in_ms', 'wait_ms', 'run_ms', 'result_bytes', 'progress', 'note', 'schedule', 'tick', 'group'];
@@ -1185,8 +1345,10 @@
         field('Expires', timeNode(job.expires_at), 'expires_at');
         field('Payload', fmtBytes(job.payload_bytes), 'payload_bytes');
         progressSection.hidden = !(job.progress || job.progress_note);
-        progressHost.replaceChildren(h('progress', { max: 100, value: job.progress || 0 }), ' ', (job.progress || 0) + '%',
-          job.progress_note ? h('div', { class: 'mono' }, job.progress_note) : null);
+        // append() skips a missing note; replaceChildren(null) would show the word "null".
+        progressHost.replaceChildren();
+        append(progressHost, [h('progress', { max: 100, value: job.progress || 0 }), ' ', (job.progress || 0) + '%',
+          job.progress_note ? progressNote(job.progress_note) : null]);
         errorSection.hidden = job.last_error == null;
         errorPre.textContent = job.last_error == null ? '' : job.last_error;
         resultSection.hidden = job.result == null;
@@ -1414,7 +1576,7 @@
       note: 'Each message published on a matching subject becomes a job on the queue.',
       headers: ['ID', 'Subject pattern', 'Queue', 'Rule', 'Owner'], empty: 'No routes.',
       items: (data) => data, key: (r) => r.id,
-      row: (r) => [String(r.id), h('td', { class: 'mono' }, r.pattern), queueLink(r.queue), h('td', { class: 'mono' }, r.rule), r.owner == null ? '—' : r.owner],
+      row: (r) => [String(r.id), h('td', { class: 'mono wrap' }, r.pattern), queueLink(r.queue), h('td', { class: 'mono wrap' }, r.rule), r.owner == null ? '—' : h('td', { class: 'wrap' }, r.owner)],
     });
   }
 
@@ -1425,7 +1587,7 @@
       headers: ['Name', 'Queue', 'When', 'Catch-up', 'Status', 'Last tick', 'Next ticks', 'Payload'], empty: 'No schedules.',
       items: (data) => data, key: (r) => r.name,
       row: (r) => [
-        h('td', { class: 'mono' }, r.name), queueLink(r.queue),
+        h('td', { class: 'mono wrap' }, r.name), queueLink(r.queue),
         h('td', { class: 'mono' }, r.cron != null ? 'cron "' + r.cron + '"' + (r.tz ? ' ' + r.tz : '') : 'every ' + fmtDuration(r.every_ms)),
         r.catchup || '—',
         r.paused ? h('span', { class: 'badge badge-paused' }, 'paused') : h('span', { class: 'badge badge-ok' }, 'active'),
@@ -1444,7 +1606,7 @@
       items: (data) => data.connections || [], key: (c) => c.cid,
       summary: (data) => fmtInt(data.num_connections != null ? data.num_connections : (data.connections || []).length) + ' connections',
       row: (c) => [
-        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), c.name || '—',
+        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap' }, c.name || '—'),
         [c.lang || '', c.version ? ' ' + c.version : ''].join('').trim() || '—', fmtDuration(c.uptime_ms),
         h('td', { class: 'num' }, fmtInt(c.subscriptions)), h('td', { class: 'num' }, fmtInt(c.held_jobs)),
         c.waiting_for_job ? 'for a job' : '—', h('td', { class: 'num' }, fmtBytes(c.pending_bytes)),
@@ -1471,6 +1633,7 @@
   function route() {
     if (current) { current.stop(); current = null; }
     viewRoot.replaceChildren();
+    clearErrors();
     dialog.open && dialog.close();
     const parts = parseHash();
     let area = 'overview';
