@@ -13,6 +13,7 @@ final class Connection {
     /// `ip:port` of the peer, for logs.
     let remote: String
     let remoteHost: String
+    let remotePort: Int
     let openedAt: Int
 
     var readEvent: OpaquePointer?
@@ -114,6 +115,7 @@ final class Connection {
         self.id = id
         self.fd = fd
         self.remoteHost = remoteHost
+        self.remotePort = remotePort
         self.remote = remoteHost.contains(":") ? "[\(remoteHost)]:\(remotePort)" : "\(remoteHost):\(remotePort)"
         self.openedAt = now
         // Reads land straight in here; 64 KiB per read covers 16 of libevent's default

@@ -59,7 +59,7 @@ final class MonitoringServer {
 
     /// A document and who may read it: `body` answers nil when the reader may not (401 for an
     /// anonymous reader, 403 for a user).
-    typealias Route = (contentType: String, body: (Reader) -> String?)
+    typealias Route = (contentType: String, body: (Reader, _ query: [String: String]) -> String?)
 
     /// Who an `Authorization` header value proves to be (nil: no one), told to the callback,
     /// which may come in a later pass (a password hash is checked off the loop); returns what
@@ -508,7 +508,7 @@ final class MonitoringServer {
             let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + (pages == nil ? "" : ", or the dashboard at /") + "\n"
             return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
         }
-        guard let body = route.body(reader) else {
+        guard let body = route.body(reader, Self.request(head, [])?.query ?? [:]) else {
             if case .user = reader {
                 return Self.response(403, "Forbidden", "text/plain", "this user may not read \(path)\n", head: method == "HEAD")
             }

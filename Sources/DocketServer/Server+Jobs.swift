@@ -516,6 +516,14 @@ extension Server {
         writer.add("server_id", serverID)
         writer.add("version", Self.natsCompatibleVersion)
         writer.add("docket_version", Self.version)
+        addCounters(to: &writer, jobs: jobs, queues: queues)
+        writer.add("max_payload", config.maxPayload)
+        if let cluster { writer.add("cluster", json: cluster.document) }
+        return writer.result
+    }
+
+    /// The counters STATS and `/varz` share.
+    func addCounters(to writer: inout JSONObjectWriter, jobs: Int? = nil, queues: Int? = nil) {
         writer.add("uptime_ms", monotonicMilliseconds() - startedAt)
         writer.add("connections", connections.count)
         writer.add("total_connections", stats.totalConnections)
@@ -540,9 +548,6 @@ extension Server {
         writer.add("store_capacity_bytes", dataDirectory?.capacityBytes ?? 0)
         writer.add("store_file_bytes", dataDirectory?.fileBytes ?? 0)
         writer.add("sync", config.syncMode.rawValue)
-        writer.add("max_payload", config.maxPayload)
-        if let cluster { writer.add("cluster", json: cluster.document) }
-        return writer.result
     }
 
     /// Payloads of completed jobs deleted in one commit (see `completedPayloads`).

@@ -1,5 +1,6 @@
 import DocketEngine
 import DocketWire
+import Glibc
 
 /// What the monitoring endpoint serves.
 extension Server {
@@ -15,19 +16,19 @@ extension Server {
             loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
             authorize: monitoringAuthorization, tlsContext: tlsContext,
             routes: [
-                "/healthz": (json, { [unowned self] _ in healthDocument() }),
+                "/healthz": (json, { [unowned self] _, _ in healthDocument() }),
                 // Anyone gets what INFO tells every client that connects; the counters need read
                 // on every queue (nats-server's harnesses poll /varz until it answers 200).
-                "/varz": (json, { [unowned self] in Self.readsEveryQueue($0) ? statsDocument() : publicVarzDocument() }),
-                "/connz": (json, { [unowned self] in Self.readsEveryQueue($0) ? connectionsDocument() : nil }),
-                "/queues": (json, { [unowned self] reader in
+                "/varz": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? varzDocument() : publicVarzDocument() }),
+                "/connz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? connectionsDocument(query) : nil }),
+                "/queues": (json, { [unowned self] reader, _ in
                     switch reader {
                     case .everyone: return queuesDocument()
                     case .anonymous: return nil
                     case .user(let principal): return queuesDocument(readableBy: principal.permissions)
                     }
                 }),
-                "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] in Self.readsEveryQueue($0) ? metricsText() : nil }),
+                "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? metricsText() : nil }),
             ])
         server.isUnavailable = { [unowned self] in !(postgres?.isAvailable ?? true) }
         return server
@@ -75,13 +76,88 @@ extension Server {
         return writer.result
     }
 
-    /// NATS-style `/connz`: one entry per client connection.
-    func connectionsDocument() -> String {
+    /// `/varz` for readers who may see everything: what the public one says, the fields NATS
+    /// tooling reads from nats-server's (nats-top, prometheus-nats-exporter, surveyor), and the
+    /// server's counters as STATS gives them.
+    func varzDocument() -> String {
+        var writer = JSONObjectWriter()
+        addIdentity(to: &writer)
+        let uptime = monotonicMilliseconds() - startedAt
+        let now = clock.now()
+        writer.add("now", Self.rfc3339(milliseconds: now))
+        writer.add("start", Self.rfc3339(milliseconds: now - Int64(uptime)))
+        writer.add("uptime", Self.goDuration(milliseconds: uptime))
+        writer.add("mem", Self.residentBytes())
+        writer.add("cores", Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        writer.add("max_connections", config.maxConnections)
+        writer.add("max_subscriptions", config.maxSubscriptions)
+        writer.add("max_control_line", config.maxControlLine)
+        writer.add("max_pending", config.maxPending)
+        writer.add("ping_interval", config.pingIntervalMilliseconds * 1_000_000)
+        writer.add("ping_max", config.maxPingsOutstanding)
+        writer.add("http_port", monitoring?.boundPort ?? 0)
+        writer.add("routes", 0)
+        writer.add("remotes", 0)
+        writer.add("leafnodes", 0)
+        addCounters(to: &writer)
+        if let cluster { writer.add("cluster", json: cluster.document) }
+        return writer.result
+    }
+
+    /// `2026-12-05T11:43:04.123Z`.
+    static func rfc3339(milliseconds: Int64) -> String {
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let fraction = String(milliseconds % 1000 + 1000).dropFirst()
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+    }
+
+    /// A duration as nats-server writes `uptime`: `1d2h3m4s`, `5m0s`, `12s`.
+    static func goDuration(milliseconds: Int) -> String {
+        var rest = milliseconds / 1000
+        let days = rest / 86_400
+        rest %= 86_400
+        let (hours, minutes, seconds) = (rest / 3600, rest % 3600 / 60, rest % 60)
+        if days > 0 { return "\(days)d\(hours)h\(minutes)m\(seconds)s" }
+        if hours > 0 { return "\(hours)h\(minutes)m\(seconds)s" }
+        if minutes > 0 { return "\(minutes)m\(seconds)s" }
+        return "\(seconds)s"
+    }
+
+    /// The process's resident memory in bytes (`/proc/self/statm`), 0 where it cannot be read.
+    static func residentBytes() -> Int {
+        let fd = open("/proc/self/statm", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { Glibc.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return 0 }
+        let fields = buffer[..<count].split(separator: 0x20)
+        guard fields.count > 1, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// The most `/connz` entries in one answer unless `limit=` says otherwise (nats-server's).
+    static let connectionsPage = 1024
+
+    /// NATS-style `/connz`: one entry per client connection, by cid, a page at a time
+    /// (`offset=`, `limit=`; `total` counts them all).
+    func connectionsDocument(_ query: [String: String] = [:]) -> String {
         let now = monotonicMilliseconds()
-        let entries = connections.values.sorted { $0.id < $1.id }.map { connection -> String in
+        let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
+        let limit = max(0, query["limit"].flatMap { Int($0) } ?? Self.connectionsPage)
+        let sorted = connections.values.sorted { $0.id < $1.id }
+        let page = sorted.dropFirst(offset).prefix(limit)
+        let wallNow = clock.now()
+        let entries = page.map { connection -> String in
             var entry = JSONObjectWriter()
             entry.add("cid", Int(connection.id))
             entry.add("ip", connection.remoteHost)
+            entry.add("port", connection.remotePort)
+            entry.add("start", Self.rfc3339(milliseconds: wallNow - Int64(now - connection.openedAt)))
+            entry.add("uptime", Self.goDuration(milliseconds: now - connection.openedAt))
             entry.add("name", connection.options.name)
             entry.add("lang", connection.options.lang)
             entry.add("version", connection.options.version)
@@ -98,7 +174,11 @@ extension Server {
         }
         var document = JSONObjectWriter()
         document.add("server_id", serverID)
-        document.add("num_connections", connections.count)
+        document.add("now", Self.rfc3339(milliseconds: wallNow))
+        document.add("num_connections", entries.count)
+        document.add("total", sorted.count)
+        document.add("offset", offset)
+        document.add("limit", limit)
         document.add("connections", json: "[" + entries.joined(separator: ",") + "]")
         return document.result
     }

@@ -75,7 +75,7 @@ public final class Server {
     private var signalEvents: [OpaquePointer] = []
     private var graceTimer: OpaquePointer?
     private(set) var dataDirectory: DataDirectory?
-    private var monitoring: MonitoringServer?
+    private(set) var monitoring: MonitoringServer?
     private(set) var acceptBackoff: AcceptBackoff?
     private var commitEvent: OpaquePointer?
     /// Batches submitted to the store and not yet committed, oldest first. Each pass submits

@@ -182,3 +182,36 @@ def test_a_payload_cut_inside_a_character_is_still_text():
         assert preview["text"] is not None and set(preview["text"]) == {"€"} and len(preview["text"]) == 65536 // 3
     finally:
         server.stop()
+
+
+def test_varz_and_connz_carry_what_nats_tooling_reads(tmp_path):
+    import re
+    from datetime import datetime
+    config = tmp_path / "docket.conf"
+    config.write_text("authorization { users = [ { user: ops, password: s3cret } ] }\n")
+    server = Docketd("-c", str(config), "--max-connections", "500")
+    try:
+        clients = []
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            file = sock.makefile("rb")
+            file.readline()
+            sock.sendall(b'CONNECT {"verbose":false,"user":"ops","pass":"s3cret"}\r\nPING\r\n')
+            assert file.readline() == b"PONG\r\n"
+            clients.append(sock)
+        public = json.loads(raw(server, b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").partition(b"\r\n\r\n")[2])
+        status, varz = request(server, "/varz", auth="ops:s3cret")
+        assert status == 200 and set(public) <= set(varz), set(public) - set(varz)
+        assert varz["server_name"] and varz["host"] and varz["port"] == server.port and varz["auth_required"] is True
+        for key in ("now", "start"):
+            assert datetime.strptime(varz[key], "%Y-%m-%dT%H:%M:%S.%fZ")
+        assert re.fullmatch(r"(\d+d)?(\d+h)?(\d+m)?\d+s", varz["uptime"])
+        assert varz["mem"] > 1 << 20 and varz["cores"] >= 1 and varz["max_connections"] == 500
+        assert varz["connections"] == 3 and varz["http_port"] == server.http and varz["jobs"] == 0
+        status, connz = request(server, "/connz?limit=1&offset=1", auth="ops:s3cret")
+        assert status == 200 and (connz["total"], connz["offset"], connz["limit"], connz["num_connections"]) == (3, 1, 1, 1)
+        entry = connz["connections"][0]
+        assert entry["port"] > 0 and re.fullmatch(r"\d+s", entry["uptime"]) and entry["start"].endswith("Z")
+        assert request(server, "/connz", auth="ops:s3cret")[1]["total"] == 3
+    finally:
+        server.stop()

@@ -352,10 +352,14 @@ def test_live_forbidden(tmp_path):
             order = clerk.enqueue("orders", "o").id
             assert clerk.inspect(order).queue == "orders"
             for call in (lambda: clerk.enqueue("secret", "y"), lambda: clerk.reserve("orders", timeout=0),
-                         lambda: clerk.inspect(secret), lambda: clerk.pause("orders"), clerk.stats):
+                         lambda: clerk.pause("orders"), clerk.stats):
                 with pytest.raises(docket.Forbidden) as info:
                     call()
                 assert info.value.code == "FORBIDDEN" and "clerk" in info.value.message
+            # A job in a queue clerk may not read does not exist for it, as an id never given.
+            with pytest.raises(docket.NotFound) as missing:
+                clerk.inspect(secret)
+            assert missing.value.message == f"job {secret} does not exist"
             assert [q.queue for q in clerk.queues()] == ["orders"]  # only what clerk may read
             clerk.flush()  # the connection stayed open
             assert clerk.is_connected and boss.reserve("orders", timeout=0).id == order
