@@ -262,6 +262,11 @@ final class MonitoringServer {
             return answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
         }
         let head = Array(connection.input[..<headEnd])
+        guard Self.hasWellFormedFields(head) else {
+            // A blank before the colon or a folded line is read differently by different
+            // parsers (RFC 9112 5.1, 5.2): refused rather than guessed at.
+            return answer(connection, Self.response(400, "Bad Request", "text/plain", "malformed header field\n", head: false))
+        }
         var bodyLength = 0
         let lengths = Self.headers("content-length", in: head)
         if Self.header("transfer-encoding", in: head) != nil {
@@ -598,6 +603,23 @@ final class MonitoringServer {
             return String(value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
         }
         return nil
+    }
+
+    /// Whether every header line is `name: value` with a name of token characters (no blank
+    /// before the colon, no line folded onto the one before).
+    static func hasWellFormedFields(_ head: [UInt8]) -> Bool {
+        let lines = head.split(separator: 0x0A, omittingEmptySubsequences: false).dropFirst()
+        for raw in lines {
+            let line = raw.last == 0x0D ? raw.dropLast() : raw[...]
+            if line.isEmpty { continue }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return false }
+            let tokenCharacters = Array("!#$%&'*+-.^_`|~".utf8)
+            for byte in line[..<colon] {
+                let isAlphanumeric = (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                guard isAlphanumeric || tokenCharacters.contains(byte) else { return false }
+            }
+        }
+        return true
     }
 
     /// Every value of header `name` (lower case), in order.
