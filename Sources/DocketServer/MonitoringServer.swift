@@ -371,8 +371,7 @@ final class MonitoringServer {
             case .stream(let start):
                 if isHead {
                     // A HEAD gets the stream's headers and no stream.
-                    return self.answer(connection, Array(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\(Self.hardening)Connection: close\r\n\r\n".utf8))
+                    return self.answer(connection, Array(Self.streamHead.utf8))
                 }
                 let streams = self.connections.values.filter { $0.stream != nil }.count
                 guard streams < max(1, self.limits.maxConnections / 2) else {
@@ -388,8 +387,7 @@ final class MonitoringServer {
     private func startStream(on connection: HTTPConnection, _ start: (HTTPStream) -> Void) {
         let stream = HTTPStream(server: self, connection: connection)
         connection.stream = stream
-        connection.output = Array(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n\(Self.hardening)Connection: close\r\n\r\n".utf8)
+        connection.output = Array(Self.streamHead.utf8)
         connection.written = 0
         // Read only to notice the client going away; no deadline on a stream.
         if let event = connection.deadlineEvent { EventLoop.remove(event) }
@@ -595,15 +593,7 @@ final class MonitoringServer {
     }
 
     /// The value of header `name` (lower case) in a request head, without surrounding blanks.
-    static func header(_ name: String, in head: [UInt8]) -> String? {
-        let text = String(decoding: head, as: UTF8.self)
-        for line in text.split(whereSeparator: { $0 == "\r\n" || $0 == "\n" }).dropFirst() {
-            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name else { continue }
-            let value = line[line.index(after: colon)...]
-            return String(value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-        }
-        return nil
-    }
+    static func header(_ name: String, in head: [UInt8]) -> String? { headers(name, in: head).first }
 
     /// Whether every header line is `name: value` with a name of token characters (no blank
     /// before the colon, no line folded onto the one before).
@@ -613,14 +603,16 @@ final class MonitoringServer {
             let line = raw.last == 0x0D ? raw.dropLast() : raw[...]
             if line.isEmpty { continue }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return false }
-            let tokenCharacters = Array("!#$%&'*+-.^_`|~".utf8)
             for byte in line[..<colon] {
                 let isAlphanumeric = (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
-                guard isAlphanumeric || tokenCharacters.contains(byte) else { return false }
+                guard isAlphanumeric || Self.tokenPunctuation.contains(byte) else { return false }
             }
         }
         return true
     }
+
+    /// The characters of a header name (RFC 9110 5.6.2) besides letters and digits.
+    private static let tokenPunctuation = Array("!#$%&'*+-.^_`|~".utf8)
 
     /// Every value of header `name` (lower case), in order.
     static func headers(_ name: String, in head: [UInt8]) -> [String] {
@@ -632,9 +624,12 @@ final class MonitoringServer {
         }
     }
 
-    /// On every answer: no content sniffing, and no framing of anything but the page, which
-    /// sets its own policy.
+    /// On every answer: no content sniffing.
     static let hardening = "X-Content-Type-Options: nosniff\r\n"
+
+    /// The head of an event stream's response (the whole answer to a HEAD of one).
+    static let streamHead =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n\(hardening)Connection: close\r\n\r\n"
 
     /// Where the request head ends (after its blank line), or nil if it has not ended yet.
     static func endOfHead(_ bytes: [UInt8]) -> Int? {
@@ -652,9 +647,8 @@ final class MonitoringServer {
     static func response(_ status: Int, _ reason: String, _ contentType: String, _ body: String, head: Bool, extra: String = "") -> [UInt8] {
         var text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.utf8.count)\r\n"
         text += extra + hardening
-        if !extra.contains("Content-Security-Policy") && !contentType.hasPrefix("text/html") {
-            text += "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
-        }
+        // The page (HTML) brings its own policy; nothing else is meant to be rendered or framed.
+        if !contentType.hasPrefix("text/html") { text += "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n" }
         text += "Connection: close\r\n\r\n"
         if !head { text += body }
         return Array(text.utf8)

@@ -594,18 +594,18 @@ final class PostgresBackend {
             store.touch(hold, on: db, completion: Self.answering(reply) { _ in .doneNow })
         case .inspect(let id):
             flushBatches()
-            guard let permissions = connection.permissions else {
-                store.inspect(Self.databaseID(id), on: db, completion: Self.answering(reply) { $0.map { .document($0.json) } ?? .error(.notFound(id)) })
-                break
-            }
-            // Parents and children in queues the reader may not read are left out.
+            // Parents and children in queues a restricted reader may not read are left out.
             store.inspect(Self.databaseID(id), on: db) { [self] result in
-                guard case .success(let record?) = result else {
-                    return Self.answering(reply) { (found: PostgresJobRecord?) in found.map { .document($0.json) } ?? .error(.notFound(id)) }(result)
+                var view: JobView
+                switch result {
+                case .success(let record?): view = record.view
+                case .success(nil): return reply(.error(.notFound(id)))
+                case .failure(let error): return reply(.error(Self.failed(error)))
                 }
-                var view = record.view
                 let linked = (view.parents ?? []) + (view.children ?? [])
-                guard !linked.isEmpty, let db = self.connection else { return reply(.document(view.json)) }
+                guard let permissions = connection.permissions, !linked.isEmpty, let db = self.connection else {
+                    return reply(.document(view.json))
+                }
                 store.queues(ofJobs: linked.map(Self.databaseID), on: db) { found in
                     guard case .success(let queues) = found else { return reply(.error(Self.unavailable(self.lastFailure))) }
                     view.parents = Server.readable(view.parents, permissions) { queues[Self.databaseID($0)] }
