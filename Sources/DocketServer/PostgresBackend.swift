@@ -603,9 +603,9 @@ final class PostgresBackend {
                 case .failure(let error): return reply(.error(Self.failed(error)))
                 }
                 let linked = (view.parents ?? []) + (view.children ?? [])
-                guard let permissions = connection.permissions, !linked.isEmpty, let db = self.connection else {
-                    return reply(.document(view.json))
-                }
+                guard let permissions = connection.permissions, !linked.isEmpty else { return reply(.document(view.json)) }
+                // Unfiltered links would show a restricted reader ids of hidden queues.
+                guard let db = self.connection else { return reply(.error(Self.unavailable(lastFailure))) }
                 store.queues(ofJobs: linked.map(Self.databaseID), on: db) { found in
                     guard case .success(let queues) = found else { return reply(.error(Self.unavailable(self.lastFailure))) }
                     view.parents = Server.readable(view.parents, permissions) { queues[Self.databaseID($0)] }
