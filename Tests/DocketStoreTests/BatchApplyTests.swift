@@ -106,4 +106,31 @@ import Testing
         }
         try expectStore(at: path, equals: model)
     }
+
+    /// A checkpoint writes only each key's last change, and skips deleting keys above the
+    /// highest in LMDB: the second checkpoint here rewrites and deletes keys the first one
+    /// stored, alongside keys that come and go within it, and ids deleted that were never there.
+    @Test func aCheckpointOverStoredKeysLeavesTheStoreAsTheModel() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (batches, model) = Self.batches(count: 400, seed: 2112)
+        for range in [0..<150, 150..<400] {
+            let store = try DataDirectory(path: path)
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, Array(batches[range]))
+            store.close()
+        }
+        try expectStore(at: path, equals: model)
+        // The same batches one at a time: the same store.
+        let single = path + "-single"
+        defer { try? FileManager.default.removeItem(atPath: single) }
+        let store = try DataDirectory(path: single, syncMode: .none)
+        for batch in batches {
+            var outcome: Result<Void, StoreError>?
+            store.commit(batch) { outcome = $0 }
+            try outcome!.get()
+        }
+        store.close()
+        try expectStore(at: single, equals: model)
+    }
 }
