@@ -84,7 +84,7 @@ public struct LifecycleEvent: Sendable {
             out.append(UInt8(ascii: "\""))
         }
         func text(_ bytes: [UInt8]) {
-            out.append(contentsOf: JSONObjectWriter.quote(String(decoding: bytes, as: UTF8.self)).utf8)
+            JSONObjectWriter.appendQuoted(String(decoding: bytes, as: UTF8.self), to: &out)
         }
         key("seq"); number(Int(sequence))
         key("event"); plain(kind.rawValue)

@@ -10,7 +10,7 @@ public enum QueueConfigCodec {
         if let totals {
             var inner = JSONObjectWriter()
             for (name, value) in totals.fields { inner.add(name, value) }
-            writer.add("totals", json: inner.result)
+            writer.add("totals", json: inner.resultBytes)
         }
         if holds.queue > 0 { writer.add("held_until", Int(holds.queue)) }
         if !holds.groups.isEmpty {
@@ -28,7 +28,7 @@ public enum QueueConfigCodec {
         if let lease = config.leaseMilliseconds { writer.add("lease_ms", lease) }
         if let keep = config.keepCompleted { writer.add("keep_completed", keep) }
         if let keep = config.keepDead { writer.add("keep_dead", keep) }
-        return Array(writer.result.utf8)
+        return writer.resultBytes
     }
 
     public static func decode(_ bytes: [UInt8]) -> QueueConfig? { decodeRecord(bytes)?.config }

@@ -228,49 +228,101 @@ private struct JSONReader {
     }
 }
 
-/// Builds a compact JSON object, for documents the server writes (INFO).
+/// Builds a compact JSON object, for documents the server writes (INFO, queue records).
+///
+/// Written as bytes: the queue record goes through it with every commit that changes a queue's
+/// totals, and building it as a `String` (a scalar at a time, each number its own string) was
+/// 5 % of the loop thread in the 32x1 job cycle.
 public struct JSONObjectWriter {
-    private var text = "{"
-    private var first = true
+    private var bytes: [UInt8] = []
 
-    public init() {}
-
-    public mutating func add(_ key: String, _ value: String) { member(key, Self.quote(value)) }
-    public mutating func add(_ key: String, _ value: Int) { member(key, String(value)) }
-    public mutating func add(_ key: String, _ value: Bool) { member(key, value ? "true" : "false") }
-    public mutating func add(_ key: String, _ value: Double) { member(key, value.isFinite ? "\(value)" : "null") }
-    public mutating func add(_ key: String, _ value: String?) { member(key, value.map(Self.quote) ?? "null") }
-    public mutating func add(_ key: String, _ value: Int?) { member(key, value.map { String($0) } ?? "null") }
-    /// Adds an already encoded JSON value.
-    public mutating func add(_ key: String, json: String) { member(key, json) }
-
-    private mutating func member(_ key: String, _ encoded: String) {
-        if !first { text += "," }
-        first = false
-        text += Self.quote(key) + ":" + encoded
+    public init() {
+        // A queue record fits; growing an array from nothing reallocates it several times.
+        bytes.reserveCapacity(256)
+        bytes.append(UInt8(ascii: "{"))
     }
 
-    public var result: String { text + "}" }
+    public mutating func add(_ key: String, _ value: String) {
+        member(key)
+        Self.appendQuoted(value, to: &bytes)
+    }
+
+    public mutating func add(_ key: String, _ value: Int) {
+        member(key)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    public mutating func add(_ key: String, _ value: Bool) {
+        member(key)
+        bytes.append(contentsOf: value ? "true".utf8 : "false".utf8)
+    }
+
+    public mutating func add(_ key: String, _ value: Double) {
+        member(key)
+        bytes.append(contentsOf: (value.isFinite ? "\(value)" : "null").utf8)
+    }
+
+    public mutating func add(_ key: String, _ value: String?) {
+        if let value { add(key, value) } else { add(key, json: "null") }
+    }
+
+    public mutating func add(_ key: String, _ value: Int?) {
+        if let value { add(key, value) } else { add(key, json: "null") }
+    }
+
+    /// Adds an already encoded JSON value.
+    public mutating func add(_ key: String, json: String) {
+        member(key)
+        bytes.append(contentsOf: json.utf8)
+    }
+
+    /// Adds an already encoded JSON value, given as UTF-8.
+    public mutating func add(_ key: String, json: [UInt8]) {
+        member(key)
+        bytes.append(contentsOf: json)
+    }
+
+    private mutating func member(_ key: String) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        Self.appendQuoted(key, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    public var result: String { String(decoding: resultBytes, as: UTF8.self) }
+
+    /// The object as UTF-8.
+    public var resultBytes: [UInt8] {
+        var out = bytes
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
 
     /// A JSON string literal for `value`, escaping quotes, backslashes and control characters.
     public static func quote(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+        var out: [UInt8] = []
+        appendQuoted(value, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `value` as a JSON string literal. Byte by byte: every byte of a multi-byte
+    /// UTF-8 sequence is 0x80 or above and goes through unchanged.
+    public static func appendQuoted(_ value: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
             }
         }
-        return out + "\""
+        out.append(UInt8(ascii: "\""))
     }
 }

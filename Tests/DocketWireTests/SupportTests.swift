@@ -41,6 +41,26 @@ import Testing
         #expect(writer.result == #"{"a":"q\"\\\n\u0001","n":5,"b":true}"#)
         #expect(JSONValue.parse(writer.result)?["a"]?.stringValue == "q\"\\\n\u{01}")
     }
+
+    /// Every kind of member, byte for byte as the String-built writer wrote them (stored queue
+    /// records must read the same).
+    @Test func writerMembersByteForByte() {
+        #expect(JSONObjectWriter().result == "{}")
+        var writer = JSONObjectWriter()
+        writer.add("t\tab", "\r\t\u{1f}é→\u{7f}")
+        writer.add("none", nil as String?)
+        writer.add("count", nil as Int?)
+        writer.add("neg", -42)
+        writer.add("off", false)
+        writer.add("half", 0.5)
+        writer.add("inf", Double.infinity)
+        writer.add("raw", json: "[1,2]")
+        writer.add("bytes", json: Array("{}".utf8))
+        let expected = #"{"t\tab":"\r\t\u001fé→\#u{7f}","none":null,"count":null,"neg":-42,"off":false,"half":0.5,"inf":null,"raw":[1,2],"bytes":{}}"#
+        #expect(writer.result == expected)
+        #expect(writer.resultBytes == Array(expected.utf8))
+        #expect(JSONObjectWriter.quote("a\"b") == #""a\"b""#)
+    }
 }
 
 @Suite struct UnitsTests {
