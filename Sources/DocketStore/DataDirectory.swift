@@ -63,7 +63,7 @@ public final class DataDirectory: JobStore {
     /// (a job's payload can be written again, by ENQ `replace=true`, while a checkpoint applies
     /// the batch with the old one): the loop thread reads them while the commit and checkpoint
     /// threads add and drop them, hence the lock.
-    private var unappliedPayloads: [UInt64: (sequence: UInt64, bytes: [UInt8])] = [:]
+    private var unappliedPayloads = IDTable<(sequence: UInt64, bytes: [UInt8])>()
     /// Tests only: runs between a checkpoint's transaction and its forgetting the payloads it
     /// applied.
     var checkpointApplied: (() -> Void)?
@@ -880,8 +880,8 @@ public final class DataDirectory: JobStore {
                 }
             }
             // A burst (a bulk load) can grow the table to hundreds of thousands of entries; a
-            // dictionary keeps its size when emptied, so it is given up once nothing is left.
-            if unappliedPayloads.isEmpty { unappliedPayloads = [:] }
+            // table keeps its size when emptied, so it is given up once nothing is left.
+            if unappliedPayloads.isEmpty && unappliedPayloads.capacity > 16 { unappliedPayloads = IDTable() }
         }
     }
 
