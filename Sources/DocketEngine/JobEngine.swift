@@ -292,11 +292,6 @@ public final class JobEngine {
             }
         }
         restoredBlocked.removeAll()
-        // Every finished job came back into its history, including those retention had
-        // already let go of but kept (a parent whose children had yet to finish, a job whose
-        // key is remembered): trimming now holds them again, so they go when they should,
-        // rather than at the queue's next finish. A lowered --keep-completed applies here too.
-        for queue in queueList { trimHistories(of: queue) }
     }
 
     /// Starts a restore: the queues' stored settings, before any job comes back.
@@ -1419,16 +1414,14 @@ public final class JobEngine {
         defer {
             retentionHeld -= 1
             if retentionHeld == 0 && !queuesToTrim.isEmpty {
-                for queue in queueList where queuesToTrim.contains(ObjectIdentifier(queue)) { trimHistories(of: queue) }
+                for queue in queueList where queuesToTrim.contains(ObjectIdentifier(queue)) {
+                    trim(queue.completed, keep: queue.config.keepCompleted ?? defaults.keepCompleted, state: .completed, finishing: nil)
+                    trim(queue.dead, keep: queue.config.keepDead ?? defaults.keepDead, state: .dead, finishing: nil)
+                }
                 queuesToTrim.removeAll()
             }
         }
         return body()
-    }
-
-    private func trimHistories(of queue: JobQueue) {
-        trim(queue.completed, keep: queue.config.keepCompleted ?? defaults.keepCompleted, state: .completed, finishing: nil)
-        trim(queue.dead, keep: queue.config.keepDead ?? defaults.keepDead, state: .dead, finishing: nil)
     }
 
     /// A finished job past its queue's history goes, unless a child still needs it or its key

@@ -87,36 +87,20 @@ extension Harness {
         #expect(h.state(both) == .waiting)
     }
 
-    /// A parent that completed (result "kept") with a child still to run, then was pushed out
-    /// of a history of one by two more completions.
-    static func parentPastItsHistory() -> (h: Harness, parent: UInt64, child: UInt64) {
+    @Test func retentionKeepsAParentUntilItsChildrenFinish() {
         var defaults = QueueDefaults()
         defaults.keepCompleted = 1
         let h = Harness(defaults: defaults)
         let parent = h.enq("p")
         let child = h.enq("c", after: [parent])
         h.complete(parent, "kept")
+        // Two more completions push the parent out of the history of one.
         h.complete(h.enq("p"))
         h.complete(h.enq("p"))
-        return (h, parent, child)
-    }
-
-    @Test func retentionKeepsAParentUntilItsChildrenFinish() {
-        let (h, parent, child) = Self.parentPastItsHistory()
         #expect(h.engine.job(parent)?.result == Array("kept".utf8))
         #expect(h.engine.parents(of: child)?.first?.result == Array("kept".utf8))
         h.complete(child)
         #expect(h.engine.job(parent) == nil)
-    }
-
-    /// A parent retention kept for its child when the server stopped is still let go once
-    /// the child finishes: the restart trims the histories as the finishes would have.
-    @Test func retentionLetsAKeptParentGoAfterARestart() {
-        let (h, parent, child) = Self.parentPastItsHistory()
-        let restarted = h.restarted()
-        #expect(restarted.engine.parents(of: child)?.first?.result == Array("kept".utf8))
-        restarted.complete(child)
-        #expect(restarted.engine.job(parent) == nil)
     }
 
     @Test func aBlockedJobsExpiryStillApplies() {

@@ -67,7 +67,7 @@ struct Harness {
     /// A new engine on this one's jobs as the store would give them back after a crash, at the
     /// same time, recovery finished.
     func restarted() -> Harness {
-        let restarted = Harness(defaults: engine.defaults)
+        let restarted = Harness()
         restarted.clock.time = clock.time
         for job in engine.jobs.all.sorted(by: { $0.id < $1.id }) {
             JobCodec.encode(job).withUnsafeBytes {
