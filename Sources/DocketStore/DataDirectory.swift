@@ -782,7 +782,7 @@ public final class DataDirectory: JobStore {
         let cursor = try KeyCursor(txn, dbi, kind, check)
         defer { cursor.close() }
         // A key above this was not there when the transaction began: its delete has nothing to do.
-        let highest = cursor.highestKey()
+        let highest = try cursor.highestKey()
         changes.sort { $0.id != $1.id ? $0.id < $1.id : $0.order < $1.order }
         for position in changes.indices where position == changes.count - 1 || changes[position + 1].id != changes[position].id {
             let change = changes[position]
@@ -1220,11 +1220,16 @@ private struct KeyCursor {
         }
     }
 
-    /// The largest key in the database, nil when it is empty.
-    func highestKey() -> UInt64? {
+    /// The largest key in the database, nil when it is empty. Deletes of keys above it are
+    /// skipped, so anything but a clear answer must not read as "empty": an LMDB error throws,
+    /// and a key that is not 8 bytes (a damaged store) counts as the largest possible.
+    func highestKey() throws -> UInt64? {
         var key = MDB_val()
         var value = MDB_val()
-        guard mdb_cursor_get(cursor, &key, &value, MDB_LAST) == 0, key.mv_size == 8 else { return nil }
+        let status = mdb_cursor_get(cursor, &key, &value, MDB_LAST)
+        if status == MDB_NOTFOUND { return nil }
+        try check(status, "mdb_cursor_get last \(kind)")
+        guard key.mv_size == 8 else { return .max }
         return UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
     }
 
