@@ -142,6 +142,9 @@ public final class DataDirectory: JobStore {
             try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
             lastUsedBytes = measureUse(txn)
             mdb_txn_abort(txn)
+            var info = MDB_envinfo()
+            try check(mdb_env_info(env, &info), "mdb_env_info")
+            mappedRegion = Self.findMapping(of: path + "/data.mdb", size: info.me_mapsize)
         } catch {
             close()
             throw error
@@ -442,6 +445,7 @@ public final class DataDirectory: JobStore {
         var payload = MDB_val()
         var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
         var payloadStatus = mdb_cursor_get(payloadCursor, &payloadKey, &payload, MDB_FIRST)
+        var walked = 0
         while status == 0 {
             guard key.mv_size == 8 else { throw StoreError("job key of \(key.mv_size) bytes in \(path)") }
             let id = UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
@@ -468,8 +472,12 @@ public final class DataDirectory: JobStore {
             try visit(StoredJobRecord(
                 id: id, record: record, payloadSize: found.map { SealedValue.valueSize($0.mv_size) },
                 payloadDamaged: sealed.map { $0 == nil } ?? false))
+            // As it goes, so that the walk's peak stays low too.
+            walked += 1
+            if walked % 65536 == 0 { releaseMappedPages() }
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
+        releaseMappedPages()
         guard status == MDB_NOTFOUND else { try check(status, "mdb_cursor_get"); return StoredState(nextID: 1, nextRouteID: 1, queues: [], routes: []) }
         var routes: [(id: UInt64, bytes: [UInt8])] = []
         var routeCursor: OpaquePointer?
@@ -871,6 +879,7 @@ public final class DataDirectory: JobStore {
             }
         }
         checkpointApplied?()
+        releaseMappedPages()
         spareLog = old
         // A payload a later batch wrote again is not in LMDB yet: it stays.
         withLock(unappliedLock) {
@@ -1069,12 +1078,62 @@ public final class DataDirectory: JobStore {
         withLock(usageLock) { completedFlushes += 1 }
     }
 
+    /// Gives back this process's mapping of data.mdb's pages (they stay in the kernel's page
+    /// cache: the next read of one is a minor fault). Reading through LMDB's map leaves every
+    /// page read mapped, and each fault maps up to 15 cached neighbours too (the kernel's
+    /// fault-around): a recovery that walks the file, or a writer appending to it, would
+    /// otherwise keep the whole file in the server's resident set, where out-of-memory scoring
+    /// and every RSS-based limit or alert count it as the server's memory. Called after the
+    /// recovery walk and after every checkpoint (with `--sync none`, every tenth of a second).
+    func releaseMappedPages() {
+        guard let env, let region = mappedRegion else { return }
+        var info = MDB_envinfo()
+        // The map moves only when its size is set, which happens only while opening, before
+        // `mappedRegion` is found; the check keeps a wrong range from ever being dropped.
+        guard mdb_env_info(env, &info) == 0, info.me_mapsize == region.size else { return }
+        let used = (Int(info.me_last_pgno) + 1) * pageSize
+        _ = madvise(region.base, min(region.size, used), MADV_DONTNEED)
+    }
+
+    /// Where LMDB mapped data.mdb, found once it is open (LMDB does not say).
+    private var mappedRegion: (base: UnsafeMutableRawPointer, size: Int)?
+    private let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// The mapping of `file` that is `size` bytes long, from /proc/self/maps (matched by inode).
+    static func findMapping(of file: String, size: Int) -> (base: UnsafeMutableRawPointer, size: Int)? {
+        var info = stat()
+        guard stat(file, &info) == 0, let maps = fopen("/proc/self/maps", "r") else { return nil }
+        defer { fclose(maps) }
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), maps) != nil {
+            // start-end perms offset device inode path
+            let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, UInt64(fields[4]) == UInt64(info.st_ino) else { continue }
+            let range = fields[0].split(separator: "-")
+            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
+                Int(end - start) == size, let base = UnsafeMutableRawPointer(bitPattern: start)
+            else { continue }
+            return (base, size)
+        }
+        return nil
+    }
+
     /// With `SyncMode.none`: flushes every `intervalMilliseconds` on a thread of its own, until
     /// `close`. The loop thread keeps committing meanwhile: an `fdatasync` of a second's writes
     /// can take tens of milliseconds, and on the loop every client would wait for it.
+    /// The same thread gives back the mapped pages of data.mdb every tenth of a second.
     public func startPeriodicFlush(intervalMilliseconds: Int = 1000) throws {
         guard syncMode == .none, flusher == nil else { return }
-        flusher = try PeriodicThread(intervalMilliseconds: intervalMilliseconds) { [unowned self] in flushToDisk() }
+        let tick = min(intervalMilliseconds, Self.checkpointMilliseconds)
+        var sinceFlush = 0
+        flusher = try PeriodicThread(intervalMilliseconds: tick) { [unowned self] in
+            releaseMappedPages()
+            sinceFlush += tick
+            if sinceFlush >= intervalMilliseconds {
+                sinceFlush = 0
+                flushToDisk()
+            }
+        }
     }
 
     /// Room in the table of payloads waiting for a checkpoint; for tests.
@@ -1128,6 +1187,7 @@ public final class DataDirectory: JobStore {
         }
         if let env {
             mdb_env_sync(env, 1)
+            mappedRegion = nil
             mdb_env_close(env)
             self.env = nil
         }
