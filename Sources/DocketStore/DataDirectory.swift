@@ -1099,16 +1099,25 @@ public final class DataDirectory: JobStore {
     private var mappedRegion: (base: UnsafeMutableRawPointer, size: Int)?
     private let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-    /// The mapping of `file` that is `size` bytes long, from /proc/self/maps (matched by inode).
+    /// The shared mapping of `file` that is `size` bytes long, from /proc/self/maps (matched by
+    /// device and inode). Only a shared mapping qualifies: dropping one loses nothing, as every
+    /// page of it is the file's.
     static func findMapping(of file: String, size: Int) -> (base: UnsafeMutableRawPointer, size: Int)? {
         var info = stat()
         guard stat(file, &info) == 0, let maps = fopen("/proc/self/maps", "r") else { return nil }
         defer { fclose(maps) }
+        let device = UInt64(info.st_dev)
+        // glibc's encoding of a device number (gnu_dev_major and gnu_dev_minor).
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
         var line = [CChar](repeating: 0, count: 4096)
         while fgets(&line, Int32(line.count), maps) != nil {
-            // start-end perms offset device inode path
+            // start-end perms offset major:minor inode path
             let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 6, UInt64(fields[4]) == UInt64(info.st_ino) else { continue }
+            guard fields.count >= 6, UInt64(fields[4]) == UInt64(info.st_ino), fields[1].count == 4, fields[1].last == "s"
+            else { continue }
+            let numbers = fields[3].split(separator: ":")
+            guard numbers.count == 2, UInt64(numbers[0], radix: 16) == major, UInt64(numbers[1], radix: 16) == minor else { continue }
             let range = fields[0].split(separator: "-")
             guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
                 Int(end - start) == size, let base = UnsafeMutableRawPointer(bitPattern: start)
