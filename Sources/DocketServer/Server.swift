@@ -374,8 +374,12 @@ public final class Server {
             var copy = name
             copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }
         }
-        engine.finishRecovery(holds: queueHolds, totals: queueTotals)
+        // Restoring the settings marked every queue changed; their records are as stored, so
+        // they are not written again. What finishing the recovery changes is: the failed
+        // attempts and deaths of jobs that were running when the last process ended go to disk
+        // with those jobs' new states, or the next start would have the jobs without the counts.
         _ = engine.takeQueueChanges()
+        engine.finishRecovery(holds: queueHolds, totals: queueTotals)
         for (id, record) in stored.routes {
             let (owner, text) = Route.decode(record)
             let parsed = text.withUnsafeBytes { JobCommand.parse(.route, $0, 0..<$0.count) }

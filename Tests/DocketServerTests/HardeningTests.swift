@@ -875,6 +875,37 @@ import Testing
         #expect(acks > 0 && fails > 0 && acks != starts)
     }
 
+    /// Jobs running when the server died count a failed attempt at the next start (a death when
+    /// it was the last); those counts go to disk with the jobs they changed, so the start after
+    /// that one still has them.
+    @Test func failuresCountedAtARestartSurviveTheNextStart() throws {
+        let first = try DocketdProcess()
+        let client = try first.client()
+        _ = try client.handshake()
+        try client.send("ENQ lost 1\r\na\r\nENQ lost attempts=1 1\r\nb\r\n")
+        #expect(try [client.readLine(), client.readLine()] == ["+OK 1", "+OK 2"])
+        for _ in 0..<2 {
+            try client.line("RESERVE lost timeout=0")
+            _ = try client.readMessage()
+        }
+        // A reservation is written with the next commit: an ENQ's reply says it has been.
+        try client.send("ENQ other 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK 3")
+        // Killed: a clean stop would end the running jobs itself, before any restart.
+        first.crash()
+        _ = first.waitForExit(timeout: 10)
+        let restarted = try first.restart()
+        // Stopped with no command in between: only what the start committed reaches the next one.
+        #expect(restarted.stop() == 0)
+        let server = try restarted.restart()
+        let again = try server.client()
+        _ = try again.handshake()
+        let document = try again.object("QUEUE lost")
+        #expect(totals(document)["started"] == 2 && totals(document)["failed"] == 2 && totals(document)["dead"] == 1, "\(totals(document))")
+        #expect(jobs(document)["dead"] == 1 && jobs(document)["waiting"]! + jobs(document)["delayed"]! == 1, "\(jobs(document))")
+        #expect(identityHolds(document), "\(document)")
+    }
+
     @Test func aPausedQueueSaysSoInsteadOfAFarFutureTime() throws {
         let server = try DocketdProcess()
         let client = try server.client()
