@@ -141,10 +141,19 @@ public final class DataDirectory: JobStore {
             var txn: OpaquePointer?
             try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
             lastUsedBytes = measureUse(txn)
-            mdb_txn_abort(txn)
+            // A value read in a read-only transaction lies in LMDB's map (the layout record is
+            // always there): the map is the mapping around it.
             var info = MDB_envinfo()
-            try check(mdb_env_info(env, &info), "mdb_env_info")
-            mappedRegion = Self.findMapping(of: path + "/data.mdb", size: info.me_mapsize)
+            var keyBytes = Array("layout_version".utf8)
+            var found = MDB_val()
+            let status = keyBytes.withUnsafeMutableBytes { key -> Int32 in
+                var keyVal = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
+                return mdb_get(txn, metaDB, &keyVal, &found)
+            }
+            if status == 0, mdb_env_info(env, &info) == 0, let inside = found.mv_data {
+                mappedRegion = Self.findMapping(containing: inside, size: info.me_mapsize)
+            }
+            mdb_txn_abort(txn)
         } catch {
             close()
             throw error
@@ -1099,29 +1108,25 @@ public final class DataDirectory: JobStore {
     private var mappedRegion: (base: UnsafeMutableRawPointer, size: Int)?
     private let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-    /// The shared mapping of `file` that is `size` bytes long, from /proc/self/maps (matched by
-    /// device and inode). Only a shared mapping qualifies: dropping one loses nothing, as every
-    /// page of it is the file's.
-    static func findMapping(of file: String, size: Int) -> (base: UnsafeMutableRawPointer, size: Int)? {
-        var info = stat()
-        guard stat(file, &info) == 0, let maps = fopen("/proc/self/maps", "r") else { return nil }
+    /// The mapping of this process that holds `address`, if it is a shared one of `size` bytes
+    /// (from /proc/self/maps). Only a shared mapping qualifies: dropping its pages loses nothing,
+    /// as every page of it is the file's.
+    static func findMapping(containing address: UnsafeRawPointer, size: Int) -> (base: UnsafeMutableRawPointer, size: Int)? {
+        guard let maps = fopen("/proc/self/maps", "r") else { return nil }
         defer { fclose(maps) }
-        let device = UInt64(info.st_dev)
-        // glibc's encoding of a device number (gnu_dev_major and gnu_dev_minor).
-        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
-        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        let target = UInt(bitPattern: address)
         var line = [CChar](repeating: 0, count: 4096)
         while fgets(&line, Int32(line.count), maps) != nil {
             // start-end perms offset major:minor inode path
             let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 6, UInt64(fields[4]) == UInt64(info.st_ino), fields[1].count == 4, fields[1].last == "s"
-            else { continue }
-            let numbers = fields[3].split(separator: ":")
-            guard numbers.count == 2, UInt64(numbers[0], radix: 16) == major, UInt64(numbers[1], radix: 16) == minor else { continue }
+            guard fields.count >= 2 else { continue }
             let range = fields[0].split(separator: "-")
             guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
-                Int(end - start) == size, let base = UnsafeMutableRawPointer(bitPattern: start)
+                start <= target, target < end
             else { continue }
+            guard fields[1].count == 4, fields[1].last == "s", Int(end - start) == size,
+                let base = UnsafeMutableRawPointer(bitPattern: start)
+            else { return nil }
             return (base, size)
         }
         return nil

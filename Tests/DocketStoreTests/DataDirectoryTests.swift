@@ -57,9 +57,10 @@ import Testing
     /// ENQ `replace=true` writes a job's payload again; when that happens while a checkpoint is
     /// moving the batch with the old payload into LMDB, reads must still see the new one (the
     /// checkpoint used to forget it, and a RESERVE then handed out the old payload).
-    /// The pages the store gives back are found by device, inode and size, and only in a shared
-    /// mapping: a private one of the same file (whose written pages would be lost) never qualifies.
-    @Test func onlyASharedMappingOfTheFileIsFoundForGivingBack() throws {
+    /// The pages the store gives back are those of the mapping around an address LMDB handed
+    /// out, and only if it is a shared mapping of the map's size: a private one (whose written
+    /// pages would be lost) never qualifies.
+    @Test func onlyASharedMappingOfTheMapsSizeIsFoundForGivingBack() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let size = 1 << 20
@@ -70,13 +71,15 @@ import Testing
         let privateMap = try #require(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, descriptor, 0))
         try #require(privateMap != MAP_FAILED)
         defer { munmap(privateMap, size) }
-        #expect(DataDirectory.findMapping(of: path, size: size) == nil)
+        #expect(DataDirectory.findMapping(containing: privateMap + 100, size: size) == nil)
         let sharedMap = try #require(mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0))
         try #require(sharedMap != MAP_FAILED)
         defer { munmap(sharedMap, size) }
-        #expect(DataDirectory.findMapping(of: path, size: size)?.base == sharedMap)
-        #expect(DataDirectory.findMapping(of: path, size: size / 2) == nil)
-        #expect(DataDirectory.findMapping(of: path + ".missing", size: size) == nil)
+        #expect(DataDirectory.findMapping(containing: sharedMap + 100, size: size)?.base == sharedMap)
+        #expect(DataDirectory.findMapping(containing: sharedMap + size - 1, size: size)?.base == sharedMap)
+        #expect(DataDirectory.findMapping(containing: sharedMap + 100, size: size / 2) == nil)
+        var onTheStack = 0
+        #expect(withUnsafePointer(to: &onTheStack) { DataDirectory.findMapping(containing: $0, size: size) } == nil)
     }
 
     @Test func aPayloadWrittenAgainDuringACheckpointIsTheOneRead() throws {
