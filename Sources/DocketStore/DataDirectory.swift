@@ -50,6 +50,9 @@ public final class DataDirectory: JobStore {
     private var unapplied: [(batch: StoreBatch, bytes: Int)] = []
     private let logLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var checkpointer: PeriodicThread?
+    /// A checkpoint took several transactions since memory was last trimmed (checkpoint
+    /// thread only).
+    private var burstApplied = false
     /// `SyncMode.none`'s once-a-second flush (see `startPeriodicFlush`).
     private var flusher: PeriodicThread?
     /// An error of the last checkpoint: the next commit fails with it (the batches it could not
@@ -678,9 +681,9 @@ public final class DataDirectory: JobStore {
     /// estimate of logged batches the transaction moves into LMDB: it leaves `unappliedBytes`
     /// in the same step as the measured use replaces it, so that `usedBytes` never counts
     /// them twice (the commit thread read such a moment as a full map and the server exited).
-    private func transaction(applying estimate: Int = 0, _ body: (OpaquePointer?) throws -> Void) throws {
+    private func transaction(applying estimate: Int = 0, flags: UInt32 = 0, _ body: (OpaquePointer?) throws -> Void) throws {
         var txn: OpaquePointer?
-        try check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
+        try check(mdb_txn_begin(env, nil, flags, &txn), "mdb_txn_begin")
         var committed = false
         defer { if !committed { mdb_txn_abort(txn) } }
         try body(txn)
@@ -714,17 +717,24 @@ public final class DataDirectory: JobStore {
         try applySettings(of: batch, in: txn)
     }
 
-    /// Applies `batches` in one transaction, leaving LMDB as if each had been applied in turn.
+    /// Applies logged `batches`, leaving LMDB as if each had been applied in turn, in write
+    /// transactions of at most `transactionBytes` (estimated) each; the last one also writes
+    /// every batch's settings and whatever `finishing` writes (the checkpoint's sequence).
     ///
     /// Jobs and payloads are written once per key, with the last change the batches make to it,
     /// in ascending key order through one cursor per database. A checkpoint carries every batch
     /// of its 100 ms: a job enqueued, run and forgotten within them (common under load: in the
     /// 16x8 job cycle a job lives about 15 ms) wrote its payload and record, rewrote the record
     /// when it started and finished, and deleted both, and now costs LMDB nothing at all.
-    private func apply(_ batches: [StoreBatch], in txn: OpaquePointer?) throws {
-        // One batch needs no merging, and sorting its changes as below would cost the
-        // `--sync none` commit of every loop pass 4 % of the 16x8 job cycle.
-        if batches.count == 1 { return try apply(batches[0], in: txn) }
+    ///
+    /// A crash between two of the transactions leaves some last changes applied and the
+    /// sequence not yet moved on, so the next start replays the same batches again: writing a
+    /// key's last value and deleting a key are the same done twice. `estimate` (of the bytes the
+    /// batches take, see `transaction`) is handed over a share per transaction.
+    @discardableResult
+    private func applyLogged(
+        _ batches: [StoreBatch], applying estimate: Int = 0, finishing: (OpaquePointer?) throws -> Void
+    ) throws -> Int {
         var records: [KeyChange] = []
         records.reserveCapacity(batches.reduce(0) { $0 + $1.puts.count + $1.deletes.count })
         var payloads: [KeyChange] = []
@@ -741,16 +751,95 @@ public final class DataDirectory: JobStore {
             }
             for id in batch.payloadDeletes { payloads.append(KeyChange(id: id, order: UInt32(payloads.count), batch: batchNumber, index: -1)) }
         }
-        try applyLastChanges(&payloads, to: payloadsDB, "payload", in: txn) { change, cursor in
-            try batches[Int(change.batch)].payloads[Int(change.index)].bytes.withUnsafeBytes { try cursor.put(change.id, $0) }
-        }
-        try applyLastChanges(&records, to: jobsDB, "job", in: txn) { change, cursor in
+        Self.keepLastChanges(&payloads)
+        Self.keepLastChanges(&records)
+        let weigh = { (change: KeyChange, values: Bool) -> Int in
+            guard change.index >= 0 else { return Self.changeOverheadBytes }
             let batch = batches[Int(change.batch)]
-            try batch.records.withUnsafeBytes { bytes in
-                try cursor.put(change.id, UnsafeRawBufferPointer(rebasing: bytes[batch.puts[Int(change.index)].bytes]))
-            }
+            let count = values ? batch.payloads[Int(change.index)].bytes.count : batch.puts[Int(change.index)].bytes.count
+            return count + Self.changeOverheadBytes
         }
-        for batch in batches { try applySettings(of: batch, in: txn) }
+        let plan = Self.splitIntoTransactions(
+            payloads: payloads.map { weigh($0, true) }, records: records.map { weigh($0, false) },
+            limit: transactionBytes)
+        var handedOver = 0
+        for (number, part) in plan.parts.enumerated() {
+            let last = number == plan.parts.count - 1
+            let share = last ? estimate - handedOver : Int((Double(estimate) * Double(part.weight) / Double(max(plan.weight, 1))).rounded(.down))
+            handedOver += share
+            // Only the last transaction's meta page must reach the disk before it returns: the
+            // others' data is flushed, so a crash loses at most their meta page, and LMDB then
+            // opens the one before (the replay redoes what it lost).
+            try transaction(applying: share, flags: last ? 0 : UInt32(MDB_NOMETASYNC)) { txn in
+                try applyLastChanges(payloads[part.payloads], to: payloadsDB, "payload", in: txn) { change, cursor in
+                    try batches[Int(change.batch)].payloads[Int(change.index)].bytes.withUnsafeBytes { try cursor.put(change.id, $0) }
+                }
+                try applyLastChanges(records[part.records], to: jobsDB, "job", in: txn) { change, cursor in
+                    let batch = batches[Int(change.batch)]
+                    try batch.records.withUnsafeBytes { bytes in
+                        try cursor.put(change.id, UnsafeRawBufferPointer(rebasing: bytes[batch.puts[Int(change.index)].bytes]))
+                    }
+                }
+                guard last else { return }
+                for batch in batches { try applySettings(of: batch, in: txn) }
+                try finishing(txn)
+            }
+            if !last { try partCommitted?(number + 1) }
+        }
+        transactionsOfLastApply = plan.parts.count
+        return plan.parts.count
+    }
+
+    /// The most one transaction of `applyLogged` writes, in bytes of values and their overhead.
+    /// LMDB keeps every page a write transaction dirtied on a list of its own, for reuse, until
+    /// the environment closes: a checkpoint applying a bulk load's 100 ms in one transaction
+    /// (about 25 MB of pages at 700k jobs/s) held that much of the server's memory for good.
+    /// Tests set it lower, to see a checkpoint split.
+    var transactionBytes = 4 << 20
+    /// Tests only: runs after each transaction of a split checkpoint or replay but the last,
+    /// with how many have committed; what it throws ends the checkpoint there, as a crash would.
+    var partCommitted: ((Int) throws -> Void)?
+    /// Tests only: how many transactions the last checkpoint or replay took.
+    private(set) var transactionsOfLastApply = 0
+    /// What a change costs beyond its value's bytes: key, node header, and the slack of
+    /// half-full pages; a delete costs this alone.
+    static let changeOverheadBytes = 64
+
+    /// The ranges of `payloads` and `records` (weights of changes, in the order they are applied:
+    /// payloads first) that each transaction applies, so that none weighs much over `limit`
+    /// (a single change heavier than it goes alone). Always at least one part, so that the
+    /// settings and the sequence are written even when no job changed.
+    static func splitIntoTransactions(payloads: [Int], records: [Int], limit: Int)
+        -> (parts: [(payloads: Range<Int>, records: Range<Int>, weight: Int)], weight: Int)
+    {
+        var parts: [(payloads: Range<Int>, records: Range<Int>, weight: Int)] = []
+        var current = (payloads: 0..<0, records: 0..<0, weight: 0)
+        var total = 0
+        func add(_ weight: Int, _ extend: (inout (payloads: Range<Int>, records: Range<Int>, weight: Int)) -> Void) {
+            if current.weight > 0 && current.weight + weight > limit {
+                parts.append(current)
+                current = (payloads: current.payloads.upperBound..<current.payloads.upperBound,
+                           records: current.records.upperBound..<current.records.upperBound, weight: 0)
+            }
+            extend(&current)
+            current.weight += weight
+            total += weight
+        }
+        for weight in payloads { add(weight) { $0.payloads = $0.payloads.lowerBound..<($0.payloads.upperBound + 1) } }
+        for weight in records { add(weight) { $0.records = $0.records.lowerBound..<($0.records.upperBound + 1) } }
+        parts.append(current)
+        return (parts, total)
+    }
+
+    /// Sorts `changes` by key, keeping only the last change made to each.
+    private static func keepLastChanges(_ changes: inout [KeyChange]) {
+        changes.sort { $0.id != $1.id ? $0.id < $1.id : $0.order < $1.order }
+        var kept = 0
+        for position in changes.indices where position == changes.count - 1 || changes[position + 1].id != changes[position].id {
+            changes[kept] = changes[position]
+            kept += 1
+        }
+        changes.removeLast(changes.count - kept)
     }
 
     /// Writes what `batch` changes besides jobs and payloads: routes, queue settings, schedules
@@ -789,20 +878,20 @@ public final class DataDirectory: JobStore {
         var index: Int32
     }
 
-    /// Applies the last change to each key of `changes` to database `dbi`, in ascending key
-    /// order through one cursor; `write` writes a change that is not a delete.
+    /// Applies `changes` (one per key, in ascending key order) to database `dbi` through one
+    /// cursor; `write` writes a change that is not a delete.
     private func applyLastChanges(
-        _ changes: inout [KeyChange], to dbi: MDB_dbi, _ kind: String, in txn: OpaquePointer?,
+        _ changes: ArraySlice<KeyChange>, to dbi: MDB_dbi, _ kind: String, in txn: OpaquePointer?,
         write: (KeyChange, KeyCursor) throws -> Void
     ) throws {
         guard !changes.isEmpty else { return }
         let cursor = try KeyCursor(txn, dbi, kind, check)
         defer { cursor.close() }
-        // A key above this was not there when the transaction began: its delete has nothing to do.
+        // A key above this was not there when the transaction began: its delete has nothing to
+        // do. (An earlier transaction of the same checkpoint never wrote a key this one deletes:
+        // each key has one change.)
         let highest = try cursor.highestKey()
-        changes.sort { $0.id != $1.id ? $0.id < $1.id : $0.order < $1.order }
-        for position in changes.indices where position == changes.count - 1 || changes[position + 1].id != changes[position].id {
-            let change = changes[position]
+        for change in changes {
             if change.index >= 0 {
                 try write(change, cursor)
             } else if let highest, change.id <= highest {
@@ -847,23 +936,40 @@ public final class DataDirectory: JobStore {
         withLock(usageLock) { unappliedBytes += bytes }
     }
 
-    private func checkpointRecordingErrors() {
-        guard checkpointError == nil else { return }
+    /// Returns true when the checkpoint took several transactions: a burst is going on, and the
+    /// next checkpoint runs at once, so that the batches waiting for it (in memory until then)
+    /// are those of one checkpoint's run, not of 100 ms more.
+    private func checkpointRecordingErrors() -> Bool {
+        guard checkpointError == nil else { return false }
         do {
-            try checkpoint()
+            let transactions = try checkpoint()
+            if transactions > 1 {
+                burstApplied = true
+                return true
+            } else if burstApplied {
+                // The burst is over (a bulk load): what it held until its checkpoints (batches,
+                // payloads, the checkpoints' own lists) is free now, but in holes between the
+                // jobs that stay, which malloc keeps as the process's memory until asked.
+                // Once per burst, not per checkpoint: a trim takes each heap's lock in turn.
+                burstApplied = false
+                HeapMemory.trim()
+            }
         } catch let error as StoreError {
             checkpointError = error
         } catch {
             checkpointError = StoreError("\(error)")
         }
+        return false
     }
 
     /// Moves every logged batch into LMDB in one durable transaction that also records the
     /// last one's sequence. Writes go on meanwhile, into the other log file; this one becomes
     /// the spare once LMDB has its batches. If the transaction fails, the file keeps them (replay
     /// applies them on the next start), and so does memory.
-    private func checkpoint() throws {
-        guard let next = spareLog, !withLock(logLock, { unapplied.isEmpty }) else { return }
+    /// Returns how many transactions it took (0: nothing was logged since the last one).
+    @discardableResult
+    private func checkpoint() throws -> Int {
+        guard let next = spareLog, !withLock(logLock, { unapplied.isEmpty }) else { return 0 }
         next.rewind()
         pthread_mutex_lock(logLock)
         let batches = unapplied
@@ -874,8 +980,7 @@ public final class DataDirectory: JobStore {
         unapplied.removeAll()
         pthread_mutex_unlock(logLock)
         let bytes = batches.reduce(0) { $0 + $1.bytes }
-        try transaction(applying: bytes) { txn in
-            try apply(batches.map(\.batch), in: txn)
+        let transactions = try applyLogged(batches.map(\.batch), applying: bytes) { txn in
             try putMeta(txn, "applied_sequence", last)
             // Batches logged into the other file meanwhile are durable already: a start that
             // finds fewer knows the log lost some (it was cut, zeroed or replaced).
@@ -901,6 +1006,7 @@ public final class DataDirectory: JobStore {
             // table keeps its size when emptied, so it is given up once nothing is left.
             if unappliedPayloads.isEmpty && unappliedPayloads.capacity > 16 { unappliedPayloads = IDTable() }
         }
+        return transactions
     }
 
     /// Applies what the log files hold beyond the last checkpoint, then starts writing the
@@ -986,8 +1092,7 @@ public final class DataDirectory: JobStore {
             // grows for the replay, and admission then refuses new jobs until there is room.
             while true {
                 do {
-                    try transaction { txn in
-                        try apply(batches, in: txn)
+                    try applyLogged(batches) { txn in
                         try putMeta(txn, "applied_sequence", newest)
                         try putMeta(txn, "logged_through", newest)
                     }
@@ -1147,6 +1252,7 @@ public final class DataDirectory: JobStore {
                 sinceFlush = 0
                 flushToDisk()
             }
+            return false
         }
     }
 

@@ -2,7 +2,8 @@ import Glibc
 
 /// Runs `work` on a thread of its own every `intervalMilliseconds` until stopped. The store's
 /// checkpoints run here, so that moving logged batches into LMDB never holds up a commit, and
-/// so do `--sync none`'s flushes, which would hold up the loop.
+/// so do `--sync none`'s flushes, which would hold up the loop. When `work` returns true (it
+/// is behind), it runs again at once.
 final class PeriodicThread: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -11,9 +12,9 @@ final class PeriodicThread: @unchecked Sendable {
     private var thread = pthread_t()
     private var running = false
     private let interval: Int
-    private let work: () -> Void
+    private let work: () -> Bool
 
-    init(intervalMilliseconds: Int, work: @escaping () -> Void) throws {
+    init(intervalMilliseconds: Int, work: @escaping () -> Bool) throws {
         interval = intervalMilliseconds
         self.work = work
         mutex.initialize(to: pthread_mutex_t())
@@ -54,20 +55,23 @@ final class PeriodicThread: @unchecked Sendable {
 
     private func loop() {
         pthread_mutex_lock(mutex)
+        var behind = false
         while !stopping {
-            var deadline = timespec()
-            clock_gettime(CLOCK_REALTIME, &deadline)
-            let nanoseconds = deadline.tv_nsec + interval * 1_000_000
-            deadline.tv_sec += nanoseconds / 1_000_000_000
-            deadline.tv_nsec = nanoseconds % 1_000_000_000
-            _ = pthread_cond_timedwait(wake, mutex, &deadline)
-            if stopping { break }
+            if !behind {
+                var deadline = timespec()
+                clock_gettime(CLOCK_REALTIME, &deadline)
+                let nanoseconds = deadline.tv_nsec + interval * 1_000_000
+                deadline.tv_sec += nanoseconds / 1_000_000_000
+                deadline.tv_nsec = nanoseconds % 1_000_000_000
+                _ = pthread_cond_timedwait(wake, mutex, &deadline)
+                if stopping { break }
+            }
             pthread_mutex_unlock(mutex)
-            work()
+            behind = work()
             pthread_mutex_lock(mutex)
         }
         let last = runOnceMore
         pthread_mutex_unlock(mutex)
-        if last { work() }
+        if last { _ = work() }
     }
 }

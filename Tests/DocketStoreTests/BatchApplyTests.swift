@@ -134,3 +134,101 @@ import Testing
         try expectStore(at: single, equals: model)
     }
 }
+
+/// A checkpoint (or a replay) applies a burst in transactions of bounded size, because LMDB keeps
+/// every page a write transaction dirtied for as long as the environment is open.
+@Suite struct SplitCheckpointTests {
+    func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(UUID().uuidString)").path
+    }
+
+    @Test func partsCoverEveryChangeInOrderAndStayUnderTheLimit() {
+        let payloads = [100, 300, 50, 900, 10]
+        let records = [40, 40, 2_000, 40, 40, 40]
+        let plan = DataDirectory.splitIntoTransactions(payloads: payloads, records: records, limit: 500)
+        #expect(plan.weight == payloads.reduce(0, +) + records.reduce(0, +))
+        // Contiguous, in order, from the first change to the last of each list.
+        var nextPayload = 0
+        var nextRecord = 0
+        for part in plan.parts {
+            #expect(part.payloads.lowerBound == nextPayload && part.records.lowerBound == nextRecord)
+            nextPayload = part.payloads.upperBound
+            nextRecord = part.records.upperBound
+            let weight = part.payloads.map { payloads[$0] }.reduce(0, +) + part.records.map { records[$0] }.reduce(0, +)
+            #expect(weight == part.weight)
+            // Over the limit only as a single change heavier than it.
+            #expect(weight <= 500 || part.payloads.count + part.records.count == 1, "\(part)")
+            #expect(weight > 0)
+        }
+        #expect(nextPayload == payloads.count && nextRecord == records.count)
+        // 100+300+50 | 900 | 10+40+40 | 2000 | 40+40+40
+        #expect(plan.parts.count == 5)
+    }
+
+    @Test func nothingToApplyIsStillOneTransaction() {
+        let plan = DataDirectory.splitIntoTransactions(payloads: [], records: [], limit: 500)
+        #expect(plan.parts.count == 1 && plan.parts[0].weight == 0)
+        let small = DataDirectory.splitIntoTransactions(payloads: [10], records: [20], limit: 500)
+        #expect(small.parts.count == 1 && small.parts[0].payloads == 0..<1 && small.parts[0].records == 0..<1)
+    }
+
+    /// The same random batches as `BatchApplyTests`, over keys an earlier checkpoint stored, in
+    /// transactions of about 2 KB: the store ends as the model.
+    @Test func aCheckpointInManyTransactionsLeavesTheStoreAsTheModel() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (batches, model) = BatchApplyTests.batches(count: 400, seed: 2112)
+        for range in [0..<150, 150..<400] {
+            let store = try DataDirectory(path: path)
+            store.transactionBytes = 2_000
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, Array(batches[range]))
+            store.close()
+            #expect(store.transactionsOfLastApply > 20)
+        }
+        try BatchApplyTests().expectStore(at: path, equals: model)
+    }
+
+    /// A crash after some transactions of a checkpoint leaves their changes in LMDB with the
+    /// checkpoint's sequence not yet recorded: the next start replays the same batches over
+    /// them, and the store ends as the model.
+    @Test func aCheckpointCutBetweenTransactionsIsRedoneByTheReplay() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (batches, model) = BatchApplyTests.batches(count: 400, seed: 7)
+        struct Crash: Error {}
+        var committed = 0
+        do {
+            // A first checkpoint stores keys that the cut one rewrites and deletes.
+            let store = try DataDirectory(path: path)
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, Array(batches[0..<150]))
+            store.close()
+        }
+        do {
+            let store = try DataDirectory(path: path)
+            store.transactionBytes = 2_000
+            store.partCommitted = { count in
+                committed = count
+                if count == 3 { throw Crash() }
+            }
+            try store.startBackgroundCommits(checkpoints: false)
+            commitAll(store, Array(batches[150..<400]))
+            store.close()  // its checkpoint stops after three transactions
+        }
+        #expect(committed == 3)
+        let reopened = try DataDirectory(path: path)
+        #expect(reopened.transactionsOfLastApply == 1)  // the replay, in one part of the default size
+        reopened.close()
+        try BatchApplyTests().expectStore(at: path, equals: model)
+    }
+}
+
+@Suite struct HeapMemoryTests {
+    /// Swift's Glibc module has no malloc.h, so the tuning is looked up at run time; a lookup
+    /// that stopped working would leave the server's heap untuned without a word.
+    @Test func glibcsMallocTuningIsFound() {
+        #expect(HeapMemory.mapBlocks(ofAtLeast: 128 << 10))
+        HeapMemory.trim()
+    }
+}
