@@ -937,8 +937,9 @@ public final class DataDirectory: JobStore {
     }
 
     /// Returns true when the checkpoint took several transactions: a burst is going on, and the
-    /// next checkpoint runs at once, so that the batches waiting for it (in memory until then)
-    /// are those of one checkpoint's run, not of 100 ms more.
+    /// next checkpoint comes sooner (see `PeriodicThread`), so that fewer batches wait for it in
+    /// memory (a million-job durable fill: 202-207 MB right after the last `+OK` without this,
+    /// 165-168 MB with it).
     private func checkpointRecordingErrors() -> Bool {
         guard checkpointError == nil else { return false }
         do {
