@@ -951,7 +951,8 @@ public final class DataDirectory: JobStore {
                 // The burst is over (a bulk load): what it held until its checkpoints (batches,
                 // payloads, the checkpoints' own lists) is free now, but in holes between the
                 // jobs that stay, which malloc keeps as the process's memory until asked.
-                // Once per burst, not per checkpoint: a trim takes each heap's lock in turn.
+                // Once per burst, not per checkpoint: a trim takes each heap's lock in turn, and
+                // the loop's allocations may wait for it (5 ms after a million-job fill).
                 burstApplied = false
                 HeapMemory.trim()
             }
