@@ -757,7 +757,9 @@ public final class DataDirectory: JobStore {
             guard change.index >= 0 else { return Self.changeOverheadBytes }
             let batch = batches[Int(change.batch)]
             let count = values ? batch.payloads[Int(change.index)].bytes.count : batch.puts[Int(change.index)].bytes.count
-            return count + Self.changeOverheadBytes
+            // A value larger than a page goes to pages of its own, which LMDB frees after the
+            // commit instead of keeping: only its leaf entry counts.
+            return (count > Self.largestKeptValue ? 0 : count) + Self.changeOverheadBytes
         }
         let plan = Self.splitIntoTransactions(
             payloads: payloads.map { weigh($0, true) }, records: records.map { weigh($0, false) },
@@ -791,9 +793,10 @@ public final class DataDirectory: JobStore {
     }
 
     /// The most one transaction of `applyLogged` writes, in bytes of values and their overhead.
-    /// LMDB keeps every page a write transaction dirtied on a list of its own, for reuse, until
-    /// the environment closes: a checkpoint applying a bulk load's 100 ms in one transaction
-    /// (about 25 MB of pages at 700k jobs/s) held that much of the server's memory for good.
+    /// LMDB keeps every single page a write transaction dirtied on a list of its own, for reuse,
+    /// until the environment closes: a checkpoint applying a bulk load's 100 ms in one
+    /// transaction (about 25 MB of pages at 700k jobs/s) held that much of the server's memory
+    /// for good. Each transaction but the last costs a flush of data.mdb more.
     /// Tests set it lower, to see a checkpoint split.
     var transactionBytes = 4 << 20
     /// Tests only: runs after each transaction of a split checkpoint or replay but the last,
@@ -804,6 +807,11 @@ public final class DataDirectory: JobStore {
     /// What a change costs beyond its value's bytes: key, node header, and the slack of
     /// half-full pages; a delete costs this alone.
     static let changeOverheadBytes = 64
+    /// The largest value (before its seal) whose dirty page LMDB keeps: one that fits a 4 KiB
+    /// page with its header. A larger one spans several overflow pages, which LMDB frees after
+    /// the commit, so splitting a checkpoint over such values would only add flushes (4 KB
+    /// payloads, durable enqueues: 20 % slower with every 4 MiB of them split off).
+    static let largestKeptValue = 4_096 - 16 - SealedValue.overhead
 
     /// The ranges of `payloads` and `records` (weights of changes, in the order they are applied:
     /// payloads first) that each transaction applies, so that none weighs much over `limit`

@@ -362,13 +362,6 @@ struct DocketdCommand: ParsableCommand {
         if !ignoredConfigKeys.isEmpty {
             Log(level: .info).warn("Configuration file: ignoring \(ignoredConfigKeys.joined(separator: ", ")) (nats-server settings docketd does not use)")
         }
-        // glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB),
-        // after which blocks that size come from the heap and, freed, stay there: a bulk load
-        // left about 25 MB of such holes in the server's memory. A fixed threshold keeps large
-        // blocks mapped on their own and given back when freed. An operator's own setting wins.
-        if env("MALLOC_MMAP_THRESHOLD_") == nil && !(env("GLIBC_TUNABLES") ?? "").contains("mmap_threshold") {
-            HeapMemory.mapBlocks(ofAtLeast: 128 << 10)
-        }
         let server: Server
         do {
             server = try Server(config: config)
