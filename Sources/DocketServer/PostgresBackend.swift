@@ -690,7 +690,7 @@ final class PostgresBackend {
             }
         case .route(let pattern, let queue, _, let text):
             let patternBytes = Array(bytes[pattern])
-            if let refused = server.routePatternRefusal(patternBytes) { return .error(refused) }
+            if let refused = server.routeRefusal(patternBytes) { return .error(refused) }
             flushBatches()
             let owner = server.config.authenticator == nil ? nil : connection.principal?.name
             store.addRoute(pattern: name(pattern), queue: name(queue), rule: name(text), owner: owner, on: db) { [self] result in

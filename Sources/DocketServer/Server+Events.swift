@@ -47,14 +47,16 @@ extension Server {
     // MARK: Routes
 
     /// Why a route pattern cannot be used, if it cannot.
-    func routePatternRefusal(_ pattern: [UInt8]) -> JobError? {
+    /// Why a new route with this pattern cannot be made, if it cannot.
+    func routeRefusal(_ pattern: [UInt8]) -> JobError? {
         guard Subject.isValidFilter(pattern) else { return JobError(.badOption, "the route pattern is not a valid subject filter") }
         if pattern.starts(with: Array("$".utf8)) { return JobError(.badOption, "routes cannot take reserved $ subjects") }
+        if routes.count >= config.maxRoutes { return JobError(.limit, "there are \(config.maxRoutes) routes already (--max-routes)") }
         return nil
     }
 
     func addRoute(pattern: [UInt8], queue: [UInt8], options: EnqueueOptions, group: [UInt8]?, text: [UInt8], owner: String?) -> JobReply {
-        if let refused = routePatternRefusal(pattern) { return .error(refused) }
+        if let refused = routeRefusal(pattern) { return .error(refused) }
         let route = Route(id: nextRouteID, pattern: pattern, queue: queue, options: options, group: group, text: text, owner: owner)
         nextRouteID += 1
         install(route)

@@ -66,6 +66,10 @@ public struct ServerConfig: Sendable {
     /// Schedules that may exist at once; a SCHEDULE that would make one more is refused
     /// (`LIMIT`). Each fires from memory, and SCHEDULES lists them all.
     public var maxSchedules = 10_000
+    /// Routes that may exist at once; a ROUTE past it is refused (`LIMIT`). Every publish is
+    /// matched against them and makes one job per match, so their number bounds what one
+    /// message can cost.
+    public var maxRoutes = 1_000
     /// ENQs one BATCH may hold, and the payload bytes they may hold together: a batch is kept
     /// in memory until its last ENQ arrives, then enqueued all at once or not at all.
     public var maxBatch = 1000

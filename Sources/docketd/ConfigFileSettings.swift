@@ -418,6 +418,8 @@ struct ConfigFileSettings {
                 if !given("--max-queues") { config.maxQueues = try int(item, "docket.max_queues", 1...Int.max) }
             case "max_schedules":
                 if !given("--max-schedules") { config.maxSchedules = try int(item, "docket.max_schedules", 1...Int.max) }
+            case "max_routes":
+                if !given("--max-routes") { config.maxRoutes = try int(item, "docket.max_routes", 1...Int.max) }
             case "max_batch":
                 if !given("--max-batch") { config.maxBatch = try int(item, "docket.max_batch", 1...Int.max) }
             case "max_batch_bytes":

@@ -114,6 +114,17 @@ import Testing
         }
     }
 
+    @Test func maxRoutesFromTheFile() throws {
+        let server = try DocketdProcess(["-c", try file("docket { max_routes: 1 }\n")])
+        let client = try server.client()
+        _ = try client.readLine()
+        try client.line(#"CONNECT {"verbose":false}"#)
+        try client.line("ROUTE a.* qa")
+        #expect(try client.readLine().hasPrefix("+OK "))
+        try client.line("ROUTE b.* qb")
+        #expect(try client.readLine() == "-ERR 'LIMIT there are 1 routes already (--max-routes)'")
+    }
+
     @Test func severalUsersFromTheFile() throws {
         let path = try file("""
             authorization {
