@@ -751,7 +751,7 @@ public final class JobEngine {
     }
 
     /// LIST: up to `limit` of the queue's jobs in `state` that come after `cursor` in that
-    /// state's order, and the cursor for the next page (nil: this was the last). One pass over
+    /// state's order, each with its own cursor, and whether more follow them. One pass over
     /// the candidates, keeping only the best `limit + 1`. The candidates are the queue's own
     /// for waiting (its ready order and the jobs its groups parked), completed and dead (its
     /// histories, bounded by `keep_completed` and `keep_dead`); for delayed, blocked and active
@@ -759,8 +759,8 @@ public final class JobEngine {
     /// PROTOCOL.md, LIST).
     public func list(
         queue name: UnsafeRawBufferPointer, state: JobListState, after cursor: JobListCursor?, limit: Int
-    ) -> (jobs: [Job], next: JobListCursor?) {
-        guard let queue = queues.find(name), limit > 0 else { return ([], nil) }
+    ) -> (jobs: [Job], cursors: [JobListCursor], more: Bool) {
+        guard let queue = queues.find(name), limit > 0 else { return ([], [], false) }
         let wanted = JobState.named(state.rawValue)
         var best: [(key: JobListCursor, job: Job)] = []
         best.reserveCapacity(limit + 1)
@@ -792,9 +792,8 @@ public final class JobEngine {
         default:
             jobs.forEach { consider($0) }
         }
-        let more = best.count > limit
         let page = best.prefix(limit)
-        return (page.map(\.job), more ? page.last?.key : nil)
+        return (page.map(\.job), page.map(\.key), best.count > limit)
     }
 
     /// The time LIST orders a job by in its state.

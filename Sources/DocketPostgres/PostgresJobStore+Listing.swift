@@ -3,11 +3,11 @@ import DocketWire
 /// LIST, PURGE and PROMOTE: browsing and bulk repair, one statement each.
 extension PostgresJobStore {
     /// LIST: up to `limit` of the queue's jobs in `state` after `cursor`, in that state's order
-    /// (`JobListState`), and the next page's cursor (nil: the last page). Keyset paging on the
+    /// (`JobListState`), each with its own cursor, and whether more follow them. Keyset paging on the
     /// jobs' indexes: a page costs the page, and stays in place while jobs come and go.
     public func list(
         queue: String, state: JobListState, after cursor: JobListCursor?, limit: Int, on connection: PostgresConnection,
-        completion: @escaping (Result<(records: [PostgresJobRecord], next: JobListCursor?), PostgresError>) -> Void
+        completion: @escaping (Result<(records: [PostgresJobRecord], cursors: [JobListCursor], more: Bool), PostgresError>) -> Void
     ) {
         // The sort key's three parts as columns, in the order JobListState.sortKey gives them.
         let (filter, key, order): (String, String, String)
@@ -42,12 +42,9 @@ extension PostgresJobStore {
             completion(
                 result.map { rows in
                     let page = rows.rows.prefix(limit)
-                    let records = page.map(Self.record)
                     let columns = Self.recordColumnCount
-                    let next = rows.rows.count > limit
-                        ? page.last.map { JobListCursor($0.int64(columns) ?? 0, $0.int64(columns + 1) ?? 0, $0.int64(columns + 2) ?? 0) }
-                        : nil
-                    return (records, next)
+                    let cursors = page.map { JobListCursor($0.int64(columns) ?? 0, $0.int64(columns + 1) ?? 0, $0.int64(columns + 2) ?? 0) }
+                    return (page.map(Self.record), cursors, rows.rows.count > limit)
                 })
         }
     }

@@ -476,12 +476,12 @@ final class PostgresBackend {
             return .error(JobError(.badOption, "a BATCH holds only ENQs"))
         case .parents(let id):
             flushBatches()
-            store.parents(of: Self.databaseID(id), on: db) { result in
+            store.parents(of: Self.databaseID(id), on: db) { [budget = server.config.replyBudget] result in
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(nil): reply(.error(.notFound(id)))
                 case .success(let parents?):
-                    reply(.document(ParentView.array(Server.readable(parents, connection.permissions))))
+                    reply(.document(ParentView.array(Server.readable(parents, connection.permissions), budget: budget)))
                 }
             }
         case .enqueue(let queue, let options) where options.hasParents:
@@ -622,7 +622,9 @@ final class PostgresBackend {
             flushBatches()
             store.deadJobs(
                 queue: name(queue), limit: limit, on: db,
-                completion: Self.answering(reply) { .document(JobView.array($0.map(\.view))) })
+                completion: Self.answering(reply) { [budget = server.config.replyBudget] records in
+                    .document(JobView.array(count: records.count, budget: budget) { records[$0].view })
+                })
         case .retryJob(let id):
             flushBatches()
             store.retry(
@@ -720,8 +722,10 @@ final class PostgresBackend {
             flushBatches()
             store.list(
                 queue: queueName, state: state, after: after, limit: limit, on: db,
-                completion: Self.answering(reply) { page in
-                    .document(JobPageView(queue: queueName, state: state, jobs: page.records.map(\.view), next: page.next).json)
+                completion: Self.answering(reply) { [budget = server.config.replyBudget] page in
+                    .document(JobPageView.json(
+                        queue: queueName, state: state, count: page.records.count, more: page.more, budget: budget,
+                        job: { page.records[$0].view }, cursor: { page.cursors[$0] }))
                 })
         case .purge(let queue, let state, let older):
             flushBatches()

@@ -85,7 +85,8 @@ extension Server {
             case .waiting(let watch): return .waitingForOutcome(watch)
             }
         case .dead(let queue, let limit):
-            return .document(JobView.array(engine.deadJobs(queue: name(queue), limit: limit).map(\.view)))
+            let jobs = engine.deadJobs(queue: name(queue), limit: limit)
+            return .document(JobView.array(count: jobs.count, budget: config.replyBudget) { jobs[$0].view })
         case .retryJob(let id):
             return outcome(engine.retry(id: id)) { .done }
         case .retryQueue(let queue):
@@ -118,8 +119,10 @@ extension Server {
         case .routes:
             return routesDocument(readableBy: connection.permissions)
         case .list(let queue, let state, let after, let limit):
-            let (jobs, next) = engine.list(queue: name(queue), state: state, after: after, limit: limit)
-            return .document(JobPageView(queue: String(decoding: name(queue), as: UTF8.self), state: state, jobs: jobs.map(\.view), next: next).json)
+            let page = engine.list(queue: name(queue), state: state, after: after, limit: limit)
+            return .document(JobPageView.json(
+                queue: String(decoding: name(queue), as: UTF8.self), state: state, count: page.jobs.count, more: page.more,
+                budget: config.replyBudget, job: { page.jobs[$0].view }, cursor: { page.cursors[$0] }))
         case .purge(let queue, let state, let older):
             return .count(engine.purge(queue: name(queue), state: JobState.named(state.rawValue), olderThan: older))
         case .promote(let id):
@@ -128,7 +131,7 @@ extension Server {
             return performSchedule(command, bytes, body, for: connection)
         case .parents(let id):
             guard let parents = engine.parents(of: id) else { return .error(.notFound(id)) }
-            return .document(ParentView.array(Self.readable(parents, connection.permissions)))
+            return .document(ParentView.array(Self.readable(parents, connection.permissions), budget: config.replyBudget))
         case .batch:
             return .error(JobError(.badOption, "a BATCH holds only ENQs"))
         }

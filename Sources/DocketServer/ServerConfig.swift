@@ -144,6 +144,9 @@ public struct ServerConfig: Sendable {
 
     public init() {}
 
+    /// Replies that list jobs stop at about a payload's size (see `ReplyBudget`), so that one
+    /// travels as a message through `$DOCKET.API` too.
+    var replyBudget: ReplyBudget { ReplyBudget(bytes: maxPayload) }
     var parseLimits: ParseLimits { ParseLimits(maxControlLine: maxControlLine, maxPayload: maxPayload) }
 }
 

@@ -147,8 +147,37 @@ public struct JobView: Sendable, Equatable {
 
     static func idArray(_ ids: [UInt64]) -> String { "[" + ids.map { String($0) }.joined(separator: ",") + "]" }
 
-    /// DEAD's array.
-    public static func array(_ jobs: [JobView]) -> String { "[" + jobs.map(\.json).joined(separator: ",") + "]" }
+    /// DEAD's array: the jobs that fit the budget (see `ReplyBudget`), views made as they go in.
+    public static func array(count: Int, budget: ReplyBudget, _ view: (Int) -> JobView) -> String {
+        budget.array(count: count) { view($0).json }.json
+    }
+}
+
+/// How large a reply that lists jobs (DEAD, LIST, PARENTS, and the same through `$DOCKET.API`
+/// and the dashboard) may grow: it stops taking jobs once it holds `bytes`. A job's error,
+/// result and note may each be as large as a payload, and control bytes take six in JSON, so
+/// without it one command could make the server build, hold and send a document of gigabytes
+/// while every other client waits. The first item always goes in, so paging moves on.
+public struct ReplyBudget: Sendable {
+    public let bytes: Int
+
+    public init(bytes: Int) { self.bytes = bytes }
+
+    /// The JSON array of the items `item` makes for `0..<count`, as many as fit; and how many.
+    public func array(count: Int, _ item: (Int) -> String) -> (json: String, count: Int) {
+        var json = "["
+        var included = 0
+        while included < count {
+            let next = item(included)
+            if included > 0 {
+                guard json.utf8.count + 1 + next.utf8.count + 1 <= bytes else { break }
+                json += ","
+            }
+            json += next
+            included += 1
+        }
+        return (json + "]", included)
+    }
 }
 
 /// One parent of a job, as PARENTS shows it: its state and outcome, or only its id once it
@@ -169,7 +198,10 @@ public struct ParentView: Sendable, Equatable {
         self.lastError = lastError
     }
 
-    public var json: String {
+    public var json: String { json(withOutcome: true) }
+
+    /// Without its outcome, `result` and `error` are null and `truncated` says why.
+    func json(withOutcome: Bool) -> String {
         var writer = JSONObjectWriter()
         writer.add("id", Int(id))
         guard let state else {
@@ -178,36 +210,41 @@ public struct ParentView: Sendable, Equatable {
         }
         writer.add("queue", queue)
         writer.add("state", state)
-        writer.add("result", result.map { String(decoding: $0, as: UTF8.self) })
-        writer.add("error", lastError.map { String(decoding: $0, as: UTF8.self) })
+        writer.add("result", withOutcome ? result.map { String(decoding: $0, as: UTF8.self) } : nil)
+        writer.add("error", withOutcome ? lastError.map { String(decoding: $0, as: UTF8.self) } : nil)
+        if !withOutcome { writer.add("truncated", true) }
         return writer.result
     }
 
-    /// PARENTS' array.
-    public static func array(_ parents: [ParentView]) -> String { "[" + parents.map(\.json).joined(separator: ",") + "]" }
+    /// PARENTS' array. Every parent is in it; once the reply holds the budget's bytes, the
+    /// parents after that come without their result and error (`"truncated":true`; INSPECT
+    /// gives them), so a child of 100 parents with large results gets a bounded answer.
+    public static func array(_ parents: [ParentView], budget: ReplyBudget) -> String {
+        var json = "["
+        for (index, parent) in parents.enumerated() {
+            if index > 0 { json += "," }
+            let whole = parent.json
+            let fits = index == 0 || json.utf8.count + whole.utf8.count + 1 <= budget.bytes
+            json += fits || (parent.result == nil && parent.lastError == nil) ? whole : parent.json(withOutcome: false)
+        }
+        return json + "]"
+    }
 }
 
 /// One LIST page.
-public struct JobPageView: Sendable {
-    public var queue: String
-    public var state: JobListState
-    public var jobs: [JobView]
-    /// Where the next page starts; nil on the last one.
-    public var next: JobListCursor?
-
-    public init(queue: String, state: JobListState, jobs: [JobView], next: JobListCursor?) {
-        self.queue = queue
-        self.state = state
-        self.jobs = jobs
-        self.next = next
-    }
-
-    public var json: String {
+public enum JobPageView {
+    /// The page of `count` jobs in order (`more`: jobs follow them), as many as fit the budget;
+    /// `next` names the last one shown whenever any were left out.
+    public static func json(
+        queue: String, state: JobListState, count: Int, more: Bool, budget: ReplyBudget,
+        job: (Int) -> JobView, cursor: (Int) -> JobListCursor
+    ) -> String {
+        let (jobs, shown) = budget.array(count: count) { job($0).json }
         var writer = JSONObjectWriter()
         writer.add("queue", queue)
         writer.add("state", state.rawValue)
-        writer.add("jobs", json: JobView.array(jobs))
-        writer.add("next", next?.text)
+        writer.add("jobs", json: jobs)
+        writer.add("next", shown > 0 && (shown < count || more) ? cursor(shown - 1).text : nil)
         return writer.result
     }
 }

@@ -10,16 +10,16 @@ import Testing
     }
 
     /// A docketd on `store`, or nil (with the reason printed) when PostgreSQL cannot be started.
-    func docketd(_ store: Store) throws -> DocketdProcess? {
+    func docketd(_ store: Store, _ flags: [String] = []) throws -> DocketdProcess? {
         switch store {
-        case .lmdb: return try DocketdProcess()
+        case .lmdb: return try DocketdProcess(flags)
         case .postgres:
             guard case .success(let cluster) = TestPostgres.shared else {
                 print("ListingTests on PostgreSQL skipped: no PostgreSQL")
                 return nil
             }
             let database = try cluster.createDatabase()
-            return try DocketdProcess(["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"])
+            return try DocketdProcess(["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"] + flags)
         }
     }
 
@@ -122,6 +122,65 @@ import Testing
         // The first 250 all appear (none were taken before they were listed: RESERVE takes from the front).
         #expect(Set(seen).isSuperset(of: Set(1...250)))
         #expect(taken.isSubset(of: Set(seen)))
+        #expect(server.stop() == 0)
+    }
+
+    /// Replies that list jobs stop at the reply budget (the server's max_payload): DEAD and a
+    /// LIST page take jobs until the next would pass it (the first always), LIST's `next` then
+    /// picks up after the last one shown, and PARENTS lists every parent but leaves out the
+    /// outcomes that do not fit. Before, one DEAD of jobs with large reasons built, held and
+    /// sent a document of any size while the server served nobody else.
+    @Test(arguments: Store.allCases) func listingRepliesStopAtTheBudget(_ store: Store) throws {
+        let budget = 4096
+        guard let server = try docketd(store, ["--max-payload", "\(budget)"]) else { return }
+        let client = try server.client()
+        _ = try client.handshake()
+        let text = String(repeating: "r", count: 1500)
+        /// A job of `queue` run once and finished by `verb` with `text`; its id.
+        func finished(_ queue: String, _ verb: String, answer: String) throws -> Int {
+            try client.send("ENQ \(queue) attempts=1 1\r\nx\r\n")
+            let id = try #require(Int(client.readLine().dropFirst(4)))
+            try client.line("RESERVE \(queue) timeout=0")
+            _ = try client.readMessage()
+            try client.send("\(verb) \(id) \(text.utf8.count)\r\n\(text)\r\n")
+            #expect(try client.readLine() == answer)
+            return id
+        }
+        let dead = try (0..<12).map { _ in try finished("big", "FAIL", answer: "+OK dead") }
+        try client.line("DEAD big")
+        let (deadHeader, deadBody) = try client.readMessage()
+        #expect(deadHeader.hasPrefix("JSON "))
+        let deadList = try #require(JSONSerialization.jsonObject(with: Data(deadBody)) as? [[String: Any]])
+        #expect(deadList.count >= 1 && deadList.count < 12, "\(deadList.count) dead jobs")
+        #expect(deadBody.count <= budget)
+        #expect(deadList.first?["last_error"] as? String == text)
+
+        var listed: [Int] = []
+        var after: String? = nil
+        var pages = 0
+        repeat {
+            try client.line("LIST big state=dead limit=1000" + (after.map { " after=\($0)" } ?? ""))
+            let (_, body) = try client.readMessage()
+            #expect(body.count <= budget)
+            let page = try #require(JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+            let jobs = try #require(page["jobs"] as? [[String: Any]])
+            #expect(!jobs.isEmpty)
+            listed += jobs.compactMap { $0["id"] as? Int }
+            after = page["next"] as? String
+            pages += 1
+        } while after != nil && pages < 20
+        #expect(pages > 1)
+        #expect(listed.sorted() == dead, "every dead job once, over \(pages) pages")
+
+        let parents = try (0..<5).map { _ in try finished("made", "ACK", answer: "+OK") }
+        try client.send("ENQ child after=\(parents.map(String.init).joined(separator: ",")) 1\r\nx\r\n")
+        let child = try #require(Int(client.readLine().dropFirst(4)))
+        let parentList = try #require(client.document("PARENTS \(child)") as? [[String: Any]])
+        #expect(parentList.compactMap { $0["id"] as? Int } == parents)
+        #expect(parentList.first?["result"] as? String == text)
+        let truncated = parentList.filter { $0["truncated"] as? Bool == true }
+        #expect(!truncated.isEmpty && truncated.count < 5)
+        #expect(truncated.allSatisfy { $0["result"] is NSNull && $0["state"] as? String == "completed" })
         #expect(server.stop() == 0)
     }
 }

@@ -1,0 +1,47 @@
+import DocketWire
+import Testing
+
+/// Replies that list jobs stop at the reply budget; see `ReplyBudget`.
+@Suite struct ReplyBudgetTests {
+    /// How many times `part` occurs in `text`.
+    func occurrences(_ part: String, in text: String) -> Int { text.split(separator: part, omittingEmptySubsequences: false).count - 1 }
+
+    @Test func anArrayTakesItemsWhileTheyFitAndAlwaysTheFirst() {
+        let items = ["\"aaaa\"", "\"bbbb\"", "\"cccc\""]  // six bytes each
+        let budget = { (bytes: Int) in ReplyBudget(bytes: bytes).array(count: items.count) { items[$0] } }
+        #expect(budget(1000) == ("[\"aaaa\",\"bbbb\",\"cccc\"]", 3))
+        #expect(budget(22) == ("[\"aaaa\",\"bbbb\",\"cccc\"]", 3))  // exactly full
+        #expect(budget(21) == ("[\"aaaa\",\"bbbb\"]", 2))
+        #expect(budget(1) == ("[\"aaaa\"]", 1))  // over on its own, yet the first goes in
+        #expect(ReplyBudget(bytes: 10).array(count: 0) { _ in "x" } == ("[]", 0))
+    }
+
+    @Test func aPageCutShortNamesItsLastJobAsNext() throws {
+        let view = { (id: Int) in
+            JobView(
+                id: UInt64(id), queue: "q", state: "dead", priority: 0, attempts: 1, maxAttempts: 1, backoff: .fixed(milliseconds: 1000), jitter: 0,
+                leaseMilliseconds: 30_000, key: nil, group: nil, enqueuedAt: 0, runAt: 0, startedAt: nil, finishedAt: nil, progress: 0,
+                progressNote: nil, lastError: Array(repeating: 0x72, count: 300), result: nil, payloadBytes: 1)
+        }
+        let cursor = { (index: Int) in JobListCursor(0, 0, Int64(index + 1)) }
+        func page(budget: Int, more: Bool) -> String {
+            JobPageView.json(queue: "q", state: .dead, count: 3, more: more, budget: ReplyBudget(bytes: budget), job: { view($0 + 1) }, cursor: cursor)
+        }
+        #expect(page(budget: 100_000, more: false).hasSuffix("\"next\":null}"))
+        #expect(page(budget: 100_000, more: true).hasSuffix("\"next\":\"0.0.3\"}"))
+        let cut = page(budget: view(1).json.utf8.count + 10, more: false)
+        #expect(cut.hasSuffix("\"next\":\"0.0.1\"}"))
+        #expect(occurrences("\"id\":", in: cut) == 1)  // one job
+    }
+
+    @Test func parentsPastTheBudgetComeWithoutTheirOutcome() {
+        let result = Array(repeating: UInt8(0x01), count: 100)  // 600 bytes as JSON
+        let parents = (1...4).map { ParentView(id: UInt64($0), queue: "q", state: "completed", result: result, lastError: nil) }
+            + [ParentView(id: 5, queue: nil, state: nil, result: nil, lastError: nil)]
+        let json = ParentView.array(parents, budget: ReplyBudget(bytes: 1500))
+        #expect(occurrences("\\u0001", in: json) == 200)  // two outcomes fit
+        #expect(occurrences("\"truncated\":true", in: json) == 2)
+        #expect(json.hasSuffix("{\"id\":5,\"state\":\"deleted\"}]"))
+        #expect(occurrences("\"truncated\":true", in: ParentView.array(parents, budget: ReplyBudget(bytes: 1))) == 3)
+    }
+}
