@@ -336,7 +336,10 @@ public final class Server {
         engine.restoreSettings(queueConfigs)
         let stored = try directory.load { record in
             guard var fields = JobCodec.decode(record.record) else {
-                throw ServerError("job \(record.id) in \(config.dataDirectory) cannot be decoded")
+                // Its checksum held, so it is a record, but not a job's: a damaged page led the
+                // walk into another database.
+                throw ServerError(
+                    "job \(record.id) in \(config.dataDirectory)/data.mdb cannot be decoded: the file is damaged. Restore the data directory from a backup")
             }
             // A payload that fails its checksum: a completed job's is only waiting to be deleted
             // (below); any other job's cannot run. (--salvage has dropped such payloads already.)
