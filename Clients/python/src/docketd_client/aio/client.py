@@ -451,8 +451,8 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
             return
         if self._state == CONNECTED and self._writer is not None:
             try:
-                await asyncio.wait_for(self._drain(), timeout)
-            except (asyncio.TimeoutError, OSError):
+                await self._drain(timeout)
+            except (Timeout, OSError):
                 pass
         await self._shutdown(ConnectionClosed(CLOSED_BY_CALLER))
         for task in (self._read_task, self._ping_task):
@@ -513,11 +513,26 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._send(wire)
         await self._drain()
 
-    async def _drain(self) -> None:
-        """Wait while the transport's buffer is full (backpressure)."""
+    async def _drain(self, timeout: Optional[float] = REQUEST_TIMEOUT) -> None:
+        """Wait while the transport's buffer is full (backpressure), up to
+        ``timeout`` seconds (default ``request_timeout``; None: as long as
+        it takes). Raises :class:`~docketd_client.Timeout` when it stays
+        full, as the threaded client does: a server that stopped reading
+        must not hold its callers forever. What was written stays queued."""
         writer = self._writer
         if writer is None or self._state != CONNECTED or self._drain_lock is None:
             return
+        if not self._drain_lock.locked() and writer.transport.get_write_buffer_size() < self.max_buffered_output:
+            return  # not full: no task for wait_for on every publish
+        if timeout is REQUEST_TIMEOUT:
+            timeout = self.request_timeout
+        try:
+            await asyncio.wait_for(self._drained(writer), timeout)
+        except asyncio.TimeoutError:
+            raise Timeout("output buffer stayed full") from None
+
+    async def _drained(self, writer: asyncio.StreamWriter) -> None:
+        assert self._drain_lock is not None
         async with self._drain_lock:
             try:
                 await writer.drain()
@@ -544,7 +559,12 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         future: "asyncio.Future[Any]" = loop.create_future()
         self._pending.append(_Pending(kind, future))
         self._write(data)
-        await self._drain()
+        # The command is on its way from here: the wait for the buffer to
+        # drain and the wait for the reply share its deadline.
+        try:
+            await self._drain(None if deadline is None else max(deadline - loop.time(), 0.0))
+        except Timeout:
+            raise Timeout(f"no reply to {kind} within {timeout}s: the output buffer stayed full") from None
         remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
         try:
             return await asyncio.wait_for(future, remaining)
