@@ -129,3 +129,27 @@ def test_aio_calls_time_out_while_the_server_does_not_read(server):
         await client.close()
 
     run(main())
+
+
+def test_aio_a_reserve_cancelled_while_the_buffer_is_full_hands_its_job_back(server, client):
+    job_id = client.enqueue("cr", b"job").id
+
+    async def main():
+        c = await aio.connect(server.url, request_timeout=10.0, max_buffered_output=64 * 1024)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            noise = [asyncio.ensure_future(c.publish("noise", b"z" * 500_000)) for _ in range(20)]
+            # the RESERVE is written, and its caller gives up while the buffer is full
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.reserve("cr", timeout=0), 1)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        await asyncio.gather(*noise)
+        await c.flush(timeout=10)  # the JOB came in, behind the publishes
+        await c.flush(timeout=10)  # and what the client answered to it was read
+        # handed back (FAIL retry=0) at once, not held by a caller that gave up
+        doc = client.inspect(job_id)
+        assert doc.state == "waiting", doc
+        await c.close()
+
+    run(main())

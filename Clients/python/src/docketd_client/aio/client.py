@@ -562,14 +562,19 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         # The command is on its way from here: the wait for the buffer to
         # drain and the wait for the reply share its deadline.
         try:
-            await self._drain(None if deadline is None else max(deadline - loop.time(), 0.0))
-        except Timeout:
-            raise Timeout(f"no reply to {kind} within {timeout}s: the output buffer stayed full") from None
-        remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
-        try:
-            return await asyncio.wait_for(future, remaining)
-        except asyncio.TimeoutError:
-            raise Timeout(f"no reply to {kind} within {timeout}s") from None
+            try:
+                await self._drain(None if deadline is None else max(deadline - loop.time(), 0.0))
+            except Timeout:
+                raise Timeout(f"no reply to {kind} within {timeout}s: the output buffer stayed full") from None
+            remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
+            try:
+                return await asyncio.wait_for(future, remaining)
+            except asyncio.TimeoutError:
+                raise Timeout(f"no reply to {kind} within {timeout}s") from None
+        finally:
+            # However the caller left (timed out or cancelled, in either
+            # wait), its reply is dropped and a job reserved for it handed back.
+            future.cancel()
 
     def _unawaited(self, kind: str) -> PendingReply:
         return _Pending(kind, None)
