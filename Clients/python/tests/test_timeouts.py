@@ -153,3 +153,20 @@ def test_aio_a_reserve_cancelled_while_the_buffer_is_full_hands_its_job_back(ser
         await c.close()
 
     run(main())
+
+
+def test_aio_close_is_bounded_by_its_timeout_while_the_server_does_not_read(server):
+    async def main():
+        client = await aio.connect(server.url, request_timeout=0.5, max_buffered_output=64 * 1024)
+        await client.subscribe("s", callback=lambda msg: None)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(docket.Timeout):
+                await fill_output(client)
+            t0 = time.monotonic()
+            await client.close(timeout=1.0)
+            assert client.is_closed and time.monotonic() - t0 < 1.4
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+
+    run(main())

@@ -449,12 +449,14 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         Idempotent."""
         if self._state == CLOSED:
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         if self._state == CONNECTED and self._writer is not None:
             try:
                 await self._drain(timeout)
             except (Timeout, OSError):
                 pass
-        await self._shutdown(ConnectionClosed(CLOSED_BY_CALLER))
+        await self._shutdown(ConnectionClosed(CLOSED_BY_CALLER), max(deadline - loop.time(), 0.0))
         for task in (self._read_task, self._ping_task):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -463,23 +465,29 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
                 except (asyncio.CancelledError, Exception):
                     pass
 
-    async def _shutdown(self, error: BaseException) -> None:
+    async def _shutdown(self, error: BaseException, timeout: float = 1.0) -> None:
+        """Close the client; within ``timeout`` seconds in all, write what
+        is left and let subscription callbacks take their last messages."""
         subs = self._mark_closed(error)
         if subs is None:
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         writer = self._writer
         if writer is not None:
             writer.close()
             try:
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                await asyncio.wait_for(writer.wait_closed(), max(deadline - loop.time(), 0.0))
             except (asyncio.TimeoutError, OSError, ssl.SSLError, asyncio.CancelledError):
-                pass
+                # A server that is not reading: what is unwritten cannot
+                # get through in time, and close() alone would keep it.
+                writer.transport.abort()
         for sub in subs:
             sub._close()
         for sub in subs:
             if sub._task is not None and sub._task is not asyncio.current_task():
                 try:
-                    await asyncio.wait_for(asyncio.shield(sub._task), 1.0)
+                    await asyncio.wait_for(asyncio.shield(sub._task), max(deadline - loop.time(), 0.0))
                 except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
                     sub._task.cancel()
 
