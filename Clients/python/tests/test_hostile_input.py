@@ -39,13 +39,15 @@ class ScriptedServer:
     """A fake server on 127.0.0.1: sends ``info`` to each connection,
     answers PING with PONG and passes every other command line to
     ``on_line(conn, line)`` (the tests send it no payloads). With
-    ``drop_after_handshake`` it closes each connection after its first PONG."""
+    ``drop_after_handshake`` it closes each connection after its first PONG;
+    ``pong_delay`` seconds pass before each PONG."""
 
     def __init__(self, info: bytes = INFO % 1048576,
                  on_line: Optional[Callable[[socket.socket, bytes], None]] = None,
-                 drop_after_handshake: bool = False) -> None:
+                 drop_after_handshake: bool = False, pong_delay: float = 0.0) -> None:
         self.info = info
         self.drop_after_handshake = drop_after_handshake
+        self.pong_delay = pong_delay
         self.on_line = on_line or (lambda conn, line: None)
         self.connections = 0
         self._conns: List[socket.socket] = []
@@ -75,6 +77,7 @@ class ScriptedServer:
                 while b"\r\n" in buf:
                     line, buf = buf.split(b"\r\n", 1)
                     if line == b"PING":
+                        time.sleep(self.pong_delay)
                         conn.sendall(b"PONG\r\n")
                         if self.drop_after_handshake:
                             conn.close()
@@ -331,3 +334,25 @@ def test_connections_dropped_after_the_handshake_keep_the_backoff(scripted):
 
     run(main())
     assert 3 <= srv.connections <= 7, srv.connections
+
+
+# --------------------------------------------------------------------------
+# Closing while connecting
+
+
+def test_aio_close_during_connect_wins(scripted):
+    srv = scripted(pong_delay=1.0)  # the handshake's PONG comes a second late
+
+    async def main():
+        client = aio.Client(srv.url)
+        connecting = asyncio.ensure_future(client.connect())
+        await asyncio.sleep(0.3)
+        await client.close()
+        with pytest.raises(aio.ConnectionClosed):
+            await connecting
+        assert client.is_closed and not client.is_connected
+        assert client._read_task is None and client._ping_task is None
+        with pytest.raises(aio.ConnectionClosed):
+            await client.enqueue("q", b"x", timeout=1)
+
+    run(main())

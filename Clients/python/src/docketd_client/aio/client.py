@@ -251,7 +251,9 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
     async def connect(self) -> "Client":
         """Open the connection (INFO, TLS if asked, CONNECT, PING/PONG).
         Raises :class:`~docketd_client.ConnectError` (an
-        :class:`~docketd_client.AuthorizationError` for refused credentials)."""
+        :class:`~docketd_client.AuthorizationError` for refused credentials),
+        or :class:`~docketd_client.ConnectionClosed` when :meth:`close` was
+        called meanwhile."""
         if self._started:
             raise RuntimeError("connect() was called already")
         self._started = True
@@ -263,6 +265,9 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         except BaseException:
             self._state = CLOSED
             raise
+        if self._state == CLOSED:  # close() was called while connecting: it wins
+            writer.transport.abort()
+            raise self._is_closed_error()
         self._activate(reader, writer, parser, info)
         self._read_task = asyncio.ensure_future(self._read_forever())
         if self.ping_interval is not None:
