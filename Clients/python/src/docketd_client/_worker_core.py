@@ -600,6 +600,10 @@ class WorkerCore(Generic[ContextT, ClientT]):
         except (ConnectionLost, ConnectionClosed, Timeout) as exc:
             self._count("lost")
             log.warning("job %d: outcome not delivered, the server will retry it: %s", job.id, exc)
+        except asyncio.CancelledError:  # the asyncio worker's shutdown ended the slot mid-reply
+            self._count("lost")
+            log.warning("job %d: outcome not delivered (the slot was cancelled), the server will retry it", job.id)
+            raise
         except Error as exc:
             self._count("lost")
             log.error("job %d: outcome refused: %s", job.id, exc)
