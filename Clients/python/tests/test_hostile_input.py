@@ -40,14 +40,17 @@ class ScriptedServer:
     answers PING with PONG and passes every other command line to
     ``on_line(conn, line)`` (the tests send it no payloads). With
     ``drop_after_handshake`` it closes each connection after its first PONG;
-    ``pong_delay`` seconds pass before each PONG."""
+    ``pong_delay`` seconds pass before each PONG; ``after_handshake(conn)``,
+    when given, takes each connection over after its first PONG."""
 
     def __init__(self, info: bytes = INFO % 1048576,
                  on_line: Optional[Callable[[socket.socket, bytes], None]] = None,
-                 drop_after_handshake: bool = False, pong_delay: float = 0.0) -> None:
+                 drop_after_handshake: bool = False, pong_delay: float = 0.0,
+                 after_handshake: Optional[Callable[[socket.socket], None]] = None) -> None:
         self.info = info
         self.drop_after_handshake = drop_after_handshake
         self.pong_delay = pong_delay
+        self.after_handshake = after_handshake
         self.on_line = on_line or (lambda conn, line: None)
         self.connections = 0
         self._conns: List[socket.socket] = []
@@ -81,6 +84,9 @@ class ScriptedServer:
                         conn.sendall(b"PONG\r\n")
                         if self.drop_after_handshake:
                             conn.close()
+                            return
+                        if self.after_handshake is not None:
+                            self.after_handshake(conn)
                             return
                     elif not line.startswith(b"CONNECT "):
                         self.on_line(conn, line)
@@ -354,5 +360,71 @@ def test_aio_close_during_connect_wins(scripted):
         assert client._read_task is None and client._ping_task is None
         with pytest.raises(aio.ConnectionClosed):
             await client.enqueue("q", b"x", timeout=1)
+
+    run(main())
+
+
+# --------------------------------------------------------------------------
+# A server that sends PINGs and does not read the PONGs
+
+
+class PingFlood:
+    """Takes a connection over after the handshake: PINGs, as fast as the
+    client takes them, and never a byte read; counts the connections the
+    client closed."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def __call__(self, conn: socket.socket) -> None:
+        try:
+            while True:
+                conn.sendall(b"PING\r\n" * 100_000)
+        except OSError:
+            self.closed += 1
+
+
+def test_pongs_a_server_does_not_read_are_bounded(scripted):
+    flood = PingFlood()
+    srv = scripted(after_handshake=flood)
+    client = docket.Client(srv.url, reconnect_max_wait=0.5)
+    try:
+        most = 0
+
+        def dropped() -> bool:
+            nonlocal most
+            most = max(most, len(client._out))
+            return srv.connections >= 2
+        # the connection is dropped as a protocol failure, and made again
+        assert wait_until(dropped, 15), f"still one connection; {len(client._out)} bytes unwritten"
+        assert most <= 1 << 20
+        assert wait_until(lambda: flood.closed >= 1, 5)  # the dropped connection is closed, not left writing
+    finally:
+        client.close(timeout=0.5)
+
+
+def test_aio_pongs_a_server_does_not_read_are_bounded(scripted):
+    flood = PingFlood()
+    srv = scripted(after_handshake=flood)
+
+    async def main():
+        client = await aio.connect(srv.url, reconnect_max_wait=0.5)
+        try:
+            most = 0
+            for _ in range(750):
+                if srv.connections >= 2:
+                    break
+                if client._writer is not None:
+                    most = max(most, client._writer.transport.get_write_buffer_size())
+                await asyncio.sleep(0.02)
+            assert srv.connections >= 2, f"still one connection; {most} bytes unwritten"
+            assert most <= 1 << 20
+            for _ in range(250):  # the dropped connection is closed, not left writing
+                if flood.closed >= 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert flood.closed >= 1
+        finally:
+            await client.close(timeout=0.5)
 
     run(main())

@@ -57,6 +57,12 @@ CLOSED_BY_CALLER = "client closed"
 #: sent behind them can be answered before they are.
 HOLDING_KINDS = frozenset({"reserve", "wait"})
 
+#: PONG bytes that may wait unwritten. A server that sends PINGs and does
+#: not read the PONGs would otherwise grow the client's output without
+#: bound (PONGs are owed, so ``max_buffered_output`` does not hold them
+#: back); past this the connection is dropped as a protocol failure.
+MAX_UNWRITTEN_PONG_BYTES = 1 << 20
+
 #: The default ``ping_interval`` (seconds) and ``max_outstanding_pings``,
 #: those of NATS clients and of the server's own pings.
 PING_INTERVAL = 120.0
@@ -520,7 +526,7 @@ class ClientCore(Generic[SubscriptionT]):
                 if isinstance(op, P.Pong):
                     self._pings_out = 0
             elif where == "ping" and self._state == CONNECTED:
-                self._write(P.encode_pong())
+                self._answer_ping()
         if where == "reply":
             assert head is not None
             self._on_reply(head, op)
@@ -536,6 +542,15 @@ class ClientCore(Generic[SubscriptionT]):
             self._last_error = error
             self._log.warning("server error: %s", op.text)
             self._report(error)
+
+    def _answer_ping(self) -> None:
+        """Queue a PONG (called with the lock held); ProtocolError when too
+        many are still unwritten: the server is not reading them."""
+        pong = P.encode_pong()
+        owed = self._unwritten_pong_bytes() + len(pong)
+        if owed > MAX_UNWRITTEN_PONG_BYTES:
+            raise ProtocolError(f"the server sends PINGs and does not read the PONGs ({owed} bytes of them unwritten)")
+        self._write_pong(pong)
 
     def _on_reply(self, head: PendingReply, op: P.Op) -> None:
         try:
@@ -660,6 +675,16 @@ class ClientCore(Generic[SubscriptionT]):
 
     def _closing(self) -> None:
         """The client has just been marked closed (called with the lock held)."""
+        raise NotImplementedError
+
+    def _write_pong(self, pong: bytes) -> None:
+        """Send a PONG on the current connection, keeping count of it until
+        it is written (called with the lock held)."""
+        raise NotImplementedError
+
+    def _unwritten_pong_bytes(self) -> int:
+        """PONG bytes of the current connection not written to its socket
+        yet (called with the lock held)."""
         raise NotImplementedError
 
     def _unawaited(self, kind: str) -> PendingReply:

@@ -33,6 +33,7 @@ APIs that exist since Python 3.7.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import inspect as _inspect
 import logging
@@ -226,6 +227,8 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._writer: Optional[asyncio.StreamWriter] = None
         self._parser = P.Parser()
         self._buffered = bytearray()  # publishes while disconnected
+        self._written = 0  # bytes written to the current connection's transport
+        self._pong_ends: "collections.deque[int]" = collections.deque()  # where each PONG ends in them
         self._read_task: "Optional[asyncio.Task[None]]" = None
         self._ping_task: "Optional[asyncio.Task[None]]" = None
         # Made by connect(), inside the event loop.
@@ -336,13 +339,15 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         out = self._begin_connection(info) + bytes(self._buffered)
         self._buffered.clear()
         self._reader, self._writer, self._parser = reader, writer, parser
+        self._written = 0
+        self._pong_ends.clear()
         try:  # publish() and the commands wait (drain) while this much is unsent
             writer.transport.set_write_buffer_limits(high=self.max_buffered_output)
         except (AttributeError, NotImplementedError, ValueError):
             pass
         self._state = CONNECTED
         if out:
-            writer.write(out)
+            self._write(out)
         assert self._connected_evt is not None
         self._connected_evt.set()
 
@@ -441,7 +446,9 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._pending.clear()
         self._fail_lost(pending, error)
         if self._writer is not None:
-            self._writer.close()
+            # Not close(): that would wait to write what is left, which a
+            # peer that stopped reading never takes; nothing more is owed.
+            self._writer.transport.abort()
         self._call(self.disconnected_callback)
 
     # ------------------------------------------------------------------
@@ -508,6 +515,22 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
     def _write(self, data: bytes) -> None:
         if self._writer is not None:
             self._writer.write(data)
+            self._written += len(data)
+
+    def _write_pong(self, pong: bytes) -> None:
+        self._write(pong)
+        self._pong_ends.append(self._written)
+
+    def _unwritten_pong_bytes(self) -> int:
+        # The transport writes in order: what it still holds is the end of
+        # what it was given, so a PONG ending before that is written.
+        writer = self._writer
+        if writer is None:
+            return 0
+        written = self._written - writer.transport.get_write_buffer_size()
+        while self._pong_ends and self._pong_ends[0] <= written:
+            self._pong_ends.popleft()
+        return len(self._pong_ends) * len(P.encode_pong())
 
     def _send(self, data: bytes) -> None:
         """Write a command that gets no reply (PUB, HPUB, SUB, UNSUB), or
