@@ -428,3 +428,49 @@ def test_aio_pongs_a_server_does_not_read_are_bounded(scripted):
             await client.close(timeout=0.5)
 
     run(main())
+
+
+# --------------------------------------------------------------------------
+# Requests in flight when the connection drops
+
+
+def close_at_first_publish(conn: socket.socket, line: bytes) -> None:
+    if line.startswith(b"PUB "):
+        conn.close()
+
+
+def test_requests_in_flight_at_a_drop_raise_connection_lost(scripted):
+    srv = scripted(on_line=close_at_first_publish)
+    client = docket.Client(srv.url, reconnect_max_wait=0.2)
+    try:
+        for call in (lambda: client.request("svc", b"?", timeout=6),
+                     lambda: client.publish_routed("orders.new", b"{}", timeout=6)):
+            t0 = time.monotonic()
+            with pytest.raises(docket.ConnectionLost):
+                call()
+            assert time.monotonic() - t0 < 2
+            assert wait_until(lambda: client.is_connected, 5)
+    finally:
+        client.close(timeout=0.5)
+
+
+def test_aio_requests_in_flight_at_a_drop_raise_connection_lost(scripted):
+    srv = scripted(on_line=close_at_first_publish)
+
+    async def main():
+        client = await aio.connect(srv.url, reconnect_max_wait=0.2)
+        try:
+            for call in (lambda: client.request("svc", b"?", timeout=6),
+                         lambda: client.publish_routed("orders.new", b"{}", timeout=6)):
+                t0 = time.monotonic()
+                with pytest.raises(aio.ConnectionLost):
+                    await call()
+                assert time.monotonic() - t0 < 2
+                for _ in range(250):
+                    if client.is_connected:
+                        break
+                    await asyncio.sleep(0.02)
+        finally:
+            await client.close(timeout=0.5)
+
+    run(main())

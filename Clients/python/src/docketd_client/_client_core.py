@@ -423,15 +423,28 @@ class ClientCore(Generic[SubscriptionT]):
         self._log.warning("protocol error from the server, dropping the connection: %s", error)
         return error
 
-    def _fail_lost(self, pending: List[PendingReply], error: BaseException) -> None:
-        """The connection broke: the commands in ``pending`` fail with
-        ConnectionLost (they may or may not have been carried out)."""
+    def _take_waiting(self) -> Tuple[List[PendingReply], List[ReplyWaiter]]:
+        """The commands waiting for a reply and the requests waiting for a
+        reply message, taken out of the client (called with the lock held)."""
+        pending = list(self._pending)
+        self._pending.clear()
+        waiters = list(self._replies.values())
+        self._replies.clear()
+        return pending, waiters
+
+    def _fail_lost(self, pending: List[PendingReply], waiters: List[ReplyWaiter], error: BaseException) -> None:
+        """The connection broke: the commands in ``pending`` and the
+        requests in ``waiters`` fail with ConnectionLost (they may or may not
+        have been carried out; a reply sent on the old connection never
+        comes, so waiting out their timeouts would only delay the news)."""
         why = str(error) or type(error).__name__
         if self._last_error is not None:
             why += f" (last server error: {self._last_error.text})"
         self._log.info("connection to %s lost: %s", self.url, why)
         for p in pending:
             p.reject(ConnectionLost(f"connection lost before the reply to {p.kind}: {why}"))
+        for w in waiters:
+            w.fail(ConnectionLost(f"connection lost before the reply to a request: {why}"))
 
     def _reconnect_delays(self) -> Iterator[float]:
         """How long to wait before each reconnect attempt: doubling, up to
@@ -501,10 +514,7 @@ class ClientCore(Generic[SubscriptionT]):
             self._state = CLOSED
             if str(error) != CLOSED_BY_CALLER:
                 self._closed_because = str(error)
-            pending = list(self._pending)
-            self._pending.clear()
-            waiters = list(self._replies.values())
-            self._replies.clear()
+            pending, waiters = self._take_waiting()
             subs = list(self._subs.values())
             self._subs.clear()
             self._closing()

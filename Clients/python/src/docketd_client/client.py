@@ -494,12 +494,11 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             self._state = DISCONNECTED
             self._out.clear()
             self._pongs_out = 0
-            pending = list(self._pending)
-            self._pending.clear()
+            pending, waiters = self._take_waiting()
             sock = self._sock
             self._state_cond.notify_all()
             self._drained_cond.notify_all()
-        self._fail_lost(pending, error)
+        self._fail_lost(pending, waiters, error)
         _close_socket(sock)
         self._call(self.disconnected_callback)
 

@@ -442,9 +442,8 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._state = DISCONNECTED
         assert self._connected_evt is not None
         self._connected_evt.clear()
-        pending = list(self._pending)
-        self._pending.clear()
-        self._fail_lost(pending, error)
+        pending, waiters = self._take_waiting()
+        self._fail_lost(pending, waiters, error)
         if self._writer is not None:
             # Not close(): that would wait to write what is left, which a
             # peer that stopped reading never takes; nothing more is owed.
