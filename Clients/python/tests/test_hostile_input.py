@@ -8,6 +8,7 @@ client usable afterwards."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -474,3 +475,47 @@ def test_aio_requests_in_flight_at_a_drop_raise_connection_lost(scripted):
             await client.close(timeout=0.5)
 
     run(main())
+
+
+# --------------------------------------------------------------------------
+# Replies that come after close()
+
+
+def test_replies_read_after_close_are_dropped_quietly(scripted, monkeypatch, caplog):
+    answered = []
+
+    def answer_both_acks_at_once(conn: socket.socket, line: bytes) -> None:
+        answered.append(line)
+        if len(answered) == 2:
+            conn.sendall(b"+OK\r\n+OK\r\n")  # one read for the client
+
+    srv = scripted(on_line=answer_both_acks_at_once)
+    client = docket.Client(srv.url)
+    on_reply = client._on_reply
+
+    def close_after_the_first_reply(head, op):
+        # close() runs (on another thread) while the reader still holds the
+        # second reply of the same read: a reply to a command close() failed
+        on_reply(head, op)
+        if not client.is_closed:
+            threading.Thread(target=client.close, daemon=True).start()
+            assert wait_until(lambda: client.is_closed, 5)
+
+    monkeypatch.setattr(client, "_on_reply", close_after_the_first_reply)
+    outcomes: List[object] = []
+
+    def ack() -> None:
+        try:
+            outcomes.append(client.ack(1))
+        except docket.Error as exc:
+            outcomes.append(exc)
+
+    with caplog.at_level(logging.INFO, logger="docketd_client"):
+        threads = [threading.Thread(target=ack) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert wait_until(lambda: not client._reader.is_alive(), 5)
+    assert sorted(map(repr, outcomes)) == sorted([repr(None), repr(docket.ConnectionClosed("client closed"))])
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records

@@ -529,6 +529,11 @@ class ClientCore(Generic[SubscriptionT]):
 
     def _dispatch(self, op: P.Op) -> None:
         with self._lock:
+            if self._state == CLOSED:
+                # Read before the socket closed: late replies to commands
+                # close() has already failed, messages for subscriptions it
+                # ended. None of it is anyone's any more, nor an error.
+                return
             head = self._pending[0] if self._pending else None
             where = P.route(op, head.kind if head is not None else None)
             if where == "reply":
