@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from typing import Any, Awaitable
 
@@ -436,6 +438,30 @@ def test_worker_graceful_stop_and_grace_expiry(client, url):
     assert client.inspect(quick).state == "completed"
     doc = client.inspect(stuck)
     assert doc.state == "waiting" and doc.last_error == "worker shut down before the handler finished"
+
+
+def test_worker_counts_outcomes_lost_to_a_frozen_server(server, client, caplog):
+    for _ in range(3):
+        client.enqueue("afrozen", b"x")
+
+    async def handler(ctx):
+        await asyncio.sleep(0.5)
+
+    async def main():
+        worker = aio.Worker(server.url, "afrozen", handler, concurrency=4, grace=1).start()
+        await asyncio.sleep(0.2)
+        os.kill(server.proc.pid, signal.SIGSTOP)  # the ACKs go unanswered
+        try:
+            return await worker.stop()
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+
+    with caplog.at_level(logging.INFO, logger="docketd_client.worker"):
+        result = run(main())
+    logged = [r for r in caplog.records if getattr(r, "docket_job", {}).get("outcome") == "lost"]
+    # what the log says was lost is counted, as by the threaded worker
+    assert (result.acked, result.failed, result.lost, len(logged)) == (0, 0, 3, 3), result
+    assert result.clean
 
 
 def test_worker_stopped_by_its_own_handler(client, url):

@@ -8,6 +8,7 @@ client usable afterwards."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -39,13 +40,18 @@ class ScriptedServer:
     """A fake server on 127.0.0.1: sends ``info`` to each connection,
     answers PING with PONG and passes every other command line to
     ``on_line(conn, line)`` (the tests send it no payloads). With
-    ``drop_after_handshake`` it closes each connection after its first PONG."""
+    ``drop_after_handshake`` it closes each connection after its first PONG;
+    ``pong_delay`` seconds pass before each PONG; ``after_handshake(conn)``,
+    when given, takes each connection over after its first PONG."""
 
     def __init__(self, info: bytes = INFO % 1048576,
                  on_line: Optional[Callable[[socket.socket, bytes], None]] = None,
-                 drop_after_handshake: bool = False) -> None:
+                 drop_after_handshake: bool = False, pong_delay: float = 0.0,
+                 after_handshake: Optional[Callable[[socket.socket], None]] = None) -> None:
         self.info = info
         self.drop_after_handshake = drop_after_handshake
+        self.pong_delay = pong_delay
+        self.after_handshake = after_handshake
         self.on_line = on_line or (lambda conn, line: None)
         self.connections = 0
         self._conns: List[socket.socket] = []
@@ -75,9 +81,13 @@ class ScriptedServer:
                 while b"\r\n" in buf:
                     line, buf = buf.split(b"\r\n", 1)
                     if line == b"PING":
+                        time.sleep(self.pong_delay)
                         conn.sendall(b"PONG\r\n")
                         if self.drop_after_handshake:
                             conn.close()
+                            return
+                        if self.after_handshake is not None:
+                            self.after_handshake(conn)
                             return
                     elif not line.startswith(b"CONNECT "):
                         self.on_line(conn, line)
@@ -331,3 +341,181 @@ def test_connections_dropped_after_the_handshake_keep_the_backoff(scripted):
 
     run(main())
     assert 3 <= srv.connections <= 7, srv.connections
+
+
+# --------------------------------------------------------------------------
+# Closing while connecting
+
+
+def test_aio_close_during_connect_wins(scripted):
+    srv = scripted(pong_delay=1.0)  # the handshake's PONG comes a second late
+
+    async def main():
+        client = aio.Client(srv.url)
+        connecting = asyncio.ensure_future(client.connect())
+        await asyncio.sleep(0.3)
+        await client.close()
+        with pytest.raises(aio.ConnectionClosed):
+            await connecting
+        assert client.is_closed and not client.is_connected
+        assert client._read_task is None and client._ping_task is None
+        with pytest.raises(aio.ConnectionClosed):
+            await client.enqueue("q", b"x", timeout=1)
+
+    run(main())
+
+
+# --------------------------------------------------------------------------
+# A server that sends PINGs and does not read the PONGs
+
+
+class PingFlood:
+    """Takes a connection over after the handshake: PINGs, as fast as the
+    client takes them, and never a byte read; counts the connections the
+    client closed."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def __call__(self, conn: socket.socket) -> None:
+        try:
+            while True:
+                conn.sendall(b"PING\r\n" * 100_000)
+        except OSError:
+            self.closed += 1
+
+
+def test_pongs_a_server_does_not_read_are_bounded(scripted):
+    flood = PingFlood()
+    srv = scripted(after_handshake=flood)
+    client = docket.Client(srv.url, reconnect_max_wait=0.5)
+    try:
+        most = 0
+
+        def dropped() -> bool:
+            nonlocal most
+            most = max(most, len(client._out))
+            return srv.connections >= 2
+        # the connection is dropped as a protocol failure, and made again
+        assert wait_until(dropped, 15), f"still one connection; {len(client._out)} bytes unwritten"
+        assert most <= 1 << 20
+        assert wait_until(lambda: flood.closed >= 1, 5)  # the dropped connection is closed, not left writing
+    finally:
+        client.close(timeout=0.5)
+
+
+def test_aio_pongs_a_server_does_not_read_are_bounded(scripted):
+    flood = PingFlood()
+    srv = scripted(after_handshake=flood)
+
+    async def main():
+        client = await aio.connect(srv.url, reconnect_max_wait=0.5)
+        try:
+            most = 0
+            for _ in range(750):
+                if srv.connections >= 2:
+                    break
+                if client._writer is not None:
+                    most = max(most, client._writer.transport.get_write_buffer_size())
+                await asyncio.sleep(0.02)
+            assert srv.connections >= 2, f"still one connection; {most} bytes unwritten"
+            assert most <= 1 << 20
+            for _ in range(250):  # the dropped connection is closed, not left writing
+                if flood.closed >= 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert flood.closed >= 1
+        finally:
+            await client.close(timeout=0.5)
+
+    run(main())
+
+
+# --------------------------------------------------------------------------
+# Requests in flight when the connection drops
+
+
+def close_at_first_publish(conn: socket.socket, line: bytes) -> None:
+    if line.startswith(b"PUB "):
+        conn.close()
+
+
+def test_requests_in_flight_at_a_drop_raise_connection_lost(scripted):
+    srv = scripted(on_line=close_at_first_publish)
+    client = docket.Client(srv.url, reconnect_max_wait=0.2)
+    try:
+        for call in (lambda: client.request("svc", b"?", timeout=6),
+                     lambda: client.publish_routed("orders.new", b"{}", timeout=6)):
+            t0 = time.monotonic()
+            with pytest.raises(docket.ConnectionLost):
+                call()
+            assert time.monotonic() - t0 < 2
+            assert wait_until(lambda: client.is_connected, 5)
+    finally:
+        client.close(timeout=0.5)
+
+
+def test_aio_requests_in_flight_at_a_drop_raise_connection_lost(scripted):
+    srv = scripted(on_line=close_at_first_publish)
+
+    async def main():
+        client = await aio.connect(srv.url, reconnect_max_wait=0.2)
+        try:
+            for call in (lambda: client.request("svc", b"?", timeout=6),
+                         lambda: client.publish_routed("orders.new", b"{}", timeout=6)):
+                t0 = time.monotonic()
+                with pytest.raises(aio.ConnectionLost):
+                    await call()
+                assert time.monotonic() - t0 < 2
+                for _ in range(250):
+                    if client.is_connected:
+                        break
+                    await asyncio.sleep(0.02)
+        finally:
+            await client.close(timeout=0.5)
+
+    run(main())
+
+
+# --------------------------------------------------------------------------
+# Replies that come after close()
+
+
+def test_replies_read_after_close_are_dropped_quietly(scripted, monkeypatch, caplog):
+    answered = []
+
+    def answer_both_acks_at_once(conn: socket.socket, line: bytes) -> None:
+        answered.append(line)
+        if len(answered) == 2:
+            conn.sendall(b"+OK\r\n+OK\r\n")  # one read for the client
+
+    srv = scripted(on_line=answer_both_acks_at_once)
+    client = docket.Client(srv.url)
+    on_reply = client._on_reply
+
+    def close_after_the_first_reply(head, op):
+        # close() runs (on another thread) while the reader still holds the
+        # second reply of the same read: a reply to a command close() failed
+        on_reply(head, op)
+        if not client.is_closed:
+            threading.Thread(target=client.close, daemon=True).start()
+            assert wait_until(lambda: client.is_closed, 5)
+
+    monkeypatch.setattr(client, "_on_reply", close_after_the_first_reply)
+    outcomes: List[object] = []
+
+    def ack() -> None:
+        try:
+            outcomes.append(client.ack(1))
+        except docket.Error as exc:
+            outcomes.append(exc)
+
+    with caplog.at_level(logging.INFO, logger="docketd_client"):
+        threads = [threading.Thread(target=ack) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert wait_until(lambda: not client._reader.is_alive(), 5)
+    assert sorted(map(repr, outcomes)) == sorted([repr(None), repr(docket.ConnectionClosed("client closed"))])
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records

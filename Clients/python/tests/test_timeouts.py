@@ -4,6 +4,7 @@ key= is answered ``duplicate`` instead of adding a second job."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -11,6 +12,7 @@ import time
 import pytest
 
 import docketd_client as docket
+import docketd_client.aio as aio
 from conftest import STORE, wait_until
 
 
@@ -83,3 +85,88 @@ def test_connecting_to_a_stopped_server_times_out(server):
         assert time.monotonic() - t0 < 2
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
+
+
+# --------------------------------------------------------------------------
+# The asyncio client, against a server that has stopped reading
+
+
+def run(coro, timeout: float = 30.0):
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+async def fill_output(client) -> None:
+    """Publishes until the output buffer stays full: the publish that finds
+    it so raises Timeout within request_timeout (never more than 30 MB)."""
+    for _ in range(60):
+        await asyncio.wait_for(client.publish("noise", b"z" * 500_000), 5)
+    raise AssertionError("the output buffer never filled")
+
+
+def test_aio_calls_time_out_while_the_server_does_not_read(server):
+    async def main():
+        client = await aio.connect(server.url, request_timeout=1.0, max_buffered_output=64 * 1024)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(docket.Timeout, match="output buffer stayed full"):
+                await fill_output(client)
+            # every call is bounded while the buffer stays full: a command by
+            # its own timeout, the others by request_timeout
+            for call in (lambda: client.enqueue("q", b"x", timeout=1), lambda: client.publish("noise", b"z"),
+                         lambda: client.subscribe("s"), lambda: client.flush(timeout=1)):
+                t0 = time.monotonic()
+                with pytest.raises(docket.Timeout):
+                    await asyncio.wait_for(call(), 5)
+                assert time.monotonic() - t0 < 2.5
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        await client.flush(timeout=10)  # the buffered output went out once the server read again
+        assert (await client.enqueue("q", b"y")).id >= 1
+        await client.close()
+
+    run(main())
+
+
+def test_aio_a_reserve_cancelled_while_the_buffer_is_full_hands_its_job_back(server, client):
+    job_id = client.enqueue("cr", b"job").id
+
+    async def main():
+        c = await aio.connect(server.url, request_timeout=10.0, max_buffered_output=64 * 1024)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            noise = [asyncio.ensure_future(c.publish("noise", b"z" * 500_000)) for _ in range(20)]
+            # the RESERVE is written, and its caller gives up while the buffer is full
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.reserve("cr", timeout=0), 1)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        await asyncio.gather(*noise)
+        await c.flush(timeout=10)  # the JOB came in, behind the publishes
+        await c.flush(timeout=10)  # and what the client answered to it was read
+        # handed back (FAIL retry=0) at once, not held by a caller that gave up
+        doc = client.inspect(job_id)
+        assert doc.state == "waiting", doc
+        await c.close()
+
+    run(main())
+
+
+def test_aio_close_is_bounded_by_its_timeout_while_the_server_does_not_read(server):
+    async def main():
+        client = await aio.connect(server.url, request_timeout=0.5, max_buffered_output=64 * 1024)
+        await client.subscribe("s", callback=lambda msg: None)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(docket.Timeout):
+                await fill_output(client)
+            t0 = time.monotonic()
+            await client.close(timeout=1.0)
+            assert client.is_closed and time.monotonic() - t0 < 1.4
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+
+    run(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import docketd_client as docket
+import docketd_client.aio as aio
 from docketd_client import protocol as P
 from docketd_client.worker import _UNPRINTABLE, _Fencing, _reason
 
@@ -136,6 +137,32 @@ def test_worker_heartbeat_argument():
     for bad in (0, -1, "often", True):
         with pytest.raises(ValueError):
             docket.Worker(url, "q", lambda ctx: None, heartbeat=bad)
+
+
+@pytest.mark.parametrize("worker_class", [docket.Worker, aio.Worker])
+@pytest.mark.parametrize("options", [
+    dict(concurrency=1.5), dict(concurrency=None), dict(concurrency=0), dict(concurrency=True),
+    dict(concurrency="2"), dict(heartbeat=-1), dict(reserve_timeout=-1), dict(reserve_timeout="soon"),
+    dict(grace=-1), dict(grace=None), dict(grace="30s"), dict(grace=float("nan")),
+    dict(queues=None), dict(queues=5), dict(queues=[]), dict(queues=["bad name"]),
+])
+def test_worker_options_are_checked_at_the_call(worker_class, options):
+    options = dict(options)  # the parameter is shared by both worker classes
+    queues = options.pop("queues", "q")
+    with pytest.raises(docket.BadArgument):
+        worker_class("nats://127.0.0.1:1", queues, lambda ctx: None, **options)
+
+
+def test_worker_accepts_its_documented_options():
+    for options in (dict(concurrency=3, reserve_timeout=0, grace=0), dict(reserve_timeout="250ms", grace=1.5),
+                    dict(reserve_timeout=None)):
+        docket.Worker("nats://127.0.0.1:1", ["a", "b"], lambda ctx: None, **options)
+
+
+@pytest.mark.parametrize("queues", [None, 5, [], ["ok", None]])
+def test_reserve_queues_are_checked_before_sending(queues):
+    with pytest.raises(docket.BadArgument):
+        P.encode_reserve(queues)
 
 
 def test_worker_result_is_truthy_when_clean():

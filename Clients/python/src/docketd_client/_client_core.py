@@ -57,6 +57,12 @@ CLOSED_BY_CALLER = "client closed"
 #: sent behind them can be answered before they are.
 HOLDING_KINDS = frozenset({"reserve", "wait"})
 
+#: PONG bytes that may wait unwritten. A server that sends PINGs and does
+#: not read the PONGs would otherwise grow the client's output without
+#: bound (PONGs are owed, so ``max_buffered_output`` does not hold them
+#: back); past this the connection is dropped as a protocol failure.
+MAX_UNWRITTEN_PONG_BYTES = 1 << 20
+
 #: The default ``ping_interval`` (seconds) and ``max_outstanding_pings``,
 #: those of NATS clients and of the server's own pings.
 PING_INTERVAL = 120.0
@@ -417,15 +423,28 @@ class ClientCore(Generic[SubscriptionT]):
         self._log.warning("protocol error from the server, dropping the connection: %s", error)
         return error
 
-    def _fail_lost(self, pending: List[PendingReply], error: BaseException) -> None:
-        """The connection broke: the commands in ``pending`` fail with
-        ConnectionLost (they may or may not have been carried out)."""
+    def _take_waiting(self) -> Tuple[List[PendingReply], List[ReplyWaiter]]:
+        """The commands waiting for a reply and the requests waiting for a
+        reply message, taken out of the client (called with the lock held)."""
+        pending = list(self._pending)
+        self._pending.clear()
+        waiters = list(self._replies.values())
+        self._replies.clear()
+        return pending, waiters
+
+    def _fail_lost(self, pending: List[PendingReply], waiters: List[ReplyWaiter], error: BaseException) -> None:
+        """The connection broke: the commands in ``pending`` and the
+        requests in ``waiters`` fail with ConnectionLost (they may or may not
+        have been carried out; a reply sent on the old connection never
+        comes, so waiting out their timeouts would only delay the news)."""
         why = str(error) or type(error).__name__
         if self._last_error is not None:
             why += f" (last server error: {self._last_error.text})"
         self._log.info("connection to %s lost: %s", self.url, why)
         for p in pending:
             p.reject(ConnectionLost(f"connection lost before the reply to {p.kind}: {why}"))
+        for w in waiters:
+            w.fail(ConnectionLost(f"connection lost before the reply to a request: {why}"))
 
     def _reconnect_delays(self) -> Iterator[float]:
         """How long to wait before each reconnect attempt: doubling, up to
@@ -495,10 +514,7 @@ class ClientCore(Generic[SubscriptionT]):
             self._state = CLOSED
             if str(error) != CLOSED_BY_CALLER:
                 self._closed_because = str(error)
-            pending = list(self._pending)
-            self._pending.clear()
-            waiters = list(self._replies.values())
-            self._replies.clear()
+            pending, waiters = self._take_waiting()
             subs = list(self._subs.values())
             self._subs.clear()
             self._closing()
@@ -513,6 +529,11 @@ class ClientCore(Generic[SubscriptionT]):
 
     def _dispatch(self, op: P.Op) -> None:
         with self._lock:
+            if self._state == CLOSED:
+                # Read before the socket closed: late replies to commands
+                # close() has already failed, messages for subscriptions it
+                # ended. None of it is anyone's any more, nor an error.
+                return
             head = self._pending[0] if self._pending else None
             where = P.route(op, head.kind if head is not None else None)
             if where == "reply":
@@ -520,7 +541,7 @@ class ClientCore(Generic[SubscriptionT]):
                 if isinstance(op, P.Pong):
                     self._pings_out = 0
             elif where == "ping" and self._state == CONNECTED:
-                self._write(P.encode_pong())
+                self._answer_ping()
         if where == "reply":
             assert head is not None
             self._on_reply(head, op)
@@ -536,6 +557,15 @@ class ClientCore(Generic[SubscriptionT]):
             self._last_error = error
             self._log.warning("server error: %s", op.text)
             self._report(error)
+
+    def _answer_ping(self) -> None:
+        """Queue a PONG (called with the lock held); ProtocolError when too
+        many are still unwritten: the server is not reading them."""
+        pong = P.encode_pong()
+        owed = self._unwritten_pong_bytes() + len(pong)
+        if owed > MAX_UNWRITTEN_PONG_BYTES:
+            raise ProtocolError(f"the server sends PINGs and does not read the PONGs ({owed} bytes of them unwritten)")
+        self._write_pong(pong)
 
     def _on_reply(self, head: PendingReply, op: P.Op) -> None:
         try:
@@ -660,6 +690,16 @@ class ClientCore(Generic[SubscriptionT]):
 
     def _closing(self) -> None:
         """The client has just been marked closed (called with the lock held)."""
+        raise NotImplementedError
+
+    def _write_pong(self, pong: bytes) -> None:
+        """Send a PONG on the current connection, keeping count of it until
+        it is written (called with the lock held)."""
+        raise NotImplementedError
+
+    def _unwritten_pong_bytes(self) -> int:
+        """PONG bytes of the current connection not written to its socket
+        yet (called with the lock held)."""
         raise NotImplementedError
 
     def _unawaited(self, kind: str) -> PendingReply:

@@ -370,9 +370,4 @@ class Handshake:
 
 def queue_list(queues: Union[str, Sequence[str]]) -> List[str]:
     """A worker's queues as a checked list."""
-    names = [queues] if isinstance(queues, str) else list(queues)
-    if not names:
-        raise BadArgument("a worker needs at least one queue")
-    for q in names:
-        P.check_queue_name(q)
-    return names
+    return P.queue_names(queues, "a worker")

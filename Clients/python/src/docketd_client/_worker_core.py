@@ -48,6 +48,7 @@ from typing import (
 from typing import Protocol
 
 from . import protocol as P
+from ._client_core import check_positive_int
 from ._common import queue_list
 from .errors import (
     AuthorizationError,
@@ -396,12 +397,17 @@ class WorkerCore(Generic[ContextT, ClientT]):
             self._factory = client
         else:
             raise TypeError(f"client must be a URL or a callable returning a {self._client_description}")
+        # Checked here, as the client checks its arguments (BadArgument),
+        # rather than found out by start() or by a slot at run time.
         self.queues = queue_list(queues)
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        check_positive_int(concurrency, "concurrency")
         if heartbeat is not None and heartbeat != AUTO:
             if isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float)) or not heartbeat > 0:
-                raise ValueError("heartbeat must be a positive number of seconds, AUTO, or None")
+                raise BadArgument("heartbeat must be a positive number of seconds, AUTO, or None")
+        if reserve_timeout is not None:
+            P.format_duration(reserve_timeout, "reserve_timeout")  # what RESERVE will be sent
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:  # NaN too
+            raise BadArgument(f"grace must be a non-negative number of seconds, not {grace!r}")
         self.handler = handler
         self.concurrency = concurrency
         self.heartbeat = heartbeat
@@ -600,6 +606,10 @@ class WorkerCore(Generic[ContextT, ClientT]):
         except (ConnectionLost, ConnectionClosed, Timeout) as exc:
             self._count("lost")
             log.warning("job %d: outcome not delivered, the server will retry it: %s", job.id, exc)
+        except asyncio.CancelledError:  # the asyncio worker's shutdown ended the slot mid-reply
+            self._count("lost")
+            log.warning("job %d: outcome not delivered (the slot was cancelled), the server will retry it", job.id)
+            raise
         except Error as exc:
             self._count("lost")
             log.error("job %d: outcome refused: %s", job.id, exc)

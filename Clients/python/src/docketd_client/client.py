@@ -331,6 +331,8 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         self._sock: Any = None
         self._out = bytearray()  # to write; while disconnected, what waits for the next connection
         self._flushing = False
+        self._pongs_out = 0  # PONG bytes in _out
+        self._pongs_flushing = 0  # PONG bytes in what the flusher is writing
         # Callbacks to run on the callback thread: (callback, args, is an error report).
         self._callbacks: Deque[Tuple[Callable[..., Any], Tuple[Any, ...], bool]] = collections.deque()
         self._callbacks_cond = threading.Condition(threading.Lock())
@@ -491,12 +493,12 @@ class Client(BlockingVerbs[Subscription, EventStream]):
                 return
             self._state = DISCONNECTED
             self._out.clear()
-            pending = list(self._pending)
-            self._pending.clear()
+            self._pongs_out = 0
+            pending, waiters = self._take_waiting()
             sock = self._sock
             self._state_cond.notify_all()
             self._drained_cond.notify_all()
-        self._fail_lost(pending, error)
+        self._fail_lost(pending, waiters, error)
         _close_socket(sock)
         self._call(self.disconnected_callback)
 
@@ -516,6 +518,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
                     return
                 data = bytes(self._out)
                 self._out.clear()
+                self._pongs_flushing, self._pongs_out = self._pongs_out, 0
                 sock = self._sock
                 gen = self._gen
                 self._flushing = True
@@ -530,6 +533,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             finally:
                 with self._lock:
                     self._flushing = False
+                    self._pongs_flushing = 0
                     self._drained_cond.notify_all()
 
     def _ping_forever(self) -> None:
@@ -648,6 +652,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
     def _closing(self) -> None:
         self._closed_evt.set()
         self._out.clear()
+        self._pongs_out = 0
         self._state_cond.notify_all()
         self._flush_cond.notify_all()
         self._drained_cond.notify_all()
@@ -658,6 +663,13 @@ class Client(BlockingVerbs[Subscription, EventStream]):
     def _write(self, data: bytes) -> None:
         self._out += data
         self._flush_cond.notify()
+
+    def _write_pong(self, pong: bytes) -> None:
+        self._write(pong)
+        self._pongs_out += len(pong)
+
+    def _unwritten_pong_bytes(self) -> int:
+        return self._pongs_out + self._pongs_flushing
 
     def _send(self, data: bytes) -> None:
         """Queue a command that gets no reply (PUB, HPUB, SUB, UNSUB)."""

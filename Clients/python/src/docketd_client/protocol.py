@@ -625,12 +625,24 @@ def encode_parents(job_id: Any) -> bytes:
     return _enc(f"PARENTS {_job_id(job_id)}") + CRLF
 
 
+def queue_names(queues: Union[str, Iterable[str]], who: str) -> List[str]:
+    """``queues``, one name or an iterable of them, as a list of checked
+    names; BadArgument for anything else (None, a number), or none."""
+    if isinstance(queues, str):
+        names = [queues]
+    else:
+        try:
+            names = list(queues)
+        except TypeError:
+            raise BadArgument(f"{who} takes a queue name or a list of them, not {queues!r}") from None
+    if not names:
+        raise BadArgument(f"{who} needs at least one queue")
+    return [check_queue_name(q) for q in names]
+
+
 def encode_reserve(queues: Union[str, Iterable[str]], timeout: Optional[Duration] = None) -> bytes:
     """``RESERVE <queue>[,<queue>...] [timeout=<duration>]``."""
-    names = [queues] if isinstance(queues, str) else list(queues)
-    if not names:
-        raise BadArgument("reserve needs at least one queue")
-    line = "RESERVE " + ",".join(check_queue_name(q) for q in names)
+    line = "RESERVE " + ",".join(queue_names(queues, "reserve"))
     if timeout is not None:
         line += " timeout=" + format_duration(timeout, "timeout")
     return _enc(line) + CRLF

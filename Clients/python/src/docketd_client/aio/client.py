@@ -33,6 +33,7 @@ APIs that exist since Python 3.7.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import inspect as _inspect
 import logging
@@ -226,6 +227,8 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._writer: Optional[asyncio.StreamWriter] = None
         self._parser = P.Parser()
         self._buffered = bytearray()  # publishes while disconnected
+        self._written = 0  # bytes written to the current connection's transport
+        self._pong_ends: "collections.deque[int]" = collections.deque()  # where each PONG ends in them
         self._read_task: "Optional[asyncio.Task[None]]" = None
         self._ping_task: "Optional[asyncio.Task[None]]" = None
         # Made by connect(), inside the event loop.
@@ -251,7 +254,9 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
     async def connect(self) -> "Client":
         """Open the connection (INFO, TLS if asked, CONNECT, PING/PONG).
         Raises :class:`~docketd_client.ConnectError` (an
-        :class:`~docketd_client.AuthorizationError` for refused credentials)."""
+        :class:`~docketd_client.AuthorizationError` for refused credentials),
+        or :class:`~docketd_client.ConnectionClosed` when :meth:`close` was
+        called meanwhile."""
         if self._started:
             raise RuntimeError("connect() was called already")
         self._started = True
@@ -263,6 +268,9 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         except BaseException:
             self._state = CLOSED
             raise
+        if self._state == CLOSED:  # close() was called while connecting: it wins
+            writer.transport.abort()
+            raise self._is_closed_error()
         self._activate(reader, writer, parser, info)
         self._read_task = asyncio.ensure_future(self._read_forever())
         if self.ping_interval is not None:
@@ -331,13 +339,15 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         out = self._begin_connection(info) + bytes(self._buffered)
         self._buffered.clear()
         self._reader, self._writer, self._parser = reader, writer, parser
+        self._written = 0
+        self._pong_ends.clear()
         try:  # publish() and the commands wait (drain) while this much is unsent
             writer.transport.set_write_buffer_limits(high=self.max_buffered_output)
         except (AttributeError, NotImplementedError, ValueError):
             pass
         self._state = CONNECTED
         if out:
-            writer.write(out)
+            self._write(out)
         assert self._connected_evt is not None
         self._connected_evt.set()
 
@@ -432,11 +442,12 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._state = DISCONNECTED
         assert self._connected_evt is not None
         self._connected_evt.clear()
-        pending = list(self._pending)
-        self._pending.clear()
-        self._fail_lost(pending, error)
+        pending, waiters = self._take_waiting()
+        self._fail_lost(pending, waiters, error)
         if self._writer is not None:
-            self._writer.close()
+            # Not close(): that would wait to write what is left, which a
+            # peer that stopped reading never takes; nothing more is owed.
+            self._writer.transport.abort()
         self._call(self.disconnected_callback)
 
     # ------------------------------------------------------------------
@@ -449,12 +460,14 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         Idempotent."""
         if self._state == CLOSED:
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         if self._state == CONNECTED and self._writer is not None:
             try:
-                await asyncio.wait_for(self._drain(), timeout)
-            except (asyncio.TimeoutError, OSError):
+                await self._drain(timeout)
+            except (Timeout, OSError):
                 pass
-        await self._shutdown(ConnectionClosed(CLOSED_BY_CALLER))
+        await self._shutdown(ConnectionClosed(CLOSED_BY_CALLER), max(deadline - loop.time(), 0.0))
         for task in (self._read_task, self._ping_task):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -463,23 +476,29 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
                 except (asyncio.CancelledError, Exception):
                     pass
 
-    async def _shutdown(self, error: BaseException) -> None:
+    async def _shutdown(self, error: BaseException, timeout: float = 1.0) -> None:
+        """Close the client; within ``timeout`` seconds in all, write what
+        is left and let subscription callbacks take their last messages."""
         subs = self._mark_closed(error)
         if subs is None:
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         writer = self._writer
         if writer is not None:
             writer.close()
             try:
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                await asyncio.wait_for(writer.wait_closed(), max(deadline - loop.time(), 0.0))
             except (asyncio.TimeoutError, OSError, ssl.SSLError, asyncio.CancelledError):
-                pass
+                # A server that is not reading: what is unwritten cannot
+                # get through in time, and close() alone would keep it.
+                writer.transport.abort()
         for sub in subs:
             sub._close()
         for sub in subs:
             if sub._task is not None and sub._task is not asyncio.current_task():
                 try:
-                    await asyncio.wait_for(asyncio.shield(sub._task), 1.0)
+                    await asyncio.wait_for(asyncio.shield(sub._task), max(deadline - loop.time(), 0.0))
                 except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
                     sub._task.cancel()
 
@@ -495,6 +514,22 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
     def _write(self, data: bytes) -> None:
         if self._writer is not None:
             self._writer.write(data)
+            self._written += len(data)
+
+    def _write_pong(self, pong: bytes) -> None:
+        self._write(pong)
+        self._pong_ends.append(self._written)
+
+    def _unwritten_pong_bytes(self) -> int:
+        # The transport writes in order: what it still holds is the end of
+        # what it was given, so a PONG ending before that is written.
+        writer = self._writer
+        if writer is None:
+            return 0
+        written = self._written - writer.transport.get_write_buffer_size()
+        while self._pong_ends and self._pong_ends[0] <= written:
+            self._pong_ends.popleft()
+        return len(self._pong_ends) * len(P.encode_pong())
 
     def _send(self, data: bytes) -> None:
         """Write a command that gets no reply (PUB, HPUB, SUB, UNSUB), or
@@ -513,11 +548,26 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._send(wire)
         await self._drain()
 
-    async def _drain(self) -> None:
-        """Wait while the transport's buffer is full (backpressure)."""
+    async def _drain(self, timeout: Optional[float] = REQUEST_TIMEOUT) -> None:
+        """Wait while the transport's buffer is full (backpressure), up to
+        ``timeout`` seconds (default ``request_timeout``; None: as long as
+        it takes). Raises :class:`~docketd_client.Timeout` when it stays
+        full, as the threaded client does: a server that stopped reading
+        must not hold its callers forever. What was written stays queued."""
         writer = self._writer
         if writer is None or self._state != CONNECTED or self._drain_lock is None:
             return
+        if not self._drain_lock.locked() and writer.transport.get_write_buffer_size() < self.max_buffered_output:
+            return  # not full: no task for wait_for on every publish
+        if timeout is REQUEST_TIMEOUT:
+            timeout = self.request_timeout
+        try:
+            await asyncio.wait_for(self._drained(writer), timeout)
+        except asyncio.TimeoutError:
+            raise Timeout("output buffer stayed full") from None
+
+    async def _drained(self, writer: asyncio.StreamWriter) -> None:
+        assert self._drain_lock is not None
         async with self._drain_lock:
             try:
                 await writer.drain()
@@ -544,12 +594,22 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         future: "asyncio.Future[Any]" = loop.create_future()
         self._pending.append(_Pending(kind, future))
         self._write(data)
-        await self._drain()
-        remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
+        # The command is on its way from here: the wait for the buffer to
+        # drain and the wait for the reply share its deadline.
         try:
-            return await asyncio.wait_for(future, remaining)
-        except asyncio.TimeoutError:
-            raise Timeout(f"no reply to {kind} within {timeout}s") from None
+            try:
+                await self._drain(None if deadline is None else max(deadline - loop.time(), 0.0))
+            except Timeout:
+                raise Timeout(f"no reply to {kind} within {timeout}s: the output buffer stayed full") from None
+            remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
+            try:
+                return await asyncio.wait_for(future, remaining)
+            except asyncio.TimeoutError:
+                raise Timeout(f"no reply to {kind} within {timeout}s") from None
+        finally:
+            # However the caller left (timed out or cancelled, in either
+            # wait), its reply is dropped and a job reserved for it handed back.
+            future.cancel()
 
     def _unawaited(self, kind: str) -> PendingReply:
         return _Pending(kind, None)

@@ -234,10 +234,15 @@ class Worker(WorkerCore[JobContext, Union[Client, Awaitable[Client]]]):
         return any(not r.done.is_set() for r in self._running.values())
 
     async def _end_slots(self) -> None:
-        # Slots still alive wait in RESERVE: end them and their connections.
+        # Slots still alive wait in RESERVE, or for the reply to an ACK or
+        # FAIL: closing their connections first ends those waits with
+        # ConnectionClosed, so an outcome cut short is counted and logged as
+        # lost (as on the threaded worker) rather than cancelled unseen.
+        for client in list(self._clients.values()):
+            await client.close(timeout=0.5)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=0.5)
         for task in self._tasks:
             if not task.done():
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for client in list(self._clients.values()):
-            await client.close(timeout=0.5)
