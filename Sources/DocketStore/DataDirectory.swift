@@ -144,6 +144,9 @@ public final class DataDirectory: JobStore {
             var txn: OpaquePointer?
             try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
             lastUsedBytes = measureUse(txn)
+            mdb_txn_abort(txn)
+            try keepRoomToFinishJobs()
+            try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
             // A value read in a read-only transaction lies in LMDB's map (the layout record is
             // always there): the map is the mapping around it.
             var info = MDB_envinfo()
@@ -954,7 +957,7 @@ public final class DataDirectory: JobStore {
         let inUse = usedBytes
         guard inUse + bytes <= mapBytes else {
             throw StoreError(
-                "MDB_MAP_FULL: a batch of about \(bytes) bytes would not fit in \(path) (\(inUse) of \(capacityBytes) bytes in use); nothing of it was written")
+                "MDB_MAP_FULL: a batch of about \(bytes) bytes would not fit in \(path) (\(inUse) of \(mapBytes) bytes in use); nothing of it was written")
         }
         // The lock is held across the flush so that a checkpoint never switches files between
         // a batch's write and its entry in `unapplied`.
@@ -1197,6 +1200,25 @@ public final class DataDirectory: JobStore {
 
     /// Bytes in the pages held by every database (free-list included).
     /// Freed pages are reused, so this, unlike the file's high-water mark, goes down again.
+    /// Room that commits finishing jobs always find beyond what data.mdb holds.
+    var finishingRoomBytes: Int { max(capacityBytes / 10, 1 << 20) }
+
+    /// A directory filled under a larger --max-store, or by a replay that grew the map just
+    /// enough, holds more than the map has room for: the next commit (the one that finishes a
+    /// job, too) would not fit, and every start would end there. The map grows to what the file
+    /// holds and some room beyond (admission still refuses new jobs until they are finished).
+    private func keepRoomToFinishJobs() throws {
+        var info = MDB_envinfo()
+        try check(mdb_env_info(env, &info), "mdb_env_info")
+        let fileBytes = (Int(info.me_last_pgno) + 1) * pageSize
+        let needed = max(lastUsedBytes, fileBytes) + finishingRoomBytes
+        guard needed > mapBytes else { return }
+        mapBytes = (needed + pageSize - 1) / pageSize * pageSize
+        try check(mdb_env_set_mapsize(env, mapBytes), "mdb_env_set_mapsize")
+        recoveryNotes.append(
+            "data.mdb holds \(max(lastUsedBytes, fileBytes)) bytes, more than --max-store \(capacityBytes) leaves room for; the map is \(mapBytes) bytes, and new jobs are refused until enough are finished or deleted")
+    }
+
     private func measureUse(_ txn: OpaquePointer?) -> Int {
         var pages = 0
         var pageSize = 4096

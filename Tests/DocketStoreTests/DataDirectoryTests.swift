@@ -399,6 +399,42 @@ import Testing
         #expect(reopened.usedBytes > 1 << 20)
     }
 
+    /// A directory filled under a 16 MiB store and opened with a 1 MiB one: it starts
+    /// (LMDB maps the whole file), and the commits that finish its jobs must still fit, now
+    /// and after every later start. The map was left at the smaller size, so the first commit
+    /// failed with MDB_MAP_FULL and ended docketd, at every start.
+    @Test func aDirectoryFullerThanItsMapStillFinishesItsJobs() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let jobs = UInt64(1)...UInt64(1200)
+        do {
+            let store = try DataDirectory(path: path, mapSize: 16 << 20)
+            commitAll(store, jobs.map { id in
+                var batch = StoreBatch()
+                batch.put(id: id, bytes: Array("record \(id)".utf8))
+                batch.payloads = [(id, [UInt8](repeating: 7, count: 2000))]
+                return batch
+            })
+            store.close()
+        }
+        for round in 0..<2 {
+            let store = try DataDirectory(path: path, mapSize: 1 << 20)
+            #expect(store.usedBytes > 1 << 20)
+            #expect(store.recoveryNotes.contains { $0.contains("new jobs are refused until") })
+            // Finishing: each job's record rewritten and its payload deleted, 100 at a time.
+            commitAll(store, stride(from: jobs.lowerBound + UInt64(round * 600), to: jobs.lowerBound + UInt64(round * 600 + 600), by: 100).map { first in
+                var batch = StoreBatch()
+                for id in first..<(first + 100) {
+                    batch.put(id: id, bytes: Array("done \(id)".utf8))
+                    batch.payloadDeletes.append(id)
+                }
+                return batch
+            })
+            store.close()
+        }
+        #expect(try DataDirectory(path: path, mapSize: 1 << 20).loadJobs().records.allSatisfy { $0.payloadSize == nil })
+    }
+
     @Test func aMissingOrCutLogFileRefusesTheStart() throws {
         for damage in ["delete", "truncate"] {
             let path = temporaryPath()
