@@ -149,7 +149,7 @@ export interface ConnectOptions {
   reconnectDelayMs?: number;
   /** Default 2000. */
   maxReconnectDelayMs?: number;
-  /** Time one attempt has to reach a working connection (default 5000). */
+  /** Time one attempt has to reach a working connection (default 5000; Infinity: no limit). */
   connectTimeoutMs?: number;
   /**
    * Bytes kept in the outbox: commands and publishes made while disconnected, or while the output
@@ -176,9 +176,9 @@ export interface ConnectOptions {
   maxPingsOut?: number;
   /** The longest command line sent (default 4096, the server's default): longer ones throw InvalidArgument. */
   maxControlLine?: number;
-  /** Default timeout of request() (default 5000). */
+  /** Default timeout of request() (default 5000; Infinity: no limit). */
   requestTimeoutMs?: number;
-  /** How long a command waits for its reply, disconnected time included (default 10000; null or 0: no limit). */
+  /** How long a command waits for its reply, disconnected time included (default 10000; null, 0 or Infinity: no limit). */
   commandTimeoutMs?: number | null;
 }
 
@@ -700,9 +700,9 @@ export interface WorkerOptions extends ConnectOptions {
   concurrency?: number;
   /** TOUCH interval while a handler runs. Default: a third of each job's lease; null: none. */
   heartbeatMs?: number | null;
-  /** How long one RESERVE waits (default 1000). */
+  /** How long one RESERVE waits (default 1000; at most 366 days, else InvalidArgument). */
   reserveTimeoutMs?: number;
-  /** How long stop() lets running jobs finish (default 10000). */
+  /** How long stop() lets running jobs finish (default 10000; Infinity: as long as they take). */
   graceMs?: number;
   /** SIGTERM/SIGINT stop the worker; a second one exits at once (default true). */
   handleSignals?: boolean;
