@@ -1627,7 +1627,8 @@ export class Client extends EventEmitter {
    * @param {string} call its name: a key of `replyDecoders` (protocol.js)
    * @param {{timeout?: number|null, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void, serverWait?: number}} [opts]
    *   timeout: reject with TimeoutError after this many ms (default: the client's
-   *   `commandTimeoutMs`; null or Infinity: no limit). A command that timed out before it could be written
+   *   `commandTimeoutMs`; null or Infinity: no limit; 0: at once, without waiting for the reply;
+   *   NaN or a negative number: InvalidArgument). A command that timed out before it could be written
    *   (while disconnected, or while the output was backed up) is never sent; one already written stays in line and its late reply
    *   is read and dropped (given to `late`), keeping replies matched to commands.
    *   decode: a reply decoder for a call not in `replyDecoders`
@@ -1639,7 +1640,7 @@ export class Client extends EventEmitter {
       const decoder = opts.decode ?? replyDecoders[call];
       if (!decoder) throw new InvalidArgument(`no reply decoder for ${call}`);
       this._checkLine(bytes);
-      const timeout = opts.timeout === undefined ? this._commandTimeout() : opts.timeout;
+      const timeout = opts.timeout === undefined ? this._commandTimeout() : opts.timeout === null ? Infinity : checkTimeout(opts.timeout);
       /** @type {import('./timers.js').Timer|undefined} */
       let timer;
       /** @type {Pending} */
@@ -1667,7 +1668,8 @@ export class Client extends EventEmitter {
         if (entry.settled) return;
         this._settle(entry, commandTimeout(call, timeout, entry.written, this.state === 'connected'));
       };
-      if (typeof timeout === 'number' && timeout > 0) timer = setTimer(expire, timeout);
+      if (timeout === 0) expire();
+      else if (timeout !== Infinity) timer = setTimer(expire, timeout);
     });
   }
 
@@ -1769,8 +1771,9 @@ export class Client extends EventEmitter {
   // NATS core
 
   /**
-   * Resolves once the server has handled everything sent before (PING → PONG).
-   * @param {{timeout?: number}} [opts]
+   * Resolves once the server has handled everything sent before (PING → PONG). `timeout` in ms
+   * (default `commandTimeoutMs`; null or Infinity: no limit; 0: TimeoutError at once).
+   * @param {{timeout?: number|null}} [opts]
    * @returns {Promise<void>}
    */
   flush(opts = {}) {
@@ -1961,7 +1964,8 @@ export class Client extends EventEmitter {
         this.requests.delete(token);
         reject(new TimeoutError(`no reply to ${subject} within ${timeout}ms`));
       };
-      r.timer = setTimer(expire, timeout);
+      if (timeout === 0) expire();
+      else r.timer = setTimer(expire, timeout);
     });
   }
 

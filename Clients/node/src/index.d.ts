@@ -554,18 +554,22 @@ export declare class Client extends EventEmitter {
   publish(subject: string, data?: Payload, opts?: { reply?: string; headers?: HeadersInit }): void;
   /** Every option is checked before anything is sent or kept; `max: 0` returns a subscription that has ended. */
   subscribe(subject: string, opts?: SubscribeOptions): Subscription;
-  request(subject: string, data?: Payload, opts?: { timeout?: number; headers?: HeadersInit }): Promise<Msg>;
+  /** `timeout` ms (default requestTimeoutMs; 0: TimeoutError at once; Infinity: no limit; NaN or negative: InvalidArgument). */
+  request(subject: string, data?: Payload, opts?: { timeout?: number | null; headers?: HeadersInit }): Promise<Msg>;
   /**
    * Publishes a message that routes turn into jobs; resolves with their ids once on disk (`[]`
    * when neither a route nor a subscriber took it); StoreFull when the store refused them.
    */
-  publishRouted(subject: string, data?: Payload, opts?: { timeout?: number; headers?: HeadersInit }): Promise<number[]>;
-  /** Resolves once the server has handled everything sent before (PING → PONG). */
-  flush(opts?: { timeout?: number }): Promise<void>;
+  publishRouted(subject: string, data?: Payload, opts?: { timeout?: number | null; headers?: HeadersInit }): Promise<number[]>;
+  /**
+   * Resolves once the server has handled everything sent before (PING → PONG). `timeout` ms
+   * (default commandTimeoutMs; 0: TimeoutError at once; null or Infinity: no limit; NaN or negative: InvalidArgument).
+   */
+  flush(opts?: { timeout?: number | null }): Promise<void>;
   /** Closes: waiting commands reject with ConnectionClosed; what was written is still delivered. */
   close(): Promise<void>;
   /** flush(), then close(). */
-  drain(opts?: { timeout?: number }): Promise<void>;
+  drain(opts?: { timeout?: number | null }): Promise<void>;
 
   // Jobs
   /** `replaced`: `replace: true` gave a job still waiting or delayed this payload and run time. */
