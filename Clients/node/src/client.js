@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import {
   AuthorizationError,
   BufferFull,
+  ConnectError,
   ConnectionClosed,
   ConnectionLost,
   InvalidArgument,
@@ -1025,11 +1026,16 @@ export class Client extends EventEmitter {
       });
       sock.on('error', (err) => {
         if (this.socket !== sock) return;
-        // Before the connection is up, an error on a TLS socket is the TLS setup failing (a
-        // certificate the client does not trust, or one the server wanted and did not get).
-        this.lastError = isTls && tcpUp && !finished && !(err instanceof TlsError)
-          ? new TlsError(tlsFailureMessage(where, err), { cause: err })
-          : err;
+        if (finished || err instanceof TlsError) {
+          this.lastError = err;
+        } else if (isTls && tcpUp) {
+          // Before the connection is up, an error on a TLS socket is the TLS setup failing (a
+          // certificate the client does not trust, or one the server wanted and did not get).
+          this.lastError = new TlsError(tlsFailureMessage(where, err), { cause: err });
+        } else {
+          // Refused, unknown host, reset during the handshake: a typed error, Node's as its cause.
+          this.lastError = new ConnectError(`cannot connect to ${where}: ${err.message}`, { cause: err });
+        }
       });
       sock.on('close', () => {
         if (this.socket !== sock) return;
@@ -1061,8 +1067,11 @@ export class Client extends EventEmitter {
     try {
       current = tlsConf.handshakeFirst ? tls.connect(this._tlsConnectOptions(host, { port })) : net.createConnection({ host, port });
     } catch (err) {
-      // Options Node refuses (checked when the client was made, so this is unlikely): this attempt fails.
-      const failure = tlsConf.handshakeFirst ? new TlsError(tlsFailureMessage(where, /** @type {Error} */ (err)), { cause: err }) : /** @type {Error} */ (err);
+      // Options Node refuses (a port out of range; TLS options are checked when the client was
+      // made): this attempt fails, and so would every other.
+      const failure = tlsConf.handshakeFirst
+        ? new TlsError(tlsFailureMessage(where, /** @type {Error} */ (err)), { cause: err })
+        : new InvalidArgument(`cannot connect to ${where}: ${/** @type {Error} */ (err).message}`);
       this.lastError = failure;
       process.nextTick(() => {
         done(failure);

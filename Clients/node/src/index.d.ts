@@ -59,6 +59,7 @@ export {
   BadOption,
   BadQueue,
   BufferFull,
+  ConnectError,
   ConnectionClosed,
   ConnectionLost,
   DocketClientError,
@@ -182,7 +183,11 @@ export interface ConnectOptions {
   commandTimeoutMs?: number | null;
 }
 
-/** Connects and resolves once the server answered CONNECT + PING; AuthorizationError / TlsError at once. */
+/**
+ * Connects and resolves once the server answered CONNECT + PING. Rejects with a DocketClientError:
+ * ConnectError (refused, unknown host: `.code` ECONNREFUSED, ENOTFOUND, …), TimeoutError
+ * (connectTimeoutMs), AuthorizationError, TlsError, ServerError, ConnectionLost or ProtocolError.
+ */
 export declare function connect(options?: ConnectOptions | string): Promise<Client>;
 
 // -------------------------------------------------------------------------------------------------
