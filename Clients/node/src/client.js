@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import {
   AuthorizationError,
   BufferFull,
+  ConnectError,
   ConnectionClosed,
   ConnectionLost,
   InvalidArgument,
@@ -81,6 +82,7 @@ import {
   toBytes,
 } from './protocol.js';
 import { Msg, Subscription } from './subscription.js';
+import { clearTimer, setTimer } from './timers.js';
 
 export const VERSION = '0.2.0';
 
@@ -405,8 +407,49 @@ function checkLimits(o) {
   positive('maxPingsOut');
   const ping = o.pingIntervalMs;
   if (ping !== null && ping !== 0 && !(typeof ping === 'number' && ping > 0 && ping <= 2 ** 31 - 1)) {
-    throw new InvalidArgument(`pingIntervalMs must be a positive number of milliseconds, or 0 or null for no pings (got ${String(ping)})`);
+    throw new InvalidArgument(`pingIntervalMs must be a positive number of milliseconds, or 0 or null for no pings (got ${shown(ping)})`);
   }
+  /** @param {string} name @param {boolean} [zeroOrNull] 0 and null mean no limit too */
+  const timeout = (name, zeroOrNull = false) => {
+    const v = o[name];
+    if (zeroOrNull && (v === 0 || v === null)) return;
+    if (typeof v === 'number' && v > 0) return; // Infinity: no limit
+    throw new InvalidArgument(`${name} must be a positive number of milliseconds, or ${zeroOrNull ? '0, null or ' : ''}Infinity for no limit (got ${shown(v)})`);
+  };
+  timeout('connectTimeoutMs');
+  timeout('requestTimeoutMs');
+  timeout('commandTimeoutMs', true);
+  if (!(typeof o.reconnectDelayMs === 'number' && o.reconnectDelayMs >= 0 && Number.isFinite(o.reconnectDelayMs))) {
+    throw new InvalidArgument(`reconnectDelayMs must be 0 or more milliseconds (got ${shown(o.reconnectDelayMs)})`);
+  }
+  if (!(typeof o.maxReconnectDelayMs === 'number' && o.maxReconnectDelayMs >= 0)) {
+    throw new InvalidArgument(`maxReconnectDelayMs must be 0 or more milliseconds, or Infinity (got ${shown(o.maxReconnectDelayMs)})`);
+  }
+}
+
+/**
+ * A value for an error message (never throws, whatever it is).
+ * @param {unknown} v
+ * @returns {string}
+ */
+function shown(v) {
+  if (typeof v === 'string') return JSON.stringify(v);
+  try {
+    return String(v);
+  } catch {
+    return typeof v;
+  }
+}
+
+/**
+ * The timeout a call gives, in milliseconds: 0 or more, or Infinity for no limit. Anything else
+ * (NaN, a negative number, a string) throws InvalidArgument.
+ * @param {unknown} value @param {string} what the option, for the message
+ * @returns {number}
+ */
+export function checkTimeout(value, what = 'timeout') {
+  if (typeof value === 'number' && value >= 0) return value;
+  throw new InvalidArgument(`${what} must be 0 or more milliseconds, or Infinity for no limit (got ${shown(value)})`);
 }
 
 /**
@@ -833,7 +876,8 @@ export class Client extends EventEmitter {
       commandTimeoutMs: 10_000,
       pingIntervalMs: 120_000,
       maxPingsOut: 2,
-      ...rest,
+      // An option given as undefined is left out: it takes its default.
+      ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
       ...(tlsGiven === undefined ? {} : { tls: /** @type {any} */ (redactTls(tlsGiven)) }),
     };
     checkLimits(this.options);
@@ -859,7 +903,7 @@ export class Client extends EventEmitter {
     this.inboxPrefix = null;
     /** @type {Subscription|null} */
     this.inboxSub = null;
-    /** @type {Map<string, {resolve: (m: Msg) => void, reject: (e: Error) => void, timer: NodeJS.Timeout, subject: string, held: boolean, accept: ((m: Msg) => boolean)|null}>} */
+    /** @type {Map<string, {resolve: (m: Msg) => void, reject: (e: Error) => void, timer: import('./timers.js').Timer|undefined, subject: string, held: boolean, accept: ((m: Msg) => boolean)|null}>} */
     this.requests = new Map();
     this.nextRequest = 1;
     this.reconnectAttempts = 0;
@@ -867,7 +911,7 @@ export class Client extends EventEmitter {
     this._backoffStep = 0;
     /** @internal performance.now() at the last handshake, null once its loss was seen */
     this._connectedAt = null;
-    /** @type {NodeJS.Timeout|null} */
+    /** @type {import('./timers.js').Timer|null} */
     this.reconnectTimer = null;
     /** @type {Error|null} the last server -ERR or socket error, the cause of a ConnectionLost */
     this.lastError = null;
@@ -926,7 +970,7 @@ export class Client extends EventEmitter {
     const finish = (/** @type {Error|null} */ err) => {
       if (finished) return;
       finished = true;
-      clearTimeout(timer);
+      clearTimer(timer);
       done(err);
     };
     const fail = (/** @type {Error} */ err) => {
@@ -982,11 +1026,16 @@ export class Client extends EventEmitter {
       });
       sock.on('error', (err) => {
         if (this.socket !== sock) return;
-        // Before the connection is up, an error on a TLS socket is the TLS setup failing (a
-        // certificate the client does not trust, or one the server wanted and did not get).
-        this.lastError = isTls && tcpUp && !finished && !(err instanceof TlsError)
-          ? new TlsError(tlsFailureMessage(where, err), { cause: err })
-          : err;
+        if (finished || err instanceof TlsError) {
+          this.lastError = err;
+        } else if (isTls && tcpUp) {
+          // Before the connection is up, an error on a TLS socket is the TLS setup failing (a
+          // certificate the client does not trust, or one the server wanted and did not get).
+          this.lastError = new TlsError(tlsFailureMessage(where, err), { cause: err });
+        } else {
+          // Refused, unknown host, reset during the handshake: a typed error, Node's as its cause.
+          this.lastError = new ConnectError(`cannot connect to ${where}: ${err.message}`, { cause: err });
+        }
       });
       sock.on('close', () => {
         if (this.socket !== sock) return;
@@ -1018,8 +1067,11 @@ export class Client extends EventEmitter {
     try {
       current = tlsConf.handshakeFirst ? tls.connect(this._tlsConnectOptions(host, { port })) : net.createConnection({ host, port });
     } catch (err) {
-      // Options Node refuses (checked when the client was made, so this is unlikely): this attempt fails.
-      const failure = tlsConf.handshakeFirst ? new TlsError(tlsFailureMessage(where, /** @type {Error} */ (err)), { cause: err }) : /** @type {Error} */ (err);
+      // Options Node refuses (a port out of range; TLS options are checked when the client was
+      // made): this attempt fails, and so would every other.
+      const failure = tlsConf.handshakeFirst
+        ? new TlsError(tlsFailureMessage(where, /** @type {Error} */ (err)), { cause: err })
+        : new InvalidArgument(`cannot connect to ${where}: ${/** @type {Error} */ (err).message}`);
       this.lastError = failure;
       process.nextTick(() => {
         done(failure);
@@ -1034,7 +1086,7 @@ export class Client extends EventEmitter {
     this.socket = current;
     attach(current, tlsConf.handshakeFirst);
     if (tlsConf.handshakeFirst) current.once('secureConnect', () => (this.secure = true));
-    const timer = setTimeout(() => {
+    const timer = setTimer(() => {
       finish(new TimeoutError(`connecting to ${where} timed out`));
       current.destroy();
     }, this.options.connectTimeoutMs);
@@ -1220,7 +1272,7 @@ export class Client extends EventEmitter {
     }
     for (const [token, r] of this.requests) {
       if (r.held) continue;
-      clearTimeout(r.timer);
+      clearTimer(r.timer);
       this.requests.delete(token);
       r.reject(new ConnectionLost(`connection lost before the reply to ${r.subject} arrived`, { cause }));
     }
@@ -1249,7 +1301,7 @@ export class Client extends EventEmitter {
     const delay = Math.min(this.options.reconnectDelayMs * 2 ** this._backoffStep, this.options.maxReconnectDelayMs);
     this._backoffStep = Math.min(this._backoffStep + 1, 52);
     this._emitSafe('reconnecting', attempt, delay);
-    this.reconnectTimer = setTimeout(() => {
+    this.reconnectTimer = setTimer(() => {
       this.reconnectTimer = null;
       if (this.state === 'closed') return;
       this._openSocket((err) => {
@@ -1442,7 +1494,7 @@ export class Client extends EventEmitter {
   _shutdown(err, lingerMs = 1000) {
     if (this.state === 'closed' && !this.socket) return Promise.resolve();
     this.state = 'closed';
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    clearTimer(this.reconnectTimer);
     this.reconnectTimer = null;
     this._stopPinger();
     if (this._outboxRetry) clearTimeout(this._outboxRetry);
@@ -1467,7 +1519,7 @@ export class Client extends EventEmitter {
     for (const { entry } of this.outbox.drain()) if (entry) this._settle(entry, err);
     this.outboxBytes = 0;
     for (const [token, r] of this.requests) {
-      clearTimeout(r.timer);
+      clearTimer(r.timer);
       this.requests.delete(token);
       r.reject(err);
     }
@@ -1584,7 +1636,8 @@ export class Client extends EventEmitter {
    * @param {string} call its name: a key of `replyDecoders` (protocol.js)
    * @param {{timeout?: number|null, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void, serverWait?: number}} [opts]
    *   timeout: reject with TimeoutError after this many ms (default: the client's
-   *   `commandTimeoutMs`; null: no limit). A command that timed out before it could be written
+   *   `commandTimeoutMs`; null or Infinity: no limit; 0: at once, without waiting for the reply;
+   *   NaN or a negative number: InvalidArgument). A command that timed out before it could be written
    *   (while disconnected, or while the output was backed up) is never sent; one already written stays in line and its late reply
    *   is read and dropped (given to `late`), keeping replies matched to commands.
    *   decode: a reply decoder for a call not in `replyDecoders`
@@ -1596,18 +1649,19 @@ export class Client extends EventEmitter {
       const decoder = opts.decode ?? replyDecoders[call];
       if (!decoder) throw new InvalidArgument(`no reply decoder for ${call}`);
       this._checkLine(bytes);
-      /** @type {NodeJS.Timeout|undefined} */
+      const timeout = opts.timeout === undefined ? this._commandTimeout() : opts.timeout === null ? Infinity : checkTimeout(opts.timeout);
+      /** @type {import('./timers.js').Timer|undefined} */
       let timer;
       /** @type {Pending} */
       const entry = {
         call,
         decode: decoder,
         resolve: (v) => {
-          clearTimeout(timer);
+          clearTimer(timer);
           resolve(v);
         },
         reject: (e) => {
-          clearTimeout(timer);
+          clearTimer(timer);
           reject(e);
         },
         settled: false,
@@ -1619,14 +1673,19 @@ export class Client extends EventEmitter {
       // outbox; a full outbox throws here, before any timer is set (nothing was sent).
       if (this.state === 'connected' && this.outbox.length === 0 && this._roomFor(bytes.length)) this._expect(bytes, entry);
       else this._hold(bytes, entry);
-      const timeout = opts.timeout === undefined ? this.options.commandTimeoutMs : opts.timeout;
-      if (timeout !== null && timeout !== undefined && timeout > 0 && Number.isFinite(timeout)) {
-        timer = setTimeout(() => {
-          if (entry.settled) return;
-          this._settle(entry, commandTimeout(call, timeout, entry.written, this.state === 'connected'));
-        }, timeout);
-      }
+      const expire = () => {
+        if (entry.settled) return;
+        this._settle(entry, commandTimeout(call, timeout, entry.written, this.state === 'connected'));
+      };
+      if (timeout === 0) expire();
+      else if (timeout !== Infinity) timer = setTimer(expire, timeout);
     });
+  }
+
+  /** The limit of a command without a timeout of its own: commandTimeoutMs (0 or null: none). @internal */
+  _commandTimeout() {
+    const t = this.options.commandTimeoutMs;
+    return t === null || t === undefined || t === 0 ? Infinity : t;
   }
 
   /** @param {import('./protocol.js').Frame} frame @internal */
@@ -1695,7 +1754,7 @@ export class Client extends EventEmitter {
       }
       if (this.inboxPrefix !== null && err.subject === `${this.inboxPrefix}.*`) {
         for (const [token, r] of this.requests) {
-          clearTimeout(r.timer);
+          clearTimer(r.timer);
           this.requests.delete(token);
           r.reject(err);
         }
@@ -1703,7 +1762,7 @@ export class Client extends EventEmitter {
     } else if (err.operation === 'publish') {
       for (const [token, r] of this.requests) {
         if (r.subject !== err.subject) continue;
-        clearTimeout(r.timer);
+        clearTimer(r.timer);
         this.requests.delete(token);
         r.reject(err);
       }
@@ -1721,8 +1780,9 @@ export class Client extends EventEmitter {
   // NATS core
 
   /**
-   * Resolves once the server has handled everything sent before (PING → PONG).
-   * @param {{timeout?: number}} [opts]
+   * Resolves once the server has handled everything sent before (PING → PONG). `timeout` in ms
+   * (default `commandTimeoutMs`; null or Infinity: no limit; 0: TimeoutError at once).
+   * @param {{timeout?: number|null}} [opts]
    * @returns {Promise<void>}
    */
   flush(opts = {}) {
@@ -1887,6 +1947,7 @@ export class Client extends EventEmitter {
     return new Promise((resolve, reject) => {
       if (this.state === 'closed') throw new ConnectionClosed();
       const o = checkOptionNames(opts, ['timeout', 'headers'], 'request option');
+      const timeout = o.timeout === undefined || o.timeout === null ? this.options.requestTimeoutMs : checkTimeout(o.timeout);
       // Every argument is checked before anything is sent (the inbox subscription included).
       this.inboxPrefix ??= `_INBOX.${randomBytes(12).toString('hex')}`;
       const token = String(this.nextRequest);
@@ -1898,10 +1959,9 @@ export class Client extends EventEmitter {
         });
       }
       this.nextRequest++;
-      const timeout = o.timeout ?? this.options.requestTimeoutMs;
       // held: not written yet (disconnected, or the output backed up); such a request survives a
       // failed reconnect attempt
-      const r = { resolve, reject, timer: /** @type {NodeJS.Timeout|undefined} */ (undefined), subject, held: true, accept };
+      const r = { resolve, reject, timer: /** @type {import('./timers.js').Timer|undefined} */ (undefined), subject, held: true, accept };
       this.requests.set(token, r);
       try {
         this._send(bytes, { onWritten: () => (r.held = false) });
@@ -1909,10 +1969,12 @@ export class Client extends EventEmitter {
         this.requests.delete(token);
         throw err;
       }
-      r.timer = setTimeout(() => {
+      const expire = () => {
         this.requests.delete(token);
         reject(new TimeoutError(`no reply to ${subject} within ${timeout}ms`));
-      }, timeout);
+      };
+      if (timeout === 0) expire();
+      else r.timer = setTimer(expire, timeout);
     });
   }
 
@@ -1924,7 +1986,7 @@ export class Client extends EventEmitter {
     const noResponders = msg.status === 503 && msg.data.length === 0;
     if (!noResponders && r.accept && !r.accept(msg)) return; // not the reply it waits for
     this.requests.delete(token);
-    clearTimeout(r.timer);
+    clearTimer(r.timer);
     if (noResponders) r.reject(new NoResponders(r.subject));
     else r.resolve(msg);
   }

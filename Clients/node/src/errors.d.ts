@@ -61,6 +61,15 @@ export declare class ConnectionLost extends DocketClientError {
   code: 'CONNECTION_LOST';
 }
 
+/**
+ * No connection could be made (refused, unknown or unreachable host, reset during the handshake).
+ * `cause` is Node's error; `code` its system code (`ECONNREFUSED`, `ENOTFOUND`, …), or `CONNECT_ERROR`.
+ */
+export declare class ConnectError extends DocketClientError {
+  constructor(message: string, options?: ErrorOptions);
+  code: string;
+}
+
 /** The client was closed with `close()`; the command was not (or no longer) sent. */
 export declare class ConnectionClosed extends DocketClientError {
   constructor(message?: string, options?: ErrorOptions);

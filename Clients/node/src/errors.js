@@ -87,6 +87,23 @@ export class ConnectionLost extends DocketClientError {
   }
 }
 
+/**
+ * No connection could be made to the server: nothing listens on the port (`ECONNREFUSED`), the
+ * host is unknown (`ENOTFOUND`, `EAI_AGAIN`) or unreachable, or the connection was reset during the
+ * handshake. Node's error is its `cause`, and its system code is this error's `code` (as for
+ * the error Node gives); `CONNECT_ERROR` when it has none. `connect()` rejects with it; while
+ * reconnecting it is the client's `lastError` (the client keeps trying).
+ */
+export class ConnectError extends DocketClientError {
+  /** @param {string} message @param {ErrorOptions} [options] */
+  constructor(message, options) {
+    super(message, options);
+    const code = /** @type {{code?: unknown}|undefined} */ (options?.cause)?.code;
+    /** @type {string} */
+    this.code = typeof code === 'string' && code !== '' ? code : 'CONNECT_ERROR';
+  }
+}
+
 /** The client was closed with `close()`; the command was not (or no longer) sent. */
 export class ConnectionClosed extends DocketClientError {
   constructor(message = 'connection closed', options) {

@@ -59,6 +59,7 @@ export {
   BadOption,
   BadQueue,
   BufferFull,
+  ConnectError,
   ConnectionClosed,
   ConnectionLost,
   DocketClientError,
@@ -149,7 +150,7 @@ export interface ConnectOptions {
   reconnectDelayMs?: number;
   /** Default 2000. */
   maxReconnectDelayMs?: number;
-  /** Time one attempt has to reach a working connection (default 5000). */
+  /** Time one attempt has to reach a working connection (default 5000; Infinity: no limit). */
   connectTimeoutMs?: number;
   /**
    * Bytes kept in the outbox: commands and publishes made while disconnected, or while the output
@@ -176,13 +177,17 @@ export interface ConnectOptions {
   maxPingsOut?: number;
   /** The longest command line sent (default 4096, the server's default): longer ones throw InvalidArgument. */
   maxControlLine?: number;
-  /** Default timeout of request() (default 5000). */
+  /** Default timeout of request() (default 5000; Infinity: no limit). */
   requestTimeoutMs?: number;
-  /** How long a command waits for its reply, disconnected time included (default 10000; null or 0: no limit). */
+  /** How long a command waits for its reply, disconnected time included (default 10000; null, 0 or Infinity: no limit). */
   commandTimeoutMs?: number | null;
 }
 
-/** Connects and resolves once the server answered CONNECT + PING; AuthorizationError / TlsError at once. */
+/**
+ * Connects and resolves once the server answered CONNECT + PING. Rejects with a DocketClientError:
+ * ConnectError (refused, unknown host: `.code` ECONNREFUSED, ENOTFOUND, …), TimeoutError
+ * (connectTimeoutMs), AuthorizationError, TlsError, ServerError, ConnectionLost or ProtocolError.
+ */
 export declare function connect(options?: ConnectOptions | string): Promise<Client>;
 
 // -------------------------------------------------------------------------------------------------
@@ -554,18 +559,22 @@ export declare class Client extends EventEmitter {
   publish(subject: string, data?: Payload, opts?: { reply?: string; headers?: HeadersInit }): void;
   /** Every option is checked before anything is sent or kept; `max: 0` returns a subscription that has ended. */
   subscribe(subject: string, opts?: SubscribeOptions): Subscription;
-  request(subject: string, data?: Payload, opts?: { timeout?: number; headers?: HeadersInit }): Promise<Msg>;
+  /** `timeout` ms (default requestTimeoutMs; 0: TimeoutError at once; Infinity: no limit; NaN or negative: InvalidArgument). */
+  request(subject: string, data?: Payload, opts?: { timeout?: number | null; headers?: HeadersInit }): Promise<Msg>;
   /**
    * Publishes a message that routes turn into jobs; resolves with their ids once on disk (`[]`
    * when neither a route nor a subscriber took it); StoreFull when the store refused them.
    */
-  publishRouted(subject: string, data?: Payload, opts?: { timeout?: number; headers?: HeadersInit }): Promise<number[]>;
-  /** Resolves once the server has handled everything sent before (PING → PONG). */
-  flush(opts?: { timeout?: number }): Promise<void>;
+  publishRouted(subject: string, data?: Payload, opts?: { timeout?: number | null; headers?: HeadersInit }): Promise<number[]>;
+  /**
+   * Resolves once the server has handled everything sent before (PING → PONG). `timeout` ms
+   * (default commandTimeoutMs; 0: TimeoutError at once; null or Infinity: no limit; NaN or negative: InvalidArgument).
+   */
+  flush(opts?: { timeout?: number | null }): Promise<void>;
   /** Closes: waiting commands reject with ConnectionClosed; what was written is still delivered. */
   close(): Promise<void>;
   /** flush(), then close(). */
-  drain(opts?: { timeout?: number }): Promise<void>;
+  drain(opts?: { timeout?: number | null }): Promise<void>;
 
   // Jobs
   /** `replaced`: `replace: true` gave a job still waiting or delayed this payload and run time. */
@@ -700,9 +709,9 @@ export interface WorkerOptions extends ConnectOptions {
   concurrency?: number;
   /** TOUCH interval while a handler runs. Default: a third of each job's lease; null: none. */
   heartbeatMs?: number | null;
-  /** How long one RESERVE waits (default 1000). */
+  /** How long one RESERVE waits (default 1000; at most 366 days, else InvalidArgument). */
   reserveTimeoutMs?: number;
-  /** How long stop() lets running jobs finish (default 10000). */
+  /** How long stop() lets running jobs finish (default 10000; Infinity: as long as they take). */
   graceMs?: number;
   /** SIGTERM/SIGINT stop the worker; a second one exits at once (default true). */
   handleSignals?: boolean;

@@ -10,6 +10,7 @@ export {
   BadOption,
   BadQueue,
   BufferFull,
+  ConnectError,
   ConnectionClosed,
   ConnectionLost,
   DocketClientError,

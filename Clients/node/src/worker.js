@@ -17,7 +17,8 @@ import {
   TimeoutError,
   TlsError,
 } from './errors.js';
-import { toBytes } from './protocol.js';
+import { formatDuration, toBytes } from './protocol.js';
+import { clearTimer, setTimer } from './timers.js';
 
 /**
  * @typedef {object} JobContext what a handler gets
@@ -99,9 +100,9 @@ const handlerContext = new AsyncLocalStorage();
 function sleep(ms, signal) {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(undefined);
-    const t = setTimeout(done, ms);
+    const t = setTimer(done, ms);
     function done() {
-      clearTimeout(t);
+      clearTimer(t);
       signal?.removeEventListener('abort', done);
       resolve(undefined);
     }
@@ -154,7 +155,7 @@ function isLeaseLost(err) {
  * @property {boolean} stopsItself its handler called stop(): stop() does not wait for it, and it
  *   finishes (ACK/FAIL) on its own connection, which closes after that
  * @property {Error|null} leaseLost why a heartbeat found the job no longer held
- * @property {NodeJS.Timeout|null} heartbeat
+ * @property {import('./timers.js').Timer|null} heartbeat
  * @property {boolean} touching a TOUCH waits for its reply
  * @property {Promise<void>|null} finished resolves once ACK/FAIL is answered (or given up)
  */
@@ -186,6 +187,8 @@ export class Worker extends EventEmitter {
       throw new TypeError('heartbeatMs must be a positive number of milliseconds, null (no heartbeats), or left out (a third of the lease)');
     }
     if (!(typeof graceMs === 'number' && graceMs >= 0)) throw new TypeError('graceMs must be a non-negative number');
+    // Checked now (InvalidArgument), as reserve() checks it: a bad one would fail every RESERVE.
+    if (reserveTimeoutMs !== null) formatDuration(reserveTimeoutMs, 'reserveTimeoutMs');
     if (logger !== null && (typeof logger !== 'object' && typeof logger !== 'function')) {
       throw new TypeError('logger must be an object with info, warn and error methods (console-like), or null for none');
     }
@@ -641,7 +644,7 @@ export class Worker extends EventEmitter {
   /** @param {Running} entry @param {number} interval */
   _scheduleBeat(entry, interval) {
     if (entry.done || entry.abandoned || entry.leaseLost) return;
-    entry.heartbeat = setTimeout(() => {
+    entry.heartbeat = setTimer(() => {
       entry.heartbeat = null;
       if (entry.done || entry.abandoned || entry.leaseLost) return;
       if (!entry.touching) {
@@ -670,7 +673,7 @@ export class Worker extends EventEmitter {
 
   /** @param {Running} entry */
   _stopHeartbeat(entry) {
-    if (entry.heartbeat) clearTimeout(entry.heartbeat);
+    clearTimer(entry.heartbeat);
     entry.heartbeat = null;
   }
 
@@ -736,6 +739,9 @@ export class Worker extends EventEmitter {
   stop(opts = {}) {
     const caller = handlerContext.getStore();
     const self = caller?.worker === this && !caller.entry.done && !caller.entry.abandoned ? caller.entry : null;
+    if (opts.graceMs !== undefined && !(typeof opts.graceMs === 'number' && opts.graceMs >= 0)) {
+      return Promise.reject(new TypeError('graceMs must be a non-negative number'));
+    }
     if (self) self.stopsItself = true;
     if (this._stopPromise) {
       // From a handler, {graceMs: 0} ends the others' grace only, never its own job's.
@@ -774,16 +780,16 @@ export class Worker extends EventEmitter {
    * @param {Client[] | (() => Client[])} clients closed at the end
    */
   async _stopStage(graceMs, finished, mine, clients) {
-    /** @type {NodeJS.Timeout|undefined} */
+    /** @type {import('./timers.js').Timer|undefined} */
     let timer;
     const graceOver = new Promise((resolve) => {
       this._cutGrace = () => resolve('grace');
-      timer = setTimeout(() => resolve('grace'), this._graceEnded ? 0 : graceMs);
+      timer = setTimer(() => resolve('grace'), this._graceEnded ? 0 : graceMs);
     });
     /** @type {Promise<unknown>} */
     const done = finished().then(() => 'done');
     const outcome = await Promise.race([done, graceOver]);
-    clearTimeout(timer);
+    clearTimer(timer);
     /** @type {Promise<unknown>[]} */
     const waits = [];
     if (outcome === 'grace') {

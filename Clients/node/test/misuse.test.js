@@ -94,6 +94,28 @@ test('request() with a bad subject or option sends nothing, not even its inbox s
   }
 });
 
+test('a timeout that is no number of milliseconds (NaN, negative, a string) is refused by flush(), request() and command(): nothing sent', { timeout: 10_000 }, async () => {
+  const fake = await recordingServer();
+  const c = await connect({ port: fake.port });
+  try {
+    for (const timeout of [NaN, -1, -Infinity, '1s', {}]) {
+      const t = /** @type {any} */ (timeout);
+      await assert.rejects(c.flush({ timeout: t }), InvalidArgument, `flush ${String(timeout)}`);
+      await assert.rejects(c.request('svc', 'x', { timeout: t }), InvalidArgument, `request ${String(timeout)}`);
+      await assert.rejects(c.publishRouted('svc', 'x', { timeout: t }), InvalidArgument, `publishRouted ${String(timeout)}`);
+      await assert.rejects(c.command(Buffer.from('PING\r\n'), 'ping', { timeout: t }), InvalidArgument, `command ${String(timeout)}`);
+    }
+    assert.equal(c.subs.size, 0, 'no inbox subscription');
+    assert.equal(c.requests.size, 0);
+    assert.equal(c.inflight.length, 0);
+    await within(c.flush(), 2000, 'flush');
+    assert.deepEqual(fake.lines[0], ['PING'], 'nothing but the last flush was sent');
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});
+
 test('unknown option names are refused with InvalidArgument, naming them (enqueue, batch, route, schedule, fail, …)', { timeout: 10_000 }, async () => {
   const fake = await recordingServer();
   const c = await connect({ port: fake.port });

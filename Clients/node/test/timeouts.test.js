@@ -95,3 +95,32 @@ test('commands to a frozen server (SIGSTOP) time out; later replies still line u
     await server.cleanup();
   }
 });
+
+test('flush({timeout: 0}) and request({timeout: 0}) time out at once (as the Python client); null and Infinity mean no limit', { timeout: 10_000 }, async () => {
+  const server = await startServer();
+  const c = await connect({ port: server.port });
+  const responder = await connect({ port: server.port });
+  try {
+    responder.subscribe('zero.svc', { callback: (_e, m) => m?.respond('pong') });
+    await responder.flush();
+
+    const err = await c.flush({ timeout: 0 }).then(() => null, (e) => e);
+    assert.ok(err instanceof TimeoutError, String(err));
+    assert.equal(err.call, 'ping');
+    assert.equal(err.timeoutMs, 0);
+    assert.equal(err.sent, true, 'the PING was written; its PONG is read and dropped');
+    const reqErr = await c.request('zero.svc', 'x', { timeout: 0 }).then(() => null, (e) => e);
+    assert.ok(reqErr instanceof TimeoutError, String(reqErr));
+    assert.equal(c.requests.size, 0);
+
+    // The late PONG and the late reply are dropped: what comes next gets its own.
+    await within(c.flush(), 2000, 'flush');
+    await within(c.flush({ timeout: null }), 2000, 'flush without a limit');
+    await within(c.flush({ timeout: Infinity }), 2000, 'flush without a limit');
+    assert.equal((await within(c.request('zero.svc', 'y', { timeout: Infinity }), 2000, 'request')).string(), 'pong');
+    assert.equal((await within(c.enqueue('zero', 'x'), 2000, 'enqueue')).duplicate, false);
+  } finally {
+    await Promise.all([c.close(), responder.close()]);
+    await server.cleanup();
+  }
+});
