@@ -1094,6 +1094,11 @@ public final class DataDirectory: JobStore {
                 problems.append(
                     "\(file.path) has a damaged record at offset \(end), and \(stray.count) valid newer batch(es) after it (from batch \(first.sequence) at offset \(first.offset))")
                 for record in stray { pending.append((record.sequence, record.body, file.path)) }
+            } else if try file.holdsBrokenRecord(at: end, after: floor) {
+                // Most often a flush a crash interrupted, never acknowledged; but a record
+                // damaged after its flush reads the same, so the operator hears of it.
+                recoveryNotes.append(
+                    "\(file.path) ends with a record cut short or failing its checksum (batch \(floor + 1), at offset \(end)): taken for a write a crash interrupted, which was never acknowledged. If the machine did not stop at the time, the log is damaged and that batch's acknowledged changes are lost")
             }
         }
         pending.sort { $0.sequence < $1.sequence }
@@ -1127,7 +1132,7 @@ public final class DataDirectory: JobStore {
                     "the write-ahead log of \(path) is damaged: " + problems.joined(separator: "; ")
                         + ". Acknowledged changes are at stake, so docketd will not start. Restore the directory from a backup, or start once with --salvage to keep the \(batches.count) valid batch(es) beyond the last checkpoint and drop the rest (each is logged)")
             }
-            recoveryNotes = problems + ["salvage: applying \(batches.count) valid batch(es) beyond checkpoint \(applied); jobs whose payload was lost become dead"]
+            recoveryNotes += problems + ["salvage: applying \(batches.count) valid batch(es) beyond checkpoint \(applied); jobs whose payload was lost become dead"]
         }
         if !batches.isEmpty || newest > applied {
             // Acknowledged batches must reach LMDB whatever --max-store says now: a map too

@@ -177,6 +177,17 @@ final class WriteAheadLog {
         return found
     }
 
+    /// Whether what follows the round's records, at `offset`, begins the record after
+    /// `sequence` (a plausible length, then that sequence number) which reading stopped at: it
+    /// was cut short or fails its checksum. Zeros or an older round's record there are a clean end.
+    func holdsBrokenRecord(at offset: Int, after sequence: UInt64) throws -> Bool {
+        var header = [UInt8](repeating: 0, count: 16)
+        guard try read(&header, at: offset) else { return false }
+        var next: UInt64 = 0
+        for index in 0..<8 { next |= UInt64(header[8 + index]) << (8 * UInt64(index)) }
+        return Self.uint32(header, 0) >= 8 && next == sequence + 1
+    }
+
     /// Fills `buffer` from `offset`; false if the file ends first.
     private func read(_ buffer: inout [UInt8], at offset: Int) throws -> Bool {
         var done = 0

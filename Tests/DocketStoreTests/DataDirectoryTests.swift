@@ -344,7 +344,14 @@ import Testing
         let offsets = try recordOffsets(file)
         #expect(offsets.count == 3)
         try overwrite(file, at: offsets[2] - 3, with: [0xEE])  // inside the second record's body
-        #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1])
+        let reopened = try DataDirectory(path: path)
+        #expect(try reopened.loadJobs().records.map(\.id) == [1])
+        // It reads as a write a crash cut short, but the operator hears of it: it may be damage.
+        #expect(reopened.recoveryNotes.contains { $0.contains("wal-a.log ends with a record cut short or failing its checksum (batch 2") })
+        reopened.close()
+        // A log whose round simply ends (zeros after the last record) says nothing.
+        try overwrite(file, at: offsets[1], with: [UInt8](repeating: 0, count: offsets[2] - offsets[1]))
+        #expect(try DataDirectory(path: path).recoveryNotes.isEmpty)
     }
 
     @Test func aDamagedRecordWithValidOnesAfterItRefusesTheStart() throws {
