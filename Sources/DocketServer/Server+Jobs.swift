@@ -397,9 +397,10 @@ extension Server {
         }
     }
 
-    /// Bytes a change that writes `size` bytes may take in the store: LMDB pages and B-tree
-    /// splits can take about twice the raw bytes, and a record has its own small cost.
-    static func storeCost(_ size: Int) -> Int { 2 * (size + 256) }
+    /// Bytes a change that writes `size` bytes may take in the store: a small value shares leaf
+    /// pages that B-tree splits leave half full (about twice its bytes, and a record has its own
+    /// small cost); a value larger than a page takes whole overflow pages (see `DataDirectory`).
+    static func storeCost(_ size: Int) -> Int { DataDirectory.overflowBytes(ofValue: size).map { $0 + 512 } ?? 2 * (size + 256) }
 
     /// `STORE_FULL` when writing `size` more bytes would take the store past `fraction` of its
     /// capacity, counting what this pass already staged and the batch being committed (a burst
