@@ -411,7 +411,7 @@ public struct ScheduleOptions: Equatable, Sendable {
         if Option.equals(bytes, key, "every") {
             guard cron == nil, everyMilliseconds == nil else { return bad("one cron= or every= per schedule") }
             guard let milliseconds = Option.duration(bytes, raw), milliseconds >= 1000 else {
-                return bad("every= needs a duration of at least 1s")
+                return bad("every= needs a duration from 1s to 366d")
             }
             everyMilliseconds = milliseconds
             return .taken

@@ -13,7 +13,7 @@ a> x
 a< -ERR 'BAD_OPTION tz= goes with cron=, not every='
 a> SCHEDULE s q every=500ms 1
 a> x
-a~ -ERR 'BAD_OPTION every=500ms: every= needs a duration of at least 1s'
+a~ -ERR 'BAD_OPTION every=500ms: every= needs a duration from 1s to 366d'
 a> SCHEDULE s q cron=0 1
 a> x
 a~ -ERR 'BAD_OPTION cron=0: the cron expression goes in double quotes: .*'
