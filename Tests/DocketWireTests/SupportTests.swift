@@ -61,6 +61,15 @@ import Testing
         #expect(writer.resultBytes == Array(expected.utf8))
         #expect(JSONObjectWriter.quote("a\"b") == #""a\"b""#)
     }
+
+    /// Every control byte is escaped (hex digits in lower case) and reads back as itself.
+    @Test func everyControlByteIsEscapedAndReadsBack() {
+        let text = String(decoding: Array(0..<0x20) + [0x22, 0x5c, 0x41], as: UTF8.self)
+        let quoted = JSONObjectWriter.quote(text)
+        #expect(quoted.hasPrefix(#""\u0000\u0001"#) && quoted.contains(#"\u000b\f"#) == false && quoted.contains(#"\u000b\u000c"#))
+        #expect(quoted.hasSuffix(#"\u001f\"\\A""#))
+        #expect(JSONValue.parse("[" + quoted + "]") == .array([.string(text)]))
+    }
 }
 
 @Suite struct UnitsTests {
