@@ -46,7 +46,6 @@ extension Server {
 
     // MARK: Routes
 
-    /// Why a route pattern cannot be used, if it cannot.
     /// Why a new route with this pattern cannot be made, if it cannot.
     func routeRefusal(_ pattern: [UInt8]) -> JobError? {
         guard Subject.isValidFilter(pattern) else { return JobError(.badOption, "the route pattern is not a valid subject filter") }

@@ -958,7 +958,8 @@ public final class DataDirectory: JobStore {
     private func appendToLog(_ batches: [StoreBatch]) throws {
         // Once logged, a batch is acknowledged and must reach LMDB, so batches that might not
         // fit are refused here, before they become durable. As the server estimates staged
-        // bytes, B-tree pages take about twice the raw bytes.
+        // bytes: small values take about twice their bytes in B-tree pages, large ones their
+        // overflow pages.
         func cost(_ size: Int) -> Int { Self.overflowBytes(ofValue: size).map { $0 + 128 } ?? 2 * (size + 64) }
         let sizes = batches.map { batch in
             batch.payloads.reduce(2 * (batch.records.count + 64 * batch.puts.count)) { $0 + cost($1.bytes.count) }
@@ -1214,10 +1215,8 @@ public final class DataDirectory: JobStore {
         return UInt64(bigEndian: found.mv_data.loadUnaligned(as: UInt64.self))
     }
 
-    /// Bytes in the pages held by every database (free-list included).
-    /// Freed pages are reused, so this, unlike the file's high-water mark, goes down again.
     /// Room that commits finishing jobs always find beyond what data.mdb holds.
-    var finishingRoomBytes: Int { max(capacityBytes / 10, 1 << 20) }
+    private var finishingRoomBytes: Int { max(capacityBytes / 10, 1 << 20) }
 
     /// A directory filled under a larger --max-store, or by a replay that grew the map just
     /// enough, holds more than the map has room for: the next commit (the one that finishes a
@@ -1226,15 +1225,17 @@ public final class DataDirectory: JobStore {
     private func keepRoomToFinishJobs() throws {
         var info = MDB_envinfo()
         try check(mdb_env_info(env, &info), "mdb_env_info")
-        let fileBytes = (Int(info.me_last_pgno) + 1) * pageSize
-        let needed = max(lastUsedBytes, fileBytes) + finishingRoomBytes
+        let held = max(lastUsedBytes, (Int(info.me_last_pgno) + 1) * pageSize)
+        let needed = held + finishingRoomBytes
         guard needed > mapBytes else { return }
         mapBytes = (needed + pageSize - 1) / pageSize * pageSize
         try check(mdb_env_set_mapsize(env, mapBytes), "mdb_env_set_mapsize")
         recoveryNotes.append(
-            "data.mdb holds \(max(lastUsedBytes, fileBytes)) bytes, more than --max-store \(capacityBytes) leaves room for; the map is \(mapBytes) bytes, and new jobs are refused until enough are finished or deleted")
+            "data.mdb holds \(held) bytes, more than --max-store \(capacityBytes) leaves room for; the map is \(mapBytes) bytes, and new jobs are refused until enough are finished or deleted")
     }
 
+    /// Bytes in the pages held by every database (free-list included).
+    /// Freed pages are reused, so this, unlike the file's high-water mark, goes down again.
     private func measureUse(_ txn: OpaquePointer?) -> Int {
         var pages = 0
         var pageSize = 4096

@@ -221,11 +221,22 @@ public struct ParentView: Sendable, Equatable {
     /// gives them), so a child of 100 parents with large results gets a bounded answer.
     public static func array(_ parents: [ParentView], budget: ReplyBudget) -> String {
         var json = "["
+        // Once one outcome did not fit, the later ones are not even built: each may be
+        // megabytes of escaping that would only be thrown away.
+        var full = false
         for (index, parent) in parents.enumerated() {
             if index > 0 { json += "," }
+            guard !full || (parent.result == nil && parent.lastError == nil) else {
+                json += parent.json(withOutcome: false)
+                continue
+            }
             let whole = parent.json
-            let fits = index == 0 || json.utf8.count + whole.utf8.count + 1 <= budget.bytes
-            json += fits || (parent.result == nil && parent.lastError == nil) ? whole : parent.json(withOutcome: false)
+            if index == 0 || json.utf8.count + whole.utf8.count + 1 <= budget.bytes {
+                json += whole
+            } else {
+                full = true
+                json += parent.json(withOutcome: false)
+            }
         }
         return json + "]"
     }
