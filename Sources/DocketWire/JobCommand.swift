@@ -81,7 +81,7 @@ public enum JobCommand: Equatable, Sendable {
             while let field = scanner.next() {
                 guard let (key, value) = Option.split(bytes, field), Option.equals(bytes, key, "timeout"), timeout == nil,
                     let milliseconds = Option.duration(bytes, value)
-                else { return .failure(.badOption(bytes, field, "RESERVE takes only timeout=<duration>")) }
+                else { return .failure(.badOption(bytes, field, "RESERVE takes only timeout=<duration>, once")) }
                 timeout = milliseconds
             }
             return .success(.reserve(queues: queues, timeoutMilliseconds: timeout))
@@ -210,7 +210,7 @@ public enum JobCommand: Equatable, Sendable {
             while let field = scanner.next() {
                 guard timeout == nil, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "timeout"),
                     let milliseconds = Option.duration(bytes, raw)
-                else { return .failure(.badOption(bytes, field, "WAIT takes only timeout=<duration>")) }
+                else { return .failure(.badOption(bytes, field, "WAIT takes only timeout=<duration>, once")) }
                 timeout = milliseconds
             }
             return .success(.wait(id: value, timeoutMilliseconds: timeout))
@@ -525,75 +525,93 @@ public struct EnqueueOptions: Equatable, Sendable {
             return .badOption(bytes, field, "options are written key=value")
         }
         func bad(_ why: String) -> JobError { .badOption(bytes, field, why) }
-        switch Option.word(bytes, key) {
+        let name = Option.word(bytes, key)
+        // A second value for the same option is named as such, not blamed on the value.
+        func given(_ already: Bool) -> JobError? { already ? bad("\(name) is given more than once") : nil }
+        switch name {
         case "delay":
+            if let repeated = given(delayMilliseconds != nil) { return repeated }
             guard delayMilliseconds == nil, runAtMilliseconds == nil, let value = Option.duration(bytes, value) else {
                 return bad("delay needs a duration, and not together with at")
             }
             delayMilliseconds = value
         case "at":
+            if let repeated = given(runAtMilliseconds != nil) { return repeated }
             guard delayMilliseconds == nil, runAtMilliseconds == nil, let seconds = ClientParser.parseCount(bytes, value) else {
                 return bad("at needs unix seconds, and not together with delay")
             }
             runAtMilliseconds = Int64(seconds) * 1000
         case "pri":
+            if let repeated = given(prioritySet) { return repeated }
             guard !prioritySet, let number = Option.signedInt(bytes, value), Self.priorityRange.contains(number) else {
                 return bad("pri must be an integer from -1000000 to 1000000")
             }
             priority = number
             prioritySet = true
         case "attempts":
+            if let repeated = given(maxAttempts != nil) { return repeated }
             guard maxAttempts == nil, let number = ClientParser.parseCount(bytes, value), Self.attemptsRange.contains(number) else {
                 return bad("attempts must be from 1 to 1000")
             }
             maxAttempts = number
         case "backoff":
+            if let repeated = given(backoff != nil) { return repeated }
             guard backoff == nil, let parsed = Option.backoff(bytes, value) else {
                 return bad("backoff must be fixed:<duration> or exp:<base>[:<cap>]")
             }
             backoff = parsed
         case "jitter":
+            if let repeated = given(jitter != nil) { return repeated }
             guard jitter == nil, let number = Option.fraction(Option.word(bytes, value)) else {
                 return bad("jitter must be a fraction from 0 to 1")
             }
             jitter = number
         case "lease":
+            if let repeated = given(leaseMilliseconds != nil) { return repeated }
             guard leaseMilliseconds == nil, let value = Option.duration(bytes, value), value > 0 else {
                 return bad("lease must be a positive duration")
             }
             leaseMilliseconds = value
         case "key":
+            if let repeated = given(self.key != nil) { return repeated }
             guard self.key == nil, (1...200).contains(value.count) else { return bad("key must be 1 to 200 bytes") }
             self.key = value
         case "group":
+            if let repeated = given(group != nil) { return repeated }
             guard group == nil, (1...200).contains(value.count) else { return bad("group must be 1 to 200 bytes") }
             group = value
         case "ttl":
+            if let repeated = given(ttlMilliseconds != nil) { return repeated }
             guard ttlMilliseconds == nil, expiresAtMilliseconds == nil, let value = Option.duration(bytes, value), value > 0 else {
                 return bad("ttl needs a positive duration, and not together with expires")
             }
             ttlMilliseconds = value
         case "expires":
+            if let repeated = given(expiresAtMilliseconds != nil) { return repeated }
             guard ttlMilliseconds == nil, expiresAtMilliseconds == nil, let milliseconds = Option.unixMilliseconds(bytes, value) else {
                 return bad("expires needs unix milliseconds, and not together with ttl")
             }
             expiresAtMilliseconds = milliseconds
         case "after":
+            if let repeated = given(after != nil) { return repeated }
             guard after == nil, let parents = ParentReference.list(bytes, value) else {
                 return bad("after needs job ids or #<n> (the n-th ENQ of the same BATCH), comma-separated, each once, at most \(Self.maxParents)")
             }
             after = parents
         case "on_parent_dead":
+            if let repeated = given(onParentDead != nil) { return repeated }
             guard onParentDead == nil, let policy = ParentDeathPolicy(rawValue: Option.word(bytes, value)) else {
                 return bad("on_parent_dead is fail or run, once")
             }
             onParentDead = policy
         case "key_ttl":
+            if let repeated = given(keyTTLMilliseconds != nil) { return repeated }
             guard keyTTLMilliseconds == nil, let value = Option.duration(bytes, value), value > 0 else {
                 return bad("key_ttl needs a positive duration, once")
             }
             keyTTLMilliseconds = value
         case "replace":
+            if let repeated = given(replace) { return repeated }
             guard !replace, Option.equals(bytes, value, "true") else { return bad("replace takes only true, once") }
             replace = true
         default:

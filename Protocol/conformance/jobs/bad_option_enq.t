@@ -1,5 +1,5 @@
-# ENQ with an option that is unknown, repeated, or out of range is
-# BAD_OPTION: nothing is enqueued, the payload is still read, and the
+# ENQ with an option that is unknown, repeated (named as such), or out of
+# range is BAD_OPTION: nothing is enqueued, the payload is still read, and the
 # connection stays usable.
 ! docket-only
 a~ INFO \{.*\} ?
@@ -9,7 +9,13 @@ a> hi
 a~ -ERR 'BAD_OPTION .*'
 a> ENQ q pri=1 pri=2 2
 a> hi
-a~ -ERR 'BAD_OPTION .*'
+a< -ERR 'BAD_OPTION pri=2: pri is given more than once'
+a> ENQ q delay=1s delay=2s 2
+a> hi
+a< -ERR 'BAD_OPTION delay=2s: delay is given more than once'
+a> ENQ q key=k key=k 2
+a> hi
+a< -ERR 'BAD_OPTION key=k: key is given more than once'
 a> ENQ q pri=1000001 2
 a> hi
 a~ -ERR 'BAD_OPTION .*'
