@@ -4,27 +4,40 @@ import DocketWire
 /// named jobs exist (an `after=` naming an unknown job is refused before anything is enqueued).
 extension PostgresJobStore {
     /// PARENTS: each parent of job `id` in the order of its `after=`, or nil if there is no such job.
+    /// Outcomes stop once those of the parents before hold `budget` bytes: the later parents
+    /// come without theirs (`outcomeWithheld`), as a reply that size would show them anyway.
     public func parents(
-        of id: Int64, on connection: PostgresConnection, completion: @escaping (Result<[ParentView]?, PostgresError>) -> Void
+        of id: Int64, budget: Int = .max, on connection: PostgresConnection,
+        completion: @escaping (Result<[ParentView]?, PostgresError>) -> Void
     ) {
         connection.execute(
             """
-            SELECT c.id IS NOT NULL, u.pid, p.queue,
-                   CASE WHEN p.state = 'waiting' AND p.run_at > docket.now_ms() THEN 'delayed' ELSE p.state END, p.result, p.last_error
-            FROM (SELECT 1) AS one
-            LEFT JOIN docket.jobs c ON c.id = $1::bigint
-            LEFT JOIN LATERAL unnest(c.parents) WITH ORDINALITY AS u(pid, k) ON true
-            LEFT JOIN docket.jobs p ON p.id = u.pid
-            ORDER BY u.k
-            """, [.int(Int(id))]
+            SELECT found, pid, queue, state, CASE WHEN before <= $2::bigint THEN result END,
+                   CASE WHEN before <= $2::bigint THEN last_error END,
+                   before > $2::bigint AND (result IS NOT NULL OR last_error IS NOT NULL)
+            FROM (
+                SELECT c.id IS NOT NULL AS found, u.pid, u.k, p.queue,
+                       CASE WHEN p.state = 'waiting' AND p.run_at > docket.now_ms() THEN 'delayed' ELSE p.state END AS state,
+                       p.result, p.last_error,
+                       coalesce(sum(coalesce(octet_length(p.result), 0) + coalesce(octet_length(p.last_error), 0))
+                           OVER (ORDER BY u.k ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+                FROM (SELECT 1) AS one
+                LEFT JOIN docket.jobs c ON c.id = $1::bigint
+                LEFT JOIN LATERAL unnest(c.parents) WITH ORDINALITY AS u(pid, k) ON true
+                LEFT JOIN docket.jobs p ON p.id = u.pid
+            ) parents
+            ORDER BY k
+            """, [.int(Int(id)), .int(budget)]
         ) { result in
             completion(
                 result.map { rows in
                     guard rows.rows.first?.bool(0) == true else { return nil }
                     return rows.rows.compactMap { row in
                         guard let parent = row.int64(1) else { return nil }
-                        return ParentView(
+                        var view = ParentView(
                             id: UInt64(parent), queue: row.string(2), state: row.string(3), result: row.bytes(4), lastError: row.bytes(5))
+                        view.outcomeWithheld = row.bool(6) == true
+                        return view
                     }
                 })
         }

@@ -5,26 +5,30 @@ extension PostgresJobStore {
     /// LIST: up to `limit` of the queue's jobs in `state` after `cursor`, in that state's order
     /// (`JobListState`), each with its own cursor, and whether more follow them. Keyset paging on the
     /// jobs' indexes: a page costs the page, and stays in place while jobs come and go.
+    /// Rows stop once those before them hold `budget` bytes of strings (`Self.recordBytes`): a
+    /// reply of that size could not show more, and a page of jobs with megabytes of error
+    /// each would otherwise all travel here first.
     public func list(
-        queue: String, state: JobListState, after cursor: JobListCursor?, limit: Int, on connection: PostgresConnection,
+        queue: String, state: JobListState, after cursor: JobListCursor?, limit: Int, budget: Int = .max, on connection: PostgresConnection,
         completion: @escaping (Result<(records: [PostgresJobRecord], cursors: [JobListCursor], more: Bool), PostgresError>) -> Void
     ) {
         // The sort key's three parts as columns, in the order JobListState.sortKey gives them.
-        let (filter, key, order): (String, String, String)
+        let (filter, keyParts, order): (String, [String], String)
         switch state {
         case .waiting:
-            (filter, key, order) = ("state = 'waiting' AND run_at <= docket.now_ms()", "priority, run_at, id", "priority, run_at, id")
+            (filter, keyParts, order) = ("state = 'waiting' AND run_at <= docket.now_ms()", ["priority", "run_at", "id"], "priority, run_at, id")
         case .delayed:
-            (filter, key, order) = ("state = 'waiting' AND run_at > docket.now_ms()", "0::bigint, run_at, id", "run_at, id")
+            (filter, keyParts, order) = ("state = 'waiting' AND run_at > docket.now_ms()", ["0::bigint", "run_at", "id"], "run_at, id")
         case .blocked:
-            (filter, key, order) = ("state = 'blocked'", "0::bigint, enqueued_at, id", "enqueued_at, id")
+            (filter, keyParts, order) = ("state = 'blocked'", ["0::bigint", "enqueued_at", "id"], "enqueued_at, id")
         case .active:
-            (filter, key, order) = ("state = 'active'", "0::bigint, coalesce(started_at, 0), id", "started_at, id")
+            (filter, keyParts, order) = ("state = 'active'", ["0::bigint", "coalesce(started_at, 0)", "id"], "started_at, id")
         case .completed, .dead:
-            (filter, key, order) = (
-                "state = '\(state.rawValue)'", "0::bigint, -coalesce(finished_at, 0), -id", "finished_at DESC, id DESC"
+            (filter, keyParts, order) = (
+                "state = '\(state.rawValue)'", ["0::bigint", "-coalesce(finished_at, 0)", "-id"], "finished_at DESC, id DESC"
             )
         }
+        let key = keyParts.joined(separator: ", ")
         var parameters: [PostgresValue] = [.text(queue), .int(limit + 1)]
         var after = ""
         if let cursor {
@@ -35,18 +39,39 @@ extension PostgresJobStore {
             let first = state == .waiting ? Int64(clamping: Int32(clamping: cursor.first)) : cursor.first
             parameters += [.text(String(first)), .text(String(cursor.second)), .text(String(cursor.third))]
         }
+        parameters.append(.int(budget))
+        let keyColumns = keyParts.enumerated().map { "\($1) AS k\($0 + 1)" }.joined(separator: ", ")
+        let page = """
+            SELECT \(Self.recordColumns), \(keyColumns), \(Self.recordBytes) AS bytes
+            FROM docket.jobs WHERE queue = $1::text AND \(filter)\(after) ORDER BY \(order) LIMIT $2::integer
+            """
         connection.execute(
-            "SELECT \(Self.recordColumns), \(key) FROM docket.jobs WHERE queue = $1::text AND \(filter)\(after) ORDER BY \(order) LIMIT $2::integer",
-            parameters
+            Self.withinBudget(page, order: "k1, k2, k3", budget: "$\(parameters.count)::bigint"), parameters
         ) { result in
             completion(
                 result.map { rows in
                     let page = rows.rows.prefix(limit)
                     let columns = Self.recordColumnCount
                     let cursors = page.map { JobListCursor($0.int64(columns) ?? 0, $0.int64(columns + 1) ?? 0, $0.int64(columns + 2) ?? 0) }
-                    return (page.map(Self.record), cursors, rows.rows.count > limit)
+                    // How many rows the page had before the budget cut it.
+                    let seen = rows.rows.first?.int(columns + 5) ?? 0
+                    return (page.map(Self.record), cursors, seen > limit || page.count < min(seen, limit))
                 })
         }
+    }
+
+    /// `page` (a query whose columns are a record's, then its sort key, then `bytes`: see
+    /// `recordBytes`) cut before the first row that the rows ahead of it, in `order`, bring to
+    /// more than `budget` bytes; the first row always stays. Each row gets the bytes before it
+    /// and how many rows the page had (`before`, `seen`: the last two columns).
+    static func withinBudget(_ page: String, order: String, budget: String) -> String {
+        """
+        SELECT * FROM (
+            SELECT page.*, coalesce(sum(page.bytes) OVER (ORDER BY \(order) ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before,
+                count(*) OVER () AS seen
+            FROM (\(page)) page
+        ) sized WHERE before <= \(budget) ORDER BY \(order)
+        """
     }
 
     /// PURGE: deletes the queue's jobs in `state` (not active), only those that entered it

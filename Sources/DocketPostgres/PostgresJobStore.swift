@@ -373,15 +373,17 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
-    /// DEAD: the queue's dead jobs, oldest death first.
+    /// DEAD: the queue's dead jobs, oldest death first, stopping once those before a job hold
+    /// `budget` bytes of strings (as `list`).
     public func deadJobs(
-        queue: String, limit: Int = 100, on connection: PostgresConnection,
+        queue: String, limit: Int = 100, budget: Int = .max, on connection: PostgresConnection,
         completion: @escaping (Result<[PostgresJobRecord], PostgresError>) -> Void
     ) {
-        connection.execute(
-            "SELECT \(Self.recordColumns) FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, id LIMIT $2::bigint",
-            [.text(queue), .int(limit)]
-        ) { result in
+        let page = """
+            SELECT \(Self.recordColumns), finished_at AS k1, id AS k2, \(Self.recordBytes) AS bytes
+            FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, id LIMIT $2::bigint
+            """
+        connection.execute(Self.withinBudget(page, order: "k1, k2", budget: "$3::bigint"), [.text(queue), .int(limit), .int(budget)]) { result in
             completion(result.map { $0.rows.map(Self.record) })
         }
     }
@@ -685,6 +687,13 @@ public struct PostgresJobStore: Sendable {
         expires_at, array_to_string(parents, ','), runs_if_parent_dies,
         (SELECT string_agg(c.id::text, ',' ORDER BY c.id) FROM docket.jobs c WHERE jobs.has_children AND c.parents @> ARRAY[jobs.id]),
         key_until
+        """
+
+    /// The bytes of a job's row that may each be as large as a payload (its key, group,
+    /// progress note, error and result): what a reply's budget weighs before rows are fetched.
+    static let recordBytes = """
+        coalesce(octet_length(key), 0) + coalesce(octet_length(grp), 0) + coalesce(octet_length(progress_note), 0)
+            + coalesce(octet_length(last_error), 0) + coalesce(octet_length(result), 0)
         """
 
     static func record(_ row: PostgresRow) -> PostgresJobRecord {

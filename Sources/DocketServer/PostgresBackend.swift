@@ -476,7 +476,7 @@ final class PostgresBackend {
             return .error(JobError(.badOption, "a BATCH holds only ENQs"))
         case .parents(let id):
             flushBatches()
-            store.parents(of: Self.databaseID(id), on: db) { [budget = server.config.replyBudget] result in
+            store.parents(of: Self.databaseID(id), budget: server.config.replyBudget.bytes, on: db) { [budget = server.config.replyBudget] result in
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(nil): reply(.error(.notFound(id)))
@@ -621,7 +621,7 @@ final class PostgresBackend {
         case .dead(let queue, let limit):
             flushBatches()
             store.deadJobs(
-                queue: name(queue), limit: limit, on: db,
+                queue: name(queue), limit: limit, budget: server.config.replyBudget.bytes, on: db,
                 completion: Self.answering(reply) { [budget = server.config.replyBudget] records in
                     .document(JobView.array(count: records.count, budget: budget) { records[$0].view })
                 })
@@ -721,7 +721,7 @@ final class PostgresBackend {
             let queueName = name(queue)
             flushBatches()
             store.list(
-                queue: queueName, state: state, after: after, limit: limit, on: db,
+                queue: queueName, state: state, after: after, limit: limit, budget: server.config.replyBudget.bytes, on: db,
                 completion: Self.answering(reply) { [budget = server.config.replyBudget] page in
                     .document(JobPageView.json(
                         queue: queueName, state: state, count: page.records.count, more: page.more, budget: budget,

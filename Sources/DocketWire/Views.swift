@@ -189,6 +189,8 @@ public struct ParentView: Sendable, Equatable {
     public var state: String?
     public var result: [UInt8]?
     public var lastError: [UInt8]?
+    /// The store left the outcome out, as past the reply's budget: shown as `truncated`.
+    public var outcomeWithheld = false
 
     public init(id: UInt64, queue: String?, state: String?, result: [UInt8]?, lastError: [UInt8]?) {
         self.id = id
@@ -226,7 +228,8 @@ public struct ParentView: Sendable, Equatable {
         var full = false
         for (index, parent) in parents.enumerated() {
             if index > 0 { json += "," }
-            guard !full || (parent.result == nil && parent.lastError == nil) else {
+            if parent.outcomeWithheld { full = true }
+            guard !full || (parent.result == nil && parent.lastError == nil && !parent.outcomeWithheld) else {
                 json += parent.json(withOutcome: false)
                 continue
             }

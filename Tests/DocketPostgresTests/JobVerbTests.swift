@@ -124,6 +124,33 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(parents?.first?.result, Array("r1".utf8))
     }
 
+    /// PARENTS brings outcomes only while those before hold less than the budget; the later
+    /// parents with an outcome come without it, marked, and those without one as they are.
+    func testParentsOutcomesStopAtTheBudget() throws {
+        var parents: [Int64] = []
+        for index in 0..<4 {
+            let id = try enqueue("p")
+            parents.append(id)
+            let held = try XCTUnwrap(try reserve(["p"]))
+            // The third has no result.
+            XCTAssertNoThrow(try ack(held.hold(), result: index == 2 ? nil : Array(repeating: UInt8(ascii: "r"), count: 1000)).get())
+        }
+        var child = PostgresNewJob(queue: "c", payload: [])
+        child.parents = parents.map(String.init)
+        let made = try enqueue([child])
+        func read(budget: Int) throws -> [ParentView] {
+            try XCTUnwrap(try transaction { connection, done in store.parents(of: made[0].id, budget: budget, on: connection, completion: done) }.get())
+        }
+        let cut = try read(budget: 1500)
+        XCTAssertEqual(cut.map(\.id), parents.map(UInt64.init), "every parent is listed")
+        XCTAssertEqual(cut.map { $0.result?.count }, [1000, 1000, nil, nil])
+        XCTAssertEqual(cut.map(\.outcomeWithheld), [false, false, false, true])
+        XCTAssertEqual(try read(budget: .max).map(\.outcomeWithheld), [false, false, false, false])
+        XCTAssertEqual(
+            ParentView.array(cut, budget: ReplyBudget(bytes: .max)).components(separatedBy: "\"truncated\":true").count, 2,
+            "the withheld outcome is marked, however large the server's own budget")
+    }
+
     func testDuplicateKeysAnswerTheExistingJob() throws {
         func keyed(_ queue: String, _ key: String) -> PostgresNewJob {
             var job = PostgresNewJob(queue: queue, payload: [])
@@ -384,6 +411,51 @@ final class JobVerbTests: JobStoreTestCase {
         let once = try XCTUnwrap(try reserve(["flaky"]))
         XCTAssertEqual(try fail(once.hold(), .after(milliseconds: 0)).get(), .retry(afterMilliseconds: 0))
         XCTAssertEqual(try reserve(["flaky"])?.id, id)
+    }
+
+    /// DEAD and LIST fetch rows only while those before them hold less than the reply's
+    /// budget: a thousand jobs with megabytes of error each never travel whole.
+    func testListingsStopFetchingAtTheBudget() throws {
+        var ids: [Int64] = []
+        for index in 0..<5 {
+            let id = try enqueue("heavy") { $0.maxAttempts = 1 }
+            ids.append(id)
+            let held = try XCTUnwrap(try reserve(["heavy"]))
+            XCTAssertEqual(held.id, id)
+            XCTAssertEqual(try fail(held.hold(), reason: String(repeating: Character(String(index)), count: 1000)).get(), .dead)
+        }
+        func dead(budget: Int) throws -> [Int64] {
+            let records: [PostgresJobRecord] = try transaction { connection, done in
+                store.deadJobs(queue: "heavy", budget: budget, on: connection, completion: done)
+            }.get()
+            return records.map(\.id)
+        }
+        // Bytes before each: 0, 1000, 2000, 3000, 4000.
+        XCTAssertEqual(try dead(budget: 2500), Array(ids.prefix(3)))
+        XCTAssertEqual(try dead(budget: 0), [ids[0]], "the first always comes")
+        XCTAssertEqual(try dead(budget: .max), ids)
+
+        typealias Page = (records: [PostgresJobRecord], cursors: [JobListCursor], more: Bool)
+        func list(after: JobListCursor? = nil, limit: Int, budget: Int) throws -> (ids: [Int64], last: JobListCursor?, more: Bool) {
+            let page: Page = try transaction { connection, done in
+                store.list(queue: "heavy", state: .dead, after: after, limit: limit, budget: budget, on: connection, completion: done)
+            }.get()
+            return (page.records.map(\.id), page.cursors.last, page.more)
+        }
+        // Newest death first.
+        let newest = Array(ids.reversed())
+        let cut = try list(limit: 10, budget: 2500)
+        XCTAssertEqual(cut.ids, Array(newest.prefix(3)))
+        XCTAssertTrue(cut.more, "the budget left jobs out")
+        let rest = try list(after: cut.last, limit: 10, budget: 2500)
+        XCTAssertEqual(rest.ids, Array(newest.suffix(2)))
+        XCTAssertFalse(rest.more)
+        let whole = try list(limit: 10, budget: .max)
+        XCTAssertEqual(whole.ids, newest)
+        XCTAssertFalse(whole.more)
+        let limited = try list(limit: 3, budget: .max)
+        XCTAssertEqual(limited.ids, Array(newest.prefix(3)))
+        XCTAssertTrue(limited.more)
     }
 
     func testJitterTakesUpToItsFractionOff() throws {
