@@ -529,6 +529,7 @@ public final class JobEngine {
                 $0.error = reason
                 $0.retryInMilliseconds = milliseconds
             }
+            expireIfPast(job)
             makeReady(job, in: queue, keepingPlace: true)
             return .success(())
         }
@@ -544,6 +545,7 @@ public final class JobEngine {
         job.startedAt = nil
         markChanged(job)
         transition(job, to: .waiting, in: queue)
+        expireIfPast(job)
         makeReady(job, in: queue, keepingPlace: true)
     }
 
@@ -814,6 +816,15 @@ public final class JobEngine {
     }
 
     /// A job that will never start (expired, or its parent died): dead, with `reason`.
+    /// A job going back to waiting or delayed (a failed or throttled attempt) whose expiry
+    /// passed while it ran: it must not start again, and the deadline that would have ended it
+    /// was spent while it was active, so one is set again (due now). Without it the job sat
+    /// waiting, neither run nor dead, until a worker happened to look at it.
+    private func expireIfPast(_ job: Job) {
+        guard let expiresAt = job.expiresAt, expiresAt <= clock.now() else { return }
+        expiries.push(Deadline(time: expiresAt, sequence: 0, item: job.id))
+    }
+
     private func dieUnstarted(_ job: Job, at now: Int64, reason: String, event: LifecycleEvent.Kind) {
         let queue = job.home
         transition(job, to: .dead, in: queue)
@@ -1362,6 +1373,7 @@ public final class JobEngine {
             $0.runMilliseconds = run
         }
         if wait > 0 { schedule(job) } else { makeReady(job, in: queue) }
+        expireIfPast(job)
         return .retry(afterMilliseconds: wait)
     }
 
