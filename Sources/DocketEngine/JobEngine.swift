@@ -1380,6 +1380,7 @@ public final class JobEngine {
     private func revive(_ job: Job) {
         let queue = job.home
         heldParents.remove(job.id)
+        queue.dead.leave(job.id)
         job.attempts = 0
         job.finishedAt = nil
         job.runAt = clock.now()
@@ -1409,6 +1410,7 @@ public final class JobEngine {
         while history.count > keep, let (oldest, finishedAt) = history.removeFirst() {
             guard let old = jobs[oldest], old.state == state, (old.finishedAt ?? 0) == finishedAt else { continue }
             if let job, old === job {
+            history.leave(oldest)
                 // `keep` is 0: the job goes once its finish has run its course (`takeChanges`).
                 unkept.append(job)
                 continue
@@ -1463,6 +1465,8 @@ public final class JobEngine {
         jobs.remove(job.id)
         queue.counts[Int(job.state.rawValue)] -= 1
         defer { forgetIfUnused(queue) }
+        // Its finish no longer counts toward the history's `keep` (DEL, PURGE of a finished job).
+        if job.state == .completed { queue.completed.leave(job.id) } else if job.state == .dead { queue.dead.leave(job.id) }
         job.holder = 0
         if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
         deletedJobs.append(job.id)
@@ -1781,12 +1785,37 @@ extension Array where Element == UInt64 {
 
 /// Ids of finished jobs, oldest first.
 final class JobHistory: Sequence {
+///
+/// A job that leaves the state after its finish was listed (RETRY of a dead job, DEL, PURGE)
+/// leaves a stale entry behind, recognised when it reaches the front. Stale entries do not
+/// count: `count` is the jobs whose latest finish is listed and still stands, so retention
+/// keeps `keep` of those, not `keep` entries some of which name jobs no longer here.
     /// Each finish: the job and when it finished (see `JobEngine.retain`).
     private var entries = FIFO<(id: UInt64, finishedAt: Int64)>()
-    var count: Int { entries.count }
-    func append(_ id: UInt64, finishedAt: Int64) { entries.append((id, finishedAt)) }
+    /// The jobs whose latest entry still stands.
+    private var members = Set<UInt64>()
+    var count: Int { members.count }
+    func append(_ id: UInt64, finishedAt: Int64) {
+        entries.append((id, finishedAt))
+        members.insert(id)
+        // Stale entries are dropped once they are as many as the standing ones (a job that
+        // dies and is retried again and again adds one each time and counts once).
+        if entries.count > 2 * members.count + 64 { compact() }
+    }
+    /// The job's listed finish no longer stands (it was retried, deleted, or taken off the front).
+    func leave(_ id: UInt64) { members.remove(id) }
     func removeFirst() -> (UInt64, Int64)? { entries.popFirst().map { ($0.id, $0.finishedAt) } }
     /// The ids, oldest first.
+    /// Keeps the latest entry of each standing job, in order.
+    private func compact() {
+        var latest: [UInt64: Int] = [:]
+        for (index, entry) in entries.items.enumerated() where members.contains(entry.id) { latest[entry.id] = index }
+        var index = -1
+        entries.retain { entry in
+            index += 1
+            return latest[entry.id] == index
+        }
+    }
     func makeIterator() -> LazyMapSequence<ArraySlice<(id: UInt64, finishedAt: Int64)>, UInt64>.Iterator {
         entries.items.lazy.map(\.id).makeIterator()
     }
