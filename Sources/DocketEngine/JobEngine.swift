@@ -671,22 +671,23 @@ public final class JobEngine {
     public func setConfig(_ config: QueueConfig, of name: UnsafeRawBufferPointer) {
         let queue = queue(named: name)
         queue.config = config
-        if let rate = config.rate {
-            if queue.rateWindow?.limit != rate.limit || queue.rateWindow?.window != Int64(rate.windowMilliseconds) {
-                queue.rateWindow = RateWindow(limit: rate.limit, windowMilliseconds: rate.windowMilliseconds)
-            }
-        } else {
-            queue.rateWindow = nil
-        }
-        if config.groupRate == nil { queue.groups.removeAll() }
-        for state in queue.groups.values where state.window?.limit != config.groupRate?.limit
-            || state.window?.window != config.groupRate.map({ Int64($0.windowMilliseconds) })
-        {
-            state.window = nil
-        }
+        // A changed limit or window keeps counting the starts already made in it.
+        queue.rateWindow = Self.window(queue.rateWindow, for: config.rate)
+        // A group's state also holds its throttle and the jobs parked while it may not start:
+        // only its window follows the setting. `unparkAll` returns the jobs of groups that may
+        // start now and drops the groups with nothing left to hold.
+        for state in queue.groups.values { state.window = Self.window(state.window, for: config.groupRate) }
         changedQueues[queue.name] = queue
         unparkAll(queue)
         dispatch(queue)
+    }
+
+    /// The window a rate setting asks for, carrying over the starts `old` recorded.
+    private static func window(_ old: RateWindow?, for rate: Rate?) -> RateWindow? {
+        guard let rate else { return nil }
+        guard let old else { return RateWindow(limit: rate.limit, windowMilliseconds: rate.windowMilliseconds) }
+        if old.limit == rate.limit && old.window == Int64(rate.windowMilliseconds) { return old }
+        return old.resized(limit: rate.limit, windowMilliseconds: rate.windowMilliseconds)
     }
 
     /// Queues changed since the last call, for the store.
@@ -815,7 +816,6 @@ public final class JobEngine {
         settleAfterFinish(job)
     }
 
-    /// A job that will never start (expired, or its parent died): dead, with `reason`.
     /// A job going back to waiting or delayed (a failed or throttled attempt) whose expiry
     /// passed while it ran: it must not start again, and the deadline that would have ended it
     /// was spent while it was active, so one is set again (due now). Without it the job sat
@@ -825,6 +825,7 @@ public final class JobEngine {
         expiries.push(Deadline(time: expiresAt, sequence: 0, item: job.id))
     }
 
+    /// A job that will never start (expired, or its parent died): dead, with `reason`.
     private func dieUnstarted(_ job: Job, at now: Int64, reason: String, event: LifecycleEvent.Kind) {
         let queue = job.home
         transition(job, to: .dead, in: queue)
@@ -1372,15 +1373,15 @@ public final class JobEngine {
             $0.retryInMilliseconds = wait
             $0.runMilliseconds = run
         }
-        if wait > 0 { schedule(job) } else { makeReady(job, in: queue) }
         expireIfPast(job)
+        if wait > 0 { schedule(job) } else { makeReady(job, in: queue) }
         return .retry(afterMilliseconds: wait)
     }
 
     private func revive(_ job: Job) {
         let queue = job.home
-        heldParents.remove(job.id)
         queue.dead.leave(job.id)
+        heldParents.remove(job.id)
         job.attempts = 0
         job.finishedAt = nil
         job.runAt = clock.now()
@@ -1409,8 +1410,8 @@ public final class JobEngine {
     private func trim(_ history: JobHistory, keep: Int, state: JobState, finishing job: Job?) {
         while history.count > keep, let (oldest, finishedAt) = history.removeFirst() {
             guard let old = jobs[oldest], old.state == state, (old.finishedAt ?? 0) == finishedAt else { continue }
-            if let job, old === job {
             history.leave(oldest)
+            if let job, old === job {
                 // `keep` is 0: the job goes once its finish has run its course (`takeChanges`).
                 unkept.append(job)
                 continue
@@ -1464,9 +1465,9 @@ public final class JobEngine {
         let wasUnfinished = !job.state.isFinished
         jobs.remove(job.id)
         queue.counts[Int(job.state.rawValue)] -= 1
-        defer { forgetIfUnused(queue) }
         // Its finish no longer counts toward the history's `keep` (DEL, PURGE of a finished job).
         if job.state == .completed { queue.completed.leave(job.id) } else if job.state == .dead { queue.dead.leave(job.id) }
+        defer { forgetIfUnused(queue) }
         job.holder = 0
         if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
         deletedJobs.append(job.id)
@@ -1784,12 +1785,12 @@ extension Array where Element == UInt64 {
 }
 
 /// Ids of finished jobs, oldest first.
-final class JobHistory: Sequence {
 ///
 /// A job that leaves the state after its finish was listed (RETRY of a dead job, DEL, PURGE)
 /// leaves a stale entry behind, recognised when it reaches the front. Stale entries do not
 /// count: `count` is the jobs whose latest finish is listed and still stands, so retention
 /// keeps `keep` of those, not `keep` entries some of which name jobs no longer here.
+final class JobHistory: Sequence {
     /// Each finish: the job and when it finished (see `JobEngine.retain`).
     private var entries = FIFO<(id: UInt64, finishedAt: Int64)>()
     /// The jobs whose latest entry still stands.
@@ -1805,7 +1806,6 @@ final class JobHistory: Sequence {
     /// The job's listed finish no longer stands (it was retried, deleted, or taken off the front).
     func leave(_ id: UInt64) { members.remove(id) }
     func removeFirst() -> (UInt64, Int64)? { entries.popFirst().map { ($0.id, $0.finishedAt) } }
-    /// The ids, oldest first.
     /// Keeps the latest entry of each standing job, in order.
     private func compact() {
         var latest: [UInt64: Int] = [:]
@@ -1816,6 +1816,7 @@ final class JobHistory: Sequence {
             return latest[entry.id] == index
         }
     }
+    /// The ids, oldest first.
     func makeIterator() -> LazyMapSequence<ArraySlice<(id: UInt64, finishedAt: Int64)>, UInt64>.Iterator {
         entries.items.lazy.map(\.id).makeIterator()
     }
