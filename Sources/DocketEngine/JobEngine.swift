@@ -529,6 +529,7 @@ public final class JobEngine {
                 $0.error = reason
                 $0.retryInMilliseconds = milliseconds
             }
+            expireIfPast(job)
             makeReady(job, in: queue, keepingPlace: true)
             return .success(())
         }
@@ -544,6 +545,7 @@ public final class JobEngine {
         job.startedAt = nil
         markChanged(job)
         transition(job, to: .waiting, in: queue)
+        expireIfPast(job)
         makeReady(job, in: queue, keepingPlace: true)
     }
 
@@ -669,22 +671,23 @@ public final class JobEngine {
     public func setConfig(_ config: QueueConfig, of name: UnsafeRawBufferPointer) {
         let queue = queue(named: name)
         queue.config = config
-        if let rate = config.rate {
-            if queue.rateWindow?.limit != rate.limit || queue.rateWindow?.window != Int64(rate.windowMilliseconds) {
-                queue.rateWindow = RateWindow(limit: rate.limit, windowMilliseconds: rate.windowMilliseconds)
-            }
-        } else {
-            queue.rateWindow = nil
-        }
-        if config.groupRate == nil { queue.groups.removeAll() }
-        for state in queue.groups.values where state.window?.limit != config.groupRate?.limit
-            || state.window?.window != config.groupRate.map({ Int64($0.windowMilliseconds) })
-        {
-            state.window = nil
-        }
+        // A changed limit or window keeps counting the starts already made in it.
+        queue.rateWindow = Self.window(queue.rateWindow, for: config.rate)
+        // A group's state also holds its throttle and the jobs parked while it may not start:
+        // only its window follows the setting. `unparkAll` returns the jobs of groups that may
+        // start now and drops the groups with nothing left to hold.
+        for state in queue.groups.values { state.window = Self.window(state.window, for: config.groupRate) }
         changedQueues[queue.name] = queue
         unparkAll(queue)
         dispatch(queue)
+    }
+
+    /// The window a rate setting asks for, carrying over the starts `old` recorded.
+    private static func window(_ old: RateWindow?, for rate: Rate?) -> RateWindow? {
+        guard let rate else { return nil }
+        guard let old else { return RateWindow(limit: rate.limit, windowMilliseconds: rate.windowMilliseconds) }
+        if old.limit == rate.limit && old.window == Int64(rate.windowMilliseconds) { return old }
+        return old.resized(limit: rate.limit, windowMilliseconds: rate.windowMilliseconds)
     }
 
     /// Queues changed since the last call, for the store.
@@ -811,6 +814,15 @@ public final class JobEngine {
     private func expire(_ job: Job, at now: Int64) {
         dieUnstarted(job, at: now, reason: "expired: not started by \(job.expiresAt ?? now) (unix ms)", event: .expired)
         settleAfterFinish(job)
+    }
+
+    /// A job going back to waiting or delayed (a failed or throttled attempt) whose expiry
+    /// passed while it ran: it must not start again, and the deadline that would have ended it
+    /// was spent while it was active, so one is set again (due now). Without it the job sat
+    /// waiting, neither run nor dead, until a worker happened to look at it.
+    private func expireIfPast(_ job: Job) {
+        guard let expiresAt = job.expiresAt, expiresAt <= clock.now() else { return }
+        expiries.push(Deadline(time: expiresAt, sequence: 0, item: job.id))
     }
 
     /// A job that will never start (expired, or its parent died): dead, with `reason`.
@@ -1361,12 +1373,14 @@ public final class JobEngine {
             $0.retryInMilliseconds = wait
             $0.runMilliseconds = run
         }
+        expireIfPast(job)
         if wait > 0 { schedule(job) } else { makeReady(job, in: queue) }
         return .retry(afterMilliseconds: wait)
     }
 
     private func revive(_ job: Job) {
         let queue = job.home
+        queue.dead.leave(job.id)
         heldParents.remove(job.id)
         job.attempts = 0
         job.finishedAt = nil
@@ -1396,6 +1410,7 @@ public final class JobEngine {
     private func trim(_ history: JobHistory, keep: Int, state: JobState, finishing job: Job?) {
         while history.count > keep, let (oldest, finishedAt) = history.removeFirst() {
             guard let old = jobs[oldest], old.state == state, (old.finishedAt ?? 0) == finishedAt else { continue }
+            history.leave(oldest)
             if let job, old === job {
                 // `keep` is 0: the job goes once its finish has run its course (`takeChanges`).
                 unkept.append(job)
@@ -1450,6 +1465,8 @@ public final class JobEngine {
         let wasUnfinished = !job.state.isFinished
         jobs.remove(job.id)
         queue.counts[Int(job.state.rawValue)] -= 1
+        // Its finish no longer counts toward the history's `keep` (DEL, PURGE of a finished job).
+        if job.state == .completed { queue.completed.leave(job.id) } else if job.state == .dead { queue.dead.leave(job.id) }
         defer { forgetIfUnused(queue) }
         job.holder = 0
         if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
@@ -1768,12 +1785,37 @@ extension Array where Element == UInt64 {
 }
 
 /// Ids of finished jobs, oldest first.
+///
+/// A job that leaves the state after its finish was listed (RETRY of a dead job, DEL, PURGE)
+/// leaves a stale entry behind, recognised when it reaches the front. Stale entries do not
+/// count: `count` is the jobs whose latest finish is listed and still stands, so retention
+/// keeps `keep` of those, not `keep` entries some of which name jobs no longer here.
 final class JobHistory: Sequence {
     /// Each finish: the job and when it finished (see `JobEngine.retain`).
     private var entries = FIFO<(id: UInt64, finishedAt: Int64)>()
-    var count: Int { entries.count }
-    func append(_ id: UInt64, finishedAt: Int64) { entries.append((id, finishedAt)) }
+    /// The jobs whose latest entry still stands.
+    private var members = Set<UInt64>()
+    var count: Int { members.count }
+    func append(_ id: UInt64, finishedAt: Int64) {
+        entries.append((id, finishedAt))
+        members.insert(id)
+        // Stale entries are dropped once they are as many as the standing ones (a job that
+        // dies and is retried again and again adds one each time and counts once).
+        if entries.count > 2 * members.count + 64 { compact() }
+    }
+    /// The job's listed finish no longer stands (it was retried, deleted, or taken off the front).
+    func leave(_ id: UInt64) { members.remove(id) }
     func removeFirst() -> (UInt64, Int64)? { entries.popFirst().map { ($0.id, $0.finishedAt) } }
+    /// Keeps the latest entry of each standing job, in order.
+    private func compact() {
+        var latest: [UInt64: Int] = [:]
+        for (index, entry) in entries.items.enumerated() where members.contains(entry.id) { latest[entry.id] = index }
+        var index = -1
+        entries.retain { entry in
+            index += 1
+            return latest[entry.id] == index
+        }
+    }
     /// The ids, oldest first.
     func makeIterator() -> LazyMapSequence<ArraySlice<(id: UInt64, finishedAt: Int64)>, UInt64>.Iterator {
         entries.items.lazy.map(\.id).makeIterator()

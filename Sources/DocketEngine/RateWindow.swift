@@ -44,6 +44,17 @@ public struct RateWindow: Sendable, Equatable {
         times.reduce(0) { $0 + ($1 + window > now ? 1 : 0) }
     }
 
+    /// The same events under another limit or window: the latest `limit` of those recorded
+    /// carry over, so a changed setting still counts the starts already made (a window that
+    /// began empty would let a whole new window's worth start at once).
+    public func resized(limit newLimit: Int, windowMilliseconds: Int) -> RateWindow {
+        var resized = RateWindow(limit: newLimit, windowMilliseconds: windowMilliseconds)
+        // Oldest first: the ring from its oldest entry on.
+        let ordered = times.count < limit ? times : Array(times[oldest...] + times[..<oldest])
+        for time in ordered.suffix(resized.limit) { resized.record(time) }
+        return resized
+    }
+
     /// Whether every recorded event has left the window (the state can be dropped).
     public func isIdle(at now: Int64) -> Bool {
         times.allSatisfy { $0 + window <= now }

@@ -238,7 +238,7 @@ public enum PostgresJobError: Error, Sendable, Equatable {
     public var message: String {
         switch self {
         case .notFound(let id): return "job \(id) does not exist"
-        case .notHeld(let id): return "job \(id) is not reserved by this connection"
+        case .notHeld(let id): return JobError.notHeldMessage(id)
         case .staleAttempt(let id, let attempt, let current):
             return "job \(id) is on attempt \(current), not \(attempt)"
                 + (attempt < current ? ": the lease of attempt \(attempt) ended and the job was handed out again" : "")

@@ -922,7 +922,13 @@ public struct JobError: Error, Equatable, Sendable {
 
     public static func notFound(_ id: UInt64) -> JobError { JobError(.notFound, "job \(id) does not exist") }
     public static func notHeld(_ id: UInt64) -> JobError {
-        JobError(.notHeld, "job \(id) is not reserved by this connection")
+        JobError(.notHeld, Self.notHeldMessage(id))
+    }
+    /// NOT_HELD's text, on both job stores. It names the usual cause of a late ACK, FAIL,
+    /// PROGRESS or TOUCH (the lease ran out, and the job went back or on to another worker),
+    /// which "not reserved by this connection" hid from a worker that did reserve it.
+    public static func notHeldMessage<ID: BinaryInteger>(_ id: ID) -> String {
+        "job \(id) is not active under a lease this connection holds (its lease ended, or it was finished or never reserved here)"
     }
     public static func staleAttempt(_ id: UInt64, _ attempt: Int, current: Int) -> JobError {
         JobError(
