@@ -243,7 +243,9 @@ final class MonitoringServer {
                 case .wantRead, .wantWrite: break reading
                 case .closed, .failed: return close(connection)
                 }
-            } while tls.bufferedBytes > 0 && connection.input.count <= limits.maxHeadBytes
+                // Up to a whole request (head and body): with less, a body longer than the head
+                // limit stays in OpenSSL's buffer, which no socket event announces again.
+            } while tls.bufferedBytes > 0 && connection.input.count <= limits.maxHeadBytes + limits.maxBodyBytes
             guard total > 0 else { return }
             count = 0
         } else {

@@ -217,3 +217,42 @@ def test_varz_and_connz_carry_what_nats_tooling_reads(tmp_path):
         assert request(server, "/connz", auth="ops:s3cret")[1]["total"] == 3
     finally:
         server.stop()
+
+
+def test_a_dashboard_post_over_https_with_a_body_longer_than_the_head_limit(tmp_path):
+    """OpenSSL keeps the rest of a TLS record it has decrypted; the socket does not announce
+    those bytes again, so they must all be read: a 30 KB body (under --http-max-body) is
+    answered at once, not left waiting for the deadline."""
+    import re
+    import ssl
+    import subprocess
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.pem", "-days", "2",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1")
+    server = Docketd("--tls", "--tlscert", str(tmp_path / "server.pem"), "--tlskey", str(tmp_path / "server.key"),
+                     "--http-idle-timeout", "5s")
+    context = ssl.create_default_context(cafile=str(tmp_path / "server.pem"))
+
+    def https(data):
+        sock = context.wrap_socket(socket.create_connection(("127.0.0.1", server.http), timeout=10), server_hostname="127.0.0.1")
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(1 << 16):
+            answer += chunk
+        sock.close()
+        return answer
+
+    try:
+        csrf = re.search(rb'name="docket-csrf" content="([0-9a-f]{64})"', https(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")).group(1)
+        for size in (100, 14_000, 30_000, 60_000):
+            body = b"concurrency=4" + b" " * (size - 13)
+            started = time.time()
+            answer = https(b"POST /api/queue/settings?name=mail HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Docket-CSRF: " + csrf
+                           + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            assert status_of(answer) == 200 and answer.endswith(b'{"ok":true}'), (size, answer[:80])
+            assert time.time() - started < 2, size
+    finally:
+        server.stop()
