@@ -143,20 +143,19 @@ final class MonitoringServer {
                 backoff.outOfDescriptors(listener: listener, refusal: Self.response(503, "Service Unavailable", "text/plain", "out of file descriptors\n", head: false))
                 return
             case .accepted(let fd):
-                if connections.count >= limits.maxConnections, let laggard = oldestUnfinishedRequest() {
+                if connections.count >= limits.maxConnections, let laggard = connectionToMakeRoom() {
                     // Clients that trickle their request in must not keep everyone else out.
                     close(laggard)
                 }
-                guard connections.count < limits.maxConnections else {
-                    // A TLS client could not read a plain answer: it is just closed.
-                    if tlsContext == nil {
-                        let refusal = Self.response(503, "Service Unavailable", "text/plain", "too many monitoring connections\n", head: false)
-                        _ = refusal.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-                    }
+                let refused = connections.count >= limits.maxConnections
+                // A TLS client could not read a plain answer, and refusals that wait for their
+                // reader are bounded too: past that, just closed.
+                guard !refused || (tlsContext == nil && connections.count < 2 * limits.maxConnections) else {
                     Glibc.close(fd)
                     continue
                 }
                 let connection = HTTPConnection(server: self, fd: fd)
+                connection.acceptedAt = monotonicMilliseconds()
                 connection.sequence = nextSequence
                 nextSequence += 1
                 // With TLS, the first byte says which: a TLS handshake, or a plain request (as
@@ -173,23 +172,38 @@ final class MonitoringServer {
                 let deadline = loop.makeEvent(fd: -1, flags: 0, context: connection, callback: httpDeadlineCallback)
                 connection.deadlineEvent = deadline
                 EventLoop.add(deadline, timeoutMilliseconds: limits.idleMilliseconds)
+                if refused {
+                    // Its request may be on its way: answered like any request refused early.
+                    refuse(connection, Self.response(503, "Service Unavailable", "text/plain", "too many monitoring connections\n", head: false))
+                }
             }
         }
     }
 
-    /// The connection that has waited longest without sending a whole request; nil if none.
-    private func oldestUnfinishedRequest() -> HTTPConnection? {
-        connections.values.filter { !$0.answered && $0.stream == nil }.min { $0.sequence < $1.sequence }
+    /// How long a connection must have been open without a whole request before it may be closed
+    /// to make room: one accepted a moment ago (in the same burst) has not been read yet, and is
+    /// not trickling anything.
+    static let laggardMilliseconds = 100
+
+    /// What to close for a new connection when every place is taken: an answered connection
+    /// waiting for its client to go, else the one that has waited longest without sending a whole
+    /// request, if it has been open `laggardMilliseconds`; nil if none.
+    private func connectionToMakeRoom() -> HTTPConnection? {
+        if let done = connections.values.filter({ $0.isLingering }).min(by: { $0.sequence < $1.sequence }) { return done }
+        let now = monotonicMilliseconds()
+        return connections.values.filter { !$0.answered && $0.stream == nil && now - $0.acceptedAt >= Self.laggardMilliseconds }
+            .min { $0.sequence < $1.sequence }
     }
 
     fileprivate func deadlinePassed(_ connection: HTTPConnection) {
-        if !connection.answered && connection.stream == nil { close(connection) }
+        if (!connection.answered && connection.stream == nil) || connection.isLingering || connection.lingers { close(connection) }
     }
 
     private var nextSequence: UInt64 = 0
 
     fileprivate func event(_ connection: HTTPConnection, _ what: Int32) {
         if what & EventLoop.timeout != 0 { return close(connection) }
+        if connection.isLingering { return drainLingering(connection) }
         if connection.awaitsFirstByte, let tlsContext {
             var first: UInt8 = 0
             let count = recv(connection.fd, &first, 1, Int32(MSG_PEEK))
@@ -256,36 +270,36 @@ final class MonitoringServer {
         connection.input += chunk[..<count]
         guard let headEnd = Self.endOfHead(connection.input) else {
             if connection.input.count > limits.maxHeadBytes {
-                answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
+                refuse(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
             }
             return
         }
         guard headEnd <= limits.maxHeadBytes else {
-            return answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
+            return refuse(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
         }
         let head = Array(connection.input[..<headEnd])
         guard Self.hasWellFormedFields(head) else {
             // A blank before the colon or a folded line is read differently by different
             // parsers (RFC 9112 5.1, 5.2): refused rather than guessed at.
-            return answer(connection, Self.response(400, "Bad Request", "text/plain", "malformed header field\n", head: false))
+            return refuse(connection, Self.response(400, "Bad Request", "text/plain", "malformed header field\n", head: false))
         }
         var bodyLength = 0
         let lengths = Self.headers("content-length", in: head)
         if Self.header("transfer-encoding", in: head) != nil {
             // With a Content-Length too, the two could frame the body differently (RFC 9112 6.1).
             guard lengths.isEmpty else {
-                return answer(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length and Transfer-Encoding together\n", head: false))
+                return refuse(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length and Transfer-Encoding together\n", head: false))
             }
-            return answer(connection, Self.response(411, "Length Required", "text/plain", "send a Content-Length\n", head: false))
+            return refuse(connection, Self.response(411, "Length Required", "text/plain", "send a Content-Length\n", head: false))
         }
         if let length = lengths.first {
             guard let value = Int(length), value >= 0, lengths.allSatisfy({ $0 == length }) else {
-                return answer(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length is not one number\n", head: false))
+                return refuse(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length is not one number\n", head: false))
             }
             bodyLength = value
         }
         guard bodyLength <= limits.maxBodyBytes else {
-            return answer(connection, Self.response(413, "Content Too Large", "text/plain", "request body over \(limits.maxBodyBytes) bytes\n", head: false))
+            return refuse(connection, Self.response(413, "Content Too Large", "text/plain", "request body over \(limits.maxBodyBytes) bytes\n", head: false))
         }
         guard connection.input.count >= headEnd + bodyLength else {
             if !connection.toldToContinue, Self.header("expect", in: head)?.lowercased() == "100-continue" {
@@ -530,6 +544,37 @@ final class MonitoringServer {
         return Self.response(200, "OK", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
     }
 
+    /// Answers a request refused before all of it was read (a head or body too large, framing
+    /// refused, no room): its client may still be sending, and closing with its bytes unread
+    /// would reset the connection, which many clients (urllib, requests) report instead of the
+    /// answer. So once the answer is out, this side is shut and whatever the client still sends
+    /// is read and dropped until it closes, or the connection's deadline passes.
+    private func refuse(_ connection: HTTPConnection, _ response: [UInt8]) {
+        connection.lingers = true
+        answer(connection, response)
+    }
+
+    /// The answer is out: shut this side, and wait for the client's end (see `refuse`).
+    private func startLingering(_ connection: HTTPConnection) {
+        connection.lingers = false
+        connection.isLingering = true
+        if let tls = connection.tls {
+            // close_notify; anything after it is dropped unread.
+            tls.shutdown()
+            connection.tls = nil
+        }
+        Glibc.shutdown(connection.fd, Int32(SHUT_WR))
+        if let event = connection.readEvent { EventLoop.add(event) }
+    }
+
+    /// Reads and drops what a refused client still sends; closes at its end.
+    private func drainLingering(_ connection: HTTPConnection) {
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        let count = chunk.withUnsafeMutableBytes { Glibc.read(connection.fd, $0.baseAddress, $0.count) }
+        if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        if count <= 0 { close(connection) }
+    }
+
     private func answer(_ connection: HTTPConnection, _ response: [UInt8]) {
         connection.answered = true
         connection.output = response
@@ -571,7 +616,7 @@ final class MonitoringServer {
             connection.waitingToWrite = false
             EventLoop.remove(event)
         }
-        if connection.stream == nil { close(connection) }
+        if connection.stream == nil { connection.lingers ? startLingering(connection) : close(connection) }
     }
 
     private func close(_ connection: HTTPConnection) {
@@ -667,6 +712,12 @@ final class HTTPConnection {
     var deadlineEvent: OpaquePointer?
     /// Its place in the order of accepts (the oldest unfinished request makes room first).
     var sequence: UInt64 = 0
+    /// When it was accepted (monotonic ms).
+    var acceptedAt = 0
+    /// Its answer refuses a request perhaps not all read: once sent, it lingers.
+    var lingers = false
+    /// Answered, this side shut: what the client still sends is dropped until it closes.
+    var isLingering = false
     /// Whether `100 Continue` went out.
     var toldToContinue = false
     /// Withdraws its credentials' check (a password hash still queued) when it closes first.

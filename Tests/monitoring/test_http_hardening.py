@@ -219,6 +219,59 @@ def test_varz_and_connz_carry_what_nats_tooling_reads(tmp_path):
         server.stop()
 
 
+def alive(server):
+    """A PING on the protocol port and /healthz both answer at once."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=2)
+    file = sock.makefile("rb")
+    file.readline()
+    sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    ponged = file.readline() == b"PONG\r\n"
+    sock.close()
+    return ponged and status_of(raw(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", wait=2)) == 200
+
+
+def test_a_request_refused_while_it_is_still_being_sent_gets_its_answer():
+    """A client that sends its whole request before reading (urllib, requests) must read the
+    413 or 431, not a connection reset: the server drains what it refused before closing."""
+    import urllib.error
+    import urllib.request
+    server = Docketd()
+    try:
+        url = f"http://127.0.0.1:{server.http}"
+        for _ in range(3):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(
+                    url + "/api/queue/settings?name=q", data=b"x" * (4 << 20), method="POST"), timeout=10)
+            assert refused.value.code == 413
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(url + "/varz", headers={"X-Big": "a" * (1 << 20)}), timeout=10)
+            assert refused.value.code == 431
+        assert alive(server)
+    finally:
+        server.stop()
+
+
+def test_a_burst_past_the_connection_limit_is_answered_not_dropped():
+    """More clients at once than --http-max-connections: each gets its answer or a 503, none a
+    reset. A connection accepted in the same burst, not read yet, is not a laggard to close."""
+    from concurrent.futures import ThreadPoolExecutor
+    server = Docketd("--http-max-connections", "8")
+    try:
+        def one(_):
+            try:
+                answer = raw(server, b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", wait=5)
+            except OSError as error:
+                return repr(error)
+            return status_of(answer) if answer.endswith((b"}", b"connections\n")) else answer[:40]
+        with ThreadPoolExecutor(24) as pool:
+            answers = list(pool.map(one, range(240)))
+        assert set(answers) <= {200, 503}, {a for a in answers if a not in (200, 503)}
+        assert answers.count(200) >= 8
+        assert alive(server)
+    finally:
+        server.stop()
+
+
 def test_a_dashboard_post_over_https_with_a_body_longer_than_the_head_limit(tmp_path):
     """OpenSSL keeps the rest of a TLS record it has decrypted; the socket does not announce
     those bytes again, so they must all be read: a 30 KB body (under --http-max-body) is
