@@ -716,3 +716,33 @@ def test_a_read_only_viewer_sees_no_buttons(tmp_path):
         if driver:
             driver.quit()
         server.stop()
+
+
+def _messages(driver, kind="error"):
+    return [m.text for m in css(driver, f'[data-testid="message-{kind}"]')]
+
+
+def test_queues_named_like_object_properties(world):
+    """Queue names are words, and some words are properties every JavaScript object has: a
+    queue the activity document does not list yet must not be found on Object.prototype."""
+    d, s, c = world.driver, world.server, world.client
+    go(d, s, "#/routes")
+    one(d, "#routes")
+    go(d, s, "#/")
+    one(d, '[data-testid="chart-throughput"] svg')
+    # The charts' document was read as the overview opened; these queues come after it, so the
+    # overview lists them before the next one (10 s later) does.
+    for name in ("constructor", "valueOf"):
+        c.enqueue(name, b"x")
+    wait(d, lambda d: css(d, 'tr[data-testid="queue-row"][data-queue="valueOf"]') and css(d, 'tr[data-testid="queue-row"][data-queue="constructor"]'),
+         "the new queues listed")
+    time.sleep(2.5)  # another refresh of the counts
+    assert _messages(d) == []
+    # A queue's page and its charts, for a queue that has no activity at all.
+    go(d, s, "#/queue/hasOwnProperty")
+    one(d, "#queue-name")
+    d.find_element(By.CSS_SELECTOR, "#queue-charts-panel summary").click()
+    one(d, '#queue-charts [data-testid="chart-throughput"]')
+    assert _messages(d) == []
+    assert page_errors(d) == []
+

@@ -431,10 +431,17 @@
     return svg;
   }
 
+  // A queue's entry in a document keyed by queue name: its own property only, so a queue
+  // named "constructor" or "toString" that the document does not list yet is not found on
+  // Object.prototype.
+  function entryOf(object, name) {
+    return object && Object.prototype.hasOwnProperty.call(object, name) ? object[name] : null;
+  }
+
   // The series of one queue, or of every queue summed (latency: the slowest queue per point).
   function seriesFor(series, queue) {
     const perQueue = (series && series.queues) || {};
-    if (queue) return perQueue[queue] || null;
+    if (queue) return entryOf(perQueue, queue);
     const names = Object.keys(perQueue);
     if (names.length === 0) return null;
     const byTime = new Map();
@@ -685,7 +692,7 @@
     function renderSparks() {
       if (!series) return;
       for (const [name, entry] of rows) {
-        const one = series.queues[name];
+        const one = entryOf(series.queues, name);
         const key = one ? one.t.length + ':' + one.t[one.t.length - 1] : 'none';
         if (entry.sparkKey === key) continue;
         entry.sparkKey = key;
