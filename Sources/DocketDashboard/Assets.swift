@@ -1837,7 +1837,13 @@ dialog h2 { margin-top: 0; }
     queueSelect.addEventListener('change', () => { location.hash = queueSelect.value ? '#/live/' + q(queueSelect.value) : '#/live'; });
     if (location.hash.replace(/^#\/?/, '') !== '') api('/api/overview').then((o) => { noteOverview(o); o.queues.forEach((qd) => addQueueOption(qd.queue)); queueSelect.value = queue || ''; }).catch(() => {});
 
-    const lastSeq = new Map();
+    // Events already taken, by queue, sequence, job, kind and time: a reconnect replays what the
+    // server remembers, and those are skipped. Not by the highest sequence seen per queue: a
+    // queue's sequence starts again at 1 when docketd restarts (or forgets an idle queue), and
+    // everything after that would be skipped as old.
+    const taken = new Set();
+    const takenOrder = [];
+    const TAKEN_CAP = 4 * LIVE_CAP;
     let pending = [];
     let paused = false;
     let held = [];
@@ -1912,9 +1918,11 @@ dialog h2 { margin-top: 0; }
       try { event = JSON.parse(message.data); } catch (_) { return; }
       if (!event || typeof event !== 'object') return;
       // After a reconnect the server sends what it remembers again: skip what was shown.
-      const seen = lastSeq.get(event.queue);
-      if (seen != null && event.seq <= seen) return;
-      lastSeq.set(event.queue, event.seq);
+      const key = [event.queue, event.seq, event.id, event.event, event.at].join(' ');
+      if (taken.has(key)) return;
+      taken.add(key);
+      takenOrder.push(key);
+      if (takenOrder.length > TAKEN_CAP) taken.delete(takenOrder.shift());
       take(event);
     };
 

@@ -746,3 +746,42 @@ def test_queues_named_like_object_properties(world):
     assert _messages(d) == []
     assert page_errors(d) == []
 
+def _restartable(ports=None):
+    """A docketd, on the given (protocol, HTTP) ports if any: a restart takes the same ones."""
+    return Docketd(*(("--port", str(ports[0]), "--http-port", str(ports[1])) if ports else ()))
+
+
+def test_the_live_view_follows_a_restarted_server():
+    """The live view skips what a reconnect replays. A queue's event sequence starts again at 1
+    when docketd restarts: the events after it are new, and shown."""
+    server = _restartable()
+    driver = None
+    try:
+        driver = _browser()
+        driver.get(server.url + "/#/live/mail")
+        wait(driver, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the event stream open")
+        with server.client() as c:
+            for _ in range(5):
+                c.enqueue("mail", b"x")
+            for _ in range(5):
+                c.ack(c.reserve("mail", timeout=0).id)
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="event-row"][data-event="completed"]')) == 5, "five jobs completed")
+        ports = (server.port, server.http)
+        server.stop()
+        wait(driver, lambda d: one(d, "#live-status").get_attribute("data-state") == "error", "the stream noticing")
+        server = _restartable(ports)
+        wait(driver, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the stream open again", timeout=15)
+        with server.client() as c:
+            c.enqueue("mail", b"after the restart")
+        # (Its job is number 1 again, in a new data directory, and its sequence 1: as the first
+        # event before the restart, but another event.)
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="event-row"]')) == 16, "the first event after the restart")
+        rows = css(driver, 'tr[data-testid="event-row"]')
+        assert (rows[0].get_attribute("data-event"), rows[0].get_attribute("data-seq")) == ("enqueued", "1")
+        time.sleep(1)
+        assert len(css(driver, 'tr[data-testid="event-row"]')) == 16, "what was shown before stays, once"
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
