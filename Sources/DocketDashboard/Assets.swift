@@ -561,16 +561,26 @@ dialog h2 { margin-top: 0; }
     }
   }
 
+  // How long a request may go unanswered: a docketd that accepts connections but does not
+  // answer (stopped, or stuck) must not leave the page showing old numbers as if current.
+  const API_TIMEOUT_MS = 10000;
+
   async function api(path, options) {
     const init = Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options || {});
     init.headers = Object.assign({ Accept: 'application/json' }, init.headers || {});
-    let response;
+    const abort = new AbortController();
+    init.signal = abort.signal;
+    const timer = setTimeout(() => abort.abort(), API_TIMEOUT_MS);
+    let response, text;
     try {
       response = await fetch(path, init);
+      text = await response.text();
     } catch (error) {
+      if (abort.signal.aborted) throw new ApiError('TIMEOUT', 'docketd did not answer within ' + API_TIMEOUT_MS / 1000 + ' s', 0);
       throw new ApiError('UNREACHABLE', 'cannot reach docketd (' + error.message + ')', 0);
+    } finally {
+      clearTimeout(timer);
     }
-    const text = await response.text();
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
     if (!response.ok) {

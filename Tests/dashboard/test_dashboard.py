@@ -746,6 +746,7 @@ def test_queues_named_like_object_properties(world):
     assert _messages(d) == []
     assert page_errors(d) == []
 
+
 def _restartable(ports=None):
     """A docketd, on the given (protocol, HTTP) ports if any: a restart takes the same ones."""
     return Docketd(*(("--port", str(ports[0]), "--http-port", str(ports[1])) if ports else ()))
@@ -785,3 +786,27 @@ def test_the_live_view_follows_a_restarted_server():
             driver.quit()
         server.stop()
 
+
+def test_a_server_that_stops_answering_is_reported():
+    """A docketd that accepts connections and does not answer (stopped, or stuck): the page
+    says so instead of showing old numbers as if current, and recovers when it answers."""
+    import signal
+    server = Docketd()
+    driver = None
+    try:
+        driver = _browser()
+        driver.get(server.url + "/#/")
+        one(driver, "#queues")
+        wait(driver, lambda d: one(d, "#updated").text.startswith("updated"), "a first refresh")
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait(driver, lambda d: any("TIMEOUT" in m for m in _messages(d)), "the timeout reported", timeout=20)
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        wait(driver, lambda d: _messages(d) == [], "the report gone once docketd answers", timeout=20)
+        # The errors are the page's reports of the timeouts, not script errors.
+        assert [e for e in page_errors(driver) if "TIMEOUT" not in e and "did not answer" not in e] == []
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
