@@ -283,6 +283,11 @@ final class MonitoringServer {
             // parsers (RFC 9112 5.1, 5.2): refused rather than guessed at.
             return refuse(connection, Self.response(400, "Bad Request", "text/plain", "malformed header field\n", head: false))
         }
+        if let problem = Self.hostProblem(head) {
+            // The dashboard decides on the Host (DNS rebinding, the Origin of a change): a
+            // request must not name two, nor hide one, for it to guess between.
+            return refuse(connection, Self.response(400, "Bad Request", "text/plain", problem + "\n", head: false))
+        }
         var bodyLength = 0
         let lengths = Self.headers("content-length", in: head)
         if Self.header("transfer-encoding", in: head) != nil {
@@ -431,7 +436,7 @@ final class MonitoringServer {
     static func request(_ head: [UInt8], _ body: [UInt8]) -> Request? {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else { return nil }
+        guard parts.count == 3, isHTTP1(parts[2]) else { return nil }
         let target = originForm(String(decoding: parts[1], as: UTF8.self))
         let path = String(target.prefix { $0 != "?" })
         var query: [String: String] = [:]
@@ -443,6 +448,11 @@ final class MonitoringServer {
             }
         }
         return Request(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, head: head, body: body)
+    }
+
+    /// Whether a request line's version is `HTTP/1.<digit>`, and nothing after it.
+    static func isHTTP1(_ version: ArraySlice<UInt8>) -> Bool {
+        version.count == 8 && version.starts(with: Array("HTTP/1.".utf8)) && (0x30...0x39).contains(version.last!)
     }
 
     /// The path and query of a request target: an absolute-form one (`http://host/varz`, which
@@ -512,7 +522,7 @@ final class MonitoringServer {
     private func response(to head: [UInt8], reader: Reader, on connection: HTTPConnection) -> [UInt8] {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else {
+        guard parts.count == 3, Self.isHTTP1(parts[2]) else {
             return Self.response(400, "Bad Request", "text/plain", "not an HTTP/1 request line\n", head: false)
         }
         let method = String(decoding: parts[0], as: UTF8.self)
@@ -656,6 +666,31 @@ final class MonitoringServer {
             }
         }
         return true
+    }
+
+    /// Why a request's head does not name one host (nil: it does): at most one `Host`, an
+    /// absolute-form target's authority must be that host, and the head must not hide a line in
+    /// a bare CR or carry a NUL (RFC 9112 2.2, 3.2; RFC 9110 5.5). (A missing `Host` is taken,
+    /// as scripts and health checks leave it out; the dashboard refuses it itself.)
+    static func hostProblem(_ head: [UInt8]) -> String? {
+        for (index, byte) in head.enumerated() {
+            if byte == 0 { return "a NUL in the request head" }
+            if byte == 0x0D && (index + 1 == head.count || head[index + 1] != 0x0A) { return "a CR without LF in the request head" }
+        }
+        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
+        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
+        let hosts = headers("host", in: head)
+        guard hosts.count <= 1 else { return "more than one Host header" }
+        guard parts.count == 3 else { return nil }  // answered 400 as a request line
+        let target = String(decoding: parts[1], as: UTF8.self)
+        let lowered = target.lowercased()
+        for scheme in ["http://", "https://"] where lowered.hasPrefix(scheme) {
+            let authority = lowered.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" }
+            guard let host = hosts.first, host.lowercased() == authority else {
+                return "the target's host and the Host header differ"
+            }
+        }
+        return nil
     }
 
     /// The characters of a header name (RFC 9110 5.6.2) besides letters and digits.

@@ -309,3 +309,29 @@ def test_a_dashboard_post_over_https_with_a_body_longer_than_the_head_limit(tmp_
             assert time.time() - started < 2, size
     finally:
         server.stop()
+
+
+def test_a_request_names_one_host_for_the_dashboard_to_judge():
+    """The dashboard decides on the Host (DNS rebinding, a change's Origin): a request that names
+    two, hides one behind a bare CR, carries a NUL, or aims at another host in absolute form is
+    refused 400; without users, one that names none is no proof of an address (403)."""
+    server = Docketd()
+    try:
+        refused = {
+            b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: rebind.example\r\n\r\n": b"more than one Host",
+            b"GET /api/overview HTTP/1.1\rHost: rebind.example\r\n\r\n": b"CR without LF",
+            b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Note: a\x00b\r\n\r\n": b"NUL",
+            b"GET http://rebind.example/api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n": b"differ",
+            b"GET /varz HTTP/1.1junk\r\nHost: 127.0.0.1\r\n\r\n": b"not an HTTP/1 request line",
+        }
+        for request_, why in refused.items():
+            answer = raw(server, request_)
+            assert status_of(answer) == 400 and why in answer, (request_, answer[:120])
+        hostless = raw(server, b"GET /api/overview HTTP/1.1\r\n\r\n")
+        assert status_of(hostless) == 403 and b"names no Host" in hostless
+        # Scripts and health checks that leave the Host out still get the fixed documents.
+        assert status_of(raw(server, b"GET /healthz HTTP/1.1\r\n\r\n")) == 200
+        assert status_of(raw(server, b"GET http://127.0.0.1/api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 200
+        assert alive(server)
+    finally:
+        server.stop()
