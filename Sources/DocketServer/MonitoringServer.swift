@@ -183,7 +183,7 @@ final class MonitoringServer {
     /// How long a connection must have been open without a whole request before it may be closed
     /// to make room: one accepted a moment ago (in the same burst) has not been read yet, and is
     /// not trickling anything.
-    static let laggardMilliseconds = 100
+    static let laggardMilliseconds = 50
 
     /// What to close for a new connection when every place is taken: an answered connection
     /// waiting for its client to go, else the one that has waited longest without sending a whole
