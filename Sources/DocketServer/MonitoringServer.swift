@@ -298,7 +298,11 @@ final class MonitoringServer {
             return refuse(connection, Self.response(411, "Length Required", "text/plain", "send a Content-Length\n", head: false))
         }
         if let length = lengths.first {
-            guard let value = Int(length), value >= 0, lengths.allSatisfy({ $0 == length }) else {
+            // Digits only (RFC 9110 8.6): Swift's Int would also take "+5", which a proxy in front
+            // may read otherwise.
+            guard !length.isEmpty, length.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let value = Int(length),
+                lengths.allSatisfy({ $0 == length })
+            else {
                 return refuse(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length is not one number\n", head: false))
             }
             bodyLength = value

@@ -153,6 +153,9 @@ def test_framing_and_targets_as_http_1_1_asks():
                                      b"Content-Length: 0\r\nContent-Length: 5\r\n\r\nhello")) == 400
         assert status_of(raw(server, b"POST /api/queue/pause?name=q HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                      b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello")) == 400
+        for length in (b"+0", b"-0", b"0x5", b""):
+            assert status_of(raw(server, b"POST /api/queue/pause?name=q HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                         b"Content-Length: " + length + b"\r\n\r\n")) == 400, length
         for head in (b"Host : 127.0.0.1\r\n", b"Host: 127.0.0.1\r\n folded\r\n", b"Host: 127.0.0.1\r\nno colon\r\n"):
             assert status_of(raw(server, b"GET /varz HTTP/1.1\r\n" + head + b"\r\n")) == 400, head
         answer = raw(server, b"GET http://127.0.0.1/varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
