@@ -561,16 +561,26 @@ dialog h2 { margin-top: 0; }
     }
   }
 
+  // How long a request may go unanswered: a docketd that accepts connections but does not
+  // answer (stopped, or stuck) must not leave the page showing old numbers as if current.
+  const API_TIMEOUT_MS = 10000;
+
   async function api(path, options) {
     const init = Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options || {});
     init.headers = Object.assign({ Accept: 'application/json' }, init.headers || {});
-    let response;
+    const abort = new AbortController();
+    init.signal = abort.signal;
+    const timer = setTimeout(() => abort.abort(), API_TIMEOUT_MS);
+    let response, text;
     try {
       response = await fetch(path, init);
+      text = await response.text();
     } catch (error) {
+      if (abort.signal.aborted) throw new ApiError('TIMEOUT', 'docketd did not answer within ' + API_TIMEOUT_MS / 1000 + ' s', 0);
       throw new ApiError('UNREACHABLE', 'cannot reach docketd (' + error.message + ')', 0);
+    } finally {
+      clearTimeout(timer);
     }
-    const text = await response.text();
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
     if (!response.ok) {
@@ -826,10 +836,17 @@ dialog h2 { margin-top: 0; }
     return svg;
   }
 
+  // A queue's entry in a document keyed by queue name: its own property only, so a queue
+  // named "constructor" or "toString" that the document does not list yet is not found on
+  // Object.prototype.
+  function entryOf(object, name) {
+    return object && Object.prototype.hasOwnProperty.call(object, name) ? object[name] : null;
+  }
+
   // The series of one queue, or of every queue summed (latency: the slowest queue per point).
   function seriesFor(series, queue) {
     const perQueue = (series && series.queues) || {};
-    if (queue) return perQueue[queue] || null;
+    if (queue) return entryOf(perQueue, queue);
     const names = Object.keys(perQueue);
     if (names.length === 0) return null;
     const byTime = new Map();
@@ -1080,7 +1097,7 @@ dialog h2 { margin-top: 0; }
     function renderSparks() {
       if (!series) return;
       for (const [name, entry] of rows) {
-        const one = series.queues[name];
+        const one = entryOf(series.queues, name);
         const key = one ? one.t.length + ':' + one.t[one.t.length - 1] : 'none';
         if (entry.sparkKey === key) continue;
         entry.sparkKey = key;
@@ -1830,7 +1847,13 @@ dialog h2 { margin-top: 0; }
     queueSelect.addEventListener('change', () => { location.hash = queueSelect.value ? '#/live/' + q(queueSelect.value) : '#/live'; });
     if (location.hash.replace(/^#\/?/, '') !== '') api('/api/overview').then((o) => { noteOverview(o); o.queues.forEach((qd) => addQueueOption(qd.queue)); queueSelect.value = queue || ''; }).catch(() => {});
 
-    const lastSeq = new Map();
+    // Events already taken, by queue, sequence, job, kind and time: a reconnect replays what the
+    // server remembers, and those are skipped. Not by the highest sequence seen per queue: a
+    // queue's sequence starts again at 1 when docketd restarts (or forgets an idle queue), and
+    // everything after that would be skipped as old.
+    const taken = new Set();
+    const takenOrder = [];
+    const TAKEN_CAP = 4 * LIVE_CAP;
     let pending = [];
     let paused = false;
     let held = [];
@@ -1905,9 +1928,11 @@ dialog h2 { margin-top: 0; }
       try { event = JSON.parse(message.data); } catch (_) { return; }
       if (!event || typeof event !== 'object') return;
       // After a reconnect the server sends what it remembers again: skip what was shown.
-      const seen = lastSeq.get(event.queue);
-      if (seen != null && event.seq <= seen) return;
-      lastSeq.set(event.queue, event.seq);
+      const key = [event.queue, event.seq, event.id, event.event, event.at].join(' ');
+      if (taken.has(key)) return;
+      taken.add(key);
+      takenOrder.push(key);
+      if (takenOrder.length > TAKEN_CAP) taken.delete(takenOrder.shift());
       take(event);
     };
 

@@ -143,20 +143,19 @@ final class MonitoringServer {
                 backoff.outOfDescriptors(listener: listener, refusal: Self.response(503, "Service Unavailable", "text/plain", "out of file descriptors\n", head: false))
                 return
             case .accepted(let fd):
-                if connections.count >= limits.maxConnections, let laggard = oldestUnfinishedRequest() {
+                if connections.count >= limits.maxConnections, let laggard = connectionToMakeRoom() {
                     // Clients that trickle their request in must not keep everyone else out.
                     close(laggard)
                 }
-                guard connections.count < limits.maxConnections else {
-                    // A TLS client could not read a plain answer: it is just closed.
-                    if tlsContext == nil {
-                        let refusal = Self.response(503, "Service Unavailable", "text/plain", "too many monitoring connections\n", head: false)
-                        _ = refusal.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-                    }
+                let refused = connections.count >= limits.maxConnections
+                // A TLS client could not read a plain answer, and refusals that wait for their
+                // reader are bounded too: past that, just closed.
+                guard !refused || (tlsContext == nil && connections.count < 2 * limits.maxConnections) else {
                     Glibc.close(fd)
                     continue
                 }
                 let connection = HTTPConnection(server: self, fd: fd)
+                connection.acceptedAt = monotonicMilliseconds()
                 connection.sequence = nextSequence
                 nextSequence += 1
                 // With TLS, the first byte says which: a TLS handshake, or a plain request (as
@@ -173,23 +172,38 @@ final class MonitoringServer {
                 let deadline = loop.makeEvent(fd: -1, flags: 0, context: connection, callback: httpDeadlineCallback)
                 connection.deadlineEvent = deadline
                 EventLoop.add(deadline, timeoutMilliseconds: limits.idleMilliseconds)
+                if refused {
+                    // Its request may be on its way: answered like any request refused early.
+                    refuse(connection, Self.response(503, "Service Unavailable", "text/plain", "too many monitoring connections\n", head: false))
+                }
             }
         }
     }
 
-    /// The connection that has waited longest without sending a whole request; nil if none.
-    private func oldestUnfinishedRequest() -> HTTPConnection? {
-        connections.values.filter { !$0.answered && $0.stream == nil }.min { $0.sequence < $1.sequence }
+    /// How long a connection must have been open without a whole request before it may be closed
+    /// to make room: one accepted a moment ago (in the same burst) has not been read yet, and is
+    /// not trickling anything.
+    static let laggardMilliseconds = 50
+
+    /// What to close for a new connection when every place is taken: an answered connection
+    /// waiting for its client to go, else the one that has waited longest without sending a whole
+    /// request, if it has been open `laggardMilliseconds`; nil if none.
+    private func connectionToMakeRoom() -> HTTPConnection? {
+        if let done = connections.values.filter({ $0.isLingering }).min(by: { $0.sequence < $1.sequence }) { return done }
+        let now = monotonicMilliseconds()
+        return connections.values.filter { !$0.answered && $0.stream == nil && now - $0.acceptedAt >= Self.laggardMilliseconds }
+            .min { $0.sequence < $1.sequence }
     }
 
     fileprivate func deadlinePassed(_ connection: HTTPConnection) {
-        if !connection.answered && connection.stream == nil { close(connection) }
+        if (!connection.answered && connection.stream == nil) || connection.isLingering || connection.lingers { close(connection) }
     }
 
     private var nextSequence: UInt64 = 0
 
     fileprivate func event(_ connection: HTTPConnection, _ what: Int32) {
         if what & EventLoop.timeout != 0 { return close(connection) }
+        if connection.isLingering { return drainLingering(connection) }
         if connection.awaitsFirstByte, let tlsContext {
             var first: UInt8 = 0
             let count = recv(connection.fd, &first, 1, Int32(MSG_PEEK))
@@ -243,7 +257,9 @@ final class MonitoringServer {
                 case .wantRead, .wantWrite: break reading
                 case .closed, .failed: return close(connection)
                 }
-            } while tls.bufferedBytes > 0 && connection.input.count <= limits.maxHeadBytes
+                // Up to a whole request (head and body): with less, a body longer than the head
+                // limit stays in OpenSSL's buffer, which no socket event announces again.
+            } while tls.bufferedBytes > 0 && connection.input.count <= limits.maxHeadBytes + limits.maxBodyBytes
             guard total > 0 else { return }
             count = 0
         } else {
@@ -254,36 +270,45 @@ final class MonitoringServer {
         connection.input += chunk[..<count]
         guard let headEnd = Self.endOfHead(connection.input) else {
             if connection.input.count > limits.maxHeadBytes {
-                answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
+                refuse(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
             }
             return
         }
         guard headEnd <= limits.maxHeadBytes else {
-            return answer(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
+            return refuse(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
         }
         let head = Array(connection.input[..<headEnd])
         guard Self.hasWellFormedFields(head) else {
             // A blank before the colon or a folded line is read differently by different
             // parsers (RFC 9112 5.1, 5.2): refused rather than guessed at.
-            return answer(connection, Self.response(400, "Bad Request", "text/plain", "malformed header field\n", head: false))
+            return refuse(connection, Self.response(400, "Bad Request", "text/plain", "malformed header field\n", head: false))
+        }
+        if let problem = Self.hostProblem(head) {
+            // The dashboard decides on the Host (DNS rebinding, the Origin of a change): a
+            // request must not name two, nor hide one, for it to guess between.
+            return refuse(connection, Self.response(400, "Bad Request", "text/plain", problem + "\n", head: false))
         }
         var bodyLength = 0
         let lengths = Self.headers("content-length", in: head)
         if Self.header("transfer-encoding", in: head) != nil {
             // With a Content-Length too, the two could frame the body differently (RFC 9112 6.1).
             guard lengths.isEmpty else {
-                return answer(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length and Transfer-Encoding together\n", head: false))
+                return refuse(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length and Transfer-Encoding together\n", head: false))
             }
-            return answer(connection, Self.response(411, "Length Required", "text/plain", "send a Content-Length\n", head: false))
+            return refuse(connection, Self.response(411, "Length Required", "text/plain", "send a Content-Length\n", head: false))
         }
         if let length = lengths.first {
-            guard let value = Int(length), value >= 0, lengths.allSatisfy({ $0 == length }) else {
-                return answer(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length is not one number\n", head: false))
+            // Digits only (RFC 9110 8.6): Swift's Int would also take "+5", which a proxy in front
+            // may read otherwise.
+            guard !length.isEmpty, length.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let value = Int(length),
+                lengths.allSatisfy({ $0 == length })
+            else {
+                return refuse(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length is not one number\n", head: false))
             }
             bodyLength = value
         }
         guard bodyLength <= limits.maxBodyBytes else {
-            return answer(connection, Self.response(413, "Content Too Large", "text/plain", "request body over \(limits.maxBodyBytes) bytes\n", head: false))
+            return refuse(connection, Self.response(413, "Content Too Large", "text/plain", "request body over \(limits.maxBodyBytes) bytes\n", head: false))
         }
         guard connection.input.count >= headEnd + bodyLength else {
             if !connection.toldToContinue, Self.header("expect", in: head)?.lowercased() == "100-continue" {
@@ -415,7 +440,7 @@ final class MonitoringServer {
     static func request(_ head: [UInt8], _ body: [UInt8]) -> Request? {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else { return nil }
+        guard parts.count == 3, isHTTP1(parts[2]) else { return nil }
         let target = originForm(String(decoding: parts[1], as: UTF8.self))
         let path = String(target.prefix { $0 != "?" })
         var query: [String: String] = [:]
@@ -427,6 +452,11 @@ final class MonitoringServer {
             }
         }
         return Request(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, head: head, body: body)
+    }
+
+    /// Whether a request line's version is `HTTP/1.<digit>`, and nothing after it.
+    static func isHTTP1(_ version: ArraySlice<UInt8>) -> Bool {
+        version.count == 8 && version.starts(with: Array("HTTP/1.".utf8)) && (0x30...0x39).contains(version.last!)
     }
 
     /// The path and query of a request target: an absolute-form one (`http://host/varz`, which
@@ -496,7 +526,7 @@ final class MonitoringServer {
     private func response(to head: [UInt8], reader: Reader, on connection: HTTPConnection) -> [UInt8] {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else {
+        guard parts.count == 3, Self.isHTTP1(parts[2]) else {
             return Self.response(400, "Bad Request", "text/plain", "not an HTTP/1 request line\n", head: false)
         }
         let method = String(decoding: parts[0], as: UTF8.self)
@@ -526,6 +556,37 @@ final class MonitoringServer {
             return Self.response(503, "Service Unavailable", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
         }
         return Self.response(200, "OK", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
+    }
+
+    /// Answers a request refused before all of it was read (a head or body too large, framing
+    /// refused, no room): its client may still be sending, and closing with its bytes unread
+    /// would reset the connection, which many clients (urllib, requests) report instead of the
+    /// answer. So once the answer is out, this side is shut and whatever the client still sends
+    /// is read and dropped until it closes, or the connection's deadline passes.
+    private func refuse(_ connection: HTTPConnection, _ response: [UInt8]) {
+        connection.lingers = true
+        answer(connection, response)
+    }
+
+    /// The answer is out: shut this side, and wait for the client's end (see `refuse`).
+    private func startLingering(_ connection: HTTPConnection) {
+        connection.lingers = false
+        connection.isLingering = true
+        if let tls = connection.tls {
+            // close_notify; anything after it is dropped unread.
+            tls.shutdown()
+            connection.tls = nil
+        }
+        Glibc.shutdown(connection.fd, Int32(SHUT_WR))
+        if let event = connection.readEvent { EventLoop.add(event) }
+    }
+
+    /// Reads and drops what a refused client still sends; closes at its end.
+    private func drainLingering(_ connection: HTTPConnection) {
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        let count = chunk.withUnsafeMutableBytes { Glibc.read(connection.fd, $0.baseAddress, $0.count) }
+        if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        if count <= 0 { close(connection) }
     }
 
     private func answer(_ connection: HTTPConnection, _ response: [UInt8]) {
@@ -569,7 +630,7 @@ final class MonitoringServer {
             connection.waitingToWrite = false
             EventLoop.remove(event)
         }
-        if connection.stream == nil { close(connection) }
+        if connection.stream == nil { connection.lingers ? startLingering(connection) : close(connection) }
     }
 
     private func close(_ connection: HTTPConnection) {
@@ -609,6 +670,31 @@ final class MonitoringServer {
             }
         }
         return true
+    }
+
+    /// Why a request's head does not name one host (nil: it does): at most one `Host`, an
+    /// absolute-form target's authority must be that host, and the head must not hide a line in
+    /// a bare CR or carry a NUL (RFC 9112 2.2, 3.2; RFC 9110 5.5). (A missing `Host` is taken,
+    /// as scripts and health checks leave it out; the dashboard refuses it itself.)
+    static func hostProblem(_ head: [UInt8]) -> String? {
+        for (index, byte) in head.enumerated() {
+            if byte == 0 { return "a NUL in the request head" }
+            if byte == 0x0D && (index + 1 == head.count || head[index + 1] != 0x0A) { return "a CR without LF in the request head" }
+        }
+        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
+        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
+        let hosts = headers("host", in: head)
+        guard hosts.count <= 1 else { return "more than one Host header" }
+        guard parts.count == 3 else { return nil }  // answered 400 as a request line
+        let target = String(decoding: parts[1], as: UTF8.self)
+        let lowered = target.lowercased()
+        for scheme in ["http://", "https://"] where lowered.hasPrefix(scheme) {
+            let authority = lowered.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" }
+            guard let host = hosts.first, host.lowercased() == authority else {
+                return "the target's host and the Host header differ"
+            }
+        }
+        return nil
     }
 
     /// The characters of a header name (RFC 9110 5.6.2) besides letters and digits.
@@ -665,6 +751,12 @@ final class HTTPConnection {
     var deadlineEvent: OpaquePointer?
     /// Its place in the order of accepts (the oldest unfinished request makes room first).
     var sequence: UInt64 = 0
+    /// When it was accepted (monotonic ms).
+    var acceptedAt = 0
+    /// Its answer refuses a request perhaps not all read: once sent, it lingers.
+    var lingers = false
+    /// Answered, this side shut: what the client still sends is dropped until it closes.
+    var isLingering = false
     /// Whether `100 Continue` went out.
     var toldToContinue = false
     /// Withdraws its credentials' check (a password hash still queued) when it closes first.

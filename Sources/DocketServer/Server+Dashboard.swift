@@ -70,13 +70,15 @@ extension Server {
             return answer(.response(
                 status: 401, contentType: "text/plain", body: "credentials required\n", extra: "WWW-Authenticate: Basic realm=\"docketd\"\r\n"))
         }
-        if case .everyone = reader, let host = request.header("host"), !Self.isRebindingProof(host: host) {
+        if case .everyone = reader, !Self.isRebindingProof(host: request.header("host") ?? "") {
             // Without users the dashboard trusts whoever reaches it, so it must be reached by
             // address: a page on another site can point its own DNS name at this address
-            // (DNS rebinding) and would then be same-origin with the dashboard.
+            // (DNS rebinding) and would then be same-origin with the dashboard. A request that
+            // names no host at all is not known to be for an address either.
+            let why = request.header("host").map { "not \($0) (a name another site could rebind to this address)" } ?? "and this request names no Host"
             return answer(.response(
                 status: 403, contentType: "text/plain",
-                body: "without users the dashboard answers only requests for an IP address or localhost, not \(host) (a name another site could rebind to this address); configure users to use a name\n"))
+                body: "without users the dashboard answers only requests for an IP address or localhost, \(why); configure users to use a name\n"))
         }
         let isPost = request.method == "POST"
         guard ["GET", "HEAD", "POST"].contains(request.method) else {

@@ -716,3 +716,97 @@ def test_a_read_only_viewer_sees_no_buttons(tmp_path):
         if driver:
             driver.quit()
         server.stop()
+
+
+def _messages(driver, kind="error"):
+    return [m.text for m in css(driver, f'[data-testid="message-{kind}"]')]
+
+
+def test_queues_named_like_object_properties(world):
+    """Queue names are words, and some words are properties every JavaScript object has: a
+    queue the activity document does not list yet must not be found on Object.prototype."""
+    d, s, c = world.driver, world.server, world.client
+    go(d, s, "#/routes")
+    one(d, "#routes")
+    go(d, s, "#/")
+    one(d, '[data-testid="chart-throughput"] svg')
+    # The charts' document was read as the overview opened; these queues come after it, so the
+    # overview lists them before the next one (10 s later) does.
+    for name in ("constructor", "valueOf"):
+        c.enqueue(name, b"x")
+    wait(d, lambda d: css(d, 'tr[data-testid="queue-row"][data-queue="valueOf"]') and css(d, 'tr[data-testid="queue-row"][data-queue="constructor"]'),
+         "the new queues listed")
+    time.sleep(2.5)  # another refresh of the counts
+    assert _messages(d) == []
+    # A queue's page and its charts, for a queue that has no activity at all.
+    go(d, s, "#/queue/hasOwnProperty")
+    one(d, "#queue-name")
+    d.find_element(By.CSS_SELECTOR, "#queue-charts-panel summary").click()
+    one(d, '#queue-charts [data-testid="chart-throughput"]')
+    assert _messages(d) == []
+    assert page_errors(d) == []
+
+
+def _restartable(ports=None):
+    """A docketd, on the given (protocol, HTTP) ports if any: a restart takes the same ones."""
+    return Docketd(*(("--port", str(ports[0]), "--http-port", str(ports[1])) if ports else ()))
+
+
+def test_the_live_view_follows_a_restarted_server():
+    """The live view skips what a reconnect replays. A queue's event sequence starts again at 1
+    when docketd restarts: the events after it are new, and shown."""
+    server = _restartable()
+    driver = None
+    try:
+        driver = _browser()
+        driver.get(server.url + "/#/live/mail")
+        wait(driver, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the event stream open")
+        with server.client() as c:
+            for _ in range(5):
+                c.enqueue("mail", b"x")
+            for _ in range(5):
+                c.ack(c.reserve("mail", timeout=0).id)
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="event-row"][data-event="completed"]')) == 5, "five jobs completed")
+        ports = (server.port, server.http)
+        server.stop()
+        wait(driver, lambda d: one(d, "#live-status").get_attribute("data-state") == "error", "the stream noticing")
+        server = _restartable(ports)
+        wait(driver, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the stream open again", timeout=15)
+        with server.client() as c:
+            c.enqueue("mail", b"after the restart")
+        # (Its job is number 1 again, in a new data directory, and its sequence 1: as the first
+        # event before the restart, but another event.)
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="event-row"]')) == 16, "the first event after the restart")
+        rows = css(driver, 'tr[data-testid="event-row"]')
+        assert (rows[0].get_attribute("data-event"), rows[0].get_attribute("data-seq")) == ("enqueued", "1")
+        time.sleep(1)
+        assert len(css(driver, 'tr[data-testid="event-row"]')) == 16, "what was shown before stays, once"
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def test_a_server_that_stops_answering_is_reported():
+    """A docketd that accepts connections and does not answer (stopped, or stuck): the page
+    says so instead of showing old numbers as if current, and recovers when it answers."""
+    import signal
+    server = Docketd()
+    driver = None
+    try:
+        driver = _browser()
+        driver.get(server.url + "/#/")
+        one(driver, "#queues")
+        wait(driver, lambda d: one(d, "#updated").text.startswith("updated"), "a first refresh")
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait(driver, lambda d: any("TIMEOUT" in m for m in _messages(d)), "the timeout reported", timeout=20)
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        wait(driver, lambda d: _messages(d) == [], "the report gone once docketd answers", timeout=20)
+        # The errors are the page's reports of the timeouts, not script errors.
+        assert [e for e in page_errors(driver) if "TIMEOUT" not in e and "did not answer" not in e] == []
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()

@@ -153,6 +153,9 @@ def test_framing_and_targets_as_http_1_1_asks():
                                      b"Content-Length: 0\r\nContent-Length: 5\r\n\r\nhello")) == 400
         assert status_of(raw(server, b"POST /api/queue/pause?name=q HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                      b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello")) == 400
+        for length in (b"+0", b"-0", b"0x5", b""):
+            assert status_of(raw(server, b"POST /api/queue/pause?name=q HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                         b"Content-Length: " + length + b"\r\n\r\n")) == 400, length
         for head in (b"Host : 127.0.0.1\r\n", b"Host: 127.0.0.1\r\n folded\r\n", b"Host: 127.0.0.1\r\nno colon\r\n"):
             assert status_of(raw(server, b"GET /varz HTTP/1.1\r\n" + head + b"\r\n")) == 400, head
         answer = raw(server, b"GET http://127.0.0.1/varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -215,5 +218,123 @@ def test_varz_and_connz_carry_what_nats_tooling_reads(tmp_path):
         entry = connz["connections"][0]
         assert entry["port"] > 0 and re.fullmatch(r"\d+s", entry["uptime"]) and entry["start"].endswith("Z")
         assert request(server, "/connz", auth="ops:s3cret")[1]["total"] == 3
+    finally:
+        server.stop()
+
+
+def alive(server):
+    """A PING on the protocol port and /healthz both answer at once."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=2)
+    file = sock.makefile("rb")
+    file.readline()
+    sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    ponged = file.readline() == b"PONG\r\n"
+    sock.close()
+    return ponged and status_of(raw(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", wait=2)) == 200
+
+
+def test_a_request_refused_while_it_is_still_being_sent_gets_its_answer():
+    """A client that sends its whole request before reading (urllib, requests) must read the
+    413 or 431, not a connection reset: the server drains what it refused before closing."""
+    import urllib.error
+    import urllib.request
+    server = Docketd()
+    try:
+        url = f"http://127.0.0.1:{server.http}"
+        for _ in range(3):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(
+                    url + "/api/queue/settings?name=q", data=b"x" * (4 << 20), method="POST"), timeout=10)
+            assert refused.value.code == 413
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(url + "/varz", headers={"X-Big": "a" * (1 << 20)}), timeout=10)
+            assert refused.value.code == 431
+        assert alive(server)
+    finally:
+        server.stop()
+
+
+def test_a_burst_past_the_connection_limit_is_answered_not_dropped():
+    """More clients at once than --http-max-connections: each gets its answer or a 503, none a
+    reset. A connection accepted in the same burst, not read yet, is not a laggard to close."""
+    from concurrent.futures import ThreadPoolExecutor
+    server = Docketd("--http-max-connections", "8")
+    try:
+        def one(_):
+            try:
+                answer = raw(server, b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", wait=5)
+            except OSError as error:
+                return repr(error)
+            return status_of(answer) if answer.endswith((b"}", b"connections\n")) else answer[:40]
+        with ThreadPoolExecutor(24) as pool:
+            answers = list(pool.map(one, range(240)))
+        assert set(answers) <= {200, 503}, {a for a in answers if a not in (200, 503)}
+        assert answers.count(200) >= 8
+        assert alive(server)
+    finally:
+        server.stop()
+
+
+def test_a_dashboard_post_over_https_with_a_body_longer_than_the_head_limit(tmp_path):
+    """OpenSSL keeps the rest of a TLS record it has decrypted; the socket does not announce
+    those bytes again, so they must all be read: a 30 KB body (under --http-max-body) is
+    answered at once, not left waiting for the deadline."""
+    import re
+    import ssl
+    import subprocess
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.pem", "-days", "2",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1")
+    server = Docketd("--tls", "--tlscert", str(tmp_path / "server.pem"), "--tlskey", str(tmp_path / "server.key"),
+                     "--http-idle-timeout", "5s")
+    context = ssl.create_default_context(cafile=str(tmp_path / "server.pem"))
+
+    def https(data):
+        sock = context.wrap_socket(socket.create_connection(("127.0.0.1", server.http), timeout=10), server_hostname="127.0.0.1")
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(1 << 16):
+            answer += chunk
+        sock.close()
+        return answer
+
+    try:
+        csrf = re.search(rb'name="docket-csrf" content="([0-9a-f]{64})"', https(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")).group(1)
+        for size in (100, 14_000, 30_000, 60_000):
+            body = b"concurrency=4" + b" " * (size - 13)
+            started = time.time()
+            answer = https(b"POST /api/queue/settings?name=mail HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Docket-CSRF: " + csrf
+                           + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            assert status_of(answer) == 200 and answer.endswith(b'{"ok":true}'), (size, answer[:80])
+            assert time.time() - started < 2, size
+    finally:
+        server.stop()
+
+
+def test_a_request_names_one_host_for_the_dashboard_to_judge():
+    """The dashboard decides on the Host (DNS rebinding, a change's Origin): a request that names
+    two, hides one behind a bare CR, carries a NUL, or aims at another host in absolute form is
+    refused 400; without users, one that names none is no proof of an address (403)."""
+    server = Docketd()
+    try:
+        refused = {
+            b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: rebind.example\r\n\r\n": b"more than one Host",
+            b"GET /api/overview HTTP/1.1\rHost: rebind.example\r\n\r\n": b"CR without LF",
+            b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Note: a\x00b\r\n\r\n": b"NUL",
+            b"GET http://rebind.example/api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n": b"differ",
+            b"GET /varz HTTP/1.1junk\r\nHost: 127.0.0.1\r\n\r\n": b"not an HTTP/1 request line",
+        }
+        for request_, why in refused.items():
+            answer = raw(server, request_)
+            assert status_of(answer) == 400 and why in answer, (request_, answer[:120])
+        hostless = raw(server, b"GET /api/overview HTTP/1.1\r\n\r\n")
+        assert status_of(hostless) == 403 and b"names no Host" in hostless
+        # Scripts and health checks that leave the Host out still get the fixed documents.
+        assert status_of(raw(server, b"GET /healthz HTTP/1.1\r\n\r\n")) == 200
+        assert status_of(raw(server, b"GET http://127.0.0.1/api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 200
+        assert alive(server)
     finally:
         server.stop()
