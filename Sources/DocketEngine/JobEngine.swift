@@ -189,13 +189,15 @@ public final class JobEngine {
             // Its worker went with the old process: a failed attempt (and a death, below), counted
             // once the stored totals are back.
             queue.failuresAtRestart += 1
-            job.recordFailedAttempt(endedAt: clock.now(), error: Array("worker lost: server restarted".utf8))
+            let reason = Array("worker lost: server restarted".utf8)
+            job.recordFailedAttempt(endedAt: clock.now(), error: reason)
+            // As for a worker lost while the server ran: the retried job says why it is back.
+            job.lastError = reason
             job.state = .waiting
             job.startedAt = nil
             job.leaseOrFinish = 0
             if job.attempts >= job.maxAttempts {
                 job.state = .dead
-                job.lastError = Array("worker lost: server restarted".utf8)
                 queue.deathsAtRestart += 1
                 job.finishedAt = clock.now()
             }

@@ -73,6 +73,8 @@ import Testing
         #expect(history.map(\.attempt) == [1, 2])
         #expect(text(history[0].error) == "first\u{0}\r\n")
         #expect(text(history[1].error) == "worker lost: server restarted" && history[1].endedAt == restarted.clock.time)
+        #expect(restarted.engine.job(id)!.state == .waiting)
+        #expect(text(restarted.engine.job(id)!.lastError) == "worker lost: server restarted", "as a worker lost while it ran")
     }
 
     @Test func inspectShowsTheHistoryAsJSON() {
