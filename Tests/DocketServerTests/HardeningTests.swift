@@ -1063,8 +1063,12 @@ import Testing
         let server = try DocketdProcess(["--sync", "always"], shell: "ulimit -f \(limitKiB);")
         let payload = String(repeating: "d", count: 2000)
         var acknowledged: [Int] = []
+        var ending = "a reply that was not +OK"
         do {
             let client = try server.client()
+            // Under a full parallel test run a chunk's replies (each after an fsync) can take
+            // seconds; a read that timed out would end the fill before the disk is full.
+            client.timeout = 60
             _ = try client.handshake()
             let chunk = String(repeating: "ENQ fill \(payload.utf8.count)\r\n\(payload)\r\n", count: 250)
             let chunks = 2 * limitKiB * 1024 / (250 * 2000)  // twice what fits
@@ -1080,15 +1084,17 @@ import Testing
                 }
             }
         } catch {
-            // The connection went with the server.
+            // The connection went with the server (or, if this says so, a read timed out).
+            ending = "\(error)"
         }
         #expect(server.waitForExit(timeout: 20) != 0)
-        #expect(server.log.text.contains("Store commit failed"), "\(server.log.text)")
+        #expect(server.log.text.contains("Store commit failed"), "the fill ended with \(ending); \(server.log.text)")
         #expect(acknowledged.count > 1000, "\(acknowledged.count) acknowledged")
 
         let restarted = try server.restart()
         defer { restarted.stop() }
         let client = try restarted.client()
+        client.timeout = 60
         _ = try client.handshake()
         try client.send(String(repeating: "RESERVE fill timeout=0\r\n", count: acknowledged.count + 1))
         var found = Set<Int>()
