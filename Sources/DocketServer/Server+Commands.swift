@@ -233,7 +233,7 @@ extension Server {
         if config.maxSubscriptions > 0 && connection.subscriptions.count >= config.maxSubscriptions {
             return protocolError(connection, ProtocolError(.maxSubscriptions))
         }
-        let admission = connection.permissions?.admit(subscription: subject) ?? .granted
+        let admission = connection.permissions?.admit(subscription: subject, queue: queue) ?? .granted
         if admission == .refused {
             let group = queue.map { " using queue \"\(String(decoding: $0, as: UTF8.self))\"" } ?? ""
             return protocolError(

@@ -67,6 +67,26 @@ import Testing
         #expect(narrow.admit(subscription: Array("$JOB.>".utf8)) == .refused)
     }
 
+    @Test func queueEntriesDecideForQueueSubscriptions() {
+        func grant(_ subject: String, _ queue: String) -> QueueGrant { QueueGrant(subject: Array(subject.utf8), queue: Array(queue.utf8)) }
+        // nats-server's allow ["jobs g1", "tasks.* g.*", "both", "both g1", "open"], deny ["open g9"].
+        let worker = Permissions(
+            subscribe: rule(["both", "open"]), queueAllow: [grant("jobs", "g1"), grant("tasks.*", "g.*"), grant("both", "g1")],
+            queueDeny: [grant("open", "g9")])
+        func admit(_ filter: String, _ queue: String? = nil) -> Permissions.Admission {
+            worker.admit(subscription: Array(filter.utf8), queue: queue.map { Array($0.utf8) })
+        }
+        #expect(admit("jobs", "g1") == .granted)
+        #expect(admit("jobs", "g2") == .refused)
+        #expect(admit("jobs") == .refused)
+        #expect(admit("tasks.x", "g.a") == .granted && admit("tasks.x", "g.*") == .granted)
+        #expect(admit("tasks.x", "g") == .refused)
+        #expect(admit("both") == .granted && admit("both", "g1") == .granted)
+        #expect(admit("both", "g2") == .refused)
+        #expect(admit("open", "g1") == .granted && admit("open") == .granted)
+        #expect(admit("open", "g9") == .refused)
+    }
+
     @Test func jobRightsArePerQueuePattern() {
         let worker = Permissions(jobs: [.work: rule(["emails", "sms"]), .read: rule([">"], deny: ["payroll"])])
         #expect(worker.may(.work, queue: Array("sms".utf8)) && !worker.may(.work, queue: Array("payroll".utf8)))
