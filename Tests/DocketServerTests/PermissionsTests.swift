@@ -10,6 +10,8 @@ import Testing
         ("a.b", "a.b", true), ("a.*", "a.b", true), ("a.*", "a.b.c", false), ("a.>", "a.b.c", true),
         ("a.>", "a", false), (">", "a", true), ("*", "a.b", false), ("a.b", "a.c", false),
         ("$JOB.>", "$JOB.q.completed", true),
+        // As nats-server's permission lists: a subject with an empty token matches nothing.
+        (">", "a..b", false), ("a.>", "a..b", false), ("*", "", false), (">", ".a", false),
     ])
     func matches(_ filter: String, _ subject: String, _ expected: Bool) {
         #expect(Subject.matches(Array(filter.utf8), Array(subject.utf8)) == expected, "\(filter) ~ \(subject)")
@@ -18,6 +20,7 @@ import Testing
     @Test(arguments: [
         (">", "a.*", true), ("a.>", "a.*", true), ("a.*", "a.>", false), ("a.*", "a.b", true), ("a.b", "a.*", false),
         ("*.b", "a.b", true), ("*", ">", false), (">", ">", true), ("a.>", "a", false), ("a.*.c", "a.b.c", true),
+        (">", "a..b", false), ("a.>", "a.", false),
     ])
     func covers(_ outer: String, _ inner: String, _ expected: Bool) {
         #expect(Subject.covers(Array(outer.utf8), Array(inner.utf8)) == expected, "\(outer) ⊇ \(inner)")
