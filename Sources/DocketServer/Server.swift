@@ -496,11 +496,12 @@ public final class Server {
         queueFlush(connection)
     }
 
-    func infoJSON(for connection: Connection) -> String {
+    func infoJSON(for connection: Connection, lameDuck: Bool = false) -> String {
         var info = JSONObjectWriter()
         addIdentity(to: &info)
         info.add("client_id", Int(connection.id))
         info.add("client_ip", connection.remoteHost)
+        if lameDuck { info.add("ldm", true) }
         return info.result
     }
 
