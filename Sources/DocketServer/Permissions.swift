@@ -32,6 +32,24 @@ public struct SubjectRule: Sendable, Equatable {
     }
 }
 
+/// A subscribe permission written `"<subject> <queue>"` in nats-server's configuration: it is
+/// about queue subscriptions on subjects `subject` covers whose queue group `queue` names (a
+/// queue pattern may hold wildcards: `"orders.* workers.*"`).
+public struct QueueGrant: Sendable, Equatable {
+    public var subject: [UInt8]
+    public var queue: [UInt8]
+
+    public init(subject: [UInt8], queue: [UInt8]) {
+        self.subject = subject
+        self.queue = queue
+    }
+
+    /// nats-server's test: the group is the pattern itself, or a name the pattern's wildcards match.
+    func names(_ group: [UInt8]) -> Bool {
+        group == queue || Subject.covers(queue, group)
+    }
+}
+
 /// The rights of the job verbs, granted per queue pattern.
 public enum JobRight: String, CaseIterable, Sendable {
     /// ENQ, and being the target of a route one creates.
@@ -50,12 +68,22 @@ public enum JobRight: String, CaseIterable, Sendable {
 public struct Permissions: Sendable, Equatable {
     public var publish: SubjectRule
     public var subscribe: SubjectRule
+    /// The subscribe entries that name a queue group (`"<subject> <queue>"`), allowed and
+    /// denied. An allow list of such entries alone still makes `subscribe.allow` a list (an
+    /// empty one): a user with one grants nothing else.
+    public var queueAllow: [QueueGrant]
+    public var queueDeny: [QueueGrant]
     /// A right missing here is not granted.
     public var jobs: [JobRight: SubjectRule]
 
-    public init(publish: SubjectRule = .everything, subscribe: SubjectRule = .everything, jobs: [JobRight: SubjectRule] = [:]) {
+    public init(
+        publish: SubjectRule = .everything, subscribe: SubjectRule = .everything,
+        queueAllow: [QueueGrant] = [], queueDeny: [QueueGrant] = [], jobs: [JobRight: SubjectRule] = [:]
+    ) {
         self.publish = publish
         self.subscribe = subscribe
+        self.queueAllow = queueAllow
+        self.queueDeny = queueDeny
         self.jobs = jobs
     }
 
@@ -86,12 +114,24 @@ public struct Permissions: Sendable, Equatable {
         case filtered
     }
 
-    /// Whether a subscription on `filter` is allowed. As in nats-server, an allowed filter must
-    /// cover it and a denied one must not; a denied filter that only overlaps it is applied
-    /// message by message. `$JOB.<queue>.…` events need the read right on their queue.
-    public func admit(subscription filter: [UInt8]) -> Admission {
-        if let allow = subscribe.allow, !allow.contains(where: { Subject.covers($0, filter) }) { return .refused }
+    /// Whether a subscription on `filter` (in queue group `queue`, if given) is allowed. As in
+    /// nats-server, an allowed filter must cover it and a denied one must not; a denied filter
+    /// that only overlaps it is applied message by message. Queue entries decide for queue
+    /// subscriptions, as nats-server's do: when allowed entries with a queue cover the subject,
+    /// the group must be one they name (even if a plain entry covers the subject too), and a
+    /// denied entry covering the subject and naming the group refuses it. `$JOB.<queue>.…`
+    /// events need the read right on their queue.
+    public func admit(subscription filter: [UInt8], queue: [UInt8]? = nil) -> Admission {
+        if let allow = subscribe.allow {
+            var allowed = allow.contains { Subject.covers($0, filter) }
+            if let queue {
+                let grants = queueAllow.filter { Subject.covers($0.subject, filter) }
+                if !grants.isEmpty { allowed = grants.contains { $0.names(queue) } }
+            }
+            if !allowed { return .refused }
+        }
         if subscribe.deny.contains(where: { Subject.covers($0, filter) }) { return .refused }
+        if let queue, queueDeny.contains(where: { Subject.covers($0.subject, filter) && $0.names(queue) }) { return .refused }
         var filtered = subscribe.deny.contains { Subject.overlaps($0, filter) }
         let read = jobs[.read] ?? .nothing
         if Subject.overlaps(Self.lifecycleFilter, filter), !read.permitsEveryName {

@@ -102,16 +102,15 @@ extension Server {
         stats.payloadBytesIn += messageRange.count
         publisher.bytesIn += messageRange.count
         let subject = UnsafeRawBufferPointer(rebasing: bytes[subjectRange])
-        guard Subject.isValidLiteral(subject) else {
-            // nats-server complains only in pedantic mode (and still says +OK when verbose);
-            // either way the message goes nowhere.
-            if publisher.options.pedantic { protocolError(publisher, ProtocolError(.invalidPublishSubject)) }
-            acknowledge(publisher)
-            return
-        }
+        let isValid = Subject.isValidLiteral(subject)
+        // nats-server complains of an invalid subject only in pedantic mode, then checks the
+        // publish permissions as for any subject (an allow list permits none with an empty
+        // token), and says +OK when verbose; either way the message goes nowhere.
+        if !isValid && publisher.options.pedantic { protocolError(publisher, ProtocolError(.invalidPublishSubject)) }
         if publisher.permissions != nil && !mayPublish(publisher, subject) {
             return protocolError(publisher, ProtocolError(.permissionsViolation, "Publish to \"\(String(decoding: subject, as: UTF8.self))\""))
         }
+        guard isValid else { return acknowledge(publisher) }
         let reply = replyRange.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
         let message = UnsafeRawBufferPointer(rebasing: bytes[messageRange])
         if JobAPI.isRequest(subject) {
@@ -223,21 +222,24 @@ extension Server {
     // MARK: Subscriptions
 
     private func subscribe(_ connection: Connection, _ subject: [UInt8], _ queue: [UInt8]?, _ sid: [UInt8]) {
-        guard Subject.isValidFilter(subject) else {
-            return protocolError(connection, ProtocolError(.invalidSubject))
+        // In nats-server's order: permissions (an allow list grants no subject with an empty
+        // token, so a restricted user hears of the permission, not a fatal-looking error), the
+        // subscription limit, a sid already in use (ignored), then the subject itself.
+        let admission = connection.permissions?.admit(subscription: subject, queue: queue) ?? .granted
+        if admission == .refused {
+            let group = queue.map { " using queue \"\(String(decoding: $0, as: UTF8.self))\"" } ?? ""
+            return protocolError(
+                connection, ProtocolError(.permissionsViolation, "Subscription to \"\(String(decoding: subject, as: UTF8.self))\"\(group)"))
+        }
+        if config.maxSubscriptions > 0 && connection.subscriptions.count >= config.maxSubscriptions {
+            return protocolError(connection, ProtocolError(.maxSubscriptions))
         }
         if connection.subscriptions[sid] != nil {
             // NATS ignores a second SUB with a sid already in use.
             return acknowledge(connection)
         }
-        if config.maxSubscriptions > 0 && connection.subscriptions.count >= config.maxSubscriptions {
-            return protocolError(connection, ProtocolError(.maxSubscriptions))
-        }
-        let admission = connection.permissions?.admit(subscription: subject) ?? .granted
-        if admission == .refused {
-            let group = queue.map { " using queue \"\(String(decoding: $0, as: UTF8.self))\"" } ?? ""
-            return protocolError(
-                connection, ProtocolError(.permissionsViolation, "Subscription to \"\(String(decoding: subject, as: UTF8.self))\"\(group)"))
+        guard Subject.isValidFilter(subject) else {
+            return protocolError(connection, ProtocolError(.invalidSubject))
         }
         let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
         subscription.isFiltered = admission == .filtered

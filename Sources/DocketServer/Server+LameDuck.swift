@@ -12,11 +12,10 @@ extension Server {
         SystemdNotifier.notify("STATUS=lame duck mode: clients are told to move, then closed")
         stopAccepting()
         for connection in connections.values where connection.isTransportReady && connection.closeReason == nil {
-            var info = JSONObjectWriter()
-            addIdentity(to: &info)
-            info.add("ldm", true)
+            // The whole INFO again, as nats-server sends it: nats.go replaces what it knows of
+            // the server with this one, client_id and client_ip included.
             connection.output.append("INFO ")
-            connection.output.append(string: info.result)
+            connection.output.append(string: infoJSON(for: connection, lameDuck: true))
             connection.output.append("\r\n")
             queueFlush(connection)
         }

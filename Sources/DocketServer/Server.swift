@@ -444,13 +444,13 @@ public final class Server {
             switch listener.acceptOne() {
             case .none: return
             case .outOfDescriptors:
-                acceptBackoff?.outOfDescriptors(listener: listener, refusal: Array(ProtocolError(.maxConnections).line))
+                acceptBackoff?.outOfDescriptors(listener: listener, refusal: refusal(clientIP: nil))
                 return
             case .accepted(let accepted): fd = accepted
             }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             if connections.count >= config.maxConnections {
-                let line = ProtocolError(.maxConnections).line
+                let line = refusal(clientIP: host)
                 _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
                 Glibc.close(fd)
                 stats.refusedConnections += 1
@@ -496,12 +496,28 @@ public final class Server {
         queueFlush(connection)
     }
 
-    func infoJSON(for connection: Connection) -> String {
+    func infoJSON(for connection: Connection, lameDuck: Bool = false) -> String {
         var info = JSONObjectWriter()
         addIdentity(to: &info)
         info.add("client_id", Int(connection.id))
         info.add("client_ip", connection.remoteHost)
+        if lameDuck { info.add("ldm", true) }
         return info.result
+    }
+
+    /// What a client the server cannot take gets, as from nats-server: INFO, so that its
+    /// handshake gets as far as reading why (clients that find anything else first report a
+    /// missing INFO, not the limit), then `-ERR 'maximum connections exceeded'`; the close follows.
+    /// `clientIP` is nil when it is not known (a connection taken on the reserve descriptor).
+    func refusal(clientIP: String?) -> [UInt8] {
+        var info = JSONObjectWriter()
+        addIdentity(to: &info)
+        if let clientIP {
+            info.add("client_id", Int(nextConnectionID))
+            info.add("client_ip", clientIP)
+            nextConnectionID += 1
+        }
+        return Array("INFO \(info.result)\r\n".utf8) + ProtocolError(.maxConnections).line
     }
 
     /// What the server tells anyone who connects: who it is, where it listens, its limits, and

@@ -114,10 +114,11 @@ public enum ClientParser {
         }
         var max: Int? = nil
         if fields.count == 2 {
-            guard let value = parseCount(bytes, fields[1]) else {
-                return invalid("UNSUB max messages must be a non-negative number")
-            }
-            max = value
+            // nats-server reads a max that is not a count (negative, fractional, too long) as
+            // 0: the subscription goes at once and the connection stays. A client that sends
+            // one (nats.js passes `unsubscribe(-1)` through, and sends it again after every
+            // reconnect) must not be cut off for it, over and over.
+            max = parseCount(bytes, fields[1]) ?? 0
         }
         return .op(.unsub(sid: fields[0], max: max), next: afterLine)
     }

@@ -169,15 +169,22 @@ private struct JSONReader {
                 case UInt8(ascii: "u"):
                     guard var code = hex4() else { return nil }
                     if (0xD800..<0xDC00).contains(code) {
-                        // A high surrogate must be followed by an escaped low surrogate.
-                        guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
+                        // A high surrogate and the escaped low one after it are one character.
+                        let afterHigh = position
+                        if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
                             bytes[position + 1] == UInt8(ascii: "u")
-                        else { return nil }
-                        position += 2
-                        guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        {
+                            position += 2
+                            if let low = hex4(), (0xDC00..<0xE000).contains(low) {
+                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                            } else {
+                                position = afterHigh
+                            }
+                        }
                     }
-                    guard let scalar = Unicode.Scalar(code) else { return nil }
+                    // Half a pair alone (JavaScript's JSON.stringify writes one for a string cut
+                    // inside an emoji) is U+FFFD, as Go's decoder, nats-server's, reads it.
+                    let scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
                     flush()
                     scalars.append(scalar)
                 default: return nil

@@ -81,7 +81,11 @@ extension Subject {
         }
     }
 
+    /// An inner subject with an empty token (`a..b`, `.a`) is covered by nothing, as nats-server's
+    /// permission lists match nothing for it: an allow list refuses it, a deny list lets it by
+    /// (to be refused later as an invalid subject).
     private static func covers(_ outer: [UnsafeRawBufferPointer], _ inner: [UnsafeRawBufferPointer]) -> Bool {
+        if inner.contains(where: { $0.isEmpty }) { return false }
         for (index, token) in outer.enumerated() {
             if isFullWildcard(token) { return index < inner.count }
             guard index < inner.count else { return false }

@@ -285,7 +285,8 @@ struct ConfigFileSettings {
         for (name, item) in entries {
             switch name {
             case "publish", "pub": permissions.publish = try rule(item, "\(key).\(name)", queues: false)
-            case "subscribe", "sub": permissions.subscribe = try rule(item, "\(key).\(name)", queues: false)
+            case "subscribe", "sub":
+                (permissions.subscribe, permissions.queueAllow, permissions.queueDeny) = try subscribeRule(item, "\(key).\(name)")
             case "allow_responses", "responses":
                 throw ConfigError("\(path): \(key).\(name) is not supported by docketd yet")
             default:
@@ -293,6 +294,36 @@ struct ConfigFileSettings {
             }
         }
         return permissions
+    }
+
+    /// A subscribe rule as nats-server reads it: as `rule`, but an entry may be `"<subject>
+    /// <queue>"`, which is about queue subscriptions in the groups `queue` names.
+    private func subscribeRule(_ value: ConfigValue, _ key: String) throws -> (SubjectRule, [QueueGrant], [QueueGrant]) {
+        func split(_ entries: [[UInt8]], _ key: String) throws -> (plain: [[UInt8]], queues: [QueueGrant]) {
+            var plain: [[UInt8]] = [], queues: [QueueGrant] = []
+            for entry in entries {
+                let fields = entry.split(whereSeparator: { [0x20, 0x09, 0x0A, 0x0D, 0x0C, 0x0B].contains($0) })
+                let shown = "'\(String(decoding: entry, as: UTF8.self))'"
+                switch fields.count {
+                case 1: plain.append(Array(fields[0]))
+                case 2:
+                    guard Subject.isValidFilter(Array(fields[1])) else {
+                        throw ConfigError("\(path): \(key): \(shown) names a queue group that is not a valid subject")
+                    }
+                    queues.append(QueueGrant(subject: Array(fields[0]), queue: Array(fields[1])))
+                default:
+                    throw ConfigError("\(path): \(key): \(shown) is not a subject, or a subject and a queue group")
+                }
+                guard Subject.isValidFilter(Array(fields[0])) else {
+                    throw ConfigError("\(path): \(key): \(shown) is not a valid subject")
+                }
+            }
+            return (plain, queues)
+        }
+        let raw = try rule(value, key, queues: false)
+        let allow = try raw.allow.map { try split($0, "\(key).allow") }
+        let deny = try split(raw.deny, "\(key).deny")
+        return (SubjectRule(allow: allow?.plain, deny: deny.plain), allow?.queues ?? [], deny.queues)
     }
 
     /// `docket { permissions { <user>: { enqueue: …, work: …, read: …, admin: … } } }`.

@@ -1009,9 +1009,13 @@ import Testing
     @Test func clientsAreToldThenClosedThenTheServerStops() throws {
         let server = try DocketdProcess(["--lame-duck-grace-period", "300ms", "--lame-duck-duration", "400ms"])
         var clients: [LineClient] = []
+        var firstInfos: [[String: Any]] = []
+        func fields(_ info: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(info.dropFirst(5).utf8)) as? [String: Any] ?? [:]
+        }
         for _ in 0..<3 {
             let client = try server.client()
-            _ = try client.handshake()
+            firstInfos.append(try fields(client.handshake()))
             #expect(try client.sync() == [])
             clients.append(client)
         }
@@ -1020,9 +1024,15 @@ import Testing
         try job.send("ENQ q 1\r\nx\r\n")
         #expect(try job.readLine() == "+OK 1")
         kill(server.pid, SIGUSR2)
-        for client in clients {
+        for (client, first) in zip(clients, firstInfos) {
             let info = try client.readLine()
             #expect(info.hasPrefix("INFO ") && info.contains(#""ldm":true"#), "\(info)")
+            // As nats-server's: the whole INFO again, this connection's fields too (nats.go
+            // replaces what it knows of the server with it; without client_id its
+            // GetClientID() fails from then on).
+            let update = try fields(info)
+            #expect(update["client_id"] as? Int == first["client_id"] as? Int && update["client_id"] != nil, "\(info)")
+            #expect(update["client_ip"] as? String == first["client_ip"] as? String && update["client_ip"] != nil, "\(info)")
         }
         #expect(server.log.waitForLine(containing: "Entering lame duck mode", timeout: 5) != nil)
         #expect(throws: (any Error).self) {

@@ -10,6 +10,8 @@ import Testing
         ("a.b", "a.b", true), ("a.*", "a.b", true), ("a.*", "a.b.c", false), ("a.>", "a.b.c", true),
         ("a.>", "a", false), (">", "a", true), ("*", "a.b", false), ("a.b", "a.c", false),
         ("$JOB.>", "$JOB.q.completed", true),
+        // As nats-server's permission lists: a subject with an empty token matches nothing.
+        (">", "a..b", false), ("a.>", "a..b", false), ("*", "", false), (">", ".a", false),
     ])
     func matches(_ filter: String, _ subject: String, _ expected: Bool) {
         #expect(Subject.matches(Array(filter.utf8), Array(subject.utf8)) == expected, "\(filter) ~ \(subject)")
@@ -18,6 +20,7 @@ import Testing
     @Test(arguments: [
         (">", "a.*", true), ("a.>", "a.*", true), ("a.*", "a.>", false), ("a.*", "a.b", true), ("a.b", "a.*", false),
         ("*.b", "a.b", true), ("*", ">", false), (">", ">", true), ("a.>", "a", false), ("a.*.c", "a.b.c", true),
+        (">", "a..b", false), ("a.>", "a.", false),
     ])
     func covers(_ outer: String, _ inner: String, _ expected: Bool) {
         #expect(Subject.covers(Array(outer.utf8), Array(inner.utf8)) == expected, "\(outer) ⊇ \(inner)")
@@ -65,6 +68,26 @@ import Testing
         #expect(narrow.admit(subscription: Array("orders.new".utf8)) == .granted)
         // No read right at all: lifecycle subjects are out of reach.
         #expect(narrow.admit(subscription: Array("$JOB.>".utf8)) == .refused)
+    }
+
+    @Test func queueEntriesDecideForQueueSubscriptions() {
+        func grant(_ subject: String, _ queue: String) -> QueueGrant { QueueGrant(subject: Array(subject.utf8), queue: Array(queue.utf8)) }
+        // nats-server's allow ["jobs g1", "tasks.* g.*", "both", "both g1", "open"], deny ["open g9"].
+        let worker = Permissions(
+            subscribe: rule(["both", "open"]), queueAllow: [grant("jobs", "g1"), grant("tasks.*", "g.*"), grant("both", "g1")],
+            queueDeny: [grant("open", "g9")])
+        func admit(_ filter: String, _ queue: String? = nil) -> Permissions.Admission {
+            worker.admit(subscription: Array(filter.utf8), queue: queue.map { Array($0.utf8) })
+        }
+        #expect(admit("jobs", "g1") == .granted)
+        #expect(admit("jobs", "g2") == .refused)
+        #expect(admit("jobs") == .refused)
+        #expect(admit("tasks.x", "g.a") == .granted && admit("tasks.x", "g.*") == .granted)
+        #expect(admit("tasks.x", "g") == .refused)
+        #expect(admit("both") == .granted && admit("both", "g1") == .granted)
+        #expect(admit("both", "g2") == .refused)
+        #expect(admit("open", "g1") == .granted && admit("open") == .granted)
+        #expect(admit("open", "g9") == .refused)
     }
 
     @Test func jobRightsArePerQueuePattern() {

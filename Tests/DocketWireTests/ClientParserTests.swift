@@ -18,6 +18,11 @@ import Testing
         ("SUB foo.* workers 1a\r\n", ["SUB foo.* workers 1a"]),
         ("UNSUB 1\r\n", ["UNSUB 1 -"]),
         ("UNSUB 1 10\r\n", ["UNSUB 1 10"]),
+        // As nats-server: a max that is not a count is 0, the subscription goes at once.
+        ("UNSUB 1 x\r\n", ["UNSUB 1 0"]),
+        ("UNSUB 1 -1\r\n", ["UNSUB 1 0"]),
+        ("UNSUB 1 2.5\r\n", ["UNSUB 1 0"]),
+        ("UNSUB 1 99999999999\r\n", ["UNSUB 1 0"]),
         ("PING\r\nPING\r\nSUB a 1\r\n", ["PING", "PING", "SUB a - 1"]),
     ]
 
@@ -83,7 +88,6 @@ import Testing
         ("SUB foo\r\n", .invalidProtocol),
         ("SUB a b c d\r\n", .invalidProtocol),
         ("UNSUB\r\n", .invalidProtocol),
-        ("UNSUB 1 x\r\n", .invalidProtocol),
         ("UNSUB 1 2 3\r\n", .invalidProtocol),
         ("PIN G\r\n", .unknownOperation),
         ("CONNECT\r\n", .invalidProtocol),

@@ -16,6 +16,17 @@ import Testing
         #expect(JSONValue.parse(text) == nil)
     }
 
+    /// A surrogate escape without its other half (what JavaScript's JSON.stringify writes for a
+    /// string cut between the halves of an emoji) reads as U+FFFD, as Go's decoder, and so
+    /// nats-server, reads it; the document stays valid.
+    @Test(arguments: [
+        (#""a\ud83d""#, "a\u{FFFD}"), (#""\ude00b""#, "\u{FFFD}b"), (#""\ud83d\u0041""#, "\u{FFFD}A"),
+        (#""\ud83d\ud83d\ude00""#, "\u{FFFD}😀"), (#""\ud83d\ude00""#, "😀"), (#""\ud83d\\""#, "\u{FFFD}\\"),
+    ])
+    func loneSurrogatesReadAsReplacementCharacters(_ text: String, _ expected: String) {
+        #expect(JSONValue.parse(text) == .string(expected))
+    }
+
     @Test func refusesDeepNesting() {
         #expect(JSONValue.parse(String(repeating: "[", count: 10_000)) == nil)
     }

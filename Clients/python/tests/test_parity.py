@@ -289,7 +289,7 @@ def test_not_held_and_not_found(client, make_client):
 
 
 def test_a_full_server_refuses_the_connection(start_docketd):
-    # -ERR 'maximum connections exceeded' comes instead of INFO
+    # INFO, then -ERR 'maximum connections exceeded', then the close
     server = start_docketd(flags=("--max-connections", "1"))
     with docket.Client(server.url) as first:
         with pytest.raises(docket.ConnectError) as info:

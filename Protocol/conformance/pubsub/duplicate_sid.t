@@ -1,5 +1,6 @@
 # SUB with a sid that is already in use is ignored silently (still +OK
-# when verbose): the first subscription stays, the second never exists.
+# when verbose): the first subscription stays, the second never exists. Its
+# subject is not even looked at: an invalid one is ignored the same way.
 a~ INFO \{.*\} ?
 a> SUB foo 1
 a< +OK
@@ -13,5 +14,7 @@ a> f
 a< +OK
 a< MSG foo 1 1
 a< f
+a> SUB foo..bar 1
+a< +OK
 a> PING
 a< PONG
