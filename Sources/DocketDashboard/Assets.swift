@@ -1673,17 +1673,20 @@ dialog h2 { margin-top: 0; }
 
   const EVENT_DETAILS = ['error', 'next', 'retry_in_ms', 'wait_ms', 'run_ms', 'result_bytes', 'progress', 'note', 'schedule', 'tick', 'group'];
 
+  // Each value in a <bdi> of its own: a right-to-left override or mark in an error or a note
+  // (untrusted text) then reorders only that value, not the labels and values after it.
   function eventDetails(event) {
-    const parts = [];
+    const nodes = [];
     for (const key of EVENT_DETAILS) {
       if (event[key] == null) continue;
       let value = event[key];
       if (key.endsWith('_ms')) value = fmtDuration(value);
       else if (key === 'tick') value = fmtTimestamp(value);
       else if (key === 'progress') value = value + '%';
-      parts.push(key.replace(/_ms$/, '') + ': ' + truncate(value, 200));
+      if (nodes.length) nodes.push(' · ');
+      nodes.push(key.replace(/_ms$/, '') + ': ', h('bdi', null, String(truncate(value, 200))));
     }
-    return parts.join(' · ');
+    return nodes;
   }
 
   function jobView(root, idText) {

@@ -747,6 +747,24 @@ def test_queues_named_like_object_properties(world):
     assert page_errors(d) == []
 
 
+def test_untrusted_text_with_bidi_controls_is_isolated(world):
+    """An error that carries a right-to-left override must not reorder the labels and values
+    after it in an event's details. (Queue names cannot carry one: they are A-Z a-z 0-9 _ -.)"""
+    d, s, c = world.driver, world.server, world.client
+    queue = "bidi"
+    job_id = c.enqueue(queue, b"x", attempts=1).id
+    job = c.reserve(queue, timeout=0)
+    assert job.id == job_id
+    reason = "\u202eevil order\u202c"
+    c.fail(job.id, reason, retry=False)
+    go(d, s, f"#/job/{job_id}")
+    wait(d, lambda d: css(d, '[data-testid="job-event"][data-event="failed"]'), "the failed event")
+    details = one(d, '[data-testid="job-event"][data-event="failed"] td.details')
+    isolated = details.find_elements(By.TAG_NAME, "bdi")
+    assert [b.get_attribute("textContent") for b in isolated][:1] == [reason], details.get_attribute("innerHTML")
+    assert page_errors(d) == []
+
+
 def _restartable(ports=None):
     """A docketd, on the given (protocol, HTTP) ports if any: a restart takes the same ones."""
     return Docketd(*(("--port", str(ports[0]), "--http-port", str(ports[1])) if ports else ()))
