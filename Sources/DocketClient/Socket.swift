@@ -114,7 +114,8 @@ enum Socket {
         var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
         let deadline = Deadline.after(milliseconds: timeout)
         while true {
-            let ready = poll(&poller, 1, Int32(deadline.remainingMilliseconds))
+            // A connect timeout may be up to 366 days, more milliseconds than poll(2) takes.
+            let ready = poll(&poller, 1, Int32(min(deadline.remainingMilliseconds, Int(Int32.max))))
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { return "timed out after \(timeout) ms" }
             break

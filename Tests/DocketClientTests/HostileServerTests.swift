@@ -1,0 +1,117 @@
+import DocketClient
+import Foundation
+import Testing
+
+/// The client against fake servers that misbehave in ways a real docketd does not: the client
+/// must neither trap nor hang beyond its timeouts.
+@Suite struct HostileServerTests {
+    /// A loopback server that completes each connection's handshake (INFO, then PONG to the
+    /// first PING), then does what `afterHandshake` says with the socket. Every socket is shut
+    /// down by `stop()`, which ends whatever `afterHandshake` still does.
+    final class FakeServer: @unchecked Sendable {
+        let port: Int
+        private let listener: Int32
+        private let lock = NSLock()
+        private var clients: [Int32] = []
+        private var stopped = false
+        private let afterHandshake: @Sendable (Int32, FakeServer) -> Void
+
+        var isStopped: Bool { lock.withLock { stopped } }
+
+        init(receiveBuffer: Int32? = nil, afterHandshake: @escaping @Sendable (Int32, FakeServer) -> Void) throws {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            if var size = receiveBuffer {
+                // Set on the listener, so accepted sockets start with it (a small window).
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0, listen(descriptor, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            listener = descriptor
+            port = Int(UInt16(bigEndian: address.sin_port))
+            self.afterHandshake = afterHandshake
+            Thread.detachNewThread { [self] in serve() }
+        }
+
+        private func serve() {
+            while true {
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { return }
+                let keep = lock.withLock { () -> Bool in
+                    if stopped { return false }
+                    clients.append(client)
+                    return true
+                }
+                guard keep else {
+                    close(client)
+                    return
+                }
+                Thread.detachNewThread { [self] in
+                    let info = "INFO {\"server_id\":\"FAKE\",\"version\":\"0.1.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n"
+                    guard send(client, info) else { return }
+                    var seen: [UInt8] = []
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    while !seen.suffix(6).elementsEqual("PING\r\n".utf8) {
+                        let count = recv(client, &buffer, buffer.count, 0)
+                        guard count > 0 else { return }
+                        seen += buffer[..<count]
+                    }
+                    guard send(client, "PONG\r\n") else { return }
+                    afterHandshake(client, self)
+                }
+            }
+        }
+
+        /// Sends all of `text`; false once the socket is broken.
+        func send(_ client: Int32, _ text: String) -> Bool {
+            let bytes = Array(text.utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let count = bytes[offset...].withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard count > 0 else { return false }
+                offset += count
+            }
+            return true
+        }
+
+        func stop() {
+            let all = lock.withLock { () -> [Int32] in
+                stopped = true
+                return clients
+            }
+            shutdown(listener, Int32(SHUT_RDWR))
+            close(listener)
+            for client in all { shutdown(client, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    /// Runs `body` on a thread of its own; whether it returned within `seconds`.
+    func returns(within seconds: TimeInterval, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            body()
+            done.signal()
+        }
+        return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    /// Connect timeouts may be up to 366 days; more than 2^31 ms must not overflow poll(2)'s
+    /// Int32 timeout (it trapped).
+    @Test func aConnectTimeoutOfMonthsConnects() throws {
+        let server = try FakeServer { _, _ in }
+        defer { server.stop() }
+        var options = DocketConnection.Options(reconnect: false)
+        options.connectTimeout = .seconds(366 * 86_400)
+        let client = try DocketConnection(host: "127.0.0.1", port: server.port, options: options)
+        #expect(client.isConnected)
+        client.close(flush: false)
+    }
+}
