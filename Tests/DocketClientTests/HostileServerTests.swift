@@ -114,4 +114,51 @@ import Testing
         #expect(client.isConnected)
         client.close(flush: false)
     }
+
+    /// A server that floods PINGs and reads nothing: the reader thread, answering them, ends
+    /// up stuck writing a PONG with the write lock held. A command must still end within the
+    /// request timeout, and `close()` (which flushes first) must return: it waited for the
+    /// write lock for ever.
+    @Test func closeReturnsWhenTheServerFloodsPingsAndReadsNothing() throws {
+        let server = try FakeServer(receiveBuffer: 4096) { client, server in
+            let flood = String(repeating: "PING\r\n", count: 1000)
+            let until = Date().addingTimeInterval(20)
+            while !server.isStopped, Date() < until, server.send(client, flood) {}
+        }
+        defer { server.stop() }
+        let client = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: DocketConnection.Options(requestTimeout: 1, reconnect: false))
+        let started = Date()
+        #expect(throws: DocketError.self) { try client.stats() }
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(returns(within: 8) { client.close() })
+    }
+
+    /// A server that reads nothing once connected: commands fill the socket buffers, and a
+    /// write that cannot finish must end with the request timeout (the connection is then
+    /// dropped), not block the caller for ever; `close()` returns too.
+    @Test func writesToAServerThatStoppedReadingEndWithTheRequestTimeout() throws {
+        let server = try FakeServer(receiveBuffer: 4096) { _, server in
+            while !server.isStopped { usleep(20_000) }
+        }
+        defer { server.stop() }
+        let client = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: DocketConnection.Options(requestTimeout: 1, reconnect: false))
+        let errors = Locked<[DocketError]>([])
+        let payload = [UInt8](repeating: 0x61, count: 1_000_000)
+        // Enough bytes to fill any loopback socket buffers (a few MB at most).
+        let wrote = returns(within: 20) {
+            for _ in 0..<12 {
+                do throws(DocketError) {
+                    try client.enqueue("q", payload)
+                } catch {
+                    errors.withLock { $0.append(error) }
+                    if case .connectionClosed = error { return }
+                }
+            }
+        }
+        #expect(wrote)
+        #expect(!errors.current.isEmpty)
+        #expect(returns(within: 8) { client.close() })
+    }
 }
