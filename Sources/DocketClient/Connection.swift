@@ -395,6 +395,9 @@ public final class DocketConnection: @unchecked Sendable {
         let input = ByteBuffer(capacity: 64 * 1024)
         func nextOp(_ what: String) throws(DocketError) -> ServerOp {
             while true {
+                // Reads wait only until the deadline, but a server that keeps sending (PINGs,
+                // which are answered) must not stretch the handshake past it either.
+                if deadline.hasPassed { throw .connectFailed("no \(what) from \(host):\(port) in time") }
                 switch ServerParser.parse(input.readableBytes, from: 0) {
                 case .op(let op, let next):
                     input.consume(next)

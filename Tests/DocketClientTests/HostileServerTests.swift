@@ -18,7 +18,14 @@ import Testing
 
         var isStopped: Bool { lock.withLock { stopped } }
 
-        init(receiveBuffer: Int32? = nil, afterHandshake: @escaping @Sendable (Int32, FakeServer) -> Void) throws {
+        /// Instead of the handshake, when given.
+        private let greeting: (@Sendable (Int32, FakeServer) -> Void)?
+
+        init(
+            receiveBuffer: Int32? = nil, greeting: (@Sendable (Int32, FakeServer) -> Void)? = nil,
+            afterHandshake: @escaping @Sendable (Int32, FakeServer) -> Void = { _, _ in }
+        ) throws {
+            self.greeting = greeting
             let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             if var size = receiveBuffer {
                 // Set on the listener, so accepted sockets start with it (a small window).
@@ -55,6 +62,7 @@ import Testing
                     return
                 }
                 Thread.detachNewThread { [self] in
+                    if let greeting { return greeting(client, self) }
                     let info = "INFO {\"server_id\":\"FAKE\",\"version\":\"0.1.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n"
                     guard send(client, info) else { return }
                     var seen: [UInt8] = []
@@ -106,7 +114,7 @@ import Testing
     /// Connect timeouts may be up to 366 days; more than 2^31 ms must not overflow poll(2)'s
     /// Int32 timeout (it trapped).
     @Test func aConnectTimeoutOfMonthsConnects() throws {
-        let server = try FakeServer { _, _ in }
+        let server = try FakeServer(afterHandshake: { _, _ in })
         defer { server.stop() }
         var options = DocketConnection.Options(reconnect: false)
         options.connectTimeout = .seconds(366 * 86_400)
@@ -120,11 +128,11 @@ import Testing
     /// request timeout, and `close()` (which flushes first) must return: it waited for the
     /// write lock for ever.
     @Test func closeReturnsWhenTheServerFloodsPingsAndReadsNothing() throws {
-        let server = try FakeServer(receiveBuffer: 4096) { client, server in
+        let server = try FakeServer(receiveBuffer: 4096, afterHandshake: { client, server in
             let flood = String(repeating: "PING\r\n", count: 1000)
             let until = Date().addingTimeInterval(20)
             while !server.isStopped, Date() < until, server.send(client, flood) {}
-        }
+        })
         defer { server.stop() }
         let client = try DocketConnection(
             host: "127.0.0.1", port: server.port, options: DocketConnection.Options(requestTimeout: 1, reconnect: false))
@@ -138,9 +146,9 @@ import Testing
     /// write that cannot finish must end with the request timeout (the connection is then
     /// dropped), not block the caller for ever; `close()` returns too.
     @Test func writesToAServerThatStoppedReadingEndWithTheRequestTimeout() throws {
-        let server = try FakeServer(receiveBuffer: 4096) { _, server in
+        let server = try FakeServer(receiveBuffer: 4096, afterHandshake: { _, server in
             while !server.isStopped { usleep(20_000) }
-        }
+        })
         defer { server.stop() }
         let client = try DocketConnection(
             host: "127.0.0.1", port: server.port, options: DocketConnection.Options(requestTimeout: 1, reconnect: false))
@@ -160,5 +168,30 @@ import Testing
         #expect(wrote)
         #expect(!errors.current.isEmpty)
         #expect(returns(within: 8) { client.close() })
+    }
+
+    /// A server that sends INFO, then PINGs for ever (reading the PONGs): the handshake must
+    /// end with the connect timeout, not go on answering for as long as the server likes.
+    @Test func aPingFloodDuringTheHandshakeEndsWithTheConnectTimeout() throws {
+        let server = try FakeServer(greeting: { client, server in
+            guard server.send(client, "INFO {\"server_id\":\"FAKE\",\"max_payload\":1048576}\r\n") else { return }
+            Thread.detachNewThread {
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while recv(client, &buffer, buffer.count, 0) > 0 {}
+            }
+            let until = Date().addingTimeInterval(20)
+            let flood = String(repeating: "PING\r\n", count: 100)
+            while !server.isStopped, Date() < until, server.send(client, flood) {}
+        })
+        defer { server.stop() }
+        let started = Date()
+        let error = failure { () throws(DocketError) in
+            _ = try DocketConnection(host: "127.0.0.1", port: server.port, options: DocketConnection.Options(connectTimeout: 1))
+        }
+        guard case .connectFailed? = error else {
+            Issue.record("expected connectFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(Date().timeIntervalSince(started) < 4)
     }
 }
