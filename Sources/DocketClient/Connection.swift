@@ -97,7 +97,10 @@ public final class DocketConnection: @unchecked Sendable {
         public var connectTimeout: DocketDuration
         /// How long a command the server answers at once may go unanswered before the call
         /// throws `timeout` (nil: forever). RESERVE and WAIT add their own timeout to it, and
-        /// wait forever without one. Time spent waiting for a reconnect counts.
+        /// wait forever without one. Time spent waiting for a reconnect counts. Writing the
+        /// command counts too: a write the server does not read within it drops the connection
+        /// (and `close()`'s flush gives up after 2 s), so a server that stops reading cannot
+        /// hold a caller for ever. Publishes are not bounded by it.
         public var requestTimeout: DocketDuration?
         /// Deliver this connection's own publishes to its own subscriptions.
         public var echo: Bool
@@ -392,6 +395,9 @@ public final class DocketConnection: @unchecked Sendable {
         let input = ByteBuffer(capacity: 64 * 1024)
         func nextOp(_ what: String) throws(DocketError) -> ServerOp {
             while true {
+                // Reads wait only until the deadline, but a server that keeps sending (PINGs,
+                // which are answered) must not stretch the handshake past it either.
+                if deadline.hasPassed { throw .connectFailed("no \(what) from \(host):\(port) in time") }
                 switch ServerParser.parse(input.readableBytes, from: 0) {
                 case .op(let op, let next):
                     input.consume(next)
@@ -430,7 +436,7 @@ public final class DocketConnection: @unchecked Sendable {
             }
         }
         func send(_ bytes: [UInt8]) throws(DocketError) {
-            guard var why = link.send(bytes) else { return }
+            guard var why = link.send(bytes, deadline: deadline) else { return }
             guard link.isSecure else { throw .connectFailed("handshake with \(host):\(port) failed: \(why)") }
             // A server that refused the client's certificate (TLS 1.3 tells after the
             // handshake) sent an alert before it closed: its reason beats "connection reset".
@@ -1151,8 +1157,11 @@ public final class DocketConnection: @unchecked Sendable {
     func sendBytes(
         _ bytes: [UInt8], expecting kind: CommandKind?, wakeup: Wakeup<Reply>? = nil, whenDisconnected: WhenDisconnected
     ) throws(DocketError) -> Pending? {
+        let writeDeadline = writeDeadline(expecting: kind, whenDisconnected)
         while true {
-            writeLock.lock()
+            // Nothing is sent yet: a write stuck ahead of this one (a server that stopped
+            // reading) makes it a timeout.
+            guard writeLock.lock(until: writeDeadline) else { throw .timeout }
             state.lock()
             switch phase {
             case .closed:
@@ -1172,7 +1181,7 @@ public final class DocketConnection: @unchecked Sendable {
                 }
                 state.unlock()
                 defer { writeLock.unlock() }
-                guard let why = link.send(bytes) else { return pending }
+                guard let why = link.send(bytes, deadline: writeDeadline) else { return pending }
                 let error = DocketError.connectionLost("writing to \(host):\(port) failed: \(why)")
                 socketFailed(link, generation: current)
                 // A command awaiting a reply is in the FIFO: the reader fails it with the rest.
@@ -1209,6 +1218,18 @@ public final class DocketConnection: @unchecked Sendable {
                 // The phase changed: try again.
             }
         }
+    }
+
+    /// How long a write may take, waiting for the write lock included: a command awaiting a
+    /// reply (and a PONG) is written within the request timeout, or its own deadline when that
+    /// is earlier (`flush(timeout:)`), so a server that stops reading cannot hold a caller, or
+    /// `close()`, for ever; a write that runs out of time breaks the connection (part of the
+    /// command may be out). Publishes, subscriptions and the rest wait as long as it takes.
+    private func writeDeadline(expecting kind: CommandKind?, _ whenDisconnected: WhenDisconnected) -> Deadline? {
+        if kind == nil, case .drop = whenDisconnected {} else if kind == nil { return nil }
+        let timeout = Deadline.within(options.requestTimeout?.milliseconds)
+        if case .wait(let own?) = whenDisconnected, timeout.map({ own < $0 }) ?? true { return own }
+        return timeout
     }
 
     /// Adds a publish to the outbox (`state` held).

@@ -125,12 +125,11 @@ final class Link: @unchecked Sendable {
 
     // MARK: Writing
 
-    /// Writes every byte; nil once all are out, else why not (the connection is then broken).
+    /// Writes every byte, until `deadline` (nil: for as long as it takes); nil once all are
+    /// out, else why not (the connection is then broken: part of the bytes may be out).
     /// Callers serialize their writes (the connection's write lock).
-    func send(_ bytes: [UInt8]) -> String? {
-        guard let tls else {
-            return Socket.writeAll(fd, bytes) ? nil : String(cString: strerror(errno))
-        }
+    func send(_ bytes: [UInt8], deadline: Deadline? = nil) -> String? {
+        guard let tls else { return Socket.writeAll(fd, bytes, deadline: deadline) }
         return bytes.withUnsafeBytes { raw -> String? in
             var offset = 0
             lock.lock()
@@ -143,8 +142,9 @@ final class Link: @unchecked Sendable {
                     // The socket is full: wait for room without the lock, so the reader reads on
                     // (a server blocked writing to us frees room only once we read).
                     lock.unlock()
-                    let waited = Socket.waitReady(fd, Int16(POLLOUT), deadline: nil)
+                    let waited = Socket.waitReady(fd, Int16(POLLOUT), deadline: deadline)
                     lock.lock()
+                    if case .timeout = waited { return "the server read nothing for too long" }
                     if let why = waited.failure { return why }
                 case .wantRead:
                     // The session must read first (TLS 1.2 renegotiation): the reader will, soon.

@@ -29,6 +29,37 @@ final class PosixLock: @unchecked Sendable {
     /// Takes the lock if it is free; false (and not taken) if another thread holds it.
     @inline(__always) func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 
+    /// Takes the lock, waiting at most until `deadline` (nil: for ever); false (and not taken)
+    /// once it has passed. For a lock that may be held by a thread stuck in a write.
+    func lock(until deadline: Deadline?) -> Bool {
+        guard let deadline else {
+            lock()
+            return true
+        }
+        if tryLock() { return true }
+        #if canImport(Darwin)
+        // No timed mutex wait: poll, every millisecond.
+        while !deadline.hasPassed {
+            Clock.sleep(milliseconds: 1)
+            if tryLock() { return true }
+        }
+        return false
+        #else
+        // pthread_mutex_timedlock reads CLOCK_REALTIME: the monotonic time left, from now.
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let remaining = deadline.nanoseconds &- min(deadline.nanoseconds, Clock.nanoseconds())
+        let total = UInt64(now.tv_nsec) + remaining % 1_000_000_000
+        var absolute = timespec(
+            tv_sec: now.tv_sec + Int(remaining / 1_000_000_000) + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
+        while true {
+            let status = pthread_mutex_timedlock(mutex, &absolute)
+            if status == 0 { return true }
+            if status != EINTR { return false }
+        }
+        #endif
+    }
+
     @inline(__always) func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

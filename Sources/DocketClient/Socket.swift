@@ -114,7 +114,8 @@ enum Socket {
         var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
         let deadline = Deadline.after(milliseconds: timeout)
         while true {
-            let ready = poll(&poller, 1, Int32(deadline.remainingMilliseconds))
+            // A connect timeout may be up to 366 days, more milliseconds than poll(2) takes.
+            let ready = poll(&poller, 1, Int32(min(deadline.remainingMilliseconds, Int(Int32.max))))
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { return "timed out after \(timeout) ms" }
             break
@@ -149,21 +150,31 @@ enum Socket {
         }
     }
 
-    /// Writes every byte; false if the socket broke.
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { raw in
+    /// Writes every byte, giving up at `deadline` (nil: never); nil once all are out, else why
+    /// not (the socket broke, or the peer read too little in time: some bytes may be out).
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], deadline: Deadline? = nil) -> String? {
+        bytes.withUnsafeBytes { raw -> String? in
             var offset = 0
+            // With a deadline, each send takes what fits now, and poll waits for room.
+            #if canImport(Darwin)
+            let flags: Int32 = deadline == nil ? 0 : MSG_DONTWAIT
+            #else
+            let flags = Int32(MSG_NOSIGNAL) | (deadline == nil ? 0 : Int32(MSG_DONTWAIT))
+            #endif
             while offset < raw.count {
-                #if canImport(Darwin)
-                let written = send(fd, raw.baseAddress! + offset, raw.count - offset, 0)
-                #else
-                let written = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                #endif
+                let written = send(fd, raw.baseAddress! + offset, raw.count - offset, flags)
                 if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { return false }
+                if written < 0, errno == EAGAIN || errno == EWOULDBLOCK, let deadline {
+                    switch waitReady(fd, Int16(POLLOUT), deadline: deadline) {
+                    case .ready: continue
+                    case .timeout: return "the server read nothing for too long (\(offset) of \(raw.count) bytes written)"
+                    case .failed(let why): return why
+                    }
+                }
+                guard written > 0 else { return String(cString: strerror(errno)) }
                 offset += written
             }
-            return true
+            return nil
         }
     }
 

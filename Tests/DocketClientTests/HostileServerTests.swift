@@ -1,0 +1,197 @@
+import DocketClient
+import Foundation
+import Testing
+
+/// The client against fake servers that misbehave in ways a real docketd does not: the client
+/// must neither trap nor hang beyond its timeouts.
+@Suite struct HostileServerTests {
+    /// A loopback server that completes each connection's handshake (INFO, then PONG to the
+    /// first PING), then does what `afterHandshake` says with the socket. Every socket is shut
+    /// down by `stop()`, which ends whatever `afterHandshake` still does.
+    final class FakeServer: @unchecked Sendable {
+        let port: Int
+        private let listener: Int32
+        private let lock = NSLock()
+        private var clients: [Int32] = []
+        private var stopped = false
+        private let afterHandshake: @Sendable (Int32, FakeServer) -> Void
+
+        var isStopped: Bool { lock.withLock { stopped } }
+
+        /// Instead of the handshake, when given.
+        private let greeting: (@Sendable (Int32, FakeServer) -> Void)?
+
+        init(
+            receiveBuffer: Int32? = nil, greeting: (@Sendable (Int32, FakeServer) -> Void)? = nil,
+            afterHandshake: @escaping @Sendable (Int32, FakeServer) -> Void = { _, _ in }
+        ) throws {
+            self.greeting = greeting
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            if var size = receiveBuffer {
+                // Set on the listener, so accepted sockets start with it (a small window).
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0, listen(descriptor, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            listener = descriptor
+            port = Int(UInt16(bigEndian: address.sin_port))
+            self.afterHandshake = afterHandshake
+            Thread.detachNewThread { [self] in serve() }
+        }
+
+        private func serve() {
+            while true {
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { return }
+                let keep = lock.withLock { () -> Bool in
+                    if stopped { return false }
+                    clients.append(client)
+                    return true
+                }
+                guard keep else {
+                    close(client)
+                    return
+                }
+                Thread.detachNewThread { [self] in
+                    if let greeting { return greeting(client, self) }
+                    let info = "INFO {\"server_id\":\"FAKE\",\"version\":\"0.1.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n"
+                    guard send(client, info) else { return }
+                    var seen: [UInt8] = []
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    while !seen.suffix(6).elementsEqual("PING\r\n".utf8) {
+                        let count = recv(client, &buffer, buffer.count, 0)
+                        guard count > 0 else { return }
+                        seen += buffer[..<count]
+                    }
+                    guard send(client, "PONG\r\n") else { return }
+                    afterHandshake(client, self)
+                }
+            }
+        }
+
+        /// Sends all of `text`; false once the socket is broken.
+        func send(_ client: Int32, _ text: String) -> Bool {
+            let bytes = Array(text.utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let count = bytes[offset...].withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard count > 0 else { return false }
+                offset += count
+            }
+            return true
+        }
+
+        func stop() {
+            let all = lock.withLock { () -> [Int32] in
+                stopped = true
+                return clients
+            }
+            shutdown(listener, Int32(SHUT_RDWR))
+            close(listener)
+            for client in all { shutdown(client, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    /// Runs `body` on a thread of its own; whether it returned within `seconds`.
+    func returns(within seconds: TimeInterval, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            body()
+            done.signal()
+        }
+        return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    /// Connect timeouts may be up to 366 days; more than 2^31 ms must not overflow poll(2)'s
+    /// Int32 timeout (it trapped).
+    @Test func aConnectTimeoutOfMonthsConnects() throws {
+        let server = try FakeServer(afterHandshake: { _, _ in })
+        defer { server.stop() }
+        var options = DocketConnection.Options(reconnect: false)
+        options.connectTimeout = .seconds(366 * 86_400)
+        let client = try DocketConnection(host: "127.0.0.1", port: server.port, options: options)
+        #expect(client.isConnected)
+        client.close(flush: false)
+    }
+
+    /// A server that floods PINGs and reads nothing: the reader thread, answering them, ends
+    /// up stuck writing a PONG with the write lock held. A command must still end within the
+    /// request timeout, and `close()` (which flushes first) must return: it waited for the
+    /// write lock for ever.
+    @Test func closeReturnsWhenTheServerFloodsPingsAndReadsNothing() throws {
+        let server = try FakeServer(receiveBuffer: 4096, afterHandshake: { client, server in
+            let flood = String(repeating: "PING\r\n", count: 1000)
+            let until = Date().addingTimeInterval(20)
+            while !server.isStopped, Date() < until, server.send(client, flood) {}
+        })
+        defer { server.stop() }
+        let client = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: DocketConnection.Options(requestTimeout: 1, reconnect: false))
+        let started = Date()
+        #expect(throws: DocketError.self) { try client.stats() }
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(returns(within: 8) { client.close() })
+    }
+
+    /// A server that reads nothing once connected: commands fill the socket buffers, and a
+    /// write that cannot finish must end with the request timeout (the connection is then
+    /// dropped), not block the caller for ever; `close()` returns too.
+    @Test func writesToAServerThatStoppedReadingEndWithTheRequestTimeout() throws {
+        let server = try FakeServer(receiveBuffer: 4096, afterHandshake: { _, server in
+            while !server.isStopped { usleep(20_000) }
+        })
+        defer { server.stop() }
+        let client = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: DocketConnection.Options(requestTimeout: 1, reconnect: false))
+        let errors = Locked<[DocketError]>([])
+        let payload = [UInt8](repeating: 0x61, count: 1_000_000)
+        // Enough bytes to fill any loopback socket buffers (a few MB at most).
+        let wrote = returns(within: 20) {
+            for _ in 0..<12 {
+                do throws(DocketError) {
+                    try client.enqueue("q", payload)
+                } catch {
+                    errors.withLock { $0.append(error) }
+                    if case .connectionClosed = error { return }
+                }
+            }
+        }
+        #expect(wrote)
+        #expect(!errors.current.isEmpty)
+        #expect(returns(within: 8) { client.close() })
+    }
+
+    /// A server that sends INFO, then PINGs for ever (reading the PONGs): the handshake must
+    /// end with the connect timeout, not go on answering for as long as the server likes.
+    @Test func aPingFloodDuringTheHandshakeEndsWithTheConnectTimeout() throws {
+        let server = try FakeServer(greeting: { client, server in
+            guard server.send(client, "INFO {\"server_id\":\"FAKE\",\"max_payload\":1048576}\r\n") else { return }
+            Thread.detachNewThread {
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while recv(client, &buffer, buffer.count, 0) > 0 {}
+            }
+            let until = Date().addingTimeInterval(20)
+            let flood = String(repeating: "PING\r\n", count: 100)
+            while !server.isStopped, Date() < until, server.send(client, flood) {}
+        })
+        defer { server.stop() }
+        let started = Date()
+        let error = failure { () throws(DocketError) in
+            _ = try DocketConnection(host: "127.0.0.1", port: server.port, options: DocketConnection.Options(connectTimeout: 1))
+        }
+        guard case .connectFailed? = error else {
+            Issue.record("expected connectFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(Date().timeIntervalSince(started) < 4)
+    }
+}
