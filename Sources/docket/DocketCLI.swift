@@ -283,12 +283,16 @@ func parseJobID(_ text: String) throws -> UInt64 {
 func parseSize(_ text: String, _ what: String) throws -> Int {
     let (digits, unit) = (text.prefix { $0.isNumber }, text.drop { $0.isNumber }.lowercased())
     guard let value = Int(digits) else { throw ValidationError("\(what) must be a size such as 4096, 64KiB or 1MiB.") }
+    let shift: Int
     switch unit {
-    case "", "b": return value
-    case "k", "kb", "kib": return value << 10
-    case "m", "mb", "mib": return value << 20
+    case "", "b": shift = 0
+    case "k", "kb", "kib": shift = 10
+    case "m", "mb", "mib": shift = 20
     default: throw ValidationError("\(what) must be a size such as 4096, 64KiB or 1MiB.")
     }
+    // A shift past Int's bits would wrap to a wrong size, silently.
+    guard value <= Int.max >> shift else { throw ValidationError("\(what) is too large: \(text).") }
+    return value << shift
 }
 
 /// A duration option, checked.

@@ -226,6 +226,9 @@ import Testing
             #expect(err.contains("Cannot run /nonexistent/program"))
             let (onPath, _, _) = try docket("work", "q", "--", "no-such-program-on-path", server: server)
             #expect(onPath == 64)
+            // A size whose unit would overflow is refused, not wrapped to another size.
+            let (huge, _, hugeErr) = try docket("work", "q", "--max-result", "9000000000000000000M", "--", "/bin/true", server: server)
+            #expect(huge == 64 && hugeErr.contains("--max-result is too large"), "\(hugeErr)")
         }
     }
 
