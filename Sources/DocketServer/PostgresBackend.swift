@@ -228,7 +228,7 @@ final class PostgresBackend {
                 reserver.inFlight = false
                 reserver.answer.readAhead = nil  // its try waits for the next connection
             }
-            lane?.close()
+            lane?.close(why)
             lane = nil
             mainWaitsForLane = 0
             mainFollowsLane = false
@@ -386,16 +386,36 @@ final class PostgresBackend {
         }
     }
 
+    /// A command that never reached the database (or whose transaction it rolled back).
     static func unavailable(_ why: String?) -> JobError {
-        JobError(.unavailable, "the job store is unavailable: \(why ?? "not connected"); nothing was changed or promised, send it again")
+        JobError(.unavailable, "the job store is unavailable: \(oneLine(why ?? "not connected")); nothing was changed or promised, send it again")
+    }
+
+    /// A command whose transaction was sent when the connection was lost: it may have
+    /// committed, so the answer must not say that nothing changed (an ENQ sent again can make
+    /// a second job unless it has a key; an ACK sent again can find the job completed).
+    static func unknownOutcome(_ why: String) -> JobError {
+        JobError(
+            .unavailable,
+            "the job store is unavailable: \(oneLine(why)); the connection was lost before its outcome was known, so it may or may not have been done: nothing was promised, send it again (an ENQ with key= to be safe)"
+        )
+    }
+
+    /// libpq's messages run over several lines (`…unexpectedly\n\tThis probably means…`); an
+    /// error reply is one line, where a control character would show as `?`.
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: { $0.isNewline || $0 == "\t" }).map { String($0.drop { $0 == " " }) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// What a command whose statement or transaction failed in the database is answered: a
     /// database out of disk space (`53100`, its transaction rolled back) refused the change, as
-    /// a full embedded store does; anything else leaves it unknown.
+    /// a full embedded store does; a connection lost with it in flight leaves it unknown;
+    /// anything else (the server refused it, its transaction rolled back) changed nothing.
     static func failed(_ error: PostgresError) -> JobError {
+        if error.kind == .connection { return unknownOutcome(error.message) }
         guard error.sqlState == "53100" else { return unavailable(error.message) }
-        return JobError(.storeFull, "the database has no room for the change: \(error.message); nothing was changed, send it again once it has")
+        return JobError(.storeFull, "the database has no room for the change: \(oneLine(error.message)); nothing was changed, send it again once it has")
     }
 
     /// A store completion that answers with `success` of what the verb gave, or the error.

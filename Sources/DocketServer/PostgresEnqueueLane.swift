@@ -86,12 +86,13 @@ final class PostgresEnqueueLane {
         for item in items { item.done(.failure(PostgresBackend.unavailable(why))) }
     }
 
-    func close() {
+    /// Closes the connection; the batch not sent yet is answered unavailable, saying `why`.
+    func close(_ why: String = "shutting down") {
         let closing = connection
         connection = nil
         socket.watch(.none)
         closing?.close()
-        fail("shutting down")
+        fail(why)
     }
 
     private func socketReady(_ what: Int16) {
