@@ -1397,6 +1397,7 @@ final class PostgresBackend {
         armTick(after: 1000)
         // The waits still running end on time.
         for deadline in reservers.compactMap(\.deadline) + watchers.values.joined().compactMap(\.deadline) { armTick(at: deadline) }
+        closeSilentConnections()
         guard isAvailable, let db = connection else { return }
         if lane == nil { openLane() }
         flushBatches()
@@ -1480,6 +1481,20 @@ final class PostgresBackend {
         let record = HeldJob(
             id: UInt64(job.id), queue: job.queue, attempt: job.attempts, maxAttempts: job.maxAttempts, group: job.group, startedAt: now())
         event(.waiting, record, state: .waiting)
+    }
+
+    /// A connection that has heard nothing from the server for `--store-timeout` while waiting
+    /// for it (a stopped server, a host gone without closing the socket) is taken for lost, as
+    /// a closed one is: its commands are answered `UNAVAILABLE` and a new one is made. Without
+    /// this, every job command would wait for TCP to give up, hours later.
+    private func closeSilentConnections() {
+        let limit = Int64(server.config.storeTimeoutMilliseconds)
+        guard limit > 0 else { return }
+        let at = Int64(monotonicMilliseconds())
+        // Held here while they close: closing drops the backend's reference to the connection,
+        // and the lane's closing drops the lane (whose callbacks still run).
+        if let db = connection { withExtendedLifetime(db) { db.closeIfSilent(longerThan: limit, now: at) } }
+        if let lane, let db = lane.connection { withExtendedLifetime((lane, db)) { db.closeIfSilent(longerThan: limit, now: at) } }
     }
 
     private func armTick(after milliseconds: Int) { armTick(at: now() + Int64(milliseconds)) }

@@ -316,6 +316,63 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// A database that stops answering without closing the connection (SIGSTOP here; a hung
+    /// machine, or a host gone behind a partition, in production) is taken for lost after
+    /// --store-timeout: the command in flight is answered UNAVAILABLE saying its outcome is
+    /// unknown (it may have committed), the next ones UNAVAILABLE too while the database stays
+    /// silent (reconnecting times out as well), /healthz says so, and once it answers again
+    /// docketd is back with everything acknowledged. Before, every job command waited for as
+    /// long as the database was silent (hours, for a dead host: until TCP gave up).
+    @Test func aDatabaseThatStopsAnsweringIsTakenForLost() async throws {
+        guard case .success = TestPostgres.shared else { return }
+        let cluster = try TestPostgres.makePrivate()
+        defer {
+            cluster.signalServer(SIGCONT)
+            cluster.remove()
+        }
+        let database = try cluster.createDatabase()
+        let server = try DocketdProcess(["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)", "-m", "0", "--store-timeout", "2s"])
+        let client = try server.client()
+        client.timeout = 15
+        _ = try client.handshake()
+        try client.send("ENQ q 6\r\nbefore\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        let http = try #require(server.httpPort)
+
+        cluster.signalServer(SIGSTOP)
+        let stoppedAt = Date()
+        try client.send("ENQ q 6\r\nduring\r\n")
+        let inFlight = try client.readLine()
+        let waited = Date().timeIntervalSince(stoppedAt)
+        #expect(inFlight.hasPrefix("-ERR 'UNAVAILABLE ") && inFlight.contains("no answer from the database for 2 s"), "\(inFlight)")
+        #expect(inFlight.contains("may or may not have been done") && !inFlight.contains("nothing was changed"), "\(inFlight)")
+        #expect(waited >= 1.5 && waited < 10, "answered after \(waited) s")
+        // Still silent: new commands are answered too (not connected, or the new connection timed out).
+        for _ in 0..<3 {
+            try client.send("ENQ q 6\r\nduring\r\n")
+            let answer = try client.readLine()
+            #expect(answer.hasPrefix("-ERR 'UNAVAILABLE "), "\(answer)")
+            try await Task.sleep(nanoseconds: 1_500_000_000)
+        }
+        #expect(try get(http, "/healthz").hasPrefix("HTTP/1.1 503 "))
+
+        cluster.signalServer(SIGCONT)
+        var back = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            try client.send("ENQ q 5\r\nafter\r\n")
+            back = try client.readLine()
+            if back.hasPrefix("+OK") { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect(back.hasPrefix("+OK "), "\(back)")
+        try client.line("RESERVE q timeout=0")
+        let (line, payload) = try client.readMessage()
+        #expect(plainJobLine(line) == "JOB 1 q 1 6" && payload == Array("before".utf8), "\(line)")
+        #expect(server.log.text.contains("no answer from the database for 2 s"))
+        #expect(server.stop() == 0)
+    }
+
     /// A database that cannot be reached at start is an error with a message, not a hang.
     @Test func anUnreachableDatabaseStopsTheStart() throws {
         guard case .success(let cluster) = TestPostgres.shared else { return }
