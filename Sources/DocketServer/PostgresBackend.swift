@@ -178,7 +178,8 @@ final class PostgresBackend {
         case .connecting:
             break
         case .ready:
-            // The schema first (a no-op when current), then the channels, then the routes.
+            // The session's settings, the schema (a no-op when current), the channels, the routes.
+            PostgresSchema.configureSession(on: db)
             PostgresSchema.migrate(on: db) { [self] result in
                 if case .failure(let error) = result { log.error("PostgreSQL store: migrating the schema failed: \(error)") }
             }

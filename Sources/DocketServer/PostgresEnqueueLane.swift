@@ -57,6 +57,7 @@ final class PostgresEnqueueLane {
         db.start()
         if db.state != .closed { socket.watch(db.interest) }
         // Told apart from the main connection in pg_stat_activity (statements wait for the connection).
+        PostgresSchema.configureSession(on: db)
         db.query("SET application_name = '\(Self.applicationName)'") { _ in }
     }
 

@@ -596,9 +596,94 @@ import Testing
         }
     }
 
+    /// A node paused (SIGSTOP here; a stalled VM in production) between the two steps of a
+    /// commit leaves its transaction open in the database, holding what it locked: with a
+    /// concurrency cap, the queue's row. The other nodes' claims of that queue must not wait
+    /// for it to wake up: the database ends the transaction after
+    /// `idle_in_transaction_session_timeout` (docketd sets 5 s on its sessions), so they go on.
+    /// Before, a claim on B waited as long as A was paused (B's own heartbeat behind it).
+    @Test func aNodePausedInsideATransactionDoesNotHoldUpTheOthers() throws {
+        guard let cluster = try cluster() else { return }
+        let (a, database) = try docketd(on: cluster, ["--node-timeout", "3s"])
+        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"
+        let b = try DocketdProcess(["--store", url, "--node-timeout", "3s"])
+        defer { kill(a.pid, SIGCONT) }
+        let setup = try a.client()
+        _ = try setup.handshake()
+        try setup.line("QUEUE q concurrency=100000")
+        let configured = try setup.readLine()
+        #expect(configured == "+OK", "\(configured)")
+        // A worker on A that hears events (so A's commits take two steps, its transaction open
+        // between them), enqueuing, reserving and acknowledging until the test ends.
+        let finished = Flag()
+        let load = Thread {
+            guard let client = try? a.client() else { return }
+            client.timeout = 60
+            _ = try? client.handshake()
+            try? client.line("SUB $JOB.> 1")
+            while !finished.isSet {
+                guard (try? client.send(String(repeating: "ENQ q 1\r\nx\r\nRESERVE q timeout=0\r\n", count: 20))) != nil else { return }
+                var answers = 0
+                while answers < 40 {
+                    guard let line = try? client.readLine() else { return }
+                    if line.hasPrefix("MSG "), let count = Int(line.split(separator: " ").last ?? "") {
+                        _ = try? client.readBytes(count + 2)
+                        continue
+                    }
+                    answers += 1
+                    if line.hasPrefix("JOB "), let count = Int(line.split(separator: " ").last ?? "") {
+                        _ = try? client.readBytes(count + 2)
+                        try? client.line("ACK \(line.split(separator: " ")[1])")
+                        answers -= 1
+                    }
+                }
+            }
+        }
+        load.start()
+        defer { finished.set() }
+        usleep(1_000_000)
+        // Paused with its claim's transaction open in the database.
+        let open = """
+            SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+              AND state LIKE 'idle in transaction%' AND query LIKE '%docket.reserve(%'
+            """
+        var caught = false
+        for _ in 0..<60 where !caught {
+            kill(a.pid, SIGSTOP)
+            usleep(150_000)
+            caught = try cluster.psql(database, open).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+            if !caught {
+                kill(a.pid, SIGCONT)
+                usleep(100_000)
+            }
+        }
+        #expect(caught, "A was paused with a transaction open")
+        guard caught else { return }
+        let worker = try b.client()
+        worker.timeout = 20
+        _ = try worker.handshake()
+        let asked = Date()
+        try worker.line("RESERVE q timeout=0")
+        let answer = try worker.readLine()
+        let waited = Date().timeIntervalSince(asked)
+        #expect(answer.hasPrefix("JOB ") || answer == "NOJOB", "\(answer)")
+        #expect(waited < 8, "B's claim waited \(waited) s for the paused node")
+        kill(a.pid, SIGCONT)
+        #expect(b.stop() == 0)
+        #expect(a.stop() == 0)
+    }
+
     func get(_ port: Int, _ path: String) throws -> String {
         let client = try LineClient(port: port)
         try client.send("GET \(path) HTTP/1.1\r\n\r\n")
         return String(decoding: try client.readUntilClosed(), as: UTF8.self)
     }
+}
+
+/// A flag one thread sets and another reads.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
