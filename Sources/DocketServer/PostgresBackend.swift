@@ -1661,10 +1661,11 @@ final class PostgresBackend {
         }
         store.addActivity(rows, on: db) { [self] result in
             guard case .failure(let error) = result, error.kind != .connection, error.kind != .closed else { return }
+            // Back with whatever was counted since (the queue may have nothing new: no entry).
             for row in rows {
                 var counts = unsentActivity[row.queue, default: [:]][row.second, default: Array(repeating: 0, count: row.counts.count)]
                 for index in counts.indices { counts[index] += row.counts[index] }
-                unsentActivity[row.queue]![row.second] = counts
+                unsentActivity[row.queue, default: [:]][row.second] = counts
             }
         }
     }

@@ -99,6 +99,32 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// The counts docketd adds to the database's every tick (QUEUE totals) are refused when the
+    /// database is out of disk space (or their transaction fails for any other reason): they
+    /// are kept for the next tick, and docketd goes on. It used to crash there (a force-unwrap
+    /// of the queue's counts, gone since they were sent), once a second on a full database.
+    @Test func countsRefusedByAFullDatabaseWaitForTheNextTick() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, database) = try docketd(on: cluster)
+        let client = try server.client()
+        _ = try client.handshake()
+        try cluster.psql(database, """
+            CREATE FUNCTION public.no_space() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$;
+            CREATE TRIGGER no_space BEFORE INSERT OR UPDATE ON docket.activity FOR EACH ROW EXECUTE FUNCTION public.no_space();
+            """)
+        try client.send("ENQ q 1\r\na\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        usleep(2_500_000)  // two ticks: their counts refused
+        try client.send("ENQ q 1\r\nb\r\n")
+        #expect(try client.readLine() == "+OK 2", "docketd is still there")
+        try cluster.psql(database, "DROP TRIGGER no_space ON docket.activity")
+        usleep(2_000_000)
+        let stored = try cluster.psql(database, "SELECT coalesce(sum(enqueued), 0) FROM docket.activity WHERE queue = 'q'")
+        #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "the refused counts were added later: \(stored)")
+        #expect(server.stop() == 0)
+    }
+
     /// Plain ENQs go to PostgreSQL on a connection of their own while nobody listens for
     /// events, and each client's commands still act in the order it sent them: a RESERVE
     /// pipelined behind an ENQ finds its job, and an ENQ pipelined behind the DEL of the job
