@@ -358,6 +358,7 @@ import Testing
         }
         let database = try cluster.createDatabase()
         let server = try DocketdProcess(["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)", "-m", "0", "--store-timeout", "2s"])
+        defer { _ = server.stop() }
         let client = try server.client()
         client.timeout = 15
         _ = try client.handshake()
@@ -633,7 +634,12 @@ import Testing
         let (a, database) = try docketd(on: cluster, ["--node-timeout", "3s"])
         let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"
         let b = try DocketdProcess(["--store", url, "--node-timeout", "3s"])
-        defer { kill(a.pid, SIGCONT) }
+        defer {
+            // Whatever failed: no server is left behind, paused or not.
+            kill(a.pid, SIGCONT)
+            _ = b.stop()
+            _ = a.stop()
+        }
         let setup = try a.client()
         _ = try setup.handshake()
         try setup.line("QUEUE q concurrency=100000")
