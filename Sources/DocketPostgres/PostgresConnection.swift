@@ -48,8 +48,8 @@ import CLibPQ
 ///
 /// Two things libpq does not make asynchronous: `PQconnectStart` resolves a host *name*
 /// before returning (so the owner resolves it on its loop, `hostToResolve`, and passes the
-/// addresses as `hostAddresses`), and a server that vanishes without closing the socket is noticed only by TCP
-/// (set `keepalives_idle`/`tcp_user_timeout` in the connection string, or time answers out).
+/// addresses as `hostAddresses`), and a server that stops answering or vanishes without closing
+/// the socket is noticed only by TCP, hours later: the owner times answers out (`closeIfSilent`).
 ///
 /// Not thread-safe: use it from the thread that runs its owner's loop.
 public final class PostgresConnection {
@@ -119,6 +119,9 @@ public final class PostgresConnection {
     private var preparation: [String: Preparation] = [:]
     /// Entries that did not parse: they do not count toward `preparedLimit`.
     private var failedParses = 0
+    /// Since when (the owner's clock, ms) the connection has been waiting for the server without
+    /// hearing from it, as `closeIfSilent` last saw it; nil: not waiting, or it has heard since.
+    private var silentSince: Int64?
 
     private enum Preparation {
         /// Sent, not confirmed yet: sent as plain SQL meanwhile.
@@ -296,6 +299,43 @@ public final class PostgresConnection {
         commit()
     }
 
+    /// Closes the connection as lost (whatever is unanswered fails, `.connection` if it was
+    /// sent) when the server has said nothing for more than `limit` ms while it owes an answer
+    /// or the connection is still being made. libpq has no such deadline of its own in
+    /// non-blocking mode (`connect_timeout` is for blocking connects only): a server that stops
+    /// (SIGSTOP, a hung disk) or vanishes without closing the socket (a dead host, a
+    /// partition) would keep every caller waiting until TCP gives up, hours later. The owner
+    /// calls this from a timer, `now` on a clock of its choosing (monotonic, in ms); the
+    /// silence is counted from the first call that finds the connection waiting, so it is
+    /// noticed between `limit` and `limit` plus the timer's period. True if it closed it.
+    @discardableResult
+    public func closeIfSilent(longerThan limit: Int64, now: Int64) -> Bool {
+        defer { settle() }
+        let waiting: Bool
+        switch state {
+        case .connecting: waiting = started
+        case .ready: waiting = !inFlight.isEmpty || outputPending
+        case .closed: waiting = false
+        }
+        guard waiting else {
+            silentSince = nil
+            return false
+        }
+        guard let since = silentSince else {
+            silentSince = now
+            return false
+        }
+        guard now - since > limit else { return false }
+        let seconds = limit % 1000 == 0 ? "\(limit / 1000) s" : "\(limit) ms"
+        lose(
+            PostgresError(
+                .connection,
+                state == .connecting
+                    ? "no connection to the database within \(seconds) (the server does not answer)"
+                    : "no answer from the database for \(seconds) (the server stopped answering, or cannot be reached)"))
+        return true
+    }
+
     /// Closes the connection; whatever is unanswered fails (`.connection` if it was sent).
     public func close() {
         defer { settle() }
@@ -307,6 +347,7 @@ public final class PostgresConnection {
 
     public func socketReadable() {
         defer { settle() }
+        silentSince = nil
         switch state {
         case .connecting: advanceConnect()
         case .ready:
@@ -328,7 +369,9 @@ public final class PostgresConnection {
     public func socketWritable() {
         defer { settle() }
         switch state {
-        case .connecting: advanceConnect()
+        case .connecting:
+            silentSince = nil
+            advanceConnect()
         case .ready:
             flush()
             checkAlive()

@@ -20,6 +20,22 @@ public enum PostgresSchema {
     /// transaction that made a job of the queue runnable, and so only once it has committed.
     public static let channel = "docket_jobs"
 
+    /// How long a docketd session may sit inside a transaction without sending anything.
+    /// A docketd stops there only between the two steps of a commit (reading results, then
+    /// numbering their events), for milliseconds; one that is paused there (SIGSTOP, a stalled
+    /// VM, a long swap-in) would otherwise keep the rows it locked (a queue's row under a rate
+    /// limit or concurrency cap, its event counters, the jobs it claimed) locked for as long as
+    /// it is paused, and every other docketd's claims of those queues would wait as long, with
+    /// the paused node never taken for dead (taking its jobs back needs those rows too).
+    public static let idleInTransactionMilliseconds = 5000
+
+    /// Sets up a new session for docketd (see `idleInTransactionMilliseconds`): a database or
+    /// role setting would apply otherwise, none by default. Sends nothing before the
+    /// connection's next `commit()`.
+    public static func configureSession(on connection: PostgresConnection) {
+        connection.execute("SET idle_in_transaction_session_timeout = \(idleInTransactionMilliseconds)") { _ in }
+    }
+
     /// Brings the database to `version`. Sends nothing before the connection's next `commit()`.
     public static func migrate(on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresError>) -> Void) {
         connection.execute(migrationStatement) { result in completion(result.map { _ in () }) }

@@ -178,7 +178,8 @@ final class PostgresBackend {
         case .connecting:
             break
         case .ready:
-            // The schema first (a no-op when current), then the channels, then the routes.
+            // The session's settings, the schema (a no-op when current), the channels, the routes.
+            PostgresSchema.configureSession(on: db)
             PostgresSchema.migrate(on: db) { [self] result in
                 if case .failure(let error) = result { log.error("PostgreSQL store: migrating the schema failed: \(error)") }
             }
@@ -228,7 +229,7 @@ final class PostgresBackend {
                 reserver.inFlight = false
                 reserver.answer.readAhead = nil  // its try waits for the next connection
             }
-            lane?.close()
+            lane?.close(why)
             lane = nil
             mainWaitsForLane = 0
             mainFollowsLane = false
@@ -386,16 +387,36 @@ final class PostgresBackend {
         }
     }
 
+    /// A command that never reached the database (or whose transaction it rolled back).
     static func unavailable(_ why: String?) -> JobError {
-        JobError(.unavailable, "the job store is unavailable: \(why ?? "not connected"); nothing was changed or promised, send it again")
+        JobError(.unavailable, "the job store is unavailable: \(oneLine(why ?? "not connected")); nothing was changed or promised, send it again")
+    }
+
+    /// A command whose transaction was sent when the connection was lost: it may have
+    /// committed, so the answer must not say that nothing changed (an ENQ sent again can make
+    /// a second job unless it has a key; an ACK sent again can find the job completed).
+    static func unknownOutcome(_ why: String) -> JobError {
+        JobError(
+            .unavailable,
+            "the job store is unavailable: \(oneLine(why)); the connection was lost before its outcome was known, so it may or may not have been done: nothing was promised, send it again (an ENQ with key= to be safe)"
+        )
+    }
+
+    /// libpq's messages run over several lines (`…unexpectedly\n\tThis probably means…`); an
+    /// error reply is one line, where a control character would show as `?`.
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: { $0.isNewline || $0 == "\t" }).map { String($0.drop { $0 == " " }) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// What a command whose statement or transaction failed in the database is answered: a
     /// database out of disk space (`53100`, its transaction rolled back) refused the change, as
-    /// a full embedded store does; anything else leaves it unknown.
+    /// a full embedded store does; a connection lost with it in flight leaves it unknown;
+    /// anything else (the server refused it, its transaction rolled back) changed nothing.
     static func failed(_ error: PostgresError) -> JobError {
+        if error.kind == .connection { return unknownOutcome(error.message) }
         guard error.sqlState == "53100" else { return unavailable(error.message) }
-        return JobError(.storeFull, "the database has no room for the change: \(error.message); nothing was changed, send it again once it has")
+        return JobError(.storeFull, "the database has no room for the change: \(oneLine(error.message)); nothing was changed, send it again once it has")
     }
 
     /// A store completion that answers with `success` of what the verb gave, or the error.
@@ -1377,6 +1398,7 @@ final class PostgresBackend {
         armTick(after: 1000)
         // The waits still running end on time.
         for deadline in reservers.compactMap(\.deadline) + watchers.values.joined().compactMap(\.deadline) { armTick(at: deadline) }
+        closeSilentConnections()
         guard isAvailable, let db = connection else { return }
         if lane == nil { openLane() }
         flushBatches()
@@ -1460,6 +1482,20 @@ final class PostgresBackend {
         let record = HeldJob(
             id: UInt64(job.id), queue: job.queue, attempt: job.attempts, maxAttempts: job.maxAttempts, group: job.group, startedAt: now())
         event(.waiting, record, state: .waiting)
+    }
+
+    /// A connection that has heard nothing from the server for `--store-timeout` while waiting
+    /// for it (a stopped server, a host gone without closing the socket) is taken for lost, as
+    /// a closed one is: its commands are answered `UNAVAILABLE` and a new one is made. Without
+    /// this, every job command would wait for TCP to give up, hours later.
+    private func closeSilentConnections() {
+        let limit = Int64(server.config.storeTimeoutMilliseconds)
+        guard limit > 0 else { return }
+        let at = Int64(monotonicMilliseconds())
+        // Held here while they close: closing drops the backend's reference to the connection,
+        // and the lane's closing drops the lane (whose callbacks still run).
+        if let db = connection { withExtendedLifetime(db) { db.closeIfSilent(longerThan: limit, now: at) } }
+        if let lane, let db = lane.connection { withExtendedLifetime((lane, db)) { db.closeIfSilent(longerThan: limit, now: at) } }
     }
 
     private func armTick(after milliseconds: Int) { armTick(at: now() + Int64(milliseconds)) }
@@ -1625,10 +1661,11 @@ final class PostgresBackend {
         }
         store.addActivity(rows, on: db) { [self] result in
             guard case .failure(let error) = result, error.kind != .connection, error.kind != .closed else { return }
+            // Back with whatever was counted since (the queue may have nothing new: no entry).
             for row in rows {
                 var counts = unsentActivity[row.queue, default: [:]][row.second, default: Array(repeating: 0, count: row.counts.count)]
                 for index in counts.indices { counts[index] += row.counts[index] }
-                unsentActivity[row.queue]![row.second] = counts
+                unsentActivity[row.queue, default: [:]][row.second] = counts
             }
         }
     }

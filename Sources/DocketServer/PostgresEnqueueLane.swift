@@ -57,6 +57,7 @@ final class PostgresEnqueueLane {
         db.start()
         if db.state != .closed { socket.watch(db.interest) }
         // Told apart from the main connection in pg_stat_activity (statements wait for the connection).
+        PostgresSchema.configureSession(on: db)
         db.query("SET application_name = '\(Self.applicationName)'") { _ in }
     }
 
@@ -86,12 +87,13 @@ final class PostgresEnqueueLane {
         for item in items { item.done(.failure(PostgresBackend.unavailable(why))) }
     }
 
-    func close() {
+    /// Closes the connection; the batch not sent yet is answered unavailable, saying `why`.
+    func close(_ why: String = "shutting down") {
         let closing = connection
         connection = nil
         socket.watch(.none)
         closing?.close()
-        fail("shutting down")
+        fail(why)
     }
 
     private func socketReady(_ what: Int16) {

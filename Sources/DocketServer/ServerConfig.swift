@@ -16,6 +16,10 @@ public struct ServerConfig: Sendable {
     /// before another node takes back the jobs it holds (each attempt ending as `lost`), in ms;
     /// 0 leaves them to their leases. Heartbeats go every fifth of it (at most every 5 s).
     public var nodeTimeoutMilliseconds = 15_000
+    /// With `postgresStore`: how long a database connection may go without a word from the
+    /// server while it owes an answer (or while connecting) before it is taken for lost (its
+    /// commands answered `UNAVAILABLE`, a new one made), in ms; 0: never (TCP decides).
+    public var storeTimeoutMilliseconds = 30_000
     /// The nats-server cluster to join for events across docketd nodes (`--cluster-nats`);
     /// nil: none, this node's messages stay on it.
     public var clusterNATS: [NATSAddress]?

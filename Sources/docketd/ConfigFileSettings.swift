@@ -434,6 +434,15 @@ struct ConfigFileSettings {
                     }
                     config.nodeTimeoutMilliseconds = milliseconds
                 }
+            case "store_timeout":
+                if !given("--store-timeout") {
+                    let text: String?
+                    if case .number(let seconds, let unit) = item, unit.isEmpty { text = "\(Int(seconds * 1000))ms" } else { text = item.text }
+                    guard let text, let milliseconds = DocketdCommand.storeTimeout(text) else {
+                        throw ConfigError("\(path): docket.store_timeout \(DocketdCommand.storeTimeoutRule)")
+                    }
+                    config.storeTimeoutMilliseconds = milliseconds
+                }
             case "sync":
                 guard let mode = SyncMode(rawValue: try string(item, "docket.sync")) else {
                     throw ConfigError("\(path): docket.sync must be always or none")

@@ -44,6 +44,12 @@ struct DocketdCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "With a PostgreSQL store: how long a database connection may go without an answer it waits for (or while connecting) before it is taken for lost and made again, its job commands answered UNAVAILABLE; 0 leaves it to TCP (DOCKET_STORE_TIMEOUT).",
+            valueName: "duration"))
+    var storeTimeout = env("DOCKET_STORE_TIMEOUT") ?? "30s"
+
+    @Option(
+        help: ArgumentHelp(
             "A nats-server cluster to share messages and job events with other docketd nodes: nats://[user:pass@]host:port or tls://…, comma-separated (DOCKET_CLUSTER_NATS).",
             valueName: "urls"))
     var clusterNats = env("DOCKET_CLUSTER_NATS") ?? ""
@@ -220,6 +226,13 @@ struct DocketdCommand: ParsableCommand {
     }
     static let nodeTimeoutRule = "must be 0 (wait for the leases) or a duration from 3s to 24h, so that a busy node is not taken for dead."
 
+    /// 0, or 1 s to 1 h: a statement may take a while on a big table.
+    static func storeTimeout(_ text: String) -> Int? {
+        guard let milliseconds = Units.milliseconds(text), milliseconds == 0 || (1000...3_600_000).contains(milliseconds) else { return nil }
+        return milliseconds
+    }
+    static let storeTimeoutRule = "must be 0 (leave it to TCP) or a duration from 1s to 1h."
+
     static func postgresStore(_ text: String) -> String? {
         if text.isEmpty || text == "lmdb" { return "" }
         guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") || text.contains("=") else { return nil }
@@ -240,6 +253,8 @@ struct DocketdCommand: ParsableCommand {
         config.postgresStore = postgresStore.isEmpty ? nil : postgresStore
         guard let nodeTimeout = Self.nodeTimeout(nodeTimeout) else { throw ValidationError("--node-timeout \(Self.nodeTimeoutRule)") }
         config.nodeTimeoutMilliseconds = nodeTimeout
+        guard let storeTimeout = Self.storeTimeout(storeTimeout) else { throw ValidationError("--store-timeout \(Self.storeTimeoutRule)") }
+        config.storeTimeoutMilliseconds = storeTimeout
         if !clusterNats.isEmpty {
             guard let addresses = ClusterLink.addresses(clusterNats) else {
                 throw ValidationError("--cluster-nats must be nats://[user:pass@]host[:port] or tls://… addresses, comma-separated, not \(clusterNats).")

@@ -2,6 +2,10 @@ import DocketPostgres
 import Foundation
 import XCTest
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 final class ConnectionTests: PostgresTestCase {
     func testConnectsAndAnswersInText() throws {
         let connection = try connect()
@@ -18,6 +22,65 @@ final class ConnectionTests: PostgresTestCase {
         XCTAssertEqual(row.bytes(2), [0, 255, 65])
         XCTAssertEqual(row.string(3), "héllo")
         XCTAssertEqual(row.bool(4), true)
+    }
+
+    /// A server that says nothing while it owes an answer is taken for lost by `closeIfSilent`
+    /// (libpq would wait for TCP, hours): the statement in flight fails as a lost connection
+    /// (its outcome unknown), and the failure says why. A connection owing nothing is left
+    /// alone however long it is quiet, and one that hears from the server starts counting again.
+    func testASilentServerIsTakenForLost() throws {
+        let connection = try connect()
+        let clock = { Int64(Date().timeIntervalSince1970 * 1000) }
+        loop.idle(seconds: 0.3)
+        for _ in 0..<3 {
+            XCTAssertFalse(connection.closeIfSilent(longerThan: 100, now: clock()), "owes nothing")
+            loop.idle(seconds: 0.15)
+        }
+        // Answers that come, however slowly, keep it open.
+        let quick = try connection.run("SELECT pg_sleep(0.05)", on: loop)
+        XCTAssertEqual(quick.rows.count, 1)
+
+        var outcome: Result<PostgresResult, PostgresError>?
+        connection.query("SELECT pg_sleep(5)") { outcome = $0 }
+        var closed = false
+        loop.run(timeout: 4) {
+            closed = connection.closeIfSilent(longerThan: 500, now: clock())
+            return closed || outcome != nil
+        }
+        XCTAssertTrue(closed)
+        loop.run(timeout: 2) { outcome != nil }
+        guard case .failure(let error) = outcome else { return XCTFail("\(String(describing: outcome))") }
+        XCTAssertEqual(error.kind, .connection)
+        XCTAssertTrue(error.message.contains("no answer from the database"), error.message)
+        XCTAssertEqual(connection.state, .closed)
+    }
+
+    /// A server that accepts the TCP connection and never answers: the connection being made is
+    /// taken for lost too (libpq's `connect_timeout` does not apply to a non-blocking connect).
+    func testAServerThatNeverAnswersTheConnectIsTakenForLost() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(listener, 4), 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = UInt16(bigEndian: address.sin_port)
+        let connection = PostgresConnection("host=127.0.0.1 port=\(port) user=nobody dbname=nothing connect_timeout=1")
+        loop.add(connection)
+        connection.start()
+        let clock = { Int64(Date().timeIntervalSince1970 * 1000) }
+        var closed = false
+        loop.run(timeout: 4) {
+            closed = connection.closeIfSilent(longerThan: 500, now: clock())
+            return closed || connection.state == .closed
+        }
+        XCTAssertTrue(closed, "\(String(describing: connection.failure))")
+        XCTAssertEqual(connection.state, .closed)
+        XCTAssertTrue(connection.failure?.message.contains("no connection to the database within") == true, "\(String(describing: connection.failure))")
     }
 
     func testBinaryParametersAndArraysRoundTrip() throws {

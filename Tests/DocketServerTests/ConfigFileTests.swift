@@ -161,6 +161,7 @@ import Testing
             ("port: [1\n", "expected ']'"),
             ("docket { node_timeout: 1s }\n", "docket.node_timeout must be 0"),
             ("docket { node_timeout: soon }\n", "docket.node_timeout must be 0"),
+            ("docket { store_timeout: 500ms }\n", "docket.store_timeout must be 0"),
             ("docket { cluster_tls { ca: x.pem } }\n", "unknown setting 'docket.cluster_tls.ca'"),
             ("docket { cluster_tls { cert_file: c.pem } }\n", "docket.cluster_tls needs cert_file and key_file together"),
         ] {
@@ -178,6 +179,15 @@ import Testing
             #expect(status == 64, "\(output)")
             // An accepted value gets as far as the next check (the bad --max-payload).
             #expect(output.contains("--node-timeout must be 0") != accepted, "\(flag): \(output)")
+        }
+    }
+
+    @Test func storeTimeoutIsZeroOrOneSecondToAnHour() throws {
+        for (flag, accepted) in [("999ms", false), ("2h", false), ("x", false), ("0", true), ("1s", true), ("1h", true)] {
+            let (status, output) = try DocketdProcess.runToExit(
+                ["--store-timeout", flag, "--max-payload", "0", "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+            #expect(status == 64, "\(output)")
+            #expect(output.contains("--store-timeout must be 0") != accepted, "\(flag): \(output)")
         }
     }
 

@@ -99,6 +99,32 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// The counts docketd adds to the database's every tick (QUEUE totals) are refused when the
+    /// database is out of disk space (or their transaction fails for any other reason): they
+    /// are kept for the next tick, and docketd goes on. It used to crash there (a force-unwrap
+    /// of the queue's counts, gone since they were sent), once a second on a full database.
+    @Test func countsRefusedByAFullDatabaseWaitForTheNextTick() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, database) = try docketd(on: cluster)
+        let client = try server.client()
+        _ = try client.handshake()
+        try cluster.psql(database, """
+            CREATE FUNCTION public.no_space() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$;
+            CREATE TRIGGER no_space BEFORE INSERT OR UPDATE ON docket.activity FOR EACH ROW EXECUTE FUNCTION public.no_space();
+            """)
+        try client.send("ENQ q 1\r\na\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        usleep(2_500_000)  // two ticks: their counts refused
+        try client.send("ENQ q 1\r\nb\r\n")
+        #expect(try client.readLine() == "+OK 2", "docketd is still there")
+        try cluster.psql(database, "DROP TRIGGER no_space ON docket.activity")
+        usleep(2_000_000)
+        let stored = try cluster.psql(database, "SELECT coalesce(sum(enqueued), 0) FROM docket.activity WHERE queue = 'q'")
+        #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "the refused counts were added later: \(stored)")
+        #expect(server.stop() == 0)
+    }
+
     /// Plain ENQs go to PostgreSQL on a connection of their own while nobody listens for
     /// events, and each client's commands still act in the order it sent them: a RESERVE
     /// pipelined behind an ENQ finds its job, and an ENQ pipelined behind the DEL of the job
@@ -238,6 +264,15 @@ import Testing
         try cluster.psql(database, "SELECT pg_terminate_backend(\(first))")
         let answers = try (0..<200).map { _ in try client.readLine() }
         #expect(answers.allSatisfy { $0.hasPrefix("+OK ") || $0.hasPrefix("-ERR 'UNAVAILABLE ") }, "\(Set(answers.map { $0.prefix(16) }))")
+        // The ENQs in flight when the connection was lost may have committed: their answer says
+        // so (not "nothing was changed"), and libpq's message comes on one line (no `?` for its
+        // line breaks).
+        for answer in Set(answers.filter { $0.hasPrefix("-ERR") }) {
+            #expect(!answer.contains("?"), "\(answer)")
+            if answer.contains("terminating connection") || answer.contains("closed the connection") {
+                #expect(answer.contains("may or may not have been done") && !answer.contains("nothing was changed"), "\(answer)")
+            }
+        }
         accepted += answers.filter { $0.hasPrefix("+OK ") }.count
         accepted += try enqueue(64).filter { $0.hasPrefix("+OK ") }.count
         #expect(accepted >= 64 + 64, "ENQs go on while it is away")
@@ -304,6 +339,64 @@ import Testing
         #expect(plainJobLine(line) == "JOB 1 q 1 6" && payload == Array("before".utf8), "\(line) \(String(decoding: payload, as: UTF8.self))")
         #expect(try get(http, "/healthz").hasPrefix("HTTP/1.1 200 "))
         #expect(server.log.text.contains("PostgreSQL store: connected again"))
+        #expect(server.stop() == 0)
+    }
+
+    /// A database that stops answering without closing the connection (SIGSTOP here; a hung
+    /// machine, or a host gone behind a partition, in production) is taken for lost after
+    /// --store-timeout: the command in flight is answered UNAVAILABLE saying its outcome is
+    /// unknown (it may have committed), the next ones UNAVAILABLE too while the database stays
+    /// silent (reconnecting times out as well), /healthz says so, and once it answers again
+    /// docketd is back with everything acknowledged. Before, every job command waited for as
+    /// long as the database was silent (hours, for a dead host: until TCP gave up).
+    @Test func aDatabaseThatStopsAnsweringIsTakenForLost() async throws {
+        guard case .success = TestPostgres.shared else { return }
+        let cluster = try TestPostgres.makePrivate()
+        defer {
+            cluster.signalServer(SIGCONT)
+            cluster.remove()
+        }
+        let database = try cluster.createDatabase()
+        let server = try DocketdProcess(["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)", "-m", "0", "--store-timeout", "2s"])
+        defer { _ = server.stop() }
+        let client = try server.client()
+        client.timeout = 15
+        _ = try client.handshake()
+        try client.send("ENQ q 6\r\nbefore\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        let http = try #require(server.httpPort)
+
+        cluster.signalServer(SIGSTOP)
+        let stoppedAt = Date()
+        try client.send("ENQ q 6\r\nduring\r\n")
+        let inFlight = try client.readLine()
+        let waited = Date().timeIntervalSince(stoppedAt)
+        #expect(inFlight.hasPrefix("-ERR 'UNAVAILABLE ") && inFlight.contains("no answer from the database for 2 s"), "\(inFlight)")
+        #expect(inFlight.contains("may or may not have been done") && !inFlight.contains("nothing was changed"), "\(inFlight)")
+        #expect(waited >= 1.5 && waited < 10, "answered after \(waited) s")
+        // Still silent: new commands are answered too (not connected, or the new connection timed out).
+        for _ in 0..<3 {
+            try client.send("ENQ q 6\r\nduring\r\n")
+            let answer = try client.readLine()
+            #expect(answer.hasPrefix("-ERR 'UNAVAILABLE "), "\(answer)")
+            try await Task.sleep(nanoseconds: 1_500_000_000)
+        }
+        #expect(try get(http, "/healthz").hasPrefix("HTTP/1.1 503 "))
+
+        cluster.signalServer(SIGCONT)
+        var back = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            try client.send("ENQ q 5\r\nafter\r\n")
+            back = try client.readLine()
+            if back.hasPrefix("+OK") { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect(back.hasPrefix("+OK "), "\(back)")
+        try client.line("RESERVE q timeout=0")
+        let (line, payload) = try client.readMessage()
+        #expect(plainJobLine(line) == "JOB 1 q 1 6" && payload == Array("before".utf8), "\(line)")
+        #expect(server.log.text.contains("no answer from the database for 2 s"))
         #expect(server.stop() == 0)
     }
 
@@ -530,9 +623,99 @@ import Testing
         }
     }
 
+    /// A node paused (SIGSTOP here; a stalled VM in production) between the two steps of a
+    /// commit leaves its transaction open in the database, holding what it locked: with a
+    /// concurrency cap, the queue's row. The other nodes' claims of that queue must not wait
+    /// for it to wake up: the database ends the transaction after
+    /// `idle_in_transaction_session_timeout` (docketd sets 5 s on its sessions), so they go on.
+    /// Before, a claim on B waited as long as A was paused (B's own heartbeat behind it).
+    @Test func aNodePausedInsideATransactionDoesNotHoldUpTheOthers() throws {
+        guard let cluster = try cluster() else { return }
+        let (a, database) = try docketd(on: cluster, ["--node-timeout", "3s"])
+        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"
+        let b = try DocketdProcess(["--store", url, "--node-timeout", "3s"])
+        defer {
+            // Whatever failed: no server is left behind, paused or not.
+            kill(a.pid, SIGCONT)
+            _ = b.stop()
+            _ = a.stop()
+        }
+        let setup = try a.client()
+        _ = try setup.handshake()
+        try setup.line("QUEUE q concurrency=100000")
+        let configured = try setup.readLine()
+        #expect(configured == "+OK", "\(configured)")
+        // A worker on A that hears events (so A's commits take two steps, its transaction open
+        // between them), enqueuing, reserving and acknowledging until the test ends.
+        let finished = Flag()
+        let load = Thread {
+            guard let client = try? a.client() else { return }
+            client.timeout = 60
+            _ = try? client.handshake()
+            try? client.line("SUB $JOB.> 1")
+            while !finished.isSet {
+                guard (try? client.send(String(repeating: "ENQ q 1\r\nx\r\nRESERVE q timeout=0\r\n", count: 20))) != nil else { return }
+                var answers = 0
+                while answers < 40 {
+                    guard let line = try? client.readLine() else { return }
+                    if line.hasPrefix("MSG "), let count = Int(line.split(separator: " ").last ?? "") {
+                        _ = try? client.readBytes(count + 2)
+                        continue
+                    }
+                    answers += 1
+                    if line.hasPrefix("JOB "), let count = Int(line.split(separator: " ").last ?? "") {
+                        _ = try? client.readBytes(count + 2)
+                        try? client.line("ACK \(line.split(separator: " ")[1])")
+                        answers -= 1
+                    }
+                }
+            }
+        }
+        load.start()
+        defer { finished.set() }
+        usleep(1_000_000)
+        // Paused with its claim's transaction open in the database.
+        let open = """
+            SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+              AND state LIKE 'idle in transaction%' AND query LIKE '%docket.reserve(%'
+            """
+        var caught = false
+        for _ in 0..<60 where !caught {
+            kill(a.pid, SIGSTOP)
+            usleep(150_000)
+            caught = try cluster.psql(database, open).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+            if !caught {
+                kill(a.pid, SIGCONT)
+                usleep(100_000)
+            }
+        }
+        #expect(caught, "A was paused with a transaction open")
+        guard caught else { return }
+        let worker = try b.client()
+        worker.timeout = 20
+        _ = try worker.handshake()
+        let asked = Date()
+        try worker.line("RESERVE q timeout=0")
+        let answer = try worker.readLine()
+        let waited = Date().timeIntervalSince(asked)
+        #expect(answer.hasPrefix("JOB ") || answer == "NOJOB", "\(answer)")
+        #expect(waited < 8, "B's claim waited \(waited) s for the paused node")
+        kill(a.pid, SIGCONT)
+        #expect(b.stop() == 0)
+        #expect(a.stop() == 0)
+    }
+
     func get(_ port: Int, _ path: String) throws -> String {
         let client = try LineClient(port: port)
         try client.send("GET \(path) HTTP/1.1\r\n\r\n")
         return String(decoding: try client.readUntilClosed(), as: UTF8.self)
     }
+}
+
+/// A flag one thread sets and another reads.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }

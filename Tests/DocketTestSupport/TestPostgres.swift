@@ -54,6 +54,24 @@ public final class TestPostgres: @unchecked Sendable {
         try run("pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "-t", "20", "stop"])
     }
 
+    /// Sends `signal` to the server and every process it started (SIGSTOP to make it stop
+    /// answering without closing a socket, as a hung machine does; SIGCONT to resume it).
+    public func signalServer(_ signal: Int32) {
+        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
+            let postmaster = Int32(text.split(separator: "\n").first ?? "")
+        else { return }
+        var processes = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // pid (comm) state ppid …
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == postmaster { processes.append(pid) }
+        }
+        for pid in processes { kill(pid, signal) }
+    }
+
     public func startServer() throws {
         try run("pg_ctl", ["-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "30", "-o", options, "start"])
     }
