@@ -1,4 +1,5 @@
 import DocketClient
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -26,24 +27,7 @@ import Testing
             afterHandshake: @escaping @Sendable (Int32, FakeServer) -> Void = { _, _ in }
         ) throws {
             self.greeting = greeting
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            if var size = receiveBuffer {
-                // Set on the listener, so accepted sockets start with it (a small window).
-                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-            }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard bound == 0, listen(descriptor, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-            }
-            listener = descriptor
-            port = Int(UInt16(bigEndian: address.sin_port))
+            (listener, port) = try LoopbackListener.open(receiveBuffer: receiveBuffer)
             self.afterHandshake = afterHandshake
             Thread.detachNewThread { [self] in serve() }
         }

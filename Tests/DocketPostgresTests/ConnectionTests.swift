@@ -1,4 +1,5 @@
 import DocketPostgres
+import DocketTestSupport
 import Foundation
 import XCTest
 
@@ -58,17 +59,8 @@ final class ConnectionTests: PostgresTestCase {
     /// A server that accepts the TCP connection and never answers: the connection being made is
     /// taken for lost too (libpq's `connect_timeout` does not apply to a non-blocking connect).
     func testAServerThatNeverAnswersTheConnectIsTakenForLost() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, port) = try LoopbackListener.open(backlog: 4)
         defer { Glibc.close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        XCTAssertEqual(bound, 0)
-        XCTAssertEqual(listen(listener, 4), 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        let port = UInt16(bigEndian: address.sin_port)
         let connection = PostgresConnection("host=127.0.0.1 port=\(port) user=nobody dbname=nothing connect_timeout=1")
         loop.add(connection)
         connection.start()
