@@ -115,16 +115,26 @@ public final class DocketdProcess: @unchecked Sendable {
         process.standardError = pipe
         process.standardOutput = pipe
         let log = LogCollector()
+        let drained = DispatchSemaphore(value: 0)
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                drained.signal()
+            } else {
+                log.append(data)
+            }
         }
         try process.run()
+        // Our copy of the write end must go, or the pipe never reaches its end.
+        try? pipe.fileHandleForWriting.close()
         guard let status = process.awaitExit(timeout: timeout) else {
             process.killAndAwaitExit()
             return (-9, log.text)
         }
-        usleep(50_000)  // the last bytes of the pipe
+        // Everything the process wrote, to the end of the pipe: a fixed pause lost the last
+        // lines on a loaded machine.
+        _ = drained.wait(timeout: .now() + 5)
         return (status, log.text)
     }
 
