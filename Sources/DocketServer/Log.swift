@@ -93,3 +93,20 @@ func monotonicMilliseconds() -> Int {
     clock_gettime(CLOCK_MONOTONIC, &now)
     return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
 }
+
+/// nats-server's `-l FILE`: the log (and anything else written to standard error, a crash's last
+/// words included) goes to a file, appended to, and SIGUSR1 opens it again once a log rotator
+/// has moved it away.
+public enum LogFile {
+    public static func redirectStandardError(to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw ServerError("cannot open the log file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        // dup2 replaces descriptor 2 in one step: no line is ever written to a closed one.
+        guard dup2(descriptor, 2) >= 0 else {
+            throw ServerError("cannot log to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -86,6 +86,14 @@ extension Server {
                 if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
                 return close(connection, reason: "Read Error: \(String(cString: strerror(errno)))")
             }
+            if first != Self.tlsHandshakeRecord, config.tls?.allowsPlainText == true {
+                // allow_non_tls: the client chose plain text; it is served as on a plain port.
+                log.debug("\(connection.label) - TLS available, the client chose plain text")
+                connection.tls = nil
+                if let timer = connection.tlsTimer { EventLoop.free(timer) }
+                connection.tlsTimer = nil
+                return readReady(connection)
+            }
             guard first == Self.tlsHandshakeRecord else {
                 log.warn("\(connection.label) - Secure Connection - TLS Required: the client sent plain text")
                 connection.tls = nil  // the error goes out in clear, where the client can read it

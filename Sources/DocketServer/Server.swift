@@ -185,6 +185,7 @@ public final class Server {
         sigaddset(&signals, SIGTERM)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGUSR2)
+        sigaddset(&signals, SIGUSR1)
         sigprocmask(SIG_UNBLOCK, &signals, nil)
         // Writes go straight to sockets; a peer that vanished must give EPIPE, not kill us.
         signal(SIGPIPE, SIG_IGN)
@@ -241,7 +242,7 @@ public final class Server {
         EventLoop.add(timer, timeoutMilliseconds: config.pingIntervalMilliseconds)
         pingTimer = timer
 
-        for signo in [SIGTERM, SIGINT, SIGUSR2] {
+        for signo in [SIGTERM, SIGINT, SIGUSR2, SIGUSR1] {
             let event = loop.makeEvent(
                 fd: signo, flags: EventLoop.signal | EventLoop.persist, context: self, callback: signalCallback)
             EventLoop.add(event)
@@ -534,7 +535,7 @@ public final class Server {
         info.add("max_payload", config.maxPayload)
         if config.authenticator != nil { info.add("auth_required", true) }
         if let tls = config.tls {
-            info.add("tls_required", true)
+            info.add(tls.allowsPlainText ? "tls_available" : "tls_required", true)
             if tls.verifyClients { info.add("tls_verify", true) }
         }
     }
@@ -616,6 +617,7 @@ public final class Server {
         if connection.isBlocked { return }
         let bytes = connection.input.readableBytes
         var position = 0
+        let tracing = log.level <= .trace
         parsing: while !connection.isBlocked {
             if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
                 // Refused at its first bytes, not once a whole command (up to max_payload) is
@@ -637,6 +639,7 @@ public final class Server {
                     connection.pendingAnswer?.readAhead = nil  // it waits for the RESERVE's answer
                     break parsing
                 }
+                if tracing { traceInbound(UnsafeRawBufferPointer(rebasing: bytes[position..<next]), op, connection) }
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }
@@ -669,6 +672,25 @@ public final class Server {
         if connection.pendingBytes > config.maxPending {
             slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
         }
+    }
+
+    /// `-V`: each command a client sends, as nats-server traces it (`<<- [SUB foo  1]`): its
+    /// control line, never its payload, and of a CONNECT only the word, since its fields may
+    /// carry a password or token.
+    private func traceInbound(_ command: UnsafeRawBufferPointer, _ op: ClientOp, _ connection: Connection) {
+        var line = command.prefix { $0 != 0x0A }
+        if line.last == Byte.cr { line = line.dropLast() }
+        let shown: String
+        if case .connect = op {
+            shown = "CONNECT …"
+        } else {
+            // Printable as it came (subjects may be UTF-8); control bytes as escapes, so that a
+            // client cannot forge log lines.
+            shown = String(decoding: line, as: UTF8.self).unicodeScalars.map {
+                $0.value < 0x20 || $0.value == 0x7F ? "\\x" + String($0.value, radix: 16) : String($0)
+            }.joined()
+        }
+        log.trace("\(connection.label) - <<- [\(shown)]")
     }
 
     /// Continues with commands a connection sent while its RESERVE waited.
@@ -889,6 +911,18 @@ public final class Server {
 
     fileprivate func signalReceived(_ signo: Int32) {
         if signo == SIGUSR2 { return enterLameDuckMode() }
+        if signo == SIGUSR1 {
+            // As nats-server: SIGUSR1 reopens the log file, for log rotation, and is harmless
+            // without one (its default action would end the server).
+            guard let file = config.logFile else { return log.info("SIGUSR1: no log file to reopen (the log goes to standard error)") }
+            do {
+                try LogFile.redirectStandardError(to: file)
+                log.info("Reopened the log file \(file) (SIGUSR1)")
+            } catch {
+                log.error("\(error); the log goes on where it went")
+            }
+            return
+        }
         guard !shuttingDown else {
             log.warn("Second signal \(signo): exiting at once")
             graceExpired = true

@@ -145,6 +145,9 @@ public struct ServerConfig: Sendable {
 
     /// Least severe log level written.
     public var logLevel = LogLevel.info
+    /// The file the log goes to (standard error is made to point at it); nil: standard error as
+    /// it was given. SIGUSR1 opens it again, for log rotation.
+    public var logFile: String?
 
     public init() {}
 
@@ -170,6 +173,9 @@ public struct TLSSettings: Sendable, Equatable {
     /// nats-server's `verify_and_map`: a client is the user its verified certificate names
     /// (an email or DNS alternative name, or the subject), whatever its CONNECT says.
     public var mapsUsers = false
+    /// nats-server's `allow_non_tls`: INFO offers TLS (`tls_available`) rather than requiring
+    /// it, and a client that answers in plain text is served in plain text.
+    public var allowsPlainText = false
 
     public init(certificateFile: String, keyFile: String) {
         self.certificateFile = certificateFile

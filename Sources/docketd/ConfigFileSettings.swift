@@ -14,6 +14,8 @@ struct ConfigFileSettings {
     let given: (String...) -> Bool
     /// Keys of the file that docketd knows but does not act on, for the log.
     private(set) var ignored: [String] = []
+    /// `allow_non_tls`, applied once the TLS settings are known.
+    private var allowsPlainText = false
 
     init(path: String, given: @escaping (String...) -> Bool) throws {
         self.path = path
@@ -23,7 +25,7 @@ struct ConfigFileSettings {
 
     /// nats-server keys that change nothing a client sees, read and left alone.
     static let harmless: Set<String> = [
-        "debug", "trace", "logtime", "log_file", "pid_file", "ports_file", "syslog", "remote_syslog", "max_traced_msg_len",
+        "debug", "trace", "logtime", "pid_file", "ports_file", "syslog", "remote_syslog", "max_traced_msg_len",
         "server_tags", "connect_error_reports", "reconnect_error_reports",
         "disable_sublist_cache", "prof_port", "system_account", "no_system_account",
     ]
@@ -42,6 +44,12 @@ struct ConfigFileSettings {
                 if let port, !given("-p", "--port") { config.port = port }
             case "server_name":
                 if !given("--name") { config.serverName = try string(value, key) }
+            case "log_file":
+                if !given("-l", "--log") {
+                    let file = try string(value, key)
+                    guard !file.isEmpty else { throw ConfigError("\(path): log_file must name a file") }
+                    config.logFile = file
+                }
             case "http_port", "monitor_port":
                 if !given("-m", "--http-port") { config.httpPort = try int(value, key, 0...65535) }
             case "http":
@@ -74,6 +82,8 @@ struct ConfigFileSettings {
                 noAuthUser = try string(value, key)
             case "tls":
                 try applyTLS(value, to: &config)
+            case "allow_non_tls":
+                allowsPlainText = try bool(value, key)
             case "accounts":
                 try applyAccounts(value)
             case "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
@@ -86,6 +96,13 @@ struct ConfigFileSettings {
             }
         }
         if !given("--auth", "--user", "--pass") { try finishUsers(&config) }
+        // After the loop: the key may come before the tls block, or go with TLS set by flags.
+        if allowsPlainText, config.tls != nil {
+            guard !config.tls!.handshakeFirst else {
+                throw ConfigError("\(path): allow_non_tls does not go with tls.handshake_first (a client that speaks first in plain text would be taken for a broken handshake)")
+            }
+            config.tls!.allowsPlainText = true
+        }
     }
 
     /// `tls { cert_file, key_file, ca_file, verify, timeout, handshake_first }`; TLS flags on the

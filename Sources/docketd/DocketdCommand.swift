@@ -70,7 +70,7 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "Bytes of messages the cluster link may hold while it is down or behind; more are dropped (DOCKET_CLUSTER_MAX_PENDING).")
     var clusterMaxPending = env("DOCKET_CLUSTER_MAX_PENDING") ?? "64MiB"
 
-    @Option(name: .customLong("name"), help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
+    @Option(name: [.customShort("n"), .customLong("name")], help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
     var serverName = env("DOCKET_NAME") ?? ""
 
     @Option(help: "The largest message payload a client may publish, headers included (DOCKET_MAX_PAYLOAD).")
@@ -211,6 +211,9 @@ struct DocketdCommand: ParsableCommand {
     @Flag(name: [.customShort("V"), .customLong("trace")], help: "Log at trace level, as nats-server's -V (-DV: both).")
     var trace = false
 
+    @Option(name: [.customShort("l"), .customLong("log")], help: "Append the log to this file instead of standard error, as nats-server's -l; SIGUSR1 reopens it, for log rotation (DOCKET_LOG_FILE).")
+    var logFile = env("DOCKET_LOG_FILE")
+
     func validate() throws {
         _ = try makeConfig()
     }
@@ -340,6 +343,10 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, warn, error.")
         }
         config.logLevel = trace ? .trace : debug ? .debug : level
+        if let logFile {
+            guard !logFile.isEmpty else { throw ValidationError("--log must name a file.") }
+            config.logFile = logFile
+        }
         let httpPort = self.httpPort ?? Int(env("DOCKET_HTTP_PORT") ?? "")
         if let httpPort {
             guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be between 0 and 65535.") }
@@ -361,9 +368,14 @@ struct DocketdCommand: ParsableCommand {
         return (config, ignoredConfigKeys)
     }
 
+    /// The command line, nats-server's spellings of flags rewritten to docketd's.
+    static let arguments = NatsServerArguments.normalize(Array(CommandLine.arguments.dropFirst()), shortFlags: shortFlags)
+    /// The one-letter flags declared above.
+    static let shortFlags: Set<Character> = ["a", "c", "d", "h", "l", "m", "n", "p", "D", "V"]
+
     /// Whether one of `names` is on the command line (as `--name value` or `--name=value`).
     static func given(_ names: String...) -> Bool {
-        CommandLine.arguments.dropFirst().contains { argument in
+        arguments.contains { argument in
             names.contains { argument == $0 || argument.hasPrefix($0 + "=") }
         }
     }
@@ -378,6 +390,10 @@ struct DocketdCommand: ParsableCommand {
             return
         }
         let (config, ignoredConfigKeys) = try makeConfigReporting()
+        if let logFile = config.logFile {
+            // Before the first line is logged, so that the file has them all.
+            do { try LogFile.redirectStandardError(to: logFile) } catch { throw ValidationError("\(error)") }
+        }
         if !ignoredConfigKeys.isEmpty {
             Log(level: .info).warn("Configuration file: ignoring \(ignoredConfigKeys.joined(separator: ", ")) (nats-server settings docketd does not use)")
         }

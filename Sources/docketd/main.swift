@@ -1,1 +1,1 @@
-DocketdCommand.main()
+DocketdCommand.main(DocketdCommand.arguments)

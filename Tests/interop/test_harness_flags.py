@@ -1,7 +1,9 @@
 """NATS clients' own test suites start "nats-server" with a fixed command line and poll
 http://127.0.0.1:<-m port>/varz until it answers 200 (nats.py's tests/utils.py does exactly
 this, looping for ever on any other status). docketd must take that command line as it is:
--p, -m, -a, --user/--pass, --auth, -DV, and the TLS flags, with /varz answering plain HTTP."""
+-p, -m, -a, --user/--pass, --auth, -DV, and the TLS flags, with /varz answering plain HTTP.
+nats.c's harness spells the same flags with one dash, as Go's flag package allows (-auth,
+-user, -pass, -config, -tls…), and sends the log to a file with -l."""
 
 from __future__ import annotations
 
@@ -35,7 +37,13 @@ def _varz_status(port: int) -> int:
     ["--auth", "token"],
     ["-DV"],
     ["--tls", "--tlscert", "CERT", "--tlskey", "KEY", "--tlsverify", "--tlscacert", "CA"],
-], ids=["plain", "user", "token", "debug", "tls"])
+    ["-user", "ivan", "-pass", "secret"],
+    ["-auth", "testSecret"],
+    ["-DVV", "-l", "LOG"],
+    ["-tls", "-tlscert", "CERT", "-tlskey", "KEY", "-tlscacert", "CA", "-tlsverify"],
+    ["-config", "CONF"],
+], ids=["plain", "user", "token", "debug", "tls", "one-dash-user", "one-dash-token", "log-file", "one-dash-tls",
+        "one-dash-config"])
 def test_the_harness_command_line_starts_and_varz_answers(tmp_path, extra):
     if "CERT" in extra:
         def openssl(*args):
@@ -47,6 +55,10 @@ def test_the_harness_command_line_starts_and_varz_answers(tmp_path, extra):
                 "-out", "server.pem", "-days", "2")
         names = {"CERT": "server.pem", "KEY": "server.key", "CA": "ca.pem"}
         extra = [str(tmp_path / names[word]) if word in names else word for word in extra]
+    if "CONF" in extra:
+        (tmp_path / "server.conf").write_text("max_payload: 4096\nauthorization { user: ivan, password: pwd }\n")
+    extra = [{"LOG": str(tmp_path / "server.log"), "CONF": str(tmp_path / "server.conf")}.get(word, word)
+             for word in extra]
     port, http_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
     env["DOCKET_DATA_DIR"] = str(tmp_path / "data")
@@ -63,9 +75,91 @@ def test_the_harness_command_line_starts_and_varz_answers(tmp_path, extra):
                 time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read().decode()
         assert status == 200
+        if "-l" in extra:
+            # The log went to the file, at trace level, and nothing to standard error.
+            log = (tmp_path / "server.log").read_text()
+            assert "Server is ready" in log
+            _expect_in_log(tmp_path / "server.log", port, "[TRC]")
+        if str(tmp_path / "server.conf") in extra:
+            varz = _varz(http_port)
+            assert varz["max_payload"] == 4096 and varz["auth_required"] is True
     finally:
         proc.terminate()
         proc.wait(10)
+    if "-l" in extra:
+        assert proc.stderr.read() == b""
+
+
+def _varz(port: int) -> dict:
+    import json
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/varz")
+    return json.loads(connection.getresponse().read())
+
+
+def _expect_in_log(path, port: int, text: str) -> None:
+    """Traffic on the client port shows up in the log file as `text` (a trace line)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.recv(4096)  # INFO
+        client.sendall(b"PING\r\n")
+        assert client.recv(4096).startswith(b"PONG")
+    deadline = time.monotonic() + 5
+    while text not in path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert text in path.read_text()
+
+
+@pytest.mark.docketd_only("signals docketd directly")
+def test_sigusr1_reopens_the_log_file_for_rotation(tmp_path):
+    """As nats-server: after a rotator moves the file away, SIGUSR1 makes docketd write to a new
+    one at the same path; the old file keeps what was written before."""
+    import signal
+
+    log, rotated = tmp_path / "docketd.log", tmp_path / "docketd.log.1"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    proc = subprocess.Popen([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "data"), "-l", str(log)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while not (log.exists() and "Server is ready" in log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Server is ready" in log.read_text()
+        log.rename(rotated)
+        proc.send_signal(signal.SIGUSR1)
+        while not log.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Reopened the log file" in log.read_text()
+        proc.terminate()
+        assert proc.wait(10) == 0
+        assert "shutting down" in log.read_text()
+        assert "shutting down" not in rotated.read_text() and "Server is ready" in rotated.read_text()
+        assert proc.stderr.read() == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.docketd_only("signals docketd directly")
+def test_sigusr1_without_a_log_file_is_harmless(tmp_path):
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    proc = subprocess.Popen([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "data")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:
+            if "Server is ready" in line:
+                break
+        proc.send_signal(signal.SIGUSR1)
+        for line in proc.stderr:
+            if "SIGUSR1" in line:
+                break
+        assert proc.poll() is None
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 @pytest.mark.docketd_only("signals docketd directly")

@@ -135,6 +135,37 @@ def test_a_plain_client_is_told_tls_is_required(start_server, certs):
     assert data == b"-ERR 'Secure Connection - TLS Required'\r\n"
 
 
+def test_allow_non_tls_serves_both_kinds_of_client(start_server, certs):
+    """nats-server's allow_non_tls: INFO offers TLS instead of requiring it, a client that starts
+    the handshake gets TLS, and one that answers in plain text is served in plain text."""
+    config = (
+        "tls {\n"
+        f'  cert_file: "{certs["server.pem"]}"\n'
+        f'  key_file: "{certs["server.key"]}"\n'
+        "}\n"
+        "allow_non_tls: true\n"
+    )
+    url = start_server(config=config)
+    host, port = urlparse(url).hostname, urlparse(url).port
+    with socket.create_connection((host, port), timeout=5) as sock:
+        info = json.loads(read_info_line(sock)[5:])
+        assert info.get("tls_available") is True and not info.get("tls_required")
+        sock.sendall(b"CONNECT {}\r\nSUB plain 1\r\nPUB plain 2\r\nhi\r\nPING\r\n")
+        data = b""
+        while not data.endswith(b"PONG\r\n"):
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert b"MSG plain 1 2\r\nhi\r\n" in data
+
+    async def main():
+        nc = await nats.connect(_tls_url(url), tls=_context(certs), allow_reconnect=False)
+        assert await _round_trip(nc, payload=b"secure") == b"secure"
+        await nc.close()
+
+    run(main())
+
+
 def test_mutual_tls_needs_a_client_certificate(start_server, certs):
     url = start_server(tls=True, tlscert=certs["server.pem"], tlskey=certs["server.key"],
                        tlscacert=certs["ca.pem"], tlsverify=True)

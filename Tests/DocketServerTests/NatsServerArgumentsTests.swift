@@ -1,0 +1,48 @@
+@testable import DocketServer
+import Testing
+
+@Suite struct NatsServerArgumentsTests {
+    private let shortFlags: Set<Character> = ["a", "c", "d", "h", "l", "m", "n", "p", "D", "V"]
+
+    private func normalize(_ words: String...) -> [String] {
+        NatsServerArguments.normalize(words, shortFlags: shortFlags)
+    }
+
+    @Test func longFlagsWithOneDashGetTwo() {
+        // nats.c's test harness, word for word.
+        #expect(normalize("-auth", "testSecret", "-p", "8232", "-a", "127.0.0.1", "-l", "server.log")
+            == ["--auth", "testSecret", "-p", "8232", "-a", "127.0.0.1", "-l", "server.log"])
+        #expect(normalize("-user", "ivan", "-pass", "secret") == ["--user", "ivan", "--pass", "secret"])
+        #expect(normalize("-config", "tls.conf") == ["--config", "tls.conf"])
+        #expect(normalize("-tls", "-tlscert", "c.pem", "-tlskey", "k.pem", "-tlscacert", "ca.pem", "-tlsverify")
+            == ["--tls", "--tlscert", "c.pem", "--tlskey", "k.pem", "--tlscacert", "ca.pem", "--tlsverify"])
+    }
+
+    @Test func groupsOfOneLetterFlagsStayGroups() {
+        #expect(normalize("-DV") == ["-DV"])
+        #expect(normalize("-VD") == ["-VD"])
+        // nats-server's more verbose traces are the trace there is here.
+        #expect(normalize("-VV") == ["-V"])
+        #expect(normalize("-DVV") == ["-DV"])
+        #expect(normalize("-p", "4222") == ["-p", "4222"])
+    }
+
+    @Test func underscoresAndNatsServerNamesBecomeDocketdSpellings() {
+        #expect(normalize("--http_port", "8222") == ["--http-port", "8222"])
+        #expect(normalize("-http_port=8222") == ["--http-port=8222"])
+        #expect(normalize("--net", "0.0.0.0", "--server_name", "a") == ["--addr", "0.0.0.0", "--name", "a"])
+        #expect(normalize("--max_payload=1MiB") == ["--max-payload=1MiB"])
+    }
+
+    @Test func valuesAndUnknownFlagsAreLeftToTheParser() {
+        // A value with an equals sign is never rewritten, nor is anything after "--".
+        #expect(normalize("--pass=-x_y") == ["--pass=-x_y"])
+        #expect(normalize("--", "-auth", "--http_port") == ["--", "-auth", "--http_port"])
+        // Negative numbers and lone dashes are values.
+        #expect(normalize("-p", "-1", "-", "--") == ["-p", "-1", "-", "--"])
+        #expect(normalize("-5000") == ["-5000"])
+        // A flag docketd lacks stays one it lacks, refused by its name.
+        #expect(normalize("-cluster", "nats://127.0.0.1:6222", "-cluster_name", "abc")
+            == ["--cluster", "nats://127.0.0.1:6222", "--cluster-name", "abc"])
+    }
+}
