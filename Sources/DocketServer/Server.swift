@@ -186,6 +186,7 @@ public final class Server {
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGUSR2)
         sigaddset(&signals, SIGUSR1)
+        sigaddset(&signals, SIGHUP)
         sigprocmask(SIG_UNBLOCK, &signals, nil)
         // Writes go straight to sockets; a peer that vanished must give EPIPE, not kill us.
         signal(SIGPIPE, SIG_IGN)
@@ -242,7 +243,7 @@ public final class Server {
         EventLoop.add(timer, timeoutMilliseconds: config.pingIntervalMilliseconds)
         pingTimer = timer
 
-        for signo in [SIGTERM, SIGINT, SIGUSR2, SIGUSR1] {
+        for signo in [SIGTERM, SIGINT, SIGUSR2, SIGUSR1, SIGHUP] {
             let event = loop.makeEvent(
                 fd: signo, flags: EventLoop.signal | EventLoop.persist, context: self, callback: signalCallback)
             EventLoop.add(event)
@@ -911,6 +912,12 @@ public final class Server {
 
     fileprivate func signalReceived(_ signo: Int32) {
         if signo == SIGUSR2 { return enterLameDuckMode() }
+        if signo == SIGHUP {
+            // nats-server reloads its configuration on SIGHUP; docketd cannot yet, and the
+            // signal's default action (a closed terminal, a `systemctl reload`, a `kill -HUP`
+            // meant as a reload) would end the server with every client on it.
+            return log.warn("SIGHUP: docketd does not reload its configuration; restart it to apply changes (the server goes on as configured)")
+        }
         if signo == SIGUSR1 {
             // As nats-server: SIGUSR1 reopens the log file, for log rotation, and is harmless
             // without one (its default action would end the server).

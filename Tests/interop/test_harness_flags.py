@@ -140,7 +140,10 @@ def test_sigusr1_reopens_the_log_file_for_rotation(tmp_path):
 
 
 @pytest.mark.docketd_only("signals docketd directly")
-def test_sigusr1_without_a_log_file_is_harmless(tmp_path):
+@pytest.mark.parametrize("signame", ["SIGUSR1", "SIGHUP"])
+def test_sigusr1_without_a_log_file_and_sighup_are_harmless(tmp_path, signame):
+    """Neither signal's default action (the end of the process) may take the server down: a
+    SIGUSR1 from a log rotator, a SIGHUP meant as nats-server's reload."""
     import signal
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
@@ -150,9 +153,9 @@ def test_sigusr1_without_a_log_file_is_harmless(tmp_path):
         for line in proc.stderr:
             if "Server is ready" in line:
                 break
-        proc.send_signal(signal.SIGUSR1)
+        proc.send_signal(getattr(signal, signame))
         for line in proc.stderr:
-            if "SIGUSR1" in line:
+            if signame in line:
                 break
         assert proc.poll() is None
         proc.terminate()
