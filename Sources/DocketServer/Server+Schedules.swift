@@ -87,17 +87,32 @@ extension Server {
 
     // MARK: Firing
 
+    /// The longest the schedule timer sleeps before it looks at the wall clock again. The
+    /// timer counts on the loop's monotonic clock, ticks are wall-clock times: armed a day
+    /// ahead, a wall clock set forward meanwhile (an NTP step, a VM resumed) left the tick
+    /// firing late by the whole jump, past its grace, and `catchup=none` then skipped it.
+    static let scheduleRecheckMilliseconds: Int64 = 1000
+
     /// Arms the schedule timer for the earliest next tick.
     func armScheduleTimer() {
-        guard let scheduleTimer, let deadline = schedules.nextDeadline else { return }
+        guard scheduleTimer != nil, let deadline = schedules.nextDeadline else { return }
         if armedScheduleDeadline == deadline { return }
         armedScheduleDeadline = deadline
-        EventLoop.add(scheduleTimer, timeoutMilliseconds: Int(max(0, deadline - clock.now())))
+        armScheduleTimer(until: deadline)
+    }
+
+    private func armScheduleTimer(until deadline: Int64) {
+        guard let scheduleTimer else { return }
+        EventLoop.add(scheduleTimer, timeoutMilliseconds: Int(min(max(0, deadline - clock.now()), Self.scheduleRecheckMilliseconds)))
     }
 
     /// Makes the jobs of every tick that is due. With jobs in PostgreSQL while it cannot be
     /// reached, nothing moves: the ticks are tried again a second later.
     func fireDueSchedules() {
+        if let deadline = armedScheduleDeadline, clock.now() < deadline {
+            // Only the look at the wall clock: nothing is due yet.
+            return armScheduleTimer(until: deadline)
+        }
         armedScheduleDeadline = nil
         if let postgres, !postgres.isAvailable {
             if let scheduleTimer { EventLoop.add(scheduleTimer, timeoutMilliseconds: 1000) }

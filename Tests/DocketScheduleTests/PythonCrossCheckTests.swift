@@ -39,7 +39,7 @@ enum Python {
     static let available: Bool = run(input: "") != nil
 
     /// Python's answers, one line per input line; nil if python3 or zoneinfo is missing.
-    static func run(input: String) -> [String]? {
+    static func run(input: String, script: String = script) -> [String]? {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-zone-check-\(UUID().uuidString).txt")
         defer { try? FileManager.default.removeItem(at: path) }
         guard (try? input.write(to: path, atomically: true, encoding: .utf8)) != nil else { return nil }

@@ -114,4 +114,33 @@ import Testing
         }
         #expect(second.stop() == 0)
     }
+
+    static let fakeTime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+    /// The schedule timer counts on the loop's monotonic clock, ticks are wall-clock times. A
+    /// timer armed an hour ahead once slept the whole hour: a wall clock set forward meanwhile
+    /// (an NTP step, a VM resumed) made the tick fire late by the jump, past its grace, and
+    /// `catchup=none` skipped it. libfaketime moves docketd's wall clock alone.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: fakeTime), "libfaketime is not installed (apt-get install faketime)"))
+    func aWallClockSetForwardStillFiresTheTickOnTime() async throws {
+        let offset = FileManager.default.temporaryDirectory.appendingPathComponent("docket-faketime-\(UUID().uuidString)")
+        try "+0\n".write(to: offset, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: offset) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Under libfaketime docketd does not see its arguments; the environment carries them.
+        let server = try DocketdProcess(
+            dataDirectory: directory,
+            shell: "export LD_PRELOAD='\(Self.fakeTime)' FAKETIME_TIMESTAMP_FILE='\(offset.path)' FAKETIME_NO_CACHE=1 "
+                + "DONT_FAKE_MONOTONIC=1 DOCKET_PORT=0 DOCKET_DATA_DIR='\(directory.path)';")
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("SCHEDULE hourly q every=1h catchup=none 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK")
+        // Two seconds before the first tick, on docketd's wall clock.
+        try "+3598\n".write(to: offset, atomically: true, encoding: .utf8)
+        try client.line("RESERVE q timeout=8s")
+        #expect(try client.readMessage().0.hasPrefix("JOB "), "the tick made no job")
+    }
 }
