@@ -35,6 +35,8 @@ if [ "${1:-}" = "--test" ]; then
     # The dashboard's tests drive a headless Chromium through chromedriver (Tests/dashboard).
     command -v chromium >/dev/null 2>&1 || tools+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || tools+=(chromium-driver)
+    # libfaketime: a schedule test moves docketd's wall clock alone (Tests/DocketServerTests/ScheduleTests).
+    [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || dpkg -s faketime >/dev/null 2>&1 || tools+=(faketime)
     if ((${#tools[@]})); then
         echo "setup: installing ${tools[*]}"
         sudo=""
