@@ -14,8 +14,12 @@ import Glibc
 /// loop on a client: a socket that cannot take more gets a write event, and a client that
 /// falls too far behind is cut off as a slow consumer.
 public final class Server {
-    let config: ServerConfig
-    let log: Log
+    /// Mutable only for a SIGHUP reload (`Server+Reload.swift`), on the loop thread.
+    var config: ServerConfig
+    /// Reads the configuration again (the command line, the environment and the file), for a
+    /// SIGHUP reload; nil: nothing to reload from.
+    public var configurationSource: (() throws -> ServerConfig)?
+    var log: Log
     let loop: EventLoop
     /// The global account's subscriptions: everyone's, unless the configuration has accounts.
     var index: SubscriptionIndex { globalAccount.index }
@@ -203,14 +207,7 @@ public final class Server {
                 throw ServerError("TLS: \(error)")
             }
         }
-        if needsPasswordChecker {
-            let checker = try PasswordChecker()
-            let event = loop.makeEvent(
-                fd: checker.readDescriptor, flags: EventLoop.read | EventLoop.persist, context: self, callback: passwordChecksCallback)
-            EventLoop.add(event)
-            passwordChecker = checker
-            passwordCheckEvent = event
-        }
+        try startPasswordCheckerIfNeeded()
         if let conninfo = config.postgresStore {
             let backend = PostgresBackend(server: self, conninfo: conninfo, log: log)
             postgres = backend
@@ -489,6 +486,18 @@ public final class Server {
             }
             sendInfo(connection)
         }
+    }
+
+    /// The thread that checks bcrypt hashes, once the credentials have one (at start, or after
+    /// a reload brought the first).
+    func startPasswordCheckerIfNeeded() throws {
+        guard needsPasswordChecker, passwordChecker == nil else { return }
+        let checker = try PasswordChecker()
+        let event = loop.makeEvent(
+            fd: checker.readDescriptor, flags: EventLoop.read | EventLoop.persist, context: self, callback: passwordChecksCallback)
+        EventLoop.add(event)
+        passwordChecker = checker
+        passwordCheckEvent = event
     }
 
     func sendInfo(_ connection: Connection) {
@@ -912,12 +921,7 @@ public final class Server {
 
     fileprivate func signalReceived(_ signo: Int32) {
         if signo == SIGUSR2 { return enterLameDuckMode() }
-        if signo == SIGHUP {
-            // nats-server reloads its configuration on SIGHUP; docketd cannot yet, and the
-            // signal's default action (a closed terminal, a `systemctl reload`, a `kill -HUP`
-            // meant as a reload) would end the server with every client on it.
-            return log.warn("SIGHUP: docketd does not reload its configuration; restart it to apply changes (the server goes on as configured)")
-        }
+        if signo == SIGHUP { return reloadConfiguration() }
         if signo == SIGUSR1 {
             // As nats-server: SIGUSR1 reopens the log file, for log rotation, and is harmless
             // without one (its default action would end the server).

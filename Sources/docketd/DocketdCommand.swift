@@ -400,6 +400,7 @@ struct DocketdCommand: ParsableCommand {
         let server: Server
         do {
             server = try Server(config: config)
+            server.configurationSource = { try DocketdCommand.parse(DocketdCommand.arguments).makeConfig() }
             try server.start()
         } catch {
             // Exit here, before the half-started server is torn down: what start() set up

@@ -1,0 +1,140 @@
+import DocketWire
+
+/// SIGHUP, as in nats-server: the configuration is read again and what can change while clients
+/// are connected takes effect at once: who may log in and with which rights (users, passwords,
+/// permissions, the token, `no_auth_user`), the log level and file, and the login deadline.
+/// The rest (ports, the store, TLS, limits, accounts) takes effect at the next start, and the
+/// log says which of it differs.
+///
+/// Connected clients are judged by the new rules as if they had just logged in: one whose user
+/// is gone, whose password or token changed, or who logged in without credentials that are now
+/// required, is closed with `Authorization Violation`; the others keep their connection with
+/// their new rights, and a subscription those rights no longer allow ends.
+extension Server {
+    func reloadConfiguration() {
+        guard let configurationSource else {
+            return log.warn("SIGHUP: this server has no configuration to read again; restart it to apply changes")
+        }
+        let new: ServerConfig
+        do {
+            new = try configurationSource()
+        } catch {
+            return log.error("SIGHUP: the configuration was not reloaded, the server goes on as it was: \(error)")
+        }
+        if new.accountNames != config.accountNames || accountAssignments(new) != accountAssignments(config) {
+            return log.error("SIGHUP: the configuration was not reloaded: its accounts changed, which takes a restart (each account is a subject space of its own)")
+        }
+        let old = config
+        config.authenticator = new.authenticator
+        config.authTimeoutMilliseconds = new.authTimeoutMilliseconds
+        config.logLevel = new.logLevel
+        log.level = new.logLevel
+        if new.logFile != old.logFile, let file = new.logFile {
+            do {
+                try LogFile.redirectStandardError(to: file)
+                config.logFile = file
+            } catch {
+                log.error("SIGHUP: \(error); the log goes on where it went")
+            }
+        }
+        do {
+            try startPasswordCheckerIfNeeded()
+        } catch {
+            log.error("SIGHUP: \(error): logins with hashed passwords are refused until a restart")
+        }
+        var closed = 0
+        for connection in Array(connections.values) where !connection.isClosed && connection.closeReason == nil {
+            if !readmit(connection, old: old.authenticator) { closed += 1 }
+        }
+        let pending = Self.restartOnlyDifferences(old, new)
+        log.info(
+            "SIGHUP: reloaded users, permissions, the token, the log level and the login deadline"
+                + (closed > 0 ? "; closed \(closed) connection(s) the new credentials no longer admit" : "")
+                + (pending.isEmpty ? "" : "; changed but applied only at the next start: \(pending.joined(separator: ", "))"))
+    }
+
+    /// Applies the new rules to one connection; false when they close it.
+    private func readmit(_ connection: Connection, old: Authenticator?) -> Bool {
+        guard connection.isAuthenticated else { return true }  // its CONNECT meets the new rules
+        guard let authenticator = config.authenticator else {
+            if connection.principal != nil { connection.principal = nil }
+            forgetPublishVerdicts(connection)
+            return true
+        }
+        // Still the same credentials? A client's password is not kept, so "the same" means the
+        // configured entry it proved is unchanged; a user identified by its certificate is
+        // matched by its certificate again.
+        var principal: Principal?
+        if let identities = connection.certificateIdentities, case .proved(let mapped) = authenticator.verdict(certificate: identities) {
+            principal = mapped
+        } else if let name = connection.principal?.name, let old, Self.secret(of: name, in: old) != nil,
+            Self.secret(of: name, in: old) == Self.secret(of: name, in: authenticator)
+        {
+            principal = authenticator.principal(named: name)
+        }
+        guard let principal else {
+            log.warn("\(connection.label) - Authorization Violation: its credentials no longer hold after a configuration reload")
+            protocolError(connection, ProtocolError(.authorizationViolation))
+            return false
+        }
+        connection.principal = principal
+        forgetPublishVerdicts(connection)
+        for subscription in Array(connection.subscriptions.values) {
+            let admission = principal.permissions?.admit(subscription: subscription.subject, queue: subscription.queue) ?? .granted
+            if admission == .refused {
+                log.info("\(connection.label) - subscription to \"\(String(decoding: subscription.subject, as: UTF8.self))\" ended: its new permissions do not allow it")
+                removeSubscription(subscription, of: connection)
+            } else {
+                subscription.isFiltered = admission == .filtered
+            }
+        }
+        return true
+    }
+
+    private func forgetPublishVerdicts(_ connection: Connection) {
+        connection.publishVerdicts.removeAll()
+        connection.lastPublishVerdict = nil
+    }
+
+    /// The password (or hash) a user proves itself with; the token under the name "token".
+    private static func secret(of name: String, in authenticator: Authenticator) -> String? {
+        switch authenticator.credentials {
+        case .token(let token): return name == "token" ? token : nil
+        case .users(let users): return users.first { $0.name == name }.map(\.password)
+        }
+    }
+
+    private func accountAssignments(_ config: ServerConfig) -> [String: String] {
+        guard case .users(let users)? = config.authenticator?.credentials else { return [:] }
+        return Dictionary(users.compactMap { user in user.account.map { (user.name, $0) } }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The settings a reload does not apply that differ between the two configurations.
+    static func restartOnlyDifferences(_ old: ServerConfig, _ new: ServerConfig) -> [String] {
+        var names: [String] = []
+        func note<T: Equatable>(_ name: String, _ path: KeyPath<ServerConfig, T>) {
+            if old[keyPath: path] != new[keyPath: path] { names.append(name) }
+        }
+        note("listen address", \.host)
+        note("port", \.port)
+        note("data_dir", \.dataDirectory)
+        note("store", \.postgresStore)
+        note("sync", \.syncMode)
+        note("max_store", \.maxStoreBytes)
+        note("max_payload", \.maxPayload)
+        note("max_control_line", \.maxControlLine)
+        note("max_pending", \.maxPending)
+        note("max_connections", \.maxConnections)
+        note("max_subscriptions", \.maxSubscriptions)
+        note("ping_interval", \.pingIntervalMilliseconds)
+        note("ping_max", \.maxPingsOutstanding)
+        note("write_deadline", \.writeDeadlineMilliseconds)
+        note("http_port", \.httpPort)
+        note("tls", \.tls)
+        note("keep_completed", \.keepCompleted)
+        note("keep_dead", \.keepDead)
+        note("max_queues", \.maxQueues)
+        note("server_name", \.serverName)
+        return names
+    }
+}

@@ -1,0 +1,97 @@
+import DocketTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// SIGHUP reads the configuration again, as nats-server's reload does: users, passwords,
+/// permissions and the token change for new and connected clients alike, without a restart.
+@Suite struct ReloadTests {
+    func login(_ server: DocketdProcess, _ user: String, _ password: String) throws -> LineClient {
+        let client = try server.client()
+        _ = try client.readLine()  // INFO
+        try client.send(#"CONNECT {"verbose":false,"user":"\#(user)","pass":"\#(password)"}"# + "\r\nPING\r\n")
+        return client
+    }
+
+    func reload(_ server: DocketdProcess, _ config: URL, _ text: String) throws {
+        let before = server.log.lines.filter { $0.contains("SIGHUP") }.count
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        kill(server.pid, SIGHUP)
+        let deadline = Date().addingTimeInterval(10)
+        while server.log.lines.filter({ $0.contains("SIGHUP") }).count == before && Date() < deadline { usleep(10_000) }
+    }
+
+    @Test func usersPasswordsAndPermissionsChangeForConnectedClients() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try """
+            authorization { users = [
+              { user: alice, password: one, permissions: { publish: "orders.>", subscribe: ">" } }
+              { user: bob, password: two }
+              { user: dave, password: four }
+            ] }
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        let alice = try login(server, "alice", "one")
+        let bob = try login(server, "bob", "two")
+        let dave = try login(server, "dave", "four")
+        for client in [alice, bob, dave] { #expect(try client.readLine() == "PONG") }
+        try alice.send("SUB secret.plans 1\r\nSUB news 2\r\nPING\r\n")
+        #expect(try alice.readLine() == "PONG")
+        // Not yet a user.
+        let early = try login(server, "carol", "three")
+        #expect(try early.readLine() == "-ERR 'Authorization Violation'")
+
+        try reload(server, config, """
+            authorization { users = [
+              { user: alice, password: one, permissions: { publish: "billing.>", subscribe: { deny: "secret.>" } } }
+              { user: carol, password: three }
+              { user: dave, password: changed }
+            ] }
+            """)
+        #expect(server.log.lines.contains { $0.contains("SIGHUP: reloaded") }, "\(server.log.text)")
+        // bob is gone and dave's password changed: both are closed.
+        #expect(try bob.readLine() == "-ERR 'Authorization Violation'")
+        #expect(try dave.readLine() == "-ERR 'Authorization Violation'")
+        // carol may log in now, with the new password only for dave.
+        #expect(try login(server, "carol", "three").readLine() == "PONG")
+        #expect(try login(server, "dave", "four").readLine() == "-ERR 'Authorization Violation'")
+        #expect(try login(server, "dave", "changed").readLine() == "PONG")
+        // alice stays, with her new rights: the old subject is refused, the new one allowed,
+        // and the subscription they no longer allow is gone.
+        try alice.send("PUB orders.new 1\r\nx\r\nPING\r\n")
+        #expect(try alice.readLine() == #"-ERR 'Permissions Violation for Publish to "orders.new"'"#)
+        #expect(try alice.readLine() == "PONG")
+        let carol = try login(server, "carol", "three")
+        #expect(try carol.readLine() == "PONG")
+        try carol.send("PUB secret.plans 1\r\ns\r\nPUB news 1\r\nn\r\nPING\r\n")
+        #expect(try carol.readLine() == "PONG")
+        try alice.send("PUB billing.x 1\r\nb\r\nPING\r\n")
+        #expect(try alice.readLine() == "MSG news 2 1")
+        #expect(try alice.readLine() == "n")
+        #expect(try alice.readLine() == "PONG")
+    }
+
+    @Test func aConfigurationThatNoLongerParsesLeavesEverythingAsItWas() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try #"authorization { token: "s3cret" }"#.write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.readLine()
+        try client.send(#"CONNECT {"verbose":false,"auth_token":"s3cret"}"# + "\r\nPING\r\n")
+        #expect(try client.readLine() == "PONG")
+        try reload(server, config, "authorization { token: ")
+        #expect(server.log.lines.contains { $0.contains("SIGHUP: the configuration was not reloaded") }, "\(server.log.text)")
+        try client.send("PING\r\n")
+        #expect(try client.readLine() == "PONG")
+        // A new token closes the clients that proved the old one.
+        try reload(server, config, #"authorization { token: "n3w" }"#)
+        #expect(try client.readLine() == "-ERR 'Authorization Violation'")
+    }
+}
