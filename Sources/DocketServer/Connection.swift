@@ -48,6 +48,8 @@ final class Connection {
     var tls: TLSSession?
     /// Closes the connection if its TLS handshake has not completed in time.
     var tlsTimer: OpaquePointer?
+    /// Whether it logged in with no credentials, as the configuration's `no_auth_user`.
+    var isNoAuthUser = false
     /// What its verified client certificate names it (`verify_and_map`); nil without mapping.
     var certificateIdentities: [String]?
     /// Whether its first byte after INFO began a TLS record (checked once, before the handshake).

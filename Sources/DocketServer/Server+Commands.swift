@@ -47,10 +47,15 @@ extension Server {
             var settledLater = false
             let verdict = connection.certificateIdentities.map { authenticator.verdict(certificate: $0) }
                 ?? authenticator.verdict(connect: document)
-            connection.passwordCheck = settle(verdict) { [unowned self] principal in
+            let generation = credentialsGeneration
+            connection.passwordCheck = settle(verdict) { [unowned self] proved in
                 connection.passwordCheck = nil
                 guard !connection.isClosed, connection.closeReason == nil else { return }
                 connection.isCheckingCredentials = false
+                // A reload while the hash was checked: judged by the rules it was checked against,
+                // admitted only under the rules in force now.
+                let principal = generation == credentialsGeneration
+                    ? proved : proved.flatMap { readmitted($0, connection, judgedBy: authenticator) }
                 guard let principal else {
                     // A guesser must not flood the log: one line per interval, with a count.
                     if let count = failedLogins.occurred(at: Int(monotonicMilliseconds())) {
@@ -65,6 +70,7 @@ extension Server {
                 }
                 connection.isAuthenticated = true
                 connection.principal = principal
+                connection.isNoAuthUser = connection.certificateIdentities == nil && !Self.carriesCredentials(document)
                 if let timer = connection.authTimer { EventLoop.remove(timer) }
                 applyConnect(connection, document)
                 // Settled now, the parse loop that called us goes on by itself; settled in a
@@ -75,6 +81,10 @@ extension Server {
             return
         }
         applyConnect(connection, document)
+    }
+
+    static func carriesCredentials(_ document: JSONValue) -> Bool {
+        document["user"]?.stringValue != nil || document["pass"]?.stringValue != nil || document["auth_token"]?.stringValue != nil
     }
 
     private func applyConnect(_ connection: Connection, _ document: JSONValue) {

@@ -26,6 +26,7 @@ extension Server {
         }
         let old = config
         config.authenticator = new.authenticator
+        credentialsGeneration += 1
         config.authTimeoutMilliseconds = new.authTimeoutMilliseconds
         config.logLevel = new.logLevel
         log.level = new.logLevel
@@ -61,18 +62,7 @@ extension Server {
             forgetPublishVerdicts(connection)
             return true
         }
-        // Still the same credentials? A client's password is not kept, so "the same" means the
-        // configured entry it proved is unchanged; a user identified by its certificate is
-        // matched by its certificate again.
-        var principal: Principal?
-        if let identities = connection.certificateIdentities, case .proved(let mapped) = authenticator.verdict(certificate: identities) {
-            principal = mapped
-        } else if let name = connection.principal?.name, let old, Self.secret(of: name, in: old) != nil,
-            Self.secret(of: name, in: old) == Self.secret(of: name, in: authenticator)
-        {
-            principal = authenticator.principal(named: name)
-        }
-        guard let principal else {
+        guard let proved = connection.principal, let principal = readmitted(proved, connection, judgedBy: old) else {
             log.warn("\(connection.label) - Authorization Violation: its credentials no longer hold after a configuration reload")
             protocolError(connection, ProtocolError(.authorizationViolation))
             return false
@@ -89,6 +79,25 @@ extension Server {
             }
         }
         return true
+    }
+
+    /// Who `proved` (admitted under `old`) is under the credentials in force now; nil if they no
+    /// longer admit it. A client's password is not kept, so "still admitted" means the configured
+    /// entry it proved is unchanged; a user identified by its certificate is matched again.
+    func readmitted(_ proved: Principal, _ connection: Connection, judgedBy old: Authenticator?) -> Principal? {
+        guard let authenticator = config.authenticator else { return nil }
+        if let identities = connection.certificateIdentities {
+            guard case .proved(let mapped) = authenticator.verdict(certificate: identities) else { return nil }
+            return mapped
+        }
+        if connection.isNoAuthUser {
+            // It proved nothing: it stays only while no_auth_user still names its user.
+            return authenticator.noAuthUser == proved.name ? authenticator.principal(named: proved.name) : nil
+        }
+        guard let old, let secret = Self.secret(of: proved.name, in: old), secret == Self.secret(of: proved.name, in: authenticator) else {
+            return nil
+        }
+        return authenticator.principal(named: proved.name)
     }
 
     private func forgetPublishVerdicts(_ connection: Connection) {

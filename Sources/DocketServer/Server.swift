@@ -19,6 +19,8 @@ public final class Server {
     /// Reads the configuration again (the command line, the environment and the file), for a
     /// SIGHUP reload; nil: nothing to reload from.
     public var configurationSource: (() throws -> ServerConfig)?
+    /// Counts reloads of the credentials: a login whose hash check spans one is judged again.
+    var credentialsGeneration = 0
     var log: Log
     let loop: EventLoop
     /// The global account's subscriptions: everyone's, unless the configuration has accounts.

@@ -25,7 +25,7 @@ struct ConfigFileSettings {
 
     /// nats-server keys that change nothing a client sees, read and left alone.
     static let harmless: Set<String> = [
-        "debug", "trace", "logtime", "pid_file", "ports_file", "syslog", "remote_syslog", "max_traced_msg_len",
+        "logtime", "pid_file", "ports_file", "syslog", "remote_syslog", "max_traced_msg_len",
         "server_tags", "connect_error_reports", "reconnect_error_reports",
         "disable_sublist_cache", "prof_port", "system_account", "no_system_account",
     ]
@@ -44,6 +44,12 @@ struct ConfigFileSettings {
                 if let port, !given("-p", "--port") { config.port = port }
             case "server_name":
                 if !given("--name") { config.serverName = try string(value, key) }
+            case "debug", "trace":
+                // As nats-server's: either one on turns that level on (trace is the more verbose).
+                if !given("-D", "--debug", "-V", "--trace", "-DV", "-VD", "--log-level"), try bool(value, key) {
+                    let level: LogLevel = key == "trace" ? .trace : .debug
+                    if level < config.logLevel { config.logLevel = level }
+                }
             case "log_file":
                 if !given("-l", "--log") {
                     let file = try string(value, key)

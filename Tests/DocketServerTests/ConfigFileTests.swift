@@ -103,8 +103,9 @@ import Testing
             docket { max_queues: 2 }
             """)
         let server = try DocketdProcess(["-c", path, "--max-queues", "3"])
-        #expect(server.log.text.contains("ignoring debug"))
         let client = try server.client()
+        // debug: true logs at debug level, as nats-server's key does.
+        #expect(server.log.waitForLine(containing: "[DBG]", timeout: 5) != nil, "\(server.log.text)")
         let info = try client.readLine()
         #expect(info.contains(#""auth_required":true"#) && info.contains(#""max_payload":65536"#))
         try client.line(#"CONNECT {"verbose":false,"auth_token":"from-file"}"#)

@@ -94,4 +94,27 @@ import Testing
         try reload(server, config, #"authorization { token: "n3w" }"#)
         #expect(try client.readLine() == "-ERR 'Authorization Violation'")
     }
+
+    @Test func noAuthUserAndTheLogLevelFollowTheFile() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        let users = "authorization { users = [ { user: guest, password: g } ] }\n"
+        try (users + "no_auth_user: guest\n").write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        let anonymous = try server.client()
+        _ = try anonymous.readLine()
+        try anonymous.send(#"CONNECT {"verbose":false}"# + "\r\nPING\r\n")
+        #expect(try anonymous.readLine() == "PONG")
+        let named = try login(server, "guest", "g")
+        #expect(try named.readLine() == "PONG")
+        #expect(!server.log.text.contains("[TRC]"))
+        // Without no_auth_user the client that proved nothing goes; the one that logged in stays.
+        try reload(server, config, users + "trace: true\n")
+        #expect(try anonymous.readLine() == "-ERR 'Authorization Violation'")
+        try named.send("PING\r\n")
+        #expect(try named.readLine() == "PONG")
+        // trace: true took effect: the PING just sent is in the log.
+        #expect(server.log.waitForLine(containing: "<<- [PING]", timeout: 5) != nil, "\(server.log.text)")
+    }
 }
