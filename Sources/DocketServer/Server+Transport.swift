@@ -87,7 +87,7 @@ extension Server {
                 return close(connection, reason: "Read Error: \(String(cString: strerror(errno)))")
             }
             guard first == Self.tlsHandshakeRecord else {
-                log.warn("\(connection.label) - Secure Connection - TLS Required: the client sent plain text")
+                warnRefusedBeforeLogin(.plainTextOnTLS, "\(connection.label) - Secure Connection - TLS Required: the client sent plain text")
                 connection.tls = nil  // the error goes out in clear, where the client can read it
                 // Take what it sent, so that the close is a FIN the client reads the error before,
                 // not a reset for unread bytes.
@@ -125,7 +125,7 @@ extension Server {
         case .closed:
             close(connection, reason: "Client Closed during the TLS handshake")
         case .failed(let why):
-            log.warn("\(connection.label) - TLS handshake error: \(why)")
+            warnRefusedBeforeLogin(.handshakeFailed, "\(connection.label) - TLS handshake error: \(why)")
             close(connection, reason: "TLS handshake error")
         }
     }
@@ -135,7 +135,7 @@ extension Server {
 
     fileprivate func tlsTimedOut(_ connection: Connection) {
         guard !connection.isClosed, !connection.isTransportReady else { return }
-        log.warn("\(connection.label) - TLS handshake timeout after \(config.tls?.timeoutMilliseconds ?? 0) ms")
+        warnRefusedBeforeLogin(.handshakeTimeout, "\(connection.label) - TLS handshake timeout after \(config.tls?.timeoutMilliseconds ?? 0) ms")
         close(connection, reason: "TLS handshake timeout")
     }
 }
