@@ -47,6 +47,13 @@ extension Server {
         return nil
     }
 
+    /// Logs a failed login, on either port, once per interval with a count: a guesser must not
+    /// flood the log.
+    func warnFailedLogin(_ line: @autoclosure () -> String) {
+        guard let count = failedLogins.occurred(at: Int(monotonicMilliseconds())) else { return }
+        log.warn(line() + (count > 1 ? " (\(count) failed logins since the last such line)" : ""))
+    }
+
     /// What a client is refused for before it has logged in, besides wrong credentials.
     enum RefusalBeforeLogin: Hashable {
         case commandBeforeConnect, authenticationTimeout, plainTextOnTLS, handshakeFailed, handshakeTimeout
