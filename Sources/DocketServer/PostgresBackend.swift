@@ -1094,17 +1094,18 @@ final class PostgresBackend {
     func enqueueRouted(_ jobs: [PostgresNewJob], _ done: @escaping (Result<[UInt64], JobError>) -> Void) {
         guard isAvailable else { return done(.failure(Self.unavailable(lastFailure))) }
         guard !jobs.isEmpty else { return done(.success([])) }
-        var ids: [UInt64] = []
+        // In the order of `jobs`, whatever order the answers come in: callers pair them up.
+        var ids = [UInt64?](repeating: nil, count: jobs.count)
         var answered = 0
         var failure: JobError?
-        for job in jobs {
+        for (index, job) in jobs.enumerated() {
             enqueue(job) { result in
                 answered += 1
                 switch result {
-                case .success(let enqueued): ids.append(UInt64(enqueued.id))
+                case .success(let enqueued): ids[index] = UInt64(enqueued.id)
                 case .failure(let error): failure = failure ?? error
                 }
-                if answered == jobs.count { done(failure.map { .failure($0) } ?? .success(ids)) }
+                if answered == jobs.count { done(failure.map { .failure($0) } ?? .success(ids.compactMap { $0 })) }
             }
         }
     }
