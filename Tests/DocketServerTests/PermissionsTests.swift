@@ -391,6 +391,28 @@ import Testing
         #expect(restarted.log.waitForLine(containing: "Route 1 (orders.> to emails) does not fire: its owner admin may not enqueue", timeout: 5) != nil)
     }
 
+    /// LIST and DEAD leave out parents and children in queues the reader may not read, as
+    /// INSPECT does: a blocked job's hidden parent is not named by any of them.
+    @Test func listsLeaveOutHiddenParents() throws {
+        try Self.expectListsLeaveOutHiddenParents(try seeded())
+    }
+
+    /// Job 1 on emails and job 2 on billing must exist; used by the PostgreSQL suite too.
+    static func expectListsLeaveOutHiddenParents(_ server: DocketdProcess) throws {
+        let admin = try PermissionsServerTests().connect(server, "admin")
+        // Job 3 on emails waits for job 2 on billing; job 4 on billing waits for job 1.
+        try admin.send("ENQ emails after=2 1\r\nc\r\n")
+        #expect(try admin.readLine() == "+OK 3")
+        try admin.send("ENQ billing after=1 1\r\nd\r\n")
+        #expect(try admin.readLine() == "+OK 4")
+        let worker = try PermissionsServerTests().connect(server, "worker")  // reads emails only
+        for command in ["LIST emails state=blocked", "LIST emails", "INSPECT 3", "INSPECT 1"] {
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: try worker.document(command)), as: UTF8.self)
+            #expect(!text.contains("parents") && !text.contains("children"), "\(command): \(text)")
+        }
+        #expect(try admin.object("INSPECT 3")["parents"] as? [Int] == [2])
+    }
+
     /// A PUB with a reply subject hears of the jobs routes made of it, but only of those in
     /// queues the publisher may read: a job elsewhere does not exist for it, nor the route.
     @Test func aRoutedReplyNamesOnlyJobsThePublisherMayRead() throws {
