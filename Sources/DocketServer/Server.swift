@@ -456,7 +456,7 @@ public final class Server {
                 _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
                 Glibc.close(fd)
                 stats.refusedConnections += 1
-                log.warn("\(host):\(port) - Refused connection: maximum connections (\(config.maxConnections)) reached")
+                warnRefusedBeforeLogin(.maximumConnections, "\(host):\(port) - Refused connection: maximum connections (\(config.maxConnections)) reached")
                 continue
             }
             // The same timing as the pings, which a connection blocked in RESERVE or WAIT does

@@ -81,11 +81,15 @@ import Testing
         let pki = try TestPKI()
         let plain = try DocketdProcess(["--user", "u", "--pass", "p"])
         let tls = try DocketdProcess(["--user", "u", "--pass", "p"] + pki.serverFlags())
+        let full = try DocketdProcess(["--max-connections", "1"])
+        let occupant = try full.client()
+        _ = try occupant.handshake()
         let handshakeJunk: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x05] + Array("hello".utf8)
         let floods: [(DocketdProcess, [UInt8], String)] = [
             (plain, Array("PING\r\n".utf8), "a command before CONNECT"),
             (tls, Array("PING\r\n".utf8), "TLS Required: the client sent plain text"),
             (tls, handshakeJunk, "TLS handshake error"),
+            (full, Array("PING\r\n".utf8), "Refused connection: maximum connections"),
         ]
         for (server, bytes, line) in floods {
             for _ in 0..<30 {
