@@ -133,6 +133,16 @@ extension Server {
     /// The first byte of every TLS handshake record.
     static let tlsHandshakeRecord: UInt8 = 0x16
 
+    /// What to tell the operator when a private key file is readable by every user of the
+    /// machine (whoever reads it can pose as this server); nil when it is not. Readable by its
+    /// group is left alone: that is how Debian's `ssl-cert` group shares keys with services.
+    static func exposedKeyWarning(_ path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IROTH != 0 else { return nil }
+        let mode = String(status.st_mode & 0o777, radix: 8)
+        return "TLS: the key file \(path) can be read by every user of this machine (mode \(mode)); chmod o-r it"
+    }
+
     fileprivate func tlsTimedOut(_ connection: Connection) {
         guard !connection.isClosed, !connection.isTransportReady else { return }
         warnRefusedBeforeLogin(.handshakeTimeout, "\(connection.label) - TLS handshake timeout after \(config.tls?.timeoutMilliseconds ?? 0) ms")

@@ -203,6 +203,9 @@ public final class Server {
                 throw ServerError("TLS: \(error)")
             }
         }
+        for key in [config.tls?.keyFile, config.clusterTLS?.keyFile].compactMap({ $0 }) {
+            if let warning = Self.exposedKeyWarning(key) { log.warn(warning) }
+        }
         if needsPasswordChecker {
             let checker = try PasswordChecker()
             let event = loop.makeEvent(
