@@ -10,8 +10,19 @@ static inline int docket_ssl_set_host_name(SSL *ssl, const char *name) { return 
 static inline long docket_ssl_ctx_set_options(SSL_CTX *ctx, long options) { return (long)SSL_CTX_set_options(ctx, (uint64_t)options); }
 static inline unsigned long docket_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; }
 
+// Whether an alternative name holds a control byte: a NUL or a line end inside one would make
+// the list below read as names the CA never signed ("ops@example.com\0.evil.org" as the part
+// before the NUL, "evil.org\nops@example.com" as two), so such a name is left out.
+static inline int docket_has_control_byte(const unsigned char *bytes, int length) {
+    for (int i = 0; i < length; i++) {
+        if (bytes[i] < 0x20 || bytes[i] == 0x7F) return 1;
+    }
+    return 0;
+}
+
 // The peer certificate's email and DNS subject alternative names, each followed by '\n', into
-// `out` (at most `size` bytes, NUL-terminated); returns how many names were written.
+// `out` (at most `size` bytes, NUL-terminated); returns how many names were written. Names with
+// a control byte are left out (see above).
 static inline int docket_peer_alt_names(SSL *ssl, char *out, size_t size) {
     if (size == 0) return 0;
     out[0] = 0;
@@ -29,6 +40,7 @@ static inline int docket_peer_alt_names(SSL *ssl, char *out, size_t size) {
             if (text == NULL) continue;
             int length = ASN1_STRING_length(text);
             if (length <= 0 || used + (size_t)length + 2 > size) continue;
+            if (docket_has_control_byte(ASN1_STRING_get0_data(text), length)) continue;
             memcpy(out + used, ASN1_STRING_get0_data(text), (size_t)length);
             used += (size_t)length;
             out[used++] = '\n';

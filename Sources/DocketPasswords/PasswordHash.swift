@@ -15,6 +15,9 @@ public enum PasswordHash {
     /// any thread that serves others (`PasswordChecker`). The final comparison takes the same
     /// time wherever the two differ.
     public static func verify(_ password: String, against hash: String) -> Bool {
+        // libcrypt reads the password as C text, which ends at a NUL: "pw\0anything" would pass
+        // for "pw". No hash is made of a password with a NUL, so none matches one.
+        guard !password.utf8.contains(0) else { return false }
         let data = UnsafeMutablePointer<crypt_data>.allocate(capacity: 1)
         defer { data.deallocate() }
         memset(data, 0, MemoryLayout<crypt_data>.size)
@@ -30,6 +33,7 @@ public enum PasswordHash {
 
     /// A bcrypt hash of `password` with `cost` (4-31), for tests and for operators making one.
     public static func make(_ password: String, cost: Int = 11) -> String? {
+        guard !password.utf8.contains(0) else { return nil }  // bcrypt would end it there (see `verify`)
         // The reentrant form: crypt_gensalt's own buffer is shared by every thread.
         var setting = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
         guard crypt_gensalt_rn("$2b$", UInt(cost), nil, 0, &setting, Int32(setting.count)) != nil else { return nil }

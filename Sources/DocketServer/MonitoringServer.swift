@@ -63,8 +63,9 @@ final class MonitoringServer {
 
     /// Who an `Authorization` header value proves to be (nil: no one), told to the callback,
     /// which may come in a later pass (a password hash is checked off the loop); returns what
-    /// withdraws the question if the connection goes first.
-    typealias Authorize = (String?, @escaping (Principal?) -> Void) -> (() -> Void)?
+    /// withdraws the question if the connection goes first. The second argument names the
+    /// client (`host:port`), for the log.
+    typealias Authorize = (String?, String, @escaping (Principal?) -> Void) -> (() -> Void)?
 
     struct Limits {
         /// Longest request head (request line and headers) read before answering 431.
@@ -364,7 +365,8 @@ final class MonitoringServer {
         guard !connection.isPlainOnTLSPort, let header = Self.header("authorization", in: head) else {
             return serve(.anonymous)
         }
-        connection.withdrawAuthorization = authorize(header) { [weak self] principal in
+        let peer = Listener.address(of: connection.fd, peer: true).map { "\($0.0):\($0.1)" } ?? "?"
+        connection.withdrawAuthorization = authorize(header, peer) { [weak self] principal in
             connection.withdrawAuthorization = nil
             guard let self, self.connections[key] != nil else { return }
             guard let principal else {

@@ -420,6 +420,23 @@ final class PostgresBackend {
     }
 
     /// A store completion that answers with `success` of what the verb gave, or the error.
+    /// Job documents as a reader may see them: parents and children in queues it may not read
+    /// left out, as INSPECT leaves them out (nil: their queues could not be read).
+    private func readableViews(_ views: [JobView], for connection: Connection, _ done: @escaping ([JobView]?) -> Void) {
+        let linked = views.flatMap { ($0.parents ?? []) + ($0.children ?? []) }
+        guard let permissions = connection.permissions, !linked.isEmpty else { return done(views) }
+        guard let db = self.connection else { return done(nil) }
+        store.queues(ofJobs: linked.map(Self.databaseID), on: db) { found in
+            guard case .success(let queues) = found else { return done(nil) }
+            done(views.map { view in
+                var view = view
+                view.parents = Server.readable(view.parents, permissions) { queues[Self.databaseID($0)] }
+                view.children = Server.readable(view.children, permissions) { queues[Self.databaseID($0)] }
+                return view
+            })
+        }
+    }
+
     private static func answering<T>(
         _ reply: @escaping (JobReply) -> Void, _ success: @escaping (T) -> JobReply
     ) -> (Result<T, PostgresJobError>) -> Void {
@@ -617,21 +634,13 @@ final class PostgresBackend {
             flushBatches()
             // Parents and children in queues a restricted reader may not read are left out.
             store.inspect(Self.databaseID(id), on: db) { [self] result in
-                var view: JobView
                 switch result {
-                case .success(let record?): view = record.view
-                case .success(nil): return reply(.error(.notFound(id)))
-                case .failure(let error): return reply(.error(Self.failed(error)))
-                }
-                let linked = (view.parents ?? []) + (view.children ?? [])
-                guard let permissions = connection.permissions, !linked.isEmpty else { return reply(.document(view.json)) }
-                // Unfiltered links would show a restricted reader ids of hidden queues.
-                guard let db = self.connection else { return reply(.error(Self.unavailable(lastFailure))) }
-                store.queues(ofJobs: linked.map(Self.databaseID), on: db) { found in
-                    guard case .success(let queues) = found else { return reply(.error(Self.unavailable(self.lastFailure))) }
-                    view.parents = Server.readable(view.parents, permissions) { queues[Self.databaseID($0)] }
-                    view.children = Server.readable(view.children, permissions) { queues[Self.databaseID($0)] }
-                    reply(.document(view.json))
+                case .success(let record?):
+                    readableViews([record.view], for: connection) { views in
+                        reply(views.map { .document($0[0].json) } ?? .error(Self.unavailable(self.lastFailure)))
+                    }
+                case .success(nil): reply(.error(.notFound(id)))
+                case .failure(let error): reply(.error(Self.failed(error)))
                 }
             }
         case .wait(let id, let timeout):
@@ -641,11 +650,16 @@ final class PostgresBackend {
             watch(Watcher(owner: connection, id: Self.databaseID(id), answer: answer, timeout: timeout, now: now()))
         case .dead(let queue, let limit):
             flushBatches()
-            store.deadJobs(
-                queue: name(queue), limit: limit, budget: server.config.replyBudget.bytes, on: db,
-                completion: Self.answering(reply) { [budget = server.config.replyBudget] records in
-                    .document(JobView.array(count: records.count, budget: budget) { records[$0].view })
-                })
+            let budget = server.config.replyBudget
+            store.deadJobs(queue: name(queue), limit: limit, budget: budget.bytes, on: db) { [self] result in
+                switch result {
+                case .failure(let error): reply(.error(Self.failed(error)))
+                case .success(let records):
+                    readableViews(records.map(\.view), for: connection) { views in
+                        reply(views.map { views in .document(JobView.array(count: views.count, budget: budget) { views[$0] }) } ?? .error(Self.unavailable(self.lastFailure)))
+                    }
+                }
+            }
         case .retryJob(let id):
             flushBatches()
             store.retry(
@@ -741,13 +755,20 @@ final class PostgresBackend {
         case .list(let queue, let state, let after, let limit):
             let queueName = name(queue)
             flushBatches()
-            store.list(
-                queue: queueName, state: state, after: after, limit: limit, budget: server.config.replyBudget.bytes, on: db,
-                completion: Self.answering(reply) { [budget = server.config.replyBudget] page in
-                    .document(JobPageView.json(
-                        queue: queueName, state: state, count: page.records.count, more: page.more, budget: budget,
-                        job: { page.records[$0].view }, cursor: { page.cursors[$0] }))
-                })
+            let budget = server.config.replyBudget
+            store.list(queue: queueName, state: state, after: after, limit: limit, budget: budget.bytes, on: db) { [self] result in
+                switch result {
+                case .failure(let error): reply(.error(Self.failed(error)))
+                case .success(let page):
+                    readableViews(page.records.map(\.view), for: connection) { views in
+                        reply(views.map { views in
+                            .document(JobPageView.json(
+                                queue: queueName, state: state, count: views.count, more: page.more, budget: budget,
+                                job: { views[$0] }, cursor: { page.cursors[$0] }))
+                        } ?? .error(Self.unavailable(self.lastFailure)))
+                    }
+                }
+            }
         case .purge(let queue, let state, let older):
             flushBatches()
             let queueName = name(queue)
@@ -1094,17 +1115,18 @@ final class PostgresBackend {
     func enqueueRouted(_ jobs: [PostgresNewJob], _ done: @escaping (Result<[UInt64], JobError>) -> Void) {
         guard isAvailable else { return done(.failure(Self.unavailable(lastFailure))) }
         guard !jobs.isEmpty else { return done(.success([])) }
-        var ids: [UInt64] = []
+        // In the order of `jobs`, whatever order the answers come in: callers pair them up.
+        var ids = [UInt64?](repeating: nil, count: jobs.count)
         var answered = 0
         var failure: JobError?
-        for job in jobs {
+        for (index, job) in jobs.enumerated() {
             enqueue(job) { result in
                 answered += 1
                 switch result {
-                case .success(let enqueued): ids.append(UInt64(enqueued.id))
+                case .success(let enqueued): ids[index] = UInt64(enqueued.id)
                 case .failure(let error): failure = failure ?? error
                 }
-                if answered == jobs.count { done(failure.map { .failure($0) } ?? .success(ids)) }
+                if answered == jobs.count { done(failure.map { .failure($0) } ?? .success(ids.compactMap { $0 })) }
             }
         }
     }

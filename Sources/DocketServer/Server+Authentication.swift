@@ -47,6 +47,26 @@ extension Server {
         return nil
     }
 
+    /// Logs a failed login, on either port, once per interval with a count: a guesser must not
+    /// flood the log.
+    func warnFailedLogin(_ line: @autoclosure () -> String) {
+        guard let count = failedLogins.occurred(at: Int(monotonicMilliseconds())) else { return }
+        log.warn(line() + (count > 1 ? " (\(count) failed logins since the last such line)" : ""))
+    }
+
+    /// What a client is refused for before it has logged in, besides wrong credentials.
+    enum RefusalBeforeLogin: Hashable {
+        case commandBeforeConnect, authenticationTimeout, plainTextOnTLS, handshakeFailed, handshakeTimeout, maximumConnections
+    }
+
+    /// Logs a refusal before login once per interval for each kind, with a count, as failed
+    /// logins are: anyone who reaches the port can cause one per connection, thousands a
+    /// second, and a line each would let a stranger fill the log's disk.
+    func warnRefusedBeforeLogin(_ kind: RefusalBeforeLogin, _ line: @autoclosure () -> String) {
+        guard let count = refusalsBeforeLogin[kind, default: LogThrottle()].occurred(at: Int(monotonicMilliseconds())) else { return }
+        log.warn(line() + (count > 1 ? " (\(count) such refusals since the last such line)" : ""))
+    }
+
     /// Drops a queued check whose asker went away: a flood of logins that hang up must not
     /// keep the checker busy for the ones that stay.
     func cancelPasswordCheck(_ id: UInt64) {

@@ -57,14 +57,10 @@ extension Server {
                 let principal = generation == credentialsGeneration
                     ? proved : proved.flatMap { readmitted($0, connection, judgedBy: authenticator) }
                 guard let principal else {
-                    // A guesser must not flood the log: one line per interval, with a count.
-                    if let count = failedLogins.occurred(at: Int(monotonicMilliseconds())) {
-                        let more = count > 1 ? " (\(count) failed logins since the last such line)" : ""
-                        if let identities = connection.certificateIdentities {
-                            log.warn("\(connection.label) - Authorization Violation: no user for the client certificate (\(identities.joined(separator: ", ")))\(more)")
-                        } else {
-                            log.warn("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing\(more)")
-                        }
+                    if let identities = connection.certificateIdentities {
+                        warnFailedLogin("\(connection.label) - Authorization Violation: no user for the client certificate (\(identities.joined(separator: ", ")))")
+                    } else {
+                        warnFailedLogin("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing")
                     }
                     return protocolError(connection, ProtocolError(.authorizationViolation))
                 }

@@ -121,6 +121,7 @@ extension Server {
             return -1
         }
         var ids: [UInt64] = []
+        var queues: [[UInt8]] = []
         for entry in match.plain {
             let route = unsafeDowncast(entry.owner, to: Route.self)
             guard account(of: route) === publisher.account else { continue }
@@ -138,10 +139,12 @@ extension Server {
             stagedPayloads.append((id, payload))
             stagedBytes += Self.storeCost(payload.count)
             ids.append(id)
+            queues.append(route.queue)
         }
-        if let reply, !ids.isEmpty, Self.isAnswerableReply(reply) {
+        let visible = Self.routedJobs(ids, in: queues, visibleTo: publisher)
+        if let reply, !visible.isEmpty, Self.isAnswerableReply(reply) {
             let replySubject = Array(reply)
-            let body = Array(("{\"jobs\":[" + ids.map { String($0) }.joined(separator: ",") + "]}").utf8)
+            let body = Array(("{\"jobs\":[" + visible.map { String($0) }.joined(separator: ",") + "]}").utf8)
             afterCommit.append { [unowned self] in
                 replySubject.withUnsafeBytes { subject in
                     body.withUnsafeBytes { body in sendAnswer(subject, body, nil, to: publisher) }
@@ -176,7 +179,8 @@ extension Server {
             }
             guard let replySubject else { return }
             var outer = JSONObjectWriter()
-            let ids = (try? result.get()) ?? []
+            let ids = Self.routedJobs((try? result.get()) ?? [], in: jobs.map { Array($0.queue.utf8) }, visibleTo: publisher)
+            if case .success = result, ids.isEmpty { return }  // none it may see: as if no route matched
             outer.add("jobs", json: "[" + ids.map { String($0) }.joined(separator: ",") + "]")
             if case .failure(let error) = result { outer.add("error", json: JobAPI.errorObject(error)) }
             let body = Array(outer.result.utf8)
@@ -185,6 +189,14 @@ extension Server {
             }
         }
         return jobs.count
+    }
+
+    /// The routed jobs (`ids`, made on `queues`, pair by pair) a publisher is told of: with
+    /// users, those in queues it may read. A job elsewhere does not exist for it (as INSPECT
+    /// would say), so neither does the route that made it.
+    static func routedJobs(_ ids: [UInt64], in queues: [[UInt8]], visibleTo publisher: Connection) -> [UInt64] {
+        guard let permissions = publisher.permissions else { return ids }
+        return zip(ids, queues).filter { permissions.may(.read, queue: $0.1) }.map(\.0)
     }
 
     // MARK: Request/reply API

@@ -86,7 +86,7 @@ extension Server {
             }
         case .dead(let queue, let limit):
             let jobs = engine.deadJobs(queue: name(queue), limit: limit)
-            return .document(JobView.array(count: jobs.count, budget: config.replyBudget) { jobs[$0].view })
+            return .document(JobView.array(count: jobs.count, budget: config.replyBudget) { readableView(of: jobs[$0], connection.permissions) })
         case .retryJob(let id):
             return outcome(engine.retry(id: id)) { .done }
         case .retryQueue(let queue):
@@ -122,7 +122,7 @@ extension Server {
             let page = engine.list(queue: name(queue), state: state, after: after, limit: limit)
             return .document(JobPageView.json(
                 queue: String(decoding: name(queue), as: UTF8.self), state: state, count: page.jobs.count, more: page.more,
-                budget: config.replyBudget, job: { page.jobs[$0].view }, cursor: { page.cursors[$0] }))
+                budget: config.replyBudget, job: { readableView(of: page.jobs[$0], connection.permissions) }, cursor: { page.cursors[$0] }))
         case .purge(let queue, let state, let older):
             return .count(engine.purge(queue: name(queue), state: JobState.named(state.rawValue), olderThan: older))
         case .promote(let id):
@@ -334,6 +334,14 @@ extension Server {
             }
         }
         return .later(answer)
+    }
+
+    /// A job's document as DEAD and LIST show it to a reader: parents in queues it may not read
+    /// left out, as INSPECT leaves them out.
+    private func readableView(of job: Job, _ permissions: Permissions?) -> JobView {
+        var view = job.view
+        view.parents = Self.readable(view.parents, permissions) { self.engine.job($0)?.queue }
+        return view
     }
 
     /// Every route the reader may read, by id, as one JSON array (ROUTES).

@@ -50,11 +50,17 @@ extension Server {
     }
 
     /// The monitoring port's check of a request's `Authorization` header: the client port's
-    /// users, when there are any.
+    /// users, when there are any. Wrong credentials are failed logins, logged as the client
+    /// port's are: a guesser may try either port.
     private var monitoringAuthorization: MonitoringServer.Authorize? {
         guard let authenticator = config.authenticator else { return nil }
-        return { [unowned self] header, done in
-            guard let check = settle(authenticator.verdict(httpAuthorization: header), done) else { return nil }
+        return { [unowned self] header, peer, done in
+            let verdict = authenticator.verdict(httpAuthorization: header)
+            let check = settle(verdict) { [unowned self] principal in
+                if principal == nil { warnFailedLogin("\(peer) - monitoring - Authorization Violation: the credentials are wrong") }
+                done(principal)
+            }
+            guard let check else { return nil }
             return { [weak self] in self?.cancelPasswordCheck(check) }
         }
     }

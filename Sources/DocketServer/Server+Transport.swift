@@ -95,7 +95,7 @@ extension Server {
                 return readReady(connection)
             }
             guard first == Self.tlsHandshakeRecord else {
-                log.warn("\(connection.label) - Secure Connection - TLS Required: the client sent plain text")
+                warnRefusedBeforeLogin(.plainTextOnTLS, "\(connection.label) - Secure Connection - TLS Required: the client sent plain text")
                 connection.tls = nil  // the error goes out in clear, where the client can read it
                 // Take what it sent, so that the close is a FIN the client reads the error before,
                 // not a reset for unread bytes.
@@ -133,7 +133,7 @@ extension Server {
         case .closed:
             close(connection, reason: "Client Closed during the TLS handshake")
         case .failed(let why):
-            log.warn("\(connection.label) - TLS handshake error: \(why)")
+            warnRefusedBeforeLogin(.handshakeFailed, "\(connection.label) - TLS handshake error: \(why)")
             close(connection, reason: "TLS handshake error")
         }
     }
@@ -141,9 +141,19 @@ extension Server {
     /// The first byte of every TLS handshake record.
     static let tlsHandshakeRecord: UInt8 = 0x16
 
+    /// What to tell the operator when a private key file is readable by every user of the
+    /// machine (whoever reads it can pose as this server); nil when it is not. Readable by its
+    /// group is left alone: that is how Debian's `ssl-cert` group shares keys with services.
+    static func exposedKeyWarning(_ path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IROTH != 0 else { return nil }
+        let mode = String(status.st_mode & 0o777, radix: 8)
+        return "TLS: the key file \(path) can be read by every user of this machine (mode \(mode)); chmod o-r it"
+    }
+
     fileprivate func tlsTimedOut(_ connection: Connection) {
         guard !connection.isClosed, !connection.isTransportReady else { return }
-        log.warn("\(connection.label) - TLS handshake timeout after \(config.tls?.timeoutMilliseconds ?? 0) ms")
+        warnRefusedBeforeLogin(.handshakeTimeout, "\(connection.label) - TLS handshake timeout after \(config.tls?.timeoutMilliseconds ?? 0) ms")
         close(connection, reason: "TLS handshake timeout")
     }
 }

@@ -76,6 +76,8 @@ public final class Server {
     /// Refused logins and password checks are logged once per interval, with a count.
     var passwordRefusals = LogThrottle()
     var failedLogins = LogThrottle()
+    /// The other refusals before a login, the same way (see `warnRefusedBeforeLogin`).
+    var refusalsBeforeLogin: [RefusalBeforeLogin: LogThrottle] = [:]
     private var listenEvent: OpaquePointer?
     private var pingTimer: OpaquePointer?
     private var signalEvents: [OpaquePointer] = []
@@ -208,6 +210,9 @@ public final class Server {
             } catch {
                 throw ServerError("TLS: \(error)")
             }
+        }
+        for key in [config.tls?.keyFile, config.clusterTLS?.keyFile].compactMap({ $0 }) {
+            if let warning = Self.exposedKeyWarning(key) { log.warn(warning) }
         }
         try startPasswordCheckerIfNeeded()
         if let conninfo = config.postgresStore {
@@ -455,7 +460,7 @@ public final class Server {
                 _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
                 Glibc.close(fd)
                 stats.refusedConnections += 1
-                log.warn("\(host):\(port) - Refused connection: maximum connections (\(config.maxConnections)) reached")
+                warnRefusedBeforeLogin(.maximumConnections, "\(host):\(port) - Refused connection: maximum connections (\(config.maxConnections)) reached")
                 continue
             }
             // The same timing as the pings, which a connection blocked in RESERVE or WAIT does
@@ -634,7 +639,7 @@ public final class Server {
             if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
                 // Refused at its first bytes, not once a whole command (up to max_payload) is
                 // in: an unauthenticated client must not make the server hold a megabyte.
-                log.warn("\(connection.label) - Authorization Violation: a command before CONNECT")
+                warnRefusedBeforeLogin(.commandBeforeConnect, "\(connection.label) - Authorization Violation: a command before CONNECT")
                 return protocolError(connection, ProtocolError(.authorizationViolation))
             }
             switch ClientParser.parse(bytes, from: position, limits: limits) {
@@ -643,7 +648,7 @@ public final class Server {
                     // As nats-server: with credentials required, the first command must be a
                     // CONNECT that proves them; anything else ends the connection.
                     guard case .connect = op else {
-                        log.warn("\(connection.label) - Authorization Violation: a command before CONNECT")
+                        warnRefusedBeforeLogin(.commandBeforeConnect, "\(connection.label) - Authorization Violation: a command before CONNECT")
                         return protocolError(connection, ProtocolError(.authorizationViolation))
                     }
                 }
@@ -892,7 +897,7 @@ public final class Server {
     /// The auth timeout passed: a connection that has not proved its credentials goes.
     fileprivate func authenticationTimedOut(_ connection: Connection) {
         guard !connection.isClosed, !connection.isAuthenticated else { return }
-        log.warn("\(connection.label) - Authentication Timeout: no CONNECT within \(config.authTimeoutMilliseconds) ms")
+        warnRefusedBeforeLogin(.authenticationTimeout, "\(connection.label) - Authentication Timeout: no CONNECT within \(config.authTimeoutMilliseconds) ms")
         protocolError(connection, ProtocolError(.authenticationTimeout))
     }
 

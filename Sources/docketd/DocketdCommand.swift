@@ -385,6 +385,9 @@ struct DocketdCommand: ParsableCommand {
             guard let password = readLine(strippingNewline: true), !password.isEmpty else {
                 throw ValidationError("--hash-password reads the password from standard input; it was empty.")
             }
+            guard !password.utf8.contains(0) else {
+                throw ValidationError("--hash-password: the password holds a NUL byte, where bcrypt would end it.")
+            }
             guard let hash = PasswordHash.make(password, cost: 11) else { throw ValidationError("libcrypt could not make a bcrypt hash.") }
             print(hash)
             return

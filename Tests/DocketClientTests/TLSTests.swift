@@ -14,6 +14,19 @@ import Testing
         return try DocketConnection("tls://\(host):\(server.port)", options: options)
     }
 
+    /// A key every user of the machine can read is warned of at start; one kept to its owner
+    /// (or its group) is not.
+    @Test func aWorldReadableKeyIsWarnedOf() throws {
+        let pki = try TestPKI()
+        let key = pki.path("server.key")
+        for (mode, warned) in [(0o644, true), (0o640, false)] {
+            #expect(chmod(key, mode_t(mode)) == 0)
+            let server = try DocketdProcess(pki.serverFlags())
+            #expect(server.log.text.contains("the key file \(key) can be read by every user") == warned, "mode \(String(mode, radix: 8))")
+            #expect(server.stop() == 0)
+        }
+    }
+
     @Test func pubSubRequestsAndJobsOverTLS() throws {
         let pki = try TestPKI()
         try withServer(pki.serverFlags()) { server in

@@ -857,6 +857,20 @@ import Testing
         #expect(try get(port, "/varz", "Basic " + Data("alice:wrong".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 401 "))
     }
 
+    /// Guesses on the monitoring port are failed logins too: logged (with the client's address,
+    /// never the password), once per interval with a count.
+    @Test func wrongCredentialsAreLoggedAsFailedLogins() throws {
+        let server = try DocketdProcess(["-m", "0", "--user", "alice", "--pass", "wonder"])
+        let port = try #require(server.httpPort)
+        for guess in 0..<20 {
+            #expect(try get(port, "/connz", "Basic " + Data("alice:guess-\(guess)".utf8).base64EncodedString()).hasPrefix("HTTP/1.1 401 "))
+        }
+        let line = server.log.waitForLine(containing: "monitoring - Authorization Violation", timeout: 5)
+        #expect(line?.contains("127.0.0.1:") == true, "\(line ?? "no line")")
+        #expect(server.log.text.split(separator: "\n").filter { $0.contains("Authorization Violation") }.count <= 2)
+        #expect(!server.log.text.contains("guess-"))
+    }
+
     @Test func token() throws {
         let server = try DocketdProcess(["-m", "0", "--auth", "s3cret"])
         let port = try #require(server.httpPort)

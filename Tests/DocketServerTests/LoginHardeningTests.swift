@@ -75,6 +75,39 @@ import Testing
         #expect(try polite.readLine() == "PONG")
     }
 
+    /// Refusals a stranger can cause once per connection, as fast as it can connect, are logged
+    /// as failed logins are: once per interval, with a count, not a line each.
+    @Test func refusalsBeforeLoginDoNotFloodTheLog() throws {
+        let pki = try TestPKI()
+        let plain = try DocketdProcess(["--user", "u", "--pass", "p"])
+        let tls = try DocketdProcess(["--user", "u", "--pass", "p"] + pki.serverFlags())
+        let full = try DocketdProcess(["--max-connections", "1"])
+        let occupant = try full.client()
+        _ = try occupant.handshake()
+        let handshakeJunk: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x05] + Array("hello".utf8)
+        let floods: [(DocketdProcess, [UInt8], String)] = [
+            (plain, Array("PING\r\n".utf8), "a command before CONNECT"),
+            (tls, Array("PING\r\n".utf8), "TLS Required: the client sent plain text"),
+            (tls, handshakeJunk, "TLS handshake error"),
+            (full, Array("PING\r\n".utf8), "Refused connection: maximum connections"),
+        ]
+        for (server, bytes, line) in floods {
+            for _ in 0..<30 {
+                let client = try server.client()
+                _ = try client.readLine()
+                try client.send(bytes)
+                client.timeout = 5
+                _ = try? client.readUntilClosed()
+            }
+            #expect(server.log.waitForLine(containing: line, timeout: 5) != nil)
+        }
+        usleep(200_000)
+        for (server, _, line) in floods {
+            let count = server.log.text.split(separator: "\n").filter { $0.contains(line) }.count
+            #expect(count <= 2, "\(count) lines for 30 connections refused with \(line)")
+        }
+    }
+
     @Test func anOverlongConnectIsNotLoggedWithItsPassword() throws {
         let server = try DocketdProcess(["--user", "alice", "--pass", "Sup3rS3cret"])
         let client = try server.client()

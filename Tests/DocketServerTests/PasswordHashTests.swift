@@ -17,6 +17,15 @@ import Testing
         #expect(!PasswordHash.isHash("$2a$short") && !PasswordHash.isHash("plain"))
     }
 
+    /// A CONNECT's JSON can carry a NUL (`\u0000`); the C text libcrypt reads would end there,
+    /// so the password with anything after a NUL would pass for the password.
+    @Test func aPasswordWithANulIsNotThePasswordBeforeIt() throws {
+        let hash = try #require(PasswordHash.make("wonder land", cost: 4))
+        #expect(!PasswordHash.verify("wonder land\u{0}anything", against: hash))
+        let empty = try #require(PasswordHash.make("", cost: 4))
+        #expect(!PasswordHash.verify("\u{0}x", against: empty))
+    }
+
     @Test func theCheckerAnswersThroughItsDescriptor() throws {
         let hash = try #require(PasswordHash.make("s3cret", cost: 4))
         let checker = try PasswordChecker(capacity: 2)

@@ -391,6 +391,55 @@ import Testing
         #expect(restarted.log.waitForLine(containing: "Route 1 (orders.> to emails) does not fire: its owner admin may not enqueue", timeout: 5) != nil)
     }
 
+    /// LIST and DEAD leave out parents and children in queues the reader may not read, as
+    /// INSPECT does: a blocked job's hidden parent is not named by any of them.
+    @Test func listsLeaveOutHiddenParents() throws {
+        try Self.expectListsLeaveOutHiddenParents(try seeded())
+    }
+
+    /// Job 1 on emails and job 2 on billing must exist; used by the PostgreSQL suite too.
+    static func expectListsLeaveOutHiddenParents(_ server: DocketdProcess) throws {
+        let admin = try PermissionsServerTests().connect(server, "admin")
+        // Job 3 on emails waits for job 2 on billing; job 4 on billing waits for job 1.
+        try admin.send("ENQ emails after=2 1\r\nc\r\n")
+        #expect(try admin.readLine() == "+OK 3")
+        try admin.send("ENQ billing after=1 1\r\nd\r\n")
+        #expect(try admin.readLine() == "+OK 4")
+        let worker = try PermissionsServerTests().connect(server, "worker")  // reads emails only
+        for command in ["LIST emails state=blocked", "LIST emails", "INSPECT 3", "INSPECT 1"] {
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: try worker.document(command)), as: UTF8.self)
+            #expect(!text.contains("parents") && !text.contains("children"), "\(command): \(text)")
+        }
+        #expect(try admin.object("INSPECT 3")["parents"] as? [Int] == [2])
+    }
+
+    /// A PUB with a reply subject hears of the jobs routes made of it, but only of those in
+    /// queues the publisher may read: a job elsewhere does not exist for it, nor the route.
+    @Test func aRoutedReplyNamesOnlyJobsThePublisherMayRead() throws {
+        let server = try seeded()
+        let admin = try connect(server, "admin")
+        try admin.line("ROUTE orders.> billing")
+        #expect(try admin.readLine() == "+OK 2")
+        func reply(_ user: String) throws -> String {
+            let client = try connect(server, user)
+            try client.send("SUB _INBOX.r 1\r\nPUB orders.new _INBOX.r 1\r\nx\r\n")
+            // The reply goes out once the jobs are on disk, after the PONG of a PING behind it.
+            var line = try client.readLine()
+            while !line.hasPrefix("MSG ") { line = try client.readLine() }
+            return String(decoding: try client.readBytes(Int(line.split(separator: " ").last!)! + 2).dropLast(2), as: UTF8.self)
+        }
+        #expect(try reply("plain") == #"{"jobs":[3,4]}"#)
+        #expect(try reply("worker") == #"{"jobs":[5]}"#)  // emails only
+        // May read neither queue: no reply, as with no route. Its own ENQ behind the PUB is
+        // answered with the commit that made the routed jobs (or a later one), when the reply
+        // is sent too: a PING sent after that answer is answered after any reply.
+        let producer = try connect(server, "producer")
+        try producer.send("SUB _INBOX.r 1\r\nPUB orders.new _INBOX.r 1\r\nx\r\nENQ emails 1\r\nz\r\n")
+        #expect(try producer.readLine().hasPrefix("+OK "))
+        try producer.line("PING")
+        #expect(try producer.readLine() == "PONG")
+    }
+
     /// The monitoring port: server-wide documents need read on every queue; /queues shows
     /// what the user may read.
     @Test func monitoringFollowsTheSamePermissions() throws {

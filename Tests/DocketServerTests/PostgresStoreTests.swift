@@ -444,6 +444,21 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// LIST and DEAD on PostgreSQL leave out parents and children in hidden queues too.
+    @Test func listsLeaveOutHiddenParents() throws {
+        guard let cluster = try cluster() else { return }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-\(UUID().uuidString).conf")
+        try PermissionsServerTests.config.write(to: config, atomically: true, encoding: .utf8)
+        let (server, _) = try docketd(on: cluster, ["-c", config.path])
+        let admin = try PermissionsServerTests().connect(server, "admin")
+        try admin.send("ENQ emails 1\r\nx\r\n")
+        #expect(try admin.readLine() == "+OK 1")
+        try admin.send("ENQ billing 1\r\ny\r\n")
+        #expect(try admin.readLine() == "+OK 2")
+        try PermissionsServerTests.expectListsLeaveOutHiddenParents(server)
+        #expect(server.stop() == 0)
+    }
+
     /// QUEUE `totals` (DEL and PURGE as `deleted`, retention's trims as `removed`) and `rates`
     /// count what every docketd on the database did, across restarts: a job enqueued through A and worked through B shows in both, A's own count at
     /// once, B's within a second or so (each adds its counts every tick). With `--max-queues 2`

@@ -48,9 +48,19 @@ def certs(tmp_path_factory) -> dict:
                  "-subj", subject, cwd=d)
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                  "-out", f"{name}.pem", "-days", "2", *ext, cwd=d)
+    # Alternative names that hold a line end or a NUL: the CA signed one name, not two, and not
+    # the part before the NUL (written as DER, which the openssl command line cannot type).
+    for name, value in (("forged-nl", b"evil@example.org\nops@example.com"), ("forged-nul", b"ops@example.com\x00.evil.org")):
+        alt_names = bytes([0x30, len(value) + 2, 0x81, len(value)]) + value
+        (d / f"{name}.ext").write_text(f"subjectAltName=DER:{alt_names.hex()}\n")
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={name}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
     return {name: str(d / name) for name in
             ("ca.pem", "other-ca.pem", "server.pem", "server.key", "client.pem", "client.key", "mapped.pem",
-             "mapped.key", "by-subject.pem", "by-subject.key")}
+             "mapped.key", "by-subject.pem", "by-subject.key", "forged-nl.pem", "forged-nl.key", "forged-nul.pem",
+             "forged-nul.key")}
 
 
 def _context(certs, ca="ca.pem", client=False, cert="client") -> ssl.SSLContext:
@@ -253,6 +263,12 @@ def test_verify_and_map_names_the_user_by_its_certificate(start_server, certs):
         with pytest.raises(Exception):
             await nats.connect(_tls_url(url), tls=_context(certs, client=True), allow_reconnect=False,
                                max_reconnect_attempts=0, connect_timeout=2)
+        # A name with a line end or a NUL in it names nobody: not the part after the line end,
+        # nor the part before the NUL.
+        for forged in ("forged-nl", "forged-nul"):
+            with pytest.raises(Exception):
+                await nats.connect(_tls_url(url), tls=_context(certs, client=True, cert=forged), allow_reconnect=False,
+                                   max_reconnect_attempts=0, connect_timeout=2)
 
     run(main())
 
