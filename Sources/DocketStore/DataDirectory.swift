@@ -136,6 +136,9 @@ public final class DataDirectory: JobStore {
         }
         do {
             try openEnvironment(mapSize: mapSize)
+            // The open writes (the boot count, below) before anything else: a map of exactly
+            // what data.mdb holds (LMDB's least, given a smaller --max-store) has no room for it.
+            try keepRoomToFinishJobs()
             let stored = try checkLayout()
             if stored < 3 { try sealEveryValue(from: stored) }
             try replayLog(salvage: salvage)
