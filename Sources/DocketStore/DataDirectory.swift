@@ -55,8 +55,9 @@ public final class DataDirectory: JobStore {
     private var burstApplied = false
     /// `SyncMode.none`'s once-a-second flush (see `startPeriodicFlush`).
     private var flusher: PeriodicThread?
-    /// An error of the last checkpoint: the next commit fails with it (the batches it could not
-    /// apply are safe in the log, and replay on restart tries again).
+    /// An error of the last checkpoint, or of `SyncMode.none`'s periodic flush: the next commit
+    /// fails with it. The batches a checkpoint could not apply are safe in the log, and replay
+    /// on restart tries again; what a flush could not write is only in memory (see `flushToDisk`).
     private var checkpointError: StoreError? {
         get { withLock(logLock) { storedCheckpointError } }
         set { withLock(logLock) { storedCheckpointError = newValue } }
@@ -135,6 +136,9 @@ public final class DataDirectory: JobStore {
         }
         do {
             try openEnvironment(mapSize: mapSize)
+            // The open writes (the boot count, below) before anything else: a map of exactly
+            // what data.mdb holds (LMDB's least, given a smaller --max-store) has no room for it.
+            try keepRoomToFinishJobs()
             let stored = try checkLayout()
             if stored < 3 { try sealEveryValue(from: stored) }
             try replayLog(salvage: salvage)
@@ -1265,9 +1269,21 @@ public final class DataDirectory: JobStore {
         return stat(path + "/data.mdb", &info) == 0 ? Int(info.st_size) : 0
     }
 
-    /// Flushes written data to disk.
+    /// Flushes written data to disk. With `SyncMode.none` this is the only flush, and one that
+    /// fails (EIO, ENOSPC) leaves the changes acknowledged since the last good one in the page
+    /// cache alone: the kernel marks the pages clean and does not write them again, so even a
+    /// later flush that succeeds leaves them off the disk. Every later commit fails with the
+    /// error, which stops the server as a failed commit does, instead of acknowledging more
+    /// while the disk refuses what was promised.
     public func flushToDisk() {
-        if let env { mdb_env_sync(env, 1) }
+        if let env {
+            let status = mdb_env_sync(env, 1)
+            if status != 0 && checkpointError == nil {
+                checkpointError = StoreError(
+                    "the flush of \(path)/data.mdb to disk failed: \(String(cString: mdb_strerror(status)))\(Self.hint(status, path)); what was acknowledged since the last flush that succeeded may be in memory only (an operating-system crash would lose it)",
+                    status: status)
+            }
+        }
         withLock(usageLock) { completedFlushes += 1 }
     }
 

@@ -442,6 +442,29 @@ import Testing
         #expect(try DataDirectory(path: path, mapSize: 1 << 20).loadJobs().records.allSatisfy { $0.payloadSize == nil })
     }
 
+    /// A directory whose data went in with one transaction (a burst's checkpoint, right after
+    /// the first start) and opened with a smaller map: LMDB maps exactly what it holds, its free
+    /// list has two pages to reuse, and the first write of the open (the boot count) found no
+    /// room: every start ended in `MDB_MAP_FULL` until --max-store was raised again.
+    @Test func aDirectoryFilledByOneTransactionOpensWithASmallerMap() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path, mapSize: 64 << 20)
+            store.transactionBytes = 1 << 30
+            var batch = StoreBatch()
+            for id in UInt64(1)...UInt64(1600) {
+                batch.put(id: id, bytes: Array("record \(id)".utf8))
+                batch.payloads.append((id, [UInt8](repeating: 7, count: 3000)))
+            }
+            commitAll(store, [batch])
+            store.close()
+        }
+        let reopened = try DataDirectory(path: path, mapSize: 1 << 20)
+        #expect(reopened.recoveryNotes.contains { $0.contains("new jobs are refused until") })
+        #expect(try reopened.loadJobs().records.count == 1600)
+    }
+
     @Test func aMissingOrCutLogFileRefusesTheStart() throws {
         for damage in ["delete", "truncate"] {
             let path = temporaryPath()

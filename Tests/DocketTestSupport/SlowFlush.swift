@@ -4,7 +4,7 @@ import Foundation
 /// happen while a commit is under way: a small library, loaded into docketd with `LD_PRELOAD`,
 /// that makes every `fdatasync` of a file whose path contains `/wal-` sleep first.
 ///
-/// Built once per test run from the C below with the toolchain's `clang` (or `cc`).
+/// Built once per test run from the C below (see `PreloadLibrary`).
 public enum SlowFlush {
     static let source = """
         #define _GNU_SOURCE
@@ -29,28 +29,7 @@ public enum SlowFlush {
         }
         """
 
-    private static let built: Result<String, HarnessError> = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-slow-flush-\(UUID().uuidString)")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let file = directory.appendingPathComponent("slow-flush.c")
-            let library = directory.appendingPathComponent("slow-flush.so")
-            try source.write(to: file, atomically: true, encoding: .utf8)
-            for compiler in ["clang", "cc"] {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = [compiler, "-shared", "-fPIC", "-O2", "-o", library.path, file.path, "-ldl"]
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                process.waitUntilExit()
-                if process.terminationStatus == 0 { return .success(library.path) }
-            }
-            return .failure(HarnessError("neither clang nor cc could build \(file.path)"))
-        } catch {
-            return .failure(HarnessError("cannot build the slow-flush library: \(error)"))
-        }
-    }()
+    private static let built = PreloadLibrary.build("slow-flush", source: source)
 
     /// The `shell` prefix for `DocketdProcess` that gives docketd flushes of the log slowed by
     /// `milliseconds` each.
