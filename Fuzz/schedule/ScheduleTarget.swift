@@ -4,11 +4,13 @@
 ///
 /// Built by `scripts/fuzz.sh schedule`: `Sources/DocketSchedule` is compiled with coverage, this
 /// harness with AddressSanitizer only. The first byte chooses what the rest is: a cron
-/// expression (UTC, or a zone given after a `|`), a POSIX TZ rule, or a TZif file; then
-/// instants taken from the input's last bytes are asked about.
+/// expression (UTC, or a zone given after a `|`), a POSIX TZ rule, a TZif file, or a zone name
+/// as a client's `tz=` gives it (looked up in the installed database); then instants taken
+/// from the input's last bytes are asked about.
 ///
 /// Properties:
 /// - parsing ends with a value or a `ScheduleError`, never a trap (overflow, index);
+/// - a zone name is refused if it starts with `/` or holds `..`; a fixed offset is under a day;
 /// - a cron expression's source is its text without surrounding blanks, and parsing the
 ///   source again gives an equal expression;
 /// - `Schedule.nextTick(after:)` is later than the instant it was asked about, and in UTC or a
@@ -22,7 +24,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let mode = input.first else { return 0 }
     let body = Array(input.dropFirst())
     let instants = instants(from: input)
-    switch mode % 3 {
+    switch mode % 4 {
     case 0:
         let text = String(decoding: body, as: UTF8.self)
         let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
@@ -36,10 +38,12 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         guard let zone = try? ZoneRules(identifier: "fuzz", posix: String(decoding: body, as: UTF8.self)) else { return 0 }
         checkZone(zone, instants: instants)
         checkCron("*/7 * * * *", zone: zone, instants: instants)
-    default:
+    case 2:
         guard let zone = try? ZoneRules(identifier: "fuzz", tzif: body) else { return 0 }
         checkZone(zone, instants: instants)
         checkCron("30 2 * * *", zone: zone, instants: instants)
+    default:
+        checkZoneName(String(decoding: body, as: UTF8.self), instants: instants)
     }
     return 0
 }
@@ -113,6 +117,20 @@ func checkZone(_ zone: ZoneRules, instants: [Int64]) {
         case .gap: violation("\(local), shown at \(whole), resolves to a gap")
         }
     }
+}
+
+/// A client's `tz=`: the database refuses names that could leave its directory, and a zone it
+/// gives (a fixed offset, or an installed file) passes the zone checks.
+func checkZoneName(_ name: String, instants: [Int64]) {
+    guard let zone = try? TimeZoneDatabase().rules(for: name) else { return }
+    if name != "UTC", TimeZoneDatabase.fixedOffset(name) == nil {
+        guard !name.hasPrefix("/"), !name.contains(".."), zone.identifier == name else {
+            violation("zone name \"\(name)\" accepted as \(zone.identifier)")
+        }
+    } else {
+        guard abs(zone.offsetSeconds(at: 0)) < 86_400 else { violation("fixed offset \(name) is a day or more") }
+    }
+    checkZone(zone, instants: instants)
 }
 
 func violation(_ message: String) -> Never {
