@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the wire parser (ClientParser) and the job-command layer
-# (JobCommand) with libFuzzer. The harness is Fuzz/*.swift; Fuzz/README.md says what it checks.
+# Coverage-guided fuzzing of Docket's pure parsers with libFuzzer. Each target is a harness in
+# Fuzz/<target>/ that checks properties of what it parses (Fuzz/README.md lists them):
+#   wire      the client wire parser (ClientParser), job commands (JobCommand), CONNECT JSON,
+#             subjects, and the cluster link's reader of a NATS server (UpstreamParser)
+#   client    the client library's reader of what the server sends (DocketClient.ServerParser)
+#   schedule  cron expressions, POSIX TZ rules, TZif zone files, and the ticks they give
+#   config    the configuration file reader (DocketServer.ConfigFile)
 #
-#   scripts/fuzz.sh [SECONDS [LIBFUZZER-FLAGS...]]   fuzz for SECONDS (default 60), print a summary
-#   scripts/fuzz.sh --replay FILE-OR-DIR...          run the harness once over the given inputs
-#   scripts/fuzz.sh --coverage                       edges of each DocketWire file the corpus reaches
+#   scripts/fuzz.sh [TARGET] [SECONDS [LIBFUZZER-FLAGS...]]   fuzz TARGET (default wire) for SECONDS (default 60)
+#   scripts/fuzz.sh [TARGET] --replay FILE-OR-DIR...          run the harness once over the given inputs
+#   scripts/fuzz.sh [TARGET] --coverage                       edges of each source file the corpus reaches
+#   scripts/fuzz.sh all [SECONDS]                             every target in turn, SECONDS each
 #
-# The harness is compiled with swiftc straight from Fuzz/*.swift and Sources/DocketWire/*.swift
-# into .build-fuzz/ (rebuilt when a source is newer), so `swift build` and .build/ are untouched.
-# Seeds are refreshed from Protocol/conformance into Fuzz/corpus/ on every run; the corpus
-# libFuzzer grows stays in .build-fuzz/corpus/ and carries over to the next run.
+# A harness is compiled with swiftc straight from its Fuzz/<target>/*.swift and the module
+# sources it tests into .build-fuzz/<target>/ (rebuilt when a source is newer), so `swift build`
+# and .build/ are untouched. Seeds are Fuzz/<target>/corpus/ (the wire target refreshes its
+# from Protocol/conformance on every run); the corpus libFuzzer grows stays in
+# .build-fuzz/<target>/corpus/ and carries over to the next run.
 #
 # Exit status: 0 if nothing was found; 1 if an input crashed or broke a property (it is saved
-# under .build-fuzz/crashes/ and its path printed); 2 for a usage, build or setup error.
+# under .build-fuzz/<target>/crashes/ and its path printed); 2 for a usage, build or setup error.
 set -uo pipefail
 # The whole script is one { ... } block, read before it runs, so that editing this file while a
 # long run is going cannot make bash execute the edited text from the middle.
@@ -21,10 +28,47 @@ caller=$PWD
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."
 
-build=.build-fuzz
+targets=(wire client schedule config)
+
+# `all`: each target in turn; the first failure's status wins.
+if [[ ${1:-} == all ]]; then
+    shift
+    status=0
+    for target in "${targets[@]}"; do
+        bash "$script" "$target" "$@"
+        result=$?
+        ((status == 0)) && status=$result
+    done
+    exit $status
+fi
+
+target=wire
+if [[ -n ${1:-} ]] && [[ " ${targets[*]} " == *" $1 "* ]]; then
+    target=$1
+    shift
+elif [[ ${1:-} =~ ^[a-z]+$ ]]; then
+    echo "fuzz: unknown target $1 (targets: ${targets[*]} all)" >&2
+    exit 2
+fi
+
+# What each target compiles: the modules under test, in dependency order, each as
+# NAME=SOURCES (a glob or files, blank-separated), and the folder of its harness and seeds.
+case $target in
+    wire) modules=("DocketWire=Sources/DocketWire/*.swift") ;;
+    client)
+        # The whole client module (ServerParser's types come from across it), so TLS too.
+        modules=("DocketWire=Sources/DocketWire/*.swift" "DocketTLS=Sources/DocketTLS/*.swift"
+            "DocketClient=Sources/DocketClient/*.swift") ;;
+    schedule) modules=("DocketSchedule=Sources/DocketSchedule/*.swift") ;;
+    config) modules=("DocketServer=Sources/DocketServer/ConfigFile.swift") ;;
+esac
+harness_dir=Fuzz/$target
+seeds_dir=$harness_dir/corpus
+
+build=.build-fuzz/$target
 binary=$build/docket-fuzz
 log=$build/fuzz.log
-mkdir -p "$build/corpus" "$build/crashes"
+mkdir -p "$build/corpus" "$build/crashes" "$seeds_dir"
 
 # Flags from PLATFORM-NOTES: simpler spellings fail to link or drop one sanitizer. -O keeps
 # Swift's overflow and bounds traps (only -Ounchecked drops them) and runs several times faster.
@@ -33,25 +77,38 @@ common=(-swift-version 6 -parse-as-library -O -g -wmo)
 export SWIFT_BACKTRACE=enable=no
 
 usage() {
-    sed -n '5,7p' "$script" | sed 's/^# *//' >&2
+    sed -n '10,13p' "$script" | sed 's/^# *//' >&2
     exit 2
 }
 
-# DocketWire gets coverage instrumentation; the harness only AddressSanitizer, so that
-# libFuzzer follows the parser's branches rather than the checks'.
+# The modules under test get coverage instrumentation (and -enable-testing, so a harness may
+# `@testable import` their internal parsers); the harness only AddressSanitizer, so that
+# libFuzzer follows the parsers' branches rather than the checks'.
 build_harness() {
-    local wire=(Sources/DocketWire/*.swift) harness=(Fuzz/*.swift)
-    if [[ -x $binary ]] && [[ -z $(find "${wire[@]}" "${harness[@]}" "$script" -newer "$binary" 2>/dev/null) ]]; then
+    local sources=() module
+    for module in "${modules[@]}"; do
+        # shellcheck disable=SC2206  # the glob is meant to expand
+        sources+=(${module#*=})
+    done
+    local harness=("$harness_dir"/*.swift)
+    if [[ -x $binary ]] && [[ -z $(find "${sources[@]}" "${harness[@]}" "$script" -newer "$binary" 2>/dev/null) ]]; then
         return 0
     fi
     echo "fuzz: building $binary"
-    local started=$SECONDS tmp=$build/tmp.$$
+    local started=$SECONDS tmp=$build/tmp.$$ objects=() ok=1
     mkdir -p "$tmp"
-    if swiftc "${common[@]}" -sanitize=fuzzer,address -module-name DocketWire "${wire[@]}" \
-            -c -o "$tmp/DocketWire.o" -emit-module -emit-module-path "$tmp/DocketWire.swiftmodule" &&
-        swiftc "${common[@]}" -sanitize=address -module-name DocketFuzz -I "$tmp" "${harness[@]}" \
+    for module in "${modules[@]}"; do
+        local name=${module%%=*}
+        # shellcheck disable=SC2206
+        local files=(${module#*=})
+        swiftc "${common[@]}" -enable-testing -sanitize=fuzzer,address -module-name "$name" -I "$tmp" -I Sources/COpenSSL "${files[@]}" \
+            -c -o "$tmp/$name.o" -emit-module -emit-module-path "$tmp/$name.swiftmodule" || { ok=0; break; }
+        objects+=("$tmp/$name.o")
+    done
+    if ((ok)) &&
+        swiftc "${common[@]}" -sanitize=address -module-name DocketFuzz -I "$tmp" -I Sources/COpenSSL "${harness[@]}" \
             -c -o "$tmp/DocketFuzz.o" &&
-        swiftc -sanitize=fuzzer,address -use-ld=lld "$tmp/DocketWire.o" "$tmp/DocketFuzz.o" -o "$tmp/docket-fuzz"
+        swiftc -sanitize=fuzzer,address -use-ld=lld "${objects[@]}" "$tmp/DocketFuzz.o" -o "$tmp/docket-fuzz"
     then
         mv -f "$tmp/docket-fuzz" "$binary"
         rm -rf "$tmp"
@@ -63,10 +120,28 @@ build_harness() {
     fi
 }
 
+# The wire target's seeds and dictionary come from the conformance transcripts and the
+# sources; the other targets' seeds are committed as they are, with their own dictionary.
+prepare_seeds() {
+    if [[ $target == wire ]]; then
+        python3 Fuzz/wire/make_seeds.py "$seeds_dir" "$build/docket.dict" "$@" || exit 2
+    else
+        cp "$harness_dir/docket.dict" "$build/docket.dict" || exit 2
+    fi
+    if [[ $target == schedule ]]; then
+        # Zone files as TZif seeds (mode byte 2), from the installed database if there is one.
+        local zone
+        for zone in America/New_York Europe/Dublin Australia/Lord_Howe; do
+            [[ -f /usr/share/zoneinfo/$zone ]] || continue
+            { printf '\x02'; cat "/usr/share/zoneinfo/$zone"; } >"$build/corpus/tzif-${zone##*/}"
+        done
+    fi
+}
+
 show_crash() {
     local file=$1
     echo "fuzz: crashing input: $file ($(wc -c <"$file") bytes)"
-    echo "fuzz: replay with: scripts/fuzz.sh --replay $file"
+    echo "fuzz: replay with: scripts/fuzz.sh $target --replay $file"
     echo "fuzz: input as hex (first 512 bytes):"
     head -c 512 "$file" | od -An -tx1 | sed 's/^/    /'
 }
@@ -104,13 +179,13 @@ fi
 if [[ ${1:-} == --coverage ]]; then
     (($# == 1)) || usage
     build_harness
-    python3 Fuzz/make_seeds.py Fuzz/corpus "$build/docket.dict" >/dev/null || exit 2
+    prepare_seeds >/dev/null
     # -runs=0 only runs the corpus; -print_coverage lists every function with its edges.
-    "$binary" "$build/corpus" Fuzz/corpus -runs=0 -print_coverage=1 2>&1 | awk '
+    "$binary" "$build/corpus" "$seeds_dir" -runs=0 -print_coverage=1 2>&1 | awk '
         /^(UN)?COVERED_FUNC:/ {
             for (i = 1; i <= NF; i++) if ($i == "edges:") split($(i + 1), edges, "/")
             file = $NF; sub(/:[0-9]+$/, "", file)
-            if (file !~ /Sources\/DocketWire\//) next
+            if (file !~ /Sources\//) next
             sub(/.*\//, "", file)
             covered[file] += edges[1]; total[file] += edges[2]
         }
@@ -131,12 +206,12 @@ seconds=$((10#$seconds))
 shift $(($# > 0 ? 1 : 0))
 
 build_harness
-python3 Fuzz/make_seeds.py Fuzz/corpus "$build/docket.dict" || exit 2
+prepare_seeds
 
-echo "fuzz: fuzzing for $seconds s (full log: $log)"
+echo "fuzz: fuzzing $target for $seconds s (full log: $log)"
 # -max_len 4096 holds several commands at the fuzzer's limits (256-byte lines, 1 KiB payloads);
 # -timeout 10 turns a parser that loops into a reported failure instead of a stuck run.
-timeout --kill-after=10 $((seconds + 120)) "$binary" "$build/corpus" Fuzz/corpus \
+timeout --kill-after=10 $((seconds + 120)) "$binary" "$build/corpus" "$seeds_dir" \
     -dict="$build/docket.dict" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
     -artifact_prefix="$build/crashes/" -print_final_stats=1 "$@" >"$log" 2>&1
 status=$?
@@ -149,7 +224,7 @@ cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$final")
 ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$final")
 edges=$(sed -n 's/.*Loaded 1 modules *(\([0-9]*\) inline 8-bit counters.*/\1/p' "$log" | head -1)
 corpus=$(find "$build/corpus" -type f | wc -l)
-seeds=$(find Fuzz/corpus -type f | wc -l)
+seeds=$(find "$seeds_dir" -type f | wc -l)
 crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
 
 if ((status == 0)) && [[ -z $crash ]]; then
@@ -157,7 +232,7 @@ if ((status == 0)) && [[ -z $crash ]]; then
 else
     verdict="FAILED (exit $status)"
 fi
-echo "fuzz: ${executions:-?} executions in $seconds s (${rate:-?}/s), cov: ${cov:-?} of ${edges:-?} edges, ft: ${ft:-?}, corpus $corpus inputs ($seeds seeds); $verdict"
+echo "fuzz: $target: ${executions:-?} executions in $seconds s (${rate:-?}/s), cov: ${cov:-?} of ${edges:-?} edges, ft: ${ft:-?}, corpus $corpus inputs ($seeds seeds); $verdict"
 
 if [[ $verdict != "no crash" ]]; then
     echo "fuzz: last lines of $log:"

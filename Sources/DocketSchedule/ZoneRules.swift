@@ -55,20 +55,28 @@ public struct ZoneRules: Hashable, Sendable, CustomStringConvertible {
     public init(identifier: String, tzif bytes: [UInt8]) throws(ScheduleError) {
         let file = try TZif(bytes)
         self.identifier = identifier
-        initialOffset = file.offsets[0]
+        // Instants are Int64 milliseconds, about ±292 million years: a transition beyond that
+        // (zic's "big bang" at -2^59 s; anything at all in a damaged file) would overflow the
+        // arithmetic on seconds and milliseconds below. One before it has always happened; one
+        // after it never happens.
+        let reach = Int64.max / 1000 - 2 * Civil.secondsPerDay
+        var initialOffset = file.offsets[0]
         var transitions: [Int64] = []
         var offsets: [Int] = []
-        for (time, type) in zip(file.transitions, file.transitionTypes) {
+        for (time, type) in zip(file.transitions, file.transitionTypes) where time <= reach {
             let offset = file.offsets[type]
-            if offset != (offsets.last ?? initialOffset) {
+            if time < -reach {
+                initialOffset = offset
+            } else if offset != (offsets.last ?? initialOffset) {
                 transitions.append(time)
                 offsets.append(offset)
             }
         }
+        self.initialOffset = initialOffset
         self.transitions = transitions
         self.offsets = offsets
         footer = try file.footer.map { text throws(ScheduleError) in try PosixTimeZone(text) }
-        footerStart = footer == nil ? .max : (file.transitions.last ?? .min)
+        footerStart = footer == nil ? .max : (file.transitions.last.map { min(max($0, -reach), reach) } ?? .min)
     }
 
     /// A zone from a POSIX TZ rule alone, such as `CET-1CEST,M3.5.0,M10.5.0/3`.
@@ -94,9 +102,12 @@ public struct ZoneRules: Hashable, Sendable, CustomStringConvertible {
         LocalDateTime(wallMilliseconds: instant + Int64(offsetSeconds(at: instant)) * 1000)
     }
 
-    /// The first instant after `instant` at which the offset changes; nil if it never does again.
+    /// The first instant after `instant` at which the offset changes; nil if it never does again
+    /// (or not before the last instant an Int64 of milliseconds holds).
     public func nextOffsetChange(after instant: Int64) -> Int64? {
-        nextChange(afterSecond: Civil.floorDivide(instant, 1000)).map { $0 * 1000 }
+        guard let second = nextChange(afterSecond: Civil.floorDivide(instant, 1000)) else { return nil }
+        let (milliseconds, overflow) = second.multipliedReportingOverflow(by: 1000)
+        return overflow ? nil : milliseconds
     }
 
     /// The instants at which a wall-clock time happens: once, never (a gap) or twice (an overlap).

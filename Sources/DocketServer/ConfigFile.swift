@@ -39,7 +39,9 @@ public enum ConfigValue: Equatable, Sendable {
     public var text: String? {
         switch self {
         case .string(let value): return value
-        case .number(let value, let unit): return (value == value.rounded() ? String(Int(value)) : String(value)) + unit
+        // A whole number as one (4222, not 4222.0); one too large for an Int stays a Double's
+        // text (1e+20), which no setting takes, rather than a trap.
+        case .number(let value, let unit): return (Int(exactly: value).map { String($0) } ?? String(value)) + unit
         case .bool(let value): return String(value)
         default: return nil
         }

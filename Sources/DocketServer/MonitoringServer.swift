@@ -481,11 +481,13 @@ final class MonitoringServer {
         while index < utf8.endIndex {
             let byte = utf8[index]
             if byte == UInt8(ascii: "%") {
+                // Two hex digits exactly: `UInt8(_:radix:)` would also take `%+1` or `%-0`, which
+                // a proxy in front passes on as they are.
                 let first = utf8.index(after: index)
                 guard first < utf8.endIndex, utf8.index(after: first) < utf8.endIndex,
-                    let value = UInt8(String(decoding: [utf8[first], utf8[utf8.index(after: first)]], as: UTF8.self), radix: 16)
+                    let high = hexDigit(utf8[first]), let low = hexDigit(utf8[utf8.index(after: first)])
                 else { return nil }
-                bytes.append(value)
+                bytes.append(high << 4 | low)
                 index = utf8.index(first, offsetBy: 2)
                 continue
             }
@@ -493,6 +495,16 @@ final class MonitoringServer {
             index = utf8.index(after: index)
         }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// The value of an ASCII hex digit; nil for any other byte.
+    private static func hexDigit(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
     }
 
     static func reason(_ status: Int) -> String {

@@ -127,11 +127,7 @@ struct ConfigFileSettings {
             case "verify": verify = try bool(item, "tls.verify")
             case "handshake_first", "first": handshakeFirst = try bool(item, "tls.handshake_first")
             case "timeout":
-                if case .number(let seconds, let unit) = item, unit.isEmpty, seconds > 0 {
-                    timeout = Int(seconds * 1000)
-                } else {
-                    timeout = try duration(item, "tls.timeout")
-                }
+                timeout = try duration(item, "tls.timeout")
             case "verify_and_map":
                 mapsUsers = try bool(item, "tls.verify_and_map")
                 if mapsUsers { verify = true }
@@ -198,12 +194,9 @@ struct ConfigFileSettings {
             case "password", "pass": password = try string(item, "authorization.password")
             case "timeout":
                 if !given("--auth-timeout") {
-                    // nats-server: seconds, a number; a duration string works too.
-                    if case .number(let seconds, let unit) = item, unit.isEmpty {
-                        config.authTimeoutMilliseconds = Int(seconds * 1000)
-                    } else {
-                        config.authTimeoutMilliseconds = try duration(item, "authorization.timeout")
-                    }
+                    // nats-server: seconds, a number; a duration string works too. Positive, as
+                    // --auth-timeout: with 0 or less every client would be timed out at once.
+                    config.authTimeoutMilliseconds = try duration(item, "authorization.timeout")
                 }
             case "users":
                 users = try parseUsers(item)
@@ -451,7 +444,11 @@ struct ConfigFileSettings {
             case "node_timeout":
                 if !given("--node-timeout") {
                     let text: String?
-                    if case .number(let seconds, let unit) = item, unit.isEmpty { text = "\(Int(seconds * 1000))ms" } else { text = item.text }
+                    if case .number(let seconds, let unit) = item, unit.isEmpty {
+                        text = Self.milliseconds(seconds: seconds).map { "\($0)ms" }
+                    } else {
+                        text = item.text
+                    }
                     guard let text, let milliseconds = DocketdCommand.nodeTimeout(text) else {
                         throw ConfigError("\(path): docket.node_timeout \(DocketdCommand.nodeTimeoutRule)")
                     }
@@ -460,7 +457,11 @@ struct ConfigFileSettings {
             case "store_timeout":
                 if !given("--store-timeout") {
                     let text: String?
-                    if case .number(let seconds, let unit) = item, unit.isEmpty { text = "\(Int(seconds * 1000))ms" } else { text = item.text }
+                    if case .number(let seconds, let unit) = item, unit.isEmpty {
+                        text = Self.milliseconds(seconds: seconds).map { "\($0)ms" }
+                    } else {
+                        text = item.text
+                    }
                     guard let text, let milliseconds = DocketdCommand.storeTimeout(text) else {
                         throw ConfigError("\(path): docket.store_timeout \(DocketdCommand.storeTimeoutRule)")
                     }
@@ -505,10 +506,11 @@ struct ConfigFileSettings {
     }
 
     private func int(_ value: ConfigValue, _ key: String, _ range: ClosedRange<Int>) throws -> Int {
-        guard case .number(let number, let unit) = value, unit.isEmpty, number == number.rounded(), range.contains(Int(number)) else {
+        // Int(exactly:): a number past Int's range (1e20) is refused, not a trap.
+        guard case .number(let number, let unit) = value, unit.isEmpty, let whole = Int(exactly: number), range.contains(whole) else {
             throw ConfigError("\(path): \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
-        return Int(number)
+        return whole
     }
 
     private func size(_ value: ConfigValue, _ key: String) throws -> Int {
@@ -520,11 +522,22 @@ struct ConfigFileSettings {
 
     /// A duration string (`2m`, `10s`), or a number of seconds as nats-server reads them.
     private func duration(_ value: ConfigValue, _ key: String) throws -> Int {
-        if case .number(let seconds, let unit) = value, unit.isEmpty, seconds > 0 { return Int(seconds * 1000) }
+        if case .number(let seconds, let unit) = value, unit.isEmpty, seconds > 0 {
+            guard let milliseconds = Self.milliseconds(seconds: seconds), milliseconds > 0 else {
+                throw ConfigError("\(path): \(key) must be a duration, like \"2m\" or 10s")
+            }
+            return milliseconds
+        }
         guard let text = value.text, let milliseconds = Units.milliseconds(text), milliseconds > 0 else {
             throw ConfigError("\(path): \(key) must be a duration, like \"2m\" or 10s")
         }
         return milliseconds
+    }
+
+    /// A number of seconds (as nats-server writes timeouts) in whole milliseconds; nil when it
+    /// is too large for an Int, rather than a trap.
+    private static func milliseconds(seconds: Double) -> Int? {
+        Int(exactly: (seconds * 1000).rounded(.towardZero))
     }
 
     /// `host:port`, `host`, or a port number.

@@ -190,6 +190,26 @@ func tzif(version: Character, transitions: [(Int64, UInt8)], offsets: [Int32], f
         #expect(dublin.offsetSeconds(at: utc("2030-07-15T12:00:00Z")) == 3600)
     }
 
+    /// Found by `scripts/fuzz.sh schedule`: a transition past what Int64 milliseconds reach
+    /// (a damaged file, or zic's "big bang" at -2^59 s) overflowed into a trap, and so did a
+    /// footer's change after the last such instant.
+    @Test func timesBeyondMillisecondInstantsAreAlwaysOrNever() throws {
+        let far = Int64.max / 1000 + 1
+        let rules = try ZoneRules(
+            identifier: "Test/Far", tzif: tzif(version: "2", transitions: [(-far, 1), (1_000_000, 0), (far, 1)], offsets: [0, 3600], footer: ""))
+        #expect(rules.offsetSeconds(at: .min) == 3600)
+        #expect(rules.nextOffsetChange(after: 0) == 1_000_000_000)
+        #expect(rules.nextOffsetChange(after: 2_000_000_000) == nil)
+        #expect(rules.offsetSeconds(at: .max) == 0)
+        let farFooter = try ZoneRules(
+            identifier: "Test/FarFooter", tzif: tzif(version: "2", transitions: [(.max - 5, 1)], offsets: [0, 3600], footer: "<+02>-2"))
+        #expect(farFooter.offsetSeconds(at: 0) == 0)
+        #expect(Schedule(cron: try CronExpression("30 2 * * *"), zone: farFooter).nextTick(after: 0) == 9_000_000)
+        let dublin = try ZoneRules(
+            identifier: "Test/Dublin", tzif: tzif(version: "2", transitions: [], offsets: [3600], footer: "IST-1GMT0,M10.5.0,M3.5.0/1"))
+        #expect(dublin.nextOffsetChange(after: .max - 1) == nil)
+    }
+
     @Test func malformedFilesAreRefused() {
         func refusal(_ bytes: [UInt8]) -> String? {
             do {

@@ -87,6 +87,15 @@ import Testing
         #expect((try? ConfigFile.parse(nested)) != nil)
     }
 
+    /// docketd started with `text` as its configuration file stops with a usage error (64)
+    /// whose message contains `words`.
+    func expectRefusedStart(_ text: String, saying words: String) throws {
+        let path = try file(text)
+        let (status, output) = try DocketdProcess.runToExit(["-c", path, "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+        #expect(status == 64, "\(text): \(output)")
+        #expect(output.contains(words), "\(text): \(output)")
+    }
+
     /// Writes `text` to a fresh file; returns its path.
     func file(_ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-\(UUID().uuidString).conf").path
@@ -166,10 +175,27 @@ import Testing
             ("docket { cluster_tls { ca: x.pem } }\n", "unknown setting 'docket.cluster_tls.ca'"),
             ("docket { cluster_tls { cert_file: c.pem } }\n", "docket.cluster_tls needs cert_file and key_file together"),
         ] {
-            let path = try file(text)
-            let (status, output) = try DocketdProcess.runToExit(["-c", path, "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
-            #expect(status == 64, "\(output)")
-            #expect(output.contains(words), "\(output)")
+            try expectRefusedStart(text, saying: words)
+        }
+    }
+
+    /// Numbers are read as Doubles: one past Int's range (found by `scripts/fuzz.sh config`)
+    /// trapped converting to Int and crashed docketd at start; it is refused with the key's
+    /// rule. A timeout of zero or less, which timed every client out at once, is refused too.
+    @Test func numbersPastTheirRangeRefuseTheStart() throws {
+        #expect(try ConfigFile.parse("a: 99999999999999999999\nb: 4222\nc: 1.5\n")["a"]?.text == "1e+20")
+        let huge = "99999999999999999999"
+        for (text, words) in [
+            ("listen: \(huge)\n", "listen must be a whole number from 0 to 65535"),
+            ("max_payload: \(huge)\n", "max_payload must be a size"),
+            ("docket { keep_dead: \(huge) }\n", "docket.keep_dead must be a whole number"),
+            ("docket { node_timeout: \(huge) }\n", "docket.node_timeout must be 0"),
+            ("docket { store_timeout: \(huge) }\n", "docket.store_timeout must be 0"),
+            ("authorization { user: a, password: b, timeout: \(huge) }\n", "authorization.timeout must be a duration"),
+            ("authorization { user: a, password: b, timeout: -5 }\n", "authorization.timeout must be a duration"),
+            ("tls { cert_file: a.pem, key_file: a.key, timeout: \(huge) }\n", "tls.timeout must be a duration"),
+        ] {
+            try expectRefusedStart(text, saying: words)
         }
     }
 

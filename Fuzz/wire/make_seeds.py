@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Build the fuzzer's seed corpus and dictionary from the protocol's own sources.
 
-    python3 Fuzz/make_seeds.py SEED_DIR DICT_OUT
+    python3 Fuzz/wire/make_seeds.py SEED_DIR DICT_OUT
 
-SEED_DIR (normally Fuzz/corpus, committed) gets one file per connection of every
+SEED_DIR (normally Fuzz/wire/corpus, committed) gets one file per connection of every
 conformance transcript: the bytes that connection sends (`>` lines with CRLF
 appended, `>>` lines as written), in order, cut at 4 KiB. Files no longer
 produced are removed, so the folder always mirrors Protocol/conformance;
 identical streams are kept once.
 
-DICT_OUT (in the build folder) is Fuzz/docket.dict plus every verb of
+DICT_OUT (in the build folder) is Fuzz/wire/docket.dict plus every verb of
 ClientParser's Verb table and every option word of JobCommand.swift that the
 committed dictionary lacks, so a new verb or option is fuzzed with its word at
 once; the missing words are listed on stderr so that the committed file can
@@ -24,7 +24,8 @@ import os
 import re
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 CONFORMANCE = os.path.join(ROOT, "Protocol", "conformance")
 sys.dont_write_bytecode = True  # leave no __pycache__ in Protocol/
 sys.path.insert(0, CONFORMANCE)
@@ -98,7 +99,7 @@ def source_words():
 
 
 def write_dictionary(out):
-    with open(os.path.join(ROOT, "Fuzz", "docket.dict")) as f:
+    with open(os.path.join(HERE, "docket.dict")) as f:
         committed = f.read()
     present = set(re.findall(r'^[^#\n]*?"((?:[^"\\]|\\.)*)"\s*$', committed, re.M))
     missing = [w for w in source_words() if w not in present]
@@ -109,7 +110,7 @@ def write_dictionary(out):
             for word in missing:
                 f.write('"%s"\n' % word)
     if missing:
-        sys.stderr.write("fuzz: Fuzz/docket.dict lacks %s (added for this run)\n" % " ".join(missing))
+        sys.stderr.write("fuzz: Fuzz/wire/docket.dict lacks %s (added for this run)\n" % " ".join(missing))
 
 
 def main():
