@@ -2,7 +2,7 @@
 # Sets up and runs every test suite: Swift (unit, integration over TCP, conformance
 # transcripts), the Python conformance runner (on the embedded store and on PostgreSQL), the
 # nats-py interoperability suite, the monitoring endpoint's suite, the dashboard in a headless
-# browser, the client libraries' suites (on both stores), and half a minute of coverage-guided
+# browser, the client libraries' suites (on both stores), and a quarter of a minute of coverage-guided
 # fuzzing of each pure parser (scripts/fuzz.sh all).
 # Every suite runs even if an earlier one fails; the exit status is non-zero if any failed.
 set -uo pipefail
@@ -47,7 +47,7 @@ run_suite node bash -c "cd Clients/node && DOCKETD='$docketd' node --test"
 run_suite swift-client-postgres env DOCKET_TEST_STORE=postgres swift test --skip-build --no-parallel --filter DocketClientTests
 run_suite python-client-postgres env DOCKETD="$docketd" DOCKET_TEST_STORE=postgres scripts/with-postgres.sh python3 -m pytest -q Clients/python/tests
 run_suite node-postgres bash -c "cd Clients/node && DOCKETD='$docketd' DOCKET_TEST_STORE=postgres ../../scripts/with-postgres.sh node --test"
-run_suite fuzz bash scripts/fuzz.sh all 30
+run_suite fuzz bash scripts/fuzz.sh all 15
 
 echo
 if ((${#failed[@]})); then

@@ -193,9 +193,9 @@ struct ConfigFileSettings {
             case "user", "username": user = try string(item, "authorization.user")
             case "password", "pass": password = try string(item, "authorization.password")
             case "timeout":
-                if !given("--auth-timeout") {
-                    // nats-server: seconds, a number; a duration string works too. Positive, as
-                    // --auth-timeout: with 0 or less every client would be timed out at once.
+                // nats-server: seconds, a number; a duration string works too. 0 is nats-server's
+                // "the default"; below it every client would be timed out at once, so refused.
+                if !given("--auth-timeout"), !Self.isZero(item) {
                     config.authTimeoutMilliseconds = try duration(item, "authorization.timeout")
                 }
             case "users":
@@ -521,6 +521,11 @@ struct ConfigFileSettings {
     }
 
     /// A duration string (`2m`, `10s`), or a number of seconds as nats-server reads them.
+    private static func isZero(_ value: ConfigValue) -> Bool {
+        if case .number(let number, let unit) = value { return number == 0 && unit.isEmpty }
+        return false
+    }
+
     private func duration(_ value: ConfigValue, _ key: String) throws -> Int {
         if case .number(let seconds, let unit) = value, unit.isEmpty, seconds > 0 {
             guard let milliseconds = Self.milliseconds(seconds: seconds), milliseconds > 0 else {

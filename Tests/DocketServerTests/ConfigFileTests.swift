@@ -199,6 +199,18 @@ import Testing
         }
     }
 
+    /// nats-server reads `timeout: 0` as "the default" (configurations written for it carry it),
+    /// not as a deadline every client misses.
+    @Test func aZeroAuthorizationTimeoutMeansTheDefault() throws {
+        let server = try DocketdProcess(["-c", try file("authorization { user: a, password: b, timeout: 0 }\n")])
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.readLine()
+        usleep(300_000)
+        try client.send(#"CONNECT {"verbose":false,"user":"a","pass":"b"}"# + "\r\nPING\r\n")
+        #expect(try client.readLine() == "PONG")
+    }
+
     @Test func nodeTimeoutIsZeroOrAtLeastThreeSeconds() throws {
         for (flag, accepted) in [("1s", false), ("2999ms", false), ("25h", false), ("x", false), ("0", true), ("3s", true)] {
             let (status, output) = try DocketdProcess.runToExit(
