@@ -19,6 +19,9 @@ public final class Server {
     /// Reads the configuration again (the command line, the environment and the file), for a
     /// SIGHUP reload; nil: nothing to reload from.
     public var configurationSource: (() throws -> ServerConfig)?
+    /// What the process should exit with once `run` returns: 1 when the shutdown could not make
+    /// everything durable (a last checkpoint or flush failed), so supervisors and scripts see it.
+    public private(set) var exitStatus: Int32 = 0
     /// Counts reloads of the credentials: a login whose hash check spans one is judged again.
     var credentialsGeneration = 0
     var log: Log
@@ -273,6 +276,10 @@ public final class Server {
         let directory = try DataDirectory(
             path: config.dataDirectory, mapSize: config.maxStoreBytes, syncMode: config.syncMode, salvage: config.salvage)
         dataDirectory = directory
+        let backgroundLog = log
+        directory.backgroundFailure = { error in
+            backgroundLog.error("Store: \(error). The next change stops docketd; what was acknowledged is safe in the log or was flushed before")
+        }
         for line in directory.openNotes { log.info(line.prefix(1).uppercased() + line.dropFirst()) }
         for line in directory.recoveryNotes { log.error("Recovery: \(line)") }
         try recoverJobs(from: directory, started: started)
@@ -1025,9 +1032,11 @@ public final class Server {
         if let dashboardTimer { EventLoop.free(dashboardTimer) }
         dashboardTimer = nil
         dashboard = nil
-        dataDirectory?.close()
+        let problems = dataDirectory?.close() ?? []
         dataDirectory = nil
-        log.info("Closed \(open) client connections and the data directory; server exiting")
+        for problem in problems { log.error("Store: \(problem)") }
+        if !problems.isEmpty { exitStatus = 1 }
+        log.info("Closed \(open) client connections and the data directory; server exiting\(problems.isEmpty ? "" : " with status 1")")
     }
 
     private static func makeServerID() -> String {

@@ -60,8 +60,18 @@ public final class DataDirectory: JobStore {
     /// on restart tries again; what a flush could not write is only in memory (see `flushToDisk`).
     private var checkpointError: StoreError? {
         get { withLock(logLock) { storedCheckpointError } }
-        set { withLock(logLock) { storedCheckpointError = newValue } }
+        set {
+            let first = withLock(logLock) { () -> Bool in
+                defer { storedCheckpointError = newValue }
+                return storedCheckpointError == nil && newValue != nil
+            }
+            if first, let newValue { backgroundFailure?(newValue) }
+        }
     }
+    /// Told, on the checkpoint or flush thread, of the first failure there: the next commit fails
+    /// with it, but an idle server may not commit for a long time, and the operator should hear
+    /// of a failing disk when it fails. Set before background work starts.
+    public var backgroundFailure: (@Sendable (StoreError) -> Void)?
     private var storedCheckpointError: StoreError?
     /// Payloads of unapplied batches, by job id, with the sequence of the batch that wrote each
     /// (a job's payload can be written again, by ENQ `replace=true`, while a checkpoint applies
@@ -1384,7 +1394,11 @@ public final class DataDirectory: JobStore {
     }
 
     /// Flushes and closes the environment and releases the directory lock. Safe to call twice.
-    public func close() {
+    /// Returns what went wrong on the way (a last checkpoint or flush that failed, a failure
+    /// that stopped commits earlier): empty when everything acknowledged reached the disk.
+    @discardableResult
+    public func close() -> [String] {
+        var problems: [String] = []
         writer?.stop()
         writer = nil
         // Without a last run: the flush below covers it.
@@ -1392,7 +1406,11 @@ public final class DataDirectory: JobStore {
         flusher = nil
         checkpointer?.stop(runningOnceMore: true)
         checkpointer = nil
-        if env != nil && !unapplied.isEmpty && checkpointError == nil { try? checkpoint() }
+        if let checkpointError {
+            problems.append("\(checkpointError) (the batches it could not apply stay in the log, which the next start replays)")
+        } else if env != nil && !unapplied.isEmpty {
+            do { try checkpoint() } catch { problems.append("the last checkpoint failed: \(error) (its batches stay in the log, which the next start replays)") }
+        }
         log = nil
         spareLog = nil
         if let reader {
@@ -1401,7 +1419,8 @@ public final class DataDirectory: JobStore {
             readerIsCurrent = false
         }
         if let env {
-            mdb_env_sync(env, 1)
+            let status = mdb_env_sync(env, 1)
+            if status != 0 { problems.append("the last flush of \(path)/data.mdb failed: \(String(cString: mdb_strerror(status)))") }
             mappedRegion = nil
             mdb_env_close(env)
             self.env = nil
@@ -1414,6 +1433,7 @@ public final class DataDirectory: JobStore {
             Glibc.close(lockDescriptor)
             lockDescriptor = -1
         }
+        return problems
     }
 
     /// Throws unless `status` is success. The description is built only on failure: puts run

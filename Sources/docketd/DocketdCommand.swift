@@ -412,6 +412,7 @@ struct DocketdCommand: ParsableCommand {
             Glibc.exit(1)
         }
         server.run()
+        if server.exitStatus != 0 { Glibc.exit(server.exitStatus) }
     }
 
     private func size(_ text: String, _ flag: String, minimum: Int) throws -> Int {

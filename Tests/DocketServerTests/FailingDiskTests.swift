@@ -50,4 +50,38 @@ struct FailingDiskTests {
             #expect(try reader.object("INSPECT \(id)")["queue"] as? String == "flushed")
         }
     }
+
+    /// A checkpoint that fails on an idle server stops nothing until the next change, and the
+    /// log said nothing until then: a failing disk went unreported for as long as nobody wrote.
+    @Test func aFailedCheckpointIsLoggedWhenItHappens() throws {
+        let armed = FileManager.default.temporaryDirectory.appendingPathComponent("docket-armed-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: armed) }
+        let server = try DocketdProcess(
+            [], shell: try FailingDisk.shell(calls: ["pwrite", "writev", "fdatasync"], path: "/data.mdb", armedBy: armed))
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.handshake()
+        FileManager.default.createFile(atPath: armed.path, contents: nil)
+        try client.send("ENQ idle 1\r\na\r\n")
+        #expect(try client.readLine().hasPrefix("+OK "))  // logged: the checkpoint comes after
+        // No further command: the checkpoint a tenth of a second later fails, and says so.
+        #expect(server.log.waitForLine(containing: "[ERR] Store:", timeout: 5) != nil, "\(server.log.text)")
+        #expect(server.process.isRunning)
+    }
+
+    /// SIGTERM's last flush failing left docketd exiting 0, as if everything were on disk.
+    @Test func aShutdownWhoseLastFlushFailsExitsWithStatus1() throws {
+        let armed = FileManager.default.temporaryDirectory.appendingPathComponent("docket-armed-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: armed) }
+        let server = try DocketdProcess(
+            ["--sync", "none"], shell: try FailingDisk.shell(calls: ["fdatasync", "fsync", "msync"], path: "/data.mdb", armedBy: armed))
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ closing 1\r\na\r\n")
+        #expect(try client.readLine().hasPrefix("+OK "))
+        FileManager.default.createFile(atPath: armed.path, contents: nil)
+        #expect(server.stop() == 1, "\(server.log.text)")
+        #expect(server.log.text.contains("[ERR] Store:"), "\(server.log.text)")
+        #expect(server.log.text.contains("server exiting with status 1"))
+    }
 }
