@@ -16,7 +16,7 @@ extension Server {
             loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
             authorize: monitoringAuthorization, tlsContext: tlsContext,
             routes: [
-                "/healthz": (json, { [unowned self] _, _ in healthDocument() }),
+                "/healthz": (json, { [unowned self] reader, _ in healthDocument(detailed: Self.readsEveryQueue(reader)) }),
                 // Anyone gets what INFO tells every client that connects; the counters need read
                 // on every queue (nats-server's harnesses poll /varz until it answers 200).
                 "/varz": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? varzDocument() : publicVarzDocument() }),
@@ -36,11 +36,15 @@ extension Server {
 
     /// `/healthz`: ok, or (503) why not: with jobs in PostgreSQL, whether it can be reached.
     /// With a cluster link, whether it is up (a node cut off from the cluster still serves its
-    /// own clients, so that alone is not a 503).
-    func healthDocument() -> String {
+    /// own clients, so that alone is not a 503). The reason (libpq's text names the database's
+    /// host, port and user) and the link's state are shown only when the monitoring port has no
+    /// users: with users, /healthz answers anyone without looking at credentials (a probe must
+    /// never get a 401), so it gives the status alone, and /varz has the rest for its readers.
+    func healthDocument(detailed: Bool = true) -> String {
         guard postgres != nil || cluster != nil else { return #"{"status":"ok"}"# }
         var writer = JSONObjectWriter()
         writer.add("status", postgres?.isAvailable ?? true ? "ok" : "unavailable")
+        guard detailed else { return writer.result }
         if let postgres {
             writer.add("store", "postgres")
             if !postgres.isAvailable { writer.add("error", postgres.lastFailure ?? "not connected") }
@@ -107,6 +111,12 @@ extension Server {
         writer.add("leafnodes", 0)
         addCounters(to: &writer)
         if let cluster { writer.add("cluster", json: cluster.document) }
+        if let postgres {
+            // What /healthz tells only readers of the counters, for servers with users.
+            writer.add("store", "postgres")
+            writer.add("store_available", postgres.isAvailable)
+            if !postgres.isAvailable { writer.add("store_error", postgres.lastFailure ?? "not connected") }
+        }
         return writer.result
     }
 

@@ -720,10 +720,37 @@ import Testing
         #expect(a.stop() == 0)
     }
 
-    func get(_ port: Int, _ path: String) throws -> String {
+    func get(_ port: Int, _ path: String, authorization: String? = nil) throws -> String {
         let client = try LineClient(port: port)
-        try client.send("GET \(path) HTTP/1.1\r\n\r\n")
+        try client.send("GET \(path) HTTP/1.1\r\n" + (authorization.map { "Authorization: \($0)\r\n" } ?? "") + "\r\n")
         return String(decoding: try client.readUntilClosed(), as: UTF8.self)
+    }
+
+    /// libpq's reason for a lost database names its host, port and user: with users configured,
+    /// /healthz gives anyone the status alone, and /varz the reason to those who may read it.
+    @Test func theReasonADatabaseIsLostIsForReadersOfTheCounters() throws {
+        guard case .success = TestPostgres.shared else { return }
+        let cluster = try TestPostgres.makePrivate()
+        defer { cluster.remove() }
+        let database = try cluster.createDatabase()
+        let server = try DocketdProcess(
+            ["--store", "postgres://\(TestPostgres.user)@localhost:\(cluster.port)/\(database)", "-m", "0", "--user", "ops", "--pass", "pw"])
+        defer { _ = server.stop() }
+        let http = try #require(server.httpPort)
+        try cluster.stopServer()
+        let deadline = Date().addingTimeInterval(15)
+        var anonymous = ""
+        while Date() < deadline {
+            anonymous = try get(http, "/healthz")
+            if anonymous.hasPrefix("HTTP/1.1 503 ") { break }
+            usleep(100_000)
+        }
+        #expect(anonymous.hasPrefix("HTTP/1.1 503 ") && anonymous.contains(#""status":"unavailable""#), "\(anonymous)")
+        #expect(!anonymous.contains("\"error\"") && !anonymous.contains("\(cluster.port)"), "\(anonymous)")
+        // /healthz never looks at credentials; /varz has the reason for those who may read it.
+        let varz = try get(http, "/varz", authorization: "Basic " + Data("ops:pw".utf8).base64EncodedString())
+        #expect(varz.contains(#""store_available":false"#) && varz.contains("\"store_error\""), "\(varz)")
+        #expect(!(try get(http, "/varz")).contains("store_error"))
     }
 }
 
