@@ -79,10 +79,10 @@ public enum JobCommand: Equatable, Sendable {
             let queues = QueueNames(first: first, more: more)
             var timeout: Int? = nil
             while let field = scanner.next() {
-                guard let (key, value) = Option.split(bytes, field), Option.equals(bytes, key, "timeout"), timeout == nil,
-                    let milliseconds = Option.duration(bytes, value)
-                else { return .failure(.badOption(bytes, field, "RESERVE takes only timeout=<duration>, once")) }
-                timeout = milliseconds
+                switch Option.timeout(bytes, field, given: timeout != nil, verb: "RESERVE") {
+                case .success(let milliseconds): timeout = milliseconds
+                case .failure(let error): return .failure(error)
+                }
             }
             return .success(.reserve(queues: queues, timeoutMilliseconds: timeout))
         case .ack, .touch:
@@ -208,10 +208,10 @@ public enum JobCommand: Equatable, Sendable {
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
             var timeout: Int? = nil
             while let field = scanner.next() {
-                guard timeout == nil, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "timeout"),
-                    let milliseconds = Option.duration(bytes, raw)
-                else { return .failure(.badOption(bytes, field, "WAIT takes only timeout=<duration>, once")) }
-                timeout = milliseconds
+                switch Option.timeout(bytes, field, given: timeout != nil, verb: "WAIT") {
+                case .success(let milliseconds): timeout = milliseconds
+                case .failure(let error): return .failure(error)
+                }
             }
             return .success(.wait(id: value, timeoutMilliseconds: timeout))
         case .route:
@@ -792,6 +792,18 @@ enum Option {
 
     static func word(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    /// RESERVE's and WAIT's one option, with an error that says which rule `field` broke.
+    static func timeout(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>, given: Bool, verb: StaticString) -> Result<Int, JobError> {
+        guard let (key, value) = split(bytes, field), equals(bytes, key, "timeout") else {
+            return .failure(.badOption(bytes, field, "\(verb) takes only timeout=<duration>"))
+        }
+        guard !given else { return .failure(.badOption(bytes, field, "timeout is given more than once")) }
+        guard let milliseconds = duration(bytes, value) else {
+            return .failure(.badOption(bytes, field, "timeout must be a duration: up to 12 digits and a unit (ms, s, m, h or d; none is seconds), like 250ms or 5s"))
+        }
+        return .success(milliseconds)
     }
 
     static func duration(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {

@@ -1,5 +1,5 @@
-# BAD_OPTION on the other verbs: RESERVE with an unknown, repeated or
-# unreadable option, FAIL with a bad retry=, an unknown or a repeated
+# BAD_OPTION on the other verbs: RESERVE (and WAIT) with an unknown, repeated
+# or unreadable option, each saying which rule it broke, FAIL with a bad retry=, an unknown or a repeated
 # option, RETRY queue= with another option (DEAD: bad_option_dead.t).
 # A FAIL refused this way changes nothing: the job is still held and can
 # be ACKed.
@@ -7,11 +7,15 @@
 a~ INFO \{.*\} ?
 a> CONNECT {"verbose":false,"pedantic":false}
 a> RESERVE q wait=1s
-a~ -ERR 'BAD_OPTION .*'
+a< -ERR 'BAD_OPTION wait=1s: RESERVE takes only timeout=<duration>'
 a> RESERVE q timeout=forever
-a~ -ERR 'BAD_OPTION .*'
+a< -ERR 'BAD_OPTION timeout=forever: timeout must be a duration: up to 12 digits and a unit (ms, s, m, h or d; none is seconds), like 250ms or 5s'
+a> RESERVE q timeout=9223372036854775807h
+a~ -ERR 'BAD_OPTION .*: timeout must be a duration: .*'
 a> RESERVE q timeout=0 timeout=0
-a~ -ERR 'BAD_OPTION .*'
+a< -ERR 'BAD_OPTION timeout=0: timeout is given more than once'
+a> WAIT 1 timeout=0 timeout=0
+a< -ERR 'BAD_OPTION timeout=0: timeout is given more than once'
 a> RETRY queue=q limit=1
 a~ -ERR 'BAD_OPTION .*'
 a> RETRY queue=q queue=r
