@@ -73,6 +73,15 @@ struct Authenticator: Sendable {
         return .proved(principal)
     }
 
+    /// The password (or its hash) the user of that name proves itself with; the token under the
+    /// name "token". A reload compares them to tell whose credentials changed.
+    func secret(of name: String) -> String? {
+        switch credentials {
+        case .token(let token): return name == "token" ? token : nil
+        case .users(let users): return users.first { $0.name == name }.map(\.password)
+        }
+    }
+
     /// The user a verified client certificate names (`verify_and_map`): the first of its
     /// identities (email and DNS names, then the subject) that is a user's name.
     func verdict(certificate identities: [String]) -> Verdict {

@@ -44,13 +44,7 @@ public enum NatsServerArguments {
             var seen = Set<Character>()
             return "-" + String(name.filter { seen.insert($0).inserted })
         }
-        let spelled = aliases[String(name)] ?? name.replacingOccurrences(of: "_", with: "-")
+        let spelled = aliases[String(name)] ?? String(name.map { $0 == "_" ? "-" : $0 })
         return "--" + spelled + value
-    }
-}
-
-extension Substring {
-    fileprivate func replacingOccurrences(of target: Character, with replacement: Character) -> String {
-        String(map { $0 == target ? replacement : $0 })
     }
 }

@@ -40,7 +40,7 @@ extension Server {
     /// host, port and user) and the link's state are shown only when the monitoring port has no
     /// users: with users, /healthz answers anyone without looking at credentials (a probe must
     /// never get a 401), so it gives the status alone, and /varz has the rest for its readers.
-    func healthDocument(detailed: Bool = true) -> String {
+    func healthDocument(detailed: Bool) -> String {
         guard postgres != nil || cluster != nil else { return #"{"status":"ok"}"# }
         var writer = JSONObjectWriter()
         writer.add("status", postgres?.isAvailable ?? true ? "ok" : "unavailable")

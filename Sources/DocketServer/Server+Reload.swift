@@ -94,7 +94,7 @@ extension Server {
             // It proved nothing: it stays only while no_auth_user still names its user.
             return authenticator.noAuthUser == proved.name ? authenticator.principal(named: proved.name) : nil
         }
-        guard let old, let secret = Self.secret(of: proved.name, in: old), secret == Self.secret(of: proved.name, in: authenticator) else {
+        guard let secret = old?.secret(of: proved.name), secret == authenticator.secret(of: proved.name) else {
             return nil
         }
         return authenticator.principal(named: proved.name)
@@ -103,14 +103,6 @@ extension Server {
     private func forgetPublishVerdicts(_ connection: Connection) {
         connection.publishVerdicts.removeAll()
         connection.lastPublishVerdict = nil
-    }
-
-    /// The password (or hash) a user proves itself with; the token under the name "token".
-    private static func secret(of name: String, in authenticator: Authenticator) -> String? {
-        switch authenticator.credentials {
-        case .token(let token): return name == "token" ? token : nil
-        case .users(let users): return users.first { $0.name == name }.map(\.password)
-        }
     }
 
     private func accountAssignments(_ config: ServerConfig) -> [String: String] {

@@ -90,8 +90,7 @@ extension Server {
                 // allow_non_tls: the client chose plain text; it is served as on a plain port.
                 log.debug("\(connection.label) - TLS available, the client chose plain text")
                 connection.tls = nil
-                if let timer = connection.tlsTimer { EventLoop.free(timer) }
-                connection.tlsTimer = nil
+                endHandshakeDeadline(connection)
                 return readReady(connection)
             }
             guard first == Self.tlsHandshakeRecord else {
@@ -109,8 +108,7 @@ extension Server {
         }
         switch tls.handshake() {
         case .done:
-            if let timer = connection.tlsTimer { EventLoop.free(timer) }
-            connection.tlsTimer = nil
+            endHandshakeDeadline(connection)
             if connection.isWaitingToWrite, let event = connection.writeEvent {
                 connection.isWaitingToWrite = false
                 EventLoop.remove(event)
@@ -136,6 +134,11 @@ extension Server {
             warnRefusedBeforeLogin(.handshakeFailed, "\(connection.label) - TLS handshake error: \(why)")
             close(connection, reason: "TLS handshake error")
         }
+    }
+
+    private func endHandshakeDeadline(_ connection: Connection) {
+        if let timer = connection.tlsTimer { EventLoop.free(timer) }
+        connection.tlsTimer = nil
     }
 
     /// The first byte of every TLS handshake record.

@@ -62,8 +62,9 @@ public final class DataDirectory: JobStore {
         get { withLock(logLock) { storedCheckpointError } }
         set {
             let first = withLock(logLock) { () -> Bool in
-                defer { storedCheckpointError = newValue }
-                return storedCheckpointError == nil && newValue != nil
+                let first = storedCheckpointError == nil && newValue != nil
+                storedCheckpointError = newValue
+                return first
             }
             if first, let newValue { backgroundFailure?(newValue) }
         }
