@@ -202,3 +202,13 @@ def test_lame_duck_mode_reaches_nats_py(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.docketd_only("checks docketd's own refusal")
+def test_a_log_file_that_cannot_be_opened_refuses_the_start(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    result = subprocess.run([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "data"),
+                             "-l", str(tmp_path / "missing" / "docketd.log")],
+                            capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 64
+    assert "cannot open the log file" in result.stderr and "No such file or directory" in result.stderr
