@@ -10,6 +10,12 @@ func withServer<T>(_ flags: [String] = [], _ body: (DocketdProcess) async throws
     return try await body(server)
 }
 
+/// How long a test waits for async workers to finish a job. Swift Testing runs every test on
+/// the cooperative pool, one thread per core: on a 2-core machine two synchronous tests that
+/// block (socket reads, a server starting) leave an async worker no thread for seconds at a
+/// time, and a 10 s wait failed in CI that way. WAIT returns as soon as the job is done.
+let workerWaitSeconds: DocketDuration = 60
+
 /// Polls `condition` (without blocking a thread) until it holds or `timeout` seconds pass.
 func awaitUntil(seconds timeout: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
@@ -290,10 +296,10 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             let bad = try await client.enqueue("aw", "bad").id
             let later = try await client.enqueue("aw", "later", options: JobOptions(attempts: 2)).id
             for (index, id) in ids.enumerated() {
-                #expect(try await client.wait(id, timeout: 10) == .completed(result: Array("done \(index)".utf8)))
+                #expect(try await client.wait(id, timeout: workerWaitSeconds) == .completed(result: Array("done \(index)".utf8)))
             }
-            #expect(try await client.wait(bad, timeout: 10) == .dead(error: Array("no way".utf8)))
-            #expect(try await client.wait(later, timeout: 10) == .dead(error: Array("once more".utf8)))
+            #expect(try await client.wait(bad, timeout: workerWaitSeconds) == .dead(error: Array("no way".utf8)))
+            #expect(try await client.wait(later, timeout: workerWaitSeconds) == .dead(error: Array("once more".utf8)))
             #expect(try await client.inspect(later).attempts == 2)
             worker.stop()
             try await run.value

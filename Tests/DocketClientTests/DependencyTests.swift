@@ -76,7 +76,7 @@ struct ClientDependencyTests {
                 return Array(parents.compactMap(\.result).joined(separator: ",").utf8)
             }
             let running = [Task { try await resizer.run() }, Task { try await reporter.run() }]
-            #expect(try await client.wait(ids[3], timeout: 10) == .completed(result: Array("small-a,small-b,small-c".utf8)))
+            #expect(try await client.wait(ids[3], timeout: workerWaitSeconds) == .completed(result: Array("small-a,small-b,small-c".utf8)))
             resizer.stop()
             reporter.stop()
             for task in running { try await task.value }
