@@ -27,10 +27,25 @@ public enum NatsServerArguments {
                 result.append(contentsOf: arguments[index...])
                 break
             }
-            result.append(rewrite(word, shortFlags: shortFlags))
+            if word == randomPort, let flag = result.last, portFlags.contains(flag) {
+                result.append("0")
+                continue
+            }
+            let spelled = rewrite(word, shortFlags: shortFlags)
+            if let flag = portFlags.first(where: { spelled == $0 + "=" + randomPort }) {
+                result.append(flag + "=0")
+                continue
+            }
+            result.append(spelled)
         }
         return result
     }
+
+    /// nats-server's "any free port" (`-p -1`, `--http_port -1`, `port: -1` in a file), which is 0
+    /// here; the Python client's harness (`nats.server.run(port=0)`) passes it.
+    public static let randomPort = "-1"
+    /// The flags, in docketd's spelling, whose value is a port.
+    static let portFlags: Set<String> = ["-p", "--port", "-m", "--http-port"]
 
     /// One word in docketd's spelling; a word that is not a flag is returned unchanged.
     static func rewrite(_ word: String, shortFlags: Set<Character>) -> String {

@@ -160,6 +160,18 @@ public final class Server {
     public static let version = "0.1.0"
     /// The NATS protocol version announced in INFO; clients expect a 2.x server.
     static let natsCompatibleVersion = "2.9.0"
+    /// INFO's `go`: nats-server's Go release there, the compiler docketd was built with here.
+    static let runtimeVersion: String = {
+        #if compiler(>=6.4)
+        return "swift6.4+"
+        #elseif compiler(>=6.3)
+        return "swift6.3"
+        #elseif compiler(>=6.2)
+        return "swift6.2"
+        #else
+        return "swift6"
+        #endif
+    }()
 
     public init(config: ServerConfig) throws {
         self.config = config
@@ -552,6 +564,7 @@ public final class Server {
         info.add("server_name", config.serverName.isEmpty ? serverID : config.serverName)
         info.add("version", Self.natsCompatibleVersion)
         info.add("docket_version", Self.version)
+        info.add("go", Self.runtimeVersion)
         info.add("proto", 1)
         info.add("host", advertisedHost.isEmpty ? config.host : advertisedHost)
         info.add("port", advertisedHost.isEmpty ? config.port : advertisedPort)

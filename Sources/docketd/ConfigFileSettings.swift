@@ -35,7 +35,7 @@ struct ConfigFileSettings {
         for (key, value) in entries where !variables.contains(key) {
             switch key {
             case "port":
-                if !given("-p", "--port") { config.port = try int(value, key, 0...65535) }
+                if !given("-p", "--port") { config.port = try port(value, key) }
             case "host", "net":
                 if !given("-a", "--addr") { config.host = try string(value, key) }
             case "listen":
@@ -57,7 +57,7 @@ struct ConfigFileSettings {
                     config.logFile = file
                 }
             case "http_port", "monitor_port":
-                if !given("-m", "--http-port") { config.httpPort = try int(value, key, 0...65535) }
+                if !given("-m", "--http-port") { config.httpPort = try port(value, key) }
             case "http":
                 if let port = try hostPort(value, key).1, !given("-m", "--http-port") { config.httpPort = port }
             case "max_payload":
@@ -513,6 +513,12 @@ struct ConfigFileSettings {
         return whole
     }
 
+    /// A port; -1 is nats-server's "any free port", 0 here.
+    private func port(_ value: ConfigValue, _ key: String) throws -> Int {
+        if case .number(-1, let unit) = value, unit.isEmpty { return 0 }
+        return try int(value, key, 0...65535)
+    }
+
     private func size(_ value: ConfigValue, _ key: String) throws -> Int {
         guard let text = value.text, let bytes = Units.bytes(text), bytes > 0 else {
             throw ConfigError("\(path): \(key) must be a size, like 1048576, 64KB or 1MB")
@@ -547,12 +553,13 @@ struct ConfigFileSettings {
 
     /// `host:port`, `host`, or a port number.
     private func hostPort(_ value: ConfigValue, _ key: String) throws -> (String?, Int?) {
-        if case .number = value { return (nil, try int(value, key, 0...65535)) }
+        if case .number = value { return (nil, try port(value, key)) }
         let text = try string(value, key)
         guard let colon = text.lastIndex(of: ":") else { return (text, nil) }
-        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        guard var port = Int(text[text.index(after: colon)...]), (-1...65535).contains(port) else {
             throw ConfigError("\(path): \(key) must be host:port")
         }
+        if port == -1 { port = 0 }
         let host = String(text[..<colon])
         return (host.isEmpty ? nil : host, port)
     }

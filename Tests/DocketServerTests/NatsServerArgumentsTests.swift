@@ -34,12 +34,22 @@ import Testing
         #expect(normalize("--max_payload=1MiB") == ["--max-payload=1MiB"])
     }
 
+    @Test func minusOneAsAPortIsAnyFreePort() {
+        // nats.py's nats-server package: run(port=0) passes "--port -1".
+        #expect(normalize("--port", "-1") == ["--port", "0"])
+        #expect(normalize("-p", "-1", "-m", "-1") == ["-p", "0", "-m", "0"])
+        #expect(normalize("--port=-1", "-http_port=-1") == ["--port=0", "--http-port=0"])
+        // Only as a port: elsewhere "-1" is left to the parser.
+        #expect(normalize("--pass", "-1") == ["--pass", "-1"])
+        #expect(normalize("-1") == ["-1"])
+    }
+
     @Test func valuesAndUnknownFlagsAreLeftToTheParser() {
         // A value with an equals sign is never rewritten, nor is anything after "--".
         #expect(normalize("--pass=-x_y") == ["--pass=-x_y"])
         #expect(normalize("--", "-auth", "--http_port") == ["--", "-auth", "--http_port"])
         // Negative numbers and lone dashes are values.
-        #expect(normalize("-p", "-1", "-", "--") == ["-p", "-1", "-", "--"])
+        #expect(normalize("--pass", "-5", "-", "--") == ["--pass", "-5", "-", "--"])
         #expect(normalize("-5000") == ["-5000"])
         // A flag docketd lacks stays one it lacks, refused by its name.
         #expect(normalize("-cluster", "nats://127.0.0.1:6222", "-cluster_name", "abc")

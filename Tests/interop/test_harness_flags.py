@@ -212,3 +212,40 @@ def test_a_log_file_that_cannot_be_opened_refuses_the_start(tmp_path):
                             capture_output=True, text=True, timeout=30, env=env)
     assert result.returncode == 64
     assert "cannot open the log file" in result.stderr and "No such file or directory" in result.stderr
+
+
+@pytest.mark.docketd_only("checks docketd's command line against nats.py's nats-server package")
+@pytest.mark.parametrize("how", ["--port -1", "--port=-1", "config port: -1", "config listen: 127.0.0.1:-1"])
+def test_port_minus_one_picks_a_free_port_as_nats_server_does(tmp_path, how):
+    """nats.py's nats-server package (`nats.server.run(port=0)`, which the Python client's new
+    core suite starts every server with) passes `--port -1`, nats-server's "any free port", then
+    reads the port from the "Listening for client connections on HOST:PORT" line and waits for
+    "Server is ready". Its client then refuses an INFO without `go`, `host` or `port`."""
+    import json
+    import re
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    argv = [os.environ["DOCKETD"], "--data-dir", str(tmp_path / "data")]
+    if how.startswith("config"):
+        (tmp_path / "server.conf").write_text(how.removeprefix("config ").replace("127.0.0.1:-1", '"127.0.0.1:-1"') + "\n")
+        argv += ["--config", str(tmp_path / "server.conf")]
+    else:
+        argv += how.split(" ")
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        port = None
+        for line in proc.stderr:
+            if match := re.search(r"Listening for client connections on (.+):(\d+)", line):
+                port = int(match.group(2))
+            if "Server is ready" in line:
+                break
+        assert proc.poll() is None and port is not None and port > 0
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            line = client.makefile("rb").readline()
+        assert line.startswith(b"INFO ")
+        info = json.loads(line[5:])
+        assert info["port"] == port and info["host"] == "127.0.0.1"
+        assert isinstance(info["go"], str) and info["go"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
