@@ -51,8 +51,10 @@ public enum ConfigValue: Equatable, Sendable {
 /// An error in a configuration file: where, and what was expected.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public let description: String
+    /// A syntax error at a place in a file; "Parse error" as nats-server says it, so that the
+    /// scripts and harnesses that look for those words find them.
     init(_ file: String, _ line: Int, _ column: Int, _ message: String) {
-        description = "\(file):\(line):\(column): \(message)"
+        description = "\(file):\(line):\(column): Parse error: \(message)"
     }
     public init(_ message: String) { description = message }
 }
@@ -71,7 +73,7 @@ public enum ConfigFile {
         _ path: String, environment: @escaping (String) -> String? = { getenv($0).map { String(cString: $0) } }
     ) throws -> (value: ConfigValue, variables: Set<String>) {
         var parser = try ConfigParser(path: path, environment: environment, depth: 0)
-        let value = ConfigValue.map(try parser.parseBody(closing: nil))
+        let value = ConfigValue.map(try parser.parseDocument())
         return (value, parser.referenced)
     }
 
@@ -80,7 +82,7 @@ public enum ConfigFile {
         throws -> ConfigValue
     {
         var parser = ConfigParser(text: text, path: name, environment: environment, depth: 0)
-        return .map(try parser.parseBody(closing: nil))
+        return .map(try parser.parseDocument())
     }
 }
 
@@ -160,8 +162,21 @@ struct ConfigParser {
         }
     }
 
+    /// A whole file: its key-value pairs, which may also be wrapped in one pair of braces, as a
+    /// JSON object is (nats-server reads a configuration written as JSON).
+    mutating func parseDocument() throws -> [(String, ConfigValue)] {
+        skip()
+        guard current == UInt8(ascii: "{") else { return try parseBody(closing: nil) }
+        advance()
+        let entries = try parseBody(closing: UInt8(ascii: "}"), topLevel: true)
+        skip()
+        if current != nil { throw error("expected the end of the file after the closing '}'") }
+        return entries
+    }
+
     /// Key-value pairs until `closing` (`}`) or the end of the file.
-    mutating func parseBody(closing: UInt8?) throws -> [(String, ConfigValue)] {
+    /// `topLevel`: the file's own pairs (whose keys are `$NAME` variables), braced or not.
+    mutating func parseBody(closing: UInt8?, topLevel: Bool = false) throws -> [(String, ConfigValue)] {
         var entries: [(String, ConfigValue)] = []
         while true {
             skip()
@@ -186,7 +201,7 @@ struct ConfigParser {
                 skip(newlines: false)
             }
             let value = try parseValue()
-            if depth == 0 && closing == nil { variables[key] = value }
+            if depth == 0 && (closing == nil || topLevel) { variables[key] = value }
             entries.append((key, value))
         }
     }
@@ -253,6 +268,12 @@ struct ConfigParser {
 
     private mutating func parseBareOrQuoted() throws -> String {
         if current == UInt8(ascii: "\"") || current == UInt8(ascii: "'") { return try parseQuoted() }
+        // "key: : value" is a second separator, not a value (":4222" is one).
+        if let byte = current, byte == UInt8(ascii: ":") || byte == UInt8(ascii: "="),
+            position + 1 == bytes.count || [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position + 1])
+        {
+            throw error("expected a value, found '\(Character(Unicode.Scalar(byte)))'")
+        }
         let start = position
         while let byte = current, byte != 0x0A, byte != 0x0D, byte != UInt8(ascii: ","), byte != UInt8(ascii: "}"),
             byte != UInt8(ascii: "]"), byte != UInt8(ascii: "#"), byte != UInt8(ascii: ";")

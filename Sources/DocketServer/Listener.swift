@@ -24,7 +24,7 @@ struct Listener {
         guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
             let message = String(cString: strerror(errno))
             Glibc.close(fd)
-            throw ServerError("cannot listen on \(host):\(port): \(message)")
+            throw ServerError("cannot listen on port \(port) of \(host): \(message)")
         }
         guard listen(fd, backlog) == 0 else {
             let message = String(cString: strerror(errno))

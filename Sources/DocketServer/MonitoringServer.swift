@@ -112,7 +112,7 @@ final class MonitoringServer {
         do {
             listener = try Listener(host: host, port: port)
         } catch {
-            throw ServerError("cannot listen for monitoring on \(host):\(port): \(error)")
+            throw ServerError("cannot listen for monitoring on port \(port) of \(host): \(error)")
         }
         self.loop = loop
         self.routes = routes

@@ -56,6 +56,29 @@ import Testing
         #expect(config["authorization"]?["password"]?.text == "won der")
     }
 
+    /// nats-server reads a configuration written as one JSON object (nats.py's harness tests
+    /// start it with `{ "port": 4567 }`), comments allowed, variables still top-level.
+    @Test func aFileMayBeOneJSONObject() throws {
+        let config = try ConfigFile.parse("""
+            // JSON, as nats-server takes it
+            {
+              "port": 4567,
+              "SECRET": "s",
+              "authorization": { "token": $SECRET, "timeout": 2 },
+              "max_payload": 1024
+            }
+
+            """)
+        #expect(config["port"] == .number(4567, unit: ""))
+        #expect(config["authorization"]?["token"]?.text == "s")
+        #expect(config["max_payload"] == .number(1024, unit: ""))
+        for bad in ["{ \"port\": 1 } port: 2\n", "{ \"port\": 1\n", "{ \"port\": : 1 }\n"] {
+            #expect { _ = try ConfigFile.parse(bad, name: "json.conf") } throws: { error in
+                "\(error)".hasPrefix("json.conf:") && "\(error)".contains("Parse error")
+            }
+        }
+    }
+
     @Test(arguments: [
         ("port: 4222\nauthorization {\n  token: x\n", "4:1"),  // unclosed block: at the end of the file
         ("port: 4222\nname: \"unterminated\n", "2:"),

@@ -249,3 +249,40 @@ def test_port_minus_one_picks_a_free_port_as_nats_server_does(tmp_path, how):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.docketd_only("checks docketd's start-up errors against nats.py's nats-server package")
+def test_start_up_errors_say_what_a_harness_looks_for(tmp_path):
+    """nats.py's harness reports why a server did not start from its standard error, and its
+    tests look there for "port" (the port is taken) and "Parse error" (the file is not a
+    configuration). A file that is one JSON object, as nats-server takes it, starts the server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+
+    def start(*args):
+        return subprocess.run([os.environ["DOCKETD"], "--data-dir", str(tmp_path / "data"), *args],
+                              capture_output=True, text=True, env=env, timeout=30)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        result = start("--port", str(busy))
+        assert result.returncode != 0 and f"port {busy}" in result.stderr, result.stderr
+
+    (tmp_path / "invalid.conf").write_text('{\n  "port": : "invalid syntax"\n}\n')
+    result = start("--config", str(tmp_path / "invalid.conf"))
+    assert result.returncode == 64 and "invalid.conf:2:" in result.stderr and "Parse error" in result.stderr, result.stderr
+
+    port = _free_port()
+    (tmp_path / "json.conf").write_text('{\n  "port": %d,\n  "max_payload": 2048\n}\n' % port)
+    proc = subprocess.Popen([os.environ["DOCKETD"], "--data-dir", str(tmp_path / "data2"), "--config", str(tmp_path / "json.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:
+            if "Server is ready" in line:
+                break
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            assert b'"max_payload":2048' in client.makefile("rb").readline()
+    finally:
+        proc.terminate()
+        proc.wait(10)
