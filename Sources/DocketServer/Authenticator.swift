@@ -160,7 +160,8 @@ struct Authenticator: Sendable {
     }
 }
 
-/// Standard base64 (RFC 4648), decoding only: for HTTP basic authentication.
+/// Base64 (RFC 4648), decoding only, in either alphabet: standard for HTTP basic
+/// authentication, URL-safe for the parts of a JWT.
 enum Base64 {
     static func decode(_ text: String) -> [UInt8]? {
         var bits: UInt32 = 0
@@ -172,8 +173,8 @@ enum Base64 {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(char - UInt8(ascii: "A"))
             case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(char - UInt8(ascii: "a")) + 26
             case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(char - UInt8(ascii: "0")) + 52
-            case UInt8(ascii: "+"): value = 62
-            case UInt8(ascii: "/"): value = 63
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): value = 62
+            case UInt8(ascii: "/"), UInt8(ascii: "_"): value = 63
             case UInt8(ascii: "="): continue
             default: return nil
             }
