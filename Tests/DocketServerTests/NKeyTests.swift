@@ -61,6 +61,12 @@ import Testing
         #expect(Base64.encode(Array("any carnal pleasure.".utf8)) == "YW55IGNhcm5hbCBwbGVhc3VyZS4=")
     }
 
+    @Test func aNonceIsFifteenURLSafeCharactersAndNeverRepeats() {
+        let nonces = (0..<1000).map { _ in Server.makeNonce() }
+        #expect(nonces.allSatisfy { $0.count == 15 && Base64.decode(String(decoding: $0, as: UTF8.self), .url)?.count == 11 })
+        #expect(Set(nonces).count == nonces.count)
+    }
+
     @Test func ed25519SignsAndVerifiesWithTheSeedsKey() throws {
         let seed = hex(Self.rawSeed)
         #expect(Ed25519.publicKey(seed: seed) == hex(Self.rawPublicKey))
