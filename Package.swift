@@ -108,6 +108,6 @@ let package = Package(
         // Starts a real docketd on port 0 with a temporary data directory, and talks to it over
         // TCP: shared by every test target that needs a live server.
         .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
-        .testTarget(name: "DocketServerTests", dependencies: ["docketd", "DocketServer", "DocketStore", "DocketPasswords", "DocketTestSupport"]),
+        .testTarget(name: "DocketServerTests", dependencies: ["docketd", "DocketServer", "DocketStore", "DocketPasswords", "DocketTLS", "DocketTestSupport"]),
     ]
 )

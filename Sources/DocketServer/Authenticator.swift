@@ -1,28 +1,35 @@
 import DocketPasswords
+import DocketTLS
 import DocketWire
 
 /// Who may connect: the credentials configured with `--auth` or `--user`/`--pass`, checked
 /// against a client's CONNECT exactly as nats-server checks them, so that every NATS client's
-/// own options (`user`/`pass`, `auth_token`) work unchanged.
+/// own options (`user`/`pass`, `auth_token`, an NKEY seed) work unchanged.
 ///
 /// One place decides, for the client port and the monitoring port alike.
 struct Authenticator: Sendable {
     /// A user of the configuration: a name, its password, and what it may do.
     struct User: Sendable {
+        /// For an NKEY user, its printed public key ("U…"), as nats-server names it.
         let name: String
-        /// Empty for a user identified only by its TLS client certificate (`verify_and_map`).
+        /// Empty for a user identified only by its TLS client certificate (`verify_and_map`),
+        /// and for an NKEY user.
         let password: String
         /// nil: every right.
         var permissions: Permissions?
         /// The nats-server account it belongs to; nil: the global one.
         var account: String? = nil
+        /// An NKEY user's Ed25519 public key: it proves itself by signing its connection's
+        /// nonce. nil for the others.
+        var publicKey: [UInt8]? = nil
 
         var principal: Principal { Principal(name: name, permissions: permissions, account: account) }
 
         /// Whether `password` is a bcrypt hash of the password rather than the password.
         var isHashed: Bool { PasswordHash.isHash(password) }
-        /// Whether only a client certificate can prove this user (no password configured).
-        var isCertificateOnly: Bool { password.isEmpty }
+        /// Whether only a client certificate can prove this user (no password, no NKEY).
+        var isCertificateOnly: Bool { password.isEmpty && publicKey == nil }
+        var provesWithPassword: Bool { !password.isEmpty }
     }
 
     enum Credentials: Sendable {
@@ -50,8 +57,19 @@ struct Authenticator: Sendable {
         case check(password: String, hash: String, principal: Principal?)
     }
 
-    /// What a CONNECT document proves.
-    func verdict(connect json: JSONValue) -> Verdict {
+    /// Whether some user logs in with an NKEY: then every client gets a nonce to sign.
+    var hasNKeyUsers: Bool {
+        guard case .users(let users) = credentials else { return false }
+        return users.contains { $0.publicKey != nil }
+    }
+
+    /// What a CONNECT document proves; `nonce` is what the connection's INFO asked it to sign.
+    func verdict(connect json: JSONValue, nonce: [UInt8]?) -> Verdict {
+        // As nats-server: with NKEY users configured, a CONNECT naming a key is judged by that
+        // key alone, whatever else it carries.
+        if let nkey = json["nkey"]?.stringValue, !nkey.isEmpty, case .users(let users) = credentials, hasNKeyUsers {
+            return Self.matching(nkey: nkey, signature: json["sig"]?.stringValue, nonce: nonce, users)
+        }
         let user = json["user"]?.stringValue, pass = json["pass"]?.stringValue, token = json["auth_token"]?.stringValue
         if user == nil && pass == nil && token == nil, let noAuthUser, let principal = principal(named: noAuthUser) {
             return .proved(principal)
@@ -73,13 +91,19 @@ struct Authenticator: Sendable {
         return .proved(principal)
     }
 
-    /// The password (or its hash) the user of that name proves itself with; the token under the
-    /// name "token". A reload compares them to tell whose credentials changed.
-    func secret(of name: String) -> String? {
+    /// What the user of that name proves itself with: the password (or its hash), the token
+    /// under the name "token", or an NKEY. A reload compares them to tell whose credentials changed.
+    func secret(of name: String) -> Secret? {
         switch credentials {
-        case .token(let token): return name == "token" ? token : nil
-        case .users(let users): return users.first { $0.name == name }.map(\.password)
+        case .token(let token): return name == "token" ? .password(token) : nil
+        case .users(let users):
+            return users.first { $0.name == name }.map { $0.publicKey.map(Secret.nkey) ?? .password($0.password) }
         }
+    }
+
+    enum Secret: Equatable {
+        case password(String)
+        case nkey([UInt8])
     }
 
     /// The user a verified client certificate names (`verify_and_map`): the first of its
@@ -87,7 +111,7 @@ struct Authenticator: Sendable {
     func verdict(certificate identities: [String]) -> Verdict {
         guard case .users(let users) = credentials else { return .refused }
         for identity in identities {
-            if let user = users.first(where: { $0.name == identity }) {
+            if let user = users.first(where: { $0.name == identity && $0.publicKey == nil }) {
                 return .proved(user.principal)
             }
         }
@@ -107,7 +131,7 @@ struct Authenticator: Sendable {
     /// password is a bcrypt hash is left to the hash check.
     private static func matching(_ user: String, _ pass: String, _ users: [User]) -> Verdict {
         var verdict = Verdict.refused
-        for entry in users where !entry.isCertificateOnly {
+        for entry in users where entry.provesWithPassword {
             let nameMatches = equal(user, entry.name)
             if entry.isHashed {
                 if nameMatches { verdict = .check(password: pass, hash: entry.password, principal: entry.principal) }
@@ -123,6 +147,20 @@ struct Authenticator: Sendable {
         }
         return verdict
     }
+
+    /// The NKEY user whose printed key the client named, if its signature of the nonce verifies.
+    /// A signature decodes from URL-safe base64 or, as nats-server also takes, standard base64.
+    private static func matching(nkey: String, signature: String?, nonce: [UInt8]?, _ users: [User]) -> Verdict {
+        guard let user = users.first(where: { $0.publicKey != nil && $0.name == nkey }), let publicKey = user.publicKey,
+            let nonce, let signature, signature.utf8.count <= maxSignatureText,
+            let bytes = Base64.decode(signature, .url) ?? Base64.decode(signature, .standard),
+            Ed25519.isValid(signature: bytes, of: nonce, publicKey: publicKey)
+        else { return .refused }
+        return .proved(user.principal)
+    }
+
+    /// 64 bytes are 88 characters of padded base64: anything longer is not worth decoding.
+    private static let maxSignatureText = 88
 
     /// What an HTTP `Authorization` header value proves: `Bearer <token>` or `Basic
     /// base64(user:password)` (a token also as `Basic` with it as password).
@@ -157,35 +195,6 @@ struct Authenticator: Sendable {
             difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
         }
         return difference == 0
-    }
-}
-
-/// Base64 (RFC 4648), decoding only, in either alphabet: standard for HTTP basic
-/// authentication, URL-safe for the parts of a JWT.
-enum Base64 {
-    static func decode(_ text: String) -> [UInt8]? {
-        var bits: UInt32 = 0
-        var count = 0
-        var out: [UInt8] = []
-        for char in text.utf8 {
-            let value: UInt32
-            switch char {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(char - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(char - UInt8(ascii: "a")) + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(char - UInt8(ascii: "0")) + 52
-            case UInt8(ascii: "+"), UInt8(ascii: "-"): value = 62
-            case UInt8(ascii: "/"), UInt8(ascii: "_"): value = 63
-            case UInt8(ascii: "="): continue
-            default: return nil
-            }
-            bits = bits << 6 | value
-            count += 6
-            if count >= 8 {
-                count -= 8
-                out.append(UInt8((bits >> UInt32(count)) & 0xFF))
-            }
-        }
-        return out
     }
 }
 

@@ -52,6 +52,9 @@ final class Connection {
     var isNoAuthUser = false
     /// What its verified client certificate names it (`verify_and_map`); nil without mapping.
     var certificateIdentities: [String]?
+    /// What its INFO asked it to sign (the text of the `nonce` field, as the client signs it)
+    /// when NKEY users are configured; nil otherwise.
+    var nonce: [UInt8]?
     /// Whether its first byte after INFO began a TLS record (checked once, before the handshake).
     var sawTLSRecord = false
     /// Whether the socket carries protocol bytes yet: always for plain TCP, after the handshake

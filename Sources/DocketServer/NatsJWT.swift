@@ -49,9 +49,9 @@ struct NatsJWT: Sendable {
     static func decode(_ text: String) throws -> NatsJWT {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw DecodeError("a JWT has three parts separated by dots") }
-        guard let headerBytes = Base64.decode(String(parts[0])), let header = JSONValue.parse(String(decoding: headerBytes, as: UTF8.self)),
-            let claimsBytes = Base64.decode(String(parts[1])), let claims = JSONValue.parse(String(decoding: claimsBytes, as: UTF8.self)),
-            let signature = Base64.decode(String(parts[2]))
+        guard let headerBytes = Base64.decode(String(parts[0]), .url), let header = JSONValue.parse(String(decoding: headerBytes, as: UTF8.self)),
+            let claimsBytes = Base64.decode(String(parts[1]), .url), let claims = JSONValue.parse(String(decoding: claimsBytes, as: UTF8.self)),
+            let signature = Base64.decode(String(parts[2]), .url)
         else { throw DecodeError("a JWT's parts are base64url JSON") }
         guard header["typ"]?.stringValue?.lowercased() == "jwt" else { throw DecodeError("not a JWT (typ)") }
         guard let algorithm = header["alg"]?.stringValue, algorithm == "ed25519" || algorithm == "ed25519-nkey" else {

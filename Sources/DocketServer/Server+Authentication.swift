@@ -99,6 +99,15 @@ extension Server {
         return hasher.finalize()
     }
 
+    /// A fresh NKEY challenge, as nats-server makes one: 11 random bytes (the system's
+    /// cryptographic generator) in unpadded URL-safe base64, 15 characters. Unpredictable and
+    /// per connection, so that a signature seen on one connection proves nothing on another.
+    static func makeNonce() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<11).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Array(Base64.encode(random, .url, padded: false).utf8)
+    }
+
     /// Whether the configured credentials need the checker (a bcrypt hash among them).
     var needsPasswordChecker: Bool {
         switch config.authenticator?.credentials {

@@ -46,7 +46,7 @@ extension Server {
             connection.isCheckingCredentials = true
             var settledLater = false
             let verdict = connection.certificateIdentities.map { authenticator.verdict(certificate: $0) }
-                ?? authenticator.verdict(connect: document)
+                ?? authenticator.verdict(connect: document, nonce: connection.nonce)
             let generation = credentialsGeneration
             connection.passwordCheck = settle(verdict) { [unowned self] proved in
                 connection.passwordCheck = nil
@@ -66,7 +66,10 @@ extension Server {
                 }
                 connection.isAuthenticated = true
                 connection.principal = principal
+                // An NKEY login carries no user, password or token, but is no no_auth_user (which
+                // never names an NKEY user).
                 connection.isNoAuthUser = connection.certificateIdentities == nil && !Self.carriesCredentials(document)
+                    && principal.name == authenticator.noAuthUser
                 if let timer = connection.authTimer { EventLoop.remove(timer) }
                 applyConnect(connection, document)
                 // Settled now, the parse loop that called us goes on by itself; settled in a

@@ -159,8 +159,11 @@ extension Server {
     static let connectionsPage = 1024
 
     /// NATS-style `/connz`: one entry per client connection, by cid, a page at a time
-    /// (`offset=`, `limit=`; `total` counts them all).
+    /// (`offset=`, `limit=`; `total` counts them all). With `auth=true`, as nats-server, who each
+    /// logged-in connection is: `authorized_user` (an NKEY user's public key; never a secret,
+    /// so a token login shows as `[REDACTED]`) and `account` (unless the global one).
     func connectionsDocument(_ query: [String: String] = [:]) -> String {
+        let showsUsers = ["1", "t", "T", "true", "TRUE", "True"].contains(query["auth"] ?? "")
         let now = monotonicMilliseconds()
         let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
         let limit = max(0, query["limit"].flatMap { Int($0) } ?? Self.connectionsPage)
@@ -186,6 +189,14 @@ extension Server {
             entry.add("out_bytes", connection.bytesOut)
             entry.add("held_jobs", connection.heldJobs.count)
             entry.add("waiting_for_job", connection.waiter != nil)
+            if showsUsers, connection.isAuthenticated, let principal = connection.principal {
+                if case .token? = config.authenticator?.credentials {
+                    entry.add("authorized_user", "[REDACTED]")
+                } else {
+                    entry.add("authorized_user", principal.name)
+                }
+                if let account = principal.account { entry.add("account", account) }
+            }
             return entry.result
         }
         var document = JSONObjectWriter()

@@ -527,6 +527,7 @@ public final class Server {
     }
 
     func sendInfo(_ connection: Connection) {
+        if config.authenticator?.hasNKeyUsers == true { connection.nonce = Self.makeNonce() }
         connection.output.append("INFO ")
         connection.output.append(string: infoJSON(for: connection))
         connection.output.append("\r\n")
@@ -538,6 +539,7 @@ public final class Server {
         addIdentity(to: &info)
         info.add("client_id", Int(connection.id))
         info.add("client_ip", connection.remoteHost)
+        if let nonce = connection.nonce, !connection.isAuthenticated { info.add("nonce", String(decoding: nonce, as: UTF8.self)) }
         if lameDuck { info.add("ldm", true) }
         return info.result
     }

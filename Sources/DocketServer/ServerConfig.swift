@@ -122,13 +122,16 @@ public struct ServerConfig: Sendable {
     /// (nil: every right). A CONNECT without credentials is `noAuthUser` when that is set.
     /// A user without a password can only be proved by a TLS client certificate (`TLSSettings.mapsUsers`).
     /// `accounts` maps a user to its nats-server account (subjects are separate per account).
+    /// `publicKeys` maps an NKEY user (named by its printed key) to its Ed25519 public key.
     public mutating func requireUsers(
         _ users: [(name: String, password: String?, permissions: Permissions?)], noAuthUser: String? = nil,
-        accounts: [String: String] = [:]
+        accounts: [String: String] = [:], publicKeys: [String: [UInt8]] = [:]
     ) {
         authenticator = Authenticator(
             credentials: .users(users.map {
-                .init(name: $0.name, password: $0.password ?? "", permissions: $0.permissions, account: accounts[$0.name])
+                .init(
+                    name: $0.name, password: $0.password ?? "", permissions: $0.permissions, account: accounts[$0.name],
+                    publicKey: publicKeys[$0.name])
             }),
             noAuthUser: noAuthUser)
         accountNames = Set(accounts.values).sorted()

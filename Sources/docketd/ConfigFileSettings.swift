@@ -157,13 +157,16 @@ struct ConfigFileSettings {
 
     /// Users read from `authorization`, finished once the `docket` block (their job rights)
     /// and `no_auth_user` are read too, whatever their order in the file.
-    private var users: [(name: String, password: String?, subjects: Permissions?)]?
+    private var users: [ParsedUser]?
     private var defaultSubjectPermissions: Permissions?
     private var jobPermissions: [(user: String, rights: [JobRight: SubjectRule])] = []
     private var defaultJobPermissions: [JobRight: SubjectRule]?
     private var noAuthUser: String?
     /// Users declared in `accounts { NAME { users = [...] } }`, by account.
-    private var accountUsers: [(account: String, users: [(name: String, password: String?, subjects: Permissions?)])] = []
+    private var accountUsers: [(account: String, users: [ParsedUser])] = []
+
+    /// One entry of a `users` list. An NKEY user is named by its printed public key.
+    private typealias ParsedUser = (name: String, password: String?, subjects: Permissions?, publicKey: [UInt8]?)
 
     /// nats-server's `accounts { NAME { users = [ … ] } }`: each account a subject space of its
     /// own. Imports, exports and the rest of what accounts can do are refused.
@@ -172,7 +175,7 @@ struct ConfigFileSettings {
         for (name, block) in entries {
             guard case .map(let fields) = block else { throw ConfigError("\(path): accounts.\(name) must be a block { users = [...] }") }
             guard name != "$G", name != "$SYS" else { throw ConfigError("\(path): accounts.\(name) is a name nats-server keeps for itself") }
-            var users: [(name: String, password: String?, subjects: Permissions?)] = []
+            var users: [ParsedUser] = []
             for (key, item) in fields {
                 switch key {
                 case "users": users = try parseUsers(item)
@@ -253,7 +256,12 @@ struct ConfigFileSettings {
         if let noAuthUser, !users.contains(where: { $0.name == noAuthUser }) {
             throw ConfigError("\(path): no_auth_user '\(noAuthUser)' is not one of authorization.users")
         }
-        if config.tls?.mapsUsers != true, let user = users.first(where: { $0.password == nil }) {
+        // nats-server looks no_auth_user up among the password users only: an NKEY user is never
+        // admitted without its signature.
+        if let noAuthUser, users.contains(where: { $0.name == noAuthUser && $0.publicKey != nil }) {
+            throw ConfigError("\(path): no_auth_user '\(noAuthUser)' is an NKEY user; it must name a user with a password")
+        }
+        if config.tls?.mapsUsers != true, let user = users.first(where: { $0.password == nil && $0.publicKey == nil }) {
             throw ConfigError("\(path): authorization.users '\(user.name)' has no password; only users identified by their TLS certificate (tls { verify_and_map: true }) may go without")
         }
         let finished = users.map { user -> (name: String, password: String?, permissions: Permissions?) in
@@ -264,32 +272,44 @@ struct ConfigFileSettings {
             permissions.jobs = jobs ?? [:]
             return (user.name, user.password, permissions)
         }
-        config.requireUsers(finished, noAuthUser: noAuthUser, accounts: accounts)
+        let publicKeys = Dictionary(users.compactMap { user in user.publicKey.map { (user.name, $0) } }, uniquingKeysWith: { first, _ in first })
+        config.requireUsers(finished, noAuthUser: noAuthUser, accounts: accounts, publicKeys: publicKeys)
     }
 
-    /// `users = [ { user: alice, password: secret, permissions: { … } }, … ]`.
-    private func parseUsers(_ value: ConfigValue) throws -> [(name: String, password: String?, subjects: Permissions?)] {
+    /// `users = [ { user: alice, password: secret, permissions: { … } }, { nkey: "U…" }, … ]`.
+    private func parseUsers(_ value: ConfigValue) throws -> [ParsedUser] {
         guard case .array(let entries) = value, !entries.isEmpty else {
             throw ConfigError("\(path): authorization.users must be a list of { user, password }")
         }
         var names: Set<String> = []
         return try entries.map { entry in
             guard case .map(let fields) = entry else { throw ConfigError("\(path): each of authorization.users is { user, password }") }
-            var name: String?, password: String?, subjects: Permissions?
+            var name: String?, password: String?, subjects: Permissions?, nkey: String?
             for (key, item) in fields {
                 switch key {
                 case "user", "username": name = try string(item, "authorization.users.user")
                 case "password", "pass": password = try string(item, "authorization.users.password")
+                case "nkey": nkey = try string(item, "authorization.users.nkey")
                 case "permissions": subjects = try subjectPermissions(item, "authorization.users.permissions")
                 default:
                     throw ConfigError("\(path): unknown setting 'authorization.users.\(key)'")
                 }
             }
+            var publicKey: [UInt8]?
+            if let nkey {
+                guard name == nil, password == nil else {
+                    throw ConfigError("\(path): authorization.users nkey '\(nkey)': NKEY users do not take usernames or passwords")
+                }
+                guard let key = NKey.userPublicKey(nkey) else {
+                    throw ConfigError("\(path): authorization.users nkey '\(nkey)' is not a valid public NKEY for a user (U…, 56 characters)")
+                }
+                (name, publicKey) = (nkey, key)
+            }
             guard let name, !name.isEmpty, password?.isEmpty != true else {
-                throw ConfigError("\(path): each of authorization.users needs a user, and a password unless its TLS certificate names it")
+                throw ConfigError("\(path): each of authorization.users needs a user, and a password unless its TLS certificate names it, or an nkey")
             }
             guard names.insert(name).inserted else { throw ConfigError("\(path): authorization.users has '\(name)' twice") }
-            return (name, password, subjects)
+            return (name, password, subjects, publicKey)
         }
     }
 

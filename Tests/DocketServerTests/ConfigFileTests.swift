@@ -180,6 +180,25 @@ import Testing
         }
     }
 
+    /// nats-server's rules for `nkey` users: a user's public key alone, nothing else to prove.
+    @Test func nkeyUsersThatCannotBeRefuseTheStart() throws {
+        let key = "UBABIZX6SZFAKHK2KGUFD6QH53FDAH5QVCH2R5MJLFPEVYAW22QWQQCX"
+        for (text, words) in [
+            ("authorization { users = [ { nkey: \(key), password: x } ] }\n", "NKEY users do not take usernames or passwords"),
+            ("authorization { users = [ { nkey: \(key), user: alice } ] }\n", "NKEY users do not take usernames or passwords"),
+            ("authorization { users = [ { nkey: UBAD } ] }\n", "'UBAD' is not a valid public NKEY for a user"),
+            ("authorization { users = [ { nkey: \(key.dropLast())Y } ] }\n", "is not a valid public NKEY for a user"),
+            // An account's key, and a seed (a secret in the wrong place), are no user's key.
+            ("authorization { users = [ { nkey: AAU2ZOXBIG6MV4FSFYNJJU2NBPDTMHSSNUF74EWIS6KLZEZCSZW5OICT } ] }\n", "is not a valid public NKEY"),
+            ("accounts { a { users = [ { nkey: SUAEIV5COV7ADQZE52WTYHVJQRV7WKJE5J7IBBJGATJTUUT2LVFGVXDPRQ } ] } }\n", "is not a valid public NKEY"),
+            ("authorization { users = [ { nkey: \(key) }, { nkey: \(key) } ] }\n", "has '\(key)' twice"),
+            ("accounts { a { users = [ { nkey: \(key) } ] } }\nauthorization { users = [ { nkey: \(key) } ] }\n", "declared twice"),
+            ("no_auth_user: \(key)\nauthorization { users = [ { nkey: \(key) } ] }\n", "is an NKEY user"),
+        ] {
+            try expectRefusedStart(text, saying: words)
+        }
+    }
+
     @Test func whatDocketdCannotHonourRefusesTheStart() throws {
         for (text, words) in [
             ("tls { cert_file: a.pem, key_file: a.key, pinned_certs: [\"abc\"] }\n", "tls.pinned_certs is not supported"),

@@ -305,7 +305,12 @@ def nats_url(start_server) -> str:
 
 
 def read_info_line(sock) -> bytes:
-    """The server's INFO line, whole however TCP splits it; read a byte at a time so that
+    """The server's INFO line."""
+    return read_line(sock)
+
+
+def read_line(sock) -> bytes:
+    """The server's next line, whole however TCP splits it; read a byte at a time so that
     nothing after it is taken from the socket."""
     line = b""
     while not line.endswith(b"\r\n"):
