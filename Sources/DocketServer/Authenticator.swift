@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DocketPasswords
 import DocketTLS
 import DocketWire
@@ -36,6 +39,11 @@ struct Authenticator: Sendable {
         case token(String)
         /// One user (`--user`/`--pass`) or several (a configuration file's `users = [...]`).
         case users([User])
+        /// nats-server's operator mode: a user is a JWT that an account the operator vouches for
+        /// issued (see `OperatorTrust`). `jobRights`: `docket.default_permissions`, the job rights
+        /// of JWT users, whose JWTs say nothing of jobs (nil: every right, as for a configured
+        /// user without permissions).
+        case operatorMode(OperatorTrust, jobRights: [JobRight: SubjectRule]?)
     }
 
     let credentials: Credentials
@@ -55,6 +63,9 @@ struct Authenticator: Sendable {
         /// `principal` is proved if `password` matches `hash`; nil: refused either way (an
         /// unknown user, checked against some user's hash so that the time says nothing).
         case check(password: String, hash: String, principal: Principal?)
+        /// A user JWT that does not hold, and why (for the log; the client hears only
+        /// `Authorization Violation`).
+        case refusedJWT(String)
     }
 
     /// Whether some user logs in with an NKEY: then every client gets a nonce to sign.
@@ -63,8 +74,17 @@ struct Authenticator: Sendable {
         return users.contains { $0.publicKey != nil }
     }
 
+    /// Whether INFO carries a nonce for the client to sign: NKEY users, or operator mode.
+    var asksForNonce: Bool {
+        if case .operatorMode = credentials { return true }
+        return hasNKeyUsers
+    }
+
     /// What a CONNECT document proves; `nonce` is what the connection's INFO asked it to sign.
-    func verdict(connect json: JSONValue, nonce: [UInt8]?) -> Verdict {
+    func verdict(connect json: JSONValue, nonce: [UInt8]?, now: Int = Int(time(nil))) -> Verdict {
+        if case .operatorMode(let trust, let jobRights) = credentials {
+            return Self.matching(jwt: json["jwt"]?.stringValue, signature: json["sig"]?.stringValue, nonce: nonce, trust, jobRights, now: now)
+        }
         // As nats-server: with NKEY users configured, a CONNECT naming a key is judged by that
         // key alone, whatever else it carries.
         if let nkey = json["nkey"]?.stringValue, !nkey.isEmpty, case .users(let users) = credentials, hasNKeyUsers {
@@ -80,8 +100,66 @@ struct Authenticator: Sendable {
         case .users(let users):
             guard let user, let pass else { return .refused }
             return Self.matching(user, pass, users)
+        case .operatorMode:
+            return .refused
         }
     }
+
+    /// A user JWT with its signature of the nonce, judged by the operator's chain of trust.
+    private static func matching(
+        jwt: String?, signature: String?, nonce: [UInt8]?, _ trust: OperatorTrust, _ jobRights: [JobRight: SubjectRule]?, now: Int
+    ) -> Verdict {
+        guard let jwt, !jwt.isEmpty else { return .refusedJWT("the CONNECT carries no user JWT") }
+        guard jwt.utf8.count <= maxJWTText else { return .refusedJWT("the user JWT is over \(maxJWTText) bytes") }
+        let signatureBytes = signature.flatMap { $0.utf8.count <= maxSignatureText ? Base64.decode($0, .url) ?? Base64.decode($0, .standard) : nil }
+        do {
+            let (account, user) = try trust.login(jwt: jwt, nonce: nonce, nonceSignature: signatureBytes, now: now, verify: verifyNKeySignature)
+            guard let principal = principal(of: user, account: account, jobRights) else {
+                return .refusedJWT("the permissions of user \(user.subject) name subjects that are not valid")
+            }
+            return .proved(principal)
+        } catch {
+            return .refusedJWT("\(error)")
+        }
+    }
+
+    /// Who a vouched-for user JWT makes a client: named by its public key, in its account's
+    /// subject space, with the JWT's publish and subscribe permissions.
+    static func principal(of user: NatsJWT, account: String, _ jobRights: [JobRight: SubjectRule]?) -> Principal? {
+        func rule(_ lists: (allow: [String]?, deny: [String])) -> SubjectRule? {
+            let allow = lists.allow.map { $0.map { Array($0.utf8) } }, deny = lists.deny.map { Array($0.utf8) }
+            guard (allow ?? []).allSatisfy(Subject.isValidFilter), deny.allSatisfy(Subject.isValidFilter) else { return nil }
+            return SubjectRule(allow: allow, deny: deny)
+        }
+        guard let publish = rule(user.publish), let subscribe = rule(user.subscribe) else { return nil }
+        let unrestricted = publish == .everything && subscribe == .everything
+        let permissions: Permissions? =
+            unrestricted && jobRights == nil ? nil : Permissions(publish: publish, subscribe: subscribe, jobs: jobRights ?? [:])
+        return Principal(name: user.subject, permissions: permissions, account: account, expiresAt: user.expires.flatMap { $0 > 0 ? $0 : nil })
+    }
+
+    /// Whether a vouched-for user is still admitted (its JWT is kept by its connection): what a
+    /// reload asks of a connection that logged in with a JWT.
+    func readmit(jwt: String, now: Int = Int(time(nil))) -> Principal? {
+        guard case .operatorMode(let trust, let jobRights) = credentials, let (account, user) = try? trust.user(jwt: jwt, now: now, verify: Self.verifyNKeySignature)
+        else { return nil }
+        return Self.principal(of: user, account: account, jobRights)
+    }
+
+    /// How many clients of an account may be connected at once (its JWT's `conn`); nil: no limit.
+    func connectionLimit(ofAccount account: String) -> Int? {
+        guard case .operatorMode(let trust, _) = credentials else { return nil }
+        return trust.accounts[account]?.connectionLimit
+    }
+
+    /// The Ed25519 check of a signature by a printed NATS key (operator, account or user).
+    static let verifyNKeySignature: SignatureCheck = { printed, signature, message in
+        guard let key = NKey.publicKey(printed, prefixes: [NKey.operatorPrefix, NKey.accountPrefix, NKey.userPrefix]) else { return false }
+        return Ed25519.isValid(signature: signature, of: message, publicKey: key)
+    }
+
+    /// A user JWT is a few hundred bytes to a few KiB; past 16 KiB it is not worth decoding.
+    static let maxJWTText = 16 << 10
 
     /// A token compared with the configured one, or checked against it when it is a hash.
     private static func matching(token: String?, _ expected: String) -> Verdict {
@@ -98,6 +176,7 @@ struct Authenticator: Sendable {
         case .token(let token): return name == "token" ? .password(token) : nil
         case .users(let users):
             return users.first { $0.name == name }.map { $0.publicKey.map(Secret.nkey) ?? .password($0.password) }
+        case .operatorMode: return nil
         }
     }
 
@@ -123,6 +202,7 @@ struct Authenticator: Sendable {
         switch credentials {
         case .token: return name == "token" ? Principal(name: name, permissions: nil) : nil
         case .users(let users): return users.first { $0.name == name }.map(\.principal)
+        case .operatorMode: return nil
         }
     }
 
@@ -180,6 +260,7 @@ struct Authenticator: Sendable {
             switch credentials {
             case .token(let token): return Self.matching(token: password, token)
             case .users(let users): return Self.matching(user, password, users)
+            case .operatorMode: return .refused  // a JWT user has no password to send
             }
         default:
             return .refused

@@ -55,6 +55,8 @@ final class Connection {
     /// What its INFO asked it to sign (the text of the `nonce` field, as the client signs it)
     /// when NKEY users are configured; nil otherwise.
     var nonce: [UInt8]?
+    /// The user JWT it logged in with (operator mode), kept so that a reload can judge it again.
+    var userJWT: String?
     /// Whether its first byte after INFO began a TLS record (checked once, before the handshake).
     var sawTLSRecord = false
     /// Whether the socket carries protocol bytes yet: always for plain TCP, after the handshake

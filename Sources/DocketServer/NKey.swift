@@ -11,7 +11,16 @@ public enum NKey {
     /// (another kind of key, a seed, a typo the checksum catches). The prefix byte must be exact:
     /// the low three bits that nats' own decoder ignores would give one key several spellings.
     public static func userPublicKey(_ printed: String) -> [UInt8]? {
-        guard printed.utf8.count == printedLength, let raw = Base32.decode(printed), raw.count == 35, raw[0] == userPrefix else {
+        publicKey(printed, prefixes: [userPrefix])
+    }
+
+    /// The prefix bytes of an operator's ('O') and an account's ('A') keys, which sign JWTs.
+    static let operatorPrefix: UInt8 = 14 << 3
+    static let accountPrefix: UInt8 = 0
+
+    /// The Ed25519 public key of a printed key whose prefix byte is one of `prefixes`.
+    static func publicKey(_ printed: String, prefixes: Set<UInt8>) -> [UInt8]? {
+        guard printed.utf8.count == printedLength, let raw = Base32.decode(printed), raw.count == 35, prefixes.contains(raw[0]) else {
             return nil
         }
         let checksum = UInt16(raw[33]) | UInt16(raw[34]) << 8

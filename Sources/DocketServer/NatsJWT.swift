@@ -32,10 +32,13 @@ struct NatsJWT: Sendable {
     let subscribe: (allow: [String]?, deny: [String])
     /// A bearer token user: the JWT alone proves it, no nonce signature.
     let isBearer: Bool
-    /// What a user JWT restricts that docketd cannot enforce (source networks, times of day,
-    /// connection types, response permissions). A login with any of these is refused: ignoring
-    /// one would let a user in where its issuer kept it out.
+    /// What a JWT restricts that docketd cannot enforce: a user's source networks, times of
+    /// day, connection types, response permissions; a user's or an account's limits on
+    /// subscriptions, payload size and data, and an account's ban on wildcards. A login with any
+    /// of these is refused: ignoring one would let a user do what its issuer kept it from.
     let unenforceable: [String]
+    /// An account's `conn` limit: how many clients of it may be connected at once; nil: no limit.
+    let connectionLimit: Int?
 
     let signedPart: [UInt8]
     let signature: [UInt8]
@@ -85,6 +88,20 @@ struct NatsJWT: Sendable {
             for (key, value) in members { if let time = value.intValue { revocations[key] = time } }
         }
         var unenforceable: [String] = []
+        // nats-server reads a limit a version 2 JWT leaves out as zero (nothing allowed);
+        // version 1 JWTs had no such rule. -1 is no limit.
+        let isVersion2 = (nats?["version"]?.intValue ?? 1) >= 2
+        func limit(_ value: JSONValue?) -> Int? {
+            let number = value?.intValue ?? (isVersion2 ? 0 : -1)
+            return number < 0 ? nil : number
+        }
+        let limits = kind == .account ? nats?["limits"] : kind == .user ? nats : nil
+        if kind != .operator {
+            for name in ["subs", "payload", "data"] where limit(limits?[name]) != nil { unenforceable.append("\(name) limit") }
+        }
+        if kind == .account, limits?["wildcards"]?.boolValue == false || (isVersion2 && limits?["wildcards"] == nil) {
+            unenforceable.append("no wildcards")
+        }
         if kind == .user, let nats {
             if let sources = strings(nats["src"]), !sources.isEmpty { unenforceable.append("src") }
             if let sources = nats["src"]?.stringValue, !sources.isEmpty { unenforceable.append("src") }
@@ -98,7 +115,11 @@ struct NatsJWT: Sendable {
             notBefore: claims["nbf"]?.intValue, signingKeys: signingKeys, revocations: revocations,
             publish: permission(nats?["pub"]), subscribe: permission(nats?["sub"]),
             isBearer: nats?["bearer_token"]?.boolValue ?? false, unenforceable: unenforceable,
-            signedPart: Array(text.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)), signature: signature)
+            connectionLimit: kind == .account ? limit(limits?["conn"]) : nil,
+            // Version 1 ("ed25519") signed the claims' text alone; version 2 ("ed25519-nkey")
+            // signs the header too.
+            signedPart: algorithm == "ed25519" ? Array(parts[1].utf8) : Array(text.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)),
+            signature: signature)
     }
 
     /// Whether `now` (seconds since 1970) lies in the JWT's window of validity.
@@ -158,7 +179,19 @@ struct OperatorTrust: Sendable {
 
     /// What a user JWT from a CONNECT, with its signature of the nonce, proves at `now`: the
     /// account it belongs to and the user's own JWT.
-    func user(jwt text: String, nonce: [UInt8]?, nonceSignature: [UInt8]?, now: Int, verify: SignatureCheck) throws -> (account: String, user: NatsJWT) {
+    func login(jwt text: String, nonce: [UInt8]?, nonceSignature: [UInt8]?, now: Int, verify: SignatureCheck) throws -> (account: String, user: NatsJWT) {
+        let (account, user) = try user(jwt: text, now: now, verify: verify)
+        if !user.isBearer {
+            guard let nonce, let nonceSignature, verify(user.subject, nonceSignature, nonce) else {
+                throw Refusal("user \(user.subject) did not sign the nonce")
+            }
+        }
+        return (account, user)
+    }
+
+    /// Whether a user JWT is vouched for at `now` (its account, signature, times, revocations):
+    /// what a login checks besides the nonce, and what a reload checks again.
+    func user(jwt text: String, now: Int, verify: SignatureCheck) throws -> (account: String, user: NatsJWT) {
         let user: NatsJWT
         do { user = try NatsJWT.decode(text) } catch { throw Refusal("the user JWT does not decode: \(error)") }
         guard user.kind == .user else { throw Refusal("the JWT is of an \(user.kind.rawValue), not a user") }
@@ -173,13 +206,11 @@ struct OperatorTrust: Sendable {
                 throw Refusal("user \(user.subject) is revoked")
             }
         }
+        guard account.unenforceable.isEmpty else {
+            throw Refusal("the JWT of account \(accountKey) restricts \(account.unenforceable.joined(separator: ", ")), which docketd cannot enforce")
+        }
         guard user.unenforceable.isEmpty else {
             throw Refusal("the JWT of user \(user.subject) restricts \(user.unenforceable.joined(separator: ", ")), which docketd cannot enforce")
-        }
-        if !user.isBearer {
-            guard let nonce, let nonceSignature, verify(user.subject, nonceSignature, nonce) else {
-                throw Refusal("user \(user.subject) did not sign the nonce")
-            }
         }
         return (accountKey, user)
     }

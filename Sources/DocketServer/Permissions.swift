@@ -170,9 +170,13 @@ public struct Principal: Sendable {
     /// The nats-server account whose subjects it sees; nil: the global one.
     public let account: String?
 
-    public init(name: String, permissions: Permissions?, account: String? = nil) {
+    /// When its credentials run out (a user JWT's `exp`), in seconds since 1970; nil: never.
+    public let expiresAt: Int?
+
+    public init(name: String, permissions: Permissions?, account: String? = nil, expiresAt: Int? = nil) {
         self.name = name
         self.permissions = permissions
         self.account = account
+        self.expiresAt = expiresAt
     }
 }

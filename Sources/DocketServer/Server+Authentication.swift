@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DocketPasswords
 import DocketWire
 
@@ -17,7 +20,7 @@ extension Server {
     func settle(_ verdict: Authenticator.Verdict, _ done: @escaping (Principal?) -> Void) -> UInt64? {
         switch verdict {
         case .proved(let principal): done(principal)
-        case .refused: done(nil)
+        case .refused, .refusedJWT: done(nil)
         case .check(let password, let hash, let principal):
             guard let checker = passwordChecker else {
                 done(nil)
@@ -108,12 +111,21 @@ extension Server {
         return Array(Base64.encode(random, .url, padded: false).utf8)
     }
 
+    /// Arms the connection's login timer again, for when the credentials it logged in with
+    /// expire (a user JWT's `exp`); nothing for credentials that do not. Armed for at most a
+    /// day at a time: a later expiry is armed again when that day is over.
+    func scheduleExpiry(_ connection: Connection) {
+        guard let expiresAt = connection.principal?.expiresAt, let timer = connection.authTimer else { return }
+        let seconds = min(max(0, expiresAt - Int(time(nil))), 86_400)
+        EventLoop.add(timer, timeoutMilliseconds: seconds * 1000)
+    }
+
     /// Whether the configured credentials need the checker (a bcrypt hash among them).
     var needsPasswordChecker: Bool {
         switch config.authenticator?.credentials {
         case .users(let users)?: return users.contains { $0.isHashed }
         case .token(let token)?: return PasswordHash.isHash(token)
-        case nil: return false
+        case .operatorMode?, nil: return false
         }
     }
 }

@@ -57,12 +57,20 @@ extension Server {
                 let principal = generation == credentialsGeneration
                     ? proved : proved.flatMap { readmitted($0, connection, judgedBy: authenticator) }
                 guard let principal else {
-                    if let identities = connection.certificateIdentities {
+                    if case .refusedJWT(let reason) = verdict {
+                        warnFailedLogin("\(connection.label) - Authorization Violation: \(reason)")
+                    } else if let identities = connection.certificateIdentities {
                         warnFailedLogin("\(connection.label) - Authorization Violation: no user for the client certificate (\(identities.joined(separator: ", ")))")
                     } else {
                         warnFailedLogin("\(connection.label) - Authorization Violation: the CONNECT credentials are wrong or missing")
                     }
                     return protocolError(connection, ProtocolError(.authorizationViolation))
+                }
+                if let account = principal.account, let limit = authenticator.connectionLimit(ofAccount: account),
+                    connections.values.count(where: { $0.isAuthenticated && $0.closeReason == nil && $0.principal?.account == account }) >= limit
+                {
+                    warnFailedLogin("\(connection.label) - maximum account active connections exceeded: account \(account) allows \(limit)")
+                    return protocolError(connection, ProtocolError(.maxAccountConnections))
                 }
                 connection.isAuthenticated = true
                 connection.principal = principal
@@ -71,6 +79,8 @@ extension Server {
                 connection.isNoAuthUser = connection.certificateIdentities == nil && !Self.carriesCredentials(document)
                     && principal.name == authenticator.noAuthUser
                 if let timer = connection.authTimer { EventLoop.remove(timer) }
+                if case .operatorMode = authenticator.credentials { connection.userJWT = document["jwt"]?.stringValue }
+                scheduleExpiry(connection)
                 applyConnect(connection, document)
                 // Settled now, the parse loop that called us goes on by itself; settled in a
                 // later pass, the commands that waited behind the CONNECT run from here.

@@ -90,6 +90,10 @@ extension Server {
             guard case .proved(let mapped) = authenticator.verdict(certificate: identities) else { return nil }
             return mapped
         }
+        if let jwt = connection.userJWT {
+            // Judged again as a login would be, but for the nonce it signed then.
+            return authenticator.readmit(jwt: jwt)
+        }
         if connection.isNoAuthUser {
             // It proved nothing: it stays only while no_auth_user still names its user.
             return authenticator.noAuthUser == proved.name ? authenticator.principal(named: proved.name) : nil

@@ -527,7 +527,7 @@ public final class Server {
     }
 
     func sendInfo(_ connection: Connection) {
-        if config.authenticator?.hasNKeyUsers == true { connection.nonce = Self.makeNonce() }
+        if config.authenticator?.asksForNonce == true { connection.nonce = Self.makeNonce() }
         connection.output.append("INFO ")
         connection.output.append(string: infoJSON(for: connection))
         connection.output.append("\r\n")
@@ -917,8 +917,15 @@ public final class Server {
     // MARK: Authentication
 
     /// The auth timeout passed: a connection that has not proved its credentials goes.
+    /// After a login, the same timer ends credentials that expire (a user JWT's `exp`).
     fileprivate func authenticationTimedOut(_ connection: Connection) {
-        guard !connection.isClosed, !connection.isAuthenticated else { return }
+        guard !connection.isClosed, connection.closeReason == nil else { return }
+        if connection.isAuthenticated {
+            guard let expiresAt = connection.principal?.expiresAt else { return }
+            guard expiresAt <= Int(time(nil)) else { return scheduleExpiry(connection) }
+            log.info("\(connection.label) - User Authentication Expired: its JWT expired at \(expiresAt)")
+            return protocolError(connection, ProtocolError(.authenticationExpired))
+        }
         warnRefusedBeforeLogin(.authenticationTimeout, "\(connection.label) - Authentication Timeout: no CONNECT within \(config.authTimeoutMilliseconds) ms")
         protocolError(connection, ProtocolError(.authenticationTimeout))
     }

@@ -137,6 +137,15 @@ public struct ServerConfig: Sendable {
         accountNames = Set(accounts.values).sorted()
     }
 
+    /// nats-server's operator mode (`operator`, `resolver: MEMORY`, `resolver_preload`): clients
+    /// log in with user JWTs issued by the accounts the operator vouches for, each account a
+    /// subject space of its own. `jobRights`: what JWT users may do with jobs (nil: everything).
+    public mutating func requireOperatorJWTs(operators: [String], preload: [(key: String, jwt: String)], jobRights: [JobRight: SubjectRule]?) throws {
+        let trust = try OperatorTrust(operators: operators, preload: preload, verify: Authenticator.verifyNKeySignature)
+        authenticator = Authenticator(credentials: .operatorMode(trust, jobRights: jobRights))
+        accountNames = trust.accounts.keys.sorted()
+    }
+
     /// The nats-server accounts the configuration names, each a subject space of its own.
     public private(set) var accountNames: [String] = []
 

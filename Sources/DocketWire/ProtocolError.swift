@@ -33,6 +33,10 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case authorizationViolation
         /// Authentication is required and no CONNECT came within the auth timeout. Fatal.
         case authenticationTimeout
+        /// The credentials a client logged in with ran out (a user JWT's expiry). Fatal.
+        case authenticationExpired
+        /// Its account (a JWT's `conn` limit) has as many clients as it may. Fatal.
+        case maxAccountConnections
         /// A PUB or SUB the user's permissions do not grant; `detail` says which, in
         /// nats-server's words (`Publish to "a.b"`). Not fatal.
         case permissionsViolation
@@ -74,6 +78,8 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case .staleConnection: return "Stale Connection"
         case .authorizationViolation: return "Authorization Violation"
         case .authenticationTimeout: return "Authentication Timeout"
+        case .authenticationExpired: return "User Authentication Expired"
+        case .maxAccountConnections: return "maximum account active connections exceeded"
         case .permissionsViolation: return "Permissions Violation for \(detail)"
         case .tlsRequired: return "Secure Connection - TLS Required"
         }

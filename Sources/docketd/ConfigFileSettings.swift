@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DocketServer
 import DocketStore
 import DocketWire
@@ -92,7 +95,19 @@ struct ConfigFileSettings {
                 allowsPlainText = try bool(value, key)
             case "accounts":
                 try applyAccounts(value)
-            case "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt", "operator", "resolver":
+            case "operator", "operators":
+                operatorJWTs += try jwts(value, key)
+            case "resolver":
+                guard value.text?.uppercased() == "MEMORY" else {
+                    throw ConfigError("\(path): resolver: docketd has the MEMORY resolver only (accounts from resolver_preload)")
+                }
+                hasMemoryResolver = true
+            case "resolver_preload":
+                guard case .map(let entries) = value else { throw ConfigError("\(path): resolver_preload must be a block { ACCOUNT_KEY: JWT }") }
+                preload = try entries.map { key, item in (key, try string(item, "resolver_preload.\(key)")) }
+            case "trusted_keys", "trusted", "resolver_tls", "resolver_pinned_accounts":
+                throw ConfigError("\(path): '\(key)' is not supported by docketd yet (operator mode takes operator JWTs and resolver: MEMORY)")
+            case "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt":
                 // Refused rather than skipped: starting without TLS, users or a cluster the file
                 // asks for would be worse than not starting.
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")
@@ -101,7 +116,11 @@ struct ConfigFileSettings {
                 ignored.append(key)
             }
         }
-        if !given("--auth", "--user", "--pass") { try finishUsers(&config) }
+        if !operatorJWTs.isEmpty || hasMemoryResolver || !preload.isEmpty {
+            try finishOperatorMode(&config)
+        } else if !given("--auth", "--user", "--pass") {
+            try finishUsers(&config)
+        }
         // After the loop: the key may come before the tls block, or go with TLS set by flags.
         if allowsPlainText, config.tls != nil {
             guard !config.tls!.handshakeFirst else {
@@ -162,6 +181,10 @@ struct ConfigFileSettings {
     private var jobPermissions: [(user: String, rights: [JobRight: SubjectRule])] = []
     private var defaultJobPermissions: [JobRight: SubjectRule]?
     private var noAuthUser: String?
+    /// Operator mode: the operators' JWTs, `resolver: MEMORY`, and the accounts' JWTs by key.
+    private var operatorJWTs: [String] = []
+    private var hasMemoryResolver = false
+    private var preload: [(key: String, jwt: String)] = []
     /// Users declared in `accounts { NAME { users = [...] } }`, by account.
     private var accountUsers: [(account: String, users: [ParsedUser])] = []
 
@@ -227,6 +250,42 @@ struct ConfigFileSettings {
         case (nil, let user?, let password?): config.requireUser(user, password: password)
         default: throw ConfigError("\(path): authorization takes a token, or a user with a password")
         }
+    }
+
+    /// nats-server's operator mode: its users are JWTs, so the file may not also name users.
+    private func finishOperatorMode(_ config: inout ServerConfig) throws {
+        guard !operatorJWTs.isEmpty else { throw ConfigError("\(path): resolver and resolver_preload need an operator JWT (operator: …)") }
+        guard hasMemoryResolver else { throw ConfigError("\(path): operator mode needs resolver: MEMORY, with its accounts in resolver_preload") }
+        guard users == nil, accountUsers.isEmpty, noAuthUser == nil, jobPermissions.isEmpty, !config.requiresAuthentication,
+            !given("--auth", "--user", "--pass")
+        else {
+            throw ConfigError("\(path): operator mode takes its users from JWTs; it does not go with authorization users, a token, accounts, no_auth_user or per-user docket.permissions")
+        }
+        do {
+            try config.requireOperatorJWTs(operators: operatorJWTs, preload: preload, jobRights: defaultJobPermissions)
+        } catch {
+            throw ConfigError("\(path): \(error)")
+        }
+    }
+
+    /// An operator JWT given inline, or the file holding it (as nsc writes it, decorated or not),
+    /// or a list of these.
+    private func jwts(_ value: ConfigValue, _ key: String) throws -> [String] {
+        if case .array(let items) = value { return try items.flatMap { try jwts($0, key) } }
+        let text = try string(value, key)
+        if text.hasPrefix("eyJ") { return [text] }
+        guard let file = fopen(text, "r") else { throw ConfigError("\(path): \(key): cannot read \(text): \(String(cString: strerror(errno)))") }
+        defer { fclose(file) }
+        var contents: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while contents.count <= 1 << 20 {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            contents += chunk[..<count]
+        }
+        let words = String(decoding: contents, as: UTF8.self).split(whereSeparator: { $0.isWhitespace })
+        guard let jwt = words.first(where: { $0.hasPrefix("eyJ") }) else { throw ConfigError("\(path): \(key): \(text) holds no JWT") }
+        return [String(jwt)]
     }
 
     /// Gives every user of `authorization.users` its subject permissions (its own or the

@@ -23,8 +23,16 @@ import Testing
         return "\(head).\(body).\(base64url(fakeSignature(signer)))"
     }
 
+    /// What nsc writes when told nothing: no limits (-1), which a version 2 JWT must say.
+    nonisolated(unsafe) static let unlimited: [String: [String: Any]] = [
+        "account": ["limits": ["subs": -1, "conn": -1, "data": -1, "payload": -1, "wildcards": true]],
+        "user": ["subs": -1, "data": -1, "payload": -1],
+        "operator": [:],
+    ]
+
     static func claims(_ kind: String, sub: String, iss: String, nats: [String: Any] = [:], iat: Int = 1_000) -> [String: Any] {
-        ["sub": sub, "iss": iss, "iat": iat, "name": "n", "jti": "x", "nats": nats.merging(["type": kind, "version": 2]) { a, _ in a }]
+        let body = nats.merging(unlimited[kind]!) { given, _ in given }.merging(["type": kind, "version": 2]) { given, _ in given }
+        return ["sub": sub, "iss": iss, "iat": iat, "name": "n", "jti": "x", "nats": body]
     }
 
     static let operatorJWT = jwt(claims("operator", sub: operatorKey, iss: operatorKey), signer: operatorKey)
@@ -36,7 +44,7 @@ import Testing
 
     func login(_ user: String, trust: OperatorTrust? = nil, signedNonce: Bool = true, now: Int = 2_000) throws -> (account: String, user: NatsJWT) {
         let nonce = Array("nonce".utf8)
-        return try (trust ?? Self.trust()).user(
+        return try (trust ?? Self.trust()).login(
             jwt: user, nonce: nonce, nonceSignature: signedNonce ? Self.fakeSignature(Self.userKey) : Self.fakeSignature("someone"),
             now: now, verify: Self.verify)
     }
@@ -97,6 +105,32 @@ import Testing
         // The nonce must be signed by the user's own key, unless the JWT is a bearer token.
         #expect(throws: OperatorTrust.Refusal.self) { try login(user(), signedNonce: false) }
         #expect(try login(user(["bearer_token": true]), signedNonce: false).account == Self.accountKey)
+    }
+
+    /// Limits docketd does not enforce refuse the login; so does a version 2 JWT that leaves
+    /// them out, which nats-server reads as zero. Only an account's connection limit is kept.
+    @Test func limitsDocketdCannotEnforceRefuseTheLogin() throws {
+        let user = Self.jwt(Self.claims("user", sub: Self.userKey, iss: Self.accountKey), signer: Self.accountKey)
+        for limits: [String: Any] in [
+            ["subs": 10, "conn": -1, "data": -1, "payload": -1, "wildcards": true],
+            ["subs": -1, "conn": -1, "data": -1, "payload": 1024, "wildcards": true],
+            ["subs": -1, "conn": -1, "data": -1, "payload": -1, "wildcards": false],
+            ["conn": -1],
+        ] {
+            let strict = try Self.trust(account: ["limits": limits])
+            #expect(throws: OperatorTrust.Refusal.self, "\(limits)") { try login(user, trust: strict) }
+        }
+        let capped = try Self.trust(account: ["limits": ["subs": -1, "conn": 3, "data": -1, "payload": -1, "wildcards": true]])
+        #expect(try login(user, trust: capped).account == Self.accountKey)
+        #expect(capped.accounts[Self.accountKey]?.connectionLimit == 3)
+        #expect(try Self.trust().accounts[Self.accountKey]?.connectionLimit == nil)
+        // A version 2 user without limits is refused; a version 1 user without them is not.
+        var bare = Self.claims("user", sub: Self.userKey, iss: Self.accountKey)
+        bare["nats"] = ["type": "user", "version": 2]
+        #expect(throws: OperatorTrust.Refusal.self) { try login(Self.jwt(bare, signer: Self.accountKey)) }
+        bare["nats"] = ["pub": [:], "sub": [:]]
+        bare["type"] = "user"
+        #expect(try login(Self.jwt(bare, signer: Self.accountKey)).account == Self.accountKey)
     }
 
     @Test func revokedUsersAreRefused() throws {

@@ -26,6 +26,17 @@ _PREFIXES = {
 }
 
 
+# What nsc writes when told nothing: no limit on anything (-1). nats-server reads a limit a
+# version 2 JWT leaves out as zero: an account without limits takes no connections, a user
+# without them may not subscribe or publish.
+NSC_DEFAULTS = {
+    "account": {"limits": {"subs": -1, "conn": -1, "leaf": -1, "imports": -1, "exports": -1, "data": -1, "payload": -1,
+                           "wildcards": True}},
+    "user": {"subs": -1, "data": -1, "payload": -1},
+    "operator": {},
+}
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -53,7 +64,7 @@ class Entity:
         """A JWT about `subject` (an Entity, or a public key), signed by this entity."""
         sub = subject.public_key if isinstance(subject, Entity) else subject
         claim_kind = kind or (subject.kind if isinstance(subject, Entity) else "user")
-        body = {"type": claim_kind, "version": 2, **(nats or {})}
+        body = {"type": claim_kind, "version": 2, **NSC_DEFAULTS[claim_kind], **(nats or {})}
         if issuer_account:
             body["issuer_account"] = issuer_account
         claims = {"jti": b64url(os.urandom(16)), "iat": issued_at if issued_at is not None else int(time.time()),
