@@ -24,6 +24,9 @@ struct NatsJWT: Sendable {
     let notBefore: Int?
     /// An operator's or account's other keys that may sign for it.
     let signingKeys: [String]
+    /// Those of an account's signing keys that are scoped (`{ "kind": "user_scope", "key": …,
+    /// "template": … }`): the users they sign get the scope's permissions, not their own.
+    let scopedSigningKeys: Set<String>
     /// An account's revocations: a user key (or `*`, every user) and the time before which
     /// JWTs issued for it are void.
     let revocations: [String: Int]
@@ -78,10 +81,11 @@ struct NatsJWT: Sendable {
             let allow = strings(value?["allow"]).flatMap { $0.isEmpty ? nil : $0 }
             return (allow, strings(value?["deny"]) ?? [])
         }
-        var signingKeys: [String] = []
+        var signingKeys: [String] = [], scopedSigningKeys: Set<String> = []
         if case .array(let items)? = nats?["signing_keys"] {
             // A plain key, or (accounts, version 2) a scoped key `{ "key": … }`.
             signingKeys = items.compactMap { $0.stringValue ?? $0["key"]?.stringValue }
+            scopedSigningKeys = Set(items.compactMap { $0["key"]?.stringValue })
         }
         var revocations: [String: Int] = [:]
         if case .object(let members)? = nats?["revocations"] {
@@ -112,7 +116,7 @@ struct NatsJWT: Sendable {
         return NatsJWT(
             kind: kind, subject: subject, issuer: issuer, issuerAccount: nats?["issuer_account"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 },
             name: claims["name"]?.stringValue ?? "", issuedAt: claims["iat"]?.intValue, expires: claims["exp"]?.intValue,
-            notBefore: claims["nbf"]?.intValue, signingKeys: signingKeys, revocations: revocations,
+            notBefore: claims["nbf"]?.intValue, signingKeys: signingKeys, scopedSigningKeys: scopedSigningKeys, revocations: revocations,
             publish: permission(nats?["pub"]), subscribe: permission(nats?["sub"]),
             isBearer: nats?["bearer_token"]?.boolValue ?? false, unenforceable: unenforceable,
             connectionLimit: kind == .account ? limit(limits?["conn"]) : nil,
@@ -200,6 +204,11 @@ struct OperatorTrust: Sendable {
         guard account.isCurrent(at: now) else { throw Refusal("the JWT of account \(accountKey) has expired") }
         guard account.keys.contains(user.issuer) else { throw Refusal("user \(user.subject) is not signed by account \(accountKey)") }
         guard verify(user.issuer, user.signature, user.signedPart) else { throw Refusal("the JWT of user \(user.subject) has a bad signature") }
+        // A scoped key's users get the scope's permissions and limits, which docketd does not
+        // apply: taking the user's own (often none) would grant what the scope withholds.
+        guard !account.scopedSigningKeys.contains(user.issuer) else {
+            throw Refusal("user \(user.subject) is signed by a scoped signing key of account \(accountKey), whose scope docketd cannot apply")
+        }
         guard user.isCurrent(at: now) else { throw Refusal("the JWT of user \(user.subject) has expired or is not yet valid") }
         for key in [user.subject, "*"] {
             if let before = account.revocations[key], (user.issuedAt ?? 0) <= before {

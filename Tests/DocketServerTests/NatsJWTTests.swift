@@ -68,9 +68,10 @@ import Testing
         let stranger = Self.jwt(
             Self.claims("user", sub: Self.userKey, iss: "OTHERKEY", nats: ["issuer_account": Self.accountKey]), signer: "OTHERKEY")
         #expect(throws: OperatorTrust.Refusal.self) { try login(stranger) }
-        // Nor does a scoped signing key ({ "key": … }) differ from a plain one.
-        let scoped = try Self.trust(account: ["signing_keys": [["kind": "user_scope", "key": Self.signingKey]]])
-        #expect(try login(user, trust: scoped).account == Self.accountKey)
+        // A scoped signing key ({ "kind": "user_scope", "key": …, "template": … }) would give its
+        // users the scope's permissions, which docketd does not apply: refused, not ignored.
+        let scoped = try Self.trust(account: ["signing_keys": [["kind": "user_scope", "key": Self.signingKey, "template": ["pub": ["allow": ["a"]]]]]])
+        #expect(throws: OperatorTrust.Refusal.self) { try login(user, trust: scoped) }
     }
 
     @Test func versionOneJWTsNameTheirKindAtTheTop() throws {
