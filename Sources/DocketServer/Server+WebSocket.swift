@@ -1,0 +1,177 @@
+import DocketTLS
+import DocketWire
+import Glibc
+
+/// NATS over WebSocket (nats-server's `websocket { }`): a second listener whose connections
+/// carry the same protocol inside RFC 6455 frames. The layer sits where TLS does, between the
+/// socket and the parser: reads turn frames back into protocol bytes in place, and a flush
+/// frames the connection's output just before writing it. Everything else (limits, auth,
+/// permissions, slow consumers, lame duck mode) is the TCP path's, unchanged.
+extension Server {
+    /// Binds the WebSocket port, when the configuration has one.
+    func startWebSocket() throws {
+        guard let settings = config.webSocket else { return }
+        if let tls = settings.tls {
+            webSocketTLSContext = try Self.tlsContext(tls, for: "websocket TLS")
+            if let warning = Self.exposedKeyWarning(tls.keyFile) { log.warn(warning) }
+        }
+        let host = settings.host ?? config.host
+        let listener: Listener
+        do {
+            listener = try Listener(host: host, port: settings.port)
+        } catch {
+            throw ServerError("cannot listen for websocket clients on \(host):\(settings.port): \(error)")
+        }
+        webSocketListener = listener
+        let event = loop.makeEvent(
+            fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: webSocketAcceptCallback)
+        EventLoop.add(event)
+        webSocketListenEvent = event
+        acceptBackoff?.register(event)
+        if settings.compression {
+            log.warn("websocket compression is not supported by docketd: permessage-deflate is declined, clients go on uncompressed")
+        }
+        let shown = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
+        log.info("Listening for websocket clients on \(settings.tls == nil ? "ws" : "wss")://\(shown):\(listener.boundPort)")
+    }
+
+    /// A new WebSocket connection: its session and handshake deadline, and TLS first for `wss`.
+    /// Nothing is sent until the upgrade request is answered (INFO goes in the first frame).
+    func startWebSocket(_ connection: Connection, _ settings: WebSocketSettings) {
+        let session = WebSocketSession(settings: settings, maxFrameLength: limits.maxCommandSize)
+        connection.webSocket = session
+        let timer = loop.makeEvent(fd: -1, flags: 0, context: connection, callback: webSocketTimerCallback)
+        EventLoop.add(timer, timeoutMilliseconds: settings.handshakeTimeoutMilliseconds)
+        session.handshakeTimer = timer
+        if let context = webSocketTLSContext, let tls = settings.tls {
+            // The first bytes must be a TLS record: a plain request on a wss port fails the
+            // handshake (no NATS error line a browser could not read anyway).
+            connection.sawTLSRecord = true
+            _ = startTLS(connection, context, tls)
+        }
+    }
+
+    /// What a WebSocket client the server cannot take gets: on a plain port an HTTP 503 it can
+    /// read; on a TLS port only the close.
+    func refuseWebSocket(_ fd: Int32) {
+        guard config.webSocket?.tls == nil else { return }
+        let response = MonitoringServer.response(503, "Service Unavailable", "text/plain", "maximum connections exceeded\n", head: false)
+        _ = response.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads for a WebSocket connection: the upgrade request, then frames, whose data payload
+    /// bytes are left at the start of `space` (their number is what was read).
+    func webSocketRead(_ connection: Connection, _ session: WebSocketSession, into space: UnsafeMutableRawBufferPointer) -> TransportResult {
+        let result = socketRead(connection, into: space)
+        guard case .bytes(let count) = result else {
+            if case .end = result, session.decoder.isInsideFrameOrMessage {
+                log.debug("\(connection.label) - WebSocket: the client closed in the middle of a frame or message")
+            }
+            return result
+        }
+        guard session.isUpgraded else { return readUpgradeRequest(connection, session, space, count) }
+        return decodeFrames(connection, session, space, count)
+    }
+
+    private func readUpgradeRequest(
+        _ connection: Connection, _ session: WebSocketSession, _ space: UnsafeMutableRawBufferPointer, _ count: Int
+    ) -> TransportResult {
+        session.requestHead += UnsafeRawBufferPointer(rebasing: space[..<count])
+        let limit = session.settings.maxHeadBytes
+        guard let end = HTTPHead.endOfHead(session.requestHead), end <= limit else {
+            if session.requestHead.count > limit {
+                let why = "request head over \(limit) bytes"
+                refuseUpgrade(connection, session, MonitoringServer.response(431, "Request Header Fields Too Large", "text/plain", why + "\n", head: false), why)
+            }
+            return .bytes(0)
+        }
+        let head = Array(session.requestHead[..<end])
+        // Frames the client sent right behind its request (it need not wait for the 101).
+        let early = Array(session.requestHead[end...])
+        switch WebSocketUpgrade.answer(head, settings: session.settings, isSecure: connection.tls != nil) {
+        case .refuse(let status, let response, let why):
+            refuseUpgrade(connection, session, response, "\(status) \(why)")
+            return .bytes(0)
+        case .accept(let response):
+            session.upgrade(response: response)
+            if let timer = session.handshakeTimer { EventLoop.free(timer) }
+            session.handshakeTimer = nil
+            log.debug("\(connection.label) - WebSocket upgrade complete")
+            sendInfo(connection)
+            early.withUnsafeBytes { space.copyMemory(from: $0) }
+            return decodeFrames(connection, session, space, early.count)
+        }
+    }
+
+    private func refuseUpgrade(_ connection: Connection, _ session: WebSocketSession, _ response: [UInt8], _ why: String) {
+        warnRefusedBeforeLogin(.webSocketUpgradeRefused, "\(connection.label) - WebSocket upgrade refused: \(why)")
+        session.wire.append(response)
+        endAfterOwedReplies(connection, reason: "WebSocket upgrade refused")
+    }
+
+    private func decodeFrames(
+        _ connection: Connection, _ session: WebSocketSession, _ space: UnsafeMutableRawBufferPointer, _ count: Int
+    ) -> TransportResult {
+        let dataCount: Int
+        do {
+            dataCount = try session.decoder.decode(space, count: count, controls: &session.controls)
+        } catch {
+            warnRefusedBeforeLogin(.webSocketProtocolError, "\(connection.label) - WebSocket protocol error: \(error.reason) (closing with \(error.status))")
+            session.closeStatus = error.status
+            session.closeReason = error.reason
+            endAfterOwedReplies(connection, reason: "WebSocket protocol error")
+            return .bytes(0)
+        }
+        var peerClosed = false
+        for control in session.controls {
+            switch control {
+            case .ping(let payload):
+                session.pong(payload)
+                queueFlush(connection)
+            case .pong:
+                break
+            case .close(let status, _):
+                // Echo the peer's status (RFC 6455 5.5.1); a close without one gets 1000.
+                session.closeStatus = status ?? WebSocketCloseStatus.normal
+                peerClosed = true
+            }
+        }
+        session.controls.removeAll(keepingCapacity: true)
+        guard peerClosed else { return .bytes(dataCount) }
+        // The data before the close frame is the client's last word: run it, then end as on EOF.
+        if dataCount > 0 {
+            connection.input.commitWrite(dataCount)
+            stats.bytesIn += dataCount
+            process(connection)
+        }
+        return .end
+    }
+
+    /// The connection's bytes for the socket: its protocol output framed behind what is already
+    /// waiting, and the close frame once the connection is ending and owes nothing more.
+    func webSocketWire(_ connection: Connection, _ session: WebSocketSession) -> ByteBuffer {
+        session.frame(connection.output)
+        if connection.closeReason != nil, connection.heldReplies.isEmpty { session.close() }
+        return session.wire
+    }
+
+    fileprivate func webSocketHandshakeTimedOut(_ connection: Connection) {
+        guard !connection.isClosed, let session = connection.webSocket, !session.isUpgraded else { return }
+        session.handshakeTimer.map { EventLoop.free($0) }
+        session.handshakeTimer = nil
+        warnRefusedBeforeLogin(
+            .webSocketHandshakeTimeout,
+            "\(connection.label) - WebSocket handshake timeout after \(session.settings.handshakeTimeoutMilliseconds) ms")
+        close(connection, reason: "WebSocket handshake timeout")
+    }
+}
+
+private func webSocketAcceptCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    let server = Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue()
+    if let listener = server.webSocketListener { server.acceptReady(on: listener, webSocket: server.config.webSocket) }
+}
+
+private func webSocketTimerCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    let connection = Unmanaged<Connection>.fromOpaque(context!).takeUnretainedValue()
+    connection.server.webSocketHandshakeTimedOut(connection)
+}
