@@ -186,6 +186,23 @@ import Testing
         #expect(try WebSocketClient(port: port).upgrade() == 503)
     }
 
+    @Test func aWebSocketSubscriberThatDoesNotReadIsASlowConsumer() throws {
+        let (server, port) = try Self.server(["--max-pending", "256KiB"])
+        defer { server.stop() }
+        let client = try WebSocketClient(port: port)
+        try client.upgrade()
+        _ = try client.readLines(1)
+        try client.send("CONNECT {\"verbose\":false}\r\nSUB big 1\r\nPING\r\n")
+        #expect(try client.readLines(1) == ["PONG"])
+        let publisher = try server.client()
+        _ = try publisher.handshake()
+        let payload = String(repeating: "x", count: 32 << 10)
+        // Far more than the socket buffers and --max-pending hold, never read by the subscriber.
+        for _ in 0..<600 { try publisher.send("PUB big \(payload.utf8.count)\r\n\(payload)\r\n") }
+        try publisher.sync()
+        #expect(server.log.waitForLine(containing: "Slow Consumer Detected", timeout: 5) != nil)
+    }
+
     @Test func aWebSocketBlockWithoutTLSMustSaySo() throws {
         let (directory, file) = try Self.configFile("websocket { port: -1 }\n")
         defer { try? FileManager.default.removeItem(at: directory) }
