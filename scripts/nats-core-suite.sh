@@ -12,8 +12,8 @@
 #
 # Known failures (2026-12-06, nats.py 06b6778; 275 pass): what docketd does not have. NKEY logins (9
 # tests: authorization users with `nkey`), decentralized JWT logins (11: operator mode),
-# nats-server clusters (2: `--cluster`). The WebSocket tests (14, compression included: it is
-# declined and the client goes on uncompressed) pass.
+# nats-server clusters (2: `--cluster`). The WebSocket tests (14, permessage-deflate included)
+# pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docketd="$(realpath "${1:-.build/debug/docketd}")"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing Docket needs and is not already here:
-# Debian packages (libevent, LMDB, OpenSSL, libcrypt, libpq, pkg-config, netcat, tzdata's zone files
+# Debian packages (libevent, LMDB, OpenSSL, libcrypt, libpq, zlib, pkg-config, netcat, tzdata's zone files
 # for cron schedules) and, with --test, PostgreSQL's server (the Postgres store's tests start a private
 # cluster of their own), Chromium and its WebDriver (the dashboard's browser tests), jq (the README's
 # sessions) and the Python packages the tests use (nats-py, pytest, prometheus-client, selenium).
 # Safe to run again.
 set -euo pipefail
 
-packages=(libevent-dev liblmdb-dev libssl-dev libcrypt-dev libpq-dev openssl pkg-config netcat-openbsd tzdata)
+packages=(libevent-dev liblmdb-dev libssl-dev libcrypt-dev libpq-dev zlib1g-dev openssl pkg-config netcat-openbsd tzdata)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

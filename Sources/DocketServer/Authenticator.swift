@@ -188,8 +188,4 @@ enum Base64 {
     }
 }
 
-extension String {
-    fileprivate var trimmingBlanks: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
-}
+

@@ -59,8 +59,7 @@ enum HTTPHead {
         let text = String(decoding: head, as: UTF8.self)
         return text.split(whereSeparator: { $0 == "\r\n" || $0 == "\n" }).dropFirst().compactMap { line in
             guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name else { return nil }
-            let value = line[line.index(after: colon)...]
-            return String(value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+            return line[line.index(after: colon)...].trimmingBlanks
         }
     }
 
@@ -75,5 +74,13 @@ enum HTTPHead {
             index += 1
         }
         return nil
+    }
+}
+
+extension StringProtocol {
+    /// Without surrounding blanks (spaces and tabs), as HTTP writes around values and list items.
+    var trimmingBlanks: String {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        return String(drop(while: blank).reversed().drop(while: blank).reversed())
     }
 }

@@ -1,3 +1,4 @@
+import DocketDeflate
 import DocketTLS
 import DocketWire
 import Glibc
@@ -28,9 +29,6 @@ extension Server {
         EventLoop.add(event)
         webSocketListenEvent = event
         acceptBackoff?.register(event)
-        if settings.compression {
-            log.warn("websocket compression is not supported by docketd: permessage-deflate is declined, clients go on uncompressed")
-        }
         let shown = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
         log.info("Listening for websocket clients on \(settings.tls == nil ? "ws" : "wss")://\(shown):\(listener.boundPort)")
     }
@@ -62,6 +60,7 @@ extension Server {
     /// Reads for a WebSocket connection: the upgrade request, then frames, whose data payload
     /// bytes are left at the start of `space` (their number is what was read).
     func webSocketRead(_ connection: Connection, _ session: WebSocketSession, into space: UnsafeMutableRawBufferPointer) -> TransportResult {
+        if session.inflater != nil { return readCompressible(connection, session) }
         let result = socketRead(connection, into: space)
         guard case .bytes(let count) = result else {
             if case .end = result, session.decoder.isInsideFrameOrMessage {
@@ -92,12 +91,22 @@ extension Server {
         case .refuse(let status, let response, let why):
             refuseUpgrade(connection, session, response, "\(status) \(why)")
             return .bytes(0)
-        case .accept(let response):
-            session.upgrade(response: response)
+        case .accept(let response, let compression):
+            do {
+                try session.upgrade(response: response, compression: compression)
+            } catch {
+                log.error("\(connection.label) - WebSocket: \(error)")
+                close(connection, reason: "WebSocket compression could not start")
+                return .bytes(0)
+            }
             if let timer = session.handshakeTimer { EventLoop.free(timer) }
             session.handshakeTimer = nil
-            log.debug("\(connection.label) - WebSocket upgrade complete")
+            log.debug("\(connection.label) - WebSocket upgrade complete\(compression == nil ? "" : " (permessage-deflate)")")
             sendInfo(connection)
+            if session.inflater != nil {
+                var raw = early
+                return raw.withUnsafeMutableBytes { decodeCompressible(connection, session, $0, $0.count) }
+            }
             early.withUnsafeBytes { space.copyMemory(from: $0) }
             return decodeFrames(connection, session, space, early.count)
         }
@@ -116,12 +125,65 @@ extension Server {
         do {
             dataCount = try session.decoder.decode(space, count: count, controls: &session.controls)
         } catch {
-            warnRefusedBeforeLogin(.webSocketProtocolError, "\(connection.label) - WebSocket protocol error: \(error.reason) (closing with \(error.status))")
-            session.closeStatus = error.status
-            session.closeReason = error.reason
-            endAfterOwedReplies(connection, reason: "WebSocket protocol error")
-            return .bytes(0)
+            return failWebSocket(connection, session, error)
         }
+        return afterFrames(connection, session, decodedInPlace: dataCount, appended: 0)
+    }
+
+    /// Reads for a connection that agreed to permessage-deflate: its raw bytes go to the
+    /// session's own buffer, since what they decode to (longer, once decompressed) is appended
+    /// to the connection's input directly; so the count returned is 0, and the data is in.
+    private func readCompressible(_ connection: Connection, _ session: WebSocketSession) -> TransportResult {
+        var raw = session.rawInput
+        session.rawInput = []  // no copy while it is being read into
+        defer { session.rawInput = raw }
+        return raw.withUnsafeMutableBytes { space in
+            let result = socketRead(connection, into: space)
+            guard case .bytes(let count) = result else { return result }
+            return decodeCompressible(connection, session, space, count)
+        }
+    }
+
+    private func decodeCompressible(
+        _ connection: Connection, _ session: WebSocketSession, _ raw: UnsafeMutableRawBufferPointer, _ count: Int
+    ) -> TransportResult {
+        guard let inflater = session.inflater else { return .bytes(0) }
+        let input = connection.input
+        let before = input.readableCount
+        let limit = session.decoder.maxFrameLength
+        do throws(WebSocketFailure) {
+            try session.decoder.decode(raw, count: count, controls: &session.controls) { bytes, isCompressed, endsMessage throws(WebSocketFailure) in
+                guard isCompressed else { return input.append(bytes) }
+                do throws(DeflateError) {
+                    session.inflatedInMessage += try inflater.decompress(
+                        bytes, endOfMessage: endsMessage, limit: limit - session.inflatedInMessage) { input.append($0) }
+                } catch {
+                    throw WebSocketFailure(error.isOverLimit ? WebSocketCloseStatus.messageTooBig : WebSocketCloseStatus.invalidPayload, error.description)
+                }
+                if endsMessage {
+                    session.inflatedInMessage = 0
+                    if session.compression?.clientNoContextTakeover == true { inflater.forgetHistory() }
+                }
+            }
+        } catch {
+            return failWebSocket(connection, session, error)
+        }
+        let appended = input.readableCount - before
+        stats.bytesIn += appended
+        return afterFrames(connection, session, decodedInPlace: 0, appended: appended)
+    }
+
+    private func failWebSocket(_ connection: Connection, _ session: WebSocketSession, _ failure: WebSocketFailure) -> TransportResult {
+        warnRefusedBeforeLogin(.webSocketProtocolError, "\(connection.label) - WebSocket protocol error: \(failure.reason) (closing with \(failure.status))")
+        session.closeStatus = failure.status
+        session.closeReason = failure.reason
+        endAfterOwedReplies(connection, reason: "WebSocket protocol error")
+        return .bytes(0)
+    }
+
+    /// Acts on the control frames a read decoded: `decodedInPlace` data bytes wait uncommitted
+    /// at the start of the read's space, `appended` were put into the input already.
+    private func afterFrames(_ connection: Connection, _ session: WebSocketSession, decodedInPlace dataCount: Int, appended: Int) -> TransportResult {
         var peerClosed = false
         for control in session.controls {
             switch control {
@@ -142,8 +204,8 @@ extension Server {
         if dataCount > 0 {
             connection.input.commitWrite(dataCount)
             stats.bytesIn += dataCount
-            process(connection)
         }
+        if dataCount > 0 || appended > 0 { process(connection) }
         return .end
     }
 

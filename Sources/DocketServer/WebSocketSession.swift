@@ -1,3 +1,4 @@
+import DocketDeflate
 import DocketWire
 
 /// A connection's WebSocket layer, between its socket (or TLS) and the NATS protocol: the
@@ -26,13 +27,33 @@ final class WebSocketSession {
     /// Closes the connection if the upgrade has not completed in time.
     var handshakeTimer: OpaquePointer?
 
+    /// permessage-deflate, when the upgrade agreed to it: its terms and a compressor and a
+    /// decompressor (some 300 KiB of zlib state, only on connections that asked).
+    private(set) var compression: PermessageDeflate?
+    private(set) var inflater: RawInflater?
+    private var deflater: RawDeflater?
+    /// Bytes the compressed message in progress has come to, against the frame limit.
+    var inflatedInMessage = 0
+    /// Where a compressing connection's raw bytes are read: its decompressed data goes straight
+    /// into the connection's input, which therefore cannot hold the raw bytes too.
+    var rawInput: [UInt8] = []
+    /// Messages shorter than this go out uncompressed: deflate would only add to them.
+    static let minCompressedPayload = 64
+
     init(settings: WebSocketSettings, maxFrameLength: Int) {
         self.settings = settings
         decoder = WebSocketFrameDecoder(maxFrameLength: maxFrameLength)
     }
 
     /// The upgrade is accepted: `response` (the 101) goes first, frames after it.
-    func upgrade(response: [UInt8]) {
+    func upgrade(response: [UInt8], compression: PermessageDeflate?) throws(DeflateError) {
+        if let compression {
+            inflater = try RawInflater()
+            deflater = try RawDeflater(windowBits: compression.serverWindowBits)
+            decoder.acceptsCompressedMessages = true
+            rawInput = [UInt8](repeating: 0, count: 64 << 10)
+        }
+        self.compression = compression
         wire.append(response)
         isUpgraded = true
         requestHead = []
@@ -44,8 +65,15 @@ final class WebSocketSession {
         guard isUpgraded, !sentClose else { return output.clear() }
         while !output.isEmpty {
             let count = min(output.readableCount, Self.maxServerFramePayload)
-            WebSocketFrameWriter.header(opcode: 0x2, length: count, into: wire)
-            wire.append(UnsafeRawBufferPointer(rebasing: output.readableBytes[..<count]))
+            let chunk = UnsafeRawBufferPointer(rebasing: output.readableBytes[..<count])
+            if let deflater, count >= Self.minCompressedPayload {
+                let compressed = deflater.compressMessage(chunk, forgetHistory: compression?.serverNoContextTakeover == true)
+                WebSocketFrameWriter.header(opcode: 0x2, length: compressed.count, compressed: true, into: wire)
+                wire.append(compressed)
+            } else {
+                WebSocketFrameWriter.header(opcode: 0x2, length: count, into: wire)
+                wire.append(chunk)
+            }
             output.consume(count)
         }
     }

@@ -8,8 +8,7 @@ public struct WebSocketSettings: Sendable, Equatable {
     /// `wss://` with these certificates; nil: plain `ws://`, which needs `no_tls: true` (as in
     /// nats-server, a block without TLS is refused unless it says so).
     public var tls: TLSSettings?
-    /// Whether the operator asked for permessage-deflate. docketd does not implement it: it is
-    /// declined in every handshake, so clients go on uncompressed.
+    /// permessage-deflate (RFC 7692) for clients that offer it; others go on uncompressed.
     public var compression = false
     /// How long a client may take from accept to a complete upgrade (TLS handshake included),
     /// in ms; then it is closed.

@@ -6,7 +6,8 @@ import DocketTLS
 /// in, the response bytes out.
 enum WebSocketUpgrade {
     enum Answer: Equatable {
-        case accept(response: [UInt8])
+        /// The 101, and the permessage-deflate terms it agreed to (nil: none).
+        case accept(response: [UInt8], compression: PermessageDeflate?)
         case refuse(status: Int, response: [UInt8], why: String)
     }
 
@@ -44,20 +45,19 @@ enum WebSocketUpgrade {
             return refuse(400, "Sec-WebSocket-Key must be one base64 nonce of 16 bytes")
         }
         if let problem = originProblem(head, settings: settings, isSecure: isSecure) { return refuse(403, problem) }
-        // No Sec-WebSocket-Extensions: permessage-deflate, if offered, is declined, and the
-        // client goes on without it. No Sec-WebSocket-Protocol: NATS names none.
+        // permessage-deflate only when configured and offered in terms it can meet; otherwise
+        // no Sec-WebSocket-Extensions, and the client goes on uncompressed. No
+        // Sec-WebSocket-Protocol: NATS names none.
+        let compression = settings.compression ? PermessageDeflate.negotiate(HTTPHead.headers("sec-websocket-extensions", in: head)) : nil
         let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Accept: \(acceptKey(for: key))\r\n\r\n"
-        return .accept(response: Array(response.utf8))
+            + "Sec-WebSocket-Accept: \(acceptKey(for: key))\r\n" + (compression?.responseHeader ?? "") + "\r\n"
+        return .accept(response: Array(response.utf8), compression: compression)
     }
 
     /// Whether a comma-separated header (over all its lines) lists `token`, in any case.
     static func hasToken(_ token: String, in values: [String]) -> Bool {
         values.contains { value in
-            value.split(separator: ",").contains { item in
-                let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-                return String(item.drop(while: blank).reversed().drop(while: blank).reversed()).lowercased() == token
-            }
+            value.split(separator: ",").contains { $0.trimmingBlanks.lowercased() == token }
         }
     }
 

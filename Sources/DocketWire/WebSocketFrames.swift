@@ -63,6 +63,15 @@ public struct WebSocketFrameDecoder {
     private var isInMessage = false
     /// Set by the peer's close frame: nothing after it is read.
     public private(set) var sawClose = false
+    /// Whether messages may come compressed (permessage-deflate was agreed): RSV1 on a
+    /// message's first frame then marks it so. Without it, RSV1 is a violation.
+    public var acceptsCompressedMessages = false
+    /// Whether the message in progress came with RSV1 (compressed).
+    private var isMessageCompressed = false
+
+    /// Where data goes when it is not decoded in place: payload bytes in the order they came,
+    /// whether their message is compressed, and (with no bytes) the end of each message.
+    public typealias DataSink = (_ bytes: UnsafeRawBufferPointer, _ isCompressed: Bool, _ endsMessage: Bool) throws(WebSocketFailure) -> Void
 
     public init(maxFrameLength: Int) {
         self.maxFrameLength = maxFrameLength
@@ -79,6 +88,23 @@ public struct WebSocketFrameDecoder {
     public mutating func decode(
         _ buffer: UnsafeMutableRawBufferPointer, count: Int, controls: inout [WebSocketControl]
     ) throws(WebSocketFailure) -> Int {
+        try run(buffer, count: count, controls: &controls, sink: nil)
+    }
+
+    /// Decodes as above, but hands the data to `data` (unmasked where it lies) instead of moving
+    /// it: for a connection whose messages may be compressed, which come out longer than they
+    /// went in.
+    public mutating func decode(
+        _ buffer: UnsafeMutableRawBufferPointer, count: Int, controls: inout [WebSocketControl], data: DataSink
+    ) throws(WebSocketFailure) {
+        // The sink is only called during this call; `run` takes it as an optional, which Swift
+        // counts as escaping.
+        _ = try withoutActuallyEscaping(data) { (sink) throws(WebSocketFailure) in try run(buffer, count: count, controls: &controls, sink: sink) }
+    }
+
+    private mutating func run(
+        _ buffer: UnsafeMutableRawBufferPointer, count: Int, controls: inout [WebSocketControl], sink: DataSink?
+    ) throws(WebSocketFailure) -> Int {
         guard let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
         var read = 0
         var written = 0
@@ -87,12 +113,15 @@ public struct WebSocketFrameDecoder {
                 header.append(base[read])
                 read += 1
                 try headerGrew()
-                if remaining == 0 { try endFrame(&controls) }
+                if remaining == 0, try endFrame(&controls) { try sink?(UnsafeRawBufferPointer(start: base, count: 0), isMessageCompressed, true) }
                 continue
             }
             let take = min(left, count - read)
             if opcode >= 0x8 {
                 for index in 0..<take { controlPayload.append(base[read + index] ^ maskByte(maskOffset + index)) }
+            } else if let sink {
+                unmask(from: base + read, to: base + read, count: take)
+                try sink(UnsafeRawBufferPointer(start: base + read, count: take), isMessageCompressed, false)
             } else {
                 unmask(from: base + read, to: base + written, count: take)
                 written += take
@@ -100,7 +129,7 @@ public struct WebSocketFrameDecoder {
             read += take
             maskOffset += take
             remaining = left - take
-            if remaining == 0 { try endFrame(&controls) }
+            if remaining == 0, try endFrame(&controls) { try sink?(UnsafeRawBufferPointer(start: base, count: 0), isMessageCompressed, true) }
         }
         return written
     }
@@ -144,8 +173,13 @@ public struct WebSocketFrameDecoder {
     private mutating func headerGrew() throws(WebSocketFailure) {
         if header.count == 2 {
             let first = header[0], second = header[1]
-            guard first & 0x70 == 0 else { throw WebSocketFailure(WebSocketCloseStatus.protocolError, "reserved bits set without an extension") }
             opcode = first & 0x0F
+            // RSV1 marks a compressed message, on its first frame only (RFC 7692 6).
+            let compressedBit = first & 0x40 != 0 && acceptsCompressedMessages && (opcode == 0x1 || opcode == 0x2)
+            guard first & 0x70 == (compressedBit ? 0x40 : 0) else {
+                throw WebSocketFailure(WebSocketCloseStatus.protocolError, "reserved bits set without an extension")
+            }
+            if opcode == 0x1 || opcode == 0x2 { isMessageCompressed = compressedBit }
             isFinal = first & 0x80 != 0
             guard second & 0x80 != 0 else { throw WebSocketFailure(WebSocketCloseStatus.protocolError, "client frames must be masked") }
             switch opcode {
@@ -180,14 +214,18 @@ public struct WebSocketFrameDecoder {
         controlPayload.removeAll(keepingCapacity: true)
     }
 
-    private mutating func endFrame(_ controls: inout [WebSocketControl]) throws(WebSocketFailure) {
+    /// Ends the current frame; true when it ended a data message.
+    private mutating func endFrame(_ controls: inout [WebSocketControl]) throws(WebSocketFailure) -> Bool {
         header.removeAll(keepingCapacity: true)
         remaining = nil
         switch opcode {
         case 0x8:
             sawClose = true
             guard controlPayload.count != 1 else { throw WebSocketFailure(WebSocketCloseStatus.protocolError, "close frame with a one-byte status") }
-            guard controlPayload.count >= 2 else { return controls.append(.close(status: nil, reason: [])) }
+            guard controlPayload.count >= 2 else {
+                controls.append(.close(status: nil, reason: []))
+                return false
+            }
             let status = UInt16(controlPayload[0]) << 8 | UInt16(controlPayload[1])
             guard WebSocketCloseStatus.maySend(status) else { throw WebSocketFailure(WebSocketCloseStatus.protocolError, "close status \(status) may not be sent") }
             let reason = Array(controlPayload[2...])
@@ -197,17 +235,21 @@ public struct WebSocketFrameDecoder {
             controls.append(.close(status: status, reason: reason))
         case 0x9: controls.append(.ping(controlPayload))
         case 0xA: controls.append(.pong)
-        default: isInMessage = !isFinal
+        default:
+            isInMessage = !isFinal
+            return isFinal
         }
+        return false
     }
 }
 
 /// Server frames: never masked, always final (each a whole message, so that a client's limit
 /// on message size applies to one frame, not to the stream).
 public enum WebSocketFrameWriter {
-    /// The header of an unmasked final frame of `opcode` with `length` payload bytes.
-    public static func header(opcode: UInt8, length: Int, into buffer: ByteBuffer) {
-        buffer.append(0x80 | opcode)
+    /// The header of an unmasked final frame of `opcode` with `length` payload bytes; RSV1 set
+    /// when the payload is a compressed message (permessage-deflate).
+    public static func header(opcode: UInt8, length: Int, compressed: Bool = false, into buffer: ByteBuffer) {
+        buffer.append(0x80 | (compressed ? 0x40 : 0) | opcode)
         if length <= 125 {
             buffer.append(UInt8(length))
         } else if length <= 0xFFFF {

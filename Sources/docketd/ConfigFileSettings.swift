@@ -179,7 +179,9 @@ struct ConfigFileSettings {
                 if let listenPort { port = listenPort }
             case "no_tls": noTLS = try bool(item, "websocket.no_tls")
             case "tls": tls = try tlsSettings(item, "websocket.tls")
-            case "compression": settings.compression = try bool(item, "websocket.compression")
+            case "compression":
+                let compression = try bool(item, "websocket.compression")
+                if !given("--websocket-compression") { settings.compression = compression }
             case "handshake_timeout":
                 let timeout = try duration(item, "websocket.handshake_timeout")
                 if !given("--websocket-handshake-timeout") { settings.handshakeTimeoutMilliseconds = timeout }

@@ -178,6 +178,9 @@ struct DocketdCommand: ParsableCommand {
     @Flag(help: "Plain ws:// on --websocket-port, without TLS (nats-server's websocket { no_tls: true }).")
     var websocketNoTls = false
 
+    @Flag(help: "Offer permessage-deflate compression to WebSocket clients that ask for it (nats-server's websocket { compression: true }).")
+    var websocketCompression = false
+
     @Option(help: "How long a WebSocket client may take from connecting to a complete upgrade, TLS included, before it is closed (DOCKET_WEBSOCKET_HANDSHAKE_TIMEOUT).")
     var websocketHandshakeTimeout = env("DOCKET_WEBSOCKET_HANDSHAKE_TIMEOUT") ?? "2s"
 
@@ -354,6 +357,7 @@ struct DocketdCommand: ParsableCommand {
                 tls.allowsPlainText = false
                 settings.tls = tls
             }
+            settings.compression = websocketCompression
             config.webSocket = settings
         }
         let websocketHandshakeTimeout = try duration(websocketHandshakeTimeout, "--websocket-handshake-timeout")

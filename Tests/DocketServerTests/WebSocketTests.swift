@@ -1,3 +1,4 @@
+import DocketDeflate
 @testable import DocketServer
 import DocketTestSupport
 import Foundation
@@ -36,6 +37,36 @@ import Testing
         let info = try client.readFrame()
         #expect(info.opcode == 0x2 && info.final && !info.masked)
         #expect(info.text.hasPrefix("INFO {") && !info.text.contains("tls_required"))
+    }
+
+    @Test func permessageDeflateIsAgreedWhenConfiguredAndRunsBothWays() throws {
+        let (server, port) = try Self.server(["--websocket-compression"])
+        defer { server.stop() }
+        let client = try WebSocketClient(port: port)
+        try client.upgrade(WebSocketClient.request(extra: "Sec-WebSocket-Extensions: x-unknown, permessage-deflate; client_max_window_bits\r\n"))
+        #expect(client.header("Sec-WebSocket-Extensions") == "permessage-deflate")
+        _ = try client.readFrame()
+        let deflater = try RawDeflater()
+        let payload = String(repeating: "squeeze ", count: 2000)
+        let command = Array("CONNECT {\"verbose\":false}\r\nSUB z 1\r\nPUB z \(payload.utf8.count)\r\n\(payload)\r\nPING\r\n".utf8)
+        let compressed = command.withUnsafeBytes { deflater.compressMessage($0, forgetHistory: false) }
+        // RSV1 on the first frame of a message split in two.
+        try client.socket.send(WebSocketClient.frame(0x2, Array(compressed.prefix(5)), final: false, flags: 0x40))
+        try client.socket.send(WebSocketClient.frame(0x0, Array(compressed.dropFirst(5))))
+        let inflater = try RawInflater()
+        var received: [UInt8] = []
+        while !received.suffix(6).elementsEqual(Array("PONG\r\n".utf8)) {
+            let frame = try client.readFrame()
+            #expect(frame.opcode == 0x2)
+            if frame.compressed {
+                try frame.payload.withUnsafeBytes { (bytes) throws(DeflateError) in
+                    try inflater.decompress(bytes, endOfMessage: true, limit: 1 << 20) { received += $0 }
+                }
+            } else {
+                received += frame.payload
+            }
+        }
+        #expect(String(decoding: received, as: UTF8.self) == "MSG z 1 \(payload.utf8.count)\r\n\(payload)\r\nPONG\r\n")
     }
 
     @Test func theProtocolRunsAcrossAndWithinFrames() throws {
@@ -231,6 +262,32 @@ import Testing
         #expect(WebSocketUpgrade.originProblem(head("http://example.com:8080"), settings: settings, isSecure: false) != nil)
         #expect(WebSocketUpgrade.originProblem(head("http://other.com"), settings: settings, isSecure: false) != nil)
         #expect(WebSocketUpgrade.originProblem(head("not an origin"), settings: settings, isSecure: false) != nil)
+    }
+
+    @Test func permessageDeflateOffersAreTakenOnlyInTermsTheServerCanMeet() {
+        #expect(PermessageDeflate.negotiate(["permessage-deflate; client_max_window_bits"]) == PermessageDeflate())
+        let narrow = PermessageDeflate.negotiate(["x-webkit-deflate-frame", "permessage-deflate; server_max_window_bits=\"10\"; server_no_context_takeover"])
+        #expect(narrow?.serverWindowBits == 10 && narrow?.serverNoContextTakeover == true)
+        #expect(narrow?.responseHeader == "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; server_max_window_bits=10\r\n")
+        // An 8-bit window (zlib cannot), an unknown or repeated parameter: that offer is declined,
+        // and a later acceptable one taken.
+        #expect(PermessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=8"]) == nil)
+        #expect(PermessageDeflate.negotiate(["permessage-deflate; mystery"]) == nil)
+        #expect(PermessageDeflate.negotiate(["permessage-deflate; server_no_context_takeover; server_no_context_takeover"]) == nil)
+        #expect(PermessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=8, permessage-deflate"]) == PermessageDeflate())
+        var settings = Self.settings
+        let offer = Array(WebSocketClient.request(extra: "Sec-WebSocket-Extensions: permessage-deflate\r\n").utf8)
+        guard case .accept(_, let declined) = WebSocketUpgrade.answer(offer, settings: settings, isSecure: false) else {
+            Issue.record("refused")
+            return
+        }
+        #expect(declined == nil)
+        settings.compression = true
+        guard case .accept(_, let agreed) = WebSocketUpgrade.answer(offer, settings: settings, isSecure: false) else {
+            Issue.record("refused")
+            return
+        }
+        #expect(agreed == PermessageDeflate())
     }
 
     @Test func tokensAreReadFromCommaSeparatedHeaders() {

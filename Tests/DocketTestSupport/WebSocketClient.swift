@@ -64,6 +64,8 @@ public final class WebSocketClient {
         public let final: Bool
         public let opcode: UInt8
         public let masked: Bool
+        /// RSV1: a permessage-deflate compressed message.
+        public let compressed: Bool
         public let payload: [UInt8]
         public var text: String { String(decoding: payload, as: UTF8.self) }
         /// A close frame's status.
@@ -81,7 +83,9 @@ public final class WebSocketClient {
         }
         let masked = head[1] & 0x80 != 0
         if masked { _ = try socket.readBytes(4) }
-        return Frame(final: head[0] & 0x80 != 0, opcode: head[0] & 0x0F, masked: masked, payload: try socket.readBytes(length))
+        return Frame(
+            final: head[0] & 0x80 != 0, opcode: head[0] & 0x0F, masked: masked, compressed: head[0] & 0x40 != 0,
+            payload: try socket.readBytes(length))
     }
 
     /// Data frames' payloads until `count` CRLF lines have come, as lines (a line may span frames).

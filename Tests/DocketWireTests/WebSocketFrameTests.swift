@@ -125,6 +125,48 @@ import Testing
         #expect(!fresh.isInsideFrameOrMessage)
     }
 
+    /// With permessage-deflate agreed, RSV1 on a message's first frame marks it compressed;
+    /// the sink sees every payload byte in order, with each message's end.
+    @Test(arguments: [1, 3, 1000])
+    func compressedMessagesReachTheSinkInOrder(chunk: Int) {
+        var decoder = WebSocketFrameDecoder(maxFrameLength: 1024)
+        decoder.acceptsCompressedMessages = true
+        let bytes = Self.frame(0x2, [1, 2], final: false, reserved: 0x40) + Self.frame(0x0, [3]) + Self.frame(0x2, [4])
+            + Self.frame(0x1, [], reserved: 0x40)
+        var seen: [(bytes: [UInt8], compressed: Bool, ends: Bool)] = []
+        var controls: [WebSocketControl] = []
+        var start = 0
+        while start < bytes.count {
+            var piece = Array(bytes[start..<min(bytes.count, start + chunk)])
+            start += piece.count
+            let failed = piece.withUnsafeMutableBytes { raw in
+                (try? decoder.decode(raw, count: raw.count, controls: &controls) { data, compressed, ends in
+                    seen.append((Array(data), compressed, ends))
+                }) == nil
+            }
+            #expect(!failed)
+        }
+        let payload = seen.filter { !$0.ends }
+        #expect(payload.flatMap(\.bytes) == [1, 2, 3, 4])
+        #expect(payload.map(\.compressed) == payload.map { $0.bytes.first! <= 3 })
+        #expect(seen.filter(\.ends).map(\.compressed) == [true, false, true])
+    }
+
+    @Test func rsv1IsRefusedOnContinuationsControlFramesAndWithoutTheExtension() {
+        var decoder = WebSocketFrameDecoder(maxFrameLength: 1024)
+        decoder.acceptsCompressedMessages = true
+        for bytes in [Self.frame(0x2, [1], final: false) + Self.frame(0x0, [2], reserved: 0x40), Self.frame(0x9, [], reserved: 0x40)] {
+            var fresh = decoder
+            var controls: [WebSocketControl] = []
+            var copy = bytes
+            let failure = copy.withUnsafeMutableBytes { raw in
+                Result { () throws(WebSocketFailure) in try fresh.decode(raw, count: raw.count, controls: &controls) { _, _, _ in } }
+            }
+            #expect(failure.map { _ in 0 } == .failure(WebSocketFailure(1002, "reserved bits set without an extension")))
+        }
+        #expect(Self.decode(Self.frame(0x2, [1], reserved: 0x40)).failure?.status == 1002)
+    }
+
     @Test func serverFramesAreUnmaskedAndFinal() {
         for (length, header) in [(5, [0x82, 5]), (300, [0x82, 126, 1, 44]), (70_000, [0x82, 127, 0, 0, 0, 0, 0, 1, 17, 112])] {
             let buffer = ByteBuffer()

@@ -102,12 +102,11 @@ def test_nats_py_over_wss(ws_server, tmp_path):
     run(main())
 
 
-def test_text_frames_fragments_and_the_declined_compression_offer(ws_server):
-    _, ws_url = ws_server("no_tls: true\ncompression: true" if conftest.server_mode() == "docketd" else "no_tls: true")
+def test_text_frames_fragments_and_a_compression_offer_declined_when_not_configured(ws_server):
+    _, ws_url = ws_server()
     # websockets offers permessage-deflate by default, as browsers do.
     with ws_connect(ws_url, open_timeout=5) as ws:
-        if conftest.server_mode() == "docketd":
-            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
         assert ws.recv(timeout=5).startswith(b"INFO ")
         ws.send('CONNECT {"verbose":false}\r\nSUB t 1\r\n')  # a text frame
         ws.send([b"PUB t 3\r\n", b"a", b"bc\r\nPI", b"NG\r\n"])  # one message in four frames
@@ -117,16 +116,47 @@ def test_text_frames_fragments_and_the_declined_compression_offer(ws_server):
         assert received == b"MSG t 1 3\r\nabc\r\nPONG\r\n"
 
 
-def _raw_upgrade(ws_url: str) -> socket.socket:
+@pytest.mark.parametrize("offer", [
+    None,  # websockets' default offer: client_max_window_bits
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    # nats-server (Go's flate) cannot narrow its window, so it cannot take this offer.
+    pytest.param("permessage-deflate; server_max_window_bits=10",
+                 marks=pytest.mark.docketd_only(reason="nats-server cannot narrow its compression window")),
+])
+def test_permessage_deflate_when_configured(ws_server, offer):
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    factories = None
+    if offer == "permessage-deflate; server_max_window_bits=10":
+        factories = [ClientPerMessageDeflateFactory(server_max_window_bits=10)]
+    elif offer:
+        factories = [ClientPerMessageDeflateFactory(server_no_context_takeover=True, client_no_context_takeover=True)]
+    nats_url, ws_url = ws_server("no_tls: true\ncompression: true")
+    kwargs = {"extensions": factories, "compression": None} if factories else {}
+    payload = b"compressible " * 20000  # 260 KB: several server frames, each compressed
+    with ws_connect(ws_url, open_timeout=5, max_size=None, **kwargs) as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions", "").startswith("permessage-deflate")
+        assert ws.recv(timeout=5).startswith(b"INFO ")
+        ws.send(b'CONNECT {"verbose":false}\r\nSUB z 1\r\n')
+        for _ in range(3):  # the decompressor's window carries across messages, unless told not to
+            ws.send(b"PUB z %d\r\n" % len(payload) + payload + b"\r\nPING\r\n")
+            received = b""
+            while not received.endswith(b"PONG\r\n"):
+                received += ws.recv(timeout=5)
+            assert received == b"MSG z 1 %d\r\n" % len(payload) + payload + b"\r\nPONG\r\n"
+
+
+def _raw_upgrade(ws_url: str, extra: bytes = b""):
+    """A socket upgraded by hand (``extra``: more header lines), and the 101's head."""
     host, port = ws_url.split("//")[1].split(":")
     sock = socket.create_connection((host, int(port)), timeout=5)
     sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + b"\r\n")
     head = b""
     while not head.endswith(b"\r\n\r\n"):
         head += sock.recv(1)
     assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
+    return sock, head
 
 
 def _read_frame(sock: socket.socket):
@@ -148,28 +178,47 @@ def _read_frame(sock: socket.socket):
     return first & 0x0F, exactly(length)
 
 
-@pytest.mark.docketd_only(reason="nats-server 2.9 drops the connection without a close frame")
-def test_an_unmasked_client_frame_is_closed_with_1002(ws_server):
-    _, ws_url = ws_server()
-    sock = _raw_upgrade(ws_url)
-    opcode, info = _read_frame(sock)
-    assert opcode == 0x2 and info.startswith(b"INFO ")
-    sock.sendall(bytes([0x82, 6]) + b"PING\r\n")
+def _close_status(sock: socket.socket) -> int:
+    """The status of the server's close frame (frames before it skipped); closes the socket."""
     while True:
         opcode, payload = _read_frame(sock)
         if opcode == 0x8:
-            break
-    assert struct.unpack(">H", payload[:2])[0] == 1002
-    sock.close()
+            sock.close()
+            return struct.unpack(">H", payload[:2])[0]
+
+
+@pytest.mark.docketd_only(reason="nats-server 2.9 drops the connection without a close frame")
+def test_an_unmasked_client_frame_is_closed_with_1002(ws_server):
+    _, ws_url = ws_server()
+    sock, _ = _raw_upgrade(ws_url)
+    opcode, info = _read_frame(sock)
+    assert opcode == 0x2 and info.startswith(b"INFO ")
+    sock.sendall(bytes([0x82, 6]) + b"PING\r\n")
+    assert _close_status(sock) == 1002
+
+
+@pytest.mark.docketd_only(reason="the frame bound is max_payload plus the control line")
+def test_a_compressed_message_that_inflates_past_the_bound_is_closed_with_1009(ws_server):
+    import zlib
+
+    _, ws_url = ws_server("no_tls: true\ncompression: true", extra="max_payload: 1024\n")
+    sock, head = _raw_upgrade(ws_url, b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    assert b"permessage-deflate" in head
+    _read_frame(sock)
+    compressor = zlib.compressobj(wbits=-15)
+    bomb = compressor.compress(b"\0" * (1 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    bomb = bomb[:-4]  # permessage-deflate leaves off the sync flush's tail
+    assert len(bomb) < 2048
+    sock.sendall(bytes([0xC2, 0x80 | 126]) + struct.pack(">H", len(bomb)) + b"\0\0\0\0" + bomb)
+    assert _close_status(sock) == 1009
 
 
 @pytest.mark.docketd_only(reason="the frame bound is max_payload plus the control line")
 def test_a_frame_past_max_payload_is_closed_with_1009(ws_server):
     _, ws_url = ws_server(extra="max_payload: 1024\n")
-    sock = _raw_upgrade(ws_url)
+    sock, _ = _raw_upgrade(ws_url)
     _read_frame(sock)
     payload = b"x" * 8192
     sock.sendall(bytes([0x82, 0x80 | 126]) + struct.pack(">H", len(payload)) + b"\0\0\0\0" + payload)
-    opcode, status = _read_frame(sock)
-    assert opcode == 0x8 and struct.unpack(">H", status[:2])[0] == 1009
+    assert _close_status(sock) == 1009
     sock.close()
