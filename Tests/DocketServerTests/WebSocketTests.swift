@@ -234,6 +234,37 @@ import Testing
         #expect(server.log.waitForLine(containing: "Slow Consumer Detected", timeout: 5) != nil)
     }
 
+    @Test func lameDuckModeTellsWebSocketClientsThenClosesThemWithACloseFrame() throws {
+        let (server, port) = try Self.server(["--lame-duck-grace-period", "200ms", "--lame-duck-duration", "200ms"])
+        defer { server.stop() }
+        let client = try WebSocketClient(port: port)
+        try client.upgrade()
+        _ = try client.readLines(1)
+        try client.send("CONNECT {\"verbose\":false}\r\nPING\r\n")
+        #expect(try client.readLines(1) == ["PONG"])
+        kill(server.pid, SIGUSR2)
+        #expect(try client.readLines(1).first?.contains("\"ldm\":true") == true)
+        #expect(try client.readFrame().closeStatus == 1000)
+        // No new WebSocket clients either.
+        #expect(throws: (any Error).self) { try WebSocketClient(port: port).upgrade() }
+    }
+
+    /// A reload applies logins and logging only: the WebSocket port stays as it was started, and
+    /// the log names the block among what waits for a restart.
+    @Test func aReloadThatDropsTheBlockLeavesThePortAsItWas() throws {
+        let (directory, file) = try Self.configFile("websocket { port: -1, no_tls: true }\n")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try DocketdProcess(["-c", file.path])
+        defer { server.stop() }
+        let port = try #require(server.webSocketPort)
+        try "port: \(server.port)\n".write(to: file, atomically: true, encoding: .utf8)
+        kill(server.pid, SIGHUP)
+        #expect(server.log.waitForLine(containing: "SIGHUP", timeout: 5)?.contains("websocket") == true, "\(server.log.text)")
+        let client = try WebSocketClient(port: port)
+        #expect(try client.upgrade() == 101)
+        #expect(try client.readLines(1).first?.hasPrefix("INFO ") == true)
+    }
+
     @Test func aWebSocketBlockWithoutTLSMustSaySo() throws {
         let (directory, file) = try Self.configFile("websocket { port: -1 }\n")
         defer { try? FileManager.default.removeItem(at: directory) }
