@@ -771,6 +771,11 @@ public final class Server {
                 output.consume(written)
                 stats.bytesOut += written
             case .wouldBlock:
+                // The check at each delivered message sees a WebSocket connection's unframed
+                // output only; its framed bytes are held to the same bound here, where they wait.
+                if output.readableCount > config.maxPending {
+                    return slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+                }
                 if !connection.isWaitingToWrite, let event = connection.writeEvent {
                     connection.isWaitingToWrite = true
                     // The timeout restarts whenever the socket takes bytes, so it measures how

@@ -15,6 +15,16 @@ import Testing
         return (server, port)
     }
 
+    /// A client past the upgrade, its INFO and a CONNECT (with `commands` after it) answered.
+    static func loggedIn(_ port: Int, _ commands: String = "") throws -> WebSocketClient {
+        let client = try WebSocketClient(port: port)
+        try client.upgrade()
+        _ = try client.readLines(1)
+        try client.send("CONNECT {\"verbose\":false}\r\n\(commands)PING\r\n")
+        guard try client.readLines(1) == ["PONG"] else { throw HarnessError("no PONG after CONNECT") }
+        return client
+    }
+
     /// A configuration file holding `text`, in a new temporary directory (removed by the caller).
     static func configFile(_ text: String) throws -> (directory: URL, file: URL) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-ws-\(UUID().uuidString)")
@@ -220,11 +230,7 @@ import Testing
     @Test func aWebSocketSubscriberThatDoesNotReadIsASlowConsumer() throws {
         let (server, port) = try Self.server(["--max-pending", "256KiB"])
         defer { server.stop() }
-        let client = try WebSocketClient(port: port)
-        try client.upgrade()
-        _ = try client.readLines(1)
-        try client.send("CONNECT {\"verbose\":false}\r\nSUB big 1\r\nPING\r\n")
-        #expect(try client.readLines(1) == ["PONG"])
+        let client = try Self.loggedIn(port, "SUB big 1\r\n")
         let publisher = try server.client()
         _ = try publisher.handshake()
         let payload = String(repeating: "x", count: 32 << 10)
@@ -237,11 +243,7 @@ import Testing
     @Test func lameDuckModeTellsWebSocketClientsThenClosesThemWithACloseFrame() throws {
         let (server, port) = try Self.server(["--lame-duck-grace-period", "200ms", "--lame-duck-duration", "200ms"])
         defer { server.stop() }
-        let client = try WebSocketClient(port: port)
-        try client.upgrade()
-        _ = try client.readLines(1)
-        try client.send("CONNECT {\"verbose\":false}\r\nPING\r\n")
-        #expect(try client.readLines(1) == ["PONG"])
+        let client = try Self.loggedIn(port)
         kill(server.pid, SIGUSR2)
         #expect(try client.readLines(1).first?.contains("\"ldm\":true") == true)
         #expect(try client.readFrame().closeStatus == 1000)
