@@ -213,6 +213,8 @@ extension Server {
     /// waiting, and the close frame once the connection is ending and owes nothing more.
     func webSocketWire(_ connection: Connection, _ session: WebSocketSession) -> ByteBuffer {
         session.frame(connection.output)
+        // Emptied into frames at every flush, it would otherwise keep a burst's size for good.
+        if connection.output.allocatedCapacity > 1 << 20 { connection.output.shrink(to: 16 << 10) }
         if connection.closeReason != nil, connection.heldReplies.isEmpty { session.close() }
         return session.wire
     }

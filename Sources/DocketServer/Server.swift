@@ -322,7 +322,7 @@ public final class Server {
         while true {
             loop.runOnce()
             endOfPass()
-            if shuttingDown && (graceExpired || (!commitInFlight && awaitingCommit.isEmpty && connections.values.allSatisfy { $0.output.isEmpty })) {
+            if shuttingDown && (graceExpired || (!commitInFlight && awaitingCommit.isEmpty && connections.values.allSatisfy { $0.output.isEmpty && $0.webSocket?.wire.isEmpty != false })) {
                 break
             }
         }
