@@ -47,11 +47,16 @@ let package = Package(
         .systemLibrary(
             name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
         .target(name: "DocketWire", swiftSettings: hotPath),
         // bcrypt password hashes (libcrypt), checked off the event loop.
         .target(name: "DocketPasswords", dependencies: ["CCrypt"]),
         // TLS for the server, the Swift client and the benchmark: the one module that sees OpenSSL.
         .target(name: "DocketTLS", dependencies: ["COpenSSL"]),
+        // Raw deflate (zlib) for WebSocket's permessage-deflate: the one module that sees zlib.
+        .target(name: "DocketDeflate", dependencies: ["CZlib"]),
         .target(name: "DocketEngine", dependencies: ["DocketWire"], swiftSettings: hotPath),
         .target(name: "DocketStore", dependencies: ["CLMDB"], swiftSettings: storeSettings),
         // Cron and fixed-interval schedules in IANA time zones: pure time arithmetic, no clock;
@@ -64,6 +69,7 @@ let package = Package(
             name: "DocketServer",
             dependencies: [
                 "DocketWire", "DocketEngine", "DocketStore", "DocketPostgres", "DocketSchedule", "DocketTLS", "DocketPasswords", "DocketDashboard",
+                "DocketDeflate",
                 "CLibevent",
             ],
             swiftSettings: hotPath),
@@ -96,6 +102,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DocketWireTests", dependencies: ["DocketWire"]),
+        .testTarget(name: "DocketDeflateTests", dependencies: ["DocketDeflate"]),
         .testTarget(name: "DocketEngineTests", dependencies: ["DocketEngine", "DocketWire", "DocketTestSupport"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketTestSupport"]),
         .testTarget(name: "DocketScheduleTests", dependencies: ["DocketSchedule", "DocketTestSupport"]),
@@ -108,6 +115,8 @@ let package = Package(
         // Starts a real docketd on port 0 with a temporary data directory, and talks to it over
         // TCP: shared by every test target that needs a live server.
         .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
-        .testTarget(name: "DocketServerTests", dependencies: ["docketd", "DocketServer", "DocketStore", "DocketPasswords", "DocketTLS", "DocketTestSupport"]),
+        .testTarget(
+            name: "DocketServerTests",
+            dependencies: ["docketd", "DocketServer", "DocketStore", "DocketPasswords", "DocketTLS", "DocketDeflate", "DocketTestSupport"]),
     ]
 )

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing Docket needs and is not already here:
-# Debian packages (libevent, LMDB, OpenSSL, libcrypt, libpq, pkg-config, netcat, tzdata's zone files
+# Debian packages (libevent, LMDB, OpenSSL, libcrypt, libpq, zlib, pkg-config, netcat, tzdata's zone files
 # for cron schedules) and, with --test, PostgreSQL's server (the Postgres store's tests start a private
 # cluster of their own), Chromium and its WebDriver (the dashboard's browser tests), jq (the README's
 # sessions) and the Python packages the tests use (nats-py, pytest, prometheus-client, selenium).
 # Safe to run again.
 set -euo pipefail
 
-packages=(libevent-dev liblmdb-dev libssl-dev libcrypt-dev libpq-dev openssl pkg-config netcat-openbsd tzdata)
+packages=(libevent-dev liblmdb-dev libssl-dev libcrypt-dev libpq-dev zlib1g-dev openssl pkg-config netcat-openbsd tzdata)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -45,12 +45,13 @@ if [ "${1:-}" = "--test" ]; then
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${tools[@]}" >/dev/null
     fi
     # build and wheel: the Python client's packaging test builds its wheel and sdist offline;
-    # selenium: the dashboard's browser tests; nkeys: nats-py's NKEY logins (Tests/interop/test_nkey.py).
-    if ! python3 -c 'import nats, nkeys, pytest, prometheus_client, build, wheel, selenium' 2>/dev/null; then
-        echo "setup: installing nats-py, nkeys, pytest, prometheus-client, build, wheel and selenium"
+    # selenium: the dashboard's browser tests; nkeys: nats-py's NKEY logins (Tests/interop/test_nkey.py);
+    # aiohttp (nats-py's ws:// and wss://) and websockets: the WebSocket listener's interop tests.
+    if ! python3 -c 'import nats, nkeys, pytest, prometheus_client, build, wheel, selenium, aiohttp, websockets' 2>/dev/null; then
+        echo "setup: installing nats-py, nkeys, pytest, prometheus-client, build, wheel, selenium, aiohttp and websockets"
         # Debian's own python3 refuses pip installs outside a venv (PEP 668); a user install
         # with --break-system-packages touches only ~/.local.
-        python3 -m pip install -q nats-py nkeys pytest prometheus-client build wheel selenium 2>/dev/null \
-            || python3 -m pip install -q --user --break-system-packages nats-py nkeys pytest prometheus-client build wheel selenium
+        python3 -m pip install -q nats-py nkeys pytest prometheus-client build wheel selenium aiohttp websockets 2>/dev/null \
+            || python3 -m pip install -q --user --break-system-packages nats-py nkeys pytest prometheus-client build wheel selenium aiohttp websockets
     fi
 fi

@@ -59,9 +59,11 @@ final class Connection {
     var userJWT: String?
     /// Whether its first byte after INFO began a TLS record (checked once, before the handshake).
     var sawTLSRecord = false
+    /// Its WebSocket layer, when it came to the WebSocket port (nil: NATS straight over TCP/TLS).
+    var webSocket: WebSocketSession?
     /// Whether the socket carries protocol bytes yet: always for plain TCP, after the handshake
-    /// with TLS.
-    var isTransportReady: Bool { tls?.isEstablished ?? true }
+    /// with TLS, after the upgrade with WebSocket.
+    var isTransportReady: Bool { (tls?.isEstablished ?? true) && (webSocket?.isUpgraded ?? true) }
     /// Whether the client has sent CONNECT; server PINGs wait for it (or for one ping interval),
     /// because nats-py reads exactly one PONG after its CONNECT+PING and nothing may come first.
     var sentConnect = false
@@ -136,6 +138,7 @@ final class Connection {
     /// Every byte queued for the client: output not yet written and replies held for a commit.
     var pendingBytes: Int {
         var total = output.readableCount
+        if let webSocket { total += webSocket.wire.readableCount }
         for held in heldReplies { total += held.buffer.readableCount }
         return total
     }

@@ -42,7 +42,7 @@ final class MonitoringServer {
         /// Whether it came in clear to a port that has TLS (credentials are then not asked for).
         var isPlainOnTLSPort = false
 
-        func header(_ name: String) -> String? { MonitoringServer.header(name, in: head) }
+        func header(_ name: String) -> String? { HTTPHead.header(name, in: head) }
     }
 
     /// What `pages` answers: a whole response, or a stream the page keeps writing to.
@@ -269,7 +269,7 @@ final class MonitoringServer {
             guard count > 0 else { return close(connection) }
         }
         connection.input += chunk[..<count]
-        guard let headEnd = Self.endOfHead(connection.input) else {
+        guard let headEnd = HTTPHead.endOfHead(connection.input) else {
             if connection.input.count > limits.maxHeadBytes {
                 refuse(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
             }
@@ -279,19 +279,19 @@ final class MonitoringServer {
             return refuse(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
         }
         let head = Array(connection.input[..<headEnd])
-        guard Self.hasWellFormedFields(head) else {
+        guard HTTPHead.hasWellFormedFields(head) else {
             // A blank before the colon or a folded line is read differently by different
             // parsers (RFC 9112 5.1, 5.2): refused rather than guessed at.
             return refuse(connection, Self.response(400, "Bad Request", "text/plain", "malformed header field\n", head: false))
         }
-        if let problem = Self.hostProblem(head) {
+        if let problem = HTTPHead.hostProblem(head) {
             // The dashboard decides on the Host (DNS rebinding, the Origin of a change): a
             // request must not name two, nor hide one, for it to guess between.
             return refuse(connection, Self.response(400, "Bad Request", "text/plain", problem + "\n", head: false))
         }
         var bodyLength = 0
-        let lengths = Self.headers("content-length", in: head)
-        if Self.header("transfer-encoding", in: head) != nil {
+        let lengths = HTTPHead.headers("content-length", in: head)
+        if HTTPHead.header("transfer-encoding", in: head) != nil {
             // With a Content-Length too, the two could frame the body differently (RFC 9112 6.1).
             guard lengths.isEmpty else {
                 return refuse(connection, Self.response(400, "Bad Request", "text/plain", "Content-Length and Transfer-Encoding together\n", head: false))
@@ -312,7 +312,7 @@ final class MonitoringServer {
             return refuse(connection, Self.response(413, "Content Too Large", "text/plain", "request body over \(limits.maxBodyBytes) bytes\n", head: false))
         }
         guard connection.input.count >= headEnd + bodyLength else {
-            if !connection.toldToContinue, Self.header("expect", in: head)?.lowercased() == "100-continue" {
+            if !connection.toldToContinue, HTTPHead.header("expect", in: head)?.lowercased() == "100-continue" {
                 // The client waits for this before it sends the body (curl: for a second).
                 connection.toldToContinue = true
                 sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), on: connection)
@@ -362,7 +362,7 @@ final class MonitoringServer {
         // The health check answers anyone, whatever credentials come with it.
         if Self.path(of: head) == "/healthz" { return serve(.anonymous) }
         // Credentials sent in clear to a port that has TLS are not looked at.
-        guard !connection.isPlainOnTLSPort, let header = Self.header("authorization", in: head) else {
+        guard !connection.isPlainOnTLSPort, let header = HTTPHead.header("authorization", in: head) else {
             return serve(.anonymous)
         }
         let peer = Listener.address(of: connection.fd, peer: true).map { "\($0.0):\($0.1)" } ?? "?"
@@ -442,7 +442,7 @@ final class MonitoringServer {
     static func request(_ head: [UInt8], _ body: [UInt8]) -> Request? {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        guard parts.count == 3, isHTTP1(parts[2]) else { return nil }
+        guard parts.count == 3, HTTPHead.isHTTP1(parts[2]) else { return nil }
         let target = originForm(String(decoding: parts[1], as: UTF8.self))
         let path = String(target.prefix { $0 != "?" })
         var query: [String: String] = [:]
@@ -454,11 +454,6 @@ final class MonitoringServer {
             }
         }
         return Request(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, head: head, body: body)
-    }
-
-    /// Whether a request line's version is `HTTP/1.<digit>`, and nothing after it.
-    static func isHTTP1(_ version: ArraySlice<UInt8>) -> Bool {
-        version.count == 8 && version.starts(with: Array("HTTP/1.".utf8)) && (0x30...0x39).contains(version.last!)
     }
 
     /// The path and query of a request target: an absolute-form one (`http://host/varz`, which
@@ -540,7 +535,7 @@ final class MonitoringServer {
     private func response(to head: [UInt8], reader: Reader, on connection: HTTPConnection) -> [UInt8] {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        guard parts.count == 3, Self.isHTTP1(parts[2]) else {
+        guard parts.count == 3, HTTPHead.isHTTP1(parts[2]) else {
             return Self.response(400, "Bad Request", "text/plain", "not an HTTP/1 request line\n", head: false)
         }
         let method = String(decoding: parts[0], as: UTF8.self)
@@ -667,82 +662,12 @@ final class MonitoringServer {
         Glibc.close(connection.fd)
     }
 
-    /// The value of header `name` (lower case) in a request head, without surrounding blanks.
-    static func header(_ name: String, in head: [UInt8]) -> String? { headers(name, in: head).first }
-
-    /// Whether every header line is `name: value` with a name of token characters (no blank
-    /// before the colon, no line folded onto the one before).
-    static func hasWellFormedFields(_ head: [UInt8]) -> Bool {
-        let lines = head.split(separator: 0x0A, omittingEmptySubsequences: false).dropFirst()
-        for raw in lines {
-            let line = raw.last == 0x0D ? raw.dropLast() : raw[...]
-            if line.isEmpty { continue }
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return false }
-            for byte in line[..<colon] {
-                let isAlphanumeric = (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
-                guard isAlphanumeric || Self.tokenPunctuation.contains(byte) else { return false }
-            }
-        }
-        return true
-    }
-
-    /// Why a request's head does not name one host (nil: it does): at most one `Host`, an
-    /// absolute-form target's authority must be that host, and the head must not hide a line in
-    /// a bare CR or carry a NUL (RFC 9112 2.2, 3.2; RFC 9110 5.5). (A missing `Host` is taken,
-    /// as scripts and health checks leave it out; the dashboard refuses it itself.)
-    static func hostProblem(_ head: [UInt8]) -> String? {
-        for (index, byte) in head.enumerated() {
-            if byte == 0 { return "a NUL in the request head" }
-            if byte == 0x0D && (index + 1 == head.count || head[index + 1] != 0x0A) { return "a CR without LF in the request head" }
-        }
-        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
-        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        let hosts = headers("host", in: head)
-        guard hosts.count <= 1 else { return "more than one Host header" }
-        guard parts.count == 3 else { return nil }  // answered 400 as a request line
-        let target = String(decoding: parts[1], as: UTF8.self)
-        let lowered = target.lowercased()
-        for scheme in ["http://", "https://"] where lowered.hasPrefix(scheme) {
-            let authority = lowered.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" }
-            guard let host = hosts.first, host.lowercased() == authority else {
-                return "the target's host and the Host header differ"
-            }
-        }
-        return nil
-    }
-
-    /// The characters of a header name (RFC 9110 5.6.2) besides letters and digits.
-    private static let tokenPunctuation = Array("!#$%&'*+-.^_`|~".utf8)
-
-    /// Every value of header `name` (lower case), in order.
-    static func headers(_ name: String, in head: [UInt8]) -> [String] {
-        let text = String(decoding: head, as: UTF8.self)
-        return text.split(whereSeparator: { $0 == "\r\n" || $0 == "\n" }).dropFirst().compactMap { line in
-            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name else { return nil }
-            let value = line[line.index(after: colon)...]
-            return String(value.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-        }
-    }
-
     /// On every answer: no content sniffing.
     static let hardening = "X-Content-Type-Options: nosniff\r\n"
 
     /// The head of an event stream's response (the whole answer to a HEAD of one).
     static let streamHead =
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n\(hardening)Connection: close\r\n\r\n"
-
-    /// Where the request head ends (after its blank line), or nil if it has not ended yet.
-    static func endOfHead(_ bytes: [UInt8]) -> Int? {
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == 0x0A {
-                if index + 1 < bytes.count && bytes[index + 1] == 0x0A { return index + 2 }
-                if index + 2 < bytes.count && bytes[index + 1] == 0x0D && bytes[index + 2] == 0x0A { return index + 3 }
-            }
-            index += 1
-        }
-        return nil
-    }
 
     static func response(_ status: Int, _ reason: String, _ contentType: String, _ body: String, head: Bool, extra: String = "") -> [UInt8] {
         var text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.utf8.count)\r\n"

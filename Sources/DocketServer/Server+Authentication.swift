@@ -60,6 +60,7 @@ extension Server {
     /// What a client is refused for before it has logged in, besides wrong credentials.
     enum RefusalBeforeLogin: Hashable {
         case commandBeforeConnect, authenticationTimeout, plainTextOnTLS, handshakeFailed, handshakeTimeout, maximumConnections
+        case webSocketUpgradeRefused, webSocketHandshakeTimeout, webSocketProtocolError
     }
 
     /// Logs a refusal before login once per interval for each kind, with a count, as failed

@@ -173,6 +173,9 @@ extension Server {
         let entries = page.map { connection -> String in
             var entry = JSONObjectWriter()
             entry.add("cid", Int(connection.id))
+            // As nats-server's /connz: the kind of peer, and how a client reached the server.
+            entry.add("kind", "Client")
+            entry.add("type", connection.webSocket == nil ? "nats" : "websocket")
             entry.add("ip", connection.remoteHost)
             entry.add("port", connection.remotePort)
             entry.add("start", Self.rfc3339(milliseconds: wallNow - Int64(now - connection.openedAt)))
@@ -182,7 +185,7 @@ extension Server {
             entry.add("version", connection.options.version)
             entry.add("uptime_ms", now - connection.openedAt)
             entry.add("subscriptions", connection.subscriptions.count)
-            entry.add("pending_bytes", connection.output.readableCount)
+            entry.add("pending_bytes", connection.output.readableCount + (connection.webSocket?.wire.readableCount ?? 0))
             entry.add("in_msgs", connection.messagesIn)
             entry.add("out_msgs", connection.messagesOut)
             entry.add("in_bytes", connection.bytesIn)

@@ -136,6 +136,7 @@ extension Server {
         note("write_deadline", \.writeDeadlineMilliseconds)
         note("http_port", \.httpPort)
         note("tls", \.tls)
+        note("websocket", \.webSocket)
         note("keep_completed", \.keepCompleted)
         note("keep_dead", \.keepDead)
         note("max_queues", \.maxQueues)

@@ -12,11 +12,19 @@ enum TransportResult {
     case failed(String)
 }
 
-/// Bytes on and off a connection's socket: plain TCP, or TLS (OpenSSL, behind `DocketTLS`).
-/// The plain path stays a bare read/write, so TLS costs connections without it one test.
+/// Bytes on and off a connection's socket: plain TCP, or TLS (OpenSSL, behind `DocketTLS`),
+/// with WebSocket framing above either (`Server+WebSocket.swift`). The plain path stays a bare
+/// read/write, so TLS and WebSocket cost connections without them one test each.
 extension Server {
     @inline(__always)
     func transportRead(_ connection: Connection, into space: UnsafeMutableRawBufferPointer) -> TransportResult {
+        if let webSocket = connection.webSocket { return webSocketRead(connection, webSocket, into: space) }
+        return socketRead(connection, into: space)
+    }
+
+    /// Bytes from the socket, through TLS when the connection has it.
+    @inline(__always)
+    func socketRead(_ connection: Connection, into space: UnsafeMutableRawBufferPointer) -> TransportResult {
         if let tls = connection.tls {
             switch tls.read(into: space) {
             case .done(let count): return .bytes(count)
@@ -58,6 +66,22 @@ extension Server {
 
     // MARK: TLS handshake
 
+    /// A server context for `settings`; `what` names the port in the error.
+    static func tlsContext(_ settings: TLSSettings, for what: String) throws -> TLSContext {
+        do {
+            return try TLSContext.server(
+                certificate: settings.certificateFile, key: settings.keyFile, caFile: settings.caFile, verifyClients: settings.verifyClients)
+        } catch {
+            throw ServerError("\(what): \(error)")
+        }
+    }
+
+    /// The TLS settings a connection came in under: the WebSocket block's own, or the client port's.
+    func tlsSettings(of connection: Connection) -> TLSSettings? {
+        if let webSocket = connection.webSocket { return webSocket.settings.tls }
+        return config.tls
+    }
+
     /// Gives a new connection its TLS session and handshake deadline; false if it was closed.
     func startTLS(_ connection: Connection, _ context: TLSContext, _ settings: TLSSettings) -> Bool {
         do {
@@ -86,7 +110,7 @@ extension Server {
                 if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
                 return close(connection, reason: "Read Error: \(String(cString: strerror(errno)))")
             }
-            if first != Self.tlsHandshakeRecord, config.tls?.allowsPlainText == true {
+            if first != Self.tlsHandshakeRecord, tlsSettings(of: connection)?.allowsPlainText == true {
                 // allow_non_tls: the client chose plain text; it is served as on a plain port.
                 log.debug("\(connection.label) - TLS available, the client chose plain text")
                 connection.tls = nil
@@ -114,8 +138,9 @@ extension Server {
                 EventLoop.remove(event)
             }
             log.debug("\(connection.label) - TLS handshake complete (\(tls.version)\(tls.peerSubject.map { ", client \($0)" } ?? ""))")
-            if config.tls?.mapsUsers == true { connection.certificateIdentities = tls.peerIdentities }
-            if config.tls?.handshakeFirst == true { sendInfo(connection) }
+            if tlsSettings(of: connection)?.mapsUsers == true { connection.certificateIdentities = tls.peerIdentities }
+            // Over WebSocket, INFO waits for the upgrade request, which comes next.
+            if tlsSettings(of: connection)?.handshakeFirst == true, connection.webSocket == nil { sendInfo(connection) }
             // The client may have sent its CONNECT with the last handshake bytes.
             readReady(connection)
         case .wantRead:
@@ -155,8 +180,8 @@ extension Server {
     }
 
     fileprivate func tlsTimedOut(_ connection: Connection) {
-        guard !connection.isClosed, !connection.isTransportReady else { return }
-        warnRefusedBeforeLogin(.handshakeTimeout, "\(connection.label) - TLS handshake timeout after \(config.tls?.timeoutMilliseconds ?? 0) ms")
+        guard !connection.isClosed, connection.tls?.isEstablished == false else { return }
+        warnRefusedBeforeLogin(.handshakeTimeout, "\(connection.label) - TLS handshake timeout after \(tlsSettings(of: connection)?.timeoutMilliseconds ?? 0) ms")
         close(connection, reason: "TLS handshake timeout")
     }
 }

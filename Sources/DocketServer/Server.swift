@@ -62,12 +62,16 @@ public final class Server {
     let serverID: String
     let limits: ParseLimits
 
-    private var listener: Listener?
+    fileprivate var listener: Listener?
     /// Where clients connect, as INFO says it (kept when the listener closes for lame duck mode).
     private var advertisedHost = ""
     private var advertisedPort = 0
     /// Certificates and rules of the client port's TLS, when it has TLS.
     private(set) var tlsContext: TLSContext?
+    /// The WebSocket port (`Server+WebSocket.swift`), when configured, and its own TLS.
+    var webSocketListener: Listener?
+    var webSocketListenEvent: OpaquePointer?
+    var webSocketTLSContext: TLSContext?
     /// Checks bcrypt password hashes off the loop, when any user has one.
     private(set) var passwordChecker: PasswordChecker?
     private var passwordCheckEvent: OpaquePointer?
@@ -198,6 +202,8 @@ public final class Server {
 
     /// The port clients connect to, once `start` has bound it.
     public var boundPort: Int? { listener?.boundPort }
+    /// The WebSocket port, once `start` has bound it.
+    public var boundWebSocketPort: Int? { webSocketListener?.boundPort }
 
     /// Opens storage, binds the port and installs signal handlers.
     public func start() throws {
@@ -218,14 +224,7 @@ public final class Server {
 
         log.info("Starting docketd version \(Self.version)")
         log.info("Server id is \(serverID)")
-        if let tls = config.tls {
-            do {
-                tlsContext = try TLSContext.server(
-                    certificate: tls.certificateFile, key: tls.keyFile, caFile: tls.caFile, verifyClients: tls.verifyClients)
-            } catch {
-                throw ServerError("TLS: \(error)")
-            }
-        }
+        if let tls = config.tls { tlsContext = try Self.tlsContext(tls, for: "TLS") }
         for key in [config.tls?.keyFile, config.clusterTLS?.keyFile].compactMap({ $0 }) {
             if let warning = Self.exposedKeyWarning(key) { log.warn(warning) }
         }
@@ -270,6 +269,7 @@ public final class Server {
         }
         let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
         log.info("Listening for client connections on \(host):\(listener.boundPort)")
+        try startWebSocket()
         if let httpPort = config.httpPort {
             let server = try startMonitoring(port: httpPort)
             monitoring = server
@@ -322,7 +322,7 @@ public final class Server {
         while true {
             loop.runOnce()
             endOfPass()
-            if shuttingDown && (graceExpired || (!commitInFlight && awaitingCommit.isEmpty && connections.values.allSatisfy { $0.output.isEmpty })) {
+            if shuttingDown && (graceExpired || (!commitInFlight && awaitingCommit.isEmpty && connections.values.allSatisfy { $0.output.isEmpty && $0.webSocket?.wire.isEmpty != false })) {
                 break
             }
         }
@@ -462,8 +462,9 @@ public final class Server {
 
     // MARK: Accepting
 
-    fileprivate func acceptReady() {
-        guard let listener else { return }
+    /// Takes the connections waiting on `listener`: the client port's, or the WebSocket port's
+    /// (`webSocket` its settings).
+    func acceptReady(on listener: Listener, webSocket: WebSocketSettings?) {
         while true {
             let fd: Int32
             switch listener.acceptOne() {
@@ -475,8 +476,12 @@ public final class Server {
             }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             if connections.count >= config.maxConnections {
-                let line = refusal(clientIP: host)
-                _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                if webSocket != nil {
+                    refuseWebSocket(fd)
+                } else {
+                    let line = refusal(clientIP: host)
+                    _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                }
                 Glibc.close(fd)
                 stats.refusedConnections += 1
                 warnRefusedBeforeLogin(.maximumConnections, "\(host):\(port) - Refused connection: maximum connections (\(config.maxConnections)) reached")
@@ -504,7 +509,11 @@ public final class Server {
             connection.writeEvent = loop.makeEvent(
                 fd: fd, flags: EventLoop.write | EventLoop.persist, context: connection, callback: connectionCallback)
             EventLoop.add(readEvent)
-            log.debug("\(connection.label) - Client connection created")
+            log.debug("\(connection.label) - \(webSocket == nil ? "Client" : "WebSocket client") connection created")
+            if let webSocket {
+                startWebSocket(connection, webSocket)
+                continue
+            }
             if let tlsContext, let tls = config.tls {
                 guard startTLS(connection, tlsContext, tls) else { continue }
                 // Handshake first: INFO goes out over TLS once the handshake is done.
@@ -536,7 +545,9 @@ public final class Server {
 
     func infoJSON(for connection: Connection, lameDuck: Bool = false) -> String {
         var info = JSONObjectWriter()
-        addIdentity(to: &info)
+        // Over WebSocket, TLS (if any) is below the framing and done: a client told that TLS is
+        // required would try to start it inside.
+        addIdentity(to: &info, tellsTLS: connection.webSocket == nil)
         info.add("client_id", Int(connection.id))
         info.add("client_ip", connection.remoteHost)
         if let nonce = connection.nonce, !connection.isAuthenticated { info.add("nonce", String(decoding: nonce, as: UTF8.self)) }
@@ -561,7 +572,7 @@ public final class Server {
 
     /// What the server tells anyone who connects: who it is, where it listens, its limits, and
     /// what it requires (INFO, and `/varz` for readers without rights).
-    func addIdentity(to info: inout JSONObjectWriter) {
+    func addIdentity(to info: inout JSONObjectWriter, tellsTLS: Bool = true) {
         info.add("server_id", serverID)
         info.add("server_name", config.serverName.isEmpty ? serverID : config.serverName)
         info.add("version", Self.natsCompatibleVersion)
@@ -573,7 +584,7 @@ public final class Server {
         info.add("headers", true)
         info.add("max_payload", config.maxPayload)
         if config.authenticator != nil { info.add("auth_required", true) }
-        if let tls = config.tls {
+        if let tls = config.tls, tellsTLS {
             info.add(tls.allowsPlainText ? "tls_available" : "tls_required", true)
             if tls.verifyClients { info.add("tls_verify", true) }
         }
@@ -588,7 +599,7 @@ public final class Server {
             slowConsumer(connection, reason: "write deadline of \(config.writeDeadlineMilliseconds) ms exceeded")
             return
         }
-        if !connection.isTransportReady { return advanceHandshake(connection) }
+        if let tls = connection.tls, !tls.isEstablished { return advanceHandshake(connection) }
         if events & EventLoop.write != 0 { flush(connection) }
         if events & EventLoop.read != 0 && !connection.isClosed { readReady(connection) }
     }
@@ -652,7 +663,7 @@ public final class Server {
 
     /// Parses and runs every complete command in the connection's input, until a RESERVE
     /// has to wait.
-    private func process(_ connection: Connection) {
+    func process(_ connection: Connection) {
         if connection.isBlocked { return }
         let bytes = connection.input.readableBytes
         var position = 0
@@ -755,13 +766,18 @@ public final class Server {
 
     /// Writes as much pending output as the socket takes; waits for writability for the rest.
     func flush(_ connection: Connection) {
-        let output = connection.output
+        let output = connection.webSocket.map { webSocketWire(connection, $0) } ?? connection.output
         while !output.isEmpty {
             switch transportWrite(connection, output.readableBytes) {
             case .bytes(let written):
                 output.consume(written)
                 stats.bytesOut += written
             case .wouldBlock:
+                // The check at each delivered message sees a WebSocket connection's unframed
+                // output only; its framed bytes are held to the same bound here, where they wait.
+                if output.readableCount > config.maxPending {
+                    return slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+                }
                 if !connection.isWaitingToWrite, let event = connection.writeEvent {
                     connection.isWaitingToWrite = true
                     // The timeout restarts whenever the socket takes bytes, so it measures how
@@ -813,7 +829,7 @@ public final class Server {
     /// Closes an ending connection once nothing is held or unwritten for it.
     private func closeIfDrained(_ connection: Connection) {
         guard let reason = connection.closeReason, !connection.isClosed else { return }
-        if connection.heldReplies.isEmpty && connection.output.isEmpty {
+        if connection.heldReplies.isEmpty && connection.output.isEmpty && connection.webSocket?.isDrained != false {
             close(connection, reason: reason)
         } else {
             queueFlush(connection)
@@ -904,6 +920,8 @@ public final class Server {
         if let event = connection.writeEvent { EventLoop.free(event) }
         if let timer = connection.authTimer { EventLoop.free(timer) }
         if let timer = connection.tlsTimer { EventLoop.free(timer) }
+        if let timer = connection.webSocket?.handshakeTimer { EventLoop.free(timer) }
+        connection.webSocket?.handshakeTimer = nil
         connection.readEvent = nil
         connection.writeEvent = nil
         connection.authTimer = nil
@@ -994,15 +1012,23 @@ public final class Server {
         graceTimer = timer
     }
 
-    /// Closes the listening socket: new clients are refused by the kernel from now on.
+    /// Closes the listening sockets (the client port's and the WebSocket port's): new clients
+    /// are refused by the kernel from now on.
     func stopAccepting() {
-        if let listenEvent {
-            acceptBackoff?.unregister(listenEvent)
-            EventLoop.free(listenEvent)
-        }
+        stopListening(listener, listenEvent)
         listenEvent = nil
-        listener?.close()
         listener = nil
+        stopListening(webSocketListener, webSocketListenEvent)
+        webSocketListenEvent = nil
+        webSocketListener = nil
+    }
+
+    private func stopListening(_ listener: Listener?, _ event: OpaquePointer?) {
+        if let event {
+            acceptBackoff?.unregister(event)
+            EventLoop.free(event)
+        }
+        listener?.close()
     }
 
     fileprivate func commitsFinished() { dataDirectory?.runFinishedCommits() }
@@ -1094,7 +1120,8 @@ struct ServerStats {
 // libevent calls these with the object registered as the event's context.
 
 private func acceptCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
-    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().acceptReady()
+    let server = Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue()
+    if let listener = server.listener { server.acceptReady(on: listener, webSocket: nil) }
 }
 
 private func connectionCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

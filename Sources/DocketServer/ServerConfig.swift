@@ -155,6 +155,9 @@ public struct ServerConfig: Sendable {
     /// TLS on the client port (and the monitoring port); nil: plain TCP.
     public var tls: TLSSettings?
 
+    /// A second client port for NATS over WebSocket (nats-server's `websocket { }`); nil: none.
+    public var webSocket: WebSocketSettings?
+
     /// Least severe log level written.
     public var logLevel = LogLevel.info
     /// The file the log goes to (standard error is made to point at it); nil: standard error as

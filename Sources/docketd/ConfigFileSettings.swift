@@ -19,6 +19,8 @@ struct ConfigFileSettings {
     private(set) var ignored: [String] = []
     /// `allow_non_tls`, applied once the TLS settings are known.
     private var allowsPlainText = false
+    /// `docket { websocket_max_header }`, applied once the websocket block is read.
+    private var webSocketMaxHeadBytes: Int?
 
     init(path: String, given: @escaping (String...) -> Bool) throws {
         self.path = path
@@ -90,7 +92,11 @@ struct ConfigFileSettings {
             case "no_auth_user":
                 noAuthUser = try string(value, key)
             case "tls":
-                try applyTLS(value, to: &config)
+                if !given("--tls", "--tlscert", "--tlskey", "--tlscacert", "--tlsverify", "--tls-handshake-first") {
+                    config.tls = try tlsSettings(value, "tls")
+                }
+            case "websocket":
+                try applyWebSocket(value, to: &config)
             case "allow_non_tls":
                 allowsPlainText = try bool(value, key)
             case "accounts":
@@ -107,7 +113,7 @@ struct ConfigFileSettings {
                 preload = try entries.map { key, item in (key, try string(item, "resolver_preload.\(key)")) }
             case "trusted_keys", "trusted", "resolver_tls", "resolver_pinned_accounts":
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet (operator mode takes operator JWTs and resolver: MEMORY)")
-            case "leafnodes", "cluster", "gateway", "jetstream", "websocket", "mqtt":
+            case "leafnodes", "cluster", "gateway", "jetstream", "mqtt":
                 // Refused rather than skipped: starting without TLS, users or a cluster the file
                 // asks for would be worse than not starting.
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")
@@ -121,6 +127,10 @@ struct ConfigFileSettings {
         } else if !given("--auth", "--user", "--pass") {
             try finishUsers(&config)
         }
+        if let webSocketMaxHeadBytes {
+            guard config.webSocket != nil else { throw ConfigError("\(path): docket.websocket_max_header needs a websocket block") }
+            config.webSocket!.maxHeadBytes = webSocketMaxHeadBytes
+        }
         // After the loop: the key may come before the tls block, or go with TLS set by flags.
         if allowsPlainText, config.tls != nil {
             guard !config.tls!.handshakeFirst else {
@@ -130,43 +140,93 @@ struct ConfigFileSettings {
         }
     }
 
-    /// `tls { cert_file, key_file, ca_file, verify, timeout, handshake_first }`; TLS flags on the
-    /// command line replace the whole block.
-    private func applyTLS(_ value: ConfigValue, to config: inout ServerConfig) throws {
-        guard case .map(let entries) = value else { throw ConfigError("\(path): tls must be a block { … }") }
-        if given("--tls", "--tlscert", "--tlskey", "--tlscacert", "--tlsverify", "--tls-handshake-first") { return }
+    /// `tls { cert_file, key_file, ca_file, verify, timeout, handshake_first }` (`name` is where
+    /// the block is, for messages: `tls`, `websocket.tls`); TLS flags on the command line replace
+    /// the client port's whole block.
+    private func tlsSettings(_ value: ConfigValue, _ name: String) throws -> TLSSettings {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): \(name) must be a block { … }") }
         var certificate: String?, key: String?, caFile: String?
         var verify = false, handshakeFirst = false, mapsUsers = false
         var timeout: Int?
         for (key_, item) in entries {
             switch key_ {
-            case "cert_file": certificate = try string(item, "tls.cert_file")
-            case "key_file": key = try string(item, "tls.key_file")
-            case "ca_file": caFile = try string(item, "tls.ca_file")
-            case "verify": verify = try bool(item, "tls.verify")
-            case "handshake_first", "first": handshakeFirst = try bool(item, "tls.handshake_first")
+            case "cert_file": certificate = try string(item, "\(name).cert_file")
+            case "key_file": key = try string(item, "\(name).key_file")
+            case "ca_file": caFile = try string(item, "\(name).ca_file")
+            case "verify": verify = try bool(item, "\(name).verify")
+            case "handshake_first", "first": handshakeFirst = try bool(item, "\(name).handshake_first")
             case "timeout":
-                timeout = try duration(item, "tls.timeout")
+                timeout = try duration(item, "\(name).timeout")
             case "verify_and_map":
-                mapsUsers = try bool(item, "tls.verify_and_map")
+                mapsUsers = try bool(item, "\(name).verify_and_map")
                 if mapsUsers { verify = true }
             case "verify_cert_and_check_known_urls", "pinned_certs", "ocsp_peer", "cert_store", "cert_match":
-                throw ConfigError("\(path): tls.\(key_) is not supported by docketd yet")
+                throw ConfigError("\(path): \(name).\(key_) is not supported by docketd yet")
             case "cipher_suites", "curve_preferences", "min_version", "insecure":
-                throw ConfigError("\(path): tls.\(key_) is not supported by docketd (it uses OpenSSL's defaults, TLS 1.2 and later)")
+                throw ConfigError("\(path): \(name).\(key_) is not supported by docketd (it uses OpenSSL's defaults, TLS 1.2 and later)")
             default:
-                throw ConfigError("\(path): unknown setting 'tls.\(key_)'")
+                throw ConfigError("\(path): unknown setting '\(name).\(key_)'")
             }
         }
-        guard let certificate, let key else { throw ConfigError("\(path): tls needs cert_file and key_file") }
-        if verify && caFile == nil { throw ConfigError("\(path): tls.verify needs tls.ca_file") }
+        guard let certificate, let key else { throw ConfigError("\(path): \(name) needs cert_file and key_file") }
+        if verify && caFile == nil { throw ConfigError("\(path): \(name).verify needs \(name).ca_file") }
         var settings = TLSSettings(certificateFile: certificate, keyFile: key)
         settings.caFile = caFile
         settings.verifyClients = verify
         settings.handshakeFirst = handshakeFirst
         settings.mapsUsers = mapsUsers
-        if let timeout, !given("--tls-timeout") { settings.timeoutMilliseconds = timeout }
-        config.tls = settings
+        if let timeout, name != "tls" || !given("--tls-timeout") { settings.timeoutMilliseconds = timeout }
+        return settings
+    }
+
+    /// `websocket { port, host | listen, no_tls, tls { … }, compression, handshake_timeout,
+    /// same_origin, allowed_origins }`, as nats-server reads it: TLS is required unless
+    /// `no_tls: true`. The `--websocket-*` flags win over it, key by key.
+    private mutating func applyWebSocket(_ value: ConfigValue, to config: inout ServerConfig) throws {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): websocket must be a block { … }") }
+        var settings = config.webSocket ?? WebSocketSettings(port: 0)
+        var port: Int?
+        var noTLS = false
+        var tls: TLSSettings?
+        for (key, item) in entries {
+            switch key {
+            case "port": port = try self.port(item, "websocket.port")
+            case "host": settings.host = try string(item, "websocket.host")
+            case "listen":
+                let (host, listenPort) = try hostPort(item, "websocket.listen")
+                if let host { settings.host = host }
+                if let listenPort { port = listenPort }
+            case "no_tls": noTLS = try bool(item, "websocket.no_tls")
+            case "tls": tls = try tlsSettings(item, "websocket.tls")
+            case "compression":
+                let compression = try bool(item, "websocket.compression")
+                if !given("--websocket-compression") { settings.compression = compression }
+            case "handshake_timeout":
+                let timeout = try duration(item, "websocket.handshake_timeout")
+                if !given("--websocket-handshake-timeout") { settings.handshakeTimeoutMilliseconds = timeout }
+            case "same_origin": settings.sameOrigin = try bool(item, "websocket.same_origin")
+            case "allowed_origins":
+                let items: [ConfigValue]
+                if case .array(let list) = item { items = list } else { items = [item] }
+                settings.allowedOrigins = try items.map { try string($0, "websocket.allowed_origins") }
+                for origin in settings.allowedOrigins where !WebSocketSettings.isOrigin(origin) {
+                    throw ConfigError("\(path): websocket.allowed_origins: '\(origin)' is not scheme://host[:port]")
+                }
+            case "advertise":
+                // Where a cluster tells clients to reach this port: docketd has no such cluster.
+                ignored.append("websocket.advertise")
+            case "authorization", "no_auth_user", "jwt_cookie", "user_cookie", "pass_cookie", "token_cookie", "headers":
+                throw ConfigError("\(path): websocket.\(key) is not supported by docketd yet; WebSocket clients authenticate as TCP ones do")
+            default:
+                throw ConfigError("\(path): unknown setting 'websocket.\(key)'")
+            }
+        }
+        guard tls != nil || noTLS else {
+            throw ConfigError("\(path): websocket needs a tls { cert_file, key_file } block, or no_tls: true for plain ws:// (as nats-server)")
+        }
+        if !given("--websocket-port"), let port { settings.port = port }
+        settings.tls = tls
+        config.webSocket = settings
     }
 
     private func bool(_ value: ConfigValue, _ key: String) throws -> Bool {
@@ -571,6 +631,8 @@ struct ConfigFileSettings {
                 try applyJobPermissions(item)
             case "default_permissions":
                 defaultJobPermissions = try jobRights(item, "docket.default_permissions")
+            case "websocket_max_header":
+                if !given("--websocket-max-header") { webSocketMaxHeadBytes = try size(item, "docket.websocket_max_header") }
             case "max_waiting_requests":
                 if !given("--max-waiting-requests") { config.maxWaitingRequests = try int(item, "docket.max_waiting_requests", 1...Int.max) }
             default:

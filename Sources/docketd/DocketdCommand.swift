@@ -172,6 +172,21 @@ struct DocketdCommand: ParsableCommand {
     @Option(name: .customLong("tls-timeout"), help: "How long a client may take to complete the TLS handshake (DOCKET_TLS_TIMEOUT).")
     var tlsTimeout = env("DOCKET_TLS_TIMEOUT") ?? "2s"
 
+    @Option(help: "Serve NATS over WebSocket on this port too (0 picks a free port and logs it), as nats-server's websocket { port }: wss:// with --tlscert and --tlskey, else it needs --websocket-no-tls (DOCKET_WEBSOCKET_PORT).")
+    var websocketPort: Int?
+
+    @Flag(help: "Plain ws:// on --websocket-port, without TLS (nats-server's websocket { no_tls: true }).")
+    var websocketNoTls = false
+
+    @Flag(help: "Offer permessage-deflate compression to WebSocket clients that ask for it (nats-server's websocket { compression: true }).")
+    var websocketCompression = false
+
+    @Option(help: "How long a WebSocket client may take from connecting to a complete upgrade, TLS included, before it is closed (DOCKET_WEBSOCKET_HANDSHAKE_TIMEOUT).")
+    var websocketHandshakeTimeout = env("DOCKET_WEBSOCKET_HANDSHAKE_TIMEOUT") ?? "2s"
+
+    @Option(help: "The longest WebSocket upgrade request head (request line and headers) read; past it, 431 and close (DOCKET_WEBSOCKET_MAX_HEADER).")
+    var websocketMaxHeader = env("DOCKET_WEBSOCKET_MAX_HEADER") ?? "8KiB"
+
     @Option(help: "The longest HTTP request head (request line and headers) the monitoring port reads; past it, 431 (DOCKET_HTTP_MAX_HEADER).")
     var httpMaxHeader = env("DOCKET_HTTP_MAX_HEADER") ?? "8KiB"
 
@@ -328,6 +343,27 @@ struct DocketdCommand: ParsableCommand {
             settings.timeoutMilliseconds = try duration(tlsTimeout, "--tls-timeout")
             config.tls = settings
         }
+        let websocketPort = self.websocketPort ?? Int(env("DOCKET_WEBSOCKET_PORT") ?? "")
+        if let websocketPort {
+            guard (0...65535).contains(websocketPort) else { throw ValidationError("--websocket-port must be between 0 and 65535.") }
+            guard websocketPort != port || port == 0 else { throw ValidationError("--websocket-port must differ from --port.") }
+            guard config.tls != nil || websocketNoTls else {
+                throw ValidationError("--websocket-port needs TLS (--tlscert and --tlskey, used for wss:// too) or --websocket-no-tls for plain ws://.")
+            }
+            var settings = WebSocketSettings(port: websocketPort)
+            if !websocketNoTls, var tls = config.tls {
+                // The same certificate; a WebSocket client cannot start TLS after INFO.
+                tls.handshakeFirst = false
+                tls.allowsPlainText = false
+                settings.tls = tls
+            }
+            settings.compression = websocketCompression
+            config.webSocket = settings
+        }
+        let websocketHandshakeTimeout = try duration(websocketHandshakeTimeout, "--websocket-handshake-timeout")
+        let websocketMaxHead = try size(websocketMaxHeader, "--websocket-max-header", minimum: 256)
+        config.webSocket?.handshakeTimeoutMilliseconds = websocketHandshakeTimeout
+        config.webSocket?.maxHeadBytes = websocketMaxHead
         config.httpMaxHeadBytes = try size(httpMaxHeader, "--http-max-header", minimum: 256)
         config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
         guard httpMaxConnections > 0 else { throw ValidationError("--http-max-connections must be at least 1.") }
@@ -361,6 +397,9 @@ struct DocketdCommand: ParsableCommand {
                 if Self.given("--tls-timeout"), config.tls != nil {
                     config.tls!.timeoutMilliseconds = try duration(tlsTimeout, "--tls-timeout")
                 }
+                // The file's websocket block may come after the flags that tune it.
+                if Self.given("--websocket-handshake-timeout") { config.webSocket?.handshakeTimeoutMilliseconds = websocketHandshakeTimeout }
+                if Self.given("--websocket-max-header") { config.webSocket?.maxHeadBytes = websocketMaxHead }
             } catch {
                 throw ValidationError("\(error)")
             }

@@ -144,6 +144,12 @@ public final class DocketdProcess: @unchecked Sendable {
         return Int(line.split(separator: ":").last ?? "")
     }
 
+    /// The WebSocket port, when started with `--websocket-port` or a `websocket { }` block.
+    public var webSocketPort: Int? {
+        guard let line = log.lines.first(where: { $0.contains("Listening for websocket clients on") }) else { return nil }
+        return Int(line.split(separator: ":").last ?? "")
+    }
+
     /// Sends SIGTERM and waits for exit (SIGKILL after `timeout`); returns the exit status.
     @discardableResult
     public func stop(timeout: TimeInterval = 10) -> Int32 {

@@ -1,0 +1,224 @@
+"""NATS over WebSocket (nats-server's ``websocket { }`` block), driven by real clients: nats-py
+with ``ws://`` and ``wss://`` URLs (through aiohttp), and the ``websockets`` package for the
+framing itself (text frames, fragmented messages, the compression offer every browser makes).
+
+The WebSocket framing cannot be written as a conformance transcript (those are protocol lines
+over TCP), so it is covered here and in Tests/DocketServerTests/WebSocketTests.swift. Run with
+NATS_SERVER=1 to check these tests against nats-server itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import ssl
+import struct
+import subprocess
+from pathlib import Path
+
+import nats
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+import conftest
+
+WS_LISTEN_RE = re.compile(r"Listening for websocket clients on (wss?)://[^:\s]+:(\d+)")
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def ws_server(tmp_path_factory):
+    """Factory: ``ws_server(block)`` starts a server whose configuration holds ``block``, and
+    returns ``(nats_url, ws_url)``; the WebSocket port is read from the server's log."""
+    started = []
+
+    def start(block: str = "no_tls: true", extra: str = ""):
+        server = conftest._start(tmp_path_factory.mktemp("ws"), {"config": f"websocket {{ port: -1\n{block} }}\n{extra}"})
+        started.append(server)
+        for _ in range(100):
+            match = WS_LISTEN_RE.search(server.log.text())
+            if match:
+                return server.url, f"{match.group(1)}://127.0.0.1:{match.group(2)}"
+            asyncio.run(asyncio.sleep(0.05))
+        pytest.fail("no websocket listen line in the log:\n" + server.describe(), pytrace=False)
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def test_nats_py_over_ws_publishes_subscribes_and_requests(ws_server):
+    nats_url, ws_url = ws_server()
+
+    async def main():
+        ws = await nats.connect(ws_url)
+        tcp = await nats.connect(nats_url)
+        sub = await ws.subscribe("ws.big")
+        await ws.flush()
+        payload = bytes(range(256)) * 400  # 100 KiB: more than one server frame
+        await tcp.publish("ws.big", payload)
+        msg = await sub.next_msg(timeout=3)
+        assert msg.data == payload
+
+        async def answer(msg):
+            await msg.respond(msg.data.upper())
+
+        await tcp.subscribe("ws.service", cb=answer)
+        await tcp.flush()
+        reply = await ws.request("ws.service", b"hello", timeout=3)
+        assert reply.data == b"HELLO"
+        await ws.close()
+        await tcp.close()
+
+    run(main())
+
+
+def test_nats_py_over_wss(ws_server, tmp_path):
+    for args in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ws CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=server"],
+    ):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+    (tmp_path / "server.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                    "-out", "server.pem", "-days", "2", "-extfile", "server.ext"], cwd=tmp_path, check=True, capture_output=True)
+    os.chmod(tmp_path / "server.key", 0o600)
+    _, ws_url = ws_server(f'tls {{ cert_file: "{tmp_path}/server.pem", key_file: "{tmp_path}/server.key" }}')
+    assert ws_url.startswith("wss://")
+
+    async def main():
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        nc = await nats.connect(ws_url, tls=context)
+        sub = await nc.subscribe("wss.check")
+        await nc.publish("wss.check", b"x" * 70000)
+        assert (await sub.next_msg(timeout=3)).data == b"x" * 70000
+        await nc.close()
+
+    run(main())
+
+
+def test_text_frames_fragments_and_a_compression_offer_declined_when_not_configured(ws_server):
+    _, ws_url = ws_server()
+    # websockets offers permessage-deflate by default, as browsers do.
+    with ws_connect(ws_url, open_timeout=5) as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+        assert ws.recv(timeout=5).startswith(b"INFO ")
+        ws.send('CONNECT {"verbose":false}\r\nSUB t 1\r\n')  # a text frame
+        ws.send([b"PUB t 3\r\n", b"a", b"bc\r\nPI", b"NG\r\n"])  # one message in four frames
+        received = b""
+        while b"PONG\r\n" not in received:
+            received += ws.recv(timeout=5)
+        assert received == b"MSG t 1 3\r\nabc\r\nPONG\r\n"
+
+
+@pytest.mark.parametrize("offer", [
+    None,  # websockets' default offer: client_max_window_bits
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    # nats-server (Go's flate) cannot narrow its window, so it cannot take this offer.
+    pytest.param("permessage-deflate; server_max_window_bits=10",
+                 marks=pytest.mark.docketd_only(reason="nats-server cannot narrow its compression window")),
+])
+def test_permessage_deflate_when_configured(ws_server, offer):
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    factories = None
+    if offer == "permessage-deflate; server_max_window_bits=10":
+        factories = [ClientPerMessageDeflateFactory(server_max_window_bits=10)]
+    elif offer:
+        factories = [ClientPerMessageDeflateFactory(server_no_context_takeover=True, client_no_context_takeover=True)]
+    nats_url, ws_url = ws_server("no_tls: true\ncompression: true")
+    kwargs = {"extensions": factories, "compression": None} if factories else {}
+    payload = b"compressible " * 20000  # 260 KB: several server frames, each compressed
+    with ws_connect(ws_url, open_timeout=5, max_size=None, **kwargs) as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions", "").startswith("permessage-deflate")
+        assert ws.recv(timeout=5).startswith(b"INFO ")
+        ws.send(b'CONNECT {"verbose":false}\r\nSUB z 1\r\n')
+        for _ in range(3):  # the decompressor's window carries across messages, unless told not to
+            ws.send(b"PUB z %d\r\n" % len(payload) + payload + b"\r\nPING\r\n")
+            received = b""
+            while not received.endswith(b"PONG\r\n"):
+                received += ws.recv(timeout=5)
+            assert received == b"MSG z 1 %d\r\n" % len(payload) + payload + b"\r\nPONG\r\n"
+
+
+def _raw_upgrade(ws_url: str, extra: bytes = b""):
+    """A socket upgraded by hand (``extra``: more header lines), and the 101's head."""
+    host, port = ws_url.split("//")[1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + b"\r\n")
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock, head
+
+
+def _read_frame(sock: socket.socket):
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise EOFError(data)
+            data += chunk
+        return data
+
+    first, second = exactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack(">H", exactly(2))[0]
+    elif length == 127:
+        length = struct.unpack(">Q", exactly(8))[0]
+    return first & 0x0F, exactly(length)
+
+
+def _close_status(sock: socket.socket) -> int:
+    """The status of the server's close frame (frames before it skipped); closes the socket."""
+    while True:
+        opcode, payload = _read_frame(sock)
+        if opcode == 0x8:
+            sock.close()
+            return struct.unpack(">H", payload[:2])[0]
+
+
+@pytest.mark.docketd_only(reason="nats-server 2.9 drops the connection without a close frame")
+def test_an_unmasked_client_frame_is_closed_with_1002(ws_server):
+    _, ws_url = ws_server()
+    sock, _ = _raw_upgrade(ws_url)
+    opcode, info = _read_frame(sock)
+    assert opcode == 0x2 and info.startswith(b"INFO ")
+    sock.sendall(bytes([0x82, 6]) + b"PING\r\n")
+    assert _close_status(sock) == 1002
+
+
+@pytest.mark.docketd_only(reason="the frame bound is max_payload plus the control line")
+def test_a_compressed_message_that_inflates_past_the_bound_is_closed_with_1009(ws_server):
+    import zlib
+
+    _, ws_url = ws_server("no_tls: true\ncompression: true", extra="max_payload: 1024\n")
+    sock, head = _raw_upgrade(ws_url, b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    assert b"permessage-deflate" in head
+    _read_frame(sock)
+    compressor = zlib.compressobj(wbits=-15)
+    bomb = compressor.compress(b"\0" * (1 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    bomb = bomb[:-4]  # permessage-deflate leaves off the sync flush's tail
+    assert len(bomb) < 2048
+    sock.sendall(bytes([0xC2, 0x80 | 126]) + struct.pack(">H", len(bomb)) + b"\0\0\0\0" + bomb)
+    assert _close_status(sock) == 1009
+
+
+@pytest.mark.docketd_only(reason="the frame bound is max_payload plus the control line")
+def test_a_frame_past_max_payload_is_closed_with_1009(ws_server):
+    _, ws_url = ws_server(extra="max_payload: 1024\n")
+    sock, _ = _raw_upgrade(ws_url)
+    _read_frame(sock)
+    payload = b"x" * 8192
+    sock.sendall(bytes([0x82, 0x80 | 126]) + struct.pack(">H", len(payload)) + b"\0\0\0\0" + payload)
+    assert _close_status(sock) == 1009
+    sock.close()
