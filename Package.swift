@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "DocketPostgresTests", dependencies: ["DocketPostgres", "DocketWire", "DocketTestSupport"]),
         .testTarget(name: "DocketBenchTests", dependencies: ["docket-bench", "docketd", "DocketTLS", "DocketTestSupport"]),
         .testTarget(
-            name: "DocketClientTests", dependencies: ["DocketClient", "docketd", "docket", "DocketTestSupport"],
+            name: "DocketClientTests", dependencies: ["DocketClient", "DocketWire", "DocketTLS", "docketd", "docket", "DocketTestSupport"],
             exclude: ["conformance-gaps.txt"]),
         // Integration tests spawn the real docketd binary; depending on it makes SwiftPM build it.
         // Starts a real docketd on port 0 with a temporary data directory, and talks to it over
@@ -117,6 +117,8 @@ let package = Package(
         .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
         .testTarget(
             name: "DocketServerTests",
-            dependencies: ["docketd", "DocketServer", "DocketStore", "DocketPasswords", "DocketTLS", "DocketDeflate", "DocketTestSupport"]),
+            dependencies: [
+                "docketd", "DocketServer", "DocketStore", "DocketPasswords", "DocketTLS", "DocketDeflate", "DocketWire", "DocketTestSupport",
+            ]),
     ]
 )

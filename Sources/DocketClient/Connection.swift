@@ -128,7 +128,9 @@ public final class DocketConnection: @unchecked Sendable {
         /// were sent again. It must return quickly and not wait for a reply on this connection.
         public var onReconnect: (@Sendable () -> Void)?
         /// What to prove when the server requires it (INFO `auth_required`). Nil: the address's
-        /// `user:pass@` or `token@`, else `DOCKET_USER`/`DOCKET_PASS` or `DOCKET_TOKEN`.
+        /// `user:pass@` or `token@`, else `DOCKET_USER`/`DOCKET_PASS`, `DOCKET_TOKEN`,
+        /// `DOCKET_NKEY_SEED_FILE` or `DOCKET_CREDS`. An NKEY seed or `.creds` file signs the
+        /// nonce of every connection's INFO, reconnects included.
         public var credentials: Credentials?
         /// TLS: nil upgrades only when the server's INFO requires it (system CA store);
         /// settings ask for TLS (a `tls://` address does too, with default settings).
@@ -272,7 +274,13 @@ public final class DocketConnection: @unchecked Sendable {
     public convenience init(_ address: String = "127.0.0.1:4222", options: Options = Options()) throws(DocketError) {
         let (host, port, credentials, tls) = try Self.parseURL(address)
         var options = options
-        if options.credentials == nil { options.credentials = credentials ?? Credentials.fromEnvironment() }
+        if options.credentials == nil {
+            if let credentials {
+                options.credentials = credentials
+            } else {
+                options.credentials = try Credentials.fromEnvironment()
+            }
+        }
         if tls, options.tls == nil { options.tls = TLSOptions() }
         try self.init(host: host, port: port, options: options)
     }
@@ -468,7 +476,13 @@ public final class DocketConnection: @unchecked Sendable {
                     "\(host):\(port) does not offer TLS (its INFO has no tls_required); nothing was sent, credentials included")
             }
         }
-        let hello = Wire.connect(name: options.name, echo: options.echo, noResponders: true, credentials: options.credentials)
+        let nonce = info?["nonce"]?.stringValue
+        if let signer = options.credentials?.nonceSigner, nonce == nil {
+            throw .notAuthorized(
+                "\(host):\(port) sent no nonce in its INFO, so it takes no NKEY or JWT logins (it has no NKEY users and is "
+                    + "not in operator mode); nothing was signed or sent for \(signer.publicKey)")
+        }
+        let hello = try Wire.connect(name: options.name, echo: options.echo, noResponders: true, credentials: options.credentials, nonce: nonce)
             + Wire.ping()
         try send(hello)
         while true {

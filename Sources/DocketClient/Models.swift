@@ -502,23 +502,48 @@ public enum Credentials: Sendable, Equatable, CustomStringConvertible {
     case token(String)
     /// `user` and `pass` in CONNECT (docketd `--user`/`--pass`).
     case user(String, password: String)
+    /// `nkey` and `sig` in CONNECT: an NKEY user of the server's configuration, signing the
+    /// nonce of each connection's INFO with its seed.
+    case nkey(NKeySeed)
+    /// `jwt` and `sig` in CONNECT: a user of a server in operator mode, from an nsc `.creds`
+    /// file, signing each connection's nonce with the seed the file holds.
+    case userCredentials(UserCredentials)
 
     public var description: String {
         switch self {
         case .token: return "token <redacted>"
         case .user(let name, _): return "user \(name) with a password <redacted>"
+        case .nkey(let seed): return "NKEY user \(seed.publicKey) (seed <redacted>)"
+        case .userCredentials(let creds): return "user JWT of \(creds.seed.publicKey) (seed <redacted>)"
         }
     }
 
-    /// `DOCKET_USER` with `DOCKET_PASS`, or `DOCKET_TOKEN`, when set.
-    public static func fromEnvironment() -> Credentials? {
+    /// The seed that signs the server's nonce, for the kinds of login that need one.
+    var nonceSigner: NKeySeed? {
+        switch self {
+        case .nkey(let seed): return seed
+        case .userCredentials(let creds): return creds.seed
+        case .token, .user: return nil
+        }
+    }
+
+    /// The environment variables read, in this order; the first kind set wins.
+    public static let environmentVariables = ["DOCKET_USER", "DOCKET_PASS", "DOCKET_TOKEN", "DOCKET_NKEY_SEED_FILE", "DOCKET_CREDS"]
+
+    /// `DOCKET_USER` with `DOCKET_PASS`, or `DOCKET_TOKEN`, or `DOCKET_NKEY_SEED_FILE` (the path
+    /// of a user seed), or `DOCKET_CREDS` (the path of a `.creds` file), when set. A seed or
+    /// creds file that cannot be read, or does not hold what it should, throws `badArgument`.
+    public static func fromEnvironment() throws(DocketError) -> Credentials? {
         func variable(_ name: String) -> String? {
             guard let value = getenv(name) else { return nil }
             let text = String(cString: value)
             return text.isEmpty ? nil : text
         }
         if let user = variable("DOCKET_USER"), let password = variable("DOCKET_PASS") { return .user(user, password: password) }
-        return variable("DOCKET_TOKEN").map { .token($0) }
+        if let token = variable("DOCKET_TOKEN") { return .token(token) }
+        if let path = variable("DOCKET_NKEY_SEED_FILE") { return .nkey(try NKeySeed(file: path)) }
+        if let path = variable("DOCKET_CREDS") { return .userCredentials(try UserCredentials(file: path)) }
+        return nil
     }
 }
 

@@ -241,3 +241,31 @@ func randomToken(_ bytes: Int = 11) -> String {
     let digits = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
     return String(decoding: (0..<bytes * 2).map { _ in digits[Int(generator.next() % UInt64(digits.count))] }, as: UTF8.self)
 }
+
+/// `parse` of a small file holding a secret (a seed, a `.creds` file); `what` names the file in
+/// the errors, which never quote its contents.
+func parseSecretFile<Parsed>(_ path: String, what: String, _ parse: (String) throws(DocketError) -> Parsed) throws(DocketError) -> Parsed {
+    let text = try readSecretFile(path, what: what)
+    do {
+        return try parse(text)
+    } catch {
+        throw .badArgument("\(what) \(path): \(error.badArgumentText)")
+    }
+}
+
+private func readSecretFile(_ path: String, what: String, limit: Int = 1 << 20) throws(DocketError) -> String {
+    guard let file = fopen(path, "rb") else { throw .badArgument("\(what) \(path): \(String(cString: strerror(errno)))") }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = fread(&chunk, 1, chunk.count, file)
+        bytes += chunk[..<count]
+        if bytes.count > limit { throw .badArgument("\(what) \(path) is over \(limit) bytes: not a \(what)") }
+        if count < chunk.count {
+            if ferror(file) != 0 { throw .badArgument("\(what) \(path): \(String(cString: strerror(errno)))") }
+            break
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

@@ -13,13 +13,23 @@ enum Wire {
 
     // MARK: Event channel
 
-    static func connect(name: String?, echo: Bool, noResponders: Bool, credentials: Credentials? = nil) -> [UInt8] {
+    /// `nonce`: the one in this connection's INFO, which NKEY and JWT logins sign (the caller
+    /// checked that there is one when they need it).
+    static func connect(name: String?, echo: Bool, noResponders: Bool, credentials: Credentials? = nil, nonce: String? = nil)
+        throws(DocketError) -> [UInt8]
+    {
         var writer = JSONObjectWriter()
         switch credentials {
         case .token(let token)?: writer.add("auth_token", token)
         case .user(let name, let password)?:
             writer.add("user", name)
             writer.add("pass", password)
+        case .nkey(let seed)?:
+            writer.add("nkey", seed.publicKey)
+            writer.add("sig", try seed.sign(nonce: nonce ?? ""))
+        case .userCredentials(let creds)?:
+            writer.add("jwt", creds.jwt)
+            writer.add("sig", try creds.seed.sign(nonce: nonce ?? ""))
         case nil: break
         }
         writer.add("verbose", false)

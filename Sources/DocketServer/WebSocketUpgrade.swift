@@ -1,3 +1,4 @@
+import DocketWire
 import DocketTLS
 
 /// The server's answer to a WebSocket upgrade request (RFC 6455 4.2): 101 and the accept key,

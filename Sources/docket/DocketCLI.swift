@@ -22,8 +22,10 @@ struct DocketCLI: ParsableCommand {
             (or DOCKET_TLS_CA, DOCKET_TLS_CERT, DOCKET_TLS_KEY, DOCKET_TLS_HANDSHAKE_FIRST=1), asks \
             for TLS, and a server that does not offer it is refused. A server that requires TLS \
             gets it even without them, its certificate checked against the system's CA store. \
-            A server that requires credentials gets --token, or --user with --pass (or \
-            DOCKET_TOKEN, DOCKET_USER and DOCKET_PASS, or user:pass@ in the address). These \
+            A server that requires credentials gets --token, or --user with --pass, or an NKEY \
+            user's seed (--nkey), or an nsc .creds file in operator mode (--creds); or \
+            DOCKET_TOKEN, DOCKET_USER and DOCKET_PASS, DOCKET_NKEY_SEED_FILE or DOCKET_CREDS, or \
+            user:pass@ in the address. These \
             options go before or after the command: 'docket --server h:4222 stats' and \
             'docket stats --server h:4222' are the same. Durations \
             read like 250ms, 30s, 5m or 2h. Errors go to standard error. Exit status: 0 done; \
@@ -108,6 +110,25 @@ struct ServerOptions: ParsableArguments {
             "The password of --user (default: DOCKET_PASS). Prefer the environment, or the prompt.", valueName: "password"))
     var password: String?
 
+    @Option(
+        name: .customLong("nkey"),
+        help: ArgumentHelp(
+            """
+            A file holding an NKEY user's seed (SU…, as nk -gen user writes it), for a server whose \
+            users include that NKEY (default: DOCKET_NKEY_SEED_FILE). The seed signs the server's \
+            nonce; it is never sent.
+            """, valueName: "file"))
+    var nkeySeedFile: String?
+
+    @Option(
+        name: .customLong("creds"),
+        help: ArgumentHelp(
+            """
+            An nsc .creds file (a user JWT and its seed), for a server in operator mode (default: \
+            DOCKET_CREDS).
+            """, valueName: "file"))
+    var credsFile: String?
+
     var tlsHandshakeFirst: Bool {
         tlsHandshakeFirstFlag || ["1", "true", "yes"].contains(environment("DOCKET_TLS_HANDSHAKE_FIRST")?.lowercased() ?? "")
     }
@@ -131,10 +152,16 @@ struct ServerOptions: ParsableArguments {
     }
 
     /// The credentials the options give; nil leaves them to the address, then to DOCKET_USER
-    /// with DOCKET_PASS, or DOCKET_TOKEN. A user without a password is asked for it on the
+    /// with DOCKET_PASS, DOCKET_TOKEN, DOCKET_NKEY_SEED_FILE or DOCKET_CREDS. A user without a password is asked for it on the
     /// terminal, once.
     func credentials() throws -> Credentials? {
         if let token { return .token(token) }
+        do {
+            if let nkeySeedFile { return .nkey(try NKeySeed(file: nkeySeedFile)) }
+            if let credsFile { return .userCredentials(try UserCredentials(file: credsFile)) }
+        } catch {
+            throw ValidationError(error.description)
+        }
         guard user != nil || password != nil else { return nil }
         guard let name = user ?? environment("DOCKET_USER") else {
             throw ValidationError("--pass goes with --user (or DOCKET_USER): the user it is the password of.")
@@ -162,11 +189,18 @@ struct ServerOptions: ParsableArguments {
     /// the same server the same way.
     func childEnvironment(_ credentials: Credentials?) -> [String: String] {
         var values = ["DOCKET_SERVER": address]
+        // Credentials from the command line replace any the child would inherit: an empty
+        // variable counts as unset, so none of another kind can win over them.
+        if credentials != nil {
+            for name in Credentials.environmentVariables { values[name] = "" }
+        }
         switch credentials {
         case .token(let token)?: values["DOCKET_TOKEN"] = token
         case .user(let name, let password)?:
             values["DOCKET_USER"] = name
             values["DOCKET_PASS"] = password
+        case .nkey?: values["DOCKET_NKEY_SEED_FILE"] = nkeySeedFile
+        case .userCredentials?: values["DOCKET_CREDS"] = credsFile
         case nil: break
         }
         let files = tlsFiles
@@ -181,8 +215,9 @@ struct ServerOptions: ParsableArguments {
     /// these options too, and a parse-time error there would show the tool's usage instead of
     /// the command's.
     func check() throws {
-        if token != nil, user != nil || password != nil {
-            throw ValidationError("Give --token or --user (with --pass), not both.")
+        let logins = [token != nil, user != nil || password != nil, nkeySeedFile != nil, credsFile != nil].filter { $0 }.count
+        if logins > 1 {
+            throw ValidationError("Give one of --token, --user (with --pass), --nkey and --creds.")
         }
         let files = tlsFiles
         if files.key != nil, files.certificate == nil {

@@ -70,7 +70,7 @@ import Testing
             (status, _, _) = try Self.docketAnywhere(["stats"], server: server, environment: ["DOCKET_SERVER": server.address])
             #expect(status == 4)
             (status, _, err) = try Self.docketAnywhere(["stats", "--token", "a", "--user", "b"], server: server)
-            #expect(status == 64 && err.contains("not both"))
+            #expect(status == 64 && err.contains("Give one of --token, --user (with --pass), --nkey and --creds"))
 
             // docket work hands the credentials to the commands it runs, for a docket they run.
             let path = try CLITests.script("cat > /dev/null\n'\(DocketdProcess.docketBinary.path)' queues --json\n")

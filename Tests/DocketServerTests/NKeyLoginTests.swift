@@ -1,4 +1,5 @@
 @testable import DocketServer
+import DocketWire
 import DocketTLS
 import DocketTestSupport
 import Foundation

@@ -1,10 +1,12 @@
 // The Docket client: one TCP connection, pipelined commands, subscriptions, jobs, reconnects.
 //
-// Authentication: credentials go in CONNECT (`user`/`pass` or `auth_token`, as for nats-server) on
-// every connection, reconnects included. They come from the first of: the `user`/`pass`/`token`
-// options, the `url` (`nats://user:pass@host:4222`, `nats://token@host:4222`), the environment
-// (DOCKET_USER/DOCKET_PASS, DOCKET_TOKEN). They are kept off the client object (in a WeakMap), so
-// util.inspect, JSON.stringify and `client.options` never show the password or token.
+// Authentication: credentials go in CONNECT (`user`/`pass` or `auth_token`, as for nats-server; an
+// NKEY user's `nkey` and `sig`, or operator mode's `jwt` and `sig`) on every connection, reconnects
+// included; a seed signs each connection's own nonce. They come from the first of: the
+// `user`/`pass`/`token`/`nkeySeed`/`nkeySeedFile`/`credsFile` options, the `url`
+// (`nats://user:pass@host:4222`, `nats://token@host:4222`), the environment (DOCKET_USER/DOCKET_PASS,
+// DOCKET_TOKEN, DOCKET_NKEY_SEED_FILE, DOCKET_CREDS). They are kept off the client object (in a
+// WeakMap), so util.inspect, JSON.stringify and `client.options` never show the password, token or seed.
 //
 // TLS, as NATS clients do it: a `tls://` url, `tls` options or `tlsHandshakeFirst` ask for it;
 // the socket is upgraded in place (`tls.connect({socket})`) after the server's INFO when INFO
@@ -17,6 +19,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 
+import { NKeySeed, readCreds } from './nkeys.js';
 import {
   AuthorizationError,
   BufferFull,
@@ -90,6 +93,8 @@ export const VERSION = '0.2.0';
 export const ENV_USER = 'DOCKET_USER';
 export const ENV_PASS = 'DOCKET_PASS';
 export const ENV_TOKEN = 'DOCKET_TOKEN';
+export const ENV_NKEY_SEED_FILE = 'DOCKET_NKEY_SEED_FILE';
+export const ENV_CREDS = 'DOCKET_CREDS';
 
 const REDACTED = '***';
 
@@ -106,6 +111,8 @@ const URL_SCHEMES = new Set(['nats:', 'docket:', 'tcp:', 'tls:']);
  * @property {string} [user]
  * @property {string} [pass]
  * @property {string} [token]
+ * @property {NKeySeed} [seed] an NKEY user's seed, or (with `jwt`) the seed of a .creds file: signs the nonce
+ * @property {string} [jwt] operator mode: the user JWT
  * @property {string} source where they came from ('' when there are none)
  */
 
@@ -169,14 +176,26 @@ export function parseServerUrl(url) {
 }
 
 /**
- * The credentials to send: the first source that gives a non-empty user or token wins, as a whole.
- * @param {{user?: unknown, pass?: unknown, token?: unknown}} given the options
+ * The credentials of a seed, a seed file or a .creds file (read and checked now, once).
+ * @param {{nkeySeed?: string, nkeySeedFile?: string, credsFile?: string}} given @param {string} source
+ * @returns {Credentials}
+ */
+function signingCredentials(given, source) {
+  if (given.credsFile) return { ...readCreds(given.credsFile), source };
+  if (given.nkeySeedFile) return { seed: NKeySeed.fromFile(given.nkeySeedFile), source };
+  return { seed: new NKeySeed(given.nkeySeed ?? ''), source };
+}
+
+/**
+ * The credentials to send: the first source that gives a non-empty user, token, seed or creds
+ * file wins, as a whole.
+ * @param {{user?: unknown, pass?: unknown, token?: unknown, nkeySeed?: unknown, nkeySeedFile?: unknown, credsFile?: unknown}} given the options
  * @param {{user?: string, pass?: string}} fromUrl
  * @param {NodeJS.ProcessEnv} env
  * @returns {Credentials}
  */
 function resolveCredentials(given, fromUrl, env) {
-  for (const key of /** @type {const} */ (['user', 'pass', 'token'])) {
+  for (const key of /** @type {const} */ (['user', 'pass', 'token', 'nkeySeed', 'nkeySeedFile', 'credsFile'])) {
     if (given[key] !== undefined && given[key] !== null && typeof given[key] !== 'string') {
       throw new InvalidArgument(`${key} must be a string`);
     }
@@ -185,6 +204,12 @@ function resolveCredentials(given, fromUrl, env) {
   const pass = /** @type {string|undefined} */ (given.pass ?? undefined);
   const token = /** @type {string|undefined} */ (given.token || undefined);
   if (pass && !user) throw new InvalidArgument('pass needs user');
+  const signing = /** @type {const} */ (['nkeySeed', 'nkeySeedFile', 'credsFile']).filter((k) => given[k]);
+  if (signing.length > 1 || (signing.length === 1 && (user || token))) {
+    const kinds = [...(user ? ['user'] : []), ...(token ? ['token'] : []), ...signing];
+    throw new InvalidArgument(`give one way to log in, not ${kinds.join(' and ')}`);
+  }
+  if (signing.length === 1) return signingCredentials(/** @type {any} */ (given), 'the options');
   if (user || token) return { user, pass, token, source: 'the options' };
   if (fromUrl.user && fromUrl.pass !== undefined) return { user: fromUrl.user, pass: fromUrl.pass, source: 'the url' };
   if (fromUrl.user) return { token: fromUrl.user, source: 'the url' };
@@ -194,15 +219,18 @@ function resolveCredentials(given, fromUrl, env) {
     const source = [envUser && ENV_USER, envToken && ENV_TOKEN].filter(Boolean).join(' and ');
     return { user: envUser, pass: envUser ? env[ENV_PASS] : undefined, token: envToken, source };
   }
+  if (env[ENV_NKEY_SEED_FILE]) return signingCredentials({ nkeySeedFile: env[ENV_NKEY_SEED_FILE] }, ENV_NKEY_SEED_FILE);
+  if (env[ENV_CREDS]) return signingCredentials({ credsFile: env[ENV_CREDS] }, ENV_CREDS);
   return { source: '' };
 }
 
-/** @param {Credentials} c @returns {string} never the password or token */
+/** @param {Credentials} c @returns {string} never the password, token or seed */
 function describeCredentials(c) {
-  if (!c.user && !c.token) return 'no credentials';
+  if (!c.user && !c.token && !c.seed) return 'no credentials';
   const what = [];
   if (c.user) what.push(`user ${JSON.stringify(c.user)} with a password`);
   if (c.token) what.push('a token');
+  if (c.seed) what.push(`${c.jwt ? 'the user JWT of' : 'NKEY user'} ${c.seed.publicKey}`);
   return `${what.join(' and ')} (from ${c.source})`;
 }
 
@@ -363,6 +391,7 @@ export function redactConnectOptions(options) {
   const shown = { ...options };
   if ('pass' in shown) shown.pass = REDACTED;
   if ('token' in shown) shown.token = REDACTED;
+  if ('nkeySeed' in shown) shown.nkeySeed = REDACTED;
   if (typeof shown.url === 'string') shown.url = redactUrl(shown.url);
   if ('tls' in shown) shown.tls = redactTls(shown.tls);
   return shown;
@@ -461,7 +490,13 @@ export function checkTimeout(value, what = 'timeout') {
  * @property {string} [user] with `pass`: credentials for a server started with `--user`/`--pass`
  * @property {string} [pass]
  * @property {string} [token] credentials for a server started with `--auth <token>`. Without
- *   user/token options, credentials come from the url, else from DOCKET_USER/DOCKET_PASS/DOCKET_TOKEN
+ *   user/token/seed/creds options, credentials come from the url, else from DOCKET_USER/DOCKET_PASS,
+ *   DOCKET_TOKEN, DOCKET_NKEY_SEED_FILE or DOCKET_CREDS
+ * @property {string} [nkeySeed] an NKEY user's seed (`SU…`), for a server whose users include its
+ *   public key: it signs each connection's nonce and is never sent
+ * @property {string} [nkeySeedFile] a file holding that seed (`nk -gen user > user.nk`)
+ * @property {string} [credsFile] an nsc `.creds` file (a user JWT and its seed), for a server in
+ *   operator mode
  * @property {boolean|TlsOptions} [tls] TLS: true or options to require it (as a `tls://` url does);
  *   false to refuse it (a server that requires TLS then fails the connection). Left out: plain TCP,
  *   upgraded to TLS (Node's bundled CAs) when the server's INFO says `tls_required`
@@ -851,10 +886,10 @@ export class Client extends EventEmitter {
   constructor(options = {}) {
     super();
     if (typeof options === 'string') options = { url: options };
-    const { user, pass, token, url, tls: tlsGiven, ...rest } = options ?? {};
+    const { user, pass, token, nkeySeed, nkeySeedFile, credsFile, url, tls: tlsGiven, ...rest } = options ?? {};
     /** @type {{host?: string, port?: number, user?: string, pass?: string, tls?: boolean}} */
     const fromUrl = url === undefined || url === null ? {} : parseServerUrl(url);
-    credentialsOf.set(this, resolveCredentials({ user, pass, token }, fromUrl, process.env));
+    credentialsOf.set(this, resolveCredentials({ user, pass, token, nkeySeed, nkeySeedFile, credsFile }, fromUrl, process.env));
     tlsOf.set(this, resolveTls(tlsGiven, fromUrl.tls === true, rest.tlsHandshakeFirst));
     /** @type {ConnectOptions & {host: string, port: number}} the settings (no password or token: url shown redacted) */
     this.options = {
@@ -1146,6 +1181,20 @@ export class Client extends EventEmitter {
    * @internal
    */
   _handshake(socket, finish) {
+    const creds = credentialsOf.get(this);
+    const nonce = this.info?.nonce;
+    if (creds?.seed && typeof nonce !== 'string') {
+      // A signature the server cannot check would only be refused: say why instead, sending nothing.
+      const { host, port } = this.options;
+      this.lastError = new AuthorizationError(
+        `${host}:${port} sent no nonce in its INFO, so it takes no NKEY or JWT logins (it has no NKEY users and is not in operator mode); nothing was signed or sent for ${describeCredentials(creds)}`,
+        'no nonce',
+      );
+      finish(this.lastError);
+      socket.destroy();
+      return;
+    }
+    /** @type {Record<string, unknown>} */
     const connectOpts = {
       verbose: false,
       pedantic: false,
@@ -1158,12 +1207,16 @@ export class Client extends EventEmitter {
     };
     if (this.options.name) connectOpts.name = this.options.name;
     if (this.secure) connectOpts.tls_required = true;
-    const creds = credentialsOf.get(this);
     if (creds?.user) {
       connectOpts.user = creds.user;
       connectOpts.pass = creds.pass ?? '';
     }
     if (creds?.token) connectOpts.auth_token = creds.token;
+    if (creds?.seed) {
+      if (creds.jwt) connectOpts.jwt = creds.jwt;
+      else connectOpts.nkey = creds.seed.publicKey;
+      connectOpts.sig = creds.seed.sign(/** @type {string} */ (nonce));
+    }
     this._write(encodeConnect(connectOpts));
     for (const sub of this.subs.values()) {
       this._write(encodeSub(sub.subject, sub.sid, { queue: sub.queue }));
@@ -1196,9 +1249,9 @@ export class Client extends EventEmitter {
    */
   _authorizationError(text, where) {
     const creds = credentialsOf.get(this) ?? { source: '' };
-    const why = creds.user || creds.token
+    const why = creds.user || creds.token || creds.seed
       ? `${where} refused the credentials: ${describeCredentials(creds)}`
-      : `${where} requires authentication and no credentials were given (user/pass or token options, the url, or ${ENV_USER}/${ENV_PASS} or ${ENV_TOKEN})`;
+      : `${where} requires authentication and no credentials were given (user/pass, token, nkeySeed/nkeySeedFile or credsFile options, the url, or ${ENV_USER}/${ENV_PASS}, ${ENV_TOKEN}, ${ENV_NKEY_SEED_FILE} or ${ENV_CREDS})`;
     return new AuthorizationError(`${why} (${text})`, text);
   }
 

@@ -129,8 +129,17 @@ export interface ConnectOptions {
   /** With `pass`: for a server started with `--user`/`--pass`. */
   user?: string;
   pass?: string;
-  /** For a server started with `--auth <token>`. Without user/token, the url, then DOCKET_USER/DOCKET_PASS/DOCKET_TOKEN. */
+  /**
+   * For a server started with `--auth <token>`. Without user/token/seed/creds options: the url, then
+   * DOCKET_USER/DOCKET_PASS, DOCKET_TOKEN, DOCKET_NKEY_SEED_FILE or DOCKET_CREDS.
+   */
   token?: string;
+  /** An NKEY user's seed (`SU…`): signs each connection's nonce, never sent. */
+  nkeySeed?: string;
+  /** A file holding an NKEY user's seed (`nk -gen user > user.nk`). */
+  nkeySeedFile?: string;
+  /** An nsc `.creds` file (a user JWT and its seed), for a server in operator mode. */
+  credsFile?: string;
   /**
    * true or options: TLS or no connection (as a `tls://` url). false: never TLS (a server that
    * requires it fails the connection). Left out: plain TCP, upgraded to TLS when INFO says `tls_required`.

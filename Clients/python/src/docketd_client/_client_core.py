@@ -243,6 +243,9 @@ class ClientCore(Generic[SubscriptionT]):
         user: Optional[str] = None,
         password: Optional[str] = None,
         token: Optional[str] = None,
+        nkeys_seed: Optional[str] = None,
+        nkeys_seed_str: Optional[str] = None,
+        user_credentials: Optional[str] = None,
         name: Optional[str] = None,
         request_timeout: Optional[float] = 10.0,
         connect_timeout: float = 5.0,
@@ -276,7 +279,8 @@ class ClientCore(Generic[SubscriptionT]):
         #: The server URL, with any password or token in it hidden.
         self.url = redact_url(url)
         self._addr = (host, port)
-        self._credentials = resolve_credentials(user, password, token, url_user, url_password)
+        self._credentials = resolve_credentials(
+            user, password, token, url_user, url_password, nkeys_seed, nkeys_seed_str, user_credentials)
         self._tls = TLSConfig(tls, tls_ca_file, tls_cert_file, tls_key_file, tls_handshake_first, tls_hostname,
                               url_tls)
         self.name = name

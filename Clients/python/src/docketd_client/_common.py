@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from . import protocol as P
+from ._nkeys import NKeySeed, read_creds
 from .errors import AuthorizationError, BadArgument, ConnectError, ProtocolError
 
 __version__ = "0.2.0"
@@ -26,6 +27,8 @@ DEFAULT_URL = "nats://127.0.0.1:4222"
 ENV_USER = "DOCKET_USER"
 ENV_PASS = "DOCKET_PASS"
 ENV_TOKEN = "DOCKET_TOKEN"
+ENV_NKEY_SEED_FILE = "DOCKET_NKEY_SEED_FILE"
+ENV_CREDS = "DOCKET_CREDS"
 
 #: URL schemes: plain TCP, and TLS (``tls://`` requires it).
 PLAIN_SCHEMES = ("nats", "docket", "tcp")
@@ -76,9 +79,13 @@ def parse_url(url: str) -> Tuple[str, int, Optional[str], Optional[str], bool]:
 
 class Credentials:
     """What goes into CONNECT to authenticate, and where it came from.
-    Its repr and description never show the password or token."""
+    Its repr and description never show the password, token or seed.
 
-    __slots__ = ("user", "password", "token", "source")
+    ``nkey_seed`` alone is an NKEY user (``nkey`` and ``sig``); with ``jwt``
+    it is a user of a server in operator mode (``jwt`` and ``sig``, from a
+    ``.creds`` file). Either signs the nonce of each connection's INFO."""
+
+    __slots__ = ("user", "password", "token", "nkey_seed", "jwt", "source")
 
     def __init__(
         self,
@@ -86,24 +93,41 @@ class Credentials:
         password: Optional[str] = None,
         token: Optional[str] = None,
         source: str = "",
+        nkey_seed: Optional[NKeySeed] = None,
+        jwt: Optional[str] = None,
     ) -> None:
         self.user = user
         self.password = password
         self.token = token
+        self.nkey_seed = nkey_seed
+        self.jwt = jwt
         self.source = source
 
     def __bool__(self) -> bool:
-        return self.user is not None or self.token is not None
+        return self.user is not None or self.token is not None or self.nkey_seed is not None
 
-    def fields(self) -> Dict[str, str]:
-        """The CONNECT keys, as nats-server names them."""
+    def fields(self, nonce: Optional[str] = None) -> Dict[str, str]:
+        """The CONNECT keys, as nats-server names them; ``nonce`` is the
+        connection's (INFO's), which a seed signs."""
         out: Dict[str, str] = {}
         if self.user is not None:
             out["user"] = self.user
             out["pass"] = self.password if self.password is not None else ""
         if self.token is not None:
             out["auth_token"] = self.token
+        if self.nkey_seed is not None:
+            if nonce is None:
+                raise ValueError("a seed signs the server's nonce: check there is one first (needs_nonce)")
+            if self.jwt is not None:
+                out["jwt"] = self.jwt
+            else:
+                out["nkey"] = self.nkey_seed.public_key
+            out["sig"] = self.nkey_seed.sign(nonce)
         return out
+
+    @property
+    def needs_nonce(self) -> bool:
+        return self.nkey_seed is not None
 
     def describe(self) -> str:
         if not self:
@@ -113,10 +137,25 @@ class Credentials:
             what.append(f"user {self.user!r} with a password")
         if self.token is not None:
             what.append("a token")
+        if self.nkey_seed is not None:
+            kind = "the user JWT of" if self.jwt is not None else "NKEY user"
+            what.append(f"{kind} {self.nkey_seed.public_key}")
         return " and ".join(what) + f" (from {self.source})"
 
     def __repr__(self) -> str:
         return f"<credentials: {self.describe()}>"
+
+
+def _signing_credentials(
+    nkeys_seed: Optional[str], nkeys_seed_str: Optional[str], user_credentials: Optional[str], source: str
+) -> Credentials:
+    """The credentials of one seed file, seed or .creds file (the caller checked there is one)."""
+    if user_credentials:
+        jwt, seed = read_creds(user_credentials)
+        return Credentials(source=source, nkey_seed=seed, jwt=jwt)
+    if nkeys_seed:
+        return Credentials(source=source, nkey_seed=NKeySeed.from_file(nkeys_seed))
+    return Credentials(source=source, nkey_seed=NKeySeed(nkeys_seed_str or ""))
 
 
 def resolve_credentials(
@@ -125,14 +164,29 @@ def resolve_credentials(
     token: Optional[str],
     url_user: Optional[str],
     url_password: Optional[str],
+    nkeys_seed: Optional[str] = None,
+    nkeys_seed_str: Optional[str] = None,
+    user_credentials: Optional[str] = None,
 ) -> Credentials:
-    """The first source that gives a (non-empty) user or token wins as a
-    whole: the arguments, then the URL, then the environment."""
-    for name, value in (("user", user), ("password", password), ("token", token)):
-        if value is not None and not isinstance(value, str):
+    """The first source that gives a (non-empty) user, token, seed or creds
+    file wins as a whole: the arguments, then the URL, then the environment.
+    A seed or creds file is read and checked here, once."""
+    given = (("user", user), ("password", password), ("token", token), ("nkeys_seed", nkeys_seed),
+             ("nkeys_seed_str", nkeys_seed_str), ("user_credentials", user_credentials))
+    for name, value in given:
+        if value is not None and not isinstance(value, (str, os.PathLike) if name in ("nkeys_seed", "user_credentials") else str):
             raise BadArgument(f"{name} must be a string")
     if password and not user:
         raise BadArgument("password= needs user=")
+    signing = [k for k, v in (("nkeys_seed=", nkeys_seed), ("nkeys_seed_str=", nkeys_seed_str),
+                              ("user_credentials=", user_credentials)) if v]
+    if len(signing) > 1 or (signing and (user or token)):
+        others = [k for k, v in (("user=", user), ("token=", token)) if v]
+        raise BadArgument(f"give one way to log in, not {' and '.join(others + signing)}")
+    if nkeys_seed or nkeys_seed_str or user_credentials:
+        return _signing_credentials(
+            None if nkeys_seed is None else os.fspath(nkeys_seed), nkeys_seed_str,
+            None if user_credentials is None else os.fspath(user_credentials), "the arguments")
     if user or token:
         return Credentials(user or None, password, token or None, "the arguments")
     if url_user and url_password is not None:
@@ -144,6 +198,12 @@ def resolve_credentials(
     if env_user or env_token:
         source = " and ".join(n for n, v in ((ENV_USER, env_user), (ENV_TOKEN, env_token)) if v)
         return Credentials(env_user, os.environ.get(ENV_PASS) if env_user else None, env_token, source)
+    env_seed = os.environ.get(ENV_NKEY_SEED_FILE) or None
+    if env_seed:
+        return _signing_credentials(env_seed, None, None, ENV_NKEY_SEED_FILE)
+    env_creds = os.environ.get(ENV_CREDS) or None
+    if env_creds:
+        return _signing_credentials(None, None, env_creds, ENV_CREDS)
     return Credentials()
 
 
@@ -229,7 +289,8 @@ class TLSConfig:
 
 
 def connect_options(
-    credentials: Credentials, name: Optional[str], echo: bool, tls: bool, lang: str = "python"
+    credentials: Credentials, name: Optional[str], echo: bool, tls: bool, lang: str = "python",
+    nonce: Optional[str] = None,
 ) -> Dict[str, Any]:
     """The CONNECT object: no ``+OK`` for PUB/SUB/UNSUB, headers, no
     responders; ``tls_required`` when the connection is TLS (as NATS
@@ -249,7 +310,7 @@ def connect_options(
         opts["name"] = name
     if tls:
         opts["tls_required"] = True
-    opts.update(credentials.fields())
+    opts.update(credentials.fields(nonce))
     return opts
 
 
@@ -262,7 +323,8 @@ def refused(text: str, where: str, credentials: Credentials) -> ConnectError:
     else:
         why = (
             f"{where} requires authentication and no credentials were given "
-            f"(user=/password= or token=, the URL, or {ENV_USER}/{ENV_PASS} or {ENV_TOKEN})"
+            f"(user=/password=, token=, nkeys_seed= or user_credentials=, the URL, or {ENV_USER}/{ENV_PASS}, "
+            f"{ENV_TOKEN}, {ENV_NKEY_SEED_FILE} or {ENV_CREDS})"
         )
     return AuthorizationError(f"{why} ({text})", text)
 
@@ -337,8 +399,16 @@ class Handshake:
         return todo
 
     def _connect_bytes(self) -> bytes:
+        nonce = self.info.get("nonce")
+        if self.credentials.needs_nonce and not isinstance(nonce, str):
+            # Sending a signature the server cannot check would only be refused; say why instead.
+            raise AuthorizationError(
+                f"{self.where} sent no nonce in its INFO, so it takes no NKEY or JWT logins (it has no NKEY "
+                f"users and is not in operator mode); nothing was signed or sent for {self.credentials.describe()}",
+                "no nonce",
+            )
         self._sent_connect = True
-        opts = connect_options(self.credentials, self.name, self.echo, self.secure, self.lang)
+        opts = connect_options(self.credentials, self.name, self.echo, self.secure, self.lang, nonce)
         return P.encode_connect(opts) + P.encode_ping()
 
     def after_tls(self) -> bytes:

@@ -336,8 +336,9 @@ class WorkerCore(Generic[ContextT, ClientT]):
     """Runs ``handler(ctx)`` for the jobs of ``queues``.
 
     ``client`` is a URL or a factory returning a new client (one is made
-    per slot; the worker closes them). With a URL, ``user``/``password`` or
-    ``token`` (or ``client_options``) are passed to each client;
+    per slot; the worker closes them). With a URL, ``user``/``password``,
+    ``token``, ``nkeys_seed``/``nkeys_seed_str`` or ``user_credentials`` (or
+    ``client_options``) are passed to each client;
     credentials can also be in the URL or the environment (see
     :class:`~docketd_client.Client`). A slot whose connection is refused
     (:class:`~docketd_client.AuthorizationError`) logs it at ERROR and tries
@@ -385,15 +386,20 @@ class WorkerCore(Generic[ContextT, ClientT]):
         user: Optional[str] = None,
         password: Optional[str] = None,
         token: Optional[str] = None,
+        nkeys_seed: Optional[str] = None,
+        nkeys_seed_str: Optional[str] = None,
+        user_credentials: Optional[str] = None,
     ) -> None:
-        credentials = {k: v for k, v in (("user", user), ("password", password), ("token", token)) if v is not None}
+        given = (("user", user), ("password", password), ("token", token), ("nkeys_seed", nkeys_seed),
+                 ("nkeys_seed_str", nkeys_seed_str), ("user_credentials", user_credentials))
+        credentials = {k: v for k, v in given if v is not None}
         if isinstance(client, str):
             url, options = client, dict(client_options or {})
             options.update(credentials)
             self._factory: Callable[[], Any] = lambda: self._client_type(url, **options)
         elif callable(client):
             if credentials:
-                raise TypeError("user=, password= and token= go with a URL; a client factory passes its own")
+                raise TypeError("credentials (user=, token=, nkeys_seed=, ...) go with a URL; a client factory passes its own")
             self._factory = client
         else:
             raise TypeError(f"client must be a URL or a callable returning a {self._client_description}")

@@ -1,7 +1,7 @@
 /// RFC 4648 base64 in its two alphabets: standard (`+`, `/`) for HTTP basic authentication,
 /// URL-safe (`-`, `_`) for the NKEY nonce and the signature a client returns for it.
-enum Base64 {
-    enum Alphabet {
+public enum Base64 {
+    public enum Alphabet: Sendable {
         case standard, url
 
         var symbols: [UInt8] {
@@ -11,7 +11,7 @@ enum Base64 {
 
     /// Decodes leniently about padding (`=` is skipped wherever it is, and may be missing):
     /// what is decoded is checked afterwards (a password compared, a signature verified).
-    static func decode(_ text: String, _ alphabet: Alphabet = .standard) -> [UInt8]? {
+    public static func decode(_ text: String, _ alphabet: Alphabet = .standard) -> [UInt8]? {
         let (sixtyTwo, sixtyThree) = alphabet == .standard ? (UInt8(ascii: "+"), UInt8(ascii: "/")) : (UInt8(ascii: "-"), UInt8(ascii: "_"))
         var bits: UInt32 = 0
         var count = 0
@@ -39,7 +39,7 @@ enum Base64 {
 
     /// Encodes with `=` padding (the dashboard's payload previews), or without it (the NKEY
     /// nonce, as nats-server writes it).
-    static func encode(_ bytes: [UInt8], _ alphabet: Alphabet = .standard, padded: Bool = true) -> String {
+    public static func encode(_ bytes: [UInt8], _ alphabet: Alphabet = .standard, padded: Bool = true) -> String {
         let symbols = alphabet.symbols
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
