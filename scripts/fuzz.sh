@@ -6,6 +6,7 @@
 #   client    the client library's reader of what the server sends (DocketClient.ServerParser)
 #   schedule  cron expressions, POSIX TZ rules, TZif zone files, and the ticks they give
 #   config    the configuration file reader (DocketServer.ConfigFile)
+#   websocket the WebSocket frame decoder (DocketWire.WebSocketFrameDecoder)
 #
 #   scripts/fuzz.sh [TARGET] [SECONDS [LIBFUZZER-FLAGS...]]   fuzz TARGET (default wire) for SECONDS (default 60)
 #   scripts/fuzz.sh [TARGET] --replay FILE-OR-DIR...          run the harness once over the given inputs
@@ -28,7 +29,7 @@ caller=$PWD
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."
 
-targets=(wire client schedule config)
+targets=(wire client schedule config websocket)
 
 # `all`: each target in turn; the first failure's status wins.
 if [[ ${1:-} == all ]]; then
@@ -61,6 +62,7 @@ case $target in
             "DocketClient=Sources/DocketClient/*.swift") ;;
     schedule) modules=("DocketSchedule=Sources/DocketSchedule/*.swift") ;;
     config) modules=("DocketServer=Sources/DocketServer/ConfigFile.swift") ;;
+    websocket) modules=("DocketWire=Sources/DocketWire/*.swift") ;;
 esac
 harness_dir=Fuzz/$target
 seeds_dir=$harness_dir/corpus
@@ -77,7 +79,7 @@ common=(-swift-version 6 -parse-as-library -O -g -wmo)
 export SWIFT_BACKTRACE=enable=no
 
 usage() {
-    sed -n '10,13p' "$script" | sed 's/^# *//' >&2
+    sed -n '11,14p' "$script" | sed 's/^# *//' >&2
     exit 2
 }
 
