@@ -7,6 +7,7 @@
 #   schedule  cron expressions, POSIX TZ rules, TZif zone files, and the ticks they give
 #   config    the configuration file reader (DocketServer.ConfigFile)
 #   websocket the WebSocket frame decoder (DocketWire.WebSocketFrameDecoder)
+#   credentials NKEY keys and seeds, base32 and base64, NATS JWTs and their chain of trust
 #
 #   scripts/fuzz.sh [TARGET] [SECONDS [LIBFUZZER-FLAGS...]]   fuzz TARGET (default wire) for SECONDS (default 60)
 #   scripts/fuzz.sh [TARGET] --replay FILE-OR-DIR...          run the harness once over the given inputs
@@ -29,7 +30,7 @@ caller=$PWD
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."
 
-targets=(wire client schedule config websocket)
+targets=(wire client schedule config websocket credentials)
 
 # `all`: each target in turn; the first failure's status wins.
 if [[ ${1:-} == all ]]; then
@@ -63,6 +64,7 @@ case $target in
     schedule) modules=("DocketSchedule=Sources/DocketSchedule/*.swift") ;;
     config) modules=("DocketServer=Sources/DocketServer/ConfigFile.swift") ;;
     websocket) modules=("DocketWire=Sources/DocketWire/*.swift") ;;
+    credentials) modules=("DocketWire=Sources/DocketWire/*.swift" "DocketServer=Sources/DocketServer/NatsJWT.swift") ;;
 esac
 harness_dir=Fuzz/$target
 seeds_dir=$harness_dir/corpus
@@ -79,7 +81,7 @@ common=(-swift-version 6 -parse-as-library -O -g -wmo)
 export SWIFT_BACKTRACE=enable=no
 
 usage() {
-    sed -n '11,14p' "$script" | sed 's/^# *//' >&2
+    sed -n '12,15p' "$script" | sed 's/^# *//' >&2
     exit 2
 }
 
