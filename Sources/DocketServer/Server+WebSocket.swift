@@ -102,6 +102,10 @@ extension Server {
             if let timer = session.handshakeTimer { EventLoop.free(timer) }
             session.handshakeTimer = nil
             log.debug("\(connection.label) - WebSocket upgrade complete\(compression == nil ? "" : " (permessage-deflate)")")
+            // The login deadline counts from the INFO, as nats-server's: the upgrade had its own.
+            if !connection.isAuthenticated, let timer = connection.authTimer {
+                EventLoop.add(timer, timeoutMilliseconds: config.authTimeoutMilliseconds)
+            }
             sendInfo(connection)
             if session.inflater != nil {
                 var raw = early

@@ -200,6 +200,20 @@ import Testing
         #expect(try WebSocketClient(port: port).upgrade() == 101)
     }
 
+    /// The login deadline counts from the upgrade's INFO, as nats-server's does: a client that
+    /// took most of it to upgrade still has all of it to send its CONNECT.
+    @Test func theLoginDeadlineStartsAfterTheUpgrade() throws {
+        let (server, port) = try Self.server(["--auth", "s3cret", "--auth-timeout", "2s", "--websocket-handshake-timeout", "10s"])
+        defer { server.stop() }
+        let client = try WebSocketClient(port: port)
+        Thread.sleep(forTimeInterval: 1.5)
+        try client.upgrade()
+        _ = try client.readLines(1)
+        Thread.sleep(forTimeInterval: 1.0)  // 2.5 s after the connect, 1 s after the INFO
+        try client.send("CONNECT {\"verbose\":false,\"auth_token\":\"s3cret\"}\r\nPING\r\n")
+        #expect(try client.readLines(1) == ["PONG"])
+    }
+
     @Test func authLimitsAndConnzApplyAsOnTCP() throws {
         let (server, port) = try Self.server(["--user", "ivan", "--pass", "secret", "--max-connections", "2", "-m", "0"])
         defer { server.stop() }
