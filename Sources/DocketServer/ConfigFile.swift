@@ -77,6 +77,24 @@ public enum ConfigFile {
         return (value, parser.referenced)
     }
 
+    /// A file the configuration reads (itself, an include, an operator's JWT), at most 1 MiB;
+    /// `what` names it in the error.
+    public static func readText(_ path: String, what: String) throws -> String {
+        guard let file = fopen(path, "r") else {
+            throw ConfigError("cannot read \(what) \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            data += chunk[..<count]
+            guard data.count <= 1 << 20 else { throw ConfigError("\(path) is over 1 MiB; not \(what)") }
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Parses `text` as a file named `name` (for tests and tools).
     public static func parse(_ text: String, name: String = "<config>", environment: @escaping (String) -> String? = { _ in nil })
         throws -> ConfigValue
@@ -110,19 +128,8 @@ struct ConfigParser {
     }
 
     init(path: String, environment: @escaping (String) -> String?, depth: Int) throws {
-        guard let file = fopen(path, "r") else {
-            throw ConfigError("cannot read the configuration file \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(file) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            data += chunk[..<count]
-            guard data.count <= 1 << 20 else { throw ConfigError("\(path) is over 1 MiB; not a configuration file") }
-        }
-        self.init(text: String(decoding: data, as: UTF8.self), path: path, environment: environment, depth: depth)
+        let text = try ConfigFile.readText(path, what: "the configuration file")
+        self.init(text: text, path: path, environment: environment, depth: depth)
     }
 
     private func error(_ message: String) -> ConfigError { ConfigError(path, line, column, message) }

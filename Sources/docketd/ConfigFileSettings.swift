@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import DocketServer
 import DocketStore
 import DocketWire
@@ -334,16 +331,9 @@ struct ConfigFileSettings {
         if case .array(let items) = value { return try items.flatMap { try jwts($0, key) } }
         let text = try string(value, key)
         if text.hasPrefix("eyJ") { return [text] }
-        guard let file = fopen(text, "r") else { throw ConfigError("\(path): \(key): cannot read \(text): \(String(cString: strerror(errno)))") }
-        defer { fclose(file) }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while contents.count <= 1 << 20 {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            contents += chunk[..<count]
-        }
-        let words = String(decoding: contents, as: UTF8.self).split(whereSeparator: { $0.isWhitespace })
+        let contents: String
+        do { contents = try ConfigFile.readText(text, what: "the operator JWT") } catch { throw ConfigError("\(path): \(key): \(error)") }
+        let words = contents.split(whereSeparator: { $0.isWhitespace })
         guard let jwt = words.first(where: { $0.hasPrefix("eyJ") }) else { throw ConfigError("\(path): \(key): \(text) holds no JWT") }
         return [String(jwt)]
     }
