@@ -337,10 +337,12 @@ public final class PostgresConnection {
     }
 
     /// Closes the connection; whatever is unanswered fails (`.connection` if it was sent).
-    public func close() {
+    /// `reason`: why the owner gives it up (another connection to the same server was found
+    /// lost, say), which the unanswered are told instead of a bare "closed".
+    public func close(because reason: String? = nil) {
         defer { settle() }
         guard state != .closed else { return }
-        lose(nil)
+        lose(reason.map { PostgresError(.connection, $0) })
     }
 
     // MARK: Driven by the owner's loop

@@ -92,7 +92,7 @@ final class PostgresEnqueueLane {
         let closing = connection
         connection = nil
         socket.watch(.none)
-        closing?.close()
+        closing?.close(because: why)
         fail(why)
     }
 

@@ -56,6 +56,34 @@ final class ConnectionTests: PostgresTestCase {
         XCTAssertEqual(connection.state, .closed)
     }
 
+    /// An owner that gives a connection up because of something it knows (another connection
+    /// to the same server found silent) passes the reason on: the statement in flight fails as
+    /// a lost connection saying so, and one never sent fails as closed, saying so too. Closed
+    /// without a reason, the in-flight one only says it was closed.
+    func testAnOwnerClosingWithAReasonTellsTheUnanswered() throws {
+        let connection = try connect()
+        var inFlight: Result<PostgresResult, PostgresError>?
+        var unsent: Result<PostgresResult, PostgresError>?
+        connection.query("SELECT pg_sleep(5)") { inFlight = $0 }
+        loop.idle(seconds: 0.2)
+        connection.execute("SELECT 'not sent'") { unsent = $0 }
+        connection.close(because: "no answer from the database for 2 s (the server stopped answering)")
+        loop.run(timeout: 2) { inFlight != nil && unsent != nil }
+        XCTAssertEqual(inFlight?.failure?.kind, .connection)
+        XCTAssertEqual(inFlight?.failure?.message, "no answer from the database for 2 s (the server stopped answering)")
+        XCTAssertEqual(unsent?.failure?.kind, .closed)
+        XCTAssertTrue(unsent?.failure?.message.contains("no answer from the database for 2 s") == true, "\(String(describing: unsent))")
+
+        let other = try connect()
+        var plain: Result<PostgresResult, PostgresError>?
+        other.query("SELECT pg_sleep(5)") { plain = $0 }
+        loop.idle(seconds: 0.2)
+        other.close()
+        loop.run(timeout: 2) { plain != nil }
+        XCTAssertEqual(plain?.failure?.kind, .connection)
+        XCTAssertEqual(plain?.failure?.message, "the connection was closed before the answer came")
+    }
+
     /// A server that accepts the TCP connection and never answers: the connection being made is
     /// taken for lost too (libpq's `connect_timeout` does not apply to a non-blocking connect).
     func testAServerThatNeverAnswersTheConnectIsTakenForLost() throws {
