@@ -192,6 +192,27 @@ def test_the_nonce_is_per_connection_and_a_bearer_jwt_needs_no_signature(start_s
         sock.close()
 
 
+@pytest.mark.docketd_only("docketd's bound on a user JWT's size; nats-server has none of its own")
+def test_a_user_jwt_over_16_kib_is_refused_unread(start_server, tmp_path):
+    setup = Setup()
+    # A control line long enough to carry the JWT, so that the JWT's own bound is what refuses it.
+    url = start_server(config=setup.config() + "max_control_line: 65536\n")
+    parsed = urlparse(url)
+    user = Entity.new("user")
+
+    def login(padding: int) -> bytes:
+        jwt = setup.acme.jwt(user, name="x" * padding, nats={"bearer_token": True})
+        sock = socket.create_connection((parsed.hostname, parsed.port), timeout=5)
+        read_info_line(sock)
+        sock.sendall(f'CONNECT {{"verbose":false,"jwt":"{jwt}"}}\r\nPING\r\n'.encode())
+        answer = read_line(sock)
+        sock.close()
+        return answer
+
+    assert login(11_000) == b"PONG\r\n"  # base64 of the claims: about 15 KiB in all
+    assert login(13_000) == b"-ERR 'Authorization Violation'\r\n"  # about 17.6 KiB
+
+
 def test_an_accounts_connection_limit_is_kept(start_server, tmp_path):
     setup = Setup(account_claims={"limits": {"subs": -1, "conn": 1, "leaf": -1, "imports": -1, "exports": -1, "data": -1,
                                              "payload": -1, "wildcards": True}})
