@@ -10,9 +10,9 @@
 # NATS_PY_REPO names another place to clone nats.py from (a local mirror); PYTHON a Python of
 # 3.13 or later (default: python3.13).
 #
-# Known failures (2026-12-06, nats.py 06b6778): what docketd does not have, nats-server clusters
-# (2: `--cluster`). Its NKEY and JWT login tests (20) and WebSocket tests (14, permessage-deflate
-# included) pass.
+# Known failures (2026-12-06, nats.py 06b6778): none left; its two cluster tests (`--cluster`,
+# `--routes`) pass since docketd routes between its own nodes. Its NKEY and JWT login tests (20)
+# and WebSocket tests (14, permessage-deflate included) pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docketd="$(realpath "${1:-.build/debug/docketd}")"

@@ -9,10 +9,10 @@
 # access to GitHub).
 #
 # The suite's harness starts "nats-server -p P -m M -a 127.0.0.1 [--user/--pass/--auth/-DV/--tls…]"
-# on fixed ports 4222-4225 and 8222-8225, which must be free. Known failures (2026-12-02, nats.py
-# main against nats-py 2.16 installed): the five cluster tests (docketd does not route between
-# servers; issue #17 joins a NATS cluster instead) and two client-side tests that fail against
-# nats-server 2.9 as well (test_connect_syntax_sugar, test_invalid_subscribe_error).
+# on fixed ports 4222-4225 and 8222-8225 (and routes on 6223-6225), which must be free. Known
+# failures (2026-12-06, nats.py main against nats-py 2.16 installed): two client-side tests that
+# fail against nats-server 2.9 as well (test_connect_syntax_sugar, test_invalid_subscribe_error).
+# Its five cluster tests pass since docketd routes between its own nodes (`--routes`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docketd="$(realpath "${1:-.build/debug/docketd}")"

@@ -11,6 +11,8 @@ struct ClientOptions {
     var name = ""
     var lang = ""
     var version = ""
+    /// 1: the client takes INFOs after the first (a cluster's `connect_urls`).
+    var protocolVersion = 0
 
     /// These options with a CONNECT document applied. As in nats-server, a CONNECT changes
     /// only the keys it names; the rest keep their current values.
@@ -31,6 +33,7 @@ struct ClientOptions {
         if let proto = json["protocol"], proto != .null, proto != .number(0), proto != .number(1) {
             return .failure(ProtocolError(.invalidClientProtocol))
         }
+        if let proto = json["protocol"] { options.protocolVersion = proto == .number(1) ? 1 : 0 }
         if options.noResponders && !options.headers {
             return .failure(ProtocolError(.noRespondersRequiresHeaders))
         }

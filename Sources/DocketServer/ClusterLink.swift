@@ -139,44 +139,17 @@ public final class ClusterLink {
             } else if rest.contains("://") {
                 return nil
             }
-            var user: String?
-            var password: String?
-            if let at = rest.lastIndex(of: "@") {
-                let credentials = rest[..<at]
-                rest = rest[rest.index(after: at)...]
-                if let colon = credentials.firstIndex(of: ":") {
-                    user = String(credentials[..<colon])
-                    password = String(credentials[credentials.index(after: colon)...])
-                } else {
-                    user = String(credentials)
-                }
-            }
-            var host = Substring(rest)
-            var port = 4222
-            if host.hasPrefix("[") {
-                guard let close = host.firstIndex(of: "]") else { return nil }
-                let after = host[host.index(after: close)...]
-                if after.hasPrefix(":") {
-                    guard let number = Int(after.dropFirst()) else { return nil }
-                    port = number
-                } else if !after.isEmpty {
-                    return nil
-                }
-                host = host[host.index(after: host.startIndex)..<close]
-            } else if let colon = host.lastIndex(of: ":") {
-                guard let number = Int(host[host.index(after: colon)...]) else { return nil }
-                port = number
-                host = host[..<colon]
-            }
-            guard !host.isEmpty, (1...65535).contains(port) else { return nil }
-            result.append(UpstreamChannel.Address(host: String(host), port: port, user: user, password: password, requiresTLS: requiresTLS))
+            guard let authority = Authority(rest, defaultPort: 4222, ports: 1...65535) else { return nil }
+            result.append(
+                UpstreamChannel.Address(
+                    host: authority.host, port: authority.port, user: authority.user, password: authority.password, requiresTLS: requiresTLS))
         }
         return result.isEmpty ? nil : result
     }
 }
 
 extension Substring {
-    fileprivate func trimmingBlanks() -> Substring {
+    func trimmingBlanks() -> Substring {
         var text = self
         while text.first == " " { text = text.dropFirst() }
         while text.last == " " { text = text.dropLast() }

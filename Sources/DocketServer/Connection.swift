@@ -59,6 +59,13 @@ final class Connection {
     var userJWT: String?
     /// Whether its first byte after INFO began a TLS record (checked once, before the handshake).
     var sawTLSRecord = false
+    /// What it is as a route to another docketd node of the cluster; nil for a client.
+    var route: RouteLink?
+    /// Whether it has had its first PONG: no INFO may come before it (nats-py reads exactly one
+    /// line after its CONNECT and PING, and takes anything but PONG for a failed handshake).
+    var sentFirstPong = false
+    /// The cluster's `connect_urls` (their version) in the last INFO it was sent.
+    var clusterURLsSeen = 0
     /// Its WebSocket layer, when it came to the WebSocket port (nil: NATS straight over TCP/TLS).
     var webSocket: WebSocketSession?
     /// Whether the socket carries protocol bytes yet: always for plain TCP, after the handshake

@@ -100,6 +100,27 @@ struct Listener {
     }
 }
 
+extension SocketAddress {
+    /// A non-blocking TCP socket (Nagle off) whose connect to this address is under way, or why
+    /// there is none. The connect has completed when the socket turns writable (SO_ERROR says how).
+    func startConnect() -> Result<Int32, ConnectFailure> {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failure(ConnectFailure(description: "socket: \(String(cString: strerror(errno)))")) }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        if connect(fd) != 0 && errno != EINPROGRESS {
+            let why = String(cString: strerror(errno))
+            Glibc.close(fd)
+            return .failure(ConnectFailure(description: why))
+        }
+        return .success(fd)
+    }
+}
+
+struct ConnectFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
 extension addrinfo {
     /// Hints for TCP on IPv4 or IPv6. Here, in a file that imports no C library but Glibc: a
     /// reference to SOCK_STREAM from a file that also imports CLibevent makes the constant

@@ -4,11 +4,11 @@
 /// `-auth secret`, `-config tls.conf`, `-user ivan -pass foo`, `-l server.log`), and so do scripts
 /// written for it. docketd takes them as they are: each word is rewritten to the spelling its own
 /// parser knows before parsing. Nothing is guessed beyond spelling: a flag docketd does not have
-/// (`-cluster`) stays unknown and is refused by name.
+/// (`-js`) stays unknown and is refused by name.
 public enum NatsServerArguments {
     /// nats-server's names for docketd's flags, where they are not the same word.
     static let aliases: [String: String] = [
-        "net": "addr", "server_name": "name", "http_port": "http-port",
+        "net": "addr", "server_name": "name", "http_port": "http-port", "cluster_listen": "cluster", "cluster_name": "cluster-name", "store_dir": "data-dir",
     ]
 
     /// - Parameter shortFlags: the command's one-letter flags. A one-dash word made only of these

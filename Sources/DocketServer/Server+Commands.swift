@@ -20,6 +20,11 @@ extension Server {
             unsubscribe(connection, Array(bytes[sid]), max: max)
         case .ping:
             replies(for: connection).append("PONG\r\n")
+            if !connection.sentFirstPong {
+                connection.sentFirstPong = true
+                // What changed in the cluster since its INFO waited for this PONG.
+                if let table = routeTable, connection.clusterURLsSeen != table.clientURLsVersion { sendClusterInfo(connection) }
+            }
         case .pong:
             connection.pingsOutstanding = 0
         case .connect(let json):
@@ -159,6 +164,7 @@ extension Server {
         let match = account.index.match(subject)
         var deliveries = 0
         var groupsUpstream = false
+        fanOutSerial &+= 1
         if let cluster, account === globalAccount {
             // Once, up to the other nodes; while the link is up, queue groups are served from
             // there (this node's members included), so that each group gets the message once.
@@ -190,6 +196,7 @@ extension Server {
     ) -> Bool {
         let target = unsafeDowncast(subscription.owner, to: Connection.self)
         if target.isClosed || !subscription.isIndexed { return false }
+        if let link = target.route { return deliverToRoute(link, target, subscription, subject, reply, message, headerCount) }
         if target === publisher && publisher?.options.echo == false { return false }
         if subscription.isFiltered && target.permissions?.mayReceive(subject) == false { return false }
         subscription.sid.withUnsafeBytes { sid in
@@ -266,6 +273,7 @@ extension Server {
         connection.subscriptions[sid] = subscription
         noteLifecycleInterest(subscription, added: true)
         if let cluster, connection.account === globalAccount { cluster.interest(in: subscription, added: true) }
+        if routeTable != nil { clientInterestChanged(subscription, in: connection.account, added: true) }
         acknowledge(connection)
     }
 
@@ -286,5 +294,6 @@ extension Server {
         connection.subscriptions[subscription.sid] = nil
         noteLifecycleInterest(subscription, added: false)
         if let cluster, connection.account === globalAccount { cluster.interest(in: subscription, added: false) }
+        if routeTable != nil, connection.route == nil { clientInterestChanged(subscription, in: connection.account, added: false) }
     }
 }

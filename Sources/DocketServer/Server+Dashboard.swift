@@ -295,7 +295,7 @@ extension Server {
         !value.utf8.contains { $0 <= 0x20 || $0 == 0x7F }
     }
 
-    private static func isLoopback(_ host: String) -> Bool {
+    static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 

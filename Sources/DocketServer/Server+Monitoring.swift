@@ -21,6 +21,7 @@ extension Server {
                 // on every queue (nats-server's harnesses poll /varz until it answers 200).
                 "/varz": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? varzDocument() : publicVarzDocument() }),
                 "/connz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? connectionsDocument(query) : nil }),
+                "/routez": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? routezDocument() : nil }),
                 "/queues": (json, { [unowned self] reader, _ in
                     switch reader {
                     case .everyone: return queuesDocument()

@@ -64,8 +64,8 @@ public final class Server {
 
     fileprivate var listener: Listener?
     /// Where clients connect, as INFO says it (kept when the listener closes for lame duck mode).
-    private var advertisedHost = ""
-    private var advertisedPort = 0
+    private(set) var advertisedHost = ""
+    private(set) var advertisedPort = 0
     /// Certificates and rules of the client port's TLS, when it has TLS.
     private(set) var tlsContext: TLSContext?
     /// The WebSocket port (`Server+WebSocket.swift`), when configured, and its own TLS.
@@ -108,6 +108,10 @@ public final class Server {
     private(set) var postgres: PostgresBackend?
     /// The nats-server cluster this node shares its messages with (`--cluster-nats`).
     var cluster: ClusterLink?
+    /// Routes to the other docketd nodes of a cluster (`--cluster`, `--routes`), if any.
+    var routeTable: RouteTable?
+    /// Counts fan-outs, so that a route gets one copy of a message for its plain interest.
+    var fanOutSerial: UInt64 = 0
     /// Set once `start` has opened the data directory.
     var store: JobStore { dataDirectory! }
     /// The batch of changes the current pass is making; replies held for it wait for its commit.
@@ -144,7 +148,7 @@ public final class Server {
     var connections: [UInt64: Connection] = [:]
     /// Callers of `performDetached` so far (their ids come after every connection's).
     var detachedCallers: UInt64 = 0
-    private var nextConnectionID: UInt64 = 1
+    var nextConnectionID: UInt64 = 1
     /// Connections with output appended during this pass.
     var flushQueue: [Connection] = []
     private(set) var shuttingDown = false
@@ -276,6 +280,7 @@ public final class Server {
             startDashboard(on: server)
             log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(server.boundPort)")
         }
+        try startRoutes()
         log.info("Server is ready")
         SystemdNotifier.notify("READY=1\nSTATUS=serving clients on \(config.host):\(listener.boundPort)")
     }
@@ -523,6 +528,22 @@ public final class Server {
         }
     }
 
+    /// Reads and writes of `connection` go through the loop (a client's or a route's).
+    func registerEvents(_ connection: Connection) {
+        let readEvent = loop.makeEvent(fd: connection.fd, flags: EventLoop.read | EventLoop.persist, context: connection, callback: connectionCallback)
+        connection.readEvent = readEvent
+        connection.writeEvent = loop.makeEvent(
+            fd: connection.fd, flags: EventLoop.write | EventLoop.persist, context: connection, callback: connectionCallback)
+        EventLoop.add(readEvent)
+    }
+
+    /// Ends `connection` unless it logs in within the auth timeout.
+    func armAuthenticationTimer(_ connection: Connection) {
+        let timer = loop.makeEvent(fd: -1, flags: 0, context: connection, callback: authTimerCallback)
+        EventLoop.add(timer, timeoutMilliseconds: config.authTimeoutMilliseconds)
+        connection.authTimer = timer
+    }
+
     /// The thread that checks bcrypt hashes, once the credentials have one (at start, or after
     /// a reload brought the first).
     func startPasswordCheckerIfNeeded() throws {
@@ -537,6 +558,7 @@ public final class Server {
 
     func sendInfo(_ connection: Connection) {
         if config.authenticator?.asksForNonce == true { connection.nonce = Self.makeNonce() }
+        connection.clusterURLsSeen = routeTable?.clientURLsVersion ?? 0
         connection.output.append("INFO ")
         connection.output.append(string: infoJSON(for: connection))
         connection.output.append("\r\n")
@@ -552,6 +574,11 @@ public final class Server {
         info.add("client_ip", connection.remoteHost)
         if let nonce = connection.nonce, !connection.isAuthenticated { info.add("nonce", String(decoding: nonce, as: UTF8.self)) }
         if lameDuck { info.add("ldm", true) }
+        if routeTable != nil {
+            let urls = clusterClientURLs
+            if !urls.isEmpty { info.add("connect_urls", json: Self.jsonArray(urls)) }
+            if !config.clusterName.isEmpty { info.add("cluster", config.clusterName) }
+        }
         return info.result
     }
 
@@ -664,6 +691,7 @@ public final class Server {
     /// Parses and runs every complete command in the connection's input, until a RESERVE
     /// has to wait.
     func process(_ connection: Connection) {
+        if connection.route != nil { return processRoute(connection) }
         if connection.isBlocked { return }
         let bytes = connection.input.readableBytes
         var position = 0
@@ -932,6 +960,7 @@ public final class Server {
         connection.tls?.shutdown()
         Glibc.close(connection.fd)
         connections[connection.id] = nil
+        if connection.route != nil { routeClosed(connection, reason: reason) }
         log.debug("\(connection.label) - Client connection closed: \(reason)")
     }
 
@@ -972,6 +1001,7 @@ public final class Server {
             connection.output.append("PING\r\n")
             queueFlush(connection)
         }
+        pingRoutes()
     }
 
     // MARK: Shutdown
@@ -1007,6 +1037,7 @@ public final class Server {
         SystemdNotifier.notify("STOPPING=1")
         shuttingDown = true
         stopAccepting()
+        stopRoutes()
         for connection in connections.values {
             if let event = connection.readEvent { EventLoop.remove(event) }
         }

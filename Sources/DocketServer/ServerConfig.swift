@@ -30,6 +30,16 @@ public struct ServerConfig: Sendable {
     /// Bytes of messages the link to that cluster may hold while it is down or behind, beyond
     /// which messages are dropped (and counted). 64 MiB, as a client's `--max-pending`.
     public var clusterMaxPending = 64 << 20
+    /// Where this node takes routes from the other docketd nodes of its cluster (`--cluster`,
+    /// `cluster { listen }`); nil: no cluster of docketd nodes.
+    public var routeListen: RouteURL?
+    /// The other nodes to route to (`--routes`, `cluster { routes }`); more are learnt from them.
+    public var routes: [RouteURL] = []
+    /// The cluster's name (`--cluster-name`): routes between differently named clusters are refused.
+    public var clusterName = ""
+    /// The user and password routes must present (`cluster { authorization { user, password } }`);
+    /// nil: routes need none (then keep the route port on a private network).
+    public var routeCredentials: RouteCredentials?
     /// Name reported in INFO; the server id when empty.
     public var serverName = ""
     /// Largest PUB/HPUB payload (headers included). 1 MiB, as nats-server.

@@ -195,20 +195,12 @@ final class UpstreamChannel {
 
     /// Starts a non-blocking connect to the resolved address.
     private func open(_ address: Address, at socketAddress: SocketAddress) {
-        let socketFD = socket(socketAddress.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socketFD >= 0 else {
+        switch socketAddress.startConnect() {
+        case .failure(let why):
             phase = .idle
-            return failed(address, "socket: \(String(cString: strerror(errno)))")
+            return failed(address, why.description)
+        case .success(let socketFD): fd = socketFD
         }
-        var one: Int32 = 1
-        setsockopt(socketFD, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        if socketAddress.connect(socketFD) != 0 && errno != EINPROGRESS {
-            let why = String(cString: strerror(errno))
-            Glibc.close(socketFD)
-            phase = .idle
-            return failed(address, why)
-        }
-        fd = socketFD
         enter(.connecting)
         readEvent = loop.makeEvent(fd: fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: upstreamReadCallback)
         writeEvent = loop.makeEvent(fd: fd, flags: EventLoop.write, context: self, callback: upstreamWriteCallback)

@@ -40,6 +40,11 @@ public enum JSONValue: Equatable, Sendable {
         return nil
     }
 
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
     /// The number as a `T`, cut toward zero; nil if this is not a number or the number does not
     /// fit. A plain `Int(double)` traps on NaN, infinities and out-of-range values, and these
     /// numbers come from peers: `-1` or `1e300` where an id belongs must not stop the reader.

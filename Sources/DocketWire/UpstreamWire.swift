@@ -117,6 +117,11 @@ extension ByteBuffer {
             append(reply)
             append(Byte.space)
         }
+        appendSizedMessage(headerCount: headerCount, message: message)
+    }
+
+    /// The end of a (headed) message line and its body: `[<#header bytes> ]<#total bytes>\r\n<message>\r\n`.
+    @inlinable public func appendSizedMessage(headerCount: Int?, message: UnsafeRawBufferPointer) {
         if let headerCount {
             appendDecimal(headerCount)
             append(Byte.space)

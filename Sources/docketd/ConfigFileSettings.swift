@@ -110,7 +110,9 @@ struct ConfigFileSettings {
                 preload = try entries.map { key, item in (key, try string(item, "resolver_preload.\(key)")) }
             case "trusted_keys", "trusted", "resolver_tls", "resolver_pinned_accounts":
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet (operator mode takes operator JWTs and resolver: MEMORY)")
-            case "leafnodes", "cluster", "gateway", "jetstream", "mqtt":
+            case "cluster":
+                try applyCluster(value, to: &config)
+            case "leafnodes", "gateway", "jetstream", "mqtt":
                 // Refused rather than skipped: starting without TLS, users or a cluster the file
                 // asks for would be worse than not starting.
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")
@@ -174,6 +176,60 @@ struct ConfigFileSettings {
         settings.mapsUsers = mapsUsers
         if let timeout, name != "tls" || !given("--tls-timeout") { settings.timeoutMilliseconds = timeout }
         return settings
+    }
+
+    /// `cluster { name, listen | host + port, routes [ … ], authorization { user, password } }`:
+    /// routes between docketd nodes, in nats-server's words. The `--cluster`, `--routes` and
+    /// `--cluster-name` flags win over it.
+    private func applyCluster(_ value: ConfigValue, to config: inout ServerConfig) throws {
+        guard case .map(let entries) = value else { throw ConfigError("\(path): cluster must be a block { … }") }
+        var host: String?
+        var port: Int?
+        for (key, item) in entries {
+            switch key {
+            case "name":
+                if !given("--cluster-name") { config.clusterName = try string(item, "cluster.name") }
+            case "host": host = try string(item, "cluster.host")
+            case "port": port = try self.port(item, "cluster.port")
+            case "listen":
+                let (listenHost, listenPort) = try hostPort(item, "cluster.listen")
+                if let listenHost { host = listenHost }
+                if let listenPort { port = listenPort }
+            case "routes":
+                let items: [ConfigValue]
+                if case .array(let list) = item { items = list } else { items = [item] }
+                let texts = try items.map { try string($0, "cluster.routes") }
+                guard let urls = RouteURL.list(texts.joined(separator: ",")) else {
+                    throw ConfigError("\(path): cluster.routes must be nats://[user:pass@]host:port addresses")
+                }
+                if !given("--routes") { config.routes = urls }
+            case "authorization":
+                guard case .map(let fields) = item else { throw ConfigError("\(path): cluster.authorization must be a block { user, password }") }
+                var user: String?
+                var password: String?
+                for (field, fieldValue) in fields {
+                    switch field {
+                    case "user": user = try string(fieldValue, "cluster.authorization.user")
+                    case "password", "pass": password = try string(fieldValue, "cluster.authorization.password")
+                    case "timeout": _ = try duration(fieldValue, "cluster.authorization.timeout")
+                    default: throw ConfigError("\(path): cluster.authorization.\(field) is not supported by docketd; routes log in with user and password")
+                    }
+                }
+                guard let user, let password else { throw ConfigError("\(path): cluster.authorization needs user and password") }
+                config.routeCredentials = RouteCredentials(user: user, password: password)
+            case "no_advertise", "connect_retries", "advertise", "pool_size", "compression":
+                break  // nats-server's tuning of its own routes: nothing to do here
+            case "tls", "permissions", "accounts":
+                throw ConfigError("\(path): cluster.\(key) is not supported by docketd yet; routes are plain TCP, with every account")
+            default:
+                throw ConfigError("\(path): unknown setting 'cluster.\(key)'")
+            }
+        }
+        if (host != nil || port != nil), !given("--cluster") {
+            // Without a host, the client port's (loopback unless told otherwise), not nats-server's 0.0.0.0.
+            let listenHost = host ?? config.host
+            config.routeListen = RouteURL("\(listenHost.contains(":") ? "[\(listenHost)]" : listenHost):\(port ?? 6222)")
+        }
     }
 
     /// `websocket { port, host | listen, no_tls, tls { … }, compression, handshake_timeout,

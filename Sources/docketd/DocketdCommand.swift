@@ -70,6 +70,22 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "Bytes of messages the cluster link may hold while it is down or behind; more are dropped (DOCKET_CLUSTER_MAX_PENDING).")
     var clusterMaxPending = env("DOCKET_CLUSTER_MAX_PENDING") ?? "64MiB"
 
+    @Option(
+        name: .customLong("cluster"),
+        help: ArgumentHelp(
+            "Where to take routes from the other docketd nodes of a cluster, as nats-server's --cluster: nats://host:port (DOCKET_CLUSTER).",
+            valueName: "url"))
+    var clusterListen = env("DOCKET_CLUSTER") ?? ""
+
+    @Option(
+        help: ArgumentHelp(
+            "The other docketd nodes to route to: nats://[user:pass@]host:port, comma-separated; the rest of the cluster is learnt from them (DOCKET_ROUTES).",
+            valueName: "urls"))
+    var routes = env("DOCKET_ROUTES") ?? ""
+
+    @Option(help: "The cluster's name; routes to a node of another cluster are refused (DOCKET_CLUSTER_NAME).")
+    var clusterName = env("DOCKET_CLUSTER_NAME") ?? ""
+
     @Option(name: [.customShort("n"), .customLong("name")], help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
     var serverName = env("DOCKET_NAME") ?? ""
 
@@ -286,6 +302,19 @@ struct DocketdCommand: ParsableCommand {
             config.clusterTLS = ClusterTLSSettings(caFile: clusterTLSCACertificate, certificateFile: clusterTLSCertificate, keyFile: clusterTLSKey)
         }
         config.clusterMaxPending = try size(clusterMaxPending, "--cluster-max-pending", minimum: 64 << 10)
+        if !clusterListen.isEmpty {
+            guard let url = RouteURL(clusterListen), url.user == nil else {
+                throw ValidationError("--cluster must be nats://host:port, not \(clusterListen).")
+            }
+            config.routeListen = url
+        }
+        if !routes.isEmpty {
+            guard let urls = RouteURL.list(routes) else {
+                throw ValidationError("--routes must be nats://[user:pass@]host:port addresses, comma-separated, not \(routes).")
+            }
+            config.routes = urls
+        }
+        config.clusterName = clusterName
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)

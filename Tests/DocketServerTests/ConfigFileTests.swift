@@ -216,6 +216,12 @@ import Testing
             ("docket { store_timeout: 500ms }\n", "docket.store_timeout must be 0"),
             ("docket { cluster_tls { ca: x.pem } }\n", "unknown setting 'docket.cluster_tls.ca'"),
             ("docket { cluster_tls { cert_file: c.pem } }\n", "docket.cluster_tls needs cert_file and key_file together"),
+            ("cluster { listen: 127.0.0.1:6222, tls { cert_file: a.pem } }\n", "cluster.tls is not supported by docketd yet"),
+            ("cluster { routes: [\"http://x/y\"] }\n", "cluster.routes must be nats://"),
+            ("cluster { authorization { user: r } }\n", "cluster.authorization needs user and password"),
+            ("cluster { listen: 127.0.0.1:6222, authorization { token: t } }\n", "cluster.authorization.token is not supported"),
+            ("cluster { lissen: 6222 }\n", "unknown setting 'cluster.lissen'"),
+            ("leafnodes { port: 7422 }\n", "'leafnodes' is not supported by docketd yet"),
         ] {
             try expectRefusedStart(text, saying: words)
         }

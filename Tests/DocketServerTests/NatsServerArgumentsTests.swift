@@ -51,8 +51,10 @@ import Testing
         // Negative numbers and lone dashes are values.
         #expect(normalize("--pass", "-5", "-", "--") == ["--pass", "-5", "-", "--"])
         #expect(normalize("-5000") == ["-5000"])
+        // nats-server's cluster flags, as nats.py's harness passes them.
+        #expect(normalize("-cluster", "nats://127.0.0.1:6222", "-cluster_name", "abc", "--cluster_listen", "x", "--store_dir", "d")
+            == ["--cluster", "nats://127.0.0.1:6222", "--cluster-name", "abc", "--cluster", "x", "--data-dir", "d"])
         // A flag docketd lacks stays one it lacks, refused by its name.
-        #expect(normalize("-cluster", "nats://127.0.0.1:6222", "-cluster_name", "abc")
-            == ["--cluster", "nats://127.0.0.1:6222", "--cluster-name", "abc"])
+        #expect(normalize("-js", "-leafnodes", "x") == ["--js", "--leafnodes", "x"])
     }
 }

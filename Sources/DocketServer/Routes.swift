@@ -1,0 +1,699 @@
+import DocketEngine
+import DocketWire
+import Glibc
+
+/// A route address: `nats://[user:password@]host[:port]` (or `nats-route://`, or a bare
+/// `host:port`); the port defaults to 6222, nats-server's.
+public struct RouteURL: Sendable, Equatable, Hashable {
+    public var host: String
+    public var port: Int
+    public var user: String?
+    public var password: String?
+
+    public init?(_ text: String) {
+        var rest = Substring(text).trimmingBlanks()
+        for scheme in ["nats-route://", "nats://"] where rest.hasPrefix(scheme) { rest = rest.dropFirst(scheme.count) }
+        guard !rest.contains("://"), !rest.contains("/"), let authority = Authority(rest, defaultPort: 6222, ports: -1...65535) else { return nil }
+        host = authority.host
+        // -1 is nats-server's "any port", as 0; either only where the node listens (`list` refuses them).
+        port = max(authority.port, 0)
+        user = authority.user
+        password = authority.password
+    }
+
+    /// Comma-separated addresses; nil if any is malformed.
+    public static func list(_ text: String) -> [RouteURL]? {
+        let items = text.split(separator: ",").map { RouteURL(String($0)) }
+        guard !items.isEmpty, items.allSatisfy({ $0 != nil && $0!.port != 0 }) else { return nil }
+        return items.compactMap { $0 }
+    }
+
+    /// `host:port`, without credentials, for logs and INFO.
+    public var display: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public struct RouteCredentials: Sendable, Equatable {
+    public var user: String
+    public var password: String
+
+    public init(user: String, password: String) {
+        self.user = user
+        self.password = password
+    }
+}
+
+/// What a route connection knows of its peer and holds for it.
+final class RouteLink {
+    /// The solicitor that made it; nil for a route the peer made to us.
+    let solicitor: RouteSolicitor?
+    var peerID: String?
+    var peerName = ""
+    /// Where the peer's clients connect (its INFO's `connect_urls`), and those of the nodes it
+    /// has routes to (`peer_connect_urls`): a node just joining is announced to clients before
+    /// every node has its own route to it.
+    var clientURLs: [String] = []
+    var peerClientURLs: [String] = []
+    /// Where the peer takes routes (`route_url`), and the routes it has (`routes`).
+    var routeURL: String?
+    var isEstablished = false
+    /// Subscriptions that stand for the peer's interest, by what it announced.
+    var interest: [RouteInterestKey: Subscription] = [:]
+    var nextSid = 1
+    /// The fan-out of the last message sent to it for its plain interest: one copy per message,
+    /// however many of its subscriptions match.
+    var lastFanOut: UInt64 = 0
+    var messagesIn = 0
+    var messagesOut = 0
+
+    init(solicitor: RouteSolicitor?) { self.solicitor = solicitor }
+}
+
+struct RouteInterestKey: Hashable {
+    let account: String
+    let subject: [UInt8]
+    let queue: [UInt8]?
+}
+
+/// Makes (and remakes) a route to one address.
+final class RouteSolicitor {
+    let url: RouteURL
+    /// Configured (retried for as long as the node runs) or learnt from a peer (tried until it
+    /// fails, as nats-server's implicit routes).
+    let isExplicit: Bool
+    /// The node at the address, once it has said who it is.
+    var peerID: String?
+    /// The address is this node's own: never tried again.
+    var isSelf = false
+    var connection: Connection?
+    var isConnecting = false
+    var socketFD: Int32 = -1
+    var connectEvent: OpaquePointer?
+    var retryTimer: OpaquePointer?
+    var delayMilliseconds = 100
+    var isStopped = false
+    weak var server: Server?
+
+    init(url: RouteURL, isExplicit: Bool) {
+        self.url = url
+        self.isExplicit = isExplicit
+    }
+}
+
+/// The node's routes: its listener, its solicitors, and the interest of its own clients that
+/// it announces to every peer.
+final class RouteTable {
+    var listener: Listener?
+    var acceptEvent: OpaquePointer?
+    var solicitors: [RouteSolicitor] = []
+    /// Every route connection, established or not, by connection id.
+    var links: [UInt64: Connection] = [:]
+    /// The established route to each peer.
+    var byPeer: [String: Connection] = [:]
+    /// How many client subscriptions want each (account, subject, queue).
+    var localInterest: [RouteInterestKey: Int] = [:]
+    /// What this node's listener advertises (`host:port`), if it listens.
+    var advertisedURL: String?
+    /// Counts changes of the other nodes' client addresses, so that a client whose INFO is
+    /// behind gets a new one.
+    var clientURLsVersion = 0
+    var announcedClientURLs: [String] = []
+
+    var established: [Connection] { byPeer.values.sorted { $0.id < $1.id } }
+}
+
+extension Server {
+    // MARK: Starting and stopping
+
+    /// Listens for routes and starts soliciting the configured ones.
+    func startRoutes() throws {
+        guard config.routeListen != nil || !config.routes.isEmpty else { return }
+        if config.clusterNATS != nil {
+            throw ServerError("--cluster (routes between docketd nodes) and --cluster-nats (a nats-server cluster) are two ways to one end: choose one")
+        }
+        let table = RouteTable()
+        routeTable = table
+        if let listen = config.routeListen {
+            let listener = try Listener(host: listen.host, port: listen.port)
+            table.listener = listener
+            let event = loop.makeEvent(fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: routeAcceptCallback)
+            EventLoop.add(event)
+            table.acceptEvent = event
+            let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
+            table.advertisedURL = "\(host):\(listener.boundPort)"
+            if !config.clusterName.isEmpty { log.info("Cluster name is \(config.clusterName)") }
+            log.info("Listening for route connections on \(host):\(listener.boundPort)")
+            if config.routeCredentials == nil && !Self.isLoopback(listener.boundHost) {
+                log.warn("Routes need no credentials (cluster { authorization { user, password } }): anyone who reaches \(host):\(listener.boundPort) can publish in every account")
+            }
+        }
+        for url in config.routes { solicit(RouteSolicitor(url: url, isExplicit: true)) }
+    }
+
+    /// Closes every route and stops making new ones: the peers tell their clients at once, so
+    /// that they move to another node.
+    func stopRoutes() {
+        guard let table = routeTable else { return }
+        if let event = table.acceptEvent { EventLoop.free(event) }
+        table.acceptEvent = nil
+        table.listener?.close()
+        table.listener = nil
+        for solicitor in table.solicitors { stopSoliciting(solicitor) }
+        for connection in Array(table.links.values) { close(connection, reason: "Server Shutdown") }
+    }
+
+    private func stopSoliciting(_ solicitor: RouteSolicitor) {
+        solicitor.isStopped = true
+        if let event = solicitor.retryTimer { EventLoop.free(event) }
+        solicitor.retryTimer = nil
+        abandonConnect(solicitor)
+    }
+
+    private func abandonConnect(_ solicitor: RouteSolicitor) {
+        if let event = solicitor.connectEvent { EventLoop.free(event) }
+        solicitor.connectEvent = nil
+        if solicitor.socketFD >= 0 { Glibc.close(solicitor.socketFD) }
+        solicitor.socketFD = -1
+        solicitor.isConnecting = false
+    }
+
+    // MARK: Making routes
+
+    fileprivate func solicit(_ solicitor: RouteSolicitor) {
+        guard let table = routeTable else { return }
+        solicitor.server = self
+        if !table.solicitors.contains(where: { $0 === solicitor }) { table.solicitors.append(solicitor) }
+        attempt(solicitor)
+    }
+
+    fileprivate func attempt(_ solicitor: RouteSolicitor) {
+        guard !solicitor.isStopped, !solicitor.isSelf, !solicitor.isConnecting, solicitor.connection == nil, !shuttingDown else { return }
+        // Already routed to that node (through its own route to us): nothing to make.
+        if let peer = solicitor.peerID, routeTable?.byPeer[peer] != nil { return retryLater(solicitor) }
+        solicitor.isConnecting = true
+        loop.resolve(solicitor.url.host, port: solicitor.url.port) { [weak self, weak solicitor] result in
+            guard let self, let solicitor, !solicitor.isStopped else { return }
+            switch result {
+            case .failure(let error):
+                solicitor.isConnecting = false
+                self.routeAttemptFailed(solicitor, "cannot resolve \(solicitor.url.host): \(error)")
+            case .success(let addresses):
+                self.open(solicitor, at: addresses[0])
+            }
+        }
+    }
+
+    private func open(_ solicitor: RouteSolicitor, at address: SocketAddress) {
+        let fd: Int32
+        switch address.startConnect() {
+        case .failure(let why):
+            solicitor.isConnecting = false
+            return routeAttemptFailed(solicitor, why.description)
+        case .success(let socketFD): fd = socketFD
+        }
+        solicitor.socketFD = fd
+        let event = loop.makeEvent(fd: fd, flags: EventLoop.write, context: solicitor, callback: routeConnectCallback)
+        solicitor.connectEvent = event
+        EventLoop.add(event, timeoutMilliseconds: 2000)
+    }
+
+    fileprivate func connectFinished(_ solicitor: RouteSolicitor, timedOut: Bool) {
+        let fd = solicitor.socketFD
+        guard fd >= 0 else { return }
+        var failure: String?
+        if timedOut {
+            failure = "no answer within 2 s"
+        } else {
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            if getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 { error = errno }
+            if error != 0 { failure = String(cString: strerror(error)) }
+        }
+        if let event = solicitor.connectEvent { EventLoop.free(event) }
+        solicitor.connectEvent = nil
+        solicitor.isConnecting = false
+        solicitor.socketFD = -1
+        if let failure {
+            Glibc.close(fd)
+            return routeAttemptFailed(solicitor, failure)
+        }
+        let (host, port) = Listener.address(of: fd, peer: true) ?? (solicitor.url.host, solicitor.url.port)
+        let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: solicitor))
+        solicitor.connection = connection
+        solicitor.delayMilliseconds = 100
+        if let credentials = solicitor.url.user.map({ RouteCredentials(user: $0, password: solicitor.url.password ?? "") }) ?? config.routeCredentials {
+            var connect = JSONObjectWriter()
+            connect.add("user", credentials.user)
+            connect.add("pass", credentials.password)
+            connection.output.append("CONNECT ")
+            connection.output.append(string: connect.result)
+            connection.output.append("\r\n")
+        }
+        sendRouteInfo(connection)
+    }
+
+    private func routeAttemptFailed(_ solicitor: RouteSolicitor, _ why: String) {
+        log.debug("Route to \(solicitor.url.display): \(why)")
+        guard solicitor.isExplicit else {
+            // A route learnt from a peer: the peer will tell again if the node comes back.
+            forget(solicitor)
+            return
+        }
+        retryLater(solicitor)
+    }
+
+    private func retryLater(_ solicitor: RouteSolicitor) {
+        guard !solicitor.isStopped, !shuttingDown else { return }
+        if solicitor.retryTimer == nil {
+            solicitor.retryTimer = loop.makeEvent(fd: -1, flags: 0, context: solicitor, callback: routeRetryCallback)
+        }
+        if let timer = solicitor.retryTimer { EventLoop.add(timer, timeoutMilliseconds: solicitor.delayMilliseconds) }
+        solicitor.delayMilliseconds = min(solicitor.delayMilliseconds * 2, 1000)
+    }
+
+    private func forget(_ solicitor: RouteSolicitor) {
+        stopSoliciting(solicitor)
+        routeTable?.solicitors.removeAll { $0 === solicitor }
+    }
+
+    /// Takes the routes waiting on the route listener.
+    fileprivate func acceptRoutes() {
+        guard let listener = routeTable?.listener else { return }
+        while case .accepted(let fd) = listener.acceptOne() {
+            let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
+            let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: nil))
+            if config.routeCredentials != nil {
+                connection.isAuthenticated = false
+                armAuthenticationTimer(connection)
+            }
+            sendRouteInfo(connection)
+        }
+    }
+
+    private func openRoute(fd: Int32, host: String, port: Int, link: RouteLink) -> Connection {
+        let pingSeconds = (config.pingIntervalMilliseconds + 999) / 1000
+        Listener.keepAlive(fd, idleSeconds: pingSeconds, intervalSeconds: pingSeconds, probes: config.maxPingsOutstanding)
+        let connection = Connection(server: self, id: nextConnectionID, fd: fd, remoteHost: host, remotePort: port, now: monotonicMilliseconds())
+        nextConnectionID += 1
+        connection.route = link
+        connection.sentConnect = true
+        routeTable?.links[connection.id] = connection
+        registerEvents(connection)
+        log.debug("\(connection.label) - Route connection created (\(link.solicitor == nil ? "accepted" : "solicited"))")
+        return connection
+    }
+
+    /// This node as a route peer sees it.
+    private func sendRouteInfo(_ connection: Connection) {
+        var info = JSONObjectWriter()
+        info.add("server_id", serverID)
+        info.add("server_name", config.serverName.isEmpty ? serverID : config.serverName)
+        info.add("version", Self.natsCompatibleVersion)
+        info.add("docket_version", Self.version)
+        if !config.clusterName.isEmpty { info.add("cluster", config.clusterName) }
+        info.add("auth_required", config.routeCredentials != nil)
+        info.add("max_payload", config.maxPayload)
+        info.add("connect_urls", json: Self.jsonArray(ownClientURLs))
+        if let url = routeTable?.advertisedURL { info.add("route_url", url) }
+        let established = routeTable?.established ?? []
+        info.add("routes", json: Self.jsonArray(established.compactMap { $0.route?.routeURL }))
+        info.add("peer_connect_urls", json: Self.jsonArray(established.filter { $0 !== connection }.flatMap { $0.route?.clientURLs ?? [] }))
+        connection.output.append("INFO ")
+        connection.output.append(string: info.result)
+        connection.output.append("\r\n")
+        queueFlush(connection)
+    }
+
+    static func jsonArray(_ items: [String]) -> [UInt8] {
+        Array(("[" + items.map(JSONObjectWriter.quote).joined(separator: ",") + "]").utf8)
+    }
+
+    /// Where this node's clients connect, as other nodes tell their clients.
+    var ownClientURLs: [String] {
+        guard advertisedPort != 0 else { return [] }
+        var host = advertisedHost
+        if host == "0.0.0.0" || host == "::" { host = "127.0.0.1" }
+        return [host.contains(":") ? "[\(host)]:\(advertisedPort)" : "\(host):\(advertisedPort)"]
+    }
+
+    /// Every other node's client addresses, for clients' INFO (`connect_urls`).
+    var clusterClientURLs: [String] {
+        guard let table = routeTable else { return [] }
+        var seen = Set(ownClientURLs)
+        var urls: [String] = []
+        for connection in table.established {
+            for url in connection.route?.clientURLs ?? [] where seen.insert(url).inserted { urls.append(url) }
+        }
+        for connection in table.established {
+            for url in connection.route?.peerClientURLs ?? [] where seen.insert(url).inserted { urls.append(url) }
+        }
+        return urls
+    }
+
+    // MARK: A route's input
+
+    func processRoute(_ connection: Connection) {
+        guard let link = connection.route else { return }
+        let bytes = connection.input.readableBytes
+        var position = 0
+        parsing: while !connection.isClosed, connection.closeReason == nil {
+            switch RouteParser.parse(bytes, from: position, maxControlLine: max(config.maxControlLine, 64 << 10), maxPayload: config.maxPayload) {
+            case .incomplete:
+                break parsing
+            case .failure(let why):
+                log.error("\(connection.label) - Route protocol error: \(why)")
+                connection.output.append("-ERR 'Route Protocol Error'\r\n")
+                return endAfterOwedReplies(connection, reason: "Route Protocol Error: \(why)")
+            case .op(let op, let next):
+                position = next
+                if !connection.isAuthenticated {
+                    guard case .connect(let json) = op else {
+                        return refuseRoute(connection, "a route that has not logged in sent something else first")
+                    }
+                    let document = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[json]))
+                    guard let expected = config.routeCredentials, document?["user"]?.stringValue == expected.user,
+                        Authenticator.equal(document?["pass"]?.stringValue ?? "", expected.password)
+                    else { return refuseRoute(connection, "wrong route credentials") }
+                    connection.isAuthenticated = true
+                    if let timer = connection.authTimer { EventLoop.free(timer) }
+                    connection.authTimer = nil
+                    continue
+                }
+                switch op {
+                case .ping:
+                    connection.output.append("PONG\r\n")
+                    queueFlush(connection)
+                case .pong:
+                    connection.pingsOutstanding = 0
+                case .connect:
+                    break  // credentials we did not ask for
+                case .error(let text):
+                    log.warn("\(connection.label) - Route peer says: \(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[text]), as: UTF8.self))")
+                case .info(let json):
+                    guard let document = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[json])) else {
+                        return refuseRoute(connection, "an INFO that is not JSON")
+                    }
+                    peerInfo(connection, link, document)
+                case .interest(let added, let account, let subject, let queue):
+                    guard link.isEstablished else { return refuseRoute(connection, "interest before INFO") }
+                    peerInterest(connection, link, added: added, account: bytes[account], subject: Array(bytes[subject]), queue: queue.map { Array(bytes[$0]) })
+                case .message(let account, let subject, let reply, let queue, let headerCount, let message):
+                    guard link.isEstablished else { return refuseRoute(connection, "a message before INFO") }
+                    link.messagesIn += 1
+                    guard let space = accounts[String(decoding: UnsafeRawBufferPointer(rebasing: bytes[account]), as: UTF8.self)] else { continue }
+                    deliverFromRoute(
+                        in: space, UnsafeRawBufferPointer(rebasing: bytes[subject]), reply.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
+                        queue: queue.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, headerCount, UnsafeRawBufferPointer(rebasing: bytes[message]))
+                }
+            }
+        }
+        connection.input.consume(position)
+    }
+
+    private func refuseRoute(_ connection: Connection, _ why: String) {
+        log.warn("\(connection.label) - Route refused: \(why)")
+        connection.output.append("-ERR 'Authorization Violation'\r\n")
+        endAfterOwedReplies(connection, reason: "Route refused: \(why)")
+    }
+
+    private func peerInfo(_ connection: Connection, _ link: RouteLink, _ info: JSONValue) {
+        guard let table = routeTable, let peerID = info["server_id"]?.stringValue, !peerID.isEmpty else {
+            return refuseRoute(connection, "an INFO without server_id")
+        }
+        link.clientURLs = (info["connect_urls"]?.arrayValue ?? []).compactMap(\.stringValue)
+        link.peerClientURLs = (info["peer_connect_urls"]?.arrayValue ?? []).compactMap(\.stringValue)
+        link.routeURL = info["route_url"]?.stringValue ?? link.routeURL
+        link.peerName = info["server_name"]?.stringValue ?? peerID
+        let peerRoutes = (info["routes"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if link.isEstablished {
+            // An update: the peer's clients' addresses or its routes changed.
+            announceClusterToClients()
+            learnRoutes(peerRoutes)
+            return
+        }
+        if peerID == serverID {
+            // One of the configured routes is this node's own address.
+            link.solicitor?.isSelf = true
+            link.solicitor.map { stopSoliciting($0) }
+            return endAfterOwedReplies(connection, reason: "a route to this node itself")
+        }
+        let peerCluster = info["cluster"]?.stringValue ?? ""
+        if !config.clusterName.isEmpty && !peerCluster.isEmpty && peerCluster != config.clusterName {
+            log.error("\(connection.label) - Route refused: the node is in cluster '\(peerCluster)', this one in '\(config.clusterName)'")
+            connection.output.append("-ERR 'Cluster Name Conflict'\r\n")
+            return endAfterOwedReplies(connection, reason: "Cluster Name Conflict")
+        }
+        link.peerID = peerID
+        link.solicitor?.peerID = peerID
+        if let existing = table.byPeer[peerID], existing !== connection {
+            // Both nodes made a route to each other: both keep the one made by the node whose id
+            // sorts first, so that they agree without a word.
+            let existingMaker = existing.route?.solicitor == nil ? peerID : serverID
+            let newMaker = link.solicitor == nil ? peerID : serverID
+            let keepNew = existingMaker == newMaker ? true : newMaker < existingMaker
+            let loser = keepNew ? existing : connection
+            log.debug("\(loser.label) - Duplicate route to \(peerID): closed")
+            if keepNew {
+                table.byPeer[peerID] = nil
+                existing.route?.isEstablished = false
+            }
+            endAfterOwedReplies(loser, reason: "Duplicate Route")
+            if !keepNew { return }
+        }
+        link.isEstablished = true
+        table.byPeer[peerID] = connection
+        log.info("\(connection.label) - Route connection created with \(link.peerName)\(link.routeURL.map { " (\($0))" } ?? "")")
+        // Everything this node's clients want, so that the peer sends it here.
+        for (key, _) in table.localInterest {
+            connection.output.appendRouteInterest(added: true, account: Array(key.account.utf8), subject: key.subject, queue: key.queue)
+        }
+        queueFlush(connection)
+        // The other peers learn of this one (and may route to it), clients of its address.
+        for other in table.established where other !== connection { sendRouteInfo(other) }
+        announceClusterToClients()
+        learnRoutes(peerRoutes)
+    }
+
+    /// Routes to nodes a peer knows and this node does not yet.
+    private func learnRoutes(_ urls: [String]) {
+        guard let table = routeTable else { return }
+        for text in urls {
+            guard let url = RouteURL(text), url.port != 0, text != table.advertisedURL else { continue }
+            if table.solicitors.contains(where: { $0.url.host == url.host && $0.url.port == url.port }) { continue }
+            if table.established.contains(where: { $0.route?.routeURL == text }) { continue }
+            var learnt = url
+            if let own = config.routes.first(where: { $0.user != nil }) {
+                learnt.user = own.user
+                learnt.password = own.password
+            }
+            solicit(RouteSolicitor(url: learnt, isExplicit: false))
+        }
+    }
+
+    private func peerInterest(_ connection: Connection, _ link: RouteLink, added: Bool, account: Slice<UnsafeRawBufferPointer>, subject: [UInt8], queue: [UInt8]?) {
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: account), as: UTF8.self)
+        guard let space = accounts[name], Subject.isValidFilter(subject) else { return }
+        let key = RouteInterestKey(account: name, subject: subject, queue: queue)
+        if added {
+            guard link.interest[key] == nil else { return }
+            // The sid carries the account (`<account> <n>`): a delivery finds it without a lookup.
+            let sid = Array("\(name) \(link.nextSid)".utf8)
+            link.nextSid += 1
+            let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
+            space.index.insert(subscription)
+            connection.subscriptions[sid] = subscription
+            link.interest[key] = subscription
+            noteLifecycleInterest(subscription, added: true)
+        } else if let subscription = link.interest.removeValue(forKey: key) {
+            removeSubscription(subscription, of: connection)
+        }
+    }
+
+    /// A message a peer's client published: to this node's own subscribers only (every node
+    /// has a route to every other, so nothing is passed on), never to the job API or routes.
+    private func deliverFromRoute(
+        in account: Account, _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, queue: UnsafeRawBufferPointer?,
+        _ headerCount: Int?, _ message: UnsafeRawBufferPointer
+    ) {
+        stats.messagesIn += 1
+        stats.payloadBytesIn += message.count
+        let match = account.index.match(subject)
+        if let queue {
+            for group in match.groups where group.name.elementsEqual(queue) {
+                let member = group.nextMember { candidate in
+                    let owner = unsafeDowncast(candidate.owner, to: Connection.self)
+                    return owner.route != nil || owner.isClosed || (candidate.isFiltered && owner.permissions?.mayReceive(subject) == false)
+                }
+                if let member { _ = deliver(member, from: nil, subject, reply, message, headerCount) }
+            }
+            return
+        }
+        for subscription in match.plain where unsafeDowncast(subscription.owner, to: Connection.self).route == nil {
+            _ = deliver(subscription, from: nil, subject, reply, message, headerCount)
+        }
+    }
+
+    // MARK: What the routes are told
+
+    /// A client subscription began or ended: the first for its subject and queue group is
+    /// announced to every peer, and so is the end of the last.
+    func clientInterestChanged(_ subscription: Subscription, in account: Account, added: Bool) {
+        guard let table = routeTable else { return }
+        let key = RouteInterestKey(account: account.name, subject: subscription.subject, queue: subscription.queue)
+        let count = table.localInterest[key] ?? 0
+        if added {
+            table.localInterest[key] = count + 1
+            guard count == 0 else { return }
+        } else {
+            guard count > 0 else { return }
+            table.localInterest[key] = count > 1 ? count - 1 : nil
+            guard count == 1 else { return }
+        }
+        let accountName = Array(account.name.utf8)
+        for connection in table.byPeer.values {
+            connection.output.appendRouteInterest(added: added, account: accountName, subject: subscription.subject, queue: subscription.queue)
+            queueFlush(connection)
+        }
+    }
+
+    /// One message for a peer: for its plain interest (once per message), or for one member of
+    /// a queue group there. False if it was not sent (already sent for this message).
+    func deliverToRoute(
+        _ link: RouteLink, _ target: Connection, _ subscription: Subscription, _ subject: UnsafeRawBufferPointer,
+        _ reply: UnsafeRawBufferPointer?, _ message: UnsafeRawBufferPointer, _ headerCount: Int?
+    ) -> Bool {
+        if subscription.queue == nil {
+            guard link.lastFanOut != fanOutSerial else { return false }
+            link.lastFanOut = fanOutSerial
+        }
+        let sid = subscription.sid
+        let account = sid[..<(sid.firstIndex(of: Byte.space) ?? sid.endIndex)]
+        account.withUnsafeBytes { account in
+            target.output.appendRouteMessage(
+                account: account, subject: subject, reply: reply, queue: subscription.queue, headerCount: headerCount, message: message)
+        }
+        link.messagesOut += 1
+        stats.messagesOut += 1
+        stats.payloadBytesOut += message.count
+        if target.output.readableCount > maxRoutePending {
+            slowConsumer(target, reason: "route output over \(maxRoutePending) bytes")
+        } else {
+            queueFlush(target)
+        }
+        return true
+    }
+
+    /// Clients learn where the other nodes are (`connect_urls` in an INFO of its own), as
+    /// nats-server tells them, so that they can move when their node goes.
+    func announceClusterToClients() {
+        // A node going down says nothing of its routes closing: its clients are about to move,
+        // and an INFO without the other nodes would make them forget where to.
+        guard let table = routeTable, !shuttingDown else { return }
+        let urls = clusterClientURLs
+        guard urls != table.announcedClientURLs else { return }
+        table.announcedClientURLs = urls
+        table.clientURLsVersion += 1
+        // The others get theirs after their first PONG.
+        for connection in connections.values where connection.sentFirstPong {
+            sendClusterInfo(connection)
+        }
+    }
+
+    /// A new INFO for a client that takes them, in order with its replies.
+    func sendClusterInfo(_ connection: Connection) {
+        guard let table = routeTable, connection.isAuthenticated, connection.closeReason == nil, connection.isTransportReady,
+            connection.webSocket == nil, connection.options.protocolVersion >= 1
+        else { return }
+        connection.clusterURLsSeen = table.clientURLsVersion
+        let output = replies(for: connection)
+        output.append("INFO ")
+        output.append(string: infoJSON(for: connection))
+        output.append("\r\n")
+    }
+
+    // MARK: A route ends
+
+    func routeClosed(_ connection: Connection, reason: String) {
+        guard let table = routeTable, let link = connection.route else { return }
+        table.links[connection.id] = nil
+        link.interest.removeAll()
+        if let peer = link.peerID, table.byPeer[peer] === connection {
+            table.byPeer[peer] = nil
+            log.info("\(connection.label) - Route connection closed: \(reason)")
+            announceClusterToClients()
+            for other in table.established { sendRouteInfo(other) }
+        }
+        if let solicitor = link.solicitor {
+            solicitor.connection = nil
+            if solicitor.isExplicit || reason == "Duplicate Route" {
+                retryLater(solicitor)
+            } else {
+                forget(solicitor)
+            }
+        }
+    }
+
+    /// Pings each route as clients are pinged; one that stops answering is closed.
+    func pingRoutes() {
+        guard let table = routeTable else { return }
+        for connection in Array(table.links.values) where connection.closeReason == nil {
+            if connection.pingsOutstanding >= config.maxPingsOutstanding {
+                log.warn("\(connection.label) - Stale Route Connection - Closing")
+                endAfterOwedReplies(connection, reason: "Stale Connection")
+                continue
+            }
+            connection.pingsOutstanding += 1
+            connection.output.append("PING\r\n")
+            queueFlush(connection)
+        }
+    }
+
+    /// Bytes a route may have unwritten before it is cut off as a slow consumer: a route
+    /// carries many clients' messages, so at least 64 MiB whatever a client's limit.
+    var maxRoutePending: Int { max(config.maxPending, 64 << 20) }
+
+    /// `/routez`.
+    func routezDocument() -> String {
+        var writer = JSONObjectWriter()
+        writer.add("server_id", serverID)
+        writer.add("num_routes", routeTable?.byPeer.count ?? 0)
+        var routes: [[UInt8]] = []
+        for connection in routeTable?.established ?? [] {
+            guard let link = connection.route else { continue }
+            var route = JSONObjectWriter()
+            route.add("rid", Int(connection.id))
+            route.add("remote_id", link.peerID ?? "")
+            route.add("remote_name", link.peerName)
+            route.add("did_solicit", link.solicitor != nil)
+            route.add("ip", connection.remoteHost)
+            route.add("port", connection.remotePort)
+            route.add("route_url", link.routeURL)
+            route.add("pending_size", connection.output.readableCount)
+            route.add("in_msgs", link.messagesIn)
+            route.add("out_msgs", link.messagesOut)
+            route.add("subscriptions", link.interest.count)
+            routes.append(route.resultBytes)
+        }
+        var list: [UInt8] = [UInt8(ascii: "[")]
+        for (index, route) in routes.enumerated() {
+            if index > 0 { list.append(UInt8(ascii: ",")) }
+            list.append(contentsOf: route)
+        }
+        list.append(UInt8(ascii: "]"))
+        writer.add("routes", json: list)
+        return writer.result
+    }
+}
+
+private func routeAcceptCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().acceptRoutes()
+}
+
+private func routeConnectCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    let solicitor = Unmanaged<RouteSolicitor>.fromOpaque(context!).takeUnretainedValue()
+    solicitor.server?.connectFinished(solicitor, timedOut: Int32(what) & EventLoop.timeout != 0)
+}
+
+private func routeRetryCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    let solicitor = Unmanaged<RouteSolicitor>.fromOpaque(context!).takeUnretainedValue()
+    solicitor.server?.attempt(solicitor)
+}

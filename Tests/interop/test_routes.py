@@ -1,0 +1,419 @@
+"""Clusters of servers joined by routes (`cluster { listen, routes }`), driven by real NATS
+clients. The configuration is nats-server's own, so every test not marked docketd-only runs
+unchanged against a cluster of nats-servers (NATS_SERVER=1): messages cross nodes once, queue
+groups span them, clients learn the other nodes and move to one when theirs stops.
+
+The nodes are given only the first node's route address; the rest of the mesh they learn from
+it, as nats-server's nodes do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import nats
+import pytest
+
+from conftest import _free_port, _start, read_line, server_mode
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def collect(into: list, shape=lambda m: m.data):
+    """A subscription callback (nats.py takes coroutines only) appending `shape(msg)`."""
+    async def handler(msg):
+        into.append(shape(msg))
+    return handler
+
+
+def read_exact(sock, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class Node:
+    def __init__(self, process, route_port: int):
+        self.process = process
+        self.route_port = route_port
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    @property
+    def client_address(self) -> str:
+        return self.url.removeprefix("nats://")
+
+
+@pytest.fixture
+def cluster(request, tmp_path_factory):
+    """Factory: ``cluster(3)`` starts three nodes routed to the first; every node is stopped at
+    the end. ``extra`` is added to each node's configuration."""
+    nodes: list[Node] = []
+
+    def start(count: int, extra: str = "", seed: int | None = None, route_user: str = "") -> list[Node]:
+        seed_port = seed if seed is not None else (nodes[0].route_port if nodes else None)
+        started = []
+        for index in range(count):
+            route_port = _free_port()
+            seed_port = seed_port or route_port
+            text = (f"cluster {{\n  name: docket_test\n  listen: 127.0.0.1:{route_port}\n"
+                    f"  routes: [nats://{route_user}127.0.0.1:{seed_port}]\n}}\n{extra}")
+            node = Node(_start(tmp_path_factory.mktemp("node"), {"config": text}), route_port)
+            nodes.append(node)
+            started.append(node)
+        return started
+
+    yield start
+    for node in nodes:
+        node.process.stop()
+    call_report = getattr(request.node, "rep_call", None)
+    if call_report is not None and call_report.failed:
+        for node in nodes:
+            sys.stderr.write(node.process.describe()[-20000:] + "\n")
+
+
+async def until(condition, timeout: float = 10.0, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await condition():
+            return True
+        await asyncio.sleep(step)
+    return False
+
+
+async def meshed(clients: list, timeout: float = 10.0) -> None:
+    """Waits until a message published on each node reaches a subscriber on every other node."""
+    for index, receiver in enumerate(clients):
+        subject = f"mesh.probe.{index}"
+        sub = await receiver.subscribe(subject)
+        await receiver.flush()
+        for sender in clients:
+            if sender is receiver:
+                continue
+
+            async def crossed():
+                await sender.publish(subject, b"?")
+                await sender.flush()
+                try:
+                    await sub.next_msg(timeout=0.1)
+                    return True
+                except nats.errors.TimeoutError:
+                    return False
+
+            assert await until(crossed, timeout), f"no route from {sender.connected_url.netloc} to {receiver.connected_url.netloc}"
+        await sub.unsubscribe()
+        # Drain probes still on their way.
+        await asyncio.sleep(0.05)
+
+
+def test_messages_cross_nodes_once_per_subscription(cluster):
+    nodes = cluster(3)
+
+    async def main():
+        clients = [await nats.connect(node.url) for node in nodes]
+        await meshed(clients)
+        got = []
+        await clients[1].subscribe("orders.*", cb=collect(got, lambda m: ("star", m.subject, m.data)))
+        await clients[1].subscribe("orders.>", cb=collect(got, lambda m: ("tail", m.subject, m.data)))
+        await clients[1].flush()
+        await asyncio.sleep(0.3)  # the interest reaches the other nodes
+        await clients[2].publish("orders.new", b"from-3")
+        await clients[0].publish("orders.new", b"from-1")
+        await clients[2].flush()
+        await clients[0].flush()
+        assert await until(lambda: asyncio.sleep(0, len(got) >= 4))
+        await asyncio.sleep(0.3)
+        # One message per matching subscription, however many routes could carry it.
+        assert sorted(got) == sorted([("star", "orders.new", b"from-3"), ("tail", "orders.new", b"from-3"),
+                                      ("star", "orders.new", b"from-1"), ("tail", "orders.new", b"from-1")])
+        for client in clients:
+            await client.close()
+
+    run(main())
+
+
+def test_a_queue_group_spanning_nodes_gets_each_message_once(cluster):
+    nodes = cluster(3)
+
+    async def main():
+        clients = [await nats.connect(node.url) for node in nodes]
+        await meshed(clients)
+        counts = [0, 0, 0]
+        for index, client in enumerate(clients):
+            async def handler(msg, index=index):
+                counts[index] += 1
+            await client.subscribe("jobs.work", queue="workers", cb=handler)
+            await client.flush()
+        await asyncio.sleep(0.3)
+        for _ in range(300):
+            await clients[0].publish("jobs.work", b"x")
+        await clients[0].flush()
+        assert await until(lambda: asyncio.sleep(0, sum(counts) >= 300))
+        await asyncio.sleep(0.3)
+        assert sum(counts) == 300, counts
+        assert all(count > 0 for count in counts), f"every node's member takes a share: {counts}"
+        for client in clients:
+            await client.close()
+
+    run(main())
+
+
+def test_requests_and_headers_cross_nodes(cluster):
+    nodes = cluster(3)
+
+    async def main():
+        responder, requester = await nats.connect(nodes[0].url), await nats.connect(nodes[2].url)
+        await meshed([responder, requester])
+
+        async def answer(msg):
+            await responder.publish(msg.reply, b"answer to " + msg.data, headers={"Seen": msg.headers.get("Trace", "")})
+
+        await responder.subscribe("svc.echo", cb=answer)
+        await responder.flush()
+        await asyncio.sleep(0.3)
+        reply = await requester.request("svc.echo", b"ping", headers={"Trace": "abc"}, timeout=3)
+        assert reply.data == b"answer to ping" and reply.headers.get("Seen") == "abc"
+        # Nobody anywhere listens: the requester hears so at once (no responders), not a timeout.
+        with pytest.raises(nats.errors.NoRespondersError):
+            await requester.request("svc.nobody", b"?", timeout=3)
+        await responder.close()
+        await requester.close()
+
+    run(main())
+
+
+def test_accounts_stay_apart_across_nodes(cluster):
+    accounts = ("accounts {\n  A: { users: [ {user: a, password: pa} ] }\n"
+                "  B: { users: [ {user: b, password: pb} ] }\n}\n")
+    nodes = cluster(2, extra=accounts)
+
+    def url(node, user, password):
+        return node.url.replace("nats://", f"nats://{user}:{password}@")
+
+    async def main():
+        a1, a2 = await nats.connect(url(nodes[0], "a", "pa")), await nats.connect(url(nodes[1], "a", "pa"))
+        b2 = await nats.connect(url(nodes[1], "b", "pb"))
+        await meshed([a1, a2])
+        heard_a, heard_b = [], []
+        await a2.subscribe("news", cb=collect(heard_a))
+        await b2.subscribe("news", cb=collect(heard_b))
+        await a2.flush()
+        await b2.flush()
+        await asyncio.sleep(0.3)
+        await a1.publish("news", b"for A")
+        await a1.flush()
+        assert await until(lambda: asyncio.sleep(0, heard_a == [b"for A"]))
+        await asyncio.sleep(0.3)
+        assert heard_b == []
+        for client in (a1, a2, b2):
+            await client.close()
+
+    run(main())
+
+
+def test_clients_learn_the_other_nodes_and_move_when_theirs_stops(cluster):
+    nodes = cluster(3)
+
+    async def main():
+        reconnected = asyncio.Event()
+
+        async def on_reconnect():
+            reconnected.set()
+
+        client = await nats.connect(nodes[0].url, reconnect_time_wait=0.1, max_reconnect_attempts=30,
+                                    reconnected_cb=on_reconnect, dont_randomize=True)
+        others = {node.client_address for node in nodes[1:]}
+
+        async def knows_all():
+            return others <= {f"{s.uri.hostname}:{s.uri.port}" for s in client._server_pool}
+
+        assert await until(knows_all), [s.uri.netloc for s in client._server_pool]
+        got = []
+        await client.subscribe("after.move", cb=collect(got))
+        await client.flush()
+        nodes[0].process.stop()
+        await asyncio.wait_for(reconnected.wait(), 10)
+        assert client.connected_url.netloc in others
+        sender = await nats.connect(nodes[2].url if client.connected_url.netloc != nodes[2].client_address else nodes[1].url)
+        async def heard():
+            await sender.publish("after.move", b"still here")
+            await sender.flush()
+            await asyncio.sleep(0.1)
+            return bool(got)
+        assert await until(heard)
+        await sender.close()
+        await client.close()
+
+    run(main())
+
+
+def test_a_node_that_joins_later_is_announced_to_connected_clients(cluster):
+    first = cluster(1)[0]
+
+    async def main():
+        client = await nats.connect(first.url)
+        assert client._server_info.get("connect_urls") in (None, [], [first.client_address])
+        later = cluster(1)[0]
+
+        async def announced():
+            return later.client_address in {f"{s.uri.hostname}:{s.uri.port}" for s in client._server_pool}
+
+        assert await until(announced)
+        await client.close()
+
+    run(main())
+
+
+def test_no_info_comes_before_a_clients_first_pong(cluster):
+    """nats-py reads exactly one line after its CONNECT and PING and must find PONG: a node that
+    joins between a client's INFO and its first PING is announced after that PONG."""
+    first = cluster(1)[0]
+    host, port = first.client_address.split(":")
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    assert read_line(sock).startswith(b"INFO ")
+    later = cluster(1)[0]
+    time.sleep(1.0)  # the route is up by now (the nodes are on loopback)
+    sock.sendall(b'CONNECT {"verbose":false,"protocol":1}\r\nPING\r\n')
+    assert read_line(sock) == b"PONG\r\n"
+    info = json.loads(read_line(sock)[5:])
+    assert later.client_address in info["connect_urls"]
+    sock.close()
+
+
+# docketd's own route protocol and its guards (nats-server speaks its own between its nodes).
+
+
+def route_socket(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return sock
+
+
+def peer_info(server_id: str = "NPEERTESTNODE", **extra) -> bytes:
+    return f"INFO {json.dumps({'server_id': server_id, 'server_name': 'peer', **extra})}\r\n".encode()
+
+
+@pytest.mark.docketd_only("docketd's route protocol")
+def test_a_raw_route_peer_hears_what_it_asked_for_and_is_heard(cluster):
+    node = cluster(1)[0]
+    peer = route_socket(node.route_port)
+    info = json.loads(read_line(peer)[5:])
+    assert info["cluster"] == "docket_test" and info["connect_urls"] == [node.client_address]
+    peer.sendall(peer_info(cluster="docket_test") + b"RS+ $G orders.*\r\nPING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    read_line(client)
+    client.sendall(b'CONNECT {"verbose":false,"headers":true}\r\nSUB inbound 1\r\nPUB orders.new reply.to 5\r\nhello\r\n'
+                   b'HPUB orders.new 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n')
+    assert read_line(client) == b"PONG\r\n"
+    # The client's interest reaches the peer, its messages on the peer's subjects too.
+    assert read_line(peer) == b"RS+ $G inbound\r\n"
+    assert read_line(peer) == b"RMSG $G orders.new + reply.to 5\r\n"
+    assert read_line(peer) == b"hello\r\n"
+    assert read_line(peer) == b"HMSG $G orders.new 12 14\r\n"
+    assert read_exact(peer, 16) == b"NATS/1.0\r\n\r\nhi\r\n"
+    # The peer's message reaches the client.
+    peer.sendall(b"RMSG $G inbound 3\r\nyes\r\n")
+    assert read_line(client) == b"MSG inbound 1 3\r\n"
+    assert read_line(client) == b"yes\r\n"
+    # A route that breaks the protocol is told and cut off.
+    peer.sendall(b"RMSG $G inbound x\r\n")
+    assert read_line(peer) == b"-ERR 'Route Protocol Error'\r\n"
+    assert peer.recv(1) == b""
+    client.close()
+
+
+@pytest.mark.docketd_only("docketd's route credentials and cluster names")
+def test_routes_must_log_in_when_the_cluster_has_credentials():
+    auth = "  authorization { user: route, password: s3cret }\n"
+    # The authorization goes inside the cluster block: build it by hand.
+    route_port, other_port = _free_port(), _free_port()
+
+    def config(port, seed_user):
+        return (f"cluster {{\n  name: docket_test\n  listen: 127.0.0.1:{port}\n{auth}"
+                f"  routes: [nats://{seed_user}127.0.0.1:{route_port}]\n}}\n")
+
+    from conftest import _start as start
+    import tempfile
+    from pathlib import Path
+    first = start(Path(tempfile.mkdtemp()), {"config": config(route_port, "route:s3cret@")})
+    try:
+        peer = route_socket(route_port)
+        assert json.loads(read_line(peer)[5:])["auth_required"] is True
+        peer.sendall(peer_info(cluster="docket_test"))
+        assert read_line(peer) == b"-ERR 'Authorization Violation'\r\n"
+        peer = route_socket(route_port)
+        read_line(peer)
+        peer.sendall(b'CONNECT {"user":"route","pass":"wrong"}\r\n' + peer_info(cluster="docket_test"))
+        assert read_line(peer) == b"-ERR 'Authorization Violation'\r\n"
+        peer = route_socket(route_port)
+        read_line(peer)
+        peer.sendall(b'CONNECT {"user":"route","pass":"s3cret"}\r\n' + peer_info(server_id="NOTHERCLUSTER", cluster="elsewhere"))
+        assert read_line(peer) == b"-ERR 'Cluster Name Conflict'\r\n"
+        # A node with the credentials in its route URL joins.
+        second = start(Path(tempfile.mkdtemp()), {"config": config(other_port, "route:s3cret@")})
+        try:
+            async def main():
+                a, b = await nats.connect(first.url), await nats.connect(second.url)
+                await meshed([a, b])
+                await a.close()
+                await b.close()
+            run(main())
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+@pytest.mark.docketd_only("docketd's monitoring of its routes")
+def test_routez_lists_the_peers(tmp_path):
+    import os
+    port_a, port_b, http_a = _free_port(), _free_port(), _free_port()
+    docketd = os.environ["DOCKETD"]
+    procs = []
+    try:
+        for index, (port, routes) in enumerate(((port_a, port_b), (port_b, port_a))):
+            flags = [docketd, "--port", "0", "--data-dir", str(tmp_path / f"d{index}"), "--cluster", f"nats://127.0.0.1:{port}",
+                     "--routes", f"nats://127.0.0.1:{routes}", "--cluster-name", "x"]
+            if index == 0:
+                flags += ["-m", str(http_a)]
+            procs.append(subprocess.Popen(flags, stderr=subprocess.PIPE, text=True))
+        deadline = time.monotonic() + 10
+        document = {}
+        while time.monotonic() < deadline:
+            try:
+                document = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{http_a}/routez", timeout=2).read())
+                if document.get("num_routes") == 1:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert document["num_routes"] == 1, document
+        assert document["routes"][0]["route_url"] == f"127.0.0.1:{port_b}"
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+@pytest.mark.docketd_only("docketd's two ways to a cluster")
+def test_routes_and_a_nats_server_cluster_link_do_not_mix(tmp_path):
+    import os
+    result = subprocess.run([os.environ["DOCKETD"], "--port", "0", "--data-dir", str(tmp_path / "d"), "--cluster", "nats://127.0.0.1:0",
+                             "--cluster-nats", "nats://127.0.0.1:4222"], capture_output=True, text=True, timeout=20)
+    assert result.returncode != 0 and "choose one" in result.stderr, result.stderr
