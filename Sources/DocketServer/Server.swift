@@ -110,6 +110,8 @@ public final class Server {
     var cluster: ClusterLink?
     /// Routes to the other docketd nodes of a cluster (`--cluster`, `--routes`), if any.
     var routeTable: RouteTable?
+    /// During the last step of a shutdown: the sockets of closed connections, closed at exit.
+    private var socketsToCloseAtExit: [Int32]?
     /// Counts fan-outs, so that a route gets one copy of a message for its plain interest.
     var fanOutSerial: UInt64 = 0
     /// Set once `start` has opened the data directory.
@@ -958,7 +960,7 @@ public final class Server {
         connection.authTimer = nil
         connection.tlsTimer = nil
         connection.tls?.shutdown()
-        Glibc.close(connection.fd)
+        if socketsToCloseAtExit != nil { socketsToCloseAtExit!.append(connection.fd) } else { Glibc.close(connection.fd) }
         connections[connection.id] = nil
         if connection.route != nil { routeClosed(connection, reason: reason) }
         log.debug("\(connection.label) - Client connection closed: \(reason)")
@@ -1074,6 +1076,10 @@ public final class Server {
 
     private func finishShutdown() {
         let open = connections.count
+        // The sockets themselves close last, once the store is closed: a client sees its server
+        // gone when it is (as with nats-server, whose sockets close as it exits), not while it
+        // still writes its last commit, and finds it refusing when it tries it again.
+        socketsToCloseAtExit = []
         for connection in Array(connections.values) { close(connection, reason: "Server Shutdown") }
         for event in signalEvents { EventLoop.free(event) }
         signalEvents.removeAll()
@@ -1119,6 +1125,8 @@ public final class Server {
         for problem in problems { log.error("Store: \(problem)") }
         if !problems.isEmpty { exitStatus = 1 }
         log.info("Closed \(open) client connections and the data directory; server exiting\(problems.isEmpty ? "" : " with status 1")")
+        for fd in socketsToCloseAtExit ?? [] { Glibc.close(fd) }
+        socketsToCloseAtExit = nil
     }
 
     private static func makeServerID() -> String {
