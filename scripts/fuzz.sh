@@ -30,7 +30,7 @@ caller=$PWD
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."
 
-targets=(wire client schedule config websocket credentials)
+targets=(wire client schedule config websocket credentials route)
 
 # `all`: each target in turn; the first failure's status wins.
 if [[ ${1:-} == all ]]; then
@@ -64,6 +64,7 @@ case $target in
     schedule) modules=("DocketSchedule=Sources/DocketSchedule/*.swift") ;;
     config) modules=("DocketServer=Sources/DocketServer/ConfigFile.swift") ;;
     websocket) modules=("DocketWire=Sources/DocketWire/*.swift") ;;
+    route) modules=("DocketWire=Sources/DocketWire/*.swift") ;;
     credentials) modules=("DocketWire=Sources/DocketWire/*.swift" "DocketServer=Sources/DocketServer/NatsJWT.swift") ;;
 esac
 harness_dir=Fuzz/$target
