@@ -488,6 +488,7 @@ public final class DocketConnection: @unchecked Sendable {
         while true {
             switch try nextOp("PONG") {
             case .pong:
+                try checkNoReplyCameWithPong(input, host: host, port: port)
                 return (info!, input)
             case .ping:
                 try send(Wire.pong())
@@ -504,6 +505,20 @@ public final class DocketConnection: @unchecked Sendable {
             default:
                 throw .connectFailed("handshake with \(host):\(port) failed: an unexpected reply before PONG")
             }
+        }
+    }
+
+    /// What came with the handshake's PONG is read by the reader once the caller may already
+    /// have sent a command: a reply there (to no command: none was sent yet) would pass for
+    /// that command's. So the complete ops among those bytes are checked now, and left in place.
+    static func checkNoReplyCameWithPong(_ input: ByteBuffer, host: String, port: Int) throws(DocketError) {
+        let bytes = input.readableBytes
+        var offset = 0
+        while case .op(let op, let next) = ServerParser.parse(bytes, from: offset) {
+            if case .failure(let error) = Replies.route(op, waiting: nil) {
+                throw .connectFailed("handshake with \(host):\(port) failed: \(error)")
+            }
+            offset = next
         }
     }
 

@@ -7,8 +7,9 @@ import Testing
 /// must neither trap nor hang beyond its timeouts.
 @Suite struct HostileServerTests {
     /// A loopback server that completes each connection's handshake (INFO, then PONG to the
-    /// first PING), then does what `afterHandshake` says with the socket. Every socket is shut
-    /// down by `stop()`, which ends whatever `afterHandshake` still does.
+    /// first PING, with `withPong` in the same write), then does what `afterHandshake` says with
+    /// the socket. Every socket is shut down by `stop()`, which ends whatever `afterHandshake`
+    /// still does.
     final class FakeServer: @unchecked Sendable {
         let port: Int
         private let listener: Int32
@@ -22,11 +23,15 @@ import Testing
         /// Instead of the handshake, when given.
         private let greeting: (@Sendable (Int32, FakeServer) -> Void)?
 
+        /// Sent in the same write as the handshake's PONG.
+        private let withPong: String
+
         init(
-            receiveBuffer: Int32? = nil, greeting: (@Sendable (Int32, FakeServer) -> Void)? = nil,
+            receiveBuffer: Int32? = nil, greeting: (@Sendable (Int32, FakeServer) -> Void)? = nil, withPong: String = "",
             afterHandshake: @escaping @Sendable (Int32, FakeServer) -> Void = { _, _ in }
         ) throws {
             self.greeting = greeting
+            self.withPong = withPong
             (listener, port) = try LoopbackListener.open(receiveBuffer: receiveBuffer)
             self.afterHandshake = afterHandshake
             Thread.detachNewThread { [self] in serve() }
@@ -56,7 +61,7 @@ import Testing
                         guard count > 0 else { return }
                         seen += buffer[..<count]
                     }
-                    guard send(client, "PONG\r\n") else { return }
+                    guard send(client, "PONG\r\n" + withPong) else { return }
                     afterHandshake(client, self)
                 }
             }
@@ -93,6 +98,32 @@ import Testing
             done.signal()
         }
         return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    /// A reply that comes with the handshake's PONG answers no command (none was sent yet);
+    /// read later, it passed for the reply to the first command (an enqueue returned job 77).
+    @Test(arguments: ["+OK 77\r\n", "JOB 5 q 1 1\r\nx\r\n"])
+    func aReplyThatComesWithThePongFailsTheConnect(reply: String) throws {
+        let server = try FakeServer(withPong: reply)
+        defer { server.stop() }
+        #expect {
+            _ = try DocketConnection(host: "127.0.0.1", port: server.port, options: .init(connectTimeout: 2))
+        } throws: { error in
+            guard case DocketError.connectFailed(let text) = error else { return false }
+            return text.contains("no command waits")
+        }
+    }
+
+    /// What else may come with the PONG (a PING, a new INFO) is still handled.
+    @Test func pingsAndInfoThatComeWithThePongAreHandled() throws {
+        let info = "INFO {\"server_id\":\"FAKE\",\"max_payload\":2048}\r\n"
+        let server = try FakeServer(withPong: "PING\r\n" + info)
+        defer { server.stop() }
+        let connection = try DocketConnection(host: "127.0.0.1", port: server.port)
+        defer { connection.close() }
+        let deadline = Date().addingTimeInterval(5)
+        while connection.maxPayload != 2048, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(connection.maxPayload == 2048)
     }
 
     /// Connect timeouts may be up to 366 days; more than 2^31 ms must not overflow poll(2)'s
