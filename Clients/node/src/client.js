@@ -481,6 +481,31 @@ export function checkTimeout(value, what = 'timeout') {
   throw new InvalidArgument(`${what} must be 0 or more milliseconds, or Infinity for no limit (got ${shown(value)})`);
 }
 
+/** The names of the ConnectOptions: any other name is refused, not ignored. */
+export const CONNECT_OPTIONS = Object.freeze([
+  'url', 'host', 'port', 'user', 'pass', 'token', 'nkeySeed', 'nkeySeedFile', 'credsFile', 'tls', 'tlsHandshakeFirst',
+  'name', 'echo', 'reconnect', 'maxReconnectAttempts', 'reconnectDelayMs', 'maxReconnectDelayMs', 'connectTimeoutMs',
+  'maxOutboxBytes', 'maxBufferedOutputBytes', 'maxPendingMsgs', 'maxPendingBytes', 'pingIntervalMs', 'maxPingsOut',
+  'maxControlLine', 'requestTimeoutMs', 'commandTimeoutMs',
+]);
+
+/**
+ * The options of `connect(options)` or `connect(url, options)`, their names checked: a misspelt
+ * `comandTimeoutMs`, or options after a url that were once ignored, would leave defaults (and no
+ * credentials) in force without a word.
+ * @param {unknown} options the options, or a url @param {unknown} more the options after a url
+ * @returns {ConnectOptions}
+ */
+function connectOptionsOf(options, more) {
+  if (typeof options === 'string') {
+    const rest = checkOptionNames(more, CONNECT_OPTIONS, 'connect option');
+    if (rest.url !== undefined) throw new InvalidArgument('a url is given twice: as the first argument and as the url option');
+    return { ...rest, url: options };
+  }
+  if (more !== undefined) throw new InvalidArgument('options after the options: connect(options) or connect(url, options)');
+  return checkOptionNames(options, CONNECT_OPTIONS, 'connect option');
+}
+
 /**
  * @typedef {object} ConnectOptions
  * @property {string} [url] `nats://host:port`, `nats://user:pass@host:port`, `nats://token@host:port`,
@@ -869,8 +894,8 @@ export class JobEvents {
  * @param {ConnectOptions|string} [options] the options, or a url
  * @returns {Promise<Client>}
  */
-export async function connect(options = {}) {
-  const client = new Client(options);
+export async function connect(options = {}, more = undefined) {
+  const client = new Client(options, more);
   await client._firstConnect();
   return client;
 }
@@ -882,10 +907,14 @@ export async function connect(options = {}) {
  * never disturbs the connection (see _listenerThrew).
  */
 export class Client extends EventEmitter {
-  /** @param {ConnectOptions|string} [options] the options, or a url */
-  constructor(options = {}) {
+  /**
+   * @param {ConnectOptions|string} [options] the options, or a url
+   * @param {ConnectOptions} [more] with a url: the other options (as `connect(url, **options)` of
+   *   the Python client)
+   */
+  constructor(options = {}, more = undefined) {
     super();
-    if (typeof options === 'string') options = { url: options };
+    options = connectOptionsOf(options, more);
     const { user, pass, token, nkeySeed, nkeySeedFile, credsFile, url, tls: tlsGiven, ...rest } = options ?? {};
     /** @type {{host?: string, port?: number, user?: string, pass?: string, tls?: boolean}} */
     const fromUrl = url === undefined || url === null ? {} : parseServerUrl(url);

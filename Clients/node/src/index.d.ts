@@ -198,6 +198,8 @@ export interface ConnectOptions {
  * (connectTimeoutMs), AuthorizationError, TlsError, ServerError, ConnectionLost or ProtocolError.
  */
 export declare function connect(options?: ConnectOptions | string): Promise<Client>;
+/** A url, then the other options (any name not of ConnectOptions is refused with InvalidArgument). */
+export declare function connect(url: string, options?: ConnectOptions): Promise<Client>;
 
 // -------------------------------------------------------------------------------------------------
 // Documents
@@ -547,6 +549,7 @@ export declare class Subscription implements AsyncIterable<Msg> {
  */
 export declare class Client extends EventEmitter {
   constructor(options?: ConnectOptions | string);
+  constructor(url: string, options?: ConnectOptions);
   /** The settings, without password, token or TLS key (the url redacted). */
   readonly options: Readonly<ConnectOptions> & { host: string; port: number };
   /** The server's INFO. */
