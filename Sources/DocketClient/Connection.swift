@@ -38,7 +38,8 @@ import DocketWire
 /// with `NOT_HELD`. The reader then reconnects, waiting `reconnectWait` before the first
 /// attempt and doubling the wait up to `reconnectMaxWait` (a connection lost within
 /// `reconnectMaxWait` of its handshake goes on from the last wait instead of starting over, so a
-/// server that lets clients in and drops them is not hammered). Once the new connection has answered
+/// server that lets clients in and drops them is not hammered), each wait with up to
+/// `reconnectJitter` more at random. Once the new connection has answered
 /// CONNECT and PING, every live subscription is sent again with its sid (and what is left of
 /// its message limit), then the publishes made meanwhile; subscriptions keep delivering.
 /// Commands that await a reply and are issued while disconnected are held back until the new
@@ -116,6 +117,9 @@ public final class DocketConnection: @unchecked Sendable {
         public var reconnectWait: DocketDuration
         /// The longest wait between reconnect attempts.
         public var reconnectMaxWait: DocketDuration
+        /// Up to this much more, at random, on each reconnect wait (100 ms, as NATS clients), so
+        /// the clients a restarted server lost all at once do not come back in lockstep.
+        public var reconnectJitter: DocketDuration
         /// How long to keep trying to reconnect before closing for good (nil: forever).
         public var reconnectTimeout: DocketDuration?
         /// Bytes of publishes held while disconnected, sent after the reconnect; a publish
@@ -140,6 +144,7 @@ public final class DocketConnection: @unchecked Sendable {
             name: String? = nil, connectTimeout: DocketDuration = 5, requestTimeout: DocketDuration? = 30,
             echo: Bool = true, pendingMessageLimit: Int = 65_536, onServerError: (@Sendable (String) -> Void)? = nil,
             reconnect: Bool = true, reconnectWait: DocketDuration = .milliseconds(50), reconnectMaxWait: DocketDuration = 2,
+            reconnectJitter: DocketDuration = .milliseconds(100),
             reconnectTimeout: DocketDuration? = 30, reconnectBufferSize: Int = 8 << 20,
             onDisconnect: (@Sendable (DocketError) -> Void)? = nil, onReconnect: (@Sendable () -> Void)? = nil,
             credentials: Credentials? = nil, tls: TLSOptions? = nil
@@ -155,6 +160,7 @@ public final class DocketConnection: @unchecked Sendable {
             self.reconnect = reconnect
             self.reconnectWait = reconnectWait
             self.reconnectMaxWait = reconnectMaxWait
+            self.reconnectJitter = reconnectJitter
             self.reconnectTimeout = reconnectTimeout
             self.reconnectBufferSize = reconnectBufferSize
             self.onDisconnect = onDisconnect
@@ -1472,6 +1478,7 @@ public final class DocketConnection: @unchecked Sendable {
         let firstWait = max(options.reconnectWait.milliseconds ?? 50, 1)
         let longestWait = max(options.reconnectMaxWait.milliseconds ?? 2000, firstWait)
         let connectMilliseconds = options.connectTimeout.milliseconds ?? 5000
+        let jitter = max(options.reconnectJitter.milliseconds ?? 100, 0)
         // A connection lost within the longest wait of its handshake does not start the backoff
         // over: a server that lets clients in and drops them at once is not reconnected to
         // every `reconnectWait`, the waits go on doubling from where the last reconnect left them.
@@ -1480,7 +1487,7 @@ public final class DocketConnection: @unchecked Sendable {
         var lastError = why
         while true {
             // Wait out the delay (close() cuts it short).
-            var until = Deadline.after(milliseconds: delay)
+            var until = Deadline.after(milliseconds: delay + Int.random(in: 0...jitter))
             if let giveUp, giveUp < until { until = giveUp }
             let closed = state.withLock { () -> Bool in
                 while phase != .closed, replyArrived.wait(state, until: until) {}

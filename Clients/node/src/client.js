@@ -451,6 +451,9 @@ function checkLimits(o) {
   if (!(typeof o.reconnectDelayMs === 'number' && o.reconnectDelayMs >= 0 && Number.isFinite(o.reconnectDelayMs))) {
     throw new InvalidArgument(`reconnectDelayMs must be 0 or more milliseconds (got ${shown(o.reconnectDelayMs)})`);
   }
+  if (!(typeof o.reconnectJitterMs === 'number' && o.reconnectJitterMs >= 0 && Number.isFinite(o.reconnectJitterMs))) {
+    throw new InvalidArgument(`reconnectJitterMs must be 0 or more milliseconds (got ${shown(o.reconnectJitterMs)})`);
+  }
   if (!(typeof o.maxReconnectDelayMs === 'number' && o.maxReconnectDelayMs >= 0)) {
     throw new InvalidArgument(`maxReconnectDelayMs must be 0 or more milliseconds, or Infinity (got ${shown(o.maxReconnectDelayMs)})`);
   }
@@ -484,7 +487,7 @@ export function checkTimeout(value, what = 'timeout') {
 /** The names of the ConnectOptions: any other name is refused, not ignored. */
 export const CONNECT_OPTIONS = Object.freeze([
   'url', 'host', 'port', 'user', 'pass', 'token', 'nkeySeed', 'nkeySeedFile', 'credsFile', 'tls', 'tlsHandshakeFirst',
-  'name', 'echo', 'reconnect', 'maxReconnectAttempts', 'reconnectDelayMs', 'maxReconnectDelayMs', 'connectTimeoutMs',
+  'name', 'echo', 'reconnect', 'maxReconnectAttempts', 'reconnectDelayMs', 'maxReconnectDelayMs', 'reconnectJitterMs', 'connectTimeoutMs',
   'maxOutboxBytes', 'maxBufferedOutputBytes', 'maxPendingMsgs', 'maxPendingBytes', 'pingIntervalMs', 'maxPingsOut',
   'maxControlLine', 'requestTimeoutMs', 'commandTimeoutMs',
 ]);
@@ -533,6 +536,8 @@ function connectOptionsOf(options, more) {
  * @property {number} [maxReconnectAttempts] attempts in a row before giving up and closing (default Infinity)
  * @property {number} [reconnectDelayMs] first wait between attempts, doubled up to maxReconnectDelayMs (default 50)
  * @property {number} [maxReconnectDelayMs] default 2000
+ * @property {number} [reconnectJitterMs] up to this much more, at random, on each wait between
+ *   attempts (default 100, as NATS clients), so clients a server lost at once do not return in lockstep
  * @property {number} [connectTimeoutMs] time for one attempt to reach a working connection (default 5000)
  * @property {number} [maxOutboxBytes] bytes of commands kept while disconnected, or while the output
  *   is backed up (default 8 MiB); past it, ConnectionLost (disconnected) or BufferFull (connected)
@@ -930,6 +935,7 @@ export class Client extends EventEmitter {
       maxReconnectAttempts: Infinity,
       reconnectDelayMs: 50,
       maxReconnectDelayMs: 2000,
+      reconnectJitterMs: 100,
       connectTimeoutMs: 5000,
       maxOutboxBytes: 8 * 1024 * 1024,
       maxBufferedOutputBytes: 64 * 1024 * 1024,
@@ -1380,7 +1386,9 @@ export class Client extends EventEmitter {
       if (performance.now() - this._connectedAt >= this.options.maxReconnectDelayMs) this._backoffStep = 0;
       this._connectedAt = null;
     }
-    const delay = Math.min(this.options.reconnectDelayMs * 2 ** this._backoffStep, this.options.maxReconnectDelayMs);
+    // The jitter keeps the clients a restarted server lost all at once from retrying in lockstep.
+    const delay = Math.min(this.options.reconnectDelayMs * 2 ** this._backoffStep, this.options.maxReconnectDelayMs)
+      + Math.random() * this.options.reconnectJitterMs;
     this._backoffStep = Math.min(this._backoffStep + 1, 52);
     this._emitSafe('reconnecting', attempt, delay);
     this.reconnectTimer = setTimer(() => {

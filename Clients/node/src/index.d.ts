@@ -159,6 +159,8 @@ export interface ConnectOptions {
   reconnectDelayMs?: number;
   /** Default 2000. */
   maxReconnectDelayMs?: number;
+  /** Up to this much more, at random, on each wait between attempts (default 100, as NATS clients). */
+  reconnectJitterMs?: number;
   /** Time one attempt has to reach a working connection (default 5000; Infinity: no limit). */
   connectTimeoutMs?: number;
   /**

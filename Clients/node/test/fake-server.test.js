@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import { connect, ConnectionLost, ServerError, ProtocolError } from '../src/index.js';
+import { connect, ConnectionLost, InvalidArgument, ServerError, ProtocolError } from '../src/index.js';
 import { within, sleep, waitFor } from '../testkit/helpers.js';
 import { fakeServer } from '../testkit/fake-server.js';
 
@@ -91,5 +91,32 @@ test('connections dropped right after the handshake keep the reconnect backoff',
   } finally {
     await c.close();
     await fake.close();
+  }
+});
+
+test('reconnect waits get up to reconnectJitterMs more at random: clients a server lost at once do not retry in lockstep', { timeout: 15_000 }, async () => {
+  const fake = await fakeServer();
+  const same = { port: fake.port, reconnectDelayMs: 50, maxReconnectDelayMs: 50 };
+  const clients = await Promise.all([...Array(8)].map(() => connect({ ...same, reconnectJitterMs: 100 })));
+  const steady = await connect({ ...same, reconnectJitterMs: 0 });
+  /** @type {number[]} */
+  const waits = [];
+  /** @type {number[]} */
+  const steadyWaits = [];
+  for (const c of clients) c.once('reconnecting', (_attempt, delay) => waits.push(delay));
+  steady.once('reconnecting', (_attempt, delay) => steadyWaits.push(delay));
+  try {
+    fake.dropAll();
+    await waitFor(() => waits.length === 8 && steadyWaits.length === 1, 5000, 'reconnecting events');
+    assert.ok(waits.every((w) => w >= 50 && w <= 150), String(waits));
+    assert.ok(new Set(waits).size > 4, `waits in lockstep: ${waits}`);
+    assert.deepEqual(steadyWaits, [50]);
+  } finally {
+    await Promise.all([...clients, steady].map((c) => c.close()));
+    await fake.close();
+  }
+  for (const bad of [-1, NaN, Infinity, '100']) {
+    const err = await connect({ port: 1, reconnectJitterMs: /** @type {any} */ (bad) }).then(() => null, (e) => e);
+    assert.ok(err instanceof InvalidArgument && /reconnectJitterMs/.test(err.message), String(err));
   }
 });

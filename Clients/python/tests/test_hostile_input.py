@@ -8,6 +8,7 @@ client usable afterwards."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import threading
@@ -348,6 +349,25 @@ def test_connections_dropped_after_the_handshake_keep_the_backoff(scripted):
 
 # --------------------------------------------------------------------------
 # Closing while connecting
+
+
+def test_reconnect_waits_get_jitter(scripted):
+    # Without it, every client a restarted server lost retries at the same instants.
+    srv = scripted()
+    same = dict(reconnect_wait=0.05, reconnect_max_wait=0.05)
+    client = docket.Client(srv.url, reconnect_jitter=0.1, **same)
+    steady = docket.Client(srv.url, reconnect_jitter=0, **same)
+    try:
+        waits = list(itertools.islice(client._reconnect_delays(), 40))
+        assert all(0.05 <= w <= 0.15 for w in waits), waits
+        assert len(set(waits)) > 30, waits
+        assert set(itertools.islice(steady._reconnect_delays(), 10)) == {0.05}
+    finally:
+        client.close(timeout=0.5)
+        steady.close(timeout=0.5)
+    for bad in (-1, "0.1", True, float("nan")):
+        with pytest.raises(docket.BadArgument, match="reconnect_jitter"):
+            docket.Client(srv.url, reconnect_jitter=bad)
 
 
 def test_aio_close_during_connect_wins(scripted):
