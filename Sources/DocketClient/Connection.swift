@@ -256,8 +256,14 @@ public final class DocketConnection: @unchecked Sendable {
     /// The server's INFO document (of the current connection).
     public var info: JSONValue { state.withLock { serverInfo } }
 
-    /// The largest payload the server takes (INFO `max_payload`).
-    public var maxPayload: Int { state.withLock { serverInfo["max_payload"]?.intValue ?? 1 << 20 } }
+    /// The largest payload the server takes (INFO `max_payload`; 1 MiB, nats-server's default,
+    /// when INFO has none, or one that is no positive integer, which would refuse every payload).
+    public var maxPayload: Int {
+        state.withLock {
+            guard let value = serverInfo["max_payload"]?.intValue, value > 0 else { return 1 << 20 }
+            return value
+        }
+    }
 
     /// Whether a connection is up now (false while reconnecting, and once closed).
     public var isConnected: Bool { state.withLock { phase == .connected } }

@@ -126,6 +126,32 @@ import Testing
         #expect(connection.maxPayload == 2048)
     }
 
+    /// An INFO `max_payload` that is no positive integer counts as none (1 MiB): taken as it
+    /// was, -1 refused every payload.
+    @Test(arguments: ["-1", "0", "true"])
+    func anInfoMaxPayloadThatIsNoPositiveIntegerCountsAsNone(value: String) throws {
+        let server = try FakeServer(withPong: "INFO {\"server_id\":\"FAKE\",\"max_payload\":\(value)}\r\n") { client, server in
+            // Answers each PING (the flush's), whatever else comes.
+            var seen: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(client, &buffer, buffer.count, 0)
+                guard count > 0 else { return }
+                seen += buffer[..<count]
+                while let end = seen.firstRange(of: Array("PING\r\n".utf8)) {
+                    seen.removeSubrange(..<end.upperBound)
+                    guard server.send(client, "PONG\r\n") else { return }
+                }
+            }
+        }
+        defer { server.stop() }
+        let connection = try DocketConnection(host: "127.0.0.1", port: server.port)
+        defer { connection.close() }
+        try connection.flush()
+        #expect(connection.maxPayload == 1 << 20)
+        try connection.publish("orders.new", Array("hello".utf8))
+    }
+
     /// Each reconnect wait gets up to `reconnectJitter` more at random: without it, the clients
     /// a restarted server lost all come back at the same instants, attempt after attempt. The
     /// server drops each connection after its handshake; the waits are capped at 50 ms, so the

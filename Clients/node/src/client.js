@@ -1414,8 +1414,18 @@ export class Client extends EventEmitter {
   _applyInfoLimits() {
     const parser = this._parser;
     if (!parser) return;
+    const max = this._maxPayload();
+    parser.maxMessage = max !== undefined ? max + MESSAGE_SIZE_MARGIN : parser.maxPayload;
+  }
+
+  /**
+   * The server's max_payload from INFO; undefined when it has none, or one that is no positive
+   * integer (which would otherwise refuse every payload).
+   * @internal @returns {number|undefined}
+   */
+  _maxPayload() {
     const max = this.info?.max_payload;
-    parser.maxMessage = Number.isSafeInteger(max) && max > 0 ? max + MESSAGE_SIZE_MARGIN : parser.maxPayload;
+    return Number.isSafeInteger(max) && max > 0 ? max : undefined;
   }
 
   /**
@@ -1897,8 +1907,8 @@ export class Client extends EventEmitter {
 
   /** @param {number} n @internal */
   _checkPayload(n) {
-    const max = this.info?.max_payload;
-    if (typeof max === 'number' && n > max) throw new InvalidArgument(`payload of ${n} bytes is over the server's max_payload of ${max}`);
+    const max = this._maxPayload();
+    if (max !== undefined && n > max) throw new InvalidArgument(`payload of ${n} bytes is over the server's max_payload of ${max}`);
   }
 
   /**
@@ -2116,7 +2126,7 @@ export class Client extends EventEmitter {
    * @returns {Promise<(number|string)[]>}
    */
   async batch(jobs) {
-    const bytes = encodeBatch(jobs, { maxPayload: this.info?.max_payload, maxControlLine: this.options.maxControlLine });
+    const bytes = encodeBatch(jobs, { maxPayload: this._maxPayload(), maxControlLine: this.options.maxControlLine });
     const count = jobs.length;
     return this.command(bytes, 'batch', {
       decode: (f) => {

@@ -120,3 +120,19 @@ test('reconnect waits get up to reconnectJitterMs more at random: clients a serv
     assert.ok(err instanceof InvalidArgument && /reconnectJitterMs/.test(err.message), String(err));
   }
 });
+
+test('an INFO max_payload that is no positive integer counts as none (it refused every payload)', { timeout: 10_000 }, async () => {
+  for (const value of [-1, 0, true, 1.5]) {
+    const fake = await fakeServer((line, socket) => {
+      if (line === 'PING') socket.write('PONG\r\n');
+    }, { info: { max_payload: value } });
+    const c = await connect({ port: fake.port });
+    try {
+      c.publish('orders.new', 'hello');
+      await within(c.flush(), 2000, 'flush');
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+  }
+});

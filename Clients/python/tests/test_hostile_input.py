@@ -500,6 +500,19 @@ def test_aio_requests_in_flight_at_a_drop_raise_connection_lost(scripted):
     run(main())
 
 
+@pytest.mark.parametrize("value", [b"-1", b"0", b"true"])
+def test_an_info_max_payload_that_is_no_positive_integer_counts_as_none(scripted, value):
+    # Taken as it was, it refused every payload ("above the server's max_payload of -1").
+    srv = scripted(info=b'INFO {"server_id":"FAKE","max_payload":%s}\r\n' % value)
+    client = docket.Client(srv.url)
+    try:
+        assert client.max_payload is None
+        client.publish("orders.new", b"hello")
+        client.flush(5)
+    finally:
+        client.close(timeout=0.5)
+
+
 # --------------------------------------------------------------------------
 # Replies to commands never sent
 

@@ -351,9 +351,11 @@ class ClientCore(Generic[SubscriptionT]):
 
     @property
     def max_payload(self) -> Optional[int]:
-        """The server's payload limit in bytes, from INFO."""
+        """The server's payload limit in bytes, from INFO (None when INFO
+        has none: a value that is not a positive integer counts as none,
+        rather than refusing every payload)."""
         value = self._info.get("max_payload")
-        return value if isinstance(value, int) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
     @property
     def last_error(self) -> Optional[ServerError]:
