@@ -1269,7 +1269,11 @@ export class Client extends EventEmitter {
         this._connectedAt = performance.now();
         this.lastError = null;
         this._startPinger(socket);
-        this._sendOutbox();
+        // The held commands go once the rest of this read is parsed: a reply that came with the
+        // PONG answers no command (none was sent yet), and must not pass for the first one's.
+        queueMicrotask(() => {
+          if (this.socket === socket && this.state === 'connected' && !socket.destroyed) this._sendOutbox();
+        });
         finish(null);
         this._emitSafe(reconnected ? 'reconnect' : 'connect');
       },

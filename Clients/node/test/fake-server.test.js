@@ -136,3 +136,24 @@ test('an INFO max_payload that is no positive integer counts as none (it refused
     }
   }
 });
+
+test('a reply that comes with a reconnect\'s PONG never passes for the reply to a command held meanwhile', { timeout: 15_000 }, async () => {
+  // Connection 1 sends a stray '+OK 77' with its PONG: taken for the held ENQ's reply, it made
+  // enqueue() return job 77. It is a protocol error; connection 2 answers the ENQ for real.
+  const fake = await fakeServer((line, socket) => {
+    if (line.startsWith('ENQ ')) socket.write('+OK 5\r\n');
+  }, { withPong: (index) => (index === 1 ? '+OK 77\r\n' : '') });
+  const c = await connect({ port: fake.port, reconnectDelayMs: 20, commandTimeoutMs: 5000 });
+  c.on('error', () => {});
+  try {
+    const lost = new Promise((resolve) => c.once('disconnect', resolve));
+    fake.dropAll();
+    await lost;
+    const r = await c.enqueue('q', 'x');
+    assert.equal(r.id, 5);
+    assert.equal(fake.sockets.length, 3, 'the stray reply dropped connection 1');
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});
