@@ -38,7 +38,8 @@ import DocketWire
 /// with `NOT_HELD`. The reader then reconnects, waiting `reconnectWait` before the first
 /// attempt and doubling the wait up to `reconnectMaxWait` (a connection lost within
 /// `reconnectMaxWait` of its handshake goes on from the last wait instead of starting over, so a
-/// server that lets clients in and drops them is not hammered). Once the new connection has answered
+/// server that lets clients in and drops them is not hammered), each wait with up to
+/// `reconnectJitter` more at random. Once the new connection has answered
 /// CONNECT and PING, every live subscription is sent again with its sid (and what is left of
 /// its message limit), then the publishes made meanwhile; subscriptions keep delivering.
 /// Commands that await a reply and are issued while disconnected are held back until the new
@@ -116,6 +117,9 @@ public final class DocketConnection: @unchecked Sendable {
         public var reconnectWait: DocketDuration
         /// The longest wait between reconnect attempts.
         public var reconnectMaxWait: DocketDuration
+        /// Up to this much more, at random, on each reconnect wait (100 ms, as NATS clients), so
+        /// the clients a restarted server lost all at once do not come back in lockstep.
+        public var reconnectJitter: DocketDuration
         /// How long to keep trying to reconnect before closing for good (nil: forever).
         public var reconnectTimeout: DocketDuration?
         /// Bytes of publishes held while disconnected, sent after the reconnect; a publish
@@ -140,6 +144,7 @@ public final class DocketConnection: @unchecked Sendable {
             name: String? = nil, connectTimeout: DocketDuration = 5, requestTimeout: DocketDuration? = 30,
             echo: Bool = true, pendingMessageLimit: Int = 65_536, onServerError: (@Sendable (String) -> Void)? = nil,
             reconnect: Bool = true, reconnectWait: DocketDuration = .milliseconds(50), reconnectMaxWait: DocketDuration = 2,
+            reconnectJitter: DocketDuration = .milliseconds(100),
             reconnectTimeout: DocketDuration? = 30, reconnectBufferSize: Int = 8 << 20,
             onDisconnect: (@Sendable (DocketError) -> Void)? = nil, onReconnect: (@Sendable () -> Void)? = nil,
             credentials: Credentials? = nil, tls: TLSOptions? = nil
@@ -155,6 +160,7 @@ public final class DocketConnection: @unchecked Sendable {
             self.reconnect = reconnect
             self.reconnectWait = reconnectWait
             self.reconnectMaxWait = reconnectMaxWait
+            self.reconnectJitter = reconnectJitter
             self.reconnectTimeout = reconnectTimeout
             self.reconnectBufferSize = reconnectBufferSize
             self.onDisconnect = onDisconnect
@@ -250,8 +256,14 @@ public final class DocketConnection: @unchecked Sendable {
     /// The server's INFO document (of the current connection).
     public var info: JSONValue { state.withLock { serverInfo } }
 
-    /// The largest payload the server takes (INFO `max_payload`).
-    public var maxPayload: Int { state.withLock { serverInfo["max_payload"]?.intValue ?? 1 << 20 } }
+    /// The largest payload the server takes (INFO `max_payload`; 1 MiB, nats-server's default,
+    /// when INFO has none, or one that is no positive integer, which would refuse every payload).
+    public var maxPayload: Int {
+        state.withLock {
+            guard let value = serverInfo["max_payload"]?.intValue, value > 0 else { return 1 << 20 }
+            return value
+        }
+    }
 
     /// Whether a connection is up now (false while reconnecting, and once closed).
     public var isConnected: Bool { state.withLock { phase == .connected } }
@@ -488,6 +500,7 @@ public final class DocketConnection: @unchecked Sendable {
         while true {
             switch try nextOp("PONG") {
             case .pong:
+                try checkNoReplyCameWithPong(input, host: host, port: port)
                 return (info!, input)
             case .ping:
                 try send(Wire.pong())
@@ -504,6 +517,20 @@ public final class DocketConnection: @unchecked Sendable {
             default:
                 throw .connectFailed("handshake with \(host):\(port) failed: an unexpected reply before PONG")
             }
+        }
+    }
+
+    /// What came with the handshake's PONG is read by the reader once the caller may already
+    /// have sent a command: a reply there (to no command: none was sent yet) would pass for
+    /// that command's. So the complete ops among those bytes are checked now, and left in place.
+    static func checkNoReplyCameWithPong(_ input: ByteBuffer, host: String, port: Int) throws(DocketError) {
+        let bytes = input.readableBytes
+        var offset = 0
+        while case .op(let op, let next) = ServerParser.parse(bytes, from: offset) {
+            if case .failure(let error) = Replies.route(op, waiting: nil) {
+                throw .connectFailed("handshake with \(host):\(port) failed: \(error)")
+            }
+            offset = next
         }
     }
 
@@ -1457,6 +1484,7 @@ public final class DocketConnection: @unchecked Sendable {
         let firstWait = max(options.reconnectWait.milliseconds ?? 50, 1)
         let longestWait = max(options.reconnectMaxWait.milliseconds ?? 2000, firstWait)
         let connectMilliseconds = options.connectTimeout.milliseconds ?? 5000
+        let jitter = max(options.reconnectJitter.milliseconds ?? 100, 0)
         // A connection lost within the longest wait of its handshake does not start the backoff
         // over: a server that lets clients in and drops them at once is not reconnected to
         // every `reconnectWait`, the waits go on doubling from where the last reconnect left them.
@@ -1465,7 +1493,7 @@ public final class DocketConnection: @unchecked Sendable {
         var lastError = why
         while true {
             // Wait out the delay (close() cuts it short).
-            var until = Deadline.after(milliseconds: delay)
+            var until = Deadline.after(milliseconds: delay + Int.random(in: 0...jitter))
             if let giveUp, giveUp < until { until = giveUp }
             let closed = state.withLock { () -> Bool in
                 while phase != .closed, replyArrived.wait(state, until: until) {}

@@ -70,7 +70,7 @@ struct Sub: ParsableCommand {
     var headers = false
 
     func run() throws {
-        try connection.with { client in
+        try connection.with(follows: true) { client in
             let subscription = try client.subscribe(subject, queue: queue)
             if let count { try subscription.unsubscribe(after: count) }
             try client.flush()
@@ -125,7 +125,7 @@ struct Events: ParsableCommand {
     var json = false
 
     func run() throws {
-        try connection.with { client in
+        try connection.with(follows: true) { client in
             let subscription = try client.subscribeEvents(queue: queue)
             try client.flush()
             writeStderr("Following events of \(queue == "*" ? "every queue" : "queue \(queue)")\n")

@@ -177,12 +177,17 @@ struct ServerOptions: ParsableArguments {
 
     /// The client's connection settings: name, TLS and credentials. Without `reconnect`, a
     /// lost connection fails what is under way at once rather than waiting for a new one.
-    func connectionOptions(name: String, reconnect: Bool = true, requestTimeout: DocketDuration? = 30) throws
+    /// `follows`: a command that runs until interrupted (sub, events, top) keeps reconnecting
+    /// however long the server is away, as `docket work` does, instead of giving up after the
+    /// client's 30 s `reconnectTimeout` (a restart that replays a long log takes longer).
+    func connectionOptions(name: String, reconnect: Bool = true, requestTimeout: DocketDuration? = 30, follows: Bool = false) throws
         -> DocketConnection.Options
     {
         try check()
-        return DocketConnection.Options(
+        var options = DocketConnection.Options(
             name: name, requestTimeout: requestTimeout, reconnect: reconnect, credentials: try credentials(), tls: tls)
+        if follows { options.reconnectTimeout = nil }
+        return options
     }
 
     /// The environment for programs `docket work` runs, so that a `docket` they run reaches
@@ -231,9 +236,11 @@ struct ServerOptions: ParsableArguments {
     }
 
     /// Connects, runs `body`, and closes; Docket errors are printed and become their exit status.
-    func with<T>(reconnect: Bool = true, requestTimeout: DocketDuration? = 30, _ body: (DocketConnection) throws -> T) throws -> T {
+    func with<T>(
+        reconnect: Bool = true, requestTimeout: DocketDuration? = 30, follows: Bool = false, _ body: (DocketConnection) throws -> T
+    ) throws -> T {
         let connection: DocketConnection
-        let options = try connectionOptions(name: "docket-cli", reconnect: reconnect, requestTimeout: requestTimeout)
+        let options = try connectionOptions(name: "docket-cli", reconnect: reconnect, requestTimeout: requestTimeout, follows: follows)
         do {
             connection = try DocketConnection(address, options: options)
         } catch {

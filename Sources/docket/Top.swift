@@ -60,7 +60,7 @@ struct Top: ParsableCommand {
         let screens = count ?? (live ? nil : 1)
         let names = self.names
         let address = connection.address
-        try connection.with(requestTimeout: .seconds(5)) { client in
+        try connection.with(requestTimeout: .seconds(5), follows: true) { client in
             if !live {
                 var previous: TopSnapshot? = nil
                 for index in 0..<(screens ?? 1) {

@@ -67,6 +67,29 @@ import Testing
         }
     }
 
+    /// `sub` and `events` run until interrupted, so they outlast a server that is away for
+    /// longer than the client's 30 s `reconnectTimeout` (they exited, "the subscription ended").
+    /// Slow on purpose: the outage must pass that limit.
+    @Test func subAndEventsOutlastALongOutage() throws {
+        var server = try DocketdProcess()
+        defer { server.stop(timeout: 5) }
+        let subscriber = try CLIRun(["sub", "greetings"], server: server)
+        let follower = try CLIRun(["events", "q"], server: server)
+        #expect(eventually { subscriber.stderr.contains("Listening") && follower.stderr.contains("Following") })
+        server.crash()
+        Thread.sleep(forTimeInterval: 32)
+        server = try server.restart()
+        #expect(subscriber.process.isRunning, "\(subscriber.stderr)")
+        #expect(follower.process.isRunning, "\(follower.stderr)")
+        // Each try publishes again: the subscription may not be back yet.
+        #expect(try eventually(timeout: 15) {
+            _ = try docket("pub", "greetings", "back", server: server)
+            return subscriber.stdout.contains("greetings: back")
+        })
+        #expect(try docket("enq", "q", "x", server: server).0 == 0)
+        #expect(eventually { follower.stdout.contains("enqueued") }, "\(follower.stdout)")
+    }
+
     @Test func queueWaitRetryAndPubSub() throws {
         try withServer { server in
             var (status, out, err) = try docket("queue", "render", "--rate", "100/1s", "--concurrency", "4", server: server)

@@ -7,8 +7,9 @@ import Testing
 /// must neither trap nor hang beyond its timeouts.
 @Suite struct HostileServerTests {
     /// A loopback server that completes each connection's handshake (INFO, then PONG to the
-    /// first PING), then does what `afterHandshake` says with the socket. Every socket is shut
-    /// down by `stop()`, which ends whatever `afterHandshake` still does.
+    /// first PING, with `withPong` in the same write), then does what `afterHandshake` says with
+    /// the socket. Every socket is shut down by `stop()`, which ends whatever `afterHandshake`
+    /// still does.
     final class FakeServer: @unchecked Sendable {
         let port: Int
         private let listener: Int32
@@ -22,11 +23,15 @@ import Testing
         /// Instead of the handshake, when given.
         private let greeting: (@Sendable (Int32, FakeServer) -> Void)?
 
+        /// Sent in the same write as the handshake's PONG.
+        private let withPong: String
+
         init(
-            receiveBuffer: Int32? = nil, greeting: (@Sendable (Int32, FakeServer) -> Void)? = nil,
+            receiveBuffer: Int32? = nil, greeting: (@Sendable (Int32, FakeServer) -> Void)? = nil, withPong: String = "",
             afterHandshake: @escaping @Sendable (Int32, FakeServer) -> Void = { _, _ in }
         ) throws {
             self.greeting = greeting
+            self.withPong = withPong
             (listener, port) = try LoopbackListener.open(receiveBuffer: receiveBuffer)
             self.afterHandshake = afterHandshake
             Thread.detachNewThread { [self] in serve() }
@@ -56,7 +61,7 @@ import Testing
                         guard count > 0 else { return }
                         seen += buffer[..<count]
                     }
-                    guard send(client, "PONG\r\n") else { return }
+                    guard send(client, "PONG\r\n" + withPong) else { return }
                     afterHandshake(client, self)
                 }
             }
@@ -93,6 +98,83 @@ import Testing
             done.signal()
         }
         return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    /// A reply that comes with the handshake's PONG answers no command (none was sent yet);
+    /// read later, it passed for the reply to the first command (an enqueue returned job 77).
+    @Test(arguments: ["+OK 77\r\n", "JOB 5 q 1 1\r\nx\r\n"])
+    func aReplyThatComesWithThePongFailsTheConnect(reply: String) throws {
+        let server = try FakeServer(withPong: reply)
+        defer { server.stop() }
+        #expect {
+            _ = try DocketConnection(host: "127.0.0.1", port: server.port, options: .init(connectTimeout: 2))
+        } throws: { error in
+            guard case DocketError.connectFailed(let text) = error else { return false }
+            return text.contains("no command waits")
+        }
+    }
+
+    /// What else may come with the PONG (a PING, a new INFO) is still handled.
+    @Test func pingsAndInfoThatComeWithThePongAreHandled() throws {
+        let info = "INFO {\"server_id\":\"FAKE\",\"max_payload\":2048}\r\n"
+        let server = try FakeServer(withPong: "PING\r\n" + info)
+        defer { server.stop() }
+        let connection = try DocketConnection(host: "127.0.0.1", port: server.port)
+        defer { connection.close() }
+        let deadline = Date().addingTimeInterval(5)
+        while connection.maxPayload != 2048, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(connection.maxPayload == 2048)
+    }
+
+    /// An INFO `max_payload` that is no positive integer counts as none (1 MiB): taken as it
+    /// was, -1 refused every payload.
+    @Test(arguments: ["-1", "0", "true"])
+    func anInfoMaxPayloadThatIsNoPositiveIntegerCountsAsNone(value: String) throws {
+        let server = try FakeServer(withPong: "INFO {\"server_id\":\"FAKE\",\"max_payload\":\(value)}\r\n") { client, server in
+            // Answers each PING (the flush's), whatever else comes.
+            var seen: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(client, &buffer, buffer.count, 0)
+                guard count > 0 else { return }
+                seen += buffer[..<count]
+                while let end = seen.firstRange(of: Array("PING\r\n".utf8)) {
+                    seen.removeSubrange(..<end.upperBound)
+                    guard server.send(client, "PONG\r\n") else { return }
+                }
+            }
+        }
+        defer { server.stop() }
+        let connection = try DocketConnection(host: "127.0.0.1", port: server.port)
+        defer { connection.close() }
+        try connection.flush()
+        #expect(connection.maxPayload == 1 << 20)
+        try connection.publish("orders.new", Array("hello".utf8))
+    }
+
+    /// Each reconnect wait gets up to `reconnectJitter` more at random: without it, the clients
+    /// a restarted server lost all come back at the same instants, attempt after attempt. The
+    /// server drops each connection after its handshake; the waits are capped at 50 ms, so the
+    /// gaps between connections were all about 50 ms. With 300 ms of jitter five in six are
+    /// over 100 ms: fewer than three of nine happens about once in 10,000 runs.
+    @Test func reconnectWaitsGetJitter() throws {
+        let arrivals = NSLock()
+        nonisolated(unsafe) var times: [Date] = []
+        let server = try FakeServer(afterHandshake: { client, _ in
+            arrivals.withLock { times.append(Date()) }
+            shutdown(client, Int32(SHUT_RDWR))
+        })
+        defer { server.stop() }
+        let options = DocketConnection.Options(reconnectWait: .milliseconds(50), reconnectMaxWait: .milliseconds(50), reconnectJitter: .milliseconds(300))
+        let connection = try DocketConnection(host: "127.0.0.1", port: server.port, options: options)
+        defer { connection.close() }
+        let deadline = Date().addingTimeInterval(10)
+        while arrivals.withLock({ times.count }) < 10, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        let seen = arrivals.withLock { times }
+        try #require(seen.count >= 10)
+        let gaps = zip(seen.dropFirst(), seen).map { $0.timeIntervalSince($1) }.prefix(9)
+        #expect(gaps.allSatisfy { $0 >= 0.045 }, "\(gaps)")
+        #expect(gaps.filter { $0 > 0.1 }.count >= 3, "waits in lockstep: \(gaps)")
     }
 
     /// Connect timeouts may be up to 366 days; more than 2^31 ms must not overflow poll(2)'s

@@ -451,6 +451,9 @@ function checkLimits(o) {
   if (!(typeof o.reconnectDelayMs === 'number' && o.reconnectDelayMs >= 0 && Number.isFinite(o.reconnectDelayMs))) {
     throw new InvalidArgument(`reconnectDelayMs must be 0 or more milliseconds (got ${shown(o.reconnectDelayMs)})`);
   }
+  if (!(typeof o.reconnectJitterMs === 'number' && o.reconnectJitterMs >= 0 && Number.isFinite(o.reconnectJitterMs))) {
+    throw new InvalidArgument(`reconnectJitterMs must be 0 or more milliseconds (got ${shown(o.reconnectJitterMs)})`);
+  }
   if (!(typeof o.maxReconnectDelayMs === 'number' && o.maxReconnectDelayMs >= 0)) {
     throw new InvalidArgument(`maxReconnectDelayMs must be 0 or more milliseconds, or Infinity (got ${shown(o.maxReconnectDelayMs)})`);
   }
@@ -481,6 +484,31 @@ export function checkTimeout(value, what = 'timeout') {
   throw new InvalidArgument(`${what} must be 0 or more milliseconds, or Infinity for no limit (got ${shown(value)})`);
 }
 
+/** The names of the ConnectOptions: any other name is refused, not ignored. */
+export const CONNECT_OPTIONS = Object.freeze([
+  'url', 'host', 'port', 'user', 'pass', 'token', 'nkeySeed', 'nkeySeedFile', 'credsFile', 'tls', 'tlsHandshakeFirst',
+  'name', 'echo', 'reconnect', 'maxReconnectAttempts', 'reconnectDelayMs', 'maxReconnectDelayMs', 'reconnectJitterMs', 'connectTimeoutMs',
+  'maxOutboxBytes', 'maxBufferedOutputBytes', 'maxPendingMsgs', 'maxPendingBytes', 'pingIntervalMs', 'maxPingsOut',
+  'maxControlLine', 'requestTimeoutMs', 'commandTimeoutMs',
+]);
+
+/**
+ * The options of `connect(options)` or `connect(url, options)`, their names checked: a misspelt
+ * `comandTimeoutMs`, or options after a url that were once ignored, would leave defaults (and no
+ * credentials) in force without a word.
+ * @param {unknown} options the options, or a url @param {unknown} more the options after a url
+ * @returns {ConnectOptions}
+ */
+function connectOptionsOf(options, more) {
+  if (typeof options === 'string') {
+    const rest = checkOptionNames(more, CONNECT_OPTIONS, 'connect option');
+    if (rest.url !== undefined) throw new InvalidArgument('a url is given twice: as the first argument and as the url option');
+    return { ...rest, url: options };
+  }
+  if (more !== undefined) throw new InvalidArgument('options after the options: connect(options) or connect(url, options)');
+  return checkOptionNames(options, CONNECT_OPTIONS, 'connect option');
+}
+
 /**
  * @typedef {object} ConnectOptions
  * @property {string} [url] `nats://host:port`, `nats://user:pass@host:port`, `nats://token@host:port`,
@@ -508,6 +536,8 @@ export function checkTimeout(value, what = 'timeout') {
  * @property {number} [maxReconnectAttempts] attempts in a row before giving up and closing (default Infinity)
  * @property {number} [reconnectDelayMs] first wait between attempts, doubled up to maxReconnectDelayMs (default 50)
  * @property {number} [maxReconnectDelayMs] default 2000
+ * @property {number} [reconnectJitterMs] up to this much more, at random, on each wait between
+ *   attempts (default 100, as NATS clients), so clients a server lost at once do not return in lockstep
  * @property {number} [connectTimeoutMs] time for one attempt to reach a working connection (default 5000)
  * @property {number} [maxOutboxBytes] bytes of commands kept while disconnected, or while the output
  *   is backed up (default 8 MiB); past it, ConnectionLost (disconnected) or BufferFull (connected)
@@ -869,8 +899,8 @@ export class JobEvents {
  * @param {ConnectOptions|string} [options] the options, or a url
  * @returns {Promise<Client>}
  */
-export async function connect(options = {}) {
-  const client = new Client(options);
+export async function connect(options = {}, more = undefined) {
+  const client = new Client(options, more);
   await client._firstConnect();
   return client;
 }
@@ -882,10 +912,14 @@ export async function connect(options = {}) {
  * never disturbs the connection (see _listenerThrew).
  */
 export class Client extends EventEmitter {
-  /** @param {ConnectOptions|string} [options] the options, or a url */
-  constructor(options = {}) {
+  /**
+   * @param {ConnectOptions|string} [options] the options, or a url
+   * @param {ConnectOptions} [more] with a url: the other options (as `connect(url, **options)` of
+   *   the Python client)
+   */
+  constructor(options = {}, more = undefined) {
     super();
-    if (typeof options === 'string') options = { url: options };
+    options = connectOptionsOf(options, more);
     const { user, pass, token, nkeySeed, nkeySeedFile, credsFile, url, tls: tlsGiven, ...rest } = options ?? {};
     /** @type {{host?: string, port?: number, user?: string, pass?: string, tls?: boolean}} */
     const fromUrl = url === undefined || url === null ? {} : parseServerUrl(url);
@@ -901,6 +935,7 @@ export class Client extends EventEmitter {
       maxReconnectAttempts: Infinity,
       reconnectDelayMs: 50,
       maxReconnectDelayMs: 2000,
+      reconnectJitterMs: 100,
       connectTimeoutMs: 5000,
       maxOutboxBytes: 8 * 1024 * 1024,
       maxBufferedOutputBytes: 64 * 1024 * 1024,
@@ -1234,7 +1269,11 @@ export class Client extends EventEmitter {
         this._connectedAt = performance.now();
         this.lastError = null;
         this._startPinger(socket);
-        this._sendOutbox();
+        // The held commands go once the rest of this read is parsed: a reply that came with the
+        // PONG answers no command (none was sent yet), and must not pass for the first one's.
+        queueMicrotask(() => {
+          if (this.socket === socket && this.state === 'connected' && !socket.destroyed) this._sendOutbox();
+        });
         finish(null);
         this._emitSafe(reconnected ? 'reconnect' : 'connect');
       },
@@ -1351,7 +1390,9 @@ export class Client extends EventEmitter {
       if (performance.now() - this._connectedAt >= this.options.maxReconnectDelayMs) this._backoffStep = 0;
       this._connectedAt = null;
     }
-    const delay = Math.min(this.options.reconnectDelayMs * 2 ** this._backoffStep, this.options.maxReconnectDelayMs);
+    // The jitter keeps the clients a restarted server lost all at once from retrying in lockstep.
+    const delay = Math.min(this.options.reconnectDelayMs * 2 ** this._backoffStep, this.options.maxReconnectDelayMs)
+      + Math.random() * this.options.reconnectJitterMs;
     this._backoffStep = Math.min(this._backoffStep + 1, 52);
     this._emitSafe('reconnecting', attempt, delay);
     this.reconnectTimer = setTimer(() => {
@@ -1377,8 +1418,18 @@ export class Client extends EventEmitter {
   _applyInfoLimits() {
     const parser = this._parser;
     if (!parser) return;
+    const max = this._maxPayload();
+    parser.maxMessage = max !== undefined ? max + MESSAGE_SIZE_MARGIN : parser.maxPayload;
+  }
+
+  /**
+   * The server's max_payload from INFO; undefined when it has none, or one that is no positive
+   * integer (which would otherwise refuse every payload).
+   * @internal @returns {number|undefined}
+   */
+  _maxPayload() {
     const max = this.info?.max_payload;
-    parser.maxMessage = Number.isSafeInteger(max) && max > 0 ? max + MESSAGE_SIZE_MARGIN : parser.maxPayload;
+    return Number.isSafeInteger(max) && max > 0 ? max : undefined;
   }
 
   /**
@@ -1860,8 +1911,8 @@ export class Client extends EventEmitter {
 
   /** @param {number} n @internal */
   _checkPayload(n) {
-    const max = this.info?.max_payload;
-    if (typeof max === 'number' && n > max) throw new InvalidArgument(`payload of ${n} bytes is over the server's max_payload of ${max}`);
+    const max = this._maxPayload();
+    if (max !== undefined && n > max) throw new InvalidArgument(`payload of ${n} bytes is over the server's max_payload of ${max}`);
   }
 
   /**
@@ -2079,7 +2130,7 @@ export class Client extends EventEmitter {
    * @returns {Promise<(number|string)[]>}
    */
   async batch(jobs) {
-    const bytes = encodeBatch(jobs, { maxPayload: this.info?.max_payload, maxControlLine: this.options.maxControlLine });
+    const bytes = encodeBatch(jobs, { maxPayload: this._maxPayload(), maxControlLine: this.options.maxControlLine });
     const count = jobs.length;
     return this.command(bytes, 'batch', {
       decode: (f) => {

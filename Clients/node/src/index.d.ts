@@ -159,6 +159,8 @@ export interface ConnectOptions {
   reconnectDelayMs?: number;
   /** Default 2000. */
   maxReconnectDelayMs?: number;
+  /** Up to this much more, at random, on each wait between attempts (default 100, as NATS clients). */
+  reconnectJitterMs?: number;
   /** Time one attempt has to reach a working connection (default 5000; Infinity: no limit). */
   connectTimeoutMs?: number;
   /**
@@ -198,6 +200,8 @@ export interface ConnectOptions {
  * (connectTimeoutMs), AuthorizationError, TlsError, ServerError, ConnectionLost or ProtocolError.
  */
 export declare function connect(options?: ConnectOptions | string): Promise<Client>;
+/** A url, then the other options (any name not of ConnectOptions is refused with InvalidArgument). */
+export declare function connect(url: string, options?: ConnectOptions): Promise<Client>;
 
 // -------------------------------------------------------------------------------------------------
 // Documents
@@ -547,6 +551,7 @@ export declare class Subscription implements AsyncIterable<Msg> {
  */
 export declare class Client extends EventEmitter {
   constructor(options?: ConnectOptions | string);
+  constructor(url: string, options?: ConnectOptions);
   /** The settings, without password, token or TLS key (the url redacted). */
   readonly options: Readonly<ConnectOptions> & { host: string; port: number };
   /** The server's INFO. */

@@ -1259,8 +1259,13 @@ export class Parser {
         this.expectPayload({ kind: op, fields: f, size: size(f[0], `${op} size`) });
         return null;
       }
-      default:
+      default: {
+        // Op names are case-insensitive in NATS (nats.go reads `msg` as MSG; so do the Python
+        // and Swift clients). docketd sends upper case, so only this rare path pays for it.
+        const upper = op.toUpperCase();
+        if (upper !== op) return this.parseLine(upper + line.slice(op.length));
         throw new ProtocolError(`unknown server operation ${JSON.stringify(op.slice(0, 40))}`);
+      }
     }
   }
 

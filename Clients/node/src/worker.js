@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import { inspect } from 'node:util';
 
-import { Client, connect, describeAddress, redactConnectOptions } from './client.js';
+import { CONNECT_OPTIONS, Client, connect, describeAddress, redactConnectOptions } from './client.js';
 import {
   AuthorizationError,
   ConnectionClosed,
@@ -180,6 +180,13 @@ export class Worker extends EventEmitter {
       connection,
       ...rest
     } = options;
+    for (const name of Object.keys(rest)) {
+      // Passed on to connect(): a misspelt `concurency` must not vanish there.
+      if (!CONNECT_OPTIONS.includes(name)) {
+        throw new InvalidArgument(`unknown Worker option ${JSON.stringify(name)} (a Worker takes queues, handler, concurrency, heartbeatMs, `
+          + `reserveTimeoutMs, graceMs, handleSignals, logger, connection and the connect options)`);
+      }
+    }
     if (typeof handler !== 'function') throw new TypeError('Worker needs a handler function');
     if (!queues || (Array.isArray(queues) && queues.length === 0)) throw new TypeError('Worker needs queues');
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError('concurrency must be a positive integer');

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import { connect, ConnectionLost, ServerError, ProtocolError } from '../src/index.js';
+import { connect, ConnectionLost, InvalidArgument, ServerError, ProtocolError } from '../src/index.js';
 import { within, sleep, waitFor } from '../testkit/helpers.js';
 import { fakeServer } from '../testkit/fake-server.js';
 
@@ -88,6 +88,70 @@ test('connections dropped right after the handshake keep the reconnect backoff',
   try {
     await sleep(1600);
     assert.ok(fake.sockets.length >= 3 && fake.sockets.length <= 7, `${fake.sockets.length} connections`);
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});
+
+test('reconnect waits get up to reconnectJitterMs more at random: clients a server lost at once do not retry in lockstep', { timeout: 15_000 }, async () => {
+  const fake = await fakeServer();
+  const same = { port: fake.port, reconnectDelayMs: 50, maxReconnectDelayMs: 50 };
+  const clients = await Promise.all([...Array(8)].map(() => connect({ ...same, reconnectJitterMs: 100 })));
+  const steady = await connect({ ...same, reconnectJitterMs: 0 });
+  /** @type {number[]} */
+  const waits = [];
+  /** @type {number[]} */
+  const steadyWaits = [];
+  for (const c of clients) c.once('reconnecting', (_attempt, delay) => waits.push(delay));
+  steady.once('reconnecting', (_attempt, delay) => steadyWaits.push(delay));
+  try {
+    fake.dropAll();
+    await waitFor(() => waits.length === 8 && steadyWaits.length === 1, 5000, 'reconnecting events');
+    assert.ok(waits.every((w) => w >= 50 && w <= 150), String(waits));
+    assert.ok(new Set(waits).size > 4, `waits in lockstep: ${waits}`);
+    assert.deepEqual(steadyWaits, [50]);
+  } finally {
+    await Promise.all([...clients, steady].map((c) => c.close()));
+    await fake.close();
+  }
+  for (const bad of [-1, NaN, Infinity, '100']) {
+    const err = await connect({ port: 1, reconnectJitterMs: /** @type {any} */ (bad) }).then(() => null, (e) => e);
+    assert.ok(err instanceof InvalidArgument && /reconnectJitterMs/.test(err.message), String(err));
+  }
+});
+
+test('an INFO max_payload that is no positive integer counts as none (it refused every payload)', { timeout: 10_000 }, async () => {
+  for (const value of [-1, 0, true, 1.5]) {
+    const fake = await fakeServer((line, socket) => {
+      if (line === 'PING') socket.write('PONG\r\n');
+    }, { info: { max_payload: value } });
+    const c = await connect({ port: fake.port });
+    try {
+      c.publish('orders.new', 'hello');
+      await within(c.flush(), 2000, 'flush');
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+  }
+});
+
+test('a reply that comes with a reconnect\'s PONG never passes for the reply to a command held meanwhile', { timeout: 15_000 }, async () => {
+  // Connection 1 sends a stray '+OK 77' with its PONG: taken for the held ENQ's reply, it made
+  // enqueue() return job 77. It is a protocol error; connection 2 answers the ENQ for real.
+  const fake = await fakeServer((line, socket) => {
+    if (line.startsWith('ENQ ')) socket.write('+OK 5\r\n');
+  }, { withPong: (index) => (index === 1 ? '+OK 77\r\n' : '') });
+  const c = await connect({ port: fake.port, reconnectDelayMs: 20, commandTimeoutMs: 5000 });
+  c.on('error', () => {});
+  try {
+    const lost = new Promise((resolve) => c.once('disconnect', resolve));
+    fake.dropAll();
+    await lost;
+    const r = await c.enqueue('q', 'x');
+    assert.equal(r.id, 5);
+    assert.equal(fake.sockets.length, 3, 'the stray reply dropped connection 1');
   } finally {
     await c.close();
     await fake.close();

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { connect, InvalidArgument, ProtocolError } from '../src/index.js';
+import { connect, InvalidArgument, ProtocolError, Worker } from '../src/index.js';
 import { within, waitFor } from '../testkit/helpers.js';
 import { fakeServer } from '../testkit/fake-server.js';
 
@@ -114,6 +114,31 @@ test('a timeout that is no number of milliseconds (NaN, negative, a string) is r
     await c.close();
     await fake.close();
   }
+});
+
+test('connect(url, options) uses the options (they were ignored); unknown connect and Worker option names are refused', { timeout: 10_000 }, async () => {
+  const fake = await recordingServer();
+  const url = `nats://127.0.0.1:${fake.port}`;
+  const c = await connect(url, { name: 'second-argument', commandTimeoutMs: 1234 });
+  try {
+    assert.equal(c.options.commandTimeoutMs, 1234);
+    assert.equal(fake.connectJson(0).name, 'second-argument');
+  } finally {
+    await c.close();
+  }
+  for (const [args, pattern] of /** @type {[any[], RegExp][]} */ ([
+    [[{ port: fake.port, comandTimeoutMs: 5 }], /unknown connect option "comandTimeoutMs"/],
+    [[url, { conectTimeoutMs: 5 }], /unknown connect option "conectTimeoutMs"/],
+    [[url, { url }], /url is given twice/],
+    [[{ port: fake.port }, { name: 'x' }], /connect\(options\) or connect\(url, options\)/],
+  ])) {
+    const err = await connect(...args).then(() => null, (e) => e);
+    assert.ok(err instanceof InvalidArgument, String(err));
+    assert.match(err.message, pattern);
+  }
+  assert.equal(fake.sockets.length, 1, 'a refused call does not connect');
+  await fake.close();
+  assert.throws(() => new Worker(/** @type {any} */ ({ url, queues: ['q'], handler() {}, concurency: 4 })), /unknown Worker option "concurency"/);
 });
 
 test('unknown option names are refused with InvalidArgument, naming them (enqueue, batch, route, schedule, fail, …)', { timeout: 10_000 }, async () => {

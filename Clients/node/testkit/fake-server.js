@@ -7,10 +7,11 @@ import net from 'node:net';
  * (payload lines included: the fake does not frame payloads) to `onLine(line, socket, index)`.
  * Every CONNECT line is kept, exactly as received, in `connects` (CRLF included).
  * @param {(line: string, socket: net.Socket, index: number) => void} [onLine]
- * @param {{info?: Record<string, unknown>, accept?: (connect: any, index: number) => boolean, dropAfterHandshake?: boolean}} [opts]
+ * @param {{info?: Record<string, unknown>, accept?: (connect: any, index: number) => boolean, dropAfterHandshake?: boolean, withPong?: (index: number) => string}} [opts]
  *   info: extra INFO fields (e.g. `{auth_required: true}`); accept: called with each CONNECT's
  *   JSON; false answers `-ERR 'Authorization Violation'` and closes, as docketd does;
- *   dropAfterHandshake: close each connection right after its handshake's PONG
+ *   dropAfterHandshake: close each connection right after its handshake's PONG; withPong: what the
+ *   i-th connection gets in the same write as its handshake's PONG
  */
 export async function fakeServer(onLine = () => {}, opts = {}) {
   /** @type {net.Socket[]} */
@@ -44,7 +45,7 @@ export async function fakeServer(onLine = () => {}, opts = {}) {
             }
           } else if (line === 'PING') {
             handshake = false;
-            socket.write('PONG\r\n');
+            socket.write(`PONG\r\n${opts.withPong?.(index) ?? ''}`);
             if (opts.dropAfterHandshake) {
               socket.end();
               return;

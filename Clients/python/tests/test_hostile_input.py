@@ -8,6 +8,7 @@ client usable afterwards."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import threading
@@ -41,14 +42,17 @@ class ScriptedServer:
     answers PING with PONG and passes every other command line to
     ``on_line(conn, line)`` (the tests send it no payloads). With
     ``drop_after_handshake`` it closes each connection after its first PONG;
-    ``pong_delay`` seconds pass before each PONG; ``after_handshake(conn)``,
-    when given, takes each connection over after its first PONG."""
+    ``pong_delay`` seconds pass before each PONG; ``with_pong`` is sent in
+    the same write as each PONG; ``after_handshake(conn)``, when given,
+    takes each connection over after its first PONG."""
 
     def __init__(self, info: bytes = INFO % 1048576,
                  on_line: Optional[Callable[[socket.socket, bytes], None]] = None,
                  drop_after_handshake: bool = False, pong_delay: float = 0.0,
-                 after_handshake: Optional[Callable[[socket.socket], None]] = None) -> None:
+                 after_handshake: Optional[Callable[[socket.socket], None]] = None,
+                 with_pong: bytes = b"") -> None:
         self.info = info
+        self.with_pong = with_pong
         self.drop_after_handshake = drop_after_handshake
         self.pong_delay = pong_delay
         self.after_handshake = after_handshake
@@ -82,7 +86,7 @@ class ScriptedServer:
                     line, buf = buf.split(b"\r\n", 1)
                     if line == b"PING":
                         time.sleep(self.pong_delay)
-                        conn.sendall(b"PONG\r\n")
+                        conn.sendall(b"PONG\r\n" + self.with_pong)
                         if self.drop_after_handshake:
                             conn.close()
                             return
@@ -347,6 +351,25 @@ def test_connections_dropped_after_the_handshake_keep_the_backoff(scripted):
 # Closing while connecting
 
 
+def test_reconnect_waits_get_jitter(scripted):
+    # Without it, every client a restarted server lost retries at the same instants.
+    srv = scripted()
+    same = dict(reconnect_wait=0.05, reconnect_max_wait=0.05)
+    client = docket.Client(srv.url, reconnect_jitter=0.1, **same)
+    steady = docket.Client(srv.url, reconnect_jitter=0, **same)
+    try:
+        waits = list(itertools.islice(client._reconnect_delays(), 40))
+        assert all(0.05 <= w <= 0.15 for w in waits), waits
+        assert len(set(waits)) > 30, waits
+        assert set(itertools.islice(steady._reconnect_delays(), 10)) == {0.05}
+    finally:
+        client.close(timeout=0.5)
+        steady.close(timeout=0.5)
+    for bad in (-1, "0.1", True, float("nan")):
+        with pytest.raises(docket.BadArgument, match="reconnect_jitter"):
+            docket.Client(srv.url, reconnect_jitter=bad)
+
+
 def test_aio_close_during_connect_wins(scripted):
     srv = scripted(pong_delay=1.0)  # the handshake's PONG comes a second late
 
@@ -475,6 +498,46 @@ def test_aio_requests_in_flight_at_a_drop_raise_connection_lost(scripted):
             await client.close(timeout=0.5)
 
     run(main())
+
+
+@pytest.mark.parametrize("value", [b"-1", b"0", b"true"])
+def test_an_info_max_payload_that_is_no_positive_integer_counts_as_none(scripted, value):
+    # Taken as it was, it refused every payload ("above the server's max_payload of -1").
+    srv = scripted(info=b'INFO {"server_id":"FAKE","max_payload":%s}\r\n' % value)
+    client = docket.Client(srv.url)
+    try:
+        assert client.max_payload is None
+        client.publish("orders.new", b"hello")
+        client.flush(5)
+    finally:
+        client.close(timeout=0.5)
+
+
+# --------------------------------------------------------------------------
+# Replies to commands never sent
+
+
+@pytest.mark.parametrize("reply", [b"+OK 77\r\n", b"JOB 5 q 1 1\r\nx\r\n"])
+def test_a_reply_that_comes_with_the_pong_fails_the_connect(scripted, reply):
+    # Read after connect() returned, it would pass for the reply to the first command.
+    srv = scripted(with_pong=reply)
+    with pytest.raises(docket.ConnectError, match="no command awaits"):
+        docket.Client(srv.url, connect_timeout=2)
+
+    async def main():
+        with pytest.raises(aio.ConnectError, match="no command awaits"):
+            await aio.connect(srv.url, connect_timeout=2)
+
+    run(main())
+
+
+def test_what_else_comes_with_the_pong_is_handled(scripted):
+    srv = scripted(with_pong=b'PING\r\nINFO {"server_id":"FAKE","max_payload":2048}\r\n')
+    client = docket.Client(srv.url)
+    try:
+        assert wait_until(lambda: client.max_payload == 2048, 5)
+    finally:
+        client.close(timeout=0.5)
 
 
 # --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import random
 import secrets
 import socket
 import ssl
@@ -252,6 +253,7 @@ class ClientCore(Generic[SubscriptionT]):
         max_reconnect_attempts: Optional[int] = None,
         reconnect_wait: float = 0.05,
         reconnect_max_wait: float = 2.0,
+        reconnect_jitter: float = 0.1,
         reconnect_buffer_size: int = 8 << 20,
         max_buffered_output: int = 64 << 20,
         max_control_line: int = 4096,
@@ -275,6 +277,8 @@ class ClientCore(Generic[SubscriptionT]):
         ):
             raise BadArgument(f"ping_interval must be a positive number of seconds or None, not {ping_interval!r}")
         check_positive_int(max_outstanding_pings, "max_outstanding_pings")
+        if isinstance(reconnect_jitter, bool) or not isinstance(reconnect_jitter, (int, float)) or not reconnect_jitter >= 0:
+            raise BadArgument(f"reconnect_jitter must be 0 or more seconds, not {reconnect_jitter!r}")
         host, port, url_user, url_password, url_tls = parse_url(url)
         #: The server URL, with any password or token in it hidden.
         self.url = redact_url(url)
@@ -289,6 +293,8 @@ class ClientCore(Generic[SubscriptionT]):
         self.max_reconnect_attempts = max_reconnect_attempts
         self.reconnect_wait = reconnect_wait
         self.reconnect_max_wait = reconnect_max_wait
+        #: Up to this many seconds, drawn at random, are added to each reconnect wait.
+        self.reconnect_jitter = float(reconnect_jitter)
         self.reconnect_buffer_size = reconnect_buffer_size
         self.max_buffered_output = max_buffered_output
         self.max_control_line = max_control_line
@@ -345,9 +351,11 @@ class ClientCore(Generic[SubscriptionT]):
 
     @property
     def max_payload(self) -> Optional[int]:
-        """The server's payload limit in bytes, from INFO."""
+        """The server's payload limit in bytes, from INFO (None when INFO
+        has none: a value that is not a positive integer counts as none,
+        rather than refusing every payload)."""
         value = self._info.get("max_payload")
-        return value if isinstance(value, int) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
     @property
     def last_error(self) -> Optional[ServerError]:
@@ -456,12 +464,16 @@ class ClientCore(Generic[SubscriptionT]):
         ``reconnect_max_wait`` of its handshake does not start the backoff
         over: against a server that lets clients in and drops them at once,
         the waits go on doubling from where the last reconnect left them
-        instead of reconnecting every ``reconnect_wait``."""
+        instead of reconnecting every ``reconnect_wait``.
+
+        Each wait gets up to ``reconnect_jitter`` seconds more, at random
+        (as NATS clients add 100 ms): the clients a restarted server lost
+        all at once would otherwise come back in lockstep, every attempt."""
         brief = time.monotonic() - self._connected_at < self.reconnect_max_wait
         delay = self._carried_wait if brief else self.reconnect_wait
         while True:
             self._carried_wait = min(max(delay, 0.01) * 2, self.reconnect_max_wait)
-            yield delay
+            yield delay + random.uniform(0, self.reconnect_jitter)
             delay = self._carried_wait
 
     def _reconnect_failed(self, attempt: int, error: Exception) -> bool:

@@ -352,6 +352,11 @@ class Handshake:
     3. Until ``PONG``: a ``PING`` gets ``PONG`` bytes, an ``INFO`` replaces
        the first, an ``-ERR`` raises (an :class:`AuthorizationError` for
        ``'Authorization Violation'``); :attr:`done` becomes True at PONG.
+    4. What arrived with the PONG is checked at once (and left in
+       :attr:`parser`): a reply there answers no command, since none was
+       sent yet, and read later it would pass for the reply to the first
+       command the caller sends. So it raises :class:`ProtocolError`, and
+       the attempt fails.
     """
 
     def __init__(
@@ -396,6 +401,9 @@ class Handshake:
                 todo += [START_TLS, self.after_tls()]
             elif out:
                 todo.append(out)
+        if self.done:
+            for op in self.parser.peek():
+                P.route(op, None)  # a reply raises ProtocolError
         return todo
 
     def _connect_bytes(self) -> bytes:

@@ -1311,6 +1311,15 @@ class Parser:
                 return ops
             ops.append(op)
 
+    def peek(self) -> List[Op]:
+        """The complete operations buffered, left in place (parsed from a
+        copy, so only for the few bytes that end a handshake)."""
+        copy = Parser(self.max_control_line, self.max_size)
+        copy.max_message = self.max_message
+        copy._awaiting = self._awaiting
+        copy.feed(bytes(self._buf[self._pos :]))
+        return copy.parse(b"")
+
     @property
     def buffered(self) -> int:
         """Bytes received but not yet parsed into an operation."""
