@@ -238,7 +238,7 @@ public final class DataDirectory: JobStore {
             mdb_env_get_path(env, &directory)
             let path = directory.map { String(cString: $0) } ?? "the data directory"
             let text = message.map { String(cString: $0) } ?? "an assertion failed"
-            let line = "docketd: \(path)/data.mdb is damaged (LMDB: \(text)). Restore the data directory from a backup\n"
+            let line = "docketd: \(DataDirectory.damagedByLMDBMessage(path, text))\n"
             _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
             _exit(1)
         }
@@ -1441,8 +1441,19 @@ public final class DataDirectory: JobStore {
     /// per job on the commit thread, and formatting a message for each cost 14% of it.
     private func check(_ status: Int32, _ operation: @autoclosure () -> String) throws {
         guard status == 0 else {
+            // A page LMDB finds to be of the wrong kind, or pointing outside the file, is damage
+            // to data.mdb, not a failed operation: say so, name the file and what to do, as the
+            // assertion handler does for the damage LMDB finds deeper down.
+            if status == MDB_CORRUPTED || status == MDB_PAGE_NOTFOUND {
+                throw StoreError(Self.damagedByLMDBMessage(path, "\(operation()): \(String(cString: mdb_strerror(status)))"), status: status)
+            }
             throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))\(Self.hint(status, path))", status: status)
         }
+    }
+
+    /// The line for damage LMDB itself found in `directory`'s data.mdb (`finding` is its words).
+    static func damagedByLMDBMessage(_ directory: String, _ finding: String) -> String {
+        "\(directory)/data.mdb is damaged (LMDB: \(finding)). Restore the data directory from a backup"
     }
 
     /// LMDB reports a short write as EIO, and a full disk or a file-size limit writes short: an

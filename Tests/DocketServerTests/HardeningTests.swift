@@ -504,6 +504,43 @@ import Testing
         try? FileManager.default.removeItem(at: server.dataDirectory)
     }
 
+    /// A page of data.mdb's trees zeroed (a lost write, a bad block read back as zeros) made
+    /// LMDB's cursor report a page "of the wrong type", and the start ended with `Cannot start:
+    /// mdb_cursor_get last payload failed in <directory>: MDB_CORRUPTED: …`: neither the file nor
+    /// the word damaged, nor what to do. Every tree page zeroed in turn must now refuse the start
+    /// with the line that names data.mdb as damaged, or change nothing.
+    @Test func aZeroedPageOfDataMdbIsNamedAsDamage() throws {
+        let pristine = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: pristine) }
+        let original = try [UInt8](Data(contentsOf: pristine.appendingPathComponent("data.mdb")))
+        let pageSize = 4096
+        // LMDB's page header: number (8 bytes), padding (2), flags (2): 0x01 branch, 0x02 leaf.
+        let treePages = stride(from: 2 * pageSize, to: original.count, by: pageSize).filter { original[$0 + 10] & 0x03 != 0 }
+        try #require(treePages.count > 3, "tree pages found: \(treePages.count)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-zeroed-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var refused = 0
+        for page in treePages {
+            try? FileManager.default.removeItem(at: directory)
+            try FileManager.default.copyItem(at: pristine, to: directory)
+            var damaged = original
+            damaged.replaceSubrange(page..<(page + pageSize), with: repeatElement(0, count: pageSize))
+            try Data(damaged).write(to: directory.appendingPathComponent("data.mdb"))
+            guard let restarted = try? DocketdProcess(dataDirectory: directory) else {
+                refused += 1
+                // Run again to its end, for its exit status and every line it wrote.
+                try expectCleanRefusal(directory, mentioning: ["data.mdb is damaged", "Restore the"])
+                continue
+            }
+            let reader = try restarted.client()
+            _ = try reader.handshake()
+            let listed = try reader.object("LIST q limit=1000")
+            #expect((listed["jobs"] as? [[String: Any]])?.count == 200, "page at \(page) zeroed, yet the start went on")
+            #expect(restarted.stop() == 0)
+        }
+        #expect(refused > 0)
+    }
+
     /// Payloads are read when their jobs are delivered, long after start-up: a payload whose
     /// stored size is garbled under a running server makes the read run off the end of the
     /// file, and that fault ends docketd with one line naming the job, not a SIGBUS.
