@@ -1441,10 +1441,11 @@ public final class DataDirectory: JobStore {
     /// per job on the commit thread, and formatting a message for each cost 14% of it.
     private func check(_ status: Int32, _ operation: @autoclosure () -> String) throws {
         guard status == 0 else {
-            // A page LMDB finds to be of the wrong kind, or pointing outside the file, is damage
-            // to data.mdb, not a failed operation: say so, name the file and what to do, as the
+            // A page LMDB finds to be of the wrong kind, or pointing outside the file, or a meta
+            // page without LMDB's mark (either of the two: LMDB reads both), is damage to
+            // data.mdb, not a failed operation: say so, name the file and what to do, as the
             // assertion handler does for the damage LMDB finds deeper down.
-            if status == MDB_CORRUPTED || status == MDB_PAGE_NOTFOUND {
+            if status == MDB_CORRUPTED || status == MDB_PAGE_NOTFOUND || status == MDB_INVALID {
                 throw StoreError(Self.damagedByLMDBMessage(path, "\(operation()): \(String(cString: mdb_strerror(status)))"), status: status)
             }
             throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))\(Self.hint(status, path))", status: status)
