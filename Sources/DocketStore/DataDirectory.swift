@@ -396,22 +396,32 @@ public final class DataDirectory: JobStore {
                 var damagedKeys: [[UInt8]] = []
                 var cursor: OpaquePointer?
                 try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
+                defer { mdb_cursor_close(cursor) }
                 var key = MDB_val()
                 var value = MDB_val()
                 var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
                 while status == 0 {
                     let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-                    if SealedValue.open(key: keyBytes, stored: value) == nil { damagedKeys.append(Array(keyBytes)) }
-                    status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+                    guard SealedValue.open(key: keyBytes, stored: value) == nil else {
+                        status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+                        continue
+                    }
+                    damagedKeys.append(Array(keyBytes))
+                    // Deleted where the cursor stands, not by key: a garbled key sits out of
+                    // order, where a lookup by that key finds nothing (the salvage failed with
+                    // MDB_NOTFOUND) or finds the sound entry that holds it (which was deleted in
+                    // its place, and the damaged one kept). The cursor then stands on the next.
+                    try check(mdb_cursor_del(cursor, 0), "mdb_cursor_del (salvage)")
+                    status = mdb_cursor_get(cursor, &key, &value, MDB_GET_CURRENT)
                 }
-                mdb_cursor_close(cursor)
                 if status != MDB_NOTFOUND { try check(status, "mdb_cursor_get (salvage)") }
                 for var damagedKey in damagedKeys {
                     try damagedKey.withUnsafeMutableBytes { raw in
                         var keyVal = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
-                        try check(mdb_del(txn, dbi, &keyVal, nil), "mdb_del (salvage)")
-                        // Nothing says what a job with a damaged record was: its payload goes too.
-                        if dbi == jobsDB {
+                        // Nothing says what a job with a damaged record was: its payload goes too,
+                        // unless a sound record holds the id (the damaged one's key was garbled
+                        // into it), whose payload it is.
+                        if dbi == jobsDB, mdb_get(txn, jobsDB, &keyVal, &value) == MDB_NOTFOUND {
                             let dropped = mdb_del(txn, payloadsDB, &keyVal, nil)
                             if dropped != MDB_NOTFOUND { try check(dropped, "mdb_del payload (salvage)") }
                         }

@@ -651,6 +651,78 @@ import Testing
         #expect(plain.stop() == 0)
     }
 
+    /// A payload whose key is garbled sits out of order in its tree, where `--salvage`'s delete
+    /// by key could not find it: the salvage refused the start with `mdb_del (salvage) failed
+    /// …: MDB_NOTFOUND` (key 0xFF…, no such job), or, the key garbled into another job's id,
+    /// deleted that job's sound payload and kept the damaged one, and refused again. The
+    /// damaged entry is now deleted where it stands: job 3 is dead, every other job as it was.
+    @Test(arguments: [[UInt8](repeating: 0xFF, count: 8), [0, 0, 0, 0, 0, 0, 0, 30]])
+    func aSalvageDropsAPayloadWhoseKeyIsGarbled(key: [UInt8]) throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        for id in 1...40 {
+            let payload = "PAYLOAD-\(id)-" + String(repeating: "p", count: 40)
+            try client.send("ENQ q \(payload.utf8.count)\r\n\(payload)\r\n")
+            #expect(try client.readLine() == "+OK \(id)")
+        }
+        #expect(server.stop() == 0)
+        // The LMDB node before a payload: sizes, flags, the 8-byte key, then the value (a
+        // 4-byte checksum, then the payload).
+        let at = try offset(of: "PAYLOAD-3-", in: server.dataDirectory)
+        try overwrite(server.dataDirectory, at: at - 4 - 8, with: key)
+        try expectCleanRefusal(server.dataDirectory, mentioning: ["data.mdb is damaged", "--salvage"])
+        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: server.dataDirectory)
+        #expect(salvaged.stop() == 0)
+        let plain = try salvaged.restart()
+        let again = try plain.client()
+        _ = try again.handshake()
+        #expect(try again.object("INSPECT 3")["state"] as? String == "dead")
+        for id in [1, 2] + Array(4...40) {
+            #expect(try again.object("INSPECT \(id)")["state"] as? String == "waiting", "job \(id)")
+        }
+        #expect(plain.stop() == 0)
+    }
+
+    /// The same for a job record whose key is garbled into the next job's id: the salvage
+    /// deleted by key, so the sound job 3 (record or payload) went in the damaged one's place.
+    /// Now job 2, whose record is damaged, goes, and job 3 stays whole.
+    @Test func aSalvageDropsAJobRecordWhoseKeyIsGarbled() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        for (index, key) in ["", " key=RECORD-MARKER-KEY", "", ""].enumerated() {
+            try client.send("ENQ q\(key) 5\r\nhello\r\n")
+            #expect(try client.readLine() == "+OK \(index + 1)")
+        }
+        #expect(server.stop() == 0)
+        // Job 2's key (8 bytes, big-endian) is in its node a little before its record's text.
+        let marker = try offset(of: "RECORD-MARKER-KEY", in: server.dataDirectory)
+        let bytes = try [UInt8](Data(contentsOf: server.dataDirectory.appendingPathComponent("data.mdb")))
+        let key: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 2]
+        let at = try #require(stride(from: marker - 8, to: max(0, marker - 400), by: -1).first { bytes[$0..<($0 + 8)].elementsEqual(key) })
+        try overwrite(server.dataDirectory, at: at + 7, with: [3])
+        try expectCleanRefusal(server.dataDirectory, mentioning: ["data.mdb is damaged", "--salvage"])
+        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: server.dataDirectory)
+        #expect(salvaged.stop() == 0)
+        let plain = try salvaged.restart()
+        let again = try plain.client()
+        _ = try again.handshake()
+        try again.line("INSPECT 2")
+        #expect(try again.readLine().hasPrefix("-ERR 'NOT_FOUND"))
+        for id in [1, 3, 4] {
+            #expect(try again.object("INSPECT \(id)")["state"] as? String == "waiting", "job \(id)")
+        }
+        var reserved: [String] = []
+        for _ in 0..<3 {
+            try again.line("RESERVE q timeout=0")
+            reserved.append(try again.readLine())
+            #expect(try again.readLine() == "hello")
+        }
+        #expect(reserved.map { $0.split(separator: " ")[1] } == ["1", "3", "4"], "\(reserved)")
+        #expect(plain.stop() == 0)
+    }
+
     /// A job whose payload is gone is refused, `--salvage` makes it dead, and from then on
     /// the directory starts without `--salvage` ("start once with --salvage").
     @Test func aJobWithoutItsPayloadIsRefusedThenSalvagedOnce() throws {
