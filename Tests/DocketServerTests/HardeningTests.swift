@@ -424,6 +424,18 @@ import Testing
         }
     }
 
+    /// Expects `directory` refused as damaged, starts it once with `--salvage`, then plainly:
+    /// the plain server and a client of it.
+    func refusedThenSalvaged(_ directory: URL) throws -> (DocketdProcess, LineClient) {
+        try expectCleanRefusal(directory, mentioning: ["data.mdb is damaged", "--salvage"])
+        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: directory)
+        #expect(salvaged.stop() == 0)
+        let plain = try salvaged.restart()
+        let client = try plain.client()
+        _ = try client.handshake()
+        return (plain, client)
+    }
+
     /// Where `marker` is in a server's data.mdb, once a checkpoint has put it there.
     func offset(of marker: String, in directory: URL) throws -> Int {
         let file = directory.appendingPathComponent("data.mdb")
@@ -671,12 +683,7 @@ import Testing
         // 4-byte checksum, then the payload).
         let at = try offset(of: "PAYLOAD-3-", in: server.dataDirectory)
         try overwrite(server.dataDirectory, at: at - 4 - 8, with: key)
-        try expectCleanRefusal(server.dataDirectory, mentioning: ["data.mdb is damaged", "--salvage"])
-        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: server.dataDirectory)
-        #expect(salvaged.stop() == 0)
-        let plain = try salvaged.restart()
-        let again = try plain.client()
-        _ = try again.handshake()
+        let (plain, again) = try refusedThenSalvaged(server.dataDirectory)
         #expect(try again.object("INSPECT 3")["state"] as? String == "dead")
         for id in [1, 2] + Array(4...40) {
             #expect(try again.object("INSPECT \(id)")["state"] as? String == "waiting", "job \(id)")
@@ -702,12 +709,7 @@ import Testing
         let key: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 2]
         let at = try #require(stride(from: marker - 8, to: max(0, marker - 400), by: -1).first { bytes[$0..<($0 + 8)].elementsEqual(key) })
         try overwrite(server.dataDirectory, at: at + 7, with: [3])
-        try expectCleanRefusal(server.dataDirectory, mentioning: ["data.mdb is damaged", "--salvage"])
-        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: server.dataDirectory)
-        #expect(salvaged.stop() == 0)
-        let plain = try salvaged.restart()
-        let again = try plain.client()
-        _ = try again.handshake()
+        let (plain, again) = try refusedThenSalvaged(server.dataDirectory)
         try again.line("INSPECT 2")
         #expect(try again.readLine().hasPrefix("-ERR 'NOT_FOUND"))
         for id in [1, 3, 4] {
