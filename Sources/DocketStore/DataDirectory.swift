@@ -208,6 +208,10 @@ public final class DataDirectory: JobStore {
         for page in 0..<2 {
             var bytes = [UInt8](repeating: 0, count: 160)
             let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 160, off_t(page * pageSize)) }
+            // A read that fails is the disk's trouble (EIO), not garbled headers: say which.
+            guard count >= 0 else {
+                throw StoreError("cannot read \(file): \(String(cString: strerror(errno))); the disk failed to read it, so nothing about its contents is known")
+            }
             guard count == 160 else { continue }
             let magic = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self) }
             guard magic == 0xBEEF_C0DE else { continue }

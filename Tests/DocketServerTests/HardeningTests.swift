@@ -755,6 +755,20 @@ import Testing
         #expect(plain.stop() == 0)
     }
 
+    /// A data.mdb the disk cannot read (EIO) was refused as `… is damaged: neither of its
+    /// header pages is an LMDB header`, sending an operator to restore a backup of a file that
+    /// may be whole. The refusal now says the read failed, and why.
+    @Test(.enabled(if: FailingDisk.isAvailable, "needs clang or cc to build the failing-disk library"))
+    func anUnreadableDataFileIsRefusedAsARead() throws {
+        let directory = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let shell = try FailingDisk.shell(calls: ["pread"], path: "/data.mdb")
+        try expectCleanRefusal(directory, [shell], mentioning: ["cannot read", "data.mdb: Input/output error"])
+        let (_, output) = try DocketdProcess.runToExit(
+            ["-c", shell + " exec '\(DocketdProcess.binary.path)' --port 0 --data-dir '\(directory.path)'"], executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(!output.contains("is damaged"), "\(output)")
+    }
+
     @Test func aCutDataFileIsRefused() throws {
         let directory = try directoryWithJobs()
         defer { try? FileManager.default.removeItem(at: directory) }
