@@ -597,7 +597,7 @@ import Testing
         let delivered = try? client.readUntilClosed()
         #expect(delivered.map { !String(decoding: $0, as: UTF8.self).contains("GARBLE-me") } ?? true)
         #expect(server.waitForExit(timeout: 10) == 1)
-        #expect(server.log.text.contains("the payload of job 1 fails its checksum"), "\(server.log.text)")
+        #expect(server.log.waitForLine(containing: "the payload of job 1 fails its checksum", timeout: 5) != nil, "\(server.log.text)")
         try expectCleanRefusal(server.dataDirectory, mentioning: ["payload of job 1 fails its checksum", "--salvage"])
         let salvaged = try DocketdProcess(["--salvage"], dataDirectory: server.dataDirectory)
         #expect(salvaged.log.text.contains("the payload of job 1 in"), "\(salvaged.log.text)")
