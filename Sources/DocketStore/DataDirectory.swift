@@ -208,6 +208,10 @@ public final class DataDirectory: JobStore {
         for page in 0..<2 {
             var bytes = [UInt8](repeating: 0, count: 160)
             let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 160, off_t(page * pageSize)) }
+            // A read that fails is the disk's trouble (EIO), not garbled headers: say which.
+            guard count >= 0 else {
+                throw StoreError("cannot read \(file): \(String(cString: strerror(errno))); the disk failed to read it, so nothing about its contents is known")
+            }
             guard count == 160 else { continue }
             let magic = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self) }
             guard magic == 0xBEEF_C0DE else { continue }
@@ -238,7 +242,7 @@ public final class DataDirectory: JobStore {
             mdb_env_get_path(env, &directory)
             let path = directory.map { String(cString: $0) } ?? "the data directory"
             let text = message.map { String(cString: $0) } ?? "an assertion failed"
-            let line = "docketd: \(path)/data.mdb is damaged (LMDB: \(text)). Restore the data directory from a backup\n"
+            let line = "docketd: \(DataDirectory.damagedByLMDBMessage(path, text))\n"
             _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
             _exit(1)
         }
@@ -396,22 +400,32 @@ public final class DataDirectory: JobStore {
                 var damagedKeys: [[UInt8]] = []
                 var cursor: OpaquePointer?
                 try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
+                defer { mdb_cursor_close(cursor) }
                 var key = MDB_val()
                 var value = MDB_val()
                 var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
                 while status == 0 {
                     let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-                    if SealedValue.open(key: keyBytes, stored: value) == nil { damagedKeys.append(Array(keyBytes)) }
-                    status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+                    guard SealedValue.open(key: keyBytes, stored: value) == nil else {
+                        status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+                        continue
+                    }
+                    damagedKeys.append(Array(keyBytes))
+                    // Deleted where the cursor stands, not by key: a garbled key sits out of
+                    // order, where a lookup by that key finds nothing (the salvage failed with
+                    // MDB_NOTFOUND) or finds the sound entry that holds it (which was deleted in
+                    // its place, and the damaged one kept). The cursor then stands on the next.
+                    try check(mdb_cursor_del(cursor, 0), "mdb_cursor_del (salvage)")
+                    status = mdb_cursor_get(cursor, &key, &value, MDB_GET_CURRENT)
                 }
-                mdb_cursor_close(cursor)
                 if status != MDB_NOTFOUND { try check(status, "mdb_cursor_get (salvage)") }
                 for var damagedKey in damagedKeys {
                     try damagedKey.withUnsafeMutableBytes { raw in
                         var keyVal = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
-                        try check(mdb_del(txn, dbi, &keyVal, nil), "mdb_del (salvage)")
-                        // Nothing says what a job with a damaged record was: its payload goes too.
-                        if dbi == jobsDB {
+                        // Nothing says what a job with a damaged record was: its payload goes too,
+                        // unless a sound record holds the id (the damaged one's key was garbled
+                        // into it), whose payload it is.
+                        if dbi == jobsDB, mdb_get(txn, jobsDB, &keyVal, &value) == MDB_NOTFOUND {
                             let dropped = mdb_del(txn, payloadsDB, &keyVal, nil)
                             if dropped != MDB_NOTFOUND { try check(dropped, "mdb_del payload (salvage)") }
                         }
@@ -1441,8 +1455,20 @@ public final class DataDirectory: JobStore {
     /// per job on the commit thread, and formatting a message for each cost 14% of it.
     private func check(_ status: Int32, _ operation: @autoclosure () -> String) throws {
         guard status == 0 else {
+            // A page LMDB finds to be of the wrong kind, or pointing outside the file, or a meta
+            // page without LMDB's mark (either of the two: LMDB reads both), is damage to
+            // data.mdb, not a failed operation: say so, name the file and what to do, as the
+            // assertion handler does for the damage LMDB finds deeper down.
+            if status == MDB_CORRUPTED || status == MDB_PAGE_NOTFOUND || status == MDB_INVALID {
+                throw StoreError(Self.damagedByLMDBMessage(path, "\(operation()): \(String(cString: mdb_strerror(status)))"), status: status)
+            }
             throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))\(Self.hint(status, path))", status: status)
         }
+    }
+
+    /// The line for damage LMDB itself found in `directory`'s data.mdb (`finding` is its words).
+    static func damagedByLMDBMessage(_ directory: String, _ finding: String) -> String {
+        "\(directory)/data.mdb is damaged (LMDB: \(finding)). Restore the data directory from a backup"
     }
 
     /// LMDB reports a short write as EIO, and a full disk or a file-size limit writes short: an

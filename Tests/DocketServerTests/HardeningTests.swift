@@ -424,6 +424,18 @@ import Testing
         }
     }
 
+    /// Expects `directory` refused as damaged, starts it once with `--salvage`, then plainly:
+    /// the plain server and a client of it.
+    func refusedThenSalvaged(_ directory: URL) throws -> (DocketdProcess, LineClient) {
+        try expectCleanRefusal(directory, mentioning: ["data.mdb is damaged", "--salvage"])
+        let salvaged = try DocketdProcess(["--salvage"], dataDirectory: directory)
+        #expect(salvaged.stop() == 0)
+        let plain = try salvaged.restart()
+        let client = try plain.client()
+        _ = try client.handshake()
+        return (plain, client)
+    }
+
     /// Where `marker` is in a server's data.mdb, once a checkpoint has put it there.
     func offset(of marker: String, in directory: URL) throws -> Int {
         let file = directory.appendingPathComponent("data.mdb")
@@ -504,6 +516,46 @@ import Testing
         try? FileManager.default.removeItem(at: server.dataDirectory)
     }
 
+    /// A page of data.mdb's trees zeroed (a lost write, a bad block read back as zeros) made
+    /// LMDB's cursor report a page "of the wrong type", and the start ended with `Cannot start:
+    /// mdb_cursor_get last payload failed in <directory>: MDB_CORRUPTED: …`: neither the file nor
+    /// the word damaged, nor what to do; either of the two meta pages zeroed, `mdb_env_open failed
+    /// in <directory>: MDB_INVALID: File is not an LMDB file`. Every meta and tree page zeroed in
+    /// turn must now refuse the start with the line that names data.mdb as damaged, or change
+    /// nothing.
+    @Test func aZeroedPageOfDataMdbIsNamedAsDamage() throws {
+        let pristine = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: pristine) }
+        let original = try [UInt8](Data(contentsOf: pristine.appendingPathComponent("data.mdb")))
+        let pageSize = 4096
+        // LMDB's page header: number (8 bytes), padding (2), flags (2): 0x01 branch, 0x02 leaf.
+        let treePages = stride(from: 2 * pageSize, to: original.count, by: pageSize).filter { original[$0 + 10] & 0x03 != 0 }
+        try #require(treePages.count > 3, "tree pages found: \(treePages.count)")
+        let metaPages = [0, pageSize]
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-zeroed-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var refused = 0
+        for page in metaPages + treePages {
+            try? FileManager.default.removeItem(at: directory)
+            try FileManager.default.copyItem(at: pristine, to: directory)
+            var damaged = original
+            damaged.replaceSubrange(page..<(page + pageSize), with: repeatElement(0, count: pageSize))
+            try Data(damaged).write(to: directory.appendingPathComponent("data.mdb"))
+            guard let restarted = try? DocketdProcess(dataDirectory: directory) else {
+                refused += 1
+                // Run again to its end, for its exit status and every line it wrote.
+                try expectCleanRefusal(directory, mentioning: ["data.mdb is damaged", "Restore the"])
+                continue
+            }
+            let reader = try restarted.client()
+            _ = try reader.handshake()
+            let listed = try reader.object("LIST q limit=1000")
+            #expect((listed["jobs"] as? [[String: Any]])?.count == 200, "page at \(page) zeroed, yet the start went on")
+            #expect(restarted.stop() == 0)
+        }
+        #expect(refused >= metaPages.count)
+    }
+
     /// Payloads are read when their jobs are delivered, long after start-up: a payload whose
     /// stored size is garbled under a running server makes the read run off the end of the
     /// file, and that fault ends docketd with one line naming the job, not a SIGBUS.
@@ -545,7 +597,7 @@ import Testing
         let delivered = try? client.readUntilClosed()
         #expect(delivered.map { !String(decoding: $0, as: UTF8.self).contains("GARBLE-me") } ?? true)
         #expect(server.waitForExit(timeout: 10) == 1)
-        #expect(server.log.text.contains("the payload of job 1 fails its checksum"), "\(server.log.text)")
+        #expect(server.log.waitForLine(containing: "the payload of job 1 fails its checksum", timeout: 5) != nil, "\(server.log.text)")
         try expectCleanRefusal(server.dataDirectory, mentioning: ["payload of job 1 fails its checksum", "--salvage"])
         let salvaged = try DocketdProcess(["--salvage"], dataDirectory: server.dataDirectory)
         #expect(salvaged.log.text.contains("the payload of job 1 in"), "\(salvaged.log.text)")
@@ -611,6 +663,68 @@ import Testing
         #expect(plain.stop() == 0)
     }
 
+    /// A payload whose key is garbled sits out of order in its tree, where `--salvage`'s delete
+    /// by key could not find it: the salvage refused the start with `mdb_del (salvage) failed
+    /// …: MDB_NOTFOUND` (key 0xFF…, no such job), or, the key garbled into another job's id,
+    /// deleted that job's sound payload and kept the damaged one, and refused again. The
+    /// damaged entry is now deleted where it stands: job 3 is dead, every other job as it was.
+    @Test(arguments: [[UInt8](repeating: 0xFF, count: 8), [0, 0, 0, 0, 0, 0, 0, 30]])
+    func aSalvageDropsAPayloadWhoseKeyIsGarbled(key: [UInt8]) throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        for id in 1...40 {
+            let payload = "PAYLOAD-\(id)-" + String(repeating: "p", count: 40)
+            try client.send("ENQ q \(payload.utf8.count)\r\n\(payload)\r\n")
+            #expect(try client.readLine() == "+OK \(id)")
+        }
+        #expect(server.stop() == 0)
+        // The LMDB node before a payload: sizes, flags, the 8-byte key, then the value (a
+        // 4-byte checksum, then the payload).
+        let at = try offset(of: "PAYLOAD-3-", in: server.dataDirectory)
+        try overwrite(server.dataDirectory, at: at - 4 - 8, with: key)
+        let (plain, again) = try refusedThenSalvaged(server.dataDirectory)
+        #expect(try again.object("INSPECT 3")["state"] as? String == "dead")
+        for id in [1, 2] + Array(4...40) {
+            #expect(try again.object("INSPECT \(id)")["state"] as? String == "waiting", "job \(id)")
+        }
+        #expect(plain.stop() == 0)
+    }
+
+    /// The same for a job record whose key is garbled into the next job's id: the salvage
+    /// deleted by key, so the sound job 3 (record or payload) went in the damaged one's place.
+    /// Now job 2, whose record is damaged, goes, and job 3 stays whole.
+    @Test func aSalvageDropsAJobRecordWhoseKeyIsGarbled() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake()
+        for (index, key) in ["", " key=RECORD-MARKER-KEY", "", ""].enumerated() {
+            try client.send("ENQ q\(key) 5\r\nhello\r\n")
+            #expect(try client.readLine() == "+OK \(index + 1)")
+        }
+        #expect(server.stop() == 0)
+        // Job 2's key (8 bytes, big-endian) is in its node a little before its record's text.
+        let marker = try offset(of: "RECORD-MARKER-KEY", in: server.dataDirectory)
+        let bytes = try [UInt8](Data(contentsOf: server.dataDirectory.appendingPathComponent("data.mdb")))
+        let key: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 2]
+        let at = try #require(stride(from: marker - 8, to: max(0, marker - 400), by: -1).first { bytes[$0..<($0 + 8)].elementsEqual(key) })
+        try overwrite(server.dataDirectory, at: at + 7, with: [3])
+        let (plain, again) = try refusedThenSalvaged(server.dataDirectory)
+        try again.line("INSPECT 2")
+        #expect(try again.readLine().hasPrefix("-ERR 'NOT_FOUND"))
+        for id in [1, 3, 4] {
+            #expect(try again.object("INSPECT \(id)")["state"] as? String == "waiting", "job \(id)")
+        }
+        var reserved: [String] = []
+        for _ in 0..<3 {
+            try again.line("RESERVE q timeout=0")
+            reserved.append(try again.readLine())
+            #expect(try again.readLine() == "hello")
+        }
+        #expect(reserved.map { $0.split(separator: " ")[1] } == ["1", "3", "4"], "\(reserved)")
+        #expect(plain.stop() == 0)
+    }
+
     /// A job whose payload is gone is refused, `--salvage` makes it dead, and from then on
     /// the directory starts without `--salvage` ("start once with --salvage").
     @Test func aJobWithoutItsPayloadIsRefusedThenSalvagedOnce() throws {
@@ -639,6 +753,20 @@ import Testing
         #expect((salvagedJob["last_error"] as? String)?.hasPrefix("salvaged: ") == true)
         #expect(try again.object("INSPECT 8")["state"] as? String == "waiting")
         #expect(plain.stop() == 0)
+    }
+
+    /// A data.mdb the disk cannot read (EIO) was refused as `… is damaged: neither of its
+    /// header pages is an LMDB header`, sending an operator to restore a backup of a file that
+    /// may be whole. The refusal now says the read failed, and why.
+    @Test(.enabled(if: FailingDisk.isAvailable, "needs clang or cc to build the failing-disk library"))
+    func anUnreadableDataFileIsRefusedAsARead() throws {
+        let directory = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let shell = try FailingDisk.shell(calls: ["pread"], path: "/data.mdb")
+        try expectCleanRefusal(directory, [shell], mentioning: ["cannot read", "data.mdb: Input/output error"])
+        let (_, output) = try DocketdProcess.runToExit(
+            ["-c", shell + " exec '\(DocketdProcess.binary.path)' --port 0 --data-dir '\(directory.path)'"], executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(!output.contains("is damaged"), "\(output)")
     }
 
     @Test func aCutDataFileIsRefused() throws {

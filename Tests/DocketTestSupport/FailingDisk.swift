@@ -65,6 +65,15 @@ public enum FailingDisk {
             return pwrite64(fd, bytes, count, offset);
         }
 
+        ssize_t pread64(int fd, void *bytes, size_t count, off_t offset) {
+            REAL(pread64);
+            return fails("pread", fd) ? -1 : real(fd, bytes, count, offset);
+        }
+
+        ssize_t pread(int fd, void *bytes, size_t count, off_t offset) {
+            return pread64(fd, bytes, count, offset);
+        }
+
         ssize_t writev(int fd, const struct iovec *vector, int count) {
             REAL(writev);
             return fails("writev", fd) ? -1 : real(fd, vector, count);
@@ -78,7 +87,7 @@ public enum FailingDisk {
     public static var isAvailable: Bool { (try? built.get()) != nil }
 
     /// The `shell` prefix for `DocketdProcess` that makes `calls` (`fdatasync`, `fsync`,
-    /// `pwrite`, `writev`) on files whose path contains `path` fail with `errno`, once
+    /// `pwrite`, `pread`, `writev`) on files whose path contains `path` fail with `errno`, once
     /// `armedBy` exists (at once without it) and `after` such calls have gone through.
     public static func shell(calls: [String], path: String, errno: Int32 = EIO, armedBy: URL? = nil, after: Int = 0) throws -> String {
         let library = try built.get()
