@@ -614,15 +614,18 @@ public final class Server {
                 connection.input.commitWrite(count)
                 stats.bytesIn += count
                 process(connection)
-                // A short plain read emptied the socket; TLS reads a record at a time.
-                if connection.isClosed || connection.closeReason != nil || (count < space.count && connection.tls == nil) { break reading }
+                if connection.isClosed || connection.closeReason != nil { break reading }
                 if connection.isBlocked && connection.input.readableCount > limits.maxCommandSize {
                     // It is waiting for a job and sending more than one command's worth:
-                    // stop reading until it is served.
+                    // stop reading until it is served. (Before the short read's stop: a
+                    // compressing WebSocket's reads all look short, and it is the one whose
+                    // few bytes can inflate past the bound.)
                     if let event = connection.readEvent { EventLoop.remove(event) }
                     connection.isReadPaused = true
                     break reading
                 }
+                // A short plain read emptied the socket; TLS reads a record at a time.
+                if count < space.count && connection.tls == nil { break reading }
             case .end:
                 // The client will send nothing more (it may have only half-closed): what it is
                 // owed still goes out before the close.
@@ -639,6 +642,13 @@ public final class Server {
             tls.bufferedBytes > 0, let event = connection.readEvent
         {
             // Decrypted bytes are waiting inside OpenSSL, where the socket cannot announce them.
+            EventLoop.activate(event, EventLoop.read)
+        }
+        if !connection.isClosed, !connection.isReadPaused, connection.closeReason == nil,
+            connection.webSocket?.undecoded.isEmpty == false, let event = connection.readEvent
+        {
+            // Compressed frames read but left undecoded (their data passed the input's bound):
+            // the socket may have nothing new to announce, so the loop is told, for its next pass.
             EventLoop.activate(event, EventLoop.read)
         }
         if !connection.isClosed && connection.input.isEmpty {
@@ -750,6 +760,7 @@ public final class Server {
             connection.isReadPaused = false
             EventLoop.add(event)
             if let tls = connection.tls, tls.bufferedBytes > 0 { EventLoop.activate(event, EventLoop.read) }
+            if connection.webSocket?.undecoded.isEmpty == false { EventLoop.activate(event, EventLoop.read) }
         }
         process(connection)
     }
