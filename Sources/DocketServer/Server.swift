@@ -644,8 +644,8 @@ public final class Server {
             // Decrypted bytes are waiting inside OpenSSL, where the socket cannot announce them.
             EventLoop.activate(event, EventLoop.read)
         }
-        if !connection.isClosed, !connection.isReadPaused, connection.closeReason == nil,
-            connection.webSocket?.undecoded.isEmpty == false, let event = connection.readEvent
+        if connection.webSocket?.undecoded.isEmpty == false, !connection.isClosed, !connection.isReadPaused,
+            connection.closeReason == nil, !shuttingDown, let event = connection.readEvent
         {
             // Compressed frames read but left undecoded (their data passed the input's bound):
             // the socket may have nothing new to announce, so the loop is told, for its next pass.
