@@ -150,3 +150,29 @@ def test_an_api_reserve_dies_with_its_connection(nats_url):
         await nc.drain()
 
     run(main())
+
+
+def test_a_request_that_only_reads_is_ignored_when_nobody_hears_its_answer(nats_url):
+    """Found by a hostile probe: 2000 `PUB $DOCKET.API.QUEUES 0` (72 KB) with 200 queues had
+    the document of every queue built for each and thrown away, holding the server, and every
+    other client, for 27 s. A request that only reads is now done only when its reply subject
+    is heard, as a RESERVE's already was; one that changes something is still carried out."""
+    parsed = urlparse(nats_url)
+    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=10)
+    reader = sock.makefile("rb")
+    reader.readline()
+    sock.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n'
+                 + b"".join(b"ENQ q%d 1\r\nx\r\n" % n for n in range(200)) + b"PING\r\n")
+    assert [reader.readline() for _ in range(201)][-1] == b"PONG\r\n"
+    unheard = b"PUB $DOCKET.API.QUEUES 0\r\n\r\nPUB $DOCKET.API.STATS nobody 0\r\n\r\n"
+    # QUEUE with settings changes the queue: done though nobody hears the answer.
+    settings = b"NATS/1.0\r\nDocket-Options: concurrency=3\r\n\r\n"
+    sock.sendall(unheard * 5000 + b"HPUB $DOCKET.API.QUEUE.q7 %d %d\r\n%s\r\n" % (len(settings), len(settings), settings)
+                 + b"PING\r\n")
+    assert reader.readline() == b"PONG\r\n"  # 10 s at most (the socket's timeout)
+    sock.sendall(b"SUB inbox 1\r\nPUB $DOCKET.API.QUEUE.q7 inbox 0\r\n\r\n")
+    header = reader.readline()
+    assert header.startswith(b"MSG inbox 1 ")
+    document = json.loads(reader.read(int(header.split()[-1]) + 2))
+    assert document["config"]["concurrency"] == 3
+    sock.close()
