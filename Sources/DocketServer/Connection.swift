@@ -103,6 +103,9 @@ final class Connection {
     }
     /// Reading stopped because it sent a lot while waiting for a job.
     var isReadPaused = false
+    /// Its job commands' replies came to `Server.repliesPerTurn` in one loop pass: the rest of
+    /// its input waits for the next pass (the socket is not read until it is done).
+    var hasDeferredCommands = false
 
     /// Queued on the server's list of connections to flush at the end of this pass.
     var isQueuedForFlush = false

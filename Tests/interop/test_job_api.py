@@ -176,3 +176,47 @@ def test_a_request_that_only_reads_is_ignored_when_nobody_hears_its_answer(nats_
     document = json.loads(reader.read(int(header.split()[-1]) + 2))
     assert document["config"]["concurrency"] == 3
     sock.close()
+
+
+def test_a_pipeline_of_large_documents_takes_turns_with_other_clients(nats_url):
+    """Found by a hostile probe: 16 KB of QUEUES with 2000 queues built 64 MiB of documents
+    in one loop pass, and every other client waited for all of them (9 s). Now a connection's
+    job replies take turns past 1 MiB a pass: a bystander's PING keeps being answered, and
+    the pipeline still gets every answer, in order."""
+    import time
+
+    parsed = urlparse(nats_url)
+
+    def connect():
+        sock = socket.create_connection((parsed.hostname, parsed.port), timeout=20)
+        read_line(sock)
+        sock.sendall(b'CONNECT {"verbose":false}\r\n')
+        return sock
+
+    def read_line(sock):
+        line = b""
+        while not line.endswith(b"\r\n"):
+            line += sock.recv(1)
+        return line
+
+    attacker = connect()
+    attacker.sendall(b"".join(b"ENQ q%d 1\r\nx\r\n" % n for n in range(1000)) + b"PING\r\n")
+    reader = attacker.makefile("rb")
+    assert [reader.readline() for _ in range(1001)][-1] == b"PONG\r\n"
+    bystander = connect()
+    attacker.sendall(b"QUEUES\r\n" * 100 + b"PING\r\n")  # some 30 MB of answers, not read yet
+    worst = 0.0
+    started = time.monotonic()
+    while time.monotonic() - started < 5:
+        sent = time.monotonic()
+        bystander.sendall(b"PING\r\n")
+        assert read_line(bystander) == b"PONG\r\n"
+        worst = max(worst, time.monotonic() - sent)
+    assert worst < 2, f"a bystander's PING waited {worst:.1f} s"
+    for _ in range(100):
+        header = reader.readline()
+        assert header.startswith(b"JSON "), header
+        assert len(reader.read(int(header.split()[1]) + 2)) == int(header.split()[1]) + 2
+    assert reader.readline() == b"PONG\r\n"
+    attacker.close()
+    bystander.close()
