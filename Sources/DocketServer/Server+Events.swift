@@ -369,6 +369,7 @@ extension Server {
                 ("NATS/1.0\r\nDocket-Job-Id: \(job.id)\r\nDocket-Queue: \(String(decoding: job.queue, as: UTF8.self))\r\n"
                     + "Docket-Attempt: \(job.attempt)\r\nDocket-Lease-Ms: \(job.leaseMilliseconds)\r\nDocket-Delivery: \(job.delivery)\r\n\r\n").utf8)
             let message = headers + job.payload
+            request.connection.apiAnswerBytes += message.count
             subject.withUnsafeBytes { subject in
                 message.withUnsafeBytes { message in sendAnswer(subject, message, headers.count, to: request.connection) }
             }
@@ -380,6 +381,8 @@ extension Server {
         case .error(let error): body = Array(JobAPI.errorJSON(error).utf8)
         case .waitingForJob, .waitingForOutcome: return
         }
+        // Built on the loop whoever hears it: counted against the requester's turn.
+        request.connection.apiAnswerBytes += body.count
         let send: () -> Void = { [unowned self] in
             subject.withUnsafeBytes { subject in
                 body.withUnsafeBytes { body in sendAnswer(subject, body, nil, to: request.connection) }

@@ -688,9 +688,10 @@ public final class Server {
         return true
     }
 
-    /// The most reply bytes one connection's job commands may queue in one loop pass before
-    /// its other commands wait for the next: a page of DEAD or LIST (`max_payload`, 1 MiB)
-    /// fits; QUEUES with thousands of queues, or RESERVEs of large payloads, take turns.
+    /// The most reply bytes one connection's job commands (or `$DOCKET.API` requests) may
+    /// queue in one loop pass before its other commands wait for the next: a page of DEAD or
+    /// LIST (`max_payload`, 1 MiB) fits; QUEUES with thousands of queues, or RESERVEs of large
+    /// payloads, take turns.
     static let repliesPerTurn = 1 << 20
 
     /// Parses and runs every complete command in the connection's input, until a RESERVE
@@ -702,6 +703,7 @@ public final class Server {
         let tracing = log.level <= .trace
         // What was queued for the client before this pass's first job command (nil: none yet).
         var pendingBeforeJobs: Int? = nil
+        connection.apiAnswerBytes = 0
         parsing: while !connection.isBlocked {
             if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
                 // Refused at its first bytes, not once a whole command (up to max_payload) is
@@ -742,11 +744,11 @@ public final class Server {
                         // Replies this large are documents and payloads built now, on the loop:
                         // 16 KiB of QUEUES with 2000 queues was 9 s of them before the slow
                         // consumer cut-off, every other client waiting. The rest waits a pass.
-                        connection.input.consume(position)
-                        connection.hasDeferredCommands = true
-                        wakeNextPass.append(connection)
-                        return
+                        return deferRest(of: connection, from: position)
                     }
+                } else if connection.apiAnswerBytes > Self.repliesPerTurn, connection.readEvent != nil, !shuttingDown {
+                    // The same through `$DOCKET.API` (5 s of QUEUES answers for one client).
+                    return deferRest(of: connection, from: position)
                 }
             case .skip(let next):
                 position = next
@@ -769,6 +771,13 @@ public final class Server {
         if connection.pendingBytes > config.maxPending {
             slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
         }
+    }
+
+    /// Leaves `connection`'s input from `position` on for the next pass (see `repliesPerTurn`).
+    private func deferRest(of connection: Connection, from position: Int) {
+        connection.input.consume(position)
+        connection.hasDeferredCommands = true
+        wakeNextPass.append(connection)
     }
 
     /// `-V`: each command a client sends, as nats-server traces it (`<<- [SUB foo  1]`): its

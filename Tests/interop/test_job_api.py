@@ -178,11 +178,16 @@ def test_a_request_that_only_reads_is_ignored_when_nobody_hears_its_answer(nats_
     sock.close()
 
 
-def test_a_pipeline_of_large_documents_takes_turns_with_other_clients(nats_url):
+@pytest.mark.parametrize("request_line, answer", [
+    (b"QUEUES\r\n", b"JSON "),
+    (b"PUB $DOCKET.API.QUEUES inbox 0\r\n\r\n", b"MSG inbox 1 "),
+], ids=["wire", "api"])
+def test_a_pipeline_of_large_documents_takes_turns_with_other_clients(nats_url, request_line, answer):
     """Found by a hostile probe: 16 KB of QUEUES with 2000 queues built 64 MiB of documents
-    in one loop pass, and every other client waited for all of them (9 s). Now a connection's
-    job replies take turns past 1 MiB a pass: a bystander's PING keeps being answered, and
-    the pipeline still gets every answer, in order."""
+    in one loop pass, and every other client waited for all of them (9 s; through
+    $DOCKET.API, 5 s). Now a connection's job replies and API answers take turns past 1 MiB a
+    pass: a bystander's PING keeps being answered, and the pipeline still gets every answer,
+    in order."""
     import time
 
     parsed = urlparse(nats_url)
@@ -204,7 +209,7 @@ def test_a_pipeline_of_large_documents_takes_turns_with_other_clients(nats_url):
     reader = attacker.makefile("rb")
     assert [reader.readline() for _ in range(1001)][-1] == b"PONG\r\n"
     bystander = connect()
-    attacker.sendall(b"QUEUES\r\n" * 100 + b"PING\r\n")  # some 30 MB of answers, not read yet
+    attacker.sendall(b"SUB inbox 1\r\n" + request_line * 100 + b"PING\r\n")  # some 30 MB of answers, not read yet
     worst = 0.0
     started = time.monotonic()
     while time.monotonic() - started < 5:
@@ -215,8 +220,8 @@ def test_a_pipeline_of_large_documents_takes_turns_with_other_clients(nats_url):
     assert worst < 2, f"a bystander's PING waited {worst:.1f} s"
     for _ in range(100):
         header = reader.readline()
-        assert header.startswith(b"JSON "), header
-        assert len(reader.read(int(header.split()[1]) + 2)) == int(header.split()[1]) + 2
+        assert header.startswith(answer), header
+        assert len(reader.read(int(header.split()[-1]) + 2)) == int(header.split()[-1]) + 2
     assert reader.readline() == b"PONG\r\n"
     attacker.close()
     bystander.close()
