@@ -454,6 +454,7 @@ public final class Server {
             armJobTimer()
         }
         cluster?.flush()
+        monitoring?.passEnded()
         if !wakeNextPass.isEmpty {
             // Activated now, after the pass, not from their callbacks: libevent would run them
             // again within the same pass, and nothing would be flushed until they were done.
