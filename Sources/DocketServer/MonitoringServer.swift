@@ -97,6 +97,14 @@ final class MonitoringServer {
     private let limits: Limits
     private let backoff: AcceptBackoff
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    /// Response bytes made since the server's loop pass began. Documents are built on the loop
+    /// that serves every client: 50 requests for /queues at once (2000 queues) held it, and a
+    /// NATS client's PING, for 7 s. Past `answersPerPass`, requests wait for a later pass.
+    private var answeredThisPass = 0
+    static let answersPerPass = 1 << 20
+    /// Whole requests waiting for their turn, oldest first, and the event that takes them.
+    private var waitingForTurn: [HTTPConnection] = []
+    private var turnEvent: OpaquePointer?
 
     /// Who may see anything; nil: no check.
     private let authorize: Authorize?
@@ -124,10 +132,12 @@ final class MonitoringServer {
         EventLoop.add(event)
         listenEvent = event
         backoff.register(event)
+        turnEvent = loop.makeEvent(fd: -1, flags: 0, context: self, callback: monitoringTurnCallback)
     }
 
     deinit {
         for connection in Array(connections.values) { close(connection) }
+        if let turnEvent { EventLoop.free(turnEvent) }
         if let listenEvent {
             backoff.unregister(listenEvent)
             EventLoop.free(listenEvent)
@@ -192,7 +202,7 @@ final class MonitoringServer {
     private func connectionToMakeRoom() -> HTTPConnection? {
         if let done = connections.values.filter({ $0.isLingering }).min(by: { $0.sequence < $1.sequence }) { return done }
         let now = monotonicMilliseconds()
-        return connections.values.filter { !$0.answered && $0.stream == nil && now - $0.acceptedAt >= Self.laggardMilliseconds }
+        return connections.values.filter { !$0.answered && !$0.awaitsTurn && $0.stream == nil && now - $0.acceptedAt >= Self.laggardMilliseconds }
             .min { $0.sequence < $1.sequence }
     }
 
@@ -269,6 +279,25 @@ final class MonitoringServer {
             guard count > 0 else { return close(connection) }
         }
         connection.input += chunk[..<count]
+        handleInput(connection, hasTurn: false)
+    }
+
+    /// The server's loop pass is over: the next one has a fresh allowance of answers.
+    func passEnded() { answeredThisPass = 0 }
+
+    /// Answers requests that waited for their turn, as many as this pass allows.
+    fileprivate func takeTurns() {
+        while let next = waitingForTurn.first, answeredThisPass <= Self.answersPerPass {
+            waitingForTurn.removeFirst()
+            next.awaitsTurn = false
+            if connections[ObjectIdentifier(next)] != nil { handleInput(next, hasTurn: true) }
+        }
+        if !waitingForTurn.isEmpty, let turnEvent { EventLoop.add(turnEvent, timeoutMilliseconds: 0) }
+    }
+
+    /// Acts on what a connection has sent: a refusal, a wait for more, or the answer.
+    /// `hasTurn`: it waited for its turn, and has it now.
+    private func handleInput(_ connection: HTTPConnection, hasTurn: Bool) {
         guard let headEnd = HTTPHead.endOfHead(connection.input) else {
             if connection.input.count > limits.maxHeadBytes {
                 refuse(connection, Self.response(431, "Request Header Fields Too Large", "text/plain", "request head over \(limits.maxHeadBytes) bytes\n", head: false))
@@ -317,6 +346,16 @@ final class MonitoringServer {
                 connection.toldToContinue = true
                 sendInterim(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), on: connection)
             }
+            return
+        }
+        guard hasTurn || (waitingForTurn.isEmpty && answeredThisPass <= Self.answersPerPass) else {
+            // Read nothing more meanwhile: the request is whole, so the deadline for sending it
+            // is met, and the connection is not one to close to make room.
+            if let event = connection.readEvent { EventLoop.remove(event) }
+            if let event = connection.deadlineEvent { EventLoop.remove(event) }
+            connection.awaitsTurn = true
+            waitingForTurn.append(connection)
+            if waitingForTurn.count == 1, let turnEvent { EventLoop.add(turnEvent, timeoutMilliseconds: 0) }
             return
         }
         respond(to: head, body: Array(connection.input[headEnd..<(headEnd + bodyLength)]), on: connection)
@@ -599,6 +638,7 @@ final class MonitoringServer {
     }
 
     private func answer(_ connection: HTTPConnection, _ response: [UInt8]) {
+        answeredThisPass += response.count
         connection.answered = true
         connection.output = response
         if let event = connection.readEvent { EventLoop.remove(event) }
@@ -704,6 +744,8 @@ final class HTTPConnection {
     var output: [UInt8] = []
     var written = 0
     var answered = false
+    /// Its whole request waits for its turn (`MonitoringServer.answersPerPass`).
+    var awaitsTurn = false
     var waitingToWrite = false
     var tls: TLSSession?
     /// On a port with TLS: its first byte has not been seen yet.
@@ -752,6 +794,10 @@ final class HTTPStream {
 
 private func monitoringAcceptCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
     Unmanaged<MonitoringServer>.fromOpaque(context!).takeUnretainedValue().acceptReady()
+}
+
+private func monitoringTurnCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<MonitoringServer>.fromOpaque(context!).takeUnretainedValue().takeTurns()
 }
 
 private func httpDeadlineCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

@@ -219,20 +219,23 @@ extension Server {
             if case .failure(let error) = parsed { answerAPI(request, .error(error)) }
             return
         }
-        if verb == .reserve || verb == .wait {
+        let headers = headerCount.map { JobAPI.headers(UnsafeRawBufferPointer(rebasing: message[..<$0])) } ?? [:]
+        if verb == .reserve || verb == .wait || JobAPI.onlyReads(verb, options: headers["docket-options"]) {
             // A job handed to nobody would still use up an attempt: a RESERVE needs someone
-            // listening on its reply subject (a WAIT the same, to be worth keeping).
+            // listening on its reply subject (a WAIT the same, to be worth keeping). A request
+            // that only reads has nothing to do but an answer nobody would hear: a client that
+            // sent `PUB $DOCKET.API.QUEUES 0` in a loop had the document of every queue built
+            // for each (2000 of them with 200 queues held the loop, and every client, for 27 s).
             guard let reply, hasInterest(in: reply, for: publisher) else {
                 log.debug("\(publisher.label) - $DOCKET.API \(verb.name) without a subscribed reply subject: ignored")
                 return
             }
-            if publisher.waitingRequests.count >= config.maxWaitingRequests {
-                return answerAPI(
-                    request,
-                    .error(JobError(.limit, "this connection already has \(config.maxWaitingRequests) RESERVE and WAIT requests waiting (--max-waiting-requests)")))
-            }
         }
-        let headers = headerCount.map { JobAPI.headers(UnsafeRawBufferPointer(rebasing: message[..<$0])) } ?? [:]
+        if verb == .reserve || verb == .wait, publisher.waitingRequests.count >= config.maxWaitingRequests {
+            return answerAPI(
+                request,
+                .error(JobError(.limit, "this connection already has \(config.maxWaitingRequests) RESERVE and WAIT requests waiting (--max-waiting-requests)")))
+        }
         let body = Array(message[(headerCount ?? 0)...])
         if verb == .batch { return answerBatch(request, body) }
         let arguments = Array((argument + " " + (headers["docket-options"] ?? "")).utf8)
@@ -366,6 +369,7 @@ extension Server {
                 ("NATS/1.0\r\nDocket-Job-Id: \(job.id)\r\nDocket-Queue: \(String(decoding: job.queue, as: UTF8.self))\r\n"
                     + "Docket-Attempt: \(job.attempt)\r\nDocket-Lease-Ms: \(job.leaseMilliseconds)\r\nDocket-Delivery: \(job.delivery)\r\n\r\n").utf8)
             let message = headers + job.payload
+            request.connection.apiAnswerBytes += message.count
             subject.withUnsafeBytes { subject in
                 message.withUnsafeBytes { message in sendAnswer(subject, message, headers.count, to: request.connection) }
             }
@@ -377,6 +381,8 @@ extension Server {
         case .error(let error): body = Array(JobAPI.errorJSON(error).utf8)
         case .waitingForJob, .waitingForOutcome: return
         }
+        // Built on the loop whoever hears it: counted against the requester's turn.
+        request.connection.apiAnswerBytes += body.count
         let send: () -> Void = { [unowned self] in
             subject.withUnsafeBytes { subject in
                 body.withUnsafeBytes { body in sendAnswer(subject, body, nil, to: request.connection) }
@@ -526,6 +532,16 @@ enum JobAPI {
         }
         // RESERVE's queues are comma-separated on the wire; the others' tokens are its fields.
         return .success((verb, arguments.joined(separator: verb == .reserve ? "," : " ")))
+    }
+
+    /// Whether a request with `verb` (and `options`, its `Docket-Options`) changes nothing, so
+    /// that its answer is all it does: the documents and listings, and QUEUE without settings.
+    static func onlyReads(_ verb: JobVerb, options: String?) -> Bool {
+        switch verb {
+        case .inspect, .dead, .stats, .queues, .routes, .list, .schedules, .parents: return true
+        case .queue: return options?.allSatisfy { $0 == " " || $0 == "\t" } ?? true
+        default: return false
+        }
     }
 
     /// Header names (lower-cased) and values from a `NATS/1.0` header block.

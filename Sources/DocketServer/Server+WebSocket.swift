@@ -108,8 +108,11 @@ extension Server {
             }
             sendInfo(connection)
             if session.inflater != nil {
-                var raw = early
-                return raw.withUnsafeMutableBytes { decodeCompressible(connection, session, $0, $0.count) }
+                guard !early.isEmpty else { return .bytes(0) }
+                if early.count > session.rawInput.count { session.rawInput = [UInt8](repeating: 0, count: early.count) }
+                session.rawInput.replaceSubrange(0..<early.count, with: early)
+                session.undecoded = 0..<early.count
+                return readCompressible(connection, session)
             }
             early.withUnsafeBytes { space.copyMemory(from: $0) }
             return decodeFrames(connection, session, space, early.count)
@@ -137,39 +140,60 @@ extension Server {
     /// Reads for a connection that agreed to permessage-deflate: its raw bytes go to the
     /// session's own buffer, since what they decode to (longer, once decompressed) is appended
     /// to the connection's input directly; so the count returned is 0, and the data is in.
+    /// Bytes left undecoded by the last read are decoded first, and the socket is not read
+    /// until they are gone.
     private func readCompressible(_ connection: Connection, _ session: WebSocketSession) -> TransportResult {
         var raw = session.rawInput
         session.rawInput = []  // no copy while it is being read into
         defer { session.rawInput = raw }
         return raw.withUnsafeMutableBytes { space in
-            let result = socketRead(connection, into: space)
-            guard case .bytes(let count) = result else { return result }
-            return decodeCompressible(connection, session, space, count)
+            if session.undecoded.isEmpty {
+                // Over the bound already (a RESERVE waits, so nothing is taken): reading more
+                // would only add to it.
+                guard connection.input.readableCount <= limits.maxCommandSize else { return .bytes(0) }
+                let result = socketRead(connection, into: space)
+                guard case .bytes(let count) = result else { return result }
+                session.undecoded = 0..<count
+            }
+            return decodeCompressible(connection, session, space)
         }
     }
 
+    /// Decodes the session's undecoded raw bytes, a slice at a time, until they are done or the
+    /// input holds more than one whole command: then one of its commands is complete (or fails),
+    /// so that running them makes room. Without the stop, a read of 64 KiB of messages that
+    /// repeat each other (the window carries across messages) came to gigabytes of input.
     private func decodeCompressible(
-        _ connection: Connection, _ session: WebSocketSession, _ raw: UnsafeMutableRawBufferPointer, _ count: Int
+        _ connection: Connection, _ session: WebSocketSession, _ raw: UnsafeMutableRawBufferPointer
     ) -> TransportResult {
         guard let inflater = session.inflater else { return .bytes(0) }
         let input = connection.input
         let before = input.readableCount
         let limit = session.decoder.maxFrameLength
+        let bound = limits.maxCommandSize
         do throws(WebSocketFailure) {
-            try session.decoder.decode(raw, count: count, controls: &session.controls) { bytes, isCompressed, endsMessage throws(WebSocketFailure) in
-                guard isCompressed else { return input.append(bytes) }
-                do throws(DeflateError) {
-                    session.inflatedInMessage += try inflater.decompress(
-                        bytes, endOfMessage: endsMessage, limit: limit - session.inflatedInMessage) { input.append($0) }
-                } catch {
-                    throw WebSocketFailure(error.isOverLimit ? WebSocketCloseStatus.messageTooBig : WebSocketCloseStatus.invalidPayload, error.description)
+            while !session.undecoded.isEmpty && input.readableCount <= bound {
+                let slice = session.undecoded.prefix(WebSocketSession.inflateSliceBytes)
+                session.undecoded = slice.upperBound..<session.undecoded.upperBound
+                try session.decoder.decode(
+                    UnsafeMutableRawBufferPointer(rebasing: raw[slice]), count: slice.count, controls: &session.controls
+                ) { bytes, isCompressed, endsMessage throws(WebSocketFailure) in
+                    guard isCompressed else { return input.append(bytes) }
+                    do throws(DeflateError) {
+                        session.inflatedInMessage += try inflater.decompress(
+                            bytes, endOfMessage: endsMessage, limit: limit - session.inflatedInMessage) { input.append($0) }
+                    } catch {
+                        throw WebSocketFailure(error.isOverLimit ? WebSocketCloseStatus.messageTooBig : WebSocketCloseStatus.invalidPayload, error.description)
+                    }
+                    if endsMessage {
+                        session.inflatedInMessage = 0
+                        if session.compression?.clientNoContextTakeover == true { inflater.forgetHistory() }
+                    }
                 }
-                if endsMessage {
-                    session.inflatedInMessage = 0
-                    if session.compression?.clientNoContextTakeover == true { inflater.forgetHistory() }
-                }
+                if session.decoder.sawClose { session.undecoded = 0..<0 }
             }
         } catch {
+            session.undecoded = 0..<0
             return failWebSocket(connection, session, error)
         }
         let appended = input.readableCount - before

@@ -153,6 +153,9 @@ public final class Server {
     var nextConnectionID: UInt64 = 1
     /// Connections with output appended during this pass.
     var flushQueue: [Connection] = []
+    /// Connections with input read but not yet run (their job replies came to `repliesPerTurn`,
+    /// or compressed WebSocket bytes wait undecoded), to be read again in the next pass.
+    var wakeNextPass: [Connection] = []
     private(set) var shuttingDown = false
     /// In lame duck mode (SIGUSR2): no new clients, the current ones told to move and closed
     /// little by little, then the same shutdown as SIGTERM.
@@ -458,6 +461,15 @@ public final class Server {
             armJobTimer()
         }
         cluster?.flush()
+        monitoring?.passEnded()
+        if !wakeNextPass.isEmpty {
+            // Activated now, after the pass, not from their callbacks: libevent would run them
+            // again within the same pass, and nothing would be flushed until they were done.
+            for connection in wakeNextPass where !connection.isClosed && connection.closeReason == nil && !shuttingDown {
+                if let event = connection.readEvent { EventLoop.activate(event, EventLoop.read) }
+            }
+            wakeNextPass.removeAll(keepingCapacity: true)
+        }
         guard !flushQueue.isEmpty else { return }
         let queue = flushQueue
         flushQueue.removeAll(keepingCapacity: true)
@@ -634,6 +646,12 @@ public final class Server {
     }
 
     func readReady(_ connection: Connection) {
+        if connection.hasDeferredCommands {
+            // Commands read in an earlier pass come first; the socket waits until they are run.
+            connection.hasDeferredCommands = false
+            process(connection)
+            if connection.hasDeferredCommands || connection.isClosed || connection.closeReason != nil { return }
+        }
         // Read until the socket is empty, but at most a few buffers per wake-up so that one
         // firehose client cannot starve the others of loop passes.
         reading: for _ in 0..<8 {
@@ -643,15 +661,18 @@ public final class Server {
                 connection.input.commitWrite(count)
                 stats.bytesIn += count
                 process(connection)
-                // A short plain read emptied the socket; TLS reads a record at a time.
-                if connection.isClosed || connection.closeReason != nil || (count < space.count && connection.tls == nil) { break reading }
+                if connection.isClosed || connection.closeReason != nil || connection.hasDeferredCommands { break reading }
                 if connection.isBlocked && connection.input.readableCount > limits.maxCommandSize {
                     // It is waiting for a job and sending more than one command's worth:
-                    // stop reading until it is served.
+                    // stop reading until it is served. (Before the short read's stop: a
+                    // compressing WebSocket's reads all look short, and it is the one whose
+                    // few bytes can inflate past the bound.)
                     if let event = connection.readEvent { EventLoop.remove(event) }
                     connection.isReadPaused = true
                     break reading
                 }
+                // A short plain read emptied the socket; TLS reads a record at a time.
+                if count < space.count && connection.tls == nil { break reading }
             case .end:
                 // The client will send nothing more (it may have only half-closed): what it is
                 // owed still goes out before the close.
@@ -669,6 +690,13 @@ public final class Server {
         {
             // Decrypted bytes are waiting inside OpenSSL, where the socket cannot announce them.
             EventLoop.activate(event, EventLoop.read)
+        }
+        if connection.webSocket?.undecoded.isEmpty == false, !connection.isClosed, !connection.isReadPaused,
+            connection.closeReason == nil
+        {
+            // Compressed frames read but left undecoded (their data passed the input's bound):
+            // the socket may have nothing new to announce, so the next pass reads it again.
+            wakeNextPass.append(connection)
         }
         if !connection.isClosed && connection.input.isEmpty {
             // Give back the memory of a burst (a large payload) once it is handled.
@@ -690,14 +718,23 @@ public final class Server {
         return true
     }
 
+    /// The most reply bytes one connection's job commands (or `$DOCKET.API` requests) may
+    /// queue in one loop pass before its other commands wait for the next: a page of DEAD or
+    /// LIST (`max_payload`, 1 MiB) fits; QUEUES with thousands of queues, or RESERVEs of large
+    /// payloads, take turns.
+    static let repliesPerTurn = 1 << 20
+
     /// Parses and runs every complete command in the connection's input, until a RESERVE
-    /// has to wait.
+    /// has to wait, or its job commands' replies pass `repliesPerTurn`.
     func process(_ connection: Connection) {
         if connection.route != nil { return processRoute(connection) }
         if connection.isBlocked { return }
         let bytes = connection.input.readableBytes
         var position = 0
         let tracing = log.level <= .trace
+        // What was queued for the client before this pass's first job command (nil: none yet).
+        var pendingBeforeJobs: Int? = nil
+        connection.apiAnswerBytes = 0
         parsing: while !connection.isBlocked {
             if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
                 // Refused at its first bytes, not once a whole command (up to max_payload) is
@@ -720,16 +757,29 @@ public final class Server {
                     break parsing
                 }
                 if tracing { traceInbound(UnsafeRawBufferPointer(rebasing: bytes[position..<next]), op, connection) }
+                if case .job = op, pendingBeforeJobs == nil { pendingBeforeJobs = connection.pendingBytes }
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }
-                if case .job = op, connection.pendingBytes > config.maxPending {
-                    // One job command can answer with a whole payload or result (a WAIT for a
-                    // job finished with 1 MiB of result): a few kilobytes of them pipelined by
-                    // a client that never reads would otherwise queue gigabytes within a read.
-                    connection.input.consume(position)
-                    slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
-                    return
+                if case .job = op, let before = pendingBeforeJobs {
+                    let pending = connection.pendingBytes
+                    if pending > config.maxPending {
+                        // One job command can answer with a whole payload or result (a WAIT for a
+                        // job finished with 1 MiB of result): a few kilobytes of them pipelined by
+                        // a client that never reads would otherwise queue gigabytes within a read.
+                        connection.input.consume(position)
+                        slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+                        return
+                    }
+                    if pending - before > Self.repliesPerTurn, connection.readEvent != nil, !shuttingDown {
+                        // Replies this large are documents and payloads built now, on the loop:
+                        // 16 KiB of QUEUES with 2000 queues was 9 s of them before the slow
+                        // consumer cut-off, every other client waiting. The rest waits a pass.
+                        return deferRest(of: connection, from: position)
+                    }
+                } else if connection.apiAnswerBytes > Self.repliesPerTurn, connection.readEvent != nil, !shuttingDown {
+                    // The same through `$DOCKET.API` (5 s of QUEUES answers for one client).
+                    return deferRest(of: connection, from: position)
                 }
             case .skip(let next):
                 position = next
@@ -752,6 +802,13 @@ public final class Server {
         if connection.pendingBytes > config.maxPending {
             slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
         }
+    }
+
+    /// Leaves `connection`'s input from `position` on for the next pass (see `repliesPerTurn`).
+    private func deferRest(of connection: Connection, from position: Int) {
+        connection.input.consume(position)
+        connection.hasDeferredCommands = true
+        wakeNextPass.append(connection)
     }
 
     /// `-V`: each command a client sends, as nats-server traces it (`<<- [SUB foo  1]`): its
@@ -780,6 +837,7 @@ public final class Server {
             connection.isReadPaused = false
             EventLoop.add(event)
             if let tls = connection.tls, tls.bufferedBytes > 0 { EventLoop.activate(event, EventLoop.read) }
+            if connection.webSocket?.undecoded.isEmpty == false { wakeNextPass.append(connection) }
         }
         process(connection)
     }

@@ -37,6 +37,14 @@ final class WebSocketSession {
     /// Where a compressing connection's raw bytes are read: its decompressed data goes straight
     /// into the connection's input, which therefore cannot hold the raw bytes too.
     var rawInput: [UInt8] = []
+    /// The part of `rawInput` read but not yet decoded. Decoding stops once the input holds more
+    /// than one command's worth (a few kilobytes can inflate to gigabytes); the rest waits here,
+    /// and is decoded before the socket is read again, once the protocol has taken its share.
+    var undecoded = 0..<0
+    /// Raw bytes decoded at a time, so that decoding stops close to the input's bound: deflate
+    /// makes at most 1032 bytes of one (a 258-byte match costs 2 bits at best), so a slice adds
+    /// at most about 1 MiB to the input past its bound.
+    static let inflateSliceBytes = 1 << 10
     /// Messages shorter than this go out uncompressed: deflate would only add to them.
     static let minCompressedPayload = 64
 

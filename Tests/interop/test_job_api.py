@@ -150,3 +150,78 @@ def test_an_api_reserve_dies_with_its_connection(nats_url):
         await nc.drain()
 
     run(main())
+
+
+def test_a_request_that_only_reads_is_ignored_when_nobody_hears_its_answer(nats_url):
+    """Found by a hostile probe: 2000 `PUB $DOCKET.API.QUEUES 0` (72 KB) with 200 queues had
+    the document of every queue built for each and thrown away, holding the server, and every
+    other client, for 27 s. A request that only reads is now done only when its reply subject
+    is heard, as a RESERVE's already was; one that changes something is still carried out."""
+    parsed = urlparse(nats_url)
+    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=10)
+    reader = sock.makefile("rb")
+    reader.readline()
+    sock.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n'
+                 + b"".join(b"ENQ q%d 1\r\nx\r\n" % n for n in range(200)) + b"PING\r\n")
+    assert [reader.readline() for _ in range(201)][-1] == b"PONG\r\n"
+    unheard = b"PUB $DOCKET.API.QUEUES 0\r\n\r\nPUB $DOCKET.API.STATS nobody 0\r\n\r\n"
+    # QUEUE with settings changes the queue: done though nobody hears the answer.
+    settings = b"NATS/1.0\r\nDocket-Options: concurrency=3\r\n\r\n"
+    sock.sendall(unheard * 5000 + b"HPUB $DOCKET.API.QUEUE.q7 %d %d\r\n%s\r\n" % (len(settings), len(settings), settings)
+                 + b"PING\r\n")
+    assert reader.readline() == b"PONG\r\n"  # 10 s at most (the socket's timeout)
+    sock.sendall(b"SUB inbox 1\r\nPUB $DOCKET.API.QUEUE.q7 inbox 0\r\n\r\n")
+    header = reader.readline()
+    assert header.startswith(b"MSG inbox 1 ")
+    document = json.loads(reader.read(int(header.split()[-1]) + 2))
+    assert document["config"]["concurrency"] == 3
+    sock.close()
+
+
+@pytest.mark.parametrize("request_line, answer", [
+    (b"QUEUES\r\n", b"JSON "),
+    (b"PUB $DOCKET.API.QUEUES inbox 0\r\n\r\n", b"MSG inbox 1 "),
+], ids=["wire", "api"])
+def test_a_pipeline_of_large_documents_takes_turns_with_other_clients(nats_url, request_line, answer):
+    """Found by a hostile probe: 16 KB of QUEUES with 2000 queues built 64 MiB of documents
+    in one loop pass, and every other client waited for all of them (9 s; through
+    $DOCKET.API, 5 s). Now a connection's job replies and API answers take turns past 1 MiB a
+    pass: a bystander's PING keeps being answered, and the pipeline still gets every answer,
+    in order."""
+    import time
+
+    parsed = urlparse(nats_url)
+
+    def connect():
+        sock = socket.create_connection((parsed.hostname, parsed.port), timeout=20)
+        read_line(sock)
+        sock.sendall(b'CONNECT {"verbose":false}\r\n')
+        return sock
+
+    def read_line(sock):
+        line = b""
+        while not line.endswith(b"\r\n"):
+            line += sock.recv(1)
+        return line
+
+    attacker = connect()
+    attacker.sendall(b"".join(b"ENQ q%d 1\r\nx\r\n" % n for n in range(1000)) + b"PING\r\n")
+    reader = attacker.makefile("rb")
+    assert [reader.readline() for _ in range(1001)][-1] == b"PONG\r\n"
+    bystander = connect()
+    attacker.sendall(b"SUB inbox 1\r\n" + request_line * 100 + b"PING\r\n")  # some 30 MB of answers, not read yet
+    worst = 0.0
+    started = time.monotonic()
+    while time.monotonic() - started < 5:
+        sent = time.monotonic()
+        bystander.sendall(b"PING\r\n")
+        assert read_line(bystander) == b"PONG\r\n"
+        worst = max(worst, time.monotonic() - sent)
+    assert worst < 2, f"a bystander's PING waited {worst:.1f} s"
+    for _ in range(100):
+        header = reader.readline()
+        assert header.startswith(answer), header
+        assert len(reader.read(int(header.split()[-1]) + 2)) == int(header.split()[-1]) + 2
+    assert reader.readline() == b"PONG\r\n"
+    attacker.close()
+    bystander.close()

@@ -47,6 +47,7 @@ def ws_server(tmp_path_factory):
             asyncio.run(asyncio.sleep(0.05))
         pytest.fail("no websocket listen line in the log:\n" + server.describe(), pytrace=False)
 
+    start.servers = started  # the processes, for a test that watches one's memory
     yield start
     for server in started:
         server.stop()
@@ -222,3 +223,93 @@ def test_a_frame_past_max_payload_is_closed_with_1009(ws_server):
     sock.sendall(bytes([0x82, 0x80 | 126]) + struct.pack(">H", len(payload)) + b"\0\0\0\0" + payload)
     assert _close_status(sock) == 1009
     sock.close()
+
+
+def _peak_rss_mib(server) -> int:
+    """The most memory the server's process has held so far (VmHWM), in MiB."""
+    with open(f"/proc/{server.proc.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) >> 10
+    raise AssertionError("no VmHWM")
+
+
+class _DeflateFrames:
+    """A permessage-deflate client by hand: its messages compressed with the window carried
+    across them (so a repeated message costs about 1 KiB per MiB), and the server's inflated."""
+
+    def __init__(self, sock):
+        import zlib
+
+        self.sock = sock
+        self.compressor = zlib.compressobj(wbits=-15)
+        self.decompressor = zlib.decompressobj(wbits=-15)
+
+    def message(self, data: bytes) -> bytes:
+        import zlib
+
+        body = (self.compressor.compress(data) + self.compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        return bytes([0xC2, 0x80 | 127]) + struct.pack(">Q", len(body)) + b"\0\0\0\0" + body
+
+    def read_until(self, marker: bytes) -> bytes:
+        received = b""
+        while marker not in received:
+            first = self.sock.recv(1, socket.MSG_PEEK)[0]
+            opcode, payload = _read_frame(self.sock)
+            assert opcode == 0x2, (opcode, payload)
+            received += self.decompressor.decompress(payload + b"\0\0\xff\xff") if first & 0x40 else payload
+        return received
+
+
+# A PUB of about 1 MiB to a subject nobody hears: no output, and about 1 KiB once compressed.
+_BIG_PUB = b"PUB nobody 1048000\r\n" + bytes(1048000) + b"\r\n"
+
+
+@pytest.mark.docketd_only(reason="RESERVE is docketd's")
+def test_compressed_messages_behind_a_waiting_reserve_are_not_inflated_until_it_is_served(ws_server):
+    # Found by a hostile probe: 300 KiB of such messages sent while a RESERVE waited were
+    # inflated into the input at once (300 MiB; 4 GiB in 8 s from one client that kept going).
+    import threading
+
+    nats_url, ws_url = ws_server("no_tls: true\ncompression: true")
+    sock, _ = _raw_upgrade(ws_url, b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    _read_frame(sock)  # INFO
+    client = _DeflateFrames(sock)
+    sock.sendall(client.message(b'CONNECT {"verbose":false}\r\nRESERVE flood timeout=1h\r\n'))
+    flood = b"".join(client.message(_BIG_PUB) for _ in range(300))
+    # The server stops reading this client while it waits, so the send may block until then.
+    sender = threading.Thread(target=sock.sendall, args=(flood,))
+    sender.start()
+    producer = socket.create_connection(("127.0.0.1", int(nats_url.rsplit(":", 1)[1])), timeout=5)
+    conftest.read_info_line(producer)
+    producer.sendall(b"CONNECT {}\r\nENQ flood 2\r\nhi\r\n")
+    assert b"JOB " in client.read_until(b"hi\r\n")
+    sender.join(timeout=30)
+    assert not sender.is_alive()
+    sock.sendall(client.message(b"PING\r\n"))  # every PUB before it is decoded and run
+    assert client.read_until(b"PONG\r\n").endswith(b"PONG\r\n")
+    assert _peak_rss_mib(ws_server.servers[-1]) < 100
+    producer.close()
+    sock.close()
+
+
+@pytest.mark.docketd_only(reason="the bound on inflated input is docketd's")
+def test_a_burst_of_compressed_messages_is_inflated_a_command_at_a_time(ws_server):
+    # Found by a hostile probe: one 40 KiB read of such messages became 40 MiB of input, kept
+    # by a connection whose last command was incomplete (20 connections held 860 MiB).
+    _, ws_url = ws_server("no_tls: true\ncompression: true")
+    clients = []
+    for _ in range(4):
+        sock, _ = _raw_upgrade(ws_url, b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        _read_frame(sock)  # INFO
+        client = _DeflateFrames(sock)
+        # The PING behind the burst needs no more bytes from the socket to be reached.
+        burst = [client.message(b'CONNECT {"verbose":false}\r\n')] + [client.message(_BIG_PUB) for _ in range(60)]
+        sock.sendall(b"".join(burst) + client.message(b"PING\r\n" + _BIG_PUB[: len(_BIG_PUB) // 2]))
+        assert client.read_until(b"PONG\r\n") == b"PONG\r\n"
+        clients.append(client)
+    assert _peak_rss_mib(ws_server.servers[-1]) < 100
+    for client in clients:
+        client.sock.sendall(client.message(_BIG_PUB[len(_BIG_PUB) // 2:] + b"PING\r\n"))
+        assert client.read_until(b"PONG\r\n") == b"PONG\r\n"
+        client.sock.close()

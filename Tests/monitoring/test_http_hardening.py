@@ -338,3 +338,41 @@ def test_a_request_names_one_host_for_the_dashboard_to_judge():
         assert alive(server)
     finally:
         server.stop()
+
+
+def test_many_large_documents_at_once_take_turns_with_the_protocol_clients():
+    """Found by a hostile probe: 50 requests for /queues at once, with 2000 queues, were all
+    answered in one pass of the loop that serves every client, and a NATS client's PING
+    waited 7 s. Answers past 1 MiB in a pass now wait for a later pass: the PING keeps being
+    answered, and every request still gets its whole document."""
+    server = Docketd()
+    try:
+        producer = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        reader = producer.makefile("rb")
+        reader.readline()
+        producer.sendall(b'CONNECT {"verbose":false}\r\n' + b"".join(b"ENQ q%d 1\r\nx\r\n" % n for n in range(2000)) + b"PING\r\n")
+        assert [reader.readline() for _ in range(2001)][-1] == b"PONG\r\n"
+        askers = []
+        for _ in range(80):
+            sock = socket.create_connection(("127.0.0.1", server.http), timeout=30)
+            sock.sendall(b"GET /queues HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            askers.append(sock)
+        worst = 0.0
+        started = time.monotonic()
+        while time.monotonic() - started < 6:
+            sent = time.monotonic()
+            producer.sendall(b"PING\r\n")
+            assert reader.readline() == b"PONG\r\n"
+            worst = max(worst, time.monotonic() - sent)
+        assert worst < 2, f"a PING waited {worst:.1f} s"
+        for sock in askers:
+            received = b""
+            while chunk := sock.recv(1 << 16):
+                received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            assert status_of(head) == 200
+            assert len(json.loads(body)) == 2000
+            sock.close()
+        producer.close()
+    finally:
+        server.stop()
