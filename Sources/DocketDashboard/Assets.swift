@@ -252,6 +252,9 @@ input[type="search"] { min-width: 220px; }
 .grid-table tr.empty td { color: var(--muted); text-align: center; padding: 20px; }
 .grid-table td.details { color: var(--muted); overflow-wrap: anywhere; }
 .clip { max-width: 420px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* A client's name wraps but keeps room for a few words; its lang and version take a line at most. */
+.grid-table td.name-cell { min-width: 10em; }
+.grid-table td.client-cell { max-width: 16em; }
 .error-text { color: var(--danger); }
 .row-actions { white-space: nowrap; }
 .row-actions .btn + .btn { margin-left: 4px; }
@@ -2021,6 +2024,12 @@ dialog h2 { margin-top: 0; }
     });
   }
 
+  // CONNECT's lang and version are whatever the client sent, up to a control line: one line,
+  // cut short with an ellipsis (all of it on hovering), so no client widens the table.
+  function clientCell(text) {
+    return text ? h('td', { class: 'clip client-cell', title: text }, text) : '—';
+  }
+
   function connectionsView(root) {
     return listView(root, {
       title: 'Connections', id: 'connections', rowTestid: 'connection-row', path: '/api/connections',
@@ -2029,8 +2038,8 @@ dialog h2 { margin-top: 0; }
       items: (data) => data.connections || [], key: (c) => c.cid,
       summary: (data) => fmtInt(data.num_connections != null ? data.num_connections : (data.connections || []).length) + ' connections',
       row: (c) => [
-        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap' }, c.name || '—'),
-        [c.lang || '', c.version ? ' ' + c.version : ''].join('').trim() || '—', fmtDuration(c.uptime_ms),
+        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell' }, c.name || '—'),
+        clientCell([c.lang || '', c.version ? ' ' + c.version : ''].join('').trim()), fmtDuration(c.uptime_ms),
         h('td', { class: 'num' }, fmtInt(c.subscriptions)), h('td', { class: 'num' }, fmtInt(c.held_jobs)),
         c.waiting_for_job ? 'for a job' : '—', h('td', { class: 'num' }, fmtBytes(c.pending_bytes)),
         h('td', { class: 'num' }, fmtInt(c.in_msgs) + ' / ' + fmtInt(c.out_msgs)),

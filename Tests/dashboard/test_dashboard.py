@@ -658,6 +658,30 @@ def test_long_names_wrap_instead_of_widening_the_page(world):
     assert scroll_width <= window_width, f"the job page is {scroll_width} px wide in a {window_width} px window"
 
 
+def test_a_client_that_names_itself_at_length_does_not_squeeze_the_connections_table(world):
+    """CONNECT's name, lang and version are whatever a client sends (up to a control line): a
+    client with a kilobyte-long lang must not push the counts out of sight nor squeeze the
+    other clients' names to a few letters a line."""
+    d, s = world.driver, world.server
+    lang, version = "L" * 1500, "V" * 300
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    try:
+        sock.makefile("rb").readline()  # INFO
+        sock.sendall(b"CONNECT " + json.dumps({"verbose": False, "name": "long-lang-client", "lang": lang, "version": version}).encode() + b"\r\n")
+        go(d, s, "#/connections")
+        row = wait(d, lambda d: next((r for r in css(d, 'tr[data-testid="connection-row"]') if "long-lang-client" in r.text), None),
+                   "the long-lang client listed")
+        table, host = d.execute_script("const t = document.getElementById('connections'); return [t.offsetWidth, t.parentElement.clientWidth]")
+        assert table <= host, f"the connections table is {table} px wide in {host} px"
+        cells = row.find_elements(By.TAG_NAME, "td")
+        name_width = d.execute_script("return arguments[0].getBoundingClientRect().width", cells[2])
+        assert name_width >= 100, f"the Name column is squeezed to {name_width} px"
+        # All of it is still there to read, on hovering.
+        assert cells[3].get_attribute("title") == lang + " " + version
+    finally:
+        sock.close()
+
+
 def test_json_payload_shows_every_token_as_written(world):
     d, s, c = world.driver, world.server, world.client
     text = '{"id": 12345678901234567890, "big": 1e400, "dup": 1, "dup": 2, "zero": -0, "price": 1.50, "nested": {"ids": [9007199254740993]}, "empty": {}}'

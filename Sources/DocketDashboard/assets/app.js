@@ -1626,6 +1626,12 @@
     });
   }
 
+  // CONNECT's lang and version are whatever the client sent, up to a control line: one line,
+  // cut short with an ellipsis (all of it on hovering), so no client widens the table.
+  function clientCell(text) {
+    return text ? h('td', { class: 'clip client-cell', title: text }, text) : '—';
+  }
+
   function connectionsView(root) {
     return listView(root, {
       title: 'Connections', id: 'connections', rowTestid: 'connection-row', path: '/api/connections',
@@ -1634,8 +1640,8 @@
       items: (data) => data.connections || [], key: (c) => c.cid,
       summary: (data) => fmtInt(data.num_connections != null ? data.num_connections : (data.connections || []).length) + ' connections',
       row: (c) => [
-        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap' }, c.name || '—'),
-        [c.lang || '', c.version ? ' ' + c.version : ''].join('').trim() || '—', fmtDuration(c.uptime_ms),
+        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell' }, c.name || '—'),
+        clientCell([c.lang || '', c.version ? ' ' + c.version : ''].join('').trim()), fmtDuration(c.uptime_ms),
         h('td', { class: 'num' }, fmtInt(c.subscriptions)), h('td', { class: 'num' }, fmtInt(c.held_jobs)),
         c.waiting_for_job ? 'for a job' : '—', h('td', { class: 'num' }, fmtBytes(c.pending_bytes)),
         h('td', { class: 'num' }, fmtInt(c.in_msgs) + ' / ' + fmtInt(c.out_msgs)),
