@@ -21,6 +21,11 @@ extension Server {
                 // on every queue (nats-server's harnesses poll /varz until it answers 200).
                 "/varz": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? varzDocument() : publicVarzDocument() }),
                 "/connz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? connectionsDocument(query) : nil }),
+                // As nats-server's: the subscription counts, and with `subs=1` the subscriptions a page
+                // at a time; `/routez` says that docketd has no routes (its cluster is a nats-server's).
+                "/subsz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? subscriptionsDocument(query) : nil }),
+                "/subscriptionsz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? subscriptionsDocument(query) : nil }),
+                "/routez": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? routesDocument() : nil }),
                 "/queues": (json, { [unowned self] reader, _ in
                     switch reader {
                     case .everyone: return queuesDocument()
@@ -210,6 +215,56 @@ extension Server {
         document.add("offset", offset)
         document.add("limit", limit)
         document.add("connections", json: "[" + entries.joined(separator: ",") + "]")
+        return document.result
+    }
+
+    /// NATS-style `/subsz`: how many subscriptions, the subject cache, and (with `subs=1`, as
+    /// nats-server) the subscriptions themselves by connection, paged like `/connz`. docketd
+    /// does not count matches per publish (that is the message path), so nats-server's
+    /// `num_matches`, `cache_hit_rate` and fanout figures are left out rather than made up.
+    func subscriptionsDocument(_ query: [String: String] = [:]) -> String {
+        var document = JSONObjectWriter()
+        document.add("server_id", serverID)
+        document.add("now", Self.rfc3339(milliseconds: clock.now()))
+        document.add("num_subscriptions", subscriptionCount)
+        document.add("num_cache", allAccounts.reduce(0) { $0 + $1.index.cachedSubjects })
+        document.add("num_inserts", allAccounts.reduce(0) { $0 + $1.index.insertions })
+        document.add("num_removes", allAccounts.reduce(0) { $0 + $1.index.removals })
+        guard ["1", "t", "T", "true", "TRUE", "True", "detail"].contains(query["subs"] ?? "") else { return document.result }
+        let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
+        let limit = max(0, query["limit"].flatMap { Int($0) } ?? Self.connectionsPage)
+        var total = 0
+        var entries: [String] = []
+        for connection in connections.values.sorted(by: { $0.id < $1.id }) {
+            let subscriptions = connection.subscriptions.values.sorted { $0.sid.lexicographicallyPrecedes($1.sid) }
+            for subscription in subscriptions {
+                defer { total += 1 }
+                guard total >= offset, entries.count < limit else { continue }
+                var entry = JSONObjectWriter()
+                entry.add("account", connection.account.name)
+                entry.add("subject", String(decoding: subscription.subject, as: UTF8.self))
+                if let group = subscription.queue { entry.add("qgroup", String(decoding: group, as: UTF8.self)) }
+                entry.add("sid", String(decoding: subscription.sid, as: UTF8.self))
+                entry.add("msgs", subscription.delivered)
+                if subscription.maxMessages > 0 { entry.add("max", subscription.maxMessages) }
+                entry.add("cid", Int(connection.id))
+                entries.append(entry.result)
+            }
+        }
+        document.add("total", total)
+        document.add("offset", offset)
+        document.add("limit", limit)
+        document.add("subscriptions_list", json: "[" + entries.joined(separator: ",") + "]")
+        return document.result
+    }
+
+    /// NATS-style `/routez`: docketd has no NATS routes (nodes meet through a nats-server cluster).
+    func routesDocument() -> String {
+        var document = JSONObjectWriter()
+        document.add("server_id", serverID)
+        document.add("now", Self.rfc3339(milliseconds: clock.now()))
+        document.add("num_routes", 0)
+        document.add("routes", json: "[]")
         return document.result
     }
 
