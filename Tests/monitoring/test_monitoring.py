@@ -379,3 +379,42 @@ def test_subsz_needs_the_right_to_read_everything(tmp_path):
             assert refused.value.code == 401, path
     finally:
         s.stop()
+
+
+def test_connz_reads_its_query_as_nats_servers(server):
+    """nats-top and other tools ask /connz for an order (sort=), one connection (cid=), closed
+    ones (state=closed) and subscriptions (subs=1, subs=detail); limit=0 means the default."""
+    socks = []
+    for n, (subs, pubs) in enumerate([(2, 1), (5, 0), (1, 4)]):
+        socks.append(_subscribe_on(server.port, b"".join(f"SUB s{n}.{i} {i}\r\n".encode() for i in range(subs)) + b"PUB x 3\r\nabc\r\n" * pubs))
+        time.sleep(0.02)  # uptimes a few milliseconds apart
+    try:
+        def get(query):
+            return json.loads(server.get("/connz" + query)[2])
+
+        def order(query):
+            return [(c["subscriptions"], c["in_msgs"]) for c in get(query)["connections"]]
+
+        assert order("") == [(2, 1), (5, 0), (1, 4)]
+        assert order("?sort=subs") == [(5, 0), (2, 1), (1, 4)]
+        assert order("?sort=msgs_from") == [(1, 4), (2, 1), (5, 0)]
+        assert order("?sort=bytes_from&limit=1") == [(1, 4)]
+        assert order("?sort=uptime") == [(1, 4), (5, 0), (2, 1)]  # newest first, as nats-server
+        cids = [c["cid"] for c in get("")["connections"]]
+        one = get(f"?cid={cids[1]}")
+        assert [c["cid"] for c in one["connections"]] == [cids[1]]
+        assert get("?state=closed")["connections"] == []
+        assert len(get("?state=all")["connections"]) == 3
+        assert get("?limit=0")["limit"] == 1024 and len(get("?limit=0")["connections"]) == 3
+        listed = get(f"?cid={cids[0]}&subs=1")["connections"][0]
+        assert listed["subscriptions_list"] == ["s0.0", "s0.1"]
+        detail = get(f"?cid={cids[0]}&subs=detail")["connections"][0]["subscriptions_list_detail"]
+        assert [(d["subject"], d["sid"], d["cid"]) for d in detail] == [("s0.0", "0", cids[0]), ("s0.1", "1", cids[0])]
+        for query, reason in (("?sort=bogus", "invalid sorting option"), ("?sort=stop", "only valid on closed"),
+                              ("?state=sleeping", "invalid connection state"), ("?sort=idle", "last activity")):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                server.get("/connz" + query)
+            assert refused.value.code == 400 and reason in refused.value.read().decode(), query
+    finally:
+        for sock in socks:
+            sock.close()
