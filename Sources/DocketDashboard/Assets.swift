@@ -1429,6 +1429,8 @@ dialog h2 { margin-top: 0; }
       try {
         const result = await api(path);
         if (token !== listToken || stopped) return;
+        // A failure reported by an earlier load is over (docketd restarted, or answers again).
+        clearMessage('jobs');
         page = result;
         renderPage();
       } catch (error) {

@@ -852,3 +852,29 @@ def test_a_server_that_stops_answering_is_reported():
         if driver:
             driver.quit()
         server.stop()
+
+
+def test_a_queue_page_recovers_from_a_restart_without_a_reload():
+    """A queue's page polls the queue and its page of jobs: with docketd gone, it says so; once
+    docketd answers again, no report of the outage is left on the page (the jobs list's once
+    stayed until a reload)."""
+    server = _restartable()
+    driver = None
+    try:
+        with server.client() as c:
+            c.enqueue("mail", b"x")
+        driver = _browser()
+        driver.get(server.url + "/#/queue/mail/waiting")
+        wait(driver, lambda d: job_ids(d) == [1], "the waiting job listed")
+        ports = (server.port, server.http)
+        server.stop()
+        wait(driver, lambda d: any("UNREACHABLE" in m for m in _messages(d)), "the outage reported")
+        server = _restartable(ports)
+        with server.client() as c:
+            c.enqueue("mail", b"after the restart")
+        wait(driver, lambda d: job_ids(d) == [1], "the job of the new server listed")
+        wait(driver, lambda d: _messages(d) == [], "no report of the outage left", timeout=8)
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()

@@ -1031,6 +1031,8 @@
       try {
         const result = await api(path);
         if (token !== listToken || stopped) return;
+        // A failure reported by an earlier load is over (docketd restarted, or answers again).
+        clearMessage('jobs');
         page = result;
         renderPage();
       } catch (error) {
