@@ -878,3 +878,30 @@ def test_a_queue_page_recovers_from_a_restart_without_a_reload():
         if driver:
             driver.quit()
         server.stop()
+
+
+def test_the_connections_page_counts_every_connection_past_one_page():
+    """The connections list is a page of /connz (1,024 entries): with more connections open,
+    the page says how many there are, not how many it lists."""
+    server = Docketd()
+    driver = None
+    socks = []
+    try:
+        for _ in range(1030):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b'CONNECT {"verbose":false}\r\n')
+            socks.append(sock)
+        for sock in socks:  # every one accepted and registered: its INFO came
+            sock.recv(1)
+        driver = _browser()
+        driver.get(server.url + "/#/connections")
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="connection-row"]')) == 1024, "a page of connections listed")
+        summary = one(driver, "#view section p.muted")
+        wait(driver, lambda d: summary.text.startswith("1,030 connections"), f"the count of all 1,030 connections, not '{summary.text}'")
+        assert "1,024" in summary.text, summary.text
+    finally:
+        for sock in socks:
+            sock.close()
+        if driver:
+            driver.quit()
+        server.stop()

@@ -1640,7 +1640,12 @@
       headers: ['CID', 'Address', 'Name', 'Client', 'Up', ['Subs', 'num'], ['Held jobs', 'num'], 'Waiting', ['Pending', 'num'], ['Msgs in/out', 'num'], ['Bytes in/out', 'num']],
       empty: 'No client connections.',
       items: (data) => data.connections || [], key: (c) => c.cid,
-      summary: (data) => fmtInt(data.num_connections != null ? data.num_connections : (data.connections || []).length) + ' connections',
+      // The list is a page of /connz: `total` counts every connection, `num_connections` the listed.
+      summary: (data) => {
+        const listed = (data.connections || []).length;
+        const total = data.total != null ? data.total : listed;
+        return fmtInt(total) + ' connections' + (total > listed ? ' (the first ' + fmtInt(listed) + ' listed)' : '');
+      },
       row: (c) => [
         String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell' }, c.name || '—'),
         clientCell([c.lang || '', c.version ? ' ' + c.version : ''].join('').trim()), fmtDuration(c.uptime_ms),
