@@ -449,13 +449,21 @@
   }
 
   // The series of one queue, or of every queue summed (latency: the slowest queue per point).
+  // A queue the document does not list was quiet at each of its sampling times (`t`).
   function seriesFor(series, queue) {
     const perQueue = (series && series.queues) || {};
-    if (queue) return entryOf(perQueue, queue);
-    const names = Object.keys(perQueue);
-    if (names.length === 0) return null;
-    const byTime = new Map();
+    const sampled = (series && series.t) || [];
     const keys = ['started', 'completed', 'failed', 'wait_p50_ms', 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms'];
+    const quiet = () => {
+      if (sampled.length === 0) return null;
+      const out = { t: sampled };
+      for (const key of keys) out[key] = sampled.map(() => (key.endsWith('_ms') ? null : 0));
+      return out;
+    };
+    if (queue) return entryOf(perQueue, queue) || quiet();
+    const names = Object.keys(perQueue);
+    if (names.length === 0) return quiet();
+    const byTime = new Map();
     for (const name of names) {
       const one = perQueue[name];
       one.t.forEach((ms, i) => {
