@@ -694,7 +694,11 @@ dialog h2 { margin-top: 0; }
   // ---------------------------------------------------------------- polling
 
   // Calls load() now and every `every` ms after it settles (never two at once), hands the result
-  // to show(); stops while the tab is hidden.
+  // to show(); stops while the tab is hidden. An answer that took long (a server with thousands
+  // of queues, or a busy one) spaces the next ones out, so that a page left open keeps docketd
+  // busy at most a fifth of the time; a failure does not (the page must see it recover).
+  const SLOW_ANSWER_FACTOR = 4;
+  const LONGEST_WAIT_MS = 60000;
   function poller(load, show, every) {
     let timer = null;
     let stopped = false;
@@ -703,14 +707,17 @@ dialog h2 { margin-top: 0; }
       timer = null;
       if (stopped || document.hidden) return;
       running = true;
+      let wait = typeof every === 'function' ? every() : every;
       try {
+        const begun = performance.now();
         const data = await load();
+        wait = Math.max(wait, Math.min(SLOW_ANSWER_FACTOR * (performance.now() - begun), LONGEST_WAIT_MS));
         if (!stopped) { show(data); noteRefreshed(); }
       } catch (error) {
         if (!stopped) showError(error, 'poll');
       }
       running = false;
-      if (!stopped) timer = setTimeout(tick, typeof every === 'function' ? every() : every);
+      if (!stopped) timer = setTimeout(tick, wait);
     }
     function onVisibility() {
       if (!document.hidden && timer === null && !running && !stopped) tick();
@@ -1430,7 +1437,13 @@ dialog h2 { margin-top: 0; }
       pageInfo.dataset.page = String(cursors.length);
     }
 
+    let pageLoads = 0;
     async function loadPage() {
+      pageLoads++;
+      try { await loadPageNow(); } finally { pageLoads--; }
+    }
+
+    async function loadPageNow() {
       const token = ++listToken;
       const after = cursors[cursors.length - 1];
       const path = '/api/jobs?queue=' + q(name) + '&state=' + q(state) + '&limit=' + limit + (after ? '&after=' + q(after) : '');
@@ -1467,8 +1480,9 @@ dialog h2 { margin-top: 0; }
       renderDoc();
       fillSettings(false);
     }, REFRESH_MS);
-    // The current page again, every 2 s: rows that did not change stay as they are.
-    const pageTimer = setInterval(() => { if (!document.hidden) loadPage(); }, REFRESH_MS);
+    // The current page again, every 2 s: rows that did not change stay as they are. Not while
+    // a load is still waiting: a docketd that does not answer is not sent one more each time.
+    const pageTimer = setInterval(() => { if (!document.hidden && pageLoads === 0) loadPage(); }, REFRESH_MS);
     const started = state;
     state = null;
     selectState(started);

@@ -905,3 +905,61 @@ def test_the_connections_page_counts_every_connection_past_one_page():
         if driver:
             driver.quit()
         server.stop()
+
+
+_RECORD_LOADS = """
+window.__loads = [];
+const original = window.fetch;
+window.fetch = function (input) {
+  const entry = { url: String(input), start: performance.now(), end: null };
+  window.__loads.push(entry);
+  return original.apply(this, arguments).finally(() => { entry.end = performance.now(); });
+};
+"""
+
+
+def _loads(driver, prefix):
+    return [e for e in driver.execute_script("return window.__loads") if e["url"].startswith(prefix)]
+
+
+def test_a_slow_answer_spaces_the_next_refreshes_out():
+    """A docketd that takes long to answer (thousands of queues, or busy) is not asked again
+    2 s later by every open page: the next refresh waits four times as long as the answer
+    took, and the pace comes back once answers are quick again. A queue page's jobs list is not
+    asked again while a load of it is still waiting."""
+    import signal
+    server = Docketd()
+    driver = None
+    try:
+        driver = _browser()
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _RECORD_LOADS})
+        driver.get(server.url + "/#/")
+        wait(driver, lambda d: len([e for e in _loads(d, "/api/overview") if e["end"]]) >= 2, "two refreshes of the overview")
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(5)  # a refresh starts within 2 s of the stop, and waits the rest of it
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        slow = wait(driver, lambda d: next((e for e in _loads(d, "/api/overview") if e["end"] and e["end"] - e["start"] > 2500), None),
+                    "the slow answer")
+        after = wait(driver, lambda d: next((e for e in _loads(d, "/api/overview") if e["start"] > slow["end"]), None),
+                     "the refresh after the slow answer", timeout=30)
+        gap = after["start"] - slow["end"]
+        assert gap >= 4 * (slow["end"] - slow["start"]) - 500, f"the next refresh came {gap:.0f} ms after a {slow['end'] - slow['start']:.0f} ms answer"
+        then = wait(driver, lambda d: next((e for e in _loads(d, "/api/overview") if e["start"] > after["start"] and e["end"]), None),
+                    "one more refresh", timeout=10)
+        assert then["start"] - after["end"] < 4000, "quick answers bring the usual pace back"
+        # A queue page: while docketd does not answer, one load of its jobs waits, not one per 2 s.
+        driver.execute_script("location.hash = '#/queue/mail'")
+        wait(driver, lambda d: _loads(d, "/api/jobs") and all(e["end"] for e in _loads(d, "/api/jobs")), "the jobs list loaded")
+        before = len(_loads(driver, "/api/jobs"))
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(7)
+            assert len(_loads(driver, "/api/jobs")) - before <= 1
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
