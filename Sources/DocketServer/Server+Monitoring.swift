@@ -113,6 +113,13 @@ extension Server {
         writer.add("ping_interval", config.pingIntervalMilliseconds * 1_000_000)
         writer.add("ping_max", config.maxPingsOutstanding)
         writer.add("http_port", monitoring?.boundPort ?? 0)
+        // nats-top shows cpu; exporters read the rest. cpu as ps reads it: CPU time over the
+        // process's life, in percent of one core.
+        writer.add("cpu", Self.lifetimeCPUPercent(uptimeMilliseconds: uptime))
+        writer.add("http_host", config.host)
+        writer.add("https_port", config.tls == nil ? 0 : monitoring?.boundPort ?? 0)
+        writer.add("auth_timeout", Double(config.authTimeoutMilliseconds) / 1000)
+        writer.add("write_deadline", config.writeDeadlineMilliseconds * 1_000_000)
         writer.add("routes", 0)
         writer.add("remotes", 0)
         writer.add("leafnodes", 0)
@@ -147,6 +154,15 @@ extension Server {
         if hours > 0 { return "\(hours)h\(minutes)m\(seconds)s" }
         if minutes > 0 { return "\(minutes)m\(seconds)s" }
         return "\(seconds)s"
+    }
+
+    /// CPU time (user and system) over `uptimeMilliseconds`, in percent of one core, to 0.01.
+    static func lifetimeCPUPercent(uptimeMilliseconds: Int) -> Double {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0, uptimeMilliseconds > 0 else { return 0 }
+        let micros = (Int(usage.ru_utime.tv_sec) + Int(usage.ru_stime.tv_sec)) * 1_000_000 + Int(usage.ru_utime.tv_usec) + Int(usage.ru_stime.tv_usec)
+        let percent = Double(micros) / 10 / Double(uptimeMilliseconds)
+        return (percent * 100).rounded() / 100
     }
 
     /// The process's resident memory in bytes (`/proc/self/statm`), 0 where it cannot be read.

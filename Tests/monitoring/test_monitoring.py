@@ -418,3 +418,37 @@ def test_connz_reads_its_query_as_nats_servers(server):
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_varz_has_the_fields_nats_top_and_exporters_read(server):
+    """nats-top shows /varz's cpu; exporters read the limits too: present, with nats-server's
+    JSON types (its own /varz compared when nats-server is installed)."""
+    Conn(server.port)
+    varz = json.loads(server.get("/varz")[2])
+    assert isinstance(varz["cpu"], (int, float)) and 0 <= varz["cpu"] < 400
+    assert (varz["http_host"], varz["https_port"]) == ("127.0.0.1", 0)
+    assert varz["auth_timeout"] == 2 and varz["write_deadline"] == 10_000_000_000
+    import shutil
+    if not shutil.which("nats-server"):
+        return
+    port, http = _free_port(), _free_port()
+    nats = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(port), "-m", str(http)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/varz", timeout=1) as response:
+                    reference = _json_types(json.load(response))
+                break
+            except OSError:
+                assert time.time() < deadline, "nats-server did not start"
+                time.sleep(0.1)
+        ours = _json_types(varz)
+        assert {k: (v, reference[k]) for k, v in ours.items() if k in reference and reference[k] != v} == {}
+        for key in ("cpu", "mem", "cores", "uptime", "start", "now", "connections", "in_msgs", "out_msgs", "in_bytes", "out_bytes",
+                    "slow_consumers", "subscriptions", "http_host", "http_port", "https_port", "auth_timeout", "write_deadline"):
+            assert key in ours and key in reference, key
+    finally:
+        nats.terminate()
+        nats.wait(5)
