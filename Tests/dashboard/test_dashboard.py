@@ -963,3 +963,31 @@ def test_a_slow_answer_spaces_the_next_refreshes_out():
         if driver:
             driver.quit()
         server.stop()
+
+
+def test_schedule_ticks_say_which_time_zone_they_are_shown_in():
+    """A cron's hours are in its own zone; the page shows ticks in the viewer's: 03:00 in New
+    York is 09:00 in Berlin (in winter), and the page says the times are Berlin's."""
+    server = Docketd()
+    driver = None
+    try:
+        with server.client() as c:
+            c.schedule("nightly", "reports", b"{}", cron="0 3 * * *", tz="America/New_York")
+        driver = _browser()
+        driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Europe/Berlin"})
+        driver.get(server.url + "/#/schedules")
+        row = one(driver, 'tr[data-testid="schedule-row"]')
+        # (09:00 but for the weeks the two zones change their clocks on different days.)
+        import datetime
+        import zoneinfo
+        york = datetime.datetime.now(zoneinfo.ZoneInfo("America/New_York"))
+        tick = york.replace(hour=3, minute=0, second=0, microsecond=0)
+        if tick <= york:
+            tick = (tick.replace(tzinfo=None) + datetime.timedelta(days=1)).replace(tzinfo=zoneinfo.ZoneInfo("America/New_York"))
+        shown = tick.astimezone(zoneinfo.ZoneInfo("Europe/Berlin")).strftime("%H:%M:%S")
+        wait(driver, lambda d: shown in row.text, f"the next tick at {shown} Berlin time in '{row.text}'")
+        assert "Europe/Berlin" in one(driver, "#view section p.muted").text
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()

@@ -137,6 +137,11 @@
     return delta > 0 ? 'in ' + fmtDuration(delta) : fmtDuration(-delta) + ' ago';
   }
 
+  // The viewer's time zone, as times on the page are shown in it.
+  function browserZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time'; } catch (_) { return 'local time'; }
+  }
+
   function timeNode(ms) {
     if (ms == null) return h('span', { class: 'muted' }, '—');
     return h('time', { datetime: new Date(ms).toISOString(), title: new Date(ms).toString() + ' (' + fmtRelative(ms) + ')' },
@@ -1635,7 +1640,8 @@
   function schedulesView(root) {
     return listView(root, {
       title: 'Schedules', id: 'schedules', rowTestid: 'schedule-row', path: '/api/schedules', every: 5000,
-      note: 'Each tick enqueues one job on the queue.',
+      // A cron's hours are in its own zone, the ticks shown in the viewer's: say which that is.
+      note: 'Each tick enqueues one job on the queue. Times are in this browser\'s time zone (' + browserZone() + ').',
       headers: ['Name', 'Queue', 'When', 'Catch-up', 'Status', 'Last tick', 'Next ticks', 'Payload'], empty: 'No schedules.',
       items: (data) => data, key: (r) => r.name,
       row: (r) => [
