@@ -8,6 +8,11 @@ import DocketWire
 public final class SubscriptionIndex {
     private let root = TrieNode()
     private var cache = ByteKeyedTable<SubjectMatch>()
+    /// Subscriptions added and removed since the start (`/subsz`'s `num_inserts`, `num_removes`).
+    public private(set) var insertions = 0
+    public private(set) var removals = 0
+    /// Subjects whose matches are remembered now (`/subsz`'s `num_cache`).
+    public var cachedSubjects: Int { cache.count }
     private let cacheLimit: Int
     private let empty = SubjectMatch(plain: [], groups: [])
 
@@ -42,6 +47,7 @@ public final class SubscriptionIndex {
     private func finishInsert(_ subscription: Subscription) {
         subscription.isIndexed = true
         count += 1
+        insertions += 1
         invalidateCache()
     }
 
@@ -60,6 +66,7 @@ public final class SubscriptionIndex {
         if endsInTail { node.tail.remove(subscription) } else { node.exact.remove(subscription) }
         subscription.isIndexed = false
         count -= 1
+        removals += 1
         // Prune nodes left empty, from the leaf up, so churn does not leave a growing trie.
         while let (parent, token) = path.last, node.isEmpty {
             parent.removeChild(for: token)

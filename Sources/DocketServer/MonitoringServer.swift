@@ -58,8 +58,13 @@ final class MonitoringServer {
     typealias Pages = (Request, Reader, @escaping (Answer) -> Void) -> Void
 
     /// A document and who may read it: `body` answers nil when the reader may not (401 for an
-    /// anonymous reader, 403 for a user).
-    typealias Route = (contentType: String, body: (Reader, _ query: [String: String]) -> String?)
+    /// anonymous reader, 403 for a user), and throws `BadQuery` for a query it cannot answer.
+    typealias Route = (contentType: String, body: (Reader, _ query: [String: String]) throws(BadQuery) -> String?)
+
+    /// A query a route cannot answer (`/connz?sort=bogus`): `400` with this text, as nats-server.
+    struct BadQuery: Error {
+        let message: String
+    }
 
     /// Who an `Authorization` header value proves to be (nil: no one), told to the callback,
     /// which may come in a later pass (a password hash is checked off the loop); returns what
@@ -589,7 +594,14 @@ final class MonitoringServer {
             let body = "not found; try " + routes.keys.sorted().joined(separator: " ") + (pages == nil ? "" : ", or the dashboard at /") + "\n"
             return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
         }
-        guard let body = route.body(reader, Self.request(head, [])?.query ?? [:]) else {
+        let answered: String?
+        do {
+            answered = try route.body(reader, Self.request(head, [])?.query ?? [:])
+        } catch {
+            return Self.response(
+                400, "Bad Request", "text/plain; charset=utf-8", error.message + "\n", head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
+        }
+        guard let body = answered else {
             if case .user = reader {
                 return Self.response(403, "Forbidden", "text/plain", "this user may not read \(path)\n", head: method == "HEAD")
             }

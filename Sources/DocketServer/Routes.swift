@@ -651,10 +651,11 @@ extension Server {
     /// carries many clients' messages, so at least 64 MiB whatever a client's limit.
     var maxRoutePending: Int { max(config.maxPending, 64 << 20) }
 
-    /// `/routez`.
+    /// NATS-style `/routez`: the routes to the other docketd nodes (none without a cluster).
     func routezDocument() -> String {
         var writer = JSONObjectWriter()
         writer.add("server_id", serverID)
+        writer.add("now", Self.rfc3339(milliseconds: clock.now()))
         writer.add("num_routes", routeTable?.byPeer.count ?? 0)
         var routes: [[UInt8]] = []
         for connection in routeTable?.established ?? [] {

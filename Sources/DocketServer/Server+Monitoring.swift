@@ -20,7 +20,13 @@ extension Server {
                 // Anyone gets what INFO tells every client that connects; the counters need read
                 // on every queue (nats-server's harnesses poll /varz until it answers 200).
                 "/varz": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? varzDocument() : publicVarzDocument() }),
-                "/connz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? connectionsDocument(query) : nil }),
+                "/connz": (json, { [unowned self] reader, query throws(MonitoringServer.BadQuery) in
+                    Self.readsEveryQueue(reader) ? connectionsDocument(try ConnectionsQuery(query)) : nil
+                }),
+                // As nats-server's: the subscription counts, and with `subs=1` the subscriptions a page
+                // at a time; `/routez` the routes to the other docketd nodes of its cluster, if any.
+                "/subsz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? subscriptionsDocument(query) : nil }),
+                "/subscriptionsz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? subscriptionsDocument(query) : nil }),
                 "/routez": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? routezDocument() : nil }),
                 "/queues": (json, { [unowned self] reader, _ in
                     switch reader {
@@ -107,6 +113,13 @@ extension Server {
         writer.add("ping_interval", config.pingIntervalMilliseconds * 1_000_000)
         writer.add("ping_max", config.maxPingsOutstanding)
         writer.add("http_port", monitoring?.boundPort ?? 0)
+        // nats-top shows cpu; exporters read the rest. cpu as ps reads it: CPU time over the
+        // process's life, in percent of one core.
+        writer.add("cpu", Self.lifetimeCPUPercent(uptimeMilliseconds: uptime))
+        writer.add("http_host", config.host)
+        writer.add("https_port", config.tls == nil ? 0 : monitoring?.boundPort ?? 0)
+        writer.add("auth_timeout", Double(config.authTimeoutMilliseconds) / 1000)
+        writer.add("write_deadline", config.writeDeadlineMilliseconds * 1_000_000)
         writer.add("routes", 0)
         writer.add("remotes", 0)
         writer.add("leafnodes", 0)
@@ -143,6 +156,15 @@ extension Server {
         return "\(seconds)s"
     }
 
+    /// CPU time (user and system) over `uptimeMilliseconds`, in percent of one core, to 0.01.
+    static func lifetimeCPUPercent(uptimeMilliseconds: Int) -> Double {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0, uptimeMilliseconds > 0 else { return 0 }
+        let micros = (Int(usage.ru_utime.tv_sec) + Int(usage.ru_stime.tv_sec)) * 1_000_000 + Int(usage.ru_utime.tv_usec) + Int(usage.ru_stime.tv_usec)
+        let percent = Double(micros) / 10 / Double(uptimeMilliseconds)
+        return (percent * 100).rounded() / 100
+    }
+
     /// The process's resident memory in bytes (`/proc/self/statm`), 0 where it cannot be read.
     static func residentBytes() -> Int {
         let fd = open("/proc/self/statm", O_RDONLY)
@@ -159,16 +181,86 @@ extension Server {
     /// The most `/connz` entries in one answer unless `limit=` says otherwise (nats-server's).
     static let connectionsPage = 1024
 
-    /// NATS-style `/connz`: one entry per client connection, by cid, a page at a time
-    /// (`offset=`, `limit=`; `total` counts them all). With `auth=true`, as nats-server, who each
-    /// logged-in connection is: `authorized_user` (an NKEY user's public key; never a secret,
-    /// so a token login shows as `[REDACTED]`) and `account` (unless the global one).
-    func connectionsDocument(_ query: [String: String] = [:]) -> String {
-        let showsUsers = ["1", "t", "T", "true", "TRUE", "True"].contains(query["auth"] ?? "")
+    /// What a `/connz` query asks for, read as nats-server reads it: `sort=`, `cid=`, `state=`,
+    /// `offset=`, `limit=` (0 or none: 1024), `subs=` (`1`: subjects, `detail`: each
+    /// subscription), `auth=`. An option it cannot answer is a `400`, as nats-server's.
+    struct ConnectionsQuery {
+        enum Order: String {
+            case cid, start, subs, pending
+            case msgsTo = "msgs_to", msgsFrom = "msgs_from", bytesTo = "bytes_to", bytesFrom = "bytes_from"
+            case uptime, stop, reason, idle, last
+        }
+        enum Subscriptions { case none, subjects, detail }
+
+        var order = Order.cid
+        var cid: UInt64?
+        /// Closed connections are not kept: `state=closed` lists none.
+        var closedOnly = false
+        var offset = 0
+        var limit = Server.connectionsPage
+        var subscriptions = Subscriptions.none
+        var showsUsers = false
+
+        init() {}
+
+        init(_ query: [String: String]) throws(MonitoringServer.BadQuery) {
+            let yes = ["1", "t", "T", "true", "TRUE", "True"]
+            showsUsers = yes.contains(query["auth"] ?? "")
+            offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
+            if let limit = query["limit"].flatMap({ Int($0) }), limit > 0 { self.limit = limit }
+            switch query["subs"] ?? "" {
+            case "detail": subscriptions = .detail
+            case let value where yes.contains(value): subscriptions = .subjects
+            default: subscriptions = .none
+            }
+            switch query["state"] ?? "open" {
+            case "", "open", "all", "any": closedOnly = false
+            case "closed": closedOnly = true
+            case let state: throw .init(message: "invalid connection state: \(state)")
+            }
+            if let text = query["cid"], !text.isEmpty {
+                guard let cid = UInt64(text) else { throw .init(message: "invalid cid: \(text)") }
+                self.cid = cid
+            }
+            if let text = query["sort"], !text.isEmpty {
+                guard let order = Order(rawValue: text.lowercased()) else { throw .init(message: "invalid sorting option: \(text)") }
+                switch order {
+                case .stop, .reason:
+                    guard closedOnly else { throw .init(message: "sort by \(text) only valid on closed connections") }
+                case .idle, .last:
+                    // nats-server's last_activity: docketd does not stamp every command with the time.
+                    throw .init(message: "sort by \(text) is not supported: docketd does not keep each connection's last activity")
+                default: break
+                }
+                self.order = order
+            }
+        }
+    }
+
+    /// NATS-style `/connz`: one entry per client connection, sorted and paged as nats-server's
+    /// (`total` counts them all). With `auth=true`, as nats-server, who each logged-in
+    /// connection is: `authorized_user` (an NKEY user's public key; never a secret, so a token
+    /// login shows as `[REDACTED]`) and `account` (unless the global one).
+    func connectionsDocument(_ query: ConnectionsQuery = .init()) -> String {
+        let showsUsers = query.showsUsers
         let now = monotonicMilliseconds()
-        let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
-        let limit = max(0, query["limit"].flatMap { Int($0) } ?? Self.connectionsPage)
-        let sorted = connections.values.sorted { $0.id < $1.id }
+        let (offset, limit) = (query.offset, query.cid == nil ? query.limit : 1)
+        var listed = query.closedOnly ? [] : Array(connections.values)
+        if let cid = query.cid { listed = listed.filter { $0.id == cid } }
+        // Largest first for the counts, newest first for uptime (as nats-server); ties by cid.
+        func key(_ connection: Connection) -> Int {
+            switch query.order {
+            case .subs: return connection.subscriptions.count
+            case .pending: return connection.output.readableCount + (connection.webSocket?.wire.readableCount ?? 0)
+            case .msgsTo: return connection.messagesOut
+            case .msgsFrom: return connection.messagesIn
+            case .bytesTo: return connection.bytesOut
+            case .bytesFrom: return connection.bytesIn
+            case .uptime: return -(now - connection.openedAt)
+            case .cid, .start, .stop, .reason, .idle, .last: return 0
+            }
+        }
+        let sorted = listed.sorted { (key($0), $1.id) > (key($1), $0.id) }
         let page = sorted.dropFirst(offset).prefix(limit)
         let wallNow = clock.now()
         let entries = page.map { connection -> String in
@@ -193,6 +285,15 @@ extension Server {
             entry.add("out_bytes", connection.bytesOut)
             entry.add("held_jobs", connection.heldJobs.count)
             entry.add("waiting_for_job", connection.waiter != nil)
+            switch query.subscriptions {
+            case .none: break
+            case .subjects:
+                let subjects = connection.subscriptions.values.sorted { $0.sid.lexicographicallyPrecedes($1.sid) }
+                    .map { JSONObjectWriter.quote(String(decoding: $0.subject, as: UTF8.self)) }
+                entry.add("subscriptions_list", json: "[" + subjects.joined(separator: ",") + "]")
+            case .detail:
+                entry.add("subscriptions_list_detail", json: "[" + subscriptionEntries(of: connection).joined(separator: ",") + "]")
+            }
             if showsUsers, connection.isAuthenticated, let principal = connection.principal {
                 if case .token? = config.authenticator?.credentials {
                     entry.add("authorized_user", "[REDACTED]")
@@ -212,6 +313,53 @@ extension Server {
         document.add("limit", limit)
         document.add("connections", json: "[" + entries.joined(separator: ",") + "]")
         return document.result
+    }
+
+    /// NATS-style `/subsz`: how many subscriptions, the subject cache, and (with `subs=1`, as
+    /// nats-server) the subscriptions themselves by connection, paged like `/connz`. docketd
+    /// does not count matches per publish (that is the message path), so nats-server's
+    /// `num_matches`, `cache_hit_rate` and fanout figures are left out rather than made up.
+    func subscriptionsDocument(_ query: [String: String] = [:]) -> String {
+        var document = JSONObjectWriter()
+        document.add("server_id", serverID)
+        document.add("now", Self.rfc3339(milliseconds: clock.now()))
+        document.add("num_subscriptions", subscriptionCount)
+        document.add("num_cache", allAccounts.reduce(0) { $0 + $1.index.cachedSubjects })
+        document.add("num_inserts", allAccounts.reduce(0) { $0 + $1.index.insertions })
+        document.add("num_removes", allAccounts.reduce(0) { $0 + $1.index.removals })
+        guard ["1", "t", "T", "true", "TRUE", "True", "detail"].contains(query["subs"] ?? "") else { return document.result }
+        let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
+        let limit = query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.connectionsPage
+        var total = 0
+        var entries: [String] = []
+        for connection in connections.values.sorted(by: { $0.id < $1.id }) {
+            let count = connection.subscriptions.count
+            defer { total += count }
+            // Only the connections the page reaches into are described.
+            guard total + count > offset, entries.count < limit else { continue }
+            let described = subscriptionEntries(of: connection)
+            entries += described.dropFirst(max(0, offset - total)).prefix(limit - entries.count)
+        }
+        document.add("total", total)
+        document.add("offset", offset)
+        document.add("limit", limit)
+        document.add("subscriptions_list", json: "[" + entries.joined(separator: ",") + "]")
+        return document.result
+    }
+
+    /// A connection's subscriptions by sid, as `/subsz?subs=1` and `/connz?subs=detail` list them.
+    private func subscriptionEntries(of connection: Connection) -> [String] {
+        connection.subscriptions.values.sorted { $0.sid.lexicographicallyPrecedes($1.sid) }.map { subscription in
+            var entry = JSONObjectWriter()
+            entry.add("account", connection.account.name)
+            entry.add("subject", String(decoding: subscription.subject, as: UTF8.self))
+            if let group = subscription.queue { entry.add("qgroup", String(decoding: group, as: UTF8.self)) }
+            entry.add("sid", String(decoding: subscription.sid, as: UTF8.self))
+            entry.add("msgs", subscription.delivered)
+            if subscription.maxMessages > 0 { entry.add("max", subscription.maxMessages) }
+            entry.add("cid", Int(connection.id))
+            return entry.result
+        }
     }
 
     /// Prometheus text exposition format, version 0.0.4.

@@ -94,7 +94,7 @@ public struct ServerConfig: Sendable {
     /// Start even though the write-ahead log is damaged: apply every valid batch, log what was
     /// dropped, and mark jobs whose payload was lost dead. Off: such a start is refused.
     public var salvage = false
-    /// Port of the HTTP monitoring endpoint (`/varz`, `/connz`, `/healthz`, `/queues`, `/metrics`);
+    /// Port of the HTTP monitoring endpoint (`/varz`, `/connz`, `/subsz`, `/routez`, `/healthz`, `/queues`, `/metrics`);
     /// nil turns it off. 0 picks a free port.
     public var httpPort: Int?
     /// Longest HTTP request head (request line and headers) the monitoring port reads; past it,

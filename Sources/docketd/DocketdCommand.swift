@@ -152,7 +152,7 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "Dead jobs kept per queue; older ones are deleted (DOCKET_KEEP_DEAD).")
     var keepDead = Int(env("DOCKET_KEEP_DEAD") ?? "") ?? 10_000
 
-    @Option(name: [.customShort("m"), .customLong("http-port")], help: "Serve monitoring over HTTP on this port (8222 is the usual one; 0 picks a free port): /varz, /connz, /healthz, /queues, /metrics. Off when not given (DOCKET_HTTP_PORT).")
+    @Option(name: [.customShort("m"), .customLong("http-port")], help: "Serve monitoring over HTTP on this port (8222 is the usual one; 0 picks a free port): /varz, /connz, /subsz, /routez, /healthz, /queues, /metrics. Off when not given (DOCKET_HTTP_PORT).")
     var httpPort: Int?
 
     @Option(help: "Require clients to authenticate with this token (CONNECT auth_token), as nats-server's --auth (DOCKET_TOKEN).")

@@ -50,12 +50,40 @@ final class ActivitySeriesTests: XCTestCase {
 
     func testTheDocumentIsColumnar() throws {
         var series = ActivitySeries(intervalMilliseconds: 10_000, capacity: 10)
-        series.record([.init(queue: "a\"b", started: 1, completed: 1, failed: 0)], at: 5)
+        series.record([.init(queue: "a\"b", started: 1, completed: 1, failed: 0), .init(queue: "idle", started: 0, completed: 0, failed: 0)], at: 5)
+        series.record([.init(queue: "a\"b", started: 2, completed: 1, failed: 0), .init(queue: "idle", started: 0, completed: 0, failed: 0)], at: 6)
         let json = series.json(now: 7)
         let value = try XCTUnwrap(json.utf8.withContiguousStorageIfAvailable { JSONValue.parse(UnsafeRawBufferPointer($0)) } ?? nil)
         XCTAssertEqual(value["interval_ms"]?.numberValue, 10_000)
         XCTAssertEqual(value["now"]?.numberValue, 7)
-        XCTAssertEqual(value["queues"]?["a\"b"]?["t"], .array([.number(5)]))
-        XCTAssertEqual(value["queues"]?["a\"b"]?["wait_p95_ms"], .array([.null]))
+        XCTAssertEqual(value["t"], .array([.number(5), .number(6)]))
+        XCTAssertEqual(value["queues"]?["a\"b"]?["t"], .array([.number(5), .number(6)]))
+        XCTAssertEqual(value["queues"]?["a\"b"]?["started"], .array([.number(0), .number(1)]))
+        XCTAssertEqual(value["queues"]?["a\"b"]?["wait_p95_ms"], .array([.null, .null]))
+        XCTAssertNil(value["queues"]?["idle"], "a queue quiet at every time in t is not listed")
+    }
+
+    func testQuietQueuesKeepNoPoints() {
+        // 10,000 idle queues sampled for an hour once kept 3.6 M quiet points.
+        var series = ActivitySeries(intervalMilliseconds: 1000, capacity: 360)
+        let idle = (0..<10_000).map { ActivitySeries.Reading(queue: "q\($0)", started: 5, completed: 5, failed: 0) }
+        for second in 1...30 { series.record(idle, at: Int64(second * 1000)) }
+        XCTAssertEqual(series.queues, [])
+        XCTAssertEqual(series.times.count, 30)
+        XCTAssertLessThan(series.json(now: 30_000).utf8.count, 1000)
+    }
+
+    func testAQuietQueueThatStartsToWorkCoversTheWindow() {
+        var series = ActivitySeries(intervalMilliseconds: 1000, capacity: 4)
+        for second in 1...6 { series.record([.init(queue: "q", started: 0, completed: 0, failed: 0)], at: Int64(second * 1000)) }
+        XCTAssertEqual(series.series(of: "q"), [])
+        series.record([.init(queue: "q", started: 3, completed: 1, failed: 0)], at: 7000)
+        XCTAssertEqual(series.series(of: "q").map(\.time), [4000, 5000, 6000, 7000])
+        XCTAssertEqual(series.series(of: "q").map(\.started), [0, 0, 0, 3])
+        // Quiet again: it keeps its points while its activity is in the window, then none.
+        for second in 8...10 { series.record([.init(queue: "q", started: 3, completed: 1, failed: 0)], at: Int64(second * 1000)) }
+        XCTAssertEqual(series.series(of: "q").map(\.started), [3, 0, 0, 0])
+        series.record([.init(queue: "q", started: 3, completed: 1, failed: 0)], at: 11_000)
+        XCTAssertEqual(series.queues, [])
     }
 }

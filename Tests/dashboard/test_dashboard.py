@@ -658,6 +658,30 @@ def test_long_names_wrap_instead_of_widening_the_page(world):
     assert scroll_width <= window_width, f"the job page is {scroll_width} px wide in a {window_width} px window"
 
 
+def test_a_client_that_names_itself_at_length_does_not_squeeze_the_connections_table(world):
+    """CONNECT's name, lang and version are whatever a client sends (up to a control line): a
+    client with a kilobyte-long lang must not push the counts out of sight nor squeeze the
+    other clients' names to a few letters a line."""
+    d, s = world.driver, world.server
+    lang, version = "L" * 1500, "V" * 300
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    try:
+        sock.makefile("rb").readline()  # INFO
+        sock.sendall(b"CONNECT " + json.dumps({"verbose": False, "name": "long-lang-client", "lang": lang, "version": version}).encode() + b"\r\n")
+        go(d, s, "#/connections")
+        row = wait(d, lambda d: next((r for r in css(d, 'tr[data-testid="connection-row"]') if "long-lang-client" in r.text), None),
+                   "the long-lang client listed")
+        table, host = d.execute_script("const t = document.getElementById('connections'); return [t.offsetWidth, t.parentElement.clientWidth]")
+        assert table <= host, f"the connections table is {table} px wide in {host} px"
+        cells = row.find_elements(By.TAG_NAME, "td")
+        name_width = d.execute_script("return arguments[0].getBoundingClientRect().width", cells[2])
+        assert name_width >= 100, f"the Name column is squeezed to {name_width} px"
+        # All of it is still there to read, on hovering.
+        assert cells[3].get_attribute("title") == lang + " " + version
+    finally:
+        sock.close()
+
+
 def test_json_payload_shows_every_token_as_written(world):
     d, s, c = world.driver, world.server, world.client
     text = '{"id": 12345678901234567890, "big": 1e400, "dup": 1, "dup": 2, "zero": -0, "price": 1.50, "nested": {"ids": [9007199254740993]}, "empty": {}}'
@@ -824,6 +848,145 @@ def test_a_server_that_stops_answering_is_reported():
         wait(driver, lambda d: _messages(d) == [], "the report gone once docketd answers", timeout=20)
         # The errors are the page's reports of the timeouts, not script errors.
         assert [e for e in page_errors(driver) if "TIMEOUT" not in e and "did not answer" not in e] == []
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def test_a_queue_page_recovers_from_a_restart_without_a_reload():
+    """A queue's page polls the queue and its page of jobs: with docketd gone, it says so; once
+    docketd answers again, no report of the outage is left on the page (the jobs list's once
+    stayed until a reload)."""
+    server = _restartable()
+    driver = None
+    try:
+        with server.client() as c:
+            c.enqueue("mail", b"x")
+        driver = _browser()
+        driver.get(server.url + "/#/queue/mail/waiting")
+        wait(driver, lambda d: job_ids(d) == [1], "the waiting job listed")
+        ports = (server.port, server.http)
+        server.stop()
+        wait(driver, lambda d: any("UNREACHABLE" in m for m in _messages(d)), "the outage reported")
+        server = _restartable(ports)
+        with server.client() as c:
+            c.enqueue("mail", b"after the restart")
+        wait(driver, lambda d: job_ids(d) == [1], "the job of the new server listed")
+        wait(driver, lambda d: _messages(d) == [], "no report of the outage left", timeout=8)
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def test_the_connections_page_counts_every_connection_past_one_page():
+    """The connections list is a page of /connz (1,024 entries): with more connections open,
+    the page says how many there are, not how many it lists."""
+    server = Docketd()
+    driver = None
+    socks = []
+    try:
+        for _ in range(1030):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b'CONNECT {"verbose":false}\r\n')
+            socks.append(sock)
+        for sock in socks:  # every one accepted and registered: its INFO came
+            sock.recv(1)
+        driver = _browser()
+        driver.get(server.url + "/#/connections")
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="connection-row"]')) == 1024, "a page of connections listed")
+        summary = one(driver, "#view section p.muted")
+        wait(driver, lambda d: summary.text.startswith("1,030 connections"), f"the count of all 1,030 connections, not '{summary.text}'")
+        assert "1,024" in summary.text, summary.text
+    finally:
+        for sock in socks:
+            sock.close()
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+_RECORD_LOADS = """
+window.__loads = [];
+const original = window.fetch;
+window.fetch = function (input) {
+  const entry = { url: String(input), start: performance.now(), end: null };
+  window.__loads.push(entry);
+  return original.apply(this, arguments).finally(() => { entry.end = performance.now(); });
+};
+"""
+
+
+def _loads(driver, prefix):
+    return [e for e in driver.execute_script("return window.__loads") if e["url"].startswith(prefix)]
+
+
+def test_a_slow_answer_spaces_the_next_refreshes_out():
+    """A docketd that takes long to answer (thousands of queues, or busy) is not asked again
+    2 s later by every open page: the next refresh waits four times as long as the answer
+    took, and the pace comes back once answers are quick again. A queue page's jobs list is not
+    asked again while a load of it is still waiting."""
+    import signal
+    server = Docketd()
+    driver = None
+    try:
+        driver = _browser()
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _RECORD_LOADS})
+        driver.get(server.url + "/#/")
+        wait(driver, lambda d: len([e for e in _loads(d, "/api/overview") if e["end"]]) >= 2, "two refreshes of the overview")
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(5)  # a refresh starts within 2 s of the stop, and waits the rest of it
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        slow = wait(driver, lambda d: next((e for e in _loads(d, "/api/overview") if e["end"] and e["end"] - e["start"] > 2500), None),
+                    "the slow answer")
+        after = wait(driver, lambda d: next((e for e in _loads(d, "/api/overview") if e["start"] > slow["end"]), None),
+                     "the refresh after the slow answer", timeout=30)
+        gap = after["start"] - slow["end"]
+        assert gap >= 4 * (slow["end"] - slow["start"]) - 500, f"the next refresh came {gap:.0f} ms after a {slow['end'] - slow['start']:.0f} ms answer"
+        then = wait(driver, lambda d: next((e for e in _loads(d, "/api/overview") if e["start"] > after["start"] and e["end"]), None),
+                    "one more refresh", timeout=10)
+        assert then["start"] - after["end"] < 4000, "quick answers bring the usual pace back"
+        # A queue page: while docketd does not answer, one load of its jobs waits, not one per 2 s.
+        driver.execute_script("location.hash = '#/queue/mail'")
+        wait(driver, lambda d: _loads(d, "/api/jobs") and all(e["end"] for e in _loads(d, "/api/jobs")), "the jobs list loaded")
+        before = len(_loads(driver, "/api/jobs"))
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(7)
+            assert len(_loads(driver, "/api/jobs")) - before <= 1
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def test_schedule_ticks_say_which_time_zone_they_are_shown_in():
+    """A cron's hours are in its own zone; the page shows ticks in the viewer's: 03:00 in New
+    York is 09:00 in Berlin (in winter), and the page says the times are Berlin's."""
+    server = Docketd()
+    driver = None
+    try:
+        with server.client() as c:
+            c.schedule("nightly", "reports", b"{}", cron="0 3 * * *", tz="America/New_York")
+        driver = _browser()
+        driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Europe/Berlin"})
+        driver.get(server.url + "/#/schedules")
+        row = one(driver, 'tr[data-testid="schedule-row"]')
+        # (09:00 but for the weeks the two zones change their clocks on different days.)
+        import datetime
+        import zoneinfo
+        york = datetime.datetime.now(zoneinfo.ZoneInfo("America/New_York"))
+        tick = york.replace(hour=3, minute=0, second=0, microsecond=0)
+        if tick <= york:
+            tick = (tick.replace(tzinfo=None) + datetime.timedelta(days=1)).replace(tzinfo=zoneinfo.ZoneInfo("America/New_York"))
+        shown = tick.astimezone(zoneinfo.ZoneInfo("Europe/Berlin")).strftime("%H:%M:%S")
+        wait(driver, lambda d: shown in row.text, f"the next tick at {shown} Berlin time in '{row.text}'")
+        assert "Europe/Berlin" in one(driver, "#view section p.muted").text
     finally:
         if driver:
             driver.quit()

@@ -139,6 +139,13 @@ def test_every_answer_says_nosniff_and_the_page_is_served_once():
             answer = raw(server, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             assert b"X-Content-Type-Options: nosniff" in answer, path
         assert b"Content-Security-Policy: default-src 'none'" in raw(server, b"GET /varz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        # The page's own policy: its scripts and styles from here only, and what the policy's
+        # default does not cover closed too (a <base> or a form could otherwise point elsewhere).
+        page = raw(server, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        policy = next(line for line in page.split(b"\r\n") if line.startswith(b"Content-Security-Policy: "))
+        for directive in (b"default-src 'self'", b"frame-ancestors 'none'", b"base-uri 'none'", b"form-action 'none'", b"object-src 'none'"):
+            assert directive in policy, (directive, policy)
+        assert b"X-Frame-Options: DENY" in page and b"Referrer-Policy: no-referrer" in page
         # Only / serves the page, with its token and policy filled in.
         copy = raw(server, b"GET /dashboard/index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert status_of(copy) == 404 and b"{{csrf}}" not in copy

@@ -275,3 +275,180 @@ def test_an_unwatched_monitoring_port_survives_the_dashboard_tick(server):
     """The dashboard's 10-second tick runs with nobody looking and nobody subscribed."""
     time.sleep(11.5)
     assert alive(server), "".join(server.log[-20:])
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _json_types(document):
+    """Each field's JSON type (a list's entries by the first one's fields), for comparing shapes."""
+    kinds = {}
+    for key, value in document.items():
+        kinds[key] = type(value).__name__ if not isinstance(value, bool) else "bool"
+        if isinstance(value, int) and not isinstance(value, bool):
+            kinds[key] = "number"
+        if isinstance(value, float):
+            kinds[key] = "number"
+    return kinds
+
+
+def _subscribe_on(port, lines):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    file = sock.makefile("rb")
+    file.readline()
+    sock.sendall(b'CONNECT {"verbose":false}\r\n' + lines + b"PING\r\n")
+    assert file.readline() == b"PONG\r\n"
+    return sock
+
+
+def test_subsz_and_routez_as_nats_servers(server):
+    """prometheus-nats-exporter (-subz, -routez) and other NATS tooling poll /subsz and /routez:
+    they answer, with nats-server's field names and JSON types, and the counts are true."""
+    sock = _subscribe_on(server.port, b"SUB orders.* 1\r\nSUB work workers 2\r\nSUB gone 3\r\nUNSUB 3\r\nUNSUB 2 5\r\n")
+    try:
+        # (UNSUB 2 5 leaves the subscription until 5 messages: still counted, with its max.)
+        sock.sendall(b"PUB orders.new 2\r\nhi\r\nPING\r\n")
+        sock.makefile("rb").readline()
+        subsz = json.loads(server.get("/subsz")[2])
+        assert subsz["num_subscriptions"] == 2 and subsz["num_inserts"] == 3 and subsz["num_removes"] == 1
+        detail = json.loads(server.get("/subsz?subs=1")[2])
+        assert (detail["total"], detail["offset"], detail["limit"]) == (2, 0, 1024)
+        entries = {e["sid"]: e for e in detail["subscriptions_list"]}
+        assert set(entries) == {"1", "2"}
+        assert entries["1"]["subject"] == "orders.*" and entries["1"]["msgs"] == 1 and entries["1"]["account"] == "$G"
+        assert entries["2"]["qgroup"] == "workers" and entries["2"]["max"] == 5
+        assert entries["1"]["cid"] == entries["2"]["cid"]
+        paged = json.loads(server.get("/subsz?subs=1&offset=1&limit=1")[2])
+        assert paged["total"] == 2 and [e["sid"] for e in paged["subscriptions_list"]] == ["2"]
+        assert json.loads(server.get("/subscriptionsz")[2])["num_subscriptions"] == 2
+        routez = json.loads(server.get("/routez")[2])
+        assert routez["num_routes"] == 0 and routez["routes"] == []
+    finally:
+        sock.close()
+    # The same documents from nats-server itself, when it is installed: every field docketd
+    # gives has nats-server's name and JSON type.
+    import shutil
+    if not shutil.which("nats-server"):
+        return
+    port, http = _free_port(), _free_port()
+    nats = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(port), "-m", str(http)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", http), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "nats-server did not start"
+                time.sleep(0.1)
+        theirs_sock = _subscribe_on(port, b"SUB orders.* 1\r\nSUB work workers 2\r\nUNSUB 2 5\r\n")
+        mine_sock = _subscribe_on(server.port, b"SUB orders.* 1\r\nSUB work workers 2\r\nUNSUB 2 5\r\n")
+        try:
+            def theirs(path):
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}{path}", timeout=5) as response:
+                    return json.load(response)
+            for path in ("/subsz?subs=1", "/routez"):
+                ours, reference = _json_types(json.loads(server.get(path)[2])), _json_types(theirs(path))
+                assert {k: v for k, v in ours.items() if reference.get(k) != v} == {}, path
+            mine = json.loads(server.get("/subsz?subs=1")[2])["subscriptions_list"]
+            reference_entries = theirs("/subsz?subs=1")["subscriptions_list"]
+            reference = {}
+            for entry in reference_entries:
+                reference.update(_json_types(entry))
+            for entry in mine:
+                assert {k: v for k, v in _json_types(entry).items() if reference.get(k) != v} == {}, entry
+        finally:
+            theirs_sock.close()
+            mine_sock.close()
+    finally:
+        nats.terminate()
+        nats.wait(5)
+
+
+def test_subsz_needs_the_right_to_read_everything(tmp_path):
+    """Subjects say what the clients do: with users, /subsz and /routez need credentials."""
+    s = Docketd("--user", "ops", "--pass", "s3cret")
+    try:
+        for path in ("/subsz", "/subsz?subs=1", "/routez"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                s.get(path)
+            assert refused.value.code == 401, path
+    finally:
+        s.stop()
+
+
+def test_connz_reads_its_query_as_nats_servers(server):
+    """nats-top and other tools ask /connz for an order (sort=), one connection (cid=), closed
+    ones (state=closed) and subscriptions (subs=1, subs=detail); limit=0 means the default."""
+    socks = []
+    for n, (subs, pubs) in enumerate([(2, 1), (5, 0), (1, 4)]):
+        socks.append(_subscribe_on(server.port, b"".join(f"SUB s{n}.{i} {i}\r\n".encode() for i in range(subs)) + b"PUB x 3\r\nabc\r\n" * pubs))
+        time.sleep(0.02)  # uptimes a few milliseconds apart
+    try:
+        def get(query):
+            return json.loads(server.get("/connz" + query)[2])
+
+        def order(query):
+            return [(c["subscriptions"], c["in_msgs"]) for c in get(query)["connections"]]
+
+        assert order("") == [(2, 1), (5, 0), (1, 4)]
+        assert order("?sort=subs") == [(5, 0), (2, 1), (1, 4)]
+        assert order("?sort=msgs_from") == [(1, 4), (2, 1), (5, 0)]
+        assert order("?sort=bytes_from&limit=1") == [(1, 4)]
+        assert order("?sort=uptime") == [(1, 4), (5, 0), (2, 1)]  # newest first, as nats-server
+        cids = [c["cid"] for c in get("")["connections"]]
+        one = get(f"?cid={cids[1]}")
+        assert [c["cid"] for c in one["connections"]] == [cids[1]]
+        assert get("?state=closed")["connections"] == []
+        assert len(get("?state=all")["connections"]) == 3
+        assert get("?limit=0")["limit"] == 1024 and len(get("?limit=0")["connections"]) == 3
+        listed = get(f"?cid={cids[0]}&subs=1")["connections"][0]
+        assert listed["subscriptions_list"] == ["s0.0", "s0.1"]
+        detail = get(f"?cid={cids[0]}&subs=detail")["connections"][0]["subscriptions_list_detail"]
+        assert [(d["subject"], d["sid"], d["cid"]) for d in detail] == [("s0.0", "0", cids[0]), ("s0.1", "1", cids[0])]
+        for query, reason in (("?sort=bogus", "invalid sorting option"), ("?sort=stop", "only valid on closed"),
+                              ("?state=sleeping", "invalid connection state"), ("?sort=idle", "last activity")):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                server.get("/connz" + query)
+            assert refused.value.code == 400 and reason in refused.value.read().decode(), query
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_varz_has_the_fields_nats_top_and_exporters_read(server):
+    """nats-top shows /varz's cpu; exporters read the limits too: present, with nats-server's
+    JSON types (its own /varz compared when nats-server is installed)."""
+    Conn(server.port)
+    varz = json.loads(server.get("/varz")[2])
+    assert isinstance(varz["cpu"], (int, float)) and 0 <= varz["cpu"] < 400
+    assert (varz["http_host"], varz["https_port"]) == ("127.0.0.1", 0)
+    assert varz["auth_timeout"] == 2 and varz["write_deadline"] == 10_000_000_000
+    import shutil
+    if not shutil.which("nats-server"):
+        return
+    port, http = _free_port(), _free_port()
+    nats = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(port), "-m", str(http)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/varz", timeout=1) as response:
+                    reference = _json_types(json.load(response))
+                break
+            except OSError:
+                assert time.time() < deadline, "nats-server did not start"
+                time.sleep(0.1)
+        ours = _json_types(varz)
+        assert {k: (v, reference[k]) for k, v in ours.items() if k in reference and reference[k] != v} == {}
+        for key in ("cpu", "mem", "cores", "uptime", "start", "now", "connections", "in_msgs", "out_msgs", "in_bytes", "out_bytes",
+                    "slow_consumers", "subscriptions", "http_host", "http_port", "https_port", "auth_timeout", "write_deadline"):
+            assert key in ours and key in reference, key
+    finally:
+        nats.terminate()
+        nats.wait(5)

@@ -137,6 +137,11 @@
     return delta > 0 ? 'in ' + fmtDuration(delta) : fmtDuration(-delta) + ' ago';
   }
 
+  // The viewer's time zone, as times on the page are shown in it.
+  function browserZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time'; } catch (_) { return 'local time'; }
+  }
+
   function timeNode(ms) {
     if (ms == null) return h('span', { class: 'muted' }, '—');
     return h('time', { datetime: new Date(ms).toISOString(), title: new Date(ms).toString() + ' (' + fmtRelative(ms) + ')' },
@@ -296,7 +301,11 @@
   // ---------------------------------------------------------------- polling
 
   // Calls load() now and every `every` ms after it settles (never two at once), hands the result
-  // to show(); stops while the tab is hidden.
+  // to show(); stops while the tab is hidden. An answer that took long (a server with thousands
+  // of queues, or a busy one) spaces the next ones out, so that a page left open keeps docketd
+  // busy at most a fifth of the time; a failure does not (the page must see it recover).
+  const SLOW_ANSWER_FACTOR = 4;
+  const LONGEST_WAIT_MS = 60000;
   function poller(load, show, every) {
     let timer = null;
     let stopped = false;
@@ -305,14 +314,17 @@
       timer = null;
       if (stopped || document.hidden) return;
       running = true;
+      let wait = typeof every === 'function' ? every() : every;
       try {
+        const begun = performance.now();
         const data = await load();
+        wait = Math.max(wait, Math.min(SLOW_ANSWER_FACTOR * (performance.now() - begun), LONGEST_WAIT_MS));
         if (!stopped) { show(data); noteRefreshed(); }
       } catch (error) {
         if (!stopped) showError(error, 'poll');
       }
       running = false;
-      if (!stopped) timer = setTimeout(tick, typeof every === 'function' ? every() : every);
+      if (!stopped) timer = setTimeout(tick, wait);
     }
     function onVisibility() {
       if (!document.hidden && timer === null && !running && !stopped) tick();
@@ -449,13 +461,21 @@
   }
 
   // The series of one queue, or of every queue summed (latency: the slowest queue per point).
+  // A queue the document does not list was quiet at each of its sampling times (`t`).
   function seriesFor(series, queue) {
     const perQueue = (series && series.queues) || {};
-    if (queue) return entryOf(perQueue, queue);
-    const names = Object.keys(perQueue);
-    if (names.length === 0) return null;
-    const byTime = new Map();
+    const sampled = (series && series.t) || [];
     const keys = ['started', 'completed', 'failed', 'wait_p50_ms', 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms'];
+    const quiet = () => {
+      if (sampled.length === 0) return null;
+      const out = { t: sampled };
+      for (const key of keys) out[key] = sampled.map(() => (key.endsWith('_ms') ? null : 0));
+      return out;
+    };
+    if (queue) return entryOf(perQueue, queue) || quiet();
+    const names = Object.keys(perQueue);
+    if (names.length === 0) return quiet();
+    const byTime = new Map();
     for (const name of names) {
       const one = perQueue[name];
       one.t.forEach((ms, i) => {
@@ -1024,13 +1044,21 @@
       pageInfo.dataset.page = String(cursors.length);
     }
 
+    let pageLoads = 0;
     async function loadPage() {
+      pageLoads++;
+      try { await loadPageNow(); } finally { pageLoads--; }
+    }
+
+    async function loadPageNow() {
       const token = ++listToken;
       const after = cursors[cursors.length - 1];
       const path = '/api/jobs?queue=' + q(name) + '&state=' + q(state) + '&limit=' + limit + (after ? '&after=' + q(after) : '');
       try {
         const result = await api(path);
         if (token !== listToken || stopped) return;
+        // A failure reported by an earlier load is over (docketd restarted, or answers again).
+        clearMessage('jobs');
         page = result;
         renderPage();
       } catch (error) {
@@ -1059,8 +1087,9 @@
       renderDoc();
       fillSettings(false);
     }, REFRESH_MS);
-    // The current page again, every 2 s: rows that did not change stay as they are.
-    const pageTimer = setInterval(() => { if (!document.hidden) loadPage(); }, REFRESH_MS);
+    // The current page again, every 2 s: rows that did not change stay as they are. Not while
+    // a load is still waiting: a docketd that does not answer is not sent one more each time.
+    const pageTimer = setInterval(() => { if (!document.hidden && pageLoads === 0) loadPage(); }, REFRESH_MS);
     const started = state;
     state = null;
     selectState(started);
@@ -1611,7 +1640,8 @@
   function schedulesView(root) {
     return listView(root, {
       title: 'Schedules', id: 'schedules', rowTestid: 'schedule-row', path: '/api/schedules', every: 5000,
-      note: 'Each tick enqueues one job on the queue.',
+      // A cron's hours are in its own zone, the ticks shown in the viewer's: say which that is.
+      note: 'Each tick enqueues one job on the queue. Times are in this browser\'s time zone (' + browserZone() + ').',
       headers: ['Name', 'Queue', 'When', 'Catch-up', 'Status', 'Last tick', 'Next ticks', 'Payload'], empty: 'No schedules.',
       items: (data) => data, key: (r) => r.name,
       row: (r) => [
@@ -1626,16 +1656,27 @@
     });
   }
 
+  // CONNECT's lang and version are whatever the client sent, up to a control line: one line,
+  // cut short with an ellipsis (all of it on hovering), so no client widens the table.
+  function clientCell(text) {
+    return text ? h('td', { class: 'clip client-cell', title: text }, text) : '—';
+  }
+
   function connectionsView(root) {
     return listView(root, {
       title: 'Connections', id: 'connections', rowTestid: 'connection-row', path: '/api/connections',
       headers: ['CID', 'Address', 'Name', 'Client', 'Up', ['Subs', 'num'], ['Held jobs', 'num'], 'Waiting', ['Pending', 'num'], ['Msgs in/out', 'num'], ['Bytes in/out', 'num']],
       empty: 'No client connections.',
       items: (data) => data.connections || [], key: (c) => c.cid,
-      summary: (data) => fmtInt(data.num_connections != null ? data.num_connections : (data.connections || []).length) + ' connections',
+      // The list is a page of /connz: `total` counts every connection, `num_connections` the listed.
+      summary: (data) => {
+        const listed = (data.connections || []).length;
+        const total = data.total != null ? data.total : listed;
+        return fmtInt(total) + ' connections' + (total > listed ? ' (the first ' + fmtInt(listed) + ' listed)' : '');
+      },
       row: (c) => [
-        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap' }, c.name || '—'),
-        [c.lang || '', c.version ? ' ' + c.version : ''].join('').trim() || '—', fmtDuration(c.uptime_ms),
+        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell' }, c.name || '—'),
+        clientCell([c.lang || '', c.version ? ' ' + c.version : ''].join('').trim()), fmtDuration(c.uptime_ms),
         h('td', { class: 'num' }, fmtInt(c.subscriptions)), h('td', { class: 'num' }, fmtInt(c.held_jobs)),
         c.waiting_for_job ? 'for a job' : '—', h('td', { class: 'num' }, fmtBytes(c.pending_bytes)),
         h('td', { class: 'num' }, fmtInt(c.in_msgs) + ' / ' + fmtInt(c.out_msgs)),
