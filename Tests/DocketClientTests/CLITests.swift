@@ -86,8 +86,12 @@ import Testing
             _ = try docket("pub", "greetings", "back", server: server)
             return subscriber.stdout.contains("greetings: back")
         })
-        #expect(try docket("enq", "q", "x", server: server).0 == 0)
-        #expect(eventually { follower.stdout.contains("enqueued") }, "\(follower.stdout)")
+        // The same for the follower: an event made before its subscription is back is not heard.
+        let heard = try eventually(timeout: 15) {
+            guard try docket("enq", "q", "x", server: server).0 == 0 else { return false }
+            return eventually(timeout: 0.5) { follower.stdout.contains("enqueued") }
+        }
+        #expect(heard, "\(follower.stdout)")
     }
 
     @Test func queueWaitRetryAndPubSub() throws {
