@@ -12,11 +12,11 @@
 # (-a, -p, -auth, -user/-pass, -config, -tls…, -DV, -l server.log) on fixed ports (4222, 4443,
 # 8232, …), which must be free.
 #
-# Known failures (2026-12-06, nats.c main): the six tests that start servers routing to each
-# other (-cluster: DiscoveredServersCb, GetDiscoveredServers, GetServers, IgnoreDiscoveredServers,
-# ReconnectImplicitUserInfo, SSLReconnectWithAuthError; docketd joins a NATS cluster instead),
-# SSLAvailable (allow_non_tls, not supported), and three that fail against nats-server on this
-# kind of machine as well: IPResolutionOrder and natsSock_IPOrder (no ::1 for localhost) and
+# Known failures (2026-12-06, nats.c main): three that fail against nats-server on this kind of
+# machine as well (below). The six tests that start servers routing to each other (-cluster:
+# DiscoveredServersCb, GetDiscoveredServers, GetServers, IgnoreDiscoveredServers,
+# ReconnectImplicitUserInfo, SSLReconnectWithAuthError) pass since docketd routes between its own
+# nodes. The three: IPResolutionOrder and natsSock_IPOrder (no ::1 for localhost) and
 # RequestTimeout (it expects a timeout, not no-responders, unless NATS_TEST_SERVER_VERSION names a
 # server of 2.2 or later).
 set -euo pipefail
