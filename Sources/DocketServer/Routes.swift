@@ -281,10 +281,10 @@ extension Server {
         while case .accepted(let fd) = listener.acceptOne() {
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: nil))
-            if config.routeCredentials != nil {
-                connection.isAuthenticated = false
-                armAuthenticationTimer(connection)
-            }
+            // A peer has the auth timeout to log in (with credentials) and say who it is: the
+            // route port has no connection limit, so a silent socket must not stay.
+            connection.isAuthenticated = config.routeCredentials == nil
+            armAuthenticationTimer(connection)
             sendRouteInfo(connection)
         }
     }
@@ -374,8 +374,6 @@ extension Server {
                         Authenticator.equal(document?["pass"]?.stringValue ?? "", expected.password)
                     else { return refuseRoute(connection, "wrong route credentials") }
                     connection.isAuthenticated = true
-                    if let timer = connection.authTimer { EventLoop.free(timer) }
-                    connection.authTimer = nil
                     continue
                 }
                 switch op {
@@ -460,6 +458,8 @@ extension Server {
             if !keepNew { return }
         }
         link.isEstablished = true
+        if let timer = connection.authTimer { EventLoop.free(timer) }
+        connection.authTimer = nil
         table.byPeer[peerID] = connection
         log.info("\(connection.label) - Route connection created with \(link.peerName)\(link.routeURL.map { " (\($0))" } ?? "")")
         // Everything this node's clients want, so that the peer sends it here.

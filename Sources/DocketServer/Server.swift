@@ -1030,6 +1030,12 @@ public final class Server {
     /// After a login, the same timer ends credentials that expire (a user JWT's `exp`).
     fileprivate func authenticationTimedOut(_ connection: Connection) {
         guard !connection.isClosed, connection.closeReason == nil else { return }
+        if let link = connection.route {
+            guard !link.isEstablished else { return }
+            log.warn("\(connection.label) - Route refused: no \(connection.isAuthenticated ? "INFO" : "login") within \(config.authTimeoutMilliseconds) ms")
+            connection.output.append("-ERR 'Authentication Timeout'\r\n")
+            return endAfterOwedReplies(connection, reason: "Authentication Timeout")
+        }
         if connection.isAuthenticated {
             guard let expiresAt = connection.principal?.expiresAt else { return }
             guard expiresAt <= Int(time(nil)) else { return scheduleExpiry(connection) }

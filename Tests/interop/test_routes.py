@@ -338,6 +338,21 @@ def test_a_raw_route_peer_hears_what_it_asked_for_and_is_heard(cluster):
     client.close()
 
 
+@pytest.mark.docketd_only("docketd's route protocol")
+def test_a_route_that_never_says_who_it_is_is_closed(cluster):
+    """The route port has no connection limit: a socket that sends no INFO within the auth
+    timeout (2 s) is told so and closed, not kept until the pings give up minutes later."""
+    node = cluster(1)[0]
+    silent = route_socket(node.route_port)
+    silent.settimeout(8)
+    started = time.monotonic()
+    assert read_line(silent).startswith(b"INFO ")
+    assert read_line(silent) == b"-ERR 'Authentication Timeout'\r\n"
+    assert silent.recv(1) == b""
+    assert time.monotonic() - started < 6
+    silent.close()
+
+
 @pytest.mark.docketd_only("docketd's route credentials and cluster names")
 def test_routes_must_log_in_when_the_cluster_has_credentials():
     auth = "  authorization { user: route, password: s3cret }\n"
