@@ -106,9 +106,13 @@ struct PosixTimeZone: Hashable, Sendable {
     }
 
     /// Seconds east of UTC at a UTC second.
+    ///
+    /// A change's time may run up to a week past its day, so a year's changes can all fall in
+    /// the next year's first days (`J365/25`): before those, the last change that happened is
+    /// the one of two years back.
     func offset(at second: Int64) -> Int {
         guard let daylight else { return standardOffset }
-        let last = changes(around: second, years: -1...1, daylight).last { $0.at <= second }
+        let last = changes(around: second, years: -2...1, daylight).last { $0.at <= second }
         return last?.daylight == true ? daylight.offset : standardOffset
     }
 

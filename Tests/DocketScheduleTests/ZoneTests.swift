@@ -178,6 +178,26 @@ func tzif(version: Character, transitions: [(Int64, UInt8)], offsets: [Int32], f
         #expect(always.nextOffsetChange(after: utc("2030-01-01T00:00:00Z")) == nil)
     }
 
+    /// Found by `scripts/fuzz.sh schedule`: with both changes past the end of their year's last
+    /// day, early January saw none of the year before's and read standard time, though
+    /// daylight time had begun two years back and never ended.
+    @Test func changesThatAllFallInTheNextYear() throws {
+        // Daylight time starts at 01:00Z on January 1 (day 365 at 25:00 standard) and ends then
+        // too (26:00 daylight): it ends and starts again at the same instant, so it never ends.
+        let rules = try ZoneRules(identifier: "Test/Spill", tzif: tzif(version: "3", transitions: [], offsets: [0], footer: "ESST0EDr,J365/25,J365/26"))
+        #expect(rules.offsetSeconds(at: utc("1970-01-01T00:00:00Z")) == 3600)
+        #expect(rules.offsetSeconds(at: utc("2031-01-01T00:30:00Z")) == 3600)
+        #expect(rules.nextOffsetChange(after: 0) == nil)
+        #expect(rules.resolve(LocalDateTime(wallMilliseconds: 0)) == .unique(-3_600_000))
+        // Two hours of daylight time that begin on January 1 of the next year.
+        let short = try ZoneRules(identifier: "Test/Short", tzif: tzif(version: "3", transitions: [], offsets: [0], footer: "STD0DST,J365/25,J365/28"))
+        #expect(short.offsetSeconds(at: utc("2031-01-01T00:30:00Z")) == 0)
+        #expect(short.offsetSeconds(at: utc("2031-01-01T01:30:00Z")) == 3600)
+        #expect(changes(short, from: "2030-06-01T00:00:00Z", to: "2031-06-01T00:00:00Z") == [
+            "2031-01-01T01:00:00Z 3600", "2031-01-01T03:00:00Z 0",
+        ])
+    }
+
     @Test func negativeDaylightSaving() throws {
         // Europe/Dublin's footer: "standard" time is summer time (IST) and winter is the
         // negative daylight saving (GMT), from the last Sunday of October to that of March.
