@@ -16,10 +16,11 @@ run_suite() {
     local name="$1"; shift
     echo
     echo "=== $name: $*"
+    local started=$SECONDS
     if "$@" 2>&1 | tee "$logs/$name.log"; then
-        echo "=== $name: PASSED"
+        echo "=== $name: PASSED in $((SECONDS - started)) s"
     else
-        echo "=== $name: FAILED"
+        echo "=== $name: FAILED in $((SECONDS - started)) s"
         failed+=("$name")
     fi
 }
