@@ -64,6 +64,8 @@ final class RouteLink {
     var lastFanOut: UInt64 = 0
     var messagesIn = 0
     var messagesOut = 0
+    /// The peer sent `-ERR`: it refused the route, or is about to close it.
+    var peerRefused = false
 
     init(solicitor: RouteSolicitor?) { self.solicitor = solicitor }
 }
@@ -89,7 +91,10 @@ final class RouteSolicitor {
     var socketFD: Int32 = -1
     var connectEvent: OpaquePointer?
     var retryTimer: OpaquePointer?
+    /// The wait before the next attempt: from 100 ms, doubled after each failure up to a second
+    /// (nats-server's route reconnect delay); back to 100 ms once a route is up.
     var delayMilliseconds = 100
+    static let longestDelayMilliseconds = 1000
     var isStopped = false
     weak var server: Server?
 
@@ -239,7 +244,6 @@ extension Server {
         let (host, port) = Listener.address(of: fd, peer: true) ?? (solicitor.url.host, solicitor.url.port)
         let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: solicitor))
         solicitor.connection = connection
-        solicitor.delayMilliseconds = 100
         if let credentials = solicitor.url.user.map({ RouteCredentials(user: $0, password: solicitor.url.password ?? "") }) ?? config.routeCredentials {
             var connect = JSONObjectWriter()
             connect.add("user", credentials.user)
@@ -267,7 +271,7 @@ extension Server {
             solicitor.retryTimer = loop.makeEvent(fd: -1, flags: 0, context: solicitor, callback: routeRetryCallback)
         }
         if let timer = solicitor.retryTimer { EventLoop.add(timer, timeoutMilliseconds: solicitor.delayMilliseconds) }
-        solicitor.delayMilliseconds = min(solicitor.delayMilliseconds * 2, 1000)
+        solicitor.delayMilliseconds = min(solicitor.delayMilliseconds * 2, RouteSolicitor.longestDelayMilliseconds)
     }
 
     private func forget(_ solicitor: RouteSolicitor) {
@@ -385,6 +389,7 @@ extension Server {
                 case .connect:
                     break  // credentials we did not ask for
                 case .error(let text):
+                    link.peerRefused = true
                     log.warn("\(connection.label) - Route peer says: \(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[text]), as: UTF8.self))")
                 case .info(let json):
                     guard let document = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[json])) else {
@@ -404,7 +409,8 @@ extension Server {
                 }
             }
         }
-        connection.input.consume(position)
+        // A route that is ending had its input dropped: nothing is left to consume.
+        if connection.closeReason == nil && !connection.isClosed { connection.input.consume(position) }
     }
 
     private func refuseRoute(_ connection: Connection, _ why: String) {
@@ -458,6 +464,7 @@ extension Server {
             if !keepNew { return }
         }
         link.isEstablished = true
+        link.solicitor?.delayMilliseconds = 100
         if let timer = connection.authTimer { EventLoop.free(timer) }
         connection.authTimer = nil
         table.byPeer[peerID] = connection
@@ -624,6 +631,9 @@ extension Server {
         }
         if let solicitor = link.solicitor {
             solicitor.connection = nil
+            // A route the peer refused (its cluster name, credentials or limits differ) is tried
+            // once a second, not at once: it takes a change on one node to succeed.
+            if link.peerRefused { solicitor.delayMilliseconds = RouteSolicitor.longestDelayMilliseconds }
             if solicitor.isExplicit || reason == "Duplicate Route" {
                 retryLater(solicitor)
             } else {

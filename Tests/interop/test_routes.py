@@ -353,6 +353,42 @@ def test_a_route_that_never_says_who_it_is_is_closed(cluster):
     silent.close()
 
 
+def wait_for_log(node: Node, text: str, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in node.process.log.text():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def client_pings(node: Node) -> bytes:
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    read_line(client)
+    client.sendall(b"CONNECT {}\r\nPING\r\n")
+    reply = read_line(client) + read_line(client)
+    client.close()
+    return reply
+
+
+@pytest.mark.docketd_only("docketd's route retries")
+def test_a_refused_route_is_tried_once_a_second(cluster, tmp_path):
+    """A node of another cluster is refused, and its route tried again once a second as
+    documented: not ten times a second, each logged on both nodes."""
+    first = cluster(1)[0]
+    text = (f"cluster {{\n  name: elsewhere\n  listen: 127.0.0.1:{_free_port()}\n"
+            f"  routes: [nats://127.0.0.1:{first.route_port}]\n}}\n")
+    stranger = _start(tmp_path, {"config": text})
+    try:
+        assert wait_for_log(first, "Route refused")
+        start = first.process.log.text().count("Route refused")
+        time.sleep(3)
+        refusals = first.process.log.text().count("Route refused") - start
+        assert 1 <= refusals <= 5, first.process.log.text()
+    finally:
+        stranger.stop()
+
+
 @pytest.mark.docketd_only("docketd's route credentials and cluster names")
 def test_routes_must_log_in_when_the_cluster_has_credentials():
     auth = "  authorization { user: route, password: s3cret }\n"
