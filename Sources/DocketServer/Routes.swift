@@ -502,6 +502,14 @@ extension Server {
         let key = RouteInterestKey(account: name, subject: subject, queue: queue)
         if added {
             guard link.interest[key] == nil else { return }
+            let bound = config.maxRouteSubscriptions
+            if bound > 0 && link.interest.count >= bound {
+                // Dropping the interest would lose the peer's clients' messages without a word:
+                // the route ends, loudly, on both nodes.
+                log.error("\(connection.label) - Route from \(link.peerName) closed: its interest is over \(bound) subscriptions (--max-route-subscriptions)")
+                connection.output.append("-ERR 'Maximum Route Subscriptions Exceeded'\r\n")
+                return endAfterOwedReplies(connection, reason: "Maximum Route Subscriptions Exceeded")
+            }
             // The sid carries the account (`<account> <n>`): a delivery finds it without a lookup.
             let sid = Array("\(name) \(link.nextSid)".utf8)
             link.nextSid += 1

@@ -371,6 +371,26 @@ def client_pings(node: Node) -> bytes:
     return reply
 
 
+@pytest.mark.docketd_only("docketd's bound on a route's interest")
+def test_a_routes_interest_is_bounded(cluster):
+    """A peer's interest is one subscription per distinct (account, subject, queue) it
+    announced; one past --max-route-subscriptions closes the route, told and logged, while the
+    node goes on serving its clients."""
+    node = cluster(1, extra="docket { max_route_subscriptions: 3 }\n")[0]
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    # A repeat counts once, and an ended interest no longer counts: a, "b q" and c make three.
+    peer.sendall(peer_info(cluster="docket_test") + b"RS+ $G a\r\nRS+ $G a\r\nRS+ $G b\r\nRS+ $G b q\r\nRS- $G b\r\n"
+                 b"RS+ $G c\r\nPING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    peer.sendall(b"RS+ $G d\r\nPING\r\n")
+    assert read_line(peer) == b"-ERR 'Maximum Route Subscriptions Exceeded'\r\n"
+    assert peer.recv(1) == b""
+    peer.close()
+    assert wait_for_log(node, "its interest is over 3 subscriptions (--max-route-subscriptions)"), node.process.log.text()
+    assert client_pings(node) == b"+OK\r\nPONG\r\n"
+
+
 @pytest.mark.docketd_only("docketd's route retries")
 def test_a_refused_route_is_tried_once_a_second(cluster, tmp_path):
     """A node of another cluster is refused, and its route tried again once a second as
