@@ -353,10 +353,12 @@ def test_a_route_that_never_says_who_it_is_is_closed(cluster):
     silent.close()
 
 
-def wait_for_log(node: Node, text: str, timeout: float = 5.0) -> bool:
+def wait_for_log(node, text: str, timeout: float = 5.0) -> bool:
+    """Waits for `text` in the log of a Node or a ServerProcess."""
+    process = getattr(node, "process", node)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if text in node.process.log.text():
+        if text in process.log.text():
             return True
         time.sleep(0.05)
     return False
@@ -407,6 +409,57 @@ def test_a_refused_route_is_tried_once_a_second(cluster, tmp_path):
         assert 1 <= refusals <= 5, first.process.log.text()
     finally:
         stranger.stop()
+
+
+@pytest.mark.docketd_only("docketd's slow-route bound")
+def test_a_route_that_stops_reading_is_cut_at_64_mib_and_made_again(tmp_path):
+    """A peer that takes its messages no more is cut off once 64 MiB wait for it, though a
+    client's bound (--max-pending) is 1 MiB: a route carries many clients' messages. The node
+    goes on serving its clients and makes the route again, as it was configured to."""
+    fake = socket.socket()
+    fake.bind(("127.0.0.1", 0))
+    fake.listen(4)
+    fake.settimeout(10)
+    text = (f"max_pending: 1MB\ncluster {{\n  listen: 127.0.0.1:{_free_port()}\n"
+            f"  routes: [nats://127.0.0.1:{fake.getsockname()[1]}]\n}}\n")
+    node = _start(tmp_path, {"config": text})
+    try:
+        peer, _ = fake.accept()
+        peer.settimeout(10)
+        assert read_line(peer).startswith(b"INFO ")
+        peer.sendall(peer_info() + b"RS+ $G big\r\nPING\r\n")
+        assert read_line(peer) == b"PONG\r\n"
+        # From here the peer reads nothing.
+        publisher = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+        read_line(publisher)
+        publisher.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        assert read_line(publisher) == b"PONG\r\n"
+        message = b"PUB big 1048576\r\n" + b"x" * 1048576 + b"\r\n"
+        sent = 0  # MiB
+        while "Slow Consumer" not in node.log.text() and sent < 128:
+            publisher.sendall(message * 4 + b"PING\r\n")
+            sent += 4
+            assert read_line(publisher) == b"PONG\r\n"
+        assert wait_for_log(node, "over 67108864 bytes"), node.log.text()
+        # Kernel buffers hold a few MiB more than the route's own 64 MiB.
+        assert 64 <= sent <= 100, sent
+        # The node serves its clients, and makes the route again.
+        subscriber = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+        read_line(subscriber)
+        subscriber.sendall(b'CONNECT {"verbose":false}\r\nSUB big 1\r\nPING\r\n')
+        assert read_line(subscriber) == b"PONG\r\n"
+        publisher.sendall(b"PUB big 2\r\nok\r\n")
+        assert read_line(subscriber) == b"MSG big 1 2\r\n"
+        assert read_line(subscriber) == b"ok\r\n"
+        again, _ = fake.accept()
+        assert read_line(again).startswith(b"INFO ")
+        again.close()
+        peer.close()
+        publisher.close()
+        subscriber.close()
+    finally:
+        node.stop()
+        fake.close()
 
 
 @pytest.mark.docketd_only("docketd's route credentials and cluster names")
