@@ -403,7 +403,7 @@ extension Server {
                     guard link.isEstablished else { return refuseRoute(connection, "a message before INFO") }
                     link.messagesIn += 1
                     guard let space = accounts[String(decoding: UnsafeRawBufferPointer(rebasing: bytes[account]), as: UTF8.self)] else { continue }
-                    deliverFromRoute(
+                    deliverFromAnotherNode(
                         in: space, UnsafeRawBufferPointer(rebasing: bytes[subject]), reply.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
                         queue: queue.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, headerCount, UnsafeRawBufferPointer(rebasing: bytes[message]))
                 }
@@ -520,30 +520,6 @@ extension Server {
             noteLifecycleInterest(subscription, added: true)
         } else if let subscription = link.interest.removeValue(forKey: key) {
             removeSubscription(subscription, of: connection)
-        }
-    }
-
-    /// A message a peer's client published: to this node's own subscribers only (every node
-    /// has a route to every other, so nothing is passed on), never to the job API or routes.
-    private func deliverFromRoute(
-        in account: Account, _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, queue: UnsafeRawBufferPointer?,
-        _ headerCount: Int?, _ message: UnsafeRawBufferPointer
-    ) {
-        stats.messagesIn += 1
-        stats.payloadBytesIn += message.count
-        let match = account.index.match(subject)
-        if let queue {
-            for group in match.groups where group.name.elementsEqual(queue) {
-                let member = group.nextMember { candidate in
-                    let owner = unsafeDowncast(candidate.owner, to: Connection.self)
-                    return owner.route != nil || owner.isClosed || (candidate.isFiltered && owner.permissions?.mayReceive(subject) == false)
-                }
-                if let member { _ = deliver(member, from: nil, subject, reply, message, headerCount) }
-            }
-            return
-        }
-        for subscription in match.plain where unsafeDowncast(subscription.owner, to: Connection.self).route == nil {
-            _ = deliver(subscription, from: nil, subject, reply, message, headerCount)
         }
     }
 
