@@ -78,10 +78,11 @@ struct RouteInterestKey: Hashable {
 
 /// Makes (and remakes) a route to one address.
 final class RouteSolicitor {
-    let url: RouteURL
+    var url: RouteURL
     /// Configured (retried for as long as the node runs) or learnt from a peer (tried until it
-    /// fails, as nats-server's implicit routes).
-    let isExplicit: Bool
+    /// fails, as nats-server's implicit routes); a reload that configures a learnt one makes it
+    /// configured.
+    var isExplicit: Bool
     /// The node at the address, once it has said who it is.
     var peerID: String?
     /// The address is this node's own: never tried again.
@@ -164,6 +165,34 @@ extension Server {
         table.listener = nil
         for solicitor in table.solicitors { stopSoliciting(solicitor) }
         for connection in Array(table.links.values) { close(connection, reason: "Server Shutdown") }
+    }
+
+    /// A reload's `routes`: the new ones are made, the removed ones closed and not made again
+    /// (as nats-server's reload does). The listener, the cluster's name and its credentials
+    /// change only at a restart.
+    func reloadRoutes(_ urls: [RouteURL]) {
+        guard let table = routeTable else { return }
+        let old = config.routes
+        config.routes = urls
+        for url in old where !urls.contains(url) {
+            guard let solicitor = table.solicitors.first(where: { $0.isExplicit && $0.url == url }) else { continue }
+            log.info("SIGHUP: removed route \(url.display)")
+            let connection = solicitor.connection
+            // Stopped first, so that the close makes no new attempt. A route the other node
+            // made stays: it is that node's to remove.
+            forget(solicitor)
+            if let connection { close(connection, reason: "Route Removed") }
+        }
+        for url in urls where !old.contains(url) {
+            log.info("SIGHUP: added route \(url.display)")
+            if let learnt = table.solicitors.first(where: { $0.url.host == url.host && $0.url.port == url.port }) {
+                // Already known from a peer: kept for as long as the node runs from now on.
+                learnt.isExplicit = true
+                learnt.url = url
+                continue
+            }
+            solicit(RouteSolicitor(url: url, isExplicit: true))
+        }
     }
 
     private func stopSoliciting(_ solicitor: RouteSolicitor) {
