@@ -66,6 +66,8 @@ final class RouteLink {
     var messagesOut = 0
     /// The peer sent `-ERR`: it refused the route, or is about to close it.
     var peerRefused = false
+    /// The log has said the peer named an account this node lacks.
+    var warnedOfUnknownAccount = false
 
     init(solicitor: RouteSolicitor?) { self.solicitor = solicitor }
 }
@@ -393,9 +395,7 @@ extension Server {
             case .incomplete:
                 break parsing
             case .failure(let why):
-                log.error("\(connection.label) - Route protocol error: \(why)")
-                connection.output.append("-ERR 'Route Protocol Error'\r\n")
-                return endAfterOwedReplies(connection, reason: "Route Protocol Error: \(why)")
+                return routeProtocolError(connection, why)
             case .op(let op, let next):
                 position = next
                 if !connection.isAuthenticated {
@@ -422,14 +422,19 @@ extension Server {
                     log.warn("\(connection.label) - Route peer says: \(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[text]), as: UTF8.self))")
                 case .info(let json):
                     guard let document = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[json])) else {
-                        return refuseRoute(connection, "an INFO that is not JSON")
+                        return routeProtocolError(connection, "an INFO that is not JSON")
                     }
                     peerInfo(connection, link, document)
                 case .interest(let added, let account, let subject, let queue):
-                    guard link.isEstablished else { return refuseRoute(connection, "interest before INFO") }
+                    guard link.isEstablished else { return routeProtocolError(connection, "interest before INFO") }
                     peerInterest(connection, link, added: added, account: bytes[account], subject: Array(bytes[subject]), queue: queue.map { Array(bytes[$0]) })
                 case .message(let account, let subject, let reply, let queue, let headerCount, let message):
-                    guard link.isEstablished else { return refuseRoute(connection, "a message before INFO") }
+                    guard link.isEstablished else { return routeProtocolError(connection, "a message before INFO") }
+                    // Checked on the way in, as a client's PUB is: a hostile peer's wildcard or
+                    // empty-token subject would reach clients as nats-server never sends one.
+                    guard Subject.isValidLiteral(UnsafeRawBufferPointer(rebasing: bytes[subject])) else {
+                        return routeProtocolError(connection, "a message on the invalid subject \(quoted(bytes[subject]))")
+                    }
                     link.messagesIn += 1
                     guard let space = accounts[String(decoding: UnsafeRawBufferPointer(rebasing: bytes[account]), as: UTF8.self)] else { continue }
                     deliverFromAnotherNode(
@@ -442,6 +447,20 @@ extension Server {
         if connection.closeReason == nil && !connection.isClosed { connection.input.consume(position) }
     }
 
+    /// The peer broke the route protocol: it is told, the log says how, and the route ends.
+    private func routeProtocolError(_ connection: Connection, _ why: String) {
+        log.error("\(connection.label) - Route protocol error: \(why)")
+        connection.output.append("-ERR 'Route Protocol Error'\r\n")
+        endAfterOwedReplies(connection, reason: "Route Protocol Error: \(why)")
+    }
+
+    /// Peer bytes for the log: at most 64 of them, control bytes escaped.
+    private func quoted(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes.prefix(64)), as: UTF8.self)
+        return "\"" + text.unicodeScalars.map { $0.value < 0x20 || $0 == "\"" ? $0.escaped(asASCII: true) : String($0) }.joined()
+            + (bytes.count > 64 ? "…" : "") + "\""
+    }
+
     private func refuseRoute(_ connection: Connection, _ why: String) {
         log.warn("\(connection.label) - Route refused: \(why)")
         connection.output.append("-ERR 'Authorization Violation'\r\n")
@@ -450,7 +469,10 @@ extension Server {
 
     private func peerInfo(_ connection: Connection, _ link: RouteLink, _ info: JSONValue) {
         guard let table = routeTable, let peerID = info["server_id"]?.stringValue, !peerID.isEmpty else {
-            return refuseRoute(connection, "an INFO without server_id")
+            return routeProtocolError(connection, "an INFO without server_id")
+        }
+        if link.isEstablished, peerID != link.peerID {
+            return routeProtocolError(connection, "an INFO naming another node (\(peerID), not \(link.peerID ?? "?"))")
         }
         link.clientURLs = (info["connect_urls"]?.arrayValue ?? []).compactMap(\.stringValue)
         link.peerClientURLs = (info["peer_connect_urls"]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -527,7 +549,18 @@ extension Server {
 
     private func peerInterest(_ connection: Connection, _ link: RouteLink, added: Bool, account: Slice<UnsafeRawBufferPointer>, subject: [UInt8], queue: [UInt8]?) {
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: account), as: UTF8.self)
-        guard let space = accounts[name], Subject.isValidFilter(subject) else { return }
+        guard Subject.isValidFilter(subject) else {
+            return subject.withUnsafeBytes { routeProtocolError(connection, "interest in the invalid subject \(quoted($0[...]))") }
+        }
+        guard let space = accounts[name] else {
+            // The nodes' accounts differ: the peer's clients there hear nothing from this node.
+            // Said once per route, however many such lines come.
+            if !link.warnedOfUnknownAccount {
+                link.warnedOfUnknownAccount = true
+                log.warn("\(connection.label) - Route from \(link.peerName) wants subjects of account \(quoted(account)), which this node does not have (the nodes must have the same accounts)")
+            }
+            return
+        }
         let key = RouteInterestKey(account: name, subject: subject, queue: queue)
         if added {
             guard link.interest[key] == nil else { return }

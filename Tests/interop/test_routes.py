@@ -378,6 +378,74 @@ def client_pings(node: Node) -> bytes:
     return reply
 
 
+HOSTILE_ROUTE_INPUT = [
+    pytest.param(b"\x00\x01\x02 hello\r\n", "unknown operation", id="garbage"),
+    pytest.param(b"RMSG $G a 99999999999\r\n", "a message of 99999999999 bytes, over 1048576", id="huge size"),
+    pytest.param(b"RMSG $G a 1048577\r\n", "a message of 1048577 bytes, over 1048576", id="one past max_payload"),
+    pytest.param(b"RMSG $G a -1\r\n", "RMSG with bad sizes", id="negative size"),
+    pytest.param(b"HMSG $G a 5 3\r\nabc\r\n", "HMSG with bad sizes", id="headers past the end"),
+    pytest.param(b"RMSG $G a 3\r\nabcXY", "a message not followed by CRLF", id="payload overrun"),
+    pytest.param(b"RS+ $G " + b"a" * 70000 + b"\r\n", "a line longer than 65536 bytes", id="long line"),
+    pytest.param(b"RS+ $G a..b\r\n", 'interest in the invalid subject "a..b"', id="RS+ empty token"),
+    pytest.param(b"RS+ $G >.a\r\n", 'interest in the invalid subject ">.a"', id="RS+ misplaced >"),
+    pytest.param(b"RMSG $G a.* 3\r\nabc\r\n", 'a message on the invalid subject "a.*"', id="RMSG wildcard"),
+    pytest.param(b"RMSG $G a..b 3\r\nabc\r\n", 'a message on the invalid subject "a..b"', id="RMSG empty token"),
+    pytest.param(b'INFO {"server_id":"NSOMEONEELSE"}\r\n', "an INFO naming another node", id="another identity"),
+]
+
+
+@pytest.mark.docketd_only("docketd's route protocol")
+@pytest.mark.parametrize("hostile, logged", HOSTILE_ROUTE_INPUT)
+def test_hostile_route_input_ends_that_route_only(cluster, hostile, logged):
+    """A peer that breaks the route protocol is told (`Route Protocol Error`), logged with the
+    reason, and cut off; another route and the node's clients are served on."""
+    node = cluster(1)[0]
+    bystander = route_socket(node.route_port)
+    read_line(bystander)
+    bystander.sendall(peer_info(server_id="NBYSTANDER") + b"RS+ $G news\r\nPING\r\n")
+    assert read_line(bystander) == b"PONG\r\n"
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    peer.sendall(peer_info(server_id="NHOSTILE") + b"PING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    peer.sendall(hostile)
+    assert read_line(peer) == b"-ERR 'Route Protocol Error'\r\n"
+    assert peer.recv(1) == b""
+    assert wait_for_log(node, f"Route protocol error: {logged}"), node.process.log.text()
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    read_line(client)
+    client.sendall(b'CONNECT {"verbose":false}\r\nPUB news 2\r\nok\r\nPING\r\n')
+    assert read_line(client) == b"PONG\r\n"
+    # The bystander heard of the other route coming and going (INFO), then the message.
+    line = read_line(bystander)
+    while line.startswith(b"INFO "):
+        line = read_line(bystander)
+    assert line == b"RMSG $G news 2\r\n"
+    assert read_line(bystander) == b"ok\r\n"
+    client.close()
+    bystander.close()
+
+
+@pytest.mark.docketd_only("docketd's route protocol")
+def test_interest_in_an_account_the_node_lacks_is_logged_once(cluster):
+    """Nodes whose accounts differ keep their route (the other accounts work), and the log
+    says so once, however many lines name the missing account."""
+    node = cluster(1)[0]
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    peer.sendall(peer_info() + b"RS+ nosuch a\r\nRS+ nosuch b\r\nRS+ other c\r\nRS+ $G d\r\nPING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    assert wait_for_log(node, "which this node does not have"), node.process.log.text()
+    assert node.process.log.text().count("which this node does not have") == 1
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    read_line(client)
+    client.sendall(b'CONNECT {"verbose":false}\r\nPUB d 2\r\nok\r\nPING\r\n')
+    assert read_line(client) == b"PONG\r\n"
+    assert read_line(peer) == b"RMSG $G d 2\r\n"
+    client.close()
+    peer.close()
+
+
 @pytest.mark.docketd_only("docketd's bound on a route's interest")
 def test_a_routes_interest_is_bounded(cluster):
     """A peer's interest is one subscription per distinct (account, subject, queue) it
