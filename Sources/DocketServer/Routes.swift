@@ -145,6 +145,8 @@ extension Server {
             table.listener = listener
             let event = loop.makeEvent(fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: routeAcceptCallback)
             EventLoop.add(event)
+            // Paused with the other listeners when descriptors run out, not retried at once.
+            acceptBackoff?.register(event)
             table.acceptEvent = event
             let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
             table.advertisedURL = "\(host):\(listener.boundPort)"
@@ -161,7 +163,10 @@ extension Server {
     /// that they move to another node.
     func stopRoutes() {
         guard let table = routeTable else { return }
-        if let event = table.acceptEvent { EventLoop.free(event) }
+        if let event = table.acceptEvent {
+            acceptBackoff?.unregister(event)
+            EventLoop.free(event)
+        }
         table.acceptEvent = nil
         table.listener?.close()
         table.listener = nil
@@ -313,7 +318,17 @@ extension Server {
     /// Takes the routes waiting on the route listener.
     fileprivate func acceptRoutes() {
         guard let listener = routeTable?.listener else { return }
-        while case .accepted(let fd) = listener.acceptOne() {
+        while true {
+            let fd: Int32
+            switch listener.acceptOne() {
+            case .none: return
+            case .outOfDescriptors:
+                // Without this the listener stays readable and the loop spins at full CPU for
+                // as long as routes wait in its backlog.
+                acceptBackoff?.outOfDescriptors(listener: listener, refusal: Array("-ERR 'Out Of File Descriptors'\r\n".utf8))
+                return
+            case .accepted(let accepted): fd = accepted
+            }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: nil))
             // A peer has the auth timeout to log in (with credentials) and say who it is: the
@@ -461,8 +476,11 @@ extension Server {
             + (bytes.count > 64 ? "…" : "") + "\""
     }
 
+    /// Refuses a connection to the route port that has not logged in. Logged once per interval
+    /// with a count, as a client's refusals before login: anyone who reaches the port can
+    /// cause one per connection.
     private func refuseRoute(_ connection: Connection, _ why: String) {
-        log.warn("\(connection.label) - Route refused: \(why)")
+        warnRefusedBeforeLogin(.routeRefused, "\(connection.label) - Route refused: \(why)")
         connection.output.append("-ERR 'Authorization Violation'\r\n")
         endAfterOwedReplies(connection, reason: "Route refused: \(why)")
     }

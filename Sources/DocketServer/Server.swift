@@ -1034,7 +1034,8 @@ public final class Server {
         guard !connection.isClosed, connection.closeReason == nil else { return }
         if let link = connection.route {
             guard !link.isEstablished else { return }
-            log.warn("\(connection.label) - Route refused: no \(connection.isAuthenticated ? "INFO" : "login") within \(config.authTimeoutMilliseconds) ms")
+            warnRefusedBeforeLogin(
+                .routeRefused, "\(connection.label) - Route refused: no \(connection.isAuthenticated ? "INFO" : "login") within \(config.authTimeoutMilliseconds) ms")
             connection.output.append("-ERR 'Authentication Timeout'\r\n")
             return endAfterOwedReplies(connection, reason: "Authentication Timeout")
         }
