@@ -193,21 +193,11 @@ extension Server {
         let subject = UnsafeRawBufferPointer(rebasing: bytes[subjectRange])
         let reply = replyRange.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
         let message = UnsafeRawBufferPointer(rebasing: bytes[messageRange])
-        stats.messagesIn += 1
-        stats.payloadBytesIn += message.count
-        let match = globalAccount.index.match(subject)
-        if let queueGroup {
-            for group in match.groups where group.name == queueGroup {
-                let member = group.nextMember { candidate in
-                    let owner = unsafeDowncast(candidate.owner, to: Connection.self)
-                    return owner.isClosed || (candidate.isFiltered && owner.permissions?.mayReceive(subject) == false)
-                }
-                if let member { _ = deliver(member, from: nil, subject, reply, message, headerCount) }
-            }
-            return
+        guard let queueGroup else {
+            return deliverFromAnotherNode(in: globalAccount, subject, reply, queue: nil, headerCount, message)
         }
-        for subscription in match.plain {
-            _ = deliver(subscription, from: nil, subject, reply, message, headerCount)
+        queueGroup.withUnsafeBytes { queue in
+            deliverFromAnotherNode(in: globalAccount, subject, reply, queue: queue, headerCount, message)
         }
     }
 }

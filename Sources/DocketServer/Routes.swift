@@ -64,6 +64,10 @@ final class RouteLink {
     var lastFanOut: UInt64 = 0
     var messagesIn = 0
     var messagesOut = 0
+    /// The peer sent `-ERR`: it refused the route, or is about to close it.
+    var peerRefused = false
+    /// The log has said the peer named an account this node lacks.
+    var warnedOfUnknownAccount = false
 
     init(solicitor: RouteSolicitor?) { self.solicitor = solicitor }
 }
@@ -76,10 +80,11 @@ struct RouteInterestKey: Hashable {
 
 /// Makes (and remakes) a route to one address.
 final class RouteSolicitor {
-    let url: RouteURL
+    var url: RouteURL
     /// Configured (retried for as long as the node runs) or learnt from a peer (tried until it
-    /// fails, as nats-server's implicit routes).
-    let isExplicit: Bool
+    /// fails, as nats-server's implicit routes); a reload that configures a learnt one makes it
+    /// configured.
+    var isExplicit: Bool
     /// The node at the address, once it has said who it is.
     var peerID: String?
     /// The address is this node's own: never tried again.
@@ -89,7 +94,10 @@ final class RouteSolicitor {
     var socketFD: Int32 = -1
     var connectEvent: OpaquePointer?
     var retryTimer: OpaquePointer?
+    /// The wait before the next attempt: from 100 ms, doubled after each failure up to a second
+    /// (nats-server's route reconnect delay); back to 100 ms once a route is up.
     var delayMilliseconds = 100
+    static let longestDelayMilliseconds = 1000
     var isStopped = false
     weak var server: Server?
 
@@ -137,6 +145,8 @@ extension Server {
             table.listener = listener
             let event = loop.makeEvent(fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: routeAcceptCallback)
             EventLoop.add(event)
+            // Paused with the other listeners when descriptors run out, not retried at once.
+            acceptBackoff?.register(event)
             table.acceptEvent = event
             let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
             table.advertisedURL = "\(host):\(listener.boundPort)"
@@ -153,12 +163,43 @@ extension Server {
     /// that they move to another node.
     func stopRoutes() {
         guard let table = routeTable else { return }
-        if let event = table.acceptEvent { EventLoop.free(event) }
+        if let event = table.acceptEvent {
+            acceptBackoff?.unregister(event)
+            EventLoop.free(event)
+        }
         table.acceptEvent = nil
         table.listener?.close()
         table.listener = nil
         for solicitor in table.solicitors { stopSoliciting(solicitor) }
         for connection in Array(table.links.values) { close(connection, reason: "Server Shutdown") }
+    }
+
+    /// A reload's `routes`: the new ones are made, the removed ones closed and not made again
+    /// (as nats-server's reload does). The listener, the cluster's name and its credentials
+    /// change only at a restart.
+    func reloadRoutes(_ urls: [RouteURL]) {
+        guard let table = routeTable else { return }
+        let old = config.routes
+        config.routes = urls
+        for url in old where !urls.contains(url) {
+            guard let solicitor = table.solicitors.first(where: { $0.isExplicit && $0.url == url }) else { continue }
+            log.info("SIGHUP: removed route \(url.display)")
+            let connection = solicitor.connection
+            // Stopped first, so that the close makes no new attempt. A route the other node
+            // made stays: it is that node's to remove.
+            forget(solicitor)
+            if let connection { close(connection, reason: "Route Removed") }
+        }
+        for url in urls where !old.contains(url) {
+            log.info("SIGHUP: added route \(url.display)")
+            if let learnt = table.solicitors.first(where: { $0.url.host == url.host && $0.url.port == url.port }) {
+                // Already known from a peer: kept for as long as the node runs from now on.
+                learnt.isExplicit = true
+                learnt.url = url
+                continue
+            }
+            solicit(RouteSolicitor(url: url, isExplicit: true))
+        }
     }
 
     private func stopSoliciting(_ solicitor: RouteSolicitor) {
@@ -239,7 +280,6 @@ extension Server {
         let (host, port) = Listener.address(of: fd, peer: true) ?? (solicitor.url.host, solicitor.url.port)
         let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: solicitor))
         solicitor.connection = connection
-        solicitor.delayMilliseconds = 100
         if let credentials = solicitor.url.user.map({ RouteCredentials(user: $0, password: solicitor.url.password ?? "") }) ?? config.routeCredentials {
             var connect = JSONObjectWriter()
             connect.add("user", credentials.user)
@@ -267,7 +307,7 @@ extension Server {
             solicitor.retryTimer = loop.makeEvent(fd: -1, flags: 0, context: solicitor, callback: routeRetryCallback)
         }
         if let timer = solicitor.retryTimer { EventLoop.add(timer, timeoutMilliseconds: solicitor.delayMilliseconds) }
-        solicitor.delayMilliseconds = min(solicitor.delayMilliseconds * 2, 1000)
+        solicitor.delayMilliseconds = min(solicitor.delayMilliseconds * 2, RouteSolicitor.longestDelayMilliseconds)
     }
 
     private func forget(_ solicitor: RouteSolicitor) {
@@ -278,7 +318,17 @@ extension Server {
     /// Takes the routes waiting on the route listener.
     fileprivate func acceptRoutes() {
         guard let listener = routeTable?.listener else { return }
-        while case .accepted(let fd) = listener.acceptOne() {
+        while true {
+            let fd: Int32
+            switch listener.acceptOne() {
+            case .none: return
+            case .outOfDescriptors:
+                // Without this the listener stays readable and the loop spins at full CPU for
+                // as long as routes wait in its backlog.
+                acceptBackoff?.outOfDescriptors(listener: listener, refusal: Array("-ERR 'Out Of File Descriptors'\r\n".utf8))
+                return
+            case .accepted(let accepted): fd = accepted
+            }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: nil))
             // A peer has the auth timeout to log in (with credentials) and say who it is: the
@@ -360,9 +410,7 @@ extension Server {
             case .incomplete:
                 break parsing
             case .failure(let why):
-                log.error("\(connection.label) - Route protocol error: \(why)")
-                connection.output.append("-ERR 'Route Protocol Error'\r\n")
-                return endAfterOwedReplies(connection, reason: "Route Protocol Error: \(why)")
+                return routeProtocolError(connection, why)
             case .op(let op, let next):
                 position = next
                 if !connection.isAuthenticated {
@@ -385,37 +433,64 @@ extension Server {
                 case .connect:
                     break  // credentials we did not ask for
                 case .error(let text):
+                    link.peerRefused = true
                     log.warn("\(connection.label) - Route peer says: \(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[text]), as: UTF8.self))")
                 case .info(let json):
                     guard let document = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[json])) else {
-                        return refuseRoute(connection, "an INFO that is not JSON")
+                        return routeProtocolError(connection, "an INFO that is not JSON")
                     }
                     peerInfo(connection, link, document)
                 case .interest(let added, let account, let subject, let queue):
-                    guard link.isEstablished else { return refuseRoute(connection, "interest before INFO") }
+                    guard link.isEstablished else { return routeProtocolError(connection, "interest before INFO") }
                     peerInterest(connection, link, added: added, account: bytes[account], subject: Array(bytes[subject]), queue: queue.map { Array(bytes[$0]) })
                 case .message(let account, let subject, let reply, let queue, let headerCount, let message):
-                    guard link.isEstablished else { return refuseRoute(connection, "a message before INFO") }
+                    guard link.isEstablished else { return routeProtocolError(connection, "a message before INFO") }
+                    // Checked on the way in, as a client's PUB is: a hostile peer's wildcard or
+                    // empty-token subject would reach clients as nats-server never sends one.
+                    guard Subject.isValidLiteral(UnsafeRawBufferPointer(rebasing: bytes[subject])) else {
+                        return routeProtocolError(connection, "a message on the invalid subject \(quoted(bytes[subject]))")
+                    }
                     link.messagesIn += 1
                     guard let space = accounts[String(decoding: UnsafeRawBufferPointer(rebasing: bytes[account]), as: UTF8.self)] else { continue }
-                    deliverFromRoute(
+                    deliverFromAnotherNode(
                         in: space, UnsafeRawBufferPointer(rebasing: bytes[subject]), reply.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
                         queue: queue.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, headerCount, UnsafeRawBufferPointer(rebasing: bytes[message]))
                 }
             }
         }
-        connection.input.consume(position)
+        // A route that is ending had its input dropped: nothing is left to consume.
+        if connection.closeReason == nil && !connection.isClosed { connection.input.consume(position) }
     }
 
+    /// The peer broke the route protocol: it is told, the log says how, and the route ends.
+    private func routeProtocolError(_ connection: Connection, _ why: String) {
+        log.error("\(connection.label) - Route protocol error: \(why)")
+        connection.output.append("-ERR 'Route Protocol Error'\r\n")
+        endAfterOwedReplies(connection, reason: "Route Protocol Error: \(why)")
+    }
+
+    /// Peer bytes for the log: at most 64 of them, control bytes escaped.
+    private func quoted(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes.prefix(64)), as: UTF8.self)
+        return "\"" + text.unicodeScalars.map { $0.value < 0x20 || $0 == "\"" ? $0.escaped(asASCII: true) : String($0) }.joined()
+            + (bytes.count > 64 ? "…" : "") + "\""
+    }
+
+    /// Refuses a connection to the route port that has not logged in. Logged once per interval
+    /// with a count, as a client's refusals before login: anyone who reaches the port can
+    /// cause one per connection.
     private func refuseRoute(_ connection: Connection, _ why: String) {
-        log.warn("\(connection.label) - Route refused: \(why)")
+        warnRefusedBeforeLogin(.routeRefused, "\(connection.label) - Route refused: \(why)")
         connection.output.append("-ERR 'Authorization Violation'\r\n")
         endAfterOwedReplies(connection, reason: "Route refused: \(why)")
     }
 
     private func peerInfo(_ connection: Connection, _ link: RouteLink, _ info: JSONValue) {
         guard let table = routeTable, let peerID = info["server_id"]?.stringValue, !peerID.isEmpty else {
-            return refuseRoute(connection, "an INFO without server_id")
+            return routeProtocolError(connection, "an INFO without server_id")
+        }
+        if link.isEstablished, peerID != link.peerID {
+            return routeProtocolError(connection, "an INFO naming another node (\(peerID), not \(link.peerID ?? "?"))")
         }
         link.clientURLs = (info["connect_urls"]?.arrayValue ?? []).compactMap(\.stringValue)
         link.peerClientURLs = (info["peer_connect_urls"]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -458,6 +533,7 @@ extension Server {
             if !keepNew { return }
         }
         link.isEstablished = true
+        link.solicitor?.delayMilliseconds = 100
         if let timer = connection.authTimer { EventLoop.free(timer) }
         connection.authTimer = nil
         table.byPeer[peerID] = connection
@@ -491,10 +567,29 @@ extension Server {
 
     private func peerInterest(_ connection: Connection, _ link: RouteLink, added: Bool, account: Slice<UnsafeRawBufferPointer>, subject: [UInt8], queue: [UInt8]?) {
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: account), as: UTF8.self)
-        guard let space = accounts[name], Subject.isValidFilter(subject) else { return }
+        guard Subject.isValidFilter(subject) else {
+            return subject.withUnsafeBytes { routeProtocolError(connection, "interest in the invalid subject \(quoted($0[...]))") }
+        }
+        guard let space = accounts[name] else {
+            // The nodes' accounts differ: the peer's clients there hear nothing from this node.
+            // Said once per route, however many such lines come.
+            if !link.warnedOfUnknownAccount {
+                link.warnedOfUnknownAccount = true
+                log.warn("\(connection.label) - Route from \(link.peerName) wants subjects of account \(quoted(account)), which this node does not have (the nodes must have the same accounts)")
+            }
+            return
+        }
         let key = RouteInterestKey(account: name, subject: subject, queue: queue)
         if added {
             guard link.interest[key] == nil else { return }
+            let bound = config.maxRouteSubscriptions
+            if bound > 0 && link.interest.count >= bound {
+                // Dropping the interest would lose the peer's clients' messages without a word:
+                // the route ends, loudly, on both nodes.
+                log.error("\(connection.label) - Route from \(link.peerName) closed: its interest is over \(bound) subscriptions (--max-route-subscriptions)")
+                connection.output.append("-ERR 'Maximum Route Subscriptions Exceeded'\r\n")
+                return endAfterOwedReplies(connection, reason: "Maximum Route Subscriptions Exceeded")
+            }
             // The sid carries the account (`<account> <n>`): a delivery finds it without a lookup.
             let sid = Array("\(name) \(link.nextSid)".utf8)
             link.nextSid += 1
@@ -505,30 +600,6 @@ extension Server {
             noteLifecycleInterest(subscription, added: true)
         } else if let subscription = link.interest.removeValue(forKey: key) {
             removeSubscription(subscription, of: connection)
-        }
-    }
-
-    /// A message a peer's client published: to this node's own subscribers only (every node
-    /// has a route to every other, so nothing is passed on), never to the job API or routes.
-    private func deliverFromRoute(
-        in account: Account, _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, queue: UnsafeRawBufferPointer?,
-        _ headerCount: Int?, _ message: UnsafeRawBufferPointer
-    ) {
-        stats.messagesIn += 1
-        stats.payloadBytesIn += message.count
-        let match = account.index.match(subject)
-        if let queue {
-            for group in match.groups where group.name.elementsEqual(queue) {
-                let member = group.nextMember { candidate in
-                    let owner = unsafeDowncast(candidate.owner, to: Connection.self)
-                    return owner.route != nil || owner.isClosed || (candidate.isFiltered && owner.permissions?.mayReceive(subject) == false)
-                }
-                if let member { _ = deliver(member, from: nil, subject, reply, message, headerCount) }
-            }
-            return
-        }
-        for subscription in match.plain where unsafeDowncast(subscription.owner, to: Connection.self).route == nil {
-            _ = deliver(subscription, from: nil, subject, reply, message, headerCount)
         }
     }
 
@@ -624,6 +695,9 @@ extension Server {
         }
         if let solicitor = link.solicitor {
             solicitor.connection = nil
+            // A route the peer refused (its cluster name, credentials or limits differ) is tried
+            // once a second, not at once: it takes a change on one node to succeed.
+            if link.peerRefused { solicitor.delayMilliseconds = RouteSolicitor.longestDelayMilliseconds }
             if solicitor.isExplicit || reason == "Duplicate Route" {
                 retryLater(solicitor)
             } else {

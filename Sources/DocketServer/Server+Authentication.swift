@@ -61,6 +61,8 @@ extension Server {
     enum RefusalBeforeLogin: Hashable {
         case commandBeforeConnect, authenticationTimeout, plainTextOnTLS, handshakeFailed, handshakeTimeout, maximumConnections
         case webSocketUpgradeRefused, webSocketHandshakeTimeout, webSocketProtocolError
+        /// On the route port: wrong or missing credentials, or no INFO within the auth timeout.
+        case routeRefused
     }
 
     /// Logs a refusal before login once per interval for each kind, with a count, as failed

@@ -188,6 +188,32 @@ extension Server {
         return deliveries
     }
 
+    /// A message another node sent, over a route or the nats-server cluster link: to this node's
+    /// own subscribers only, never on to a route (the node it came from sends each node its
+    /// copy), the job API or job routes. With `queue`, to one member of that group here;
+    /// without, to every plain subscription.
+    func deliverFromAnotherNode(
+        in account: Account, _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, queue: UnsafeRawBufferPointer?,
+        _ headerCount: Int?, _ message: UnsafeRawBufferPointer
+    ) {
+        stats.messagesIn += 1
+        stats.payloadBytesIn += message.count
+        let match = account.index.match(subject)
+        if let queue {
+            for group in match.groups where group.name.elementsEqual(queue) {
+                let member = group.nextMember { candidate in
+                    let owner = unsafeDowncast(candidate.owner, to: Connection.self)
+                    return owner.route != nil || owner.isClosed || (candidate.isFiltered && owner.permissions?.mayReceive(subject) == false)
+                }
+                if let member { _ = deliver(member, from: nil, subject, reply, message, headerCount) }
+            }
+            return
+        }
+        for subscription in match.plain where unsafeDowncast(subscription.owner, to: Connection.self).route == nil {
+            _ = deliver(subscription, from: nil, subject, reply, message, headerCount)
+        }
+    }
+
     /// Appends one MSG (or HMSG) for `subscription`; false if it was not delivered.
     @inline(__always)
     func deliver(

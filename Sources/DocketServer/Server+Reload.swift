@@ -2,9 +2,10 @@ import DocketWire
 
 /// SIGHUP, as in nats-server: the configuration is read again and what can change while clients
 /// are connected takes effect at once: who may log in and with which rights (users, passwords,
-/// permissions, the token, `no_auth_user`), the log level and file, and the login deadline.
-/// The rest (ports, the store, TLS, limits, accounts) takes effect at the next start, and the
-/// log says which of it differs.
+/// permissions, the token, `no_auth_user`), the log level and file, the login deadline, and
+/// the routes to other docketd nodes (`cluster { routes }`: new ones are made, removed ones
+/// closed). The rest (ports, the store, TLS, limits, accounts, the cluster's listener, name and
+/// credentials) takes effect at the next start, and the log says which of it differs.
 ///
 /// Connected clients are judged by the new rules as if they had just logged in: one whose user
 /// is gone, whose password or token changed, or who logged in without credentials that are now
@@ -43,6 +44,8 @@ extension Server {
         } catch {
             log.error("SIGHUP: \(error): logins with hashed passwords are refused until a restart")
         }
+        let routesChanged = routeTable != nil && new.routes != old.routes
+        if routesChanged { reloadRoutes(new.routes) }
         var closed = 0
         for connection in Array(connections.values) where !connection.isClosed && connection.closeReason == nil {
             if !readmit(connection, old: old.authenticator) { closed += 1 }
@@ -50,6 +53,7 @@ extension Server {
         let pending = Self.restartOnlyDifferences(old, new)
         log.info(
             "SIGHUP: reloaded users, permissions, the token, the log level and the login deadline"
+                + (routesChanged ? ", and the routes" : "")
                 + (closed > 0 ? "; closed \(closed) connection(s) the new credentials no longer admit" : "")
                 + (pending.isEmpty ? "" : "; changed but applied only at the next start: \(pending.joined(separator: ", "))"))
     }
@@ -141,6 +145,12 @@ extension Server {
         note("keep_dead", \.keepDead)
         note("max_queues", \.maxQueues)
         note("server_name", \.serverName)
+        note("cluster listen", \.routeListen)
+        note("cluster name", \.clusterName)
+        note("cluster authorization", \.routeCredentials)
+        note("max_route_subscriptions", \.maxRouteSubscriptions)
+        // Routes change at a reload, but only where the node was started with a cluster.
+        if old.routeListen == nil && old.routes.isEmpty { note("cluster routes", \.routes) }
         return names
     }
 }

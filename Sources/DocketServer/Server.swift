@@ -866,8 +866,10 @@ public final class Server {
             case .wouldBlock:
                 // The check at each delivered message sees a WebSocket connection's unframed
                 // output only; its framed bytes are held to the same bound here, where they wait.
-                if output.readableCount > config.maxPending {
-                    return slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+                // A route has its own, larger bound: it carries many clients' messages.
+                let bound = connection.route == nil ? config.maxPending : maxRoutePending
+                if output.readableCount > bound {
+                    return slowConsumer(connection, reason: "pending output over \(bound) bytes")
                 }
                 if !connection.isWaitingToWrite, let event = connection.writeEvent {
                     connection.isWaitingToWrite = true
@@ -1032,7 +1034,8 @@ public final class Server {
         guard !connection.isClosed, connection.closeReason == nil else { return }
         if let link = connection.route {
             guard !link.isEstablished else { return }
-            log.warn("\(connection.label) - Route refused: no \(connection.isAuthenticated ? "INFO" : "login") within \(config.authTimeoutMilliseconds) ms")
+            warnRefusedBeforeLogin(
+                .routeRefused, "\(connection.label) - Route refused: no \(connection.isAuthenticated ? "INFO" : "login") within \(config.authTimeoutMilliseconds) ms")
             connection.output.append("-ERR 'Authentication Timeout'\r\n")
             return endAfterOwedReplies(connection, reason: "Authentication Timeout")
         }

@@ -40,6 +40,13 @@ public struct ServerConfig: Sendable {
     /// The user and password routes must present (`cluster { authorization { user, password } }`);
     /// nil: routes need none (then keep the route port on a private network).
     public var routeCredentials: RouteCredentials?
+    /// The most subscriptions one route may hold for its peer's interest (one per distinct
+    /// account, subject and queue its clients want); one more closes the route. 0 means no limit.
+    /// nats-server sets none; a peer without credentials could otherwise grow the subscription
+    /// index without end. A million is 15 for each of `maxConnections` (65,536) clients of the
+    /// peer, and about 560 MB here at its worst (measured: about 560 bytes a subscription with a
+    /// short subject).
+    public var maxRouteSubscriptions = 1_000_000
     /// Name reported in INFO; the server id when empty.
     public var serverName = ""
     /// Largest PUB/HPUB payload (headers included). 1 MiB, as nats-server.

@@ -667,6 +667,10 @@ struct ConfigFileSettings {
                 if !given("--max-queues") { config.maxQueues = try int(item, "docket.max_queues", 1...Int.max) }
             case "max_schedules":
                 if !given("--max-schedules") { config.maxSchedules = try int(item, "docket.max_schedules", 1...Int.max) }
+            case "max_route_subscriptions":
+                if !given("--max-route-subscriptions") {
+                    config.maxRouteSubscriptions = try int(item, "docket.max_route_subscriptions", 0...Int.max)
+                }
             case "max_routes":
                 if !given("--max-routes") { config.maxRoutes = try int(item, "docket.max_routes", 1...Int.max) }
             case "max_batch":

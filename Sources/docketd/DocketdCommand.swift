@@ -86,6 +86,12 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The cluster's name; routes to a node of another cluster are refused (DOCKET_CLUSTER_NAME).")
     var clusterName = env("DOCKET_CLUSTER_NAME") ?? ""
 
+    @Option(
+        help:
+            "The most subscriptions a route from another docketd node may hold for its clients' interest (one per distinct account, subject and queue); one more closes the route. 0 for no limit (DOCKET_MAX_ROUTE_SUBSCRIPTIONS)."
+    )
+    var maxRouteSubscriptions = Int(env("DOCKET_MAX_ROUTE_SUBSCRIPTIONS") ?? "") ?? 1_000_000
+
     @Option(name: [.customShort("n"), .customLong("name")], help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
     var serverName = env("DOCKET_NAME") ?? ""
 
@@ -315,6 +321,8 @@ struct DocketdCommand: ParsableCommand {
             config.routes = urls
         }
         config.clusterName = clusterName
+        guard maxRouteSubscriptions >= 0 else { throw ValidationError("--max-route-subscriptions must not be negative.") }
+        config.maxRouteSubscriptions = maxRouteSubscriptions
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)

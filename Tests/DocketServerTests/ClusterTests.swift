@@ -7,8 +7,9 @@ import Testing
 #endif
 
 /// Several docketd nodes sharing events through a nats-server cluster (`--cluster-nats`), each
-/// node connected to a different nats-server of it; with PostgreSQL, sharing jobs too. All on
-/// loopback; skipped, saying why, where nats-server (or PostgreSQL) is missing.
+/// node connected to a different nats-server of it, or through routes of their own (`--cluster`,
+/// `--routes`); with PostgreSQL, sharing jobs too. All on loopback; skipped, saying why, where
+/// nats-server (or PostgreSQL) is missing.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterTests {
     /// Three nats-servers in a cluster and three docketd, node i joined to server i first.
     func nodes(_ flags: [String] = []) throws -> (NATSCluster, [DocketdProcess])? {
@@ -24,6 +25,16 @@ import Testing
             return try DocketdProcess(["--cluster-nats", order.joined(separator: ",")] + flags)
         }
         return (cluster, servers)
+    }
+
+    /// A fresh database of the shared test PostgreSQL, as a URL; nil (and the test skipped,
+    /// saying so) without PostgreSQL.
+    func database(for test: String) throws -> String? {
+        guard case .success(let postgres) = TestPostgres.shared else {
+            print("ClusterTests.\(test) skipped: no PostgreSQL")
+            return nil
+        }
+        return "postgres://\(TestPostgres.user)@127.0.0.1:\(postgres.port)/\(try postgres.createDatabase())"
     }
 
     func client(_ server: DocketdProcess) throws -> LineClient {
@@ -264,16 +275,25 @@ import Testing
         } }
     }
 
+    /// A job route made through `definer` makes one job of a message published through
+    /// `publisher` on another node, though other nodes hear the message too.
+    func expectOneJobPerMessage(routedOn definer: LineClient, publishedOn publisher: LineClient, countedOn reader: LineClient) throws {
+        try definer.line("ROUTE orders.* invoices")
+        #expect(try definer.readLine().hasPrefix("+OK "))
+        usleep(300_000)  // the route reaches the other nodes by NOTIFY
+        try publisher.send("PUB orders.7 5\r\norder\r\n")
+        try publisher.sync()
+        usleep(500_000)
+        let queue = try reader.object("QUEUE invoices")
+        let jobs = try #require(queue["jobs"] as? [String: Any])
+        #expect(jobs["waiting"] as? Int == 1, "exactly one job for one message: \(jobs)")
+    }
+
     /// `rate=20/1s` on a queue holds across three nodes with two workers on each: in no second
     /// (by the database's clock, each job's `started_at`) do more than 20 jobs start, however
     /// many nodes claim; and every node gets work.
     @Test func aRateLimitHoldsAcrossThreeNodes() throws {
-        guard case .success(let postgres) = TestPostgres.shared else {
-            print("ClusterTests.aRateLimitHoldsAcrossThreeNodes skipped: no PostgreSQL")
-            return
-        }
-        let database = try postgres.createDatabase()
-        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(postgres.port)/\(database)"
+        guard let url = try database(for: "aRateLimitHoldsAcrossThreeNodes") else { return }
         guard let (cluster, servers) = try nodes(["--store", url]) else { return }
         _ = cluster
         let admin = try client(servers[0])
@@ -307,12 +327,7 @@ import Testing
     /// `enqueued`.) Every third job is delayed: its `waiting`, when it comes due, is told by
     /// whichever node notices first, before the `started` of the node that claims it.
     @Test func eventNumbersFollowTheCommitOrderAcrossNodes() throws {
-        guard case .success(let postgres) = TestPostgres.shared else {
-            print("ClusterTests.eventNumbersFollowTheCommitOrderAcrossNodes skipped: no PostgreSQL")
-            return
-        }
-        let database = try postgres.createDatabase()
-        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(postgres.port)/\(database)"
+        guard let url = try database(for: "eventNumbersFollowTheCommitOrderAcrossNodes") else { return }
         guard let (cluster, servers) = try nodes(["--store", url]) else { return }
         _ = cluster
         let watcher = try client(servers[2])
@@ -363,12 +378,7 @@ import Testing
     /// seen by a `$JOB.q.>` subscriber on C, each event once; a route defined through A makes exactly one job of a
     /// message published on B.
     @Test func jobEventsAndRoutesAcrossNodes() throws {
-        guard case .success(let postgres) = TestPostgres.shared else {
-            print("ClusterTests.jobEventsAndRoutesAcrossNodes skipped: no PostgreSQL")
-            return
-        }
-        let database = try postgres.createDatabase()
-        let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(postgres.port)/\(database)"
+        guard let url = try database(for: "jobEventsAndRoutesAcrossNodes") else { return }
         guard let (cluster, servers) = try nodes(["--store", url]) else { return }
         _ = cluster
         let (a, b, c) = (try client(servers[0]), try client(servers[1]), try client(servers[2]))
@@ -417,15 +427,58 @@ import Testing
                 "job \(id): \(arrived)")
         }
 
-        try a.line("ROUTE orders.* invoices")
-        #expect(try a.readLine().hasPrefix("+OK "))
-        usleep(300_000)  // the route reaches B by NOTIFY
-        try b.send("PUB orders.7 5\r\norder\r\n")
-        try b.sync()
-        usleep(500_000)
-        let queue = try c.object("QUEUE invoices")
-        let jobs = try #require(queue["jobs"] as? [String: Any])
-        #expect(jobs["waiting"] as? Int == 1, "exactly one job for one message: \(jobs)")
+        try expectOneJobPerMessage(routedOn: a, publishedOn: b, countedOn: c)
+        for server in servers { #expect(server.stop() == 0) }
+    }
+
+    /// Three docketd nodes routed to each other (no nats-server), their jobs in one PostgreSQL:
+    /// each node publishes its own commits' events and the routes carry them, so a `$JOB.q.>`
+    /// subscriber on every node sees every event of jobs enqueued on A and worked on B and C
+    /// once, numbered 1, 2, 3… without gaps; and a message published on B makes one job of a
+    /// job route, though the message also crosses to the other nodes.
+    @Test func routedNodesOnOneDatabaseTellEachEventOnce() throws {
+        guard let url = try database(for: "routedNodesOnOneDatabaseTellEachEventOnce") else { return }
+        let first = try DocketdProcess(["--store", url, "--cluster", "nats://127.0.0.1:0"])
+        let listening = try #require(first.log.lines.first { $0.contains("Listening for route connections on") })
+        let seed = "nats://" + (listening.split(separator: " ").last.map(String.init) ?? "")
+        let servers = try [first] + (0..<2).map { _ in try DocketdProcess(["--store", url, "--cluster", "nats://127.0.0.1:0", "--routes", seed]) }
+        let watchers = try servers.map { server in
+            let watcher = try client(server)
+            try watcher.line("SUB $JOB.q.> 9")
+            try watcher.line("SUB probe 8")
+            try watcher.sync()
+            return watcher
+        }
+        for (index, watcher) in watchers.enumerated() {
+            for other in servers.indices where other != index { try awaitFlow(try client(servers[other]), watcher, subject: "probe", sid: "8") }
+        }
+
+        let jobs = 60
+        let producer = try client(servers[0])
+        for _ in 0..<jobs { try producer.send("ENQ q 3\r\njob\r\n") }
+        for _ in 0..<jobs { #expect(try producer.readLine().hasPrefix("+OK ")) }
+        let record = Record()
+        let deadline = Date().addingTimeInterval(30)
+        startWorkers(4, queue: "q", on: Array(servers[1...]), record: record) { record.ids.count < jobs && Date() < deadline }
+        #expect(record.waitForFinish(count: 4, timeout: 40))
+        #expect(record.failures.isEmpty, "\(record.failures)")
+        #expect(Set(record.ids).count == jobs)
+
+        for (index, watcher) in watchers.enumerated() {
+            watcher.timeout = 1
+            var seqs: [Int] = []
+            var kinds: [String: Int] = [:]
+            while let line = try? watcher.readLine() {
+                guard line.hasPrefix("MSG $JOB.q.") else { continue }
+                let event = try JSONSerialization.jsonObject(with: Data(try watcher.readLine().utf8)) as? [String: Any]
+                seqs.append(event?["seq"] as? Int ?? -1)
+                kinds[event?["event"] as? String ?? "?", default: 0] += 1
+            }
+            #expect(seqs.sorted() == Array(1...(3 * jobs)), "node \(index): each event once, without gaps (\(seqs.count) events)")
+            #expect(kinds == ["enqueued": jobs, "started": jobs, "completed": jobs], "node \(index): \(kinds)")
+        }
+
+        try expectOneJobPerMessage(routedOn: producer, publishedOn: try client(servers[1]), countedOn: watchers[2])
         for server in servers { #expect(server.stop() == 0) }
     }
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -96,6 +97,20 @@ async def until(condition, timeout: float = 10.0, step: float = 0.05):
     return False
 
 
+async def heard(sender, sub, subject: str, timeout: float) -> bool:
+    """Publishes on `subject` from `sender` until `sub` hears it; False if `timeout` passes."""
+    async def crossed():
+        await sender.publish(subject, b"?")
+        await sender.flush()
+        try:
+            await sub.next_msg(timeout=0.1)
+            return True
+        except nats.errors.TimeoutError:
+            return False
+
+    return await until(crossed, timeout)
+
+
 async def meshed(clients: list, timeout: float = 10.0) -> None:
     """Waits until a message published on each node reaches a subscriber on every other node."""
     for index, receiver in enumerate(clients):
@@ -105,17 +120,7 @@ async def meshed(clients: list, timeout: float = 10.0) -> None:
         for sender in clients:
             if sender is receiver:
                 continue
-
-            async def crossed():
-                await sender.publish(subject, b"?")
-                await sender.flush()
-                try:
-                    await sub.next_msg(timeout=0.1)
-                    return True
-                except nats.errors.TimeoutError:
-                    return False
-
-            assert await until(crossed, timeout), f"no route from {sender.connected_url.netloc} to {receiver.connected_url.netloc}"
+            assert await heard(sender, sub, subject, timeout), f"no route from {sender.connected_url.netloc} to {receiver.connected_url.netloc}"
         await sub.unsubscribe()
         # Drain probes still on their way.
         await asyncio.sleep(0.05)
@@ -351,6 +356,265 @@ def test_a_route_that_never_says_who_it_is_is_closed(cluster):
     assert silent.recv(1) == b""
     assert time.monotonic() - started < 6
     silent.close()
+
+
+def wait_for_log(node, text: str, timeout: float = 5.0) -> bool:
+    """Waits for `text` in the log of a Node or a ServerProcess."""
+    process = getattr(node, "process", node)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in process.log.text():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def client_pings(node: Node) -> bytes:
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    read_line(client)
+    client.sendall(b"CONNECT {}\r\nPING\r\n")
+    reply = read_line(client) + read_line(client)
+    client.close()
+    return reply
+
+
+HOSTILE_ROUTE_INPUT = [
+    pytest.param(b"\x00\x01\x02 hello\r\n", "unknown operation", id="garbage"),
+    pytest.param(b"RMSG $G a 99999999999\r\n", "a message of 99999999999 bytes, over 1048576", id="huge size"),
+    pytest.param(b"RMSG $G a 1048577\r\n", "a message of 1048577 bytes, over 1048576", id="one past max_payload"),
+    pytest.param(b"RMSG $G a -1\r\n", "RMSG with bad sizes", id="negative size"),
+    pytest.param(b"HMSG $G a 5 3\r\nabc\r\n", "HMSG with bad sizes", id="headers past the end"),
+    pytest.param(b"RMSG $G a 3\r\nabcXY", "a message not followed by CRLF", id="payload overrun"),
+    pytest.param(b"RS+ $G " + b"a" * 70000 + b"\r\n", "a line longer than 65536 bytes", id="long line"),
+    pytest.param(b"RS+ $G a..b\r\n", 'interest in the invalid subject "a..b"', id="RS+ empty token"),
+    pytest.param(b"RS+ $G >.a\r\n", 'interest in the invalid subject ">.a"', id="RS+ misplaced >"),
+    pytest.param(b"RMSG $G a.* 3\r\nabc\r\n", 'a message on the invalid subject "a.*"', id="RMSG wildcard"),
+    pytest.param(b"RMSG $G a..b 3\r\nabc\r\n", 'a message on the invalid subject "a..b"', id="RMSG empty token"),
+    pytest.param(b'INFO {"server_id":"NSOMEONEELSE"}\r\n', "an INFO naming another node", id="another identity"),
+]
+
+
+@pytest.mark.docketd_only("docketd's route protocol")
+@pytest.mark.parametrize("hostile, logged", HOSTILE_ROUTE_INPUT)
+def test_hostile_route_input_ends_that_route_only(cluster, hostile, logged):
+    """A peer that breaks the route protocol is told (`Route Protocol Error`), logged with the
+    reason, and cut off; another route and the node's clients are served on."""
+    node = cluster(1)[0]
+    bystander = route_socket(node.route_port)
+    read_line(bystander)
+    bystander.sendall(peer_info(server_id="NBYSTANDER") + b"RS+ $G news\r\nPING\r\n")
+    assert read_line(bystander) == b"PONG\r\n"
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    peer.sendall(peer_info(server_id="NHOSTILE") + b"PING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    peer.sendall(hostile)
+    assert read_line(peer) == b"-ERR 'Route Protocol Error'\r\n"
+    assert peer.recv(1) == b""
+    assert wait_for_log(node, f"Route protocol error: {logged}"), node.process.log.text()
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    read_line(client)
+    client.sendall(b'CONNECT {"verbose":false}\r\nPUB news 2\r\nok\r\nPING\r\n')
+    assert read_line(client) == b"PONG\r\n"
+    # The bystander heard of the other route coming and going (INFO), then the message.
+    line = read_line(bystander)
+    while line.startswith(b"INFO "):
+        line = read_line(bystander)
+    assert line == b"RMSG $G news 2\r\n"
+    assert read_line(bystander) == b"ok\r\n"
+    client.close()
+    bystander.close()
+
+
+@pytest.mark.docketd_only("docketd's route protocol")
+def test_interest_in_an_account_the_node_lacks_is_logged_once(cluster):
+    """Nodes whose accounts differ keep their route (the other accounts work), and the log
+    says so once, however many lines name the missing account."""
+    node = cluster(1)[0]
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    peer.sendall(peer_info() + b"RS+ nosuch a\r\nRS+ nosuch b\r\nRS+ other c\r\nRS+ $G d\r\nPING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    assert wait_for_log(node, "which this node does not have"), node.process.log.text()
+    assert node.process.log.text().count("which this node does not have") == 1
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    read_line(client)
+    client.sendall(b'CONNECT {"verbose":false}\r\nPUB d 2\r\nok\r\nPING\r\n')
+    assert read_line(client) == b"PONG\r\n"
+    assert read_line(peer) == b"RMSG $G d 2\r\n"
+    client.close()
+    peer.close()
+
+
+@pytest.mark.docketd_only("docketd's route listener")
+def test_a_flood_of_route_connections_past_the_descriptors_neither_spins_nor_floods_the_log(tmp_path):
+    """With no descriptor left, the route listener pauses as the client port does (it spun the
+    loop at full CPU while sockets waited in its backlog), and the refusals of sockets that
+    never log in are logged once per interval with a count, not once each."""
+    import os
+    from conftest import READY_TIMEOUT, ServerProcess
+    route_port = _free_port()
+    command = (f"ulimit -n 64; exec '{os.environ['DOCKETD']}' --port 0 --data-dir '{tmp_path / 'data'}' "
+               f"--cluster nats://127.0.0.1:{route_port}")
+    node = ServerProcess(["/bin/sh", "-c", command], "docketd")
+    try:
+        node.wait_for_log_ready(READY_TIMEOUT)
+
+        def cpu_ticks() -> int:
+            fields = open(f"/proc/{node.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+
+        sockets = [socket.create_connection(("127.0.0.1", route_port), timeout=5) for _ in range(100)]
+        time.sleep(0.3)
+        before = cpu_ticks()
+        time.sleep(1)
+        assert cpu_ticks() - before < 25, "the loop spins while routes wait for descriptors"
+        assert wait_for_log(node, "Out of file descriptors"), node.log.text()
+        # Past the auth timeout (2 s) every socket has been refused.
+        assert wait_for_log(node, "Route refused: no INFO within 2000 ms")
+        time.sleep(2.5)
+        assert node.log.text().count("Route refused") <= 2, node.log.text()
+        for sock in sockets:
+            sock.close()
+        client = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+        assert read_line(client).startswith(b"INFO ")
+        client.close()
+    finally:
+        node.stop()
+
+
+@pytest.mark.docketd_only("docketd's bound on a route's interest")
+def test_a_routes_interest_is_bounded(cluster):
+    """A peer's interest is one subscription per distinct (account, subject, queue) it
+    announced; one past --max-route-subscriptions closes the route, told and logged, while the
+    node goes on serving its clients."""
+    node = cluster(1, extra="docket { max_route_subscriptions: 3 }\n")[0]
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    # A repeat counts once, and an ended interest no longer counts: a, "b q" and c make three.
+    peer.sendall(peer_info(cluster="docket_test") + b"RS+ $G a\r\nRS+ $G a\r\nRS+ $G b\r\nRS+ $G b q\r\nRS- $G b\r\n"
+                 b"RS+ $G c\r\nPING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    peer.sendall(b"RS+ $G d\r\nPING\r\n")
+    assert read_line(peer) == b"-ERR 'Maximum Route Subscriptions Exceeded'\r\n"
+    assert peer.recv(1) == b""
+    peer.close()
+    assert wait_for_log(node, "its interest is over 3 subscriptions (--max-route-subscriptions)"), node.process.log.text()
+    assert client_pings(node) == b"+OK\r\nPONG\r\n"
+
+
+@pytest.mark.docketd_only("docketd's route retries")
+def test_a_refused_route_is_tried_once_a_second(cluster, tmp_path):
+    """A node of another cluster is refused, and its route tried again once a second as
+    documented: not ten times a second, each logged on both nodes."""
+    first = cluster(1)[0]
+    text = (f"cluster {{\n  name: elsewhere\n  listen: 127.0.0.1:{_free_port()}\n"
+            f"  routes: [nats://127.0.0.1:{first.route_port}]\n}}\n")
+    stranger = _start(tmp_path, {"config": text})
+    try:
+        assert wait_for_log(first, "Route refused")
+        start = first.process.log.text().count("Route refused")
+        time.sleep(3)
+        refusals = first.process.log.text().count("Route refused") - start
+        assert 1 <= refusals <= 5, first.process.log.text()
+    finally:
+        stranger.stop()
+
+
+@pytest.mark.docketd_only("docketd's slow-route bound")
+def test_a_route_that_stops_reading_is_cut_at_64_mib_and_made_again(tmp_path):
+    """A peer that takes its messages no more is cut off once 64 MiB wait for it, though a
+    client's bound (--max-pending) is 1 MiB: a route carries many clients' messages. The node
+    goes on serving its clients and makes the route again, as it was configured to."""
+    fake = socket.socket()
+    fake.bind(("127.0.0.1", 0))
+    fake.listen(4)
+    fake.settimeout(10)
+    text = (f"max_pending: 1MB\ncluster {{\n  listen: 127.0.0.1:{_free_port()}\n"
+            f"  routes: [nats://127.0.0.1:{fake.getsockname()[1]}]\n}}\n")
+    node = _start(tmp_path, {"config": text})
+    try:
+        peer, _ = fake.accept()
+        peer.settimeout(10)
+        assert read_line(peer).startswith(b"INFO ")
+        peer.sendall(peer_info() + b"RS+ $G big\r\nPING\r\n")
+        assert read_line(peer) == b"PONG\r\n"
+        # From here the peer reads nothing.
+        publisher = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+        read_line(publisher)
+        publisher.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        assert read_line(publisher) == b"PONG\r\n"
+        message = b"PUB big 1048576\r\n" + b"x" * 1048576 + b"\r\n"
+        sent = 0  # MiB
+        while "Slow Consumer" not in node.log.text() and sent < 160:
+            publisher.sendall(message * 4 + b"PING\r\n")
+            sent += 4
+            assert read_line(publisher) == b"PONG\r\n"
+        assert wait_for_log(node, "over 67108864 bytes"), (sent, node.log.text())
+        # Kernel buffers hold a few MiB more than the route's own 64 MiB, and the log is read
+        # a little behind.
+        assert 64 <= sent <= 128, sent
+        # The node serves its clients, and makes the route again.
+        subscriber = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+        read_line(subscriber)
+        subscriber.sendall(b'CONNECT {"verbose":false}\r\nSUB big 1\r\nPING\r\n')
+        assert read_line(subscriber) == b"PONG\r\n"
+        publisher.sendall(b"PUB big 2\r\nok\r\n")
+        assert read_line(subscriber) == b"MSG big 1 2\r\n"
+        assert read_line(subscriber) == b"ok\r\n"
+        again, _ = fake.accept()
+        assert read_line(again).startswith(b"INFO ")
+        again.close()
+        peer.close()
+        publisher.close()
+        subscriber.close()
+    finally:
+        node.stop()
+        fake.close()
+
+
+@pytest.mark.docketd_only("docketd's reload of its routes")
+def test_a_reload_adds_and_removes_routes(cluster, tmp_path):
+    """SIGHUP reads `cluster { routes }` again, as nats-server does: a new route is made, a
+    removed one closed and not made again; what takes a restart (the cluster's name) is named."""
+    b = cluster(1, seed=0)[0]
+    c = cluster(1, seed=0)[0]
+    conf = tmp_path / "docketd.conf"
+    listen = _free_port()
+
+    def config(route_port: int, name: str = "docket_test") -> str:
+        return (f"cluster {{\n  name: {name}\n  listen: 127.0.0.1:{listen}\n"
+                f"  routes: [nats://127.0.0.1:{route_port}]\n}}\n")
+
+    a = _start(tmp_path, {"config": config(b.route_port)})
+    try:
+        async def crosses(sender_url: str, receiver_url: str, subject: str, timeout: float = 5) -> bool:
+            sender, receiver = await nats.connect(sender_url), await nats.connect(receiver_url)
+            sub = await receiver.subscribe(subject)
+            await receiver.flush()
+            result = await heard(sender, sub, subject, timeout)
+            await sender.close()
+            await receiver.close()
+            return result
+
+        assert run(crosses(a.url, b.url, "before"))
+        conf.write_text(config(c.route_port))
+        a.proc.send_signal(signal.SIGHUP)
+        assert wait_for_log(a, f"SIGHUP: removed route 127.0.0.1:{b.route_port}"), a.log.text()
+        assert wait_for_log(a, f"SIGHUP: added route 127.0.0.1:{c.route_port}"), a.log.text()
+        assert wait_for_log(a, "the login deadline, and the routes"), a.log.text()
+        assert wait_for_log(b, "Route connection closed"), b.process.log.text()
+        assert run(crosses(a.url, c.url, "after"))
+        # Not made again: b hears nothing from a.
+        time.sleep(1.5)
+        assert not run(crosses(a.url, b.url, "gone", timeout=1))
+        assert a.log.text().count("Route connection created with") == 2, a.log.text()
+        # The name is the cluster's: it changes at a restart only, and the log says so.
+        conf.write_text(config(c.route_port, name="renamed"))
+        a.proc.send_signal(signal.SIGHUP)
+        assert wait_for_log(a, "applied only at the next start: cluster name"), a.log.text()
+    finally:
+        a.stop()
 
 
 @pytest.mark.docketd_only("docketd's route credentials and cluster names")
