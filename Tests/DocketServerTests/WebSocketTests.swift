@@ -249,6 +249,25 @@ import Testing
         #expect(try WebSocketClient(port: port).upgrade() == 503)
     }
 
+    /// A browser past --max-connections that sends its upgrade request after the 503 went out
+    /// still reads the 503: the server drops what it sends instead of closing under it (a
+    /// reset, which the browser reports as a network error).
+    @Test func aRefusedUpgradeSentLateStillReadsThe503() throws {
+        let (server, port) = try Self.server(["--max-connections", "1"])
+        defer { server.stop() }
+        let holder = try server.client()
+        _ = try holder.handshake()
+        for _ in 0..<3 {
+            let late = try LineClient(port: port)
+            usleep(50_000)
+            try late.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+            usleep(50_000)
+            try late.send("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            #expect(try late.readLine() == "HTTP/1.1 503 Service Unavailable")
+        }
+        #expect(try holder.sync() == [])
+    }
+
     @Test func aWebSocketSubscriberThatDoesNotReadIsASlowConsumer() throws {
         let (server, port) = try Self.server(["--max-pending", "256KiB"])
         defer { server.stop() }
