@@ -327,7 +327,10 @@ struct DocketdCommand: ParsableCommand {
         config.maxPending = try size(maxPending, "--max-pending", minimum: 1024)
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
         config.maxConnections = maxConnections
-        if refusalLinger != "0" { config.refusalLingerMilliseconds = try duration(refusalLinger, "--refusal-linger") } else { config.refusalLingerMilliseconds = 0 }
+        guard let linger = Units.milliseconds(refusalLinger), linger >= 0 else {
+            throw ValidationError("--refusal-linger must be a duration, like 500ms or 2s, or 0 to close at once.")
+        }
+        config.refusalLingerMilliseconds = linger
         guard maxRefusalsLingering >= 0 else { throw ValidationError("--max-refusals-lingering must be 0 or more.") }
         config.maxRefusalsLingering = maxRefusalsLingering
         guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }

@@ -171,6 +171,16 @@ import Testing
         #expect(try holder.sync() == [])
     }
 
+    @Test(arguments: [
+        (["--refusal-linger", "soon"], "--refusal-linger must be a duration"),
+        (["--max-refusals-lingering=-1"], "--max-refusals-lingering must be 0 or more"),
+    ])
+    func refusalLimitsThatMakeNoSenseRefuseTheStart(_ flags: [String], _ message: String) throws {
+        let (status, output) = try DocketdProcess.runToExit(["--port", "0"] + flags)
+        #expect(status != 0)
+        #expect(output.contains(message), "\(output)")
+    }
+
     /// Whether the server still reads `client`'s bytes: one is sent, and 50 ms later another,
     /// which fails once the first came back reset (the server's socket is closed).
     static func stillTakes(_ client: LineClient) -> Bool {
