@@ -194,6 +194,24 @@ import Testing
         #expect(server.log.waitForLine(containing: "WebSocket handshake timeout", timeout: 2) != nil)
     }
 
+    /// The handshake deadline counts from accept: an upgrade request trickled in a byte at a
+    /// time (each byte well within the deadline) is closed at it all the same.
+    @Test func anUpgradeTrickledInIsClosedAtTheDeadline() throws {
+        let (server, port) = try Self.server(["--websocket-handshake-timeout", "400ms"])
+        defer { server.stop() }
+        let client = try WebSocketClient(port: port)
+        let started = Date()
+        var closedAfter: TimeInterval?
+        for byte in Array("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 100) {
+            guard (try? client.socket.send([byte])) != nil, try !client.socket.hasData(within: 0.1) else {
+                closedAfter = Date().timeIntervalSince(started)
+                break
+            }
+        }
+        let elapsed = try #require(closedAfter, "still open after \(Date().timeIntervalSince(started)) s")
+        #expect(elapsed >= 0.3 && elapsed < 2, "closed after \(elapsed) s")
+    }
+
     @Test func originsAreCheckedWhenConfigured() throws {
         let (directory, file) = try Self.configFile("websocket { port: -1, no_tls: true, allowed_origins: [\"https://app.example.com\"] }\n")
         defer { try? FileManager.default.removeItem(at: directory) }
