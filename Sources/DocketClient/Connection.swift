@@ -44,8 +44,8 @@ import DocketWire
 /// its message limit), then the publishes made meanwhile; subscriptions keep delivering.
 /// Commands that await a reply and are issued while disconnected are held back until the new
 /// connection is up, within their own timeout (then they throw `connectionLost`, unsent).
-/// After `reconnectTimeout` without success, or at once with `reconnect` off, the connection
-/// closes for good: waiting and later calls throw `connectionClosed`, subscriptions end.
+/// By default it keeps trying for as long as it takes. After `reconnectTimeout` (when one is
+/// set) without success, or at once with `reconnect` off, the connection closes for good: waiting and later calls throw `connectionClosed`, subscriptions end.
 ///
 /// **TLS**, as NATS clients do it. A `tls://` address or `Options.tls` asks for TLS: the
 /// client reads the server's INFO in clear, and when it says `tls_required` upgrades the same
@@ -120,7 +120,10 @@ public final class DocketConnection: @unchecked Sendable {
         /// Up to this much more, at random, on each reconnect wait (100 ms, as NATS clients), so
         /// the clients a restarted server lost all at once do not come back in lockstep.
         public var reconnectJitter: DocketDuration
-        /// How long to keep trying to reconnect before closing for good (nil: forever).
+        /// How long to keep trying to reconnect before closing for good (nil, the default:
+        /// for as long as it takes, as the Python and Node clients, so that a restart or an
+        /// upgrade of the server, or a long log replay, is outlasted; nats.go gives up after
+        /// 60 tries 2 s apart).
         public var reconnectTimeout: DocketDuration?
         /// Bytes of publishes held while disconnected, sent after the reconnect; a publish
         /// beyond it throws `connectionLost`.
@@ -145,7 +148,7 @@ public final class DocketConnection: @unchecked Sendable {
             echo: Bool = true, pendingMessageLimit: Int = 65_536, onServerError: (@Sendable (String) -> Void)? = nil,
             reconnect: Bool = true, reconnectWait: DocketDuration = .milliseconds(50), reconnectMaxWait: DocketDuration = 2,
             reconnectJitter: DocketDuration = .milliseconds(100),
-            reconnectTimeout: DocketDuration? = 30, reconnectBufferSize: Int = 8 << 20,
+            reconnectTimeout: DocketDuration? = nil, reconnectBufferSize: Int = 8 << 20,
             onDisconnect: (@Sendable (DocketError) -> Void)? = nil, onReconnect: (@Sendable () -> Void)? = nil,
             credentials: Credentials? = nil, tls: TLSOptions? = nil
         ) {

@@ -411,6 +411,8 @@ dialog h2 { margin-top: 0; }
   const STATES = ['waiting', 'delayed', 'active', 'completed', 'dead'];
   const PURGEABLE = new Set(['waiting', 'delayed', 'completed', 'dead']);
   const REFRESH_MS = 2000;
+  // Queues the overview lists a page (the server sends at most 1,024).
+  const OVERVIEW_PAGE = 250;
   const LIVE_CAP = 500;
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -1008,11 +1010,22 @@ dialog h2 { margin-top: 0; }
       ['Started/s', 'num'], ['Completed/s', 'num'], ['Failed/s', 'num'], ['Oldest waiting', 'num'], ['Workers waiting', 'num'], 'Last hour',
     ], { id: 'queues', testid: 'queues-table' });
     const queueCount = h('span', { class: 'muted', id: 'queue-count' });
+    // The server answers a page of the queues (with many thousands, all of them would be
+    // megabytes built on the loop that serves every client); the filter is applied there too,
+    // so that it finds queues on other pages.
+    let offset = 0;
+    let shownFilter = '';
+    const wantedFilter = () => filter.value.replace(/\s+/g, '').toLowerCase();
+    const overviewURL = () => '/api/overview?limit=' + OVERVIEW_PAGE + '&offset=' + offset + (wantedFilter() ? '&filter=' + q(wantedFilter()) : '');
+    const queuesPrev = h('button', { type: 'button', class: 'btn', id: 'queues-prev', testid: 'queues-prev', onclick: () => turnPage(-1) }, '← Previous');
+    const queuesNext = h('button', { type: 'button', class: 'btn', id: 'queues-next', testid: 'queues-next', onclick: () => turnPage(1) }, 'Next →');
+    const queuesInfo = h('span', { class: 'muted', id: 'queues-page-info', testid: 'queues-page-info', 'aria-live': 'polite' });
+    const queuesPager = h('div', { class: 'pager', id: 'queues-pager', testid: 'queues-pager', hidden: true }, queuesPrev, queuesInfo, queuesNext);
     root.append(
       h('h1', { tabindex: '-1' }, 'Overview'),
       cards,
       section(null, h('div', { class: 'toolbar' }, h('h2', null, 'Activity, last hour'), h('label', null, 'Show ', chartQueue)), chartsHost),
-      section(null, h('div', { class: 'toolbar' }, h('h2', null, 'Queues ', queueCount), filter), h('div', { class: 'scroll' }, queues.node)));
+      section(null, h('div', { class: 'toolbar' }, h('h2', null, 'Queues ', queueCount), filter), h('div', { class: 'scroll' }, queues.node), queuesPager));
 
     let series = null;
     const rows = new Map();
@@ -1024,14 +1037,10 @@ dialog h2 { margin-top: 0; }
 
     function renderCards(overview) {
       const server = overview.server || {};
-      let waitingWorkers = 0, started = 0, completed = 0, failed = 0, paused = 0;
-      for (const queue of overview.queues) {
-        waitingWorkers += queue.waiting_workers || 0;
-        started += (queue.rates && queue.rates.started_per_s) || 0;
-        completed += (queue.rates && queue.rates.completed_per_s) || 0;
-        failed += (queue.rates && queue.rates.failed_per_s) || 0;
-        if (queue.paused) paused++;
-      }
+      // Every queue's figures, added up by the server: the page lists only some of them.
+      const summary = overview.summary || {};
+      const waitingWorkers = summary.waiting_workers || 0, paused = summary.paused || 0;
+      const started = summary.started_per_s || 0, completed = summary.completed_per_s || 0, failed = summary.failed_per_s || 0;
       let store = fmtBytes(server.store_used_bytes);
       let bar = null;
       if (server.store_capacity_bytes) {
@@ -1042,7 +1051,7 @@ dialog h2 { margin-top: 0; }
         bar = h('div', { class: 'meter', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': Math.round(fraction * 100), 'aria-label': 'Store used' }, fill);
       }
       cards.replaceChildren(
-        card('queues', 'Queues', fmtInt(overview.queues.length), paused ? h('div', { class: 'card-note' }, paused + ' paused') : null),
+        card('queues', 'Queues', fmtInt(summary.queues || 0), paused ? h('div', { class: 'card-note' }, paused + ' paused') : null),
         card('jobs', 'Jobs held', fmtInt(server.jobs)),
         card('started', 'Started/s', fmtRate(started)),
         card('completed', 'Completed/s', fmtRate(completed)),
@@ -1077,7 +1086,8 @@ dialog h2 { margin-top: 0; }
       const seen = new Set(names);
       for (const [name, entry] of rows) if (!seen.has(name)) { entry.row.remove(); rows.delete(name); }
       if (overview.queues.length === 0) {
-        emptyRow(queues.tbody, 13, 'No queues yet: a queue appears with its first job or setting.');
+        emptyRow(queues.tbody, 13, overview.total > 0 ? 'No queues on this page.'
+          : shownFilter ? 'No queue name contains “' + shownFilter + '”.' : 'No queues yet: a queue appears with its first job or setting.');
       } else {
         const empty = queues.tbody.querySelector('tr.empty');
         if (empty) empty.remove();
@@ -1107,10 +1117,23 @@ dialog h2 { margin-top: 0; }
         previous = row;
         if (!existing.has(queue.queue)) chartQueue.appendChild(h('option', { value: queue.queue }, queue.queue));
       }
-      for (const option of Array.from(chartQueue.options)) if (option.value && !seen.has(option.value)) option.remove();
-      setText(queueCount, '(' + fmtInt(overview.queues.length) + ')');
+      for (const option of Array.from(chartQueue.options)) {
+        if (option.value && !seen.has(option.value) && option.value !== chartQueue.value) option.remove();
+      }
+      const total = overview.total || 0;
+      setText(queueCount, '(' + fmtInt(total) + ')');
+      queuesPager.hidden = total <= OVERVIEW_PAGE && offset === 0;
+      setText(queuesInfo, overview.queues.length
+        ? fmtInt(overview.offset + 1) + '–' + fmtInt(overview.offset + overview.queues.length) + ' of ' + fmtInt(total) : '0 of ' + fmtInt(total));
+      queuesPrev.disabled = offset === 0;
+      queuesNext.disabled = overview.offset + overview.queues.length >= total;
       applyFilter();
       renderSparks();
+    }
+
+    function turnPage(direction) {
+      offset = Math.max(0, offset + direction * OVERVIEW_PAGE);
+      counts.now();
     }
 
     function options(select) {
@@ -1138,21 +1161,39 @@ dialog h2 { margin-top: 0; }
       for (const [name, entry] of rows) entry.row.hidden = needle !== '' && !name.toLowerCase().includes(needle);
     }
 
-    filter.addEventListener('input', applyFilter);
+    let filterTimer = null;
+    filter.addEventListener('input', () => {
+      applyFilter();
+      clearTimeout(filterTimer);
+      // Asked of the server once typing pauses; the rows shown are narrowed at once.
+      filterTimer = setTimeout(() => { offset = 0; counts.now(); }, 250);
+    });
     chartQueue.addEventListener('change', renderCharts);
     renderCharts();
 
-    const counts = poller(() => api('/api/overview'), (overview) => {
+    const counts = poller(() => {
+      const asked = { url: overviewURL(), filter: wantedFilter(), offset };
+      return api(asked.url).then((overview) => ({ overview, asked }));
+    }, ({ overview, asked }) => {
       noteOverview(overview);
       renderCards(overview);
+      shownFilter = asked.filter;
+      if (asked.offset === offset && overview.offset > 0 && overview.queues.length === 0 && overview.total > 0) {
+        // The page is past the end now (queues went away): back to the last one.
+        offset = Math.floor((overview.total - 1) / OVERVIEW_PAGE) * OVERVIEW_PAGE;
+        setTimeout(() => counts.now(), 0);
+        return;
+      }
       renderQueues(overview);
+      // Asked for another page or filter while this answer was on its way: ask again.
+      if (asked.offset !== offset || asked.filter !== wantedFilter()) setTimeout(() => counts.now(), 0);
     }, REFRESH_MS);
     const activity = poller(() => api('/api/series'), (data) => {
       series = data;
       renderCharts();
       renderSparks();
     }, () => (series && series.interval_ms) || 10000);
-    return { stop() { counts.stop(); activity.stop(); } };
+    return { stop() { counts.stop(); activity.stop(); clearTimeout(filterTimer); } };
   }
 
   // ---------------------------------------------------------------- queue page

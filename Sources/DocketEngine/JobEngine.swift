@@ -930,6 +930,15 @@ public final class JobEngine {
         return view
     }
 
+    /// What the dashboard's overview adds up over every queue, read without building the
+    /// queue's view (whose oldest-waiting time walks the queue's ready jobs).
+    public func queueGlance(_ queue: JobQueue) -> QueueGlance {
+        let now = clock.now()
+        return QueueGlance(
+            paused: queue.config.paused, waitingWorkers: queue.liveWaiters,
+            rates: [queue.startRate, queue.completeRate, queue.failRate].map { $0.perSecond(at: now) })
+    }
+
     /// The enqueue or retry time of the queue's longest-waiting job.
     private func oldestWaiting(_ queue: JobQueue) -> Int64? {
         var oldest: Int64? = nil
@@ -1597,6 +1606,20 @@ public final class JobEngine {
 }
 
 /// One named queue: its indexes, policies and counters.
+/// A queue's few figures the dashboard's overview adds up (see `JobEngine.queueGlance`).
+public struct QueueGlance: Sendable {
+    public var paused: Bool
+    public var waitingWorkers: Int
+    /// Started, completed and failed per second, over the last minute.
+    public var rates: [Double]
+
+    public init(paused: Bool, waitingWorkers: Int, rates: [Double]) {
+        self.paused = paused
+        self.waitingWorkers = waitingWorkers
+        self.rates = rates
+    }
+}
+
 public final class JobQueue {
     public let name: String
     /// The name as bytes, as job records store it.
@@ -1730,11 +1753,15 @@ final class GroupState {
 public struct MinuteRate: Sendable {
     private var buckets = [Int](repeating: 0, count: 60)
     private var stamps = [Int64](repeating: -1, count: 60)
+    /// The second of the last `add`: a queue idle for a minute answers without a walk of its
+    /// buckets (the dashboard's overview adds up the rates of every queue, 9,000 of them).
+    private var latest: Int64 = -1
 
     public init() {}
 
     public mutating func add(_ now: Int64) {
         let second = now / 1000
+        latest = second
         let slot = Int(second % 60)
         if stamps[slot] != second {
             stamps[slot] = second
@@ -1745,6 +1772,7 @@ public struct MinuteRate: Sendable {
 
     public func perSecond(at now: Int64) -> Double {
         let second = now / 1000
+        guard latest > second - 60 else { return 0 }
         var total = 0
         for slot in 0..<60 where stamps[slot] > second - 60 && stamps[slot] <= second { total += buckets[slot] }
         return Double(total) / 60

@@ -159,8 +159,11 @@ final class MonitoringServer {
                 backoff.outOfDescriptors(listener: listener, refusal: Self.response(503, "Service Unavailable", "text/plain", "out of file descriptors\n", head: false))
                 return
             case .accepted(let fd):
-                if connections.count >= limits.maxConnections, let laggard = connectionToMakeRoom() {
-                    // Clients that trickle their request in must not keep everyone else out.
+                // Clients that trickle their request in must not keep everyone else out. As many
+                // go as it takes: the refused ones waiting for their client's close count too, and
+                // a burst of idle connections past the limit (each refused, each counted) would
+                // otherwise keep every request out until their deadline.
+                while connections.count >= limits.maxConnections, let laggard = connectionToMakeRoom() {
                     close(laggard)
                 }
                 let refused = connections.count >= limits.maxConnections

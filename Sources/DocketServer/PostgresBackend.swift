@@ -1791,7 +1791,10 @@ final class PostgresBackend {
             done(
                 Snapshot.Queue(
                     name: queue, document: document(queue, config, state, totals: totals, lastMinute: lastMinute, rateOpening: rateOpening), counts: state.counts,
-                    paused: config.paused, started: Int(totals[1]), completed: Int(totals[2]), failed: Int(totals[3])))
+                    paused: config.paused, started: Int(totals[1]), completed: Int(totals[2]), failed: Int(totals[3]),
+                    glance: QueueGlance(
+                        paused: config.paused, waitingWorkers: reservers.filter { $0.queues.contains(queue) }.count,
+                        rates: lastMinute[0..<3].map { Double($0) / 60 })))
         }
     }
 
@@ -2056,6 +2059,8 @@ struct Snapshot {
         let paused: Bool
         /// Over the queue's life, by every docketd.
         let started: Int, completed: Int, failed: Int
+        /// What the dashboard's overview adds up.
+        let glance: QueueGlance
     }
 
     var queues: [Queue] = []

@@ -118,7 +118,7 @@ extension Server {
             writer.add("server", json: everything ? statsDocument() : publicVarzDocument())
             writer.add("store", postgres == nil ? "lmdb" : "postgres")
             writer.add("admin", mayChange(reader))
-            writer.add("queues", json: queuesDocument(readableBy: reader.permissions))
+            addQueuePage(to: &writer, query, readableBy: reader.permissions)
             answer(json(200, writer.result))
         case "/api/series":
             let permissions = reader.permissions
@@ -159,6 +159,47 @@ extension Server {
         default:
             answer(failure(JobError(.notFound, "no such dashboard API: \(path)"), status: 404))
         }
+    }
+
+    /// The most queues one `/api/overview` answer lists, and how many when `limit=` is absent or
+    /// 0 (`/connz`'s page): with 9,000 queues, all of them made 5.6 MB, built in 0.44 s on the
+    /// loop that serves every client.
+    static let overviewPage = 1024
+
+    /// `/api/overview`'s queues: `summary` adds up every queue the reader may read (the cards);
+    /// `queues` is one page of them by name, `offset=` and `limit=` as `/connz` reads them (at most
+    /// `overviewPage`), of those whose name contains `filter=` (ignoring case); `total` counts
+    /// those.
+    private func addQueuePage(to writer: inout JSONObjectWriter, _ query: [String: String], readableBy permissions: Permissions?) {
+        let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
+        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.overviewPage, Self.overviewPage)
+        let needle = (query["filter"] ?? "").lowercased()
+        let readable = { (name: String) in permissions.map { $0.may(.read, queue: Array(name.utf8)) } ?? true }
+        // Names, glances, and how to make the document of each (made for the page only).
+        var entries: [(name: String, glance: QueueGlance, document: () -> String)]
+        if let postgres {
+            // The monitoring port cannot wait for the database: the queues as last read.
+            entries = postgres.snapshot.queues.filter { readable($0.name) }.map { queue in (queue.name, queue.glance, { queue.document }) }
+        } else {
+            entries = engine.queueList.filter { readable($0.name) }.map { queue in
+                (queue.name, engine.queueGlance(queue), { [unowned self] in engine.queueDocument(queue) })
+            }
+        }
+        var summary = JSONObjectWriter()
+        summary.add("queues", entries.count)
+        summary.add("paused", entries.count(where: { $0.glance.paused }))
+        summary.add("waiting_workers", entries.reduce(0) { $0 + $1.glance.waitingWorkers })
+        for (index, key) in ["started_per_s", "completed_per_s", "failed_per_s"].enumerated() {
+            summary.add(key, entries.reduce(0.0) { $0 + $1.glance.rates[index] })
+        }
+        writer.add("summary", json: summary.result)
+        if !needle.isEmpty { entries.removeAll { !$0.name.lowercased().contains(needle) } }
+        // By bytes: String's comparison (Unicode-aware) took most of the time with 9,000 queues.
+        entries.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        writer.add("total", entries.count)
+        writer.add("offset", offset)
+        writer.add("limit", limit)
+        writer.add("queues", json: "[" + entries.dropFirst(offset).prefix(limit).map { $0.document() }.joined(separator: ",") + "]")
     }
 
     /// A job's page: its document, the start of its payload, and the events remembered of it.

@@ -92,6 +92,8 @@ public final class Server {
     private(set) var dataDirectory: DataDirectory?
     private(set) var monitoring: MonitoringServer?
     private(set) var acceptBackoff: AcceptBackoff?
+    /// Sockets refused with a last word, kept open until their client has read it.
+    private(set) var refusedSockets: RefusedSockets?
     private var commitEvent: OpaquePointer?
     /// Batches submitted to the store and not yet committed, oldest first. Each pass submits
     /// its own; the store commits them in order, those submitted during a flush together in the
@@ -256,6 +258,8 @@ public final class Server {
         armScheduleTimer()
         let backoff = AcceptBackoff(loop: loop, log: log)
         acceptBackoff = backoff
+        refusedSockets = RefusedSockets(
+            loop: loop, limits: .init(milliseconds: config.refusalLingerMilliseconds, maxSockets: config.maxRefusalsLingering))
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener
         advertisedHost = listener.boundHost
@@ -501,7 +505,8 @@ public final class Server {
                     let line = refusal(clientIP: host)
                     _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
                 }
-                Glibc.close(fd)
+                // Its CONNECT may be on the way: closed now, the client would get a reset, not the error.
+                lingerOrClose(fd)
                 stats.refusedConnections += 1
                 warnRefusedBeforeLogin(.maximumConnections, "\(host):\(port) - Refused connection: maximum connections (\(config.maxConnections)) reached")
                 continue
@@ -1020,10 +1025,24 @@ public final class Server {
         connection.authTimer = nil
         connection.tlsTimer = nil
         connection.tls?.shutdown()
-        if socketsToCloseAtExit != nil { socketsToCloseAtExit!.append(connection.fd) } else { Glibc.close(connection.fd) }
+        if socketsToCloseAtExit != nil {
+            socketsToCloseAtExit!.append(connection.fd)
+        } else if connection.closeReason != nil && connection.route == nil {
+            // It was told why (`-ERR`) and may still be sending: a close now would reset the
+            // connection under the error it has not read yet.
+            lingerOrClose(connection.fd)
+        } else {
+            Glibc.close(connection.fd)
+        }
         connections[connection.id] = nil
         if connection.route != nil { routeClosed(connection, reason: reason) }
         log.debug("\(connection.label) - Client connection closed: \(reason)")
+    }
+
+    /// Closes `fd`, refused with a last word already written, once its client has read it
+    /// (see `RefusedSockets`).
+    func lingerOrClose(_ fd: Int32) {
+        if let refusedSockets { refusedSockets.linger(fd) } else { Glibc.close(fd) }
     }
 
     // MARK: Authentication
@@ -1194,6 +1213,7 @@ public final class Server {
         log.info("Closed \(open) client connections and the data directory; server exiting\(problems.isEmpty ? "" : " with status 1")")
         for fd in socketsToCloseAtExit ?? [] { Glibc.close(fd) }
         socketsToCloseAtExit = nil
+        refusedSockets = nil
     }
 
     private static func makeServerID() -> String {

@@ -55,6 +55,12 @@ public struct ServerConfig: Sendable {
     public var maxControlLine = 4096
     /// Concurrent client connections; the next one gets `-ERR 'maximum connections exceeded'`.
     public var maxConnections = 65_536
+    /// How long a connection closed with a last word (`-ERR 'maximum connections exceeded'`,
+    /// `'Authorization Violation'`, …) stays half-open, its input read and dropped, so that its
+    /// client reads the error rather than a reset; 0 closes at once.
+    public var refusalLingerMilliseconds = 2_000
+    /// Such connections lingering at once; past it the oldest is closed.
+    public var maxRefusalsLingering = 1_024
     /// Subscriptions per connection; 0 means no limit.
     public var maxSubscriptions = 0
     /// Output a connection may have waiting before it is cut off as a slow consumer. 64 MiB, as nats-server.

@@ -178,8 +178,8 @@ struct ServerOptions: ParsableArguments {
     /// The client's connection settings: name, TLS and credentials. Without `reconnect`, a
     /// lost connection fails what is under way at once rather than waiting for a new one.
     /// `follows`: a command that runs until interrupted (sub, events, top) keeps reconnecting
-    /// however long the server is away, as `docket work` does, instead of giving up after the
-    /// client's 30 s `reconnectTimeout` (a restart that replays a long log takes longer).
+    /// however long the server is away, as `docket work` does (the client's default too; said
+    /// here so that a change of that default cannot make them give up).
     func connectionOptions(name: String, reconnect: Bool = true, requestTimeout: DocketDuration? = 30, follows: Bool = false) throws
         -> DocketConnection.Options
     {

@@ -104,6 +104,12 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most client connections served at once (DOCKET_MAX_CONNECTIONS).")
     var maxConnections = Int(env("DOCKET_MAX_CONNECTIONS") ?? "") ?? 65_536
 
+    @Option(help: "How long a connection closed with an error (maximum connections, a failed login) stays half-open, what its client still sends read and dropped, so that the client reads the error rather than a reset; 0 closes at once (DOCKET_REFUSAL_LINGER).")
+    var refusalLinger = env("DOCKET_REFUSAL_LINGER") ?? "2s"
+
+    @Option(help: "The most such connections kept half-open at once; past it, the oldest is closed (DOCKET_MAX_REFUSALS_LINGERING).")
+    var maxRefusalsLingering = Int(env("DOCKET_MAX_REFUSALS_LINGERING") ?? "") ?? 1024
+
     @Option(help: "The most subscriptions one connection may hold; 0 for no limit (DOCKET_MAX_SUBSCRIPTIONS).")
     var maxSubscriptions = Int(env("DOCKET_MAX_SUBSCRIPTIONS") ?? "") ?? 0
 
@@ -329,6 +335,12 @@ struct DocketdCommand: ParsableCommand {
         config.maxPending = try size(maxPending, "--max-pending", minimum: 1024)
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
         config.maxConnections = maxConnections
+        guard let linger = Units.milliseconds(refusalLinger), linger >= 0 else {
+            throw ValidationError("--refusal-linger must be a duration, like 500ms or 2s, or 0 to close at once.")
+        }
+        config.refusalLingerMilliseconds = linger
+        guard maxRefusalsLingering >= 0 else { throw ValidationError("--max-refusals-lingering must be 0 or more.") }
+        config.maxRefusalsLingering = maxRefusalsLingering
         guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }
         config.maxSubscriptions = maxSubscriptions
         config.writeDeadlineMilliseconds = try duration(writeDeadline, "--write-deadline")

@@ -183,6 +183,27 @@ import Testing
         #expect(client.isConnected && client.reconnects == 1)
     }
 
+    /// By default the client outlasts a server that is away longer than the 30 s it used to
+    /// give up after (a restart that replays a long log, an upgrade), as the Python and Node
+    /// clients do: it keeps trying, and its subscription goes on once the server is back.
+    @Test func byDefaultReconnectsAfterAnOutageLongerThanHalfAMinute() throws {
+        #expect(DocketConnection.Options().reconnectTimeout == nil)
+        let servers = Servers(try DocketdProcess())
+        defer { servers.stopAll() }
+        let client = try DocketConnection(servers.current.address)
+        defer { client.close() }
+        let subscription = try client.subscribe("after.outage")
+        try client.flush()
+        servers.current.stop()
+        #expect(eventually(timeout: 5) { !client.isConnected })
+        Thread.sleep(forTimeInterval: 33)
+        #expect(!client.isClosed, "the client gave up while the server was away")
+        _ = try servers.restart()
+        #expect(eventually(timeout: 10) { client.isConnected })
+        try client.publish("after.outage", "back")
+        #expect(try subscription.next(timeout: 5).text == "back")
+    }
+
     @Test func givesUpAfterTheReconnectTimeout() throws {
         let servers = Servers(try DocketdProcess())
         defer { servers.stopAll() }

@@ -111,6 +111,84 @@ import Testing
         #expect(admitted)
     }
 
+    /// A refused client that writes its CONNECT (and more) after the refusal went out, as
+    /// nats.py does, must still read the refusal: the server reads and drops its bytes rather
+    /// than closing under them (a close with unread bytes resets the connection, and the
+    /// client's next write fails with "connection reset").
+    @Test func aRefusedClientThatKeepsWritingReadsWhy() throws {
+        let server = try DocketdProcess(["--max-connections", "1"])
+        let holder = try server.client()
+        _ = try holder.handshake()
+        for _ in 0..<5 {
+            let refused = try server.client()
+            #expect(try refused.readLine().hasPrefix("INFO {"))
+            try refused.send("CONNECT {\"verbose\":false}\r\nPING\r\n")
+            usleep(50_000)
+            try refused.send("SUB a 1\r\nPING\r\n")
+            #expect(try refused.readLine() == "-ERR 'maximum connections exceeded'")
+            _ = try refused.readUntilClosed()
+        }
+        #expect(try holder.sync() == [])
+    }
+
+    /// The server keeps a refused connection open at most `--refusal-linger`, however its
+    /// client trickles bytes in. (Its side is shut at once, so the client reads the end after
+    /// the error; that its socket is closed shows when a write comes back reset.)
+    @Test func aRefusedConnectionLingersNoLongerThanTheLimit() throws {
+        let server = try DocketdProcess(["--max-connections", "1", "--refusal-linger", "400ms"])
+        let holder = try server.client()
+        _ = try holder.handshake()
+        let refused = try server.client()
+        let start = Date()
+        #expect(try refused.readLine().hasPrefix("INFO {"))
+        #expect(try refused.readLine() == "-ERR 'maximum connections exceeded'")
+        #expect(try refused.readUntilClosed().isEmpty)
+        // A byte every 50 ms: each read restarts libevent's timeout, not the deadline.
+        while Self.stillTakes(refused) && Date().timeIntervalSince(start) < 3 {}
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(elapsed >= 0.3, "closed after \(elapsed) s: before its client could read the refusal")
+        #expect(elapsed < 1.5, "closed after \(elapsed) s")
+        #expect(try holder.sync() == [])
+    }
+
+    /// Lingering refusals are bounded in number: past `--max-refusals-lingering` the oldest
+    /// is closed, so a flood of refused connections does not hold descriptors.
+    @Test func lingeringRefusalsAreBoundedInNumber() throws {
+        let server = try DocketdProcess(["--max-connections", "1", "--refusal-linger", "20s", "--max-refusals-lingering", "2"])
+        let holder = try server.client()
+        _ = try holder.handshake()
+        var refused: [LineClient] = []
+        for _ in 0..<3 {
+            let client = try server.client()
+            #expect(try client.readLine().hasPrefix("INFO {"))
+            #expect(try client.readLine() == "-ERR 'maximum connections exceeded'")
+            refused.append(client)
+        }
+        // The first made room for the third; the other two wait for their clients.
+        #expect(!Self.stillTakes(refused[0]) || !Self.stillTakes(refused[0]))
+        #expect(Self.stillTakes(refused[1]) && Self.stillTakes(refused[1]))
+        #expect(Self.stillTakes(refused[2]) && Self.stillTakes(refused[2]))
+        #expect(try holder.sync() == [])
+    }
+
+    @Test(arguments: [
+        (["--refusal-linger", "soon"], "--refusal-linger must be a duration"),
+        (["--max-refusals-lingering=-1"], "--max-refusals-lingering must be 0 or more"),
+    ])
+    func refusalLimitsThatMakeNoSenseRefuseTheStart(_ flags: [String], _ message: String) throws {
+        let (status, output) = try DocketdProcess.runToExit(["--port", "0"] + flags)
+        #expect(status != 0)
+        #expect(output.contains(message), "\(output)")
+    }
+
+    /// Whether the server still reads `client`'s bytes: one is sent, and 50 ms later another,
+    /// which fails once the first came back reset (the server's socket is closed).
+    static func stillTakes(_ client: LineClient) -> Bool {
+        guard (try? client.send("P")) != nil else { return false }
+        usleep(50_000)
+        return (try? client.send("P")) != nil
+    }
+
     @Test func subscriptionLimitIsNotFatal() throws {
         let server = try DocketdProcess(["--max-subscriptions", "2"])
         let client = try server.client()

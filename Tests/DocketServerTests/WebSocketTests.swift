@@ -194,6 +194,24 @@ import Testing
         #expect(server.log.waitForLine(containing: "WebSocket handshake timeout", timeout: 2) != nil)
     }
 
+    /// The handshake deadline counts from accept: an upgrade request trickled in a byte at a
+    /// time (each byte well within the deadline) is closed at it all the same.
+    @Test func anUpgradeTrickledInIsClosedAtTheDeadline() throws {
+        let (server, port) = try Self.server(["--websocket-handshake-timeout", "400ms"])
+        defer { server.stop() }
+        let client = try WebSocketClient(port: port)
+        let started = Date()
+        var closedAfter: TimeInterval?
+        for byte in Array("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 100) {
+            guard (try? client.socket.send([byte])) != nil, try !client.socket.hasData(within: 0.1) else {
+                closedAfter = Date().timeIntervalSince(started)
+                break
+            }
+        }
+        let elapsed = try #require(closedAfter, "still open after \(Date().timeIntervalSince(started)) s")
+        #expect(elapsed >= 0.3 && elapsed < 2, "closed after \(elapsed) s")
+    }
+
     @Test func originsAreCheckedWhenConfigured() throws {
         let (directory, file) = try Self.configFile("websocket { port: -1, no_tls: true, allowed_origins: [\"https://app.example.com\"] }\n")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -247,6 +265,25 @@ import Testing
         _ = try second.readLines(1)
         // The third connection is over --max-connections 2.
         #expect(try WebSocketClient(port: port).upgrade() == 503)
+    }
+
+    /// A browser past --max-connections that sends its upgrade request after the 503 went out
+    /// still reads the 503: the server drops what it sends instead of closing under it (a
+    /// reset, which the browser reports as a network error).
+    @Test func aRefusedUpgradeSentLateStillReadsThe503() throws {
+        let (server, port) = try Self.server(["--max-connections", "1"])
+        defer { server.stop() }
+        let holder = try server.client()
+        _ = try holder.handshake()
+        for _ in 0..<3 {
+            let late = try LineClient(port: port)
+            usleep(50_000)
+            try late.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+            usleep(50_000)
+            try late.send("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            #expect(try late.readLine() == "HTTP/1.1 503 Service Unavailable")
+        }
+        #expect(try holder.sync() == [])
     }
 
     @Test func aWebSocketSubscriberThatDoesNotReadIsASlowConsumer() throws {

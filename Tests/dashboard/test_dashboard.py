@@ -570,14 +570,19 @@ def test_other_pages_and_no_console_errors(world):
     assert page_errors(d) == []
 
 
-def test_overview_renders_100_queues_quickly(world):
-    d, s = world.driver, world.server
-    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+def make_queues(server, names):
+    """One job in each of the queues named, pipelined on one connection."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     reader = sock.makefile("rb")
     reader.readline()
-    sock.sendall(b'CONNECT {"verbose":false}\r\n' + b"".join(f"ENQ bulk-{n:03} 1\r\nx\r\n".encode() for n in range(100)))
-    assert all(reader.readline().startswith(b"+OK") for _ in range(100))
+    sock.sendall(b'CONNECT {"verbose":false}\r\n' + b"".join(f"ENQ {name} 1\r\nx\r\n".encode() for name in names))
+    assert all(reader.readline().startswith(b"+OK") for _ in names)
     sock.close()
+
+
+def test_overview_renders_100_queues_quickly(world):
+    d, s = world.driver, world.server
+    make_queues(s, [f"bulk-{n:03}" for n in range(100)])
     go(d, s, "#/routes")
     one(d, 'tr[data-testid="route-row"]')
     begin = time.monotonic()
@@ -902,6 +907,39 @@ def test_the_connections_page_counts_every_connection_past_one_page():
     finally:
         for sock in socks:
             sock.close()
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def test_the_overview_pages_through_many_queues_and_filters_on_the_server():
+    """With more queues than a page (250 rows), the overview lists a page, says how many there
+    are, turns pages, and its filter finds a queue on another page; the cards count them all."""
+    server = Docketd()
+    driver = None
+    try:
+        make_queues(server, [f"many-{n:03}" for n in range(300)])
+        driver = _browser()
+        driver.get(server.url + "/#/")
+        rows = lambda d: [r.get_attribute("data-queue") for r in css(d, 'tr[data-testid="queue-row"]') if r.is_displayed()]
+        wait(driver, lambda d: len(rows(d)) == 250, "a page of 250 queues")
+        assert rows(driver)[0] == "many-000" and rows(driver)[-1] == "many-249"
+        info = one(driver, '[data-testid="queues-page-info"]')
+        wait(driver, lambda d: info.text == "1–250 of 300", f"the page's place, not '{info.text}'")
+        assert driver.find_element(By.ID, "card-queues").text.split("\n")[1] == "300"
+        assert driver.find_element(By.ID, "queue-count").text == "(300)"
+        one(driver, '[data-testid="queues-next"]').click()
+        wait(driver, lambda d: rows(d) == [f"many-{n:03}" for n in range(250, 300)], "the second page")
+        wait(driver, lambda d: info.text == "251–300 of 300", f"the second page's place, not '{info.text}'")
+        assert one(driver, '[data-testid="queues-next"]').get_attribute("disabled") is not None
+        one(driver, '[data-testid="queues-prev"]').click()
+        wait(driver, lambda d: rows(d)[:1] == ["many-000"], "the first page again")
+        # A queue on the second page, found from the first.
+        driver.find_element(By.ID, "queue-filter").send_keys("many-27")
+        wait(driver, lambda d: rows(d) == [f"many-{n}" for n in range(270, 280)], "the ten queues the filter names")
+        wait(driver, lambda d: driver.find_element(By.ID, "queue-count").text == "(10)", "the filter's count")
+        assert driver.find_element(By.ID, "card-queues").text.split("\n")[1] == "300"
+    finally:
         if driver:
             driver.quit()
         server.stop()

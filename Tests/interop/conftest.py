@@ -34,7 +34,7 @@ LISTEN_RE = re.compile(r"Listening for client connections on 127\.0\.0\.1:(\d+)"
 
 # Server options a test may ask for, as docketd flags and nats-server config
 # keys. docketd flags take the same names with dashes.
-SUPPORTED_OPTIONS = {"max_payload", "max_pending", "auth", "user", "pass", "auth_timeout", "config",
+SUPPORTED_OPTIONS = {"max_payload", "max_pending", "max_connections", "auth", "user", "pass", "auth_timeout", "config",
                      "tls", "tlscert", "tlskey", "tlscacert", "tlsverify"}
 # TLS options: command-line flags of the same names on both servers (True: a bare flag).
 TLS_FLAGS = {"tls", "tlscert", "tlskey", "tlscacert", "tlsverify"}

@@ -85,6 +85,23 @@ def test_half_sent_requests_make_room_and_streams_hold_at_most_half_the_slots():
         server.stop()
 
 
+def test_a_burst_of_idle_connections_past_the_limit_does_not_keep_a_request_out():
+    """More idle connections than places at once: the ones past the limit are answered 503 and
+    wait for their client's close, and they count too; a request that comes after them must
+    still find room (every connection that waits without sending makes room), not get 503
+    until the idle ones reach their deadline."""
+    server = Docketd("--http-max-connections", "8")
+    try:
+        idle = [socket.create_connection(("127.0.0.1", server.http), timeout=5) for _ in range(14)]
+        time.sleep(0.2)
+        for _ in range(3):
+            assert status_of(raw(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 200
+        for sock in idle:
+            sock.close()
+    finally:
+        server.stop()
+
+
 def test_head_of_the_event_stream_has_no_body():
     server = Docketd()
     try:

@@ -100,3 +100,17 @@ test('gives up after maxReconnectAttempts', { timeout: 15_000 }, async () => {
   assert.ok((await within(held, 1000, 'held command')) instanceof ConnectionLost);
   assert.equal(c.isClosed, true);
 });
+
+// The three clients agree (Swift's reconnectTimeout is nil, Python's max_reconnect_attempts
+// None): by default a client outlasts a docketd restart or upgrade however long it takes.
+test('by default reconnects for as long as it takes', { timeout: 15_000 }, async () => {
+  const server = await startServer();
+  const c = await connect({ port: server.port });
+  try {
+    assert.equal(c.options.reconnect, true);
+    assert.equal(c.options.maxReconnectAttempts, Infinity);
+  } finally {
+    await c.close();
+    await server.stop();
+  }
+});

@@ -194,3 +194,15 @@ def test_error_callback_runs_off_the_reader_and_may_block(url):
         assert c.enqueue("q", b"x", timeout=2).id == 1  # the reader is not held up
         release.set()
     assert [(name, e.text) for name, e in errors] == [("docket-callbacks", "Invalid Subject")]
+
+
+def test_by_default_reconnects_for_as_long_as_it_takes(start_docketd):
+    """The three clients agree (Swift's ``reconnectTimeout`` is nil, Node's
+    ``maxReconnectAttempts`` Infinity): by default a client outlasts a docketd
+    restart or upgrade however long it takes."""
+    server = start_docketd()
+    client = docket.Client(server.url)
+    try:
+        assert client.max_reconnect_attempts is None
+    finally:
+        client.close()
