@@ -5,6 +5,9 @@
 # browser, the client libraries' suites (on both stores), and a quarter of a minute of coverage-guided
 # fuzzing of each pure parser (scripts/fuzz.sh all).
 # Every suite runs even if an earlier one fails; the exit status is non-zero if any failed.
+# Most of the suites' time is waiting on servers, not CPU, so pytest (pytest-xdist) and node
+# run several test files at once, as `swift test` does: each test starts its own server on a
+# free port with its own data directory or database, so none shares state with another.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test || exit 1
@@ -38,16 +41,16 @@ run_suite swift swift test --skip-build
 run_suite conformance python3 Protocol/conformance/run.py --docketd "$docketd"
 # The same transcripts with every job kept in PostgreSQL (a throw-away cluster).
 run_suite conformance-postgres scripts/with-postgres.sh python3 Protocol/conformance/run.py --docketd "$docketd" --postgres
-run_suite python env DOCKETD="$docketd" python3 -m pytest -q Protocol/conformance/test_run.py Tests/interop Tests/monitoring Tests/deploy Tests/readme examples/orders/test_example.py
+run_suite python env DOCKETD="$docketd" python3 -m pytest -q -n 4 Protocol/conformance/test_run.py Tests/interop Tests/monitoring Tests/deploy Tests/readme examples/orders/test_example.py
 # The dashboard in headless Chromium (the embedded copy of its files must match the sources).
-run_suite dashboard bash -c "python3 scripts/embed-dashboard.py --check && DOCKETD='$docketd' DOCKET_REQUIRE_BROWSER=1 python3 -m pytest -q Tests/dashboard"
-run_suite python-client env DOCKETD="$docketd" python3 -m pytest -q Clients/python/tests
-run_suite node bash -c "cd Clients/node && DOCKETD='$docketd' node --test"
+run_suite dashboard bash -c "python3 scripts/embed-dashboard.py --check && DOCKETD='$docketd' DOCKET_REQUIRE_BROWSER=1 python3 -m pytest -q -n 2 Tests/dashboard"
+run_suite python-client env DOCKETD="$docketd" python3 -m pytest -q -n 4 Clients/python/tests
+run_suite node bash -c "cd Clients/node && DOCKETD='$docketd' node --test --test-concurrency=4"
 # The client suites again, every server's jobs in a database of a throw-away PostgreSQL (the
-# Swift one starts its own cluster; one test at a time, as each makes a database).
-run_suite swift-client-postgres env DOCKET_TEST_STORE=postgres swift test --skip-build --no-parallel --filter DocketClientTests
-run_suite python-client-postgres env DOCKETD="$docketd" DOCKET_TEST_STORE=postgres scripts/with-postgres.sh python3 -m pytest -q Clients/python/tests
-run_suite node-postgres bash -c "cd Clients/node && DOCKETD='$docketd' DOCKET_TEST_STORE=postgres ../../scripts/with-postgres.sh node --test"
+# Swift one starts its own cluster).
+run_suite swift-client-postgres env DOCKET_TEST_STORE=postgres swift test --skip-build --filter DocketClientTests
+run_suite python-client-postgres env DOCKETD="$docketd" DOCKET_TEST_STORE=postgres scripts/with-postgres.sh python3 -m pytest -q -n 4 Clients/python/tests
+run_suite node-postgres bash -c "cd Clients/node && DOCKETD='$docketd' DOCKET_TEST_STORE=postgres ../../scripts/with-postgres.sh node --test --test-concurrency=4"
 run_suite fuzz bash scripts/fuzz.sh all 15
 
 echo

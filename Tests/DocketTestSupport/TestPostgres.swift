@@ -76,10 +76,11 @@ public final class TestPostgres: @unchecked Sendable {
         try run("pg_ctl", ["-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "30", "-o", options, "start"])
     }
 
-    /// fsync is off either way: the tests crash the server, never the machine.
+    /// fsync is off either way: the tests crash the server, never the machine. Room for 300
+    /// connections: the client suites run their tests in parallel, each server with its pool.
     private var options: String {
         "-k \(directory) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=\(synchronousCommit ? "on" : "off") "
-            + "-c full_page_writes=off -c max_connections=80"
+            + "-c full_page_writes=off -c max_connections=300"
     }
 
     private let synchronousCommit: Bool
