@@ -1060,6 +1060,7 @@ final class PostgresBackend {
         guard !enqueued.duplicate, !enqueued.replaced else { return }
         let delayed = enqueued.runAt > now
         if delayed { armTick(at: enqueued.runAt) }
+        if !delayed, enqueued.state == "waiting" { offerToWaitingReserver(queue: job.queue) }
         guard events else { return count(.enqueued, queue: job.queue) }
         let held = HeldJob(
             id: UInt64(enqueued.id), queue: job.queue, attempt: 0, maxAttempts: enqueued.maxAttempts, group: job.group, startedAt: now)
@@ -1326,6 +1327,15 @@ final class PostgresBackend {
         if let deadline = reserver.deadline { armTick(at: deadline) }
         guard !reservers.contains(where: { $0 === reserver }) else { return }
         reservers.append(reserver)
+        attempt(reserver)
+    }
+
+    /// A job this process enqueued on `queue` is ready: the longest-waiting RESERVE here that
+    /// takes from it tries now, before the ENQ is answered. Left to the database's notification,
+    /// which comes a moment later, a RESERVE sent after the ENQ's reply could take the job
+    /// first, and waiting workers would not be served first come, first served.
+    private func offerToWaitingReserver(queue: String) {
+        guard let reserver = reservers.first(where: { !$0.inFlight && !$0.isDone && $0.queues.contains(queue) }) else { return }
         attempt(reserver)
     }
 
