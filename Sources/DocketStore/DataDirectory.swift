@@ -397,20 +397,23 @@ public final class DataDirectory: JobStore {
     private func dropDamagedValues() throws {
         try transaction { txn in
             for (dbi, kind) in [(jobsDB, "job"), (payloadsDB, "payload"), (queuesDB, "queue record"), (routesDB, "route")] {
-                var damagedKeys: [[UInt8]] = []
+                var damagedKeys: [(key: [UInt8], readable: Bool)] = []
                 var cursor: OpaquePointer?
                 try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
                 defer { mdb_cursor_close(cursor) }
                 var key = MDB_val()
                 var value = MDB_val()
+                var previous: [UInt8]? = nil
+                let limit = dbi == routesDB ? getMeta(txn, "next_route_id") : dbi == queuesDB ? nil : getMeta(txn, "next_job_id")
                 var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
                 while status == 0 {
                     let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
                     guard SealedValue.open(key: keyBytes, stored: value) == nil else {
+                        previous = Array(keyBytes)
                         status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
                         continue
                     }
-                    damagedKeys.append(Array(keyBytes))
+                    damagedKeys.append((Array(keyBytes), keyIsReadable(keyBytes, dbi, after: previous, cursor: cursor, below: limit)))
                     // Deleted where the cursor stands, not by key: a garbled key sits out of
                     // order, where a lookup by that key finds nothing (the salvage failed with
                     // MDB_NOTFOUND) or finds the sound entry that holds it (which was deleted in
@@ -419,7 +422,7 @@ public final class DataDirectory: JobStore {
                     status = mdb_cursor_get(cursor, &key, &value, MDB_GET_CURRENT)
                 }
                 if status != MDB_NOTFOUND { try check(status, "mdb_cursor_get (salvage)") }
-                for var damagedKey in damagedKeys {
+                for (var damagedKey, readable) in damagedKeys {
                     try damagedKey.withUnsafeMutableBytes { raw in
                         var keyVal = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
                         // Nothing says what a job with a damaged record was: its payload goes too,
@@ -430,18 +433,49 @@ public final class DataDirectory: JobStore {
                             if dropped != MDB_NOTFOUND { try check(dropped, "mdb_del payload (salvage)") }
                         }
                         recoveryNotes.append(
-                            "salvage: \(Self.describe(UnsafeRawBufferPointer(raw), kind)) in \(path)/data.mdb failed its checksum and was dropped")
+                            "salvage: \(Self.describe(UnsafeRawBufferPointer(raw), kind, readable: readable)) in \(path)/data.mdb failed its checksum and was dropped")
                     }
                 }
             }
         }
     }
 
-    /// "job 12", "payload of job 12", "queue record emails", "route 3".
-    private static func describe(_ key: UnsafeRawBufferPointer, _ kind: String) -> String {
-        if kind == "queue record" { return "the queue record \(String(decoding: key, as: UTF8.self))" }
-        let id = key.count == 8 ? "\(UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))" : "with a \(key.count)-byte key"
+    /// "job 12", "the payload of job 12", "the queue record emails", "route 3"; for a key that
+    /// is not `readable`, "a job record whose key is damaged (key bytes 00 00 … 1e)": a garbled
+    /// key read as an id named another job (or none), and the operator went looking for it.
+    private static func describe(_ key: UnsafeRawBufferPointer, _ kind: String, readable: Bool = true) -> String {
+        let name = kind == "queue record" ? String(validating: Array(key), as: UTF8.self) : nil
+        let printable = name.map { !$0.isEmpty && $0.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F } } ?? false
+        guard readable, kind == "queue record" ? printable : key.count == 8 else {
+            let hex = key.prefix(32).map { byte in String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16) }.joined(separator: " ")
+            let whose = ["job": "a job record", "payload": "a payload"][kind] ?? "a \(kind)"
+            return "\(whose) whose key is damaged (key bytes \(hex)\(key.count > 32 ? " …" : ""))"
+        }
+        if let name { return "the queue record \(name)" }
+        let id = UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))
         return kind == "payload" ? "the payload of job \(id)" : "\(kind) \(id)"
+    }
+
+    /// Whether the key of an entry that failed its checksum reads as the key it was written
+    /// under: in order between the sound key before it (`previous`) and the key after it (the
+    /// cursor, which stands on the entry, looks and comes back), and, an id, 8 bytes and below
+    /// `limit` (the next id to be given). A garbled key keeps its place in the tree, which is
+    /// where the entry was written, so it is out of order there (or past every id given).
+    private func keyIsReadable(
+        _ key: UnsafeRawBufferPointer, _ dbi: MDB_dbi, after previous: [UInt8]?, cursor: OpaquePointer?, below limit: UInt64?
+    ) -> Bool {
+        if dbi != queuesDB {
+            guard key.count == 8 else { return false }
+            if let limit, UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) >= limit { return false }
+        }
+        if let previous, !previous.lexicographicallyPrecedes(key) { return false }
+        var nextKey = MDB_val()
+        var nextValue = MDB_val()
+        guard mdb_cursor_get(cursor, &nextKey, &nextValue, MDB_NEXT) == 0 else { return true }
+        let next = Array(UnsafeRawBufferPointer(start: nextKey.mv_data, count: nextKey.mv_size))
+        var here = MDB_val()
+        _ = mdb_cursor_get(cursor, &here, &nextValue, MDB_PREV)
+        return key.lexicographicallyPrecedes(next)
     }
 
     /// The error for a value that fails its checksum: the start stops before trusting it.
@@ -450,12 +484,12 @@ public final class DataDirectory: JobStore {
         return withUnsafeBytes(of: &key) { damagedMessage(path, $0, "payload") }
     }
 
-    private static func damagedMessage(_ path: String, _ key: UnsafeRawBufferPointer, _ kind: String) -> String {
-        "\(path)/data.mdb is damaged: \(describe(key, kind)) fails its checksum. Restore the data directory from a backup; only without one, start once with --salvage to drop what is damaged (each is logged; a job whose payload is damaged becomes dead)"
+    private static func damagedMessage(_ path: String, _ key: UnsafeRawBufferPointer, _ kind: String, readable: Bool = true) -> String {
+        "\(path)/data.mdb is damaged: \(describe(key, kind, readable: readable)) fails its checksum. Restore the data directory from a backup; only without one, start once with --salvage to drop what is damaged (each is logged; a job whose payload is damaged becomes dead)"
     }
 
-    private func damaged(_ key: UnsafeRawBufferPointer, _ kind: String) -> StoreError {
-        StoreError(Self.damagedMessage(path, key, kind))
+    private func damaged(_ key: UnsafeRawBufferPointer, _ kind: String, readable: Bool = true) -> StoreError {
+        StoreError(Self.damagedMessage(path, key, kind, readable: readable))
     }
 
     /// A B-tree whose walk does not add up: records it hides are not there to drop, so not
@@ -509,8 +543,11 @@ public final class DataDirectory: JobStore {
         var payloadStatus = mdb_cursor_get(payloadCursor, &payloadKey, &payload, MDB_FIRST)
         var walked = 0
         var previousID: UInt64 = 0
+        let nextJobID = getMeta(txn, "next_job_id")
         while status == 0 {
-            guard key.mv_size == 8 else { throw StoreError("job key of \(key.mv_size) bytes in \(path)") }
+            // Written 8 bytes long and sealed with its value: any other length is damage, which
+            // the checksum also sees (and --salvage drops).
+            guard key.mv_size == 8 else { throw damaged(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size), "job", readable: false) }
             let id = UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
             // Skip payloads without a job (none should exist); a job may have none (completed).
             while payloadStatus == 0, payloadKey.mv_size == 8,
@@ -521,7 +558,10 @@ public final class DataDirectory: JobStore {
             let hasPayload = payloadStatus == 0 && payloadKey.mv_size == 8
                 && UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) == id
             let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-            guard let record = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "job") }
+            guard let record = SealedValue.open(key: keyBytes, stored: value) else {
+                let previous = walked == 0 ? nil : withUnsafeBytes(of: previousID.bigEndian) { Array($0) }
+                throw damaged(keyBytes, "job", readable: keyIsReadable(keyBytes, jobsDB, after: previous, cursor: cursor, below: nextJobID))
+            }
             // The records' checksums cannot see a damaged branch page: pointing at another
             // subtree, it shows that one twice, out of order, and hides its own records. (A
             // garbled key is out of order too, but fails its checksum above: --salvage drops it.)
@@ -559,9 +599,13 @@ public final class DataDirectory: JobStore {
         defer { mdb_cursor_close(routeCursor) }
         status = mdb_cursor_get(routeCursor, &key, &value, MDB_FIRST)
         while status == 0 {
-            guard key.mv_size == 8 else { throw StoreError("route key of \(key.mv_size) bytes in \(path)") }
             let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-            guard let route = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "route") }
+            guard key.mv_size == 8 else { throw damaged(keyBytes, "route", readable: false) }
+            guard let route = SealedValue.open(key: keyBytes, stored: value) else {
+                let readable = keyIsReadable(keyBytes, routesDB, after: routes.last.map { withUnsafeBytes(of: $0.id.bigEndian) { Array($0) } },
+                    cursor: routeCursor, below: getMeta(txn, "next_route_id"))
+                throw damaged(keyBytes, "route", readable: readable)
+            }
             routes.append((UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self)), Array(route)))
             status = mdb_cursor_get(routeCursor, &key, &value, MDB_NEXT)
         }
@@ -589,7 +633,10 @@ public final class DataDirectory: JobStore {
         var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
         while status == 0 {
             let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-            guard let record = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "queue record") }
+            guard let record = SealedValue.open(key: keyBytes, stored: value) else {
+                let readable = keyIsReadable(keyBytes, queuesDB, after: queues.last.map { Array($0.name.utf8) }, cursor: cursor, below: nil)
+                throw damaged(keyBytes, "queue record", readable: readable)
+            }
             queues.append((String(decoding: keyBytes, as: UTF8.self), Array(record)))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }

@@ -425,10 +425,12 @@ import Testing
     }
 
     /// Expects `directory` refused as damaged, starts it once with `--salvage`, then plainly:
-    /// the plain server and a client of it.
-    func refusedThenSalvaged(_ directory: URL) throws -> (DocketdProcess, LineClient) {
+    /// the plain server and a client of it. `naming`: how the salvage's note names what it
+    /// dropped.
+    func refusedThenSalvaged(_ directory: URL, naming damage: String? = nil) throws -> (DocketdProcess, LineClient) {
         try expectCleanRefusal(directory, mentioning: ["data.mdb is damaged", "--salvage"])
         let salvaged = try DocketdProcess(["--salvage"], dataDirectory: directory)
+        if let damage { #expect(salvaged.log.text.contains("Recovery: salvage: \(damage) in "), "\(salvaged.log.text)") }
         #expect(salvaged.stop() == 0)
         let plain = try salvaged.restart()
         let client = try plain.client()
@@ -683,7 +685,9 @@ import Testing
         // 4-byte checksum, then the payload).
         let at = try offset(of: "PAYLOAD-3-", in: server.dataDirectory)
         try overwrite(server.dataDirectory, at: at - 4 - 8, with: key)
-        let (plain, again) = try refusedThenSalvaged(server.dataDirectory)
+        // Not "the payload of job 30" (a sound job) or "of job 18446744073709551615" (none).
+        let bytes = key.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
+        let (plain, again) = try refusedThenSalvaged(server.dataDirectory, naming: "a payload whose key is damaged (key bytes \(bytes))")
         #expect(try again.object("INSPECT 3")["state"] as? String == "dead")
         for id in [1, 2] + Array(4...40) {
             #expect(try again.object("INSPECT \(id)")["state"] as? String == "waiting", "job \(id)")
@@ -709,7 +713,8 @@ import Testing
         let key: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 2]
         let at = try #require(stride(from: marker - 8, to: max(0, marker - 400), by: -1).first { bytes[$0..<($0 + 8)].elementsEqual(key) })
         try overwrite(server.dataDirectory, at: at + 7, with: [3])
-        let (plain, again) = try refusedThenSalvaged(server.dataDirectory)
+        // Not "job 3", which is sound.
+        let (plain, again) = try refusedThenSalvaged(server.dataDirectory, naming: "a job record whose key is damaged (key bytes 00 00 00 00 00 00 00 03)")
         try again.line("INSPECT 2")
         #expect(try again.readLine().hasPrefix("-ERR 'NOT_FOUND"))
         for id in [1, 3, 4] {
