@@ -1510,8 +1510,16 @@ public final class DataDirectory: JobStore {
     }
 
     /// LMDB reports a short write as EIO, and a full disk or a file-size limit writes short: an
-    /// operator told only "Input/output error" looks for a hardware fault.
+    /// operator told only "Input/output error" looks for a hardware fault. A refused write names
+    /// the files that cannot be written.
     static func hint(_ status: Int32, _ path: String) -> String {
+        if status == EACCES || status == EPERM || status == EROFS {
+            // LMDB's own words name neither file: which one (a lock.mdb left by another user, a
+            // directory the server may not write) is what an operator must change.
+            let files: [String] = [path, path + "/data.mdb", path + "/lock.mdb"]
+            let unwritable = files.filter { file in access(file, F_OK) == 0 && access(file, W_OK) != 0 }
+            return unwritable.isEmpty ? "" : " (docketd runs as user \(getuid()), which cannot write \(unwritable.joined(separator: ", ")))"
+        }
         guard status == EIO else { return "" }
         var parts: [String] = []
         var info = statvfs()

@@ -176,6 +176,38 @@ import Testing
         #expect(try client.sync() == [])
     }
 
+    /// A lock.mdb another user made (or a directory the server may not write) refused the start
+    /// with `mdb_env_open failed in <directory>: Permission denied`, naming neither. Run as
+    /// `nobody`, which root can do.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && DataDirectoryGuardTests.othersCanRunDocketd,
+        "needs root, setpriv and a docketd other users can run"))
+    func aFileTheServerMayNotWriteIsNamed() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-perm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Everything writable but lock.mdb, as root left it.
+        for name in ["LOCK", "data.mdb", "lock.mdb"] { FileManager.default.createFile(atPath: directory.appendingPathComponent(name).path, contents: nil) }
+        for (name, mode) in [("", 0o777), ("LOCK", 0o666), ("data.mdb", 0o666), ("lock.mdb", 0o644)] {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: directory.appendingPathComponent(name).path)
+        }
+        let (status, output) = try DocketdProcess.runToExit(
+            ["--reuid=65534", "--regid=65534", "--clear-groups", DocketdProcess.binary.path, "--port", "0", "--data-dir", directory.path],
+            executable: URL(fileURLWithPath: "/usr/bin/setpriv"))
+        #expect(status == 1)
+        #expect(output.contains("Permission denied (docketd runs as user 65534, which cannot write \(directory.path)/lock.mdb)"), "\(output)")
+    }
+
+    /// Whether every directory above docketd, and docketd itself, lets other users in.
+    static var othersCanRunDocketd: Bool {
+        var path = DocketdProcess.binary.resolvingSymlinksInPath().path
+        while !path.isEmpty && path != "/" {
+            var info = stat()
+            guard stat(path, &info) == 0, info.st_mode & 0o001 != 0 else { return false }
+            path = (path as NSString).deletingLastPathComponent
+        }
+        return true
+    }
+
     @Test func aDamagedLogRefusesTheStartAndSalvageStarts() throws {
         let first = try DocketdProcess()
         let client = try first.client()
