@@ -100,6 +100,8 @@ public final class DataDirectory: JobStore {
     /// What the open found and did that an operator must hear of (damage a salvage dropped, a map
     /// grown for a replay), for the log; empty when nothing was.
     public private(set) var recoveryNotes: [String] = []
+    /// What the open did to a damaged meta page of data.mdb (see `MetaPage`), if it did.
+    private var rebuiltHeader: String?
     /// What the open did that is worth a line but is no trouble (a layout upgrade).
     public private(set) var openNotes: [String] = []
     /// How many times a server has opened this directory, this one included.
@@ -152,7 +154,12 @@ public final class DataDirectory: JobStore {
             try keepRoomToFinishJobs()
             let stored = try checkLayout()
             if stored < 3 { try sealEveryValue(from: stored) }
-            try replayLog(salvage: salvage)
+            do {
+                try replayLog(salvage: salvage)
+            } catch let error as StoreError where rebuiltHeader != nil {
+                // The log does not reach back to the commit the start fell back to: say why it had to.
+                throw StoreError("\(rebuiltHeader ?? ""). But \(error.description)", status: error.status)
+            }
             if salvage { try dropDamagedValues() }
             // Admission must see the real use from the first command on, not 0 until the
             // first commit measures it.
@@ -191,46 +198,11 @@ public final class DataDirectory: JobStore {
         logLock.deallocate()
     }
 
-    /// Checks what LMDB would trust blindly: a `data.mdb` shorter than its own meta page says
-    /// would make LMDB read past the end of its mapping (SIGBUS) instead of failing.
-    private func checkDataFileLength() throws {
-        let file = path + "/data.mdb"
-        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }  // LMDB makes it
-        defer { Glibc.close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, info.st_size > 0 else { return }
-        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-        // Two meta pages; the newer (larger transaction id) is the one LMDB uses. In each, after
-        // the 16-byte page header: magic, version, address, map size, two 48-byte database
-        // records, then the last page number and the transaction id.
-        var newest: (txnid: UInt64, lastPage: UInt64)? = nil
-        for page in 0..<2 {
-            var bytes = [UInt8](repeating: 0, count: 160)
-            let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 160, off_t(page * pageSize)) }
-            // A read that fails is the disk's trouble (EIO), not garbled headers: say which.
-            guard count >= 0 else {
-                throw StoreError("cannot read \(file): \(String(cString: strerror(errno))); the disk failed to read it, so nothing about its contents is known")
-            }
-            guard count == 160 else { continue }
-            let magic = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self) }
-            guard magic == 0xBEEF_C0DE else { continue }
-            let lastPage = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 136, as: UInt64.self) }
-            let txnid = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 144, as: UInt64.self) }
-            if newest == nil || txnid > newest!.txnid { newest = (txnid, lastPage) }
-        }
-        guard let newest else {
-            throw StoreError("\(file) is damaged: neither of its header pages is an LMDB header. Restore the data directory from a backup")
-        }
-        let needed = (Int(newest.lastPage) + 1) * pageSize
-        guard Int(info.st_size) >= needed else {
-            throw StoreError(
-                "\(file) is damaged: it is \(info.st_size) bytes but its header says it holds \(needed) (it was cut). Restore the data directory from a backup")
-        }
-    }
-
     private func openEnvironment(mapSize: Int) throws {
-        try checkDataFileLength()
+        // Also what LMDB would trust blindly: a data.mdb shorter than its own header says would
+        // make it read past the end of its mapping (SIGBUS) instead of failing.
+        rebuiltHeader = try MetaPage.checkAndRepair(path + "/data.mdb")
+        if let rebuiltHeader { recoveryNotes.append(rebuiltHeader) }
         try check(mdb_env_create(&env), "mdb_env_create")
         try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
         try check(mdb_env_set_maxdbs(env, 16), "mdb_env_set_maxdbs")
@@ -397,20 +369,23 @@ public final class DataDirectory: JobStore {
     private func dropDamagedValues() throws {
         try transaction { txn in
             for (dbi, kind) in [(jobsDB, "job"), (payloadsDB, "payload"), (queuesDB, "queue record"), (routesDB, "route")] {
-                var damagedKeys: [[UInt8]] = []
+                var damagedKeys: [(key: [UInt8], readable: Bool)] = []
                 var cursor: OpaquePointer?
                 try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
                 defer { mdb_cursor_close(cursor) }
                 var key = MDB_val()
                 var value = MDB_val()
+                var previous: [UInt8]? = nil
+                let limit = dbi == routesDB ? getMeta(txn, "next_route_id") : dbi == queuesDB ? nil : getMeta(txn, "next_job_id")
                 var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
                 while status == 0 {
                     let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
                     guard SealedValue.open(key: keyBytes, stored: value) == nil else {
+                        previous = Array(keyBytes)
                         status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
                         continue
                     }
-                    damagedKeys.append(Array(keyBytes))
+                    damagedKeys.append((Array(keyBytes), keyIsReadable(keyBytes, dbi, after: previous, cursor: cursor, below: limit)))
                     // Deleted where the cursor stands, not by key: a garbled key sits out of
                     // order, where a lookup by that key finds nothing (the salvage failed with
                     // MDB_NOTFOUND) or finds the sound entry that holds it (which was deleted in
@@ -419,7 +394,7 @@ public final class DataDirectory: JobStore {
                     status = mdb_cursor_get(cursor, &key, &value, MDB_GET_CURRENT)
                 }
                 if status != MDB_NOTFOUND { try check(status, "mdb_cursor_get (salvage)") }
-                for var damagedKey in damagedKeys {
+                for (var damagedKey, readable) in damagedKeys {
                     try damagedKey.withUnsafeMutableBytes { raw in
                         var keyVal = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
                         // Nothing says what a job with a damaged record was: its payload goes too,
@@ -430,18 +405,49 @@ public final class DataDirectory: JobStore {
                             if dropped != MDB_NOTFOUND { try check(dropped, "mdb_del payload (salvage)") }
                         }
                         recoveryNotes.append(
-                            "salvage: \(Self.describe(UnsafeRawBufferPointer(raw), kind)) in \(path)/data.mdb failed its checksum and was dropped")
+                            "salvage: \(Self.describe(UnsafeRawBufferPointer(raw), kind, readable: readable)) in \(path)/data.mdb failed its checksum and was dropped")
                     }
                 }
             }
         }
     }
 
-    /// "job 12", "payload of job 12", "queue record emails", "route 3".
-    private static func describe(_ key: UnsafeRawBufferPointer, _ kind: String) -> String {
-        if kind == "queue record" { return "the queue record \(String(decoding: key, as: UTF8.self))" }
-        let id = key.count == 8 ? "\(UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))" : "with a \(key.count)-byte key"
+    /// "job 12", "the payload of job 12", "the queue record emails", "route 3"; for a key that
+    /// is not `readable`, "a job record whose key is damaged (key bytes 00 00 … 1e)": a garbled
+    /// key read as an id named another job (or none), and the operator went looking for it.
+    private static func describe(_ key: UnsafeRawBufferPointer, _ kind: String, readable: Bool = true) -> String {
+        let name = kind == "queue record" ? String(validating: Array(key), as: UTF8.self) : nil
+        let printable = name.map { !$0.isEmpty && $0.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F } } ?? false
+        guard readable, kind == "queue record" ? printable : key.count == 8 else {
+            let hex = key.prefix(32).map { byte in String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16) }.joined(separator: " ")
+            let whose = ["job": "a job record", "payload": "a payload"][kind] ?? "a \(kind)"
+            return "\(whose) whose key is damaged (key bytes \(hex)\(key.count > 32 ? " …" : ""))"
+        }
+        if let name { return "the queue record \(name)" }
+        let id = UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))
         return kind == "payload" ? "the payload of job \(id)" : "\(kind) \(id)"
+    }
+
+    /// Whether the key of an entry that failed its checksum reads as the key it was written
+    /// under: in order between the sound key before it (`previous`) and the key after it (the
+    /// cursor, which stands on the entry, looks and comes back), and, an id, 8 bytes and below
+    /// `limit` (the next id to be given). A garbled key keeps its place in the tree, which is
+    /// where the entry was written, so it is out of order there (or past every id given).
+    private func keyIsReadable(
+        _ key: UnsafeRawBufferPointer, _ dbi: MDB_dbi, after previous: [UInt8]?, cursor: OpaquePointer?, below limit: UInt64?
+    ) -> Bool {
+        if dbi != queuesDB {
+            guard key.count == 8 else { return false }
+            if let limit, UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) >= limit { return false }
+        }
+        if let previous, !previous.lexicographicallyPrecedes(key) { return false }
+        var nextKey = MDB_val()
+        var nextValue = MDB_val()
+        guard mdb_cursor_get(cursor, &nextKey, &nextValue, MDB_NEXT) == 0 else { return true }
+        let next = Array(UnsafeRawBufferPointer(start: nextKey.mv_data, count: nextKey.mv_size))
+        var here = MDB_val()
+        _ = mdb_cursor_get(cursor, &here, &nextValue, MDB_PREV)
+        return key.lexicographicallyPrecedes(next)
     }
 
     /// The error for a value that fails its checksum: the start stops before trusting it.
@@ -450,12 +456,12 @@ public final class DataDirectory: JobStore {
         return withUnsafeBytes(of: &key) { damagedMessage(path, $0, "payload") }
     }
 
-    private static func damagedMessage(_ path: String, _ key: UnsafeRawBufferPointer, _ kind: String) -> String {
-        "\(path)/data.mdb is damaged: \(describe(key, kind)) fails its checksum. Restore the data directory from a backup; only without one, start once with --salvage to drop what is damaged (each is logged; a job whose payload is damaged becomes dead)"
+    private static func damagedMessage(_ path: String, _ key: UnsafeRawBufferPointer, _ kind: String, readable: Bool = true) -> String {
+        "\(path)/data.mdb is damaged: \(describe(key, kind, readable: readable)) fails its checksum. Restore the data directory from a backup; only without one, start once with --salvage to drop what is damaged (each is logged; a job whose payload is damaged becomes dead)"
     }
 
-    private func damaged(_ key: UnsafeRawBufferPointer, _ kind: String) -> StoreError {
-        StoreError(Self.damagedMessage(path, key, kind))
+    private func damaged(_ key: UnsafeRawBufferPointer, _ kind: String, readable: Bool = true) -> StoreError {
+        StoreError(Self.damagedMessage(path, key, kind, readable: readable))
     }
 
     /// A B-tree whose walk does not add up: records it hides are not there to drop, so not
@@ -509,8 +515,11 @@ public final class DataDirectory: JobStore {
         var payloadStatus = mdb_cursor_get(payloadCursor, &payloadKey, &payload, MDB_FIRST)
         var walked = 0
         var previousID: UInt64 = 0
+        let nextJobID = getMeta(txn, "next_job_id")
         while status == 0 {
-            guard key.mv_size == 8 else { throw StoreError("job key of \(key.mv_size) bytes in \(path)") }
+            // Written 8 bytes long and sealed with its value: any other length is damage, which
+            // the checksum also sees (and --salvage drops).
+            guard key.mv_size == 8 else { throw damaged(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size), "job", readable: false) }
             let id = UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
             // Skip payloads without a job (none should exist); a job may have none (completed).
             while payloadStatus == 0, payloadKey.mv_size == 8,
@@ -521,7 +530,10 @@ public final class DataDirectory: JobStore {
             let hasPayload = payloadStatus == 0 && payloadKey.mv_size == 8
                 && UInt64(bigEndian: payloadKey.mv_data.loadUnaligned(as: UInt64.self)) == id
             let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-            guard let record = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "job") }
+            guard let record = SealedValue.open(key: keyBytes, stored: value) else {
+                let previous = walked == 0 ? nil : withUnsafeBytes(of: previousID.bigEndian) { Array($0) }
+                throw damaged(keyBytes, "job", readable: keyIsReadable(keyBytes, jobsDB, after: previous, cursor: cursor, below: nextJobID))
+            }
             // The records' checksums cannot see a damaged branch page: pointing at another
             // subtree, it shows that one twice, out of order, and hides its own records. (A
             // garbled key is out of order too, but fails its checksum above: --salvage drops it.)
@@ -559,9 +571,13 @@ public final class DataDirectory: JobStore {
         defer { mdb_cursor_close(routeCursor) }
         status = mdb_cursor_get(routeCursor, &key, &value, MDB_FIRST)
         while status == 0 {
-            guard key.mv_size == 8 else { throw StoreError("route key of \(key.mv_size) bytes in \(path)") }
             let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-            guard let route = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "route") }
+            guard key.mv_size == 8 else { throw damaged(keyBytes, "route", readable: false) }
+            guard let route = SealedValue.open(key: keyBytes, stored: value) else {
+                let readable = keyIsReadable(keyBytes, routesDB, after: routes.last.map { withUnsafeBytes(of: $0.id.bigEndian) { Array($0) } },
+                    cursor: routeCursor, below: getMeta(txn, "next_route_id"))
+                throw damaged(keyBytes, "route", readable: readable)
+            }
             routes.append((UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self)), Array(route)))
             status = mdb_cursor_get(routeCursor, &key, &value, MDB_NEXT)
         }
@@ -589,7 +605,10 @@ public final class DataDirectory: JobStore {
         var status = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
         while status == 0 {
             let keyBytes = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-            guard let record = SealedValue.open(key: keyBytes, stored: value) else { throw damaged(keyBytes, "queue record") }
+            guard let record = SealedValue.open(key: keyBytes, stored: value) else {
+                let readable = keyIsReadable(keyBytes, queuesDB, after: queues.last.map { Array($0.name.utf8) }, cursor: cursor, below: nil)
+                throw damaged(keyBytes, "queue record", readable: readable)
+            }
             queues.append((String(decoding: keyBytes, as: UTF8.self), Array(record)))
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
@@ -1076,6 +1095,8 @@ public final class DataDirectory: JobStore {
                 if size > WriteAheadLog.preallocatedBytes { try putMeta(txn, Self.sizeKey(file.name), UInt64(size)) }
             }
         }
+        // The next checkpoint writes over `old`, whose batches only this commit holds.
+        try settleBothMetaPages(loggedThrough: withLock(logLock) { nextSequence - 1 })
         checkpointApplied?()
         releaseMappedPages()
         spareLog = old
@@ -1211,10 +1232,27 @@ public final class DataDirectory: JobStore {
                 for file in files { try putMeta(txn, Self.sizeKey(file.name), UInt64(file.size)) }
             }
         }
+        // Writing starts over the first file's records, which the replay may just have applied.
+        try settleBothMetaPages(loggedThrough: newest)
         files[0].rewind()
         log = files[0]
         spareLog = files[1]
         nextSequence = newest + 1
+    }
+
+    /// Commits once more, so that both of data.mdb's meta pages describe commits that hold every
+    /// batch applied so far; called before a log file whose batches are applied is written over.
+    ///
+    /// LMDB writes its two meta pages in turn, and a start whose newer one is damaged starts
+    /// from the other (see `MetaPage`), replaying the log from that commit's sequence. After a
+    /// checkpoint that other page is the commit before it, whose batches were in the file the
+    /// next checkpoint rewinds: with that page damaged after a crash (the newest complete commit's,
+    /// not one torn while written), the start found batches missing from the log and refused in
+    /// about one round in six of a probe that killed docketd under load. This commit costs
+    /// the checkpoint thread one more durable LMDB commit per checkpoint; the commit path is
+    /// not touched.
+    private func settleBothMetaPages(loggedThrough: UInt64) throws {
+        try transaction { txn in try putMeta(txn, "logged_through", loggedThrough) }
     }
 
     /// The meta key under which a log file's grown size is kept.
@@ -1472,8 +1510,16 @@ public final class DataDirectory: JobStore {
     }
 
     /// LMDB reports a short write as EIO, and a full disk or a file-size limit writes short: an
-    /// operator told only "Input/output error" looks for a hardware fault.
+    /// operator told only "Input/output error" looks for a hardware fault. A refused write names
+    /// the files that cannot be written.
     static func hint(_ status: Int32, _ path: String) -> String {
+        if status == EACCES || status == EPERM || status == EROFS {
+            // LMDB's own words name neither file: which one (a lock.mdb left by another user, a
+            // directory the server may not write) is what an operator must change.
+            let files: [String] = [path, path + "/data.mdb", path + "/lock.mdb"]
+            let unwritable = files.filter { file in access(file, F_OK) == 0 && access(file, W_OK) != 0 }
+            return unwritable.isEmpty ? "" : " (docketd runs as user \(getuid()), which cannot write \(unwritable.joined(separator: ", ")))"
+        }
         guard status == EIO else { return "" }
         var parts: [String] = []
         var info = statvfs()
