@@ -6,7 +6,8 @@
 #   client    the client library's reader of what the server sends (DocketClient.ServerParser)
 #   schedule  cron expressions, POSIX TZ rules, TZif zone files, and the ticks they give
 #   config    the configuration file reader (DocketServer.ConfigFile)
-#   websocket the WebSocket frame decoder (DocketWire.WebSocketFrameDecoder)
+#   websocket the WebSocket frame decoder (DocketWire.WebSocketFrameDecoder) and the request
+#             head reader before it (DocketServer.HTTPHead)
 #   credentials NKEY keys and seeds, base32 and base64, NATS JWTs and their chain of trust
 #
 #   scripts/fuzz.sh [TARGET] [SECONDS [LIBFUZZER-FLAGS...]]   fuzz TARGET (default wire) for SECONDS (default 60)
@@ -63,7 +64,7 @@ case $target in
             "DocketClient=Sources/DocketClient/*.swift") ;;
     schedule) modules=("DocketSchedule=Sources/DocketSchedule/*.swift") ;;
     config) modules=("DocketServer=Sources/DocketServer/ConfigFile.swift") ;;
-    websocket) modules=("DocketWire=Sources/DocketWire/*.swift") ;;
+    websocket) modules=("DocketWire=Sources/DocketWire/*.swift" "DocketServer=Sources/DocketServer/HTTPHead.swift") ;;
     route) modules=("DocketWire=Sources/DocketWire/*.swift") ;;
     credentials) modules=("DocketWire=Sources/DocketWire/*.swift" "DocketServer=Sources/DocketServer/NatsJWT.swift") ;;
 esac
@@ -82,7 +83,7 @@ common=(-swift-version 6 -parse-as-library -O -g -wmo)
 export SWIFT_BACKTRACE=enable=no
 
 usage() {
-    sed -n '12,15p' "$script" | sed 's/^# *//' >&2
+    sed -n '13,16p' "$script" | sed 's/^# *//' >&2
     exit 2
 }
 

@@ -27,6 +27,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     let sunk = Trace.decode(stream, cuts: cutSets[1], maxFrameLength: maxFrameLength, compressed: compressed, sink: true)
     if !whole.agrees(with: sunk) { violation("in place and through the sink differ:\n\(whole)\n\(sunk)") }
+    // The request head before the frames, read from the same bytes (HTTPHeadChecks.swift).
+    checkHTTPHead(stream)
     return 0
 }
 

@@ -54,12 +54,21 @@ enum HTTPHead {
     /// The characters of a header name (RFC 9110 5.6.2) besides letters and digits.
     private static let tokenPunctuation = Array("!#$%&'*+-.^_`|~".utf8)
 
-    /// Every value of header `name` (lower case), in order.
+    /// Every value of header `name` (lower case), in order. Read on bytes, as
+    /// `hasWellFormedFields` and any proxy read them: read as Characters, a combining mark
+    /// after the colon (`Host:\u{301}x`) joined it into one character that is not a colon, and
+    /// the field went unseen (a second Host, a Transfer-Encoding).
     static func headers(_ name: String, in head: [UInt8]) -> [String] {
-        let text = String(decoding: head, as: UTF8.self)
-        return text.split(whereSeparator: { $0 == "\r\n" || $0 == "\n" }).dropFirst().compactMap { line in
-            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name else { return nil }
-            return line[line.index(after: colon)...].trimmingBlanks
+        let wanted = Array(name.utf8)
+        let lines = head.split(separator: 0x0A, omittingEmptySubsequences: false)
+            .map { $0.last == 0x0D ? $0.dropLast() : $0 }.filter { !$0.isEmpty }.dropFirst()
+        return lines.compactMap { line in
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), line[..<colon].count == wanted.count,
+                zip(line[..<colon], wanted).allSatisfy({ ((0x41...0x5A).contains($0) ? $0 | 0x20 : $0) == $1 })
+            else { return nil }
+            let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+            let value = line[(colon + 1)...].drop(while: isBlank).reversed().drop(while: isBlank).reversed()
+            return String(decoding: value, as: UTF8.self)
         }
     }
 

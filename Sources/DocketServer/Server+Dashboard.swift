@@ -146,6 +146,10 @@ extension Server {
             answer(json(200, connectionsDocument()))
         case "/api/events":
             let queue = query["queue"].flatMap { $0.isEmpty ? nil : $0 }
+            // A name no queue can have would follow nothing, silently, for as long as the page stays.
+            if let queue, !Array(queue.utf8).withUnsafeBytes({ QueueName.isValid($0, 0..<$0.count) }) {
+                return answer(failure(JobError(.badQueue, "queue names are 1 to \(QueueName.maxLength) letters, digits, _ or -")))
+            }
             let permissions = reader.permissions
             answer(.stream { [unowned self] stream in
                 dashboard.open(stream, queue: queue, permissions: permissions)

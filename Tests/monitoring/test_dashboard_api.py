@@ -157,6 +157,14 @@ def test_events_are_remembered_and_streamed(server):
     sock.close()
 
 
+def test_the_event_stream_refuses_a_queue_name_no_queue_can_have(server):
+    """Found by probing the API: /api/events?queue=<script> answered 200 and streamed nothing,
+    forever, where every other endpoint refuses the name."""
+    for name in ("%3Cscript%3E", "a.b", "a%2Fb", "x" * 129):
+        status, error = request(server, "/api/events?queue=" + name)
+        assert status == 400 and error["error"]["code"] == "BAD_QUEUE", (name, status, error)
+
+
 def test_changes_need_the_token_and_this_origin(server):
     client = Conn(server.port)
     assert client.call("ENQ mail 1", b"x")[0] == "+OK 1"

@@ -346,6 +346,8 @@ def test_a_request_names_one_host_for_the_dashboard_to_judge():
     try:
         refused = {
             b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: rebind.example\r\n\r\n": b"more than one Host",
+            # A combining mark after the colon once hid the second Host from a reader of Characters.
+            b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\nHost:\xcc\x81rebind.example\r\n\r\n": b"more than one Host",
             b"GET /api/overview HTTP/1.1\rHost: rebind.example\r\n\r\n": b"CR without LF",
             b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Note: a\x00b\r\n\r\n": b"NUL",
             b"GET http://rebind.example/api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n": b"differ",
