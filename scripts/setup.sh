@@ -46,12 +46,13 @@ if [ "${1:-}" = "--test" ]; then
     fi
     # build and wheel: the Python client's packaging test builds its wheel and sdist offline;
     # pytest-xdist: several test files at once (scripts/test.sh); selenium: the dashboard's browser tests; nkeys: nats-py's NKEY logins (Tests/interop/test_nkey.py);
-    # aiohttp (nats-py's ws:// and wss://) and websockets: the WebSocket listener's interop tests.
-    if ! python3 -c 'import nats, nkeys, pytest, xdist, prometheus_client, build, wheel, selenium, aiohttp, websockets' 2>/dev/null; then
-        echo "setup: installing nats-py, nkeys, pytest, pytest-xdist, prometheus-client, build, wheel, selenium, aiohttp and websockets"
+    # aiohttp (nats-py's ws:// and wss://) and websockets: the WebSocket listener's interop tests;
+    # schemathesis (and its PyYAML): the monitoring port against Protocol/monitoring.openapi.yaml.
+    if ! python3 -c 'import nats, nkeys, pytest, xdist, prometheus_client, build, wheel, selenium, aiohttp, websockets, yaml, schemathesis' 2>/dev/null; then
+        echo "setup: installing nats-py, nkeys, pytest, pytest-xdist, prometheus-client, build, wheel, selenium, aiohttp, websockets and schemathesis"
         # Debian's own python3 refuses pip installs outside a venv (PEP 668); a user install
         # with --break-system-packages touches only ~/.local.
-        python3 -m pip install -q nats-py nkeys pytest pytest-xdist prometheus-client build wheel selenium aiohttp websockets 2>/dev/null \
-            || python3 -m pip install -q --user --break-system-packages nats-py nkeys pytest pytest-xdist prometheus-client build wheel selenium aiohttp websockets
+        python3 -m pip install -q nats-py nkeys pytest pytest-xdist prometheus-client build wheel selenium aiohttp websockets schemathesis 2>/dev/null \
+            || python3 -m pip install -q --user --break-system-packages nats-py nkeys pytest pytest-xdist prometheus-client build wheel selenium aiohttp websockets schemathesis
     fi
 fi
