@@ -33,7 +33,8 @@ final class MonitoringServer {
     struct Request {
         let method: String
         let path: String
-        /// The query string's parameters, percent-decoded (the last of a repeated name wins).
+        /// The query string's parameters, percent-decoded (the first of a repeated name counts,
+        /// as nats-server's; a request with a broken escape is refused before it gets here).
         let query: [String: String]
         let head: [UInt8]
         let body: [UInt8]
@@ -427,6 +428,11 @@ final class MonitoringServer {
 
     /// A fixed document when `routes` has the path; otherwise whatever `pages` makes of it.
     private func serve(_ head: [UInt8], _ body: [UInt8], reader: Reader, on connection: HTTPConnection) {
+        if let broken = Self.brokenQueryParameter(head) {
+            return answer(connection, Self.response(
+                400, "Bad Request", "text/plain; charset=utf-8", "the query parameter \(broken) is not percent-encoded UTF-8\n",
+                head: Self.isHead(head), extra: "Cache-Control: no-store\r\n"))
+        }
         guard let pages, let path = Self.path(of: head), routes[path] == nil, var request = Self.request(head, body) else {
             return answer(connection, response(to: head, reader: reader, on: connection))
         }
@@ -496,11 +502,28 @@ final class MonitoringServer {
         if let mark = target.firstIndex(of: "?") {
             for pair in target[target.index(after: mark)...].split(separator: "&") {
                 let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let name = percentDecoded(halves[0]) else { continue }
+                guard let name = percentDecoded(halves[0]), query[name] == nil else { continue }
                 query[name] = halves.count == 2 ? percentDecoded(halves[1]) ?? "" : ""
             }
         }
         return Request(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, head: head, body: body)
+    }
+
+    /// The first query parameter of a request head whose name or value is not percent-encoded
+    /// UTF-8 (`%C0%80`, `%G1`, a lone `%`), as the client sent it; nil when every one is.
+    /// Such a parameter is refused rather than read as empty: an empty `queue=` means "every
+    /// queue", so a filter lost in decoding would answer more than was asked for.
+    static func brokenQueryParameter(_ head: [UInt8]) -> String? {
+        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
+        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
+        guard parts.count == 3 else { return nil }
+        let target = originForm(String(decoding: parts[1], as: UTF8.self))
+        guard let mark = target.firstIndex(of: "?") else { return nil }
+        for pair in target[target.index(after: mark)...].split(separator: "&") {
+            let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if halves.contains(where: { percentDecoded($0) == nil }) { return String(pair.prefix(64)) }
+        }
+        return nil
     }
 
     /// The path and query of a request target: an absolute-form one (`http://host/varz`, which

@@ -366,6 +366,27 @@ def test_a_request_names_one_host_for_the_dashboard_to_judge():
         server.stop()
 
 
+def test_a_query_parameter_that_does_not_decode_is_refused_and_the_first_of_a_name_counts():
+    """A broken escape was read as an empty value, and an empty queue= means every queue: the
+    event stream asked for one queue sent all of them. It is refused 400 now. A repeated name
+    reads its first value, as nats-server's endpoints do."""
+    server = Docketd()
+    try:
+        for target in (b"/api/events?queue=%C0%80", b"/api/events?queue=%G1", b"/connz?limit=%", b"/varz?%ZZ=1"):
+            answer = raw(server, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert status_of(answer) == 400 and b"not percent-encoded UTF-8" in answer, (target, answer[:160])
+        held = [Conn(server.port) for _ in range(3)]
+        status, first = request(server, "/connz?limit=1&limit=3")
+        assert status == 200 and first["limit"] == 1 and len(first["connections"]) == 1, first
+        status, decoded = request(server, "/connz?limit=%32")
+        assert status == 200 and decoded["limit"] == 2, decoded
+        for conn in held:
+            conn.sock.close()
+        assert alive(server)
+    finally:
+        server.stop()
+
+
 def test_many_large_documents_at_once_take_turns_with_the_protocol_clients():
     """Found by a hostile probe: 50 requests for /queues at once, with 2000 queues, were all
     answered in one pass of the loop that serves every client, and a NATS client's PING
