@@ -263,11 +263,13 @@ def test_a_failure_outside_reading_closes_the_client_and_says_why(start_docketd)
         c._reconnect = broken_reconnect  # type: ignore[method-assign]
         sub = c.subscribe("x")
         server.stop()
-        # without the guard the reader would be dead: no reconnect, nor a close, ever
+        # without the guard the reader would be dead: no reconnect, nor a close, ever (waited
+        # for first: a command sent before the reader reads the end would see the connection
+        # lost instead)
+        assert wait_until(lambda: c.is_closed, 3)
         with pytest.raises(docket.ConnectionClosed) as info:
             c.enqueue("q", b"x")
         assert "reader thread failed" in str(info.value)
-        assert wait_until(lambda: c.is_closed, 3)
         with pytest.raises(docket.SubscriptionClosed):
             sub.next_msg(timeout=1)
         assert wait_until(lambda: any(isinstance(e, RuntimeError) for e in errors), 3)
