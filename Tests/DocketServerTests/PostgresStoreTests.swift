@@ -595,9 +595,12 @@ import Testing
             let producer = try a.client()
             producer.timeout = 20
             _ = try producer.handshake()
-            try producer.send("ENQ q lease=10m backoff=fixed:0 3\r\none\r\nENQ q lease=10m 3\r\ntwo\r\n")
-            #expect(try [producer.readLine(), producer.readLine()] == ["+OK 1", "+OK 2"])
-            try producer.line("WAIT 1 timeout=20s")
+            // Job 2 is enqueued only once B holds job 1: two ENQs pipelined can reach the
+            // database on its two connections (the ENQ with options on the main one, the plain
+            // one on the enqueue lane), and under load the second's run_at can come out a
+            // millisecond earlier, so the claim's oldest-first order would hand B job 2.
+            try producer.line("ENQ q lease=10m backoff=fixed:0 3\r\none")
+            #expect(try producer.readLine() == "+OK 1")
             let events = try c.client()
             events.timeout = 20
             _ = try events.handshake()
@@ -610,6 +613,9 @@ import Testing
             _ = try worker.handshake()
             try worker.line("RESERVE q timeout=0")
             #expect(plainJobLine(try worker.readMessage().0) == "JOB 1 q 1 3")
+            try producer.line("ENQ q lease=10m 3\r\ntwo")
+            #expect(try producer.readLine() == "+OK 2")
+            try producer.line("WAIT 1 timeout=20s")
             b.crash()
             let killedAt = Date()
 
