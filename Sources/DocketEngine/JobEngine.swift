@@ -1605,7 +1605,6 @@ public final class JobEngine {
     }
 }
 
-/// One named queue: its indexes, policies and counters.
 /// A queue's few figures the dashboard's overview adds up (see `JobEngine.queueGlance`).
 public struct QueueGlance: Sendable {
     public var paused: Bool
@@ -1620,6 +1619,7 @@ public struct QueueGlance: Sendable {
     }
 }
 
+/// One named queue: its indexes, policies and counters.
 public final class JobQueue {
     public let name: String
     /// The name as bytes, as job records store it.

@@ -493,18 +493,12 @@ final class MonitoringServer {
 
     /// The request line and query of a head; nil when it is not an HTTP/1 request.
     static func request(_ head: [UInt8], _ body: [UInt8]) -> Request? {
-        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
-        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        guard parts.count == 3, HTTPHead.isHTTP1(parts[2]) else { return nil }
-        let target = originForm(String(decoding: parts[1], as: UTF8.self))
+        guard let (parts, target) = requestLine(head), HTTPHead.isHTTP1(parts[2]) else { return nil }
         let path = String(target.prefix { $0 != "?" })
         var query: [String: String] = [:]
-        if let mark = target.firstIndex(of: "?") {
-            for pair in target[target.index(after: mark)...].split(separator: "&") {
-                let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let name = percentDecoded(halves[0]), query[name] == nil else { continue }
-                query[name] = halves.count == 2 ? percentDecoded(halves[1]) ?? "" : ""
-            }
+        for parameter in queryParameters(target) {
+            guard let name = percentDecoded(parameter.name), query[name] == nil else { continue }
+            query[name] = parameter.value.map { percentDecoded($0) ?? "" } ?? ""
         }
         return Request(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query, head: head, body: body)
     }
@@ -514,16 +508,28 @@ final class MonitoringServer {
     /// Such a parameter is refused rather than read as empty: an empty `queue=` means "every
     /// queue", so a filter lost in decoding would answer more than was asked for.
     static func brokenQueryParameter(_ head: [UInt8]) -> String? {
-        let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }
-        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: true)
-        guard parts.count == 3 else { return nil }
-        let target = originForm(String(decoding: parts[1], as: UTF8.self))
-        guard let mark = target.firstIndex(of: "?") else { return nil }
-        for pair in target[target.index(after: mark)...].split(separator: "&") {
-            let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if halves.contains(where: { percentDecoded($0) == nil }) { return String(pair.prefix(64)) }
+        guard let (_, target) = requestLine(head) else { return nil }
+        let broken = queryParameters(target).first { parameter in
+            percentDecoded(parameter.name) == nil || parameter.value.map { percentDecoded($0) == nil } == true
         }
-        return nil
+        return broken.map { String($0.whole.prefix(64)) }
+    }
+
+    /// A request line's three parts and its target in origin form; nil without three parts.
+    private static func requestLine(_ head: [UInt8]) -> (parts: [ArraySlice<UInt8>], target: String)? {
+        let line = head.prefix { $0 != 0x0D && $0 != 0x0A }
+        let parts = line.split(separator: 0x20, omittingEmptySubsequences: true)
+        guard parts.count == 3 else { return nil }
+        return (parts, originForm(String(decoding: parts[1], as: UTF8.self)))
+    }
+
+    /// The `name=value` pieces of a target's query, split but not decoded (`value` nil without `=`).
+    private static func queryParameters(_ target: String) -> [(whole: Substring, name: Substring, value: Substring?)] {
+        guard let mark = target.firstIndex(of: "?") else { return [] }
+        return target[target.index(after: mark)...].split(separator: "&").map { pair in
+            let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (pair, halves[0], halves.count == 2 ? halves[1] : nil)
+        }
     }
 
     /// The path and query of a request target: an absolute-form one (`http://host/varz`, which
