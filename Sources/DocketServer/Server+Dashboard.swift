@@ -80,12 +80,18 @@ extension Server {
                 status: 403, contentType: "text/plain",
                 body: "without users the dashboard answers only requests for an IP address or localhost, \(why); configure users to use a name\n"))
         }
-        let isPost = request.method == "POST"
-        guard ["GET", "HEAD", "POST"].contains(request.method) else {
-            return answer(.response(status: 405, contentType: "text/plain", body: "GET, HEAD or POST\n", extra: "Allow: GET, HEAD, POST\r\n"))
+        // Pages and reads are GET (and HEAD); changes are POST only (they carry a CSRF token).
+        let isPage = path == "/" || path == "/favicon.ico" || (path != "/dashboard/index.html" && DashboardAssets.files[path] != nil)
+        let allowed = Self.dashboardChanges.contains(path) ? ["POST"] : isPage || Self.dashboardReads.contains(path) ? ["GET", "HEAD"] : []
+        guard !allowed.isEmpty else {
+            return path.hasPrefix("/api/") ? answer(failure(JobError(.notFound, "no such dashboard API: \(path)"), status: 404)) : answer(.notMine)
+        }
+        guard allowed.contains(request.method) else {
+            let list = allowed.joined(separator: ", ")
+            return answer(.response(status: 405, contentType: "text/plain", body: "\(path) answers \(list) only\n", extra: "Allow: \(list)\r\n"))
         }
         if path == "/" {
-            guard !isPost, let page = DashboardAssets.files["/dashboard/index.html"] else { return answer(.notMine) }
+            guard let page = DashboardAssets.files["/dashboard/index.html"] else { return answer(.notMine) }
             let body = page.body.replacing("{{csrf}}", with: dashboard.csrfToken)
                 .replacing("{{admin}}", with: mayChange(reader) ? "true" : "false")
             return answer(.response(
@@ -97,14 +103,14 @@ extension Server {
         if path.hasPrefix("/dashboard/") || path == "/favicon.ico" {
             // Browsers ask for /favicon.ico whatever the page says: the same icon, not a 404.
             let name = path == "/favicon.ico" ? "/dashboard/favicon.svg" : path
-            // The page is served at / only, with its token and its policy filled in.
-            guard !isPost, name != "/dashboard/index.html", let asset = DashboardAssets.files[name] else { return answer(.notMine) }
+            // (The page is served at / only, with its token and its policy filled in: see isPage.)
+            guard let asset = DashboardAssets.files[name] else { return answer(.notMine) }
             return answer(.response(status: 200, contentType: asset.contentType, body: asset.body))
         }
         dashboard.noteRequest(now: Int64(monotonicMilliseconds()))
         refreshLifecycleRecording()
         let principal: Principal? = if case .user(let principal) = reader { principal } else { nil }
-        if isPost { return dashboardChange(request, reader, principal, answer) }
+        if request.method == "POST" { return dashboardChange(request, reader, principal, answer) }
         // Every value goes into a wire command: one with a blank would be several fields, and a
         // GET (which needs no CSRF token) could then change a queue (`?name=q concurrency=7`).
         if let (key, _) = request.query.first(where: { !Self.isField($0.value) }) {
@@ -164,6 +170,16 @@ extension Server {
             answer(failure(JobError(.notFound, "no such dashboard API: \(path)"), status: 404))
         }
     }
+
+    /// The dashboard API's paths that read (GET, HEAD) and those that change (POST).
+    static let dashboardReads: Set<String> = [
+        "/api/overview", "/api/series", "/api/queue", "/api/jobs", "/api/job", "/api/routes", "/api/schedules",
+        "/api/connections", "/api/events",
+    ]
+    static let dashboardChanges: Set<String> = [
+        "/api/queue/pause", "/api/queue/resume", "/api/queue/settings", "/api/queue/purge", "/api/queue/retry",
+        "/api/job/retry", "/api/job/delete", "/api/job/promote",
+    ]
 
     /// The most queues one `/api/overview` answer lists, and how many when `limit=` is absent or
     /// 0 (`/connz`'s page): with 9,000 queues, all of them made 5.6 MB, built in 0.44 s on the

@@ -2,6 +2,7 @@
 described there and nothing else is, and (when schemathesis is installed) a bounded run of it
 against a real docketd finds no 5xx, no hang, and no answer outside the description."""
 
+import http.client
 import os
 import pathlib
 import re
@@ -35,6 +36,28 @@ def test_the_description_names_every_path_served_and_no_other():
     assert "/varz" in routed and "/api/job/delete" in routed and "/dashboard/app.js" in routed, routed
     assert routed - described == set(), "served but not described"
     assert described - routed == set(), "described but not served"
+
+
+@pytest.mark.skipif(not DOCKETD, reason="set DOCKETD to a docketd binary")
+def test_each_path_refuses_the_methods_it_is_not_described_with_and_names_those_it_is():
+    paths = yaml.safe_load(SPEC.read_text())["paths"]
+    server = Docketd()
+    try:
+        for path, operations in paths.items():
+            described = {method.upper() for method in operations if method in ("get", "post", "put", "delete", "patch")}
+            if "GET" in described:
+                described.add("HEAD")
+            for method in sorted({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"} - described):
+                connection = http.client.HTTPConnection("127.0.0.1", server.http, timeout=5)
+                connection.request(method, path, headers={"Host": "127.0.0.1"})
+                response = connection.getresponse()
+                response.read()
+                connection.close()
+                assert response.status == 405, (method, path, response.status)
+                assert set(response.getheader("Allow", "").split(", ")) == described, (method, path, response.getheader("Allow"))
+        assert server.proc.poll() is None
+    finally:
+        server.stop()
 
 
 @pytest.mark.skipif(not DOCKETD, reason="set DOCKETD to a docketd binary")
