@@ -22,6 +22,8 @@ public final class Server {
     /// What the process should exit with once `run` returns: 1 when the shutdown could not make
     /// everything durable (a last checkpoint or flush failed), so supervisors and scripts see it.
     public private(set) var exitStatus: Int32 = 0
+    /// The pid file and ports file written at start, removed at a clean exit.
+    private var processFiles = ProcessFiles()
     /// Counts reloads of the credentials: a login whose hash check spans one is judged again.
     var credentialsGeneration = 0
     var log: Log
@@ -290,6 +292,7 @@ public final class Server {
             log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(server.boundPort)")
         }
         try startRoutes()
+        try writeProcessFiles()
         log.info("Server is ready")
         SystemdNotifier.notify("READY=1\nSTATUS=serving clients on \(config.host):\(listener.boundPort)")
     }
@@ -1214,6 +1217,27 @@ public final class Server {
         for fd in socketsToCloseAtExit ?? [] { Glibc.close(fd) }
         socketsToCloseAtExit = nil
         refusedSockets = nil
+        processFiles.removeAll()
+    }
+
+    /// The pid file and the ports file, if asked for; every listener is bound by now.
+    private func writeProcessFiles() throws {
+        if let path = config.pidFile { try processFiles.write(String(getpid()), to: path) }
+        guard let directory = config.portsFileDirectory, let listener else { return }
+        var endpoints = [ProcessFiles.Endpoint(kind: "nats", scheme: tlsContext == nil ? "nats" : "tls", host: listener.boundHost, port: listener.boundPort)]
+        if let monitoring {
+            endpoints.append(.init(kind: "monitoring", scheme: tlsContext == nil ? "http" : "https", host: listener.boundHost, port: monitoring.boundPort))
+        }
+        if let routes = routeTable?.listener {
+            endpoints.append(.init(kind: "cluster", scheme: "nats", host: routes.boundHost, port: routes.boundPort))
+        }
+        if let webSocket = webSocketListener {
+            endpoints.append(.init(kind: "websocket", scheme: config.webSocket?.tls == nil ? "ws" : "wss", host: webSocket.boundHost, port: webSocket.boundPort))
+        }
+        let document = ProcessFiles.portsDocument(endpoints) { ProcessFiles.interfaceAddresses(family: $0) }
+        for path in ProcessFiles.portsFileNames(in: directory, executable: CommandLine.arguments.first ?? "docketd", pid: getpid()) {
+            try processFiles.write(document, to: path)
+        }
     }
 
     private static func makeServerID() -> String {

@@ -186,6 +186,11 @@ public struct ServerConfig: Sendable {
     /// The file the log goes to (standard error is made to point at it); nil: standard error as
     /// it was given. SIGUSR1 opens it again, for log rotation.
     public var logFile: String?
+    /// The file the process id is written to once the listeners are bound (nats-server's `-P`).
+    public var pidFile: String?
+    /// The directory a ports file (`<executable>_<pid>.ports`) is written to, as nats-server's
+    /// `--ports_file_dir`.
+    public var portsFileDirectory: String?
 
     public init() {}
 

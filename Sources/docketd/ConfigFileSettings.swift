@@ -27,7 +27,7 @@ struct ConfigFileSettings {
 
     /// nats-server keys that change nothing a client sees, read and left alone.
     static let harmless: Set<String> = [
-        "logtime", "pid_file", "ports_file", "syslog", "remote_syslog", "max_traced_msg_len",
+        "logtime", "ports_file", "syslog", "remote_syslog", "max_traced_msg_len",
         "server_tags", "connect_error_reports", "reconnect_error_reports",
         "disable_sublist_cache", "prof_port", "system_account", "no_system_account",
     ]
@@ -57,6 +57,18 @@ struct ConfigFileSettings {
                     let file = try string(value, key)
                     guard !file.isEmpty else { throw ConfigError("\(path): log_file must name a file") }
                     config.logFile = file
+                }
+            case "pid_file", "pidfile":
+                if !given("-P", "--pid") {
+                    let file = try string(value, key)
+                    guard !file.isEmpty else { throw ConfigError("\(path): \(key) must name a file") }
+                    config.pidFile = file
+                }
+            case "ports_file_dir":
+                if !given("--ports-file-dir") {
+                    let directory = try string(value, key)
+                    guard !directory.isEmpty else { throw ConfigError("\(path): ports_file_dir must name a directory") }
+                    config.portsFileDirectory = directory
                 }
             case "http_port", "monitor_port":
                 if !given("-m", "--http-port") { config.httpPort = try port(value, key) }

@@ -257,6 +257,12 @@ struct DocketdCommand: ParsableCommand {
     @Option(name: [.customShort("l"), .customLong("log")], help: "Append the log to this file instead of standard error, as nats-server's -l; SIGUSR1 reopens it, for log rotation (DOCKET_LOG_FILE).")
     var logFile = env("DOCKET_LOG_FILE")
 
+    @Option(name: [.customShort("P"), .customLong("pid")], help: "Write the process id to this file once every listener is bound, as nats-server's -P; removed at a clean exit (DOCKET_PID_FILE).")
+    var pidFile = env("DOCKET_PID_FILE")
+
+    @Option(name: .customLong("ports-file-dir"), help: "Write <executable>_<pid>.ports here once every listener is bound: the URLs of each (nats, monitoring, cluster, websocket), as nats-server's --ports_file_dir; removed at a clean exit (DOCKET_PORTS_FILE_DIR).")
+    var portsFileDirectory = env("DOCKET_PORTS_FILE_DIR")
+
     func validate() throws {
         _ = try makeConfig()
     }
@@ -432,6 +438,14 @@ struct DocketdCommand: ParsableCommand {
             guard !logFile.isEmpty else { throw ValidationError("--log must name a file.") }
             config.logFile = logFile
         }
+        if let pidFile {
+            guard !pidFile.isEmpty else { throw ValidationError("--pid must name a file.") }
+            config.pidFile = pidFile
+        }
+        if let portsFileDirectory {
+            guard !portsFileDirectory.isEmpty else { throw ValidationError("--ports-file-dir must name a directory.") }
+            config.portsFileDirectory = portsFileDirectory
+        }
         let httpPort = self.httpPort ?? Int(env("DOCKET_HTTP_PORT") ?? "")
         if let httpPort {
             guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be between 0 and 65535.") }
@@ -459,7 +473,7 @@ struct DocketdCommand: ParsableCommand {
     /// The command line, nats-server's spellings of flags rewritten to docketd's.
     static let arguments = NatsServerArguments.normalize(Array(CommandLine.arguments.dropFirst()), shortFlags: shortFlags)
     /// The one-letter flags declared above.
-    static let shortFlags: Set<Character> = ["a", "c", "d", "h", "l", "m", "n", "p", "D", "V"]
+    static let shortFlags: Set<Character> = ["a", "c", "d", "h", "l", "m", "n", "p", "D", "P", "V"]
 
     /// Whether one of `names` is on the command line (as `--name value` or `--name=value`).
     static func given(_ names: String...) -> Bool {

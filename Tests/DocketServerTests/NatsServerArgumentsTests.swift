@@ -2,7 +2,7 @@
 import Testing
 
 @Suite struct NatsServerArgumentsTests {
-    private let shortFlags: Set<Character> = ["a", "c", "d", "h", "l", "m", "n", "p", "D", "V"]
+    private let shortFlags: Set<Character> = ["a", "c", "d", "h", "l", "m", "n", "p", "D", "P", "V"]
 
     private func normalize(_ words: String...) -> [String] {
         NatsServerArguments.normalize(words, shortFlags: shortFlags)
@@ -16,6 +16,11 @@ import Testing
         #expect(normalize("-config", "tls.conf") == ["--config", "tls.conf"])
         #expect(normalize("-tls", "-tlscert", "c.pem", "-tlskey", "k.pem", "-tlscacert", "ca.pem", "-tlsverify")
             == ["--tls", "--tlscert", "c.pem", "--tlskey", "k.pem", "--tlscacert", "ca.pem", "--tlsverify"])
+    }
+
+    @Test func pidAndPortsFileFlagsInEverySpelling() {
+        #expect(normalize("-P", "d.pid", "-pid", "d.pid", "--pid", "d.pid") == ["-P", "d.pid", "--pid", "d.pid", "--pid", "d.pid"])
+        #expect(normalize("-ports_file_dir", "/tmp", "--ports_file_dir=/tmp") == ["--ports-file-dir", "/tmp", "--ports-file-dir=/tmp"])
     }
 
     @Test func groupsOfOneLetterFlagsStayGroups() {

@@ -286,3 +286,56 @@ def test_start_up_errors_say_what_a_harness_looks_for(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize("how", ["config", "flags"])
+def test_the_ports_file_and_the_pid_file_as_nats_js_harness_reads_them(tmp_path, how):
+    """nats.js's harness starts "nats-server -c CONF" with `port: -1` and `ports_file_dir: TMP`, then
+    polls TMP/nats-server_<pid>.ports for the URLs to connect to. Started here through a wrapper
+    script named nats-server (as this repository's suite scripts start docketd), whose exec
+    keeps the pid but not the name; the same from the flags (-P, --ports_file_dir)."""
+    import json
+    import shutil
+    import urllib.request
+
+    docketd = server_mode() == "docketd"
+    binary = os.environ["DOCKETD"] if docketd else shutil.which("nats-server")
+    wrapper = tmp_path / "nats-server"
+    data = f'--data-dir "{tmp_path / "data"}" ' if docketd else ""
+    wrapper.write_text(f'#!/bin/sh\nexec "{binary}" {data}"$@"\n')
+    wrapper.chmod(0o755)
+    pid_file = tmp_path / "server.pid"
+    if how == "config":
+        (tmp_path / "server.conf").write_text(
+            f'port: -1\nhttp_port: -1\nports_file_dir: "{tmp_path}"\npid_file: "{pid_file}"\n')
+        argv = [str(wrapper), "-c", str(tmp_path / "server.conf")]
+    else:
+        argv = [str(wrapper), "-a", "127.0.0.1", "-p", "-1", "-m", "-1", "-P", str(pid_file), "--ports_file_dir", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    ports_file = tmp_path / f"nats-server_{proc.pid}.ports"
+    try:
+        deadline = time.monotonic() + 10
+        ports = None
+        while ports is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                ports = json.loads(ports_file.read_text())
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        assert ports is not None, proc.stderr.read().decode() if proc.poll() is not None else "no ports file"
+        nats_url = next(url for url in ports["nats"] if url.startswith("nats://127.0.0.1:"))
+        with socket.create_connection(("127.0.0.1", int(nats_url.rsplit(":", 1)[1])), timeout=5) as client:
+            assert client.recv(4096).startswith(b"INFO ")
+            client.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+            assert client.recv(4096).startswith(b"PONG")
+        monitoring = next(url for url in ports["monitoring"] if url.startswith("http://127.0.0.1:"))
+        with urllib.request.urlopen(monitoring + "/varz", timeout=5) as response:
+            assert response.status == 200
+        assert pid_file.read_text().strip() == str(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert not ports_file.exists()
+    if docketd:
+        # nats-server leaves its pid file behind; docketd removes its own at a clean exit.
+        assert not pid_file.exists() and list(tmp_path.glob("*.ports")) == []
