@@ -124,7 +124,16 @@ struct ConfigFileSettings {
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet (operator mode takes operator JWTs and resolver: MEMORY)")
             case "cluster":
                 try applyCluster(value, to: &config)
-            case "leafnodes", "gateway", "jetstream", "mqtt":
+            case "leafnodes":
+                // Where leaf nodes would connect in (nats.js's test harness gives every server
+                // one): no client sees it missing, so it is logged, not refused. Remotes would
+                // join this server's subjects to another's: that is refused below.
+                guard case .map(let block) = value else { throw ConfigError("\(path): leafnodes must be a block { listen: … }") }
+                guard !block.contains(where: { $0.0 == "remotes" }) else {
+                    throw ConfigError("\(path): 'leafnodes' with remotes is not supported by docketd yet; remove it, or use nats-server for it")
+                }
+                ignored.append("leafnodes (docketd opens no leaf node port: leaf nodes cannot connect to it)")
+            case "gateway", "jetstream", "mqtt":
                 // Refused rather than skipped: starting without TLS, users or a cluster the file
                 // asks for would be worse than not starting.
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")

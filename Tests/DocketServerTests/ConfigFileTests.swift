@@ -221,7 +221,8 @@ import Testing
             ("cluster { authorization { user: r } }\n", "cluster.authorization needs user and password"),
             ("cluster { listen: 127.0.0.1:6222, authorization { token: t } }\n", "cluster.authorization.token is not supported"),
             ("cluster { lissen: 6222 }\n", "unknown setting 'cluster.lissen'"),
-            ("leafnodes { port: 7422 }\n", "'leafnodes' is not supported by docketd yet"),
+            ("leafnodes { remotes: [ { url: \"nats-leaf://hub:7422\" } ] }\n", "'leafnodes' with remotes is not supported by docketd yet"),
+            ("leafnodes: 7422\n", "leafnodes must be a block"),
         ] {
             try expectRefusedStart(text, saying: words)
         }

@@ -294,7 +294,6 @@ def test_the_ports_file_and_the_pid_file_as_nats_js_harness_reads_them(tmp_path,
     polls TMP/nats-server_<pid>.ports for the URLs to connect to. Started here through a wrapper
     script named nats-server (as this repository's suite scripts start docketd), whose exec
     keeps the pid but not the name; the same from the flags (-P, --ports_file_dir)."""
-    import json
     import shutil
     import urllib.request
 
@@ -315,14 +314,7 @@ def test_the_ports_file_and_the_pid_file_as_nats_js_harness_reads_them(tmp_path,
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     ports_file = tmp_path / f"nats-server_{proc.pid}.ports"
     try:
-        deadline = time.monotonic() + 10
-        ports = None
-        while ports is None and time.monotonic() < deadline and proc.poll() is None:
-            try:
-                ports = json.loads(ports_file.read_text())
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        assert ports is not None, proc.stderr.read().decode() if proc.poll() is not None else "no ports file"
+        ports = _ports_file(proc, ports_file)
         nats_url = next(url for url in ports["nats"] if url.startswith("nats://127.0.0.1:"))
         with socket.create_connection(("127.0.0.1", int(nats_url.rsplit(":", 1)[1])), timeout=5) as client:
             assert client.recv(4096).startswith(b"INFO ")
@@ -339,3 +331,45 @@ def test_the_ports_file_and_the_pid_file_as_nats_js_harness_reads_them(tmp_path,
     if docketd:
         # nats-server leaves its pid file behind; docketd removes its own at a clean exit.
         assert not pid_file.exists() and list(tmp_path.glob("*.ports")) == []
+
+
+def test_the_configuration_nats_js_harness_gives_every_server_starts_it(tmp_path):
+    """nats.js's harness (confDefaults) gives each server a leaf node port, server tags and a
+    plain WebSocket port, all on -1, and reads every port back from the ports file."""
+    import shutil
+
+    docketd = server_mode() == "docketd"
+    binary = os.environ["DOCKETD"] if docketd else shutil.which("nats-server")
+    (tmp_path / "server.conf").write_text(
+        'host: "127.0.0.1"\nport: -1\nhttp: "127.0.0.1:-1"\nleafnodes {\n  listen: "127.0.0.1:-1"\n}\n'
+        'server_tags: [\n  "id:T1"\n]\nwebsocket {\n  port: -1\n  no_tls: true\n}\n'
+        f'ports_file_dir: "{tmp_path}"\n')
+    argv = [binary, *(["--data-dir", str(tmp_path / "data")] if docketd else []), "-c", str(tmp_path / "server.conf")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    ports_file = tmp_path / f"nats-server_{proc.pid}.ports"
+    try:
+        ports = _ports_file(proc, ports_file)
+        assert {"nats", "monitoring", "websocket"} <= set(ports), ports
+        assert ports["websocket"][0].startswith("ws://127.0.0.1:")
+        port = int(ports["nats"][0].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            assert client.recv(4096).startswith(b"INFO ")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    if docketd:
+        assert "docketd opens no leaf node port" in proc.stderr.read().decode()
+
+
+def _ports_file(proc, path) -> dict:
+    """The ports file's document, once the server has written it (as nats.js's harness polls)."""
+    import json
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    raise AssertionError(proc.stderr.read().decode() if proc.poll() is not None else f"no {path}")
