@@ -726,6 +726,24 @@ extension Server {
     var maxRoutePending: Int { max(config.maxPending, 64 << 20) }
 
     /// NATS-style `/routez`: the routes to the other docketd nodes (none without a cluster).
+    /// `/varz`'s route counts, and in a cluster of docketd nodes what nats-server's has: every
+    /// node's client addresses (`connect_urls`, this node's first) and the `cluster` block.
+    func addRouteVarz(to writer: inout JSONObjectWriter) {
+        let established = routeTable?.byPeer.count ?? 0
+        writer.add("routes", established)
+        writer.add("remotes", established)
+        guard let table = routeTable else { return }
+        writer.add("connect_urls", json: Self.jsonArray(ownClientURLs + clusterClientURLs))
+        var cluster = JSONObjectWriter()
+        if !config.clusterName.isEmpty { cluster.add("name", config.clusterName) }
+        if let listener = table.listener {
+            cluster.add("addr", listener.boundHost)
+            cluster.add("cluster_port", listener.boundPort)
+        }
+        cluster.add("urls", json: Self.jsonArray(config.routes.map(\.display)))
+        writer.add("cluster", json: cluster.result)
+    }
+
     func routezDocument() -> String {
         var writer = JSONObjectWriter()
         writer.add("server_id", serverID)

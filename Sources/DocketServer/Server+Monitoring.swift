@@ -120,8 +120,7 @@ extension Server {
         writer.add("https_port", config.tls == nil ? 0 : monitoring?.boundPort ?? 0)
         writer.add("auth_timeout", Double(config.authTimeoutMilliseconds) / 1000)
         writer.add("write_deadline", config.writeDeadlineMilliseconds * 1_000_000)
-        writer.add("routes", 0)
-        writer.add("remotes", 0)
+        addRouteVarz(to: &writer)
         writer.add("leafnodes", 0)
         addCounters(to: &writer)
         if let cluster { writer.add("cluster", json: cluster.document) }

@@ -659,6 +659,39 @@ def test_routes_must_log_in_when_the_cluster_has_credentials():
         first.stop()
 
 
+def test_varz_counts_the_routes_and_lists_every_nodes_client_address(cluster):
+    """As nats-server's /varz: `routes` and `remotes` count the peers, `connect_urls` has every
+    node's client address (nats.js's harness waits on it for a cluster to form), and `cluster`
+    names the cluster and its route port."""
+    http_ports = [_free_port(), _free_port()]
+    nodes = [cluster(1, extra=f"http_port: {port}\n")[0] for port in http_ports]
+
+    def varz(port):
+        return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/varz", timeout=2).read())
+
+    addresses = {node.client_address for node in nodes}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        documents = [varz(port) for port in http_ports]
+        if all(d["routes"] == 1 and set(d.get("connect_urls", [])) == addresses for d in documents):
+            break
+        time.sleep(0.1)
+    for node, document in zip(nodes, documents):
+        assert document["routes"] == 1 and document["remotes"] == 1, document
+        assert sorted(document["connect_urls"]) == sorted(addresses), document
+        assert document["cluster"]["name"] == "docket_test" and document["cluster"]["cluster_port"] == node.route_port, document
+
+
+def test_varz_without_a_cluster_has_no_routes(tmp_path):
+    http_port = _free_port()
+    server = _start(tmp_path, {"config": f"http_port: {http_port}\n"})
+    try:
+        document = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{http_port}/varz", timeout=2).read())
+        assert document["routes"] == 0 and "connect_urls" not in document, document
+    finally:
+        server.stop()
+
+
 @pytest.mark.docketd_only("docketd's monitoring of its routes")
 def test_routez_lists_the_peers(tmp_path):
     import os
