@@ -373,3 +373,14 @@ def _ports_file(proc, path) -> dict:
         except (OSError, ValueError):
             time.sleep(0.05)
     raise AssertionError(proc.stderr.read().decode() if proc.poll() is not None else f"no {path}")
+
+
+@pytest.mark.docketd_only("docketd's refusal to start")
+@pytest.mark.parametrize("flag", ["-P", "--ports_file_dir"])
+def test_a_pid_or_ports_file_that_cannot_be_written_stops_the_start(tmp_path, flag):
+    missing = tmp_path / "no-such-directory"
+    target = str(missing / "d.pid") if flag == "-P" else str(missing)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    run = subprocess.run([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "data"), flag, target],
+                         capture_output=True, text=True, timeout=30, env=env)
+    assert run.returncode == 1 and f"cannot write {missing}/" in run.stderr, run.stderr
