@@ -1220,8 +1220,16 @@ public final class Server {
         processFiles.removeAll()
     }
 
-    /// The pid file and the ports file, if asked for; every listener is bound by now.
+    /// The pid file and the ports file, if asked for; every listener is bound by now. The start
+    /// stops if either cannot be written, leaving neither behind.
     private func writeProcessFiles() throws {
+        do { try writeProcessFilesOrThrow() } catch {
+            processFiles.removeAll()
+            throw error
+        }
+    }
+
+    private func writeProcessFilesOrThrow() throws {
         if let path = config.pidFile { try processFiles.write(String(getpid()), to: path) }
         guard let directory = config.portsFileDirectory, let listener else { return }
         var endpoints = [ProcessFiles.Endpoint(kind: "nats", scheme: tlsContext == nil ? "nats" : "tls", host: listener.boundHost, port: listener.boundPort)]

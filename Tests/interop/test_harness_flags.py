@@ -384,3 +384,12 @@ def test_a_pid_or_ports_file_that_cannot_be_written_stops_the_start(tmp_path, fl
     run = subprocess.run([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "data"), flag, target],
                          capture_output=True, text=True, timeout=30, env=env)
     assert run.returncode == 1 and f"cannot write {missing}/" in run.stderr, run.stderr
+
+
+@pytest.mark.docketd_only("docketd's refusal to start")
+def test_a_start_stopped_by_the_ports_file_leaves_no_pid_file(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    run = subprocess.run([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "data"), "-P", str(tmp_path / "d.pid"),
+                          "--ports_file_dir", str(tmp_path / "missing")], capture_output=True, text=True, timeout=30, env=env)
+    assert run.returncode == 1, run.stderr
+    assert not (tmp_path / "d.pid").exists()
