@@ -367,12 +367,12 @@ def test_overview_lists_queues_with_counts(world):
          "emails with 1000 waiting on the overview")
     wait(d, lambda d: queue_row_counts(d, "reports") == {"waiting": "0", "delayed": "1", "active": "0", "completed": "3", "dead": "1"},
          "reports' counts")
-    names = [row.get_attribute("data-queue") for row in css(d, 'tr[data-testid="queue-row"]')]
-    assert names == ["billing", "digests", "emails", "reports", "thumbnails", "webhooks"]
-    paused = one(d, 'tr[data-queue="thumbnails"] [data-testid="badge-paused"]')
-    assert paused.text == "paused"
+    # Read inside wait: each refresh draws the rows and cards anew, and one read mid-draw is stale.
+    wait(d, lambda d: [row.get_attribute("data-queue") for row in css(d, 'tr[data-testid="queue-row"]')]
+         == ["billing", "digests", "emails", "reports", "thumbnails", "webhooks"], "every queue, by name")
+    wait(d, lambda d: one(d, 'tr[data-queue="thumbnails"] [data-testid="badge-paused"]').text == "paused", "thumbnails paused")
     wait(d, lambda d: css(d, 'tr[data-queue="billing"] [data-testid="badge-blocked"][data-blocked-by="rate"]'), "billing held by its rate")
-    assert d.find_element(By.ID, "card-queues").text.split("\n")[1] == "6"
+    wait(d, lambda d: d.find_element(By.ID, "card-queues").text.split("\n")[1] == "6", "the card counting all 6")
     # Counts follow the server without a reload.
     world.client.enqueue("digests", b"now")
     wait(d, lambda d: (queue_row_counts(d, "digests") or {}).get("waiting") == "1", "the new digests job, refreshed in place")
@@ -923,10 +923,11 @@ def test_the_overview_pages_through_many_queues_and_filters_on_the_server():
         driver.get(server.url + "/#/")
         rows = lambda d: [r.get_attribute("data-queue") for r in css(d, 'tr[data-testid="queue-row"]') if r.is_displayed()]
         wait(driver, lambda d: len(rows(d)) == 250, "a page of 250 queues")
-        assert rows(driver)[0] == "many-000" and rows(driver)[-1] == "many-249"
+        # Read inside wait: each refresh draws the rows anew, and a row read mid-draw is stale.
+        wait(driver, lambda d: (page := rows(d))[0] == "many-000" and page[-1] == "many-249", "the first page, by name")
         info = one(driver, '[data-testid="queues-page-info"]')
         wait(driver, lambda d: info.text == "1–250 of 300", f"the page's place, not '{info.text}'")
-        assert driver.find_element(By.ID, "card-queues").text.split("\n")[1] == "300"
+        wait(driver, lambda d: d.find_element(By.ID, "card-queues").text.split("\n")[1] == "300", "the card counting all 300")
         assert driver.find_element(By.ID, "queue-count").text == "(300)"
         one(driver, '[data-testid="queues-next"]').click()
         wait(driver, lambda d: rows(d) == [f"many-{n:03}" for n in range(250, 300)], "the second page")
@@ -938,7 +939,7 @@ def test_the_overview_pages_through_many_queues_and_filters_on_the_server():
         driver.find_element(By.ID, "queue-filter").send_keys("many-27")
         wait(driver, lambda d: rows(d) == [f"many-{n}" for n in range(270, 280)], "the ten queues the filter names")
         wait(driver, lambda d: driver.find_element(By.ID, "queue-count").text == "(10)", "the filter's count")
-        assert driver.find_element(By.ID, "card-queues").text.split("\n")[1] == "300"
+        wait(driver, lambda d: d.find_element(By.ID, "card-queues").text.split("\n")[1] == "300", "the card counting all 300")
     finally:
         if driver:
             driver.quit()
