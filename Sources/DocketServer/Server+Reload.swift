@@ -149,6 +149,8 @@ extension Server {
         note("cluster name", \.clusterName)
         note("cluster authorization", \.routeCredentials)
         note("max_route_subscriptions", \.maxRouteSubscriptions)
+        note("pid_file", \.pidFile)
+        note("ports_file_dir", \.portsFileDirectory)
         // Routes change at a reload, but only where the node was started with a cluster.
         if old.routeListen == nil && old.routes.isEmpty { note("cluster routes", \.routes) }
         return names

@@ -117,4 +117,20 @@ import Testing
         // trace: true took effect: the PING just sent is in the log.
         #expect(server.log.waitForLine(containing: "<<- [PING]", timeout: 5) != nil, "\(server.log.text)")
     }
+
+    /// The pid file and the ports file are written once, at start: a reload that names others
+    /// says they wait for the next start, and the files written stay where they are.
+    @Test func aNewPidFileOrPortsDirectoryWaitsForTheNextStart() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("docketd.conf")
+        try "pid_file: \"\(folder.path)/a.pid\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        #expect(try String(contentsOfFile: folder.path + "/a.pid", encoding: .utf8) == String(server.pid))
+        try reload(server, config, "pid_file: \"\(folder.path)/b.pid\"\nports_file_dir: \"\(folder.path)\"\n")
+        #expect(server.log.lines.contains { $0.contains("applied only at the next start: pid_file, ports_file_dir") }, "\(server.log.text)")
+        #expect(FileManager.default.fileExists(atPath: folder.path + "/a.pid") && !FileManager.default.fileExists(atPath: folder.path + "/b.pid"))
+    }
 }
