@@ -81,6 +81,8 @@ final class PostgresBackend {
     /// since it last added that to the database's counts, which QUEUE `totals` and `rates`
     /// read (`flushActivity`: every tick, and at once when `--max-queues` queues have counts).
     private var unsentActivity: [String: [Int64: [Int]]] = [:]
+    /// How many times `unsentActivity` went to the database (see `queueState`).
+    private var activityFlushes = 0
     /// RESERVE tries of this pass, sent at its end.
     private var pendingTries: [Reserver] = [] {
         didSet { if pendingTries.isEmpty { pendingTryOwners.removeAll(keepingCapacity: true) } }
@@ -902,6 +904,12 @@ final class PostgresBackend {
     private static func mayWait(_ command: JobCommand) -> Bool {
         switch command {
         case .reserve(_, let timeout), .wait(_, let timeout): return timeout != 0
+        // A setting change is written at the end of its transaction, after the claims of the
+        // commands read with it: the connection's next commands wait for its answer, so they
+        // see the change, as on the embedded store (`QUEUE q concurrency=1` then `RESERVE q`).
+        case .queue(_, let changes): return !changes.isEmpty
+        // So does an ENQ whose parents are looked up before its insert (`enqueueWithParents`).
+        case .enqueue(_, let options): return namesEarlierJobs(options)
         default: return false
         }
     }
@@ -954,16 +962,7 @@ final class PostgresBackend {
             if !list.isEmpty { prepared[index].parents = tokens }
         }
         flushBatches()
-        store.queues(ofJobs: ids, on: db) { [self] result in
-            guard case .success(let found) = result else { return done(.failure(Self.unavailable(lastFailure))) }
-            for (index, list) in parents.enumerated() {
-                for case .job(let id) in list {
-                    guard let queue = found[Self.databaseID(id)] else { return done(failure(index, JobError(.notFound, "parent job \(id) not found"))) }
-                    if let permissions = connection.permissions, !permissions.may(.read, queue: Array(queue.utf8)) {
-                        return done(failure(index, Server.hiddenParent(id)))
-                    }
-                }
-            }
+        let insert = { [self] in
             guard isAvailable, let db = self.connection else { return done(.failure(Self.unavailable(lastFailure))) }
             flushBatches()
             let expiredOnArrival = prepared.contains { $0.ttlMilliseconds.map { $0 <= 0 } ?? false || $0.expiresAtMilliseconds.map { $0 <= now() } ?? false }
@@ -980,6 +979,30 @@ final class PostgresBackend {
             if expiredOnArrival { expireDue() }
             flushBatches()
         }
+        // Nothing to look up (a BATCH without parents outside it): inserted in this transaction,
+        // in order with the client's other commands.
+        guard !ids.isEmpty else { return insert() }
+        // Parents are looked up first (NOT_FOUND, and whether the client may read them), so
+        // the insert goes in a later transaction: the caller makes the client's next commands
+        // wait for the answer (`mayWait`, `enqueueBatch`), or they would act before it.
+        store.queues(ofJobs: ids, on: db) { [self] result in
+            guard case .success(let found) = result else { return done(.failure(Self.unavailable(lastFailure))) }
+            for (index, list) in parents.enumerated() {
+                for case .job(let id) in list {
+                    guard let queue = found[Self.databaseID(id)] else { return done(failure(index, JobError(.notFound, "parent job \(id) not found"))) }
+                    if let permissions = connection.permissions, !permissions.may(.read, queue: Array(queue.utf8)) {
+                        return done(failure(index, Server.hiddenParent(id)))
+                    }
+                }
+            }
+            insert()
+        }
+    }
+
+    /// Whether an ENQ's `after=` names jobs outside its BATCH, which are looked up before it is
+    /// inserted (`enqueueWithParents`).
+    static func namesEarlierJobs(_ options: EnqueueOptions) -> Bool {
+        options.after?.contains { if case .job = $0 { return true } else { return false } } ?? false
     }
 
     /// BATCH: its ENQs, checked by the caller, in one `docket.enqueue`.
@@ -995,7 +1018,7 @@ final class PostgresBackend {
                 jobs.append(job)
             }
         }
-        let answer = JobAnswer()
+        let answer = JobAnswer(blocks: commands.contains { Self.namesEarlierJobs($0.options) })
         noteMainCommand(from: connection)
         countMainPending(answer, of: connection)
         enqueueWithParents(jobs, named: commands.map { $0.options.after ?? [] }, inBatch: true, for: connection) { result in
@@ -1046,7 +1069,9 @@ final class PostgresBackend {
     private func flushLane(force: Bool) {
         guard let lane else { return }
         lane.send(force: force) { [self] items, db in
-            store.enqueue(items.map(\.job), on: db, completion: settling(items, events: false))
+            for run in Self.runsWithoutRepeatedKeys(items) {
+                store.enqueue(run.map(\.job), on: db, completion: settling(run, events: false))
+            }
         }
         if mainFollowsLane {
             mainFollowsLane = false
@@ -1089,7 +1114,32 @@ final class PostgresBackend {
             return
         }
         if !acks.isEmpty { flushAcks() }
+        // One insert cannot see its own rows: an ENQ whose key an earlier one of the batch
+        // names (`replace=true` of a job just enqueued, or its duplicate) goes in the next.
+        if let key = job.key, enqueues.contains(where: { $0.job.key == key && $0.job.queue == job.queue }) { flushEnqueues() }
         enqueues.append((job, done))
+    }
+
+    /// The ENQs in order, cut before each one whose queue and key an earlier one of its run
+    /// names: each run is one insert, and an insert cannot see its own rows.
+    static func runsWithoutRepeatedKeys(_ items: [PostgresEnqueueLane.Enqueue]) -> [[PostgresEnqueueLane.Enqueue]] {
+        var runs: [[PostgresEnqueueLane.Enqueue]] = [[]]
+        var keys: Set<KeyOfQueue> = []
+        for item in items {
+            if let key = item.job.key {
+                if !keys.insert(KeyOfQueue(queue: item.job.queue, key: key)).inserted {
+                    runs.append([])
+                    keys = [KeyOfQueue(queue: item.job.queue, key: key)]
+                }
+            }
+            runs[runs.count - 1].append(item)
+        }
+        return runs
+    }
+
+    struct KeyOfQueue: Hashable {
+        let queue: String
+        let key: [UInt8]
     }
 
     /// What a batch of ENQs gets once its transaction ended: each its job (noted, with its
@@ -1215,24 +1265,30 @@ final class PostgresBackend {
             for reserver in tries { reserver.inFlight = false }
             return
         }
-        if !expiredThisPass {
-            expireDue()
-            if server.wantsLifecycle { tellDue() }
-        }
+        if !expiredThisPass { expireDue() }
+        // Every round of tries looks again: the claims take only jobs due by the last look, and
+        // a command between two rounds of one pass (a FAIL that retries now, say) may have made
+        // one runnable since the first.
+        if server.wantsLifecycle { tellDue() }
         // One statement for the tries that name the same queues (workers keep several RESERVEs
-        // in flight, and many workers share a queue list), in the order they came.
-        var groups: [[String]: [Reserver]] = [:]
-        var order: [[String]] = []
+        // in flight, and many workers share a queue list), in the order they came: a try joins
+        // an earlier group of its queues only if no group that claims after that one shares a
+        // queue with it (it would otherwise take a job before a RESERVE that came first).
+        var groups: [(queues: [String], reservers: [Reserver])] = []
         for reserver in tries {
             if reserver.isDone {
                 reserver.inFlight = false
                 continue
             }
-            if groups[reserver.queues] == nil { order.append(reserver.queues) }
-            groups[reserver.queues, default: []].append(reserver)
+            if let index = groups.lastIndex(where: { $0.queues == reserver.queues }),
+                groups[(index + 1)...].allSatisfy({ later in later.queues.allSatisfy { !reserver.queues.contains($0) } })
+            {
+                groups[index].reservers.append(reserver)
+            } else {
+                groups.append((reserver.queues, [reserver]))
+            }
         }
-        for queues in order {
-            let group = groups[queues]!
+        for (queues, group) in groups {
             if group.count == 1 {
                 send(group[0], on: db)
                 continue
@@ -1687,6 +1743,7 @@ final class PostgresBackend {
         guard !unsentActivity.isEmpty, let db = connection, isAvailable else { return }
         let sent = unsentActivity
         unsentActivity.removeAll()
+        activityFlushes &+= 1
         var rows: [PostgresActivity] = []
         for (queue, seconds) in sent.sorted(by: { $0.key < $1.key }) {
             for (second, counts) in seconds.sorted(by: { $0.key < $1.key }) { rows.append(PostgresActivity(queue: queue, second: second, counts: counts)) }
@@ -1780,8 +1837,13 @@ final class PostgresBackend {
         var settings: PostgresQueueSettings?
         var activity: PostgresQueueActivity?
         let second = now() / 1000
-        // What the statement below cannot see yet: counted here since the last flush.
-        let unsent = unsentActivity[queue] ?? [:]
+        // What the statement below cannot see yet: counted here since the last flush. Read
+        // once its answer is here, so the counts of the commands answered before it (in its
+        // transaction, or on the enqueue connection) are in (`ENQ q` then `QUEUE q`, pipelined,
+        // shows the ENQ as on the embedded store); unless a flush went out meanwhile, behind
+        // the statement: what it took is in neither, so the counts as they were now are used.
+        let unsentWhenRead = unsentActivity[queue] ?? [:]
+        let flushesWhenRead = activityFlushes
         store.settings(queue: queue, on: db) { settings = try? $0.get() }
         store.activity(queue: queue, second: second, on: db) { activity = try? $0.get() }
         var rateOpening: Int64?
@@ -1791,6 +1853,7 @@ final class PostgresBackend {
             let config = Self.config(settings)
             var totals = activity.totals
             var lastMinute = activity.lastMinute
+            let unsent = activityFlushes == flushesWhenRead ? unsentActivity[queue] ?? [:] : unsentWhenRead
             for (unsentSecond, counts) in unsent {
                 for index in counts.indices { totals[index] += Int64(counts[index]) }
                 // started, completed, failed, dead
