@@ -37,9 +37,13 @@ public struct PostgresJobStore: Sendable {
     ) {
         let backoffs = jobs.map { $0.backoff?.columns }
         let fallback = defaults.backoff.columns
+        // An `at=` already past by the database's clock is dropped: the job runs now, behind the
+        // jobs already waiting, as on the embedded store (claims take the oldest run time first,
+        // so one kept would go ahead of them all).
+        let runAt = jobs.contains { $0.runAtMilliseconds != nil } ? Self.futureRunTimes : "$5::bigint[]"
         connection.execute(
             """
-            SELECT ord, id, duplicate, replaced, max_attempts, run_at, state, parents FROM docket.enqueue($1::text[], $2::bytea[], $3::integer[], $4::bigint[], $5::bigint[],
+            SELECT ord, id, duplicate, replaced, max_attempts, run_at, state, parents FROM docket.enqueue($1::text[], $2::bytea[], $3::integer[], $4::bigint[], \(runAt),
                 $6::integer[], $7::text[], $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bytea[], $13::bytea[],
                 $14::integer, $15::text, $16::bigint, $17::bigint, $18::bigint, $19::bigint[], $20::bigint[], $21::text[], $22::boolean[],
                 $23::bigint[], $24::boolean[])
@@ -113,6 +117,9 @@ public struct PostgresJobStore: Sendable {
                 })
         }
     }
+
+    /// The run times of `enqueue`'s fifth parameter, those already past made null.
+    static let futureRunTimes = "(SELECT array_agg(CASE WHEN u.r > docket.now_ms() THEN u.r END ORDER BY u.k) FROM unnest($5::bigint[]) WITH ORDINALITY AS u(r, k))"
 
     static let reservationColumns = "id, queue, attempt, delivery, lease_ms, lease_expires_at, payload, grp, max_attempts, wait_ms"
 

@@ -1085,6 +1085,9 @@ final class PostgresBackend {
         guard !enqueued.duplicate, !enqueued.replaced else { return }
         let delayed = enqueued.runAt > now
         if delayed { armTick(at: enqueued.runAt) }
+        // Expired on time, not at the next second's tick: INSPECT says dead, and `expired` is
+        // published, as the embedded store's timer does.
+        if let expiry = job.expiresAtMilliseconds ?? job.ttlMilliseconds.map({ now + Int64($0) }), expiry > now { armTick(at: expiry) }
         if !delayed, enqueued.state == "waiting" { offerToWaitingReserver(queue: job.queue) }
         guard events else { return count(.enqueued, queue: job.queue) }
         let held = HeldJob(
