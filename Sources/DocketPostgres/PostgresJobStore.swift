@@ -249,7 +249,12 @@ public struct PostgresJobStore: Sendable {
         completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
     ) {
         connection.execute(
-            "SELECT id, queue, outcome, retry_ms, attempts, max_attempts FROM docket.recover_expired($1::integer, $2::integer)", [.int(limit), .int(defaults.keepDead)]
+            // The lease as the statement began (the function's changes are not seen here, and
+            // retention may delete the job): its `stalled` event says it, as the last error does.
+            """
+            SELECT e.id, e.queue, e.outcome, e.retry_ms, e.attempts, e.max_attempts, (SELECT j.lease_ms FROM docket.jobs j WHERE j.id = e.id)
+            FROM docket.recover_expired($1::integer, $2::integer) AS e
+            """, [.int(limit), .int(defaults.keepDead)]
         ) { result in
             completion(result.map(Self.endedAttempts))
         }
@@ -758,7 +763,7 @@ public struct PostgresJobStore: Sendable {
             PostgresEndedAttempt(
                 id: row.int64(0) ?? 0, queue: row.string(1) ?? "",
                 outcome: row.string(2) == "dead" ? .dead : .retry(afterMilliseconds: row.int(3) ?? 0), attempt: row.int(4) ?? 0,
-                maxAttempts: row.int(5) ?? 0)
+                maxAttempts: row.int(5) ?? 0, leaseMilliseconds: row.values.count > 6 ? row.int64(6) : nil)
         }
     }
 

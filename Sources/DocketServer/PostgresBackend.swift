@@ -84,6 +84,8 @@ final class PostgresBackend {
     /// How many times `unsentActivity` went to the database (see `queueState`).
     private var activityFlushes = 0
     /// RESERVE tries of this pass, sent at its end.
+    /// RESERVEs taken so far: each one's place in line (`Reserver.arrival`).
+    private var reserverArrivals = 0
     private var pendingTries: [Reserver] = [] {
         didSet { if pendingTries.isEmpty { pendingTryOwners.removeAll(keepingCapacity: true) } }
     }
@@ -545,7 +547,9 @@ final class PostgresBackend {
                 }
             }
         case .reserve(let queues, let timeout):
-            let reserver = Reserver(owner: connection, queues: queues.map(name), answer: answer, timeout: timeout, now: now())
+            reserverArrivals += 1
+            let reserver = Reserver(
+                owner: connection, queues: queues.map(name), answer: answer, timeout: timeout, now: now(), arrival: reserverArrivals)
             if connection.pendingAnswer?.readAhead != nil,
                 let ahead = reservers.last(where: { $0.owner === connection && !$0.isDone })
             {
@@ -1261,7 +1265,10 @@ final class PostgresBackend {
     /// that RESERVE: one `docket.ack` per pass rather than per job.
     private func sendTries() {
         guard !pendingTries.isEmpty else { return }
-        let tries = pendingTries
+        // First come, first served: tries in the order their RESERVEs came, not the order they
+        // were woken (a job for the second queue of an earlier waiter's list, offered first,
+        // made a later waiter of both queues take the job the earlier one was owed).
+        let tries = pendingTries.sorted { $0.arrival < $1.arrival }
         pendingTries.removeAll()
         for reserver in tries { reserver.answer.readAhead = nil }
         guard let db = connection, isAvailable else {
@@ -1666,7 +1673,10 @@ final class PostgresBackend {
         let job = HeldJob(
             id: UInt64(attempt.id), queue: attempt.queue, attempt: attempt.attempt, maxAttempts: attempt.maxAttempts, group: nil,
             startedAt: now())
-        failed(job, cause: cause, reason: nil, next: attempt.outcome)
+        // The last error the database wrote (`docket.end_attempts`), as the embedded store's
+        // event says it.
+        let reason = cause == .stalled ? "stalled: lease of \(attempt.leaseMilliseconds ?? 0) ms expired" : "worker lost: connection closed"
+        failed(job, cause: cause, reason: Array(reason.utf8), next: attempt.outcome)
         if case .retry(let milliseconds) = attempt.outcome, milliseconds > 0 { armTick(at: now() + Int64(milliseconds)) }
     }
 
@@ -2080,6 +2090,8 @@ private final class Reserver {
     let queues: [String]
     let answer: JobAnswer
     let timeout: Int?
+    /// Its place in line among every RESERVE this docketd took: tries go in this order.
+    let arrival: Int
     /// Whether it waits when nothing is there (a timeout other than 0).
     var waits: Bool { timeout != 0 }
     /// Wall ms when it gives up; nil: never (or not yet: behind `predecessor`).
@@ -2095,11 +2107,12 @@ private final class Reserver {
     var wokenMeanwhile = false
     var isDone = false
 
-    init(owner: Connection, queues: [String], answer: JobAnswer, timeout: Int?, now: Int64) {
+    init(owner: Connection, queues: [String], answer: JobAnswer, timeout: Int?, now: Int64, arrival: Int) {
         self.owner = owner
         self.queues = queues
         self.answer = answer
         self.timeout = timeout
+        self.arrival = arrival
         self.deadline = timeout.flatMap { $0 == 0 ? nil : now + Int64($0) }
     }
 

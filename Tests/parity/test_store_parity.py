@@ -261,3 +261,33 @@ def test_expiry_and_retention():
         ("a", "INSPECT 2\r\nINSPECT 3\r\nDEAD q\r\n" + enq("q", "y", "attempts=1") + "RESERVE q timeout=0\r\nFAIL 4\r\nDEAD q\r\nINSPECT 1\r\n"),
     ]
     check(script)
+
+
+def test_events_of_every_kind():
+    script = [
+        ("e", "SUB $JOB.ev.> 1\r\n"),
+        ("a", enq("ev", "p") + enq("ev", "c", "after=1") + enq("ev", "t", "ttl=150ms pri=5")
+         + enq("ev", "d", "delay=1h pri=9") + enq("ev", "l", "lease=300ms backoff=fixed:0 pri=-1")),
+        ("w", "RESERVE ev timeout=0\r\n"),
+        ("sleep", 0.6),
+        ("w", "RESERVE ev timeout=0\r\nRESERVE ev timeout=0\r\nFAIL 5 throttle=50ms\r\n"),
+        ("close", "w"),
+        ("sleep", 0.3),
+        ("a", "PROMOTE 4\r\nRESERVE ev timeout=0\r\nACK 1\r\nRESERVE ev timeout=0\r\nRESERVE ev timeout=0\r\n"),
+        ("sleep", 0.2),
+        ("events", "e"),
+    ]
+    check(script)
+
+
+def test_waiting_workers_are_served_first_come_first_served():
+    script = [
+        ("w1", "RESERVE q timeout=5s\r\n", "nowait"),
+        ("sleep", 0.1),
+        ("w2", "RESERVE q,r timeout=5s\r\n", "nowait"),
+        ("sleep", 0.1),
+        ("a", enq("r", "for-w2") + enq("q", "for-w1")),
+        ("w1", ""),
+        ("w2", ""),
+    ]
+    check(script)
