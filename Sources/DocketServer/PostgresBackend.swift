@@ -571,6 +571,7 @@ final class PostgresBackend {
                             $0.runMilliseconds = Int(self.now() - job.startedAt)
                             $0.resultBytes = body?.count ?? 0
                         }
+                        freedSlot(of: job.queue)
                     }
                     reply(.done)
                 case .failure(let error): reply(.error(error))
@@ -586,6 +587,7 @@ final class PostgresBackend {
                 switch result {
                 case .success(let outcome):
                     let job = release(id, from: connection, actingFor: holder)
+                    if let job { freedSlot(of: job.queue) }
                     switch outcome {
                     case .retry(let milliseconds):
                         if let job { failed(job, cause: .failed, reason: body, next: .retry(afterMilliseconds: milliseconds)) }
@@ -1403,6 +1405,14 @@ final class PostgresBackend {
     private func offerToWaitingReserver(queue: String) {
         guard let reserver = reservers.first(where: { !$0.inFlight && !$0.isDone && $0.queues.contains(queue) }) else { return }
         attempt(reserver)
+    }
+
+    /// A job of `queue` stopped being active (ACK, FAIL): under a concurrency cap, a RESERVE
+    /// waiting here may start one now. The database sends no notification for that, so without
+    /// this the waiter tried again only at the next second's poll. One try, by the
+    /// longest-waiting RESERVE of the queue, and only while one waits.
+    private func freedSlot(of queue: String) {
+        offerToWaitingReserver(queue: queue)
     }
 
     /// Waiting RESERVEs that take from `queue` (nil: all) try again.

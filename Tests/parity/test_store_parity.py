@@ -291,3 +291,22 @@ def test_waiting_workers_are_served_first_come_first_served():
         ("w2", ""),
     ]
     check(script)
+
+
+def test_a_freed_slot_goes_to_the_waiting_worker_at_once():
+    # Under a concurrency cap, an ACK or a FAIL frees a slot: the worker waiting gets the next
+    # job then (on PostgreSQL it waited for the next second's poll).
+    script = [
+        ("a", "QUEUE q concurrency=1\r\n" + enq("q", "1") + enq("q", "2") + enq("q", "3", "attempts=1")),
+        ("w1", "RESERVE q timeout=0\r\n"),
+        ("w2", "RESERVE q timeout=300ms\r\n", "nowait"),
+        ("sleep", 0.1),
+        ("w1", "ACK 1\r\n"),
+        ("sleep", 0.2),
+        ("w3", "RESERVE q timeout=300ms\r\n", "nowait"),
+        ("sleep", 0.1),
+        ("w2", "FAIL 2 retry=no\r\n"),
+        ("sleep", 0.2),
+        ("w3", ""),
+    ]
+    check(script)
