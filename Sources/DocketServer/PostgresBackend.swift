@@ -916,6 +916,9 @@ final class PostgresBackend {
         case .queue(_, let changes): return !changes.isEmpty
         // So does an ENQ whose parents are looked up before its insert (`enqueueWithParents`).
         case .enqueue(_, let options): return namesEarlierJobs(options)
+        // And ROUTE and UNROUTE, which change the routes in memory once the database has the
+        // change: the PUBs sent behind them are routed by the new routes.
+        case .route, .unroute: return true
         default: return false
         }
     }

@@ -310,3 +310,13 @@ def test_a_freed_slot_goes_to_the_waiting_worker_at_once():
         ("w3", ""),
     ]
     check(script)
+
+
+def test_routes_apply_to_the_messages_sent_behind_them():
+    # On PostgreSQL a route was installed once the database had it, after the PUBs pipelined
+    # behind the ROUTE had been handled: they made no job, and ROUTES did not show it.
+    script = [
+        ("a", "ROUTE orders.* q pri=2\r\nROUTES\r\nPUB orders.x 3\r\nabc\r\nRESERVE q timeout=1s\r\n"),
+        ("a", "UNROUTE 2\r\nUNROUTE 1\r\nROUTES\r\nPUB orders.y 3\r\ndef\r\nRESERVE q timeout=200ms\r\n"),
+    ]
+    check(script)
