@@ -459,7 +459,10 @@ public struct PostgresJobStore: Sendable {
     public func retry(
         _ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<(queue: String, maxAttempts: Int), PostgresJobError>) -> Void
     ) {
-        connection.execute("SELECT docket.retry(j.id), j.queue, j.max_attempts FROM docket.jobs j WHERE j.id = $1::bigint", [.int(Int(id))]) {
+        // A waiting job whose run time is ahead is delayed, as the refusal says on the embedded store.
+        connection.execute(
+            "SELECT docket.retry(j.id), j.queue, j.max_attempts, j.run_at > docket.now_ms() FROM docket.jobs j WHERE j.id = $1::bigint", [.int(Int(id))]
+        ) {
             result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
@@ -468,6 +471,7 @@ public struct PostgresJobStore: Sendable {
                 switch row?.string(0) {
                 case nil: completion(.failure(.notFound(id)))
                 case "dead": completion(.success((row?.string(1) ?? "", row?.int(2) ?? 0)))
+                case "waiting" where row?.bool(3) == true: completion(.failure(.notDead(id, state: "delayed")))
                 case let state?: completion(.failure(.notDead(id, state: state)))
                 }
             }

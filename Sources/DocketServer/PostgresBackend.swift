@@ -423,6 +423,14 @@ final class PostgresBackend {
         return JobError(.storeFull, "the database has no room for the change: \(oneLine(error.message)); nothing was changed, send it again once it has")
     }
 
+    /// A job as DEAD and LIST show it: without `children`, which only INSPECT gives, as on the
+    /// embedded store.
+    static func listed(_ record: PostgresJobRecord) -> JobView {
+        var view = record.view
+        view.children = nil
+        return view
+    }
+
     /// A store completion that answers with `success` of what the verb gave, or the error.
     /// Job documents as a reader may see them: parents and children in queues it may not read
     /// left out, as INSPECT leaves them out (nil: their queues could not be read).
@@ -663,7 +671,7 @@ final class PostgresBackend {
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(let records):
-                    readableViews(records.map(\.view), for: connection) { views in
+                    readableViews(records.map(Self.listed), for: connection) { views in
                         reply(views.map { views in .document(JobView.array(count: views.count, budget: budget) { views[$0] }) } ?? .error(Self.unavailable(self.lastFailure)))
                     }
                 }
@@ -768,7 +776,7 @@ final class PostgresBackend {
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(let page):
-                    readableViews(page.records.map(\.view), for: connection) { views in
+                    readableViews(page.records.map(Self.listed), for: connection) { views in
                         reply(views.map { views in
                             .document(JobPageView.json(
                                 queue: queueName, state: state, count: views.count, more: page.more, budget: budget,

@@ -320,3 +320,13 @@ def test_routes_apply_to_the_messages_sent_behind_them():
         ("a", "UNROUTE 2\r\nUNROUTE 1\r\nROUTES\r\nPUB orders.y 3\r\ndef\r\nRESERVE q timeout=200ms\r\n"),
     ]
     check(script)
+
+
+def test_lists_and_refusals_read_as_on_the_embedded_store():
+    # DEAD and LIST showed `children` on PostgreSQL (only INSPECT gives them); RETRY of a
+    # delayed job said it was waiting.
+    script = [
+        ("a", enq("q", "p", "attempts=1") + enq("q", "c", "after=1") + enq("q", "d", "delay=1h")
+         + "RESERVE q timeout=0\r\nFAIL 1\r\nDEAD q\r\nLIST q state=dead\r\nINSPECT 1\r\nRETRY 3\r\nRETRY 2\r\n"),
+    ]
+    check(script)
