@@ -63,6 +63,8 @@ final class PostgresBackend {
     /// The open transaction holds a statement whose results decide what else it writes: it
     /// commits in two steps (see `endOfPass`).
     private var needsTwoSteps = false
+    /// Last errors of jobs an ENQ found dead (`tellWhyItDied`), for their `dead` events.
+    private var deathReasons: [UInt64: [UInt8]] = [:]
     /// Statements that results told before the commit added to their transaction (`finishing`).
     private var beforeCommit: [PostgresStatement] = []
     /// Events made by the results of the transaction being finished, waiting for their numbers
@@ -386,7 +388,8 @@ final class PostgresBackend {
         let state: JobState = kind != .unblocked ? .dead : runAt > now() ? .delayed : .waiting
         let job = HeldJob(
             id: id, queue: queue, attempt: 0, maxAttempts: child["max_attempts"]?.intValue ?? 0, group: nil, startedAt: now())
-        return makeEvent(kind, job, state: state) { event in
+        // The database counted its death (schema version 20).
+        return makeEvent(kind, job, state: state, counted: false) { event in
             if let error = child["error"]?.stringValue { event.error = Array(error.utf8) }
         }
     }
@@ -1110,14 +1113,29 @@ final class PostgresBackend {
         let held = HeldJob(
             id: UInt64(enqueued.id), queue: job.queue, attempt: 0, maxAttempts: enqueued.maxAttempts, group: job.group, startedAt: now)
         let state: JobState = enqueued.state == "blocked" ? .blocked : enqueued.state == "dead" ? .dead : delayed ? .delayed : .waiting
-        event(.enqueued, held, state: state)
+        // A job enqueued after a parent already dead (or deleted) is dead at once: as on the
+        // embedded store, it is enqueued `blocked`, then dies saying which parent killed it.
+        event(.enqueued, held, state: state == .dead ? .blocked : state)
         if state == .blocked {
             event(.blocked, held, state: .blocked) { event in
                 event.parents = enqueued.parents
             }
         } else if state == .dead {
             event(.dead, held, state: .dead)
+            tellWhyItDied(held.id)
         }
+    }
+
+    /// The `dead` event just made for job `id` gets the job's last error (`parent <id> dead`),
+    /// read in the same transaction before its events are numbered.
+    private func tellWhyItDied(_ id: UInt64) {
+        guard server.wantsLifecycle, let db = connection, db.isTellingUncommittedResults else { return }
+        beforeCommit.append(
+            PostgresStatement("SELECT last_error FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) { [self] result in
+                // Read before the numbering's answer, which puts it in the event.
+                guard case .success(let rows) = result, let error = rows.rows.first?.bytes(0) else { return }
+                deathReasons[id] = error
+            })
     }
 
     /// Adds `job` to the pass's ENQs: the main connection's, or with `client`, the enqueue
@@ -1733,9 +1751,10 @@ final class PostgresBackend {
 
     /// Counts one event in the queue's totals; the event itself only while someone can hear it.
     private func makeEvent(
-        _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, _ fill: (inout LifecycleEvent) -> Void = { _ in }
+        _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, counted: Bool = true,
+        _ fill: (inout LifecycleEvent) -> Void = { _ in }
     ) -> LifecycleEvent? {
-        count(kind, queue: job.queue)
+        if counted { count(kind, queue: job.queue) }
         guard server.wantsLifecycle else { return nil }
         var event = LifecycleEvent(
             kind: kind, sequence: 0, queue: job.queue, id: job.id, attempt: attempt ?? job.attempt,
@@ -1817,6 +1836,12 @@ final class PostgresBackend {
             for child in numbers.settled { taken[child.queue, default: 0] += 1 }
             for (queue, last) in numbers.last { next[queue] = UInt64(max(0, last - Int64(taken[queue] ?? 0) + 1)) }
             var numbered = events
+            if !deathReasons.isEmpty {
+                for index in numbered.indices where numbered[index].kind == .dead && numbered[index].error == nil {
+                    numbered[index].error = deathReasons.removeValue(forKey: numbered[index].id)
+                }
+                deathReasons.removeAll()
+            }
             numbered.append(contentsOf: numbers.settled.compactMap { settled($0.child) })
             for index in numbered.indices {
                 let queue = numbered[index].queue
