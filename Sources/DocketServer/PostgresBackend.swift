@@ -63,6 +63,8 @@ final class PostgresBackend {
     /// The open transaction holds a statement whose results decide what else it writes: it
     /// commits in two steps (see `endOfPass`).
     private var needsTwoSteps = false
+    /// Jobs each connection holds whose FAIL or throttle is in flight (`endingAttempt`).
+    private var endingAttempts: [UInt64: Set<UInt64>] = [:]
     /// Last errors of jobs an ENQ found dead (`tellWhyItDied`), for their `dead` events.
     private var deathReasons: [UInt64: [UInt8]] = [:]
     /// Statements that results told before the commit added to their transaction (`finishing`).
@@ -594,7 +596,9 @@ final class PostgresBackend {
             if case .after(let milliseconds) = choice { postgresChoice = .after(milliseconds: milliseconds) }
             if case .never = choice { postgresChoice = .never }
             flushBatches()
+            let ending = endingAttempt(id, of: connection)
             store.fail(hold, choice: postgresChoice, reason: body, on: db) { [self] result in
+                ending()
                 switch result {
                 case .success(let outcome):
                     let job = release(id, from: connection, actingFor: holder)
@@ -614,7 +618,9 @@ final class PostgresBackend {
         case .throttle(let id, let milliseconds, let groupOnly, let attempt):
             let hold = PostgresHold(id: Self.databaseID(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushBatches()
+            let ending = endingAttempt(id, of: connection)
             store.throttle(hold, milliseconds: milliseconds, groupOnly: groupOnly, reason: body, on: db) { [self] result in
+                ending()
                 switch result {
                 case .success(let until):
                     if let job = release(id, from: connection, actingFor: holder) {
@@ -887,8 +893,21 @@ final class PostgresBackend {
         switch command {
         case .reserve: return false
         case .ack(let id, _), .progress(let id, _, _), .touch(let id, _):
-            return held[connection.id]?[id] == nil
+            return held[connection.id]?[id] == nil || endingAttempts[connection.id]?.contains(id) == true
         default: return true
+        }
+    }
+
+    /// Notes that a FAIL or throttle of job `id` by `connection` is in flight, until the returned
+    /// closure runs (at its answer): the job is held until then, but an ACK, PROGRESS or TOUCH
+    /// of it read meanwhile is for the next attempt (FAIL, RETRY, RESERVE, ACK pipelined), which
+    /// a RESERVE still to be tried may hand out, so it must follow that try.
+    private func endingAttempt(_ id: UInt64, of connection: Connection) -> () -> Void {
+        endingAttempts[connection.id, default: []].insert(id)
+        return { [weak self] in
+            guard let self else { return }
+            self.endingAttempts[connection.id]?.remove(id)
+            if self.endingAttempts[connection.id]?.isEmpty == true { self.endingAttempts[connection.id] = nil }
         }
     }
 

@@ -199,6 +199,7 @@ def run_side_by_side(docketd: str, postgres: Postgres, script, flags=(), pg_node
     lmdb = Side(docketd, list(flags), None)
     pg = Side(docketd, list(flags), postgres.url_for(database), pg_nodes)
     out = {"lmdb": [], "pg": []}
+    failures: list[str] = []
     try:
         for step in script:
             kind = step[0]
@@ -223,7 +224,14 @@ def run_side_by_side(docketd: str, postgres: Postgres, script, flags=(), pg_node
                 else:
                     results[name] = [normalize(r) for r in side.client(kind).run(step[1])]
 
-            threads = [threading.Thread(target=act, args=(s, n)) for s, n in ((lmdb, "lmdb"), (pg, "pg"))]
+            def guarded(side: Side, name: str) -> None:
+                try:
+                    act(side, name)
+                except (OSError, ConnectionError, ValueError) as error:
+                    results[name] = ["<connection failed: %s>" % error]
+                    failures.append("%s: step %r: %s" % (name, step, error))
+
+            threads = [threading.Thread(target=guarded, args=(s, n)) for s, n in ((lmdb, "lmdb"), (pg, "pg"))]
             for t in threads:
                 t.start()
             for t in threads:
@@ -237,6 +245,9 @@ def run_side_by_side(docketd: str, postgres: Postgres, script, flags=(), pg_node
             postgres.run("DROP DATABASE IF EXISTS %s WITH (FORCE)" % database)
         except RuntimeError:
             pass
+    # A connection that failed (a script's mistake, or a server that closed it) fails the run,
+    # even when both sides failed alike.
+    assert not failures, failures
     return out["lmdb"], out["pg"]
 
 

@@ -68,7 +68,7 @@ def test_retries_backoff_and_dead():
     script = [
         ("a", enq("q", "one", "attempts=2 backoff=fixed:200ms") + enq("q", "two", "attempts=1")),
         ("a", "RESERVE q timeout=0\r\nRESERVE q timeout=0\r\n"),
-        ("a", "FAIL 1 3\r\nbad\r\nFAIL 2 4\r\nworse\r\n"),
+        ("a", "FAIL 1 3\r\nbad\r\nFAIL 2 5\r\nworse\r\n"),
         ("a", "RESERVE q timeout=0\r\nINSPECT 1\r\nINSPECT 2\r\nDEAD q\r\n"),
         ("sleep", 0.3),
         ("a", "RESERVE q timeout=0\r\n"),
