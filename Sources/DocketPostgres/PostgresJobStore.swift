@@ -743,7 +743,7 @@ public struct PostgresJobStore: Sendable {
     }
 
     /// The bytes of PostgreSQL's `encode(…, 'hex')`; nil if it is not that.
-    static func hexBytes(_ hex: String) -> [UInt8]? {
+    public static func hexBytes(_ hex: String) -> [UInt8]? {
         let digits = Array(hex.utf8)
         guard digits.count % 2 == 0 else { return nil }
         func value(_ digit: UInt8) -> UInt8? {

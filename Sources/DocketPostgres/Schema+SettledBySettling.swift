@@ -8,7 +8,7 @@ extension PostgresSchema {
     /// and the row triggers of its updates run then; the others' run without it. And a child
     /// that dies with its parent is counted in the queue's `dead` total here, at once (docketd
     /// heard of it only when it numbered events, after the rest of the transaction, and never
-    /// when nobody listened).
+    /// when nobody listened). The kept JSON also has the job's group (hex), which its events carry.
     static let version20 = """
         CREATE OR REPLACE FUNCTION docket.keep_settled_child() RETURNS trigger
         LANGUAGE plpgsql AS $f$
@@ -20,7 +20,8 @@ extension PostgresSchema {
                                   WHEN convert_from(NEW.last_error, 'UTF8') LIKE 'expired:%' THEN 'expired'
                                   ELSE 'dead' END,
                     'state', NEW.state, 'run_at', NEW.run_at, 'max_attempts', NEW.max_attempts,
-                    'error', CASE WHEN NEW.state = 'dead' THEN convert_from(NEW.last_error, 'UTF8') END));
+                    'error', CASE WHEN NEW.state = 'dead' THEN convert_from(NEW.last_error, 'UTF8') END,
+                    'group', encode(NEW.grp, 'hex')));
             END IF;
             IF current_setting('docket.settling', true) = 'on' AND NEW.state = 'dead' THEN
                 -- Counted here, in the queue's totals, at once: its docketd hears of it only when

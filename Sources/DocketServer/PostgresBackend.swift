@@ -388,8 +388,9 @@ final class PostgresBackend {
         else { return nil }
         let runAt = child["run_at"]?.int64Value ?? 0
         let state: JobState = kind != .unblocked ? .dead : runAt > now() ? .delayed : .waiting
+        let group = child["group"]?.stringValue.flatMap(PostgresJobStore.hexBytes)
         let job = HeldJob(
-            id: id, queue: queue, attempt: 0, maxAttempts: child["max_attempts"]?.intValue ?? 0, group: nil, startedAt: now())
+            id: id, queue: queue, attempt: 0, maxAttempts: child["max_attempts"]?.intValue ?? 0, group: group, startedAt: now())
         // The database counted its death (schema version 20).
         return makeEvent(kind, job, state: state, counted: false) { event in
             if let error = child["error"]?.stringValue { event.error = Array(error.utf8) }

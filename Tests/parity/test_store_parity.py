@@ -339,13 +339,13 @@ def test_children_of_dead_and_finished_parents_make_the_same_events_and_totals()
     # children dying with their parent were not counted at all.
     children = enq("q", "c", "after=1") + enq("q", "r", "after=1 on_parent_dead=run") + enq("q", "x") + enq("q", "y", "after=4 ttl=200ms")
     for listening in (True, False):
-        script = ([("e", "SUB $JOB.q.> 1\r\n")] if listening else []) + [
+        script = ([("e", "SUB $JOB.> 1\r\n")] if listening else []) + [
             ("a", enq("q", "p", "attempts=1") + "RESERVE q timeout=0\r\nFAIL 1\r\n"),
             ("a", children + enq("q", "k", "after=4")),
             ("a", "RESERVE q timeout=0\r\nRESERVE q timeout=0\r\nACK 4\r\nINSPECT 6\r\n"),
             ("a", enq("q", "z", "after=4")),
             ("sleep", 0.4),
-            ("a", "QUEUE q\r\n" + enq("s", "p2", "attempts=1") + enq("s", "c2", "after=8")
+            ("a", "QUEUE q\r\n" + enq("s", "p2", "attempts=1") + enq("s", "c2", "after=8 group=tenant")
              + "RESERVE s timeout=0\r\nFAIL 8 retry=no\r\nQUEUE s\r\n"),
         ] + ([("events", "e")] if listening else [])
         check(script)
