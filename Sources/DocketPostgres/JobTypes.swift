@@ -196,13 +196,16 @@ public struct PostgresEndedAttempt: Sendable, Equatable {
     /// The attempt that ended, and the job's budget.
     public let attempt: Int
     public let maxAttempts: Int
+    /// The job's lease, for an attempt that ended because it ran out (nil otherwise).
+    public let leaseMilliseconds: Int64?
 
-    public init(id: Int64, queue: String, outcome: PostgresFailOutcome, attempt: Int, maxAttempts: Int) {
+    public init(id: Int64, queue: String, outcome: PostgresFailOutcome, attempt: Int, maxAttempts: Int, leaseMilliseconds: Int64? = nil) {
         self.id = id
         self.queue = queue
         self.outcome = outcome
         self.attempt = attempt
         self.maxAttempts = maxAttempts
+        self.leaseMilliseconds = leaseMilliseconds
     }
 }
 

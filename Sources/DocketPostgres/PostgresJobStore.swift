@@ -37,9 +37,13 @@ public struct PostgresJobStore: Sendable {
     ) {
         let backoffs = jobs.map { $0.backoff?.columns }
         let fallback = defaults.backoff.columns
+        // An `at=` already past by the database's clock is dropped: the job runs now, behind the
+        // jobs already waiting, as on the embedded store (claims take the oldest run time first,
+        // so one kept would go ahead of them all).
+        let runAt = jobs.contains { $0.runAtMilliseconds != nil } ? Self.futureRunTimes : "$5::bigint[]"
         connection.execute(
             """
-            SELECT ord, id, duplicate, replaced, max_attempts, run_at, state, parents FROM docket.enqueue($1::text[], $2::bytea[], $3::integer[], $4::bigint[], $5::bigint[],
+            SELECT ord, id, duplicate, replaced, max_attempts, run_at, state, parents FROM docket.enqueue($1::text[], $2::bytea[], $3::integer[], $4::bigint[], \(runAt),
                 $6::integer[], $7::text[], $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bytea[], $13::bytea[],
                 $14::integer, $15::text, $16::bigint, $17::bigint, $18::bigint, $19::bigint[], $20::bigint[], $21::text[], $22::boolean[],
                 $23::bigint[], $24::boolean[])
@@ -113,6 +117,9 @@ public struct PostgresJobStore: Sendable {
                 })
         }
     }
+
+    /// The run times of `enqueue`'s fifth parameter, those already past made null.
+    static let futureRunTimes = "(SELECT array_agg(CASE WHEN u.r > docket.now_ms() THEN u.r END ORDER BY u.k) FROM unnest($5::bigint[]) WITH ORDINALITY AS u(r, k))"
 
     static let reservationColumns = "id, queue, attempt, delivery, lease_ms, lease_expires_at, payload, grp, max_attempts, wait_ms"
 
@@ -242,7 +249,12 @@ public struct PostgresJobStore: Sendable {
         completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
     ) {
         connection.execute(
-            "SELECT id, queue, outcome, retry_ms, attempts, max_attempts FROM docket.recover_expired($1::integer, $2::integer)", [.int(limit), .int(defaults.keepDead)]
+            // The lease as the statement began (the function's changes are not seen here, and
+            // retention may delete the job): its `stalled` event says it, as the last error does.
+            """
+            SELECT e.id, e.queue, e.outcome, e.retry_ms, e.attempts, e.max_attempts, (SELECT j.lease_ms FROM docket.jobs j WHERE j.id = e.id)
+            FROM docket.recover_expired($1::integer, $2::integer) AS e
+            """, [.int(limit), .int(defaults.keepDead)]
         ) { result in
             completion(result.map(Self.endedAttempts))
         }
@@ -447,7 +459,10 @@ public struct PostgresJobStore: Sendable {
     public func retry(
         _ id: Int64, on connection: PostgresConnection, completion: @escaping (Result<(queue: String, maxAttempts: Int), PostgresJobError>) -> Void
     ) {
-        connection.execute("SELECT docket.retry(j.id), j.queue, j.max_attempts FROM docket.jobs j WHERE j.id = $1::bigint", [.int(Int(id))]) {
+        // A waiting job whose run time is ahead is delayed, as the refusal says on the embedded store.
+        connection.execute(
+            "SELECT docket.retry(j.id), j.queue, j.max_attempts, j.run_at > docket.now_ms() FROM docket.jobs j WHERE j.id = $1::bigint", [.int(Int(id))]
+        ) {
             result in
             switch result {
             case .failure(let error): completion(.failure(.database(error)))
@@ -456,6 +471,7 @@ public struct PostgresJobStore: Sendable {
                 switch row?.string(0) {
                 case nil: completion(.failure(.notFound(id)))
                 case "dead": completion(.success((row?.string(1) ?? "", row?.int(2) ?? 0)))
+                case "waiting" where row?.bool(3) == true: completion(.failure(.notDead(id, state: "delayed")))
                 case let state?: completion(.failure(.notDead(id, state: state)))
                 }
             }
@@ -727,7 +743,7 @@ public struct PostgresJobStore: Sendable {
     }
 
     /// The bytes of PostgreSQL's `encode(…, 'hex')`; nil if it is not that.
-    static func hexBytes(_ hex: String) -> [UInt8]? {
+    public static func hexBytes(_ hex: String) -> [UInt8]? {
         let digits = Array(hex.utf8)
         guard digits.count % 2 == 0 else { return nil }
         func value(_ digit: UInt8) -> UInt8? {
@@ -751,7 +767,7 @@ public struct PostgresJobStore: Sendable {
             PostgresEndedAttempt(
                 id: row.int64(0) ?? 0, queue: row.string(1) ?? "",
                 outcome: row.string(2) == "dead" ? .dead : .retry(afterMilliseconds: row.int(3) ?? 0), attempt: row.int(4) ?? 0,
-                maxAttempts: row.int(5) ?? 0)
+                maxAttempts: row.int(5) ?? 0, leaseMilliseconds: row.values.count > 6 ? row.int64(6) : nil)
         }
     }
 

@@ -63,6 +63,10 @@ final class PostgresBackend {
     /// The open transaction holds a statement whose results decide what else it writes: it
     /// commits in two steps (see `endOfPass`).
     private var needsTwoSteps = false
+    /// Jobs each connection holds whose FAIL or throttle is in flight (`endingAttempt`).
+    private var endingAttempts: [UInt64: Set<UInt64>] = [:]
+    /// Last errors of jobs an ENQ found dead (`tellWhyItDied`), for their `dead` events.
+    private var deathReasons: [UInt64: [UInt8]] = [:]
     /// Statements that results told before the commit added to their transaction (`finishing`).
     private var beforeCommit: [PostgresStatement] = []
     /// Events made by the results of the transaction being finished, waiting for their numbers
@@ -81,7 +85,11 @@ final class PostgresBackend {
     /// since it last added that to the database's counts, which QUEUE `totals` and `rates`
     /// read (`flushActivity`: every tick, and at once when `--max-queues` queues have counts).
     private var unsentActivity: [String: [Int64: [Int]]] = [:]
+    /// How many times `unsentActivity` went to the database (see `queueState`).
+    private var activityFlushes = 0
     /// RESERVE tries of this pass, sent at its end.
+    /// RESERVEs taken so far: each one's place in line (`Reserver.arrival`).
+    private var reserverArrivals = 0
     private var pendingTries: [Reserver] = [] {
         didSet { if pendingTries.isEmpty { pendingTryOwners.removeAll(keepingCapacity: true) } }
     }
@@ -380,9 +388,11 @@ final class PostgresBackend {
         else { return nil }
         let runAt = child["run_at"]?.int64Value ?? 0
         let state: JobState = kind != .unblocked ? .dead : runAt > now() ? .delayed : .waiting
+        let group = child["group"]?.stringValue.flatMap(PostgresJobStore.hexBytes)
         let job = HeldJob(
-            id: id, queue: queue, attempt: 0, maxAttempts: child["max_attempts"]?.intValue ?? 0, group: nil, startedAt: now())
-        return makeEvent(kind, job, state: state) { event in
+            id: id, queue: queue, attempt: 0, maxAttempts: child["max_attempts"]?.intValue ?? 0, group: group, startedAt: now())
+        // The database counted its death (schema version 20).
+        return makeEvent(kind, job, state: state, counted: false) { event in
             if let error = child["error"]?.stringValue { event.error = Array(error.utf8) }
         }
     }
@@ -417,6 +427,14 @@ final class PostgresBackend {
         if error.kind == .connection { return unknownOutcome(error.message) }
         guard error.sqlState == "53100" else { return unavailable(error.message) }
         return JobError(.storeFull, "the database has no room for the change: \(oneLine(error.message)); nothing was changed, send it again once it has")
+    }
+
+    /// A job as DEAD and LIST show it: without `children`, which only INSPECT gives, as on the
+    /// embedded store.
+    static func listed(_ record: PostgresJobRecord) -> JobView {
+        var view = record.view
+        view.children = nil
+        return view
     }
 
     /// A store completion that answers with `success` of what the verb gave, or the error.
@@ -543,7 +561,9 @@ final class PostgresBackend {
                 }
             }
         case .reserve(let queues, let timeout):
-            let reserver = Reserver(owner: connection, queues: queues.map(name), answer: answer, timeout: timeout, now: now())
+            reserverArrivals += 1
+            let reserver = Reserver(
+                owner: connection, queues: queues.map(name), answer: answer, timeout: timeout, now: now(), arrival: reserverArrivals)
             if connection.pendingAnswer?.readAhead != nil,
                 let ahead = reservers.last(where: { $0.owner === connection && !$0.isDone })
             {
@@ -565,6 +585,7 @@ final class PostgresBackend {
                             $0.runMilliseconds = Int(self.now() - job.startedAt)
                             $0.resultBytes = body?.count ?? 0
                         }
+                        freedSlot(of: job.queue)
                     }
                     reply(.done)
                 case .failure(let error): reply(.error(error))
@@ -576,10 +597,13 @@ final class PostgresBackend {
             if case .after(let milliseconds) = choice { postgresChoice = .after(milliseconds: milliseconds) }
             if case .never = choice { postgresChoice = .never }
             flushBatches()
+            let ending = endingAttempt(id, of: connection)
             store.fail(hold, choice: postgresChoice, reason: body, on: db) { [self] result in
+                ending()
                 switch result {
                 case .success(let outcome):
                     let job = release(id, from: connection, actingFor: holder)
+                    if let job { freedSlot(of: job.queue) }
                     switch outcome {
                     case .retry(let milliseconds):
                         if let job { failed(job, cause: .failed, reason: body, next: .retry(afterMilliseconds: milliseconds)) }
@@ -595,7 +619,9 @@ final class PostgresBackend {
         case .throttle(let id, let milliseconds, let groupOnly, let attempt):
             let hold = PostgresHold(id: Self.databaseID(id), owner: holder?.owner ?? owner(connection), attempt: attempt)
             flushBatches()
+            let ending = endingAttempt(id, of: connection)
             store.throttle(hold, milliseconds: milliseconds, groupOnly: groupOnly, reason: body, on: db) { [self] result in
+                ending()
                 switch result {
                 case .success(let until):
                     if let job = release(id, from: connection, actingFor: holder) {
@@ -655,7 +681,7 @@ final class PostgresBackend {
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(let records):
-                    readableViews(records.map(\.view), for: connection) { views in
+                    readableViews(records.map(Self.listed), for: connection) { views in
                         reply(views.map { views in .document(JobView.array(count: views.count, budget: budget) { views[$0] }) } ?? .error(Self.unavailable(self.lastFailure)))
                     }
                 }
@@ -760,7 +786,7 @@ final class PostgresBackend {
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(let page):
-                    readableViews(page.records.map(\.view), for: connection) { views in
+                    readableViews(page.records.map(Self.listed), for: connection) { views in
                         reply(views.map { views in
                             .document(JobPageView.json(
                                 queue: queueName, state: state, count: views.count, more: page.more, budget: budget,
@@ -868,8 +894,21 @@ final class PostgresBackend {
         switch command {
         case .reserve: return false
         case .ack(let id, _), .progress(let id, _, _), .touch(let id, _):
-            return held[connection.id]?[id] == nil
+            return held[connection.id]?[id] == nil || endingAttempts[connection.id]?.contains(id) == true
         default: return true
+        }
+    }
+
+    /// Notes that a FAIL or throttle of job `id` by `connection` is in flight, until the returned
+    /// closure runs (at its answer): the job is held until then, but an ACK, PROGRESS or TOUCH
+    /// of it read meanwhile is for the next attempt (FAIL, RETRY, RESERVE, ACK pipelined), which
+    /// a RESERVE still to be tried may hand out, so it must follow that try.
+    private func endingAttempt(_ id: UInt64, of connection: Connection) -> () -> Void {
+        endingAttempts[connection.id, default: []].insert(id)
+        return { [weak self] in
+            guard let self else { return }
+            self.endingAttempts[connection.id]?.remove(id)
+            if self.endingAttempts[connection.id]?.isEmpty == true { self.endingAttempts[connection.id] = nil }
         }
     }
 
@@ -902,6 +941,15 @@ final class PostgresBackend {
     private static func mayWait(_ command: JobCommand) -> Bool {
         switch command {
         case .reserve(_, let timeout), .wait(_, let timeout): return timeout != 0
+        // A setting change is written at the end of its transaction, after the claims of the
+        // commands read with it: the connection's next commands wait for its answer, so they
+        // see the change, as on the embedded store (`QUEUE q concurrency=1` then `RESERVE q`).
+        case .queue(_, let changes): return !changes.isEmpty
+        // So does an ENQ whose parents are looked up before its insert (`enqueueWithParents`).
+        case .enqueue(_, let options): return namesEarlierJobs(options)
+        // And ROUTE and UNROUTE, which change the routes in memory once the database has the
+        // change: the PUBs sent behind them are routed by the new routes.
+        case .route, .unroute: return true
         default: return false
         }
     }
@@ -954,16 +1002,7 @@ final class PostgresBackend {
             if !list.isEmpty { prepared[index].parents = tokens }
         }
         flushBatches()
-        store.queues(ofJobs: ids, on: db) { [self] result in
-            guard case .success(let found) = result else { return done(.failure(Self.unavailable(lastFailure))) }
-            for (index, list) in parents.enumerated() {
-                for case .job(let id) in list {
-                    guard let queue = found[Self.databaseID(id)] else { return done(failure(index, JobError(.notFound, "parent job \(id) not found"))) }
-                    if let permissions = connection.permissions, !permissions.may(.read, queue: Array(queue.utf8)) {
-                        return done(failure(index, Server.hiddenParent(id)))
-                    }
-                }
-            }
+        let insert = { [self] in
             guard isAvailable, let db = self.connection else { return done(.failure(Self.unavailable(lastFailure))) }
             flushBatches()
             let expiredOnArrival = prepared.contains { $0.ttlMilliseconds.map { $0 <= 0 } ?? false || $0.expiresAtMilliseconds.map { $0 <= now() } ?? false }
@@ -980,6 +1019,30 @@ final class PostgresBackend {
             if expiredOnArrival { expireDue() }
             flushBatches()
         }
+        // Nothing to look up (a BATCH without parents outside it): inserted in this transaction,
+        // in order with the client's other commands.
+        guard !ids.isEmpty else { return insert() }
+        // Parents are looked up first (NOT_FOUND, and whether the client may read them), so
+        // the insert goes in a later transaction: the caller makes the client's next commands
+        // wait for the answer (`mayWait`, `enqueueBatch`), or they would act before it.
+        store.queues(ofJobs: ids, on: db) { [self] result in
+            guard case .success(let found) = result else { return done(.failure(Self.unavailable(lastFailure))) }
+            for (index, list) in parents.enumerated() {
+                for case .job(let id) in list {
+                    guard let queue = found[Self.databaseID(id)] else { return done(failure(index, JobError(.notFound, "parent job \(id) not found"))) }
+                    if let permissions = connection.permissions, !permissions.may(.read, queue: Array(queue.utf8)) {
+                        return done(failure(index, Server.hiddenParent(id)))
+                    }
+                }
+            }
+            insert()
+        }
+    }
+
+    /// Whether an ENQ's `after=` names jobs outside its BATCH, which are looked up before it is
+    /// inserted (`enqueueWithParents`).
+    static func namesEarlierJobs(_ options: EnqueueOptions) -> Bool {
+        options.after?.contains { if case .job = $0 { return true } else { return false } } ?? false
     }
 
     /// BATCH: its ENQs, checked by the caller, in one `docket.enqueue`.
@@ -995,7 +1058,7 @@ final class PostgresBackend {
                 jobs.append(job)
             }
         }
-        let answer = JobAnswer()
+        let answer = JobAnswer(blocks: commands.contains { Self.namesEarlierJobs($0.options) })
         noteMainCommand(from: connection)
         countMainPending(answer, of: connection)
         enqueueWithParents(jobs, named: commands.map { $0.options.after ?? [] }, inBatch: true, for: connection) { result in
@@ -1046,7 +1109,9 @@ final class PostgresBackend {
     private func flushLane(force: Bool) {
         guard let lane else { return }
         lane.send(force: force) { [self] items, db in
-            store.enqueue(items.map(\.job), on: db, completion: settling(items, events: false))
+            for run in Self.runsWithoutRepeatedKeys(items) {
+                store.enqueue(run.map(\.job), on: db, completion: settling(run, events: false))
+            }
         }
         if mainFollowsLane {
             mainFollowsLane = false
@@ -1060,19 +1125,37 @@ final class PostgresBackend {
         guard !enqueued.duplicate, !enqueued.replaced else { return }
         let delayed = enqueued.runAt > now
         if delayed { armTick(at: enqueued.runAt) }
+        // Expired on time, not at the next second's tick: INSPECT says dead, and `expired` is
+        // published, as the embedded store's timer does.
+        if let expiry = job.expiresAtMilliseconds ?? job.ttlMilliseconds.map({ now + Int64($0) }), expiry > now { armTick(at: expiry) }
         if !delayed, enqueued.state == "waiting" { offerToWaitingReserver(queue: job.queue) }
         guard events else { return count(.enqueued, queue: job.queue) }
         let held = HeldJob(
             id: UInt64(enqueued.id), queue: job.queue, attempt: 0, maxAttempts: enqueued.maxAttempts, group: job.group, startedAt: now)
         let state: JobState = enqueued.state == "blocked" ? .blocked : enqueued.state == "dead" ? .dead : delayed ? .delayed : .waiting
-        event(.enqueued, held, state: state)
+        // A job enqueued after a parent already dead (or deleted) is dead at once: as on the
+        // embedded store, it is enqueued `blocked`, then dies saying which parent killed it.
+        event(.enqueued, held, state: state == .dead ? .blocked : state)
         if state == .blocked {
             event(.blocked, held, state: .blocked) { event in
                 event.parents = enqueued.parents
             }
         } else if state == .dead {
             event(.dead, held, state: .dead)
+            tellWhyItDied(held.id)
         }
+    }
+
+    /// The `dead` event just made for job `id` gets the job's last error (`parent <id> dead`),
+    /// read in the same transaction before its events are numbered.
+    private func tellWhyItDied(_ id: UInt64) {
+        guard server.wantsLifecycle, let db = connection, db.isTellingUncommittedResults else { return }
+        beforeCommit.append(
+            PostgresStatement("SELECT last_error FROM docket.jobs WHERE id = $1::bigint", [.int(Int(id))]) { [self] result in
+                // Read before the numbering's answer, which puts it in the event.
+                guard case .success(let rows) = result, let error = rows.rows.first?.bytes(0) else { return }
+                deathReasons[id] = error
+            })
     }
 
     /// Adds `job` to the pass's ENQs: the main connection's, or with `client`, the enqueue
@@ -1089,7 +1172,32 @@ final class PostgresBackend {
             return
         }
         if !acks.isEmpty { flushAcks() }
+        // One insert cannot see its own rows: an ENQ whose key an earlier one of the batch
+        // names (`replace=true` of a job just enqueued, or its duplicate) goes in the next.
+        if let key = job.key, enqueues.contains(where: { $0.job.key == key && $0.job.queue == job.queue }) { flushEnqueues() }
         enqueues.append((job, done))
+    }
+
+    /// The ENQs in order, cut before each one whose queue and key an earlier one of its run
+    /// names: each run is one insert, and an insert cannot see its own rows.
+    static func runsWithoutRepeatedKeys(_ items: [PostgresEnqueueLane.Enqueue]) -> [[PostgresEnqueueLane.Enqueue]] {
+        var runs: [[PostgresEnqueueLane.Enqueue]] = [[]]
+        var keys: Set<KeyOfQueue> = []
+        for item in items {
+            if let key = item.job.key {
+                if !keys.insert(KeyOfQueue(queue: item.job.queue, key: key)).inserted {
+                    runs.append([])
+                    keys = [KeyOfQueue(queue: item.job.queue, key: key)]
+                }
+            }
+            runs[runs.count - 1].append(item)
+        }
+        return runs
+    }
+
+    struct KeyOfQueue: Hashable {
+        let queue: String
+        let key: [UInt8]
     }
 
     /// What a batch of ENQs gets once its transaction ended: each its job (noted, with its
@@ -1208,31 +1316,40 @@ final class PostgresBackend {
     /// that RESERVE: one `docket.ack` per pass rather than per job.
     private func sendTries() {
         guard !pendingTries.isEmpty else { return }
-        let tries = pendingTries
+        // First come, first served: tries in the order their RESERVEs came, not the order they
+        // were woken (a job for the second queue of an earlier waiter's list, offered first,
+        // made a later waiter of both queues take the job the earlier one was owed).
+        let tries = pendingTries.sorted { $0.arrival < $1.arrival }
         pendingTries.removeAll()
         for reserver in tries { reserver.answer.readAhead = nil }
         guard let db = connection, isAvailable else {
             for reserver in tries { reserver.inFlight = false }
             return
         }
-        if !expiredThisPass {
-            expireDue()
-            if server.wantsLifecycle { tellDue() }
-        }
+        if !expiredThisPass { expireDue() }
+        // Every round of tries looks again: the claims take only jobs due by the last look, and
+        // a command between two rounds of one pass (a FAIL that retries now, say) may have made
+        // one runnable since the first.
+        if server.wantsLifecycle { tellDue() }
         // One statement for the tries that name the same queues (workers keep several RESERVEs
-        // in flight, and many workers share a queue list), in the order they came.
-        var groups: [[String]: [Reserver]] = [:]
-        var order: [[String]] = []
+        // in flight, and many workers share a queue list), in the order they came: a try joins
+        // an earlier group of its queues only if no group that claims after that one shares a
+        // queue with it (it would otherwise take a job before a RESERVE that came first).
+        var groups: [(queues: [String], reservers: [Reserver])] = []
         for reserver in tries {
             if reserver.isDone {
                 reserver.inFlight = false
                 continue
             }
-            if groups[reserver.queues] == nil { order.append(reserver.queues) }
-            groups[reserver.queues, default: []].append(reserver)
+            if let index = groups.lastIndex(where: { $0.queues == reserver.queues }),
+                groups[(index + 1)...].allSatisfy({ later in later.queues.allSatisfy { !reserver.queues.contains($0) } })
+            {
+                groups[index].reservers.append(reserver)
+            } else {
+                groups.append((reserver.queues, [reserver]))
+            }
         }
-        for queues in order {
-            let group = groups[queues]!
+        for (queues, group) in groups {
             if group.count == 1 {
                 send(group[0], on: db)
                 continue
@@ -1337,6 +1454,14 @@ final class PostgresBackend {
     private func offerToWaitingReserver(queue: String) {
         guard let reserver = reservers.first(where: { !$0.inFlight && !$0.isDone && $0.queues.contains(queue) }) else { return }
         attempt(reserver)
+    }
+
+    /// A job of `queue` stopped being active (ACK, FAIL): under a concurrency cap, a RESERVE
+    /// waiting here may start one now. The database sends no notification for that, so without
+    /// this the waiter tried again only at the next second's poll. One try, by the
+    /// longest-waiting RESERVE of the queue, and only while one waits.
+    private func freedSlot(of queue: String) {
+        offerToWaitingReserver(queue: queue)
     }
 
     /// Waiting RESERVEs that take from `queue` (nil: all) try again.
@@ -1607,7 +1732,10 @@ final class PostgresBackend {
         let job = HeldJob(
             id: UInt64(attempt.id), queue: attempt.queue, attempt: attempt.attempt, maxAttempts: attempt.maxAttempts, group: nil,
             startedAt: now())
-        failed(job, cause: cause, reason: nil, next: attempt.outcome)
+        // The last error the database wrote (`docket.end_attempts`), as the embedded store's
+        // event says it.
+        let reason = cause == .stalled ? "stalled: lease of \(attempt.leaseMilliseconds ?? 0) ms expired" : "worker lost: connection closed"
+        failed(job, cause: cause, reason: Array(reason.utf8), next: attempt.outcome)
         if case .retry(let milliseconds) = attempt.outcome, milliseconds > 0 { armTick(at: now() + Int64(milliseconds)) }
     }
 
@@ -1643,9 +1771,10 @@ final class PostgresBackend {
 
     /// Counts one event in the queue's totals; the event itself only while someone can hear it.
     private func makeEvent(
-        _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, _ fill: (inout LifecycleEvent) -> Void = { _ in }
+        _ kind: LifecycleEvent.Kind, _ job: HeldJob, attempt: Int? = nil, state: JobState, counted: Bool = true,
+        _ fill: (inout LifecycleEvent) -> Void = { _ in }
     ) -> LifecycleEvent? {
-        count(kind, queue: job.queue)
+        if counted { count(kind, queue: job.queue) }
         guard server.wantsLifecycle else { return nil }
         var event = LifecycleEvent(
             kind: kind, sequence: 0, queue: job.queue, id: job.id, attempt: attempt ?? job.attempt,
@@ -1687,6 +1816,7 @@ final class PostgresBackend {
         guard !unsentActivity.isEmpty, let db = connection, isAvailable else { return }
         let sent = unsentActivity
         unsentActivity.removeAll()
+        activityFlushes &+= 1
         var rows: [PostgresActivity] = []
         for (queue, seconds) in sent.sorted(by: { $0.key < $1.key }) {
             for (second, counts) in seconds.sorted(by: { $0.key < $1.key }) { rows.append(PostgresActivity(queue: queue, second: second, counts: counts)) }
@@ -1726,6 +1856,12 @@ final class PostgresBackend {
             for child in numbers.settled { taken[child.queue, default: 0] += 1 }
             for (queue, last) in numbers.last { next[queue] = UInt64(max(0, last - Int64(taken[queue] ?? 0) + 1)) }
             var numbered = events
+            if !deathReasons.isEmpty {
+                for index in numbered.indices where numbered[index].kind == .dead && numbered[index].error == nil {
+                    numbered[index].error = deathReasons.removeValue(forKey: numbered[index].id)
+                }
+                deathReasons.removeAll()
+            }
             numbered.append(contentsOf: numbers.settled.compactMap { settled($0.child) })
             for index in numbered.indices {
                 let queue = numbered[index].queue
@@ -1780,8 +1916,13 @@ final class PostgresBackend {
         var settings: PostgresQueueSettings?
         var activity: PostgresQueueActivity?
         let second = now() / 1000
-        // What the statement below cannot see yet: counted here since the last flush.
-        let unsent = unsentActivity[queue] ?? [:]
+        // What the statement below cannot see yet: counted here since the last flush. Read
+        // once its answer is here, so the counts of the commands answered before it (in its
+        // transaction, or on the enqueue connection) are in (`ENQ q` then `QUEUE q`, pipelined,
+        // shows the ENQ as on the embedded store); unless a flush went out meanwhile, behind
+        // the statement: what it took is in neither, so the counts as they were now are used.
+        let unsentWhenRead = unsentActivity[queue] ?? [:]
+        let flushesWhenRead = activityFlushes
         store.settings(queue: queue, on: db) { settings = try? $0.get() }
         store.activity(queue: queue, second: second, on: db) { activity = try? $0.get() }
         var rateOpening: Int64?
@@ -1791,6 +1932,7 @@ final class PostgresBackend {
             let config = Self.config(settings)
             var totals = activity.totals
             var lastMinute = activity.lastMinute
+            let unsent = activityFlushes == flushesWhenRead ? unsentActivity[queue] ?? [:] : unsentWhenRead
             for (unsentSecond, counts) in unsent {
                 for index in counts.indices { totals[index] += Int64(counts[index]) }
                 // started, completed, failed, dead
@@ -2014,6 +2156,8 @@ private final class Reserver {
     let queues: [String]
     let answer: JobAnswer
     let timeout: Int?
+    /// Its place in line among every RESERVE this docketd took: tries go in this order.
+    let arrival: Int
     /// Whether it waits when nothing is there (a timeout other than 0).
     var waits: Bool { timeout != 0 }
     /// Wall ms when it gives up; nil: never (or not yet: behind `predecessor`).
@@ -2029,11 +2173,12 @@ private final class Reserver {
     var wokenMeanwhile = false
     var isDone = false
 
-    init(owner: Connection, queues: [String], answer: JobAnswer, timeout: Int?, now: Int64) {
+    init(owner: Connection, queues: [String], answer: JobAnswer, timeout: Int?, now: Int64, arrival: Int) {
         self.owner = owner
         self.queues = queues
         self.answer = answer
         self.timeout = timeout
+        self.arrival = arrival
         self.deadline = timeout.flatMap { $0 == 0 ? nil : now + Int64($0) }
     }
 

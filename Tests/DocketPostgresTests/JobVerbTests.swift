@@ -488,7 +488,7 @@ final class JobVerbTests: JobStoreTestCase {
         }
         let first = try XCTUnwrap(try reserve(["fenced"]))
         try setNow(5_001_001)
-        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "fenced", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3)])
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "fenced", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3, leaseMilliseconds: 1000)])
         let second = try XCTUnwrap(try reserve(["fenced"]))
         XCTAssertEqual(second.attempt, 2)
 
@@ -550,7 +550,7 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(during.progressNote, Array("halfway".utf8))
 
         try setNow(start + 2500)
-        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .retry(afterMilliseconds: 500), attempt: 1, maxAttempts: 2)])
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .retry(afterMilliseconds: 500), attempt: 1, maxAttempts: 2, leaseMilliseconds: 1000)])
         let back = try XCTUnwrap(try inspect(id))
         XCTAssertEqual(back.state, "delayed")
         XCTAssertEqual(
@@ -566,7 +566,7 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertEqual(second.attempt, 2)
         XCTAssertEqual(try inspect(id)?.progress, 0)
         try setNow(start + 4000)
-        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .dead, attempt: 2, maxAttempts: 2)])
+        XCTAssertEqual(try recover(), [PostgresEndedAttempt(id: id, queue: "stall", outcome: .dead, attempt: 2, maxAttempts: 2, leaseMilliseconds: 1000)])
         XCTAssertEqual(try inspect(id)?.state, "dead")
     }
 
@@ -1008,7 +1008,7 @@ final class JobPolicyTests: JobStoreTestCase {
         let recovered: [PostgresEndedAttempt] = try transaction(on: fresh) { connection, done in
             store.recoverExpiredLeases(on: connection, completion: done)
         }.get()
-        XCTAssertEqual(recovered, [PostgresEndedAttempt(id: id, queue: "survive", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3)])
+        XCTAssertEqual(recovered, [PostgresEndedAttempt(id: id, queue: "survive", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3, leaseMilliseconds: 2000)])
         let again = try XCTUnwrap(try reserve(["survive"], owner: "new-process:1", on: fresh))
         XCTAssertEqual(again.attempt, 2)
         XCTAssertNoThrow(try ack(again.hold(owner: "new-process:1")).get())

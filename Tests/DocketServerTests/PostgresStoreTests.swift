@@ -583,7 +583,10 @@ import Testing
     @Test func jobsHeldByAKilledNodeAreWorkedElsewhere() throws {
         guard let cluster = try cluster() else { return }
         let flags = ["--node-timeout", "3s"]
-        let (a, database) = try docketd(on: cluster, flags)
+        // A waits longer before it takes B for dead, so C is the one that takes the job back
+        // and publishes `lost` where the subscriber is (nodes share no messages here): with the
+        // same timeout, A's tick sometimes came first and the event never reached C.
+        let (a, database) = try docketd(on: cluster, ["--node-timeout", "60s"])
         let url = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(database)"
         let b = try DocketdProcess(["--store", url] + flags)
         let c = try DocketdProcess(["--store", url] + flags)
