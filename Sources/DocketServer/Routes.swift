@@ -331,6 +331,8 @@ extension Server {
             }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: nil))
+            waitToLogIn(connection.id, on: routeLogins)
+            connection.loginWaitlist = routeLogins
             // A peer has the auth timeout to log in (with credentials) and say who it is: the
             // route port has no connection limit, so a silent socket must not stay.
             connection.isAuthenticated = config.routeCredentials == nil
@@ -533,6 +535,7 @@ extension Server {
             if !keepNew { return }
         }
         link.isEstablished = true
+        loggedIn(connection)
         link.solicitor?.delayMilliseconds = 100
         if let timer = connection.authTimer { EventLoop.free(timer) }
         connection.authTimer = nil

@@ -108,6 +108,7 @@ extension Server {
         case .success(let options):
             connection.options = options
             connection.sentConnect = true
+            loggedIn(connection)
             log.debug("\(connection.label) - CONNECT name='\(options.name)' lang='\(options.lang)' version='\(options.version)'")
             acknowledge(connection)
         }

@@ -9,7 +9,8 @@ extension Server {
         var limits = MonitoringServer.Limits()
         limits.maxHeadBytes = config.httpMaxHeadBytes
         limits.idleMilliseconds = config.httpIdleMilliseconds
-        limits.maxConnections = config.httpMaxConnections
+        // Refused connections waiting for their client's close may double it.
+        limits.maxConnections = descriptorShare(config.httpMaxConnections, "--http-max-connections", per: "server", parts: 16)
         limits.maxBodyBytes = config.httpMaxBodyBytes
         limits.maxStreamBacklog = config.httpMaxStreamBacklogBytes
         let server = try MonitoringServer(

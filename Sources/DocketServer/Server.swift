@@ -94,6 +94,10 @@ public final class Server {
     private(set) var acceptBackoff: AcceptBackoff?
     /// Sockets refused with a last word, kept open until their client has read it.
     private(set) var refusedSockets: RefusedSockets?
+    /// Each listener's connections that have not logged in yet; bounded at start.
+    private(set) var clientLogins = LoginWaitlist(limit: .max)
+    private(set) var webSocketLogins = LoginWaitlist(limit: .max)
+    private(set) var routeLogins = LoginWaitlist(limit: .max)
     private var commitEvent: OpaquePointer?
     /// Batches submitted to the store and not yet committed, oldest first. Each pass submits
     /// its own; the store commits them in order, those submitted during a flush together in the
@@ -258,8 +262,13 @@ public final class Server {
         armScheduleTimer()
         let backoff = AcceptBackoff(loop: loop, log: log)
         acceptBackoff = backoff
+        let waiting = descriptorShare(config.maxConnecting, "--max-connecting", per: "port", parts: 8)
+        (clientLogins, webSocketLogins, routeLogins) = (LoginWaitlist(limit: waiting), LoginWaitlist(limit: waiting), LoginWaitlist(limit: waiting))
         refusedSockets = RefusedSockets(
-            loop: loop, limits: .init(milliseconds: config.refusalLingerMilliseconds, maxSockets: config.maxRefusalsLingering))
+            loop: loop,
+            limits: .init(
+                milliseconds: config.refusalLingerMilliseconds,
+                maxSockets: descriptorShare(config.maxRefusalsLingering, "--max-refusals-lingering", per: "server", parts: 8)))
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener
         advertisedHost = listener.boundHost
@@ -519,6 +528,9 @@ public final class Server {
             let connection = Connection(
                 server: self, id: nextConnectionID, fd: fd, remoteHost: host, remotePort: port, now: monotonicMilliseconds())
             nextConnectionID += 1
+            let logins = webSocket == nil ? clientLogins : webSocketLogins
+            waitToLogIn(connection.id, on: logins)
+            connection.loginWaitlist = logins
             connections[connection.id] = connection
             stats.totalConnections += 1
             if config.authenticator != nil {
@@ -996,6 +1008,7 @@ public final class Server {
     func close(_ connection: Connection, reason: String) {
         guard !connection.isClosed else { return }
         connection.markClosed()
+        connection.loginWaitlist?.remove(connection.id)
         if let check = connection.passwordCheck { cancelPasswordCheck(check) }
         if let waiter = connection.waiter { engine.cancel(waiter) }
         connection.waiter = nil

@@ -61,6 +61,13 @@ public struct ServerConfig: Sendable {
     public var refusalLingerMilliseconds = 2_000
     /// Such connections lingering at once; past it the oldest is closed.
     public var maxRefusalsLingering = 1_024
+    /// Connections each listener (client, WebSocket, route) may hold that have not logged in
+    /// yet; past it, the one that has waited longest makes room (see `LoginWaitlist`). Each
+    /// holds a descriptor until its login deadline, so without a bound a flood of silent
+    /// connections on one port takes every descriptor, and no port can accept anyone. Also at
+    /// most an eighth of the open file limit per listener, so that three flooded ports still
+    /// leave descriptors for the clients that log in.
+    public var maxConnecting = 1_024
     /// Subscriptions per connection; 0 means no limit.
     public var maxSubscriptions = 0
     /// Output a connection may have waiting before it is cut off as a slow consumer. 64 MiB, as nats-server.

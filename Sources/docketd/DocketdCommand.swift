@@ -110,6 +110,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most such connections kept half-open at once; past it, the oldest is closed (DOCKET_MAX_REFUSALS_LINGERING).")
     var maxRefusalsLingering = Int(env("DOCKET_MAX_REFUSALS_LINGERING") ?? "") ?? 1024
 
+    @Option(help: "The most connections each port (client, WebSocket, route) holds that have not logged in yet; past it, the one that has waited longest is closed to make room, and an eighth of the open file limit at most (DOCKET_MAX_CONNECTING).")
+    var maxConnecting = Int(env("DOCKET_MAX_CONNECTING") ?? "") ?? 1024
+
     @Option(help: "The most subscriptions one connection may hold; 0 for no limit (DOCKET_MAX_SUBSCRIPTIONS).")
     var maxSubscriptions = Int(env("DOCKET_MAX_SUBSCRIPTIONS") ?? "") ?? 0
 
@@ -341,6 +344,8 @@ struct DocketdCommand: ParsableCommand {
         config.refusalLingerMilliseconds = linger
         guard maxRefusalsLingering >= 0 else { throw ValidationError("--max-refusals-lingering must be 0 or more.") }
         config.maxRefusalsLingering = maxRefusalsLingering
+        guard maxConnecting > 0 else { throw ValidationError("--max-connecting must be at least 1.") }
+        config.maxConnecting = maxConnecting
         guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }
         config.maxSubscriptions = maxSubscriptions
         config.writeDeadlineMilliseconds = try duration(writeDeadline, "--write-deadline")
