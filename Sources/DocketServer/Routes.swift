@@ -452,6 +452,9 @@ extension Server {
                     guard Subject.isValidLiteral(UnsafeRawBufferPointer(rebasing: bytes[subject])) else {
                         return routeProtocolError(connection, "a message on the invalid subject \(quoted(bytes[subject]))")
                     }
+                    if let reply, !Subject.isValidLiteral(UnsafeRawBufferPointer(rebasing: bytes[reply])) {
+                        return routeProtocolError(connection, "a message with the invalid reply subject \(quoted(bytes[reply]))")
+                    }
                     link.messagesIn += 1
                     guard let space = accounts[String(decoding: UnsafeRawBufferPointer(rebasing: bytes[account]), as: UTF8.self)] else { continue }
                     deliverFromAnotherNode(
@@ -638,6 +641,19 @@ extension Server {
         if subscription.queue == nil {
             guard link.lastFanOut != fanOutSerial else { return false }
             link.lastFanOut = fanOutSerial
+        }
+        // What the peer would refuse, and end the route for: a client's reply subject that is
+        // no subject, or a header block that is not one (neither is checked on a client's PUB,
+        // as nats-server does not). The client's own node delivers it; the others do not.
+        let replyIsValid = reply.map(Subject.isValidLiteral) ?? true
+        guard replyIsValid, headerCount.map({ RouteParser.isHeaderBlock(UnsafeRawBufferPointer(rebasing: message[..<$0])) }) ?? true else {
+            if let count = unroutableMessages.occurred(at: monotonicMilliseconds()) {
+                log.warn(
+                    "A message on \(String(decoding: subject.prefix(64), as: UTF8.self)) was not sent to the other nodes: "
+                        + (replyIsValid ? "its header block is not NATS/1.0 headers" : "its reply subject is invalid")
+                        + (count > 1 ? " (\(count) such messages since the last such line)" : ""))
+            }
+            return false
         }
         let sid = subscription.sid
         let account = sid[..<(sid.firstIndex(of: Byte.space) ?? sid.endIndex)]

@@ -94,6 +94,9 @@ public final class Server {
     private(set) var acceptBackoff: AcceptBackoff?
     /// Sockets refused with a last word, kept open until their client has read it.
     private(set) var refusedSockets: RefusedSockets?
+    /// Client messages the route protocol cannot carry (an invalid reply subject, a header
+    /// block that is none), logged once per interval.
+    var unroutableMessages = LogThrottle()
     /// Each listener's connections that have not logged in yet; bounded at start.
     private(set) var clientLogins = LoginWaitlist(limit: .max)
     private(set) var webSocketLogins = LoginWaitlist(limit: .max)
@@ -267,7 +270,7 @@ public final class Server {
         refusedSockets = RefusedSockets(
             loop: loop,
             limits: .init(
-                milliseconds: config.refusalLingerMilliseconds,
+                milliseconds: config.refusalLingerMilliseconds, maxBytes: config.refusalDrainBytes,
                 maxSockets: descriptorShare(config.maxRefusalsLingering, "--max-refusals-lingering", per: "server", parts: 8)))
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener

@@ -390,8 +390,42 @@ HOSTILE_ROUTE_INPUT = [
     pytest.param(b"RS+ $G >.a\r\n", 'interest in the invalid subject ">.a"', id="RS+ misplaced >"),
     pytest.param(b"RMSG $G a.* 3\r\nabc\r\n", 'a message on the invalid subject "a.*"', id="RMSG wildcard"),
     pytest.param(b"RMSG $G a..b 3\r\nabc\r\n", 'a message on the invalid subject "a..b"', id="RMSG empty token"),
+    pytest.param(b"RMSG $G a + r.* 3\r\nabc\r\n", 'a message with the invalid reply subject "r.*"', id="RMSG wildcard reply"),
+    pytest.param(b"RMSG $G a + r..s 3\r\nabc\r\n", 'a message with the invalid reply subject "r..s"', id="RMSG empty reply token"),
+    pytest.param(b"HMSG $G a 3 5\r\nabcde\r\n", "HMSG whose 3 header bytes are not a NATS/1.0 header block", id="HMSG not NATS/1.0"),
+    pytest.param(b"HMSG $G a 10 14\r\nNATS/1.0\r\n\r\nhi\r\n", "HMSG whose 10 header bytes are not a NATS/1.0 header block",
+                 id="HMSG header size lies"),
     pytest.param(b'INFO {"server_id":"NSOMEONEELSE"}\r\n', "an INFO naming another node", id="another identity"),
 ]
+
+
+@pytest.mark.docketd_only("docketd's route protocol")
+def test_a_client_message_the_route_protocol_cannot_carry_stays_on_its_node(cluster):
+    """A client's PUB with a reply that is no subject, or an HPUB whose header block is not
+    NATS/1.0 headers (neither is refused from a client, as nats-server does not), is delivered on
+    its own node but not sent to the others, which would take it for a broken peer and end the
+    route; the route carries the next message."""
+    node = cluster(1)[0]
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    peer.sendall(peer_info(cluster="docket_test") + b"RS+ $G d\r\nPING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    unroutable = b"PUB d r.* 2\r\nno\r\nHPUB d 3 5\r\nabcno\r\nHPUB d 10 14\r\nNATS/1.0\r\n\r\nno\r\n"
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    client.sendall(b'CONNECT {"verbose":false,"headers":true}\r\nSUB d 1\r\n' + unroutable + b"PUB d r.1 2\r\nok\r\nPING\r\n")
+    received = []
+    while (line := read_line(client)) not in (b"PONG\r\n", b""):
+        received.append(line)
+    assert b"".join(received[1:]) == (b"MSG d 1 r.* 2\r\nno\r\nHMSG d 1 3 5\r\nabcno\r\n"
+                                      b"HMSG d 1 10 14\r\nNATS/1.0\r\n\r\nno\r\nMSG d 1 r.1 2\r\nok\r\n")
+    line = read_line(peer)
+    while line.startswith(b"RS+ "):
+        line = read_line(peer)
+    assert line == b"RMSG $G d + r.1 2\r\n"
+    assert read_line(peer) == b"ok\r\n"
+    assert wait_for_log(node.process, "was not sent to the other nodes: its reply subject is invalid"), node.process.log.text()
+    client.close()
+    peer.close()
 
 
 @pytest.mark.docketd_only("docketd's route protocol")
