@@ -61,6 +61,11 @@ public struct ServerConfig: Sendable {
     public var refusalLingerMilliseconds = 2_000
     /// Such connections lingering at once; past it the oldest is closed.
     public var maxRefusalsLingering = 1_024
+    /// Bytes read and dropped from one such connection before it is closed anyway: enough
+    /// for what a client sends before it reads (a CONNECT, a PING, a first PUB or two; 64 KiB
+    /// is what a socket's buffers hold unread), so that a client that keeps writing cannot
+    /// keep the server reading for it. 0 closes at its first byte.
+    public var refusalDrainBytes = 64 << 10
     /// Connections each listener (client, WebSocket, route) may hold that have not logged in
     /// yet; past it, the one that has waited longest makes room (see `LoginWaitlist`). Each
     /// holds a descriptor until its login deadline, so without a bound a flood of silent
