@@ -125,6 +125,8 @@ final class RouteTable {
     /// behind gets a new one.
     var clientURLsVersion = 0
     var announcedClientURLs: [String] = []
+    /// `--max-route-peers`, lowered to a share of the open file limit.
+    var maxPeers = Int.max
 
     var established: [Connection] { byPeer.values.sorted { $0.id < $1.id } }
 }
@@ -140,6 +142,7 @@ extension Server {
         }
         let table = RouteTable()
         routeTable = table
+        table.maxPeers = descriptorShare(config.maxRoutePeers, "--max-route-peers", per: "server", parts: 8)
         if let listen = config.routeListen {
             let listener = try Listener(host: listen.host, port: listen.port)
             table.listener = listener
@@ -537,6 +540,15 @@ extension Server {
             endAfterOwedReplies(loser, reason: "Duplicate Route")
             if !keepNew { return }
         }
+        // A node the configuration names is always taken; past the bound, no other.
+        if link.solicitor?.isExplicit != true, table.byPeer[peerID] == nil,
+            table.byPeer.values.count(where: { $0.route?.solicitor?.isExplicit != true }) >= table.maxPeers
+        {
+            warnRefusedBeforeLogin(
+                .routeRefused, "\(connection.label) - Route refused: this node has routes with \(table.maxPeers) other nodes (--max-route-peers)")
+            connection.output.append("-ERR 'Maximum Route Peers Exceeded'\r\n")
+            return endAfterOwedReplies(connection, reason: "Maximum Route Peers Exceeded")
+        }
         link.isEstablished = true
         loggedIn(connection)
         link.solicitor?.delayMilliseconds = 100
@@ -562,6 +574,8 @@ extension Server {
             guard let url = RouteURL(text), url.port != 0, text != table.advertisedURL else { continue }
             if table.solicitors.contains(where: { $0.url.host == url.host && $0.url.port == url.port }) { continue }
             if table.established.contains(where: { $0.route?.routeURL == text }) { continue }
+            // A peer's INFO may list any number of addresses: no more are tried than may be kept.
+            guard table.solicitors.count(where: { !$0.isExplicit }) < table.maxPeers else { return }
             var learnt = url
             if let own = config.routes.first(where: { $0.user != nil }) {
                 learnt.user = own.user

@@ -47,6 +47,12 @@ public struct ServerConfig: Sendable {
     /// peer, and about 560 MB here at its worst (measured: about 560 bytes a subscription with a
     /// short subject).
     public var maxRouteSubscriptions = 1_000_000
+    /// The most other nodes this node may hold routes with at once, beyond the configured
+    /// `routes` (which are always taken); one more is refused. Each holds a descriptor, and
+    /// without route credentials anyone who reaches the route port can make one by sending an
+    /// INFO with a new `server_id`, or have this node make them by listing addresses in its
+    /// INFO's `routes`. Also at most an eighth of the open file limit.
+    public var maxRoutePeers = 128
     /// Name reported in INFO; the server id when empty.
     public var serverName = ""
     /// Largest PUB/HPUB payload (headers included). 1 MiB, as nats-server.

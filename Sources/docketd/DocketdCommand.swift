@@ -116,6 +116,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most connections each port (client, WebSocket, route) holds that have not logged in yet; past it, the one that has waited longest is closed to make room, and an eighth of the open file limit at most (DOCKET_MAX_CONNECTING).")
     var maxConnecting = Int(env("DOCKET_MAX_CONNECTING") ?? "") ?? 1024
 
+    @Option(help: "The most other docketd nodes this node holds routes with at once, besides those --routes names; one more is refused, and an eighth of the open file limit at most (DOCKET_MAX_ROUTE_PEERS).")
+    var maxRoutePeers = Int(env("DOCKET_MAX_ROUTE_PEERS") ?? "") ?? 128
+
     @Option(help: "The most subscriptions one connection may hold; 0 for no limit (DOCKET_MAX_SUBSCRIPTIONS).")
     var maxSubscriptions = Int(env("DOCKET_MAX_SUBSCRIPTIONS") ?? "") ?? 0
 
@@ -350,6 +353,8 @@ struct DocketdCommand: ParsableCommand {
         config.maxRefusalsLingering = maxRefusalsLingering
         guard maxConnecting > 0 else { throw ValidationError("--max-connecting must be at least 1.") }
         config.maxConnecting = maxConnecting
+        guard maxRoutePeers > 0 else { throw ValidationError("--max-route-peers must be at least 1.") }
+        config.maxRoutePeers = maxRoutePeers
         guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }
         config.maxSubscriptions = maxSubscriptions
         config.writeDeadlineMilliseconds = try duration(writeDeadline, "--write-deadline")

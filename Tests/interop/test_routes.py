@@ -532,6 +532,56 @@ def test_a_flood_of_route_connections_past_the_descriptors_neither_spins_nor_flo
         node.stop()
 
 
+@pytest.mark.docketd_only("docketd's bound on route peers")
+def test_routes_with_other_nodes_are_bounded(tmp_path):
+    """Without route credentials anyone can make a route by saying a new server_id, or have
+    the node make them by listing addresses in its INFO: past --max-route-peers (here 2) one more
+    is refused, and no more listed addresses are tried; a route that goes makes room."""
+    import os
+    from conftest import READY_TIMEOUT, ServerProcess
+    route_port = _free_port()
+    node = ServerProcess([os.environ["DOCKETD"], "--port", "0", "--data-dir", str(tmp_path / "data"),
+                          "--cluster", f"nats://127.0.0.1:{route_port}", "--max-route-peers", "2"], "docketd")
+    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(5)]
+    try:
+        node.wait_for_log_ready(READY_TIMEOUT)
+        peers = []
+        for index in range(3):
+            peer = route_socket(route_port)
+            read_line(peer)
+            peer.sendall(peer_info(server_id=f"NPEER{index}") + b"PING\r\n")
+            peers.append(peer)
+        assert read_line(peers[0]) == b"PONG\r\n"
+        assert read_line(peers[1]) == b"PONG\r\n"
+        assert read_line(peers[2]) == b"-ERR 'Maximum Route Peers Exceeded'\r\n"
+        assert peers[2].recv(1) == b""
+        assert wait_for_log(node, "Route refused: this node has routes with 2 other nodes (--max-route-peers)")
+        peers[1].close()
+        time.sleep(0.3)
+        late = route_socket(route_port)
+        read_line(late)
+        routes = [f"nats://127.0.0.1:{listener.getsockname()[1]}" for listener in listeners]
+        late.sendall(peer_info(server_id="NLATE", routes=routes) + b"PING\r\n")
+        assert read_line(late) == b"PONG\r\n"
+        # Of the five addresses the late peer listed, at most two are tried.
+        time.sleep(1)
+        tried = 0
+        for listener in listeners:
+            listener.settimeout(0.05)
+            try:
+                listener.accept()[0].close()
+                tried += 1
+            except socket.timeout:
+                pass
+        assert 1 <= tried <= 2, tried
+        for peer in (peers[0], late):
+            peer.close()
+    finally:
+        for listener in listeners:
+            listener.close()
+        node.stop()
+
+
 @pytest.mark.docketd_only("docketd's bound on a route's interest")
 def test_a_routes_interest_is_bounded(cluster):
     """A peer's interest is one subscription per distinct (account, subject, queue) it
