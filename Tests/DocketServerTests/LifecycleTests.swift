@@ -72,6 +72,7 @@ import Testing
             "--addr", "--port", "--data-dir", "--max-payload", "--max-control-line", "--max-connections",
             "--max-subscriptions", "--max-pending", "--write-deadline", "--ping-interval", "--max-pings-out",
             "--shutdown-grace", "--log-level", "DOCKET_PORT", "-a, --addr", "-m, --http-port", "--sync", "--max-store",
+            "--max-connecting", "DOCKET_MAX_CONNECTING", "--max-route-peers", "--refusal-drain",
         ] {
             #expect(output.contains(option), "--help mentions \(option)")
         }
