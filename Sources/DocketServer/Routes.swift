@@ -318,10 +318,10 @@ extension Server {
         routeTable?.solicitors.removeAll { $0 === solicitor }
     }
 
-    /// Takes the routes waiting on the route listener.
+    /// Takes the routes waiting on the route listener, at most `acceptsPerPass` of them.
     fileprivate func acceptRoutes() {
         guard let listener = routeTable?.listener else { return }
-        while true {
+        for _ in 0..<Self.acceptsPerPass {
             let fd: Int32
             switch listener.acceptOne() {
             case .none: return

@@ -497,10 +497,16 @@ public final class Server {
 
     // MARK: Accepting
 
+    /// Connections one listener takes in one loop pass; the rest wait in its backlog for the
+    /// next pass. Taken all at once, a herd of clients reconnecting together (3000 at once)
+    /// was all accepted before any of them could send its CONNECT, and past --max-connecting
+    /// the first ones were closed for waiting longest; a pass in between lets them log in.
+    static let acceptsPerPass = 64
+
     /// Takes the connections waiting on `listener`: the client port's, or the WebSocket port's
-    /// (`webSocket` its settings).
+    /// (`webSocket` its settings), at most `acceptsPerPass` of them.
     func acceptReady(on listener: Listener, webSocket: WebSocketSettings?) {
-        while true {
+        for _ in 0..<Self.acceptsPerPass {
             let fd: Int32
             switch listener.acceptOne() {
             case .none: return

@@ -77,8 +77,10 @@ public struct ServerConfig: Sendable {
     /// holds a descriptor until its login deadline, so without a bound a flood of silent
     /// connections on one port takes every descriptor, and no port can accept anyone. Also at
     /// most an eighth of the open file limit per listener, so that three flooded ports still
-    /// leave descriptors for the clients that log in.
-    public var maxConnecting = 1_024
+    /// leave descriptors for the clients that log in; by default only that share bounds it
+    /// (as many as `maxConnections` otherwise): a lower bound closes clients of a herd that
+    /// reconnects at once (3000 from one process, with 1024) before they could log in.
+    public var maxConnecting = 65_536
     /// Subscriptions per connection; 0 means no limit.
     public var maxSubscriptions = 0
     /// Output a connection may have waiting before it is cut off as a slow consumer. 64 MiB, as nats-server.

@@ -114,7 +114,7 @@ struct DocketdCommand: ParsableCommand {
     var maxRefusalsLingering = Int(env("DOCKET_MAX_REFUSALS_LINGERING") ?? "") ?? 1024
 
     @Option(help: "The most connections each port (client, WebSocket, route) holds that have not logged in yet; past it, the one that has waited longest is closed to make room, and an eighth of the open file limit at most (DOCKET_MAX_CONNECTING).")
-    var maxConnecting = Int(env("DOCKET_MAX_CONNECTING") ?? "") ?? 1024
+    var maxConnecting = Int(env("DOCKET_MAX_CONNECTING") ?? "") ?? 65_536
 
     @Option(help: "The most other docketd nodes this node holds routes with at once, besides those --routes names; one more is refused, and an eighth of the open file limit at most (DOCKET_MAX_ROUTE_PEERS).")
     var maxRoutePeers = Int(env("DOCKET_MAX_ROUTE_PEERS") ?? "") ?? 128

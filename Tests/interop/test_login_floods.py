@@ -143,9 +143,10 @@ def test_the_bounds_are_lowered_to_a_share_of_the_open_file_limit(tmp_path):
     server, _ = start(tmp_path, descriptors=256)
     try:
         text = server.log.text()
-        assert "--max-connecting is 32 per port, not 1024: 1/8 of the open file limit (256)" in text
+        assert "--max-connecting is 32 per port, not 65536: 1/8 of the open file limit (256)" in text
         assert "--http-max-connections is 16 per server, not 256: 1/16 of the open file limit (256)" in text
         assert "--max-refusals-lingering is 32 per server, not 1024: 1/8 of the open file limit (256)" in text
+        assert "--max-route-peers is 32 per server, not 128: 1/8 of the open file limit (256)" in text
     finally:
         server.stop()
 
