@@ -10,7 +10,7 @@
 /// `limit` descriptors and leaves the others, and the clients already logged in, alone.
 final class LoginWaitlist {
     let limit: Int
-    /// Waiting connection ids, by connection id.
+    /// The ids of the connections waiting.
     private var waiting: Set<UInt64> = []
     /// Waiting connection ids in the order of accept (ids grow with each accept); ids that left
     /// stay until they reach the front or the list is compacted.
