@@ -1,5 +1,6 @@
 """Floods of connections that never log in, on every port docketd listens on: the client port
-(no CONNECT), the client port with TLS (a ClientHello begun and never finished), the WebSocket
+(no CONNECT), the client port with TLS (a ClientHello begun and never finished, after INFO or
+before it with --tls-handshake-first), the WebSocket
 port (an upgrade request begun and never finished), the route port (no INFO) and the monitoring
 port (a request begun and never finished).
 
@@ -32,6 +33,7 @@ FLOOD = 600
 STALLS = {
     "client": b"",
     "tls": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a ClientHello record, begun
+    "tls-first": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # the same, TLS before INFO
     "websocket": b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n",
     "route": b"",
     "monitoring": b"GET /varz HTTP/1.1\r\n",
@@ -55,19 +57,23 @@ def start(tmp_path, *flags: str, descriptors: int = 256) -> tuple[ServerProcess,
     command = f"ulimit -n {descriptors}; exec " + " ".join(f"'{arg}'" for arg in argv)
     server = ServerProcess(["/bin/sh", "-c", command], "docketd")
     server.wait_for_log_ready(READY_TIMEOUT)
-    ports["client"] = ports["tls"] = server.port
+    ports["client"] = ports["tls"] = ports["tls-first"] = server.port
     return server, ports
 
 
-def log_in(port: int, tls: bool = False) -> socket.socket:
-    """A client logged in on the client port (over TLS when `tls`), its PING answered."""
+def log_in(port: int, tls: bool = False, first: bool = False) -> socket.socket:
+    """A client logged in on the client port (over TLS when `tls`, from the first byte when
+    `first`), its PING answered."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    assert read_line(sock).startswith(b"INFO "), "no INFO"
+    if not first:
+        assert read_line(sock).startswith(b"INFO "), "no INFO"
     if tls:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         sock = context.wrap_socket(sock)
+        if first:
+            assert read_line(sock).startswith(b"INFO "), "no INFO"
     sock.sendall(b'CONNECT {"verbose":false,"auth_token":"%s"}\r\nPING\r\n' % TOKEN.encode())
     assert read_line(sock) == b"PONG\r\n"
     return sock
@@ -85,19 +91,20 @@ def flood(port: int, stall: bytes) -> list[socket.socket]:
 
 @pytest.mark.parametrize("target", list(STALLS))
 def test_a_flood_that_never_logs_in_locks_no_one_out(tmp_path, certificate, target):
-    tls = target == "tls"
+    tls, first = target.startswith("tls"), target == "tls-first"
     flags = ["--tls", "--tlscert", certificate[0], "--tlskey", certificate[1]] if tls else []
+    flags += ["--tls-handshake-first"] if first else []
     # Deadlines past the test's end: the flood's sockets are not closed for being late.
     server, ports = start(tmp_path, *flags, "--auth-timeout", "30s", "--tls-timeout", "30s",
                           "--websocket-handshake-timeout", "30s", "--http-idle-timeout", "30s")
     held = []
     try:
-        bystander = log_in(ports["client"], tls)
+        bystander = log_in(ports["client"], tls, first)
         held = flood(ports[target], STALLS[target])
         bystander.sendall(b"PING\r\n")
         assert read_line(bystander) == b"PONG\r\n", "the logged-in client is no longer served"
         for _ in range(5):
-            log_in(ports["client"], tls).close()
+            log_in(ports["client"], tls, first).close()
         text = server.log.text()
         assert "Out of file descriptors" not in text, text[-3000:]
         if target != "monitoring":
