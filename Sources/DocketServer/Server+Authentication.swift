@@ -16,8 +16,9 @@ extension Server {
 
     /// Calls `done` with the principal the verdict proves (nil: refused), now or in a later pass.
     /// Returns the check's id while one is queued (to `cancelPasswordCheck` if the asker goes).
+    /// `source`: the host that asks; hosts take turns at the password checker.
     @discardableResult
-    func settle(_ verdict: Authenticator.Verdict, _ done: @escaping (Principal?) -> Void) -> UInt64? {
+    func settle(_ verdict: Authenticator.Verdict, from source: String, _ done: @escaping (Principal?) -> Void) -> UInt64? {
         switch verdict {
         case .proved(let principal): done(principal)
         case .refused, .refusedJWT: done(nil)
@@ -34,7 +35,7 @@ extension Server {
             }
             let id = nextPasswordCheckID
             nextPasswordCheckID += 1
-            guard checker.submit(id: id, password: password, hash: hash) else {
+            guard checker.submit(id: id, password: password, hash: hash, source: source) else {
                 if let count = passwordRefusals.occurred(at: Int(monotonicMilliseconds())) {
                     log.warn("Password check refused: \(checker.capacity) checks are already waiting (\(count) refused since the last such line)")
                 }

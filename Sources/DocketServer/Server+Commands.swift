@@ -53,7 +53,7 @@ extension Server {
             let verdict = connection.certificateIdentities.map { authenticator.verdict(certificate: $0) }
                 ?? authenticator.verdict(connect: document, nonce: connection.nonce)
             let generation = credentialsGeneration
-            connection.passwordCheck = settle(verdict) { [unowned self] proved in
+            connection.passwordCheck = settle(verdict, from: connection.remoteHost) { [unowned self] proved in
                 connection.passwordCheck = nil
                 guard !connection.isClosed, connection.closeReason == nil else { return }
                 connection.isCheckingCredentials = false

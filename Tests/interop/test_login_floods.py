@@ -163,3 +163,32 @@ def test_max_connecting_must_be_positive(tmp_path):
                              "--max-connecting", "0"], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "--max-connecting must be at least 1." in result.stderr
+
+
+def test_a_flood_of_wrong_passwords_from_one_host_does_not_hold_another_hosts_login(tmp_path):
+    """bcrypt checks run one host at a time in turn: forty wrong passwords held open from
+    127.0.0.2 (each check tens of milliseconds or more) made a good login from 127.0.0.1 wait for
+    all of them, past the 2 s auth timeout; now it waits for the one check in progress."""
+    hashed = subprocess.run([os.environ["DOCKETD"], "--hash-password"], input="right-pass", capture_output=True,
+                            text=True, timeout=30).stdout.strip().splitlines()[-1]
+    config = tmp_path / "docketd.conf"
+    config.write_text(f'authorization {{\n  users = [ {{user: alice, password: "{hashed}"}} ]\n}}\n')
+    server = ServerProcess([os.environ["DOCKETD"], "--port", "0", "--data-dir", str(tmp_path / "data"),
+                            "-c", str(config)], "docketd")
+    flood = []
+    try:
+        server.wait_for_log_ready(READY_TIMEOUT)
+        for index in range(40):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=("127.0.0.2", 0))
+            read_line(sock)
+            sock.sendall(b'CONNECT {"verbose":false,"user":"alice","pass":"wrong-%d"}\r\n' % index)
+            flood.append(sock)
+        good = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        read_line(good)
+        good.sendall(b'CONNECT {"verbose":false,"user":"alice","pass":"right-pass"}\r\nPING\r\n')
+        assert read_line(good) == b"PONG\r\n", server.log.text()[-2000:]
+        good.close()
+    finally:
+        for sock in flood:
+            sock.close()
+        server.stop()
