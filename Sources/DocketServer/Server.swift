@@ -498,9 +498,9 @@ public final class Server {
     // MARK: Accepting
 
     /// Connections one listener takes in one loop pass; the rest wait in its backlog for the
-    /// next pass. Taken all at once, a herd of clients reconnecting together (3000 at once)
-    /// was all accepted before any of them could send its CONNECT, and past --max-connecting
-    /// the first ones were closed for waiting longest; a pass in between lets them log in.
+    /// next pass. Taken all at once, a burst (a flood, or a herd of clients reconnecting
+    /// together) holds the loop while every logged-in client waits, and none of the burst can
+    /// log in until it has all been taken: between passes the ones taken are read.
     static let acceptsPerPass = 64
 
     /// Takes the connections waiting on `listener`: the client port's, or the WebSocket port's
