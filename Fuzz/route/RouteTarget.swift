@@ -73,6 +73,12 @@ func render(_ op: RouteOp, _ raw: UnsafeRawBufferPointer) -> Parsed {
     case .message(let account, let subject, let reply, let queue, let headerCount, let message):
         if let headerCount, headerCount > message.count { fatalError("header count \(headerCount) over the message's \(message.count)") }
         if message.count > maxPayload { fatalError("a message of \(message.count) bytes passed the limit") }
+        if let headerCount {
+            let header = bytes(message.lowerBound..<message.lowerBound + headerCount)
+            if header.count < 12 || !header.starts(with: Array("NATS/1.0".utf8)) || !header.suffix(4).elementsEqual([13, 10, 13, 10]) {
+                fatalError("an HMSG whose header block is not NATS/1.0 headers passed")
+            }
+        }
         return Parsed(kind: "MSG", fields: [bytes(account), bytes(subject), reply == nil ? [] : [0x2B] + bytes(reply), queue == nil ? [] : [0x7C] + bytes(queue), bytes(message)], headerCount: headerCount)
     }
 }

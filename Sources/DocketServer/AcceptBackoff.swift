@@ -47,6 +47,13 @@ final class AcceptBackoff {
         return (from, Int(limit.rlim_max))
     }
 
+    /// The soft limit on open descriptors; nil when there is none.
+    static func descriptorLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     /// `listener` could not accept for want of descriptors: refuse one waiting client with
     /// `refusal`, and pause accepting for a moment.
     func outOfDescriptors(listener: Listener, refusal: [UInt8]) {

@@ -15,6 +15,8 @@ final class Connection {
     let remoteHost: String
     let remotePort: Int
     let openedAt: Int
+    /// The listener's connections waiting to log in, while this one is among them.
+    var loginWaitlist: LoginWaitlist?
 
     var readEvent: OpaquePointer?
     var writeEvent: OpaquePointer?

@@ -15,10 +15,10 @@ final class RefusedSockets {
         /// How long a refused socket may stay open for its client to read the refusal; 0 closes
         /// at once.
         var milliseconds = 2_000
-        /// Sockets lingering at once.
-        var maxSockets = 1_024
         /// Bytes read and dropped from one socket before it is closed anyway.
         var maxBytes = 64 << 10
+        /// Sockets lingering at once.
+        var maxSockets = 1_024
     }
 
     /// One lingering socket; the context of its event.

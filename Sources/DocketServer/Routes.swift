@@ -125,6 +125,8 @@ final class RouteTable {
     /// behind gets a new one.
     var clientURLsVersion = 0
     var announcedClientURLs: [String] = []
+    /// `--max-route-peers`, lowered to a share of the open file limit.
+    var maxPeers = Int.max
 
     var established: [Connection] { byPeer.values.sorted { $0.id < $1.id } }
 }
@@ -140,6 +142,7 @@ extension Server {
         }
         let table = RouteTable()
         routeTable = table
+        table.maxPeers = descriptorShare(config.maxRoutePeers, "--max-route-peers", per: "server", parts: 8)
         if let listen = config.routeListen {
             let listener = try Listener(host: listen.host, port: listen.port)
             table.listener = listener
@@ -315,10 +318,10 @@ extension Server {
         routeTable?.solicitors.removeAll { $0 === solicitor }
     }
 
-    /// Takes the routes waiting on the route listener.
+    /// Takes the routes waiting on the route listener, at most `acceptsPerPass` of them.
     fileprivate func acceptRoutes() {
         guard let listener = routeTable?.listener else { return }
-        while true {
+        for _ in 0..<Self.acceptsPerPass {
             let fd: Int32
             switch listener.acceptOne() {
             case .none: return
@@ -331,6 +334,8 @@ extension Server {
             }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: nil))
+            waitToLogIn(connection.id, on: routeLogins)
+            connection.loginWaitlist = routeLogins
             // A peer has the auth timeout to log in (with credentials) and say who it is: the
             // route port has no connection limit, so a silent socket must not stay.
             connection.isAuthenticated = config.routeCredentials == nil
@@ -450,6 +455,9 @@ extension Server {
                     guard Subject.isValidLiteral(UnsafeRawBufferPointer(rebasing: bytes[subject])) else {
                         return routeProtocolError(connection, "a message on the invalid subject \(quoted(bytes[subject]))")
                     }
+                    if let reply, !Subject.isValidLiteral(UnsafeRawBufferPointer(rebasing: bytes[reply])) {
+                        return routeProtocolError(connection, "a message with the invalid reply subject \(quoted(bytes[reply]))")
+                    }
                     link.messagesIn += 1
                     guard let space = accounts[String(decoding: UnsafeRawBufferPointer(rebasing: bytes[account]), as: UTF8.self)] else { continue }
                     deliverFromAnotherNode(
@@ -532,7 +540,17 @@ extension Server {
             endAfterOwedReplies(loser, reason: "Duplicate Route")
             if !keepNew { return }
         }
+        // A node the configuration names is always taken; past the bound, no other.
+        if link.solicitor?.isExplicit != true, table.byPeer[peerID] == nil,
+            table.byPeer.values.count(where: { $0.route?.solicitor?.isExplicit != true }) >= table.maxPeers
+        {
+            warnRefusedBeforeLogin(
+                .routeRefused, "\(connection.label) - Route refused: this node has routes with \(table.maxPeers) other nodes (--max-route-peers)")
+            connection.output.append("-ERR 'Maximum Route Peers Exceeded'\r\n")
+            return endAfterOwedReplies(connection, reason: "Maximum Route Peers Exceeded")
+        }
         link.isEstablished = true
+        loggedIn(connection)
         link.solicitor?.delayMilliseconds = 100
         if let timer = connection.authTimer { EventLoop.free(timer) }
         connection.authTimer = nil
@@ -556,6 +574,8 @@ extension Server {
             guard let url = RouteURL(text), url.port != 0, text != table.advertisedURL else { continue }
             if table.solicitors.contains(where: { $0.url.host == url.host && $0.url.port == url.port }) { continue }
             if table.established.contains(where: { $0.route?.routeURL == text }) { continue }
+            // A peer's INFO may list any number of addresses: no more are tried than may be kept.
+            guard table.solicitors.count(where: { !$0.isExplicit }) < table.maxPeers else { return }
             var learnt = url
             if let own = config.routes.first(where: { $0.user != nil }) {
                 learnt.user = own.user
@@ -635,6 +655,19 @@ extension Server {
         if subscription.queue == nil {
             guard link.lastFanOut != fanOutSerial else { return false }
             link.lastFanOut = fanOutSerial
+        }
+        // What the peer would refuse, and end the route for: a client's reply subject that is
+        // no subject, or a header block that is not one (neither is checked on a client's PUB,
+        // as nats-server does not). The client's own node delivers it; the others do not.
+        let replyIsValid = reply.map(Subject.isValidLiteral) ?? true
+        guard replyIsValid, headerCount.map({ RouteParser.isHeaderBlock(UnsafeRawBufferPointer(rebasing: message[..<$0])) }) ?? true else {
+            if let count = unroutableMessages.occurred(at: monotonicMilliseconds()) {
+                log.warn(
+                    "A message on \(String(decoding: subject.prefix(64), as: UTF8.self)) was not sent to the other nodes: "
+                        + (replyIsValid ? "its header block is not NATS/1.0 headers" : "its reply subject is invalid")
+                        + (count > 1 ? " (\(count) such messages since the last such line)" : ""))
+            }
+            return false
         }
         let sid = subscription.sid
         let account = sid[..<(sid.firstIndex(of: Byte.space) ?? sid.endIndex)]

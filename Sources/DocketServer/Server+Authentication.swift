@@ -16,8 +16,9 @@ extension Server {
 
     /// Calls `done` with the principal the verdict proves (nil: refused), now or in a later pass.
     /// Returns the check's id while one is queued (to `cancelPasswordCheck` if the asker goes).
+    /// `source`: the host that asks; hosts take turns at the password checker.
     @discardableResult
-    func settle(_ verdict: Authenticator.Verdict, _ done: @escaping (Principal?) -> Void) -> UInt64? {
+    func settle(_ verdict: Authenticator.Verdict, from source: String, _ done: @escaping (Principal?) -> Void) -> UInt64? {
         switch verdict {
         case .proved(let principal): done(principal)
         case .refused, .refusedJWT: done(nil)
@@ -34,7 +35,7 @@ extension Server {
             }
             let id = nextPasswordCheckID
             nextPasswordCheckID += 1
-            guard checker.submit(id: id, password: password, hash: hash) else {
+            guard checker.submit(id: id, password: password, hash: hash, source: source) else {
                 if let count = passwordRefusals.occurred(at: Int(monotonicMilliseconds())) {
                     log.warn("Password check refused: \(checker.capacity) checks are already waiting (\(count) refused since the last such line)")
                 }
@@ -63,6 +64,34 @@ extension Server {
         case webSocketUpgradeRefused, webSocketHandshakeTimeout, webSocketProtocolError
         /// On the route port: wrong or missing credentials, or no INFO within the auth timeout.
         case routeRefused
+        /// Past `--max-connecting` connections waiting to log in on one port.
+        case tooManyConnecting
+    }
+
+    /// Makes room among the connections waiting to log in on a port for the one accepted as
+    /// `id`: past `--max-connecting`, the one that has waited longest is closed.
+    func waitToLogIn(_ id: UInt64, on waitlist: LoginWaitlist) {
+        guard let oldest = waitlist.admit(id), let crowded = connections[oldest] ?? routeTable?.links[oldest] else { return }
+        warnRefusedBeforeLogin(
+            .tooManyConnecting,
+            "\(crowded.label) - Closed before its login: \(waitlist.limit) connections wait to log in on its port (--max-connecting), and it waited longest")
+        close(crowded, reason: "Too Many Connections Logging In")
+    }
+
+    /// `connection` has logged in: it no longer counts toward its port's `--max-connecting`.
+    func loggedIn(_ connection: Connection) {
+        connection.loginWaitlist?.remove(connection.id)
+        connection.loginWaitlist = nil
+    }
+
+    /// `limit` (the value of `flag`), or an `parts`th of the open file limit if that is less,
+    /// logged: a bound on descriptors held by connections that have not logged in must leave
+    /// room for the ones that have.
+    func descriptorShare(_ limit: Int, _ flag: String, per scope: String, parts: Int) -> Int {
+        guard let descriptors = AcceptBackoff.descriptorLimit(), descriptors / parts < limit else { return limit }
+        let share = max(1, descriptors / parts)
+        log.info("\(flag) is \(share) per \(scope), not \(limit): 1/\(parts) of the open file limit (\(descriptors))")
+        return share
     }
 
     /// Logs a refusal before login once per interval for each kind, with a count, as failed

@@ -53,7 +53,7 @@ extension Server {
             let verdict = connection.certificateIdentities.map { authenticator.verdict(certificate: $0) }
                 ?? authenticator.verdict(connect: document, nonce: connection.nonce)
             let generation = credentialsGeneration
-            connection.passwordCheck = settle(verdict) { [unowned self] proved in
+            connection.passwordCheck = settle(verdict, from: connection.remoteHost) { [unowned self] proved in
                 connection.passwordCheck = nil
                 guard !connection.isClosed, connection.closeReason == nil else { return }
                 connection.isCheckingCredentials = false
@@ -108,6 +108,7 @@ extension Server {
         case .success(let options):
             connection.options = options
             connection.sentConnect = true
+            loggedIn(connection)
             log.debug("\(connection.label) - CONNECT name='\(options.name)' lang='\(options.lang)' version='\(options.version)'")
             acknowledge(connection)
         }

@@ -9,7 +9,8 @@ extension Server {
         var limits = MonitoringServer.Limits()
         limits.maxHeadBytes = config.httpMaxHeadBytes
         limits.idleMilliseconds = config.httpIdleMilliseconds
-        limits.maxConnections = config.httpMaxConnections
+        // Refused connections waiting for their client's close may double it.
+        limits.maxConnections = descriptorShare(config.httpMaxConnections, "--http-max-connections", per: "server", parts: 16)
         limits.maxBodyBytes = config.httpMaxBodyBytes
         limits.maxStreamBacklog = config.httpMaxStreamBacklogBytes
         let server = try MonitoringServer(
@@ -67,7 +68,9 @@ extension Server {
         guard let authenticator = config.authenticator else { return nil }
         return { [unowned self] header, peer, done in
             let verdict = authenticator.verdict(httpAuthorization: header)
-            let check = settle(verdict) { [unowned self] principal in
+            // `peer` is host:port (an IPv6 host in brackets): the host is what takes turns.
+            let host = peer.lastIndex(of: ":").map { String(peer[..<$0]) } ?? peer
+            let check = settle(verdict, from: host) { [unowned self] principal in
                 if principal == nil { warnFailedLogin("\(peer) - monitoring - Authorization Violation: the credentials are wrong") }
                 done(principal)
             }

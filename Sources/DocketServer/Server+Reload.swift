@@ -134,6 +134,8 @@ extension Server {
         note("max_control_line", \.maxControlLine)
         note("max_pending", \.maxPending)
         note("max_connections", \.maxConnections)
+        note("max_connecting", \.maxConnecting)
+        note("refusal_drain", \.refusalDrainBytes)
         note("max_subscriptions", \.maxSubscriptions)
         note("ping_interval", \.pingIntervalMilliseconds)
         note("ping_max", \.maxPingsOutstanding)
@@ -151,6 +153,7 @@ extension Server {
         note("max_route_subscriptions", \.maxRouteSubscriptions)
         note("pid_file", \.pidFile)
         note("ports_file_dir", \.portsFileDirectory)
+        note("max_route_peers", \.maxRoutePeers)
         // Routes change at a reload, but only where the node was started with a cluster.
         if old.routeListen == nil && old.routes.isEmpty { note("cluster routes", \.routes) }
         return names

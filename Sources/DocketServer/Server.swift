@@ -96,6 +96,13 @@ public final class Server {
     private(set) var acceptBackoff: AcceptBackoff?
     /// Sockets refused with a last word, kept open until their client has read it.
     private(set) var refusedSockets: RefusedSockets?
+    /// Client messages the route protocol cannot carry (an invalid reply subject, a header
+    /// block that is none), logged once per interval.
+    var unroutableMessages = LogThrottle()
+    /// Each listener's connections that have not logged in yet; bounded at start.
+    private(set) var clientLogins = LoginWaitlist(limit: .max)
+    private(set) var webSocketLogins = LoginWaitlist(limit: .max)
+    private(set) var routeLogins = LoginWaitlist(limit: .max)
     private var commitEvent: OpaquePointer?
     /// Batches submitted to the store and not yet committed, oldest first. Each pass submits
     /// its own; the store commits them in order, those submitted during a flush together in the
@@ -260,8 +267,13 @@ public final class Server {
         armScheduleTimer()
         let backoff = AcceptBackoff(loop: loop, log: log)
         acceptBackoff = backoff
+        let waiting = descriptorShare(config.maxConnecting, "--max-connecting", per: "port", parts: 8)
+        (clientLogins, webSocketLogins, routeLogins) = (LoginWaitlist(limit: waiting), LoginWaitlist(limit: waiting), LoginWaitlist(limit: waiting))
         refusedSockets = RefusedSockets(
-            loop: loop, limits: .init(milliseconds: config.refusalLingerMilliseconds, maxSockets: config.maxRefusalsLingering))
+            loop: loop,
+            limits: .init(
+                milliseconds: config.refusalLingerMilliseconds, maxBytes: config.refusalDrainBytes,
+                maxSockets: descriptorShare(config.maxRefusalsLingering, "--max-refusals-lingering", per: "server", parts: 8)))
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener
         advertisedHost = listener.boundHost
@@ -488,10 +500,16 @@ public final class Server {
 
     // MARK: Accepting
 
+    /// Connections one listener takes in one loop pass; the rest wait in its backlog for the
+    /// next pass. Taken all at once, a burst (a flood, or a herd of clients reconnecting
+    /// together) holds the loop while every logged-in client waits, and none of the burst can
+    /// log in until it has all been taken: between passes the ones taken are read.
+    static let acceptsPerPass = 64
+
     /// Takes the connections waiting on `listener`: the client port's, or the WebSocket port's
-    /// (`webSocket` its settings).
+    /// (`webSocket` its settings), at most `acceptsPerPass` of them.
     func acceptReady(on listener: Listener, webSocket: WebSocketSettings?) {
-        while true {
+        for _ in 0..<Self.acceptsPerPass {
             let fd: Int32
             switch listener.acceptOne() {
             case .none: return
@@ -522,6 +540,9 @@ public final class Server {
             let connection = Connection(
                 server: self, id: nextConnectionID, fd: fd, remoteHost: host, remotePort: port, now: monotonicMilliseconds())
             nextConnectionID += 1
+            let logins = webSocket == nil ? clientLogins : webSocketLogins
+            waitToLogIn(connection.id, on: logins)
+            connection.loginWaitlist = logins
             connections[connection.id] = connection
             stats.totalConnections += 1
             if config.authenticator != nil {
@@ -999,6 +1020,7 @@ public final class Server {
     func close(_ connection: Connection, reason: String) {
         guard !connection.isClosed else { return }
         connection.markClosed()
+        connection.loginWaitlist?.remove(connection.id)
         if let check = connection.passwordCheck { cancelPasswordCheck(check) }
         if let waiter = connection.waiter { engine.cancel(waiter) }
         connection.waiter = nil

@@ -47,6 +47,12 @@ public struct ServerConfig: Sendable {
     /// peer, and about 560 MB here at its worst (measured: about 560 bytes a subscription with a
     /// short subject).
     public var maxRouteSubscriptions = 1_000_000
+    /// The most other nodes this node may hold routes with at once, beyond the configured
+    /// `routes` (which are always taken); one more is refused. Each holds a descriptor, and
+    /// without route credentials anyone who reaches the route port can make one by sending an
+    /// INFO with a new `server_id`, or have this node make them by listing addresses in its
+    /// INFO's `routes`. Also at most an eighth of the open file limit.
+    public var maxRoutePeers = 128
     /// Name reported in INFO; the server id when empty.
     public var serverName = ""
     /// Largest PUB/HPUB payload (headers included). 1 MiB, as nats-server.
@@ -61,6 +67,20 @@ public struct ServerConfig: Sendable {
     public var refusalLingerMilliseconds = 2_000
     /// Such connections lingering at once; past it the oldest is closed.
     public var maxRefusalsLingering = 1_024
+    /// Bytes read and dropped from one such connection before it is closed anyway: enough
+    /// for what a client sends before it reads (a CONNECT, a PING, a first PUB or two; 64 KiB
+    /// is what a socket's buffers hold unread), so that a client that keeps writing cannot
+    /// keep the server reading for it. 0 closes at its first byte.
+    public var refusalDrainBytes = 64 << 10
+    /// Connections each listener (client, WebSocket, route) may hold that have not logged in
+    /// yet; past it, the one that has waited longest makes room (see `LoginWaitlist`). Each
+    /// holds a descriptor until its login deadline, so without a bound a flood of silent
+    /// connections on one port takes every descriptor, and no port can accept anyone. Also at
+    /// most an eighth of the open file limit per listener, so that three flooded ports still
+    /// leave descriptors for the clients that log in; by default only that share bounds it
+    /// (as many as `maxConnections` otherwise): a lower bound closes clients of a herd that
+    /// reconnects at once (3000 from one process, with 1024) before they could log in.
+    public var maxConnecting = 65_536
     /// Subscriptions per connection; 0 means no limit.
     public var maxSubscriptions = 0
     /// Output a connection may have waiting before it is cut off as a slow consumer. 64 MiB, as nats-server.

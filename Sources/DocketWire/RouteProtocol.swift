@@ -11,7 +11,8 @@
 ///     HMSG <account> <subject> [+ <reply>] [| <queue>] <#header bytes> <#total bytes>
 ///
 /// A message without a queue is for the receiver's plain subscriptions, one with a queue for
-/// one member of that group there. Pure: bytes in, operations out.
+/// one member of that group there. An HMSG's header block is `NATS/1.0` through its empty line
+/// (`isHeaderBlock`). Pure: bytes in, operations out.
 public enum RouteOp: Equatable {
     case info(json: Range<Int>)
     case connect(json: Range<Int>)
@@ -86,12 +87,29 @@ public enum RouteParser {
             guard total <= maxPayload else { return .failure("a message of \(total) bytes, over \(maxPayload)") }
             guard bytes.count - next >= total + 2 else { return .incomplete }
             guard bytes[next + total] == Byte.cr, bytes[next + total + 1] == Byte.lf else { return .failure("a message not followed by CRLF") }
+            if let headerCount, !isHeaderBlock(UnsafeRawBufferPointer(rebasing: bytes[next..<next + headerCount])) {
+                return .failure("HMSG whose \(headerCount) header bytes are not a NATS/1.0 header block")
+            }
             return .op(
                 .message(account: account, subject: subject, reply: reply, queue: queue, headerCount: headerCount, message: next..<next + total),
                 next: next + total + 2)
         default:
             return .failure("unknown operation '\(word(bytes, verb))'")
         }
+    }
+
+    /// Whether `block` is a whole header block as a node sends one: `NATS/1.0` (a status may
+    /// follow after a space) through the empty line that ends it. Anything else is a peer
+    /// whose header size lies, or that sends what no NATS client could read as headers.
+    public static func isHeaderBlock(_ block: UnsafeRawBufferPointer) -> Bool {
+        let count = block.count
+        // "NATS/1.0\r\n\r\n" is the shortest.
+        guard count >= 12 else { return false }
+        return block[0] == UInt8(ascii: "N") && block[1] == UInt8(ascii: "A") && block[2] == UInt8(ascii: "T")
+            && block[3] == UInt8(ascii: "S") && block[4] == UInt8(ascii: "/") && block[5] == UInt8(ascii: "1")
+            && block[6] == UInt8(ascii: ".") && block[7] == UInt8(ascii: "0")
+            && (block[8] == Byte.cr || block[8] == Byte.space)
+            && block[count - 4] == Byte.cr && block[count - 3] == Byte.lf && block[count - 2] == Byte.cr && block[count - 1] == Byte.lf
     }
 
     private static func word(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {

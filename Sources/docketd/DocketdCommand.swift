@@ -107,8 +107,17 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "How long a connection closed with an error (maximum connections, a failed login) stays half-open, what its client still sends read and dropped, so that the client reads the error rather than a reset; 0 closes at once (DOCKET_REFUSAL_LINGER).")
     var refusalLinger = env("DOCKET_REFUSAL_LINGER") ?? "2s"
 
+    @Option(help: "The most bytes read and dropped from such a connection before it is closed anyway; 0 closes it at its first byte (DOCKET_REFUSAL_DRAIN).")
+    var refusalDrain = env("DOCKET_REFUSAL_DRAIN") ?? "64KiB"
+
     @Option(help: "The most such connections kept half-open at once; past it, the oldest is closed (DOCKET_MAX_REFUSALS_LINGERING).")
     var maxRefusalsLingering = Int(env("DOCKET_MAX_REFUSALS_LINGERING") ?? "") ?? 1024
+
+    @Option(help: "The most connections each port (client, WebSocket, route) holds that have not logged in yet; past it, the one that has waited longest is closed to make room, and an eighth of the open file limit at most (DOCKET_MAX_CONNECTING).")
+    var maxConnecting = Int(env("DOCKET_MAX_CONNECTING") ?? "") ?? 65_536
+
+    @Option(help: "The most other docketd nodes this node holds routes with at once, besides those --routes names; one more is refused, and an eighth of the open file limit at most (DOCKET_MAX_ROUTE_PEERS).")
+    var maxRoutePeers = Int(env("DOCKET_MAX_ROUTE_PEERS") ?? "") ?? 128
 
     @Option(help: "The most subscriptions one connection may hold; 0 for no limit (DOCKET_MAX_SUBSCRIPTIONS).")
     var maxSubscriptions = Int(env("DOCKET_MAX_SUBSCRIPTIONS") ?? "") ?? 0
@@ -345,8 +354,13 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("--refusal-linger must be a duration, like 500ms or 2s, or 0 to close at once.")
         }
         config.refusalLingerMilliseconds = linger
+        config.refusalDrainBytes = try size(refusalDrain, "--refusal-drain", minimum: 0)
         guard maxRefusalsLingering >= 0 else { throw ValidationError("--max-refusals-lingering must be 0 or more.") }
         config.maxRefusalsLingering = maxRefusalsLingering
+        guard maxConnecting > 0 else { throw ValidationError("--max-connecting must be at least 1.") }
+        config.maxConnecting = maxConnecting
+        guard maxRoutePeers > 0 else { throw ValidationError("--max-route-peers must be at least 1.") }
+        config.maxRoutePeers = maxRoutePeers
         guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }
         config.maxSubscriptions = maxSubscriptions
         config.writeDeadlineMilliseconds = try duration(writeDeadline, "--write-deadline")

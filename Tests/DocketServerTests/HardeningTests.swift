@@ -901,9 +901,15 @@ import Testing
     @Test func runningOutOfDescriptorsRefusesPolitelyWithoutSpinning() throws {
         let server = try DocketdProcess(["-m", "0"], shell: "ulimit -n 64;")
         let port = try #require(server.httpPort)
-        // Idle monitoring connections until accept runs out of descriptors.
+        // Logged-in clients until accept runs out of descriptors (connections that do not log
+        // in could not: --max-connecting and --http-max-connections keep them to a share).
         var held: [LineClient] = []
-        for _ in 0..<80 { if let client = try? LineClient(port: port) { held.append(client) } }
+        while held.count < 80, let client = try? LineClient(port: server.port), (try? client.handshake()) != nil,
+            (try? client.sync()) == []
+        {
+            held.append(client)
+        }
+        _ = port
         usleep(300_000)
         // A new protocol client is told why instead of hanging.
         let refused = try LineClient(port: server.port)

@@ -171,8 +171,29 @@ import Testing
         #expect(try holder.sync() == [])
     }
 
+    /// What a refused client still sends is read and dropped up to `--refusal-drain`; past it
+    /// the socket is closed, however long `--refusal-linger` would keep it.
+    @Test func aRefusedConnectionIsClosedPastItsDrainBound() throws {
+        let server = try DocketdProcess(["--max-connections", "1", "--refusal-linger", "20s", "--refusal-drain", "1KiB"])
+        let holder = try server.client()
+        _ = try holder.handshake()
+        let within = try server.client()
+        let past = try server.client()
+        for client in [within, past] {
+            #expect(try client.readLine().hasPrefix("INFO {"))
+            #expect(try client.readLine() == "-ERR 'maximum connections exceeded'")
+        }
+        try within.send(String(repeating: "x", count: 512))
+        try past.send(String(repeating: "x", count: 2048))
+        usleep(200_000)
+        #expect(Self.stillTakes(within) && Self.stillTakes(within))
+        #expect(!Self.stillTakes(past) || !Self.stillTakes(past))
+        #expect(try holder.sync() == [])
+    }
+
     @Test(arguments: [
         (["--refusal-linger", "soon"], "--refusal-linger must be a duration"),
+        (["--refusal-drain", "lots"], "--refusal-drain must be a size"),
         (["--max-refusals-lingering=-1"], "--max-refusals-lingering must be 0 or more"),
     ])
     func refusalLimitsThatMakeNoSenseRefuseTheStart(_ flags: [String], _ message: String) throws {

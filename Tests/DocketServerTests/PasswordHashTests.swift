@@ -32,13 +32,7 @@ import Testing
         defer { checker.stop() }
         #expect(checker.submit(id: 1, password: "s3cret", hash: hash))
         #expect(checker.submit(id: 2, password: "wrong", hash: hash))
-        var results: [PasswordChecker.Result] = []
-        let deadline = Date().addingTimeInterval(10)
-        while results.count < 2 && Date() < deadline {
-            var poller = pollfd(fd: checker.readDescriptor, events: Int16(POLLIN), revents: 0)
-            _ = poll(&poller, 1, 100)
-            results += checker.takeResults()
-        }
+        let results = checker.results(count: 2, within: 10)
         #expect(results.map(\.id) == [1, 2])
         #expect(results.map(\.matches) == [true, false])
     }
@@ -106,5 +100,19 @@ import Testing
             .trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(status == 0)
         #expect(PasswordHash.isHash(hash) && PasswordHash.verify("wonder", against: hash))
+    }
+}
+
+extension PasswordChecker {
+    /// The results of `count` checks, in the order they came, waiting `seconds` at most.
+    func results(count: Int, within seconds: TimeInterval) -> [Result] {
+        var results: [Result] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        while results.count < count && Date() < deadline {
+            var poller = pollfd(fd: readDescriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&poller, 1, 100)
+            results += takeResults()
+        }
+        return results
     }
 }

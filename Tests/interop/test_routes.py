@@ -390,8 +390,42 @@ HOSTILE_ROUTE_INPUT = [
     pytest.param(b"RS+ $G >.a\r\n", 'interest in the invalid subject ">.a"', id="RS+ misplaced >"),
     pytest.param(b"RMSG $G a.* 3\r\nabc\r\n", 'a message on the invalid subject "a.*"', id="RMSG wildcard"),
     pytest.param(b"RMSG $G a..b 3\r\nabc\r\n", 'a message on the invalid subject "a..b"', id="RMSG empty token"),
+    pytest.param(b"RMSG $G a + r.* 3\r\nabc\r\n", 'a message with the invalid reply subject "r.*"', id="RMSG wildcard reply"),
+    pytest.param(b"RMSG $G a + r..s 3\r\nabc\r\n", 'a message with the invalid reply subject "r..s"', id="RMSG empty reply token"),
+    pytest.param(b"HMSG $G a 3 5\r\nabcde\r\n", "HMSG whose 3 header bytes are not a NATS/1.0 header block", id="HMSG not NATS/1.0"),
+    pytest.param(b"HMSG $G a 10 14\r\nNATS/1.0\r\n\r\nhi\r\n", "HMSG whose 10 header bytes are not a NATS/1.0 header block",
+                 id="HMSG header size lies"),
     pytest.param(b'INFO {"server_id":"NSOMEONEELSE"}\r\n', "an INFO naming another node", id="another identity"),
 ]
+
+
+@pytest.mark.docketd_only("docketd's route protocol")
+def test_a_client_message_the_route_protocol_cannot_carry_stays_on_its_node(cluster):
+    """A client's PUB with a reply that is no subject, or an HPUB whose header block is not
+    NATS/1.0 headers (neither is refused from a client, as nats-server does not), is delivered on
+    its own node but not sent to the others, which would take it for a broken peer and end the
+    route; the route carries the next message."""
+    node = cluster(1)[0]
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    peer.sendall(peer_info(cluster="docket_test") + b"RS+ $G d\r\nPING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    unroutable = b"PUB d r.* 2\r\nno\r\nHPUB d 3 5\r\nabcno\r\nHPUB d 10 14\r\nNATS/1.0\r\n\r\nno\r\n"
+    client = socket.create_connection(("127.0.0.1", int(node.client_address.split(":")[1])), timeout=5)
+    client.sendall(b'CONNECT {"verbose":false,"headers":true}\r\nSUB d 1\r\n' + unroutable + b"PUB d r.1 2\r\nok\r\nPING\r\n")
+    received = []
+    while (line := read_line(client)) not in (b"PONG\r\n", b""):
+        received.append(line)
+    assert b"".join(received[1:]) == (b"MSG d 1 r.* 2\r\nno\r\nHMSG d 1 3 5\r\nabcno\r\n"
+                                      b"HMSG d 1 10 14\r\nNATS/1.0\r\n\r\nno\r\nMSG d 1 r.1 2\r\nok\r\n")
+    line = read_line(peer)
+    while line.startswith(b"RS+ "):
+        line = read_line(peer)
+    assert line == b"RMSG $G d + r.1 2\r\n"
+    assert read_line(peer) == b"ok\r\n"
+    assert wait_for_log(node.process, "was not sent to the other nodes: its reply subject is invalid"), node.process.log.text()
+    client.close()
+    peer.close()
 
 
 @pytest.mark.docketd_only("docketd's route protocol")
@@ -448,15 +482,18 @@ def test_interest_in_an_account_the_node_lacks_is_logged_once(cluster):
 
 @pytest.mark.docketd_only("docketd's route listener")
 def test_a_flood_of_route_connections_past_the_descriptors_neither_spins_nor_floods_the_log(tmp_path):
-    """With no descriptor left, the route listener pauses as the client port does (it spun the
-    loop at full CPU while sockets waited in its backlog), and the refusals of sockets that
-    never log in are logged once per interval with a count, not once each."""
+    """With no descriptor left (logged-in clients hold them all), the route listener pauses as
+    the client port does (it spun the loop at full CPU while sockets waited in its backlog),
+    and routes that never log in are refused, and logged once per interval with a count, not
+    once each, however many: past --max-connecting (here 8, an eighth of 64 descriptors) the
+    one that waited longest makes room."""
     import os
     from conftest import READY_TIMEOUT, ServerProcess
     route_port = _free_port()
     command = (f"ulimit -n 64; exec '{os.environ['DOCKETD']}' --port 0 --data-dir '{tmp_path / 'data'}' "
                f"--cluster nats://127.0.0.1:{route_port}")
     node = ServerProcess(["/bin/sh", "-c", command], "docketd")
+    clients = []
     try:
         node.wait_for_log_ready(READY_TIMEOUT)
 
@@ -464,22 +501,84 @@ def test_a_flood_of_route_connections_past_the_descriptors_neither_spins_nor_flo
             fields = open(f"/proc/{node.proc.pid}/stat").read().rsplit(")", 1)[1].split()
             return int(fields[11]) + int(fields[12])
 
+        # Logged-in clients until the descriptors are gone (the next one is refused).
+        while len(clients) < 100:
+            client = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+            read_line(client)
+            client.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+            clients.append(client)
+            if read_line(client) != b"PONG\r\n":
+                break
+        assert wait_for_log(node, "Out of file descriptors"), node.log.text()
         sockets = [socket.create_connection(("127.0.0.1", route_port), timeout=5) for _ in range(100)]
         time.sleep(0.3)
         before = cpu_ticks()
         time.sleep(1)
         assert cpu_ticks() - before < 25, "the loop spins while routes wait for descriptors"
-        assert wait_for_log(node, "Out of file descriptors"), node.log.text()
-        # Past the auth timeout (2 s) every socket has been refused.
-        assert wait_for_log(node, "Route refused: no INFO within 2000 ms")
+        for client in clients[:40]:
+            client.close()
+        # Descriptors are back: the routes are taken, at most 8 waiting at once.
+        assert wait_for_log(node, "Closed before its login: 8 connections wait to log in on its port"), node.log.text()
         time.sleep(2.5)
-        assert node.log.text().count("Route refused") <= 2, node.log.text()
+        assert node.log.text().count("Closed before its login") <= 2, node.log.text()
         for sock in sockets:
             sock.close()
         client = socket.create_connection(("127.0.0.1", node.port), timeout=5)
         assert read_line(client).startswith(b"INFO ")
         client.close()
     finally:
+        for client in clients:
+            client.close()
+        node.stop()
+
+
+@pytest.mark.docketd_only("docketd's bound on route peers")
+def test_routes_with_other_nodes_are_bounded(tmp_path):
+    """Without route credentials anyone can make a route by saying a new server_id, or have
+    the node make them by listing addresses in its INFO: past --max-route-peers (here 2) one more
+    is refused, and no more listed addresses are tried; a route that goes makes room."""
+    import os
+    from conftest import READY_TIMEOUT, ServerProcess
+    route_port = _free_port()
+    node = ServerProcess([os.environ["DOCKETD"], "--port", "0", "--data-dir", str(tmp_path / "data"),
+                          "--cluster", f"nats://127.0.0.1:{route_port}", "--max-route-peers", "2"], "docketd")
+    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(5)]
+    try:
+        node.wait_for_log_ready(READY_TIMEOUT)
+        peers = []
+        for index in range(3):
+            peer = route_socket(route_port)
+            read_line(peer)
+            peer.sendall(peer_info(server_id=f"NPEER{index}") + b"PING\r\n")
+            peers.append(peer)
+        assert read_line(peers[0]) == b"PONG\r\n"
+        assert read_line(peers[1]) == b"PONG\r\n"
+        assert read_line(peers[2]) == b"-ERR 'Maximum Route Peers Exceeded'\r\n"
+        assert peers[2].recv(1) == b""
+        assert wait_for_log(node, "Route refused: this node has routes with 2 other nodes (--max-route-peers)")
+        peers[1].close()
+        time.sleep(0.3)
+        late = route_socket(route_port)
+        read_line(late)
+        routes = [f"nats://127.0.0.1:{listener.getsockname()[1]}" for listener in listeners]
+        late.sendall(peer_info(server_id="NLATE", routes=routes) + b"PING\r\n")
+        assert read_line(late) == b"PONG\r\n"
+        # Of the five addresses the late peer listed, at most two are tried.
+        time.sleep(1)
+        tried = 0
+        for listener in listeners:
+            listener.settimeout(0.05)
+            try:
+                listener.accept()[0].close()
+                tried += 1
+            except socket.timeout:
+                pass
+        assert 1 <= tried <= 2, tried
+        for peer in (peers[0], late):
+            peer.close()
+    finally:
+        for listener in listeners:
+            listener.close()
         node.stop()
 
 
