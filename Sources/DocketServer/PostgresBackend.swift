@@ -1935,8 +1935,9 @@ final class PostgresBackend {
             let unsent = activityFlushes == flushesWhenRead ? unsentActivity[queue] ?? [:] : unsentWhenRead
             for (unsentSecond, counts) in unsent {
                 for index in counts.indices { totals[index] += Int64(counts[index]) }
-                // started, completed, failed, dead
-                if unsentSecond > second - 60 && unsentSecond <= second {
+                // started, completed, failed, dead; a second past `second` is one that began
+                // while the statements ran, whose counts are in `totals` too.
+                if unsentSecond > second - 60 {
                     for index in lastMinute.indices { lastMinute[index] += Int64(counts[index + 1]) }
                 }
             }
