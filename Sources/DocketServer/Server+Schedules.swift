@@ -57,7 +57,13 @@ extension Server {
     /// Keeps `entry` (new or changed) and writes it: with the next commit, or in PostgreSQL.
     private func saveSchedule(_ entry: ScheduledJob) -> JobReply {
         schedules[entry.name] = entry
-        armScheduleTimer()
+        // Only an earlier deadline re-arms the timer: one that comes too early (the schedule
+        // that had the earliest tick was replaced or paused) finds nothing due and re-arms from
+        // every schedule, where doing that here cost a look at each of them per SCHEDULE.
+        if scheduleTimer != nil, let next = entry.nextTick, next < armedScheduleDeadline ?? .max {
+            armedScheduleDeadline = next
+            armScheduleTimer(until: next)
+        }
         if let postgres { return postgres.saveSchedule(entry) }
         stageRecord(of: entry.name, entry.record)
         return .done
@@ -77,8 +83,8 @@ extension Server {
         stagedBytes += Self.storeCost(8)
     }
 
+    /// (The timer stays armed: if it was for this schedule's tick, it finds nothing due then.)
     private func persistScheduleRemoval(_ name: String) -> JobReply {
-        armScheduleTimer()
         if let postgres { return postgres.removeSchedule(name) }
         scheduleChanges.append((Self.scheduleRecordPrefix + name, nil))
         scheduleChanges.append((Self.scheduleTickPrefix + name, nil))
@@ -120,7 +126,7 @@ extension Server {
         }
         let now = clock.now()
         for entry in schedules.entries.values where !entry.paused {
-            guard let next = entry.schedule.nextTick(after: entry.lastTick), next <= now else { continue }
+            guard let next = entry.nextTick, next <= now else { continue }
             let ticks = entry.schedule.ticksToFire(
                 after: entry.lastTick, now: now, catchup: entry.catchup, grace: Self.scheduleGraceMilliseconds)
             entry.lastTick = entry.schedule.latestTick(after: entry.lastTick, now: now)
