@@ -34,10 +34,7 @@ final class SchemaTests: PostgresTestCase {
 
     func testADatabaseFromANewerVersionIsRefused() throws {
         let connection = try connect()
-        var first: Result<Void, PostgresError>?
-        PostgresSchema.migrate(on: connection) { first = $0 }
-        connection.commit()
-        loop.run { first != nil }
+        try migrate(connection)
         _ = try connection.run("UPDATE docket.meta SET value = '99' WHERE key = 'schema_version'", on: loop)
         var refused: Result<Void, PostgresError>?
         PostgresSchema.migrate(on: connection) { refused = $0 }
@@ -52,11 +49,7 @@ final class SchemaTests: PostgresTestCase {
     /// few pages, however many flow jobs came just before.
     func testLookingUpChildrenAfterABurstOfFlowJobsReadsFewPages() throws {
         let connection = try connect()
-        var migrated: Result<Void, PostgresError>?
-        PostgresSchema.migrate(on: connection) { migrated = $0 }
-        connection.commit()
-        loop.run { migrated != nil }
-        XCTAssertNoThrow(try migrated?.get())
+        try migrate(connection)
         _ = try connection.run(
             """
             INSERT INTO docket.jobs (queue, state, run_at, max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, lease_ms,
@@ -80,5 +73,13 @@ final class SchemaTests: PostgresTestCase {
         let read = try XCTUnwrap(json.first?["Plan"] as? [String: Any]).flatMap(pages)
         XCTAssertNotNil(read, text)
         XCTAssertLessThan(read ?? .max, 20, "a look for children read \(read ?? 0) pages of jobs_children")
+    }
+    /// Brings the database of `connection` to the current version.
+    private func migrate(_ connection: PostgresConnection) throws {
+        var migrated: Result<Void, PostgresError>?
+        PostgresSchema.migrate(on: connection) { migrated = $0 }
+        connection.commit()
+        loop.run { migrated != nil }
+        try migrated?.get()
     }
 }
