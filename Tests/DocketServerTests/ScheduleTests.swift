@@ -155,24 +155,70 @@ import Testing
     /// `catchup=none` skipped it. libfaketime moves docketd's wall clock alone.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: fakeTime), "libfaketime is not installed (apt-get install faketime)"))
     func aWallClockSetForwardStillFiresTheTickOnTime() async throws {
-        let offset = FileManager.default.temporaryDirectory.appendingPathComponent("docket-faketime-\(UUID().uuidString)")
-        try "+0\n".write(to: offset, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: offset) }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-test-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        // Under libfaketime docketd does not see its arguments; the environment carries them.
-        let server = try DocketdProcess(
-            dataDirectory: directory,
-            shell: "export LD_PRELOAD='\(Self.fakeTime)' FAKETIME_TIMESTAMP_FILE='\(offset.path)' FAKETIME_NO_CACHE=1 "
-                + "DONT_FAKE_MONOTONIC=1 DOCKET_PORT=0 DOCKET_DATA_DIR='\(directory.path)';")
-        defer { _ = server.stop() }
-        let client = try server.client()
+        let clock = try FakeClockServer()
+        defer { clock.stop() }
+        let client = try clock.server.client()
         _ = try client.handshake()
         try client.send("SCHEDULE hourly q every=1h catchup=none 1\r\nx\r\n")
         #expect(try client.readLine() == "+OK")
         // Two seconds before the first tick, on docketd's wall clock.
-        try "+3598\n".write(to: offset, atomically: true, encoding: .utf8)
+        try clock.set(3598)
         try client.line("RESERVE q timeout=8s")
         #expect(try client.readMessage().0.hasPrefix("JOB "), "the tick made no job")
+    }
+
+    /// A wall clock set back (an NTP step) makes no tick fire twice: nothing fires until the
+    /// clock passes the last tick handled again, and the ticks after it then follow `catchup`.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: fakeTime), "libfaketime is not installed (apt-get install faketime)"))
+    func aWallClockSetBackFiresNoTickTwice() async throws {
+        let clock = try FakeClockServer()
+        defer { clock.stop() }
+        let client = try clock.server.client()
+        _ = try client.handshake()
+        try client.send("SCHEDULE s q every=1s catchup=all 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK")
+        let deadline = Date().addingTimeInterval(10)
+        while try ticks(client).count < 2 && Date() < deadline { try await Task.sleep(nanoseconds: 100_000_000) }
+        try clock.set(-30)
+        let before = try ticks(client)
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        #expect(try ticks(client) == before, "ticks fired while the clock was behind the last one handled")
+        try clock.set(0)
+        let until = Date().addingTimeInterval(10)
+        var after = try ticks(client)
+        while after.count < before.count + 3 && Date() < until {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            after = try ticks(client)
+        }
+        #expect(Set(after).count == after.count, "a tick made two jobs: \(after)")
+        #expect(zip(after.dropFirst(), after).allSatisfy { $0 - $1 == 1000 }, "\(after)")
+        #expect(after.count >= before.count + 3, "\(after)")
+    }
+}
+
+/// A docketd whose wall clock alone libfaketime moves (`set`); its monotonic clock is left alone.
+struct FakeClockServer {
+    let server: DocketdProcess
+    let offset = FileManager.default.temporaryDirectory.appendingPathComponent("docket-faketime-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-test-\(UUID().uuidString)")
+
+    init() throws {
+        try "+0\n".write(to: offset, atomically: true, encoding: .utf8)
+        // Under libfaketime docketd does not see its arguments; the environment carries them.
+        server = try DocketdProcess(
+            dataDirectory: directory,
+            shell: "export LD_PRELOAD='\(ScheduleTests.fakeTime)' FAKETIME_TIMESTAMP_FILE='\(offset.path)' FAKETIME_NO_CACHE=1 "
+                + "DONT_FAKE_MONOTONIC=1 DOCKET_PORT=0 DOCKET_DATA_DIR='\(directory.path)' DOCKET_PING_INTERVAL=1h;")
+    }
+
+    /// docketd's wall clock from now on: `seconds` ahead of the real one (behind if negative).
+    func set(_ seconds: Int) throws {
+        try "\(seconds < 0 ? "" : "+")\(seconds)\n".write(to: offset, atomically: true, encoding: .utf8)
+    }
+
+    func stop() {
+        _ = server.stop()
+        try? FileManager.default.removeItem(at: offset)
+        try? FileManager.default.removeItem(at: directory)
     }
 }
