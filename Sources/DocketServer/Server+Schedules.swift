@@ -125,8 +125,12 @@ extension Server {
             return
         }
         let now = clock.now()
-        for entry in schedules.entries.values where !entry.paused {
-            guard let next = entry.nextTick, next <= now else { continue }
+        var due = schedules.entries.values.filter { entry in entry.nextTick.map { $0 <= now } ?? false }
+        // Each docketd on one PostgreSQL database fires every schedule, locking its row there
+        // until the pass commits: in an order of their own (a dictionary's), two of them
+        // deadlocked, a second each time, and PostgreSQL broke it by rolling one pass back.
+        if postgres != nil { due.sort { $0.name < $1.name } }
+        for entry in due {
             let ticks = entry.schedule.ticksToFire(
                 after: entry.lastTick, now: now, catchup: entry.catchup, grace: Self.scheduleGraceMilliseconds)
             entry.lastTick = entry.schedule.latestTick(after: entry.lastTick, now: now)

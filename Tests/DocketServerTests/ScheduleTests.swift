@@ -117,6 +117,40 @@ import Testing
         #expect(second.stop() == 0)
     }
 
+    /// Two docketd on one PostgreSQL database both fire every schedule. The key `<name>@<tick>`
+    /// stopped the second job only while the first was kept: once it was deleted (or worked and
+    /// trimmed by retention) before the other docketd fired the same tick, that one made it
+    /// again. Now the docketd that claims a schedule's ticks second makes nothing.
+    @Test func twoServersOnOneDatabaseMakeOneJobPerTick() async throws {
+        guard case .success(let cluster) = TestPostgres.shared else { return }
+        let store = "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(try cluster.createDatabase())"
+        let first = try DocketdProcess(["--store", store, "--ping-interval", "1h"])
+        defer { _ = first.stop() }
+        let second = try DocketdProcess(["--store", store, "--ping-interval", "1h"])
+        defer { _ = second.stop() }
+        let client = try first.client()
+        _ = try client.handshake()
+        for index in 0..<20 {
+            try client.send("SCHEDULE s\(index) q every=1s 1\r\nx\r\n")
+            #expect(try client.readLine() == "+OK")
+        }
+        // Each job deleted as soon as it is seen (its key with it): the job ids each tick made.
+        var made: [String: Set<Int>] = [:]
+        let until = Date().addingTimeInterval(6)
+        while Date() < until {
+            let page = try client.object("LIST q state=waiting limit=1000")
+            for job in page["jobs"] as? [[String: Any]] ?? [] {
+                guard let id = job["id"] as? Int, let key = job["key"] as? String else { continue }
+                made[key, default: []].insert(id)
+                try client.line("DEL \(id)")
+                #expect(try client.readLine() == "+OK")
+            }
+        }
+        #expect(made.count >= 20 * 3, "\(made.count) ticks made jobs")
+        let twice = made.filter { $0.value.count > 1 }
+        #expect(twice.isEmpty, "ticks that made two jobs: \(twice)")
+    }
+
     /// Every SCHEDULE (and every tick) had the timer work out the next tick of each schedule
     /// anew: making the default `--max-schedules` of 10,000 took over three minutes, the loop
     /// stalling for 20 s per pass of pipelined SCHEDULEs. A schedule's next tick is now worked
