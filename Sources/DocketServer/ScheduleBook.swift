@@ -46,7 +46,7 @@ final class ScheduledJob {
     /// A schedule from its SCHEDULE arguments (`text`, whole), made at `createdAt`; a bad cron
     /// expression or zone is `BAD_OPTION`.
     static func make(
-        text: [UInt8], payload: [UInt8], createdAt: Int64, lastTick: Int64, zones: TimeZoneDatabase
+        text: [UInt8], payload: [UInt8], createdAt: Int64, lastTick: Int64, zones: ZoneRulesCache
     ) -> Result<ScheduledJob, JobError> {
         text.withUnsafeBytes { bytes in
             guard case .success(.schedule(let name, let queue, let timing, let options, _)) = JobCommand.parse(.schedule, bytes, 0..<bytes.count)
@@ -99,7 +99,7 @@ final class ScheduledJob {
         Array("docket-schedule 1\n\(createdAt) \(lastTick) \(paused ? 1 : 0)\n".utf8) + text + [Byte.lf] + payload
     }
 
-    static func decode(_ record: [UInt8], zones: TimeZoneDatabase) -> Result<ScheduledJob, JobError> {
+    static func decode(_ record: [UInt8], zones: ZoneRulesCache) -> Result<ScheduledJob, JobError> {
         let lines = record.split(separator: Byte.lf, maxSplits: 3, omittingEmptySubsequences: false)
         guard lines.count == 4, lines[0].elementsEqual("docket-schedule 1".utf8) else {
             return .failure(JobError(.badOption, "not a stored schedule"))
