@@ -30,9 +30,26 @@ public struct PostgresJobStore: Sendable {
 
     // MARK: Producing
 
-    /// ENQ for many jobs in one statement; answers in the order of `jobs`.
+    /// A schedule's ticks that a statement takes for itself before making their jobs: the
+    /// schedule's stored last tick moves to `through` only if it is still before `from`.
+    public struct TickClaim: Sendable {
+        public var schedule: String
+        public var from: Int64
+        public var through: Int64
+
+        public init(schedule: String, from: Int64, through: Int64) {
+            self.schedule = schedule
+            self.from = from
+            self.through = through
+        }
+    }
+
+    /// ENQ for many jobs in one statement; answers in the order of `jobs`. With `claim`, the
+    /// jobs are made only if the statement claims the schedule's ticks (no answers if another
+    /// process handled them first), in the same transaction, so a tick makes its job at most
+    /// once across every docketd on the database, even once retention forgot the job's key.
     public func enqueue(
-        _ jobs: [PostgresNewJob], on connection: PostgresConnection,
+        _ jobs: [PostgresNewJob], claiming claim: TickClaim? = nil, on connection: PostgresConnection,
         completion: @escaping (Result<[PostgresEnqueued], PostgresError>) -> Void
     ) {
         let backoffs = jobs.map { $0.backoff?.columns }
@@ -41,26 +58,41 @@ public struct PostgresJobStore: Sendable {
         // jobs already waiting, as on the embedded store (claims take the oldest run time first,
         // so one kept would go ahead of them all).
         let runAt = jobs.contains { $0.runAtMilliseconds != nil } ? Self.futureRunTimes : "$5::bigint[]"
-        connection.execute(
-            """
-            SELECT ord, id, duplicate, replaced, max_attempts, run_at, state, parents FROM docket.enqueue($1::text[], $2::bytea[], $3::integer[], $4::bigint[], \(runAt),
+        // With a claim the queues come from its row: the function then depends on the row, so
+        // it runs once per row of the claim (none: not at all) whatever plan the join takes.
+        let enqueue = """
+            docket.enqueue(\(claim == nil ? "$1::text[]" : "claim.queues"), $2::bytea[], $3::integer[], $4::bigint[], \(runAt),
                 $6::integer[], $7::text[], $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bytea[], $13::bytea[],
                 $14::integer, $15::text, $16::bigint, $17::bigint, $18::bigint, $19::bigint[], $20::bigint[], $21::text[], $22::boolean[],
                 $23::bigint[], $24::boolean[])
-            """,
-            [
-                .textArray(jobs.map(\.queue)), .byteaArray(jobs.map(\.payload)), .intArray(jobs.map { Int32($0.priority) }),
-                .bigintArray(jobs.map { $0.delayMilliseconds.map(Int64.init) }), .bigintArray(jobs.map(\.runAtMilliseconds)),
-                .intArray(jobs.map { $0.maxAttempts.map(Int32.init) }), .textArray(backoffs.map { $0?.kind }),
-                .bigintArray(backoffs.map { $0?.base }), .bigintArray(backoffs.map { $0?.cap }), .doubleArray(jobs.map(\.jitter)),
-                .bigintArray(jobs.map { $0.leaseMilliseconds.map(Int64.init) }), .byteaArray(jobs.map(\.key)),
-                .byteaArray(jobs.map(\.group)), .int(defaults.maxAttempts), .text(fallback.kind), .text(String(fallback.base)),
-                .text(String(fallback.cap)), .int(defaults.leaseMilliseconds),
-                .bigintArray(jobs.map { $0.ttlMilliseconds.map(Int64.init) }), .bigintArray(jobs.map(\.expiresAtMilliseconds)),
-                .textArray(jobs.map { $0.parents?.joined(separator: ",") }), .boolArray(jobs.map(\.runsIfParentDies)),
-                .bigintArray(jobs.map { $0.keyTTLMilliseconds.map(Int64.init) }), .boolArray(jobs.map(\.replace)),
-            ]
-        ) { result in
+            """
+        let columns = "ord, id, duplicate, replaced, max_attempts, run_at, state, parents"
+        var claimParameters: [PostgresValue] = []
+        var statement = "SELECT \(columns) FROM \(enqueue)"
+        if let claim {
+            statement = """
+                WITH claim AS (
+                    UPDATE docket.schedules SET last_tick = $25::bigint WHERE name = $26::text AND last_tick < $27::bigint
+                    RETURNING $1::text[] AS queues
+                )
+                SELECT e.ord, e.id, e.duplicate, e.replaced, e.max_attempts, e.run_at, e.state, e.parents
+                FROM claim, LATERAL \(enqueue) AS e
+                """
+            claimParameters = [.int(Int(claim.through)), .text(claim.schedule), .int(Int(claim.from))]
+        }
+        let parameters: [PostgresValue] = [
+            .textArray(jobs.map(\.queue)), .byteaArray(jobs.map(\.payload)), .intArray(jobs.map { Int32($0.priority) }),
+            .bigintArray(jobs.map { $0.delayMilliseconds.map(Int64.init) }), .bigintArray(jobs.map(\.runAtMilliseconds)),
+            .intArray(jobs.map { $0.maxAttempts.map(Int32.init) }), .textArray(backoffs.map { $0?.kind }),
+            .bigintArray(backoffs.map { $0?.base }), .bigintArray(backoffs.map { $0?.cap }), .doubleArray(jobs.map(\.jitter)),
+            .bigintArray(jobs.map { $0.leaseMilliseconds.map(Int64.init) }), .byteaArray(jobs.map(\.key)),
+            .byteaArray(jobs.map(\.group)), .int(defaults.maxAttempts), .text(fallback.kind), .text(String(fallback.base)),
+            .text(String(fallback.cap)), .int(defaults.leaseMilliseconds),
+            .bigintArray(jobs.map { $0.ttlMilliseconds.map(Int64.init) }), .bigintArray(jobs.map(\.expiresAtMilliseconds)),
+            .textArray(jobs.map { $0.parents?.joined(separator: ",") }), .boolArray(jobs.map(\.runsIfParentDies)),
+            .bigintArray(jobs.map { $0.keyTTLMilliseconds.map(Int64.init) }), .boolArray(jobs.map(\.replace)),
+        ]
+        connection.execute(statement, parameters + claimParameters) { result in
             completion(
                 result.flatMap { rows in
                     var answers: [PostgresEnqueued] = []

@@ -2067,32 +2067,45 @@ final class PostgresBackend {
 
     /// The jobs of a schedule's ticks, with the pass's other ENQs, and its last tick moved on
     /// in the same transaction. Several processes may fire one tick: its key makes one job.
+    /// Makes the jobs of a schedule's `ticks` and moves its stored last tick on, in one statement
+    /// that first claims the ticks: another docketd on the database fires the same schedule, and
+    /// the one that claims them second makes nothing. (Each job's key stopped a second job only
+    /// while retention kept the first: with `keep_completed=0` a tick's job was worked and gone
+    /// before the other docketd fired the tick, which made it again.)
     func fire(_ entry: ScheduledJob, ticks: [Int64]) {
         guard isAvailable, let db = connection else { return }
-        for tick in ticks {
+        flushBatches()
+        guard let first = ticks.first else {
+            return db.execute(
+                "UPDATE docket.schedules SET last_tick = greatest(last_tick, $2::bigint) WHERE name = $1::text",
+                [.text(entry.name), .int(Int(entry.lastTick))]
+            ) { _ in }
+        }
+        let jobs = ticks.map { tick in
             var job = PostgresNewJob(queue: String(decoding: entry.queue, as: UTF8.self), payload: entry.payload)
             entry.text.withUnsafeBytes { Self.apply(entry.options, $0, group: entry.group, to: &job) }
             job.key = entry.key(of: tick)
-            enqueue(job) { [self] result in
-                guard case .success(let enqueued) = result else {
-                    server.stats.skippedTicks += 1
-                    return
-                }
-                guard !enqueued.duplicate else { return }
+            return job
+        }
+        let claim = PostgresJobStore.TickClaim(schedule: entry.name, from: first, through: entry.lastTick)
+        store.enqueue(jobs, claiming: claim, on: db) { [self] result in
+            guard case .success(let answers) = result else {
+                server.stats.skippedTicks += ticks.count
+                return
+            }
+            let now = now()
+            for ((job, tick), enqueued) in zip(zip(jobs, ticks), answers) {
+                noteEnqueued(job, enqueued, now: now)
+                guard !enqueued.duplicate else { continue }
                 let record = HeldJob(
                     id: UInt64(enqueued.id), queue: job.queue, attempt: 0, maxAttempts: enqueued.maxAttempts, group: job.group,
-                    startedAt: now())
+                    startedAt: now)
                 event(.scheduled, record, state: .waiting) {
                     $0.schedule = entry.name
                     $0.tick = tick
                 }
             }
         }
-        flushBatches()
-        db.execute(
-            "UPDATE docket.schedules SET last_tick = greatest(last_tick, $2::bigint) WHERE name = $1::text",
-            [.text(entry.name), .int(Int(entry.lastTick))]
-        ) { _ in }
     }
 
     /// Replaces the server's schedules with the database's (at start, and when another

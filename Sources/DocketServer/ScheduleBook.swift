@@ -15,8 +15,13 @@ final class ScheduledJob {
     /// When it was made (unix ms): the anchor of `every=` ticks.
     let createdAt: Int64
     /// The latest tick handled (fired or skipped); no tick at or before it fires again.
-    var lastTick: Int64
+    var lastTick: Int64 { didSet { if lastTick != oldValue { followingTick = nil } } }
     var paused = false
+    /// The first tick after `lastTick` (the inner nil: there is none), worked out once per
+    /// `lastTick`: the timer looks at every schedule's next tick whenever one is made or fires,
+    /// and working each out anew there made 10,000 SCHEDULEs take minutes, the loop stalling
+    /// for seconds per pass of them.
+    private var followingTick: Int64??
     /// Ticks skipped for want of room since the last one that made its job: the first skip is
     /// logged, the rest are counted and reported when the schedule makes jobs again, so a full
     /// store costs one warning per schedule, not one per tick.
@@ -41,7 +46,7 @@ final class ScheduledJob {
     /// A schedule from its SCHEDULE arguments (`text`, whole), made at `createdAt`; a bad cron
     /// expression or zone is `BAD_OPTION`.
     static func make(
-        text: [UInt8], payload: [UInt8], createdAt: Int64, lastTick: Int64, zones: TimeZoneDatabase
+        text: [UInt8], payload: [UInt8], createdAt: Int64, lastTick: Int64, zones: ZoneRulesCache
     ) -> Result<ScheduledJob, JobError> {
         text.withUnsafeBytes { bytes in
             guard case .success(.schedule(let name, let queue, let timing, let options, _)) = JobCommand.parse(.schedule, bytes, 0..<bytes.count)
@@ -76,7 +81,13 @@ final class ScheduledJob {
     }
 
     /// The next tick it will fire at, if it is not paused.
-    var nextTick: Int64? { paused ? nil : schedule.nextTick(after: lastTick) }
+    var nextTick: Int64? {
+        guard !paused else { return nil }
+        if let followingTick { return followingTick }
+        let next = schedule.nextTick(after: lastTick)
+        followingTick = .some(next)
+        return next
+    }
 
     /// The idempotency key of a tick's job: a tick makes one job, however often it is looked at.
     func key(of tick: Int64) -> [UInt8] { Array("\(name)@\(tick)".utf8) }
@@ -88,7 +99,7 @@ final class ScheduledJob {
         Array("docket-schedule 1\n\(createdAt) \(lastTick) \(paused ? 1 : 0)\n".utf8) + text + [Byte.lf] + payload
     }
 
-    static func decode(_ record: [UInt8], zones: TimeZoneDatabase) -> Result<ScheduledJob, JobError> {
+    static func decode(_ record: [UInt8], zones: ZoneRulesCache) -> Result<ScheduledJob, JobError> {
         let lines = record.split(separator: Byte.lf, maxSplits: 3, omittingEmptySubsequences: false)
         guard lines.count == 4, lines[0].elementsEqual("docket-schedule 1".utf8) else {
             return .failure(JobError(.badOption, "not a stored schedule"))

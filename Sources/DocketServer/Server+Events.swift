@@ -239,6 +239,18 @@ extension Server {
         let body = Array(message[(headerCount ?? 0)...])
         if verb == .batch { return answerBatch(request, body) }
         let arguments = Array((argument + " " + (headers["docket-options"] ?? "")).utf8)
+        // No more than the command's control line could carry on the wire: a header can be as
+        // long as a payload, and a SCHEDULE keeps its arguments (900 KB of cron expression,
+        // stored, shown by SCHEDULES and parsed for a second of the loop).
+        guard arguments.count <= config.maxControlLine else {
+            return answerAPI(
+                request,
+                .error(
+                    JobError(
+                        .limit,
+                        "the subject's arguments and Docket-Options take \(arguments.count) bytes; at most \(config.maxControlLine), as a control line (--max-control-line)"
+                    )))
+        }
         arguments.withUnsafeBytes { bytes in
             switch JobCommand.parse(verb, bytes, 0..<bytes.count) {
             case .failure(let error):

@@ -57,7 +57,13 @@ extension Server {
     /// Keeps `entry` (new or changed) and writes it: with the next commit, or in PostgreSQL.
     private func saveSchedule(_ entry: ScheduledJob) -> JobReply {
         schedules[entry.name] = entry
-        armScheduleTimer()
+        // Only an earlier deadline re-arms the timer: one that comes too early (the schedule
+        // that had the earliest tick was replaced or paused) finds nothing due and re-arms from
+        // every schedule, where doing that here cost a look at each of them per SCHEDULE.
+        if scheduleTimer != nil, let next = entry.nextTick, next < armedScheduleDeadline ?? .max {
+            armedScheduleDeadline = next
+            armScheduleTimer(until: next)
+        }
         if let postgres { return postgres.saveSchedule(entry) }
         stageRecord(of: entry.name, entry.record)
         return .done
@@ -77,8 +83,8 @@ extension Server {
         stagedBytes += Self.storeCost(8)
     }
 
+    /// (The timer stays armed: if it was for this schedule's tick, it finds nothing due then.)
     private func persistScheduleRemoval(_ name: String) -> JobReply {
-        armScheduleTimer()
         if let postgres { return postgres.removeSchedule(name) }
         scheduleChanges.append((Self.scheduleRecordPrefix + name, nil))
         scheduleChanges.append((Self.scheduleTickPrefix + name, nil))
@@ -119,8 +125,12 @@ extension Server {
             return
         }
         let now = clock.now()
-        for entry in schedules.entries.values where !entry.paused {
-            guard let next = entry.schedule.nextTick(after: entry.lastTick), next <= now else { continue }
+        var due = schedules.entries.values.filter { entry in entry.nextTick.map { $0 <= now } ?? false }
+        // Each docketd on one PostgreSQL database fires every schedule, locking its row there
+        // until the pass commits: in an order of their own (a dictionary's), two of them
+        // deadlocked, a second each time, and PostgreSQL broke it by rolling one pass back.
+        if postgres != nil { due.sort { $0.name < $1.name } }
+        for entry in due {
             let ticks = entry.schedule.ticksToFire(
                 after: entry.lastTick, now: now, catchup: entry.catchup, grace: Self.scheduleGraceMilliseconds)
             entry.lastTick = entry.schedule.latestTick(after: entry.lastTick, now: now)

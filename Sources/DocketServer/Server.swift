@@ -58,7 +58,7 @@ public final class Server {
     var scheduleTimer: OpaquePointer?
     var armedScheduleDeadline: Int64?
     /// Where cron schedules' `tz=` zones are read from.
-    let zones = TimeZoneDatabase()
+    let zones = ZoneRulesCache()
     /// Routes added (with their stored text) or removed (nil) since the last commit.
     var routeChanges: [(UInt64, [UInt8]?)] = []
     let serverID: String

@@ -125,6 +125,41 @@ struct ClientDependencyTests {
         }
     }
 
+    /// On PostgreSQL the children a parent's end settles were counted only by a docketd that
+    /// published events, so with nobody listening their deaths never reached `totals`; and a
+    /// blocked job's own expiry was taken for a settled child too, so with somebody listening
+    /// it was told `expired` twice and counted two deaths. The embedded store does neither.
+    @Test func deathsOfBlockedJobsAreCountedAndToldOnce() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            // Nobody listens: a child of a dead parent and one of a deleted parent die.
+            let parent = try client.enqueue("fetch", "a", options: JobOptions(attempts: 1)).id
+            _ = try client.enqueue("build", "b", options: JobOptions(after: [.job(parent)]))
+            let gone = try client.enqueue("fetch", "c").id
+            _ = try client.enqueue("build", "d", options: JobOptions(after: [.job(gone)]))
+            let job = try #require(try client.reserve("fetch", timeout: 5))
+            #expect(try client.fail(job.id, attempt: job.attempt, reason: "unreachable") == .dead)
+            try client.delete(gone)
+            #expect(try client.queue("build").jobs.dead == 2)
+            // Totals reach the database within a second on PostgreSQL.
+            #expect(eventually { (try? client.queue("build").totals.dead) == 2 }, "\(String(describing: try? client.queue("build").totals))")
+
+            // Somebody listens: a blocked job whose ttl= passes expires once.
+            let events = try EventLog(server, queue: "ship")
+            defer { events.close() }
+            let holder = try client.enqueue("fetch", "e").id
+            let late = try client.enqueue("ship", "f", options: JobOptions(ttl: "300ms", after: [.job(holder)])).id
+            #expect(events.wait { $0.id == late && $0.kind == .expired } != nil)
+            // A job's events come in order: a second `expired` would come before this one's.
+            let fence = try client.enqueue("ship", "g").id
+            #expect(events.wait { $0.id == fence && $0.kind == .enqueued } != nil)
+            #expect(events.of(late).filter { $0.kind == .expired }.count == 1, "\(events.of(late).map(\.kind))")
+            #expect(eventually { (try? client.queue("ship").totals.enqueued) == 2 })
+            #expect(try client.queue("ship").totals.dead == 1)
+        }
+    }
+
     @Test func aRefusedBatchEnqueuesNothing() throws {
         try withServer { server in
             let client = try DocketConnection(server.address)

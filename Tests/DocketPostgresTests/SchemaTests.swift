@@ -34,10 +34,7 @@ final class SchemaTests: PostgresTestCase {
 
     func testADatabaseFromANewerVersionIsRefused() throws {
         let connection = try connect()
-        var first: Result<Void, PostgresError>?
-        PostgresSchema.migrate(on: connection) { first = $0 }
-        connection.commit()
-        loop.run { first != nil }
+        try migrate(connection)
         _ = try connection.run("UPDATE docket.meta SET value = '99' WHERE key = 'schema_version'", on: loop)
         var refused: Result<Void, PostgresError>?
         PostgresSchema.migrate(on: connection) { refused = $0 }
@@ -45,5 +42,44 @@ final class SchemaTests: PostgresTestCase {
         loop.run { refused != nil }
         XCTAssertEqual(refused?.failure?.sqlState, "55000")
         XCTAssertEqual(refused?.failure?.message.contains("version 99"), true)
+    }
+    /// `settle_children` looks a job's children up in `jobs_children` once per job it settles.
+    /// With GIN's pending list on, the entries of a burst of ENQs `after=` were read through at
+    /// every look (a 10,000-deep chain's death ran past `--store-timeout`); now a look reads a
+    /// few pages, however many flow jobs came just before.
+    func testLookingUpChildrenAfterABurstOfFlowJobsReadsFewPages() throws {
+        let connection = try connect()
+        try migrate(connection)
+        _ = try connection.run(
+            """
+            INSERT INTO docket.jobs (queue, state, run_at, max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, lease_ms,
+                                     payload, enqueued_at, parents)
+            SELECT 'kids', 'waiting', 0, 3, 'exp', 1000, 3600000, 30000, '\\x', 0, ARRAY[(g % 100)::bigint]
+            FROM generate_series(1, 50000) AS g
+            """, on: loop)
+        _ = try connection.run("SET enable_seqscan = off", on: loop)
+        let plan = try connection.run(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id FROM docket.jobs WHERE parents @> ARRAY[-1::bigint]", on: loop)
+        let text = try XCTUnwrap(plan.rows.first?.string(0))
+        // The index scan's pages: "Shared Hit Blocks" and "Shared Read Blocks" of its node.
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+        func pages(_ node: [String: Any]) -> Int? {
+            if node["Index Name"] as? String == "jobs_children" {
+                return (node["Shared Hit Blocks"] as? Int ?? 0) + (node["Shared Read Blocks"] as? Int ?? 0)
+            }
+            for child in node["Plans"] as? [[String: Any]] ?? [] { if let found = pages(child) { return found } }
+            return nil
+        }
+        let read = try XCTUnwrap(json.first?["Plan"] as? [String: Any]).flatMap(pages)
+        XCTAssertNotNil(read, text)
+        XCTAssertLessThan(read ?? .max, 20, "a look for children read \(read ?? 0) pages of jobs_children")
+    }
+    /// Brings the database of `connection` to the current version.
+    private func migrate(_ connection: PostgresConnection) throws {
+        var migrated: Result<Void, PostgresError>?
+        PostgresSchema.migrate(on: connection) { migrated = $0 }
+        connection.commit()
+        loop.run { migrated != nil }
+        try migrated?.get()
     }
 }
