@@ -618,8 +618,9 @@ public final class Server {
         if let nonce = connection.nonce, !connection.isAuthenticated { info.add("nonce", String(decoding: nonce, as: UTF8.self)) }
         if lameDuck { info.add("ldm", true) }
         if routeTable != nil {
+            // As nats-server: once there are other nodes, this one's address first, then theirs.
             let urls = clusterClientURLs
-            if !urls.isEmpty { info.add("connect_urls", json: Self.jsonArray(urls)) }
+            if !urls.isEmpty { info.add("connect_urls", json: Self.jsonArray(ownClientURLs + urls)) }
             if !config.clusterName.isEmpty { info.add("cluster", config.clusterName) }
         }
         return info.result
