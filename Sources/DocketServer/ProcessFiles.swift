@@ -49,7 +49,7 @@ struct ProcessFiles {
 
     /// The numeric addresses of the machine's interfaces that are up, of one family (nil: IPv4 and
     /// IPv6), IPv6 link-local ones left out (they need a zone to be reached).
-    static func interfaceAddresses(family: Int32?) -> [String] {
+    static func interfaceAddresses(family: Int32?, loopback: Bool = true) -> [String] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0 else { return [] }
         defer { freeifaddrs(list) }
@@ -57,7 +57,9 @@ struct ProcessFiles {
         var next = list
         while let entry = next {
             next = entry.pointee.ifa_next
-            guard let address = entry.pointee.ifa_addr, entry.pointee.ifa_flags & UInt32(IFF_UP) != 0 else { continue }
+            guard let address = entry.pointee.ifa_addr, entry.pointee.ifa_flags & UInt32(IFF_UP) != 0,
+                loopback || entry.pointee.ifa_flags & UInt32(IFF_LOOPBACK) == 0
+            else { continue }
             let addressFamily = Int32(address.pointee.sa_family)
             guard addressFamily == AF_INET || addressFamily == AF_INET6, family == nil || family == addressFamily else { continue }
             let length = socklen_t(addressFamily == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)

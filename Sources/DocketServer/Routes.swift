@@ -153,6 +153,12 @@ extension Server {
             table.acceptEvent = event
             let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
             table.advertisedURL = "\(host):\(listener.boundPort)"
+            if let advertise = config.clusterAdvertise {
+                guard let (routeHost, routePort) = Advertisement.parse(advertise, defaultPort: listener.boundPort) else {
+                    throw ServerError("--cluster-advertise must be host[:port], not \(advertise)")
+                }
+                table.advertisedURL = Advertisement.hostPort(routeHost, routePort)
+            }
             if !config.clusterName.isEmpty { log.info("Cluster name is \(config.clusterName)") }
             log.info("Listening for route connections on \(host):\(listener.boundPort)")
             if config.routeCredentials == nil && !Self.isLoopback(listener.boundHost) {
@@ -383,12 +389,8 @@ extension Server {
     }
 
     /// Where this node's clients connect, as other nodes tell their clients.
-    var ownClientURLs: [String] {
-        guard advertisedPort != 0 else { return [] }
-        var host = advertisedHost
-        if host == "0.0.0.0" || host == "::" { host = "127.0.0.1" }
-        return [host.contains(":") ? "[\(host)]:\(advertisedPort)" : "\(host):\(advertisedPort)"]
-    }
+    /// None with `no_advertise`.
+    var ownClientURLs: [String] { advertisedPort != 0 && !config.noAdvertise ? advertisedClientURLs : [] }
 
     /// Every other node's client addresses, for clients' INFO (`connect_urls`).
     var clusterClientURLs: [String] {
@@ -502,7 +504,7 @@ extension Server {
         }
         link.clientURLs = (info["connect_urls"]?.arrayValue ?? []).compactMap(\.stringValue)
         link.peerClientURLs = (info["peer_connect_urls"]?.arrayValue ?? []).compactMap(\.stringValue)
-        link.routeURL = info["route_url"]?.stringValue ?? link.routeURL
+        link.routeURL = info["route_url"]?.stringValue.map { Advertisement.peerRouteURL($0, remoteHost: connection.remoteHost) } ?? link.routeURL
         link.peerName = info["server_name"]?.stringValue ?? peerID
         let peerRoutes = (info["routes"]?.arrayValue ?? []).compactMap(\.stringValue)
         if link.isEstablished {
@@ -693,7 +695,7 @@ extension Server {
         // and an INFO without the other nodes would make them forget where to.
         guard let table = routeTable, !shuttingDown else { return }
         let urls = clusterClientURLs
-        guard urls != table.announcedClientURLs else { return }
+        guard !config.noAdvertise, urls != table.announcedClientURLs else { return }
         table.announcedClientURLs = urls
         table.clientURLsVersion += 1
         // The others get theirs after their first PONG.

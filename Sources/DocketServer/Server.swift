@@ -68,6 +68,9 @@ public final class Server {
     /// Where clients connect, as INFO says it (kept when the listener closes for lame duck mode).
     private(set) var advertisedHost = ""
     private(set) var advertisedPort = 0
+    /// Where clients on other machines connect to this node, for other nodes' clients
+    /// (`Advertisement.clientURLs`, worked out once the listener is bound).
+    private(set) var advertisedClientURLs: [String] = []
     /// Certificates and rules of the client port's TLS, when it has TLS.
     private(set) var tlsContext: TLSContext?
     /// The WebSocket port (`Server+WebSocket.swift`), when configured, and its own TLS.
@@ -274,10 +277,16 @@ public final class Server {
             limits: .init(
                 milliseconds: config.refusalLingerMilliseconds, maxBytes: config.refusalDrainBytes,
                 maxSockets: descriptorShare(config.maxRefusalsLingering, "--max-refusals-lingering", per: "server", parts: 8)))
+        if let advertise = config.clientAdvertise, Advertisement.parse(advertise, defaultPort: 1) == nil {
+            throw ServerError("--client-advertise must be host[:port], not \(advertise)")
+        }
         let listener = try Listener(host: config.host, port: config.port)
         self.listener = listener
         advertisedHost = listener.boundHost
         advertisedPort = listener.boundPort
+        advertisedClientURLs = Advertisement.clientURLs(boundHost: listener.boundHost, port: listener.boundPort, advertise: config.clientAdvertise) {
+            ProcessFiles.interfaceAddresses(family: $0, loopback: false)
+        }
         let event = loop.makeEvent(
             fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: acceptCallback)
         EventLoop.add(event)
@@ -619,7 +628,7 @@ public final class Server {
         if lameDuck { info.add("ldm", true) }
         if routeTable != nil {
             // As nats-server: once there are other nodes, this one's address first, then theirs.
-            let urls = clusterClientURLs
+            let urls = config.noAdvertise ? [] : clusterClientURLs
             if !urls.isEmpty { info.add("connect_urls", json: Self.jsonArray(ownClientURLs + urls)) }
             if !config.clusterName.isEmpty { info.add("cluster", config.clusterName) }
         }

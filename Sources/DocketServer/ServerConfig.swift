@@ -7,6 +7,10 @@ public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"
     /// TCP port; 4222 is the NATS port, so NATS clients connect with no configuration. 0 picks a free one.
     public var port = 4222
+    /// Where clients on other machines reach this node (`--client-advertise`, `host[:port]`), as
+    /// the other nodes' clients are told in `connect_urls`; nil: the listener's address, or each
+    /// interface's when it listens on all of them.
+    public var clientAdvertise: String?
     /// Where durable state lives; created if missing.
     public var dataDirectory = "./docket-data"
     /// A PostgreSQL connection string (`postgres://…` or `host=… dbname=…`) when jobs are kept
@@ -37,6 +41,14 @@ public struct ServerConfig: Sendable {
     public var routes: [RouteURL] = []
     /// The cluster's name (`--cluster-name`): routes between differently named clusters are refused.
     public var clusterName = ""
+    /// Where the other nodes reach this one's route port (`--cluster-advertise`, `host[:port]`),
+    /// as they pass it on to each other; nil: the route listener's address (on every interface:
+    /// each peer uses the address the route came from).
+    public var clusterAdvertise: String?
+    /// Clients are not told of this node, nor this node's clients of the others (`--no-advertise`,
+    /// `cluster { no_advertise }`), as nats-server's: for a node that clients elsewhere cannot
+    /// reach, or whose clients are given every address already.
+    public var noAdvertise = false
     /// The user and password routes must present (`cluster { authorization { user, password } }`);
     /// nil: routes need none (then keep the route port on a private network).
     public var routeCredentials: RouteCredentials?

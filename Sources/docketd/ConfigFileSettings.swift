@@ -46,6 +46,8 @@ struct ConfigFileSettings {
                 if let port, !given("-p", "--port") { config.port = port }
             case "server_name":
                 if !given("--name") { config.serverName = try string(value, key) }
+            case "client_advertise":
+                if !given("--client-advertise") { config.clientAdvertise = try string(value, key) }
             case "debug", "trace":
                 // As nats-server's: either one on turns that level on (trace is the more verbose).
                 if !given("-D", "--debug", "-V", "--trace", "-DV", "-VD", "--log-level"), try bool(value, key) {
@@ -199,7 +201,8 @@ struct ConfigFileSettings {
         return settings
     }
 
-    /// `cluster { name, listen | host + port, routes [ … ], authorization { user, password } }`:
+    /// `cluster { name, listen | host + port, routes [ … ], authorization { user, password },
+    /// advertise, no_advertise }`:
     /// routes between docketd nodes, in nats-server's words. The `--cluster`, `--routes` and
     /// `--cluster-name` flags win over it.
     private func applyCluster(_ value: ConfigValue, to config: inout ServerConfig) throws {
@@ -238,7 +241,11 @@ struct ConfigFileSettings {
                 }
                 guard let user, let password else { throw ConfigError("\(path): cluster.authorization needs user and password") }
                 config.routeCredentials = RouteCredentials(user: user, password: password)
-            case "no_advertise", "connect_retries", "advertise", "pool_size", "compression":
+            case "advertise", "cluster_advertise":
+                if !given("--cluster-advertise") { config.clusterAdvertise = try string(item, "cluster.\(key)") }
+            case "no_advertise":
+                if !given("--no-advertise") { config.noAdvertise = try bool(item, "cluster.no_advertise") }
+            case "connect_retries", "pool_size", "compression":
                 break  // nats-server's tuning of its own routes: nothing to do here
             case "tls", "permissions", "accounts":
                 throw ConfigError("\(path): cluster.\(key) is not supported by docketd yet; routes are plain TCP, with every account")

@@ -87,6 +87,21 @@ struct DocketdCommand: ParsableCommand {
     var clusterName = env("DOCKET_CLUSTER_NAME") ?? ""
 
     @Option(
+        help: ArgumentHelp(
+            "Where clients on other machines reach this node, told to the other nodes' clients in connect_urls; default: the client listener's address, or each interface's when it listens on all (DOCKET_CLIENT_ADVERTISE).",
+            valueName: "host[:port]"))
+    var clientAdvertise = env("DOCKET_CLIENT_ADVERTISE")
+
+    @Option(
+        help: ArgumentHelp(
+            "Where the other nodes reach this node's route port, as they tell each other; default: the route listener's address, or, when it listens on all interfaces, the address each node sees the route come from (DOCKET_CLUSTER_ADVERTISE).",
+            valueName: "host[:port]"))
+    var clusterAdvertise = env("DOCKET_CLUSTER_ADVERTISE")
+
+    @Flag(help: "Tell no client of this node (the other nodes' clients) or of the other nodes (this node's clients) in connect_urls, as nats-server's no_advertise; DOCKET_NO_ADVERTISE=1 too.")
+    var noAdvertise = false
+
+    @Option(
         help:
             "The most subscriptions a route from another docketd node may hold for its clients' interest (one per distinct account, subject and queue); one more closes the route. 0 for no limit (DOCKET_MAX_ROUTE_SUBSCRIPTIONS)."
     )
@@ -342,6 +357,9 @@ struct DocketdCommand: ParsableCommand {
             config.routes = urls
         }
         config.clusterName = clusterName
+        config.clientAdvertise = clientAdvertise
+        config.clusterAdvertise = clusterAdvertise
+        config.noAdvertise = noAdvertise || env("DOCKET_NO_ADVERTISE") == "1"
         guard maxRouteSubscriptions >= 0 else { throw ValidationError("--max-route-subscriptions must not be negative.") }
         config.maxRouteSubscriptions = maxRouteSubscriptions
         config.serverName = serverName

@@ -30,7 +30,7 @@ READY_TIMEOUT = 10.0  # seconds for the server to come up
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 
 READY_MARKER = "Server is ready"
-LISTEN_RE = re.compile(r"Listening for client connections on 127\.0\.0\.1:(\d+)")
+LISTEN_RE = re.compile(r"Listening for client connections on (?:127\.0\.0\.1|0\.0\.0\.0):(\d+)")
 
 # Server options a test may ask for, as docketd flags and nats-server config
 # keys. docketd flags take the same names with dashes.
