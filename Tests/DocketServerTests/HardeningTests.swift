@@ -472,13 +472,19 @@ import Testing
 
     /// Where `marker` is in a server's data.mdb, once a checkpoint has put it there.
     func offset(of marker: String, in directory: URL) throws -> Int {
+        try offsets(of: marker, in: directory)[0]
+    }
+
+    /// Every place `marker` is in data.mdb: besides the live page, LMDB's copy-on-write can
+    /// leave earlier copies of it in freed pages (a checkpoint in several transactions, as
+    /// a loaded machine makes them), and damage to such a copy damages nothing.
+    func offsets(of marker: String, in directory: URL) throws -> [Int] {
         let file = directory.appendingPathComponent("data.mdb")
         let pattern = Array(marker.utf8)
         for _ in 0..<50 {
             let bytes = try [UInt8](Data(contentsOf: file))
-            if let at = (0...max(0, bytes.count - pattern.count)).first(where: { bytes[$0..<($0 + pattern.count)].elementsEqual(pattern) }) {
-                return at
-            }
+            let found = (0...max(0, bytes.count - pattern.count)).filter { bytes[$0..<($0 + pattern.count)].elementsEqual(pattern) }
+            if !found.isEmpty { return found }
             usleep(100_000)
         }
         throw HarnessError("\(marker) never reached \(file.path)")
@@ -720,8 +726,9 @@ import Testing
         #expect(server.stop() == 0)
         // The LMDB node before a payload: sizes, flags, the 8-byte key, then the value (a
         // 4-byte checksum, then the payload).
-        let at = try offset(of: "PAYLOAD-3-", in: server.dataDirectory)
-        try overwrite(server.dataDirectory, at: at - 4 - 8, with: key)
+        for at in try offsets(of: "PAYLOAD-3-", in: server.dataDirectory) {
+            try overwrite(server.dataDirectory, at: at - 4 - 8, with: key)
+        }
         // Not "the payload of job 30" (a sound job) or "of job 18446744073709551615" (none).
         let bytes = key.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
         let (plain, again) = try refusedThenSalvaged(server.dataDirectory, naming: "a payload whose key is damaged (key bytes \(bytes))")
