@@ -1,4 +1,5 @@
 import DocketEngine
+import DocketTLS
 import DocketWire
 import Glibc
 
@@ -127,6 +128,10 @@ final class RouteTable {
     var announcedClientURLs: [String] = []
     /// `--max-route-peers`, lowered to a share of the open file limit.
     var maxPeers = Int.max
+    /// `cluster { tls }`: routes this node takes (it verifies the peer's certificate) and
+    /// routes it makes (it verifies the peer's certificate and its name, and shows its own).
+    var acceptTLS: TLSContext?
+    var connectTLS: TLSContext?
 
     var established: [Connection] { byPeer.values.sorted { $0.id < $1.id } }
 }
@@ -143,6 +148,14 @@ extension Server {
         let table = RouteTable()
         routeTable = table
         table.maxPeers = descriptorShare(config.maxRoutePeers, "--max-route-peers", per: "server", parts: 8)
+        if let tls = config.routeTLS {
+            table.acceptTLS = try Self.tlsContext(tls, for: "cluster.tls")
+            do {
+                table.connectTLS = try TLSContext.client(caFile: tls.caFile, certificate: tls.certificateFile, key: tls.keyFile)
+            } catch {
+                throw ServerError("cluster.tls: \(error)")
+            }
+        }
         if let listen = config.routeListen {
             let listener = try Listener(host: listen.host, port: listen.port)
             table.listener = listener
@@ -161,8 +174,9 @@ extension Server {
             }
             if !config.clusterName.isEmpty { log.info("Cluster name is \(config.clusterName)") }
             log.info("Listening for route connections on \(host):\(listener.boundPort)")
-            if config.routeCredentials == nil && !Self.isLoopback(listener.boundHost) {
-                log.warn("Routes need no credentials (cluster { authorization { user, password } }): anyone who reaches \(host):\(listener.boundPort) can publish in every account")
+            // Route TLS verifies every peer's certificate against the cluster's CA: a login too.
+            if config.routeCredentials == nil && config.routeTLS == nil && !Self.isLoopback(listener.boundHost) {
+                log.warn("Routes need no credentials (cluster { authorization { user, password } } or cluster { tls }): anyone who reaches \(host):\(listener.boundPort) can publish in every account")
             }
         }
         for url in config.routes { solicit(RouteSolicitor(url: url, isExplicit: true)) }
@@ -289,7 +303,22 @@ extension Server {
         let (host, port) = Listener.address(of: fd, peer: true) ?? (solicitor.url.host, solicitor.url.port)
         let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: solicitor))
         solicitor.connection = connection
-        if let credentials = solicitor.url.user.map({ RouteCredentials(user: $0, password: solicitor.url.password ?? "") }) ?? config.routeCredentials {
+        if let context = routeTable?.connectTLS, let settings = config.routeTLS {
+            // This node speaks first: its CONNECT and INFO wait for the handshake.
+            guard startTLS(connection, context, settings, serverName: solicitor.url.host) else { return }
+            connection.sawTLSRecord = true
+            return advanceHandshake(connection)
+        }
+        routeReady(connection)
+    }
+
+    /// A route's first words, once its transport is ready (at once, or after TLS's handshake):
+    /// the solicitor's credentials, if any, then this node's INFO.
+    func routeReady(_ connection: Connection) {
+        guard let link = connection.route else { return }
+        if let solicitor = link.solicitor,
+            let credentials = solicitor.url.user.map({ RouteCredentials(user: $0, password: solicitor.url.password ?? "") }) ?? config.routeCredentials
+        {
             var connect = JSONObjectWriter()
             connect.add("user", credentials.user)
             connect.add("pass", credentials.password)
@@ -346,7 +375,12 @@ extension Server {
             // route port has no connection limit, so a silent socket must not stay.
             connection.isAuthenticated = config.routeCredentials == nil
             armAuthenticationTimer(connection)
-            sendRouteInfo(connection)
+            if let context = routeTable?.acceptTLS, let settings = config.routeTLS {
+                // Nothing in clear: the peer's handshake comes first, this node's INFO after it.
+                _ = startTLS(connection, context, settings)
+                continue
+            }
+            routeReady(connection)
         }
     }
 

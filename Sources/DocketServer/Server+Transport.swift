@@ -76,16 +76,19 @@ extension Server {
         }
     }
 
-    /// The TLS settings a connection came in under: the WebSocket block's own, or the client port's.
+    /// The TLS settings a connection came in under: the WebSocket block's own, the routes'
+    /// (`cluster { tls }`), or the client port's.
     func tlsSettings(of connection: Connection) -> TLSSettings? {
         if let webSocket = connection.webSocket { return webSocket.settings.tls }
+        if connection.route != nil { return config.routeTLS }
         return config.tls
     }
 
     /// Gives a new connection its TLS session and handshake deadline; false if it was closed.
-    func startTLS(_ connection: Connection, _ context: TLSContext, _ settings: TLSSettings) -> Bool {
+    /// `serverName`: this side is the client (a route it makes), checking the peer's name.
+    func startTLS(_ connection: Connection, _ context: TLSContext, _ settings: TLSSettings, serverName: String? = nil) -> Bool {
         do {
-            connection.tls = try context.session(fd: connection.fd)
+            connection.tls = try context.session(fd: connection.fd, serverName: serverName)
         } catch {
             log.error("\(connection.label) - TLS: \(error)")
             close(connection, reason: "TLS setup failed")
@@ -137,7 +140,11 @@ extension Server {
                 connection.isWaitingToWrite = false
                 EventLoop.remove(event)
             }
-            log.debug("\(connection.label) - TLS handshake complete (\(tls.version)\(tls.peerSubject.map { ", client \($0)" } ?? ""))")
+            log.debug("\(connection.label) - TLS handshake complete (\(tls.version)\(tls.peerSubject.map { ", peer \($0)" } ?? ""))")
+            if connection.route != nil {
+                routeReady(connection)
+                return readReady(connection)
+            }
             if tlsSettings(of: connection)?.mapsUsers == true { connection.certificateIdentities = tls.peerIdentities }
             // Over WebSocket, INFO waits for the upgrade request, which comes next.
             if tlsSettings(of: connection)?.handshakeFirst == true, connection.webSocket == nil { sendInfo(connection) }

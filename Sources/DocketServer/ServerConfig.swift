@@ -41,6 +41,10 @@ public struct ServerConfig: Sendable {
     public var routes: [RouteURL] = []
     /// The cluster's name (`--cluster-name`): routes between differently named clusters are refused.
     public var clusterName = ""
+    /// TLS on routes (`cluster { tls { cert_file, key_file, ca_file } }`), both ways: each node
+    /// shows its certificate and verifies the other's against `caFile` (and, on routes it makes,
+    /// the name or address it dialled), as nats-server's routes do. nil: plain TCP.
+    public var routeTLS: TLSSettings?
     /// Where the other nodes reach this one's route port (`--cluster-advertise`, `host[:port]`),
     /// as they pass it on to each other; nil: the route listener's address (on every interface:
     /// each peer uses the address the route came from).

@@ -247,8 +247,15 @@ struct ConfigFileSettings {
                 if !given("--no-advertise") { config.noAdvertise = try bool(item, "cluster.no_advertise") }
             case "connect_retries", "pool_size", "compression":
                 break  // nats-server's tuning of its own routes: nothing to do here
-            case "tls", "permissions", "accounts":
-                throw ConfigError("\(path): cluster.\(key) is not supported by docketd yet; routes are plain TCP, with every account")
+            case "tls":
+                var settings = try tlsSettings(item, "cluster.tls")
+                guard settings.caFile != nil else {
+                    throw ConfigError("\(path): cluster.tls needs ca_file: each node verifies the other's certificate against it")
+                }
+                settings.verifyClients = true
+                config.routeTLS = settings
+            case "permissions", "accounts":
+                throw ConfigError("\(path): cluster.\(key) is not supported by docketd yet; routes carry every account")
             default:
                 throw ConfigError("\(path): unknown setting 'cluster.\(key)'")
             }
