@@ -266,16 +266,22 @@ def _wait_or_fail(server: ServerProcess, wait: Callable[[], None]) -> None:
 
 
 @pytest.fixture
-def start_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Callable[..., str]]:
+def start_server(start_process) -> Callable[..., str]:
     """Factory: ``start_server(max_payload=1024)`` starts a fresh server and
     returns its ``nats://127.0.0.1:PORT`` URL. Every server it started is
     stopped (and reaped) when the test ends."""
+    return lambda **options: start_process(**options).url
+
+
+@pytest.fixture
+def start_process(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Callable[..., ServerProcess]]:
+    """As ``start_server``, returning the server's process (its ``url``, its log)."""
     started: List[ServerProcess] = []
 
-    def start(**options) -> str:
+    def start(**options) -> ServerProcess:
         server = _start(tmp_path_factory.mktemp("server"), options)
         started.append(server)
-        return server.url
+        return server
 
     yield start
 

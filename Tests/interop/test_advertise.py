@@ -14,24 +14,17 @@ import time
 
 import pytest
 
-from conftest import _free_port, _start, read_line
+from conftest import _free_port, read_line
 
 
 @pytest.fixture
-def node(tmp_path_factory):
-    """Factory: starts a node with its route port at `route_port`, routed to `seed_port`;
-    every node is stopped at the end."""
-    started = []
-
+def node(start_process):
+    """Factory: starts a node with its route port at `route_port`, routed to `seed_port`."""
     def start(route_port: int, seed_port: int, cluster_extra: str = "", extra: str = ""):
-        text = (f"cluster {{\n  name: advertise_test\n  listen: 127.0.0.1:{route_port}\n"
-                f"  routes: [nats://127.0.0.1:{seed_port}]\n{cluster_extra}}}\n{extra}")
-        started.append(_start(tmp_path_factory.mktemp("node"), {"config": text}))
-        return started[-1]
+        return start_process(config=(f"cluster {{\n  name: advertise_test\n  listen: 127.0.0.1:{route_port}\n"
+                                     f"  routes: [nats://127.0.0.1:{seed_port}]\n{cluster_extra}}}\n{extra}"))
 
-    yield start
-    for process in started:
-        process.stop()
+    return start
 
 
 def address(process) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from conftest import _free_port, _start, read_line
+from conftest import _free_port, read_line
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -40,21 +40,16 @@ def certs(tmp_path_factory) -> dict:
 
 
 @pytest.fixture
-def tls_node(tmp_path_factory, certs):
-    """Factory: a node routed to `seed` (itself when None), with `cert` as its certificate."""
-    started = []
-
+def tls_node(start_process, certs):
+    """Factory: a node routed to `seed` (itself when the same), with `cert` as its certificate."""
     def start(route_port: int, seed: int, cert: str = "node"):
         d = certs["dir"]
-        text = (f"cluster {{\n  name: tls_test\n  listen: 127.0.0.1:{route_port}\n  routes: [nats://127.0.0.1:{seed}]\n"
-                f"  tls {{\n    cert_file: \"{d / (cert + '.pem')}\"\n    key_file: \"{d / (cert + '.key')}\"\n"
-                f"    ca_file: \"{d / 'ca.pem'}\"\n    timeout: 2\n  }}\n}}\n")
-        started.append(_start(tmp_path_factory.mktemp("node"), {"config": text}))
-        return started[-1]
+        return start_process(config=(
+            f"cluster {{\n  name: tls_test\n  listen: 127.0.0.1:{route_port}\n  routes: [nats://127.0.0.1:{seed}]\n"
+            f"  tls {{\n    cert_file: \"{d / (cert + '.pem')}\"\n    key_file: \"{d / (cert + '.key')}\"\n"
+            f"    ca_file: \"{d / 'ca.pem'}\"\n    timeout: 2\n  }}\n}}\n"))
 
-    yield start
-    for process in started:
-        process.stop()
+    return start
 
 
 def crosses(sender_url: str, receiver_url: str, within: float) -> bool:
