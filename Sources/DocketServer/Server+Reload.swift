@@ -135,6 +135,7 @@ extension Server {
         note("max_pending", \.maxPending)
         note("max_connections", \.maxConnections)
         note("max_connecting", \.maxConnecting)
+        note("descriptor_reserve", \.descriptorReserve)
         note("refusal_drain", \.refusalDrainBytes)
         note("max_subscriptions", \.maxSubscriptions)
         note("ping_interval", \.pingIntervalMilliseconds)

@@ -103,6 +103,8 @@ public final class Server {
     private(set) var clientLogins = LoginWaitlist(limit: .max)
     private(set) var webSocketLogins = LoginWaitlist(limit: .max)
     private(set) var routeLogins = LoginWaitlist(limit: .max)
+    /// When those connections must make room for others; set once every listener is open.
+    private(set) var descriptorBudget = DescriptorBudget(limit: .max, reserve: 0, baseline: 0)
     private var commitEvent: OpaquePointer?
     /// Batches submitted to the store and not yet committed, oldest first. Each pass submits
     /// its own; the store commits them in order, those submitted during a flush together in the
@@ -267,7 +269,7 @@ public final class Server {
         armScheduleTimer()
         let backoff = AcceptBackoff(loop: loop, log: log)
         acceptBackoff = backoff
-        let waiting = descriptorShare(config.maxConnecting, "--max-connecting", per: "port", parts: 8)
+        let waiting = config.maxConnecting
         (clientLogins, webSocketLogins, routeLogins) = (LoginWaitlist(limit: waiting), LoginWaitlist(limit: waiting), LoginWaitlist(limit: waiting))
         refusedSockets = RefusedSockets(
             loop: loop,
@@ -304,6 +306,12 @@ public final class Server {
             log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(server.boundPort)")
         }
         try startRoutes()
+        // Every listener is open and no peer has connected: what is open now (the store, the
+        // listeners, the loop, the cluster's and the store's connections) stays open.
+        descriptorBudget = DescriptorBudget(
+            limit: AcceptBackoff.descriptorLimit() ?? .max,
+            reserve: descriptorShare(config.descriptorReserve, "--descriptor-reserve", per: "server", parts: 8),
+            baseline: max(0, (DescriptorBudget.countOpen() ?? 0) - socketsHeld))
         try writeProcessFiles()
         log.info("Server is ready")
         SystemdNotifier.notify("READY=1\nSTATUS=serving clients on \(config.host):\(listener.boundPort)")
@@ -540,10 +548,8 @@ public final class Server {
             let connection = Connection(
                 server: self, id: nextConnectionID, fd: fd, remoteHost: host, remotePort: port, now: monotonicMilliseconds())
             nextConnectionID += 1
-            let logins = webSocket == nil ? clientLogins : webSocketLogins
-            waitToLogIn(connection.id, on: logins)
-            connection.loginWaitlist = logins
             connections[connection.id] = connection
+            waitToLogIn(connection, on: webSocket == nil ? clientLogins : webSocketLogins)
             stats.totalConnections += 1
             if config.authenticator != nil {
                 connection.isAuthenticated = false

@@ -113,8 +113,11 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most such connections kept half-open at once; past it, the oldest is closed (DOCKET_MAX_REFUSALS_LINGERING).")
     var maxRefusalsLingering = Int(env("DOCKET_MAX_REFUSALS_LINGERING") ?? "") ?? 1024
 
-    @Option(help: "The most connections each port (client, WebSocket, route) holds that have not logged in yet; past it, the one that has waited longest is closed to make room, and an eighth of the open file limit at most (DOCKET_MAX_CONNECTING).")
+    @Option(help: "The most connections each port (client, WebSocket, route) holds that have not logged in yet; past it, the one that has waited longest is closed to make room (DOCKET_MAX_CONNECTING).")
     var maxConnecting = Int(env("DOCKET_MAX_CONNECTING") ?? "") ?? 65_536
+
+    @Option(help: "The descriptors connections that have not logged in may not take: once fewer are free, each one accepted closes the one that has waited longest on the port with the most waiting; an eighth of the open file limit at most (DOCKET_DESCRIPTOR_RESERVE).")
+    var descriptorReserve = Int(env("DOCKET_DESCRIPTOR_RESERVE") ?? "") ?? 1024
 
     @Option(help: "The most other docketd nodes this node holds routes with at once, besides those --routes names; one more is refused, and an eighth of the open file limit at most (DOCKET_MAX_ROUTE_PEERS).")
     var maxRoutePeers = Int(env("DOCKET_MAX_ROUTE_PEERS") ?? "") ?? 128
@@ -359,6 +362,8 @@ struct DocketdCommand: ParsableCommand {
         config.maxRefusalsLingering = maxRefusalsLingering
         guard maxConnecting > 0 else { throw ValidationError("--max-connecting must be at least 1.") }
         config.maxConnecting = maxConnecting
+        guard descriptorReserve > 0 else { throw ValidationError("--descriptor-reserve must be at least 1.") }
+        config.descriptorReserve = descriptorReserve
         guard maxRoutePeers > 0 else { throw ValidationError("--max-route-peers must be at least 1.") }
         config.maxRoutePeers = maxRoutePeers
         guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }
