@@ -133,6 +133,7 @@ extension Server {
         note("max_payload", \.maxPayload)
         note("max_control_line", \.maxControlLine)
         note("max_pending", \.maxPending)
+        note("max_pending_total", \.maxPendingTotal)
         note("max_connections", \.maxConnections)
         note("max_connecting", \.maxConnecting)
         note("descriptor_reserve", \.descriptorReserve)

@@ -161,6 +161,9 @@ public final class Server {
     var deliveriesThisStart: UInt64 = 0
 
     var connections: [UInt64: Connection] = [:]
+    /// Clients whose sockets took less than they had to send, by id: the ones whose output
+    /// waits, for `--max-pending-total`. They leave once they have caught up.
+    var backlogged: [UInt64: Connection] = [:]
     /// Callers of `performDetached` so far (their ids come after every connection's).
     var detachedCallers: UInt64 = 0
     var nextConnectionID: UInt64 = 1
@@ -497,12 +500,38 @@ public final class Server {
             }
             wakeNextPass.removeAll(keepingCapacity: true)
         }
-        guard !flushQueue.isEmpty else { return }
-        let queue = flushQueue
-        flushQueue.removeAll(keepingCapacity: true)
-        for connection in queue {
-            connection.isQueuedForFlush = false
-            if !connection.isClosed { flush(connection) }
+        if !flushQueue.isEmpty {
+            let queue = flushQueue
+            flushQueue.removeAll(keepingCapacity: true)
+            for connection in queue {
+                connection.isQueuedForFlush = false
+                if !connection.isClosed { flush(connection) }
+            }
+        }
+        if !backlogged.isEmpty { boundOutputWaiting() }
+    }
+
+    /// Cuts off the clients with the most output waiting, as slow consumers, while all of it
+    /// together is past `--max-pending-total`. `--max-pending` bounds one client; without this,
+    /// one publisher's firehose to clients that never read held `--max-pending` for each of
+    /// them (20 such subscribers: 1.3 GiB), and enough of them would take all memory. Checked
+    /// once a pass over the clients whose sockets are full, so it costs nothing while every
+    /// client keeps up; within a pass output grows by a read's worth per subscriber at most.
+    private func boundOutputWaiting() {
+        var total = 0
+        for (id, connection) in backlogged {
+            guard !connection.isClosed, connection.isWaitingToWrite else {
+                backlogged[id] = nil
+                continue
+            }
+            total += connection.pendingBytes
+        }
+        guard total > config.maxPendingTotal else { return }
+        for connection in backlogged.values.sorted(by: { $0.pendingBytes > $1.pendingBytes }) {
+            guard total > config.maxPendingTotal else { break }
+            let pending = connection.pendingBytes
+            total -= pending
+            slowConsumer(connection, reason: "the most output waiting (\(pending) bytes) while all clients' together passed \(config.maxPendingTotal) bytes (--max-pending-total)")
         }
     }
 
@@ -906,6 +935,8 @@ public final class Server {
                 if output.readableCount > bound {
                     return slowConsumer(connection, reason: "pending output over \(bound) bytes")
                 }
+                // A route carries many clients' messages: cutting it would cost them all.
+                if connection.route == nil { backlogged[connection.id] = connection }
                 if !connection.isWaitingToWrite, let event = connection.writeEvent {
                     connection.isWaitingToWrite = true
                     // The timeout restarts whenever the socket takes bytes, so it measures how

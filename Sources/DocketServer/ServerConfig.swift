@@ -88,6 +88,11 @@ public struct ServerConfig: Sendable {
     public var maxSubscriptions = 0
     /// Output a connection may have waiting before it is cut off as a slow consumer. 64 MiB, as nats-server.
     public var maxPending = 64 << 20
+    /// Output all clients together may have waiting; past it, the ones with the most are cut
+    /// off as slow consumers until it is back under. `maxPending` holds for each, and a
+    /// publisher's firehose to many clients that never read would otherwise hold that much for
+    /// each of them. 1 GiB: sixteen clients at `maxPending`; routes are not counted.
+    public var maxPendingTotal = 1 << 30
     /// How long a connection's socket may refuse to take more output before it is cut off, in ms.
     public var writeDeadlineMilliseconds = 10_000
     /// How often the server pings each client, in ms. 2 minutes, as nats-server.

@@ -128,6 +128,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most output a connection may have waiting before it is cut off as a slow consumer (DOCKET_MAX_PENDING).")
     var maxPending = env("DOCKET_MAX_PENDING") ?? "64MiB"
 
+    @Option(help: "The most output all clients together may have waiting; past it, the ones with the most are cut off as slow consumers (DOCKET_MAX_PENDING_TOTAL).")
+    var maxPendingTotal = env("DOCKET_MAX_PENDING_TOTAL") ?? "1GiB"
+
     @Option(help: "How long a client's socket may take no output before it is cut off as a slow consumer (DOCKET_WRITE_DEADLINE).")
     var writeDeadline = env("DOCKET_WRITE_DEADLINE") ?? "10s"
 
@@ -351,6 +354,7 @@ struct DocketdCommand: ParsableCommand {
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)
         config.maxPending = try size(maxPending, "--max-pending", minimum: 1024)
+        config.maxPendingTotal = try size(maxPendingTotal, "--max-pending-total", minimum: 1024, maximum: (1 << 40, "1024GiB"))
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
         config.maxConnections = maxConnections
         guard let linger = Units.milliseconds(refusalLinger), linger >= 0 else {
@@ -536,9 +540,9 @@ struct DocketdCommand: ParsableCommand {
         if server.exitStatus != 0 { Glibc.exit(server.exitStatus) }
     }
 
-    private func size(_ text: String, _ flag: String, minimum: Int) throws -> Int {
-        guard let value = Units.bytes(text), value >= minimum, value <= 1 << 30 else {
-            throw ValidationError("\(flag) must be a size between \(minimum) bytes and 1GiB, like 4096, 64KiB or 1MiB.")
+    private func size(_ text: String, _ flag: String, minimum: Int, maximum: (bytes: Int, text: String) = (1 << 30, "1GiB")) throws -> Int {
+        guard let value = Units.bytes(text), value >= minimum, value <= maximum.bytes else {
+            throw ValidationError("\(flag) must be a size between \(minimum) bytes and \(maximum.text), like 4096, 64KiB or 1MiB.")
         }
         return value
     }
