@@ -103,6 +103,8 @@ final class MonitoringServer {
     private let limits: Limits
     private let backoff: AcceptBackoff
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    /// Connections open now, each a descriptor.
+    var openConnections: Int { connections.count }
     /// Response bytes made since the server's loop pass began. Documents are built on the loop
     /// that serves every client: 50 requests for /queues at once (2000 queues) held it, and a
     /// NATS client's PING, for 7 s. Past `answersPerPass`, requests wait for a later pass.

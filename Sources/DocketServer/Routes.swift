@@ -369,8 +369,7 @@ extension Server {
             }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
             let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: nil))
-            waitToLogIn(connection.id, on: routeLogins)
-            connection.loginWaitlist = routeLogins
+            waitToLogIn(connection, on: routeLogins)
             // A peer has the auth timeout to log in (with credentials) and say who it is: the
             // route port has no connection limit, so a silent socket must not stay.
             connection.isAuthenticated = config.routeCredentials == nil

@@ -66,16 +66,36 @@ extension Server {
         case routeRefused
         /// Past `--max-connecting` connections waiting to log in on one port.
         case tooManyConnecting
+        /// Fewer than `--descriptor-reserve` descriptors free while connections wait to log in.
+        case descriptorsShort
     }
 
-    /// Makes room among the connections waiting to log in on a port for the one accepted as
-    /// `id`: past `--max-connecting`, the one that has waited longest is closed.
-    func waitToLogIn(_ id: UInt64, on waitlist: LoginWaitlist) {
-        guard let oldest = waitlist.admit(id), let crowded = connections[oldest] ?? routeTable?.links[oldest] else { return }
+    /// Counts `connection`, just accepted, among those waiting to log in on `waitlist`'s port,
+    /// and makes room for it: past `--max-connecting` on that port, the one there that has
+    /// waited longest is closed; when descriptors are short (`--descriptor-reserve`), the one
+    /// that has waited longest on the port with the most waiting.
+    func waitToLogIn(_ connection: Connection, on waitlist: LoginWaitlist) {
+        connection.loginWaitlist = waitlist
+        if let oldest = waitlist.admit(connection.id), let crowded = connections[oldest] ?? routeTable?.links[oldest] {
+            warnRefusedBeforeLogin(
+                .tooManyConnecting,
+                "\(crowded.label) - Closed before its login: \(waitlist.limit) connections wait to log in on its port (--max-connecting), and it waited longest")
+            close(crowded, reason: "Too Many Connections Logging In")
+        }
+        guard descriptorBudget.isShort(tracked: socketsHeld, accepted: connection.fd),
+            let id = LoginWaitlist.connectionToClose(among: [clientLogins, webSocketLogins, routeLogins], sparing: connection.id),
+            let crowded = connections[id] ?? routeTable?.links[id]
+        else { return }
         warnRefusedBeforeLogin(
-            .tooManyConnecting,
-            "\(crowded.label) - Closed before its login: \(waitlist.limit) connections wait to log in on its port (--max-connecting), and it waited longest")
+            .descriptorsShort,
+            "\(crowded.label) - Closed before its login: fewer than \(descriptorBudget.reserve) descriptors are free (--descriptor-reserve), and it waited longest on the port with the most connections waiting to log in")
         close(crowded, reason: "Too Many Connections Logging In")
+    }
+
+    /// The sockets the server holds for its peers: clients, routes, monitoring connections,
+    /// refused ones lingering. With `DescriptorBudget.baseline`, every descriptor it has open.
+    var socketsHeld: Int {
+        connections.count + (routeTable?.links.count ?? 0) + (monitoring?.openConnections ?? 0) + (refusedSockets?.count ?? 0)
     }
 
     /// `connection` has logged in: it no longer counts toward its port's `--max-connecting`.

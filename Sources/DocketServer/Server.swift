@@ -106,6 +106,8 @@ public final class Server {
     private(set) var clientLogins = LoginWaitlist(limit: .max)
     private(set) var webSocketLogins = LoginWaitlist(limit: .max)
     private(set) var routeLogins = LoginWaitlist(limit: .max)
+    /// When those connections must make room for others; set once every listener is open.
+    private(set) var descriptorBudget = DescriptorBudget(limit: .max, reserve: 0, baseline: 0)
     private var commitEvent: OpaquePointer?
     /// Batches submitted to the store and not yet committed, oldest first. Each pass submits
     /// its own; the store commits them in order, those submitted during a flush together in the
@@ -162,6 +164,9 @@ public final class Server {
     var deliveriesThisStart: UInt64 = 0
 
     var connections: [UInt64: Connection] = [:]
+    /// Clients whose sockets took less than they had to send, by id: the ones whose output
+    /// waits, for `--max-pending-total`. They leave once they have caught up.
+    var backlogged: [UInt64: Connection] = [:]
     /// Callers of `performDetached` so far (their ids come after every connection's).
     var detachedCallers: UInt64 = 0
     var nextConnectionID: UInt64 = 1
@@ -270,7 +275,7 @@ public final class Server {
         armScheduleTimer()
         let backoff = AcceptBackoff(loop: loop, log: log)
         acceptBackoff = backoff
-        let waiting = descriptorShare(config.maxConnecting, "--max-connecting", per: "port", parts: 8)
+        let waiting = config.maxConnecting
         (clientLogins, webSocketLogins, routeLogins) = (LoginWaitlist(limit: waiting), LoginWaitlist(limit: waiting), LoginWaitlist(limit: waiting))
         refusedSockets = RefusedSockets(
             loop: loop,
@@ -313,6 +318,12 @@ public final class Server {
             log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(server.boundPort)")
         }
         try startRoutes()
+        // Every listener is open and no peer has connected: what is open now (the store, the
+        // listeners, the loop, the cluster's and the store's connections) stays open.
+        descriptorBudget = DescriptorBudget(
+            limit: AcceptBackoff.descriptorLimit() ?? .max,
+            reserve: descriptorShare(config.descriptorReserve, "--descriptor-reserve", per: "server", parts: 8),
+            baseline: max(0, (DescriptorBudget.countOpen() ?? 0) - socketsHeld))
         try writeProcessFiles()
         log.info("Server is ready")
         SystemdNotifier.notify("READY=1\nSTATUS=serving clients on \(config.host):\(listener.boundPort)")
@@ -498,12 +509,38 @@ public final class Server {
             }
             wakeNextPass.removeAll(keepingCapacity: true)
         }
-        guard !flushQueue.isEmpty else { return }
-        let queue = flushQueue
-        flushQueue.removeAll(keepingCapacity: true)
-        for connection in queue {
-            connection.isQueuedForFlush = false
-            if !connection.isClosed { flush(connection) }
+        if !flushQueue.isEmpty {
+            let queue = flushQueue
+            flushQueue.removeAll(keepingCapacity: true)
+            for connection in queue {
+                connection.isQueuedForFlush = false
+                if !connection.isClosed { flush(connection) }
+            }
+        }
+        if !backlogged.isEmpty { boundOutputWaiting() }
+    }
+
+    /// Cuts off the clients with the most output waiting, as slow consumers, while all of it
+    /// together is past `--max-pending-total`. `--max-pending` bounds one client; without this,
+    /// one publisher's firehose to clients that never read held `--max-pending` for each of
+    /// them (20 such subscribers: 1.3 GiB), and enough of them would take all memory. Checked
+    /// once a pass over the clients whose sockets are full, so it costs nothing while every
+    /// client keeps up; within a pass output grows by a read's worth per subscriber at most.
+    private func boundOutputWaiting() {
+        var total = 0
+        for (id, connection) in backlogged {
+            guard !connection.isClosed, connection.isWaitingToWrite else {
+                backlogged[id] = nil
+                continue
+            }
+            total += connection.pendingBytes
+        }
+        guard total > config.maxPendingTotal else { return }
+        for connection in backlogged.values.sorted(by: { $0.pendingBytes > $1.pendingBytes }) {
+            guard total > config.maxPendingTotal else { break }
+            let pending = connection.pendingBytes
+            total -= pending
+            slowConsumer(connection, reason: "the most output waiting (\(pending) bytes) while all clients' together passed \(config.maxPendingTotal) bytes (--max-pending-total)")
         }
     }
 
@@ -549,10 +586,8 @@ public final class Server {
             let connection = Connection(
                 server: self, id: nextConnectionID, fd: fd, remoteHost: host, remotePort: port, now: monotonicMilliseconds())
             nextConnectionID += 1
-            let logins = webSocket == nil ? clientLogins : webSocketLogins
-            waitToLogIn(connection.id, on: logins)
-            connection.loginWaitlist = logins
             connections[connection.id] = connection
+            waitToLogIn(connection, on: webSocket == nil ? clientLogins : webSocketLogins)
             stats.totalConnections += 1
             if config.authenticator != nil {
                 connection.isAuthenticated = false
@@ -910,6 +945,8 @@ public final class Server {
                 if output.readableCount > bound {
                     return slowConsumer(connection, reason: "pending output over \(bound) bytes")
                 }
+                // A route carries many clients' messages: cutting it would cost them all.
+                if connection.route == nil { backlogged[connection.id] = connection }
                 if !connection.isWaitingToWrite, let event = connection.writeEvent {
                     connection.isWaitingToWrite = true
                     // The timeout restarts whenever the socket takes bytes, so it measures how

@@ -89,18 +89,26 @@ public struct ServerConfig: Sendable {
     /// keep the server reading for it. 0 closes at its first byte.
     public var refusalDrainBytes = 64 << 10
     /// Connections each listener (client, WebSocket, route) may hold that have not logged in
-    /// yet; past it, the one that has waited longest makes room (see `LoginWaitlist`). Each
-    /// holds a descriptor until its login deadline, so without a bound a flood of silent
-    /// connections on one port takes every descriptor, and no port can accept anyone. Also at
-    /// most an eighth of the open file limit per listener, so that three flooded ports still
-    /// leave descriptors for the clients that log in; by default only that share bounds it
-    /// (as many as `maxConnections` otherwise): a lower bound closes clients of a herd that
-    /// reconnects at once (3000 from one process, with 1024) before they could log in.
+    /// yet; past it, the one that has waited longest makes room (see `LoginWaitlist`). An
+    /// explicit hard cap only, as many as `maxConnections` by default: descriptors are guarded
+    /// by `descriptorReserve`, and any lower default closes clients of a herd that reconnects
+    /// at once (3000 from one process) before they could log in.
     public var maxConnecting = 65_536
+    /// Descriptors that connections waiting to log in may not take: once fewer are free, each
+    /// connection accepted closes the one that has waited longest on the port with the most
+    /// waiting (see `DescriptorBudget`). They are what new logins on every port, the monitoring
+    /// port, routes dialled out and the store's connections need while a flood is held. At
+    /// most an eighth of the open file limit, so that a low limit keeps most of it for logins.
+    public var descriptorReserve = 1_024
     /// Subscriptions per connection; 0 means no limit.
     public var maxSubscriptions = 0
     /// Output a connection may have waiting before it is cut off as a slow consumer. 64 MiB, as nats-server.
     public var maxPending = 64 << 20
+    /// Output all clients together may have waiting; past it, the ones with the most are cut
+    /// off as slow consumers until it is back under. `maxPending` holds for each, and a
+    /// publisher's firehose to many clients that never read would otherwise hold that much for
+    /// each of them. 1 GiB: sixteen clients at `maxPending`; routes are not counted.
+    public var maxPendingTotal = 1 << 30
     /// How long a connection's socket may refuse to take more output before it is cut off, in ms.
     public var writeDeadlineMilliseconds = 10_000
     /// How often the server pings each client, in ms. 2 minutes, as nats-server.

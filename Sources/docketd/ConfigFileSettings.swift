@@ -720,6 +720,12 @@ struct ConfigFileSettings {
                 if !given("--websocket-max-header") { webSocketMaxHeadBytes = try size(item, "docket.websocket_max_header") }
             case "max_waiting_requests":
                 if !given("--max-waiting-requests") { config.maxWaitingRequests = try int(item, "docket.max_waiting_requests", 1...Int.max) }
+            case "max_connecting":
+                if !given("--max-connecting") { config.maxConnecting = try int(item, "docket.max_connecting", 1...Int.max) }
+            case "max_pending_total":
+                if !given("--max-pending-total") { config.maxPendingTotal = try size(item, "docket.max_pending_total") }
+            case "descriptor_reserve":
+                if !given("--descriptor-reserve") { config.descriptorReserve = try int(item, "docket.descriptor_reserve", 1...Int.max) }
             default:
                 throw ConfigError("\(path): unknown setting 'docket.\(key)'")
             }

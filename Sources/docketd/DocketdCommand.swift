@@ -128,8 +128,11 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most such connections kept half-open at once; past it, the oldest is closed (DOCKET_MAX_REFUSALS_LINGERING).")
     var maxRefusalsLingering = Int(env("DOCKET_MAX_REFUSALS_LINGERING") ?? "") ?? 1024
 
-    @Option(help: "The most connections each port (client, WebSocket, route) holds that have not logged in yet; past it, the one that has waited longest is closed to make room, and an eighth of the open file limit at most (DOCKET_MAX_CONNECTING).")
+    @Option(help: "The most connections each port (client, WebSocket, route) holds that have not logged in yet; past it, the one that has waited longest is closed to make room (DOCKET_MAX_CONNECTING).")
     var maxConnecting = Int(env("DOCKET_MAX_CONNECTING") ?? "") ?? 65_536
+
+    @Option(help: "The descriptors connections that have not logged in may not take: once fewer are free, each one accepted closes the one that has waited longest on the port with the most waiting; an eighth of the open file limit at most (DOCKET_DESCRIPTOR_RESERVE).")
+    var descriptorReserve = Int(env("DOCKET_DESCRIPTOR_RESERVE") ?? "") ?? 1024
 
     @Option(help: "The most other docketd nodes this node holds routes with at once, besides those --routes names; one more is refused, and an eighth of the open file limit at most (DOCKET_MAX_ROUTE_PEERS).")
     var maxRoutePeers = Int(env("DOCKET_MAX_ROUTE_PEERS") ?? "") ?? 128
@@ -139,6 +142,9 @@ struct DocketdCommand: ParsableCommand {
 
     @Option(help: "The most output a connection may have waiting before it is cut off as a slow consumer (DOCKET_MAX_PENDING).")
     var maxPending = env("DOCKET_MAX_PENDING") ?? "64MiB"
+
+    @Option(help: "The most output all clients together may have waiting; past it, the ones with the most are cut off as slow consumers (DOCKET_MAX_PENDING_TOTAL).")
+    var maxPendingTotal = env("DOCKET_MAX_PENDING_TOTAL") ?? "1GiB"
 
     @Option(help: "How long a client's socket may take no output before it is cut off as a slow consumer (DOCKET_WRITE_DEADLINE).")
     var writeDeadline = env("DOCKET_WRITE_DEADLINE") ?? "10s"
@@ -366,6 +372,7 @@ struct DocketdCommand: ParsableCommand {
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)
         config.maxPending = try size(maxPending, "--max-pending", minimum: 1024)
+        config.maxPendingTotal = try size(maxPendingTotal, "--max-pending-total", minimum: 1024, maximum: (1 << 40, "1024GiB"))
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
         config.maxConnections = maxConnections
         guard let linger = Units.milliseconds(refusalLinger), linger >= 0 else {
@@ -377,6 +384,8 @@ struct DocketdCommand: ParsableCommand {
         config.maxRefusalsLingering = maxRefusalsLingering
         guard maxConnecting > 0 else { throw ValidationError("--max-connecting must be at least 1.") }
         config.maxConnecting = maxConnecting
+        guard descriptorReserve > 0 else { throw ValidationError("--descriptor-reserve must be at least 1.") }
+        config.descriptorReserve = descriptorReserve
         guard maxRoutePeers > 0 else { throw ValidationError("--max-route-peers must be at least 1.") }
         config.maxRoutePeers = maxRoutePeers
         guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }
@@ -549,9 +558,9 @@ struct DocketdCommand: ParsableCommand {
         if server.exitStatus != 0 { Glibc.exit(server.exitStatus) }
     }
 
-    private func size(_ text: String, _ flag: String, minimum: Int) throws -> Int {
-        guard let value = Units.bytes(text), value >= minimum, value <= 1 << 30 else {
-            throw ValidationError("\(flag) must be a size between \(minimum) bytes and 1GiB, like 4096, 64KiB or 1MiB.")
+    private func size(_ text: String, _ flag: String, minimum: Int, maximum: (bytes: Int, text: String) = (1 << 30, "1GiB")) throws -> Int {
+        guard let value = Units.bytes(text), value >= minimum, value <= maximum.bytes else {
+            throw ValidationError("\(flag) must be a size between \(minimum) bytes and \(maximum.text), like 4096, 64KiB or 1MiB.")
         }
         return value
     }

@@ -909,7 +909,7 @@ import Testing
         let server = try DocketdProcess(["-m", "0"], shell: "ulimit -n 64;")
         let port = try #require(server.httpPort)
         // Logged-in clients until accept runs out of descriptors (connections that do not log
-        // in could not: --max-connecting and --http-max-connections keep them to a share).
+        // in could not: --descriptor-reserve and --http-max-connections keep them to a share).
         var held: [LineClient] = []
         while held.count < 80, let client = try? LineClient(port: server.port), (try? client.handshake()) != nil,
             (try? client.sync()) == []

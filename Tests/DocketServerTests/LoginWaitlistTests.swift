@@ -48,4 +48,30 @@ import Testing
         #expect(list.admit(1) == nil)
         #expect(list.admit(2) == 1)
     }
+
+    /// When descriptors are short, the port with the most connections waiting gives one up:
+    /// its oldest. The newcomer is spared, and counts for nothing in the choice.
+    @Test func theMostCrowdedPortGivesUpItsOldest() {
+        let client = LoginWaitlist(limit: 100)
+        let route = LoginWaitlist(limit: 100)
+        for id: UInt64 in [1, 2] { _ = client.admit(id) }
+        for id: UInt64 in [3, 4, 5] { _ = route.admit(id) }
+        #expect(LoginWaitlist.connectionToClose(among: [client, route], sparing: 99) == 3)
+        // A newcomer on the client port makes it as crowded, not more: the route port's
+        // oldest came after the client port's, so the client port's oldest goes.
+        _ = client.admit(6)
+        #expect(LoginWaitlist.connectionToClose(among: [client, route], sparing: 6) == 3)
+        _ = client.admit(7)
+        #expect(LoginWaitlist.connectionToClose(among: [client, route], sparing: 7) == 1)
+        route.remove(3)
+        #expect(LoginWaitlist.connectionToClose(among: [route, client], sparing: 7) == 1)
+    }
+
+    @Test func aNewcomerWaitingAloneIsNeverClosed() {
+        let client = LoginWaitlist(limit: 100)
+        let route = LoginWaitlist(limit: 100)
+        _ = client.admit(1)
+        #expect(LoginWaitlist.connectionToClose(among: [client, route], sparing: 1) == nil)
+        #expect(LoginWaitlist.connectionToClose(among: [], sparing: 1) == nil)
+    }
 }
