@@ -1006,12 +1006,15 @@ final class PostgresBackend {
             guard isAvailable, let db = self.connection else { return done(.failure(Self.unavailable(lastFailure))) }
             flushBatches()
             let expiredOnArrival = prepared.contains { $0.ttlMilliseconds.map { $0 <= 0 } ?? false || $0.expiresAtMilliseconds.map { $0 <= now() } ?? false }
-            store.enqueue(prepared, on: db) { [self] result in
+            store.enqueue(prepared, maxFlowDepth: server.config.maxFlowDepth, on: db) { [self] result in
                 switch result {
                 case .success(let answers):
                     let now = now()
                     for (job, enqueued) in zip(prepared, answers) { noteEnqueued(job, enqueued, now: now) }
                     done(.success(answers))
+                case .failure(let error) where error.flowTooDeep != nil:
+                    let refused = error.flowTooDeep!
+                    done(failure(refused.job - 1, Server.flowTooDeep(refused.depth, limit: server.config.maxFlowDepth)))
                 case .failure(let error):
                     done(.failure(Self.failed(error)))
                 }

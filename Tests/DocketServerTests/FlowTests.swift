@@ -10,14 +10,21 @@ import Testing
         var description: String { rawValue }
     }
 
-    /// docketd on `store`; nil (the test passes, saying why) where PostgreSQL cannot be started.
-    func docketd(_ store: Store) throws -> DocketdProcess? {
-        guard store == .postgres else { return try DocketdProcess() }
+    /// docketd on `store` with `flags`; nil (the test passes, saying why) where PostgreSQL
+    /// cannot be started.
+    func docketd(_ store: Store, _ flags: [String] = []) throws -> DocketdProcess? {
+        guard let flags = try storeFlags(store, flags) else { return nil }
+        return try DocketdProcess(flags)
+    }
+
+    /// `flags`, with a new database's `--store` on PostgreSQL; nil where it cannot be started.
+    func storeFlags(_ store: Store, _ flags: [String]) throws -> [String]? {
+        guard store == .postgres else { return flags }
         guard case .success(let cluster) = TestPostgres.shared else {
             print("FlowTests on postgres skipped: no PostgreSQL cluster")
             return nil
         }
-        return try DocketdProcess(["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(try cluster.createDatabase())"])
+        return flags + ["--store", "postgres://\(TestPostgres.user)@127.0.0.1:\(cluster.port)/\(try cluster.createDatabase())"]
     }
 
     /// A chain `count` jobs long on `queue`, each after the one before, the first after
@@ -73,5 +80,60 @@ import Testing
         let end = try client.object("INSPECT \(second[999])")
         #expect(end["state"] as? String == "dead")
         #expect(end["last_error"] as? String == "parent \(second[998]) dead")
+    }
+
+    /// `--max-flow-depth` bounds the chains of unfinished jobs an ENQ may make longer, alike on
+    /// both stores: a parent that finished counts for nothing, a BATCH is refused as a whole, a
+    /// duplicate is no new job, and a depth counted at ENQ is kept across a restart.
+    @Test(arguments: Store.allCases)
+    func aFlowDeeperThanTheLimitIsRefused(_ store: Store) throws {
+        guard let flags = try storeFlags(store, ["--max-flow-depth", "3"]) else { return }
+        var server = try DocketdProcess(flags)
+        defer { _ = server.stop() }
+        var client = try server.client()
+        _ = try client.handshake()
+        let tooDeep = "-ERR 'LIMIT the job would be 4 deep in its flow, and 3 may be (--max-flow-depth)'"
+        let ids = try chain(client, on: "flow", count: 3)
+        try #require(ids.count == 3)
+        try client.send("ENQ flow after=\(ids[2]) 1\r\nx\r\n")
+        #expect(try client.readLine() == tooDeep)
+        try client.send("ENQ flow after=\(ids[0]),\(ids[2]) 1\r\nx\r\n")
+        #expect(try client.readLine() == tooDeep)
+        try client.send("ENQ side after=\(ids[1]) 1\r\nx\r\n")
+        let third = try client.readLine()
+        #expect(third.hasPrefix("+OK "))
+        // The whole batch or nothing: its second ENQ would be 4 deep.
+        try client.send("BATCH 2\r\nENQ other after=\(ids[1]) 1\r\nx\r\nENQ other after=#1 1\r\nx\r\n")
+        #expect(try client.readLine() == "-ERR 'LIMIT job 2: the job would be 4 deep in its flow, and 3 may be (--max-flow-depth)'")
+        let other = try client.object("QUEUE other")["jobs"] as? [String: Any]
+        #expect((other?["blocked"] as? Int ?? 0) == 0, "\(other ?? [:])")
+        // An ENQ whose key finds a job makes none, so it is no deeper than it was.
+        try client.send("ENQ keyed key=k 1\r\nx\r\n")
+        let keyed = try client.readLine()
+        try client.send("ENQ keyed key=k after=\(ids[2]) 1\r\nx\r\n")
+        #expect(try client.readLine() == keyed + " duplicate")
+
+        // The first job completes: its child is 2 deep still (depth is counted at ENQ), and
+        // that count is kept across a restart.
+        try client.line("RESERVE flow timeout=0")
+        #expect(try client.readMessage().0.hasPrefix("JOB \(ids[0]) "))
+        try client.line("ACK \(ids[0])")
+        #expect(try client.readLine() == "+OK")
+        #expect(server.stop() == 0)
+        server = try server.restart(flags)
+        client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ flow after=\(ids[2]) 1\r\nx\r\n")
+        #expect(try client.readLine() == tooDeep)
+
+        // Once the chain has finished, a job after its last one starts a flow of its own.
+        for id in ids.dropFirst() {
+            try client.line("RESERVE flow timeout=0")
+            #expect(try client.readMessage().0.hasPrefix("JOB \(id) "))
+            try client.line("ACK \(id)")
+            #expect(try client.readLine() == "+OK")
+        }
+        try client.send("ENQ flow after=\(ids[2]) 1\r\nx\r\n")
+        #expect(try client.readLine().hasPrefix("+OK "))
     }
 }
