@@ -357,8 +357,8 @@ def test_flow_depth_is_counted_and_refused_alike():
     # commands pipelined behind a refusal act as on the embedded store.
     script = [
         ("a", enq("q", "a") + enq("q", "b", "after=1") + enq("q", "c", "after=2") + enq("s", "behind")),
-        ("a", "BATCH 2\r\n" + enq("r", "x", "key=k") + enq("r", "y", "after=#1,2") + "QUEUE r\r\n"),
-        ("a", enq("r", "x", "key=k") + "BATCH 2\r\n" + enq("r", "x", "key=k") + enq("r", "y", "after=#1") + "QUEUE r\r\n"),
-        ("a", "RESERVE q timeout=0\r\nACK 1\r\nRESERVE q timeout=0\r\nACK 2\r\n" + enq("q", "d", "after=2") + "INSPECT 2\r\n"),
+        ("a", "BATCH 2\r\n" + enq("r", "x", "key=k") + enq("r", "y", "after=#1,2") + "RESERVE r timeout=0\r\n"),
+        ("a", enq("r", "x", "key=k") + "BATCH 2\r\n" + enq("r", "x", "key=k") + enq("r", "y", "after=#1") + "RESERVE r timeout=0\r\n" * 2),
+        ("a", "RESERVE q timeout=0\r\nACK 1\r\nRESERVE q timeout=0\r\nACK 2\r\n" + enq("q", "d", "after=2") + "RESERVE q timeout=0\r\n"),
     ]
     check(script, flags=["--max-flow-depth", "2"], renumber=True)
