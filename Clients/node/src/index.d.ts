@@ -643,8 +643,10 @@ export declare class Client extends EventEmitter {
   schedule(name: string, queue: string, payload: Payload, opts: ScheduleOptions): Promise<void>;
   /** Removes a schedule; NotFound when there is none of that name. */
   unschedule(name: string): Promise<void>;
-  /** Every schedule (of the queues this user may read), by name. */
-  schedules(): Promise<ScheduleInfo[]>;
+  /** One page of the schedules (of the queues this user may read), by name: up to `limit` (1..1000, server default 100) named after `after`; empty past the last. */
+  schedules(opts?: { after?: string | null; limit?: number }): Promise<ScheduleInfo[]>;
+  /** Every schedule, by name: `schedules()` page after page. */
+  schedulesAll(opts?: { pageSize?: number }): AsyncIterableIterator<ScheduleInfo>;
   /** Ticks that pass while paused are skipped. */
   pauseSchedule(name: string): Promise<void>;
   resumeSchedule(name: string): Promise<void>;
