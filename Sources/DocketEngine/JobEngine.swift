@@ -1520,6 +1520,22 @@ public final class JobEngine {
     /// The jobs enqueued `after=` job `id` that are still known.
     public func children(of id: UInt64) -> [UInt64] { children[id] ?? [] }
 
+    /// Up to `limit` of them above `after` (all if nil), in id order, and whether more follow:
+    /// found by bisection, so a page of a fan-out of 100,000 costs the page.
+    public func children(of id: UInt64, after: UInt64?, limit: Int) -> (ids: ArraySlice<UInt64>, more: Bool) {
+        let list = children[id] ?? []
+        var low = 0
+        if let after {
+            var high = list.count
+            while low < high {
+                let middle = (low + high) / 2
+                if list[middle] <= after { low = middle + 1 } else { high = middle }
+            }
+        }
+        let end = min(list.count, low + limit)
+        return (list[low..<end], end < list.count)
+    }
+
     /// Whether a child of job `id` has yet to finish (it may still read the parent's outcome).
     private func hasUnfinishedChildren(_ id: UInt64) -> Bool {
         guard let list = children[id] else { return false }

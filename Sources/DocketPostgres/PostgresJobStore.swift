@@ -745,7 +745,9 @@ public struct PostgresJobStore: Sendable {
         max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, jitter, lease_ms, key, grp, enqueued_at, run_at, started_at,
         finished_at, progress, progress_note, last_error, result, octet_length(payload), lease_owner, lease_expires_at, delivery,
         expires_at, array_to_string(parents, ','), runs_if_parent_dies,
-        (SELECT string_agg(c.id::text, ',' ORDER BY c.id) FROM docket.jobs c WHERE jobs.has_children AND c.parents @> ARRAY[jobs.id]),
+        (SELECT string_agg(x.id::text, ',' ORDER BY x.id)
+         FROM (SELECT c.id FROM docket.jobs c WHERE jobs.has_children AND c.parents @> ARRAY[jobs.id]
+               ORDER BY c.id LIMIT \(JobView.shownChildren + 1)) x),
         key_until
         """
 
@@ -770,7 +772,11 @@ public struct PostgresJobStore: Sendable {
             view.parents = parents
             view.parentDeathPolicy = row.bool(27) == true ? .run : .fail
         }
-        view.children = ids(row.string(28))
+        // One more than INSPECT shows was read, to tell that there are more.
+        if let children = ids(row.string(28)) {
+            view.children = Array(children.prefix(JobView.shownChildren))
+            view.childrenTruncated = children.count > JobView.shownChildren
+        }
         view.keyUntil = row.int64(29)
         return PostgresJobRecord(view: view, leaseOwner: row.string(22), leaseExpiresAt: row.int64(23), delivery: row.int64(24))
     }

@@ -78,11 +78,18 @@ extension Server {
             return outcome(engine.touch(id: id, owner: connection.id, attempt: attempt)) { .doneNow }
         case .inspect(let id):
             guard let job = engine.job(id) else { return .error(.notFound(id)) }
-            var view = job.view(children: engine.children(of: id))
+            let (children, more) = engine.children(of: id, after: nil, limit: JobView.shownChildren)
+            var view = job.view(children: Array(children))
+            view.childrenTruncated = more
             view.failedAttempts = job.failedAttempts
             view.parents = Self.readable(view.parents, connection.permissions) { self.engine.job($0)?.queue }
             view.children = Self.readable(view.children, connection.permissions) { self.engine.job($0)?.queue }
             return .document(view.json)
+        case .children(let id, let after, let limit):
+            guard engine.job(id) != nil else { return .error(.notFound(id)) }
+            let (children, more) = engine.children(of: id, after: after, limit: limit)
+            let readable = Self.readable(Array(children), connection.permissions) { self.engine.job($0)?.queue } ?? []
+            return .document(ChildrenPage.json(parent: id, children: readable, next: more ? children.last : nil, budget: config.replyBudget))
         case .wait(let id, let timeout):
             switch engine.watch(id: id, owner: connection.id, timeoutMilliseconds: timeout) {
             case .notFound: return .error(.notFound(id))

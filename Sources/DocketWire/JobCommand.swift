@@ -46,6 +46,9 @@ public enum JobCommand: Equatable, Sendable {
     case batch(count: Int)
     /// `PARENTS <id>`: the jobs a job was enqueued `after=`, with their states and results.
     case parents(id: UInt64)
+    /// `CHILDREN <id> [after=<child-id>] [limit=<n>]`: one page of the jobs enqueued `after=`
+    /// a job, by id, those above `after` if given.
+    case children(id: UInt64, after: UInt64?, limit: Int)
 
     /// Parses the arguments of `verb` found at `arguments` in `bytes`.
     public static func parse(
@@ -107,6 +110,23 @@ public enum JobCommand: Equatable, Sendable {
             case .del: return .success(.delete(id: value))
             default: return .success(.parents(id: value))
             }
+        case .children:
+            guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
+            var after: UInt64?
+            var limit: Int?
+            let usage = "CHILDREN takes <job-id> [after=<job-id>] [limit=1-\(JobListState.maxPage)], each once"
+            while let field = scanner.next() {
+                guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
+                if Option.equals(bytes, key, "after"), after == nil, let parsed = Option.jobID(bytes, raw) {
+                    after = parsed
+                } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
+                    limit = parsed
+                } else {
+                    return .failure(.badOption(bytes, field, usage))
+                }
+            }
+            return .success(.children(id: value, after: after, limit: limit ?? JobListState.maxPage))
         case .batch:
             guard let field = scanner.next(), let count = ClientParser.parseCount(bytes, field), count > 0, scanner.next() == nil else {
                 return .failure(JobError(.badOption, "BATCH takes the number of ENQ commands that follow, at least 1"))

@@ -136,4 +136,39 @@ import Testing
         try client.send("ENQ flow after=\(ids[2]) 1\r\nx\r\n")
         #expect(try client.readLine().hasPrefix("+OK "))
     }
+
+    /// INSPECT listed every child: past ~170,000 the reply did not fit max_payload. It lists
+    /// the first 1,000 now and says there are more; CHILDREN pages through them all.
+    @Test(arguments: Store.allCases)
+    func childrenComeInPages(_ store: Store) throws {
+        guard let server = try docketd(store) else { return }
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.handshake()
+        let parent = try chain(client, on: "parent", count: 1)[0]
+        var children: [Int] = []
+        for size in [1000, 5] {
+            try client.send("BATCH \(size)\r\n" + String(repeating: "ENQ kids after=\(parent) 1\r\nx\r\n", count: size))
+            children += try client.readLine().split(separator: " ").dropFirst().compactMap { Int($0) }
+        }
+        try #require(children.count == 1005)
+        let inspected = try client.object("INSPECT \(parent)")
+        #expect(inspected["children"] as? [Int] == Array(children.prefix(1000)))
+        #expect(inspected["children_truncated"] as? Bool == true)
+        let first = try client.object("CHILDREN \(parent)")
+        #expect(first["id"] as? Int == parent && first["children"] as? [Int] == Array(children.prefix(1000)))
+        #expect(first["next"] as? Int == children[999])
+        let second = try client.object("CHILDREN \(parent) after=\(children[999]) limit=3")
+        #expect(second["children"] as? [Int] == Array(children[1000..<1003]) && second["next"] as? Int == children[1002])
+        let last = try client.object("CHILDREN \(parent) after=\(children[1002])")
+        #expect(last["children"] as? [Int] == Array(children[1003...]) && last["next"] is NSNull)
+        // A job with few children: no flag; one without: no list.
+        let child = try client.object("INSPECT \(children[0])")
+        #expect(child["children"] == nil && child["children_truncated"] == nil)
+        #expect(try client.object("CHILDREN \(children[0])")["children"] as? [Int] == [])
+        try client.line("CHILDREN 999999")
+        #expect(try client.readLine() == "-ERR 'NOT_FOUND job 999999 does not exist'")
+        try client.line("CHILDREN \(parent) limit=0")
+        #expect(try client.readLine() == "-ERR 'BAD_OPTION limit=0: CHILDREN takes <job-id> [after=<job-id>] [limit=1-1000], each once'")
+    }
 }

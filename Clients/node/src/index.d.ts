@@ -330,8 +330,10 @@ export interface JobInfo {
   parents?: JobId[];
   /** What a parent's death does to it; only on a job with parents. */
   on_parent_dead?: 'fail' | 'run';
-  /** The jobs enqueued after it that still exist; only on a job with children. */
+  /** The jobs enqueued after it that still exist; only on a job with children (INSPECT: the first 1000 by id). */
   children?: JobId[];
+  /** INSPECT: true when the job has more than the 1000 children listed (`CHILDREN <id>` pages through them). */
+  children_truncated?: boolean;
   /** Unix ms until which its key is remembered; only with `keyTtl`. */
   key_until?: number;
   /**
