@@ -308,7 +308,19 @@ public final class AsyncDocketConnection: Sendable {
     }
 
     public func unschedule(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.unschedule(name)) }
-    public func schedules() async throws(DocketError) -> [ScheduleInfo] { try await blocking.performAsync(Commands.schedules()) }
+    /// Every schedule, page after page (see `DocketConnection.schedules()`).
+    public func schedules() async throws(DocketError) -> [ScheduleInfo] {
+        var all: [ScheduleInfo] = []
+        while true {
+            let page = try await schedules(after: all.last?.name, limit: 1000)
+            if page.isEmpty { return all }
+            all += page
+        }
+    }
+
+    public func schedules(after: String?, limit: Int? = nil) async throws(DocketError) -> [ScheduleInfo] {
+        try await blocking.performAsync(try Commands.schedules(after: after, limit: limit))
+    }
     public func pauseSchedule(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.pauseSchedule(name)) }
     public func resumeSchedule(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.resumeSchedule(name)) }
 }

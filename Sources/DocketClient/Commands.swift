@@ -206,8 +206,12 @@ enum Commands {
     }
 
     static func unschedule(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.unschedule(name: name), .unschedule) }
-    static func schedules() -> Command<[ScheduleInfo]> { array(Wire.schedules(), .schedules, ScheduleInfo.init) }
-    static func schedulesRaw() -> Command<[UInt8]> { json(Wire.schedules(), .schedules) { _, raw in raw } }
+    static func schedules(after: String?, limit: Int?) throws(DocketError) -> Command<[ScheduleInfo]> {
+        array(try Wire.schedules(after: after, limit: limit), .schedules, ScheduleInfo.init)
+    }
+    static func schedulesRaw(after: String?, limit: Int?) throws(DocketError) -> Command<[UInt8]> {
+        json(try Wire.schedules(after: after, limit: limit), .schedules) { _, raw in raw }
+    }
     static func pauseSchedule(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.pauseSchedule(name: name), .pauseSchedule) }
     static func resumeSchedule(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.resumeSchedule(name: name), .resumeSchedule) }
     static func routes() -> Command<[RouteInfo]> { array(Wire.routes(), .routes, RouteInfo.init) }

@@ -1074,9 +1074,27 @@ public final class DocketConnection: @unchecked Sendable {
 
     public func unschedule(_ name: String) throws(DocketError) { try perform(Commands.unschedule(name)) }
 
-    /// Every schedule (of the queues this user may read), by name, with its next ticks.
-    public func schedules() throws(DocketError) -> [ScheduleInfo] { try perform(Commands.schedules()) }
-    public func schedulesRaw() throws(DocketError) -> [UInt8] { try perform(Commands.schedulesRaw()) }
+    /// Every schedule (of the queues this user may read), by name, with its next ticks: the
+    /// server's pages, one after another, until one is empty.
+    public func schedules() throws(DocketError) -> [ScheduleInfo] {
+        var all: [ScheduleInfo] = []
+        while true {
+            let page = try schedules(after: all.last?.name, limit: 1000)
+            if page.isEmpty { return all }
+            all += page
+        }
+    }
+
+    /// One page of SCHEDULES: up to `limit` (1 to 1000; the server's default, 100, if nil) of
+    /// the schedules named after `after`, by name; empty past the last.
+    public func schedules(after: String?, limit: Int? = nil) throws(DocketError) -> [ScheduleInfo] {
+        try perform(try Commands.schedules(after: after, limit: limit))
+    }
+
+    /// One page of SCHEDULES as the server's JSON.
+    public func schedulesRaw(after: String? = nil, limit: Int? = nil) throws(DocketError) -> [UInt8] {
+        try perform(try Commands.schedulesRaw(after: after, limit: limit))
+    }
 
     public func pauseSchedule(_ name: String) throws(DocketError) { try perform(Commands.pauseSchedule(name)) }
     public func resumeSchedule(_ name: String) throws(DocketError) { try perform(Commands.resumeSchedule(name)) }

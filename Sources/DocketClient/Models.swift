@@ -384,8 +384,10 @@ public struct JobInfo: Sendable, Equatable {
     public var parents: [UInt64] { json["parents"]?.idList ?? [] }
     /// What a parent's death does to it (nil for a job without parents).
     public var onParentDead: ParentDeathPolicy? { json["on_parent_dead"]?.stringValue.flatMap(ParentDeathPolicy.init(rawValue:)) }
-    /// The jobs enqueued `after=` it that still exist; empty when none.
+    /// The jobs enqueued `after=` it that still exist; empty when none. INSPECT gives the
+    /// first 1000 by id (`childrenTruncated` when there are more: `CHILDREN <id>` pages).
     public var children: [UInt64] { json["children"]?.idList ?? [] }
+    public var childrenTruncated: Bool { json["children_truncated"]?.boolValue ?? false }
     /// Its attempt history (INSPECT only): the attempts that ended without completing it, the
     /// last 10, oldest first; empty for a job that never failed (or from an older server).
     public var failedAttempts: [FailedAttemptInfo] {

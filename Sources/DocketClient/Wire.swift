@@ -485,7 +485,18 @@ enum Wire {
         return Array("UNSCHEDULE \(name)\r\n".utf8)
     }
 
-    static func schedules() -> [UInt8] { Array("SCHEDULES\r\n".utf8) }
+    static func schedules(after: String?, limit: Int?) throws(DocketError) -> [UInt8] {
+        var line = "SCHEDULES"
+        if let after {
+            try checkScheduleName(after)
+            line += " after=\(after)"
+        }
+        if let limit {
+            guard (1...1000).contains(limit) else { throw .badArgument("a page of schedules holds 1 to 1000, not \(limit)") }
+            line += " limit=\(limit)"
+        }
+        return Array((line + "\r\n").utf8)
+    }
 
     static func pauseSchedule(name: String) throws(DocketError) -> [UInt8] {
         try checkScheduleName(name)

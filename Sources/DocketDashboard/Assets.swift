@@ -2078,7 +2078,8 @@ dialog h2 { margin-top: 0; }
 
   function schedulesView(root) {
     return listView(root, {
-      title: 'Schedules', id: 'schedules', rowTestid: 'schedule-row', path: '/api/schedules', every: 5000,
+      // The first 1000 by name: the most one page of SCHEDULES holds.
+      title: 'Schedules', id: 'schedules', rowTestid: 'schedule-row', path: '/api/schedules?limit=1000', every: 5000,
       // A cron's hours are in its own zone, the ticks shown in the viewer's: say which that is.
       note: 'Each tick enqueues one job on the queue. Times are in this browser\'s time zone (' + browserZone() + ').',
       headers: ['Name', 'Queue', 'When', 'Catch-up', 'Status', 'Last tick', 'Next ticks', 'Payload'], empty: 'No schedules.',

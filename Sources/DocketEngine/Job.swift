@@ -68,6 +68,9 @@ final class JobExtras {
     var runsIfParentDies = false
     /// While blocked: parents that have not completed yet (rebuilt at start, never stored).
     var pendingParents = 0
+    /// The jobs in the longest chain of unfinished jobs, each `after=` the one before, that
+    /// ended at it when it was enqueued (`JobEngine.flowDepth(after:)`); 1 without parents.
+    var flowDepth = 1
     /// The key is remembered at least until then, the job kept or not (`key_ttl=`), unix ms.
     var keyUntil: Int64?
     /// Its last attempts that failed, oldest first.
@@ -250,6 +253,9 @@ public final class Job {
 
     /// The jobs it was enqueued `after=`; empty for most.
     public var parents: [UInt64] { extras?.parents ?? [] }
+
+    /// Its depth in its flow when it was enqueued (`JobEngine.flowDepth(after:)`).
+    public var flowDepth: Int { extras?.flowDepth ?? 1 }
 
     /// What a parent's death does to it.
     public var parentDeathPolicy: ParentDeathPolicy { extras?.runsIfParentDies == true ? .run : .fail }

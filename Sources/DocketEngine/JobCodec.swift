@@ -16,8 +16,10 @@ import DocketWire
 /// then the ids), `Tag.runsIfParentDies` (no value), `Tag.keyUntil` (`key_ttl=`, as a difference
 /// from the enqueue time), `Tag.failedAttempts` (a count, then for each a byte saying which of
 /// start (1) and error (2) follow, the attempt, its start and end as differences from the
-/// enqueue time, and its error as a length-prefixed string); version 4 is also written for every job with failed attempts.
-/// A reader refuses a tag it does not know.
+/// enqueue time, and its error as a length-prefixed string), `Tag.flowDepth` (after the parents:
+/// the job's depth in its flow, `JobEngine.flowDepth(after:)`); version 4 is also written for every
+/// job with failed attempts. A record with parents written before `Tag.flowDepth` has its depth
+/// worked out again as it is restored. A reader refuses a tag it does not know.
 public enum JobCodec {
     static let version: UInt8 = 2
     static let versionWithExpiry: UInt8 = 3
@@ -25,6 +27,7 @@ public enum JobCodec {
 
     private enum Tag {
         static let expiry: UInt8 = 1, parents: UInt8 = 2, runsIfParentDies: UInt8 = 3, keyUntil: UInt8 = 4, failedAttempts: UInt8 = 5
+        static let flowDepth: UInt8 = 6
     }
 
     private enum Flag {
@@ -98,6 +101,8 @@ public enum JobCodec {
             putVarint(&out, UInt64(parents.count))
             for parent in parents { putVarint(&out, parent) }
             if extras.runsIfParentDies { out.append(Tag.runsIfParentDies) }
+            out.append(Tag.flowDepth)
+            putVarint(&out, UInt64(extras.flowDepth))
         }
         if let keyUntil = extras?.keyUntil {
             out.append(Tag.keyUntil)
@@ -200,6 +205,7 @@ public enum JobCodec {
         var runsIfParentDies = false
         var keyUntil: Int64?
         var failedAttempts: [FailedAttempt]?
+        var flowDepth: Int?
         if version == 3 {
             guard let delta = reader.signed() else { return nil }
             expiresAt = enqueuedAt &+ delta
@@ -219,6 +225,9 @@ public enum JobCodec {
                 parents = ids
             case Tag.runsIfParentDies:
                 runsIfParentDies = true
+            case Tag.flowDepth:
+                guard flowDepth == nil, let depth = reader.unsigned(), (1...UInt64(Int32.max)).contains(depth) else { return nil }
+                flowDepth = Int(depth)
             case Tag.keyUntil:
                 guard keyUntil == nil, let delta = reader.signed() else { return nil }
                 keyUntil = enqueuedAt &+ delta
@@ -254,7 +263,7 @@ public enum JobCodec {
             progressNote: note.value, lastError: lastError.value, result: result.value,
             queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value, payloadSize: Int(payloadSize),
             expiresAt: expiresAt, parents: parents, runsIfParentDies: runsIfParentDies, keyUntil: keyUntil,
-            failedAttempts: failedAttempts)
+            failedAttempts: failedAttempts, flowDepth: flowDepth)
     }
 
     private static func putVarint(_ out: inout [UInt8], _ value: UInt64) {
@@ -481,4 +490,6 @@ public struct StoredJobFields {
     public var keyUntil: Int64? = nil
     /// Its last failed attempts, oldest first (version 4).
     public var failedAttempts: [FailedAttempt]? = nil
+    /// Its depth in its flow (version 4, with the parents; nil in records written before it).
+    public var flowDepth: Int? = nil
 }

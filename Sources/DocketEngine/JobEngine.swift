@@ -176,6 +176,7 @@ public final class JobEngine {
             extras.parents = parents
             extras.runsIfParentDies = stored.runsIfParentDies
             // Parents have smaller ids, so they are back already (unless deleted).
+            extras.flowDepth = stored.flowDepth ?? flowDepth(after: parents)
             for parent in parents where jobs[parent] != nil { children[parent, default: []].append(id) }
         }
         // Its last start counts in the queue's rate windows (the settings are restored first),
@@ -357,6 +358,7 @@ public final class JobEngine {
         }
         if !parents.isEmpty, let extras = job.extras {
             extras.parents = parents
+            extras.flowDepth = flowDepth(after: parents)
             extras.runsIfParentDies = runsIfParentDies
             extras.pendingParents = pending
             for parent in parents where jobs[parent] != nil { children[parent, default: []].append(job.id) }
@@ -384,6 +386,26 @@ public final class JobEngine {
             makeReady(job, in: queue)
         }
         return (job.id, false)
+    }
+
+    /// The job the queue knows by `key`, which an ENQ with that key finds instead of making one.
+    public func jobID(queue name: UnsafeRawBufferPointer, key: [UInt8]) -> UInt64? {
+        guard let id = queues.find(name)?.keys[key], jobs[id] != nil else { return nil }
+        return id
+    }
+
+    /// The depth in its flow of a job enqueued `after=` `parents` (ids): one more than the
+    /// deepest of them that has not finished, 1 when none is left. A finished (or forgotten)
+    /// parent has settled its children already, so no chain through it spreads any more; a
+    /// parent's own depth counts the chain as it was at its ENQ, so this is never less than
+    /// the longest chain a death or completion could still walk down to the job.
+    public func flowDepth(after parents: [UInt64]) -> Int {
+        var deepest = 0
+        for id in parents {
+            guard let parent = jobs[id], parent.state != .completed, parent.state != .dead else { continue }
+            deepest = max(deepest, parent.flowDepth)
+        }
+        return deepest + 1
     }
 
     /// ENQ `replace=true` when the queue knows the key: a job still waiting or delayed takes the
@@ -1497,6 +1519,22 @@ public final class JobEngine {
 
     /// The jobs enqueued `after=` job `id` that are still known.
     public func children(of id: UInt64) -> [UInt64] { children[id] ?? [] }
+
+    /// Up to `limit` of them above `after` (all if nil), in id order, and whether more follow:
+    /// found by bisection, so a page of a fan-out of 100,000 costs the page.
+    public func children(of id: UInt64, after: UInt64?, limit: Int) -> (ids: ArraySlice<UInt64>, more: Bool) {
+        let list = children[id] ?? []
+        var low = 0
+        if let after {
+            var high = list.count
+            while low < high {
+                let middle = (low + high) / 2
+                if list[middle] <= after { low = middle + 1 } else { high = middle }
+            }
+        }
+        let end = min(list.count, low + limit)
+        return (list[low..<end], end < list.count)
+    }
 
     /// Whether a child of job `id` has yet to finish (it may still read the parent's outcome).
     private func hasUnfinishedChildren(_ id: UInt64) -> Bool {

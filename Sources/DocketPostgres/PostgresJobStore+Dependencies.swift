@@ -54,4 +54,28 @@ extension PostgresJobStore {
                 })
         }
     }
+
+    /// Up to `limit` of the children of job `id` above `after`, by id, and whether more follow;
+    /// nil if there is no such job. The index on `parents` finds them all (it keeps no order),
+    /// and only the page is sorted out of them.
+    public func children(
+        of id: Int64, after: Int64, limit: Int, on connection: PostgresConnection,
+        completion: @escaping (Result<(ids: [UInt64], more: Bool)?, PostgresError>) -> Void
+    ) {
+        connection.execute(
+            """
+            SELECT EXISTS (SELECT 1 FROM docket.jobs WHERE id = $1::bigint),
+                   (SELECT string_agg(x.id::text, ',' ORDER BY x.id)
+                    FROM (SELECT c.id FROM docket.jobs c WHERE c.parents @> ARRAY[$1::bigint] AND c.id > $2::bigint
+                          ORDER BY c.id LIMIT $3::integer + 1) x)
+            """, [.int(Int(id)), .int(Int(after)), .int(limit)]
+        ) { result in
+            completion(
+                result.map { rows in
+                    guard let row = rows.rows.first, row.bool(0) == true else { return nil }
+                    let ids = (row.string(1) ?? "").split(separator: ",").compactMap { UInt64($0) }
+                    return (Array(ids.prefix(limit)), ids.count > limit)
+                })
+        }
+    }
 }

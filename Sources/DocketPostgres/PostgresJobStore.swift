@@ -48,8 +48,11 @@ public struct PostgresJobStore: Sendable {
     /// jobs are made only if the statement claims the schedule's ticks (no answers if another
     /// process handled them first), in the same transaction, so a tick makes its job at most
     /// once across every docketd on the database, even once retention forgot the job's key.
+    ///
+    /// Jobs with parents are given their depth in their flow, and with `maxFlowDepth` one
+    /// deeper than that refuses them all: `PostgresError.flowTooDeep` says which and how deep.
     public func enqueue(
-        _ jobs: [PostgresNewJob], claiming claim: TickClaim? = nil, on connection: PostgresConnection,
+        _ jobs: [PostgresNewJob], claiming claim: TickClaim? = nil, maxFlowDepth: Int = Int(Int32.max), on connection: PostgresConnection,
         completion: @escaping (Result<[PostgresEnqueued], PostgresError>) -> Void
     ) {
         let backoffs = jobs.map { $0.backoff?.columns }
@@ -58,15 +61,18 @@ public struct PostgresJobStore: Sendable {
         // jobs already waiting, as on the embedded store (claims take the oldest run time first,
         // so one kept would go ahead of them all).
         let runAt = jobs.contains { $0.runAtMilliseconds != nil } ? Self.futureRunTimes : "$5::bigint[]"
+        // Jobs with parents go through `docket.enqueue_flow`, which bounds their depth (its
+        // parameter is the last); the others (a schedule's ticks among them) need no depth.
+        let bounded = claim == nil && jobs.contains { $0.parents != nil }
         // With a claim the queues come from its row: the function then depends on the row, so
         // it runs once per row of the claim (none: not at all) whatever plan the join takes.
         let enqueue = """
-            docket.enqueue(\(claim == nil ? "$1::text[]" : "claim.queues"), $2::bytea[], $3::integer[], $4::bigint[], \(runAt),
+            docket.\(bounded ? "enqueue_flow($25::integer, " : "enqueue(")\(claim == nil ? "$1::text[]" : "claim.queues"), $2::bytea[], $3::integer[], $4::bigint[], \(runAt),
                 $6::integer[], $7::text[], $8::bigint[], $9::bigint[], $10::float8[], $11::bigint[], $12::bytea[], $13::bytea[],
                 $14::integer, $15::text, $16::bigint, $17::bigint, $18::bigint, $19::bigint[], $20::bigint[], $21::text[], $22::boolean[],
                 $23::bigint[], $24::boolean[])
             """
-        let columns = "ord, id, duplicate, replaced, max_attempts, run_at, state, parents"
+        let columns = "ord, id, duplicate, replaced, max_attempts, run_at, state, parents\(bounded ? ", too_deep" : "")"
         var claimParameters: [PostgresValue] = []
         var statement = "SELECT \(columns) FROM \(enqueue)"
         if let claim {
@@ -92,11 +98,17 @@ public struct PostgresJobStore: Sendable {
             .textArray(jobs.map { $0.parents?.joined(separator: ",") }), .boolArray(jobs.map(\.runsIfParentDies)),
             .bigintArray(jobs.map { $0.keyTTLMilliseconds.map(Int64.init) }), .boolArray(jobs.map(\.replace)),
         ]
+        if bounded { claimParameters = [.int(Int(clamping: min(maxFlowDepth, Int(Int32.max))))] }
         connection.execute(statement, parameters + claimParameters) { result in
             completion(
                 result.flatMap { rows in
                     var answers: [PostgresEnqueued] = []
                     for row in rows.rows {
+                        if bounded, let depth = row.int(8) {
+                            return .failure(PostgresError(
+                                .server, "job \(row.int(0) ?? 0) would be \(depth) deep in its flow",
+                                flowTooDeep: PostgresError.FlowTooDeep(job: row.int(0) ?? 0, depth: depth)))
+                        }
                         guard let id = row.int64(1) else {
                             // The job holding the key went away between the insert and the lookup.
                             return .failure(PostgresError(.server, "a job with this key was deleted meanwhile; enqueue again"))
@@ -733,7 +745,9 @@ public struct PostgresJobStore: Sendable {
         max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, jitter, lease_ms, key, grp, enqueued_at, run_at, started_at,
         finished_at, progress, progress_note, last_error, result, octet_length(payload), lease_owner, lease_expires_at, delivery,
         expires_at, array_to_string(parents, ','), runs_if_parent_dies,
-        (SELECT string_agg(c.id::text, ',' ORDER BY c.id) FROM docket.jobs c WHERE jobs.has_children AND c.parents @> ARRAY[jobs.id]),
+        (SELECT string_agg(x.id::text, ',' ORDER BY x.id)
+         FROM (SELECT c.id FROM docket.jobs c WHERE jobs.has_children AND c.parents @> ARRAY[jobs.id]
+               ORDER BY c.id LIMIT \(JobView.shownChildren + 1)) x),
         key_until
         """
 
@@ -758,7 +772,11 @@ public struct PostgresJobStore: Sendable {
             view.parents = parents
             view.parentDeathPolicy = row.bool(27) == true ? .run : .fail
         }
-        view.children = ids(row.string(28))
+        // One more than INSPECT shows was read, to tell that there are more.
+        if let children = ids(row.string(28)) {
+            view.children = Array(children.prefix(JobView.shownChildren))
+            view.childrenTruncated = children.count > JobView.shownChildren
+        }
         view.keyUntil = row.int64(29)
         return PostgresJobRecord(view: view, leaseOwner: row.string(22), leaseExpiresAt: row.int64(23), delivery: row.int64(24))
     }

@@ -157,12 +157,21 @@ public struct PostgresError: Error, Equatable, Sendable, CustomStringConvertible
     public let sqlState: String?
     public let message: String
     public let detail: String?
+    /// An ENQ refused by `docket.enqueue_flow`: nothing of its statement was done.
+    public let flowTooDeep: FlowTooDeep?
 
-    public init(_ kind: Kind, _ message: String, sqlState: String? = nil, detail: String? = nil) {
+    /// Job `job` of an ENQ (1 for the first of a BATCH) would be `depth` deep in its flow.
+    public struct FlowTooDeep: Equatable, Sendable {
+        public let job: Int
+        public let depth: Int
+    }
+
+    public init(_ kind: Kind, _ message: String, sqlState: String? = nil, detail: String? = nil, flowTooDeep: FlowTooDeep? = nil) {
         self.kind = kind
         self.message = message
         self.sqlState = sqlState
         self.detail = detail
+        self.flowTooDeep = flowTooDeep
     }
 
     public var description: String {

@@ -540,6 +540,24 @@ final class PostgresBackend {
                     reply(.document(ParentView.array(Server.readable(parents, connection.permissions), budget: budget)))
                 }
             }
+        case .children(let id, let after, let limit):
+            flushBatches()
+            // An id past the database's range has no children: after it, none either.
+            let from = after.map { $0 > UInt64(Int64.max) ? Int64.max : Int64($0) } ?? 0
+            store.children(of: Self.databaseID(id), after: from, limit: limit, on: db) { [self] result in
+                switch result {
+                case .failure(let error): reply(.error(Self.failed(error)))
+                case .success(nil): reply(.error(.notFound(id)))
+                case .success(let (ids, more)?):
+                    let budget = server.config.replyBudget
+                    let page = { (shown: [UInt64]) in reply(.document(ChildrenPage.json(parent: id, children: shown, next: more ? ids.last : nil, budget: budget))) }
+                    guard let permissions = connection.permissions, !ids.isEmpty, let db = self.connection else { return page(ids) }
+                    store.queues(ofJobs: ids.map(Self.databaseID), on: db) { found in
+                        guard case .success(let queues) = found else { return reply(.error(Self.unavailable(self.lastFailure))) }
+                        page(Server.readable(ids, permissions) { queues[Self.databaseID($0)] } ?? [])
+                    }
+                }
+            }
         case .enqueue(let queue, let options) where options.hasParents:
             var job = PostgresNewJob(queue: name(queue), payload: body ?? [])
             Self.apply(options, bytes, to: &job)
@@ -821,7 +839,7 @@ final class PostgresBackend {
         switch command {
         case .ack(let id, _), .fail(let id, _, _), .progress(let id, _, _), .touch(let id, _), .inspect(let id),
             .retryJob(let id), .delete(let id), .throttle(let id, _, _, _), .wait(let id, _), .unroute(let id),
-            .promote(let id), .parents(let id):
+            .promote(let id), .parents(let id), .children(let id, _, _):
             return id
         default: return nil
         }
@@ -1006,12 +1024,15 @@ final class PostgresBackend {
             guard isAvailable, let db = self.connection else { return done(.failure(Self.unavailable(lastFailure))) }
             flushBatches()
             let expiredOnArrival = prepared.contains { $0.ttlMilliseconds.map { $0 <= 0 } ?? false || $0.expiresAtMilliseconds.map { $0 <= now() } ?? false }
-            store.enqueue(prepared, on: db) { [self] result in
+            store.enqueue(prepared, maxFlowDepth: server.config.maxFlowDepth, on: db) { [self] result in
                 switch result {
                 case .success(let answers):
                     let now = now()
                     for (job, enqueued) in zip(prepared, answers) { noteEnqueued(job, enqueued, now: now) }
                     done(.success(answers))
+                case .failure(let error) where error.flowTooDeep != nil:
+                    let refused = error.flowTooDeep!
+                    done(failure(refused.job - 1, Server.flowTooDeep(refused.depth, limit: server.config.maxFlowDepth)))
                 case .failure(let error):
                     done(.failure(Self.failed(error)))
                 }

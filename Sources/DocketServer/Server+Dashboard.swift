@@ -144,7 +144,8 @@ extension Server {
         case "/api/routes":
             detached(.routes, "", principal, answer)
         case "/api/schedules":
-            detached(.schedules, "", principal, answer)
+            let arguments = ["after", "limit"].compactMap { option in query[option].map { "\(option)=\($0)" } }
+            detached(.schedules, arguments.joined(separator: " "), principal, answer)
         case "/api/connections":
             guard reader.permissions?.mayReadEveryQueue ?? true else {
                 return answer(failure(JobError(.forbidden, "the connections list needs the read right on every queue")))

@@ -522,7 +522,7 @@ enum JobAPI {
             "INSPECT": .inspect, "WAIT": .wait, "RETRY": .retry, "DEL": .del, "QUEUE": .queue, "STATS": .stats,
             "PAUSE": .pause, "RESUME": .resume, "DEAD": .dead, "QUEUES": .queues, "ROUTES": .routes, "UNROUTE": .unroute,
             "LIST": .list, "PURGE": .purge, "PROMOTE": .promote,
-            "SCHEDULE": .schedule, "UNSCHEDULE": .unschedule, "SCHEDULES": .schedules, "BATCH": .batch, "PARENTS": .parents,
+            "SCHEDULE": .schedule, "UNSCHEDULE": .unschedule, "SCHEDULES": .schedules, "BATCH": .batch, "PARENTS": .parents, "CHILDREN": .children,
         ]
         // Exact tokens, as subject permissions match them: a deny on `$DOCKET.API.DEL.>` must
         // not be passed by `$DOCKET.API.del.…`.
@@ -532,7 +532,7 @@ enum JobAPI {
         switch verb {
         case .reserve: shape = (1...Int.max, "<queue>[.<queue>...]")
         case .enq, .queue, .dead, .list, .purge, .unschedule: shape = (1...1, "<queue>")
-        case .ack, .fail, .touch, .inspect, .wait, .retry, .del, .promote, .parents: shape = (1...1, "<id>")
+        case .ack, .fail, .touch, .inspect, .wait, .retry, .del, .promote, .parents, .children: shape = (1...1, "<id>")
         case .unroute: shape = (1...1, "<route-id>")
         case .progress: shape = (2...2, "<id>.<percent>")
         case .schedule: shape = (2...2, "<name>.<queue>")
@@ -550,7 +550,7 @@ enum JobAPI {
     /// that its answer is all it does: the documents and listings, and QUEUE without settings.
     static func onlyReads(_ verb: JobVerb, options: String?) -> Bool {
         switch verb {
-        case .inspect, .dead, .stats, .queues, .routes, .list, .schedules, .parents: return true
+        case .inspect, .dead, .stats, .queues, .routes, .list, .schedules, .parents, .children: return true
         case .queue: return options?.allSatisfy { $0 == " " || $0 == "\t" } ?? true
         default: return false
         }

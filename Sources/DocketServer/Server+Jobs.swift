@@ -49,6 +49,11 @@ extension Server {
             case .failure(let error): return .error(error)
             case .success(let ids): parents = ids
             }
+            let key = options.key.map { Array(bytes[$0]) }
+            if !parents.isEmpty, key.flatMap({ engine.jobID(queue: name(queue), key: $0) }) == nil {
+                let depth = engine.flowDepth(after: parents)
+                if depth > config.maxFlowDepth { return .error(Self.flowTooDeep(depth, limit: config.maxFlowDepth)) }
+            }
             return enqueueChecked(queue: name(queue), options, bytes, body, parents: parents)
         case .reserve(let queues, let timeout):
             if timeout != 0, let refused = queues.lazy.compactMap({ self.refuseNewQueue(name($0)) }).first { return refused }
@@ -73,11 +78,18 @@ extension Server {
             return outcome(engine.touch(id: id, owner: connection.id, attempt: attempt)) { .doneNow }
         case .inspect(let id):
             guard let job = engine.job(id) else { return .error(.notFound(id)) }
-            var view = job.view(children: engine.children(of: id))
+            let (children, more) = engine.children(of: id, after: nil, limit: JobView.shownChildren)
+            var view = job.view(children: Array(children))
+            view.childrenTruncated = more
             view.failedAttempts = job.failedAttempts
             view.parents = Self.readable(view.parents, connection.permissions) { self.engine.job($0)?.queue }
             view.children = Self.readable(view.children, connection.permissions) { self.engine.job($0)?.queue }
             return .document(view.json)
+        case .children(let id, let after, let limit):
+            guard engine.job(id) != nil else { return .error(.notFound(id)) }
+            let (children, more) = engine.children(of: id, after: after, limit: limit)
+            let readable = Self.readable(Array(children), connection.permissions) { self.engine.job($0)?.queue } ?? []
+            return .document(ChildrenPage.json(parent: id, children: readable, next: more ? children.last : nil, budget: config.replyBudget))
         case .wait(let id, let timeout):
             switch engine.watch(id: id, owner: connection.id, timeoutMilliseconds: timeout) {
             case .notFound: return .error(.notFound(id))
@@ -199,6 +211,48 @@ extension Server {
         return .success(ids.filter { seen.insert($0).inserted })
     }
 
+    /// An ENQ whose job would be `depth` deep in its flow, past `--max-flow-depth`.
+    static func flowTooDeep(_ depth: Int, limit: Int) -> JobError {
+        JobError(.limit, "the job would be \(depth) deep in its flow, and \(limit) may be (--max-flow-depth)")
+    }
+
+    /// The depth in its flow of each job a batch's ENQs give, as they would be enqueued in
+    /// order, or the first ENQ whose new job would be deeper than `--max-flow-depth`. An ENQ
+    /// whose key finds a job (known, or made by an earlier ENQ of the batch) gives that job,
+    /// which keeps its depth; a `#n` parent counts with its depth whatever its state, as on
+    /// PostgreSQL (`PostgresSchema.version22`).
+    private func batchFlowDepths(_ items: [(arguments: [UInt8], payload: [UInt8])], _ commands: [(queue: Range<Int>, options: EnqueueOptions)]) -> (index: Int, depth: Int)? {
+        var depths: [Int] = []
+        var madeByKey: [[UInt8]: Int] = [:]
+        for (index, item) in items.enumerated() {
+            let (queue, options) = commands[index]
+            if let range = options.key {
+                let queueName = Array(item.arguments[queue])
+                let key = Array(item.arguments[range])
+                if let id = queueName.withUnsafeBytes({ engine.jobID(queue: $0, key: key) }) {
+                    depths.append(engine.job(id)?.flowDepth ?? 1)
+                    continue
+                }
+                let slot = queueName + [0] + key
+                if let earlier = madeByKey[slot] {
+                    depths.append(depths[earlier])
+                    continue
+                }
+                madeByKey[slot] = index
+            }
+            var deepest = 0
+            for parent in options.after ?? [] {
+                switch parent {
+                case .job(let id): deepest = max(deepest, engine.flowDepth(after: [id]) - 1)
+                case .batchPosition(let position): deepest = max(deepest, depths[position - 1])
+                }
+            }
+            if deepest + 1 > config.maxFlowDepth { return (index, deepest + 1) }
+            depths.append(deepest + 1)
+        }
+        return nil
+    }
+
     // MARK: BATCH
 
     /// One command that arrived while a BATCH is open: an ENQ is kept, anything else spoils the
@@ -277,6 +331,7 @@ extension Server {
         if !newQueues.isEmpty, engine.queueList.count + newQueues.count > config.maxQueues {
             return .error(JobError(.limit, "the batch would make \(newQueues.count) queues, and \(config.maxQueues) may exist (--max-queues)"))
         }
+        if let (index, depth) = batchFlowDepths(items, commands) { return numbered(index, Self.flowTooDeep(depth, limit: config.maxFlowDepth)) }
         // All or none: everything was checked above, and retention waits for the end, so that
         // no ENQ of the batch can remove a parent a later one names.
         return engine.holdingRetention { () -> JobReply in

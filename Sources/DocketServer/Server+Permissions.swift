@@ -42,7 +42,7 @@ extension Server {
         case .reserve(let queues, _): return queues.lazy.compactMap { check(.work, name($0)) }.first
         case .ack(let id, _), .fail(let id, _, _), .throttle(let id, _, _, _), .progress(let id, _, _), .touch(let id, _):
             return checkJob(.work, id)
-        case .inspect(let id), .wait(let id, _), .parents(let id): return checkJob(.read, id)
+        case .inspect(let id), .wait(let id, _), .parents(let id), .children(let id, _, _): return checkJob(.read, id)
         case .batch: return nil  // each of its ENQs is checked
         case .dead(let queue, _): return check(.read, name(queue))
         case .retryJob(let id), .delete(let id): return checkJob(.admin, id)
@@ -92,7 +92,7 @@ extension Server {
     static func jobRight(_ command: JobCommand) -> (UInt64, JobRight)? {
         switch command {
         case .ack(let id, _), .fail(let id, _, _), .throttle(let id, _, _, _), .progress(let id, _, _), .touch(let id, _): return (id, .work)
-        case .inspect(let id), .wait(let id, _), .parents(let id): return (id, .read)
+        case .inspect(let id), .wait(let id, _), .parents(let id), .children(let id, _, _): return (id, .read)
         case .retryJob(let id), .delete(let id), .promote(let id): return (id, .admin)
         default: return nil
         }

@@ -148,6 +148,7 @@ extension Server {
         note("keep_completed", \.keepCompleted)
         note("keep_dead", \.keepDead)
         note("max_queues", \.maxQueues)
+        note("max_flow_depth", \.maxFlowDepth)
         note("server_name", \.serverName)
         note("cluster listen", \.routeListen)
         note("cluster name", \.clusterName)

@@ -45,8 +45,8 @@ extension Server {
                 entry.lastTick = max(entry.lastTick, entry.schedule.latestTick(after: entry.lastTick, now: clock.now()))
             }
             return saveSchedule(entry)
-        case .schedules:
-            return .document(schedules.document(readableBy: connection.permissions))
+        case .schedules(let after, let limit):
+            return .document(schedules.page(after: after.map(name), limit: limit, readableBy: connection.permissions, budget: config.replyBudget))
         default:
             preconditionFailure("not a schedule command")
         }

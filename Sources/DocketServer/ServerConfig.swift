@@ -141,6 +141,11 @@ public struct ServerConfig: Sendable {
     /// matched against them and makes one job per match, so their number bounds what one
     /// message can cost.
     public var maxRoutes = 1_000
+    /// How deep a flow may grow: an ENQ whose job would be deeper (`JobEngine.flowDepth`) is
+    /// refused (`LIMIT`). A death or completion settles its descendants one after another in
+    /// one loop pass (one transaction on PostgreSQL, about 0.4 ms a step), so this bounds what
+    /// settling a chain can cost.
+    public var maxFlowDepth = 5_000
     /// ENQs one BATCH may hold, and the payload bytes they may hold together: a batch is kept
     /// in memory until its last ENQ arrives, then enqueued all at once or not at all.
     public var maxBatch = 1000

@@ -30,7 +30,7 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
     case wait, route, unroute, routes
     case list, purge, promote
     case schedule, unschedule, schedules
-    case batch, parents
+    case batch, parents, children
 
     /// Fields that always come before an optional trailing byte count, or nil if the verb
     /// never carries a payload. A verb's trailing count is the last field when there are more
@@ -40,7 +40,7 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         case .enq, .ack, .fail: return 1
         case .progress, .schedule: return 2
         case .reserve, .touch, .inspect, .dead, .retry, .del, .queue, .pause, .resume, .stats, .queues, .wait, .route,
-            .unroute, .routes, .list, .purge, .promote, .unschedule, .schedules, .batch, .parents:
+            .unroute, .routes, .list, .purge, .promote, .unschedule, .schedules, .batch, .parents, .children:
             return nil
         }
     }
@@ -74,6 +74,7 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         case .schedules: return "SCHEDULES"
         case .batch: return "BATCH"
         case .parents: return "PARENTS"
+        case .children: return "CHILDREN"
         }
     }
 }

@@ -36,7 +36,9 @@ public enum JobCommand: Equatable, Sendable {
     /// creates or replaces a schedule; `text` is the whole argument text, as stored.
     indirect case schedule(name: Range<Int>, queue: Range<Int>, ScheduleOptions, EnqueueOptions, text: Range<Int>)
     case unschedule(name: Range<Int>)
-    case schedules
+    /// `SCHEDULES [after=<name>] [limit=<n>]`: one page of the schedules, by name, those after
+    /// `after` (strictly) if given.
+    case schedules(after: Range<Int>?, limit: Int)
     /// `PAUSE schedule=<name>` and `RESUME schedule=<name>`.
     case pauseSchedule(name: Range<Int>)
     case resumeSchedule(name: Range<Int>)
@@ -44,6 +46,9 @@ public enum JobCommand: Equatable, Sendable {
     case batch(count: Int)
     /// `PARENTS <id>`: the jobs a job was enqueued `after=`, with their states and results.
     case parents(id: UInt64)
+    /// `CHILDREN <id> [after=<child-id>] [limit=<n>]`: one page of the jobs enqueued `after=`
+    /// a job, by id, those above `after` if given.
+    case children(id: UInt64, after: UInt64?, limit: Int)
 
     /// Parses the arguments of `verb` found at `arguments` in `bytes`.
     public static func parse(
@@ -105,6 +110,23 @@ public enum JobCommand: Equatable, Sendable {
             case .del: return .success(.delete(id: value))
             default: return .success(.parents(id: value))
             }
+        case .children:
+            guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
+            guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
+            var after: UInt64?
+            var limit: Int?
+            let usage = "CHILDREN takes <job-id> [after=<job-id>] [limit=1-\(JobListState.maxPage)], each once"
+            while let field = scanner.next() {
+                guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
+                if Option.equals(bytes, key, "after"), after == nil, let parsed = Option.jobID(bytes, raw) {
+                    after = parsed
+                } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
+                    limit = parsed
+                } else {
+                    return .failure(.badOption(bytes, field, usage))
+                }
+            }
+            return .success(.children(id: value, after: after, limit: limit ?? JobListState.maxPage))
         case .batch:
             guard let field = scanner.next(), let count = ClientParser.parseCount(bytes, field), count > 0, scanner.next() == nil else {
                 return .failure(JobError(.badOption, "BATCH takes the number of ENQ commands that follow, at least 1"))
@@ -239,9 +261,7 @@ public enum JobCommand: Equatable, Sendable {
                     state = parsed
                 } else if Option.equals(bytes, key, "after"), after == nil, let parsed = JobListCursor(Option.word(bytes, raw)) {
                     after = parsed
-                } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = ClientParser.parseCount(bytes, raw),
-                    (1...JobListState.maxPage).contains(parsed)
-                {
+                } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
                     limit = parsed
                 } else {
                     return .failure(.badOption(bytes, field, usage))
@@ -299,8 +319,20 @@ public enum JobCommand: Equatable, Sendable {
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "UNSCHEDULE takes only a schedule name")) }
             return .success(.unschedule(name: name))
         case .schedules:
-            if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "SCHEDULES takes no arguments")) }
-            return .success(.schedules)
+            var after: Range<Int>?
+            var limit: Int?
+            let usage = "SCHEDULES takes [after=<name>] [limit=1-\(JobListState.maxPage)], each once"
+            while let field = scanner.next() {
+                guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
+                if Option.equals(bytes, key, "after"), after == nil, QueueName.isValid(bytes, raw) {
+                    after = raw
+                } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
+                    limit = parsed
+                } else {
+                    return .failure(.badOption(bytes, field, usage))
+                }
+            }
+            return .success(.schedules(after: after, limit: limit ?? 100))
         case .unroute:
             guard let id = scanner.next(), let value = Option.jobID(bytes, id) else {
                 return .failure(JobError(.badID, "route ids are positive numbers"))
@@ -327,6 +359,12 @@ public enum JobListState: String, Sendable, CaseIterable {
 
     /// The most jobs one LIST page holds.
     public static let maxPage = 1000
+
+    /// A page's `limit=<n>` (LIST, SCHEDULES): 1 to `maxPage`.
+    static func pageLimit(_ bytes: UnsafeRawBufferPointer, _ raw: Range<Int>) -> Int? {
+        guard let value = ClientParser.parseCount(bytes, raw), (1...maxPage).contains(value) else { return nil }
+        return value
+    }
 
     init?(_ word: String) { self.init(rawValue: word.lowercased()) }
 

@@ -73,8 +73,12 @@ public struct JobView: Sendable, Equatable {
     /// The jobs it was enqueued `after=` (nil: none), and what their death does to it.
     public var parents: [UInt64]?
     public var parentDeathPolicy: ParentDeathPolicy?
-    /// The jobs enqueued `after=` it that the store still knows (nil: none).
+    /// The jobs enqueued `after=` it that the store still knows (nil: none): INSPECT shows the
+    /// first `shownChildren` by id, and says when there are more (CHILDREN pages through them).
     public var children: [UInt64]?
+    public var childrenTruncated = false
+    /// Past ~170,000 children INSPECT's reply no longer fitted max_payload (nor `$DOCKET.API`'s).
+    public static let shownChildren = 1000
     /// Its key is remembered until then at least (`key_ttl=`), unix ms.
     public var keyUntil: Int64?
     /// Its failed attempts, oldest first (INSPECT only, after `last_error`; nil: not shown).
@@ -141,6 +145,7 @@ public struct JobView: Sendable, Equatable {
             writer.add("on_parent_dead", (parentDeathPolicy ?? .fail).rawValue)
         }
         if let children { writer.add("children", json: Self.idArray(children)) }
+        if childrenTruncated { writer.add("children_truncated", true) }
         if let keyUntil { writer.add("key_until", Int(keyUntil)) }
         return writer.result
     }
@@ -343,5 +348,22 @@ public struct QueueView: Sendable {
         document.add("blocked_by", blockedBy)
         document.add("held_until", heldUntil)
         return document.result
+    }
+}
+
+/// CHILDREN's page: `{"id":…,"children":[…],"next":…}`. `next` is the next page's `after=`
+/// (the last child shown), or null after the last page.
+public enum ChildrenPage {
+    /// `children`: the page's ids a reader may see; `next`: the cursor if they all fit (nil:
+    /// this is the last page). Ids past the budget are left to the next page.
+    public static func json(parent: UInt64, children: [UInt64], next: UInt64?, budget: ReplyBudget) -> String {
+        // Room for the object around the array: `{"id":<20 digits>,"children":,"next":<20 digits>}`.
+        let (list, shown) = ReplyBudget(bytes: max(budget.bytes - 64, 0)).array(count: children.count) { String(children[$0]) }
+        var writer = JSONObjectWriter()
+        writer.add("id", json: String(parent))
+        writer.add("children", json: list)
+        let cursor = shown < children.count ? children[shown - 1] : next
+        writer.add("next", json: cursor.map { String($0) } ?? "null")
+        return writer.result
     }
 }

@@ -256,7 +256,17 @@ struct Schedules: ParsableCommand {
     func run() throws {
         try connection.with { client in
             if json {
-                writeStdout(JSONFormat.pretty(try client.schedulesRaw()) + "\n")
+                // Every page, as one array in the server's own JSON.
+                var raw: [UInt8] = Array("[".utf8)
+                var after: String?
+                while true {
+                    let page = try client.schedulesRaw(after: after, limit: 1000)
+                    guard let last = page.withUnsafeBytes({ JSONValue.parse($0) })?.arrayValue?.last else { break }
+                    if raw.count > 1 { raw += Array(",".utf8) }
+                    raw += page.dropFirst().dropLast()
+                    after = last["name"]?.stringValue
+                }
+                writeStdout(JSONFormat.pretty(raw + Array("]".utf8)) + "\n")
                 return
             }
             let all = try client.schedules()

@@ -708,6 +708,8 @@ struct ConfigFileSettings {
                 }
             case "max_routes":
                 if !given("--max-routes") { config.maxRoutes = try int(item, "docket.max_routes", 1...Int.max) }
+            case "max_flow_depth":
+                if !given("--max-flow-depth") { config.maxFlowDepth = try int(item, "docket.max_flow_depth", 1...Int.max) }
             case "max_batch":
                 if !given("--max-batch") { config.maxBatch = try int(item, "docket.max_batch", 1...Int.max) }
             case "max_batch_bytes":

@@ -179,6 +179,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most routes that may exist at once; a ROUTE that would make another is refused (DOCKET_MAX_ROUTES).")
     var maxRoutes = Int(env("DOCKET_MAX_ROUTES") ?? "") ?? 1_000
 
+    @Option(help: "The most jobs a chain of jobs, each after= the one before, may hold while they are unfinished; an ENQ whose job would be deeper is refused (DOCKET_MAX_FLOW_DEPTH).")
+    var maxFlowDepth = Int(env("DOCKET_MAX_FLOW_DEPTH") ?? "") ?? 5_000
+
     @Option(help: "The most ENQs one BATCH may hold (DOCKET_MAX_BATCH).")
     var maxBatch = Int(env("DOCKET_MAX_BATCH") ?? "") ?? 1000
 
@@ -406,11 +409,12 @@ struct DocketdCommand: ParsableCommand {
         guard (0...QueueSettings.maxKept).contains(keepCompleted), (0...QueueSettings.maxKept).contains(keepDead) else {
             throw ValidationError("--keep-completed and --keep-dead must be from 0 to \(QueueSettings.maxKept).")
         }
-        guard maxQueues > 0, maxWaitingRequests > 0, maxSchedules > 0, maxRoutes > 0 else {
-            throw ValidationError("--max-queues, --max-schedules, --max-routes and --max-waiting-requests must be at least 1.")
+        guard maxQueues > 0, maxWaitingRequests > 0, maxSchedules > 0, maxRoutes > 0, maxFlowDepth > 0 else {
+            throw ValidationError("--max-queues, --max-schedules, --max-routes, --max-flow-depth and --max-waiting-requests must be at least 1.")
         }
         config.maxSchedules = maxSchedules
         config.maxRoutes = maxRoutes
+        config.maxFlowDepth = maxFlowDepth
         guard maxBatch > 0 else { throw ValidationError("--max-batch must be at least 1.") }
         config.maxBatch = maxBatch
         config.maxBatchBytes = try size(maxBatchBytes, "--max-batch-bytes", minimum: 1)

@@ -415,7 +415,7 @@ enum ConformanceRunner {
             }
             bytes = try Wire.schedule(name: name, queue: queue, when: when, catchup: catchup, options: args.jobOptions(), payload: payload)
         case "unschedule": bytes = try Wire.unschedule(name: args.required("name"))
-        case "schedules": bytes = Wire.schedules()
+        case "schedules": bytes = try Wire.schedules(after: args.string("after"), limit: args.int("limit"))
         case "pause_schedule": bytes = try Wire.pauseSchedule(name: args.required("name"))
         case "resume_schedule": bytes = try Wire.resumeSchedule(name: args.required("name"))
         default: throw CaseError("unknown call \(call)")

@@ -69,6 +69,39 @@ extension Harness {
         #expect(h.state(late) == .dead)
     }
 
+    /// A job's depth in its flow is counted at its ENQ from its unfinished parents, and a record
+    /// keeps it; one written before it was kept gets it from its parents as it is restored.
+    @Test func flowDepthIsCountedAtEnqueueAndKept() {
+        let h = Harness()
+        let first = h.enq("p")
+        let second = h.enq("p", after: [first])
+        let third = h.enq("p", after: [second])
+        let beside = h.enq("b")
+        #expect([first, second, third].map { h.engine.job($0)!.flowDepth } == [1, 2, 3])
+        #expect(h.engine.flowDepth(after: [beside, third]) == 4)
+        h.complete(first)
+        // Counted at the ENQ: the chain's head finishing leaves its descendants as they were.
+        #expect(h.engine.job(third)!.flowDepth == 3 && h.engine.flowDepth(after: [third]) == 4)
+        #expect(h.engine.flowDepth(after: [first]) == 1)
+        #expect(h.restarted().engine.flowDepth(after: [third]) == 4)
+
+        let old = Harness()
+        let a = old.enq("p")
+        let b = old.enq("p", after: [a])
+        let c = old.enq("p", after: [b])
+        old.complete(a)
+        let restored = Harness()
+        for job in old.engine.jobs.all.sorted(by: { $0.id < $1.id }) {
+            var record = JobCodec.encode(job)
+            // The record as written before the depth was: without its last tag.
+            if job.id != a { record.removeLast(2) }
+            record.withUnsafeBytes { restored.engine.restoreJob(id: job.id, JobCodec.decode($0)!, payloadSize: 0) }
+        }
+        restored.engine.finishRestore(nextID: old.engine.nextID)
+        restored.engine.finishRecovery(holds: [])
+        #expect(restored.engine.job(b)!.flowDepth == 1 && restored.engine.job(c)!.flowDepth == 2)
+    }
+
     @Test func deletingAnUnfinishedParentCountsAsItsDeath() {
         let h = Harness()
         let parent = h.enq("p")

@@ -74,6 +74,28 @@ final class SchemaTests: PostgresTestCase {
         XCTAssertNotNil(read, text)
         XCTAssertLessThan(read ?? .max, 20, "a look for children read \(read ?? 0) pages of jobs_children")
     }
+    /// Version 22 gives the jobs of a database from before it their depth in their flow: one
+    /// more than their deepest unfinished parent's, oldest first.
+    func testFlowDepthsOfJobsFromBeforeAreWorkedOut() throws {
+        let connection = try connect()
+        try migrate(connection)
+        _ = try connection.run("DROP FUNCTION docket.enqueue_flow", on: loop)
+        _ = try connection.run("ALTER TABLE docket.jobs DROP COLUMN flow_depth", on: loop)
+        _ = try connection.run("UPDATE docket.meta SET value = '21' WHERE key = 'schema_version'", on: loop)
+        _ = try connection.run(
+            """
+            INSERT INTO docket.jobs (id, queue, state, run_at, max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, lease_ms,
+                                     payload, enqueued_at, parents)
+            SELECT g.id, 'q', g.state, 0, 3, 'exp', 1000, 3600000, 30000, '\\x', 0, g.parents
+            FROM (VALUES (1001, 'waiting', NULL::bigint[]), (1002, 'blocked', ARRAY[1001::bigint]),
+                         (1003, 'blocked', ARRAY[1001::bigint, 1002]), (1004, 'completed', NULL), (1005, 'blocked', ARRAY[1004::bigint]))
+                AS g(id, state, parents)
+            """, on: loop)
+        try migrate(connection)
+        let depths = try connection.run("SELECT id, flow_depth FROM docket.jobs WHERE id > 1000 ORDER BY id", on: loop)
+        XCTAssertEqual(depths.rows.map { $0.int(1) }, [1, 2, 3, 1, 1])
+    }
+
     /// Brings the database of `connection` to the current version.
     private func migrate(_ connection: PostgresConnection) throws {
         var migrated: Result<Void, PostgresError>?

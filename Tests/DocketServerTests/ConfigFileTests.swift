@@ -158,6 +158,20 @@ import Testing
         #expect(try client.readLine() == "-ERR 'LIMIT there are 1 routes already (--max-routes)'")
     }
 
+    /// `max_flow_depth` in the file and `DOCKET_MAX_FLOW_DEPTH` set `--max-flow-depth`.
+    @Test(arguments: [(["-c", "FILE"], ""), ([], "DOCKET_MAX_FLOW_DEPTH=1")])
+    func maxFlowDepthFromTheFileAndTheEnvironment(_ flags: [String], _ environment: String) throws {
+        let path = try file("docket { max_flow_depth: 1 }\n")
+        let server = try DocketdProcess(flags.map { $0 == "FILE" ? path : $0 }, shell: environment.isEmpty ? nil : environment)
+        let client = try server.client()
+        _ = try client.readLine()
+        try client.line(#"CONNECT {"verbose":false}"#)
+        try client.send("ENQ a 1\r\nx\r\n")
+        let parent = try client.readLine()
+        try client.send("ENQ b after=\(parent.dropFirst(4)) 1\r\nx\r\n")
+        #expect(try client.readLine() == "-ERR 'LIMIT the job would be 2 deep in its flow, and 1 may be (--max-flow-depth)'")
+    }
+
     @Test func severalUsersFromTheFile() throws {
         let path = try file("""
             authorization {

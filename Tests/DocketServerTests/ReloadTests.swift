@@ -133,4 +133,21 @@ import Testing
         #expect(server.log.lines.contains { $0.contains("applied only at the next start: pid_file, ports_file_dir") }, "\(server.log.text)")
         #expect(FileManager.default.fileExists(atPath: folder.path + "/a.pid") && !FileManager.default.fileExists(atPath: folder.path + "/b.pid"))
     }
+
+    /// `max_flow_depth` is read at start: a reload that changes it says so, and the limit stays.
+    @Test func aNewFlowDepthWaitsForTheNextStart() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try "docket { max_flow_depth: 1 }\n".write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        try reload(server, config, "docket { max_flow_depth: 5 }\n")
+        #expect(server.log.lines.contains { $0.contains("applied only at the next start: max_flow_depth") }, "\(server.log.text)")
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ a 1\r\nx\r\n")
+        let parent = try client.readLine().dropFirst(4)
+        try client.send("ENQ b after=\(parent) 1\r\nx\r\n")
+        #expect(try client.readLine() == "-ERR 'LIMIT the job would be 2 deep in its flow, and 1 may be (--max-flow-depth)'")
+    }
 }

@@ -181,6 +181,34 @@ import Testing
         #expect(try client.readMessage().0.hasPrefix("JOB "), "the earliest schedule made no job")
     }
 
+    /// SCHEDULES answered every schedule in one reply: 100,000 of them made 28 MB and held the
+    /// loop for 2 s, past max_payload through `$DOCKET.API`. It answers a page now: 100 by
+    /// default, and fewer when the next would take the reply past max_payload; `after=` the
+    /// last name goes on, and every schedule comes once.
+    @Test(arguments: [[], ["--max-payload", "2048"]])
+    func schedulesComeInPages(_ flags: [String]) throws {
+        let server = try DocketdProcess(flags)
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.handshake()
+        let names = (0..<150).map { "s" + String(1000 + $0) }
+        try client.send(names.shuffled().map { "SCHEDULE \($0) q every=1h 0\r\n\r\n" }.joined())
+        for _ in names { #expect(try client.readLine() == "+OK") }
+        var seen: [String] = []
+        var pages: [Int] = []
+        while true {
+            try client.line("SCHEDULES" + (seen.last.map { " after=\($0)" } ?? ""))
+            let (control, body) = try client.readMessage()
+            #expect(body.count <= (flags.isEmpty ? 1 << 20 : 2048), "\(control)")
+            let page = try JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]] ?? []
+            if page.isEmpty { break }
+            pages.append(page.count)
+            seen += page.compactMap { $0["name"] as? String }
+        }
+        #expect(seen == names)
+        if flags.isEmpty { #expect(pages == [100, 50]) } else { #expect(pages.count > 2 && pages.allSatisfy { $0 < 100 }, "\(pages)") }
+    }
+
     static let fakeTime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
     /// The schedule timer counts on the loop's monotonic clock, ticks are wall-clock times. A

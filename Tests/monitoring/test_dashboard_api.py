@@ -75,6 +75,15 @@ def test_reads_and_the_job_page(server):
     assert status == 200 and queue["jobs"]["waiting"] == 2
     assert request(server, "/api/routes") == (200, [])
     assert request(server, "/api/schedules") == (200, [])
+    # Schedules come in pages, as SCHEDULES answers them.
+    for name in ("c", "a", "b"):
+        assert client.call(f"SCHEDULE {name} mail every=1h 0", b"")[0] == "+OK"
+    status, page = request(server, "/api/schedules?limit=2")
+    assert status == 200 and [s["name"] for s in page] == ["a", "b"]
+    assert [s["name"] for s in request(server, "/api/schedules?after=b")[1]] == ["c"]
+    assert request(server, "/api/schedules?after=c&limit=1000") == (200, [])
+    status, bad = request(server, "/api/schedules?limit=1001")
+    assert status == 400 and bad["error"]["code"] == "BAD_OPTION"
     status, connections = request(server, "/api/connections")
     assert status == 200 and connections["num_connections"] == 1
     status, series = request(server, "/api/series")

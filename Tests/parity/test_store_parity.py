@@ -349,3 +349,16 @@ def test_children_of_dead_and_finished_parents_make_the_same_events_and_totals()
              + "RESERVE s timeout=0\r\nFAIL 8 retry=no\r\nQUEUE s\r\n"),
         ] + ([("events", "e")] if listening else [])
         check(script)
+
+
+def test_flow_depth_is_counted_and_refused_alike():
+    # --max-flow-depth: a parent that finished counts for nothing, a #n parent and the job a
+    # key found count whatever their state, a refused BATCH makes none of its jobs, and the
+    # commands pipelined behind a refusal act as on the embedded store.
+    script = [
+        ("a", enq("q", "a") + enq("q", "b", "after=1") + enq("q", "c", "after=2") + enq("s", "behind")),
+        ("a", "BATCH 2\r\n" + enq("r", "x", "key=k") + enq("r", "y", "after=#1,2") + "RESERVE r timeout=0\r\n"),
+        ("a", enq("r", "x", "key=k") + "BATCH 2\r\n" + enq("r", "x", "key=k") + enq("r", "y", "after=#1") + "RESERVE r timeout=0\r\n" * 2),
+        ("a", "RESERVE q timeout=0\r\nACK 1\r\nRESERVE q timeout=0\r\nACK 2\r\n" + enq("q", "d", "after=2") + "RESERVE q timeout=0\r\n"),
+    ]
+    check(script, flags=["--max-flow-depth", "2"], renumber=True)

@@ -2425,9 +2425,37 @@ export class Client extends EventEmitter {
     return this.command(encodeUnschedule(name), 'unschedule');
   }
 
-  /** Every schedule (of the queues this user may read), by name (`SCHEDULES`). @returns {Promise<ScheduleInfo[]>} */
-  async schedules() {
-    return this.command(encodeSchedules(), 'schedules');
+  /**
+   * One page of the schedules (of the queues this user may read), by name (`SCHEDULES`): up to
+   * `limit` (1..1000, server default 100) of those named after `after`; empty past the last.
+   * `schedulesAll()` reads them all.
+   * @param {{after?: string|null, limit?: number}} [opts]
+   * @returns {Promise<ScheduleInfo[]>}
+   */
+  async schedules(opts = {}) {
+    return this.command(encodeSchedules(opts), 'schedules');
+  }
+
+  /**
+   * Every schedule, by name, as an async iterator: `schedules()` page after page, each after the
+   * last name of the one before, until one is empty. Bad arguments throw InvalidArgument at once.
+   * @param {{pageSize?: number}} [opts]
+   * @returns {AsyncIterableIterator<ScheduleInfo>}
+   */
+  schedulesAll(opts = {}) {
+    const { pageSize } = checkOptionNames(opts, ['pageSize'], 'schedulesAll option');
+    encodeSchedules({ limit: pageSize });
+    const client = this;
+    return (async function* pages() {
+      /** @type {string|null} */
+      let after = null;
+      for (;;) {
+        const page = await client.schedules({ after, limit: pageSize });
+        if (page.length === 0) return;
+        yield* page;
+        after = page[page.length - 1].name;
+      }
+    })();
   }
 
   /**

@@ -330,8 +330,10 @@ export interface JobInfo {
   parents?: JobId[];
   /** What a parent's death does to it; only on a job with parents. */
   on_parent_dead?: 'fail' | 'run';
-  /** The jobs enqueued after it that still exist; only on a job with children. */
+  /** The jobs enqueued after it that still exist; only on a job with children (INSPECT: the first 1000 by id). */
   children?: JobId[];
+  /** INSPECT: true when the job has more than the 1000 children listed (`CHILDREN <id>` pages through them). */
+  children_truncated?: boolean;
   /** Unix ms until which its key is remembered; only with `keyTtl`. */
   key_until?: number;
   /**
@@ -643,8 +645,10 @@ export declare class Client extends EventEmitter {
   schedule(name: string, queue: string, payload: Payload, opts: ScheduleOptions): Promise<void>;
   /** Removes a schedule; NotFound when there is none of that name. */
   unschedule(name: string): Promise<void>;
-  /** Every schedule (of the queues this user may read), by name. */
-  schedules(): Promise<ScheduleInfo[]>;
+  /** One page of the schedules (of the queues this user may read), by name: up to `limit` (1..1000, server default 100) named after `after`; empty past the last. */
+  schedules(opts?: { after?: string | null; limit?: number }): Promise<ScheduleInfo[]>;
+  /** Every schedule, by name: `schedules()` page after page. */
+  schedulesAll(opts?: { pageSize?: number }): AsyncIterableIterator<ScheduleInfo>;
   /** Ticks that pass while paused are skipped. */
   pauseSchedule(name: string): Promise<void>;
   resumeSchedule(name: string): Promise<void>;

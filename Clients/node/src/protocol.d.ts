@@ -338,7 +338,7 @@ export declare function encodePromote(id: number | string): Buffer;
 export declare function checkScheduleName(name: unknown): string;
 export declare function encodeSchedule(name: string, queue: string, payload: Payload, opts: ScheduleOptions): Buffer;
 export declare function encodeUnschedule(name: string): Buffer;
-export declare function encodeSchedules(): Buffer;
+export declare function encodeSchedules(opts?: { after?: string | null; limit?: number | null }): Buffer;
 export declare function encodePauseSchedule(name: string): Buffer;
 export declare function encodeResumeSchedule(name: string): Buffer;
 

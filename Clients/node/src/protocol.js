@@ -971,7 +971,17 @@ export function encodeSchedule(name, queue, payload, opts) {
 
 /** @param {string} name */
 export const encodeUnschedule = (name) => commandBytes(`UNSCHEDULE ${checkScheduleName(name)}`);
-export const encodeSchedules = () => commandBytes('SCHEDULES');
+/**
+ * `SCHEDULES [after=<name>] [limit=<n>]`: one page of the schedules, by name (server default limit 100).
+ * @param {{after?: string|null, limit?: number|null}} [opts]
+ */
+export function encodeSchedules(opts = {}) {
+  const o = checkOptionNames(opts, ['after', 'limit'], 'schedules option');
+  let line = 'SCHEDULES';
+  if (o.after !== undefined && o.after !== null) line += ` after=${checkScheduleName(o.after)}`;
+  if (o.limit !== undefined && o.limit !== null) line += ` limit=${intInRange(o.limit, 'limit', 1, 1000)}`;
+  return commandBytes(line);
+}
 /** `PAUSE schedule=<name>` @param {string} name */
 export const encodePauseSchedule = (name) => commandBytes(`PAUSE schedule=${checkScheduleName(name)}`);
 /** `RESUME schedule=<name>` @param {string} name */

@@ -345,3 +345,19 @@ test('a job not started within its ttl expires: dead, with an expired event', { 
     events.close();
   }
 });
+
+test('SCHEDULES answers pages by name; schedulesAll() reads them all', { timeout: 8000 }, async () => {
+  const names = ['pg-a', 'pg-b', 'pg-c', 'pg-d', 'pg-e'];
+  try {
+    for (const name of [...names].reverse()) await c.schedule(name, 'paged', '', { every: '1h' });
+    const mine = (list) => list.map((s) => s.name).filter((n) => n.startsWith('pg-'));
+    assert.deepEqual(mine(await c.schedules({ after: 'pg-', limit: 2 })), ['pg-a', 'pg-b']);
+    assert.deepEqual(mine(await c.schedules({ after: 'pg-b', limit: 2 })), ['pg-c', 'pg-d']);
+    const all = [];
+    for await (const s of c.schedulesAll({ pageSize: 2 })) all.push(s.name);
+    assert.deepEqual(all.filter((n) => n.startsWith('pg-')), names);
+    assert.throws(() => c.schedulesAll({ pageSize: 0 }), InvalidArgument);
+  } finally {
+    for (const name of names) await c.unschedule(name).catch(() => {});
+  }
+});

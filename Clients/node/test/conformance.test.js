@@ -72,7 +72,7 @@ const CALL_ARGS = {
   routes: [],
   schedule: ['name', 'queue', 'payload', 'cron', 'every', 'tz', 'catchup', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'group', 'ttl', 'key', 'at', 'delay', 'expires'],
   unschedule: ['name'],
-  schedules: [],
+  schedules: ['after', 'limit'],
   pause_schedule: ['name'],
   resume_schedule: ['name'],
 };
@@ -325,7 +325,7 @@ async function encode(call, a) {
       pending = client.unschedule(a.name);
       break;
     case 'schedules':
-      pending = client.schedules();
+      pending = client.schedules({ after: a.after, limit: a.limit });
       break;
     case 'pause_schedule':
       pending = client.pauseSchedule(a.name);

@@ -44,7 +44,7 @@ const VERB_CALLS = {
   PROMOTE: ['promote'],
   SCHEDULE: ['schedule'],
   UNSCHEDULE: ['unschedule'],
-  SCHEDULES: ['schedules'],
+  SCHEDULES: ['schedules', 'schedulesAll'],
   QUEUE: ['queue', 'setQueue'],
   PAUSE: ['pause', 'pauseSchedule'],
   RESUME: ['resume', 'resumeSchedule'],

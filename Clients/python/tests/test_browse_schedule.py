@@ -343,3 +343,15 @@ def test_aio_browse_schedule_and_expiry(url):
             assert (await c.inspect((await c.enqueue("aexp", "y", ttl=60)).id)).expires_at is not None
 
     run(main())
+
+
+def test_schedules_come_in_pages(client):
+    names = ["s%03d" % i for i in range(5)]
+    for name in reversed(names):
+        client.schedule(name, "paged", b"", every=3600)
+    assert [s.name for s in client.schedules(limit=2)] == names[:2]
+    assert [s.name for s in client.schedules("s001", 2)] == names[2:4]
+    assert client.schedules("s004") == []
+    assert [s.name for s in client.schedules_all(page_size=2)] == names
+    with pytest.raises(docket.BadArgument):
+        client.schedules_all(page_size=0)

@@ -121,7 +121,7 @@ CALL_ARGS: Dict[str, Tuple[str, ...]] = {
         "lease", "group", "ttl", "key", "at", "delay", "expires",
     ),
     "unschedule": ("name",),
-    "schedules": (),
+    "schedules": ("after", "limit"),
     "pause_schedule": ("name",),
     "resume_schedule": ("name",),
 }
@@ -215,7 +215,7 @@ ENCODERS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
         expires=a.get("expires"),
     ),
     "unschedule": lambda a: P.encode_unschedule(a["name"]),
-    "schedules": lambda a: P.encode_schedules(),
+    "schedules": lambda a: P.encode_schedules(a.get("after"), a.get("limit")),
     "pause_schedule": lambda a: P.encode_pause_schedule(a["name"]),
     "resume_schedule": lambda a: P.encode_resume_schedule(a["name"]),
 }

@@ -38,7 +38,7 @@ a~ -ERR 'BAD_OPTION schedule names are .*'
 a> PAUSE schedule=nope
 a< -ERR 'NOT_FOUND schedule nope does not exist'
 a> SCHEDULES now
-a~ -ERR 'BAD_OPTION now: SCHEDULES takes no arguments'
+a< -ERR 'BAD_OPTION now: SCHEDULES takes [after=<name>] [limit=1-1000], each once'
 a> SCHEDULES
 a< JSON 2
 a< []

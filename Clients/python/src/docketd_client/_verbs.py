@@ -737,10 +737,12 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         return Command("unschedule", P.encode_unschedule(name))
 
     @verb
-    def schedules(self) -> Command[List[Schedule]]:
-        """Every schedule (of the queues this user may read), by name
-        (``SCHEDULES``), as :class:`~docketd_client.Schedule` documents."""
-        return Command("schedules", P.encode_schedules(), read=_schedules)
+    def schedules(self, after: Optional[str] = None, limit: Optional[int] = None) -> Command[List[Schedule]]:
+        """One page of the schedules (of the queues this user may read), by
+        name (``SCHEDULES``), as :class:`~docketd_client.Schedule` documents:
+        up to ``limit`` (1 to 1000, server default 100) of those named after
+        ``after``; empty past the last. :meth:`schedules_all` reads them all."""
+        return Command("schedules", P.encode_schedules(after, limit), read=_schedules)
 
     @verb
     def pause_schedule(self, name: str) -> Command[None]:
@@ -828,6 +830,22 @@ class BlockingVerbs(Verbs[SubscriptionT, EventStreamT]):
                 return
 
 
+    def schedules_all(self, *, page_size: Optional[int] = None) -> Iterator[Schedule]:
+        """Every schedule, by name: :meth:`schedules` page after page, each
+        after the last name of the one before, until one is empty."""
+        P.encode_schedules(None, page_size)
+        return self._schedules_all(page_size)
+
+    def _schedules_all(self, page_size: Optional[int]) -> Iterator[Schedule]:
+        after: Optional[str] = None
+        while True:
+            page = self.schedules(after, page_size)
+            if not page:
+                return
+            yield from page
+            after = page[-1].name
+
+
 class CoroutineVerbs(Verbs[SubscriptionT, EventStreamT]):
     """Base of the asyncio client: its verbs are coroutines."""
 
@@ -841,6 +859,22 @@ class CoroutineVerbs(Verbs[SubscriptionT, EventStreamT]):
         ``next`` cursors."""
         _check_list_all(queue, state, page_size)
         return self._list_all(queue, state, page_size)
+
+    def schedules_all(self, *, page_size: Optional[int] = None) -> AsyncIterator[Schedule]:
+        """Every schedule, by name, as an async iterator: :meth:`schedules`
+        page after page, each after the last name of the one before."""
+        P.encode_schedules(None, page_size)
+        return self._schedules_all(page_size)
+
+    async def _schedules_all(self, page_size: Optional[int]) -> AsyncIterator[Schedule]:
+        after: Optional[str] = None
+        while True:
+            page = await self.schedules(after, page_size)
+            if not page:
+                return
+            for schedule in page:
+                yield schedule
+            after = page[-1].name
 
     async def _list_all(self, queue: str, state: Optional[str], page_size: Optional[int]) -> AsyncIterator[JobInfo]:
         after: Optional[str] = None

@@ -292,7 +292,8 @@ class JobInfo(_Document):
     the last FAIL reason or lease/worker loss; ``expires_at`` the job's
     expiry (``ttl=``/``expires=``, unix milliseconds) or None; ``parents``
     (the ids of its ``after=``) and ``on_parent_dead`` for a job with parents,
-    ``children`` for one with children still around, ``key_until`` while a
+    ``children`` for one with children still around (INSPECT: the first 1000
+    by id, ``children_truncated`` when there are more), ``key_until`` while a
     ``key_ttl=`` window keeps its key; ``failed_attempts`` (``INSPECT`` only,
     else empty) the job's attempt history: the attempts that ended without
     completing it, the last 10, oldest first, as :class:`FailedAttempt`.
@@ -322,6 +323,7 @@ class JobInfo(_Document):
     parents: Optional[List[int]] = None
     on_parent_dead: Optional[str] = None
     children: Optional[List[int]] = None
+    children_truncated: Optional[bool] = None
     key_until: Optional[int] = None
     failed_attempts: List[FailedAttempt] = field(default_factory=list)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

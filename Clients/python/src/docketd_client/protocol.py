@@ -1010,9 +1010,15 @@ def encode_unschedule(name: str) -> bytes:
     return _enc(f"UNSCHEDULE {check_schedule_name(name)}") + CRLF
 
 
-def encode_schedules() -> bytes:
-    """``SCHEDULES``."""
-    return b"SCHEDULES\r\n"
+def encode_schedules(after: Optional[str] = None, limit: Optional[int] = None) -> bytes:
+    """``SCHEDULES [after=<name>] [limit=<n>]``: one page of the schedules,
+    by name (server default limit 100), those named after ``after``."""
+    line = "SCHEDULES"
+    if after is not None:
+        line += " after=" + check_schedule_name(after)
+    if limit is not None:
+        line += f" limit={_check_int(limit, 'limit', 1, _MAX_LIST_LIMIT)}"
+    return _enc(line) + CRLF
 
 
 def encode_pause_schedule(name: str) -> bytes:
