@@ -128,6 +128,8 @@ public final class JobEngine {
     private var queuesToTrim: Set<ObjectIdentifier> = []
     /// Blocked jobs found by a restore, settled once every job is back.
     private var restoredBlocked: [Job] = []
+    /// Waiting jobs found by a restore, put back in line once every job is back.
+    private var restoredWaiting: [Job] = []
 
     private var changedJobs: [Job] = []
     private var deletedJobs: [UInt64] = []
@@ -146,8 +148,8 @@ public final class JobEngine {
 
     // MARK: Recovery
 
-    /// Rebuilds one stored job. Call it for every stored job in id order (the ready order
-    /// within a priority is the id order), then `finishRestore`. Active jobs become waiting:
+    /// Rebuilds one stored job. Call it for every stored job in id order, then
+    /// `finishRestore`, which puts the waiting ones back in line. Active jobs become waiting:
     /// their worker is gone with the old process, and the attempt they were on stays counted.
     /// `rewritten`: recovery changed the stored fields (a salvage), so they are written back.
     public func restoreJob(id: UInt64, _ stored: StoredJobFields, payloadSize: Int, rewritten: Bool = false) {
@@ -208,9 +210,7 @@ public final class JobEngine {
         queue.counts[Int(job.state.rawValue)] += 1
         if let key = job.key { queue.keys[key] = job.id }
         switch job.state {
-        case .waiting:
-            job.readySequence = nextReadySequence()
-            queue.ready.push(ReadyEntry(job))
+        case .waiting: restoredWaiting.append(job)
         case .delayed: schedule(job)
         case .completed: queue.completed.append(job.id, finishedAt: job.finishedAt ?? 0)
         case .dead: queue.dead.append(job.id, finishedAt: job.finishedAt ?? 0)
@@ -309,6 +309,17 @@ public final class JobEngine {
     public func finishRestore(nextID storedNextID: UInt64, queueConfigs: [(String, QueueConfig)] = []) {
         for (name, config) in queueConfigs { queue(named: name).config = config }
         nextID = max(nextID, storedNextID)
+        // Places in line are not stored, only the time each job became runnable: in that order
+        // the waiting jobs go back in line, as LIST showed them. Given places by id instead, a
+        // job retried after others had come was back ahead of them after a restart. Jobs of
+        // the same millisecond come back in id order. The walk gave them by id, times mostly
+        // rising with it: a sort of runs already in order.
+        restoredWaiting.sort { (Self.listTime(of: $0), $0.id) < (Self.listTime(of: $1), $1.id) }
+        for job in restoredWaiting {
+            job.readySequence = nextReadySequence()
+            job.home.ready.push(ReadyEntry(job))
+        }
+        restoredWaiting.removeAll()
     }
 
     // MARK: Producing
@@ -771,7 +782,7 @@ public final class JobEngine {
         best.reserveCapacity(limit + 1)
         func consider(_ job: Job) {
             guard job.home === queue, job.state == wanted else { return }
-            let key = state.sortKey(priority: job.priority, became: Self.listTime(of: job), id: job.id)
+            let key = state.sortKey(priority: job.priority, became: Self.listTime(of: job), place: job.readySequence, id: job.id)
             if let cursor, key <= cursor { return }
             if best.count > limit, let last = best.last, key >= last.key { return }
             var low = 0
