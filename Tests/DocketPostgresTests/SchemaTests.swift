@@ -74,6 +74,30 @@ final class SchemaTests: PostgresTestCase {
         XCTAssertNotNil(read, text)
         XCTAssertLessThan(read ?? .max, 20, "a look for children read \(read ?? 0) pages of jobs_children")
     }
+    /// A claim reads the next job of a queue from `jobs_ready` in the claim order (priority,
+    /// run time, place), without sorting the queue's waiting jobs, however many there are.
+    func testTheClaimOrderIsTheReadyIndexOrder() throws {
+        let connection = try connect()
+        try migrate(connection)
+        _ = try connection.run(
+            """
+            INSERT INTO docket.jobs (queue, state, priority, run_at, max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms,
+                                     lease_ms, payload, enqueued_at)
+            SELECT 'many', 'waiting', g % 3, g / 10, 3, 'exp', 1000, 3600000, 30000, '\\x', 0
+            FROM generate_series(1, 20000) AS g
+            """, on: loop)
+        _ = try connection.run("ANALYZE docket.jobs", on: loop)
+        let plan = try connection.run(
+            """
+            EXPLAIN SELECT j.id FROM docket.jobs j
+            WHERE j.queue = 'many' AND j.state = 'waiting' AND j.run_at <= 1000000
+            ORDER BY j.priority, j.run_at, j.place LIMIT 1 FOR UPDATE SKIP LOCKED
+            """, on: loop)
+        let text = plan.rows.compactMap { $0.string(0) }.joined(separator: "\n")
+        XCTAssertTrue(text.contains("Index Scan using jobs_ready"), text)
+        XCTAssertFalse(text.contains("Sort"), text)
+    }
+
     /// Brings the database of `connection` to the current version.
     private func migrate(_ connection: PostgresConnection) throws {
         var migrated: Result<Void, PostgresError>?
