@@ -156,8 +156,9 @@ import Testing
         #expect((try? h.engine.fail(id: failed, owner: 1, choice: .after(milliseconds: 0), reason: nil).get()) != nil)
         h.advance(5)
         let later = h.enq()
+        let urgent = h.enq { $0.priority = -1 }
         let restarted = h.restarted()
-        let started = (0..<3).compactMap { _ in restarted.next()?.id }
-        #expect(started == [waiting, failed, later])
+        let started = (0..<4).compactMap { _ in restarted.next()?.id }
+        #expect(started == [urgent, waiting, failed, later])
     }
 }
