@@ -1,5 +1,9 @@
 extension PostgresSchema {
-    /// Version 23: waiting jobs that became runnable in the same millisecond run in the order
+    /// Version 23: the ready order by place (`readyPlaces`) and freed slots told to every node
+    /// (`freedSlots`, in Schema+FreedSlots.swift).
+    static let version23 = readyPlaces + freedSlots
+
+    /// Version 23, first part: waiting jobs that became runnable in the same millisecond run in the order
     /// they took their place in line, as on the embedded store, not by id.
     ///
     /// The claim order was `priority, run_at, id`. A job that goes back in line (FAIL with a
@@ -22,7 +26,7 @@ extension PostgresSchema {
     /// Jobs of older versions keep `place = id` while waiting or active (the order they had);
     /// the others get a place when they next go in line. `reserve` and `reserve_many` are as in
     /// version 18 with the new order; `retry_queue_jobs` as in version 11 with the places.
-    static let version23 = """
+    static let readyPlaces = """
         CREATE SEQUENCE docket.places;
         PERFORM setval('docket.places', greatest((SELECT max(id) FROM docket.jobs), 1));
         ALTER TABLE docket.jobs ADD COLUMN place bigint;
