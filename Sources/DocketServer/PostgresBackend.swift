@@ -1478,9 +1478,9 @@ final class PostgresBackend {
     }
 
     /// A job of `queue` stopped being active (ACK, FAIL): under a concurrency cap, a RESERVE
-    /// waiting here may start one now. The database sends no notification for that, so without
-    /// this the waiter tried again only at the next second's poll. One try, by the
-    /// longest-waiting RESERVE of the queue, and only while one waits.
+    /// waiting here may start one now. The database notifies every docketd of it too (schema
+    /// version 23), a moment after the commit; the waiter here need not wait for that. One
+    /// try, by the longest-waiting RESERVE of the queue, and only while one waits.
     private func freedSlot(of queue: String) {
         offerToWaitingReserver(queue: queue)
     }

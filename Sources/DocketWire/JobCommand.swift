@@ -345,8 +345,9 @@ public enum JobCommand: Equatable, Sendable {
 
 /// The job states LIST and PURGE name, and the order LIST keeps each in.
 public enum JobListState: String, Sendable, CaseIterable {
-    /// Priority (lowest value first), then the time it became runnable, then id: the order
-    /// RESERVE takes them in, groups and limits aside.
+    /// Priority (lowest value first), then the time it became runnable, then its place in
+    /// line (a job that went back in line is behind those already waiting): the order RESERVE
+    /// takes them in, groups and limits aside.
     case waiting
     /// Run time, then id.
     case delayed
@@ -368,10 +369,12 @@ public enum JobListState: String, Sendable, CaseIterable {
 
     init?(_ word: String) { self.init(rawValue: word.lowercased()) }
 
-    /// A job's place in this state's order, as three numbers compared in turn.
-    public func sortKey(priority: Int, became: Int64, id: UInt64) -> JobListCursor {
+    /// A job's place in this state's order, as three numbers compared in turn. `place`: where
+    /// a waiting job stands among those of its priority that became runnable in the same
+    /// millisecond (the store's own count); `id` breaks the ties of the other states.
+    public func sortKey(priority: Int, became: Int64, place: UInt64, id: UInt64) -> JobListCursor {
         switch self {
-        case .waiting: return JobListCursor(Int64(priority), became, Int64(id))
+        case .waiting: return JobListCursor(Int64(priority), became, Int64(place))
         case .delayed, .blocked, .active: return JobListCursor(0, became, Int64(id))
         case .completed, .dead: return JobListCursor(0, -became, -Int64(id))
         }

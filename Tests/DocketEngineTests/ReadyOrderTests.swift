@@ -119,3 +119,46 @@ import Testing
         #expect(MemoryLayout<ReadyEntry>.stride == 16)
     }
 }
+
+/// LIST shows waiting jobs in the order they start.
+@Suite struct ReadyListingTests {
+    /// A job back in line within the millisecond the others became runnable in is behind them
+    /// in LIST too (it listed by id, ahead of them), and a page's cursor goes on from there.
+    @Test func jobsBackInLineAreListedWhereTheyStart() {
+        let h = Harness()
+        let failed = h.enq()
+        let waiting = h.enq()
+        #expect(h.next()?.id == failed)
+        #expect((try? h.engine.fail(id: failed, owner: 1, choice: .after(milliseconds: 0), reason: nil).get()) != nil)
+        let later = h.enq()
+        var listed: [UInt64] = []
+        var cursor: JobListCursor?
+        while true {
+            let page = Array("q".utf8).withUnsafeBytes { h.engine.list(queue: $0, state: .waiting, after: cursor, limit: 1) }
+            listed += page.jobs.map(\.id)
+            cursor = page.cursors.last
+            if !page.more { break }
+        }
+        #expect(listed == [waiting, failed, later])
+        let started = (0..<3).compactMap { _ in h.next()?.id }
+        #expect(started == listed)
+    }
+
+    /// Places are not stored: a restart puts the waiting jobs back in line by the time each
+    /// became runnable (it went by id, so a job retried after others came was ahead of them).
+    @Test func aJobBackInLineStaysBehindAcrossARestart() {
+        let h = Harness()
+        let failed = h.enq()
+        h.advance(5)
+        let waiting = h.enq()
+        #expect(h.next()?.id == failed)
+        h.advance(5)
+        #expect((try? h.engine.fail(id: failed, owner: 1, choice: .after(milliseconds: 0), reason: nil).get()) != nil)
+        h.advance(5)
+        let later = h.enq()
+        let urgent = h.enq { $0.priority = -1 }
+        let restarted = h.restarted()
+        let started = (0..<4).compactMap { _ in restarted.next()?.id }
+        #expect(started == [urgent, waiting, failed, later])
+    }
+}

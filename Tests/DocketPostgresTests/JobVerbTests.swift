@@ -352,6 +352,32 @@ final class JobVerbTests: JobStoreTestCase {
         XCTAssertNil(try reserve(["missing", "b", "a"]))
     }
 
+    /// A job that goes back in line within the millisecond the others became runnable in goes
+    /// behind them (its id is older: ordered by id it went first); one handed back without its
+    /// attempt counted keeps its place. Both claims, one by one and several at once, agree.
+    func testJobsBackInLineGoBehindThoseOfTheirMillisecond() throws {
+        try setNow(2_500_000)
+        let first = try enqueue("line", "first")
+        let second = try enqueue("line", "second")
+        let taken = try XCTUnwrap(try reserve(["line"]))
+        XCTAssertEqual(taken.id, first)
+        _ = try fail(taken.hold(), .after(milliseconds: 0)).get()
+        let third = try enqueue("line", "third")
+        let claimed: [PostgresReservation?] = try transaction { connection, done in
+            store.reserve(queues: ["line"], owners: ["w1", "w2", "w3"], on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(claimed.map { $0?.id }, [second, first, third])
+
+        let handedBack = try enqueue("back", "handed back")
+        let behind = try enqueue("back", "behind")
+        let out = try XCTUnwrap(try reserve(["back"]))
+        XCTAssertEqual(out.id, handedBack)
+        let given: Bool = try transaction { connection, done in store.giveBack(out.hold(), on: connection, completion: done) }.get()
+        XCTAssertTrue(given)
+        XCTAssertEqual(try reserve(["back"])?.id, handedBack)
+        XCTAssertEqual(try reserve(["back"])?.id, behind)
+    }
+
     func testFailRetriesWithBackoffThenDies() throws {
         let start: Int64 = 3_000_000
         try setNow(start)

@@ -1,4 +1,4 @@
-import DocketPostgres
+@testable import DocketPostgres
 import Foundation
 import XCTest
 
@@ -81,7 +81,6 @@ final class SchemaTests: PostgresTestCase {
         try migrate(connection)
         _ = try connection.run("DROP FUNCTION docket.enqueue_flow", on: loop)
         _ = try connection.run("ALTER TABLE docket.jobs DROP COLUMN flow_depth", on: loop)
-        _ = try connection.run("UPDATE docket.meta SET value = '21' WHERE key = 'schema_version'", on: loop)
         _ = try connection.run(
             """
             INSERT INTO docket.jobs (id, queue, state, run_at, max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, lease_ms,
@@ -91,9 +90,34 @@ final class SchemaTests: PostgresTestCase {
                          (1003, 'blocked', ARRAY[1001::bigint, 1002]), (1004, 'completed', NULL), (1005, 'blocked', ARRAY[1004::bigint]))
                 AS g(id, state, parents)
             """, on: loop)
-        try migrate(connection)
+        // Version 22 alone again: the versions after it are in place and cannot run twice.
+        _ = try connection.run("DO $version22$ BEGIN\n\(PostgresSchema.version22)\nEND $version22$", on: loop)
         let depths = try connection.run("SELECT id, flow_depth FROM docket.jobs WHERE id > 1000 ORDER BY id", on: loop)
         XCTAssertEqual(depths.rows.map { $0.int(1) }, [1, 2, 3, 1, 1])
+    }
+
+    /// A claim reads the next job of a queue from `jobs_ready` in the claim order (priority,
+    /// run time, place), without sorting the queue's waiting jobs, however many there are.
+    func testTheClaimOrderIsTheReadyIndexOrder() throws {
+        let connection = try connect()
+        try migrate(connection)
+        _ = try connection.run(
+            """
+            INSERT INTO docket.jobs (queue, state, priority, run_at, max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms,
+                                     lease_ms, payload, enqueued_at)
+            SELECT 'many', 'waiting', g % 3, g / 10, 3, 'exp', 1000, 3600000, 30000, '\\x', 0
+            FROM generate_series(1, 20000) AS g
+            """, on: loop)
+        _ = try connection.run("ANALYZE docket.jobs", on: loop)
+        let plan = try connection.run(
+            """
+            EXPLAIN SELECT j.id FROM docket.jobs j
+            WHERE j.queue = 'many' AND j.state = 'waiting' AND j.run_at <= 1000000
+            ORDER BY j.priority, j.run_at, j.place LIMIT 1 FOR UPDATE SKIP LOCKED
+            """, on: loop)
+        let text = plan.rows.compactMap { $0.string(0) }.joined(separator: "\n")
+        XCTAssertTrue(text.contains("Index Scan using jobs_ready"), text)
+        XCTAssertFalse(text.contains("Sort"), text)
     }
 
     /// Brings the database of `connection` to the current version.

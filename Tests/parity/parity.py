@@ -192,10 +192,15 @@ def normalize(reply: str) -> str:
     return head + ("\n" + rest if rest else "")
 
 
-def run_side_by_side(docketd: str, postgres: Postgres, script, flags=(), pg_nodes: int = 1) -> tuple[list, list]:
+def run_side_by_side(docketd: str, postgres: Postgres, script, flags=(), pg_nodes: int = 1,
+                     pg_clock_stopped: bool = False) -> tuple[list, list]:
     """The normalized transcripts of `script` on the embedded store and on PostgreSQL (with
-    `pg_nodes` docketd sharing the database: see `Side.client`)."""
+    `pg_nodes` docketd sharing the database: see `Side.client`). `pg_clock_stopped`: the
+    database's clock (`docket.now_ms()`) reads the same millisecond all through the script, so
+    everything on PostgreSQL happens in one millisecond, which otherwise only some runs hit."""
     database = postgres.new_database()
+    if pg_clock_stopped:
+        postgres.run("ALTER DATABASE %s SET docket.test_now_ms = '%d'" % (database, int(time.time() * 1000)))
     lmdb = Side(docketd, list(flags), None)
     pg = Side(docketd, list(flags), postgres.url_for(database), pg_nodes)
     out = {"lmdb": [], "pg": []}

@@ -240,6 +240,29 @@ def test_limits_hold_across_two_nodes():
     check(script, pg_nodes=2)
 
 
+def test_a_slot_freed_on_another_node_goes_to_the_waiting_worker_at_once():
+    # On PostgreSQL the worker waits on the second docketd for the slot the first one frees
+    # (an ACK, a FAIL, a worker lost): it got the job only at its node's next poll, up to a
+    # second later, so each 300 ms RESERVE here timed out most of the time.
+    script = [
+        ("a", "QUEUE q concurrency=1\r\n" + enq("q", "1") + enq("q", "2") + enq("q", "3", "attempts=1") + enq("q", "4")),
+        ("w1", "RESERVE q timeout=0\r\n"),
+        ("2w", "RESERVE q timeout=300ms\r\n", "nowait"),
+        ("sleep", 0.1),
+        ("w1", "ACK 1\r\n"),
+        ("2w", ""),
+        ("w1", "RESERVE q timeout=300ms\r\n", "nowait"),
+        ("sleep", 0.1),
+        ("2w", "FAIL 2 retry=no\r\n"),
+        ("w1", ""),
+        ("2w2", "RESERVE q timeout=300ms\r\n", "nowait"),
+        ("sleep", 0.1),
+        ("close", "w1"),
+        ("2w2", ""),
+    ]
+    check(script, pg_nodes=2)
+
+
 def test_listing_promote_purge_and_wait():
     script = [
         ("a", enq("q", "p1", "pri=1") + enq("q", "d", "delay=1h") + enq("q", "p0") + enq("q", "d2", "delay=2h")

@@ -1,7 +1,8 @@
 # LIST <queue> [state=…] [after=<cursor>] [limit=<n>] answers one page of a queue's jobs in one
 # state as JSON: waiting jobs in the order they run (priority, then when they became runnable,
-# then id), delayed by run time, finished ones newest first; "next" is the cursor of the next
-# page, null on the last one. The default state is waiting, the default limit 100.
+# then their place in line: see back_in_line.t), delayed by run time, finished ones newest first;
+# "next" is the cursor of the next page, null on the last one. The default state is waiting, the
+# default limit 100.
 ! docket-only
 a~ INFO \{.*\} ?
 a> CONNECT {"verbose":false,"pedantic":false}
