@@ -49,6 +49,7 @@ import {
   encodeInspect,
   encodeList,
   encodeParents,
+  encodeChildren,
   encodePause,
   encodePauseSchedule,
   encodePromote,
@@ -2151,6 +2152,42 @@ export class Client extends EventEmitter {
    */
   async parents(id) {
     return this.command(encodeParents(id), 'parents');
+  }
+
+  /**
+   * One page of a job's children (the jobs enqueued `after=` it that still exist), by id
+   * (`CHILDREN`): `{id, children, next}`, up to `limit` (1..1000, server default 1000) above
+   * `after`; `next` is the id to pass as the next page's `after`, null on the last page.
+   * INSPECT lists the first 1000 only; `childrenAll()` reads them all.
+   * @param {number|string|bigint} id
+   * @param {{after?: number|string|bigint|null, limit?: number}} [opts]
+   * @returns {Promise<{id: number|string, children: (number|string)[], next: number|string|null}>}
+   */
+  async children(id, opts = {}) {
+    return this.command(encodeChildren(id, opts), 'children');
+  }
+
+  /**
+   * Every child of a job, by id, as an async iterator: `children()` page after page, following
+   * `next`. Bad arguments throw InvalidArgument at once.
+   * @param {number|string|bigint} id
+   * @param {{pageSize?: number}} [opts]
+   * @returns {AsyncIterableIterator<number|string>}
+   */
+  childrenAll(id, opts = {}) {
+    const { pageSize } = checkOptionNames(opts, ['pageSize'], 'childrenAll option');
+    encodeChildren(id, { limit: pageSize });
+    const client = this;
+    return (async function* pages() {
+      /** @type {number|string|bigint|null} */
+      let after = null;
+      for (;;) {
+        const page = await client.children(id, { after, limit: pageSize });
+        yield* page.children;
+        if (page.next === null || page.next === undefined) return;
+        after = page.next;
+      }
+    })();
   }
 
   /**

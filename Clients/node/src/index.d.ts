@@ -602,6 +602,10 @@ export declare class Client extends EventEmitter {
   batch(jobs: BatchJob[]): Promise<JobId[]>;
   /** The outcomes of the jobs `id` was enqueued after, in order (`PARENTS`); `[]` without parents. */
   parents(id: number | string): Promise<ParentInfo[]>;
+  /** One page of a job's children, by id (`CHILDREN`); `next` is the next page's `after`, null on the last. */
+  children(id: number | string | bigint, opts?: { after?: number | string | bigint | null; limit?: number }): Promise<{ id: JobId; children: JobId[]; next: JobId | null }>;
+  /** Every child of a job, by id, page after page (`CHILDREN`). */
+  childrenAll(id: number | string | bigint, opts?: { pageSize?: number }): AsyncIterableIterator<JobId>;
   /** The next job of the first queue that has one; null when `timeout` passes. Without a timeout the connection waits. */
   reserve(queues: string | string[], opts?: { timeout?: Duration }): Promise<Job | null>;
   ack(id: number | string, result?: Payload, opts?: { attempt?: number }): Promise<void>;

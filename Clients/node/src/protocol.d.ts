@@ -309,6 +309,8 @@ export declare const MAX_PARENTS: number;
 export declare function encodeBatch(jobs: BatchJob[], limits?: { maxPayload?: number | null; maxControlLine?: number | null }): Buffer;
 /** `PARENTS <id>`. */
 export declare function encodeParents(id: number | string | bigint): Buffer;
+/** `CHILDREN <id> [after=<id>] [limit=<n>]`. */
+export declare function encodeChildren(id: number | string | bigint, opts?: { after?: number | string | bigint | null; limit?: number | null }): Buffer;
 export declare function encodeReserve(queues: string | string[], opts?: { timeout?: Duration | null }): Buffer;
 export declare function encodeAck(id: number | string, result?: Payload, attempt?: number): Buffer;
 export declare function encodeFail(id: number | string, opts?: FailOptions): Buffer;

@@ -636,6 +636,19 @@ export function encodeBatch(jobs, limits = {}) {
 
 /** `PARENTS <id>`: the jobs it was enqueued after, with their outcomes. @param {number|string|bigint} id */
 export const encodeParents = (id) => commandBytes(`PARENTS ${formatJobId(id)}`);
+/**
+ * `CHILDREN <id> [after=<id>] [limit=<n>]`: one page of a job's children, by id (server default
+ * limit 1000).
+ * @param {number|string|bigint} id
+ * @param {{after?: number|string|bigint|null, limit?: number|null}} [opts]
+ */
+export function encodeChildren(id, opts = {}) {
+  const o = checkOptionNames(opts, ['after', 'limit'], 'children option');
+  let line = `CHILDREN ${formatJobId(id)}`;
+  if (o.after !== undefined && o.after !== null) line += ` after=${formatJobId(o.after)}`;
+  if (o.limit !== undefined && o.limit !== null) line += ` limit=${intInRange(o.limit, 'limit', 1, 1000)}`;
+  return commandBytes(line);
+}
 
 /**
  * @param {string|string[]} queues @param {{timeout?: number|string}} [opts] no timeout: wait forever
@@ -1461,6 +1474,8 @@ export const replyDecoders = {
   },
   /** `JSON <n>` + an array: each parent's `{id, queue, state, result, error}` (or `{id, state: 'deleted'}`) */
   parents: (f) => jsonArray(f, 'parents'),
+  /** `JSON <n>` + `{id, children, next}`: one page of a job's children */
+  children: (f) => jsonObject(f, 'children'),
   /** `JOB …` or `NOJOB` @returns {Job|null} */
   reserve(f) {
     if (f.op === 'NOJOB') return null;

@@ -361,3 +361,19 @@ test('SCHEDULES answers pages by name; schedulesAll() reads them all', { timeout
     for (const name of names) await c.unschedule(name).catch(() => {});
   }
 });
+
+test('CHILDREN answers pages of a job\'s children by id; childrenAll() reads them all', { timeout: 8000 }, async () => {
+  const parent = (await c.enqueue('kids', 'p')).id;
+  const kids = [];
+  for (let i = 0; i < 5; i++) kids.push((await c.enqueue('kids', `k${i}`, { after: [parent] })).id);
+  const first = await c.children(parent, { limit: 2 });
+  assert.deepEqual(first, { id: parent, children: kids.slice(0, 2), next: kids[1] });
+  const last = await c.children(parent, { after: kids[3] });
+  assert.deepEqual(last, { id: parent, children: [kids[4]], next: null });
+  const all = [];
+  for await (const id of c.childrenAll(parent, { pageSize: 2 })) all.push(id);
+  assert.deepEqual(all, kids);
+  assert.deepEqual((await c.children(kids[0])).children, []);
+  await assert.rejects(c.children(999999), NotFound);
+  assert.throws(() => c.childrenAll(parent, { pageSize: 0 }), InvalidArgument);
+});

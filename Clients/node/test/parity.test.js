@@ -30,6 +30,7 @@ const VERB_CALLS = {
   ENQ: ['enqueue'],
   BATCH: ['batch'],
   PARENTS: ['parents'],
+  CHILDREN: ['children', 'childrenAll'],
   RESERVE: ['reserve'],
   ACK: ['ack'],
   FAIL: ['fail'],
