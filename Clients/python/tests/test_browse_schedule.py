@@ -355,3 +355,30 @@ def test_schedules_come_in_pages(client):
     assert [s.name for s in client.schedules_all(page_size=2)] == names
     with pytest.raises(docket.BadArgument):
         client.schedules_all(page_size=0)
+
+
+def test_children_come_in_pages(client):
+    parent = client.enqueue("kids", b"p").id
+    kids = [client.enqueue("kids", b"k", after=[parent]).id for _ in range(5)]
+    first = client.children(parent, limit=2)
+    assert (first.id, first.children, first.next) == (parent, kids[:2], kids[1])
+    last = client.children(parent, after=kids[3])
+    assert (last.children, last.next, last.last) == ([kids[4]], None, True)
+    assert list(client.children_all(parent, page_size=2)) == kids
+    assert client.children(kids[0]).children == []
+    with pytest.raises(docket.NotFound):
+        client.children(999999)
+    with pytest.raises(docket.BadArgument):
+        client.children_all(parent, page_size=0)
+
+
+def test_aio_children_come_in_pages(url):
+    async def main():
+        async with aio.connect(url, request_timeout=5) as c:
+            parent = (await c.enqueue("akids", b"p")).id
+            kids = [(await c.enqueue("akids", b"k", after=[parent])).id for _ in range(3)]
+            page = await c.children(parent, limit=2)
+            assert isinstance(page, aio.ChildrenPage) and page.children == kids[:2] and page.next == kids[1]
+            assert [child async for child in c.children_all(parent, page_size=2)] == kids
+
+    run(main())

@@ -29,7 +29,7 @@ from typing import Mapping, Sequence, Type, TypeVar, Union, overload
 from . import protocol as P
 from ._client_core import ClientCore, SubscriptionT, check_positive_int
 from .errors import BadArgument, NoResponders, Timeout
-from .models import EnqueueResult, FailOutcome, Job, JobEvent, JobInfo, JobOutcome, JobPage, Msg, ParentInfo, QueueInfo, Route
+from .models import ChildrenPage, EnqueueResult, FailOutcome, Job, JobEvent, JobInfo, JobOutcome, JobPage, Msg, ParentInfo, QueueInfo, Route
 from .models import Schedule, ServerStats
 
 if TYPE_CHECKING:
@@ -446,6 +446,17 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         return Command("parents", P.encode_parents(_plain_id(job_id)), read=_parent_infos)
 
     @verb
+    def children(
+        self, job_id: Union[int, Job, EnqueueResult], after: Optional[int] = None, limit: Optional[int] = None
+    ) -> Command[ChildrenPage]:
+        """One page of the jobs enqueued ``after=`` ``job_id`` that still
+        exist (``CHILDREN``), by id: a :class:`~docketd_client.ChildrenPage`
+        with up to ``limit`` (1 to 1000, server default 1000) ids above
+        ``after`` and ``next``, the ``after`` of the page that follows (None
+        on the last). :meth:`children_all` reads them all."""
+        return Command("children", P.encode_children(_plain_id(job_id), after, limit), read=ChildrenPage.from_dict)
+
+    @verb
     def reserve(self, queues: Union[str, Iterable[str]], timeout: Optional[P.Duration] = None) -> Command[Optional[Job]]:
         """Take the next job of the first listed queue that has one
         (``RESERVE``), or None when ``timeout`` passes (None: wait for a job;
@@ -830,6 +841,21 @@ class BlockingVerbs(Verbs[SubscriptionT, EventStreamT]):
                 return
 
 
+    def children_all(self, job_id: Union[int, Job, EnqueueResult], *, page_size: Optional[int] = None) -> Iterator[int]:
+        """Every child of a job, by id: :meth:`children` page after page,
+        following ``next``."""
+        P.encode_children(_plain_id(job_id), None, page_size)
+        return self._children_all(_plain_id(job_id), page_size)
+
+    def _children_all(self, job_id: Any, page_size: Optional[int]) -> Iterator[int]:
+        after: Optional[int] = None
+        while True:
+            page = self.children(job_id, after, page_size)
+            yield from page.children
+            if page.next is None:
+                return
+            after = page.next
+
     def schedules_all(self, *, page_size: Optional[int] = None) -> Iterator[Schedule]:
         """Every schedule, by name: :meth:`schedules` page after page, each
         after the last name of the one before, until one is empty."""
@@ -859,6 +885,22 @@ class CoroutineVerbs(Verbs[SubscriptionT, EventStreamT]):
         ``next`` cursors."""
         _check_list_all(queue, state, page_size)
         return self._list_all(queue, state, page_size)
+
+    def children_all(self, job_id: Union[int, Job, EnqueueResult], *, page_size: Optional[int] = None) -> AsyncIterator[int]:
+        """Every child of a job, by id, as an async iterator: :meth:`children`
+        page after page, following ``next``."""
+        P.encode_children(_plain_id(job_id), None, page_size)
+        return self._children_all(_plain_id(job_id), page_size)
+
+    async def _children_all(self, job_id: Any, page_size: Optional[int]) -> AsyncIterator[int]:
+        after: Optional[int] = None
+        while True:
+            page = await self.children(job_id, after, page_size)
+            for child in page.children:
+                yield child
+            if page.next is None:
+                return
+            after = page.next
 
     def schedules_all(self, *, page_size: Optional[int] = None) -> AsyncIterator[Schedule]:
         """Every schedule, by name, as an async iterator: :meth:`schedules`

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type, T
 from ._jsontext import loads as _loads_json
 
 __all__ = [
-    "Msg", "Job", "EnqueueResult", "FailOutcome", "JobOutcome", "JobInfo", "FailedAttempt", "ParentInfo", "QueueInfo", "QueueConfig",
+    "Msg", "Job", "EnqueueResult", "FailOutcome", "JobOutcome", "JobInfo", "FailedAttempt", "ParentInfo", "ChildrenPage", "QueueInfo", "QueueConfig",
     "QueueJobs", "QueueTotals", "QueueRates", "ServerStats", "Route", "JobEvent", "JobPage", "Schedule",
 ]
 
@@ -355,6 +355,24 @@ class ParentInfo(_Document):
     @property
     def completed(self) -> bool:
         return self.state == "completed"
+
+
+@dataclass(frozen=True)
+class ChildrenPage(_Document):
+    """One page of a job's children (``CHILDREN <id>``): the ids of the jobs
+    enqueued ``after=`` job ``id`` that still exist, in id order. ``next`` is
+    the id to pass as ``after`` for the page that follows, None on the last.
+    (INSPECT lists the first 1000 only.)"""
+
+    id: Optional[int] = None
+    children: List[int] = field(default_factory=list)
+    next: Optional[int] = None
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def last(self) -> bool:
+        """True on the last page (no ``next``)."""
+        return self.next is None
 
 
 @dataclass(frozen=True)

@@ -625,6 +625,17 @@ def encode_parents(job_id: Any) -> bytes:
     return _enc(f"PARENTS {_job_id(job_id)}") + CRLF
 
 
+def encode_children(job_id: Any, after: Any = None, limit: Optional[int] = None) -> bytes:
+    """``CHILDREN <id> [after=<id>] [limit=<n>]``: one page of the jobs
+    enqueued ``after=`` it, by id (server default limit 1000)."""
+    line = f"CHILDREN {_job_id(job_id)}"
+    if after is not None:
+        line += f" after={_job_id(after)}"
+    if limit is not None:
+        line += f" limit={_check_int(limit, 'limit', 1, _MAX_LIST_LIMIT)}"
+    return _enc(line) + CRLF
+
+
 def queue_names(queues: Union[str, Iterable[str]], who: str) -> List[str]:
     """``queues``, one name or an iterable of them, as a list of checked
     names; BadArgument for anything else (None, a number), or none."""
@@ -1616,6 +1627,7 @@ REPLY_KINDS: Dict[str, Callable[[Op], Any]] = {
     "promote": _plain_ok("promote"),
     "batch": _read_batch,
     "parents": _read_json("parents", (list,)),
+    "children": _read_json("children", (dict,)),
     "schedule": _plain_ok("schedule"),
     "unschedule": _plain_ok("unschedule"),
     "schedules": _read_json("schedules", (list,)),
