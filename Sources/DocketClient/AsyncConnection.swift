@@ -226,6 +226,11 @@ public final class AsyncDocketConnection: Sendable {
     /// deleted since); empty for a job without parents.
     public func parents(_ id: UInt64) async throws(DocketError) -> [ParentInfo] { try await blocking.performAsync(Commands.parents(id)) }
 
+    /// One page of CHILDREN (see `Connection.children(of:after:limit:)`).
+    public func children(of id: UInt64, after: UInt64? = nil, limit: Int? = nil) async throws(DocketError) -> ChildrenPage {
+        try await blocking.performAsync(try Commands.children(id, after: after, limit: limit))
+    }
+
     public func dead(_ queue: String, limit: Int? = nil) async throws(DocketError) -> [JobInfo] {
         try await blocking.performAsync(Commands.dead(queue, limit: limit))
     }

@@ -193,6 +193,10 @@ enum Commands {
         array(try Wire.parents(id: id), .parents, ParentInfo.init)
     }
 
+    static func children(_ id: UInt64, after: UInt64?, limit: Int?) throws(DocketError) -> Command<ChildrenPage> {
+        json(try Wire.children(id: id, after: after, limit: limit), .children) { value, _ in ChildrenPage(value) }
+    }
+
     static func parentsRaw(_ id: UInt64) throws(DocketError) -> Command<[UInt8]> {
         json(try Wire.parents(id: id), .parents) { _, raw in raw }
     }

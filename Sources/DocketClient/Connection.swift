@@ -970,6 +970,24 @@ public final class DocketConnection: @unchecked Sendable {
     /// job that gathers its parents' results calls it once it runs.
     public func parents(_ id: UInt64) throws(DocketError) -> [ParentInfo] { try perform(Commands.parents(id)) }
 
+    /// One page of CHILDREN: up to `limit` (1 to 1000; the server's default, 1000, if nil) of the
+    /// job's children above `after`, by id, and the next page's `after` (nil on the last).
+    public func children(of id: UInt64, after: UInt64? = nil, limit: Int? = nil) throws(DocketError) -> ChildrenPage {
+        try perform(try Commands.children(id, after: after, limit: limit))
+    }
+
+    /// Every child of a job, by id: CHILDREN page after page.
+    public func allChildren(of id: UInt64) throws(DocketError) -> [UInt64] {
+        var all: [UInt64] = []
+        var after: UInt64?
+        while true {
+            let page = try children(of: id, after: after, limit: 1000)
+            all += page.children
+            guard let next = page.next else { return all }
+            after = next
+        }
+    }
+
     /// PARENTS as the server wrote it.
     public func parentsRaw(_ id: UInt64) throws(DocketError) -> [UInt8] { try perform(Commands.parentsRaw(id)) }
 

@@ -233,6 +233,18 @@ public struct ScheduleInfo: Sendable, Equatable {
 }
 
 /// One element of PARENTS: a job another was enqueued `after=`, with its outcome so far.
+/// One page of a job's children (`CHILDREN <id>`): the ids of the jobs enqueued `after=` it that
+/// still exist, in id order. INSPECT lists the first 1000 only.
+public struct ChildrenPage: Sendable, Equatable {
+    public let json: JSONValue
+    public init(_ json: JSONValue) { self.json = json }
+
+    public var id: UInt64 { json["id"]?.idValue ?? 0 }
+    public var children: [UInt64] { json["children"]?.idList ?? [] }
+    /// The `after` of the page that follows; nil on the last page.
+    public var next: UInt64? { json["next"]?.idValue }
+}
+
 public struct ParentInfo: Sendable, Equatable {
     public let json: JSONValue
     public init(_ json: JSONValue) { self.json = json }

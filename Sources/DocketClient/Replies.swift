@@ -13,7 +13,7 @@ enum CommandKind: String, Sendable {
     case list, purge, promote, schedule, unschedule, schedules
     /// `BATCH <n>` and its ENQs, answered once.
     case batch
-    case parents
+    case parents, children
     case pauseSchedule = "pause_schedule"
     case resumeSchedule = "resume_schedule"
 
@@ -136,12 +136,12 @@ enum Replies {
             return .success(.routeID(id))
         case (.inspect, .json(let raw)), (.dead, .json(let raw)), (.queueShow, .json(let raw)), (.queues, .json(let raw)),
             (.stats, .json(let raw)), (.routes, .json(let raw)), (.list, .json(let raw)), (.schedules, .json(let raw)),
-            (.parents, .json(let raw)):
+            (.parents, .json(let raw)), (.children, .json(let raw)):
             guard let value = raw.withUnsafeBytes({ JSONValue.parse($0) }) else {
                 return .failure(.protocolViolation("the JSON reply to \(kind.rawValue) is not valid JSON"))
             }
             switch (kind, value) {
-            case (.inspect, .object), (.queueShow, .object), (.stats, .object), (.list, .object): break
+            case (.inspect, .object), (.queueShow, .object), (.stats, .object), (.list, .object), (.children, .object): break
             case (.dead, .array), (.queues, .array), (.routes, .array), (.schedules, .array), (.parents, .array): break
             default: return .failure(.protocolViolation("the JSON reply to \(kind.rawValue) has the wrong shape"))
             }

@@ -451,6 +451,21 @@ enum Wire {
     static func promote(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("PROMOTE", id) }
     static func parents(id: UInt64) throws(DocketError) -> [UInt8] { try idCommand("PARENTS", id) }
 
+    /// `CHILDREN <id> [after=<id>] [limit=<n>]`.
+    static func children(id: UInt64, after: UInt64?, limit: Int?) throws(DocketError) -> [UInt8] {
+        try checkID(id)
+        var line = "CHILDREN \(id)"
+        if let after {
+            try checkID(after)
+            line += " after=\(after)"
+        }
+        if let limit {
+            guard (1...1000).contains(limit) else { throw .badArgument("a page of children holds 1 to 1000, not \(limit)") }
+            line += " limit=\(limit)"
+        }
+        return Array((line + "\r\n").utf8)
+    }
+
     // MARK: Schedules
 
     /// `SCHEDULE <name> <queue> cron="…"|every=<d> [tz=] [catchup=] [ENQ options] <#bytes>`.

@@ -57,6 +57,11 @@ struct ClientDependencyTests {
             #expect(parents.map(\.result) == ["small-1", "small-2"])
             #expect(parents.allSatisfy { $0.error == nil && !$0.isDeleted })
             #expect(try client.parents(first).isEmpty)
+            // CHILDREN pages through what INSPECT lists (its first 1000).
+            let page = try client.children(of: first, limit: 1)
+            #expect(page.id == first && page.children == [report] && page.next == nil)
+            #expect(try client.allChildren(of: first) == [report])
+            #expect(try client.children(of: report).children.isEmpty)
             let unblocked = events.wait { $0.id == report && $0.kind == .unblocked }
             #expect(unblocked?.state == "waiting")
             try client.ack(collector.id, attempt: collector.attempt, result: "2 images")
