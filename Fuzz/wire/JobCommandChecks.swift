@@ -60,6 +60,10 @@ enum JobCommandChecks {
         case .list(let queue, _, _, let limit):
             check.queue(queue)
             check.within(limit, 1...JobListState.maxPage, "limit")
+        case .children(let id, let after, let limit):
+            check.id(id)
+            after.map { check.id($0) }
+            check.within(limit, 1...JobListState.maxPage, "limit")
         case .purge(let queue, let state, let older):
             check.queue(queue)
             if state == .active { check.fail("PURGE of active jobs") }
@@ -236,6 +240,7 @@ extension JobCommand {
         case .resumeSchedule: return .resume
         case .batch: return .batch
         case .parents: return .parents
+        case .children: return .children
         }
     }
 }
