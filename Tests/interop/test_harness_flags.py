@@ -19,9 +19,20 @@ from conftest import server_mode
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return _free_ports(1)[0]
+
+
+def _free_ports(count: int) -> list:
+    """`count` different free ports: each probe stays bound until all are taken (one closed
+    first can be handed out again, and docketd refuses -m equal to -p)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def _varz_status(port: int) -> int:
@@ -59,7 +70,7 @@ def test_the_harness_command_line_starts_and_varz_answers(tmp_path, extra):
         (tmp_path / "server.conf").write_text("max_payload: 4096\nauthorization { user: ivan, password: pwd }\n")
     extra = [{"LOG": str(tmp_path / "server.log"), "CONF": str(tmp_path / "server.conf")}.get(word, word)
              for word in extra]
-    port, http_port = _free_port(), _free_port()
+    port, http_port = _free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
     env["DOCKET_DATA_DIR"] = str(tmp_path / "data")
     argv = [os.environ["DOCKETD"], "-p", str(port), "-m", str(http_port), "-a", "127.0.0.1", *extra]
