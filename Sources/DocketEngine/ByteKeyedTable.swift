@@ -43,7 +43,7 @@ final class ByteKeyedTable<Value> {
         while true {
             let stored = hashes[slot]
             if stored == 0 { return nil }
-            if stored == hash && Self.equal(keys[slot], key) { return values[slot] }
+            if stored == hash && sameBytes(keys[slot], key) { return values[slot] }
             slot = (slot + 1) & mask
         }
     }
@@ -124,9 +124,11 @@ final class ByteKeyedTable<Value> {
             set(oldKeys[index], oldValues[index]!)
         }
     }
+}
 
-    private static func equal(_ stored: [UInt8], _ key: UnsafeRawBufferPointer) -> Bool {
-        guard stored.count == key.count else { return false }
-        return stored.withUnsafeBytes { memcmp($0.baseAddress!, key.baseAddress!, key.count) == 0 }
-    }
+/// Whether a stored name and a name on the wire (or in a record) are the same bytes.
+func sameBytes(_ stored: [UInt8], _ key: UnsafeRawBufferPointer) -> Bool {
+    guard stored.count == key.count else { return false }
+    guard key.count > 0 else { return true }
+    return stored.withUnsafeBytes { memcmp($0.baseAddress!, key.baseAddress!, key.count) == 0 }
 }

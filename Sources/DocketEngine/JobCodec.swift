@@ -148,122 +148,142 @@ public enum JobCodec {
 
     /// Reads a record of any version; nil if it is not one this version can read.
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
-        switch bytes.first {
-        case 1: return decodeVersion1(bytes)
-        case 2, 3, 4: return decodeVersion2(bytes)
-        default: return nil
-        }
+        var fields = StoredJobFields()
+        return decode(bytes, into: &fields) ? fields : nil
     }
 
     public static func decode(_ bytes: [UInt8]) -> StoredJobFields? {
         bytes.withUnsafeBytes { decode($0) }
     }
 
-    private static func decodeVersion2(_ bytes: UnsafeRawBufferPointer) -> StoredJobFields? {
+    /// Reads a record of any version into `fields`, setting every one of them; false if it is
+    /// not one this version can read (and then `fields` holds parts of it). A restore reuses one
+    /// `StoredJobFields` for every record: returning a new one per record cost more in copies of
+    /// the struct than the decoding itself.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, into fields: inout StoredJobFields) -> Bool {
+        switch bytes.first {
+        case 1:
+            guard let decoded = decodeVersion1(bytes) else { return false }
+            fields = decoded
+            return true
+        case 2, 3, 4: return decodeVersion2(bytes, into: &fields)
+        default: return false
+        }
+    }
+
+    private static func decodeVersion2(_ bytes: UnsafeRawBufferPointer, into fields: inout StoredJobFields) -> Bool {
         var reader = Reader(bytes: bytes)
         guard let version = reader.byte(), (2...4).contains(version), let state = reader.byte().flatMap(JobState.init(rawValue:)), let flags = reader.byte(),
-            let priority = reader.signed(), let attempts = reader.unsigned(), let maxAttempts = reader.unsigned(),
-            let kind = reader.byte()
-        else { return nil }
-        let backoff: Backoff
+            let priority = reader.signed(), let attempts = reader.unsigned(), attempts <= UInt64(Int.max),
+            let maxAttempts = reader.unsigned(), maxAttempts <= UInt64(Int.max), let kind = reader.byte()
+        else { return false }
+        fields.state = state
+        fields.priority = Int(priority)
+        fields.attempts = Int(attempts)
+        fields.maxAttempts = Int(maxAttempts)
         switch kind {
         case 0:
-            guard let milliseconds = reader.signed() else { return nil }
-            backoff = .fixed(milliseconds: Int(milliseconds))
+            guard let milliseconds = reader.signed() else { return false }
+            fields.backoff = .fixed(milliseconds: Int(milliseconds))
         case 1:
-            guard let base = reader.signed(), let cap = reader.signed() else { return nil }
-            backoff = .exponential(baseMilliseconds: Int(base), capMilliseconds: Int(cap))
-        default: return nil
+            guard let base = reader.signed(), let cap = reader.signed() else { return false }
+            fields.backoff = .exponential(baseMilliseconds: Int(base), capMilliseconds: Int(cap))
+        default: return false
         }
-        var jitter = 0.0
+        fields.jitter = 0
         if flags & Flag.jitter != 0 {
-            guard let bits = reader.int() else { return nil }
-            jitter = Double(bitPattern: UInt64(bitPattern: bits))
+            guard let bits = reader.int() else { return false }
+            fields.jitter = Double(bitPattern: UInt64(bitPattern: bits))
         }
-        guard let lease = reader.signed(), let enqueuedAt = reader.signed(), let runAt = reader.signed() else { return nil }
-        var startedAt: Int64?
-        var finishedAt: Int64?
+        guard let lease = reader.signed(), let enqueuedAt = reader.signed(), let runAt = reader.signed() else { return false }
+        fields.leaseMilliseconds = Int(lease)
+        fields.enqueuedAt = enqueuedAt
+        fields.runAt = enqueuedAt &+ runAt
+        fields.startedAt = nil
+        fields.finishedAt = nil
         if flags & Flag.startedAt != 0 {
-            guard let delta = reader.signed() else { return nil }
-            startedAt = enqueuedAt &+ delta
+            guard let delta = reader.signed() else { return false }
+            fields.startedAt = enqueuedAt &+ delta
         }
         if flags & Flag.finishedAt != 0 {
-            guard let delta = reader.signed() else { return nil }
-            finishedAt = enqueuedAt &+ delta
+            guard let delta = reader.signed() else { return false }
+            fields.finishedAt = enqueuedAt &+ delta
         }
-        guard let progress = reader.byte(), let payloadSize = reader.unsigned(), let queue = reader.varintBlob() else { return nil }
-        func optional(_ flag: UInt8) -> Decoded<[UInt8]>? {
-            guard flags & flag != 0 else { return Decoded(value: nil) }
-            return reader.varintBlob().map { Decoded(value: Array(bytes[$0])) }
+        guard let progress = reader.byte(), let payloadSize = reader.unsigned(), payloadSize <= UInt64(UInt32.max),
+            let queue = reader.varintBlob()
+        else { return false }
+        fields.progress = Int(progress)
+        fields.payloadSize = Int(payloadSize)
+        fields.queue = UnsafeRawBufferPointer(rebasing: bytes[queue])
+        // Each present exactly when its flag is set, in the order of the flags.
+        func blob(_ flag: UInt8, _ target: inout [UInt8]?) -> Bool {
+            guard flags & flag != 0 else {
+                target = nil
+                return true
+            }
+            guard let range = reader.varintBlob() else { return false }
+            target = Array(bytes[range])
+            return true
         }
-        guard let key = optional(Flag.key), let note = optional(Flag.progressNote), let lastError = optional(Flag.lastError),
-            let result = optional(Flag.result), let group = optional(Flag.group),
-            attempts <= UInt64(Int.max), maxAttempts <= UInt64(Int.max), payloadSize <= UInt64(UInt32.max)
-        else { return nil }
-        var expiresAt: Int64?
-        var parents: [UInt64]?
-        var runsIfParentDies = false
-        var keyUntil: Int64?
-        var failedAttempts: [FailedAttempt]?
-        var flowDepth: Int?
+        guard blob(Flag.key, &fields.key), blob(Flag.progressNote, &fields.progressNote), blob(Flag.lastError, &fields.lastError),
+            blob(Flag.result, &fields.result), blob(Flag.group, &fields.group)
+        else { return false }
+        fields.expiresAt = nil
+        fields.parents = nil
+        fields.runsIfParentDies = false
+        fields.keyUntil = nil
+        fields.failedAttempts = nil
+        fields.flowDepth = nil
         if version == 3 {
-            guard let delta = reader.signed() else { return nil }
-            expiresAt = enqueuedAt &+ delta
+            guard let delta = reader.signed() else { return false }
+            fields.expiresAt = enqueuedAt &+ delta
         }
         while version == 4, let tag = reader.byte() {
             switch tag {
             case Tag.expiry:
-                guard expiresAt == nil, let delta = reader.signed() else { return nil }
-                expiresAt = enqueuedAt &+ delta
+                guard fields.expiresAt == nil, let delta = reader.signed() else { return false }
+                fields.expiresAt = enqueuedAt &+ delta
             case Tag.parents:
-                guard parents == nil, let count = reader.unsigned(), count <= UInt64(reader.bytes.count) else { return nil }
+                guard fields.parents == nil, let count = reader.unsigned(), count <= UInt64(reader.bytes.count) else { return false }
                 var ids: [UInt64] = []
                 for _ in 0..<count {
-                    guard let id = reader.unsigned() else { return nil }
+                    guard let id = reader.unsigned() else { return false }
                     ids.append(id)
                 }
-                parents = ids
+                fields.parents = ids
             case Tag.runsIfParentDies:
-                runsIfParentDies = true
+                fields.runsIfParentDies = true
             case Tag.flowDepth:
-                guard flowDepth == nil, let depth = reader.unsigned(), (1...UInt64(Int32.max)).contains(depth) else { return nil }
-                flowDepth = Int(depth)
+                guard fields.flowDepth == nil, let depth = reader.unsigned(), (1...UInt64(Int32.max)).contains(depth) else { return false }
+                fields.flowDepth = Int(depth)
             case Tag.keyUntil:
-                guard keyUntil == nil, let delta = reader.signed() else { return nil }
-                keyUntil = enqueuedAt &+ delta
+                guard fields.keyUntil == nil, let delta = reader.signed() else { return false }
+                fields.keyUntil = enqueuedAt &+ delta
             case Tag.failedAttempts:
-                guard failedAttempts == nil, let count = reader.unsigned(), count <= UInt64(reader.bytes.count) else { return nil }
+                guard fields.failedAttempts == nil, let count = reader.unsigned(), count <= UInt64(reader.bytes.count) else { return false }
                 var decoded: [FailedAttempt] = []
                 for _ in 0..<count {
                     guard let present = reader.byte(), present <= 3, let attempt = reader.unsigned(), attempt <= UInt64(Int32.max)
-                    else { return nil }
+                    else { return false }
                     var startedAt: Int64?
                     if present & 1 != 0 {
-                        guard let delta = reader.signed() else { return nil }
+                        guard let delta = reader.signed() else { return false }
                         startedAt = enqueuedAt &+ delta
                     }
-                    guard let ended = reader.signed() else { return nil }
+                    guard let ended = reader.signed() else { return false }
                     var error: [UInt8]?
                     if present & 2 != 0 {
-                        guard let range = reader.varintBlob() else { return nil }
+                        guard let range = reader.varintBlob() else { return false }
                         error = Array(bytes[range])
                     }
                     decoded.append(FailedAttempt(attempt: Int(attempt), startedAt: startedAt, endedAt: enqueuedAt &+ ended, error: error))
                 }
-                failedAttempts = decoded
+                fields.failedAttempts = decoded
             default:
-                return nil
+                return false
             }
         }
-        guard reader.atEnd else { return nil }
-        return StoredJobFields(
-            state: state, priority: Int(priority), attempts: Int(attempts), maxAttempts: Int(maxAttempts),
-            backoff: backoff, jitter: jitter, leaseMilliseconds: Int(lease), key: key.value, enqueuedAt: enqueuedAt,
-            runAt: enqueuedAt &+ runAt, startedAt: startedAt, finishedAt: finishedAt, progress: Int(progress),
-            progressNote: note.value, lastError: lastError.value, result: result.value,
-            queue: UnsafeRawBufferPointer(rebasing: bytes[queue]), group: group.value, payloadSize: Int(payloadSize),
-            expiresAt: expiresAt, parents: parents, runsIfParentDies: runsIfParentDies, keyUntil: keyUntil,
-            failedAttempts: failedAttempts, flowDepth: flowDepth)
+        return reader.atEnd
     }
 
     private static func putVarint(_ out: inout [UInt8], _ value: UInt64) {
@@ -492,4 +512,15 @@ public struct StoredJobFields {
     public var failedAttempts: [FailedAttempt]? = nil
     /// Its depth in its flow (version 4, with the parents; nil in records written before it).
     public var flowDepth: Int? = nil
+}
+
+extension StoredJobFields {
+    /// Fields to decode into (`JobCodec.decode(_:into:)`): a waiting job of nothing.
+    public init() {
+        self.init(
+            state: .waiting, priority: 0, attempts: 0, maxAttempts: 0, backoff: .fixed(milliseconds: 0), jitter: 0,
+            leaseMilliseconds: 0, key: nil, enqueuedAt: 0, runAt: 0, startedAt: nil, finishedAt: nil, progress: 0,
+            progressNote: nil, lastError: nil, result: nil, queue: UnsafeRawBufferPointer(start: nil, count: 0), group: nil,
+            payloadSize: nil)
+    }
 }

@@ -131,6 +131,9 @@ public final class JobEngine {
     /// The latest time a waiting job found by a restore so far became runnable, and whether
     /// one came out of that order (see `finishRestore`).
     private var restoredReadyTime = Int64.min
+    /// The queue the last restored job went to: stored jobs come in id order, mostly in long
+    /// runs of one queue, and comparing its name is cheaper than hashing it per job.
+    private var lastRestoredQueue: JobQueue?
     private var restoredOutOfOrder = false
 
     private var changedJobs: [Job] = []
@@ -155,7 +158,13 @@ public final class JobEngine {
     /// their worker is gone with the old process, and the attempt they were on stays counted.
     /// `rewritten`: recovery changed the stored fields (a salvage), so they are written back.
     public func restoreJob(id: UInt64, _ stored: StoredJobFields, payloadSize: Int, rewritten: Bool = false) {
-        let queue = queue(named: stored.queue)
+        let queue: JobQueue
+        if let last = lastRestoredQueue, sameBytes(last.nameBytes, stored.queue) {
+            queue = last
+        } else {
+            queue = self.queue(named: stored.queue)
+            lastRestoredQueue = queue
+        }
         let policy = queue.policy(
             maxAttempts: stored.maxAttempts, backoff: stored.backoff, jitter: stored.jitter,
             leaseMilliseconds: stored.leaseMilliseconds)
@@ -317,6 +326,7 @@ public final class JobEngine {
     public func finishRestore(nextID storedNextID: UInt64, queueConfigs: [(String, QueueConfig)] = []) {
         for (name, config) in queueConfigs { queue(named: name).config = config }
         nextID = max(nextID, storedNextID)
+        lastRestoredQueue = nil
         if restoredOutOfOrder { putRestoredJobsBackInLine() }
     }
 

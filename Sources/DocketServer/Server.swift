@@ -409,7 +409,9 @@ public final class Server {
         }
         engine.restoreSettings(queueConfigs)
         let stored = try directory.load { record in
-            guard var fields = JobCodec.decode(record.record) else {
+            // A local, filled in place: a captured one is copied whole for every call it is passed to.
+            var decoded = StoredJobFields()
+            guard JobCodec.decode(record.record, into: &decoded) else {
                 // Its checksum held, so it is a record, but not a job's: a damaged page led the
                 // walk into another database.
                 throw ServerError(
@@ -417,12 +419,11 @@ public final class Server {
             }
             // A payload that fails its checksum: a completed job's is only waiting to be deleted
             // (below); any other job's cannot run. (--salvage has dropped such payloads already.)
-            if record.payloadDamaged && fields.state != .completed {
+            if record.payloadDamaged && decoded.state != .completed {
                 throw ServerError(DataDirectory.damagedPayloadMessage(config.dataDirectory, job: record.id))
             }
             // Completed jobs give their payload up; every other job must still have it.
-            var rewritten = false
-            if record.payloadSize == nil && fields.state != .completed {
+            if record.payloadSize == nil && decoded.state != .completed {
                 guard config.salvage else {
                     throw ServerError(
                         "job \(record.id) in \(config.dataDirectory) has no payload: its data.mdb is damaged. Restore the directory from a backup; only without one, start once with --salvage to mark every such job dead")
@@ -431,17 +432,19 @@ public final class Server {
                 // It is stored with an empty payload, so that the directory starts from now on
                 // without --salvage, and a RETRY runs it with nothing rather than ends docketd.
                 log.error("Salvage: job \(record.id) lost its payload; it is dead")
+                var fields = decoded
                 fields.state = .dead
                 fields.lastError = Array("salvaged: the payload was lost (a damaged write-ahead log or data.mdb); RETRY runs it with an empty payload".utf8)
                 fields.finishedAt = clock.now()
                 fields.payloadSize = 0
                 stagedPayloads.append((record.id, []))  // the walk goes in id order: still sorted
-                rewritten = true
+                engine.restoreJob(id: record.id, fields, payloadSize: 0, rewritten: true)
+                recovered += 1
+                return
             }
-            engine.restoreJob(
-                id: record.id, fields, payloadSize: fields.payloadSize ?? record.payloadSize ?? 0, rewritten: rewritten)
+            engine.restoreJob(id: record.id, decoded, payloadSize: decoded.payloadSize ?? record.payloadSize ?? 0)
             // Completed jobs written by docketd 0.1 kept their payload: give it up now.
-            if fields.state == .completed && record.payloadSize != nil { stalePayloads.append(record.id) }
+            if decoded.state == .completed && record.payloadSize != nil { stalePayloads.append(record.id) }
             recovered += 1
         }
         engine.finishRestore(nextID: stored.nextID, queueConfigs: queueConfigs)
@@ -467,8 +470,11 @@ public final class Server {
                 id: id, pattern: Array(text[pattern]), queue: Array(text[queue]), options: options,
                 group: options.group.map { Array(text[$0]) }, text: Array(text[range]), owner: owner))
         }
+        // From the queues' counts: a walk over every job touched a million objects for a log line.
         var states = [Int](repeating: 0, count: Int(JobState.blocked.rawValue) + 1)
-        engine.jobs.forEach { states[Int($0.state.rawValue)] += 1 }
+        for queue in engine.queueList {
+            for index in states.indices where index < queue.counts.count { states[index] += queue.counts[index] }
+        }
         let summary = [JobState.waiting, .delayed, .blocked, .completed, .dead].map { "\(states[Int($0.rawValue)]) \($0.name)" }.joined(separator: ", ")
         log.info("Recovered \(recovered) jobs and \(stored.routes.count) routes from \(config.dataDirectory) in \(monotonicMilliseconds() - started) ms (\(summary); layout version \(DataDirectory.layoutVersion), sync \(config.syncMode.rawValue))")
         commitChanges()

@@ -20,6 +20,7 @@ import Testing
 
         let second = try DocketdProcess(dataDirectory: first.dataDirectory)
         #expect(second.log.text.contains("Recovered 3 jobs"))
+        #expect(second.log.text.contains("(1 waiting, 1 delayed, 0 blocked, 1 completed, 0 dead;"))
         let again = try second.client()
         _ = try again.handshake()
         try again.line("RESERVE mail timeout=0")
