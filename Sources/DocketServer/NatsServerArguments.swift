@@ -8,7 +8,7 @@
 public enum NatsServerArguments {
     /// nats-server's names for docketd's flags, where they are not the same word.
     static let aliases: [String: String] = [
-        "net": "addr", "server_name": "name", "http_port": "http-port", "cluster_listen": "cluster", "cluster_name": "cluster-name", "store_dir": "data-dir",
+        "net": "addr", "server_name": "name", "http_port": "http-port", "cluster_listen": "cluster", "cluster_name": "cluster-name", "store_dir": "data-dir", "sl": "signal",
     ]
 
     /// - Parameter shortFlags: the command's one-letter flags. A one-dash word made only of these

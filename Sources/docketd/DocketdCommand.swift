@@ -275,6 +275,9 @@ struct DocketdCommand: ParsableCommand {
     @Flag(help: "Read a password from standard input, print its bcrypt hash (for a configuration file's password or token) and exit.")
     var hashPassword = false
 
+    @Option(name: .customLong("signal"), help: "Send a running docketd a signal and exit, as nats-server's --signal (-sl): stop (SIGKILL), quit (SIGINT), term (SIGTERM), reopen (SIGUSR1: the log file), reload (SIGHUP: the configuration), ldm (SIGUSR2: lame duck mode); as <command>=<pid or pid file>, or alone when one docketd runs.")
+    var signal: String?
+
     @Flag(help: "Start even though the write-ahead log is damaged: keep every valid batch, log each one dropped, and mark jobs whose payload was lost dead. Without it such a start is refused with a message naming the damage.")
     var salvage = false
 
@@ -297,6 +300,10 @@ struct DocketdCommand: ParsableCommand {
     var portsFileDirectory = env("DOCKET_PORTS_FILE_DIR")
 
     func validate() throws {
+        if let signal {
+            do { _ = try SignalCommand.parse(signal) } catch { throw ValidationError("\(error)") }
+            return
+        }
         _ = try makeConfig()
     }
 
@@ -528,6 +535,17 @@ struct DocketdCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let signal {
+            do {
+                let command = try SignalCommand.parse(signal)
+                try command.send(to: command.resolve { SignalCommand.runningProcesses(named: "docketd") })
+            } catch {
+                let message = Array("docketd --signal: \(error)\n".utf8)
+                _ = Glibc.write(2, message, message.count)
+                Glibc.exit(1)
+            }
+            return
+        }
         if hashPassword {
             guard let password = readLine(strippingNewline: true), !password.isEmpty else {
                 throw ValidationError("--hash-password reads the password from standard input; it was empty.")
