@@ -611,8 +611,11 @@ extension Server {
             if table.established.contains(where: { $0.route?.routeURL == text }) { continue }
             // A peer's INFO may list any number of addresses: no more are tried than may be kept.
             guard table.solicitors.count(where: { !$0.isExplicit }) < table.maxPeers else { return }
+            // It logs in with this node's cluster authorization, as nats-server's discovered
+            // routes do (`routeReady`); only a node without one borrows the credentials of its
+            // first configured route that has some.
             var learnt = url
-            if let own = config.routes.first(where: { $0.user != nil }) {
+            if config.routeCredentials == nil, let own = config.routes.first(where: { $0.user != nil }) {
                 learnt.user = own.user
                 learnt.password = own.password
             }

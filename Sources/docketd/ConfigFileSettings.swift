@@ -223,7 +223,8 @@ struct ConfigFileSettings {
                 let items: [ConfigValue]
                 if case .array(let list) = item { items = list } else { items = [item] }
                 let texts = try items.map { try string($0, "cluster.routes") }
-                guard let urls = RouteURL.list(texts.joined(separator: ",")) else {
+                // `routes: []` is no routes, as in nats-server (a seed's file lists none).
+                guard let urls = texts.isEmpty ? [] : RouteURL.list(texts.joined(separator: ",")) else {
                     throw ConfigError("\(path): cluster.routes must be nats://[user:pass@]host:port addresses")
                 }
                 if !given("--routes") { config.routes = urls }

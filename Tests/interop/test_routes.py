@@ -759,6 +759,38 @@ def test_routes_must_log_in_when_the_cluster_has_credentials():
         first.stop()
 
 
+def test_a_learnt_route_logs_in_with_the_clusters_authorization(tmp_path):
+    """As nats-server's: a route learnt from a peer logs in with this node's cluster
+    authorization, not with the credentials written into a configured route's URL (those are
+    the seed's). Two nodes that share an authorization meet through a seed that has its own."""
+    seed_port, b_port, c_port = _free_port(), _free_port(), _free_port()
+
+    def config(port, user, password, routes):
+        listed = ", ".join(routes)
+        return (f"cluster {{\n  name: docket_test\n  listen: 127.0.0.1:{port}\n"
+                f"  authorization {{ user: {user}, password: {password} }}\n  routes: [{listed}]\n}}\n")
+
+    to_seed = f"nats://seed:seedpw@127.0.0.1:{seed_port}"
+    for name in ("seed", "b", "c"):
+        (tmp_path / name).mkdir()
+    nodes = []
+    try:
+        nodes.append(_start(tmp_path / "seed", {"config": config(seed_port, "seed", "seedpw", [])}))
+        nodes.append(_start(tmp_path / "b", {"config": config(b_port, "route", "s3cret", [to_seed])}))
+        nodes.append(_start(tmp_path / "c", {"config": config(c_port, "route", "s3cret", [to_seed])}))
+
+        async def main():
+            b, c = await nats.connect(nodes[1].url), await nats.connect(nodes[2].url)
+            # B and C hear each other only over a route of their own (routes carry one hop).
+            await meshed([b, c], timeout=15.0)
+            await b.close()
+            await c.close()
+        run(main())
+    finally:
+        for node in nodes:
+            node.stop()
+
+
 def test_varz_counts_the_routes_and_lists_every_nodes_client_address(cluster):
     """As nats-server's /varz: `routes` and `remotes` count the peers, `connect_urls` has every
     node's client address (nats.js's harness waits on it for a cluster to form), and `cluster`
