@@ -381,6 +381,16 @@ class ClientCore(Generic[SubscriptionT]):
             return ConnectionClosed(f"client is closed ({self._closed_because})")
         return ConnectionClosed("client is closed")
 
+    def _check_home(self) -> None:
+        """Raise :class:`~docketd_client.ConnectionClosed` when the caller is
+        not where the client lives (a process forked from the one that made
+        it, an event loop other than the one it connected in): there, a
+        command would wait for a reply that only the client's own threads
+        or tasks can read, for ever with ``request_timeout=None``."""
+        why = self._not_home()
+        if why is not None:
+            raise ConnectionClosed(why)
+
     def _check_payload(self, size: int) -> None:
         limit = self.max_payload
         if limit is not None and size > limit:
@@ -634,6 +644,7 @@ class ClientCore(Generic[SubscriptionT]):
     ) -> SubscriptionT:
         """Subscribe (``inline``: a function the reader calls for each
         message, as the inbox does; no queue, no callback thread or task)."""
+        self._check_home()
         P.check_subject(subject, wildcards=True)
         if max_pending is not None:
             check_positive_int(max_pending, "max_pending")
@@ -654,6 +665,7 @@ class ClientCore(Generic[SubscriptionT]):
         return sub
 
     def _unsubscribe(self, sub: SubscriptionCore, max_msgs: Optional[int]) -> None:
+        self._check_home()
         if max_msgs is not None and (isinstance(max_msgs, bool) or not isinstance(max_msgs, int) or max_msgs < 0):
             raise BadArgument(f"max_msgs must be a non-negative integer, not {max_msgs!r}")
         with self._lock:
@@ -698,6 +710,11 @@ class ClientCore(Generic[SubscriptionT]):
     def _init_io(self) -> None:
         """Set up the client's own I/O state (the threaded client also
         connects here: ``Client(...)`` connects at once)."""
+        raise NotImplementedError
+
+    def _not_home(self) -> Optional[str]:
+        """Why the caller cannot use the client from where it is (see
+        :meth:`_check_home`), or None."""
         raise NotImplementedError
 
     def _write(self, data: bytes) -> None:
