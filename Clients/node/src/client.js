@@ -1062,6 +1062,13 @@ export class Client extends EventEmitter {
           this._afterInfo(current, frame.info, tlsConf, where, finish, fail, upgrade);
           return;
         }
+        if (!infoSeen) {
+          // A server speaks first, with INFO. Anything else would otherwise be taken as traffic
+          // of a connection that is not up yet (a MSG handed to a subscription, an -ERR only
+          // emitted) while the attempt waited out connectTimeoutMs.
+          fail(frame.op === 'ERR' ? new ServerError(frame.text) : new ProtocolError(`${where} sent ${frame.op} before INFO: is it a docketd or NATS server?`));
+          return;
+        }
         if (!finished && frame.op === 'ERR' && isAuthorizationViolation(frame.text)) {
           // The answer to CONNECT: this attempt fails with it (not with the close that follows).
           fail(this._authorizationError(frame.text, where));
