@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import math
 import random
 import secrets
 import socket
@@ -74,6 +75,33 @@ def check_positive_int(value: Any, what: str) -> int:
     """``value``, when it is a positive int (not a bool); else BadArgument."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadArgument(f"{what} must be a positive integer, not {value!r}")
+    return value
+
+
+def check_seconds(value: Any, what: str, *, positive: bool = False, may_be_none: bool = False) -> Optional[float]:
+    """``value`` as seconds: a finite number, above zero when ``positive``,
+    else zero or more (None too when ``may_be_none``); else BadArgument.
+    Checked when the client is made: a wrong one would otherwise surface
+    only where it is first used, a reconnect's backoff on the reader
+    thread among them, and close the client then."""
+    if value is None and may_be_none:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < 0 or (positive and value == 0)):
+        bound = "above 0" if positive else "0 or more"
+        alternative = "None or " if may_be_none else ""
+        raise BadArgument(f"{what} must be {alternative}a finite number of seconds, {bound}; not {value!r}")
+    return float(value)
+
+
+def check_count(value: Any, what: str, *, may_be_none: bool = False) -> Optional[int]:
+    """``value`` when it is an int of 0 or more (not a bool), or None when
+    ``may_be_none``; else BadArgument."""
+    if value is None and may_be_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        alternative = "None or " if may_be_none else ""
+        raise BadArgument(f"{what} must be {alternative}an integer, 0 or more; not {value!r}")
     return value
 
 
@@ -272,6 +300,18 @@ class ClientCore(Generic[SubscriptionT]):
         tls_hostname: Optional[str] = None,
     ) -> None:
         check_positive_int(max_pending_msgs, "max_pending_msgs")
+        check_seconds(request_timeout, "request_timeout", may_be_none=True)
+        check_seconds(connect_timeout, "connect_timeout", positive=True)
+        check_count(max_reconnect_attempts, "max_reconnect_attempts", may_be_none=True)
+        check_seconds(reconnect_wait, "reconnect_wait")
+        check_seconds(reconnect_max_wait, "reconnect_max_wait")
+        check_count(reconnect_buffer_size, "reconnect_buffer_size")
+        check_positive_int(max_buffered_output, "max_buffered_output")
+        check_positive_int(max_control_line, "max_control_line")
+        if not isinstance(echo, bool):
+            raise BadArgument(f"echo must be True or False, not {echo!r}")
+        if name is not None and not isinstance(name, str):
+            raise BadArgument(f"name must be a str or None, not {name!r}")
         if ping_interval is not None and (
             isinstance(ping_interval, bool) or not isinstance(ping_interval, (int, float)) or not ping_interval > 0
         ):
