@@ -91,7 +91,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
 from . import protocol as P
 from ._client_core import CLOSED, CLOSED_BY_CALLER, CLOSED_MARK, CONNECTED, DISCONNECTED, PendingReply
-from ._client_core import SubscriptionCore, set_keepalive
+from ._client_core import SubscriptionCore, check_seconds, set_keepalive
 from ._common import DEFAULT_URL, Handshake, StartTLS
 from ._tls import TLSSocket
 from ._verbs import REQUEST_TIMEOUT, BlockingVerbs, Request, Subscribe
@@ -187,6 +187,7 @@ class Subscription(SubscriptionCore):
         within ``timeout`` seconds (None: wait forever) and
         :class:`~docketd_client.SubscriptionClosed` once the subscription has ended
         and every message was taken."""
+        check_seconds(timeout, "timeout", may_be_none=True)
         self._check_readable()
         try:
             return self._taken(self._queue.get(timeout=timeout))
@@ -635,6 +636,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         In a process forked from the one that made the client, it only lets
         go of the child's copy of the socket: the connection is the
         parent's, and shutting it down here would cut the parent off."""
+        check_seconds(timeout, "timeout")
         if self._not_home() is not None:
             self._let_go_in_child()
             return

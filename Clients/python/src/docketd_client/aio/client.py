@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, Generator, Optional, Set, Tuple
 
 from .. import protocol as P
 from .._client_core import CLOSED, CLOSED_BY_CALLER, CLOSED_MARK, CONNECTED, DISCONNECTED, PendingReply
-from .._client_core import SubscriptionCore, set_keepalive
+from .._client_core import SubscriptionCore, check_seconds, set_keepalive
 from .._common import DEFAULT_URL, Handshake, StartTLS
 from .._verbs import REQUEST_TIMEOUT, CoroutineVerbs, Request, Subscribe
 from ..errors import ConnectError, ConnectionClosed, ConnectionLost, Error, ProtocolError, SubscriptionClosed, Timeout
@@ -126,6 +126,7 @@ class Subscription(SubscriptionCore):
         arrives within ``timeout`` seconds (None: wait),
         :class:`~docketd_client.SubscriptionClosed` once it has ended and
         every message was taken."""
+        check_seconds(timeout, "timeout", may_be_none=True)
         self._check_readable()
         try:
             return self._taken(await asyncio.wait_for(self._queue.get(), timeout))
@@ -467,6 +468,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         the client closed when that loop is closed (nothing of it can run
         any more), and raises :class:`~docketd_client.ConnectionClosed`
         when that loop is still open (close it there)."""
+        check_seconds(timeout, "timeout")
         if self._state == CLOSED:
             return
         if self._not_home() is not None:
