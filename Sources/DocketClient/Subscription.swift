@@ -61,7 +61,7 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     /// The next message; waits up to `timeout` (nil: forever). Throws `timeout`, or
     /// `subscriptionClosed` once the subscription has ended and every message was read.
     public func next(timeout: DocketDuration? = nil) throws(DocketError) -> Message {
-        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         return try lock.withLock { () throws(DocketError) -> Message in
             while head == messages.count {
                 if ended { throw .subscriptionClosed }
@@ -79,7 +79,7 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     /// every message was read, or `cancelled`.
     public func next(timeout: DocketDuration? = nil) async throws(DocketError) -> Message {
         if Task.isCancelled { throw .cancelled }
-        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         let wakeup = Wakeup<Message>()
         let ready = lock.withLock { () -> Result<Message, DocketError>? in
             if head < messages.count { return .success(take()) }
@@ -204,7 +204,7 @@ public final class JobEvents: Sendable, Sequence, AsyncSequence {
     /// The next event; waits up to `timeout` (nil: forever). Throws `timeout`, or
     /// `subscriptionClosed` once the subscription has ended.
     public func next(timeout: DocketDuration? = nil) throws(DocketError) -> JobEvent {
-        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         while true {
             let remaining = deadline.map { DocketDuration.milliseconds($0.remainingMilliseconds) }
             if let event = JobEvent(try subscription.next(timeout: remaining)) { return event }
@@ -213,7 +213,7 @@ public final class JobEvents: Sendable, Sequence, AsyncSequence {
 
     /// The next event, awaited without holding a thread.
     public func next(timeout: DocketDuration? = nil) async throws(DocketError) -> JobEvent {
-        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         while true {
             let remaining = deadline.map { DocketDuration.milliseconds($0.remainingMilliseconds) }
             if let event = JobEvent(try await subscription.next(timeout: remaining)) { return event }
