@@ -184,6 +184,9 @@ class SubscriptionCore:
         self._delivered = 0
         self._dropped = 0
         self._closed = False
+        # Set by the caller's unsubscribe(): the callback is not called again,
+        # whatever is still queued for it (an iterator still yields it).
+        self._stopped = False
 
     @property
     def delivered(self) -> int:
@@ -244,6 +247,13 @@ class SubscriptionCore:
 
     def _start(self) -> None:
         """Start delivering to the callback, if there is one."""
+
+    def _for_callback(self, item: Any) -> bool:
+        """Whether a queued item goes to the callback: not the end mark, and
+        nothing once the caller has unsubscribed (a callback that
+        unsubscribes on its first message was called for every message
+        queued behind it, unlike NATS clients)."""
+        return item is not CLOSED_MARK and not self._stopped
 
     def _resubscribe_bytes(self) -> bytes:
         out = P.encode_subscribe(self.subject, self.sid, self.queue)
@@ -712,6 +722,8 @@ class ClientCore(Generic[SubscriptionT]):
             if self._subs.get(sub.sid) is not sub:
                 return
             ending = max_msgs is None or sub._delivered >= max_msgs
+            if max_msgs is None:
+                sub._stopped = True
             if ending:
                 del self._subs[sub.sid]
             else:

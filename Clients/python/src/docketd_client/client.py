@@ -179,7 +179,8 @@ class Subscription(SubscriptionCore):
 
     def unsubscribe(self, max_msgs: Optional[int] = None) -> None:
         """End the subscription now, or after ``max_msgs`` messages in total
-        (at once if it already had that many)."""
+        (at once if it already had that many). Ended now, its callback is not
+        called again, for messages still queued either."""
         self._client._unsubscribe(self, max_msgs)
 
     def next_msg(self, timeout: Optional[float] = None) -> Msg:
@@ -224,6 +225,8 @@ class Subscription(SubscriptionCore):
         """The callback's thread: each message in order, until the end."""
         assert self.callback is not None
         for item in iter(self._queue.get, CLOSED_MARK):
+            if not self._for_callback(item):
+                continue
             try:
                 self.callback(item)
             except BaseException as exc:  # noqa: B902 - nothing a callback raises stops delivery

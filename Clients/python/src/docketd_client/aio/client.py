@@ -117,7 +117,9 @@ class Subscription(SubscriptionCore):
         return f"<aio.Subscription sid={self.sid} subject={self.subject!r} queue={self.queue!r}>"
 
     async def unsubscribe(self, max_msgs: Optional[int] = None) -> None:
-        """End the subscription now, or after ``max_msgs`` messages in total."""
+        """End the subscription now, or after ``max_msgs`` messages in total.
+        Ended now, its callback is not called again, for messages still
+        queued either."""
         self._client._unsubscribe(self, max_msgs)
         await self._client._drain()
 
@@ -154,6 +156,8 @@ class Subscription(SubscriptionCore):
             item = await self._queue.get()
             if item is CLOSED_MARK:
                 return
+            if not self._for_callback(item):
+                continue
             try:
                 result = self.callback(item)
                 if _inspect.isawaitable(result):
