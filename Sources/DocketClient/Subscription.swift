@@ -27,6 +27,9 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     private var messages: [Message] = []
     private var head = 0
     private var ended = false
+    /// Set by the caller's `unsubscribe()`: the handler is not called again, for messages
+    /// still queued either (as NATS clients; an iterator still reads what was queued).
+    private var handlerStopped = false
     private var maxMessages: Int?
     private var deliveredCount = 0
     private var droppedCount = 0
@@ -43,7 +46,10 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
         self.limit = Swift.max(1, limit)
         if case .handler(let handler) = mode {
             dispatcher = PosixThread.start { [self] in
-                while let message = try? self.next() { handler(message) }
+                while let message = try? self.next() {
+                    if lock.withLock({ handlerStopped }) { continue }  // drained, not handed over
+                    handler(message)
+                }
             }
             dispatcher?.detach()
         }
@@ -116,8 +122,10 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     }
 
     /// Ends the subscription now, or once it has delivered `max` messages in total (at once if
-    /// it already has).
+    /// it already has). Ended now, a handler is not called again, for messages still queued
+    /// either (a handler that unsubscribes on its first message was called for all of them).
     public func unsubscribe(after max: Int? = nil) throws(DocketError) {
+        if max == nil { lock.withLock { handlerStopped = true } }
         guard let connection else {
             finish()
             return
