@@ -215,6 +215,9 @@ class SubscriptionCore:
     # -- reading ---------------------------------------------------------------
 
     def _check_readable(self) -> None:
+        # Read from a forked child or another event loop, it would wait for
+        # messages only the client's own reader can bring.
+        self._client._check_home()
         if self.callback is not None or self._inline is not None:
             raise BadArgument("a subscription with a callback cannot be read with next_msg")
 
