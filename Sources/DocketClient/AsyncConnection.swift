@@ -73,7 +73,7 @@ public final class AsyncDocketConnection: Sendable {
     /// Waits until the server has handled everything sent before (a PING answered PONG).
     public func flush(timeout: DocketDuration? = 10) async throws(DocketError) {
         // A deadline of its own rather than requestTimeout's.
-        let deadline = Deadline.within(timeout?.milliseconds)
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         try await blocking.performAsync(Commands.ping(), deadline: deadline)
     }
 

@@ -328,8 +328,10 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Connects to `host:port` and completes the handshake. Failing to connect the first time
     /// throws `connectFailed` at once (reconnecting starts only once connected).
-    /// TLS settings that cannot be used throw `tlsConfiguration`, before connecting.
+    /// TLS settings that cannot be used throw `tlsConfiguration`, before connecting; options
+    /// that cannot work (a duration that is none, a limit below its range) throw `badArgument`.
     public init(host: String, port: Int, options: Options = Options()) throws(DocketError) {
+        try options.check()
         self.host = host
         self.port = port
         self.options = options
@@ -610,7 +612,7 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Waits until the server has handled everything sent before (a PING answered PONG).
     public func flush(timeout: DocketDuration? = 10) throws(DocketError) {
-        let deadline = Deadline.within(timeout?.milliseconds)
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         let pending = try sendBytes(Wire.ping(), expecting: .ping, whenDisconnected: .wait(deadline))!
         _ = try wait(pending, deadline: deadline)
     }
@@ -779,7 +781,7 @@ public final class DocketConnection: @unchecked Sendable {
     func request(_ subject: String, _ payload: [UInt8], headers: [Header]?, timeout: DocketDuration, accept: (@Sendable (Message) -> Bool)?)
         throws(DocketError) -> Message
     {
-        let deadline = Deadline.after(milliseconds: timeout.milliseconds ?? 5000)
+        let deadline = Deadline.after(milliseconds: try timeout.callTimeoutMilliseconds())
         let waiter = RequestWaiter(accept: accept)
         let token = try sendRequest(subject, payload, headers: headers, waiter: waiter)
         defer { forgetRequest(token) }
@@ -803,7 +805,7 @@ public final class DocketConnection: @unchecked Sendable {
         async throws(DocketError) -> Message
     {
         if Task.isCancelled { throw .cancelled }
-        let deadline = Deadline.after(milliseconds: timeout.milliseconds ?? 5000)
+        let deadline = Deadline.after(milliseconds: try timeout.callTimeoutMilliseconds())
         let wakeup = Wakeup<Message>()
         let waiter = RequestWaiter(accept: accept, wakeup: wakeup)
         let token = try sendRequest(subject, payload, headers: headers, waiter: waiter)

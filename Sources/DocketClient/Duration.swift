@@ -77,4 +77,22 @@ public struct DocketDuration: Sendable, Hashable, CustomStringConvertible, Expre
     }
 
     public var description: String { (try? wireText()) ?? "invalid duration" }
+
+    /// A call's timeout in milliseconds; throws `badArgument` for one that is no duration.
+    /// Read as nil it was taken as no limit (`flush` waited for ever), as 0 (`next` gave up at
+    /// once) or as 5 s (`request`).
+    func callTimeoutMilliseconds() throws(DocketError) -> Int {
+        guard let milliseconds else {
+            throw .badArgument("timeout must be a duration from 0 to 366 days (250ms, 30s, 5m, or seconds as a number), not \(given)")
+        }
+        return milliseconds
+    }
+
+    /// The value as it was given, for an error message.
+    var given: String {
+        switch storage {
+        case .seconds(let seconds): return "\(seconds) seconds"
+        case .text(let text): return "\"\(text)\""
+        }
+    }
 }

@@ -27,6 +27,9 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     private var messages: [Message] = []
     private var head = 0
     private var ended = false
+    /// Set by the caller's `unsubscribe()`: the handler is not called again, for messages
+    /// still queued either (as NATS clients; an iterator still reads what was queued).
+    private var handlerStopped = false
     private var maxMessages: Int?
     private var deliveredCount = 0
     private var droppedCount = 0
@@ -43,7 +46,10 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
         self.limit = Swift.max(1, limit)
         if case .handler(let handler) = mode {
             dispatcher = PosixThread.start { [self] in
-                while let message = try? self.next() { handler(message) }
+                while let message = try? self.next() {
+                    if lock.withLock({ handlerStopped }) { continue }  // drained, not handed over
+                    handler(message)
+                }
             }
             dispatcher?.detach()
         }
@@ -61,7 +67,7 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     /// The next message; waits up to `timeout` (nil: forever). Throws `timeout`, or
     /// `subscriptionClosed` once the subscription has ended and every message was read.
     public func next(timeout: DocketDuration? = nil) throws(DocketError) -> Message {
-        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         return try lock.withLock { () throws(DocketError) -> Message in
             while head == messages.count {
                 if ended { throw .subscriptionClosed }
@@ -79,7 +85,7 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     /// every message was read, or `cancelled`.
     public func next(timeout: DocketDuration? = nil) async throws(DocketError) -> Message {
         if Task.isCancelled { throw .cancelled }
-        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         let wakeup = Wakeup<Message>()
         let ready = lock.withLock { () -> Result<Message, DocketError>? in
             if head < messages.count { return .success(take()) }
@@ -116,8 +122,10 @@ public final class Subscription: @unchecked Sendable, Sequence, AsyncSequence {
     }
 
     /// Ends the subscription now, or once it has delivered `max` messages in total (at once if
-    /// it already has).
+    /// it already has). Ended now, a handler is not called again, for messages still queued
+    /// either (a handler that unsubscribes on its first message was called for all of them).
     public func unsubscribe(after max: Int? = nil) throws(DocketError) {
+        if max == nil { lock.withLock { handlerStopped = true } }
         guard let connection else {
             finish()
             return
@@ -204,7 +212,7 @@ public final class JobEvents: Sendable, Sequence, AsyncSequence {
     /// The next event; waits up to `timeout` (nil: forever). Throws `timeout`, or
     /// `subscriptionClosed` once the subscription has ended.
     public func next(timeout: DocketDuration? = nil) throws(DocketError) -> JobEvent {
-        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         while true {
             let remaining = deadline.map { DocketDuration.milliseconds($0.remainingMilliseconds) }
             if let event = JobEvent(try subscription.next(timeout: remaining)) { return event }
@@ -213,7 +221,7 @@ public final class JobEvents: Sendable, Sequence, AsyncSequence {
 
     /// The next event, awaited without holding a thread.
     public func next(timeout: DocketDuration? = nil) async throws(DocketError) -> JobEvent {
-        let deadline = Deadline.within(timeout.map { $0.milliseconds ?? 0 })
+        let deadline = Deadline.within(try timeout?.callTimeoutMilliseconds())
         while true {
             let remaining = deadline.map { DocketDuration.milliseconds($0.remainingMilliseconds) }
             if let event = JobEvent(try await subscription.next(timeout: remaining)) { return event }

@@ -61,6 +61,29 @@ import Testing
         }
     }
 
+    /// A handler that unsubscribes on its first message is not called again: it was called for
+    /// every message queued behind the first, unlike NATS clients (and the Node client).
+    @Test func aHandlerThatUnsubscribesIsNotCalledAgain() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let calls = Locked(0)
+            let made = Locked<Subscription?>(nil)
+            let allQueued = DispatchSemaphore(value: 0)
+            let subscription = try client.subscribe("once") { _ in
+                if calls.withLock({ $0 += 1; return $0 }) == 1 { allQueued.wait() }
+                try? made.current?.unsubscribe()
+            }
+            made.withLock { $0 = subscription }
+            for index in 0..<5 { try client.publish("once", "m\(index)") }
+            try client.flush()  // every MSG is queued before the PONG is read
+            allQueued.signal()
+            #expect(eventually(timeout: 5) { subscription.isClosed && subscription.pending == 0 })
+            try client.flush()
+            #expect(calls.current == 1)
+        }
+    }
+
     @Test func handlersQueueGroupsAndRequests() throws {
         try withServer { server in
             let publisher = try DocketConnection(server.address)

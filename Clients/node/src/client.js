@@ -427,7 +427,7 @@ function checkLimits(o) {
     const v = o[name];
     if (allow.infinity && v === Infinity) return;
     if (!Number.isSafeInteger(v) || v <= 0) {
-      throw new InvalidArgument(`${name} must be a positive integer${allow.infinity ? ' or Infinity' : ''} (got ${String(v)})`);
+      throw new InvalidArgument(`${name} must be a positive integer${allow.infinity ? ' or Infinity' : ''} (got ${shown(v)})`);
     }
   };
   positive('maxOutboxBytes');
@@ -435,6 +435,18 @@ function checkLimits(o) {
   positive('maxPendingMsgs', { infinity: true });
   positive('maxPendingBytes', { infinity: true });
   positive('maxPingsOut');
+  positive('maxControlLine');
+  const attempts = o.maxReconnectAttempts;
+  if (attempts !== Infinity && !(Number.isSafeInteger(attempts) && attempts >= 0)) {
+    throw new InvalidArgument(`maxReconnectAttempts must be an integer, 0 or more, or Infinity (got ${shown(attempts)})`);
+  }
+  for (const name of ['echo', 'reconnect']) {
+    // A string such as "false" is truthy: it would turn on what it meant to turn off.
+    if (typeof o[name] !== 'boolean') throw new InvalidArgument(`${name} must be true or false (got ${shown(o[name])})`);
+  }
+  if (o.name !== undefined && o.name !== null && typeof o.name !== 'string') {
+    throw new InvalidArgument(`name must be a string (got ${shown(o.name)})`);
+  }
   const ping = o.pingIntervalMs;
   if (ping !== null && ping !== 0 && !(typeof ping === 'number' && ping > 0 && ping <= 2 ** 31 - 1)) {
     throw new InvalidArgument(`pingIntervalMs must be a positive number of milliseconds, or 0 or null for no pings (got ${shown(ping)})`);
@@ -1060,6 +1072,13 @@ export class Client extends EventEmitter {
           this.info = frame.info;
           this._applyInfoLimits();
           this._afterInfo(current, frame.info, tlsConf, where, finish, fail, upgrade);
+          return;
+        }
+        if (!infoSeen) {
+          // A server speaks first, with INFO. Anything else would otherwise be taken as traffic
+          // of a connection that is not up yet (a MSG handed to a subscription, an -ERR only
+          // emitted) while the attempt waited out connectTimeoutMs.
+          fail(frame.op === 'ERR' ? new ServerError(frame.text) : new ProtocolError(`${where} sent ${frame.op} before INFO: is it a docketd or NATS server?`));
           return;
         }
         if (!finished && frame.op === 'ERR' && isAuthorizationViolation(frame.text)) {

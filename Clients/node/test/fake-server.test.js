@@ -157,3 +157,45 @@ test('a reply that comes with a reconnect\'s PONG never passes for the reply to 
     await fake.close();
   }
 });
+
+test('anything a server sends before its INFO fails the attempt at once: an -ERR as ServerError, the rest as ProtocolError', { timeout: 15_000 }, async () => {
+  // They were taken as traffic of a connection not up yet (the -ERR only emitted, the rest
+  // ignored): connect() went on when INFO followed, and waited out connectTimeoutMs when not.
+  for (const [first, kind] of /** @type {const} */ ([["-ERR 'go away'\r\n", ServerError], ['PONG\r\n', ProtocolError], ['+OK 5\r\n', ProtocolError]])) {
+    const fake = await fakeServer(() => {}, { beforeInfo: () => first });
+    try {
+      const failed = await connect({ port: fake.port, connectTimeoutMs: 5000, maxReconnectAttempts: 0 }).then(
+        (c) => (c.close(), null),
+        (e) => e,
+      );
+      assert.ok(failed instanceof kind, `${JSON.stringify(first)}: ${failed}`);
+      if (failed instanceof ServerError) assert.equal(failed.text, 'go away');
+    } finally {
+      await fake.close();
+    }
+  }
+});
+
+test('a MSG sent before a reconnect\'s INFO reaches no subscription; the attempt fails and the next one delivers', { timeout: 15_000 }, async () => {
+  let sid = '';
+  const fake = await fakeServer((line, socket) => {
+    if (line.startsWith('SUB news ')) sid = line.split(' ')[2];
+    if (line === 'PING') socket.write('PONG\r\n');
+  }, {
+    beforeInfo: (index) => (index === 1 ? `MSG news ${sid} 5\r\nearly\r\n` : ''),
+    withPong: (index) => (index === 2 ? `MSG news ${sid} 4\r\nlate\r\n` : ''),
+  });
+  const c = await connect({ port: fake.port, reconnectDelayMs: 20 });
+  c.on('error', () => {});
+  try {
+    const sub = c.subscribe('news');
+    await c.flush();
+    fake.dropAll();
+    const first = await within(sub[Symbol.asyncIterator]().next(), 5000, 'a message');
+    assert.equal(first.value.string(), 'late');
+    assert.equal(fake.sockets.length, 3, 'connection 1 was given up');
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});

@@ -141,6 +141,33 @@ test('connect(url, options) uses the options (they were ignored); unknown connec
   assert.throws(() => new Worker(/** @type {any} */ ({ url, queues: ['q'], handler() {}, concurency: 4 })), /unknown Worker option "concurency"/);
 });
 
+test('connect options of the wrong type or range are refused before connecting: maxReconnectAttempts, maxControlLine, echo, reconnect, name', { timeout: 10_000 }, async () => {
+  // They were taken as given: reconnect: "false" (truthy) reconnected, echo: "no" echoed,
+  // maxControlLine: 0 or "4096" and maxReconnectAttempts: -2 or "3" were compared as they came.
+  const fake = await recordingServer();
+  try {
+    for (const [option, pattern] of /** @type {[Record<string, unknown>, RegExp][]} */ ([
+      [{ maxReconnectAttempts: '3' }, /maxReconnectAttempts must be an integer, 0 or more, or Infinity \(got "3"\)/],
+      [{ maxReconnectAttempts: -2 }, /maxReconnectAttempts must be/],
+      [{ maxReconnectAttempts: 1.5 }, /maxReconnectAttempts must be/],
+      [{ maxControlLine: 0 }, /maxControlLine must be a positive integer \(got 0\)/],
+      [{ maxControlLine: '4096' }, /maxControlLine must be a positive integer \(got "4096"\)/],
+      [{ echo: 'no' }, /echo must be true or false/],
+      [{ reconnect: 'false' }, /reconnect must be true or false \(got "false"\)/],
+      [{ name: 5 }, /name must be a string/],
+    ])) {
+      const err = await connect({ port: fake.port, ...option }).then((c) => (c.close(), null), (e) => e);
+      assert.ok(err instanceof InvalidArgument, `${JSON.stringify(option)}: ${err}`);
+      assert.match(err.message, pattern);
+    }
+    assert.equal(fake.sockets.length, 0, 'a refused option does not connect');
+    const c = await connect({ port: fake.port, maxReconnectAttempts: 0, echo: false, reconnect: false, name: null });
+    await c.close();
+  } finally {
+    await fake.close();
+  }
+});
+
 test('unknown option names are refused with InvalidArgument, naming them (enqueue, batch, route, schedule, fail, …)', { timeout: 10_000 }, async () => {
   const fake = await recordingServer();
   const c = await connect({ port: fake.port });

@@ -7,11 +7,12 @@ import net from 'node:net';
  * (payload lines included: the fake does not frame payloads) to `onLine(line, socket, index)`.
  * Every CONNECT line is kept, exactly as received, in `connects` (CRLF included).
  * @param {(line: string, socket: net.Socket, index: number) => void} [onLine]
- * @param {{info?: Record<string, unknown>, accept?: (connect: any, index: number) => boolean, dropAfterHandshake?: boolean, withPong?: (index: number) => string}} [opts]
+ * @param {{info?: Record<string, unknown>, accept?: (connect: any, index: number) => boolean, dropAfterHandshake?: boolean, withPong?: (index: number) => string, beforeInfo?: (index: number) => string}} [opts]
  *   info: extra INFO fields (e.g. `{auth_required: true}`); accept: called with each CONNECT's
  *   JSON; false answers `-ERR 'Authorization Violation'` and closes, as docketd does;
  *   dropAfterHandshake: close each connection right after its handshake's PONG; withPong: what the
- *   i-th connection gets in the same write as its handshake's PONG
+ *   i-th connection gets in the same write as its handshake's PONG; beforeInfo: what the i-th
+ *   connection gets before its INFO (a server that does not speak first with INFO)
  */
 export async function fakeServer(onLine = () => {}, opts = {}) {
   /** @type {net.Socket[]} */
@@ -26,7 +27,7 @@ export async function fakeServer(onLine = () => {}, opts = {}) {
     sockets.push(socket);
     arrivals.push(performance.now());
     socket.on('error', () => {});
-    socket.write(`INFO ${JSON.stringify(info)}\r\n`);
+    socket.write(`${opts.beforeInfo?.(index) ?? ''}INFO ${JSON.stringify(info)}\r\n`);
     let buf = '';
     let handshake = true;
     socket.on('data', (d) => {

@@ -515,6 +515,30 @@ def test_an_info_max_payload_that_is_no_positive_integer_counts_as_none(scripted
         client.close(timeout=0.5)
 
 
+@pytest.mark.parametrize("value", [b'"false"', b"1", b'"yes"'])
+def test_only_json_true_in_info_asks_for_tls(scripted, value):
+    # Read as truthy, tls_required "false" made the client start a TLS handshake the
+    # server was not waiting for, and fail with a timeout (the Node and Swift clients
+    # take only JSON true).
+    srv = scripted(info=b'INFO {"server_id":"FAKE","tls_required":%s}\r\n' % value)
+    client = docket.Client(srv.url, connect_timeout=2)
+    try:
+        assert not client.is_secure
+        client.flush(5)
+    finally:
+        client.close(timeout=0.5)
+
+    async def main():
+        aclient = await aio.connect(srv.url, connect_timeout=2)
+        try:
+            assert not aclient.is_secure
+            await aclient.flush(5)
+        finally:
+            await aclient.close(timeout=0.5)
+
+    run(main())
+
+
 # --------------------------------------------------------------------------
 # Replies to commands never sent
 

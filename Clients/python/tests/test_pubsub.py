@@ -94,6 +94,49 @@ def test_unsubscribe_and_max_msgs(client):
     assert [m.data for m in sub2] == [b"x"]
 
 
+def test_a_callback_that_unsubscribes_is_not_called_again(client, url):
+    # It was called for every message already queued behind the first (here all five),
+    # unlike the Node client and NATS clients; an iterator still yields what was queued.
+    got = []
+    all_queued = threading.Event()
+
+    def first_only(msg):
+        got.append(msg.data)
+        all_queued.wait(5)
+        sub.unsubscribe()
+
+    sub = client.subscribe("once", callback=first_only)
+    for i in range(5):
+        client.publish("once", str(i))
+    client.flush()  # every MSG is queued before the PONG is read
+    all_queued.set()
+    assert wait_until(lambda: sub.pending == 0 and sub.closed)
+    client.flush()
+    assert got == [b"0"]
+
+
+def test_an_aio_callback_that_unsubscribes_is_not_called_again(url):
+    async def main():
+        async with aio.connect(url) as aclient:
+            seen = []
+            all_queued = asyncio.Event()
+
+            async def first(msg):
+                seen.append(msg.data)
+                await all_queued.wait()
+                await asub.unsubscribe()
+
+            asub = await aclient.subscribe("once", callback=first)
+            for i in range(5):
+                await aclient.publish("once", str(i))
+            await aclient.flush()
+            all_queued.set()
+            await asyncio.wait_for(asub._task, 5)  # it ends at the end mark unsubscribe queued
+            assert seen == [b"0"]
+
+    asyncio.run(main())
+
+
 def test_request_reply(client, make_client):
     responder = make_client()
 

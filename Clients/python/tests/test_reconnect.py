@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
 
 import docketd_client as docket
+import docketd_client.aio as aio
 from conftest import lmdb_only, wait_until
 
 
@@ -206,3 +208,35 @@ def test_by_default_reconnects_for_as_long_as_it_takes(start_docketd):
         assert client.max_reconnect_attempts is None
     finally:
         client.close()
+
+
+# Each was taken as given: a string reconnect_wait, reconnect_max_wait or max_reconnect_attempts
+# closed the client at its first reconnect (a TypeError on the reader thread), a bad timeout
+# failed every command (or leaked ValueError/TypeError from the socket), max_buffered_output=0
+# made every publish wait request_timeout and time out.
+@pytest.mark.parametrize("options", [
+    {"request_timeout": -1}, {"request_timeout": "5"}, {"request_timeout": float("nan")},
+    {"request_timeout": float("inf")}, {"request_timeout": True},
+    {"connect_timeout": 0}, {"connect_timeout": -1}, {"connect_timeout": "2"}, {"connect_timeout": None},
+    {"reconnect_wait": -1}, {"reconnect_wait": "0.1"}, {"reconnect_max_wait": "2"},
+    {"max_reconnect_attempts": -1}, {"max_reconnect_attempts": "3"}, {"max_reconnect_attempts": 1.5},
+    {"reconnect_buffer_size": -1}, {"max_buffered_output": 0}, {"max_control_line": "4096"},
+    {"echo": "no"}, {"name": 5},
+])
+def test_options_are_checked_when_the_client_is_made(url, options):
+    with pytest.raises(docket.BadArgument, match=next(iter(options))):
+        docket.Client(url, **options)
+
+    async def main():
+        with pytest.raises(docket.BadArgument, match=next(iter(options))):
+            await aio.connect(url, **options)
+
+    asyncio.run(main())
+
+
+def test_the_edges_of_the_options_are_taken(url):
+    with docket.Client(url, request_timeout=0, max_reconnect_attempts=0, reconnect_wait=0, reconnect_max_wait=0,
+                       reconnect_buffer_size=0, connect_timeout=0.5) as client:
+        with pytest.raises(docket.Timeout):
+            client.stats()  # a request_timeout of 0 does not wait
+        client.flush(timeout=5)

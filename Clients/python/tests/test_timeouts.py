@@ -170,3 +170,45 @@ def test_aio_close_is_bounded_by_its_timeout_while_the_server_does_not_read(serv
             os.kill(server.proc.pid, signal.SIGCONT)
 
     run(main())
+
+
+# A timeout the client cannot wait for was taken as given: -1 or NaN timed the call out at
+# once (a flush "within nans"), infinity raised OverflowError, a string TypeError (request()
+# after publishing its message), a callback that is no function failed on every message.
+BAD_TIMEOUTS = [-1, float("nan"), float("inf"), "5", True]
+
+
+@pytest.mark.parametrize("bad", BAD_TIMEOUTS)
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_before_anything_is_sent(client, make_client, bad):
+    listener = make_client()
+    heard = listener.subscribe("svc.bad")
+    listener.flush()
+    sub = client.subscribe("news")
+    for call in (lambda: client.flush(bad), lambda: client.request("svc.bad", b"x", timeout=bad),
+                 lambda: client.enqueue("q", b"x", timeout=bad), lambda: client.subscribe("t", timeout=bad),
+                 lambda: client.events("q", timeout=bad), lambda: sub.next_msg(bad), lambda: client.close(bad)):
+        with pytest.raises(docket.BadArgument, match="timeout must be"):
+            call()
+    client.flush()
+    with pytest.raises(docket.Timeout):
+        heard.next_msg(0.2)  # request() published nothing
+    assert client.list("q").jobs == []  # enqueue() sent nothing
+
+    async def main():
+        async with aio.connect(client.url) as aclient:
+            asub = await aclient.subscribe("news")
+            for call in (lambda: aclient.flush(bad), lambda: aclient.request("svc.bad", b"x", timeout=bad),
+                         lambda: aclient.subscribe("t", timeout=bad), lambda: asub.next_msg(bad),
+                         lambda: aclient.close(bad)):
+                with pytest.raises(docket.BadArgument, match="timeout must be"):
+                    await call()
+            await aclient.flush()
+
+    asyncio.run(main())
+
+
+def test_a_callback_that_is_no_function_is_refused(client):
+    for call in (lambda: client.subscribe("t", callback=5), lambda: client.events("q", callback="print")):
+        with pytest.raises(docket.BadArgument, match="callback must be a function"):
+            call()
+    client.flush()

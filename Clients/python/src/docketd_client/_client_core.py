@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import math
 import random
 import secrets
 import socket
@@ -74,6 +75,33 @@ def check_positive_int(value: Any, what: str) -> int:
     """``value``, when it is a positive int (not a bool); else BadArgument."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadArgument(f"{what} must be a positive integer, not {value!r}")
+    return value
+
+
+def check_seconds(value: Any, what: str, *, positive: bool = False, may_be_none: bool = False) -> Optional[float]:
+    """``value`` as seconds: a finite number, above zero when ``positive``,
+    else zero or more (None too when ``may_be_none``); else BadArgument.
+    Checked when the client is made: a wrong one would otherwise surface
+    only where it is first used, a reconnect's backoff on the reader
+    thread among them, and close the client then."""
+    if value is None and may_be_none:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < 0 or (positive and value == 0)):
+        bound = "above 0" if positive else "0 or more"
+        alternative = "None or " if may_be_none else ""
+        raise BadArgument(f"{what} must be {alternative}a finite number of seconds, {bound}; not {value!r}")
+    return float(value)
+
+
+def check_count(value: Any, what: str, *, may_be_none: bool = False) -> Optional[int]:
+    """``value`` when it is an int of 0 or more (not a bool), or None when
+    ``may_be_none``; else BadArgument."""
+    if value is None and may_be_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        alternative = "None or " if may_be_none else ""
+        raise BadArgument(f"{what} must be {alternative}an integer, 0 or more; not {value!r}")
     return value
 
 
@@ -156,6 +184,9 @@ class SubscriptionCore:
         self._delivered = 0
         self._dropped = 0
         self._closed = False
+        # Set by the caller's unsubscribe(): the callback is not called again,
+        # whatever is still queued for it (an iterator still yields it).
+        self._stopped = False
 
     @property
     def delivered(self) -> int:
@@ -184,6 +215,9 @@ class SubscriptionCore:
     # -- reading ---------------------------------------------------------------
 
     def _check_readable(self) -> None:
+        # Read from a forked child or another event loop, it would wait for
+        # messages only the client's own reader can bring.
+        self._client._check_home()
         if self.callback is not None or self._inline is not None:
             raise BadArgument("a subscription with a callback cannot be read with next_msg")
 
@@ -216,6 +250,13 @@ class SubscriptionCore:
 
     def _start(self) -> None:
         """Start delivering to the callback, if there is one."""
+
+    def _for_callback(self, item: Any) -> bool:
+        """Whether a queued item goes to the callback: not the end mark, and
+        nothing once the caller has unsubscribed (a callback that
+        unsubscribes on its first message was called for every message
+        queued behind it, unlike NATS clients)."""
+        return item is not CLOSED_MARK and not self._stopped
 
     def _resubscribe_bytes(self) -> bytes:
         out = P.encode_subscribe(self.subject, self.sid, self.queue)
@@ -272,6 +313,18 @@ class ClientCore(Generic[SubscriptionT]):
         tls_hostname: Optional[str] = None,
     ) -> None:
         check_positive_int(max_pending_msgs, "max_pending_msgs")
+        check_seconds(request_timeout, "request_timeout", may_be_none=True)
+        check_seconds(connect_timeout, "connect_timeout", positive=True)
+        check_count(max_reconnect_attempts, "max_reconnect_attempts", may_be_none=True)
+        check_seconds(reconnect_wait, "reconnect_wait")
+        check_seconds(reconnect_max_wait, "reconnect_max_wait")
+        check_count(reconnect_buffer_size, "reconnect_buffer_size")
+        check_positive_int(max_buffered_output, "max_buffered_output")
+        check_positive_int(max_control_line, "max_control_line")
+        if not isinstance(echo, bool):
+            raise BadArgument(f"echo must be True or False, not {echo!r}")
+        if name is not None and not isinstance(name, str):
+            raise BadArgument(f"name must be a str or None, not {name!r}")
         if ping_interval is not None and (
             isinstance(ping_interval, bool) or not isinstance(ping_interval, (int, float)) or not ping_interval > 0
         ):
@@ -380,6 +433,16 @@ class ClientCore(Generic[SubscriptionT]):
         if self._closed_because:
             return ConnectionClosed(f"client is closed ({self._closed_because})")
         return ConnectionClosed("client is closed")
+
+    def _check_home(self) -> None:
+        """Raise :class:`~docketd_client.ConnectionClosed` when the caller is
+        not where the client lives (a process forked from the one that made
+        it, an event loop other than the one it connected in): there, a
+        command would wait for a reply that only the client's own threads
+        or tasks can read, for ever with ``request_timeout=None``."""
+        why = self._not_home()
+        if why is not None:
+            raise ConnectionClosed(why)
 
     def _check_payload(self, size: int) -> None:
         limit = self.max_payload
@@ -634,6 +697,7 @@ class ClientCore(Generic[SubscriptionT]):
     ) -> SubscriptionT:
         """Subscribe (``inline``: a function the reader calls for each
         message, as the inbox does; no queue, no callback thread or task)."""
+        self._check_home()
         P.check_subject(subject, wildcards=True)
         if max_pending is not None:
             check_positive_int(max_pending, "max_pending")
@@ -654,12 +718,15 @@ class ClientCore(Generic[SubscriptionT]):
         return sub
 
     def _unsubscribe(self, sub: SubscriptionCore, max_msgs: Optional[int]) -> None:
+        self._check_home()
         if max_msgs is not None and (isinstance(max_msgs, bool) or not isinstance(max_msgs, int) or max_msgs < 0):
             raise BadArgument(f"max_msgs must be a non-negative integer, not {max_msgs!r}")
         with self._lock:
             if self._subs.get(sub.sid) is not sub:
                 return
             ending = max_msgs is None or sub._delivered >= max_msgs
+            if max_msgs is None:
+                sub._stopped = True
             if ending:
                 del self._subs[sub.sid]
             else:
@@ -698,6 +765,11 @@ class ClientCore(Generic[SubscriptionT]):
     def _init_io(self) -> None:
         """Set up the client's own I/O state (the threaded client also
         connects here: ``Client(...)`` connects at once)."""
+        raise NotImplementedError
+
+    def _not_home(self) -> Optional[str]:
+        """Why the caller cannot use the client from where it is (see
+        :meth:`_check_home`), or None."""
         raise NotImplementedError
 
     def _write(self, data: bytes) -> None:

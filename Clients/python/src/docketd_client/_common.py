@@ -274,9 +274,12 @@ class TLSConfig:
 
     def upgrade_after(self, info: Dict[str, Any], where: str) -> bool:
         """Whether to start TLS after this (plaintext) INFO; raises
-        :class:`ConnectError` when client and server disagree."""
-        server_requires = bool(info.get("tls_required"))
-        server_offers = server_requires or bool(info.get("tls_available"))
+        :class:`ConnectError` when client and server disagree. Only JSON
+        ``true`` says yes, as the Node and Swift clients read it: a string
+        ``"false"`` is no reason to start a TLS handshake the server is not
+        waiting for."""
+        server_requires = info.get("tls_required") is True
+        server_offers = server_requires or info.get("tls_available") is True
         if server_requires and self.refused:
             raise ConnectError(f"{where} requires TLS and the client was given tls=False")
         if self.required and not server_offers:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Gener
 from typing import Mapping, Sequence, Type, TypeVar, Union, overload
 
 from . import protocol as P
-from ._client_core import ClientCore, SubscriptionT, check_positive_int
+from ._client_core import ClientCore, SubscriptionT, check_positive_int, check_seconds
 from .errors import BadArgument, NoResponders, Timeout
 from .models import ChildrenPage, EnqueueResult, FailOutcome, Job, JobEvent, JobInfo, JobOutcome, JobPage, Msg, ParentInfo, QueueInfo, Route
 from .models import Schedule, ServerStats
@@ -81,6 +81,10 @@ class Command(Step[Result]):
     #: The caller's result from the interpreted reply.
     read: Callable[[Any], Result] = _as_is
 
+    def __post_init__(self) -> None:
+        if self.timeout is not REQUEST_TIMEOUT:
+            check_seconds(self.timeout, "timeout", may_be_none=True)
+
     def send(self, client: Any) -> Any:
         return client._request(self.kind, self.wire, self.timeout)
 
@@ -114,6 +118,9 @@ class Request(Step[Result]):
     accept: Optional[Callable[[Msg], bool]]
     read: Callable[[Msg], Result]
 
+    def __post_init__(self) -> None:
+        check_seconds(self.timeout, "timeout", may_be_none=True)
+
     def send(self, client: Any) -> Any:
         return client._request_msg(self)
 
@@ -136,8 +143,19 @@ class Subscribe(Step[Result]):
     max_pending: Optional[int]
     events: bool = False
 
+    def __post_init__(self) -> None:
+        check_seconds(self.timeout, "timeout", may_be_none=True)
+        _check_callback(self.callback)
+
     def send(self, client: Any) -> Any:
         return client._open_subscription(self)
+
+
+def _check_callback(callback: Any) -> None:
+    # Taken as it was, a callback that cannot be called failed on every
+    # message, on the callback thread, instead of here.
+    if callback is not None and not callable(callback):
+        raise BadArgument(f"callback must be a function or None, not {callback!r}")
 
 
 # --------------------------------------------------------------------------
@@ -792,6 +810,7 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
             P._token(event, "event")
         if max_pending is not None:
             check_positive_int(max_pending, "max_pending")
+        _check_callback(callback)
         wrapped = None if callback is None else _event_callback(callback)
         return Subscribe(f"$JOB.{queue}.{event}", None, wrapped, timeout, max_pending, events=True)
 

@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import queue as queue_mod
 import socket
 import ssl
@@ -90,7 +91,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
 from . import protocol as P
 from ._client_core import CLOSED, CLOSED_BY_CALLER, CLOSED_MARK, CONNECTED, DISCONNECTED, PendingReply
-from ._client_core import SubscriptionCore, set_keepalive
+from ._client_core import SubscriptionCore, check_seconds, set_keepalive
 from ._common import DEFAULT_URL, Handshake, StartTLS
 from ._tls import TLSSocket
 from ._verbs import REQUEST_TIMEOUT, BlockingVerbs, Request, Subscribe
@@ -178,7 +179,8 @@ class Subscription(SubscriptionCore):
 
     def unsubscribe(self, max_msgs: Optional[int] = None) -> None:
         """End the subscription now, or after ``max_msgs`` messages in total
-        (at once if it already had that many)."""
+        (at once if it already had that many). Ended now, its callback is not
+        called again, for messages still queued either."""
         self._client._unsubscribe(self, max_msgs)
 
     def next_msg(self, timeout: Optional[float] = None) -> Msg:
@@ -186,6 +188,7 @@ class Subscription(SubscriptionCore):
         within ``timeout`` seconds (None: wait forever) and
         :class:`~docketd_client.SubscriptionClosed` once the subscription has ended
         and every message was taken."""
+        check_seconds(timeout, "timeout", may_be_none=True)
         self._check_readable()
         try:
             return self._taken(self._queue.get(timeout=timeout))
@@ -222,6 +225,8 @@ class Subscription(SubscriptionCore):
         """The callback's thread: each message in order, until the end."""
         assert self.callback is not None
         for item in iter(self._queue.get, CLOSED_MARK):
+            if not self._for_callback(item):
+                continue
             try:
                 self.callback(item)
             except BaseException as exc:  # noqa: B902 - nothing a callback raises stops delivery
@@ -340,6 +345,9 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         self._queued_errors = 0
         self._dropped_errors = 0
         self._pinger: Optional[threading.Thread] = None
+        # fork() copies the client but none of its threads, and the socket
+        # is shared with the parent: the child may not use it (see _not_home).
+        self._pid = os.getpid()
 
         sock, parser, info = self._connect_once()
         self._activate(sock, info)
@@ -626,7 +634,15 @@ class Client(BlockingVerbs[Subscription, EventStream]):
     def close(self, timeout: float = 2.0) -> None:
         """Close the client: write what is buffered (up to ``timeout``
         seconds), then close the connection. Commands still waiting fail with
-        :class:`~docketd_client.ConnectionClosed`; subscriptions end. Idempotent."""
+        :class:`~docketd_client.ConnectionClosed`; subscriptions end. Idempotent.
+
+        In a process forked from the one that made the client, it only lets
+        go of the child's copy of the socket: the connection is the
+        parent's, and shutting it down here would cut the parent off."""
+        check_seconds(timeout, "timeout")
+        if self._not_home() is not None:
+            self._let_go_in_child()
+            return
         deadline = time.monotonic() + timeout
         with self._lock:
             while self._state == CONNECTED and (self._out or self._flushing):
@@ -640,6 +656,14 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             if thread is not None and thread is not current and thread.is_alive():
                 thread.join(max(deadline - time.monotonic(), 0.5))
         self._wait_for_callbacks(max(deadline, time.monotonic() + 0.5))
+
+    def _let_go_in_child(self) -> None:
+        # No lock: a thread of the parent may have held it at the fork, and
+        # no thread is left here to release it.
+        self._state = CLOSED
+        self._closed_because = self._not_home() or ""
+        if self._sock is not None:
+            self._sock.close()  # this process's descriptor only; no shutdown
 
     def _shutdown(self, error: BaseException) -> None:
         subs = self._mark_closed(error)
@@ -660,6 +684,12 @@ class Client(BlockingVerbs[Subscription, EventStream]):
     # ------------------------------------------------------------------
     # Sending
 
+    def _not_home(self) -> Optional[str]:
+        if os.getpid() == self._pid:
+            return None
+        return (f"this client was made in process {self._pid} and cannot be used in process {os.getpid()}, "
+                "forked from it: its connection and threads stay with the parent (make a new Client in the child)")
+
     def _write(self, data: bytes) -> None:
         self._out += data
         self._flush_cond.notify()
@@ -673,6 +703,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
 
     def _send(self, data: bytes) -> None:
         """Queue a command that gets no reply (PUB, HPUB, SUB, UNSUB)."""
+        self._check_home()
         self._check_line(data)
         deadline = None if self.request_timeout is None else time.monotonic() + self.request_timeout
         with self._lock:
@@ -701,6 +732,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         a reconnect if need be). On timeout the reply, when it comes, is
         dropped; a job reserved that way is given back with FAIL retry=0.
         """
+        self._check_home()
         self._check_line(data)
         if timeout is REQUEST_TIMEOUT:
             timeout = self.request_timeout
@@ -725,6 +757,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         return _Pending(kind, awaited=False)
 
     def _request_msg(self, step: Request[Any]) -> Msg:
+        self._check_home()
         reply_to, token = self._reply_subject()
         waiter = _ReplyWaiter(step.accept)
         with self._lock:

@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, Generator, Optional, Set, Tuple
 
 from .. import protocol as P
 from .._client_core import CLOSED, CLOSED_BY_CALLER, CLOSED_MARK, CONNECTED, DISCONNECTED, PendingReply
-from .._client_core import SubscriptionCore, set_keepalive
+from .._client_core import SubscriptionCore, check_seconds, set_keepalive
 from .._common import DEFAULT_URL, Handshake, StartTLS
 from .._verbs import REQUEST_TIMEOUT, CoroutineVerbs, Request, Subscribe
 from ..errors import ConnectError, ConnectionClosed, ConnectionLost, Error, ProtocolError, SubscriptionClosed, Timeout
@@ -117,7 +117,9 @@ class Subscription(SubscriptionCore):
         return f"<aio.Subscription sid={self.sid} subject={self.subject!r} queue={self.queue!r}>"
 
     async def unsubscribe(self, max_msgs: Optional[int] = None) -> None:
-        """End the subscription now, or after ``max_msgs`` messages in total."""
+        """End the subscription now, or after ``max_msgs`` messages in total.
+        Ended now, its callback is not called again, for messages still
+        queued either."""
         self._client._unsubscribe(self, max_msgs)
         await self._client._drain()
 
@@ -126,6 +128,7 @@ class Subscription(SubscriptionCore):
         arrives within ``timeout`` seconds (None: wait),
         :class:`~docketd_client.SubscriptionClosed` once it has ended and
         every message was taken."""
+        check_seconds(timeout, "timeout", may_be_none=True)
         self._check_readable()
         try:
             return self._taken(await asyncio.wait_for(self._queue.get(), timeout))
@@ -153,6 +156,8 @@ class Subscription(SubscriptionCore):
             item = await self._queue.get()
             if item is CLOSED_MARK:
                 return
+            if not self._for_callback(item):
+                continue
             try:
                 result = self.callback(item)
                 if _inspect.isawaitable(result):
@@ -235,6 +240,9 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         self._connected_evt: Optional[asyncio.Event] = None
         self._closed_evt: Optional[asyncio.Event] = None
         self._drain_lock: Optional[asyncio.Lock] = None
+        # The loop connect() ran in: the reader, the pinger and every
+        # reply's future belong to it (see _not_home).
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._tasks: "Set[asyncio.Task[Any]]" = set()  # coroutines callbacks returned
 
     async def __aenter__(self) -> "Client":
@@ -260,6 +268,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         if self._started:
             raise RuntimeError("connect() was called already")
         self._started = True
+        self._loop = asyncio.get_running_loop()
         self._connected_evt = asyncio.Event()
         self._closed_evt = asyncio.Event()
         self._drain_lock = asyncio.Lock()
@@ -457,8 +466,21 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         """Write what is buffered (up to ``timeout`` seconds), then close.
         Commands still waiting fail with
         :class:`~docketd_client.ConnectionClosed`; subscriptions end.
-        Idempotent."""
+        Idempotent.
+
+        From another event loop than the one it connected in, it only marks
+        the client closed when that loop is closed (nothing of it can run
+        any more), and raises :class:`~docketd_client.ConnectionClosed`
+        when that loop is still open (close it there)."""
+        check_seconds(timeout, "timeout")
         if self._state == CLOSED:
+            return
+        if self._not_home() is not None:
+            assert self._loop is not None
+            if not self._loop.is_closed():
+                self._check_home()
+            self._state = CLOSED
+            self._closed_because = "closed from another event loop after its own had closed"
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -511,6 +533,17 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
     # ------------------------------------------------------------------
     # Sending
 
+    def _not_home(self) -> Optional[str]:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is None or running is self._loop:
+            return None
+        home = "is closed" if self._loop.is_closed() else "is another one"
+        return ("an asyncio client works only in the event loop it connected in, and that loop " + home +
+                " (a client from one asyncio.run() used in the next?): connect a client in this loop")
+
     def _write(self, data: bytes) -> None:
         if self._writer is not None:
             self._writer.write(data)
@@ -534,6 +567,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
     def _send(self, data: bytes) -> None:
         """Write a command that gets no reply (PUB, HPUB, SUB, UNSUB), or
         buffer it while disconnected."""
+        self._check_home()
         if self._state == CLOSED:
             raise self._is_closed_error()
         if not self._started:
@@ -577,6 +611,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
     async def _request(self, kind: str, data: bytes, timeout: Optional[float] = REQUEST_TIMEOUT) -> Any:
         """Send a command that gets exactly one reply and await it (see the
         module docstring)."""
+        self._check_home()
         self._check_line(data)
         if timeout is REQUEST_TIMEOUT:
             timeout = self.request_timeout
@@ -615,6 +650,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
         return _Pending(kind, None)
 
     async def _request_msg(self, step: Request[Any]) -> Msg:
+        self._check_home()
         reply_to, token = self._reply_subject()
         future: "asyncio.Future[Msg]" = asyncio.get_running_loop().create_future()
         self._replies[token] = _ReplyWaiter(future, step.accept)
