@@ -172,7 +172,7 @@ public final class Server {
     var nextConnectionID: UInt64 = 1
     /// Connections with output appended during this pass.
     var flushQueue: [Connection] = []
-    /// Connections with input read but not yet run (their job replies came to `repliesPerTurn`,
+    /// Connections with input read but not yet run (their work came to `workPerTurn`,
     /// or compressed WebSocket bytes wait undecoded), to be read again in the next pass.
     var wakeNextPass: [Connection] = []
     private(set) var shuttingDown = false
@@ -793,16 +793,11 @@ public final class Server {
         return true
     }
 
-    /// The most reply bytes one connection's job commands (or `$DOCKET.API` requests) may
-    /// queue in one loop pass before its other commands wait for the next: a page of DEAD or
-    /// LIST (`max_payload`, 1 MiB) fits; QUEUES with thousands of queues, or RESERVEs of large
-    /// payloads, take turns.
-    static let repliesPerTurn = 1 << 20
-
     /// The work one connection's commands may do in one turn (a wake-up of its socket) before
     /// the rest of its input waits for the next pass, after every other client's turn and the
-    /// pass's writes. A unit is a command run, a message it delivered, or a KiB of messages it
-    /// delivered. A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was about
+    /// pass's writes. A unit is a command run, a message it delivered, a KiB of messages it
+    /// delivered, or `replyBytesPerUnit` of the replies its job commands and `$DOCKET.API`
+    /// requests made. A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was about
     /// 50,000 changes of the subscription index, 20-45 ms at the median that another client's
     /// PING waited (over 100 ms at worst). A change costs about 2 µs here, so 1,024 units is a
     /// turn of a millisecond or two; cheaper commands (a PUB to one subscriber is 2 units) cost
@@ -810,9 +805,16 @@ public final class Server {
     /// extra passes.
     static let workPerTurn = 1024
 
+    /// Reply bytes that count as a unit of work: replies are documents and payloads built on the
+    /// loop, LIST's JSON at about 65 MB/s here, so 128 bytes cost what a subscription change
+    /// does. A turn then holds 128 KiB of them; a larger reply (QUEUES with thousands of
+    /// queues, a RESERVE of a 1 MiB payload) ends its turn at once. With only a 1 MiB bound on
+    /// replies, LIST/INSPECT/STATS pipelined by one client held every other client's PING for
+    /// 20 ms at the median; before any bound, 16 KiB of QUEUES with 2000 queues held them 9 s.
+    static let replyBytesPerUnit = 128
+
     /// Parses and runs every complete command in the connection's input, until a RESERVE
-    /// has to wait, its commands pass `workPerTurn`, or its job commands' replies pass
-    /// `repliesPerTurn`.
+    /// has to wait, or its commands pass `workPerTurn`.
     func process(_ connection: Connection) {
         if connection.route != nil { return processRoute(connection) }
         if connection.isBlocked { return }
@@ -821,6 +823,10 @@ public final class Server {
         let tracing = log.level <= .trace
         // What was queued for the client before this pass's first job command (nil: none yet).
         var pendingBeforeJobs: Int? = nil
+        // Reply bytes of its job commands so far, and the units of work they and its API
+        // answers were counted as.
+        var jobReplyBytes = 0
+        var replyUnitsCounted = 0
         connection.apiAnswerBytes = 0
         parsing: while !connection.isBlocked {
             if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
@@ -849,7 +855,6 @@ public final class Server {
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }
-                connection.workThisTurn += 1 + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
                 if case .job = op, let before = pendingBeforeJobs {
                     let pending = connection.pendingBytes
                     if pending > config.maxPending {
@@ -860,16 +865,12 @@ public final class Server {
                         slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
                         return
                     }
-                    if pending - before > Self.repliesPerTurn, connection.readEvent != nil, !shuttingDown {
-                        // Replies this large are documents and payloads built now, on the loop:
-                        // 16 KiB of QUEUES with 2000 queues was 9 s of them before the slow
-                        // consumer cut-off, every other client waiting. The rest waits a pass.
-                        return deferRest(of: connection, from: position)
-                    }
-                } else if connection.apiAnswerBytes > Self.repliesPerTurn, connection.readEvent != nil, !shuttingDown {
-                    // The same through `$DOCKET.API` (5 s of QUEUES answers for one client).
-                    return deferRest(of: connection, from: position)
+                    jobReplyBytes = pending - before
                 }
+                let replyUnits = (jobReplyBytes + connection.apiAnswerBytes) / Self.replyBytesPerUnit
+                connection.workThisTurn += 1 + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
+                    + replyUnits - replyUnitsCounted
+                replyUnitsCounted = replyUnits
                 if connection.workThisTurn >= Self.workPerTurn, connection.readEvent != nil, !shuttingDown {
                     return deferRest(of: connection, from: position)
                 }
@@ -896,8 +897,7 @@ public final class Server {
         }
     }
 
-    /// Leaves `connection`'s input from `position` on for the next pass (see `workPerTurn`
-    /// and `repliesPerTurn`).
+    /// Leaves `connection`'s input from `position` on for the next pass (see `workPerTurn`).
     private func deferRest(of connection: Connection, from position: Int) {
         connection.input.consume(position)
         // The check at the end of a read, which a turn cut short does not reach: a client that
