@@ -112,9 +112,11 @@ final class Connection {
     }
     /// Reading stopped because it sent a lot while waiting for a job.
     var isReadPaused = false
-    /// Its job commands' replies came to `Server.repliesPerTurn` in one loop pass: the rest of
-    /// its input waits for the next pass (the socket is not read until it is done).
+    /// Its commands came to `Server.workPerTurn` in one loop pass: the rest of its input waits
+    /// for the next pass (the socket is not read until it is done).
     var hasDeferredCommands = false
+    /// Work its commands did since its turn began (`Server.workPerTurn` says what counts).
+    var workThisTurn = 0
     /// Bytes of `$DOCKET.API` answers built for its requests since its commands last began to
     /// run: they count towards its turn wherever the answers go.
     var apiAnswerBytes = 0

@@ -233,7 +233,7 @@ extension Server {
             connection.input.commitWrite(dataCount)
             stats.bytesIn += dataCount
         }
-        if dataCount > 0 || appended > 0 { process(connection) }
+        if dataCount > 0 || appended > 0 { processAll(connection) }
         return .end
     }
 

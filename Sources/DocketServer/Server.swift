@@ -172,7 +172,7 @@ public final class Server {
     var nextConnectionID: UInt64 = 1
     /// Connections with output appended during this pass.
     var flushQueue: [Connection] = []
-    /// Connections with input read but not yet run (their job replies came to `repliesPerTurn`,
+    /// Connections with input read but not yet run (their work came to `workPerTurn`,
     /// or compressed WebSocket bytes wait undecoded), to be read again in the next pass.
     var wakeNextPass: [Connection] = []
     private(set) var shuttingDown = false
@@ -726,6 +726,7 @@ public final class Server {
     }
 
     func readReady(_ connection: Connection) {
+        connection.workThisTurn = 0
         if connection.hasDeferredCommands {
             // Commands read in an earlier pass come first; the socket waits until they are run.
             connection.hasDeferredCommands = false
@@ -765,8 +766,8 @@ public final class Server {
                 return
             }
         }
-        if !connection.isClosed, !connection.isReadPaused, connection.closeReason == nil, let tls = connection.tls,
-            tls.bufferedBytes > 0, let event = connection.readEvent
+        if !connection.isClosed, !connection.isReadPaused, connection.closeReason == nil, !connection.hasDeferredCommands,
+            let tls = connection.tls, tls.bufferedBytes > 0, let event = connection.readEvent
         {
             // Decrypted bytes are waiting inside OpenSSL, where the socket cannot announce them.
             EventLoop.activate(event, EventLoop.read)
@@ -798,14 +799,28 @@ public final class Server {
         return true
     }
 
-    /// The most reply bytes one connection's job commands (or `$DOCKET.API` requests) may
-    /// queue in one loop pass before its other commands wait for the next: a page of DEAD or
-    /// LIST (`max_payload`, 1 MiB) fits; QUEUES with thousands of queues, or RESERVEs of large
-    /// payloads, take turns.
-    static let repliesPerTurn = 1 << 20
+    /// The work one connection's commands may do in one turn (a wake-up of its socket) before
+    /// the rest of its input waits for the next pass, after every other client's turn and the
+    /// pass's writes. A unit is a command run, a message it delivered, a KiB of messages it
+    /// delivered, or `replyBytesPerUnit` of the replies its job commands and `$DOCKET.API`
+    /// requests made. A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was about
+    /// 50,000 changes of the subscription index, 20-45 ms at the median that another client's
+    /// PING waited (over 100 ms at worst). A change costs about 2 µs here, so 1,024 units is a
+    /// turn of a millisecond or two; cheaper commands (a PUB to one subscriber is 2 units) cost
+    /// less. docket-bench's pipelined publishers and producers lost nothing measurable to the
+    /// extra passes.
+    static let workPerTurn = 1024
+
+    /// Reply bytes that count as a unit of work: replies are documents and payloads built on the
+    /// loop, LIST's JSON at about 65 MB/s here, so 128 bytes cost what a subscription change
+    /// does. A turn then holds 128 KiB of them; a larger reply (QUEUES with thousands of
+    /// queues, a RESERVE of a 1 MiB payload) ends its turn at once. With only a 1 MiB bound on
+    /// replies, LIST/INSPECT/STATS pipelined by one client held every other client's PING for
+    /// 20 ms at the median; before any bound, 16 KiB of QUEUES with 2000 queues held them 9 s.
+    static let replyBytesPerUnit = 128
 
     /// Parses and runs every complete command in the connection's input, until a RESERVE
-    /// has to wait, or its job commands' replies pass `repliesPerTurn`.
+    /// has to wait, or its commands pass `workPerTurn`.
     func process(_ connection: Connection) {
         if connection.route != nil { return processRoute(connection) }
         if connection.isBlocked { return }
@@ -814,6 +829,10 @@ public final class Server {
         let tracing = log.level <= .trace
         // What was queued for the client before this pass's first job command (nil: none yet).
         var pendingBeforeJobs: Int? = nil
+        // Reply bytes of its job commands so far, and the units of work they and its API
+        // answers were counted as.
+        var jobReplyBytes = 0
+        var replyUnitsCounted = 0
         connection.apiAnswerBytes = 0
         parsing: while !connection.isBlocked {
             if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
@@ -838,6 +857,7 @@ public final class Server {
                 }
                 if tracing { traceInbound(UnsafeRawBufferPointer(rebasing: bytes[position..<next]), op, connection) }
                 if case .job = op, pendingBeforeJobs == nil { pendingBeforeJobs = connection.pendingBytes }
+                let (messagesBefore, bytesBefore) = (stats.messagesOut, stats.payloadBytesOut)
                 execute(op, bytes, connection)
                 position = next
                 if connection.isClosed || connection.closeReason != nil { return }
@@ -851,14 +871,13 @@ public final class Server {
                         slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
                         return
                     }
-                    if pending - before > Self.repliesPerTurn, connection.readEvent != nil, !shuttingDown {
-                        // Replies this large are documents and payloads built now, on the loop:
-                        // 16 KiB of QUEUES with 2000 queues was 9 s of them before the slow
-                        // consumer cut-off, every other client waiting. The rest waits a pass.
-                        return deferRest(of: connection, from: position)
-                    }
-                } else if connection.apiAnswerBytes > Self.repliesPerTurn, connection.readEvent != nil, !shuttingDown {
-                    // The same through `$DOCKET.API` (5 s of QUEUES answers for one client).
+                    jobReplyBytes = pending - before
+                }
+                let replyUnits = (jobReplyBytes + connection.apiAnswerBytes) / Self.replyBytesPerUnit
+                connection.workThisTurn += 1 + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
+                    + replyUnits - replyUnitsCounted
+                replyUnitsCounted = replyUnits
+                if connection.workThisTurn >= Self.workPerTurn, connection.readEvent != nil, !shuttingDown {
                     return deferRest(of: connection, from: position)
                 }
             case .skip(let next):
@@ -884,11 +903,26 @@ public final class Server {
         }
     }
 
-    /// Leaves `connection`'s input from `position` on for the next pass (see `repliesPerTurn`).
+    /// Leaves `connection`'s input from `position` on for the next pass (see `workPerTurn`).
     private func deferRest(of connection: Connection, from position: Int) {
         connection.input.consume(position)
+        // The check at the end of a read, which a turn cut short does not reach: a client that
+        // pipelines PINGs and never reads would otherwise queue PONGs without bound.
+        if connection.pendingBytes > config.maxPending {
+            return slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+        }
         connection.hasDeferredCommands = true
         wakeNextPass.append(connection)
+    }
+
+    /// Runs all of a connection's input whatever its turn's work: its last word before it
+    /// closes, which no later pass would run.
+    func processAll(_ connection: Connection) {
+        repeat {
+            connection.hasDeferredCommands = false
+            connection.workThisTurn = 0
+            process(connection)
+        } while connection.hasDeferredCommands && !connection.isClosed && connection.closeReason == nil
     }
 
     /// `-V`: each command a client sends, as nats-server traces it (`<<- [SUB foo  1]`): its
@@ -913,6 +947,7 @@ public final class Server {
     /// Continues with commands a connection sent while its RESERVE waited.
     func resume(_ connection: Connection) {
         guard !connection.isClosed, !connection.isBlocked, connection.closeReason == nil else { return }
+        connection.workThisTurn = 0
         if connection.isReadPaused, !shuttingDown, let event = connection.readEvent {
             connection.isReadPaused = false
             EventLoop.add(event)

@@ -325,3 +325,12 @@ def read_line(sock) -> bytes:
             break
         line += chunk
     return line
+
+
+def connect_raw(port: int) -> socket.socket:
+    """A plain socket to the server on 127.0.0.1:`port`, past INFO, CONNECT and a first PONG."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert read_line(sock).startswith(b"INFO ")
+    sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    assert read_line(sock) == b"PONG\r\n"
+    return sock

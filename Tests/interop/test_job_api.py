@@ -185,8 +185,8 @@ def test_a_request_that_only_reads_is_ignored_when_nobody_hears_its_answer(nats_
 def test_a_pipeline_of_large_documents_takes_turns_with_other_clients(nats_url, request_line, answer):
     """Found by a hostile probe: 16 KB of QUEUES with 2000 queues built 64 MiB of documents
     in one loop pass, and every other client waited for all of them (9 s; through
-    $DOCKET.API, 5 s). Now a connection's job replies and API answers take turns past 1 MiB a
-    pass: a bystander's PING keeps being answered, and the pipeline still gets every answer,
+    $DOCKET.API, 5 s). Now a connection's job replies and API answers take turns past 128 KiB
+    a pass: a bystander's PING keeps being answered, and the pipeline still gets every answer,
     in order."""
     import time
 

@@ -16,21 +16,13 @@ import threading
 
 import pytest
 
-from conftest import READY_TIMEOUT, ServerProcess, read_line
+from conftest import READY_TIMEOUT, ServerProcess, connect_raw as connect, read_line
 
 pytestmark = pytest.mark.docketd_only("docketd's bound on all clients' output together")
 
 PAYLOAD = 1024
 MESSAGES = 20_000  # 20 MiB to each subscriber: past what loopback sockets hold
 MESSAGE = b"MSG fire 1 %d\r\n" % PAYLOAD + b"x" * PAYLOAD + b"\r\n"
-
-
-def connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    assert read_line(sock).startswith(b"INFO ")
-    sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-    assert read_line(sock) == b"PONG\r\n"
-    return sock
 
 
 def subscribe(port: int) -> socket.socket:
