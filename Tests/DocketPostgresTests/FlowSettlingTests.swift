@@ -3,7 +3,7 @@ import DocketWire
 import Foundation
 import XCTest
 
-/// How a job's end settles the rest of its flow (schema version 24).
+/// How a job's end settles the rest of its flow (schema version 24), and what listings read of it.
 final class FlowSettlingTests: JobStoreTestCase {
     /// A root with `width` children under it, each with one child of its own (a tree that
     /// `--max-flow-depth` does not bound); its id and the children's ids, child before grandchild.
@@ -64,5 +64,27 @@ final class FlowSettlingTests: JobStoreTestCase {
         XCTAssertEqual(try inspect(made[3].id)?.state, "waiting")
         let settled = try db.run("SELECT pending_parents FROM docket.jobs WHERE id = $1::bigint", [.int(Int(made[3].id))], on: loop)
         XCTAssertEqual(settled.rows.first?.int(0), 0)
+    }
+
+    /// LIST and DEAD show no children (INSPECT does), so their pages do not look them up: the
+    /// records come without them.
+    func testListingsDoNotLookUpChildren() throws {
+        let tree = try wideTree(width: 3)
+        let children = stride(from: 0, to: tree.descendants.count, by: 2).map { tree.descendants[$0] }
+        typealias Page = (records: [PostgresJobRecord], cursors: [JobListCursor], more: Bool)
+        let page: Page = try transaction { connection, done in
+            store.list(queue: "child", state: .blocked, after: nil, limit: 10, on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(page.records.map(\.id), children)
+        XCTAssertTrue(page.records.allSatisfy { $0.view.children == nil })
+        XCTAssertNotNil(try inspect(children[0])?.view.children, "INSPECT still shows them")
+
+        let root = try XCTUnwrap(try reserve(["root"]))
+        XCTAssertEqual(try fail(root.hold(), .never).get(), .dead)
+        let dead: [PostgresJobRecord] = try transaction { connection, done in
+            store.deadJobs(queue: "child", on: connection, completion: done)
+        }.get()
+        XCTAssertEqual(dead.map(\.id), children)
+        XCTAssertTrue(dead.allSatisfy { $0.view.children == nil })
     }
 }
