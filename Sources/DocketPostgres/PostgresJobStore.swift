@@ -429,15 +429,16 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
-    /// DEAD: the queue's dead jobs, oldest death first, stopping once those before a job hold
+    /// DEAD: the queue's dead jobs, oldest death first (those of one millisecond in the order
+    /// they took their places as they died, schema version 24), stopping once those before a job hold
     /// `budget` bytes of strings (as `list`).
     public func deadJobs(
         queue: String, limit: Int = 100, budget: Int = .max, on connection: PostgresConnection,
         completion: @escaping (Result<[PostgresJobRecord], PostgresError>) -> Void
     ) {
         let page = """
-            SELECT \(Self.listedColumns), finished_at AS k1, id AS k2, \(Self.recordBytes) AS bytes
-            FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, id LIMIT $2::bigint
+            SELECT \(Self.listedColumns), finished_at AS k1, coalesce(place, id) AS k2, \(Self.recordBytes) AS bytes
+            FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, coalesce(place, id) LIMIT $2::bigint
             """
         connection.execute(Self.withinBudget(page, order: "k1, k2", budget: "$3::bigint"), [.text(queue), .int(limit), .int(budget)]) { result in
             completion(result.map { $0.rows.map(Self.record) })

@@ -21,6 +21,9 @@ extension PostgresSchema {
     /// released children first, then the dead, each oldest first. The `docket_settled`
     /// notifications (version 12), which nothing has listened to since version 15, are no
     /// longer sent.
+    ///
+    /// And a job takes a place (`docket.places`, version 23) as it dies, so DEAD lists the jobs
+    /// of one millisecond in the order they died, as the embedded store does, not by id.
     static let version24 = """
         DROP TRIGGER jobs_keep_settled_children ON docket.jobs;
         DROP FUNCTION docket.keep_settled_child();
@@ -107,6 +110,7 @@ extension PostgresSchema {
                         state = CASE WHEN c.pending_parents > h.finished THEN 'blocked' WHEN c.expires_at <= v_now THEN 'dead' ELSE 'waiting' END,
                         run_at = CASE WHEN c.pending_parents > h.finished THEN c.run_at ELSE greatest(c.run_at, v_now) END,
                         finished_at = CASE WHEN c.pending_parents <= h.finished AND c.expires_at <= v_now THEN v_now ELSE c.finished_at END,
+                        place = CASE WHEN c.pending_parents <= h.finished AND c.expires_at <= v_now THEN nextval('docket.places') ELSE c.place END,
                         last_error = CASE WHEN c.pending_parents <= h.finished AND c.expires_at <= v_now
                                           THEN convert_to('expired: not started by ' || c.expires_at || ' (unix ms)', 'UTF8')
                                           ELSE c.last_error END
@@ -122,7 +126,7 @@ extension PostgresSchema {
                 FROM released r;
                 WITH killed AS (
                     UPDATE docket.jobs c
-                    SET state = 'dead', finished_at = v_now,
+                    SET state = 'dead', finished_at = v_now, place = nextval('docket.places'),
                         last_error = convert_to('parent ' || h.first || CASE WHEN v_deleted THEN ' deleted' ELSE ' dead' END, 'UTF8')
                     FROM unnest(v_children, v_first) AS h(id, first)
                     WHERE c.id = h.id AND NOT v_completed AND NOT c.runs_if_parent_dies
@@ -153,6 +157,13 @@ extension PostgresSchema {
         ALTER FUNCTION docket.settle_children() SET enable_seqscan = off;
         ALTER FUNCTION docket.settle_children() SET plan_cache_mode = force_generic_plan;
         ALTER FUNCTION docket.keep_settled(bigint[], bigint) SET plan_cache_mode = force_generic_plan;
+        -- A job takes a place as it dies, so DEAD lists those of one millisecond in the order
+        -- they died, as the embedded store does (the database knows only the millisecond).
+        -- settle_children gives its children theirs itself, in the order it settles them.
+        CREATE TRIGGER jobs_take_place_at_death BEFORE UPDATE OF state ON docket.jobs
+        FOR EACH ROW
+        WHEN (NEW.state = 'dead' AND OLD.state <> 'dead' AND NEW.place IS NOT DISTINCT FROM OLD.place)
+        EXECUTE FUNCTION docket.take_place();
         -- Its own updates do not call it again only to return at once (20 µs a child).
         DROP TRIGGER jobs_settle_children ON docket.jobs;
         CREATE TRIGGER jobs_settle_children AFTER UPDATE OF state ON docket.jobs FOR EACH ROW
