@@ -23,7 +23,8 @@ extension PostgresSchema {
     /// longer sent.
     ///
     /// And a job takes a place (`docket.places`, version 23) as it dies, so DEAD lists the jobs
-    /// of one millisecond in the order they died, as the embedded store does, not by id.
+    /// of one millisecond in the order they died, as the embedded store does, not by id, and
+    /// RETRY `queue=` revives them in that order.
     static let version24 = """
         DROP TRIGGER jobs_keep_settled_children ON docket.jobs;
         DROP FUNCTION docket.keep_settled_child();
@@ -164,6 +165,35 @@ extension PostgresSchema {
         FOR EACH ROW
         WHEN (NEW.state = 'dead' AND OLD.state <> 'dead' AND NEW.place IS NOT DISTINCT FROM OLD.place)
         EXECUTE FUNCTION docket.take_place();
+        -- RETRY queue= as in version 23, reviving the jobs of one millisecond in the order they
+        -- died (their places), not by id, as the embedded store revives its history.
+        CREATE OR REPLACE FUNCTION docket.retry_queue_jobs(p_queue text)
+        RETURNS TABLE (id bigint, max_attempts integer)
+        LANGUAGE plpgsql AS $f$
+        DECLARE
+            v_ids bigint[];
+            v_places bigint[];
+        BEGIN
+            SELECT array_agg(d.id ORDER BY d.finished_at, d.died) INTO v_ids
+            FROM (SELECT j.id, j.finished_at, coalesce(j.place, j.id) AS died FROM docket.jobs j
+                  WHERE j.queue = p_queue AND j.state = 'dead' FOR UPDATE) d;
+            IF v_ids IS NULL THEN
+                RETURN;
+            END IF;
+            SELECT array_agg(s.place ORDER BY s.place) INTO v_places
+            FROM (SELECT nextval('docket.places') AS place FROM generate_series(1, cardinality(v_ids))) s;
+            RETURN QUERY
+            WITH revived AS (
+                UPDATE docket.jobs j SET state = 'waiting', attempts = 0, finished_at = NULL, run_at = docket.now_ms(), place = u.place
+                FROM unnest(v_ids, v_places) AS u(id, place)
+                WHERE j.id = u.id
+                RETURNING j.id, j.max_attempts, j.place
+            )
+            -- In that order too, which their `retried` events follow.
+            SELECT r.id, r.max_attempts FROM revived r ORDER BY r.place;
+            PERFORM pg_notify('docket_jobs', p_queue);
+        END
+        $f$;
         -- Its own updates do not call it again only to return at once (20 µs a child).
         DROP TRIGGER jobs_settle_children ON docket.jobs;
         CREATE TRIGGER jobs_settle_children AFTER UPDATE OF state ON docket.jobs FOR EACH ROW
