@@ -307,7 +307,7 @@ public final class JobEngine {
                 settleAfterFinish(job)
             } else if let extras = job.extras, extras.pendingParents <= 0 {
                 extras.pendingParents = 1
-                unblockOne(job)
+                if unblockOne(job) == .expired { settleAfterFinish(job) }
             }
         }
         restoredBlocked.removeAll()
@@ -874,8 +874,13 @@ public final class JobEngine {
 
     /// A job whose expiry came before it started (again): dead, with the reason `expired`.
     private func expire(_ job: Job, at now: Int64) {
-        dieUnstarted(job, at: now, reason: "expired: not started by \(job.expiresAt ?? now) (unix ms)", event: .expired)
+        dieUnstarted(job, at: now, reason: Self.expiredReason(job, now), event: .expired)
         settleAfterFinish(job)
+    }
+
+    /// The last error of a job that expired before it started.
+    private static func expiredReason(_ job: Job, _ now: Int64) -> String {
+        "expired: not started by \(job.expiresAt ?? now) (unix ms)"
     }
 
     /// A job going back to waiting or delayed (a failed or throttled attempt) whose expiry
@@ -1589,36 +1594,14 @@ public final class JobEngine {
     private func settleAfterFinish(_ job: Job) {
         // The common case, no dependencies anywhere, costs two checks per finished job.
         guard !children.isEmpty || !heldParents.isEmpty else { return }
-        var finished = [job]
-        while let done = finished.popLast() {
-            releaseHeldParents(of: done)
-            for child in blockedChildren(of: done.id) {
-                if done.state == .completed || child.parentDeathPolicy == .run {
-                    unblockOne(child)
-                } else {
-                    dieOfParent(child, done.id, deleted: false)
-                    finished.append(child)
-                }
-            }
-        }
+        releaseHeldParents(of: job)
+        settleDescendants(of: job.id, completed: job.state == .completed, deleted: false)
     }
 
     /// `job` is being forgotten (DEL, PURGE, retention). Deleting a job its children still wait
     /// for counts as its death for them; its parents stop listing it.
     private func settleAfterDelete(_ job: Job, wasUnfinished: Bool) {
-        if wasUnfinished {
-            var dying: [Job] = []
-            for child in blockedChildren(of: job.id) {
-                if child.parentDeathPolicy == .run {
-                    unblockOne(child)
-                } else {
-                    dieOfParent(child, job.id, deleted: true)
-                    dying.append(child)
-                }
-            }
-            children[job.id] = nil
-            for child in dying { settleAfterFinish(child) }
-        }
+        if wasUnfinished { settleDescendants(of: job.id, completed: false, deleted: true) }
         children[job.id] = nil
         // In place, found by bisection (children are listed in id order, as they were
         // enqueued): a fan-out of 100,000 children went quadratic copying and scanning its
@@ -1628,6 +1611,46 @@ public final class JobEngine {
             if children[parent]?.isEmpty == true { children[parent] = nil }
         }
         releaseHeldParents(of: job)
+    }
+
+    /// Settles the blocked children of job `id`, which just finished (or was deleted
+    /// unfinished), and, as deaths spread, theirs: one generation at a time, as the PostgreSQL
+    /// store does, so both tell the same events in the same order. In each generation every
+    /// blocked child of its jobs, oldest first, counts off those of its parents (the released
+    /// first, then the dead); one that dies names the oldest of its parents in the generation.
+    /// Only the first generation can have completed, or have been deleted.
+    private func settleDescendants(of id: UInt64, completed: Bool, deleted: Bool) {
+        var generation = [id]
+        var completed = completed
+        var deleted = deleted
+        while !generation.isEmpty {
+            var found: [UInt64: (count: Int, oldest: UInt64)] = [:]
+            for parent in generation {
+                for child in blockedChildren(of: parent) {
+                    let seen = found[child.id]
+                    found[child.id] = ((seen?.count ?? 0) + 1, min(seen?.oldest ?? parent, parent))
+                }
+            }
+            let settling = found.keys.sorted().compactMap { jobs[$0] }
+            let runs = { (child: Job) in completed || child.parentDeathPolicy == .run }
+            var next: [UInt64] = []
+            for child in settling where runs(child) {
+                var expired = false
+                for _ in 0..<(found[child.id]?.count ?? 0) where unblockOne(child) == .expired { expired = true }
+                if expired {
+                    releaseHeldParents(of: child)
+                    next.append(child.id)
+                }
+            }
+            for child in settling where !runs(child) {
+                dieOfParent(child, found[child.id]?.oldest ?? id, deleted: deleted)
+                releaseHeldParents(of: child)
+                next.append(child.id)
+            }
+            generation = next
+            completed = false
+            deleted = false
+        }
     }
 
     /// Forgets the parents of `job` that retention kept only while they had unfinished children.
@@ -1640,18 +1663,22 @@ public final class JobEngine {
         }
     }
 
+    /// What `unblockOne` made of a job.
+    private enum Unblocking { case stillBlocked, released, expired }
+
     /// One of a blocked job's parents completed (or died, for `on_parent_dead=run`); after the
-    /// last, the job runs as it was enqueued: waiting, or delayed if its `delay=`/`at=` is ahead.
-    private func unblockOne(_ job: Job) {
+    /// last, the job runs as it was enqueued: waiting, or delayed if its `delay=`/`at=` is ahead,
+    /// or it is dead if its expiry passed meanwhile (its own children are the caller's to settle).
+    private func unblockOne(_ job: Job) -> Unblocking {
         let extras = job.ensureExtras()
         extras.pendingParents -= 1
-        guard extras.pendingParents <= 0, job.state == .blocked else { return }
+        guard extras.pendingParents <= 0, job.state == .blocked else { return .stillBlocked }
         let queue = job.home
         let now = clock.now()
         markChanged(job)
         if let expiresAt = job.expiresAt, expiresAt <= now {
-            expire(job, at: now)
-            return
+            dieUnstarted(job, at: now, reason: Self.expiredReason(job, now), event: .expired)
+            return .expired
         }
         if job.runAt > now {
             transition(job, to: .delayed, in: queue)
@@ -1663,6 +1690,7 @@ public final class JobEngine {
             note(.unblocked, job, queue)
             makeReady(job, in: queue)
         }
+        return .released
     }
 
     /// A blocked job whose parent died (or was deleted), under `on_parent_dead=fail`: it dies

@@ -42,7 +42,7 @@ extension PostgresJobStore {
         parameters.append(.int(budget))
         let keyColumns = keyParts.enumerated().map { "\($1) AS k\($0 + 1)" }.joined(separator: ", ")
         let page = """
-            SELECT \(Self.recordColumns), \(keyColumns), \(Self.recordBytes) AS bytes
+            SELECT \(Self.listedColumns), \(keyColumns), \(Self.recordBytes) AS bytes
             FROM docket.jobs WHERE queue = $1::text AND \(filter)\(after) ORDER BY \(order) LIMIT $2::integer
             """
         connection.execute(

@@ -429,15 +429,16 @@ public struct PostgresJobStore: Sendable {
         }
     }
 
-    /// DEAD: the queue's dead jobs, oldest death first, stopping once those before a job hold
+    /// DEAD: the queue's dead jobs, oldest death first (those of one millisecond in the order
+    /// they took their places as they died, schema version 24), stopping once those before a job hold
     /// `budget` bytes of strings (as `list`).
     public func deadJobs(
         queue: String, limit: Int = 100, budget: Int = .max, on connection: PostgresConnection,
         completion: @escaping (Result<[PostgresJobRecord], PostgresError>) -> Void
     ) {
         let page = """
-            SELECT \(Self.recordColumns), finished_at AS k1, id AS k2, \(Self.recordBytes) AS bytes
-            FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, id LIMIT $2::bigint
+            SELECT \(Self.listedColumns), finished_at AS k1, coalesce(place, id) AS k2, \(Self.recordBytes) AS bytes
+            FROM docket.jobs WHERE queue = $1::text AND state = 'dead' ORDER BY finished_at, coalesce(place, id) LIMIT $2::bigint
             """
         connection.execute(Self.withinBudget(page, order: "k1, k2", budget: "$3::bigint"), [.text(queue), .int(limit), .int(budget)]) { result in
             completion(result.map { $0.rows.map(Self.record) })
@@ -740,16 +741,24 @@ public struct PostgresJobStore: Sendable {
     /// How many columns `recordColumns` names.
     static let recordColumnCount = 30
 
-    static let recordColumns = """
+    static let recordColumns = recordColumns(children: """
+        (SELECT string_agg(x.id::text, ',' ORDER BY x.id)
+         FROM (SELECT c.id FROM docket.jobs c WHERE jobs.has_children AND c.parents @> ARRAY[jobs.id]
+               ORDER BY c.id LIMIT \(JobView.shownChildren + 1)) x)
+        """)
+
+    /// `recordColumns` without the children, which LIST and DEAD do not show (as on the embedded
+    /// store): searched for every row, they were most of the cost of a page of parents.
+    static let listedColumns = recordColumns(children: "NULL::text")
+
+    private static func recordColumns(children: String) -> String {
+        """
         id, queue, CASE WHEN state = 'waiting' AND run_at > docket.now_ms() THEN 'delayed' ELSE state END, priority, attempts,
         max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, jitter, lease_ms, key, grp, enqueued_at, run_at, started_at,
         finished_at, progress, progress_note, last_error, result, octet_length(payload), lease_owner, lease_expires_at, delivery,
-        expires_at, array_to_string(parents, ','), runs_if_parent_dies,
-        (SELECT string_agg(x.id::text, ',' ORDER BY x.id)
-         FROM (SELECT c.id FROM docket.jobs c WHERE jobs.has_children AND c.parents @> ARRAY[jobs.id]
-               ORDER BY c.id LIMIT \(JobView.shownChildren + 1)) x),
-        key_until
+        expires_at, array_to_string(parents, ','), runs_if_parent_dies, \(children), key_until
         """
+    }
 
     /// The bytes of a job's row that may each be as large as a payload (its key, group,
     /// progress note, error and result): what a reply's budget weighs before rows are fetched.

@@ -385,3 +385,25 @@ def test_flow_depth_is_counted_and_refused_alike():
         ("a", "RESERVE q timeout=0\r\nACK 1\r\nRESERVE q timeout=0\r\nACK 2\r\n" + enq("q", "d", "after=2") + "RESERVE q timeout=0\r\n"),
     ]
     check(script, flags=["--max-flow-depth", "2"], renumber=True)
+
+
+def test_a_death_settles_its_flow_one_generation_at_a_time():
+    # The embedded store settled a death depth first (a child of two dying jobs named the one
+    # it reached last, and the events came in that order), PostgreSQL breadth first, one parent
+    # at a time. Both now settle a generation at a time: the released children, then the dead,
+    # each oldest first, a dead one naming the oldest of its parents in the generation. DEAD
+    # lists them in the order they died, and RETRY queue= revives them in that order
+    # (PostgreSQL took those of one millisecond by id).
+    flow = (enq("q", "root", "attempts=1") + enq("q", "a", "after=1") + enq("q", "b", "after=1")
+            + enq("q", "c", "after=2,3") + enq("q", "d", "after=2") + enq("q", "e", "after=3 on_parent_dead=run")
+            + enq("q", "f", "after=3,2 on_parent_dead=run") + enq("q", "g", "after=5,6"))
+    deleted = enq("r", "root") + enq("r", "h", "after=9") + enq("r", "i", "after=10") + enq("r", "j", "after=9,11")
+    script = [
+        ("e", "SUB $JOB.> 1\r\n"),
+        ("a", flow + "RESERVE q timeout=0\r\nFAIL 1\r\n" + "".join(f"INSPECT {n}\r\n" for n in range(2, 9))),
+        ("a", deleted + "DEL 9\r\n" + "".join(f"INSPECT {n}\r\n" for n in range(10, 13))),
+        ("a", "DEAD q\r\nDEAD r\r\nLIST q state=waiting\r\n"),
+        ("a", "RETRY queue=r\r\n" + "RESERVE r timeout=0\r\n" * 3),
+        ("events", "e"),
+    ]
+    check(script)
