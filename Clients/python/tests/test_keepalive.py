@@ -115,6 +115,7 @@ def test_a_partitioned_subscriber_notices_and_comes_back(proxy, make_client):
         proxy.heal()
         assert wait_until(lambda: sub_client.is_connected and "up" in events, 5)
         assert sub_client.reconnects == 1
+        sub_client.flush()  # its subscription, sent again, reaches the server first
 
         publisher.publish("ticks", b"after")
         assert sub.next_msg(timeout=2).data == b"after"
@@ -179,6 +180,10 @@ def test_aio_a_partitioned_subscriber_notices_and_comes_back(proxy, make_client)
                 assert time.monotonic() - started < 8
                 await asyncio.sleep(0.02)
             assert client.reconnects == 1
+            # The subscription is sent again as the connection comes back, not waited for:
+            # through the proxy it can reach the server after the publisher's message (a
+            # loaded CI machine saw it). A round trip puts it there first.
+            await client.flush()
             publisher.publish("ticks", b"after")
             assert (await sub.next_msg(timeout=2)).data == b"after"
         finally:
