@@ -143,7 +143,14 @@ public final class TestPostgres: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        Self.closeOnExec()
+        // The child closes the rest itself. Marking the test process's own descriptors
+        // close-on-exec, as this did, raced with Process.run() on other threads: a docketd
+        // spawned meanwhile lost the descriptor Process watches it by, Process took it for
+        // exited and blocked in waitpid until it was, and no other child's exit was noticed
+        // (CI saw the PostgreSQL client suite hang with every test waiting on a process).
+        guard Self.addCloseFrom(&actions, 3) == 0 else {
+            throw TestPostgresUnavailable(reason: "posix_spawn_file_actions_addclosefrom_np failed")
+        }
         var pointers: [UnsafeMutablePointer<CChar>?] = all.map { strdup($0) } + [nil]
         defer { for pointer in pointers { free(pointer) } }
         var pid: pid_t = 0
@@ -162,15 +169,14 @@ public final class TestPostgres: @unchecked Sendable {
         return text
     }
 
-    /// Marks every descriptor above stderr close-on-exec, so a spawned program (and the server
-    /// it leaves running) inherits none of them.
-    private static func closeOnExec() {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
-        for fd in entries.compactMap({ Int32($0) }) where fd > 2 {
-            let flags = fcntl(fd, F_GETFD)
-            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc
+    /// module does not import: found at run time.
+    private static let addCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
+            fatalError("glibc 2.34 or later is needed (posix_spawn_file_actions_addclosefrom_np)")
         }
-    }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// `$DOCKET_PG_BIN` when set (and only there), else the newest /usr/lib/postgresql/<n>/bin.
     private static func findBinaries() -> String? {
