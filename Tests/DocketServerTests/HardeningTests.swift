@@ -380,13 +380,18 @@ import Testing
         }
         #expect(refused)
         #expect(try client.object("STATS")["route_refusals"] as? Int == 1)
-        // A busy publisher on a full store: every refusal is counted, one line is logged.
+        // A busy publisher on a full store: every refusal is counted, one line is logged. (A
+        // checkpoint finishing meanwhile can make room for a job or two on a slow machine, as
+        // CI saw: those are admitted, and not counted.)
+        var refusals = 1
         for _ in 0..<50 {
             try client.send("PUB orders.new _INBOX.r 10000\r\n\(Self.tenKB)\r\n")
-            #expect(try client.readLine().hasPrefix("-ERR 'STORE_FULL"))
+            let line = try client.readLine()
+            if line.hasPrefix("-ERR 'STORE_FULL") { refusals += 1 } else { #expect(line == "+OK") }
             _ = try client.readMessage()
         }
-        #expect(try client.object("STATS")["route_refusals"] as? Int == 51)
+        #expect(refusals > 40)
+        #expect(try client.object("STATS")["route_refusals"] as? Int == refusals)
         // (The log arrives through a pipe: wait for the line. A slow run may log a second one
         // an interval later, never one per refusal.)
         #expect(server.log.waitForLine(containing: "Routed jobs for orders.new refused", timeout: 5) != nil)
