@@ -57,9 +57,3 @@ struct PermessageDeflate: Equatable {
         return text + "\r\n"
     }
 }
-
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
-    }
-}

@@ -582,9 +582,3 @@ enum JobAPI {
         return inner.result
     }
 }
-
-extension Substring {
-    fileprivate func trimmingCharacters(in blanks: String) -> String {
-        String(drop { blanks.contains($0) }.reversed().drop { blanks.contains($0) }.reversed())
-    }
-}

@@ -90,13 +90,3 @@ public struct SignalError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
 }
-
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        let characters = Set(set)
-        var slice = Substring(self)
-        while let first = slice.first, characters.contains(first) { slice = slice.dropFirst() }
-        while let last = slice.last, characters.contains(last) { slice = slice.dropLast() }
-        return String(slice)
-    }
-}
