@@ -801,23 +801,39 @@ public final class Server {
 
     /// The work one connection's commands may do in one turn (a wake-up of its socket) before
     /// the rest of its input waits for the next pass, after every other client's turn and the
-    /// pass's writes. A unit is a command run, a message it delivered, a KiB of messages it
-    /// delivered, or `replyBytesPerUnit` of the replies its job commands and `$DOCKET.API`
-    /// requests made. A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was about
-    /// 50,000 changes of the subscription index, 20-45 ms at the median that another client's
-    /// PING waited (over 100 ms at worst). A change costs about 2 µs here, so 1,024 units is a
-    /// turn of a millisecond or two; cheaper commands (a PUB to one subscriber is 2 units) cost
-    /// less. docket-bench's pipelined publishers and producers lost nothing measurable to the
-    /// extra passes.
-    static let workPerTurn = 1024
+    /// pass's writes. Units are weighed by cost (see `units(of:)`): a message delivered, a KiB
+    /// of messages delivered, or `replyBytesPerUnit` of the replies its job commands and
+    /// `$DOCKET.API` requests made is one; a command is one if it only publishes or pings and
+    /// `stateCommandUnits` if it changes or reads the server's state. A wake-up reads up to 8
+    /// buffers of 64 KiB: of SUB/UNSUB pairs that was about 50,000 changes of the subscription
+    /// index, 20-45 ms at the median that another client's PING waited (over 100 ms at worst).
+    /// A change costs about 2 µs here, so a turn of 1,024 of them is a millisecond or two; a
+    /// PUB to one subscriber costs a tenth of that, and a turn holds 4,096 of them. Counted
+    /// alike (a budget of 1,024 with every command and message one unit), a pipelined publisher
+    /// got a turn of 500 PUBs, and the extra passes cost fan-out and queue groups 8-14% of
+    /// their throughput.
+    static let workPerTurn = 8192
+
+    /// What a command that changes or reads the server's state (SUB, UNSUB, CONNECT, a job
+    /// command, HELP) counts for, against a PUB's or a PING's one unit.
+    static let stateCommandUnits = 8
 
     /// Reply bytes that count as a unit of work: replies are documents and payloads built on the
-    /// loop, LIST's JSON at about 65 MB/s here, so 128 bytes cost what a subscription change
-    /// does. A turn then holds 128 KiB of them; a larger reply (QUEUES with thousands of
-    /// queues, a RESERVE of a 1 MiB payload) ends its turn at once. With only a 1 MiB bound on
-    /// replies, LIST/INSPECT/STATS pipelined by one client held every other client's PING for
-    /// 20 ms at the median; before any bound, 16 KiB of QUEUES with 2000 queues held them 9 s.
-    static let replyBytesPerUnit = 128
+    /// loop, LIST's JSON at about 65 MB/s here, so 16 bytes cost an eighth of what a
+    /// subscription change does. A turn then holds 128 KiB of them; a larger reply (QUEUES with
+    /// thousands of queues, a RESERVE of a 1 MiB payload) ends its turn at once. With only a
+    /// 1 MiB bound on replies, LIST/INSPECT/STATS pipelined by one client held every other
+    /// client's PING for 20 ms at the median; before any bound, 16 KiB of QUEUES with 2000
+    /// queues held them 9 s.
+    static let replyBytesPerUnit = 16
+
+    /// What running `op` counts for against `workPerTurn`, before what it delivered or replied.
+    static func units(of op: ClientOp) -> Int {
+        switch op {
+        case .pub, .hpub, .ping, .pong: return 1
+        case .connect, .sub, .unsub, .help, .job: return stateCommandUnits
+        }
+    }
 
     /// Parses and runs every complete command in the connection's input, until a RESERVE
     /// has to wait, or its commands pass `workPerTurn`.
@@ -874,7 +890,7 @@ public final class Server {
                     jobReplyBytes = pending - before
                 }
                 let replyUnits = (jobReplyBytes + connection.apiAnswerBytes) / Self.replyBytesPerUnit
-                connection.workThisTurn += 1 + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
+                connection.workThisTurn += Self.units(of: op) + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
                     + replyUnits - replyUnitsCounted
                 replyUnitsCounted = replyUnits
                 if connection.workThisTurn >= Self.workPerTurn, connection.readEvent != nil, !shuttingDown {
