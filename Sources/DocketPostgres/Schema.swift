@@ -32,8 +32,19 @@ public enum PostgresSchema {
     /// Sets up a new session for docketd (see `idleInTransactionMilliseconds`): a database or
     /// role setting would apply otherwise, none by default. Sends nothing before the
     /// connection's next `commit()`.
+    ///
+    /// `statement_timeout` and `lock_timeout` are turned off for docketd's sessions: a DBA's
+    /// default for the database or role, meant for people's queries, would cancel a transaction
+    /// that carries a whole pass of many clients' commands, and cancel it again every time it is
+    /// sent (measured: under `statement_timeout = 300ms`, the FAIL of a job heading a 3,000-job
+    /// chain, whose death settles the chain in 2-3 s on a debug build, answered UNAVAILABLE on
+    /// every try, and the job could never die).
+    /// How long docketd waits is its own `--store-timeout`, and how long a statement may run is
+    /// bounded by its own limits (`--max-flow-depth`, batch sizes).
     public static func configureSession(on connection: PostgresConnection) {
         connection.execute("SET idle_in_transaction_session_timeout = \(idleInTransactionMilliseconds)") { _ in }
+        connection.execute("SET statement_timeout = 0") { _ in }
+        connection.execute("SET lock_timeout = 0") { _ in }
     }
 
     /// Brings the database to `version`. Sends nothing before the connection's next `commit()`.
