@@ -1,7 +1,8 @@
 """docketd on PostgreSQL under settings a DBA gives the database for everyone's sessions: a
 `statement_timeout` or `lock_timeout` meant for people's queries must not cancel docketd's
 transactions (each carries many clients' commands, and would be cancelled again every time it
-is sent). docketd's own `--store-timeout` says how long it waits.
+is sent), nor an `idle_session_timeout` close its connections between passes. docketd's own
+`--store-timeout` says how long it waits.
 
 Each test makes a database of its own on the cluster scripts/with-postgres.sh started, and
 takes a few seconds.
@@ -71,6 +72,31 @@ def test_a_timeout_the_database_gives_everyone_does_not_cancel_docketd(setting):
         if holder is not None and holder.poll() is None:
             holder.kill()
             holder.wait()
+        if side is not None:
+            side.stop()
+        postgres.run("DROP DATABASE IF EXISTS %s WITH (FORCE)" % database)
+
+
+def test_an_idle_session_timeout_the_database_gives_everyone_does_not_close_docketd_connections():
+    postgres = Postgres(PG_URL)
+    database = postgres.new_database()
+    side = None
+    try:
+        postgres.run("ALTER DATABASE %s SET idle_session_timeout = '100ms'" % database)
+        side = Side(DOCKETD, ["--store-timeout", "10s"], postgres.url_for(database))
+        client = Client(side.port)
+        assert client.run("ENQ dba 1\r\nx\r\n")[0].startswith("+OK ")
+        sessions = "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        until = time.monotonic() + 10
+        while len(query(postgres, database, sessions).split(",")) != 2:  # the main connection and the ENQs' own
+            assert time.monotonic() < until, query(postgres, database, sessions)
+            time.sleep(0.05)
+        before = query(postgres, database, sessions)
+        # Ten times the database's timeout with nothing to do: the same two sessions.
+        time.sleep(1)
+        assert query(postgres, database, sessions) == before
+        assert client.run("ENQ dba 1\r\nx\r\n")[0].startswith("+OK ")
+    finally:
         if side is not None:
             side.stop()
         postgres.run("DROP DATABASE IF EXISTS %s WITH (FORCE)" % database)
