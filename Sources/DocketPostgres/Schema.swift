@@ -32,9 +32,28 @@ public enum PostgresSchema {
     /// Sets up a new session for docketd (see `idleInTransactionMilliseconds`): a database or
     /// role setting would apply otherwise, none by default. Sends nothing before the
     /// connection's next `commit()`.
+    ///
+    /// The other timeouts a session can have are turned off for docketd's (`sessionTimeoutsOff`):
+    /// a DBA's default for the database or role, meant for people's queries, would cancel a
+    /// transaction that carries a whole pass of many clients' commands, and cancel it again every
+    /// time it is sent (measured: under `statement_timeout = 300ms`, the FAIL of a job heading a
+    /// 3,000-job chain, whose death settles the chain in 2-3 s on a debug build, answered
+    /// UNAVAILABLE on every try, and the job could never die), or close a connection that is
+    /// idle between passes (`idle_session_timeout = 1s`: both connections made again every
+    /// second). How long docketd waits is its own `--store-timeout`, and how long a statement
+    /// may run is bounded by its own limits (`--max-flow-depth`, batch sizes).
     public static func configureSession(on connection: PostgresConnection) {
         connection.execute("SET idle_in_transaction_session_timeout = \(idleInTransactionMilliseconds)") { _ in }
+        connection.execute(sessionTimeoutsOff) { _ in }
     }
+
+    /// Read from `pg_settings`, which lists only what the server knows: `idle_session_timeout`
+    /// came in PostgreSQL 14 and `transaction_timeout` in 17, and naming an unknown one in a SET
+    /// would fail the session's first transaction on an older server.
+    static let sessionTimeoutsOff = """
+        SELECT set_config(name, '0', false) FROM pg_settings
+        WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_session_timeout', 'transaction_timeout')
+        """
 
     /// Brings the database to `version`. Sends nothing before the connection's next `commit()`.
     public static func migrate(on connection: PostgresConnection, completion: @escaping (Result<Void, PostgresError>) -> Void) {

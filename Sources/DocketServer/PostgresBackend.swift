@@ -164,7 +164,9 @@ final class PostgresBackend {
         self.hostAddresses = hostAddresses
         let db = PostgresConnection(conninfo, hostAddresses: hostAddresses)
         connection = db
-        lastFailure = nil
+        // `lastFailure` stays until this connection is ready: while it is being made (to a
+        // stalled server that takes --store-timeout), /healthz and UNAVAILABLE say why the last
+        // one was lost rather than "not connected".
         db.onInterestChange = { [unowned self] interest in watchSocket(interest) }
         db.onStateChange = { [unowned self, unowned db] state in stateChanged(db, state) }
         db.onNotification = { [unowned self] notification in notified(notification) }

@@ -374,7 +374,7 @@ import Testing
         #expect(inFlight.hasPrefix("-ERR 'UNAVAILABLE ") && inFlight.contains("no answer from the database for 2 s"), "\(inFlight)")
         #expect(inFlight.contains("may or may not have been done") && !inFlight.contains("nothing was changed"), "\(inFlight)")
         #expect(waited >= 1.5 && waited < 10, "answered after \(waited) s")
-        // Still silent: new commands are answered too (not connected, or the new connection timed out).
+        // Still silent: new commands are answered too (why the last connection was lost, or that the new one timed out).
         for _ in 0..<3 {
             try client.send("ENQ q 6\r\nduring\r\n")
             let answer = try client.readLine()

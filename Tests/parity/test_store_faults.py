@@ -9,11 +9,14 @@ Bounded: a private cluster (cluster.py), about half a minute of load.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -221,6 +224,54 @@ def test_nothing_acknowledged_is_lost_and_nothing_hangs_while_the_database_fails
     finally:
         if load is not None:
             load.finish()
+        if side is not None:
+            side.stop()
+        cluster.remove()
+
+
+def health(http_port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % http_port, timeout=REPLY_BOUND_S) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_while_docketd_connects_again_it_still_says_why_the_database_was_lost():
+    """/healthz and the UNAVAILABLE answers give the reason the last connection was lost, also
+    while the next one is being made (which, to a stalled server, takes --store-timeout)."""
+    cluster = Cluster()
+    side = None
+    stopped: list[int] = []
+    try:
+        cluster.psql("CREATE DATABASE faults")
+        side = Side(DOCKETD, ["--store-timeout", "1s", "-m", "0"], cluster.url("faults"))
+        wait_until_serving(side.port)
+        stopped = [cluster.postmaster()] + [int(x) for x in cluster.psql(
+            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()").split()]
+        cluster.signal(stopped, signal.SIGSTOP)
+        client = Client(side.port)
+        client.sock.settimeout(REPLY_BOUND_S)
+        reasons = []
+        # Several connections lost and made again (each attempt waits --store-timeout).
+        until = time.monotonic() + 4
+        while time.monotonic() < until:
+            status, document = health(side.http)
+            if status == 503:
+                reasons.append(document["error"])
+            reply = client.run("ENQ faults 1\r\nx\r\n")[0]
+            if reply.startswith("-ERR 'UNAVAILABLE"):
+                reasons.append(reply)
+            time.sleep(0.05)
+        cluster.signal(stopped, signal.SIGCONT)
+        stopped = []
+        assert len(reasons) > 10, reasons
+        vague = [r for r in reasons if "not connected" in r]
+        assert not vague, "%d of %d answers without the reason, e.g. %s" % (len(vague), len(reasons), vague[0])
+        wait_until_serving(side.port)
+        assert health(side.http)[0] == 200
+    finally:
+        cluster.signal(stopped, signal.SIGCONT)
         if side is not None:
             side.stop()
         cluster.remove()
