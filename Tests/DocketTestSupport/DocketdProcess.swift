@@ -7,6 +7,11 @@ public final class DocketdProcess: @unchecked Sendable {
     public let dataDirectory: URL
     public let log: LogCollector
     private let ownsDirectory: Bool
+    /// Signalled when the server's standard error reaches its end: its exit does not mean the
+    /// log reader has every line (on a loaded machine, the last ones came after the test read
+    /// `log.text`, and a test checking the last words of a server that stopped itself failed).
+    private let logEnded = DispatchSemaphore(value: 0)
+    private var logIsComplete = false
 
     /// Where the docketd binary built next to the tests is.
     public static let binary: URL = builtBinary("docketd", environment: "DOCKETD")
@@ -87,11 +92,19 @@ public final class DocketdProcess: @unchecked Sendable {
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
+        let logEnded = self.logEnded
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                logEnded.signal()
+            } else {
+                log.append(data)
+            }
         }
         try process.run()
+        // Our copy of the write end must go, or the pipe never reaches its end.
+        try? pipe.fileHandleForWriting.close()
         let process = self.process
         guard log.waitForLine(containing: "Server is ready", timeout: 10, while: { process.isRunning }) != nil,
             let listening = log.lines.first(where: { $0.contains("Listening for client connections on") }),
@@ -163,10 +176,15 @@ public final class DocketdProcess: @unchecked Sendable {
     }
 
     public func waitForExit(timeout: TimeInterval) -> Int32 {
-        if let status = process.awaitExit(timeout: timeout) { return status }
-        // A child can inherit a blocked SIGTERM from the test runner; SIGKILL always works.
-        process.killAndAwaitExit()
-        return -9
+        var status: Int32 = -9
+        if let exited = process.awaitExit(timeout: timeout) {
+            status = exited
+        } else {
+            // A child can inherit a blocked SIGTERM from the test runner; SIGKILL always works.
+            process.killAndAwaitExit()
+        }
+        if !logIsComplete { logIsComplete = logEnded.wait(timeout: .now() + 5) == .success }
+        return status
     }
 
     public func client() throws -> LineClient { try LineClient(port: port) }
