@@ -120,7 +120,10 @@ export class ProtocolError extends DocketClientError {
   }
 }
 
-/** A NATS-level `-ERR` from the server that is not a reply to a job command. */
+/**
+ * A NATS-level `-ERR` from the server (`'Invalid Subject'`), or an `-ERR` without a job error code
+ * that answers a job command (a command is always answered in order, so it fails with the text).
+ */
 export class ServerError extends DocketClientError {
   /** @param {string} text the text inside the quotes */
   constructor(text) {

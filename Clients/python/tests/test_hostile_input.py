@@ -608,3 +608,51 @@ def test_replies_read_after_close_are_dropped_quietly(scripted, monkeypatch, cap
         assert wait_until(lambda: not client._reader.is_alive(), 5)
     assert sorted(map(repr, outcomes)) == sorted([repr(None), repr(docket.ConnectionClosed("client closed"))])
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records
+
+
+# --------------------------------------------------------------------------
+# An -ERR without a job error code answers the job command waiting for it
+
+
+def answer_touches(conn: socket.socket, line: bytes) -> None:
+    """TOUCH 1 gets an -ERR with no code, TOUCH 2 a job error, TOUCH 3 +OK."""
+    replies = {b"TOUCH 1": b"-ERR 'something went wrong'\r\n", b"TOUCH 2": b"-ERR 'NOT_FOUND job 2 does not exist'\r\n",
+               b"TOUCH 3": b"+OK\r\n"}
+    if line in replies:
+        conn.sendall(replies[line])
+
+
+def test_an_error_without_a_code_fails_the_waiting_command_with_its_text(scripted):
+    srv = scripted(on_line=answer_touches)
+    # Before the fix the first call waited out its timeout and raised Timeout.
+    client = docket.Client(srv.url, request_timeout=10)
+    try:
+        with pytest.raises(docket.ServerError) as caught:
+            client.touch(1)
+        assert caught.value.text == "something went wrong"
+        # Replies still line up with their commands after it.
+        with pytest.raises(docket.NotFound):
+            client.touch(2)
+        client.touch(3)
+        assert client.is_connected and srv.connections == 1
+    finally:
+        client.close(timeout=0.5)
+
+
+def test_aio_an_error_without_a_code_fails_the_waiting_command_with_its_text(scripted):
+    srv = scripted(on_line=answer_touches)
+
+    async def main():
+        client = await aio.connect(srv.url, request_timeout=10)
+        try:
+            with pytest.raises(aio.ServerError) as caught:
+                await client.touch(1)
+            assert caught.value.text == "something went wrong"
+            with pytest.raises(aio.NotFound):
+                await client.touch(2)
+            await client.touch(3)
+            assert client.is_connected and srv.connections == 1
+        finally:
+            await client.close(timeout=0.5)
+
+    run(main())
