@@ -268,6 +268,8 @@ export declare class Parser {
 
 export declare function toBytes(data: Payload): Buffer;
 export declare function formatDuration(d: Duration, what?: string): string;
+/** A duration that must be longer than zero (a lease, a throttle). */
+export declare function positiveDuration(d: Duration, what: string): string;
 export declare function plainDecimal(n: number): string;
 export declare function durationMs(d: Duration): number;
 export declare function checkQueue(q: unknown): string;

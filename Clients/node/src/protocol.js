@@ -69,7 +69,7 @@ export function formatDuration(d, what = 'duration') {
  * @param {number|string} d @param {string} what
  * @returns {string}
  */
-function positiveDuration(d, what) {
+export function positiveDuration(d, what) {
   const text = formatDuration(d, what);
   if (durationMs(text) <= 0) throw new InvalidArgument(`${what} must be longer than zero`);
   return text;

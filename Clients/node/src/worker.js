@@ -582,7 +582,7 @@ export class Worker extends EventEmitter {
         outcome ??= await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, retry, attempt }));
       } catch (err) {
         if (!(err instanceof InvalidArgument) || retry === undefined || retry === false) throw err;
-        // RetryAfterError('soon'): the job follows its backoff instead
+        // a delay changed after RetryAfterError checked it: the job follows its backoff instead
         this._log('warn', `job ${job.id}: retry ${JSON.stringify(retry)} not sent (${describeError(err)}); the job follows its backoff`);
         outcome = await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, attempt }));
       }

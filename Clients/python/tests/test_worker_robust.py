@@ -71,7 +71,7 @@ def test_any_exception_fails_the_job_and_the_slot_goes_on(client, url):
         if ctx.text == "generator_exit":
             raise GeneratorExit()
         if ctx.text == "bad_retry":
-            raise docket.RetryAfter("soon")  # not a duration: the job follows its backoff
+            raise docket.RetryAfter("soon")  # not a duration: refused where it is made
         return "fine"
 
     worker = docket.Worker(url, "crash", handler, concurrency=1, reserve_timeout=0.2).start()
@@ -89,7 +89,8 @@ def test_any_exception_fails_the_job_and_the_slot_goes_on(client, url):
     assert errors["nameless"]["last_error"] == "handler failed with an exception that cannot be printed"
     assert errors["cancelled"]["last_error"] == "CancelledError"
     assert errors["generator_exit"]["last_error"] == "GeneratorExit"
-    assert errors["bad_retry"]["last_error"] == "retry after soon"
+    assert errors["bad_retry"]["last_error"] == (
+        "BadArgument: RetryAfter delay 'soon' is not a duration like 250ms, 30s, 5m, 2h, 1d")
     assert (result.acked, result.failed, result.crashed, result.errors, result.slots_lost) == (2, 6, 3, 0, 0)
     assert result.clean is False and not result and result.reason == "stop"
 

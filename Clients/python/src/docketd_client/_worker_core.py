@@ -124,6 +124,8 @@ class RetryAfter(Exception):
     duration string), instead of its backoff. Still bounded by its attempts."""
 
     def __init__(self, delay: P.Duration, message: str = "") -> None:
+        # Checked here, where the mistake is, rather than when the worker sends FAIL.
+        P.format_duration(delay, "RetryAfter delay")
         self.delay = delay
         super().__init__(message or f"retry after {delay}")
 
@@ -137,6 +139,10 @@ class Throttle(Exception):
     a duration string)."""
 
     def __init__(self, delay: P.Duration, message: str = "", *, scope: Optional[str] = None) -> None:
+        # Checked here, where the mistake is, rather than when the worker sends FAIL.
+        P._positive_duration(delay, "Throttle delay")
+        if scope not in (None, "queue", "group"):
+            raise BadArgument(f"Throttle scope must be 'queue' or 'group', not {scope!r}")
         self.delay = delay
         self.scope = scope
         super().__init__(message or f"throttled for {delay}")
@@ -406,6 +412,8 @@ class WorkerCore(Generic[ContextT, ClientT]):
         # Checked here, as the client checks its arguments (BadArgument),
         # rather than found out by start() or by a slot at run time.
         self.queues = queue_list(queues)
+        if not callable(handler):
+            raise TypeError(f"handler must be a function of the job context, not {handler!r}")
         check_positive_int(concurrency, "concurrency")
         if heartbeat is not None and heartbeat != AUTO:
             if isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float)) or not heartbeat > 0:
@@ -648,7 +656,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
                     client, client.fail, job, job.id, data, None, throttle=failed.delay, scope=failed.scope
                 )
             except BadArgument as exc:
-                # e.g. Throttle("soon"): the job follows its backoff instead
+                # a delay changed after Throttle() checked it: the job follows its backoff instead
                 log.warning("job %d: throttle %r not sent (%s); the job follows its backoff", job.id,
                             failed.delay, exc)
                 return await self._fenced(client, client.fail, job, job.id, data, None)  # type: ignore[no-any-return]
@@ -657,7 +665,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
         except BadArgument as exc:
             if retry is None:
                 raise
-            # e.g. RetryAfter("soon"): the job follows its backoff instead
+            # a delay changed after RetryAfter() checked it: the job follows its backoff instead
             log.warning("job %d: retry %r not sent (%s); the job follows its backoff", job.id, retry, exc)
             return await self._fenced(client, client.fail, job, job.id, data, None)  # type: ignore[no-any-return]
 

@@ -251,7 +251,7 @@ def exponential(base: Duration, cap: Optional[Duration] = None) -> str:
     text = f"exp:{format_duration(base, 'backoff base')}"
     if cap is not None:
         text += f":{format_duration(cap, 'backoff cap')}"
-    return text
+    return format_backoff(text)  # a zero base or a cap below it, refused here rather than by ENQ
 
 
 def _format_fraction(value: Any, what: str) -> str:
