@@ -577,7 +577,7 @@ function connectOptionsOf(options, more) {
  * @property {number} [maxPendingBytes] the same in payload bytes (default 64 MiB)
  * @property {number|null} [pingIntervalMs] how often the client PINGs the server to find a dead
  *   connection (default 120000, as NATS clients; 0 or null: never)
- * @property {number} [maxPingsOut] PINGs unanswered, with nothing else received, before the connection
+ * @property {number} [maxPingsOut] PINGs unanswered, with no other reply received, before the connection
  *   is declared stale, closed and reconnected (default 2)
  * @property {number} [maxControlLine] the longest command line sent, CRLF not counted (default 4096,
  *   the server's `--max-control-line` default): a longer one would make the server close the
@@ -1018,7 +1018,7 @@ export class Client extends EventEmitter {
     this._closing = null;
     /** @type {NodeJS.Timeout|null} the client's PING timer (while connected) */
     this._pingTimer = null;
-    /** client PING intervals passed with nothing received from the server */
+    /** client PING intervals passed with no reply from the server */
     this._pingsOut = 0;
     /** a PING of the pinger waits for its PONG */
     this._pingInflight = false;
@@ -1119,7 +1119,6 @@ export class Client extends EventEmitter {
       if (!tcpUp) sock.once('connect', () => (tcpUp = true));
       sock.on('data', (chunk) => {
         if (this.socket !== sock || this.state === 'closed') return;
-        this._pingsOut = 0; // the server is there
         try {
           parser.push(chunk);
         } catch (err) {
@@ -1540,11 +1539,12 @@ export class Client extends EventEmitter {
   }
 
   /**
-   * Starts the pinger: every pingIntervalMs, a connection from which nothing was received for
+   * Starts the pinger: every pingIntervalMs, a connection that answered none of our commands for
    * maxPingsOut intervals in a row (each with a PING of ours out) is stale: it is closed, and the
-   * client reconnects. Anything received counts (the PONG, a reply, a message, the server's own
-   * PING). While a RESERVE or WAIT may be waiting on purpose, the server reads and sends nothing
-   * on the connection: silence then counts for nothing (TCP keep-alive still finds a dead peer).
+   * client reconnects. Only replies count (the PONG, or any reply before it), as NATS clients
+   * count only PONGs: messages and the server's own PINGs do not show that it answers us. While a
+   * RESERVE or WAIT may be waiting on purpose, the server reads and sends nothing on the
+   * connection: silence then counts for nothing (TCP keep-alive still finds a dead peer).
    * @param {net.Socket} socket @internal
    */
   _startPinger(socket) {
@@ -1560,7 +1560,7 @@ export class Client extends EventEmitter {
         return;
       }
       if (this._pingsOut >= this.options.maxPingsOut) {
-        const err = new ConnectionLost(`stale connection: nothing received for ${this._pingsOut} PING intervals of ${interval} ms`);
+        const err = new ConnectionLost(`stale connection: no reply for ${this._pingsOut} PING intervals of ${interval} ms`);
         this.lastError = err;
         this._stopPinger();
         socket.destroy();
@@ -1884,6 +1884,10 @@ export class Client extends EventEmitter {
         return;
       }
       case 'reply':
+        // Only a reply proves the server still reads and answers this connection (the PONG of a
+        // keep-alive PING comes after the replies before it): messages and the server's own PINGs
+        // can keep coming from a server whose handling of our commands is stuck.
+        this._pingsOut = 0;
         this.inflight.shift();
         if (head) this._holding.delete(head);
         if ('error' in routed) this._settle(/** @type {Pending} */ (head), routed.error);

@@ -180,8 +180,9 @@ export interface ConnectOptions {
   maxPendingBytes?: number;
   /**
    * How often the client PINGs the server to find a dead connection (default 120000, as NATS
-   * clients; 0 or null: never). A connection from which nothing was received for `maxPingsOut`
-   * intervals in a row, each with a PING out, is stale: it is closed and the client reconnects.
+   * clients; 0 or null: never). A connection that sent no reply (the PONG, or one before it) for
+   * `maxPingsOut` intervals in a row, each with a PING out, is stale: it is closed and the client
+   * reconnects. Messages and the server's own PINGs do not count.
    */
   pingIntervalMs?: number | null;
   /** See pingIntervalMs (default 2). */

@@ -656,3 +656,53 @@ def test_aio_an_error_without_a_code_fails_the_waiting_command_with_its_text(scr
             await client.close(timeout=0.5)
 
     run(main())
+
+
+# --------------------------------------------------------------------------
+# Keepalive: only replies show that the server answers this connection
+
+
+def stream_but_never_pong(conn: socket.socket) -> None:
+    """After the handshake: messages (for the first sids) and PINGs of the
+    server's own every 20 ms, and never a PONG for the client's PINGs, as
+    from a server whose handling of this connection is stuck."""
+    conn.settimeout(0.02)
+    while True:
+        try:
+            conn.sendall(b"".join(b"MSG feed %d 1\r\nx\r\n" % sid for sid in (1, 2, 3)) + b"PING\r\n")
+            conn.recv(65536)  # read and ignore: SUB, PONGs, our PINGs
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
+def test_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scripted):
+    srv = scripted(after_handshake=stream_but_never_pong)
+    client = docket.Client(srv.url, ping_interval=0.1, max_outstanding_pings=2, reconnect_max_wait=0.1)
+    try:
+        sub = client.subscribe("feed")
+        sub.next_msg(timeout=5)
+        # As nats.py: messages and the server's PINGs flow, yet the client's PINGs go unanswered.
+        assert wait_until(lambda: srv.connections >= 2, 10), "the connection was never found stale"
+    finally:
+        client.close(timeout=0.5)
+
+
+def test_aio_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scripted):
+    srv = scripted(after_handshake=stream_but_never_pong)
+
+    async def main():
+        client = await aio.connect(srv.url, ping_interval=0.1, max_outstanding_pings=2, reconnect_max_wait=0.1)
+        try:
+            sub = await client.subscribe("feed")
+            await sub.next_msg(timeout=5)
+            for _ in range(500):
+                if srv.connections >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert srv.connections >= 2, "the connection was never found stale"
+        finally:
+            await client.close(timeout=0.5)
+
+    run(main())
