@@ -22,7 +22,7 @@ import contextlib
 import inspect as _inspect
 import signal
 import threading
-from typing import Any, Awaitable, Callable, List, Optional, Union
+from typing import Any, Awaitable, Callable, Coroutine, List, Optional, Union
 
 from .. import protocol as P
 from .._worker_core import AttemptFencing, JobContextCore, Outcome, Running, WorkerCore, WorkerResult, awaited
@@ -229,6 +229,9 @@ class Worker(WorkerCore[JobContext, Union[Client, Awaitable[Client]]]):
             return True
         except asyncio.TimeoutError:
             return False
+
+    async def _not_cancelled(self, step: Coroutine[Any, Any, None]) -> None:
+        await asyncio.shield(step)
 
     def _slots_busy(self) -> bool:
         return any(not r.done.is_set() for r in self._running.values())
