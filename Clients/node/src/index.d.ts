@@ -727,7 +727,7 @@ export interface JobContext {
   touch(): Promise<void>;
   /** The outcomes of the jobs this one was enqueued after (`PARENTS`); `[]` without parents. */
   parents(): Promise<ParentInfo[]>;
-  /** Aborted when the worker gives the job up (lease lost, shutdown grace over). */
+  /** Aborted when the worker gives the job up (lease lost, shutdown grace over, maxRunTimeMs passed). */
   readonly signal: AbortSignal;
 }
 
@@ -744,6 +744,12 @@ export interface WorkerOptions extends ConnectOptions {
   reserveTimeoutMs?: number;
   /** How long stop() lets running jobs finish (default 10000; Infinity: as long as they take). */
   graceMs?: number;
+  /**
+   * The longest one run of the handler may take (default null: no limit). Past it the worker stops
+   * extending the lease, aborts `signal`, FAILs the job (retried by its backoff), drops the
+   * handler's outcome if it ever comes, and takes the next job.
+   */
+  maxRunTimeMs?: number | null;
   /** SIGTERM/SIGINT stop the worker; a second one exits at once (default true). */
   handleSignals?: boolean;
   /** Default console; null: silent. One info line per job outcome, problems at warn/error. */

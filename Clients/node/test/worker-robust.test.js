@@ -389,3 +389,62 @@ test('await worker.stop() inside a handler does not wait for that handler: the j
     await server.cleanup();
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// maxRunTimeMs: a handler that never returns does not hold its job, or its slot, forever
+
+test('a handler past maxRunTimeMs: its signal aborts, its job is FAILed and runs again on the freed slot', { timeout: 20_000 }, async () => {
+  const server = await startServer();
+  const c = await connect({ port: server.port });
+  /** @type {unknown[]} */
+  const aborted = [];
+  /** @type {any[]} */
+  const failed = [];
+  /** @type {(v?: unknown) => void} */
+  let release = () => {};
+  const hung = new Promise((r) => (release = r));
+  /** @type {Worker|undefined} */
+  let worker;
+  try {
+    worker = new Worker({
+      port: server.port,
+      queues: 'overrun',
+      concurrency: 1, // the retry can only run if the hung handler gave its slot up
+      reserveTimeoutMs: 200,
+      maxRunTimeMs: 500,
+      handleSignals: false,
+      logger: quietLogger(),
+      handler: async (job) => {
+        if (job.attempt > 1) return 'second run';
+        job.signal.addEventListener('abort', () => aborted.push(job.signal.reason.message));
+        await hung; // ignores its signal, as a careless handler does: heartbeats would hold it forever
+        return 'too late';
+      },
+    });
+    worker.on('failed', (_job, err, outcome) => failed.push([err.message, outcome.outcome]));
+    const started = worker;
+    const completed = new Promise((resolve) => started.on('completed', (_job, result) => resolve(result)));
+    const { id } = await c.enqueue('overrun', 'x', { attempts: 2, backoff: 'fixed:0s' });
+    await worker.start();
+    assert.equal(await within(completed, 10_000, 'the second run'), 'second run');
+    const reason = 'handler ran longer than maxRunTimeMs (500 ms)';
+    assert.deepEqual(aborted, [reason]);
+    assert.deepEqual(failed, [[reason, 'retry']]);
+    release();
+    const doc = await c.inspect(id);
+    assert.deepEqual([doc.state, doc.attempts, doc.result], ['completed', 2, 'second run']);
+    assert.deepEqual(doc.failed_attempts.map((/** @type {any} */ a) => a.error), [reason]);
+  } finally {
+    release();
+    if (worker) await within(worker.stop(), 5000, 'worker.stop');
+    await c.close();
+    await server.cleanup();
+  }
+});
+
+test('maxRunTimeMs is checked when the worker is made', () => {
+  for (const bad of [0, -1, '5s', true, NaN]) {
+    assert.throws(() => new Worker({ queues: 'q', handler: () => {}, maxRunTimeMs: /** @type {any} */ (bad), handleSignals: false }), TypeError);
+  }
+  assert.equal(new Worker({ queues: 'q', handler: () => {}, maxRunTimeMs: Infinity, handleSignals: false }).maxRunTimeMs, null);
+});
