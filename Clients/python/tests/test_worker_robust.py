@@ -432,3 +432,43 @@ def test_aio_a_handler_past_max_run_time_is_cancelled_and_frees_its_slot(client,
 def test_max_run_time_is_checked_at_the_call(bad):
     with pytest.raises(docket.BadArgument):
         docket.Worker("nats://127.0.0.1:1", "q", lambda ctx: None, max_run_time=bad)
+
+
+# --------------------------------------------------------------------------
+# The aio worker says when a handler blocks its event loop
+
+
+@pytest.mark.parametrize("blocking", [True, False])
+def test_aio_worker_warns_when_a_handler_blocks_the_event_loop(client, url, caplog, blocking):
+    import docketd_client.aio as aio
+
+    job_id = client.enqueue("blocking", "x").id
+
+    def blocking_handler(ctx):
+        time.sleep(1.5)  # the careless handler: blocking I/O on the event loop
+        return "done"
+
+    async def polite_handler(ctx):
+        await asyncio.sleep(1.5)
+        return "done"
+
+    async def main():
+        handler = blocking_handler if blocking else polite_handler
+        worker = aio.Worker(url, "blocking", handler, reserve_timeout=0.2)
+        worker.start()
+        try:
+            for _ in range(500):
+                if worker.acked == 1:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await worker.stop(grace=5)
+
+    with caplog.at_level(logging.WARNING, logger="docketd_client.worker"):
+        asyncio.run(asyncio.wait_for(main(), 30))
+    assert client.inspect(job_id).state == "completed"
+    warned = [r.getMessage() for r in caplog.records if "event loop was blocked" in r.getMessage()]
+    if blocking:
+        assert len(warned) == 1 and f"while job(s) {job_id} ran" in warned[0], warned
+    else:
+        assert warned == []
