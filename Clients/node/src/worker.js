@@ -92,6 +92,14 @@ const FALLBACK_HEARTBEAT_MS = 10_000;
 const MIN_HEARTBEAT_MS = 10;
 /** Longest reason sent with FAIL, in bytes. */
 const MAX_REASON_BYTES = 8192;
+/** How often a running worker looks whether the event loop keeps up. */
+const LOOP_WATCH_MS = 250;
+/**
+ * An event loop held up this long while a handler ran is logged at warn: long enough to miss the
+ * heartbeat of a job with a 3 s lease (one a third of it), short enough to be heard before the
+ * usual 30 s leases run out.
+ */
+const BLOCKED_LOOP_WARN_MS = 1000;
 
 /**
  * The job whose handler is running in the current async context: lets stop() tell a call from
@@ -253,6 +261,8 @@ export class Worker extends EventEmitter {
     this._unfenced = new WeakMap();
     this._warnedUnfenced = false;
     this._warnedHeartbeat = false;
+    /** @type {NodeJS.Timeout|null} see _watchTheLoop */
+    this._loopWatch = null;
     /** @type {() => void} */
     let resolveStopped = () => {};
     /** Resolves when the worker has stopped. */
@@ -344,6 +354,7 @@ export class Worker extends EventEmitter {
       await this._stopPromise;
       return this;
     }
+    this._watchTheLoop();
     this.loops = this.clients.map((c) =>
       this._loop(c).finally(() => {
         this._loopsEnded.add(c);
@@ -762,6 +773,24 @@ export class Worker extends EventEmitter {
     stopping.catch(() => {}).finally(() => process.exit(code));
   }
 
+  /**
+   * Warns when the event loop was blocked while handlers ran: a handler doing synchronous work
+   * (execSync, a long computation, readFileSync of a big file) holds up every heartbeat (leases
+   * run out, jobs run twice), the other slots and the connections' keep-alive.
+   */
+  _watchTheLoop() {
+    let last = performance.now();
+    this._loopWatch = setInterval(() => {
+      const now = performance.now();
+      const blocked = now - last - LOOP_WATCH_MS;
+      last = now;
+      if (blocked < BLOCKED_LOOP_WARN_MS || this.active.size === 0) return;
+      const ids = [...this.active].map((e) => String(e.job.id)).join(', ');
+      this._log('warn', `the event loop was blocked for ${(blocked / 1000).toFixed(1)} s while job(s) ${ids} ran: heartbeats, the other slots and keep-alives waited; a handler must not block (move synchronous work to a worker thread or child process)`);
+    }, LOOP_WATCH_MS);
+    this._loopWatch.unref?.();
+  }
+
   _removeSignalHandlers() {
     if (!this.handleSignals) return;
     process.off('SIGTERM', this._onSignal);
@@ -912,6 +941,7 @@ export class Worker extends EventEmitter {
         await this._stopStage(this.graceMs, () => Promise.all(loops), (entry) => selfClients.has(entry.client), [...selfClients]);
       }
       this._removeSignalHandlers();
+      clearInterval(this._loopWatch ?? undefined);
       this._emit('stopped');
       this._resolveStopped();
     })();

@@ -448,3 +448,44 @@ test('maxRunTimeMs is checked when the worker is made', () => {
   }
   assert.equal(new Worker({ queues: 'q', handler: () => {}, maxRunTimeMs: Infinity, handleSignals: false }).maxRunTimeMs, null);
 });
+
+// ---------------------------------------------------------------------------------------------
+// A handler that blocks the event loop is reported
+
+for (const blocking of [true, false]) {
+  test(`the worker warns when a handler blocks the event loop (${blocking ? 'blocking' : 'awaiting'} handler)`, { timeout: 20_000 }, async () => {
+    const server = await startServer();
+    const c = await connect({ port: server.port });
+    const logger = quietLogger();
+    const worker = new Worker({
+      port: server.port,
+      queues: 'blocking',
+      reserveTimeoutMs: 200,
+      handleSignals: false,
+      logger,
+      handler: async () => {
+        // The careless handler: synchronous work on the event loop (execSync, a big computation).
+        if (blocking) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+        else await sleep(1500);
+        return 'done';
+      },
+    });
+    const completed = new Promise((resolve) => worker.on('completed', resolve));
+    try {
+      const { id } = await c.enqueue('blocking', 'x');
+      await worker.start();
+      await within(completed, 10_000, 'the job');
+      const warned = logger.lines.filter((l) => l.includes('event loop was blocked'));
+      if (blocking) {
+        assert.equal(warned.length, 1, logger.lines.join('\n'));
+        assert.match(warned[0], new RegExp(`^warn docket worker: the event loop was blocked for \\d+\\.\\d s while job\\(s\\) ${id} ran`));
+      } else {
+        assert.deepEqual(warned, []);
+      }
+    } finally {
+      await within(worker.stop(), 5000, 'worker.stop');
+      await c.close();
+      await server.cleanup();
+    }
+  });
+}
