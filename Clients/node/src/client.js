@@ -497,6 +497,21 @@ export function checkTimeout(value, what = 'timeout') {
   throw new InvalidArgument(`${what} must be 0 or more milliseconds, or Infinity for no limit (got ${shown(value)})`);
 }
 
+/**
+ * A call's `signal`: an AbortSignal (or one shaped like it), or undefined for none. Anything else
+ * throws InvalidArgument, before anything is sent.
+ * @param {unknown} value
+ * @returns {AbortSignal|undefined}
+ */
+export function checkSignal(value) {
+  if (value === undefined || value === null) return undefined;
+  const s = /** @type {any} */ (value);
+  if (typeof s === 'object' && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function' && typeof s.removeEventListener === 'function') {
+    return /** @type {AbortSignal} */ (value);
+  }
+  throw new InvalidArgument(`signal must be an AbortSignal (got ${shown(value)})`);
+}
+
 /** The names of the ConnectOptions: any other name is refused, not ignored. */
 export const CONNECT_OPTIONS = Object.freeze([
   'url', 'host', 'port', 'user', 'pass', 'token', 'nkeySeed', 'nkeySeedFile', 'credsFile', 'tls', 'tlsHandshakeFirst',
@@ -562,7 +577,7 @@ function connectOptionsOf(options, more) {
  * @property {number} [maxPendingBytes] the same in payload bytes (default 64 MiB)
  * @property {number|null} [pingIntervalMs] how often the client PINGs the server to find a dead
  *   connection (default 120000, as NATS clients; 0 or null: never)
- * @property {number} [maxPingsOut] PINGs unanswered, with nothing else received, before the connection
+ * @property {number} [maxPingsOut] PINGs unanswered, with no other reply received, before the connection
  *   is declared stale, closed and reconnected (default 2)
  * @property {number} [maxControlLine] the longest command line sent, CRLF not counted (default 4096,
  *   the server's `--max-control-line` default): a longer one would make the server close the
@@ -1003,7 +1018,7 @@ export class Client extends EventEmitter {
     this._closing = null;
     /** @type {NodeJS.Timeout|null} the client's PING timer (while connected) */
     this._pingTimer = null;
-    /** client PING intervals passed with nothing received from the server */
+    /** client PING intervals passed with no reply from the server */
     this._pingsOut = 0;
     /** a PING of the pinger waits for its PONG */
     this._pingInflight = false;
@@ -1104,7 +1119,6 @@ export class Client extends EventEmitter {
       if (!tcpUp) sock.once('connect', () => (tcpUp = true));
       sock.on('data', (chunk) => {
         if (this.socket !== sock || this.state === 'closed') return;
-        this._pingsOut = 0; // the server is there
         try {
           parser.push(chunk);
         } catch (err) {
@@ -1525,11 +1539,12 @@ export class Client extends EventEmitter {
   }
 
   /**
-   * Starts the pinger: every pingIntervalMs, a connection from which nothing was received for
+   * Starts the pinger: every pingIntervalMs, a connection that answered none of our commands for
    * maxPingsOut intervals in a row (each with a PING of ours out) is stale: it is closed, and the
-   * client reconnects. Anything received counts (the PONG, a reply, a message, the server's own
-   * PING). While a RESERVE or WAIT may be waiting on purpose, the server reads and sends nothing
-   * on the connection: silence then counts for nothing (TCP keep-alive still finds a dead peer).
+   * client reconnects. Only replies count (the PONG, or any reply before it), as NATS clients
+   * count only PONGs: messages and the server's own PINGs do not show that it answers us. While a
+   * RESERVE or WAIT may be waiting on purpose, the server reads and sends nothing on the
+   * connection: silence then counts for nothing (TCP keep-alive still finds a dead peer).
    * @param {net.Socket} socket @internal
    */
   _startPinger(socket) {
@@ -1545,7 +1560,7 @@ export class Client extends EventEmitter {
         return;
       }
       if (this._pingsOut >= this.options.maxPingsOut) {
-        const err = new ConnectionLost(`stale connection: nothing received for ${this._pingsOut} PING intervals of ${interval} ms`);
+        const err = new ConnectionLost(`stale connection: no reply for ${this._pingsOut} PING intervals of ${interval} ms`);
         this.lastError = err;
         this._stopPinger();
         socket.destroy();
@@ -1758,12 +1773,14 @@ export class Client extends EventEmitter {
    * block of every job verb; a verb the server adds later is an encoder and a reply decoder.
    * @param {Buffer} bytes the encoded command
    * @param {string} call its name: a key of `replyDecoders` (protocol.js)
-   * @param {{timeout?: number|null, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void, serverWait?: number}} [opts]
+   * @param {{timeout?: number|null, signal?: AbortSignal, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void, serverWait?: number}} [opts]
    *   timeout: reject with TimeoutError after this many ms (default: the client's
    *   `commandTimeoutMs`; null or Infinity: no limit; 0: at once, without waiting for the reply;
    *   NaN or a negative number: InvalidArgument). A command that timed out before it could be written
    *   (while disconnected, or while the output was backed up) is never sent; one already written stays in line and its late reply
    *   is read and dropped (given to `late`), keeping replies matched to commands.
+   *   signal: an AbortSignal; its abort rejects with its reason, as a timeout does (an aborted
+   *   signal: at once, and nothing is sent)
    *   decode: a reply decoder for a call not in `replyDecoders`
    * @returns {Promise<any>}
    */
@@ -1774,18 +1791,27 @@ export class Client extends EventEmitter {
       if (!decoder) throw new InvalidArgument(`no reply decoder for ${call}`);
       this._checkLine(bytes);
       const timeout = opts.timeout === undefined ? this._commandTimeout() : opts.timeout === null ? Infinity : checkTimeout(opts.timeout);
+      const signal = checkSignal(opts.signal);
+      if (signal?.aborted) throw signal.reason;
       /** @type {import('./timers.js').Timer|undefined} */
       let timer;
+      const abort = () => {
+        if (!entry.settled) this._settle(entry, /** @type {AbortSignal} */ (signal).reason);
+      };
+      const stop = () => {
+        clearTimer(timer);
+        signal?.removeEventListener('abort', abort);
+      };
       /** @type {Pending} */
       const entry = {
         call,
         decode: decoder,
         resolve: (v) => {
-          clearTimer(timer);
+          stop();
           resolve(v);
         },
         reject: (e) => {
-          clearTimer(timer);
+          stop();
           reject(e);
         },
         settled: false,
@@ -1803,6 +1829,9 @@ export class Client extends EventEmitter {
       };
       if (timeout === 0) expire();
       else if (timeout !== Infinity) timer = setTimer(expire, timeout);
+      // Like a timeout: an abort before the command is written keeps it from being sent; after,
+      // it stays in line and its late reply goes to `late`, never to the next caller.
+      if (!entry.settled) signal?.addEventListener('abort', abort, { once: true });
     });
   }
 
@@ -1855,6 +1884,10 @@ export class Client extends EventEmitter {
         return;
       }
       case 'reply':
+        // Only a reply proves the server still reads and answers this connection (the PONG of a
+        // keep-alive PING comes after the replies before it): messages and the server's own PINGs
+        // can keep coming from a server whose handling of our commands is stuck.
+        this._pingsOut = 0;
         this.inflight.shift();
         if (head) this._holding.delete(head);
         if ('error' in routed) this._settle(/** @type {Pending} */ (head), routed.error);
@@ -1905,17 +1938,18 @@ export class Client extends EventEmitter {
 
   /**
    * Resolves once the server has handled everything sent before (PING → PONG). `timeout` in ms
-   * (default `commandTimeoutMs`; null or Infinity: no limit; 0: TimeoutError at once).
-   * @param {{timeout?: number|null}} [opts]
+   * (default `commandTimeoutMs`; null or Infinity: no limit; 0: TimeoutError at once); `signal`:
+   * an AbortSignal whose abort rejects with its reason.
+   * @param {{timeout?: number|null, signal?: AbortSignal}} [opts]
    * @returns {Promise<void>}
    */
   flush(opts = {}) {
     try {
-      opts = checkOptionNames(opts, ['timeout'], 'flush option');
+      opts = checkOptionNames(opts, ['timeout', 'signal'], 'flush option');
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.command(PING, 'ping', { timeout: opts.timeout });
+    return this.command(PING, 'ping', { timeout: opts.timeout, signal: opts.signal });
   }
 
   /**
@@ -2028,10 +2062,10 @@ export class Client extends EventEmitter {
   /**
    * Publishes a request and resolves with the first reply. Rejects with NoResponders when no
    * subscription received it, TimeoutError after `timeout` ms, ConnectionLost if the connection
-   * breaks first.
+   * breaks first, and with the signal's reason when `signal` (an AbortSignal) aborts.
    * @param {string} subject
    * @param {unknown} [data]
-   * @param {{timeout?: number, headers?: any}} [opts]
+   * @param {{timeout?: number, headers?: any, signal?: AbortSignal}} [opts]
    * @returns {Promise<Msg>}
    */
   request(subject, data, opts = {}) {
@@ -2047,7 +2081,7 @@ export class Client extends EventEmitter {
    * and with TimeoutError when no route matched but a subscriber did not answer either.
    * @param {string} subject
    * @param {unknown} [data]
-   * @param {{timeout?: number, headers?: any}} [opts]
+   * @param {{timeout?: number, headers?: any, signal?: AbortSignal}} [opts]
    * @returns {Promise<number[]>}
    */
   async publishRouted(subject, data, opts = {}) {
@@ -2062,7 +2096,7 @@ export class Client extends EventEmitter {
   }
 
   /**
-   * @param {string} subject @param {unknown} data @param {{timeout?: number, headers?: any}} opts
+   * @param {string} subject @param {unknown} data @param {{timeout?: number, headers?: any, signal?: AbortSignal}} opts
    * @param {((m: Msg) => boolean)|null} accept replies it refuses are skipped
    * @returns {Promise<Msg>}
    * @internal
@@ -2070,8 +2104,10 @@ export class Client extends EventEmitter {
   _request(subject, data, opts, accept) {
     return new Promise((resolve, reject) => {
       if (this.state === 'closed') throw new ConnectionClosed();
-      const o = checkOptionNames(opts, ['timeout', 'headers'], 'request option');
+      const o = checkOptionNames(opts, ['timeout', 'headers', 'signal'], 'request option');
       const timeout = o.timeout === undefined || o.timeout === null ? this.options.requestTimeoutMs : checkTimeout(o.timeout);
+      const signal = checkSignal(o.signal);
+      if (signal?.aborted) throw signal.reason;
       // Every argument is checked before anything is sent (the inbox subscription included).
       this.inboxPrefix ??= `_INBOX.${randomBytes(12).toString('hex')}`;
       const token = String(this.nextRequest);
@@ -2085,7 +2121,26 @@ export class Client extends EventEmitter {
       this.nextRequest++;
       // held: not written yet (disconnected, or the output backed up); such a request survives a
       // failed reconnect attempt
-      const r = { resolve, reject, timer: /** @type {import('./timers.js').Timer|undefined} */ (undefined), subject, held: true, accept };
+      const abort = () => {
+        // Its token is forgotten: a reply that comes later is dropped, never given to another request.
+        if (this.requests.get(token) !== r) return;
+        this.requests.delete(token);
+        clearTimer(r.timer);
+        reject(/** @type {AbortSignal} */ (signal).reason);
+      };
+      const settle = {
+        /** @param {Msg} m */
+        resolve: (m) => {
+          signal?.removeEventListener('abort', abort);
+          resolve(m);
+        },
+        /** @param {Error} e */
+        reject: (e) => {
+          signal?.removeEventListener('abort', abort);
+          reject(e);
+        },
+      };
+      const r = { ...settle, timer: /** @type {import('./timers.js').Timer|undefined} */ (undefined), subject, held: true, accept };
       this.requests.set(token, r);
       try {
         this._send(bytes, { onWritten: () => (r.held = false) });
@@ -2095,10 +2150,13 @@ export class Client extends EventEmitter {
       }
       const expire = () => {
         this.requests.delete(token);
-        reject(new TimeoutError(`no reply to ${subject} within ${timeout}ms`));
+        r.reject(new TimeoutError(`no reply to ${subject} within ${timeout}ms`));
       };
       if (timeout === 0) expire();
-      else r.timer = setTimer(expire, timeout);
+      else {
+        r.timer = setTimer(expire, timeout);
+        signal?.addEventListener('abort', abort, { once: true });
+      }
     });
   }
 
@@ -2212,14 +2270,18 @@ export class Client extends EventEmitter {
   /**
    * Takes the next job from the first of `queues` that has one. Without `timeout` it waits until a
    * job comes, and the connection handles nothing else meanwhile; with it, it resolves null when
-   * the time passes (`timeout: 0` does not wait).
+   * the time passes (`timeout: 0` does not wait). `signal`: an AbortSignal whose abort rejects
+   * with its reason; the server still waits out the RESERVE (this connection's later commands
+   * wait behind it), and a job that comes after the abort is given back at once.
    * @param {string|string[]} queues
-   * @param {{timeout?: number|string}} [opts]
+   * @param {{timeout?: number|string, signal?: AbortSignal}} [opts]
    * @returns {Promise<import('./protocol.js').Job|null>}
    */
   async reserve(queues, opts = {}) {
-    opts = checkOptionNames(opts, ['timeout'], 'reserve option');
+    const { signal, ...rest } = checkOptionNames(opts, ['timeout', 'signal'], 'reserve option');
+    opts = rest;
     return this.command(encodeReserve(queues, opts), 'reserve', {
+      signal,
       timeout: this._waitingTimeout(opts.timeout),
       serverWait: serverWait(opts.timeout),
       // A job that arrives after its caller gave up is held by this connection, and nobody will
@@ -2295,13 +2357,15 @@ export class Client extends EventEmitter {
    * passes first; without, waits as long as it takes. Like a RESERVE, a waiting WAIT holds back
    * this connection's later commands on the server: wait on a client of its own when others share
    * it. Rejects with DocketError NOT_FOUND for an unknown job, or one deleted while waited for.
+   * `signal`: an AbortSignal whose abort rejects with its reason (the server still waits out the
+   * WAIT, and this connection's later commands wait behind it).
    * @param {number|string} id
-   * @param {{timeout?: number|string}} [opts]
+   * @param {{timeout?: number|string, signal?: AbortSignal}} [opts]
    * @returns {Promise<import('./protocol.js').JobOutcome>}
    */
   async wait(id, opts = {}) {
-    opts = checkOptionNames(opts, ['timeout'], 'wait option');
-    return this.command(encodeWait(id, opts), 'wait', { timeout: this._waitingTimeout(opts.timeout), serverWait: serverWait(opts.timeout) });
+    const { signal, ...rest } = checkOptionNames(opts, ['timeout', 'signal'], 'wait option');
+    return this.command(encodeWait(id, rest), 'wait', { signal, timeout: this._waitingTimeout(rest.timeout), serverWait: serverWait(rest.timeout) });
   }
 
   /** A queue's dead jobs, oldest first. @param {string} queue @param {{limit?: number}} [opts] @returns {Promise<JobInfo[]>} */

@@ -82,7 +82,7 @@ export declare class ProtocolError extends DocketClientError {
   code: 'PROTOCOL_ERROR';
 }
 
-/** A NATS `-ERR` that answers no command (emitted as `error`, or the reason a connect failed). */
+/** A NATS `-ERR` that answers no command (emitted as `error`, or the reason a connect failed), or an `-ERR` without a job error code that answers a job command (its rejection). */
 export declare class ServerError extends DocketClientError {
   constructor(text: string);
   code: 'SERVER_ERROR' | 'AUTHORIZATION_VIOLATION' | 'PERMISSIONS_VIOLATION';

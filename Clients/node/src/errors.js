@@ -1,5 +1,9 @@
 // Error classes thrown or used by docketd-client.
 
+// A cycle (protocol.js imports this file), which is safe: the two are only called when a handler's
+// error is made, long after both modules have loaded.
+import { formatDuration, positiveDuration } from './protocol.js';
+
 /** Base class of every error this library creates. */
 export class DocketClientError extends Error {
   /** @param {string} message @param {ErrorOptions} [options] */
@@ -120,7 +124,10 @@ export class ProtocolError extends DocketClientError {
   }
 }
 
-/** A NATS-level `-ERR` from the server that is not a reply to a job command. */
+/**
+ * A NATS-level `-ERR` from the server (`'Invalid Subject'`), or an `-ERR` without a job error code
+ * that answers a job command (a command is always answered in order, so it fails with the text).
+ */
 export class ServerError extends DocketClientError {
   /** @param {string} text the text inside the quotes */
   constructor(text) {
@@ -268,6 +275,8 @@ export class NonRetryableError extends Error {
 export class RetryAfterError extends Error {
   /** @param {number} delayMs @param {string} [message] @param {ErrorOptions} [options] */
   constructor(delayMs, message = `retry after ${delayMs}ms`, options) {
+    // Checked here, where the mistake is, rather than when the worker sends FAIL.
+    formatDuration(delayMs, 'RetryAfterError delay');
     super(message, options);
     this.name = 'RetryAfterError';
     this.delayMs = delayMs;
@@ -290,19 +299,32 @@ export class Throttle extends Error {
    * @param {ErrorOptions} [options]
    */
   constructor(duration, opts = {}, options) {
+    // Checked here, where the mistake is, rather than when the worker sends FAIL.
+    try {
+      if (typeof duration !== 'number' && typeof duration !== 'string') throw new TypeError();
+      positiveDuration(throttleWire(duration), 'Throttle duration');
+    } catch {
+      throw new InvalidArgument(`Throttle duration must be seconds or a duration like "250ms", "30s", longer than zero and at most 366 days (got ${typeof duration === 'string' ? JSON.stringify(duration) : String(duration)})`);
+    }
+    const scope = opts?.scope ?? 'queue';
+    if (scope !== 'queue' && scope !== 'group') throw new InvalidArgument(`Throttle scope must be "queue" or "group" (got ${JSON.stringify(scope)})`);
     super(opts.message ?? `throttled for ${typeof duration === 'number' ? `${duration}s` : duration}`, options);
     this.name = 'Throttle';
     /** as given: seconds, or a duration string */
     this.duration = duration;
     /** @type {'queue'|'group'} */
-    this.scope = opts.scope ?? 'queue';
+    this.scope = scope;
   }
 
   /** The `throttle=` value: `<n>s` for a whole number of seconds, else milliseconds; a string as is. */
   get wire() {
-    const d = this.duration;
-    if (typeof d !== 'number') return d;
-    if (!Number.isFinite(d) || d < 0) return String(d); // refused by the encoder (InvalidArgument)
-    return Number.isInteger(d) ? `${d}s` : `${Math.round(d * 1000)}ms`;
+    return throttleWire(this.duration);
   }
+}
+
+/** A throttle's duration as the encoder takes it: seconds become `<n>s` or `<n>ms`. @param {number|string} d */
+function throttleWire(d) {
+  if (typeof d !== 'number') return d;
+  if (!Number.isFinite(d) || d < 0) return String(d); // refused by the encoder (InvalidArgument)
+  return Number.isInteger(d) ? `${d}s` : `${Math.round(d * 1000)}ms`;
 }

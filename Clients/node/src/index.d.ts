@@ -180,8 +180,9 @@ export interface ConnectOptions {
   maxPendingBytes?: number;
   /**
    * How often the client PINGs the server to find a dead connection (default 120000, as NATS
-   * clients; 0 or null: never). A connection from which nothing was received for `maxPingsOut`
-   * intervals in a row, each with a PING out, is stale: it is closed and the client reconnects.
+   * clients; 0 or null: never). A connection that sent no reply (the PONG, or one before it) for
+   * `maxPingsOut` intervals in a row, each with a PING out, is stale: it is closed and the client
+   * reconnects. Messages and the server's own PINGs do not count.
    */
   pingIntervalMs?: number | null;
   /** See pingIntervalMs (default 2). */
@@ -575,18 +576,22 @@ export declare class Client extends EventEmitter {
   publish(subject: string, data?: Payload, opts?: { reply?: string; headers?: HeadersInit }): void;
   /** Every option is checked before anything is sent or kept; `max: 0` returns a subscription that has ended. */
   subscribe(subject: string, opts?: SubscribeOptions): Subscription;
-  /** `timeout` ms (default requestTimeoutMs; 0: TimeoutError at once; Infinity: no limit; NaN or negative: InvalidArgument). */
-  request(subject: string, data?: Payload, opts?: { timeout?: number | null; headers?: HeadersInit }): Promise<Msg>;
+  /**
+   * `timeout` ms (default requestTimeoutMs; 0: TimeoutError at once; Infinity: no limit; NaN or negative: InvalidArgument).
+   * `signal`: its abort rejects with its reason (an aborted one: at once, nothing sent); a later reply is dropped.
+   */
+  request(subject: string, data?: Payload, opts?: { timeout?: number | null; headers?: HeadersInit; signal?: AbortSignal }): Promise<Msg>;
   /**
    * Publishes a message that routes turn into jobs; resolves with their ids once on disk (`[]`
    * when neither a route nor a subscriber took it); StoreFull when the store refused them.
    */
-  publishRouted(subject: string, data?: Payload, opts?: { timeout?: number | null; headers?: HeadersInit }): Promise<number[]>;
+  publishRouted(subject: string, data?: Payload, opts?: { timeout?: number | null; headers?: HeadersInit; signal?: AbortSignal }): Promise<number[]>;
   /**
    * Resolves once the server has handled everything sent before (PING → PONG). `timeout` ms
    * (default commandTimeoutMs; 0: TimeoutError at once; null or Infinity: no limit; NaN or negative: InvalidArgument).
+   * `signal`: its abort rejects with its reason.
    */
-  flush(opts?: { timeout?: number | null }): Promise<void>;
+  flush(opts?: { timeout?: number | null; signal?: AbortSignal }): Promise<void>;
   /** Closes: waiting commands reject with ConnectionClosed; what was written is still delivered. */
   close(): Promise<void>;
   /** flush(), then close(). */
@@ -606,14 +611,18 @@ export declare class Client extends EventEmitter {
   children(id: number | string | bigint, opts?: { after?: number | string | bigint | null; limit?: number }): Promise<{ id: JobId; children: JobId[]; next: JobId | null }>;
   /** Every child of a job, by id, page after page (`CHILDREN`). */
   childrenAll(id: number | string | bigint, opts?: { pageSize?: number }): AsyncIterableIterator<JobId>;
-  /** The next job of the first queue that has one; null when `timeout` passes. Without a timeout the connection waits. */
-  reserve(queues: string | string[], opts?: { timeout?: Duration }): Promise<Job | null>;
+  /**
+   * The next job of the first queue that has one; null when `timeout` passes. Without a timeout the connection waits.
+   * `signal`: its abort rejects with its reason; the server still waits out the RESERVE, and a job that comes after is given back.
+   */
+  reserve(queues: string | string[], opts?: { timeout?: Duration; signal?: AbortSignal }): Promise<Job | null>;
   ack(id: number | string, result?: Payload, opts?: { attempt?: number }): Promise<void>;
   fail(id: number | string, opts?: FailOptions): Promise<FailOutcome>;
   progress(id: number | string, percent: number, note?: Payload, opts?: { attempt?: number }): Promise<void>;
   touch(id: number | string, opts?: { attempt?: number }): Promise<void>;
   /** The job's outcome once it is completed or dead; `{pending: true}` when `timeout` passes first. */
-  wait(id: number | string, opts?: { timeout?: Duration }): Promise<JobOutcome>;
+  /** `signal`: its abort rejects with its reason (the server still waits out the WAIT). */
+  wait(id: number | string, opts?: { timeout?: Duration; signal?: AbortSignal }): Promise<JobOutcome>;
   inspect(id: number | string): Promise<JobInfo>;
   dead(queue: string, opts?: { limit?: number }): Promise<JobInfo[]>;
   retry(id: number | string): Promise<void>;
@@ -718,7 +727,7 @@ export interface JobContext {
   touch(): Promise<void>;
   /** The outcomes of the jobs this one was enqueued after (`PARENTS`); `[]` without parents. */
   parents(): Promise<ParentInfo[]>;
-  /** Aborted when the worker gives the job up (lease lost, shutdown grace over). */
+  /** Aborted when the worker gives the job up (lease lost, shutdown grace over, maxRunTimeMs passed). */
   readonly signal: AbortSignal;
 }
 
@@ -735,6 +744,12 @@ export interface WorkerOptions extends ConnectOptions {
   reserveTimeoutMs?: number;
   /** How long stop() lets running jobs finish (default 10000; Infinity: as long as they take). */
   graceMs?: number;
+  /**
+   * The longest one run of the handler may take (default null: no limit). Past it the worker stops
+   * extending the lease, aborts `signal`, FAILs the job (retried by its backoff), drops the
+   * handler's outcome if it ever comes, and takes the next job.
+   */
+  maxRunTimeMs?: number | null;
   /** SIGTERM/SIGINT stop the worker; a second one exits at once (default true). */
   handleSignals?: boolean;
   /** Default console; null: silent. One info line per job outcome, problems at warn/error. */

@@ -268,6 +268,8 @@ export declare class Parser {
 
 export declare function toBytes(data: Payload): Buffer;
 export declare function formatDuration(d: Duration, what?: string): string;
+/** A duration that must be longer than zero (a lease, a throttle). */
+export declare function positiveDuration(d: Duration, what: string): string;
 export declare function plainDecimal(n: number): string;
 export declare function durationMs(d: Duration): number;
 export declare function checkQueue(q: unknown): string;
@@ -284,6 +286,8 @@ export declare function formatRate(r: Rate, what?: string): string;
 export declare function parseDelivery(s: string): number | string;
 export declare function parseJobError(text: string): { code: string; message: string } | null;
 export declare function takesJobErrors(call: string): boolean;
+/** True for an -ERR text NATS defines (`Invalid Subject`, `Stale Connection`, …): it answers no command. */
+export declare function isNatsError(text: string): boolean;
 export declare function route(f: Frame, waiting: string | undefined, decoder?: (f: Frame) => any): Routed;
 /** True when a message body is a route's `{"jobs":[...]}` reply. */
 export declare function isRoutedReply(data: Buffer): boolean;

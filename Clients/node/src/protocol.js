@@ -2,7 +2,7 @@
 // encoders for what the client sends. No sockets here (see client.js), so it is easy to test on
 // bytes (the client-conformance cases run against this module).
 
-import { DocketError, InvalidArgument, ProtocolError, jobError } from './errors.js';
+import { DocketError, InvalidArgument, ProtocolError, ServerError, jobError } from './errors.js';
 
 const CR = 13;
 const LF = 10;
@@ -69,7 +69,7 @@ export function formatDuration(d, what = 'duration') {
  * @param {number|string} d @param {string} what
  * @returns {string}
  */
-function positiveDuration(d, what) {
+export function positiveDuration(d, what) {
   const text = formatDuration(d, what);
   if (durationMs(text) <= 0) throw new InvalidArgument(`${what} must be longer than zero`);
   return text;
@@ -1599,6 +1599,35 @@ export function parseRoutedReply(data) {
   return doc.jobs;
 }
 
+// The -ERR texts NATS defines (PROTOCOL.md section 6), in lower case: a refused SUB or PUB, or the
+// fatal error before a close. They answer no command, so a job command still waiting keeps waiting
+// for its own reply. The last two carry a detail after them.
+const NATS_ERROR_TEXTS = new Set([
+  'unknown protocol operation',
+  'maximum payload violation',
+  'maximum control line exceeded',
+  'invalid client protocol',
+  'no responders requires headers support',
+  'headers not negotiated',
+  'maximum connections exceeded',
+  'stale connection',
+  'authorization violation',
+  'authentication timeout',
+  'user authentication expired',
+  'maximum account active connections exceeded',
+  'secure connection - tls required',
+  'invalid subject',
+  'invalid publish subject',
+  'maximum subscriptions exceeded',
+]);
+const NATS_ERROR_PREFIXES = ['invalid protocol:', 'permissions violation '];
+
+/** True for an -ERR text NATS defines (`Invalid Subject`, `Stale Connection`, …). @param {string} text */
+export function isNatsError(text) {
+  const lower = text.toLowerCase();
+  return NATS_ERROR_TEXTS.has(lower) || NATS_ERROR_PREFIXES.some((p) => lower.startsWith(p));
+}
+
 /** Calls whose reply may be a job error (`-ERR '<CODE> …'`): every call but ping. @param {string} call */
 export function takesJobErrors(call) {
   return call !== 'ping';
@@ -1610,7 +1639,7 @@ export function takesJobErrors(call) {
  *   | {to: 'info', info: Record<string, any>}
  *   | {to: 'server_error', text: string}
  *   | {to: 'reply', value: any}
- *   | {to: 'reply', error: DocketError}} Routed
+ *   | {to: 'reply', error: DocketError|ServerError}} Routed
  */
 
 /**
@@ -1632,8 +1661,13 @@ export function route(f, waiting, decoder) {
     case 'INFO':
       return { to: 'info', info: f.info };
     case 'ERR': {
-      const jobErr = waiting !== undefined && takesJobErrors(waiting) ? parseJobError(f.text) : null;
-      if (jobErr) return { to: 'reply', error: jobError(jobErr.code, jobErr.message) };
+      if (waiting !== undefined && takesJobErrors(waiting)) {
+        // A job command is always answered, in order: any -ERR but NATS's own is its answer, and
+        // one without a code fails it at once with that text instead of leaving it to time out.
+        const jobErr = parseJobError(f.text);
+        if (jobErr) return { to: 'reply', error: jobError(jobErr.code, jobErr.message) };
+        if (!isNatsError(f.text)) return { to: 'reply', error: new ServerError(f.text) };
+      }
       return { to: 'server_error', text: f.text };
     }
     default: {

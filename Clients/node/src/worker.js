@@ -39,7 +39,8 @@ import { clearTimer, setTimer } from './timers.js';
  * @property {() => Promise<void>} touch extends the lease now (same rules as progress)
  * @property {() => Promise<import('./client.js').ParentInfo[]>} parents the outcomes of the jobs this
  *   one was enqueued after (`PARENTS`; `[]` without parents): what a job that gathers their results reads
- * @property {AbortSignal} signal aborted when the worker gives the job up (lease lost, shutdown grace over)
+ * @property {AbortSignal} signal aborted when the worker gives the job up (lease lost, shutdown grace
+ *   over, maxRunTimeMs passed)
  */
 
 /**
@@ -57,6 +58,9 @@ import { clearTimer, setTimer } from './timers.js';
  * @property {number} [reserveTimeoutMs] how long one RESERVE waits (default 1000)
  * @property {number} [graceMs] how long stop() lets running jobs finish before handing them back
  *   (default 10000); stop() resolves at most graceMs + 1.5 s after it is called, whatever the server does
+ * @property {number|null} [maxRunTimeMs] the longest one run of the handler may take (default null: no
+ *   limit). Past it the worker stops extending the lease, aborts `signal`, FAILs the job (retried by
+ *   its backoff), drops the handler's outcome if it ever comes, and takes the next job
  * @property {boolean} [handleSignals] SIGTERM/SIGINT: the first stops gracefully, a second one stops
  *   at once and exits the process with 128 + the signal number (default true)
  * @property {Logger|null} [logger] where the worker logs: one info line per job outcome (id, queue,
@@ -88,6 +92,14 @@ const FALLBACK_HEARTBEAT_MS = 10_000;
 const MIN_HEARTBEAT_MS = 10;
 /** Longest reason sent with FAIL, in bytes. */
 const MAX_REASON_BYTES = 8192;
+/** How often a running worker looks whether the event loop keeps up. */
+const LOOP_WATCH_MS = 250;
+/**
+ * An event loop held up this long while a handler ran is logged at warn: long enough to miss the
+ * heartbeat of a job with a 3 s lease (one a third of it), short enough to be heard before the
+ * usual 30 s leases run out.
+ */
+const BLOCKED_LOOP_WARN_MS = 1000;
 
 /**
  * The job whose handler is running in the current async context: lets stop() tell a call from
@@ -151,7 +163,7 @@ function isLeaseLost(err) {
  * @property {number|null} leaseMs
  * @property {boolean} done the handler returned or threw
  * @property {boolean} finishing ACK/FAIL being sent
- * @property {boolean} abandoned stop() handed it back
+ * @property {boolean} abandoned stop() handed it back, or it ran past maxRunTimeMs: its outcome is dropped
  * @property {boolean} stopsItself its handler called stop(): stop() does not wait for it, and it
  *   finishes (ACK/FAIL) on its own connection, which closes after that
  * @property {Error|null} leaseLost why a heartbeat found the job no longer held
@@ -175,6 +187,7 @@ export class Worker extends EventEmitter {
       heartbeatMs,
       reserveTimeoutMs = 1000,
       graceMs = 10_000,
+      maxRunTimeMs = null,
       handleSignals = true,
       logger = console,
       connection,
@@ -184,7 +197,7 @@ export class Worker extends EventEmitter {
       // Passed on to connect(): a misspelt `concurency` must not vanish there.
       if (!CONNECT_OPTIONS.includes(name)) {
         throw new InvalidArgument(`unknown Worker option ${JSON.stringify(name)} (a Worker takes queues, handler, concurrency, heartbeatMs, `
-          + `reserveTimeoutMs, graceMs, handleSignals, logger, connection and the connect options)`);
+          + `reserveTimeoutMs, graceMs, maxRunTimeMs, handleSignals, logger, connection and the connect options)`);
       }
     }
     if (typeof handler !== 'function') throw new TypeError('Worker needs a handler function');
@@ -194,6 +207,9 @@ export class Worker extends EventEmitter {
       throw new TypeError('heartbeatMs must be a positive number of milliseconds, null (no heartbeats), or left out (a third of the lease)');
     }
     if (!(typeof graceMs === 'number' && graceMs >= 0)) throw new TypeError('graceMs must be a non-negative number');
+    if (maxRunTimeMs !== null && !(typeof maxRunTimeMs === 'number' && maxRunTimeMs > 0)) {
+      throw new TypeError('maxRunTimeMs must be a positive number of milliseconds, or null (or Infinity) for no limit');
+    }
     // Checked now (InvalidArgument), as reserve() checks it: a bad one would fail every RESERVE.
     if (reserveTimeoutMs !== null) formatDuration(reserveTimeoutMs, 'reserveTimeoutMs');
     if (logger !== null && (typeof logger !== 'object' && typeof logger !== 'function')) {
@@ -206,6 +222,8 @@ export class Worker extends EventEmitter {
     this.heartbeatMs = heartbeatMs;
     this.reserveTimeoutMs = reserveTimeoutMs;
     this.graceMs = graceMs;
+    /** @type {number|null} null: no limit */
+    this.maxRunTimeMs = maxRunTimeMs === Infinity ? null : maxRunTimeMs;
     this.handleSignals = handleSignals;
     /** @type {Logger|null} */
     this.logger = logger;
@@ -243,6 +261,8 @@ export class Worker extends EventEmitter {
     this._unfenced = new WeakMap();
     this._warnedUnfenced = false;
     this._warnedHeartbeat = false;
+    /** @type {NodeJS.Timeout|null} see _watchTheLoop */
+    this._loopWatch = null;
     /** @type {() => void} */
     let resolveStopped = () => {};
     /** Resolves when the worker has stopped. */
@@ -334,6 +354,7 @@ export class Worker extends EventEmitter {
       await this._stopPromise;
       return this;
     }
+    this._watchTheLoop();
     this.loops = this.clients.map((c) =>
       this._loop(c).finally(() => {
         this._loopsEnded.add(c);
@@ -490,16 +511,26 @@ export class Worker extends EventEmitter {
       parents: () => client.parents(job.id),
       signal: controller.signal,
     };
-    let result;
-    let threw = false;
-    /** @type {unknown} */
-    let error;
-    try {
-      result = await handlerContext.run({ worker: this, entry }, () => this.handler(ctx));
-    } catch (err) {
-      threw = true;
-      error = err;
+    // Started at once, as a plain call would be (the async function runs up to its first await).
+    const ran = (async () => {
+      try {
+        return { threw: false, result: await handlerContext.run({ worker: this, entry }, () => this.handler(ctx)), error: undefined };
+      } catch (err) {
+        return { threw: true, result: undefined, error: err };
+      }
+    })();
+    const outcome = await this._withinMaxRunTime(ran);
+    if (outcome === null) {
+      // Past maxRunTimeMs: the job is FAILed, and this slot takes the next one while the handler
+      // may still be running; whatever it returns later is dropped.
+      ran.then(() => {
+        entry.done = true;
+        this._log('warn', `job ${job.id}: the handler returned after its maxRunTimeMs; its outcome is dropped`);
+      });
+      await this._overran(entry);
+      return;
     }
+    const { result, threw, error } = outcome;
     entry.done = true;
     this._stopHeartbeat(entry);
     if (entry.abandoned) return; // stop() already handed it back
@@ -507,6 +538,47 @@ export class Worker extends EventEmitter {
     entry.finished = this._finish(entry, threw, result, error);
     try {
       await entry.finished;
+    } finally {
+      this.active.delete(entry);
+    }
+  }
+
+  /**
+   * What the handler gave, or null when maxRunTimeMs passed first.
+   * @template T @param {Promise<T>} ran
+   * @returns {Promise<T|null>}
+   */
+  async _withinMaxRunTime(ran) {
+    if (this.maxRunTimeMs === null) return ran;
+    /** @type {import('./timers.js').Timer|undefined} */
+    let timer;
+    const overran = new Promise((resolve) => (timer = setTimer(() => resolve(null), /** @type {number} */ (this.maxRunTimeMs))));
+    try {
+      return await Promise.race([ran, /** @type {Promise<null>} */ (overran)]);
+    } finally {
+      clearTimer(timer);
+    }
+  }
+
+  /**
+   * The handler ran past maxRunTimeMs: stop extending the lease, abort its signal, and FAIL the job
+   * (by its backoff), so that it runs again instead of being held for as long as the handler hangs.
+   * @param {Running} entry
+   */
+  async _overran(entry) {
+    if (entry.abandoned) return; // stop() handed it back meanwhile
+    entry.abandoned = true;
+    this._stopHeartbeat(entry);
+    const { job, client } = entry;
+    const error = new Error(`handler ran longer than maxRunTimeMs (${this.maxRunTimeMs} ms)`);
+    entry.controller.abort(error);
+    try {
+      const outcome = await this._fenced(client, job, (attempt) => client.fail(job.id, { reason: error.message, attempt }));
+      this._logJob(entry, 'timed_out', `next=${outcome.outcome}`);
+      this._emit('failed', job, error, outcome);
+    } catch (err) {
+      this._logJob(entry, 'timed_out', `error=${JSON.stringify(describeError(err))}`);
+      if (!(err instanceof ConnectionClosed)) this._error(err);
     } finally {
       this.active.delete(entry);
     }
@@ -582,7 +654,7 @@ export class Worker extends EventEmitter {
         outcome ??= await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, retry, attempt }));
       } catch (err) {
         if (!(err instanceof InvalidArgument) || retry === undefined || retry === false) throw err;
-        // RetryAfterError('soon'): the job follows its backoff instead
+        // a delay changed after RetryAfterError checked it: the job follows its backoff instead
         this._log('warn', `job ${job.id}: retry ${JSON.stringify(retry)} not sent (${describeError(err)}); the job follows its backoff`);
         outcome = await this._fenced(client, job, (attempt) => client.fail(job.id, { reason, attempt }));
       }
@@ -699,6 +771,24 @@ export class Worker extends EventEmitter {
     this._endGrace();
     const stopping = this._stopPromise ?? this.stopped;
     stopping.catch(() => {}).finally(() => process.exit(code));
+  }
+
+  /**
+   * Warns when the event loop was blocked while handlers ran: a handler doing synchronous work
+   * (execSync, a long computation, readFileSync of a big file) holds up every heartbeat (leases
+   * run out, jobs run twice), the other slots and the connections' keep-alive.
+   */
+  _watchTheLoop() {
+    let last = performance.now();
+    this._loopWatch = setInterval(() => {
+      const now = performance.now();
+      const blocked = now - last - LOOP_WATCH_MS;
+      last = now;
+      if (blocked < BLOCKED_LOOP_WARN_MS || this.active.size === 0) return;
+      const ids = [...this.active].map((e) => String(e.job.id)).join(', ');
+      this._log('warn', `the event loop was blocked for ${(blocked / 1000).toFixed(1)} s while job(s) ${ids} ran: heartbeats, the other slots and keep-alives waited; a handler must not block (move synchronous work to a worker thread or child process)`);
+    }, LOOP_WATCH_MS);
+    this._loopWatch.unref?.();
   }
 
   _removeSignalHandlers() {
@@ -851,6 +941,7 @@ export class Worker extends EventEmitter {
         await this._stopStage(this.graceMs, () => Promise.all(loops), (entry) => selfClients.has(entry.client), [...selfClients]);
       }
       this._removeSignalHandlers();
+      clearInterval(this._loopWatch ?? undefined);
       this._emit('stopped');
       this._resolveStopped();
     })();

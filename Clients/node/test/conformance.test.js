@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Client } from '../src/client.js';
-import { InvalidArgument, ProtocolError } from '../src/errors.js';
+import { InvalidArgument, ProtocolError, ServerError } from '../src/errors.js';
 import { Parser, encodeSub, encodeUnsub, route } from '../src/protocol.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -402,6 +402,7 @@ function toResult(r, replyTo) {
     case 'server_error':
       return { server_error: r.text };
     case 'reply': {
+      if ('error' in r && r.error instanceof ServerError) return { command_error: r.error.text };
       if ('error' in r) return { error: { code: r.error.code, message: r.error.serverMessage } };
       const v = r.value;
       switch (replyTo) {

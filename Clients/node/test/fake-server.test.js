@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import { connect, ConnectionLost, InvalidArgument, ServerError, ProtocolError } from '../src/index.js';
+import { connect, ConnectionLost, InvalidArgument, NotFound, ServerError, ProtocolError } from '../src/index.js';
 import { within, sleep, waitFor } from '../testkit/helpers.js';
 import { fakeServer } from '../testkit/fake-server.js';
 
@@ -194,6 +194,32 @@ test('a MSG sent before a reconnect\'s INFO reaches no subscription; the attempt
     const first = await within(sub[Symbol.asyncIterator]().next(), 5000, 'a message');
     assert.equal(first.value.string(), 'late');
     assert.equal(fake.sockets.length, 3, 'connection 1 was given up');
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});
+
+test('an -ERR without a code fails the job command waiting for it, with its text', { timeout: 15_000 }, async () => {
+  /** @type {Record<string, string>} */
+  const replies = { 'TOUCH 1': "-ERR 'something went wrong'\r\n", 'TOUCH 2': "-ERR 'NOT_FOUND job 2 does not exist'\r\n", 'TOUCH 3': '+OK\r\n' };
+  const fake = await fakeServer((line, socket) => {
+    if (Object.hasOwn(replies, line)) socket.write(replies[line]);
+  });
+  // Before the fix the first call waited out this timeout and rejected with TimeoutError.
+  const c = await connect({ port: fake.port, commandTimeoutMs: 10_000 });
+  /** @type {unknown[]} */
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  try {
+    const err = await c.touch(1).then(() => null, (e) => e);
+    assert.ok(err instanceof ServerError, `got ${err}`);
+    assert.equal(err.text, 'something went wrong');
+    // Replies still line up with their commands after it.
+    await assert.rejects(c.touch(2), NotFound);
+    await c.touch(3);
+    assert.deepEqual(errors, []);
+    assert.equal(fake.sockets.length, 1);
   } finally {
     await c.close();
     await fake.close();

@@ -7,6 +7,7 @@ import net from 'node:net';
 
 import { Client, connect, ConnectionLost, InvalidArgument } from '../src/index.js';
 import { startServer, within, waitFor, nextMsg, sleep } from '../testkit/helpers.js';
+import { fakeServer } from '../testkit/fake-server.js';
 
 /**
  * A proxy 127.0.0.1:<port> → 127.0.0.1:<target>. `partition()` makes every connection drop
@@ -153,5 +154,35 @@ test('sockets are made with TCP keep-alive', { timeout: 10_000 }, async () => {
     assert.ok(calls.some((args) => args[0] === true), JSON.stringify(calls));
   } finally {
     await c.close();
+  }
+});
+
+test('messages and server PINGs do not keep alive a connection that answers none of our PINGs', { timeout: 15_000 }, async () => {
+  // A server whose handling of this connection is stuck, while its messages still flow: it
+  // answers the handshake, then never a PING of ours, and streams MSGs and PINGs of its own.
+  /** @type {NodeJS.Timeout[]} */
+  const streams = [];
+  const fake = await fakeServer((line, socket, index) => {
+    if (index === 0 && line.startsWith('SUB ')) {
+      const sid = line.split(' ').at(-1);
+      streams.push(setInterval(() => socket.write(`MSG feed ${sid} 1\r\nx\r\nPING\r\n`), 20));
+    }
+    if (index > 0 && line === 'PING') socket.write('PONG\r\n');
+  });
+  const c = await connect({ port: fake.port, pingIntervalMs: 100, maxPingsOut: 2, reconnectDelayMs: 10 });
+  /** @type {unknown[]} */
+  const disconnects = [];
+  c.on('disconnect', (e) => disconnects.push(e));
+  try {
+    const sub = c.subscribe('feed');
+    await nextMsg(sub, 3000);
+    await waitFor(() => disconnects.length > 0, 5000, 'the connection found stale');
+    assert.ok(disconnects[0] instanceof ConnectionLost);
+    assert.match(/** @type {Error} */ (disconnects[0]).message, /^stale connection/);
+    await waitFor(() => fake.sockets.length >= 2, 5000, 'a reconnect');
+  } finally {
+    for (const s of streams) clearInterval(s);
+    await c.close();
+    await fake.close();
   }
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { connect, InvalidArgument, ProtocolError, Worker } from '../src/index.js';
+import { connect, InvalidArgument, ProtocolError, RetryAfterError, Throttle, Worker } from '../src/index.js';
 import { within, waitFor } from '../testkit/helpers.js';
 import { fakeServer } from '../testkit/fake-server.js';
 
@@ -268,4 +268,19 @@ test('a MSG over the server\'s max_payload (plus a margin) is a protocol error o
     await c.close();
     await fake.close();
   }
+});
+
+test("a handler's RetryAfterError and Throttle are checked where they are made", () => {
+  // Before, each was taken as given and refused only when the worker sent FAIL, far from the mistake.
+  for (const bad of [-1, NaN, Infinity, 'soon', true, null, 400 * 86_400_000]) {
+    assert.throws(() => new RetryAfterError(/** @type {any} */ (bad)), InvalidArgument, `RetryAfterError(${String(bad)})`);
+  }
+  for (const bad of [0, -1, NaN, 'x', '0s', true, null, undefined, 400 * 86_400]) {
+    assert.throws(() => new Throttle(/** @type {any} */ (bad)), InvalidArgument, `Throttle(${String(bad)})`);
+  }
+  assert.throws(() => new Throttle(5, { scope: /** @type {any} */ ('tenant') }), InvalidArgument);
+  assert.equal(new RetryAfterError(0).delayMs, 0);
+  assert.equal(new RetryAfterError('250ms').delayMs, '250ms');
+  const t = new Throttle(1.5, { scope: 'group' });
+  assert.deepEqual([t.duration, t.scope, t.wire], [1.5, 'group', '1500ms']);
 });

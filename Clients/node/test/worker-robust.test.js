@@ -389,3 +389,103 @@ test('await worker.stop() inside a handler does not wait for that handler: the j
     await server.cleanup();
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// maxRunTimeMs: a handler that never returns does not hold its job, or its slot, forever
+
+test('a handler past maxRunTimeMs: its signal aborts, its job is FAILed and runs again on the freed slot', { timeout: 20_000 }, async () => {
+  const server = await startServer();
+  const c = await connect({ port: server.port });
+  /** @type {unknown[]} */
+  const aborted = [];
+  /** @type {any[]} */
+  const failed = [];
+  /** @type {(v?: unknown) => void} */
+  let release = () => {};
+  const hung = new Promise((r) => (release = r));
+  /** @type {Worker|undefined} */
+  let worker;
+  try {
+    worker = new Worker({
+      port: server.port,
+      queues: 'overrun',
+      concurrency: 1, // the retry can only run if the hung handler gave its slot up
+      reserveTimeoutMs: 200,
+      maxRunTimeMs: 500,
+      handleSignals: false,
+      logger: quietLogger(),
+      handler: async (job) => {
+        if (job.attempt > 1) return 'second run';
+        job.signal.addEventListener('abort', () => aborted.push(job.signal.reason.message));
+        await hung; // ignores its signal, as a careless handler does: heartbeats would hold it forever
+        return 'too late';
+      },
+    });
+    worker.on('failed', (_job, err, outcome) => failed.push([err.message, outcome.outcome]));
+    const started = worker;
+    const completed = new Promise((resolve) => started.on('completed', (_job, result) => resolve(result)));
+    const { id } = await c.enqueue('overrun', 'x', { attempts: 2, backoff: 'fixed:0s' });
+    await worker.start();
+    assert.equal(await within(completed, 10_000, 'the second run'), 'second run');
+    const reason = 'handler ran longer than maxRunTimeMs (500 ms)';
+    assert.deepEqual(aborted, [reason]);
+    assert.deepEqual(failed, [[reason, 'retry']]);
+    release();
+    const doc = await c.inspect(id);
+    assert.deepEqual([doc.state, doc.attempts, doc.result], ['completed', 2, 'second run']);
+    assert.deepEqual(doc.failed_attempts.map((/** @type {any} */ a) => a.error), [reason]);
+  } finally {
+    release();
+    if (worker) await within(worker.stop(), 5000, 'worker.stop');
+    await c.close();
+    await server.cleanup();
+  }
+});
+
+test('maxRunTimeMs is checked when the worker is made', () => {
+  for (const bad of [0, -1, '5s', true, NaN]) {
+    assert.throws(() => new Worker({ queues: 'q', handler: () => {}, maxRunTimeMs: /** @type {any} */ (bad), handleSignals: false }), TypeError);
+  }
+  assert.equal(new Worker({ queues: 'q', handler: () => {}, maxRunTimeMs: Infinity, handleSignals: false }).maxRunTimeMs, null);
+});
+
+// ---------------------------------------------------------------------------------------------
+// A handler that blocks the event loop is reported
+
+for (const blocking of [true, false]) {
+  test(`the worker warns when a handler blocks the event loop (${blocking ? 'blocking' : 'awaiting'} handler)`, { timeout: 20_000 }, async () => {
+    const server = await startServer();
+    const c = await connect({ port: server.port });
+    const logger = quietLogger();
+    const worker = new Worker({
+      port: server.port,
+      queues: 'blocking',
+      reserveTimeoutMs: 200,
+      handleSignals: false,
+      logger,
+      handler: async () => {
+        // The careless handler: synchronous work on the event loop (execSync, a big computation).
+        if (blocking) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+        else await sleep(1500);
+        return 'done';
+      },
+    });
+    const completed = new Promise((resolve) => worker.on('completed', resolve));
+    try {
+      const { id } = await c.enqueue('blocking', 'x');
+      await worker.start();
+      await within(completed, 10_000, 'the job');
+      const warned = logger.lines.filter((l) => l.includes('event loop was blocked'));
+      if (blocking) {
+        assert.equal(warned.length, 1, logger.lines.join('\n'));
+        assert.match(warned[0], new RegExp(`^warn docket worker: the event loop was blocked for \\d+\\.\\d s while job\\(s\\) ${id} ran`));
+      } else {
+        assert.deepEqual(warned, []);
+      }
+    } finally {
+      await within(worker.stop(), 5000, 'worker.stop');
+      await c.close();
+      await server.cleanup();
+    }
+  });
+}

@@ -279,6 +279,8 @@ def result_of(op: P.Op, reply_to: Optional[str]) -> Dict[str, Any]:
         value = P.interpret_reply(reply_to, op)
     except docket.DocketError as exc:
         return {"error": {"code": exc.code, "message": exc.message}}
+    except docket.ServerError as exc:
+        return {"command_error": exc.text}
     if reply_to == "ping":
         return {"pong": None}
     if reply_to == "enqueue":

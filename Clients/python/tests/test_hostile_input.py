@@ -608,3 +608,101 @@ def test_replies_read_after_close_are_dropped_quietly(scripted, monkeypatch, cap
         assert wait_until(lambda: not client._reader.is_alive(), 5)
     assert sorted(map(repr, outcomes)) == sorted([repr(None), repr(docket.ConnectionClosed("client closed"))])
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records
+
+
+# --------------------------------------------------------------------------
+# An -ERR without a job error code answers the job command waiting for it
+
+
+def answer_touches(conn: socket.socket, line: bytes) -> None:
+    """TOUCH 1 gets an -ERR with no code, TOUCH 2 a job error, TOUCH 3 +OK."""
+    replies = {b"TOUCH 1": b"-ERR 'something went wrong'\r\n", b"TOUCH 2": b"-ERR 'NOT_FOUND job 2 does not exist'\r\n",
+               b"TOUCH 3": b"+OK\r\n"}
+    if line in replies:
+        conn.sendall(replies[line])
+
+
+def test_an_error_without_a_code_fails_the_waiting_command_with_its_text(scripted):
+    srv = scripted(on_line=answer_touches)
+    # Before the fix the first call waited out its timeout and raised Timeout.
+    client = docket.Client(srv.url, request_timeout=10)
+    try:
+        with pytest.raises(docket.ServerError) as caught:
+            client.touch(1)
+        assert caught.value.text == "something went wrong"
+        # Replies still line up with their commands after it.
+        with pytest.raises(docket.NotFound):
+            client.touch(2)
+        client.touch(3)
+        assert client.is_connected and srv.connections == 1
+    finally:
+        client.close(timeout=0.5)
+
+
+def test_aio_an_error_without_a_code_fails_the_waiting_command_with_its_text(scripted):
+    srv = scripted(on_line=answer_touches)
+
+    async def main():
+        client = await aio.connect(srv.url, request_timeout=10)
+        try:
+            with pytest.raises(aio.ServerError) as caught:
+                await client.touch(1)
+            assert caught.value.text == "something went wrong"
+            with pytest.raises(aio.NotFound):
+                await client.touch(2)
+            await client.touch(3)
+            assert client.is_connected and srv.connections == 1
+        finally:
+            await client.close(timeout=0.5)
+
+    run(main())
+
+
+# --------------------------------------------------------------------------
+# Keepalive: only replies show that the server answers this connection
+
+
+def stream_but_never_pong(conn: socket.socket) -> None:
+    """After the handshake: messages (for the first sids) and PINGs of the
+    server's own every 20 ms, and never a PONG for the client's PINGs, as
+    from a server whose handling of this connection is stuck."""
+    conn.settimeout(0.02)
+    while True:
+        try:
+            conn.sendall(b"".join(b"MSG feed %d 1\r\nx\r\n" % sid for sid in (1, 2, 3)) + b"PING\r\n")
+            conn.recv(65536)  # read and ignore: SUB, PONGs, our PINGs
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
+def test_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scripted):
+    srv = scripted(after_handshake=stream_but_never_pong)
+    client = docket.Client(srv.url, ping_interval=0.1, max_outstanding_pings=2, reconnect_max_wait=0.1)
+    try:
+        sub = client.subscribe("feed")
+        sub.next_msg(timeout=5)
+        # As nats.py: messages and the server's PINGs flow, yet the client's PINGs go unanswered.
+        assert wait_until(lambda: srv.connections >= 2, 10), "the connection was never found stale"
+    finally:
+        client.close(timeout=0.5)
+
+
+def test_aio_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scripted):
+    srv = scripted(after_handshake=stream_but_never_pong)
+
+    async def main():
+        client = await aio.connect(srv.url, ping_interval=0.1, max_outstanding_pings=2, reconnect_max_wait=0.1)
+        try:
+            sub = await client.subscribe("feed")
+            await sub.next_msg(timeout=5)
+            for _ in range(500):
+                if srv.connections >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert srv.connections >= 2, "the connection was never found stale"
+        finally:
+            await client.close(timeout=0.5)
+
+    run(main())

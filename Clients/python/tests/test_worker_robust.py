@@ -71,7 +71,7 @@ def test_any_exception_fails_the_job_and_the_slot_goes_on(client, url):
         if ctx.text == "generator_exit":
             raise GeneratorExit()
         if ctx.text == "bad_retry":
-            raise docket.RetryAfter("soon")  # not a duration: the job follows its backoff
+            raise docket.RetryAfter("soon")  # not a duration: refused where it is made
         return "fine"
 
     worker = docket.Worker(url, "crash", handler, concurrency=1, reserve_timeout=0.2).start()
@@ -89,7 +89,8 @@ def test_any_exception_fails_the_job_and_the_slot_goes_on(client, url):
     assert errors["nameless"]["last_error"] == "handler failed with an exception that cannot be printed"
     assert errors["cancelled"]["last_error"] == "CancelledError"
     assert errors["generator_exit"]["last_error"] == "GeneratorExit"
-    assert errors["bad_retry"]["last_error"] == "retry after soon"
+    assert errors["bad_retry"]["last_error"] == (
+        "BadArgument: RetryAfter delay 'soon' is not a duration like 250ms, 30s, 5m, 2h, 1d")
     assert (result.acked, result.failed, result.crashed, result.errors, result.slots_lost) == (2, 6, 3, 0, 0)
     assert result.clean is False and not result and result.reason == "stop"
 
@@ -359,3 +360,115 @@ def test_each_run_is_logged(client, url, caplog):
         assert f"job {jid} queue=logged attempt=1 delivery=" in message and f"outcome={outcome}" in message
     assert runs[ok].docket_job["duration"] >= 0.05
     assert runs[bad].docket_job["reason"] == "ValueError: no good"
+
+
+# --------------------------------------------------------------------------
+# max_run_time: a handler that never returns does not hold its job forever
+
+
+def test_a_handler_past_max_run_time_fails_its_job_which_runs_again(client, url):
+    ids = [client.enqueue("overrun", "hang", attempts=2, backoff="fixed:0s").id]
+    release = threading.Event()
+    runs = []
+
+    def handler(ctx):
+        runs.append(ctx.attempt)
+        if ctx.attempt == 1:
+            release.wait(30)  # hangs: heartbeats alone would keep the lease for as long
+            return "too late"
+        return "second run"
+
+    # A thread cannot be stopped: the first slot stays in the hung handler, the second runs the retry.
+    worker = docket.Worker(url, "overrun", handler, concurrency=2, reserve_timeout=0.2, max_run_time=0.5).start()
+    try:
+        assert wait_until(lambda: worker.acked == 1, timeout=15), runs
+        assert worker.timed_out == 1
+    finally:
+        release.set()
+        result = worker.stop(grace=5)
+    info = client.inspect(ids[0])
+    assert (info.state, info.attempts, info.result) == ("completed", 2, "second run")
+    assert [a.error for a in info.failed_attempts] == ["handler ran longer than max_run_time (0.5s)"]
+    # The hung handler's "too late", when it finally came, was dropped.
+    assert (result.acked, result.failed, result.timed_out) == (1, 1, 1)
+
+
+def test_aio_a_handler_past_max_run_time_is_cancelled_and_frees_its_slot(client, url):
+    import docketd_client.aio as aio
+
+    job_id = client.enqueue("overrun-aio", "hang", attempts=2, backoff="fixed:0s").id
+    cancelled = []
+
+    async def handler(ctx):
+        if ctx.attempt == 1:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.append(ctx.id)
+                raise
+        return "second run"
+
+    async def main():
+        worker = aio.Worker(url, "overrun-aio", handler, concurrency=1, reserve_timeout=0.2, max_run_time=0.5)
+        worker.start()
+        try:
+            for _ in range(750):
+                if worker.acked == 1:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            return await worker.stop(grace=5)
+
+    result = asyncio.run(asyncio.wait_for(main(), 30))
+    # One slot: the retry could only run because the overrun handler was cancelled.
+    assert cancelled == [job_id]
+    assert (result.acked, result.failed, result.timed_out) == (1, 1, 1)
+    info = client.inspect(job_id)
+    assert (info.state, info.attempts) == ("completed", 2)
+    assert [a.error for a in info.failed_attempts] == ["handler ran longer than max_run_time (0.5s)"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "30s", float("inf"), float("nan")])
+def test_max_run_time_is_checked_at_the_call(bad):
+    with pytest.raises(docket.BadArgument):
+        docket.Worker("nats://127.0.0.1:1", "q", lambda ctx: None, max_run_time=bad)
+
+
+# --------------------------------------------------------------------------
+# The aio worker says when a handler blocks its event loop
+
+
+@pytest.mark.parametrize("blocking", [True, False])
+def test_aio_worker_warns_when_a_handler_blocks_the_event_loop(client, url, caplog, blocking):
+    import docketd_client.aio as aio
+
+    job_id = client.enqueue("blocking", "x").id
+
+    def blocking_handler(ctx):
+        time.sleep(1.5)  # the careless handler: blocking I/O on the event loop
+        return "done"
+
+    async def polite_handler(ctx):
+        await asyncio.sleep(1.5)
+        return "done"
+
+    async def main():
+        handler = blocking_handler if blocking else polite_handler
+        worker = aio.Worker(url, "blocking", handler, reserve_timeout=0.2)
+        worker.start()
+        try:
+            for _ in range(500):
+                if worker.acked == 1:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await worker.stop(grace=5)
+
+    with caplog.at_level(logging.WARNING, logger="docketd_client.worker"):
+        asyncio.run(asyncio.wait_for(main(), 30))
+    assert client.inspect(job_id).state == "completed"
+    warned = [r.getMessage() for r in caplog.records if "event loop was blocked" in r.getMessage()]
+    if blocking:
+        assert len(warned) == 1 and f"while job(s) {job_id} ran" in warned[0], warned
+    else:
+        assert warned == []

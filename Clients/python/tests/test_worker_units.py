@@ -153,6 +153,32 @@ def test_worker_options_are_checked_at_the_call(worker_class, options):
         worker_class("nats://127.0.0.1:1", queues, lambda ctx: None, **options)
 
 
+@pytest.mark.parametrize("worker_class", [docket.Worker, aio.Worker])
+@pytest.mark.parametrize("handler", [None, 5, "handler", b"x"])
+def test_a_worker_handler_that_cannot_be_called_is_refused_at_the_call(worker_class, handler):
+    # Otherwise every job the worker reserved would fail, one attempt at a time.
+    with pytest.raises(TypeError, match="handler must be a function"):
+        worker_class("nats://127.0.0.1:1", "q", handler)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: docket.RetryAfter("soon"), lambda: docket.RetryAfter(-1), lambda: docket.RetryAfter(True),
+    lambda: docket.RetryAfter(float("nan")), lambda: docket.RetryAfter(400 * 86400),
+    lambda: docket.Throttle("x"), lambda: docket.Throttle(0), lambda: docket.Throttle(None),
+    lambda: docket.Throttle(5, scope="tenant"), lambda: docket.exponential(1, 0.5), lambda: docket.exponential(0),
+])
+def test_a_handlers_outcome_and_a_backoff_are_checked_where_they_are_made(make):
+    with pytest.raises(docket.BadArgument):
+        make()
+
+
+def test_good_outcomes_and_backoffs_are_kept_as_given():
+    assert docket.RetryAfter(0).delay == 0 and docket.RetryAfter("250ms").delay == "250ms"
+    throttle = docket.Throttle(1.5, scope="group")
+    assert (throttle.delay, throttle.scope) == (1.5, "group")
+    assert docket.exponential(1, 60) == "exp:1s:60s" and docket.exponential("1s") == "exp:1s"
+
+
 def test_worker_accepts_its_documented_options():
     for options in (dict(concurrency=3, reserve_timeout=0, grace=0), dict(reserve_timeout="250ms", grace=1.5),
                     dict(reserve_timeout=None)):

@@ -649,7 +649,7 @@ class ClientCore(Generic[SubscriptionT]):
     def _on_reply(self, head: PendingReply, op: P.Op) -> None:
         try:
             result = P.interpret_reply(head.kind, op)
-        except DocketError as exc:
+        except (DocketError, ServerError) as exc:
             head.reject(exc)
             return
         except Exception as exc:  # ProtocolError, or a bug: the caller must not wait forever

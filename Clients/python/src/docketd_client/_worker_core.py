@@ -25,6 +25,7 @@ import asyncio
 import inspect
 import json
 import logging
+import math
 import threading
 import time
 import traceback
@@ -124,6 +125,8 @@ class RetryAfter(Exception):
     duration string), instead of its backoff. Still bounded by its attempts."""
 
     def __init__(self, delay: P.Duration, message: str = "") -> None:
+        # Checked here, where the mistake is, rather than when the worker sends FAIL.
+        P.format_duration(delay, "RetryAfter delay")
         self.delay = delay
         super().__init__(message or f"retry after {delay}")
 
@@ -137,6 +140,10 @@ class Throttle(Exception):
     a duration string)."""
 
     def __init__(self, delay: P.Duration, message: str = "", *, scope: Optional[str] = None) -> None:
+        # Checked here, where the mistake is, rather than when the worker sends FAIL.
+        P._positive_duration(delay, "Throttle delay")
+        if scope not in (None, "queue", "group"):
+            raise BadArgument(f"Throttle scope must be 'queue' or 'group', not {scope!r}")
         self.delay = delay
         self.scope = scope
         super().__init__(message or f"throttled for {delay}")
@@ -178,6 +185,9 @@ class WorkerResult:
     errors: int
     #: Slot threads that ended before the worker was stopped.
     slots_lost: int
+    #: Handlers still running after ``max_run_time``: their jobs were FAILed
+    #: (counted in ``failed`` too) and their outcomes, if they ever come, dropped.
+    timed_out: int = 0
 
     def __bool__(self) -> bool:
         return self.clean
@@ -346,8 +356,12 @@ class WorkerCore(Generic[ContextT, ClientT]):
     seconds while a handler runs: :data:`AUTO` (the default) is a third of
     each job's lease (from the JOB line, or one INSPECT when the server
     does not send it), None sends no heartbeats. ``grace`` is how long
-    shutdown waits for running handlers. ``name`` starts the names of the
-    slots (and of the threads, for the threaded worker).
+    shutdown waits for running handlers. ``max_run_time`` (seconds, None:
+    no limit, the default) bounds one run of the handler: past it the
+    worker stops extending the lease, FAILs the job (``handler ran longer
+    than max_run_time``, retried by its backoff) and drops the handler's
+    outcome if it ever comes. ``name`` starts the names of the slots (and
+    of the threads, for the threaded worker).
     """
 
     # -- what each worker sets -------------------------------------------------
@@ -381,6 +395,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
         heartbeat: Union[None, float, str] = AUTO,
         reserve_timeout: float = 1.0,
         grace: float = 30.0,
+        max_run_time: Optional[float] = None,
         client_options: Optional[Dict[str, Any]] = None,
         name: Optional[str] = None,
         user: Optional[str] = None,
@@ -406,6 +421,8 @@ class WorkerCore(Generic[ContextT, ClientT]):
         # Checked here, as the client checks its arguments (BadArgument),
         # rather than found out by start() or by a slot at run time.
         self.queues = queue_list(queues)
+        if not callable(handler):
+            raise TypeError(f"handler must be a function of the job context, not {handler!r}")
         check_positive_int(concurrency, "concurrency")
         if heartbeat is not None and heartbeat != AUTO:
             if isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float)) or not heartbeat > 0:
@@ -414,11 +431,16 @@ class WorkerCore(Generic[ContextT, ClientT]):
             P.format_duration(reserve_timeout, "reserve_timeout")  # what RESERVE will be sent
         if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace >= 0:  # NaN too
             raise BadArgument(f"grace must be a non-negative number of seconds, not {grace!r}")
+        if max_run_time is not None and (
+            isinstance(max_run_time, bool) or not isinstance(max_run_time, (int, float)) or not 0 < max_run_time < math.inf
+        ):
+            raise BadArgument(f"max_run_time must be a positive number of seconds, or None; not {max_run_time!r}")
         self.handler = handler
         self.concurrency = concurrency
         self.heartbeat = heartbeat
         self.reserve_timeout = reserve_timeout
         self.grace = grace
+        self.max_run_time = max_run_time
         self.name = self._default_name if name is None else name
 
         self._clients: Dict[int, Any] = {}
@@ -437,6 +459,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
         self.lost = 0
         self.errors = 0
         self.slots_lost = 0
+        self.timed_out = 0
         self._init_runtime()
 
     @property
@@ -455,7 +478,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
             )
             return WorkerResult(
                 clean, self._reason, self.acked, self.failed, self.crashed,
-                self.abandoned, self.lost, self.errors, self.slots_lost,
+                self.abandoned, self.lost, self.errors, self.slots_lost, self.timed_out,
             )
 
     def _count(self, name: str, n: int = 1) -> None:
@@ -526,7 +549,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
         failed: Optional[BaseException] = None
         beat: Any = None
         try:
-            if self.heartbeat is not None:
+            if self.heartbeat is not None or self.max_run_time is not None:
                 beat = self._start_heartbeat(index, running)
             outcome = await self._run_handler(running)
             running.done.set()
@@ -648,7 +671,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
                     client, client.fail, job, job.id, data, None, throttle=failed.delay, scope=failed.scope
                 )
             except BadArgument as exc:
-                # e.g. Throttle("soon"): the job follows its backoff instead
+                # a delay changed after Throttle() checked it: the job follows its backoff instead
                 log.warning("job %d: throttle %r not sent (%s); the job follows its backoff", job.id,
                             failed.delay, exc)
                 return await self._fenced(client, client.fail, job, job.id, data, None)  # type: ignore[no-any-return]
@@ -657,7 +680,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
         except BadArgument as exc:
             if retry is None:
                 raise
-            # e.g. RetryAfter("soon"): the job follows its backoff instead
+            # a delay changed after RetryAfter() checked it: the job follows its backoff instead
             log.warning("job %d: retry %r not sent (%s); the job follows its backoff", job.id, retry, exc)
             return await self._fenced(client, client.fail, job, job.id, data, None)  # type: ignore[no-any-return]
 
@@ -665,12 +688,25 @@ class WorkerCore(Generic[ContextT, ClientT]):
     # Heartbeats
 
     async def _heartbeat(self, running: Running) -> None:
-        """TOUCH the job every interval until its handler is done, or the
-        lease is found lost."""
+        """TOUCH the job every interval until its handler is done, the
+        lease is found lost, or the handler overran ``max_run_time``."""
         ctx = running.ctx
         try:
-            interval = await self._heartbeat_interval(running)
-            while not await self._done_within(running, interval):
+            interval = None if self.heartbeat is None else await self._heartbeat_interval(running)
+            deadline = None if self.max_run_time is None else running.started + self.max_run_time
+            next_touch = None if interval is None else time.monotonic() + interval
+            while True:
+                now = time.monotonic()
+                wait = min(t for t in (next_touch, deadline) if t is not None) - now
+                if await self._done_within(running, max(wait, 0.0)):
+                    return
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    await self._overran(running)
+                    return
+                if next_touch is None or now < next_touch:
+                    continue
+                next_touch = now + interval  # type: ignore[operator]
                 try:
                     await self._result_of(ctx.touch())
                 except (NotHeld, NotFound) as exc:
@@ -686,6 +722,35 @@ class WorkerCore(Generic[ContextT, ClientT]):
         except self._survivable:
             self._count("errors")
             log.error("job %d: heartbeat %s failed\n%s", ctx.id, self._runs_on, _traceback_text())
+
+    async def _overran(self, running: Running) -> None:
+        """The handler ran past ``max_run_time``: drop its outcome, cancel it
+        if it can be (an asyncio task), and FAIL the job so that it runs
+        again by its backoff instead of being held for as long as the
+        handler hangs."""
+        with self._lock:
+            if running.finishing or running.done.is_set() or running.abandoned:
+                return
+            running.abandoned = True  # an outcome that still comes is dropped
+            running.cancel_handler()
+            self.timed_out += 1
+        job = running.ctx.job
+        reason = f"handler ran longer than max_run_time ({self.max_run_time:g}s)"
+        log.warning("job %d: %s; failing it", job.id, reason)
+        # On the asyncio worker the slot, freed by the cancel, ends this task at once.
+        await self._not_cancelled(self._fail_overran(running, reason))
+
+    async def _fail_overran(self, running: Running, reason: str) -> None:
+        job = running.ctx.job
+        outcome = "lost"
+        try:
+            outcome = (await self._fail(running.client, job, reason, None)).outcome
+            self._count("failed")
+        except Error as exc:
+            self._count("lost")
+            log.warning("job %d: could not fail it after max_run_time: %s", job.id, exc)
+        finally:
+            _log_job(job, outcome, time.monotonic() - running.started, reason)
 
     async def _heartbeat_interval(self, running: Running) -> float:
         """Seconds between heartbeats for this job."""
@@ -724,7 +789,7 @@ class WorkerCore(Generic[ContextT, ClientT]):
         while self._slots_busy() and time.monotonic() < deadline and not self._force_now:
             await self._sleep(0.02)
         with self._lock:
-            stuck = [r for r in self._running.values() if not r.finishing and not r.done.is_set()]
+            stuck = [r for r in self._running.values() if not r.finishing and not r.done.is_set() and not r.abandoned]
             for r in stuck:
                 r.abandoned = True
                 r.cancel_handler()
@@ -800,6 +865,10 @@ class WorkerCore(Generic[ContextT, ClientT]):
 
     async def _done_within(self, running: Running, seconds: float) -> bool:
         """Wait up to ``seconds`` for the handler to be done; whether it is."""
+        raise NotImplementedError
+
+    async def _not_cancelled(self, step: Coroutine[Any, Any, None]) -> None:
+        """Run ``step`` to its end even if the task awaiting it is cancelled."""
         raise NotImplementedError
 
     def _slots_busy(self) -> bool:

@@ -205,8 +205,9 @@ class ProtocolError(Error):
 
 
 class ServerError(Error):
-    """A NATS-level ``-ERR`` from the server, e.g. ``'Invalid Subject'``
-    (``text`` holds the text without quotes)."""
+    """A NATS-level ``-ERR`` from the server, e.g. ``'Invalid Subject'``, or an
+    ``-ERR`` without a job error code that answers a job command: the command
+    fails with it at once (``text`` holds the text without quotes)."""
 
     def __init__(self, text: str) -> None:
         self.text = text

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _jsontext
-from .errors import BadArgument, ProtocolError, job_error
+from .errors import BadArgument, ProtocolError, ServerError, job_error
 from .models import EnqueueResult, FailOutcome, Job, JobOutcome
 
 __all__ = [
@@ -95,6 +95,8 @@ __all__ = [
     "REPLY_KINDS",
     "interpret_reply",
     "is_job_error_for",
+    "is_nats_error",
+    "answers_command",
     "route",
 ]
 
@@ -249,7 +251,7 @@ def exponential(base: Duration, cap: Optional[Duration] = None) -> str:
     text = f"exp:{format_duration(base, 'backoff base')}"
     if cap is not None:
         text += f":{format_duration(cap, 'backoff cap')}"
-    return text
+    return format_backoff(text)  # a zero base or a cap below it, refused here rather than by ENQ
 
 
 def _format_fraction(value: Any, what: str) -> str:
@@ -1647,9 +1649,11 @@ def interpret_reply(kind: str, op: Op) -> Any:
     raises :class:`ProtocolError`.
     """
     if isinstance(op, Err):
-        parsed = split_job_error(op.text) if kind in JOB_KINDS else None
-        if parsed is None:
+        if not answers_command(kind, op):
             raise ProtocolError(f"unexpected -ERR '{op.text}' in reply to {kind}")
+        parsed = split_job_error(op.text)
+        if parsed is None:
+            raise ServerError(op.text)
         raise job_error(*parsed)
     try:
         reader = REPLY_KINDS[kind]
@@ -1658,9 +1662,51 @@ def interpret_reply(kind: str, op: Op) -> Any:
     return reader(op)
 
 
+# The -ERR texts NATS defines (PROTOCOL.md section 6), in lower case: a refused SUB or PUB, or
+# the fatal error before a close. They answer no command, so a job command still waiting keeps
+# waiting for its own reply. The last two carry a detail after them.
+_NATS_ERROR_TEXTS = frozenset(
+    (
+        "unknown protocol operation",
+        "maximum payload violation",
+        "maximum control line exceeded",
+        "invalid client protocol",
+        "no responders requires headers support",
+        "headers not negotiated",
+        "maximum connections exceeded",
+        "stale connection",
+        "authorization violation",
+        "authentication timeout",
+        "user authentication expired",
+        "maximum account active connections exceeded",
+        "secure connection - tls required",
+        "invalid subject",
+        "invalid publish subject",
+        "maximum subscriptions exceeded",
+    )
+)
+_NATS_ERROR_PREFIXES = ("invalid protocol:", "permissions violation ")
+
+
+def is_nats_error(text: str) -> bool:
+    """True for an -ERR text NATS defines (``'Invalid Subject'``, ``'Stale Connection'``, ...)."""
+    lower = text.lower()
+    return lower in _NATS_ERROR_TEXTS or lower.startswith(_NATS_ERROR_PREFIXES)
+
+
 def is_job_error_for(kind: Optional[str], op: Op) -> bool:
     """True when ``op`` is a job error that answers a pending command ``kind``."""
     return isinstance(op, Err) and kind in JOB_KINDS and split_job_error(op.text) is not None
+
+
+def answers_command(kind: Optional[str], op: Op) -> bool:
+    """True when ``op`` is an -ERR that answers a pending command ``kind``: a
+    job command is always answered, in order, so any -ERR but NATS's own is
+    its answer (a job error, or a text without a code that the caller must
+    see at once rather than wait out its timeout for)."""
+    if not isinstance(op, Err) or kind not in JOB_KINDS:
+        return False
+    return split_job_error(op.text) is not None or not is_nats_error(op.text)
 
 
 def route(op: Op, waiting: Optional[str]) -> str:
@@ -1672,6 +1718,7 @@ def route(op: Op, waiting: Optional[str]) -> str:
     * ``"info"``: INFO;
     * ``"server_error"``: an ``-ERR`` that answers no command (a NATS error
       such as ``'Invalid Subject'``, or any -ERR while no job verb waits);
+      any other ``-ERR`` answers the waiting job verb;
     * ``"reply"``: the reply of the waiting command (read it with
       :func:`interpret_reply`).
 
@@ -1683,7 +1730,7 @@ def route(op: Op, waiting: Optional[str]) -> str:
         return "ping"
     if isinstance(op, Info):
         return "info"
-    if isinstance(op, Err) and not is_job_error_for(waiting, op):
+    if isinstance(op, Err) and not answers_command(waiting, op):
         return "server_error"
     if waiting is None:
         raise ProtocolError(f"{type(op).__name__} reply while no command awaits one")

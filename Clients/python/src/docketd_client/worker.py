@@ -42,7 +42,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Coroutine, Dict, List, Optional, Union
 
 from . import protocol as P
 from ._worker_core import AUTO, NonRetryable, RetryAfter, Throttle, WorkerResult  # exported (see __all__)
@@ -263,6 +263,9 @@ class Worker(WorkerCore[JobContext, Client]):
 
     async def _done_within(self, running: Running, seconds: float) -> bool:
         return running.done.wait(seconds)  # type: ignore[attr-defined,no-any-return]
+
+    async def _not_cancelled(self, step: Coroutine[Any, Any, None]) -> None:
+        await step  # a thread is never cancelled
 
     def _slots_busy(self) -> bool:
         return any(t.is_alive() for t in self._threads)

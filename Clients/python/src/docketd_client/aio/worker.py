@@ -22,12 +22,19 @@ import contextlib
 import inspect as _inspect
 import signal
 import threading
-from typing import Any, Awaitable, Callable, List, Optional, Union
+from typing import Any, Awaitable, Callable, Coroutine, List, Optional, Union
 
 from .. import protocol as P
-from .._worker_core import AttemptFencing, JobContextCore, Outcome, Running, WorkerCore, WorkerResult, awaited
+from .._worker_core import AttemptFencing, JobContextCore, Outcome, Running, WorkerCore, WorkerResult, awaited, log
 from ..errors import Error
 from ..models import Job
+
+#: How often the worker looks whether its event loop keeps up.
+LOOP_WATCH_INTERVAL = 0.25
+#: A loop held up this long (seconds) while a handler ran is logged at WARNING: long enough to
+#: miss the heartbeat of a job with a 3 s lease (one a third of it), short enough to be heard
+#: before the usual 30 s leases run out.
+BLOCKED_LOOP_WARNING = 1.0
 from .client import Client
 
 __all__ = ["Worker", "JobContext"]
@@ -100,7 +107,27 @@ class Worker(WorkerCore[JobContext, Union[Client, Awaitable[Client]]]):
         self._shutdown_lock = asyncio.Lock()
         for i in range(self.concurrency):
             self._tasks.append(asyncio.ensure_future(self._slot(i)))
+        self._tasks.append(asyncio.ensure_future(self._watch_the_loop()))
         return self
+
+    async def _watch_the_loop(self) -> None:
+        """Warn when the event loop was blocked while handlers ran: a plain
+        function that does blocking I/O, or a coroutine that calls one, holds
+        up every heartbeat (leases run out, jobs run twice), the other slots
+        and the clients' keep-alive."""
+        assert self._stop is not None
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            before = loop.time()
+            await asyncio.sleep(LOOP_WATCH_INTERVAL)
+            blocked = loop.time() - before - LOOP_WATCH_INTERVAL
+            running = sorted(r.ctx.id for r in self._running.values())
+            if blocked >= BLOCKED_LOOP_WARNING and running:
+                log.warning(
+                    "the event loop was blocked for %.1fs while job(s) %s ran: heartbeats, the other slots and "
+                    "keep-alives waited; a handler must not block (run blocking work with asyncio.to_thread)",
+                    blocked, ", ".join(map(str, running)),
+                )
 
     async def stop(self, grace: Optional[float] = None, wait: bool = True) -> WorkerResult:
         """Stop reserving; with ``wait``, give running handlers ``grace``
@@ -229,6 +256,9 @@ class Worker(WorkerCore[JobContext, Union[Client, Awaitable[Client]]]):
             return True
         except asyncio.TimeoutError:
             return False
+
+    async def _not_cancelled(self, step: Coroutine[Any, Any, None]) -> None:
+        await asyncio.shield(step)
 
     def _slots_busy(self) -> bool:
         return any(not r.done.is_set() for r in self._running.values())
