@@ -1204,6 +1204,7 @@ public final class DocketConnection: @unchecked Sendable {
         }
         switch result {
         case .success(.error(let code, let message)): throw .server(code: ServerErrorCode(code), message: message)
+        case .success(.commandError(let text)): throw .commandFailed(text)
         case .success(let reply): return try command.read(reply)
         case .failure(let error): throw error
         }
@@ -1345,6 +1346,7 @@ public final class DocketConnection: @unchecked Sendable {
         }
         switch result {
         case .success(.error(let code, let message)): throw .server(code: ServerErrorCode(code), message: message)
+        case .success(.commandError(let text)): throw .commandFailed(text)
         case .success(let reply): return reply
         case .failure(let error): throw error
         }

@@ -36,6 +36,9 @@ public struct ServerErrorCode: RawRepresentable, Hashable, Sendable, CustomStrin
 public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A job command was refused by the server: `-ERR '<CODE> <message>'`.
     case server(code: ServerErrorCode, message: String)
+    /// A job command was answered with an `-ERR` that has no job error code (and is not one
+    /// of NATS's own texts, which answer no command): the command failed with that text.
+    case commandFailed(String)
     /// The call's arguments cannot make a valid command; nothing was sent.
     case badArgument(String)
     /// The server sent bytes that break the protocol; the connection was closed.
@@ -94,6 +97,7 @@ public enum DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .server(let code, let message): return message.isEmpty ? code.rawValue : "\(code.rawValue) \(message)"
+        case .commandFailed(let text): return "command failed: \(text)"
         case .badArgument(let text): return "bad argument: \(text)"
         case .protocolViolation(let text): return "protocol violation: \(text)"
         case .connectionClosed(let text): return "connection closed: \(text)"

@@ -38,6 +38,9 @@ enum Reply: Sendable, Equatable {
     case routeID(UInt64)
     /// A job error answering the command.
     case error(code: String, message: String)
+    /// An `-ERR` without a job error code, and not one of NATS's own texts, answering a job
+    /// command: the server answers every job command in order, so the command fails with it.
+    case commandError(String)
 }
 
 /// Where an op from the server goes.
@@ -60,8 +63,9 @@ enum Replies {
         case .ping: return .success(.ping)
         case .info(let json): return .success(.info(json))
         case .err(let text):
-            if let waiting, waiting.isJobVerb, let (code, message) = jobError(text) {
-                return .success(.reply(.error(code: code, message: message)))
+            if let waiting, waiting.isJobVerb {
+                if let (code, message) = jobError(text) { return .success(.reply(.error(code: code, message: message))) }
+                if !isNATSError(text) { return .success(.reply(.commandError(text))) }
             }
             return .success(.serverError(text))
         default:
@@ -69,6 +73,22 @@ enum Replies {
             return decode(op, for: waiting).map(Routed.reply)
         }
     }
+
+    /// The `-ERR` texts NATS defines (PROTOCOL.md section 6), in any case: they answer no
+    /// command, whatever waits.
+    static func isNATSError(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return natsErrorTexts.contains(lower) || lower.hasPrefix("invalid protocol:") || lower.hasPrefix("permissions violation ")
+    }
+
+    static let natsErrorTexts: Set<String> = [
+        "unknown protocol operation", "maximum payload violation", "maximum control line exceeded",
+        "invalid client protocol", "no responders requires headers support", "headers not negotiated",
+        "maximum connections exceeded", "stale connection", "authorization violation", "authentication timeout",
+        "user authentication expired", "maximum account active connections exceeded",
+        "secure connection - tls required", "invalid subject", "invalid publish subject",
+        "maximum subscriptions exceeded",
+    ]
 
     /// Splits a job error `<CODE> <message>`: the code `[A-Z][A-Z0-9_]*[A-Z0-9]`, then blanks
     /// and a message, or nothing.

@@ -549,6 +549,7 @@ enum ConformanceRunner {
             case .wait(let id, .pending(let state)): return one("pending", .object(["id": number(id), "state": .string(state)]))
             case .routeID(let id): return one("route_id", number(id))
             case .error(let code, let message): return one("error", .object(["code": .string(code), "message": .string(message)]))
+            case .commandError(let text): return one("command_error", .string(text))
             }
         }
     }

@@ -177,6 +177,39 @@ import Testing
         #expect(gaps.filter { $0 > 0.1 }.count >= 3, "waits in lockstep: \(gaps)")
     }
 
+    /// An `-ERR` with no job error code answering a job command (a server's own text, not one
+    /// of NATS's): the command fails with it at once, and the next reply goes to the next
+    /// command. It was taken for an asynchronous error, and the TOUCH waited out its timeout.
+    @Test func anUncodedErrorAnswersTheJobCommandWaitingForIt() throws {
+        let server = try FakeServer(afterHandshake: { client, server in
+            var seen: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !seen.elementsEqual("TOUCH 1\r\nTOUCH 2\r\n".utf8) {
+                let count = recv(client, &buffer, buffer.count, 0)
+                guard count > 0 else { return }
+                seen += buffer[..<count]
+                if seen.count > 100 { return }
+            }
+            _ = server.send(client, "-ERR 'something went wrong'\r\n+OK\r\n")
+        })
+        defer { server.stop() }
+        let connection = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: .init(requestTimeout: 20, reconnect: false))
+        defer { connection.close(flush: false) }
+        let firstDone = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var firstError: DocketError?
+        let started = Date()
+        Thread.detachNewThread {
+            do throws(DocketError) { try connection.touch(1) } catch { firstError = error }
+            firstDone.signal()
+        }
+        Thread.sleep(forTimeInterval: 0.2)  // the first TOUCH is on the wire before the second
+        try connection.touch(2)  // the +OK after the -ERR is the second TOUCH's
+        #expect(firstDone.wait(timeout: .now() + 5) == .success)
+        #expect(firstError == .commandFailed("something went wrong"))
+        #expect(Date().timeIntervalSince(started) < 10, "waited for the request timeout")
+    }
+
     /// Connect timeouts may be up to 366 days; more than 2^31 ms must not overflow poll(2)'s
     /// Int32 timeout (it trapped).
     @Test func aConnectTimeoutOfMonthsConnects() throws {
