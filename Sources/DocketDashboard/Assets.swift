@@ -575,6 +575,11 @@ dialog h2 { margin-top: 0; }
   // answer (stopped, or stuck) must not leave the page showing old numbers as if current.
   const API_TIMEOUT_MS = 10000;
 
+  // The page's origin without the user:password@ it may have been opened with: fetch refuses a
+  // URL that carries credentials, and a relative one takes them from such a page's address. The
+  // browser still sends the credentials it was given for this origin.
+  const ORIGIN = location.origin;
+
   async function api(path, options) {
     const init = Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options || {});
     init.headers = Object.assign({ Accept: 'application/json' }, init.headers || {});
@@ -583,7 +588,7 @@ dialog h2 { margin-top: 0; }
     const timer = setTimeout(() => abort.abort(), API_TIMEOUT_MS);
     let response, text;
     try {
-      response = await fetch(path, init);
+      response = await fetch(ORIGIN + path, init);
       text = await response.text();
     } catch (error) {
       if (abort.signal.aborted) throw new ApiError('TIMEOUT', 'docketd did not answer within ' + API_TIMEOUT_MS / 1000 + ' s', 0);

@@ -747,6 +747,41 @@ def test_a_read_only_viewer_sees_no_buttons(tmp_path):
         server.stop()
 
 
+
+def test_a_page_opened_with_credentials_in_its_address(tmp_path):
+    """Found in the browser: opened as http://user:password@host:port/ (as one does with Basic
+    auth, and as the browser then keeps the address), every request of the page failed with
+    'Request cannot be constructed from a URL that includes credentials': fetch takes them from
+    such a page's address, and refuses them. The page asks its origin, which has none, and the
+    browser sends the credentials it was given. Here a user who may read one queue only."""
+    config = tmp_path / "docket.conf"
+    config.write_text("""
+authorization { users = [ {user: boss, password: s3cret}, {user: viewer, password: look} ] }
+docket { permissions { viewer: { read: mail } } }
+""")
+    server = Docketd("-c", str(config))
+    driver = None
+    try:
+        with Client(f"nats://boss:s3cret@127.0.0.1:{server.port}") as c:
+            c.enqueue("mail", b"x", attempts=1)
+            c.fail(c.reserve("mail", timeout=0).id, "nope", retry=False)
+        driver = _browser()
+        driver.get(f"http://viewer:look@127.0.0.1:{server.http}/#/queue/mail/dead")
+        wait(driver, lambda d: job_ids(d) == [1], "the dead job listed")
+        assert one(driver, "#readonly-badge").is_displayed()
+        driver.execute_script("location.hash = '#/job/1'")
+        one(driver, '#job-state [data-state="dead"]')
+        assert _messages(driver) == [] and page_errors(driver) == []
+        # An admin's change from such a page: its POST carries the credentials and this origin.
+        driver.get(f"http://boss:s3cret@127.0.0.1:{server.http}/#/queue/mail")
+        one(driver, "#pause-queue").click()
+        wait(driver, lambda d: css(d, '#queue-badges [data-testid="badge-paused"]'), "the paused badge")
+        assert _messages(driver) == []
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
 def _messages(driver, kind="error"):
     return [m.text for m in css(driver, f'[data-testid="message-{kind}"]')]
 
@@ -950,7 +985,9 @@ _RECORD_LOADS = """
 window.__loads = [];
 const original = window.fetch;
 window.fetch = function (input) {
-  const entry = { url: String(input), start: performance.now(), end: null };
+  // By path: the page asks its origin by full address.
+  const url = new URL(String(input), location.origin);
+  const entry = { url: url.pathname + url.search, start: performance.now(), end: null };
   window.__loads.push(entry);
   return original.apply(this, arguments).finally(() => { entry.end = performance.now(); });
 };
