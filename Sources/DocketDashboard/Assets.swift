@@ -2077,7 +2077,7 @@ dialog h2 { margin-top: 0; }
       note: 'Each message published on a matching subject becomes a job on the queue.',
       headers: ['ID', 'Subject pattern', 'Queue', 'Rule', 'Owner'], empty: 'No routes.',
       items: (data) => data, key: (r) => r.id,
-      row: (r) => [String(r.id), h('td', { class: 'mono wrap' }, r.pattern), queueLink(r.queue), h('td', { class: 'mono wrap' }, r.rule), r.owner == null ? '—' : h('td', { class: 'wrap' }, r.owner)],
+      row: (r) => [String(r.id), h('td', { class: 'mono wrap' }, r.pattern), queueLink(r.queue), h('td', { class: 'mono wrap' }, isolatedWords(r.rule)), r.owner == null ? '—' : h('td', { class: 'wrap' }, r.owner)],
     });
   }
 
@@ -2104,7 +2104,14 @@ dialog h2 { margin-top: 0; }
   // CONNECT's lang and version are whatever the client sent, up to a control line: one line,
   // cut short with an ellipsis (all of it on hovering), so no client widens the table.
   function clientCell(text) {
-    return text ? h('td', { class: 'clip client-cell', title: text }, text) : '—';
+    return text ? h('td', { class: 'clip client-cell', title: text }, isolatedWords(text)) : '—';
+  }
+
+  // Text made of words from several hands (a route's rule: its subject, queue and options; a
+  // client's lang and version), each word in a <bdi> of its own: a right-to-left override in
+  // one (a subject may carry one) then reorders that word only, not the queue named after it.
+  function isolatedWords(text) {
+    return String(text).split(' ').map((word, i) => [i ? ' ' : '', h('bdi', null, word)]);
   }
 
   function connectionsView(root) {

@@ -829,6 +829,21 @@ def test_untrusted_text_with_bidi_controls_is_isolated(world):
     assert page_errors(d) == []
 
 
+
+def test_a_route_subject_with_bidi_controls_reorders_only_itself(world):
+    """Found in the browser: a route's rule is one text, its subject pattern then its queue, and
+    a right-to-left override in the subject turned the queue name after it around ('routed'
+    read 'detuor'): each word of the rule is isolated."""
+    d, s, c = world.driver, world.server, world.client
+    pattern = "in.\u202eevil"
+    c.route(pattern, "bidiroute")
+    go(d, s, "#/routes")
+    cell = wait(d, lambda d: next((r.find_elements(By.TAG_NAME, "td")[3] for r in css(d, 'tr[data-testid="route-row"]')
+                                   if "bidiroute" in r.text), None), "the route listed")
+    words = [b.get_attribute("textContent") for b in cell.find_elements(By.TAG_NAME, "bdi")]
+    assert words[:2] == [pattern, "bidiroute"], cell.get_attribute("innerHTML")
+    assert page_errors(d) == []
+
 def _restartable(ports=None):
     """A docketd, on the given (protocol, HTTP) ports if any: a restart takes the same ones."""
     return Docketd(*(("--port", str(ports[0]), "--http-port", str(ports[1])) if ports else ()))
