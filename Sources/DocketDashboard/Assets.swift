@@ -632,6 +632,13 @@ dialog h2 { margin-top: 0; }
       node.remove();
       if (key && messageKeys.get(key) === node) messageKeys.delete(key);
     }
+    // Loads that fail alike (a queue's page asks for the queue and for its jobs) say it once:
+    // the older report makes way, and its key with it.
+    for (const other of Array.from(messageArea.children)) {
+      if (other.className !== node.className || other.textContent !== node.textContent) continue;
+      other.remove();
+      for (const [otherKey, shown] of Array.from(messageKeys)) if (shown === other) messageKeys.delete(otherKey);
+    }
     if (key) messageKeys.set(key, node);
     messageArea.appendChild(node);
     while (messageArea.children.length > 5) messageArea.firstElementChild.remove();

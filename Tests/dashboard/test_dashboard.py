@@ -772,6 +772,11 @@ docket { permissions { viewer: { read: mail } } }
         driver.execute_script("location.hash = '#/job/1'")
         one(driver, '#job-state [data-state="dead"]')
         assert _messages(driver) == [] and page_errors(driver) == []
+        # A queue this user may not read: the queue and its jobs are refused alike, said once.
+        driver.execute_script("location.hash = '#/queue/secret'")
+        wait(driver, lambda d: any("FORBIDDEN" in m for m in _messages(d)), "the refusal reported")
+        time.sleep(2.5)  # the next refresh of both
+        assert len(_messages(driver)) == 1, _messages(driver)
         # An admin's change from such a page: its POST carries the credentials and this origin.
         driver.get(f"http://boss:s3cret@127.0.0.1:{server.http}/#/queue/mail")
         one(driver, "#pause-queue").click()
