@@ -849,6 +849,20 @@ def test_a_route_subject_with_bidi_controls_reorders_only_itself(world):
     assert words[:2] == [pattern, "bidiroute"], cell.get_attribute("innerHTML")
     assert page_errors(d) == []
 
+
+def test_an_address_naming_no_possible_queue_says_so(world):
+    """Found in the browser: #/live/bad.name told the user that the event stream closed and to
+    reload the page (reloading changes nothing), and #/queue/a%2Fb asked twice every 2 s for
+    what the server refuses. Such an address names no queue, and the page says so."""
+    d, s = world.driver, world.server
+    for address in ("#/live/bad.name", "#/queue/a%2Fb", "#/queue/" + "x" * 129 + "/dead"):
+        go(d, s, address)
+        wait(d, lambda d: one(d, "#view h1").text == "No such queue", f"{address} named no queue")
+        assert _messages(d) == [], address
+    go(d, s, "#/")
+    one(d, "#queues")
+    assert page_errors(d) == []
+
 def _restartable(ports=None):
     """A docketd, on the given (protocol, HTTP) ports if any: a restart takes the same ones."""
     return Docketd(*(("--port", str(ports[0]), "--http-port", str(ports[1])) if ports else ()))

@@ -1749,6 +1749,7 @@
   // ---------------------------------------------------------------- routing
 
   const viewRoot = document.getElementById('view');
+  const QUEUE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
   let current = null;
 
   function parseHash() {
@@ -1773,6 +1774,11 @@
       area = null;
     } else if (parts.length === 0) {
       current = overviewView(viewRoot);
+    } else if ((parts[0] === 'queue' || parts[0] === 'live') && parts[1] && !QUEUE_NAME.test(parts[1])) {
+      // Asked for, it would be refused every 2 s, and a live view would say to reload the page.
+      viewRoot.append(h('h1', null, 'No such queue'),
+        h('p', null, 'Queue names are 1 to 128 letters, digits, _ or -. ', h('a', { href: '#/' }, 'Back to the overview')));
+      area = null;
     } else if (parts[0] === 'queue' && parts[1]) {
       current = queueView(viewRoot, parts[1], parts[2]);
       area = null;
