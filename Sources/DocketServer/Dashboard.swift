@@ -53,6 +53,32 @@ final class Dashboard {
 
     func noteRequest(now: Int64) { lastRequestAt = now }
 
+    /// How much of an event's error and note the dashboard keeps (a job's page has its whole last
+    /// error). Each may be as large as a payload, and the dashboard remembers `memory` events: with
+    /// them whole, 200 FAILs of 1 MiB held 520 MB, and a tail's first events went past
+    /// `--http-max-stream-backlog`, so the live view was closed and reopened, never showing one.
+    static let textBytesKept = FailedAttempt.errorBytesKept
+
+    /// An event as the dashboard keeps it: as published, but with its error and note cut to
+    /// `textBytesKept` bytes (at a character's start) and an ellipsis.
+    static func kept(_ event: LifecycleEvent, published: [UInt8]) -> [UInt8] {
+        let limit = textBytesKept
+        guard (event.error?.count ?? 0) > limit || (event.note?.count ?? 0) > limit else { return published }
+        func cut(_ text: [UInt8]) -> [UInt8] {
+            guard text.count > limit else { return text }
+            var end = limit
+            // A byte 10xxxxxx continues a character: the cut goes before that character.
+            while end > 0 && text[end] & 0xC0 == 0x80 { end -= 1 }
+            return Array(text[..<end]) + Array("\u{2026}".utf8)
+        }
+        var shortened = event
+        shortened.error = event.error.map(cut)
+        shortened.note = event.note.map(cut)
+        var json: [UInt8] = []
+        shortened.appendJSON(to: &json)
+        return json
+    }
+
     /// Keeps an event and sends it to the tails that follow its queue.
     func record(queue: String, id: UInt64, json: [UInt8]) {
         let event = Event(queue: queue, id: id, json: json)

@@ -34,7 +34,7 @@ extension Server {
             subject.append(contentsOf: event.kind.rawValue.utf8)
             body.removeAll(keepingCapacity: true)
             event.appendJSON(to: &body)
-            dashboard?.record(queue: event.queue, id: event.id, json: body)
+            dashboard?.record(queue: event.queue, id: event.id, json: Dashboard.kept(event, published: body))
             // Jobs belong to no account: their events go to every one (read rights decide).
             for account in allAccounts {
                 subject.withUnsafeBytes { subject in

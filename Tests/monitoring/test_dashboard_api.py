@@ -284,3 +284,50 @@ def test_body_and_stream_backlog_limits_are_configurable():
         assert request(server, "/healthz")[0] == 200  # the server goes on
     finally:
         server.stop()
+
+
+def _tail(server, queue, count, timeout=5):
+    """The first `count` events of /api/events?queue=, or fewer if the stream closes first."""
+    sock = socket.create_connection(("127.0.0.1", server.http), timeout=timeout)
+    sock.sendall(f"GET /api/events?queue={queue} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    events = []
+    try:
+        for raw in sock.makefile("rb"):
+            if raw.startswith(b"data: "):
+                events.append(json.loads(raw[6:]))
+                if len(events) == count:
+                    break
+    except socket.timeout:
+        pass
+    finally:
+        sock.close()
+    return events
+
+
+def test_the_dashboard_keeps_the_start_of_long_errors_and_notes():
+    """Found in the browser: a worker failing with a long reason (up to a payload, 1 MiB) made
+    two events of that size (failed, dead), which the dashboard kept whole, 10,000 of them: 200
+    such FAILs held 520 MB. A live view of the queue never showed a thing: its first events went
+    past the stream's backlog, it was closed, reopened by the browser, closed again. The dashboard
+    keeps the first 1,024 bytes of an error or note, cut before a character, and an ellipsis."""
+    server = Docketd("--http-max-stream-backlog", "64KiB")
+    try:
+        client = Conn(server.port)
+        request(server, "/api/overview")  # someone looks: events are recorded
+        reason = ("é" * 60000).encode()  # 120,000 bytes, two to a character
+        note = b"n" * 80000
+        assert client.call("ENQ bulky attempts=1 1", b"x")[0] == "+OK 1"
+        assert client.call("RESERVE bulky timeout=0")[0].startswith("JOB 1 ")
+        assert client.call(f"PROGRESS 1 50 {len(note)}", note)[0] == "+OK"
+        assert client.call(f"FAIL 1 retry=no {len(reason)}", reason)[0].startswith("+OK")
+        kept = "é" * 512 + "\u2026"
+        events = _tail(server, "bulky", 5)
+        assert [e["event"] for e in events] == ["enqueued", "started", "progress", "failed", "dead"]
+        assert events[2]["note"] == "n" * 1024 + "\u2026"
+        assert events[3]["error"] == kept and events[4]["error"] == kept
+        status, job = request(server, "/api/job?id=1")
+        assert [e.get("error") for e in job["events"]][-2:] == [kept, kept]
+        # The job itself keeps its whole last error.
+        assert job["job"]["last_error"] == reason.decode()
+    finally:
+        server.stop()
