@@ -43,7 +43,7 @@ run_suite conformance python3 Protocol/conformance/run.py --docketd "$docketd"
 run_suite conformance-postgres scripts/with-postgres.sh python3 Protocol/conformance/run.py --docketd "$docketd" --postgres
 # The same scripts against a docketd on each store, side by side: their replies must agree.
 run_suite store-parity env DOCKETD="$docketd" scripts/with-postgres.sh python3 -m pytest -q -n 4 Tests/parity
-run_suite python env DOCKETD="$docketd" python3 -m pytest -q -n 4 Protocol/conformance/test_run.py Tests/interop Tests/monitoring Tests/deploy Tests/readme examples/orders/test_example.py
+run_suite python env DOCKETD="$docketd" python3 -m pytest -q -n 4 Protocol/conformance/test_run.py Tests/interop Tests/monitoring Tests/fault-injection Tests/deploy Tests/readme examples/orders/test_example.py
 # The dashboard in headless Chromium (the embedded copy of its files must match the sources).
 run_suite dashboard bash -c "python3 scripts/embed-dashboard.py --check && DOCKETD='$docketd' DOCKET_REQUIRE_BROWSER=1 python3 -m pytest -q -n 2 Tests/dashboard"
 run_suite python-client env DOCKETD="$docketd" python3 -m pytest -q -n 4 Clients/python/tests

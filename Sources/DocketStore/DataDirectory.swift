@@ -69,6 +69,13 @@ public final class DataDirectory: JobStore {
             if first, let newValue { backgroundFailure?(newValue) }
         }
     }
+    /// The first commit that failed after it may have written something (a log record, pages
+    /// of a transaction); every later commit fails with it (commit thread only). A later batch
+    /// can depend on the failed one (the ACK of a job the failed ENQ made): logged over or after
+    /// it, it left a directory that refused to start (a job without its payload) when the first
+    /// log flush failed, seen with an injected EIO of that `fdatasync`. And a failed flush is not
+    /// retried by the next one: the kernel may have dropped the pages it could not write.
+    private var failedWrite: StoreError?
     /// Told, on the checkpoint or flush thread, of the first failure there: the next commit fails
     /// with it, but an idle server may not commit for a long time, and the operator should hear
     /// of a failing disk when it fails. Set before background work starts.
@@ -737,6 +744,7 @@ public final class DataDirectory: JobStore {
 
     private func commitNow(_ batches: [StoreBatch]) -> Result<Void, StoreError> {
         if let checkpointError { return .failure(checkpointError) }
+        if let failedWrite { return .failure(failedWrite) }
         do {
             if syncMode == .always {
                 try appendToLog(batches)
@@ -746,9 +754,12 @@ public final class DataDirectory: JobStore {
             }
             return .success(())
         } catch let error as StoreError {
+            // A batch refused for want of room wrote nothing, and the store takes what fits.
+            if !error.isMapFull { failedWrite = error }
             return .failure(error)
         } catch {
-            return .failure(StoreError("\(error)"))
+            failedWrite = StoreError("\(error)")
+            return .failure(failedWrite!)
         }
     }
 
@@ -1017,7 +1028,8 @@ public final class DataDirectory: JobStore {
         let inUse = usedBytes
         guard inUse + bytes <= mapBytes else {
             throw StoreError(
-                "MDB_MAP_FULL: a batch of about \(bytes) bytes would not fit in \(path) (\(inUse) of \(mapBytes) bytes in use); nothing of it was written")
+                "MDB_MAP_FULL: a batch of about \(bytes) bytes would not fit in \(path) (\(inUse) of \(mapBytes) bytes in use); nothing of it was written",
+                status: MDB_MAP_FULL)
         }
         // The lock is held across the flush so that a checkpoint never switches files between
         // a batch's write and its entry in `unapplied`.

@@ -106,6 +106,9 @@ final class WriteAheadLog {
         var offset = start
         while offset < Self.preallocatedBytes {
             let count = zeros.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, min($0.count, Self.preallocatedBytes - offset), off_t(offset)) }
+            // A write a signal interrupted wrote nothing (as `append` knows): it refused the
+            // start, seen with an injected EINTR.
+            if count < 0 && errno == EINTR { continue }
             guard count > 0 else { throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))") }
             offset += count
         }
