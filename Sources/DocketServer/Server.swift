@@ -802,8 +802,9 @@ public final class Server {
     /// The work one connection's commands may do in one turn (a wake-up of its socket) before
     /// the rest of its input waits for the next pass, after every other client's turn and the
     /// pass's writes. A unit is a command run, a message it delivered, a KiB of messages it
-    /// delivered, or `replyBytesPerUnit` of the replies its job commands and `$DOCKET.API`
-    /// requests made. A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was about
+    /// delivered, `replyBytesPerUnit` of the replies its job commands and `$DOCKET.API`
+    /// requests made, or as many bytes of a CONNECT's JSON (`parsingUnits`). A route peer's
+    /// lines take turns the same way (`processRoute`). A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was about
     /// 50,000 changes of the subscription index, 20-45 ms at the median that another client's
     /// PING waited (over 100 ms at worst). A change costs about 2 µs here, so 1,024 units is a
     /// turn of a millisecond or two; cheaper commands (a PUB to one subscriber is 2 units) cost
@@ -818,6 +819,15 @@ public final class Server {
     /// replies, LIST/INSPECT/STATS pipelined by one client held every other client's PING for
     /// 20 ms at the median; before any bound, 16 KiB of QUEUES with 2000 queues held them 9 s.
     static let replyBytesPerUnit = 128
+
+    /// The work of reading a command's JSON, beyond the unit every command costs: a CONNECT's
+    /// fields are parsed at about 64 MB/s here (62 µs for one of 4 KB), as fast as replies are
+    /// built, so they count as reply bytes do. Counted as one unit, a pipelined flood of 4 KB
+    /// CONNECTs ran 128 of them (8 ms) per wake-up while every other client's PING waited.
+    @inline(__always) static func parsingUnits(_ op: ClientOp) -> Int {
+        guard case .connect(let json) = op else { return 0 }
+        return json.count / replyBytesPerUnit
+    }
 
     /// Parses and runs every complete command in the connection's input, until a RESERVE
     /// has to wait, or its commands pass `workPerTurn`.
@@ -875,7 +885,7 @@ public final class Server {
                 }
                 let replyUnits = (jobReplyBytes + connection.apiAnswerBytes) / Self.replyBytesPerUnit
                 connection.workThisTurn += 1 + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
-                    + replyUnits - replyUnitsCounted
+                    + replyUnits - replyUnitsCounted + Self.parsingUnits(op)
                 replyUnitsCounted = replyUnits
                 if connection.workThisTurn >= Self.workPerTurn, connection.readEvent != nil, !shuttingDown {
                     return deferRest(of: connection, from: position)
@@ -904,12 +914,13 @@ public final class Server {
     }
 
     /// Leaves `connection`'s input from `position` on for the next pass (see `workPerTurn`).
-    private func deferRest(of connection: Connection, from position: Int) {
+    func deferRest(of connection: Connection, from position: Int) {
         connection.input.consume(position)
         // The check at the end of a read, which a turn cut short does not reach: a client that
         // pipelines PINGs and never reads would otherwise queue PONGs without bound.
-        if connection.pendingBytes > config.maxPending {
-            return slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+        let bound = connection.route == nil ? config.maxPending : maxRoutePending
+        if connection.pendingBytes > bound {
+            return slowConsumer(connection, reason: "pending output over \(bound) bytes")
         }
         connection.hasDeferredCommands = true
         wakeNextPass.append(connection)
