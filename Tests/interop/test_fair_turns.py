@@ -144,10 +144,22 @@ def test_another_clients_ping_is_answered_within_a_few_turns_of_a_busy_client(st
     watcher.close()
 
 
-def test_a_route_peers_backlog_takes_turns_with_the_clients(start_process):
+def route_interest_churn(done: int) -> bytes:
+    return b"RS+ $G churn.%d\r\nRS- $G churn.%d\r\n" % (done, done)
+
+
+def route_info_updates(done: int) -> bytes:
+    """An INFO that changes the peer's client addresses (so that each is news)."""
+    return b'INFO {"server_id":"NFAIRPEER","server_name":"peer","connect_urls":["127.0.0.1:%d"]}\r\n' % (4000 + done % 2)
+
+
+@pytest.mark.parametrize("line, every", [(route_interest_churn, 500), (route_info_updates, 128)], ids=["rs-pairs", "info"])
+def test_a_route_peers_backlog_takes_turns_with_the_clients(start_process, line, every):
     """A peer on the route port is served in turns as a client is: 200,000 RS+/RS- lines from
     it used to run a whole wake-up at a time (15 markers, 7,500 pairs, before another client's
-    PING). Its markers are messages to the watcher, in its order."""
+    PING). An INFO counts for the 12 µs it costs (a JSON document, the peer's addresses
+    compared): counted as one unit, a turn of them held 8 markers. Its markers are messages to
+    the watcher, in its order."""
     route_port = _free_port()
     server = start_process(config=f"cluster {{\n  name: fair\n  listen: 127.0.0.1:{route_port}\n}}\n")
     port = int(server.url.rsplit(":", 1)[1])
@@ -157,14 +169,15 @@ def test_a_route_peers_backlog_takes_turns_with_the_clients(start_process):
     peer.sendall(b'INFO {"server_id":"NFAIRPEER","server_name":"peer","cluster":"fair"}\r\nPING\r\n')
     drain_until_pong(peer)
     parts = []
-    every, markers = 500, 200
+    markers = 200
     for done in range(1, every * markers + 1):
-        parts.append(b"RS+ $G churn.%d\r\nRS- $G churn.%d\r\n" % (done, done))
+        parts.append(line(done))
         if done % every == 0:
             count = b"%d" % done
             parts.append(b"RMSG $G progress %d\r\n%s\r\n" % (len(count), count))
     parts.append(b"PING\r\n")
     threads = sending_while_draining(peer, b"".join(parts))
+
     _, markers_while_waiting = ping_amid_markers(watcher, markers)
     assert len(markers_while_waiting) <= MOST_MARKERS_WHILE_WAITING, markers_while_waiting
     finished(threads)
