@@ -338,7 +338,7 @@ def main() -> int:
     parser.add_argument("--answer-seconds", type=float, default=1.0)
     parser.add_argument("--witness-seconds", type=float, default=10.0)
     parser.add_argument("--save")
-    parser.add_argument("flags", nargs="*", help="more docketd flags, after --")
+    parser.add_argument("flags", nargs="*", help="more docketd flags, after -- (-- --store postgres://…)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
         proc, port, _ = start_docketd(args.docketd, data, *args.flags)
