@@ -8,6 +8,10 @@ median and the largest round trip. Both talk to 127.0.0.1 only, and both stop by
 
     scripts/bench-fairness.py --docketd .build-rel/release/docketd --flood sub
     scripts/bench-fairness.py --nats-server /usr/sbin/nats-server --flood sub
+
+The route-* floods come from a peer on the cluster (route) port instead, logged in as a node
+would be: RS+/RS- pairs (route-interest), INFO updates (route-info), RMSGs to a subject with many
+subscribers (route-fanout). The server is then started with a route port.
 """
 from __future__ import annotations
 
@@ -31,13 +35,14 @@ FANOUT = 100
 JOBS_FOR_READS = 1000
 
 
-def connect(port: int) -> socket.socket:
+def connect(port: int, hello: bytes = b'CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\n') -> socket.socket:
+    """A client past the server's INFO, `hello` and a PING answered."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     line = b""
     while not line.endswith(b"\r\n"):
         line += sock.recv(1)
-    sock.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\nPING\r\n')
+    sock.sendall(hello + b"PING\r\n")
     expect(sock, b"PONG\r\n")
     return sock
 
@@ -53,6 +58,13 @@ def expect(sock: socket.socket, wanted: bytes) -> None:
 
 def block(kind: str) -> bytes:
     """One repetition of the flood: the client sends it again and again."""
+    if kind == "route-interest":
+        return b"".join(b"RS+ $G churn.%d\r\nRS- $G churn.%d\r\n" % (i, i) for i in range(1, 1001))
+    if kind == "route-info":
+        return b"".join(b'INFO {"server_id":"NFLOODPEER","connect_urls":["127.0.0.1:%d"]}\r\n' % (4000 + i % 2)
+                        for i in range(1000))
+    if kind == "route-fanout":
+        return b"RMSG $G fan 16\r\n0123456789abcdef\r\n" * 1000
     if kind == "sub":
         return b"".join(b"SUB churn.%d %d\r\nUNSUB %d\r\n" % (i, i, i) for i in range(1, 1001))
     if kind == "pub-fanout":
@@ -76,7 +88,7 @@ def block(kind: str) -> bytes:
 def prepare(port: int, kind: str) -> list[socket.socket]:
     """What the flood needs to exist first; the sockets returned are read until the end."""
     keep = []
-    if kind in ("pub-fanout", "hpub-huge"):
+    if kind in ("pub-fanout", "hpub-huge", "route-fanout"):
         sub = connect(port)
         fanout = FANOUT if kind == "pub-fanout" else 1
         sub.sendall(b"".join(b"SUB fan %d\r\n" % i for i in range(1, fanout + 1)) + b"PING\r\n")
@@ -128,9 +140,14 @@ def drain(sock: socket.socket, kind: str, stop: threading.Event, counted: list[i
                 return
 
 
-def flood(port: int, kind: str, seconds: float, ready, result) -> None:
-    sock = connect(port)
+def route_peer(port: int) -> socket.socket:
+    """A peer on the route port that has said who it is, as a docketd or nats-server node does."""
+    return connect(port, b'CONNECT {"verbose":false}\r\nINFO {"server_id":"NFLOODPEER","server_name":"flood"}\r\n')
+
+
+def flood(port: int, kind: str, seconds: float, ready, result, route_port: int | None = None) -> None:
     keep = prepare(port, kind)
+    sock = route_peer(route_port) if kind.startswith("route-") else connect(port)
     stop = threading.Event()
     counted = [0, 0]  # bytes read back, jobs handed out
     # Whole commands only: the ACKs of reserve-ack go out between the flood's chunks.
@@ -185,11 +202,12 @@ def ping(port: int, seconds: float, ready, result) -> None:
     result.put(("ping", rtts))
 
 
-def start_nats_server(binary: str) -> tuple[subprocess.Popen, int]:
+def start_nats_server(binary: str, route_port: int | None = None) -> tuple[subprocess.Popen, int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL)
+    cluster = ["--cluster", f"nats://127.0.0.1:{route_port}"] if route_port else []
+    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), *cluster], stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -205,18 +223,25 @@ def main() -> None:
     parser.add_argument("--docketd")
     parser.add_argument("--nats-server")
     parser.add_argument("--flood", default="sub",
-                        choices=["none", "sub", "pub-fanout", "enq", "reserve-ack", "reads", "connect-huge", "hpub-huge"])
+                        choices=["none", "sub", "pub-fanout", "enq", "reserve-ack", "reads", "connect-huge", "hpub-huge",
+                                 "route-interest", "route-info", "route-fanout"])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--port", type=int, help="a server already listening on 127.0.0.1:PORT")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
         proc = None
+        route_port = None
+        if arguments.flood.startswith("route-"):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                route_port = probe.getsockname()[1]
         if arguments.port:
             port = arguments.port
         elif arguments.docketd:
-            proc, port, _ = start_docketd(arguments.docketd, data)
+            cluster = ["--cluster", f"nats://127.0.0.1:{route_port}"] if route_port else []
+            proc, port, _ = start_docketd(arguments.docketd, data, *cluster)
         elif arguments.nats_server:
-            proc, port = start_nats_server(arguments.nats_server)
+            proc, port = start_nats_server(arguments.nats_server, route_port)
         else:
             raise SystemExit("--docketd, --nats-server or --port")
         try:
@@ -226,7 +251,8 @@ def main() -> None:
             if arguments.flood == "none":
                 ready.set()
             else:
-                workers.append(multiprocessing.Process(target=flood, args=(port, arguments.flood, arguments.seconds, ready, result)))
+                workers.append(multiprocessing.Process(
+                    target=flood, args=(port, arguments.flood, arguments.seconds, ready, result, route_port)))
             for worker in workers:
                 worker.start()
             outcomes = {}

@@ -802,20 +802,21 @@ public final class Server {
     /// The work one connection's commands may do in one turn (a wake-up of its socket) before
     /// the rest of its input waits for the next pass, after every other client's turn and the
     /// pass's writes. Units are weighed by cost (see `units(of:)`): a message delivered, a KiB
-    /// of messages delivered, or `replyBytesPerUnit` of the replies its job commands and
-    /// `$DOCKET.API` requests made is one; a command is one if it only publishes or pings and
-    /// `stateCommandUnits` if it changes or reads the server's state. A wake-up reads up to 8
-    /// buffers of 64 KiB: of SUB/UNSUB pairs that was about 50,000 changes of the subscription
-    /// index, 20-45 ms at the median that another client's PING waited (over 100 ms at worst).
-    /// A change costs about 2 µs here, so a turn of 1,024 of them is a millisecond or two; a
-    /// PUB to one subscriber costs a tenth of that, and a turn holds 4,096 of them. Counted
-    /// alike (a budget of 1,024 with every command and message one unit), a pipelined publisher
-    /// got a turn of 500 PUBs, and the extra passes cost fan-out and queue groups 8-14% of
-    /// their throughput.
+    /// of messages delivered, `replyBytesPerUnit` of the replies its job commands and
+    /// `$DOCKET.API` requests made, or as many bytes of a CONNECT's JSON (`parsingUnits`) is
+    /// one; a command is one if it only publishes or pings and `stateCommandUnits` if it
+    /// changes or reads the server's state. A route peer's lines take turns the same way
+    /// (`processRoute`). A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was
+    /// about 50,000 changes of the subscription index, 20-45 ms at the median that another
+    /// client's PING waited (over 100 ms at worst). A change costs about 2 µs here, so a turn of
+    /// 1,024 of them is a millisecond or two; a PUB to one subscriber costs a tenth of that,
+    /// and a turn holds 4,096 of them. Counted alike (a budget of 1,024 with every command and
+    /// message one unit), a pipelined publisher got a turn of 500 PUBs, and the extra passes
+    /// cost fan-out and queue groups 8-14% of their throughput.
     static let workPerTurn = 8192
 
     /// What a command that changes or reads the server's state (SUB, UNSUB, CONNECT, a job
-    /// command, HELP) counts for, against a PUB's or a PING's one unit.
+    /// command, HELP; a route's RS+, RS-, INFO) counts for, against a PUB's or a PING's one unit.
     static let stateCommandUnits = 8
 
     /// Reply bytes that count as a unit of work: replies are documents and payloads built on the
@@ -833,6 +834,15 @@ public final class Server {
         case .pub, .hpub, .ping, .pong: return 1
         case .connect, .sub, .unsub, .help, .job: return stateCommandUnits
         }
+    }
+
+    /// The work of reading a command's JSON, beyond what the command costs: a CONNECT's
+    /// fields are parsed at about 64 MB/s here (62 µs for one of 4 KB), as fast as replies are
+    /// built, so they count as reply bytes do. Counted as one unit, a pipelined flood of 4 KB
+    /// CONNECTs ran 128 of them (8 ms) per wake-up while every other client's PING waited.
+    @inline(__always) static func parsingUnits(_ op: ClientOp) -> Int {
+        guard case .connect(let json) = op else { return 0 }
+        return json.count / replyBytesPerUnit
     }
 
     /// Parses and runs every complete command in the connection's input, until a RESERVE
@@ -891,7 +901,7 @@ public final class Server {
                 }
                 let replyUnits = (jobReplyBytes + connection.apiAnswerBytes) / Self.replyBytesPerUnit
                 connection.workThisTurn += Self.units(of: op) + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
-                    + replyUnits - replyUnitsCounted
+                    + replyUnits - replyUnitsCounted + Self.parsingUnits(op)
                 replyUnitsCounted = replyUnits
                 if connection.workThisTurn >= Self.workPerTurn, connection.readEvent != nil, !shuttingDown {
                     return deferRest(of: connection, from: position)
@@ -920,12 +930,13 @@ public final class Server {
     }
 
     /// Leaves `connection`'s input from `position` on for the next pass (see `workPerTurn`).
-    private func deferRest(of connection: Connection, from position: Int) {
+    func deferRest(of connection: Connection, from position: Int) {
         connection.input.consume(position)
         // The check at the end of a read, which a turn cut short does not reach: a client that
         // pipelines PINGs and never reads would otherwise queue PONGs without bound.
-        if connection.pendingBytes > config.maxPending {
-            return slowConsumer(connection, reason: "pending output over \(config.maxPending) bytes")
+        let bound = connection.route == nil ? config.maxPending : maxRoutePending
+        if connection.pendingBytes > bound {
+            return slowConsumer(connection, reason: "pending output over \(bound) bytes")
         }
         connection.hasDeferredCommands = true
         wakeNextPass.append(connection)

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from conftest import connect_raw as connect, read_line
+from conftest import _free_port, connect_raw as connect, read_line
 
 pytestmark = pytest.mark.docketd_only("docketd's per-turn work budget")
 
@@ -87,38 +87,143 @@ def drain_until_pong(sock: socket.socket) -> None:
         tail = (tail + chunk)[-16:]
 
 
-@pytest.mark.parametrize("flood", [subscription_churn, listing_pages], ids=["sub-unsub", "list"])
-def test_another_clients_ping_is_answered_within_a_few_turns_of_a_busy_client(start_process, flood):
-    port = int(start_process().url.rsplit(":", 1)[1])
-    watcher = connect(port)
-    watcher.sendall(b"SUB progress 1\r\nPING\r\n")
-    assert read_line(watcher) == b"PONG\r\n"
-    busy = connect(port)
-    backlog, markers = flood(busy)
-    # Everything the busy client owes the server, written while the server works through it,
-    # and its replies read as they come.
-    sender = threading.Thread(target=busy.sendall, args=(backlog,), daemon=True)
-    reader = threading.Thread(target=drain_until_pong, args=(busy,), daemon=True)
-    sender.start()
-    reader.start()
-
+def ping_amid_markers(watcher: socket.socket, markers: int) -> tuple[list[int], list[int]]:
+    """Waits for the first marker, sends a PING, and reads every marker to the last: returns
+    the markers already sent when the PING went and those that came before its PONG. Checks
+    that none was lost or reordered: they count up by the first one's count."""
     kind, first = read_event(watcher)
     assert kind == "marker"  # the server has begun on the backlog
     before = markers_already_sent(watcher)
     watcher.sendall(b"PING\r\n")
-    markers_while_waiting = []
+    while_waiting = []
     while (event := read_event(watcher))[0] != "pong":
-        markers_while_waiting.append(event[1])
-    # Answered while the busy client's backlog was still being run, after a turn or two of it.
-    assert len(markers_while_waiting) <= MOST_MARKERS_WHILE_WAITING, (first, markers_while_waiting)
-    later = [read_event(watcher) for _ in range(markers - 1 - len(before) - len(markers_while_waiting))]
-    # Nothing of the busy client's was lost or reordered: every marker came, in order, and its
-    # final PONG after all of them.
-    counts = [first] + before + markers_while_waiting + [count for _, count in later]
-    every = first
-    assert counts == list(range(every, every * markers + 1, every))
-    sender.join(60)
-    reader.join(60)
-    assert not reader.is_alive()
+        while_waiting.append(event[1])
+    later = [read_event(watcher) for _ in range(markers - 1 - len(before) - len(while_waiting))]
+    counts = [first] + before + while_waiting + [count for _, count in later]
+    assert counts == list(range(first, first * markers + 1, first)), (before, while_waiting)
+    return before, while_waiting
+
+
+def sending_while_draining(sock: socket.socket, backlog: bytes) -> list[threading.Thread]:
+    """Writes `backlog` while the server works through it, and reads what comes back up to the
+    backlog's final PONG, each on a thread; `finished` waits for them."""
+    threads = [threading.Thread(target=sock.sendall, args=(backlog,), daemon=True),
+               threading.Thread(target=drain_until_pong, args=(sock,), daemon=True)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def finished(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive()  # the backlog's PONG came: the connection is still up
+
+
+def watching(port: int) -> socket.socket:
+    """A client that hears the markers."""
+    watcher = connect(port)
+    watcher.sendall(b"SUB progress 1\r\nPING\r\n")
+    assert read_line(watcher) == b"PONG\r\n"
+    return watcher
+
+
+@pytest.mark.parametrize("flood", [subscription_churn, listing_pages], ids=["sub-unsub", "list"])
+def test_another_clients_ping_is_answered_within_a_few_turns_of_a_busy_client(start_process, flood):
+    port = int(start_process().url.rsplit(":", 1)[1])
+    watcher = watching(port)
+    busy = connect(port)
+    backlog, markers = flood(busy)
+    threads = sending_while_draining(busy, backlog)
+    _, markers_while_waiting = ping_amid_markers(watcher, markers)
+    # Answered while the busy client's backlog was still being run, after a turn or two of it
+    # (and nothing of it lost or reordered: its final PONG comes after every marker).
+    assert len(markers_while_waiting) <= MOST_MARKERS_WHILE_WAITING, markers_while_waiting
+    finished(threads)
     busy.close()
     watcher.close()
+
+
+def route_interest_churn(done: int) -> bytes:
+    return b"RS+ $G churn.%d\r\nRS- $G churn.%d\r\n" % (done, done)
+
+
+def route_info_updates(done: int) -> bytes:
+    """An INFO that changes the peer's client addresses (so that each is news)."""
+    return b'INFO {"server_id":"NFAIRPEER","server_name":"peer","connect_urls":["127.0.0.1:%d"]}\r\n' % (4000 + done % 2)
+
+
+@pytest.mark.parametrize("line, every", [(route_interest_churn, 500), (route_info_updates, 128)], ids=["rs-pairs", "info"])
+def test_a_route_peers_backlog_takes_turns_with_the_clients(start_process, line, every):
+    """A peer on the route port is served in turns as a client is: 200,000 RS+/RS- lines from
+    it used to run a whole wake-up at a time (15 markers, 7,500 pairs, before another client's
+    PING). An INFO counts for the 12 µs it costs (a JSON document, the peer's addresses
+    compared): counted as one unit, a turn of them held 8 markers. Its markers are messages to
+    the watcher, in its order."""
+    route_port = _free_port()
+    server = start_process(config=f"cluster {{\n  name: fair\n  listen: 127.0.0.1:{route_port}\n}}\n")
+    port = int(server.url.rsplit(":", 1)[1])
+    watcher = watching(port)
+    peer = socket.create_connection(("127.0.0.1", route_port), timeout=10)
+    assert read_line(peer).startswith(b"INFO ")
+    peer.sendall(b'INFO {"server_id":"NFAIRPEER","server_name":"peer","cluster":"fair"}\r\nPING\r\n')
+    drain_until_pong(peer)
+    parts = []
+    markers = 200
+    for done in range(1, every * markers + 1):
+        parts.append(line(done))
+        if done % every == 0:
+            count = b"%d" % done
+            parts.append(b"RMSG $G progress %d\r\n%s\r\n" % (len(count), count))
+    parts.append(b"PING\r\n")
+    threads = sending_while_draining(peer, b"".join(parts))
+
+    _, markers_while_waiting = ping_amid_markers(watcher, markers)
+    assert len(markers_while_waiting) <= MOST_MARKERS_WHILE_WAITING, markers_while_waiting
+    finished(threads)
+    peer.close()
+    watcher.close()
+
+
+def sent_until_the_server_stops_reading(sock: socket.socket, data: bytes) -> int:
+    """Sends `data` until the server has taken none of it for a second (its kernel buffers and
+    ours are full); returns how much went."""
+    sock.setblocking(False)
+    sent = 0
+    try:
+        while sent < len(data):
+            try:
+                sent += sock.send(data[sent:sent + (1 << 16)])
+            except BlockingIOError:
+                if not select.select([], [sock], [], 1.0)[1]:
+                    break
+    finally:
+        sock.setblocking(True)
+        sock.settimeout(10)
+    return sent
+
+
+def test_a_backlog_of_connects_run_at_once_is_cut_into_turns(start_process):
+    """Parsing a CONNECT's JSON is work (some 60 µs for 4 KB here): counted as one unit, the
+    megabyte of them read ahead of a waiting RESERVE ran in one go once its job came (the first
+    marker came with 50 more, and hundreds before another client's PONG); counted by their
+    bytes, a turn holds about 30 of them, and the PING is answered between turns."""
+    port = int(start_process().url.rsplit(":", 1)[1])
+    watcher = watching(port)
+    busy = connect(port)
+    line = b'CONNECT {"verbose":false,"name":"' + b"n" * 3900 + b'"}\r\n'
+    backlog, markers = with_markers([line] * 6000, 8)
+    # The server reads ahead of a waiting RESERVE until it holds more than a command's worth
+    # (a megabyte), then stops reading: all of that is run when the job comes.
+    waiting = b"RESERVE gate timeout=60s\r\n" + backlog
+    sent = sent_until_the_server_stops_reading(busy, waiting)
+    sender = threading.Thread(target=busy.sendall, args=(waiting[sent:],), daemon=True)
+    sender.start()
+    gate = connect(port)
+    gate.sendall(b"ENQ gate 1\r\nx\r\n")
+    before, markers_while_waiting = ping_amid_markers(watcher, markers)
+    assert len(before) + len(markers_while_waiting) <= 2 * MOST_MARKERS_WHILE_WAITING, (before, markers_while_waiting)
+    sender.join(60)
+    assert read_line(gate).startswith(b"+OK ")
+    for sock in (gate, busy, watcher):
+        sock.close()
