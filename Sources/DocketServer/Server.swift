@@ -803,10 +803,9 @@ public final class Server {
     /// the rest of its input waits for the next pass, after every other client's turn and the
     /// pass's writes. Units are weighed by cost (see `units(of:)`): a message delivered, a KiB
     /// of messages delivered, `replyBytesPerUnit` of the replies its job commands and
-    /// `$DOCKET.API` requests made, or as many bytes of a CONNECT's JSON (`parsingUnits`) is
-    /// one; a command is one if it only publishes or pings and `stateCommandUnits` if it
-    /// changes or reads the server's state. A route peer's lines take turns the same way
-    /// (`processRoute`). A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was
+    /// `$DOCKET.API` requests made, or as many bytes of a CONNECT's JSON is one; a command is
+    /// one if it only publishes or pings and `stateCommandUnits` if it changes or reads the
+    /// server's state. A route peer's lines take turns the same way (`processRoute`). A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was
     /// about 50,000 changes of the subscription index, 20-45 ms at the median that another
     /// client's PING waited (over 100 ms at worst). A change costs about 2 µs here, so a turn of
     /// 1,024 of them is a millisecond or two; a PUB to one subscriber costs a tenth of that,
@@ -829,20 +828,16 @@ public final class Server {
     static let replyBytesPerUnit = 16
 
     /// What running `op` counts for against `workPerTurn`, before what it delivered or replied.
+    /// A CONNECT's JSON counts by its bytes as replies do: its fields are parsed at about
+    /// 64 MB/s here (62 µs for one of 4 KB), as fast as replies are built. Counted as one
+    /// command, a pipelined flood of 4 KB CONNECTs ran 128 of them (8 ms) per wake-up while
+    /// every other client's PING waited.
     static func units(of op: ClientOp) -> Int {
         switch op {
         case .pub, .hpub, .ping, .pong: return 1
-        case .connect, .sub, .unsub, .help, .job: return stateCommandUnits
+        case .connect(let json): return stateCommandUnits + json.count / replyBytesPerUnit
+        case .sub, .unsub, .help, .job: return stateCommandUnits
         }
-    }
-
-    /// The work of reading a command's JSON, beyond what the command costs: a CONNECT's
-    /// fields are parsed at about 64 MB/s here (62 µs for one of 4 KB), as fast as replies are
-    /// built, so they count as reply bytes do. Counted as one unit, a pipelined flood of 4 KB
-    /// CONNECTs ran 128 of them (8 ms) per wake-up while every other client's PING waited.
-    @inline(__always) static func parsingUnits(_ op: ClientOp) -> Int {
-        guard case .connect(let json) = op else { return 0 }
-        return json.count / replyBytesPerUnit
     }
 
     /// Parses and runs every complete command in the connection's input, until a RESERVE
@@ -901,7 +896,7 @@ public final class Server {
                 }
                 let replyUnits = (jobReplyBytes + connection.apiAnswerBytes) / Self.replyBytesPerUnit
                 connection.workThisTurn += Self.units(of: op) + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
-                    + replyUnits - replyUnitsCounted + Self.parsingUnits(op)
+                    + replyUnits - replyUnitsCounted
                 replyUnitsCounted = replyUnits
                 if connection.workThisTurn >= Self.workPerTurn, connection.readEvent != nil, !shuttingDown {
                     return deferRest(of: connection, from: position)
