@@ -25,7 +25,9 @@ import Glibc
 /// notices.
 final class PostgresBackend {
     unowned let server: Server
-    private let conninfo: String
+    /// How to connect: read at each connection made (the lane's too), so that a reload that
+    /// changes the password (`connectWith`) needs no restart.
+    private var conninfo: String
     private let store: PostgresJobStore
     private let log: Log
     /// This process in lease owners and watches; connection n holds jobs as `<processName>:<n>`.
@@ -143,6 +145,16 @@ final class PostgresBackend {
             server.loop.runOnce()
         }
         armTick(after: 1000)
+    }
+
+    /// SIGHUP: the connections made from now on use `newConninfo`, if it names the same
+    /// database (a new password, user or TLS setting); the open ones go on until they close.
+    /// Another database would split the jobs between two (those held and waited for here
+    /// are in this one): that takes a restart. Answers whether it was taken.
+    func connectWith(_ newConninfo: String) -> Bool {
+        guard PostgresConnection.nameSameDatabase(conninfo, newConninfo) else { return false }
+        conninfo = newConninfo
+        return true
     }
 
     /// Connects, resolving a host name on the loop first: libpq would resolve it with a
