@@ -214,8 +214,7 @@ final class PostgresBackend {
                 guard db === connection else { return }
                 switch result {
                 case .failure(let error):
-                    lastFailure = error.message
-                    db.close()
+                    db.close(because: error.message)
                 case .success:
                     loadSchedules {}
                     loadRoutes { [self] in
@@ -239,7 +238,8 @@ final class PostgresBackend {
             }
         case .closed:
             isAvailable = false
-            let why = db.failure?.message ?? lastFailure ?? "connection closed"
+            // Its own reason: every close of ours names one, so an earlier connection's never stands in.
+            let why = db.failure?.message ?? "connection closed"
             lastFailure = why
             watchSocket(.none)
             resentOnClosedConnections += db.resentTransactions
