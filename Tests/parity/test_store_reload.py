@@ -1,7 +1,8 @@
 """The database password changes while docketd runs: the DBA sets a new one, the configuration
 file gets it, and SIGHUP makes the connections docketd opens from then on use it, so that when
 its connections are next lost (here: the DBA ends them) it connects again without a restart.
-A string that names another database is not taken at a reload (that takes a restart).
+A string that names another database is not taken at a reload (that takes a restart), and a
+wrong password shows where a lost connection's reason does.
 
 A private cluster (cluster.py) whose TCP logins for the role `worker` need a password.
 """
@@ -42,11 +43,12 @@ def wait_for_log(path: str, text: str, times: int = 1) -> None:
     raise AssertionError("the log never said %r" % text)
 
 
-def healthz(port: int) -> int:
+def healthz(port: int) -> tuple[int, str]:
     try:
-        return urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=5).status
+        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=5) as answer:
+            return answer.status, answer.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, error.read().decode()
 
 
 @pytest.fixture
@@ -103,10 +105,24 @@ def test_a_new_password_in_the_configuration_is_used_for_the_next_connections(cl
             time.sleep(0.1)
             reply = enq(c)
         assert reply.startswith("+OK"), "docketd did not connect again with the new password: %s" % reply
-        assert healthz(http) == 200
+        assert healthz(http)[0] == 200
         text = open(log).read()
         assert "and the store's connection settings" in text.split("SIGHUP: reloaded")[2], text
         assert "password authentication failed" not in text
+
+        # A wrong one is told where a lost connection's reason is: /healthz, UNAVAILABLE, the log.
+        configure("wrong")
+        proc.send_signal(signal.SIGHUP)
+        wait_for_log(log, "SIGHUP: reloaded", times=3)
+        cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'worker'")
+        deadline = time.monotonic() + BOUND_S
+        status, body = healthz(http)
+        while "password authentication failed" not in body and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status, body = healthz(http)
+        assert status == 503 and "password authentication failed" in body, (status, body)
+        assert "password authentication failed" in enq(c)
+        wait_for_log(log, "password authentication failed")
     finally:
         proc.terminate()
         proc.wait(10)
