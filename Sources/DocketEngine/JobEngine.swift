@@ -90,9 +90,14 @@ public final class JobEngine {
 
     // Heaps of job ids, not references: sifting plain values needs no reference counting.
     private var delayed = BinaryHeap<Deadline<UInt64>>()
-    private var leases = BinaryHeap<Deadline<UInt64>>()
-    /// Jobs with an expiry (`ttl=`, `expires=`), by when it comes; an entry whose job started,
-    /// finished or went meanwhile is passed over when its time comes.
+    /// Leases by when they end, then by hand-out (`leaseStarts`): leases that end in the same
+    /// millisecond end in the order their jobs were handed out, as on PostgreSQL (by `delivery`),
+    /// and so the jobs they put back in line take their places in that order.
+    private var leases = BinaryHeap<Deadline<LeaseEnd>>()
+    private var leaseStarts: UInt64 = 0
+    /// Jobs with an expiry (`ttl=`, `expires=`), by when it comes, then by id (jobs that expire
+    /// together die in that order, as on PostgreSQL); an entry whose job started, finished or
+    /// went meanwhile is passed over when its time comes.
     private var expiries = BinaryHeap<Deadline<UInt64>>()
     private var waiterDeadlines = BinaryHeap<Deadline<Waiter>>()
     private var wakes = BinaryHeap<Deadline<JobQueue>>()
@@ -181,7 +186,7 @@ public final class JobEngine {
         job.lastError = stored.lastError
         job.result = stored.result
         job.expiresAt = stored.expiresAt
-        if let expiresAt = stored.expiresAt { expiries.push(Deadline(time: expiresAt, sequence: 0, item: id)) }
+        if let expiresAt = stored.expiresAt { expiries.push(Deadline(time: expiresAt, sequence: id, item: id)) }
         if let keyUntil = stored.keyUntil { job.ensureExtras().keyUntil = keyUntil }
         if let failedAttempts = stored.failedAttempts { job.ensureExtras().failedAttempts = failedAttempts }
         if let parents = stored.parents {
@@ -403,7 +408,7 @@ public final class JobEngine {
         }
         if let expiresAt = options.expiry(enqueuedAt: now) {
             job.expiresAt = expiresAt
-            expiries.push(Deadline(time: expiresAt, sequence: 0, item: job.id))
+            expiries.push(Deadline(time: expiresAt, sequence: job.id, item: job.id))
         }
         if key != nil, let ttl = options.keyTTLMilliseconds { job.ensureExtras().keyUntil = now + Int64(ttl) }
         nextID += 1
@@ -636,9 +641,11 @@ public final class JobEngine {
         }
     }
 
-    /// Everything `owner` held or waited for ends: held jobs count a failed attempt.
+    /// Everything `owner` held or waited for ends: held jobs count a failed attempt, by id (the
+    /// order they take their places in line again, as on PostgreSQL; a connection keeps them
+    /// in a set).
     public func ownerGone(_ owner: UInt64, heldJobs: [UInt64]) {
-        for id in heldJobs {
+        for id in heldJobs.sorted() {
             if let job = jobs[id], job.state == .active, job.holder == owner {
                 _ = endAttempt(job, choice: .policy, reason: Array("worker lost: connection closed".utf8), cause: .lost)
             }
@@ -889,7 +896,7 @@ public final class JobEngine {
     /// waiting, neither run nor dead, until a worker happened to look at it.
     private func expireIfPast(_ job: Job) {
         guard let expiresAt = job.expiresAt, expiresAt <= clock.now() else { return }
-        expiries.push(Deadline(time: expiresAt, sequence: 0, item: job.id))
+        expiries.push(Deadline(time: expiresAt, sequence: job.id, item: job.id))
     }
 
     /// A job that will never start (expired, or its parent died): dead, with `reason`.
@@ -1044,11 +1051,11 @@ public final class JobEngine {
         while let entry = leases.top, entry.time <= now {
             leases.pop()
             // An entry of an earlier run (it started at another time) is stale.
-            guard let job = jobs[entry.item], job.state == .active, job.startedAtStamp == Int64(bitPattern: entry.sequence) else { continue }
+            guard let job = jobs[entry.item.job], job.state == .active, job.startedAtStamp == entry.item.startedAt else { continue }
             // A heartbeat moved the lease on: look again then (one entry per lease, however
             // often it is touched).
             if job.leaseExpiresAt > entry.time {
-                leases.push(Deadline(time: job.leaseExpiresAt, sequence: entry.sequence, item: job.id))
+                leases.push(Deadline(time: job.leaseExpiresAt, sequence: entry.sequence, item: entry.item))
                 continue
             }
             _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8), cause: .stalled)
@@ -1387,7 +1394,9 @@ public final class JobEngine {
     /// the start adds a deadline; an extension is found when that deadline comes.
     private func extendLease(_ job: Job, start: Bool = false) {
         job.leaseExpiresAt = clock.now() + Int64(job.leaseMilliseconds)
-        if start { leases.push(Deadline(time: job.leaseExpiresAt, sequence: UInt64(bitPattern: job.startedAtStamp), item: job.id)) }
+        guard start else { return }
+        leaseStarts += 1
+        leases.push(Deadline(time: job.leaseExpiresAt, sequence: leaseStarts, item: LeaseEnd(job: job.id, startedAt: job.startedAtStamp)))
     }
 
     private func schedule(_ job: Job) {
@@ -2017,6 +2026,13 @@ struct ReadyEntry: Comparable {
 
     static func < (a: ReadyEntry, b: ReadyEntry) -> Bool { a.order < b.order }
     static func == (a: ReadyEntry, b: ReadyEntry) -> Bool { a.order == b.order }
+}
+
+/// The end of one run's lease: the job, and when that run started (an entry of an earlier run
+/// is stale).
+struct LeaseEnd {
+    let job: UInt64
+    let startedAt: Int64
 }
 
 /// Something due at a time: a delayed job, a lease end, a RESERVE or WAIT timeout, a queue

@@ -155,6 +155,15 @@ public final class PostgresConnection {
         return (host, port)
     }
 
+    /// Whether two connection strings name the same database: the same hosts, host addresses,
+    /// ports and database name, however written (a URI or keywords). What else they set (the
+    /// user, the password, TLS, timeouts) may differ. False when either cannot be parsed.
+    public static func nameSameDatabase(_ a: String, _ b: String) -> Bool {
+        let (first, second) = (parsedOptions(a), parsedOptions(b))
+        guard !first.isEmpty, !second.isEmpty else { return false }
+        return ["host", "hostaddr", "port", "dbname"].allSatisfy { first[$0] == second[$0] }
+    }
+
     /// The options `conninfo` sets, by keyword; empty if libpq cannot parse it.
     private static func parsedOptions(_ conninfo: String) -> [String: String] {
         var error: UnsafeMutablePointer<CChar>?

@@ -25,7 +25,9 @@ import Glibc
 /// notices.
 final class PostgresBackend {
     unowned let server: Server
-    private let conninfo: String
+    /// How to connect: read at each connection made (the lane's too), so that a reload that
+    /// changes the password (`connectWith`) needs no restart.
+    private var conninfo: String
     private let store: PostgresJobStore
     private let log: Log
     /// This process in lease owners and watches; connection n holds jobs as `<processName>:<n>`.
@@ -145,6 +147,16 @@ final class PostgresBackend {
         armTick(after: 1000)
     }
 
+    /// SIGHUP: the connections made from now on use `newConninfo`, if it names the same
+    /// database (a new password, user or TLS setting); the open ones go on until they close.
+    /// Another database would split the jobs between two (those held and waited for here
+    /// are in this one): that takes a restart. Answers whether it was taken.
+    func connectWith(_ newConninfo: String) -> Bool {
+        guard PostgresConnection.nameSameDatabase(conninfo, newConninfo) else { return false }
+        conninfo = newConninfo
+        return true
+    }
+
     /// Connects, resolving a host name on the loop first: libpq would resolve it with a
     /// blocking call, and a reconnect happens while clients are being served.
     private func connect() {
@@ -202,8 +214,7 @@ final class PostgresBackend {
                 guard db === connection else { return }
                 switch result {
                 case .failure(let error):
-                    lastFailure = error.message
-                    db.close()
+                    db.close(because: error.message)
                 case .success:
                     loadSchedules {}
                     loadRoutes { [self] in
@@ -227,7 +238,8 @@ final class PostgresBackend {
             }
         case .closed:
             isAvailable = false
-            let why = db.failure?.message ?? lastFailure ?? "connection closed"
+            // Its own reason: every close of ours names one, so an earlier connection's never stands in.
+            let why = db.failure?.message ?? "connection closed"
             lastFailure = why
             watchSocket(.none)
             resentOnClosedConnections += db.resentTransactions

@@ -4,7 +4,8 @@ import DocketWire
 /// are connected takes effect at once: who may log in and with which rights (users, passwords,
 /// permissions, the token, `no_auth_user`), the log level and file, the login deadline, and
 /// the routes to other docketd nodes (`cluster { routes }`: new ones are made, removed ones
-/// closed). The rest (ports, the store, TLS, limits, accounts, the cluster's listener, name and
+/// closed), and the PostgreSQL store's connection string when it names the same database (a
+/// new password: the connections made from then on use it). The rest (ports, the store, TLS, limits, accounts, the cluster's listener, name and
 /// credentials) takes effect at the next start, and the log says which of it differs.
 ///
 /// Connected clients are judged by the new rules as if they had just logged in: one whose user
@@ -50,10 +51,16 @@ extension Server {
         for connection in Array(connections.values) where !connection.isClosed && connection.closeReason == nil {
             if !readmit(connection, old: old.authenticator) { closed += 1 }
         }
-        let pending = Self.restartOnlyDifferences(old, new)
+        var storeChanged = false
+        if let store = new.postgresStore, store != old.postgresStore, let postgres, postgres.connectWith(store) {
+            config.postgresStore = store
+            storeChanged = true
+        }
+        let pending = Self.restartOnlyDifferences(config, new)
         log.info(
             "SIGHUP: reloaded users, permissions, the token, the log level and the login deadline"
                 + (routesChanged ? ", and the routes" : "")
+                + (storeChanged ? ", and the store's connection settings (used by the database connections made from now on; the open ones go on until they close)" : "")
                 + (closed > 0 ? "; closed \(closed) connection(s) the new credentials no longer admit" : "")
                 + (pending.isEmpty ? "" : "; changed but applied only at the next start: \(pending.joined(separator: ", "))"))
     }
