@@ -345,6 +345,8 @@ export function encodeConnect(options) {
 }
 
 export const PING = Buffer.from('PING\r\n');
+/** `CANCEL`: ends the wait of the RESERVE sent right before it. */
+export const CANCEL = Buffer.from('CANCEL\r\n');
 export const PONG = Buffer.from('PONG\r\n');
 
 /**
@@ -1485,6 +1487,7 @@ export const replyDecoders = {
   ack: (f) => plainOk(f, 'ack'),
   progress: (f) => plainOk(f, 'progress'),
   touch: (f) => plainOk(f, 'touch'),
+  cancel: (f) => plainOk(f, 'cancel'),
   retry: (f) => plainOk(f, 'retry'),
   delete: (f) => plainOk(f, 'delete'),
   /**

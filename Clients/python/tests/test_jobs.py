@@ -180,18 +180,25 @@ def test_pipelined_from_many_threads(client):
 
 
 def test_abandoned_reserve_gives_the_job_back(url, make_client):
-    # The client gives up waiting while the server still has the RESERVE:
-    # when the job comes, the client hands it back at once with FAIL retry=0.
-    # (reserve() itself always waits longer than the server; force a short
-    # client-side wait to get there)
+    # The client gives up waiting while the server still has the RESERVE, and
+    # a command was sent behind it (so no CANCEL can end it): when the job
+    # comes, the client hands it back at once with FAIL retry=0. (reserve()
+    # itself always waits longer than the server; force a short client-side
+    # wait to get there)
     from docketd_client import protocol
 
     slow = docket.Client(url)
     try:
-        with pytest.raises(docket.Timeout):
-            slow._request("reserve", protocol.encode_reserve("late", timeout=3), 0.2)
+        reserving = threading.Thread(
+            target=lambda: pytest.raises(docket.Timeout, slow._request, "reserve", protocol.encode_reserve("late", timeout=3), 0.5))
+        reserving.start()
+        time.sleep(0.1)
+        flushing = threading.Thread(target=slow.flush)  # behind the RESERVE
+        flushing.start()
+        reserving.join()
         producer = make_client()
         jid = producer.enqueue("late", "x", backoff="fixed:10s").id
+        flushing.join()
         worker = make_client()
         job = worker.reserve("late", timeout=3)
         assert job is not None and (job.id, job.attempt) == (jid, 2)

@@ -383,6 +383,11 @@ def encode_ping() -> bytes:
     return b"PING\r\n"
 
 
+def encode_cancel() -> bytes:
+    """``CANCEL``: ends the wait of the RESERVE sent right before it."""
+    return b"CANCEL\r\n"
+
+
 def encode_pong() -> bytes:
     """``PONG``."""
     return b"PONG\r\n"
@@ -1635,6 +1640,7 @@ REPLY_KINDS: Dict[str, Callable[[Op], Any]] = {
     "schedules": _read_json("schedules", (list,)),
     "pause_schedule": _plain_ok("pause_schedule"),
     "resume_schedule": _plain_ok("resume_schedule"),
+    "cancel": _plain_ok("cancel"),
 }
 
 #: Commands whose errors are job errors ('<CODE> <message>').
