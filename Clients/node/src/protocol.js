@@ -658,6 +658,10 @@ export function encodeChildren(id, opts = {}) {
  */
 export function encodeReserve(queues, opts = {}) {
   opts = checkOptionNames(opts, ['timeout'], 'reserve option');
+  if (typeof queues !== 'string' && !Array.isArray(queues)) {
+    // A Set or a Map would be read as no queue at all; the order of the list is its priority.
+    throw new InvalidArgument(`reserve takes a queue name or an array of them in priority order (got ${Object.prototype.toString.call(queues)})`);
+  }
   const list = Array.isArray(queues) ? queues : [queues];
   if (list.length === 0) throw new InvalidArgument('reserve needs at least one queue');
   for (const q of list) checkQueue(q);
