@@ -617,8 +617,10 @@ class ClientCore(Generic[SubscriptionT]):
             where = P.route(op, head.kind if head is not None else None)
             if where == "reply":
                 self._pending.popleft()
-                if isinstance(op, P.Pong):
-                    self._pings_out = 0
+                # Any reply, not only a PONG, shows the server reads and answers this
+                # connection: a PONG comes behind the replies to what was sent before its PING,
+                # and a backlog of slow commands must not make a live connection look stale.
+                self._pings_out = 0
             elif where == "ping" and self._state == CONNECTED:
                 self._answer_ping()
         if where == "reply":
