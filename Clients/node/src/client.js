@@ -1500,6 +1500,11 @@ export class Client extends EventEmitter {
     this.lastError = err;
     this._asyncError(err);
     this.socket?.destroy();
+    // Down now, not at the socket's 'close' a moment later: a command issued meanwhile (by the
+    // caller the failure just rejected, say) was written to the dead socket and failed with
+    // ConnectionLost; it now waits for the reconnect like any command issued while disconnected.
+    // (During the handshake, 'close' ends the attempt as it always has.)
+    if (this.state === 'connected') this._onSocketClosed();
   }
 
   /** @param {unknown} err @internal */

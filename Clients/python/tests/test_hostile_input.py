@@ -721,6 +721,36 @@ def test_replies_behind_which_the_pong_waits_keep_the_connection_alive(scripted)
         client.close(timeout=0.5)
 
 
+def wrong_reply_then_a_fitting_one(conn: socket.socket, line: bytes) -> None:
+    if line == b"TOUCH 2":  # both TOUCHes are on the wire: NOJOB cannot answer the first
+        conn.sendall(b"NOJOB\r\n+OK\r\n")
+
+
+def test_a_reply_of_the_wrong_kind_fails_its_command_and_the_fitting_one_after_it_answers_nothing(scripted):
+    # The +OK behind the NOJOB fits the second TOUCH, but replies no longer line up with
+    # commands: it must not be handed to it.
+    srv = scripted(on_line=wrong_reply_then_a_fitting_one)
+    client = docket.Client(srv.url, request_timeout=5, max_reconnect_attempts=0)
+    try:
+        outcome: List[BaseException] = []
+
+        def first() -> None:
+            try:
+                client.touch(1)
+            except docket.Error as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=first)
+        thread.start()
+        time.sleep(0.1)  # TOUCH 1 goes first
+        with pytest.raises(docket.ConnectionLost):
+            client.touch(2)
+        thread.join(5)
+        assert len(outcome) == 1 and isinstance(outcome[0], docket.ProtocolError), outcome
+    finally:
+        client.close(timeout=0.5)
+
+
 def test_aio_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scripted):
     srv = scripted(after_handshake=stream_but_never_pong)
 
