@@ -1144,10 +1144,11 @@ public final class DocketConnection: @unchecked Sendable {
     /// resumes the task. The bytes are written at once when connected (a write blocks only
     /// while the socket's send buffer is full); a command issued while reconnecting waits for
     /// the reconnect on a thread of its own. Cancelling the task throws `cancelled` at once;
-    /// the command may still be carried out. Cancelling a RESERVE or WAIT that the server
-    /// still holds also drops the connection (it reconnects, if it may): the server reads
-    /// nothing more from a connection until such a command is answered, and only a closed
-    /// connection makes it withdraw a waiting RESERVE without handing out a job.
+    /// the command may still be carried out. Cancelling a RESERVE sends CANCEL right behind it
+    /// (when nothing was sent after it), which ends the server's wait at once; a job that comes
+    /// to it all the same is given back (FAIL with retry 0). Cancelling a WAIT that the server
+    /// still holds drops the connection (it reconnects, if it may): the server reads nothing
+    /// more from a connection until the WAIT is answered.
     /// `onReply` runs on the reader thread when the reply comes, before the task resumes.
     func performAsync<T>(_ command: Command<T>, onReply: (@Sendable (Reply) -> Void)? = nil) async throws(DocketError) -> T {
         try await performAsync(command, deadline: deadline(of: command), onReply: onReply)
@@ -1198,7 +1199,7 @@ public final class DocketConnection: @unchecked Sendable {
     private func reply<T>(of command: Command<T>, _ pending: Pending, _ wakeup: Wakeup<Reply>, deadline: Deadline?) async throws(DocketError)
         -> T
     {
-        let holds = command.holdsConnection
+        let holds = command.holdsConnection && command.kind != .reserve
         let result = await wakeup.wait(lock: state, deadline: deadline) { [self] in
             abandon(pending, wakeup, dropConnection: holds)
         }
@@ -1225,6 +1226,12 @@ public final class DocketConnection: @unchecked Sendable {
         }
         resume?()
         if let target { socketFailed(target.link, generation: target.generation) }
+        if pending.kind == .reserve {
+            // Off this thread, which must not wait behind a write stuck on a full socket.
+            Task.detached { [self] in
+                _ = try? sendBytes(Wire.cancel(), expecting: .cancel, whenDisconnected: .drop, onlyBehind: pending)
+            }
+        }
     }
 
     /// Sends a command expecting a reply if the connection is up now; nil (nothing sent) while
@@ -1236,9 +1243,12 @@ public final class DocketConnection: @unchecked Sendable {
 
     /// Writes `bytes`; with `kind`, first adds a command awaiting a reply to the FIFO. While
     /// disconnected, does what `whenDisconnected` says.
+    /// With `onlyBehind`, it is written only while that command is the last one sent and still
+    /// unanswered (a CANCEL means something only right behind its RESERVE).
     @discardableResult
     func sendBytes(
-        _ bytes: [UInt8], expecting kind: CommandKind?, wakeup: Wakeup<Reply>? = nil, whenDisconnected: WhenDisconnected
+        _ bytes: [UInt8], expecting kind: CommandKind?, wakeup: Wakeup<Reply>? = nil, whenDisconnected: WhenDisconnected,
+        onlyBehind: Pending? = nil
     ) throws(DocketError) -> Pending? {
         let writeDeadline = writeDeadline(expecting: kind, whenDisconnected)
         while true {
@@ -1253,6 +1263,11 @@ public final class DocketConnection: @unchecked Sendable {
                 writeLock.unlock()
                 throw reason
             case .connected:
+                if let onlyBehind, fifo.last !== onlyBehind || onlyBehind.result != nil {
+                    state.unlock()
+                    writeLock.unlock()
+                    return nil
+                }
                 let pending = kind.map { Pending($0, wakeup: wakeup) }
                 if let pending { fifo.append(pending) }
                 let link = self.link!
@@ -1424,6 +1439,9 @@ public final class DocketConnection: @unchecked Sendable {
             return error
         case .success(.reply(let reply)):
             let wake = head!.complete(.success(reply))
+            // A job for a RESERVE whose task was cancelled (its wake-up resolved already):
+            // this connection holds it and nobody will run it.
+            let unwanted = wake == nil && head!.wakeup != nil ? reply.job : nil
             fifoHead += 1
             if fifoHead > 64 && fifoHead * 2 > fifo.count {
                 fifo.removeFirst(fifoHead)
@@ -1432,6 +1450,11 @@ public final class DocketConnection: @unchecked Sendable {
             replyArrived.broadcast()
             state.unlock()
             wake?()
+            if let unwanted, let bytes = try? Wire.fail(
+                id: unwanted.id, attempt: unwanted.attempt, reason: Array("reservation abandoned by the client".utf8),
+                retry: .after(.milliseconds(0))) {
+                _ = try? sendBytes(bytes, expecting: .fail, whenDisconnected: .drop)
+            }
         case .success(.message(let message)):
             let subscription = subscriptions[message.sid]
             state.unlock()

@@ -16,6 +16,8 @@ enum CommandKind: String, Sendable {
     case parents, children
     case pauseSchedule = "pause_schedule"
     case resumeSchedule = "resume_schedule"
+    /// `CANCEL`, sent behind a RESERVE whose caller gave up.
+    case cancel
 
     /// Job verbs are answered with job errors; PING never is.
     var isJobVerb: Bool { self != .ping }
@@ -41,6 +43,12 @@ enum Reply: Sendable, Equatable {
     /// An `-ERR` without a job error code, and not one of NATS's own texts, answering a job
     /// command: the server answers every job command in order, so the command fails with it.
     case commandError(String)
+
+    /// The job of a RESERVE's `JOB` reply.
+    var job: Job? {
+        if case .job(let job?) = self { return job }
+        return nil
+    }
 }
 
 /// Where an op from the server goes.
@@ -138,7 +146,7 @@ enum Replies {
         case (.ack, .ok(let rest)), (.progress, .ok(let rest)), (.touch, .ok(let rest)), (.retry, .ok(let rest)),
             (.delete, .ok(let rest)), (.queueSet, .ok(let rest)), (.pause, .ok(let rest)), (.resume, .ok(let rest)),
             (.unroute, .ok(let rest)), (.promote, .ok(let rest)), (.schedule, .ok(let rest)), (.unschedule, .ok(let rest)),
-            (.pauseSchedule, .ok(let rest)), (.resumeSchedule, .ok(let rest)):
+            (.pauseSchedule, .ok(let rest)), (.resumeSchedule, .ok(let rest)), (.cancel, .ok(let rest)):
             return rest.isEmpty ? .success(.ok) : wrong()
         case (.fail, .ok(let rest)), (.throttle, .ok(let rest)):
             let fields = rest.split(separator: " ", omittingEmptySubsequences: true)

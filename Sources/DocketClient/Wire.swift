@@ -96,6 +96,8 @@ enum Wire {
     static func ping() -> [UInt8] { Array("PING\r\n".utf8) }
     static func pong() -> [UInt8] { Array("PONG\r\n".utf8) }
     static func help() -> [UInt8] { Array("HELP\r\n".utf8) }
+    /// Ends the wait of the RESERVE sent right before it.
+    static func cancel() -> [UInt8] { Array("CANCEL\r\n".utf8) }
 
     // MARK: Jobs
 

@@ -544,6 +544,8 @@ final class PostgresBackend {
         switch command {
         case .batch:
             return .error(JobError(.badOption, "a BATCH holds only ENQs"))
+        case .cancelWait:
+            return .doneNow  // answered by the server (`Server.perform`), never sent here
         case .parents(let id):
             flushBatches()
             store.parents(of: Self.databaseID(id), budget: server.config.replyBudget.bytes, on: db) { [budget = server.config.replyBudget] result in
@@ -1714,6 +1716,24 @@ final class PostgresBackend {
             guard case .success(let ended) = result else { return }
             for attempt in ended { endedAttempt(attempt, cause: .lost) }
         }
+    }
+
+    /// The connection's RESERVE answered by `answer` stops waiting (a CANCEL came right behind
+    /// it): it is answered NOJOB now, and a job its try in flight finds goes back in its place,
+    /// its attempt not counted (`settle`). False when `answer` is no waiting RESERVE's.
+    func endReserve(_ answer: JobAnswer, of connection: Connection) -> Bool {
+        for head in reservers where head.owner === connection {
+            var next: Reserver? = head
+            while let reserver = next {
+                if reserver.answer === answer, !reserver.isDone {
+                    finish(reserver)
+                    tell(answer, .noJob)
+                    return true
+                }
+                next = reserver.follower
+            }
+        }
+        return false
     }
 
     /// The connection's RESERVE and WAIT end (it closed, or will read nothing more): a job

@@ -37,7 +37,8 @@ extension Server {
         {
             return .error(refused)
         }
-        if let postgres { return performInPostgres(postgres, command, bytes, body, for: connection) }
+        // CANCEL touches no store (`endWait` ended the RESERVE before it), on either.
+        if let postgres, command != .cancelWait { return performInPostgres(postgres, command, bytes, body, for: connection) }
         switch command {
         case .enqueue(let queue, let options):
             if let refused = admit(bytes: body?.count ?? 0, upTo: Self.storeFullFraction, "ENQ is refused until jobs are acked or deleted") {
@@ -130,6 +131,8 @@ extension Server {
             return removeRoute(id)
         case .routes:
             return routesDocument(readableBy: connection.permissions)
+        case .cancelWait:
+            return .doneNow
         case .list(let queue, let state, let after, let limit):
             let page = engine.list(queue: name(queue), state: state, after: after, limit: limit)
             return .document(JobPageView.json(
@@ -353,6 +356,32 @@ extension Server {
             }
             return .enqueuedBatch(ids)
         }
+    }
+
+    /// Ends `connection`'s waiting RESERVE, answering it NOJOB, when the next command in its
+    /// input is a CANCEL: a client that gave up its RESERVE (a cancelled task, an aborted call)
+    /// gets its connection back at once, and no job is handed out to nobody, which would use up
+    /// an attempt. The CANCEL itself then runs as usual. False when the connection stays
+    /// blocked: it waits in something else (WAIT, a password check), or the next command is not
+    /// a CANCEL (nor complete yet), which then runs after the RESERVE's answer as always.
+    func endWait(_ connection: Connection, _ bytes: UnsafeRawBufferPointer, at position: Int) -> Bool {
+        guard connection.watch == nil, !connection.isCheckingCredentials,
+            case .op(.job(.cancel, _, _), _) = ClientParser.parse(bytes, from: position, limits: limits)
+        else { return false }
+        if let waiter = connection.waiter {
+            engine.cancel(waiter)
+            connection.waiter = nil
+            render(.noJob, to: connection)
+            return true
+        }
+        guard let postgres, let answer = connection.pendingAnswer else { return false }
+        // Not resumed by its answer: this pass goes on with the CANCEL.
+        connection.pendingAnswer = nil
+        guard postgres.endReserve(answer, of: connection) else {
+            connection.pendingAnswer = answer  // a WAIT's, which CANCEL does not end
+            return false
+        }
+        return true
     }
 
     /// Whether `op`, sent behind a RESERVE still to be tried on PostgreSQL, is read now

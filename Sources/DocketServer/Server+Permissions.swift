@@ -79,6 +79,7 @@ extension Server {
             guard permissions.may(.read, queue: entry.queue) else { return Self.noSchedule(scheduleName) }
             return entry.queue.withUnsafeBytes { check(.admin, $0) }
         case .schedules: return nil  // answered with what the user may read
+        case .cancelWait: return nil  // it ends only this connection's own RESERVE
         }
     }
 

@@ -844,8 +844,8 @@ public final class Server {
     /// has to wait, or its commands pass `workPerTurn`.
     func process(_ connection: Connection) {
         if connection.route != nil { return processRoute(connection) }
-        if connection.isBlocked { return }
         let bytes = connection.input.readableBytes
+        if connection.isBlocked, !endWait(connection, bytes, at: 0) { return }
         var position = 0
         let tracing = log.level <= .trace
         // What was queued for the client before this pass's first job command (nil: none yet).
@@ -855,7 +855,7 @@ public final class Server {
         var jobReplyBytes = 0
         var replyUnitsCounted = 0
         connection.apiAnswerBytes = 0
-        parsing: while !connection.isBlocked {
+        parsing: while !connection.isBlocked || endWait(connection, bytes, at: position) {
             if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
                 // Refused at its first bytes, not once a whole command (up to max_payload) is
                 // in: an unauthenticated client must not make the server hold a megabyte.
@@ -874,7 +874,7 @@ public final class Server {
                 }
                 if connection.pendingAnswer?.readAhead != nil, !mayReadAhead(op, bytes, connection) {
                     connection.pendingAnswer?.readAhead = nil  // it waits for the RESERVE's answer
-                    break parsing
+                    continue parsing  // unless it is a CANCEL (`endWait`)
                 }
                 if tracing { traceInbound(UnsafeRawBufferPointer(rebasing: bytes[position..<next]), op, connection) }
                 if case .job = op, pendingBeforeJobs == nil { pendingBeforeJobs = connection.pendingBytes }

@@ -31,6 +31,7 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
     case list, purge, promote
     case schedule, unschedule, schedules
     case batch, parents, children
+    case cancel
 
     /// Fields that always come before an optional trailing byte count, or nil if the verb
     /// never carries a payload. A verb's trailing count is the last field when there are more
@@ -40,7 +41,7 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         case .enq, .ack, .fail: return 1
         case .progress, .schedule: return 2
         case .reserve, .touch, .inspect, .dead, .retry, .del, .queue, .pause, .resume, .stats, .queues, .wait, .route,
-            .unroute, .routes, .list, .purge, .promote, .unschedule, .schedules, .batch, .parents, .children:
+            .unroute, .routes, .list, .purge, .promote, .unschedule, .schedules, .batch, .parents, .children, .cancel:
             return nil
         }
     }
@@ -75,6 +76,7 @@ public enum JobVerb: Sendable, Equatable, CaseIterable {
         case .batch: return "BATCH"
         case .parents: return "PARENTS"
         case .children: return "CHILDREN"
+        case .cancel: return "CANCEL"
         }
     }
 }

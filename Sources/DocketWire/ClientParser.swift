@@ -210,7 +210,7 @@ enum Verb {
         ("route", .job(.route)), ("unroute", .job(.unroute)), ("routes", .job(.routes)), ("list", .job(.list)),
         ("purge", .job(.purge)), ("promote", .job(.promote)), ("schedule", .job(.schedule)),
         ("unschedule", .job(.unschedule)), ("schedules", .job(.schedules)), ("batch", .job(.batch)),
-        ("parents", .job(.parents)), ("children", .job(.children)),
+        ("parents", .job(.parents)), ("children", .job(.children)), ("cancel", .job(.cancel)),
     ]
 
     init?(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) {

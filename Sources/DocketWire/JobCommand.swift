@@ -49,6 +49,8 @@ public enum JobCommand: Equatable, Sendable {
     /// `CHILDREN <id> [after=<child-id>] [limit=<n>]`: one page of the jobs enqueued `after=`
     /// a job, by id, those above `after` if given.
     case children(id: UInt64, after: UInt64?, limit: Int)
+    /// `CANCEL`: ends the wait of the RESERVE sent right before it, if that one still waits.
+    case cancelWait
 
     /// Parses the arguments of `verb` found at `arguments` in `bytes`.
     public static func parse(
@@ -222,9 +224,9 @@ public enum JobCommand: Equatable, Sendable {
             guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a queue")) }
             return .success(verb == .pause ? .pause(queue: queue) : .resume(queue: queue))
-        case .stats, .queues, .routes:
+        case .stats, .queues, .routes, .cancel:
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes no arguments")) }
-            return .success(verb == .stats ? .stats : verb == .queues ? .queues : .routes)
+            return .success(verb == .stats ? .stats : verb == .queues ? .queues : verb == .routes ? .routes : .cancelWait)
         case .wait:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }

@@ -152,19 +152,27 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
         }
     }
 
-    @Test func cancellingAWaitingReserveWithdrawsItByReconnecting() async throws {
+    @Test func cancellingAWaitingReserveEndsItWithCancelAndKeepsTheConnection() async throws {
         try await withServer { server in
             let client = try await AsyncDocketConnection(
                 server.address, options: DocketConnection.Options(reconnectWait: .milliseconds(20)))
+            // A job the connection holds while its RESERVE is cancelled: dropping the connection
+            // (as before CANCEL) gave it back as a lost attempt.
+            let heldID = try await client.enqueue("held", "h").id
+            let held = try #require(try await client.reserve("held", timeout: 5))
             let waiting = Task { try await client.reserve("nothing-yet") }
             try await Task.sleep(nanoseconds: 200_000_000)
             waiting.cancel()
             #expect(await docketError(waiting) == .cancelled)
-            #expect(await awaitUntil { client.isConnected && client.reconnects == 1 })
-            // The withdrawn RESERVE took nothing: the next job is free, on its first attempt.
+            // The connection answers at once, the same connection.
+            try await client.flush(timeout: 3)
+            #expect(client.reconnects == 0)
+            // The ended RESERVE took nothing: the next job is free, on its first attempt.
             let id = try await client.enqueue("nothing-yet", "x").id
             let job = try #require(try await client.reserve("nothing-yet", timeout: 5))
             #expect(job.id == id && job.attempt == 1)
+            try await client.ack(held.id, attempt: held.attempt)
+            #expect(try await client.inspect(heldID).state == "completed")
 
             // A WAIT likewise (on another job: a WAIT without a timeout for a job the connection
             // holds is refused, since it could never end).
@@ -173,7 +181,7 @@ func docketError<T>(_ task: Task<T, any Error>) async -> DocketError? {
             try await Task.sleep(nanoseconds: 200_000_000)
             watching.cancel()
             #expect(await docketError(watching) == .cancelled)
-            #expect(await awaitUntil { client.isConnected && client.reconnects == 2 })
+            #expect(await awaitUntil { client.isConnected && client.reconnects == 1 })
             // The job this connection held went back when the connection dropped ("worker lost").
             #expect(await awaitUntil { (try? await client.inspect(id).state) != "active" })
             await client.close()

@@ -283,6 +283,87 @@ import Testing
             while !server.isStopped, Date() < until, server.send(client, flood) {}
         })
         defer { server.stop() }
+        expectTheConnectTimesOut(server)
+    }
+
+    /// Reads `client` until `word` has come (false when the socket ends or 64 KiB pass first).
+    static func readUntil(_ word: String, from client: Int32) -> Bool {
+        var seen: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while seen.count < 65_536 {
+            let count = recv(client, &buffer, buffer.count, 0)
+            guard count > 0 else { return false }
+            seen += buffer[..<count]
+            if String(decoding: seen, as: UTF8.self).contains(word) { return true }
+        }
+        return false
+    }
+
+    /// A reply of the wrong kind for the command waiting (`NOJOB` or a JSON document to an ENQ,
+    /// an `OUTCOME` to a RESERVE): the call fails with an error, never with a value read from
+    /// it, and within the request timeout.
+    @Test(arguments: [
+        ("ENQ", "NOJOB\r\n"), ("ENQ", "JSON 2\r\n{}\r\n"), ("RESERVE", "OUTCOME 5 completed 0\r\n\r\n"), ("ENQ", "+OK\r\n"),
+    ])
+    func aReplyOfTheWrongKindFailsTheCall(verb: String, reply: String) throws {
+        let server = try FakeServer(afterHandshake: { client, server in
+            if Self.readUntil(verb, from: client) { _ = server.send(client, reply) }
+            while !server.isStopped { usleep(20_000) }
+        })
+        defer { server.stop() }
+        let client = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: .init(requestTimeout: 5, reconnect: false))
+        defer { client.close(flush: false) }
+        let started = Date()
+        let error = failure { () throws(DocketError) in
+            if verb == "ENQ" { _ = try client.enqueue("q", "x") } else { _ = try client.reserve("q", timeout: 0) }
+        }
+        #expect(error != nil)
+        #expect(error != .timeout, "the reply was not read as wrong: \(String(describing: error))")
+        #expect(Date().timeIntervalSince(started) < 4)
+    }
+
+    /// A reply no command waits for drops the connection (replies can no longer be matched to
+    /// commands by their order), and a MSG cut short by the server's close ends a flush with an
+    /// error: neither hangs nor hands a caller a reply.
+    @Test(arguments: ["+OK 9\r\n", "MSG s 1 100\r\nabc"])
+    func aReplyToNothingOrACutMessageDropsTheConnection(bytes: String) throws {
+        let server = try FakeServer(afterHandshake: { client, server in
+            if bytes.hasPrefix("MSG") {
+                guard Self.readUntil("SUB s", from: client) else { return }
+                _ = server.send(client, bytes)
+                shutdown(client, Int32(SHUT_RDWR))
+            } else {
+                _ = server.send(client, bytes)
+                while !server.isStopped { usleep(20_000) }
+            }
+        })
+        defer { server.stop() }
+        let client = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: .init(requestTimeout: 5, reconnect: false))
+        defer { client.close(flush: false) }
+        let subscription = try client.subscribe("s")
+        let started = Date()
+        #expect(throws: DocketError.self) {
+            while Date().timeIntervalSince(started) < 4 { try client.flush(timeout: 1) }
+        }
+        #expect(Date().timeIntervalSince(started) < 4)
+        #expect(throws: DocketError.self) { _ = try subscription.next(timeout: 1) }
+    }
+
+    /// A server that sends INFO and never answers the CONNECT: the connect ends with its timeout.
+    @Test func aServerThatNeverAnswersTheConnectTimesOut() throws {
+        let server = try FakeServer(greeting: { client, server in
+            guard server.send(client, "INFO {\"server_id\":\"FAKE\",\"max_payload\":1048576}\r\n") else { return }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while recv(client, &buffer, buffer.count, 0) > 0 {}
+        })
+        defer { server.stop() }
+        expectTheConnectTimesOut(server)
+    }
+
+    /// A connect to `server` with a timeout of 1 s fails with `connectFailed`, in less than 4 s.
+    func expectTheConnectTimesOut(_ server: FakeServer) {
         let started = Date()
         let error = failure { () throws(DocketError) in
             _ = try DocketConnection(host: "127.0.0.1", port: server.port, options: DocketConnection.Options(connectTimeout: 1))

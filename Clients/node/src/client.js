@@ -36,6 +36,7 @@ import {
 } from './errors.js';
 import {
   PING,
+  CANCEL,
   PONG,
   Parser,
   encodeAck,
@@ -649,6 +650,9 @@ class Fifo {
   }
   peek() {
     return this.items[this.head];
+  }
+  last() {
+    return this.length > 0 ? this.items[this.items.length - 1] : undefined;
   }
   shift() {
     if (this.head >= this.items.length) return undefined;
@@ -1496,6 +1500,11 @@ export class Client extends EventEmitter {
     this.lastError = err;
     this._asyncError(err);
     this.socket?.destroy();
+    // Down now, not at the socket's 'close' a moment later: a command issued meanwhile (by the
+    // caller the failure just rejected, say) was written to the dead socket and failed with
+    // ConnectionLost; it now waits for the reconnect like any command issued while disconnected.
+    // (During the handshake, 'close' ends the attempt as it always has.)
+    if (this.state === 'connected') this._onSocketClosed();
   }
 
   /** @param {unknown} err @internal */
@@ -1773,7 +1782,7 @@ export class Client extends EventEmitter {
    * block of every job verb; a verb the server adds later is an encoder and a reply decoder.
    * @param {Buffer} bytes the encoded command
    * @param {string} call its name: a key of `replyDecoders` (protocol.js)
-   * @param {{timeout?: number|null, signal?: AbortSignal, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void, serverWait?: number}} [opts]
+   * @param {{timeout?: number|null, signal?: AbortSignal, decode?: (frame: import('./protocol.js').Frame) => any, late?: (value: any) => void, serverWait?: number, gaveUp?: (entry: Pending) => void}} [opts]
    *   timeout: reject with TimeoutError after this many ms (default: the client's
    *   `commandTimeoutMs`; null or Infinity: no limit; 0: at once, without waiting for the reply;
    *   NaN or a negative number: InvalidArgument). A command that timed out before it could be written
@@ -1782,6 +1791,7 @@ export class Client extends EventEmitter {
    *   signal: an AbortSignal; its abort rejects with its reason, as a timeout does (an aborted
    *   signal: at once, and nothing is sent)
    *   decode: a reply decoder for a call not in `replyDecoders`
+   *   gaveUp: called with the command's entry when its caller stops waiting (timeout or abort)
    * @returns {Promise<any>}
    */
   command(bytes, call, opts = {}) {
@@ -1796,7 +1806,9 @@ export class Client extends EventEmitter {
       /** @type {import('./timers.js').Timer|undefined} */
       let timer;
       const abort = () => {
-        if (!entry.settled) this._settle(entry, /** @type {AbortSignal} */ (signal).reason);
+        if (entry.settled) return;
+        this._settle(entry, /** @type {AbortSignal} */ (signal).reason);
+        opts.gaveUp?.(entry);
       };
       const stop = () => {
         clearTimer(timer);
@@ -1826,6 +1838,7 @@ export class Client extends EventEmitter {
       const expire = () => {
         if (entry.settled) return;
         this._settle(entry, commandTimeout(call, timeout, entry.written, this.state === 'connected'));
+        opts.gaveUp?.(entry);
       };
       if (timeout === 0) expire();
       else if (timeout !== Infinity) timer = setTimer(expire, timeout);
@@ -2271,8 +2284,9 @@ export class Client extends EventEmitter {
    * Takes the next job from the first of `queues` that has one. Without `timeout` it waits until a
    * job comes, and the connection handles nothing else meanwhile; with it, it resolves null when
    * the time passes (`timeout: 0` does not wait). `signal`: an AbortSignal whose abort rejects
-   * with its reason; the server still waits out the RESERVE (this connection's later commands
-   * wait behind it), and a job that comes after the abort is given back at once.
+   * with its reason and ends the server's wait (CANCEL) when nothing was sent after the RESERVE,
+   * so the connection's next command is answered at once; a job that won the race (or came to
+   * a RESERVE with commands behind it) is given back at once.
    * @param {string|string[]} queues
    * @param {{timeout?: number|string, signal?: AbortSignal}} [opts]
    * @returns {Promise<import('./protocol.js').Job|null>}
@@ -2284,6 +2298,13 @@ export class Client extends EventEmitter {
       signal,
       timeout: this._waitingTimeout(opts.timeout),
       serverWait: serverWait(opts.timeout),
+      // Its caller gave up (abort, timeout): a CANCEL right behind it ends the server's wait, so
+      // the connection serves its next command at once and no job is handed out for nobody.
+      gaveUp: (entry) => {
+        if (entry.written && this.state === 'connected' && this.outbox.length === 0 && this.inflight.last() === entry) {
+          this.command(CANCEL, 'cancel').catch(() => {});
+        }
+      },
       // A job that arrives after its caller gave up is held by this connection, and nobody will
       // run it: give it back at once instead of letting its lease run out.
       late: (job) => {

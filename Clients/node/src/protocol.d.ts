@@ -300,6 +300,7 @@ export declare function encodeHeaders(headers: MsgHeaders): Buffer;
 export declare function decodeHeaders(block: Buffer): { status: number | null; description: string | null; headers: MsgHeaders };
 export declare function encodeConnect(options: Record<string, unknown>): Buffer;
 export declare const PING: Buffer;
+export declare const CANCEL: Buffer;
 export declare const PONG: Buffer;
 export declare function encodePublish(subject: string, data: Payload, opts?: { reply?: string; headers?: HeadersInit }): Buffer;
 export declare function encodeSub(subject: string, sid: string | number, opts?: { queue?: string }): Buffer;

@@ -345,6 +345,8 @@ export function encodeConnect(options) {
 }
 
 export const PING = Buffer.from('PING\r\n');
+/** `CANCEL`: ends the wait of the RESERVE sent right before it. */
+export const CANCEL = Buffer.from('CANCEL\r\n');
 export const PONG = Buffer.from('PONG\r\n');
 
 /**
@@ -656,6 +658,10 @@ export function encodeChildren(id, opts = {}) {
  */
 export function encodeReserve(queues, opts = {}) {
   opts = checkOptionNames(opts, ['timeout'], 'reserve option');
+  if (typeof queues !== 'string' && !Array.isArray(queues)) {
+    // A Set or a Map would be read as no queue at all; the order of the list is its priority.
+    throw new InvalidArgument(`reserve takes a queue name or an array of them in priority order (got ${Object.prototype.toString.call(queues)})`);
+  }
   const list = Array.isArray(queues) ? queues : [queues];
   if (list.length === 0) throw new InvalidArgument('reserve needs at least one queue');
   for (const q of list) checkQueue(q);
@@ -1485,6 +1491,7 @@ export const replyDecoders = {
   ack: (f) => plainOk(f, 'ack'),
   progress: (f) => plainOk(f, 'progress'),
   touch: (f) => plainOk(f, 'touch'),
+  cancel: (f) => plainOk(f, 'cancel'),
   retry: (f) => plainOk(f, 'retry'),
   delete: (f) => plainOk(f, 'delete'),
   /**

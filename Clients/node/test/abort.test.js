@@ -8,25 +8,49 @@ import { connect, InvalidArgument } from '../src/index.js';
 import { fakeServer } from '../testkit/fake-server.js';
 import { nextMsg, startServer, within } from '../testkit/helpers.js';
 
-test('an aborted reserve() rejects with the reason; the job that comes later is given back, not handed on', { timeout: 20_000 }, async () => {
+test('an aborted reserve() rejects with the reason and ends the server\'s wait: the connection is free, no attempt used', { timeout: 20_000 }, async () => {
   const server = await startServer();
   const worker = await connect({ port: server.port });
   const producer = await connect({ port: server.port });
   try {
     const ac = new AbortController();
     const reason = new Error('shutting down');
-    const reserving = worker.reserve('abort-q', { timeout: '30s', signal: ac.signal });
+    const reserving = worker.reserve('abort-q', { signal: ac.signal });
     ac.abort(reason);
     await assert.rejects(within(reserving, 3000, 'the aborted reserve'), (e) => e === reason);
+    // The client sent CANCEL behind it: the worker's next command is answered at once (before,
+    // the server read nothing more until a job came, then the job went back as a used attempt).
+    await within(worker.flush(), 3000, 'flush after the abort');
 
-    // The server still waits out that RESERVE: it gets this job, and the client gives it back.
     const { id } = await producer.enqueue('abort-q', 'late', { attempts: 3 });
-    const again = await within(producer.reserve('abort-q', { timeout: '10s' }), 12_000, 'the job given back');
+    const again = await within(producer.reserve('abort-q', { timeout: '10s' }), 12_000, 'the job');
+    assert.equal(again?.id, id);
+    assert.equal(again?.attempt, 1);
+    // The worker reserves as before.
+    const next = await producer.enqueue('abort-q', 'next');
+    const mine = await within(worker.reserve('abort-q', { timeout: '10s' }), 12_000, 'the worker\'s next job');
+    assert.equal(mine?.id, next.id);
+  } finally {
+    await Promise.all([worker.close(), producer.close()]);
+    await server.cleanup();
+  }
+});
+
+test('a job that comes to an aborted reserve() with commands behind it is given back, not handed on', { timeout: 20_000 }, async () => {
+  const server = await startServer();
+  const worker = await connect({ port: server.port });
+  const producer = await connect({ port: server.port });
+  try {
+    const ac = new AbortController();
+    const reserving = worker.reserve('abort-b', { timeout: '30s', signal: ac.signal });
+    const flushed = worker.flush({ timeout: 20_000 }); // written behind the RESERVE: no CANCEL
+    ac.abort();
+    await assert.rejects(within(reserving, 3000, 'the aborted reserve'), (e) => e.name === 'AbortError');
+    const { id } = await producer.enqueue('abort-b', 'late', { attempts: 3 });
+    await within(flushed, 12_000, 'the flush behind the RESERVE');
+    const again = await within(producer.reserve('abort-b', { timeout: '10s' }), 12_000, 'the job given back');
     assert.equal(again?.id, id);
     assert.equal(again?.attempt, 2);
-    // The worker's replies still line up with its commands.
-    await within(worker.flush(), 3000, 'flush after the abort');
-    assert.equal((await worker.inspect(id)).state, 'active');
   } finally {
     await Promise.all([worker.close(), producer.close()]);
     await server.cleanup();

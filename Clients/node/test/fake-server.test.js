@@ -225,3 +225,29 @@ test('an -ERR without a code fails the job command waiting for it, with its text
     await fake.close();
   }
 });
+
+test('a command issued as a protocol error breaks the connection waits for the reconnect: it does not fail with it', { timeout: 15_000 }, async () => {
+  const fake = await fakeServer((line, socket, index) => {
+    if (index === 0 && line === 'x') socket.write('NOJOB\r\n'); // no reply an ENQ can have
+    if (index === 1 && line === 'y') socket.write('+OK 7\r\n');
+    if (index === 1 && line === 'PING') socket.write('PONG\r\n');
+  });
+  const c = await connect({ port: fake.port, reconnectDelayMs: 10 });
+  c.on('error', () => {});
+  try {
+    // Issued by the caller the failure rejects, before the socket's close: it was written to
+    // the dead socket and failed with ConnectionLost.
+    const next = c.enqueue('q', 'x').then(
+      () => assert.fail('a NOJOB read as an ENQ reply'),
+      (e) => {
+        assert.ok(e instanceof ProtocolError, String(e));
+        return c.enqueue('q', 'y');
+      },
+    );
+    assert.deepEqual(await within(next, 5000, 'the enqueue issued at the failure'), { id: 7, duplicate: false, replaced: false });
+    assert.equal(fake.sockets.length, 2);
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});

@@ -284,3 +284,27 @@ test("a handler's RetryAfterError and Throttle are checked where they are made",
   const t = new Throttle(1.5, { scope: 'group' });
   assert.deepEqual([t.duration, t.scope, t.wire], [1.5, 'group', '1500ms']);
 });
+
+test('reserve() takes a name or an array of names in priority order; whole unix seconds or a Date for at: nothing else is sent', { timeout: 10_000 }, async () => {
+  const fake = await recordingServer();
+  const c = await connect({ port: fake.port });
+  try {
+    // A Set was named as if it were a queue name ("got {}"): the refusal says what is wanted.
+    await assert.rejects(c.reserve(/** @type {any} */ (new Set(['a'])), { timeout: 0 }), /array of them in priority order \(got \[object Set\]\)/);
+    for (const queues of [new Set(['a', 'b']), new Map([['a', 1]]), { q: 1 }, [], ['q\n'], 5]) {
+      await assert.rejects(c.reserve(/** @type {any} */ (queues), { timeout: 0 }), InvalidArgument, String(queues));
+    }
+    await assert.rejects(c.reserve('q', { timeout: /** @type {any} */ (true) }), InvalidArgument);
+    for (const at of [1.5, true, -1, NaN, Infinity, 1e10, new Date(NaN)]) {
+      await assert.rejects(c.enqueue('q', 'x', { at: /** @type {any} */ (at) }), InvalidArgument, String(at));
+    }
+    for (const priority of [true, 0.5, 1e30, NaN]) {
+      await assert.rejects(c.enqueue('q', 'x', { priority: /** @type {any} */ (priority) }), InvalidArgument, String(priority));
+    }
+    await c.flush();
+    assert.deepEqual(fake.lines[0].filter((l) => !l.startsWith('CONNECT') && l !== 'PING'), []);
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});

@@ -32,6 +32,7 @@ const VERB_CALLS = {
   PARENTS: ['parents'],
   CHILDREN: ['children', 'childrenAll'],
   RESERVE: ['reserve'],
+  CANCEL: ['(sent by reserve() when its caller gives up)'],
   ACK: ['ack'],
   FAIL: ['fail'],
   PROGRESS: ['progress'],

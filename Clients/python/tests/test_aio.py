@@ -229,21 +229,31 @@ def test_pipelined_from_many_tasks(url):
     run(main())
 
 
-def test_abandoned_reserve_gives_the_job_back(url):
+def test_an_abandoned_reserve_frees_its_connection_and_uses_no_attempt(url):
+    # A RESERVE whose caller stops waiting is ended (CANCEL): the connection
+    # answers its next command at once, and the job enqueued afterwards goes
+    # to another worker on its first attempt. (Before CANCEL, the server read
+    # nothing more until a job came, then the job went back as a used attempt.)
     async def main():
         async with aio.connect(url) as slow, aio.connect(url) as producer, aio.connect(url) as worker:
             with pytest.raises(aio.Timeout):
-                await slow._request("reserve", P.encode_reserve("late", timeout=3), 0.2)
-            jid = (await producer.enqueue("late", "x", backoff="fixed:10s")).id
+                await slow._request("reserve", P.encode_reserve("late"), 0.2)
+            await asyncio.wait_for(slow.flush(), 3)
+            jid = (await producer.enqueue("late", "x")).id
             job = await worker.reserve("late", timeout=3)
-            assert job is not None and (job.id, job.attempt) == (jid, 2)
-            # a cancelled reserve is given back the same way
-            task = asyncio.ensure_future(slow.reserve("late2", timeout=3))
+            assert job is not None and (job.id, job.attempt) == (jid, 1)
+            # a cancelled reserve the same way
+            task = asyncio.ensure_future(slow.reserve("late2"))
             await asyncio.sleep(0.1)
             task.cancel()
-            jid = (await producer.enqueue("late2", "y", backoff="fixed:10s")).id
+            await asyncio.wait_for(slow.flush(), 3)
+            jid = (await producer.enqueue("late2", "y")).id
             job = await worker.reserve("late2", timeout=3)
-            assert job is not None and (job.id, job.attempt) == (jid, 2)
+            assert job is not None and (job.id, job.attempt) == (jid, 1)
+            # and the connection reserves as before
+            jid = (await producer.enqueue("late3", "z")).id
+            job = await slow.reserve("late3", timeout=3)
+            assert job is not None and (job.id, job.attempt) == (jid, 1)
 
     run(main())
 

@@ -689,6 +689,68 @@ def test_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scripted
         client.close(timeout=0.5)
 
 
+def answer_slowly(conn: socket.socket, line: bytes) -> None:
+    """Every command takes 0.12 s, as on a server working through a backlog."""
+    time.sleep(0.12)
+    conn.sendall(b"+OK\r\n")
+
+
+def test_replies_behind_which_the_pong_waits_keep_the_connection_alive(scripted):
+    # The client's PINGs queue behind a backlog of commands, so their PONGs
+    # come late, but a reply arrives more often than every ping interval:
+    # the server is answering this connection, which is not stale. (When only
+    # PONGs counted, it was dropped and the commands failed with ConnectionLost.)
+    srv = scripted(on_line=answer_slowly, pong_delay=0.12)  # in order, one at a time
+    client = docket.Client(srv.url, ping_interval=0.1, max_outstanding_pings=2, request_timeout=20)
+    try:
+        errors: List[BaseException] = []
+
+        def touch(i: int) -> None:
+            try:
+                client.touch(i + 1)
+            except docket.Error as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=touch, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == [] and srv.connections == 1
+    finally:
+        client.close(timeout=0.5)
+
+
+def wrong_reply_then_a_fitting_one(conn: socket.socket, line: bytes) -> None:
+    if line == b"TOUCH 2":  # both TOUCHes are on the wire: NOJOB cannot answer the first
+        conn.sendall(b"NOJOB\r\n+OK\r\n")
+
+
+def test_a_reply_of_the_wrong_kind_fails_its_command_and_the_fitting_one_after_it_answers_nothing(scripted):
+    # The +OK behind the NOJOB fits the second TOUCH, but replies no longer line up with
+    # commands: it must not be handed to it.
+    srv = scripted(on_line=wrong_reply_then_a_fitting_one)
+    client = docket.Client(srv.url, request_timeout=5, max_reconnect_attempts=0)
+    try:
+        outcome: List[BaseException] = []
+
+        def first() -> None:
+            try:
+                client.touch(1)
+            except docket.Error as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=first)
+        thread.start()
+        time.sleep(0.1)  # TOUCH 1 goes first
+        with pytest.raises(docket.ConnectionLost):
+            client.touch(2)
+        thread.join(5)
+        assert len(outcome) == 1 and isinstance(outcome[0], docket.ProtocolError), outcome
+    finally:
+        client.close(timeout=0.5)
+
+
 def test_aio_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scripted):
     srv = scripted(after_handshake=stream_but_never_pong)
 

@@ -48,7 +48,7 @@ def test_options_are_sent_and_read(client):
 
     d = client.enqueue("opts", "later", delay="5s")
     assert client.inspect(d.id)["state"] == "delayed"
-    a = client.enqueue("opts", "at", at=time.time() + 60)
+    a = client.enqueue("opts", "at", at=int(time.time()) + 60)
     assert client.inspect(a.id)["state"] == "delayed"
 
 
@@ -180,18 +180,25 @@ def test_pipelined_from_many_threads(client):
 
 
 def test_abandoned_reserve_gives_the_job_back(url, make_client):
-    # The client gives up waiting while the server still has the RESERVE:
-    # when the job comes, the client hands it back at once with FAIL retry=0.
-    # (reserve() itself always waits longer than the server; force a short
-    # client-side wait to get there)
+    # The client gives up waiting while the server still has the RESERVE, and
+    # a command was sent behind it (so no CANCEL can end it): when the job
+    # comes, the client hands it back at once with FAIL retry=0. (reserve()
+    # itself always waits longer than the server; force a short client-side
+    # wait to get there)
     from docketd_client import protocol
 
     slow = docket.Client(url)
     try:
-        with pytest.raises(docket.Timeout):
-            slow._request("reserve", protocol.encode_reserve("late", timeout=3), 0.2)
+        reserving = threading.Thread(
+            target=lambda: pytest.raises(docket.Timeout, slow._request, "reserve", protocol.encode_reserve("late", timeout=3), 0.5))
+        reserving.start()
+        time.sleep(0.1)
+        flushing = threading.Thread(target=slow.flush)  # behind the RESERVE
+        flushing.start()
+        reserving.join()
         producer = make_client()
         jid = producer.enqueue("late", "x", backoff="fixed:10s").id
+        flushing.join()
         worker = make_client()
         job = worker.reserve("late", timeout=3)
         assert job is not None and (job.id, job.attempt) == (jid, 2)
@@ -201,3 +208,33 @@ def test_abandoned_reserve_gives_the_job_back(url, make_client):
 
 def test_help(client):
     assert "RESERVE" in client.help().upper()
+
+
+@pytest.mark.parametrize("call", [
+    # the order of the queues is their priority: a dict or a set has none the caller chose
+    lambda c: c.reserve({"q": 1}, timeout=0),
+    lambda c: c.reserve({"a", "b"}, timeout=0),
+    lambda c: c.reserve(b"q", timeout=0),
+    # the wire takes whole unix seconds: a fraction is refused, not rounded
+    lambda c: c.enqueue("q", "x", at=1700000000.5),
+    # `$` matched before a trailing newline: these reached the control line
+    lambda c: c.enqueue("q\n", "x"),
+    lambda c: c.reserve("q\n", timeout=0),
+    lambda c: c.reserve("q", timeout="5s\n"),
+    lambda c: c.enqueue("q", "x", delay="5s\n"),
+    lambda c: c.inspect("5\n"),
+])
+def test_arguments_outside_the_docs_are_refused_before_anything_is_sent(client, call):
+    with pytest.raises(docket.BadArgument):
+        call(client)
+    assert client.queues() == []  # nothing was enqueued, and the connection still answers
+
+
+def test_whole_and_datetime_at_are_sent_and_run_no_sooner(client):
+    import datetime
+
+    whole = client.enqueue("at-ok", "x", at=1700000000.0)
+    assert client.inspect(whole.id)["state"] == "waiting"  # in the past: runs now
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=60.4)
+    job = client.enqueue("at-ok", "y", at=later)
+    assert client.inspect(job.id)["state"] == "delayed"

@@ -155,6 +155,22 @@ def test_aio_a_reserve_cancelled_while_the_buffer_is_full_hands_its_job_back(ser
     run(main())
 
 
+def test_a_reserve_that_timed_out_frees_its_connection_and_uses_no_attempt(client, make_client):
+    # The caller's wait ended before the server's: the client sends CANCEL,
+    # so the connection answers its next command at once (before CANCEL the
+    # server read nothing more until a job came) and the job enqueued next
+    # reaches another worker on its first attempt.
+    from docketd_client import protocol as P
+
+    slow = make_client(request_timeout=2.0)
+    with pytest.raises(docket.Timeout):
+        slow._request("reserve", P.encode_reserve("sync-late"), 0.2)
+    slow.flush()
+    job_id = client.enqueue("sync-late", b"x").id
+    job = make_client().reserve("sync-late", timeout=3)
+    assert job is not None and (job.id, job.attempt) == (job_id, 1)
+
+
 def test_aio_close_is_bounded_by_its_timeout_while_the_server_does_not_read(server):
     async def main():
         client = await aio.connect(server.url, request_timeout=0.5, max_buffered_output=64 * 1024)

@@ -617,8 +617,10 @@ class ClientCore(Generic[SubscriptionT]):
             where = P.route(op, head.kind if head is not None else None)
             if where == "reply":
                 self._pending.popleft()
-                if isinstance(op, P.Pong):
-                    self._pings_out = 0
+                # Any reply, not only a PONG, shows the server reads and answers this
+                # connection: a PONG comes behind the replies to what was sent before its PING,
+                # and a backlog of slow commands must not make a live connection look stale.
+                self._pings_out = 0
             elif where == "ping" and self._state == CONNECTED:
                 self._answer_ping()
         if where == "reply":
@@ -636,6 +638,18 @@ class ClientCore(Generic[SubscriptionT]):
             self._last_error = error
             self._log.warning("server error: %s", op.text)
             self._report(error)
+
+    def _give_up_reserve(self, pending: PendingReply) -> None:
+        """The caller of a RESERVE stopped waiting (timed out, cancelled):
+        when it is the last command sent, a CANCEL behind it ends its wait
+        at once, so the connection is free for the next command and no job
+        is handed out for nobody (called with the lock held). A RESERVE
+        with commands behind it, or answered meanwhile, is left to its
+        reply: a JOB that still comes is given back (:meth:`_on_reply`)."""
+        if pending.kind != "reserve" or self._state != CONNECTED or not self._pending or self._pending[-1] is not pending:
+            return
+        self._pending.append(self._unawaited("cancel"))
+        self._write(P.encode_cancel())
 
     def _answer_ping(self) -> None:
         """Queue a PONG (called with the lock held); ProtocolError when too

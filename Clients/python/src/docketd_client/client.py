@@ -730,7 +730,8 @@ class Client(BlockingVerbs[Subscription, EventStream]):
 
         The command is sent only over an established connection (waiting for
         a reconnect if need be). On timeout the reply, when it comes, is
-        dropped; a job reserved that way is given back with FAIL retry=0.
+        dropped; a RESERVE still waiting is ended with CANCEL, and a job
+        reserved all the same is given back with FAIL retry=0.
         """
         self._check_home()
         self._check_line(data)
@@ -748,6 +749,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             with self._lock:
                 if not pending.event.is_set():
                     pending.abandoned = True
+                    self._give_up_reserve(pending)
                     raise Timeout(f"no reply to {kind} within {timeout}s")
         if pending.error is not None:
             raise pending.error

@@ -19,6 +19,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _jsontext
@@ -116,16 +117,18 @@ _MAX_ID = 9_999_999_999_999_999_999  # job (and route) ids are at most 19 digits
 _MAX_UNIX_MS = 999_999_999_999_999  # expires= is unix milliseconds of at most 15 digits
 _MAX_LIST_LIMIT = 1000  # a LIST page holds 1 to 1000 jobs
 _MAX_U64 = (1 << 64) - 1
-_DURATION_RE = re.compile(r"^[0-9]{1,10}(ms|s|m|h|d)?$")
+# Anchored with \Z: `$` would also match before a trailing newline, letting
+# "q\n" through as a queue name and into the control line.
+_DURATION_RE = re.compile(r"^[0-9]{1,10}(ms|s|m|h|d)?\Z")
 _MAX_DURATION_MS = 366 * 86_400_000  # the server reads durations of at most 366 days
-_RATE_RE = re.compile(r"^([0-9]{1,7})/([0-9]{0,10})(ms|s|m|h|d)?$")
+_RATE_RE = re.compile(r"^([0-9]{1,7})/([0-9]{0,10})(ms|s|m|h|d)?\Z")
 _MAX_RATE = 1_000_000
 _MAX_CONCURRENCY = 100_000
-_STATE_RE = re.compile(r"^[a-z][a-z_]*$")
-_QUEUE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_NUMBER_RE = re.compile(r"^[0-9]{1,10}$")
-_ID_RE = re.compile(r"^[0-9]{1,19}$")
-_U64_RE = re.compile(r"^[0-9]{1,20}$")
+_STATE_RE = re.compile(r"^[a-z][a-z_]*\Z")
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
+_NUMBER_RE = re.compile(r"^[0-9]{1,10}\Z")
+_ID_RE = re.compile(r"^[0-9]{1,19}\Z")
+_U64_RE = re.compile(r"^[0-9]{1,20}\Z")
 _BLANKS_RE = re.compile(r"[ \t]+")
 _JOB_ERROR_RE = re.compile(r"^([A-Z][A-Z0-9_]*[A-Z0-9])(?:[ \t]+(.*))?$", re.S)
 _FORBIDDEN_IN_TOKEN = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -270,9 +273,12 @@ def _format_at(value: Union[int, float, datetime.datetime]) -> str:
         seconds: float = value.timestamp()
     elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise BadArgument(f"at must be unix seconds or a datetime, not {value!r}")
+    elif isinstance(value, float) and not value.is_integer():
+        # The wire takes whole seconds; a number is sent as given or refused, never rounded.
+        raise BadArgument(f"at is whole unix seconds, not {value!r} (a datetime is rounded up)")
     else:
         seconds = value
-    whole = int(math.ceil(seconds))  # never earlier than asked
+    whole = int(math.ceil(seconds))  # a datetime: never earlier than asked
     return str(_check_int(whole, "at (unix seconds)", 0, _MAX_NUMBER))
 
 
@@ -381,6 +387,11 @@ def encode_connect(options: Mapping[str, Any]) -> bytes:
 def encode_ping() -> bytes:
     """``PING``."""
     return b"PING\r\n"
+
+
+def encode_cancel() -> bytes:
+    """``CANCEL``: ends the wait of the RESERVE sent right before it."""
+    return b"CANCEL\r\n"
 
 
 def encode_pong() -> bytes:
@@ -643,6 +654,11 @@ def queue_names(queues: Union[str, Iterable[str]], who: str) -> List[str]:
     names; BadArgument for anything else (None, a number), or none."""
     if isinstance(queues, str):
         names = [queues]
+    elif isinstance(queues, (Mapping, AbstractSet, bytes, bytearray)):
+        # A dict's keys or a set's members have no order the caller chose, and the order
+        # is the priority: the first listed queue that has a job gives it. Bytes would be
+        # read as a list of numbers.
+        raise BadArgument(f"{who} takes a queue name or a list of them in priority order, not a {type(queues).__name__}")
     else:
         try:
             names = list(queues)
@@ -1635,6 +1651,7 @@ REPLY_KINDS: Dict[str, Callable[[Op], Any]] = {
     "schedules": _read_json("schedules", (list,)),
     "pause_schedule": _plain_ok("pause_schedule"),
     "resume_schedule": _plain_ok("resume_schedule"),
+    "cancel": _plain_ok("cancel"),
 }
 
 #: Commands whose errors are job errors ('<CODE> <message>').

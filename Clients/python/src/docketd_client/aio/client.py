@@ -15,7 +15,8 @@ the handshake), driven by one reader task instead of threads:
   Commands made while disconnected wait (up to their timeout) for the new
   connection.
 * A caller that stops waiting (timeout, cancellation) leaves its place in
-  the queue; a job reserved for it is handed back (``FAIL retry=0``).
+  the queue; a RESERVE of its that still waits is ended (``CANCEL``), and a
+  job reserved for it all the same is handed back (``FAIL retry=0``).
 * Keepalive as on the threaded client: a PING every ``ping_interval``
   (a task of its own), the connection dropped and made again once more
   than ``max_outstanding_pings`` go unanswered, and TCP keepalive on the
@@ -627,7 +628,8 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
             except asyncio.TimeoutError:
                 pass  # the next turn raises ConnectionLost
         future: "asyncio.Future[Any]" = loop.create_future()
-        self._pending.append(_Pending(kind, future))
+        pending = _Pending(kind, future)
+        self._pending.append(pending)
         self._write(data)
         # The command is on its way from here: the wait for the buffer to
         # drain and the wait for the reply share its deadline.
@@ -643,8 +645,12 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
                 raise Timeout(f"no reply to {kind} within {timeout}s") from None
         finally:
             # However the caller left (timed out or cancelled, in either
-            # wait), its reply is dropped and a job reserved for it handed back.
+            # wait), its reply is dropped, a RESERVE still waiting is ended
+            # (CANCEL) and a job reserved for it all the same handed back.
+            # (wait_for cancels the future itself when its time runs out.)
             future.cancel()
+            if future.cancelled():
+                self._give_up_reserve(pending)
 
     def _unawaited(self, kind: str) -> PendingReply:
         return _Pending(kind, None)
