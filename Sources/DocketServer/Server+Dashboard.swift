@@ -182,30 +182,15 @@ extension Server {
         "/api/job/retry", "/api/job/delete", "/api/job/promote",
     ]
 
-    /// The most queues one `/api/overview` answer lists, and how many when `limit=` is absent or
-    /// 0 (`/connz`'s page): with 9,000 queues, all of them made 5.6 MB, built in 0.44 s on the
-    /// loop that serves every client.
-    static let overviewPage = 1024
-
     /// `/api/overview`'s queues: `summary` adds up every queue the reader may read (the cards);
     /// `queues` is one page of them by name, `offset=` and `limit=` as `/connz` reads them (at most
-    /// `overviewPage`), of those whose name contains `filter=` (ignoring case); `total` counts
+    /// `queuesPage`), of those whose name contains `filter=` (ignoring case); `total` counts
     /// those.
     private func addQueuePage(to writer: inout JSONObjectWriter, _ query: [String: String], readableBy permissions: Permissions?) {
         let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
-        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.overviewPage, Self.overviewPage)
+        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.queuesPage, Self.queuesPage)
         let needle = (query["filter"] ?? "").lowercased()
-        let readable = { (name: String) in permissions.map { $0.may(.read, queue: Array(name.utf8)) } ?? true }
-        // Names, glances, and how to make the document of each (made for the page only).
-        var entries: [(name: String, glance: QueueGlance, document: () -> String)]
-        if let postgres {
-            // The monitoring port cannot wait for the database: the queues as last read.
-            entries = postgres.snapshot.queues.filter { readable($0.name) }.map { queue in (queue.name, queue.glance, { queue.document }) }
-        } else {
-            entries = engine.queueList.filter { readable($0.name) }.map { queue in
-                (queue.name, engine.queueGlance(queue), { [unowned self] in engine.queueDocument(queue) })
-            }
-        }
+        var entries = readableQueues(permissions).map { (name: $0.name, glance: $0.glance(), document: $0.document) }
         var summary = JSONObjectWriter()
         summary.add("queues", entries.count)
         summary.add("paused", entries.count(where: { $0.glance.paused }))
