@@ -141,6 +141,12 @@ extension Server {
         case "/api/job":
             guard let id = query["id"] else { return answer(missing("id")) }
             jobPage(id, principal, answer)
+        case "/api/job/parents":
+            guard let id = query["id"] else { return answer(missing("id")) }
+            detached(.parents, id, principal, answer)
+        case "/api/job/children":
+            guard let id = query["id"] else { return answer(missing("id")) }
+            childrenPage(id, query, principal, answer)
         case "/api/routes":
             detached(.routes, "", principal, answer)
         case "/api/schedules":
@@ -174,7 +180,8 @@ extension Server {
 
     /// The dashboard API's paths that read (GET, HEAD) and those that change (POST).
     static let dashboardReads: Set<String> = [
-        "/api/overview", "/api/series", "/api/queue", "/api/jobs", "/api/job", "/api/routes", "/api/schedules",
+        "/api/overview", "/api/series", "/api/queue", "/api/jobs", "/api/job", "/api/job/parents", "/api/job/children",
+        "/api/routes", "/api/schedules",
         "/api/connections", "/api/events",
     ]
     static let dashboardChanges: Set<String> = [
@@ -230,6 +237,46 @@ extension Server {
                     answer(json(200, writer.result))
                 }
             }
+        }
+    }
+
+    /// The most children one `/api/job/children` answer shows, and how many when `limit=` is
+    /// absent: each comes as its whole INSPECT document (an error and a result may each be as
+    /// large as a payload), as a LIST page's jobs do.
+    static let childrenPage = 100
+
+    /// A page of a job's children (CHILDREN's `after=` and `limit=`), each as INSPECT shows it,
+    /// or `{"id":…,"state":"deleted"}` for one gone between the two: `{"id":…,"children":[…],"next":…}`.
+    private func childrenPage(_ idText: String, _ query: [String: String], _ principal: Principal?, _ answer: @escaping Answer) {
+        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.childrenPage, Self.childrenPage)
+        let arguments = idText + (query["after"].map { " after=\($0)" } ?? "") + " limit=\(limit)"
+        performDetached(.children, arguments, principal: principal) { [unowned self] reply in
+            guard case .document(let page) = reply else { return answer(self.answer(reply)) }
+            guard let (ids, next) = ChildrenPage.parse(page) else {
+                return answer(failure(JobError(.badOption, "the children's page could not be read"), status: 500))
+            }
+            var documents: [String] = []
+            func inspectNext() {
+                guard documents.count < ids.count else {
+                    var writer = JSONObjectWriter()
+                    writer.add("id", json: UInt64(idText).map { String($0) } ?? "null")
+                    writer.add("children", json: "[" + documents.joined(separator: ",") + "]")
+                    writer.add("next", json: next.map { String($0) } ?? "null")
+                    return answer(json(200, writer.result))
+                }
+                let child = ids[documents.count]
+                performDetached(.inspect, String(child), principal: principal) { [unowned self] reply in
+                    let deleted = #"{"id":\#(child),"state":"deleted"}"#
+                    switch reply {
+                    case .document(let document): documents.append(document)
+                    case .gone: documents.append(deleted)
+                    case .error(let error) where error.code == .notFound: documents.append(deleted)
+                    default: return answer(self.answer(reply))
+                    }
+                    inspectNext()
+                }
+            }
+            inspectNext()
         }
     }
 

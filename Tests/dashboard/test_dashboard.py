@@ -1135,3 +1135,53 @@ def test_schedule_ticks_say_which_time_zone_they_are_shown_in():
         if driver:
             driver.quit()
         server.stop()
+
+
+def flow_rows(driver, table):
+    return [(int(r.get_attribute("data-id")), r.get_attribute("data-state")) for r in css(driver, f'#{table} tr[data-testid="flow-row"]')]
+
+
+def test_a_job_page_shows_its_flow_parents_and_children_paged_with_their_states(world):
+    """The job page did not show a flow at all: INSPECT's parents and children were nowhere.
+    Now a Flow panel lists the parents (with their states now) and the children 20 a page, each
+    a link to its own page; the back button comes back."""
+    d, s, c = world.driver, world.server, world.client
+    root = c.enqueue("flow-root", b"r").id
+    other = c.enqueue("flow-root", b"o").id
+    kids = enqueue_many(s.port, f"flow-kids after={root},{other}", [b"k"] * 45)
+    # One child deleted: it is no longer a child (CHILDREN lists the ones that exist).
+    c.delete(kids[44])
+    go(d, s, f"#/job/{root}")
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[:20]], "the first 20 children, blocked")
+    assert not one(d, "#job-flow").get_attribute("hidden") and not one(d, "#job-parents-part").is_displayed()
+    info = one(d, "#children-page-info")
+    assert "1–20 of 44" in info.text and one(d, "#children-prev").get_attribute("disabled")
+    one(d, "#children-next").click()
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[20:40]], "the second page")
+    one(d, "#children-next").click()
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[40:44]], "the last page")
+    assert one(d, "#children-next").get_attribute("disabled")
+    one(d, "#children-prev").click()
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[20:40]], "back to the second page")
+    # The root completes: its children's states follow on the page, without a reload.
+    job = c.reserve("flow-root", timeout=0)
+    assert job.id == root
+    c.ack(root)
+    wait(d, lambda d: flow_rows(d, "job-children")[:1] == [(kids[20], "blocked")] and "completed" in one(d, "#job-state").text,
+         "the root completed")
+    # A child's page: both parents, each with its state, each a link.
+    link = one(d, f'#job-children tr[data-id="{kids[20]}"] a.job-link')
+    link.click()
+    wait(d, lambda d: one(d, "#job-id").text == f"#{kids[20]}", "the child's page")
+    wait(d, lambda d: flow_rows(d, "job-parents") == [(root, "completed"), (other, "waiting")], "the parents and their states")
+    assert not one(d, "#job-children-part").is_displayed()
+    one(d, f'#job-parents tr[data-id="{other}"] a.job-link').click()
+    wait(d, lambda d: one(d, "#job-id").text == f"#{other}", "the other parent's page")
+    d.back()
+    wait(d, lambda d: one(d, "#job-id").text == f"#{kids[20]}", "back on the child's page")
+    # A job outside any flow has no Flow panel.
+    go(d, s, f"#/job/{world.binary_id}")
+    wait(d, lambda d: one(d, "#job-id").text == f"#{world.binary_id}" and css(d, '#job-fields [data-field="id"]'), "a job with no flow")
+    assert not one(d, "#job-flow").is_displayed()
+    assert page_errors(d) == []
+

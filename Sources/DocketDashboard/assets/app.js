@@ -1376,6 +1376,68 @@
     return nodes;
   }
 
+  const CHILDREN_PAGE = 20;
+
+  // A job's flow: its parents (PARENTS, each with its state now) and its children a page at a
+  // time (CHILDREN with each child's document), each a link to its job's page. Hidden for a
+  // job with neither.
+  function flowPanel(turned) {
+    const parents = table(['Job', 'Queue', 'State'], { id: 'job-parents', testid: 'job-parents' });
+    const children = table(['Job', 'Queue', 'State'], { id: 'job-children', testid: 'job-children' });
+    let cursors = [null];
+    let next = null;
+    const turn = (step) => {
+      if (step > 0 && next != null) cursors.push(next);
+      if (step < 0 && cursors.length > 1) cursors.pop();
+      turned();
+    };
+    const prev = h('button', { type: 'button', class: 'btn', id: 'children-prev', testid: 'children-prev', onclick: () => turn(-1) }, '← Previous');
+    const nextButton = h('button', { type: 'button', class: 'btn', id: 'children-next', testid: 'children-next', onclick: () => turn(1) }, 'Next →');
+    const info = h('span', { class: 'muted', id: 'children-page-info', testid: 'children-page-info', 'aria-live': 'polite' });
+    const pager = h('div', { class: 'pager', id: 'children-pager', testid: 'children-pager' }, prev, info, nextButton);
+    const parentsPart = h('div', { id: 'job-parents-part' }, h('h3', null, 'Parents'),
+      h('p', { class: 'muted' }, 'The jobs it was enqueued after=: it waits until they have completed.'), h('div', { class: 'scroll' }, parents.node));
+    const childrenPart = h('div', { id: 'job-children-part' }, h('h3', null, 'Children'),
+      h('p', { class: 'muted' }, 'The jobs enqueued after= it, by id.'), h('div', { class: 'scroll' }, children.node), pager);
+    const node = section('Flow', parentsPart, childrenPart);
+    node.id = 'job-flow';
+    node.hidden = true;
+
+    function row(job) {
+      return h('tr', { testid: 'flow-row', dataset: { id: String(job.id), state: job.state } },
+        h('td', null, jobLink(job.id)), h('td', null, job.queue == null ? '—' : queueLink(job.queue)), h('td', null, stateBadge(job.state)));
+    }
+
+    function render(job, parentList, page) {
+      node.hidden = !job.parents && !job.children;
+      parentsPart.hidden = !job.parents;
+      childrenPart.hidden = !job.children;
+      if (parentList) {
+        parents.tbody.replaceChildren(...parentList.map(row));
+        if (parentList.length === 0) emptyRow(parents.tbody, 3, 'None you may read.');
+      }
+      if (!page) return;
+      next = page.next;
+      children.tbody.replaceChildren(...page.children.map(row));
+      if (page.children.length === 0) emptyRow(children.tbody, 3, cursors.length > 1 ? 'No more children.' : 'None you may read.');
+      prev.disabled = cursors.length <= 1;
+      nextButton.disabled = next == null;
+      pager.hidden = cursors.length <= 1 && next == null;
+      const first = (cursors.length - 1) * CHILDREN_PAGE;
+      // INSPECT lists the first 1,000 children, and says whether there are more.
+      const total = job.children_truncated ? 'more than ' + fmtInt(job.children.length) : fmtInt((job.children || []).length);
+      setText(info, 'Page ' + cursors.length + ' · children ' + (page.children.length ? fmtInt(first + 1) + '–' + fmtInt(first + page.children.length) : 'none') + ' of ' + total);
+      info.dataset.page = String(cursors.length);
+    }
+
+    function childrenPath(id) {
+      const after = cursors[cursors.length - 1];
+      return '/api/job/children?id=' + id + '&limit=' + CHILDREN_PAGE + (after != null ? '&after=' + after : '');
+    }
+
+    return { node, render, childrenPath };
+  }
+
   function jobView(root, idText) {
     const id = /^\d+$/.test(idText) ? idText : null;
     if (!id) {
@@ -1397,11 +1459,13 @@
     const resultSection = section('Result', resultPre);
     const errorSection = section('Last error', errorPre);
     const progressSection = section('Progress', progressHost);
+    const flow = flowPanel(() => refresh.now());
     root.append(crumbs, h('div', { class: 'title-row' }, heading, badgeHost, actionsHost),
       section(null, fields),
       h('div', { class: 'columns' },
         section('Payload', payloadInfo, payloadPre),
         h('div', { class: 'job-side' }, progressSection, errorSection, resultSection)),
+      flow.node,
       section('Attempts', h('p', { class: 'muted' }, 'Every attempt that failed (the last 10 kept with the job), and the one running or that completed it.'),
         h('div', { class: 'scroll' }, attempts.node)),
       section('Events', h('p', { class: 'muted' }, 'What this server still remembers of the job (it remembers events while a dashboard is open).'),
@@ -1457,6 +1521,7 @@
         resultPre.textContent = job.result == null ? '' : job.result;
         renderAttempts(job);
       }
+      flow.render(job, data.parents, data.children);
       if (!payloadShown) {
         payloadShown = true;
         const shown = presentPayload(data.payload);
@@ -1490,12 +1555,17 @@
     }
 
     const refresh = poller(async () => {
+      let data;
       try {
-        return await api('/api/job?id=' + id);
+        data = await api('/api/job?id=' + id);
       } catch (error) {
         if (error.code === 'NOT_FOUND') return null;
         throw error;
       }
+      // The relatives' states change without this job's document changing: read on every tick.
+      if (data.job.parents) data.parents = await api('/api/job/parents?id=' + id);
+      if (data.job.children) data.children = await api(flow.childrenPath(id));
+      return data;
     }, (data) => {
       if (data) { render(data); return; }
       if (gone) return;
