@@ -101,7 +101,7 @@ h1, .crumbs, .queue-link, .wrap, dialog { overflow-wrap: anywhere; }
 }
 .brand { font-weight: 700; font-size: 1.15rem; color: var(--text); text-decoration: none; letter-spacing: 0.02em; }
 .brand::before { content: "▣ "; color: var(--accent); }
-#nav { display: flex; gap: 4px; }
+#nav { display: flex; flex-wrap: wrap; gap: 4px; }
 #nav a {
   color: var(--muted);
   text-decoration: none;
@@ -156,7 +156,7 @@ details.panel > summary h2 { display: inline; }
 details.panel > summary::before { content: "▸ "; color: var(--muted); }
 details.panel[open] > summary::before { content: "▾ "; }
 details.panel[open] > summary { margin-bottom: 10px; }
-.columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 16px; }
+.columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(380px, 100%), 1fr)); gap: 16px; }
 .columns > .panel, .columns > div > .panel { margin-bottom: 16px; }
 /* Nothing to show beside the payload (no progress, error or result): the payload takes the row. */
 .job-side:not(:has(> .panel:not([hidden]))) { display: none; }
@@ -252,8 +252,15 @@ input[type="search"] { min-width: 220px; }
 .grid-table tr.empty td { color: var(--muted); text-align: center; padding: 20px; }
 .grid-table td.details { color: var(--muted); overflow-wrap: anywhere; }
 .clip { max-width: 420px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* A job's error or result takes what the other columns leave (at least 10em), clipped, so the
+   row's buttons stay in sight: at 420 px the dead jobs' table was wider than its panel at a
+   1280 px window, and Actions had to be scrolled to. */
+.grid-table td.clip.fill { max-width: 0; min-width: 10em; width: 100%; }
 /* A client's name wraps but keeps room for a few words; its lang and version take a line at most. */
 .grid-table td.name-cell { min-width: 10em; }
+/* A name is whatever the client sends: two lines at most (all of it on hovering), not a row as
+   tall as a 300-character name wrapped. */
+.clamp { display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2; line-clamp: 2; overflow: hidden; }
 .grid-table td.client-cell { max-width: 16em; }
 .error-text { color: var(--danger); }
 .row-actions { white-space: nowrap; }
@@ -267,7 +274,7 @@ progress { vertical-align: middle; width: 90px; }
 /* Tabs and pager */
 .tabs-row { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 8px; border-bottom: 1px solid var(--border); margin-bottom: 12px; }
 .tabs-row .actions { margin-left: auto; padding-bottom: 6px; }
-.tabs { display: flex; gap: 2px; overflow-x: auto; }
+.tabs { display: flex; gap: 2px; overflow-x: auto; min-width: 0; }
 .tab {
   font: inherit;
   background: none;
@@ -300,7 +307,9 @@ progress { vertical-align: middle; width: 90px; }
 .queue-layout aside .settings { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 10px 12px; }
 .queue-layout aside .settings .field-buttons { grid-column: 1 / -1; }
 .queue-layout aside .stats { grid-template-columns: 1fr 1fr; }
-@media (max-width: 1000px) { .queue-layout { grid-template-columns: 1fr; } }
+/* minmax(0, …): a plain 1fr is at least its content's width, and a wide jobs table then widened
+   the page past a phone's screen instead of scrolling in its panel. */
+@media (max-width: 1000px) { .queue-layout { grid-template-columns: minmax(0, 1fr); } }
 .stats { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px 16px; margin: 0; }
 .stat dt, .field-row dt { color: var(--muted); font-size: 0.82rem; }
 .stat dd { margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; }
@@ -389,7 +398,8 @@ dialog h2 { margin-top: 0; }
   .top { flex-wrap: wrap; height: auto; padding: 8px 12px; gap: 8px; }
   .server-info { margin-left: 0; }
   main { padding: 12px; }
-  .charts, .columns { grid-template-columns: 1fr; }
+  .charts, .columns { grid-template-columns: minmax(0, 1fr); }
+  input[type="search"] { min-width: 0; }
   #card-store { grid-column: auto; }
 }
 .panel h3 { font-size: 0.95rem; margin: 12px 0 4px; }
@@ -770,7 +780,7 @@ dialog h2 { margin-top: 0; }
     const server = overview.server || {};
     const parts = ['docketd ' + (server.docket_version || '?')];
     if (overview.store) parts.push(overview.store);
-    if (server.uptime_ms != null) parts.push('up ' + fmtDuration(server.uptime_ms));
+    if (overview.uptime_ms != null) parts.push('up ' + fmtDuration(overview.uptime_ms));
     setText(serverInfo, parts.join(' · '));
   }
 
@@ -1459,8 +1469,8 @@ dialog h2 { margin-top: 0; }
         cells.push(h('td', null, timeNode(job.started_at)),
           h('td', null, bar, ' ', (job.progress || 0) + '%', job.progress_note ? h('span', { class: 'muted wrap' }, ' ' + truncate(job.progress_note, 60)) : null));
       }
-      if (state === 'completed') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip', title: job.result || '' }, truncate(job.result, 80)));
-      if (state === 'dead') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip error-text', title: job.last_error || '' }, truncate(job.last_error, 80)));
+      if (state === 'completed') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip fill', title: job.result || '' }, truncate(job.result, 80)));
+      if (state === 'dead') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip fill error-text', title: job.last_error || '' }, truncate(job.last_error, 80)));
       cells.push(h('td', { class: 'wrap' }, job.group == null ? h('span', { class: 'muted' }, '—') : job.group), h('td', { class: 'num' }, fmtBytes(job.payload_bytes)));
       if (ADMIN) cells.push(h('td', { class: 'row-actions' }, jobActions(job, () => { loadPage(); refresh.now(); })));
       return h('tr', { testid: 'job-row', dataset: { id: job.id, state: job.state } }, cells);
@@ -2216,7 +2226,7 @@ dialog h2 { margin-top: 0; }
         return fmtInt(total) + ' connections' + (total > listed ? ' (the first ' + fmtInt(listed) + ' listed)' : '');
       },
       row: (c) => [
-        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell' }, c.name || '—'),
+        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell', title: c.name || '' }, h('span', { class: 'clamp' }, c.name || '—')),
         clientCell([c.lang || '', c.version ? ' ' + c.version : ''].join('').trim()), fmtDuration(c.uptime_ms),
         h('td', { class: 'num' }, fmtInt(c.subscriptions)), h('td', { class: 'num' }, fmtInt(c.held_jobs)),
         c.waiting_for_job ? 'for a job' : '—', h('td', { class: 'num' }, fmtBytes(c.pending_bytes)),

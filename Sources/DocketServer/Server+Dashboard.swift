@@ -123,6 +123,8 @@ extension Server {
             let everything = reader.permissions?.mayReadEveryQueue ?? true
             writer.add("server", json: everything ? statsDocument() : publicVarzDocument())
             writer.add("store", postgres == nil ? "lmdb" : "postgres")
+            // For the header of every viewer: the public document (a reader of some queues only) has no counters.
+            writer.add("uptime_ms", monotonicMilliseconds() - startedAt)
             writer.add("admin", mayChange(reader))
             addQueuePage(to: &writer, query, readableBy: reader.permissions)
             answer(json(200, writer.result))

@@ -769,6 +769,8 @@ docket { permissions { viewer: { read: mail } } }
         driver.get(f"http://viewer:look@127.0.0.1:{server.http}/#/queue/mail/dead")
         wait(driver, lambda d: job_ids(d) == [1], "the dead job listed")
         assert one(driver, "#readonly-badge").is_displayed()
+        # The header's uptime: /varz's public document, all such a reader gets, has no counters.
+        wait(driver, lambda d: re.search(r"up \d", one(d, "#server-info").text), "the uptime in the header")
         driver.execute_script("location.hash = '#/job/1'")
         one(driver, '#job-state [data-state="dead"]')
         assert _messages(driver) == [] and page_errors(driver) == []
@@ -1185,3 +1187,56 @@ def test_a_job_page_shows_its_flow_parents_and_children_paged_with_their_states(
     assert not one(d, "#job-flow").is_displayed()
     assert page_errors(d) == []
 
+
+def _viewport(driver, width, height):
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def test_rows_keep_their_buttons_in_sight_and_long_names_to_two_lines(world):
+    """At 1280x800 a dead job's error (clipped at 420 px) made the jobs table wider than its
+    panel, so its Retry and Delete had to be scrolled to; a client named at length (300
+    characters without a blank) made a connections row nine lines tall."""
+    d, s, c = world.driver, world.server, world.client
+    c.enqueue("layout-dead", b"x", attempts=1)
+    c.fail(c.reserve("layout-dead", timeout=0).id, "upstream refused the request: " + "timeout " * 40, retry=False)
+    go(d, s, "#/queue/layout-dead/dead")
+    wait(d, lambda d: len(job_ids(d)) == 1, "the dead job")
+    table, host = d.execute_script("const t = document.getElementById('jobs'); return [t.offsetWidth, t.parentElement.clientWidth]")
+    assert table <= host, f"the jobs table is {table} px wide in {host} px"
+    button, right = d.execute_script(
+        "const b = document.querySelector('#jobs [data-testid=\"job-row\"] .row-actions .btn:last-child').getBoundingClientRect();"
+        "return [b.right, document.getElementById('jobs').parentElement.getBoundingClientRect().right]")
+    assert button <= right, "the row's last button is out of sight"
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    try:
+        sock.makefile("rb").readline()  # INFO
+        name = "N" * 300
+        sock.sendall(b"CONNECT " + json.dumps({"verbose": False, "name": name}).encode() + b"\r\nPING\r\n")
+        go(d, s, "#/connections")
+        row = wait(d, lambda d: next((r for r in css(d, 'tr[data-testid="connection-row"]') if "NNNN" in r.text), None), "the long-named client")
+        height, line = d.execute_script(
+            "const r = arguments[0]; return [r.getBoundingClientRect().height, parseFloat(getComputedStyle(r).lineHeight) || 20]", row)
+        assert height < 4 * line, f"the row is {height} px tall"
+        assert row.find_elements(By.TAG_NAME, "td")[2].get_attribute("title") == name
+    finally:
+        sock.close()
+
+
+def test_every_page_fits_a_phone_wide_window(world):
+    """At 390x844 (a phone) the five links of the header, a queue page's jobs table (a grid
+    column of 1fr is at least as wide as its content) and the job page's columns (at least
+    380 px) made every page wider than the window, so the whole page scrolled sideways. Tables
+    may scroll inside their panels; the page itself may not."""
+    d, s = world.driver, world.server
+    pages = ["#/", "#/queue/reports/dead", "#/queue/emails", f"#/job/{world.dead_id}", "#/live", "#/routes", "#/schedules", "#/connections"]
+    _viewport(d, 390, 844)
+    try:
+        for page in pages:
+            go(d, s, page)
+            one(d, "#view h1")
+            time.sleep(0.5)  # the page's first answers drawn
+            scroll_width, window_width = fits_the_window(d)
+            assert scroll_width <= window_width, f"{page} is {scroll_width} px wide in a {window_width} px window"
+    finally:
+        _viewport(d, WIDTH, HEIGHT)

@@ -370,7 +370,7 @@
     const server = overview.server || {};
     const parts = ['docketd ' + (server.docket_version || '?')];
     if (overview.store) parts.push(overview.store);
-    if (server.uptime_ms != null) parts.push('up ' + fmtDuration(server.uptime_ms));
+    if (overview.uptime_ms != null) parts.push('up ' + fmtDuration(overview.uptime_ms));
     setText(serverInfo, parts.join(' · '));
   }
 
@@ -1059,8 +1059,8 @@
         cells.push(h('td', null, timeNode(job.started_at)),
           h('td', null, bar, ' ', (job.progress || 0) + '%', job.progress_note ? h('span', { class: 'muted wrap' }, ' ' + truncate(job.progress_note, 60)) : null));
       }
-      if (state === 'completed') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip', title: job.result || '' }, truncate(job.result, 80)));
-      if (state === 'dead') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip error-text', title: job.last_error || '' }, truncate(job.last_error, 80)));
+      if (state === 'completed') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip fill', title: job.result || '' }, truncate(job.result, 80)));
+      if (state === 'dead') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip fill error-text', title: job.last_error || '' }, truncate(job.last_error, 80)));
       cells.push(h('td', { class: 'wrap' }, job.group == null ? h('span', { class: 'muted' }, '—') : job.group), h('td', { class: 'num' }, fmtBytes(job.payload_bytes)));
       if (ADMIN) cells.push(h('td', { class: 'row-actions' }, jobActions(job, () => { loadPage(); refresh.now(); })));
       return h('tr', { testid: 'job-row', dataset: { id: job.id, state: job.state } }, cells);
@@ -1816,7 +1816,7 @@
         return fmtInt(total) + ' connections' + (total > listed ? ' (the first ' + fmtInt(listed) + ' listed)' : '');
       },
       row: (c) => [
-        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell' }, c.name || '—'),
+        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell', title: c.name || '' }, h('span', { class: 'clamp' }, c.name || '—')),
         clientCell([c.lang || '', c.version ? ' ' + c.version : ''].join('').trim()), fmtDuration(c.uptime_ms),
         h('td', { class: 'num' }, fmtInt(c.subscriptions)), h('td', { class: 'num' }, fmtInt(c.held_jobs)),
         c.waiting_for_job ? 'for a job' : '—', h('td', { class: 'num' }, fmtBytes(c.pending_bytes)),
