@@ -70,6 +70,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from docketd_client import Client  # noqa: E402
@@ -498,8 +499,8 @@ def test_retry_a_dead_job_and_watch_it_complete_live(world):
     # The live view, narrowed to the queue with its selector; then the worker takes the job.
     go(d, s, "#/live")
     wait(d, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the event stream open")
-    wait(d, lambda d: "reports" in [o.get_attribute("value") for o in css(d, "#live-queue option")], "reports offered as a filter")
-    Select(d.find_element(By.ID, "live-queue")).select_by_value("reports")
+    wait(d, lambda d: "reports" in [o.get_attribute("value") for o in css(d, "#live-queue-names option")], "reports offered as a filter")
+    one(d, "#live-queue").send_keys("reports" + Keys.ENTER)
     wait(d, lambda d: d.current_url.endswith("#/live/reports"), "the filtered live view")
     wait(d, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the filtered stream open")
     wait(d, lambda d: css(d, f'tr[data-testid="event-row"][data-event="retried"][data-id="{world.dead_id}"]'), "the retried event")
@@ -1240,3 +1241,29 @@ def test_every_page_fits_a_phone_wide_window(world):
             assert scroll_width <= window_width, f"{page} is {scroll_width} px wide in a {window_width} px window"
     finally:
         _viewport(d, WIDTH, HEIGHT)
+
+
+def test_the_live_view_finds_any_of_thousands_of_queues_by_name():
+    """The live view's queue list was one /api/overview: the first 1,024 queues, so with more a
+    queue past them could not be chosen, and 10,000 queues took seconds to list. Now a name is
+    typed, and the server suggests the queues whose names contain it."""
+    server = Docketd()
+    driver = None
+    try:
+        make_queues(server, [f"many-{n:04}" for n in range(1100)])
+        driver = _browser()
+        driver.get(server.url + "/#/live")
+        box = one(driver, "#live-queue")
+        wait(driver, lambda d: len(css(d, "#live-queue-names option")) == 20, "the first suggestions, 20")
+        box.send_keys("many-109")
+        wait(driver, lambda d: [o.get_attribute("value") for o in css(d, "#live-queue-names option")] == [f"many-{n}" for n in range(1090, 1100)],
+             "the ten queues past the first 1,024 that the name matches")
+        box.send_keys("9" + Keys.ENTER)
+        wait(driver, lambda d: d.current_url.endswith("#/live/many-1099"), "the live view of many-1099")
+        wait(driver, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "its event stream open")
+        assert one(driver, "#live-queue").get_attribute("value") == "many-1099"
+        assert page_errors(driver) == []
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()

@@ -16,6 +16,8 @@
   // Queues the overview lists a page (the server sends at most 1,024).
   const OVERVIEW_PAGE = 250;
   const LIVE_CAP = 500;
+  // Queue names the live view suggests for what is typed.
+  const LIVE_SUGGESTIONS = 20;
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   // ---------------------------------------------------------------- DOM helpers
@@ -1581,7 +1583,11 @@
 
   function liveView(root, queue) {
     const status = h('span', { id: 'live-status', testid: 'live-status', class: 'badge badge-muted', dataset: { state: 'connecting' } }, 'connecting');
-    const queueSelect = h('select', { id: 'live-queue', testid: 'live-queue', 'aria-label': 'Queue' }, h('option', { value: '' }, 'All queues'));
+    // A name typed, with the server's suggestions: with 10,000 queues a list of them all was the
+    // first 1,024 only (one /api/overview), and took seconds to build.
+    const queueInput = h('input', { type: 'search', id: 'live-queue', testid: 'live-queue', list: 'live-queue-names', 'aria-label': 'Queue',
+      placeholder: 'All queues', autocomplete: 'off', spellcheck: 'false', value: queue || '' });
+    const queueNames = h('datalist', { id: 'live-queue-names', testid: 'live-queue-names' });
     const filter = h('input', { type: 'search', id: 'live-filter', testid: 'live-filter', placeholder: 'Filter: event, id, error…', 'aria-label': 'Filter events' });
     const pauseButton = h('button', { type: 'button', class: 'btn', id: 'live-pause', testid: 'live-pause', 'aria-pressed': 'false' }, 'Pause');
     const clearButton = h('button', { type: 'button', class: 'btn', id: 'live-clear', testid: 'live-clear' }, 'Clear');
@@ -1589,23 +1595,28 @@
     const events = table(['Time', 'Queue', ['Seq', 'num'], 'Event', 'Job', ['Attempt', 'num'], 'State', 'Details'], { id: 'live-events', testid: 'live-events' });
     root.append(h('div', { class: 'title-row' }, h('h1', { tabindex: '-1' }, 'Live events'), status),
       section(null,
-        h('div', { class: 'toolbar' }, h('div', { class: 'actions' }, h('label', null, 'Queue ', queueSelect), filter, pauseButton, clearButton), counter),
+        h('div', { class: 'toolbar' }, h('div', { class: 'actions' }, h('label', null, 'Queue ', queueInput), queueNames, filter, pauseButton, clearButton), counter),
         h('p', { class: 'muted' }, 'Newest first, the last ' + LIVE_CAP + ' shown. The stream opens with the most recent events the server remembers.'),
         h('div', { class: 'scroll' }, events.node)));
 
-    const names = new Set();
-    function addQueueOption(name) {
-      if (!name || names.has(name)) return;
-      names.add(name);
-      const option = h('option', { value: name }, name);
-      const after = Array.from(queueSelect.options).slice(1).find((o) => o.value > name);
-      queueSelect.insertBefore(option, after || null);
+    let suggested = 0;
+    let suggestTimer = null;
+    async function suggest() {
+      const asked = ++suggested;
+      const typed = queueInput.value.replace(/\s+/g, '');
+      try {
+        const page = await api('/api/overview?limit=' + LIVE_SUGGESTIONS + (typed ? '&filter=' + q(typed) : ''));
+        if (asked === suggested) queueNames.replaceChildren(...page.queues.map((qd) => h('option', { value: qd.queue })));
+      } catch (error) {
+        // Suggestions only help: the stream's own state says whether docketd answers.
+      }
     }
-    if (shared.overview) for (const qd of shared.overview.queues) addQueueOption(qd.queue);
-    addQueueOption(queue);
-    queueSelect.value = queue || '';
-    queueSelect.addEventListener('change', () => { location.hash = queueSelect.value ? '#/live/' + q(queueSelect.value) : '#/live'; });
-    if (location.hash.replace(/^#\/?/, '') !== '') api('/api/overview').then((o) => { noteOverview(o); o.queues.forEach((qd) => addQueueOption(qd.queue)); queueSelect.value = queue || ''; }).catch(() => {});
+    queueInput.addEventListener('input', () => { clearTimeout(suggestTimer); suggestTimer = setTimeout(suggest, 200); });
+    queueInput.addEventListener('change', () => {
+      const name = queueInput.value.trim();
+      location.hash = name ? '#/live/' + q(name) : '#/live';
+    });
+    suggest();
 
     // Events already taken, by queue, sequence, job, kind and time: a reconnect replays what the
     // server remembers, and those are skipped. Not by the highest sequence seen per queue: a
@@ -1665,7 +1676,6 @@
     }
 
     function take(event) {
-      addQueueOption(event.queue);
       received.push(event.at);
       if (paused) {
         held.push(event);
@@ -1894,5 +1904,6 @@
   window.addEventListener('hashchange', route);
   route();
   // The header's server line on pages other than the overview (which keeps it current).
-  if (location.hash.replace(/^#\/?/, '') !== '') api('/api/overview').then((overview) => { if (!shared.overview) noteOverview(overview); }).catch(() => {});
+  // For the header only: one queue's document, not the first 1,024 of them.
+  if (location.hash.replace(/^#\/?/, '') !== '') api('/api/overview?limit=1').then((overview) => { if (!shared.overview) noteOverview(overview); }).catch(() => {});
 })();
