@@ -249,6 +249,8 @@ extension Server {
 
     /// A page of a job's children (CHILDREN's `after=` and `limit=`), each as INSPECT shows it,
     /// or `{"id":…,"state":"deleted"}` for one gone between the two: `{"id":…,"children":[…],"next":…}`.
+    /// The page stops at the reply budget (the first child always shows), as LIST's does: 100
+    /// children that each completed with a 1 MiB result would otherwise make 100 MiB.
     private func childrenPage(_ idText: String, _ query: [String: String], _ principal: Principal?, _ answer: @escaping Answer) {
         let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.childrenPage, Self.childrenPage)
         let arguments = idText + (query["after"].map { " after=\($0)" } ?? "") + " limit=\(limit)"
@@ -258,23 +260,30 @@ extension Server {
                 return answer(failure(JobError(.badOption, "the children's page could not be read"), status: 500))
             }
             var documents: [String] = []
+            var bytes = 0
+            func finish(next: UInt64?) {
+                var writer = JSONObjectWriter()
+                writer.add("id", json: UInt64(idText).map { String($0) } ?? "null")
+                writer.add("children", json: "[" + documents.joined(separator: ",") + "]")
+                writer.add("next", json: next.map { String($0) } ?? "null")
+                answer(json(200, writer.result))
+            }
             func inspectNext() {
-                guard documents.count < ids.count else {
-                    var writer = JSONObjectWriter()
-                    writer.add("id", json: UInt64(idText).map { String($0) } ?? "null")
-                    writer.add("children", json: "[" + documents.joined(separator: ",") + "]")
-                    writer.add("next", json: next.map { String($0) } ?? "null")
-                    return answer(json(200, writer.result))
-                }
+                guard documents.count < ids.count else { return finish(next: next) }
                 let child = ids[documents.count]
                 performDetached(.inspect, String(child), principal: principal) { [unowned self] reply in
-                    let deleted = #"{"id":\#(child),"state":"deleted"}"#
+                    let document: String
                     switch reply {
-                    case .document(let document): documents.append(document)
-                    case .gone: documents.append(deleted)
-                    case .error(let error) where error.code == .notFound: documents.append(deleted)
+                    case .document(let text): document = text
+                    case .gone: document = #"{"id":\#(child),"state":"deleted"}"#
+                    case .error(let error) where error.code == .notFound: document = #"{"id":\#(child),"state":"deleted"}"#
                     default: return answer(self.answer(reply))
                     }
+                    if !documents.isEmpty && bytes + document.utf8.count > config.replyBudget.bytes {
+                        return finish(next: ids[documents.count - 1])
+                    }
+                    documents.append(document)
+                    bytes += document.utf8.count + 1
                     inspectNext()
                 }
             }
