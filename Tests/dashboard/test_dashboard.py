@@ -1189,6 +1189,24 @@ def test_a_job_page_shows_its_flow_parents_and_children_paged_with_their_states(
     assert page_errors(d) == []
 
 
+def test_a_flow_link_keeps_the_keyboards_focus_across_refreshes(world):
+    """The Flow panel drew its rows anew on every refresh (every 2 s), so a keyboard user who
+    had tabbed to a child's link lost the focus to the page's body before pressing Enter."""
+    d, s, c = world.driver, world.server, world.client
+    root = c.enqueue("focus-root", b"r").id
+    kids = enqueue_many(s.port, f"focus-kids after={root}", [b"k"] * 3)
+    go(d, s, f"#/job/{root}")
+    link = one(d, f'#job-children tr[data-id="{kids[1]}"] a.job-link')
+    d.execute_script("arguments[0].focus()", link)
+    for _ in range(2):  # two refreshes after the focus, each drawn
+        shown = one(d, "#updated").text
+        wait(d, lambda d: one(d, "#updated").text != shown, "a refresh")
+    focused = d.execute_script("const e = document.activeElement; return e.closest('tr') && e.closest('tr').dataset.id")
+    assert focused == str(kids[1]), f"the focus went to {d.execute_script('return document.activeElement.tagName')}"
+    d.switch_to.active_element.send_keys(Keys.ENTER)
+    wait(d, lambda d: one(d, "#job-id").text == f"#{kids[1]}", "the child's page, opened from the keyboard")
+
+
 def _viewport(driver, width, height):
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})

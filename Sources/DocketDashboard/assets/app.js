@@ -1414,14 +1414,17 @@
       node.hidden = !job.parents && !job.children;
       parentsPart.hidden = !job.parents;
       childrenPart.hidden = !job.children;
+      // Rows stay the same elements while their job's state does, so a link keeps the keyboard's
+      // focus across refreshes.
+      const sync = (tbody, jobs) => syncRows(tbody, jobs, (job) => job.id, (job) => job.queue + ' ' + job.state, row);
       if (parentList) {
-        parents.tbody.replaceChildren(...parentList.map(row));
         if (parentList.length === 0) emptyRow(parents.tbody, 3, 'None you may read.');
+        else sync(parents.tbody, parentList);
       }
       if (!page) return;
       next = page.next;
-      children.tbody.replaceChildren(...page.children.map(row));
       if (page.children.length === 0) emptyRow(children.tbody, 3, cursors.length > 1 ? 'No more children.' : 'None you may read.');
+      else sync(children.tbody, page.children);
       prev.disabled = cursors.length <= 1;
       nextButton.disabled = next == null;
       pager.hidden = cursors.length <= 1 && next == null;
