@@ -101,7 +101,7 @@ h1, .crumbs, .queue-link, .wrap, dialog { overflow-wrap: anywhere; }
 }
 .brand { font-weight: 700; font-size: 1.15rem; color: var(--text); text-decoration: none; letter-spacing: 0.02em; }
 .brand::before { content: "▣ "; color: var(--accent); }
-#nav { display: flex; gap: 4px; }
+#nav { display: flex; flex-wrap: wrap; gap: 4px; }
 #nav a {
   color: var(--muted);
   text-decoration: none;
@@ -156,7 +156,7 @@ details.panel > summary h2 { display: inline; }
 details.panel > summary::before { content: "▸ "; color: var(--muted); }
 details.panel[open] > summary::before { content: "▾ "; }
 details.panel[open] > summary { margin-bottom: 10px; }
-.columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 16px; }
+.columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(380px, 100%), 1fr)); gap: 16px; }
 .columns > .panel, .columns > div > .panel { margin-bottom: 16px; }
 /* Nothing to show beside the payload (no progress, error or result): the payload takes the row. */
 .job-side:not(:has(> .panel:not([hidden]))) { display: none; }
@@ -252,8 +252,15 @@ input[type="search"] { min-width: 220px; }
 .grid-table tr.empty td { color: var(--muted); text-align: center; padding: 20px; }
 .grid-table td.details { color: var(--muted); overflow-wrap: anywhere; }
 .clip { max-width: 420px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* A job's error or result takes what the other columns leave (at least 10em), clipped, so the
+   row's buttons stay in sight: at 420 px the dead jobs' table was wider than its panel at a
+   1280 px window, and Actions had to be scrolled to. */
+.grid-table td.clip.fill { max-width: 0; min-width: 10em; width: 100%; }
 /* A client's name wraps but keeps room for a few words; its lang and version take a line at most. */
 .grid-table td.name-cell { min-width: 10em; }
+/* A name is whatever the client sends: two lines at most (all of it on hovering), not a row as
+   tall as a 300-character name wrapped. */
+.clamp { display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2; line-clamp: 2; overflow: hidden; }
 .grid-table td.client-cell { max-width: 16em; }
 .error-text { color: var(--danger); }
 .row-actions { white-space: nowrap; }
@@ -267,7 +274,7 @@ progress { vertical-align: middle; width: 90px; }
 /* Tabs and pager */
 .tabs-row { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 8px; border-bottom: 1px solid var(--border); margin-bottom: 12px; }
 .tabs-row .actions { margin-left: auto; padding-bottom: 6px; }
-.tabs { display: flex; gap: 2px; overflow-x: auto; }
+.tabs { display: flex; gap: 2px; overflow-x: auto; min-width: 0; }
 .tab {
   font: inherit;
   background: none;
@@ -300,7 +307,9 @@ progress { vertical-align: middle; width: 90px; }
 .queue-layout aside .settings { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 10px 12px; }
 .queue-layout aside .settings .field-buttons { grid-column: 1 / -1; }
 .queue-layout aside .stats { grid-template-columns: 1fr 1fr; }
-@media (max-width: 1000px) { .queue-layout { grid-template-columns: 1fr; } }
+/* minmax(0, …): a plain 1fr is at least its content's width, and a wide jobs table then widened
+   the page past a phone's screen instead of scrolling in its panel. */
+@media (max-width: 1000px) { .queue-layout { grid-template-columns: minmax(0, 1fr); } }
 .stats { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px 16px; margin: 0; }
 .stat dt, .field-row dt { color: var(--muted); font-size: 0.82rem; }
 .stat dd { margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; }
@@ -389,9 +398,12 @@ dialog h2 { margin-top: 0; }
   .top { flex-wrap: wrap; height: auto; padding: 8px 12px; gap: 8px; }
   .server-info { margin-left: 0; }
   main { padding: 12px; }
-  .charts, .columns { grid-template-columns: 1fr; }
+  .charts, .columns { grid-template-columns: minmax(0, 1fr); }
+  input[type="search"] { min-width: 0; }
   #card-store { grid-column: auto; }
 }
+.panel h3 { font-size: 0.95rem; margin: 12px 0 4px; }
+.panel h3:first-child { margin-top: 0; }
 """#),
         "/dashboard/app.js": Asset(
             contentType: "text/javascript; charset=utf-8",
@@ -414,6 +426,8 @@ dialog h2 { margin-top: 0; }
   // Queues the overview lists a page (the server sends at most 1,024).
   const OVERVIEW_PAGE = 250;
   const LIVE_CAP = 500;
+  // Queue names the live view suggests for what is typed.
+  const LIVE_SUGGESTIONS = 20;
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   // ---------------------------------------------------------------- DOM helpers
@@ -768,7 +782,7 @@ dialog h2 { margin-top: 0; }
     const server = overview.server || {};
     const parts = ['docketd ' + (server.docket_version || '?')];
     if (overview.store) parts.push(overview.store);
-    if (server.uptime_ms != null) parts.push('up ' + fmtDuration(server.uptime_ms));
+    if (overview.uptime_ms != null) parts.push('up ' + fmtDuration(overview.uptime_ms));
     setText(serverInfo, parts.join(' · '));
   }
 
@@ -1457,8 +1471,8 @@ dialog h2 { margin-top: 0; }
         cells.push(h('td', null, timeNode(job.started_at)),
           h('td', null, bar, ' ', (job.progress || 0) + '%', job.progress_note ? h('span', { class: 'muted wrap' }, ' ' + truncate(job.progress_note, 60)) : null));
       }
-      if (state === 'completed') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip', title: job.result || '' }, truncate(job.result, 80)));
-      if (state === 'dead') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip error-text', title: job.last_error || '' }, truncate(job.last_error, 80)));
+      if (state === 'completed') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip fill', title: job.result || '' }, truncate(job.result, 80)));
+      if (state === 'dead') cells.push(h('td', null, timeNode(job.finished_at)), h('td', { class: 'mono clip fill error-text', title: job.last_error || '' }, truncate(job.last_error, 80)));
       cells.push(h('td', { class: 'wrap' }, job.group == null ? h('span', { class: 'muted' }, '—') : job.group), h('td', { class: 'num' }, fmtBytes(job.payload_bytes)));
       if (ADMIN) cells.push(h('td', { class: 'row-actions' }, jobActions(job, () => { loadPage(); refresh.now(); })));
       return h('tr', { testid: 'job-row', dataset: { id: job.id, state: job.state } }, cells);
@@ -1774,6 +1788,71 @@ dialog h2 { margin-top: 0; }
     return nodes;
   }
 
+  const CHILDREN_PAGE = 20;
+
+  // A job's flow: its parents (PARENTS, each with its state now) and its children a page at a
+  // time (CHILDREN with each child's document), each a link to its job's page. Hidden for a
+  // job with neither.
+  function flowPanel(turned) {
+    const parents = table(['Job', 'Queue', 'State'], { id: 'job-parents', testid: 'job-parents' });
+    const children = table(['Job', 'Queue', 'State'], { id: 'job-children', testid: 'job-children' });
+    let cursors = [null];
+    let next = null;
+    const turn = (step) => {
+      if (step > 0 && next != null) cursors.push(next);
+      if (step < 0 && cursors.length > 1) cursors.pop();
+      turned();
+    };
+    const prev = h('button', { type: 'button', class: 'btn', id: 'children-prev', testid: 'children-prev', onclick: () => turn(-1) }, '← Previous');
+    const nextButton = h('button', { type: 'button', class: 'btn', id: 'children-next', testid: 'children-next', onclick: () => turn(1) }, 'Next →');
+    const info = h('span', { class: 'muted', id: 'children-page-info', testid: 'children-page-info', 'aria-live': 'polite' });
+    const pager = h('div', { class: 'pager', id: 'children-pager', testid: 'children-pager' }, prev, info, nextButton);
+    const parentsPart = h('div', { id: 'job-parents-part' }, h('h3', null, 'Parents'),
+      h('p', { class: 'muted' }, 'The jobs it was enqueued after=: it waits until they have completed.'), h('div', { class: 'scroll' }, parents.node));
+    const childrenPart = h('div', { id: 'job-children-part' }, h('h3', null, 'Children'),
+      h('p', { class: 'muted' }, 'The jobs enqueued after= it, by id.'), h('div', { class: 'scroll' }, children.node), pager);
+    const node = section('Flow', parentsPart, childrenPart);
+    node.id = 'job-flow';
+    node.hidden = true;
+
+    function row(job) {
+      return h('tr', { testid: 'flow-row', dataset: { id: String(job.id), state: job.state } },
+        h('td', null, jobLink(job.id)), h('td', null, job.queue == null ? '—' : queueLink(job.queue)), h('td', null, stateBadge(job.state)));
+    }
+
+    function render(job, parentList, page) {
+      node.hidden = !job.parents && !job.children;
+      parentsPart.hidden = !job.parents;
+      childrenPart.hidden = !job.children;
+      // Rows stay the same elements while their job's state does, so a link keeps the keyboard's
+      // focus across refreshes.
+      const sync = (tbody, jobs) => syncRows(tbody, jobs, (job) => job.id, (job) => job.queue + ' ' + job.state, row);
+      if (parentList) {
+        if (parentList.length === 0) emptyRow(parents.tbody, 3, 'None you may read.');
+        else sync(parents.tbody, parentList);
+      }
+      if (!page) return;
+      next = page.next;
+      if (page.children.length === 0) emptyRow(children.tbody, 3, cursors.length > 1 ? 'No more children.' : 'None you may read.');
+      else sync(children.tbody, page.children);
+      prev.disabled = cursors.length <= 1;
+      nextButton.disabled = next == null;
+      pager.hidden = cursors.length <= 1 && next == null;
+      const first = (cursors.length - 1) * CHILDREN_PAGE;
+      // INSPECT lists the first 1,000 children, and says whether there are more.
+      const total = job.children_truncated ? 'more than ' + fmtInt(job.children.length) : fmtInt((job.children || []).length);
+      setText(info, 'Page ' + cursors.length + ' · children ' + (page.children.length ? fmtInt(first + 1) + '–' + fmtInt(first + page.children.length) : 'none') + ' of ' + total);
+      info.dataset.page = String(cursors.length);
+    }
+
+    function childrenPath(id) {
+      const after = cursors[cursors.length - 1];
+      return '/api/job/children?id=' + id + '&limit=' + CHILDREN_PAGE + (after != null ? '&after=' + after : '');
+    }
+
+    return { node, render, childrenPath };
+  }
+
   function jobView(root, idText) {
     const id = /^\d+$/.test(idText) ? idText : null;
     if (!id) {
@@ -1795,11 +1874,13 @@ dialog h2 { margin-top: 0; }
     const resultSection = section('Result', resultPre);
     const errorSection = section('Last error', errorPre);
     const progressSection = section('Progress', progressHost);
+    const flow = flowPanel(() => refresh.now());
     root.append(crumbs, h('div', { class: 'title-row' }, heading, badgeHost, actionsHost),
       section(null, fields),
       h('div', { class: 'columns' },
         section('Payload', payloadInfo, payloadPre),
         h('div', { class: 'job-side' }, progressSection, errorSection, resultSection)),
+      flow.node,
       section('Attempts', h('p', { class: 'muted' }, 'Every attempt that failed (the last 10 kept with the job), and the one running or that completed it.'),
         h('div', { class: 'scroll' }, attempts.node)),
       section('Events', h('p', { class: 'muted' }, 'What this server still remembers of the job (it remembers events while a dashboard is open).'),
@@ -1855,6 +1936,7 @@ dialog h2 { margin-top: 0; }
         resultPre.textContent = job.result == null ? '' : job.result;
         renderAttempts(job);
       }
+      flow.render(job, data.parents, data.children);
       if (!payloadShown) {
         payloadShown = true;
         const shown = presentPayload(data.payload);
@@ -1888,12 +1970,17 @@ dialog h2 { margin-top: 0; }
     }
 
     const refresh = poller(async () => {
+      let data;
       try {
-        return await api('/api/job?id=' + id);
+        data = await api('/api/job?id=' + id);
       } catch (error) {
         if (error.code === 'NOT_FOUND') return null;
         throw error;
       }
+      // The relatives' states change without this job's document changing: read on every tick.
+      if (data.job.parents) data.parents = await api('/api/job/parents?id=' + id);
+      if (data.job.children) data.children = await api(flow.childrenPath(id));
+      return data;
     }, (data) => {
       if (data) { render(data); return; }
       if (gone) return;
@@ -1909,7 +1996,11 @@ dialog h2 { margin-top: 0; }
 
   function liveView(root, queue) {
     const status = h('span', { id: 'live-status', testid: 'live-status', class: 'badge badge-muted', dataset: { state: 'connecting' } }, 'connecting');
-    const queueSelect = h('select', { id: 'live-queue', testid: 'live-queue', 'aria-label': 'Queue' }, h('option', { value: '' }, 'All queues'));
+    // A name typed, with the server's suggestions: with 10,000 queues a list of them all was the
+    // first 1,024 only (one /api/overview), and took seconds to build.
+    const queueInput = h('input', { type: 'search', id: 'live-queue', testid: 'live-queue', list: 'live-queue-names', 'aria-label': 'Queue',
+      placeholder: 'All queues', autocomplete: 'off', spellcheck: 'false', value: queue || '' });
+    const queueNames = h('datalist', { id: 'live-queue-names', testid: 'live-queue-names' });
     const filter = h('input', { type: 'search', id: 'live-filter', testid: 'live-filter', placeholder: 'Filter: event, id, error…', 'aria-label': 'Filter events' });
     const pauseButton = h('button', { type: 'button', class: 'btn', id: 'live-pause', testid: 'live-pause', 'aria-pressed': 'false' }, 'Pause');
     const clearButton = h('button', { type: 'button', class: 'btn', id: 'live-clear', testid: 'live-clear' }, 'Clear');
@@ -1917,23 +2008,28 @@ dialog h2 { margin-top: 0; }
     const events = table(['Time', 'Queue', ['Seq', 'num'], 'Event', 'Job', ['Attempt', 'num'], 'State', 'Details'], { id: 'live-events', testid: 'live-events' });
     root.append(h('div', { class: 'title-row' }, h('h1', { tabindex: '-1' }, 'Live events'), status),
       section(null,
-        h('div', { class: 'toolbar' }, h('div', { class: 'actions' }, h('label', null, 'Queue ', queueSelect), filter, pauseButton, clearButton), counter),
+        h('div', { class: 'toolbar' }, h('div', { class: 'actions' }, h('label', null, 'Queue ', queueInput), queueNames, filter, pauseButton, clearButton), counter),
         h('p', { class: 'muted' }, 'Newest first, the last ' + LIVE_CAP + ' shown. The stream opens with the most recent events the server remembers.'),
         h('div', { class: 'scroll' }, events.node)));
 
-    const names = new Set();
-    function addQueueOption(name) {
-      if (!name || names.has(name)) return;
-      names.add(name);
-      const option = h('option', { value: name }, name);
-      const after = Array.from(queueSelect.options).slice(1).find((o) => o.value > name);
-      queueSelect.insertBefore(option, after || null);
+    let suggested = 0;
+    let suggestTimer = null;
+    async function suggest() {
+      const asked = ++suggested;
+      const typed = queueInput.value.replace(/\s+/g, '');
+      try {
+        const page = await api('/api/overview?limit=' + LIVE_SUGGESTIONS + (typed ? '&filter=' + q(typed) : ''));
+        if (asked === suggested) queueNames.replaceChildren(...page.queues.map((qd) => h('option', { value: qd.queue })));
+      } catch (error) {
+        // Suggestions only help: the stream's own state says whether docketd answers.
+      }
     }
-    if (shared.overview) for (const qd of shared.overview.queues) addQueueOption(qd.queue);
-    addQueueOption(queue);
-    queueSelect.value = queue || '';
-    queueSelect.addEventListener('change', () => { location.hash = queueSelect.value ? '#/live/' + q(queueSelect.value) : '#/live'; });
-    if (location.hash.replace(/^#\/?/, '') !== '') api('/api/overview').then((o) => { noteOverview(o); o.queues.forEach((qd) => addQueueOption(qd.queue)); queueSelect.value = queue || ''; }).catch(() => {});
+    queueInput.addEventListener('input', () => { clearTimeout(suggestTimer); suggestTimer = setTimeout(suggest, 200); });
+    queueInput.addEventListener('change', () => {
+      const name = queueInput.value.trim();
+      location.hash = name ? '#/live/' + q(name) : '#/live';
+    });
+    suggest();
 
     // Events already taken, by queue, sequence, job, kind and time: a reconnect replays what the
     // server remembers, and those are skipped. Not by the highest sequence seen per queue: a
@@ -1993,7 +2089,6 @@ dialog h2 { margin-top: 0; }
     }
 
     function take(event) {
-      addQueueOption(event.queue);
       received.push(event.at);
       if (paused) {
         held.push(event);
@@ -2144,7 +2239,7 @@ dialog h2 { margin-top: 0; }
         return fmtInt(total) + ' connections' + (total > listed ? ' (the first ' + fmtInt(listed) + ' listed)' : '');
       },
       row: (c) => [
-        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell' }, c.name || '—'),
+        String(c.cid), h('td', { class: 'mono' }, c.ip + (c.port ? ':' + c.port : '')), h('td', { class: 'wrap name-cell', title: c.name || '' }, h('span', { class: 'clamp' }, c.name || '—')),
         clientCell([c.lang || '', c.version ? ' ' + c.version : ''].join('').trim()), fmtDuration(c.uptime_ms),
         h('td', { class: 'num' }, fmtInt(c.subscriptions)), h('td', { class: 'num' }, fmtInt(c.held_jobs)),
         c.waiting_for_job ? 'for a job' : '—', h('td', { class: 'num' }, fmtBytes(c.pending_bytes)),
@@ -2222,7 +2317,8 @@ dialog h2 { margin-top: 0; }
   window.addEventListener('hashchange', route);
   route();
   // The header's server line on pages other than the overview (which keeps it current).
-  if (location.hash.replace(/^#\/?/, '') !== '') api('/api/overview').then((overview) => { if (!shared.overview) noteOverview(overview); }).catch(() => {});
+  // For the header only: one queue's document, not the first 1,024 of them.
+  if (location.hash.replace(/^#\/?/, '') !== '') api('/api/overview?limit=1').then((overview) => { if (!shared.overview) noteOverview(overview); }).catch(() => {});
 })();
 """#),
         "/dashboard/favicon.svg": Asset(

@@ -123,6 +123,8 @@ extension Server {
             let everything = reader.permissions?.mayReadEveryQueue ?? true
             writer.add("server", json: everything ? statsDocument() : publicVarzDocument())
             writer.add("store", postgres == nil ? "lmdb" : "postgres")
+            // For the header of every viewer: the public document (a reader of some queues only) has no counters.
+            writer.add("uptime_ms", monotonicMilliseconds() - startedAt)
             writer.add("admin", mayChange(reader))
             addQueuePage(to: &writer, query, readableBy: reader.permissions)
             answer(json(200, writer.result))
@@ -141,6 +143,12 @@ extension Server {
         case "/api/job":
             guard let id = query["id"] else { return answer(missing("id")) }
             jobPage(id, principal, answer)
+        case "/api/job/parents":
+            guard let id = query["id"] else { return answer(missing("id")) }
+            detached(.parents, id, principal, answer)
+        case "/api/job/children":
+            guard let id = query["id"] else { return answer(missing("id")) }
+            childrenPage(id, query, principal, answer)
         case "/api/routes":
             detached(.routes, "", principal, answer)
         case "/api/schedules":
@@ -174,7 +182,8 @@ extension Server {
 
     /// The dashboard API's paths that read (GET, HEAD) and those that change (POST).
     static let dashboardReads: Set<String> = [
-        "/api/overview", "/api/series", "/api/queue", "/api/jobs", "/api/job", "/api/routes", "/api/schedules",
+        "/api/overview", "/api/series", "/api/queue", "/api/jobs", "/api/job", "/api/job/parents", "/api/job/children",
+        "/api/routes", "/api/schedules",
         "/api/connections", "/api/events",
     ]
     static let dashboardChanges: Set<String> = [
@@ -182,30 +191,15 @@ extension Server {
         "/api/job/retry", "/api/job/delete", "/api/job/promote",
     ]
 
-    /// The most queues one `/api/overview` answer lists, and how many when `limit=` is absent or
-    /// 0 (`/connz`'s page): with 9,000 queues, all of them made 5.6 MB, built in 0.44 s on the
-    /// loop that serves every client.
-    static let overviewPage = 1024
-
     /// `/api/overview`'s queues: `summary` adds up every queue the reader may read (the cards);
     /// `queues` is one page of them by name, `offset=` and `limit=` as `/connz` reads them (at most
-    /// `overviewPage`), of those whose name contains `filter=` (ignoring case); `total` counts
+    /// `queuesPage`), of those whose name contains `filter=` (ignoring case); `total` counts
     /// those.
     private func addQueuePage(to writer: inout JSONObjectWriter, _ query: [String: String], readableBy permissions: Permissions?) {
         let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
-        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.overviewPage, Self.overviewPage)
+        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.queuesPage, Self.queuesPage)
         let needle = (query["filter"] ?? "").lowercased()
-        let readable = { (name: String) in permissions.map { $0.may(.read, queue: Array(name.utf8)) } ?? true }
-        // Names, glances, and how to make the document of each (made for the page only).
-        var entries: [(name: String, glance: QueueGlance, document: () -> String)]
-        if let postgres {
-            // The monitoring port cannot wait for the database: the queues as last read.
-            entries = postgres.snapshot.queues.filter { readable($0.name) }.map { queue in (queue.name, queue.glance, { queue.document }) }
-        } else {
-            entries = engine.queueList.filter { readable($0.name) }.map { queue in
-                (queue.name, engine.queueGlance(queue), { [unowned self] in engine.queueDocument(queue) })
-            }
-        }
+        var entries = readableQueues(permissions).map { (name: $0.name, glance: $0.glance(), document: $0.document) }
         var summary = JSONObjectWriter()
         summary.add("queues", entries.count)
         summary.add("paused", entries.count(where: { $0.glance.paused }))
@@ -245,6 +239,55 @@ extension Server {
                     answer(json(200, writer.result))
                 }
             }
+        }
+    }
+
+    /// The most children one `/api/job/children` answer shows, and how many when `limit=` is
+    /// absent: each comes as its whole INSPECT document (an error and a result may each be as
+    /// large as a payload), as a LIST page's jobs do.
+    static let childrenPage = 100
+
+    /// A page of a job's children (CHILDREN's `after=` and `limit=`), each as INSPECT shows it,
+    /// or `{"id":…,"state":"deleted"}` for one gone between the two: `{"id":…,"children":[…],"next":…}`.
+    /// The page stops at the reply budget (the first child always shows), as LIST's does: 100
+    /// children that each completed with a 1 MiB result would otherwise make 100 MiB.
+    private func childrenPage(_ idText: String, _ query: [String: String], _ principal: Principal?, _ answer: @escaping Answer) {
+        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.childrenPage, Self.childrenPage)
+        let arguments = idText + (query["after"].map { " after=\($0)" } ?? "") + " limit=\(limit)"
+        performDetached(.children, arguments, principal: principal) { [unowned self] reply in
+            guard case .document(let page) = reply else { return answer(self.answer(reply)) }
+            guard let (ids, next) = ChildrenPage.parse(page) else {
+                return answer(failure(JobError(.badOption, "the children's page could not be read"), status: 500))
+            }
+            var documents: [String] = []
+            var bytes = 0
+            func finish(next: UInt64?) {
+                var writer = JSONObjectWriter()
+                writer.add("id", json: UInt64(idText).map { String($0) } ?? "null")
+                writer.add("children", json: "[" + documents.joined(separator: ",") + "]")
+                writer.add("next", json: next.map { String($0) } ?? "null")
+                answer(json(200, writer.result))
+            }
+            func inspectNext() {
+                guard documents.count < ids.count else { return finish(next: next) }
+                let child = ids[documents.count]
+                performDetached(.inspect, String(child), principal: principal) { [unowned self] reply in
+                    let document: String
+                    switch reply {
+                    case .document(let text): document = text
+                    case .gone: document = #"{"id":\#(child),"state":"deleted"}"#
+                    case .error(let error) where error.code == .notFound: document = #"{"id":\#(child),"state":"deleted"}"#
+                    default: return answer(self.answer(reply))
+                    }
+                    if !documents.isEmpty && bytes + document.utf8.count > config.replyBudget.bytes {
+                        return finish(next: ids[documents.count - 1])
+                    }
+                    documents.append(document)
+                    bytes += document.utf8.count + 1
+                    inspectNext()
+                }
+            }
+            inspectNext()
         }
     }
 

@@ -29,11 +29,11 @@ extension Server {
                 "/subsz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? subscriptionsDocument(query) : nil }),
                 "/subscriptionsz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? subscriptionsDocument(query) : nil }),
                 "/routez": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? routezDocument() : nil }),
-                "/queues": (json, { [unowned self] reader, _ in
+                "/queues": (json, { [unowned self] reader, query throws(MonitoringServer.BadQuery) in
                     switch reader {
-                    case .everyone: return queuesDocument()
+                    case .everyone: return try queuesPage(QueuesQuery(query), readableBy: nil)
                     case .anonymous: return nil
-                    case .user(let principal): return queuesDocument(readableBy: principal.permissions)
+                    case .user(let principal): return try queuesPage(QueuesQuery(query), readableBy: principal.permissions)
                     }
                 }),
                 "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? metricsText() : nil }),
@@ -178,6 +178,53 @@ extension Server {
         let fields = buffer[..<count].split(separator: 0x20)
         guard fields.count > 1, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// The most queues one `/queues` (or `/api/overview`) answer lists, and how many when `limit=`
+    /// is absent: with 9,000 queues, all of them made 5.6 MB, built in 0.44 s on the loop that
+    /// serves every client.
+    static let queuesPage = 1024
+
+    /// What a `/queues` query asks for: the queues whose names sort after `after=` (by bytes; none:
+    /// from the first), at most `limit=` of them (1 to `queuesPage`; none: `queuesPage`). The last
+    /// name of a full page is the next page's `after=`: a name cursor, which a queue made or
+    /// deleted between two pages does not shift as an offset would.
+    struct QueuesQuery {
+        var after: [UInt8] = []
+        var limit = Server.queuesPage
+
+        init(_ query: [String: String]) throws(MonitoringServer.BadQuery) {
+            after = Array((query["after"] ?? "").utf8)
+            if let text = query["limit"], !text.isEmpty {
+                guard let limit = Int(text), (1...Server.queuesPage).contains(limit) else {
+                    throw .init(message: "invalid limit: \(text) (1 to \(Server.queuesPage))")
+                }
+                self.limit = limit
+            }
+        }
+    }
+
+    /// `/queues`: one page of the queues the reader may read, by name, as a JSON array (each as
+    /// QUEUE shows it). nil permissions: every queue.
+    func queuesPage(_ query: QueuesQuery, readableBy permissions: Permissions?) -> String {
+        let page = readableQueues(permissions)
+            .filter { query.after.lexicographicallyPrecedes($0.name.utf8) }
+            .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            .prefix(query.limit)
+        return "[" + page.map { $0.document() }.joined(separator: ",") + "]"
+    }
+
+    /// The queues the reader may read, in no order, each with how to make its document (made for
+    /// the page shown only). With jobs in PostgreSQL, the queues as last read: the monitoring
+    /// port cannot wait for the database.
+    func readableQueues(_ permissions: Permissions?) -> [(name: String, glance: () -> QueueGlance, document: () -> String)] {
+        let readable = { (name: String) in permissions.map { $0.may(.read, queue: Array(name.utf8)) } ?? true }
+        if let postgres {
+            return postgres.snapshot.queues.filter { readable($0.name) }.map { queue in (queue.name, { queue.glance }, { queue.document }) }
+        }
+        return engine.queueList.filter { readable($0.name) }.map { queue in
+            (queue.name, { [unowned self] in engine.queueGlance(queue) }, { [unowned self] in engine.queueDocument(queue) })
+        }
     }
 
     /// The most `/connz` entries in one answer unless `limit=` says otherwise (nats-server's).

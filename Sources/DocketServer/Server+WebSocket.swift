@@ -183,7 +183,10 @@ extension Server {
                         session.inflatedInMessage += try inflater.decompress(
                             bytes, endOfMessage: endsMessage, limit: limit - session.inflatedInMessage) { input.append($0) }
                     } catch {
-                        throw WebSocketFailure(error.isOverLimit ? WebSocketCloseStatus.messageTooBig : WebSocketCloseStatus.invalidPayload, error.description)
+                        guard error.isOverLimit else { throw WebSocketFailure(WebSocketCloseStatus.invalidPayload, error.description) }
+                        // The inflater was given what is left of the message's bound: its own text
+                        // names that remainder, which a client cannot act on.
+                        throw WebSocketFailure(WebSocketCloseStatus.messageTooBig, inflatedPastReason(limit))
                     }
                     if endsMessage {
                         session.inflatedInMessage = 0
@@ -199,6 +202,12 @@ extension Server {
         let appended = input.readableCount - before
         stats.bytesIn += appended
         return afterFrames(connection, session, decodedInPlace: 0, appended: appended)
+    }
+
+    /// Why a compressed message was refused, for the close frame (at most 123 bytes): the bound
+    /// and the flags it comes from.
+    private func inflatedPastReason(_ limit: Int) -> String {
+        "a message inflates past \(limit) bytes (--max-payload \(limits.maxPayload) + --max-control-line \(limits.maxControlLine) + 2 CRLFs)"
     }
 
     private func failWebSocket(_ connection: Connection, _ session: WebSocketSession, _ failure: WebSocketFailure) -> TransportResult {

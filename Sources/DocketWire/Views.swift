@@ -366,4 +366,16 @@ public enum ChildrenPage {
         writer.add("next", json: cursor.map { String($0) } ?? "null")
         return writer.result
     }
+
+    /// The ids and the cursor of a page `json` wrote (the dashboard follows a page with each
+    /// child's document); nil for text it did not write.
+    public static func parse(_ text: String) -> (children: [UInt64], next: UInt64?)? {
+        guard let open = text.firstRange(of: #""children":["#), let close = text[open.upperBound...].firstIndex(of: "]"),
+            let nextKey = text[close...].firstRange(of: #""next":"#)
+        else { return nil }
+        let list = text[open.upperBound..<close]
+        let children = list.isEmpty ? [] : list.split(separator: ",").compactMap { UInt64($0) }
+        let next = UInt64(text[nextKey.upperBound...].prefix { $0.isNumber })
+        return (children, next)
+    }
 }

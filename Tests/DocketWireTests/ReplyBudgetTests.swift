@@ -45,3 +45,22 @@ import Testing
         #expect(occurrences("\"truncated\":true", in: ParentView.array(parents, budget: ReplyBudget(bytes: 1))) == 3)
     }
 }
+
+/// The dashboard reads CHILDREN's page back to follow each child with its document.
+@Suite struct ChildrenPageTests {
+    @Test(arguments: [
+        ([], nil),
+        ([7], nil),
+        ([7, 8, UInt64.max], UInt64.max),
+    ] as [([UInt64], UInt64?)])
+    func aPageReadsBackAsWritten(children: [UInt64], next: UInt64?) throws {
+        let text = ChildrenPage.json(parent: 3, children: children, next: next, budget: ReplyBudget(bytes: 1 << 20))
+        let read = try #require(ChildrenPage.parse(text))
+        #expect(read.children == children && read.next == next)
+    }
+
+    @Test func textItDidNotWriteIsNotAPage() {
+        #expect(ChildrenPage.parse("[]") == nil)
+        #expect(ChildrenPage.parse(#"{"id":3}"#) == nil)
+    }
+}

@@ -70,6 +70,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from docketd_client import Client  # noqa: E402
@@ -498,8 +499,8 @@ def test_retry_a_dead_job_and_watch_it_complete_live(world):
     # The live view, narrowed to the queue with its selector; then the worker takes the job.
     go(d, s, "#/live")
     wait(d, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the event stream open")
-    wait(d, lambda d: "reports" in [o.get_attribute("value") for o in css(d, "#live-queue option")], "reports offered as a filter")
-    Select(d.find_element(By.ID, "live-queue")).select_by_value("reports")
+    wait(d, lambda d: "reports" in [o.get_attribute("value") for o in css(d, "#live-queue-names option")], "reports offered as a filter")
+    one(d, "#live-queue").send_keys("reports" + Keys.ENTER)
     wait(d, lambda d: d.current_url.endswith("#/live/reports"), "the filtered live view")
     wait(d, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "the filtered stream open")
     wait(d, lambda d: css(d, f'tr[data-testid="event-row"][data-event="retried"][data-id="{world.dead_id}"]'), "the retried event")
@@ -769,6 +770,8 @@ docket { permissions { viewer: { read: mail } } }
         driver.get(f"http://viewer:look@127.0.0.1:{server.http}/#/queue/mail/dead")
         wait(driver, lambda d: job_ids(d) == [1], "the dead job listed")
         assert one(driver, "#readonly-badge").is_displayed()
+        # The header's uptime: /varz's public document, all such a reader gets, has no counters.
+        wait(driver, lambda d: re.search(r"up \d", one(d, "#server-info").text), "the uptime in the header")
         driver.execute_script("location.hash = '#/job/1'")
         one(driver, '#job-state [data-state="dead"]')
         assert _messages(driver) == [] and page_errors(driver) == []
@@ -1131,6 +1134,153 @@ def test_schedule_ticks_say_which_time_zone_they_are_shown_in():
         shown = tick.astimezone(zoneinfo.ZoneInfo("Europe/Berlin")).strftime("%H:%M:%S")
         wait(driver, lambda d: shown in row.text, f"the next tick at {shown} Berlin time in '{row.text}'")
         assert "Europe/Berlin" in one(driver, "#view section p.muted").text
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def flow_rows(driver, table):
+    return [(int(r.get_attribute("data-id")), r.get_attribute("data-state")) for r in css(driver, f'#{table} tr[data-testid="flow-row"]')]
+
+
+def test_a_job_page_shows_its_flow_parents_and_children_paged_with_their_states(world):
+    """The job page did not show a flow at all: INSPECT's parents and children were nowhere.
+    Now a Flow panel lists the parents (with their states now) and the children 20 a page, each
+    a link to its own page; the back button comes back."""
+    d, s, c = world.driver, world.server, world.client
+    root = c.enqueue("flow-root", b"r").id
+    other = c.enqueue("flow-root", b"o").id
+    kids = enqueue_many(s.port, f"flow-kids after={root},{other}", [b"k"] * 45)
+    # One child deleted: it is no longer a child (CHILDREN lists the ones that exist).
+    c.delete(kids[44])
+    go(d, s, f"#/job/{root}")
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[:20]], "the first 20 children, blocked")
+    assert not one(d, "#job-flow").get_attribute("hidden") and not one(d, "#job-parents-part").is_displayed()
+    info = one(d, "#children-page-info")
+    assert "1–20 of 44" in info.text and one(d, "#children-prev").get_attribute("disabled")
+    one(d, "#children-next").click()
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[20:40]], "the second page")
+    one(d, "#children-next").click()
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[40:44]], "the last page")
+    assert one(d, "#children-next").get_attribute("disabled")
+    one(d, "#children-prev").click()
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[20:40]], "back to the second page")
+    # The root completes: its children's states follow on the page, without a reload.
+    job = c.reserve("flow-root", timeout=0)
+    assert job.id == root
+    c.ack(root)
+    wait(d, lambda d: flow_rows(d, "job-children")[:1] == [(kids[20], "blocked")] and "completed" in one(d, "#job-state").text,
+         "the root completed")
+    # A child's page: both parents, each with its state, each a link.
+    link = one(d, f'#job-children tr[data-id="{kids[20]}"] a.job-link')
+    link.click()
+    wait(d, lambda d: one(d, "#job-id").text == f"#{kids[20]}", "the child's page")
+    wait(d, lambda d: flow_rows(d, "job-parents") == [(root, "completed"), (other, "waiting")], "the parents and their states")
+    assert not one(d, "#job-children-part").is_displayed()
+    one(d, f'#job-parents tr[data-id="{other}"] a.job-link').click()
+    wait(d, lambda d: one(d, "#job-id").text == f"#{other}", "the other parent's page")
+    d.back()
+    wait(d, lambda d: one(d, "#job-id").text == f"#{kids[20]}", "back on the child's page")
+    # A job outside any flow has no Flow panel.
+    go(d, s, f"#/job/{world.binary_id}")
+    wait(d, lambda d: one(d, "#job-id").text == f"#{world.binary_id}" and css(d, '#job-fields [data-field="id"]'), "a job with no flow")
+    assert not one(d, "#job-flow").is_displayed()
+    assert page_errors(d) == []
+
+
+def test_a_flow_link_keeps_the_keyboards_focus_across_refreshes(world):
+    """The Flow panel drew its rows anew on every refresh (every 2 s), so a keyboard user who
+    had tabbed to a child's link lost the focus to the page's body before pressing Enter."""
+    d, s, c = world.driver, world.server, world.client
+    root = c.enqueue("focus-root", b"r").id
+    kids = enqueue_many(s.port, f"focus-kids after={root}", [b"k"] * 3)
+    go(d, s, f"#/job/{root}")
+    link = one(d, f'#job-children tr[data-id="{kids[1]}"] a.job-link')
+    d.execute_script("arguments[0].focus()", link)
+    for _ in range(2):  # two refreshes after the focus, each drawn
+        shown = one(d, "#updated").text
+        wait(d, lambda d: one(d, "#updated").text != shown, "a refresh")
+    focused = d.execute_script("const e = document.activeElement; return e.closest('tr') && e.closest('tr').dataset.id")
+    assert focused == str(kids[1]), f"the focus went to {d.execute_script('return document.activeElement.tagName')}"
+    d.switch_to.active_element.send_keys(Keys.ENTER)
+    wait(d, lambda d: one(d, "#job-id").text == f"#{kids[1]}", "the child's page, opened from the keyboard")
+
+
+def _viewport(driver, width, height):
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def test_rows_keep_their_buttons_in_sight_and_long_names_to_two_lines(world):
+    """At 1280x800 a dead job's error (clipped at 420 px) made the jobs table wider than its
+    panel, so its Retry and Delete had to be scrolled to; a client named at length (300
+    characters without a blank) made a connections row nine lines tall."""
+    d, s, c = world.driver, world.server, world.client
+    c.enqueue("layout-dead", b"x", attempts=1)
+    c.fail(c.reserve("layout-dead", timeout=0).id, "upstream refused the request: " + "timeout " * 40, retry=False)
+    go(d, s, "#/queue/layout-dead/dead")
+    wait(d, lambda d: len(job_ids(d)) == 1, "the dead job")
+    table, host = d.execute_script("const t = document.getElementById('jobs'); return [t.offsetWidth, t.parentElement.clientWidth]")
+    assert table <= host, f"the jobs table is {table} px wide in {host} px"
+    button, right = d.execute_script(
+        "const b = document.querySelector('#jobs [data-testid=\"job-row\"] .row-actions .btn:last-child').getBoundingClientRect();"
+        "return [b.right, document.getElementById('jobs').parentElement.getBoundingClientRect().right]")
+    assert button <= right, "the row's last button is out of sight"
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    try:
+        sock.makefile("rb").readline()  # INFO
+        name = "N" * 300
+        sock.sendall(b"CONNECT " + json.dumps({"verbose": False, "name": name}).encode() + b"\r\nPING\r\n")
+        go(d, s, "#/connections")
+        row = wait(d, lambda d: next((r for r in css(d, 'tr[data-testid="connection-row"]') if "NNNN" in r.text), None), "the long-named client")
+        height, line = d.execute_script(
+            "const r = arguments[0]; return [r.getBoundingClientRect().height, parseFloat(getComputedStyle(r).lineHeight) || 20]", row)
+        assert height < 4 * line, f"the row is {height} px tall"
+        assert row.find_elements(By.TAG_NAME, "td")[2].get_attribute("title") == name
+    finally:
+        sock.close()
+
+
+def test_every_page_fits_a_phone_wide_window(world):
+    """At 390x844 (a phone) the five links of the header, a queue page's jobs table (a grid
+    column of 1fr is at least as wide as its content) and the job page's columns (at least
+    380 px) made every page wider than the window, so the whole page scrolled sideways. Tables
+    may scroll inside their panels; the page itself may not."""
+    d, s = world.driver, world.server
+    pages = ["#/", "#/queue/reports/dead", "#/queue/emails", f"#/job/{world.dead_id}", "#/live", "#/routes", "#/schedules", "#/connections"]
+    _viewport(d, 390, 844)
+    try:
+        for page in pages:
+            go(d, s, page)
+            one(d, "#view h1")
+            time.sleep(0.5)  # the page's first answers drawn
+            scroll_width, window_width = fits_the_window(d)
+            assert scroll_width <= window_width, f"{page} is {scroll_width} px wide in a {window_width} px window"
+    finally:
+        _viewport(d, WIDTH, HEIGHT)
+
+
+def test_the_live_view_finds_any_of_thousands_of_queues_by_name():
+    """The live view's queue list was one /api/overview: the first 1,024 queues, so with more a
+    queue past them could not be chosen, and 10,000 queues took seconds to list. Now a name is
+    typed, and the server suggests the queues whose names contain it."""
+    server = Docketd()
+    driver = None
+    try:
+        make_queues(server, [f"many-{n:04}" for n in range(1100)])
+        driver = _browser()
+        driver.get(server.url + "/#/live")
+        box = one(driver, "#live-queue")
+        wait(driver, lambda d: len(css(d, "#live-queue-names option")) == 20, "the first suggestions, 20")
+        box.send_keys("many-109")
+        wait(driver, lambda d: [o.get_attribute("value") for o in css(d, "#live-queue-names option")] == [f"many-{n}" for n in range(1090, 1100)],
+             "the ten queues past the first 1,024 that the name matches")
+        box.send_keys("9" + Keys.ENTER)
+        wait(driver, lambda d: d.current_url.endswith("#/live/many-1099"), "the live view of many-1099")
+        wait(driver, lambda d: one(d, "#live-status").get_attribute("data-state") == "open", "its event stream open")
+        assert one(driver, "#live-queue").get_attribute("value") == "many-1099"
+        assert page_errors(driver) == []
     finally:
         if driver:
             driver.quit()

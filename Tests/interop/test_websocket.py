@@ -181,11 +181,16 @@ def _read_frame(sock: socket.socket):
 
 def _close_status(sock: socket.socket) -> int:
     """The status of the server's close frame (frames before it skipped); closes the socket."""
+    return _close_frame(sock)[0]
+
+
+def _close_frame(sock: socket.socket):
+    """The status and reason of the server's close frame (frames before it skipped); closes the socket."""
     while True:
         opcode, payload = _read_frame(sock)
         if opcode == 0x8:
             sock.close()
-            return struct.unpack(">H", payload[:2])[0]
+            return struct.unpack(">H", payload[:2])[0], payload[2:].decode()
 
 
 @pytest.mark.docketd_only(reason="nats-server 2.9 drops the connection without a close frame")
@@ -212,6 +217,28 @@ def test_a_compressed_message_that_inflates_past_the_bound_is_closed_with_1009(w
     assert len(bomb) < 2048
     sock.sendall(bytes([0xC2, 0x80 | 126]) + struct.pack(">H", len(bomb)) + b"\0\0\0\0" + bomb)
     assert _close_status(sock) == 1009
+
+
+@pytest.mark.docketd_only(reason="the frame bound is max_payload plus the control line")
+def test_a_bomb_in_a_later_fragment_is_closed_naming_the_configured_bound_and_its_flags(ws_server):
+    import zlib
+
+    # The bound is --max-payload 1024 + --max-control-line 4096 + 2 CRLFs: 5124 bytes. The first
+    # fragment inflates to 3000 of them, so only 2124 are left for the second: the reason must
+    # still name 5124, and the flags a client's operator can change.
+    _, ws_url = ws_server("no_tls: true\ncompression: true", extra="max_payload: 1024\n")
+    sock, _ = _raw_upgrade(ws_url, b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    _read_frame(sock)
+    compressor = zlib.compressobj(wbits=-15)
+    first = compressor.compress(b"a" * 3000) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    rest = compressor.compress(b"a" * (1 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    rest = rest[:-4]  # permessage-deflate leaves off the message's last sync flush tail
+    assert len(first) < 126 and len(rest) < 65536
+    sock.sendall(bytes([0x42, 0x80 | len(first)]) + b"\0\0\0\0" + first  # RSV1, binary, not FIN
+                 + bytes([0x80, 0x80 | 126]) + struct.pack(">H", len(rest)) + b"\0\0\0\0" + rest)  # FIN continuation
+    status, reason = _close_frame(sock)
+    assert status == 1009
+    assert "5124 bytes" in reason and "--max-payload 1024" in reason and "--max-control-line 4096" in reason, reason
 
 
 @pytest.mark.docketd_only(reason="the frame bound is max_payload plus the control line")

@@ -331,3 +331,30 @@ def test_the_dashboard_keeps_the_start_of_long_errors_and_notes():
         assert job["job"]["last_error"] == reason.decode()
     finally:
         server.stop()
+
+
+def test_a_page_of_children_stops_at_the_reply_budget():
+    """/api/job/children gives each child's whole INSPECT document, whose result and error may
+    each be as large as a payload: a page of 100 made one answer of 100 payloads. The page stops
+    at --max-payload's worth (the first child always shows), and its next goes on from there."""
+    s = Docketd("--max-payload", "4096")
+    try:
+        conn = Conn(s.port)
+        parent = int(conn.call("ENQ flows 1", b"p")[0].split()[1])
+        kids = [int(conn.call(f"ENQ kids after={parent} 1", b"k")[0].split()[1]) for _ in range(3)]
+        assert conn.call("RESERVE flows timeout=0")[0].startswith(f"JOB {parent} ")
+        assert conn.call(f"ACK {parent}")[0] == "+OK"
+        for kid in kids:
+            assert conn.call("RESERVE kids timeout=0")[0].startswith(f"JOB {kid} ")
+            assert conn.call(f"ACK {kid} 3000", b"r" * 3000)[0] == "+OK"
+        shown, after = [], None
+        for _ in range(len(kids)):
+            status, page = request(s, f"/api/job/children?id={parent}" + (f"&after={after}" if after else ""))
+            assert status == 200 and len(page["children"]) == 1, (status, len(json.dumps(page)))
+            shown += [(c["id"], c["state"]) for c in page["children"]]
+            after = page["next"]
+            if after is None:
+                break
+        assert shown == [(kid, "completed") for kid in kids]
+    finally:
+        s.stop()

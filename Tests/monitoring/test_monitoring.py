@@ -452,3 +452,38 @@ def test_varz_has_the_fields_nats_top_and_exporters_read(server):
     finally:
         nats.terminate()
         nats.wait(5)
+
+
+def test_queues_comes_a_page_at_a_time_with_a_name_cursor(server):
+    """/queues listed every queue in one document: with 100,000 queues, tens of megabytes built on
+    the loop that serves every client. It answers at most 1,024 (or limit=) by name, those after
+    after=; a page that is full may have a next one, asked for with its last name."""
+    names = [f"q-{n:05}" for n in range(1030)]
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    reader = sock.makefile("rb")
+    reader.readline()
+    sock.sendall(b'CONNECT {"verbose":false}\r\n' + b"".join(f"ENQ {name} 1\r\nx\r\n".encode() for name in reversed(names)))
+    assert all(reader.readline().startswith(b"+OK") for _ in names)
+    sock.close()
+
+    first = json.loads(server.get("/queues")[2])
+    assert [q["queue"] for q in first] == names[:1024]
+    rest = json.loads(server.get("/queues?after=" + first[-1]["queue"])[2])
+    assert [q["queue"] for q in rest] == names[1024:]
+    # Small pages, walked to the end: every queue once, in order.
+    seen, after = [], ""
+    while True:
+        page = json.loads(server.get(f"/queues?limit=300&after={after}")[2])
+        assert len(page) <= 300
+        seen += [q["queue"] for q in page]
+        if len(page) < 300:
+            break
+        after = page[-1]["queue"]
+    assert seen == names
+    # A cursor need not be a queue's name: the queues that sort after it.
+    assert [q["queue"] for q in json.loads(server.get("/queues?after=q-01025x&limit=2")[2])] == ["q-01026", "q-01027"]
+    for bad in ("0", "1025", "-1", "ten"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            server.get("/queues?limit=" + bad)
+        assert refused.value.code == 400
+        assert "limit" in refused.value.read().decode()
