@@ -11,6 +11,7 @@ Exit status 1 on the first round that breaks a promise (its data directory is ke
 """
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -29,6 +30,8 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true",
                         help="keep the jobs in a new database of DOCKET_TEST_POSTGRES (scripts/with-postgres.sh sets it)")
     args = parser.parse_args()
+    # A `timeout` around the run ends it with SIGTERM: docketd is then killed too, not left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     store_url = None
     if args.postgres:
         postgres = Postgres(os.environ["DOCKET_TEST_POSTGRES"])

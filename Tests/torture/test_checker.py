@@ -99,3 +99,11 @@ def test_a_setting_lost_is_reported_and_one_whose_answer_never_came_may_be_eithe
     assert any("paused is True" in p for p in checker.queues([queue_doc(4, paused=True)],
                                                              Facts(told + [entry("RESUME q0\r\n", "+OK", 3.0)])))
     assert any("totals do not add up" in p for p in checker.queues([dict(queue_doc(4), totals={"enqueued": 1, "removed": 0, "deleted": 0})], Facts(told)))
+
+
+def test_a_child_under_on_parent_dead_run_may_run_once_its_parent_died():
+    entries = [entry("BATCH 2\r\nENQ flow 1\r\np\r\nENQ flow after=#1 on_parent_dead=run 1\r\nc\r\n", "+OK 5 6", 1.0),
+               entry("RESERVE flow\r\n", "JOB 5 flow 1 lease=1 delivery=8 1\np", 2.0),
+               entry("FAIL 5 attempt=1 retry=no\r\n", "+OK dead", 2.5),
+               entry("RESERVE flow\r\n", "JOB 6 flow 1 lease=1 delivery=9 1\nc", 3.0)]
+    assert judged(entries, [("dead", job(5, "flow", 1)), ("waiting", job(6, "flow", 1))]) == []
