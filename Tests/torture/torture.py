@@ -30,7 +30,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "parity"))
-from parity import Client, Postgres  # noqa: E402
+from parity import Client  # noqa: E402
 
 # A start replays the log (or reconnects to the database): seconds at this size of data, so a
 # bound ten times that still tells a hang from a slow machine.
@@ -44,10 +44,16 @@ SCHEDULE_QUEUE = "ticks"
 SCHEDULE_NAME = "tick"
 SCHEDULE_EVERY_MS = 1000
 ALL_QUEUES = WORK_QUEUES + [FLOW_QUEUE, ROUTED_QUEUE, SCHEDULE_QUEUE]
-STATES = ["waiting", "delayed", "blocked", "active", "completed", "dead"]
 # Retention would remove finished jobs, and then an ENQ answered +OK could not be told from a
 # lost one: the histories are kept whole for the length of a run.
 SERVER_FLAGS = ["--keep-completed", "1000000", "--keep-dead", "1000000"]
+# The pause of a producer after each answer: at most a few hundred ENQs a second each (as fast
+# as a durable store answers them). Under --sync none the producers would otherwise outrun the
+# workers a hundredfold, and the checks' listings grow with every job kept.
+PACE_S = 0.003
+# What a worker's ACK, FAIL, PROGRESS or TOUCH may hear besides +OK: its lease ran out and the
+# job went to another worker, or, on its last attempt, died, and the janitor deleted it.
+LOST_JOB = ("-ERR 'NOT_HELD", "-ERR 'NOT_FOUND")
 
 
 class Server:
@@ -114,11 +120,12 @@ class Server:
 
 
 class Violation(AssertionError):
-    pass
+    """A promise broken (or docketd not starting, or not answering): fails the run."""
 
 
 class Dead(Exception):
-    """The connection ended (docketd was killed): the request's outcome is unknown."""
+    """The connection ended (docketd was killed, or a worker dropped it on purpose): the
+    request's outcome is unknown."""
 
 
 class Entry:
@@ -183,15 +190,6 @@ def enq(queue: str, payload: str, options: list[str]) -> str:
     return "ENQ %s %s%d\r\n%s\r\n" % (queue, "".join(o + " " for o in options), len(payload), payload)
 
 
-# The pause of a producer after each answer: at most a few hundred ENQs a second each (as fast
-# as a durable store answers them). Under --sync none the producers would otherwise outrun the
-# workers a hundredfold, and the checks' listings grow with every job kept.
-PACE_S = 0.003
-# What a worker's ACK, FAIL, PROGRESS or TOUCH may hear besides +OK: its lease ran out and the
-# job went to another worker, or, on its last attempt, died, and the janitor deleted it.
-LOST_JOB = ("-ERR 'NOT_HELD", "-ERR 'NOT_FOUND")
-
-
 class Load:
     """One round's clients. Each actor is a thread with its own generator drawn from the seed."""
 
@@ -199,7 +197,6 @@ class Load:
         self.server, self.history, self.round, self.stop = server, history, round_, stop
         self.rng = random.Random("%d/%d" % (seed, round_))
         self.errors: list[BaseException] = []
-        self.serial = 0
 
     def conn(self, actor: str) -> Conn:
         return Conn(self.server.port, self.history, self.round, actor)
@@ -249,6 +246,8 @@ class Load:
                        "backoff=fixed:%dms" % rng.choice([50, 200]), "lease=%s" % rng.choice(["500ms", "2s", "5s"])]
             if rng.random() < 0.2:
                 options.append("delay=%dms" % rng.randint(100, 1500))
+            if rng.random() < 0.1:
+                options.append("ttl=%dms" % rng.randint(200, 2000))  # not started by then: dead
             if rng.random() < 0.3:
                 # A small pool of keys, so duplicates and replacements happen.
                 options.append("key=%s-%d" % (c.actor, rng.randint(0, 15)))
@@ -294,7 +293,11 @@ class Load:
             elif roll < 0.3:
                 self.expect(c.request("TOUCH %s attempt=%s\r\n" % (job, attempt)), "+OK", *LOST_JOB)
             roll = rng.random()
-            if roll < 0.7:
+            if roll < 0.03:
+                # A downstream limit: back in line without using an attempt, the queue held.
+                self.expect(c.request("FAIL %s attempt=%s throttle=%dms\r\n" % (job, attempt, rng.choice([20, 200]))),
+                            "+OK throttled", *LOST_JOB)
+            elif roll < 0.7:
                 self.expect(c.request("ACK %s attempt=%s\r\n" % (job, attempt)), "+OK", *LOST_JOB)
             elif roll < 0.9:
                 self.expect(c.request("FAIL %s attempt=%s retry=%dms 4\r\nboom\r\n" % (job, attempt, rng.choice([20, 300]))),
@@ -415,7 +418,7 @@ class Facts:
                 self.acks.setdefault(job, []).append(e)
                 if ok:
                     self.acked[job] = e
-            if ok:
+            if ok and not e.reply.startswith("+OK throttled"):
                 self.finished_attempts.setdefault(job, []).append((e, attempt))
             if e.reply == "+OK dead":
                 self.dead_seen.setdefault(job, []).append((e.sent, e.answered))
