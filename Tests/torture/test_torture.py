@@ -27,7 +27,7 @@ def test_kill_9_under_load_on_the_embedded_store(sync):
     print("seed", SEED)
     figures = torture.run(DOCKETD, ROUNDS, ROUND_S, SEED, ["--sync", sync])
     # The load did what it is for: jobs went through every step before the kills.
-    assert figures["acks"] > 0 and figures["handouts"] > figures["acks"] and figures["ticks"] > 0, figures
+    assert figures["acks"] > 0 and figures["handouts"] >= figures["acks"] and figures["ticks"] > 0, figures
 
 
 @pytest.mark.skipif(not os.environ.get("DOCKET_TEST_POSTGRES"), reason="needs scripts/with-postgres.sh")
@@ -36,4 +36,4 @@ def test_kill_9_under_load_on_postgres():
     postgres = Postgres(os.environ["DOCKET_TEST_POSTGRES"])
     url = postgres.url_for(postgres.new_database())
     figures = torture.run(DOCKETD, ROUNDS, ROUND_S, SEED, [], url)
-    assert figures["acks"] > 0 and figures["handouts"] > figures["acks"] and figures["ticks"] > 0, figures
+    assert figures["acks"] > 0 and figures["handouts"] >= figures["acks"] and figures["ticks"] > 0, figures
