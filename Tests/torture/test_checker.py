@@ -107,3 +107,11 @@ def test_a_child_under_on_parent_dead_run_may_run_once_its_parent_died():
                entry("FAIL 5 attempt=1 retry=no\r\n", "+OK dead", 2.5),
                entry("RESERVE flow\r\n", "JOB 6 flow 1 lease=1 delivery=9 1\nc", 3.0)]
     assert judged(entries, [("dead", job(5, "flow", 1)), ("waiting", job(6, "flow", 1))]) == []
+
+
+def test_a_delayed_job_whose_run_time_moved_across_a_restart_is_reported():
+    checker = Checker(postgres=False)
+    delayed = dict(job(5), run_at=5000)
+    assert judged([ENQ], [("delayed", delayed)], checker) == []
+    assert judged([ENQ], [("delayed", delayed)], checker) == []
+    assert any("delayed until 5000, and now until 6000" in p for p in judged([ENQ], [("delayed", dict(delayed, run_at=6000))], checker))

@@ -244,8 +244,11 @@ class Load:
         while not self.stop.is_set():
             options = ["pri=%d" % rng.choice([-5, 0, 0, 3]), "attempts=%d" % rng.randint(1, 4),
                        "backoff=fixed:%dms" % rng.choice([50, 200]), "lease=%s" % rng.choice(["500ms", "2s", "5s"])]
-            if rng.random() < 0.2:
+            roll = rng.random()
+            if roll < 0.2:
                 options.append("delay=%dms" % rng.randint(100, 1500))
+            elif roll < 0.23:
+                options.append("delay=%ds" % rng.randint(20, 120))  # still delayed a few checks on
             if rng.random() < 0.1:
                 options.append("ttl=%dms" % rng.randint(200, 2000))  # not started by then: dead
             if rng.random() < 0.3:
@@ -516,6 +519,7 @@ class Checker:
         self.last_attempts: dict[int, tuple[float, int]] = {}  # job -> (check time, attempts seen)
         self.ticks: dict[int, int] = {}                         # tick -> job id, over the run
         self.dead_listed: dict[int, tuple[float, float]] = {}   # job -> the check that listed it dead
+        self.delayed: dict[int, int] = {}                        # job -> run_at, at the last check
         self.first_tick: int | None = None
         self.checks = 0
 
@@ -547,7 +551,8 @@ class Checker:
         now = time.monotonic()
         self.checks += 1
         return (self.existence(facts, snap) + self.handouts(facts, snap) + self.keys(facts, snap)
-                + self.attempts(facts, snap, now) + self.dead_jobs(facts, snap) + self.schedule(snap))
+                + self.attempts(facts, snap, now) + self.dead_jobs(facts, snap) + self.schedule(snap)
+                + self.delays(snap))
 
     @staticmethod
     def queue_document(c: Conn, queue: str) -> dict:
@@ -684,6 +689,19 @@ class Checker:
                 self.dead_listed.setdefault(job, (snap.began, snap.taken))
             else:
                 self.dead_listed.pop(job, None)
+        return out
+
+    def delays(self, snap: Snapshot) -> list[str]:
+        """A job delayed by its ENQ at two checks in a row kept its run time across the restart
+        between them (keyed jobs aside: a replace=true ENQ gives a new one; and jobs that ran:
+        each failure delays them anew)."""
+        out = []
+        delayed = {job: doc["run_at"] for job, doc in snap.jobs.items()
+                   if snap.states[job] == ["delayed"] and not doc.get("key") and doc["attempts"] == 0}
+        for job, run_at in delayed.items():
+            if job in self.delayed and self.delayed[job] != run_at:
+                out.append("job %d was delayed until %d, and now until %d" % (job, self.delayed[job], run_at))
+        self.delayed = delayed
         return out
 
     def schedule(self, snap: Snapshot) -> list[str]:
