@@ -39,11 +39,16 @@ START_BOUND_S = 60.0
 REPLY_BOUND_S = 20.0
 WORK_QUEUES = ["q0", "q1", "q2"]
 FLOW_QUEUE = "flow"
+# Flows whose child runs when a parent dies (on_parent_dead=run). The janitor leaves their dead
+# jobs alone: a parent that died, was retried and completed counts twice for such a child, which
+# then runs before its other parents finish, on both stores (test_known_gaps.py). Until that is
+# fixed, the load stays out of its way so that the other checks keep meaning something.
+FLOW_RUN_QUEUE = "flowrun"
 ROUTED_QUEUE = "routed"
 SCHEDULE_QUEUE = "ticks"
 SCHEDULE_NAME = "tick"
 SCHEDULE_EVERY_MS = 1000
-ALL_QUEUES = WORK_QUEUES + [FLOW_QUEUE, ROUTED_QUEUE, SCHEDULE_QUEUE]
+ALL_QUEUES = WORK_QUEUES + [FLOW_QUEUE, FLOW_RUN_QUEUE, ROUTED_QUEUE, SCHEDULE_QUEUE]
 # Retention would remove finished jobs, and then an ENQ answered +OK could not be told from a
 # lost one: the histories are kept whole for the length of a run.
 SERVER_FLAGS = ["--keep-completed", "1000000", "--keep-dead", "1000000"]
@@ -262,15 +267,17 @@ class Load:
     def flows(self, c: Conn, rng: random.Random) -> None:
         while not self.stop.is_set():
             parents = rng.randint(1, 3)
-            lines = [enq(FLOW_QUEUE, "parent", ["attempts=%d" % rng.randint(1, 3), "backoff=fixed:50ms", "lease=2s"])
+            runs = rng.random() < 0.3
+            queue = FLOW_RUN_QUEUE if runs else FLOW_QUEUE
+            lines = [enq(queue, "parent", ["attempts=%d" % rng.randint(1, 3), "backoff=fixed:50ms", "lease=2s"])
                      for _ in range(parents)]
             after = ",".join("#%d" % (i + 1) for i in range(parents))
             child = ["after=" + after, "lease=2s", "attempts=2", "backoff=fixed:50ms"]
-            if rng.random() < 0.3:
+            if runs:
                 child.append("on_parent_dead=run")
-            lines.append(enq(FLOW_QUEUE, "child", child))
+            lines.append(enq(queue, "child", child))
             # A grandchild after the child: a chain two deep.
-            lines.append(enq(FLOW_QUEUE, "grandchild", ["after=#%d" % (parents + 1), "lease=2s"]))
+            lines.append(enq(queue, "grandchild", ["after=#%d" % (parents + 1), "lease=2s"]))
             self.expect(c.request("BATCH %d\r\n%s" % (len(lines), "".join(lines))), "+OK ")
             time.sleep(PACE_S)
 
