@@ -171,6 +171,9 @@ class Conn(Client):
         try:
             self.sock.sendall(text.encode())
             entry.reply = self.reply()
+            while entry.reply == "PING":  # the server's keep-alive (--ping-interval) is no answer
+                self.sock.sendall(b"PONG\r\n")
+                entry.reply = self.reply()
         except socket.timeout:
             raise Violation("no reply within %.0f s: %r" % (REPLY_BOUND_S, entry))
         except (OSError, ConnectionError):
@@ -182,6 +185,9 @@ class Conn(Client):
         """The next message (a reply that is no message is a protocol surprise)."""
         try:
             line = self.line()
+            while line == "PING":
+                self.sock.sendall(b"PONG\r\n")
+                line = self.line()
             if not line.startswith("MSG "):
                 raise Violation("expected a message, got %r" % line)
             return line + "\n" + self.body(int(line.split(" ")[-1])).decode()
