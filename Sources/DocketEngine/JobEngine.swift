@@ -1025,13 +1025,22 @@ public final class JobEngine {
     /// Moves delayed jobs whose time has come to waiting, ends expired leases as failed
     /// attempts, times out waiters, and wakes queues whose limits allow starts again. Call
     /// when `nextDeadline` passes (or any time).
-    public func advance() {
+    ///
+    /// Does at most `limit` of them (each deadline taken off its heap counts, stale or not) and
+    /// answers whether it stopped with more due: a million jobs delayed to the same millisecond
+    /// came due in one call of 1.5 s, and every client waited that long. The rest is done by
+    /// the next call, in the same order, as if it had come due a little later.
+    @discardableResult
+    public func advance(upTo limit: Int = .max) -> Bool {
         let now = clock.now()
-        while let entry = expiries.top, entry.time <= now {
+        var budget = limit
+        while budget > 0, let entry = expiries.top, entry.time <= now {
+            budget -= 1
             expiries.pop()
             if let job = jobs[entry.item], job.state == .waiting || job.state == .delayed || job.state == .blocked { expire(job, at: now) }
         }
-        while let entry = delayed.top, entry.time <= now {
+        while budget > 0, let entry = delayed.top, entry.time <= now {
+            budget -= 1
             delayed.pop()
             // A job delayed again since has an entry at its new time.
             guard let job = jobs[entry.item], job.state == .delayed, job.runAt == entry.time else { continue }
@@ -1041,7 +1050,8 @@ public final class JobEngine {
             note(.waiting, job, queue)
             makeReady(job, in: queue)
         }
-        while let entry = leases.top, entry.time <= now {
+        while budget > 0, let entry = leases.top, entry.time <= now {
+            budget -= 1
             leases.pop()
             // An entry of an earlier run (it started at another time) is stale.
             guard let job = jobs[entry.item], job.state == .active, job.startedAtStamp == Int64(bitPattern: entry.sequence) else { continue }
@@ -1053,19 +1063,22 @@ public final class JobEngine {
             }
             _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8), cause: .stalled)
         }
-        while let entry = waiterDeadlines.top, entry.time <= now {
+        while budget > 0, let entry = waiterDeadlines.top, entry.time <= now {
+            budget -= 1
             waiterDeadlines.pop()
             guard !entry.item.isDone else { continue }
             finish(entry.item)
             events.append(.timedOut(entry.item))
         }
-        while let entry = watchDeadlines.top, entry.time <= now {
+        while budget > 0, let entry = watchDeadlines.top, entry.time <= now {
+            budget -= 1
             watchDeadlines.pop()
             guard !entry.item.isDone else { continue }
             entry.item.isDone = true
             events.append(.watchTimedOut(entry.item))
         }
-        while let entry = keyHolds.top, entry.time <= now {
+        while budget > 0, let entry = keyHolds.top, entry.time <= now {
+            budget -= 1
             keyHolds.pop()
             // Its key window closed: it goes as retention would have taken it, unless it ran
             // again meanwhile (RETRY; then its new finish is retained afresh) or a child still
@@ -1075,12 +1088,14 @@ public final class JobEngine {
             else { continue }
             removeFinished(job)
         }
-        while let entry = wakes.top, entry.time <= now {
+        while budget > 0, let entry = wakes.top, entry.time <= now {
+            budget -= 1
             wakes.pop()
             entry.item.wakeScheduled = nil
             unparkAll(entry.item)
             dispatch(entry.item)
         }
+        return budget == 0 && nextDeadline.map { $0 <= now } == true
     }
 
     /// The earliest time `advance` has something to do, unix milliseconds.
