@@ -107,6 +107,8 @@ public final class JobEngine {
     /// Start times found in stored jobs, until `finishRecovery` rebuilds the rate windows.
     private var restoredStarts: [(queue: JobQueue, time: Int64, group: [UInt8]?)] = []
     private var withdrawnWaiters = 0
+    /// Jobs of workers gone whose attempts `ownerGone` left to `advance`, oldest close first.
+    private var lostHolds: [(owner: UInt64, ids: ArraySlice<UInt64>)] = []
     /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
     public var recordsLifecycle = false
     private var lifecycle: [LifecycleEvent] = []
@@ -636,12 +638,18 @@ public final class JobEngine {
         }
     }
 
-    /// Everything `owner` held or waited for ends: held jobs count a failed attempt.
-    public func ownerGone(_ owner: UInt64, heldJobs: [UInt64]) {
-        for id in heldJobs {
-            if let job = jobs[id], job.state == .active, job.holder == owner {
-                _ = endAttempt(job, choice: .policy, reason: Array("worker lost: connection closed".utf8), cause: .lost)
-            }
+    /// Everything `owner` held ends: held jobs count a failed attempt. Up to `limit` of them
+    /// now, the rest by `advance`, a slice per call, due at once (`nextDeadline`): a worker
+    /// that closed holding a million jobs held every other client up for 10 s in one call.
+    /// Until its turn comes a job stays active, held by no one who can finish it.
+    public func ownerGone(_ owner: UInt64, heldJobs: [UInt64], atOnce limit: Int = .max) {
+        for id in heldJobs.prefix(limit) { endLostAttempt(id, owner) }
+        if heldJobs.count > limit { lostHolds.append((owner, heldJobs.dropFirst(limit))) }
+    }
+
+    private func endLostAttempt(_ id: UInt64, _ owner: UInt64) {
+        if let job = jobs[id], job.state == .active, job.holder == owner {
+            _ = endAttempt(job, choice: .policy, reason: Array("worker lost: connection closed".utf8), cause: .lost)
         }
     }
 
@@ -1026,6 +1034,8 @@ public final class JobEngine {
     /// attempts, times out waiters, and wakes queues whose limits allow starts again. Call
     /// when `nextDeadline` passes (or any time).
     ///
+    /// Ends the attempts of jobs whose workers are gone first (see `ownerGone`).
+    ///
     /// Does at most `limit` of them (each deadline taken off its heap counts, stale or not) and
     /// answers whether it stopped with more due: a million jobs delayed to the same millisecond
     /// came due in one call of 1.5 s, and every client waited that long. The rest is done by
@@ -1034,6 +1044,12 @@ public final class JobEngine {
     public func advance(upTo limit: Int = .max) -> Bool {
         let now = clock.now()
         var budget = limit
+        while budget > 0, let (owner, ids) = lostHolds.first {
+            let slice = ids.prefix(budget)
+            for id in slice { endLostAttempt(id, owner) }
+            budget -= slice.count
+            if slice.count == ids.count { lostHolds.removeFirst() } else { lostHolds[0].ids = ids.dropFirst(slice.count) }
+        }
         while budget > 0, let entry = expiries.top, entry.time <= now {
             budget -= 1
             expiries.pop()
@@ -1095,13 +1111,13 @@ public final class JobEngine {
             unparkAll(entry.item)
             dispatch(entry.item)
         }
-        return budget == 0 && nextDeadline.map { $0 <= now } == true
+        return budget == 0 && (!lostHolds.isEmpty || nextDeadline.map { $0 <= now } == true)
     }
 
     /// The earliest time `advance` has something to do, unix milliseconds.
     public var nextDeadline: Int64? {
         [
-            delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
+            lostHolds.isEmpty ? nil : clock.now(), delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
             keyHolds.top?.time,
         ]
             .compactMap { $0 }.min()

@@ -38,4 +38,19 @@ import Testing
         #expect(h.engine.advance(upTo: 200) == false)
         #expect(h.engine.jobs.all.allSatisfy { $0.state != .active })
     }
+
+    @Test func aGoneWorkersJobsEndASliceAtATimeAndAreDueAtOnce() {
+        let h = Harness()
+        for _ in 0..<2500 { h.enq() }
+        let held = (0..<2500).compactMap { _ in h.next(owner: 7)?.id }
+        #expect(held.count == 2500)
+        h.engine.ownerGone(7, heldJobs: held, atOnce: 1000)
+        #expect(h.engine.jobs.all.filter { $0.state == .active }.count == 1500)
+        #expect(h.engine.nextDeadline.map { $0 <= h.clock.now() } == true)
+        #expect(h.engine.advance(upTo: 1000) == true)
+        #expect(h.engine.jobs.all.filter { $0.state == .active }.count == 500)
+        #expect(h.engine.advance(upTo: 1000) == false)
+        #expect(h.engine.jobs.all.allSatisfy { $0.state == .delayed && $0.attempts == 1 && $0.holder == 0 })
+        #expect(h.engine.nextDeadline.map { $0 > h.clock.now() } == true)
+    }
 }
