@@ -112,6 +112,8 @@ public final class JobEngine {
     /// Start times found in stored jobs, until `finishRecovery` rebuilds the rate windows.
     private var restoredStarts: [(queue: JobQueue, time: Int64, group: [UInt8]?)] = []
     private var withdrawnWaiters = 0
+    /// Jobs of workers gone whose attempts `ownerGone` left to `advance`, oldest close first.
+    private var lostHolds: [(owner: UInt64, ids: ArraySlice<UInt64>)] = []
     /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
     public var recordsLifecycle = false
     private var lifecycle: [LifecycleEvent] = []
@@ -641,14 +643,21 @@ public final class JobEngine {
         }
     }
 
-    /// Everything `owner` held or waited for ends: held jobs count a failed attempt, by id (the
-    /// order they take their places in line again, as on PostgreSQL; a connection keeps them
-    /// in a set).
-    public func ownerGone(_ owner: UInt64, heldJobs: [UInt64]) {
-        for id in heldJobs.sorted() {
-            if let job = jobs[id], job.state == .active, job.holder == owner {
-                _ = endAttempt(job, choice: .policy, reason: Array("worker lost: connection closed".utf8), cause: .lost)
-            }
+    /// Everything `owner` held ends: held jobs count a failed attempt, by id (the order they
+    /// take their places in line again, as on PostgreSQL; a connection keeps them in a set).
+    /// Up to `limit` of them now, the rest by `advance`, a slice per call, due at once
+    /// (`nextDeadline`): a worker that closed holding a million jobs held every other client up
+    /// for 10 s in one call. Until its turn comes a job stays active, held by no one who can
+    /// finish it.
+    public func ownerGone(_ owner: UInt64, heldJobs: [UInt64], atOnce limit: Int = .max) {
+        let ids = heldJobs.sorted()
+        for id in ids.prefix(limit) { endLostAttempt(id, owner) }
+        if ids.count > limit { lostHolds.append((owner, ids.dropFirst(limit))) }
+    }
+
+    private func endLostAttempt(_ id: UInt64, _ owner: UInt64) {
+        if let job = jobs[id], job.state == .active, job.holder == owner {
+            _ = endAttempt(job, choice: .policy, reason: Array("worker lost: connection closed".utf8), cause: .lost)
         }
     }
 
@@ -1032,13 +1041,30 @@ public final class JobEngine {
     /// Moves delayed jobs whose time has come to waiting, ends expired leases as failed
     /// attempts, times out waiters, and wakes queues whose limits allow starts again. Call
     /// when `nextDeadline` passes (or any time).
-    public func advance() {
+    ///
+    /// Ends the attempts of jobs whose workers are gone first (see `ownerGone`).
+    ///
+    /// Does at most `limit` of them (each deadline taken off its heap counts, stale or not) and
+    /// answers whether it stopped with more due: a million jobs delayed to the same millisecond
+    /// came due in one call of 1.5 s, and every client waited that long. The rest is done by
+    /// the next call, in the same order, as if it had come due a little later.
+    @discardableResult
+    public func advance(upTo limit: Int = .max) -> Bool {
         let now = clock.now()
-        while let entry = expiries.top, entry.time <= now {
+        var budget = limit
+        while budget > 0, let (owner, ids) = lostHolds.first {
+            let slice = ids.prefix(budget)
+            for id in slice { endLostAttempt(id, owner) }
+            budget -= slice.count
+            if slice.count == ids.count { lostHolds.removeFirst() } else { lostHolds[0].ids = ids.dropFirst(slice.count) }
+        }
+        while budget > 0, let entry = expiries.top, entry.time <= now {
+            budget -= 1
             expiries.pop()
             if let job = jobs[entry.item], job.state == .waiting || job.state == .delayed || job.state == .blocked { expire(job, at: now) }
         }
-        while let entry = delayed.top, entry.time <= now {
+        while budget > 0, let entry = delayed.top, entry.time <= now {
+            budget -= 1
             delayed.pop()
             // A job delayed again since has an entry at its new time.
             guard let job = jobs[entry.item], job.state == .delayed, job.runAt == entry.time else { continue }
@@ -1048,7 +1074,8 @@ public final class JobEngine {
             note(.waiting, job, queue)
             makeReady(job, in: queue)
         }
-        while let entry = leases.top, entry.time <= now {
+        while budget > 0, let entry = leases.top, entry.time <= now {
+            budget -= 1
             leases.pop()
             // An entry of an earlier run (it started at another time) is stale.
             guard let job = jobs[entry.item.job], job.state == .active, job.startedAtStamp == entry.item.startedAt else { continue }
@@ -1060,19 +1087,22 @@ public final class JobEngine {
             }
             _ = endAttempt(job, choice: .policy, reason: Array("stalled: lease of \(job.leaseMilliseconds) ms expired".utf8), cause: .stalled)
         }
-        while let entry = waiterDeadlines.top, entry.time <= now {
+        while budget > 0, let entry = waiterDeadlines.top, entry.time <= now {
+            budget -= 1
             waiterDeadlines.pop()
             guard !entry.item.isDone else { continue }
             finish(entry.item)
             events.append(.timedOut(entry.item))
         }
-        while let entry = watchDeadlines.top, entry.time <= now {
+        while budget > 0, let entry = watchDeadlines.top, entry.time <= now {
+            budget -= 1
             watchDeadlines.pop()
             guard !entry.item.isDone else { continue }
             entry.item.isDone = true
             events.append(.watchTimedOut(entry.item))
         }
-        while let entry = keyHolds.top, entry.time <= now {
+        while budget > 0, let entry = keyHolds.top, entry.time <= now {
+            budget -= 1
             keyHolds.pop()
             // Its key window closed: it goes as retention would have taken it, unless it ran
             // again meanwhile (RETRY; then its new finish is retained afresh) or a child still
@@ -1082,18 +1112,20 @@ public final class JobEngine {
             else { continue }
             removeFinished(job)
         }
-        while let entry = wakes.top, entry.time <= now {
+        while budget > 0, let entry = wakes.top, entry.time <= now {
+            budget -= 1
             wakes.pop()
             entry.item.wakeScheduled = nil
             unparkAll(entry.item)
             dispatch(entry.item)
         }
+        return budget == 0 && (!lostHolds.isEmpty || nextDeadline.map { $0 <= now } == true)
     }
 
     /// The earliest time `advance` has something to do, unix milliseconds.
     public var nextDeadline: Int64? {
         [
-            delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
+            lostHolds.isEmpty ? nil : clock.now(), delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
             keyHolds.top?.time,
         ]
             .compactMap { $0 }.min()
