@@ -1499,6 +1499,12 @@ public final class JobEngine {
         let queue = job.home
         queue.dead.leave(job.id)
         heldParents.remove(job.id)
+        // Its death was counted as its end by the children that run whatever their parents'
+        // fate: running again, it is a parent they wait for once more, as a restart would count
+        // it (else its completion counted a second time released them before their others).
+        if !children.isEmpty {
+            for child in blockedChildren(of: job.id) where child.parentDeathPolicy == .run { child.ensureExtras().pendingParents += 1 }
+        }
         job.attempts = 0
         job.finishedAt = nil
         job.runAt = clock.now()
