@@ -53,7 +53,7 @@ enum JobCommandChecks {
         case .queue(let queue, let settings):
             check.queue(queue)
             check.settings(settings)
-        case .stats, .queues, .routes, .schedules:
+        case .stats, .queues, .routes, .schedules, .cancelWait:
             break
         case .batch(let count):
             check.within(count, 1...Int.max, "count")
@@ -241,6 +241,7 @@ extension JobCommand {
         case .batch: return .batch
         case .parents: return .parents
         case .children: return .children
+        case .cancelWait: return .cancel
         }
     }
 }
