@@ -714,7 +714,7 @@ public final class JobEngine {
     }
 
     private func resolveWatches(_ job: Job) {
-        guard let waiting = watches.removeValue(forKey: job.id) else { return }
+        guard !watches.isEmpty, let waiting = watches.removeValue(forKey: job.id) else { return }
         for watch in waiting where !watch.isDone {
             watch.isDone = true
             events.append(.watchFinished(watch, job))
@@ -1595,7 +1595,7 @@ public final class JobEngine {
         if let key = job.key, queue.keys[key] == job.id { queue.keys[key] = nil }
         deletedJobs.append(job.id)
         if job.state != .completed || job.isDirty { deletedPayloads.append(job.id) }
-        if let waiting = watches.removeValue(forKey: job.id) {
+        if !watches.isEmpty, let waiting = watches.removeValue(forKey: job.id) {
             for watch in waiting where !watch.isDone {
                 watch.isDone = true
                 events.append(.watchGone(watch))
@@ -1975,7 +1975,7 @@ final class JobHistory: Sequence {
     /// Each finish: the job and when it finished (see `JobEngine.retain`).
     private var entries = FIFO<(id: UInt64, finishedAt: Int64)>()
     /// The jobs whose latest entry still stands.
-    private var members = Set<UInt64>()
+    private var members = IDSet()
     var count: Int { members.count }
     func append(_ id: UInt64, finishedAt: Int64) {
         entries.append((id, finishedAt))

@@ -82,7 +82,7 @@ final class Connection {
     /// Replies waiting for the commit of their batch, oldest first.
     var heldReplies: [(batch: UInt64, buffer: ByteBuffer)] = []
     /// Jobs this connection reserved and may still hold.
-    var heldJobs: Set<UInt64> = []
+    var heldJobs = IDSet()
     /// Its `$DOCKET.API` RESERVEs and WAITs still waiting (keys of the server's `apiWaiters`
     /// and `apiWatches`), so that closing costs as much as it has, not as much as everyone has.
     var waitingRequests: Set<ObjectIdentifier> = []
