@@ -208,9 +208,7 @@ final class WriteAheadLog {
     /// waits until it is on disk: one write and one flush for however many batches there are.
     func append(sequence: UInt64, batches: [StoreBatch]) throws {
         var record: [UInt8] = []
-        record.reserveCapacity(batches.reduce(16) { size, batch in
-            size + 64 + batch.records.count + 16 * batch.puts.count + batch.payloads.reduce(0) { $0 + $1.bytes.count + 12 }
-        })
+        record.reserveCapacity(batches.reduce(16) { $0 + BatchCodec.encodedSize($1) })
         // The body is encoded after room for the header, which is filled in once the body's
         // length and checksum are known: one buffer, no copy.
         record.append(contentsOf: repeatElement(0, count: 8))
@@ -247,43 +245,100 @@ final class WriteAheadLog {
 /// A `StoreBatch` as bytes, for the write-ahead log: each list as a count and its entries,
 /// integers little-endian, byte strings length-prefixed.
 enum BatchCodec {
+    /// How many bytes `encode` appends for `batch`.
+    static func encodedSize(_ batch: StoreBatch) -> Int {
+        var size = 6 * 4 + 2
+        for (_, range) in batch.puts { size += 12 + range.count }
+        for (_, bytes) in batch.payloads { size += 12 + bytes.count }
+        size += 8 * (batch.payloadDeletes.count + batch.deletes.count)
+        for (name, bytes) in batch.queues { size += 8 + name.utf8.count + bytes.count }
+        for (_, bytes) in batch.routes { size += 9 + (bytes.map { 4 + $0.count } ?? 0) }
+        size += (batch.nextID == nil ? 0 : 8) + (batch.nextRouteID == nil ? 0 : 8)
+        return size
+    }
+
+    /// Appends `batch` to `out`. The size is counted first and the bytes stored in place:
+    /// appending field by field cost about a hundred instructions per field (8 % of the
+    /// commit's work in the durable job cycle).
     static func encode(_ batch: StoreBatch, into out: inout [UInt8]) {
-        put32(&out, UInt32(batch.puts.count))
-        for (id, range) in batch.puts {
-            put(&out, id)
-            putBytes(&out, batch.records[range])
-        }
-        put32(&out, UInt32(batch.payloads.count))
-        for (id, bytes) in batch.payloads {
-            put(&out, id)
-            putBytes(&out, bytes[...])
-        }
-        put32(&out, UInt32(batch.payloadDeletes.count))
-        for id in batch.payloadDeletes { put(&out, id) }
-        put32(&out, UInt32(batch.deletes.count))
-        for id in batch.deletes { put(&out, id) }
-        put32(&out, UInt32(batch.queues.count))
-        for (name, bytes) in batch.queues {
-            putBytes(&out, Array(name.utf8)[...])
-            putBytes(&out, bytes[...])
-        }
-        put32(&out, UInt32(batch.routes.count))
-        for (id, bytes) in batch.routes {
-            put(&out, id)
-            if let bytes {
-                out.append(1)
-                putBytes(&out, bytes[...])
-            } else {
-                out.append(0)
+        let start = out.count
+        let size = encodedSize(batch)
+        out.append(contentsOf: repeatElement(0, count: size))
+        out.withUnsafeMutableBytes { raw in
+            var writer = Writer(raw: raw, position: start)
+            writer.count(batch.puts.count)
+            batch.records.withUnsafeBytes { records in
+                for (id, range) in batch.puts {
+                    writer.uint64(id)
+                    writer.blob(UnsafeRawBufferPointer(rebasing: records[range]))
+                }
             }
-        }
-        for value in [batch.nextID, batch.nextRouteID] {
-            if let value {
-                out.append(1)
-                put(&out, value)
-            } else {
-                out.append(0)
+            writer.count(batch.payloads.count)
+            for (id, bytes) in batch.payloads {
+                writer.uint64(id)
+                bytes.withUnsafeBytes { writer.blob($0) }
             }
+            writer.count(batch.payloadDeletes.count)
+            for id in batch.payloadDeletes { writer.uint64(id) }
+            writer.count(batch.deletes.count)
+            for id in batch.deletes { writer.uint64(id) }
+            writer.count(batch.queues.count)
+            for (name, bytes) in batch.queues {
+                var name = name
+                name.withUTF8 { writer.blob(UnsafeRawBufferPointer($0)) }
+                bytes.withUnsafeBytes { writer.blob($0) }
+            }
+            writer.count(batch.routes.count)
+            for (id, bytes) in batch.routes {
+                writer.uint64(id)
+                if let bytes {
+                    writer.byte(1)
+                    bytes.withUnsafeBytes { writer.blob($0) }
+                } else {
+                    writer.byte(0)
+                }
+            }
+            for value in [batch.nextID, batch.nextRouteID] {
+                if let value {
+                    writer.byte(1)
+                    writer.uint64(value)
+                } else {
+                    writer.byte(0)
+                }
+            }
+            // A size counted wrong would leave zeros in a record or run past it: stop before
+            // such a record is written.
+            precondition(writer.position == start + size, "batch encoded as \(writer.position - start) bytes, counted \(size)")
+        }
+    }
+
+    /// Stores into room `encode` made, little-endian.
+    private struct Writer {
+        let raw: UnsafeMutableRawBufferPointer
+        var position: Int
+
+        mutating func byte(_ value: UInt8) {
+            raw[position] = value
+            position += 1
+        }
+
+        mutating func uint64(_ value: UInt64) {
+            precondition(position + 8 <= raw.count)
+            raw.storeBytes(of: value.littleEndian, toByteOffset: position, as: UInt64.self)
+            position += 8
+        }
+
+        mutating func count(_ value: Int) {
+            precondition(position + 4 <= raw.count)
+            raw.storeBytes(of: UInt32(value).littleEndian, toByteOffset: position, as: UInt32.self)
+            position += 4
+        }
+
+        mutating func blob(_ bytes: UnsafeRawBufferPointer) {
+            count(bytes.count)
+            precondition(position + bytes.count <= raw.count)
+            if let base = bytes.baseAddress, !bytes.isEmpty { (raw.baseAddress! + position).copyMemory(from: base, byteCount: bytes.count) }
+            position += bytes.count
         }
     }
 
@@ -349,15 +404,6 @@ enum BatchCodec {
 
     static func put(_ out: inout [UInt8], _ value: UInt64) {
         withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    static func put32(_ out: inout [UInt8], _ value: UInt32) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    private static func putBytes(_ out: inout [UInt8], _ bytes: ArraySlice<UInt8>) {
-        put32(&out, UInt32(bytes.count))
-        out.append(contentsOf: bytes)
     }
 
     struct Reader {
