@@ -144,15 +144,28 @@ public final class ByteBuffer {
             writerIndex += 1
             return
         }
-        var digits = 0
+        // Every reply carries a few numbers (ids, sizes, counts): digits are counted by
+        // comparison and written two per division, not one.
+        var digits = 2
+        var bound = 100
+        while digits < 19 && value >= bound {
+            digits += 1
+            bound &*= 10
+        }
         var rest = value
-        while rest > 0 { digits += 1; rest /= 10 }
-        rest = value
-        var position = writerIndex + digits - 1
-        while rest > 0 {
-            storage.storeBytes(of: UInt8(48 + rest % 10), toByteOffset: position, as: UInt8.self)
-            rest /= 10
-            position -= 1
+        var position = writerIndex + digits
+        while rest >= 100 {
+            let pair = rest % 100
+            rest /= 100
+            position -= 2
+            storage.storeBytes(of: UInt8(truncatingIfNeeded: 48 + pair / 10), toByteOffset: position, as: UInt8.self)
+            storage.storeBytes(of: UInt8(truncatingIfNeeded: 48 + pair % 10), toByteOffset: position + 1, as: UInt8.self)
+        }
+        if rest >= 10 {
+            storage.storeBytes(of: UInt8(truncatingIfNeeded: 48 + rest / 10), toByteOffset: position - 2, as: UInt8.self)
+            storage.storeBytes(of: UInt8(truncatingIfNeeded: 48 + rest % 10), toByteOffset: position - 1, as: UInt8.self)
+        } else {
+            storage.storeBytes(of: UInt8(truncatingIfNeeded: 48 + rest), toByteOffset: position - 1, as: UInt8.self)
         }
         writerIndex += digits
     }

@@ -108,6 +108,24 @@ import Testing
 }
 
 @Suite struct ByteBufferTests {
+    @Test func writesEveryNumberAsDescriptionDoes() {
+        // Each length of number, the numbers at either side of each power of ten, and Int.max.
+        var values: [Int] = Array(0...1_000) + [Int.max, Int.max - 1]
+        var power = 1
+        for _ in 0..<18 {
+            power *= 10
+            values += [power - 1, power, power + 1, power * 9 / 10 + 55]
+        }
+        var random = SystemRandomNumberGenerator()
+        values += (0..<2_000).map { _ in Int.random(in: 0...Int.max, using: &random) >> Int.random(in: 0...62, using: &random) }
+        let buffer = ByteBuffer(capacity: 8)
+        for value in values {
+            buffer.appendDecimal(value)
+            buffer.append(Byte.space)
+        }
+        #expect(String(decoding: buffer.bytes, as: UTF8.self) == values.map { "\($0) " }.joined())
+    }
+
     @Test func appendsAndConsumes() {
         let buffer = ByteBuffer(capacity: 16)
         buffer.append("MSG ")
