@@ -639,14 +639,15 @@ class ClientCore(Generic[SubscriptionT]):
             self._log.warning("server error: %s", op.text)
             self._report(error)
 
-    def _give_up_reserve(self, pending: PendingReply) -> None:
-        """The caller of a RESERVE stopped waiting (timed out, cancelled):
-        when it is the last command sent, a CANCEL behind it ends its wait
-        at once, so the connection is free for the next command and no job
-        is handed out for nobody (called with the lock held). A RESERVE
-        with commands behind it, or answered meanwhile, is left to its
-        reply: a JOB that still comes is given back (:meth:`_on_reply`)."""
-        if pending.kind != "reserve" or self._state != CONNECTED or not self._pending or self._pending[-1] is not pending:
+    def _give_up_wait(self, pending: PendingReply) -> None:
+        """The caller of a RESERVE or WAIT stopped waiting (timed out,
+        cancelled): when it is the last command sent, a CANCEL behind it
+        ends its wait at once (NOJOB, PENDING), so the connection is free
+        for the next command and no job is handed out for nobody (called
+        with the lock held). One with commands behind it, or answered
+        meanwhile, is left to its reply: a JOB that still comes is given
+        back (:meth:`_on_reply`)."""
+        if pending.kind not in HOLDING_KINDS or self._state != CONNECTED or not self._pending or self._pending[-1] is not pending:
             return
         self._pending.append(self._unawaited("cancel"))
         self._write(P.encode_cancel())
