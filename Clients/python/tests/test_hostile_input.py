@@ -768,3 +768,34 @@ def test_aio_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scri
             await client.close(timeout=0.5)
 
     run(main())
+
+
+def garbage_after_ok(conn: socket.socket, line: bytes) -> None:
+    if line.startswith(b"ACK "):
+        conn.sendall(b"+OK garbage\r\n")
+    elif line.startswith(b"RESERVE "):
+        conn.sendall(b"NOJOB\r\n")
+
+
+def test_a_command_sent_as_a_reply_breaks_the_connection_waits_for_the_reconnect(scripted, monkeypatch):
+    # The ACK's caller hears ProtocolError as soon as the reply is read; the connection was
+    # marked lost only after that, so a command it sent at once went out on the connection
+    # being dropped and failed ConnectionLost (one run in three). Held up between the two
+    # here, every time.
+    srv = scripted(on_line=garbage_after_ok)
+    client = docket.Client(srv.url, request_timeout=5, reconnect_max_wait=0.05)
+    dropping = client._dropping
+
+    def slowly(error):
+        time.sleep(0.3)
+        return dropping(error)
+
+    monkeypatch.setattr(client, "_dropping", slowly)
+    try:
+        with pytest.raises(docket.ProtocolError, match="garbage"):
+            client.ack(1)
+        assert client.reserve("q", timeout=0) is None
+        assert srv.connections == 2
+    finally:
+        client.close(timeout=0.5)
+

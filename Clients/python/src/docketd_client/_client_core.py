@@ -668,6 +668,9 @@ class ClientCore(Generic[SubscriptionT]):
             head.reject(exc)
             return
         except Exception as exc:  # ProtocolError, or a bug: the caller must not wait forever
+            # The connection is given up before its caller hears why: a command it sends next
+            # waits for the reconnect instead of going out on the connection being dropped.
+            self._give_up_connection(exc)
             head.reject(exc)
             raise
         with self._lock:
@@ -676,6 +679,12 @@ class ClientCore(Generic[SubscriptionT]):
                 self._log.info("giving back job %d reserved after its caller stopped waiting", result.id)
                 self._pending.append(self._unawaited("fail"))
                 self._write(P.encode_fail(result.id, b"reservation abandoned by the client", retry=0))
+
+    def _give_up_connection(self, error: BaseException) -> None:
+        """A reply broke the connection (called by the reader, before the
+        waiting caller is told): the threaded client marks it lost now,
+        since that caller runs at once on its own thread; the asyncio
+        client's reader marks it lost before any caller's turn comes."""
 
     def _on_msg(self, op: P.MsgOp) -> None:
         with self._lock:

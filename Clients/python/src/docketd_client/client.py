@@ -494,6 +494,9 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             return sock, parser, self._gen
         return None
 
+    def _give_up_connection(self, error: BaseException) -> None:
+        self._connection_lost(self._gen, error)
+
     def _connection_lost(self, gen: int, error: BaseException) -> None:
         """The connection of generation ``gen`` broke: fail what waits on it."""
         with self._lock:
