@@ -1144,11 +1144,10 @@ public final class DocketConnection: @unchecked Sendable {
     /// resumes the task. The bytes are written at once when connected (a write blocks only
     /// while the socket's send buffer is full); a command issued while reconnecting waits for
     /// the reconnect on a thread of its own. Cancelling the task throws `cancelled` at once;
-    /// the command may still be carried out. Cancelling a RESERVE sends CANCEL right behind it
-    /// (when nothing was sent after it), which ends the server's wait at once; a job that comes
-    /// to it all the same is given back (FAIL with retry 0). Cancelling a WAIT that the server
-    /// still holds drops the connection (it reconnects, if it may): the server reads nothing
-    /// more from a connection until the WAIT is answered.
+    /// the command may still be carried out. Cancelling a RESERVE or WAIT (or its timing out)
+    /// sends CANCEL right behind it (when nothing was sent after it), which ends the server's
+    /// wait at once; a job that comes to the RESERVE all the same is given back (FAIL with
+    /// retry 0).
     /// `onReply` runs on the reader thread when the reply comes, before the task resumes.
     func performAsync<T>(_ command: Command<T>, onReply: (@Sendable (Reply) -> Void)? = nil) async throws(DocketError) -> T {
         try await performAsync(command, deadline: deadline(of: command), onReply: onReply)
@@ -1199,10 +1198,11 @@ public final class DocketConnection: @unchecked Sendable {
     private func reply<T>(of command: Command<T>, _ pending: Pending, _ wakeup: Wakeup<Reply>, deadline: Deadline?) async throws(DocketError)
         -> T
     {
-        let holds = command.holdsConnection && command.kind != .reserve
+        let holds = command.holdsConnection
         let result = await wakeup.wait(lock: state, deadline: deadline) { [self] in
-            abandon(pending, wakeup, dropConnection: holds)
+            abandon(pending, wakeup, endingItsWait: holds)
         }
+        if case .failure(.timeout) = result, holds { endServerWait(of: pending) }
         switch result {
         case .success(.error(let code, let message)): throw .server(code: ServerErrorCode(code), message: message)
         case .success(.commandError(let text)): throw .commandFailed(text)
@@ -1212,25 +1212,23 @@ public final class DocketConnection: @unchecked Sendable {
     }
 
     /// The task awaiting `pending` was cancelled: it stops waiting (its reply, when it comes, is
-    /// dropped), and with `dropConnection` a command the server still holds is taken back by
-    /// dropping the connection.
-    private func abandon(_ pending: Pending, _ wakeup: Wakeup<Reply>, dropConnection: Bool) {
-        // No write lock: a cancellation must not wait behind a write stuck on a full socket
-        // (shutting the socket down, as `close()` does too, is what unsticks it).
-        let (resume, target) = state.withLock { () -> ((() -> Void)?, (link: Link, generation: UInt64)?) in
-            let resume = wakeup.resolve(.failure(.cancelled))
-            // Not answered yet, so still on the current connection (a lost one answers its
-            // commands `connectionLost` before it is replaced).
-            guard dropConnection, pending.result == nil, phase == .connected, let link else { return (resume, nil) }
-            return (resume, (link, generation))
-        }
+    /// dropped), and with `endingItsWait` a RESERVE or WAIT the server may still hold is ended
+    /// (`endServerWait`).
+    private func abandon(_ pending: Pending, _ wakeup: Wakeup<Reply>, endingItsWait: Bool) {
+        let resume = state.withLock { wakeup.resolve(.failure(.cancelled)) }
         resume?()
-        if let target { socketFailed(target.link, generation: target.generation) }
-        if pending.kind == .reserve {
-            // Off this thread, which must not wait behind a write stuck on a full socket.
-            Task.detached { [self] in
-                _ = try? sendBytes(Wire.cancel(), expecting: .cancel, whenDisconnected: .drop, onlyBehind: pending)
-            }
+        if endingItsWait { endServerWait(of: pending) }
+    }
+
+    /// A RESERVE or WAIT whose caller gave up (cancelled, timed out): a CANCEL right behind it
+    /// (when nothing was sent after it) makes the server answer it at once (NOJOB, PENDING), so
+    /// the connection, with the jobs it holds, serves the next command; without it the server
+    /// would read nothing more from the connection until the wait ended. A job that comes to
+    /// the RESERVE all the same is given back (`readLoop`).
+    private func endServerWait(of pending: Pending) {
+        // Off this thread, which must not wait behind a write stuck on a full socket.
+        Task.detached { [self] in
+            _ = try? sendBytes(Wire.cancel(), expecting: .cancel, whenDisconnected: .drop, onlyBehind: pending)
         }
     }
 
@@ -1359,6 +1357,7 @@ public final class DocketConnection: @unchecked Sendable {
             }
             return pending.result!
         }
+        if case .failure(.timeout) = result, pending.kind == .reserve || pending.kind == .wait { endServerWait(of: pending) }
         switch result {
         case .success(.error(let code, let message)): throw .server(code: ServerErrorCode(code), message: message)
         case .success(.commandError(let text)): throw .commandFailed(text)

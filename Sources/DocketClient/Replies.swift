@@ -16,7 +16,7 @@ enum CommandKind: String, Sendable {
     case parents, children
     case pauseSchedule = "pause_schedule"
     case resumeSchedule = "resume_schedule"
-    /// `CANCEL`, sent behind a RESERVE whose caller gave up.
+    /// `CANCEL`, sent behind a RESERVE or WAIT whose caller gave up.
     case cancel
 
     /// Job verbs are answered with job errors; PING never is.

@@ -13,7 +13,7 @@ enum HelpText {
         "PARENTS <id>                            the jobs it waits for (after=) with their outcomes, as JSON",
         "CHILDREN <id> [after=<id>] [limit=<n>]  a page of the jobs enqueued after= it, as JSON",
         "RESERVE <queue>[,<queue>...] [timeout=<d>]  take the next job; waits unless timeout=0",
-        "CANCEL                                  right behind a waiting RESERVE: it answers NOJOB at once, then +OK",
+        "CANCEL                                  right behind a waiting RESERVE or WAIT: it answers (NOJOB, PENDING) at once, then +OK",
         "ACK <id> [attempt=<n>] [<#bytes>]       complete a job you hold, with an optional result",
         "FAIL <id> [attempt=<n>] [retry=<d>|retry=no] [<#bytes>]  fail this attempt, with an optional reason",
         "FAIL <id> [attempt=<n>] throttle=<d> [scope=queue|group]  hold the queue (or group); the job goes back, no attempt used",

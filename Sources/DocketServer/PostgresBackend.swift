@@ -59,6 +59,8 @@ final class PostgresBackend {
     private var reservers: [Reserver] = []
     /// WAITs by job id.
     private var watchers: [Int64: [Watcher]] = [:]
+    /// WAITs whose watch is still being set up in the database (`watch`).
+    private var startingWatchers: [Watcher] = []
     /// What each connection holds, by connection id and job id: for lifecycle events and for
     /// the permission check of ACK and the like.
     private var held: [UInt64: [UInt64: HeldJob]] = [:]
@@ -1360,7 +1362,14 @@ final class PostgresBackend {
         pendingTries.removeAll()
         for reserver in tries { reserver.answer.readAhead = nil }
         guard let db = connection, isAvailable else {
-            for reserver in tries { reserver.inFlight = false }
+            for reserver in tries {
+                reserver.inFlight = false
+                // Cancelled while its try waited to go out: no try will come to end it.
+                if reserver.endsAfterTry, !reserver.isDone {
+                    finish(reserver)
+                    tell(reserver.answer, .noJob)
+                }
+            }
             return
         }
         if !expiredThisPass { expireDue() }
@@ -1411,6 +1420,7 @@ final class PostgresBackend {
     /// any more), nothing (NOJOB, or wait on), or a lost database.
     private func settle(_ reserver: Reserver, owner ownerName: String, _ result: Result<PostgresReservation?, PostgresError>) {
         reserver.inFlight = false
+        reserver.hasSettled = true
         switch result {
         case .success(let job?):
             // (A RESERVE behind one that found nothing finds nothing either: same statement, in order.)
@@ -1425,7 +1435,7 @@ final class PostgresBackend {
             if reserver.predecessor != nil {
                 // The RESERVE before it waits: this one waits its turn, neither tried nor timed.
                 reservers.removeAll { $0 === reserver }
-            } else if !reserver.waits {
+            } else if !reserver.waits || reserver.endsAfterTry {
                 finish(reserver)
                 self.tell(reserver.answer, .noJob)
             } else if reserver.wokenMeanwhile {
@@ -1513,7 +1523,14 @@ final class PostgresBackend {
     private func watch(_ watcher: Watcher) {
         guard let db = connection else { return self.tell(watcher.answer, .error(Self.unavailable(lastFailure))) }
         flushBatches()
+        startingWatchers.append(watcher)
         store.watch(watcher.id, watcher: processName, on: db) { [self] result in
+            startingWatchers.removeAll { $0 === watcher }
+            guard !watcher.isDone else {
+                // Cancelled meanwhile (`endWait`), and answered then.
+                if case .success(.watching) = result { unwatchIfUnwatched(watcher.id) }
+                return
+            }
             switch result {
             case .failure(let error):
                 self.tell(watcher.answer, .error(Self.failed(error)))
@@ -1718,14 +1735,25 @@ final class PostgresBackend {
         }
     }
 
-    /// The connection's RESERVE answered by `answer` stops waiting (a CANCEL came right behind
-    /// it): it is answered NOJOB now, and a job its try in flight finds goes back in its place,
-    /// its attempt not counted (`settle`). False when `answer` is no waiting RESERVE's.
-    func endReserve(_ answer: JobAnswer, of connection: Connection) -> Bool {
+    /// The connection's RESERVE or WAIT answered by `answer` stops waiting (a CANCEL came right
+    /// behind it), answered as at its timeout: a RESERVE NOJOB now, a job its try in flight
+    /// finds going back in its place, its attempt not counted (`settle`); a WAIT with the job's
+    /// state. False when nothing ends now, and the connection stays blocked until `answer`
+    /// comes: no such wait, or one that has not started in the embedded store's order yet: a
+    /// RESERVE read ahead behind another still waiting (it starts, and the CANCEL is looked at
+    /// again, when that one is answered), or one whose first try is out (the embedded store
+    /// would have decided it before reading the CANCEL: it gets what that try finds, and only
+    /// a wait that follows ends).
+    func endWait(_ answer: JobAnswer, of connection: Connection) -> Bool {
         for head in reservers where head.owner === connection {
             var next: Reserver? = head
             while let reserver = next {
                 if reserver.answer === answer, !reserver.isDone {
+                    if reserver.predecessor != nil { return false }
+                    if !reserver.hasSettled, reserver.inFlight {
+                        reserver.endsAfterTry = true
+                        return false
+                    }
                     finish(reserver)
                     tell(answer, .noJob)
                     return true
@@ -1733,7 +1761,15 @@ final class PostgresBackend {
                 next = reserver.follower
             }
         }
-        return false
+        let waiting = watchers.values.joined().first { $0.answer === answer } ?? startingWatchers.first { $0.answer === answer }
+        guard let watcher = waiting, !watcher.isDone else { return false }
+        watcher.isDone = true
+        if let list = watchers[watcher.id] {
+            watchers[watcher.id] = list.filter { !$0.isDone }
+            unwatchIfUnwatched(watcher.id)
+        }
+        outcome(of: watcher.id) { self.tell(answer, $0) }
+        return true
     }
 
     /// The connection's RESERVE and WAIT end (it closed, or will read nothing more): a job
@@ -2240,6 +2276,10 @@ private final class Reserver {
     var inFlight = false
     /// A wake-up came while a try was in flight: try once more if that one finds nothing.
     var wokenMeanwhile = false
+    /// Its first try came back: until then a CANCEL cannot end it (`endWait`).
+    var hasSettled = false
+    /// A CANCEL came behind it during its first try: it ends if that try finds nothing.
+    var endsAfterTry = false
     var isDone = false
 
     init(owner: Connection, queues: [String], answer: JobAnswer, timeout: Int?, now: Int64, arrival: Int) {

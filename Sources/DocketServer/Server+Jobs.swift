@@ -358,14 +358,15 @@ extension Server {
         }
     }
 
-    /// Ends `connection`'s waiting RESERVE, answering it NOJOB, when the next command in its
-    /// input is a CANCEL: a client that gave up its RESERVE (a cancelled task, an aborted call)
-    /// gets its connection back at once, and no job is handed out to nobody, which would use up
-    /// an attempt. The CANCEL itself then runs as usual. False when the connection stays
-    /// blocked: it waits in something else (WAIT, a password check), or the next command is not
-    /// a CANCEL (nor complete yet), which then runs after the RESERVE's answer as always.
+    /// Ends `connection`'s waiting RESERVE or WAIT when the next command in its input is a
+    /// CANCEL, answering it as its timeout would (NOJOB; PENDING with the job's state): a client
+    /// that gave up the call (a cancelled task, an aborted call) gets its connection back at
+    /// once, and no job is handed out to nobody, which would use up an attempt. The CANCEL
+    /// itself then runs as usual. False when the connection stays blocked: it waits for a
+    /// password check, or the next command is not a CANCEL (nor complete yet), which then runs
+    /// after the wait's answer as always.
     func endWait(_ connection: Connection, _ bytes: UnsafeRawBufferPointer, at position: Int) -> Bool {
-        guard connection.watch == nil, !connection.isCheckingCredentials,
+        guard !connection.isCheckingCredentials,
             case .op(.job(.cancel, _, _), _) = ClientParser.parse(bytes, from: position, limits: limits)
         else { return false }
         if let waiter = connection.waiter {
@@ -374,14 +375,26 @@ extension Server {
             render(.noJob, to: connection)
             return true
         }
+        if let watch = connection.watch {
+            engine.cancel(watch)
+            connection.watch = nil
+            render(timedOutAnswer(of: watch), to: connection)
+            return true
+        }
         guard let postgres, let answer = connection.pendingAnswer else { return false }
         // Not resumed by its answer: this pass goes on with the CANCEL.
         connection.pendingAnswer = nil
-        guard postgres.endReserve(answer, of: connection) else {
-            connection.pendingAnswer = answer  // a WAIT's, which CANCEL does not end
+        guard postgres.endWait(answer, of: connection) else {
+            connection.pendingAnswer = answer  // it ends in its turn (`PostgresBackend.endWait`)
             return false
         }
         return true
+    }
+
+    /// What a WAIT whose time is up (or that was cancelled) answers: the job's state now.
+    private func timedOutAnswer(of watch: JobWatch) -> JobReply {
+        guard let job = engine.job(watch.id) else { return .gone(watch.id) }
+        return .pending(id: job.id, state: job.state.name)
     }
 
     /// Whether `op`, sent behind a RESERVE still to be tried on PostgreSQL, is read now
@@ -537,6 +550,10 @@ extension Server {
                 if connection.pendingAnswer === answer {
                     connection.pendingAnswer = nil
                     resume(connection)
+                } else if connection.pendingAnswer != nil, connection.isBlocked, !connection.isClosed, connection.closeReason == nil {
+                    // A RESERVE read ahead behind this one now waits in its own right: a CANCEL
+                    // behind it, held back until now, ends it (`endWait`).
+                    process(connection)
                 }
             }
         default:
@@ -833,11 +850,7 @@ extension Server {
                 case .watchGone(let watch):
                     finishWatch(watch, .gone(watch.id))
                 case .watchTimedOut(let watch):
-                    guard let job = engine.job(watch.id) else {
-                        finishWatch(watch, .gone(watch.id))
-                        continue
-                    }
-                    finishWatch(watch, .pending(id: job.id, state: job.state.name))
+                    finishWatch(watch, timedOutAnswer(of: watch))
                 }
             }
         }

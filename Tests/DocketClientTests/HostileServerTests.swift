@@ -351,6 +351,64 @@ import Testing
         #expect(throws: DocketError.self) { _ = try subscription.next(timeout: 1) }
     }
 
+    /// How many connections a fake server took.
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        func next() -> Int { lock.withLock { count += 1; return count } }
+    }
+
+    /// Whatever a server answers a RESERVE with the first time (a line without end, a line far
+    /// past the client's bound, a payload of 2^63 or of -5 bytes, a payload its close cuts short,
+    /// garbage after a word, an answer later than the timeout), the call fails with an error
+    /// within the timeout (never a hang, a trap, or a value read from it), and the next call is
+    /// answered (on a new connection when the first had to be dropped).
+    @Test(arguments: [
+        "endless", "huge", "JOB 1 q 1 9223372036854775808\r\n", "JOB 1 q 1 -5\r\nabc\r\n", "JOB 1 q 1 100\r\nabc",
+        "NOJOB garbage\r\n", "slow",
+    ])
+    func aHostileAnswerFailsTheCallAndTheNextIsAnswered(answer: String) throws {
+        let connections = Counter()
+        let server = try FakeServer(afterHandshake: { client, server in
+            let first = connections.next() == 1
+            guard Self.readUntil("RESERVE", from: client) else { return }
+            if first {
+                let chunk = String(repeating: "x", count: 1 << 16)
+                switch answer {
+                case "endless", "huge":
+                    // At most 256 MiB: the client must give up long before.
+                    guard server.send(client, "+OK ") else { return }
+                    for _ in 0..<4096 where !server.isStopped { guard server.send(client, chunk) else { return } }
+                    if answer == "huge" { _ = server.send(client, "\r\n") }
+                case "slow":
+                    usleep(1_500_000)
+                    guard server.send(client, "NOJOB\r\n") else { return }
+                default:
+                    guard server.send(client, answer) else { return }
+                    if !answer.hasSuffix("\r\n") {
+                        shutdown(client, Int32(SHUT_RDWR))
+                        return
+                    }
+                }
+                guard Self.readUntil("RESERVE", from: client) else { return }
+            }
+            while server.send(client, "NOJOB\r\n"), Self.readUntil("RESERVE", from: client) {}
+        })
+        defer { server.stop() }
+        let client = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: .init(requestTimeout: 1, reconnectWait: .milliseconds(50)))
+        defer { client.close(flush: false) }
+        let started = Date()
+        let error = failure { () throws(DocketError) in _ = try client.reserve("q", timeout: 0) }
+        #expect(error != nil, "a value was read from \(answer)")
+        #expect(Date().timeIntervalSince(started) < 3)
+        let next = failure { () throws(DocketError) in
+            let job = try client.reserve("q", timeout: 0)
+            #expect(job == nil)
+        }
+        #expect(next == nil, "the next call failed: \(String(describing: next))")
+    }
+
     /// A server that sends INFO and never answers the CONNECT: the connect ends with its timeout.
     @Test func aServerThatNeverAnswersTheConnectTimesOut() throws {
         let server = try FakeServer(greeting: { client, server in

@@ -407,3 +407,42 @@ def test_a_death_settles_its_flow_one_generation_at_a_time():
         ("events", "e"),
     ]
     check(script)
+
+
+def test_cancel_behind_pipelined_reserves_keeps_the_order_of_replies():
+    # Two RESERVEs and a CANCEL in one write: the CANCEL ends the second only once the first
+    # is answered, and the ENQ behind it runs after both, so the first RESERVE takes the job
+    # the other client enqueues. (On PostgreSQL the second, read ahead, was ended at once and
+    # the ENQ ran before the first was answered, which then took that job.)
+    script = [
+        ("w", "RESERVE q\r\nRESERVE q\r\nCANCEL\r\n" + enq("q", "mine"), "nowait"),
+        ("sleep", 0.2),
+        ("a", enq("q", "other")),
+        ("w", ""),
+        ("w", "RESERVE q timeout=0\r\n"),
+    ]
+    check(script)
+
+
+def test_cancel_ends_a_waiting_wait_as_its_timeout_would():
+    script = [
+        ("a", enq("q", "x")),
+        ("w", "WAIT 1\r\nCANCEL\r\nWAIT 1 timeout=1m\r\nCANCEL\r\n"),
+        ("a", "RESERVE q timeout=0\r\n"),
+        ("w", "WAIT 1\r\nCANCEL\r\nWAIT 1 timeout=0\r\nCANCEL\r\n"),
+        ("a", "ACK 1\r\n"),
+        ("w", "WAIT 1\r\nCANCEL\r\n"),
+    ]
+    check(script)
+
+
+def test_cancel_behind_a_reserve_that_finds_a_job_ends_nothing():
+    # The embedded store decides a RESERVE as it reads it: with a job there, the CANCEL behind
+    # it finds nothing waiting. PostgreSQL decides it in a try at the end of the pass, and ended
+    # it (NOJOB) before that try came back; now the try's job is handed over there too.
+    script = [
+        ("a", enq("q", "x")),
+        ("w", "RESERVE q\r\nCANCEL\r\nRESERVE q timeout=0\r\n"),
+        ("a", "INSPECT 1\r\n"),
+    ]
+    check(script)

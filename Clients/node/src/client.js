@@ -2298,13 +2298,7 @@ export class Client extends EventEmitter {
       signal,
       timeout: this._waitingTimeout(opts.timeout),
       serverWait: serverWait(opts.timeout),
-      // Its caller gave up (abort, timeout): a CANCEL right behind it ends the server's wait, so
-      // the connection serves its next command at once and no job is handed out for nobody.
-      gaveUp: (entry) => {
-        if (entry.written && this.state === 'connected' && this.outbox.length === 0 && this.inflight.last() === entry) {
-          this.command(CANCEL, 'cancel').catch(() => {});
-        }
-      },
+      gaveUp: (entry) => this._endServerWait(entry),
       // A job that arrives after its caller gave up is held by this connection, and nobody will
       // run it: give it back at once instead of letting its lease run out.
       late: (job) => {
@@ -2313,6 +2307,18 @@ export class Client extends EventEmitter {
         this.command(encodeFail(job.id, { reason: Buffer.from(reason), retry: 0 }), 'fail').catch(() => {});
       },
     });
+  }
+
+  /**
+   * A RESERVE or WAIT whose caller gave up (abort, timeout): a CANCEL right behind it (when
+   * nothing was written after it) ends the server's wait, answered as at its timeout, so the
+   * connection serves its next command at once and no job is handed out for nobody.
+   * @param {Pending} entry
+   */
+  _endServerWait(entry) {
+    if (entry.written && this.state === 'connected' && this.outbox.length === 0 && this.inflight.last() === entry) {
+      this.command(CANCEL, 'cancel').catch(() => {});
+    }
   }
 
   /**
@@ -2378,15 +2384,20 @@ export class Client extends EventEmitter {
    * passes first; without, waits as long as it takes. Like a RESERVE, a waiting WAIT holds back
    * this connection's later commands on the server: wait on a client of its own when others share
    * it. Rejects with DocketError NOT_FOUND for an unknown job, or one deleted while waited for.
-   * `signal`: an AbortSignal whose abort rejects with its reason (the server still waits out the
-   * WAIT, and this connection's later commands wait behind it).
+   * `signal`: an AbortSignal whose abort rejects with its reason and ends the server's wait
+   * (CANCEL) when nothing was sent after the WAIT, as for `reserve`.
    * @param {number|string} id
    * @param {{timeout?: number|string, signal?: AbortSignal}} [opts]
    * @returns {Promise<import('./protocol.js').JobOutcome>}
    */
   async wait(id, opts = {}) {
     const { signal, ...rest } = checkOptionNames(opts, ['timeout', 'signal'], 'wait option');
-    return this.command(encodeWait(id, rest), 'wait', { signal, timeout: this._waitingTimeout(rest.timeout), serverWait: serverWait(rest.timeout) });
+    return this.command(encodeWait(id, rest), 'wait', {
+      signal,
+      timeout: this._waitingTimeout(rest.timeout),
+      serverWait: serverWait(rest.timeout),
+      gaveUp: (entry) => this._endServerWait(entry),
+    });
   }
 
   /** A queue's dead jobs, oldest first. @param {string} queue @param {{limit?: number}} [opts] @returns {Promise<JobInfo[]>} */

@@ -80,6 +80,26 @@ test('an aborted wait() and flush() reject with the reason; later calls get thei
   }
 });
 
+test('an aborted wait() ends the server\'s wait as an aborted reserve() does: the connection is free', { timeout: 20_000 }, async () => {
+  const server = await startServer();
+  const c = await connect({ port: server.port });
+  const other = await connect({ port: server.port });
+  try {
+    const { id } = await other.enqueue('abort-wc', 'x');
+    const ac = new AbortController();
+    const waiting = c.wait(id, { signal: ac.signal }); // no timeout: the server waits for the outcome
+    ac.abort();
+    await assert.rejects(within(waiting, 3000, 'the aborted wait'), (e) => e instanceof Error && e.name === 'AbortError');
+    // The client sent CANCEL behind it: the next command is answered at once (before, the
+    // server read nothing more from this connection until the job finished).
+    await within(c.flush(), 3000, 'flush after the abort');
+    assert.equal((await within(c.inspect(id), 3000, 'inspect')).state, 'waiting');
+  } finally {
+    await Promise.all([c.close(), other.close()]);
+    await server.cleanup();
+  }
+});
+
 test('an aborted request() rejects with the reason, and its late reply goes to nobody', { timeout: 20_000 }, async () => {
   const server = await startServer();
   const c = await connect({ port: server.port });

@@ -251,3 +251,61 @@ test('a command issued as a protocol error breaks the connection waits for the r
     await fake.close();
   }
 });
+
+/**
+ * Answers the first RESERVE of the first connection as `kind` says, every other RESERVE with
+ * NOJOB, and CANCEL with +OK.
+ * @param {string} kind
+ */
+function hostileAnswer(kind) {
+  let first = true;
+  // One line at a time, in order, as a server answers: a slow answer holds back the rest.
+  let turn = Promise.resolve();
+  /** @param {string} line @param {net.Socket} socket */
+  const answer = async (line, socket) => {
+    if (line === 'CANCEL') socket.write('+OK\r\n');
+    if (!line.startsWith('RESERVE ')) return;
+    if (!first) {
+      socket.write('NOJOB\r\n');
+      return;
+    }
+    first = false;
+    const chunk = Buffer.alloc(65536, 0x78);
+    if (kind === 'endless line' || kind === 'huge line') {
+      socket.write('+OK ');
+      // 256 MiB at most, written as the client takes it: it must give up long before.
+      for (let i = 0; i < 4096 && !socket.destroyed; i++) {
+        if (!socket.write(chunk)) await new Promise((r) => { socket.once('drain', r); socket.once('close', r); });
+      }
+      if (kind === 'huge line' && !socket.destroyed) socket.write('\r\n');
+    } else if (kind === 'slow') {
+      await sleep(1500);
+      socket.write('NOJOB\r\n');
+    } else if (kind === 'closed mid-payload') {
+      socket.end('JOB 1 q 1 100\r\nabc');
+    } else {
+      socket.write(kind);
+    }
+  };
+  /** @param {string} line @param {net.Socket} socket */
+  return (line, socket) => {
+    turn = turn.then(() => answer(line, socket));
+  };
+}
+
+for (const kind of ['endless line', 'huge line', 'JOB 1 q 1 9223372036854775808\r\n', 'JOB 1 q 1 -5\r\nabc\r\n',
+  'closed mid-payload', 'NOJOB garbage\r\n', '+OK\r\nNOJOB\r\n', 'slow']) {
+  test(`a hostile answer (${JSON.stringify(kind)}) fails the call within its timeout; the next call is answered`, { timeout: 15_000 }, async () => {
+    const fake = await fakeServer(hostileAnswer(kind));
+    const c = await connect({ port: fake.port, commandTimeoutMs: 1000, reconnectDelayMs: 20 });
+    try {
+      const started = performance.now();
+      await assert.rejects(within(c.reserve('q', { timeout: 0 }), 5000, 'the first reserve'), (e) => e instanceof Error);
+      assert.ok(performance.now() - started < 3000, `took ${performance.now() - started} ms`);
+      assert.equal(await within(c.reserve('q', { timeout: 0 }), 5000, 'the next reserve'), null);
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+  });
+}

@@ -258,6 +258,25 @@ def test_an_abandoned_reserve_frees_its_connection_and_uses_no_attempt(url):
     run(main())
 
 
+def test_an_abandoned_wait_frees_its_connection(url):
+    # A WAIT whose caller stops waiting is ended (CANCEL) as a RESERVE is:
+    # the connection answers its next command at once, where the server
+    # read nothing more until the job finished.
+    async def main():
+        async with aio.connect(url) as slow, aio.connect(url) as producer:
+            jid = (await producer.enqueue("waited", "x")).id
+            with pytest.raises(aio.Timeout):
+                await slow._request("wait", P.encode_wait(jid), 0.2)
+            await asyncio.wait_for(slow.flush(), 3)
+            task = asyncio.ensure_future(slow.wait(jid))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            await asyncio.wait_for(slow.flush(), 3)
+            assert (await slow.inspect(jid)).state == "waiting"
+
+    run(main())
+
+
 def test_reconnect_after_restart(start_docketd, tmp_path):
     server = start_docketd(data_dir=tmp_path / "data")
     port = server.port

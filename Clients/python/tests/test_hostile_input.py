@@ -768,3 +768,101 @@ def test_aio_messages_and_server_pings_do_not_keep_a_stale_connection_alive(scri
             await client.close(timeout=0.5)
 
     run(main())
+
+
+def garbage_after_ok(conn: socket.socket, line: bytes) -> None:
+    if line.startswith(b"ACK "):
+        conn.sendall(b"+OK garbage\r\n")
+    elif line.startswith(b"RESERVE "):
+        conn.sendall(b"NOJOB\r\n")
+
+
+def test_a_command_sent_as_a_reply_breaks_the_connection_waits_for_the_reconnect(scripted, monkeypatch):
+    # The ACK's caller hears ProtocolError as soon as the reply is read; the connection was
+    # marked lost only after that, so a command it sent at once went out on the connection
+    # being dropped and failed ConnectionLost (one run in three). Held up between the two
+    # here, every time.
+    srv = scripted(on_line=garbage_after_ok)
+    client = docket.Client(srv.url, request_timeout=5, reconnect_max_wait=0.05)
+    dropping = client._dropping
+
+    def slowly(error):
+        time.sleep(0.3)
+        return dropping(error)
+
+    monkeypatch.setattr(client, "_dropping", slowly)
+    try:
+        with pytest.raises(docket.ProtocolError, match="garbage"):
+            client.ack(1)
+        assert client.reserve("q", timeout=0) is None
+        assert srv.connections == 2
+    finally:
+        client.close(timeout=0.5)
+
+
+def hostile_answer(kind: str) -> Callable[[socket.socket, bytes], None]:
+    """Answers the first RESERVE of the first connection as ``kind`` says,
+    every other RESERVE with NOJOB, and CANCEL with +OK."""
+    first = [True]
+
+    def on_line(conn: socket.socket, line: bytes) -> None:
+        if line == b"CANCEL":  # behind the RESERVE whose caller gave up
+            conn.sendall(b"+OK\r\n")
+        if not line.startswith(b"RESERVE "):
+            return
+        if not first[0]:
+            conn.sendall(b"NOJOB\r\n")
+            return
+        first[0] = False
+        chunk = b"x" * 65536
+        if kind in ("endless line", "huge line"):
+            conn.sendall(b"+OK ")
+            for _ in range(4096):  # 256 MiB at most: the client gives up long before
+                conn.sendall(chunk)
+            if kind == "huge line":
+                conn.sendall(b"\r\n")
+        elif kind == "slow":
+            time.sleep(1.5)
+            conn.sendall(b"NOJOB\r\n")
+        elif kind == "closed mid-payload":
+            conn.sendall(b"JOB 1 q 1 100\r\nabc")
+            conn.shutdown(socket.SHUT_RDWR)
+        else:
+            conn.sendall(kind.encode())
+
+    return on_line
+
+
+@pytest.mark.parametrize("kind", [
+    "endless line", "huge line", "JOB 1 q 1 9223372036854775808\r\n", "JOB 1 q 1 -5\r\nabc\r\n",
+    "closed mid-payload", "NOJOB garbage\r\n", "+OK\r\nNOJOB\r\n", "slow",
+])
+@pytest.mark.parametrize("flavour", ["threaded", "aio"])
+def test_a_hostile_answer_fails_the_call_and_the_next_is_answered(scripted, kind, flavour):
+    # The call fails with an error within its timeout (never a hang, nor a value read from the
+    # bytes), what the client buffered of it stays bounded, and the next call is answered (on
+    # a new connection when the first had to be dropped).
+    srv = scripted(on_line=hostile_answer(kind))
+    started = time.monotonic()
+    if flavour == "threaded":
+        client = docket.Client(srv.url, request_timeout=1.0, reconnect_max_wait=0.05)
+        try:
+            with pytest.raises(docket.Error):
+                client.reserve("q", timeout=0)
+            assert time.monotonic() - started < 3
+            assert client.reserve("q", timeout=0) is None
+        finally:
+            client.close(timeout=0.5)
+        return
+
+    async def main():
+        client = await aio.connect(srv.url, request_timeout=1.0, reconnect_max_wait=0.05)
+        try:
+            with pytest.raises(docket.Error):
+                await client.reserve("q", timeout=0)
+            assert time.monotonic() - started < 3
+            assert await client.reserve("q", timeout=0) is None
+        finally:
+            await client.close(timeout=0.5)
+
+    run(main())

@@ -171,6 +171,20 @@ def test_a_reserve_that_timed_out_frees_its_connection_and_uses_no_attempt(clien
     assert job is not None and (job.id, job.attempt) == (job_id, 1)
 
 
+def test_a_wait_that_timed_out_frees_its_connection(client, make_client):
+    # As a RESERVE: the client sends CANCEL behind the WAIT its caller gave
+    # up, so the connection answers its next command at once (before, the
+    # server read nothing more from it until the job finished).
+    from docketd_client import protocol as P
+
+    job_id = client.enqueue("sync-wait", b"x").id
+    slow = make_client(request_timeout=2.0)
+    with pytest.raises(docket.Timeout):
+        slow._request("wait", P.encode_wait(job_id), 0.2)
+    slow.flush()
+    assert slow.inspect(job_id).state == "waiting"
+
+
 def test_aio_close_is_bounded_by_its_timeout_while_the_server_does_not_read(server):
     async def main():
         client = await aio.connect(server.url, request_timeout=0.5, max_buffered_output=64 * 1024)

@@ -639,14 +639,15 @@ class ClientCore(Generic[SubscriptionT]):
             self._log.warning("server error: %s", op.text)
             self._report(error)
 
-    def _give_up_reserve(self, pending: PendingReply) -> None:
-        """The caller of a RESERVE stopped waiting (timed out, cancelled):
-        when it is the last command sent, a CANCEL behind it ends its wait
-        at once, so the connection is free for the next command and no job
-        is handed out for nobody (called with the lock held). A RESERVE
-        with commands behind it, or answered meanwhile, is left to its
-        reply: a JOB that still comes is given back (:meth:`_on_reply`)."""
-        if pending.kind != "reserve" or self._state != CONNECTED or not self._pending or self._pending[-1] is not pending:
+    def _give_up_wait(self, pending: PendingReply) -> None:
+        """The caller of a RESERVE or WAIT stopped waiting (timed out,
+        cancelled): when it is the last command sent, a CANCEL behind it
+        ends its wait at once (NOJOB, PENDING), so the connection is free
+        for the next command and no job is handed out for nobody (called
+        with the lock held). One with commands behind it, or answered
+        meanwhile, is left to its reply: a JOB that still comes is given
+        back (:meth:`_on_reply`)."""
+        if pending.kind not in HOLDING_KINDS or self._state != CONNECTED or not self._pending or self._pending[-1] is not pending:
             return
         self._pending.append(self._unawaited("cancel"))
         self._write(P.encode_cancel())
@@ -667,6 +668,9 @@ class ClientCore(Generic[SubscriptionT]):
             head.reject(exc)
             return
         except Exception as exc:  # ProtocolError, or a bug: the caller must not wait forever
+            # The connection is given up before its caller hears why: a command it sends next
+            # waits for the reconnect instead of going out on the connection being dropped.
+            self._give_up_connection(exc)
             head.reject(exc)
             raise
         with self._lock:
@@ -675,6 +679,12 @@ class ClientCore(Generic[SubscriptionT]):
                 self._log.info("giving back job %d reserved after its caller stopped waiting", result.id)
                 self._pending.append(self._unawaited("fail"))
                 self._write(P.encode_fail(result.id, b"reservation abandoned by the client", retry=0))
+
+    def _give_up_connection(self, error: BaseException) -> None:
+        """A reply broke the connection (called by the reader, before the
+        waiting caller is told): the threaded client marks it lost now,
+        since that caller runs at once on its own thread; the asyncio
+        client's reader marks it lost before any caller's turn comes."""
 
     def _on_msg(self, op: P.MsgOp) -> None:
         with self._lock:

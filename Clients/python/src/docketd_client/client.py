@@ -494,6 +494,9 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             return sock, parser, self._gen
         return None
 
+    def _give_up_connection(self, error: BaseException) -> None:
+        self._connection_lost(self._gen, error)
+
     def _connection_lost(self, gen: int, error: BaseException) -> None:
         """The connection of generation ``gen`` broke: fail what waits on it."""
         with self._lock:
@@ -730,7 +733,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
 
         The command is sent only over an established connection (waiting for
         a reconnect if need be). On timeout the reply, when it comes, is
-        dropped; a RESERVE still waiting is ended with CANCEL, and a job
+        dropped; a RESERVE or WAIT still waiting is ended with CANCEL, and a job
         reserved all the same is given back with FAIL retry=0.
         """
         self._check_home()
@@ -749,7 +752,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             with self._lock:
                 if not pending.event.is_set():
                     pending.abandoned = True
-                    self._give_up_reserve(pending)
+                    self._give_up_wait(pending)
                     raise Timeout(f"no reply to {kind} within {timeout}s")
         if pending.error is not None:
             raise pending.error

@@ -15,7 +15,7 @@ the handshake), driven by one reader task instead of threads:
   Commands made while disconnected wait (up to their timeout) for the new
   connection.
 * A caller that stops waiting (timeout, cancellation) leaves its place in
-  the queue; a RESERVE of its that still waits is ended (``CANCEL``), and a
+  the queue; a RESERVE or WAIT of its that still waits is ended (``CANCEL``), and a
   job reserved for it all the same is handed back (``FAIL retry=0``).
 * Keepalive as on the threaded client: a PING every ``ping_interval``
   (a task of its own), the connection dropped and made again once more
@@ -645,12 +645,12 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
                 raise Timeout(f"no reply to {kind} within {timeout}s") from None
         finally:
             # However the caller left (timed out or cancelled, in either
-            # wait), its reply is dropped, a RESERVE still waiting is ended
+            # wait), its reply is dropped, a RESERVE or WAIT still waiting is ended
             # (CANCEL) and a job reserved for it all the same handed back.
             # (wait_for cancels the future itself when its time runs out.)
             future.cancel()
             if future.cancelled():
-                self._give_up_reserve(pending)
+                self._give_up_wait(pending)
 
     def _unawaited(self, kind: str) -> PendingReply:
         return _Pending(kind, None)
