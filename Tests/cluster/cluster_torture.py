@@ -68,10 +68,6 @@ LOST_JOB = torture.LOST_JOB
 # Besides +OK: PostgreSQL was unreachable (restarted, or the node's session ended while it was
 # paused): nothing was promised.
 UNAVAILABLE = "-ERR 'UNAVAILABLE"
-# PROTOCOL.md (*Several nodes*): while a node's link to the nats-server cluster is down it serves
-# its queue groups itself and keeps what is published for the cluster; a message published then
-# may reach two members of a group. The nats rounds allow that, around their faults.
-GROUPS_ONCE_OVER_NATS = False
 
 
 def free_port() -> int:
@@ -228,8 +224,8 @@ class Topology:
 class Heard:
     """What one subscription connection received: messages in order, with the node it was on."""
 
-    def __init__(self, name: str, node: int, subject: str, group_once: bool) -> None:
-        self.name, self.node, self.subject, self.group_once = name, node, subject, group_once
+    def __init__(self, name: str, node: int, subject: str) -> None:
+        self.name, self.node, self.subject = name, node, subject
         self.messages: list[tuple[str, str]] = []  # (subject, payload)
         self.lock = threading.Lock()
 
@@ -247,9 +243,8 @@ class Listener:
     reading every message until stopped; connected again (a new `Heard`) when its node dies."""
 
     def __init__(self, topology: Topology, node: int, subject: str, group: str | None, stop: threading.Event,
-                 heard: list[Heard], errors: list[BaseException], group_once: bool = True) -> None:
+                 heard: list[Heard], errors: list[BaseException]) -> None:
         self.topology, self.node, self.subject, self.group = topology, node, subject, group
-        self.group_once = group_once
         self.stop, self.heard, self.errors = stop, heard, errors
         self.sock: socket.socket | None = None
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -271,8 +266,7 @@ class Listener:
     def listen(self, port: int) -> None:
         sock = socket.create_connection(("127.0.0.1", port), timeout=0.5)
         self.sock = sock
-        heard = Heard("%s%s@%d" % (self.subject, " " + self.group if self.group else "", self.node), self.node, self.subject,
-                      self.group_once)
+        heard = Heard("%s%s@%d" % (self.subject, " " + self.group if self.group else "", self.node), self.node, self.subject)
         self.heard.append(heard)
         buf = b""
         sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB %s %s1\r\n'
@@ -491,8 +485,7 @@ def serve_again(topology: Topology, history: History, round_: int) -> list[float
 
 def heard_checks(heard: list[Heard], published: set[str]) -> list[str]:
     """No subscription hears an event or message twice; a (queue, seq) is one event everywhere;
-    no two queue-group members hear one message (where `group_once` holds); nothing is heard
-    that was not published."""
+    no two queue-group members hear one message; nothing is heard that was not published."""
     out: list[str] = []
     events: dict[tuple[str, int], tuple] = {}
     group: dict[str, str] = {}
@@ -509,8 +502,6 @@ def heard_checks(heard: list[Heard], published: set[str]) -> list[str]:
                 key = payload
                 if payload not in published:
                     out.append("%s heard %r, which nobody published" % (h.name, payload))
-                if " " in h.name and not h.group_once:
-                    continue
                 if " " in h.name:
                     if group.setdefault(payload, h.name) != h.name:
                         out.append("queue group %s: %r went to %s and to %s" % (GROUP, payload, group[payload], h.name))
@@ -648,8 +639,7 @@ def run(docketd: str, rounds: int, seconds: float, seed: int, say=print, quiet_c
             topology.start_all(mode)
             load = Load(topology, history, round_, seed)
             stop = load.stop
-            listeners = [Listener(topology, i, subject, group, stop, heard, load.errors,
-                                  group_once=mode == "routes" or GROUPS_ONCE_OVER_NATS)
+            listeners = [Listener(topology, i, subject, group, stop, heard, load.errors)
                          for i in range(NODES)
                          for subject, group in (("$JOB.>", None), ("chaos.>", None), ("chaos.>", GROUP))]
             for listener in listeners:
