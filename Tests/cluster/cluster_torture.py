@@ -511,15 +511,20 @@ def heard_checks(heard: list[Heard], published: set[str]) -> list[str]:
     return out
 
 
-def one_holder(facts: Facts) -> list[str]:
+def one_holder(facts: Facts, entries: list[Entry]) -> list[str]:
     """An attempt is ended (ACK, FAIL) or extended (TOUCH) with +OK only while it is the job's
     latest: never once a later attempt of the job was handed out (a late ACK is NOT_HELD)."""
     out = []
     latest: dict[int, list[tuple[float, int, Entry]]] = {}
     for e, job, _, attempt, _ in facts.handouts:
         latest.setdefault(job, []).append((e.answered, attempt, e))
-    for job, finished in facts.finished_attempts.items():
-        for e, attempt in finished:
+    touched: dict[int, list[tuple[Entry, int]]] = {}
+    for e in entries:
+        if e.request.startswith("TOUCH ") and e.reply == "+OK":
+            words = e.request.split("\r\n")[0].split(" ")
+            touched.setdefault(int(words[1]), []).append((e, int(torture.options_of(e.request)["attempt"])))
+    for job in set(facts.finished_attempts) | set(touched):
+        for e, attempt in facts.finished_attempts.get(job, []) + touched.get(job, []):
             for answered, later, handout in latest.get(job, []):
                 if later > attempt and answered < e.sent:
                     out.append("job %d: attempt %d ended +OK after attempt %d was handed out: %r, then %r"
@@ -670,7 +675,7 @@ def run(docketd: str, rounds: int, seconds: float, seed: int, say=print, quiet_c
             try:
                 facts = Facts(list(history.entries))
                 snap = snapshot(c)
-                problems += checker.judge(facts, snap) + one_holder(facts)
+                problems += checker.judge(facts, snap) + one_holder(facts, list(history.entries))
             finally:
                 c.close()
             problems += quiet_exchange(topology, scratch, round_, quiet_count)
@@ -679,12 +684,13 @@ def run(docketd: str, rounds: int, seconds: float, seed: int, say=print, quiet_c
             figures["faults"] += faults.done
             figures["slowest_serve_s"] = max(figures["slowest_serve_s"], max(took))
             events = sum(1 for h in heard for s, _ in h.snapshot() if s.startswith("$JOB."))
+            lost = len({p for h in heard for s, p in h.snapshot() if s.startswith("$JOB.") and s.endswith(".lost")})
             refused = {name: sum(1 for e in history.entries if e.reply and e.reply.startswith(prefix))
                        for name, prefix in (("NOT_HELD", LOST_JOB[0]), ("UNAVAILABLE", UNAVAILABLE))}
-            say("round %d (%s): %s; %d jobs answered, %d ACKs, %d hand-outs, %d NOT_HELD, %d UNAVAILABLE, %d events and %d "
-                "messages heard; served again in %s s"
+            say("round %d (%s): %s; %d jobs answered, %d ACKs, %d hand-outs, %d NOT_HELD, %d UNAVAILABLE, %d events (%d attempts "
+                "lost) and %d messages heard; served again in %s s"
                 % (round_, mode, ", ".join(faults.done), len(facts.enqueued), len(facts.acked), len(facts.handouts),
-                   refused["NOT_HELD"], refused["UNAVAILABLE"], events, sum(len(h.snapshot()) for h in heard) - events,
+                   refused["NOT_HELD"], refused["UNAVAILABLE"], events, lost, sum(len(h.snapshot()) for h in heard) - events,
                    "/".join("%.1f" % t for t in took)))
             if problems:
                 raise Violation("seed %d round %d (logs in %s):\n  %s" % (seed, round_, directory, "\n  ".join(problems[:30])))
