@@ -7,8 +7,9 @@ spread over the nodes: producers (with keys), workers (RESERVE, TOUCH, ACK, FAIL
 past their lease), a janitor deleting dead jobs, publishers, and on every node a subscriber to
 the job lifecycle events, one to the plain subjects and one member of a queue group. At random
 moments of each round a fault strikes: a node is killed (SIGKILL, then started again), paused
-(SIGSTOP) for less or more than `--node-timeout`, a nats-server is killed (and started again),
-PostgreSQL is restarted. Then the faults are healed and every promise is checked:
+(SIGSTOP) for less or more than `--node-timeout`, two nodes are paused past it together, a
+nats-server is killed (and started again), PostgreSQL is restarted, or stopped while a node is
+killed (and started again before the node). Then the faults are healed and every promise is checked:
 
 - the jobs, with Tests/torture's checker (every ENQ answered +OK exists unless a DEL was sent,
   an ACKed job is completed and never handed out again, one key one job, attempts never go
@@ -423,7 +424,8 @@ class Faults:
         for n in range(count):
             left = seconds - (time.monotonic() - began)
             time.sleep(self.rng.uniform(0.2, max(0.3, left / (count - n) / 2)))
-            kinds = ["kill", "pause-short", "pause-long", "postgres"] + (["nats"] if self.topology.mode == "nats" else [])
+            kinds = ["kill", "pause-short", "pause-long", "pause-two", "postgres", "postgres-down-kill"] + (
+                ["nats"] if self.topology.mode == "nats" else [])
             kind = self.rng.choice(kinds)
             node = self.rng.randrange(NODES)
             self.done.append("%s %d at %.1f s" % (kind, node, time.monotonic() - began))
@@ -450,6 +452,26 @@ class Faults:
         node.pause()
         time.sleep(seconds)
         node.wake()
+
+    def pause_two(self, i: int) -> None:
+        """Two nodes paused past --node-timeout together: the third takes both nodes' jobs back,
+        and the two, woken, may take each other's (a node wrongly taken for dead loses only its
+        workers' current attempts)."""
+        nodes = [self.topology.nodes[i], self.topology.nodes[(i + 1) % NODES]]
+        for node in nodes:
+            node.pause()
+        time.sleep(self.rng.uniform(NODE_TIMEOUT_S + 1.5, NODE_TIMEOUT_S + 3.0))
+        for node in nodes:
+            node.wake()
+
+    def postgres_down_kill(self, i: int) -> None:
+        """PostgreSQL stopped, a node killed meanwhile; PostgreSQL back, then the node."""
+        self.topology.postgres.stop(self.rng.choice(["fast", "immediate"]))
+        time.sleep(self.rng.uniform(0.1, 0.5))
+        self.topology.nodes[i].kill()
+        time.sleep(self.rng.uniform(0.2, 1.0))
+        self.topology.postgres.start()
+        self.topology.start(i)
 
     def nats(self, i: int) -> None:
         self.topology.nats.kill(i)
