@@ -472,6 +472,7 @@ class Faults:
         time.sleep(self.rng.uniform(0.2, 1.0))
         self.topology.postgres.start()
         self.topology.start(i)
+        self.served_again()
 
     def nats(self, i: int) -> None:
         self.topology.nats.kill(i)
@@ -480,6 +481,13 @@ class Faults:
 
     def postgres(self, _: int) -> None:
         self.topology.postgres.restart(self.rng.choice(["fast", "immediate"]))
+        self.served_again()
+
+    def served_again(self) -> None:
+        """How long after PostgreSQL is back each node takes to answer an ENQ +OK again (the
+        load goes on meanwhile), in the fault's description."""
+        took = serve_again(self.topology, History(), 0)
+        self.done[-1] += " (served again after %s s)" % "/".join("%.1f" % t for t in took)
 
 
 def serve_again(topology: Topology, history: History, round_: int) -> list[float]:
