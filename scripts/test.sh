@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test suite: Swift (unit, integration over TCP, conformance
 # transcripts), the Python conformance runner (on the embedded store and on PostgreSQL), the
-# kill -9 torture (both stores), the nats-py interoperability suite, the monitoring endpoint's suite, the dashboard in a headless
+# kill -9 torture (both stores, and three nodes on one PostgreSQL), the nats-py interoperability suite, the monitoring endpoint's suite, the dashboard in a headless
 # browser, the client libraries' suites (on both stores), and a quarter of a minute of coverage-guided
 # fuzzing of each pure parser (scripts/fuzz.sh all).
 # Every suite runs even if an earlier one fails; the exit status is non-zero if any failed.
@@ -46,6 +46,9 @@ run_suite store-parity env DOCKETD="$docketd" scripts/with-postgres.sh python3 -
 run_suite python env DOCKETD="$docketd" python3 -m pytest -q -n 4 Protocol/conformance/test_run.py Tests/interop Tests/monitoring Tests/fault-injection Tests/torture Tests/deploy Tests/readme examples/orders/test_example.py
 # kill -9 under a mixed load with every job in PostgreSQL (the embedded store's runs are above).
 run_suite torture-postgres env DOCKETD="$docketd" scripts/with-postgres.sh python3 -m pytest -q Tests/torture -k postgres
+# Three docketd nodes on one PostgreSQL (a private cluster), linked by routes and by nats-servers
+# in turn, under a load with nodes killed and paused, nats-servers killed, PostgreSQL restarted.
+run_suite torture-cluster env DOCKETD="$docketd" python3 -m pytest -q Tests/cluster
 # The dashboard in headless Chromium (the embedded copy of its files must match the sources).
 run_suite dashboard bash -c "python3 scripts/embed-dashboard.py --check && DOCKETD='$docketd' DOCKET_REQUIRE_BROWSER=1 python3 -m pytest -q -n 2 Tests/dashboard"
 run_suite python-client env DOCKETD="$docketd" python3 -m pytest -q -n 4 Clients/python/tests

@@ -6,8 +6,15 @@ SIGKILL at a random moment, docketd started again on the same data and every pro
     python3 scripts/torture.py --docketd .build-rel/release/docketd --rounds 50 --seconds 5 --seed 7
     python3 scripts/torture.py --docketd … --sync none          # the embedded store without fsync
     scripts/with-postgres.sh python3 scripts/torture.py --docketd … --postgres
+    python3 scripts/torture.py --docketd … --cluster --seconds 8  # three nodes (Tests/cluster)
 
-Exit status 1 on the first round that breaks a promise (its data directory is kept and named).
+With --cluster, the long form of Tests/cluster instead: three docketd nodes on one PostgreSQL (a
+private cluster it starts), linked by routes and by nats-servers in turn, each round struck by a
+node killed or paused, a nats-server killed or PostgreSQL restarted (see
+Tests/cluster/cluster_torture.py). Needs nats-server and PostgreSQL's server programs.
+
+Exit status 1 on the first round that breaks a promise (its data directory, or with --cluster
+the nodes' logs and the clients' history, is kept and named).
 """
 import argparse
 import os
@@ -16,7 +23,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "torture"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "cluster"))
 import torture  # noqa: E402
+import cluster_torture  # noqa: E402
 from parity import Postgres  # noqa: E402  (torture puts Tests/parity on the path)
 
 
@@ -29,6 +38,8 @@ def main() -> int:
     parser.add_argument("--sync", choices=["always", "none"], default="always", help="the embedded store's --sync")
     parser.add_argument("--postgres", action="store_true",
                         help="keep the jobs in a new database of DOCKET_TEST_POSTGRES (scripts/with-postgres.sh sets it)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="three nodes on one PostgreSQL, with node, nats-server and PostgreSQL faults (Tests/cluster)")
     args = parser.parse_args()
     # A `timeout` around the run ends it with SIGTERM: docketd is then killed too, not left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -37,11 +48,15 @@ def main() -> int:
         postgres = Postgres(os.environ["DOCKET_TEST_POSTGRES"])
         store_url = postgres.url_for(postgres.new_database())
     print("seed %d, %d rounds of up to %.1f s, %s" % (args.seed, args.rounds, args.seconds,
-                                                       "PostgreSQL" if store_url else "LMDB --sync " + args.sync), flush=True)
+                                                       "three nodes" if args.cluster else "PostgreSQL" if store_url
+                                                       else "LMDB --sync " + args.sync), flush=True)
     flags = [] if store_url else ["--sync", args.sync]
+    say = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        figures = torture.run(args.docketd, args.rounds, args.seconds, args.seed, flags, store_url,
-                              say=lambda line: print(line, flush=True))
+        if args.cluster:
+            figures = cluster_torture.run(args.docketd, args.rounds, args.seconds, args.seed, say=say)
+        else:
+            figures = torture.run(args.docketd, args.rounds, args.seconds, args.seed, flags, store_url, say=say)
     except torture.Violation as violation:
         print("VIOLATION: %s" % violation, flush=True)
         return 1

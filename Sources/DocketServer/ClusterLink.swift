@@ -13,7 +13,9 @@ import DocketWire
 /// - `groups` holds one upstream queue subscription per local (subject, queue group), so the
 ///   cluster picks one member of each group among all nodes. A message published here is not
 ///   handed to a local queue group directly while the link is up: it goes up and comes back
-///   on `groups` to whichever node the cluster chose (on this one as to any other).
+///   on `groups` to whichever node the cluster chose (on this one as to any other). While the
+///   link is down the node serves its groups itself, and the message goes up later marked
+///   with them (`ServedGroupsMark`), so that no group gets it twice.
 /// Messages from upstream are never sent up again, never turned into jobs by routes, and never
 /// taken as `$DOCKET.API` requests: those act once, on the node the publisher is connected to.
 /// Only the global account (the subject space of clients without accounts) is bridged.
@@ -45,6 +47,18 @@ public final class ClusterLink {
     /// Whether a local publication's queue groups are served through the cluster: only while
     /// both connections are up (else the message would never come back down).
     var servesGroups: Bool { isConnected }
+
+    /// Sends a message up, once. `servedGroups` are the queue groups this node gave it to
+    /// itself (its link was down): the message carries their names, so that the cluster does
+    /// not give it to those groups again when it goes up.
+    func publish(
+        _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ headerCount: Int?, _ message: UnsafeRawBufferPointer,
+        servedGroups: [[UInt8]]
+    ) {
+        guard !servedGroups.isEmpty else { return plain.publish(subject, reply, headerCount, message) }
+        let marked = ServedGroupsMark.marked(headerCount: headerCount, message: message, groups: servedGroups)
+        marked.bytes.withUnsafeBytes { plain.publish(subject, reply, marked.headerCount, $0) }
+    }
 
     func start() {
         plain.start()
@@ -193,6 +207,20 @@ extension Server {
         let subject = UnsafeRawBufferPointer(rebasing: bytes[subjectRange])
         let reply = replyRange.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
         let message = UnsafeRawBufferPointer(rebasing: bytes[messageRange])
+        if headerCount != nil, let mark = ServedGroupsMark.read(headerCount: headerCount, message: message) {
+            // Given to these groups on the node that published it, while its link was down.
+            if let queueGroup, mark.groups.contains(queueGroup) { return }
+            return mark.bytes.withUnsafeBytes { original in
+                deliverLocally(subject, reply, mark.headerCount, original, queueGroup: queueGroup)
+            }
+        }
+        deliverLocally(subject, reply, headerCount, message, queueGroup: queueGroup)
+    }
+
+    private func deliverLocally(
+        _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ headerCount: Int?, _ message: UnsafeRawBufferPointer,
+        queueGroup: [UInt8]?
+    ) {
         guard let queueGroup else {
             return deliverFromAnotherNode(in: globalAccount, subject, reply, queue: nil, headerCount, message)
         }

@@ -164,18 +164,15 @@ extension Server {
     ) -> Int {
         let match = account.index.match(subject)
         var deliveries = 0
-        var groupsUpstream = false
         fanOutSerial &+= 1
-        if let cluster, account === globalAccount {
-            // Once, up to the other nodes; while the link is up, queue groups are served from
-            // there (this node's members included), so that each group gets the message once.
-            cluster.plain.publish(subject, reply, headerCount, message)
-            groupsUpstream = cluster.servesGroups
-            if cluster.isConnected { deliveries += 1 }
-        }
+        let cluster = account === globalAccount ? self.cluster : nil
+        // While the link is up, queue groups are served from the cluster (this node's members
+        // included), so that each group gets the message once.
+        let groupsUpstream = cluster?.servesGroups ?? false
         for subscription in match.plain {
             if deliver(subscription, from: publisher, subject, reply, message, headerCount) { deliveries += 1 }
         }
+        var servedHere: [[UInt8]] = []
         for group in match.groups where !groupsUpstream {
             let member = group.nextMember { candidate in
                 let owner = unsafeDowncast(candidate.owner, to: Connection.self)
@@ -184,7 +181,13 @@ extension Server {
             }
             if let member, deliver(member, from: publisher, subject, reply, message, headerCount) {
                 deliveries += 1
+                if cluster != nil { servedHere.append(group.name) }
             }
+        }
+        if let cluster {
+            // Once, up to the other nodes, naming the groups served here (ServedGroupsMark).
+            cluster.publish(subject, reply, headerCount, message, servedGroups: servedHere)
+            if cluster.isConnected { deliveries += 1 }
         }
         return deliveries
     }

@@ -200,6 +200,27 @@ def enq(queue: str, payload: str, options: list[str]) -> str:
     return "ENQ %s %s%d\r\n%s\r\n" % (queue, "".join(o + " " for o in options), len(payload), payload)
 
 
+def start_actors(rng: random.Random, actors: list, guard) -> list[threading.Thread]:
+    """A thread per (name, body) running `guard(name, body, its own generator drawn from rng)`."""
+    threads = []
+    for name, body in actors:
+        own = random.Random("%s/%d" % (rng.random(), len(threads)))
+        threads.append(threading.Thread(target=guard, args=(name, body, own), daemon=True))
+    for t in threads:
+        t.start()
+    return threads
+
+
+def reserve(c: Conn, queues: str, idle: tuple[str, ...] = ("NOJOB",)) -> tuple[str, str] | None:
+    """A RESERVE of up to a second: the job's id and attempt, or None for a reply in `idle`."""
+    got = c.request("RESERVE %s timeout=1s\r\n" % queues)
+    if got.reply.startswith(idle):
+        return None
+    Load.expect(None, got, "JOB ")
+    words = got.reply.split("\n")[0].split(" ")
+    return words[1], words[3]
+
+
 class Load:
     """One round's clients. Each actor is a thread with its own generator drawn from the seed."""
 
@@ -215,12 +236,7 @@ class Load:
         actors = [("producer-%d" % i, self.producer) for i in range(3)] + [
             ("flows", self.flows), ("janitor", self.janitor), ("admin", self.admin), ("publisher", self.publisher)
         ] + [("worker-%d" % i, self.worker) for i in range(6)]
-        threads = []
-        for name, body in actors:
-            rng = random.Random("%s/%d" % (self.rng.random(), len(threads)))
-            threads.append(threading.Thread(target=self.guard, args=(name, body, rng), daemon=True))
-        for t in threads:
-            t.start()
+        threads = start_actors(self.rng, actors, self.guard)
         time.sleep(kill_after)
         self.server.kill()
         self.stop.set()
@@ -289,12 +305,10 @@ class Load:
     def worker(self, c: Conn, rng: random.Random) -> None:
         queues = ",".join(ALL_QUEUES)
         while not self.stop.is_set():
-            got = c.request("RESERVE %s timeout=1s\r\n" % queues)
-            if got.reply == "NOJOB":
+            held = reserve(c, queues)
+            if held is None:
                 continue
-            self.expect(got, "JOB ")
-            words = got.reply.split("\n")[0].split(" ")
-            job, attempt = words[1], words[3]
+            job, attempt = held
             roll = rng.random()
             if roll < 0.02:
                 c.close()  # a worker lost: the attempt counts as failed
@@ -479,10 +493,10 @@ class Snapshot:
         self.doubled = {job for job, states in self.states.items() if len(states) > 1}
 
     @classmethod
-    def take(cls, c: Conn) -> "Snapshot":
+    def take(cls, c: Conn, queues: list[str] = ALL_QUEUES) -> "Snapshot":
         began = time.monotonic()
         listed = []
-        for queue in ALL_QUEUES:
+        for queue in queues:
             # A job can move on its own (a delay or lease ending) while the pages are read: each
             # state is listed before the states it can move to, so such a job shows twice, never
             # nowhere (see `Checker.snapshot`).
