@@ -102,7 +102,7 @@ extension Server {
     ) -> Int {
         // Reserved subjects are never routed, whatever a pattern (`>`, `*.…`) would match.
         guard subject.first != UInt8(ascii: "$") else { return 0 }
-        let match = routeIndex.match(subject)
+        let match = subscriptions(of: routeIndex, matching: subject)
         guard !match.plain.isEmpty else { return 0 }
         let payload = Array(message[(headerCount ?? 0)...])
         if let postgres { return routeToPostgres(postgres, match.plain, subject, reply, payload, from: publisher) }
@@ -298,7 +298,7 @@ extension Server {
     /// Whether an API answer on `subject` would reach anyone (see `sendAnswer`).
     func hasInterest(in subject: UnsafeRawBufferPointer, for connection: Connection) -> Bool {
         guard Subject.isValidLiteral(subject) else { return false }
-        let match = connection.account.index.match(subject)
+        let match = subscriptions(of: connection.account.index, matching: subject)
         guard answersReachOnlyTheRequester else { return !match.plain.isEmpty || !match.groups.isEmpty }
         return match.plain.contains { $0.owner === connection } || match.groups.contains { $0.members.contains { $0.owner === connection } }
     }
@@ -317,7 +317,7 @@ extension Server {
             return
         }
         guard !requester.isClosed else { return }
-        let match = requester.account.index.match(subject)
+        let match = subscriptions(of: requester.account.index, matching: subject)
         for subscription in match.plain where subscription.owner === requester {
             _ = deliver(subscription, from: nil, subject, nil, message, headerCount)
         }

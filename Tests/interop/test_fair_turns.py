@@ -12,6 +12,7 @@ answered.
 
 from __future__ import annotations
 
+import itertools
 import select
 import socket
 import threading
@@ -52,6 +53,19 @@ def listing_pages(busy: socket.socket) -> tuple[bytes, int]:
     while not busy.recv(1 << 16).endswith(b"PONG\r\n"):
         pass
     return with_markers([b"LIST pages limit=100\r\n"] * 2000, 2)
+
+
+def publishes_walking_wildcards(busy: socket.socket) -> tuple[bytes, int]:
+    """12,000 PUBs that no one receives, each on a new subject that a match walks 255 trie
+    nodes for: busy subscribes to every mix of `a` and `*` over 7 tokens, then `.z` (128
+    subscriptions), and publishes on `a.a.a.a.a.a.a.<n>`; a marker every 256. Counted as one
+    unit each, a turn held thousands of them (a dozen markers while another client's PING
+    waited); counted by the nodes walked through `*` branches, about 30."""
+    patterns = itertools.product((b"a", b"*"), repeat=7)
+    busy.sendall(b"".join(b"SUB %s.z %d\r\n" % (b".".join(tokens), sid) for sid, tokens in enumerate(patterns, 1)) + b"PING\r\n")
+    drain_until_pong(busy)
+    busy.settimeout(60)  # nothing comes back before the backlog's PONG
+    return with_markers([b"PUB a.a.a.a.a.a.a.%d 0\r\n\r\n" % n for n in range(12_000)], 256)
 
 
 def read_event(sock: socket.socket) -> tuple[str, int]:
@@ -128,7 +142,8 @@ def watching(port: int) -> socket.socket:
     return watcher
 
 
-@pytest.mark.parametrize("flood", [subscription_churn, listing_pages], ids=["sub-unsub", "list"])
+@pytest.mark.parametrize("flood", [subscription_churn, listing_pages, publishes_walking_wildcards],
+                         ids=["sub-unsub", "list", "wildcard-walks"])
 def test_another_clients_ping_is_answered_within_a_few_turns_of_a_busy_client(start_process, flood):
     port = int(start_process().url.rsplit(":", 1)[1])
     watcher = watching(port)
