@@ -804,7 +804,8 @@ public final class Server {
     /// pass's writes. Units are weighed by cost (see `units(of:)`): a message delivered, a KiB
     /// of messages delivered, a node its messages' subject matches walked through wildcards,
     /// `replyBytesPerUnit` of the replies its job commands and
-    /// `$DOCKET.API` requests made, or as many bytes of a CONNECT's JSON is one; a command is
+    /// `$DOCKET.API` requests made (and of those requests' header blocks, scanned for
+    /// `Docket-Options`), or as many bytes of a CONNECT's JSON is one; a command is
     /// one if it only publishes or pings and `stateCommandUnits` if it changes or reads the
     /// server's state. A route peer's lines take turns the same way (`processRoute`). A wake-up reads up to 8 buffers of 64 KiB: of SUB/UNSUB pairs that was
     /// about 50,000 changes of the subscription index, 20-45 ms at the median that another
@@ -862,7 +863,7 @@ public final class Server {
         // answers were counted as.
         var jobReplyBytes = 0
         var replyUnitsCounted = 0
-        connection.apiAnswerBytes = 0
+        connection.apiWorkBytes = 0
         parsing: while !connection.isBlocked || endWait(connection, bytes, at: position) {
             if !connection.isAuthenticated, !Self.mayBeConnect(UnsafeRawBufferPointer(rebasing: bytes[position...])) {
                 // Refused at its first bytes, not once a whole command (up to max_payload) is
@@ -902,7 +903,7 @@ public final class Server {
                     }
                     jobReplyBytes = pending - before
                 }
-                let replyUnits = (jobReplyBytes + connection.apiAnswerBytes) / Self.replyBytesPerUnit
+                let replyUnits = (jobReplyBytes + connection.apiWorkBytes) / Self.replyBytesPerUnit
                 connection.workThisTurn += Self.units(of: op) + stats.deliveryWork - deliveryWorkBefore + replyUnits - replyUnitsCounted
                 replyUnitsCounted = replyUnits
                 if connection.workThisTurn >= Self.workPerTurn, connection.readEvent != nil, !shuttingDown {

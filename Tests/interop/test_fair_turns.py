@@ -13,6 +13,7 @@ answered.
 from __future__ import annotations
 
 import itertools
+import json
 import select
 import socket
 import threading
@@ -218,19 +219,15 @@ def sent_until_the_server_stops_reading(sock: socket.socket, data: bytes) -> int
     return sent
 
 
-def test_a_backlog_of_connects_run_at_once_is_cut_into_turns(start_process):
-    """Parsing a CONNECT's JSON is work (some 60 µs for 4 KB here): counted as one unit, the
-    megabyte of them read ahead of a waiting RESERVE ran in one go once its job came (the first
-    marker came with 50 more, and hundreds before another client's PONG); counted by their
-    bytes, a turn holds about 30 of them, and the PING is answered between turns."""
-    port = int(start_process().url.rsplit(":", 1)[1])
+def run_behind_a_waiting_reserve(port: int, backlog: bytes, markers: int, first: bytes = b"") -> socket.socket:
+    """Sends `first`, a RESERVE that waits and `backlog` on one connection, lets a job come for
+    the RESERVE, and checks that another client's PING is answered within a few turns of the
+    backlog; returns the connection that sent the job, still open."""
     watcher = watching(port)
     busy = connect(port)
-    line = b'CONNECT {"verbose":false,"name":"' + b"n" * 3900 + b'"}\r\n'
-    backlog, markers = with_markers([line] * 6000, 8)
     # The server reads ahead of a waiting RESERVE until it holds more than a command's worth
     # (a megabyte), then stops reading: all of that is run when the job comes.
-    waiting = b"RESERVE gate timeout=60s\r\n" + backlog
+    waiting = first + b"RESERVE gate timeout=60s\r\n" + backlog
     sent = sent_until_the_server_stops_reading(busy, waiting)
     sender = threading.Thread(target=busy.sendall, args=(waiting[sent:],), daemon=True)
     sender.start()
@@ -240,5 +237,36 @@ def test_a_backlog_of_connects_run_at_once_is_cut_into_turns(start_process):
     assert len(before) + len(markers_while_waiting) <= 2 * MOST_MARKERS_WHILE_WAITING, (before, markers_while_waiting)
     sender.join(60)
     assert read_line(gate).startswith(b"+OK ")
-    for sock in (gate, busy, watcher):
-        sock.close()
+    busy.close()
+    watcher.close()
+    return gate
+
+
+def test_a_backlog_of_connects_run_at_once_is_cut_into_turns(start_process):
+    """Parsing a CONNECT's JSON is work (some 60 µs for 4 KB here): counted as one unit, the
+    megabyte of them read ahead of a waiting RESERVE ran in one go once its job came (the first
+    marker came with 50 more, and hundreds before another client's PONG); counted by their
+    bytes, a turn holds about 30 of them, and the PING is answered between turns."""
+    port = int(start_process().url.rsplit(":", 1)[1])
+    line = b'CONNECT {"verbose":false,"name":"' + b"n" * 3900 + b'"}\r\n'
+    run_behind_a_waiting_reserve(port, *with_markers([line] * 6000, 8)).close()
+
+
+def test_a_backlog_of_api_requests_with_long_headers_is_cut_into_turns(start_process):
+    """A `$DOCKET.API` request's header block is scanned for `Docket-Options` on the loop, and
+    may be as long as a payload: counted as one unit (a PUB), the megabyte of 32 KB header
+    blocks read ahead of a waiting RESERVE ran in one go once its job came (some 32 of them,
+    each of 2,000 fields that were decoded into a dictionary at about 6 µs a field); counted by
+    their bytes, as replies are, a turn holds 4 of them, and the PING is answered between
+    turns."""
+    port = int(start_process().url.rsplit(":", 1)[1])
+    fields = b"".join(b"X-Trace-%d: v\r\n" % n for n in range(2_000))
+    headers = b"NATS/1.0\r\n" + fields + b"Docket-Options: pri=1\r\n\r\n"
+    line = b"HPUB $DOCKET.API.ENQ.fair %d %d\r\n%s\r\n" % (len(headers), len(headers), headers)
+    gate = run_behind_a_waiting_reserve(port, *with_markers([line] * 200, 1), first=b'CONNECT {"verbose":false,"headers":true}\r\n')
+    # Every request was run, its Docket-Options read: 200 jobs waiting, each of priority 1.
+    gate.sendall(b"LIST fair limit=1000\r\n")
+    assert read_line(gate).startswith(b"JSON ")
+    page = json.loads(read_line(gate))
+    assert [job["priority"] for job in page["jobs"]] == [1] * 200, page
+    gate.close()
