@@ -117,9 +117,10 @@ final class Connection {
     var hasDeferredCommands = false
     /// Work its commands did since its turn began (`Server.workPerTurn` says what counts).
     var workThisTurn = 0
-    /// Bytes of `$DOCKET.API` answers built for its requests since its commands last began to
-    /// run: they count towards its turn wherever the answers go.
-    var apiAnswerBytes = 0
+    /// Bytes of `$DOCKET.API` work done for its requests since its commands last began to run,
+    /// the header blocks scanned for `Docket-Options` and the answers built: they count towards
+    /// its turn as reply bytes do, wherever the answers go.
+    var apiWorkBytes = 0
 
     /// Queued on the server's list of connections to flush at the end of this pass.
     var isQueuedForFlush = false

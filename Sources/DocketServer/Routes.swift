@@ -452,12 +452,12 @@ extension Server {
             if connection.workThisTurn >= Self.workPerTurn, connection.readEvent != nil, !shuttingDown {
                 return deferRest(of: connection, from: position)
             }
-            let (messagesBefore, bytesBefore) = (stats.messagesOut, stats.payloadBytesOut)
+            let deliveryWorkBefore = stats.deliveryWork
             // As `units(of:)` weighs a client's: a message or PING is one, an interest change
             // `stateCommandUnits`, an INFO more (`routeInfoUnits`).
             var lineUnits = 1
             defer {
-                connection.workThisTurn += lineUnits + (stats.messagesOut - messagesBefore) + (stats.payloadBytesOut - bytesBefore) >> 10
+                connection.workThisTurn += lineUnits + stats.deliveryWork - deliveryWorkBefore
             }
             switch RouteParser.parse(bytes, from: position, maxControlLine: max(config.maxControlLine, 64 << 10), maxPayload: config.maxPayload) {
             case .incomplete:

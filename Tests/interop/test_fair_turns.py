@@ -12,6 +12,8 @@ answered.
 
 from __future__ import annotations
 
+import itertools
+import json
 import select
 import socket
 import threading
@@ -52,6 +54,19 @@ def listing_pages(busy: socket.socket) -> tuple[bytes, int]:
     while not busy.recv(1 << 16).endswith(b"PONG\r\n"):
         pass
     return with_markers([b"LIST pages limit=100\r\n"] * 2000, 2)
+
+
+def publishes_walking_wildcards(busy: socket.socket) -> tuple[bytes, int]:
+    """12,000 PUBs that no one receives, each on a new subject that a match walks 255 trie
+    nodes for: busy subscribes to every mix of `a` and `*` over 7 tokens, then `.z` (128
+    subscriptions), and publishes on `a.a.a.a.a.a.a.<n>`; a marker every 256. Counted as one
+    unit each, a turn held thousands of them (a dozen markers while another client's PING
+    waited); counted by the nodes walked through `*` branches, about 30."""
+    patterns = itertools.product((b"a", b"*"), repeat=7)
+    busy.sendall(b"".join(b"SUB %s.z %d\r\n" % (b".".join(tokens), sid) for sid, tokens in enumerate(patterns, 1)) + b"PING\r\n")
+    drain_until_pong(busy)
+    busy.settimeout(60)  # nothing comes back before the backlog's PONG
+    return with_markers([b"PUB a.a.a.a.a.a.a.%d 0\r\n\r\n" % n for n in range(12_000)], 256)
 
 
 def read_event(sock: socket.socket) -> tuple[str, int]:
@@ -128,7 +143,8 @@ def watching(port: int) -> socket.socket:
     return watcher
 
 
-@pytest.mark.parametrize("flood", [subscription_churn, listing_pages], ids=["sub-unsub", "list"])
+@pytest.mark.parametrize("flood", [subscription_churn, listing_pages, publishes_walking_wildcards],
+                         ids=["sub-unsub", "list", "wildcard-walks"])
 def test_another_clients_ping_is_answered_within_a_few_turns_of_a_busy_client(start_process, flood):
     port = int(start_process().url.rsplit(":", 1)[1])
     watcher = watching(port)
@@ -203,19 +219,15 @@ def sent_until_the_server_stops_reading(sock: socket.socket, data: bytes) -> int
     return sent
 
 
-def test_a_backlog_of_connects_run_at_once_is_cut_into_turns(start_process):
-    """Parsing a CONNECT's JSON is work (some 60 µs for 4 KB here): counted as one unit, the
-    megabyte of them read ahead of a waiting RESERVE ran in one go once its job came (the first
-    marker came with 50 more, and hundreds before another client's PONG); counted by their
-    bytes, a turn holds about 30 of them, and the PING is answered between turns."""
-    port = int(start_process().url.rsplit(":", 1)[1])
+def run_behind_a_waiting_reserve(port: int, backlog: bytes, markers: int, first: bytes = b"") -> socket.socket:
+    """Sends `first`, a RESERVE that waits and `backlog` on one connection, lets a job come for
+    the RESERVE, and checks that another client's PING is answered within a few turns of the
+    backlog; returns the connection that sent the job, still open."""
     watcher = watching(port)
     busy = connect(port)
-    line = b'CONNECT {"verbose":false,"name":"' + b"n" * 3900 + b'"}\r\n'
-    backlog, markers = with_markers([line] * 6000, 8)
     # The server reads ahead of a waiting RESERVE until it holds more than a command's worth
     # (a megabyte), then stops reading: all of that is run when the job comes.
-    waiting = b"RESERVE gate timeout=60s\r\n" + backlog
+    waiting = first + b"RESERVE gate timeout=60s\r\n" + backlog
     sent = sent_until_the_server_stops_reading(busy, waiting)
     sender = threading.Thread(target=busy.sendall, args=(waiting[sent:],), daemon=True)
     sender.start()
@@ -225,5 +237,36 @@ def test_a_backlog_of_connects_run_at_once_is_cut_into_turns(start_process):
     assert len(before) + len(markers_while_waiting) <= 2 * MOST_MARKERS_WHILE_WAITING, (before, markers_while_waiting)
     sender.join(60)
     assert read_line(gate).startswith(b"+OK ")
-    for sock in (gate, busy, watcher):
-        sock.close()
+    busy.close()
+    watcher.close()
+    return gate
+
+
+def test_a_backlog_of_connects_run_at_once_is_cut_into_turns(start_process):
+    """Parsing a CONNECT's JSON is work (some 60 µs for 4 KB here): counted as one unit, the
+    megabyte of them read ahead of a waiting RESERVE ran in one go once its job came (the first
+    marker came with 50 more, and hundreds before another client's PONG); counted by their
+    bytes, a turn holds about 30 of them, and the PING is answered between turns."""
+    port = int(start_process().url.rsplit(":", 1)[1])
+    line = b'CONNECT {"verbose":false,"name":"' + b"n" * 3900 + b'"}\r\n'
+    run_behind_a_waiting_reserve(port, *with_markers([line] * 6000, 8)).close()
+
+
+def test_a_backlog_of_api_requests_with_long_headers_is_cut_into_turns(start_process):
+    """A `$DOCKET.API` request's header block is scanned for `Docket-Options` on the loop, and
+    may be as long as a payload: counted as one unit (a PUB), the megabyte of 32 KB header
+    blocks read ahead of a waiting RESERVE ran in one go once its job came (some 32 of them,
+    each of 2,000 fields that were decoded into a dictionary at about 6 µs a field); counted by
+    their bytes, as replies are, a turn holds 4 of them, and the PING is answered between
+    turns."""
+    port = int(start_process().url.rsplit(":", 1)[1])
+    fields = b"".join(b"X-Trace-%d: v\r\n" % n for n in range(2_000))
+    headers = b"NATS/1.0\r\n" + fields + b"Docket-Options: pri=1\r\n\r\n"
+    line = b"HPUB $DOCKET.API.ENQ.fair %d %d\r\n%s\r\n" % (len(headers), len(headers), headers)
+    gate = run_behind_a_waiting_reserve(port, *with_markers([line] * 200, 1), first=b'CONNECT {"verbose":false,"headers":true}\r\n')
+    # Every request was run, its Docket-Options read: 200 jobs waiting, each of priority 1.
+    gate.sendall(b"LIST fair limit=1000\r\n")
+    assert read_line(gate).startswith(b"JSON ")
+    page = json.loads(read_line(gate))
+    assert [job["priority"] for job in page["jobs"]] == [1] * 200, page
+    gate.close()
