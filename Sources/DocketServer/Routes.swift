@@ -674,6 +674,12 @@ extension Server {
             let sid = Array("\(name) \(link.nextSid)".utf8)
             link.nextSid += 1
             let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
+            guard subscriptionMemory + Self.subscriptionCharge(subscription) <= config.maxSubscriptionMemory else {
+                log.error("\(connection.label) - Route from \(link.peerName) closed: subscriptions would take more than the \(config.maxSubscriptionMemory) bytes --max-subscription-memory allows")
+                connection.output.append("-ERR 'Maximum Route Subscriptions Exceeded'\r\n")
+                return endAfterOwedReplies(connection, reason: "Maximum Route Subscriptions Exceeded")
+            }
+            addSubscriptionMemory(subscription)
             space.index.insert(subscription)
             connection.subscriptions[sid] = subscription
             link.interest[key] = subscription

@@ -310,7 +310,16 @@ extension Server {
             return protocolError(connection, ProtocolError(.invalidSubject))
         }
         let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
+        guard subscriptionMemory + Self.subscriptionCharge(subscription) <= config.maxSubscriptionMemory else {
+            if let count = subscriptionMemoryRefusals.occurred(at: monotonicMilliseconds()) {
+                log.warn(
+                    "\(connection.label) - SUB refused: subscriptions take \(subscriptionMemory) bytes together, of the \(config.maxSubscriptionMemory) --max-subscription-memory allows"
+                        + (count > 1 ? " (\(count) SUBs refused since the last such line)" : ""))
+            }
+            return protocolError(connection, ProtocolError(.maxSubscriptions))
+        }
         subscription.isFiltered = admission == .filtered
+        addSubscriptionMemory(subscription)
         connection.account.index.insert(subscription)
         connection.subscriptions[sid] = subscription
         noteLifecycleInterest(subscription, added: true)
@@ -330,8 +339,20 @@ extension Server {
         acknowledge(connection)
     }
 
+    /// What a subscription counts toward `--max-subscription-memory`: its bytes, and about what
+    /// the index, the connection's table and the object itself take beside them (measured: 4.2
+    /// KB a subscription of a 3.9 KB subject, 560 bytes of a short one).
+    static func subscriptionCharge(_ subscription: Subscription) -> Int {
+        subscription.subject.count + (subscription.queue?.count ?? 0) + subscription.sid.count + 512
+    }
+
+    func addSubscriptionMemory(_ subscription: Subscription) {
+        subscriptionMemory += Self.subscriptionCharge(subscription)
+    }
+
     func removeSubscription(_ subscription: Subscription, of connection: Connection) {
         guard subscription.isIndexed else { return }
+        subscriptionMemory -= Self.subscriptionCharge(subscription)
         connection.account.index.remove(subscription)
         connection.subscriptions[subscription.sid] = nil
         noteLifecycleInterest(subscription, added: false)

@@ -111,6 +111,8 @@ extension Server {
         writer.add("cores", Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         writer.add("max_connections", config.maxConnections)
         writer.add("max_subscriptions", config.maxSubscriptions)
+        writer.add("max_subscription_memory", config.maxSubscriptionMemory)
+        writer.add("subscription_memory", subscriptionMemory)
         writer.add("max_control_line", config.maxControlLine)
         writer.add("max_pending", config.maxPending)
         writer.add("ping_interval", config.pingIntervalMilliseconds * 1_000_000)

@@ -146,6 +146,7 @@ extension Server {
         note("descriptor_reserve", \.descriptorReserve)
         note("refusal_drain", \.refusalDrainBytes)
         note("max_subscriptions", \.maxSubscriptions)
+        note("max_subscription_memory", \.maxSubscriptionMemory)
         note("ping_interval", \.pingIntervalMilliseconds)
         note("ping_max", \.maxPingsOutstanding)
         note("write_deadline", \.writeDeadlineMilliseconds)

@@ -102,6 +102,10 @@ public final class Server {
     /// Client messages the route protocol cannot carry (an invalid reply subject, a header
     /// block that is none), logged once per interval.
     var unroutableMessages = LogThrottle()
+    /// What every subscription takes, as `subscriptionCharge` counts (`--max-subscription-memory`).
+    var subscriptionMemory = 0
+    /// SUBs refused for want of subscription memory, logged once per interval.
+    var subscriptionMemoryRefusals = LogThrottle()
     /// Each listener's connections that have not logged in yet; bounded at start.
     private(set) var clientLogins = LoginWaitlist(limit: .max)
     private(set) var webSocketLogins = LoginWaitlist(limit: .max)

@@ -102,6 +102,11 @@ public struct ServerConfig: Sendable {
     public var descriptorReserve = 1_024
     /// Subscriptions per connection; 0 means no limit.
     public var maxSubscriptions = 0
+    /// What every subscription together may take (clients' and route peers' interest), counted
+    /// as `Server.subscriptionCharge`: without it, one connection's SUBs of 4 KB subjects took
+    /// 4 GB a million. Past it a client's SUB is refused (not fatal) and a route peer's
+    /// interest ends its route. 1 GiB: about two million subscriptions of short subjects.
+    public var maxSubscriptionMemory = 1 << 30
     /// Output a connection may have waiting before it is cut off as a slow consumer. 64 MiB, as nats-server.
     public var maxPending = 64 << 20
     /// Output all clients together may have waiting; past it, the ones with the most are cut

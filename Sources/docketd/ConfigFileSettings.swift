@@ -727,6 +727,8 @@ struct ConfigFileSettings {
                 if !given("--max-connecting") { config.maxConnecting = try int(item, "docket.max_connecting", 1...Int.max) }
             case "max_pending_total":
                 if !given("--max-pending-total") { config.maxPendingTotal = try size(item, "docket.max_pending_total") }
+            case "max_subscription_memory":
+                if !given("--max-subscription-memory") { config.maxSubscriptionMemory = try size(item, "docket.max_subscription_memory") }
             case "descriptor_reserve":
                 if !given("--descriptor-reserve") { config.descriptorReserve = try int(item, "docket.descriptor_reserve", 1...Int.max) }
             default:

@@ -140,6 +140,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most subscriptions one connection may hold; 0 for no limit (DOCKET_MAX_SUBSCRIPTIONS).")
     var maxSubscriptions = Int(env("DOCKET_MAX_SUBSCRIPTIONS") ?? "") ?? 0
 
+    @Option(help: "The most memory all subscriptions together may take (subjects, queue names, sids and 512 bytes each); past it a SUB is refused (DOCKET_MAX_SUBSCRIPTION_MEMORY).")
+    var maxSubscriptionMemory = env("DOCKET_MAX_SUBSCRIPTION_MEMORY") ?? "1GiB"
+
     @Option(help: "The most output a connection may have waiting before it is cut off as a slow consumer (DOCKET_MAX_PENDING).")
     var maxPending = env("DOCKET_MAX_PENDING") ?? "64MiB"
 
@@ -383,6 +386,7 @@ struct DocketdCommand: ParsableCommand {
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)
         config.maxPending = try size(maxPending, "--max-pending", minimum: 1024)
         config.maxPendingTotal = try size(maxPendingTotal, "--max-pending-total", minimum: 1024, maximum: (1 << 40, "1024GiB"))
+        config.maxSubscriptionMemory = try size(maxSubscriptionMemory, "--max-subscription-memory", minimum: 1024, maximum: (1 << 40, "1024GiB"))
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
         config.maxConnections = maxConnections
         guard let linger = Units.milliseconds(refusalLinger), linger >= 0 else {

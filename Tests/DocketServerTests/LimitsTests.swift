@@ -220,6 +220,32 @@ import Testing
         #expect(try client.sync() == ["-ERR 'maximum subscriptions exceeded'"])
     }
 
+    @Test func subscriptionMemoryIsBoundedForAllConnectionsTogether() throws {
+        // 8 KiB: four subscriptions of 1,450-byte subjects (1,450 + sid + 512 each), then none.
+        let server = try DocketdProcess(["--max-subscription-memory", "8KiB"])
+        let greedy = try server.client()
+        _ = try greedy.handshake()
+        let long = String(repeating: "s", count: 1_448)
+        for sid in 1...4 { try greedy.line("SUB \(long).\(sid) \(sid)") }
+        #expect(try greedy.sync() == [])
+        try greedy.line("SUB \(long).5 5")
+        #expect(try greedy.sync() == ["-ERR 'maximum subscriptions exceeded'"])
+        // Another connection finds the room taken too, and keeps working.
+        let other = try server.client()
+        _ = try other.handshake()
+        try other.line("SUB short 1")
+        #expect(try other.sync() == ["-ERR 'maximum subscriptions exceeded'"])
+        // The refused SUBs were not fatal: the subscriptions held still hear their messages.
+        try other.line("PUB \(long).3 2\r\nhi")
+        try other.sync()
+        #expect(try greedy.sync() == ["MSG \(long).3 3 2", "hi"])
+        // An UNSUB gives its room back.
+        try greedy.line("UNSUB 1")
+        try greedy.sync()
+        try other.line("SUB short 1")
+        #expect(try other.sync() == [])
+    }
+
     @Test func slowConsumerIsCutOffWithoutSlowingOthers() throws {
         let server = try DocketdProcess(["--max-pending", "256KiB"])
         let stuck = try server.client()
