@@ -209,24 +209,23 @@ extension Server {
     /// `/queues`: one page of the queues the reader may read, by name, as a JSON array (each as
     /// QUEUE shows it). nil permissions: every queue.
     func queuesPage(_ query: QueuesQuery, readableBy permissions: Permissions?) -> String {
-        let page = readableQueues(permissions)
-            .filter { query.after.lexicographicallyPrecedes($0.name.utf8) }
-            .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-            .prefix(query.limit)
-        return "[" + page.map { $0.document() }.joined(separator: ",") + "]"
+        let directory = queueDirectory
+        var documents: [String] = []
+        var index = directory.firstIndex(after: query.after)
+        while index < directory.count && documents.count < query.limit {
+            if Self.may(read: directory.name(index), permissions) { documents.append(directory.document(index)) }
+            index += 1
+        }
+        return "[" + documents.joined(separator: ",") + "]"
     }
 
-    /// The queues the reader may read, in no order, each with how to make its document (made for
-    /// the page shown only). With jobs in PostgreSQL, the queues as last read: the monitoring
+    /// The queues by name. With jobs in PostgreSQL, the queues as last read: the monitoring
     /// port cannot wait for the database.
-    func readableQueues(_ permissions: Permissions?) -> [(name: String, glance: () -> QueueGlance, document: () -> String)] {
-        let readable = { (name: String) in permissions.map { $0.may(.read, queue: Array(name.utf8)) } ?? true }
-        if let postgres {
-            return postgres.snapshot.queues.filter { readable($0.name) }.map { queue in (queue.name, { queue.glance }, { queue.document }) }
-        }
-        return engine.queueList.filter { readable($0.name) }.map { queue in
-            (queue.name, { [unowned self] in engine.queueGlance(queue) }, { [unowned self] in engine.queueDocument(queue) })
-        }
+    var queueDirectory: QueueDirectory { postgres.map { QueueDirectory(snapshot: $0.snapshot) } ?? QueueDirectory(engine: engine) }
+
+    /// Whether a reader with `permissions` may read the queue (nil: every right).
+    static func may(read queue: String, _ permissions: Permissions?) -> Bool {
+        permissions.map { $0.may(.read, queue: Array(queue.utf8)) } ?? true
     }
 
     /// The most `/connz` entries in one answer unless `limit=` says otherwise (nats-server's).
