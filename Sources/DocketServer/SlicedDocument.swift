@@ -30,7 +30,13 @@ final class SlicedDocument {
         self.text = text
     }
 
-    func append(_ part: Part) { parts.append(part) }
+    /// Rows of all parts: what making the document read (each row's values, now).
+    private(set) var rows = 0
+
+    func append(_ part: Part) {
+        parts.append(part)
+        rows += part.rows
+    }
 
     /// The next whole rows, at least `bytes` of them unless the document ends first; nil once
     /// everything has been taken.
