@@ -1792,15 +1792,17 @@ dialog h2 { margin-top: 0; }
 
   // A job's flow: its parents (PARENTS, each with its state now) and its children a page at a
   // time (CHILDREN with each child's document), each a link to its job's page. Hidden for a
-  // job with neither.
-  function flowPanel(turned) {
+  // job with neither. `afters` are the `after=` of the pages turned to (from the address, so a
+  // reload or the back button comes back to the same page); `remember` is told them at each turn.
+  function flowPanel(turned, afters, remember) {
     const parents = table(['Job', 'Queue', 'State'], { id: 'job-parents', testid: 'job-parents' });
     const children = table(['Job', 'Queue', 'State'], { id: 'job-children', testid: 'job-children' });
-    let cursors = [null];
+    let cursors = [null].concat(afters);
     let next = null;
     const turn = (step) => {
       if (step > 0 && next != null) cursors.push(next);
       if (step < 0 && cursors.length > 1) cursors.pop();
+      remember(cursors.slice(1));
       turned();
     };
     const prev = h('button', { type: 'button', class: 'btn', id: 'children-prev', testid: 'children-prev', onclick: () => turn(-1) }, '← Previous');
@@ -1853,7 +1855,7 @@ dialog h2 { margin-top: 0; }
     return { node, render, childrenPath };
   }
 
-  function jobView(root, idText) {
+  function jobView(root, idText, childPages) {
     const id = /^\d+$/.test(idText) ? idText : null;
     if (!id) {
       root.append(h('h1', null, 'No such job'), h('p', null, 'Job ids are positive numbers.'));
@@ -1874,7 +1876,11 @@ dialog h2 { margin-top: 0; }
     const resultSection = section('Result', resultPre);
     const errorSection = section('Last error', errorPre);
     const progressSection = section('Progress', progressHost);
-    const flow = flowPanel(() => refresh.now());
+    // The children's page is in the address: `#/job/<id>/children/<after>,<after>…`.
+    const afters = (childPages || '').split(',').filter((after) => /^\d+$/.test(after));
+    const flow = flowPanel(() => refresh.now(), afters, (turned) => {
+      history.replaceState(null, '', '#/job/' + id + (turned.length ? '/children/' + turned.join(',') : ''));
+    });
     root.append(crumbs, h('div', { class: 'title-row' }, heading, badgeHost, actionsHost),
       section(null, fields),
       h('div', { class: 'columns' },
@@ -2286,7 +2292,7 @@ dialog h2 { margin-top: 0; }
       current = queueView(viewRoot, parts[1], parts[2]);
       area = null;
     } else if (parts[0] === 'job' && parts[1]) {
-      current = jobView(viewRoot, parts[1]);
+      current = jobView(viewRoot, parts[1], parts[2] === 'children' ? parts[3] : '');
       area = null;
     } else if (parts[0] === 'live') {
       current = liveView(viewRoot, parts[1] || '');

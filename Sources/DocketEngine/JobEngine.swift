@@ -79,6 +79,11 @@ public final class JobEngine {
 
     private let queues = ByteKeyedTable<JobQueue>()
     public private(set) var queueList: [JobQueue] = []
+    /// The same queues in the order of their names' bytes, for pages of them by name (sorting
+    /// 10,000 names on each request was most of a page's cost).
+    public private(set) var queuesByName: [JobQueue] = []
+    /// What the dashboard's overview adds up over `queueList`.
+    public let summary = QueueSummary()
     public private(set) var jobs = JobTable()
     public private(set) var nextID: UInt64 = 1
     /// The last place handed out in a ready order (`Job.readySequence`); below
@@ -541,6 +546,7 @@ public final class JobEngine {
             transition(job, to: .completed, in: queue)
             queue.completedTotal += 1
             queue.completeRate.add(job.finishedAt ?? clock.now())
+            summary.completed(job.finishedAt ?? clock.now())
             noteTotals(queue)
             note(.completed, job, queue) {
                 $0.runMilliseconds = run
@@ -1020,6 +1026,9 @@ public final class JobEngine {
             rates: [queue.startRate, queue.completeRate, queue.failRate].map { $0.perSecond(at: now) })
     }
 
+    /// `summary`'s rates now: the overview's, every queue's `queueGlance` rates added up.
+    public func summaryRates() -> [Double] { summary.rates(at: clock.now()) }
+
     /// The enqueue or retry time of the queue's longest-waiting job.
     private func oldestWaiting(_ queue: JobQueue) -> Int64? {
         var oldest: Int64? = nil
@@ -1175,6 +1184,8 @@ public final class JobEngine {
         queues.set(Array(name), queue)
         queue.listIndex = queueList.count
         queueList.append(queue)
+        queuesByName.insert(queue, at: Self.firstQueue(in: queuesByName, after: queue.nameBytes))
+        queue.summary = summary
         return queue
     }
 
@@ -1203,6 +1214,31 @@ public final class JobEngine {
             queueList[queue.listIndex] = last
             last.listIndex = queue.listIndex
         }
+        let place = Self.firstQueue(in: queuesByName, notBefore: queue.nameBytes)
+        if place < queuesByName.count, queuesByName[place] === queue { queuesByName.remove(at: place) }
+        summary.forget(queue)
+        queue.summary = nil
+    }
+
+    /// Where the first queue whose name sorts after `name` (by bytes) is in `sorted`.
+    public static func firstQueue(in sorted: [JobQueue], after name: [UInt8]) -> Int {
+        firstIndex(sorted.count) { !name.lexicographicallyPrecedes(sorted[$0].nameBytes) }
+    }
+
+    /// Where the first queue whose name is `name` or sorts after it is in `sorted`.
+    static func firstQueue(in sorted: [JobQueue], notBefore name: [UInt8]) -> Int {
+        firstIndex(sorted.count) { sorted[$0].nameBytes.lexicographicallyPrecedes(name) }
+    }
+
+    /// The first index of `0..<count` for which `isBefore` is false, where it is true for a
+    /// prefix of them and false for the rest (bisection).
+    private static func firstIndex(_ count: Int, _ isBefore: (Int) -> Bool) -> Int {
+        var (low, high) = (0, count)
+        while low < high {
+            let middle = (low + high) / 2
+            if isBefore(middle) { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     private func queue(named name: String) -> JobQueue {
@@ -1416,6 +1452,7 @@ public final class JobEngine {
         }
         queue.startedTotal += 1
         queue.startRate.add(now)
+        summary.started(now)
         noteTotals(queue)
         extendLease(job, start: true)
         markChanged(job)
@@ -1455,6 +1492,7 @@ public final class JobEngine {
         let run = observeRun(job, queue)
         queue.failedTotal += 1
         queue.failRate.add(now)
+        summary.failed(now)
         noteTotals(queue)
         defer { dispatch(queue) }
         if choice == .never || job.attempts >= job.maxAttempts {
@@ -1777,7 +1815,9 @@ public final class JobQueue {
     public let nameBytes: [UInt8]
     /// The retry settings of the last job enqueued, shared by the next ones that have the same.
     private var lastPolicy: JobPolicy?
-    public internal(set) var config = QueueConfig()
+    public internal(set) var config = QueueConfig() {
+        didSet { if config.paused != oldValue.paused { summary?.pausedChanged(to: config.paused) } }
+    }
     /// Where the queue is in the engine's `queueList`.
     var listIndex = 0
     var ready = RunHeap<ReadyEntry>()
@@ -1785,7 +1825,11 @@ public final class JobQueue {
     /// `dispatch` is handing its jobs out (see there).
     var dispatching = false
     /// Waiters in `waiters` that are not done yet.
-    var liveWaiters = 0
+    var liveWaiters = 0 {
+        didSet { summary?.waitingWorkersChanged(by: liveWaiters - oldValue) }
+    }
+    /// The engine's sums over its queues, while the queue is one of them.
+    var summary: QueueSummary?
     var keys: [[UInt8]: UInt64] = [:]
     let completed = JobHistory()
     let dead = JobHistory()
@@ -1919,6 +1963,13 @@ public struct MinuteRate: Sendable {
             buckets[slot] = 0
         }
         buckets[slot] += 1
+    }
+
+    /// Takes away what `other` counted, as the sum of several rates forgets one of them: a
+    /// second's count is `other`'s too only if both saw that second (this one sees every second
+    /// its parts saw, so a slot with another stamp in `other` is an older second, long gone here).
+    mutating func subtract(_ other: MinuteRate) {
+        for slot in 0..<60 where other.stamps[slot] == stamps[slot] && stamps[slot] >= 0 { buckets[slot] -= other.buckets[slot] }
     }
 
     public func perSecond(at now: Int64) -> Double {

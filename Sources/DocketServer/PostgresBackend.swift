@@ -2327,9 +2327,22 @@ struct Snapshot {
         let glance: QueueGlance
     }
 
-    var queues: [Queue] = []
+    /// By name's bytes, as `QueueDirectory` lists them (the database's collation may order
+    /// names otherwise).
+    let queues: [Queue]
     /// Wall ms; 0: never taken.
-    var takenAt: Int64 = 0
+    let takenAt: Int64
+    /// What the dashboard's overview adds up, added up once per snapshot.
+    let sums: QueueSums
+
+    init(queues: [Queue] = [], takenAt: Int64 = 0) {
+        let byBytes = { (one: Queue, other: Queue) in one.name.utf8.lexicographicallyPrecedes(other.name.utf8) }
+        self.queues = queues.indices.dropFirst().allSatisfy { byBytes(queues[$0 - 1], queues[$0]) } ? queues : queues.sorted(by: byBytes)
+        self.takenAt = takenAt
+        var sums = QueueSums()
+        for queue in self.queues { sums.add(queue.glance) }
+        self.sums = sums
+    }
 }
 
 /// The answers of a two-step transaction's first step, and its numbered events, held for its

@@ -199,22 +199,32 @@ extension Server {
         let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
         let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.queuesPage, Self.queuesPage)
         let needle = (query["filter"] ?? "").lowercased()
-        var entries = readableQueues(permissions).map { (name: $0.name, glance: $0.glance(), document: $0.document) }
-        var summary = JSONObjectWriter()
-        summary.add("queues", entries.count)
-        summary.add("paused", entries.count(where: { $0.glance.paused }))
-        summary.add("waiting_workers", entries.reduce(0) { $0 + $1.glance.waitingWorkers })
-        for (index, key) in ["started_per_s", "completed_per_s", "failed_per_s"].enumerated() {
-            summary.add(key, entries.reduce(0.0) { $0 + $1.glance.rates[index] })
+        let directory = queueDirectory
+        let everything = permissions?.mayReadEveryQueue ?? true
+        var sums = QueueSums()
+        if everything {
+            // Kept as the queues change (the walk below took 250-320 ms with 10,000 queues).
+            sums = postgres.map { $0.snapshot.sums } ?? QueueSums(engine: engine)
         }
-        writer.add("summary", json: summary.result)
-        if !needle.isEmpty { entries.removeAll { !$0.name.lowercased().contains(needle) } }
-        // By bytes: String's comparison (Unicode-aware) took most of the time with 9,000 queues.
-        entries.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-        writer.add("total", entries.count)
+        // The queues listed, by name; nil: all of them (no need to walk them).
+        var listed: [Int]? = nil
+        if !everything || !needle.isEmpty {
+            var indices: [Int] = []
+            for index in 0..<directory.count {
+                let name = directory.name(index)
+                guard everything || Self.may(read: name, permissions) else { continue }
+                if !everything { sums.add(directory.glance(index)) }
+                if needle.isEmpty || name.lowercased().contains(needle) { indices.append(index) }
+            }
+            listed = indices
+        }
+        writer.add("summary", json: sums.json)
+        let total = listed?.count ?? directory.count
+        let page = min(offset, total)..<min(offset + limit, total)
+        writer.add("total", total)
         writer.add("offset", offset)
         writer.add("limit", limit)
-        writer.add("queues", json: "[" + entries.dropFirst(offset).prefix(limit).map { $0.document() }.joined(separator: ",") + "]")
+        writer.add("queues", json: "[" + page.map { directory.document(listed?[$0] ?? $0) }.joined(separator: ",") + "]")
     }
 
     /// A job's page: its document, the start of its payload, and the events remembered of it.

@@ -207,10 +207,22 @@ extension Server {
     /// Why a compressed message was refused, for the close frame (at most 123 bytes): the bound
     /// and the flags it comes from.
     private func inflatedPastReason(_ limit: Int) -> String {
-        "a message inflates past \(limit) bytes (--max-payload \(limits.maxPayload) + --max-control-line \(limits.maxControlLine) + 2 CRLFs)"
+        "a message inflates past \(limit) bytes \(boundSettings)"
+    }
+
+    /// The settings the frame bound comes from, as the close reasons of 1009 name them.
+    private var boundSettings: String {
+        "(--max-payload \(limits.maxPayload) + --max-control-line \(limits.maxControlLine) + 2 CRLFs)"
     }
 
     private func failWebSocket(_ connection: Connection, _ session: WebSocketSession, _ failure: WebSocketFailure) -> TransportResult {
+        var failure = failure
+        if let length = failure.frameLength {
+            // The decoder's text names the bound alone, which a client cannot act on; the
+            // compressed case names its settings too (`inflatedPastReason`).
+            failure = WebSocketFailure(
+                failure.status, "a frame of \(length) bytes is over \(session.decoder.maxFrameLength) bytes \(boundSettings)", frameLength: length)
+        }
         warnRefusedBeforeLogin(.webSocketProtocolError, "\(connection.label) - WebSocket protocol error: \(failure.reason) (closing with \(failure.status))")
         session.closeStatus = failure.status
         session.closeReason = failure.reason

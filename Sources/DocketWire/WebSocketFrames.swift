@@ -27,10 +27,14 @@ public enum WebSocketCloseStatus {
 public struct WebSocketFailure: Error, Equatable, Sendable {
     public let status: UInt16
     public let reason: String
+    /// For a data frame over `maxFrameLength`: its length, so that the server can say which of
+    /// its settings make the bound (this module knows only the number).
+    public let frameLength: UInt64?
 
-    public init(_ status: UInt16, _ reason: String) {
+    public init(_ status: UInt16, _ reason: String, frameLength: UInt64? = nil) {
         self.status = status
         self.reason = reason
+        self.frameLength = frameLength
     }
 }
 
@@ -205,7 +209,8 @@ public struct WebSocketFrameDecoder {
             guard length >> 63 == 0 else { throw WebSocketFailure(WebSocketCloseStatus.protocolError, "frame length with its top bit set") }
         }
         if opcode < 0x8 && length > UInt64(maxFrameLength) {
-            throw WebSocketFailure(WebSocketCloseStatus.messageTooBig, "frame of \(length) bytes over the limit of \(maxFrameLength)")
+            throw WebSocketFailure(
+                WebSocketCloseStatus.messageTooBig, "frame of \(length) bytes over the limit of \(maxFrameLength)", frameLength: length)
         }
         let maskStart = 2 + lengthBytes
         mask = (header[maskStart], header[maskStart + 1], header[maskStart + 2], header[maskStart + 3])

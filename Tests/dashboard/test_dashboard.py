@@ -1166,6 +1166,11 @@ def test_a_job_page_shows_its_flow_parents_and_children_paged_with_their_states(
     assert one(d, "#children-next").get_attribute("disabled")
     one(d, "#children-prev").click()
     wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[20:40]], "back to the second page")
+    # The page is in the address: a reload comes back to it (it came back to the first).
+    assert d.current_url.endswith(f"#/job/{root}/children/{kids[19]}")
+    d.refresh()
+    wait(d, lambda d: flow_rows(d, "job-children") == [(k, "blocked") for k in kids[20:40]], "the second page after a reload")
+    assert "Page 2" in one(d, "#children-page-info").text and not one(d, "#children-prev").get_attribute("disabled")
     # The root completes: its children's states follow on the page, without a reload.
     job = c.reserve("flow-root", timeout=0)
     assert job.id == root

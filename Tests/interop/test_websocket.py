@@ -242,13 +242,17 @@ def test_a_bomb_in_a_later_fragment_is_closed_naming_the_configured_bound_and_it
 
 
 @pytest.mark.docketd_only(reason="the frame bound is max_payload plus the control line")
-def test_a_frame_past_max_payload_is_closed_with_1009(ws_server):
+def test_a_frame_past_max_payload_is_closed_with_1009_naming_the_bound_and_its_flags(ws_server):
     _, ws_url = ws_server(extra="max_payload: 1024\n")
     sock, _ = _raw_upgrade(ws_url)
     _read_frame(sock)
     payload = b"x" * 8192
     sock.sendall(bytes([0x82, 0x80 | 126]) + struct.pack(">H", len(payload)) + b"\0\0\0\0" + payload)
-    assert _close_status(sock) == 1009
+    # As the compressed case's: the bound (1024 + 4096 + 2 CRLFs) and the flags that make it.
+    status, reason = _close_frame(sock)
+    assert status == 1009
+    assert "8192 bytes" in reason and "5124 bytes" in reason, reason
+    assert "--max-payload 1024" in reason and "--max-control-line 4096" in reason, reason
     sock.close()
 
 
