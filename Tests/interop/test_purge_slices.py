@@ -10,6 +10,8 @@ the whole count, once, and the commands it sent after it see the purge done.
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from conftest import connect_raw as connect, counts_until_none, pipelined, queue_counts, read_json_reply, read_line
@@ -47,4 +49,21 @@ def test_a_purge_with_nothing_to_delete_answers_zero_at_once(start_process):
     pipelined(client, b"ENQ few 1\r\nx\r\n")
     client.sendall(b"PURGE few state=dead\r\nPURGE nosuch state=waiting\r\nPURGE few state=waiting\r\nPING\r\n")
     assert [read_line(client) for _ in range(4)] == [b"+OK 0\r\n", b"+OK 0\r\n", b"+OK 1\r\n", b"PONG\r\n"]
+    client.close()
+
+
+def test_a_large_purge_through_the_api_answers_the_whole_count_once(start_process):
+    """Through $DOCKET.API the answer waits for the last slice too (`JobAnswer`), and comes once."""
+    port = int(start_process().url.rsplit(":", 1)[1])
+    client = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert read_line(client).startswith(b"INFO ")
+    client.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n')
+    jobs = 5_000
+    pipelined(client, b"ENQ api 1\r\nx\r\n" * jobs)
+    header = b"NATS/1.0\r\nDocket-Options: state=waiting\r\n\r\n"
+    client.sendall(b"SUB _INBOX.p 1\r\nHPUB $DOCKET.API.PURGE.api _INBOX.p %d %d\r\n%s\r\n" % (len(header), len(header), header))
+    answer = b'{"count":%d}' % jobs
+    assert read_line(client) == b"MSG _INBOX.p 1 %d\r\n" % len(answer)
+    assert read_line(client) == answer + b"\r\n"
+    assert queue_counts(client, b"api")["waiting"] == 0
     client.close()
