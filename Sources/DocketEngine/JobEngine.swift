@@ -52,6 +52,8 @@ public enum EngineEvent {
     case watchGone(JobWatch)
     /// A WAIT timed out.
     case watchTimedOut(JobWatch)
+    /// A PURGE left to `advance` is done: answer it (once its deletions are durable).
+    case purged(Purge)
 }
 
 /// What a FAIL (or a lost lease) led to.
@@ -119,6 +121,10 @@ public final class JobEngine {
     private var withdrawnWaiters = 0
     /// Jobs of workers gone whose attempts `ownerGone` left to `advance`, oldest close first.
     private var lostHolds: [(owner: UInt64, ids: ArraySlice<UInt64>)] = []
+    /// PURGEs `purge(…atOnce:)` left to `advance`, oldest first.
+    private var purges: [Purge] = []
+    /// The purge deleting jobs now, which `settleDescendants` tells of the children it settles.
+    private var purging: Purge?
     /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
     public var recordsLifecycle = false
     private var lifecycle: [LifecycleEvent] = []
@@ -841,9 +847,11 @@ public final class JobEngine {
     /// state's order, each with its own cursor, and whether more follow them. One pass over
     /// the candidates, keeping only the best `limit + 1`. The candidates are the queue's own
     /// for waiting (its ready order and the jobs its groups parked), completed and dead (its
-    /// histories, bounded by `keep_completed` and `keep_dead`); for delayed, blocked and active
-    /// they are every job the server holds (about 10 ms per million jobs for a page; see
-    /// PROTOCOL.md, LIST).
+    /// histories, bounded by `keep_completed` and `keep_dead`); for delayed, active and blocked
+    /// they are what the server keeps for that state across its queues (the delay schedule,
+    /// the leases, the children of unfinished parents), each holding every job in the state
+    /// (`advance` and `settleDescendants` rely on it). Walking every job the server held cost a
+    /// page 80-230 ms with a million jobs, most of them in other states.
     public func list(
         queue name: UnsafeRawBufferPointer, state: JobListState, after cursor: JobListCursor?, limit: Int
     ) -> (jobs: [Job], cursors: [JobListCursor], more: Bool) {
@@ -868,16 +876,22 @@ public final class JobEngine {
             best.insert((key, job), at: low)
             if best.count > limit + 1 { best.removeLast() }
         }
+        // Entries of jobs that moved on since (withdrawn, delayed again, a lease of an earlier
+        // run) are passed over by `consider`, which looks at the job as it is now.
         switch wanted {
         case .waiting:
-            for entry in queue.ready.elements { if let job = jobs[entry.id] { consider(job) } }
+            queue.ready.forEach { if let job = jobs[$0.id] { consider(job) } }
             for group in queue.groups.values { for job in group.parked where jobs[job.id] === job { consider(job) } }
         case .completed:
             for id in queue.completed { if let job = jobs[id] { consider(job) } }
         case .dead:
             for id in queue.dead { if let job = jobs[id] { consider(job) } }
-        default:
-            jobs.forEach { consider($0) }
+        case .delayed:
+            for entry in delayed.elements { if let job = jobs[entry.item] { consider(job) } }
+        case .active:
+            for entry in leases.elements { if let job = jobs[entry.item.job] { consider(job) } }
+        case .blocked:
+            for ids in children.values { for id in ids { if let job = jobs[id] { consider(job) } } }
         }
         let page = best.prefix(limit)
         return (page.map(\.job), page.map(\.key), best.count > limit)
@@ -954,25 +968,55 @@ public final class JobEngine {
     /// PURGE: deletes the queue's jobs in `state` (never active ones), only those that entered
     /// it (enqueued, or finished) more than `olderThan` ms ago if given. Answers how many went.
     public func purge(queue name: UnsafeRawBufferPointer, state: JobState, olderThan: Int?) -> Int {
-        guard state != .active, let queue = queues.find(name) else { return 0 }
-        let cutoff = olderThan.map { clock.now() - Int64($0) }
-        var doomed: [Job] = []
-        jobs.forEach { job in
-            guard job.home === queue, job.state == state else { return }
-            if let cutoff, (job.finishedAt ?? job.enqueuedAt) > cutoff { return }
-            doomed.append(job)
-        }
-        // A job deleted here can end others of the list first (a blocked job's death on
-        // purging its parent): they go too, as they were asked to, and the count is of the
+        purge(queue: name, state: state, olderThan: olderThan, atOnce: .max).deleted
+    }
+
+    /// PURGE a slice at a time: deletes up to `limit` jobs now and leaves the rest to `advance`,
+    /// which says it is done with a `purged` event. A job is judged when its turn comes, so one
+    /// that enters the state meanwhile goes too and one that leaves it stays; jobs enqueued
+    /// after the PURGE are never its.
+    public func purge(queue name: UnsafeRawBufferPointer, state: JobState, olderThan: Int?, atOnce limit: Int) -> Purge {
+        let queue = state == .active ? nil : queues.find(name)
+        let purge = Purge(queue: queue, state: state, cutoff: olderThan.map { clock.now() - Int64($0) }, end: nextID)
+        _ = purgeSlice(purge, upTo: limit)
+        if !purge.isDone { purges.append(purge) }
+        return purge
+    }
+
+    /// Jobs a purge looks at for each one it may delete: looking at a job of another queue or
+    /// state is a comparison, deleting one changes the queue's indexes and writes a record.
+    private static let purgeLooksPerDeletion = 8
+
+    /// Deletes up to `limit` more of the purge's jobs (looking at up to eight times as many) and
+    /// answers the work it did, in deletions (eight looks count as one), from 1 to `limit`.
+    private func purgeSlice(_ purge: Purge, upTo limit: Int) -> Int {
+        guard let queue = purge.queue, limit > 0 else { return 1 }
+        let (doomed, next, looked) = jobs.scan(
+            from: max(purge.next, 1), below: purge.end, upTo: limit,
+            lookingAt: limit.multipliedReportingOverflow(by: Self.purgeLooksPerDeletion).overflow ? .max : limit * Self.purgeLooksPerDeletion,
+            where: purge.takes)
+        purge.next = next
+        // Deleting a job can end others it was asked to delete before their turn (purging
+        // blocked jobs, the death or release of a blocked child): `settleDescendants` hands
+        // them over as `cascaded`, and they go too, as they were asked to. The count is of the
         // jobs actually deleted.
         var deleted = 0
+        purging = purge
+        defer { purging = nil }
         for job in doomed where jobs[job.id] === job {
-            queue.deletedTotal += 1
-            forget(job)
-            deleted += 1
+            var next: Job? = job
+            while let victim = next {
+                if jobs[victim.id] === victim {
+                    queue.deletedTotal += 1
+                    forget(victim)
+                    deleted += 1
+                }
+                next = purge.cascaded.popLast()
+            }
         }
+        purge.deleted += deleted
         if deleted > 0 { noteTotals(queue) }
-        return deleted
+        return max(1, doomed.count, (looked + Self.purgeLooksPerDeletion - 1) / Self.purgeLooksPerDeletion)
     }
 
     public func delete(id: UInt64) -> Result<Void, JobError> {
@@ -1032,8 +1076,8 @@ public final class JobEngine {
     /// The enqueue or retry time of the queue's longest-waiting job.
     private func oldestWaiting(_ queue: JobQueue) -> Int64? {
         var oldest: Int64? = nil
-        for entry in queue.ready.elements {
-            guard let job = jobs[entry.id], entry.isCurrent(for: job) else { continue }
+        queue.ready.forEach { entry in
+            guard let job = jobs[entry.id], entry.isCurrent(for: job) else { return }
             let since = max(job.runAt, job.enqueuedAt)
             oldest = min(oldest ?? since, since)
         }
@@ -1051,7 +1095,8 @@ public final class JobEngine {
     /// attempts, times out waiters, and wakes queues whose limits allow starts again. Call
     /// when `nextDeadline` passes (or any time).
     ///
-    /// Ends the attempts of jobs whose workers are gone first (see `ownerGone`).
+    /// Ends the attempts of jobs whose workers are gone first (see `ownerGone`), then goes on
+    /// with PURGEs under way.
     ///
     /// Does at most `limit` of them (each deadline taken off its heap counts, stale or not) and
     /// answers whether it stopped with more due: a million jobs delayed to the same millisecond
@@ -1066,6 +1111,13 @@ public final class JobEngine {
             for id in slice { endLostAttempt(id, owner) }
             budget -= slice.count
             if slice.count == ids.count { lostHolds.removeFirst() } else { lostHolds[0].ids = ids.dropFirst(slice.count) }
+        }
+        while budget > 0, let purge = purges.first {
+            budget -= purgeSlice(purge, upTo: budget)
+            if purge.isDone {
+                purges.removeFirst()
+                events.append(.purged(purge))
+            }
         }
         while budget > 0, let entry = expiries.top, entry.time <= now {
             budget -= 1
@@ -1128,13 +1180,13 @@ public final class JobEngine {
             unparkAll(entry.item)
             dispatch(entry.item)
         }
-        return budget == 0 && (!lostHolds.isEmpty || nextDeadline.map { $0 <= now } == true)
+        return budget <= 0 && (!lostHolds.isEmpty || !purges.isEmpty || nextDeadline.map { $0 <= now } == true)
     }
 
     /// The earliest time `advance` has something to do, unix milliseconds.
     public var nextDeadline: Int64? {
         [
-            lostHolds.isEmpty ? nil : clock.now(), delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
+            lostHolds.isEmpty && purges.isEmpty ? nil : clock.now(), delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
             keyHolds.top?.time,
         ]
             .compactMap { $0 }.min()
@@ -1717,6 +1769,7 @@ public final class JobEngine {
                 }
             }
             let settling = found.keys.sorted().compactMap { jobs[$0] }
+            if let purging { purging.cascaded += settling.filter { $0.id < purging.end && purging.takes($0) } }
             let runs = { (child: Job) in completed || child.parentDeathPolicy == .run }
             var next: [UInt64] = []
             for child in settling where runs(child) {

@@ -61,6 +61,34 @@ public struct JobTable {
         return result
     }
 
+    /// The jobs `take` accepts among ids `start..<end`, in id order, up to `count` of them and
+    /// looking at no more than `limit` jobs (a page with none is passed over without looking):
+    /// the jobs, the id to go on from (`end` once there are no more) and how many it looked at.
+    func scan(
+        from start: UInt64, below end: UInt64, upTo count: Int, lookingAt limit: Int, where take: (Job) -> Bool
+    ) -> (jobs: [Job], next: UInt64, looked: Int) {
+        var found: [Job] = []
+        var id = start
+        var looked = 0
+        while id < end, looked < limit, found.count < count {
+            let index = Int(truncatingIfNeeded: id >> UInt64(Self.pageShift))
+            guard index < pages.count else { return (found, end, looked) }
+            let pageEnd = min(end, UInt64(index + 1) << UInt64(Self.pageShift))
+            guard let page = pages[index] else {
+                id = pageEnd
+                continue
+            }
+            while id < pageEnd, looked < limit, found.count < count {
+                if let job = page.slots[Int(truncatingIfNeeded: id) & (Self.pageSize - 1)] {
+                    looked += 1
+                    if take(job) { found.append(job) }
+                }
+                id += 1
+            }
+        }
+        return (found, min(id, end), looked)
+    }
+
     /// Calls `body` with every job, in id order.
     public func forEach(_ body: (Job) -> Void) {
         for case let page? in pages {

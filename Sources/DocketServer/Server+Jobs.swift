@@ -139,7 +139,13 @@ extension Server {
                 queue: String(decoding: name(queue), as: UTF8.self), state: state, count: page.jobs.count, more: page.more,
                 budget: config.replyBudget, job: { readableView(of: page.jobs[$0], connection.permissions) }, cursor: { page.cursors[$0] }))
         case .purge(let queue, let state, let older):
-            return .count(engine.purge(queue: name(queue), state: JobState.named(state.rawValue), olderThan: older))
+            // A slice a pass, as `advance` does what comes due: its answer keeps its place, and
+            // the connection's later commands wait for it, as they wait for a RESERVE.
+            let purge = engine.purge(queue: name(queue), state: JobState.named(state.rawValue), olderThan: older, atOnce: Self.deadlinesPerTurn)
+            if purge.isDone { return .count(purge.deleted) }
+            let answer = JobAnswer(blocks: true)
+            purgeAnswers[ObjectIdentifier(purge)] = answer
+            return .later(answer)
         case .promote(let id):
             return outcome(engine.promote(id: id)) { .done }
         case .schedule, .unschedule, .schedules, .pauseSchedule, .resumeSchedule:
@@ -851,6 +857,10 @@ extension Server {
                     finishWatch(watch, .gone(watch.id))
                 case .watchTimedOut(let watch):
                     finishWatch(watch, timedOutAnswer(of: watch))
+                case .purged(let purge):
+                    // Answered once its last deletions are on disk, as `.count` always is.
+                    guard let answer = purgeAnswers.removeValue(forKey: ObjectIdentifier(purge)) else { continue }
+                    afterCommit.append { answer.answer(.count(purge.deleted)) }
                 }
             }
         }

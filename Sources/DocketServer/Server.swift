@@ -50,6 +50,8 @@ public final class Server {
     /// RESERVEs and WAITs made through the request/reply API, by waiter.
     var apiWaiters: [ObjectIdentifier: APIRequest] = [:]
     var apiWatches: [ObjectIdentifier: APIRequest] = [:]
+    /// The answers of PURGEs the engine goes on with between passes (see `Purge`), by purge.
+    var purgeAnswers: [ObjectIdentifier: JobAnswer] = [:]
     /// Schedules by name, and those written (record) or removed (nil) since the last commit.
     var schedules = ScheduleBook()
     /// Schedule records to write with the next commit, by their key in the store's queue table

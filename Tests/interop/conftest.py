@@ -12,6 +12,7 @@ With neither set, every test is skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -334,3 +335,36 @@ def connect_raw(port: int) -> socket.socket:
     sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
     assert read_line(sock) == b"PONG\r\n"
     return sock
+
+
+def read_json_reply(sock) -> dict:
+    """The document of the server's next `JSON <#bytes>` reply."""
+    header = read_line(sock)
+    assert header.startswith(b"JSON "), header
+    size = int(header.split()[1])
+    body = b""
+    while len(body) < size + 2:
+        body += sock.recv(size + 2 - len(body))
+    return json.loads(body[:size])
+
+
+def queue_counts(sock, queue: bytes) -> dict:
+    """QUEUE `queue`'s jobs per state."""
+    sock.sendall(b"QUEUE %s\r\n" % queue)
+    return read_json_reply(sock)["jobs"]
+
+
+def pipelined(sock, commands: bytes) -> None:
+    """Sends `commands` and a PING, and reads what comes back up to the PONG."""
+    sock.sendall(commands + b"PING\r\n")
+    tail = b""
+    while not tail.endswith(b"PONG\r\n"):
+        tail = (tail + sock.recv(1 << 20))[-16:]
+
+
+def counts_until_none(sock, queue: bytes, state: str) -> list:
+    """Asks QUEUE `queue`, one request at a time, until no job is in `state`: every count seen."""
+    seen = []
+    while not seen or seen[-1] != 0:
+        seen.append(queue_counts(sock, queue)[state])
+    return seen

@@ -10,35 +10,15 @@ none.
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
-from conftest import connect_raw as connect, read_line
+from conftest import connect_raw as connect, counts_until_none, pipelined, queue_counts
 
 pytestmark = pytest.mark.docketd_only("docketd's job timer")
 
 JOBS = 20_000
-
-
-def queue_counts(sock, queue: bytes) -> dict:
-    sock.sendall(b"QUEUE %s\r\n" % queue)
-    header = read_line(sock)
-    assert header.startswith(b"JSON "), header
-    size = int(header.split()[1])
-    body = b""
-    while len(body) < size + 2:
-        body += sock.recv(size + 2 - len(body))
-    return json.loads(body[:size])["jobs"]
-
-
-def pipelined(sock, commands: bytes) -> None:
-    """Sends `commands` and a PING, and reads what comes back up to the PONG."""
-    sock.sendall(commands + b"PING\r\n")
-    tail = b""
-    while not tail.endswith(b"PONG\r\n"):
-        tail = (tail + sock.recv(1 << 20))[-16:]
 
 
 def test_jobs_due_together_are_made_ready_between_other_clients_commands(start_process):
@@ -77,12 +57,7 @@ def test_the_jobs_of_a_worker_that_closes_fail_between_other_clients_commands(st
     observer = connect(port)
     assert queue_counts(observer, b"lost")["active"] == JOBS
     worker.close()
-    seen = []
-    while True:
-        counts = queue_counts(observer, b"lost")
-        seen.append(counts["active"])
-        if counts["active"] == 0:
-            break
+    seen = counts_until_none(observer, b"lost", "active")
     # Each lost attempt has its retry ahead (after a backoff of a second by default).
     after = queue_counts(observer, b"lost")
     assert after["delayed"] + after["waiting"] == JOBS
