@@ -84,6 +84,27 @@ class Cluster:
         with open(os.path.join(self.data, "postmaster.pid")) as f:
             return int(f.readline())
 
+    def freeze(self) -> list[int]:
+        """Stops the whole server with SIGSTOP: the postmaster first, so that it forks nothing
+        more, then every process it forked, found by parent pid. (A list of backends read from
+        pg_stat_activity before the stop missed a connection docketd opened meanwhile, such as its
+        enqueue connection, which then went on serving.) Returns the pids, for SIGCONT."""
+        master = self.postmaster()
+        self.signal([master], signal.SIGSTOP)
+        stopped = [master]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == master:
+                self.signal([int(entry)], signal.SIGSTOP)
+                stopped.append(int(entry))
+        return stopped
+
     def remove(self) -> None:
         try:
             self.signal([self.postmaster()], signal.SIGCONT)
