@@ -663,21 +663,17 @@ extension Server {
         if added {
             guard link.interest[key] == nil else { return }
             let bound = config.maxRouteSubscriptions
+            // Dropping the interest would lose the peer's clients' messages without a word: past
+            // either bound the route ends, loudly, on both nodes.
             if bound > 0 && link.interest.count >= bound {
-                // Dropping the interest would lose the peer's clients' messages without a word:
-                // the route ends, loudly, on both nodes.
-                log.error("\(connection.label) - Route from \(link.peerName) closed: its interest is over \(bound) subscriptions (--max-route-subscriptions)")
-                connection.output.append("-ERR 'Maximum Route Subscriptions Exceeded'\r\n")
-                return endAfterOwedReplies(connection, reason: "Maximum Route Subscriptions Exceeded")
+                return refuseInterest(of: connection, link, "its interest is over \(bound) subscriptions (--max-route-subscriptions)")
             }
             // The sid carries the account (`<account> <n>`): a delivery finds it without a lookup.
             let sid = Array("\(name) \(link.nextSid)".utf8)
             link.nextSid += 1
             let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
-            guard subscriptionMemory + Self.subscriptionCharge(subscription) <= config.maxSubscriptionMemory else {
-                log.error("\(connection.label) - Route from \(link.peerName) closed: subscriptions would take more than the \(config.maxSubscriptionMemory) bytes --max-subscription-memory allows")
-                connection.output.append("-ERR 'Maximum Route Subscriptions Exceeded'\r\n")
-                return endAfterOwedReplies(connection, reason: "Maximum Route Subscriptions Exceeded")
+            guard hasSubscriptionMemory(for: subscription) else {
+                return refuseInterest(of: connection, link, "subscriptions would take more than the \(config.maxSubscriptionMemory) bytes --max-subscription-memory allows")
             }
             addSubscriptionMemory(subscription)
             space.index.insert(subscription)
@@ -687,6 +683,13 @@ extension Server {
         } else if let subscription = link.interest.removeValue(forKey: key) {
             removeSubscription(subscription, of: connection)
         }
+    }
+
+    /// Ends a route whose peer announced interest past a bound (`why` names it).
+    private func refuseInterest(of connection: Connection, _ link: RouteLink, _ why: String) {
+        log.error("\(connection.label) - Route from \(link.peerName) closed: \(why)")
+        connection.output.append("-ERR 'Maximum Route Subscriptions Exceeded'\r\n")
+        endAfterOwedReplies(connection, reason: "Maximum Route Subscriptions Exceeded")
     }
 
     // MARK: What the routes are told

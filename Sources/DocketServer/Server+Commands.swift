@@ -310,7 +310,7 @@ extension Server {
             return protocolError(connection, ProtocolError(.invalidSubject))
         }
         let subscription = Subscription(owner: connection, subject: subject, queue: queue, sid: sid)
-        guard subscriptionMemory + Self.subscriptionCharge(subscription) <= config.maxSubscriptionMemory else {
+        guard hasSubscriptionMemory(for: subscription) else {
             if let count = subscriptionMemoryRefusals.occurred(at: monotonicMilliseconds()) {
                 log.warn(
                     "\(connection.label) - SUB refused: subscriptions take \(subscriptionMemory) bytes together, of the \(config.maxSubscriptionMemory) --max-subscription-memory allows"
@@ -344,6 +344,11 @@ extension Server {
     /// KB a subscription of a 3.9 KB subject, 560 bytes of a short one).
     static func subscriptionCharge(_ subscription: Subscription) -> Int {
         subscription.subject.count + (subscription.queue?.count ?? 0) + subscription.sid.count + 512
+    }
+
+    /// Whether `subscription` fits in what `--max-subscription-memory` leaves.
+    func hasSubscriptionMemory(for subscription: Subscription) -> Bool {
+        subscriptionMemory + Self.subscriptionCharge(subscription) <= config.maxSubscriptionMemory
     }
 
     func addSubscriptionMemory(_ subscription: Subscription) {

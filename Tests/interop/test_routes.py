@@ -603,6 +603,21 @@ def test_a_routes_interest_is_bounded(cluster):
     assert client_pings(node) == b"+OK\r\nPONG\r\n"
 
 
+def test_a_routes_interest_counts_toward_the_subscription_memory(cluster):
+    """--max-subscription-memory bounds a peer's interest too: each counts its subject and sid
+    plus 512 bytes, so 1 KiB holds one; the next closes the route, told and logged."""
+    node = cluster(1, extra="docket { max_subscription_memory: 1KiB }\n")[0]
+    peer = route_socket(node.route_port)
+    read_line(peer)
+    peer.sendall(peer_info(cluster="docket_test") + b"RS+ $G a\r\nPING\r\n")
+    assert read_line(peer) == b"PONG\r\n"
+    peer.sendall(b"RS+ $G b\r\nPING\r\n")
+    assert read_line(peer) == b"-ERR 'Maximum Route Subscriptions Exceeded'\r\n"
+    assert peer.recv(1) == b""
+    peer.close()
+    assert wait_for_log(node, "--max-subscription-memory allows"), node.process.log.text()
+
+
 @pytest.mark.docketd_only("docketd's route retries")
 def test_a_refused_route_is_tried_once_a_second(cluster, tmp_path):
     """A node of another cluster is refused, and its route tried again once a second as
