@@ -160,7 +160,7 @@ import Testing
             #expect(waiting.stderr == "\(job.id)\n")
 
             // It composes: the result alone goes down the pipe.
-            let shell = Process()
+            let shell = ChildProcess()
             shell.executableURL = URL(fileURLWithPath: "/bin/sh")
             let binary = DocketdProcess.docketBinary.path
             shell.arguments = ["-c", "'\(binary)' enq convert hello --wait 2>/dev/null | tr a-z A-Z"]

@@ -83,7 +83,7 @@ final class EventLog: @unchecked Sendable {
 
 /// A run of the `docket` command-line tool, its output going to temporary files.
 final class CLIRun: @unchecked Sendable {
-    let process = Process()
+    let process = ChildProcess()
     private let directory: URL
     private let outURL: URL
     private let errURL: URL
@@ -122,7 +122,7 @@ final class CLIRun: @unchecked Sendable {
     var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
 
-    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+    func signal(_ number: Int32) { process.signal(number) }
 
     /// Waits for the exit status; nil (after a SIGKILL) if it takes longer than `timeout`.
     func exitStatus(timeout: TimeInterval = 10) -> Int32? {

@@ -1,4 +1,5 @@
 import DocketSchedule
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -43,7 +44,7 @@ enum Python {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("docket-zone-check-\(UUID().uuidString).txt")
         defer { try? FileManager.default.removeItem(at: path) }
         guard (try? input.write(to: path, atomically: true, encoding: .utf8)) != nil else { return nil }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script, path.path]
         let output = Pipe()

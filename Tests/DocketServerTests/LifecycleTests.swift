@@ -45,7 +45,7 @@ import Testing
 
     @Test func badFlagsAreRefusedWithAReason() throws {
         for flags in [["--max-payload", "lots"], ["--port", "70000"], ["--log-level", "loud"], ["--ping-interval", "0s"]] {
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = DocketdProcess.binary
             process.arguments = flags
             let pipe = Pipe()
@@ -60,7 +60,7 @@ import Testing
 
     @Test(arguments: ["--help", "-h"])
     func helpDescribesEveryOption(_ flag: String) throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = DocketdProcess.binary
         process.arguments = [flag]
         let pipe = Pipe()

@@ -88,7 +88,7 @@ import Testing
     }
 
     @Test func docketdHashesAPasswordForTheConfiguration() throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = DocketdProcess.binary
         process.arguments = ["--hash-password"]
         let input = Pipe(), output = Pipe()

@@ -2,7 +2,7 @@ import Foundation
 
 /// A real docketd child process on a free loopback port with its own temporary data directory.
 public final class DocketdProcess: @unchecked Sendable {
-    public let process = Process()
+    public let process = ChildProcess()
     public let port: Int
     public let dataDirectory: URL
     public let log: LogCollector
@@ -121,7 +121,7 @@ public final class DocketdProcess: @unchecked Sendable {
     public static func runToExit(
         _ arguments: [String], executable: URL = binary, timeout: TimeInterval = 10
     ) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = executable
         process.arguments = arguments
         let pipe = Pipe()
@@ -166,7 +166,7 @@ public final class DocketdProcess: @unchecked Sendable {
     /// Sends SIGTERM and waits for exit (SIGKILL after `timeout`); returns the exit status.
     @discardableResult
     public func stop(timeout: TimeInterval = 10) -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.terminate()
         return waitForExit(timeout: timeout)
     }
 

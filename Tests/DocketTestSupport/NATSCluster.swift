@@ -29,7 +29,7 @@ public func freeLoopbackPort() throws -> Int {
 /// that share events through it (`--cluster-nats`). Stopped when released.
 public final class NATSCluster {
     public struct Node {
-        public let process: Process
+        public let process: ChildProcess
         public let clientPort: Int
         public var url: String { "nats://127.0.0.1:\(clientPort)" }
     }
@@ -51,7 +51,7 @@ public final class NATSCluster {
         let clusterPorts = try (0..<count).map { _ in try freeLoopbackPort() }
         for index in 0..<count {
             let routes = clusterPorts.enumerated().filter { $0.offset != index }.map { "nats://127.0.0.1:\($0.element)" }
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = [
                 "-a", "127.0.0.1", "-p", String(clientPorts[index]), "-m", "0",

@@ -13,7 +13,7 @@ enum PreloadLibrary {
             let library = directory.appendingPathComponent("\(name).so")
             try source.write(to: file, atomically: true, encoding: .utf8)
             for compiler in ["clang", "cc"] {
-                let process = Process()
+                let process = ChildProcess()
                 process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
                 process.arguments = [compiler, "-shared", "-fPIC", "-O2", "-o", library.path, file.path, "-ldl"]
                 process.standardOutput = FileHandle.nullDevice

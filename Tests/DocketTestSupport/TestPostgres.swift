@@ -127,56 +127,38 @@ public final class TestPostgres: @unchecked Sendable {
 
     /// Runs one of the server's programs (as `postgres` under root) and waits for it.
     ///
-    /// posix_spawn, not Foundation's Process: the server pg_ctl leaves running would inherit
-    /// the descriptors Process uses to watch its child and keep them open, and Process would
-    /// then wait for it forever. Here the child keeps only stdin (/dev/null) and stdout/stderr
-    /// (a file), so nothing of the test process outlives the program.
+    /// The child keeps only stdin (/dev/null) and stdout/stderr (a file): the server pg_ctl
+    /// leaves running must not inherit anything of the test process (`ChildProcess` closes the
+    /// rest in the child; marking the test process's own descriptors close-on-exec, as this once
+    /// did, raced with spawns on other threads).
     @discardableResult
     private func run(_ program: String, _ arguments: [String]) throws -> String {
         let path = binaries + "/" + program
         let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", path] } ?? [path]
-        let all = argv + arguments
         let outputPath = directory + "/\(program).out"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // The child closes the rest itself. Marking the test process's own descriptors
-        // close-on-exec, as this did, raced with Process.run() on other threads: a docketd
-        // spawned meanwhile lost the descriptor Process watches it by, Process took it for
-        // exited and blocked in waitpid until it was, and no other child's exit was noticed
-        // (CI saw the PostgreSQL client suite hang with every test waiting on a process).
-        guard Self.addCloseFrom(&actions, 3) == 0 else {
-            throw TestPostgresUnavailable(reason: "posix_spawn_file_actions_addclosefrom_np failed")
+        guard FileManager.default.createFile(atPath: outputPath, contents: nil), let output = FileHandle(forWritingAtPath: outputPath) else {
+            throw TestPostgresUnavailable(reason: "cannot write \(outputPath)")
         }
-        var pointers: [UnsafeMutablePointer<CChar>?] = all.map { strdup($0) } + [nil]
-        defer { for pointer in pointers { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, all[0], &actions, nil, &pointers, environ)
-        guard spawned == 0 else {
-            throw TestPostgresUnavailable(reason: "cannot run \(all[0]): \(String(cString: strerror(spawned)))")
+        defer { try? output.close() }
+        let process = ChildProcess()
+        process.executableURL = URL(fileURLWithPath: argv[0])
+        process.arguments = Array(argv.dropFirst()) + arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = output
+        do {
+            try process.run()
+        } catch {
+            throw TestPostgresUnavailable(reason: "\(error)")
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        process.waitUntilExit()
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        // WIFEXITED and WEXITSTATUS, which Swift does not import.
-        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+        guard process.terminationStatus == 0 else {
             let log = (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? ""
-            throw TestPostgresUnavailable(reason: "\(program) failed (status \(status)): \(text)\n\(log)")
+            throw TestPostgresUnavailable(reason: "\(program) failed (status \(process.terminationStatus)): \(text)\n\(log)")
         }
         return text
     }
-
-    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc
-    /// module does not import: found at run time.
-    private static let addCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
-            fatalError("glibc 2.34 or later is needed (posix_spawn_file_actions_addclosefrom_np)")
-        }
-        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-    }()
 
     /// `$DOCKET_PG_BIN` when set (and only there), else the newest /usr/lib/postgresql/<n>/bin.
     private static func findBinaries() -> String? {
