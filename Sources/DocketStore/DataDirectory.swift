@@ -845,10 +845,14 @@ public final class DataDirectory: JobStore {
         }
         Self.keepLastChanges(&payloads)
         Self.keepLastChanges(&records)
+        // Each batch is reached through `batches[…]` in place, never bound to a local: a copy of
+        // the struct retained and released its seven arrays, about 1,000 instructions per job
+        // cycle in callgrind.
         let weigh = { (change: KeyChange, values: Bool) -> Int in
             guard change.index >= 0 else { return Self.changeOverheadBytes }
-            let batch = batches[Int(change.batch)]
-            let count = values ? batch.payloads[Int(change.index)].bytes.count : batch.puts[Int(change.index)].bytes.count
+            let count = values
+                ? batches[Int(change.batch)].payloads[Int(change.index)].bytes.count
+                : batches[Int(change.batch)].puts[Int(change.index)].bytes.count
             // A value larger than a page goes to pages of its own, which LMDB frees after the
             // commit instead of keeping: only its leaf entry counts.
             return (count > Self.largestKeptValue ? 0 : count) + Self.changeOverheadBytes
@@ -869,9 +873,9 @@ public final class DataDirectory: JobStore {
                     try batches[Int(change.batch)].payloads[Int(change.index)].bytes.withUnsafeBytes { try cursor.put(change.id, $0) }
                 }
                 try applyLastChanges(records[part.records], to: jobsDB, "job", in: txn) { change, cursor in
-                    let batch = batches[Int(change.batch)]
-                    try batch.records.withUnsafeBytes { bytes in
-                        try cursor.put(change.id, UnsafeRawBufferPointer(rebasing: bytes[batch.puts[Int(change.index)].bytes]))
+                    let range = batches[Int(change.batch)].puts[Int(change.index)].bytes
+                    try batches[Int(change.batch)].records.withUnsafeBytes { bytes in
+                        try cursor.put(change.id, UnsafeRawBufferPointer(rebasing: bytes[range]))
                     }
                 }
                 guard last else { return }
