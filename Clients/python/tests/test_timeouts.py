@@ -164,7 +164,7 @@ def test_a_reserve_that_timed_out_frees_its_connection_and_uses_no_attempt(clien
 
     slow = make_client(request_timeout=2.0)
     with pytest.raises(docket.Timeout):
-        slow._request("reserve", P.encode_reserve("sync-late"), 0.2)
+        slow._request("reserve", P.encode_reserve("sync-late"), 0.2, holds=True)
     slow.flush()
     job_id = client.enqueue("sync-late", b"x").id
     job = make_client().reserve("sync-late", timeout=3)
@@ -180,7 +180,7 @@ def test_a_wait_that_timed_out_frees_its_connection(client, make_client):
     job_id = client.enqueue("sync-wait", b"x").id
     slow = make_client(request_timeout=2.0)
     with pytest.raises(docket.Timeout):
-        slow._request("wait", P.encode_wait(job_id), 0.2)
+        slow._request("wait", P.encode_wait(job_id), 0.2, holds=True)
     slow.flush()
     assert slow.inspect(job_id).state == "waiting"
 
@@ -242,3 +242,4 @@ def test_a_callback_that_is_no_function_is_refused(client):
         with pytest.raises(docket.BadArgument, match="callback must be a function"):
             call()
     client.flush()
+

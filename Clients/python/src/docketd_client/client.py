@@ -112,10 +112,11 @@ MAX_QUEUED_ERRORS = 1000
 class _Pending:
     """A command waiting for its reply; the caller waits on ``event``."""
 
-    __slots__ = ("kind", "event", "result", "error", "abandoned")
+    __slots__ = ("kind", "holds", "event", "result", "error", "abandoned")
 
-    def __init__(self, kind: str, awaited: bool = True) -> None:
+    def __init__(self, kind: str, awaited: bool = True, holds: bool = False) -> None:
         self.kind = kind
+        self.holds = holds
         self.event = threading.Event()
         self.result: Any = None
         self.error: Optional[BaseException] = None
@@ -728,7 +729,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
     def _publish_wire(self, wire: bytes) -> None:
         self._send(wire)
 
-    def _request(self, kind: str, data: bytes, timeout: Optional[float] = REQUEST_TIMEOUT) -> Any:
+    def _request(self, kind: str, data: bytes, timeout: Optional[float] = REQUEST_TIMEOUT, holds: bool = False) -> Any:
         """Send a command that gets exactly one reply and wait for it.
 
         The command is sent only over an established connection (waiting for
@@ -741,7 +742,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         if timeout is REQUEST_TIMEOUT:
             timeout = self.request_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
-        pending = _Pending(kind)
+        pending = _Pending(kind, holds=holds)
         with self._lock:
             while self._state != CONNECTED:
                 self._state_cond.wait(self._unconnected_wait(kind, deadline, time.monotonic()))
