@@ -243,3 +243,29 @@ def test_a_callback_that_is_no_function_is_refused(client):
             call()
     client.flush()
 
+
+class _Interrupted(BaseException):
+    """What the test's signal handler raises, as SIGINT raises KeyboardInterrupt."""
+
+
+def test_a_reserve_interrupted_by_a_signal_ends_its_wait_and_keeps_the_connection(client, make_client):
+    # A RESERVE without a timeout whose caller is interrupted (Ctrl-C in a shell, a signal
+    # handler that raises) is given up as after a timeout: CANCEL ends the server's wait, so the
+    # same connection answers its next command at once (before, the server read nothing more
+    # from it until a job came, and the job that came was held for nobody).
+    slow = make_client(request_timeout=3.0)
+
+    def interrupt(signum, frame):
+        raise _Interrupted()
+
+    before = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(_Interrupted):
+            slow.reserve("interrupted")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    job_id = slow.enqueue("interrupted", b"x").id
+    job = client.reserve("interrupted", timeout=3)
+    assert job is not None and (job.id, job.attempt) == (job_id, 1)

@@ -749,15 +749,30 @@ class Client(BlockingVerbs[Subscription, EventStream]):
             self._pending.append(pending)
             self._write(data)
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if not pending.event.wait(remaining):
-            with self._lock:
-                if not pending.event.is_set():
-                    pending.abandoned = True
-                    self._give_up_wait(pending)
-                    raise Timeout(f"no reply to {kind} within {timeout}s")
+        try:
+            answered = pending.event.wait(remaining)
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, or what a signal handler raised): the caller is
+            # gone as after a timeout. Left waiting, a RESERVE without a timeout would hold the
+            # connection for ever, and a job it got would be held for nobody.
+            self._abandon(pending)
+            raise
+        if not answered and self._abandon(pending):
+            raise Timeout(f"no reply to {kind} within {timeout}s")
         if pending.error is not None:
             raise pending.error
         return pending.result
+
+    def _abandon(self, pending: _Pending) -> bool:
+        """The caller stops waiting for ``pending``: its reply, when it comes,
+        is dropped (a job given back), and a RESERVE or WAIT the server
+        still holds is ended with CANCEL. False when the reply came first."""
+        with self._lock:
+            if pending.event.is_set():
+                return False
+            pending.abandoned = True
+            self._give_up_wait(pending)
+            return True
 
     def _unawaited(self, kind: str) -> PendingReply:
         return _Pending(kind, awaited=False)
