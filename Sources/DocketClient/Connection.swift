@@ -1003,9 +1003,14 @@ public final class DocketConnection: @unchecked Sendable {
     /// A dead job runs again, with its attempts reset.
     public func retry(_ id: UInt64) throws(DocketError) { try perform(Commands.retry(id)) }
 
-    /// Every dead job of the queue runs again; returns how many.
+    /// Every dead job of the queue runs again; returns how many (`retry_queue` in the Python
+    /// client, `retryQueue` in the Node one).
     @discardableResult
-    public func retryAll(queue: String) throws(DocketError) -> Int { try perform(Commands.retryAll(queue: queue)) }
+    public func retryQueue(_ queue: String) throws(DocketError) -> Int { try perform(Commands.retryAll(queue: queue)) }
+
+    @available(*, deprecated, renamed: "retryQueue(_:)")
+    @discardableResult
+    public func retryAll(queue: String) throws(DocketError) -> Int { try retryQueue(queue) }
 
     /// Forgets a job in any state.
     public func delete(_ id: UInt64) throws(DocketError) { try perform(Commands.delete(id)) }

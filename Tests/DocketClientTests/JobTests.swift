@@ -138,7 +138,7 @@ import Testing
                 let job = try #require(try client.reserve("doomed", timeout: 0))
                 #expect(try client.fail(job.id) == .dead)
             }
-            #expect(try client.retryAll(queue: "doomed") == 3)
+            #expect(try client.retryQueue("doomed") == 3)
             #expect(try client.dead("doomed").isEmpty)
 
             try client.delete(low.id)
