@@ -269,3 +269,24 @@ def test_a_reserve_interrupted_by_a_signal_ends_its_wait_and_keeps_the_connectio
     job_id = slow.enqueue("interrupted", b"x").id
     job = client.reserve("interrupted", timeout=3)
     assert job is not None and (job.id, job.attempt) == (job_id, 1)
+
+
+def test_a_command_interrupted_before_its_bytes_are_queued_leaves_replies_in_step(make_client):
+    # A signal handler may raise between the command's place in the FIFO and its bytes: the
+    # place is taken back, so the next command gets its own reply (before, the ENQ's +OK went
+    # to the INSPECT that was never sent, and the connection was dropped as out of step).
+    client = make_client()
+    write = client._write
+
+    def interrupted(data: bytes) -> None:
+        if data.startswith(b"INSPECT "):
+            raise _Interrupted()
+        write(data)
+
+    client._write = interrupted
+    with pytest.raises(_Interrupted):
+        client.inspect(1)
+    del client._write
+    job_id = client.enqueue("in-step", b"x").id
+    assert client.inspect(job_id).state == "waiting"
+    assert client.stats() is not None

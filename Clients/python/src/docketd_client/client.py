@@ -746,8 +746,18 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         with self._lock:
             while self._state != CONNECTED:
                 self._state_cond.wait(self._unconnected_wait(kind, deadline, time.monotonic()))
-            self._pending.append(pending)
-            self._write(data)
+            queued = len(self._out)
+            try:
+                self._pending.append(pending)
+                self._write(data)
+            except BaseException:
+                # Raised between the two (by a signal handler: KeyboardInterrupt): an entry in
+                # the FIFO without its bytes would take the next command's reply. Nothing of it
+                # has left (the writer takes the output under this lock), so it is taken back.
+                if self._pending and self._pending[-1] is pending:
+                    self._pending.pop()
+                del self._out[queued:]
+                raise
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         try:
             answered = pending.event.wait(remaining)
