@@ -579,8 +579,7 @@ class ClientCore(Generic[SubscriptionT]):
                 self.url, self.max_outstanding_pings, self.ping_interval,
             )
             return ConnectionLost(f"stale connection: {self.max_outstanding_pings} PINGs went unanswered")
-        self._pending.append(self._unawaited("ping"))
-        self._write(P.encode_ping())
+        self._expect(self._unawaited("ping"), P.encode_ping())
         return None
 
     def _mark_closed(self, error: BaseException) -> Optional[List[SubscriptionT]]:
@@ -649,8 +648,7 @@ class ClientCore(Generic[SubscriptionT]):
         back (:meth:`_on_reply`)."""
         if not pending.holds or self._state != CONNECTED or not self._pending or self._pending[-1] is not pending:
             return
-        self._pending.append(self._unawaited("cancel"))
-        self._write(P.encode_cancel())
+        self._expect(self._unawaited("cancel"), P.encode_cancel())
 
     def _answer_ping(self) -> None:
         """Queue a PONG (called with the lock held); ProtocolError when too
@@ -677,8 +675,7 @@ class ClientCore(Generic[SubscriptionT]):
             if not head.resolve(result) and isinstance(result, Job):
                 # Nobody waits for this job any more: give it back at once.
                 self._log.info("giving back job %d reserved after its caller stopped waiting", result.id)
-                self._pending.append(self._unawaited("fail"))
-                self._write(P.encode_fail(result.id, b"reservation abandoned by the client", retry=0))
+                self._expect(self._unawaited("fail"), P.encode_fail(result.id, b"reservation abandoned by the client", retry=0))
 
     def _give_up_connection(self, error: BaseException) -> None:
         """A reply broke the connection (called by the reader, before the
@@ -799,6 +796,13 @@ class ClientCore(Generic[SubscriptionT]):
     def _write(self, data: bytes) -> None:
         """Send ``data`` on the current connection (called with the lock held)."""
         raise NotImplementedError
+
+    def _expect(self, pending: PendingReply, data: bytes) -> None:
+        """Send a command that gets one reply: ``pending`` joins the FIFO as
+        ``data`` goes out (called with the lock held), so the FIFO order is
+        the wire order."""
+        self._pending.append(pending)
+        self._write(data)
 
     def _closing(self) -> None:
         """The client has just been marked closed (called with the lock held)."""

@@ -698,6 +698,19 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         self._out += data
         self._flush_cond.notify()
 
+    def _expect(self, pending: PendingReply, data: bytes) -> None:
+        queued = len(self._out)
+        try:
+            super()._expect(pending, data)
+        except BaseException:
+            # Raised between the two (by a signal handler: KeyboardInterrupt): an entry in the
+            # FIFO without its bytes would take the next command's reply. Nothing of it has
+            # left (the writer takes the output under this lock), so it is taken back.
+            if self._pending and self._pending[-1] is pending:
+                self._pending.pop()
+            del self._out[queued:]
+            raise
+
     def _write_pong(self, pong: bytes) -> None:
         self._write(pong)
         self._pongs_out += len(pong)
@@ -746,18 +759,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         with self._lock:
             while self._state != CONNECTED:
                 self._state_cond.wait(self._unconnected_wait(kind, deadline, time.monotonic()))
-            queued = len(self._out)
-            try:
-                self._pending.append(pending)
-                self._write(data)
-            except BaseException:
-                # Raised between the two (by a signal handler: KeyboardInterrupt): an entry in
-                # the FIFO without its bytes would take the next command's reply. Nothing of it
-                # has left (the writer takes the output under this lock), so it is taken back.
-                if self._pending and self._pending[-1] is pending:
-                    self._pending.pop()
-                del self._out[queued:]
-                raise
+            self._expect(pending, data)
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         try:
             answered = pending.event.wait(remaining)

@@ -630,8 +630,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
                 pass  # the next turn raises ConnectionLost
         future: "asyncio.Future[Any]" = loop.create_future()
         pending = _Pending(kind, future, holds)
-        self._pending.append(pending)
-        self._write(data)
+        self._expect(pending, data)
         # The command is on its way from here: the wait for the buffer to
         # drain and the wait for the reply share its deadline.
         try:
