@@ -238,7 +238,13 @@ public final class AsyncDocketConnection: Sendable {
     public func retry(_ id: UInt64) async throws(DocketError) { try await blocking.performAsync(Commands.retry(id)) }
 
     @discardableResult
-    public func retryAll(queue: String) async throws(DocketError) -> Int { try await blocking.performAsync(Commands.retryAll(queue: queue)) }
+    public func retryQueue(_ queue: String) async throws(DocketError) -> Int {
+        try await blocking.performAsync(Commands.retryAll(queue: queue))
+    }
+
+    @available(*, deprecated, renamed: "retryQueue(_:)")
+    @discardableResult
+    public func retryAll(queue: String) async throws(DocketError) -> Int { try await retryQueue(queue) }
 
     public func delete(_ id: UInt64) async throws(DocketError) { try await blocking.performAsync(Commands.delete(id)) }
 

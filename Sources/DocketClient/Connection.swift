@@ -178,6 +178,10 @@ public final class DocketConnection: @unchecked Sendable {
         var result: Result<Reply, DocketError>?
         /// An async caller's wake-up (nil for a blocking caller, who waits on `replyArrived`).
         let wakeup: Wakeup<Reply>?
+        /// A blocking caller stopped waiting (its deadline passed): a JOB that still comes is
+        /// held by this connection for nobody, so the reader gives it back. (An async caller's
+        /// resolved wake-up says the same.)
+        var abandoned = false
         init(_ kind: CommandKind, wakeup: Wakeup<Reply>? = nil) {
             self.kind = kind
             self.wakeup = wakeup
@@ -999,9 +1003,14 @@ public final class DocketConnection: @unchecked Sendable {
     /// A dead job runs again, with its attempts reset.
     public func retry(_ id: UInt64) throws(DocketError) { try perform(Commands.retry(id)) }
 
-    /// Every dead job of the queue runs again; returns how many.
+    /// Every dead job of the queue runs again; returns how many (`retry_queue` in the Python
+    /// client, `retryQueue` in the Node one).
     @discardableResult
-    public func retryAll(queue: String) throws(DocketError) -> Int { try perform(Commands.retryAll(queue: queue)) }
+    public func retryQueue(_ queue: String) throws(DocketError) -> Int { try perform(Commands.retryAll(queue: queue)) }
+
+    @available(*, deprecated, renamed: "retryQueue(_:)")
+    @discardableResult
+    public func retryAll(queue: String) throws(DocketError) -> Int { try retryQueue(queue) }
 
     /// Forgets a job in any state.
     public func delete(_ id: UInt64) throws(DocketError) { try perform(Commands.delete(id)) }
@@ -1137,7 +1146,7 @@ public final class DocketConnection: @unchecked Sendable {
     func perform<T>(_ command: Command<T>) throws(DocketError) -> T {
         let deadline = deadline(of: command)
         let pending = try sendBytes(command.bytes, expecting: command.kind, whenDisconnected: .wait(deadline))!
-        return try command.read(try wait(pending, deadline: deadline))
+        return try command.read(try wait(pending, deadline: deadline, endingServerWait: command.holdsConnection))
     }
 
     /// Sends a command and awaits its reply without blocking a thread: the reader thread
@@ -1349,15 +1358,23 @@ public final class DocketConnection: @unchecked Sendable {
         link.shutdown()
     }
 
-    /// Waits for `pending`'s reply; a job error is thrown as `.server`.
-    func wait(_ pending: Pending, deadline: Deadline?) throws(DocketError) -> Reply {
+    /// Waits for `pending`'s reply; a job error is thrown as `.server`. A caller that times out
+    /// leaves `pending` in the FIFO (its reply, when it comes, is dropped, or given back if a
+    /// job), and with `endingServerWait` (a RESERVE or WAIT the server may hold: not one with
+    /// `timeout=0`, which the server answers at once) ends the server's wait with a CANCEL.
+    func wait(_ pending: Pending, deadline: Deadline?, endingServerWait: Bool = false) throws(DocketError) -> Reply {
         let result = state.withLock { () -> Result<Reply, DocketError> in
             while pending.result == nil {
-                if !replyArrived.wait(state, until: deadline), pending.result == nil { return .failure(.timeout) }
+                if !replyArrived.wait(state, until: deadline), pending.result == nil {
+                    // Under the lock the reader completes replies with: a JOB either came
+                    // before this (and is returned) or finds the RESERVE abandoned.
+                    pending.abandoned = true
+                    return .failure(.timeout)
+                }
             }
             return pending.result!
         }
-        if case .failure(.timeout) = result, pending.kind == .reserve || pending.kind == .wait { endServerWait(of: pending) }
+        if case .failure(.timeout) = result, endingServerWait { endServerWait(of: pending) }
         switch result {
         case .success(.error(let code, let message)): throw .server(code: ServerErrorCode(code), message: message)
         case .success(.commandError(let text)): throw .commandFailed(text)
@@ -1438,9 +1455,9 @@ public final class DocketConnection: @unchecked Sendable {
             return error
         case .success(.reply(let reply)):
             let wake = head!.complete(.success(reply))
-            // A job for a RESERVE whose task was cancelled (its wake-up resolved already):
-            // this connection holds it and nobody will run it.
-            let unwanted = wake == nil && head!.wakeup != nil ? reply.job : nil
+            // A job for a RESERVE whose caller gave up (a blocking one timed out, or a task's
+            // wake-up resolved already): this connection holds it and nobody will run it.
+            let unwanted = head!.abandoned || (wake == nil && head!.wakeup != nil) ? reply.job : nil
             fifoHead += 1
             if fifoHead > 64 && fifoHead * 2 > fifo.count {
                 fifo.removeFirst(fifoHead)

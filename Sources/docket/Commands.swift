@@ -369,7 +369,7 @@ struct Retry: ParsableCommand {
                     label = "retrying \(grouped(dead)) dead job\(dead == 1 ? "" : "s") of \(queue)"
                 }
                 let bar = ProgressBar(label: label, total: nil, enabled: showProgress)
-                let count = try bar.spinning { try client.retryAll(queue: queue) }
+                let count = try bar.spinning { try client.retryQueue(queue) }
                 writeStdout("\(count) dead job\(count == 1 ? "" : "s") of \(queue) will run again.\n")
             }
         } else if let id {

@@ -409,6 +409,40 @@ import Testing
         #expect(next == nil, "the next call failed: \(String(describing: next))")
     }
 
+    /// A `timeout=0` RESERVE that the client gave up on (its answer came late) is followed by no
+    /// CANCEL: the server answers such a RESERVE at once and never holds the connection, so a
+    /// CANCEL would end nothing and only put an extra `+OK` on the wire.
+    @Test func aTimedOutReserveWithoutWaitSendsNoCancel() async throws {
+        let seen = Locked<String>("")
+        let server = try FakeServer(afterHandshake: { client, server in
+            guard Self.readUntil("RESERVE", from: client) else { return }
+            usleep(600_000)  // past the client's request timeout
+            guard server.send(client, "NOJOB\r\n") else { return }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !String(decoding: bytes, as: UTF8.self).contains("PING") {
+                let count = recv(client, &buffer, buffer.count, 0)
+                guard count > 0 else { return }
+                bytes += buffer[..<count]
+            }
+            seen.withLock { $0 = String(decoding: bytes, as: UTF8.self) }
+            if String(decoding: bytes, as: UTF8.self).contains("CANCEL") { _ = server.send(client, "+OK\r\n") }
+            _ = server.send(client, "PONG\r\n")
+            while !server.isStopped { usleep(20_000) }
+        })
+        defer { server.stop() }
+        let client = try DocketConnection(
+            host: "127.0.0.1", port: server.port, options: .init(requestTimeout: .milliseconds(200), reconnect: false))
+        defer { client.close(flush: false) }
+        #expect(failure { () throws(DocketError) in _ = try client.reserve("q", timeout: 0) } == .timeout)
+        // Room for a CANCEL, which went out at once when one was sent (from a task of its own:
+        // this sleep must not hold a thread of the pool it runs on).
+        try await Task.sleep(nanoseconds: 300_000_000)
+        try client.flush(timeout: 5)
+        #expect(!seen.current.isEmpty)
+        #expect(!seen.current.contains("CANCEL"), "sent after the RESERVE: \(seen.current)")
+    }
+
     /// A server that sends INFO and never answers the CONNECT: the connect ends with its timeout.
     @Test func aServerThatNeverAnswersTheConnectTimesOut() throws {
         let server = try FakeServer(greeting: { client, server in

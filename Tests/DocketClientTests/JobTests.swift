@@ -3,6 +3,38 @@ import Foundation
 import Testing
 
 @Suite struct JobTests {
+    /// A blocking RESERVE whose caller timed out while the server still held the connection (a
+    /// WAIT of another thread ahead of it) is answered with a JOB later: the connection gives the
+    /// job back at once (as the async path does), rather than holding it for nobody until its
+    /// lease of a minute runs out.
+    @Test func aJobThatComesAfterABlockingReserveTimedOutIsGivenBack() throws {
+        try withServer { server in
+            let producer = try DocketConnection(server.address)
+            defer { producer.close() }
+            let unfinished = try producer.enqueue("other", "y").id
+            let id = try producer.enqueue("q", "x", options: JobOptions(lease: 60)).id
+            let client = try DocketConnection(server.address, options: .init(requestTimeout: .milliseconds(300)))
+            defer { client.close() }
+            let waited = Locked<WaitOutcome?>(nil)
+            let waitDone = DispatchSemaphore(value: 0)
+            background {
+                waited.withLock { $0 = try? client.wait(unfinished, timeout: 1) }
+                waitDone.signal()
+            }
+            usleep(100_000)  // the WAIT goes out first, and the server reads nothing behind it
+            #expect(failure { () throws(DocketError) in _ = try client.reserve("q", timeout: 0) } == .timeout)
+            waitDone.wait()
+            #expect(waited.current == .pending(state: "waiting"))
+            // The JOB came behind the WAIT's answer, for nobody: given back (FAIL retry=0, which
+            // uses that attempt), so another worker has it now, not in a minute.
+            let worker = try DocketConnection(server.address)
+            defer { worker.close() }
+            let job = try #require(try worker.reserve("q", timeout: 10))
+            #expect(job.id == id && job.attempt == 2)
+            #expect(client.reconnects == 0)
+        }
+    }
+
     @Test func enqueueReserveAckFailWithRetries() throws {
         try withServer { server in
             let client = try DocketConnection(server.address)
@@ -106,7 +138,7 @@ import Testing
                 let job = try #require(try client.reserve("doomed", timeout: 0))
                 #expect(try client.fail(job.id) == .dead)
             }
-            #expect(try client.retryAll(queue: "doomed") == 3)
+            #expect(try client.retryQueue("doomed") == 3)
             #expect(try client.dead("doomed").isEmpty)
 
             try client.delete(low.id)

@@ -2298,7 +2298,7 @@ export class Client extends EventEmitter {
       signal,
       timeout: this._waitingTimeout(opts.timeout),
       serverWait: serverWait(opts.timeout),
-      gaveUp: (entry) => this._endServerWait(entry),
+      gaveUp: this._serverWaitEnder(opts.timeout),
       // A job that arrives after its caller gave up is held by this connection, and nobody will
       // run it: give it back at once instead of letting its lease run out.
       late: (job) => {
@@ -2307,6 +2307,16 @@ export class Client extends EventEmitter {
         this.command(encodeFail(job.id, { reason: Buffer.from(reason), retry: 0 }), 'fail').catch(() => {});
       },
     });
+  }
+
+  /**
+   * What a RESERVE or WAIT with `timeout` does when its caller gives up: ends the server's wait,
+   * but for `timeout: 0`, which the server answers at once and never holds the connection for (a
+   * CANCEL behind it would end nothing and only add a `+OK`).
+   * @param {number|string|undefined|null} timeout @returns {((entry: Pending) => void)|undefined}
+   */
+  _serverWaitEnder(timeout) {
+    return serverWait(timeout) === 0 ? undefined : (entry) => this._endServerWait(entry);
   }
 
   /**
@@ -2396,7 +2406,7 @@ export class Client extends EventEmitter {
       signal,
       timeout: this._waitingTimeout(rest.timeout),
       serverWait: serverWait(rest.timeout),
-      gaveUp: (entry) => this._endServerWait(entry),
+      gaveUp: this._serverWaitEnder(rest.timeout),
     });
   }
 

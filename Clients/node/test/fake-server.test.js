@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import { connect, ConnectionLost, InvalidArgument, NotFound, ServerError, ProtocolError } from '../src/index.js';
+import { connect, ConnectionLost, InvalidArgument, NotFound, ServerError, ProtocolError, TimeoutError } from '../src/index.js';
 import { within, sleep, waitFor } from '../testkit/helpers.js';
 import { fakeServer } from '../testkit/fake-server.js';
 
@@ -309,3 +309,27 @@ for (const kind of ['endless line', 'huge line', 'JOB 1 q 1 9223372036854775808\
     }
   });
 }
+
+test('a timed-out RESERVE with timeout 0 sends no CANCEL: the server never held the connection for it', { timeout: 15_000 }, async () => {
+  /** @type {string[]} */
+  const lines = [];
+  // Answers in order, as a server does: the late NOJOB before anything sent behind the RESERVE.
+  let answered = Promise.resolve();
+  const fake = await fakeServer((line, socket) => {
+    lines.push(line);
+    if (line.startsWith('RESERVE ')) answered = answered.then(() => sleep(600)).then(() => socket.write('NOJOB\r\n')); // past commandTimeoutMs
+    else if (line === 'CANCEL') answered = answered.then(() => socket.write('+OK\r\n'));
+    else if (line === 'PING') answered = answered.then(() => socket.write('PONG\r\n'));
+  });
+  const c = await connect({ port: fake.port, commandTimeoutMs: 200 });
+  try {
+    await assert.rejects(c.reserve('q', { timeout: 0 }), TimeoutError);
+    await sleep(300); // room for a CANCEL, which went out at once when one was sent
+    await within(c.flush(), 3000, 'flush'); // its PING goes behind whatever was sent
+    assert.ok(lines[0].startsWith('RESERVE '));
+    assert.ok(!lines.includes('CANCEL'), `sent: ${JSON.stringify(lines)}`);
+  } finally {
+    await c.close();
+    await fake.close();
+  }
+});

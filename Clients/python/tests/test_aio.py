@@ -237,7 +237,7 @@ def test_an_abandoned_reserve_frees_its_connection_and_uses_no_attempt(url):
     async def main():
         async with aio.connect(url) as slow, aio.connect(url) as producer, aio.connect(url) as worker:
             with pytest.raises(aio.Timeout):
-                await slow._request("reserve", P.encode_reserve("late"), 0.2)
+                await slow._request("reserve", P.encode_reserve("late"), 0.2, holds=True)
             await asyncio.wait_for(slow.flush(), 3)
             jid = (await producer.enqueue("late", "x")).id
             job = await worker.reserve("late", timeout=3)
@@ -266,7 +266,7 @@ def test_an_abandoned_wait_frees_its_connection(url):
         async with aio.connect(url) as slow, aio.connect(url) as producer:
             jid = (await producer.enqueue("waited", "x")).id
             with pytest.raises(aio.Timeout):
-                await slow._request("wait", P.encode_wait(jid), 0.2)
+                await slow._request("wait", P.encode_wait(jid), 0.2, holds=True)
             await asyncio.wait_for(slow.flush(), 3)
             task = asyncio.ensure_future(slow.wait(jid))
             await asyncio.sleep(0.1)

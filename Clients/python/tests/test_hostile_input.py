@@ -866,3 +866,44 @@ def test_a_hostile_answer_fails_the_call_and_the_next_is_answered(scripted, kind
             await client.close(timeout=0.5)
 
     run(main())
+
+
+@pytest.mark.parametrize("flavour", ["threaded", "aio"])
+def test_a_timed_out_reserve_without_wait_sends_no_cancel(scripted, flavour):
+    # The server answers a timeout=0 RESERVE at once and never holds the connection for it, so
+    # a caller that gave up on it (its answer came late) has no wait to end: a CANCEL behind it
+    # would only put an extra +OK on the wire.
+    lines: List[bytes] = []
+
+    def on_line(conn: socket.socket, line: bytes) -> None:
+        lines.append(line)
+        if line.startswith(b"RESERVE "):
+            time.sleep(0.6)  # past the client's request timeout
+            conn.sendall(b"NOJOB\r\n")
+        elif line == b"CANCEL":
+            conn.sendall(b"+OK\r\n")
+
+    srv = scripted(on_line=on_line)
+    if flavour == "threaded":
+        client = docket.Client(srv.url, request_timeout=0.2)
+        try:
+            with pytest.raises(docket.Timeout):
+                client.reserve("q", timeout=0)
+            time.sleep(0.3)  # room for a CANCEL, which went out at once when one was sent
+            client.flush()  # its PING goes behind whatever was sent, so the server has read it
+        finally:
+            client.close(timeout=0.5)
+    else:
+        async def main():
+            client = await aio.connect(srv.url, request_timeout=0.2)
+            try:
+                with pytest.raises(docket.Timeout):
+                    await client.reserve("q", timeout=0)
+                await asyncio.sleep(0.3)
+                await client.flush()
+            finally:
+                await client.close(timeout=0.5)
+
+        run(main())
+    assert lines[0].startswith(b"RESERVE ")
+    assert b"CANCEL" not in lines

@@ -164,7 +164,7 @@ def test_a_reserve_that_timed_out_frees_its_connection_and_uses_no_attempt(clien
 
     slow = make_client(request_timeout=2.0)
     with pytest.raises(docket.Timeout):
-        slow._request("reserve", P.encode_reserve("sync-late"), 0.2)
+        slow._request("reserve", P.encode_reserve("sync-late"), 0.2, holds=True)
     slow.flush()
     job_id = client.enqueue("sync-late", b"x").id
     job = make_client().reserve("sync-late", timeout=3)
@@ -180,7 +180,7 @@ def test_a_wait_that_timed_out_frees_its_connection(client, make_client):
     job_id = client.enqueue("sync-wait", b"x").id
     slow = make_client(request_timeout=2.0)
     with pytest.raises(docket.Timeout):
-        slow._request("wait", P.encode_wait(job_id), 0.2)
+        slow._request("wait", P.encode_wait(job_id), 0.2, holds=True)
     slow.flush()
     assert slow.inspect(job_id).state == "waiting"
 
@@ -242,3 +242,51 @@ def test_a_callback_that_is_no_function_is_refused(client):
         with pytest.raises(docket.BadArgument, match="callback must be a function"):
             call()
     client.flush()
+
+
+class _Interrupted(BaseException):
+    """What the test's signal handler raises, as SIGINT raises KeyboardInterrupt."""
+
+
+def test_a_reserve_interrupted_by_a_signal_ends_its_wait_and_keeps_the_connection(client, make_client):
+    # A RESERVE without a timeout whose caller is interrupted (Ctrl-C in a shell, a signal
+    # handler that raises) is given up as after a timeout: CANCEL ends the server's wait, so the
+    # same connection answers its next command at once (before, the server read nothing more
+    # from it until a job came, and the job that came was held for nobody).
+    slow = make_client(request_timeout=3.0)
+
+    def interrupt(signum, frame):
+        raise _Interrupted()
+
+    before = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(_Interrupted):
+            slow.reserve("interrupted")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    job_id = slow.enqueue("interrupted", b"x").id
+    job = client.reserve("interrupted", timeout=3)
+    assert job is not None and (job.id, job.attempt) == (job_id, 1)
+
+
+def test_a_command_interrupted_before_its_bytes_are_queued_leaves_replies_in_step(make_client):
+    # A signal handler may raise between the command's place in the FIFO and its bytes: the
+    # place is taken back, so the next command gets its own reply (before, the ENQ's +OK went
+    # to the INSPECT that was never sent, and the connection was dropped as out of step).
+    client = make_client()
+    write = client._write
+
+    def interrupted(data: bytes) -> None:
+        if data.startswith(b"INSPECT "):
+            raise _Interrupted()
+        write(data)
+
+    client._write = interrupted
+    with pytest.raises(_Interrupted):
+        client.inspect(1)
+    del client._write
+    job_id = client.enqueue("in-step", b"x").id
+    assert client.inspect(job_id).state == "waiting"
+    assert client.stats() is not None

@@ -54,11 +54,6 @@ CLOSED_MARK: Any = object()
 #: The text of the ConnectionClosed that close() gives the waiters.
 CLOSED_BY_CALLER = "client closed"
 
-#: Commands the server may hold for as long as their ``timeout=`` says (or
-#: forever), reading nothing more from the connection meanwhile: no PING
-#: sent behind them can be answered before they are.
-HOLDING_KINDS = frozenset({"reserve", "wait"})
-
 #: PONG bytes that may wait unwritten. A server that sends PINGs and does
 #: not read the PONGs would otherwise grow the client's output without
 #: bound (PONGs are owed, so ``max_buffered_output`` does not hold them
@@ -129,6 +124,11 @@ class PendingReply(Protocol):
     """A command in the FIFO of those waiting for a reply."""
 
     kind: str
+    #: The server may hold it for as long as its ``timeout=`` says (or
+    #: forever), reading nothing more from the connection meanwhile: no PING
+    #: sent behind it can be answered before it is (a RESERVE or WAIT that
+    #: may wait).
+    holds: bool
 
     @property
     def waiting(self) -> bool:
@@ -569,7 +569,7 @@ class ClientCore(Generic[SubscriptionT]):
         if self._state != CONNECTED:
             return None
         head = self._pending[0] if self._pending else None
-        if head is not None and head.kind in HOLDING_KINDS and head.waiting:
+        if head is not None and head.holds and head.waiting:
             self._pings_out = 0
             return None
         self._pings_out += 1
@@ -579,8 +579,7 @@ class ClientCore(Generic[SubscriptionT]):
                 self.url, self.max_outstanding_pings, self.ping_interval,
             )
             return ConnectionLost(f"stale connection: {self.max_outstanding_pings} PINGs went unanswered")
-        self._pending.append(self._unawaited("ping"))
-        self._write(P.encode_ping())
+        self._expect(self._unawaited("ping"), P.encode_ping())
         return None
 
     def _mark_closed(self, error: BaseException) -> Optional[List[SubscriptionT]]:
@@ -640,17 +639,16 @@ class ClientCore(Generic[SubscriptionT]):
             self._report(error)
 
     def _give_up_wait(self, pending: PendingReply) -> None:
-        """The caller of a RESERVE or WAIT stopped waiting (timed out,
+        """The caller of a RESERVE or WAIT the server may hold stopped waiting (timed out,
         cancelled): when it is the last command sent, a CANCEL behind it
         ends its wait at once (NOJOB, PENDING), so the connection is free
         for the next command and no job is handed out for nobody (called
         with the lock held). One with commands behind it, or answered
         meanwhile, is left to its reply: a JOB that still comes is given
         back (:meth:`_on_reply`)."""
-        if pending.kind not in HOLDING_KINDS or self._state != CONNECTED or not self._pending or self._pending[-1] is not pending:
+        if not pending.holds or self._state != CONNECTED or not self._pending or self._pending[-1] is not pending:
             return
-        self._pending.append(self._unawaited("cancel"))
-        self._write(P.encode_cancel())
+        self._expect(self._unawaited("cancel"), P.encode_cancel())
 
     def _answer_ping(self) -> None:
         """Queue a PONG (called with the lock held); ProtocolError when too
@@ -677,8 +675,7 @@ class ClientCore(Generic[SubscriptionT]):
             if not head.resolve(result) and isinstance(result, Job):
                 # Nobody waits for this job any more: give it back at once.
                 self._log.info("giving back job %d reserved after its caller stopped waiting", result.id)
-                self._pending.append(self._unawaited("fail"))
-                self._write(P.encode_fail(result.id, b"reservation abandoned by the client", retry=0))
+                self._expect(self._unawaited("fail"), P.encode_fail(result.id, b"reservation abandoned by the client", retry=0))
 
     def _give_up_connection(self, error: BaseException) -> None:
         """A reply broke the connection (called by the reader, before the
@@ -799,6 +796,13 @@ class ClientCore(Generic[SubscriptionT]):
     def _write(self, data: bytes) -> None:
         """Send ``data`` on the current connection (called with the lock held)."""
         raise NotImplementedError
+
+    def _expect(self, pending: PendingReply, data: bytes) -> None:
+        """Send a command that gets one reply: ``pending`` joins the FIFO as
+        ``data`` goes out (called with the lock held), so the FIFO order is
+        the wire order."""
+        self._pending.append(pending)
+        self._write(data)
 
     def _closing(self) -> None:
         """The client has just been marked closed (called with the lock held)."""

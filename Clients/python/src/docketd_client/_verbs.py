@@ -80,13 +80,16 @@ class Command(Step[Result]):
     timeout: Optional[float] = REQUEST_TIMEOUT
     #: The caller's result from the interpreted reply.
     read: Callable[[Any], Result] = _as_is
+    #: The server may hold the connection until it answers (a RESERVE or WAIT
+    #: that may wait): a caller that gives up ends that wait with CANCEL.
+    holds: bool = False
 
     def __post_init__(self) -> None:
         if self.timeout is not REQUEST_TIMEOUT:
             check_seconds(self.timeout, "timeout", may_be_none=True)
 
     def send(self, client: Any) -> Any:
-        return client._request(self.kind, self.wire, self.timeout)
+        return client._request(self.kind, self.wire, self.timeout, self.holds)
 
     def finish(self, answer: Any) -> Result:
         return self.read(answer)
@@ -480,7 +483,7 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         (``RESERVE``), or None when ``timeout`` passes (None: wait for a job;
         0: do not wait). The server does not read this connection while it
         waits."""
-        return Command("reserve", P.encode_reserve(queues, timeout), self._server_wait(timeout))
+        return Command("reserve", P.encode_reserve(queues, timeout), self._server_wait(timeout), holds=_may_wait(timeout))
 
     @verb
     def ack(
@@ -566,7 +569,7 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         """
         if isinstance(job_id, EnqueueResult):
             job_id = job_id.id
-        return Command("wait", P.encode_wait(job_id, timeout), self._server_wait(timeout))
+        return Command("wait", P.encode_wait(job_id, timeout), self._server_wait(timeout), holds=_may_wait(timeout))
 
     @verb
     def retry(self, job_id: Union[int, Job]) -> Command[None]:
@@ -822,6 +825,13 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         if timeout is None or self.request_timeout is None:
             return None
         return P.duration_seconds(P.format_duration(timeout)) + self.request_timeout
+
+
+def _may_wait(timeout: Optional[P.Duration]) -> bool:
+    """Whether the server may hold a RESERVE or WAIT with ``timeout``: not
+    one with ``timeout=0``, which it answers at once (a CANCEL behind that
+    would end nothing, and only add a ``+OK``)."""
+    return timeout is None or P.duration_seconds(P.format_duration(timeout)) > 0
 
 
 def _check_list_all(queue: str, state: Optional[str], page_size: Optional[int]) -> None:

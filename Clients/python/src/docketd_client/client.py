@@ -112,10 +112,11 @@ MAX_QUEUED_ERRORS = 1000
 class _Pending:
     """A command waiting for its reply; the caller waits on ``event``."""
 
-    __slots__ = ("kind", "event", "result", "error", "abandoned")
+    __slots__ = ("kind", "holds", "event", "result", "error", "abandoned")
 
-    def __init__(self, kind: str, awaited: bool = True) -> None:
+    def __init__(self, kind: str, awaited: bool = True, holds: bool = False) -> None:
         self.kind = kind
+        self.holds = holds
         self.event = threading.Event()
         self.result: Any = None
         self.error: Optional[BaseException] = None
@@ -697,6 +698,19 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         self._out += data
         self._flush_cond.notify()
 
+    def _expect(self, pending: PendingReply, data: bytes) -> None:
+        queued = len(self._out)
+        try:
+            super()._expect(pending, data)
+        except BaseException:
+            # Raised between the two (by a signal handler: KeyboardInterrupt): an entry in the
+            # FIFO without its bytes would take the next command's reply. Nothing of it has
+            # left (the writer takes the output under this lock), so it is taken back.
+            if self._pending and self._pending[-1] is pending:
+                self._pending.pop()
+            del self._out[queued:]
+            raise
+
     def _write_pong(self, pong: bytes) -> None:
         self._write(pong)
         self._pongs_out += len(pong)
@@ -728,7 +742,7 @@ class Client(BlockingVerbs[Subscription, EventStream]):
     def _publish_wire(self, wire: bytes) -> None:
         self._send(wire)
 
-    def _request(self, kind: str, data: bytes, timeout: Optional[float] = REQUEST_TIMEOUT) -> Any:
+    def _request(self, kind: str, data: bytes, timeout: Optional[float] = REQUEST_TIMEOUT, holds: bool = False) -> Any:
         """Send a command that gets exactly one reply and wait for it.
 
         The command is sent only over an established connection (waiting for
@@ -741,22 +755,36 @@ class Client(BlockingVerbs[Subscription, EventStream]):
         if timeout is REQUEST_TIMEOUT:
             timeout = self.request_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
-        pending = _Pending(kind)
+        pending = _Pending(kind, holds=holds)
         with self._lock:
             while self._state != CONNECTED:
                 self._state_cond.wait(self._unconnected_wait(kind, deadline, time.monotonic()))
-            self._pending.append(pending)
-            self._write(data)
+            self._expect(pending, data)
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if not pending.event.wait(remaining):
-            with self._lock:
-                if not pending.event.is_set():
-                    pending.abandoned = True
-                    self._give_up_wait(pending)
-                    raise Timeout(f"no reply to {kind} within {timeout}s")
+        try:
+            answered = pending.event.wait(remaining)
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, or what a signal handler raised): the caller is
+            # gone as after a timeout. Left waiting, a RESERVE without a timeout would hold the
+            # connection for ever, and a job it got would be held for nobody.
+            self._abandon(pending)
+            raise
+        if not answered and self._abandon(pending):
+            raise Timeout(f"no reply to {kind} within {timeout}s")
         if pending.error is not None:
             raise pending.error
         return pending.result
+
+    def _abandon(self, pending: _Pending) -> bool:
+        """The caller stops waiting for ``pending``: its reply, when it comes,
+        is dropped (a job given back), and a RESERVE or WAIT the server
+        still holds is ended with CANCEL. False when the reply came first."""
+        with self._lock:
+            if pending.event.is_set():
+                return False
+            pending.abandoned = True
+            self._give_up_wait(pending)
+            return True
 
     def _unawaited(self, kind: str) -> PendingReply:
         return _Pending(kind, awaited=False)

@@ -59,11 +59,12 @@ class _Pending:
     """A command waiting for its reply; ``future`` is None for a command
     nobody waits for (a hand-back)."""
 
-    __slots__ = ("kind", "future")
+    __slots__ = ("kind", "future", "holds")
 
-    def __init__(self, kind: str, future: "Optional[asyncio.Future[Any]]") -> None:
+    def __init__(self, kind: str, future: "Optional[asyncio.Future[Any]]", holds: bool = False) -> None:
         self.kind = kind
         self.future = future
+        self.holds = holds
 
     @property
     def waiting(self) -> bool:
@@ -609,7 +610,7 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
             except (OSError, ssl.SSLError, RuntimeError):
                 pass  # the reader notices the lost connection
 
-    async def _request(self, kind: str, data: bytes, timeout: Optional[float] = REQUEST_TIMEOUT) -> Any:
+    async def _request(self, kind: str, data: bytes, timeout: Optional[float] = REQUEST_TIMEOUT, holds: bool = False) -> Any:
         """Send a command that gets exactly one reply and await it (see the
         module docstring)."""
         self._check_home()
@@ -628,9 +629,8 @@ class Client(CoroutineVerbs[Subscription, EventStream]):
             except asyncio.TimeoutError:
                 pass  # the next turn raises ConnectionLost
         future: "asyncio.Future[Any]" = loop.create_future()
-        pending = _Pending(kind, future)
-        self._pending.append(pending)
-        self._write(data)
+        pending = _Pending(kind, future, holds)
+        self._expect(pending, data)
         # The command is on its way from here: the wait for the buffer to
         # drain and the wait for the reply share its deadline.
         try:
