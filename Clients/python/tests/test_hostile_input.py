@@ -890,7 +890,9 @@ def test_a_timed_out_reserve_without_wait_sends_no_cancel(scripted, flavour):
             with pytest.raises(docket.Timeout):
                 client.reserve("q", timeout=0)
             time.sleep(0.3)  # room for a CANCEL, which went out at once when one was sent
-            client.flush()  # its PING goes behind whatever was sent, so the server has read it
+            # Its PING goes behind whatever was sent, so the server has read it; the server
+            # answers it only after its late NOJOB, past the request timeout: a timeout of its own.
+            client.flush(timeout=10)
         finally:
             client.close(timeout=0.5)
     else:
@@ -900,7 +902,7 @@ def test_a_timed_out_reserve_without_wait_sends_no_cancel(scripted, flavour):
                 with pytest.raises(docket.Timeout):
                     await client.reserve("q", timeout=0)
                 await asyncio.sleep(0.3)
-                await client.flush()
+                await client.flush(timeout=10)
             finally:
                 await client.close(timeout=0.5)
 
