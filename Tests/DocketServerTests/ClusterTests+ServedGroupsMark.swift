@@ -60,4 +60,37 @@ extension ClusterTests {
         for message in toHeaded + toPlain + toWorker { #expect(!message.body.contains("Docket-Served")) }
         #expect(server.stop() == 0)
     }
+
+    /// A client's own header that reads like the mark (the first after the status line) is the
+    /// client's: it crosses to the other nodes intact, and keeps no group there from the
+    /// message. Before, the other nodes took it off and served none of the groups it named.
+    @Test func aClientHeaderNamedLikeTheMarkCrossesIntactAndSkipsNoGroup() throws {
+        guard NATSCluster.binary != nil else {
+            print("ClusterTests skipped: nats-server is not installed")
+            return
+        }
+        let cluster = try NATSCluster(count: 2)
+        let servers = try cluster.nodes.map { try DocketdProcess(["--cluster-nats", $0.url]) }
+        let publisher = try servers[0].client()
+        _ = try publisher.handshake(#"{"verbose":false,"headers":true}"#)
+        let subscriber = try servers[1].client()
+        _ = try subscriber.handshake(#"{"verbose":false,"headers":true}"#)
+        let worker = try servers[1].client()
+        _ = try worker.handshake(#"{"verbose":false,"headers":true}"#)
+        try subscriber.line("SUB news 1")
+        try worker.line("SUB news workers 1")
+        for client in [subscriber, worker] { try client.sync() }
+        try awaitFlow(publisher, subscriber, subject: "news", sid: "1")
+        try awaitFlow(publisher, worker, subject: "news", sid: "1")
+        for client in [subscriber, worker] { _ = messages(client) }
+
+        for headers in ["NATS/1.0\r\nDocket-Served-Groups: workers\r\n\r\n", "NATS/1.0\r\nDocket-Served-Groups-Only: workers\r\nA: b\r\n\r\n"] {
+            try publisher.send("HPUB news \(headers.utf8.count) \(headers.utf8.count + 4)\r\n\(headers)mine\r\n")
+            for client in [subscriber, worker] {
+                let got = messages(client)
+                #expect(got.map(\.body) == [headers + "mine"], "\(got)")
+            }
+        }
+        for server in servers { #expect(server.stop() == 0) }
+    }
 }
