@@ -50,12 +50,15 @@ public final class ClusterLink {
 
     /// Sends a message up, once. `servedGroups` are the queue groups this node gave it to
     /// itself (its link was down): the message carries their names, so that the cluster does
-    /// not give it to those groups again when it goes up.
+    /// not give it to those groups again when it goes up. A client's first header that reads
+    /// as the mark gets an empty mark before it, or the other nodes would take it for theirs.
     func publish(
         _ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ headerCount: Int?, _ message: UnsafeRawBufferPointer,
         servedGroups: [[UInt8]]
     ) {
-        guard !servedGroups.isEmpty else { return plain.publish(subject, reply, headerCount, message) }
+        guard !servedGroups.isEmpty || ServedGroupsMark.isMarked(headerCount: headerCount, message: message) else {
+            return plain.publish(subject, reply, headerCount, message)
+        }
         let marked = ServedGroupsMark.marked(headerCount: headerCount, message: message, groups: servedGroups)
         marked.bytes.withUnsafeBytes { plain.publish(subject, reply, marked.headerCount, $0) }
     }
@@ -133,6 +136,8 @@ public final class ClusterLink {
         writer.add("out_msgs", plain.messagesOut)
         writer.add("in_msgs", plain.messagesIn + groups.messagesIn)
         writer.add("dropped_msgs", plain.droppedMessages)
+        writer.add("max_payload", plain.serverMaxPayload)
+        writer.add("oversized_msgs", plain.oversizedMessages)
         writer.add("subscriptions", plainInterest.count + groupInterest.count)
         return writer.result
     }

@@ -671,7 +671,9 @@ final class MonitoringServer {
     }
 
     /// Answers with a sliced document: its head now, in chunked transfer coding (its length is
-    /// not known until it is all written), and each slice as a chunk in a later turn.
+    /// not known until it is all written), and each slice as a chunk in a later turn. An
+    /// HTTP/1.0 client cannot take chunks (RFC 9112 6.1: no Transfer-Encoding to one): it gets
+    /// the slices as they are, the body ended by the close that ends every answer here.
     private func answerSliced(_ route: SlicedRoute, _ path: String, _ head: [UInt8], _ reader: Reader, on connection: HTTPConnection) {
         let requestLine = head.prefix { $0 != 0x0D && $0 != 0x0A }.split(separator: 0x20, omittingEmptySubsequences: true)
         // What is not a GET or HEAD gets the answer any route gives it.
@@ -684,8 +686,14 @@ final class MonitoringServer {
         // queues started in one pass held it 136 ms (release). Counted by the rows read, about
         // one such start fits a pass (12 rows a queue: some 960 KB of `answersPerPass`).
         answeredThisPass += document.rows * Self.bytesPerRowRead
-        if !isHead { connection.slices = document }
-        answer(connection, Array(Self.head(200, "OK", route.contentType, framing: "Transfer-Encoding: chunked\r\n", extra: "Cache-Control: no-store\r\n").utf8))
+        let chunked = requestLine[2].last != UInt8(ascii: "0")
+        if !isHead {
+            connection.slices = document
+            connection.slicesChunked = chunked
+        }
+        // A HEAD gets the head its GET would (RFC 9110 9.3.2), with no body, chunked or not.
+        let framing = chunked ? "Transfer-Encoding: chunked\r\n" : ""
+        answer(connection, Array(Self.head(200, "OK", route.contentType, framing: framing, extra: "Cache-Control: no-store\r\n").utf8))
     }
 
     /// Writes a sliced answer's next slice as a chunk, or its last chunk once it is all written.
@@ -693,13 +701,20 @@ final class MonitoringServer {
         guard let document = connection.slices else { return }
         var chunk: [UInt8]
         if let slice = document.nextSlice(bytes: Self.sliceBytes) {
+            guard connection.slicesChunked else { return writeOut(connection, slice) }
             chunk = Array((String(slice.count, radix: 16) + "\r\n").utf8)
             chunk += slice
             chunk += [0x0D, 0x0A]
         } else {
             connection.slices = nil
-            chunk = Array("0\r\n\r\n".utf8)
+            // Unchunked, the close that follows ends the body.
+            chunk = connection.slicesChunked ? Array("0\r\n\r\n".utf8) : []
         }
+        writeOut(connection, chunk)
+    }
+
+    /// Starts writing the next piece of a sliced answer.
+    private func writeOut(_ connection: HTTPConnection, _ chunk: [UInt8]) {
         answeredThisPass += chunk.count
         connection.output = chunk
         connection.written = 0
@@ -869,6 +884,8 @@ final class HTTPConnection {
     var stream: HTTPStream?
     /// A document answered a slice at a time, until its last slice has gone out.
     var slices: SlicedDocument?
+    /// Its slices go out as chunks (HTTP/1.1), or as they are (HTTP/1.0: the close ends them).
+    var slicesChunked = true
 
     init(server: MonitoringServer, fd: Int32) {
         self.server = server

@@ -93,6 +93,9 @@ final class RouteSolicitor {
     var connection: Connection?
     var isConnecting = false
     var socketFD: Int32 = -1
+    /// Where its current attempt's socket is bound (`getsockname`): a connection this node's
+    /// route listener accepts from there is the attempt itself.
+    var localAddress: (host: String, port: Int)?
     var connectEvent: OpaquePointer?
     var retryTimer: OpaquePointer?
     /// The wait before the next attempt: from 100 ms, doubled after each failure up to a second
@@ -105,6 +108,18 @@ final class RouteSolicitor {
     init(url: RouteURL, isExplicit: Bool) {
         self.url = url
         self.isExplicit = isExplicit
+    }
+
+    /// Whether a connection from `host`:`port` is this solicitor's attempt in progress (its
+    /// socket holds that port, so no other can).
+    func isDialling(from host: String, port: Int) -> Bool {
+        guard isConnecting || connection != nil, let local = localAddress else { return false }
+        return local.port == port && unmapped(local.host) == unmapped(host)
+    }
+
+    /// An IPv4 address as a dual-stack listener shows it (`::ffff:127.0.0.1`), as itself.
+    private func unmapped(_ host: String) -> Substring {
+        host.hasPrefix("::ffff:") ? host.dropFirst(7) : Substring(host)
     }
 }
 
@@ -275,6 +290,7 @@ extension Server {
         case .success(let socketFD): fd = socketFD
         }
         solicitor.socketFD = fd
+        solicitor.localAddress = Listener.address(of: fd, peer: false)
         let event = loop.makeEvent(fd: fd, flags: EventLoop.write, context: solicitor, callback: routeConnectCallback)
         solicitor.connectEvent = event
         EventLoop.add(event, timeoutMilliseconds: 2000)
@@ -368,6 +384,11 @@ extension Server {
             case .accepted(let accepted): fd = accepted
             }
             let (host, port) = Listener.address(of: fd, peer: true) ?? ("?", 0)
+            if let solicitor = routeTable?.solicitors.first(where: { $0.isDialling(from: host, port: port) }) {
+                Glibc.close(fd)
+                recogniseSelf(solicitor)
+                continue
+            }
             let connection = openRoute(fd: fd, host: host, port: port, link: RouteLink(solicitor: nil))
             waitToLogIn(connection, on: routeLogins)
             // A peer has the auth timeout to log in (with credentials) and say who it is: the
@@ -381,6 +402,17 @@ extension Server {
             }
             routeReady(connection)
         }
+    }
+
+    /// A route this node makes reached its own route listener: the address is this node's, and
+    /// is not tried again. Known from the sockets, before TLS or INFO: a certificate that does
+    /// not name the address dialled (the node is named otherwise to its peers) made every
+    /// attempt fail its handshake, a warning each time, for as long as the node ran.
+    private func recogniseSelf(_ solicitor: RouteSolicitor) {
+        solicitor.isSelf = true
+        stopSoliciting(solicitor)
+        if let connection = solicitor.connection { endAfterOwedReplies(connection, reason: "a route to this node itself") }
+        log.info("Route to \(solicitor.url.display) reaches this node itself: not tried again")
     }
 
     private func openRoute(fd: Int32, host: String, port: Int, link: RouteLink) -> Connection {

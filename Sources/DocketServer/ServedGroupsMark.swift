@@ -8,6 +8,8 @@
 /// The header is the first after the status line: `Docket-Served-Groups: <queue> <queue>…`,
 /// or `Docket-Served-Groups-Only: …` when the message had no headers and the block is there
 /// only for the mark (the receiver then drops the whole block). Queue names hold no spaces.
+/// A client's message whose first header already reads so goes up with an empty mark before
+/// it (`isMarked`): the receiver takes that off and shows the client's header as it was sent.
 enum ServedGroupsMark {
     private static let withOthers = Array("Docket-Served-Groups: ".utf8)
     private static let alone = Array("Docket-Served-Groups-Only: ".utf8)
@@ -31,19 +33,16 @@ enum ServedGroupsMark {
         return (headerCount + line.count, bytes)
     }
 
+    /// Whether a receiver would take the message's first header for the mark.
+    static func isMarked(headerCount: Int?, message: UnsafeRawBufferPointer) -> Bool {
+        markLine(headerCount: headerCount, message: message) != nil
+    }
+
     /// The groups a marked message names, and the message as its publisher sent it; nil for a
     /// message without the mark.
     static func read(headerCount: Int?, message: UnsafeRawBufferPointer) -> (groups: [[UInt8]], headerCount: Int?, bytes: [UInt8])? {
-        guard let headerCount, let statusEnd = endOfFirstLine(message, within: headerCount) else { return nil }
+        guard let headerCount, let (statusEnd, prefix) = markLine(headerCount: headerCount, message: message) else { return nil }
         let rest = UnsafeRawBufferPointer(rebasing: message[statusEnd..<headerCount])
-        let prefix: [UInt8]
-        if rest.starts(with: withOthers) {
-            prefix = withOthers
-        } else if rest.starts(with: alone) {
-            prefix = alone
-        } else {
-            return nil
-        }
         guard let lineEnd = endOfFirstLine(rest, within: rest.count) else { return nil }
         let value = rest[prefix.count..<(lineEnd - crlf.count)]
         let groups = value.split(separator: UInt8(ascii: " ")).map { Array($0) }
@@ -52,6 +51,16 @@ enum ServedGroupsMark {
         }
         let bytes = Array(message[..<statusEnd]) + Array(message[(statusEnd + lineEnd)...])
         return (groups, headerCount - lineEnd, bytes)
+    }
+
+    /// Where the mark's line starts (after the status line) and which of the two it is; nil
+    /// when the first header is not the mark.
+    private static func markLine(headerCount: Int?, message: UnsafeRawBufferPointer) -> (start: Int, prefix: [UInt8])? {
+        guard let headerCount, let statusEnd = endOfFirstLine(message, within: headerCount) else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: message[statusEnd..<headerCount])
+        if rest.starts(with: withOthers) { return (statusEnd, withOthers) }
+        if rest.starts(with: alone) { return (statusEnd, alone) }
+        return nil
     }
 
     /// Where the first line of `bytes` ends (after its CRLF), within the first `limit` bytes.

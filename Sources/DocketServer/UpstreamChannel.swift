@@ -40,6 +40,13 @@ public struct ClusterTLSSettings: Sendable, Equatable {
 /// the link's output is that far behind (pub/sub is fire-and-forget; jobs never travel here).
 /// What was in the socket's output when the link broke is lost with it, as with any NATS client.
 /// Subscriptions are state, not output: they are sent again on every reconnect.
+///
+/// A message larger than the server's `max_payload` (from its INFO, read again on every
+/// connection) never goes up: nats-server answers one with `-ERR 'Maximum Payload Violation'`
+/// and closes the connection, which would drop everything in flight with it and, the publisher
+/// publishing again, the link again. It is counted and logged instead (as nats.go refuses such a
+/// publish before it is sent); what was held for a server with a larger limit is checked again
+/// against the one it reconnects to.
 final class UpstreamChannel {
     typealias Address = NATSAddress
 
@@ -73,6 +80,12 @@ final class UpstreamChannel {
     private let output = ByteBuffer(capacity: 64 << 10)
     /// Messages published while the link is down, sent once it is up again.
     private let held = ByteBuffer(capacity: 4 << 10)
+    /// Each held message's bytes in `held` and its size as the server counts it (headers and
+    /// payload), so that those over the limit of the server reconnected to can be left out.
+    private var heldMessages: [(wireCount: Int, size: Int)] = []
+    /// The server's `max_payload` from its INFO; nil before the first or when it gives none.
+    private(set) var serverMaxPayload: Int?
+    private var oversizedLog = LogThrottle()
     var isConnected: Bool { phase == .connected }
     private var nextAddress = 0
     private var retryDelay = 100
@@ -85,6 +98,8 @@ final class UpstreamChannel {
     private(set) var lastError: String?
     private(set) var reconnects = 0
     private(set) var droppedMessages = 0
+    /// Messages not sent because they were larger than the server's `max_payload`.
+    private(set) var oversizedMessages = 0
     private(set) var messagesOut = 0
     private(set) var messagesIn = 0
 
@@ -123,13 +138,53 @@ final class UpstreamChannel {
     /// Sends a message up, or keeps it for the reconnect, or drops it if too much waits.
     func publish(_ subject: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer?, _ headerCount: Int?, _ message: UnsafeRawBufferPointer) {
         guard !isStopped else { return }
+        // While down it is held whatever its size: the server reconnected to may take more.
+        if isConnected, let limit = serverMaxPayload, message.count > limit {
+            return refuseOversized(size: message.count, limit: limit, what: "on \(String(decoding: subject, as: UTF8.self))")
+        }
         let buffer = isConnected ? output : held
         if buffer.readableCount + message.count + subject.count > maxPending {
             droppedMessages += 1
             return
         }
+        let before = buffer.readableCount
         buffer.appendPublish(subject: subject, reply: reply, headerCount: headerCount, message: message)
+        if buffer === held { heldMessages.append((held.readableCount - before, message.count)) }
         messagesOut += 1
+    }
+
+    /// Counts a message too large for the server, and says so in the log (throttled: a
+    /// publisher can send one per message).
+    private func refuseOversized(size: Int, limit: Int, what: String) {
+        oversizedMessages += 1
+        guard let count = oversizedLog.occurred(at: monotonicMilliseconds()) else { return }
+        let others = count > 1 ? " (\(count - 1) more since the last such line)" : ""
+        log.warn(
+            "Cluster NATS (\(name)): a message of \(size) bytes \(what) is over the server's max_payload of \(limit): "
+                + "this node's subscribers had it, the cluster's do not\(others)")
+    }
+
+    /// Moves what was held while down to the output, but for messages over the server's limit.
+    private func releaseHeld() {
+        defer {
+            held.clear()
+            held.shrink(to: 4 << 10)
+            heldMessages.removeAll(keepingCapacity: false)
+        }
+        guard let limit = serverMaxPayload, let largest = heldMessages.map(\.size).max(), largest > limit else {
+            return output.append(held.readableBytes)
+        }
+        let bytes = held.readableBytes
+        var start = 0
+        for message in heldMessages {
+            if message.size > limit {
+                messagesOut -= 1
+                refuseOversized(size: message.size, limit: limit, what: "held while the link was down")
+            } else {
+                output.append(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + message.wireCount)]))
+            }
+            start += message.wireCount
+        }
     }
 
     func subscribe(sid: Int, subject: [UInt8], queue: [UInt8]?) {
@@ -296,14 +351,13 @@ final class UpstreamChannel {
         for (sid, subscription) in subscriptions.sorted(by: { $0.key < $1.key }) {
             output.appendSubscribe(subject: subscription.subject, queue: subscription.queue, sid: sid)
         }
-        output.append(held.readableBytes)
-        held.clear()
-        held.shrink(to: 4 << 10)
+        releaseHeld()
         enter(.connected)
         pingsOutstanding = 0
         retryDelay = 100
         lastError = nil
-        log.info("Cluster NATS (\(name)): connected to \(address.display)\(tls.map { " (\($0.version))" } ?? "")")
+        let limit = serverMaxPayload.map { ", max_payload \($0)" } ?? ""
+        log.info("Cluster NATS (\(name)): connected to \(address.display)\(tls.map { " (\($0.version))" } ?? "")\(limit)")
         flushOutput()
     }
 
@@ -418,9 +472,13 @@ final class UpstreamChannel {
                 case .pong:
                     pingsOutstanding = 0
                 case .info(let json):
-                    // Later INFOs (cluster changes, lame duck) change nothing here.
-                    guard phase == .awaitingInfo else { break }
                     let document = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[json]))
+                    // A connection's first INFO sets the limit (another server may have another);
+                    // a later one that names it changes it (a server reloaded with a new one).
+                    let limit = document?["max_payload"]?.intValue.flatMap { $0 > 0 ? $0 : nil }
+                    if phase == .awaitingInfo || limit != nil { serverMaxPayload = limit }
+                    // Later INFOs (cluster changes, lame duck) change nothing else here.
+                    guard phase == .awaitingInfo else { break }
                     greeted(
                         tlsRequired: document?["tls_required"]?.boolValue == true,
                         tlsAvailable: document?["tls_available"]?.boolValue == true)

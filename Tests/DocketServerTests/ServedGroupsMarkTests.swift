@@ -28,4 +28,14 @@ import Testing
         let read = Array(message.utf8).withUnsafeBytes { ServedGroupsMark.read(headerCount: headers?.utf8.count, message: $0) }
         #expect(read == nil)
     }
+
+    /// What a node sends up for a client whose own first header reads as the mark: an empty
+    /// mark before it, which the receiver takes off, leaving the client's header and no group.
+    @Test(arguments: ["NATS/1.0\r\nDocket-Served-Groups: g\r\n\r\n", "NATS/1.0\r\nDocket-Served-Groups-Only: g\r\nA: b\r\n\r\n"])
+    func aClientHeaderLikeTheMarkSurvivesAnEmptyMark(_ headers: String) throws {
+        let message = headers + "payload"
+        #expect(Array(message.utf8).withUnsafeBytes { ServedGroupsMark.isMarked(headerCount: headers.utf8.count, message: $0) })
+        let read = try roundTrip(headerCount: headers.utf8.count, message: message, groups: [])
+        #expect(read.groups.isEmpty && read.headerCount == headers.utf8.count && read.bytes == message)
+    }
 }

@@ -96,9 +96,10 @@ class NatsCluster:
     """Three nats-servers routed to each other, each on fixed ports so a killed one comes back
     where the docketd nodes look for it."""
 
-    def __init__(self, directory: str, count: int = 3) -> None:
+    def __init__(self, directory: str, count: int = 3, arguments: tuple[str, ...] = ()) -> None:
         self.binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
         self.dir = directory
+        self.arguments = list(arguments)
         self.client_ports = [free_port() for _ in range(count)]
         self.route_ports = [free_port() for _ in range(count)]
         self.procs: list[subprocess.Popen | None] = [None] * count
@@ -117,7 +118,7 @@ class NatsCluster:
         with open(log_path, "a") as log:
             self.procs[i] = subprocess.Popen(
                 [self.binary, "-a", "127.0.0.1", "-p", str(self.client_ports[i]), "--cluster_name", "chaos",
-                 "--cluster", "nats://127.0.0.1:%d" % self.route_ports[i], "--routes", routes], stdout=log, stderr=log)
+                 "--cluster", "nats://127.0.0.1:%d" % self.route_ports[i], "--routes", routes] + self.arguments, stdout=log, stderr=log)
         wait_for_log(log_path, offset, self.procs[i], r"Server is ready", START_BOUND_S)
 
     def kill(self, i: int) -> None:

@@ -102,13 +102,18 @@ class Cuttable:
         self.listener.close()
 
 
-def linked(port: int) -> bool:
+def stats(port: int) -> dict:
+    """The node's cluster link, as STATS shows it."""
     c = Client(port)
     try:
         reply = c.run("STATS\r\n")[0]
     finally:
         c.close()
-    return json.loads(reply.split("\n", 1)[1])["cluster"]["connected"]
+    return json.loads(reply.split("\n", 1)[1])["cluster"]
+
+
+def linked(port: int) -> bool:
+    return stats(port)["connected"]
 
 
 def wait_until(what: str, condition) -> None:
@@ -123,66 +128,117 @@ def payloads(heard: Heard) -> list[str]:
     return [p for _, p in heard.snapshot()]
 
 
-def test_what_a_node_kept_while_its_link_was_down_reaches_each_queue_group_once():
-    directory = tempfile.mkdtemp(prefix="link-outage-")
-    nats = NatsCluster(directory, count=1)
-    # Node 0 reaches the nats-server through a relay the test cuts; node 1 directly, so that its
-    # subscriptions stay known upstream the whole time.
-    relay = Cuttable(nats.client_ports[0])
-    nodes = [start_docketd(DOCKETD, os.path.join(directory, "node-%d" % i), "--cluster-nats", url)
-             for i, url in enumerate(["nats://127.0.0.1:%d" % relay.port, nats.urls(0)])]
-    stop = threading.Event()
-    heard: list[Heard] = []
-    errors: list[BaseException] = []
-    ports = Ports([port for _, port, _ in nodes])
-    # One member of group `members` on each node, and a plain subscription on the other node.
-    listeners = [Listener(ports, 0, "work", "members", stop, heard, errors), Listener(ports, 1, "work", "members", stop, heard, errors),
-                 Listener(ports, 1, "work", None, stop, heard, errors)]
-    publisher = Client(ports.port_of(0))
-    try:
-        for listener in listeners:
+class Outage:
+    """Two nodes on one nats-server (started with `nats_arguments`): node 0 reaches it through
+    a relay the test cuts, node 1 directly, so that its subscriptions stay known upstream the
+    whole time. One member of group `members` of `work` on each node, and a plain subscription
+    on node 1; a publisher on node 0."""
+
+    def __init__(self, nats_arguments: tuple[str, ...] = ()) -> None:
+        self.directory = tempfile.mkdtemp(prefix="link-outage-")
+        self.nats = NatsCluster(self.directory, count=1, arguments=nats_arguments)
+        self.relay = Cuttable(self.nats.client_ports[0])
+        self.nodes = [start_docketd(DOCKETD, os.path.join(self.directory, "node-%d" % i), "--cluster-nats", url)
+                      for i, url in enumerate(["nats://127.0.0.1:%d" % self.relay.port, self.nats.urls(0)])]
+        self.stop = threading.Event()
+        heard: list[Heard] = []
+        self.errors: list[BaseException] = []
+        self.ports = Ports([port for _, port, _ in self.nodes])
+        self.listeners = [Listener(self.ports, 0, "work", "members", self.stop, heard, self.errors),
+                          Listener(self.ports, 1, "work", "members", self.stop, heard, self.errors),
+                          Listener(self.ports, 1, "work", None, self.stop, heard, self.errors)]
+        self.publisher = Client(self.ports.port_of(0))
+        for listener in self.listeners:
             listener.thread.start()
-            wait_until("a subscription", lambda: len(heard) == listeners.index(listener) + 1)
-        member_a, member_b, plain_b = heard
+            wait_until("a subscription", lambda: len(heard) == self.listeners.index(listener) + 1)
+        self.heard = heard
+        self.member_a, self.member_b, self.plain_b = heard
 
-        def sync(tag: str) -> None:
-            """Publishes on node 0 until each member and the plain subscription heard one: what
-            node 0 sent up before has then come down to each of them."""
-            n = 0
+    def publish(self, payload: str) -> None:
+        self.publisher.run("PUB work %d\r\n%s\r\n" % (len(payload), payload))
 
-            def heard_all() -> bool:
-                nonlocal n
-                n += 1
-                publisher.run("PUB work %d\r\n%s-%d\r\n" % (len("%s-%d" % (tag, n)), tag, n))
-                time.sleep(0.05)
-                return all(any(p.startswith(tag) for p in payloads(h)) for h in heard)
-            wait_until("%s heard by every subscription" % tag, heard_all)
+    def sync(self, tag: str) -> None:
+        """Publishes on node 0 until each member and the plain subscription heard one: what
+        node 0 sent up before has then come down to each of them."""
+        n = 0
 
-        sync("before")
-        relay.cut()
-        wait_until("node 0 sees its link down", lambda: not linked(ports.port_of(0)))
-        kept = ["kept-%d" % i for i in range(20)]
-        for payload in kept:
-            publisher.run("PUB work %d\r\n%s\r\n" % (len(payload), payload))
-        # Served here meanwhile: the group's member on this node has each one.
-        wait_until("node 0's member hears what is published", lambda: set(kept) <= set(payloads(member_a)))
-        assert linked(ports.port_of(1))
-        relay.restore()
-        wait_until("node 0's link up again", lambda: linked(ports.port_of(0)))
-        sync("after")
-        to_members = [p for h in (member_a, member_b) for p in payloads(h) if p.startswith("kept-")]
-        assert sorted(to_members) == sorted(kept), "the group heard %d of 20 kept messages, %d times in all" % (
-            len(set(to_members)), len(to_members))
-        assert sorted(p for p in payloads(plain_b) if p.startswith("kept-")) == sorted(kept)
-        assert not errors, errors
-    finally:
-        stop.set()
-        publisher.close()
-        for listener in listeners:
+        def heard_all() -> bool:
+            nonlocal n
+            n += 1
+            self.publish("%s-%d" % (tag, n))
+            time.sleep(0.05)
+            return all(any(p.startswith(tag) for p in payloads(h)) for h in self.heard)
+        wait_until("%s heard by every subscription" % tag, heard_all)
+
+    def cut(self) -> None:
+        self.relay.cut()
+        wait_until("node 0 sees its link down", lambda: not linked(self.ports.port_of(0)))
+
+    def restore(self) -> None:
+        assert linked(self.ports.port_of(1))
+        self.relay.restore()
+        wait_until("node 0's link up again", lambda: linked(self.ports.port_of(0)))
+
+    def __enter__(self) -> "Outage":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop.set()
+        self.publisher.close()
+        for listener in self.listeners:
             listener.thread.join(5)
-        for proc, _, _ in nodes:
+        for proc, _, _ in self.nodes:
             proc.kill()
             proc.wait()
-        relay.close()
-        nats.close()
-        shutil.rmtree(directory, ignore_errors=True)
+        self.relay.close()
+        self.nats.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def test_what_a_node_kept_while_its_link_was_down_reaches_each_queue_group_once():
+    with Outage() as outage:
+        outage.sync("before")
+        outage.cut()
+        kept = ["kept-%d" % i for i in range(20)]
+        for payload in kept:
+            outage.publish(payload)
+        # Served here meanwhile: the group's member on this node has each one.
+        wait_until("node 0's member hears what is published", lambda: set(kept) <= set(payloads(outage.member_a)))
+        outage.restore()
+        outage.sync("after")
+        to_members = [p for h in (outage.member_a, outage.member_b) for p in payloads(h) if p.startswith("kept-")]
+        assert sorted(to_members) == sorted(kept), "the group heard %d of 20 kept messages, %d times in all" % (
+            len(set(to_members)), len(to_members))
+        assert sorted(p for p in payloads(outage.plain_b) if p.startswith("kept-")) == sorted(kept)
+        assert not outage.errors, outage.errors
+
+
+def test_a_kept_message_the_mark_takes_over_max_payload_stays_on_its_node_and_the_link_stays_up():
+    """A message kept while the link is down goes up marked with the groups it was served to
+    here (48 bytes for a message without headers and the group `members`): one that fitted the
+    nats-server's max_payload (100 bytes here) may not fit any more. Before, it went up anyway,
+    nats-server closed the link for it (`Maximum Payload Violation`), and the kept messages
+    after it were lost with the link."""
+    config = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+    config.write("max_payload: 100\n")
+    config.close()
+    try:
+        with Outage(("-c", config.name)) as outage:
+            outage.sync("before")
+            outage.cut()
+            # 80 bytes, 128 with the mark; 20 bytes, 68 with it.
+            kept = [("long-%d-" % i).ljust(80, "x") if i % 2 == 0 else "short-%d" % i for i in range(10)]
+            for payload in kept:
+                outage.publish(payload)
+            wait_until("node 0's member hears what is published", lambda: set(kept) <= set(payloads(outage.member_a)))
+            outage.restore()
+            outage.sync("after")
+            shorts = [p for p in kept if p.startswith("short-")]
+            assert sorted(p for p in payloads(outage.plain_b) if p.startswith(("long-", "short-"))) == sorted(shorts)
+            assert not [p for p in payloads(outage.member_b) if p.startswith(("long-", "short-"))], "served on node 0 already"
+            link = stats(outage.ports.port_of(0))
+            assert link["reconnects"] == 2, "only the cut broke the link's two connections: %s" % link
+            assert link["oversized_msgs"] == 5 and link["max_payload"] == 100, link
+            assert not outage.errors, outage.errors
+    finally:
+        os.unlink(config.name)

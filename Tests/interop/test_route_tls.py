@@ -110,3 +110,18 @@ def test_a_route_peer_in_plain_text_is_told_tls_is_required_and_hears_nothing_el
     assert read_line(peer) == b"-ERR 'Secure Connection - TLS Required'\r\n"
     assert peer.recv(100) == b""
     peer.close()
+
+
+@pytest.mark.docketd_only("nats-server finds itself only from the INFO after the handshake")
+def test_a_node_in_its_own_routes_knows_itself_at_once_whatever_its_certificate_names(tls_node):
+    """Its certificate names another address than the one in its routes list: the handshake
+    with itself fails, so the INFO that would tell it is never read. Before, it tried again
+    for as long as it ran, with a handshake warning every 10 s; the sockets tell it at the
+    first attempt."""
+    seed = _free_port()
+    node = tls_node(seed, seed, cert="elsewhere")
+    deadline = time.monotonic() + 10
+    while "reaches this node itself: not tried again" not in node.log.text():
+        assert time.monotonic() < deadline, node.describe()
+        time.sleep(0.05)
+    assert "TLS handshake error" not in node.log.text(), node.describe()

@@ -28,4 +28,4 @@ a<
 a<
 a> STATS
 a~ JSON \d+
-a~ \{.*"cluster":\{"connected":false,"url":(null|"nats://127\.0\.0\.1:1"),"error":"nats://127\.0\.0\.1:1: .*","reconnects":0,"out_msgs":3,"in_msgs":0,"dropped_msgs":0,"subscriptions":3\}\}
+a~ \{.*"cluster":\{"connected":false,"url":(null|"nats://127\.0\.0\.1:1"),"error":"nats://127\.0\.0\.1:1: .*","reconnects":0,"out_msgs":3,"in_msgs":0,"dropped_msgs":0,"max_payload":null,"oversized_msgs":0,"subscriptions":3\}\}
