@@ -208,6 +208,44 @@ import Testing
         return true
     }
 
+    /// A data.mdb deleted or emptied beside log files that hold none of its jobs (`--sync none`
+    /// logs nothing) started as a new directory: "Recovered 0 jobs" after five acknowledged ENQs.
+    @Test(arguments: ["deleted", "emptied"])
+    func aLostDataFileBesideItsLogRefusesTheStart(_ damage: String) throws {
+        let first = try DocketdProcess(["--sync", "none"])
+        let client = try first.client()
+        _ = try client.handshake()
+        for index in 1...5 {
+            try client.send("ENQ q 1\r\n\(index)\r\n")
+            #expect(try client.readLine() == "+OK \(index)")
+        }
+        #expect(first.stop() == 0)
+        let file = first.dataDirectory.appendingPathComponent("data.mdb")
+        if damage == "deleted" {
+            try FileManager.default.removeItem(at: file)
+        } else {
+            try FileHandle(forWritingTo: file).truncate(atOffset: 0)
+        }
+        for sync in ["none", "always"] {
+            let (status, output) = try DocketdProcess.runToExit(["--port", "0", "--data-dir", first.dataDirectory.path, "--sync", sync])
+            #expect(status == 1, "\(output)")
+            #expect(output.contains("\(first.dataDirectory.path)/data.mdb is missing or empty"), "\(output)")
+        }
+        // The ways out the refusal names: --salvage keeps what the log holds (nothing here), or
+        // the log files removed too; either way the directory starts with no jobs.
+        if damage == "deleted" {
+            for name in ["wal-a.log", "wal-b.log"] {
+                try FileManager.default.removeItem(at: first.dataDirectory.appendingPathComponent(name))
+            }
+        }
+        let fresh = try DocketdProcess(["--sync", "none"] + (damage == "deleted" ? [] : ["--salvage"]), dataDirectory: first.dataDirectory)
+        #expect(damage == "deleted" || fresh.log.text.contains("Recovery: salvage: \(first.dataDirectory.path)/data.mdb is missing or empty"))
+        let again = try fresh.client()
+        _ = try again.handshake()
+        try again.send("INSPECT 1\r\n")
+        #expect(try again.readLine().hasPrefix("-ERR 'NOT_FOUND"))
+    }
+
     @Test func aDamagedLogRefusesTheStartAndSalvageStarts() throws {
         let first = try DocketdProcess()
         let client = try first.client()
