@@ -1537,11 +1537,24 @@ public final class DataDirectory: JobStore {
             // page without LMDB's mark (either of the two: LMDB reads both), is damage to
             // data.mdb, not a failed operation: say so, name the file and what to do, as the
             // assertion handler does for the damage LMDB finds deeper down.
-            if status == MDB_CORRUPTED || status == MDB_PAGE_NOTFOUND || status == MDB_INVALID {
+            if status == MDB_CORRUPTED || status == MDB_PAGE_NOTFOUND || status == MDB_INVALID || wroteFarPastTheMap(status) {
                 throw StoreError(Self.damagedByLMDBMessage(path, "\(operation()): \(String(cString: mdb_strerror(status)))"), status: status)
             }
             throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))\(Self.hint(status, path))", status: status)
         }
+    }
+
+    /// Whether LMDB's write failed with EFBIG where only a damaged page can have sent it: no
+    /// file-size limit (`ulimit -f`) and a file system whose files may be larger than the map.
+    /// LMDB takes the page numbers of its free list as they are, and one garbled there (a bit
+    /// flipped in the free list's page) made the start's first commit write terabytes past the
+    /// file's end: "mdb_txn_commit failed: File too large", which sends an operator to the limits.
+    private func wroteFarPastTheMap(_ status: Int32) -> Bool {
+        guard status == EFBIG else { return false }
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur == rlim_t.max else { return false }
+        let bits = pathconf(path, Int32(_PC_FILESIZEBITS))
+        return bits >= 64 || (bits > 1 && 1 << (bits - 1) > mapBytes)
     }
 
     /// The line for damage LMDB itself found in `directory`'s data.mdb (`finding` is its words).

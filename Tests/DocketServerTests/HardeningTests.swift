@@ -885,6 +885,29 @@ import Testing
         try expectCleanRefusal(directory, mentioning: ["damaged"])
     }
 
+    /// A page number garbled in LMDB's free list made the start's first commit write far past
+    /// the file's end and refuse with `mdb_txn_commit failed …: File too large`, as if a file
+    /// size limit were the trouble. Found by flipping bits in data.mdb at random.
+    @Test func aGarbledFreeListIsNamedAsDamage() throws {
+        let directory = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("data.mdb")
+        var bytes = [UInt8](try Data(contentsOf: file))
+        func uint(_ offset: Int, _ size: Int) -> Int { (0..<size).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) } }
+        // The newer meta page's free list (its first database: root at 40 + 40), a leaf here;
+        // its first record's list of free pages, in descending order, whose last one LMDB
+        // takes first: that page number gets bit 42, 16 TiB into the file.
+        let meta = uint(144, 8) > uint(4096 + 144, 8) ? 0 : 4096
+        #expect(uint(meta + 40 + 6, 2) == 1, "the free list is one leaf page")
+        let leaf = uint(meta + 40 + 40, 8) * 4096
+        let node = leaf + uint(leaf + 16, 2)
+        let list = node + 8 + uint(node + 6, 2)
+        let last = list + 8 * uint(list, 8)
+        bytes[last + 5] ^= 0x04
+        try Data(bytes).write(to: file)
+        try expectCleanRefusal(directory, mentioning: ["data.mdb is damaged", "File too large"])
+    }
+
     @Test func aFullDiskAtStartIsRefused() throws {
         let directory = try directoryWithJobs()
         defer { try? FileManager.default.removeItem(at: directory) }
