@@ -78,7 +78,16 @@ struct ProcessFiles {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ServerError("cannot write \(path): \(String(cString: strerror(errno)))") }
         let bytes = Array(text.utf8)
-        let done = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count
+        // A write may take fewer bytes than asked without failing (a disk filling up); the rest
+        // is written on, so that a failure is the call's own, with its errno, not a stale one.
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + sent, $0.count - sent) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            sent += count
+        }
+        let done = sent == bytes.count
         let error = errno
         Glibc.close(fd)
         guard done, rename(temporary, path) == 0 else {

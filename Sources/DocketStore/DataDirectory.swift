@@ -155,12 +155,16 @@ public final class DataDirectory: JobStore {
             throw StoreError(reason)
         }
         do {
+            let isNew = try checkDataFileIsNotLost(salvage: salvage)
             try openEnvironment(mapSize: mapSize)
             // The open writes (the boot count, below) before anything else: a map of exactly
             // what data.mdb holds (LMDB's least, given a smaller --max-store) has no room for it.
             try keepRoomToFinishJobs()
             let stored = try checkLayout()
             if stored < 3 { try sealEveryValue(from: stored) }
+            // The log files made next mark the directory as used (see `checkDataFileIsNotLost`):
+            // without a flush, an operating-system crash could leave them beside an empty data.mdb.
+            if isNew && syncMode == .none { try check(mdb_env_sync(env, 1), "mdb_env_sync") }
             do {
                 try replayLog(salvage: salvage)
             } catch let error as StoreError where rebuiltHeader != nil {
@@ -203,6 +207,30 @@ public final class DataDirectory: JobStore {
         unappliedLock.deallocate()
         pthread_mutex_destroy(logLock)
         logLock.deallocate()
+    }
+
+    /// Whether data.mdb is new (empty); refuses one that is empty beside log files.
+    ///
+    /// An empty data.mdb is a new directory to LMDB. But the log files are made only after
+    /// data.mdb's first commits, so with them there, data.mdb was deleted or emptied, and its
+    /// jobs are not all in the log: under `--sync none` none are, and with `--sync always` only
+    /// the batches since the last checkpoints. Such a directory started as a new one, every
+    /// acknowledged job gone and not a word said. `--salvage` goes on with what the log holds.
+    private func checkDataFileIsNotLost(salvage: Bool) throws -> Bool {
+        var info = stat()
+        guard fstat(dataLockDescriptor, &info) == 0 else {
+            throw StoreError("cannot read \(path)/data.mdb: \(String(cString: strerror(errno)))")
+        }
+        guard info.st_size == 0 else { return false }
+        let logs = ["wal-a.log", "wal-b.log"].filter { access(path + "/" + $0, F_OK) == 0 }
+        guard !logs.isEmpty else { return true }
+        let finding = "\(path)/data.mdb is missing or empty, but its write-ahead log (\(logs.joined(separator: ", "))) is there: the directory held jobs, and the log holds at most those of the last moments"
+        guard salvage else {
+            throw StoreError(
+                "\(finding). Restore data.mdb from a backup; or start once with --salvage to keep only what the log holds; or, to start over with no jobs, remove wal-a.log and wal-b.log too")
+        }
+        recoveryNotes.append("salvage: \(finding); only what the log holds is kept")
+        return true
     }
 
     private func openEnvironment(mapSize: Int) throws {
@@ -1495,11 +1523,24 @@ public final class DataDirectory: JobStore {
             // page without LMDB's mark (either of the two: LMDB reads both), is damage to
             // data.mdb, not a failed operation: say so, name the file and what to do, as the
             // assertion handler does for the damage LMDB finds deeper down.
-            if status == MDB_CORRUPTED || status == MDB_PAGE_NOTFOUND || status == MDB_INVALID {
+            if status == MDB_CORRUPTED || status == MDB_PAGE_NOTFOUND || status == MDB_INVALID || wroteFarPastTheMap(status) {
                 throw StoreError(Self.damagedByLMDBMessage(path, "\(operation()): \(String(cString: mdb_strerror(status)))"), status: status)
             }
             throw StoreError("\(operation()) failed in \(path): \(String(cString: mdb_strerror(status)))\(Self.hint(status, path))", status: status)
         }
+    }
+
+    /// Whether LMDB's write failed with EFBIG where only a damaged page can have sent it: no
+    /// file-size limit (`ulimit -f`) and a file system whose files may be larger than the map.
+    /// LMDB takes the page numbers of its free list as they are, and one garbled there (a bit
+    /// flipped in the free list's page) made the start's first commit write terabytes past the
+    /// file's end: "mdb_txn_commit failed: File too large", which sends an operator to the limits.
+    private func wroteFarPastTheMap(_ status: Int32) -> Bool {
+        guard status == EFBIG else { return false }
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur == rlim_t.max else { return false }
+        let bits = pathconf(path, Int32(_PC_FILESIZEBITS))
+        return bits >= 64 || (bits > 1 && 1 << (bits - 1) > mapBytes)
     }
 
     /// The line for damage LMDB itself found in `directory`'s data.mdb (`finding` is its words).

@@ -208,6 +208,44 @@ import Testing
         return true
     }
 
+    /// A data.mdb deleted or emptied beside log files that hold none of its jobs (`--sync none`
+    /// logs nothing) started as a new directory: "Recovered 0 jobs" after five acknowledged ENQs.
+    @Test(arguments: ["deleted", "emptied"])
+    func aLostDataFileBesideItsLogRefusesTheStart(_ damage: String) throws {
+        let first = try DocketdProcess(["--sync", "none"])
+        let client = try first.client()
+        _ = try client.handshake()
+        for index in 1...5 {
+            try client.send("ENQ q 1\r\n\(index)\r\n")
+            #expect(try client.readLine() == "+OK \(index)")
+        }
+        #expect(first.stop() == 0)
+        let file = first.dataDirectory.appendingPathComponent("data.mdb")
+        if damage == "deleted" {
+            try FileManager.default.removeItem(at: file)
+        } else {
+            try FileHandle(forWritingTo: file).truncate(atOffset: 0)
+        }
+        for sync in ["none", "always"] {
+            let (status, output) = try DocketdProcess.runToExit(["--port", "0", "--data-dir", first.dataDirectory.path, "--sync", sync])
+            #expect(status == 1, "\(output)")
+            #expect(output.contains("\(first.dataDirectory.path)/data.mdb is missing or empty"), "\(output)")
+        }
+        // The ways out the refusal names: --salvage keeps what the log holds (nothing here), or
+        // the log files removed too; either way the directory starts with no jobs.
+        if damage == "deleted" {
+            for name in ["wal-a.log", "wal-b.log"] {
+                try FileManager.default.removeItem(at: first.dataDirectory.appendingPathComponent(name))
+            }
+        }
+        let fresh = try DocketdProcess(["--sync", "none"] + (damage == "deleted" ? [] : ["--salvage"]), dataDirectory: first.dataDirectory)
+        #expect(damage == "deleted" || fresh.log.text.contains("Recovery: salvage: \(first.dataDirectory.path)/data.mdb is missing or empty"))
+        let again = try fresh.client()
+        _ = try again.handshake()
+        try again.send("INSPECT 1\r\n")
+        #expect(try again.readLine().hasPrefix("-ERR 'NOT_FOUND"))
+    }
+
     @Test func aDamagedLogRefusesTheStartAndSalvageStarts() throws {
         let first = try DocketdProcess()
         let client = try first.client()
@@ -845,6 +883,29 @@ import Testing
         try handle.write(contentsOf: Data(garbage))
         try handle.close()
         try expectCleanRefusal(directory, mentioning: ["damaged"])
+    }
+
+    /// A page number garbled in LMDB's free list made the start's first commit write far past
+    /// the file's end and refuse with `mdb_txn_commit failed …: File too large`, as if a file
+    /// size limit were the trouble. Found by flipping bits in data.mdb at random.
+    @Test func aGarbledFreeListIsNamedAsDamage() throws {
+        let directory = try directoryWithJobs()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("data.mdb")
+        var bytes = [UInt8](try Data(contentsOf: file))
+        func uint(_ offset: Int, _ size: Int) -> Int { (0..<size).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) } }
+        // The newer meta page's free list (its first database: root at 40 + 40), a leaf here;
+        // its first record's list of free pages, in descending order, whose last one LMDB
+        // takes first: that page number gets bit 42, 16 TiB into the file.
+        let meta = uint(144, 8) > uint(4096 + 144, 8) ? 0 : 4096
+        #expect(uint(meta + 40 + 6, 2) == 1, "the free list is one leaf page")
+        let leaf = uint(meta + 40 + 40, 8) * 4096
+        let node = leaf + uint(leaf + 16, 2)
+        let list = node + 8 + uint(node + 6, 2)
+        let last = list + 8 * uint(list, 8)
+        bytes[last + 5] ^= 0x04
+        try Data(bytes).write(to: file)
+        try expectCleanRefusal(directory, mentioning: ["data.mdb is damaged", "File too large"])
     }
 
     @Test func aFullDiskAtStartIsRefused() throws {

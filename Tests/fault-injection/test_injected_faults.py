@@ -1,6 +1,7 @@
 """docketd's embedded store with one system call failing at a chosen point (inject.c, loaded with
 LD_PRELOAD): at start-up on a new directory, under a durable keyed ENQ / RESERVE / ACK load, under
-`--sync none`, while recovering a directory killed under load, and in a `--salvage`.
+`--sync none`, while recovering a directory killed under load, in a `--salvage`, and in the
+writing of the pid file (`-P`; the ports file is written the same way).
 
 For every point: docketd keeps serving or stops with an [ERR] line and exit status 1 (never a
 signal, never a hang); started again without the library, it starts, and every ENQ and ACK it
@@ -181,3 +182,20 @@ def test_a_salvage_that_fails_can_be_run_again(crashed, call: str, nth: int) -> 
     status, text, _ = run(Fault(call, nth, "EIO"), flags=["--salvage"], directory=data, restart_flags=["--salvage"])
     if status != 0:
         assert "Cannot start:" in text, text
+
+
+@pytest.mark.parametrize("errno", ["SHORT", "EINTR", "ENOSPC"])
+def test_a_pid_file_write_that_falls_short_is_finished_and_one_that_fails_says_why(errno: str) -> None:
+    # A short or interrupted write of the pid file (-P) refused the start, with whatever errno an
+    # earlier call had left ("Input/output error" for a write that had failed nothing).
+    data = tempfile.mkdtemp(dir=WORK)
+    pid_file = os.path.join(data, "docketd.pid")
+    trace = data + ".trace"
+    server = sweep.start(DOCKETD, data, ["-P", pid_file], LIBRARY, Fault("write", 1, errno), trace)
+    status = sweep.stop(server)
+    assert injected(trace) and "docketd.pid" in [line for line in open(trace).read().splitlines() if line.endswith(" injected")][0], open(trace).read()
+    if errno == "ENOSPC":
+        assert status == 1 and f"Cannot start: cannot write {pid_file}: No space left on device" in server.text, server.text
+        assert not os.path.exists(pid_file) and not os.path.exists(pid_file + ".tmp")
+    else:
+        assert server.port is not None and status == 0, server.text
