@@ -2089,7 +2089,7 @@ final class JobHistory: Sequence {
     /// Keeps the latest entry of each standing job, in order.
     private func compact() {
         var latest: [UInt64: Int] = [:]
-        for (index, entry) in entries.items.enumerated() where members.contains(entry.id) { latest[entry.id] = index }
+        for (index, entry) in entries.enumerated() where members.contains(entry.id) { latest[entry.id] = index }
         var index = -1
         entries.retain { entry in
             index += 1
@@ -2097,45 +2097,8 @@ final class JobHistory: Sequence {
         }
     }
     /// The ids, oldest first.
-    func makeIterator() -> LazyMapSequence<ArraySlice<(id: UInt64, finishedAt: Int64)>, UInt64>.Iterator {
-        entries.items.lazy.map(\.id).makeIterator()
-    }
-}
-
-/// A first-in first-out list with O(1) amortised removal at the front.
-struct FIFO<Element> {
-    private var storage: [Element] = []
-    private var head = 0
-
-    var count: Int { storage.count - head }
-    var isEmpty: Bool { count == 0 }
-    var first: Element? { head < storage.count ? storage[head] : nil }
-    var last: Element? { head < storage.count ? storage.last : nil }
-    var items: ArraySlice<Element> { storage[head...] }
-
-    mutating func append(_ element: Element) { storage.append(element) }
-
-    mutating func removeFirst() { _ = popFirst() }
-
-    /// Keeps only the elements `keep` accepts, in order.
-    mutating func retain(where keep: (Element) -> Bool) {
-        storage = storage[head...].filter(keep)
-        head = 0
-    }
-
-    mutating func popFirst() -> Element? {
-        guard head < storage.count else { return nil }
-        let element = storage[head]
-        head += 1
-        // Compact once the dead prefix is half the storage, keeping removal O(1) amortised.
-        if head == storage.count {
-            storage.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 64 && head * 2 > storage.count {
-            storage.removeFirst(head)
-            head = 0
-        }
-        return element
+    func makeIterator() -> LazyMapSequence<FIFO<(id: UInt64, finishedAt: Int64)>, UInt64>.Iterator {
+        entries.lazy.map(\.id).makeIterator()
     }
 }
 
