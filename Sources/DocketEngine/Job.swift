@@ -163,6 +163,10 @@ public final class Job {
         set { (runAtLow, runAtHigh) = Self.halves(newValue) }
     }
 
+    /// While waiting, when it last became waiting: enqueued, come due, or back from a failed or
+    /// handed-back attempt (a `run_at=` in the past counts from the enqueue), unix milliseconds.
+    var waitingSince: Int64 { max(runAt, enqueuedAt) }
+
     /// When the current or last run started, unix milliseconds; 0 for never.
     var startedAtStamp: Int64 {
         get { Self.time(startedAtLow, startedAtHigh) }

@@ -238,6 +238,7 @@ public final class JobEngine {
         if rewritten { markChanged(job) }
         jobs.insert(job)
         queue.counts[Int(job.state.rawValue)] += 1
+        if job.state == .waiting { queue.waitingSince.enter(job) }
         if let key = job.key { queue.keys[key] = job.id }
         switch job.state {
         case .waiting:
@@ -427,6 +428,7 @@ public final class JobEngine {
         nextID += 1
         jobs.insert(job)
         queue.counts[Int(job.state.rawValue)] += 1
+        if job.state == .waiting { queue.waitingSince.enter(job) }
         queue.enqueuedTotal += 1
         noteTotals(queue)
         if let key { queue.keys[key] = job.id }
@@ -900,7 +902,7 @@ public final class JobEngine {
     /// The time LIST orders a job by in its state.
     private static func listTime(of job: Job) -> Int64 {
         switch job.state {
-        case .waiting: return max(job.runAt, job.enqueuedAt)
+        case .waiting: return job.waitingSince
         case .delayed: return job.runAt
         case .blocked: return job.enqueuedAt
         case .active: return job.startedAt ?? 0
@@ -1062,7 +1064,7 @@ public final class JobEngine {
     }
 
     /// What the dashboard's overview adds up over every queue, read without building the
-    /// queue's view (whose oldest-waiting time walks the queue's ready jobs).
+    /// whole queue's view.
     public func queueGlance(_ queue: JobQueue) -> QueueGlance {
         let now = clock.now()
         return QueueGlance(
@@ -1073,21 +1075,8 @@ public final class JobEngine {
     /// `summary`'s rates now: the overview's, every queue's `queueGlance` rates added up.
     public func summaryRates() -> [Double] { summary.rates(at: clock.now()) }
 
-    /// The enqueue or retry time of the queue's longest-waiting job.
-    private func oldestWaiting(_ queue: JobQueue) -> Int64? {
-        var oldest: Int64? = nil
-        queue.ready.forEach { entry in
-            guard let job = jobs[entry.id], entry.isCurrent(for: job) else { return }
-            let since = max(job.runAt, job.enqueuedAt)
-            oldest = min(oldest ?? since, since)
-        }
-        for state in queue.groups.values {
-            for job in state.parked where job.state == .waiting {
-                oldest = min(oldest ?? job.runAt, job.runAt)
-            }
-        }
-        return oldest
-    }
+    /// The `waitingSince` of the queue's longest-waiting job (parked ones too).
+    private func oldestWaiting(_ queue: JobQueue) -> Int64? { queue.waitingSince.oldest(in: jobs) }
 
     // MARK: Time
 
@@ -1361,9 +1350,12 @@ public final class JobEngine {
 
     /// Moves a job between states, keeping the queue's counts true.
     private func transition(_ job: Job, to state: JobState, in queue: JobQueue) {
-        queue.counts[Int(job.state.rawValue)] -= 1
+        let was = job.state
+        queue.counts[Int(was.rawValue)] -= 1
         job.state = state
         queue.counts[Int(state.rawValue)] += 1
+        if was == .waiting { queue.waitingSince.leave(job, waiting: queue.counts[Int(JobState.waiting.rawValue)], in: jobs) }
+        if state == .waiting { queue.waitingSince.enter(job) }
     }
 
     private func finish(_ waiter: Waiter) {
@@ -1490,7 +1482,7 @@ public final class JobEngine {
     private func activate(_ job: Job, owner: UInt64) {
         let queue = job.home
         let now = clock.now()
-        let waited = Int(now - max(job.runAt, job.enqueuedAt))
+        let waited = Int(now - job.waitingSince)
         queue.waitHistogram.record(waited)
         transition(job, to: .active, in: queue)
         job.attempts += 1
@@ -1678,6 +1670,7 @@ public final class JobEngine {
         let wasUnfinished = !job.state.isFinished
         jobs.remove(job.id)
         queue.counts[Int(job.state.rawValue)] -= 1
+        if job.state == .waiting { queue.waitingSince.leave(job, waiting: queue.counts[Int(JobState.waiting.rawValue)], in: jobs) }
         // Its finish no longer counts toward the history's `keep` (DEL, PURGE of a finished job).
         if job.state == .completed { queue.completed.leave(job.id) } else if job.state == .dead { queue.dead.leave(job.id) }
         defer { forgetIfUnused(queue) }
@@ -1874,6 +1867,8 @@ public final class JobQueue {
     /// Where the queue is in the engine's `queueList`.
     var listIndex = 0
     var ready = RunHeap<ReadyEntry>()
+    /// When its waiting jobs became waiting, for the longest wait.
+    var waitingSince = WaitingSince()
     var waiters = FIFO<Waiter>()
     /// `dispatch` is handing its jobs out (see there).
     var dispatching = false
@@ -2094,7 +2089,7 @@ final class JobHistory: Sequence {
     /// Keeps the latest entry of each standing job, in order.
     private func compact() {
         var latest: [UInt64: Int] = [:]
-        for (index, entry) in entries.items.enumerated() where members.contains(entry.id) { latest[entry.id] = index }
+        for (index, entry) in entries.enumerated() where members.contains(entry.id) { latest[entry.id] = index }
         var index = -1
         entries.retain { entry in
             index += 1
@@ -2102,45 +2097,8 @@ final class JobHistory: Sequence {
         }
     }
     /// The ids, oldest first.
-    func makeIterator() -> LazyMapSequence<ArraySlice<(id: UInt64, finishedAt: Int64)>, UInt64>.Iterator {
-        entries.items.lazy.map(\.id).makeIterator()
-    }
-}
-
-/// A first-in first-out list with O(1) amortised removal at the front.
-struct FIFO<Element> {
-    private var storage: [Element] = []
-    private var head = 0
-
-    var count: Int { storage.count - head }
-    var isEmpty: Bool { count == 0 }
-    var first: Element? { head < storage.count ? storage[head] : nil }
-    var last: Element? { head < storage.count ? storage.last : nil }
-    var items: ArraySlice<Element> { storage[head...] }
-
-    mutating func append(_ element: Element) { storage.append(element) }
-
-    mutating func removeFirst() { _ = popFirst() }
-
-    /// Keeps only the elements `keep` accepts, in order.
-    mutating func retain(where keep: (Element) -> Bool) {
-        storage = storage[head...].filter(keep)
-        head = 0
-    }
-
-    mutating func popFirst() -> Element? {
-        guard head < storage.count else { return nil }
-        let element = storage[head]
-        head += 1
-        // Compact once the dead prefix is half the storage, keeping removal O(1) amortised.
-        if head == storage.count {
-            storage.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 64 && head * 2 > storage.count {
-            storage.removeFirst(head)
-            head = 0
-        }
-        return element
+    func makeIterator() -> LazyMapSequence<FIFO<(id: UInt64, finishedAt: Int64)>, UInt64>.Iterator {
+        entries.lazy.map(\.id).makeIterator()
     }
 }
 

@@ -17,12 +17,12 @@ struct RunHeap<Element: Comparable> {
     }
 
     /// Every element, in no particular order.
-    var elements: [Element] { Array(run.items) + heap.elements }
+    var elements: [Element] { Array(run) + heap.elements }
 
     /// Calls `body` with every element, in no particular order, without copying them (a
     /// million waiting jobs are 16 MB of entries).
     func forEach(_ body: (Element) -> Void) {
-        for element in run.items { body(element) }
+        for element in run { body(element) }
         for element in heap.elements { body(element) }
     }
 

@@ -439,3 +439,20 @@ def test_the_overview_sums_equal_a_recount_across_many_changes(server):
             assert overview["total"] == recount["queues"]
     for worker in waiting:
         worker.sock.close()
+
+
+def test_the_queue_page_shows_the_oldest_wait_as_queue_does(server):
+    """`oldest_waiting_ms` on /api/queue is QUEUE's: a job held back by its group, enqueued with an
+    `at=` an hour ago, has waited moments (from its ENQ), not the hour, on both."""
+    client = Conn(server.port)
+    assert client.call("QUEUE par group_rate=1/1h")[0].startswith(("+OK", "JSON "))
+    assert client.call("ENQ par group=g 1", b"x")[0].startswith("+OK")
+    assert client.call("RESERVE par timeout=0")[0].startswith("JOB ")
+    assert client.call(f"ENQ par group=g at={int(time.time()) - 3600} 1", b"x")[0].startswith("+OK")
+    # Its group's window is full: this RESERVE parks it, and it stays waiting.
+    assert client.call("RESERVE par timeout=0")[0] == "NOJOB"
+    reply, body = client.call("QUEUE par")
+    by_wire = json.loads(body)["oldest_waiting_ms"]
+    status, page = request(server, "/api/queue?name=par")
+    assert status == 200 and page["jobs"]["waiting"] == 1
+    assert 0 <= by_wire <= page["oldest_waiting_ms"] < 1_800_000, (by_wire, page["oldest_waiting_ms"])
