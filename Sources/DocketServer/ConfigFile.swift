@@ -41,10 +41,28 @@ public enum ConfigValue: Equatable, Sendable {
         case .string(let value): return value
         // A whole number as one (4222, not 4222.0); one too large for an Int stays a Double's
         // text (1e+20), which no setting takes, rather than a trap.
-        case .number(let value, let unit): return (Int(exactly: value).map { String($0) } ?? String(value)) + unit
+        case .number(let value, let unit): return (Int(exactly: value).map { String($0) } ?? Self.decimalText(value)) + unit
         case .bool(let value): return String(value)
         default: return nil
         }
+    }
+
+    /// `value`'s shortest text, with a small one's exponent written out: Swift writes 0.0000052
+    /// as `5.2e-06`, which this format (and every setting reading the text) takes for a word, so
+    /// `jitter: 0.0000052` read back as a string. Large ones keep their exponent (see `text`).
+    static func decimalText(_ value: Double) -> String {
+        let shortest = String(value)
+        guard let e = shortest.firstIndex(of: "e"), let exponent = Int(shortest[shortest.index(after: e)...]), exponent < 0 else {
+            return shortest
+        }
+        var mantissa = shortest[..<e]
+        let sign = mantissa.hasPrefix("-") ? "-" : ""
+        if !sign.isEmpty { mantissa = mantissa.dropFirst() }
+        let whole = mantissa.prefix { $0 != "." }
+        let digits = whole + mantissa.dropFirst(whole.count + 1)
+        // The point moves left of the mantissa's digits: whole.count + exponent is at most 0 here
+        // (a mantissa under 10 and an exponent of -1 or below).
+        return sign + "0." + String(repeating: "0", count: -(whole.count + exponent)) + digits
     }
 }
 

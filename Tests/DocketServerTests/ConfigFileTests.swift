@@ -5,6 +5,20 @@ import Testing
 
 /// nats-server's configuration format, as docketd reads it.
 @Suite struct ConfigFileTests {
+    /// A number's text reads back as the same number (found by the config fuzzer: a small one
+    /// came out as `5.16101173e-06`, which reads back as a word).
+    @Test(arguments: ["0.00000516101173", "0.0001", "0.5", "-0.0000025", "0.000000000000000000001234", "12.75", "4222"])
+    func aNumbersTextReadsBackAsTheSameNumber(_ written: String) throws {
+        let config = try ConfigFile.parse("value: \(written)")
+        guard case .number(let number, let unit)? = config["value"] else {
+            Issue.record("\(written) did not parse as a number: \(String(describing: config["value"]))")
+            return
+        }
+        let text = try #require(config["value"]?.text)
+        #expect(!text.contains("e"), "\(text)")
+        #expect(try ConfigFile.parse("value: \(text)")["value"] == .number(number, unit: unit), "\(written) -> \(text)")
+    }
+
     @Test func theFormsNatsServerFilesUse() throws {
         let text = """
             # A nats-server.conf
