@@ -56,15 +56,27 @@ def certificate(tmp_path_factory):
 
 
 def start(tmp_path, *flags: str, descriptors: int = 256, environment: str = "") -> tuple[ServerProcess, dict]:
-    ports = {"route": _free_port(), "websocket": _free_port(), "monitoring": _free_port()}
-    argv = [os.environ["DOCKETD"], "--port", "0", "--data-dir", str(tmp_path / "data"), "--auth", TOKEN,
-            "--cluster", f"nats://127.0.0.1:{ports['route']}", "--websocket-port", str(ports["websocket"]),
-            "--websocket-no-tls", "-m", str(ports["monitoring"]), *flags]
-    command = f"ulimit -n {descriptors}; {environment} exec " + " ".join(f"'{arg}'" for arg in argv)
-    server = ServerProcess(["/bin/sh", "-c", command], "docketd")
-    server.wait_for_log_ready(READY_TIMEOUT)
-    ports["client"] = ports["tls"] = ports["tls-first"] = server.port
-    return server, ports
+    # The route, WebSocket and monitoring ports are picked free before docketd binds them; with
+    # the suite's tests in parallel, another's connection can take one as its own port in
+    # between (CI saw docketd exit "cannot listen on port …"). Such a start is tried again on
+    # new ports; any other exit before ready is the test's failure.
+    for attempt in range(3):
+        ports = {"route": _free_port(), "websocket": _free_port(), "monitoring": _free_port()}
+        argv = [os.environ["DOCKETD"], "--port", "0", "--data-dir", str(tmp_path / "data"), "--auth", TOKEN,
+                "--cluster", f"nats://127.0.0.1:{ports['route']}", "--websocket-port", str(ports["websocket"]),
+                "--websocket-no-tls", "-m", str(ports["monitoring"]), *flags]
+        command = f"ulimit -n {descriptors}; {environment} exec " + " ".join(f"'{arg}'" for arg in argv)
+        server = ServerProcess(["/bin/sh", "-c", command], "docketd")
+        try:
+            server.wait_for_log_ready(READY_TIMEOUT)
+        except RuntimeError:
+            server.stop()
+            if attempt < 2 and "cannot listen on port" in server.log.text():
+                continue
+            raise RuntimeError(f"docketd did not start:\n{server.log.text()}")
+        ports["client"] = ports["tls"] = ports["tls-first"] = server.port
+        return server, ports
+    raise AssertionError("unreachable")
 
 
 def log_in(port: int, tls: bool = False, first: bool = False) -> socket.socket:
