@@ -94,6 +94,7 @@ final class CommitWriter: @unchecked Sendable {
     }
 
     private func loop() {
+        nameCurrentThread("commit")
         while true {
             pthread_mutex_lock(mutex)
             while submitted.isEmpty && !stopping { pthread_cond_wait(wakeWriter, mutex) }

@@ -730,7 +730,7 @@ public final class DataDirectory: JobStore {
         guard writer == nil else { return }
         writer = try CommitWriter { [unowned self] batches in commitNow(batches) }
         if syncMode == .always && checkpoints {
-            checkpointer = try PeriodicThread(intervalMilliseconds: Self.checkpointMilliseconds) { [unowned self] in
+            checkpointer = try PeriodicThread(name: "checkpoint", intervalMilliseconds: Self.checkpointMilliseconds) { [unowned self] in
                 checkpointRecordingErrors()
             }
         }
@@ -1429,7 +1429,7 @@ public final class DataDirectory: JobStore {
         guard syncMode == .none, flusher == nil else { return }
         let tick = min(intervalMilliseconds, Self.checkpointMilliseconds)
         var sinceFlush = 0
-        flusher = try PeriodicThread(intervalMilliseconds: tick) { [unowned self] in
+        flusher = try PeriodicThread(name: "flush", intervalMilliseconds: tick) { [unowned self] in
             releaseMappedPages()
             sinceFlush += tick
             if sinceFlush >= intervalMilliseconds {

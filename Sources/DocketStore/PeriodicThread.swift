@@ -14,10 +14,14 @@ final class PeriodicThread: @unchecked Sendable {
     private var thread = pthread_t()
     private var running = false
     private let interval: Int
+    private let name: String
     private let work: () -> Bool
 
-    init(intervalMilliseconds: Int, work: @escaping () -> Bool) throws {
+    /// - Parameter name: the thread's name as `top -H`, `perf` and /proc/PID/task/*/comm show it
+    ///   (15 bytes at most).
+    init(name: String, intervalMilliseconds: Int, work: @escaping () -> Bool) throws {
         interval = intervalMilliseconds
+        self.name = name
         self.work = work
         mutex.initialize(to: pthread_mutex_t())
         wake.initialize(to: pthread_cond_t())
@@ -56,6 +60,7 @@ final class PeriodicThread: @unchecked Sendable {
     }
 
     private func loop() {
+        nameCurrentThread(name)
         pthread_mutex_lock(mutex)
         var behind = false
         while !stopping {
