@@ -149,8 +149,8 @@ final class UpstreamChannel {
         }
         let before = buffer.readableCount
         buffer.appendPublish(subject: subject, reply: reply, headerCount: headerCount, message: message)
-        if buffer === held { heldMessages.append((held.readableCount - before, message.count)) }
-        messagesOut += 1
+        // A held message is counted when it goes up (`releaseHeld`): out_msgs never falls.
+        if buffer === held { heldMessages.append((held.readableCount - before, message.count)) } else { messagesOut += 1 }
     }
 
     /// Counts a message too large for the server, and says so in the log (throttled: a
@@ -172,16 +172,17 @@ final class UpstreamChannel {
             heldMessages.removeAll(keepingCapacity: false)
         }
         guard let limit = serverMaxPayload, let largest = heldMessages.map(\.size).max(), largest > limit else {
+            messagesOut += heldMessages.count
             return output.append(held.readableBytes)
         }
         let bytes = held.readableBytes
         var start = 0
         for message in heldMessages {
             if message.size > limit {
-                messagesOut -= 1
                 refuseOversized(size: message.size, limit: limit, what: "held while the link was down")
             } else {
                 output.append(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + message.wireCount)]))
+                messagesOut += 1
             }
             start += message.wireCount
         }
