@@ -255,7 +255,25 @@ public final class DataDirectory: JobStore {
         }
         var flags = UInt32(MDB_NOTLS)
         if syncMode == .none { flags |= UInt32(MDB_NOSYNC) }
+        try allocateLockFile()
         try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open")
+    }
+
+    /// Gives LMDB's lock.mdb its disk blocks before LMDB maps it. LMDB makes the file with
+    /// `ftruncate`, which allocates nothing, then writes it through a shared mapping: on a full
+    /// disk the first write into the mapping found no block for its page and the kernel sent
+    /// SIGBUS (a new directory on a full tmpfs was refused as "data.mdb is garbled"). Allocated
+    /// first, a full disk is an ENOSPC here, with its name. LMDB sizes a new file for its 126
+    /// readers at 8 KiB, and takes an existing one as it is.
+    private func allocateLockFile() throws {
+        let lockPath = path + "/lock.mdb"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw StoreError("cannot read \(lockPath): \(String(cString: strerror(errno)))") }
+        let status = posix_fallocate(fd, 0, max(info.st_size, 8192))
+        guard status == 0 else { throw StoreError("cannot make room for \(lockPath): \(String(cString: strerror(status)))") }
     }
 
     /// Reads the layout record, writing it on first open, and returns the version found;
