@@ -36,6 +36,17 @@ public final class DataDirectory: JobStore {
         return lastUsedBytes + unappliedBytes
     }
     private var lastUsedBytes = 0
+    /// Bytes free on the file system under the directory, as last measured, less what the
+    /// store has come to use since: between two measurements (every checkpoint or flush tick,
+    /// 100 ms) a burst of writes would otherwise look as if it took no room. Nil until measured.
+    public var diskFreeBytes: Int? {
+        pthread_mutex_lock(usageLock)
+        defer { pthread_mutex_unlock(usageLock) }
+        guard let measuredDiskFree else { return nil }
+        return measuredDiskFree - max(0, lastUsedBytes + unappliedBytes - usedAtDiskMeasure)
+    }
+    private var measuredDiskFree: Int?
+    private var usedAtDiskMeasure = 0
     /// Allocated apart, like `CommitWriter`'s: a pthread mutex must not move.
     private let usageLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var writer: CommitWriter?
@@ -178,6 +189,7 @@ public final class DataDirectory: JobStore {
             try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
             lastUsedBytes = measureUse(txn)
             mdb_txn_abort(txn)
+            measureDiskFree()
             try keepRoomToFinishJobs()
             try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
             // A value read in a read-only transaction lies in LMDB's map (the layout record is
@@ -1086,6 +1098,7 @@ public final class DataDirectory: JobStore {
     /// memory (a million-job durable fill: 202-207 MB right after the last `+OK` without this,
     /// 165-168 MB with it).
     private func checkpointRecordingErrors() -> Bool {
+        measureDiskFree()
         guard checkpointError == nil else { return false }
         do {
             let transactions = try checkpoint()
@@ -1449,12 +1462,26 @@ public final class DataDirectory: JobStore {
         var sinceFlush = 0
         flusher = try PeriodicThread(intervalMilliseconds: tick) { [unowned self] in
             releaseMappedPages()
+            measureDiskFree()
             sinceFlush += tick
             if sinceFlush >= intervalMilliseconds {
                 sinceFlush = 0
                 flushToDisk()
             }
             return false
+        }
+    }
+
+    /// Reads the room left on the directory's file system for `diskFreeBytes`. Blocks an
+    /// unprivileged user could not take (ext4 keeps 5% for root) do not count: root may run
+    /// docketd, but the space it would eat into is the operating system's.
+    func measureDiskFree() {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return }
+        let free = Int(stats.f_bavail) * Int(stats.f_frsize)
+        withLock(usageLock) {
+            measuredDiskFree = free
+            usedAtDiskMeasure = lastUsedBytes + unappliedBytes
         }
     }
 
