@@ -1189,12 +1189,21 @@ public final class DataDirectory: JobStore {
         let names = ["wal-a.log", "wal-b.log"]
         // The sizes the files had grown to at the last checkpoint (absent: never grown).
         let grownSizes = names.map { name in getMeta(txn, Self.sizeKey(name)).map(Int.init) ?? 0 }
+        // Absent in directories older than the key: taken as logged, the careful reading.
+        let lastStartLogged = getMeta(txn, Self.lastStartLoggedKey) != 0
         mdb_txn_abort(txn)
         var problems: [String] = []
         var files: [WriteAheadLog] = []
+        var remade: [WriteAheadLog] = []
         for (name, grownTo) in zip(names, grownSizes) {
             let file = try WriteAheadLog(path: path + "/" + name)
-            if !file.existed && checkpointed != nil {
+            if !file.existed && checkpointed != nil && !lastStartLogged {
+                // The last start applied the whole log and, under --sync none, wrote nothing
+                // to it after: the file held nothing that is not in data.mdb.
+                recoveryNotes.append(
+                    "\(file.path) was missing; the last start ran with --sync none, which writes no log, so it held nothing (a new empty one was made)")
+                remade.append(file)
+            } else if !file.existed && checkpointed != nil {
                 problems.append("\(file.path) was missing (a new empty one was made)")
             } else if file.size < WriteAheadLog.preallocatedBytes {
                 problems.append("\(file.path) is \(file.size) bytes, shorter than the \(WriteAheadLog.preallocatedBytes) it was made with: it was cut")
@@ -1290,7 +1299,12 @@ public final class DataDirectory: JobStore {
             }
         }
         // Writing starts over the first file's records, which the replay may just have applied.
-        try settleBothMetaPages(loggedThrough: newest)
+        // Whether this start will log is recorded before it logs anything (durably under
+        // --sync always, whose commits are flushed), for the next start's view of a missing file.
+        try settleBothMetaPages(loggedThrough: newest) { txn in
+            try putMeta(txn, Self.lastStartLoggedKey, syncMode == .always ? 1 : 0)
+            for file in remade { try putMeta(txn, Self.sizeKey(file.name), UInt64(file.size)) }
+        }
         files[0].rewind()
         log = files[0]
         spareLog = files[1]
@@ -1308,9 +1322,16 @@ public final class DataDirectory: JobStore {
     /// about one round in six of a probe that killed docketd under load. This commit costs
     /// the checkpoint thread one more durable LMDB commit per checkpoint; the commit path is
     /// not touched.
-    private func settleBothMetaPages(loggedThrough: UInt64) throws {
-        try transaction { txn in try putMeta(txn, "logged_through", loggedThrough) }
+    private func settleBothMetaPages(loggedThrough: UInt64, also: (OpaquePointer?) throws -> Void = { _ in }) throws {
+        try transaction { txn in
+            try putMeta(txn, "logged_through", loggedThrough)
+            try also(txn)
+        }
     }
+
+    /// The meta key saying whether the last start wrote the log (`SyncMode.always`: 1) or
+    /// not (`SyncMode.none`: 0).
+    private static let lastStartLoggedKey = "last_start_logged"
 
     /// The meta key under which a log file's grown size is kept.
     private static func sizeKey(_ name: String) -> String { "log_bytes:" + name }
