@@ -159,7 +159,7 @@ def test_another_file_taking_the_room_stops_the_server_cleanly_and_loses_nothing
     # A start on the full disk refuses with a line that says why, or starts.
     again = sweep.start(DOCKETD, data, flags)
     if again.port is None:
-        assert again.process.returncode == 1 and "Cannot start:" in again.text, again.text
+        assert again.process.wait(sweep.EXIT_TIMEOUT_S) == 1 and "Cannot start:" in again.text, again.text
     else:
         assert sweep.stop(again) in (0, 1), again.text
     os.unlink(os.path.join(disk, "filler"))
@@ -170,7 +170,7 @@ def test_a_new_directory_on_a_full_disk_is_refused_with_the_reason(disk: str) ->
     fill(disk)
     data = os.path.join(disk, "data")
     server = sweep.start(DOCKETD, data, [])
-    assert server.port is None and server.process.returncode == 1, server.text
+    assert server.port is None and server.process.wait(sweep.EXIT_TIMEOUT_S) == 1, server.text
     assert "Cannot start:" in server.text and ("No space left on device" in server.text or "free on its file system" in server.text), server.text
     os.unlink(os.path.join(disk, "filler"))
     assert_all_there(data, [], [])
