@@ -6,7 +6,7 @@
 
      DOCKET_INJECT_DIR    absolute directory; only calls on files under it count
      DOCKET_INJECT_CALL   write, writev, pwrite, pwritev, fdatasync, fsync, msync, ftruncate,
-                          fallocate, rename or openat (open, open64, openat and openat64 alike);
+                          fallocate (posix_fallocate too), rename or openat (open, open64, openat and openat64 alike);
                           "all" fails nothing and traces every one of them, each numbered as
                           its own call
      DOCKET_INJECT_NTH    which matching call fails, from 1; 0 counts only (see TRACE)
@@ -201,6 +201,14 @@ int fallocate64(int fd, int mode, off_t offset, off_t length) {
 }
 
 int fallocate(int fd, int mode, off_t offset, off_t length) { return fallocate64(fd, mode, offset, length); }
+
+/* Counted as fallocate; it returns its error instead of setting errno. */
+int posix_fallocate64(int fd, off_t offset, off_t length) {
+    REAL(posix_fallocate64);
+    return decide_fd("fallocate", fd) == PASS ? real(fd, offset, length) : errno;
+}
+
+int posix_fallocate(int fd, off_t offset, off_t length) { return posix_fallocate64(fd, offset, length); }
 
 int rename(const char *from, const char *to) {
     REAL(rename);
