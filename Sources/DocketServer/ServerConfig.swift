@@ -136,7 +136,8 @@ public struct ServerConfig: Sendable {
     /// checkpoints moving them into data.mdb never meet a full disk, which stops docketd. A
     /// checkpoint writes up to about 4 MiB of pages per transaction, twice over (LMDB copies
     /// every page it changes), and a burst may grow a log file; 64 MiB holds several of both.
-    /// 0 turns the check off.
+    /// With 0 only a job the disk has no room for at all is refused: filling the disk to its
+    /// last byte would stop docketd at the next checkpoint.
     public var minDiskFreeBytes = 64 << 20
     /// Completed jobs kept per queue for inspection; older ones are deleted.
     public var keepCompleted = 1000

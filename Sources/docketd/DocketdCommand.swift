@@ -173,7 +173,7 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most the job store may hold; ENQ is refused at 90% (DOCKET_MAX_STORE).")
     var maxStore = env("DOCKET_MAX_STORE") ?? "1GiB"
 
-    @Option(help: "Room the data directory's disk keeps for finishing jobs: ENQ is refused while less is free; 0 turns this off (DOCKET_MIN_DISK_FREE).")
+    @Option(help: "Room the data directory's disk keeps for finishing jobs: ENQ is refused while less is free; with 0, only a job the disk has no room for at all (DOCKET_MIN_DISK_FREE).")
     var minDiskFree = env("DOCKET_MIN_DISK_FREE") ?? "64MiB"
 
     @Option(help: "The most queues that may exist at once; a command that would make another is refused (DOCKET_MAX_QUEUES).")
