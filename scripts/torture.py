@@ -5,6 +5,7 @@ SIGKILL at a random moment, docketd started again on the same data and every pro
 
     python3 scripts/torture.py --docketd .build-rel/release/docketd --rounds 50 --seconds 5 --seed 7
     python3 scripts/torture.py --docketd … --sync none          # the embedded store without fsync
+    python3 scripts/torture.py --docketd … --at-checkpoints     # each kill inside a write of data.mdb
     scripts/with-postgres.sh python3 scripts/torture.py --docketd … --postgres
     python3 scripts/torture.py --docketd … --cluster --seconds 8  # three nodes (Tests/cluster)
 
@@ -36,6 +37,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="longest load of a round before the kill (default 4)")
     parser.add_argument("--seed", type=int, default=int(time.time()), help="seed of everything random (default: the time)")
     parser.add_argument("--sync", choices=["always", "none"], default="always", help="the embedded store's --sync")
+    parser.add_argument("--at-checkpoints", action="store_true",
+                        help="kill at the first write or flush of data.mdb after the random moment: a checkpoint's, "
+                             "or with --sync none the flush's (Linux /proc; the embedded store only)")
     parser.add_argument("--postgres", action="store_true",
                         help="keep the jobs in a new database of DOCKET_TEST_POSTGRES (scripts/with-postgres.sh sets it)")
     parser.add_argument("--cluster", action="store_true",
@@ -56,7 +60,8 @@ def main() -> int:
         if args.cluster:
             figures = cluster_torture.run(args.docketd, args.rounds, args.seconds, args.seed, say=say)
         else:
-            figures = torture.run(args.docketd, args.rounds, args.seconds, args.seed, flags, store_url, say=say)
+            figures = torture.run(args.docketd, args.rounds, args.seconds, args.seed, flags, store_url, say=say,
+                                  at_checkpoints=args.at_checkpoints)
     except torture.Violation as violation:
         print("VIOLATION: %s" % violation, flush=True)
         return 1

@@ -81,14 +81,20 @@ struct ProcessFiles {
         // A write may take fewer bytes than asked without failing (a disk filling up); the rest
         // is written on, so that a failure is the call's own, with its errno, not a stale one.
         var sent = 0
+        var error: Int32 = 0
         while sent < bytes.count {
             let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + sent, $0.count - sent) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
+            // A write that takes none of the bytes sets no errno, so what errno holds is some
+            // earlier call's; taking nothing from a regular file means it has no room (as
+            // coreutils' full_write reads it).
+            guard count > 0 else {
+                error = count == 0 ? ENOSPC : errno
+                break
+            }
             sent += count
         }
         let done = sent == bytes.count
-        let error = errno
         Glibc.close(fd)
         guard done, rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(done ? errno : error))

@@ -518,6 +518,14 @@ extension Server {
     /// of pipelined commands all lands in one transaction, which must still fit).
     func admit(bytes size: Int, upTo fraction: Double, _ advice: String) -> JobReply? {
         let pending = store.usedBytes + committingBytes + stagedBytes
+        if let free = store.diskFreeBytes, free - committingBytes - stagedBytes - Self.storeCost(size) < config.minDiskFreeBytes {
+            let mebibytes = { (bytes: Int) -> String in
+                let tenths = (max(bytes, 0) * 10) >> 20
+                return "\(tenths / 10).\(tenths % 10)"
+            }
+            return .error(JobError(
+                .storeFull, "the disk under the data directory has \(mebibytes(free)) MiB free, and --min-disk-free keeps \(mebibytes(config.minDiskFreeBytes)) MiB for the changes that finish jobs; new jobs are refused until it has more room"))
+        }
         guard Double(pending + Self.storeCost(size)) > fraction * Double(store.capacityBytes) else { return nil }
         let percent = Int(100 * Double(pending) / Double(store.capacityBytes))
         return .error(JobError(.storeFull, "the store is \(percent)% full; \(advice)"))

@@ -137,6 +137,7 @@ extension Server {
         note("store", \.postgresStore)
         note("sync", \.syncMode)
         note("max_store", \.maxStoreBytes)
+        note("min_disk_free", \.minDiskFreeBytes)
         note("max_payload", \.maxPayload)
         note("max_control_line", \.maxControlLine)
         note("max_pending", \.maxPending)

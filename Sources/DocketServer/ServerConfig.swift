@@ -131,6 +131,14 @@ public struct ServerConfig: Sendable {
     public var syncMode = SyncMode.always
     /// The most bytes the store may hold (the LMDB map size; the file grows only as needed).
     public var maxStoreBytes = 1 << 30
+    /// Room the data directory's disk keeps for the changes that finish jobs: new jobs are
+    /// refused (`STORE_FULL`) while less than this is free, so that ACK, FAIL and the
+    /// checkpoints moving them into data.mdb never meet a full disk, which stops docketd. A
+    /// checkpoint writes up to about 4 MiB of pages per transaction, twice over (LMDB copies
+    /// every page it changes), and a burst may grow a log file; 64 MiB holds several of both.
+    /// With 0 only a job the disk has no room for at all is refused: filling the disk to its
+    /// last byte would stop docketd at the next checkpoint.
+    public var minDiskFreeBytes = 64 << 20
     /// Completed jobs kept per queue for inspection; older ones are deleted.
     public var keepCompleted = 1000
     /// Dead jobs kept per queue; older ones are deleted.

@@ -36,6 +36,17 @@ public final class DataDirectory: JobStore {
         return lastUsedBytes + unappliedBytes
     }
     private var lastUsedBytes = 0
+    /// Bytes free on the file system under the directory, as last measured, less what the
+    /// store has come to use since: between two measurements (every checkpoint or flush tick,
+    /// 100 ms) a burst of writes would otherwise look as if it took no room. Nil until measured.
+    public var diskFreeBytes: Int? {
+        pthread_mutex_lock(usageLock)
+        defer { pthread_mutex_unlock(usageLock) }
+        guard let measuredDiskFree else { return nil }
+        return measuredDiskFree - max(0, lastUsedBytes + unappliedBytes - usedAtDiskMeasure)
+    }
+    private var measuredDiskFree: Int?
+    private var usedAtDiskMeasure = 0
     /// Allocated apart, like `CommitWriter`'s: a pthread mutex must not move.
     private let usageLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var writer: CommitWriter?
@@ -178,6 +189,7 @@ public final class DataDirectory: JobStore {
             try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
             lastUsedBytes = measureUse(txn)
             mdb_txn_abort(txn)
+            measureDiskFree()
             try keepRoomToFinishJobs()
             try check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
             // A value read in a read-only transaction lies in LMDB's map (the layout record is
@@ -255,7 +267,27 @@ public final class DataDirectory: JobStore {
         }
         var flags = UInt32(MDB_NOTLS)
         if syncMode == .none { flags |= UInt32(MDB_NOSYNC) }
+        try allocateLockFile()
         try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open")
+    }
+
+    /// Gives LMDB's lock.mdb its disk blocks before LMDB maps it. LMDB makes the file with
+    /// `ftruncate`, which allocates nothing, then writes it through a shared mapping: on a full
+    /// disk the first write into the mapping found no block for its page and the kernel sent
+    /// SIGBUS (a new directory on a full tmpfs was refused as "data.mdb is garbled"). Allocated
+    /// first, a full disk is an ENOSPC here, with its name. LMDB sizes a new file for its 126
+    /// readers at 8 KiB, and takes an existing one as it is.
+    private func allocateLockFile() throws {
+        let lockPath = path + "/lock.mdb"
+        // A file it cannot open is left to LMDB's own open, whose failure the start explains
+        // (which user cannot write which file).
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return }
+        let status = posix_fallocate(fd, 0, max(info.st_size, 8192))
+        guard status == 0 else { throw StoreError("cannot make room for \(lockPath): \(String(cString: strerror(status)))") }
     }
 
     /// Reads the layout record, writing it on first open, and returns the version found;
@@ -1068,6 +1100,7 @@ public final class DataDirectory: JobStore {
     /// memory (a million-job durable fill: 202-207 MB right after the last `+OK` without this,
     /// 165-168 MB with it).
     private func checkpointRecordingErrors() -> Bool {
+        measureDiskFree()
         guard checkpointError == nil else { return false }
         do {
             let transactions = try checkpoint()
@@ -1158,12 +1191,21 @@ public final class DataDirectory: JobStore {
         let names = ["wal-a.log", "wal-b.log"]
         // The sizes the files had grown to at the last checkpoint (absent: never grown).
         let grownSizes = names.map { name in getMeta(txn, Self.sizeKey(name)).map(Int.init) ?? 0 }
+        // Absent in directories older than the key: taken as logged, the careful reading.
+        let lastStartLogged = getMeta(txn, Self.lastStartLoggedKey) != 0
         mdb_txn_abort(txn)
         var problems: [String] = []
         var files: [WriteAheadLog] = []
+        var remade: [WriteAheadLog] = []
         for (name, grownTo) in zip(names, grownSizes) {
             let file = try WriteAheadLog(path: path + "/" + name)
-            if !file.existed && checkpointed != nil {
+            if !file.existed && checkpointed != nil && !lastStartLogged {
+                // The last start applied the whole log and, under --sync none, wrote nothing
+                // to it after: the file held nothing that is not in data.mdb.
+                recoveryNotes.append(
+                    "\(file.path) was missing; the last start ran with --sync none, which writes no log, so it held nothing (a new empty one was made)")
+                remade.append(file)
+            } else if !file.existed && checkpointed != nil {
                 problems.append("\(file.path) was missing (a new empty one was made)")
             } else if file.size < WriteAheadLog.preallocatedBytes {
                 problems.append("\(file.path) is \(file.size) bytes, shorter than the \(WriteAheadLog.preallocatedBytes) it was made with: it was cut")
@@ -1259,7 +1301,12 @@ public final class DataDirectory: JobStore {
             }
         }
         // Writing starts over the first file's records, which the replay may just have applied.
-        try settleBothMetaPages(loggedThrough: newest)
+        // Whether this start will log is recorded before it logs anything (durably under
+        // --sync always, whose commits are flushed), for the next start's view of a missing file.
+        try settleBothMetaPages(loggedThrough: newest) { txn in
+            try putMeta(txn, Self.lastStartLoggedKey, syncMode == .always ? 1 : 0)
+            for file in remade { try putMeta(txn, Self.sizeKey(file.name), UInt64(file.size)) }
+        }
         files[0].rewind()
         log = files[0]
         spareLog = files[1]
@@ -1277,9 +1324,16 @@ public final class DataDirectory: JobStore {
     /// about one round in six of a probe that killed docketd under load. This commit costs
     /// the checkpoint thread one more durable LMDB commit per checkpoint; the commit path is
     /// not touched.
-    private func settleBothMetaPages(loggedThrough: UInt64) throws {
-        try transaction { txn in try putMeta(txn, "logged_through", loggedThrough) }
+    private func settleBothMetaPages(loggedThrough: UInt64, also: (OpaquePointer?) throws -> Void = { _ in }) throws {
+        try transaction { txn in
+            try putMeta(txn, "logged_through", loggedThrough)
+            try also(txn)
+        }
     }
+
+    /// The meta key saying whether the last start wrote the log (`SyncMode.always`: 1) or
+    /// not (`SyncMode.none`: 0).
+    private static let lastStartLoggedKey = "last_start_logged"
 
     /// The meta key under which a log file's grown size is kept.
     private static func sizeKey(_ name: String) -> String { "log_bytes:" + name }
@@ -1431,12 +1485,26 @@ public final class DataDirectory: JobStore {
         var sinceFlush = 0
         flusher = try PeriodicThread(name: "flush", intervalMilliseconds: tick) { [unowned self] in
             releaseMappedPages()
+            measureDiskFree()
             sinceFlush += tick
             if sinceFlush >= intervalMilliseconds {
                 sinceFlush = 0
                 flushToDisk()
             }
             return false
+        }
+    }
+
+    /// Reads the room left on the directory's file system for `diskFreeBytes`. Blocks an
+    /// unprivileged user could not take (ext4 keeps 5% for root) do not count: root may run
+    /// docketd, but the space it would eat into is the operating system's.
+    func measureDiskFree() {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return }
+        let free = Int(stats.f_bavail) * Int(stats.f_frsize)
+        withLock(usageLock) {
+            measuredDiskFree = free
+            usedAtDiskMeasure = lastUsedBytes + unappliedBytes
         }
     }
 

@@ -28,6 +28,9 @@ public protocol JobStore: AnyObject {
 
     /// The most bytes the store may hold.
     var capacityBytes: Int { get }
+
+    /// Bytes still free on the disk under the store; nil where that is not known.
+    var diskFreeBytes: Int? { get }
 }
 
 /// One stored job, as `load` shows it. `record` is valid only during the visit.

@@ -695,6 +695,8 @@ struct ConfigFileSettings {
                 if !given("--sync") { config.syncMode = mode }
             case "max_store":
                 if !given("--max-store") { config.maxStoreBytes = try size(item, "docket.max_store") }
+            case "min_disk_free":
+                if !given("--min-disk-free") { config.minDiskFreeBytes = Self.isZero(item) ? 0 : try size(item, "docket.min_disk_free") }
             case "keep_completed":
                 if !given("--keep-completed") { config.keepCompleted = try int(item, "docket.keep_completed", 0...Int.max) }
             case "keep_dead":

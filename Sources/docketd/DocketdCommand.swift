@@ -173,6 +173,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most the job store may hold; ENQ is refused at 90% (DOCKET_MAX_STORE).")
     var maxStore = env("DOCKET_MAX_STORE") ?? "1GiB"
 
+    @Option(help: "Room the data directory's disk keeps for finishing jobs: ENQ is refused while less is free; with 0, only a job the disk has no room for at all (DOCKET_MIN_DISK_FREE).")
+    var minDiskFree = env("DOCKET_MIN_DISK_FREE") ?? "64MiB"
+
     @Option(help: "The most queues that may exist at once; a command that would make another is refused (DOCKET_MAX_QUEUES).")
     var maxQueues = Int(env("DOCKET_MAX_QUEUES") ?? "") ?? 10_000
 
@@ -417,6 +420,10 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("--max-store must be a size from 1MiB to 1TiB, like 512MiB or 4GiB.")
         }
         config.maxStoreBytes = store
+        guard let room = minDiskFree == "0" ? 0 : Units.bytes(minDiskFree), room <= 1 << 40 else {
+            throw ValidationError("--min-disk-free must be 0 or a size up to 1TiB, like 64MiB or 1GiB.")
+        }
+        config.minDiskFreeBytes = room
         guard (0...QueueSettings.maxKept).contains(keepCompleted), (0...QueueSettings.maxKept).contains(keepDead) else {
             throw ValidationError("--keep-completed and --keep-dead must be from 0 to \(QueueSettings.maxKept).")
         }

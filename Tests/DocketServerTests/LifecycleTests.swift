@@ -73,7 +73,7 @@ import Testing
             "--max-subscriptions", "--max-pending", "--write-deadline", "--ping-interval", "--max-pings-out",
             "--shutdown-grace", "--log-level", "DOCKET_PORT", "-a, --addr", "-m, --http-port", "--sync", "--max-store",
             "-P, --pid", "DOCKET_PID_FILE", "--ports-file-dir", "DOCKET_PORTS_FILE_DIR",
-            "--max-connecting", "DOCKET_MAX_CONNECTING", "--descriptor-reserve", "DOCKET_DESCRIPTOR_RESERVE", "--max-pending-total", "--max-route-peers", "--refusal-drain",
+            "--max-connecting", "DOCKET_MAX_CONNECTING", "--descriptor-reserve", "DOCKET_DESCRIPTOR_RESERVE", "--max-pending-total", "--max-route-peers", "--refusal-drain", "--min-disk-free", "DOCKET_MIN_DISK_FREE",
         ] {
             #expect(output.contains(option), "--help mentions \(option)")
         }

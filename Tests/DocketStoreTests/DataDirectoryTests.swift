@@ -516,6 +516,36 @@ import Testing
         }
     }
 
+    /// Under --sync none nothing is written to the log after the start's replay, so a log file
+    /// gone since held nothing: the start goes on (it was refused as a damaged log). A file gone
+    /// after a --sync always start is refused even when the next start is --sync none's.
+    @Test func aLogFileMissingAfterASyncNoneStartHeldNothing() throws {
+        for (first, refused) in [(SyncMode.none, false), (.always, true)] {
+            let path = temporaryPath()
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            do {
+                _ = try DataDirectory(path: path, syncMode: .always).close()  // checkpointed, then
+                let store = try DataDirectory(path: path, syncMode: first)
+                try store.startBackgroundCommits(checkpoints: false)
+                commitEach(store, [batch(1), batch(2)])
+                store.abandonForTesting()
+            }
+            try FileManager.default.removeItem(atPath: path + "/wal-b.log")
+            guard !refused else {
+                #expect(throws: StoreError.self, "\(first)") { _ = try DataDirectory(path: path, syncMode: .none) }
+                continue
+            }
+            let reopened = try DataDirectory(path: path, syncMode: .none)
+            #expect(try reopened.loadJobs().records.map(\.id) == [1, 2])
+            #expect(reopened.recoveryNotes.contains { $0.contains("wal-b.log was missing") }, "\(reopened.recoveryNotes)")
+            reopened.close()
+            // The file made again is whole: the start after it is an ordinary one.
+            let again = try DataDirectory(path: path, syncMode: .always)
+            #expect(try again.loadJobs().records.map(\.id) == [1, 2] && again.recoveryNotes.isEmpty)
+            again.close()
+        }
+    }
+
     /// A log file grows past its first 2 MiB for a burst and keeps that size; cut back to the
     /// first size it used to pass for whole, and the batches past the cut were lost unseen.
     @Test func aLogFileCutBelowTheSizeItGrewToRefusesTheStart() throws {

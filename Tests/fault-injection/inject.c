@@ -6,12 +6,13 @@
 
      DOCKET_INJECT_DIR    absolute directory; only calls on files under it count
      DOCKET_INJECT_CALL   write, writev, pwrite, pwritev, fdatasync, fsync, msync, ftruncate,
-                          fallocate, rename or openat (open, open64, openat and openat64 alike);
+                          fallocate (posix_fallocate too), rename or openat (open, open64, openat and openat64 alike);
                           "all" fails nothing and traces every one of them, each numbered as
                           its own call
      DOCKET_INJECT_NTH    which matching call fails, from 1; 0 counts only (see TRACE)
      DOCKET_INJECT_ERRNO  EIO, ENOSPC, EDQUOT, EINTR, or SHORT: a write of half its bytes (EIO
-                          for the calls that write nothing)
+                          for the calls that write nothing), or NOTHING: a write or pwrite that
+                          takes no bytes and returns 0, errno left as it was (EIO elsewhere)
      DOCKET_INJECT_TIMES  how many calls fail from the Nth on; 0 for every one (a dead disk);
                           1 if unset
      DOCKET_INJECT_DELAY_MS  how long a failing call takes first, as a dying disk's do: time
@@ -36,7 +37,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum outcome { PASS, FAIL, SHORTEN };
+enum outcome { PASS, FAIL, SHORTEN, NOTHING };
 
 static const char *const call_names[] = {
     "write", "writev", "pwrite", "pwritev", "fdatasync", "fsync", "msync", "ftruncate", "fallocate", "rename", "openat",
@@ -86,9 +87,12 @@ static enum outcome decide(const char *call, const char *path) {
     if (!injected) return PASS;
     if (getenv("DOCKET_INJECT_DELAY_MS")) usleep((useconds_t)atoi(getenv("DOCKET_INJECT_DELAY_MS")) * 1000);
     const char *kind = getenv("DOCKET_INJECT_ERRNO");
+    /* A return of 0 sets no errno: the caller sees what an earlier call left. */
+    if (kind && !strcmp(kind, "NOTHING") && (!strcmp(call, "write") || !strcmp(call, "pwrite"))) return NOTHING;
     /* A call that writes nothing has no short form: it fails with EIO instead. */
-    errno = kind && !strcmp(kind, "SHORT") ? EIO : named_errno(kind);
-    return kind && !strcmp(kind, "SHORT") ? SHORTEN : FAIL;
+    int cut = kind && (!strcmp(kind, "SHORT") || !strcmp(kind, "NOTHING"));
+    errno = cut ? EIO : named_errno(kind);
+    return cut && strcmp(kind, "NOTHING") ? SHORTEN : FAIL;
 }
 
 /* The path `fd` is open on, or "" (sockets and pipes never match a directory). */
@@ -115,6 +119,7 @@ ssize_t write(int fd, const void *bytes, size_t count) {
     REAL(write);
     switch (decide_fd("write", fd)) {
     case FAIL: return -1;
+    case NOTHING: return 0;
     case SHORTEN: return real(fd, bytes, shortened(count));
     default: return real(fd, bytes, count);
     }
@@ -124,6 +129,7 @@ ssize_t pwrite64(int fd, const void *bytes, size_t count, off_t offset) {
     REAL(pwrite64);
     switch (decide_fd("pwrite", fd)) {
     case FAIL: return -1;
+    case NOTHING: return 0;
     case SHORTEN: return real(fd, bytes, shortened(count), offset);
     default: return real(fd, bytes, count, offset);
     }
@@ -195,6 +201,14 @@ int fallocate64(int fd, int mode, off_t offset, off_t length) {
 }
 
 int fallocate(int fd, int mode, off_t offset, off_t length) { return fallocate64(fd, mode, offset, length); }
+
+/* Counted as fallocate; it returns its error instead of setting errno. */
+int posix_fallocate64(int fd, off_t offset, off_t length) {
+    REAL(posix_fallocate64);
+    return decide_fd("fallocate", fd) == PASS ? real(fd, offset, length) : errno;
+}
+
+int posix_fallocate(int fd, off_t offset, off_t length) { return posix_fallocate64(fd, offset, length); }
 
 int rename(const char *from, const char *to) {
     REAL(rename);

@@ -39,9 +39,10 @@ pytestmark = pytest.mark.skipif(not DOCKETD or LIBRARY is None, reason="needs DO
 SLOW_FAILURE_MS = 200
 
 # The calls a new directory's start makes, as counted with DOCKET_INJECT_CALL=all: LOCK, data.mdb
-# (three opens), lock.mdb, then the two log files made whole (write, fsync, rename, directory
-# fsync) and LMDB's first commits.
-START_POINTS = ([("openat", n) for n in range(1, 11)] + [("ftruncate", 1), ("rename", 1), ("rename", 2)]
+# (three opens), lock.mdb (given its blocks with posix_fallocate, so LMDB never truncates it),
+# then the two log files made whole (write, fsync, rename, directory fsync) and LMDB's first
+# commits.
+START_POINTS = ([("openat", n) for n in range(1, 11)] + [("fallocate", 1), ("rename", 1), ("rename", 2)]
                 + [("fsync", n) for n in range(1, 5)] + [("pwrite", n) for n in range(1, 9)]
                 + [("writev", n) for n in range(1, 4)] + [("fdatasync", n) for n in range(1, 4)])
 
@@ -184,17 +185,19 @@ def test_a_salvage_that_fails_can_be_run_again(crashed, call: str, nth: int) -> 
         assert "Cannot start:" in text, text
 
 
-@pytest.mark.parametrize("errno", ["SHORT", "EINTR", "ENOSPC"])
+@pytest.mark.parametrize("errno", ["SHORT", "EINTR", "ENOSPC", "NOTHING"])
 def test_a_pid_file_write_that_falls_short_is_finished_and_one_that_fails_says_why(errno: str) -> None:
     # A short or interrupted write of the pid file (-P) refused the start, with whatever errno an
-    # earlier call had left ("Input/output error" for a write that had failed nothing).
+    # earlier call had left ("Input/output error" for a write that had failed nothing). A write
+    # that takes nothing (returns 0, NOTHING) sets no errno: it is reported as the full disk it
+    # means, not as what errno held from an earlier call.
     data = tempfile.mkdtemp(dir=WORK)
     pid_file = os.path.join(data, "docketd.pid")
     trace = data + ".trace"
     server = sweep.start(DOCKETD, data, ["-P", pid_file], LIBRARY, Fault("write", 1, errno), trace)
     status = sweep.stop(server)
     assert injected(trace) and "docketd.pid" in [line for line in open(trace).read().splitlines() if line.endswith(" injected")][0], open(trace).read()
-    if errno == "ENOSPC":
+    if errno in ("ENOSPC", "NOTHING"):
         assert status == 1 and f"Cannot start: cannot write {pid_file}: No space left on device" in server.text, server.text
         assert not os.path.exists(pid_file) and not os.path.exists(pid_file + ".tmp")
     else:

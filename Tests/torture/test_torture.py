@@ -8,6 +8,7 @@ well under a minute: rounds of at most ROUND_S of load, plus the checks.
 from __future__ import annotations
 
 import os
+import platform
 import time
 
 import pytest
@@ -28,6 +29,17 @@ def test_kill_9_under_load_on_the_embedded_store(sync):
     figures = torture.run(DOCKETD, ROUNDS, ROUND_S, SEED, ["--sync", sync])
     # The load did what it is for: jobs went through every step before the kills.
     assert figures["acks"] > 0 and figures["handouts"] >= figures["acks"] and figures["ticks"] > 0, figures
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task") or platform.machine() != "x86_64",
+                    reason="needs Linux's /proc and x86-64's system call numbers to see data.mdb being written")
+def test_kill_9_inside_checkpoints():
+    # Each kill lands while a thread of docketd is inside a write or flush of data.mdb: a
+    # checkpoint moving logged batches into LMDB, which the random moments of the other runs
+    # hit only by chance.
+    print("seed", SEED)
+    figures = torture.run(DOCKETD, ROUNDS, ROUND_S, SEED, ["--sync", "always"], at_checkpoints=True)
+    assert figures["acks"] > 0 and figures["kills_in_data_writes"] > 0, figures
 
 
 @pytest.mark.skipif(not os.environ.get("DOCKET_TEST_POSTGRES"), reason="needs scripts/with-postgres.sh")

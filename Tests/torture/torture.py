@@ -58,6 +58,12 @@ PACE_S = 0.003
 # What a worker's ACK, FAIL, PROGRESS or TOUCH may hear besides +OK: its lease ran out and the
 # job went to another worker, or, on its last attempt, died, and the janitor deleted it.
 LOST_JOB = ("-ERR 'NOT_HELD", "-ERR 'NOT_FOUND")
+# x86-64 Linux system call numbers of the calls that write or flush data.mdb: LMDB's pwrite and
+# writev of pages, pwritev, and the fdatasync/fsync/msync of a commit or a --sync none flush.
+DATA_WRITES = {18: "pwrite64", 20: "writev", 296: "pwritev", 75: "fdatasync", 74: "fsync", 26: "msync"}
+# How long an aimed kill watches for a write of data.mdb before it kills anyway: checkpoints
+# come every 100 ms, so several pass in this time.
+AIM_BOUND_S = 1.0
 
 
 class Server:
@@ -111,6 +117,42 @@ class Server:
             self.spawn(log)
         time.sleep(after)
         self.kill()
+
+    def kill_writing_data(self) -> str | None:
+        """SIGKILL the moment one of docketd's threads is seen inside a write or flush of
+        data.mdb (a checkpoint's, or a --sync none flush), watched through
+        /proc/PID/task/*/syscall; after AIM_BOUND_S, or where /proc cannot tell, kills anyway.
+        Returns the call it caught, or None."""
+        data_file = os.path.realpath(os.path.join(self.dir, "data", "data.mdb"))
+        pid = self.proc.pid
+        descriptors: dict[str, bool] = {}  # fd -> is data.mdb, learned as calls show them
+        caught = None
+        deadline = time.monotonic() + AIM_BOUND_S
+        while caught is None and time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                tasks = os.listdir("/proc/%d/task" % pid)
+            except OSError:
+                break
+            for task in tasks:
+                try:
+                    with open("/proc/%d/task/%s/syscall" % (pid, task)) as f:
+                        fields = f.read().split()
+                except OSError:
+                    continue
+                if not fields or not fields[0].isdigit() or int(fields[0]) not in DATA_WRITES:
+                    continue
+                fd = str(int(fields[1], 16))
+                if fd not in descriptors:
+                    try:
+                        descriptors[fd] = os.path.realpath("/proc/%d/fd/%s" % (pid, fd)) == data_file
+                    except OSError:
+                        continue
+                if descriptors[fd] or int(fields[0]) == 26:  # msync names memory, not a file
+                    self.proc.send_signal(signal.SIGKILL)
+                    caught = DATA_WRITES[int(fields[0])]
+                    break
+        self.kill()
+        return caught
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -232,13 +274,15 @@ class Load:
     def conn(self, actor: str) -> Conn:
         return Conn(self.server.port, self.history, self.round, actor)
 
-    def run(self, kill_after: float) -> None:
+    def run(self, kill_after: float, aim: bool = False) -> str | None:
+        """The load, then the kill: after `kill_after`, or with `aim`, at the next write of
+        data.mdb from then on. Returns the call an aimed kill caught."""
         actors = [("producer-%d" % i, self.producer) for i in range(3)] + [
             ("flows", self.flows), ("janitor", self.janitor), ("admin", self.admin), ("publisher", self.publisher)
         ] + [("worker-%d" % i, self.worker) for i in range(6)]
         threads = start_actors(self.rng, actors, self.guard)
         time.sleep(kill_after)
-        self.server.kill()
+        caught = self.server.kill_writing_data() if aim else self.server.kill()
         self.stop.set()
         for t in threads:
             t.join(REPLY_BOUND_S + 5)
@@ -246,6 +290,7 @@ class Load:
                 raise Violation("a client of round %d did not end after the kill" % self.round)
         if self.errors:
             raise self.errors[0]
+        return caught
 
     def guard(self, name: str, body, rng: random.Random) -> None:
         try:
@@ -811,9 +856,12 @@ def normalize_setting(value) -> str:
 
 
 def run(docketd: str, rounds: int, seconds: float, seed: int, flags: list[str] = (), store_url: str | None = None,
-        say=print) -> dict:
-    """`rounds` rounds of load, each killed with SIGKILL at a random moment within `seconds`;
-    raises Violation with every broken promise of the round that found one. Returns figures."""
+        say=print, at_checkpoints: bool = False) -> dict:
+    """`rounds` rounds of load, each killed with SIGKILL at a random moment within `seconds`
+    (with `at_checkpoints`, at the first write of data.mdb after it: a checkpoint's, or a
+    --sync none flush); raises Violation with every broken promise of the round that found
+    one. Returns figures."""
+    caught = []
     server = Server(docketd, list(flags), store_url)
     history = History()
     checker = Checker(postgres=store_url is not None)
@@ -823,7 +871,8 @@ def run(docketd: str, rounds: int, seconds: float, seed: int, flags: list[str] =
         setup(server.port, history)
         for round_ in range(1, rounds + 1):
             kill_after = rng.uniform(0.3, seconds)
-            Load(server, history, round_, seed, threading.Event()).run(kill_after)
+            if call := Load(server, history, round_, seed, threading.Event()).run(kill_after, at_checkpoints):
+                caught.append(call)
             if rng.random() < 0.25:
                 # A second crash before the first one's recovery is done, or right after it.
                 server.crash_while_starting(rng.uniform(0.0, 0.4))
@@ -833,15 +882,16 @@ def run(docketd: str, rounds: int, seconds: float, seed: int, flags: list[str] =
             except Violation as violation:
                 problems = [str(violation)]
             facts = Facts(history.entries)
-            say("round %d: killed after %.2f s; %d jobs answered, %d ACKs, %d hand-outs, %d ticks; start %.2f s"
-                % (round_, kill_after, len(facts.enqueued), len(facts.acked), len(facts.handouts),
-                   len(checker.ticks), server.starts[-1]))
+            say("round %d: killed after %.2f s%s; %d jobs answered, %d ACKs, %d hand-outs, %d ticks; start %.2f s"
+                % (round_, kill_after, " in a %s of data.mdb" % call if at_checkpoints and call else "",
+                   len(facts.enqueued), len(facts.acked), len(facts.handouts), len(checker.ticks), server.starts[-1]))
             if problems:
                 raise Violation("seed %d round %d (data in %s):\n  %s" % (seed, round_, server.dir, "\n  ".join(problems[:30])))
         facts = Facts(history.entries)
         server.close()
         return {"rounds": rounds, "jobs": len(facts.enqueued), "acks": len(facts.acked), "handouts": len(facts.handouts),
-                "ticks": len(checker.ticks), "slowest_start_s": max(server.starts), "requests": len(history.entries)}
+                "ticks": len(checker.ticks), "slowest_start_s": max(server.starts), "requests": len(history.entries),
+                "kills_in_data_writes": len(caught)}
     except Violation:
         server.kill()
         with open(os.path.join(server.dir, "history.txt"), "w") as f:
