@@ -74,8 +74,11 @@ def inside(namespace: str):
 
 
 class Network:
+    made = 0
+
     def __init__(self) -> None:
-        self.prefix = "dkp%d" % os.getpid()
+        Network.made += 1
+        self.prefix = "dkp%d.%d" % (os.getpid(), Network.made)
         self.hub = self.prefix + "-hub"
         self.hosts: list[str] = []
         # (host, network) -> the veth's names: its end in the host, its end on the hub's bridge.

@@ -90,15 +90,69 @@ def wait_until(what: str, condition, bound: float) -> float:
     return time.monotonic() - began
 
 
-class Hosts:
-    """The network, PostgreSQL on host `db`, and docketd on hosts node0..node2."""
+class Namespaced:
+    """docketd processes on hosts of a netns.Network, each listening on CLIENT_PORT and HTTP_PORT
+    in its own namespace, and the clients the test opens there. `close` ends every process and
+    deletes every namespace; a start that fails does so too."""
 
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="docket-partition-")
+    def __init__(self, prefix: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix=prefix)
         self.net = netns.Network()
         self.procs: list[subprocess.Popen] = []
-        self.pg_data = None
         self.clients: list[Answering] = []
+        self.logs: dict[str, str] = {}
+
+    def start_docketd(self, host: str, flags: list[str], env: dict | None = None) -> None:
+        log_path = os.path.join(self.dir, host + ".log")
+        self.logs[host] = log_path
+        with open(log_path, "w") as log:
+            proc = self.net.run(host, [DOCKETD, "--port", str(CLIENT_PORT), "-a", "0.0.0.0", "--http-port", str(HTTP_PORT),
+                                       "--data-dir", os.path.join(self.dir, host + "-data"), *flags],
+                                stdout=log, stderr=log, env=env)
+        self.procs.append(proc)
+        wait_until("%s ready" % host, lambda: "Server is ready" in self.log(host) or proc.poll() is not None, START_BOUND_S)
+        assert proc.poll() is None, self.log(host)[-2000:]
+
+    def log(self, host: str) -> str:
+        with open(self.logs[host], errors="replace") as f:
+            return f.read()
+
+    def client(self, i: int) -> Answering:
+        with netns.inside(self.net.namespace("node%d" % i)):
+            made = Answering(CLIENT_PORT)
+        self.clients.append(made)
+        return made
+
+    def http(self, i: int, path: str) -> tuple[int, dict]:
+        with netns.inside(self.net.namespace("node%d" % i)):
+            connection = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=10)
+            connection.connect()
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        self.net.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Hosts(Namespaced):
+    """The network, PostgreSQL on host `db`, and docketd on hosts node0..node2, routed to each
+    other. Every client is read every few tenths of a second (`keep_clients`), so that none is
+    closed as stale by the 1 s pings."""
+
+    def __init__(self) -> None:
+        super().__init__("docket-partition-")
+        self.pg_data = None
         self.stopping = threading.Event()
         self.keeper = threading.Thread(target=self.keep_clients, daemon=True)
         self.keeper.start()
@@ -113,9 +167,13 @@ class Hosts:
         for i in range(NODES):
             self.net.add_host("node%d" % i, {"net": 10 + i, "db": 10 + i})
         self._start_postgres()
-        self.logs = []
         for i in range(NODES):
-            self._start_node(i)
+            others = ",".join("nats://10.77.0.%d:%d" % (10 + j, ROUTE_PORT) for j in range(NODES) if j != i)
+            self.start_docketd("node%d" % i, [
+                "--store", "postgres://docket@%s:%d/partition" % (PG_ADDRESS, PG_PORT),
+                "--node-timeout", "%ds" % NODE_TIMEOUT_S, "--store-timeout", "%ds" % STORE_TIMEOUT_S,
+                "--ping-interval", "%ds" % PING_S, "--max-pings-out", str(PINGS_OUT),
+                "--cluster", "nats://10.77.0.%d:%d" % (10 + i, ROUTE_PORT), "--cluster-name", "partition", "--routes", others])
         for i in range(NODES):
             wait_until("node%d has a route to each other node" % i, lambda i=i: self.route_count(i) == NODES - 1, START_BOUND_S)
 
@@ -139,30 +197,6 @@ class Hosts:
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
 
-    def _start_node(self, i: int) -> None:
-        others = ",".join("nats://10.77.0.%d:%d" % (10 + j, ROUTE_PORT) for j in range(NODES) if j != i)
-        log_path = os.path.join(self.dir, "node%d.log" % i)
-        self.logs.append(log_path)
-        with open(log_path, "w") as log:
-            proc = self.net.run("node%d" % i, [
-                DOCKETD, "--port", str(CLIENT_PORT), "-a", "0.0.0.0", "--http-port", str(HTTP_PORT),
-                "--data-dir", os.path.join(self.dir, "data%d" % i),
-                "--store", "postgres://docket@%s:%d/partition" % (PG_ADDRESS, PG_PORT),
-                "--node-timeout", "%ds" % NODE_TIMEOUT_S, "--store-timeout", "%ds" % STORE_TIMEOUT_S,
-                "--ping-interval", "%ds" % PING_S, "--max-pings-out", str(PINGS_OUT),
-                "--cluster", "nats://10.77.0.%d:%d" % (10 + i, ROUTE_PORT), "--cluster-name", "partition", "--routes", others],
-                stdout=log, stderr=log)
-        self.procs.append(proc)
-        wait_until("node%d ready" % i, lambda: "Server is ready" in open(log_path, errors="replace").read() or proc.poll() is not None,
-                   START_BOUND_S)
-        assert proc.poll() is None, open(log_path, errors="replace").read()[-2000:]
-
-    def client(self, i: int) -> Answering:
-        with netns.inside(self.net.namespace("node%d" % i)):
-            made = Answering(CLIENT_PORT)
-        self.clients.append(made)
-        return made
-
     def keep_clients(self) -> None:
         while not self.stopping.wait(0.3):
             for c in list(self.clients):
@@ -172,32 +206,15 @@ class Hosts:
                 except OSError:
                     pass
 
-    def http(self, i: int, path: str) -> tuple[int, dict]:
-        with netns.inside(self.net.namespace("node%d" % i)):
-            connection = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=10)
-            connection.connect()
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            return response.status, json.loads(response.read())
-        finally:
-            connection.close()
-
     def routes(self, i: int) -> list[dict]:
         return self.http(i, "/routez")[1]["routes"]
 
     def route_count(self, i: int) -> int:
         return len(self.routes(i))
 
-    def log(self, i: int) -> str:
-        with open(self.logs[i], errors="replace") as f:
-            return f.read()
-
     def close(self) -> None:
         self.stopping.set()
         self.keeper.join(30)
-        for c in self.clients:
-            c.close()
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
@@ -205,8 +222,7 @@ class Hosts:
         if self.pg_data:
             subprocess.run(["runuser", "-u", "postgres", "--", self.pg_ctl, "-D", self.pg_data, "-m", "immediate", "-w", "stop"],
                            capture_output=True, timeout=60)
-        self.net.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().close()
 
 
 @pytest.fixture(scope="module")
@@ -258,6 +274,7 @@ def test_a_silent_peer_is_noticed_and_the_route_is_made_again_once_after_the_hea
                          lambda: hosts.route_count(2) == 0 and hosts.route_count(0) == 1 and hosts.route_count(1) == 1,
                          NOTICE_BOUND_S)
     print("%s: routes closed %.1f s after the cut" % (direction, noticed))
+    assert [hosts.http(i, "/varz")[1]["routes"] for i in range(NODES)] == [1, 1, 0], "/varz tells each side"
     hosts.net.heal("node2", "net")
     rejoined = wait_until("every route made again", lambda: all(hosts.route_count(i) == NODES - 1 for i in range(NODES)),
                           REJOIN_BOUND_S)
