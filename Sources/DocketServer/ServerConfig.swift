@@ -34,6 +34,11 @@ public struct ServerConfig: Sendable {
     /// Bytes of messages the link to that cluster may hold while it is down or behind, beyond
     /// which messages are dropped (and counted). 64 MiB, as a client's `--max-pending`.
     public var clusterMaxPending = 64 << 20
+    /// How often the link pings its nats-server (`--cluster-ping-interval`); three PINGs
+    /// unanswered and the link is taken for lost. A server that goes silent without closing
+    /// the connection (a partition, a dead host) is noticed only so, and until then what is
+    /// published here goes up into nothing, queue groups' messages included.
+    public var clusterPingIntervalMilliseconds = 5_000
     /// Where this node takes routes from the other docketd nodes of its cluster (`--cluster`,
     /// `cluster { listen }`); nil: no cluster of docketd nodes.
     public var routeListen: RouteURL?
