@@ -68,6 +68,14 @@ public struct ServerConfig: Sendable {
     /// peer, and about 560 MB here at its worst (measured: about 560 bytes a subscription with a
     /// short subject).
     public var maxRouteSubscriptions = 1_000_000
+    /// How often each route is pinged (`--route-ping-interval`, `cluster { ping_interval }`)
+    /// and how many PINGs may go unanswered before it is closed (`--route-max-pings-out`,
+    /// `cluster { ping_max }`): nats-server 2.10's own for its routes, 30 s and 2. A peer gone
+    /// silent (a partition) is noticed so, or by the write deadline once its socket takes
+    /// nothing more; until then its queue-group members are still given their turns, and what
+    /// they are given is lost. Clients' two minutes would make that four to six minutes.
+    public var routePingIntervalMilliseconds = 30_000
+    public var routeMaxPingsOutstanding = 2
     /// The most other nodes this node may hold routes with at once, beyond the configured
     /// `routes` (which are always taken); one more is refused. Each holds a descriptor, and
     /// without route credentials anyone who reaches the route port can make one by sending an

@@ -246,6 +246,10 @@ struct ConfigFileSettings {
                 if !given("--cluster-advertise") { config.clusterAdvertise = try string(item, "cluster.\(key)") }
             case "no_advertise":
                 if !given("--no-advertise") { config.noAdvertise = try bool(item, "cluster.no_advertise") }
+            case "ping_interval":
+                if !given("--route-ping-interval") { config.routePingIntervalMilliseconds = try duration(item, "cluster.ping_interval") }
+            case "ping_max":
+                if !given("--route-max-pings-out") { config.routeMaxPingsOutstanding = try int(item, "cluster.ping_max", 1...1000) }
             case "connect_retries", "pool_size", "compression":
                 break  // nats-server's tuning of its own routes: nothing to do here
             case "tls":

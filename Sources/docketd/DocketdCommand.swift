@@ -113,6 +113,14 @@ struct DocketdCommand: ParsableCommand {
     )
     var maxRouteSubscriptions = Int(env("DOCKET_MAX_ROUTE_SUBSCRIPTIONS") ?? "") ?? 1_000_000
 
+    @Option(
+        help: ArgumentHelp(
+            "How often each route to another docketd node is pinged (DOCKET_ROUTE_PING_INTERVAL).", valueName: "duration"))
+    var routePingInterval = env("DOCKET_ROUTE_PING_INTERVAL") ?? "30s"
+
+    @Option(help: "Unanswered pings before a route is closed as stale (DOCKET_ROUTE_MAX_PINGS_OUT).")
+    var routeMaxPingsOut = Int(env("DOCKET_ROUTE_MAX_PINGS_OUT") ?? "") ?? 2
+
     @Option(name: [.customShort("n"), .customLong("name")], help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
     var serverName = env("DOCKET_NAME") ?? ""
 
@@ -399,6 +407,9 @@ struct DocketdCommand: ParsableCommand {
         config.noAdvertise = noAdvertise || env("DOCKET_NO_ADVERTISE") == "1"
         guard maxRouteSubscriptions >= 0 else { throw ValidationError("--max-route-subscriptions must not be negative.") }
         config.maxRouteSubscriptions = maxRouteSubscriptions
+        config.routePingIntervalMilliseconds = try duration(routePingInterval, "--route-ping-interval")
+        guard routeMaxPingsOut > 0 else { throw ValidationError("--route-max-pings-out must be at least 1.") }
+        config.routeMaxPingsOutstanding = routeMaxPingsOut
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)

@@ -250,6 +250,8 @@ import Testing
             ("cluster { listen: 127.0.0.1:6222, tls { cert_file: a.pem, key_file: a.key } }\n", "cluster.tls needs ca_file"),
             ("cluster { listen: 127.0.0.1:6222, permissions { import: x } }\n", "cluster.permissions is not supported by docketd yet"),
             ("cluster { routes: [\"http://x/y\"] }\n", "cluster.routes must be nats://"),
+            ("cluster { listen: 127.0.0.1:6222, ping_interval: soon }\n", "cluster.ping_interval must be a duration"),
+            ("cluster { listen: 127.0.0.1:6222, ping_max: 0 }\n", "cluster.ping_max"),
             ("cluster { authorization { user: r } }\n", "cluster.authorization needs user and password"),
             ("cluster { listen: 127.0.0.1:6222, authorization { token: t } }\n", "cluster.authorization.token is not supported"),
             ("cluster { lissen: 6222 }\n", "unknown setting 'cluster.lissen'"),

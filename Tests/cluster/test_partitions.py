@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import pytest
@@ -54,14 +53,7 @@ START_BOUND_S = 60
 
 
 class Answering(Client):
-    """A client that answers the server's PINGs (sent every `PING_S` here, as to routes), and is
-    read every few tenths of a second by `Hosts`'s keeper while the test is busy elsewhere, so that
-    no idle subscriber is closed as stale. `lock` is held by whoever reads it."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__(port)
-        self.lock = threading.Lock()
-        self.closed = False
+    """A client that answers the server's PINGs, should one come while it reads."""
 
     def reply(self) -> str:
         while True:
@@ -69,15 +61,6 @@ class Answering(Client):
             if reply != "PING":
                 return reply
             self.sock.sendall(b"PONG\r\n")
-
-    def run(self, data: str) -> list[str]:
-        with self.lock:
-            return super().run(data)
-
-    def close(self) -> None:
-        with self.lock:
-            self.closed = True
-            super().close()
 
 
 def wait_until(what: str, condition, bound: float) -> float:
@@ -102,13 +85,13 @@ class Namespaced:
         self.clients: list[Answering] = []
         self.logs: dict[str, str] = {}
 
-    def start_docketd(self, host: str, flags: list[str], env: dict | None = None) -> None:
+    def start_docketd(self, host: str, flags: list[str], env: dict[str, str] | None = None) -> None:
         log_path = os.path.join(self.dir, host + ".log")
         self.logs[host] = log_path
         with open(log_path, "w") as log:
             proc = self.net.run(host, [DOCKETD, "--port", str(CLIENT_PORT), "-a", "0.0.0.0", "--http-port", str(HTTP_PORT),
                                        "--data-dir", os.path.join(self.dir, host + "-data"), *flags],
-                                stdout=log, stderr=log, env=env)
+                                stdout=log, stderr=log, env=dict(os.environ, **(env or {})))
         self.procs.append(proc)
         wait_until("%s ready" % host, lambda: "Server is ready" in self.log(host) or proc.poll() is not None, START_BOUND_S)
         assert proc.poll() is None, self.log(host)[-2000:]
@@ -147,15 +130,11 @@ class Namespaced:
 
 class Hosts(Namespaced):
     """The network, PostgreSQL on host `db`, and docketd on hosts node0..node2, routed to each
-    other. Every client is read every few tenths of a second (`keep_clients`), so that none is
-    closed as stale by the 1 s pings."""
+    other, their routes pinged every PING_S (clients every two minutes, as by default)."""
 
     def __init__(self) -> None:
         super().__init__("docket-partition-")
         self.pg_data = None
-        self.stopping = threading.Event()
-        self.keeper = threading.Thread(target=self.keep_clients, daemon=True)
-        self.keeper.start()
         try:
             self._start()
         except BaseException:
@@ -172,8 +151,9 @@ class Hosts(Namespaced):
             self.start_docketd("node%d" % i, [
                 "--store", "postgres://docket@%s:%d/partition" % (PG_ADDRESS, PG_PORT),
                 "--node-timeout", "%ds" % NODE_TIMEOUT_S, "--store-timeout", "%ds" % STORE_TIMEOUT_S,
-                "--ping-interval", "%ds" % PING_S, "--max-pings-out", str(PINGS_OUT),
-                "--cluster", "nats://10.77.0.%d:%d" % (10 + i, ROUTE_PORT), "--cluster-name", "partition", "--routes", others])
+                "--cluster", "nats://10.77.0.%d:%d" % (10 + i, ROUTE_PORT), "--cluster-name", "partition", "--routes", others],
+                # By the environment, so that a docketd without these settings still starts.
+                env={"DOCKET_ROUTE_PING_INTERVAL": "%ds" % PING_S, "DOCKET_ROUTE_MAX_PINGS_OUT": str(PINGS_OUT)})
         for i in range(NODES):
             wait_until("node%d has a route to each other node" % i, lambda i=i: self.route_count(i) == NODES - 1, START_BOUND_S)
 
@@ -197,15 +177,6 @@ class Hosts(Namespaced):
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
 
-    def keep_clients(self) -> None:
-        while not self.stopping.wait(0.3):
-            for c in list(self.clients):
-                try:
-                    if not c.closed:
-                        c.run("")
-                except OSError:
-                    pass
-
     def routes(self, i: int) -> list[dict]:
         return self.http(i, "/routez")[1]["routes"]
 
@@ -213,8 +184,6 @@ class Hosts(Namespaced):
         return len(self.routes(i))
 
     def close(self) -> None:
-        self.stopping.set()
-        self.keeper.join(30)
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
@@ -265,7 +234,7 @@ def heard(c: Client) -> list[str]:
 def test_a_silent_peer_is_noticed_and_the_route_is_made_again_once_after_the_heal(healed, direction):
     """Node 2's packets on the route network are dropped without a word: in both directions,
     only what reaches it (`in`), or only what it sends (`out`). Each side closes its routes to
-    the other within the ping bound (`--ping-interval` x `--max-pings-out`, README), not at TCP's
+    the other within the ping bound (`--route-ping-interval` x `--route-max-pings-out`, README), not at TCP's
     pace (minutes to hours); after the heal the routes are made again, one for each pair."""
     hosts = healed
     before = [peers(hosts, i) for i in range(NODES)]

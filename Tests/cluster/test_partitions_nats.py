@@ -45,7 +45,7 @@ class Hosts(Namespaced):
             self.net.add_host("nats", {"net": 2})
             self.procs.append(self.net.run("nats", [NATS_SERVER, "-a", NATS_ADDRESS, "-p", "4222"],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            env = dict(os.environ, DOCKET_CLUSTER_PING_INTERVAL="%ds" % CLUSTER_PING_S)
+            env = {"DOCKET_CLUSTER_PING_INTERVAL": "%ds" % CLUSTER_PING_S}
             for i in range(2):
                 self.net.add_host("node%d" % i, {"net": 10 + i})
                 self.start_docketd("node%d" % i, ["--cluster-nats", "nats://%s:4222" % NATS_ADDRESS], env=env)
