@@ -140,6 +140,7 @@ public final class ClusterLink {
         writer.add("out_msgs", plain.messagesOut)
         writer.add("in_msgs", plain.messagesIn + groups.messagesIn)
         writer.add("dropped_msgs", plain.droppedMessages)
+        writer.add("pending_bytes", plain.pendingBytes + groups.pendingBytes)
         writer.add("max_payload", plain.serverMaxPayload)
         writer.add("oversized_msgs", plain.oversizedMessages)
         writer.add("subscriptions", plainInterest.count + groupInterest.count)

@@ -87,6 +87,9 @@ final class UpstreamChannel {
     private(set) var serverMaxPayload: Int?
     private var oversizedLog = LogThrottle()
     var isConnected: Bool { phase == .connected }
+    /// Bytes waiting to go up: held while the link is down, or not yet taken by the socket.
+    /// At most `maxPending` each: past it messages are dropped (and counted).
+    var pendingBytes: Int { held.readableCount + output.readableCount }
     private var nextAddress = 0
     private var retryDelay = 100
     private var pingsOutstanding = 0

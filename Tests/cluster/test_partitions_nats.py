@@ -87,9 +87,13 @@ def test_a_silent_nats_server_is_noticed_within_the_cluster_ping_bound_and_the_l
         publisher.run("PUB work 4\r\nmine\r\n")
         wait_until("node 0's member hears what node 0 publishes", lambda: member.run("") is not None and
                    any(m.endswith("\nmine") for m in member.messages), 10)
+        # What it keeps for the cluster meanwhile is in /varz, and bounded (--cluster-max-pending).
+        held = hosts.link(0)
+        assert held["pending_bytes"] >= len("PUB work 4\r\nmine\r\n") and held["dropped_msgs"] == 0, held
         hosts.net.heal("node0", "net")
         rejoined = wait_until("the link made again", lambda: hosts.link(0)["connected"], REJOIN_BOUND_S)
         print("link made again %.1f s after the heal" % rejoined)
+        wait_until("what was kept has gone up", lambda: hosts.link(0)["pending_bytes"] == 0, REJOIN_BOUND_S)
         assert noticed <= NOTICE_BOUND_S, "noticed %.1f s after the cut (bound %.0f s)" % (noticed, NOTICE_BOUND_S)
     finally:
         hosts.close()

@@ -1,6 +1,7 @@
 # A node whose nats-server cluster cannot be reached (--cluster-nats naming a port where nothing
 # listens) serves its own clients as usual: pub/sub, queue groups served locally, no_responders
-# told; STATS says the link is down and why, and keeps what is published for when it is back.
+# told; STATS says the link is down and why, and keeps what is published for when it is back
+# (pending_bytes: the three messages as they will go up, the one to a queue group marked).
 ! docket-only
 ! flags: --cluster-nats nats://127.0.0.1:1
 a~ INFO \{.*\} ?
@@ -28,4 +29,4 @@ a<
 a<
 a> STATS
 a~ JSON \d+
-a~ \{.*"cluster":\{"connected":false,"url":(null|"nats://127\.0\.0\.1:1"),"error":"nats://127\.0\.0\.1:1: .*","reconnects":0,"out_msgs":3,"in_msgs":0,"dropped_msgs":0,"max_payload":null,"oversized_msgs":0,"subscriptions":3\}\}
+a~ \{.*"cluster":\{"connected":false,"url":(null|"nats://127\.0\.0\.1:1"),"error":"nats://127\.0\.0\.1:1: .*","reconnects":0,"out_msgs":3,"in_msgs":0,"dropped_msgs":0,"pending_bytes":117,"max_payload":null,"oversized_msgs":0,"subscriptions":3\}\}
