@@ -68,7 +68,9 @@ server_lane() {
     # kill -9 under a mixed load with every job in PostgreSQL (the embedded store's runs are above).
     run_suite torture-postgres env DOCKETD="$docketd" scripts/with-postgres.sh python3 -m pytest -q Tests/torture -k postgres
     # Three docketd nodes on one PostgreSQL (a private cluster), linked by routes and by nats-servers
-    # in turn, under a load with nodes killed and paused, nats-servers killed, PostgreSQL restarted.
+    # in turn, under a load with nodes killed and paused, nats-servers killed, PostgreSQL restarted;
+    # then (as root) nodes, PostgreSQL and a nats-server in network namespaces of their own, their
+    # links cut without a word (test_partitions*.py; skipped with the reason where namespaces cannot be made).
     run_suite torture-cluster env DOCKETD="$docketd" python3 -m pytest -q Tests/cluster
 }
 

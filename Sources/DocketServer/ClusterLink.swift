@@ -34,12 +34,16 @@ public final class ClusterLink {
         let queue: [UInt8]
     }
 
-    init(addresses: [UpstreamChannel.Address], serverID: String, loop: EventLoop, log: Log, maxPending: Int, tlsContext: TLSContext?) {
+    init(
+        addresses: [UpstreamChannel.Address], serverID: String, loop: EventLoop, log: Log, maxPending: Int, pingIntervalMilliseconds: Int,
+        tlsContext: TLSContext?
+    ) {
         plain = UpstreamChannel(
-            name: "docketd \(serverID)", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending, tlsContext: tlsContext)
+            name: "docketd \(serverID)", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending,
+            pingIntervalMilliseconds: pingIntervalMilliseconds, tlsContext: tlsContext)
         groups = UpstreamChannel(
             name: "docketd \(serverID) groups", addresses: addresses, loop: loop, log: log, echo: false, maxPending: maxPending,
-            tlsContext: tlsContext)
+            pingIntervalMilliseconds: pingIntervalMilliseconds, tlsContext: tlsContext)
     }
 
     var isConnected: Bool { plain.isConnected && groups.isConnected }
@@ -136,6 +140,7 @@ public final class ClusterLink {
         writer.add("out_msgs", plain.messagesOut)
         writer.add("in_msgs", plain.messagesIn + groups.messagesIn)
         writer.add("dropped_msgs", plain.droppedMessages)
+        writer.add("pending_bytes", plain.pendingBytes + groups.pendingBytes)
         writer.add("max_payload", plain.serverMaxPayload)
         writer.add("oversized_msgs", plain.oversizedMessages)
         writer.add("subscriptions", plainInterest.count + groupInterest.count)
@@ -189,7 +194,8 @@ extension Server {
             }
         }
         let link = ClusterLink(
-            addresses: addresses, serverID: serverID, loop: loop, log: log, maxPending: config.clusterMaxPending, tlsContext: tlsContext)
+            addresses: addresses, serverID: serverID, loop: loop, log: log, maxPending: config.clusterMaxPending,
+            pingIntervalMilliseconds: config.clusterPingIntervalMilliseconds, tlsContext: tlsContext)
         link.plain.onMessage = { [unowned self] bytes, subject, _, reply, headerCount, message in
             deliverFromCluster(bytes, subject, reply, headerCount, message, queueGroup: nil)
         }

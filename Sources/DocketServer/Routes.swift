@@ -128,6 +128,7 @@ final class RouteSolicitor {
 final class RouteTable {
     var listener: Listener?
     var acceptEvent: OpaquePointer?
+    var pingTimer: OpaquePointer?
     var solicitors: [RouteSolicitor] = []
     /// Every route connection, established or not, by connection id.
     var links: [UInt64: Connection] = [:]
@@ -194,6 +195,9 @@ extension Server {
                 log.warn("Routes need no credentials (cluster { authorization { user, password } } or cluster { tls }): anyone who reaches \(host):\(listener.boundPort) can publish in every account")
             }
         }
+        let timer = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: routePingCallback)
+        EventLoop.add(timer, timeoutMilliseconds: config.routePingIntervalMilliseconds)
+        table.pingTimer = timer
         for url in config.routes { solicit(RouteSolicitor(url: url, isExplicit: true)) }
     }
 
@@ -206,6 +210,8 @@ extension Server {
             EventLoop.free(event)
         }
         table.acceptEvent = nil
+        if let timer = table.pingTimer { EventLoop.free(timer) }
+        table.pingTimer = nil
         table.listener?.close()
         table.listener = nil
         for solicitor in table.solicitors { stopSoliciting(solicitor) }
@@ -416,8 +422,8 @@ extension Server {
     }
 
     private func openRoute(fd: Int32, host: String, port: Int, link: RouteLink) -> Connection {
-        let pingSeconds = (config.pingIntervalMilliseconds + 999) / 1000
-        Listener.keepAlive(fd, idleSeconds: pingSeconds, intervalSeconds: pingSeconds, probes: config.maxPingsOutstanding)
+        let pingSeconds = (config.routePingIntervalMilliseconds + 999) / 1000
+        Listener.keepAlive(fd, idleSeconds: pingSeconds, intervalSeconds: pingSeconds, probes: config.routeMaxPingsOutstanding)
         let connection = Connection(server: self, id: nextConnectionID, fd: fd, remoteHost: host, remotePort: port, now: monotonicMilliseconds())
         nextConnectionID += 1
         connection.route = link
@@ -840,11 +846,11 @@ extension Server {
         }
     }
 
-    /// Pings each route as clients are pinged; one that stops answering is closed.
-    func pingRoutes() {
+    /// Pings each route every `--route-ping-interval`; one that stops answering is closed.
+    fileprivate func pingRoutes() {
         guard let table = routeTable else { return }
         for connection in Array(table.links.values) where connection.closeReason == nil {
-            if connection.pingsOutstanding >= config.maxPingsOutstanding {
+            if connection.pingsOutstanding >= config.routeMaxPingsOutstanding {
                 log.warn("\(connection.label) - Stale Route Connection - Closing")
                 endAfterOwedReplies(connection, reason: "Stale Connection")
                 continue
@@ -909,6 +915,10 @@ extension Server {
         writer.add("routes", json: list)
         return writer.result
     }
+}
+
+private func routePingCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<Server>.fromOpaque(context!).takeUnretainedValue().pingRoutes()
 }
 
 private func routeAcceptCallback(_ fd: Int32, _ what: Int16, _ context: UnsafeMutableRawPointer?) {

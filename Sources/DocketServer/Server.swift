@@ -1238,7 +1238,6 @@ public final class Server {
             connection.output.append("PING\r\n")
             queueFlush(connection)
         }
-        pingRoutes()
     }
 
     // MARK: Shutdown

@@ -34,6 +34,11 @@ public struct ServerConfig: Sendable {
     /// Bytes of messages the link to that cluster may hold while it is down or behind, beyond
     /// which messages are dropped (and counted). 64 MiB, as a client's `--max-pending`.
     public var clusterMaxPending = 64 << 20
+    /// How often the link pings its nats-server (`--cluster-ping-interval`); three PINGs
+    /// unanswered and the link is taken for lost. A server that goes silent without closing
+    /// the connection (a partition, a dead host) is noticed only so, and until then what is
+    /// published here goes up into nothing, queue groups' messages included.
+    public var clusterPingIntervalMilliseconds = 5_000
     /// Where this node takes routes from the other docketd nodes of its cluster (`--cluster`,
     /// `cluster { listen }`); nil: no cluster of docketd nodes.
     public var routeListen: RouteURL?
@@ -63,6 +68,14 @@ public struct ServerConfig: Sendable {
     /// peer, and about 560 MB here at its worst (measured: about 560 bytes a subscription with a
     /// short subject).
     public var maxRouteSubscriptions = 1_000_000
+    /// How often each route is pinged (`--route-ping-interval`, `cluster { ping_interval }`)
+    /// and how many PINGs may go unanswered before it is closed (`--route-max-pings-out`,
+    /// `cluster { ping_max }`): nats-server 2.10's own for its routes, 30 s and 2. A peer gone
+    /// silent (a partition) is noticed so, or by the write deadline once its socket takes
+    /// nothing more; until then its queue-group members are still given their turns, and what
+    /// they are given is lost. Clients' two minutes would make that four to six minutes.
+    public var routePingIntervalMilliseconds = 30_000
+    public var routeMaxPingsOutstanding = 2
     /// The most other nodes this node may hold routes with at once, beyond the configured
     /// `routes` (which are always taken); one more is refused. Each holds a descriptor, and
     /// without route credentials anyone who reaches the route port can make one by sending an

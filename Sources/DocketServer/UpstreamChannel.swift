@@ -87,9 +87,18 @@ final class UpstreamChannel {
     private(set) var serverMaxPayload: Int?
     private var oversizedLog = LogThrottle()
     var isConnected: Bool { phase == .connected }
+    /// Bytes waiting to go up: held while the link is down, or not yet taken by the socket.
+    /// At most `maxPending` each: past it messages are dropped (and counted).
+    var pendingBytes: Int { held.readableCount + output.readableCount }
     private var nextAddress = 0
     private var retryDelay = 100
     private var pingsOutstanding = 0
+    /// `--cluster-ping-interval`, and when the last PING went out (ms).
+    private let pingIntervalMilliseconds: Int
+    private var lastPingAt = 0
+    /// The ping timer's period: the interval cut into equal ticks of at most 5 s, because the
+    /// same timer ends a connection attempt stuck for 5 s.
+    private var tickMilliseconds: Int { pingIntervalMilliseconds / ((pingIntervalMilliseconds + 4_999) / 5_000) }
     /// The subscriptions to hold upstream, by sid.
     private var subscriptions: [Int: (subject: [UInt8], queue: [UInt8]?)] = [:]
     private var isStopped = false
@@ -103,8 +112,12 @@ final class UpstreamChannel {
     private(set) var messagesOut = 0
     private(set) var messagesIn = 0
 
-    init(name: String, addresses: [Address], loop: EventLoop, log: Log, echo: Bool, maxPending: Int, tlsContext: TLSContext?) {
+    init(
+        name: String, addresses: [Address], loop: EventLoop, log: Log, echo: Bool, maxPending: Int, pingIntervalMilliseconds: Int,
+        tlsContext: TLSContext?
+    ) {
         self.name = name
+        self.pingIntervalMilliseconds = pingIntervalMilliseconds
         self.addresses = addresses
         self.loop = loop
         self.log = log
@@ -117,7 +130,7 @@ final class UpstreamChannel {
     func start() {
         retryTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: upstreamRetryCallback)
         pingTimer = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: upstreamPingCallback)
-        EventLoop.add(pingTimer!, timeoutMilliseconds: 5000)
+        EventLoop.add(pingTimer!, timeoutMilliseconds: tickMilliseconds)
         connect()
     }
 
@@ -355,6 +368,7 @@ final class UpstreamChannel {
         releaseHeld()
         enter(.connected)
         pingsOutstanding = 0
+        lastPingAt = monotonicMilliseconds()
         retryDelay = 100
         lastError = nil
         let limit = serverMaxPayload.map { ", max_payload \($0)" } ?? ""
@@ -504,11 +518,15 @@ final class UpstreamChannel {
     }
 
     fileprivate func pingTick() {
-        if phase == .awaitingInfo || phase == .handshaking, monotonicMilliseconds() - phaseStarted > 5000 {
+        let now = monotonicMilliseconds()
+        if phase == .awaitingInfo || phase == .handshaking, now - phaseStarted > 5000 {
             return broken(phase == .awaitingInfo ? "no INFO within 5 s" : "no TLS handshake within 5 s")
         }
-        guard isConnected else { return }
+        // Half a tick's slack: a tick may come a few milliseconds early, and a PING must not
+        // then wait a whole further tick.
+        guard isConnected, now - lastPingAt >= pingIntervalMilliseconds - tickMilliseconds / 2 else { return }
         if pingsOutstanding >= 3 { return broken("no PONG to three PINGs") }
+        lastPingAt = now
         pingsOutstanding += 1
         output.append("PING\r\n")
         flushOutput()

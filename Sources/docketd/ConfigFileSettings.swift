@@ -246,6 +246,10 @@ struct ConfigFileSettings {
                 if !given("--cluster-advertise") { config.clusterAdvertise = try string(item, "cluster.\(key)") }
             case "no_advertise":
                 if !given("--no-advertise") { config.noAdvertise = try bool(item, "cluster.no_advertise") }
+            case "ping_interval":
+                if !given("--route-ping-interval") { config.routePingIntervalMilliseconds = try duration(item, "cluster.ping_interval") }
+            case "ping_max":
+                if !given("--route-max-pings-out") { config.routeMaxPingsOutstanding = try int(item, "cluster.ping_max", 1...1000) }
             case "connect_retries", "pool_size", "compression":
                 break  // nats-server's tuning of its own routes: nothing to do here
             case "tls":
@@ -662,31 +666,20 @@ struct ConfigFileSettings {
                 if !given("--cluster-tlscacert", "--cluster-tlscert", "--cluster-tlskey") { config.clusterTLS = try clusterTLS(item) }
             case "cluster_max_pending":
                 if !given("--cluster-max-pending") { config.clusterMaxPending = try size(item, "docket.cluster_max_pending") }
+            case "cluster_ping_interval":
+                if !given("--cluster-ping-interval") {
+                    config.clusterPingIntervalMilliseconds = try duration(
+                        item, "docket.cluster_ping_interval", DocketdCommand.clusterPingInterval, DocketdCommand.clusterPingIntervalRule)
+                }
             case "node_timeout":
                 if !given("--node-timeout") {
-                    let text: String?
-                    if case .number(let seconds, let unit) = item, unit.isEmpty {
-                        text = Self.milliseconds(seconds: seconds).map { "\($0)ms" }
-                    } else {
-                        text = item.text
-                    }
-                    guard let text, let milliseconds = DocketdCommand.nodeTimeout(text) else {
-                        throw ConfigError("\(path): docket.node_timeout \(DocketdCommand.nodeTimeoutRule)")
-                    }
-                    config.nodeTimeoutMilliseconds = milliseconds
+                    config.nodeTimeoutMilliseconds = try duration(
+                        item, "docket.node_timeout", DocketdCommand.nodeTimeout, DocketdCommand.nodeTimeoutRule)
                 }
             case "store_timeout":
                 if !given("--store-timeout") {
-                    let text: String?
-                    if case .number(let seconds, let unit) = item, unit.isEmpty {
-                        text = Self.milliseconds(seconds: seconds).map { "\($0)ms" }
-                    } else {
-                        text = item.text
-                    }
-                    guard let text, let milliseconds = DocketdCommand.storeTimeout(text) else {
-                        throw ConfigError("\(path): docket.store_timeout \(DocketdCommand.storeTimeoutRule)")
-                    }
-                    config.storeTimeoutMilliseconds = milliseconds
+                    config.storeTimeoutMilliseconds = try duration(
+                        item, "docket.store_timeout", DocketdCommand.storeTimeout, DocketdCommand.storeTimeoutRule)
                 }
             case "sync":
                 guard let mode = SyncMode(rawValue: try string(item, "docket.sync")) else {
@@ -769,6 +762,19 @@ struct ConfigFileSettings {
     private static func isZero(_ value: ConfigValue) -> Bool {
         if case .number(let number, let unit) = value { return number == 0 && unit.isEmpty }
         return false
+    }
+
+    /// A duration with a flag's own bounds (`parse`, which says nil outside them, and `rule`,
+    /// which says what they are): a bare number is seconds, as for the other durations.
+    private func duration(_ value: ConfigValue, _ key: String, _ parse: (String) -> Int?, _ rule: String) throws -> Int {
+        let text: String?
+        if case .number(let seconds, let unit) = value, unit.isEmpty {
+            text = Self.milliseconds(seconds: seconds).map { "\($0)ms" }
+        } else {
+            text = value.text
+        }
+        guard let text, let milliseconds = parse(text) else { throw ConfigError("\(path): \(key) \(rule)") }
+        return milliseconds
     }
 
     private func duration(_ value: ConfigValue, _ key: String) throws -> Int {

@@ -71,6 +71,12 @@ struct DocketdCommand: ParsableCommand {
     var clusterMaxPending = env("DOCKET_CLUSTER_MAX_PENDING") ?? "64MiB"
 
     @Option(
+        help: ArgumentHelp(
+            "How often the cluster link pings its nats-server; three unanswered and the link is taken for lost and made again, 1s to 1h (DOCKET_CLUSTER_PING_INTERVAL).",
+            valueName: "duration"))
+    var clusterPingInterval = env("DOCKET_CLUSTER_PING_INTERVAL") ?? "5s"
+
+    @Option(
         name: .customLong("cluster"),
         help: ArgumentHelp(
             "Where to take routes from the other docketd nodes of a cluster, as nats-server's --cluster: nats://host:port (DOCKET_CLUSTER).",
@@ -106,6 +112,14 @@ struct DocketdCommand: ParsableCommand {
             "The most subscriptions a route from another docketd node may hold for its clients' interest (one per distinct account, subject and queue); one more closes the route. 0 for no limit (DOCKET_MAX_ROUTE_SUBSCRIPTIONS)."
     )
     var maxRouteSubscriptions = Int(env("DOCKET_MAX_ROUTE_SUBSCRIPTIONS") ?? "") ?? 1_000_000
+
+    @Option(
+        help: ArgumentHelp(
+            "How often each route to another docketd node is pinged (DOCKET_ROUTE_PING_INTERVAL).", valueName: "duration"))
+    var routePingInterval = env("DOCKET_ROUTE_PING_INTERVAL") ?? "30s"
+
+    @Option(help: "Unanswered pings before a route is closed as stale (DOCKET_ROUTE_MAX_PINGS_OUT).")
+    var routeMaxPingsOut = Int(env("DOCKET_ROUTE_MAX_PINGS_OUT") ?? "") ?? 2
 
     @Option(name: [.customShort("n"), .customLong("name")], help: "The server name reported to clients; the server id if empty (DOCKET_NAME).")
     var serverName = env("DOCKET_NAME") ?? ""
@@ -331,6 +345,14 @@ struct DocketdCommand: ParsableCommand {
     }
     static let storeTimeoutRule = "must be 0 (leave it to TCP) or a duration from 1s to 1h."
 
+    /// `--cluster-ping-interval` in milliseconds: under a second a busy nats-server's late PONG
+    /// would break a sound link; past an hour a silent one is not noticed for hours.
+    static func clusterPingInterval(_ text: String) -> Int? {
+        guard let value = Units.milliseconds(text), (1_000...3_600_000).contains(value) else { return nil }
+        return value
+    }
+    static let clusterPingIntervalRule = "must be a duration from 1s to 1h."
+
     static func postgresStore(_ text: String) -> String? {
         if text.isEmpty || text == "lmdb" { return "" }
         guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") || text.contains("=") else { return nil }
@@ -366,6 +388,10 @@ struct DocketdCommand: ParsableCommand {
             config.clusterTLS = ClusterTLSSettings(caFile: clusterTLSCACertificate, certificateFile: clusterTLSCertificate, keyFile: clusterTLSKey)
         }
         config.clusterMaxPending = try size(clusterMaxPending, "--cluster-max-pending", minimum: 64 << 10)
+        guard let clusterPingInterval = Self.clusterPingInterval(clusterPingInterval) else {
+            throw ValidationError("--cluster-ping-interval \(Self.clusterPingIntervalRule)")
+        }
+        config.clusterPingIntervalMilliseconds = clusterPingInterval
         if !clusterListen.isEmpty {
             guard let url = RouteURL(clusterListen), url.user == nil else {
                 throw ValidationError("--cluster must be nats://host:port, not \(clusterListen).")
@@ -384,6 +410,9 @@ struct DocketdCommand: ParsableCommand {
         config.noAdvertise = noAdvertise || env("DOCKET_NO_ADVERTISE") == "1"
         guard maxRouteSubscriptions >= 0 else { throw ValidationError("--max-route-subscriptions must not be negative.") }
         config.maxRouteSubscriptions = maxRouteSubscriptions
+        config.routePingIntervalMilliseconds = try duration(routePingInterval, "--route-ping-interval")
+        guard routeMaxPingsOut > 0 else { throw ValidationError("--route-max-pings-out must be at least 1.") }
+        config.routeMaxPingsOutstanding = routeMaxPingsOut
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
         config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)

@@ -242,12 +242,16 @@ import Testing
             ("docket { node_timeout: 1s }\n", "docket.node_timeout must be 0"),
             ("docket { node_timeout: soon }\n", "docket.node_timeout must be 0"),
             ("docket { store_timeout: 500ms }\n", "docket.store_timeout must be 0"),
+            ("docket { cluster_ping_interval: 500ms }\n", "docket.cluster_ping_interval must be a duration from 1s to 1h"),
+            ("docket { cluster_ping_interval: 2h }\n", "docket.cluster_ping_interval must be a duration from 1s to 1h"),
             ("docket { cluster_tls { ca: x.pem } }\n", "unknown setting 'docket.cluster_tls.ca'"),
             ("docket { cluster_tls { cert_file: c.pem } }\n", "docket.cluster_tls needs cert_file and key_file together"),
             ("cluster { listen: 127.0.0.1:6222, tls { cert_file: a.pem } }\n", "cluster.tls needs cert_file and key_file"),
             ("cluster { listen: 127.0.0.1:6222, tls { cert_file: a.pem, key_file: a.key } }\n", "cluster.tls needs ca_file"),
             ("cluster { listen: 127.0.0.1:6222, permissions { import: x } }\n", "cluster.permissions is not supported by docketd yet"),
             ("cluster { routes: [\"http://x/y\"] }\n", "cluster.routes must be nats://"),
+            ("cluster { listen: 127.0.0.1:6222, ping_interval: soon }\n", "cluster.ping_interval must be a duration"),
+            ("cluster { listen: 127.0.0.1:6222, ping_max: 0 }\n", "cluster.ping_max"),
             ("cluster { authorization { user: r } }\n", "cluster.authorization needs user and password"),
             ("cluster { listen: 127.0.0.1:6222, authorization { token: t } }\n", "cluster.authorization.token is not supported"),
             ("cluster { lissen: 6222 }\n", "unknown setting 'cluster.lissen'"),
@@ -291,21 +295,31 @@ import Testing
     }
 
     @Test func nodeTimeoutIsZeroOrAtLeastThreeSeconds() throws {
-        for (flag, accepted) in [("1s", false), ("2999ms", false), ("25h", false), ("x", false), ("0", true), ("3s", true)] {
-            let (status, output) = try DocketdProcess.runToExit(
-                ["--node-timeout", flag, "--max-payload", "0", "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
-            #expect(status == 64, "\(output)")
-            // An accepted value gets as far as the next check (the bad --max-payload).
-            #expect(output.contains("--node-timeout must be 0") != accepted, "\(flag): \(output)")
-        }
+        try expectRange(
+            of: "--node-timeout", [("1s", false), ("2999ms", false), ("25h", false), ("x", false), ("0", true), ("3s", true)],
+            refusal: "--node-timeout must be 0")
     }
 
     @Test func storeTimeoutIsZeroOrOneSecondToAnHour() throws {
-        for (flag, accepted) in [("999ms", false), ("2h", false), ("x", false), ("0", true), ("1s", true), ("1h", true)] {
+        try expectRange(
+            of: "--store-timeout", [("999ms", false), ("2h", false), ("x", false), ("0", true), ("1s", true), ("1h", true)],
+            refusal: "--store-timeout must be 0")
+    }
+
+    @Test func clusterPingIntervalIsOneSecondToAnHour() throws {
+        try expectRange(
+            of: "--cluster-ping-interval", [("999ms", false), ("61m", false), ("0", false), ("x", false), ("1s", true), ("1h", true)],
+            refusal: "--cluster-ping-interval must be")
+    }
+
+    /// docketd refuses each value of `flag` marked false with `refusal`, and takes each marked
+    /// true: an accepted value gets as far as the next check (the bad --max-payload).
+    private func expectRange(of flag: String, _ cases: [(String, Bool)], refusal: String) throws {
+        for (value, accepted) in cases {
             let (status, output) = try DocketdProcess.runToExit(
-                ["--store-timeout", flag, "--max-payload", "0", "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
+                [flag, value, "--max-payload", "0", "--port", "0", "--data-dir", NSTemporaryDirectory() + "unused-\(UUID().uuidString)"])
             #expect(status == 64, "\(output)")
-            #expect(output.contains("--store-timeout must be 0") != accepted, "\(flag): \(output)")
+            #expect(output.contains(refusal) != accepted, "\(value): \(output)")
         }
     }
 
