@@ -384,7 +384,9 @@ public final class JobEngine {
         let now = clock.now()
         var runAt = now
         if let delay = options.delayMilliseconds { runAt = now + Int64(delay) }
-        if let at = options.runAtMilliseconds { runAt = at }
+        // An `at=` already past runs now: `run_at` then says when the job became runnable
+        // (its ENQ), as on PostgreSQL, not a time before the job existed.
+        if let at = options.runAtMilliseconds { runAt = max(at, now) }
         let config = queue.config
         let policy = queue.policy(
             maxAttempts: options.maxAttempts ?? config.maxAttempts ?? defaults.maxAttempts,
