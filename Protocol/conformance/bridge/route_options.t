@@ -22,14 +22,15 @@ a< JSON 2
 a< []
 a> ROUTE foo q delay=1h ttl=2h pri=5
 a< +OK 1
-a> PUB foo 2
-a> hi
-a> ENQ other 0
-a>
-a< +OK 2
-a> INSPECT 1
+b~ INFO \{.*\} ?
+b> CONNECT {"verbose":true,"pedantic":false}
+b< +OK
+b> PUB foo 2
+b> hi
+b< +OK
+a> LIST q state=delayed
 a~ JSON \d+
-a~ \{(?=.*"state":"delayed")(?=.*"priority":5[,}])(?=.*"expires_at":[1-9]\d{11,}[,}]).*\}
+a~ \{"queue":"q","state":"delayed","jobs":\[\{(?=.*"priority":5[,}])(?=.*"expires_at":[1-9]\d{11,}[,}]).*\}\],"next":null\}
 a> SCHEDULE s q every=1h expires=1 0
 a>
 a~ -ERR 'BAD_OPTION a schedule cannot fix .*'
