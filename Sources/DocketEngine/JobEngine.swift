@@ -384,7 +384,9 @@ public final class JobEngine {
         let now = clock.now()
         var runAt = now
         if let delay = options.delayMilliseconds { runAt = now + Int64(delay) }
-        if let at = options.runAtMilliseconds { runAt = at }
+        // An `at=` already past runs now: `run_at` then says when the job became runnable
+        // (its ENQ), as on PostgreSQL, not a time before the job existed.
+        if let at = options.runAtMilliseconds { runAt = max(at, now) }
         let config = queue.config
         let policy = queue.policy(
             maxAttempts: options.maxAttempts ?? config.maxAttempts ?? defaults.maxAttempts,
@@ -818,10 +820,11 @@ public final class JobEngine {
     public func deadJobs(queue name: UnsafeRawBufferPointer, limit: Int) -> [Job] {
         guard let queue = queues.find(name) else { return [] }
         var found: [Job] = []
-        // A job that died, was retried and died again is listed twice in the history.
-        var seen = Set<UInt64>()
+        // A job that died, was retried and died again is listed where it died last, as on
+        // PostgreSQL: its first entry would put it among the jobs that died before its retry.
+        queue.dead.dropStale()
         for id in queue.dead where found.count < limit {
-            if let job = jobs[id], job.state == .dead, seen.insert(id).inserted { found.append(job) }
+            if let job = jobs[id], job.state == .dead { found.append(job) }
         }
         return found
     }
@@ -836,6 +839,8 @@ public final class JobEngine {
     public func retryAll(queue name: UnsafeRawBufferPointer) -> Int {
         guard let queue = queues.find(name) else { return 0 }
         var count = 0
+        // In the order they died: a job that died again after a RETRY by its last death.
+        queue.dead.dropStale()
         for id in queue.dead {
             if let job = jobs[id], job.state == .dead {
                 revive(job)
@@ -2086,6 +2091,11 @@ final class JobHistory: Sequence {
     /// The job's listed finish no longer stands (it was retried, deleted, or taken off the front).
     func leave(_ id: UInt64) { members.remove(id) }
     func removeFirst() -> (UInt64, Int64)? { entries.popFirst().map { ($0.id, $0.finishedAt) } }
+    /// Drops the stale entries now, so that iterating lists each standing job once, at its
+    /// latest finish. Costs a pass only when there are some (after a RETRY, DEL or PURGE).
+    func dropStale() {
+        if entries.count > members.count { compact() }
+    }
     /// Keeps the latest entry of each standing job, in order.
     private func compact() {
         var latest: [UInt64: Int] = [:]

@@ -1971,7 +1971,9 @@ final class PostgresBackend {
     private func queueNames(_ done: @escaping ([String]?) -> Void) {
         guard let db = connection else { return done(nil) }
         flushBatches()
-        db.execute("SELECT name FROM \(Self.queueNames) AS names ORDER BY name") { result in
+        // Byte order, as the embedded store sorts: the database's own collation (en-US, say)
+        // would put `a` before `B` and skip `_` and `-`.
+        db.execute("SELECT name FROM \(Self.queueNames) AS names ORDER BY name COLLATE \"C\"") { result in
             done(try? result.get().rows.compactMap { $0.string(0) })
         }
     }

@@ -98,7 +98,7 @@ public enum JobCommand: Equatable, Sendable {
             var attempt: Int? = nil
             while let field = scanner.next() {
                 guard attempt == nil, let parsed = Option.attempt(bytes, field) else {
-                    return .failure(.badOption(bytes, field, "\(verb.name) takes <job-id> [attempt=<n>]"))
+                    return .failure(Option.refusal(bytes, field, in: arguments, "\(verb.name) takes <job-id> [attempt=<n>]"))
                 }
                 attempt = parsed
             }
@@ -125,7 +125,7 @@ public enum JobCommand: Equatable, Sendable {
                 } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
                     limit = parsed
                 } else {
-                    return .failure(.badOption(bytes, field, usage))
+                    return .failure(Option.refusal(bytes, field, in: arguments, usage))
                 }
             }
             return .success(.children(id: value, after: after, limit: limit ?? JobListState.maxPage))
@@ -164,7 +164,7 @@ public enum JobCommand: Equatable, Sendable {
                 {
                     groupOnly = Option.equals(bytes, raw, "group")
                 } else {
-                    return .failure(.badOption(bytes, field, usage))
+                    return .failure(Option.refusal(bytes, field, in: arguments, usage))
                 }
             }
             if let throttle {
@@ -182,7 +182,7 @@ public enum JobCommand: Equatable, Sendable {
             var attempt: Int? = nil
             while let field = scanner.next() {
                 guard attempt == nil, let parsed = Option.attempt(bytes, field) else {
-                    return .failure(.badOption(bytes, field, "PROGRESS takes <job-id> <0-100> [attempt=<n>]"))
+                    return .failure(Option.refusal(bytes, field, in: arguments, "PROGRESS takes <job-id> <0-100> [attempt=<n>]"))
                 }
                 attempt = parsed
             }
@@ -193,7 +193,7 @@ public enum JobCommand: Equatable, Sendable {
             while let field = scanner.next() {
                 guard limit == nil, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "limit"),
                     let value = ClientParser.parseCount(bytes, raw), value > 0
-                else { return .failure(.badOption(bytes, field, "DEAD takes one limit=<n>, n at least 1")) }
+                else { return .failure(Option.refusal(bytes, field, in: arguments, "DEAD takes one limit=<n>, n at least 1")) }
                 limit = value
             }
             return .success(.dead(queue: queue, limit: limit ?? 100))
@@ -266,7 +266,7 @@ public enum JobCommand: Equatable, Sendable {
                 } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
                     limit = parsed
                 } else {
-                    return .failure(.badOption(bytes, field, usage))
+                    return .failure(Option.refusal(bytes, field, in: arguments, usage))
                 }
             }
             return .success(.list(queue: queue, state: state ?? .waiting, after: after, limit: limit ?? 100))
@@ -282,7 +282,7 @@ public enum JobCommand: Equatable, Sendable {
                 } else if Option.equals(bytes, key, "older"), older == nil, let parsed = Option.duration(bytes, raw) {
                     older = parsed
                 } else {
-                    return .failure(.badOption(bytes, field, usage))
+                    return .failure(Option.refusal(bytes, field, in: arguments, usage))
                 }
             }
             guard let state else { return .failure(JobError(.badOption, "PURGE needs state=waiting|delayed|blocked|completed|dead: say which jobs go")) }
@@ -301,7 +301,7 @@ public enum JobCommand: Equatable, Sendable {
                 if let (key, raw) = Option.split(bytes, field) {
                     switch timing.apply(bytes, key, raw, field) {
                     case .taken: continue
-                    case .refused(let error): return .failure(error)
+                    case .refused(let error): return .failure(Option.repeated(bytes, field, in: arguments) ?? error)
                     case .notMine: break
                     }
                 }
@@ -331,7 +331,7 @@ public enum JobCommand: Equatable, Sendable {
                 } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
                     limit = parsed
                 } else {
-                    return .failure(.badOption(bytes, field, usage))
+                    return .failure(Option.refusal(bytes, field, in: arguments, usage))
                 }
             }
             return .success(.schedules(after: after, limit: limit ?? 100))
@@ -763,7 +763,7 @@ public struct QueueSettings: Equatable, Sendable {
         let clear = text == "none"
         func bad(_ why: String) -> JobError { .badOption(bytes, field, why) }
         func once<T>(_ slot: T??, _ parsed: T?, _ why: String) -> Result<T??, JobError> {
-            guard slot == nil else { return .failure(bad("set twice")) }
+            guard slot == nil else { return .failure(bad("\(Option.word(bytes, key)) is given more than once")) }
             if clear { return .success(.some(nil)) }
             guard let parsed else { return .failure(bad(why)) }
             return .success(.some(parsed))
@@ -835,6 +835,27 @@ enum Option {
 
     static func word(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    /// A field a verb does not take, refused with `usage`, unless an earlier field of `arguments`
+    /// has its key: then it is named as repeated, the text the error table promises for a
+    /// repeated option on every verb (a usage line would blame the value).
+    static func refusal(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>, in arguments: Range<Int>, _ usage: String) -> JobError {
+        repeated(bytes, field, in: arguments) ?? .badOption(bytes, field, usage)
+    }
+
+    /// `<option> is given more than once` when a field of `arguments` before `field` has the
+    /// same key; nil otherwise. Positional arguments (queues, ids, counts) have no `=`, so they
+    /// never match.
+    static func repeated(_ bytes: UnsafeRawBufferPointer, _ field: Range<Int>, in arguments: Range<Int>) -> JobError? {
+        guard let (key, _) = split(bytes, field) else { return nil }
+        var earlier = FieldScanner(bytes: bytes, position: arguments.lowerBound, end: field.lowerBound)
+        while let other = earlier.next() {
+            if let (otherKey, _) = split(bytes, other), bytes[otherKey].elementsEqual(bytes[key]) {
+                return .badOption(bytes, field, "\(word(bytes, key)) is given more than once")
+            }
+        }
+        return nil
     }
 
     /// RESERVE's and WAIT's one option, with an error that says which rule `field` broke.

@@ -134,8 +134,11 @@ class Side:
 
 
 class Postgres:
-    def __init__(self, url: str) -> None:
+    """`create`: what follows `CREATE DATABASE <name>` for each new database (a collation, say)."""
+
+    def __init__(self, url: str, create: str = "") -> None:
         self.url = url
+        self.create = create
         self.psql = os.path.join(os.environ.get("DOCKET_PG_BIN", ""), "psql") if os.environ.get("DOCKET_PG_BIN") else "psql"
 
     def run(self, sql: str, database: str = "postgres") -> str:
@@ -148,7 +151,7 @@ class Postgres:
 
     def new_database(self) -> str:
         name = "parity_" + uuid.uuid4().hex[:12]
-        self.run("CREATE DATABASE " + name)
+        self.run("CREATE DATABASE " + name + self.create)
         return name
 
     def url_for(self, database: str) -> str:

@@ -78,6 +78,38 @@ def test_retries_backoff_and_dead():
     check(script)
 
 
+def test_a_job_that_died_again_after_a_retry_counts_by_its_last_death():
+    # DEAD's order and RETRY queue='s: deaths 2, 3, 1, then 3 again (sleeps keep them apart).
+    script = [
+        ("a", enq("q", "a", "attempts=1") + enq("q", "b", "attempts=1") + enq("q", "c", "attempts=1")
+         + "RESERVE q timeout=0\r\n" * 3 + "FAIL 2\r\n"),
+        ("sleep", 0.02),
+        ("a", "FAIL 3\r\n"),
+        ("sleep", 0.02),
+        ("a", "FAIL 1\r\n"),
+        ("sleep", 0.02),
+        ("a", "RETRY 3\r\nRESERVE q timeout=0\r\nFAIL 3\r\n"),
+        ("a", "DEAD q\r\nDEAD q limit=2\r\nRETRY queue=q\r\n" + "RESERVE q timeout=0\r\n" * 3),
+    ]
+    check(script)
+
+
+def test_queues_are_sorted_by_bytes_whatever_the_databases_collation():
+    # Production databases often collate en-US, which puts a before B and skips _ and -.
+    icu = Postgres(PG_URL, " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+    try:
+        icu.run("DROP DATABASE IF EXISTS parity_icu_probe")
+        icu.run("CREATE DATABASE parity_icu_probe" + icu.create)
+        icu.run("DROP DATABASE parity_icu_probe")
+    except RuntimeError as refused:
+        pytest.skip("this PostgreSQL cannot make an ICU database: %s" % refused)
+    names = ["b", "B", "a", "_x", "-y", "A1", "a-b", "a_b"]
+    script = [("a", "".join(enq(name, "x") for name in names) + "QUEUES\r\n")]
+    lmdb, pg = run_side_by_side(DOCKETD, icu, script)
+    found = differences(lmdb, pg)
+    assert not found, "the stores differ:\n" + "\n".join(found)
+
+
 def test_retry_order_against_waiting_jobs():
     script = [
         ("a", enq("q", "a", "backoff=fixed:0") + enq("q", "b")),

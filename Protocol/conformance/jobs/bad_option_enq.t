@@ -46,6 +46,12 @@ a~ -ERR 'BAD_OPTION .*'
 a> ENQ q backoff=fixed:never 2
 a> hi
 a~ -ERR 'BAD_OPTION .*'
+a> ENQ q backoff=exp:0s 2
+a> hi
+a~ -ERR 'BAD_OPTION backoff=exp:0s: .*'
+a> ENQ q backoff=exp:2s:1s 2
+a> hi
+a~ -ERR 'BAD_OPTION backoff=exp:2s:1s: .*'
 a> ENQ q jitter=1.5 2
 a> hi
 a~ -ERR 'BAD_OPTION .*'

@@ -28,3 +28,22 @@ a> FAIL 2
 a< +OK retry 250
 a> PING
 a< PONG
+# backoff=fixed:0 retries at once.
+a> ENQ z backoff=fixed:0 1
+a> z
+a< +OK 3
+a> RESERVE z timeout=0
+a~ JOB \d+ z 1 lease=\d+ delivery=\d+ 1
+a< z
+a> FAIL 3
+a< +OK retry 0
+a> RESERVE z timeout=0
+a~ JOB \d+ z 2 lease=\d+ delivery=\d+ 1
+a< z
+# Job documents write the backoff in milliseconds.
+a> INSPECT 3
+a~ JSON \d+
+a~ \{(?=.*"backoff":"fixed:0ms").*\}
+a> INSPECT 1
+a~ JSON \d+
+a~ \{(?=.*"backoff":"exp:1000ms:3600000ms").*\}

@@ -30,3 +30,15 @@ d> CONNECT {"verbose":false,"pedantic":false}
 d> PROGRESS 1 50 9
 d< -ERR 'Maximum Payload Violation'
 d! eof
+# SCHEDULE's payload, and an ENQ inside a BATCH, are bounded the same way.
+f~ INFO \{.*\} ?
+f> CONNECT {"verbose":false,"pedantic":false}
+f> SCHEDULE s q every=1h 9
+f< -ERR 'Maximum Payload Violation'
+f! eof
+g~ INFO \{.*\} ?
+g> CONNECT {"verbose":false,"pedantic":false}
+g> BATCH 1
+g> ENQ q 9
+g< -ERR 'Maximum Payload Violation'
+g! eof

@@ -30,7 +30,7 @@ a~ \[\{"name":"b",.*\},\{"name":"c",.*\}\]
 a> SCHEDULES limit=0
 a< -ERR 'BAD_OPTION limit=0: SCHEDULES takes [after=<name>] [limit=1-1000], each once'
 a> SCHEDULES after=a after=b
-a< -ERR 'BAD_OPTION after=b: SCHEDULES takes [after=<name>] [limit=1-1000], each once'
+a< -ERR 'BAD_OPTION after=b: after is given more than once'
 a> SUB _INBOX.r 1
 a> HPUB $DOCKET.API.SCHEDULES _INBOX.r 45 45
 a> NATS/1.0\r\nDocket-Options: after=a limit=1\r\n\r\n
