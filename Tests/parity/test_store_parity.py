@@ -392,14 +392,16 @@ def test_children_of_dead_and_finished_parents_make_the_same_events_and_totals()
     # `dead` and died twice, one after completed parents was `unblocked` too, a blocked job's
     # expiry was published twice, and the queue's dead total counted them twice; without one,
     # children dying with their parent were not counted at all.
-    children = enq("q", "c", "after=1") + enq("q", "r", "after=1 on_parent_dead=run") + enq("q", "x") + enq("q", "y", "after=4 ttl=200ms")
+    children = enq("q", "c", "after=1") + enq("q", "r", "after=1 on_parent_dead=run") + enq("q", "x") + enq("q", "y", "after=4 ttl=1s")
     for listening in (True, False):
         script = ([("e", "SUB $JOB.> 1\r\n")] if listening else []) + [
             ("a", enq("q", "p", "attempts=1") + "RESERVE q timeout=0\r\nFAIL 1\r\n"),
             ("a", children + enq("q", "k", "after=4")),
             ("a", "RESERVE q timeout=0\r\nRESERVE q timeout=0\r\nACK 4\r\nINSPECT 6\r\n"),
             ("a", enq("q", "z", "after=4")),
-            ("sleep", 0.4),
+            # y is unblocked by ACK 4, then expires waiting: its ttl leaves a busy machine a
+            # second between its ENQ and that ACK (at 200 ms a slow step expired it blocked).
+            ("sleep", 1.3),
             ("a", "QUEUE q\r\n" + enq("s", "p2", "attempts=1") + enq("s", "c2", "after=8 group=tenant")
              + "RESERVE s timeout=0\r\nFAIL 8 retry=no\r\nQUEUE s\r\n"),
         ] + ([("events", "e")] if listening else [])

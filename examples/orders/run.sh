@@ -89,6 +89,9 @@ show_logs() {
 # is stopped last, by cleanup.
 detach=()
 command -v setsid >/dev/null 2>&1 && detach=(setsid)
+# The log exists before the server starts: the background job opens it only once it runs, and
+# on a busy machine the first read below came before that ("sed: can't read …/docketd.log").
+: >"$WORK/docketd.log"
 "${detach[@]}" "$DOCKETD" --addr 127.0.0.1 --port 0 --data-dir "$WORK/data" >"$WORK/docketd.log" 2>&1 &
 SERVER_PID=$!
 PORT=""
