@@ -49,6 +49,7 @@ final class CommitWriter: @unchecked Sendable {
             Unmanaged<CommitWriter>.fromOpaque(context).release()
             throw StoreError("cannot start the commit thread")
         }
+        nameThread(thread, "commit")
         running = true
     }
 
@@ -94,7 +95,6 @@ final class CommitWriter: @unchecked Sendable {
     }
 
     private func loop() {
-        nameCurrentThread("commit")
         while true {
             pthread_mutex_lock(mutex)
             while submitted.isEmpty && !stopping { pthread_cond_wait(wakeWriter, mutex) }

@@ -14,14 +14,12 @@ final class PeriodicThread: @unchecked Sendable {
     private var thread = pthread_t()
     private var running = false
     private let interval: Int
-    private let name: String
     private let work: () -> Bool
 
     /// - Parameter name: the thread's name as `top -H`, `perf` and /proc/PID/task/*/comm show it
     ///   (15 bytes at most).
     init(name: String, intervalMilliseconds: Int, work: @escaping () -> Bool) throws {
         interval = intervalMilliseconds
-        self.name = name
         self.work = work
         mutex.initialize(to: pthread_mutex_t())
         wake.initialize(to: pthread_cond_t())
@@ -37,6 +35,7 @@ final class PeriodicThread: @unchecked Sendable {
             Unmanaged<PeriodicThread>.fromOpaque(context).release()
             throw StoreError("cannot start a thread of the store: \(String(cString: strerror(status)))")
         }
+        nameThread(thread, name)
         running = true
     }
 
@@ -60,7 +59,6 @@ final class PeriodicThread: @unchecked Sendable {
     }
 
     private func loop() {
-        nameCurrentThread(name)
         pthread_mutex_lock(mutex)
         var behind = false
         while !stopping {
