@@ -58,6 +58,28 @@ import Testing
         }
     }
 
+    /// A variable with a value its option cannot take stops the start, naming the variable: a
+    /// whole number that was none used to become the default (`DOCKET_PORT=abc` listened on
+    /// 4222, `DOCKET_HTTP_PORT=x` served no monitoring), a switch other than 1 was off.
+    @Test(arguments: [
+        ("DOCKET_PORT", "abc"), ("DOCKET_HTTP_PORT", "x"), ("DOCKET_MAX_CONNECTIONS", "lots"), ("DOCKET_KEEP_DEAD", "1e3"),
+        ("DOCKET_HTTP_ADMIN", "true"), ("DOCKET_MAX_PAYLOAD", "lots"), ("DOCKET_SYNC", "sometimes"),
+    ])
+    func aVariableWithABadValueIsRefusedNamingIt(_ variable: String, _ value: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try DocketdProcess.runToExit(["-d", directory.path], timeout: 10, environment: [variable: value])
+        #expect(run.status == 64, "\(variable)=\(value): \(run.output)")
+        #expect(run.output.contains("\(variable)=\(value)"), "\(variable)=\(value): \(run.output)")
+        // A flag wins over its variable, which is then not read at all.
+        if variable != "DOCKET_HTTP_ADMIN" {
+            let flag = "--" + variable.dropFirst("DOCKET_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+            let good = ["DOCKET_MAX_PAYLOAD": "1MiB", "DOCKET_SYNC": "always", "DOCKET_MAX_CONNECTIONS": "100"][variable] ?? "0"
+            let server = try DocketdProcess([flag, good], dataDirectory: directory, environment: [variable: value])
+            #expect(server.stop() == 0)
+        }
+    }
+
     @Test(arguments: ["--help", "-h"])
     func helpDescribesEveryOption(_ flag: String) throws {
         let process = ChildProcess()
