@@ -573,7 +573,15 @@ struct DocketdCommand: ParsableCommand {
         let server: Server
         do {
             server = try Server(config: config)
-            server.configurationSource = { try DocketdCommand.parse(DocketdCommand.arguments).makeConfig() }
+            server.configurationSource = {
+                do {
+                    return try DocketdCommand.parse(DocketdCommand.arguments).makeConfig()
+                } catch {
+                    // The parser's own words (`docketd.conf:3:1: Parse error: …`), as a start
+                    // prints them, rather than the wrapper's debug description around them.
+                    throw ValidationError(DocketdCommand.message(for: error))
+                }
+            }
             try server.start()
         } catch {
             // Exit here, before the half-started server is torn down: what start() set up
