@@ -1383,7 +1383,12 @@ public final class Server {
     }
 
     private func writeProcessFilesOrThrow() throws {
-        if let path = config.pidFile { try processFiles.write(String(getpid()), to: path) }
+        if let path = config.pidFile {
+            if let owner = ProcessFiles.runningOwner(ofPidFile: path) {
+                throw ServerError("the pid file \(path) names pid \(owner), a docketd that is still running; stop it first, or give this server a pid file of its own")
+            }
+            try processFiles.write(String(getpid()), to: path)
+        }
         guard let directory = config.portsFileDirectory, let listener else { return }
         var endpoints = [ProcessFiles.Endpoint(kind: "nats", scheme: tlsContext == nil ? "nats" : "tls", host: listener.boundHost, port: listener.boundPort)]
         if let monitoring {
