@@ -1266,7 +1266,7 @@ public final class Server {
             return
         }
         guard !shuttingDown else {
-            log.warn("Second signal \(signo): exiting at once")
+            log.warn("Second signal \(signo == SIGTERM ? "SIGTERM" : "SIGINT"): exiting at once")
             graceExpired = true
             return
         }

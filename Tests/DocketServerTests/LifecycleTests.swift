@@ -4,20 +4,24 @@ import Testing
 
 /// Start-up, configuration and shutdown of the docketd process.
 @Suite struct LifecycleTests {
-    @Test func sigtermFlushesClientsAndExitsZero() throws {
-        let server = try DocketdProcess()
+    /// A subscriber to `s` that has not read yet, once 8 MiB of messages (2048 of 4096 bytes)
+    /// were published to it: most of them wait in the server.
+    func subscriberOwedEightMiB(by server: DocketdProcess) throws -> LineClient {
         let subscriber = try server.client()
         _ = try subscriber.handshake()
         try subscriber.line("SUB s 1")
         try subscriber.sync()
         let publisher = try server.client()
         _ = try publisher.handshake()
-        // 8 MiB for a subscriber that is not reading yet: most of it waits in the server.
-        let payload = String(repeating: "y", count: 4096)
-        var batch = ""
-        for _ in 0..<64 { batch += "PUB s 4096\r\n\(payload)\r\n" }
+        let batch = String(repeating: "PUB s 4096\r\n" + String(repeating: "y", count: 4096) + "\r\n", count: 64)
         for _ in 0..<32 { try publisher.send(batch) }
         try publisher.sync()
+        return subscriber
+    }
+
+    @Test func sigtermFlushesClientsAndExitsZero() throws {
+        let server = try DocketdProcess()
+        let subscriber = try subscriberOwedEightMiB(by: server)
         kill(server.process.processIdentifier, SIGTERM)
         // Everything the server accepted before the signal is still delivered.
         var messages = 0
@@ -30,6 +34,21 @@ import Testing
         #expect(server.waitForExit(timeout: 10) == 0)
         #expect(server.log.text.contains("Received signal SIGTERM"))
         #expect(server.log.text.contains("server exiting"))
+    }
+
+    /// A client that does not take what it is owed holds the stop for the grace at most; a
+    /// second signal ends that wait at once, and the store is still closed cleanly.
+    @Test func aSecondSignalStopsAtOnce() throws {
+        let server = try DocketdProcess(["--shutdown-grace", "10m"])
+        let subscriber = try subscriberOwedEightMiB(by: server)
+        kill(server.pid, SIGTERM)
+        #expect(server.log.waitForLine(containing: "Received signal SIGTERM", timeout: 10) != nil)
+        kill(server.pid, SIGTERM)
+        // Far short of the ten minutes' grace: the subscriber never read.
+        #expect(server.waitForExit(timeout: 60) == 0)
+        withExtendedLifetime(subscriber) {}
+        #expect(server.log.text.contains("Second signal SIGTERM: exiting at once"), "\(server.log.text)")
+        #expect(server.log.text.contains("the data directory; server exiting"), "\(server.log.text)")
     }
 
     @Test func aDataDirectoryServesOneServerAtATime() throws {
