@@ -85,14 +85,14 @@ public enum ConfigFile {
         try loadDocument(path, environment: environment).value
     }
 
-    /// The top-level map, and the top-level keys the file used as `$NAME` variables (those are
-    /// definitions, not settings).
+    /// The top-level map, the top-level keys the file used as `$NAME` variables (those are
+    /// definitions, not settings), and where each key was first written (`places`).
     public static func loadDocument(
         _ path: String, environment: @escaping (String) -> String? = { getenv($0).map { String(cString: $0) } }
-    ) throws -> (value: ConfigValue, variables: Set<String>) {
+    ) throws -> (value: ConfigValue, variables: Set<String>, places: [String: String]) {
         var parser = try ConfigParser(path: path, environment: environment, depth: 0)
         let value = ConfigValue.map(try parser.parseDocument())
-        return (value, parser.referenced)
+        return (value, parser.referenced, parser.keyPlaces)
     }
 
     /// A file the configuration reads (itself, an include, an operator's JWT), at most 1 MiB;
@@ -137,6 +137,9 @@ struct ConfigParser {
     /// Top-level keys so far, for `$NAME`, and those a `$NAME` used.
     private var variables: [String: ConfigValue] = [:]
     private(set) var referenced: Set<String> = []
+    /// Where each key, at any depth, was first written: `docketd.conf:3:1`, so that a setting
+    /// refused after the parse (a misspelt one) is named with its line.
+    private(set) var keyPlaces: [String: String] = [:]
 
     init(text: String, path: String, environment: @escaping (String) -> String?, depth: Int) {
         bytes = Array(text.utf8)
@@ -213,7 +216,9 @@ struct ConfigParser {
                 advance()
                 return entries
             }
+            let place = "\(path):\(line):\(column)"
             let key = try parseKey()
+            if keyPlaces[key] == nil && key != "include" { keyPlaces[key] = place }
             if key == "include" {
                 skip(newlines: false)
                 let target = try parseBareOrQuoted()
@@ -240,6 +245,7 @@ struct ConfigParser {
         let entries = try nested.parseBody(closing: nil)
         for (key, value) in entries { variables[key] = value }
         referenced.formUnion(nested.referenced)
+        keyPlaces.merge(nested.keyPlaces) { first, _ in first }
         return entries
     }
 

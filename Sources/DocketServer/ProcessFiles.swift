@@ -72,6 +72,31 @@ struct ProcessFiles {
         return addresses
     }
 
+    /// The pid the pid file at `path` names when that process still runs this program (by its
+    /// name in `/proc`), nil when the file is missing, unreadable, names this process or one
+    /// that is gone (a crash's leftover, written over as nats-server does). A second docketd
+    /// started by mistake with the first's `-P` (on a data directory of its own) wrote over
+    /// the first's pid file and removed it at its exit, leaving `--signal …=<pid file>` and a
+    /// supervisor no way to the server still running.
+    static func runningOwner(ofPidFile path: String) -> Int32? {
+        guard let text = readSmallFile(path), let pid = Int32(text.filter { !$0.isWhitespace }), pid > 0, pid != getpid(),
+            kill(pid, 0) == 0 || errno == EPERM,
+            let theirs = readSmallFile("/proc/\(pid)/comm"), theirs == readSmallFile("/proc/self/comm")
+        else { return nil }
+        return pid
+    }
+
+    /// A file's first 64 bytes as text (a pid file, `/proc/<pid>/comm`), nil if it cannot be read.
+    private static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 64)
+        let count = read(fd, &bytes, bytes.count)
+        guard count >= 0 else { return nil }
+        return String(decoding: bytes[..<count], as: UTF8.self)
+    }
+
     /// Writes `text` to `path` whole: under a temporary name in the same directory, then renamed.
     mutating func write(_ text: String, to path: String) throws {
         let temporary = path + ".tmp"

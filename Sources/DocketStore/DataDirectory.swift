@@ -150,15 +150,16 @@ public final class DataDirectory: JobStore {
         // LMDB lets several processes share an environment; two servers on one directory
         // would each believe they own every job, so the second one is refused.
         guard Self.lockSoon(lockDescriptor) else {
+            let holder = Self.holderText(lockDescriptor)
             Glibc.close(lockDescriptor)
             lockDescriptor = -1
-            throw StoreError("data directory \(path) is in use by another docketd")
+            throw StoreError("data directory \(path) is in use by another docketd\(holder)")
         }
         dataLockDescriptor = open(path + "/data.mdb", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard dataLockDescriptor >= 0, Self.lockSoon(dataLockDescriptor) else {
             let reason = dataLockDescriptor < 0
                 ? "cannot open \(path)/data.mdb: \(String(cString: strerror(errno)))"
-                : "data directory \(path) is in use by another docketd (its LOCK file was removed)"
+                : "data directory \(path) is in use by another docketd\(Self.holderText(dataLockDescriptor)) (its LOCK file was removed)"
             if dataLockDescriptor >= 0 { Glibc.close(dataLockDescriptor) }
             dataLockDescriptor = -1
             Glibc.close(lockDescriptor)
@@ -1538,6 +1539,11 @@ public final class DataDirectory: JobStore {
             usleep(10_000)
         }
         return false
+    }
+
+    /// ` (pid N)` for the process holding the lock on `descriptor`, or "" when it cannot be told.
+    private static func holderText(_ descriptor: Int32) -> String {
+        LockHolder.of(descriptor).map { " (pid \($0))" } ?? ""
     }
 
     /// Flushes and closes the environment and releases the directory lock. Safe to call twice.

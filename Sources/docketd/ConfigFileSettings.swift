@@ -10,6 +10,8 @@ struct ConfigFileSettings {
     /// Top-level keys used as `$NAME` variables: definitions, not settings.
     let variables: Set<String>
     let path: String
+    /// Where each key was first written (`docketd.conf:3:1`), for errors.
+    let places: [String: String]
     /// Whether a flag (any of its spellings) is on the command line.
     let given: (String...) -> Bool
     /// Keys of the file that docketd knows but does not act on, for the log.
@@ -21,8 +23,15 @@ struct ConfigFileSettings {
 
     init(path: String, given: @escaping (String...) -> Bool) throws {
         self.path = path
-        (self.file, self.variables) = try ConfigFile.loadDocument(path)
+        (self.file, self.variables, self.places) = try ConfigFile.loadDocument(path)
         self.given = given
+    }
+
+    /// A setting docketd does not know (`name` its whole dotted path), at the line its key was
+    /// written on: a misspelt key in a long file is found by its line, not by a search.
+    private func unknownSetting(_ name: String, _ hint: String = "") -> ConfigError {
+        let key = name.split(separator: ".").last.map(String.init) ?? name
+        return ConfigError("\(places[key] ?? path): unknown setting '\(name)'\(hint)")
     }
 
     /// nats-server keys that change nothing a client sees, read and left alone.
@@ -140,7 +149,7 @@ struct ConfigFileSettings {
                 // asks for would be worse than not starting.
                 throw ConfigError("\(path): '\(key)' is not supported by docketd yet; remove it, or use nats-server for it")
             default:
-                guard Self.harmless.contains(key) else { throw ConfigError("\(path): unknown setting '\(key)'") }
+                guard Self.harmless.contains(key) else { throw unknownSetting(key) }
                 ignored.append(key)
             }
         }
@@ -187,7 +196,7 @@ struct ConfigFileSettings {
             case "cipher_suites", "curve_preferences", "min_version", "insecure":
                 throw ConfigError("\(path): \(name).\(key_) is not supported by docketd (it uses OpenSSL's defaults, TLS 1.2 and later)")
             default:
-                throw ConfigError("\(path): unknown setting '\(name).\(key_)'")
+                throw unknownSetting("\(name).\(key_)")
             }
         }
         guard let certificate, let key else { throw ConfigError("\(path): \(name) needs cert_file and key_file") }
@@ -262,7 +271,7 @@ struct ConfigFileSettings {
             case "permissions", "accounts":
                 throw ConfigError("\(path): cluster.\(key) is not supported by docketd yet; routes carry every account")
             default:
-                throw ConfigError("\(path): unknown setting 'cluster.\(key)'")
+                throw unknownSetting("cluster.\(key)")
             }
         }
         if (host != nil || port != nil), !given("--cluster") {
@@ -311,7 +320,7 @@ struct ConfigFileSettings {
             case "authorization", "no_auth_user", "jwt_cookie", "user_cookie", "pass_cookie", "token_cookie", "headers":
                 throw ConfigError("\(path): websocket.\(key) is not supported by docketd yet; WebSocket clients authenticate as TCP ones do")
             default:
-                throw ConfigError("\(path): unknown setting 'websocket.\(key)'")
+                throw unknownSetting("websocket.\(key)")
             }
         }
         guard tls != nil || noTLS else {
@@ -384,7 +393,7 @@ struct ConfigFileSettings {
             case "permissions":
                 throw ConfigError("\(path): authorization.permissions: give permissions to each of authorization.users instead")
             default:
-                throw ConfigError("\(path): unknown setting 'authorization.\(key)'")
+                throw unknownSetting("authorization.\(key)")
             }
         }
         if given("--auth", "--user", "--pass") {
@@ -497,7 +506,7 @@ struct ConfigFileSettings {
                 case "nkey": nkey = try string(item, "authorization.users.nkey")
                 case "permissions": subjects = try subjectPermissions(item, "authorization.users.permissions")
                 default:
-                    throw ConfigError("\(path): unknown setting 'authorization.users.\(key)'")
+                    throw unknownSetting("authorization.users.\(key)")
                 }
             }
             var publicKey: [UInt8]?
@@ -531,7 +540,7 @@ struct ConfigFileSettings {
             case "allow_responses", "responses":
                 throw ConfigError("\(path): \(key).\(name) is not supported by docketd yet")
             default:
-                throw ConfigError("\(path): unknown setting '\(key).\(name)'; expected publish or subscribe")
+                throw unknownSetting("\(key).\(name)", "; expected publish or subscribe")
             }
         }
         return permissions
@@ -580,7 +589,7 @@ struct ConfigFileSettings {
         var rights: [JobRight: SubjectRule] = [:]
         for (name, item) in entries {
             guard let right = JobRight(rawValue: name) else {
-                throw ConfigError("\(path): unknown setting '\(key).\(name)'; expected enqueue, work, read or admin")
+                throw unknownSetting("\(key).\(name)", "; expected enqueue, work, read or admin")
             }
             rights[right] = try rule(item, "\(key).\(name)", queues: true)
         }
@@ -611,7 +620,7 @@ struct ConfigFileSettings {
             switch name {
             case "allow": rule.allow = try patterns(item, "\(key).allow")
             case "deny": rule.deny = try patterns(item, "\(key).deny")
-            default: throw ConfigError("\(path): unknown setting '\(key).\(name)'; expected allow or deny")
+            default: throw unknownSetting("\(key).\(name)", "; expected allow or deny")
             }
         }
         return rule
@@ -626,7 +635,7 @@ struct ConfigFileSettings {
             case "ca_file": settings.caFile = try string(item, "docket.cluster_tls.ca_file")
             case "cert_file": settings.certificateFile = try string(item, "docket.cluster_tls.cert_file")
             case "key_file": settings.keyFile = try string(item, "docket.cluster_tls.key_file")
-            default: throw ConfigError("\(path): unknown setting 'docket.cluster_tls.\(key)'; expected ca_file, cert_file or key_file")
+            default: throw unknownSetting("docket.cluster_tls.\(key)", "; expected ca_file, cert_file or key_file")
             }
         }
         guard (settings.certificateFile == nil) == (settings.keyFile == nil) else {
@@ -727,7 +736,7 @@ struct ConfigFileSettings {
             case "descriptor_reserve":
                 if !given("--descriptor-reserve") { config.descriptorReserve = try int(item, "docket.descriptor_reserve", 1...Int.max) }
             default:
-                throw ConfigError("\(path): unknown setting 'docket.\(key)'")
+                throw unknownSetting("docket.\(key)")
             }
         }
     }

@@ -362,18 +362,19 @@ struct DocketdCommand: ParsableCommand {
     /// The settings, and the configuration file's keys that were read but change nothing.
     func makeConfigReporting() throws -> (config: ServerConfig, ignored: [String]) {
         var ignoredConfigKeys: [String] = []
+        try Self.checkVariables()
         var config = ServerConfig()
         config.host = host
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
+        guard (0...65535).contains(port) else { throw ValidationError("\(Self.origin("--port")) must be between 0 and 65535.") }
         config.port = port
         config.dataDirectory = dataDirectory
         guard let postgresStore = Self.postgresStore(store) else {
-            throw ValidationError("--store must be lmdb or a PostgreSQL connection string (postgres://… or key=value …), not \(store).")
+            throw ValidationError("\(Self.origin("--store")) must be lmdb or a PostgreSQL connection string (postgres://… or key=value …), not \(store).")
         }
         config.postgresStore = postgresStore.isEmpty ? nil : postgresStore
-        guard let nodeTimeout = Self.nodeTimeout(nodeTimeout) else { throw ValidationError("--node-timeout \(Self.nodeTimeoutRule)") }
+        guard let nodeTimeout = Self.nodeTimeout(nodeTimeout) else { throw ValidationError("\(Self.origin("--node-timeout")) \(Self.nodeTimeoutRule)") }
         config.nodeTimeoutMilliseconds = nodeTimeout
-        guard let storeTimeout = Self.storeTimeout(storeTimeout) else { throw ValidationError("--store-timeout \(Self.storeTimeoutRule)") }
+        guard let storeTimeout = Self.storeTimeout(storeTimeout) else { throw ValidationError("\(Self.origin("--store-timeout")) \(Self.storeTimeoutRule)") }
         config.storeTimeoutMilliseconds = storeTimeout
         if !clusterNats.isEmpty {
             guard let addresses = ClusterLink.addresses(clusterNats) else {
@@ -408,7 +409,7 @@ struct DocketdCommand: ParsableCommand {
         config.clientAdvertise = clientAdvertise
         config.clusterAdvertise = clusterAdvertise
         config.noAdvertise = noAdvertise || env("DOCKET_NO_ADVERTISE") == "1"
-        guard maxRouteSubscriptions >= 0 else { throw ValidationError("--max-route-subscriptions must not be negative.") }
+        guard maxRouteSubscriptions >= 0 else { throw ValidationError("\(Self.origin("--max-route-subscriptions")) must not be negative.") }
         config.maxRouteSubscriptions = maxRouteSubscriptions
         config.routePingIntervalMilliseconds = try duration(routePingInterval, "--route-ping-interval")
         guard routeMaxPingsOut > 0 else { throw ValidationError("--route-max-pings-out must be at least 1.") }
@@ -419,34 +420,34 @@ struct DocketdCommand: ParsableCommand {
         config.maxPending = try size(maxPending, "--max-pending", minimum: 1024)
         config.maxPendingTotal = try size(maxPendingTotal, "--max-pending-total", minimum: 1024, maximum: (1 << 40, "1024GiB"))
         config.maxSubscriptionMemory = try size(maxSubscriptionMemory, "--max-subscription-memory", minimum: 1024, maximum: (1 << 40, "1024GiB"))
-        guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
+        guard maxConnections > 0 else { throw ValidationError("\(Self.origin("--max-connections")) must be at least 1.") }
         config.maxConnections = maxConnections
         guard let linger = Units.milliseconds(refusalLinger), linger >= 0 else {
-            throw ValidationError("--refusal-linger must be a duration, like 500ms or 2s, or 0 to close at once.")
+            throw ValidationError("\(Self.origin("--refusal-linger")) must be a duration, like 500ms or 2s, or 0 to close at once.")
         }
         config.refusalLingerMilliseconds = linger
         config.refusalDrainBytes = try size(refusalDrain, "--refusal-drain", minimum: 0)
-        guard maxRefusalsLingering >= 0 else { throw ValidationError("--max-refusals-lingering must be 0 or more.") }
+        guard maxRefusalsLingering >= 0 else { throw ValidationError("\(Self.origin("--max-refusals-lingering")) must be 0 or more.") }
         config.maxRefusalsLingering = maxRefusalsLingering
-        guard maxConnecting > 0 else { throw ValidationError("--max-connecting must be at least 1.") }
+        guard maxConnecting > 0 else { throw ValidationError("\(Self.origin("--max-connecting")) must be at least 1.") }
         config.maxConnecting = maxConnecting
-        guard descriptorReserve > 0 else { throw ValidationError("--descriptor-reserve must be at least 1.") }
+        guard descriptorReserve > 0 else { throw ValidationError("\(Self.origin("--descriptor-reserve")) must be at least 1.") }
         config.descriptorReserve = descriptorReserve
-        guard maxRoutePeers > 0 else { throw ValidationError("--max-route-peers must be at least 1.") }
+        guard maxRoutePeers > 0 else { throw ValidationError("\(Self.origin("--max-route-peers")) must be at least 1.") }
         config.maxRoutePeers = maxRoutePeers
-        guard maxSubscriptions >= 0 else { throw ValidationError("--max-subscriptions must not be negative.") }
+        guard maxSubscriptions >= 0 else { throw ValidationError("\(Self.origin("--max-subscriptions")) must not be negative.") }
         config.maxSubscriptions = maxSubscriptions
         config.writeDeadlineMilliseconds = try duration(writeDeadline, "--write-deadline")
         config.pingIntervalMilliseconds = try duration(pingInterval, "--ping-interval")
-        guard maxPingsOut > 0 else { throw ValidationError("--max-pings-out must be at least 1.") }
+        guard maxPingsOut > 0 else { throw ValidationError("\(Self.origin("--max-pings-out")) must be at least 1.") }
         config.maxPingsOutstanding = maxPingsOut
         config.shutdownGraceMilliseconds = try duration(shutdownGrace, "--shutdown-grace")
         config.lameDuckGraceMilliseconds = try duration(lameDuckGracePeriod, "--lame-duck-grace-period")
         config.lameDuckDurationMilliseconds = try duration(lameDuckDuration, "--lame-duck-duration")
-        guard let mode = SyncMode(rawValue: sync) else { throw ValidationError("--sync must be always or none.") }
+        guard let mode = SyncMode(rawValue: sync) else { throw ValidationError("\(Self.origin("--sync")) must be always or none.") }
         config.syncMode = mode
         guard let store = Units.bytes(maxStore), store >= 1 << 20, store <= 1 << 40 else {
-            throw ValidationError("--max-store must be a size from 1MiB to 1TiB, like 512MiB or 4GiB.")
+            throw ValidationError("\(Self.origin("--max-store")) must be a size from 1MiB to 1TiB, like 512MiB or 4GiB.")
         }
         config.maxStoreBytes = store
         guard let room = minDiskFree == "0" ? 0 : Units.bytes(minDiskFree), room <= 1 << 40 else {
@@ -462,7 +463,7 @@ struct DocketdCommand: ParsableCommand {
         config.maxSchedules = maxSchedules
         config.maxRoutes = maxRoutes
         config.maxFlowDepth = maxFlowDepth
-        guard maxBatch > 0 else { throw ValidationError("--max-batch must be at least 1.") }
+        guard maxBatch > 0 else { throw ValidationError("\(Self.origin("--max-batch")) must be at least 1.") }
         config.maxBatch = maxBatch
         config.maxBatchBytes = try size(maxBatchBytes, "--max-batch-bytes", minimum: 1)
         config.salvage = salvage
@@ -492,10 +493,10 @@ struct DocketdCommand: ParsableCommand {
         }
         let websocketPort = self.websocketPort ?? Int(env("DOCKET_WEBSOCKET_PORT") ?? "")
         if let websocketPort {
-            guard (0...65535).contains(websocketPort) else { throw ValidationError("--websocket-port must be between 0 and 65535.") }
-            guard websocketPort != port || port == 0 else { throw ValidationError("--websocket-port must differ from --port.") }
+            guard (0...65535).contains(websocketPort) else { throw ValidationError("\(Self.origin("--websocket-port")) must be between 0 and 65535.") }
+            guard websocketPort != port || port == 0 else { throw ValidationError("\(Self.origin("--websocket-port")) must differ from --port.") }
             guard config.tls != nil || websocketNoTls else {
-                throw ValidationError("--websocket-port needs TLS (--tlscert and --tlskey, used for wss:// too) or --websocket-no-tls for plain ws://.")
+                throw ValidationError("\(Self.origin("--websocket-port")) needs TLS (--tlscert and --tlskey, used for wss:// too) or --websocket-no-tls for plain ws://.")
             }
             var settings = WebSocketSettings(port: websocketPort)
             if !websocketNoTls, var tls = config.tls {
@@ -513,7 +514,7 @@ struct DocketdCommand: ParsableCommand {
         config.webSocket?.maxHeadBytes = websocketMaxHead
         config.httpMaxHeadBytes = try size(httpMaxHeader, "--http-max-header", minimum: 256)
         config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
-        guard httpMaxConnections > 0 else { throw ValidationError("--http-max-connections must be at least 1.") }
+        guard httpMaxConnections > 0 else { throw ValidationError("\(Self.origin("--http-max-connections")) must be at least 1.") }
         config.httpMaxConnections = httpMaxConnections
         config.httpMaxBodyBytes = try size(httpMaxBody, "--http-max-body", minimum: 0)
         config.httpMaxStreamBacklogBytes = try size(httpMaxStreamBacklog, "--http-max-stream-backlog", minimum: 4096)
@@ -523,7 +524,7 @@ struct DocketdCommand: ParsableCommand {
         config.keepCompleted = keepCompleted
         config.keepDead = keepDead
         guard let level = LogLevel(name: logLevel) else {
-            throw ValidationError("--log-level must be one of trace, debug, info, warn, error.")
+            throw ValidationError("\(Self.origin("--log-level")) must be one of trace, debug, info, warn, error.")
         }
         config.logLevel = trace ? .trace : debug ? .debug : level
         if let logFile {
@@ -540,8 +541,8 @@ struct DocketdCommand: ParsableCommand {
         }
         let httpPort = self.httpPort ?? Int(env("DOCKET_HTTP_PORT") ?? "")
         if let httpPort {
-            guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be between 0 and 65535.") }
-            guard httpPort != port || port == 0 else { throw ValidationError("--http-port must differ from --port.") }
+            guard (0...65535).contains(httpPort) else { throw ValidationError("\(Self.origin("--http-port")) must be between 0 and 65535.") }
+            guard httpPort != port || port == 0 else { throw ValidationError("\(Self.origin("--http-port")) must differ from --port.") }
         }
         config.httpPort = httpPort
         if let configFile {
@@ -608,7 +609,15 @@ struct DocketdCommand: ParsableCommand {
         let server: Server
         do {
             server = try Server(config: config)
-            server.configurationSource = { try DocketdCommand.parse(DocketdCommand.arguments).makeConfig() }
+            server.configurationSource = {
+                do {
+                    return try DocketdCommand.parse(DocketdCommand.arguments).makeConfig()
+                } catch {
+                    // The parser's own words (`docketd.conf:3:1: Parse error: …`), as a start
+                    // prints them, rather than the wrapper's debug description around them.
+                    throw ValidationError(DocketdCommand.message(for: error))
+                }
+            }
             try server.start()
         } catch {
             // Exit here, before the half-started server is torn down: what start() set up
@@ -622,16 +631,57 @@ struct DocketdCommand: ParsableCommand {
 
     private func size(_ text: String, _ flag: String, minimum: Int, maximum: (bytes: Int, text: String) = (1 << 30, "1GiB")) throws -> Int {
         guard let value = Units.bytes(text), value >= minimum, value <= maximum.bytes else {
-            throw ValidationError("\(flag) must be a size between \(minimum) bytes and \(maximum.text), like 4096, 64KiB or 1MiB.")
+            throw ValidationError("\(Self.origin(flag)) must be a size between \(minimum) bytes and \(maximum.text), like 4096, 64KiB or 1MiB.")
         }
         return value
     }
 
     private func duration(_ text: String, _ flag: String) throws -> Int {
         guard let value = Units.milliseconds(text), value > 0 else {
-            throw ValidationError("\(flag) must be a positive duration, like 250ms, 30s or 2m.")
+            throw ValidationError("\(Self.origin(flag)) must be a positive duration, like 250ms, 30s or 2m.")
         }
         return value
+    }
+
+    /// The environment variable each flag also reads: `--max-payload`, `DOCKET_MAX_PAYLOAD`.
+    static func variable(of flag: String) -> String {
+        "DOCKET_" + flag.drop { $0 == "-" }.uppercased().split(separator: "-").joined(separator: "_")
+    }
+
+    /// `flag` as an error names it: with the variable and its value when the value came from the
+    /// environment, so that an operator who never typed the flag finds what to fix.
+    static func origin(_ flag: String) -> String {
+        let spellings = wholeNumberOptions.first { $0[0] == flag } ?? [flag]
+        guard !spellings.contains(where: { given($0) }), let value = env(variable(of: flag)) else { return flag }
+        return "\(flag) (\(variable(of: flag))=\(value))"
+    }
+
+    /// The options whose variable is read as a whole number where it is declared, with their
+    /// one-letter spellings: a property's initial value cannot throw, so `Int(…) ?? default`
+    /// would take a value that is no number for the default (`DOCKET_PORT=abc` listened on 4222).
+    static let wholeNumberOptions: [[String]] = [
+        ["--port", "-p"], ["--http-port", "-m"], ["--websocket-port"], ["--max-route-subscriptions"], ["--max-connections"],
+        ["--max-refusals-lingering"], ["--max-connecting"], ["--descriptor-reserve"], ["--max-route-peers"],
+        ["--max-subscriptions"], ["--max-pings-out"], ["--max-queues"], ["--max-schedules"], ["--max-routes"],
+        ["--max-flow-depth"], ["--max-batch"], ["--max-waiting-requests"], ["--keep-completed"], ["--keep-dead"],
+        ["--http-max-connections"],
+    ]
+
+    /// The switches a variable turns on with `1` (`DOCKET_HTTP_ADMIN=1`).
+    static let switchVariables = ["DOCKET_NO_ADVERTISE", "DOCKET_HTTP_ADMIN"]
+
+    /// Refuses a variable whose value the option it stands for cannot take, naming both, where
+    /// the flag is not given (a flag wins over its variable, so then the variable is unused).
+    static func checkVariables() throws {
+        for spellings in wholeNumberOptions where Int(env(variable(of: spellings[0])) ?? "0") == nil {
+            let origin = origin(spellings[0])
+            if origin != spellings[0] { throw ValidationError("\(origin) must be a whole number.") }
+        }
+        for name in switchVariables {
+            if let value = env(name), !["", "0", "1"].contains(value) {
+                throw ValidationError("\(name)=\(value): must be 1 (on) or 0 (off).")
+            }
+        }
     }
 }
 

@@ -262,6 +262,19 @@ import Testing
         }
     }
 
+    /// A misspelt key is named with the line and column it was written at, as a syntax error
+    /// is, so that it is found in a long file (or in the file an `include` read).
+    @Test func aMisspeltSettingIsNamedWithItsLine() throws {
+        for (text, words) in [
+            ("port: 0\nmax_payload: 1MB\n\n# limits\ndocket {\n  keep_dead: 5\n  kep_completed: 10\n}\n", ":7:3: unknown setting 'docket.kep_completed'"),
+            ("port: 0\n  max_payloads: 2MB\n", ":2:3: unknown setting 'max_payloads'"),
+            ("authorization {\n  users = [\n    { user: a, password: b, permissions: { publish: \"x\", subscrib: \"y\" } }\n  ]\n}\n",
+             ":3:58: unknown setting '"),
+        ] {
+            try expectRefusedStart(text, saying: words)
+        }
+    }
+
     /// Numbers are read as Doubles: one past Int's range (found by `scripts/fuzz.sh config`)
     /// trapped converting to Int and crashed docketd at start; it is refused with the key's
     /// rule. A timeout of zero or less, which timed every client out at once, is refused too.

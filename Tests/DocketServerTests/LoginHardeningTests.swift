@@ -82,6 +82,7 @@ import Testing
         let plain = try DocketdProcess(["--user", "u", "--pass", "p"])
         let tls = try DocketdProcess(["--user", "u", "--pass", "p"] + pki.serverFlags())
         let full = try DocketdProcess(["--max-connections", "1"])
+        let open = try DocketdProcess()
         let occupant = try full.client()
         _ = try occupant.handshake()
         let handshakeJunk: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x05] + Array("hello".utf8)
@@ -90,6 +91,7 @@ import Testing
             (tls, Array("PING\r\n".utf8), "TLS Required: the client sent plain text"),
             (tls, handshakeJunk, "TLS handshake error"),
             (full, Array("PING\r\n".utf8), "Refused connection: maximum connections"),
+            (open, Array("JUNK\r\n".utf8), "Parser error"),
         ]
         for (server, bytes, line) in floods {
             for _ in 0..<30 {

@@ -87,7 +87,11 @@ import Testing
         try client.send(#"CONNECT {"verbose":false,"auth_token":"s3cret"}"# + "\r\nPING\r\n")
         #expect(try client.readLine() == "PONG")
         try reload(server, config, "authorization { token: ")
-        #expect(server.log.lines.contains { $0.contains("SIGHUP: the configuration was not reloaded") }, "\(server.log.text)")
+        // The line says what is wrong and where, in the words a start would use.
+        let refusal = server.log.lines.first { $0.contains("SIGHUP: the configuration was not reloaded") }
+        #expect(refusal?.contains("the server goes on as it was: \(config.path):1:") == true, "\(server.log.text)")
+        #expect(refusal?.contains(": Parse error: expected a value") == true, "\(server.log.text)")
+        #expect(refusal?.contains("CommandError") == false, "\(server.log.text)")
         try client.send("PING\r\n")
         #expect(try client.readLine() == "PONG")
         // A new token closes the clients that proved the old one.

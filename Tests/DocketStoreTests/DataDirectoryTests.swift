@@ -143,6 +143,24 @@ import Testing
         _ = try DataDirectory(path: path)
     }
 
+    /// The refusal of a second server names the first's pid, read from `/proc/locks`.
+    @Test func theLockHoldersPidIsReadFromProcLocks() throws {
+        let place = LockHolder.place(device: 0x801, inode: 1_234_567)
+        #expect(place == "8:1:1234567")
+        #expect(LockHolder.holder(in: "1: FLOCK  ADVISORY  WRITE 21512 08:01:1234567 0 EOF\n", place: place) == 21512)
+        // A waiter for the lock, a lock on another file, a read lease: none holds this one.
+        #expect(LockHolder.holder(in: "1: -> FLOCK  ADVISORY  WRITE 777 08:01:1234567 0 EOF\n", place: place) == nil)
+        #expect(LockHolder.holder(in: "2: FLOCK  ADVISORY  WRITE 21512 08:01:1234568 0 EOF\n", place: place) == nil)
+        #expect(LockHolder.holder(in: "3: POSIX  ADVISORY  READ 21512 08:01:1234567 0 EOF\n", place: place) == nil)
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let held = open(path, O_RDWR | O_CREAT, 0o644)
+        let other = open(path, O_RDWR)
+        defer { Glibc.close(held); Glibc.close(other) }
+        try #require(held >= 0 && other >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0)
+        #expect(LockHolder.of(other) == getpid())
+    }
+
     @Test func aLockReleasedAMomentLaterIsTaken() throws {
         // As when a restarted server starts while the old one is still exiting, or a forked
         // child has not exec'd yet and still shares the lock.

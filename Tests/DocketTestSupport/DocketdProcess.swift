@@ -68,7 +68,8 @@ public final class DocketdProcess: @unchecked Sendable {
     /// give a stopped server's `port` and `dataDirectory` to restart it where clients knew it.
     /// `shell`: commands run before docketd in the same shell (`ulimit -n 64;`), for limits a
     /// test must set on the server process itself.
-    public init(_ flags: [String] = [], dataDirectory: URL? = nil, port: Int = 0, shell: String? = nil) throws {
+    /// `environment`: variables set for it beside the test process's own.
+    public init(_ flags: [String] = [], dataDirectory: URL? = nil, port: Int = 0, shell: String? = nil, environment: [String: String] = [:]) throws {
         if let dataDirectory {
             self.dataDirectory = dataDirectory
             ownsDirectory = false
@@ -82,6 +83,7 @@ public final class DocketdProcess: @unchecked Sendable {
         let arguments = ["--port", String(port), "--data-dir", self.dataDirectory.path] + (try Self.storeFlags(flags, self.dataDirectory)) + flags
         // Credentials a developer exported for clients would make every test server require them.
         process.environment = ProcessInfo.processInfo.environment.filter { !["DOCKET_USER", "DOCKET_PASS", "DOCKET_TOKEN"].contains($0.key) }
+            .merging(environment) { $1 }
         if let shell {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", shell + " exec " + ([Self.binary.path] + arguments).map { "'\($0)'" }.joined(separator: " ")]
@@ -118,12 +120,16 @@ public final class DocketdProcess: @unchecked Sendable {
 
     /// Runs docketd with `arguments` to its end, for start-ups that must fail: the exit status
     /// and everything it wrote to standard error. Killed after `timeout` (status -9).
+    /// `environment`: variables set for it beside the test process's own.
     public static func runToExit(
-        _ arguments: [String], executable: URL = binary, timeout: TimeInterval = 10
+        _ arguments: [String], executable: URL = binary, timeout: TimeInterval = 10, environment: [String: String] = [:]
     ) throws -> (status: Int32, output: String) {
         let process = ChildProcess()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = pipe

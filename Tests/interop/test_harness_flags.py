@@ -404,3 +404,36 @@ def test_a_start_stopped_by_the_ports_file_leaves_no_pid_file(tmp_path):
                           "--ports_file_dir", str(tmp_path / "missing")], capture_output=True, text=True, timeout=30, env=env)
     assert run.returncode == 1, run.stderr
     assert not (tmp_path / "d.pid").exists()
+
+
+@pytest.mark.docketd_only("docketd's refusal to start")
+def test_a_pid_file_of_a_running_docketd_is_not_taken_but_a_dead_ones_is(tmp_path):
+    """A second docketd given the first's -P (on a data directory of its own) wrote over the
+    first's pid file and removed it at its exit: the first ran on with no pid file. It is
+    refused now, naming the pid; a pid file left by a process that is gone is written over."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    pid_file = tmp_path / "d.pid"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    pid_file.write_text(f"{gone.pid}\n")
+    first = subprocess.Popen([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "one"), "-P", str(pid_file)],
+                             stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while pid_file.read_text().strip() != str(first.pid):
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read().decode()
+            time.sleep(0.05)
+        second = subprocess.Popen([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "two"), "-P", str(pid_file)],
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            second.wait(30)
+        except subprocess.TimeoutExpired:
+            second.kill()
+        stderr = second.communicate()[1]
+        assert second.returncode == 1, stderr
+        assert f"the pid file {pid_file} names pid {first.pid}, a docketd that is still running" in stderr, stderr
+        assert pid_file.read_text().strip() == str(first.pid)
+    finally:
+        first.terminate()
+        first.wait(30)
+    assert first.returncode == 0 and not pid_file.exists()
