@@ -35,6 +35,9 @@ if [ "${1:-}" = "--test" ]; then
     # The dashboard's tests drive a headless Chromium through chromedriver (Tests/dashboard).
     command -v chromium >/dev/null 2>&1 || tools+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || tools+=(chromium-driver)
+    # ip and tc (iproute2): Tests/cluster's partitions put nodes in network namespaces and cut
+    # their links (as root; skipped with the reason otherwise).
+    command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || tools+=(iproute2)
     # libfaketime: a schedule test moves docketd's wall clock alone (Tests/DocketServerTests/ScheduleTests).
     [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || dpkg -s faketime >/dev/null 2>&1 || tools+=(faketime)
     if ((${#tools[@]})); then
