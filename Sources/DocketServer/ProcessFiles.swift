@@ -16,8 +16,8 @@ struct ProcessFiles {
         let port: Int
     }
 
-    /// The files written, to remove at exit.
-    private(set) var written: [String] = []
+    /// The files written and what each holds, to remove at exit.
+    private(set) var written: [(path: String, text: String)] = []
 
     /// The ports file's name in `directory`: nats-server's `<executable>_<pid>.ports`.
     static func portsFileNames(in directory: String, executable: String, pid: Int32) -> [String] {
@@ -86,12 +86,12 @@ struct ProcessFiles {
         return pid
     }
 
-    /// A file's first 64 bytes as text (a pid file, `/proc/<pid>/comm`), nil if it cannot be read.
-    private static func readSmallFile(_ path: String) -> String? {
+    /// A file's first `limit` bytes as text (a pid file, `/proc/<pid>/comm`), nil if it cannot be read.
+    private static func readSmallFile(_ path: String, limit: Int = 64) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { Glibc.close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 64)
+        var bytes = [UInt8](repeating: 0, count: limit)
         let count = read(fd, &bytes, bytes.count)
         guard count >= 0 else { return nil }
         return String(decoding: bytes[..<count], as: UTF8.self)
@@ -126,12 +126,15 @@ struct ProcessFiles {
             unlink(temporary)
             throw ServerError("cannot write \(path): \(reason)")
         }
-        written.append(path)
+        written.append((path, text))
     }
 
-    /// Removes what `write` wrote.
+    /// Removes what `write` wrote, each file only while it still holds what was written: one
+    /// that another process wrote since (a supervisor's pid file of its next server) is theirs.
     mutating func removeAll() {
-        for path in written { unlink(path) }
+        for file in written where Self.readSmallFile(file.path, limit: file.text.utf8.count + 1) == file.text {
+            unlink(file.path)
+        }
         written.removeAll()
     }
 }

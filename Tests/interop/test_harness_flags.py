@@ -437,3 +437,23 @@ def test_a_pid_file_of_a_running_docketd_is_not_taken_but_a_dead_ones_is(tmp_pat
         first.terminate()
         first.wait(30)
     assert first.returncode == 0 and not pid_file.exists()
+
+
+def test_a_pid_file_written_over_since_is_left_at_exit(tmp_path):
+    """At its exit docketd removes its pid file only while it still names docketd: one another
+    process wrote since (a supervisor starting the next server) is not its to remove."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    pid_file = tmp_path / "d.pid"
+    server = subprocess.Popen([os.environ["DOCKETD"], "-p", "0", "--data-dir", str(tmp_path / "data"), "-P", str(pid_file)],
+                              stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or pid_file.read_text().strip() != str(server.pid):
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()
+            time.sleep(0.05)
+        pid_file.write_text("4242\n")
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert server.returncode == 0
+    assert pid_file.read_text() == "4242\n"
