@@ -135,11 +135,16 @@ public final class TestPostgres: @unchecked Sendable {
     private func run(_ program: String, _ arguments: [String]) throws -> String {
         let path = binaries + "/" + program
         let argv = runAs.map { ["/usr/sbin/runuser", "-u", $0, "--", path] } ?? [path]
-        let outputPath = directory + "/\(program).out"
+        // A file of its own per call: tests running at once share a cluster, and a second psql
+        // emptied the first one's output before it was read (a query's answer read as "").
+        let outputPath = directory + "/\(program)-\(UUID().uuidString).out"
         guard FileManager.default.createFile(atPath: outputPath, contents: nil), let output = FileHandle(forWritingAtPath: outputPath) else {
             throw TestPostgresUnavailable(reason: "cannot write \(outputPath)")
         }
-        defer { try? output.close() }
+        defer {
+            try? output.close()
+            unlink(outputPath)
+        }
         let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: argv[0])
         process.arguments = Array(argv.dropFirst()) + arguments
