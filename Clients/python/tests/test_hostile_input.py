@@ -454,7 +454,7 @@ def test_aio_pongs_a_server_does_not_read_are_bounded(scripted):
         finally:
             await client.close(timeout=0.5)
 
-    run(main())
+    run(main(), timeout=90)
 
 
 # --------------------------------------------------------------------------
