@@ -518,13 +518,19 @@ extension Server {
     /// of pipelined commands all lands in one transaction, which must still fit).
     func admit(bytes size: Int, upTo fraction: Double, _ advice: String) -> JobReply? {
         let pending = store.usedBytes + committingBytes + stagedBytes
-        if let free = store.diskFreeBytes, free - committingBytes - stagedBytes - Self.storeCost(size) < config.minDiskFreeBytes {
+        // The disk's room is shared out as the store's is: new work stops at --min-disk-free, a
+        // result, reason or note (the larger fraction) at half of it, and what finishes a job
+        // without one is never refused here.
+        let finishing = fraction >= Self.bodyFullFraction
+        let floor = finishing ? config.minDiskFreeBytes / 2 : config.minDiskFreeBytes
+        if let free = store.diskFreeBytes, free - committingBytes - stagedBytes - Self.storeCost(size) < floor {
             let mebibytes = { (bytes: Int) -> String in
                 let tenths = (max(bytes, 0) * 10) >> 20
                 return "\(tenths / 10).\(tenths % 10)"
             }
+            let rest = finishing ? advice : "new jobs are refused until it has more room"
             return .error(JobError(
-                .storeFull, "the disk under the data directory has \(mebibytes(free)) MiB free, and --min-disk-free keeps \(mebibytes(config.minDiskFreeBytes)) MiB for the changes that finish jobs; new jobs are refused until it has more room"))
+                .storeFull, "the disk under the data directory has \(mebibytes(free)) MiB free, and --min-disk-free keeps \(mebibytes(config.minDiskFreeBytes)) MiB for the changes that finish jobs; \(rest)"))
         }
         guard Double(pending + Self.storeCost(size)) > fraction * Double(store.capacityBytes) else { return nil }
         let percent = Int(100 * Double(pending) / Double(store.capacityBytes))

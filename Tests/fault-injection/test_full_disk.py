@@ -126,12 +126,16 @@ def test_jobs_that_fill_the_disk_are_refused_and_the_server_keeps_serving(disk: 
     assert refusal.startswith("-ERR 'STORE_FULL") and "disk" in refusal and "--min-disk-free" in refusal, (refusal, server.text)
     assert acknowledged and server.process.poll() is None, server.text
 
-    # Reads, the changes that finish jobs, and messages go on.
+    # Reads, the changes that finish jobs (with a result too: it may take half the room kept),
+    # and messages go on.
     worker = sweep.Connection(server.port)
-    for _ in range(20):
+    for index in range(20):
         job = worker.ask("RESERVE full timeout=1s")
         assert job.startswith("JOB "), job
-        assert worker.ask(f"ACK {job.split()[1]}") == "+OK", server.text
+        if index % 2:
+            assert worker.ask(f"ACK {job.split()[1]} 4", b"done") == "+OK", server.text
+        else:
+            assert worker.ask(f"ACK {job.split()[1]}") == "+OK", server.text
     worker.sock.sendall(b"SUB news 1\r\nPUB news 5\r\nhello\r\nPING\r\n")
     assert worker.line() == "MSG news 1 5" and worker.body(5) == b"hello"
     worker.close()
