@@ -390,7 +390,7 @@ struct DocketdCommand: ParsableCommand {
         }
         config.clusterMaxPending = try size(clusterMaxPending, "--cluster-max-pending", minimum: 64 << 10)
         guard let clusterPingInterval = Self.clusterPingInterval(clusterPingInterval) else {
-            throw ValidationError("--cluster-ping-interval \(Self.clusterPingIntervalRule)")
+            throw ValidationError("\(Self.origin("--cluster-ping-interval")) \(Self.clusterPingIntervalRule)")
         }
         config.clusterPingIntervalMilliseconds = clusterPingInterval
         if !clusterListen.isEmpty {
@@ -412,7 +412,7 @@ struct DocketdCommand: ParsableCommand {
         guard maxRouteSubscriptions >= 0 else { throw ValidationError("\(Self.origin("--max-route-subscriptions")) must not be negative.") }
         config.maxRouteSubscriptions = maxRouteSubscriptions
         config.routePingIntervalMilliseconds = try duration(routePingInterval, "--route-ping-interval")
-        guard routeMaxPingsOut > 0 else { throw ValidationError("--route-max-pings-out must be at least 1.") }
+        guard routeMaxPingsOut > 0 else { throw ValidationError("\(Self.origin("--route-max-pings-out")) must be at least 1.") }
         config.routeMaxPingsOutstanding = routeMaxPingsOut
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
@@ -451,7 +451,7 @@ struct DocketdCommand: ParsableCommand {
         }
         config.maxStoreBytes = store
         guard let room = minDiskFree == "0" ? 0 : Units.bytes(minDiskFree), room <= 1 << 40 else {
-            throw ValidationError("--min-disk-free must be 0 or a size up to 1TiB, like 64MiB or 1GiB.")
+            throw ValidationError("\(Self.origin("--min-disk-free")) must be 0 or a size up to 1TiB, like 64MiB or 1GiB.")
         }
         config.minDiskFreeBytes = room
         guard (0...QueueSettings.maxKept).contains(keepCompleted), (0...QueueSettings.maxKept).contains(keepDead) else {
@@ -664,7 +664,7 @@ struct DocketdCommand: ParsableCommand {
         ["--max-refusals-lingering"], ["--max-connecting"], ["--descriptor-reserve"], ["--max-route-peers"],
         ["--max-subscriptions"], ["--max-pings-out"], ["--max-queues"], ["--max-schedules"], ["--max-routes"],
         ["--max-flow-depth"], ["--max-batch"], ["--max-waiting-requests"], ["--keep-completed"], ["--keep-dead"],
-        ["--http-max-connections"],
+        ["--http-max-connections"], ["--route-max-pings-out"],
     ]
 
     /// The switches a variable turns on with `1` (`DOCKET_HTTP_ADMIN=1`).

@@ -84,6 +84,7 @@ import Testing
     @Test(arguments: [
         ("DOCKET_PORT", "abc"), ("DOCKET_HTTP_PORT", "x"), ("DOCKET_MAX_CONNECTIONS", "lots"), ("DOCKET_KEEP_DEAD", "1e3"),
         ("DOCKET_HTTP_ADMIN", "true"), ("DOCKET_MAX_PAYLOAD", "lots"), ("DOCKET_SYNC", "sometimes"),
+        ("DOCKET_ROUTE_MAX_PINGS_OUT", "often"), ("DOCKET_MIN_DISK_FREE", "lots"), ("DOCKET_CLUSTER_PING_INTERVAL", "soon"),
     ])
     func aVariableWithABadValueIsRefusedNamingIt(_ variable: String, _ value: String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-test-\(UUID().uuidString)")
@@ -94,7 +95,8 @@ import Testing
         // A flag wins over its variable, which is then not read at all.
         if variable != "DOCKET_HTTP_ADMIN" {
             let flag = "--" + variable.dropFirst("DOCKET_".count).lowercased().replacingOccurrences(of: "_", with: "-")
-            let good = ["DOCKET_MAX_PAYLOAD": "1MiB", "DOCKET_SYNC": "always", "DOCKET_MAX_CONNECTIONS": "100"][variable] ?? "0"
+            let good = ["DOCKET_MAX_PAYLOAD": "1MiB", "DOCKET_SYNC": "always", "DOCKET_MAX_CONNECTIONS": "100", "DOCKET_ROUTE_MAX_PINGS_OUT": "2",
+                "DOCKET_CLUSTER_PING_INTERVAL": "5s"][variable] ?? "0"
             let server = try DocketdProcess([flag, good], dataDirectory: directory, environment: [variable: value])
             #expect(server.stop() == 0)
         }
