@@ -94,16 +94,7 @@ public final class DocketdProcess: @unchecked Sendable {
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
-        let logEnded = self.logEnded
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                logEnded.signal()
-            } else {
-                log.append(data)
-            }
-        }
+        log.collect(from: pipe.fileHandleForReading, signallingAtItsEnd: logEnded)
         try process.run()
         // Our copy of the write end must go, or the pipe never reaches its end.
         try? pipe.fileHandleForWriting.close()
@@ -135,15 +126,7 @@ public final class DocketdProcess: @unchecked Sendable {
         process.standardOutput = pipe
         let log = LogCollector()
         let drained = DispatchSemaphore(value: 0)
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                drained.signal()
-            } else {
-                log.append(data)
-            }
-        }
+        log.collect(from: pipe.fileHandleForReading, signallingAtItsEnd: drained)
         try process.run()
         // Our copy of the write end must go, or the pipe never reaches its end.
         try? pipe.fileHandleForWriting.close()
@@ -233,6 +216,33 @@ public final class LogCollector: @unchecked Sendable {
     }
 
     public var lines: [String] { text.split(separator: "\n").map(String.init) }
+
+    /// Appends everything read from `handle` until its end, then signals `ended`; on a thread
+    /// of its own, blocked in read(2). Foundation's `readabilityHandler` now and then never saw
+    /// the end of a pipe whose writer had exited: one `swift test` run in ten left a stopped
+    /// server's `stop()` waiting its full 5 s for the end of a log already read, holding a
+    /// thread of the cooperative pool all that time.
+    public func collect(from handle: FileHandle, signallingAtItsEnd ended: DispatchSemaphore) {
+        let thread = Thread { [self] in
+            let descriptor = handle.fileDescriptor
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    append(Data(chunk[0..<count]))
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            // The handle was kept until here: its descriptor closes with it.
+            withExtendedLifetime(handle) {}
+            ended.signal()
+        }
+        thread.name = "docketd log"
+        thread.start()
+    }
 
     /// The first line containing `needle`, waiting up to `timeout` while `condition` holds.
     public func waitForLine(containing needle: String, timeout: TimeInterval, while condition: () -> Bool = { true }) -> String? {
