@@ -15,9 +15,10 @@
 #   scripts/fuzz.sh [TARGET] --coverage                       edges of each source file the corpus reaches
 #   scripts/fuzz.sh all [SECONDS]                             every target in turn, SECONDS each
 #
-# A harness is compiled with swiftc straight from its Fuzz/<target>/*.swift and the module
-# sources it tests into .build-fuzz/<target>/ (rebuilt when a source is newer), so `swift build`
-# and .build/ are untouched. Seeds are Fuzz/<target>/corpus/ (the wire target refreshes its
+# A harness is compiled with swiftc straight from its Fuzz/<target>/*.swift into
+# .build-fuzz/<target>/, and the module sources it tests into .build-fuzz/modules/ (shared by the
+# targets that test the same files; each rebuilt when a source is newer), so `swift build` and
+# .build/ are untouched. Seeds are Fuzz/<target>/corpus/ (the wire target refreshes its
 # from Protocol/conformance on every run); the corpus libFuzzer grows stays in
 # .build-fuzz/<target>/corpus/ and carries over to the next run.
 #
@@ -90,6 +91,41 @@ usage() {
 # The modules under test get coverage instrumentation (and -enable-testing, so a harness may
 # `@testable import` their internal parsers); the harness only AddressSanitizer, so that
 # libFuzzer follows the parsers' branches rather than the checks'.
+# A module is compiled once into .build-fuzz/modules/ for every target that tests the same files
+# (DocketWire is under five of them: compiled for each, it was a minute of CI's fuzz suite).
+module_cache=.build-fuzz/modules
+
+# Compiles module $1 from files $2... (its dependencies' folders in `include_dirs`) unless the
+# cached copy is newer than its sources; leaves its folder in `module_dir`.
+build_module() {
+    local name=$1
+    shift
+    local key
+    key=$(printf '%s\n' "$name" "$@" | cksum | cut -d' ' -f1)
+    module_dir=$module_cache/$name-$key
+    mkdir -p "$module_dir"
+    # Two fuzz.sh runs at once (different targets) must not build one module together.
+    exec 8>"$module_dir/lock"
+    flock -w 600 8 || { echo "fuzz: another fuzz.sh holds $module_dir/lock" >&2; return 1; }
+    if [[ -f $module_dir/$name.o ]] && [[ -z $(find "$@" "$script" -newer "$module_dir/$name.o" 2>/dev/null) ]]; then
+        exec 8>&-
+        return 0
+    fi
+    local tmp=$module_dir/tmp.$$ include=() dir
+    for dir in "${include_dirs[@]}"; do include+=(-I "$dir"); done
+    mkdir -p "$tmp"
+    if swiftc "${common[@]}" -enable-testing -sanitize=fuzzer,address -module-name "$name" "${include[@]}" -I Sources/COpenSSL "$@" \
+        -c -o "$tmp/$name.o" -emit-module -emit-module-path "$tmp/$name.swiftmodule"; then
+        mv -f "$tmp/$name.swiftmodule" "$module_dir/" && mv -f "$tmp/$name.o" "$module_dir/"
+    else
+        rm -rf "$tmp"
+        exec 8>&-
+        return 1
+    fi
+    rm -rf "$tmp"
+    exec 8>&-
+}
+
 build_harness() {
     local sources=() module
     for module in "${modules[@]}"; do
@@ -101,18 +137,19 @@ build_harness() {
         return 0
     fi
     echo "fuzz: building $binary"
-    local started=$SECONDS tmp=$build/tmp.$$ objects=() ok=1
+    local started=$SECONDS tmp=$build/tmp.$$ objects=() ok=1 include=()
+    include_dirs=()
     mkdir -p "$tmp"
     for module in "${modules[@]}"; do
-        local name=${module%%=*}
         # shellcheck disable=SC2206
         local files=(${module#*=})
-        swiftc "${common[@]}" -enable-testing -sanitize=fuzzer,address -module-name "$name" -I "$tmp" -I Sources/COpenSSL "${files[@]}" \
-            -c -o "$tmp/$name.o" -emit-module -emit-module-path "$tmp/$name.swiftmodule" || { ok=0; break; }
-        objects+=("$tmp/$name.o")
+        build_module "${module%%=*}" "${files[@]}" || { ok=0; break; }
+        objects+=("$module_dir/${module%%=*}.o")
+        include_dirs+=("$module_dir")
+        include+=(-I "$module_dir")
     done
     if ((ok)) &&
-        swiftc "${common[@]}" -sanitize=address -module-name DocketFuzz -I "$tmp" -I Sources/COpenSSL "${harness[@]}" \
+        swiftc "${common[@]}" -sanitize=address -module-name DocketFuzz "${include[@]}" -I Sources/COpenSSL "${harness[@]}" \
             -c -o "$tmp/DocketFuzz.o" &&
         swiftc -sanitize=fuzzer,address -use-ld=lld "${objects[@]}" "$tmp/DocketFuzz.o" -o "$tmp/docket-fuzz"
     then
