@@ -3,7 +3,8 @@
 # Debian packages (libevent, LMDB, OpenSSL, libcrypt, libpq, zlib, pkg-config, netcat, tzdata's zone files
 # for cron schedules) and, with --test, PostgreSQL's server (the Postgres store's tests start a private
 # cluster of their own), Chromium and its WebDriver (the dashboard's browser tests), jq (the README's
-# sessions) and the Python packages the tests use (nats-py, pytest, prometheus-client, selenium).
+# sessions) and, with pip (itself installed if missing), the Python packages the tests use (nats-py,
+# pytest, prometheus-client, selenium).
 # Safe to run again.
 set -euo pipefail
 
@@ -38,6 +39,9 @@ if [ "${1:-}" = "--test" ]; then
     # ip and tc (iproute2): Tests/cluster's partitions put nodes in network namespaces and cut
     # their links (as root; skipped with the reason otherwise).
     command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || tools+=(iproute2)
+    # pip: the Python packages below are installed with it, and Debian's python3 (which Swift's
+    # toolchain brings) comes without it.
+    python3 -m pip --version >/dev/null 2>&1 || tools+=(python3-pip)
     # libfaketime: a schedule test moves docketd's wall clock alone (Tests/DocketServerTests/ScheduleTests).
     [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || dpkg -s faketime >/dev/null 2>&1 || tools+=(faketime)
     if ((${#tools[@]})); then
