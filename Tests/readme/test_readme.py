@@ -301,3 +301,61 @@ def test_every_swift_block_runs_in_the_swift_suite():
     assert found, "the README has Swift examples"
     for line_number, code in found:
         assert swift_as_tested(code) in held, f"README.md line {line_number}: this block is not in {SWIFT_TESTS.name} as printed"
+
+
+def docketd_help_options():
+    """(flags, variable, default) of every option `docketd --help` lists: its long (and short)
+    spellings, the environment variable its help names, and the default it shows (None for none)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    text = subprocess.run([DOCKETD, "--help"], capture_output=True, text=True, env=env, timeout=30, check=True).stdout
+    entries = []
+    for line in text.split("OPTIONS:", 1)[1].splitlines():
+        if re.match(r"^  -", line):
+            entries.append(line)
+        elif entries and line.startswith("   "):
+            entries[-1] += " " + line.strip()
+    options = []
+    for entry in entries:
+        spelling = re.match(r"^\s*((?:-\w, )?--[\w-]+)", entry).group(1)
+        flags = re.findall(r"--[\w-]+", spelling)
+        if flags[0] in ("--help", "--version"):
+            continue
+        variable = re.search(r"\b(DOCKET_[A-Z_]+)\b", entry)
+        default = re.search(r"\(default: ([^)]*)\)", entry)
+        options.append((flags[0], variable.group(1) if variable else None, default.group(1) if default else None))
+    return options
+
+
+def options_table():
+    """The rows of README's "docketd options" table: flag cell, variable cell, default cell."""
+    section = README.split("## docketd options", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `-") and len(cells) >= 4:
+            rows.append(cells)
+    return rows
+
+
+def test_the_options_table_lists_every_docketd_option_with_its_variable_and_default():
+    """Every option `docketd --help` shows has a row in README's table, naming the same
+    environment variable and the same default, so that neither drifts from the code."""
+    rows = options_table()
+    assert len(rows) > 50, "README's docketd options table was not found"
+    problems = []
+    for flag, variable, default in docketd_help_options():
+        row = next((cells for cells in rows if re.search(rf"`(?:-\w, )?{re.escape(flag)}[`,]", cells[0])
+                    or re.search(rf", {re.escape(flag)}`", cells[0])), None)
+        if row is None:
+            problems.append(f"{flag}: no row")
+            continue
+        if variable and variable not in re.findall(r"DOCKET_[A-Z_]+", row[1]):
+            problems.append(f"{flag}: README names {row[1]!r}, --help {variable}")
+        if default is not None:
+            flags_in_row = re.findall(r"--[\w-]+", row[0])
+            defaults_in_row = re.findall(r"`([^`]*)`", row[2])
+            position = flags_in_row.index(flag) if len(flags_in_row) == len(defaults_in_row) else 0
+            shown = defaults_in_row[position] if defaults_in_row else row[2]
+            if shown != default:
+                problems.append(f"{flag}: README's default {shown!r}, --help's {default!r}")
+    assert not problems, "README.md's docketd options table differs from docketd --help:\n" + "\n".join(problems)
