@@ -11,10 +11,15 @@ from what the software does.
   written.
 - ```swift blocks run in the Swift suite (Tests/DocketClientTests/ReadmeTests.swift holds each
   one as printed, which this file checks).
+- The `# docket.conf` of "Users and permissions" starts, and its refusals are answered as shown;
+  the table of "docketd options" names every option of `docketd --help`, with its variable and
+  default.
 - ```python and ```js blocks run as programs (`127.0.0.1:4222` pointed at the test's server);
   a block that ends in a worker's endless run is stopped with SIGTERM and must exit cleanly.
 """
 
+import base64
+import http.client
 import os
 import re
 import shutil
@@ -359,3 +364,71 @@ def test_the_options_table_lists_every_docketd_option_with_its_variable_and_defa
             if shown != default:
                 problems.append(f"{flag}: README's default {shown!r}, --help's {default!r}")
     assert not problems, "README.md's docketd options table differs from docketd --help:\n" + "\n".join(problems)
+
+
+def test_the_permissions_example_refuses_as_shown(tmp_path):
+    """The `# docket.conf` of "Users and permissions" starts as printed, and each line of "What
+    each refusal looks like" gets the answer shown, as the user it names (webapp when it names
+    none), on a connection that stays open."""
+    config = next(text for _, text in blocks("") if text.startswith("# docket.conf\n"))
+    refusals = next(text for _, text in blocks("") if "(as mailer)" in text)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    config = config.replace("listen: 127.0.0.1:4222", f"listen: 127.0.0.1:{ports[0]}").replace("http_port: 8222", f"http_port: {ports[1]}")
+    (tmp_path / "docket.conf").write_text(config)
+    passwords = {"webapp": "w-secret", "mailer": "m-secret", "ops": "o-secret"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    env.update({f"{user.upper()}_PASS": password for user, password in passwords.items()})
+    proc = subprocess.Popen([DOCKETD, "-c", "docket.conf", "--data-dir", str(tmp_path / "data")], cwd=tmp_path,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        for line in proc.stderr:
+            if "Server is ready" in line or "Cannot start" in line:
+                break
+        assert proc.poll() is None, "the README's docket.conf did not start"
+
+        def login(user):
+            sock = socket.create_connection(("127.0.0.1", ports[0]), timeout=10)
+            reader = sock.makefile("rb")
+            reader.readline()
+            sock.sendall(f'CONNECT {{"verbose":false,"user":"{user}","pass":"{passwords[user]}"}}\r\nPING\r\n'.encode())
+            assert reader.readline() == b"PONG\r\n", f"{user} could not log in"
+            return sock, reader
+
+        ops, ops_reader = login("ops")
+        for _ in range(7):  # job 7, which the API line deletes, is on emails
+            ops.sendall(b"ENQ emails 1\r\nx\r\n")
+            assert ops_reader.readline().startswith(b"+OK ")
+        for line in refusals.splitlines():
+            request, expected = re.split(r"\s{2,}(?=\S)(?!\(as )", line.strip(), maxsplit=1)
+            user = re.search(r"\(as (\w+)\)", request)
+            user = user.group(1) if user else "webapp"
+            request = re.sub(r"\s*\(as \w+\)", "", request).strip()
+            if request.startswith("GET "):
+                monitoring = http.client.HTTPConnection("127.0.0.1", ports[1], timeout=10)
+                credentials = base64.b64encode(f"{user}:{passwords[user]}".encode()).decode()
+                monitoring.request("GET", request[4:], headers={"Authorization": f"Basic {credentials}"})
+                answer = monitoring.getresponse()
+                status = f"HTTP/1.1 {answer.status} {answer.reason}"
+                monitoring.close()
+                assert status == expected, f"{line}: got {status}"
+                continue
+            sock, reader = login(user)
+            if request.startswith("$DOCKET.API."):
+                sock.sendall(f"SUB _INBOX.readme 1\r\nPUB {request} _INBOX.readme 0\r\n\r\n".encode())
+                assert reader.readline().startswith(b"MSG _INBOX.readme 1 "), line
+            else:
+                words = request.split()
+                payload = f"{'x' * int(words[-1])}\r\n" if words[0] in ("PUB", "ENQ") else ""
+                sock.sendall(f"{request}\r\n{payload}".encode())
+            assert reader.readline().decode().rstrip("\r\n") == expected, line
+            sock.sendall(b"PING\r\n")
+            assert reader.readline() == b"PONG\r\n", f"{line}: the connection was closed"
+            sock.close()
+        ops.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
