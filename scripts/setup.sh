@@ -22,7 +22,7 @@ if ((${#missing[@]})); then
 fi
 
 if [ "${1:-}" = "--test" ]; then
-    # The Node.js client's suite runs on node's built-in test runner (node 18 or later); npm
+    # The Node.js client's suite runs on node's built-in test runner (node 20 or later); npm
     # packs and installs its tarball; nats-server is the reference the TLS and interop tests
     # also run against.
     tools=()
@@ -50,6 +50,14 @@ if [ "${1:-}" = "--test" ]; then
         if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${tools[@]}" >/dev/null
+    fi
+    # The Node.js client's package asks for node 20 and its suite runs with --test-concurrency
+    # (node 20.10): Debian 12's own nodejs is 18, on which the two node suites fail.
+    node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || true)
+    [[ $node_major =~ ^[0-9]+$ ]] || node_major=0
+    if ((node_major < 20)); then
+        echo "setup: node $(node --version 2>/dev/null || echo '(none)') is older than 20, which the Node.js client and its suites need;" \
+            "Debian 12's nodejs is 18: install node 20 or later (Debian 13's nodejs, or NodeSource's) for them to pass" >&2
     fi
     # build and wheel: the Python client's packaging test builds its wheel and sdist offline;
     # pytest-xdist: several test files at once (scripts/test.sh); selenium: the dashboard's browser tests; nkeys: nats-py's NKEY logins (Tests/interop/test_nkey.py);
