@@ -298,7 +298,7 @@ struct DocketdCommand: ParsableCommand {
     @Option(name: .customLong("signal"), help: "Send a running docketd a signal and exit, as nats-server's --signal (-sl): stop (SIGKILL), quit (SIGINT), term (SIGTERM), reopen (SIGUSR1: the log file), reload (SIGHUP: the configuration), ldm (SIGUSR2: lame duck mode); as <command>=<pid or pid file>, or alone when one docketd runs.")
     var signal: String?
 
-    @Flag(help: "Start even though the write-ahead log is damaged: keep every valid batch, log each one dropped, and mark jobs whose payload was lost dead. Without it such a start is refused with a message naming the damage.")
+    @Flag(help: "Start even though the write-ahead log is damaged, data.mdb is lost beside it, or records in data.mdb fail their checksums: keep every valid batch and record, log each one dropped, and mark jobs whose payload was lost dead. Without it such a start is refused with a message naming the damage.")
     var salvage = false
 
     @Option(help: "The least severe log level written: trace, debug, info, warn or error (DOCKET_LOG_LEVEL).")
@@ -313,7 +313,7 @@ struct DocketdCommand: ParsableCommand {
     @Option(name: [.customShort("l"), .customLong("log")], help: "Append the log to this file instead of standard error, as nats-server's -l; SIGUSR1 reopens it, for log rotation (DOCKET_LOG_FILE).")
     var logFile = env("DOCKET_LOG_FILE")
 
-    @Option(name: [.customShort("P"), .customLong("pid")], help: "Write the process id to this file once every listener is bound, as nats-server's -P; removed at a clean exit (DOCKET_PID_FILE).")
+    @Option(name: [.customShort("P"), .customLong("pid")], help: "Write the process id to this file once every listener is bound, as nats-server's -P; removed at a clean exit if it still holds this process id (DOCKET_PID_FILE).")
     var pidFile = env("DOCKET_PID_FILE")
 
     @Option(name: .customLong("ports-file-dir"), help: "Write <executable>_<pid>.ports here once every listener is bound: the URLs of each (nats, monitoring, cluster, websocket), as nats-server's --ports_file_dir; removed at a clean exit (DOCKET_PORTS_FILE_DIR).")

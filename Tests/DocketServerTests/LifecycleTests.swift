@@ -121,5 +121,9 @@ import Testing
         ] {
             #expect(output.contains(option), "--help mentions \(option)")
         }
+        // --salvage is the way out of a damaged data.mdb too (README, "Operating docketd"), and
+        // an operator who reads only --help must learn that there.
+        let salvage = output.components(separatedBy: "--salvage").dropFirst().first ?? ""
+        #expect(salvage.prefix(300).contains("data.mdb"), "--help: --salvage\(salvage.prefix(300))")
     }
 }

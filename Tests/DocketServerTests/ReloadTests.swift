@@ -76,6 +76,29 @@ import Testing
         #expect(try alice.readLine() == "PONG")
     }
 
+    /// README, "Users and permissions": job rights (`docket { permissions }`) follow the file at
+    /// a reload too, for a client already connected, as subject permissions do.
+    @Test func jobRightsChangeForAConnectedClient() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        func file(_ rights: String) -> String {
+            "authorization { users = [ { user: webapp, password: one } ] }\ndocket { permissions { webapp: { \(rights) } } }\n"
+        }
+        try file("enqueue: emails").write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        let webapp = try login(server, "webapp", "one")
+        #expect(try webapp.readLine() == "PONG")
+        try webapp.send("ENQ billing 1\r\nx\r\n")
+        #expect(try webapp.readLine() == "-ERR 'FORBIDDEN user webapp may not enqueue on queue billing'")
+
+        try reload(server, config, file("enqueue: billing"))
+        #expect(server.log.lines.contains { $0.contains("SIGHUP: reloaded") }, "\(server.log.text)")
+        try webapp.send("ENQ billing 1\r\nx\r\nENQ emails 1\r\nx\r\n")
+        #expect(try webapp.readLine().hasPrefix("+OK "))
+        #expect(try webapp.readLine() == "-ERR 'FORBIDDEN user webapp may not enqueue on queue emails'")
+    }
+
     @Test func aConfigurationThatNoLongerParsesLeavesEverythingAsItWas() throws {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
         defer { try? FileManager.default.removeItem(at: config) }

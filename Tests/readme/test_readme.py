@@ -11,10 +11,15 @@ from what the software does.
   written.
 - ```swift blocks run in the Swift suite (Tests/DocketClientTests/ReadmeTests.swift holds each
   one as printed, which this file checks).
+- The `# docket.conf` of "Users and permissions" starts, and its refusals are answered as shown;
+  the table of "docketd options" names every option of `docketd --help`, with its variable and
+  default.
 - ```python and ```js blocks run as programs (`127.0.0.1:4222` pointed at the test's server);
   a block that ends in a worker's endless run is stopped with SIGTERM and must exit cleanly.
 """
 
+import base64
+import http.client
 import os
 import re
 import shutil
@@ -301,3 +306,129 @@ def test_every_swift_block_runs_in_the_swift_suite():
     assert found, "the README has Swift examples"
     for line_number, code in found:
         assert swift_as_tested(code) in held, f"README.md line {line_number}: this block is not in {SWIFT_TESTS.name} as printed"
+
+
+def docketd_help_options():
+    """(flags, variable, default) of every option `docketd --help` lists: its long (and short)
+    spellings, the environment variable its help names, and the default it shows (None for none)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    text = subprocess.run([DOCKETD, "--help"], capture_output=True, text=True, env=env, timeout=30, check=True).stdout
+    entries = []
+    for line in text.split("OPTIONS:", 1)[1].splitlines():
+        if re.match(r"^  -", line):
+            entries.append(line)
+        elif entries and line.startswith("   "):
+            entries[-1] += " " + line.strip()
+    options = []
+    for entry in entries:
+        spelling = re.match(r"^\s*((?:-\w, )?--[\w-]+)", entry).group(1)
+        flags = re.findall(r"--[\w-]+", spelling)
+        if flags[0] in ("--help", "--version"):
+            continue
+        variable = re.search(r"\b(DOCKET_[A-Z_]+)\b", entry)
+        default = re.search(r"\(default: ([^)]*)\)", entry)
+        options.append((flags[0], variable.group(1) if variable else None, default.group(1) if default else None))
+    return options
+
+
+def options_table():
+    """The rows of README's "docketd options" table: flag cell, variable cell, default cell."""
+    section = README.split("## docketd options", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `-") and len(cells) >= 4:
+            rows.append(cells)
+    return rows
+
+
+def test_the_options_table_lists_every_docketd_option_with_its_variable_and_default():
+    """Every option `docketd --help` shows has a row in README's table, naming the same
+    environment variable and the same default, so that neither drifts from the code."""
+    rows = options_table()
+    assert len(rows) > 50, "README's docketd options table was not found"
+    problems = []
+    for flag, variable, default in docketd_help_options():
+        row = next((cells for cells in rows if re.search(rf"`(?:-\w, )?{re.escape(flag)}[`,]", cells[0])
+                    or re.search(rf", {re.escape(flag)}`", cells[0])), None)
+        if row is None:
+            problems.append(f"{flag}: no row")
+            continue
+        if variable and variable not in re.findall(r"DOCKET_[A-Z_]+", row[1]):
+            problems.append(f"{flag}: README names {row[1]!r}, --help {variable}")
+        if default is not None:
+            flags_in_row = re.findall(r"--[\w-]+", row[0])
+            defaults_in_row = re.findall(r"`([^`]*)`", row[2])
+            position = flags_in_row.index(flag) if len(flags_in_row) == len(defaults_in_row) else 0
+            shown = defaults_in_row[position] if defaults_in_row else row[2]
+            if shown != default:
+                problems.append(f"{flag}: README's default {shown!r}, --help's {default!r}")
+    assert not problems, "README.md's docketd options table differs from docketd --help:\n" + "\n".join(problems)
+
+
+def test_the_permissions_example_refuses_as_shown(tmp_path):
+    """The `# docket.conf` of "Users and permissions" starts as printed, and each line of "What
+    each refusal looks like" gets the answer shown, as the user it names (webapp when it names
+    none), on a connection that stays open."""
+    config = next(text for _, text in blocks("") if text.startswith("# docket.conf\n"))
+    refusals = next(text for _, text in blocks("") if "(as mailer)" in text)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    config = config.replace("listen: 127.0.0.1:4222", f"listen: 127.0.0.1:{ports[0]}").replace("http_port: 8222", f"http_port: {ports[1]}")
+    (tmp_path / "docket.conf").write_text(config)
+    passwords = {"webapp": "w-secret", "mailer": "m-secret", "ops": "o-secret"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKET_")}
+    env.update({f"{user.upper()}_PASS": password for user, password in passwords.items()})
+    proc = subprocess.Popen([DOCKETD, "-c", "docket.conf", "--data-dir", str(tmp_path / "data")], cwd=tmp_path,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        for line in proc.stderr:
+            if "Server is ready" in line or "Cannot start" in line:
+                break
+        assert proc.poll() is None, "the README's docket.conf did not start"
+
+        def login(user):
+            sock = socket.create_connection(("127.0.0.1", ports[0]), timeout=10)
+            reader = sock.makefile("rb")
+            reader.readline()
+            sock.sendall(f'CONNECT {{"verbose":false,"user":"{user}","pass":"{passwords[user]}"}}\r\nPING\r\n'.encode())
+            assert reader.readline() == b"PONG\r\n", f"{user} could not log in"
+            return sock, reader
+
+        ops, ops_reader = login("ops")
+        for _ in range(7):  # job 7, which the API line deletes, is on emails
+            ops.sendall(b"ENQ emails 1\r\nx\r\n")
+            assert ops_reader.readline().startswith(b"+OK ")
+        for line in refusals.splitlines():
+            request, expected = re.split(r"\s{2,}(?=\S)(?!\(as )", line.strip(), maxsplit=1)
+            user = re.search(r"\(as (\w+)\)", request)
+            user = user.group(1) if user else "webapp"
+            request = re.sub(r"\s*\(as \w+\)", "", request).strip()
+            if request.startswith("GET "):
+                monitoring = http.client.HTTPConnection("127.0.0.1", ports[1], timeout=10)
+                credentials = base64.b64encode(f"{user}:{passwords[user]}".encode()).decode()
+                monitoring.request("GET", request[4:], headers={"Authorization": f"Basic {credentials}"})
+                answer = monitoring.getresponse()
+                status = f"HTTP/1.1 {answer.status} {answer.reason}"
+                monitoring.close()
+                assert status == expected, f"{line}: got {status}"
+                continue
+            sock, reader = login(user)
+            if request.startswith("$DOCKET.API."):
+                sock.sendall(f"SUB _INBOX.readme 1\r\nPUB {request} _INBOX.readme 0\r\n\r\n".encode())
+                assert reader.readline().startswith(b"MSG _INBOX.readme 1 "), line
+            else:
+                words = request.split()
+                payload = f"{'x' * int(words[-1])}\r\n" if words[0] in ("PUB", "ENQ") else ""
+                sock.sendall(f"{request}\r\n{payload}".encode())
+            assert reader.readline().decode().rstrip("\r\n") == expected, line
+            sock.sendall(b"PING\r\n")
+            assert reader.readline() == b"PONG\r\n", f"{line}: the connection was closed"
+            sock.close()
+        ops.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
