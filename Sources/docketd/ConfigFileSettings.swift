@@ -86,11 +86,11 @@ struct ConfigFileSettings {
             case "http":
                 if let port = try hostPort(value, key).1, !given("-m", "--http-port") { config.httpPort = port }
             case "max_payload":
-                if !given("--max-payload") { config.maxPayload = try size(value, key) }
+                if !given("--max-payload") { config.maxPayload = try size(value, key, "--max-payload") }
             case "max_control_line":
-                if !given("--max-control-line") { config.maxControlLine = try size(value, key) }
+                if !given("--max-control-line") { config.maxControlLine = try size(value, key, "--max-control-line") }
             case "max_pending":
-                if !given("--max-pending") { config.maxPending = try size(value, key) }
+                if !given("--max-pending") { config.maxPending = try size(value, key, "--max-pending") }
             case "max_connections", "max_conn":
                 if !given("--max-connections") { config.maxConnections = try int(value, key, 1...10_000_000) }
             case "max_subscriptions", "max_subs":
@@ -674,7 +674,7 @@ struct ConfigFileSettings {
             case "cluster_tls":
                 if !given("--cluster-tlscacert", "--cluster-tlscert", "--cluster-tlskey") { config.clusterTLS = try clusterTLS(item) }
             case "cluster_max_pending":
-                if !given("--cluster-max-pending") { config.clusterMaxPending = try size(item, "docket.cluster_max_pending") }
+                if !given("--cluster-max-pending") { config.clusterMaxPending = try size(item, "docket.cluster_max_pending", "--cluster-max-pending") }
             case "cluster_ping_interval":
                 if !given("--cluster-ping-interval") {
                     config.clusterPingIntervalMilliseconds = try duration(
@@ -696,9 +696,9 @@ struct ConfigFileSettings {
                 }
                 if !given("--sync") { config.syncMode = mode }
             case "max_store":
-                if !given("--max-store") { config.maxStoreBytes = try size(item, "docket.max_store") }
+                if !given("--max-store") { config.maxStoreBytes = try size(item, "docket.max_store", "--max-store") }
             case "min_disk_free":
-                if !given("--min-disk-free") { config.minDiskFreeBytes = Self.isZero(item) ? 0 : try size(item, "docket.min_disk_free") }
+                if !given("--min-disk-free") { config.minDiskFreeBytes = Self.isZero(item) ? 0 : try size(item, "docket.min_disk_free", "--min-disk-free") }
             case "keep_completed":
                 if !given("--keep-completed") { config.keepCompleted = try int(item, "docket.keep_completed", 0...Int.max) }
             case "keep_dead":
@@ -718,23 +718,47 @@ struct ConfigFileSettings {
             case "max_batch":
                 if !given("--max-batch") { config.maxBatch = try int(item, "docket.max_batch", 1...Int.max) }
             case "max_batch_bytes":
-                if !given("--max-batch-bytes") { config.maxBatchBytes = try size(item, "docket.max_batch_bytes") }
+                if !given("--max-batch-bytes") { config.maxBatchBytes = try size(item, "docket.max_batch_bytes", "--max-batch-bytes") }
             case "permissions":
                 try applyJobPermissions(item)
             case "default_permissions":
                 defaultJobPermissions = try jobRights(item, "docket.default_permissions")
             case "websocket_max_header":
-                if !given("--websocket-max-header") { webSocketMaxHeadBytes = try size(item, "docket.websocket_max_header") }
+                if !given("--websocket-max-header") { webSocketMaxHeadBytes = try size(item, "docket.websocket_max_header", "--websocket-max-header") }
             case "max_waiting_requests":
                 if !given("--max-waiting-requests") { config.maxWaitingRequests = try int(item, "docket.max_waiting_requests", 1...Int.max) }
             case "max_connecting":
                 if !given("--max-connecting") { config.maxConnecting = try int(item, "docket.max_connecting", 1...Int.max) }
             case "max_pending_total":
-                if !given("--max-pending-total") { config.maxPendingTotal = try size(item, "docket.max_pending_total") }
+                if !given("--max-pending-total") { config.maxPendingTotal = try size(item, "docket.max_pending_total", "--max-pending-total") }
             case "max_subscription_memory":
-                if !given("--max-subscription-memory") { config.maxSubscriptionMemory = try size(item, "docket.max_subscription_memory") }
+                if !given("--max-subscription-memory") { config.maxSubscriptionMemory = try size(item, "docket.max_subscription_memory", "--max-subscription-memory") }
             case "descriptor_reserve":
                 if !given("--descriptor-reserve") { config.descriptorReserve = try int(item, "docket.descriptor_reserve", 1...Int.max) }
+            case "max_route_peers":
+                if !given("--max-route-peers") { config.maxRoutePeers = try int(item, "docket.max_route_peers", 1...Int.max) }
+            case "max_refusals_lingering":
+                if !given("--max-refusals-lingering") {
+                    config.maxRefusalsLingering = try int(item, "docket.max_refusals_lingering", 0...Int.max)
+                }
+            case "refusal_linger":
+                if !given("--refusal-linger") { config.refusalLingerMilliseconds = Self.isZero(item) ? 0 : try duration(item, "docket.refusal_linger") }
+            case "refusal_drain":
+                if !given("--refusal-drain") { config.refusalDrainBytes = try size(item, "docket.refusal_drain", "--refusal-drain") }
+            case "shutdown_grace":
+                if !given("--shutdown-grace") { config.shutdownGraceMilliseconds = try duration(item, "docket.shutdown_grace") }
+            case "http_max_header":
+                if !given("--http-max-header") { config.httpMaxHeadBytes = try size(item, "docket.http_max_header", "--http-max-header") }
+            case "http_idle_timeout":
+                if !given("--http-idle-timeout") { config.httpIdleMilliseconds = try duration(item, "docket.http_idle_timeout") }
+            case "http_max_connections":
+                if !given("--http-max-connections") { config.httpMaxConnections = try int(item, "docket.http_max_connections", 1...Int.max) }
+            case "http_max_body":
+                if !given("--http-max-body") { config.httpMaxBodyBytes = try size(item, "docket.http_max_body", "--http-max-body") }
+            case "http_max_stream_backlog":
+                if !given("--http-max-stream-backlog") {
+                    config.httpMaxStreamBacklogBytes = try size(item, "docket.http_max_stream_backlog", "--http-max-stream-backlog")
+                }
             default:
                 throw unknownSetting("docket.\(key)")
             }
@@ -760,9 +784,12 @@ struct ConfigFileSettings {
         return try int(value, key, 0...65535)
     }
 
-    private func size(_ value: ConfigValue, _ key: String) throws -> Int {
-        guard let text = value.text, let bytes = Units.bytes(text), bytes > 0 else {
-            throw ConfigError("\(path): \(key) must be a size, like 1048576, 64KB or 1MB")
+    /// A size within the bounds of `flag`, the option the key stands for: a file cannot set what
+    /// the command line would refuse.
+    private func size(_ value: ConfigValue, _ key: String, _ flag: String) throws -> Int {
+        let bounds = DocketdCommand.sizeBounds(flag)
+        guard let text = value.text, let bytes = Units.bytes(text), bounds.contains(bytes) else {
+            throw ConfigError("\(path): \(key) \(bounds.rule)")
         }
         return bytes
     }

@@ -388,7 +388,7 @@ struct DocketdCommand: ParsableCommand {
             }
             config.clusterTLS = ClusterTLSSettings(caFile: clusterTLSCACertificate, certificateFile: clusterTLSCertificate, keyFile: clusterTLSKey)
         }
-        config.clusterMaxPending = try size(clusterMaxPending, "--cluster-max-pending", minimum: 64 << 10)
+        config.clusterMaxPending = try size(clusterMaxPending, "--cluster-max-pending")
         guard let clusterPingInterval = Self.clusterPingInterval(clusterPingInterval) else {
             throw ValidationError("\(Self.origin("--cluster-ping-interval")) \(Self.clusterPingIntervalRule)")
         }
@@ -415,18 +415,18 @@ struct DocketdCommand: ParsableCommand {
         guard routeMaxPingsOut > 0 else { throw ValidationError("\(Self.origin("--route-max-pings-out")) must be at least 1.") }
         config.routeMaxPingsOutstanding = routeMaxPingsOut
         config.serverName = serverName
-        config.maxPayload = try size(maxPayload, "--max-payload", minimum: 1)
-        config.maxControlLine = try size(maxControlLine, "--max-control-line", minimum: 32)
-        config.maxPending = try size(maxPending, "--max-pending", minimum: 1024)
-        config.maxPendingTotal = try size(maxPendingTotal, "--max-pending-total", minimum: 1024, maximum: (1 << 40, "1024GiB"))
-        config.maxSubscriptionMemory = try size(maxSubscriptionMemory, "--max-subscription-memory", minimum: 1024, maximum: (1 << 40, "1024GiB"))
+        config.maxPayload = try size(maxPayload, "--max-payload")
+        config.maxControlLine = try size(maxControlLine, "--max-control-line")
+        config.maxPending = try size(maxPending, "--max-pending")
+        config.maxPendingTotal = try size(maxPendingTotal, "--max-pending-total")
+        config.maxSubscriptionMemory = try size(maxSubscriptionMemory, "--max-subscription-memory")
         guard maxConnections > 0 else { throw ValidationError("\(Self.origin("--max-connections")) must be at least 1.") }
         config.maxConnections = maxConnections
         guard let linger = Units.milliseconds(refusalLinger), linger >= 0 else {
             throw ValidationError("\(Self.origin("--refusal-linger")) must be a duration, like 500ms or 2s, or 0 to close at once.")
         }
         config.refusalLingerMilliseconds = linger
-        config.refusalDrainBytes = try size(refusalDrain, "--refusal-drain", minimum: 0)
+        config.refusalDrainBytes = try size(refusalDrain, "--refusal-drain")
         guard maxRefusalsLingering >= 0 else { throw ValidationError("\(Self.origin("--max-refusals-lingering")) must be 0 or more.") }
         config.maxRefusalsLingering = maxRefusalsLingering
         guard maxConnecting > 0 else { throw ValidationError("\(Self.origin("--max-connecting")) must be at least 1.") }
@@ -465,7 +465,7 @@ struct DocketdCommand: ParsableCommand {
         config.maxFlowDepth = maxFlowDepth
         guard maxBatch > 0 else { throw ValidationError("\(Self.origin("--max-batch")) must be at least 1.") }
         config.maxBatch = maxBatch
-        config.maxBatchBytes = try size(maxBatchBytes, "--max-batch-bytes", minimum: 1)
+        config.maxBatchBytes = try size(maxBatchBytes, "--max-batch-bytes")
         config.salvage = salvage
         switch (auth, user, pass) {
         case (nil, nil, nil): break
@@ -509,15 +509,15 @@ struct DocketdCommand: ParsableCommand {
             config.webSocket = settings
         }
         let websocketHandshakeTimeout = try duration(websocketHandshakeTimeout, "--websocket-handshake-timeout")
-        let websocketMaxHead = try size(websocketMaxHeader, "--websocket-max-header", minimum: 256)
+        let websocketMaxHead = try size(websocketMaxHeader, "--websocket-max-header")
         config.webSocket?.handshakeTimeoutMilliseconds = websocketHandshakeTimeout
         config.webSocket?.maxHeadBytes = websocketMaxHead
-        config.httpMaxHeadBytes = try size(httpMaxHeader, "--http-max-header", minimum: 256)
+        config.httpMaxHeadBytes = try size(httpMaxHeader, "--http-max-header")
         config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
         guard httpMaxConnections > 0 else { throw ValidationError("\(Self.origin("--http-max-connections")) must be at least 1.") }
         config.httpMaxConnections = httpMaxConnections
-        config.httpMaxBodyBytes = try size(httpMaxBody, "--http-max-body", minimum: 0)
-        config.httpMaxStreamBacklogBytes = try size(httpMaxStreamBacklog, "--http-max-stream-backlog", minimum: 4096)
+        config.httpMaxBodyBytes = try size(httpMaxBody, "--http-max-body")
+        config.httpMaxStreamBacklogBytes = try size(httpMaxStreamBacklog, "--http-max-stream-backlog")
         config.httpAdmin = httpAdmin || env("DOCKET_HTTP_ADMIN") == "1"
         config.maxQueues = maxQueues
         config.maxWaitingRequests = maxWaitingRequests
@@ -629,11 +629,41 @@ struct DocketdCommand: ParsableCommand {
         if server.exitStatus != 0 { Glibc.exit(server.exitStatus) }
     }
 
-    private func size(_ text: String, _ flag: String, minimum: Int, maximum: (bytes: Int, text: String) = (1 << 30, "1GiB")) throws -> Int {
-        guard let value = Units.bytes(text), value >= minimum, value <= maximum.bytes else {
-            throw ValidationError("\(Self.origin(flag)) must be a size between \(minimum) bytes and \(maximum.text), like 4096, 64KiB or 1MiB.")
+    private func size(_ text: String, _ flag: String) throws -> Int {
+        let bounds = Self.sizeBounds(flag)
+        guard let value = Units.bytes(text), bounds.contains(value) else {
+            throw ValidationError("\(Self.origin(flag)) \(bounds.rule).")
         }
         return value
+    }
+
+    /// The sizes a size option takes, whether given as a flag, a variable or a configuration key
+    /// (a file's `max_control_line: 1` started a server that refused every command as too long).
+    struct SizeBounds {
+        let minimum: Int
+        let maximum: Int
+        let maximumText: String
+
+        func contains(_ bytes: Int) -> Bool { bytes >= minimum && bytes <= maximum }
+        var rule: String { "must be a size between \(minimum) bytes and \(maximumText), like 4096, 64KiB or 1MiB" }
+    }
+
+    static func sizeBounds(_ flag: String) -> SizeBounds {
+        let terabyte = (1 << 40, "1024GiB")
+        let (minimum, maximum): (Int, (Int, String)) =
+            switch flag {
+            case "--cluster-max-pending": (64 << 10, (1 << 30, "1GiB"))
+            case "--max-pending": (1024, (1 << 30, "1GiB"))
+            case "--max-control-line": (32, (1 << 30, "1GiB"))
+            case "--max-pending-total", "--max-subscription-memory": (1024, terabyte)
+            case "--websocket-max-header", "--http-max-header": (256, (1 << 30, "1GiB"))
+            case "--refusal-drain", "--http-max-body": (0, (1 << 30, "1GiB"))
+            case "--http-max-stream-backlog": (4096, (1 << 30, "1GiB"))
+            case "--max-store": (1 << 20, (1 << 40, "1TiB"))
+            case "--min-disk-free": (0, terabyte)
+            default: (1, (1 << 30, "1GiB"))  // --max-payload, --max-batch-bytes
+            }
+        return SizeBounds(minimum: minimum, maximum: maximum.0, maximumText: maximum.1)
     }
 
     private func duration(_ text: String, _ flag: String) throws -> Int {

@@ -295,6 +295,48 @@ import Testing
         }
     }
 
+    /// A size in the file is held to the bounds of its flag: `max_control_line: 1` started a
+    /// server that refused every command as too long, `max_store: 1` one that refused every job.
+    @Test func aFileCannotSetASizeItsFlagWouldRefuse() throws {
+        for (text, words) in [
+            ("max_control_line: 1\n", "max_control_line must be a size between 32 bytes and 1GiB"),
+            ("max_pending: 10\n", "max_pending must be a size between 1024 bytes"),
+            ("docket { max_pending_total: 1 }\n", "docket.max_pending_total must be a size between 1024 bytes and 1024GiB"),
+            ("docket { max_subscription_memory: 1 }\n", "docket.max_subscription_memory must be a size between 1024 bytes"),
+            ("docket { max_store: 1 }\n", "docket.max_store must be a size between 1048576 bytes and 1TiB"),
+            ("docket { cluster_max_pending: 1 }\n", "docket.cluster_max_pending must be a size between 65536 bytes"),
+            ("docket { max_batch_bytes: 2TiB }\n", "docket.max_batch_bytes must be a size between 1 bytes and 1GiB"),
+        ] {
+            try expectRefusedStart(text, saying: words)
+        }
+    }
+
+    /// The limits that were flags and variables only are configuration keys too, each held to
+    /// its flag's bounds.
+    @Test func theRefusalShutdownRouteAndHTTPLimitsAreKeys() throws {
+        for (text, words) in [
+            ("docket { refusal_linger: soon }\n", "docket.refusal_linger must be a duration"),
+            ("docket { refusal_drain: 2GiB }\n", "docket.refusal_drain must be a size between 0 bytes and 1GiB"),
+            ("docket { max_refusals_lingering: -1 }\n", "docket.max_refusals_lingering must be a whole number from 0"),
+            ("docket { max_route_peers: 0 }\n", "docket.max_route_peers must be a whole number from 1"),
+            ("docket { shutdown_grace: 0 }\n", "docket.shutdown_grace must be a duration"),
+            ("docket { http_max_header: 10 }\n", "docket.http_max_header must be a size between 256 bytes"),
+            ("docket { http_idle_timeout: never }\n", "docket.http_idle_timeout must be a duration"),
+            ("docket { http_max_connections: 0 }\n", "docket.http_max_connections must be a whole number from 1"),
+            ("docket { http_max_body: 2GiB }\n", "docket.http_max_body must be a size between 0 bytes"),
+            ("docket { http_max_stream_backlog: 1KiB }\n", "docket.http_max_stream_backlog must be a size between 4096 bytes"),
+        ] {
+            try expectRefusedStart(text, saying: words)
+        }
+        // And taken: a request head past the file's http_max_header is refused with 431.
+        let path = try file("docket { http_max_header: 512, refusal_linger: 0, refusal_drain: 0, shutdown_grace: 3s }\n")
+        let server = try DocketdProcess(["-c", path, "-m", "0"])
+        let port = try #require(server.httpPort)
+        let client = try LineClient(port: port)
+        try client.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: \(String(repeating: "a", count: 600))\r\n\r\n")
+        #expect(try client.readLine().hasPrefix("HTTP/1.1 431 "))
+    }
+
     /// nats-server reads `timeout: 0` as "the default" (configurations written for it carry it),
     /// not as a deadline every client misses.
     @Test func aZeroAuthorizationTimeoutMeansTheDefault() throws {
