@@ -186,13 +186,7 @@ extension Server {
     func startCluster() throws {
         guard let addresses = config.clusterNATS else { return }
         var tlsContext: TLSContext?
-        if let tls = config.clusterTLS {
-            do {
-                tlsContext = try TLSContext.client(caFile: tls.caFile, certificate: tls.certificateFile, key: tls.keyFile)
-            } catch {
-                throw ServerError("cluster TLS: \(error)")
-            }
-        }
+        if let tls = config.clusterTLS { tlsContext = try Self.clusterLinkTLSContext(tls) }
         let link = ClusterLink(
             addresses: addresses, serverID: serverID, loop: loop, log: log, maxPending: config.clusterMaxPending,
             pingIntervalMilliseconds: config.clusterPingIntervalMilliseconds, tlsContext: tlsContext)
