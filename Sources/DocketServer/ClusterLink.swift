@@ -48,6 +48,12 @@ public final class ClusterLink {
 
     var isConnected: Bool { plain.isConnected && groups.isConnected }
 
+    /// The TLS context both connections make their next handshakes with (a reload's).
+    func useTLSContext(_ context: TLSContext) {
+        plain.useTLSContext(context)
+        groups.useTLSContext(context)
+    }
+
     /// Whether a local publication's queue groups are served through the cluster: only while
     /// both connections are up (else the message would never come back down).
     var servesGroups: Bool { isConnected }
