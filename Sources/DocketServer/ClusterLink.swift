@@ -48,6 +48,12 @@ public final class ClusterLink {
 
     var isConnected: Bool { plain.isConnected && groups.isConnected }
 
+    /// The TLS context both connections make their next handshakes with (a reload's).
+    func useTLSContext(_ context: TLSContext) {
+        plain.useTLSContext(context)
+        groups.useTLSContext(context)
+    }
+
     /// Whether a local publication's queue groups are served through the cluster: only while
     /// both connections are up (else the message would never come back down).
     var servesGroups: Bool { isConnected }
@@ -186,13 +192,7 @@ extension Server {
     func startCluster() throws {
         guard let addresses = config.clusterNATS else { return }
         var tlsContext: TLSContext?
-        if let tls = config.clusterTLS {
-            do {
-                tlsContext = try TLSContext.client(caFile: tls.caFile, certificate: tls.certificateFile, key: tls.keyFile)
-            } catch {
-                throw ServerError("cluster TLS: \(error)")
-            }
-        }
+        if let tls = config.clusterTLS { tlsContext = try Self.clusterLinkTLSContext(tls) }
         let link = ClusterLink(
             addresses: addresses, serverID: serverID, loop: loop, log: log, maxPending: config.clusterMaxPending,
             pingIntervalMilliseconds: config.clusterPingIntervalMilliseconds, tlsContext: tlsContext)

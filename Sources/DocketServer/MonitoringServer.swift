@@ -129,8 +129,9 @@ final class MonitoringServer {
 
     /// Who may see anything; nil: no check.
     private let authorize: Authorize?
-    /// HTTPS with the client port's certificate when it has TLS; nil: plain HTTP.
-    private let tlsContext: TLSContext?
+    /// HTTPS with the client port's certificate when it has TLS; nil: plain HTTP. A reload
+    /// gives it the client port's new context; HTTP or HTTPS stays as it started.
+    var tlsContext: TLSContext?
 
     init(
         loop: EventLoop, host: String, port: Int, limits: Limits, backoff: AcceptBackoff,

@@ -165,12 +165,7 @@ extension Server {
         routeTable = table
         table.maxPeers = descriptorShare(config.maxRoutePeers, "--max-route-peers", per: "server", parts: 8)
         if let tls = config.routeTLS {
-            table.acceptTLS = try Self.tlsContext(tls, for: "cluster.tls")
-            do {
-                table.connectTLS = try TLSContext.client(caFile: tls.caFile, certificate: tls.certificateFile, key: tls.keyFile)
-            } catch {
-                throw ServerError("cluster.tls: \(error)")
-            }
+            (table.acceptTLS, table.connectTLS) = try Self.routeTLSContexts(tls)
         }
         if let listen = config.routeListen {
             let listener = try Listener(host: listen.host, port: listen.port)

@@ -4,8 +4,11 @@ import DocketWire
 /// are connected takes effect at once: who may log in and with which rights (users, passwords,
 /// permissions, the token, `no_auth_user`), the log level and file, the login deadline, and
 /// the routes to other docketd nodes (`cluster { routes }`: new ones are made, removed ones
-/// closed), and the PostgreSQL store's connection string when it names the same database (a
-/// new password: the connections made from then on use it). The rest (ports, the store, TLS, limits, accounts, the cluster's listener, name and
+/// closed), the PostgreSQL store's connection string when it names the same database (a
+/// new password: the connections made from then on use it), and every TLS certificate, key and
+/// CA file, read again for the handshakes made from then on (`Server+TLSContexts.swift`: each
+/// context on its own, an old one kept when its new files do not load). The rest (ports, the
+/// store, TLS on or off and its rules, limits, accounts, the cluster's listener, name and
 /// credentials) takes effect at the next start, and the log says which of it differs.
 ///
 /// Connected clients are judged by the new rules as if they had just logged in: one whose user
@@ -47,6 +50,7 @@ extension Server {
         }
         let routesChanged = routeTable != nil && new.routes != old.routes
         if routesChanged { reloadRoutes(new.routes) }
+        let certificates = reloadTLSContexts(new)
         var closed = 0
         for connection in Array(connections.values) where !connection.isClosed && connection.closeReason == nil {
             if !readmit(connection, old: old.authenticator) { closed += 1 }
@@ -60,6 +64,7 @@ extension Server {
         log.info(
             "SIGHUP: reloaded users, permissions, the token, the log level and the login deadline"
                 + (routesChanged ? ", and the routes" : "")
+                + (certificates.isEmpty ? "" : ", and the TLS certificates of \(certificates.joined(separator: ", "))")
                 + (storeChanged ? ", and the store's connection settings (used by the database connections made from now on; the open ones go on until they close)" : "")
                 + (closed > 0 ? "; closed \(closed) connection(s) the new credentials no longer admit" : "")
                 + (pending.isEmpty ? "" : "; changed but applied only at the next start: \(pending.joined(separator: ", "))"))
@@ -152,8 +157,9 @@ extension Server {
         note("ping_max", \.maxPingsOutstanding)
         note("write_deadline", \.writeDeadlineMilliseconds)
         note("http_port", \.httpPort)
-        note("tls", \.tls)
-        note("websocket", \.webSocket)
+        // TLS's files are read again at a reload; whether a port has TLS, and its rules, are not.
+        note("tls", \.tls?.withoutFiles)
+        note("websocket", \.webSocket?.withoutTLSFiles)
         note("keep_completed", \.keepCompleted)
         note("keep_dead", \.keepDead)
         note("max_queues", \.maxQueues)
@@ -162,7 +168,8 @@ extension Server {
         note("cluster listen", \.routeListen)
         note("cluster name", \.clusterName)
         note("cluster authorization", \.routeCredentials)
-        note("cluster tls", \.routeTLS)
+        note("cluster tls", \.routeTLS?.withoutFiles)
+        note("docket.cluster_tls", \.clusterTLS?.withoutFiles)
         note("client_advertise", \.clientAdvertise)
         note("cluster advertise", \.clusterAdvertise)
         note("cluster no_advertise", \.noAdvertise)

@@ -73,8 +73,8 @@ public final class Server {
     /// Where clients on other machines connect to this node, for other nodes' clients
     /// (`Advertisement.clientURLs`, worked out once the listener is bound).
     private(set) var advertisedClientURLs: [String] = []
-    /// Certificates and rules of the client port's TLS, when it has TLS.
-    private(set) var tlsContext: TLSContext?
+    /// Certificates and rules of the client port's TLS, when it has TLS (made again at SIGHUP).
+    var tlsContext: TLSContext?
     /// The WebSocket port (`Server+WebSocket.swift`), when configured, and its own TLS.
     var webSocketListener: Listener?
     var webSocketListenEvent: OpaquePointer?
@@ -263,7 +263,7 @@ public final class Server {
         log.info("Starting docketd version \(Self.version)")
         log.info("Server id is \(serverID)")
         if let tls = config.tls { tlsContext = try Self.tlsContext(tls, for: "TLS") }
-        for key in [config.tls?.keyFile, config.clusterTLS?.keyFile].compactMap({ $0 }) {
+        for key in [config.tls?.keyFile, config.routeTLS?.keyFile, config.clusterTLS?.keyFile].compactMap({ $0 }) {
             if let warning = Self.exposedKeyWarning(key) { log.warn(warning) }
         }
         try startPasswordCheckerIfNeeded()

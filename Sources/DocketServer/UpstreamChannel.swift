@@ -127,6 +127,12 @@ final class UpstreamChannel {
         alwaysTLS = tlsContext != nil
     }
 
+    /// New certificates from a reload: the next connection's handshake uses them, the one up
+    /// (if any) keeps its session.
+    func useTLSContext(_ context: TLSContext) {
+        tlsContext = context
+    }
+
     func start() {
         retryTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: upstreamRetryCallback)
         pingTimer = loop.makeEvent(fd: -1, flags: EventLoop.persist, context: self, callback: upstreamPingCallback)

@@ -68,6 +68,27 @@ import Testing
         for server in [a, b, stranger, anonymous, plain] { #expect(server.stop() == 0) }
     }
 
+    /// SIGHUP reads the link's CA file again: a link refused for a CA that signed no server
+    /// connects once the file holds the one that did.
+    @Test func aReloadedCAFileLetsTheLinkConnect() throws {
+        guard NATSCluster.binary != nil else { return }
+        let pki = try TestPKI()
+        let cluster = try NATSCluster(count: 1, arguments: ["--tls", "--tlscert", pki.path("server.pem"), "--tlskey", pki.path("server.key")])
+        let caFile = pki.path("link-ca.pem")
+        try FileManager.default.copyItem(atPath: pki.otherCA, toPath: caFile)
+        let server = try DocketdProcess(["--cluster-nats", cluster.nodes[0].url, "--cluster-tlscacert", caFile])
+        let c = try client(server)
+        let refused = try link(c) { ($0["error"] as? String)?.contains("certificate") == true }
+        #expect(refused["connected"] as? Bool == false && (refused["error"] as? String ?? "").contains("certificate verify failed"), "\(refused)")
+        try TLSReloadTests.overwrite(caFile, with: pki.ca)
+        TLSReloadTests.reload(server)
+        let summary = server.log.lines.last { $0.contains("SIGHUP: reloaded") } ?? ""
+        #expect(summary.contains("TLS certificates of the nats cluster link"), "\(summary)")
+        let linked = try link(c) { $0["connected"] as? Bool == true }
+        #expect(linked["connected"] as? Bool == true, "\(linked)")
+        #expect(server.stop() == 0)
+    }
+
     /// tls:// to a server without TLS: refused before anything is sent in the clear.
     @Test func aTLSAddressRefusesAPlainServer() throws {
         guard NATSCluster.binary != nil else { return }

@@ -36,6 +36,12 @@ public final class TestPKI {
         return flags
     }
 
+    /// Another server certificate from the same CA, for the same names (`name.pem`, `name.key`):
+    /// what a rotation brings, told from the first by its subject.
+    public func issueServerCertificate(_ name: String, subject: String) throws {
+        try issue(name, subject: subject, by: "ca", extensions: "server.ext")
+    }
+
     private func issue(_ name: String, subject: String, by issuer: String, extensions: String) throws {
         try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                      "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject])
