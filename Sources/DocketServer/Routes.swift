@@ -104,6 +104,12 @@ final class RouteSolicitor {
     static let longestDelayMilliseconds = 1000
     var isStopped = false
     weak var server: Server?
+    /// Whether the node at the address was routed to when last looked (`noteRouteStates`), and
+    /// since when (monotonic ms): what `/healthz` tells of the route. Down from the start.
+    var wasUp = false
+    var stateChangedAt = monotonicMilliseconds()
+    /// Why the last attempt failed or the route closed; nil once it is up.
+    var lastError: String?
 
     init(url: RouteURL, isExplicit: Bool) {
         self.url = url
@@ -353,6 +359,7 @@ extension Server {
 
     private func routeAttemptFailed(_ solicitor: RouteSolicitor, _ why: String) {
         log.debug("Route to \(solicitor.url.display): \(why)")
+        solicitor.lastError = why
         guard solicitor.isExplicit else {
             // A route learnt from a peer: the peer will tell again if the node comes back.
             forget(solicitor)
@@ -650,6 +657,7 @@ extension Server {
         if let timer = connection.authTimer { EventLoop.free(timer) }
         connection.authTimer = nil
         table.byPeer[peerID] = connection
+        noteRouteStates()
         log.info("\(connection.label) - Route connection created with \(link.peerName)\(link.routeURL.map { " (\($0))" } ?? "")")
         // Everything this node's clients want, so that the peer sends it here.
         for (key, _) in table.localInterest {
@@ -829,12 +837,14 @@ extension Server {
         link.interest.removeAll()
         if let peer = link.peerID, table.byPeer[peer] === connection {
             table.byPeer[peer] = nil
+            noteRouteStates()
             log.info("\(connection.label) - Route connection closed: \(reason)")
             announceClusterToClients()
             for other in table.established { sendRouteInfo(other) }
         }
         if let solicitor = link.solicitor {
             solicitor.connection = nil
+            if !solicitor.wasUp { solicitor.lastError = reason }
             // A route the peer refused (its cluster name, credentials or limits differ) is tried
             // once a second, not at once: it takes a change on one node to succeed.
             if link.peerRefused { solicitor.delayMilliseconds = RouteSolicitor.longestDelayMilliseconds }
@@ -864,6 +874,20 @@ extension Server {
     /// Bytes a route may have unwritten before it is cut off as a slow consumer: a route
     /// carries many clients' messages, so at least 64 MiB whatever a client's limit.
     var maxRoutePending: Int { max(config.maxPending, 64 << 20) }
+
+    /// Notes, for `/healthz`, each route whose node became reachable or unreachable since it
+    /// was last looked at, and when. A route is up while its node is routed to, by this route or
+    /// by the one that node made here (of two, the nodes keep one).
+    func noteRouteStates() {
+        guard let table = routeTable else { return }
+        for solicitor in table.solicitors {
+            let isUp = solicitor.peerID.map { table.byPeer[$0] != nil } ?? false
+            guard isUp != solicitor.wasUp else { continue }
+            solicitor.wasUp = isUp
+            solicitor.stateChangedAt = monotonicMilliseconds()
+            if isUp { solicitor.lastError = nil }
+        }
+    }
 
     /// NATS-style `/routez`: the routes to the other docketd nodes (none without a cluster).
     /// `/varz`'s route counts, and in a cluster of docketd nodes what nats-server's has: every
