@@ -252,6 +252,18 @@ extension Server {
         }
     }
 
+    /// A reload's `cluster { ping_interval, ping_max }`: the next ping goes out one new interval
+    /// from now, and a route is stale after the new count of unanswered ones. TCP keepalive,
+    /// set from them as a route opens, changes for the routes opened from now on.
+    func reloadRoutePings(interval: Int, maxOutstanding: Int) {
+        guard interval != config.routePingIntervalMilliseconds || maxOutstanding != config.routeMaxPingsOutstanding else { return }
+        config.routePingIntervalMilliseconds = interval
+        config.routeMaxPingsOutstanding = maxOutstanding
+        guard let timer = routeTable?.pingTimer else { return }
+        EventLoop.add(timer, timeoutMilliseconds: interval)
+        log.info("SIGHUP: routes are pinged every \(interval) ms, and stale after \(maxOutstanding) unanswered")
+    }
+
     private func stopSoliciting(_ solicitor: RouteSolicitor) {
         solicitor.isStopped = true
         if let event = solicitor.retryTimer { EventLoop.free(event) }
