@@ -198,14 +198,20 @@ public struct PostgresEndedAttempt: Sendable, Equatable {
     public let maxAttempts: Int
     /// The job's lease, for an attempt that ended because it ran out (nil otherwise).
     public let leaseMilliseconds: Int64?
+    /// The node whose heartbeat stopped, for an attempt taken back from it (nil otherwise).
+    public let lostNode: String?
 
-    public init(id: Int64, queue: String, outcome: PostgresFailOutcome, attempt: Int, maxAttempts: Int, leaseMilliseconds: Int64? = nil) {
+    public init(
+        id: Int64, queue: String, outcome: PostgresFailOutcome, attempt: Int, maxAttempts: Int, leaseMilliseconds: Int64? = nil,
+        lostNode: String? = nil
+    ) {
         self.id = id
         self.queue = queue
         self.outcome = outcome
         self.attempt = attempt
         self.maxAttempts = maxAttempts
         self.leaseMilliseconds = leaseMilliseconds
+        self.lostNode = lostNode
     }
 }
 

@@ -3,14 +3,15 @@
 extension PostgresJobStore {
     /// Marks `node` alive; once it has been alive for `timeoutMilliseconds`, ends the attempts
     /// of the jobs held by nodes silent for longer than that (as `lost`: each follows its retry
-    /// policy) and forgets those nodes. A timeout of 0 only marks `node` alive.
+    /// policy; each attempt names its node) and forgets those nodes. A timeout of 0 only marks
+    /// `node` alive.
     public func heartbeat(
         node: String, timeoutMilliseconds: Int, on connection: PostgresConnection,
         completion: @escaping (Result<[PostgresEndedAttempt], PostgresError>) -> Void
     ) {
         connection.execute(
             """
-            SELECT id, queue, outcome, retry_ms, attempts, max_attempts
+            SELECT id, queue, outcome, retry_ms, attempts, max_attempts, NULL::bigint, node
             FROM docket.node_heartbeat($1::text, $2::bigint, $3::integer)
             """, [.text(node), .int(timeoutMilliseconds), .int(defaults.keepDead)]
         ) { result in

@@ -826,7 +826,8 @@ public struct PostgresJobStore: Sendable {
             PostgresEndedAttempt(
                 id: row.int64(0) ?? 0, queue: row.string(1) ?? "",
                 outcome: row.string(2) == "dead" ? .dead : .retry(afterMilliseconds: row.int(3) ?? 0), attempt: row.int(4) ?? 0,
-                maxAttempts: row.int(5) ?? 0, leaseMilliseconds: row.values.count > 6 ? row.int64(6) : nil)
+                maxAttempts: row.int(5) ?? 0, leaseMilliseconds: row.values.count > 6 ? row.int64(6) : nil,
+                lostNode: row.values.count > 7 ? row.string(7) : nil)
         }
     }
 

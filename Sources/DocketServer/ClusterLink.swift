@@ -136,8 +136,18 @@ public final class ClusterLink {
         return nextSid
     }
 
-    /// The link's state for STATS, `/varz` and `/healthz`.
-    var document: String {
+    /// When the link last went up or down (monotonic ms): up since the later of its two
+    /// connections' ups, down since the earlier down of those that are down.
+    var stateChangedAt: Int {
+        let channels = [plain, groups]
+        if isConnected { return channels.map(\.stateChangedAt).max()! }
+        return channels.filter { !$0.isConnected }.map(\.stateChangedAt).min()!
+    }
+
+    /// The link's state for STATS, `/varz` and `/healthz` (which adds its own members).
+    var document: String { document { _ in } }
+
+    func document(adding more: (inout JSONObjectWriter) -> Void) -> String {
         var writer = JSONObjectWriter()
         writer.add("connected", isConnected)
         writer.add("url", plain.connectedAddress.map(\.display))
@@ -150,6 +160,7 @@ public final class ClusterLink {
         writer.add("max_payload", plain.serverMaxPayload)
         writer.add("oversized_msgs", plain.oversizedMessages)
         writer.add("subscriptions", plainInterest.count + groupInterest.count)
+        more(&writer)
         return writer.result
     }
 

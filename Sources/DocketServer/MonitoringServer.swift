@@ -102,9 +102,10 @@ final class MonitoringServer {
     private let slicedRoutes: [String: SlicedRoute]
     /// Everything but `routes`: the dashboard's page, API and streams.
     var pages: Pages?
-    /// Whether the server cannot do its job now (its job store is unreachable): `/healthz` then
-    /// answers 503, so load balancers and supervisors can tell.
-    var isUnavailable: () -> Bool = { false }
+    /// Whether the server cannot do its job now as a `/healthz` query asks (its job store is
+    /// unreachable; with `cluster=true`, a peer too): `/healthz` then answers 503, so load
+    /// balancers and supervisors can tell.
+    var isUnavailable: (_ query: [String: String]) -> Bool = { _ in false }
     private let limits: Limits
     private let backoff: AcceptBackoff
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
@@ -646,14 +647,15 @@ final class MonitoringServer {
             return Self.response(404, "Not Found", "text/plain; charset=utf-8", body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
         }
         let answered: String?
+        let query = Self.request(head, [])?.query ?? [:]
         do {
-            answered = try route.body(reader, Self.request(head, [])?.query ?? [:])
+            answered = try route.body(reader, query)
         } catch {
             return Self.response(
                 400, "Bad Request", "text/plain; charset=utf-8", error.message + "\n", head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
         }
         guard let body = answered else { return refusal(path, reader: reader, on: connection, head: method == "HEAD") }
-        if path == "/healthz" && isUnavailable() {
+        if path == "/healthz" && isUnavailable(query) {
             return Self.response(503, "Service Unavailable", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")
         }
         return Self.response(200, "OK", route.contentType, body, head: method == "HEAD", extra: "Cache-Control: no-store\r\n")

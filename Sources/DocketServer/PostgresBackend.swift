@@ -1646,7 +1646,10 @@ final class PostgresBackend {
             case .failure(let error):
                 log.error("PostgreSQL store: the node heartbeat failed: \(error)")
             case .success(let ended):
-                if !ended.isEmpty { log.info("PostgreSQL store: took back \(ended.count) job(s) from a node that stopped") }
+                if !ended.isEmpty {
+                    let nodes = Set(ended.compactMap(\.lostNode)).sorted().joined(separator: ", ")
+                    log.info("PostgreSQL store: took back \(ended.count) job(s) from node(s) that stopped answering: \(nodes)")
+                }
                 for attempt in ended { endedAttempt(attempt, cause: .lost) }
                 if !ended.isEmpty {
                     retryReservers()
@@ -1824,8 +1827,11 @@ final class PostgresBackend {
             id: UInt64(attempt.id), queue: attempt.queue, attempt: attempt.attempt, maxAttempts: attempt.maxAttempts, group: nil,
             startedAt: now())
         // The last error the database wrote (`docket.end_attempts`), as the embedded store's
-        // event says it.
-        let reason = cause == .stalled ? "stalled: lease of \(attempt.leaseMilliseconds ?? 0) ms expired" : "worker lost: connection closed"
+        // event says it. A node's silence is the database's own (`docket.node_heartbeat`).
+        let reason =
+            cause == .stalled
+            ? "stalled: lease of \(attempt.leaseMilliseconds ?? 0) ms expired"
+            : attempt.lostNode.map { "worker lost: its node \($0) stopped answering" } ?? "worker lost: connection closed"
         failed(job, cause: cause, reason: Array(reason.utf8), next: attempt.outcome)
         if case .retry(let milliseconds) = attempt.outcome, milliseconds > 0 { armTick(at: now() + Int64(milliseconds)) }
     }

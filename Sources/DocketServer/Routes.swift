@@ -104,6 +104,12 @@ final class RouteSolicitor {
     static let longestDelayMilliseconds = 1000
     var isStopped = false
     weak var server: Server?
+    /// Whether the node at the address was routed to when last looked (`noteRouteStates`), and
+    /// since when (monotonic ms): what `/healthz` tells of the route. Down from the start.
+    var wasUp = false
+    var stateChangedAt = monotonicMilliseconds()
+    /// Why the last attempt failed or the route closed; nil once it is up.
+    var lastError: String?
 
     init(url: RouteURL, isExplicit: Bool) {
         self.url = url
@@ -241,6 +247,18 @@ extension Server {
         }
     }
 
+    /// A reload's `cluster { ping_interval, ping_max }`: the next ping goes out one new interval
+    /// from now, and a route is stale after the new count of unanswered ones. TCP keepalive,
+    /// set from them as a route opens, changes for the routes opened from now on.
+    func reloadRoutePings(interval: Int, maxOutstanding: Int) {
+        guard interval != config.routePingIntervalMilliseconds || maxOutstanding != config.routeMaxPingsOutstanding else { return }
+        config.routePingIntervalMilliseconds = interval
+        config.routeMaxPingsOutstanding = maxOutstanding
+        guard let timer = routeTable?.pingTimer else { return }
+        EventLoop.add(timer, timeoutMilliseconds: interval)
+        log.info("SIGHUP: routes are pinged every \(interval) ms, and stale after \(maxOutstanding) unanswered")
+    }
+
     private func stopSoliciting(_ solicitor: RouteSolicitor) {
         solicitor.isStopped = true
         if let event = solicitor.retryTimer { EventLoop.free(event) }
@@ -348,6 +366,7 @@ extension Server {
 
     private func routeAttemptFailed(_ solicitor: RouteSolicitor, _ why: String) {
         log.debug("Route to \(solicitor.url.display): \(why)")
+        solicitor.lastError = why
         guard solicitor.isExplicit else {
             // A route learnt from a peer: the peer will tell again if the node comes back.
             forget(solicitor)
@@ -645,6 +664,7 @@ extension Server {
         if let timer = connection.authTimer { EventLoop.free(timer) }
         connection.authTimer = nil
         table.byPeer[peerID] = connection
+        noteRouteStates()
         log.info("\(connection.label) - Route connection created with \(link.peerName)\(link.routeURL.map { " (\($0))" } ?? "")")
         // Everything this node's clients want, so that the peer sends it here.
         for (key, _) in table.localInterest {
@@ -824,12 +844,14 @@ extension Server {
         link.interest.removeAll()
         if let peer = link.peerID, table.byPeer[peer] === connection {
             table.byPeer[peer] = nil
+            noteRouteStates()
             log.info("\(connection.label) - Route connection closed: \(reason)")
             announceClusterToClients()
             for other in table.established { sendRouteInfo(other) }
         }
         if let solicitor = link.solicitor {
             solicitor.connection = nil
+            if !solicitor.wasUp { solicitor.lastError = reason }
             // A route the peer refused (its cluster name, credentials or limits differ) is tried
             // once a second, not at once: it takes a change on one node to succeed.
             if link.peerRefused { solicitor.delayMilliseconds = RouteSolicitor.longestDelayMilliseconds }
@@ -859,6 +881,20 @@ extension Server {
     /// Bytes a route may have unwritten before it is cut off as a slow consumer: a route
     /// carries many clients' messages, so at least 64 MiB whatever a client's limit.
     var maxRoutePending: Int { max(config.maxPending, 64 << 20) }
+
+    /// Notes, for `/healthz`, each route whose node became reachable or unreachable since it
+    /// was last looked at, and when. A route is up while its node is routed to, by this route or
+    /// by the one that node made here (of two, the nodes keep one).
+    func noteRouteStates() {
+        guard let table = routeTable else { return }
+        for solicitor in table.solicitors {
+            let isUp = solicitor.peerID.map { table.byPeer[$0] != nil } ?? false
+            guard isUp != solicitor.wasUp else { continue }
+            solicitor.wasUp = isUp
+            solicitor.stateChangedAt = monotonicMilliseconds()
+            if isUp { solicitor.lastError = nil }
+        }
+    }
 
     /// NATS-style `/routez`: the routes to the other docketd nodes (none without a cluster).
     /// `/varz`'s route counts, and in a cluster of docketd nodes what nats-server's has: every

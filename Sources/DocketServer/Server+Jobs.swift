@@ -513,6 +513,13 @@ extension Server {
     /// small cost); a value larger than a page takes whole overflow pages (see `DataDirectory`).
     static func storeCost(_ size: Int) -> Int { DataDirectory.overflowBytes(ofValue: size).map { $0 + 512 } ?? 2 * (size + 256) }
 
+    /// A reload's `min_disk_free`: the next admission keeps the new room.
+    func reloadMinDiskFree(_ bytes: Int) {
+        guard bytes != config.minDiskFreeBytes else { return }
+        config.minDiskFreeBytes = bytes
+        log.info("SIGHUP: min_disk_free is now \(bytes) bytes")
+    }
+
     /// `STORE_FULL` when writing `size` more bytes would take the store past `fraction` of its
     /// capacity, counting what this pass already staged and the batch being committed (a burst
     /// of pipelined commands all lands in one transaction, which must still fit).

@@ -17,7 +17,9 @@ extension Server {
             loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
             authorize: monitoringAuthorization, tlsContext: tlsContext,
             routes: [
-                "/healthz": (json, { [unowned self] reader, _ in healthDocument(detailed: Self.readsEveryQueue(reader)) }),
+                "/healthz": (json, { [unowned self] reader, query throws(MonitoringServer.BadQuery) in
+                    healthDocument(try HealthQuery(query), detailed: Self.readsEveryQueue(reader))
+                }),
                 // Anyone gets what INFO tells every client that connects; the counters need read
                 // on every queue (nats-server's harnesses poll /varz until it answers 200).
                 "/varz": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? varzDocument() : publicVarzDocument() }),
@@ -40,27 +42,9 @@ extension Server {
             slicedRoutes: [
                 "/metrics": ("text/plain; version=0.0.4; charset=utf-8", { [unowned self] reader in Self.readsEveryQueue(reader) ? metricsExposition() : nil })
             ])
-        server.isUnavailable = { [unowned self] in !(postgres?.isAvailable ?? true) }
+        // Asked once the document was made from the same query: it parses.
+        server.isUnavailable = { [unowned self] query in (try? HealthQuery(query)).map { healthProblem($0) != nil } ?? false }
         return server
-    }
-
-    /// `/healthz`: ok, or (503) why not: with jobs in PostgreSQL, whether it can be reached.
-    /// With a cluster link, whether it is up (a node cut off from the cluster still serves its
-    /// own clients, so that alone is not a 503). The reason (libpq's text names the database's
-    /// host, port and user) and the link's state are shown only when the monitoring port has no
-    /// users: with users, /healthz answers anyone without looking at credentials (a probe must
-    /// never get a 401), so it gives the status alone, and /varz has the rest for its readers.
-    func healthDocument(detailed: Bool) -> String {
-        guard postgres != nil || cluster != nil else { return #"{"status":"ok"}"# }
-        var writer = JSONObjectWriter()
-        writer.add("status", postgres?.isAvailable ?? true ? "ok" : "unavailable")
-        guard detailed else { return writer.result }
-        if let postgres {
-            writer.add("store", "postgres")
-            if !postgres.isAvailable { writer.add("error", postgres.lastFailure ?? "not connected") }
-        }
-        if let cluster { writer.add("cluster", json: cluster.document) }
-        return writer.result
     }
 
     /// The monitoring port's check of a request's `Authorization` header: the client port's
@@ -256,13 +240,12 @@ extension Server {
         init() {}
 
         init(_ query: [String: String]) throws(MonitoringServer.BadQuery) {
-            let yes = ["1", "t", "T", "true", "TRUE", "True"]
-            showsUsers = yes.contains(query["auth"] ?? "")
+            showsUsers = Server.goBool(query["auth"] ?? "") == true
             offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
             if let limit = query["limit"].flatMap({ Int($0) }), limit > 0 { self.limit = limit }
             switch query["subs"] ?? "" {
             case "detail": subscriptions = .detail
-            case let value where yes.contains(value): subscriptions = .subjects
+            case let value where Server.goBool(value) == true: subscriptions = .subjects
             default: subscriptions = .none
             }
             switch query["state"] ?? "open" {

@@ -51,6 +51,9 @@ extension Server {
         let routesChanged = routeTable != nil && new.routes != old.routes
         if routesChanged { reloadRoutes(new.routes) }
         let certificates = reloadTLSContexts(new)
+        // Both are read where they act (each ping tick, each admission): they apply at once.
+        reloadRoutePings(interval: new.routePingIntervalMilliseconds, maxOutstanding: new.routeMaxPingsOutstanding)
+        reloadMinDiskFree(new.minDiskFreeBytes)
         var closed = 0
         for connection in Array(connections.values) where !connection.isClosed && connection.closeReason == nil {
             if !readmit(connection, old: old.authenticator) { closed += 1 }
@@ -142,7 +145,6 @@ extension Server {
         note("store", \.postgresStore)
         note("sync", \.syncMode)
         note("max_store", \.maxStoreBytes)
-        note("min_disk_free", \.minDiskFreeBytes)
         note("max_payload", \.maxPayload)
         note("max_control_line", \.maxControlLine)
         note("max_pending", \.maxPending)

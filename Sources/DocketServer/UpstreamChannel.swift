@@ -66,7 +66,11 @@ final class UpstreamChannel {
     /// Where the current connection is: resolving the name, connecting, waiting for the
     /// server's INFO, in the TLS handshake, or up (CONNECT sent).
     private enum Phase { case idle, resolving, connecting, awaitingInfo, handshaking, connected }
-    private var phase = Phase.idle
+    private var phase = Phase.idle {
+        didSet { if (oldValue == .connected) != isConnected { stateChangedAt = monotonicMilliseconds() } }
+    }
+    /// When the channel last went up or down (monotonic ms); down from its start.
+    private(set) var stateChangedAt = monotonicMilliseconds()
     /// When the current phase began (ms): one that takes more than 5 s ends the attempt.
     private var phaseStarted = 0
     private var fd: Int32 = -1

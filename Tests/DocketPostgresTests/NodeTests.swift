@@ -36,10 +36,13 @@ final class NodeTests: JobStoreTestCase {
         // Past it, NA takes back what NB held (not its own job), once.
         try setNow(20_010_500)
         XCTAssertEqual(
-            try heartbeat("NA"), [PostgresEndedAttempt(id: held, queue: "work", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3)])
+            try heartbeat("NA"),
+            [PostgresEndedAttempt(id: held, queue: "work", outcome: .retry(afterMilliseconds: 0), attempt: 1, maxAttempts: 3, lostNode: "NB")])
         XCTAssertEqual(try heartbeat("NA"), [])
         XCTAssertEqual(try liveNodes(), ["NA"])
         XCTAssertEqual(try inspect(held)?.state, "waiting")
+        // No connection of NB's closed: the job says its node stopped answering.
+        XCTAssertEqual(try inspect(held)?.lastError, Array("worker lost: its node NB stopped answering".utf8))
         XCTAssertEqual(try inspect(other)?.state, "active")
         // The dead node's late ACK is refused: the job is no longer its.
         XCTAssertEqual(try ack(PostgresHold(id: held, owner: "NB:7", attempt: 1)).failure, .notHeld(held))

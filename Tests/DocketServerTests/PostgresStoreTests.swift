@@ -579,7 +579,8 @@ import Testing
     /// Three nodes on one database: a job enqueued on A and held by a worker on B is worked on
     /// C once B is killed, as soon as B has been silent for --node-timeout (not when its
     /// 10-minute lease would end); the attempt B had counts, B's `lost` event comes from the
-    /// node that took the job back, and a WAIT on A hears the outcome.
+    /// node that took the job back, and a WAIT on A hears the outcome. The job and the event say
+    /// B stopped answering (no connection of B's closed), naming B by its server id.
     @Test func jobsHeldByAKilledNodeAreWorkedElsewhere() throws {
         guard let cluster = try cluster() else { return }
         let flags = ["--node-timeout", "3s"]
@@ -613,7 +614,9 @@ import Testing
 
             let worker = try b.client()
             worker.timeout = 20
-            _ = try worker.handshake()
+            let info = try JSONSerialization.jsonObject(with: Data(try worker.handshake().dropFirst(5).utf8)) as? [String: Any]
+            let nodeB = try #require(info?["server_id"] as? String)
+            let lostText = "worker lost: its node \(nodeB) stopped answering"
             try worker.line("RESERVE q timeout=0")
             #expect(plainJobLine(try worker.readMessage().0) == "JOB 1 q 1 3")
             try producer.line("ENQ q lease=10m 3\r\ntwo")
@@ -631,11 +634,16 @@ import Testing
             let (line, payload) = try rescuer.readMessage()
             #expect(plainJobLine(line) == "JOB 1 q 2 3" && payload == Array("one".utf8))
             let waited = Date().timeIntervalSince(killedAt)
+            let reclaimed = try rescuer.object("INSPECT 1")
+            #expect(reclaimed["last_error"] as? String == lostText, "\(reclaimed)")
+            let history = reclaimed["failed_attempts"] as? [[String: Any]]
+            #expect(history?.first?["error"] as? String == lostText, "\(reclaimed)")
             #expect(waited >= 2.5 && waited < 15, "taken back after the node timeout, long before the lease: \(waited) s")
             let (event, body) = try events.readMessage()
             #expect(event.hasPrefix("MSG $JOB.q.lost 1 "))
             let lost = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
             #expect(lost["id"] as? Int == 1 && lost["attempt"] as? Int == 1)
+            #expect(lost["error"] as? String == lostText, "\(lost)")
             try rescuer.line("ACK 1 attempt=2")
             #expect(try rescuer.readLine() == "+OK")
             #expect(try producer.readMessage().0.hasPrefix("OUTCOME 1 completed"))

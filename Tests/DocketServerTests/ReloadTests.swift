@@ -177,4 +177,56 @@ import Testing
         try client.send("ENQ b after=\(parent) 1\r\nx\r\n")
         #expect(try client.readLine() == "-ERR 'LIMIT the job would be 2 deep in its flow, and 1 may be (--max-flow-depth)'")
     }
+
+    /// `min_disk_free` applies at a reload: raised past what the disk has free, ENQ is refused
+    /// (`STORE_FULL`); lowered again, it is taken. Before, the room changed only at a restart.
+    @Test func aNewMinDiskFreeAppliesAtOnce() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try "docket { min_disk_free: 1MB }\n".write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        var disk = statvfs()
+        guard statvfs(server.dataDirectory.path, &disk) == 0, Int(disk.f_bavail) * Int(disk.f_frsize) < 1 << 40 else {
+            print("aNewMinDiskFreeAppliesAtOnce skipped: the disk has 1 TiB free or cannot be read")
+            return
+        }
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ q 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK 1")
+        try reload(server, config, "docket { min_disk_free: 1TB }\n")
+        try client.send("ENQ q 1\r\nx\r\n")
+        let refused = try client.readLine()
+        #expect(refused.hasPrefix("-ERR 'STORE_FULL") && refused.contains("keeps 1048576.0 MiB"), "\(refused)")
+        #expect(!server.log.lines.contains { $0.contains("applied only at the next start") }, "\(server.log.text)")
+        try reload(server, config, "docket { min_disk_free: 1MB }\n")
+        try client.send("ENQ q 1\r\nx\r\n")
+        #expect(try client.readLine() == "+OK 2")
+    }
+
+    /// `cluster { ping_interval, ping_max }` apply at a reload: a peer that stops answering
+    /// (SIGSTOP) is taken for stale after the new interval and count, not after the 30 s
+    /// interval the node started with.
+    @Test func newRoutePingSettingsApplyAtOnce() throws {
+        let routePort = try freeLoopbackPort()
+        let peer = try DocketdProcess(["--cluster", "nats://127.0.0.1:\(routePort)"])
+        defer {
+            kill(peer.pid, SIGCONT)
+            _ = peer.stop()
+        }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        let cluster = { (interval: String, max: Int) in
+            "cluster { routes: [\"nats://127.0.0.1:\(routePort)\"], ping_interval: \"\(interval)\", ping_max: \(max) }\n"
+        }
+        try cluster("30s", 2).write(to: config, atomically: true, encoding: .utf8)
+        let node = try DocketdProcess(["-c", config.path])
+        defer { _ = node.stop() }
+        #expect(node.log.waitForLine(containing: "Route connection created with", timeout: 10) != nil, "\(node.log.text)")
+        kill(peer.pid, SIGSTOP)
+        try reload(node, config, cluster("1s", 1))
+        #expect(node.log.lines.contains { $0.contains("SIGHUP: routes are pinged every 1000 ms, and stale after 1 unanswered") }, "\(node.log.text)")
+        #expect(node.log.waitForLine(containing: "Stale Route Connection", timeout: 10) != nil, "\(node.log.text)")
+    }
 }

@@ -146,6 +146,19 @@ public final class DocketdProcess: @unchecked Sendable {
         return Int(line.split(separator: ":").last ?? "")
     }
 
+    /// A GET on the monitoring port (`-m`): the status code and the body.
+    public func httpGet(_ path: String) throws -> (status: Int, body: String) {
+        guard let port = httpPort else { throw HarnessError("docketd has no monitoring port (-m)") }
+        let client = try LineClient(port: port)
+        try client.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let answer = String(decoding: try client.readUntilClosed(), as: UTF8.self)
+        let statusLine = answer.prefix { $0 != "\r" }.split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]), let blank = answer.range(of: "\r\n\r\n") else {
+            throw HarnessError("not an HTTP answer: \(answer)")
+        }
+        return (status, String(answer[blank.upperBound...]))
+    }
+
     /// The WebSocket port, when started with `--websocket-port` or a `websocket { }` block.
     public var webSocketPort: Int? {
         guard let line = log.lines.first(where: { $0.contains("Listening for websocket clients on") }) else { return nil }
