@@ -7,9 +7,10 @@ import DocketWire
 /// closed), the PostgreSQL store's connection string when it names the same database (a
 /// new password: the connections made from then on use it), and every TLS certificate, key and
 /// CA file, read again for the handshakes made from then on (`Server+TLSContexts.swift`: each
-/// context on its own, an old one kept when its new files do not load). The rest (ports, the
-/// store, TLS on or off and its rules, limits, accounts, the cluster's listener, name and
-/// credentials) takes effect at the next start, and the log says which of it differs.
+/// context on its own, an old one kept when its new files do not load), the routes' ping
+/// interval and allowance, and `min_disk_free`. The rest (ports, the store, TLS on or off and
+/// its rules, the other limits, accounts, the cluster's listener, name and credentials) takes
+/// effect at the next start, and the log says which of it differs.
 ///
 /// Connected clients are judged by the new rules as if they had just logged in: one whose user
 /// is gone, whose password or token changed, or who logged in without credentials that are now
@@ -153,6 +154,14 @@ extension Server {
         note("max_connecting", \.maxConnecting)
         note("descriptor_reserve", \.descriptorReserve)
         note("refusal_drain", \.refusalDrainBytes)
+        note("refusal_linger", \.refusalLingerMilliseconds)
+        note("max_refusals_lingering", \.maxRefusalsLingering)
+        note("shutdown_grace", \.shutdownGraceMilliseconds)
+        note("http_max_header", \.httpMaxHeadBytes)
+        note("http_idle_timeout", \.httpIdleMilliseconds)
+        note("http_max_connections", \.httpMaxConnections)
+        note("http_max_body", \.httpMaxBodyBytes)
+        note("http_max_stream_backlog", \.httpMaxStreamBacklogBytes)
         note("max_subscriptions", \.maxSubscriptions)
         note("max_subscription_memory", \.maxSubscriptionMemory)
         note("ping_interval", \.pingIntervalMilliseconds)

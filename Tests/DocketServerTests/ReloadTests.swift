@@ -161,6 +161,20 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: folder.path + "/a.pid") && !FileManager.default.fileExists(atPath: folder.path + "/b.pid"))
     }
 
+    /// The limits that became configuration keys this session are read at start: a reload that
+    /// changes them names each, instead of saying nothing.
+    @Test func newShutdownAndHTTPLimitsWaitForTheNextStart() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try "docket { shutdown_grace: 5s }\n".write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        try reload(server, config, "docket { shutdown_grace: 9s, http_max_body: 2KiB, refusal_linger: 0 }\n")
+        #expect(
+            server.log.lines.contains { $0.contains("applied only at the next start: refusal_linger, shutdown_grace, http_max_body") },
+            "\(server.log.text)")
+    }
+
     /// `max_flow_depth` is read at start: a reload that changes it says so, and the limit stays.
     @Test func aNewFlowDepthWaitsForTheNextStart() throws {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
