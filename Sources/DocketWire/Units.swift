@@ -62,7 +62,9 @@ public enum Units {
 
     private static func split(_ text: String) -> (Int?, String) {
         let digits = text.prefix { $0.isASCII && $0.isNumber }
-        guard !digits.isEmpty, digits.count <= 12 else { return (nil, "") }
+        // 18 digits always fit an Int; twelve refused 1TiB written in bytes (1099511627776), a
+        // size the limits that go up to 1TiB name as their largest.
+        guard !digits.isEmpty, digits.count <= 18 else { return (nil, "") }
         return (Int(digits), String(text.dropFirst(digits.count)))
     }
 }

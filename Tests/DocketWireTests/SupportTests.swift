@@ -103,6 +103,10 @@ import Testing
         #expect(Units.bytes("1mb") == 1_048_576)
         #expect(Units.bytes("2G") == 2 << 30)
         #expect(Units.bytes("12 MiB") == nil)
+        #expect(Units.bytes("1099511627776") == 1 << 40)
+        #expect(Units.bytes("999999999999999999") == 999_999_999_999_999_999)
+        #expect(Units.bytes("9999999999999999999") == nil)
+        #expect(Units.bytes("99999999999999999T") == nil)
         #expect(Units.bytes("") == nil)
     }
 }
