@@ -134,17 +134,23 @@ final class MonitoringServer {
     /// gives it the client port's new context; HTTP or HTTPS stays as it started.
     var tlsContext: TLSContext?
 
-    init(
-        loop: EventLoop, host: String, port: Int, limits: Limits, backoff: AcceptBackoff,
-        authorize: Authorize?, tlsContext: TLSContext?, routes: [String: Route], slicedRoutes: [String: SlicedRoute] = [:]
-    ) throws {
-        self.authorize = authorize
-        self.tlsContext = tlsContext
+    /// Binds the monitoring port; the server serves it from `init` on.
+    static func bind(host: String, port: Int) throws -> Listener {
         do {
-            listener = try Listener(host: host, port: port)
+            return try Listener(host: host, port: port)
         } catch {
             throw ServerError("cannot listen for monitoring on port \(port) of \(host): \(error)")
         }
+    }
+
+    /// Serves `listener` (from `bind`) on `loop`.
+    init(
+        loop: EventLoop, listener: Listener, limits: Limits, backoff: AcceptBackoff,
+        authorize: Authorize?, tlsContext: TLSContext?, routes: [String: Route], slicedRoutes: [String: SlicedRoute] = [:]
+    ) {
+        self.authorize = authorize
+        self.tlsContext = tlsContext
+        self.listener = listener
         self.loop = loop
         self.routes = routes
         self.slicedRoutes = slicedRoutes

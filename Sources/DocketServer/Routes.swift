@@ -161,8 +161,17 @@ final class RouteTable {
 extension Server {
     // MARK: Starting and stopping
 
-    /// Listens for routes and starts soliciting the configured ones.
-    func startRoutes() throws {
+    /// Binds the route port, when the configuration has one.
+    func bindRoutes() throws -> Listener? {
+        guard let listen = config.routeListen else { return nil }
+        let listener = try Listener(host: listen.host, port: listen.port)
+        let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
+        log.info("Listening for route connections on \(host):\(listener.boundPort)")
+        return listener
+    }
+
+    /// Accepts routes on `listener` (from `bindRoutes`), and solicits the configured ones.
+    func startRoutes(_ listener: Listener?) throws {
         guard config.routeListen != nil || !config.routes.isEmpty else { return }
         if config.clusterNATS != nil {
             throw ServerError("--cluster (routes between docketd nodes) and --cluster-nats (a nats-server cluster) are two ways to one end: choose one")
@@ -173,8 +182,7 @@ extension Server {
         if let tls = config.routeTLS {
             (table.acceptTLS, table.connectTLS) = try Self.routeTLSContexts(tls)
         }
-        if let listen = config.routeListen {
-            let listener = try Listener(host: listen.host, port: listen.port)
+        if let listener {
             table.listener = listener
             let event = loop.makeEvent(fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: routeAcceptCallback)
             EventLoop.add(event)
@@ -190,7 +198,6 @@ extension Server {
                 table.advertisedURL = Advertisement.hostPort(routeHost, routePort)
             }
             if !config.clusterName.isEmpty { log.info("Cluster name is \(config.clusterName)") }
-            log.info("Listening for route connections on \(host):\(listener.boundPort)")
             // Route TLS verifies every peer's certificate against the cluster's CA: a login too.
             if config.routeCredentials == nil && config.routeTLS == nil && !Self.isLoopback(listener.boundHost) {
                 log.warn("Routes need no credentials (cluster { authorization { user, password } } or cluster { tls }): anyone who reaches \(host):\(listener.boundPort) can publish in every account")

@@ -4,8 +4,8 @@ import Glibc
 
 /// What the monitoring endpoint serves.
 extension Server {
-    func startMonitoring(port: Int) throws -> MonitoringServer {
-        let json = "application/json"
+    /// The monitoring port's limits, from the configuration (and the open file limit).
+    func monitoringLimits() -> MonitoringServer.Limits {
         var limits = MonitoringServer.Limits()
         limits.maxHeadBytes = config.httpMaxHeadBytes
         limits.idleMilliseconds = config.httpIdleMilliseconds
@@ -13,8 +13,14 @@ extension Server {
         limits.maxConnections = descriptorShare(config.httpMaxConnections, "--http-max-connections", per: "server", parts: 16)
         limits.maxBodyBytes = config.httpMaxBodyBytes
         limits.maxStreamBacklog = config.httpMaxStreamBacklogBytes
-        let server = try MonitoringServer(
-            loop: loop, host: config.host, port: port, limits: limits, backoff: acceptBackoff!,
+        return limits
+    }
+
+    /// Serves the monitoring port bound at start (`listener`) on the loop.
+    func startMonitoring(listener: Listener, limits: MonitoringServer.Limits) -> MonitoringServer {
+        let json = "application/json"
+        let server = MonitoringServer(
+            loop: loop, listener: listener, limits: limits, backoff: acceptBackoff!,
             authorize: monitoringAuthorization, tlsContext: tlsContext,
             routes: [
                 "/healthz": (json, { [unowned self] reader, query throws(MonitoringServer.BadQuery) in

@@ -10,8 +10,8 @@ import Glibc
 /// permissions, slow consumers, lame duck mode) is the TCP path's, unchanged.
 extension Server {
     /// Binds the WebSocket port, when the configuration has one.
-    func startWebSocket() throws {
-        guard let settings = config.webSocket else { return }
+    func bindWebSocket() throws -> Listener? {
+        guard let settings = config.webSocket else { return nil }
         if let tls = settings.tls {
             webSocketTLSContext = try Self.tlsContext(tls, for: "websocket TLS")
             if let warning = Self.exposedKeyWarning(tls.keyFile) { log.warn(warning) }
@@ -23,14 +23,19 @@ extension Server {
         } catch {
             throw ServerError("cannot listen for websocket clients on \(host):\(settings.port): \(error)")
         }
+        let shown = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
+        log.info("Listening for websocket clients on \(settings.tls == nil ? "ws" : "wss")://\(shown):\(listener.boundPort)")
+        return listener
+    }
+
+    /// Accepts WebSocket clients on `listener` (from `bindWebSocket`).
+    func startWebSocket(_ listener: Listener) {
         webSocketListener = listener
         let event = loop.makeEvent(
             fd: listener.fd, flags: EventLoop.read | EventLoop.persist, context: self, callback: webSocketAcceptCallback)
         EventLoop.add(event)
         webSocketListenEvent = event
         acceptBackoff?.register(event)
-        let shown = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
-        log.info("Listening for websocket clients on \(settings.tls == nil ? "ws" : "wss")://\(shown):\(listener.boundPort)")
     }
 
     /// A new WebSocket connection: its session and handshake deadline, and TLS first for `wss`.

@@ -67,6 +67,8 @@ public final class Server {
     let limits: ParseLimits
 
     fileprivate var listener: Listener?
+    /// Answers the monitoring port while the store opens and its jobs are recovered.
+    private var startupResponder: StartupResponder?
     /// Where clients connect, as INFO says it (kept when the listener closes for lame duck mode).
     private(set) var advertisedHost = ""
     private(set) var advertisedPort = 0
@@ -267,20 +269,43 @@ public final class Server {
             if let warning = Self.exposedKeyWarning(key) { log.warn(warning) }
         }
         try startPasswordCheckerIfNeeded()
-        if let conninfo = config.postgresStore {
-            let backend = PostgresBackend(server: self, conninfo: conninfo, log: log)
-            postgres = backend
-            try backend.start()
-            log.info("Jobs are kept in PostgreSQL (schema docket); no data directory is used")
-        } else {
-            try openDataDirectory()
+        if let advertise = config.clientAdvertise, Advertisement.parse(advertise, defaultPort: 1) == nil {
+            throw ServerError("--client-advertise must be host[:port], not \(advertise)")
         }
-
-        try startCluster()
-
+        // First, as the monitoring port's share of descriptors depends on it.
         if let (from, to) = AcceptBackoff.raiseDescriptorLimit() {
             log.info("Raised the open file limit from \(from) to \(to)")
         }
+
+        // Every port is bound before the store opens: a port another process holds stops the
+        // start now, not after a recovery that takes seconds (or after PostgreSQL answers).
+        // Nothing is accepted until the server is ready: clients wait in the listen backlog,
+        // and the monitoring port answers 503 "recovering" meanwhile.
+        let listener = try Listener(host: config.host, port: config.port)
+        self.listener = listener
+        let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
+        log.info("Listening for client connections on \(host):\(listener.boundPort)")
+        let webSocketListener = try bindWebSocket()
+        let monitoringPort = try config.httpPort.map { (listener: try MonitoringServer.bind(host: config.host, port: $0), limits: monitoringLimits()) }
+        if let monitoringPort {
+            log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(monitoringPort.listener.boundPort)")
+        }
+        let routeListener = try bindRoutes()
+        if let monitoringPort {
+            startupResponder = try StartupResponder(
+                listenFD: monitoringPort.listener.fd, limits: monitoringPort.limits, isTLSPort: tlsContext != nil,
+                progress: .init(countsJobs: config.postgresStore == nil))
+        }
+        do {
+            try openStore()
+        } catch {
+            stopStartupResponder()
+            throw error
+        }
+        stopStartupResponder()
+
+        try startCluster()
+
         scheduleTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: scheduleTimerCallback)
         armScheduleTimer()
         let backoff = AcceptBackoff(loop: loop, log: log)
@@ -292,11 +317,6 @@ public final class Server {
             limits: .init(
                 milliseconds: config.refusalLingerMilliseconds, maxBytes: config.refusalDrainBytes,
                 maxSockets: descriptorShare(config.maxRefusalsLingering, "--max-refusals-lingering", per: "server", parts: 8)))
-        if let advertise = config.clientAdvertise, Advertisement.parse(advertise, defaultPort: 1) == nil {
-            throw ServerError("--client-advertise must be host[:port], not \(advertise)")
-        }
-        let listener = try Listener(host: config.host, port: config.port)
-        self.listener = listener
         advertisedHost = listener.boundHost
         advertisedPort = listener.boundPort
         advertisedClientURLs = Advertisement.clientURLs(boundHost: listener.boundHost, port: listener.boundPort, advertise: config.clientAdvertise) {
@@ -318,16 +338,13 @@ public final class Server {
             EventLoop.add(event)
             signalEvents.append(event)
         }
-        let host = listener.boundHost.contains(":") ? "[\(listener.boundHost)]" : listener.boundHost
-        log.info("Listening for client connections on \(host):\(listener.boundPort)")
-        try startWebSocket()
-        if let httpPort = config.httpPort {
-            let server = try startMonitoring(port: httpPort)
+        if let webSocketListener { startWebSocket(webSocketListener) }
+        if let monitoringPort {
+            let server = startMonitoring(listener: monitoringPort.listener, limits: monitoringPort.limits)
             monitoring = server
             startDashboard(on: server)
-            log.info("Listening for monitoring connections on \(tlsContext == nil ? "http" : "https")://\(host):\(server.boundPort)")
         }
-        try startRoutes()
+        try startRoutes(routeListener)
         // Every listener is open and no peer has connected: what is open now (the store, the
         // listeners, the loop, the cluster's and the store's connections) stays open.
         descriptorBudget = DescriptorBudget(
@@ -337,6 +354,24 @@ public final class Server {
         try writeProcessFiles()
         log.info("Server is ready")
         SystemdNotifier.notify("READY=1\nSTATUS=serving clients on \(config.host):\(listener.boundPort)")
+    }
+
+    /// Opens the job store: PostgreSQL, or the data directory with every job recovered from it.
+    private func openStore() throws {
+        if let conninfo = config.postgresStore {
+            let backend = PostgresBackend(server: self, conninfo: conninfo, log: log)
+            postgres = backend
+            try backend.start()
+            log.info("Jobs are kept in PostgreSQL (schema docket); no data directory is used")
+        } else {
+            try openDataDirectory()
+        }
+    }
+
+    /// Hands the monitoring port from the thread that answered it during the start to the loop.
+    private func stopStartupResponder() {
+        startupResponder?.stop()
+        startupResponder = nil
     }
 
     /// Opens the data directory and rebuilds the job engine from it; commits run on their own
@@ -388,6 +423,10 @@ public final class Server {
         finishShutdown()
     }
 
+    /// How often, in jobs, a recovery tells systemd how far it is (a power of two, a multiple of
+    /// `StartupResponder.progressStride`): a few lines a second.
+    static let statusStride = 1 << 18
+
     /// Rebuilds the job engine from the store and makes what recovery changed durable.
     private func recoverJobs(from directory: DataDirectory, started: Int) throws {
         var recovered = 0
@@ -418,6 +457,9 @@ public final class Server {
             entry.lastTick = max(entry.lastTick, tick)
         }
         engine.restoreSettings(queueConfigs)
+        let progress = startupResponder?.progress
+        let stride = StartupResponder.progressStride
+        SystemdNotifier.notify("STATUS=recovering jobs from \(config.dataDirectory)")
         let stored = try directory.load { record in
             // A local, filled in place: a captured one is copied whole for every call it is passed to.
             var decoded = StoredJobFields()
@@ -456,6 +498,10 @@ public final class Server {
             // Completed jobs written by docketd 0.1 kept their payload: give it up now.
             if decoded.state == .completed && record.payloadSize != nil { stalePayloads.append(record.id) }
             recovered += 1
+            if recovered & (stride - 1) == 0 {
+                progress?.record(jobsRead: recovered)
+                if recovered & (Self.statusStride - 1) == 0 { SystemdNotifier.notify("STATUS=recovering jobs: \(recovered) read") }
+            }
         }
         engine.finishRestore(nextID: stored.nextID, queueConfigs: queueConfigs)
         storedNextID = stored.nextID

@@ -1216,7 +1216,10 @@ public final class DataDirectory: JobStore {
             files.append(file)
         }
         var pending: [(sequence: UInt64, body: [UInt8], path: String)] = []
-        for file in files {
+        // A file this open made holds only the zeros it wrote: nothing to read. Its stray-record
+        // scan looks at every one of its 2 MiB of offsets: 110-140 ms of a new directory's start
+        // in a debug build, twice, which the test suites pay for each of their servers.
+        for file in files where file.existed {
             let (records, end) = try file.readRecords()
             for record in records where record.sequence > applied { pending.append((record.sequence, record.body, file.path)) }
             let floor = max(applied, records.last?.sequence ?? 0)

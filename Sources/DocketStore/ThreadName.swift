@@ -6,7 +6,7 @@ import Glibc
 /// at before it first ran (a busy machine) still had the process's name. Linux keeps 15 bytes
 /// of it. Swift's Glibc module leaves out `pthread_setname_np` (a GNU extension), so it is
 /// found at run time; where it is missing the thread stays unnamed.
-func nameThread(_ thread: pthread_t, _ name: String) {
+public func nameThread(_ thread: pthread_t, _ name: String) {
     typealias SetName = @convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32
     guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pthread_setname_np") else { return }
     _ = unsafeBitCast(symbol, to: SetName.self)(thread, String(name.utf8.prefix(15))!)

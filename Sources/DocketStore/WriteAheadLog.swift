@@ -33,6 +33,8 @@ final class WriteAheadLog {
     /// The most bytes `strayRecords` checksums on candidates, so that a file full of lookalikes
     /// cannot stall start-up.
     static let strayChecksumBudget = 64 << 20
+    /// The zeros `strayRecords` passes over at once.
+    static let zeroRun = 4096
 
     let path: String
     private var descriptor: Int32
@@ -153,11 +155,21 @@ final class WriteAheadLog {
         guard try read(&bytes, at: offset) else { return [] }
         var found: [(offset: Int, sequence: UInt64, body: [UInt8])] = []
         var checksummed = 0
+        let zeros = [UInt8](repeating: 0, count: Self.zeroRun)
         bytes.withUnsafeBytes { raw in
             var position = 0
             while position + 16 <= raw.count {
                 // Most offsets fail here at once (zeros, or a length past the end).
                 let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
+                if length == 0 {
+                    // No offset inside a run of `zeroRun` zeros but its last three can start a
+                    // record (its length would be 0): the unwritten rest of a file is passed over
+                    // a run at a time. Offset by offset, the 2 MiB of a new file took 110-140 ms
+                    // of every start in a debug build.
+                    let isZeroRun = position + Self.zeroRun <= raw.count && memcmp(raw.baseAddress! + position, zeros, Self.zeroRun) == 0
+                    position += isZeroRun ? Self.zeroRun - 3 : 1
+                    continue
+                }
                 if length >= 8, length <= raw.count - position - 8 {
                     let candidate = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
                     // The first whole record after a damaged one is a few sequence numbers on;

@@ -403,6 +403,51 @@ import Testing
         #expect(try DataDirectory(path: path).loadJobs().records.map(\.id) == [1, 3, 4, 5, 6, 7])
     }
 
+    /// The scan for valid records after a damaged one passes over runs of zeros a page at a time:
+    /// a record right after such a run is still found, whatever its offset's alignment.
+    @Test(arguments: [0, 1, 2, 3, 4097])
+    func aValidRecordAfterALongRunOfZerosIsStillFound(_ extra: Int) throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try DataDirectory(path: path)
+            try store.startBackgroundCommits(checkpoints: false)
+            var large = batch(2)
+            large.payloads = [(2, [UInt8](repeating: 0x41, count: 9000 + extra))]
+            commitEach(store, [batch(1), large, batch(3)])
+            store.abandonForTesting()
+        }
+        // Batch 2's record zeroed whole: the round seems to end there, and batch 3 follows
+        // more than two pages of zeros.
+        let file = path + "/wal-a.log"
+        let offsets = try recordOffsets(file)
+        try overwrite(file, at: offsets[1], with: [UInt8](repeating: 0, count: offsets[2] - offsets[1]))
+        #expect {
+            _ = try DataDirectory(path: path)
+        } throws: { error in
+            "\(error)".contains("1 valid newer batch(es) after it (from batch 3 at offset \(offsets[2]))")
+        }
+    }
+
+    /// The same, at the edge of the runs the scan passes over: a record that starts anywhere
+    /// around the end of the first or second run of `zeroRun` zeros is found at its offset.
+    @Test func aRecordRightAfterRunsOfZerosIsFoundAtItsOffset() throws {
+        let path = temporaryPath()
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let source = try WriteAheadLog(path: path + "/source.log")
+        try source.append(sequence: 5, batches: [batch(1)])
+        let record = Array(try [UInt8](Data(contentsOf: URL(fileURLWithPath: source.path)))[..<source.position])
+        let run = WriteAheadLog.zeroRun
+        for start in Array((run - 6)...(run + 6)) + Array((2 * run - 12)...(2 * run + 2)) {
+            let probe = path + "/probe-\(start).log"
+            let bytes = [UInt8](repeating: 0, count: start) + record + [UInt8](repeating: 0, count: 64)
+            try Data(bytes).write(to: URL(fileURLWithPath: probe))
+            let found = try WriteAheadLog(path: probe).strayRecords(from: 0, after: 4)
+            #expect(found.map(\.offset) == [start] && found.map(\.sequence) == [5], "a record at \(start)")
+        }
+    }
+
     @Test func aReplayThatDoesNotFitTheMapGrowsIt() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }

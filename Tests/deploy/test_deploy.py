@@ -62,8 +62,12 @@ def test_readiness_and_stopping_reach_systemd(tmp_path):
     listener.settimeout(10)
     proc, port = start(["--port", "0", "--data-dir", str(tmp_path / "data")], {"NOTIFY_SOCKET": address})
     try:
-        ready = listener.recv(4096).decode()
-        assert "READY=1" in ready.split("\n")
+        messages = [listener.recv(4096).decode()]
+        while "READY=1" not in messages[-1].split("\n"):
+            messages.append(listener.recv(4096).decode())
+        ready = messages[-1]
+        # Before it, the recovery says what the start is doing (`systemctl status` shows it).
+        assert messages[0].startswith("STATUS=recovering jobs from "), messages
         assert f":{port}" in ready  # STATUS names the port it serves
         assert stop(proc) == 0
         assert listener.recv(4096).decode() == "STOPPING=1"

@@ -79,13 +79,18 @@ def start(docketd: str, data: str, flags: list[str], library: str | None = None,
                                text=True, env=env)
     server = Server(process, None)
     ready = threading.Event()
+    port = None
 
     def read() -> None:
+        nonlocal port
         for line in process.stderr:
             server.log.append(line)
+            # Logged once the port is bound, before the store is opened: the server has started
+            # only once it is ready (a start the store refuses logs the port, then exits).
             if m := re.search(r"client connections on 127\.0\.0\.1:(\d+)", line):
-                server.port = int(m.group(1))
+                port = int(m.group(1))
             if "Server is ready" in line:
+                server.port = port
                 ready.set()
         ready.set()
 
