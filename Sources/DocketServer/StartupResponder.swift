@@ -96,13 +96,19 @@ final class StartupResponder: @unchecked Sendable {
 
     private func serve() {
         var clients: [Client] = []
+        // Out of descriptors, `accept` leaves the connection in the backlog and the listener stays
+        // readable: polled again at once it would spin this thread at 100% for the whole recovery.
+        // It is left alone for `AcceptBackoff.pauseMilliseconds` instead, as the loop's listeners are.
+        var acceptPausedUntil: Int?
         while true {
             var polled = [pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0)]
-            // At the connection limit the listener is not polled: the rest wait in its backlog.
-            polled.append(pollfd(fd: clients.count < limits.maxConnections ? listenFD : -1, events: Int16(POLLIN), revents: 0))
-            polled += clients.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             let now = monotonicMilliseconds()
-            let firstDeadline = clients.map { $0.acceptedAt + limits.idleMilliseconds }.min()
+            if let until = acceptPausedUntil, now >= until { acceptPausedUntil = nil }
+            // At the connection limit the listener is not polled: the rest wait in its backlog.
+            let accepting = clients.count < limits.maxConnections && acceptPausedUntil == nil
+            polled.append(pollfd(fd: accepting ? listenFD : -1, events: Int16(POLLIN), revents: 0))
+            polled += clients.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            let firstDeadline = (clients.map { $0.acceptedAt + limits.idleMilliseconds } + [acceptPausedUntil].compactMap { $0 }).min()
             let timeout = firstDeadline.map { Int32(clamping: max(0, $0 - now)) } ?? -1
             guard poll(&polled, nfds_t(polled.count), timeout) >= 0 || errno == EINTR else { break }
             if polled[0].revents != 0 { break }
@@ -117,19 +123,24 @@ final class StartupResponder: @unchecked Sendable {
                 kept.append(client)
             }
             clients = kept
-            if polled[1].revents != 0 { acceptWaiting(into: &clients) }
+            if polled[1].revents != 0, !acceptWaiting(into: &clients) {
+                acceptPausedUntil = monotonicMilliseconds() + AcceptBackoff.pauseMilliseconds
+            }
         }
         // Asked already: answered as it stands, rather than cut off at the hand-over.
         for client in clients { answer(client) }
     }
 
-    private func acceptWaiting(into clients: inout [Client]) {
+    /// Accepts the connections waiting, up to the limit; false when the process ran out of
+    /// descriptors for one.
+    private func acceptWaiting(into clients: inout [Client]) -> Bool {
         while clients.count < limits.maxConnections {
             let fd = Glibc.accept(listenFD, nil, nil)
-            guard fd >= 0 else { return }
+            guard fd >= 0 else { return errno != EMFILE && errno != ENFILE }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             clients.append(Client(fd: fd, acceptedAt: monotonicMilliseconds()))
         }
+        return true
     }
 
     /// Reads what `client` sent; false once it is answered or gone (its socket closed).

@@ -20,6 +20,8 @@ import subprocess
 import threading
 import time
 
+import resource
+
 import pytest
 
 DOCKETD = os.environ.get("DOCKETD")
@@ -175,3 +177,73 @@ def test_the_monitoring_port_says_recovering_and_a_waiting_client_is_served_afte
         assert recovered < ready
     finally:
         assert server.stop() == 0
+
+
+def thread_cpu_seconds(pid, name):
+    """User and system time of `pid`'s thread called `name`; None once it has none."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as comm:
+                if comm.read().strip() != name:
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def test_out_of_descriptors_during_the_recovery_the_monitoring_port_waits_instead_of_spinning(filled, tmp_path):
+    # Out of descriptors, accept leaves a connection in the backlog and the listener stays
+    # readable: the start's responder polled it again at once, 100% of a core for the rest of the
+    # recovery. It now waits as the loop's listeners do (AcceptBackoff).
+    server = Server("--addr", "127.0.0.1", "--port", "0", "--http-port", "0", "--data-dir", copy_of(filled, tmp_path))
+    pid = server.proc.pid
+    idle = []
+    try:
+        http = int(server.wait_for(r"monitoring connections on http://127\.0\.0\.1:(\d+)").group(1))
+        # The store is open once the recovery has read jobs: every descriptor it needs is taken.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            answer = http_get(http, "/healthz")
+            if answer and answer[0] == 503 and json.loads(answer[1]).get("jobs_read", 0) > 0:
+                break
+        else:
+            pytest.fail(f"no recovery seen: {answer}")
+        # The running server's limit lowered to what it holds: the next accept finds none free.
+        limit = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{pid}/fd")), limit[1]))
+        try:
+            # A few: a connection the responder has answered may not be closed yet, and frees one.
+            idle += [socket.create_connection(("127.0.0.1", http), timeout=30) for _ in range(4)]
+            first = thread_cpu_seconds(pid, "startup-http")
+            started = time.monotonic()
+            last, elapsed = first, 0.0
+            while (now := thread_cpu_seconds(pid, "startup-http")) is not None and elapsed < 1.0:
+                last, elapsed = now, time.monotonic() - started
+                time.sleep(0.05)
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, limit)
+        assert first is not None and elapsed >= 0.2, f"the recovery ended too soon to measure ({elapsed:.2f} s)"
+        # Waiting, the thread wakes ten times a second; spinning, it takes most of a core.
+        assert last - first < 0.1 * elapsed + 0.03, f"startup-http used {last - first:.2f} s of CPU in {elapsed:.2f} s"
+        # With descriptors back, the waiting request is answered and the start goes on.
+        status, body = exchange_http(idle[0])
+        assert status in (200, 503), body
+        assert server.wait_for("Server is ready"), server.lines
+        assert http_get(http, "/healthz") == (200, '{"status":"ok"}')
+    finally:
+        for sock in idle:
+            sock.close()
+        assert server.stop() == 0
+
+
+def exchange_http(sock):
+    """(status, body) of a GET /healthz on the open `sock`."""
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    response = b""
+    while chunk := sock.recv(65536):
+        response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
