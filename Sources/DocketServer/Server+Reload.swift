@@ -188,6 +188,18 @@ extension Server {
         note("pid_file", \.pidFile)
         note("ports_file_dir", \.portsFileDirectory)
         note("max_route_peers", \.maxRoutePeers)
+        note("max_schedules", \.maxSchedules)
+        note("max_routes", \.maxRoutes)
+        note("max_batch", \.maxBatch)
+        note("max_batch_bytes", \.maxBatchBytes)
+        note("max_waiting_requests", \.maxWaitingRequests)
+        note("lame_duck_duration", \.lameDuckDurationMilliseconds)
+        note("lame_duck_grace_period", \.lameDuckGraceMilliseconds)
+        note("node_timeout", \.nodeTimeoutMilliseconds)
+        note("store_timeout", \.storeTimeoutMilliseconds)
+        note("cluster_nats", \.clusterNATS)
+        note("cluster_max_pending", \.clusterMaxPending)
+        note("cluster_ping_interval", \.clusterPingIntervalMilliseconds)
         // Routes change at a reload, but only where the node was started with a cluster.
         if old.routeListen == nil && old.routes.isEmpty { note("cluster routes", \.routes) }
         return names
