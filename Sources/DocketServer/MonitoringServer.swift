@@ -139,7 +139,7 @@ final class MonitoringServer {
         do {
             return try Listener(host: host, port: port)
         } catch {
-            throw ServerError("cannot listen for monitoring on port \(port) of \(host): \(error)")
+            throw ServerError("the monitoring port: \(error)")
         }
     }
 

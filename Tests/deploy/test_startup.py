@@ -136,6 +136,10 @@ def test_a_port_taken_stops_the_start_before_the_recovery(filled, tmp_path, take
     assert result.returncode == 1, result.stderr
     assert f"on port {port} of 127.0.0.1" in result.stderr, result.stderr
     assert "Address already in use" in result.stderr
+    # The cause once, the port named by what it serves.
+    assert result.stderr.count(f"port {port}") == 1, result.stderr
+    if taken == "--http-port":
+        assert "the monitoring port: cannot listen" in result.stderr, result.stderr
     # The store was not even opened: no recovery line, before the refusal or at all.
     assert "Recovered" not in result.stderr, result.stderr
 
