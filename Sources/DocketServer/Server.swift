@@ -81,6 +81,9 @@ public final class Server {
     var webSocketListener: Listener?
     var webSocketListenEvent: OpaquePointer?
     var webSocketTLSContext: TLSContext?
+    /// What each TLS context's files held when it was made, by context (`Server+TLSContexts.swift`):
+    /// a SIGHUP remakes only the contexts whose files changed.
+    var tlsFilesMadeFrom: [String: [[UInt8]?]] = [:]
     /// Checks bcrypt password hashes off the loop, when any user has one.
     private(set) var passwordChecker: PasswordChecker?
     private var passwordCheckEvent: OpaquePointer?
@@ -264,6 +267,8 @@ public final class Server {
 
         log.info("Starting docketd version \(Self.version)")
         log.info("Server id is \(serverID)")
+        // Read before the contexts are made: a file replaced in between is then seen as changed.
+        rememberTLSFiles()
         if let tls = config.tls { tlsContext = try Self.tlsContext(tls, for: "TLS") }
         for key in [config.tls?.keyFile, config.routeTLS?.keyFile, config.clusterTLS?.keyFile].compactMap({ $0 }) {
             if let warning = Self.exposedKeyWarning(key) { log.warn(warning) }

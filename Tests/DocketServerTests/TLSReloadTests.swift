@@ -82,6 +82,11 @@ import Testing
         try webSocket.send(Self.frame("CONNECT {\"verbose\":false}\r\n"))
         let monitoring = try TLSProbe(port: try #require(server.httpPort), ca: pki.ca)
 
+        // The same files: nothing is made again, and the reload does not say it was.
+        Self.reload(server)
+        let unchanged = server.log.lines.last { $0.contains("SIGHUP: reloaded") } ?? ""
+        #expect(!unchanged.isEmpty && !unchanged.contains("TLS certificates"), "\(server.log.text)")
+
         // B, its key readable by everyone: taken on all three ports, and the key's mode named.
         try live.install(pki, "server-b", keyMode: 0o644)
         Self.reload(server)
