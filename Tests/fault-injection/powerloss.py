@@ -68,8 +68,17 @@ def read_log(path: str) -> list[Record]:
     with open(path, "rb") as f:
         raw = f.read()
     offset = 0
+    # Each docketd process numbers its records from 1: numbers are made unique across the
+    # processes of one log (a flush's begin, named by number, is always its own process's).
+    base = last = 0
     while offset + HEADER.size <= len(raw):
         op, tid, sequence, a, b, ns, path_length, second_length, data_length = HEADER.unpack_from(raw, offset)
+        if sequence <= last:
+            base += last
+        last = sequence
+        sequence += base
+        if op == SYNC_END:
+            b += base
         position = offset + HEADER.size
         end = position + path_length + second_length + data_length
         if end > len(raw):
@@ -131,7 +140,6 @@ class Model:
     names: dict = field(default_factory=dict)
     durable_names: dict = field(default_factory=dict)
     pending_names: list = field(default_factory=list)
-    begins: dict = field(default_factory=dict)
     next_inode: int = 0
     unsupported: list = field(default_factory=list)
 
@@ -145,6 +153,7 @@ def model_of(records: list[Record], upto: int, present: dict[str, bytes]) -> Mod
         model.next_inode += 1
         model.inodes[inode] = Inode(bytearray(content))
         model.names[path] = model.durable_names[path] = inode
+        model.names[os.path.dirname(path)] = model.durable_names[os.path.dirname(path)] = None
     for record in records[:upto]:
         step(model, record)
     return model
@@ -277,11 +286,14 @@ def crash_content(node: Inode, rng: random.Random, mode: str, granularity: int) 
 
 
 def crash_state(records: list[Record], upto: int, target: str, rng: random.Random, mode: str = "random",
-                granularity: int = SECTOR, present: dict[str, bytes] | None = None) -> list[str]:
-    """Writes into `target` (the recorded data directory's path) what a power loss right after
-    `records[:upto]` could leave, and returns what it chose (for a failure's message)."""
+                granularity: int = SECTOR, present: dict[str, bytes] | None = None,
+                into: str | None = None) -> list[str]:
+    """Writes what a power loss right after `records[:upto]` could leave of `target` (the
+    recorded data directory) into `into` (by default `target` itself), and returns what it
+    chose (for a failure's message)."""
+    into = into or target
     model = model_of(records, upto, present or {})
-    problems = [u for u in model.unsupported]
+    problems = list(model.unsupported)
     for inode, node in model.inodes.items():
         if node.mapped and not any(os.path.basename(p) in UNMODELLED for p, i in model.names.items() if i == inode):
             problems.append(f"a file under {target} is written through a shared mapping, which the recorder cannot see")
@@ -295,25 +307,26 @@ def crash_state(records: list[Record], upto: int, target: str, rng: random.Rando
     for change in pending[:keep]:
         commit_name(names, change)
     chosen = [f"{keep} of {len(pending)} pending name changes kept"]
-    if os.path.exists(target):
-        shutil.rmtree(target)
+    if os.path.exists(into):
+        shutil.rmtree(into)
     if target not in names:
         chosen.append(f"{target} itself is missing")
         return chosen
-    for path in sorted(names, key=len):
-        if names[path] is None and path != target and path.startswith(target + "/"):
-            os.makedirs(path, exist_ok=True)
-    os.makedirs(target, exist_ok=True)
-    for path, inode in sorted(names.items()):
-        if inode is None or not path.startswith(target + "/"):
+    inside = sorted(path for path in names if path.startswith(target + "/"))
+    os.makedirs(into)
+    for path in inside:
+        if names[path] is None:
+            os.makedirs(into + path[len(target):], exist_ok=True)
+    for path in inside:
+        if names[path] is None:
             continue
-        node = model.inodes[inode]
+        node = model.inodes[names[path]]
         content = crash_content(node, rng, mode, granularity)
         if node.pending:
             chosen.append(f"{os.path.basename(path)}: {len(content)} bytes, {len(node.pending)} pending change(s)")
-        with open(path, "wb") as f:
+        with open(into + path[len(target):], "wb") as f:
             f.write(content)
-    missing = sorted(os.path.basename(p) for p, i in model.names.items() if p.startswith(target + "/") and p not in names)
+    missing = sorted(os.path.basename(p) for p in model.names if p.startswith(target + "/") and p not in names)
     if missing:
         chosen.append("missing: " + ", ".join(missing))
     return chosen
@@ -417,9 +430,10 @@ def crash_points(records: list[Record], rng: random.Random, count: int) -> list[
 
 
 def points_where_appends_wait(records: list[Record], name: str) -> list[int]:
-    """Points (record counts) at which file `name` has writes since its last flush both inside
-    its durable size and beyond it: where a power loss can keep the first (LMDB's meta page,
-    written in place) and lose the second (the pages it names, appended)."""
+    """Points (record counts) at which file `name` (LMDB's data.mdb) has, since its last flush,
+    a write past its durable size followed by one into its first two pages: a meta page,
+    written in place, naming pages appended after the durable end, which a power loss can keep
+    while it loses those pages."""
     model = Model()
     points = []
     for index, r in enumerate(records):
@@ -431,6 +445,7 @@ def points_where_appends_wait(records: list[Record], name: str) -> list[int]:
             continue
         size = len(node.durable)
         writes = [c for c in node.pending if c[0] == "write"]
-        if any(c[1] < size for c in writes) and any(c[1] + len(c[2]) > size for c in writes):
+        appended = [n for n, c in enumerate(writes) if c[1] + len(c[2]) > size]
+        if appended and any(c[1] < 2 * 4096 for c in writes[appended[0] + 1:]):
             points.append(index + 1)
     return points

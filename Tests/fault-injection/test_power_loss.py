@@ -31,8 +31,16 @@ adversarially within POSIX, like ALICE and CrashMonkey):
 
 Two recorded runs make the log: a new directory's start and a load, then kill -9 and a second
 start on the same directory (its replay of the log, and writes over the log's first file) with
-more load, then a clean stop. About 2 s per crash state in a debug build; POWERLOSS_STATES sets
-how many (24 by default), POWERLOSS_SEED which.
+more load, then a clean stop. Crash points are drawn around every flush, name change and write
+of data.mdb (LMDB's commits, the checkpoints that move the log into it and the commit after that
+settles both meta pages before the log is written over). A third test records a --salvage start
+of a directory whose log was cut. What it found: the data directory's own name was never
+flushed into its parent (fixed: every start flushes it). Under --sync none (LMDB's MDB_NOSYNC)
+a power loss can keep a meta page written in place and lose the appended pages it names, and
+the start then refuses data.mdb: a known gap, kept as a strict xfail.
+
+A tenth of a second or so per crash state in a debug build; POWERLOSS_STATES sets how many
+(40 by default), POWERLOSS_SEED which.
 
     DOCKETD=$PWD/.build/debug/docketd python3 -m pytest -q Tests/fault-injection/test_power_loss.py
 """
@@ -51,7 +59,7 @@ import sweep
 
 DOCKETD = os.environ.get("DOCKETD")
 SEED = int(os.environ.get("POWERLOSS_SEED", "1"))
-STATES = int(os.environ.get("POWERLOSS_STATES", "24"))
+STATES = int(os.environ.get("POWERLOSS_STATES", "40"))
 WORK = tempfile.mkdtemp(prefix="docket-powerloss-")
 RECORDER = powerloss.build_recorder(WORK)
 pytestmark = pytest.mark.skipif(not DOCKETD or RECORDER is None, reason="needs DOCKETD, Linux and a C compiler")
@@ -72,7 +80,26 @@ def record(work: str, flags: list[str], seed: int) -> tuple[str, list[powerloss.
     assert server.port, server.text
     powerloss.recorded_load(server.port, log, seed + 1, 12, promises)
     assert sweep.stop(server) == 0, server.text
-    return data, powerloss.read_log(log), promises
+    records = powerloss.read_log(log)
+    check_model(data, records)
+    return data, records, promises
+
+
+def check_model(data: str, records: list[powerloss.Record], present: dict[str, bytes] | None = None) -> None:
+    """The model of the whole log with every change kept must be the directory as it is: what a
+    crash state is built from is what docketd did (LMDB's lock.mdb, written through a mapping
+    the recorder cannot see, aside)."""
+    actual = {}
+    for name in os.listdir(data):
+        with open(os.path.join(data, name), "rb") as f:
+            actual[name] = f.read()
+    copy = data + ".model"
+    powerloss.crash_state(records, len(records), data, random.Random(0), "new", present=present, into=copy)
+    for name in sorted((set(actual) | set(os.listdir(copy))) - powerloss.UNMODELLED):
+        path = os.path.join(copy, name)
+        modelled = open(path, "rb").read() if os.path.exists(path) else None
+        assert modelled == actual.get(name), f"the model of {name} is not the file docketd left"
+    shutil.rmtree(copy)
 
 
 def check_states(data: str, records: list[powerloss.Record], promises: list[powerloss.Promise], flags: list[str],
@@ -89,9 +116,11 @@ def check_states(data: str, records: list[powerloss.Record], promises: list[powe
 
 
 def check_state(data: str, records: list[powerloss.Record], promises: list[powerloss.Promise], flags: list[str],
-                upto: int, rng: random.Random, mode: str, kept: callable) -> list[str]:
-    """Starts docketd on one crash state (after `records[:upto]`); returns what broke."""
-    chosen = powerloss.crash_state(records, upto, data, rng, mode)
+                upto: int, rng: random.Random, mode: str, kept: callable,
+                present: dict[str, bytes] | None = None) -> list[str]:
+    """Starts docketd on one crash state (after `records[:upto]`, the files `present` there
+    before the recording); returns what broke."""
+    chosen = powerloss.crash_state(records, upto, data, rng, mode, present=present)
     last = records[upto - 1] if upto else None
     due = [p for p in promises if last is not None and kept(p, last)]
     where = f"crash after record {upto} {last} ({mode}; {'; '.join(chosen)})"
@@ -137,4 +166,43 @@ def test_sync_none_starts_after_a_power_loss() -> None:
         failures += check_state(data, records, promises, flags, upto, rng, "in-place",
                                 lambda promise, last: last.nanoseconds >= promise.at + 2_000_000_000)
     assert not failures, "\n".join(failures)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_salvage_start_survives_a_power_loss() -> None:
+    """A directory killed under load whose wal-a.log was then cut, started with --salvage (the
+    cut file given its size back, the valid batches applied) under a load: a power loss before
+    it served anyone leaves a directory that --salvage starts again, and one after leaves a
+    directory that starts without it and keeps every promise the salvaged server made."""
+    work = tempfile.mkdtemp(dir=WORK)
+    data = os.path.join(work, "data")
+    log = os.path.join(work, "record.log")
+    flags = ["--sync", "always"]
+    server = sweep.start(DOCKETD, data, flags)
+    assert server.port, server.text
+    powerloss.recorded_load(server.port, os.devnull, SEED, 24, [])
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    os.truncate(os.path.join(data, "wal-a.log"), 100_000)
+    present = {}
+    for name in os.listdir(data):
+        with open(os.path.join(data, name), "rb") as f:
+            present[os.path.join(data, name)] = f.read()
+    environment = {"LD_PRELOAD": RECORDER, "DOCKET_RECORD_DIR": data, "DOCKET_RECORD_LOG": log}
+    server = sweep.start(DOCKETD, data, flags + ["--salvage"], environment=environment)
+    assert server.port, server.text
+    promises: list[powerloss.Promise] = []
+    powerloss.recorded_load(server.port, log, SEED + 1, 12, promises)
+    assert sweep.stop(server) == 0, server.text
+    records = powerloss.read_log(log)
+    check_model(data, records, present)
+    served = min(p.logged for p in promises)
+    rng = random.Random(SEED)
+    failures = []
+    for number, upto in enumerate(powerloss.crash_points(records, rng, STATES // 2)):
+        mode = ("old", "new", "in-place", "random", "random")[number % 5]
+        again = [] if records[upto - 1].end >= served else ["--salvage"]
+        failures += check_state(data, records, promises, flags + again, upto, rng, mode,
+                                lambda promise, last: last.end >= promise.logged, present)
+    assert not failures, f"{len(failures)} crash states broke a promise:\n" + "\n".join(failures[:10])
     shutil.rmtree(work, ignore_errors=True)
