@@ -46,6 +46,7 @@ A tenth of a second or so per crash state in a debug build; POWERLOSS_STATES set
 """
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import shutil
@@ -61,6 +62,7 @@ DOCKETD = os.environ.get("DOCKETD")
 SEED = int(os.environ.get("POWERLOSS_SEED", "1"))
 STATES = int(os.environ.get("POWERLOSS_STATES", "40"))
 WORK = tempfile.mkdtemp(prefix="docket-powerloss-")
+atexit.register(shutil.rmtree, WORK, True)  # a failing test's directory too: each is megabytes
 RECORDER = powerloss.build_recorder(WORK)
 pytestmark = pytest.mark.skipif(not DOCKETD or RECORDER is None, reason="needs DOCKETD, Linux and a C compiler")
 
