@@ -140,9 +140,15 @@ public final class DataDirectory: JobStore {
         pthread_mutex_init(unappliedLock, nil)
         logLock.initialize(to: pthread_mutex_t())
         pthread_mutex_init(logLock, nil)
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+        let made = mkdir(path, 0o755) == 0
+        if !made && errno != EEXIST {
             throw StoreError("cannot create data directory \(path): \(String(cString: strerror(errno)))")
         }
+        // A new directory's own name is durable only once its parent is flushed: without it, a
+        // power loss could take the whole directory, every acknowledged job with it, although
+        // each of its files was flushed (the power-loss simulator found it). Every start flushes
+        // it, since one that crashed after its mkdir left the name in the same state.
+        try syncDirectory(containing: path, required: made)
         lockDescriptor = open(path + "/LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockDescriptor >= 0 else {
             throw StoreError("cannot open \(path)/LOCK: \(String(cString: strerror(errno)))")

@@ -84,12 +84,7 @@ final class WriteAheadLog {
         try writeZeros(from: 0)
         guard fsync(descriptor) == 0 else { throw StoreError("fsync of \(path) failed: \(String(cString: strerror(errno)))") }
         guard rename(temporary, path) == 0 else { throw StoreError("cannot rename \(temporary): \(String(cString: strerror(errno)))") }
-        // fsync of the file does not make its name durable.
-        let directory = open(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { if directory >= 0 { Glibc.close(directory) } }
-        guard directory >= 0, fsync(directory) == 0 else {
-            throw StoreError("cannot make \(path) durable: \(String(cString: strerror(errno)))")
-        }
+        try syncDirectory(containing: path)
     }
 
     /// Gives a file cut below `preallocatedBytes` its full size again (zeros past what is left),

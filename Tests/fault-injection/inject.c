@@ -37,6 +37,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "shim.h"
+
 enum outcome { PASS, FAIL, SHORTEN, NOTHING };
 
 static const char *const call_names[] = {
@@ -93,15 +95,6 @@ static enum outcome decide(const char *call, const char *path) {
     int cut = kind && (!strcmp(kind, "SHORT") || !strcmp(kind, "NOTHING"));
     errno = cut ? EIO : named_errno(kind);
     return cut && strcmp(kind, "NOTHING") ? SHORTEN : FAIL;
-}
-
-/* The path `fd` is open on, or "" (sockets and pipes never match a directory). */
-static const char *path_of(int fd, char *path, size_t size) {
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t length = fd < 0 ? -1 : readlink(link, path, size - 1);
-    path[length > 0 ? length : 0] = 0;
-    return path;
 }
 
 static enum outcome decide_fd(const char *call, int fd) {
@@ -222,20 +215,3 @@ int openat64(int directory, const char *path, int flags, ...) {
     return decide("openat", path) == PASS ? real(directory, path, flags, mode) : -1;
 }
 
-int openat(int directory, const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) { va_list list; va_start(list, flags); mode = va_arg(list, mode_t); va_end(list); }
-    return openat64(directory, path, flags, mode);
-}
-
-int open64(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) { va_list list; va_start(list, flags); mode = va_arg(list, mode_t); va_end(list); }
-    return openat64(AT_FDCWD, path, flags, mode);
-}
-
-int open(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) { va_list list; va_start(list, flags); mode = va_arg(list, mode_t); va_end(list); }
-    return openat64(AT_FDCWD, path, flags, mode);
-}

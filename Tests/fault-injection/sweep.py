@@ -61,11 +61,13 @@ class Server:
 
 
 def start(docketd: str, data: str, flags: list[str], library: str | None = None, fault: Fault | None = None,
-          trace: str | None = None) -> Server:
-    """docketd on `data`; returns once it is ready or has exited (port None)."""
+          trace: str | None = None, environment: dict[str, str] | None = None) -> Server:
+    """docketd on `data`; returns once it is ready or has exited (port None). `environment`
+    adds variables (another LD_PRELOAD library's)."""
     env = dict(os.environ)
     for name in [n for n in env if n.startswith("DOCKET_")]:
         del env[name]
+    env.update(environment or {})
     if library:
         env.update(LD_PRELOAD=library, DOCKET_INJECT_DIR=data)
         if fault:
