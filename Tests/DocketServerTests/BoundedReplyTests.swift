@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Replies whose size grows with the data come in pages bounded by count and by max_payload,
-/// on both job stores.
+/// on both job stores; a `$DOCKET.API` answer never exceeds the max_payload clients accept.
 @Suite(.serialized) struct BoundedReplyTests {
     typealias Store = ListingTests.Store
 
@@ -84,6 +84,35 @@ import Testing
         #expect(control.hasPrefix("MSG _INBOX.a 1 "), "\(control)")
         let documents = try #require(JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]], "\(String(decoding: body, as: UTF8.self))")
         #expect(documents.compactMap { $0["queue"] as? String } == ["q105", "q106"])
+        #expect(server.stop() == 0)
+    }
+
+    /// An INSPECT through `$DOCKET.API` of a job whose result alone is near max_payload made a
+    /// message larger than max_payload, which NATS clients refuse (and drop the connection
+    /// for). It is answered LIMIT with the size instead; the wire's INSPECT still shows it.
+    @Test(arguments: Store.allCases) func anAPIAnswerPastMaxPayloadIsAnsweredLimit(_ store: Store) throws {
+        guard let server = try docketd(store, ["--max-payload", "1024"]) else { return }
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ q 1\r\nx\r\n")
+        let id = try #require(Int(client.readLine().dropFirst(4)))
+        try client.line("RESERVE q timeout=5s")
+        #expect(try client.readMessage().0.hasPrefix("JOB \(id) "))
+        let result = String(repeating: "r", count: 1000)
+        try client.send("ACK \(id) 1000\r\n\(result)\r\n")
+        #expect(try client.readLine() == "+OK")
+        let inspected = try client.object("INSPECT \(id)")
+        #expect(inspected["result"] as? String == result)
+
+        try client.send("SUB _INBOX.b 1\r\nPUB $DOCKET.API.INSPECT.\(id) _INBOX.b 0\r\n\r\n")
+        let (control, body) = try client.readMessage()
+        #expect(control.hasPrefix("MSG _INBOX.b 1 "), "\(control)")
+        #expect(body.count <= 1024, "an answer of \(body.count) bytes, past max_payload")
+        let answer = try #require(JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        let error = try #require(answer["error"] as? [String: Any], "\(answer)")
+        #expect(error["code"] as? String == "LIMIT")
+        #expect((error["message"] as? String)?.contains("max_payload (1024)") == true, "\(error)")
         #expect(server.stop() == 0)
     }
 }
