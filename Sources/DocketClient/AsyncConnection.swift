@@ -264,7 +264,19 @@ public final class AsyncDocketConnection: Sendable {
 
     public func pause(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.pause(name)) }
     public func resume(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.resume(name)) }
-    public func queues() async throws(DocketError) -> [QueueInfo] { try await blocking.performAsync(Commands.queues()) }
+    /// Every queue, page after page (see `DocketConnection.queues()`).
+    public func queues() async throws(DocketError) -> [QueueInfo] {
+        var all: [QueueInfo] = []
+        while true {
+            let page = try await queues(after: all.last?.queue, limit: 1000)
+            if page.isEmpty { return all }
+            all += page
+        }
+    }
+
+    public func queues(after: String?, limit: Int? = nil) async throws(DocketError) -> [QueueInfo] {
+        try await blocking.performAsync(try Commands.queues(after: after, limit: limit))
+    }
     public func stats() async throws(DocketError) -> ServerStats { try await blocking.performAsync(Commands.stats()) }
     public func statsRaw() async throws(DocketError) -> [UInt8] { try await blocking.performAsync(Commands.statsRaw()) }
 

@@ -1038,8 +1038,23 @@ public final class DocketConnection: @unchecked Sendable {
     public func pause(_ name: String) throws(DocketError) { try perform(Commands.pause(name)) }
     public func resume(_ name: String) throws(DocketError) { try perform(Commands.resume(name)) }
 
-    /// Every queue's document, sorted by name.
-    public func queues() throws(DocketError) -> [QueueInfo] { try perform(Commands.queues()) }
+    /// Every queue's document (of the queues this user may read), sorted by name: the
+    /// server's pages, one after another, until one is empty.
+    public func queues() throws(DocketError) -> [QueueInfo] {
+        var all: [QueueInfo] = []
+        while true {
+            let page = try queues(after: all.last?.queue, limit: 1000)
+            if page.isEmpty { return all }
+            all += page
+        }
+    }
+
+    /// One page of QUEUES: up to `limit` (1 to 1000; the server's default, 1000, if nil) of
+    /// the queues named after `after`, by name, fewer where max_payload ends the page; empty
+    /// past the last.
+    public func queues(after: String?, limit: Int? = nil) throws(DocketError) -> [QueueInfo] {
+        try perform(try Commands.queues(after: after, limit: limit))
+    }
 
     /// The server's counters.
     public func stats() throws(DocketError) -> ServerStats { try perform(Commands.stats()) }
