@@ -1041,11 +1041,17 @@ public final class DocketConnection: @unchecked Sendable {
     /// Every queue's document (of the queues this user may read), sorted by name: the
     /// server's pages, one after another, until one is empty.
     public func queues() throws(DocketError) -> [QueueInfo] {
-        var all: [QueueInfo] = []
+        try Self.everyPage(named: \.queue) { after throws(DocketError) in try queues(after: after, limit: 1000) }
+    }
+
+    /// A listing by name read whole: each page from after the last name of the one before,
+    /// until one is empty.
+    static func everyPage<Item>(named name: (Item) -> String, _ page: (String?) throws(DocketError) -> [Item]) throws(DocketError) -> [Item] {
+        var all: [Item] = []
         while true {
-            let page = try queues(after: all.last?.queue, limit: 1000)
-            if page.isEmpty { return all }
-            all += page
+            let next = try page(all.last.map(name))
+            if next.isEmpty { return all }
+            all += next
         }
     }
 
@@ -1121,12 +1127,7 @@ public final class DocketConnection: @unchecked Sendable {
     /// Every schedule (of the queues this user may read), by name, with its next ticks: the
     /// server's pages, one after another, until one is empty.
     public func schedules() throws(DocketError) -> [ScheduleInfo] {
-        var all: [ScheduleInfo] = []
-        while true {
-            let page = try schedules(after: all.last?.name, limit: 1000)
-            if page.isEmpty { return all }
-            all += page
-        }
+        try Self.everyPage(named: \.name) { after throws(DocketError) in try schedules(after: after, limit: 1000) }
     }
 
     /// One page of SCHEDULES: up to `limit` (1 to 1000; the server's default, 100, if nil) of
