@@ -411,7 +411,6 @@ enum Wire {
     }
 
     static func stats() -> [UInt8] { Array("STATS\r\n".utf8) }
-    static func queues() -> [UInt8] { Array("QUEUES\r\n".utf8) }
 
     /// `QUEUES [after=<name>] [limit=<n>]`, and `SCHEDULES` with `verb`: one page by name.
     static func namePage(_ verb: String, after: String?, limit: Int?) throws(DocketError) -> [UInt8] {
