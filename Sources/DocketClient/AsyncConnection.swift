@@ -264,7 +264,26 @@ public final class AsyncDocketConnection: Sendable {
 
     public func pause(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.pause(name)) }
     public func resume(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.resume(name)) }
-    public func queues() async throws(DocketError) -> [QueueInfo] { try await blocking.performAsync(Commands.queues()) }
+    /// Every queue, page after page (see `DocketConnection.queues()`).
+    public func queues() async throws(DocketError) -> [QueueInfo] {
+        try await Self.everyPage(named: \.queue) { after throws(DocketError) in try await queues(after: after, limit: 1000) }
+    }
+
+    /// A listing by name read whole (see `DocketConnection.everyPage`).
+    static func everyPage<Item>(
+        named name: (Item) -> String, _ page: (String?) async throws(DocketError) -> [Item]
+    ) async throws(DocketError) -> [Item] {
+        var all: [Item] = []
+        while true {
+            let next = try await page(all.last.map(name))
+            if next.isEmpty { return all }
+            all += next
+        }
+    }
+
+    public func queues(after: String?, limit: Int? = nil) async throws(DocketError) -> [QueueInfo] {
+        try await blocking.performAsync(try Commands.queues(after: after, limit: limit))
+    }
     public func stats() async throws(DocketError) -> ServerStats { try await blocking.performAsync(Commands.stats()) }
     public func statsRaw() async throws(DocketError) -> [UInt8] { try await blocking.performAsync(Commands.statsRaw()) }
 
@@ -321,12 +340,7 @@ public final class AsyncDocketConnection: Sendable {
     public func unschedule(_ name: String) async throws(DocketError) { try await blocking.performAsync(Commands.unschedule(name)) }
     /// Every schedule, page after page (see `DocketConnection.schedules()`).
     public func schedules() async throws(DocketError) -> [ScheduleInfo] {
-        var all: [ScheduleInfo] = []
-        while true {
-            let page = try await schedules(after: all.last?.name, limit: 1000)
-            if page.isEmpty { return all }
-            all += page
-        }
+        try await Self.everyPage(named: \.name) { after throws(DocketError) in try await schedules(after: after, limit: 1000) }
     }
 
     public func schedules(after: String?, limit: Int? = nil) async throws(DocketError) -> [ScheduleInfo] {

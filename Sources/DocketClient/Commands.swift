@@ -158,7 +158,9 @@ enum Commands {
 
     static func pause(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.pause(name), .pause) }
     static func resume(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.resume(name), .resume) }
-    static func queues() -> Command<[QueueInfo]> { array(Wire.queues(), .queues, QueueInfo.init) }
+    static func queues(after: String?, limit: Int?) throws(DocketError) -> Command<[QueueInfo]> {
+        array(try Wire.namePage("QUEUES", after: after, limit: limit), .queues, QueueInfo.init)
+    }
     static func stats() -> Command<ServerStats> { json(Wire.stats(), .stats) { value, _ in ServerStats(value) } }
     static func statsRaw() -> Command<[UInt8]> { json(Wire.stats(), .stats) { _, raw in raw } }
 

@@ -1038,8 +1038,29 @@ public final class DocketConnection: @unchecked Sendable {
     public func pause(_ name: String) throws(DocketError) { try perform(Commands.pause(name)) }
     public func resume(_ name: String) throws(DocketError) { try perform(Commands.resume(name)) }
 
-    /// Every queue's document, sorted by name.
-    public func queues() throws(DocketError) -> [QueueInfo] { try perform(Commands.queues()) }
+    /// Every queue's document (of the queues this user may read), sorted by name: the
+    /// server's pages, one after another, until one is empty.
+    public func queues() throws(DocketError) -> [QueueInfo] {
+        try Self.everyPage(named: \.queue) { after throws(DocketError) in try queues(after: after, limit: 1000) }
+    }
+
+    /// A listing by name read whole: each page from after the last name of the one before,
+    /// until one is empty.
+    static func everyPage<Item>(named name: (Item) -> String, _ page: (String?) throws(DocketError) -> [Item]) throws(DocketError) -> [Item] {
+        var all: [Item] = []
+        while true {
+            let next = try page(all.last.map(name))
+            if next.isEmpty { return all }
+            all += next
+        }
+    }
+
+    /// One page of QUEUES: up to `limit` (1 to 1000; the server's default, 1000, if nil) of
+    /// the queues named after `after`, by name, fewer where max_payload ends the page; empty
+    /// past the last.
+    public func queues(after: String?, limit: Int? = nil) throws(DocketError) -> [QueueInfo] {
+        try perform(try Commands.queues(after: after, limit: limit))
+    }
 
     /// The server's counters.
     public func stats() throws(DocketError) -> ServerStats { try perform(Commands.stats()) }
@@ -1106,12 +1127,7 @@ public final class DocketConnection: @unchecked Sendable {
     /// Every schedule (of the queues this user may read), by name, with its next ticks: the
     /// server's pages, one after another, until one is empty.
     public func schedules() throws(DocketError) -> [ScheduleInfo] {
-        var all: [ScheduleInfo] = []
-        while true {
-            let page = try schedules(after: all.last?.name, limit: 1000)
-            if page.isEmpty { return all }
-            all += page
-        }
+        try Self.everyPage(named: \.name) { after throws(DocketError) in try schedules(after: after, limit: 1000) }
     }
 
     /// One page of SCHEDULES: up to `limit` (1 to 1000; the server's default, 100, if nil) of

@@ -411,7 +411,20 @@ enum Wire {
     }
 
     static func stats() -> [UInt8] { Array("STATS\r\n".utf8) }
-    static func queues() -> [UInt8] { Array("QUEUES\r\n".utf8) }
+
+    /// `QUEUES [after=<name>] [limit=<n>]`, and `SCHEDULES` with `verb`: one page by name.
+    static func namePage(_ verb: String, after: String?, limit: Int?) throws(DocketError) -> [UInt8] {
+        var line = verb
+        if let after {
+            try checkScheduleName(after)
+            line += " after=\(after)"
+        }
+        if let limit {
+            guard (1...1000).contains(limit) else { throw .badArgument("a page of \(verb.lowercased()) holds 1 to 1000, not \(limit)") }
+            line += " limit=\(limit)"
+        }
+        return Array((line + "\r\n").utf8)
+    }
     static func routes() -> [UInt8] { Array("ROUTES\r\n".utf8) }
 
     static func route(pattern: String, queue: String, options: JobOptions = JobOptions()) throws(DocketError) -> [UInt8] {
@@ -503,16 +516,7 @@ enum Wire {
     }
 
     static func schedules(after: String?, limit: Int?) throws(DocketError) -> [UInt8] {
-        var line = "SCHEDULES"
-        if let after {
-            try checkScheduleName(after)
-            line += " after=\(after)"
-        }
-        if let limit {
-            guard (1...1000).contains(limit) else { throw .badArgument("a page of schedules holds 1 to 1000, not \(limit)") }
-            line += " limit=\(limit)"
-        }
-        return Array((line + "\r\n").utf8)
+        try namePage("SCHEDULES", after: after, limit: limit)
     }
 
     static func pauseSchedule(name: String) throws(DocketError) -> [UInt8] {

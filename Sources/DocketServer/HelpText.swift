@@ -31,7 +31,7 @@ enum HelpText {
         "PAUSE schedule=<name> / RESUME schedule=<name>  stop or restart a schedule",
         "QUEUE <queue> [setting=value ...]       show or change a queue: rate group_rate concurrency attempts backoff jitter lease keep_completed keep_dead",
         "PAUSE <queue> / RESUME <queue>          stop or restart handing out a queue's jobs",
-        "STATS / QUEUES                          server counters / every queue, as JSON",
+        "STATS / QUEUES [after=<name>] [limit=<n>]  server counters / a page of the queues, by name, as JSON",
         "WAIT <id> [timeout=<d>]                 wait for a job's outcome: OUTCOME <id> completed|dead <#bytes>",
         "ROUTE <pattern> <queue> [opt=value ...] turn messages published on matching subjects into jobs",
         "UNROUTE <id> / ROUTES                   remove a route / list routes as JSON",

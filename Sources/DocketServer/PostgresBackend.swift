@@ -778,13 +778,13 @@ final class PostgresBackend {
                 guard case .success(let rows) = result, let row = rows.rows.first else { return reply(.error(Self.unavailable(nil))) }
                 reply(.document(server.statsDocument(jobs: row.int(0) ?? 0, queues: row.int(1) ?? 0)))
             }
-        case .queues:
-            let permissions = connection.permissions
-            queueNames { [self] names in
+        case .queues(let after, let limit):
+            let budget = server.config.replyBudget
+            readableQueueNames(after: after.map(name) ?? "", limit: limit, readableBy: connection.permissions) { [self] names in
                 guard let names else { return reply(.error(Self.unavailable(nil))) }
-                let readable = names.filter { name in permissions.map { $0.may(.read, queue: Array(name.utf8)) } ?? true }
-                queueDocuments(readable) { documents in
-                    reply(documents.map { .document("[" + $0.joined(separator: ",") + "]") } ?? .error(Self.unavailable(nil)))
+                queueDocuments(names) { documents in
+                    guard let documents else { return reply(.error(Self.unavailable(nil))) }
+                    reply(.document(budget.array(count: documents.count) { documents[$0] }.json))
                 }
             }
         case .route(let pattern, let queue, _, let text):
@@ -1981,6 +1981,24 @@ final class PostgresBackend {
         // would put `a` before `B` and skip `_` and `-`.
         db.execute("SELECT name FROM \(Self.queueNames) AS names ORDER BY name COLLATE \"C\"") { result in
             done(try? result.get().rows.compactMap { $0.string(0) })
+        }
+    }
+
+    /// Up to `limit` names of queues the reader may read, those that sort after `after` (by
+    /// bytes), in that order: QUEUES' page. Reads `limit` names at a time, and again from the
+    /// last one read while the reader may not read enough of them, so a page costs the names
+    /// it passes over, not every queue.
+    private func readableQueueNames(
+        after: String, limit: Int, readableBy permissions: Permissions?, found: [String] = [], _ done: @escaping ([String]?) -> Void
+    ) {
+        guard let db = connection else { return done(nil) }
+        flushBatches()
+        let names = "(SELECT name FROM docket.queues WHERE name COLLATE \"C\" > $1::text UNION SELECT queue FROM docket.jobs WHERE queue COLLATE \"C\" > $1::text)"
+        db.execute("SELECT name FROM \(names) AS names ORDER BY name COLLATE \"C\" LIMIT $2::integer", [.text(after), .int(limit)]) { [self] result in
+            guard let read = try? result.get().rows.compactMap({ $0.string(0) }) else { return done(nil) }
+            let readable = found + read.filter { Server.may(read: $0, permissions) }.prefix(limit - found.count)
+            guard readable.count < limit, read.count == limit, let last = read.last else { return done(readable) }
+            readableQueueNames(after: last, limit: limit, readableBy: permissions, found: readable, done)
         }
     }
 

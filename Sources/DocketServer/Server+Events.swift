@@ -397,9 +397,14 @@ extension Server {
         }
         // Built on the loop whoever hears it: counted against the requester's turn.
         request.connection.apiWorkBytes += body.count
+        // NATS clients refuse a message larger than the max_payload INFO announced (Docket's
+        // own allow 64 KiB of headers more): an INSPECT of a job whose result, error and note
+        // are each near max_payload, a WAIT's escaped result, a listing's first entry. The
+        // requester hears why instead of losing its connection.
+        let answer = body.count <= config.maxPayload ? body : Array(JobAPI.errorJSON(Self.answerTooLarge(body.count, config.maxPayload)).utf8)
         let send: () -> Void = { [unowned self] in
             subject.withUnsafeBytes { subject in
-                body.withUnsafeBytes { body in sendAnswer(subject, body, nil, to: request.connection) }
+                answer.withUnsafeBytes { body in sendAnswer(subject, body, nil, to: request.connection) }
             }
         }
         // A backend that answers later answers once the change is durable already.
@@ -493,6 +498,16 @@ extension Server {
         } else {
             answerAPI(request, reply)
         }
+    }
+}
+
+extension Server {
+    /// The error a `$DOCKET.API` request gets in place of an answer of `bytes` bytes, more
+    /// than one message may carry.
+    static func answerTooLarge(_ bytes: Int, _ maxPayload: Int) -> JobError {
+        JobError(
+            .limit,
+            "the answer is \(bytes) bytes, more than max_payload (\(maxPayload)) lets one message carry: ask for a smaller page (limit=, after= in Docket-Options) or use the wire verb")
     }
 }
 

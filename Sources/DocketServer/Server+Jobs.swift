@@ -119,8 +119,10 @@ extension Server {
             return .done
         case .stats:
             return .document(statsDocument())
-        case .queues:
-            return .document(queuesDocument(readableBy: connection.permissions))
+        case .queues(let after, let limit):
+            let documents = queueDocuments(
+                in: QueueDirectory(engine: engine), after: after.map { Array(bytes[$0]) } ?? [], limit: limit, readableBy: connection.permissions)
+            return .document(config.replyBudget.array(count: documents.count) { documents[$0] }.json)
         case .route(let pattern, let queue, let options, let text):
             if let refused = refuseNewQueue(name(queue)) { return refused }
             return addRoute(
@@ -453,20 +455,6 @@ extension Server {
             permissions.map { $0.may(.read, queue: route.queue) } ?? true
         }
         return .document("[" + visible.map(\.json).joined(separator: ",") + "]")
-    }
-
-    /// Every queue's document the reader may read, by name, as one JSON array (QUEUES,
-    /// `/queues`). nil permissions: every queue.
-    func queuesDocument(readableBy permissions: Permissions? = nil) -> String {
-        if let postgres {
-            // The monitoring port cannot wait for the database: the queues as last read.
-            let readable = postgres.snapshot.queues.filter { queue in permissions.map { $0.may(.read, queue: Array(queue.name.utf8)) } ?? true }
-            return "[" + readable.map(\.document).joined(separator: ",") + "]"
-        }
-        let queues = engine.queueList
-            .filter { queue in permissions.map { $0.may(.read, queue: Array(queue.name.utf8)) } ?? true }
-            .sorted { $0.name < $1.name }
-        return "[" + queues.map { engine.queueDocument($0) }.joined(separator: ",") + "]"
     }
 
     /// ACK, FAIL (also with throttle=) and PROGRESS of a job the connection holds (or, with

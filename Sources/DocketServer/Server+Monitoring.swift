@@ -201,14 +201,20 @@ extension Server {
     /// `/queues`: one page of the queues the reader may read, by name, as a JSON array (each as
     /// QUEUE shows it). nil permissions: every queue.
     func queuesPage(_ query: QueuesQuery, readableBy permissions: Permissions?) -> String {
-        let directory = queueDirectory
+        "[" + queueDocuments(in: queueDirectory, after: query.after, limit: query.limit, readableBy: permissions).joined(separator: ",") + "]"
+    }
+
+    /// The documents of up to `limit` queues of `directory` the reader may read, those whose
+    /// names sort after `after` (by bytes), by name: `/queues` and, on the embedded store, QUEUES.
+    /// Costs the queues it passes over, never the whole directory.
+    func queueDocuments(in directory: QueueDirectory, after: [UInt8], limit: Int, readableBy permissions: Permissions?) -> [String] {
         var documents: [String] = []
-        var index = directory.firstIndex(after: query.after)
-        while index < directory.count && documents.count < query.limit {
+        var index = directory.firstIndex(after: after)
+        while index < directory.count && documents.count < limit {
             if Self.may(read: directory.name(index), permissions) { documents.append(directory.document(index)) }
             index += 1
         }
-        return "[" + documents.joined(separator: ",") + "]"
+        return documents
     }
 
     /// The queues by name. With jobs in PostgreSQL, the queues as last read: the monitoring

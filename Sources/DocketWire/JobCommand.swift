@@ -18,7 +18,9 @@ public enum JobCommand: Equatable, Sendable {
     case pause(queue: Range<Int>)
     case resume(queue: Range<Int>)
     case stats
-    case queues
+    /// `QUEUES [after=<name>] [limit=<n>]`: one page of the queues' documents, by name, those
+    /// after `after` (strictly) if given.
+    case queues(after: Range<Int>?, limit: Int)
     case wait(id: UInt64, timeoutMilliseconds: Int?)
     /// `ROUTE <pattern> <queue> [option=value ...]`; `text` is the whole argument text.
     indirect case route(pattern: Range<Int>, queue: Range<Int>, EnqueueOptions, text: Range<Int>)
@@ -224,9 +226,11 @@ public enum JobCommand: Equatable, Sendable {
             guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a queue")) }
             return .success(verb == .pause ? .pause(queue: queue) : .resume(queue: queue))
-        case .stats, .queues, .routes, .cancel:
+        case .stats, .routes, .cancel:
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes no arguments")) }
-            return .success(verb == .stats ? .stats : verb == .queues ? .queues : verb == .routes ? .routes : .cancelWait)
+            return .success(verb == .stats ? .stats : verb == .routes ? .routes : .cancelWait)
+        case .queues:
+            return namePage(bytes, &scanner, arguments, verb: "QUEUES").map { .queues(after: $0.after, limit: $0.limit ?? JobListState.maxPage) }
         case .wait:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
@@ -321,20 +325,7 @@ public enum JobCommand: Equatable, Sendable {
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "UNSCHEDULE takes only a schedule name")) }
             return .success(.unschedule(name: name))
         case .schedules:
-            var after: Range<Int>?
-            var limit: Int?
-            let usage = "SCHEDULES takes [after=<name>] [limit=1-\(JobListState.maxPage)], each once"
-            while let field = scanner.next() {
-                guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
-                if Option.equals(bytes, key, "after"), after == nil, QueueName.isValid(bytes, raw) {
-                    after = raw
-                } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
-                    limit = parsed
-                } else {
-                    return .failure(Option.refusal(bytes, field, in: arguments, usage))
-                }
-            }
-            return .success(.schedules(after: after, limit: limit ?? 100))
+            return namePage(bytes, &scanner, arguments, verb: "SCHEDULES").map { .schedules(after: $0.after, limit: $0.limit ?? 100) }
         case .unroute:
             guard let id = scanner.next(), let value = Option.jobID(bytes, id) else {
                 return .failure(JobError(.badID, "route ids are positive numbers"))
@@ -342,6 +333,27 @@ public enum JobCommand: Equatable, Sendable {
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "UNROUTE takes only a route id")) }
             return .success(.unroute(id: value))
         }
+    }
+
+    /// The paging arguments of a listing by name (QUEUES, SCHEDULES): `[after=<name>]
+    /// [limit=<n>]`, each at most once; the limit nil when not given.
+    private static func namePage(
+        _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ arguments: Range<Int>, verb: String
+    ) -> Result<(after: Range<Int>?, limit: Int?), JobError> {
+        var after: Range<Int>?
+        var limit: Int?
+        let usage = "\(verb) takes [after=<name>] [limit=1-\(JobListState.maxPage)], each once"
+        while let field = scanner.next() {
+            guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
+            if Option.equals(bytes, key, "after"), after == nil, QueueName.isValid(bytes, raw) {
+                after = raw
+            } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
+                limit = parsed
+            } else {
+                return .failure(Option.refusal(bytes, field, in: arguments, usage))
+            }
+        }
+        return .success((after, limit))
     }
 }
 

@@ -384,7 +384,7 @@ enum ConformanceRunner {
             bytes = try Wire.setQueue(queue, settings: settings.compactMap { $0 })
         case "pause": bytes = try Wire.pause(args.required("queue"))
         case "resume": bytes = try Wire.resume(args.required("queue"))
-        case "queues": bytes = Wire.queues()
+        case "queues": bytes = try Wire.namePage("QUEUES", after: args.string("after"), limit: args.int("limit"))
         case "stats": bytes = Wire.stats()
         case "unroute": bytes = try Wire.unroute(id: args.id())
         case "routes": bytes = Wire.routes()

@@ -57,6 +57,23 @@ import Testing
         }
     }
 
+    /// QUEUES answers a page of at most 1,000: `queues()` reads every page, so a client
+    /// with more queues than that still sees them all; `queues(after:limit:)` reads one.
+    @Test func queuesReadsEveryPage() throws {
+        try withServer { server in
+            let client = try DocketConnection(server.address)
+            defer { client.close() }
+            let names = (0..<1010).map { "q" + String(10000 + $0) }
+            for name in names { try client.setQueue(name, [.attempts(4)]) }
+            #expect(try client.queues().map(\.queue) == names)
+            #expect(try client.queues(after: "q10004", limit: 2).map(\.queue) == ["q10005", "q10006"])
+            #expect(try client.queues(after: "q11009").isEmpty)
+            if case .badArgument? = failure({ () throws(DocketError) in _ = try client.queues(after: nil, limit: 0) }) {} else {
+                Issue.record("limit=0 was sent")
+            }
+        }
+    }
+
     @Test func settingsTheServerWouldRefuseAreNeverSent() throws {
         try withServer { server in
             let client = try DocketConnection(server.address)

@@ -216,6 +216,10 @@ import Testing
         #expect(try names("worker", "QUEUES", "queue") == ["emails"])
         #expect(try names("producer", "QUEUES", "queue") == [])
         #expect(try names("auditor", "QUEUES", "queue") == ["billing", "emails"])
+        // A page passes over the queues the user may not read and still fills (billing
+        // sorts first).
+        #expect(try names("worker", "QUEUES limit=1", "queue") == ["emails"])
+        #expect(try names("auditor", "QUEUES after=billing limit=1", "queue") == ["emails"])
         #expect(try names("worker", "ROUTES", "owner") == ["admin"])
         #expect(try names("producer", "ROUTES", "owner") == [])
     }

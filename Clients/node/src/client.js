@@ -2510,9 +2510,16 @@ export class Client extends EventEmitter {
     return this.command(encodeQueue(name), 'queue');
   }
 
-  /** Every queue's document, sorted by name (`QUEUES`). @returns {Promise<QueueInfo[]>} */
-  async queues() {
-    return this.command(encodeQueues(), 'queues');
+  /**
+   * One page of the queues' documents (of the queues this user may read), by name (`QUEUES`): up
+   * to `limit` (1..1000, server default 1000) of those named after `after`, fewer where the
+   * server's max_payload ends the page; empty past the last. Pass the last `queue` of a page as
+   * the next one's `after`.
+   * @param {{after?: string|null, limit?: number}} [opts]
+   * @returns {Promise<QueueInfo[]>}
+   */
+  async queues(opts = {}) {
+    return this.command(encodeQueues(opts), 'queues');
   }
 
   /** The server's counters (`STATS`). @returns {Promise<ServerStats>} */

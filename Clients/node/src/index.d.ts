@@ -643,7 +643,8 @@ export declare class Client extends EventEmitter {
 
   // Queues, counters, routes, events
   queue(name: string): Promise<QueueInfo>;
-  queues(): Promise<QueueInfo[]>;
+  /** One page of the queues, by name: up to `limit` (1..1000, server default 1000) of those named after `after`; empty past the last. */
+  queues(opts?: { after?: string | null; limit?: number | null }): Promise<QueueInfo[]>;
   stats(): Promise<ServerStats>;
   setQueue(name: string, settings: QueueSettings): Promise<void>;
   pause(name: string): Promise<void>;

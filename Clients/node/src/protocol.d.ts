@@ -329,7 +329,7 @@ export declare function encodeDelete(id: number | string): Buffer;
 export declare function encodeHelp(): Buffer;
 export declare function encodeDead(queue: string, opts?: { limit?: number }): Buffer;
 export declare function encodeQueue(queue: string): Buffer;
-export declare function encodeQueues(): Buffer;
+export declare function encodeQueues(opts?: { after?: string | null; limit?: number | null }): Buffer;
 export declare function encodeStats(): Buffer;
 export declare function encodePause(queue: string): Buffer;
 export declare function encodeResume(queue: string): Buffer;

@@ -760,7 +760,11 @@ export function encodeDead(queue, opts = {}) {
 
 /** @param {string} queue */
 export const encodeQueue = (queue) => commandBytes(`QUEUE ${checkQueue(queue)}`);
-export const encodeQueues = () => commandBytes('QUEUES');
+/**
+ * `QUEUES [after=<name>] [limit=<n>]`: one page of the queues, by name (server default limit 1000).
+ * @param {{after?: string|null, limit?: number|null}} [opts]
+ */
+export const encodeQueues = (opts = {}) => encodeNamePage('QUEUES', opts);
 export const encodeStats = () => commandBytes('STATS');
 /** @param {string} queue */
 export const encodePause = (queue) => commandBytes(`PAUSE ${checkQueue(queue)}`);
@@ -995,8 +999,13 @@ export const encodeUnschedule = (name) => commandBytes(`UNSCHEDULE ${checkSchedu
  * @param {{after?: string|null, limit?: number|null}} [opts]
  */
 export function encodeSchedules(opts = {}) {
-  const o = checkOptionNames(opts, ['after', 'limit'], 'schedules option');
-  let line = 'SCHEDULES';
+  return encodeNamePage('SCHEDULES', opts);
+}
+
+/** A listing by name, one page: `<verb> [after=<name>] [limit=<n>]` (QUEUES, SCHEDULES). */
+function encodeNamePage(verb, opts) {
+  const o = checkOptionNames(opts, ['after', 'limit'], `${verb.toLowerCase()} option`);
+  let line = verb;
   if (o.after !== undefined && o.after !== null) line += ` after=${checkScheduleName(o.after)}`;
   if (o.limit !== undefined && o.limit !== null) line += ` limit=${intInRange(o.limit, 'limit', 1, 1000)}`;
   return commandBytes(line);

@@ -65,7 +65,7 @@ const CALL_ARGS = {
   set_queue: ['queue', 'rate', 'group_rate', 'concurrency', 'attempts', 'backoff', 'jitter', 'lease', 'keep_completed', 'keep_dead'],
   pause: ['queue'],
   resume: ['queue'],
-  queues: [],
+  queues: ['after', 'limit'],
   stats: [],
   route: ['pattern', 'queue', 'delay', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'group', 'key', 'at', 'after'],
   unroute: ['id'],
@@ -294,7 +294,7 @@ async function encode(call, a) {
       pending = client.resume(a.queue);
       break;
     case 'queues':
-      pending = client.queues();
+      pending = client.queues({ after: a.after, limit: a.limit });
       break;
     case 'stats':
       pending = client.stats();

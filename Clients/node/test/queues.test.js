@@ -96,6 +96,15 @@ test('queue(), queues() and stats() carry every documented field', { timeout: 10
   await assert.rejects(c.queue('bad name'), InvalidArgument);
 });
 
+test('queues() answers one page: after the last name, at most limit', { timeout: 10_000 }, async () => {
+  for (const name of ['page-a', 'page-b', 'page-c']) await c.setQueue(name, { attempts: 4 });
+  const names = async (opts) => (await c.queues(opts)).map((d) => d.queue).filter((n) => n.startsWith('page-'));
+  assert.deepEqual(await names({ after: 'page-', limit: 2 }), ['page-a', 'page-b']);
+  assert.deepEqual(await names({ after: 'page-b' }), ['page-c']);
+  assert.deepEqual(await c.queues({ after: 'page-c', limit: 1000 }).then((p) => p.filter((d) => d.queue.startsWith('page-'))), []);
+  await assert.rejects(c.queues({ limit: 0 }), InvalidArgument);
+});
+
 test('setQueue() changes settings, null returns one to its default', { timeout: 10_000 }, async () => {
   await c.setQueue('setq', {
     rate: '10/1s', groupRate: '2/s', concurrency: 3, attempts: 4, backoff: 'fixed:1s', jitter: 0.5, lease: '10s',

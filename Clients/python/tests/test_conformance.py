@@ -108,7 +108,7 @@ CALL_ARGS: Dict[str, Tuple[str, ...]] = {
     "set_queue": ("queue",) + tuple(P.QUEUE_SETTINGS),
     "pause": ("queue",),
     "resume": ("queue",),
-    "queues": (),
+    "queues": ("after", "limit"),
     "stats": (),
     "route": ("pattern", "queue", "delay", "priority", "attempts", "backoff", "jitter", "lease", "group", "key", "at", "after"),
     "unroute": ("id",),
@@ -173,7 +173,7 @@ ENCODERS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
     "set_queue": lambda a: P.encode_set_queue(a["queue"], **_settings(a)),
     "pause": lambda a: P.encode_pause(a["queue"]),
     "resume": lambda a: P.encode_resume(a["queue"]),
-    "queues": lambda a: P.encode_queues(),
+    "queues": lambda a: P.encode_queues(a.get("after"), a.get("limit")),
     "stats": lambda a: P.encode_stats(),
     "route": lambda a: P.encode_route(
         a["pattern"],

@@ -96,6 +96,18 @@ def test_queue_document_is_typed(client):
     assert stats.max_payload == client.max_payload and stats["server_id"] == stats.server_id
 
 
+def test_queues_come_a_page_at_a_time(client):
+    """QUEUES answers at most 1,000 queues a page: after= the last name goes on."""
+    for name in ("docs", "docs2", "docs3"):
+        client.set_queue(name, attempts=4)
+    assert [q.queue for q in client.queues(limit=2)] == ["docs", "docs2"]
+    assert [q.queue for q in client.queues(after="docs2")] == ["docs3"]
+    assert client.queues(after="docs3") == []
+    with pytest.raises(docket.BadArgument):
+        client.queues(limit=0)
+    assert P.encode_queues("a", 5) == b"QUEUES after=a limit=5\r\n"
+
+
 def test_set_queue_pause_resume(client, make_client):
     client.set_queue(
         "tuned", rate="100/1s", group_rate=(2, 1), concurrency=3, attempts=5, backoff="fixed:2s",

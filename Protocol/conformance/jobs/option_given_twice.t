@@ -1,7 +1,7 @@
 # An option given twice is BAD_OPTION saying `<option> is given more than
 # once` (the job error codes table), on every verb that takes options, not
 # only ENQ, ROUTE, RESERVE and WAIT (bad_option_enq.t, bad_option_verbs.t):
-# ACK, TOUCH, PROGRESS, FAIL, LIST, CHILDREN, DEAD, PURGE, SCHEDULES, QUEUE
+# ACK, TOUCH, PROGRESS, FAIL, LIST, CHILDREN, DEAD, PURGE, SCHEDULES, QUEUES, QUEUE
 # settings and SCHEDULE's own options; the second value is named even when it
 # would be fine alone. Nothing changes: the held job is still held.
 ! docket-only
@@ -47,6 +47,8 @@ a> SCHEDULES limit=1 limit=1
 a< -ERR 'BAD_OPTION limit=1: limit is given more than once'
 a> SCHEDULES after=a after=b
 a< -ERR 'BAD_OPTION after=b: after is given more than once'
+a> QUEUES limit=1 limit=1
+a< -ERR 'BAD_OPTION limit=1: limit is given more than once'
 a> QUEUE q rate=1/s rate=2/s
 a< -ERR 'BAD_OPTION rate=2/s: rate is given more than once'
 a> QUEUE q keep_dead=1 keep_dead=none

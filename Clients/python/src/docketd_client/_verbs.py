@@ -635,9 +635,13 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         return Command("queue", P.encode_queue(name), read=QueueInfo.from_dict)
 
     @verb
-    def queues(self) -> Command[List[QueueInfo]]:
-        """Every queue's document, sorted by name (``QUEUES``)."""
-        return Command("queues", P.encode_queues(), read=_queue_infos)
+    def queues(self, after: Optional[str] = None, limit: Optional[int] = None) -> Command[List[QueueInfo]]:
+        """One page of the queues' documents (of the queues this user may
+        read), by name (``QUEUES``): up to ``limit`` (1 to 1000, server
+        default 1000) of those named after ``after``, fewer where the
+        server's max_payload ends the page; empty past the last. Pass the
+        last ``queue`` of a page as the next one's ``after``."""
+        return Command("queues", P.encode_queues(after, limit), read=_queue_infos)
 
     @verb
     def stats(self) -> Command[ServerStats]:

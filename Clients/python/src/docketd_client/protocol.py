@@ -856,9 +856,10 @@ def encode_resume(queue: str) -> bytes:
     return _enc(f"RESUME {check_queue_name(queue)}") + CRLF
 
 
-def encode_queues() -> bytes:
-    """``QUEUES``."""
-    return b"QUEUES\r\n"
+def encode_queues(after: Optional[str] = None, limit: Optional[int] = None) -> bytes:
+    """``QUEUES [after=<name>] [limit=<n>]``: one page of the queues, by
+    name (server default limit 1000), those named after ``after``."""
+    return _encode_name_page("QUEUES", after, limit)
 
 
 def encode_stats() -> bytes:
@@ -1042,7 +1043,12 @@ def encode_unschedule(name: str) -> bytes:
 def encode_schedules(after: Optional[str] = None, limit: Optional[int] = None) -> bytes:
     """``SCHEDULES [after=<name>] [limit=<n>]``: one page of the schedules,
     by name (server default limit 100), those named after ``after``."""
-    line = "SCHEDULES"
+    return _encode_name_page("SCHEDULES", after, limit)
+
+
+def _encode_name_page(verb: str, after: Optional[str], limit: Optional[int]) -> bytes:
+    """A listing by name, one page: ``<verb> [after=<name>] [limit=<n>]``."""
+    line = verb
     if after is not None:
         line += " after=" + check_schedule_name(after)
     if limit is not None:
