@@ -12,7 +12,10 @@
 #
 # Known failures (2026-12-06, nats.py 06b6778): none left; its two cluster tests (`--cluster`,
 # `--routes`) pass since docketd routes between its own nodes. Its NKEY and JWT login tests (20)
-# and WebSocket tests (14, permessage-deflate included) pass.
+# and WebSocket tests (14, permessage-deflate included) pass. test_cluster_reconnect_sequential_shutdown
+# failed now and then on a busy machine until 2026-12-07: its client moved to the next node before
+# the harness saw the stopped node's process end (docketd closed its clients' sockets, then tore
+# itself down), and the test missed the reconnect; the sockets now close with the process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docketd="$(realpath "${1:-.build/debug/docketd}")"
