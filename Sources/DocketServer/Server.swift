@@ -141,7 +141,8 @@ public final class Server {
     var cluster: ClusterLink?
     /// Routes to the other docketd nodes of a cluster (`--cluster`, `--routes`), if any.
     var routeTable: RouteTable?
-    /// During the last step of a shutdown: the sockets of closed connections, closed at exit.
+    /// During the last step of a shutdown: the sockets of closed connections, left open for the
+    /// process's exit to close (`run`).
     private var socketsToCloseAtExit: [Int32]?
     /// Counts fan-outs, so that a route gets one copy of a message for its plain interest.
     var fanOutSerial: UInt64 = 0
@@ -415,6 +416,11 @@ public final class Server {
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down cleanly.
+    /// Serves until a shutdown has finished. It returns with the clients' sockets still open: the
+    /// caller ends the process at once (`exit`), and the kernel closes them as it does. A client
+    /// that sees its connection end then finds the process gone, not still tearing down (nats-core's
+    /// cluster test reconnected within that teardown, before its harness saw the process stop, and
+    /// missed the reconnect it waited for).
     public func run() {
         clock.sharesReadingsWithinPass = true
         defer { clock.sharesReadingsWithinPass = false }
@@ -1368,9 +1374,9 @@ public final class Server {
 
     private func finishShutdown() {
         let open = connections.count
-        // The sockets themselves close last, once the store is closed: a client sees its server
-        // gone when it is (as with nats-server, whose sockets close as it exits), not while it
-        // still writes its last commit, and finds it refusing when it tries it again.
+        // The sockets themselves close last, with the process (`run`): a client sees its server
+        // gone when it is, not while it still writes its last commit or tears down, and finds it
+        // refusing when it tries it again.
         socketsToCloseAtExit = []
         for connection in Array(connections.values) { close(connection, reason: "Server Shutdown") }
         for event in signalEvents { EventLoop.free(event) }
@@ -1417,8 +1423,6 @@ public final class Server {
         for problem in problems { log.error("Store: \(problem)") }
         if !problems.isEmpty { exitStatus = 1 }
         log.info("Closed \(open) client connections and the data directory; server exiting\(problems.isEmpty ? "" : " with status 1")")
-        for fd in socketsToCloseAtExit ?? [] { Glibc.close(fd) }
-        socketsToCloseAtExit = nil
         refusedSockets = nil
         processFiles.removeAll()
     }

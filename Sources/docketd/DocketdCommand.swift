@@ -626,7 +626,9 @@ struct DocketdCommand: ParsableCommand {
             Glibc.exit(1)
         }
         server.run()
-        if server.exitStatus != 0 { Glibc.exit(server.exitStatus) }
+        // At once, with the clients' sockets still open (`Server.run`): nothing may run between
+        // their close and the process's end.
+        Glibc.exit(server.exitStatus)
     }
 
     private func size(_ text: String, _ flag: String) throws -> Int {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -265,6 +266,41 @@ def test_clients_learn_the_other_nodes_and_move_when_theirs_stops(cluster):
         await client.close()
 
     run(main())
+
+
+def process_state(pid: int) -> str:
+    """The state letter of /proc/<pid>/stat: T stopped, Z exited and not yet reaped."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.docketd_only("nats-server closes its clients before its process ends, as docketd did")
+def test_a_stopping_nodes_clients_see_their_connection_end_only_as_its_process_ends(cluster):
+    """nats-core's cluster test stops the node its client is on, waits for the harness to see the
+    process gone, and only then starts waiting for the client's reconnect: a node that closed its
+    clients' sockets and then went on tearing itself down let the client move before that, and
+    the test waited for a reconnect that had already come. The sockets close with the process:
+    once a client sees the end, the process is exiting and a SIGSTOP no longer stops it."""
+    for _ in range(5):
+        node = cluster(1)[0]
+        host, port = node.client_address.split(":")
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        assert read_line(sock).startswith(b"INFO ")
+        sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        assert read_line(sock) == b"PONG\r\n"
+        pid = node.process.proc.pid
+        node.process.proc.send_signal(signal.SIGTERM)
+        while sock.recv(4096):
+            pass
+        os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while process_state(pid) not in ("T", "Z") and time.monotonic() < deadline:
+            time.sleep(0.001)
+        state = process_state(pid)
+        os.kill(pid, signal.SIGCONT)
+        sock.close()
+        assert state == "Z", f"the node was still running (state {state}) after its client saw the connection end"
+        assert node.process.stop() == 0
 
 
 def test_a_node_that_joins_later_is_announced_to_connected_clients(cluster):
