@@ -858,15 +858,19 @@ public final class JobEngine {
     /// they are what the server keeps for that state across its queues (the delay schedule,
     /// the leases, the children of unfinished parents), each holding every job in the state
     /// (`advance` and `settleDescendants` rely on it). Walking every job the server held cost a
-    /// page 80-230 ms with a million jobs, most of them in other states.
+    /// page 80-230 ms with a million jobs, most of them in other states. `walked` is how many
+    /// candidates the page looked at, for the caller to weigh its cost: a page of one job from a
+    /// queue of a million waiting costs the walk of them all.
     public func list(
         queue name: UnsafeRawBufferPointer, state: JobListState, after cursor: JobListCursor?, limit: Int
-    ) -> (jobs: [Job], cursors: [JobListCursor], more: Bool) {
-        guard let queue = queues.find(name), limit > 0 else { return ([], [], false) }
+    ) -> (jobs: [Job], cursors: [JobListCursor], more: Bool, walked: Int) {
+        guard let queue = queues.find(name), limit > 0 else { return ([], [], false, 0) }
         let wanted = JobState.named(state.rawValue)
         var best: [(key: JobListCursor, job: Job)] = []
         best.reserveCapacity(limit + 1)
+        var walked = 0
         func consider(_ job: Job) {
+            walked += 1
             guard job.home === queue, job.state == wanted else { return }
             let key = state.sortKey(priority: job.priority, became: Self.listTime(of: job), place: job.readySequence, id: job.id)
             if let cursor, key <= cursor { return }
@@ -901,7 +905,7 @@ public final class JobEngine {
             for ids in children.values { for id in ids { if let job = jobs[id] { consider(job) } } }
         }
         let page = best.prefix(limit)
-        return (page.map(\.job), page.map(\.key), best.count > limit)
+        return (page.map(\.job), page.map(\.key), best.count > limit, walked)
     }
 
     /// The time LIST orders a job by in its state.

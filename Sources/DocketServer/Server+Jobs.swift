@@ -137,6 +137,7 @@ extension Server {
             return .doneNow
         case .list(let queue, let state, let after, let limit):
             let page = engine.list(queue: name(queue), state: state, after: after, limit: limit)
+            stats.listCandidatesWalked += page.walked
             return .document(JobPageView.json(
                 queue: String(decoding: name(queue), as: UTF8.self), state: state, count: page.jobs.count, more: page.more,
                 budget: config.replyBudget, job: { readableView(of: page.jobs[$0], connection.permissions) }, cursor: { page.cursors[$0] }))

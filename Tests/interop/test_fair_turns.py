@@ -56,6 +56,16 @@ def listing_pages(busy: socket.socket) -> tuple[bytes, int]:
     return with_markers([b"LIST pages limit=100\r\n"] * 2000, 2)
 
 
+def listings_walking_a_queue(busy: socket.socket) -> tuple[bytes, int]:
+    """1,200 LIST pages of one job from a queue of 2,000 waiting ones, each walking them all to
+    find its page, a marker every five. Counted by their replies alone (a few hundred bytes),
+    a turn held about 290 of them (some 58 markers while another client's PING waited);
+    counted by the jobs walked too, about 15 (three markers)."""
+    busy.sendall(b"BATCH 1000\r\n" + b"ENQ walked 1\r\nx\r\n" * 1000 + b"BATCH 1000\r\n" + b"ENQ walked 1\r\nx\r\n" * 1000 + b"PING\r\n")
+    drain_until_pong(busy)
+    return with_markers([b"LIST walked state=waiting limit=1\r\n"] * 1200, 5)
+
+
 def publishes_walking_wildcards(busy: socket.socket) -> tuple[bytes, int]:
     """12,000 PUBs that no one receives, each on a new subject that a match walks 255 trie
     nodes for: busy subscribes to every mix of `a` and `*` over 7 tokens, then `.z` (128
@@ -143,8 +153,8 @@ def watching(port: int) -> socket.socket:
     return watcher
 
 
-@pytest.mark.parametrize("flood", [subscription_churn, listing_pages, publishes_walking_wildcards],
-                         ids=["sub-unsub", "list", "wildcard-walks"])
+@pytest.mark.parametrize("flood", [subscription_churn, listing_pages, listings_walking_a_queue, publishes_walking_wildcards],
+                         ids=["sub-unsub", "list", "list-walks", "wildcard-walks"])
 def test_another_clients_ping_is_answered_within_a_few_turns_of_a_busy_client(start_process, flood):
     port = int(start_process().url.rsplit(":", 1)[1])
     watcher = watching(port)
