@@ -774,6 +774,11 @@ public final class JobEngine {
         changedQueues[queue.name] = queue
         unparkAll(queue)
         dispatch(queue)
+        // Settings back to the defaults may leave nothing worth keeping: the queue is forgotten
+        // now, as an emptied one is, and the change deletes its record rather than writing it
+        // (else every queue ever configured stays, in memory and /metrics, and holds a place
+        // of `--max-queues`).
+        if config == QueueConfig() { forgetIfUnused(queue, settingsPending: true) }
     }
 
     /// The window a rate setting asks for, carrying over the starts `old` recorded.
@@ -1246,12 +1251,15 @@ public final class JobEngine {
 
     /// Forgets a queue that holds nothing worth keeping: no jobs in any state (history
     /// included), default settings, no workers waiting, no group or throttle state, and no
-    /// settings change still to be written. It comes back, empty, the next time it is used.
-    private func forgetIfUnused(_ queue: JobQueue) {
+    /// settings change still to be written (unless `settingsPending`: the change that returned
+    /// its settings to the defaults, which forgetting replaces). It comes back, empty, the next
+    /// time it is used.
+    private func forgetIfUnused(_ queue: JobQueue, settingsPending: Bool = false) {
         guard queue.liveWaiters == 0, queue.counts.allSatisfy({ $0 == 0 }), queue.config == QueueConfig(),
-            queue.groups.isEmpty, queue.heldUntil <= clock.now(), queue.keys.isEmpty, changedQueues[queue.name] == nil,
-            queues.find(queue.nameBytes) === queue
+            queue.groups.isEmpty, queue.heldUntil <= clock.now(), queue.keys.isEmpty,
+            settingsPending || changedQueues[queue.name] == nil, queues.find(queue.nameBytes) === queue
         else { return }
+        if settingsPending { changedQueues[queue.name] = nil }
         _ = queues.remove(queue.nameBytes)
         // Only a record the store has needs deleting (a queue only waited on never had one).
         if queue.isStored { forgottenQueues.append(queue.name) }
