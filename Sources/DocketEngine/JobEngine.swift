@@ -424,7 +424,7 @@ public final class JobEngine {
         }
         if let expiresAt = options.expiry(enqueuedAt: now) {
             job.expiresAt = expiresAt
-            expiries.push(Deadline(time: expiresAt, sequence: job.id, item: job.id))
+            pushExpiry(job, at: expiresAt)
         }
         if key != nil, let ttl = options.keyTTLMilliseconds { job.ensureExtras().keyUntil = now + Int64(ttl) }
         nextID += 1
@@ -702,9 +702,9 @@ public final class JobEngine {
 
     /// How many entries the engine keeps for deadlines and waiting lists; tests check these
     /// stay proportional to what is live.
-    var bookkeeping: (leases: Int, waiterDeadlines: Int, watchDeadlines: Int, watches: Int, waiters: Int) {
+    var bookkeeping: (leases: Int, waiterDeadlines: Int, watchDeadlines: Int, watches: Int, waiters: Int, delayed: Int, expiries: Int, keyHolds: Int) {
         (leases.count, waiterDeadlines.count, watchDeadlines.count, watches.values.reduce(0) { $0 + $1.count },
-            queueList.reduce(0) { $0 + $1.waiters.count })
+            queueList.reduce(0) { $0 + $1.waiters.count }, delayed.count, expiries.count, keyHolds.count)
     }
 
     /// Drops withdrawn waiters and watches from every list and heap once they are at least
@@ -937,7 +937,14 @@ public final class JobEngine {
     /// waiting, neither run nor dead, until a worker happened to look at it.
     private func expireIfPast(_ job: Job) {
         guard let expiresAt = job.expiresAt, expiresAt <= clock.now() else { return }
-        expiries.push(Deadline(time: expiresAt, sequence: job.id, item: job.id))
+        pushExpiry(job, at: expiresAt)
+    }
+
+    /// An expiry deadline for `job`. Entries of jobs gone (deleted, or finished and removed by
+    /// retention) are dropped as the heap grows; those of jobs still known are kept, whatever
+    /// their state, as an active or dead job may wait again (a retry) and then expire.
+    private func pushExpiry(_ job: Job, at expiresAt: Int64) {
+        expiries.push(Deadline(time: expiresAt, sequence: job.id, item: job.id)) { jobs[$0.item] != nil }
     }
 
     /// A job that will never start (expired, or its parent died): dead, with `reason`.
@@ -1522,12 +1529,23 @@ public final class JobEngine {
         job.leaseExpiresAt = clock.now() + Int64(job.leaseMilliseconds)
         guard start else { return }
         leaseStarts += 1
-        leases.push(Deadline(time: job.leaseExpiresAt, sequence: leaseStarts, item: LeaseEnd(job: job.id, startedAt: job.startedAtStamp)))
+        // Entries of leases that ended (ACK, FAIL, a lost worker) are dropped as the heap grows:
+        // the test `advance` makes when one comes due.
+        leases.push(Deadline(time: job.leaseExpiresAt, sequence: leaseStarts, item: LeaseEnd(job: job.id, startedAt: job.startedAtStamp))) {
+            guard let job = jobs[$0.item.job] else { return false }
+            return job.state == .active && job.startedAtStamp == $0.item.startedAt
+        }
     }
 
     private func schedule(_ job: Job) {
         sequence += 1
-        delayed.push(Deadline(time: job.runAt, sequence: sequence, item: job.id))
+        // Entries of jobs deleted, promoted or delayed again since (a debounce's `replace=true`)
+        // are dropped as the heap grows: the test `advance` makes when one comes due, and every
+        // job that becomes delayed is pushed anew.
+        delayed.push(Deadline(time: job.runAt, sequence: sequence, item: job.id)) {
+            guard let job = jobs[$0.item] else { return false }
+            return job.state == .delayed && job.runAt == $0.time
+        }
     }
 
     @discardableResult
@@ -1664,7 +1682,10 @@ public final class JobEngine {
             return
         }
         if let until = old.keyUntil, until > clock.now() {
-            keyHolds.push(Deadline(time: until, sequence: UInt64(bitPattern: old.finishedAt ?? 0), item: old.id))
+            keyHolds.push(Deadline(time: until, sequence: UInt64(bitPattern: old.finishedAt ?? 0), item: old.id)) {
+                guard let job = jobs[$0.item] else { return false }
+                return job.state.isFinished && UInt64(bitPattern: job.finishedAt ?? 0) == $0.sequence
+            }
             return
         }
         removeFinished(old)
