@@ -761,8 +761,11 @@ public final class JobEngine {
     /// A queue's settings (creating the queue if needed).
     public func config(of name: UnsafeRawBufferPointer) -> QueueConfig { queue(named: name).config }
 
-    /// Replaces a queue's settings; they are persisted with the next commit.
-    public func setConfig(_ config: QueueConfig, of name: UnsafeRawBufferPointer) {
+    /// Replaces a queue's settings; they are persisted with the next commit. `forgetting`: a
+    /// queue left with the default settings and nothing else is forgotten (a command's change);
+    /// a restart that puts stored settings back passes false, as the holds and totals that may
+    /// keep such a queue come back after its settings.
+    public func setConfig(_ config: QueueConfig, of name: UnsafeRawBufferPointer, forgetting: Bool = true) {
         let queue = queue(named: name)
         queue.config = config
         // A changed limit or window keeps counting the starts already made in it.
@@ -778,7 +781,7 @@ public final class JobEngine {
         // now, as an emptied one is, and the change deletes its record rather than writing it
         // (else every queue ever configured stays, in memory and /metrics, and holds a place
         // of `--max-queues`).
-        if config == QueueConfig() { forgetIfUnused(queue, settingsPending: true) }
+        if forgetting && config == QueueConfig() { forgetIfUnused(queue, settingsPending: true) }
     }
 
     /// The window a rate setting asks for, carrying over the starts `old` recorded.
