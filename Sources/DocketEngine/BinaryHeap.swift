@@ -6,6 +6,25 @@ struct BinaryHeap<Element: Comparable> {
     var count: Int { elements.count }
     var top: Element? { elements.first }
 
+    /// How many elements the last `push(_:droppingStale:)` sweep kept.
+    private var keptBySweep = 0
+    /// The fewest elements a heap holds before `push(_:droppingStale:)` sweeps it.
+    static var sweepFloor: Int { 1024 }
+
+    /// Pushes `element`, first dropping the elements `isLive` rejects once the heap has grown
+    /// to twice what the last such sweep kept (and to `sweepFloor`). For heaps whose entries go
+    /// stale without being removed (a job acknowledged, deleted or delayed again before its
+    /// deadline): they would stay until their time came, up to a lease, a delay or a key window
+    /// later, so memory grew with the rate of such changes times those lengths, not with what
+    /// is live. Each sweep is O(n) and comes after at least n/2 pushes.
+    mutating func push(_ element: Element, droppingStale isLive: (Element) -> Bool) {
+        if elements.count >= max(Self.sweepFloor, 2 * keptBySweep) {
+            retain(where: isLive)
+            keptBySweep = elements.count
+        }
+        push(element)
+    }
+
     mutating func push(_ element: Element) {
         elements.append(element)
         var child = elements.count - 1

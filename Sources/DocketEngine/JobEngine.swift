@@ -424,7 +424,7 @@ public final class JobEngine {
         }
         if let expiresAt = options.expiry(enqueuedAt: now) {
             job.expiresAt = expiresAt
-            expiries.push(Deadline(time: expiresAt, sequence: job.id, item: job.id))
+            pushExpiry(job, at: expiresAt)
         }
         if key != nil, let ttl = options.keyTTLMilliseconds { job.ensureExtras().keyUntil = now + Int64(ttl) }
         nextID += 1
@@ -702,9 +702,9 @@ public final class JobEngine {
 
     /// How many entries the engine keeps for deadlines and waiting lists; tests check these
     /// stay proportional to what is live.
-    var bookkeeping: (leases: Int, waiterDeadlines: Int, watchDeadlines: Int, watches: Int, waiters: Int) {
+    var bookkeeping: (leases: Int, waiterDeadlines: Int, watchDeadlines: Int, watches: Int, waiters: Int, delayed: Int, expiries: Int, keyHolds: Int) {
         (leases.count, waiterDeadlines.count, watchDeadlines.count, watches.values.reduce(0) { $0 + $1.count },
-            queueList.reduce(0) { $0 + $1.waiters.count })
+            queueList.reduce(0) { $0 + $1.waiters.count }, delayed.count, expiries.count, keyHolds.count)
     }
 
     /// Drops withdrawn waiters and watches from every list and heap once they are at least
@@ -761,8 +761,11 @@ public final class JobEngine {
     /// A queue's settings (creating the queue if needed).
     public func config(of name: UnsafeRawBufferPointer) -> QueueConfig { queue(named: name).config }
 
-    /// Replaces a queue's settings; they are persisted with the next commit.
-    public func setConfig(_ config: QueueConfig, of name: UnsafeRawBufferPointer) {
+    /// Replaces a queue's settings; they are persisted with the next commit. `forgetting`: a
+    /// queue left with the default settings and nothing else is forgotten (a command's change);
+    /// a restart that puts stored settings back passes false, as the holds and totals that may
+    /// keep such a queue come back after its settings.
+    public func setConfig(_ config: QueueConfig, of name: UnsafeRawBufferPointer, forgetting: Bool = true) {
         let queue = queue(named: name)
         queue.config = config
         // A changed limit or window keeps counting the starts already made in it.
@@ -774,6 +777,11 @@ public final class JobEngine {
         changedQueues[queue.name] = queue
         unparkAll(queue)
         dispatch(queue)
+        // Settings back to the defaults may leave nothing worth keeping: the queue is forgotten
+        // now, as an emptied one is, and the change deletes its record rather than writing it
+        // (else every queue ever configured stays, in memory and /metrics, and holds a place
+        // of `--max-queues`).
+        if forgetting && config == QueueConfig() { forgetIfUnused(queue, settingsPending: true) }
     }
 
     /// The window a rate setting asks for, carrying over the starts `old` recorded.
@@ -936,7 +944,14 @@ public final class JobEngine {
     /// waiting, neither run nor dead, until a worker happened to look at it.
     private func expireIfPast(_ job: Job) {
         guard let expiresAt = job.expiresAt, expiresAt <= clock.now() else { return }
-        expiries.push(Deadline(time: expiresAt, sequence: job.id, item: job.id))
+        pushExpiry(job, at: expiresAt)
+    }
+
+    /// An expiry deadline for `job`. Entries of jobs gone (deleted, or finished and removed by
+    /// retention) are dropped as the heap grows; those of jobs still known are kept, whatever
+    /// their state, as an active or dead job may wait again (a retry) and then expire.
+    private func pushExpiry(_ job: Job, at expiresAt: Int64) {
+        expiries.push(Deadline(time: expiresAt, sequence: job.id, item: job.id)) { jobs[$0.item] != nil }
     }
 
     /// A job that will never start (expired, or its parent died): dead, with `reason`.
@@ -1250,12 +1265,15 @@ public final class JobEngine {
 
     /// Forgets a queue that holds nothing worth keeping: no jobs in any state (history
     /// included), default settings, no workers waiting, no group or throttle state, and no
-    /// settings change still to be written. It comes back, empty, the next time it is used.
-    private func forgetIfUnused(_ queue: JobQueue) {
+    /// settings change still to be written (unless `settingsPending`: the change that returned
+    /// its settings to the defaults, which forgetting replaces). It comes back, empty, the next
+    /// time it is used.
+    private func forgetIfUnused(_ queue: JobQueue, settingsPending: Bool = false) {
         guard queue.liveWaiters == 0, queue.counts.allSatisfy({ $0 == 0 }), queue.config == QueueConfig(),
-            queue.groups.isEmpty, queue.heldUntil <= clock.now(), queue.keys.isEmpty, changedQueues[queue.name] == nil,
-            queues.find(queue.nameBytes) === queue
+            queue.groups.isEmpty, queue.heldUntil <= clock.now(), queue.keys.isEmpty,
+            settingsPending || changedQueues[queue.name] == nil, queues.find(queue.nameBytes) === queue
         else { return }
+        if settingsPending { changedQueues[queue.name] = nil }
         _ = queues.remove(queue.nameBytes)
         // Only a record the store has needs deleting (a queue only waited on never had one).
         if queue.isStored { forgottenQueues.append(queue.name) }
@@ -1518,12 +1536,23 @@ public final class JobEngine {
         job.leaseExpiresAt = clock.now() + Int64(job.leaseMilliseconds)
         guard start else { return }
         leaseStarts += 1
-        leases.push(Deadline(time: job.leaseExpiresAt, sequence: leaseStarts, item: LeaseEnd(job: job.id, startedAt: job.startedAtStamp)))
+        // Entries of leases that ended (ACK, FAIL, a lost worker) are dropped as the heap grows:
+        // the test `advance` makes when one comes due.
+        leases.push(Deadline(time: job.leaseExpiresAt, sequence: leaseStarts, item: LeaseEnd(job: job.id, startedAt: job.startedAtStamp))) {
+            guard let job = jobs[$0.item.job] else { return false }
+            return job.state == .active && job.startedAtStamp == $0.item.startedAt
+        }
     }
 
     private func schedule(_ job: Job) {
         sequence += 1
-        delayed.push(Deadline(time: job.runAt, sequence: sequence, item: job.id))
+        // Entries of jobs deleted, promoted or delayed again since (a debounce's `replace=true`)
+        // are dropped as the heap grows: the test `advance` makes when one comes due, and every
+        // job that becomes delayed is pushed anew.
+        delayed.push(Deadline(time: job.runAt, sequence: sequence, item: job.id)) {
+            guard let job = jobs[$0.item] else { return false }
+            return job.state == .delayed && job.runAt == $0.time
+        }
     }
 
     @discardableResult
@@ -1660,7 +1689,10 @@ public final class JobEngine {
             return
         }
         if let until = old.keyUntil, until > clock.now() {
-            keyHolds.push(Deadline(time: until, sequence: UInt64(bitPattern: old.finishedAt ?? 0), item: old.id))
+            keyHolds.push(Deadline(time: until, sequence: UInt64(bitPattern: old.finishedAt ?? 0), item: old.id)) {
+                guard let job = jobs[$0.item] else { return false }
+                return job.state.isFinished && UInt64(bitPattern: job.finishedAt ?? 0) == $0.sequence
+            }
             return
         }
         removeFinished(old)

@@ -519,7 +519,7 @@ public final class Server {
         nextRouteID = max(nextRouteID, stored.nextRouteID)
         for (name, config) in queueConfigs {
             var copy = name
-            copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0)) }
+            copy.withUTF8 { engine.setConfig(config, of: UnsafeRawBufferPointer($0), forgetting: false) }
         }
         // Restoring the settings marked every queue changed; their records are as stored, so
         // they are not written again. What finishing the recovery changes is: the failed
