@@ -215,7 +215,22 @@ import Testing
         let worker = try server.client()
         _ = try worker.handshake()
         try worker.send(String(repeating: "RESERVE q timeout=30s\r\n", count: 3))
-        usleep(500_000)  // tried, found nothing: the first waits, the others behind it
+        // Tried, found nothing: the first waits, the others behind it. A claim still running when
+        // the connection is killed is answered UNAVAILABLE (its outcome is unknown), so the kill
+        // waits until docketd's connection ran one and is idle: half a second was not always
+        // enough beside CI's other lanes.
+        let observer = try server.client()
+        _ = try observer.handshake()
+        let tried = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name <> 'docketd enqueues' AND backend_type = 'client backend' AND (state <> 'idle' OR query LIKE '%docket.reserve%')"
+        let running = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name <> 'docketd enqueues' AND backend_type = 'client backend' AND state <> 'idle'"
+        let settleBy = Date().addingTimeInterval(20)
+        while try observer.object("QUEUE q")["waiting_workers"] as? Int == 0 && Date() < settleBy { usleep(20_000) }
+        while Date() < settleBy,
+            try cluster.psql(database, tried).trimmingCharacters(in: .whitespacesAndNewlines) == "0"
+                || cluster.psql(database, running).trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+        {
+            usleep(20_000)
+        }
         let main = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name <> 'docketd enqueues'"
         try cluster.psql(database, main)
 
