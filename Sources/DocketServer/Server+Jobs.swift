@@ -98,7 +98,12 @@ extension Server {
             case .waiting(let watch): return .waitingForOutcome(watch)
             }
         case .dead(let queue, let limit):
-            let jobs = engine.deadJobs(queue: name(queue), limit: limit)
+            // No more than the reply can hold are looked at (`DEAD q limit=9999999999` walked
+            // every dead job of the queue, up to `keep_dead`), and the walk counts toward the
+            // client's turn as LIST's does.
+            let page = engine.deadPage(queue: name(queue), limit: min(limit, config.replyBudget.mostItems(ofAtLeast: JobView.leastBytes)))
+            stats.listCandidatesWalked += page.walked
+            let jobs = page.jobs
             return .document(JobView.array(count: jobs.count, budget: config.replyBudget) { readableView(of: jobs[$0], connection.permissions) })
         case .retryJob(let id):
             return outcome(engine.retry(id: id)) { .done }

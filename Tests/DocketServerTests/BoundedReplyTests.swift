@@ -115,4 +115,28 @@ import Testing
         #expect((error["message"] as? String)?.contains("max_payload (1024)") == true, "\(error)")
         #expect(server.stop() == 0)
     }
+
+    /// `DEAD limit=` past what the reply can hold answers the jobs that fit, in the order they
+    /// died, on both stores (the walk behind it stops where the reply must).
+    @Test(arguments: Store.allCases) func aDeadReplyOfAHugeLimitStopsAtMaxPayload(_ store: Store) throws {
+        guard let server = try docketd(store, ["--max-payload", "2048"]) else { return }
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send((0..<30).map { _ in "ENQ doomed attempts=1 1\r\nx\r\n" }.joined())
+        let ids = try (0..<30).map { _ in try #require(Int(client.readLine().dropFirst(4))) }
+        for id in ids {
+            try client.line("RESERVE doomed timeout=5s")
+            #expect(try client.readMessage().0.hasPrefix("JOB \(id) "))
+            try client.line("FAIL \(id)")
+            #expect(try client.readLine().hasPrefix("+OK"))
+        }
+        try client.line("DEAD doomed limit=9999999999")
+        let (control, body) = try client.readMessage()
+        #expect(control.hasPrefix("JSON "), "\(control)")
+        #expect(body.count <= 2048)
+        let shown = try #require(JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]]).compactMap { $0["id"] as? Int }
+        #expect(shown.count > 1 && shown == Array(ids.prefix(shown.count)), "\(shown)")
+        #expect(server.stop() == 0)
+    }
 }
