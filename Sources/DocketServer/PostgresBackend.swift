@@ -815,8 +815,8 @@ final class PostgresBackend {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 }
             }
-        case .routes:
-            return server.routesDocument(readableBy: connection.permissions)
+        case .routes(let after, let limit):
+            return server.routesDocument(after: after, limit: limit, readableBy: connection.permissions)
         case .list(let queue, let state, let after, let limit):
             let queueName = name(queue)
             flushBatches()
