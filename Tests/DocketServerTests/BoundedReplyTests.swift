@@ -88,8 +88,8 @@ import Testing
     }
 
     /// An INSPECT through `$DOCKET.API` of a job whose result alone is near max_payload made a
-    /// message larger than max_payload, which NATS clients refuse (and drop the connection
-    /// for). It is answered LIMIT with the size instead; the wire's INSPECT still shows it.
+    /// message larger than the max_payload INFO announced. It is answered LIMIT with the size
+    /// instead; the wire's INSPECT still shows it.
     @Test(arguments: Store.allCases) func anAPIAnswerPastMaxPayloadIsAnsweredLimit(_ store: Store) throws {
         guard let server = try docketd(store, ["--max-payload", "1024"]) else { return }
         defer { _ = server.stop() }
