@@ -270,8 +270,8 @@ public final class AsyncDocketConnection: Sendable {
     }
 
     /// A listing by name read whole (see `DocketConnection.everyPage`).
-    static func everyPage<Item>(
-        named name: (Item) -> String, _ page: (String?) async throws(DocketError) -> [Item]
+    static func everyPage<Item, Key>(
+        named name: (Item) -> Key, _ page: (Key?) async throws(DocketError) -> [Item]
     ) async throws(DocketError) -> [Item] {
         var all: [Item] = []
         while true {
@@ -293,7 +293,13 @@ public final class AsyncDocketConnection: Sendable {
     }
 
     public func unroute(_ id: UInt64) async throws(DocketError) { try await blocking.performAsync(Commands.unroute(id)) }
-    public func routes() async throws(DocketError) -> [RouteInfo] { try await blocking.performAsync(Commands.routes()) }
+    /// Every route, page after page (see `DocketConnection.routes()`).
+    public func routes() async throws(DocketError) -> [RouteInfo] {
+        try await Self.everyPage(named: \.id) { after throws(DocketError) in try await routes(after: after) }
+    }
+    public func routes(after: UInt64?, limit: Int? = nil) async throws(DocketError) -> [RouteInfo] {
+        try await blocking.performAsync(try Commands.routes(after: after, limit: limit))
+    }
     public func help() async throws(DocketError) -> String { try await blocking.performAsync(Commands.help()) }
 
     // MARK: Browsing, bulk repair, schedules

@@ -220,7 +220,9 @@ enum Commands {
     }
     static func pauseSchedule(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.pauseSchedule(name: name), .pauseSchedule) }
     static func resumeSchedule(_ name: String) throws(DocketError) -> Command<Void> { ok(try Wire.resumeSchedule(name: name), .resumeSchedule) }
-    static func routes() -> Command<[RouteInfo]> { array(Wire.routes(), .routes, RouteInfo.init) }
+    static func routes(after: UInt64?, limit: Int?) throws(DocketError) -> Command<[RouteInfo]> {
+        array(try Wire.routes(after: after, limit: limit), .routes, RouteInfo.init)
+    }
 
     static func help() -> Command<String> {
         Command(bytes: Wire.help(), kind: .help) { (reply: Reply) throws(DocketError) -> String in

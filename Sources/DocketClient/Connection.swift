@@ -1044,9 +1044,9 @@ public final class DocketConnection: @unchecked Sendable {
         try Self.everyPage(named: \.queue) { after throws(DocketError) in try queues(after: after, limit: 1000) }
     }
 
-    /// A listing by name read whole: each page from after the last name of the one before,
+    /// A listing by name (or id) read whole: each page from after the last of the one before,
     /// until one is empty.
-    static func everyPage<Item>(named name: (Item) -> String, _ page: (String?) throws(DocketError) -> [Item]) throws(DocketError) -> [Item] {
+    static func everyPage<Item, Key>(named name: (Item) -> Key, _ page: (Key?) throws(DocketError) -> [Item]) throws(DocketError) -> [Item] {
         var all: [Item] = []
         while true {
             let next = try page(all.last.map(name))
@@ -1074,8 +1074,18 @@ public final class DocketConnection: @unchecked Sendable {
 
     public func unroute(_ id: UInt64) throws(DocketError) { try perform(Commands.unroute(id)) }
 
-    /// Every route, by id.
-    public func routes() throws(DocketError) -> [RouteInfo] { try perform(Commands.routes()) }
+    /// Every route (that this user may read), by id: the server's pages, one after another,
+    /// until one is empty.
+    public func routes() throws(DocketError) -> [RouteInfo] {
+        try Self.everyPage(named: \.id) { after throws(DocketError) in try routes(after: after) }
+    }
+
+    /// One page of ROUTES: up to `limit` (1 to 1000; the server's default, 1000, if nil) of
+    /// the routes whose id is above `after`, by id, fewer where max_payload ends the page;
+    /// empty past the last.
+    public func routes(after: UInt64?, limit: Int? = nil) throws(DocketError) -> [RouteInfo] {
+        try perform(try Commands.routes(after: after, limit: limit))
+    }
 
     // MARK: Browsing, bulk repair, schedules
 

@@ -425,7 +425,15 @@ enum Wire {
         }
         return Array((line + "\r\n").utf8)
     }
-    static func routes() -> [UInt8] { Array("ROUTES\r\n".utf8) }
+    static func routes(after: UInt64?, limit: Int?) throws(DocketError) -> [UInt8] {
+        var line = "ROUTES"
+        if let after { line += " after=\(after)" }
+        if let limit {
+            guard (1...1000).contains(limit) else { throw .badArgument("a page of routes holds 1 to 1000, not \(limit)") }
+            line += " limit=\(limit)"
+        }
+        return Array((line + "\r\n").utf8)
+    }
 
     static func route(pattern: String, queue: String, options: JobOptions = JobOptions()) throws(DocketError) -> [UInt8] {
         guard isToken(pattern), Subject.isValidFilter(Array(pattern.utf8)) else {

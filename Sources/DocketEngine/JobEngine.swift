@@ -825,16 +825,24 @@ public final class JobEngine {
 
     public func existingQueue(_ name: UnsafeRawBufferPointer) -> JobQueue? { queues.find(name) }
 
-    public func deadJobs(queue name: UnsafeRawBufferPointer, limit: Int) -> [Job] {
-        guard let queue = queues.find(name) else { return [] }
+    public func deadJobs(queue name: UnsafeRawBufferPointer, limit: Int) -> [Job] { deadPage(queue: name, limit: limit).jobs }
+
+    /// The queue's first `limit` dead jobs, in the order they died, and how many entries of
+    /// its dead list were looked at to find them (`walked`: the walk stops at the limit, so
+    /// `DEAD q limit=1` no longer passes over all `keep_dead` of them).
+    public func deadPage(queue name: UnsafeRawBufferPointer, limit: Int) -> (jobs: [Job], walked: Int) {
+        guard let queue = queues.find(name) else { return ([], 0) }
         var found: [Job] = []
+        var walked = 0
         // A job that died, was retried and died again is listed where it died last, as on
         // PostgreSQL: its first entry would put it among the jobs that died before its retry.
         queue.dead.dropStale()
-        for id in queue.dead where found.count < limit {
+        for id in queue.dead {
+            guard found.count < limit else { break }
+            walked += 1
             if let job = jobs[id], job.state == .dead { found.append(job) }
         }
-        return found
+        return (found, walked)
     }
 
     public func retry(id: UInt64) -> Result<Void, JobError> {

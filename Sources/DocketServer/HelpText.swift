@@ -34,7 +34,7 @@ enum HelpText {
         "STATS / QUEUES [after=<name>] [limit=<n>]  server counters / a page of the queues, by name, as JSON",
         "WAIT <id> [timeout=<d>]                 wait for a job's outcome: OUTCOME <id> completed|dead <#bytes>",
         "ROUTE <pattern> <queue> [opt=value ...] turn messages published on matching subjects into jobs",
-        "UNROUTE <id> / ROUTES                   remove a route / list routes as JSON",
+        "UNROUTE <id> / ROUTES [after=<id>] [limit=<n>]  remove a route / a page of the routes, by id, as JSON",
         "SUB $JOB.<queue>.>                      follow a queue's job events (enqueued started completed dead ...)",
         "HELP                                    this list",
     ]

@@ -713,7 +713,10 @@ final class PostgresBackend {
         case .dead(let queue, let limit):
             flushBatches()
             let budget = server.config.replyBudget
-            store.deadJobs(queue: name(queue), limit: limit, budget: budget.bytes, on: db) { [self] result in
+            // The statement's own budget counts only a job's texts, not its document's keys:
+            // without this cap `limit=9999999999` brought every dead job of the queue across.
+            let most = min(limit, budget.mostItems(ofAtLeast: JobView.leastBytes))
+            store.deadJobs(queue: name(queue), limit: most, budget: budget.bytes, on: db) { [self] result in
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(let records):
@@ -812,8 +815,8 @@ final class PostgresBackend {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 }
             }
-        case .routes:
-            return server.routesDocument(readableBy: connection.permissions)
+        case .routes(let after, let limit):
+            return server.routesDocument(after: after, limit: limit, readableBy: connection.permissions)
         case .list(let queue, let state, let after, let limit):
             let queueName = name(queue)
             flushBatches()

@@ -150,10 +150,9 @@ extension Server {
             guard let id = query["id"] else { return answer(missing("id")) }
             childrenPage(id, query, principal, answer)
         case "/api/routes":
-            detached(.routes, "", principal, answer)
+            detached(.routes, Self.pageArguments(query), principal, answer)
         case "/api/schedules":
-            let arguments = ["after", "limit"].compactMap { option in query[option].map { "\(option)=\($0)" } }
-            detached(.schedules, arguments.joined(separator: " "), principal, answer)
+            detached(.schedules, Self.pageArguments(query), principal, answer)
         case "/api/connections":
             guard reader.permissions?.mayReadEveryQueue ?? true else {
                 return answer(failure(JobError(.forbidden, "the connections list needs the read right on every queue")))
@@ -190,6 +189,11 @@ extension Server {
         "/api/queue/pause", "/api/queue/resume", "/api/queue/settings", "/api/queue/purge", "/api/queue/retry",
         "/api/job/retry", "/api/job/delete", "/api/job/promote",
     ]
+
+    /// A listing's `after=` and `limit=`, as its wire verb takes them (ROUTES, SCHEDULES).
+    static func pageArguments(_ query: [String: String]) -> String {
+        ["after", "limit"].compactMap { option in query[option].map { "\(option)=\($0)" } }.joined(separator: " ")
+    }
 
     /// `/api/overview`'s queues: `summary` adds up every queue the reader may read (the cards);
     /// `queues` is one page of them by name, `offset=` and `limit=` as `/connz` reads them (at most

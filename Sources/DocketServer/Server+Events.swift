@@ -397,10 +397,11 @@ extension Server {
         }
         // Built on the loop whoever hears it: counted against the requester's turn.
         request.connection.apiWorkBytes += body.count
-        // NATS clients refuse a message larger than the max_payload INFO announced (Docket's
-        // own allow 64 KiB of headers more): an INSPECT of a job whose result, error and note
-        // are each near max_payload, a WAIT's escaped result, a listing's first entry. The
-        // requester hears why instead of losing its connection.
+        // INFO announced max_payload, and no answer may be larger (Docket's own clients bound
+        // what they take by it, with room for headers; nats.py and nats.c, which check only
+        // what they publish, would take it): an INSPECT of a job whose result, error and note are each
+        // near max_payload, a WAIT's escaped result, a listing's first entry. The requester
+        // hears why instead.
         let answer = body.count <= config.maxPayload ? body : Array(JobAPI.errorJSON(Self.answerTooLarge(body.count, config.maxPayload)).utf8)
         let send: () -> Void = { [unowned self] in
             subject.withUnsafeBytes { subject in

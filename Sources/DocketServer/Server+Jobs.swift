@@ -98,7 +98,12 @@ extension Server {
             case .waiting(let watch): return .waitingForOutcome(watch)
             }
         case .dead(let queue, let limit):
-            let jobs = engine.deadJobs(queue: name(queue), limit: limit)
+            // No more than the reply can hold are looked at (`DEAD q limit=9999999999` walked
+            // every dead job of the queue, up to `keep_dead`), and the walk counts toward the
+            // client's turn as LIST's does.
+            let page = engine.deadPage(queue: name(queue), limit: min(limit, config.replyBudget.mostItems(ofAtLeast: JobView.leastBytes)))
+            stats.listCandidatesWalked += page.walked
+            let jobs = page.jobs
             return .document(JobView.array(count: jobs.count, budget: config.replyBudget) { readableView(of: jobs[$0], connection.permissions) })
         case .retryJob(let id):
             return outcome(engine.retry(id: id)) { .done }
@@ -131,8 +136,8 @@ extension Server {
                 owner: config.authenticator == nil ? nil : connection.principal?.name)
         case .unroute(let id):
             return removeRoute(id)
-        case .routes:
-            return routesDocument(readableBy: connection.permissions)
+        case .routes(let after, let limit):
+            return routesDocument(after: after, limit: limit, readableBy: connection.permissions)
         case .cancelWait:
             return .doneNow
         case .list(let queue, let state, let after, let limit):
@@ -450,12 +455,18 @@ extension Server {
         return view
     }
 
-    /// Every route the reader may read, by id, as one JSON array (ROUTES).
-    func routesDocument(readableBy permissions: Permissions?) -> JobReply {
-        let visible = routes.keys.sorted().compactMap { routes[$0] }.filter { route in
-            permissions.map { $0.may(.read, queue: route.queue) } ?? true
+    /// One page of the routes the reader may read (ROUTES): by id, those above `after`, up to
+    /// `limit` of them, as a JSON array that stops at the reply budget (the first always). A
+    /// route's rule may be as long as a control line, so at `--max-routes` the whole list was
+    /// one reply of about 4.5 MB.
+    func routesDocument(after: UInt64?, limit: Int, readableBy permissions: Permissions?) -> JobReply {
+        let ids = (after.map { after in routes.keys.filter { $0 > after } } ?? Array(routes.keys)).sorted()
+        var visible: [Route] = []
+        for id in ids where visible.count < limit {
+            guard let route = routes[id], permissions.map({ $0.may(.read, queue: route.queue) }) ?? true else { continue }
+            visible.append(route)
         }
-        return .document("[" + visible.map(\.json).joined(separator: ",") + "]")
+        return .document(config.replyBudget.array(count: visible.count) { visible[$0].json }.json)
     }
 
     /// ACK, FAIL (also with throttle=) and PROGRESS of a job the connection holds (or, with

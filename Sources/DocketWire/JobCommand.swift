@@ -25,7 +25,9 @@ public enum JobCommand: Equatable, Sendable {
     /// `ROUTE <pattern> <queue> [option=value ...]`; `text` is the whole argument text.
     indirect case route(pattern: Range<Int>, queue: Range<Int>, EnqueueOptions, text: Range<Int>)
     case unroute(id: UInt64)
-    case routes
+    /// `ROUTES [after=<route-id>] [limit=<n>]`: one page of the routes, by id, those above
+    /// `after` if given.
+    case routes(after: UInt64?, limit: Int)
     /// `LIST <queue> [state=…] [after=<cursor>] [limit=<n>]`: one page of a queue's jobs in
     /// one state, in the order that state keeps them (see `JobListState`).
     case list(queue: Range<Int>, state: JobListState, after: JobListCursor?, limit: Int)
@@ -117,20 +119,9 @@ public enum JobCommand: Equatable, Sendable {
         case .children:
             guard let id = scanner.next() else { return .failure(.badID(bytes, arguments)) }
             guard let value = Option.jobID(bytes, id) else { return .failure(.badID(bytes, id)) }
-            var after: UInt64?
-            var limit: Int?
-            let usage = "CHILDREN takes <job-id> [after=<job-id>] [limit=1-\(JobListState.maxPage)], each once"
-            while let field = scanner.next() {
-                guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
-                if Option.equals(bytes, key, "after"), after == nil, let parsed = Option.jobID(bytes, raw) {
-                    after = parsed
-                } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
-                    limit = parsed
-                } else {
-                    return .failure(Option.refusal(bytes, field, in: arguments, usage))
-                }
+            return idPage(bytes, &scanner, arguments, usage: "CHILDREN takes <job-id> [after=<job-id>]").map {
+                .children(id: value, after: $0.after, limit: $0.limit ?? JobListState.maxPage)
             }
-            return .success(.children(id: value, after: after, limit: limit ?? JobListState.maxPage))
         case .batch:
             guard let field = scanner.next(), let count = ClientParser.parseCount(bytes, field), count > 0, scanner.next() == nil else {
                 return .failure(JobError(.badOption, "BATCH takes the number of ENQ commands that follow, at least 1"))
@@ -226,9 +217,13 @@ public enum JobCommand: Equatable, Sendable {
             guard let queue = scanner.next(), QueueName.isValid(bytes, queue) else { return .failure(.badQueue(bytes, arguments)) }
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes only a queue")) }
             return .success(verb == .pause ? .pause(queue: queue) : .resume(queue: queue))
-        case .stats, .routes, .cancel:
+        case .stats, .cancel:
             if let extra = scanner.next() { return .failure(.badOption(bytes, extra, "\(verb.name) takes no arguments")) }
-            return .success(verb == .stats ? .stats : verb == .routes ? .routes : .cancelWait)
+            return .success(verb == .stats ? .stats : .cancelWait)
+        case .routes:
+            return idPage(bytes, &scanner, arguments, usage: "ROUTES takes [after=<route-id>]").map {
+                .routes(after: $0.after, limit: $0.limit ?? JobListState.maxPage)
+            }
         case .queues:
             return namePage(bytes, &scanner, arguments, verb: "QUEUES").map { .queues(after: $0.after, limit: $0.limit ?? JobListState.maxPage) }
         case .wait:
@@ -337,6 +332,27 @@ public enum JobCommand: Equatable, Sendable {
 
     /// The paging arguments of a listing by name (QUEUES, SCHEDULES): `[after=<name>]
     /// [limit=<n>]`, each at most once; the limit nil when not given.
+    /// `[after=<id>] [limit=<n>]` of a listing by id (CHILDREN's jobs, ROUTES); `usage` is
+    /// what comes before the limit in the refusal.
+    private static func idPage(
+        _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ arguments: Range<Int>, usage: String
+    ) -> Result<(after: UInt64?, limit: Int?), JobError> {
+        var after: UInt64?
+        var limit: Int?
+        let usage = usage + " [limit=1-\(JobListState.maxPage)], each once"
+        while let field = scanner.next() {
+            guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
+            if Option.equals(bytes, key, "after"), after == nil, let parsed = Option.jobID(bytes, raw) {
+                after = parsed
+            } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
+                limit = parsed
+            } else {
+                return .failure(Option.refusal(bytes, field, in: arguments, usage))
+            }
+        }
+        return .success((after, limit))
+    }
+
     private static func namePage(
         _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ arguments: Range<Int>, verb: String
     ) -> Result<(after: Range<Int>?, limit: Int?), JobError> {

@@ -152,6 +152,11 @@ public struct JobView: Sendable, Equatable {
 
     static func idArray(_ ids: [UInt64]) -> String { "[" + ids.map { String($0) }.joined(separator: ",") + "]" }
 
+    /// No job document is shorter: its keys and punctuation alone take more (a test checks it),
+    /// so a reply of `b` bytes holds at most `ReplyBudget.mostItems(ofAtLeast:)` jobs and
+    /// DEAD need not look at more.
+    public static let leastBytes = 256
+
     /// DEAD's array: the jobs that fit the budget (see `ReplyBudget`), views made as they go in.
     public static func array(count: Int, budget: ReplyBudget, _ view: (Int) -> JobView) -> String {
         budget.array(count: count) { view($0).json }.json
@@ -167,6 +172,10 @@ public struct ReplyBudget: Sendable {
     public let bytes: Int
 
     public init(bytes: Int) { self.bytes = bytes }
+
+    /// How many items of at least `leastBytes` each an array within the budget can hold: the
+    /// first always, then each with its comma.
+    public func mostItems(ofAtLeast leastBytes: Int) -> Int { 1 + max(0, bytes - 2 - leastBytes) / (leastBytes + 1) }
 
     /// The JSON array of the items `item` makes for `0..<count`, as many as fit; and how many.
     public func array(count: Int, _ item: (Int) -> String) -> (json: String, count: Int) {

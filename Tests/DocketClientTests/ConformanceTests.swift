@@ -387,7 +387,7 @@ enum ConformanceRunner {
         case "queues": bytes = try Wire.namePage("QUEUES", after: args.string("after"), limit: args.int("limit"))
         case "stats": bytes = Wire.stats()
         case "unroute": bytes = try Wire.unroute(id: args.id())
-        case "routes": bytes = Wire.routes()
+        case "routes": bytes = try Wire.routes(after: args.int("after").map { UInt64($0) }, limit: args.int("limit"))
         case "list":
             bytes = try Wire.list(queue: args.required("queue"), state: args.jobState("state"), after: args.string("after"), limit: args.int("limit"))
         case "purge":

@@ -36,6 +36,19 @@ import Testing
         #expect(h.engine.job(ids[0])?.state == .completed, "two completed jobs, two kept")
     }
 
+    /// DEAD walks no further than its limit: `for id in dead where found.count < limit` went on
+    /// over every dead job of the queue (up to `keep_dead`) for `DEAD q limit=1`.
+    @Test func aDeadPageLooksAtNoMoreJobsThanItsLimit() {
+        let h = Harness()
+        let ids = (0..<50).map { _ in h.enq() }
+        for id in ids { die(h, id) }
+        var name = "q"
+        let page = name.withUTF8 { h.engine.deadPage(queue: UnsafeRawBufferPointer($0), limit: 3) }
+        #expect(page.jobs.map(\.id) == Array(ids.prefix(3)))
+        #expect(page.walked == 3, "walked \(page.walked) of 50 dead jobs for a page of 3")
+        #expect(name.withUTF8 { h.engine.deadPage(queue: UnsafeRawBufferPointer($0), limit: 100) }.walked == 50)
+    }
+
     @Test func endlessRetriesListTheJobOnce() {
         let h = Harness()
         h.configure { $0.keepDead = 5 }

@@ -88,8 +88,8 @@ import Testing
     }
 
     /// An INSPECT through `$DOCKET.API` of a job whose result alone is near max_payload made a
-    /// message larger than max_payload, which NATS clients refuse (and drop the connection
-    /// for). It is answered LIMIT with the size instead; the wire's INSPECT still shows it.
+    /// message larger than the max_payload INFO announced. It is answered LIMIT with the size
+    /// instead; the wire's INSPECT still shows it.
     @Test(arguments: Store.allCases) func anAPIAnswerPastMaxPayloadIsAnsweredLimit(_ store: Store) throws {
         guard let server = try docketd(store, ["--max-payload", "1024"]) else { return }
         defer { _ = server.stop() }
@@ -113,6 +113,100 @@ import Testing
         let error = try #require(answer["error"] as? [String: Any], "\(answer)")
         #expect(error["code"] as? String == "LIMIT")
         #expect((error["message"] as? String)?.contains("max_payload (1024)") == true, "\(error)")
+        #expect(server.stop() == 0)
+    }
+
+    /// The route ids on one ROUTES page, and the page's size in bytes.
+    func routesPage(_ command: String, on client: LineClient) throws -> (ids: [Int], bytes: Int) {
+        try client.line(command)
+        let (control, body) = try client.readMessage()
+        #expect(control.hasPrefix("JSON "), "\(command): \(control)")
+        let documents = try #require(JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]])
+        return (documents.compactMap { $0["id"] as? Int }, body.count)
+    }
+
+    /// Makes a route per pattern, in one pipeline; their ids in order.
+    func makeRoutes(_ patterns: [String], on client: LineClient) throws -> [Int] {
+        try client.send(patterns.map { "ROUTE \($0) q\r\n" }.joined())
+        return try patterns.map { _ in try #require(Int(client.readLine().dropFirst(4))) }
+    }
+
+    /// ROUTES answered every route in one reply (at `--max-routes` with rules as long as a
+    /// control line, about 4.5 MB). It pages as QUEUES does, by route id: a plain ROUTES
+    /// answers the first 1,000, `after=` the last id goes on, and every route comes once.
+    @Test(arguments: Store.allCases) func routesComeInPages(_ store: Store) throws {
+        guard let server = try docketd(store, ["--max-routes", "1100"]) else { return }
+        defer { _ = server.stop() }
+        let client = try server.client()
+        client.timeout = 60
+        _ = try client.handshake(#"{"verbose":false,"headers":true}"#)
+        let ids = try makeRoutes((0..<1100).map { "orders.\($0)" }, on: client)
+
+        #expect(try routesPage("ROUTES", on: client).ids == Array(ids.prefix(1000)), "a plain ROUTES lists the first 1,000 by id")
+        var seen: [Int] = []
+        var sizes: [Int] = []
+        while sizes.count < 10 {
+            let next = try routesPage("ROUTES limit=300" + (seen.last.map { " after=\($0)" } ?? ""), on: client)
+            if next.ids.isEmpty { break }
+            sizes.append(next.ids.count)
+            seen += next.ids
+        }
+        #expect(sizes == [300, 300, 300, 200])
+        #expect(seen == ids)
+        try client.line("ROUTES limit=1001")
+        #expect(try client.readLine().hasPrefix("-ERR 'BAD_OPTION limit=1001"))
+
+        let options = "NATS/1.0\r\nDocket-Options: after=\(ids[0]) limit=2\r\n\r\n"
+        try client.send("SUB _INBOX.r 1\r\nHPUB $DOCKET.API.ROUTES _INBOX.r \(options.utf8.count) \(options.utf8.count)\r\n\(options)\r\n")
+        let (control, body) = try client.readMessage()
+        #expect(control.hasPrefix("MSG _INBOX.r 1 "), "\(control)")
+        let documents = try #require(JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]], "\(String(decoding: body, as: UTF8.self))")
+        #expect(documents.compactMap { $0["id"] as? Int } == [ids[1], ids[2]])
+        #expect(server.stop() == 0)
+    }
+
+    /// A ROUTES page stops at max_payload (the first route always), so long rules page too.
+    @Test(arguments: Store.allCases) func aRoutesPageStopsAtMaxPayload(_ store: Store) throws {
+        guard let server = try docketd(store, ["--max-payload", "2048"]) else { return }
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.handshake()
+        let ids = try makeRoutes((0..<12).map { "orders." + String(repeating: "x", count: 300) + ".\($0)" }, on: client)
+        var seen: [Int] = []
+        var pages = 0
+        while pages < 40 {
+            let next = try routesPage("ROUTES" + (seen.last.map { " after=\($0)" } ?? ""), on: client)
+            #expect(next.bytes <= 2048)
+            if next.ids.isEmpty { break }
+            pages += 1
+            seen += next.ids
+        }
+        #expect(pages > 2, "12 routes of 300-byte patterns fit in \(pages) page(s) of 2,048 bytes")
+        #expect(seen == ids)
+        #expect(server.stop() == 0)
+    }
+
+    /// `DEAD limit=` past what the reply can hold answers the jobs that fit, in the order they
+    /// died, on both stores (the walk behind it stops where the reply must).
+    @Test(arguments: Store.allCases) func aDeadReplyOfAHugeLimitStopsAtMaxPayload(_ store: Store) throws {
+        guard let server = try docketd(store, ["--max-payload", "2048"]) else { return }
+        defer { _ = server.stop() }
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send((0..<30).map { _ in "ENQ doomed attempts=1 1\r\nx\r\n" }.joined())
+        let ids = try (0..<30).map { _ in try #require(Int(client.readLine().dropFirst(4))) }
+        for id in ids {
+            try client.line("RESERVE doomed timeout=5s")
+            #expect(try client.readMessage().0.hasPrefix("JOB \(id) "))
+            try client.line("FAIL \(id)")
+            #expect(try client.readLine().hasPrefix("+OK"))
+        }
+        try client.line("DEAD doomed limit=9999999999")
+        let (control, body) = try client.readMessage()
+        #expect(control.hasPrefix("JSON "), "\(control)")
+        #expect(body.count <= 2048)
+        let shown = try #require(JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]]).compactMap { $0["id"] as? Int }
+        #expect(shown.count > 1 && shown == Array(ids.prefix(shown.count)), "\(shown)")
         #expect(server.stop() == 0)
     }
 }

@@ -34,6 +34,23 @@ import Testing
         #expect(occurrences("\"id\":", in: cut) == 1)  // one job
     }
 
+    /// DEAD looks at no more jobs than its reply could hold: that bound is only sound if no
+    /// job document is shorter than `JobView.leastBytes`, the shortest being a job with
+    /// one-byte names and numbers and every optional field null.
+    @Test func noJobDocumentIsShorterThanItsLeastBytes() {
+        let shortest = JobView(
+            id: 1, queue: "q", state: "dead", priority: 0, attempts: 0, maxAttempts: 0, backoff: .fixed(milliseconds: 0), jitter: 0,
+            leaseMilliseconds: 0, key: nil, group: nil, enqueuedAt: 0, runAt: 0, startedAt: nil, finishedAt: nil, progress: 0,
+            progressNote: nil, lastError: nil, result: nil, payloadBytes: 0)
+        #expect(shortest.json.utf8.count >= JobView.leastBytes, "\(shortest.json)")
+        // An array of `mostItems` such documents is at the budget; one more is past it.
+        for bytes in [1, 300, 1000, 1 << 20] {
+            let most = ReplyBudget(bytes: bytes).mostItems(ofAtLeast: JobView.leastBytes)
+            let items = Array(repeating: String(repeating: "x", count: JobView.leastBytes), count: most + 1)
+            #expect(ReplyBudget(bytes: bytes).array(count: items.count) { items[$0] }.count == most, "\(bytes) bytes")
+        }
+    }
+
     @Test func parentsPastTheBudgetComeWithoutTheirOutcome() {
         let result = Array(repeating: UInt8(0x01), count: 100)  // 600 bytes as JSON
         let parents = (1...4).map { ParentView(id: UInt64($0), queue: "q", state: "completed", result: result, lastError: nil) }

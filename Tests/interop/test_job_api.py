@@ -225,3 +225,26 @@ def test_a_pipeline_of_large_documents_takes_turns_with_other_clients(nats_url, 
     assert reader.readline() == b"PONG\r\n"
     attacker.close()
     bystander.close()
+
+
+def test_nats_py_takes_an_api_reserve_of_a_max_payload_job_whose_headers_pass_max_payload(start_server):
+    """A job handed out through $DOCKET.API.RESERVE is its whole payload (at most max_payload)
+    plus its Docket-* headers, about 120 bytes more than the max_payload INFO told. nats.py (as
+    nats.c) checks only what it publishes against max_payload and reads a larger message as any
+    other: the job arrives whole and the connection stays usable."""
+
+    async def main():
+        nc = await nats.connect(start_server(max_payload=1024))
+        try:
+            assert nc.max_payload == 1024
+            enqueued = json.loads((await api(nc, "$DOCKET.API.ENQ.big", b"p" * 1024)).data)
+            msg = await api(nc, "$DOCKET.API.RESERVE.big", options="timeout=1s")
+            assert msg.data == b"p" * 1024 and msg.headers["Docket-Job-Id"] == str(enqueued["id"])
+            header_bytes = len("NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in msg.headers.items())
+            assert len(msg.data) + header_bytes > 1024
+            assert json.loads((await api(nc, f"$DOCKET.API.ACK.{enqueued['id']}")).data) == {"ok": True}
+            assert nc.is_connected
+        finally:
+            await nc.close()
+
+    run(main())

@@ -84,6 +84,14 @@ def test_reads_and_the_job_page(server):
     assert request(server, "/api/schedules?after=c&limit=1000") == (200, [])
     status, bad = request(server, "/api/schedules?limit=1001")
     assert status == 400 and bad["error"]["code"] == "BAD_OPTION"
+    # Routes too, by id, as ROUTES answers them.
+    for pattern in ("orders.a", "orders.b", "orders.c"):
+        assert client.call(f"ROUTE {pattern} mail")[0].startswith("+OK")
+    status, page = request(server, "/api/routes?limit=2")
+    assert status == 200 and [r["pattern"] for r in page] == ["orders.a", "orders.b"]
+    assert [r["pattern"] for r in request(server, f"/api/routes?after={page[-1]['id']}")[1]] == ["orders.c"]
+    status, bad = request(server, "/api/routes?limit=1001")
+    assert status == 400 and bad["error"]["code"] == "BAD_OPTION"
     status, connections = request(server, "/api/connections")
     assert status == 200 and connections["num_connections"] == 1
     status, series = request(server, "/api/series")

@@ -2565,9 +2565,28 @@ export class Client extends EventEmitter {
     return this.command(encodeUnroute(id), 'unroute');
   }
 
-  /** Every route. @returns {Promise<RouteInfo[]>} */
+  /**
+   * Every route (of the queues this user may read), by id: `routesPage()` page after page, each
+   * after the last id of the one before, until one is empty.
+   * @returns {Promise<RouteInfo[]>}
+   */
   async routes() {
-    return this.command(encodeRoutes(), 'routes');
+    const all = [];
+    for (;;) {
+      const page = await this.routesPage(all.length ? { after: all[all.length - 1].id } : {});
+      if (page.length === 0) return all;
+      all.push(...page);
+    }
+  }
+
+  /**
+   * One page of the routes, by id (`ROUTES`): up to `limit` (1 to 1000, server default 1000) of
+   * those whose id is above `after`, fewer where the server's max_payload ends the page; empty
+   * past the last. @param {{after?: number|string|null, limit?: number|null}} [opts]
+   * @returns {Promise<RouteInfo[]>}
+   */
+  async routesPage(opts = {}) {
+    return this.command(encodeRoutes(opts), 'routes');
   }
 
   /**

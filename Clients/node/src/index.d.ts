@@ -652,7 +652,10 @@ export declare class Client extends EventEmitter {
   /** Resolves with the route id. */
   route(pattern: string, queue: string, options?: RouteOptions): Promise<JobId>;
   unroute(id: number | string): Promise<void>;
+  /** Every route, page after page. */
   routes(): Promise<RouteInfo[]>;
+  /** One page of the routes, by id: those above `after`, up to `limit` (1 to 1000). */
+  routesPage(opts?: { after?: number | string | null; limit?: number | null }): Promise<RouteInfo[]>;
 
   // Schedules
   /** Creates or replaces a schedule: each tick enqueues one job keyed `<name>@<tick>`. */

@@ -335,7 +335,7 @@ export declare function encodePause(queue: string): Buffer;
 export declare function encodeResume(queue: string): Buffer;
 export declare function encodeQueueSet(queue: string, settings: QueueSettings): Buffer;
 export declare function encodeRoute(pattern: string, queue: string, opts?: RouteOptions): Buffer;
-export declare function encodeRoutes(): Buffer;
+export declare function encodeRoutes(opts?: { after?: number | string | null; limit?: number | null }): Buffer;
 export declare function encodeUnroute(id: number | string): Buffer;
 /** The job states: waiting, delayed, blocked, active, completed, dead. */
 export declare const JOB_STATES: readonly JobStateName[];

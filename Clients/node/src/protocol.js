@@ -770,7 +770,14 @@ export const encodeStats = () => commandBytes('STATS');
 export const encodePause = (queue) => commandBytes(`PAUSE ${checkQueue(queue)}`);
 /** @param {string} queue */
 export const encodeResume = (queue) => commandBytes(`RESUME ${checkQueue(queue)}`);
-export const encodeRoutes = () => commandBytes('ROUTES');
+/** `ROUTES [after=<route-id>] [limit=<n>]`: one page of the routes, by id. */
+export function encodeRoutes(opts = {}) {
+  const o = checkOptionNames(opts, ['after', 'limit'], 'routes option');
+  let line = 'ROUTES';
+  if (o.after !== undefined && o.after !== null) line += ` after=${formatJobId(o.after)}`;
+  if (o.limit !== undefined && o.limit !== null) line += ` limit=${intInRange(o.limit, 'limit', 1, 1000)}`;
+  return commandBytes(line);
+}
 /** @param {number|string} id */
 export const encodeUnroute = (id) => commandBytes(`UNROUTE ${formatJobId(id)}`);
 

@@ -69,7 +69,7 @@ const CALL_ARGS = {
   stats: [],
   route: ['pattern', 'queue', 'delay', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'group', 'key', 'at', 'after'],
   unroute: ['id'],
-  routes: [],
+  routes: ['after', 'limit'],
   schedule: ['name', 'queue', 'payload', 'cron', 'every', 'tz', 'catchup', 'priority', 'attempts', 'backoff', 'jitter', 'lease', 'group', 'ttl', 'key', 'at', 'delay', 'expires'],
   unschedule: ['name'],
   schedules: ['after', 'limit'],
@@ -311,7 +311,7 @@ async function encode(call, a) {
       pending = client.unroute(a.id);
       break;
     case 'routes':
-      pending = client.routes();
+      pending = a.after === undefined && a.limit === undefined ? client.routes() : client.routesPage({ after: a.after, limit: a.limit });
       break;
     case 'schedule': {
       /** @type {Record<string, any>} */

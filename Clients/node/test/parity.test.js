@@ -55,7 +55,7 @@ const VERB_CALLS = {
   WAIT: ['wait'],
   ROUTE: ['route'],
   UNROUTE: ['unroute'],
-  ROUTES: ['routes'],
+  ROUTES: ['routes', 'routesPage'],
   HELP: ['help'],
 };
 /** ENQ option (wire) → enqueue option. */

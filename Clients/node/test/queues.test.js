@@ -267,3 +267,23 @@ test('events() yields typed lifecycle events of a queue', { timeout: 10_000 }, a
   other.close();
   assert.equal((await within(it.next(), 1000, 'the end')).done, true);
 });
+
+test('routes() follows the pages, by id; routesPage() answers one', { timeout: 10_000 }, async () => {
+  const small = await startServer({ args: ['--max-payload', '2048'] });
+  try {
+    const client = await connect({ port: small.port });
+    try {
+      const ids = [];
+      for (let n = 0; n < 12; n++) ids.push(await client.route(`orders.${'x'.repeat(300)}.${n}`, 'orders'));
+      const first = await client.routesPage();
+      assert.ok(first.length > 0 && first.length < ids.length, `12 routes of 300-byte patterns in one page of 2,048 bytes: ${first.length}`);
+      assert.deepEqual((await client.routes()).map((r) => r.id), ids);
+      assert.deepEqual((await client.routesPage({ after: ids[0], limit: 2 })).map((r) => r.id), ids.slice(1, 3));
+      assert.deepEqual(await client.routesPage({ after: ids[ids.length - 1] }), []);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await small.cleanup();
+  }
+});

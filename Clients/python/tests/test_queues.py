@@ -275,3 +275,17 @@ def test_events_callback_and_filter(client, make_client):
     assert done.wait(5)
     time.sleep(0.1)
     assert [(e.event, e.queue, e.id) for e in got] == [("completed", "cb", job.id)]
+
+
+def test_routes_reads_every_page(start_docketd):
+    """ROUTES answers one page, stopping at max_payload: routes() follows the
+    pages by id until one is empty, routes_page() answers one."""
+    server = start_docketd(flags=("--max-payload", "2048"))
+    with docket.Client(server.url) as client:
+        patterns = [f"orders.{'x' * 300}.{n}" for n in range(12)]
+        ids = [client.route(pattern, "orders") for pattern in patterns]
+        first = client.routes_page()
+        assert 0 < len(first) < len(ids), "12 routes of 300-byte patterns do not fit 2,048 bytes"
+        assert [r.id for r in client.routes()] == ids
+        assert [r.id for r in client.routes_page(after=ids[0], limit=2)] == ids[1:3]
+        assert client.routes_page(after=ids[-1]) == []

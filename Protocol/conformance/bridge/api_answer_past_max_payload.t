@@ -1,6 +1,6 @@
 # A $DOCKET.API answer travels as one message: one larger than max_payload
 # (here a job document of some 500 bytes, past --max-payload 300) is answered
-# LIMIT with its size instead, never sent as a message NATS clients refuse.
+# LIMIT with its size instead, never sent past the max_payload INFO announced.
 # The wire verb still answers it; small answers are unchanged.
 ! docket-only
 ! flags: --max-payload 300

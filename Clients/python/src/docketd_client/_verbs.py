@@ -721,9 +721,13 @@ class Verbs(ClientCore[SubscriptionT], Generic[SubscriptionT, EventStreamT]):
         return Command("unroute", P.encode_unroute(route_id))
 
     @verb
-    def routes(self) -> Command[List[Route]]:
-        """Every route (``ROUTES``)."""
-        return Command("routes", P.encode_routes(), read=_routes)
+    def routes_page(self, after: Any = None, limit: Optional[int] = None) -> Command[List[Route]]:
+        """One page of the routes (of the queues this user may read), by id
+        (``ROUTES``): up to ``limit`` (1 to 1000, server default 1000) of
+        those whose id is above ``after``, fewer where the server's
+        max_payload ends the page; empty past the last. :meth:`routes` reads
+        them all."""
+        return Command("routes", P.encode_routes(after, limit), read=_routes)
 
     # -- schedules -------------------------------------------------------------
 
@@ -905,6 +909,18 @@ class BlockingVerbs(Verbs[SubscriptionT, EventStreamT]):
             after = page[-1].name
 
 
+    def routes(self) -> List[Route]:
+        """Every route (of the queues this user may read), by id:
+        :meth:`routes_page` page after page, each after the last id of the
+        one before, until one is empty."""
+        routes: List[Route] = []
+        while True:
+            page = self.routes_page(routes[-1].id if routes else None)
+            if not page:
+                return routes
+            routes += page
+
+
 class CoroutineVerbs(Verbs[SubscriptionT, EventStreamT]):
     """Base of the asyncio client: its verbs are coroutines."""
 
@@ -960,3 +976,13 @@ class CoroutineVerbs(Verbs[SubscriptionT, EventStreamT]):
             after = _next_cursor(page, after)
             if after is None:
                 return
+
+    async def routes(self) -> List[Route]:
+        """Every route (of the queues this user may read), by id:
+        :meth:`routes_page` page after page, until one is empty."""
+        routes: List[Route] = []
+        while True:
+            page = await self.routes_page(routes[-1].id if routes else None)
+            if not page:
+                return routes
+            routes += page

@@ -908,9 +908,15 @@ def encode_unroute(route_id: Any) -> bytes:
     return _enc(f"UNROUTE {_job_id(route_id)}") + CRLF
 
 
-def encode_routes() -> bytes:
-    """``ROUTES``."""
-    return b"ROUTES\r\n"
+def encode_routes(after: Any = None, limit: Optional[int] = None) -> bytes:
+    """``ROUTES [after=<route-id>] [limit=<n>]``: one page of the routes, by
+    id (server default limit 1000), those whose id is above ``after``."""
+    line = "ROUTES"
+    if after is not None:
+        line += f" after={_job_id(after)}"
+    if limit is not None:
+        line += f" limit={_check_int(limit, 'limit', 1, _MAX_LIST_LIMIT)}"
+    return _enc(line) + CRLF
 
 
 # --------------------------------------------------------------------------
