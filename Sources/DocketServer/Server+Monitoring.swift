@@ -59,8 +59,8 @@ extension Server {
 
     /// The monitoring port's check of a request's `Authorization` header: the client port's
     /// users, when there are any. Wrong credentials are failed logins, logged as the client
-    /// port's are: a guesser may try either port.
-    private var monitoringAuthorization: MonitoringServer.Authorize? {
+    /// port's are: a guesser may try either port. Made again at each reload, from its users.
+    var monitoringAuthorization: MonitoringServer.Authorize? {
         guard let authenticator = config.authenticator else { return nil }
         return { [unowned self] header, peer, done in
             let verdict = authenticator.verdict(httpAuthorization: header)
