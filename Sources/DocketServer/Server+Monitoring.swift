@@ -243,6 +243,15 @@ extension Server {
         return number
     }
 
+    /// A flag (`auth=`, `subs=`) as nats-server's `decodeBool` reads it: none or empty is nil,
+    /// Go's true and false words are themselves, and anything else (`auth=yes`) is a `400`
+    /// rather than a silent false.
+    static func queryFlag(_ query: [String: String], _ name: String) throws(MonitoringServer.BadQuery) -> Bool? {
+        guard let text = query[name], !text.isEmpty else { return nil }
+        guard let flag = goBool(text) else { throw .init(message: "invalid \(name): \(text) (true or false)") }
+        return flag
+    }
+
     /// What a `/connz` query asks for, read as nats-server reads it: `sort=`, `cid=`, `state=`,
     /// `offset=`, `limit=` (0 or none: 1024), `subs=` (`1`: subjects, `detail`: each
     /// subscription), `auth=`. An option it cannot answer is a `400`, as nats-server's.
@@ -266,13 +275,12 @@ extension Server {
         init() {}
 
         init(_ query: [String: String]) throws(MonitoringServer.BadQuery) {
-            showsUsers = Server.goBool(query["auth"] ?? "") == true
+            showsUsers = try Server.queryFlag(query, "auth") ?? false
             offset = max(0, try Server.pageNumber(query, "offset") ?? 0)
             if let limit = try Server.pageNumber(query, "limit"), limit > 0 { self.limit = limit }
             switch query["subs"] ?? "" {
             case "detail": subscriptions = .detail
-            case let value where Server.goBool(value) == true: subscriptions = .subjects
-            default: subscriptions = .none
+            default: subscriptions = try Server.queryFlag(query, "subs") == true ? .subjects : .none
             }
             switch query["state"] ?? "open" {
             case "", "open", "all", "any": closedOnly = false
@@ -382,6 +390,7 @@ extension Server {
     /// `num_matches`, `cache_hit_rate` and fanout figures are left out rather than made up.
     func subscriptionsDocument(_ query: [String: String] = [:]) throws(MonitoringServer.BadQuery) -> String {
         // Read before `subs=` is looked at, as nats-server's: a bad page is a 400 either way.
+        let listsSubscriptions = query["subs"] == "detail" ? true : try Self.queryFlag(query, "subs") ?? false
         let offset = max(0, try Self.pageNumber(query, "offset") ?? 0)
         let limit = try Self.pageNumber(query, "limit").flatMap { $0 > 0 ? $0 : nil } ?? Self.connectionsPage
         var document = JSONObjectWriter()
@@ -391,7 +400,7 @@ extension Server {
         document.add("num_cache", allAccounts.reduce(0) { $0 + $1.index.cachedSubjects })
         document.add("num_inserts", allAccounts.reduce(0) { $0 + $1.index.insertions })
         document.add("num_removes", allAccounts.reduce(0) { $0 + $1.index.removals })
-        guard ["1", "t", "T", "true", "TRUE", "True", "detail"].contains(query["subs"] ?? "") else { return document.result }
+        guard listsSubscriptions else { return document.result }
         var total = 0
         var entries: [String] = []
         for connection in connections.values.sorted(by: { $0.id < $1.id }) {

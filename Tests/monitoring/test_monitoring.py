@@ -423,11 +423,15 @@ def test_connz_reads_its_query_as_nats_servers(server):
 def test_a_page_number_that_is_not_a_number_is_refused(server):
     """offset= and limit= of /connz, /subsz and the dashboard's /api/overview read as
     nats-server's decodeInt: a whole number (negative ones count as 0 or the default), and
-    anything else a 400, never the default page (limit=1O, a typo, answered every entry)."""
+    anything else a 400, never the default page (limit=1O, a typo, answered every entry);
+    auth= and subs= as its decodeBool: Go's true and false words, else a 400 (auth=yes was a
+    silent false)."""
     for path in ("/connz", "/subsz?subs=1", "/subsz", "/subscriptionsz?subs=1"):
         separator = "&" if "?" in path else "?"
         assert server.get(f"{path}{separator}offset=-1&limit=-5")[0] == 200
-        for query in ("offset=abc", "limit=1O", "limit=2.5"):
+        queries = ("offset=abc", "limit=1O", "limit=2.5") + (("subs=yes",) if path == "/subsz" else ())
+        queries += ("auth=yes", "subs=on") if path == "/connz" else ()
+        for query in queries:
             with pytest.raises(urllib.error.HTTPError) as refused:
                 server.get(f"{path}{separator}{query}")
             name, value = query.split("=")
