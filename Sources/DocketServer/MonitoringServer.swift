@@ -128,8 +128,9 @@ final class MonitoringServer {
     private var waitingForTurn: [HTTPConnection] = []
     private var turnEvent: OpaquePointer?
 
-    /// Who may see anything; nil: no check.
-    private let authorize: Authorize?
+    /// Who may see anything; nil: no check. A reload gives it the new users (SIGHUP changes who
+    /// may log in on both ports at once).
+    var authorize: Authorize?
     /// HTTPS with the client port's certificate when it has TLS; nil: plain HTTP. A reload
     /// gives it the client port's new context; HTTP or HTTPS stays as it started.
     var tlsContext: TLSContext?

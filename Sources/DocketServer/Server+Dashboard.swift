@@ -126,7 +126,11 @@ extension Server {
             // For the header of every viewer: the public document (a reader of some queues only) has no counters.
             writer.add("uptime_ms", monotonicMilliseconds() - startedAt)
             writer.add("admin", mayChange(reader))
-            addQueuePage(to: &writer, query, readableBy: reader.permissions)
+            do throws(MonitoringServer.BadQuery) {
+                try addQueuePage(to: &writer, query, readableBy: reader.permissions)
+            } catch {
+                return answer(failure(JobError(.badOption, error.message)))
+            }
             answer(json(200, writer.result))
         case "/api/series":
             let permissions = reader.permissions
@@ -199,9 +203,11 @@ extension Server {
     /// `queues` is one page of them by name, `offset=` and `limit=` as `/connz` reads them (at most
     /// `queuesPage`), of those whose name contains `filter=` (ignoring case); `total` counts
     /// those.
-    private func addQueuePage(to writer: inout JSONObjectWriter, _ query: [String: String], readableBy permissions: Permissions?) {
-        let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
-        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.queuesPage, Self.queuesPage)
+    private func addQueuePage(
+        to writer: inout JSONObjectWriter, _ query: [String: String], readableBy permissions: Permissions?
+    ) throws(MonitoringServer.BadQuery) {
+        let offset = max(0, try Self.pageNumber(query, "offset") ?? 0)
+        let limit = min(try Self.pageNumber(query, "limit").flatMap { $0 > 0 ? $0 : nil } ?? Self.queuesPage, Self.queuesPage)
         let needle = (query["filter"] ?? "").lowercased()
         let directory = queueDirectory
         let everything = permissions?.mayReadEveryQueue ?? true

@@ -34,8 +34,12 @@ extension Server {
                 }),
                 // As nats-server's: the subscription counts, and with `subs=1` the subscriptions a page
                 // at a time; `/routez` the routes to the other docketd nodes of its cluster, if any.
-                "/subsz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? subscriptionsDocument(query) : nil }),
-                "/subscriptionsz": (json, { [unowned self] reader, query in Self.readsEveryQueue(reader) ? subscriptionsDocument(query) : nil }),
+                "/subsz": (json, { [unowned self] reader, query throws(MonitoringServer.BadQuery) in
+                    Self.readsEveryQueue(reader) ? try subscriptionsDocument(query) : nil
+                }),
+                "/subscriptionsz": (json, { [unowned self] reader, query throws(MonitoringServer.BadQuery) in
+                    Self.readsEveryQueue(reader) ? try subscriptionsDocument(query) : nil
+                }),
                 "/routez": (json, { [unowned self] reader, _ in Self.readsEveryQueue(reader) ? routezDocument() : nil }),
                 "/queues": (json, { [unowned self] reader, query throws(MonitoringServer.BadQuery) in
                     switch reader {
@@ -55,8 +59,8 @@ extension Server {
 
     /// The monitoring port's check of a request's `Authorization` header: the client port's
     /// users, when there are any. Wrong credentials are failed logins, logged as the client
-    /// port's are: a guesser may try either port.
-    private var monitoringAuthorization: MonitoringServer.Authorize? {
+    /// port's are: a guesser may try either port. Made again at each reload, from its users.
+    var monitoringAuthorization: MonitoringServer.Authorize? {
         guard let authenticator = config.authenticator else { return nil }
         return { [unowned self] header, peer, done in
             let verdict = authenticator.verdict(httpAuthorization: header)
@@ -233,6 +237,25 @@ extension Server {
     /// what was used, so a reader pages on with `offset=`.
     static let connectionsPage = 1024
 
+    /// A paging number (`offset=`, `limit=` of `/connz`, `/subsz` and `/api/overview`) as
+    /// nats-server's `decodeInt` reads it: none or empty is nil, a whole number (a sign allowed)
+    /// is itself, and anything else is a `400`: taken as the default, `limit=1O` would silently
+    /// answer the first page.
+    static func pageNumber(_ query: [String: String], _ name: String) throws(MonitoringServer.BadQuery) -> Int? {
+        guard let text = query[name], !text.isEmpty else { return nil }
+        guard let number = Int(text) else { throw .init(message: "invalid \(name): \(text) (a whole number)") }
+        return number
+    }
+
+    /// A flag (`auth=`, `subs=`) as nats-server's `decodeBool` reads it: none or empty is nil,
+    /// Go's true and false words are themselves, and anything else (`auth=yes`) is a `400`
+    /// rather than a silent false.
+    static func queryFlag(_ query: [String: String], _ name: String) throws(MonitoringServer.BadQuery) -> Bool? {
+        guard let text = query[name], !text.isEmpty else { return nil }
+        guard let flag = goBool(text) else { throw .init(message: "invalid \(name): \(text) (true or false)") }
+        return flag
+    }
+
     /// What a `/connz` query asks for, read as nats-server reads it: `sort=`, `cid=`, `state=`,
     /// `offset=`, `limit=` (0 or none: 1024; at most 1024), `subs=` (`1`: subjects, `detail`: each
     /// subscription), `auth=`. An option it cannot answer is a `400`, as nats-server's.
@@ -256,13 +279,12 @@ extension Server {
         init() {}
 
         init(_ query: [String: String]) throws(MonitoringServer.BadQuery) {
-            showsUsers = Server.goBool(query["auth"] ?? "") == true
-            offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
-            if let limit = query["limit"].flatMap({ Int($0) }), limit > 0 { self.limit = min(limit, Server.connectionsPage) }
+            showsUsers = try Server.queryFlag(query, "auth") ?? false
+            offset = max(0, try Server.pageNumber(query, "offset") ?? 0)
+            if let limit = try Server.pageNumber(query, "limit"), limit > 0 { self.limit = min(limit, Server.connectionsPage) }
             switch query["subs"] ?? "" {
             case "detail": subscriptions = .detail
-            case let value where Server.goBool(value) == true: subscriptions = .subjects
-            default: subscriptions = .none
+            default: subscriptions = try Server.queryFlag(query, "subs") == true ? .subjects : .none
             }
             switch query["state"] ?? "open" {
             case "", "open", "all", "any": closedOnly = false
@@ -370,7 +392,11 @@ extension Server {
     /// nats-server) the subscriptions themselves by connection, paged like `/connz`. docketd
     /// does not count matches per publish (that is the message path), so nats-server's
     /// `num_matches`, `cache_hit_rate` and fanout figures are left out rather than made up.
-    func subscriptionsDocument(_ query: [String: String] = [:]) -> String {
+    func subscriptionsDocument(_ query: [String: String] = [:]) throws(MonitoringServer.BadQuery) -> String {
+        // Read before `subs=` is looked at, as nats-server's: a bad page is a 400 either way.
+        let listsSubscriptions = query["subs"] == "detail" ? true : try Self.queryFlag(query, "subs") ?? false
+        let offset = max(0, try Self.pageNumber(query, "offset") ?? 0)
+        let limit = min(try Self.pageNumber(query, "limit").flatMap { $0 > 0 ? $0 : nil } ?? Self.connectionsPage, Self.connectionsPage)
         var document = JSONObjectWriter()
         document.add("server_id", serverID)
         document.add("now", Self.rfc3339(milliseconds: clock.now()))
@@ -378,9 +404,7 @@ extension Server {
         document.add("num_cache", allAccounts.reduce(0) { $0 + $1.index.cachedSubjects })
         document.add("num_inserts", allAccounts.reduce(0) { $0 + $1.index.insertions })
         document.add("num_removes", allAccounts.reduce(0) { $0 + $1.index.removals })
-        guard ["1", "t", "T", "true", "TRUE", "True", "detail"].contains(query["subs"] ?? "") else { return document.result }
-        let offset = max(0, query["offset"].flatMap { Int($0) } ?? 0)
-        let limit = min(query["limit"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? Self.connectionsPage, Self.connectionsPage)
+        guard listsSubscriptions else { return document.result }
         var total = 0
         var entries: [String] = []
         for connection in connections.values.sorted(by: { $0.id < $1.id }) {

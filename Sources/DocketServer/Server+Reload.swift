@@ -1,8 +1,9 @@
 import DocketWire
 
 /// SIGHUP, as in nats-server: the configuration is read again and what can change while clients
-/// are connected takes effect at once: who may log in and with which rights (users, passwords,
-/// permissions, the token, `no_auth_user`), the log level and file, the login deadline, and
+/// are connected takes effect at once: who may log in, on the monitoring port too, and with
+/// which rights (users, passwords, permissions, the token, `no_auth_user`), the log level and
+/// file, the login deadline, and
 /// the routes to other docketd nodes (`cluster { routes }`: new ones are made, removed ones
 /// closed), the PostgreSQL store's connection string when it names the same database (a
 /// new password: the connections made from then on use it), and every TLS certificate, key and
@@ -33,6 +34,9 @@ extension Server {
         let old = config
         config.authenticator = new.authenticator
         credentialsGeneration += 1
+        // The monitoring port's check captured the old users: without this, it went on taking
+        // the old passwords and refusing the new ones.
+        monitoring?.authorize = monitoringAuthorization
         config.authTimeoutMilliseconds = new.authTimeoutMilliseconds
         config.logLevel = new.logLevel
         log.level = new.logLevel

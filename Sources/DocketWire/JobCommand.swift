@@ -186,7 +186,7 @@ public enum JobCommand: Equatable, Sendable {
             while let field = scanner.next() {
                 guard limit == nil, let (key, raw) = Option.split(bytes, field), Option.equals(bytes, key, "limit"),
                     let value = ClientParser.parseCount(bytes, raw), value > 0
-                else { return .failure(Option.refusal(bytes, field, in: arguments, "DEAD takes one limit=<n>, n at least 1")) }
+                else { return .failure(Option.refusal(bytes, field, in: arguments, "DEAD takes one limit=<n>, n from 1 to 9999999999")) }
                 limit = value
             }
             return .success(.dead(queue: queue, limit: limit ?? 100))
@@ -628,7 +628,7 @@ public struct EnqueueOptions: Equatable, Sendable {
         case "backoff":
             if let repeated = given(backoff != nil) { return repeated }
             guard backoff == nil, let parsed = Option.backoff(bytes, value) else {
-                return bad("backoff must be fixed:<duration> or exp:<base>[:<cap>]")
+                return bad("backoff must be fixed:<duration> or exp:<base>[:<cap>], base above 0 and cap at least base")
             }
             backoff = parsed
         case "jitter":
@@ -798,15 +798,15 @@ public struct QueueSettings: Equatable, Sendable {
         }
         let result: Result<Void, JobError>
         switch Option.word(bytes, key) {
-        case "rate": result = once(rate, Rate.parse(text), "rate is N/<duration> or none").map { rate = $0 }
-        case "group_rate": result = once(groupRate, Rate.parse(text), "group_rate is N/<duration> or none").map { groupRate = $0 }
+        case "rate": result = once(rate, Rate.parse(text), "rate is N/<duration> (N from 1 to 1000000, the window above 0 and at most 366d) or none").map { rate = $0 }
+        case "group_rate": result = once(groupRate, Rate.parse(text), "group_rate is N/<duration> (N from 1 to 1000000, the window above 0 and at most 366d) or none").map { groupRate = $0 }
         case "concurrency":
             result = once(concurrency, Option.count(text).flatMap { (1...100_000).contains($0) ? $0 : nil }, "concurrency is 1 to 100000 or none")
                 .map { concurrency = $0 }
         case "attempts":
             result = once(maxAttempts, Option.count(text).flatMap { EnqueueOptions.attemptsRange.contains($0) ? $0 : nil }, "attempts is 1 to 1000 or none")
                 .map { maxAttempts = $0 }
-        case "backoff": result = once(backoff, Option.backoff(bytes, value), "backoff is fixed:<d>, exp:<base>[:<cap>] or none").map { backoff = $0 }
+        case "backoff": result = once(backoff, Option.backoff(bytes, value), "backoff is fixed:<d>, exp:<base>[:<cap>] (base above 0, cap at least base) or none").map { backoff = $0 }
         case "jitter":
             result = once(jitter, Option.fraction(text), "jitter is 0 to 1 or none").map { jitter = $0 }
         case "lease":

@@ -32,7 +32,8 @@ struct DocketCLI: ParsableCommand {
             1 the job is dead (wait, enq --wait); 2 the job was still pending when --timeout \
             passed; 3 the server could not be reached (TLS failures included) or the connection \
             was lost, so the outcome is unknown (an enq is safe to repeat only with --key); 4 the \
-            server refused the command (or some lines of enq --from); 64 the command line is wrong.
+            server refused the command, or the tool a value the server would refuse (bad argument), \
+            or some lines of enq --from; 64 the command line is wrong.
             """,
         version: DocketConnection.version,
         subcommands: [

@@ -700,9 +700,10 @@ struct ConfigFileSettings {
             case "min_disk_free":
                 if !given("--min-disk-free") { config.minDiskFreeBytes = Self.isZero(item) ? 0 : try size(item, "docket.min_disk_free", "--min-disk-free") }
             case "keep_completed":
-                if !given("--keep-completed") { config.keepCompleted = try int(item, "docket.keep_completed", 0...Int.max) }
+                // A 32-bit count, as --keep-completed and QUEUE's keep_completed= take it.
+                if !given("--keep-completed") { config.keepCompleted = try int(item, "docket.keep_completed", 0...QueueSettings.maxKept) }
             case "keep_dead":
-                if !given("--keep-dead") { config.keepDead = try int(item, "docket.keep_dead", 0...Int.max) }
+                if !given("--keep-dead") { config.keepDead = try int(item, "docket.keep_dead", 0...QueueSettings.maxKept) }
             case "max_queues":
                 if !given("--max-queues") { config.maxQueues = try int(item, "docket.max_queues", 1...Int.max) }
             case "max_schedules":

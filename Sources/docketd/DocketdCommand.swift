@@ -454,12 +454,16 @@ struct DocketdCommand: ParsableCommand {
             throw ValidationError("\(Self.origin("--min-disk-free")) must be 0 or a size up to 1TiB, like 64MiB or 1GiB.")
         }
         config.minDiskFreeBytes = room
-        guard (0...QueueSettings.maxKept).contains(keepCompleted), (0...QueueSettings.maxKept).contains(keepDead) else {
-            throw ValidationError("--keep-completed and --keep-dead must be from 0 to \(QueueSettings.maxKept).")
+        // One at a time, each named with its variable (`origin`): a value from the environment
+        // was refused in words that named neither.
+        for (flag, kept) in [("--keep-completed", keepCompleted), ("--keep-dead", keepDead)] where !(0...QueueSettings.maxKept).contains(kept) {
+            throw ValidationError("\(Self.origin(flag)) must be from 0 to \(QueueSettings.maxKept).")
         }
-        guard maxQueues > 0, maxWaitingRequests > 0, maxSchedules > 0, maxRoutes > 0, maxFlowDepth > 0 else {
-            throw ValidationError("--max-queues, --max-schedules, --max-routes, --max-flow-depth and --max-waiting-requests must be at least 1.")
-        }
+        let counts = [
+            ("--max-queues", maxQueues), ("--max-schedules", maxSchedules), ("--max-routes", maxRoutes),
+            ("--max-flow-depth", maxFlowDepth), ("--max-waiting-requests", maxWaitingRequests),
+        ]
+        for (flag, count) in counts where count < 1 { throw ValidationError("\(Self.origin(flag)) must be at least 1.") }
         config.maxSchedules = maxSchedules
         config.maxRoutes = maxRoutes
         config.maxFlowDepth = maxFlowDepth

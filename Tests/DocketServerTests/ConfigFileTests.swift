@@ -306,6 +306,10 @@ import Testing
             ("docket { max_store: 1 }\n", "docket.max_store must be a size between 1048576 bytes and 1TiB"),
             ("docket { cluster_max_pending: 1 }\n", "docket.cluster_max_pending must be a size between 65536 bytes"),
             ("docket { max_batch_bytes: 2TiB }\n", "docket.max_batch_bytes must be a size between 1 bytes and 1GiB"),
+            // Histories are 32-bit counts, as the flags and QUEUE take them: 9999999999 started,
+            // and QUEUE showed it as every queue's keep_completed.
+            ("docket { keep_completed: 9999999999 }\n", "docket.keep_completed must be a whole number from 0 to 2147483647"),
+            ("docket { keep_dead: 2147483648 }\n", "docket.keep_dead must be a whole number from 0 to 2147483647"),
         ] {
             try expectRefusedStart(text, saying: words)
         }

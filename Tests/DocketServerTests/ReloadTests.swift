@@ -122,6 +122,33 @@ import Testing
         #expect(try client.readLine() == "-ERR 'Authorization Violation'")
     }
 
+    /// README: the monitoring port asks for the client port's credentials, and a reload changes
+    /// who may log in at once. It kept the users it started with: the old password read
+    /// `/connz`, the new one got 401, and users added to a server started without any were
+    /// not asked for at all.
+    @Test func theMonitoringPortTakesTheReloadedUsers() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try "http_port: 0\n".write(to: config, atomically: true, encoding: .utf8)
+        let server = try DocketdProcess(["-c", config.path])
+        defer { _ = server.stop() }
+        /// The status of a GET of /connz, with these Basic credentials (nil: none).
+        func connz(_ credentials: String?) throws -> String {
+            guard let port = server.httpPort else { throw HarnessError("no monitoring port") }
+            let client = try LineClient(port: port)
+            let authorization = credentials.map { "Authorization: Basic \(Data($0.utf8).base64EncodedString())\r\n" } ?? ""
+            try client.send("GET /connz HTTP/1.1\r\nHost: 127.0.0.1\r\n\(authorization)\r\n")
+            return String(String(decoding: try client.readUntilClosed(), as: UTF8.self).prefix(12))
+        }
+        #expect(try connz(nil) == "HTTP/1.1 200")
+        try reload(server, config, "http_port: 0\nauthorization { users = [ { user: ops, password: one } ] }\n")
+        #expect(try connz(nil) == "HTTP/1.1 401")
+        #expect(try connz("ops:one") == "HTTP/1.1 200")
+        try reload(server, config, "http_port: 0\nauthorization { users = [ { user: ops, password: two } ] }\n")
+        #expect(try connz("ops:one") == "HTTP/1.1 401")
+        #expect(try connz("ops:two") == "HTTP/1.1 200")
+    }
+
     @Test func noAuthUserAndTheLogLevelFollowTheFile() throws {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("docket-reload-\(UUID().uuidString).conf")
         defer { try? FileManager.default.removeItem(at: config) }

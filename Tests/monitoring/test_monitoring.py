@@ -437,6 +437,30 @@ def test_connz_reads_its_query_as_nats_servers(server):
             sock.close()
 
 
+def test_a_page_number_that_is_not_a_number_is_refused(server):
+    """offset= and limit= of /connz, /subsz and the dashboard's /api/overview read as
+    nats-server's decodeInt: a whole number (negative ones count as 0 or the default), and
+    anything else a 400, never the default page (limit=1O, a typo, answered every entry);
+    auth= and subs= as its decodeBool: Go's true and false words, else a 400 (auth=yes was a
+    silent false)."""
+    for path in ("/connz", "/subsz?subs=1", "/subsz", "/subscriptionsz?subs=1"):
+        separator = "&" if "?" in path else "?"
+        assert server.get(f"{path}{separator}offset=-1&limit=-5")[0] == 200
+        queries = ("offset=abc", "limit=1O", "limit=2.5") + (("subs=yes",) if path == "/subsz" else ())
+        queries += ("auth=yes", "subs=on") if path == "/connz" else ()
+        for query in queries:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                server.get(f"{path}{separator}{query}")
+            name, value = query.split("=")
+            assert refused.value.code == 400, (path, query)
+            assert f"invalid {name}: {value}" in refused.value.read().decode(), (path, query)
+    assert json.loads(server.get("/api/overview?offset=-1&limit=0")[2])["limit"] == 1024
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.get("/api/overview?limit=1O")
+    error = json.loads(refused.value.read())["error"]
+    assert refused.value.code == 400 and error["code"] == "BAD_OPTION" and "invalid limit: 1O" in error["message"]
+
+
 def test_varz_has_the_fields_nats_top_and_exporters_read(server):
     """nats-top shows /varz's cpu; exporters read the limits too: present, with nats-server's
     JSON types (its own /varz compared when nats-server is installed)."""
