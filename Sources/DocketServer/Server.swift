@@ -398,10 +398,10 @@ public final class Server {
         StoreFaultGuard.startupDone()
         // With --sync always, an fsync no longer stops the loop from here on: commits run on
         // their own thread and their completions come back through this event. With --sync
-        // none a commit is an LMDB write into the page cache, cheaper than handing it to a
+        // none a commit is a write of the log into the page cache, cheaper than handing it to a
         // thread and hearing back (BENCHMARKS.md: a quarter less CPU per job), so the loop
         // commits itself (the completions only release replies and publish events: nothing is
-        // left for a later pass).
+        // left for a later pass), and a thread of the store's checkpoints.
         if config.syncMode == .always {
             try directory.startBackgroundCommits()
             let commits = loop.makeEvent(
@@ -412,7 +412,7 @@ public final class Server {
         }
         jobTimer = loop.makeEvent(fd: -1, flags: 0, context: self, callback: jobTimerCallback)
         armJobTimer()
-        if config.syncMode == .none { try directory.startPeriodicFlush() }
+        if config.syncMode == .none { try directory.startCheckpoints() }
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down cleanly.

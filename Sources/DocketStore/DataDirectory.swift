@@ -37,7 +37,7 @@ public final class DataDirectory: JobStore {
     }
     private var lastUsedBytes = 0
     /// Bytes free on the file system under the directory, as last measured, less what the
-    /// store has come to use since: between two measurements (every checkpoint or flush tick,
+    /// store has come to use since: between two measurements (every checkpoint tick,
     /// 100 ms) a burst of writes would otherwise look as if it took no room. Nil until measured.
     public var diskFreeBytes: Int? {
         pthread_mutex_lock(usageLock)
@@ -64,11 +64,9 @@ public final class DataDirectory: JobStore {
     /// A checkpoint took several transactions since memory was last trimmed (checkpoint
     /// thread only).
     private var burstApplied = false
-    /// `SyncMode.none`'s once-a-second flush (see `startPeriodicFlush`).
-    private var flusher: PeriodicThread?
-    /// An error of the last checkpoint, or of `SyncMode.none`'s periodic flush: the next commit
-    /// fails with it. The batches a checkpoint could not apply are safe in the log, and replay
-    /// on restart tries again; what a flush could not write is only in memory (see `flushToDisk`).
+    /// An error of the last checkpoint: the next commit fails with it. The batches a checkpoint
+    /// could not apply are in the log (under `SyncMode.none` unflushed: safe from a docketd
+    /// crash, not from a power loss), and replay on restart tries again.
     private var checkpointError: StoreError? {
         get { withLock(logLock) { storedCheckpointError } }
         set {
@@ -87,7 +85,7 @@ public final class DataDirectory: JobStore {
     /// log flush failed, seen with an injected EIO of that `fdatasync`. And a failed flush is not
     /// retried by the next one: the kernel may have dropped the pages it could not write.
     private var failedWrite: StoreError?
-    /// Told, on the checkpoint or flush thread, of the first failure there: the next commit fails
+    /// Told, on the checkpoint thread, of the first failure there: the next commit fails
     /// with it, but an idle server may not commit for a long time, and the operator should hear
     /// of a failing disk when it fails. Set before background work starts.
     public var backgroundFailure: (@Sendable (StoreError) -> Void)?
@@ -173,16 +171,13 @@ public final class DataDirectory: JobStore {
             throw StoreError(reason)
         }
         do {
-            let isNew = try checkDataFileIsNotLost(salvage: salvage)
+            try checkDataFileIsNotLost(salvage: salvage)
             try openEnvironment(mapSize: mapSize)
             // The open writes (the boot count, below) before anything else: a map of exactly
             // what data.mdb holds (LMDB's least, given a smaller --max-store) has no room for it.
             try keepRoomToFinishJobs()
             let stored = try checkLayout()
             if stored < 3 { try sealEveryValue(from: stored) }
-            // The log files made next mark the directory as used (see `checkDataFileIsNotLost`):
-            // without a flush, an operating-system crash could leave them beside an empty data.mdb.
-            if isNew && syncMode == .none { try check(mdb_env_sync(env, 1), "mdb_env_sync") }
             do {
                 try replayLog(salvage: salvage)
             } catch let error as StoreError where rebuiltHeader != nil {
@@ -228,28 +223,26 @@ public final class DataDirectory: JobStore {
         logLock.deallocate()
     }
 
-    /// Whether data.mdb is new (empty); refuses one that is empty beside log files.
+    /// Refuses a data.mdb that is empty beside log files.
     ///
     /// An empty data.mdb is a new directory to LMDB. But the log files are made only after
     /// data.mdb's first commits, so with them there, data.mdb was deleted or emptied, and its
-    /// jobs are not all in the log: under `--sync none` none are, and with `--sync always` only
-    /// the batches since the last checkpoints. Such a directory started as a new one, every
+    /// jobs are not all in the log: only the batches since the last checkpoints are. Such a directory started as a new one, every
     /// acknowledged job gone and not a word said. `--salvage` goes on with what the log holds.
-    private func checkDataFileIsNotLost(salvage: Bool) throws -> Bool {
+    private func checkDataFileIsNotLost(salvage: Bool) throws {
         var info = stat()
         guard fstat(dataLockDescriptor, &info) == 0 else {
             throw StoreError("cannot read \(path)/data.mdb: \(String(cString: strerror(errno)))")
         }
-        guard info.st_size == 0 else { return false }
+        guard info.st_size == 0 else { return }
         let logs = ["wal-a.log", "wal-b.log"].filter { access(path + "/" + $0, F_OK) == 0 }
-        guard !logs.isEmpty else { return true }
+        guard !logs.isEmpty else { return }
         let finding = "\(path)/data.mdb is missing or empty, but its write-ahead log (\(logs.joined(separator: ", "))) is there: the directory held jobs, and the log holds at most those of the last moments"
         guard salvage else {
             throw StoreError(
                 "\(finding). Restore data.mdb from a backup; or start once with --salvage to keep only what the log holds; or, to start over with no jobs, remove wal-a.log and wal-b.log too")
         }
         recoveryNotes.append("salvage: \(finding); only what the log holds is kept")
-        return true
     }
 
     private func openEnvironment(mapSize: Int) throws {
@@ -272,10 +265,12 @@ public final class DataDirectory: JobStore {
             _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
             _exit(1)
         }
-        var flags = UInt32(MDB_NOTLS)
-        if syncMode == .none { flags |= UInt32(MDB_NOSYNC) }
+        // Every LMDB commit is flushed, under either `SyncMode`: with `MDB_NOSYNC` LMDB writes its
+        // meta page in place before the pages it names are on disk, and a power loss that kept
+        // the one and not the others left a data.mdb no start could open (the power-loss
+        // simulator's crash states). Under `SyncMode.none` only the log goes without flushes.
         try allocateLockFile()
-        try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open")
+        try check(mdb_env_open(env, path, UInt32(MDB_NOTLS), 0o644), "mdb_env_open")
     }
 
     /// Gives LMDB's lock.mdb its disk blocks before LMDB maps it. LMDB makes the file with
@@ -813,12 +808,8 @@ public final class DataDirectory: JobStore {
         if let checkpointError { return .failure(checkpointError) }
         if let failedWrite { return .failure(failedWrite) }
         do {
-            if syncMode == .always {
-                try appendToLog(batches)
-                if writer == nil { try checkpoint() }  // no thread to do it later
-            } else {
-                for batch in batches { try write(batch) }
-            }
+            try appendToLog(batches)
+            if writer == nil && checkpointer == nil { try checkpoint() }  // no thread to do it later
             return .success(())
         } catch let error as StoreError {
             // A batch refused for want of room wrote nothing, and the store takes what fits.
@@ -830,13 +821,8 @@ public final class DataDirectory: JobStore {
         }
     }
 
-    /// One write transaction for the whole batch (`SyncMode.none`: LMDB does not flush).
-    private func write(_ batch: StoreBatch) throws {
-        try transaction { txn in try apply(batch, in: txn) }
-    }
-
-    /// Runs `body` in a write transaction, records the space in use and commits; with
-    /// `SyncMode.always`, LMDB flushes before `mdb_txn_commit` returns. `applying` is the
+    /// Runs `body` in a write transaction, records the space in use and commits; LMDB flushes
+    /// before `mdb_txn_commit` returns. `applying` is the
     /// estimate of logged batches the transaction moves into LMDB: it leaves `unappliedBytes`
     /// in the same step as the measured use replaces it, so that `usedBytes` never counts
     /// them twice (the commit thread read such a moment as a full map and the server exited).
@@ -853,27 +839,6 @@ public final class DataDirectory: JobStore {
         lastUsedBytes = used
         unappliedBytes -= estimate
         pthread_mutex_unlock(usageLock)
-    }
-
-    /// Applies one batch: its writes and deletes in ascending key order through one cursor per
-    /// database (a positioned cursor finds the next key on its page without descending from the
-    /// root, and a batch's ids cluster).
-    private func apply(_ batch: StoreBatch, in txn: OpaquePointer?) throws {
-        let payloads = try KeyCursor(txn, payloadsDB, "payload", check)
-        defer { payloads.close() }
-        let jobs = try KeyCursor(txn, jobsDB, "job", check)
-        defer { jobs.close() }
-        for (id, bytes) in batch.payloads { try bytes.withUnsafeBytes { try payloads.put(id, $0) } }
-        try batch.records.withUnsafeBytes { records in
-            // Sorted by id, ties (not made by the server) in the order given.
-            for index in batch.puts.indices.sorted(by: { (batch.puts[$0].id, $0) < (batch.puts[$1].id, $1) }) {
-                let (id, range) = batch.puts[index]
-                try jobs.put(id, UnsafeRawBufferPointer(rebasing: records[range]))
-            }
-        }
-        for id in batch.payloadDeletes.sorted() { try payloads.delete(id) }
-        for id in batch.deletes.sorted() { try jobs.delete(id) }
-        try applySettings(of: batch, in: txn)
     }
 
     /// Applies logged `batches`, leaving LMDB as if each had been applied in turn, in write
@@ -1065,8 +1030,8 @@ public final class DataDirectory: JobStore {
 
     // MARK: Write-ahead log
 
-    /// Makes `batches` durable in the log, in order, with one flush; LMDB gets them at the
-    /// next checkpoint.
+    /// Writes `batches` to the log, in order, with one flush (none under `SyncMode.none`); LMDB
+    /// gets them at the next checkpoint.
     private func appendToLog(_ batches: [StoreBatch]) throws {
         // Once logged, a batch is acknowledged and must reach LMDB, so batches that might not
         // fit are refused here, before they become durable. As the server estimates staged
@@ -1090,7 +1055,7 @@ public final class DataDirectory: JobStore {
         defer { pthread_mutex_unlock(logLock) }
         guard let log else { throw StoreError("the write-ahead log of \(path) is not open") }
         let sequence = nextSequence
-        try log.append(sequence: sequence, batches: batches)
+        try log.append(sequence: sequence, batches: batches, flush: syncMode == .always)
         nextSequence += 1
         unapplied.append(contentsOf: zip(batches, sizes).map { ($0, $1) })
         withLock(unappliedLock) {
@@ -1111,6 +1076,7 @@ public final class DataDirectory: JobStore {
         guard checkpointError == nil else { return false }
         do {
             let transactions = try checkpoint()
+            if transactions > 0 { withLock(usageLock) { completedCheckpoints += 1 } }
             if transactions > 1 {
                 burstApplied = true
                 return true
@@ -1155,10 +1121,13 @@ public final class DataDirectory: JobStore {
             // finds fewer knows the log lost some (it was cut, zeroed or replaced).
             try putMeta(txn, "logged_through", withLock(logLock) { nextSequence - 1 })
             // A file grows past its first size under a burst and keeps what it reached; a
-            // start that finds it shorter knows it was cut.
+            // start that finds it shorter knows it was cut. Under `SyncMode.none` no append made
+            // that size durable: the flush here does, before the size is recorded.
             for file in [old, next].compactMap({ $0 }) {
                 let size = file.size
-                if size > WriteAheadLog.preallocatedBytes { try putMeta(txn, Self.sizeKey(file.name), UInt64(size)) }
+                guard size > WriteAheadLog.preallocatedBytes else { continue }
+                if syncMode == .none { try file.flush() }
+                try putMeta(txn, Self.sizeKey(file.name), UInt64(size))
             }
         }
         // The next checkpoint writes over `old`, whose batches only this commit holds.
@@ -1199,7 +1168,14 @@ public final class DataDirectory: JobStore {
         // The sizes the files had grown to at the last checkpoint (absent: never grown).
         let grownSizes = names.map { name in getMeta(txn, Self.sizeKey(name)).map(Int.init) ?? 0 }
         // Absent in directories older than the key: taken as logged, the careful reading.
-        let lastStartLogged = getMeta(txn, Self.lastStartLoggedKey) != 0
+        let lastStart = getMeta(txn, Self.lastStartLoggedKey)
+        let lastStartLogged = lastStart != 0
+        // The last start logged without flushes (`SyncMode.none`): only its checkpoints are sure
+        // to be on disk, and a power loss may have kept any part of what it logged after the
+        // last one (a torn record, whole ones after it, none at all). Such a log is read up to
+        // its first gap, and the rest is dropped: the store is as it was at that batch, a moment
+        // after the last checkpoint, never a mix.
+        let unflushed = lastStart == Self.loggedUnflushed
         mdb_txn_abort(txn)
         var problems: [String] = []
         var files: [WriteAheadLog] = []
@@ -1230,15 +1206,21 @@ public final class DataDirectory: JobStore {
             for record in records where record.sequence > applied { pending.append((record.sequence, record.body, file.path)) }
             let floor = max(applied, records.last?.sequence ?? 0)
             let stray = try file.strayRecords(from: end, after: floor)
-            if let first = stray.first {
+            if !stray.isEmpty && unflushed {
+                // Past a gap: dropped below with the rest of the tail.
+                for record in stray { pending.append((record.sequence, record.body, file.path)) }
+            } else if let first = stray.first {
                 problems.append(
                     "\(file.path) has a damaged record at offset \(end), and \(stray.count) valid newer batch(es) after it (from batch \(first.sequence) at offset \(first.offset))")
                 for record in stray { pending.append((record.sequence, record.body, file.path)) }
             } else if try file.holdsBrokenRecord(at: end, after: floor) {
                 // Most often a flush a crash interrupted, never acknowledged; but a record
                 // damaged after its flush reads the same, so the operator hears of it.
+                let why = unflushed
+                    ? "taken for a write the machine stopped before it reached the disk (the last start ran with --sync none, whose log is not flushed: the batch may have been acknowledged, and is lost)"
+                    : "taken for a write a crash interrupted, which was never acknowledged"
                 recoveryNotes.append(
-                    "\(file.path) ends with a record cut short or failing its checksum (batch \(floor + 1), at offset \(end)): taken for a write a crash interrupted, which was never acknowledged. If the machine did not stop at the time, the log is damaged and that batch's acknowledged changes are lost")
+                    "\(file.path) ends with a record cut short or failing its checksum (batch \(floor + 1), at offset \(end)): \(why). If the machine did not stop at the time, the log is damaged and that batch's acknowledged changes are lost")
             }
         }
         pending.sort { $0.sequence < $1.sequence }
@@ -1246,7 +1228,12 @@ public final class DataDirectory: JobStore {
         var missing: [ClosedRange<UInt64>] = []
         var expected = applied + 1
         var previous: UInt64 = applied
+        var dropped = Set<UInt64>()
         for record in pending where record.sequence > previous {
+            if record.sequence > expected && unflushed {
+                dropped.insert(record.sequence)
+                continue
+            }
             if record.sequence > expected { missing.append(expected...(record.sequence - 1)) }
             guard let logged = BatchCodec.decodeAll(record.body) else {
                 problems.append("batch \(record.sequence) in \(record.path) has a valid checksum but cannot be read")
@@ -1259,8 +1246,14 @@ public final class DataDirectory: JobStore {
             expected = record.sequence + 1
             previous = record.sequence
         }
-        if loggedThrough >= expected { missing.append(expected...loggedThrough) }
-        let newest = max(previous, loggedThrough)
+        if loggedThrough >= expected && !unflushed { missing.append(expected...loggedThrough) }
+        // Past every batch a log file shows, dropped ones included: none of them may ever be
+        // read as a batch to apply.
+        let newest = max(previous, loggedThrough, dropped.max() ?? 0)
+        if unflushed && newest >= expected {
+            recoveryNotes.append(
+                "the last start ran with --sync none, whose log is not flushed, and the log ends at batch \(expected - 1) (\(expected - 1 - applied) applied after the last checkpoint): batches \(expected)-\(newest), acknowledged before the machine stopped, did not reach the disk whole and are lost (\(dropped.count) of them whole after the gap, dropped with it)")
+        }
         if !missing.isEmpty {
             let lost = missing.reduce(0) { $0 + $1.count }
             let list = missing.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ", ")
@@ -1301,6 +1294,12 @@ public final class DataDirectory: JobStore {
                 try putMeta(txn, "logged_through", newest)
             }
         }
+        if unflushed {
+            // What the log files hold is in LMDB now, or dropped; a dropped batch could sit past
+            // any the reading above saw (after a run of torn records), where a later start would
+            // take it for one of its own: the files are cleared before they are written again.
+            for file in files where file.existed { try file.erase() }
+        }
         if salvage && !problems.isEmpty {
             // The salvage accepted the files as they are: a cut one gets its full size back and
             // the sizes they grew to are forgotten, so that the next start, without --salvage,
@@ -1311,10 +1310,10 @@ public final class DataDirectory: JobStore {
             }
         }
         // Writing starts over the first file's records, which the replay may just have applied.
-        // Whether this start will log is recorded before it logs anything (durably under
-        // --sync always, whose commits are flushed), for the next start's view of a missing file.
+        // How this start will log is recorded, durably, before it logs anything, for the next
+        // start's view of a missing file and of a torn end.
         try settleBothMetaPages(loggedThrough: newest) { txn in
-            try putMeta(txn, Self.lastStartLoggedKey, syncMode == .always ? 1 : 0)
+            try putMeta(txn, Self.lastStartLoggedKey, syncMode == .always ? 1 : Self.loggedUnflushed)
             for file in remade { try putMeta(txn, Self.sizeKey(file.name), UInt64(file.size)) }
         }
         files[0].rewind()
@@ -1341,9 +1340,11 @@ public final class DataDirectory: JobStore {
         }
     }
 
-    /// The meta key saying whether the last start wrote the log (`SyncMode.always`: 1) or
-    /// not (`SyncMode.none`: 0).
+    /// The meta key saying how the last start wrote the log: flushed (`SyncMode.always`: 1),
+    /// without flushes (`SyncMode.none`: `loggedUnflushed`), or not at all (0: `SyncMode.none`
+    /// before it logged, in a directory a docketd of that time left).
     private static let lastStartLoggedKey = "last_start_logged"
+    private static let loggedUnflushed: UInt64 = 2
 
     /// The meta key under which a log file's grown size is kept.
     private static func sizeKey(_ name: String) -> String { "log_bytes:" + name }
@@ -1422,24 +1423,6 @@ public final class DataDirectory: JobStore {
         return stat(path + "/data.mdb", &info) == 0 ? Int(info.st_size) : 0
     }
 
-    /// Flushes written data to disk. With `SyncMode.none` this is the only flush, and one that
-    /// fails (EIO, ENOSPC) leaves the changes acknowledged since the last good one in the page
-    /// cache alone: the kernel marks the pages clean and does not write them again, so even a
-    /// later flush that succeeds leaves them off the disk. Every later commit fails with the
-    /// error, which stops the server as a failed commit does, instead of acknowledging more
-    /// while the disk refuses what was promised.
-    public func flushToDisk() {
-        if let env {
-            let status = mdb_env_sync(env, 1)
-            if status != 0 && checkpointError == nil {
-                checkpointError = StoreError(
-                    "the flush of \(path)/data.mdb to disk failed: \(String(cString: mdb_strerror(status)))\(Self.hint(status, path)); what was acknowledged since the last flush that succeeded may be in memory only (an operating-system crash would lose it)",
-                    status: status)
-            }
-        }
-        withLock(usageLock) { completedFlushes += 1 }
-    }
-
     /// Gives back this process's mapping of data.mdb's pages (they stay in the kernel's page
     /// cache: the next read of one is a minor fault). Reading through LMDB's map leaves every
     /// page read mapped, and each fault maps up to 15 cached neighbours too (the kernel's
@@ -1485,23 +1468,14 @@ public final class DataDirectory: JobStore {
         return nil
     }
 
-    /// With `SyncMode.none`: flushes every `intervalMilliseconds` on a thread of its own, until
-    /// `close`. The loop thread keeps committing meanwhile: an `fdatasync` of a second's writes
-    /// can take tens of milliseconds, and on the loop every client would wait for it.
-    /// The same thread gives back the mapped pages of data.mdb every tenth of a second.
-    public func startPeriodicFlush(intervalMilliseconds: Int = 1000) throws {
-        guard syncMode == .none, flusher == nil else { return }
-        let tick = min(intervalMilliseconds, Self.checkpointMilliseconds)
-        var sinceFlush = 0
-        flusher = try PeriodicThread(name: "flush", intervalMilliseconds: tick) { [unowned self] in
-            releaseMappedPages()
-            measureDiskFree()
-            sinceFlush += tick
-            if sinceFlush >= intervalMilliseconds {
-                sinceFlush = 0
-                flushToDisk()
-            }
-            return false
+    /// With `SyncMode.none`, whose commits run on the caller's thread (the loop's): moves the
+    /// logged batches into LMDB every `intervalMilliseconds`, durably, on a thread of its own,
+    /// until `close`. Those checkpoints are what a power loss keeps: the log is never flushed,
+    /// so what it holds beyond the last one can be lost (see `replayLog`).
+    public func startCheckpoints(intervalMilliseconds: Int = checkpointMilliseconds) throws {
+        guard syncMode == .none, checkpointer == nil else { return }
+        checkpointer = try PeriodicThread(name: "checkpoint", intervalMilliseconds: intervalMilliseconds) { [unowned self] in
+            checkpointRecordingErrors()
         }
     }
 
@@ -1521,9 +1495,9 @@ public final class DataDirectory: JobStore {
     /// Room in the table of payloads waiting for a checkpoint; for tests.
     var unappliedPayloadCapacity: Int { withLock(unappliedLock) { unappliedPayloads.capacity } }
 
-    /// Flushes so far (`flushToDisk`, by the periodic flush or not); for tests.
-    public var flushes: Int { withLock(usageLock) { completedFlushes } }
-    private var completedFlushes = 0
+    /// Checkpoints that moved batches into LMDB so far; for tests.
+    public var checkpoints: Int { withLock(usageLock) { completedCheckpoints } }
+    private var completedCheckpoints = 0
 
     /// Closes without a checkpoint, leaving the directory as a crash after the last commit
     /// would: what is only in the write-ahead log stays there. For tests of replay.
@@ -1563,9 +1537,6 @@ public final class DataDirectory: JobStore {
         var problems: [String] = []
         writer?.stop()
         writer = nil
-        // Without a last run: the flush below covers it.
-        flusher?.stop(runningOnceMore: false)
-        flusher = nil
         checkpointer?.stop(runningOnceMore: true)
         checkpointer = nil
         if let checkpointError {

@@ -165,7 +165,7 @@ struct MetaPage {
         guard written == page.count, fsync(descriptor) == 0 else {
             throw StoreError("\(what), and rebuilding it from header page \(sound.index) failed: \(String(cString: strerror(errno)))")
         }
-        return "\(file)'s header page \(damagedIndex) was damaged (\(reason)); it was rebuilt from header page \(sound.index), which describes the last commit whose header was whole (transaction \(sound.transaction)). The store starts from that commit, and the write-ahead log's batches after it are applied as after a crash (a server run with --sync none logs none: what it acknowledged after that commit is lost)"
+        return "\(file)'s header page \(damagedIndex) was damaged (\(reason)); it was rebuilt from header page \(sound.index), which describes the last commit whose header was whole (transaction \(sound.transaction)). The store starts from that commit, and the write-ahead log's batches after it are applied as after a crash"
     }
 
     private func uint16(_ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }

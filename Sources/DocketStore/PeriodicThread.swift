@@ -1,8 +1,8 @@
 import Glibc
 
 /// Runs `work` on a thread of its own every `intervalMilliseconds` until stopped. The store's
-/// checkpoints run here, so that moving logged batches into LMDB never holds up a commit, and
-/// so do `--sync none`'s flushes, which would hold up the loop. When `work` returns true (it
+/// checkpoints run here, so that moving logged batches into LMDB never holds up a commit (nor,
+/// under `--sync none`, the loop, which commits itself). When `work` returns true (it
 /// is behind), it runs again after a quarter of the interval: not at once, because each run
 /// flushes the disk the commit thread's log flushes go to, and checkpoints back to back slowed
 /// durable enqueues by a quarter.

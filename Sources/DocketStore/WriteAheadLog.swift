@@ -1,6 +1,8 @@
 import Glibc
 
-/// A file of committed batches: the durable half of a commit with `SyncMode.always`.
+/// A file of committed batches: the durable half of a commit with `SyncMode.always`; with
+/// `SyncMode.none`, written without flushes, what a docketd crash keeps and a checkpoint makes
+/// durable.
 ///
 /// A durable LMDB commit costs two flushes of scattered B-tree pages (about 1.2 ms here); a
 /// write to one file and one `fdatasync` cost a fraction of that. So a batch is durable once it
@@ -97,12 +99,18 @@ final class WriteAheadLog {
         guard fsync(descriptor) == 0 else { throw StoreError("fsync of \(path) failed: \(String(cString: strerror(errno)))") }
     }
 
-    /// Writes zeros from `start` up to `preallocatedBytes`.
-    private func writeZeros(from start: Int) throws {
+    /// Writes zeros over the whole file, durably: it holds no record after this.
+    func erase() throws {
+        try writeZeros(from: 0, to: max(size, Self.preallocatedBytes))
+        guard fsync(descriptor) == 0 else { throw StoreError("fsync of \(path) failed: \(String(cString: strerror(errno)))") }
+    }
+
+    /// Writes zeros from `start` up to `end` (`preallocatedBytes` unless given).
+    private func writeZeros(from start: Int, to end: Int = preallocatedBytes) throws {
         let zeros = [UInt8](repeating: 0, count: 1 << 20)
         var offset = start
-        while offset < Self.preallocatedBytes {
-            let count = zeros.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, min($0.count, Self.preallocatedBytes - offset), off_t(offset)) }
+        while offset < end {
+            let count = zeros.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, min($0.count, end - offset), off_t(offset)) }
             // A write a signal interrupted wrote nothing (as `append` knows): it refused the
             // start, seen with an injected EINTR.
             if count < 0 && errno == EINTR { continue }
@@ -212,8 +220,10 @@ final class WriteAheadLog {
     }
 
     /// Writes `batches` after the records before them, as one record under `sequence`, and
-    /// waits until it is on disk: one write and one flush for however many batches there are.
-    func append(sequence: UInt64, batches: [StoreBatch]) throws {
+    /// with `flush` waits until it is on disk: one write and one flush for however many batches
+    /// there are. Without it (`SyncMode.none`) the record is in the page cache when this
+    /// returns, which a docketd crash keeps and a power loss may tear (see `DataDirectory`).
+    func append(sequence: UInt64, batches: [StoreBatch], flush: Bool = true) throws {
         // The body is written after room for the header, which is filled in once the body's
         // length and checksum are known: one buffer, sized once, no copy.
         let total = batches.reduce(16) { $0 + BatchCodec.encodedSize($1) }
@@ -238,8 +248,13 @@ final class WriteAheadLog {
             written += count
         }
         // Past the preallocated size the file grows, which is slower but just as safe.
-        guard fdatasync(descriptor) == 0 else { throw StoreError("fdatasync of \(path) failed: \(String(cString: strerror(errno)))") }
+        if flush { try self.flush() }
         position += record.count
+    }
+
+    /// Makes what was written so far durable.
+    func flush() throws {
+        guard fdatasync(descriptor) == 0 else { throw StoreError("fdatasync of \(path) failed: \(String(cString: strerror(errno)))") }
     }
 
     /// Starts a new round at the file's beginning, once everything in it is in LMDB.

@@ -181,7 +181,7 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "Lame duck mode: the time over which clients are closed, a few at a time, before the server stops (DOCKET_LAME_DUCK_DURATION).")
     var lameDuckDuration = env("DOCKET_LAME_DUCK_DURATION") ?? "2m"
 
-    @Option(help: "When a change counts as done: always (fsync before every reply that promises durability) or none (flush every second; an OS crash can lose the last second) (DOCKET_SYNC).")
+    @Option(help: "When a change counts as done: always (fsync before every reply that promises durability) or none (no fsync before a reply; checkpoints flushed every 100 ms, so an OS crash or power loss loses about the last tenth of a second) (DOCKET_SYNC).")
     var sync = env("DOCKET_SYNC") ?? "always"
 
     @Option(help: "The most the job store may hold; ENQ is refused at 90% (DOCKET_MAX_STORE).")

@@ -13,7 +13,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [("always", ["commit", "checkpoint"]), ("none", ["flush"])])
+    @Test(arguments: [("always", ["commit", "checkpoint"]), ("none", ["checkpoint"])])
     func theStoresThreadsAreNamed(sync: String, expected: [String]) throws {
         let server = try DocketdProcess(["--sync", sync])
         defer { _ = server.stop() }

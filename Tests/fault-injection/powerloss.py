@@ -427,25 +427,3 @@ def crash_points(records: list[Record], rng: random.Random, count: int) -> list[
             break
         chosen += take
     return sorted(chosen)
-
-
-def points_where_appends_wait(records: list[Record], name: str) -> list[int]:
-    """Points (record counts) at which file `name` (LMDB's data.mdb) has, since its last flush,
-    a write past its durable size followed by one into its first two pages: a meta page,
-    written in place, naming pages appended after the durable end, which a power loss can keep
-    while it loses those pages."""
-    model = Model()
-    points = []
-    for index, r in enumerate(records):
-        step(model, r)
-        if r.op != WRITE or os.path.basename(r.path) != name:
-            continue
-        node = model.inodes.get(model.names.get(r.path))
-        if node is None:
-            continue
-        size = len(node.durable)
-        writes = [c for c in node.pending if c[0] == "write"]
-        appended = [n for n, c in enumerate(writes) if c[1] + len(c[2]) > size]
-        if appended and any(c[1] < 2 * 4096 for c in writes[appended[0] + 1:]):
-            points.append(index + 1)
-    return points

@@ -130,7 +130,8 @@ def test_a_fault_under_durable_load_loses_nothing_acknowledged(fault: Fault) -> 
         assert status == 1 and ("Store commit failed" in text or "[ERR] Store:" in text), text
 
 
-# With --sync none the data file is flushed once a second (the load lasts two) and at SIGTERM.
+# With --sync none the log is checkpointed into the data file, durably, every 100 ms (the load
+# lasts two seconds) and at SIGTERM.
 @pytest.mark.parametrize("fault", [Fault("fdatasync", n, "EIO") for n in (1, 2, 3)] + [
     Fault("writev", 5, "EIO"), Fault("pwrite", 40, "ENOSPC"), Fault("writev", 7, "SHORT")], ids=str)
 def test_a_fault_under_sync_none_loses_nothing_acknowledged(fault: Fault) -> None:
