@@ -113,6 +113,8 @@ final class PostgresBackend {
     private var mainWaitsForLane = 0
     /// When this node last told the database it is alive (wall ms; 0: not since connecting).
     private var lastHeartbeat: Int64 = 0
+    /// When this docketd last folded the job count's changes (schema version 29) into it.
+    private var lastJobCountFold: Int64 = 0
     private var heartbeatInFlight = false
 
     /// Jobs started, completed and failed per queue over its life, by every docketd on the
@@ -713,7 +715,8 @@ final class PostgresBackend {
         case .dead(let queue, let limit):
             flushBatches()
             let budget = server.config.replyBudget
-            store.deadJobs(queue: name(queue), limit: limit, budget: budget.bytes, on: db) { [self] result in
+            // Rows past what the reply can hold would all be sorted and sized first.
+            store.deadJobs(queue: name(queue), limit: min(limit, JobView.mostFitting(budget)), budget: budget.bytes, on: db) { [self] result in
                 switch result {
                 case .failure(let error): reply(.error(Self.failed(error)))
                 case .success(let records):
@@ -774,9 +777,9 @@ final class PostgresBackend {
             store.setPaused(paused, queue: name(queue), on: db, completion: Self.answering(reply) { _ in .done })
         case .stats:
             flushBatches()
-            db.execute("SELECT (SELECT count(*) FROM docket.jobs), (SELECT count(*) FROM \(Self.queueNames) AS names)") { [self] result in
-                guard case .success(let rows) = result, let row = rows.rows.first else { return reply(.error(Self.unavailable(nil))) }
-                reply(.document(server.statsDocument(jobs: row.int(0) ?? 0, queues: row.int(1) ?? 0)))
+            store.counts(on: db) { [self] result in
+                guard case .success(let counts) = result else { return reply(.error(Self.unavailable(nil))) }
+                reply(.document(server.statsDocument(jobs: counts.jobs, queues: counts.queues)))
             }
         case .queues(let after, let limit):
             let budget = server.config.replyBudget
@@ -1622,6 +1625,10 @@ final class PostgresBackend {
             if !ended.isEmpty { armTick(after: 0) }
         }
         heartbeat()
+        if lastJobCountFold + 1000 <= now {
+            lastJobCountFold = now
+            store.foldJobCount(on: db)
+        }
         if server.config.httpPort != nil && !snapshotInFlight && snapshot.takenAt + 2000 <= now { takeSnapshot() }
         store.nextDeadline(on: db) { [self] result in
             if case .success(let deadline?) = result { armTick(at: deadline) }
@@ -1971,17 +1978,11 @@ final class PostgresBackend {
 
     // MARK: Queues
 
-    /// Every queue that has settings or jobs.
-    private static let queueNames = "(SELECT name FROM docket.queues UNION SELECT DISTINCT queue FROM docket.jobs)"
-
+    /// Every queue that has settings or jobs, in byte order.
     private func queueNames(_ done: @escaping ([String]?) -> Void) {
         guard let db = connection else { return done(nil) }
         flushBatches()
-        // Byte order, as the embedded store sorts: the database's own collation (en-US, say)
-        // would put `a` before `B` and skip `_` and `-`.
-        db.execute("SELECT name FROM \(Self.queueNames) AS names ORDER BY name COLLATE \"C\"") { result in
-            done(try? result.get().rows.compactMap { $0.string(0) })
-        }
+        store.queueNames(on: db) { done(try? $0.get()) }
     }
 
     /// Up to `limit` names of queues the reader may read, those that sort after `after` (by
@@ -1993,9 +1994,8 @@ final class PostgresBackend {
     ) {
         guard let db = connection else { return done(nil) }
         flushBatches()
-        let names = "(SELECT name FROM docket.queues WHERE name COLLATE \"C\" > $1::text UNION SELECT queue FROM docket.jobs WHERE queue COLLATE \"C\" > $1::text)"
-        db.execute("SELECT name FROM \(names) AS names ORDER BY name COLLATE \"C\" LIMIT $2::integer", [.text(after), .int(limit)]) { [self] result in
-            guard let read = try? result.get().rows.compactMap({ $0.string(0) }) else { return done(nil) }
+        store.queueNames(after: after, limit: limit, on: db) { [self] result in
+            guard let read = try? result.get() else { return done(nil) }
             let readable = found + read.filter { Server.may(read: $0, permissions) }.prefix(limit - found.count)
             guard readable.count < limit, read.count == limit, let last = read.last else { return done(readable) }
             readableQueueNames(after: last, limit: limit, readableBy: permissions, found: readable, done)

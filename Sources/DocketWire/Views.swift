@@ -152,6 +152,19 @@ public struct JobView: Sendable, Equatable {
 
     static func idArray(_ ids: [UInt64]) -> String { "[" + ids.map { String($0) }.joined(separator: ",") + "]" }
 
+    /// The most jobs a reply within `budget` can hold: no job's document is shorter than one
+    /// with every field at its shortest, and the first always goes in. A store asked for more
+    /// (DEAD takes limits up to 9,999,999,999) reads no more than this.
+    public static func mostFitting(_ budget: ReplyBudget) -> Int {
+        budget.bytes / (shortestDocumentBytes + 1) + 1
+    }
+
+    static let shortestDocumentBytes = JobView(
+        id: 0, queue: "", state: "", priority: 0, attempts: 0, maxAttempts: 0, backoff: .fixed(milliseconds: 0), jitter: 0,
+        leaseMilliseconds: 0, key: [], group: [], enqueuedAt: 0, runAt: 0, startedAt: 0, finishedAt: 0, progress: 0, progressNote: [],
+        lastError: [], result: [], payloadBytes: 0, expiresAt: 0
+    ).json.utf8.count
+
     /// DEAD's array: the jobs that fit the budget (see `ReplyBudget`), views made as they go in.
     public static func array(count: Int, budget: ReplyBudget, _ view: (Int) -> JobView) -> String {
         budget.array(count: count) { view($0).json }.json

@@ -34,6 +34,21 @@ import Testing
         #expect(occurrences("\"id\":", in: cut) == 1)  // one job
     }
 
+    /// DEAD on PostgreSQL asks the database for no more jobs than this (a `limit=` of
+    /// 9,999,999,999 read and sized every dead job of the queue): no reply within the budget
+    /// can hold more, even of the shortest documents a job can have.
+    @Test(arguments: [1, 2, 300, 4096, 65_536, 1 << 20])
+    func noReplyHoldsMoreJobsThanMostFitting(bytes: Int) {
+        let budget = ReplyBudget(bytes: bytes)
+        let shortest = JobView(
+            id: 0, queue: "", state: "", priority: 0, attempts: 0, maxAttempts: 0, backoff: .fixed(milliseconds: 0), jitter: 0,
+            leaseMilliseconds: 0, key: nil, group: nil, enqueuedAt: 0, runAt: 0, startedAt: nil, finishedAt: nil, progress: 0,
+            progressNote: nil, lastError: nil, result: nil, payloadBytes: 0)
+        let held = budget.array(count: 100_000) { _ in shortest.json }.count
+        #expect(held <= JobView.mostFitting(budget))
+        #expect(JobView.mostFitting(budget) <= bytes / 200 + 1)  // a few thousand for the default 1 MiB
+    }
+
     @Test func parentsPastTheBudgetComeWithoutTheirOutcome() {
         let result = Array(repeating: UInt8(0x01), count: 100)  // 600 bytes as JSON
         let parents = (1...4).map { ParentView(id: UInt64($0), queue: "q", state: "completed", result: result, lastError: nil) }
