@@ -108,3 +108,27 @@ extension PostgresStoreTests {
         #expect(server.stop() == 0)
     }
 }
+
+extension PostgresStoreTests {
+    /// The dashboard's snapshot reads its queues a chunk at a time, so that clients' commands
+    /// go between the chunks rather than after every queue's statements (at 100,000 queues a
+    /// QUEUE waited 16 s); it still reads every queue, as `/varz` shows.
+    @Test func theDashboardsSnapshotReadsEveryQueueAChunkAtATime() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, _) = try docketd(on: cluster, ["-m", "0"])
+        let client = try server.client()
+        _ = try client.handshake()
+        let queues = 600  // two chunks and some
+        try client.send((0..<queues).map { "ENQ q\($0) 1\r\nx\r\n" }.joined())
+        for _ in 0..<queues { #expect(try client.readLine().hasPrefix("+OK ")) }
+        let deadline = Date().addingTimeInterval(60)
+        var varz: [String: Any] = [:]
+        while varz["queues"] as? Int != queues {
+            try #require(Date() < deadline, "no snapshot of \(queues) queues in 60 s: \(varz["queues"] ?? "nil")")
+            usleep(100_000)
+            varz = try #require(JSONSerialization.jsonObject(with: Data(server.httpGet("/varz").body.utf8)) as? [String: Any])
+        }
+        #expect(varz["jobs"] as? Int == queues)
+        #expect(server.stop() == 0)
+    }
+}
