@@ -118,7 +118,8 @@ let package = Package(
         .testTarget(
             name: "DocketServerTests",
             dependencies: [
-                "docketd", "DocketServer", "DocketStore", "DocketPasswords", "DocketTLS", "DocketDeflate", "DocketWire", "DocketTestSupport",
+                "docketd", "DocketServer", "DocketStore", "DocketPostgres", "DocketPasswords", "DocketTLS", "DocketDeflate", "DocketWire",
+                "DocketTestSupport",
             ]),
     ]
 )

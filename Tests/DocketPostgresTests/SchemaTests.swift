@@ -26,7 +26,10 @@ final class SchemaTests: PostgresTestCase {
         XCTAssertEqual(version.rows.first?.string(0), String(PostgresSchema.version))
         let tables = try connection.run(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'docket' ORDER BY table_name", on: loop)
-        XCTAssertEqual(tables.rows.map { $0.string(0) }, ["activity", "due_untold", "event_seqs", "group_holds", "jobs", "meta", "nodes", "queues", "retention", "routes", "schedules", "settled_children", "starts", "watches"])
+        XCTAssertEqual(tables.rows.map { $0.string(0) }, [
+            "activity", "due_untold", "event_seqs", "group_holds", "job_count", "job_count_changes", "jobs", "meta", "nodes", "queue_names", "queues",
+            "retention", "routes", "schedules", "settled_children", "starts", "watches",
+        ])
         let keyIndex = try connection.run("SELECT indexdef FROM pg_indexes WHERE schemaname = 'docket' AND indexname = 'jobs_key'", on: loop)
         XCTAssertEqual(keyIndex.rows.first?.string(0)?.contains("UNIQUE"), true)
         XCTAssertEqual(keyIndex.rows.first?.string(0)?.contains("WHERE (key IS NOT NULL)"), true)

@@ -1,0 +1,39 @@
+/// Which queues exist and how many jobs there are (QUEUES, STATS, the dashboard), from what
+/// schema version 29 keeps: a page costs the names it passes over, a count no job read.
+extension PostgresJobStore {
+    /// Up to $2 names of queues, those after $1 in byte order (as the embedded store sorts: the
+    /// database's collation, en-US say, would put `a` before `B` and skip `_` and `-`).
+    public static let queueNamesPage = """
+        SELECT n.name FROM docket.queue_names n WHERE n.name > $1::text AND docket.live_queue_name(n.name)
+        ORDER BY n.name LIMIT $2::integer
+        """
+
+    /// The number of jobs, and of queues.
+    public static let jobAndQueueCounts = """
+        SELECT (SELECT c.jobs FROM docket.job_count c) + (SELECT coalesce(sum(x.change), 0) FROM docket.job_count_changes x)::bigint,
+               (SELECT count(*) FROM docket.queue_names n WHERE docket.live_queue_name(n.name))
+        """
+
+    /// Names of queues that sort after `after`, `limit` at most, in byte order.
+    public func queueNames(
+        after: String = "", limit: Int = Int(Int32.max), on connection: PostgresConnection,
+        completion: @escaping (Result<[String], PostgresError>) -> Void
+    ) {
+        connection.execute(Self.queueNamesPage, [.text(after), .int(min(limit, Int(Int32.max)))]) { result in
+            completion(result.map { $0.rows.compactMap { $0.string(0) } })
+        }
+    }
+
+    /// How many jobs there are, and queues.
+    public func counts(on connection: PostgresConnection, completion: @escaping (Result<(jobs: Int, queues: Int), PostgresError>) -> Void) {
+        connection.execute(Self.jobAndQueueCounts) { result in
+            completion(result.map { (jobs: $0.rows.first?.int(0) ?? 0, queues: $0.rows.first?.int(1) ?? 0) })
+        }
+    }
+
+    /// Adds the changes statements made to the number of jobs to it, so that they do not pile
+    /// up; nothing when another docketd is doing it.
+    public func foldJobCount(on connection: PostgresConnection) {
+        connection.execute("SELECT docket.fold_job_count()") { _ in }
+    }
+}

@@ -1,0 +1,134 @@
+import DocketPostgres
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// What the statements behind QUEUES and STATS read on PostgreSQL (schema version 29): the
+/// names and counts they answer come from what the server keeps, not from every job. Measured
+/// in rows of `docket.jobs` a statement reads (`pg_stat_xact_user_tables`, this transaction's
+/// own counts, functions' reads included), with a queue of many jobs beside a few small ones,
+/// on the database of a real docketd that made them, once analyzed (as autovacuum does once a
+/// table has grown: without statistics the planner takes a new table for one of a page, and
+/// any index for as good as another).
+extension PostgresStoreTests {
+    static let manyJobs = 400
+
+    /// A docketd on a fresh database holding `manyJobs` jobs in `many`, one each in `a` and
+    /// `c`, and `b` paused with none: four queues.
+    func filled(_ cluster: TestPostgres, _ flags: [String] = []) throws -> (DocketdProcess, LineClient, String) {
+        let (server, database) = try docketd(on: cluster, flags)
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send(String(repeating: "ENQ many 1\r\nx\r\n", count: Self.manyJobs) + "ENQ a 1\r\nx\r\nENQ c 1\r\nx\r\nPAUSE b\r\n")
+        for _ in 0..<(Self.manyJobs + 2) { #expect(try client.readLine().hasPrefix("+OK ")) }
+        #expect(try client.readLine() == "+OK")
+        return (server, client, database)
+    }
+
+    /// The rows of docket.jobs that `statement` (run as prepared with `arguments`) reads.
+    func jobRowsRead(_ cluster: TestPostgres, _ database: String, _ statement: String, types: String = "", arguments: String = "") throws -> Int {
+        let call = types.isEmpty ? "EXECUTE measured" : "EXECUTE measured(\(arguments))"
+        let output = try cluster.psql(
+            database,
+            """
+            ANALYZE docket.jobs;
+            ANALYZE docket.queue_names;
+            BEGIN;
+            PREPARE measured\(types.isEmpty ? "" : "(\(types))") AS \(statement);
+            \(call);
+            SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables
+            WHERE relid = 'docket.jobs'::regclass;
+            COMMIT;
+            """)
+        return try #require(Int(output.split(separator: "\n").last.map(String.init) ?? ""), "psql printed \(output)")
+    }
+
+    @Test func aPageOfQueuesReadsNoJobOfTheQueuesItPassesOver() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, client, database) = try filled(cluster)
+        let page = try #require(client.document("QUEUES limit=3") as? [[String: Any]])
+        #expect(page.compactMap { $0["queue"] as? String } == ["a", "b", "c"])
+        let rest = try #require(client.document("QUEUES after=c") as? [[String: Any]])
+        #expect(rest.compactMap { $0["queue"] as? String } == ["many"])
+
+        // A page of three: a handful of index lookups, none of `many`'s jobs.
+        let read = try jobRowsRead(cluster, database, PostgresJobStore.queueNamesPage, types: "text, integer", arguments: "'', 3")
+        #expect(read < 20, "a page of 3 queue names read \(read) rows of docket.jobs")
+        #expect(server.stop() == 0)
+    }
+
+    @Test func statsCountsJobsAndQueuesWithoutReadingThem() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, client, database) = try filled(cluster)
+        let stats = try client.object("STATS")
+        #expect(stats["jobs"] as? Int == Self.manyJobs + 2)
+        #expect(stats["queues"] as? Int == 4)
+
+        let read = try jobRowsRead(cluster, database, PostgresJobStore.jobAndQueueCounts)
+        #expect(read < 20, "counting jobs and queues read \(read) rows of docket.jobs")
+        #expect(server.stop() == 0)
+    }
+
+    /// STATS' job count follows every way jobs come and go: ENQ, retention's trims (inside
+    /// ACK), DEL, PURGE, a queue emptied (no longer counted as a queue); before the changes are
+    /// folded into the count and after.
+    @Test func statsCountsWhatTheTableHoldsThroughEveryChange() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, client, database) = try filled(cluster, ["--keep-completed", "2"])
+        func expectCounted(_ when: String) throws {
+            let stats = try client.object("STATS")
+            let table = try cluster.psql(database, "SELECT count(*), (SELECT count(DISTINCT queue) FROM docket.jobs) FROM docket.jobs")
+            let counts = table.split(separator: "|").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            #expect(stats["jobs"] as? Int == counts.first, "\(when): STATS \(stats["jobs"] ?? "nil"), table \(table)")
+            // `b` has settings and no job.
+            #expect(stats["queues"] as? Int == (counts.last ?? 0) + 1, "\(when): STATS \(stats["queues"] ?? "nil"), table \(table)")
+        }
+        for _ in 0..<5 {
+            try client.line("RESERVE many timeout=0")
+            let id = try #require(client.readMessage().0.split(separator: " ").dropFirst().first)
+            try client.line("ACK \(id)")
+            #expect(try client.readLine() == "+OK")
+        }
+        try client.line("DEL \(Self.manyJobs + 1)")  // the job of `a`
+        #expect(try client.readLine() == "+OK")
+        try client.line("PURGE many state=waiting")
+        #expect(try client.readLine().hasPrefix("+OK"))
+        try expectCounted("unfolded")
+
+        // docketd folds the changes into the count about once a second.
+        let deadline = Date().addingTimeInterval(30)
+        while try cluster.psql(database, "SELECT count(*) FROM docket.job_count_changes").trimmingCharacters(in: .whitespacesAndNewlines) != "0" {
+            try #require(Date() < deadline, "the job count's changes were not folded in 30 s")
+            usleep(50_000)
+        }
+        try expectCounted("folded")
+        try client.send("ENQ d 1\r\nx\r\n")
+        #expect(try client.readLine().hasPrefix("+OK "))
+        try expectCounted("after another ENQ")
+        #expect(server.stop() == 0)
+    }
+}
+
+extension PostgresStoreTests {
+    /// The dashboard's snapshot reads its queues a chunk at a time, so that clients' commands
+    /// go between the chunks rather than after every queue's statements (at 100,000 queues a
+    /// QUEUE waited 16 s); it still reads every queue, as `/varz` shows.
+    @Test func theDashboardsSnapshotReadsEveryQueueAChunkAtATime() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, _) = try docketd(on: cluster, ["-m", "0"])
+        let client = try server.client()
+        _ = try client.handshake()
+        let queues = 600  // two chunks and some
+        try client.send((0..<queues).map { "ENQ q\($0) 1\r\nx\r\n" }.joined())
+        for _ in 0..<queues { #expect(try client.readLine().hasPrefix("+OK ")) }
+        let deadline = Date().addingTimeInterval(60)
+        var varz: [String: Any] = [:]
+        while varz["queues"] as? Int != queues {
+            try #require(Date() < deadline, "no snapshot of \(queues) queues in 60 s: \(varz["queues"] ?? "nil")")
+            usleep(100_000)
+            varz = try #require(JSONSerialization.jsonObject(with: Data(server.httpGet("/varz").body.utf8)) as? [String: Any])
+        }
+        #expect(varz["jobs"] as? Int == queues)
+        #expect(server.stop() == 0)
+    }
+}
