@@ -38,8 +38,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()), help="seed of everything random (default: the time)")
     parser.add_argument("--sync", choices=["always", "none"], default="always", help="the embedded store's --sync")
     parser.add_argument("--at-checkpoints", action="store_true",
-                        help="kill at the first write or flush of data.mdb after the random moment: a checkpoint's, "
-                             "or with --sync none the flush's (Linux /proc; the embedded store only)")
+                        help="kill at the first write or flush of data.mdb after the random moment, "
+                             "a checkpoint's under either --sync (Linux /proc; the embedded store only)")
     parser.add_argument("--postgres", action="store_true",
                         help="keep the jobs in a new database of DOCKET_TEST_POSTGRES (scripts/with-postgres.sh sets it)")
     parser.add_argument("--cluster", action="store_true",

@@ -59,7 +59,7 @@ PACE_S = 0.003
 # job went to another worker, or, on its last attempt, died, and the janitor deleted it.
 LOST_JOB = ("-ERR 'NOT_HELD", "-ERR 'NOT_FOUND")
 # x86-64 Linux system call numbers of the calls that write or flush data.mdb: LMDB's pwrite and
-# writev of pages, pwritev, and the fdatasync/fsync/msync of a commit or a --sync none flush.
+# writev of pages, pwritev, and the fdatasync/fsync/msync of a checkpoint (both --sync modes).
 DATA_WRITES = {18: "pwrite64", 20: "writev", 296: "pwritev", 75: "fdatasync", 74: "fsync", 26: "msync"}
 # How long an aimed kill watches for a write of data.mdb before it kills anyway: checkpoints
 # come every 100 ms, so several pass in this time.
@@ -120,7 +120,7 @@ class Server:
 
     def kill_writing_data(self) -> str | None:
         """SIGKILL the moment one of docketd's threads is seen inside a write or flush of
-        data.mdb (a checkpoint's, or a --sync none flush), watched through
+        data.mdb (a checkpoint's, under either --sync), watched through
         /proc/PID/task/*/syscall; after AIM_BOUND_S, or where /proc cannot tell, kills anyway.
         Returns the call it caught, or None."""
         data_file = os.path.realpath(os.path.join(self.dir, "data", "data.mdb"))
@@ -858,8 +858,8 @@ def normalize_setting(value) -> str:
 def run(docketd: str, rounds: int, seconds: float, seed: int, flags: list[str] = (), store_url: str | None = None,
         say=print, at_checkpoints: bool = False) -> dict:
     """`rounds` rounds of load, each killed with SIGKILL at a random moment within `seconds`
-    (with `at_checkpoints`, at the first write of data.mdb after it: a checkpoint's, or a
-    --sync none flush); raises Violation with every broken promise of the round that found
+    (with `at_checkpoints`, at the first write of data.mdb after it: a checkpoint's, under
+    either --sync); raises Violation with every broken promise of the round that found
     one. Returns figures."""
     caught = []
     server = Server(docketd, list(flags), store_url)
