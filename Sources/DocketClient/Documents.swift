@@ -165,6 +165,8 @@ public struct ServerStats: Sendable, Equatable {
     public var routeRefusals: Int64 { json["route_refusals"]?.int64Value ?? 0 }
     /// Schedule ticks that made no job for want of room.
     public var skippedTicks: Int64 { json["skipped_ticks"]?.int64Value ?? 0 }
+    /// ENQs that waited for the write-ahead log's checkpoints to catch up (embedded store).
+    public var checkpointWaits: Int64 { json["checkpoint_waits"]?.int64Value ?? 0 }
 
     public subscript(key: String) -> JSONValue? { json[key] }
 }

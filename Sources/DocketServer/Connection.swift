@@ -110,8 +110,14 @@ final class Connection {
     var isBlocked: Bool {
         waiter != nil || watch != nil || pendingAnswer.map { $0.readAhead == nil } == true || isCheckingCredentials
     }
-    /// Reading stopped because it sent a lot while waiting for a job.
+    /// Reading stopped because it sent a lot while waiting for a job, or because its next ENQ
+    /// waits for the checkpoints (`waitsForCheckpoints`).
     var isReadPaused = false
+    /// Its next command is an ENQ that waits until the log's checkpoints catch up
+    /// (`--max-checkpoint-backlog`); it is on the server's `checkpointWaiters`.
+    var waitsForCheckpoints = false
+    /// Its last input is being run before it ends (`Server.processAll`): nothing of it waits.
+    var runsLastWord = false
     /// Its commands came to `Server.workPerTurn` in one loop pass: the rest of its input waits
     /// for the next pass (the socket is not read until it is done).
     var hasDeferredCommands = false

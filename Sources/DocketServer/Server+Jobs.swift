@@ -682,6 +682,7 @@ extension Server {
         writer.add("commit_us_total", stats.commitMicroseconds)
         writer.add("route_refusals", stats.routeRefusals)
         writer.add("skipped_ticks", stats.skippedTicks)
+        writer.add("checkpoint_waits", stats.checkpointWaits)
         writer.add("store", postgres == nil ? "lmdb" : "postgres")
         if let postgres { writer.add("store_available", postgres.isAvailable) }
         writer.add("store_used_bytes", dataDirectory?.usedBytes ?? 0)

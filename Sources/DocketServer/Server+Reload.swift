@@ -196,6 +196,7 @@ extension Server {
         note("max_routes", \.maxRoutes)
         note("max_batch", \.maxBatch)
         note("max_batch_bytes", \.maxBatchBytes)
+        note("max_checkpoint_backlog", \.maxCheckpointBacklog)
         note("max_waiting_requests", \.maxWaitingRequests)
         note("lame_duck_duration", \.lameDuckDurationMilliseconds)
         note("lame_duck_grace_period", \.lameDuckGraceMilliseconds)

@@ -191,6 +191,10 @@ public final class Server {
     /// Connections with input read but not yet run (their work came to `workPerTurn`,
     /// or compressed WebSocket bytes wait undecoded), to be read again in the next pass.
     var wakeNextPass: [Connection] = []
+    /// Connections whose next ENQ waits for the checkpoints (`--max-checkpoint-backlog`), and
+    /// the timer that looks at the backlog again while any do.
+    var checkpointWaiters: [Connection] = []
+    var checkpointWaitTimer: OpaquePointer?
     private(set) var shuttingDown = false
     /// In lame duck mode (SIGUSR2): no new clients, the current ones told to move and closed
     /// little by little, then the same shutdown as SIGTERM.
@@ -952,6 +956,9 @@ public final class Server {
                     connection.pendingAnswer?.readAhead = nil  // it waits for the RESERVE's answer
                     continue parsing  // unless it is a CANCEL (`endWait`)
                 }
+                if case .job(.enq, _, _) = op, mustWaitForCheckpoints(connection) {
+                    return waitForCheckpoints(connection, from: position)
+                }
                 if tracing { traceInbound(UnsafeRawBufferPointer(rebasing: bytes[position..<next]), op, connection) }
                 if case .job = op, pendingBeforeJobs == nil { pendingBeforeJobs = connection.pendingBytes }
                 let deliveryWorkBefore = stats.deliveryWork
@@ -1018,6 +1025,8 @@ public final class Server {
     /// Runs all of a connection's input whatever its turn's work: its last word before it
     /// closes, which no later pass would run.
     func processAll(_ connection: Connection) {
+        connection.runsLastWord = true
+        defer { connection.runsLastWord = false }
         repeat {
             connection.hasDeferredCommands = false
             connection.workThisTurn = 0
@@ -1389,6 +1398,8 @@ public final class Server {
         lameDuckTimer = nil
         if let jobTimer { EventLoop.free(jobTimer) }
         jobTimer = nil
+        if let checkpointWaitTimer { EventLoop.free(checkpointWaitTimer) }
+        checkpointWaitTimer = nil
         if let scheduleTimer { EventLoop.free(scheduleTimer) }
         scheduleTimer = nil
         postgres?.shutdown()
@@ -1489,6 +1500,8 @@ struct ServerStats {
     var routeRefusals = 0
     /// Schedule ticks that made no job because the store had no room.
     var skippedTicks = 0
+    /// ENQs that waited for the log's checkpoints to catch up (`--max-checkpoint-backlog`).
+    var checkpointWaits = 0
     /// Time from submitting each commit to its completion, summed, microseconds.
     var commitMicroseconds = 0
 

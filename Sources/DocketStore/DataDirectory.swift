@@ -36,6 +36,17 @@ public final class DataDirectory: JobStore {
         return lastUsedBytes + unappliedBytes
     }
     private var lastUsedBytes = 0
+    /// Bytes logged and not yet moved into LMDB by a checkpoint, as estimated for `usedBytes`:
+    /// the batches behind them wait in memory until then, so a writer faster than the
+    /// checkpoints grows the process by about this much.
+    public var checkpointBacklogBytes: Int { withLock(usageLock) { unappliedBytes } }
+
+    /// Whether the checkpoints have stopped on an error: the backlog will not shrink, and the
+    /// next commit fails with that error (which stops the server), so no writer should wait.
+    public var checkpointsFailed: Bool { checkpointError != nil }
+
+    /// Starts the next checkpoint now rather than at its interval: writers wait for it.
+    public func hurryCheckpoint() { checkpointer?.nudge() }
     /// Bytes free on the file system under the directory, as last measured, less what the
     /// store has come to use since: between two measurements (every checkpoint tick,
     /// 100 ms) a burst of writes would otherwise look as if it took no room. Nil until measured.

@@ -46,6 +46,18 @@ final class PeriodicThread: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// Asked for a run before the interval ends (`nudge`); read and cleared under `mutex`.
+    private var nudged = false
+
+    /// Runs `work` again now instead of at the end of the interval (at once after a run under
+    /// way): for a writer held back until the work has caught up.
+    func nudge() {
+        pthread_mutex_lock(mutex)
+        nudged = true
+        pthread_cond_signal(wake)
+        pthread_mutex_unlock(mutex)
+    }
+
     /// Stops the thread, after one last run of `work` if `runningOnceMore`, and waits for it.
     func stop(runningOnceMore: Bool) {
         guard running else { return }
@@ -63,7 +75,7 @@ final class PeriodicThread: @unchecked Sendable {
         var behind = false
         while !stopping {
             let wait = behind ? interval / 4 : interval
-            if wait > 0 {
+            if wait > 0 && !nudged {
                 var deadline = timespec()
                 clock_gettime(CLOCK_REALTIME, &deadline)
                 let nanoseconds = deadline.tv_nsec + wait * 1_000_000
@@ -72,6 +84,7 @@ final class PeriodicThread: @unchecked Sendable {
                 _ = pthread_cond_timedwait(wake, mutex, &deadline)
                 if stopping { break }
             }
+            nudged = false
             pthread_mutex_unlock(mutex)
             behind = work()
             pthread_mutex_lock(mutex)

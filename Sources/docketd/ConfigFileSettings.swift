@@ -718,6 +718,10 @@ struct ConfigFileSettings {
                 if !given("--max-flow-depth") { config.maxFlowDepth = try int(item, "docket.max_flow_depth", 1...Int.max) }
             case "max_batch":
                 if !given("--max-batch") { config.maxBatch = try int(item, "docket.max_batch", 1...Int.max) }
+            case "max_checkpoint_backlog":
+                if !given("--max-checkpoint-backlog") {
+                    config.maxCheckpointBacklog = try size(item, "docket.max_checkpoint_backlog", "--max-checkpoint-backlog")
+                }
             case "max_batch_bytes":
                 if !given("--max-batch-bytes") { config.maxBatchBytes = try size(item, "docket.max_batch_bytes", "--max-batch-bytes") }
             case "permissions":

@@ -208,6 +208,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most payload bytes one BATCH may hold, its ENQs together (DOCKET_MAX_BATCH_BYTES).")
     var maxBatchBytes = env("DOCKET_MAX_BATCH_BYTES") ?? "16MiB"
 
+    @Option(help: "How far the write-ahead log may run ahead of its checkpoints into data.mdb before ENQs wait for them (DOCKET_MAX_CHECKPOINT_BACKLOG).")
+    var maxCheckpointBacklog = env("DOCKET_MAX_CHECKPOINT_BACKLOG") ?? "16MiB"
+
     @Option(help: "The most $DOCKET.API RESERVE and WAIT requests one connection may have waiting (DOCKET_MAX_WAITING_REQUESTS).")
     var maxWaitingRequests = Int(env("DOCKET_MAX_WAITING_REQUESTS") ?? "") ?? 1024
 
@@ -470,6 +473,7 @@ struct DocketdCommand: ParsableCommand {
         guard maxBatch > 0 else { throw ValidationError("\(Self.origin("--max-batch")) must be at least 1.") }
         config.maxBatch = maxBatch
         config.maxBatchBytes = try size(maxBatchBytes, "--max-batch-bytes")
+        config.maxCheckpointBacklog = try size(maxCheckpointBacklog, "--max-checkpoint-backlog")
         config.salvage = salvage
         switch (auth, user, pass) {
         case (nil, nil, nil): break
@@ -667,6 +671,7 @@ struct DocketdCommand: ParsableCommand {
             case "--http-max-stream-backlog": (4096, (1 << 30, "1GiB"))
             case "--max-store": (1 << 20, (1 << 40, "1TiB"))
             case "--min-disk-free": (0, terabyte)
+            case "--max-checkpoint-backlog": (1 << 20, (1 << 30, "1GiB"))
             default: (1, (1 << 30, "1GiB"))  // --max-payload, --max-batch-bytes
             }
         return SizeBounds(minimum: minimum, maximum: maximum.0, maximumText: maximum.1)

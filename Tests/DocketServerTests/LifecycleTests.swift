@@ -87,6 +87,7 @@ import Testing
         ("DOCKET_ROUTE_MAX_PINGS_OUT", "often"), ("DOCKET_MIN_DISK_FREE", "lots"), ("DOCKET_CLUSTER_PING_INTERVAL", "soon"),
         // Whole numbers out of their option's range (they were refused naming neither).
         ("DOCKET_KEEP_DEAD", "-3"), ("DOCKET_KEEP_COMPLETED", "2147483648"), ("DOCKET_MAX_FLOW_DEPTH", "0"), ("DOCKET_MAX_QUEUES", "0"),
+        ("DOCKET_MAX_CHECKPOINT_BACKLOG", "1KiB"),
     ])
     func aVariableWithABadValueIsRefusedNamingIt(_ variable: String, _ value: String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("docket-test-\(UUID().uuidString)")
@@ -98,7 +99,8 @@ import Testing
         if variable != "DOCKET_HTTP_ADMIN" {
             let flag = "--" + variable.dropFirst("DOCKET_".count).lowercased().replacingOccurrences(of: "_", with: "-")
             let good = ["DOCKET_MAX_PAYLOAD": "1MiB", "DOCKET_SYNC": "always", "DOCKET_MAX_CONNECTIONS": "100", "DOCKET_ROUTE_MAX_PINGS_OUT": "2",
-                "DOCKET_CLUSTER_PING_INTERVAL": "5s", "DOCKET_MAX_FLOW_DEPTH": "10", "DOCKET_MAX_QUEUES": "10"][variable] ?? "0"
+                "DOCKET_CLUSTER_PING_INTERVAL": "5s", "DOCKET_MAX_FLOW_DEPTH": "10", "DOCKET_MAX_QUEUES": "10",
+                "DOCKET_MAX_CHECKPOINT_BACKLOG": "16MiB"][variable] ?? "0"
             let server = try DocketdProcess([flag, good], dataDirectory: directory, environment: [variable: value])
             #expect(server.stop() == 0)
         }

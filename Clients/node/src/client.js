@@ -766,6 +766,7 @@ class Fifo {
  * @property {number} max_payload
  * @property {number} route_refusals
  * @property {number} skipped_ticks
+ * @property {number} checkpoint_waits ENQs that waited for the log's checkpoints (embedded store)
  */
 
 /**

@@ -297,6 +297,7 @@ export interface ServerStats {
   max_payload: number;
   route_refusals: number;
   skipped_ticks: number;
+  checkpoint_waits: number;
 }
 
 export type JobState = 'waiting' | 'delayed' | 'blocked' | 'active' | 'completed' | 'dead';

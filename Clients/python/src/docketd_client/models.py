@@ -550,6 +550,7 @@ class ServerStats(_Document):
     max_payload: Optional[int] = None
     route_refusals: Optional[int] = None
     skipped_ticks: Optional[int] = None
+    checkpoint_waits: Optional[int] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
