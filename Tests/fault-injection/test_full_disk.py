@@ -59,16 +59,17 @@ def fill(point: str, name: str = "filler") -> None:
     """Takes every free byte of the file system with a file of its own (none when not one is
     left: a CI run found the server's own files had taken the last of it)."""
     try:
-        filler = open(os.path.join(point, name), "wb")
+        filler = open(os.path.join(point, name), "wb", buffering=0)
     except OSError as error:
         if error.errno != errno.ENOSPC:
             raise
         return
+    # Unbuffered: a buffered file keeps what a full disk refused and writes it again as it
+    # closes, which raised ENOSPC out of this function in a CI run.
     with filler:
         try:
             while True:
                 filler.write(b"\0" * (1 << 16))
-                filler.flush()
         except OSError:
             pass
 
