@@ -30,6 +30,7 @@ struct MetaPage {
     static let flagsOffset = 10
     static let magicOffset = 16
     static let versionOffset = 20
+    static let mapSizeOffset = 32
     static let pageSizeOffset = 40
     static let databaseOffsets = [40, 88]
     static let lastPageOffset = 136
@@ -45,6 +46,10 @@ struct MetaPage {
     static let treeFlags: UInt16 = 0x01 | 0x02
     /// The root of a database with no entries.
     static let noRoot = UInt64.max
+    /// The largest map a sound header names: `--max-store` goes to 1 TiB, and a replay may grow
+    /// the map past it by what the log holds. A bit flipped high in the map size made LMDB map
+    /// exabytes, and the start ended in `Cannot allocate memory` without naming data.mdb.
+    static let mostMapBytes: UInt64 = 1 << 42
 
     /// Which of the two pages this is (0 or 1), and its bytes (`length` of them).
     let index: Int
@@ -52,6 +57,7 @@ struct MetaPage {
 
     var pageSize: Int { Int(uint32(Self.pageSizeOffset)) }
     var lastPage: UInt64 { uint64(Self.lastPageOffset) }
+    var mapSize: UInt64 { uint64(Self.mapSizeOffset) }
     var transaction: UInt64 { uint64(Self.transactionOffset) }
     /// The root pages of the free-page and main databases that are not empty.
     var roots: [UInt64] { Self.databaseOffsets.map { uint64($0 + 40) }.filter { $0 != Self.noRoot } }
@@ -69,6 +75,11 @@ struct MetaPage {
         let size = page.pageSize
         if size < 512 || size > 65_536 || size & (size - 1) != 0 || index * size != offset { return "its page size, \(size), is wrong" }
         if page.lastPage < 1 { return "its last page, \(page.lastPage), is wrong" }
+        // LMDB never uses a page past its map, and writes the map's size with every commit.
+        let used = (page.lastPage + 1).multipliedReportingOverflow(by: UInt64(size))
+        if page.mapSize > mostMapBytes || used.overflow || page.mapSize < used.partialValue {
+            return "its map size, \(page.mapSize) bytes, is impossible"
+        }
         for database in databaseOffsets {
             let root = page.uint64(database + 40)
             let depth = page.uint16(database + 6)

@@ -143,6 +143,31 @@ struct MetaPageTests {
         #expect(restarted.stop() == 0)
     }
 
+    /// A bit flipped high in the newer page's map size (seen in the bit-flip sweep of data.mdb:
+    /// LMDB then mapped exabytes and the start ended in `Cannot allocate memory`, naming no
+    /// file): the page is taken as damaged and rebuilt from the other, and nothing is lost.
+    @Test(arguments: [62, 45])
+    func aMapSizeWithABitFlippedIsADamagedHeader(bit: Int) throws {
+        let server = try stoppedServerWithAJob()
+        let transactions = try metaPageTransactions(server.dataDirectory)
+        let newer = transactions[0] > transactions[1] ? 0 : 1
+        let file = try FileHandle(forUpdating: server.dataDirectory.appendingPathComponent("data.mdb"))
+        let at = UInt64(newer * 4096 + 32 + bit / 8)
+        try file.seek(toOffset: at)
+        let byte = try #require(try file.read(upToCount: 1)?.first)
+        try file.seek(toOffset: at)
+        try file.write(contentsOf: Data([byte ^ UInt8(1 << (bit % 8))]))
+        try file.close()
+        let restarted = try server.restart()
+        defer { _ = restarted.stop() }
+        #expect(restarted.log.text.contains("header page \(newer) was damaged (its map size"), "\(restarted.log.text)")
+        let client = try restarted.client()
+        _ = try client.handshake()
+        try client.line("RESERVE q timeout=0")
+        #expect(try client.readLine().hasPrefix("JOB 1 q "))
+        #expect(restarted.stop() == 0)
+    }
+
     /// Both meta pages damaged: nothing says where the trees are, and the start is refused.
     @Test func bothMetaPagesDamagedRefuseTheStart() throws {
         let server = try stoppedServerWithAJob()
