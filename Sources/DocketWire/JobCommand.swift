@@ -330,39 +330,36 @@ public enum JobCommand: Equatable, Sendable {
         }
     }
 
-    /// The paging arguments of a listing by name (QUEUES, SCHEDULES): `[after=<name>]
-    /// [limit=<n>]`, each at most once; the limit nil when not given.
     /// `[after=<id>] [limit=<n>]` of a listing by id (CHILDREN's jobs, ROUTES); `usage` is
     /// what comes before the limit in the refusal.
     private static func idPage(
         _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ arguments: Range<Int>, usage: String
     ) -> Result<(after: UInt64?, limit: Int?), JobError> {
-        var after: UInt64?
+        page(bytes, &scanner, arguments, usage: usage, after: Option.jobID)
+    }
+
+    /// `[after=<name>] [limit=<n>]` of a listing by name (QUEUES, SCHEDULES).
+    private static func namePage(
+        _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ arguments: Range<Int>, verb: String
+    ) -> Result<(after: Range<Int>?, limit: Int?), JobError> {
+        page(bytes, &scanner, arguments, usage: "\(verb) takes [after=<name>]") { bytes, raw in
+            QueueName.isValid(bytes, raw) ? raw : nil
+        }
+    }
+
+    /// The paging arguments of a listing, each at most once, nil when not given; `after`
+    /// reads the value of `after=` (nil: not one of this listing's keys).
+    private static func page<After>(
+        _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ arguments: Range<Int>, usage: String,
+        after readAfter: (UnsafeRawBufferPointer, Range<Int>) -> After?
+    ) -> Result<(after: After?, limit: Int?), JobError> {
+        var after: After?
         var limit: Int?
         let usage = usage + " [limit=1-\(JobListState.maxPage)], each once"
         while let field = scanner.next() {
             guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
-            if Option.equals(bytes, key, "after"), after == nil, let parsed = Option.jobID(bytes, raw) {
+            if Option.equals(bytes, key, "after"), after == nil, let parsed = readAfter(bytes, raw) {
                 after = parsed
-            } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
-                limit = parsed
-            } else {
-                return .failure(Option.refusal(bytes, field, in: arguments, usage))
-            }
-        }
-        return .success((after, limit))
-    }
-
-    private static func namePage(
-        _ bytes: UnsafeRawBufferPointer, _ scanner: inout FieldScanner, _ arguments: Range<Int>, verb: String
-    ) -> Result<(after: Range<Int>?, limit: Int?), JobError> {
-        var after: Range<Int>?
-        var limit: Int?
-        let usage = "\(verb) takes [after=<name>] [limit=1-\(JobListState.maxPage)], each once"
-        while let field = scanner.next() {
-            guard let (key, raw) = Option.split(bytes, field) else { return .failure(.badOption(bytes, field, usage)) }
-            if Option.equals(bytes, key, "after"), after == nil, QueueName.isValid(bytes, raw) {
-                after = raw
             } else if Option.equals(bytes, key, "limit"), limit == nil, let parsed = JobListState.pageLimit(bytes, raw) {
                 limit = parsed
             } else {
