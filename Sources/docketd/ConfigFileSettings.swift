@@ -92,13 +92,13 @@ struct ConfigFileSettings {
             case "max_pending":
                 if !given("--max-pending") { config.maxPending = try size(value, key, "--max-pending") }
             case "max_connections", "max_conn":
-                if !given("--max-connections") { config.maxConnections = try int(value, key, 1...10_000_000) }
+                if !given("--max-connections") { config.maxConnections = try int(value, key, DocketdCommand.countBounds("--max-connections")) }
             case "max_subscriptions", "max_subs":
-                if !given("--max-subscriptions") { config.maxSubscriptions = try int(value, key, 0...100_000_000) }
+                if !given("--max-subscriptions") { config.maxSubscriptions = try int(value, key, DocketdCommand.countBounds("--max-subscriptions")) }
             case "ping_interval":
                 if !given("--ping-interval") { config.pingIntervalMilliseconds = try duration(value, key) }
             case "ping_max":
-                if !given("--max-pings-out") { config.maxPingsOutstanding = try int(value, key, 1...1000) }
+                if !given("--max-pings-out") { config.maxPingsOutstanding = try int(value, key, DocketdCommand.countBounds("--max-pings-out")) }
             case "write_deadline":
                 if !given("--write-deadline") { config.writeDeadlineMilliseconds = try duration(value, key) }
             case "lame_duck_duration":
@@ -258,7 +258,7 @@ struct ConfigFileSettings {
             case "ping_interval":
                 if !given("--route-ping-interval") { config.routePingIntervalMilliseconds = try duration(item, "cluster.ping_interval") }
             case "ping_max":
-                if !given("--route-max-pings-out") { config.routeMaxPingsOutstanding = try int(item, "cluster.ping_max", 1...1000) }
+                if !given("--route-max-pings-out") { config.routeMaxPingsOutstanding = try int(item, "cluster.ping_max", DocketdCommand.countBounds("--route-max-pings-out")) }
             case "connect_retries", "pool_size", "compression":
                 break  // nats-server's tuning of its own routes: nothing to do here
             case "tls":

@@ -415,16 +415,14 @@ struct DocketdCommand: ParsableCommand {
         guard maxRouteSubscriptions >= 0 else { throw ValidationError("\(Self.origin("--max-route-subscriptions")) must not be negative.") }
         config.maxRouteSubscriptions = maxRouteSubscriptions
         config.routePingIntervalMilliseconds = try duration(routePingInterval, "--route-ping-interval")
-        guard routeMaxPingsOut > 0 else { throw ValidationError("\(Self.origin("--route-max-pings-out")) must be at least 1.") }
-        config.routeMaxPingsOutstanding = routeMaxPingsOut
+        config.routeMaxPingsOutstanding = try count(routeMaxPingsOut, "--route-max-pings-out")
         config.serverName = serverName
         config.maxPayload = try size(maxPayload, "--max-payload")
         config.maxControlLine = try size(maxControlLine, "--max-control-line")
         config.maxPending = try size(maxPending, "--max-pending")
         config.maxPendingTotal = try size(maxPendingTotal, "--max-pending-total")
         config.maxSubscriptionMemory = try size(maxSubscriptionMemory, "--max-subscription-memory")
-        guard maxConnections > 0 else { throw ValidationError("\(Self.origin("--max-connections")) must be at least 1.") }
-        config.maxConnections = maxConnections
+        config.maxConnections = try count(maxConnections, "--max-connections")
         guard let linger = Units.milliseconds(refusalLinger), linger >= 0 else {
             throw ValidationError("\(Self.origin("--refusal-linger")) must be a duration, like 500ms or 2s, or 0 to close at once.")
         }
@@ -438,12 +436,10 @@ struct DocketdCommand: ParsableCommand {
         config.descriptorReserve = descriptorReserve
         guard maxRoutePeers > 0 else { throw ValidationError("\(Self.origin("--max-route-peers")) must be at least 1.") }
         config.maxRoutePeers = maxRoutePeers
-        guard maxSubscriptions >= 0 else { throw ValidationError("\(Self.origin("--max-subscriptions")) must not be negative.") }
-        config.maxSubscriptions = maxSubscriptions
+        config.maxSubscriptions = try count(maxSubscriptions, "--max-subscriptions")
         config.writeDeadlineMilliseconds = try duration(writeDeadline, "--write-deadline")
         config.pingIntervalMilliseconds = try duration(pingInterval, "--ping-interval")
-        guard maxPingsOut > 0 else { throw ValidationError("\(Self.origin("--max-pings-out")) must be at least 1.") }
-        config.maxPingsOutstanding = maxPingsOut
+        config.maxPingsOutstanding = try count(maxPingsOut, "--max-pings-out")
         config.shutdownGraceMilliseconds = try duration(shutdownGrace, "--shutdown-grace")
         config.lameDuckGraceMilliseconds = try duration(lameDuckGracePeriod, "--lame-duck-grace-period")
         config.lameDuckDurationMilliseconds = try duration(lameDuckDuration, "--lame-duck-duration")
@@ -656,6 +652,24 @@ struct DocketdCommand: ParsableCommand {
 
         func contains(_ bytes: Int) -> Bool { bytes >= minimum && bytes <= maximum }
         var rule: String { "must be a size between \(minimum) bytes and \(maximumText), like 4096, 64KiB or 1MiB" }
+    }
+
+    /// The counts an option whose configuration key has an upper bound takes, flag, variable or
+    /// key alike (the file refused `max_connections: 20000000` while the flag took it).
+    static func countBounds(_ flag: String) -> ClosedRange<Int> {
+        switch flag {
+        case "--max-connections": 1...10_000_000
+        case "--max-subscriptions": 0...100_000_000
+        default: 1...1000  // --max-pings-out, --route-max-pings-out
+        }
+    }
+
+    private func count(_ value: Int, _ flag: String) throws -> Int {
+        let bounds = Self.countBounds(flag)
+        guard bounds.contains(value) else {
+            throw ValidationError("\(Self.origin(flag)) must be a whole number from \(bounds.lowerBound) to \(bounds.upperBound).")
+        }
+        return value
     }
 
     static func sizeBounds(_ flag: String) -> SizeBounds {

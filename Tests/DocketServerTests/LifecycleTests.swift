@@ -64,7 +64,12 @@ import Testing
     }
 
     @Test func badFlagsAreRefusedWithAReason() throws {
-        for flags in [["--max-payload", "lots"], ["--port", "70000"], ["--log-level", "loud"], ["--ping-interval", "0s"]] {
+        // The counts' upper bounds are the configuration file's (the flags took any count above 0).
+        for flags in [
+            ["--max-payload", "lots"], ["--port", "70000"], ["--log-level", "loud"], ["--ping-interval", "0s"],
+            ["--max-connections", "10000001"], ["--max-subscriptions", "100000001"], ["--max-pings-out", "1001"],
+            ["--route-max-pings-out", "1001"],
+        ] {
             let process = ChildProcess()
             process.executableURL = DocketdProcess.binary
             process.arguments = flags
