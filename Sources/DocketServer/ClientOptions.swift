@@ -14,11 +14,21 @@ struct ClientOptions {
     /// 1: the client takes INFOs after the first (a cluster's `connect_urls`).
     var protocolVersion = 0
 
+    /// The keys that are booleans (null leaves one as it was, as in nats-server).
+    static let flags = ["verbose", "pedantic", "echo", "headers", "no_responders"]
+
     /// These options with a CONNECT document applied. As in nats-server, a CONNECT changes
     /// only the keys it names; the rest keep their current values.
     func applying(connect json: JSONValue) -> Result<ClientOptions, ProtocolError> {
         guard case .object = json else {
             return .failure(ProtocolError(.invalidProtocol, "CONNECT needs a JSON object"))
+        }
+        // A flag of another type was taken as absent: `"echo":"false"` left echo on while the
+        // client believed it off. nats-server cannot read such a document and closes too.
+        for key in Self.flags {
+            if let value = json[key], value != .null, value.boolValue == nil {
+                return .failure(ProtocolError(.invalidProtocol, "CONNECT field \(key) must be true or false"))
+            }
         }
         var options = self
         options.verbose = json["verbose"]?.boolValue ?? verbose

@@ -230,7 +230,10 @@ extension Server {
         }
         writer.add("summary", json: sums.json)
         let total = listed?.count ?? directory.count
-        let page = min(offset, total)..<min(offset + limit, total)
+        // From the clamped start: `offset + limit` trapped for an offset near Int.max, and one
+        // GET of /api/overview?offset=9223372036854775807 stopped the server.
+        let start = min(offset, total)
+        let page = start..<min(start + limit, total)
         writer.add("total", total)
         writer.add("offset", offset)
         writer.add("limit", limit)

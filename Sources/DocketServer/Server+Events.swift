@@ -219,9 +219,17 @@ extension Server {
             if case .failure(let error) = parsed { answerAPI(request, .error(error)) }
             return
         }
-        let options = headerCount.flatMap { JobAPI.header("docket-options", in: UnsafeRawBufferPointer(rebasing: message[..<$0])) }
+        let field = headerCount.map { JobAPI.header("docket-options", in: UnsafeRawBufferPointer(rebasing: message[..<$0])) } ?? .absent
         // Scanned on the loop: a header block may be as long as a payload.
         publisher.apiWorkBytes += headerCount ?? 0
+        let options: String?
+        switch field {
+        case .absent: options = nil
+        case .value(let value): options = value
+        case .repeated:
+            // As the wire refuses an option given twice, rather than keep one line's options.
+            return answerAPI(request, .error(JobError(.badOption, "Docket-Options is given more than once; put every option in one header")))
+        }
         if verb == .reserve || verb == .wait || JobAPI.onlyReads(verb, options: options) {
             // A job handed to nobody would still use up an attempt: a RESERVE needs someone
             // listening on its reply subject (a WAIT the same, to be worth keeping). A request
@@ -574,13 +582,23 @@ enum JobAPI {
         }
     }
 
-    /// The value of the last `name:` line of a `NATS/1.0` header block (`name` in lower case,
-    /// matched ignoring ASCII case), blanks and tabs around it trimmed; nil without one.
+    /// A field of a header block as a request gives it.
+    enum HeaderField: Equatable {
+        case absent
+        case value(String)
+        /// Given on more than one line: which one the client meant cannot be told (a second
+        /// `Docket-Options` line from nats.go's `Header.Add` would otherwise silently drop the
+        /// other line's options, a `key=` among them).
+        case repeated
+    }
+
+    /// The `name:` field of a `NATS/1.0` header block (`name` in lower case, matched ignoring
+    /// ASCII case), its value with blanks and tabs around it trimmed.
     ///
     /// One pass over the bytes, nothing built but the value: decoding the block as a String and
     /// keeping every field in a dictionary cost about 6 µs a field, so a request with 1 MiB of
     /// headers (90,000 fields) held the loop, and every other client, for about half a second.
-    static func header(_ name: String, in block: UnsafeRawBufferPointer) -> String? {
+    static func header(_ name: String, in block: UnsafeRawBufferPointer) -> HeaderField {
         let wanted = Array(name.utf8)
         var found: Range<Int>? = nil
         // The first line is the status (`NATS/1.0`), never a field.
@@ -590,11 +608,12 @@ enum JobAPI {
             if let colon = block[start..<end].firstIndex(of: UInt8(ascii: ":")),
                 namesMatch(wanted, trimmedBlanks(block, start..<colon), in: block)
             {
+                guard found == nil else { return .repeated }
                 found = trimmedBlanks(block, colon + 1..<end)
             }
             start = end + 2
         }
-        return found.map { String(decoding: UnsafeRawBufferPointer(rebasing: block[$0]), as: UTF8.self) }
+        return found.map { .value(String(decoding: UnsafeRawBufferPointer(rebasing: block[$0]), as: UTF8.self)) } ?? .absent
     }
 
     /// Where the line starting at `start` ends: its CRLF, or the end of the block.

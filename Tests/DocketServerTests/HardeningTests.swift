@@ -174,6 +174,30 @@ import Testing
         #expect(job["state"] as? String == "waiting")
         #expect(job["attempts"] as? Int == 0)
     }
+
+    /// A request with two `Docket-Options` lines (nats.go's `Header.Add` makes them) had the
+    /// first line's options dropped without a word, its `key=` among them, so a retried request
+    /// made a second job. It is refused as the wire refuses an option given twice.
+    @Test func anAPIRequestWithTwoOptionLinesIsRefused() throws {
+        let server = try DocketdProcess()
+        let client = try server.client()
+        _ = try client.handshake(#"{"verbose":false,"headers":true}"#)
+        let twice = "NATS/1.0\r\nDocket-Options: key=order-17\r\nDocket-Options: pri=2\r\n\r\n"
+        try client.send("SUB _INBOX.a 1\r\nHPUB $DOCKET.API.ENQ.q _INBOX.a \(twice.utf8.count) \(twice.utf8.count + 1)\r\n\(twice)x\r\n")
+        let (control, body) = try client.readMessage()
+        #expect(control.hasPrefix("MSG _INBOX.a 1 "), "\(control)")
+        #expect(String(decoding: body, as: UTF8.self).contains(#""code":"BAD_OPTION""#), "\(String(decoding: body, as: UTF8.self))")
+        let queue = try client.object("QUEUE q")
+        #expect((queue["jobs"] as? [String: Any])?["waiting"] as? Int == 0)
+
+        // One line with both is taken, and the connection serves on.
+        let once = "NATS/1.0\r\nDocket-Options: key=order-17 pri=2\r\n\r\n"
+        try client.send("HPUB $DOCKET.API.ENQ.q _INBOX.a \(once.utf8.count) \(once.utf8.count + 1)\r\n\(once)x\r\n")
+        #expect(String(decoding: try client.readMessage().1, as: UTF8.self) == #"{"id":1,"duplicate":false}"#)
+        let job = try client.object("INSPECT 1")
+        #expect(job["key"] as? String == "order-17")
+        #expect(job["priority"] as? Int == 2)
+    }
 }
 
 /// Start-up mistakes end in one clear line and exit status 1, never a trap.

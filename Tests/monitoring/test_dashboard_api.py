@@ -140,6 +140,19 @@ def test_the_overview_pages_its_queues_and_adds_up_all_of_them(server):
     assert page["queues"] == [] and page["total"] == 1030
 
 
+def test_an_overview_offset_near_the_largest_number_is_an_empty_page(server):
+    """offset + limit overflowed for an offset near 2^63, and the trap stopped docketd for
+    everyone: one GET from any reader of the dashboard. It is an empty page, as past the end."""
+    client = Conn(server.port)
+    assert client.call("ENQ q 1", b"x")[0].startswith("+OK")
+    for offset in (2**63 - 1, 2**63 - 1024, 2**63 - 1025):
+        status, page = request(server, f"/api/overview?offset={offset}&limit=1024")
+        assert status == 200 and page["queues"] == [] and page["total"] == 1 and page["offset"] == offset
+    status, page = request(server, "/api/overview?offset=0")
+    assert status == 200 and [q["queue"] for q in page["queues"]] == ["q"]
+    assert client.call("INSPECT 1")[0].startswith("JSON ")
+
+
 def test_events_are_remembered_and_streamed(server):
     client = Conn(server.port)
     # Looking at the dashboard turns event recording on; nothing is recorded before.
