@@ -1311,6 +1311,30 @@ def _pipelined(server, lines, reply=b"+OK"):
     return replies
 
 
+def test_the_routes_and_schedules_pages_list_every_page():
+    """ROUTES and SCHEDULES answer a page of 1,000 at most: their pages follow the pages, so the
+    1,200th route and the 1,100th schedule are listed, not only the first 1,000."""
+    server = Docketd("--max-routes", "1500")
+    driver = None
+    try:
+        _pipelined(server, [f"ROUTE in.r{n:04} routed-{n:04}\r\n".encode() for n in range(1200)])
+        _pipelined(server, [f"SCHEDULE tick-{n:04} ticked every=1h 0\r\n\r\n".encode() for n in range(1100)])
+        driver = _browser()
+        driver.get(server.url + "/#/routes")
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="route-row"]')) == 1200, "all 1,200 routes", timeout=20)
+        last = css(driver, 'tr[data-testid="route-row"]')[-1]
+        assert "routed-1199" in last.text, last.text
+        go(driver, server, "#/schedules")
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="schedule-row"]')) == 1100, "all 1,100 schedules", timeout=20)
+        last = css(driver, 'tr[data-testid="schedule-row"]')[-1]
+        assert "tick-1099" in last.text, last.text
+        assert page_errors(driver) == []
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
+
 def test_the_overview_asks_for_its_pages_activity_and_then_only_what_is_new():
     """/api/series once sent every active queue's hour in one document (3.2 MB at 10,000
     queues after three samples, megabytes again every 10 s). The overview asks for the queues

@@ -1808,12 +1808,30 @@
 
   // ---------------------------------------------------------------- routes, schedules, connections
 
+  // Every page of a listing that pages by `after=` (ROUTES, SCHEDULES): a page's last item
+  // names the next page's start, and an empty page is the end. A page may stop early (at the
+  // server's reply budget), so a short one is not the end.
+  async function allPages(path, cursorOf) {
+    const items = [];
+    let after = null;
+    for (;;) {
+      const page = await api(path + (after == null ? '' : (path.includes('?') ? '&' : '?') + 'after=' + q(after)));
+      if (!Array.isArray(page) || page.length === 0) return items;
+      const next = String(cursorOf(page[page.length - 1]));
+      // A listing that does not move on would be asked for forever.
+      if (next === after) return items;
+      items.push(...page);
+      after = next;
+    }
+  }
+
   function listView(root, opts) {
     const info = h('p', { class: 'muted' }, opts.note || '');
     const t = table(opts.headers, { id: opts.id, testid: opts.id });
     root.append(h('h1', { tabindex: '-1' }, opts.title), section(null, info, h('div', { class: 'scroll' }, t.node)));
     emptyRow(t.tbody, opts.headers.length, 'Loading…');
-    const refresh = poller(() => api(opts.path), (data) => {
+    const load = opts.pagedBy ? () => allPages(opts.path, opts.pagedBy) : () => api(opts.path);
+    const refresh = poller(load, (data) => {
       const items = opts.items(data);
       if (items.length === 0) { emptyRow(t.tbody, opts.headers.length, opts.empty); return; }
       const empty = t.tbody.querySelector('tr.empty');
@@ -1826,7 +1844,8 @@
 
   function routesView(root) {
     return listView(root, {
-      title: 'Routes', id: 'routes', rowTestid: 'route-row', path: '/api/routes', every: 5000,
+      // Every page (ROUTES answers up to 1000 routes a page, fewer when they are long).
+      title: 'Routes', id: 'routes', rowTestid: 'route-row', path: '/api/routes?limit=1000', pagedBy: (r) => r.id, every: 5000,
       note: 'Each message published on a matching subject becomes a job on the queue.',
       headers: ['ID', 'Subject pattern', 'Queue', 'Rule', 'Owner'], empty: 'No routes.',
       items: (data) => data, key: (r) => r.id,
@@ -1836,8 +1855,8 @@
 
   function schedulesView(root) {
     return listView(root, {
-      // The first 1000 by name: the most one page of SCHEDULES holds.
-      title: 'Schedules', id: 'schedules', rowTestid: 'schedule-row', path: '/api/schedules?limit=1000', every: 5000,
+      // Every page, by name (SCHEDULES answers up to 1000 a page, fewer when they are long).
+      title: 'Schedules', id: 'schedules', rowTestid: 'schedule-row', path: '/api/schedules?limit=1000', pagedBy: (r) => r.name, every: 5000,
       // A cron's hours are in its own zone, the ticks shown in the viewer's: say which that is.
       note: 'Each tick enqueues one job on the queue. Times are in this browser\'s time zone (' + browserZone() + ').',
       headers: ['Name', 'Queue', 'When', 'Catch-up', 'Status', 'Last tick', 'Next ticks', 'Payload'], empty: 'No schedules.',
