@@ -1413,3 +1413,39 @@ def test_the_overview_asks_for_its_pages_activity_and_then_only_what_is_new():
         if driver:
             driver.quit()
         server.stop()
+
+
+def test_a_queues_charts_follow_its_activity_while_open():
+    """Found driving the dashboard: a queue's charts were read once, as their panel opened, and
+    then showed that moment for as long as the page stayed. They follow the queue's hour now
+    (asking only for what is new), while open."""
+    server = Docketd()
+    driver = None
+    stop = threading.Event()
+
+    def work():
+        while not stop.is_set():
+            _pipelined(server, [b"ENQ charted 1\r\nx\r\n", b"RESERVE charted timeout=0\r\n"], reply=b"")
+            stop.wait(0.5)
+
+    worker = threading.Thread(target=work, daemon=True)
+    try:
+        worker.start()
+        driver = _browser()
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _RECORD_LOADS})
+        driver.get(server.url + "/#/queue/charted")
+        one(driver, "#queue-charts-panel summary").click()
+        loads = lambda d: [e for e in _loads(d, "/api/series") if e["bytes"] is not None]
+        wait(driver, lambda d: loads(d) and css(d, '#queue-charts [data-testid="chart-throughput"]'), "the charts drawn")
+        drawn = lambda d: [p.get_attribute("points") for p in css(d, '#queue-charts [data-testid="chart-throughput"] polyline')]
+        first = drawn(driver)
+        wait(driver, lambda d: any("since=" in e["url"] for e in loads(d)), "a poll for the points sampled since", timeout=30)
+        wait(driver, lambda d: drawn(d) != first, "the charts redrawn with the new sample")
+        assert all("queue=charted" in e["url"] for e in loads(driver))
+        assert page_errors(driver) == []
+    finally:
+        stop.set()
+        worker.join(10)
+        if driver:
+            driver.quit()
+        server.stop()

@@ -1032,14 +1032,23 @@
           section('Totals (whole life)', totals))),
       h('details', { class: 'panel', id: 'queue-charts-panel' }, h('summary', null, h('h2', null, 'Activity, last hour')), h('div', { id: 'queue-charts' })));
 
+    // The charts follow the queue's hour while they are open (a point every 10 s), asking
+    // only for the points that are new.
     const chartsPanel = root.querySelector('#queue-charts-panel');
-    chartsPanel.addEventListener('toggle', () => { if (chartsPanel.open) loadCharts(); });
-    async function loadCharts() {
-      try {
-        const series = await api('/api/series?queue=' + q(name));
-        root.querySelector('#queue-charts').replaceChildren(seriesCharts(series, name));
-      } catch (error) { showError(error); }
-    }
+    const queueSeries = seriesKeeper();
+    let charts = null;
+    chartsPanel.addEventListener('toggle', () => {
+      if (chartsPanel.open && !charts && !stopped) {
+        let interval = 10000;
+        charts = poller(() => queueSeries('/api/series?queue=' + q(name)), (series) => {
+          interval = series.interval_ms || interval;
+          root.querySelector('#queue-charts').replaceChildren(seriesCharts(series, name));
+        }, () => interval);
+      } else if (!chartsPanel.open && charts) {
+        charts.stop();
+        charts = null;
+      }
+    });
 
     function dd(list, label, value, testid) {
       list.appendChild(h('div', { class: 'stat' }, h('dt', null, label), h('dd', { testid: testid || null }, value)));
@@ -1193,7 +1202,7 @@
     const started = state;
     state = null;
     selectState(started);
-    return { stop() { stopped = true; refresh.stop(); clearInterval(pageTimer); } };
+    return { stop() { stopped = true; refresh.stop(); clearInterval(pageTimer); if (charts) charts.stop(); } };
   }
 
   // Retry / promote / delete for one job.
