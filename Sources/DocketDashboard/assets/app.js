@@ -502,8 +502,8 @@
     return out;
   }
 
-  // The hour held (`held`) with an answer of /api/series?since=<held.now> (`fresh`: only the
-  // points sampled since) appended: a poll then carries one point a queue, not the hour
+  // The hour held (`held`) with an answer of /api/series?since=<its last time> (`fresh`: only
+  // the points sampled after it) appended: a poll then carries one point a queue, not the hour
   // again. null when the answer is for other queues than the ones held (the overview's page
   // changed under it): only an answer with the whole hour can tell those apart.
   function mergeSeries(held, fresh) {
@@ -522,14 +522,16 @@
   }
 
   // Keeps one selection's hour of /api/series (`path`: its query, without since=): the first
-  // answer has the whole hour, each later one only what was sampled since the one before.
+  // answer has the whole hour, each later one only what was sampled after the last time held.
+  // (Not after the answer's `now`: a sample taken in the same millisecond as an answer, after
+  // it, has that time, and would never be asked for.)
   function seriesKeeper() {
     let held = null;
     let heldPath = null;
     return async function load(path) {
       const join = path.includes('?') ? '&' : '?';
-      if (held && heldPath === path) {
-        const merged = mergeSeries(held, await api(path + join + 'since=' + held.now));
+      if (held && heldPath === path && held.t.length > 0) {
+        const merged = mergeSeries(held, await api(path + join + 'since=' + held.t[held.t.length - 1]));
         if (merged) { held = merged; return held; }
       }
       held = await api(path);
