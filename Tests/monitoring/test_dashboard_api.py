@@ -269,6 +269,11 @@ docket {
         assert request(server, "/api/connections", auth="viewer:look")[0] == 403
         assert token(server, auth="boss:s3cret")[1] == "true"
         assert change(server, "/api/queue/pause?name=mail", auth="boss:s3cret") == (200, {"ok": True})
+        # The activity of a page of queues lists only those the reader may read.
+        assert change(server, "/api/queue/pause?name=secret", auth="boss:s3cret") == (200, {"ok": True})
+        assert request(server, "/api/series?offset=0", auth="boss:s3cret")[1]["listed"] == ["mail", "secret"]
+        status, series = request(server, "/api/series?offset=0", auth="viewer:look")
+        assert status == 200 and series["listed"] == ["mail"], series
     finally:
         server.stop()
 
