@@ -1057,12 +1057,12 @@ const original = window.fetch;
 window.fetch = function (input) {
   // By path: the page asks its origin by full address.
   const url = new URL(String(input), location.origin);
-  const entry = { url: url.pathname + url.search, start: performance.now(), end: null, bytes: null, now: null };
+  const entry = { url: url.pathname + url.search, start: performance.now(), end: null, bytes: null, now: null, t: null };
   window.__loads.push(entry);
   return original.apply(this, arguments).then((response) => {
-    // The answer's size, and its `now` (/api/series), once it is all read.
+    // The answer's size, and its `now` and `t` (/api/series), once it is all read.
     response.clone().text().then((text) => {
-      try { entry.now = JSON.parse(text).now; } catch (_) { /* not JSON */ }
+      try { const body = JSON.parse(text); entry.now = body.now; entry.t = body.t; } catch (_) { /* not JSON */ }
       entry.bytes = text.length;
     });
     return response;
@@ -1381,7 +1381,11 @@ def test_the_overview_asks_for_its_pages_activity_and_then_only_what_is_new():
             assert "limit=250" in entry["url"] and "offset=0" in entry["url"], entry
         first = loads(driver)[0]
         later = [e for e in loads(driver) if "since=" in e["url"]]
-        assert all(e["bytes"] < first["bytes"] for e in later), loads(driver)
+        assert len(first["t"]) >= 2, first
+        for entry in later:
+            since = int(re.search(r"since=(\d+)", entry["url"]).group(1))
+            assert since in first["t"] + sum((e["t"] for e in later), []), "a time the page holds"
+            assert all(t > since for t in entry["t"]), entry
         whole = urllib.request.urlopen(server.url + "/api/series", timeout=10).read()
         assert first["bytes"] < len(whole), (first, len(whole))
 
