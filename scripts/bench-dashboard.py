@@ -64,7 +64,7 @@ def main():
             for index in range(100):
                 enqueue(port, f"queue-{index:03d}", 10)
             base = f"http://127.0.0.1:{http}"
-            paths = ["/", "/dashboard/app.js", "/api/overview", "/api/series", "/api/jobs?queue=queue-050&limit=100"]
+            paths = ["/", "/dashboard/app.js", "/api/overview", "/api/series?limit=250&offset=0", "/api/jobs?queue=queue-050&limit=100"]
             rows = [(f"100 queues, 10 jobs each: `{path}`", *timed(base + path)) for path in paths]
             begin = time.perf_counter()
             enqueue(port, "big", args.jobs)

@@ -886,42 +886,68 @@ dialog h2 { margin-top: 0; }
     return object && Object.prototype.hasOwnProperty.call(object, name) ? object[name] : null;
   }
 
-  // The series of one queue, or of every queue summed (latency: the slowest queue per point).
+  const SERIES_KEYS = ['started', 'completed', 'failed', 'wait_p50_ms', 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms'];
+
+  // A series quiet at each of `times`: what a queue the document does not list did.
+  function quietSeries(times) {
+    const out = { t: times };
+    for (const key of SERIES_KEYS) out[key] = times.map(() => (key.endsWith('_ms') ? null : 0));
+    return out;
+  }
+
+  // The series of one queue, or of every queue added up (`all`: latency the slowest queue's).
   // A queue the document does not list was quiet at each of its sampling times (`t`).
   function seriesFor(series, queue) {
-    const perQueue = (series && series.queues) || {};
     const sampled = (series && series.t) || [];
-    const keys = ['started', 'completed', 'failed', 'wait_p50_ms', 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms'];
-    const quiet = () => {
-      if (sampled.length === 0) return null;
-      const out = { t: sampled };
-      for (const key of keys) out[key] = sampled.map(() => (key.endsWith('_ms') ? null : 0));
-      return out;
-    };
-    if (queue) return entryOf(perQueue, queue) || quiet();
-    const names = Object.keys(perQueue);
-    if (names.length === 0) return quiet();
-    const byTime = new Map();
-    for (const name of names) {
-      const one = perQueue[name];
-      one.t.forEach((ms, i) => {
-        let point = byTime.get(ms);
-        if (!point) {
-          point = { started: 0, completed: 0, failed: 0, wait_p50_ms: null, wait_p95_ms: null, run_p50_ms: null, run_p95_ms: null };
-          byTime.set(ms, point);
-        }
-        for (const key of keys) {
-          const v = one[key] ? one[key][i] : null;
-          if (v == null) continue;
-          if (key.endsWith('_ms')) point[key] = point[key] == null ? v : Math.max(point[key], v);
-          else point[key] += v;
-        }
-      });
-    }
-    const times = Array.from(byTime.keys()).sort((a, b) => a - b);
-    const out = { t: times };
-    for (const key of keys) out[key] = times.map((ms) => byTime.get(ms)[key]);
+    if (!queue) return (series && series.all) || (sampled.length ? quietSeries(sampled) : null);
+    return entryOf(series && series.queues, queue) || (sampled.length ? quietSeries(sampled) : null);
+  }
+
+  // `older` followed by `newer`, without the points sampled before `from`.
+  function joinSeries(older, newer, from) {
+    const keep = [];
+    older.t.forEach((ms, i) => { if (ms >= from) keep.push(i); });
+    const out = { t: keep.map((i) => older.t[i]).concat(newer.t) };
+    for (const key of SERIES_KEYS) out[key] = keep.map((i) => (older[key] || [])[i]).concat(newer[key] || []);
     return out;
+  }
+
+  // The hour held (`held`) with an answer of /api/series?since=<its last time> (`fresh`: only
+  // the points sampled after it) appended: a poll then carries one point a queue, not the hour
+  // again. null when the answer is for other queues than the ones held (the overview's page
+  // changed under it): only an answer with the whole hour can tell those apart.
+  function mergeSeries(held, fresh) {
+    if (JSON.stringify(held.listed || null) !== JSON.stringify(fresh.listed || null)) return null;
+    const from = fresh.from == null ? Infinity : fresh.from;
+    const merged = Object.assign({}, fresh, { t: joinSeries({ t: held.t }, { t: fresh.t }, from).t, queues: {} });
+    merged.all = joinSeries(held.all || quietSeries(held.t), fresh.all || quietSeries(fresh.t), from);
+    const names = new Set(Object.keys(held.queues || {}).concat(Object.keys(fresh.queues || {})));
+    for (const name of names) {
+      const one = joinSeries(entryOf(held.queues, name) || quietSeries(held.t), entryOf(fresh.queues, name) || quietSeries(fresh.t), from);
+      // Quiet all through the window now: as the server, the page lists it no more.
+      const active = SERIES_KEYS.some((key) => one[key].some((v) => (key.endsWith('_ms') ? v != null : v > 0)));
+      if (active) merged.queues[name] = one;
+    }
+    return merged;
+  }
+
+  // Keeps one selection's hour of /api/series (`path`: its query, without since=): the first
+  // answer has the whole hour, each later one only what was sampled after the last time held.
+  // (Not after the answer's `now`: a sample taken in the same millisecond as an answer, after
+  // it, has that time, and would never be asked for.)
+  function seriesKeeper() {
+    let held = null;
+    let heldPath = null;
+    return async function load(path) {
+      const join = path.includes('?') ? '&' : '?';
+      if (held && heldPath === path && held.t.length > 0) {
+        const merged = mergeSeries(held, await api(path + join + 'since=' + held.t[held.t.length - 1]));
+        if (merged) { held = merged; return held; }
+      }
+      held = await api(path);
+      heldPath = path;
+      return held;
+    };
   }
 
   function seriesCharts(series, queue) {
@@ -1054,6 +1080,7 @@ dialog h2 { margin-top: 0; }
       section(null, h('div', { class: 'toolbar' }, h('h2', null, 'Queues ', queueCount), filter), h('div', { class: 'scroll' }, queues.node), queuesPager));
 
     let series = null;
+    let chartData = null;
     const rows = new Map();
 
     function card(id, label, value, extra) {
@@ -1179,7 +1206,7 @@ dialog h2 { margin-top: 0; }
     }
 
     function renderCharts() {
-      chartsHost.replaceChildren(seriesCharts(series, chartQueue.value));
+      chartsHost.replaceChildren(seriesCharts(chartData, chartQueue.value));
     }
 
     function applyFilter() {
@@ -1194,7 +1221,12 @@ dialog h2 { margin-top: 0; }
       // Asked of the server once typing pauses; the rows shown are narrowed at once.
       filterTimer = setTimeout(() => { offset = 0; counts.now(); }, 250);
     });
-    chartQueue.addEventListener('change', renderCharts);
+    chartQueue.addEventListener('change', () => {
+      // Until the chosen queue's hour is here, its charts are not drawn from another's.
+      if (chartQueue.value && !(series && (series.listed || []).includes(chartQueue.value))) chartData = null;
+      renderCharts();
+      activity.now();
+    });
     renderCharts();
 
     const counts = poller(() => {
@@ -1211,11 +1243,26 @@ dialog h2 { margin-top: 0; }
         return;
       }
       renderQueues(overview);
+      // Another page or filter: its sparklines now, not at the next 10-second poll.
+      if (seriesAsked !== null && seriesAsked !== seriesURL()) activity.now();
       // Asked for another page or filter while this answer was on its way: ask again.
       if (asked.offset !== offset || asked.filter !== wantedFilter()) setTimeout(() => counts.now(), 0);
     }, REFRESH_MS);
-    const activity = poller(() => api('/api/series'), (data) => {
-      series = data;
+    // The hour of the queues on the page, and of the chart's queue when it is on another
+    // page (the whole document was megabytes at 10,000 queues, sent again every 10 s).
+    const pageSeries = seriesKeeper();
+    const chartSeries = seriesKeeper();
+    const seriesURL = () => '/api/series?limit=' + OVERVIEW_PAGE + '&offset=' + offset + (wantedFilter() ? '&filter=' + q(wantedFilter()) : '');
+    let seriesAsked = null;
+    const activity = poller(async () => {
+      seriesAsked = seriesURL();
+      const page = await pageSeries(seriesAsked);
+      const shown = chartQueue.value;
+      const elsewhere = shown && !(page.listed || []).includes(shown);
+      return { page, chart: elsewhere ? await chartSeries('/api/series?queue=' + q(shown)) : page };
+    }, (data) => {
+      series = data.page;
+      chartData = data.chart;
       renderCharts();
       renderSparks();
     }, () => (series && series.interval_ms) || 10000);
@@ -1397,14 +1444,23 @@ dialog h2 { margin-top: 0; }
           section('Totals (whole life)', totals))),
       h('details', { class: 'panel', id: 'queue-charts-panel' }, h('summary', null, h('h2', null, 'Activity, last hour')), h('div', { id: 'queue-charts' })));
 
+    // The charts follow the queue's hour while they are open (a point every 10 s), asking
+    // only for the points that are new.
     const chartsPanel = root.querySelector('#queue-charts-panel');
-    chartsPanel.addEventListener('toggle', () => { if (chartsPanel.open) loadCharts(); });
-    async function loadCharts() {
-      try {
-        const series = await api('/api/series');
-        root.querySelector('#queue-charts').replaceChildren(seriesCharts(series, name));
-      } catch (error) { showError(error); }
-    }
+    const queueSeries = seriesKeeper();
+    let charts = null;
+    chartsPanel.addEventListener('toggle', () => {
+      if (chartsPanel.open && !charts && !stopped) {
+        let interval = 10000;
+        charts = poller(() => queueSeries('/api/series?queue=' + q(name)), (series) => {
+          interval = series.interval_ms || interval;
+          root.querySelector('#queue-charts').replaceChildren(seriesCharts(series, name));
+        }, () => interval);
+      } else if (!chartsPanel.open && charts) {
+        charts.stop();
+        charts = null;
+      }
+    });
 
     function dd(list, label, value, testid) {
       list.appendChild(h('div', { class: 'stat' }, h('dt', null, label), h('dd', { testid: testid || null }, value)));
@@ -1558,7 +1614,7 @@ dialog h2 { margin-top: 0; }
     const started = state;
     state = null;
     selectState(started);
-    return { stop() { stopped = true; refresh.stop(); clearInterval(pageTimer); } };
+    return { stop() { stopped = true; refresh.stop(); clearInterval(pageTimer); if (charts) charts.stop(); } };
   }
 
   // Retry / promote / delete for one job.
@@ -2173,12 +2229,30 @@ dialog h2 { margin-top: 0; }
 
   // ---------------------------------------------------------------- routes, schedules, connections
 
+  // Every page of a listing that pages by `after=` (ROUTES, SCHEDULES): a page's last item
+  // names the next page's start, and an empty page is the end. A page may stop early (at the
+  // server's reply budget), so a short one is not the end.
+  async function allPages(path, cursorOf) {
+    const items = [];
+    let after = null;
+    for (;;) {
+      const page = await api(path + (after == null ? '' : (path.includes('?') ? '&' : '?') + 'after=' + q(after)));
+      if (!Array.isArray(page) || page.length === 0) return items;
+      const next = String(cursorOf(page[page.length - 1]));
+      // A listing that does not move on would be asked for forever.
+      if (next === after) return items;
+      items.push(...page);
+      after = next;
+    }
+  }
+
   function listView(root, opts) {
     const info = h('p', { class: 'muted' }, opts.note || '');
     const t = table(opts.headers, { id: opts.id, testid: opts.id });
     root.append(h('h1', { tabindex: '-1' }, opts.title), section(null, info, h('div', { class: 'scroll' }, t.node)));
     emptyRow(t.tbody, opts.headers.length, 'Loading…');
-    const refresh = poller(() => api(opts.path), (data) => {
+    const load = opts.pagedBy ? () => allPages(opts.path, opts.pagedBy) : () => api(opts.path);
+    const refresh = poller(load, (data) => {
       const items = opts.items(data);
       if (items.length === 0) { emptyRow(t.tbody, opts.headers.length, opts.empty); return; }
       const empty = t.tbody.querySelector('tr.empty');
@@ -2191,7 +2265,8 @@ dialog h2 { margin-top: 0; }
 
   function routesView(root) {
     return listView(root, {
-      title: 'Routes', id: 'routes', rowTestid: 'route-row', path: '/api/routes', every: 5000,
+      // Every page (ROUTES answers up to 1000 routes a page, fewer when they are long).
+      title: 'Routes', id: 'routes', rowTestid: 'route-row', path: '/api/routes?limit=1000', pagedBy: (r) => r.id, every: 5000,
       note: 'Each message published on a matching subject becomes a job on the queue.',
       headers: ['ID', 'Subject pattern', 'Queue', 'Rule', 'Owner'], empty: 'No routes.',
       items: (data) => data, key: (r) => r.id,
@@ -2201,8 +2276,8 @@ dialog h2 { margin-top: 0; }
 
   function schedulesView(root) {
     return listView(root, {
-      // The first 1000 by name: the most one page of SCHEDULES holds.
-      title: 'Schedules', id: 'schedules', rowTestid: 'schedule-row', path: '/api/schedules?limit=1000', every: 5000,
+      // Every page, by name (SCHEDULES answers up to 1000 a page, fewer when they are long).
+      title: 'Schedules', id: 'schedules', rowTestid: 'schedule-row', path: '/api/schedules?limit=1000', pagedBy: (r) => r.name, every: 5000,
       // A cron's hours are in its own zone, the ticks shown in the viewer's: say which that is.
       note: 'Each tick enqueues one job on the queue. Times are in this browser\'s time zone (' + browserZone() + ').',
       headers: ['Name', 'Queue', 'When', 'Catch-up', 'Status', 'Last tick', 'Next ticks', 'Payload'], empty: 'No schedules.',

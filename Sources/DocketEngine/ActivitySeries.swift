@@ -45,6 +45,18 @@ public struct ActivitySeries: Sendable {
         public var runP50: Int?
         public var runP95: Int?
 
+        /// Adds another queue's point of the same time: counts add up, latencies take the slowest.
+        mutating func add(_ other: Point) {
+            started += other.started
+            completed += other.completed
+            failed += other.failed
+            func slowest(_ a: Int?, _ b: Int?) -> Int? { b.map { max(a ?? $0, $0) } ?? a }
+            waitP50 = slowest(waitP50, other.waitP50)
+            waitP95 = slowest(waitP95, other.waitP95)
+            runP50 = slowest(runP50, other.runP50)
+            runP95 = slowest(runP95, other.runP95)
+        }
+
         /// Nothing started, completed or failed, and no time measured.
         var isQuiet: Bool {
             started == 0 && completed == 0 && failed == 0 && waitP50 == nil && waitP95 == nil && runP50 == nil && runP95 == nil
@@ -59,6 +71,10 @@ public struct ActivitySeries: Sendable {
     public private(set) var times: [Int64] = []
     /// When each queue that has points last did something (a point that is not quiet).
     private var lastActive: [String: Int64] = [:]
+    /// Every queue's activity at each of `times`, added up as it is recorded: the overview's
+    /// "all queues" chart, which would otherwise need every queue's points (megabytes at
+    /// 10,000 queues) to be sent and summed.
+    private var totals: [Point] = []
 
     /// An hour of 10-second points by default.
     public init(intervalMilliseconds: Int = 10_000, capacity: Int = 360) {
@@ -70,6 +86,11 @@ public struct ActivitySeries: Sendable {
     public mutating func record(_ readings: [Reading], at now: Int64) {
         times.append(now)
         if times.count > capacity { times.removeFirst(times.count - capacity) }
+        var total = Point(time: now, started: 0, completed: 0, failed: 0)
+        defer {
+            totals.append(total)
+            if totals.count > capacity { totals.removeFirst(totals.count - capacity) }
+        }
         var seen: Set<String> = []
         for reading in readings {
             seen.insert(reading.queue)
@@ -81,6 +102,7 @@ public struct ActivitySeries: Sendable {
                 failed: max(reading.failed - before.failed, 0),
                 waitP50: wait.flatMap { Self.percentile($0, 0.50) }, waitP95: wait.flatMap { Self.percentile($0, 0.95) },
                 runP50: run.flatMap { Self.percentile($0, 0.50) }, runP95: run.flatMap { Self.percentile($0, 0.95) })
+            total.add(point)
             append(point, to: reading.queue)
             last[reading.queue] = reading
         }
@@ -114,25 +136,53 @@ public struct ActivitySeries: Sendable {
     public func series(of queue: String) -> [Point] { points[queue] ?? [] }
     public var queues: [String] { points.keys.sorted() }
 
-    /// The dashboard's `/api/series` document: the window's sampling times (`t`), and per queue
-    /// with any activity in it, one array per measure, oldest first (a queue not listed was quiet
+    /// The dashboard's `/api/series` document: the window's sampling times (`t`), the oldest
+    /// time still in the window (`from`), the activity of every included queue added up at each
+    /// of `t` (`all`: counts summed, latencies the slowest queue's), and per queue with any
+    /// activity in the window, one array per measure, oldest first (a queue not listed was quiet
     /// at every one of `t`).
-    public func json(now: Int64, including include: (String) -> Bool = { _ in true }) -> String {
+    ///
+    /// `only` narrows `queues` to those names (and the document then lists them as `listed`,
+    /// so a reader knows that one missing was quiet rather than not asked for); `since` keeps
+    /// only the points sampled after it, so a reader that has the earlier ones is sent only
+    /// what is new. `everything` says that `include` admits every queue, so `all` is the
+    /// running total rather than a sum over each included queue's points.
+    public func json(
+        now: Int64, since: Int64? = nil, only names: [String]? = nil, everything: Bool = true,
+        including include: (String) -> Bool = { _ in true }
+    ) -> String {
         func list<T>(_ values: [T?]) -> String { "[" + values.map { $0.map { "\($0)" } ?? "null" }.joined(separator: ",") + "]" }
-        let entries = queues.filter(include).map { queue -> String in
-            let series = points[queue] ?? []
-            var text = JSONObjectWriter.quote(queue) + ":{"
-            text += "\"t\":" + list(series.map(\.time))
+        func isNew(_ time: Int64) -> Bool { since.map { time > $0 } ?? true }
+        func isNew(_ point: Point) -> Bool { isNew(point.time) }
+        func measures(_ series: [Point]) -> String {
+            var text = "\"t\":" + list(series.map(\.time))
             text += ",\"started\":" + list(series.map(\.started))
             text += ",\"completed\":" + list(series.map(\.completed))
             text += ",\"failed\":" + list(series.map(\.failed))
             text += ",\"wait_p50_ms\":" + list(series.map(\.waitP50))
             text += ",\"wait_p95_ms\":" + list(series.map(\.waitP95))
             text += ",\"run_p50_ms\":" + list(series.map(\.runP50))
-            text += ",\"run_p95_ms\":" + list(series.map(\.runP95))
-            return text + "}"
+            return text + ",\"run_p95_ms\":" + list(series.map(\.runP95))
         }
-        return "{\"interval_ms\":\(intervalMilliseconds),\"now\":\(now),\"t\":" + list(times.map { Optional($0) }) + ",\"queues\":{" + entries.joined(separator: ",") + "}}"
+        let chosen = (names.map { $0.filter { points[$0] != nil } } ?? queues).filter(include)
+        let entries = chosen.map { queue in JSONObjectWriter.quote(queue) + ":{" + measures((points[queue] ?? []).filter(isNew)) + "}" }
+        var text = "{\"interval_ms\":\(intervalMilliseconds),\"now\":\(now),\"from\":" + (times.first.map { "\($0)" } ?? "null")
+        text += ",\"t\":" + list(times.filter(isNew).map { Optional($0) })
+        text += ",\"all\":{" + measures((everything ? totals : sum(including: include)).filter(isNew)) + "}"
+        if let names { text += ",\"listed\":[" + names.map(JSONObjectWriter.quote).joined(separator: ",") + "]" }
+        return text + ",\"queues\":{" + entries.joined(separator: ",") + "}}"
+    }
+
+    /// The included queues' points added up at each of `times` (a reader of some queues only).
+    private func sum(including include: (String) -> Bool) -> [Point] {
+        var sums = times.map { Point(time: $0, started: 0, completed: 0, failed: 0) }
+        for (queue, series) in points where include(queue) {
+            // A queue's points are the latest of `times`, one each.
+            for (offset, point) in series.reversed().enumerated() where offset < sums.count {
+                sums[sums.count - 1 - offset].add(point)
+            }
+        }
+        return sums
     }
 
     private static func difference(_ now: [Int]?, _ before: [Int]?) -> [Int]? {

@@ -70,7 +70,8 @@ final class ActivitySeriesTests: XCTestCase {
         for second in 1...30 { series.record(idle, at: Int64(second * 1000)) }
         XCTAssertEqual(series.queues, [])
         XCTAssertEqual(series.times.count, 30)
-        XCTAssertLessThan(series.json(now: 30_000).utf8.count, 1000)
+        // `t` and `all` (one point a sampling time, whatever the number of queues), and no queue.
+        XCTAssertLessThan(series.json(now: 30_000).utf8.count, 2000)
     }
 
     func testAQuietQueueThatStartsToWorkCoversTheWindow() {
@@ -85,5 +86,52 @@ final class ActivitySeriesTests: XCTestCase {
         XCTAssertEqual(series.series(of: "q").map(\.started), [3, 0, 0, 0])
         series.record([.init(queue: "q", started: 3, completed: 1, failed: 0)], at: 11_000)
         XCTAssertEqual(series.queues, [])
+    }
+
+    private func document(_ text: String) throws -> JSONValue {
+        try XCTUnwrap(text.utf8.withContiguousStorageIfAvailable { JSONValue.parse(UnsafeRawBufferPointer($0)) } ?? nil)
+    }
+
+    /// Three queues working at 1000, 2000, 3000 (the first reading is each one's start).
+    private func threeQueues() -> ActivitySeries {
+        var series = ActivitySeries(intervalMilliseconds: 1000, capacity: 10)
+        for second in 1...3 {
+            series.record([
+                .init(queue: "a", started: second * 1, completed: 0, failed: 0),
+                .init(queue: "b", started: second * 10, completed: 0, failed: second),
+                .init(queue: "c", started: second * 100, completed: 0, failed: 0),
+            ], at: Int64(second * 1000))
+        }
+        return series
+    }
+
+    func testSinceSendsOnlyThePointsSampledAfterIt() throws {
+        let value = try document(threeQueues().json(now: 3500, since: 2000))
+        XCTAssertEqual(value["t"], .array([.number(3000)]))
+        XCTAssertEqual(value["from"]?.numberValue, 1000, "the oldest time still in the window, to drop older points by")
+        XCTAssertEqual(value["queues"]?["b"]?["t"], .array([.number(3000)]))
+        XCTAssertEqual(value["queues"]?["b"]?["started"], .array([.number(10)]))
+        XCTAssertEqual(value["queues"]?["b"]?["failed"], .array([.number(1)]))
+        XCTAssertNil(value["listed"], "no selection, no list")
+    }
+
+    func testOnlyNarrowsTheQueuesAndListsThem() throws {
+        let value = try document(threeQueues().json(now: 3500, only: ["c", "quiet"]))
+        XCTAssertEqual(value["listed"], .array([.string("c"), .string("quiet")]))
+        XCTAssertNil(value["queues"]?["a"])
+        XCTAssertNil(value["queues"]?["quiet"], "asked for, but quiet all through")
+        XCTAssertEqual(value["queues"]?["c"]?["started"], .array([.number(0), .number(100), .number(100)]))
+    }
+
+    func testAllAddsUpEveryIncludedQueue() throws {
+        let series = threeQueues()
+        let everything = try document(series.json(now: 3500, only: ["a"]))
+        XCTAssertEqual(everything["all"]?["t"], .array([.number(1000), .number(2000), .number(3000)]))
+        XCTAssertEqual(everything["all"]?["started"], .array([.number(0), .number(111), .number(111)]), "every queue, not only those listed")
+        XCTAssertEqual(everything["all"]?["failed"], .array([.number(0), .number(1), .number(1)]))
+        // A reader of some queues only: the sum of those, worked out from their points.
+        let some = try document(series.json(now: 3500, since: 1000, everything: false) { $0 != "c" })
+        XCTAssertEqual(some["all"]?["started"], .array([.number(11), .number(11)]))
+        XCTAssertNil(some["queues"]?["c"])
     }
 }

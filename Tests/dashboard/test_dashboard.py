@@ -1057,9 +1057,16 @@ const original = window.fetch;
 window.fetch = function (input) {
   // By path: the page asks its origin by full address.
   const url = new URL(String(input), location.origin);
-  const entry = { url: url.pathname + url.search, start: performance.now(), end: null };
+  const entry = { url: url.pathname + url.search, start: performance.now(), end: null, bytes: null, now: null, t: null };
   window.__loads.push(entry);
-  return original.apply(this, arguments).finally(() => { entry.end = performance.now(); });
+  return original.apply(this, arguments).then((response) => {
+    // The answer's size, and its `now` and `t` (/api/series), once it is all read.
+    response.clone().text().then((text) => {
+      try { const body = JSON.parse(text); entry.now = body.now; entry.t = body.t; } catch (_) { /* not JSON */ }
+      entry.bytes = text.length;
+    });
+    return response;
+  }).finally(() => { entry.end = performance.now(); });
 };
 """
 
@@ -1287,6 +1294,162 @@ def test_the_live_view_finds_any_of_thousands_of_queues_by_name():
         assert one(driver, "#live-queue").get_attribute("value") == "many-1099"
         assert page_errors(driver) == []
     finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def _pipelined(server, lines, reply=b"+OK"):
+    """Commands (each a line, or a line and its payload) on one connection; every reply checked."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    reader = sock.makefile("rb")
+    reader.readline()
+    sock.sendall(b'CONNECT {"verbose":false}\r\n' + b"".join(lines))
+    replies = [reader.readline() for _ in lines]
+    sock.close()
+    assert all(r.startswith(reply) for r in replies), [r for r in replies if not r.startswith(reply)][:3]
+    return replies
+
+
+def test_the_routes_and_schedules_pages_list_every_page():
+    """ROUTES and SCHEDULES answer a page of 1,000 at most: their pages follow the pages, so the
+    1,200th route and the 1,100th schedule are listed, not only the first 1,000."""
+    server = Docketd("--max-routes", "1500")
+    driver = None
+    try:
+        _pipelined(server, [f"ROUTE in.r{n:04} routed-{n:04}\r\n".encode() for n in range(1200)])
+        _pipelined(server, [f"SCHEDULE tick-{n:04} ticked every=1h 0\r\n\r\n".encode() for n in range(1100)])
+        driver = _browser()
+        driver.get(server.url + "/#/routes")
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="route-row"]')) == 1200, "all 1,200 routes", timeout=20)
+        last = css(driver, 'tr[data-testid="route-row"]')[-1]
+        assert "routed-1199" in last.text, last.text
+        go(driver, server, "#/schedules")
+        wait(driver, lambda d: len(css(d, 'tr[data-testid="schedule-row"]')) == 1100, "all 1,100 schedules", timeout=20)
+        last = css(driver, 'tr[data-testid="schedule-row"]')[-1]
+        assert "tick-1099" in last.text, last.text
+        assert page_errors(driver) == []
+    finally:
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def test_the_overview_asks_for_its_pages_activity_and_then_only_what_is_new():
+    """/api/series once sent every active queue's hour in one document (3.2 MB at 10,000
+    queues after three samples, megabytes again every 10 s). The overview asks for the queues
+    on its page, then only for the points sampled since its last answer, and what it draws
+    from those pieces is what a page opened afresh draws from the whole hour."""
+    server = Docketd()
+    driver = None
+    stop = threading.Event()
+    names = [f"act-{n:03}" for n in range(300)]
+
+    def work():
+        # Every queue starts and completes jobs between samples (one each 10 s).
+        while not stop.is_set():
+            _pipelined(server, [f"ENQ {n} 1\r\nx\r\n".encode() for n in names])
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            reader = sock.makefile("rb")
+            reader.readline()
+            sock.sendall(b'CONNECT {"verbose":false}\r\n' + b"".join(f"RESERVE {n} timeout=0\r\n".encode() for n in names))
+            ids = []
+            for _ in names:
+                line = reader.readline().split()
+                if line and line[0] == b"JOB":
+                    ids.append(line[1])
+                    reader.read(int(line[-1]) + 2)
+            sock.sendall(b"".join(b"ACK " + i + b"\r\n" for i in ids))
+            for _ in ids:
+                reader.readline()
+            sock.close()
+            stop.wait(1)
+
+    worker = threading.Thread(target=work, daemon=True)
+    try:
+        worker.start()
+        # The page's first answer then holds an hour of more than one point a queue.
+        wait(None, lambda _: len(_series(server).get("act-299", {}).get("t", [])) >= 2, "two samples of activity", timeout=40)
+        driver = _browser()
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _RECORD_LOADS})
+        driver.get(server.url + "/#/")
+        loads = lambda d: _loads(d, "/api/series")
+        # The first answer and two polls after it (one every 10 s).
+        wait(driver, lambda d: len([e for e in loads(d) if "since=" in e["url"] and e["bytes"] is not None]) >= 2,
+             "two polls that ask only for what is new", timeout=45)
+        for entry in loads(driver):
+            assert "limit=250" in entry["url"] and "offset=0" in entry["url"], entry
+        first = loads(driver)[0]
+        later = [e for e in loads(driver) if "since=" in e["url"]]
+        assert len(first["t"]) >= 2, first
+        for entry in later:
+            since = int(re.search(r"since=(\d+)", entry["url"]).group(1))
+            assert since in first["t"] + sum((e["t"] for e in later), []), "a time the page holds"
+            assert all(t > since for t in entry["t"]), entry
+        whole = urllib.request.urlopen(server.url + "/api/series", timeout=10).read()
+        assert first["bytes"] < len(whole), (first, len(whole))
+
+        # What was put together from the pieces is what a fresh page draws, at the same samples.
+        def drawn(d):
+            spark = css(d, 'tr[data-queue="act-007"] [data-testid="spark"] polyline')
+            chart = css(d, '[data-testid="chart-throughput"] polyline')
+            return spark and chart and (spark[0].get_attribute("points"), [c.get_attribute("points") for c in chart])
+
+        sampled = lambda: json.loads(urllib.request.urlopen(server.url + "/api/series?queue=act-007", timeout=10).read())["t"]
+        for _ in range(5):
+            polls = len(loads(driver))
+            wait(driver, lambda d: len(ls := loads(d)) > polls and "since=" in ls[-1]["url"] and ls[-1]["bytes"] is not None,
+                 "a poll for what is new", timeout=25)
+            answered = loads(driver)[-1]["now"]
+            pieced = wait(driver, drawn, "the sparkline and charts")
+            driver.refresh()
+            fresh = wait(driver, drawn, "the sparkline and charts of a fresh page", timeout=15)
+            # Both drew the same samples if none was taken after the poll's answer.
+            if sampled()[-1] <= answered:
+                break
+        else:
+            raise AssertionError("a sample fell between the readings five times")
+        assert pieced == fresh
+        assert page_errors(driver) == []
+    finally:
+        stop.set()
+        worker.join(10)
+        if driver:
+            driver.quit()
+        server.stop()
+
+
+def test_a_queues_charts_follow_its_activity_while_open():
+    """Found driving the dashboard: a queue's charts were read once, as their panel opened, and
+    then showed that moment for as long as the page stayed. They follow the queue's hour now
+    (asking only for what is new), while open."""
+    server = Docketd()
+    driver = None
+    stop = threading.Event()
+
+    def work():
+        while not stop.is_set():
+            _pipelined(server, [b"ENQ charted 1\r\nx\r\n", b"RESERVE charted timeout=0\r\n"], reply=b"")
+            stop.wait(0.5)
+
+    worker = threading.Thread(target=work, daemon=True)
+    try:
+        worker.start()
+        driver = _browser()
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _RECORD_LOADS})
+        driver.get(server.url + "/#/queue/charted")
+        one(driver, "#queue-charts-panel summary").click()
+        loads = lambda d: [e for e in _loads(d, "/api/series") if e["bytes"] is not None]
+        wait(driver, lambda d: loads(d) and css(d, '#queue-charts [data-testid="chart-throughput"]'), "the charts drawn")
+        drawn = lambda d: [p.get_attribute("points") for p in css(d, '#queue-charts [data-testid="chart-throughput"] polyline')]
+        first = drawn(driver)
+        wait(driver, lambda d: any("since=" in e["url"] for e in loads(d)), "a poll for the points sampled since", timeout=30)
+        wait(driver, lambda d: drawn(d) != first, "the charts redrawn with the new sample")
+        assert all("queue=charted" in e["url"] for e in loads(driver))
+        assert page_errors(driver) == []
+    finally:
+        stop.set()
+        worker.join(10)
         if driver:
             driver.quit()
         server.stop()

@@ -96,6 +96,15 @@ def test_reads_and_the_job_page(server):
     assert status == 200 and connections["num_connections"] == 1
     status, series = request(server, "/api/series")
     assert status == 200 and series["interval_ms"] == 10000 and isinstance(series["queues"], dict)
+    assert "listed" not in series and series["all"]["t"] == series["t"]
+    # Narrowed to a page of the overview, or one queue, and to what is new: bad values are 400s.
+    status, page = request(server, "/api/series?offset=0&limit=5&filter=mai")
+    assert status == 200 and page["listed"] == ["mail"], page
+    status, one = request(server, f"/api/series?queue=mail&since={series['now']}")
+    assert status == 200 and one["listed"] == ["mail"] and one["t"] == [], one
+    for bad in ["/api/series?since=soon", "/api/series?queue=no.such", "/api/series?limit=many"]:
+        status, answer = request(server, bad)
+        assert status == 400 and answer["error"]["code"] == "BAD_OPTION", (bad, answer)
     status, bad = request(server, "/api/jobs?queue=mail&state=running")
     assert status == 400 and bad["error"]["code"] == "BAD_OPTION"
     # A value with a blank would be several fields of the command: a GET must not change a
@@ -273,6 +282,11 @@ docket {
         assert request(server, "/api/connections", auth="viewer:look")[0] == 403
         assert token(server, auth="boss:s3cret")[1] == "true"
         assert change(server, "/api/queue/pause?name=mail", auth="boss:s3cret") == (200, {"ok": True})
+        # The activity of a page of queues lists only those the reader may read.
+        assert change(server, "/api/queue/pause?name=secret", auth="boss:s3cret") == (200, {"ok": True})
+        assert request(server, "/api/series?offset=0", auth="boss:s3cret")[1]["listed"] == ["mail", "secret"]
+        status, series = request(server, "/api/series?offset=0", auth="viewer:look")
+        assert status == 200 and series["listed"] == ["mail"], series
     finally:
         server.stop()
 
