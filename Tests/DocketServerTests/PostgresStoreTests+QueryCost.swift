@@ -171,3 +171,69 @@ extension PostgresStoreTests {
         #expect(server.stop() == 0)
     }
 }
+
+extension PostgresStoreTests {
+    /// The names of queues that no longer exist are removed (schema version 31): docketd
+    /// sweeps them after the fold that saw the queue go.
+    @Test func anEmptiedQueueLosesItsName() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, client, database) = try filled(cluster)
+        try client.send("ENQ z 1\r\nx\r\n")
+        let id = try #require(client.readLine().split(separator: " ").dropFirst().first)
+        #expect(try cluster.psql(database, "SELECT count(*) FROM docket.queue_names WHERE name = 'z'").hasPrefix("1"))
+        try client.line("DEL \(id)")
+        #expect(try client.readLine() == "+OK")
+        let deadline = Date().addingTimeInterval(30)
+        while try cluster.psql(database, "SELECT string_agg(name, ',' ORDER BY name) FROM docket.queue_names")
+            .trimmingCharacters(in: .whitespacesAndNewlines) != "a,b,c,many"
+        {
+            try #require(Date() < deadline, "z's name was not removed in 30 s")
+            usleep(50_000)
+        }
+        #expect(server.stop() == 0)
+    }
+
+    /// A sweep never removes the name of a queue that a transaction not yet committed is
+    /// adding a job to. The sweep cannot see that job, and the transaction found the name
+    /// there and took no lock on it: without the bucket locks the sweep removed it, and once
+    /// the job committed its queue had a job and no name, never listed by QUEUES.
+    @Test func aSweepLeavesTheNameOfAQueueAJobIsBeingAddedTo() throws {
+        guard let cluster = try cluster() else { return }
+        let (server, _, database) = try filled(cluster)
+        #expect(server.stop() == 0)  // no sweep but this test's from here on
+        // x and y emptied, their names still there, as a fold leaves them.
+        _ = try cluster.psql(
+            database,
+            "INSERT INTO docket.queue_names VALUES ('x'), ('y'); INSERT INTO docket.emptied_names VALUES ('x'), ('y')")
+        let committed = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            _ = try? cluster.psql(
+                database,
+                """
+                BEGIN;
+                INSERT INTO docket.jobs (queue, state, run_at, max_attempts, backoff_kind, backoff_base_ms, backoff_cap_ms, lease_ms, payload, enqueued_at)
+                VALUES ('x', 'waiting', 0, 3, 'exp', 1000, 3600000, 30000, '\\x', 0);
+                SELECT pg_sleep(3);
+                COMMIT;
+                """)
+            committed.signal()
+        }
+        // The job is in, not committed, while the transaction sleeps.
+        let deadline = Date().addingTimeInterval(30)
+        while try cluster.psql(database, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")
+            .trimmingCharacters(in: .whitespacesAndNewlines) != "1"
+        {
+            try #require(Date() < deadline, "the transaction adding a job to x did not start in 30 s")
+            usleep(20_000)
+        }
+        let removed = try cluster.psql(database, "SELECT docket.sweep_queue_names(100)")
+        #expect(removed.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "the sweep removed \(removed) names")
+        #expect(committed.wait(timeout: .now() + 60) == .success)
+        let names = try cluster.psql(database, "SELECT string_agg(name, ',' ORDER BY name) FROM docket.queue_names")
+        #expect(names.trimmingCharacters(in: .whitespacesAndNewlines) == "a,b,c,many,x")
+        #expect(try cluster.psql(database, "SELECT count(*) FROM docket.jobs WHERE queue = 'x'").hasPrefix("1"))
+        // x stays a candidate (its bucket was in use): the next sweep finds it has a job.
+        #expect(try cluster.psql(database, "SELECT docket.sweep_queue_names(100)").hasPrefix("0"))
+        #expect(try cluster.psql(database, "SELECT count(*) FROM docket.emptied_names").hasPrefix("0"))
+    }
+}
