@@ -61,7 +61,7 @@ public enum PostgresSchema {
     }
 
     /// The migrations, oldest first: never edit one that has shipped, add the next.
-    static let migrations: [String] = [version1, version2, version3, version4, version5, version6, version7, version8, version9, version10, version11, version12, version13, version14, version15, version16, version17, version18, version19, version20, version21, version22, version23, version24, version25, version26, version27, version28, version29]
+    static let migrations: [String] = [version1, version2, version3, version4, version5, version6, version7, version8, version9, version10, version11, version12, version13, version14, version15, version16, version17, version18, version19, version20, version21, version22, version23, version24, version25, version26, version27, version28, version29, version30, version31]
 
     /// Notifications about schedules go to this channel (payload: the schedule's name), so
     /// every docketd sharing the database reloads them.

@@ -467,11 +467,15 @@ extension Server {
         text.sample("docket_store_commit_seconds_total", Double(stats.commitMicroseconds) / 1_000_000)
         let document = SlicedDocument(text)
         let states = [JobState.waiting, .delayed, .active, .completed, .dead]
+        let everyQueue = postgres?.snapshot.queues.count ?? engine.queuesByName.count
+        let listed = min(everyQueue, config.metricsMaxQueues)
+        text.family("docket_metrics_queues_omitted", "gauge", "Queues without series of their own here (past --metrics-max-queues, by name).")
+        text.sample("docket_metrics_queues_omitted", everyQueue - listed)
 
         if let postgres {
             // Totals, pause flags and histograms are the embedded engine's; on PostgreSQL the
             // counts per state as last read (every two seconds).
-            let queues = postgres.snapshot.queues
+            let queues = Array(postgres.snapshot.queues.prefix(listed))
             document.append(.init(head: { $0.family("docket_jobs", "gauge", "Jobs per queue and state.") }, rows: queues.count) { text, index in
                 let label = MetricsText.queueLabel(queues[index].name)
                 for state in states { text.sample("docket_jobs", label, state: state.name, queues[index].counts[state.name] ?? 0) }
@@ -487,7 +491,9 @@ extension Server {
             }))
             return document
         }
-        let queues = engine.queueList
+        // The first by name: the same queues scrape after scrape while the queues stay, where
+        // the busiest would come and go as series.
+        let queues = Array(engine.queuesByName.prefix(listed))
         let labels = queues.map { MetricsText.queueLabel($0.name) }
         let counts = queues.map(\.counts)
         document.append(.init(head: { $0.family("docket_jobs", "gauge", "Jobs per queue and state.") }, rows: queues.count) { text, index in

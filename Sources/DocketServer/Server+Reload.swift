@@ -164,6 +164,7 @@ extension Server {
         note("http_max_header", \.httpMaxHeadBytes)
         note("http_idle_timeout", \.httpIdleMilliseconds)
         note("http_max_connections", \.httpMaxConnections)
+        note("metrics_max_queues", \.metricsMaxQueues)
         note("http_max_body", \.httpMaxBodyBytes)
         note("http_max_stream_backlog", \.httpMaxStreamBacklogBytes)
         note("max_subscriptions", \.maxSubscriptions)

@@ -758,6 +758,8 @@ struct ConfigFileSettings {
                 if !given("--http-idle-timeout") { config.httpIdleMilliseconds = try duration(item, "docket.http_idle_timeout") }
             case "http_max_connections":
                 if !given("--http-max-connections") { config.httpMaxConnections = try int(item, "docket.http_max_connections", 1...Int.max) }
+            case "metrics_max_queues":
+                if !given("--metrics-max-queues") { config.metricsMaxQueues = try int(item, "docket.metrics_max_queues", 0...Int.max) }
             case "http_max_body":
                 if !given("--http-max-body") { config.httpMaxBodyBytes = try size(item, "docket.http_max_body", "--http-max-body") }
             case "http_max_stream_backlog":

@@ -280,6 +280,9 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most monitoring connections open at once; past it, the oldest one still sending its request makes room, else 503 (DOCKET_HTTP_MAX_CONNECTIONS).")
     var httpMaxConnections = Int(env("DOCKET_HTTP_MAX_CONNECTIONS") ?? "") ?? 256
 
+    @Option(help: "The most queues /metrics gives series of their own, the first by name; docket_metrics_queues_omitted counts the rest; 0: none (DOCKET_METRICS_MAX_QUEUES).")
+    var metricsMaxQueues = Int(env("DOCKET_METRICS_MAX_QUEUES") ?? "") ?? 1_000
+
     @Option(help: "The largest request body the monitoring port reads (the dashboard's changes); past it, 413 (DOCKET_HTTP_MAX_BODY).")
     var httpMaxBody = env("DOCKET_HTTP_MAX_BODY") ?? "64KiB"
 
@@ -520,6 +523,8 @@ struct DocketdCommand: ParsableCommand {
         config.httpIdleMilliseconds = try duration(httpIdleTimeout, "--http-idle-timeout")
         guard httpMaxConnections > 0 else { throw ValidationError("\(Self.origin("--http-max-connections")) must be at least 1.") }
         config.httpMaxConnections = httpMaxConnections
+        guard metricsMaxQueues >= 0 else { throw ValidationError("\(Self.origin("--metrics-max-queues")) must not be negative.") }
+        config.metricsMaxQueues = metricsMaxQueues
         config.httpMaxBodyBytes = try size(httpMaxBody, "--http-max-body")
         config.httpMaxStreamBacklogBytes = try size(httpMaxStreamBacklog, "--http-max-stream-backlog")
         config.httpAdmin = httpAdmin || env("DOCKET_HTTP_ADMIN") == "1"
@@ -719,7 +724,7 @@ struct DocketdCommand: ParsableCommand {
         ["--max-refusals-lingering"], ["--max-connecting"], ["--descriptor-reserve"], ["--max-route-peers"],
         ["--max-subscriptions"], ["--max-pings-out"], ["--max-queues"], ["--max-schedules"], ["--max-routes"],
         ["--max-flow-depth"], ["--max-batch"], ["--max-waiting-requests"], ["--keep-completed"], ["--keep-dead"],
-        ["--http-max-connections"], ["--route-max-pings-out"],
+        ["--http-max-connections"], ["--route-max-pings-out"], ["--metrics-max-queues"],
     ]
 
     /// The switches a variable turns on with `1` (`DOCKET_HTTP_ADMIN=1`).

@@ -27,7 +27,7 @@ final class SchemaTests: PostgresTestCase {
         let tables = try connection.run(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'docket' ORDER BY table_name", on: loop)
         XCTAssertEqual(tables.rows.map { $0.string(0) }, [
-            "activity", "due_untold", "event_seqs", "group_holds", "job_count", "job_count_changes", "jobs", "meta", "nodes", "queue_names", "queues",
+            "activity", "due_untold", "emptied_names", "event_seqs", "group_holds", "job_changes", "job_count", "jobs", "meta", "nodes", "queue_jobs", "queue_names", "queues",
             "retention", "routes", "schedules", "settled_children", "starts", "watches",
         ])
         let keyIndex = try connection.run("SELECT indexdef FROM pg_indexes WHERE schemaname = 'docket' AND indexname = 'jobs_key'", on: loop)

@@ -459,6 +459,28 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// `/metrics` gives series of their own to the first `--metrics-max-queues` queues by name,
+    /// as on the embedded store, and counts the others.
+    @Test func metricsListTheFirstQueuesByNameAndCountTheRest() async throws {
+        guard let cluster = try cluster() else { return }
+        let (server, _) = try docketd(on: cluster, ["-m", "0", "--metrics-max-queues", "2"])
+        let client = try server.client()
+        _ = try client.handshake()
+        try client.send("ENQ c 1\r\nx\r\nENQ a 1\r\ny\r\nENQ b 1\r\nz\r\n")
+        for _ in 0..<3 { #expect(try client.readLine().hasPrefix("+OK ")) }
+        let http = try #require(server.httpPort)
+        var metrics = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !metrics.contains("docket_metrics_queues_omitted 1\n") {
+            try #require(Date() < deadline, "no snapshot of 3 queues in 30 s: \(metrics)")
+            try await Task.sleep(nanoseconds: 200_000_000)
+            metrics = try get(http, "/metrics")
+        }
+        #expect(metrics.contains(#"docket_jobs{queue="a",state="waiting"} 1"#) && metrics.contains(#"docket_jobs{queue="b",state="waiting"} 1"#))
+        #expect(!metrics.contains(#"queue="c""#))
+        #expect(server.stop() == 0)
+    }
+
     /// LIST and DEAD on PostgreSQL leave out parents and children in hidden queues too.
     @Test func listsLeaveOutHiddenParents() throws {
         guard let cluster = try cluster() else { return }

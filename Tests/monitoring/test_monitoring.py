@@ -564,11 +564,19 @@ def _dechunk(body):
             return chunks[:-1]
 
 
-def test_metrics_of_10000_queues_come_in_slices_and_a_scraper_that_does_not_read_holds_one(server):
+@pytest.fixture
+def every_queue_in_metrics():
+    s = Docketd("--metrics-max-queues", "10000")
+    yield s
+    s.stop()
+
+
+def test_metrics_of_10000_queues_come_in_slices_and_a_scraper_that_does_not_read_holds_one(every_queue_in_metrics):
     """/metrics of 10,000 queues is some 27 MB. Written in one step it held the loop (0.10-0.12 s
     release, seconds in debug) and stayed whole in the connection's buffer until read: eight
     scrapers that never read held 8 x 27 MB. It is written a slice of whole lines at a time, each
     a chunk, the next made only when the last is in the socket."""
+    server = every_queue_in_metrics
     client = Conn(server.port)
     for start in range(0, 10_000, 1000):
         client.sock.sendall(b"".join(b"ENQ m%05d 1\r\nx\r\n" % n for n in range(start, start + 1000)))
@@ -603,3 +611,19 @@ def test_metrics_of_10000_queues_come_in_slices_and_a_scraper_that_does_not_read
         sock.close()
     # And the next scrape is whole.
     assert _dechunk(_scrape_raw(server.http)[1])[-1].endswith(b'docket_job_run_seconds_count{queue="m09999"} 0\n')
+
+
+def test_metrics_give_series_of_their_own_to_the_first_queues_by_name_and_count_the_rest(server):
+    """Series per queue are bounded (--metrics-max-queues, 1,000 by default): 1,200 queues made in
+    no order of their names get series for the first 1,000 by name, every per-queue family the
+    same queues, and docket_metrics_queues_omitted says 200 have none."""
+    client = Conn(server.port)
+    names = [b"m%05d" % ((n * 7919) % 1200) for n in range(1200)]
+    client.sock.sendall(b"".join(b"ENQ " + name + b" 1\r\nx\r\n" for name in names))
+    for _ in names:
+        assert client.file.readline().startswith(b"+OK")
+    families = check_exposition(server.get("/metrics")[2])
+    first = {"m%05d" % n for n in range(1000)}
+    for name in ("docket_jobs", "docket_jobs_enqueued", "docket_queue_paused", "docket_job_wait_seconds"):
+        assert {s.labels["queue"] for s in families[name].samples} == first, name
+    assert families["docket_metrics_queues_omitted"].samples[0].value == 200

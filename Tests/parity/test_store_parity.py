@@ -480,3 +480,26 @@ def test_cancel_behind_a_reserve_that_finds_a_job_ends_nothing():
         ("a", "INSPECT 1\r\n"),
     ]
     check(script)
+
+
+def test_stats_counts_jobs_and_queues_alike():
+    # PostgreSQL keeps both counts as of its last fold (about once a second) plus the changes
+    # since (schema version 30): each count is asked for before a fold and after one.
+    import json
+    script = [
+        ("a", enq("a", "x") + enq("b", "x") + enq("b", "y") + "PAUSE c\r\n" + "STATS\r\n"),
+        ("sleep", 2.5),
+        ("a", "STATS\r\n"),
+        # a emptied, then given settings; b emptied; d made and emptied; e made.
+        ("a", "DEL 1\r\nSTATS\r\nPAUSE a\r\nDEL 2\r\nDEL 3\r\n" + enq("d", "x") + "DEL 4\r\n" + enq("e", "x") + "STATS\r\n"),
+        ("sleep", 2.5),
+        ("a", "STATS\r\n"),
+    ]
+    lmdb, pg = run_side_by_side(DOCKETD, Postgres(PG_URL), script)
+
+    def counts(transcript):
+        return [(document["jobs"], document["queues"]) for _, replies in transcript for reply in replies
+                if reply.startswith("JSON ") and "server_id" in (document := json.loads(reply[5:]))]
+
+    assert counts(lmdb) == [(3, 3), (3, 3), (2, 2), (1, 3), (1, 3)]
+    assert counts(pg) == counts(lmdb)
