@@ -50,8 +50,9 @@ public final class Server {
     /// RESERVEs and WAITs made through the request/reply API, by waiter.
     var apiWaiters: [ObjectIdentifier: APIRequest] = [:]
     var apiWatches: [ObjectIdentifier: APIRequest] = [:]
-    /// The answers of PURGEs the engine goes on with between passes (see `Purge`), by purge.
-    var purgeAnswers: [ObjectIdentifier: JobAnswer] = [:]
+    /// The answers of PURGEs and RETRY queue=<q>s the engine goes on with between passes (see
+    /// `Purge`, `Revival`), by the engine's object.
+    var slicedAnswers: [ObjectIdentifier: JobAnswer] = [:]
     /// Schedules by name, and those written (record) or removed (nil) since the last commit.
     var schedules = ScheduleBook()
     /// Schedule records to write with the next commit, by their key in the store's queue table
