@@ -957,8 +957,15 @@ public final class Server {
                     connection.pendingAnswer?.readAhead = nil  // it waits for the RESERVE's answer
                     continue parsing  // unless it is a CANCEL (`endWait`)
                 }
-                if case .job(.enq, _, _) = op, mustWaitForCheckpoints(connection) {
-                    return waitForCheckpoints(connection, from: position)
+                switch op {
+                case .job(.enq, _, _):
+                    if mustWaitForCheckpoints(connection) { return waitForCheckpoints(connection, from: position) }
+                case .pub(let subject, _, _), .hpub(let subject, _, _, _):
+                    if publishMustWaitForCheckpoints(UnsafeRawBufferPointer(rebasing: bytes[subject]), connection) {
+                        return waitForCheckpoints(connection, from: position)
+                    }
+                default:
+                    break
                 }
                 if tracing { traceInbound(UnsafeRawBufferPointer(rebasing: bytes[position..<next]), op, connection) }
                 if case .job = op, pendingBeforeJobs == nil { pendingBeforeJobs = connection.pendingBytes }
