@@ -54,6 +54,8 @@ public enum EngineEvent {
     case watchTimedOut(JobWatch)
     /// A PURGE left to `advance` is done: answer it (once its deletions are durable).
     case purged(Purge)
+    /// A RETRY queue=<q> left to `advance` is done: answer it (once its revivals are durable).
+    case revived(Revival)
 }
 
 /// What a FAIL (or a lost lease) led to.
@@ -125,6 +127,8 @@ public final class JobEngine {
     private var purges: [Purge] = []
     /// The purge deleting jobs now, which `settleDescendants` tells of the children it settles.
     private var purging: Purge?
+    /// RETRY queue=<q>s `retryAll(…atOnce:)` left to `advance`, oldest first.
+    private var revivals: [Revival] = []
     /// Whether to record lifecycle events; the server turns it on while anyone subscribes to them.
     public var recordsLifecycle = false
     private var lifecycle: [LifecycleEvent] = []
@@ -852,18 +856,42 @@ public final class JobEngine {
         return .success(())
     }
 
+    /// RETRY queue=<q>: revives every dead job of the queue at once; answers how many.
     public func retryAll(queue name: UnsafeRawBufferPointer) -> Int {
-        guard let queue = queues.find(name) else { return 0 }
-        var count = 0
-        // In the order they died: a job that died again after a RETRY by its last death.
-        queue.dead.dropStale()
-        for id in queue.dead {
-            if let job = jobs[id], job.state == .dead {
-                revive(job)
-                count += 1
-            }
+        retryAll(queue: name, atOnce: .max).revived
+    }
+
+    /// RETRY queue=<q> a slice at a time: revives up to `limit` jobs now and leaves the rest to
+    /// `advance`, which says it is done with a `revived` event. The jobs are those dead when it
+    /// began, in the order they died (a job that died again after a RETRY by its last death);
+    /// one retried or deleted before its turn is passed over.
+    public func retryAll(queue name: UnsafeRawBufferPointer, atOnce limit: Int) -> Revival {
+        let revival = Revival(queue: queues.find(name))
+        _ = reviveSlice(revival, upTo: limit)
+        if !revival.isDone { revivals.append(revival) }
+        return revival
+    }
+
+    /// Deaths a RETRY looks at for each job it may revive: a stale one (the job retried, died
+    /// again or deleted since) is a comparison, a revival changes the queue's indexes and
+    /// writes a record.
+    private static let revivalLooksPerRevival = 8
+
+    /// Revives up to `limit` more of the revival's jobs (looking at up to eight times as many
+    /// deaths) and answers the work it did, in revivals (eight looks count as one), from 1 to
+    /// `limit`.
+    private func reviveSlice(_ revival: Revival, upTo limit: Int) -> Int {
+        let mostLooks = limit.multipliedReportingOverflow(by: Self.revivalLooksPerRevival).overflow ? Int.max : limit * Self.revivalLooksPerRevival
+        var revived = 0
+        var looked = 0
+        while revived < limit, looked < mostLooks, let death = revival.deaths.popFirst() {
+            looked += 1
+            guard let job = jobs[death.id], revival.revives(job, recordedAt: death.finishedAt) else { continue }
+            revive(job)
+            revived += 1
         }
-        return count
+        revival.revived += revived
+        return max(1, revived, (looked + Self.revivalLooksPerRevival - 1) / Self.revivalLooksPerRevival)
     }
 
     /// LIST: up to `limit` of the queue's jobs in `state` that come after `cursor` in that
@@ -1140,6 +1168,13 @@ public final class JobEngine {
                 events.append(.purged(purge))
             }
         }
+        while budget > 0, let revival = revivals.first {
+            budget -= reviveSlice(revival, upTo: budget)
+            if revival.isDone {
+                revivals.removeFirst()
+                events.append(.revived(revival))
+            }
+        }
         while budget > 0, let entry = expiries.top, entry.time <= now {
             budget -= 1
             expiries.pop()
@@ -1201,13 +1236,13 @@ public final class JobEngine {
             unparkAll(entry.item)
             dispatch(entry.item)
         }
-        return budget <= 0 && (!lostHolds.isEmpty || !purges.isEmpty || nextDeadline.map { $0 <= now } == true)
+        return budget <= 0 && (!lostHolds.isEmpty || !purges.isEmpty || !revivals.isEmpty || nextDeadline.map { $0 <= now } == true)
     }
 
     /// The earliest time `advance` has something to do, unix milliseconds.
     public var nextDeadline: Int64? {
         [
-            lostHolds.isEmpty && purges.isEmpty ? nil : clock.now(), delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
+            lostHolds.isEmpty && purges.isEmpty && revivals.isEmpty ? nil : clock.now(), delayed.top?.time, leases.top?.time, waiterDeadlines.top?.time, wakes.top?.time, watchDeadlines.top?.time, expiries.top?.time,
             keyHolds.top?.time,
         ]
             .compactMap { $0 }.min()
@@ -2134,6 +2169,8 @@ final class JobHistory: Sequence {
     }
     /// The job's listed finish no longer stands (it was retried, deleted, or taken off the front).
     func leave(_ id: UInt64) { members.remove(id) }
+    /// Every finish recorded, stale ones included, oldest first (a copy sharing the storage).
+    var recorded: FIFO<(id: UInt64, finishedAt: Int64)> { entries }
     func removeFirst() -> (UInt64, Int64)? { entries.popFirst().map { ($0.id, $0.finishedAt) } }
     /// Drops the stale entries now, so that iterating lists each standing job once, at its
     /// latest finish. Costs a pass only when there are some (after a RETRY, DEL or PURGE).

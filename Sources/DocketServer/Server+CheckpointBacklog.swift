@@ -1,6 +1,7 @@
 import DocketStore
 
-/// ENQs wait while the write-ahead log runs too far ahead of its checkpoints.
+/// ENQs (and publishes that make jobs) wait while the write-ahead log runs too far ahead of its
+/// checkpoints.
 ///
 /// Every batch waits in memory (its records, its payloads) from its log write until a checkpoint
 /// has moved it into LMDB. Under `--sync none` the loop logs a fill of 64-byte jobs at 650,000 to
@@ -19,6 +20,19 @@ extension Server {
             return false
         }
         return backlogIsOver(directory)
+    }
+
+    /// Whether a PUB or HPUB to `subject` makes jobs (an ENQ or BATCH through `$DOCKET.API`, or
+    /// a message a route turns into jobs) while the backlog is over: it waits as an ENQ does,
+    /// else a stock NATS client grows the backlog as far as its turns and `--max-pending` let
+    /// it. A plain publish is told apart by its first byte while no route exists, and the
+    /// routes are matched only once the backlog is over.
+    func publishMustWaitForCheckpoints(_ subject: UnsafeRawBufferPointer, _ connection: Connection) -> Bool {
+        if subject.first == UInt8(ascii: "$") {
+            return JobAPI.makesJobs(subject) && mustWaitForCheckpoints(connection)
+        }
+        guard routeIndex.count > 0, mustWaitForCheckpoints(connection) else { return false }
+        return !subscriptions(of: routeIndex, matching: subject).plain.isEmpty
     }
 
     /// Over the limit, and the checkpoints still working to bring it down (after a checkpoint

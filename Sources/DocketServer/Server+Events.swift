@@ -536,6 +536,14 @@ enum JobAPI {
         subject.count > prefix.count && subject.starts(with: prefix)
     }
 
+    /// Whether a request on `subject` makes jobs (ENQ, BATCH), read from its bytes before it
+    /// is parsed: such a request waits for the checkpoints as a wire ENQ does.
+    static func makesJobs(_ subject: UnsafeRawBufferPointer) -> Bool {
+        guard isRequest(subject) else { return false }
+        let verb = subject.dropFirst(prefix.count)
+        return verb.starts(with: "ENQ.".utf8) || verb.elementsEqual("BATCH".utf8)
+    }
+
     /// The verb and its argument as the wire verb takes it (a queue or a job id, with
     /// PROGRESS's percentage or SCHEDULE's queue after it, RESERVE's queues comma-separated);
     /// nil for an unknown verb, a BAD_OPTION for the wrong number of tokens after a known one.

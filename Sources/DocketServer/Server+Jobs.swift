@@ -108,7 +108,10 @@ extension Server {
         case .retryJob(let id):
             return outcome(engine.retry(id: id)) { .done }
         case .retryQueue(let queue):
-            return .count(engine.retryAll(queue: name(queue)))
+            // A slice a pass, as PURGE's deletions.
+            let revival = engine.retryAll(queue: name(queue), atOnce: Self.deadlinesPerTurn)
+            if revival.isDone { return .count(revival.revived) }
+            return answerWhenDone(revival)
         case .delete(let id):
             return outcome(engine.delete(id: id)) { .done }
         case .queue(let queue, let settings):
@@ -147,13 +150,10 @@ extension Server {
                 queue: String(decoding: name(queue), as: UTF8.self), state: state, count: page.jobs.count, more: page.more,
                 budget: config.replyBudget, job: { readableView(of: page.jobs[$0], connection.permissions) }, cursor: { page.cursors[$0] }))
         case .purge(let queue, let state, let older):
-            // A slice a pass, as `advance` does what comes due: its answer keeps its place, and
-            // the connection's later commands wait for it, as they wait for a RESERVE.
+            // A slice a pass, as `advance` does what comes due.
             let purge = engine.purge(queue: name(queue), state: JobState.named(state.rawValue), olderThan: older, atOnce: Self.deadlinesPerTurn)
             if purge.isDone { return .count(purge.deleted) }
-            let answer = JobAnswer(blocks: true)
-            purgeAnswers[ObjectIdentifier(purge)] = answer
-            return .later(answer)
+            return answerWhenDone(purge)
         case .promote(let id):
             return outcome(engine.promote(id: id)) { .done }
         case .schedule, .unschedule, .schedules, .pauseSchedule, .resumeSchedule:
@@ -164,6 +164,15 @@ extension Server {
         case .batch:
             return .error(JobError(.badOption, "a BATCH holds only ENQs"))
         }
+    }
+
+    /// The answer of a command the engine goes on with between passes (a PURGE, a RETRY
+    /// queue=<q>): it keeps its place, and the connection's later commands wait for it, as they
+    /// wait for a RESERVE.
+    private func answerWhenDone(_ work: AnyObject) -> JobReply {
+        let answer = JobAnswer(blocks: true)
+        slicedAnswers[ObjectIdentifier(work)] = answer
+        return .later(answer)
     }
 
     /// Creates a job whose command was checked and admitted.
@@ -881,8 +890,11 @@ extension Server {
                     finishWatch(watch, timedOutAnswer(of: watch))
                 case .purged(let purge):
                     // Answered once its last deletions are on disk, as `.count` always is.
-                    guard let answer = purgeAnswers.removeValue(forKey: ObjectIdentifier(purge)) else { continue }
+                    guard let answer = slicedAnswers.removeValue(forKey: ObjectIdentifier(purge)) else { continue }
                     afterCommit.append { answer.answer(.count(purge.deleted)) }
+                case .revived(let revival):
+                    guard let answer = slicedAnswers.removeValue(forKey: ObjectIdentifier(revival)) else { continue }
+                    afterCommit.append { answer.answer(.count(revival.revived)) }
                 }
             }
         }

@@ -50,8 +50,9 @@ public final class Server {
     /// RESERVEs and WAITs made through the request/reply API, by waiter.
     var apiWaiters: [ObjectIdentifier: APIRequest] = [:]
     var apiWatches: [ObjectIdentifier: APIRequest] = [:]
-    /// The answers of PURGEs the engine goes on with between passes (see `Purge`), by purge.
-    var purgeAnswers: [ObjectIdentifier: JobAnswer] = [:]
+    /// The answers of PURGEs and RETRY queue=<q>s the engine goes on with between passes (see
+    /// `Purge`, `Revival`), by the engine's object.
+    var slicedAnswers: [ObjectIdentifier: JobAnswer] = [:]
     /// Schedules by name, and those written (record) or removed (nil) since the last commit.
     var schedules = ScheduleBook()
     /// Schedule records to write with the next commit, by their key in the store's queue table
@@ -956,8 +957,15 @@ public final class Server {
                     connection.pendingAnswer?.readAhead = nil  // it waits for the RESERVE's answer
                     continue parsing  // unless it is a CANCEL (`endWait`)
                 }
-                if case .job(.enq, _, _) = op, mustWaitForCheckpoints(connection) {
-                    return waitForCheckpoints(connection, from: position)
+                switch op {
+                case .job(.enq, _, _):
+                    if mustWaitForCheckpoints(connection) { return waitForCheckpoints(connection, from: position) }
+                case .pub(let subject, _, _), .hpub(let subject, _, _, _):
+                    if publishMustWaitForCheckpoints(UnsafeRawBufferPointer(rebasing: bytes[subject]), connection) {
+                        return waitForCheckpoints(connection, from: position)
+                    }
+                default:
+                    break
                 }
                 if tracing { traceInbound(UnsafeRawBufferPointer(rebasing: bytes[position..<next]), op, connection) }
                 if case .job = op, pendingBeforeJobs == nil { pendingBeforeJobs = connection.pendingBytes }

@@ -177,7 +177,7 @@ public struct ServerConfig: Sendable {
     public var maxBatch = 1000
     public var maxBatchBytes = 16 << 20
     /// How far the write-ahead log may run ahead of the checkpoints (bytes of batches logged and
-    /// not yet in LMDB) before ENQs wait: a fill under `--sync none` logs several times faster
+    /// not yet in LMDB) before commands that make jobs wait: a fill under `--sync none` logs several times faster
     /// than checkpoints move it into LMDB, and what waits for them is held in memory.
     public var maxCheckpointBacklog = 16 << 20
     /// `$DOCKET.API` RESERVE and WAIT requests one connection may have waiting at once; the next

@@ -208,7 +208,7 @@ struct DocketdCommand: ParsableCommand {
     @Option(help: "The most payload bytes one BATCH may hold, its ENQs together (DOCKET_MAX_BATCH_BYTES).")
     var maxBatchBytes = env("DOCKET_MAX_BATCH_BYTES") ?? "16MiB"
 
-    @Option(help: "How far the write-ahead log may run ahead of its checkpoints into data.mdb before ENQs wait for them (DOCKET_MAX_CHECKPOINT_BACKLOG).")
+    @Option(help: "How far the write-ahead log may run ahead of its checkpoints into data.mdb before commands that make jobs (ENQ, a BATCH's ENQs, $DOCKET.API ENQs, routed publishes) wait for them (DOCKET_MAX_CHECKPOINT_BACKLOG).")
     var maxCheckpointBacklog = env("DOCKET_MAX_CHECKPOINT_BACKLOG") ?? "16MiB"
 
     @Option(help: "The most $DOCKET.API RESERVE and WAIT requests one connection may have waiting (DOCKET_MAX_WAITING_REQUESTS).")
